@@ -1,0 +1,347 @@
+//! Typed experiment configuration: what a validated `.kdl` file resolves to.
+//!
+//! Plain structs with the official code's defaults (`ijepa-reference.md` §2-4, the official
+//! `configs/in1k_vith14_ep300.yaml`), serialised as the resolved config of every run.
+
+use serde::{Deserialize, Serialize};
+
+/// One experiment: a pretraining run of a recipe with all its settings resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Name of the experiment; runs go to `runs/<name>/`.
+    pub name: String,
+    /// Recipe name in the registry (`ijepa`).
+    pub recipe: String,
+    /// Root seed; every random draw derives from (seed, epoch, step, rank).
+    pub seed: u64,
+    /// Dataset, crops and loader.
+    pub data: DataConfig,
+    /// Context/target encoder architecture.
+    pub encoder: EncoderConfig,
+    /// Predictor architecture.
+    pub predictor: PredictorConfig,
+    /// Mask sampler.
+    pub mask: MaskConfig,
+    /// Optimiser and its schedules.
+    pub optimizer: OptimizerConfig,
+    /// EMA momentum schedule of the target encoder.
+    pub ema: EmaConfig,
+    /// Regression loss between predictions and targets.
+    pub loss: LossKind,
+    /// Number of epochs.
+    pub epochs: usize,
+    /// Schedules run over `int(ipe_scale * epochs * ipe)` steps (official `ipe_scale`).
+    pub ipe_scale: f64,
+    /// Numeric precision of the forward pass.
+    pub precision: Precision,
+    /// Device: `auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Write a metrics row every this many steps (1 = every step).
+    pub log_every: usize,
+}
+
+/// Which dataset feeds pretraining.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// Fashion-MNIST in idx(.gz) format (28x28 grey, 10 classes).
+    FashionMnist,
+}
+
+/// Where the dataset's files come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataSource {
+    /// The small subset committed in the repository (works with nothing installed).
+    Embedded,
+    /// A folder holding `train-images-idx3-ubyte(.gz)` etc. (Debian's
+    /// `dataset-fashion-mnist` installs it at `/usr/share/datasets/fashion-mnist`).
+    Path(std::path::PathBuf),
+}
+
+/// Dataset, augmentation and loader settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Dataset format.
+    pub dataset: DatasetKind,
+    /// Where its files are.
+    pub source: DataSource,
+    /// Side of the square RandomResizedCrop output, in pixels.
+    pub crop_size: usize,
+    /// RandomResizedCrop area scale range (official default 0.3..1.0).
+    pub crop_scale: (f64, f64),
+    /// Images per batch (per rank).
+    pub batch_size: usize,
+    /// Loader worker threads.
+    pub workers: usize,
+    /// Batches prepared ahead of the training step.
+    pub prefetch: usize,
+    /// Use only the first N training images (None: all).
+    pub limit: Option<usize>,
+}
+
+/// Vision Transformer encoder shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncoderConfig {
+    /// Preset the numbers came from (`vit-tiny` ... `vit-giant`), if any.
+    pub preset: Option<String>,
+    /// Patch side in pixels.
+    pub patch_size: usize,
+    /// Token width D.
+    pub embed_dim: usize,
+    /// Number of transformer blocks.
+    pub depth: usize,
+    /// Attention heads (must divide `embed_dim`).
+    pub num_heads: usize,
+    /// MLP hidden width = int(embed_dim * mlp_ratio).
+    pub mlp_ratio: f64,
+    /// Divide attn.proj/mlp.fc2 weights by sqrt(2*layer) after init (the model constructors'
+    /// rescale, which official training overwrites; off by default for parity).
+    pub rescale_init: bool,
+}
+
+/// Named ViT presets: (name, embed_dim, depth, heads, mlp_ratio), from the official `vision_transformer.py`.
+pub const VIT_PRESETS: &[(&str, usize, usize, usize, f64)] = &[
+    ("vit-tiny", 192, 12, 3, 4.0),
+    ("vit-small", 384, 12, 6, 4.0),
+    ("vit-base", 768, 12, 12, 4.0),
+    ("vit-large", 1024, 24, 16, 4.0),
+    ("vit-huge", 1280, 32, 16, 4.0),
+    ("vit-giant", 1408, 40, 16, 48.0 / 11.0),
+];
+
+impl EncoderConfig {
+    /// The named preset with the given patch size, or None for an unknown name.
+    pub fn preset(name: &str, patch_size: usize) -> Option<Self> {
+        VIT_PRESETS.iter().find(|p| p.0 == name).map(|&(n, d, depth, h, r)| Self {
+            preset: Some(n.to_string()),
+            patch_size,
+            embed_dim: d,
+            depth,
+            num_heads: h,
+            mlp_ratio: r,
+            rescale_init: false,
+        })
+    }
+}
+
+/// Predictor shape (a narrow ViT over context + mask tokens).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PredictorConfig {
+    /// Number of predictor blocks (official `pred_depth`).
+    pub depth: usize,
+    /// Predictor token width (official `pred_emb_dim`).
+    pub embed_dim: usize,
+    /// Attention heads; None = the encoder's head count (official behaviour).
+    pub num_heads: Option<usize>,
+    /// MLP ratio of the predictor blocks.
+    pub mlp_ratio: f64,
+}
+
+/// Where the top/left corner of a block may fall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CornerSampler {
+    /// `randint(0, H - h)`: the last valid row/column is never a corner (official, issue #60).
+    Official,
+    /// `randint(0, H - h + 1)`: every valid corner equally likely.
+    Unbiased,
+}
+
+/// How block scale and aspect ratio are drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AspectSampling {
+    /// One uniform number for both (official: scale and aspect are correlated).
+    Shared,
+    /// Two independent uniform numbers.
+    Independent,
+}
+
+/// Multi-block mask sampler settings (official `MaskCollator`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskConfig {
+    /// Target blocks per image (official `num_pred_masks`).
+    pub n_targets: usize,
+    /// Target block scale range, fraction of the patch grid (official `pred_mask_scale`).
+    pub target_scale: (f64, f64),
+    /// Target block aspect ratio range (official `aspect_ratio`).
+    pub target_aspect: (f64, f64),
+    /// Context blocks per image (official `num_enc_masks`).
+    pub n_context: usize,
+    /// Context block scale range (official `enc_mask_scale`).
+    pub context_scale: (f64, f64),
+    /// Context block aspect ratio range (official: fixed (1, 1)).
+    pub context_aspect: (f64, f64),
+    /// A sampled block must keep more than this many patches (official `min_keep`).
+    pub min_keep: usize,
+    /// Let the context overlap the targets (official `allow_overlap`).
+    pub allow_overlap: bool,
+    /// Corner sampler.
+    pub corner: CornerSampler,
+    /// Scale/aspect sampling.
+    pub aspect_sampling: AspectSampling,
+}
+
+/// Warmup + cosine learning-rate schedule (official `WarmupCosineSchedule`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LrSchedule {
+    /// LR at step 0 of the warmup (official `start_lr`).
+    pub start: f64,
+    /// LR at the end of the warmup (official `lr`).
+    pub peak: f64,
+    /// LR at the end of training (official `final_lr`).
+    pub final_: f64,
+    /// Warmup length in epochs (official `warmup`).
+    pub warmup_epochs: f64,
+}
+
+/// Shape of the weight-decay schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WdShape {
+    /// Cosine from start to final (official `CosineWDSchedule`).
+    Cosine,
+    /// Linear from start to final (what the paper says).
+    Linear,
+}
+
+/// Weight-decay schedule (applies to the decayed groups only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WdSchedule {
+    /// Weight decay at step 0 (official `weight_decay`).
+    pub start: f64,
+    /// Weight decay at the end (official `final_weight_decay`).
+    pub final_: f64,
+    /// Cosine (official) or linear.
+    pub shape: WdShape,
+}
+
+/// AdamW settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizerConfig {
+    /// Learning-rate schedule.
+    pub lr: LrSchedule,
+    /// Weight-decay schedule.
+    pub weight_decay: WdSchedule,
+    /// Adam betas.
+    pub betas: (f64, f64),
+    /// Adam epsilon.
+    pub eps: f64,
+}
+
+/// EMA momentum, linear from `start` to `final_` over the run (official `ema`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmaConfig {
+    /// Momentum at the first step.
+    pub start: f64,
+    /// Momentum at the last step.
+    pub final_: f64,
+}
+
+/// Regression loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LossKind {
+    /// smooth_l1 with beta 1, mean reduction (official code).
+    SmoothL1,
+    /// Mean squared error (what the paper writes).
+    L2,
+}
+
+/// Forward-pass precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// float32 everywhere.
+    Fp32,
+    /// bfloat16 autocast for the forward pass (CPU and CUDA), fp32 master weights.
+    Bf16,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetKind::FashionMnist,
+            source: DataSource::Embedded,
+            crop_size: 224,
+            crop_scale: (0.3, 1.0),
+            batch_size: 128,
+            workers: 10,
+            prefetch: 4,
+            limit: None,
+        }
+    }
+}
+
+impl Default for PredictorConfig {
+    fn default() -> Self {
+        Self { depth: 12, embed_dim: 384, num_heads: None, mlp_ratio: 4.0 }
+    }
+}
+
+impl Default for MaskConfig {
+    fn default() -> Self {
+        Self {
+            n_targets: 4,
+            target_scale: (0.15, 0.2),
+            target_aspect: (0.75, 1.5),
+            n_context: 1,
+            context_scale: (0.85, 1.0),
+            context_aspect: (1.0, 1.0),
+            min_keep: 10,
+            allow_overlap: false,
+            corner: CornerSampler::Official,
+            aspect_sampling: AspectSampling::Shared,
+        }
+    }
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self {
+            lr: LrSchedule { start: 2e-4, peak: 1e-3, final_: 1e-6, warmup_epochs: 40.0 },
+            weight_decay: WdSchedule { start: 0.04, final_: 0.4, shape: WdShape::Cosine },
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+        }
+    }
+}
+
+impl Default for EmaConfig {
+    fn default() -> Self {
+        Self { start: 0.996, final_: 1.0 }
+    }
+}
+
+impl Experiment {
+    /// An experiment with every default (official values; vit-huge/14 at 224 px) and the given name.
+    pub fn with_defaults(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            recipe: "ijepa".to_string(),
+            seed: 0,
+            data: DataConfig::default(),
+            encoder: EncoderConfig::preset("vit-huge", 14).expect("vit-huge is a preset"),
+            predictor: PredictorConfig::default(),
+            mask: MaskConfig::default(),
+            optimizer: OptimizerConfig::default(),
+            ema: EmaConfig::default(),
+            loss: LossKind::SmoothL1,
+            epochs: 300,
+            ipe_scale: 1.0,
+            precision: Precision::Bf16,
+            device: "auto".to_string(),
+            log_every: 1,
+        }
+    }
+}

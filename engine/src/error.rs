@@ -1,0 +1,51 @@
+//! The engine's error type: every failure a user can cause (a file, a dataset, a config value
+//! the engine cannot honour, a checkpoint) is a variant naming its cause; no panics.
+
+use std::path::PathBuf;
+
+/// Result alias of the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A dataset file is malformed or missing.
+    #[error("dataset: {0}")]
+    Data(String),
+    /// The mask sampler cannot satisfy the configuration.
+    #[error("mask sampler: {0}")]
+    Mask(String),
+    /// A configuration value the engine cannot honour.
+    #[error("config: {0}")]
+    Config(String),
+    /// A checkpoint or fixture is malformed (missing/unexpected key, wrong shape, bad file).
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// Training diverged or another runtime failure.
+    #[error("training: {0}")]
+    Train(String),
+    /// An error from libtorch.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}

@@ -1,0 +1,17 @@
+//! ijepa-engine: the tch (libtorch) runtime of ijepa.
+//!
+//! Models (ViT encoder and predictor), the multi-block mask sampler, data (datasets,
+//! transforms, threaded loader), the optimiser and schedules, checkpoints, and the
+//! pretraining loop that a recipe plugs into.
+
+pub mod autocast;
+pub mod data;
+pub mod error;
+pub mod mask;
+pub mod model;
+pub mod optim;
+pub mod recipe;
+pub mod rng;
+pub mod schedule;
+
+pub use error::{Error, Result};

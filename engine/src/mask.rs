@@ -1,0 +1,374 @@
+//! Multi-block masking (official `src/masks/multiblock.py` `MaskCollator`, reference §2).
+//!
+//! Per batch: one target block size and one context block size (official: a single uniform
+//! number sets both the scale and the aspect ratio). Per image: `n_targets` target blocks, then
+//! `n_context` context blocks restricted to the complement of the targets (relaxing one
+//! constraint after every 20 failed tries). Every mask of a kind is truncated to the shortest
+//! in the batch so they stack into `[B, K]` index tensors.
+//!
+//! Differences from the official code, all deliberate:
+//! * randomness is keyed by (seed, epoch, step, rank) instead of a shared counter and the
+//!   global torch RNG, so a resumed run draws the same masks;
+//! * where the official loop spins forever (a block that can never keep more than `min_keep`
+//!   patches, issue #68) we return [`Error::Mask`] naming the cause;
+//! * `corner = unbiased` and `aspect-sampling = independent` are opt-in fixes.
+
+use crate::error::{Error, Result};
+use crate::rng::{Rng, Stream};
+use ijepa_dsl::config::{AspectSampling, CornerSampler, MaskConfig};
+use tch::Tensor;
+
+/// Number of failed tries before one acceptable-region constraint is dropped (official).
+const TIMEOUT: usize = 20;
+
+/// The masks of one batch, as flat row-major index arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskBatch {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Context masks per image.
+    pub n_context: usize,
+    /// Patches kept per context mask (after truncation to the batch minimum).
+    pub k_context: usize,
+    /// `[n_context, batch, k_context]` patch indices, ascending within a mask.
+    pub context: Vec<i64>,
+    /// Target masks per image.
+    pub n_targets: usize,
+    /// Patches per target mask (after truncation).
+    pub k_target: usize,
+    /// `[n_targets, batch, k_target]` patch indices.
+    pub targets: Vec<i64>,
+}
+
+impl MaskBatch {
+    /// The context masks as `n_context` tensors `[B, K]` on `device`.
+    pub fn context_tensors(&self, device: tch::Device) -> Vec<Tensor> {
+        split(&self.context, self.n_context, self.batch, self.k_context, device)
+    }
+
+    /// The target masks as `n_targets` tensors `[B, K]` on `device`.
+    pub fn target_tensors(&self, device: tch::Device) -> Vec<Tensor> {
+        split(&self.targets, self.n_targets, self.batch, self.k_target, device)
+    }
+
+    /// The indices of context mask `j` of image `b`.
+    pub fn context_of(&self, j: usize, b: usize) -> &[i64] {
+        let k = self.k_context;
+        &self.context[(j * self.batch + b) * k..(j * self.batch + b + 1) * k]
+    }
+
+    /// The indices of target mask `j` of image `b`.
+    pub fn target_of(&self, j: usize, b: usize) -> &[i64] {
+        let k = self.k_target;
+        &self.targets[(j * self.batch + b) * k..(j * self.batch + b + 1) * k]
+    }
+}
+
+fn split(flat: &[i64], n: usize, b: usize, k: usize, device: tch::Device) -> Vec<Tensor> {
+    (0..n)
+        .map(|j| Tensor::from_slice(&flat[j * b * k..(j + 1) * b * k]).view([b as i64, k as i64]).to_device(device))
+        .collect()
+}
+
+/// Block height and width for a scale and aspect ratio on an `gh x gw` grid (official
+/// `_sample_block_size` after the random draw): area = int(gh*gw*scale),
+/// h = round(sqrt(area*aspect)), w = round(sqrt(area/aspect)) with Python's round-half-even,
+/// then h (w) decremented while >= gh (gw).
+pub fn block_size(gh: usize, gw: usize, scale: f64, aspect: f64) -> (usize, usize) {
+    let area = ((gh * gw) as f64 * scale).floor();
+    let mut h = (area * aspect).sqrt().round_ties_even() as usize;
+    let mut w = (area / aspect).sqrt().round_ties_even() as usize;
+    while h >= gh && h > 0 {
+        h -= 1;
+    }
+    while w >= gw && w > 0 {
+        w -= 1;
+    }
+    (h, w)
+}
+
+/// The multi-block sampler for one grid.
+#[derive(Debug, Clone)]
+pub struct MultiBlock {
+    cfg: MaskConfig,
+    gh: usize,
+    gw: usize,
+}
+
+impl MultiBlock {
+    /// A sampler for `crop / patch` grids.
+    pub fn new(cfg: &MaskConfig, crop: usize, patch: usize) -> Result<Self> {
+        if patch == 0 || crop % patch != 0 || crop / patch < 2 {
+            return Err(Error::Config(format!("patch size {patch} must divide the crop size {crop} into at least 2x2")));
+        }
+        if cfg.n_targets == 0 || cfg.n_context == 0 {
+            return Err(Error::Config("the multi-block sampler needs at least one target and one context block".into()));
+        }
+        Ok(Self { cfg: cfg.clone(), gh: crop / patch, gw: crop / patch })
+    }
+
+    /// Grid (rows, columns).
+    pub fn grid(&self) -> (usize, usize) {
+        (self.gh, self.gw)
+    }
+
+    fn sample_size(&self, rng: &mut Rng, scale: (f64, f64), aspect: (f64, f64)) -> (usize, usize) {
+        let r = rng.uniform();
+        let ra = match self.cfg.aspect_sampling {
+            AspectSampling::Shared => r,
+            AspectSampling::Independent => rng.uniform(),
+        };
+        let s = scale.0 + r * (scale.1 - scale.0);
+        let a = aspect.0 + ra * (aspect.1 - aspect.0);
+        block_size(self.gh, self.gw, s, a)
+    }
+
+    /// Samples one block of size (h, w), optionally restricted to the intersection of
+    /// `acceptable` regions (official `_sample_block_mask`). Returns (indices, complement).
+    fn sample_block(&self, rng: &mut Rng, (h, w): (usize, usize), acceptable: Option<&[Vec<bool>]>) -> (Vec<i64>, Vec<bool>) {
+        let (gh, gw) = (self.gh, self.gw);
+        let extra = match self.cfg.corner {
+            CornerSampler::Official => 0,
+            CornerSampler::Unbiased => 1,
+        };
+        let mut tries = 0usize;
+        let mut timeout = TIMEOUT;
+        loop {
+            let top = rng.randint(0, (gh - h + extra) as i64) as usize;
+            let left = rng.randint(0, (gw - w + extra) as i64) as usize;
+            let mut keep = vec![false; gh * gw];
+            for r in top..top + h {
+                for c in left..left + w {
+                    keep[r * gw + c] = true;
+                }
+            }
+            if let Some(regions) = acceptable {
+                let n = regions.len().saturating_sub(tries);
+                for region in &regions[..n] {
+                    for (k, ok) in keep.iter_mut().zip(region) {
+                        *k &= *ok;
+                    }
+                }
+            }
+            let idx: Vec<i64> = keep.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i as i64).collect();
+            if idx.len() > self.cfg.min_keep {
+                let mut complement = vec![true; gh * gw];
+                for r in top..top + h {
+                    for c in left..left + w {
+                        complement[r * gw + c] = false;
+                    }
+                }
+                return (idx, complement);
+            }
+            timeout -= 1;
+            if timeout == 0 {
+                tries += 1;
+                timeout = TIMEOUT;
+            }
+        }
+    }
+
+    /// Checks that an (h, w) block can ever keep more than `min_keep` patches; the official
+    /// sampler would spin forever otherwise.
+    fn feasible(&self, what: &str, (h, w): (usize, usize), scale: f64) -> Result<()> {
+        if h * w <= self.cfg.min_keep {
+            return Err(Error::Mask(format!(
+                "a {what} block of scale {scale:.3} on the {}x{} patch grid is {h}x{w} = {} patches, \
+                 which can never be more than min-keep = {} (the official sampler spins forever here); \
+                 raise the {what} scale, use a smaller patch or a larger crop, or lower min-keep",
+                self.gh,
+                self.gw,
+                h * w,
+                self.cfg.min_keep
+            )));
+        }
+        Ok(())
+    }
+
+    /// Samples the masks of batch `step` of `epoch` on `rank` for `batch` images.
+    pub fn sample(&self, seed: u64, epoch: u64, step: u64, rank: u64, batch: usize) -> Result<MaskBatch> {
+        let c = &self.cfg;
+        let mut rng = Rng::derive(seed, Stream::Mask, &[epoch, step, rank]);
+        let p_size = self.sample_size(&mut rng, c.target_scale, c.target_aspect);
+        let e_size = self.sample_size(&mut rng, c.context_scale, c.context_aspect);
+        self.feasible("target", p_size, c.target_scale.0)?;
+        self.feasible("context", e_size, c.context_scale.0)?;
+        let n = self.gh * self.gw;
+        let (mut min_p, mut min_e) = (n, n);
+        let mut preds: Vec<Vec<Vec<i64>>> = Vec::with_capacity(batch);
+        let mut encs: Vec<Vec<Vec<i64>>> = Vec::with_capacity(batch);
+        for _ in 0..batch {
+            let mut masks_p = Vec::with_capacity(c.n_targets);
+            let mut complements = Vec::with_capacity(c.n_targets);
+            for _ in 0..c.n_targets {
+                let (m, comp) = self.sample_block(&mut rng, p_size, None);
+                min_p = min_p.min(m.len());
+                masks_p.push(m);
+                complements.push(comp);
+            }
+            let acceptable = if c.allow_overlap { None } else { Some(complements.as_slice()) };
+            let mut masks_e = Vec::with_capacity(c.n_context);
+            for _ in 0..c.n_context {
+                let (m, _) = self.sample_block(&mut rng, e_size, acceptable);
+                min_e = min_e.min(m.len());
+                masks_e.push(m);
+            }
+            preds.push(masks_p);
+            encs.push(masks_e);
+        }
+        let flatten = |all: &[Vec<Vec<i64>>], n_masks: usize, k: usize| -> Vec<i64> {
+            let mut out = Vec::with_capacity(n_masks * batch * k);
+            for j in 0..n_masks {
+                for per_image in all {
+                    out.extend_from_slice(&per_image[j][..k]);
+                }
+            }
+            out
+        };
+        Ok(MaskBatch {
+            batch,
+            n_context: c.n_context,
+            k_context: min_e,
+            context: flatten(&encs, c.n_context, min_e),
+            n_targets: c.n_targets,
+            k_target: min_p,
+            targets: flatten(&preds, c.n_targets, min_p),
+        })
+    }
+}
+
+/// Summary statistics of a series (mean, std (population), min, max).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    /// Mean.
+    pub mean: f64,
+    /// Population standard deviation.
+    pub std: f64,
+    /// Minimum.
+    pub min: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+impl Stats {
+    /// Statistics of `xs` (all zero for an empty slice).
+    pub fn of(xs: &[f64]) -> Self {
+        if xs.is_empty() {
+            return Self { mean: 0.0, std: 0.0, min: 0.0, max: 0.0 };
+        }
+        let n = xs.len() as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        let min = xs.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        Self { mean, std: var.sqrt(), min, max }
+    }
+}
+
+/// Mask-length statistics over `batches` batches (what `ijepa masks` prints).
+#[derive(Debug, Clone)]
+pub struct MaskStats {
+    /// Context length per batch (after truncation).
+    pub context_len: Stats,
+    /// Target length per batch (after truncation).
+    pub target_len: Stats,
+    /// Fraction of target patches at each grid position.
+    pub target_frequency: Vec<f64>,
+}
+
+/// Samples `batches` batches of `batch` images and summarises them.
+pub fn statistics(sampler: &MultiBlock, seed: u64, batches: usize, batch: usize) -> Result<MaskStats> {
+    let (gh, gw) = sampler.grid();
+    let mut ctx = Vec::with_capacity(batches);
+    let mut tgt = Vec::with_capacity(batches);
+    let mut freq = vec![0f64; gh * gw];
+    let mut total = 0f64;
+    for step in 0..batches {
+        let m = sampler.sample(seed, 0, step as u64, 0, batch)?;
+        ctx.push(m.k_context as f64);
+        tgt.push(m.k_target as f64);
+        for &i in &m.targets {
+            freq[i as usize] += 1.0;
+        }
+        total += m.targets.len() as f64;
+    }
+    for f in &mut freq {
+        *f /= total.max(1.0);
+    }
+    Ok(MaskStats { context_len: Stats::of(&ctx), target_len: Stats::of(&tgt), target_frequency: freq })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> MaskConfig {
+        MaskConfig::default()
+    }
+
+    #[test]
+    fn block_size_matches_python() {
+        // 14x14 grid, scale 0.15 -> area int(29.4) = 29, aspect 0.75: sqrt(21.75)=4.66 -> 5,
+        // sqrt(38.67) = 6.22 -> 6
+        assert_eq!(block_size(14, 14, 0.15, 0.75), (5, 6));
+        // context scale 1.0 -> area 196, 14x14 decremented to 13x13
+        assert_eq!(block_size(14, 14, 1.0, 1.0), (13, 13));
+        // round half to even: area 2, aspect 2 -> sqrt(4) = 2, sqrt(1) = 1; area 6.25 case
+        assert_eq!((2.5f64).round_ties_even(), 2.0);
+    }
+
+    #[test]
+    fn invariants_hold() {
+        let s = MultiBlock::new(&cfg(), 224, 16).unwrap();
+        for step in 0..50 {
+            let m = s.sample(3, 1, step, 0, 8).unwrap();
+            assert_eq!(m.context.len(), m.n_context * m.batch * m.k_context);
+            assert_eq!(m.targets.len(), m.n_targets * m.batch * m.k_target);
+            assert!(m.k_context > 0 && m.k_target > 0);
+            for b in 0..m.batch {
+                let ctx = m.context_of(0, b);
+                assert!(ctx.windows(2).all(|w| w[0] < w[1]), "ascending");
+                assert!(ctx.iter().all(|&i| (0..196).contains(&i)));
+                for j in 0..m.n_targets {
+                    let t = m.target_of(j, b);
+                    assert!(t.iter().all(|&i| (0..196).contains(&i)));
+                    // context and targets are disjoint (context restricted to complements)
+                    assert!(t.iter().all(|i| !ctx.contains(i)), "overlap at step {step}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn deterministic_per_key() {
+        let s = MultiBlock::new(&cfg(), 224, 16).unwrap();
+        assert_eq!(s.sample(1, 2, 3, 0, 4).unwrap(), s.sample(1, 2, 3, 0, 4).unwrap());
+        assert_ne!(s.sample(1, 2, 3, 0, 4).unwrap(), s.sample(1, 2, 4, 0, 4).unwrap());
+        assert_ne!(s.sample(1, 2, 3, 0, 4).unwrap(), s.sample(1, 2, 3, 1, 4).unwrap());
+    }
+
+    #[test]
+    fn official_corner_never_touches_last_row_or_column() {
+        let s = MultiBlock::new(&cfg(), 224, 16).unwrap();
+        let st = statistics(&s, 0, 100, 8).unwrap();
+        for r in 0..14 {
+            assert_eq!(st.target_frequency[r * 14 + 13], 0.0, "last column is never a target");
+            assert_eq!(st.target_frequency[13 * 14 + r], 0.0, "last row is never a target");
+        }
+        let unbiased = MaskConfig { corner: CornerSampler::Unbiased, ..cfg() };
+        let s = MultiBlock::new(&unbiased, 224, 16).unwrap();
+        let st = statistics(&s, 0, 100, 8).unwrap();
+        assert!(st.target_frequency[13 * 14 + 13] > 0.0);
+    }
+
+    #[test]
+    fn infeasible_config_errors_instead_of_hanging() {
+        // 32 px, patch 8: 4x4 grid; a target of scale 0.2 is int(3.2) = 3 patches <= 4
+        let c = MaskConfig { min_keep: 4, ..cfg() };
+        let s = MultiBlock::new(&c, 32, 8).unwrap();
+        let t = std::time::Instant::now();
+        let err = s.sample(0, 0, 0, 0, 8).unwrap_err().to_string();
+        assert!(err.contains("min-keep = 4") && err.contains("target"), "{err}");
+        assert!(t.elapsed().as_secs() < 1);
+    }
+}

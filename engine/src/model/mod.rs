@@ -1,0 +1,176 @@
+//! Models and the parameter store they live in.
+//!
+//! [`ParamStore`] is a small ordered store of named tensors: the name of a parameter is its
+//! path of segments joined by '.', built so that it equals the official PyTorch state-dict key
+//! (`blocks.3.attn.qkv.weight`, conventions §2). Insertion order is kept, so every process
+//! sees the parameters in the same order (a requirement for bucketed all-reduce later).
+
+pub mod init;
+pub mod layer_norm;
+pub mod linear;
+pub mod pos_embed;
+pub mod vit;
+
+use crate::error::{Error, Result};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path as FsPath;
+use std::rc::Rc;
+use tch::{Device, Kind, Tensor};
+
+/// One named tensor of a model.
+#[derive(Debug)]
+pub struct Param {
+    /// Full dotted name (official key, e.g. `blocks.0.norm1.weight`).
+    pub name: String,
+    /// The tensor (shares storage with the module that uses it).
+    pub tensor: Tensor,
+    /// Whether the optimiser updates it (false for fixed buffers such as `pos_embed`).
+    pub trainable: bool,
+}
+
+/// An ordered store of named parameters on one device.
+#[derive(Debug, Clone)]
+pub struct ParamStore {
+    params: Rc<RefCell<Vec<Param>>>,
+    device: Device,
+}
+
+/// A position in a [`ParamStore`]'s name hierarchy.
+#[derive(Debug, Clone)]
+pub struct Path {
+    store: ParamStore,
+    prefix: String,
+}
+
+impl ParamStore {
+    /// An empty store whose parameters live on `device`.
+    pub fn new(device: Device) -> Self {
+        Self { params: Rc::new(RefCell::new(Vec::new())), device }
+    }
+
+    /// The device of the store.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The root path (names without prefix).
+    pub fn root(&self) -> Path {
+        Path { store: self.clone(), prefix: String::new() }
+    }
+
+    /// (name, tensor) of every parameter, in creation order (shallow clones).
+    pub fn named(&self) -> Vec<(String, Tensor)> {
+        self.params.borrow().iter().map(|p| (p.name.clone(), p.tensor.shallow_clone())).collect()
+    }
+
+    /// (name, tensor) of the trainable parameters, in creation order.
+    pub fn trainable(&self) -> Vec<(String, Tensor)> {
+        self.params
+            .borrow()
+            .iter()
+            .filter(|p| p.trainable)
+            .map(|p| (p.name.clone(), p.tensor.shallow_clone()))
+            .collect()
+    }
+
+    /// The parameter called `name`, if any.
+    pub fn get(&self, name: &str) -> Option<Tensor> {
+        self.params.borrow().iter().find(|p| p.name == name).map(|p| p.tensor.shallow_clone())
+    }
+
+    /// Marks every parameter as fixed (no gradient, not optimised): for EMA target models.
+    pub fn freeze(&self) {
+        for p in self.params.borrow_mut().iter_mut() {
+            p.trainable = false;
+            let _ = p.tensor.shallow_clone().set_requires_grad(false);
+        }
+    }
+
+    /// Number of scalar values in the trainable parameters.
+    pub fn num_trainable(&self) -> i64 {
+        self.params.borrow().iter().filter(|p| p.trainable).map(|p| p.tensor.numel() as i64).sum()
+    }
+
+    /// Copies every value of `tensors` (keys relative to this store, i.e. without any prefix)
+    /// into the store. Strict: a missing, unexpected or mis-shaped key is an error naming it.
+    /// `origin` names the file for the error message.
+    pub fn load_strict(&self, tensors: &HashMap<String, Tensor>, origin: &FsPath) -> Result<()> {
+        let params = self.params.borrow();
+        let err = |message: String| Error::Checkpoint { path: origin.to_path_buf(), message };
+        for p in params.iter() {
+            let Some(src) = tensors.get(&p.name) else {
+                return Err(err(format!("missing key `{}`", p.name)));
+            };
+            if src.size() != p.tensor.size() {
+                return Err(err(format!(
+                    "key `{}` has shape {:?}, the model expects {:?}",
+                    p.name,
+                    src.size(),
+                    p.tensor.size()
+                )));
+            }
+        }
+        if let Some(extra) = tensors.keys().find(|k| !params.iter().any(|p| &p.name == *k)) {
+            return Err(err(format!("unexpected key `{extra}`")));
+        }
+        tch::no_grad(|| -> Result<()> {
+            for p in params.iter() {
+                let src = &tensors[&p.name];
+                let mut dst = p.tensor.shallow_clone();
+                dst.f_copy_(&src.f_to_kind(Kind::Float)?.f_to_device(self.device)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Copies every parameter of `src` (same names and shapes) into this store.
+    pub fn copy_from(&self, src: &ParamStore) -> Result<()> {
+        let map: HashMap<String, Tensor> = src.named().into_iter().collect();
+        self.load_strict(&map, FsPath::new("<in-memory copy>"))
+    }
+}
+
+impl Path {
+    /// The child path `self.segment`. Segments must not contain '.'.
+    pub fn sub(&self, segment: impl std::fmt::Display) -> Path {
+        let seg = segment.to_string();
+        debug_assert!(!seg.contains('.'), "path segment {seg:?} contains '.'");
+        let prefix = if self.prefix.is_empty() { seg } else { format!("{}.{seg}", self.prefix) };
+        Path { store: self.store.clone(), prefix }
+    }
+
+    /// Full name of a parameter called `name` under this path.
+    pub fn name(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    /// The device of the store.
+    pub fn device(&self) -> Device {
+        self.store.device
+    }
+
+    /// Registers `tensor` (moved to the store's device, float32) under `name`; trainable
+    /// parameters require grad. Returns a handle sharing its storage.
+    pub fn add(&self, name: &str, tensor: Tensor, trainable: bool) -> Tensor {
+        let t = tensor.to_device(self.store.device).to_kind(Kind::Float).detach();
+        let t = if trainable { t.set_requires_grad(true) } else { t };
+        self.store.params.borrow_mut().push(Param {
+            name: self.name(name),
+            tensor: t.shallow_clone(),
+            trainable,
+        });
+        t
+    }
+}
+
+impl std::ops::Div<&str> for &Path {
+    type Output = Path;
+    fn div(self, rhs: &str) -> Path {
+        self.sub(rhs)
+    }
+}

@@ -1,0 +1,35 @@
+//! Multi-head self-attention with a fused qkv projection (`attn.qkv`, `attn.proj`).
+
+use crate::model::{linear::Linear, Path};
+use tch::Tensor;
+
+/// Official `Attention` (no dropout, qkv bias on, scale head_dim^-0.5).
+#[derive(Debug)]
+pub struct Attention {
+    /// D -> 3D
+    pub qkv: Linear,
+    /// D -> D
+    pub proj: Linear,
+    heads: i64,
+}
+
+impl Attention {
+    /// Registers `qkv` and `proj` under `p`.
+    pub fn new(p: &Path, dim: i64, heads: i64) -> Self {
+        Self { qkv: Linear::new(&p.sub("qkv"), dim, 3 * dim), proj: Linear::new(&p.sub("proj"), dim, dim), heads }
+    }
+
+    /// Softmax attention over all tokens (scaled-dot-product kernel, same maths as the
+    /// official explicit `q @ k^T * scale`, softmax, `@ v`).
+    ///
+    /// # Shapes
+    /// `[B, N, D]` -> `[B, N, D]`
+    pub fn forward(&self, x: &Tensor) -> Tensor {
+        let (b, n, c) = x.size3().expect("attention input is [B, N, D]");
+        let qkv = self.qkv.forward(x).reshape([b, n, 3, self.heads, c / self.heads]).permute([2, 0, 3, 1, 4]);
+        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        let scale = ((c / self.heads) as f64).powf(-0.5);
+        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, false, scale, false);
+        self.proj.forward(&y.transpose(1, 2).reshape([b, n, c]))
+    }
+}

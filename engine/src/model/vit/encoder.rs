@@ -1,0 +1,143 @@
+//! The encoder `VisionTransformer` (no CLS token): patchify, add the fixed sin-cos position
+//! table, keep the context-mask patches, blocks, final norm.
+
+use super::{apply_masks, block::Block, patch_embed::PatchEmbed};
+use crate::error::{Error, Result};
+use crate::model::{layer_norm::LayerNorm, pos_embed, Path};
+use tch::Tensor;
+
+/// Encoder shape (all sizes in pixels / channels).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VitConfig {
+    /// Square input side in pixels.
+    pub image_size: usize,
+    /// Patch side in pixels.
+    pub patch_size: usize,
+    /// Token width D.
+    pub embed_dim: usize,
+    /// Number of blocks.
+    pub depth: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// MLP ratio (hidden = int(D * ratio)).
+    pub mlp_ratio: f64,
+    /// LayerNorm epsilon (1e-6).
+    pub eps: f64,
+    /// Apply the constructors' sqrt(2*layer) rescale of attn.proj/mlp.fc2.
+    pub rescale_init: bool,
+}
+
+impl VitConfig {
+    /// From the language's encoder block and the crop size.
+    pub fn from_dsl(e: &ijepa_dsl::config::EncoderConfig, image_size: usize) -> Self {
+        Self {
+            image_size,
+            patch_size: e.patch_size,
+            embed_dim: e.embed_dim,
+            depth: e.depth,
+            num_heads: e.num_heads,
+            mlp_ratio: e.mlp_ratio,
+            eps: 1e-6,
+            rescale_init: e.rescale_init,
+        }
+    }
+
+    /// Patches per side.
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+
+    /// Patches per image.
+    pub fn num_patches(&self) -> usize {
+        self.grid() * self.grid()
+    }
+
+    /// MLP hidden width, `int(D * mlp_ratio)` as Python computes it.
+    pub fn mlp_hidden(&self) -> usize {
+        mlp_hidden(self.embed_dim, self.mlp_ratio)
+    }
+
+    /// Checks the shape constraints the model needs (also checked by the language).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+            return bad(format!("patch size {} does not divide the image size {}", self.patch_size, self.image_size));
+        }
+        if self.num_heads == 0 || self.embed_dim % self.num_heads != 0 {
+            return bad(format!("{} heads do not divide the width {}", self.num_heads, self.embed_dim));
+        }
+        if self.embed_dim % 4 != 0 {
+            return bad(format!("the width {} must be a multiple of 4 (2-D sin-cos table)", self.embed_dim));
+        }
+        Ok(())
+    }
+}
+
+/// `int(dim * ratio)` with a tolerance for the float rounding of ratios such as 48/11.
+pub fn mlp_hidden(dim: usize, ratio: f64) -> usize {
+    let h = dim as f64 * ratio;
+    (h + 1e-6).floor() as usize
+}
+
+/// The encoder.
+#[derive(Debug)]
+pub struct VisionTransformer {
+    /// `patch_embed`
+    pub patch_embed: PatchEmbed,
+    /// `pos_embed` [1, N, D], fixed.
+    pub pos_embed: Tensor,
+    /// `blocks.{i}`
+    pub blocks: Vec<Block>,
+    /// `norm`
+    pub norm: LayerNorm,
+    /// Its shape.
+    pub cfg: VitConfig,
+}
+
+impl VisionTransformer {
+    /// Registers every parameter under `p` with the official names and init.
+    pub fn new(p: &Path, cfg: &VitConfig) -> Result<Self> {
+        cfg.validate()?;
+        let d = cfg.embed_dim as i64;
+        let patch_embed = PatchEmbed::new(&p.sub("patch_embed"), 3, d, cfg.patch_size as i64);
+        let pos_embed = p.add("pos_embed", pos_embed::sincos_2d(cfg.embed_dim, cfg.grid(), cfg.grid()), false);
+        let blocks: Vec<Block> = (0..cfg.depth)
+            .map(|i| Block::new(&p.sub("blocks").sub(i), d, cfg.num_heads as i64, cfg.mlp_hidden() as i64, cfg.eps))
+            .collect();
+        if cfg.rescale_init {
+            for (i, b) in blocks.iter().enumerate() {
+                b.rescale(i + 1);
+            }
+        }
+        let norm = LayerNorm::new(&p.sub("norm"), d, cfg.eps);
+        Ok(Self { patch_embed, pos_embed, blocks, norm, cfg: cfg.clone() })
+    }
+
+    /// Encodes images, keeping only the patches of `masks` (None: all patches).
+    ///
+    /// # Shapes
+    /// `x: [B, 3, H, W]`, each mask `[B, K]` -> `[n_masks * B, K, D]` (or `[B, N, D]`)
+    pub fn forward(&self, x: &Tensor, masks: Option<&[Tensor]>) -> Tensor {
+        let x = self.patch_embed.forward(x) + &self.pos_embed;
+        let mut x = match masks {
+            Some(m) => apply_masks(&x, m),
+            None => x,
+        };
+        for b in &self.blocks {
+            x = b.forward(&x);
+        }
+        self.norm.forward(&x)
+    }
+
+    /// Outputs of every block for all patches (before the final norm, except the last which
+    /// is normed) — used by evaluation to pool the last layers.
+    pub fn forward_layers(&self, x: &Tensor) -> Vec<Tensor> {
+        let mut x = self.patch_embed.forward(x) + &self.pos_embed;
+        let mut outs = Vec::with_capacity(self.blocks.len());
+        for (i, b) in self.blocks.iter().enumerate() {
+            x = b.forward(&x);
+            outs.push(if i + 1 == self.blocks.len() { self.norm.forward(&x) } else { x.shallow_clone() });
+        }
+        outs
+    }
+}

@@ -1,0 +1,110 @@
+//! The predictor `VisionTransformerPredictor`: embeds context tokens to the predictor width,
+//! appends one mask token (plus its position) per target patch, runs full attention over
+//! [context, targets], and projects the target outputs back to the encoder width.
+
+use super::{apply_masks, block::Block, encoder::mlp_hidden, repeat_interleave_batch};
+use crate::error::{Error, Result};
+use crate::model::{init, layer_norm::LayerNorm, linear::Linear, pos_embed, Path};
+use tch::Tensor;
+
+/// Predictor shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictorConfig {
+    /// Patch grid side (same as the encoder's).
+    pub grid: usize,
+    /// Encoder width D (input and output width).
+    pub encoder_dim: usize,
+    /// Predictor width Dp.
+    pub embed_dim: usize,
+    /// Number of predictor blocks.
+    pub depth: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// MLP ratio.
+    pub mlp_ratio: f64,
+    /// LayerNorm epsilon.
+    pub eps: f64,
+    /// Constructors' residual rescale.
+    pub rescale_init: bool,
+}
+
+impl PredictorConfig {
+    /// Checks heads divide the width and the width suits the sin-cos table.
+    pub fn validate(&self) -> Result<()> {
+        if self.num_heads == 0 || self.embed_dim % self.num_heads != 0 {
+            return Err(Error::Config(format!(
+                "predictor: {} heads do not divide the width {}",
+                self.num_heads, self.embed_dim
+            )));
+        }
+        if self.embed_dim % 4 != 0 {
+            return Err(Error::Config(format!("predictor width {} must be a multiple of 4", self.embed_dim)));
+        }
+        Ok(())
+    }
+}
+
+/// The predictor.
+#[derive(Debug)]
+pub struct VisionTransformerPredictor {
+    /// `predictor_embed` D -> Dp
+    pub predictor_embed: Linear,
+    /// `mask_token` [1, 1, Dp]
+    pub mask_token: Tensor,
+    /// `predictor_pos_embed` [1, N, Dp], fixed
+    pub predictor_pos_embed: Tensor,
+    /// `predictor_blocks.{i}`
+    pub predictor_blocks: Vec<Block>,
+    /// `predictor_norm`
+    pub predictor_norm: LayerNorm,
+    /// `predictor_proj` Dp -> D
+    pub predictor_proj: Linear,
+}
+
+impl VisionTransformerPredictor {
+    /// Registers every parameter under `p` with the official names and init.
+    pub fn new(p: &Path, cfg: &PredictorConfig) -> Result<Self> {
+        cfg.validate()?;
+        let (d, dp) = (cfg.encoder_dim as i64, cfg.embed_dim as i64);
+        let predictor_embed = Linear::new(&p.sub("predictor_embed"), d, dp);
+        let mask_token = p.add("mask_token", init::official(&[1, 1, dp], p.device()), true);
+        let predictor_pos_embed =
+            p.add("predictor_pos_embed", pos_embed::sincos_2d(cfg.embed_dim, cfg.grid, cfg.grid), false);
+        let hidden = mlp_hidden(cfg.embed_dim, cfg.mlp_ratio) as i64;
+        let predictor_blocks: Vec<Block> = (0..cfg.depth)
+            .map(|i| Block::new(&p.sub("predictor_blocks").sub(i), dp, cfg.num_heads as i64, hidden, cfg.eps))
+            .collect();
+        if cfg.rescale_init {
+            for (i, b) in predictor_blocks.iter().enumerate() {
+                b.rescale(i + 1);
+            }
+        }
+        let predictor_norm = LayerNorm::new(&p.sub("predictor_norm"), dp, cfg.eps);
+        let predictor_proj = Linear::new(&p.sub("predictor_proj"), dp, d);
+        Ok(Self { predictor_embed, mask_token, predictor_pos_embed, predictor_blocks, predictor_norm, predictor_proj })
+    }
+
+    /// Predicts the target-patch representations from the context tokens.
+    ///
+    /// # Shapes
+    /// `x: [n_ctx * B, K_ctx, D]`, `masks_x`: n_ctx masks `[B, K_ctx]`, `masks`: n_tgt masks
+    /// `[B, K_tgt]` -> `[n_tgt * n_ctx * B, K_tgt, D]`
+    pub fn forward(&self, x: &Tensor, masks_x: &[Tensor], masks: &[Tensor]) -> Tensor {
+        let b = x.size()[0] / masks_x.len() as i64;
+        let x = self.predictor_embed.forward(x);
+        let pos = self.predictor_pos_embed.repeat([b, 1, 1]);
+        let x = x + apply_masks(&pos, masks_x);
+        let n_ctx = x.size()[1];
+        let pos_embs = repeat_interleave_batch(&apply_masks(&pos, masks), b, masks_x.len() as i64);
+        let (rows, k) = (pos_embs.size()[0], pos_embs.size()[1]);
+        let pred_tokens = self.mask_token.repeat([rows, k, 1]) + pos_embs;
+        let x = x.repeat([masks.len() as i64, 1, 1]);
+        let mut x = Tensor::cat(&[x, pred_tokens], 1);
+        for blk in &self.predictor_blocks {
+            x = blk.forward(&x);
+        }
+        let x = self.predictor_norm.forward(&x);
+        let x = x.narrow(1, n_ctx, x.size()[1] - n_ctx);
+        self.predictor_proj.forward(&x)
+    }
+}

@@ -1,0 +1,127 @@
+//! AdamW with the official parameter groups (reference §4; torch.optim.AdamW maths).
+//!
+//! Official `init_opt` makes four groups: encoder weights, predictor weights (weight decay,
+//! following the wd schedule), and encoder / predictor biases and every 1-D tensor (weight
+//! decay 0, excluded from the schedule). All share the learning rate. The state (moments and
+//! step count) is plain tensors so checkpoints can hold it.
+
+use crate::error::Result;
+use tch::{Kind, Tensor};
+
+/// Which of the four official groups a parameter belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Decayed parameters (weights of dimension >= 2).
+    Decay,
+    /// Biases and 1-D tensors: no weight decay.
+    NoDecay,
+}
+
+/// The official grouping rule: biases and 1-D tensors get no weight decay.
+pub fn group_of(name: &str, t: &Tensor) -> Group {
+    if name.ends_with(".bias") || t.dim() == 1 {
+        Group::NoDecay
+    } else {
+        Group::Decay
+    }
+}
+
+/// One optimised tensor with its AdamW moments.
+#[derive(Debug)]
+pub struct Slot {
+    /// Name (with its model prefix, e.g. `encoder.blocks.0.attn.qkv.weight`).
+    pub name: String,
+    /// The parameter.
+    pub param: Tensor,
+    /// Its group.
+    pub group: Group,
+    /// First moment.
+    pub exp_avg: Tensor,
+    /// Second moment.
+    pub exp_avg_sq: Tensor,
+}
+
+/// AdamW over named parameters, in a fixed order.
+#[derive(Debug)]
+pub struct AdamW {
+    /// Parameters and state, in creation order.
+    pub slots: Vec<Slot>,
+    /// Steps taken so far.
+    pub step: u64,
+    betas: (f64, f64),
+    eps: f64,
+}
+
+impl AdamW {
+    /// An optimiser over `params` (name, tensor), grouped with [`group_of`].
+    pub fn new(params: Vec<(String, Tensor)>, betas: (f64, f64), eps: f64) -> Self {
+        let slots = params
+            .into_iter()
+            .map(|(name, param)| {
+                let group = group_of(&name, &param);
+                let exp_avg = param.zeros_like().detach();
+                let exp_avg_sq = param.zeros_like().detach();
+                Slot { name, param, group, exp_avg, exp_avg_sq }
+            })
+            .collect();
+        Self { slots, step: 0, betas, eps }
+    }
+
+    /// Zeroes (drops) every gradient.
+    pub fn zero_grad(&mut self) {
+        for s in &mut self.slots {
+            let mut g = s.param.grad();
+            if g.defined() {
+                let _ = g.detach_();
+                let _ = g.zero_();
+            }
+        }
+    }
+
+    /// One AdamW step with learning rate `lr` and weight decay `wd` (decayed group only).
+    /// Parameters without a gradient are skipped, as in torch.
+    pub fn step(&mut self, lr: f64, wd: f64) -> Result<()> {
+        self.step += 1;
+        let (b1, b2) = self.betas;
+        let bc1 = 1.0 - b1.powi(self.step as i32);
+        let bc2 = 1.0 - b2.powi(self.step as i32);
+        let step_size = lr / bc1;
+        let bc2_sqrt = bc2.sqrt();
+        tch::no_grad(|| -> Result<()> {
+            for s in &mut self.slots {
+                let g = s.param.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let g = g.f_to_kind(Kind::Float)?;
+                let mut p = s.param.shallow_clone();
+                let decay = match s.group {
+                    Group::Decay => wd,
+                    Group::NoDecay => 0.0,
+                };
+                if decay != 0.0 {
+                    let _ = p.f_mul_scalar_(1.0 - lr * decay)?;
+                }
+                let _ = s.exp_avg.f_lerp_(&g, 1.0 - b1)?;
+                let _ = s.exp_avg_sq.f_mul_scalar_(b2)?;
+                let _ = s.exp_avg_sq.f_addcmul_(&g, &g.f_mul_scalar(1.0 - b2)?)?;
+                let denom = s.exp_avg_sq.f_sqrt()?.f_div_scalar(bc2_sqrt)?.f_add_scalar(self.eps)?;
+                let _ = p.f_addcdiv_(&s.exp_avg.f_mul_scalar(-step_size)?, &denom)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// EMA update of `target` towards `online`: t = m*t + (1-m)*o, for each pair (official:
+/// `param_k.data.mul_(m).add_((1.-m) * param_q.detach().data)`).
+pub fn ema_update(pairs: &[(Tensor, Tensor)], m: f64) -> Result<()> {
+    tch::no_grad(|| -> Result<()> {
+        for (online, target) in pairs {
+            let mut t = target.shallow_clone();
+            let _ = t.f_mul_scalar_(m)?;
+            let _ = t.f_add_(&online.f_mul_scalar(1.0 - m)?)?;
+        }
+        Ok(())
+    })
+}

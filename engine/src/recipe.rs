@@ -1,0 +1,58 @@
+//! The `Recipe` trait: what a self-supervised method provides to the training loop
+//! (conventions §7). A recipe owns its models, optimiser and EMA pairs, builds the per-batch
+//! extras (masks) the loader collates, and runs one step.
+
+use crate::error::Result;
+use std::sync::Arc;
+use tch::{Device, Tensor};
+
+/// Hyper-parameters of one step, from the schedules.
+#[derive(Debug, Clone, Copy)]
+pub struct Hyper {
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay of the decayed groups.
+    pub wd: f64,
+    /// EMA momentum.
+    pub momentum: f64,
+}
+
+/// What one step reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Loss value (averaged over ranks when distributed).
+    pub loss: f64,
+    /// Context tokens per context mask.
+    pub context_len: usize,
+    /// Target tokens per target mask.
+    pub target_len: usize,
+}
+
+/// Builds the per-batch extras (e.g. masks) in the loader threads:
+/// (epoch, step in epoch, batch size) -> extras.
+pub type Collate<M> = Arc<dyn Fn(u64, u64, usize) -> Result<M> + Send + Sync>;
+
+/// A self-supervised recipe.
+pub trait Recipe {
+    /// What the loader collates beside the images.
+    type Extras: Send + 'static;
+
+    /// Registry name.
+    fn name(&self) -> &'static str;
+
+    /// The device the models live on.
+    fn device(&self) -> Device;
+
+    /// The collate function for the loader (seeded per (epoch, step, rank)).
+    fn collate(&self) -> Collate<Self::Extras>;
+
+    /// One optimisation step on `images` `[B, 3, H, W]` (already on the device).
+    fn step(&mut self, images: &Tensor, extras: &Self::Extras, hyper: Hyper) -> Result<StepStats>;
+
+    /// Every tensor a checkpoint holds, under official names with the module prefix
+    /// (`encoder.…`, `predictor.…`, `target_encoder.…`).
+    fn state(&self) -> Vec<(String, Tensor)>;
+
+    /// Trainable parameter count.
+    fn num_params(&self) -> i64;
+}

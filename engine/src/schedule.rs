@@ -1,0 +1,114 @@
+//! Schedules as pure functions of the step (official `src/utils/schedulers.py` and the
+//! momentum generator in `src/train.py`; reference §4). The official schedulers are stateful
+//! objects stepped once per iteration, starting their counter at 1 on the first step; here
+//! `k` is that counter (the first optimiser step uses k = 1).
+
+use ijepa_dsl::config::{EmaConfig, LrSchedule, WdSchedule, WdShape};
+
+/// All schedules of a run, evaluated at any step.
+#[derive(Debug, Clone)]
+pub struct Schedules {
+    lr: LrSchedule,
+    wd: WdSchedule,
+    ema: EmaConfig,
+    warmup_steps: usize,
+    total_steps: usize,
+    ema_steps: usize,
+    ema_denom: f64,
+}
+
+impl Schedules {
+    /// Schedules for `epochs` epochs of `ipe` iterations, scaled by `ipe_scale`.
+    pub fn new(lr: &LrSchedule, wd: &WdSchedule, ema: &EmaConfig, ipe: usize, epochs: usize, ipe_scale: f64) -> Self {
+        let total = (ipe_scale * epochs as f64 * ipe as f64) as usize;
+        Self {
+            lr: lr.clone(),
+            wd: wd.clone(),
+            ema: ema.clone(),
+            warmup_steps: (lr.warmup_epochs * ipe as f64) as usize,
+            total_steps: total,
+            ema_steps: total + 1,
+            ema_denom: ipe as f64 * epochs as f64 * ipe_scale,
+        }
+    }
+
+    /// Steps the schedules span, T = int(ipe_scale * epochs * ipe).
+    pub fn total_steps(&self) -> usize {
+        self.total_steps
+    }
+
+    /// Learning rate at counter k (warmup then cosine, official `WarmupCosineSchedule`).
+    pub fn lr(&self, k: usize) -> f64 {
+        let (s, r, f) = (self.lr.start, self.lr.peak, self.lr.final_);
+        if k < self.warmup_steps {
+            s + (k as f64 / self.warmup_steps as f64) * (r - s)
+        } else {
+            let t = self.total_steps.saturating_sub(self.warmup_steps).max(1) as f64;
+            let p = (k - self.warmup_steps) as f64 / t;
+            (f + (r - f) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())).max(f)
+        }
+    }
+
+    /// Weight decay at counter k (official `CosineWDSchedule`, or linear), for the decayed groups.
+    pub fn wd(&self, k: usize) -> f64 {
+        let (r, f) = (self.wd.start, self.wd.final_);
+        let t = self.total_steps.max(1) as f64;
+        let p = k as f64 / t;
+        let wd = match self.wd.shape {
+            WdShape::Cosine => f + (r - f) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos()),
+            WdShape::Linear => r + (f - r) * p.min(1.0),
+        };
+        if f <= r {
+            wd.max(f)
+        } else {
+            wd.min(f)
+        }
+    }
+
+    /// EMA momentum for the i-th step (i from 0): linear over int(ipe*epochs*ipe_scale)+1 values,
+    /// `m0 + i*(m1-m0)/(ipe*epochs*ipe_scale)` (official generator).
+    pub fn momentum(&self, i: usize) -> f64 {
+        let (m0, m1) = (self.ema.start, self.ema.final_);
+        let i = i.min(self.ema_steps - 1);
+        m0 + i as f64 * (m1 - m0) / self.ema_denom.max(1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ijepa_dsl::config::OptimizerConfig;
+
+    fn sched(ipe: usize, epochs: usize) -> Schedules {
+        let o = OptimizerConfig::default();
+        Schedules::new(&o.lr, &o.weight_decay, &EmaConfig::default(), ipe, epochs, 1.0)
+    }
+
+    #[test]
+    fn lr_warms_up_then_decays_to_final() {
+        // official: 40 warmup epochs of 300
+        let s = sched(10, 300);
+        assert!((s.lr(0) - 2e-4).abs() < 1e-12);
+        assert!((s.lr(200) - (2e-4 + 0.5 * (1e-3 - 2e-4))).abs() < 1e-12);
+        assert!((s.lr(400) - 1e-3).abs() < 1e-12);
+        assert!((s.lr(3000) - 1e-6).abs() < 1e-12);
+        assert!(s.lr(1700) < 1e-3 && s.lr(1700) > 1e-6);
+    }
+
+    #[test]
+    fn wd_cosine_from_start_to_final() {
+        let s = sched(10, 300);
+        assert!((s.wd(0) - 0.04).abs() < 1e-12);
+        assert!((s.wd(1500) - 0.22).abs() < 1e-12);
+        assert!((s.wd(3000) - 0.4).abs() < 1e-12);
+        assert!((s.wd(4000) - 0.4).abs() < 1e-12, "clamped");
+    }
+
+    #[test]
+    fn momentum_is_linear() {
+        let s = sched(10, 300);
+        assert!((s.momentum(0) - 0.996).abs() < 1e-12);
+        assert!((s.momentum(1500) - 0.998).abs() < 1e-12);
+        assert!((s.momentum(3000) - 1.0).abs() < 1e-12);
+    }
+}

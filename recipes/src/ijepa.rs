@@ -1,0 +1,218 @@
+//! The I-JEPA recipe (official `src/train.py`, reference §3): a context encoder and a predictor
+//! trained to regress the layer-normed outputs of an EMA target encoder at the target blocks.
+
+use ijepa_dsl::config::{Experiment, LossKind, Precision};
+use ijepa_engine::autocast;
+use ijepa_engine::error::{Error, Result};
+use ijepa_engine::mask::{MaskBatch, MultiBlock};
+use ijepa_engine::model::vit::{apply_masks, repeat_interleave_batch, PredictorConfig, VisionTransformer, VisionTransformerPredictor, VitConfig};
+use ijepa_engine::model::ParamStore;
+use ijepa_engine::optim::{ema_update, AdamW};
+use ijepa_engine::recipe::{Collate, Hyper, Recipe, StepStats};
+use std::sync::Arc;
+use tch::{Device, Kind, Reduction, Tensor};
+
+/// Everything that defines the I-JEPA models and step, independent of data and schedules.
+#[derive(Debug, Clone)]
+pub struct IJepaSpec {
+    /// Encoder shape.
+    pub encoder: VitConfig,
+    /// Predictor shape.
+    pub predictor: PredictorConfig,
+    /// Regression loss.
+    pub loss: LossKind,
+    /// bf16 autocast for the forward pass.
+    pub bf16: bool,
+    /// Adam betas.
+    pub betas: (f64, f64),
+    /// Adam epsilon.
+    pub eps: f64,
+}
+
+impl IJepaSpec {
+    /// The spec of an experiment.
+    pub fn from_experiment(exp: &Experiment) -> Self {
+        let encoder = VitConfig::from_dsl(&exp.encoder, exp.data.crop_size);
+        let predictor = PredictorConfig {
+            grid: encoder.grid(),
+            encoder_dim: encoder.embed_dim,
+            embed_dim: exp.predictor.embed_dim,
+            depth: exp.predictor.depth,
+            num_heads: exp.predictor.num_heads.unwrap_or(encoder.num_heads),
+            mlp_ratio: exp.predictor.mlp_ratio,
+            eps: 1e-6,
+            rescale_init: exp.encoder.rescale_init,
+        };
+        Self {
+            encoder,
+            predictor,
+            loss: exp.loss,
+            bf16: exp.precision == Precision::Bf16,
+            betas: exp.optimizer.betas,
+            eps: exp.optimizer.eps,
+        }
+    }
+}
+
+/// Outputs of the forward pass of one step.
+#[derive(Debug)]
+pub struct Forward {
+    /// Layer-normed target-encoder features at the target blocks `[n_tgt*n_ctx*B, K_t, D]`.
+    pub target: Tensor,
+    /// Context-encoder output `[n_ctx*B, K_c, D]`.
+    pub context: Tensor,
+    /// Predictor output `[n_tgt*n_ctx*B, K_t, D]`.
+    pub prediction: Tensor,
+    /// The loss (scalar).
+    pub loss: Tensor,
+}
+
+/// The I-JEPA models, optimiser and step.
+#[derive(Debug)]
+pub struct IJepa {
+    /// Context-encoder parameters (official names).
+    pub encoder_store: ParamStore,
+    /// Predictor parameters.
+    pub predictor_store: ParamStore,
+    /// Target-encoder parameters (EMA of the encoder; no gradients).
+    pub target_store: ParamStore,
+    /// Context encoder.
+    pub encoder: VisionTransformer,
+    /// Predictor.
+    pub predictor: VisionTransformerPredictor,
+    /// Target encoder.
+    pub target_encoder: VisionTransformer,
+    /// AdamW over encoder and predictor.
+    pub optimizer: AdamW,
+    ema_pairs: Vec<(Tensor, Tensor)>,
+    spec: IJepaSpec,
+    sampler: Option<(MultiBlock, u64, u64)>,
+    device: Device,
+}
+
+impl IJepa {
+    /// Builds the models with the official init (torch RNG seeded with `seed`), the target
+    /// encoder as a copy of the encoder, and the optimiser.
+    pub fn new(spec: &IJepaSpec, seed: u64, device: Device) -> Result<Self> {
+        tch::manual_seed(seed as i64);
+        let encoder_store = ParamStore::new(device);
+        let predictor_store = ParamStore::new(device);
+        let target_store = ParamStore::new(device);
+        let encoder = VisionTransformer::new(&encoder_store.root(), &spec.encoder)?;
+        let predictor = VisionTransformerPredictor::new(&predictor_store.root(), &spec.predictor)?;
+        let target_encoder = VisionTransformer::new(&target_store.root(), &spec.encoder)?;
+        target_store.freeze();
+        target_store.copy_from(&encoder_store)?;
+        let mut params: Vec<(String, Tensor)> = Vec::new();
+        for (prefix, store) in [("encoder", &encoder_store), ("predictor", &predictor_store)] {
+            params.extend(store.trainable().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
+        }
+        let optimizer = AdamW::new(params, spec.betas, spec.eps);
+        let target_map: std::collections::HashMap<String, Tensor> = target_store.named().into_iter().collect();
+        let ema_pairs = encoder_store
+            .trainable()
+            .into_iter()
+            .filter_map(|(n, t)| target_map.get(&n).map(|tt| (t, tt.shallow_clone())))
+            .collect();
+        Ok(Self {
+            encoder_store,
+            predictor_store,
+            target_store,
+            encoder,
+            predictor,
+            target_encoder,
+            optimizer,
+            ema_pairs,
+            spec: spec.clone(),
+            sampler: None,
+            device,
+        })
+    }
+
+    /// The recipe for an experiment: models plus its mask sampler, seeded by the experiment.
+    pub fn for_experiment(exp: &Experiment, device: Device, rank: u64) -> Result<Self> {
+        let spec = IJepaSpec::from_experiment(exp);
+        let sampler = MultiBlock::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
+        let mut r = Self::new(&spec, exp.seed, device)?;
+        r.sampler = Some((sampler, exp.seed, rank));
+        Ok(r)
+    }
+
+    /// The forward pass of a step (reference §3, steps 1-3), with gradients on the context path.
+    ///
+    /// # Shapes
+    /// `images: [B, 3, H, W]`, `masks_enc`: n_ctx `[B, K_c]`, `masks_pred`: n_tgt `[B, K_t]`
+    pub fn forward(&self, images: &Tensor, masks_enc: &[Tensor], masks_pred: &[Tensor]) -> Result<Forward> {
+        autocast::bf16(self.device, self.spec.bf16, || {
+            let target = tch::no_grad(|| {
+                let h = self.target_encoder.forward(images, None);
+                let d = h.size()[2];
+                let h = h.layer_norm([d], None::<Tensor>, None::<Tensor>, 1e-5, true);
+                let b = h.size()[0];
+                repeat_interleave_batch(&apply_masks(&h, masks_pred), b, masks_enc.len() as i64)
+            });
+            let context = self.encoder.forward(images, Some(masks_enc));
+            let prediction = self.predictor.forward(&context, masks_enc, masks_pred);
+            let loss = match self.spec.loss {
+                LossKind::SmoothL1 => prediction.smooth_l1_loss(&target, Reduction::Mean, 1.0),
+                LossKind::L2 => prediction.mse_loss(&target, Reduction::Mean),
+            };
+            Forward { target, context, prediction, loss }
+        })
+    }
+
+    /// Backward, AdamW step with `hyper.lr`/`hyper.wd`, EMA update with `hyper.momentum`.
+    /// Returns the forward outputs (with gradients still on the parameters).
+    pub fn train_step(&mut self, images: &Tensor, masks_enc: &[Tensor], masks_pred: &[Tensor], hyper: Hyper) -> Result<Forward> {
+        self.optimizer.zero_grad();
+        let fwd = self.forward(images, masks_enc, masks_pred)?;
+        fwd.loss.f_backward()?;
+        self.optimizer.step(hyper.lr, hyper.wd)?;
+        ema_update(&self.ema_pairs, hyper.momentum)?;
+        Ok(fwd)
+    }
+}
+
+impl Recipe for IJepa {
+    type Extras = MaskBatch;
+
+    fn name(&self) -> &'static str {
+        "ijepa"
+    }
+
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn collate(&self) -> Collate<MaskBatch> {
+        match &self.sampler {
+            Some((sampler, seed, rank)) => {
+                let (sampler, seed, rank) = (sampler.clone(), *seed, *rank);
+                Arc::new(move |epoch, step, batch| sampler.sample(seed, epoch, step, rank, batch))
+            }
+            None => Arc::new(|_, _, _| Err(Error::Config("this I-JEPA instance has no mask sampler".into()))),
+        }
+    }
+
+    fn step(&mut self, images: &Tensor, masks: &MaskBatch, hyper: Hyper) -> Result<StepStats> {
+        let enc = masks.context_tensors(self.device);
+        let pred = masks.target_tensors(self.device);
+        let fwd = self.train_step(images, &enc, &pred, hyper)?;
+        let loss = fwd.loss.f_to_kind(Kind::Double)?.f_double_value(&[])?;
+        Ok(StepStats { loss, context_len: masks.k_context, target_len: masks.k_target })
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (prefix, store) in
+            [("encoder", &self.encoder_store), ("predictor", &self.predictor_store), ("target_encoder", &self.target_store)]
+        {
+            out.extend(store.named().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
+        }
+        out
+    }
+
+    fn num_params(&self) -> i64 {
+        self.encoder_store.num_trainable() + self.predictor_store.num_trainable()
+    }
+}

@@ -1,0 +1,255 @@
+//! Parity with the official code: replays one official training step from a fixture and
+//! compares every output, the loss, every gradient and every weight after AdamW + EMA.
+//!
+//! A fixture is `NAME.safetensors` (tensors `init.{encoder,predictor}.*`, `input.images`,
+//! `input.masks_enc` [n_ctx,B,K], `input.masks_pred` [n_tgt,B,K], `output.{target,context,
+//! prediction}`, `grad.{encoder,predictor}.*`, `after.{encoder,predictor,target_encoder}.*`)
+//! beside `NAME.json` (the model shape and optimiser values). Any fixture of this format
+//! works, not only the shipped one: `ijepa parity` and the parity test share this code.
+
+use crate::ijepa::{IJepa, IJepaSpec};
+use ijepa_dsl::config::LossKind;
+use ijepa_engine::error::{Error, Result};
+use ijepa_engine::model::vit::{PredictorConfig, VitConfig};
+use ijepa_engine::recipe::Hyper;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tch::{Device, Kind, Tensor};
+
+/// The fixture's JSON description (fields we use; others are ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct FixtureSpec {
+    /// Image side.
+    pub image_size: usize,
+    /// Patch side.
+    pub patch_size: usize,
+    /// Encoder width.
+    pub embed_dim: usize,
+    /// Encoder depth.
+    pub depth: usize,
+    /// Heads (encoder and predictor).
+    pub heads: usize,
+    /// MLP ratio.
+    pub mlp_ratio: f64,
+    /// LayerNorm eps.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Predictor width.
+    pub predictor_width: usize,
+    /// Predictor depth.
+    pub predictor_depth: usize,
+    /// Optimiser values.
+    pub optimizer: FixtureOptimizer,
+    /// EMA momentum of the step.
+    pub ema_momentum: f64,
+    /// Official loss value.
+    pub loss_value: f64,
+}
+
+/// Optimiser values of a fixture.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FixtureOptimizer {
+    /// Learning rate.
+    pub lr: f64,
+    /// Weight decay.
+    pub weight_decay: f64,
+    /// Adam betas.
+    pub betas: (f64, f64),
+    /// Adam epsilon.
+    pub eps: f64,
+}
+
+fn default_eps() -> f64 {
+    1e-6
+}
+
+/// Tolerances of one comparison group: an element passes when
+/// |ours - official| <= atol + rtol * |official|.
+#[derive(Debug, Clone, Copy)]
+pub struct Tolerance {
+    /// Absolute part.
+    pub atol: f64,
+    /// Relative part.
+    pub rtol: f64,
+}
+
+/// The tolerances of each group, tight enough to catch a wrong formula (the parity tests
+/// prove a missing weight decay and a wrong EMA momentum fail). Outputs and gradients differ
+/// from the official ones only by float32 kernel-order noise (~1e-7 and ~1e-9 here). After
+/// the step, the absolute part is 0.1% of one AdamW step (lr = 1e-3): on the first step the
+/// update is lr * g / (|g| + eps), so gradients of ~1e-8 amplify their noise to ~3e-7.
+pub const TOLERANCES: [(&str, Tolerance); 4] = [
+    ("outputs", Tolerance { atol: 2e-5, rtol: 1e-4 }),
+    ("loss", Tolerance { atol: 1e-6, rtol: 1e-5 }),
+    ("gradients", Tolerance { atol: 1e-7, rtol: 1e-3 }),
+    ("weights after step", Tolerance { atol: 1e-6, rtol: 1e-5 }),
+];
+
+/// Result of comparing one tensor.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    /// Group (outputs, loss, gradients, weights after step).
+    pub group: &'static str,
+    /// Tensor name.
+    pub name: String,
+    /// Largest |ours - official|.
+    pub max_abs: f64,
+    /// Largest |official| (scale).
+    pub scale: f64,
+    /// Whether every element is within tolerance.
+    pub pass: bool,
+}
+
+/// The whole parity report.
+#[derive(Debug, Clone)]
+pub struct ParityReport {
+    /// Fixture file.
+    pub fixture: PathBuf,
+    /// Every comparison.
+    pub comparisons: Vec<Comparison>,
+    /// Our loss and the official one.
+    pub loss: (f64, f64),
+}
+
+impl ParityReport {
+    /// True when every comparison passes.
+    pub fn pass(&self) -> bool {
+        self.comparisons.iter().all(|c| c.pass)
+    }
+
+    /// Per group: (group, worst max-abs error, tensors compared, all pass).
+    pub fn by_group(&self) -> Vec<(&'static str, f64, usize, bool)> {
+        TOLERANCES
+            .iter()
+            .map(|(g, _)| {
+                let cs: Vec<&Comparison> = self.comparisons.iter().filter(|c| c.group == *g).collect();
+                let worst = cs.iter().map(|c| c.max_abs).fold(0.0, f64::max);
+                (*g, worst, cs.len(), cs.iter().all(|c| c.pass))
+            })
+            .collect()
+    }
+}
+
+/// What to perturb in the replay (for tests proving the tolerances catch wrong formulas).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Perturb {
+    /// Multiply the weight decay by this (1.0 = as the fixture says).
+    pub wd_scale: Option<f64>,
+    /// Use this EMA momentum instead of the fixture's.
+    pub momentum: Option<f64>,
+}
+
+fn tolerance(group: &str) -> Tolerance {
+    TOLERANCES.iter().find(|(g, _)| *g == group).map(|(_, t)| *t).unwrap_or(Tolerance { atol: 0.0, rtol: 0.0 })
+}
+
+fn compare(group: &'static str, name: &str, ours: &Tensor, official: &Tensor) -> Result<Comparison> {
+    let ours = ours.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
+    let official = official.f_to_kind(Kind::Double)?;
+    if ours.size() != official.size() {
+        return Ok(Comparison { group, name: format!("{name} (shape {:?} vs {:?})", ours.size(), official.size()), max_abs: f64::INFINITY, scale: 0.0, pass: false });
+    }
+    let diff = (&ours - &official).abs();
+    let max_abs = diff.max().double_value(&[]);
+    let scale = official.abs().max().double_value(&[]);
+    let t = tolerance(group);
+    let allowed = official.abs() * t.rtol + t.atol;
+    let pass = diff.le_tensor(&allowed).all().int64_value(&[]) == 1 && max_abs.is_finite();
+    Ok(Comparison { group, name: name.to_string(), max_abs, scale, pass })
+}
+
+/// Loads the fixture's tensors and JSON (`path` is the .safetensors; the .json sits beside it).
+pub fn load_fixture(path: &Path) -> Result<(FixtureSpec, HashMap<String, Tensor>)> {
+    let json_path = path.with_extension("json");
+    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
+    let spec: FixtureSpec = serde_json::from_str(&text)
+        .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad fixture description: {e}") })?;
+    if !path.exists() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+    }
+    let tensors = Tensor::read_safetensors(path)
+        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("not a readable safetensors file: {e}") })?;
+    Ok((spec, tensors.into_iter().collect()))
+}
+
+fn sub_map(all: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
+    all.iter()
+        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest.to_string(), v.shallow_clone())))
+        .collect()
+}
+
+fn get<'a>(all: &'a HashMap<String, Tensor>, key: &str, path: &Path) -> Result<&'a Tensor> {
+    all.get(key).ok_or_else(|| Error::Checkpoint { path: path.to_path_buf(), message: format!("missing key `{key}`") })
+}
+
+/// Replays the fixture's step (fp32, CPU) and compares everything.
+pub fn run(path: &Path, perturb: Perturb) -> Result<ParityReport> {
+    let (f, t) = load_fixture(path)?;
+    let encoder = VitConfig {
+        image_size: f.image_size,
+        patch_size: f.patch_size,
+        embed_dim: f.embed_dim,
+        depth: f.depth,
+        num_heads: f.heads,
+        mlp_ratio: f.mlp_ratio,
+        eps: f.layer_norm_eps,
+        rescale_init: false,
+    };
+    let predictor = PredictorConfig {
+        grid: encoder.grid(),
+        encoder_dim: f.embed_dim,
+        embed_dim: f.predictor_width,
+        depth: f.predictor_depth,
+        num_heads: f.heads,
+        mlp_ratio: f.mlp_ratio,
+        eps: f.layer_norm_eps,
+        rescale_init: false,
+    };
+    let spec = IJepaSpec { encoder, predictor, loss: LossKind::SmoothL1, bf16: false, betas: f.optimizer.betas, eps: f.optimizer.eps };
+    let mut m = IJepa::new(&spec, 0, Device::Cpu)?;
+    m.encoder_store.load_strict(&sub_map(&t, "init.encoder."), path)?;
+    m.predictor_store.load_strict(&sub_map(&t, "init.predictor."), path)?;
+    m.target_store.load_strict(&sub_map(&t, "init.encoder."), path)?;
+
+    let images = get(&t, "input.images", path)?;
+    let split = |key: &str| -> Result<Vec<Tensor>> {
+        let m = get(&t, key, path)?;
+        Ok((0..m.size()[0]).map(|i| m.get(i)).collect())
+    };
+    let (masks_enc, masks_pred) = (split("input.masks_enc")?, split("input.masks_pred")?);
+    let hyper = Hyper {
+        lr: f.optimizer.lr,
+        wd: f.optimizer.weight_decay * perturb.wd_scale.unwrap_or(1.0),
+        momentum: perturb.momentum.unwrap_or(f.ema_momentum),
+    };
+    let fwd = m.train_step(images, &masks_enc, &masks_pred, hyper)?;
+
+    let mut cs = Vec::new();
+    for (name, ours) in [("target", &fwd.target), ("context", &fwd.context), ("prediction", &fwd.prediction)] {
+        cs.push(compare("outputs", name, ours, get(&t, &format!("output.{name}"), path)?)?);
+    }
+    let loss = fwd.loss.double_value(&[]);
+    cs.push(compare("loss", "loss", &Tensor::from(loss), &Tensor::from(f.loss_value))?);
+    for slot in &m.optimizer.slots {
+        let key = format!("grad.{}", slot.name);
+        let Some(official) = t.get(&key) else {
+            return Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("missing key `{key}`") });
+        };
+        cs.push(compare("gradients", &slot.name, &slot.param.grad(), official)?);
+    }
+    let expected_grads = t.keys().filter(|k| k.starts_with("grad.")).count();
+    if expected_grads != m.optimizer.slots.len() {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("fixture has {expected_grads} gradients, the model {} trainable tensors", m.optimizer.slots.len()),
+        });
+    }
+    for (prefix, store) in [("encoder", &m.encoder_store), ("predictor", &m.predictor_store), ("target_encoder", &m.target_store)] {
+        for (name, ours) in store.named() {
+            let key = format!("after.{prefix}.{name}");
+            cs.push(compare("weights after step", &format!("{prefix}.{name}"), &ours, get(&t, &key, path)?)?);
+        }
+    }
+    Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss_value) })
+}

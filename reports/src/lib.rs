@@ -1,0 +1,1 @@
+//! ijepa-reports: reads run folders (manifests, metrics) without libtorch.
