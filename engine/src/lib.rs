@@ -6,12 +6,16 @@
 
 pub mod autocast;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod mask;
+pub mod mask_png;
 pub mod model;
 pub mod optim;
 pub mod recipe;
 pub mod rng;
+pub mod run_dir;
 pub mod schedule;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -70,22 +70,7 @@ fn split(flat: &[i64], n: usize, b: usize, k: usize, device: tch::Device) -> Vec
         .collect()
 }
 
-/// Block height and width for a scale and aspect ratio on an `gh x gw` grid (official
-/// `_sample_block_size` after the random draw): area = int(gh*gw*scale),
-/// h = round(sqrt(area*aspect)), w = round(sqrt(area/aspect)) with Python's round-half-even,
-/// then h (w) decremented while >= gh (gw).
-pub fn block_size(gh: usize, gw: usize, scale: f64, aspect: f64) -> (usize, usize) {
-    let area = ((gh * gw) as f64 * scale).floor();
-    let mut h = (area * aspect).sqrt().round_ties_even() as usize;
-    let mut w = (area / aspect).sqrt().round_ties_even() as usize;
-    while h >= gh && h > 0 {
-        h -= 1;
-    }
-    while w >= gw && w > 0 {
-        w -= 1;
-    }
-    (h, w)
-}
+pub use ijepa_dsl::multiblock::block_size;
 
 /// The multi-block sampler for one grid.
 #[derive(Debug, Clone)]

@@ -3,7 +3,6 @@
 //! extras (masks) the loader collates, and runs one step.
 
 use crate::error::Result;
-use std::sync::Arc;
 use tch::{Device, Tensor};
 
 /// Hyper-parameters of one step, from the schedules.
@@ -28,9 +27,8 @@ pub struct StepStats {
     pub target_len: usize,
 }
 
-/// Builds the per-batch extras (e.g. masks) in the loader threads:
-/// (epoch, step in epoch, batch size) -> extras.
-pub type Collate<M> = Arc<dyn Fn(u64, u64, usize) -> Result<M> + Send + Sync>;
+/// Builds the per-batch extras (e.g. masks) in the loader threads.
+pub use crate::data::CollateFn as Collate;
 
 /// A self-supervised recipe.
 pub trait Recipe {

@@ -1,0 +1,432 @@
+//! Diagnostics of the experiment language.
+//!
+//! Every user mistake is one [`DslError`] variant with a `#[label]` span on the offending text,
+//! a `help` and a stable `ijepa::dsl::*` code (conventions 5-6). [`Diagnostics`] is what
+//! [`crate::parse_str`] and [`crate::load`] return on failure: it holds the source text once
+//! (`#[source_code]`) and *all* errors of the file under `#[related]`, ordered by position.
+//! The fancy colored renderer belongs to the binary; [`Diagnostics::render_plain`] gives a
+//! stable ASCII rendering for snapshot tests and plain terminals.
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, NamedSource, SourceSpan};
+use thiserror::Error;
+
+/// One mistake in an experiment file.
+#[derive(Debug, Clone, Error, Diagnostic)]
+pub enum DslError {
+    /// The text is not valid KDL v2.
+    #[error("KDL syntax error: {message}")]
+    #[diagnostic(code(ijepa::dsl::syntax))]
+    Syntax {
+        /// What the KDL parser says.
+        message: String,
+        /// Where.
+        #[label("{label}")]
+        span: SourceSpan,
+        /// Short label at the span.
+        label: String,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// The file could not be read.
+    #[error("cannot read `{path}`: {message}")]
+    #[diagnostic(code(ijepa::dsl::io), help("check the path and the file's permissions"))]
+    Io {
+        /// The path as given.
+        path: String,
+        /// The operating system's message.
+        message: String,
+    },
+
+    /// The file has no `experiment` node.
+    #[error("no `experiment` node in this file")]
+    #[diagnostic(code(ijepa::dsl::missing_experiment))]
+    MissingExperiment {
+        /// The start of the file (or its first node).
+        #[label("expected `experiment \"NAME\" {{ ... }}`")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// A node name the schema does not know at this place.
+    #[error("unknown node `{name}` in {parent}")]
+    #[diagnostic(code(ijepa::dsl::unknown_node))]
+    UnknownNode {
+        /// The node name as written.
+        name: String,
+        /// Where it was written (`experiment`, `data`, `the top level`, ...).
+        parent: String,
+        /// The node name.
+        #[label("unknown node")]
+        span: SourceSpan,
+        /// Closest known name, or the known names.
+        #[help]
+        help: String,
+    },
+
+    /// A property the node does not take.
+    #[error("unknown property `{name}` on `{node}`")]
+    #[diagnostic(code(ijepa::dsl::unknown_property))]
+    UnknownProperty {
+        /// The property name as written.
+        name: String,
+        /// The node it was written on.
+        node: String,
+        /// The whole `name=value` entry.
+        #[label("unknown property")]
+        span: SourceSpan,
+        /// Closest known property, or the known ones.
+        #[help]
+        help: String,
+    },
+
+    /// The same node written twice where only one is allowed.
+    #[error("duplicate node `{name}`")]
+    #[diagnostic(code(ijepa::dsl::duplicate_node))]
+    DuplicateNode {
+        /// The node name.
+        name: String,
+        /// The second occurrence.
+        #[label("written again here")]
+        span: SourceSpan,
+        /// The first occurrence.
+        #[label("first written here")]
+        first: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// The same property written twice on one node.
+    #[error("property `{name}` is written twice on `{node}`")]
+    #[diagnostic(code(ijepa::dsl::duplicate_property))]
+    DuplicateProperty {
+        /// The property name.
+        name: String,
+        /// The node.
+        node: String,
+        /// The second occurrence.
+        #[label("written again here")]
+        span: SourceSpan,
+        /// The first occurrence.
+        #[label("first written here")]
+        first: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// Fewer positional arguments than the node needs.
+    #[error("`{node}` is missing {what}")]
+    #[diagnostic(code(ijepa::dsl::missing_argument))]
+    MissingArgument {
+        /// The node.
+        node: String,
+        /// The missing argument(s), in words.
+        what: String,
+        /// The node name.
+        #[label("expects {what}")]
+        span: SourceSpan,
+        /// The node's full form.
+        #[help]
+        help: String,
+    },
+
+    /// More positional arguments than the node takes.
+    #[error("too many arguments to `{node}`")]
+    #[diagnostic(code(ijepa::dsl::extra_argument))]
+    ExtraArgument {
+        /// The node.
+        node: String,
+        /// The first surplus argument.
+        #[label("unexpected argument")]
+        span: SourceSpan,
+        /// The node's full form.
+        #[help]
+        help: String,
+    },
+
+    /// A required property is absent.
+    #[error("`{node}` is missing the property `{name}`")]
+    #[diagnostic(code(ijepa::dsl::missing_property))]
+    MissingProperty {
+        /// The node.
+        node: String,
+        /// The property it needs.
+        name: String,
+        /// The node name.
+        #[label("needs `{name}=`")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// A children block on a node that takes none.
+    #[error("`{node}` takes no children block")]
+    #[diagnostic(code(ijepa::dsl::unexpected_children))]
+    UnexpectedChildren {
+        /// The node.
+        node: String,
+        /// The children block.
+        #[label("not allowed here")]
+        span: SourceSpan,
+        /// The node's full form.
+        #[help]
+        help: String,
+    },
+
+    /// A value of the wrong type (a string where a number belongs, a float for an integer, ...).
+    #[error("wrong type for `{what}`: expected {expected}, found {found}")]
+    #[diagnostic(code(ijepa::dsl::wrong_type))]
+    WrongType {
+        /// The setting (a dotted path such as `data.batch-size`).
+        what: String,
+        /// The expected type, in words.
+        expected: String,
+        /// The value found, in words.
+        found: String,
+        /// The value.
+        #[label("expected {expected}")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// A number outside its allowed range.
+    #[error("`{what}` is out of range: {message}")]
+    #[diagnostic(code(ijepa::dsl::out_of_range))]
+    OutOfRange {
+        /// The setting.
+        what: String,
+        /// The rule that was broken.
+        message: String,
+        /// The value.
+        #[label("{label}")]
+        span: SourceSpan,
+        /// Short label at the span.
+        label: String,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// A `lo hi` range written high end first.
+    #[error("range `{what}` is in the wrong order: {lo} > {hi}")]
+    #[diagnostic(code(ijepa::dsl::range_order))]
+    RangeOrder {
+        /// The setting.
+        what: String,
+        /// The first value written.
+        lo: f64,
+        /// The second value written.
+        hi: f64,
+        /// Both values.
+        #[label("low end first, then high end")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// A name that is not one of the known choices (recipe, preset, loss, ...).
+    #[error("unknown {what} `{found}`")]
+    #[diagnostic(code(ijepa::dsl::unknown_value))]
+    UnknownValue {
+        /// What kind of name (`recipe`, `encoder preset`, ...).
+        what: String,
+        /// The name as written.
+        found: String,
+        /// The value.
+        #[label("not a known {what}")]
+        span: SourceSpan,
+        /// The known choices.
+        #[help]
+        help: String,
+    },
+
+    /// A known idea that this version of the language does not implement yet.
+    #[error("{what} is not supported yet")]
+    #[diagnostic(code(ijepa::dsl::unsupported))]
+    Unsupported {
+        /// What is not supported.
+        what: String,
+        /// Where it was asked for.
+        #[label("not supported yet")]
+        span: SourceSpan,
+        /// What is supported.
+        #[help]
+        help: String,
+    },
+
+    /// A string value that breaks a rule (experiment name, device, path).
+    #[error("invalid {what}: {message}")]
+    #[diagnostic(code(ijepa::dsl::invalid_value))]
+    InvalidValue {
+        /// The setting.
+        what: String,
+        /// The rule that was broken.
+        message: String,
+        /// The value.
+        #[label("invalid {what}")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// The encoder's patch size does not divide the crop size.
+    #[error("patch size {patch} does not divide the crop size {crop}")]
+    #[diagnostic(code(ijepa::dsl::patch_crop))]
+    PatchCrop {
+        /// Patch side in pixels.
+        patch: usize,
+        /// Crop side in pixels.
+        crop: usize,
+        /// The `patch=` property (or the encoder/experiment node when it is a default).
+        #[label("patch {patch}")]
+        span: SourceSpan,
+        /// The `crop-size` value, when written.
+        #[label("crop {crop}")]
+        crop_span: Option<SourceSpan>,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// Attention heads do not divide the token width.
+    #[error("{block}: {heads} attention heads do not divide the width {width}")]
+    #[diagnostic(code(ijepa::dsl::heads_width))]
+    HeadsWidth {
+        /// `encoder` or `predictor`.
+        block: String,
+        /// Number of heads.
+        heads: usize,
+        /// Token width.
+        width: usize,
+        /// The `heads=` property (or its node).
+        #[label("{heads} heads")]
+        span: SourceSpan,
+        /// The `width=` property, when written.
+        #[label("width {width}")]
+        width_span: Option<SourceSpan>,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// The mask sampler could never produce a valid block (the official sampler would loop
+    /// forever).
+    #[error(
+        "the {block} block can hold only {patches} patches, but min-keep is {min_keep}: the \
+         mask sampler would spin forever"
+    )]
+    #[diagnostic(code(ijepa::dsl::infeasible_mask))]
+    InfeasibleMask {
+        /// `target` or `context`.
+        block: String,
+        /// Patches in the smallest block the ranges allow.
+        patches: usize,
+        /// The `min-keep` setting.
+        min_keep: usize,
+        /// The scale range of that block (or the mask/experiment node when it is a default).
+        #[label("{block} blocks can be as small as {patches} patches")]
+        span: SourceSpan,
+        /// The `min-keep` value, when written.
+        #[label("a block must keep more than {min_keep} patches")]
+        min_keep_span: Option<SourceSpan>,
+        /// Where the smallest block occurs and how to fix it.
+        #[help]
+        help: String,
+    },
+}
+
+impl DslError {
+    /// Byte offset of the primary label (0 when the error has no span); errors are sorted by it.
+    pub fn offset(&self) -> usize {
+        self.labels().and_then(|mut l| l.next()).map(|l| l.offset()).unwrap_or(0)
+    }
+
+    /// The stable diagnostic code, e.g. `ijepa::dsl::unknown_node`.
+    pub fn code_str(&self) -> String {
+        self.code().map(|c| c.to_string()).unwrap_or_default()
+    }
+}
+
+/// All errors of one experiment file, with its source text attached once.
+#[derive(Debug, Clone, Error, Diagnostic)]
+#[error("{} has {} error{}", .source_code.name(), .errors.len(), if .errors.len() == 1 { "" } else { "s" })]
+#[diagnostic(code(ijepa::dsl::invalid_experiment))]
+pub struct Diagnostics {
+    #[source_code]
+    source_code: NamedSource<String>,
+    #[related]
+    errors: Vec<DslError>,
+}
+
+impl Diagnostics {
+    /// Collects `errors` of the file `file_name` whose text is `source`, sorted by position.
+    pub fn new(file_name: &str, source: &str, mut errors: Vec<DslError>) -> Self {
+        errors.sort_by_key(DslError::offset);
+        Self { source_code: NamedSource::new(file_name, source.to_string()), errors }
+    }
+
+    /// The errors, in source order.
+    pub fn errors(&self) -> &[DslError] {
+        &self.errors
+    }
+
+    /// Number of errors.
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// True when there are no errors (never the case for a returned `Err`).
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The file name the diagnostics refer to.
+    pub fn file_name(&self) -> &str {
+        self.source_code.name()
+    }
+
+    /// The source text the spans point into.
+    pub fn source_text(&self) -> &str {
+        self.source_code.inner()
+    }
+
+    /// The stable codes of all errors, in order (handy in tests).
+    pub fn codes(&self) -> Vec<String> {
+        self.errors.iter().map(DslError::code_str).collect()
+    }
+
+    /// Renders every error with its source snippet as plain ASCII text: no colors, no unicode,
+    /// no hyperlinks, 100 columns. Stable enough for snapshot tests; any terminal can show it.
+    pub fn render_plain(&self) -> String {
+        let handler = GraphicalReportHandler::new_themed(GraphicalTheme::none())
+            .with_width(100)
+            .with_urls(false);
+        let mut out = String::new();
+        if handler.render_report(&mut out, self).is_err() {
+            // Rendering fails only on a span outside the text; fall back to messages.
+            out.clear();
+            out.push_str(&format!("{self}\n"));
+            for e in &self.errors {
+                out.push_str(&format!("  - [{}] {e}\n", e.code_str()));
+            }
+        }
+        // Trailing spaces are noise in snapshot files.
+        let mut lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        let mut text = lines.join("\n");
+        text.push('\n');
+        text
+    }
+}

@@ -1,0 +1,96 @@
+//! The `data "DATASET" root="/path" { ... }` block: dataset, crops and loader
+//! (official `data` section: `crop_size`, `crop_scale`, `batch_size`, `num_workers`).
+
+use crate::config::{DataConfig, DataSource, DatasetKind, Experiment};
+use crate::diagnostics::DslError;
+use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
+
+/// Shape of the `data` node.
+pub(crate) const SHAPE: Shape = Shape {
+    args: &["DATASET"],
+    required: 1,
+    props: &["root"],
+    children: true,
+    usage: "data \"fashion-mnist\" root=\"/path\" { crop-size 224; batch-size 128; ... }",
+};
+
+/// Dataset names.
+pub(crate) const DATASETS: &[(&str, DatasetKind)] = &[("fashion-mnist", DatasetKind::FashionMnist)];
+
+/// Nodes of the data block.
+pub(crate) const FIELDS: &[Field<DataConfig>] = &[
+    Field {
+        name: "crop-size",
+        shape: Shape::scalar(&["PIXELS"], "crop-size 224"),
+        read: crop_size,
+    },
+    Field {
+        name: "crop-scale",
+        shape: Shape::pair(&["LOW", "HIGH"], "crop-scale 0.3 1.0"),
+        read: crop_scale,
+    },
+    Field { name: "batch-size", shape: Shape::scalar(&["N"], "batch-size 128"), read: batch_size },
+    Field { name: "workers", shape: Shape::scalar(&["N"], "workers 10"), read: workers },
+    Field { name: "prefetch", shape: Shape::scalar(&["BATCHES"], "prefetch 4"), read: prefetch },
+    Field { name: "limit", shape: Shape::scalar(&["IMAGES"], "limit 1000"), read: limit },
+];
+
+/// Reads the data block into `exp.data`.
+pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    if let Some(kind) = n.arg(0).and_then(|e| cx.keyword(e, &n.sub("dataset"), "dataset", DATASETS))
+    {
+        exp.data.dataset = kind;
+    }
+    if let Some(root) = n.prop("root").and_then(|e| cx.value::<String>(e, &n.sub("root"))) {
+        if root.value.trim().is_empty() {
+            cx.poison(&n.sub("root"));
+            cx.err(DslError::InvalidValue {
+                what: "data root".into(),
+                message: "the path is empty".into(),
+                span: root.span,
+                help: "give the folder holding the dataset files, or drop `root=` to use the \
+                       embedded subset"
+                    .into(),
+            });
+        } else {
+            exp.data.source = DataSource::Path(root.value.into());
+        }
+    }
+    read_children(cx, n.children(), &n.path, "data", FIELDS, &mut exp.data);
+}
+
+fn crop_size(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+        d.crop_size = v;
+    }
+}
+
+fn crop_scale(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = cx.range(n, Bound::UnitOpenClosed) {
+        d.crop_scale = v;
+    }
+}
+
+fn batch_size(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+        d.batch_size = v;
+    }
+}
+
+fn workers(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 0)) {
+        d.workers = v;
+    }
+}
+
+fn prefetch(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 0)) {
+        d.prefetch = v;
+    }
+}
+
+fn limit(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+        d.limit = Some(v);
+    }
+}

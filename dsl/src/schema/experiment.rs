@@ -1,0 +1,152 @@
+//! The `experiment "NAME" { ... }` block and its one-value settings (recipe, seed, loss,
+//! epochs, ipe-scale, precision, device, log-every).
+
+use crate::config::{Experiment, LossKind, Precision};
+use crate::diagnostics::DslError;
+use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
+
+use super::{data, ema, encoder, mask, optimizer, predictor, TopLevel};
+
+/// Recipes the engine's registry knows (the DSL cannot depend on it; keep in sync).
+pub const KNOWN_RECIPES: &[&str] = &["ijepa"];
+
+/// Nodes of the experiment block.
+pub(crate) const FIELDS: &[Field<Experiment>] = &[
+    Field {
+        name: "recipe",
+        shape: Shape::scalar(&["NAME"], "recipe \"ijepa\""),
+        read: read_recipe,
+    },
+    Field { name: "seed", shape: Shape::scalar(&["SEED"], "seed 0"), read: read_seed },
+    Field { name: "data", shape: data::SHAPE, read: data::read },
+    Field { name: "encoder", shape: encoder::SHAPE, read: encoder::read },
+    Field { name: "predictor", shape: predictor::SHAPE, read: predictor::read },
+    Field { name: "mask", shape: mask::SHAPE, read: mask::read },
+    Field { name: "optimizer", shape: optimizer::SHAPE, read: optimizer::read },
+    Field { name: "ema", shape: ema::SHAPE, read: ema::read },
+    Field { name: "loss", shape: Shape::scalar(&["KIND"], "loss \"smooth-l1\""), read: read_loss },
+    Field { name: "epochs", shape: Shape::scalar(&["N"], "epochs 300"), read: read_epochs },
+    Field {
+        name: "ipe-scale",
+        shape: Shape::scalar(&["X"], "ipe-scale 1.0"),
+        read: read_ipe_scale,
+    },
+    Field {
+        name: "precision",
+        shape: Shape::scalar(&["KIND"], "precision \"bf16\""),
+        read: read_precision,
+    },
+    Field {
+        name: "device",
+        shape: Shape::scalar(&["DEVICE"], "device \"auto\""),
+        read: read_device,
+    },
+    Field {
+        name: "log-every",
+        shape: Shape::scalar(&["STEPS"], "log-every 1"),
+        read: read_log_every,
+    },
+];
+
+/// Reads `experiment "NAME" { ... }` into `top.experiment`.
+pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
+    let name = n.arg(0).and_then(|e| cx.value::<String>(e, "name"));
+    let mut exp = Experiment::with_defaults("unnamed");
+    if let Some(name) = name {
+        if let Err(message) = check_name(&name.value) {
+            cx.err(DslError::InvalidValue {
+                what: "experiment name".into(),
+                message,
+                span: name.span,
+                help: "the name is a folder under runs/: use letters, digits, `-`, `_` and `.`, \
+                       e.g. \"vitb16-in1k\""
+                    .into(),
+            });
+        }
+        exp.name = name.value;
+    }
+    read_children(cx, n.children(), "", "experiment", FIELDS, &mut exp);
+    top.experiment = Some(exp);
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 100 {
+        return Err("it is longer than 100 bytes".into());
+    }
+    if name.starts_with('.') {
+        return Err("it starts with `.`".into());
+    }
+    match name.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        Some(c) => Err(format!("it contains {c:?}")),
+        None => Ok(()),
+    }
+}
+
+fn read_recipe(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    let choices: Vec<(&str, &str)> = KNOWN_RECIPES.iter().map(|r| (*r, *r)).collect();
+    if let Some(r) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "recipe", &choices)) {
+        exp.recipe = r.to_string();
+    }
+}
+
+fn read_seed(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.value::<u64>(e, &n.path)) {
+        exp.seed = v.value;
+    }
+}
+
+fn read_loss(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    const LOSSES: &[(&str, LossKind)] = &[("smooth-l1", LossKind::SmoothL1), ("l2", LossKind::L2)];
+    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "loss", LOSSES)) {
+        exp.loss = v;
+    }
+}
+
+fn read_epochs(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+        exp.epochs = v;
+    }
+}
+
+fn read_ipe_scale(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::Positive)) {
+        exp.ipe_scale = v;
+    }
+}
+
+fn read_precision(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    const KINDS: &[(&str, Precision)] = &[("bf16", Precision::Bf16), ("fp32", Precision::Fp32)];
+    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "precision", KINDS)) {
+        exp.precision = v;
+    }
+}
+
+fn read_device(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    let Some(v) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.path)) else { return };
+    let ok = match v.value.as_str() {
+        "auto" | "cpu" | "cuda" => true,
+        other => other.strip_prefix("cuda:").is_some_and(|i| {
+            !i.is_empty() && i.len() <= 4 && i.bytes().all(|b| b.is_ascii_digit())
+        }),
+    };
+    if ok {
+        exp.device = v.value;
+    } else {
+        cx.poison(&n.path);
+        cx.err(DslError::InvalidValue {
+            what: "device".into(),
+            message: format!("{:?} is not a device", v.value),
+            span: v.span,
+            help: "write \"auto\" (CUDA when present), \"cpu\", \"cuda\" or \"cuda:N\"".into(),
+        });
+    }
+}
+
+fn read_log_every(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+        exp.log_every = v;
+    }
+}

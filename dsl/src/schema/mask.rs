@@ -1,0 +1,138 @@
+//! The `mask "multi-block" { ... }` block: the official multi-block mask sampler
+//! (`src/masks/multiblock.py` `MaskCollator`; paper §3 "Targets", "Context").
+
+use crate::config::{AspectSampling, CornerSampler, Experiment, MaskConfig};
+use crate::diagnostics::DslError;
+use crate::reader::{choices_help, read_children, Bound, Ctx, Field, Node, Shape};
+
+/// Mask kinds this version implements.
+pub const MASK_KINDS: &[&str] = &["multi-block"];
+
+/// Shape of the `mask` node.
+pub(crate) const SHAPE: Shape = Shape {
+    args: &["KIND"],
+    required: 1,
+    props: &[],
+    children: true,
+    usage: "mask \"multi-block\" { targets count=4 { ... }; context count=1 { ... }; min-keep 10 }",
+};
+
+/// Nodes of the mask block.
+pub(crate) const FIELDS: &[Field<MaskConfig>] = &[
+    Field {
+        name: "targets",
+        shape: block_shape("targets count=4 { scale 0.15 0.2; aspect 0.75 1.5 }"),
+        read: targets,
+    },
+    Field {
+        name: "context",
+        shape: block_shape("context count=1 { scale 0.85 1.0; aspect 1.0 1.0 }"),
+        read: context,
+    },
+    Field { name: "min-keep", shape: Shape::scalar(&["PATCHES"], "min-keep 10"), read: min_keep },
+    Field {
+        name: "allow-overlap",
+        shape: Shape::scalar(&["BOOL"], "allow-overlap #false"),
+        read: allow_overlap,
+    },
+    Field { name: "corner", shape: Shape::scalar(&["KIND"], "corner \"official\""), read: corner },
+    Field {
+        name: "aspect-sampling",
+        shape: Shape::scalar(&["KIND"], "aspect-sampling \"shared\""),
+        read: aspect_sampling,
+    },
+];
+
+const fn block_shape(usage: &'static str) -> Shape {
+    Shape { args: &[], required: 0, props: &["count"], children: true, usage }
+}
+
+/// One kind of block (targets or context) while it is read.
+pub(crate) struct Block {
+    count: usize,
+    scale: (f64, f64),
+    aspect: (f64, f64),
+}
+
+/// Nodes of a `targets` / `context` block.
+pub(crate) const BLOCK_FIELDS: &[Field<Block>] = &[
+    Field { name: "scale", shape: Shape::pair(&["LOW", "HIGH"], "scale 0.15 0.2"), read: scale },
+    Field { name: "aspect", shape: Shape::pair(&["LOW", "HIGH"], "aspect 0.75 1.5"), read: aspect },
+];
+
+/// Reads the mask block into `exp.mask`.
+pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    if let Some(kind) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.sub("kind"))) {
+        if !MASK_KINDS.contains(&kind.value.as_str()) {
+            cx.poison(&n.path);
+            cx.err(DslError::Unsupported {
+                what: format!("mask kind `{}`", kind.value),
+                span: kind.span,
+                help: format!(
+                    "only the official multi-block sampler is implemented so far ({})",
+                    choices_help(&kind.value, MASK_KINDS)
+                ),
+            });
+        }
+    }
+    read_children(cx, n.children(), &n.path, "mask", FIELDS, &mut exp.mask);
+}
+
+fn read_block(cx: &mut Ctx, n: &Node, block: &mut Block) {
+    if let Some(v) = n.prop("count").and_then(|e| cx.usize_min(e, &n.sub("count"), 1)) {
+        block.count = v;
+    }
+    read_children(cx, n.children(), &n.path, &n.path, BLOCK_FIELDS, block);
+}
+
+fn targets(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
+    let mut b = Block { count: m.n_targets, scale: m.target_scale, aspect: m.target_aspect };
+    read_block(cx, n, &mut b);
+    (m.n_targets, m.target_scale, m.target_aspect) = (b.count, b.scale, b.aspect);
+}
+
+fn context(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
+    let mut b = Block { count: m.n_context, scale: m.context_scale, aspect: m.context_aspect };
+    read_block(cx, n, &mut b);
+    (m.n_context, m.context_scale, m.context_aspect) = (b.count, b.scale, b.aspect);
+}
+
+fn scale(cx: &mut Ctx, n: &Node, b: &mut Block) {
+    if let Some(v) = cx.range(n, Bound::UnitOpenClosed) {
+        b.scale = v;
+    }
+}
+
+fn aspect(cx: &mut Ctx, n: &Node, b: &mut Block) {
+    if let Some(v) = cx.range(n, Bound::Positive) {
+        b.aspect = v;
+    }
+}
+
+fn min_keep(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 0)) {
+        m.min_keep = v;
+    }
+}
+
+fn allow_overlap(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.value::<bool>(e, &n.path)) {
+        m.allow_overlap = v.value;
+    }
+}
+
+fn corner(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
+    const KINDS: &[(&str, CornerSampler)] =
+        &[("official", CornerSampler::Official), ("unbiased", CornerSampler::Unbiased)];
+    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "corner sampler", KINDS)) {
+        m.corner = v;
+    }
+}
+
+fn aspect_sampling(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
+    const KINDS: &[(&str, AspectSampling)] =
+        &[("shared", AspectSampling::Shared), ("independent", AspectSampling::Independent)];
+    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "aspect sampling", KINDS)) {
+        m.aspect_sampling = v;
+    }
+}

@@ -1,0 +1,297 @@
+//! Unit tests of the schema: every node, its defaults, and the error code of each mistake.
+
+use std::path::PathBuf;
+
+use crate::config::*;
+use crate::{parse_spanned, parse_str};
+
+fn ok(src: &str) -> Experiment {
+    match parse_str("test.kdl", src) {
+        Ok(e) => e,
+        Err(d) => panic!("expected success, got:\n{}", d.render_plain()),
+    }
+}
+
+/// Wraps `body` in an experiment block.
+fn exp(body: &str) -> Experiment {
+    ok(&format!("experiment \"t\" {{\n{body}\n}}\n"))
+}
+
+fn codes(src: &str) -> Vec<String> {
+    match parse_str("test.kdl", src) {
+        Ok(_) => vec![],
+        Err(d) => d
+            .codes()
+            .into_iter()
+            .map(|c| c.trim_start_matches("ijepa::dsl::").to_string())
+            .collect(),
+    }
+}
+
+/// Codes of errors for `body` inside an experiment.
+fn errs(body: &str) -> Vec<String> {
+    codes(&format!("experiment \"t\" {{\n{body}\n}}\n"))
+}
+
+#[test]
+fn empty_experiment_is_all_defaults() {
+    assert_eq!(ok("experiment \"x\""), Experiment::with_defaults("x"));
+    assert_eq!(ok("experiment x {}"), Experiment::with_defaults("x"));
+}
+
+#[test]
+fn scalars() {
+    let e = exp("recipe \"ijepa\"\nseed 42\nloss \"l2\"\nepochs 7\nipe-scale 1.25\nprecision fp32\ndevice \"cuda:1\"\nlog-every 10");
+    assert_eq!(e.recipe, "ijepa");
+    assert_eq!(e.seed, 42);
+    assert_eq!(e.loss, LossKind::L2);
+    assert_eq!(e.epochs, 7);
+    assert_eq!(e.ipe_scale, 1.25);
+    assert_eq!(e.precision, Precision::Fp32);
+    assert_eq!(e.device, "cuda:1");
+    assert_eq!(e.log_every, 10);
+    assert_eq!(exp("loss \"smooth-l1\"").loss, LossKind::SmoothL1);
+    assert_eq!(exp("precision \"bf16\"").precision, Precision::Bf16);
+    for d in ["auto", "cpu", "cuda", "cuda:0"] {
+        assert_eq!(exp(&format!("device \"{d}\"")).device, d);
+    }
+}
+
+#[test]
+fn integers_are_accepted_where_floats_belong() {
+    assert_eq!(exp("ipe-scale 2").ipe_scale, 2.0);
+    assert_eq!(exp("ema start=1 final=1").ema.start, 1.0);
+    assert_eq!(exp("data fashion-mnist { crop-scale 1 1 }").data.crop_scale, (1.0, 1.0));
+}
+
+#[test]
+fn floats_are_rejected_where_integers_belong() {
+    assert_eq!(errs("epochs 2.0"), ["wrong_type"]);
+    assert_eq!(errs("data fashion-mnist { batch-size 1.5 }"), ["wrong_type"]);
+    assert_eq!(errs("encoder \"vit-tiny\" patch=4.0"), ["wrong_type"]);
+}
+
+#[test]
+fn data_block() {
+    let e = exp(
+        "data \"fashion-mnist\" root=\"/usr/share/datasets/fashion-mnist\" {\n crop-size 32\n \
+         crop-scale 0.5 0.9\n batch-size 16\n workers 0\n prefetch 2\n limit 1000\n}\n\
+         encoder \"vit-tiny\" patch=4\nmask multi-block { min-keep 4 }",
+    );
+    let d = &e.data;
+    assert_eq!(d.dataset, DatasetKind::FashionMnist);
+    assert_eq!(d.source, DataSource::Path(PathBuf::from("/usr/share/datasets/fashion-mnist")));
+    assert_eq!((d.crop_size, d.crop_scale, d.batch_size), (32, (0.5, 0.9), 16));
+    assert_eq!((d.workers, d.prefetch, d.limit), (0, 2, Some(1000)));
+    // Nothing written: defaults, embedded source.
+    let d = exp("data \"fashion-mnist\"").data;
+    assert_eq!(d, DataConfig::default());
+    assert_eq!(d.source, DataSource::Embedded);
+}
+
+#[test]
+fn encoder_presets_and_overrides() {
+    let e = exp("encoder \"vit-tiny\"").encoder;
+    assert_eq!(e, EncoderConfig::preset("vit-tiny", 16).unwrap());
+    assert_eq!(e.patch_size, crate::DEFAULT_PATCH);
+    let e = exp("encoder \"vit-base\" patch=16 depth=6 mlp-ratio=2 rescale-init=#true").encoder;
+    assert_eq!(e.preset.as_deref(), Some("vit-base"));
+    assert_eq!((e.embed_dim, e.depth, e.num_heads, e.mlp_ratio), (768, 6, 12, 2.0));
+    assert!(e.rescale_init);
+    for (name, ..) in VIT_PRESETS {
+        let e = exp(&format!("encoder \"{name}\" patch=14")).encoder;
+        assert_eq!(e.preset.as_deref(), Some(*name));
+    }
+}
+
+#[test]
+fn encoder_without_preset() {
+    let e = exp("data fashion-mnist { crop-size 32 }\nencoder width=96 depth=4 heads=3 patch=4\nmask multi-block { min-keep 4 }").encoder;
+    assert_eq!(e.preset, None);
+    assert_eq!((e.patch_size, e.embed_dim, e.depth, e.num_heads, e.mlp_ratio), (4, 96, 4, 3, 4.0));
+    assert!(!e.rescale_init);
+    assert_eq!(errs("encoder width=96 patch=16"), ["missing_property", "missing_property"]);
+}
+
+#[test]
+fn predictor() {
+    let p = exp("predictor depth=4 width=96 heads=3 mlp-ratio=4.0").predictor;
+    assert_eq!((p.depth, p.embed_dim, p.num_heads, p.mlp_ratio), (4, 96, Some(3), 4.0));
+    assert_eq!(exp("predictor").predictor, PredictorConfig::default());
+    assert_eq!(exp("predictor depth=6").predictor.depth, 6);
+}
+
+#[test]
+fn mask_block() {
+    let m = exp("mask \"multi-block\" {\n targets count=2 { scale 0.1 0.3; aspect 0.5 2 }\n \
+         context count=1 { scale 0.8 1.0; aspect 0.9 1.1 }\n min-keep 5\n allow-overlap #true\n \
+         corner \"unbiased\"\n aspect-sampling \"independent\"\n}")
+    .mask;
+    assert_eq!((m.n_targets, m.target_scale, m.target_aspect), (2, (0.1, 0.3), (0.5, 2.0)));
+    assert_eq!((m.n_context, m.context_scale, m.context_aspect), (1, (0.8, 1.0), (0.9, 1.1)));
+    assert_eq!(m.min_keep, 5);
+    assert!(m.allow_overlap);
+    assert_eq!(m.corner, CornerSampler::Unbiased);
+    assert_eq!(m.aspect_sampling, AspectSampling::Independent);
+    assert_eq!(exp("mask \"multi-block\"").mask, MaskConfig::default());
+    // A partial block keeps the other defaults.
+    let m = exp("mask \"multi-block\" { targets count=3 }").mask;
+    assert_eq!((m.n_targets, m.target_scale), (3, (0.15, 0.2)));
+    let m = exp(
+        "mask \"multi-block\" { corner official; aspect-sampling shared; allow-overlap #false }",
+    )
+    .mask;
+    assert_eq!(m, MaskConfig::default());
+}
+
+#[test]
+fn optimizer_block() {
+    let o = exp("optimizer \"adamw\" {\n lr start=1e-4 peak=2e-3 final=0 warmup-epochs=5\n \
+         weight-decay start=0.05 final=0.1 schedule=\"linear\"\n betas 0.8 0.95\n eps 1e-6\n}")
+    .optimizer;
+    assert_eq!((o.lr.start, o.lr.peak, o.lr.final_, o.lr.warmup_epochs), (1e-4, 2e-3, 0.0, 5.0));
+    assert_eq!((o.weight_decay.start, o.weight_decay.final_), (0.05, 0.1));
+    assert_eq!(o.weight_decay.shape, WdShape::Linear);
+    assert_eq!((o.betas, o.eps), ((0.8, 0.95), 1e-6));
+    assert_eq!(exp("optimizer \"adamw\"").optimizer, OptimizerConfig::default());
+    assert_eq!(exp("optimizer adamw { lr peak=5e-4 }").optimizer.lr.start, 2e-4);
+}
+
+#[test]
+fn ema() {
+    let e = exp("ema start=0.99 final=0.999").ema;
+    assert_eq!((e.start, e.final_), (0.99, 0.999));
+    assert_eq!(exp("ema").ema, EmaConfig::default());
+}
+
+#[test]
+fn comments_and_slashdash_are_ignored() {
+    let e = exp("/- epochs 1\nepochs 3 // three\n/* block */ seed 1");
+    assert_eq!((e.epochs, e.seed), (3, 1));
+}
+
+#[test]
+fn quickstart_parses() {
+    let src = include_str!("../../experiments/quickstart.kdl");
+    let e = ok(src);
+    assert_eq!(e.name, "quickstart");
+    assert_eq!(e.data.source, DataSource::Embedded);
+    assert_eq!((e.data.crop_size, e.data.batch_size, e.data.workers), (32, 64, 2));
+    assert_eq!(
+        (e.encoder.embed_dim, e.encoder.depth, e.encoder.num_heads, e.encoder.patch_size),
+        (96, 4, 3, 4)
+    );
+    assert_eq!((e.predictor.depth, e.predictor.embed_dim, e.predictor.num_heads), (2, 48, Some(3)));
+    assert_eq!(e.mask.min_keep, 4);
+    assert_eq!(e.optimizer.lr.warmup_epochs, 1.0);
+    assert_eq!(
+        (e.epochs, e.precision, e.device.as_str(), e.log_every),
+        (4, Precision::Bf16, "auto", 1)
+    );
+}
+
+#[test]
+fn spans_are_recorded() {
+    let src = "experiment \"t\" {\n  encoder \"vit-tiny\" patch=16\n  mask multi-block { targets { scale 0.1 0.2 } }\n}";
+    let p = parse_spanned("t.kdl", src).unwrap();
+    let at = |k: &str| {
+        let s = p.spans[k];
+        &src[s.offset()..s.offset() + s.len()]
+    };
+    assert_eq!(at("encoder.patch"), "patch=16");
+    assert_eq!(at("encoder"), "encoder");
+    assert_eq!(at("mask.targets.scale"), "0.1 0.2");
+    assert_eq!(at("experiment"), "experiment");
+    assert!(!p.spans.contains_key("data.crop-size"));
+}
+
+#[test]
+fn structural_errors() {
+    assert_eq!(codes(""), ["missing_experiment"]);
+    assert_eq!(codes("seed 1"), ["unknown_node", "missing_experiment"]);
+    assert_eq!(codes("experiment a\nexperiment b"), ["duplicate_node"]);
+    assert_eq!(codes("experiment"), ["missing_argument"]);
+    assert_eq!(codes("experiment a b"), ["extra_argument"]);
+    assert_eq!(codes("experiment \"a b\""), ["invalid_value"]);
+    assert_eq!(codes("sweep x"), ["unsupported", "missing_experiment"]);
+    assert_eq!(errs("epochs 1\nepochs 2"), ["duplicate_node"]);
+    assert_eq!(errs("epoch 1"), ["unknown_node"]);
+    assert_eq!(errs("eval \"linear\""), ["unsupported"]);
+    assert_eq!(errs("crop-size 32"), ["unknown_node"]);
+    assert_eq!(errs("epochs"), ["missing_argument"]);
+    assert_eq!(errs("epochs 1 2"), ["extra_argument"]);
+    assert_eq!(errs("epochs 1 x=2"), ["unknown_property"]);
+    assert_eq!(errs("epochs 1 { x }"), ["unexpected_children"]);
+    assert_eq!(errs("epochs (u8)1"), ["unsupported"]);
+    assert_eq!(errs("ema start=0.9 start=0.99"), ["duplicate_property"]);
+    assert_eq!(errs("predictor dpeth=4"), ["unknown_property"]);
+    assert_eq!(errs("data fashion-mnist { crop-scale 0.3 }"), ["missing_argument"]);
+}
+
+#[test]
+fn value_errors() {
+    assert_eq!(errs("recipe \"mae\""), ["unknown_value"]);
+    assert_eq!(errs("seed -1"), ["out_of_range"]);
+    assert_eq!(errs("seed \"1\""), ["wrong_type"]);
+    assert_eq!(errs("epochs 0"), ["out_of_range"]);
+    assert_eq!(errs("ipe-scale 0"), ["out_of_range"]);
+    assert_eq!(errs("ipe-scale #inf"), ["out_of_range"]);
+    assert_eq!(errs("loss \"l1\""), ["unknown_value"]);
+    assert_eq!(errs("precision \"fp16\""), ["unknown_value"]);
+    assert_eq!(errs("device \"gpu\""), ["invalid_value"]);
+    assert_eq!(errs("device \"cuda:\""), ["invalid_value"]);
+    assert_eq!(errs("log-every 0"), ["out_of_range"]);
+    assert_eq!(errs("data \"mnist\""), ["unknown_value"]);
+    assert_eq!(errs("data fashion-mnist root=\"\""), ["invalid_value"]);
+    assert_eq!(errs("data fashion-mnist { batch-size 0 }"), ["out_of_range"]);
+    assert_eq!(errs("data fashion-mnist { crop-scale 0 1 }"), ["out_of_range"]);
+    assert_eq!(errs("data fashion-mnist { crop-scale 0.9 0.3 }"), ["range_order"]);
+    assert_eq!(errs("data fashion-mnist { crop-scale 0.3 1.5 }"), ["out_of_range"]);
+    assert_eq!(errs("encoder \"vit-enormous\""), ["unknown_value"]);
+    assert_eq!(errs("encoder \"vit-tiny\" patch=0"), ["out_of_range"]);
+    assert_eq!(errs("encoder \"vit-tiny\" rescale-init=1"), ["wrong_type"]);
+    assert_eq!(errs("mask \"random\""), ["unsupported"]);
+    assert_eq!(errs("mask multi-block { targets count=0 }"), ["out_of_range"]);
+    assert_eq!(errs("mask multi-block { targets { aspect 0 1 } }"), ["out_of_range"]);
+    assert_eq!(errs("mask multi-block { context { scale 0.2 0.1 } }"), ["range_order"]);
+    assert_eq!(errs("mask multi-block { corner \"random\" }"), ["unknown_value"]);
+    assert_eq!(errs("mask multi-block { allow-overlap \"no\" }"), ["wrong_type"]);
+    assert_eq!(errs("optimizer \"sgd\""), ["unknown_value"]);
+    assert_eq!(errs("optimizer adamw { lr peak=-1e-3 }"), ["out_of_range"]);
+    assert_eq!(errs("optimizer adamw { weight-decay schedule=\"step\" }"), ["unknown_value"]);
+    assert_eq!(errs("optimizer adamw { betas 0.9 1.0 }"), ["out_of_range"]);
+    assert_eq!(errs("optimizer adamw { eps 0 }"), ["out_of_range"]);
+    assert_eq!(errs("ema start=1.5"), ["out_of_range"]);
+    assert_eq!(errs("ema final=-0.1"), ["out_of_range"]);
+}
+
+#[test]
+fn cross_field_errors() {
+    assert_eq!(
+        errs("data fashion-mnist { crop-size 30 }\nencoder \"vit-tiny\" patch=4"),
+        ["patch_crop"]
+    );
+    // The default encoder (vit-huge/14) does not fit a 32-pixel crop either.
+    assert_eq!(errs("data fashion-mnist { crop-size 32 }"), ["patch_crop"]);
+    assert_eq!(errs("encoder width=100 depth=2 heads=3 patch=16"), ["heads_width"]);
+    assert_eq!(errs("predictor width=100 heads=3"), ["heads_width"]);
+    // Inherited heads: vit-tiny has 3 heads, predictor width 384 is fine, 100 is not.
+    assert_eq!(errs("encoder \"vit-tiny\"\npredictor width=100"), ["heads_width"]);
+    // Default mask on an 8x8 grid: the smallest target block is 9 patches, min-keep is 10.
+    assert_eq!(
+        errs("data fashion-mnist { crop-size 32 }\nencoder \"vit-tiny\" patch=4"),
+        ["infeasible_mask"]
+    );
+    // A rejected value does not cascade into cross-field errors.
+    assert_eq!(
+        errs("data fashion-mnist { crop-size 0 }\nencoder \"vit-tiny\" patch=4"),
+        ["out_of_range"]
+    );
+    assert_eq!(errs("encoder \"vit-tny\" patch=5"), ["unknown_value"]);
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let c = errs("epochs -1\nseed x\nfoo 1\ndata fashion-mnist { batch-size 0 }\nema start=2");
+    assert_eq!(c, ["out_of_range", "wrong_type", "unknown_node", "out_of_range", "out_of_range"]);
+}

@@ -1,0 +1,166 @@
+//! Cross-field checks on a read experiment: rules that involve more than one setting (patch
+//! vs crop, heads vs width, mask ranges vs grid and `min-keep`). Each check runs only when
+//! the settings it uses were read without error, and points at the settings as written (or
+//! at the block / experiment node when a setting is a default).
+
+use crate::config::Experiment;
+use crate::diagnostics::DslError;
+use crate::multiblock::{check_feasible, Infeasible};
+use crate::reader::Ctx;
+
+/// Runs every cross-field check, reporting into `cx`.
+pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
+    patch_divides_crop(cx, exp);
+    heads_divide_width(cx, exp);
+    mask_is_feasible(cx, exp);
+}
+
+/// Patch-grid side `crop / patch`, when the patch is valid and divides the crop.
+fn grid(exp: &Experiment) -> Option<usize> {
+    let (crop, patch) = (exp.data.crop_size, exp.encoder.patch_size);
+    (patch > 0 && crop > 0 && crop.is_multiple_of(patch)).then(|| crop / patch)
+}
+
+fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
+    if !cx.ok(&["encoder.patch", "encoder.preset", "data.crop-size"]) {
+        return;
+    }
+    let (crop, patch) = (exp.data.crop_size, exp.encoder.patch_size);
+    if patch == 0 || crop == 0 || crop.is_multiple_of(patch) {
+        return;
+    }
+    let lower = (crop / patch) * patch;
+    let mut help = format!(
+        "the image is cut into {patch}x{patch} patches, so crop-size must be a multiple of {patch}"
+    );
+    let choices: Vec<String> = [lower.checked_add(patch), Some(lower).filter(|l| *l > 0)]
+        .into_iter()
+        .flatten()
+        .map(|c| c.to_string())
+        .collect();
+    if !choices.is_empty() {
+        help.push_str(&format!(": try crop-size {}", choices.join(" or ")));
+    }
+    if cx.span_of("encoder.patch").is_none() {
+        help.push_str(&format!(
+            "; the encoder's patch size {patch} is a default, write `patch=N` on `encoder`"
+        ));
+    }
+    cx.err(DslError::PatchCrop {
+        patch,
+        crop,
+        span: cx.span_or(&["encoder.patch", "encoder"]),
+        crop_span: cx.span_of("data.crop-size"),
+        help,
+    });
+}
+
+fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
+    let enc = &exp.encoder;
+    let enc_ok = cx.ok(&["encoder.heads", "encoder.width", "encoder.preset"]);
+    if enc_ok && enc.num_heads > 0 && !enc.embed_dim.is_multiple_of(enc.num_heads) {
+        cx.err(DslError::HeadsWidth {
+            block: "encoder".into(),
+            heads: enc.num_heads,
+            width: enc.embed_dim,
+            span: cx.span_or(&["encoder.heads", "encoder"]),
+            width_span: cx.span_of("encoder.width"),
+            help: divisor_help(enc.embed_dim, enc.num_heads),
+        });
+    }
+    let pred = &exp.predictor;
+    let (heads, inherited) = match pred.num_heads {
+        Some(h) => (h, false),
+        None => (enc.num_heads, true),
+    };
+    let pred_ok = cx.ok(&["predictor.heads", "predictor.width"]) && (!inherited || enc_ok);
+    if pred_ok && heads > 0 && !pred.embed_dim.is_multiple_of(heads) {
+        let mut help = divisor_help(pred.embed_dim, heads);
+        if inherited {
+            help.push_str(&format!(
+                "; the predictor takes the encoder's {heads} heads unless you write `heads=` on \
+                 `predictor`"
+            ));
+        }
+        cx.err(DslError::HeadsWidth {
+            block: "predictor".into(),
+            heads,
+            width: pred.embed_dim,
+            span: cx.span_or(&["predictor.heads", "predictor"]),
+            width_span: cx.span_of("predictor.width"),
+            help,
+        });
+    }
+}
+
+fn divisor_help(width: usize, heads: usize) -> String {
+    // The head count dividing the width that is closest to the one written (small search).
+    let nearest = (1..=width.min(1024))
+        .filter(|h| width.is_multiple_of(*h))
+        .min_by_key(|h| (h.abs_diff(heads), *h))
+        .unwrap_or(1);
+    let mut help = format!(
+        "each head gets width/heads channels, so heads must divide the width: e.g. heads={nearest}"
+    );
+    if let Some(w) = width.div_ceil(heads.max(1)).checked_mul(heads.max(1)) {
+        help.push_str(&format!(" or width={w}"));
+    }
+    help
+}
+
+fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
+    let needed = [
+        "mask",
+        "encoder.patch",
+        "encoder.preset",
+        "data.crop-size",
+        "mask.min-keep",
+        "mask.aspect-sampling",
+        "mask.targets",
+        "mask.context",
+    ];
+    if !cx.ok(&needed) {
+        return;
+    }
+    let Some(g) = grid(exp) else { return };
+    for bad in check_feasible(&exp.mask, g, g) {
+        let Infeasible { block, smallest: s, min_keep } = bad;
+        let name = block.name();
+        let (block_path, scale_path) = match name {
+            "target" => ("mask.targets", "mask.targets.scale"),
+            _ => ("mask.context", "mask.context.scale"),
+        };
+        let span = cx.span_or(&[scale_path, block_path, "mask.min-keep", "mask"]);
+        let min_keep_span = cx.span_of("mask.min-keep").filter(|m| *m != span);
+        let mut help = format!(
+            "on the {g}x{g} patch grid (crop {} / patch {}), scale {:.4} with aspect {:.4} gives \
+             a {}x{} {name} block = {} patches; the official sampler redraws until a block keeps \
+             more than min-keep patches, so it would never finish. ",
+            exp.data.crop_size,
+            exp.encoder.patch_size,
+            s.scale,
+            s.aspect,
+            s.h,
+            s.w,
+            s.patches()
+        );
+        if s.patches() > 0 {
+            help.push_str(&format!(
+                "Lower min-keep to at most {}, or raise the low end of the {name} scale.",
+                s.patches() - 1
+            ));
+        } else {
+            help.push_str(&format!(
+                "Raise the {name} scale or use a larger crop / smaller patch: the block is empty."
+            ));
+        }
+        cx.err(DslError::InfeasibleMask {
+            block: name.into(),
+            patches: s.patches(),
+            min_keep,
+            span,
+            min_keep_span,
+            help,
+        });
+    }
+}

@@ -1,0 +1,279 @@
+//! Robustness: `parse_str` (and rendering its diagnostics) must never panic, whatever the text.
+//! Feeds deterministic mutations of `experiments/quickstart.kdl` (byte flips, insertions,
+//! deletions, duplicated and swapped chunks) and random token soups, from a tiny inline PRNG
+//! so every run tests the same inputs. Set `FUZZ_CASES=N` to run more.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+const QUICKSTART: &str = include_str!("../../experiments/quickstart.kdl");
+
+/// SplitMix64: tiny, deterministic, good enough to pick mutations.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
+
+/// Pieces of text the language (and KDL) gives meaning to, plus troublemakers.
+const TOKENS: &[&str] = &[
+    "experiment",
+    "\"quickstart\"",
+    "recipe",
+    "\"ijepa\"",
+    "seed",
+    "data",
+    "\"fashion-mnist\"",
+    "root=",
+    "crop-size",
+    "crop-scale",
+    "batch-size",
+    "workers",
+    "prefetch",
+    "limit",
+    "encoder",
+    "\"vit-tiny\"",
+    "\"vit-giant\"",
+    "patch=",
+    "width=",
+    "depth=",
+    "heads=",
+    "mlp-ratio=",
+    "rescale-init=",
+    "predictor",
+    "mask",
+    "\"multi-block\"",
+    "targets",
+    "context",
+    "count=",
+    "scale",
+    "aspect",
+    "min-keep",
+    "allow-overlap",
+    "corner",
+    "aspect-sampling",
+    "optimizer",
+    "\"adamw\"",
+    "lr",
+    "start=",
+    "peak=",
+    "final=",
+    "warmup-epochs=",
+    "weight-decay",
+    "schedule=",
+    "betas",
+    "eps",
+    "ema",
+    "loss",
+    "epochs",
+    "ipe-scale",
+    "precision",
+    "device",
+    "log-every",
+    "sweep",
+    "eval",
+    "{",
+    "}",
+    "{",
+    "}",
+    ";",
+    "\n",
+    "\n",
+    " ",
+    " ",
+    " ",
+    "=",
+    "0",
+    "1",
+    "4",
+    "32",
+    "-1",
+    "0.5",
+    "1.0",
+    "1e-8",
+    "2e-4",
+    "1e400",
+    "-0.0",
+    "0x10",
+    "0b101",
+    "0o7",
+    "1_000",
+    "18446744073709551616",
+    "340282366920938463463374607431768211456",
+    "9999999999999999999999",
+    "#true",
+    "#false",
+    "#null",
+    "#inf",
+    "#-inf",
+    "#nan",
+    "true",
+    "\"\"",
+    "\"a\\nb\"",
+    "\"\\u{1F600}\"",
+    "r#\"raw\"#",
+    "#\"raw\"#",
+    "\"\"\"\nmulti\n\"\"\"",
+    "/-",
+    "//",
+    "/*",
+    "*/",
+    "(u8)",
+    "(",
+    ")",
+    "\\",
+    "\"",
+    "'",
+    ",",
+    "é",
+    "日本",
+    "\u{FEFF}",
+    "\u{200B}",
+    "\t",
+    "\r\n",
+    "\u{2028}",
+    "\u{0}",
+    "cuda:0",
+    "\"cuda:99999\"",
+    "0.15 0.2",
+    "0.2 0.15",
+];
+
+/// Applies 1 to 8 random edits to the quickstart bytes.
+fn mutate(rng: &mut Rng, base: &[u8]) -> String {
+    let mut bytes = base.to_vec();
+    for _ in 0..1 + rng.below(8) {
+        let len = bytes.len().max(1);
+        let at = rng.below(len).min(bytes.len());
+        match rng.below(7) {
+            0 => {
+                // Flip bits of one byte (may break UTF-8; decoded lossily below).
+                if let Some(b) = bytes.get_mut(at) {
+                    *b ^= 1 << rng.below(8);
+                }
+            }
+            1 => {
+                const BYTES: &[u8] = b"{}=;\"#/-.0123456789e \n()\\";
+                let b = BYTES[rng.below(BYTES.len())];
+                bytes.insert(at, b);
+            }
+            2 => {
+                let tok = rng.pick(TOKENS).as_bytes().to_vec();
+                bytes.splice(at..at, tok);
+            }
+            3 => {
+                let end = (at + 1 + rng.below(40)).min(bytes.len());
+                bytes.drain(at..end);
+            }
+            4 => {
+                let end = (at + 1 + rng.below(80)).min(bytes.len());
+                let chunk = bytes[at..end].to_vec();
+                let to = rng.below(bytes.len() + 1);
+                bytes.splice(to..to, chunk);
+            }
+            5 => {
+                // Replace a digit run with a token (numbers are where ranges live).
+                if let Some(p) = bytes[at..].iter().position(u8::is_ascii_digit) {
+                    let p = at + p;
+                    let tok = rng.pick(TOKENS).as_bytes().to_vec();
+                    bytes.splice(p..p + 1, tok);
+                }
+            }
+            _ => {
+                let cut = rng.below(bytes.len() + 1);
+                bytes.truncate(cut);
+            }
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A random sequence of tokens, sometimes wrapped in an experiment block.
+fn soup(rng: &mut Rng) -> String {
+    let mut s = String::new();
+    let wrap = rng.below(2) == 0;
+    if wrap {
+        s.push_str("experiment \"soup\" {\n");
+    }
+    for _ in 0..rng.below(60) {
+        s.push_str(rng.pick(TOKENS));
+        if rng.below(3) > 0 {
+            s.push(' ');
+        }
+    }
+    if wrap {
+        s.push_str("\n}\n");
+    }
+    s
+}
+
+fn check(src: &str, render: bool) -> Result<(), String> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| match ijepa_dsl::parse_str("fuzz.kdl", src) {
+        Ok(_) => true,
+        Err(d) => {
+            assert!(!d.is_empty(), "an Err must hold at least one error");
+            if render {
+                let text = d.render_plain();
+                assert!(!text.is_empty());
+            }
+            false
+        }
+    }));
+    outcome.map(|_| ()).map_err(|_| format!("panicked on input:\n---\n{src}\n---"))
+}
+
+#[test]
+fn never_panics_on_mutated_or_random_input() {
+    let cases: usize =
+        std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let base = QUICKSTART.as_bytes();
+    let mut rng = Rng(0x15EE_D1EB_A5E0_0001);
+    let start = Instant::now();
+    let mut failures = Vec::new();
+    let mut parsed_ok = 0usize;
+    for i in 0..cases {
+        let src = if i % 3 == 2 { soup(&mut rng) } else { mutate(&mut rng, base) };
+        // Rendering is slower than parsing; render every fourth failure.
+        match check(&src, i % 4 == 0) {
+            Ok(()) => {
+                if ijepa_dsl::parse_str("fuzz.kdl", &src).is_ok() {
+                    parsed_ok += 1;
+                }
+            }
+            Err(e) => failures.push(e),
+        }
+        if failures.len() >= 3 {
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Some mutants stay valid (edits in comments): the generator exercises success paths too.
+    assert!(parsed_ok > 0, "no mutant parsed; the generator is broken");
+    assert!(
+        elapsed < Duration::from_secs(120),
+        "{cases} inputs took {elapsed:?}: parsing got slow"
+    );
+    eprintln!("{cases} inputs in {elapsed:?}, {parsed_ok} valid");
+}
+
+#[test]
+fn quickstart_itself_is_valid() {
+    check(QUICKSTART, true).expect("no panic");
+    assert!(ijepa_dsl::parse_str("quickstart.kdl", QUICKSTART).is_ok());
+}

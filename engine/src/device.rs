@@ -1,0 +1,39 @@
+//! Device selection from the language's `device` value.
+
+use crate::error::{Error, Result};
+use tch::Device;
+
+/// `auto` (CUDA 0 when available, else CPU), `cpu`, `cuda` or `cuda:N`.
+pub fn resolve(spec: &str) -> Result<Device> {
+    let cuda_count = || tch::Cuda::device_count() as usize;
+    match spec {
+        "auto" => Ok(Device::cuda_if_available()),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" | "cuda:0" if cuda_count() > 0 => Ok(Device::Cuda(0)),
+        s if s.starts_with("cuda") => {
+            let idx: usize = s.strip_prefix("cuda:").and_then(|i| i.parse().ok()).unwrap_or(0);
+            if idx < cuda_count() {
+                Ok(Device::Cuda(idx))
+            } else {
+                Err(Error::Config(format!("device {s:?} asked for, but this machine has {} CUDA device(s)", cuda_count())))
+            }
+        }
+        other => Err(Error::Config(format!("unknown device {other:?} (use auto, cpu, cuda or cuda:N)"))),
+    }
+}
+
+/// Waits for queued kernels, so wall-clock timings are honest on CUDA.
+pub fn synchronize(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+/// Human-readable name of a device.
+pub fn describe(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => format!("cuda:{i}"),
+        Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
+        other => format!("{other:?}"),
+    }
+}
