@@ -4,7 +4,7 @@
 #   IJEPA_VENV        python venv holding torch==2.11.0 (default: <repo>/.venv)
 #   CARGO_TARGET_DIR  cargo's target folder (default: /var/cache/ijepa/target-<venv hash>
 #                     when writable, else <repo>/target); a cache, never a required input.
-set -euo pipefail
+# (no `set -e` here: sourcing must not change the caller's shell options)
 IJEPA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TORCH_VERSION=2.11.0
 export IJEPA_VENV="${IJEPA_VENV:-$IJEPA_ROOT/.venv}"
@@ -28,8 +28,8 @@ fi
 # Python venv with torch (libtorch comes from the wheel).
 if ! "$IJEPA_VENV/bin/python" -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null; then
     say "creating $IJEPA_VENV with torch==$TORCH_VERSION (~4.6 GB, a few minutes)"
-    python3 -m venv "$IJEPA_VENV"
-    "$IJEPA_VENV/bin/pip" install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+    python3 -m venv "$IJEPA_VENV" || return 1
+    "$IJEPA_VENV/bin/pip" install -q --disable-pip-version-check "torch==$TORCH_VERSION" || return 1
 fi
 
 export VIRTUAL_ENV="$IJEPA_VENV"

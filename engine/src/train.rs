@@ -131,13 +131,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, di
     let dataset = FashionMnist::from_config(&exp.data, Split::Train)?;
     let n_images = dataset.len();
     let loader = Loader::new(Arc::new(dataset), LoaderCfg::from_data_config(&exp.data, exp.seed, 0, 1), recipe.collate())?;
-    let ipe = loader.steps_per_epoch();
-    if ipe == 0 {
-        return Err(Error::Config(format!(
-            "batch size {} is larger than the {n_images} training images: no full batch per epoch",
-            exp.data.batch_size
-        )));
-    }
+    let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
     let sched = Schedules::new(&exp.optimizer.lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
     let metrics_path = dir.join("metrics.csv");
     let mut metrics = std::io::BufWriter::new(std::fs::File::create(&metrics_path).map_err(|e| Error::io(&metrics_path, e))?);

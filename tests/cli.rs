@@ -1,0 +1,172 @@
+//! End-to-end tests of the `ijepa` binary: tiny real runs, diagnostics, parity, masks, bench.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ijepa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run ijepa")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ijepa-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn check_accepts_every_shipped_experiment() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "kdl"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(|s| s.as_str())).collect();
+    let o = ijepa(&args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), files.len(), "{out}");
+}
+
+#[test]
+fn check_reports_an_unknown_node_with_its_span() {
+    let d = scratch("unknown-node");
+    let f = write(&d, "x.kdl", "experiment \"x\" {\n    encoder \"vit-tiny\" patch=4\n    data \"fashion-mnist\" { crop-size 32 }\n    mask \"multi-block\" { min-keep 4 }\n    learning-rate 0.1\n}\n");
+    let o = ijepa(&["check", f.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("ijepa::dsl::unknown_node"), "{err}");
+    assert!(err.contains("learning-rate"), "{err}");
+    assert!(err.contains("x.kdl:5:5"), "span (line 5, column 5) missing: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn check_reports_a_string_where_a_number_belongs() {
+    let d = scratch("wrong-type");
+    let f = write(&d, "y.kdl", "experiment \"y\" {\n    encoder \"vit-tiny\" patch=4\n    data \"fashion-mnist\" {\n        crop-size 32\n        batch-size \"sixty-four\"\n    }\n    mask \"multi-block\" { min-keep 4 }\n}\n");
+    let o = ijepa(&["check", f.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("ijepa::dsl::wrong_type"), "{err}");
+    assert!(err.contains("y.kdl:5:20"), "span (line 5, column 20) missing: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn check_of_a_missing_file_is_a_clear_error() {
+    let o = ijepa(&["check", "/nonexistent/exp.kdl"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("/nonexistent/exp.kdl"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn parity_passes_on_the_shipped_fixture() {
+    let o = ijepa(&["parity", "tests/fixtures/official-step-tiny.safetensors"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.trim_end().ends_with("PASS"), "{out}");
+    assert_eq!(out.matches(" ok").count(), 4, "{out}");
+}
+
+#[test]
+fn masks_prints_statistics_and_draws_a_png() {
+    let d = scratch("masks");
+    let png = d.join("masks.png");
+    let o = ijepa(&["masks", "experiments/quickstart.kdl", "--batches", "20", "--png", png.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("context length") && out.contains("target length"), "{out}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 500);
+}
+
+#[test]
+fn bench_step_prints_one_line() {
+    let o = ijepa(&["bench", "step", "--steps", "2", "--warmup", "1", "--batch", "8", "--device", "cpu"]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let line = out.lines().find(|l| l.starts_with("bench step ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("ms_per_step=") && line.contains("img_per_s="), "{line}");
+}
+
+/// A tiny real run: the loss falls, metrics rows are complete, the checkpoint holds the three
+/// models under the official names.
+#[test]
+fn run_trains_and_writes_the_run_folder() {
+    let d = scratch("run");
+    let f = write(
+        &d,
+        "tiny.kdl",
+        r#"experiment "tiny" {
+    seed 1
+    data "fashion-mnist" {
+        crop-size 32
+        batch-size 32
+        workers 2
+        limit 512
+    }
+    encoder width=64 depth=2 heads=2 patch=4
+    predictor depth=1 width=32 heads=2
+    mask "multi-block" { min-keep 4 }
+    optimizer "adamw" {
+        lr start=2e-4 peak=2e-3 final=1e-5 warmup-epochs=1
+    }
+    epochs 5
+    precision "fp32"
+    device "cpu"
+}
+"#,
+    );
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let run = std::fs::read_dir(runs.join("tiny")).unwrap().next().unwrap().unwrap().path();
+    assert!(run.file_name().unwrap().to_str().unwrap().starts_with("pretrain-"));
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let mut lines = metrics.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header, ["step", "epoch", "loss", "lr", "wd", "momentum", "context_len", "target_len", "ms_per_step", "img_per_s"]);
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 5 * (512 / 32));
+    let loss = |r: &[Vec<f64>]| r.iter().map(|x| x[2]).sum::<f64>() / r.len() as f64;
+    let (first, last) = (loss(&rows[..8]), loss(&rows[rows.len() - 8..]));
+    assert!(last < 0.6 * first, "loss did not fall enough: {first} -> {last}");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "done");
+    assert!(run.join("config.kdl").exists() && run.join("config.json").exists());
+    let ckpt = std::fs::read(run.join("checkpoints/final.safetensors")).unwrap();
+    let n = u64::from_le_bytes(ckpt[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&ckpt[8..8 + n]).unwrap();
+    for key in ["encoder.pos_embed", "encoder.blocks.1.attn.qkv.weight", "predictor.mask_token", "predictor.predictor_proj.bias", "target_encoder.norm.weight"] {
+        assert!(header.get(key).is_some(), "checkpoint lacks {key}");
+    }
+}
+
+#[test]
+fn run_with_a_batch_larger_than_the_data_is_a_clear_error() {
+    let d = scratch("bigbatch");
+    let f = write(&d, "big.kdl", "experiment \"big\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 64; limit 10 }\n    encoder width=32 depth=1 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 4 }\n    device \"cpu\"\n}\n");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("10 images") && err.contains("batch of 64"), "{err}");
+}
