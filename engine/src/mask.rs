@@ -83,7 +83,7 @@ pub struct MultiBlock {
 impl MultiBlock {
     /// A sampler for `crop / patch` grids.
     pub fn new(cfg: &MaskConfig, crop: usize, patch: usize) -> Result<Self> {
-        if patch == 0 || crop % patch != 0 || crop / patch < 2 {
+        if patch == 0 || !crop.is_multiple_of(patch) || crop / patch < 2 {
             return Err(Error::Config(format!("patch size {patch} must divide the crop size {crop} into at least 2x2")));
         }
         if cfg.n_targets == 0 || cfg.n_context == 0 {

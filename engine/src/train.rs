@@ -179,7 +179,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, di
             ep_loss += stats.loss;
             ep_steps += 1;
             ep_step_s += dt;
-            if global % exp.log_every.max(1) == 0 {
+            if global.is_multiple_of(exp.log_every.max(1)) {
                 writeln!(
                     metrics,
                     "{global},{},{:.6},{:.6e},{:.6},{:.6},{},{},{:.2},{:.1}",

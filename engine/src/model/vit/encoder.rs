@@ -60,13 +60,13 @@ impl VitConfig {
     /// Checks the shape constraints the model needs (also checked by the language).
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
-        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
             return bad(format!("patch size {} does not divide the image size {}", self.patch_size, self.image_size));
         }
-        if self.num_heads == 0 || self.embed_dim % self.num_heads != 0 {
+        if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             return bad(format!("{} heads do not divide the width {}", self.num_heads, self.embed_dim));
         }
-        if self.embed_dim % 4 != 0 {
+        if !self.embed_dim.is_multiple_of(4) {
             return bad(format!("the width {} must be a multiple of 4 (2-D sin-cos table)", self.embed_dim));
         }
         Ok(())

@@ -31,13 +31,13 @@ pub struct PredictorConfig {
 impl PredictorConfig {
     /// Checks heads divide the width and the width suits the sin-cos table.
     pub fn validate(&self) -> Result<()> {
-        if self.num_heads == 0 || self.embed_dim % self.num_heads != 0 {
+        if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             return Err(Error::Config(format!(
                 "predictor: {} heads do not divide the width {}",
                 self.num_heads, self.embed_dim
             )));
         }
-        if self.embed_dim % 4 != 0 {
+        if !self.embed_dim.is_multiple_of(4) {
             return Err(Error::Config(format!("predictor width {} must be a multiple of 4", self.embed_dim)));
         }
         Ok(())
