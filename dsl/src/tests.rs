@@ -179,14 +179,14 @@ fn quickstart_parses() {
     assert_eq!((e.data.crop_size, e.data.batch_size, e.data.workers), (32, 64, 2));
     assert_eq!(
         (e.encoder.embed_dim, e.encoder.depth, e.encoder.num_heads, e.encoder.patch_size),
-        (96, 4, 3, 4)
+        (192, 6, 3, 4)
     );
-    assert_eq!((e.predictor.depth, e.predictor.embed_dim, e.predictor.num_heads), (2, 48, Some(3)));
+    assert_eq!((e.predictor.depth, e.predictor.embed_dim, e.predictor.num_heads), (3, 96, Some(3)));
     assert_eq!(e.mask.min_keep, 4);
     assert_eq!(e.optimizer.lr.warmup_epochs, 1.0);
     assert_eq!(
         (e.epochs, e.precision, e.device.as_str(), e.log_every),
-        (4, Precision::Bf16, "auto", 1)
+        (10, Precision::Bf16, "auto", 1)
     );
 }
 

@@ -1,0 +1,216 @@
+//! Reader of the idx file format of (Fashion-)MNIST, plain or gzip-compressed.
+//!
+//! Mirrors what torchvision's `datasets/mnist.py` (`read_sn3_pascalvincent_tensor`) accepts,
+//! restricted to unsigned-byte payloads: a big-endian header `0x00 0x00 TYPE NDIM`, then NDIM
+//! big-endian u32 dimensions, then the data. Images are `0x00000803` (`[N, rows, cols]`),
+//! labels `0x00000801` (`[N]`). Gzip is detected by its magic bytes (`1f 8b`), not by the name.
+//! Every malformed input is an [`Error::Data`] naming the file and the cause, never a panic.
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// idx type code of unsigned bytes, the only payload type (Fashion-)MNIST uses.
+pub const TYPE_UBYTE: u8 = 0x08;
+/// Magic number of an idx image file: unsigned bytes, 3 dimensions `[N, rows, cols]`.
+pub const MAGIC_IMAGES: u32 = 0x0000_0803;
+/// Magic number of an idx label file: unsigned bytes, 1 dimension `[N]`.
+pub const MAGIC_LABELS: u32 = 0x0000_0801;
+
+/// Refuse to inflate more than this many bytes (a corrupt or hostile stream cannot make us
+/// allocate without bound; the full Fashion-MNIST training images are 47 MB).
+const MAX_DECODED_BYTES: u64 = 1 << 32;
+
+/// A decoded idx array of unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdxArray {
+    /// Dimensions, outermost first (`[N, rows, cols]` for images, `[N]` for labels).
+    pub dims: Vec<usize>,
+    /// Row-major payload, `dims.iter().product()` bytes.
+    pub data: Vec<u8>,
+}
+
+/// True when `bytes` start with the gzip magic number.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
+}
+
+/// Inflates `bytes` if they are gzip-compressed (else borrows them unchanged).
+/// `name` names the source in errors.
+pub fn maybe_gunzip<'a>(bytes: &'a [u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
+    if !is_gzip(bytes) {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(2));
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(MAX_DECODED_BYTES + 1);
+    dec.read_to_end(&mut out)
+        .map_err(|e| Error::Data(format!("{name}: corrupt or truncated gzip stream: {e}")))?;
+    if out.len() as u64 > MAX_DECODED_BYTES {
+        return Err(Error::Data(format!(
+            "{name}: gzip stream inflates to more than {MAX_DECODED_BYTES} bytes"
+        )));
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+/// Parses an idx file (plain or gzip) held in memory and checks that its magic number is
+/// `expected_magic` (e.g. [`MAGIC_IMAGES`]). `name` names the source in errors.
+pub fn parse(bytes: &[u8], expected_magic: u32, name: &str) -> Result<IdxArray> {
+    let raw = maybe_gunzip(bytes, name)?;
+    let raw: &[u8] = &raw;
+    if raw.len() < 4 {
+        return Err(Error::Data(format!(
+            "{name}: truncated idx header ({} bytes, need at least 4)",
+            raw.len()
+        )));
+    }
+    let magic = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+    if raw[0] != 0 || raw[1] != 0 {
+        return Err(Error::Data(format!(
+            "{name}: not an idx file (magic {magic:#010x}; an idx file starts with two zero bytes)"
+        )));
+    }
+    if raw[2] != TYPE_UBYTE {
+        return Err(Error::Data(format!(
+            "{name}: idx payload type {:#04x} is not supported (only unsigned bytes, 0x08)",
+            raw[2]
+        )));
+    }
+    if magic != expected_magic {
+        return Err(Error::Data(format!(
+            "{name}: idx magic {magic:#010x}, expected {expected_magic:#010x} \
+             ({} dimensions instead of {})",
+            raw[3],
+            expected_magic & 0xff
+        )));
+    }
+    let ndim = raw[3] as usize;
+    let header = 4 + 4 * ndim;
+    if raw.len() < header {
+        return Err(Error::Data(format!(
+            "{name}: truncated idx header ({} bytes, need {header} for {ndim} dimensions)",
+            raw.len()
+        )));
+    }
+    let dims: Vec<usize> = (0..ndim)
+        .map(|i| {
+            let o = 4 + 4 * i;
+            u32::from_be_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]) as usize
+        })
+        .collect();
+    let len = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::Data(format!("{name}: idx dimensions {dims:?} overflow")))?;
+    let body = &raw[header..];
+    if body.len() < len {
+        return Err(Error::Data(format!(
+            "{name}: truncated idx data: dimensions {dims:?} need {len} bytes, file has {}",
+            body.len()
+        )));
+    }
+    if body.len() > len {
+        return Err(Error::Data(format!(
+            "{name}: {} trailing bytes after the idx data of dimensions {dims:?}",
+            body.len() - len
+        )));
+    }
+    Ok(IdxArray {
+        dims,
+        data: body.to_vec(),
+    })
+}
+
+/// Reads and parses an idx file (plain or gzip) from disk; see [`parse`].
+pub fn read(path: &Path, expected_magic: u32) -> Result<IdxArray> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse(&bytes, expected_magic, &path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn idx_bytes(magic: u32, dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut v = magic.to_be_bytes().to_vec();
+        for d in dims {
+            v.extend_from_slice(&d.to_be_bytes());
+        }
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(bytes).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn err(r: Result<IdxArray>) -> String {
+        match r {
+            Ok(a) => panic!("expected an error, got dims {:?}", a.dims),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn plain_and_gzip_parse_the_same() {
+        let data: Vec<u8> = (0..24).collect();
+        let plain = idx_bytes(MAGIC_IMAGES, &[2, 3, 4], &data);
+        let a = parse(&plain, MAGIC_IMAGES, "x").unwrap();
+        let b = parse(&gz(&plain), MAGIC_IMAGES, "x").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.dims, vec![2, 3, 4]);
+        assert_eq!(a.data, data);
+        let l = parse(
+            &idx_bytes(MAGIC_LABELS, &[3], &[1, 2, 3]),
+            MAGIC_LABELS,
+            "l",
+        )
+        .unwrap();
+        assert_eq!((l.dims, l.data), (vec![3], vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn malformed_inputs_are_clear_errors() {
+        let data: Vec<u8> = (0..24).collect();
+        let good = idx_bytes(MAGIC_IMAGES, &[2, 3, 4], &data);
+        assert!(
+            err(parse(&good[..2], MAGIC_IMAGES, "f.idx")).contains("f.idx: truncated idx header")
+        );
+        assert!(err(parse(&good[..9], MAGIC_IMAGES, "f.idx")).contains("truncated idx header"));
+        assert!(err(parse(&good[..30], MAGIC_IMAGES, "f.idx")).contains("truncated idx data"));
+        let mut long = good.clone();
+        long.push(0);
+        assert!(err(parse(&long, MAGIC_IMAGES, "f.idx")).contains("trailing bytes"));
+        assert!(err(parse(&good, MAGIC_LABELS, "f.idx")).contains("expected 0x00000801"));
+        assert!(err(parse(b"PK\x03\x04abcd", MAGIC_IMAGES, "f.idx")).contains("not an idx file"));
+        let floats = idx_bytes(0x0000_0d01, &[1], &[0; 4]);
+        assert!(err(parse(&floats, MAGIC_LABELS, "f.idx")).contains("not supported"));
+        let huge = idx_bytes(MAGIC_IMAGES, &[u32::MAX, u32::MAX, u32::MAX], &[]);
+        let e = err(parse(&huge, MAGIC_IMAGES, "f.idx"));
+        assert!(e.contains("overflow") || e.contains("truncated"), "{e}");
+        // gzip: truncated stream and corrupt stream
+        let z = gz(&good);
+        assert!(err(parse(&z[..z.len() / 2], MAGIC_IMAGES, "f.gz"))
+            .contains("f.gz: corrupt or truncated gzip"));
+        let mut bad = z.clone();
+        for b in bad.iter_mut().skip(12).take(8) {
+            *b ^= 0x5a;
+        }
+        assert!(err(parse(&bad, MAGIC_IMAGES, "f.gz")).contains("f.gz"));
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error_naming_it() {
+        let p = Path::new("/nonexistent/dir/train-images-idx3-ubyte.gz");
+        match read(p, MAGIC_IMAGES) {
+            Err(e @ Error::Io { .. }) => {
+                assert!(e.to_string().contains("train-images-idx3-ubyte.gz"))
+            }
+            other => panic!("expected Error::Io, got {other:?}"),
+        }
+    }
+}

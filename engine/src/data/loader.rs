@@ -1,0 +1,795 @@
+//! The background batch loader: worker threads build whole batches (crops, labels, masks)
+//! and deliver them to the training loop in step order.
+//!
+//! Plays the role of the official `src/datasets/imagenet1k.py` `make_imagenet1k`
+//! (`DistributedSampler` + `DataLoader(drop_last=True, collate_fn=MaskCollator)`), with two
+//! deliberate differences that make runs exactly repeatable:
+//!
+//! - randomness is keyed, not stateful: the epoch permutation comes from
+//!   `Rng::derive(seed, Stream::Shuffle, [epoch])`, the crop of sample `i` in epoch `e` from
+//!   `Rng::derive(seed, Stream::Crop, [e, i])`, and the collate function (mask sampler) is
+//!   called with `(epoch, step, batch size)` so it can key its own generator. A batch is
+//!   therefore the same for any number of workers, and a resumed run can restart at any step
+//!   ([`Loader::epoch_from`]);
+//! - sharding drops the tail instead of padding: with `N` samples and world size `W` every
+//!   rank takes `floor(N / W)` samples, rank `r` the permuted positions `r, r + W, ...`
+//!   (torch's `DistributedSampler(drop_last=True)`); the official sampler pads by repeating
+//!   samples, which only matters when `W` does not divide `N`.
+//!
+//! Workers claim steps from a shared counter and may run at most `workers + prefetch`
+//! steps ahead of the consumer, which bounds memory; a reorder buffer restores step order.
+//! An error in a worker (transform, collate function, even a panic) reaches the consumer as
+//! `Err` at its step, after every earlier batch; dropping the iterator stops and joins the
+//! workers.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use ijepa_dsl::config::DataConfig;
+use tch::{Device, Tensor};
+
+use super::fashion_mnist::FashionMnist;
+use super::transform::RandomResizedCrop;
+use crate::error::{Error, Result};
+use crate::rng::{Rng, Stream};
+
+/// The per-batch collate function: `(epoch, step in epoch, batch size) -> masks`. It must be
+/// a pure function of its arguments (and of what it captured, e.g. seed and rank) for runs to
+/// be repeatable; it is called from worker threads, possibly concurrently.
+pub type CollateFn<M> = Arc<dyn Fn(u64, u64, usize) -> Result<M> + Send + Sync>;
+
+/// Loader settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoaderCfg {
+    /// Images per batch (per rank).
+    pub batch_size: usize,
+    /// Side of the square RandomResizedCrop output.
+    pub crop_size: usize,
+    /// RandomResizedCrop area scale range.
+    pub crop_scale: (f64, f64),
+    /// Worker threads (0 is treated as 1).
+    pub workers: usize,
+    /// Extra batches that may wait, built, for the consumer (beyond one per worker).
+    pub prefetch: usize,
+    /// Root seed of the run.
+    pub seed: u64,
+    /// Drop the last incomplete batch of each epoch (official: true).
+    pub drop_last: bool,
+    /// This process's rank.
+    pub rank: usize,
+    /// Number of ranks.
+    pub world_size: usize,
+}
+
+impl LoaderCfg {
+    /// The loader settings of a data config, for rank `rank` of `world_size`.
+    pub fn from_data_config(cfg: &DataConfig, seed: u64, rank: usize, world_size: usize) -> Self {
+        Self {
+            batch_size: cfg.batch_size,
+            crop_size: cfg.crop_size,
+            crop_scale: cfg.crop_scale,
+            workers: cfg.workers,
+            prefetch: cfg.prefetch,
+            seed,
+            drop_last: true,
+            rank,
+            world_size,
+        }
+    }
+}
+
+/// One batch of transformed images with labels and masks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch<M> {
+    /// Normalised images, `[B, 3, S, S]` row-major (`S = crop_size`).
+    pub images: Vec<f32>,
+    /// Class labels, `[B]`.
+    pub labels: Vec<i64>,
+    /// Dataset indices of the images, `[B]`.
+    pub indices: Vec<usize>,
+    /// What the collate function returned for this batch.
+    pub masks: M,
+    /// Epoch of the batch.
+    pub epoch: u64,
+    /// Step of the batch within its epoch (0-based).
+    pub step: u64,
+    /// Side `S` of the images.
+    pub crop_size: usize,
+}
+
+impl<M> Batch<M> {
+    /// Number of images `B`.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when the batch holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// The images as a float tensor `[B, 3, S, S]` on `device`.
+    pub fn images_tensor(&self, device: Device) -> Result<Tensor> {
+        let s = self.crop_size as i64;
+        Ok(Tensor::f_from_slice(&self.images)?
+            .f_view([self.len() as i64, 3, s, s])?
+            .f_to_device(device)?)
+    }
+
+    /// The labels as an int64 tensor `[B]` on `device`.
+    pub fn labels_tensor(&self, device: Device) -> Result<Tensor> {
+        Ok(Tensor::f_from_slice(&self.labels)?.f_to_device(device)?)
+    }
+}
+
+/// The images of `batch` as a tensor `[B, 3, S, S]` on `device` (see [`Batch::images_tensor`]).
+pub fn images_to_tensor<M>(batch: &Batch<M>, device: Device) -> Result<Tensor> {
+    batch.images_tensor(device)
+}
+
+/// A dataset with its transform, sampler and collate function; [`Loader::epoch`] starts the
+/// workers of one epoch.
+pub struct Loader<M> {
+    dataset: Arc<FashionMnist>,
+    cfg: LoaderCfg,
+    transform: RandomResizedCrop,
+    collate: CollateFn<M>,
+}
+
+impl<M> std::fmt::Debug for Loader<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader")
+            .field("dataset_len", &self.dataset.len())
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Send + 'static> Loader<M> {
+    /// A loader over `dataset`; errors when the settings are unusable or leave this rank
+    /// less than one batch per epoch.
+    pub fn new(dataset: Arc<FashionMnist>, cfg: LoaderCfg, collate: CollateFn<M>) -> Result<Self> {
+        if cfg.batch_size == 0 {
+            return Err(Error::Config("loader: batch size must be > 0".into()));
+        }
+        if cfg.world_size == 0 || cfg.rank >= cfg.world_size {
+            return Err(Error::Config(format!(
+                "loader: rank {} is not in a world of {}",
+                cfg.rank, cfg.world_size
+            )));
+        }
+        let transform = RandomResizedCrop::new(cfg.crop_size, cfg.crop_scale)?;
+        let loader = Self {
+            dataset,
+            cfg,
+            transform,
+            collate,
+        };
+        if loader.steps_per_epoch() == 0 {
+            return Err(Error::Config(format!(
+                "loader: {} images shared by {} rank(s) give {} per rank, less than one batch of {}",
+                loader.dataset.len(),
+                loader.cfg.world_size,
+                loader.samples_per_rank(),
+                loader.cfg.batch_size
+            )));
+        }
+        Ok(loader)
+    }
+
+    /// The settings.
+    pub fn cfg(&self) -> &LoaderCfg {
+        &self.cfg
+    }
+
+    /// The dataset.
+    pub fn dataset(&self) -> &Arc<FashionMnist> {
+        &self.dataset
+    }
+
+    /// Samples this rank sees per epoch: `floor(N / world_size)`.
+    pub fn samples_per_rank(&self) -> usize {
+        self.dataset.len() / self.cfg.world_size
+    }
+
+    /// Batches per epoch on this rank (the official `ipe`).
+    pub fn steps_per_epoch(&self) -> usize {
+        let n = self.samples_per_rank();
+        if self.cfg.drop_last {
+            n / self.cfg.batch_size
+        } else {
+            n.div_ceil(self.cfg.batch_size)
+        }
+    }
+
+    /// This rank's dataset indices for `epoch`, in order (before batching).
+    pub fn shard(&self, epoch: u64) -> Vec<usize> {
+        let perm =
+            Rng::derive(self.cfg.seed, Stream::Shuffle, &[epoch]).permutation(self.dataset.len());
+        let per_rank = self.samples_per_rank();
+        perm.into_iter()
+            .skip(self.cfg.rank)
+            .step_by(self.cfg.world_size)
+            .take(per_rank)
+            .collect()
+    }
+
+    /// The batches of `epoch`, in step order.
+    pub fn epoch(&self, epoch: u64) -> EpochIter<M> {
+        self.epoch_from(epoch, 0)
+    }
+
+    /// The batches of `epoch` from step `first_step` on (for resuming mid-epoch); the same
+    /// batches an iteration from step 0 yields at those steps.
+    pub fn epoch_from(&self, epoch: u64, first_step: u64) -> EpochIter<M> {
+        let steps = self.steps_per_epoch() as u64;
+        let first = first_step.min(steps);
+        let workers = self.cfg.workers.max(1);
+        // Never more in flight than the epoch has steps (and no huge channel for a huge
+        // prefetch setting).
+        let window = workers
+            .saturating_add(self.cfg.prefetch)
+            .min((steps as usize).max(1)) as u64;
+        let shared = Arc::new(Shared {
+            dataset: Arc::clone(&self.dataset),
+            transform: self.transform,
+            collate: Arc::clone(&self.collate),
+            shard: self.shard(epoch),
+            batch_size: self.cfg.batch_size,
+            seed: self.cfg.seed,
+            epoch,
+            window,
+            stop: AtomicBool::new(false),
+            ctl: Mutex::new(Ctl {
+                next_claim: first,
+                consumed: first,
+                limit: steps,
+            }),
+            cv: Condvar::new(),
+        });
+        let (tx, rx) = sync_channel(window as usize);
+        let mut it = EpochIter {
+            shared: Arc::clone(&shared),
+            rx: Some(rx),
+            pending: BTreeMap::new(),
+            next: first,
+            end: steps,
+            done: false,
+            handles: Vec::new(),
+            startup_error: None,
+        };
+        let n_threads = (workers as u64).min(steps - first) as usize;
+        for w in 0..n_threads {
+            let (sh, tx) = (Arc::clone(&shared), tx.clone());
+            match std::thread::Builder::new()
+                .name(format!("ijepa-loader-{w}"))
+                .spawn(move || worker(sh, tx))
+            {
+                Ok(h) => it.handles.push(h),
+                Err(e) => {
+                    it.startup_error = Some(Error::Data(format!(
+                        "loader: cannot start a worker thread: {e}"
+                    )));
+                    break;
+                }
+            }
+        }
+        it
+    }
+}
+
+/// What the workers of one epoch share.
+struct Shared<M> {
+    dataset: Arc<FashionMnist>,
+    transform: RandomResizedCrop,
+    collate: CollateFn<M>,
+    shard: Vec<usize>,
+    batch_size: usize,
+    seed: u64,
+    epoch: u64,
+    /// Workers claim step `s` only while `s < consumed + window`.
+    window: u64,
+    /// Set (under `ctl`'s lock) when the consumer is gone.
+    stop: AtomicBool,
+    ctl: Mutex<Ctl>,
+    cv: Condvar,
+}
+
+struct Ctl {
+    /// Next step a worker will claim.
+    next_claim: u64,
+    /// Next step the consumer waits for.
+    consumed: u64,
+    /// No step at or past this is claimed (the epoch's end, lowered after an error).
+    limit: u64,
+}
+
+impl<M> Shared<M> {
+    fn lock(&self) -> MutexGuard<'_, Ctl> {
+        // No code that can panic runs under this lock, but never propagate poisoning anyway.
+        self.ctl.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Builds batch `step`.
+    fn build(&self, step: u64) -> Result<Batch<M>> {
+        let start = step as usize * self.batch_size;
+        let end = (start + self.batch_size).min(self.shard.len());
+        let indices = self.shard[start..end].to_vec();
+        let per = self.transform.output_len();
+        let (rows, cols) = (self.dataset.rows, self.dataset.cols);
+        let mut images = vec![0f32; indices.len() * per];
+        for (&i, out) in indices.iter().zip(images.chunks_exact_mut(per)) {
+            if self.stop.load(Ordering::Relaxed) {
+                return Err(Error::Data("loader stopped".into()));
+            }
+            let mut rng = Rng::derive(self.seed, Stream::Crop, &[self.epoch, i as u64]);
+            self.transform
+                .apply(&mut rng, self.dataset.image(i), rows, cols, out)?;
+        }
+        let labels = indices
+            .iter()
+            .map(|&i| self.dataset.label(i) as i64)
+            .collect();
+        let masks = (self.collate)(self.epoch, step, indices.len())?;
+        Ok(Batch {
+            images,
+            labels,
+            indices,
+            masks,
+            epoch: self.epoch,
+            step,
+            crop_size: self.transform.size,
+        })
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+type Item<M> = (u64, Result<Batch<M>>);
+
+fn worker<M: Send + 'static>(sh: Arc<Shared<M>>, tx: SyncSender<Item<M>>) {
+    loop {
+        let step = {
+            let mut ctl = sh.lock();
+            loop {
+                if sh.stop.load(Ordering::Relaxed) || ctl.next_claim >= ctl.limit {
+                    return;
+                }
+                if ctl.next_claim < ctl.consumed + sh.window {
+                    break;
+                }
+                ctl = sh.cv.wait(ctl).unwrap_or_else(|e| e.into_inner());
+            }
+            ctl.next_claim += 1;
+            ctl.next_claim - 1
+        };
+        let item = catch_unwind(AssertUnwindSafe(|| sh.build(step))).unwrap_or_else(|p| {
+            Err(Error::Data(format!(
+                "loader: a worker panicked building step {step} of epoch {}: {}",
+                sh.epoch,
+                panic_message(p.as_ref())
+            )))
+        });
+        if item.is_err() {
+            // Later steps are not needed: the consumer stops at this error.
+            let mut ctl = sh.lock();
+            ctl.limit = ctl.limit.min(step + 1);
+        }
+        if tx.send((step, item)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The batches of one epoch, in step order; yields `Err` once (then ends) if a batch could
+/// not be built. Dropping it stops and joins the workers.
+pub struct EpochIter<M> {
+    shared: Arc<Shared<M>>,
+    rx: Option<Receiver<Item<M>>>,
+    pending: BTreeMap<u64, Result<Batch<M>>>,
+    next: u64,
+    end: u64,
+    done: bool,
+    handles: Vec<JoinHandle<()>>,
+    startup_error: Option<Error>,
+}
+
+impl<M> EpochIter<M> {
+    /// Steps still to be yielded.
+    pub fn remaining(&self) -> usize {
+        if self.done {
+            0
+        } else {
+            (self.end - self.next) as usize
+        }
+    }
+
+    /// Stops the workers and waits for them.
+    fn finish(&mut self) {
+        self.done = true;
+        {
+            let _ctl = self.shared.lock();
+            self.shared.stop.store(true, Ordering::Relaxed);
+            self.shared.cv.notify_all();
+        }
+        self.rx = None; // a worker blocked in send() returns
+        self.pending.clear();
+        for h in self.handles.drain(..) {
+            // A worker catches panics of the batch code; a panic elsewhere is a bug we
+            // cannot report from here beyond not hanging.
+            let _ = h.join();
+        }
+    }
+}
+
+impl<M> Iterator for EpochIter<M> {
+    type Item = Result<Batch<M>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if let Some(e) = self.startup_error.take() {
+            self.finish();
+            return Some(Err(e));
+        }
+        if self.next >= self.end {
+            self.finish();
+            return None;
+        }
+        loop {
+            if let Some(item) = self.pending.remove(&self.next) {
+                self.next += 1;
+                {
+                    let mut ctl = self.shared.lock();
+                    ctl.consumed = self.next;
+                    self.shared.cv.notify_all();
+                }
+                if item.is_err() {
+                    self.finish();
+                }
+                return Some(item);
+            }
+            let received = match &self.rx {
+                Some(rx) => rx.recv().ok(),
+                None => None,
+            };
+            match received {
+                Some((step, item)) => {
+                    self.pending.insert(step, item);
+                }
+                None => {
+                    let step = self.next;
+                    self.finish();
+                    return Some(Err(Error::Data(format!(
+                        "loader: the workers stopped before delivering step {step} of epoch {}",
+                        self.shared.epoch
+                    ))));
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.remaining()))
+    }
+}
+
+impl<M> Drop for EpochIter<M> {
+    fn drop(&mut self) {
+        if !self.done || !self.handles.is_empty() {
+            self.finish();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::{Duration, Instant};
+
+    fn dataset() -> Arc<FashionMnist> {
+        Arc::new(
+            FashionMnist::embedded(crate::data::Split::Train)
+                .unwrap()
+                .limit(Some(300)),
+        )
+    }
+
+    fn cfg(workers: usize) -> LoaderCfg {
+        LoaderCfg {
+            batch_size: 16,
+            crop_size: 20,
+            crop_scale: (0.3, 1.0),
+            workers,
+            prefetch: 2,
+            seed: 7,
+            drop_last: true,
+            rank: 0,
+            world_size: 1,
+        }
+    }
+
+    /// Masks: a value keyed like the real mask sampler, so order mistakes show.
+    fn collate() -> CollateFn<Vec<u64>> {
+        Arc::new(|epoch, step, b| {
+            let mut r = Rng::derive(7, Stream::Mask, &[epoch, step, 0]);
+            Ok((0..b).map(|_| r.next_u64()).collect())
+        })
+    }
+
+    fn run(loader: &Loader<Vec<u64>>, epoch: u64) -> Vec<Batch<Vec<u64>>> {
+        loader.epoch(epoch).collect::<Result<Vec<_>>>().unwrap()
+    }
+
+    #[test]
+    fn batches_are_in_order_and_well_formed() {
+        let ds = dataset();
+        let loader = Loader::new(ds.clone(), cfg(3), collate()).unwrap();
+        assert_eq!(loader.steps_per_epoch(), 300 / 16);
+        let batches = run(&loader, 0);
+        assert_eq!(batches.len(), 18);
+        let mut seen = std::collections::HashSet::new();
+        for (s, b) in batches.iter().enumerate() {
+            assert_eq!((b.step, b.epoch, b.len()), (s as u64, 0, 16));
+            assert_eq!(b.images.len(), 16 * 3 * 20 * 20);
+            assert_eq!(b.masks, (collate())(0, s as u64, 16).unwrap());
+            for (&i, &l) in b.indices.iter().zip(&b.labels) {
+                assert_eq!(ds.label(i) as i64, l);
+                assert!(seen.insert(i));
+            }
+            assert!(b
+                .images
+                .iter()
+                .all(|x| x.is_finite() && (-2.2..2.7).contains(x)));
+        }
+        let t = batches[0].images_tensor(Device::Cpu).unwrap();
+        assert_eq!(t.size(), vec![16, 3, 20, 20]);
+        assert_eq!(
+            batches[0].labels_tensor(Device::Cpu).unwrap().size(),
+            vec![16]
+        );
+        let v: Vec<f32> = Vec::try_from(t.flatten(0, -1)).unwrap();
+        assert_eq!(v, batches[0].images);
+        // a different epoch shuffles differently
+        assert_ne!(run(&loader, 1)[0].indices, batches[0].indices);
+    }
+
+    #[test]
+    fn results_do_not_depend_on_worker_count_or_run() {
+        let ds = dataset();
+        let one = run(&Loader::new(ds.clone(), cfg(1), collate()).unwrap(), 2);
+        let three = run(&Loader::new(ds.clone(), cfg(3), collate()).unwrap(), 2);
+        let again = run(
+            &Loader::new(
+                ds.clone(),
+                LoaderCfg {
+                    prefetch: 0,
+                    ..cfg(3)
+                },
+                collate(),
+            )
+            .unwrap(),
+            2,
+        );
+        assert_eq!(one.len(), three.len());
+        for ((a, b), c) in one.iter().zip(&three).zip(&again) {
+            let bits =
+                |x: &Batch<Vec<u64>>| x.images.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b));
+            assert_eq!(bits(a), bits(c));
+            assert_eq!(
+                (&a.labels, &a.indices, &a.masks),
+                (&b.labels, &b.indices, &b.masks)
+            );
+        }
+        // resuming mid-epoch yields the same batches
+        let loader = Loader::new(ds, cfg(2), collate()).unwrap();
+        let tail: Vec<_> = loader.epoch_from(2, 5).collect::<Result<_>>().unwrap();
+        assert_eq!(tail.len(), one.len() - 5);
+        assert_eq!(tail[..], one[5..]);
+        assert_eq!(loader.epoch_from(2, 1000).count(), 0);
+    }
+
+    #[test]
+    fn two_ranks_are_disjoint_and_cover_the_epoch() {
+        let ds = Arc::new(
+            FashionMnist::embedded(crate::data::Split::Train)
+                .unwrap()
+                .limit(Some(101)),
+        );
+        let mk = |rank| {
+            let c = LoaderCfg {
+                rank,
+                world_size: 2,
+                batch_size: 10,
+                drop_last: false,
+                ..cfg(2)
+            };
+            Loader::new(ds.clone(), c, collate()).unwrap()
+        };
+        let (r0, r1) = (mk(0), mk(1));
+        assert_eq!((r0.samples_per_rank(), r0.steps_per_epoch()), (50, 5));
+        let idx = |l: &Loader<Vec<u64>>| {
+            run(l, 3)
+                .into_iter()
+                .flat_map(|b| b.indices)
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (idx(&r0), idx(&r1));
+        assert_eq!((a.len(), b.len()), (50, 50));
+        let mut all: Vec<usize> = a.iter().chain(&b).copied().collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 100, "ranks overlap");
+        // together they are the epoch's permutation less its last (dropped) element
+        let perm = Rng::derive(7, Stream::Shuffle, &[3]).permutation(101);
+        let mut want = perm[..100].to_vec();
+        want.sort();
+        assert_eq!(all, want);
+        // drop_last: an incomplete last batch is dropped, or kept
+        let c = LoaderCfg {
+            batch_size: 16,
+            drop_last: false,
+            ..cfg(2)
+        };
+        let l = Loader::new(ds.clone(), c, collate()).unwrap();
+        let bs = run(&l, 0);
+        assert_eq!((bs.len(), bs[6].len()), (7, 5));
+        assert_eq!(
+            Loader::new(ds.clone(), cfg(2), collate())
+                .unwrap()
+                .steps_per_epoch(),
+            6
+        );
+    }
+
+    #[test]
+    fn collate_errors_and_panics_reach_the_consumer_in_order() {
+        let ds = dataset();
+        let failing: CollateFn<Vec<u64>> = Arc::new(|_, step, _| {
+            if step == 4 {
+                Err(Error::Mask("cannot place the blocks".into()))
+            } else {
+                Ok(vec![step])
+            }
+        });
+        let loader = Loader::new(ds.clone(), cfg(3), failing).unwrap();
+        let items: Vec<_> = loader.epoch(0).collect();
+        assert_eq!(items.len(), 5);
+        for (s, it) in items[..4].iter().enumerate() {
+            assert_eq!(it.as_ref().unwrap().masks, vec![s as u64]);
+        }
+        assert!(
+            matches!(items[4], Err(Error::Mask(_))),
+            "{:?}",
+            items[4].as_ref().err()
+        );
+
+        let panicking: CollateFn<Vec<u64>> = Arc::new(|_, step, _| {
+            if step == 2 {
+                panic!("bug in the collator");
+            }
+            Ok(vec![step])
+        });
+        let loader = Loader::new(ds, cfg(2), panicking).unwrap();
+        let items: Vec<_> = loader.epoch(0).collect();
+        assert_eq!(items.len(), 3);
+        let e = items[2]
+            .as_ref()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("panicked") && e.contains("bug in the collator"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn dropping_mid_epoch_stops_the_workers() {
+        let ds = dataset();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c2 = Arc::clone(&calls);
+        let slow: CollateFn<Vec<u64>> = Arc::new(move |_, step, _| {
+            c2.fetch_add(1, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(vec![step])
+        });
+        let loader = Loader::new(
+            ds.clone(),
+            LoaderCfg {
+                batch_size: 4,
+                ..cfg(3)
+            },
+            slow,
+        )
+        .unwrap();
+        assert_eq!(loader.steps_per_epoch(), 75);
+        let t0 = Instant::now();
+        {
+            let mut it = loader.epoch(0);
+            assert_eq!(it.next().unwrap().unwrap().step, 0);
+            assert_eq!(it.next().unwrap().unwrap().step, 1);
+        } // dropped here: joins the workers
+        assert!(t0.elapsed() < Duration::from_secs(5));
+        let after_drop = calls.load(Ordering::SeqCst);
+        // bounded by the window: 2 consumed + workers + prefetch
+        assert!(after_drop <= 2 + 3 + 2, "{after_drop} batches built");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            after_drop,
+            "workers still running"
+        );
+        // an iterator dropped before its first batch
+        drop(loader.epoch(1));
+    }
+
+    #[test]
+    fn unusable_settings_are_config_errors() {
+        let ds = dataset();
+        let bad = |c: LoaderCfg| {
+            Loader::new(ds.clone(), c, collate())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad(LoaderCfg {
+            batch_size: 0,
+            ..cfg(1)
+        })
+        .contains("batch size"));
+        assert!(bad(LoaderCfg {
+            rank: 2,
+            world_size: 2,
+            ..cfg(1)
+        })
+        .contains("rank 2"));
+        assert!(bad(LoaderCfg {
+            batch_size: 301,
+            ..cfg(1)
+        })
+        .contains("less than one batch"));
+        assert!(bad(LoaderCfg {
+            crop_scale: (0.9, 0.1),
+            ..cfg(1)
+        })
+        .contains("crop scale"));
+        assert!(bad(LoaderCfg {
+            crop_size: 0,
+            ..cfg(1)
+        })
+        .contains("crop size"));
+        // workers = 0 runs with one worker
+        let l = Loader::new(
+            ds.clone(),
+            LoaderCfg {
+                workers: 0,
+                ..cfg(0)
+            },
+            collate(),
+        )
+        .unwrap();
+        assert_eq!(l.epoch(0).count(), 18);
+        // a huge prefetch is capped by the epoch length
+        let c = LoaderCfg {
+            prefetch: usize::MAX,
+            ..cfg(2)
+        };
+        let l = Loader::new(ds, c, collate()).unwrap();
+        assert_eq!(l.epoch(0).count(), 18);
+    }
+}
