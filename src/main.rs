@@ -3,7 +3,10 @@
 
 use clap::{Args, Parser, Subcommand};
 use ijepa_dsl::config::{EncoderConfig, Experiment, MaskConfig, Precision};
+use ijepa_engine::checkpoint::{export, import};
 use ijepa_engine::device;
+use ijepa_engine::model::vit::{VisionTransformer, VisionTransformerPredictor};
+use ijepa_engine::model::ParamStore;
 use ijepa_engine::mask::{self, MultiBlock};
 use ijepa_engine::recipe::{Hyper, Recipe};
 use ijepa_engine::train::{self, RunOptions};
@@ -46,6 +49,41 @@ enum Command {
     Parity {
         /// The fixture's .safetensors file.
         fixture: PathBuf,
+        /// Take the initial weights from this checkpoint (e.g. an official .pth.tar) instead
+        /// of the fixture's `init.*` tensors.
+        #[arg(long)]
+        weights: Option<PathBuf>,
+    },
+    /// Convert a checkpoint (official .pth.tar, a plain PyTorch state dict, or safetensors)
+    /// into our safetensors format (official names, `module.` stripped). Never runs code from
+    /// the file: only state-dict contents are accepted.
+    ImportCheckpoint {
+        /// The checkpoint to read.
+        file: PathBuf,
+        /// Output .safetensors (default: FILE with the extension replaced).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Attention heads, when the width matches no preset (only printed: no shape depends on it).
+        #[arg(long)]
+        heads: Option<usize>,
+    },
+    /// Export the encoder of a checkpoint: official names (safetensors) or the Hugging Face
+    /// transformers IJepaModel layout (a folder with model.safetensors and config.json).
+    Export {
+        /// Any checkpoint `import-checkpoint` reads (ours, official .pth.tar, state dict).
+        file: PathBuf,
+        /// official or hf.
+        #[arg(long, default_value = "hf")]
+        format: String,
+        /// Which encoder: target (the EMA encoder the paper evaluates) or context.
+        #[arg(long, default_value = "target")]
+        encoder: String,
+        /// Attention heads, when the width matches no preset.
+        #[arg(long)]
+        heads: Option<usize>,
+        /// Output file (official) or folder (hf).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Sample the experiment's masks and print their statistics (lengths after truncation).
     Masks {
@@ -123,7 +161,9 @@ fn main() -> ExitCode {
         Command::Run { file, runs_dir } => cmd_run(file, runs_dir),
         Command::Check { files } => cmd_check(&files),
         Command::Bench { what: BenchCommand::Step(b) } => cmd_bench_step(&b),
-        Command::Parity { fixture } => cmd_parity(&fixture),
+        Command::Parity { fixture, weights } => cmd_parity(&fixture, weights.as_deref()),
+        Command::ImportCheckpoint { file, out, heads } => cmd_import(&file, out, heads),
+        Command::Export { file, format, encoder, heads, out } => cmd_export(&file, &format, &encoder, heads, &out),
         Command::Masks { file, batches, batch_size, png } => cmd_masks(&file, batches, batch_size, png),
     };
     match result {
@@ -235,9 +275,12 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_parity(fixture: &std::path::Path) -> CmdResult {
-    let r = ijepa_recipes::parity::run(fixture, Default::default())?;
-    println!("parity against {}", fixture.display());
+fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>) -> CmdResult {
+    let r = ijepa_recipes::parity::run_with_weights(fixture, Default::default(), weights)?;
+    match weights {
+        Some(w) => println!("parity against {} (initial weights from {})", fixture.display(), w.display()),
+        None => println!("parity against {}", fixture.display()),
+    }
     for (group, worst, n, pass) in r.by_group() {
         let tol = ijepa_recipes::parity::TOLERANCES.iter().find(|t| t.0 == group).map(|t| t.1);
         let tol = tol.map(|t| format!("atol {:.0e} + rtol {:.0e}", t.atol, t.rtol)).unwrap_or_default();
@@ -268,6 +311,77 @@ fn cmd_masks(file: &std::path::Path, batches: usize, batch_size: Option<usize>, 
         let m = sampler.sample(exp.seed, 0, 0, 0, batch)?;
         ijepa_engine::mask_png::write(&out, &m, gh, gw, 8)?;
         println!("wrote {} (blue: context, warm colours: the {} target blocks, grey: unused)", out.display(), exp.mask.n_targets);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_import(file: &std::path::Path, out: Option<PathBuf>, heads: Option<usize>) -> CmdResult {
+    let models = import::load_models(file)?;
+    let out = out.unwrap_or_else(|| {
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
+        let stem = name.trim_end_matches(".tar").trim_end_matches(".pth").trim_end_matches(".pt");
+        file.with_file_name(format!("{stem}.safetensors"))
+    });
+    // check the weights form a model we can build, before writing anything
+    let enc = models.feature_encoder().ok_or("the checkpoint holds no encoder")?;
+    // the head count shapes no tensor: when the width names no preset, check with one head
+    let (cfg, heads_known) = match import::infer_vit(enc, heads, file) {
+        Ok(cfg) => (cfg, true),
+        Err(_) if heads.is_none() => (import::infer_vit(enc, Some(1), file)?, false),
+        Err(e) => return Err(e.into()),
+    };
+    let store = ParamStore::new(tch::Device::Cpu);
+    VisionTransformer::new(&store.root(), &cfg)?;
+    for (name, sd) in import::MODELS.iter().zip([&models.encoder, &models.predictor, &models.target_encoder]) {
+        let Some(sd) = sd else { continue };
+        if *name == "predictor" {
+            let pcfg = import::infer_predictor(sd, &cfg, file)?;
+            let ps = ParamStore::new(tch::Device::Cpu);
+            VisionTransformerPredictor::new(&ps.root(), &pcfg)?;
+            ps.load_strict(&import::to_map(sd), file)?;
+        } else {
+            store.load_strict(&import::to_map(sd), file)?;
+        }
+        println!("  {name:<15} {} tensors", sd.len());
+    }
+    import::write_ours(&models, &out)?;
+    let info: Vec<String> = models.info.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!(
+        "imported {} (ViT {}x{}x{} patch {} at {} px{}) -> {}",
+        file.display(),
+        cfg.embed_dim,
+        cfg.depth,
+        if heads_known { cfg.num_heads.to_string() } else { "?".into() },
+        cfg.patch_size,
+        cfg.image_size,
+        if info.is_empty() { String::new() } else { format!("; {}", info.join(" ")) },
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_export(file: &std::path::Path, format: &str, which: &str, heads: Option<usize>, out: &std::path::Path) -> CmdResult {
+    let models = import::load_models(file)?;
+    let enc = match which {
+        "target" => models.feature_encoder(),
+        "context" => models.encoder.as_ref(),
+        other => return Err(format!("unknown encoder {other:?} (target or context)").into()),
+    }
+    .ok_or("the checkpoint holds no such encoder")?;
+    let cfg = import::infer_vit(enc, heads, file)?;
+    let store = ParamStore::new(tch::Device::Cpu);
+    VisionTransformer::new(&store.root(), &cfg)?;
+    store.load_strict(&import::to_map(enc), file)?;
+    match format {
+        "hf" => {
+            export::write_hf(enc, &cfg, out, file)?;
+            println!("exported the {which} encoder of {} as a transformers IJepaModel to {}/", file.display(), out.display());
+        }
+        "official" => {
+            train::save_safetensors(out, enc)?;
+            println!("exported the {which} encoder of {} under the official names to {}", file.display(), out.display());
+        }
+        other => return Err(format!("unknown format {other:?} (hf or official)").into()),
     }
     Ok(ExitCode::SUCCESS)
 }

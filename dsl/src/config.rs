@@ -39,6 +39,26 @@ pub struct Experiment {
     pub device: String,
     /// Write a metrics row every this many steps (1 = every step).
     pub log_every: usize,
+    /// When to write checkpoints.
+    pub checkpoint: CheckpointConfig,
+}
+
+/// Checkpointing: `checkpoints/latest.safetensors` is rewritten (atomically) at the end of
+/// every epoch and every `every_steps` steps; a copy `epoch-NNNN.safetensors` is kept every
+/// `keep_every` epochs (official `checkpoint_freq` = 50).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Also write `latest` every this many steps (0: only at epoch ends).
+    pub every_steps: usize,
+    /// Keep a permanent copy every this many epochs (0: never; the final one is always kept).
+    pub keep_every: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { every_steps: 0, keep_every: 50 }
+    }
 }
 
 /// Which dataset feeds pretraining.
@@ -342,6 +362,7 @@ impl Experiment {
             precision: Precision::Bf16,
             device: "auto".to_string(),
             log_every: 1,
+            checkpoint: CheckpointConfig::default(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! pretraining loop that a recipe plugs into.
 
 pub mod autocast;
+pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;

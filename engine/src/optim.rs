@@ -5,7 +5,9 @@
 //! decay 0, excluded from the schedule). All share the learning rate. The state (moments and
 //! step count) is plain tensors so checkpoints can hold it.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::path::Path;
 use tch::{Kind, Tensor};
 
 /// Which of the four official groups a parameter belongs to.
@@ -65,6 +67,37 @@ impl AdamW {
             })
             .collect();
         Self { slots, step: 0, betas, eps }
+    }
+
+    /// The moments as named tensors (`exp_avg.<param>`, `exp_avg_sq.<param>`), for checkpoints.
+    pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::with_capacity(2 * self.slots.len());
+        for s in &self.slots {
+            out.push((format!("exp_avg.{}", s.name), s.exp_avg.shallow_clone()));
+            out.push((format!("exp_avg_sq.{}", s.name), s.exp_avg_sq.shallow_clone()));
+        }
+        out
+    }
+
+    /// Restores the moments (names as [`AdamW::state_tensors`], without prefix) and the step
+    /// count. Strict: every moment must be present with the parameter's shape.
+    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, step: u64, origin: &Path) -> Result<()> {
+        let err = |message: String| Error::Checkpoint { path: origin.to_path_buf(), message };
+        tch::no_grad(|| -> Result<()> {
+            for s in &mut self.slots {
+                for (kind, dst) in [("exp_avg", &mut s.exp_avg), ("exp_avg_sq", &mut s.exp_avg_sq)] {
+                    let key = format!("{kind}.{}", s.name);
+                    let src = tensors.get(&key).ok_or_else(|| err(format!("missing optimizer key `{key}`")))?;
+                    if src.size() != dst.size() {
+                        return Err(err(format!("optimizer key `{key}` has shape {:?}, expected {:?}", src.size(), dst.size())));
+                    }
+                    dst.f_copy_(&src.f_to_kind(Kind::Float)?.f_to_device(dst.device())?)?;
+                }
+            }
+            Ok(())
+        })?;
+        self.step = step;
+        Ok(())
     }
 
     /// Zeroes (drops) every gradient.

@@ -3,6 +3,8 @@
 //! extras (masks) the loader collates, and runs one step.
 
 use crate::error::Result;
+use std::collections::HashMap;
+use std::path::Path;
 use tch::{Device, Tensor};
 
 /// Hyper-parameters of one step, from the schedules.
@@ -50,6 +52,15 @@ pub trait Recipe {
     /// Every tensor a checkpoint holds, under official names with the module prefix
     /// (`encoder.…`, `predictor.…`, `target_encoder.…`).
     fn state(&self) -> Vec<(String, Tensor)>;
+
+    /// Everything exact resume needs beyond [`Recipe::state`]: optimiser moments (names
+    /// prefixed `optimizer.`) and the optimiser step count.
+    fn optimizer_state(&self) -> (Vec<(String, Tensor)>, u64);
+
+    /// Restores models and optimiser from a checkpoint's tensors (as [`Recipe::state`] plus
+    /// [`Recipe::optimizer_state`] wrote them). Strict: a missing, unexpected or mis-shaped
+    /// tensor is an error naming the key; `origin` names the file.
+    fn restore(&mut self, tensors: &HashMap<String, Tensor>, optimizer_step: u64, origin: &Path) -> Result<()>;
 
     /// Trainable parameter count.
     fn num_params(&self) -> i64;

@@ -27,10 +27,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    if let Ok(d) = std::fs::File::open(dir) {
+    fsync_dir(path);
+    Ok(())
+}
+
+/// Flushes the folder holding `path` (makes a rename durable); best effort.
+pub fn fsync_dir(path: &Path) {
+    if let Some(d) = path.parent().and_then(|d| std::fs::File::open(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok()) {
         let _ = d.sync_all();
     }
-    Ok(())
 }
 
 /// Writes `value` as pretty JSON, atomically.

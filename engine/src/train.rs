@@ -9,7 +9,8 @@ use crate::run_dir::{self, content_hash, write_json};
 use crate::schedule::Schedules;
 use ijepa_dsl::config::Experiment;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
+use crate::checkpoint::state::{self, Position};
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,8 +45,19 @@ pub struct RunSummary {
     pub checkpoint: PathBuf,
 }
 
+/// One checkpoint file recorded in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckpointRecord {
+    /// File name inside `checkpoints/`.
+    pub file: String,
+    /// Optimiser steps done when it was written.
+    pub step: u64,
+    /// SHA-256 of the file.
+    pub sha256: String,
+}
+
 /// The manifest of a stage (`manifest.json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     /// Stage kind.
     pub stage: String,
@@ -73,6 +85,19 @@ pub struct Manifest {
     pub final_loss: Option<f64>,
     /// Error message of a failed run.
     pub error: Option<String>,
+    /// Steps at which this run was resumed from a checkpoint.
+    #[serde(default)]
+    pub resumed_at: Vec<u64>,
+    /// Checkpoints on disk (latest and the kept ones), with checksums.
+    #[serde(default)]
+    pub checkpoints: Vec<CheckpointRecord>,
+}
+
+impl Manifest {
+    fn record(&mut self, rec: CheckpointRecord) {
+        self.checkpoints.retain(|c| c.file != rec.file);
+        self.checkpoints.push(rec);
+    }
 }
 
 fn now() -> u64 {
@@ -86,19 +111,41 @@ fn host() -> String {
 /// Columns of `metrics.csv`.
 pub const METRICS_HEADER: &str = "step,epoch,loss,lr,wd,momentum,context_len,target_len,ms_per_step,img_per_s";
 
+/// A run folder being written: its path and manifest.
+struct Run {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+impl Run {
+    fn save_manifest(&self) -> Result<()> {
+        write_json(&self.dir.join("manifest.json"), &self.manifest)
+    }
+}
+
 /// Pretrains `recipe` on the experiment's data; writes the run folder under `opts.runs_dir`.
+/// A run whose folder holds a finished manifest is not repeated; one that was interrupted
+/// resumes from `checkpoints/latest.safetensors` and ends bit-identical (on CPU) to an
+/// uninterrupted run.
 pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) -> Result<RunSummary> {
     let resolved = serde_json::to_string_pretty(exp).map_err(|e| Error::Train(format!("serialising the config: {e}")))?;
     let hash = content_hash(resolved.as_bytes());
     let dir = run_dir::stage_dir(&opts.runs_dir, &exp.name, "pretrain", &hash)?;
+    let manifest_path = dir.join("manifest.json");
+    let previous: Option<Manifest> = std::fs::read_to_string(&manifest_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(m) = previous.as_ref().filter(|m| m.status == "done") {
+        let losses = read_losses(&dir.join("metrics.csv"), u64::MAX)?;
+        println!("{} is already done ({} steps); nothing to run", dir.display(), m.steps);
+        return Ok(summary(&dir, m.steps, &losses, 0.0));
+    }
     run_dir::write_atomic(&dir.join("config.kdl"), opts.source.as_bytes())?;
     run_dir::write_atomic(&dir.join("config.json"), resolved.as_bytes())?;
-    let mut manifest = Manifest {
+    let manifest = Manifest {
         stage: "pretrain".into(),
         experiment: exp.name.clone(),
         hash: hash.clone(),
         status: "running".into(),
-        started: now(),
+        started: previous.as_ref().map(|m| m.started).unwrap_or_else(now),
         finished: None,
         ijepa_version: env!("CARGO_PKG_VERSION").into(),
         host: host(),
@@ -107,35 +154,117 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         steps: 0,
         final_loss: None,
         error: None,
+        resumed_at: previous.as_ref().map(|m| m.resumed_at.clone()).unwrap_or_default(),
+        checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
     };
-    write_json(&dir.join("manifest.json"), &manifest)?;
-    let result = train_loop(exp, recipe, opts, &dir);
-    manifest.finished = Some(now());
+    let mut run = Run { dir, manifest };
+    run.save_manifest()?;
+    let result = train_loop(exp, recipe, opts, &mut run);
+    run.manifest.finished = Some(now());
     match &result {
         Ok(s) => {
-            manifest.status = "done".into();
-            manifest.steps = s.steps;
-            manifest.final_loss = Some(s.final_loss);
+            run.manifest.status = "done".into();
+            run.manifest.steps = s.steps;
+            run.manifest.final_loss = Some(s.final_loss);
         }
         Err(e) => {
-            manifest.status = "failed".into();
-            manifest.error = Some(e.to_string());
+            run.manifest.status = "failed".into();
+            run.manifest.error = Some(e.to_string());
         }
     }
-    write_json(&dir.join("manifest.json"), &manifest)?;
+    run.save_manifest()?;
     result
 }
 
-fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, dir: &Path) -> Result<RunSummary> {
+/// Losses of the metrics rows with step <= `max_step`.
+fn read_losses(path: &Path, max_step: u64) -> Result<Vec<f64>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut cols = l.split(',');
+            let step: u64 = cols.next()?.parse().ok()?;
+            let loss: f64 = cols.nth(1)?.parse().ok()?;
+            (step <= max_step).then_some(loss)
+        })
+        .collect())
+}
+
+/// Keeps the header and the rows with step <= `max_step` (rows after the checkpoint are
+/// recomputed by the resumed run).
+fn truncate_metrics(path: &Path, max_step: u64) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut kept = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        let keep = i == 0 || line.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= max_step);
+        if keep {
+            kept.push_str(line);
+            kept.push('\n');
+        }
+    }
+    run_dir::write_atomic(path, kept.as_bytes())
+}
+
+fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary {
+    let head = &losses[..losses.len().min(10)];
+    let tail = &losses[losses.len().saturating_sub(10)..];
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+    RunSummary {
+        run_dir: dir.to_path_buf(),
+        steps,
+        initial_loss: mean(head),
+        final_loss: mean(tail),
+        wall_s,
+        checkpoint: dir.join("checkpoints").join("final.safetensors"),
+    }
+}
+
+/// Writes `checkpoints/latest.safetensors` (models + optimiser + position) and records it.
+fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position) -> Result<PathBuf> {
+    let path = run.dir.join("checkpoints").join("latest.safetensors");
+    let (mut tensors, optimizer_step) = recipe.optimizer_state();
+    tensors.extend(recipe.state());
+    // never replace a good checkpoint with diverged weights
+    for (name, t) in &tensors {
+        if t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+            return Err(Error::Train(format!(
+                "`{name}` holds NaN/Inf after step {}: training diverged; the last good checkpoint is {}",
+                pos.global_step,
+                path.display()
+            )));
+        }
+    }
+    let sha256 = state::save(&path, &tensors, Position { optimizer_step, ..pos })?;
+    run.manifest.record(CheckpointRecord { file: "latest.safetensors".into(), step: pos.global_step, sha256 });
+    run.save_manifest()?;
+    Ok(path)
+}
+
+fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, run: &mut Run) -> Result<RunSummary> {
     let dev = recipe.device();
     let dataset = FashionMnist::from_config(&exp.data, Split::Train)?;
     let n_images = dataset.len();
     let loader = Loader::new(Arc::new(dataset), LoaderCfg::from_data_config(&exp.data, exp.seed, 0, 1), recipe.collate())?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
     let sched = Schedules::new(&exp.optimizer.lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
-    let metrics_path = dir.join("metrics.csv");
-    let mut metrics = std::io::BufWriter::new(std::fs::File::create(&metrics_path).map_err(|e| Error::io(&metrics_path, e))?);
-    writeln!(metrics, "{METRICS_HEADER}").map_err(|e| Error::io(&metrics_path, e))?;
+    let metrics_path = run.dir.join("metrics.csv");
+    let latest = run.dir.join("checkpoints").join("latest.safetensors");
+    let mut start = Position { global_step: 0, epoch: 0, step_in_epoch: 0, optimizer_step: 0 };
+    let mut losses: Vec<f64> = Vec::new();
+    if latest.exists() {
+        let (tensors, pos) = state::load(&latest)?;
+        recipe.restore(&tensors, pos.optimizer_step, &latest)?;
+        truncate_metrics(&metrics_path, pos.global_step)?;
+        losses = read_losses(&metrics_path, pos.global_step)?;
+        run.manifest.resumed_at.push(pos.global_step);
+        println!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, latest.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
+        start = pos;
+    } else {
+        run_dir::write_atomic(&metrics_path, format!("{METRICS_HEADER}\n").as_bytes())?;
+    }
+    let file = std::fs::OpenOptions::new().append(true).open(&metrics_path).map_err(|e| Error::io(&metrics_path, e))?;
+    let mut metrics = std::io::BufWriter::new(file);
 
     println!(
         "pretraining {} ({}, {:.2}M params) on {} images, {} epochs x {ipe} steps of {}, {} -> {}",
@@ -146,7 +275,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, di
         exp.epochs,
         exp.data.batch_size,
         device::describe(dev),
-        dir.display()
+        run.dir.display()
     );
     let total = exp.epochs * ipe;
     let bar = if opts.progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
@@ -155,14 +284,15 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, di
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
+    bar.set_position(start.global_step);
     let t_start = Instant::now();
-    let mut losses: Vec<f64> = Vec::with_capacity(total);
-    let mut global = 0usize;
-    for epoch in 0..exp.epochs {
+    let mut global = start.global_step as usize;
+    for epoch in start.epoch as usize..exp.epochs {
         bar.set_prefix(format!("{}/{}", epoch + 1, exp.epochs));
+        let first = if epoch as u64 == start.epoch { start.step_in_epoch } else { 0 };
         let t_epoch = Instant::now();
         let (mut ep_loss, mut ep_steps, mut ep_step_s) = (0.0, 0usize, 0.0);
-        for batch in loader.epoch(epoch as u64) {
+        for batch in loader.epoch_from(epoch as u64, first) {
             let batch = batch?;
             let images: Tensor = batch.images_tensor(dev)?;
             let k = global + 1;
@@ -172,7 +302,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, di
             device::synchronize(dev);
             let dt = t0.elapsed().as_secs_f64();
             if !stats.loss.is_finite() {
-                return Err(Error::Train(format!("the loss is {} at step {k} (epoch {}): training diverged", stats.loss, epoch + 1)));
+                return Err(Error::Train(format!(
+                    "the loss is {} at step {k} (epoch {}): training diverged; the last good checkpoint is {}",
+                    stats.loss,
+                    epoch + 1,
+                    if latest.exists() { latest.display().to_string() } else { "none".into() }
+                )));
             }
             global += 1;
             losses.push(stats.loss);
@@ -196,9 +331,28 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, di
                 .and_then(|_| metrics.flush())
                 .map_err(|e| Error::io(&metrics_path, e))?;
             }
+            let mid_epoch = batch.step + 1 < ipe as u64;
+            if mid_epoch && exp.checkpoint.every_steps > 0 && global.is_multiple_of(exp.checkpoint.every_steps) {
+                let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0 };
+                save_latest(recipe, run, pos)?;
+            }
             let recent = &losses[losses.len().saturating_sub(20)..];
             bar.set_message(format!("loss {:.4}", recent.iter().sum::<f64>() / recent.len() as f64));
             bar.inc(1);
+        }
+        let pos = Position { global_step: global as u64, epoch: epoch as u64 + 1, step_in_epoch: 0, optimizer_step: 0 };
+        let latest_path = save_latest(recipe, run, pos)?;
+        let last = epoch + 1 == exp.epochs;
+        if last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)) {
+            let name = format!("epoch-{:04}.safetensors", epoch + 1);
+            let kept = run.dir.join("checkpoints").join(&name);
+            let tmp = kept.with_extension("safetensors.tmp");
+            std::fs::copy(&latest_path, &tmp).map_err(|e| Error::io(&tmp, e))?;
+            std::fs::rename(&tmp, &kept).map_err(|e| Error::io(&kept, e))?;
+            run_dir::fsync_dir(&kept);
+            let sha256 = state::sha256_file(&kept)?;
+            run.manifest.record(CheckpointRecord { file: name, step: global as u64, sha256 });
+            run.save_manifest()?;
         }
         let wall = t_epoch.elapsed().as_secs_f64();
         bar.suspend(|| {
@@ -217,28 +371,17 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, di
         });
     }
     bar.finish_and_clear();
-    let ckpt = dir.join("checkpoints").join("final.safetensors");
-    save_safetensors(&ckpt, &recipe.state())?;
-    let head = &losses[..losses.len().min(10)];
-    let tail = &losses[losses.len().saturating_sub(10)..];
-    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
-    let summary = RunSummary {
-        run_dir: dir.to_path_buf(),
-        steps: global,
-        initial_loss: mean(head),
-        final_loss: mean(tail),
-        wall_s: t_start.elapsed().as_secs_f64(),
-        checkpoint: ckpt,
-    };
+    let s = summary(&run.dir, global, &losses, t_start.elapsed().as_secs_f64());
+    save_safetensors(&s.checkpoint, &recipe.state())?;
     println!(
         "done: {} steps in {:.1} s; loss {:.4} (first 10 steps) -> {:.4} (last 10); checkpoint {}",
-        summary.steps,
-        summary.wall_s,
-        summary.initial_loss,
-        summary.final_loss,
-        summary.checkpoint.display()
+        s.steps,
+        s.wall_s,
+        s.initial_loss,
+        s.final_loss,
+        s.checkpoint.display()
     );
-    Ok(summary)
+    Ok(s)
 }
 
 /// Saves named tensors as safetensors (float32, CPU), atomically.

@@ -9,6 +9,8 @@ use ijepa_engine::model::vit::{apply_masks, repeat_interleave_batch, PredictorCo
 use ijepa_engine::model::ParamStore;
 use ijepa_engine::optim::{ema_update, AdamW};
 use ijepa_engine::recipe::{Collate, Hyper, Recipe, StepStats};
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -212,7 +214,31 @@ impl Recipe for IJepa {
         out
     }
 
+    fn optimizer_state(&self) -> (Vec<(String, Tensor)>, u64) {
+        let t = self.optimizer.state_tensors().into_iter().map(|(n, t)| (format!("optimizer.{n}"), t)).collect();
+        (t, self.optimizer.step)
+    }
+
+    fn restore(&mut self, tensors: &HashMap<String, Tensor>, optimizer_step: u64, origin: &Path) -> Result<()> {
+        let models: [(&str, &ParamStore); 3] =
+            [("encoder", &self.encoder_store), ("predictor", &self.predictor_store), ("target_encoder", &self.target_store)];
+        if let Some(k) = tensors.keys().find(|k| {
+            !k.starts_with("optimizer.") && !models.iter().any(|(p, _)| k.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
+        }) {
+            return Err(Error::Checkpoint { path: origin.to_path_buf(), message: format!("unexpected key `{k}`") });
+        }
+        for (prefix, store) in models {
+            store.load_strict(&sub_map(tensors, &format!("{prefix}.")), origin)?;
+        }
+        self.optimizer.load_state(&sub_map(tensors, "optimizer."), optimizer_step, origin)
+    }
+
     fn num_params(&self) -> i64 {
         self.encoder_store.num_trainable() + self.predictor_store.num_trainable()
     }
+}
+
+/// The entries of `all` whose key starts with `prefix`, with the prefix removed.
+pub fn sub_map(all: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
+    all.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest.to_string(), v.shallow_clone()))).collect()
 }

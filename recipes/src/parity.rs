@@ -7,8 +7,9 @@
 //! beside `NAME.json` (the model shape and optimiser values). Any fixture of this format
 //! works, not only the shipped one: `ijepa parity` and the parity test share this code.
 
-use crate::ijepa::{IJepa, IJepaSpec};
+use crate::ijepa::{sub_map, IJepa, IJepaSpec};
 use ijepa_dsl::config::LossKind;
+use ijepa_engine::checkpoint::import;
 use ijepa_engine::error::{Error, Result};
 use ijepa_engine::model::vit::{PredictorConfig, VitConfig};
 use ijepa_engine::recipe::Hyper;
@@ -173,18 +174,18 @@ pub fn load_fixture(path: &Path) -> Result<(FixtureSpec, HashMap<String, Tensor>
     Ok((spec, tensors.into_iter().collect()))
 }
 
-fn sub_map(all: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
-    all.iter()
-        .filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest.to_string(), v.shallow_clone())))
-        .collect()
-}
-
 fn get<'a>(all: &'a HashMap<String, Tensor>, key: &str, path: &Path) -> Result<&'a Tensor> {
     all.get(key).ok_or_else(|| Error::Checkpoint { path: path.to_path_buf(), message: format!("missing key `{key}`") })
 }
 
 /// Replays the fixture's step (fp32, CPU) and compares everything.
 pub fn run(path: &Path, perturb: Perturb) -> Result<ParityReport> {
+    run_with_weights(path, perturb, None)
+}
+
+/// Like [`run`], but the initial weights come from `weights` (any checkpoint file
+/// [`import::load_models`] reads, e.g. an official `.pth.tar`) instead of the fixture's `init.*`.
+pub fn run_with_weights(path: &Path, perturb: Perturb, weights: Option<&Path>) -> Result<ParityReport> {
     let (f, t) = load_fixture(path)?;
     let encoder = VitConfig {
         image_size: f.image_size,
@@ -208,9 +209,23 @@ pub fn run(path: &Path, perturb: Perturb) -> Result<ParityReport> {
     };
     let spec = IJepaSpec { encoder, predictor, loss: LossKind::SmoothL1, bf16: false, betas: f.optimizer.betas, eps: f.optimizer.eps };
     let mut m = IJepa::new(&spec, 0, Device::Cpu)?;
-    m.encoder_store.load_strict(&sub_map(&t, "init.encoder."), path)?;
-    m.predictor_store.load_strict(&sub_map(&t, "init.predictor."), path)?;
-    m.target_store.load_strict(&sub_map(&t, "init.encoder."), path)?;
+    match weights {
+        None => {
+            m.encoder_store.load_strict(&sub_map(&t, "init.encoder."), path)?;
+            m.predictor_store.load_strict(&sub_map(&t, "init.predictor."), path)?;
+            m.target_store.load_strict(&sub_map(&t, "init.encoder."), path)?;
+        }
+        Some(w) => {
+            let models = import::load_models(w)?;
+            let missing = |what: &str| Error::Checkpoint { path: w.to_path_buf(), message: format!("holds no {what}") };
+            let enc = models.encoder.as_ref().ok_or_else(|| missing("encoder"))?;
+            let pred = models.predictor.as_ref().ok_or_else(|| missing("predictor"))?;
+            let target = models.target_encoder.as_ref().unwrap_or(enc);
+            m.encoder_store.load_strict(&import::to_map(enc), w)?;
+            m.predictor_store.load_strict(&import::to_map(pred), w)?;
+            m.target_store.load_strict(&import::to_map(target), w)?;
+        }
+    }
 
     let images = get(&t, "input.images", path)?;
     let split = |key: &str| -> Result<Vec<Tensor>> {

@@ -1,5 +1,5 @@
 //! The `experiment "NAME" { ... }` block and its one-value settings (recipe, seed, loss,
-//! epochs, ipe-scale, precision, device, log-every).
+//! epochs, ipe-scale, precision, device, log-every, checkpoint).
 
 use crate::config::{Experiment, LossKind, Precision};
 use crate::diagnostics::DslError;
@@ -45,6 +45,11 @@ pub(crate) const FIELDS: &[Field<Experiment>] = &[
         name: "log-every",
         shape: Shape::scalar(&["STEPS"], "log-every 1"),
         read: read_log_every,
+    },
+    Field {
+        name: "checkpoint",
+        shape: Shape::props(&["every-steps", "keep-every"], "checkpoint every-steps=0 keep-every=50"),
+        read: read_checkpoint,
     },
 ];
 
@@ -148,5 +153,14 @@ fn read_device(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
 fn read_log_every(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
         exp.log_every = v;
+    }
+}
+
+fn read_checkpoint(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    if let Some(v) = n.prop("every-steps").and_then(|e| cx.usize_min(e, &n.sub("every-steps"), 0)) {
+        exp.checkpoint.every_steps = v;
+    }
+    if let Some(v) = n.prop("keep-every").and_then(|e| cx.usize_min(e, &n.sub("keep-every"), 0)) {
+        exp.checkpoint.keep_every = v;
     }
 }

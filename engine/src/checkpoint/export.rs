@@ -1,0 +1,112 @@
+//! Export of an encoder in the Hugging Face transformers `IJepaModel` layout (the key names of
+//! transformers' `convert_ijepa_to_hf.py`): fused qkv split into query/key/value, blocks under
+//! `encoder.layer.{i}`, `embeddings.*`, final `layernorm`; plus the matching `config.json`.
+
+use super::import::StateDict;
+use crate::error::{Error, Result};
+use crate::model::vit::VitConfig;
+use std::path::Path;
+use tch::Kind;
+
+/// The HF name of an official encoder key (qkv is handled by [`to_hf`]).
+fn hf_name(key: &str) -> Option<String> {
+    let fixed = match key {
+        "pos_embed" => Some("embeddings.position_embeddings"),
+        "patch_embed.proj.weight" => Some("embeddings.patch_embeddings.projection.weight"),
+        "patch_embed.proj.bias" => Some("embeddings.patch_embeddings.projection.bias"),
+        "norm.weight" => Some("layernorm.weight"),
+        "norm.bias" => Some("layernorm.bias"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_string());
+    }
+    let rest = key.strip_prefix("blocks.")?;
+    let (i, tail) = rest.split_once('.')?;
+    let mapped = match tail {
+        "norm1.weight" => "layernorm_before.weight",
+        "norm1.bias" => "layernorm_before.bias",
+        "norm2.weight" => "layernorm_after.weight",
+        "norm2.bias" => "layernorm_after.bias",
+        "attn.proj.weight" => "attention.output.dense.weight",
+        "attn.proj.bias" => "attention.output.dense.bias",
+        "mlp.fc1.weight" => "intermediate.dense.weight",
+        "mlp.fc1.bias" => "intermediate.dense.bias",
+        "mlp.fc2.weight" => "output.dense.weight",
+        "mlp.fc2.bias" => "output.dense.bias",
+        _ => return None,
+    };
+    Some(format!("encoder.layer.{i}.{mapped}"))
+}
+
+/// Renames an encoder state dict (official names) to the HF `IJepaModel` names.
+pub fn to_hf(encoder: &StateDict, path: &Path) -> Result<StateDict> {
+    let mut out = Vec::with_capacity(encoder.len() + 8);
+    for (k, t) in encoder {
+        let t = t.f_to_kind(Kind::Float)?;
+        if let Some(rest) = k.strip_prefix("blocks.") {
+            if let Some((i, kind)) = rest.split_once(".attn.qkv.") {
+                let parts = t.f_chunk(3, 0)?;
+                for (name, part) in ["query", "key", "value"].iter().zip(parts) {
+                    out.push((format!("encoder.layer.{i}.attention.attention.{name}.{kind}"), part.f_contiguous()?));
+                }
+                continue;
+            }
+        }
+        let name = hf_name(k).ok_or_else(|| Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("key `{k}` has no Hugging Face IJepaModel counterpart"),
+        })?;
+        out.push((name, t));
+    }
+    Ok(out)
+}
+
+/// The `config.json` of the exported model.
+pub fn hf_config(cfg: &VitConfig) -> serde_json::Value {
+    serde_json::json!({
+        "architectures": ["IJepaModel"],
+        "model_type": "ijepa",
+        "hidden_size": cfg.embed_dim,
+        "num_hidden_layers": cfg.depth,
+        "num_attention_heads": cfg.num_heads,
+        "intermediate_size": cfg.mlp_hidden(),
+        "mlp_ratio": cfg.mlp_ratio,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
+        "initializer_range": 0.02,
+        "layer_norm_eps": cfg.eps,
+        "image_size": cfg.image_size,
+        "patch_size": cfg.patch_size,
+        "num_channels": 3,
+        "qkv_bias": true,
+        "pooler_act": "tanh",
+        "torch_dtype": "float32"
+    })
+}
+
+/// Writes `dir/model.safetensors` and `dir/config.json` for `IJepaModel.from_pretrained(dir)`.
+pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, dir: &Path, origin: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tensors = to_hf(encoder, origin)?;
+    crate::train::save_safetensors(&dir.join("model.safetensors"), &tensors)?;
+    crate::run_dir::write_json(&dir.join("config.json"), &hf_config(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Tensor;
+
+    #[test]
+    fn qkv_is_split_in_query_key_value_order() {
+        let qkv = Tensor::arange(6 * 2, (Kind::Float, tch::Device::Cpu)).view([6, 2]);
+        let sd = vec![("blocks.3.attn.qkv.weight".to_string(), qkv.shallow_clone()), ("norm.bias".to_string(), Tensor::zeros([2], (Kind::Float, tch::Device::Cpu)))];
+        let hf = to_hf(&sd, Path::new("x")).unwrap();
+        let names: Vec<&str> = hf.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["encoder.layer.3.attention.attention.query.weight", "encoder.layer.3.attention.attention.key.weight", "encoder.layer.3.attention.attention.value.weight", "layernorm.bias"]);
+        assert!(hf[1].1.equal(&qkv.narrow(0, 2, 2)));
+        assert!(to_hf(&vec![("blocks.0.weird".to_string(), qkv)], Path::new("x")).is_err());
+    }
+}

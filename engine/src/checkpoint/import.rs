@@ -1,0 +1,213 @@
+//! Loading model weights from any supported file: the official `.pth.tar` checkpoints
+//! (`encoder`, `predictor`, `target_encoder` saved from DDP with `module.` prefixes), plain
+//! PyTorch state dicts, and safetensors (ours, with `encoder.`/`predictor.`/`target_encoder.`
+//! prefixes, or a bare encoder state dict). Shapes are checked when the weights are loaded
+//! into a model ([`crate::model::ParamStore::load_strict`]).
+
+use super::pickle::Value;
+use super::torch_file;
+use crate::error::{Error, Result};
+use crate::model::vit::{PredictorConfig, VitConfig};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tch::{Kind, Tensor};
+
+/// Named tensors of one model, in file order.
+pub type StateDict = Vec<(String, Tensor)>;
+
+/// The models found in a checkpoint file.
+#[derive(Debug, Default)]
+pub struct Models {
+    /// The file.
+    pub path: PathBuf,
+    /// Context encoder (official `encoder`), if present.
+    pub encoder: Option<StateDict>,
+    /// Predictor, if present.
+    pub predictor: Option<StateDict>,
+    /// EMA target encoder, if present.
+    pub target_encoder: Option<StateDict>,
+    /// Scalar fields of an official checkpoint (`epoch`, `loss`, `lr`, `batch_size`, `world_size`).
+    pub info: Vec<(String, String)>,
+}
+
+/// The names of the three models, in checkpoint order.
+pub const MODELS: [&str; 3] = ["encoder", "predictor", "target_encoder"];
+
+/// Removes DistributedDataParallel's `module.` prefix (the one place that knows about it).
+pub fn strip_module(name: &str) -> &str {
+    name.strip_prefix("module.").unwrap_or(name)
+}
+
+impl Models {
+    /// The encoder features should come from: the target encoder when present (the paper
+    /// evaluates it), else the encoder.
+    pub fn feature_encoder(&self) -> Option<&StateDict> {
+        self.target_encoder.as_ref().or(self.encoder.as_ref())
+    }
+
+    /// All tensors as one map with `encoder.`, `predictor.`, `target_encoder.` prefixes.
+    pub fn prefixed(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (name, sd) in MODELS.iter().zip([&self.encoder, &self.predictor, &self.target_encoder]) {
+            if let Some(sd) = sd {
+                out.extend(sd.iter().map(|(k, t)| (format!("{name}.{k}"), t.shallow_clone())));
+            }
+        }
+        out
+    }
+}
+
+fn bad(path: &Path, message: impl Into<String>) -> Error {
+    Error::Checkpoint { path: path.to_path_buf(), message: message.into() }
+}
+
+fn strip_all(sd: StateDict) -> StateDict {
+    sd.into_iter().map(|(k, t)| (strip_module(&k).to_string(), t)).collect()
+}
+
+/// Reads the models of `path`, whatever its format (detected from the first bytes).
+pub fn load_models(path: &Path) -> Result<Models> {
+    let mut head = [0u8; 8];
+    {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let n = f.read(&mut head).map_err(|e| Error::io(path, e))?;
+        if n < 8 {
+            return Err(bad(path, format!("the file is {n} bytes long: not a checkpoint")));
+        }
+    }
+    if head.starts_with(b"PK") {
+        from_torch(path)
+    } else {
+        from_safetensors(path)
+    }
+}
+
+fn from_torch(path: &Path) -> Result<Models> {
+    let v = torch_file::load(path)?;
+    let mut m = Models { path: path.to_path_buf(), ..Default::default() };
+    let has_models = MODELS.iter().any(|k| v.get(k).is_some());
+    if has_models {
+        for (name, slot) in MODELS.iter().zip([&mut m.encoder, &mut m.predictor, &mut m.target_encoder]) {
+            if let Some(sd) = v.get(name) {
+                *slot = Some(strip_all(torch_file::state_dict(sd, path)?));
+            }
+        }
+        for key in ["epoch", "loss", "lr", "batch_size", "world_size"] {
+            match v.get(key) {
+                Some(Value::Int(i)) => m.info.push((key.into(), i.to_string())),
+                Some(Value::Float(f)) => m.info.push((key.into(), f.to_string())),
+                _ => {}
+            }
+        }
+    } else {
+        // a plain state dict (or {"state_dict": ...} / {"model": ...}) of one encoder
+        let sd = ["state_dict", "model"].iter().find_map(|k| v.get(k)).unwrap_or(&v);
+        m.encoder = Some(strip_all(torch_file::state_dict(sd, path).map_err(|e| {
+            bad(path, format!("holds neither `encoder`/`predictor`/`target_encoder` nor a plain state dict ({e})"))
+        })?));
+    }
+    Ok(m)
+}
+
+fn from_safetensors(path: &Path) -> Result<Models> {
+    let all = Tensor::read_safetensors(path)
+        .map_err(|e| bad(path, format!("neither a PyTorch zip checkpoint nor a readable safetensors file ({e})")))?;
+    let mut m = Models { path: path.to_path_buf(), ..Default::default() };
+    let mut plain = Vec::new();
+    let mut split: HashMap<&str, StateDict> = HashMap::new();
+    for (k, t) in all {
+        // the optimiser moments of our training checkpoints are not models
+        if k.starts_with("optimizer.") {
+            continue;
+        }
+        match MODELS.iter().find(|p| k.strip_prefix(*p).is_some_and(|r| r.starts_with('.'))) {
+            Some(p) => split.entry(p).or_default().push((k[p.len() + 1..].to_string(), t)),
+            None => plain.push((strip_module(&k).to_string(), t)),
+        }
+    }
+    if split.is_empty() {
+        m.encoder = Some(plain);
+    } else if let Some((k, _)) = plain.first() {
+        return Err(bad(path, format!("unexpected key `{k}` beside encoder./predictor./target_encoder. keys")));
+    } else {
+        m.encoder = split.remove("encoder");
+        m.predictor = split.remove("predictor");
+        m.target_encoder = split.remove("target_encoder");
+    }
+    Ok(m)
+}
+
+fn shape_of(sd: &StateDict, key: &str, path: &Path) -> Result<Vec<i64>> {
+    sd.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, t)| t.size())
+        .ok_or_else(|| bad(path, format!("missing key `{key}`")))
+}
+
+/// Infers the encoder shape from its state dict: width and grid from `pos_embed`, patch from
+/// `patch_embed.proj.weight`, depth from the block count, MLP ratio from `fc1`. The head count
+/// is not stored in weights: it comes from the preset of that width (tiny 3 ... giant 16),
+/// else `heads` must be given.
+pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<VitConfig> {
+    let pos = shape_of(sd, "pos_embed", path)?;
+    let proj = shape_of(sd, "patch_embed.proj.weight", path)?;
+    if pos.len() != 3 || proj.len() != 4 {
+        return Err(bad(path, format!("`pos_embed` {pos:?} / `patch_embed.proj.weight` {proj:?} have unexpected ranks")));
+    }
+    let (n, d, patch) = (pos[1] as usize, pos[2] as usize, proj[2] as usize);
+    let grid = (n as f64).sqrt().round() as usize;
+    if grid * grid != n {
+        return Err(bad(path, format!("`pos_embed` has {n} positions, not a square grid")));
+    }
+    let depth = (0..).take_while(|i| sd.iter().any(|(k, _)| k.starts_with(&format!("blocks.{i}.")))).count();
+    let hidden = shape_of(sd, "blocks.0.mlp.fc1.weight", path)?[0] as usize;
+    let preset_heads = ijepa_dsl::config::VIT_PRESETS.iter().find(|p| p.1 == d).map(|p| p.3);
+    let num_heads = heads.or(preset_heads).ok_or_else(|| {
+        bad(path, format!("width {d} matches no preset, so the head count is unknown; give it explicitly"))
+    })?;
+    Ok(VitConfig {
+        image_size: grid * patch,
+        patch_size: patch,
+        embed_dim: d,
+        depth,
+        num_heads,
+        mlp_ratio: hidden as f64 / d as f64,
+        eps: 1e-6,
+        rescale_init: false,
+    })
+}
+
+/// Infers the predictor shape (heads = the encoder's, as in the official code).
+pub fn infer_predictor(sd: &StateDict, enc: &VitConfig, path: &Path) -> Result<PredictorConfig> {
+    let embed = shape_of(sd, "predictor_embed.weight", path)?;
+    let depth = (0..).take_while(|i| sd.iter().any(|(k, _)| k.starts_with(&format!("predictor_blocks.{i}.")))).count();
+    let hidden = shape_of(sd, "predictor_blocks.0.mlp.fc1.weight", path)?[0] as usize;
+    let dp = embed[0] as usize;
+    Ok(PredictorConfig {
+        grid: enc.grid(),
+        encoder_dim: enc.embed_dim,
+        embed_dim: dp,
+        depth,
+        num_heads: enc.num_heads,
+        mlp_ratio: hidden as f64 / dp as f64,
+        eps: 1e-6,
+        rescale_init: false,
+    })
+}
+
+/// A map of a state dict (for strict loading).
+pub fn to_map(sd: &StateDict) -> HashMap<String, Tensor> {
+    sd.iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect()
+}
+
+/// Writes the models as one float32 safetensors file under our (= official) names with
+/// `encoder.`/`predictor.`/`target_encoder.` prefixes.
+pub fn write_ours(models: &Models, out: &Path) -> Result<()> {
+    let tensors: Vec<(String, Tensor)> = models
+        .prefixed()
+        .into_iter()
+        .map(|(k, t)| Ok((k, t.f_to_kind(Kind::Float)?)))
+        .collect::<Result<_>>()?;
+    crate::train::save_safetensors(out, &tensors)
+}

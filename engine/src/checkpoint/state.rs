@@ -1,0 +1,196 @@
+//! Our checkpoint format: one safetensors file holding every tensor a run needs (models,
+//! optimiser moments) with the training position and a SHA-256 of the tensor data in its
+//! metadata, so a file verifies itself. Written atomically: temporary file, fsync, rename,
+//! fsync of the folder — a crash leaves the previous checkpoint intact.
+
+use crate::error::{Error, Result};
+use crate::run_dir::fsync_dir;
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use tch::{Kind, Tensor};
+
+/// Identifies our checkpoints in their metadata.
+pub const FORMAT: &str = "ijepa-checkpoint-v1";
+
+/// Where in training a checkpoint was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    /// Optimiser steps done in the whole run.
+    pub global_step: u64,
+    /// Epoch of the next batch (0-based).
+    pub epoch: u64,
+    /// Step within that epoch of the next batch.
+    pub step_in_epoch: u64,
+    /// The optimiser's own step count (bias correction).
+    pub optimizer_step: u64,
+}
+
+/// A tensor's bytes ready for safetensors.
+struct Raw {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+impl View for &Raw {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+fn raw(t: &Tensor) -> Result<Raw> {
+    let t = t.f_detach()?.f_to_device(tch::Device::Cpu)?;
+    let (t, dtype) = match t.kind() {
+        Kind::Int64 => (t, Dtype::I64),
+        _ => (t.f_to_kind(Kind::Float)?, Dtype::F32),
+    };
+    let t = t.f_contiguous()?;
+    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+    let numel: usize = shape.iter().product();
+    let elt = if dtype == Dtype::I64 { 8 } else { 4 };
+    let mut data = vec![0u8; numel * elt];
+    t.f_copy_data_u8(&mut data, numel)?;
+    Ok(Raw { dtype, shape, data })
+}
+
+/// SHA-256 of the tensors' bytes in name order (what the metadata records).
+fn data_digest(tensors: &[(String, &[u8])]) -> String {
+    let mut h = Sha256::new();
+    for (name, bytes) in tensors {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 of a whole file, as hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+/// Writes `tensors` and `pos` to `path` atomically; returns the file's SHA-256.
+pub fn save(path: &Path, tensors: &[(String, Tensor)], pos: Position) -> Result<String> {
+    let raws: Vec<(String, Raw)> = tensors.iter().map(|(n, t)| Ok((n.clone(), raw(t)?))).collect::<Result<_>>()?;
+    let mut sorted: Vec<(String, &[u8])> = raws.iter().map(|(n, r)| (n.clone(), r.data.as_slice())).collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert(
+        "position".to_string(),
+        serde_json::to_string(&pos).map_err(|e| Error::Train(format!("serialising the position: {e}")))?,
+    );
+    meta.insert("data_sha256".to_string(), data_digest(&sorted));
+    let bytes = safetensors::tensor::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(meta))
+        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("serialising: {e}") })?;
+    let tmp = path.with_extension("safetensors.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    fsync_dir(path);
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+/// Reads a checkpoint written by [`save`], verifying its data checksum.
+pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
+    let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(bad(format!("not an ijepa training checkpoint (metadata format is {:?})", meta.get("format"))));
+    }
+    let pos: Position = meta
+        .get("position")
+        .and_then(|p| serde_json::from_str(p).ok())
+        .ok_or_else(|| bad("the training position in the metadata is missing or malformed".into()))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
+    let mut sorted: Vec<(String, &[u8])> = st.tensors().into_iter().map(|(n, v)| (n, v.data())).collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let digest = data_digest(&sorted);
+    if meta.get("data_sha256") != Some(&digest) {
+        return Err(bad("checksum mismatch: the tensor data is corrupt".into()));
+    }
+    let mut out = HashMap::with_capacity(sorted.len());
+    for (name, view) in st.tensors() {
+        let kind = match view.dtype() {
+            Dtype::F32 => Kind::Float,
+            Dtype::I64 => Kind::Int64,
+            d => return Err(bad(format!("tensor `{name}` has dtype {d:?}; expected F32 or I64"))),
+        };
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        out.insert(name, Tensor::f_from_data_size(view.data(), &shape, kind)?);
+    }
+    Ok((out, pos))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("ijepa-ckpt-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn sample() -> Vec<(String, Tensor)> {
+        vec![
+            ("a.weight".into(), Tensor::arange(12, (Kind::Float, tch::Device::Cpu)).view([3, 4])),
+            ("b".into(), Tensor::from_slice(&[1i64, 2, 3])),
+        ]
+    }
+
+    #[test]
+    fn round_trip_is_exact() {
+        let d = tmpdir("rt");
+        let p = d.join("x.safetensors");
+        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7 };
+        let sha = save(&p, &sample(), pos).unwrap();
+        assert_eq!(sha, sha256_file(&p).unwrap());
+        let (t, back) = load(&p).unwrap();
+        assert_eq!(back, pos);
+        assert!(t["a.weight"].equal(&sample()[0].1));
+        assert!(t["b"].equal(&sample()[1].1));
+    }
+
+    #[test]
+    fn corruption_and_truncation_are_detected() {
+        let d = tmpdir("bad");
+        let p = d.join("x.safetensors");
+        save(&p, &sample(), Position { global_step: 1, epoch: 0, step_in_epoch: 1, optimizer_step: 1 }).unwrap();
+        let mut bytes = std::fs::read(&p).unwrap();
+        let n = bytes.len();
+        bytes[n - 3] ^= 0xff; // flip a data byte
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(load(&p).unwrap_err().to_string().contains("checksum mismatch"));
+        std::fs::write(&p, &bytes[..n / 2]).unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("truncated") || e.contains("corrupt"), "{e}");
+        std::fs::write(&p, b"").unwrap();
+        assert!(load(&p).is_err());
+    }
+}

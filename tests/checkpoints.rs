@@ -1,0 +1,181 @@
+//! Checkpoint import and export through the CLI: an official-layout `.pth.tar` written by
+//! PyTorch (`tests/fixtures/pth/make_official_step_pth.py`: the official-step fixture's weights
+//! with DDP `module.` prefixes, AdamW state and scalar fields) reproduces the official step;
+//! bad checkpoints give clear errors; a diverging run stops with an error naming the step.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const FIXTURE: &str = "tests/fixtures/official-step-tiny.safetensors";
+const PTH: &str = "tests/fixtures/pth/official-step-tiny.pth.tar";
+
+fn ijepa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run ijepa")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ijepa-ckpt-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fails_with(o: &Output, needles: &[&str]) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    for n in needles {
+        assert!(t.contains(n), "expected {n:?} in: {t}");
+    }
+    assert!(!t.contains("panicked"), "{t}");
+}
+
+#[test]
+fn official_pth_tar_reproduces_the_official_step() {
+    let o = ijepa(&["parity", FIXTURE, "--weights", PTH]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).trim_end().ends_with("PASS"), "{}", text(&o));
+}
+
+#[test]
+fn import_then_parity_and_hf_export() {
+    let d = scratch("import");
+    let out = d.join("tiny.safetensors");
+    let o = ijepa(&["import-checkpoint", PTH, "--out", out.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("epoch=1") && t.contains("ViT 96x2x"), "{t}");
+    // the converted file holds the three models under our names and still reproduces the step
+    let o = ijepa(&["parity", FIXTURE, "--weights", out.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).trim_end().ends_with("PASS"), "{}", text(&o));
+
+    let hf = d.join("hf");
+    let o = ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", hf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
+    assert_eq!((cfg["model_type"].as_str(), cfg["hidden_size"].as_u64(), cfg["num_hidden_layers"].as_u64()), (Some("ijepa"), Some(96), Some(2)));
+    let st = std::fs::read(hf.join("model.safetensors")).unwrap();
+    let n = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&st[8..8 + n]).unwrap();
+    for key in [
+        "embeddings.position_embeddings",
+        "embeddings.patch_embeddings.projection.weight",
+        "encoder.layer.1.attention.attention.query.weight",
+        "encoder.layer.1.attention.attention.value.bias",
+        "encoder.layer.0.attention.output.dense.weight",
+        "encoder.layer.0.intermediate.dense.weight",
+        "encoder.layer.0.output.dense.bias",
+        "encoder.layer.0.layernorm_before.weight",
+        "layernorm.bias",
+    ] {
+        assert!(header.get(key).is_some(), "HF export lacks {key}");
+    }
+    assert_eq!(header["encoder.layer.1.attention.attention.query.weight"]["shape"], serde_json::json!([96, 96]));
+    // the official-names export
+    let off = d.join("enc.safetensors");
+    let o = ijepa(&["export", PTH, "--format", "official", "--heads", "3", "--out", off.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn bad_checkpoints_are_clear_errors() {
+    let d = scratch("bad");
+    // truncated official checkpoint
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(PTH)).unwrap();
+    let cut = d.join("cut.pth.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(&ijepa(&["import-checkpoint", cut.to_str().unwrap()]), &["cut.pth.tar"]);
+    // a pickle that would run a shell command
+    fails_with(&ijepa(&["import-checkpoint", "tests/fixtures/pth/evil_os_system.pth"]), &["forbidden pickle global", "system"]);
+    // not a checkpoint at all
+    let junk = d.join("junk.bin");
+    std::fs::write(&junk, b"hello, this is not a checkpoint at all").unwrap();
+    fails_with(&ijepa(&["import-checkpoint", junk.to_str().unwrap()]), &["junk.bin"]);
+    // missing file
+    fails_with(&ijepa(&["import-checkpoint", "/nonexistent/x.pth.tar"]), &["/nonexistent/x.pth.tar"]);
+}
+
+/// Writes a safetensors file of the fixture's init weights with one change applied.
+fn edited_weights(d: &Path, name: &str, edit: impl Fn(&mut Vec<(String, Vec<usize>, Vec<f32>)>)) -> PathBuf {
+    let st = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE)).unwrap();
+    let n = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&st[8..8 + n]).unwrap();
+    let data = &st[8 + n..];
+    let mut tensors: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
+    for (k, v) in header.as_object().unwrap() {
+        let Some(rest) = k.strip_prefix("init.") else { continue };
+        let shape: Vec<usize> = v["shape"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect();
+        let (a, b) = (v["data_offsets"][0].as_u64().unwrap() as usize, v["data_offsets"][1].as_u64().unwrap() as usize);
+        let vals = data[a..b].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        tensors.push((rest.to_string(), shape, vals));
+    }
+    edit(&mut tensors);
+    // serialise by hand (safetensors layout)
+    let mut hdr = serde_json::Map::new();
+    let mut blob = Vec::new();
+    for (k, shape, vals) in &tensors {
+        let a = blob.len();
+        for v in vals {
+            blob.extend_from_slice(&v.to_le_bytes());
+        }
+        hdr.insert(k.clone(), serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [a, blob.len()]}));
+    }
+    let h = serde_json::to_vec(&hdr).unwrap();
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&h);
+    out.extend_from_slice(&blob);
+    let p = d.join(name);
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+#[test]
+fn wrong_shape_missing_and_unexpected_keys_are_named() {
+    let d = scratch("keys");
+    let ok = edited_weights(&d, "ok.safetensors", |_| {});
+    let o = ijepa(&["parity", FIXTURE, "--weights", ok.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let shape = edited_weights(&d, "shape.safetensors", |t| {
+        let e = t.iter_mut().find(|e| e.0 == "encoder.norm.weight").unwrap();
+        e.1 = vec![48];
+        e.2.truncate(48);
+    });
+    fails_with(&ijepa(&["parity", FIXTURE, "--weights", shape.to_str().unwrap()]), &["norm.weight", "shape"]);
+    let missing = edited_weights(&d, "missing.safetensors", |t| t.retain(|e| e.0 != "predictor.mask_token"));
+    fails_with(&ijepa(&["parity", FIXTURE, "--weights", missing.to_str().unwrap()]), &["missing key `mask_token`"]);
+    let extra = edited_weights(&d, "extra.safetensors", |t| t.push(("encoder.cls_token".into(), vec![1], vec![0.0])));
+    fails_with(&ijepa(&["parity", FIXTURE, "--weights", extra.to_str().unwrap()]), &["unexpected key `cls_token`"]);
+}
+
+#[test]
+fn a_diverging_run_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
+    let d = scratch("nan");
+    let f = d.join("nan.kdl");
+    std::fs::write(
+        &f,
+        r#"experiment "nan" {
+    data "fashion-mnist" { crop-size 32; batch-size 16; workers 1; limit 256 }
+    encoder width=32 depth=1 heads=2 patch=4
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" { min-keep 4 }
+    optimizer "adamw" { lr start=1e30 peak=1e30 final=1e30 warmup-epochs=0; }
+    epochs 3
+    precision "fp32"
+    device "cpu"
+    checkpoint every-steps=1
+}
+"#,
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    fails_with(&o, &["training diverged", "at step", "latest.safetensors"]);
+    let run = std::fs::read_dir(runs.join("nan")).unwrap().next().unwrap().unwrap().path();
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["status"], "failed");
+    assert!(m["error"].as_str().unwrap().contains("at step"));
+    assert!(run.join("checkpoints/latest.safetensors").exists());
+}
