@@ -19,8 +19,7 @@ impl Attention {
         Self { qkv: Linear::new(&p.sub("qkv"), dim, 3 * dim), proj: Linear::new(&p.sub("proj"), dim, dim), heads }
     }
 
-    /// Softmax attention over all tokens (scaled-dot-product kernel, same maths as the
-    /// official explicit `q @ k^T * scale`, softmax, `@ v`).
+    /// Softmax attention over all tokens: `softmax(q @ k^T * scale) @ v` (official form).
     ///
     /// # Shapes
     /// `[B, N, D]` -> `[B, N, D]`
@@ -29,7 +28,14 @@ impl Attention {
         let qkv = self.qkv.forward(x).reshape([b, n, 3, self.heads, c / self.heads]).permute([2, 0, 3, 1, 4]);
         let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
         let scale = ((c / self.heads) as f64).powf(-0.5);
-        let y = Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, false, scale, false);
+        // CUDA: the fused kernel (flash / memory-efficient). CPU: the official explicit form,
+        // measured faster here under bf16 autocast (289 vs 449 ms/step for the default bench)
+        // and equal in fp32.
+        let y = if x.device().is_cuda() {
+            Tensor::scaled_dot_product_attention(&q, &k, &v, None::<Tensor>, 0.0, false, scale, false)
+        } else {
+            (q.matmul(&k.transpose(-2, -1)) * scale).softmax(-1, None::<tch::Kind>).matmul(&v)
+        };
         self.proj.forward(&y.transpose(1, 2).reshape([b, n, c]))
     }
 }
