@@ -11,11 +11,12 @@ export IJEPA_VENV="${IJEPA_VENV:-$IJEPA_ROOT/.venv}"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 
-# Debian packages: the full Fashion-MNIST set (optional: the embedded subset works without it)
+# Debian packages: libjpeg-turbo (JPEG decoding, needed to build) and pkg-config, the full
+# Fashion-MNIST set (optional: the embedded subset works without it)
 # and gloo headers (the distributed shim). Only when apt is there and we are root.
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     missing=()
-    for p in dataset-fashion-mnist libgloo-dev; do
+    for p in dataset-fashion-mnist libgloo-dev libturbojpeg0-dev pkg-config; do
         dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then

@@ -106,6 +106,33 @@ enum BenchCommand {
     /// Time the I-JEPA training step (forward, backward, AdamW, EMA) on random images with real
     /// masks; prints one line with ms/step and images/s.
     Step(BenchStep),
+    /// Time the data loader on an image folder (decode, RandomResizedCrop, normalise) with N
+    /// threads; prints one line with images/s. Compare with scripts/bench_torchvision.py.
+    Data(BenchData),
+}
+
+#[derive(Args)]
+struct BenchData {
+    /// An image folder (class sub-folders of JPEG/PNG files).
+    dir: PathBuf,
+    /// Loader threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Crop side in pixels.
+    #[arg(long, default_value_t = 224)]
+    size: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Timed batches.
+    #[arg(long, default_value_t = 20)]
+    batches: usize,
+    /// Untimed warm-up batches.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// fast (JPEG DCT-scaled decoding when the crop allows) or exact (full decode, PIL-exact).
+    #[arg(long, default_value = "fast")]
+    decode: String,
 }
 
 #[derive(Args)]
@@ -161,6 +188,7 @@ fn main() -> ExitCode {
         Command::Run { file, runs_dir } => cmd_run(file, runs_dir),
         Command::Check { files } => cmd_check(&files),
         Command::Bench { what: BenchCommand::Step(b) } => cmd_bench_step(&b),
+        Command::Bench { what: BenchCommand::Data(b) } => cmd_bench_data(&b),
         Command::Parity { fixture, weights } => cmd_parity(&fixture, weights.as_deref()),
         Command::ImportCheckpoint { file, out, heads } => cmd_import(&file, out, heads),
         Command::Export { file, format, encoder, heads, out } => cmd_export(&file, &format, &encoder, heads, &out),
@@ -383,5 +411,54 @@ fn cmd_export(file: &std::path::Path, format: &str, which: &str, heads: Option<u
         }
         other => return Err(format!("unknown format {other:?} (hf or official)").into()),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_bench_data(b: &BenchData) -> CmdResult {
+    use ijepa_engine::data::{image_folder, Dataset, Loader, LoaderCfg, TrainTransform, TrainTransformCfg};
+    use std::sync::Arc;
+    let exact = match b.decode.as_str() {
+        "fast" => false,
+        "exact" => true,
+        other => return Err(format!("unknown decode mode {other:?} (fast or exact)").into()),
+    };
+    let t0 = Instant::now();
+    let ds = Arc::new(image_folder::ImageFolder::open(&b.dir, image_folder::OnError::Fail)?);
+    let index_s = t0.elapsed().as_secs_f64();
+    let n = ds.len();
+    let transform = Arc::new(TrainTransform::new(TrainTransformCfg { size: b.size, exact, ..Default::default() })?);
+    let cfg = LoaderCfg { batch_size: b.batch, workers: b.threads, prefetch: b.threads, seed: 0, drop_last: true, rank: 0, world_size: 1, skip_errors: false };
+    let loader: Loader<()> = Loader::new(ds, transform, cfg, Arc::new(|_, _, _| Ok(())))?;
+    let ipe = loader.steps_per_epoch() as u64;
+    let (mut done, mut images, mut started) = (0usize, 0usize, None);
+    'outer: for epoch in 0.. {
+        for batch in loader.epoch(epoch) {
+            let batch = batch?;
+            done += 1;
+            if done == b.warmup.max(1) {
+                started = Some(Instant::now());
+            } else if done > b.warmup.max(1) {
+                images += batch.len();
+            }
+            if done >= b.warmup.max(1) + b.batches {
+                break 'outer;
+            }
+        }
+        if ipe == 0 {
+            break;
+        }
+    }
+    let dt = started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+    let rate = if dt > 0.0 { images as f64 / dt } else { 0.0 };
+    println!(
+        "bench data dir={} images={n} index_s={index_s:.3} threads={} size={} batch={} batches={} decode={} img_per_s={rate:.1} img_per_s_per_thread={:.1}",
+        b.dir.display(),
+        b.threads,
+        b.size,
+        b.batch,
+        b.batches,
+        b.decode,
+        rate / b.threads.max(1) as f64
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -144,7 +144,7 @@ fn run_trains_and_writes_the_run_folder() {
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let mut lines = metrics.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(header, ["step", "epoch", "loss", "lr", "wd", "momentum", "context_len", "target_len", "ms_per_step", "img_per_s"]);
+    assert_eq!(header, ["step", "epoch", "loss", "lr", "wd", "momentum", "context_len", "target_len", "ms_per_step", "img_per_s", "skipped"]);
     let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
     assert_eq!(rows.len(), 5 * (512 / 32));
     let loss = |r: &[Vec<f64>]| r.iter().map(|x| x[2]).sum::<f64>() / r.len() as f64;

@@ -67,6 +67,22 @@ impl Default for CheckpointConfig {
 pub enum DatasetKind {
     /// Fashion-MNIST in idx(.gz) format (28x28 grey, 10 classes).
     FashionMnist,
+    /// A folder of class sub-folders of images (ImageNet-1K/22K layout, torchvision ImageFolder).
+    ImageFolder,
+    /// CIFAR-10 binary format.
+    Cifar10,
+    /// CIFAR-100 binary format (fine labels).
+    Cifar100,
+}
+
+/// What the loader does with an unreadable image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Stop with an error naming the file and the cause.
+    Fail,
+    /// Replace it by a deterministic substitute, count it, report the count in the metrics.
+    Skip,
 }
 
 /// Where the dataset's files come from.
@@ -100,6 +116,20 @@ pub struct DataConfig {
     pub prefetch: usize,
     /// Use only the first N training images (None: all).
     pub limit: Option<usize>,
+    /// Only the images listed in this file (ImageNet `1percent.txt` format), image-folder only.
+    pub subset: Option<std::path::PathBuf>,
+    /// Horizontal flip probability (official `use_horizontal_flip`: 0.5 when on).
+    pub hflip: f64,
+    /// Colour distortion strength s (official `color_jitter_strength`): ColorJitter(0.8s, 0.8s,
+    /// 0.8s, 0.2s) with p 0.8, then grayscale with p 0.2. None: off (official default).
+    pub color_jitter: Option<f64>,
+    /// Gaussian blur probability (official `use_gaussian_blur`: 0.5 when on).
+    pub blur: f64,
+    /// Decode at full resolution so crops are PIL-exact (true), or let JPEGs be decoded at a
+    /// reduced DCT scale when the crop allows (false: much faster, pixels differ slightly).
+    pub exact_decode: bool,
+    /// Unreadable images: fail (default) or skip.
+    pub on_error: OnError,
 }
 
 /// Vision Transformer encoder shape.
@@ -299,6 +329,12 @@ impl Default for DataConfig {
             workers: 10,
             prefetch: 4,
             limit: None,
+            subset: None,
+            hflip: 0.0,
+            color_jitter: None,
+            blur: 0.0,
+            exact_decode: false,
+            on_error: OnError::Fail,
         }
     }
 }

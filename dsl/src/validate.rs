@@ -13,6 +13,34 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     patch_divides_crop(cx, exp);
     heads_divide_width(cx, exp);
     mask_is_feasible(cx, exp);
+    data_source_rules(cx, exp);
+}
+
+/// Folder datasets need `root=`; `subset` applies to image folders only.
+fn data_source_rules(cx: &mut Ctx, exp: &Experiment) {
+    use crate::config::{DataSource, DatasetKind};
+    if !cx.ok(&["data.dataset", "data.root"]) {
+        return;
+    }
+    let kind = &exp.data.dataset;
+    if *kind != DatasetKind::FashionMnist && exp.data.source == DataSource::Embedded {
+        cx.err(DslError::MissingProperty {
+            node: "data".into(),
+            name: "root".into(),
+            span: cx.span_or(&["data.dataset", "data"]),
+            help: "only Fashion-MNIST has an embedded subset; give the dataset folder, e.g. \
+                   data \"image-folder\" root=\"/datasets/imagenet/train\""
+                .into(),
+        });
+    }
+    if exp.data.subset.is_some() && *kind != DatasetKind::ImageFolder && cx.ok(&["data.subset"]) {
+        cx.err(DslError::InvalidValue {
+            what: "subset".into(),
+            message: "a subset list selects files of an image folder".into(),
+            span: cx.span_or(&["data.subset"]),
+            help: "use `subset` with data \"image-folder\", or `limit N` for the first N images".into(),
+        });
+    }
 }
 
 /// Patch-grid side `crop / patch`, when the patch is valid and divides the crop.

@@ -1,7 +1,7 @@
 //! The pretraining loop: loader -> recipe step -> metrics, progress, checkpoint
 //! (official `src/train.py` main loop, with schedules as functions of the step).
 
-use crate::data::{FashionMnist, Loader, LoaderCfg, Split};
+use crate::data::{self, Loader, LoaderCfg, Split};
 use crate::device;
 use crate::error::{Error, Result};
 use crate::recipe::{Hyper, Recipe};
@@ -13,7 +13,6 @@ use crate::checkpoint::state::{self, Position};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tch::Tensor;
 
@@ -109,7 +108,7 @@ fn host() -> String {
 }
 
 /// Columns of `metrics.csv`.
-pub const METRICS_HEADER: &str = "step,epoch,loss,lr,wd,momentum,context_len,target_len,ms_per_step,img_per_s";
+pub const METRICS_HEADER: &str = "step,epoch,loss,lr,wd,momentum,context_len,target_len,ms_per_step,img_per_s,skipped";
 
 /// A run folder being written: its path and manifest.
 struct Run {
@@ -243,9 +242,10 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position) -> Result<Pa
 
 fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, run: &mut Run) -> Result<RunSummary> {
     let dev = recipe.device();
-    let dataset = FashionMnist::from_config(&exp.data, Split::Train)?;
+    let dataset = data::open_dataset(&exp.data, Split::Train)?;
     let n_images = dataset.len();
-    let loader = Loader::new(Arc::new(dataset), LoaderCfg::from_data_config(&exp.data, exp.seed, 0, 1), recipe.collate())?;
+    let transform = data::train_transform(&exp.data)?;
+    let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, 0, 1), recipe.collate())?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
     let sched = Schedules::new(&exp.optimizer.lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
     let metrics_path = run.dir.join("metrics.csv");
@@ -317,7 +317,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             if global.is_multiple_of(exp.log_every.max(1)) {
                 writeln!(
                     metrics,
-                    "{global},{},{:.6},{:.6e},{:.6},{:.6},{},{},{:.2},{:.1}",
+                    "{global},{},{:.6},{:.6e},{:.6},{:.6},{},{},{:.2},{:.1},{}",
                     epoch + 1,
                     stats.loss,
                     hyper.lr,
@@ -326,7 +326,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     stats.context_len,
                     stats.target_len,
                     dt * 1e3,
-                    batch.len() as f64 / dt
+                    batch.len() as f64 / dt,
+                    batch.skipped
                 )
                 .and_then(|_| metrics.flush())
                 .map_err(|e| Error::io(&metrics_path, e))?;

@@ -1,7 +1,7 @@
 //! The `data "DATASET" root="/path" { ... }` block: dataset, crops and loader
 //! (official `data` section: `crop_size`, `crop_scale`, `batch_size`, `num_workers`).
 
-use crate::config::{DataConfig, DataSource, DatasetKind, Experiment};
+use crate::config::{DataConfig, DataSource, DatasetKind, Experiment, OnError};
 use crate::diagnostics::DslError;
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
@@ -15,7 +15,12 @@ pub(crate) const SHAPE: Shape = Shape {
 };
 
 /// Dataset names.
-pub(crate) const DATASETS: &[(&str, DatasetKind)] = &[("fashion-mnist", DatasetKind::FashionMnist)];
+pub(crate) const DATASETS: &[(&str, DatasetKind)] = &[
+    ("fashion-mnist", DatasetKind::FashionMnist),
+    ("image-folder", DatasetKind::ImageFolder),
+    ("cifar10", DatasetKind::Cifar10),
+    ("cifar100", DatasetKind::Cifar100),
+];
 
 /// Nodes of the data block.
 pub(crate) const FIELDS: &[Field<DataConfig>] = &[
@@ -33,6 +38,12 @@ pub(crate) const FIELDS: &[Field<DataConfig>] = &[
     Field { name: "workers", shape: Shape::scalar(&["N"], "workers 10"), read: workers },
     Field { name: "prefetch", shape: Shape::scalar(&["BATCHES"], "prefetch 4"), read: prefetch },
     Field { name: "limit", shape: Shape::scalar(&["IMAGES"], "limit 1000"), read: limit },
+    Field { name: "subset", shape: Shape::scalar(&["FILE"], "subset \"/data/1percent.txt\""), read: subset },
+    Field { name: "horizontal-flip", shape: Shape::scalar(&["P"], "horizontal-flip 0.5"), read: hflip },
+    Field { name: "color-jitter", shape: Shape::scalar(&["STRENGTH"], "color-jitter 0.5"), read: color_jitter },
+    Field { name: "gaussian-blur", shape: Shape::scalar(&["P"], "gaussian-blur 0.5"), read: blur },
+    Field { name: "decode", shape: Shape::scalar(&["MODE"], "decode \"fast\""), read: decode },
+    Field { name: "on-error", shape: Shape::scalar(&["ACTION"], "on-error \"fail\""), read: on_error },
 ];
 
 /// Reads the data block into `exp.data`.
@@ -92,5 +103,43 @@ fn prefetch(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
 fn limit(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
     if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
         d.limit = Some(v);
+    }
+}
+
+fn subset(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.path)) {
+        d.subset = Some(v.value.into());
+    }
+}
+
+fn hflip(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::Unit)) {
+        d.hflip = v;
+    }
+}
+
+fn color_jitter(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::NonNegative)) {
+        d.color_jitter = (v > 0.0).then_some(v);
+    }
+}
+
+fn blur(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::Unit)) {
+        d.blur = v;
+    }
+}
+
+fn decode(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    const MODES: &[(&str, bool)] = &[("fast", false), ("exact", true)];
+    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "decode mode", MODES)) {
+        d.exact_decode = v;
+    }
+}
+
+fn on_error(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    const ACTIONS: &[(&str, OnError)] = &[("fail", OnError::Fail), ("skip", OnError::Skip)];
+    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "on-error action", ACTIONS)) {
+        d.on_error = v;
     }
 }

@@ -32,8 +32,7 @@ use std::thread::JoinHandle;
 use ijepa_dsl::config::DataConfig;
 use tch::{Device, Tensor};
 
-use super::fashion_mnist::FashionMnist;
-use super::transform::RandomResizedCrop;
+use super::dataset::{Dataset, SampleTransform};
 use crate::error::{Error, Result};
 use crate::rng::{Rng, Stream};
 
@@ -47,10 +46,6 @@ pub type CollateFn<M> = Arc<dyn Fn(u64, u64, usize) -> Result<M> + Send + Sync>;
 pub struct LoaderCfg {
     /// Images per batch (per rank).
     pub batch_size: usize,
-    /// Side of the square RandomResizedCrop output.
-    pub crop_size: usize,
-    /// RandomResizedCrop area scale range.
-    pub crop_scale: (f64, f64),
     /// Worker threads (0 is treated as 1).
     pub workers: usize,
     /// Extra batches that may wait, built, for the consumer (beyond one per worker).
@@ -63,6 +58,9 @@ pub struct LoaderCfg {
     pub rank: usize,
     /// Number of ranks.
     pub world_size: usize,
+    /// Replace unreadable images by deterministic substitutes (counted in
+    /// [`Batch::skipped`]) instead of failing.
+    pub skip_errors: bool,
 }
 
 impl LoaderCfg {
@@ -70,14 +68,13 @@ impl LoaderCfg {
     pub fn from_data_config(cfg: &DataConfig, seed: u64, rank: usize, world_size: usize) -> Self {
         Self {
             batch_size: cfg.batch_size,
-            crop_size: cfg.crop_size,
-            crop_scale: cfg.crop_scale,
             workers: cfg.workers,
             prefetch: cfg.prefetch,
             seed,
             drop_last: true,
             rank,
             world_size,
+            skip_errors: cfg.on_error == ijepa_dsl::config::OnError::Skip,
         }
     }
 }
@@ -99,6 +96,8 @@ pub struct Batch<M> {
     pub step: u64,
     /// Side `S` of the images.
     pub crop_size: usize,
+    /// Unreadable images replaced by substitutes in this batch (`skip_errors` only).
+    pub skipped: usize,
 }
 
 impl<M> Batch<M> {
@@ -134,9 +133,9 @@ pub fn images_to_tensor<M>(batch: &Batch<M>, device: Device) -> Result<Tensor> {
 /// A dataset with its transform, sampler and collate function; [`Loader::epoch`] starts the
 /// workers of one epoch.
 pub struct Loader<M> {
-    dataset: Arc<FashionMnist>,
+    dataset: Arc<dyn Dataset>,
     cfg: LoaderCfg,
-    transform: RandomResizedCrop,
+    transform: Arc<dyn SampleTransform>,
     collate: CollateFn<M>,
 }
 
@@ -152,7 +151,12 @@ impl<M> std::fmt::Debug for Loader<M> {
 impl<M: Send + 'static> Loader<M> {
     /// A loader over `dataset`; errors when the settings are unusable or leave this rank
     /// less than one batch per epoch.
-    pub fn new(dataset: Arc<FashionMnist>, cfg: LoaderCfg, collate: CollateFn<M>) -> Result<Self> {
+    pub fn new(
+        dataset: Arc<dyn Dataset>,
+        transform: Arc<dyn SampleTransform>,
+        cfg: LoaderCfg,
+        collate: CollateFn<M>,
+    ) -> Result<Self> {
         if cfg.batch_size == 0 {
             return Err(Error::Config("loader: batch size must be > 0".into()));
         }
@@ -162,7 +166,9 @@ impl<M: Send + 'static> Loader<M> {
                 cfg.rank, cfg.world_size
             )));
         }
-        let transform = RandomResizedCrop::new(cfg.crop_size, cfg.crop_scale)?;
+        if dataset.is_empty() {
+            return Err(Error::Data("loader: the dataset is empty".into()));
+        }
         let loader = Self {
             dataset,
             cfg,
@@ -187,7 +193,7 @@ impl<M: Send + 'static> Loader<M> {
     }
 
     /// The dataset.
-    pub fn dataset(&self) -> &Arc<FashionMnist> {
+    pub fn dataset(&self) -> &Arc<dyn Dataset> {
         &self.dataset
     }
 
@@ -236,7 +242,8 @@ impl<M: Send + 'static> Loader<M> {
             .min((steps as usize).max(1)) as u64;
         let shared = Arc::new(Shared {
             dataset: Arc::clone(&self.dataset),
-            transform: self.transform,
+            transform: Arc::clone(&self.transform),
+            skip_errors: self.cfg.skip_errors,
             collate: Arc::clone(&self.collate),
             shard: self.shard(epoch),
             batch_size: self.cfg.batch_size,
@@ -284,8 +291,9 @@ impl<M: Send + 'static> Loader<M> {
 
 /// What the workers of one epoch share.
 struct Shared<M> {
-    dataset: Arc<FashionMnist>,
-    transform: RandomResizedCrop,
+    dataset: Arc<dyn Dataset>,
+    transform: Arc<dyn SampleTransform>,
+    skip_errors: bool,
     collate: CollateFn<M>,
     shard: Vec<usize>,
     batch_size: usize,
@@ -318,32 +326,50 @@ impl<M> Shared<M> {
     fn build(&self, step: u64) -> Result<Batch<M>> {
         let start = step as usize * self.batch_size;
         let end = (start + self.batch_size).min(self.shard.len());
-        let indices = self.shard[start..end].to_vec();
-        let per = self.transform.output_len();
-        let (rows, cols) = (self.dataset.rows, self.dataset.cols);
+        let mut indices = self.shard[start..end].to_vec();
+        let size = self.transform.size();
+        let per = 3 * size * size;
         let mut images = vec![0f32; indices.len() * per];
-        for (&i, out) in indices.iter().zip(images.chunks_exact_mut(per)) {
+        let mut skipped = 0;
+        for (slot, out) in indices.iter_mut().zip(images.chunks_exact_mut(per)) {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(Error::Data("loader stopped".into()));
             }
-            let mut rng = Rng::derive(self.seed, Stream::Crop, &[self.epoch, i as u64]);
-            self.transform
-                .apply(&mut rng, self.dataset.image(i), rows, cols, out)?;
+            skipped += self.sample(slot, out)?;
         }
-        let labels = indices
-            .iter()
-            .map(|&i| self.dataset.label(i) as i64)
-            .collect();
+        let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
         let masks = (self.collate)(self.epoch, step, indices.len())?;
-        Ok(Batch {
-            images,
-            labels,
-            indices,
-            masks,
-            epoch: self.epoch,
-            step,
-            crop_size: self.transform.size,
-        })
+        Ok(Batch { images, labels, indices, masks, epoch: self.epoch, step, crop_size: size, skipped })
+    }
+
+    /// Transforms sample `*i` into `out`. With `skip_errors`, an unreadable sample is replaced
+    /// by the next readable one in dataset order (`*i` is updated); returns how many were
+    /// skipped.
+    fn sample(&self, i: &mut usize, out: &mut [f32]) -> Result<usize> {
+        const MAX_SUBSTITUTES: usize = 16;
+        let n = self.dataset.len();
+        let first = *i;
+        let mut first_err = None;
+        for k in 0..=MAX_SUBSTITUTES.min(n.saturating_sub(1)) {
+            let j = (first + k) % n;
+            let mut rng = Rng::derive(self.seed, Stream::Crop, &[self.epoch, j as u64]);
+            match self.transform.apply(&mut rng, self.dataset.as_ref(), j, out) {
+                Ok(()) => {
+                    *i = j;
+                    return Ok(k);
+                }
+                Err(e) if self.skip_errors => {
+                    tracing::warn!("skipping unreadable {}: {e}", self.dataset.describe(j));
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::Data(format!(
+            "loader: {} and the {MAX_SUBSTITUTES} images after it are unreadable (first error: {})",
+            self.dataset.describe(first),
+            first_err.map(|e| e.to_string()).unwrap_or_default()
+        )))
     }
 }
 
@@ -498,28 +524,30 @@ impl<M> Drop for EpochIter<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::{FashionMnist, TrainTransform, TrainTransformCfg};
     use std::sync::atomic::AtomicUsize;
     use std::time::{Duration, Instant};
 
-    fn dataset() -> Arc<FashionMnist> {
-        Arc::new(
-            FashionMnist::embedded(crate::data::Split::Train)
-                .unwrap()
-                .limit(Some(300)),
-        )
+    fn dataset() -> Arc<dyn Dataset> {
+        Arc::new(FashionMnist::embedded(crate::data::Split::Train).unwrap().limit(Some(300)))
+    }
+
+    /// A loader with the default train transform at 20 px.
+    fn new_loader<M: Send + 'static>(ds: Arc<dyn Dataset>, cfg: LoaderCfg, collate: CollateFn<M>) -> Result<Loader<M>> {
+        let t = TrainTransform::new(TrainTransformCfg { size: 20, scale: (0.3, 1.0), ..Default::default() })?;
+        Loader::new(ds, Arc::new(t), cfg, collate)
     }
 
     fn cfg(workers: usize) -> LoaderCfg {
         LoaderCfg {
             batch_size: 16,
-            crop_size: 20,
-            crop_scale: (0.3, 1.0),
             workers,
             prefetch: 2,
             seed: 7,
             drop_last: true,
             rank: 0,
             world_size: 1,
+            skip_errors: false,
         }
     }
 
@@ -538,7 +566,7 @@ mod tests {
     #[test]
     fn batches_are_in_order_and_well_formed() {
         let ds = dataset();
-        let loader = Loader::new(ds.clone(), cfg(3), collate()).unwrap();
+        let loader = new_loader(ds.clone(), cfg(3), collate()).unwrap();
         assert_eq!(loader.steps_per_epoch(), 300 / 16);
         let batches = run(&loader, 0);
         assert_eq!(batches.len(), 18);
@@ -571,10 +599,10 @@ mod tests {
     #[test]
     fn results_do_not_depend_on_worker_count_or_run() {
         let ds = dataset();
-        let one = run(&Loader::new(ds.clone(), cfg(1), collate()).unwrap(), 2);
-        let three = run(&Loader::new(ds.clone(), cfg(3), collate()).unwrap(), 2);
+        let one = run(&new_loader(ds.clone(), cfg(1), collate()).unwrap(), 2);
+        let three = run(&new_loader(ds.clone(), cfg(3), collate()).unwrap(), 2);
         let again = run(
-            &Loader::new(
+            &new_loader(
                 ds.clone(),
                 LoaderCfg {
                     prefetch: 0,
@@ -597,7 +625,7 @@ mod tests {
             );
         }
         // resuming mid-epoch yields the same batches
-        let loader = Loader::new(ds, cfg(2), collate()).unwrap();
+        let loader = new_loader(ds, cfg(2), collate()).unwrap();
         let tail: Vec<_> = loader.epoch_from(2, 5).collect::<Result<_>>().unwrap();
         assert_eq!(tail.len(), one.len() - 5);
         assert_eq!(tail[..], one[5..]);
@@ -606,11 +634,7 @@ mod tests {
 
     #[test]
     fn two_ranks_are_disjoint_and_cover_the_epoch() {
-        let ds = Arc::new(
-            FashionMnist::embedded(crate::data::Split::Train)
-                .unwrap()
-                .limit(Some(101)),
-        );
+        let ds: Arc<dyn Dataset> = Arc::new(FashionMnist::embedded(crate::data::Split::Train).unwrap().limit(Some(101)));
         let mk = |rank| {
             let c = LoaderCfg {
                 rank,
@@ -619,7 +643,7 @@ mod tests {
                 drop_last: false,
                 ..cfg(2)
             };
-            Loader::new(ds.clone(), c, collate()).unwrap()
+            new_loader(ds.clone(), c, collate()).unwrap()
         };
         let (r0, r1) = (mk(0), mk(1));
         assert_eq!((r0.samples_per_rank(), r0.steps_per_epoch()), (50, 5));
@@ -646,11 +670,11 @@ mod tests {
             drop_last: false,
             ..cfg(2)
         };
-        let l = Loader::new(ds.clone(), c, collate()).unwrap();
+        let l = new_loader(ds.clone(), c, collate()).unwrap();
         let bs = run(&l, 0);
         assert_eq!((bs.len(), bs[6].len()), (7, 5));
         assert_eq!(
-            Loader::new(ds.clone(), cfg(2), collate())
+            new_loader(ds.clone(), cfg(2), collate())
                 .unwrap()
                 .steps_per_epoch(),
             6
@@ -667,7 +691,7 @@ mod tests {
                 Ok(vec![step])
             }
         });
-        let loader = Loader::new(ds.clone(), cfg(3), failing).unwrap();
+        let loader = new_loader(ds.clone(), cfg(3), failing).unwrap();
         let items: Vec<_> = loader.epoch(0).collect();
         assert_eq!(items.len(), 5);
         for (s, it) in items[..4].iter().enumerate() {
@@ -685,7 +709,7 @@ mod tests {
             }
             Ok(vec![step])
         });
-        let loader = Loader::new(ds, cfg(2), panicking).unwrap();
+        let loader = new_loader(ds, cfg(2), panicking).unwrap();
         let items: Vec<_> = loader.epoch(0).collect();
         assert_eq!(items.len(), 3);
         let e = items[2]
@@ -709,7 +733,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             Ok(vec![step])
         });
-        let loader = Loader::new(
+        let loader = new_loader(
             ds.clone(),
             LoaderCfg {
                 batch_size: 4,
@@ -743,7 +767,7 @@ mod tests {
     fn unusable_settings_are_config_errors() {
         let ds = dataset();
         let bad = |c: LoaderCfg| {
-            Loader::new(ds.clone(), c, collate())
+            new_loader(ds.clone(), c, collate())
                 .unwrap_err()
                 .to_string()
         };
@@ -763,18 +787,8 @@ mod tests {
             ..cfg(1)
         })
         .contains("less than one batch"));
-        assert!(bad(LoaderCfg {
-            crop_scale: (0.9, 0.1),
-            ..cfg(1)
-        })
-        .contains("crop scale"));
-        assert!(bad(LoaderCfg {
-            crop_size: 0,
-            ..cfg(1)
-        })
-        .contains("crop size"));
         // workers = 0 runs with one worker
-        let l = Loader::new(
+        let l = new_loader(
             ds.clone(),
             LoaderCfg {
                 workers: 0,
@@ -789,7 +803,7 @@ mod tests {
             prefetch: usize::MAX,
             ..cfg(2)
         };
-        let l = Loader::new(ds, c, collate()).unwrap();
+        let l = new_loader(ds, c, collate()).unwrap();
         assert_eq!(l.epoch(0).count(), 18);
     }
 }

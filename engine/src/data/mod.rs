@@ -12,13 +12,105 @@
 //!   resize), ToTensor + ImageNet Normalize, and the evaluation transform.
 //! - [`loader`]: background workers building whole batches (images, labels, masks) in order.
 
+pub mod augment;
+pub mod cifar;
+pub mod dataset;
+pub mod decode;
 pub mod fashion_mnist;
 pub mod idx;
+pub mod image_folder;
+pub mod list_file;
 pub mod loader;
 pub mod transform;
 
+pub use dataset::{Dataset, Image, SampleTransform};
 pub use fashion_mnist::{FashionMnist, Split};
 pub use loader::{Batch, CollateFn, EpochIter, Loader, LoaderCfg};
 pub use transform::{
-    CropParams, EvalTransform, PassOrder, RandomResizedCrop, IMAGENET_MEAN, IMAGENET_STD,
+    CropParams, EvalTransform, PassOrder, RandomResizedCrop, TrainTransform, TrainTransformCfg,
+    IMAGENET_MEAN, IMAGENET_STD,
 };
+
+use crate::error::Result;
+use ijepa_dsl::config::{DataConfig, DataSource, DatasetKind};
+use std::sync::Arc;
+
+/// The first `n` samples of another dataset (the language's `limit N`).
+struct Limited {
+    inner: Arc<dyn Dataset>,
+    n: usize,
+}
+
+impl Dataset for Limited {
+    fn len(&self) -> usize {
+        self.n.min(self.inner.len())
+    }
+    fn label(&self, i: usize) -> i64 {
+        self.inner.label(i)
+    }
+    fn num_classes(&self) -> usize {
+        self.inner.num_classes()
+    }
+    fn describe(&self, i: usize) -> String {
+        self.inner.describe(i)
+    }
+    fn size(&self, i: usize) -> Result<(usize, usize)> {
+        self.inner.size(i)
+    }
+    fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
+        self.inner.load(i, max_shrink)
+    }
+}
+
+/// The dataset a data block describes, for `split` (the train split for pretraining).
+pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> {
+    let root = match &cfg.source {
+        DataSource::Path(p) => Some(p.as_path()),
+        DataSource::Embedded => None,
+    };
+    let need_root = || {
+        root.ok_or_else(|| crate::Error::Config(format!("the {:?} dataset needs `root=` (no embedded copy)", cfg.dataset)))
+    };
+    let on_error = match cfg.on_error {
+        ijepa_dsl::config::OnError::Fail => image_folder::OnError::Fail,
+        ijepa_dsl::config::OnError::Skip => image_folder::OnError::Skip,
+    };
+    let ds: Arc<dyn Dataset> = match cfg.dataset {
+        DatasetKind::FashionMnist => Arc::new(FashionMnist::load(&cfg.source, split)?),
+        DatasetKind::ImageFolder => {
+            let folder = image_folder::ImageFolder::open(need_root()?, on_error)?;
+            match &cfg.subset {
+                Some(list) => Arc::new(list_file::Subset::from_list(folder, list)?),
+                None => Arc::new(folder),
+            }
+        }
+        DatasetKind::Cifar10 | DatasetKind::Cifar100 => {
+            let variant = if cfg.dataset == DatasetKind::Cifar10 { cifar::CifarVariant::Cifar10 } else { cifar::CifarVariant::Cifar100 };
+            let split = match split {
+                Split::Train => cifar::CifarSplit::Train,
+                Split::Test => cifar::CifarSplit::Test,
+            };
+            Arc::new(cifar::Cifar::open(need_root()?, variant, split)?)
+        }
+    };
+    Ok(match cfg.limit {
+        Some(n) if split == Split::Train && n < ds.len() => Arc::new(Limited { inner: ds, n }),
+        _ => ds,
+    })
+}
+
+/// The pretraining transform a data block describes.
+pub fn train_transform(cfg: &DataConfig) -> Result<Arc<dyn SampleTransform>> {
+    let mut t = TrainTransformCfg {
+        size: cfg.crop_size,
+        scale: cfg.crop_scale,
+        hflip: cfg.hflip,
+        blur: cfg.blur,
+        exact: cfg.exact_decode,
+        ..Default::default()
+    };
+    if let Some(s) = cfg.color_jitter {
+        t = t.with_color_distortion(s);
+    }
+    Ok(Arc::new(TrainTransform::new(t)?))
+}

@@ -1,28 +1,41 @@
-//! The I-JEPA image transform: RandomResizedCrop, ToTensor, Normalize (ImageNet mean/std),
-//! and the evaluation transform (resize the shorter side, centre crop).
+//! The I-JEPA image transforms: [`TrainTransform`] (RandomResizedCrop, optional flip, colour
+//! distortion and blur, ToTensor, Normalize with the ImageNet mean/std) and [`EvalTransform`]
+//! (resize the shorter side, centre crop, ToTensor, Normalize), both [`SampleTransform`]s on
+//! grey or RGB images, plus the grey-only [`RandomResizedCrop`] they build on.
 //!
-//! Mirrors the official `src/transforms.py` (`make_transforms` with the pretraining defaults:
-//! no flip, colour distortion or blur) and torchvision's `RandomResizedCrop` as applied to a
-//! PIL image:
+//! Mirrors the official `src/transforms.py` (`make_transforms`; its pretraining configs use
+//! no flip, colour distortion or blur, our [`TrainTransformCfg::default`]) and torchvision's
+//! transforms as applied to a PIL image:
 //!
 //! - crop parameters are sampled exactly as `RandomResizedCrop.get_params` (10 attempts of
 //!   scale ~ U(scale), log-ratio ~ U(log 3/4, log 4/3), Python's round-half-even, then the
-//!   centre-crop fallback), but the uniform numbers come from our keyed [`Rng`] (torch draws
-//!   them in float32; we draw in f64);
+//!   centre-crop fallback) on the full-resolution size, but the uniform numbers come from our
+//!   keyed [`Rng`] (torch draws them in float32; we draw in f64);
 //! - the crop is resized with PIL's BILINEAR resampling (`Image.resize`): a separable triangle
 //!   filter whose support grows with the downscaling factor (antialiased), pixel centres at
-//!   +0.5. For 8-bit images ([`resize_bilinear_u8`], what the transforms use) this
-//!   reproduces PIL's fixed-point arithmetic bit for bit, including the rounding to 8 bits
-//!   between the two passes, so our tensors equal torchvision's on the same crop box;
-//!   [`resize_bilinear_f32`] is PIL's float ("F" mode) path. Which pass runs first changed
-//!   in Pillow 13 ([`PassOrder`]); the two orders can differ (by one grey level in our
-//!   tests) only when the crop is taller than the output, so never when a 28 px image is
-//!   cropped and resized to 28 px or more;
-//! - ToTensor (`/255` in f32) and Normalize (`(x - mean) / std` in f32), the grey channel
-//!   replicated to 3 channels as `Image.convert("RGB")` does.
+//!   +0.5. For 8-bit images ([`resize_bilinear_u8`], [`resize_bilinear_image`], what the
+//!   transforms use) this reproduces PIL's fixed-point arithmetic bit for bit, band by band,
+//!   including the rounding to 8 bits between the two passes, so our tensors equal
+//!   torchvision's on the same crop box; [`resize_bilinear_f32`] is PIL's float ("F" mode)
+//!   path. Which pass runs first changed in Pillow 13 ([`PassOrder`]); the two orders can
+//!   differ (by one grey level in our tests) only when the crop is taller than the output, so
+//!   never when a 28 px image is cropped and resized to 28 px or more;
+//! - unless `exact`, the decoder may shrink the image (JPEG DCT scaling by 2, 4 or 8) while
+//!   the crop stays at least the output size ([`shrink_factor`]); the crop box is then mapped
+//!   into the smaller image ([`map_crop`]), so pixels differ slightly from PIL's (a different
+//!   downscaling filter, crop edges rounded to the decoded grid);
+//! - flip, colour jitter, grayscale and blur act on floats in [0, 1] (see [`augment`] for how
+//!   they differ from the official 8-bit PIL operations);
+//! - ToTensor (`/255` in f32) and Normalize (`(x - mean) / std` in f32), a grey image
+//!   replicated to 3 channels as `Image.convert("RGB")` does (after the resize, which gives
+//!   the same pixels since PIL resizes every band alike).
+//!
+//! [`augment`]: super::augment
 
 use std::sync::OnceLock;
 
+use super::augment::{self, ColorJitter};
+use super::dataset::{Dataset, Image, SampleTransform, SHRINK_FACTORS};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -215,9 +228,382 @@ impl RandomResizedCrop {
     }
 }
 
-/// Evaluation transform: resize the shorter side to `resize` (PIL bilinear), centre-crop
-/// `crop x crop`, ToTensor + Normalize, replicated to 3 channels. `resize == crop` on a square
-/// image is a plain resize to `crop x crop`; the ImageNet convention is `resize = crop * 256/224`.
+/// The largest decoder shrink factor of [`SHRINK_FACTORS`] that keeps a `crop_h x crop_w`
+/// box at least `size` pixels on both sides once divided by it (`crop / f >= size`); 1 when
+/// even the full-resolution box is smaller than `size`.
+pub fn shrink_factor(crop_h: usize, crop_w: usize, size: usize) -> u32 {
+    SHRINK_FACTORS
+        .iter()
+        .copied()
+        .filter(|&f| {
+            size.checked_mul(f as usize)
+                .is_some_and(|m| crop_h >= m && crop_w >= m)
+        })
+        .max()
+        .unwrap_or(1)
+}
+
+/// Checks a decoded image: non-empty, 1 or 3 channels, `height * width * channels` bytes.
+fn check_decoded(img: &Image) -> Result<()> {
+    if img.height == 0
+        || img.width == 0
+        || !(img.channels == 1 || img.channels == 3)
+        || img.pixels.len() != img.height * img.width * img.channels
+    {
+        return Err(Error::Data(format!(
+            "decoded image of {} bytes is not a non-empty {}x{}x{} image with 1 or 3 channels",
+            img.pixels.len(),
+            img.height,
+            img.width,
+            img.channels
+        )));
+    }
+    Ok(())
+}
+
+/// Maps a crop box of the full-resolution `full = (height, width)` image into the image a
+/// decoder returned after shrinking by `factor` (at most `max_shrink`).
+///
+/// With `factor == 1` the decoded image must have the full size and the box is unchanged.
+/// Otherwise each edge is divided by `factor` and rounded to the nearest pixel (so an edge
+/// moves by at most `factor / 2` full-resolution pixels), clamped to the decoded image, the
+/// box kept at least one pixel wide. Errors (never panics) when the factor is not one of
+/// [`SHRINK_FACTORS`], exceeds `max_shrink`, or the decoded size is not the full size divided
+/// by it (up to the decoder's rounding: floor or ceil).
+pub fn map_crop(
+    crop: CropParams,
+    full: (usize, usize),
+    decoded: (usize, usize),
+    factor: u32,
+    max_shrink: u32,
+) -> Result<CropParams> {
+    if !SHRINK_FACTORS.contains(&factor) || factor > max_shrink.max(1) {
+        return Err(Error::Data(format!(
+            "the decoder shrank by {factor}, allowed: one of {SHRINK_FACTORS:?} up to {max_shrink}"
+        )));
+    }
+    let f = factor as usize;
+    let (fh, fw) = full;
+    let (dh, dw) = decoded;
+    let plausible = |d: usize, n: usize| {
+        if f == 1 {
+            d == n
+        } else {
+            d == n / f || d == n.div_ceil(f)
+        }
+    };
+    if !plausible(dh, fh) || !plausible(dw, fw) || dh == 0 || dw == 0 {
+        return Err(Error::Data(format!(
+            "decoded {dh}x{dw} at 1/{factor} does not match the full size {fh}x{fw}"
+        )));
+    }
+    crop.check(fh, fw)?;
+    if f == 1 {
+        return Ok(crop);
+    }
+    let axis = |start: usize, len: usize, dim: usize| {
+        let hi = (((start + len) as f64 / f as f64).round() as usize).clamp(1, dim);
+        let lo = ((start as f64 / f as f64).round() as usize).min(hi - 1);
+        (lo, hi - lo)
+    };
+    let (top, height) = axis(crop.top, crop.height, dh);
+    let (left, width) = axis(crop.left, crop.width, dw);
+    Ok(CropParams {
+        top,
+        left,
+        height,
+        width,
+    })
+}
+
+/// PIL bilinear resize of the `crop` box of each band of `img`: one `out_h * out_w` plane per
+/// channel (PIL resamples every band of an "RGB" image with the same fixed-point weights).
+fn resize_planes(
+    img: &Image,
+    crop: CropParams,
+    out_h: usize,
+    out_w: usize,
+    order: PassOrder,
+) -> Result<Vec<Vec<u8>>> {
+    check_decoded(img)?;
+    crop.check(img.height, img.width)?;
+    let ch = img.channels;
+    (0..ch)
+        .map(|c| {
+            let mut data = Vec::with_capacity(crop.height * crop.width);
+            for y in crop.top..crop.top + crop.height {
+                let start = (y * img.width + crop.left) * ch + c;
+                let row = &img.pixels[start..start + (crop.width - 1) * ch + 1];
+                // plain indexing: the strided iterator was 7% of a loader profile
+                data.extend((0..crop.width).map(|x| row[x * ch]));
+            }
+            let plane = Plane {
+                data,
+                height: crop.height,
+                width: crop.width,
+            };
+            resample(plane, out_h, out_w, order)
+        })
+        .collect()
+}
+
+/// PIL `Image.crop(box).resize((out_w, out_h), BILINEAR)` of a grey or RGB image, bit-exact
+/// (each band resampled as [`resize_bilinear_u8_ordered`] does). Returns an image with the
+/// same number of channels, HWC.
+pub fn resize_bilinear_image(
+    img: &Image,
+    crop: CropParams,
+    out_h: usize,
+    out_w: usize,
+    order: PassOrder,
+) -> Result<Image> {
+    let planes = resize_planes(img, crop, out_h, out_w, order)?;
+    let ch = planes.len();
+    let mut pixels = vec![0u8; out_h * out_w * ch];
+    for (c, p) in planes.iter().enumerate() {
+        for (i, &v) in p.iter().enumerate() {
+            pixels[i * ch + c] = v;
+        }
+    }
+    Ok(Image {
+        height: out_h,
+        width: out_w,
+        channels: ch,
+        pixels,
+    })
+}
+
+/// ToTensor: 1 (grey, replicated as `convert("RGB")` does) or 3 byte planes of `n` pixels to
+/// a `[3, n]` float image in `[0, 1]` (`v / 255` in f32).
+fn to_tensor(planes: &[Vec<u8>], n: usize, out: &mut [f32]) -> Result<()> {
+    if out.len() != 3 * n || !(planes.len() == 1 || planes.len() == 3) {
+        return Err(Error::Config(format!(
+            "to_tensor: {} planes into {} floats for {n} pixels",
+            planes.len(),
+            out.len()
+        )));
+    }
+    for (c, o) in out.chunks_exact_mut(n.max(1)).enumerate().take(3) {
+        let p = &planes[c.min(planes.len() - 1)];
+        for (x, &v) in o.iter_mut().zip(p) {
+            *x = v as f32 / 255.0;
+        }
+    }
+    Ok(())
+}
+
+/// Normalize with the ImageNet mean/std, in place on a `[3, n]` image: `(x - mean) / std` in
+/// f32 (bit-identical to the look-up table of [`normalize_grey_u8`] on `v / 255`).
+fn normalize_in_place(img: &mut [f32], n: usize) {
+    for (c, p) in img.chunks_exact_mut(n.max(1)).enumerate().take(3) {
+        for x in p.iter_mut() {
+            *x = (*x - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+        }
+    }
+}
+
+/// Range of the official `GaussianBlur` radius: `radius_min = 0.1`, `radius_max = 2.0`.
+pub const BLUR_RADIUS: (f64, f64) = (0.1, 2.0);
+
+/// Configuration of [`TrainTransform`]. The default is the official I-JEPA pretraining
+/// transform (`make_transforms` as the configs call it: RandomResizedCrop(224, (0.3, 1.0)),
+/// no flip, colour distortion or blur), with the decoder allowed to shrink (`exact: false`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainTransformCfg {
+    /// Side of the square output.
+    pub size: usize,
+    /// RandomResizedCrop area fraction range.
+    pub scale: (f64, f64),
+    /// RandomResizedCrop aspect-ratio range (width / height), sampled log-uniformly.
+    pub ratio: (f64, f64),
+    /// Probability of a horizontal flip (RandomHorizontalFlip's `p`; the official one is 0.5).
+    pub hflip: f64,
+    /// Colour jitter strength `s`: `ColorJitter(0.8s, 0.8s, 0.8s, 0.2s)`; `None`: no jitter.
+    pub color_jitter: Option<f64>,
+    /// Probability that the colour jitter is applied (RandomApply's `p`; official 0.8).
+    pub color_jitter_p: f64,
+    /// Probability of converting to grayscale (RandomGrayscale's `p`; official 0.2).
+    pub grayscale: f64,
+    /// Probability of a Gaussian blur of radius ~ U([`BLUR_RADIUS`]) (official 0.5).
+    pub blur: f64,
+    /// True: always decode at full resolution, so the pixels equal torchvision/PIL's; false:
+    /// let the decoder shrink by the largest factor that keeps the crop >= `size`.
+    pub exact: bool,
+}
+
+impl Default for TrainTransformCfg {
+    fn default() -> Self {
+        Self {
+            size: 224,
+            scale: (0.3, 1.0),
+            ratio: DEFAULT_RATIO,
+            hflip: 0.0,
+            color_jitter: None,
+            color_jitter_p: 0.8,
+            grayscale: 0.0,
+            blur: 0.0,
+            exact: false,
+        }
+    }
+}
+
+impl TrainTransformCfg {
+    /// The official `get_color_distortion(s)`: jitter of strength `s` with p = 0.8, then
+    /// grayscale with p = 0.2.
+    pub fn with_color_distortion(self, s: f64) -> Self {
+        Self {
+            color_jitter: Some(s),
+            color_jitter_p: 0.8,
+            grayscale: 0.2,
+            ..self
+        }
+    }
+}
+
+/// The training transform: RandomResizedCrop (parameters drawn on the full-resolution size,
+/// PIL bilinear resize, optionally from a decoder-shrunk image), then horizontal flip, colour
+/// jitter (RandomApply), grayscale, Gaussian blur, ToTensor and Normalize, into `[3, S, S]`.
+///
+/// Random draws, in this order, each only when its operation is enabled (probability > 0 or
+/// jitter configured): the crop (as [`RandomResizedCrop::get_params`]); the flip (`u < p`);
+/// the jitter's RandomApply (`u < p`) and, when applied, [`ColorJitter::get_params`]; the
+/// grayscale (`u < p`); the blur (`u < p`) and, when applied, its radius. With only the crop
+/// enabled, the output (for grey, full-resolution images) equals [`RandomResizedCrop::apply`]
+/// with the same generator, bit for bit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainTransform {
+    cfg: TrainTransformCfg,
+    rrc: RandomResizedCrop,
+    jitter: Option<ColorJitter>,
+}
+
+fn check_prob(name: &str, p: f64) -> Result<()> {
+    if !(0.0..=1.0).contains(&p) {
+        return Err(Error::Config(format!(
+            "{name} probability {p} is not in [0, 1]"
+        )));
+    }
+    Ok(())
+}
+
+impl TrainTransform {
+    /// Validates the configuration.
+    pub fn new(cfg: TrainTransformCfg) -> Result<Self> {
+        let rrc = RandomResizedCrop::with_ratio(cfg.size, cfg.scale, cfg.ratio)?;
+        check_prob("horizontal flip", cfg.hflip)?;
+        check_prob("colour jitter", cfg.color_jitter_p)?;
+        check_prob("grayscale", cfg.grayscale)?;
+        check_prob("blur", cfg.blur)?;
+        let jitter = match cfg.color_jitter {
+            Some(s) => Some(ColorJitter::from_strength(s)?).filter(|j| !j.is_identity()),
+            None => None,
+        };
+        Ok(Self { cfg, rrc, jitter })
+    }
+
+    /// The configuration.
+    pub fn cfg(&self) -> &TrainTransformCfg {
+        &self.cfg
+    }
+
+    /// Number of floats written: `3 * size * size`.
+    pub fn output_len(&self) -> usize {
+        3 * self.cfg.size * self.cfg.size
+    }
+
+    /// Sets which Pillow's pass order the resize reproduces (default Pillow >= 13).
+    pub fn with_pass_order(mut self, order: PassOrder) -> Self {
+        self.rrc.pass_order = order;
+        self
+    }
+
+    /// The decoder shrink factor allowed for a full-resolution crop box: 1 when `exact`,
+    /// else [`shrink_factor`] of the box and the output size.
+    pub fn max_shrink(&self, crop: CropParams) -> u32 {
+        if self.cfg.exact {
+            1
+        } else {
+            shrink_factor(crop.height, crop.width, self.cfg.size)
+        }
+    }
+
+    /// Transforms a full-resolution in-memory image (1 or 3 channels) into `out`
+    /// (`[3, size, size]`); returns the crop box. No decoder shrinking.
+    pub fn apply_image(&self, rng: &mut Rng, img: &Image, out: &mut [f32]) -> Result<CropParams> {
+        check_decoded(img)?;
+        check_out(out.len(), self.cfg.size, self.cfg.size)?;
+        let crop = self.rrc.get_params(rng, img.height, img.width);
+        self.finish(rng, img, crop, out)?;
+        Ok(crop)
+    }
+
+    /// Everything after the crop box: resize, flip, colour, blur, ToTensor, Normalize.
+    fn finish(&self, rng: &mut Rng, img: &Image, crop: CropParams, out: &mut [f32]) -> Result<()> {
+        let s = self.cfg.size;
+        let n = s * s;
+        let planes = resize_planes(img, crop, s, s, self.rrc.pass_order)?;
+        to_tensor(&planes, n, out)?;
+        if self.cfg.hflip > 0.0 && rng.uniform() < self.cfg.hflip {
+            augment::hflip(out, 3, s, s)?;
+        }
+        if let Some(j) = &self.jitter {
+            if rng.uniform() < self.cfg.color_jitter_p {
+                j.get_params(rng).apply(out, n)?;
+            }
+        }
+        if self.cfg.grayscale > 0.0 && rng.uniform() < self.cfg.grayscale {
+            augment::to_grayscale(out, n)?;
+        }
+        if self.cfg.blur > 0.0 && rng.uniform() < self.cfg.blur {
+            let radius = rng.uniform_range(BLUR_RADIUS.0, BLUR_RADIUS.1);
+            augment::gaussian_blur(out, 3, s, s, radius)?;
+        }
+        normalize_in_place(out, n);
+        Ok(())
+    }
+}
+
+/// Adds the sample's description to a data error.
+fn in_sample(ds: &dyn Dataset, i: usize, e: Error) -> Error {
+    match e {
+        Error::Data(m) | Error::Config(m) => Error::Data(format!("{}: {m}", ds.describe(i))),
+        e => e,
+    }
+}
+
+impl SampleTransform for TrainTransform {
+    fn size(&self) -> usize {
+        self.cfg.size
+    }
+
+    /// Crop box from `ds.size(i)`, decode with [`Self::max_shrink`], map the box into the
+    /// decoded image ([`map_crop`]), then as [`Self::apply_image`].
+    fn apply(&self, rng: &mut Rng, ds: &dyn Dataset, i: usize, out: &mut [f32]) -> Result<()> {
+        check_out(out.len(), self.cfg.size, self.cfg.size)?;
+        let (h, w) = ds.size(i)?;
+        if h == 0 || w == 0 {
+            return Err(Error::Data(format!(
+                "{}: empty {h}x{w} image",
+                ds.describe(i)
+            )));
+        }
+        let crop = self.rrc.get_params(rng, h, w);
+        let max_shrink = self.max_shrink(crop);
+        let (img, f) = ds.load(i, max_shrink)?;
+        let mut run = || {
+            check_decoded(&img)?;
+            let bx = map_crop(crop, (h, w), (img.height, img.width), f, max_shrink)?;
+            self.finish(rng, &img, bx, out)
+        };
+        run().map_err(|e| in_sample(ds, i, e))
+    }
+}
+
+/// Evaluation transform: resize the shorter side to `resize` (PIL bilinear; torchvision
+/// `_compute_resized_output_size`), centre-crop `crop x crop` (torchvision's rounding
+/// `int(round((size - crop) / 2))`), ToTensor + Normalize. Grey images are replicated to 3
+/// channels. `resize == crop` on a square image is a plain resize to `crop x crop`; the
+/// ImageNet convention is `resize = crop * 256/224`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EvalTransform {
     /// Target length of the shorter side.
@@ -226,6 +612,9 @@ pub struct EvalTransform {
     pub crop: usize,
     /// Which Pillow's pass order the resize reproduces.
     pub pass_order: PassOrder,
+    /// True (default): decode at full resolution; false: let the decoder shrink while the
+    /// shorter side stays >= `resize`.
+    pub exact: bool,
 }
 
 impl EvalTransform {
@@ -240,6 +629,7 @@ impl EvalTransform {
             resize,
             crop,
             pass_order: PassOrder::default(),
+            exact: true,
         })
     }
 
@@ -248,39 +638,105 @@ impl EvalTransform {
         Self::new(size, size)
     }
 
-    /// Number of floats [`Self::apply`] writes: `3 * crop * crop`.
+    /// Number of floats written: `3 * crop * crop`.
     pub fn output_len(&self) -> usize {
         3 * self.crop * self.crop
     }
 
-    /// Transforms a grey `height x width` image into `out` (`[3, crop, crop]`).
-    pub fn apply(&self, img: &[u8], height: usize, width: usize, out: &mut [f32]) -> Result<()> {
-        check_image(img.len(), height, width)?;
-        check_out(out.len(), self.crop, self.crop)?;
-        // torchvision `_compute_resized_output_size` for an int size.
+    /// The resized `(height, width)` of a `height x width` image (torchvision
+    /// `_compute_resized_output_size` for an int size: the longer side is truncated).
+    pub fn resized_size(&self, height: usize, width: usize) -> (usize, usize) {
         let (short, long) = if width <= height {
             (width, height)
         } else {
             (height, width)
         };
-        let new_long = (self.resize as f64 * long as f64 / short as f64) as usize;
-        let (new_h, new_w) = if width <= height {
+        let new_long = (self.resize as f64 * long as f64 / short.max(1) as f64) as usize;
+        if width <= height {
             (new_long, self.resize)
         } else {
             (self.resize, new_long)
-        };
-        let full = CropParams::full(height, width);
-        let resized =
-            resize_bilinear_u8_ordered(img, height, width, full, new_h, new_w, self.pass_order)?;
-        // torchvision `center_crop`: int(round((size - crop) / 2.0)).
+        }
+    }
+
+    /// The decoder shrink factor allowed for a full-resolution `height x width` image.
+    pub fn max_shrink(&self, height: usize, width: usize) -> u32 {
+        if self.exact {
+            1
+        } else {
+            shrink_factor(height.min(width), height.min(width), self.resize)
+        }
+    }
+
+    /// Transforms a full-resolution grey or RGB image into `out` (`[3, crop, crop]`).
+    pub fn apply_image(&self, img: &Image, out: &mut [f32]) -> Result<()> {
+        check_decoded(img)?;
+        let full = CropParams::full(img.height, img.width);
+        self.resize_crop(img, full, self.resized_size(img.height, img.width), out)
+    }
+
+    /// Resizes the `bx` box of `img` to `(new_h, new_w)`, centre-crops, normalises.
+    fn resize_crop(
+        &self,
+        img: &Image,
+        bx: CropParams,
+        (new_h, new_w): (usize, usize),
+        out: &mut [f32],
+    ) -> Result<()> {
+        check_out(out.len(), self.crop, self.crop)?;
+        if new_h < self.crop || new_w < self.crop {
+            return Err(Error::Data(format!(
+                "eval transform: {}x{} resized to {new_h}x{new_w}, smaller than the crop {}",
+                img.height, img.width, self.crop
+            )));
+        }
+        let planes = resize_planes(img, bx, new_h, new_w, self.pass_order)?;
         let top = ((new_h - self.crop) as f64 / 2.0).round_ties_even() as usize;
         let left = ((new_w - self.crop) as f64 / 2.0).round_ties_even() as usize;
-        let mut cropped = Vec::with_capacity(self.crop * self.crop);
-        for y in top..top + self.crop {
-            cropped.extend_from_slice(&resized[y * new_w + left..y * new_w + left + self.crop]);
-        }
-        normalize_grey_u8(&cropped, out);
+        let k = self.crop;
+        let cropped: Vec<Vec<u8>> = planes
+            .iter()
+            .map(|p| {
+                (top..top + k)
+                    .flat_map(|y| p[y * new_w + left..y * new_w + left + k].iter().copied())
+                    .collect()
+            })
+            .collect();
+        to_tensor(&cropped, k * k, out)?;
+        normalize_in_place(out, k * k);
         Ok(())
+    }
+}
+
+impl SampleTransform for EvalTransform {
+    fn size(&self) -> usize {
+        self.crop
+    }
+
+    /// Decodes sample `i` (shrunk only when `exact == false`), resizes it as the
+    /// full-resolution image would be resized, centre-crops, normalises. Draws nothing.
+    fn apply(&self, _rng: &mut Rng, ds: &dyn Dataset, i: usize, out: &mut [f32]) -> Result<()> {
+        let (h, w) = ds.size(i)?;
+        if h == 0 || w == 0 {
+            return Err(Error::Data(format!(
+                "{}: empty {h}x{w} image",
+                ds.describe(i)
+            )));
+        }
+        let max_shrink = self.max_shrink(h, w);
+        let (img, f) = ds.load(i, max_shrink)?;
+        let mut run = || {
+            check_decoded(&img)?;
+            let bx = map_crop(
+                CropParams::full(h, w),
+                (h, w),
+                (img.height, img.width),
+                f,
+                max_shrink,
+            )?;
+            self.resize_crop(&img, bx, self.resized_size(h, w), out)
+        };
+        run().map_err(|e| in_sample(ds, i, e))
     }
 }
 
@@ -946,7 +1402,7 @@ mod tests {
         // eval: resize 28 -> 36, centre crop 32 (offset 2); equals resize then manual crop
         let e = EvalTransform::new(36, 32).unwrap();
         let mut out = vec![0f32; e.output_len()];
-        e.apply(&img, 28, 28, &mut out).unwrap();
+        e.apply_image(&grey(28, 28, img.clone()), &mut out).unwrap();
         let big = resize_bilinear_u8(&img, 28, 28, CropParams::full(28, 28), 36, 36).unwrap();
         let mut want = vec![0f32; 3 * 32 * 32];
         let crop: Vec<u8> = (0..32)
@@ -956,8 +1412,546 @@ mod tests {
         assert_eq!(out, want);
         // non-square: shorter side (height 10) -> 20, width 30 -> 60
         let e = EvalTransform::resize_only(20).unwrap();
+        assert_eq!(e.resized_size(10, 30), (20, 60));
         let mut out = vec![0f32; e.output_len()];
-        e.apply(&img[..300], 10, 30, &mut out).unwrap();
+        e.apply_image(&grey(10, 30, img[..300].to_vec()), &mut out)
+            .unwrap();
         assert!(EvalTransform::new(20, 21).is_err());
+    }
+
+    fn grey(height: usize, width: usize, pixels: Vec<u8>) -> Image {
+        Image {
+            height,
+            width,
+            channels: 1,
+            pixels,
+        }
+    }
+
+    /// A pseudo-random `h x w x c` image.
+    fn noise(h: usize, w: usize, c: usize, seed: u64) -> Image {
+        let mut rng = Rng::from_key(&[seed]);
+        Image {
+            height: h,
+            width: w,
+            channels: c,
+            pixels: (0..h * w * c).map(|_| rng.below(256) as u8).collect(),
+        }
+    }
+
+    /// A smooth RGB image (for comparing shrunk and full-resolution decodes).
+    fn smooth(h: usize, w: usize) -> Image {
+        let mut pixels = Vec::with_capacity(h * w * 3);
+        for y in 0..h {
+            for x in 0..w {
+                let (fy, fx) = (y as f64 / h as f64, x as f64 / w as f64);
+                pixels.push((255.0 * fx) as u8);
+                pixels.push((255.0 * fy) as u8);
+                pixels.push((127.5 + 127.0 * (6.0 * fx + 4.0 * fy).sin()) as u8);
+            }
+        }
+        Image {
+            height: h,
+            width: w,
+            channels: 3,
+            pixels,
+        }
+    }
+
+    /// How [`TestDs`] misbehaves.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Fault {
+        None,
+        ShortPixels,
+        BadFactor,
+        EmptySize,
+    }
+
+    /// One image; `load` shrinks by exactly `max_shrink` (box average, ceil size) and records
+    /// the factor it was allowed.
+    struct TestDs {
+        img: Image,
+        asked: std::sync::Mutex<Vec<u32>>,
+        fault: Fault,
+    }
+
+    impl TestDs {
+        fn new(img: Image) -> Self {
+            Self {
+                img,
+                asked: Default::default(),
+                fault: Fault::None,
+            }
+        }
+        fn asked(&self) -> Vec<u32> {
+            self.asked.lock().unwrap().clone()
+        }
+    }
+
+    impl Dataset for TestDs {
+        fn len(&self) -> usize {
+            1
+        }
+        fn label(&self, _: usize) -> i64 {
+            0
+        }
+        fn num_classes(&self) -> usize {
+            1
+        }
+        fn describe(&self, i: usize) -> String {
+            format!("test sample {i}")
+        }
+        fn size(&self, _: usize) -> Result<(usize, usize)> {
+            if self.fault == Fault::EmptySize {
+                return Ok((0, 7));
+            }
+            Ok((self.img.height, self.img.width))
+        }
+        fn load(&self, _: usize, max_shrink: u32) -> Result<(Image, u32)> {
+            self.asked.lock().unwrap().push(max_shrink);
+            let f = max_shrink as usize;
+            let im = &self.img;
+            let (h, w, c) = (im.height.div_ceil(f), im.width.div_ceil(f), im.channels);
+            let mut pixels = Vec::with_capacity(h * w * c);
+            for y in 0..h {
+                for x in 0..w {
+                    for ch in 0..c {
+                        let (mut s, mut k) = (0usize, 0usize);
+                        for yy in y * f..((y + 1) * f).min(im.height) {
+                            for xx in x * f..((x + 1) * f).min(im.width) {
+                                s += im.pixels[(yy * im.width + xx) * c + ch] as usize;
+                                k += 1;
+                            }
+                        }
+                        pixels.push(((s + k / 2) / k) as u8);
+                    }
+                }
+            }
+            if self.fault == Fault::ShortPixels {
+                pixels.pop();
+            }
+            let factor = if self.fault == Fault::BadFactor {
+                3
+            } else {
+                max_shrink
+            };
+            Ok((
+                Image {
+                    height: h,
+                    width: w,
+                    channels: c,
+                    pixels,
+                },
+                factor,
+            ))
+        }
+    }
+
+    fn channel(img: &Image, c: usize) -> Vec<u8> {
+        img.pixels
+            .iter()
+            .skip(c)
+            .step_by(img.channels)
+            .copied()
+            .collect()
+    }
+
+    #[test]
+    fn rgb_resize_is_the_per_channel_grey_resize() {
+        let img = noise(23, 31, 3, 1);
+        let crop = CropParams {
+            top: 2,
+            left: 5,
+            height: 19,
+            width: 24,
+        };
+        for order in [PassOrder::Pillow13, PassOrder::HorizontalFirst] {
+            for (oh, ow) in [(9, 40), (50, 17), (7, 3), (19, 24)] {
+                let out = resize_bilinear_image(&img, crop, oh, ow, order).unwrap();
+                assert_eq!((out.height, out.width, out.channels), (oh, ow, 3));
+                for c in 0..3 {
+                    let want =
+                        resize_bilinear_u8_ordered(&channel(&img, c), 23, 31, crop, oh, ow, order)
+                            .unwrap();
+                    assert_eq!(channel(&out, c), want, "{order:?} {oh}x{ow} channel {c}");
+                }
+            }
+        }
+        let bad = Image {
+            channels: 2,
+            ..img.clone()
+        };
+        assert!(resize_bilinear_image(&bad, crop, 4, 4, PassOrder::Pillow13).is_err());
+        let outside = CropParams { top: 10, ..crop };
+        assert!(resize_bilinear_image(&img, outside, 4, 4, PassOrder::Pillow13).is_err());
+    }
+
+    fn full_aug(size: usize) -> TrainTransformCfg {
+        TrainTransformCfg {
+            size,
+            hflip: 0.5,
+            blur: 0.5,
+            exact: true,
+            ..TrainTransformCfg::default()
+        }
+        .with_color_distortion(1.0)
+    }
+
+    #[test]
+    fn grey_equals_grey_replicated_to_rgb() {
+        let g = noise(30, 26, 1, 2);
+        let rgb = Image {
+            channels: 3,
+            pixels: g.pixels.iter().flat_map(|&v| [v, v, v]).collect(),
+            ..g.clone()
+        };
+        for cfg in [
+            TrainTransformCfg {
+                size: 20,
+                ..Default::default()
+            },
+            full_aug(20),
+        ] {
+            let t = TrainTransform::new(cfg).unwrap();
+            for k in 0..20 {
+                let (mut a, mut b) = (vec![0f32; t.output_len()], vec![0f32; t.output_len()]);
+                let ca = t.apply_image(&mut Rng::from_key(&[k]), &g, &mut a).unwrap();
+                let cb = t
+                    .apply_image(&mut Rng::from_key(&[k]), &rgb, &mut b)
+                    .unwrap();
+                assert_eq!(ca, cb);
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn default_train_transform_is_random_resized_crop() {
+        let img: Vec<u8> = (0..28 * 28).map(|i| (i * 37 % 256) as u8).collect();
+        let rrc = RandomResizedCrop::new(32, (0.3, 1.0)).unwrap();
+        let t = TrainTransform::new(TrainTransformCfg {
+            size: 32,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(SampleTransform::size(&t), 32);
+        let ds = TestDs::new(grey(28, 28, img.clone()));
+        for k in 0..50 {
+            let mut want = vec![0f32; rrc.output_len()];
+            let c = rrc
+                .apply(&mut Rng::from_key(&[k]), &img, 28, 28, &mut want)
+                .unwrap();
+            let mut got = vec![0f32; t.output_len()];
+            assert_eq!(
+                t.apply_image(
+                    &mut Rng::from_key(&[k]),
+                    &grey(28, 28, img.clone()),
+                    &mut got
+                )
+                .unwrap(),
+                c
+            );
+            assert_eq!(got, want);
+            let mut got = vec![0f32; t.output_len()];
+            t.apply(&mut Rng::from_key(&[k]), &ds, 0, &mut got).unwrap();
+            assert_eq!(got, want);
+        }
+        // a 28 px image never holds a crop of 2 x 32: always full resolution
+        assert!(ds.asked().iter().all(|&f| f == 1));
+    }
+
+    #[test]
+    fn flip_mirrors_the_output() {
+        let img = noise(40, 40, 3, 3);
+        let s = 16;
+        let plain = TrainTransform::new(TrainTransformCfg {
+            size: s,
+            ..Default::default()
+        })
+        .unwrap();
+        let flip = TrainTransform::new(TrainTransformCfg {
+            size: s,
+            hflip: 1.0,
+            ..Default::default()
+        })
+        .unwrap();
+        for k in 0..10 {
+            let (mut a, mut b) = (vec![0f32; 3 * s * s], vec![0f32; 3 * s * s]);
+            plain
+                .apply_image(&mut Rng::from_key(&[k]), &img, &mut a)
+                .unwrap();
+            flip.apply_image(&mut Rng::from_key(&[k]), &img, &mut b)
+                .unwrap();
+            for row in 0..3 * s {
+                let (ra, rb) = (&a[row * s..(row + 1) * s], &b[row * s..(row + 1) * s]);
+                assert!(ra.iter().eq(rb.iter().rev()));
+            }
+        }
+    }
+
+    /// The draw order: crop, (flip), jitter apply, jitter params, (grayscale), (blur).
+    #[test]
+    fn jitter_is_drawn_and_applied_in_order() {
+        let img = noise(50, 60, 3, 4);
+        let s = 24;
+        let t = TrainTransform::new(TrainTransformCfg {
+            size: s,
+            color_jitter: Some(1.0),
+            color_jitter_p: 1.0,
+            exact: true,
+            ..Default::default()
+        })
+        .unwrap();
+        for k in 0..10 {
+            let mut got = vec![0f32; 3 * s * s];
+            t.apply_image(&mut Rng::from_key(&[k]), &img, &mut got)
+                .unwrap();
+
+            let mut rng = Rng::from_key(&[k]);
+            let crop = RandomResizedCrop::new(s, (0.3, 1.0))
+                .unwrap()
+                .get_params(&mut rng, 50, 60);
+            assert!(rng.uniform() < 1.0);
+            let p = ColorJitter::from_strength(1.0)
+                .unwrap()
+                .get_params(&mut rng);
+            let r = resize_bilinear_image(&img, crop, s, s, PassOrder::Pillow13).unwrap();
+            let mut want: Vec<f32> = (0..3)
+                .flat_map(|c| channel(&r, c))
+                .map(|v| v as f32 / 255.0)
+                .collect();
+            p.apply(&mut want, s * s).unwrap();
+            normalize_in_place(&mut want, s * s);
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn shrink_factor_logic() {
+        assert_eq!(shrink_factor(400, 400, 32), 8);
+        assert_eq!(shrink_factor(255, 400, 32), 4);
+        assert_eq!(shrink_factor(400, 100, 32), 2);
+        assert_eq!(shrink_factor(64, 64, 32), 2);
+        assert_eq!(shrink_factor(63, 64, 32), 1);
+        assert_eq!(shrink_factor(10, 10, 32), 1);
+        assert_eq!(shrink_factor(usize::MAX, usize::MAX, usize::MAX), 1);
+
+        // 800x800, scale 1/4 and ratio 1: always a 400x400 crop.
+        let img = smooth(800, 800);
+        for (size, exact, want) in [
+            (32, false, 8),
+            (64, false, 4),
+            (150, false, 2),
+            (32, true, 1),
+        ] {
+            let t = TrainTransform::new(TrainTransformCfg {
+                size,
+                scale: (0.25, 0.25),
+                ratio: (1.0, 1.0),
+                exact,
+                ..Default::default()
+            })
+            .unwrap();
+            let ds = TestDs::new(img.clone());
+            let mut got = vec![0f32; t.output_len()];
+            t.apply(&mut Rng::from_key(&[7]), &ds, 0, &mut got).unwrap();
+            assert_eq!(ds.asked(), vec![want], "size {size} exact {exact}");
+            assert_eq!(
+                t.max_shrink(CropParams {
+                    top: 0,
+                    left: 0,
+                    height: 400,
+                    width: 400
+                }),
+                want
+            );
+            // close to the full-resolution result on a smooth image
+            let mut full = vec![0f32; t.output_len()];
+            let c = t
+                .apply_image(&mut Rng::from_key(&[7]), &img, &mut full)
+                .unwrap();
+            assert_eq!((c.height, c.width), (400, 400));
+            let mad = got
+                .iter()
+                .zip(&full)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / got.len() as f32;
+            if exact {
+                assert_eq!(got, full);
+            } else {
+                assert!(mad < 0.05, "size {size}: mean abs diff {mad}");
+            }
+        }
+    }
+
+    #[test]
+    fn crop_mapping_into_shrunk_images() {
+        let crop = CropParams {
+            top: 10,
+            left: 3,
+            height: 401,
+            width: 33,
+        };
+        // edges: 10/4 = 2.5 -> 3, 411/4 = 102.75 -> 103; 3/4 -> 1, 36/4 = 9
+        assert_eq!(
+            map_crop(crop, (800, 600), (200, 150), 4, 8).unwrap(),
+            CropParams {
+                top: 3,
+                left: 1,
+                height: 100,
+                width: 8
+            }
+        );
+        assert_eq!(map_crop(crop, (800, 600), (800, 600), 1, 8).unwrap(), crop);
+        // a 4 px box at the bottom of an 801 px image, shrunk by 8 (floor size 100)
+        let edge = CropParams {
+            top: 797,
+            left: 0,
+            height: 4,
+            width: 4,
+        };
+        for dh in [100, 101] {
+            let m = map_crop(edge, (801, 8), (dh, 1), 8, 8).unwrap();
+            assert!(
+                m.height >= 1 && m.top + m.height <= dh && m.width == 1,
+                "{m:?}"
+            );
+        }
+        assert!(map_crop(crop, (800, 600), (200, 150), 3, 8).is_err());
+        assert!(map_crop(crop, (800, 600), (200, 150), 4, 2).is_err());
+        assert!(map_crop(crop, (800, 600), (210, 150), 4, 8).is_err());
+        assert!(map_crop(crop, (800, 600), (799, 600), 1, 1).is_err());
+        assert!(map_crop(crop, (100, 600), (25, 150), 4, 4).is_err()); // box outside
+    }
+
+    #[test]
+    fn determinism_and_faults() {
+        let t = TrainTransform::new(full_aug(32)).unwrap();
+        let ds = TestDs::new(smooth(300, 200));
+        let run = |k: u64| {
+            let mut out = vec![0f32; t.output_len()];
+            t.apply(&mut Rng::derive(1, Stream::Crop, &[0, k]), &ds, 0, &mut out)
+                .unwrap();
+            out
+        };
+        let outs: Vec<Vec<f32>> = (0..30).map(run).collect();
+        for (k, o) in outs.iter().enumerate() {
+            assert_eq!(*o, run(k as u64));
+            assert!(o.iter().all(|x| x.is_finite()));
+        }
+        assert!(outs.windows(2).all(|w| w[0] != w[1]));
+
+        let mut out = vec![0f32; t.output_len()];
+        let mut rng = Rng::from_key(&[0]);
+        for fault in [Fault::ShortPixels, Fault::BadFactor, Fault::EmptySize] {
+            let ds = TestDs {
+                fault,
+                ..TestDs::new(smooth(300, 200))
+            };
+            let e = t.apply(&mut rng, &ds, 0, &mut out).unwrap_err();
+            assert!(e.to_string().contains("test sample 0"), "{e}");
+            let e = EvalTransform::new(40, 32).unwrap();
+            assert!(SampleTransform::apply(&e, &mut rng, &ds, 0, &mut out).is_err());
+        }
+        assert!(t.apply(&mut rng, &ds, 0, &mut out[..5]).is_err());
+        for bad in [
+            TrainTransformCfg {
+                hflip: 1.5,
+                ..Default::default()
+            },
+            TrainTransformCfg {
+                blur: f64::NAN,
+                ..Default::default()
+            },
+            TrainTransformCfg {
+                color_jitter: Some(3.0), // hue 0.6 > 0.5
+                ..Default::default()
+            },
+            TrainTransformCfg {
+                size: 0,
+                ..Default::default()
+            },
+        ] {
+            assert!(TrainTransform::new(bad).is_err());
+        }
+        // jitter strength 0 is no jitter (and draws nothing)
+        let t0 = TrainTransform::new(TrainTransformCfg {
+            size: 16,
+            color_jitter: Some(0.0),
+            ..Default::default()
+        })
+        .unwrap();
+        let t1 = TrainTransform::new(TrainTransformCfg {
+            size: 16,
+            ..Default::default()
+        })
+        .unwrap();
+        let img = noise(20, 20, 3, 5);
+        let (mut a, mut b) = (vec![0f32; 768], vec![0f32; 768]);
+        let mut r0 = Rng::from_key(&[3]);
+        let mut r1 = Rng::from_key(&[3]);
+        t0.apply_image(&mut r0, &img, &mut a).unwrap();
+        t1.apply_image(&mut r1, &img, &mut b).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(r0.next_u64(), r1.next_u64());
+    }
+
+    #[test]
+    fn eval_transform_on_rgb() {
+        let img = noise(30, 44, 3, 6);
+        let e = EvalTransform::new(36, 32).unwrap();
+        assert_eq!(e.resized_size(30, 44), (36, 52));
+        let ds = TestDs::new(img.clone());
+        let mut out = vec![0f32; e.output_len()];
+        SampleTransform::apply(&e, &mut Rng::from_key(&[0]), &ds, 0, &mut out).unwrap();
+        assert_eq!(ds.asked(), vec![1]);
+        let mut direct = vec![0f32; e.output_len()];
+        e.apply_image(&img, &mut direct).unwrap();
+        assert_eq!(out, direct);
+        // per channel: resize to 36x52, crop at top = round(2) = 2, left = round(10) = 10
+        let n = 32 * 32;
+        for c in 0..3 {
+            let big =
+                resize_bilinear_u8(&channel(&img, c), 30, 44, CropParams::full(30, 44), 36, 52)
+                    .unwrap();
+            let crop: Vec<u8> = (0..32)
+                .flat_map(|y| big[(y + 2) * 52 + 10..(y + 2) * 52 + 42].to_vec())
+                .collect();
+            let mut want = vec![0f32; 3 * n];
+            normalize_grey_u8(&crop, &mut want);
+            assert_eq!(out[c * n..(c + 1) * n], want[c * n..(c + 1) * n]);
+        }
+        // torchvision's centre-crop rounding: (37 - 32) / 2 = 2.5 -> 2 (half to even)
+        let e = EvalTransform::new(37, 32).unwrap();
+        let mut out = vec![0f32; e.output_len()];
+        e.apply_image(&img, &mut out).unwrap();
+        let big = resize_bilinear_u8(&channel(&img, 0), 30, 44, CropParams::full(30, 44), 37, 54)
+            .unwrap();
+        let crop: Vec<u8> = (0..32)
+            .flat_map(|y| big[(y + 2) * 54 + 11..(y + 2) * 54 + 43].to_vec())
+            .collect();
+        let mut want = vec![0f32; 3 * n];
+        normalize_grey_u8(&crop, &mut want);
+        assert_eq!(out[..n], want[..n]);
+        // shrinking allowed: 800x600 with the shorter side to 64 -> 600 / 8 = 75 >= 64
+        let e = EvalTransform {
+            exact: false,
+            ..EvalTransform::new(64, 64).unwrap()
+        };
+        let big = smooth(600, 800);
+        let ds = TestDs::new(big.clone());
+        let mut out = vec![0f32; e.output_len()];
+        SampleTransform::apply(&e, &mut Rng::from_key(&[0]), &ds, 0, &mut out).unwrap();
+        assert_eq!(ds.asked(), vec![8]);
+        let mut full = vec![0f32; e.output_len()];
+        e.apply_image(&big, &mut full).unwrap();
+        let mad = out
+            .iter()
+            .zip(&full)
+            .map(|(a, b)| (a - b).abs())
+            .sum::<f32>()
+            / out.len() as f32;
+        assert!(mad < 0.05, "{mad}");
     }
 }

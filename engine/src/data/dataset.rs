@@ -1,0 +1,63 @@
+//! The dataset and per-sample transform interfaces the loader works with.
+//!
+//! A [`Dataset`] gives, for sample `i`, its label, a name for error messages, its
+//! full-resolution size without decoding pixels, and its pixels — possibly decoded at a
+//! reduced scale (JPEG DCT scaling) when the transform says a smaller image suffices. A
+//! [`SampleTransform`] turns one sample into a normalised `[3, S, S]` float image.
+
+use crate::error::Result;
+use crate::rng::Rng;
+
+/// A decoded image: row-major `height x width x channels` bytes, 1 (grey) or 3 (RGB) channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// `height * width * channels` bytes, HWC.
+    pub pixels: Vec<u8>,
+}
+
+/// Shrink factors a decoder may apply (JPEG DCT scaling: 1/1, 1/2, 1/4, 1/8).
+pub const SHRINK_FACTORS: [u32; 4] = [1, 2, 4, 8];
+
+/// A labelled image dataset.
+pub trait Dataset: Send + Sync {
+    /// Number of samples.
+    fn len(&self) -> usize;
+
+    /// True when there is no sample.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Class index of sample `i`.
+    fn label(&self, i: usize) -> i64;
+
+    /// Number of classes.
+    fn num_classes(&self) -> usize;
+
+    /// What to call sample `i` in an error message (its file, or dataset and index).
+    fn describe(&self, i: usize) -> String;
+
+    /// Full-resolution (height, width) of sample `i`, reading as little as possible.
+    fn size(&self, i: usize) -> Result<(usize, usize)>;
+
+    /// Decodes sample `i`. The decoder may shrink the image by any factor of
+    /// [`SHRINK_FACTORS`] up to `max_shrink` (1 = full resolution); returns the image and the
+    /// factor it applied (the image's size is then about the full size divided by it).
+    fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)>;
+}
+
+/// A per-sample transform to a normalised `[3, S, S]` float image.
+pub trait SampleTransform: Send + Sync {
+    /// Output side S.
+    fn size(&self) -> usize;
+
+    /// Writes the transformed sample `i` of `ds` into `out` (length `3 * S * S`), drawing
+    /// any randomness from `rng` (keyed by epoch and sample by the caller).
+    fn apply(&self, rng: &mut Rng, ds: &dyn Dataset, i: usize, out: &mut [f32]) -> Result<()>;
+}

@@ -1,0 +1,323 @@
+//! A folder of class sub-folders of image files: the ImageNet (IN-1K, IN-22K) and torchvision
+//! `ImageFolder` layout (`root/<class>/<file>`).
+//!
+//! Mirrors `torchvision.datasets.ImageFolder` as used by the official
+//! `src/datasets/imagenet1k.py`: the classes are the immediate sub-folders of the root sorted
+//! by name (byte order, as `sorted(os.scandir(root))`), class index = position in that order;
+//! the samples of a class are the files under its folder (recursively, symlinks followed, as
+//! `os.walk(followlinks=True)`) whose name ends, case-insensitively, with one of
+//! torchvision's `IMG_EXTENSIONS`, in the order `sorted(os.walk(...))` then `sorted(fnames)`
+//! gives. Only JPEG and PNG are decoded (told by their bytes, see [`super::decode`]); a file
+//! of another format fails at load with an "unsupported format" error.
+//!
+//! Built for IN-22K scale (~14M files in ~21k classes): the index comes from `readdir` alone
+//! (no per-file `stat`, except to follow a symlink), the class folders are listed by several
+//! threads, and paths are kept as one byte arena of class-relative paths plus `u32` offsets
+//! (~30 bytes per sample).
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::dataset::{Dataset, Image};
+use super::decode;
+use crate::error::{Error, Result};
+
+/// torchvision's `IMG_EXTENSIONS` (compared case-insensitively).
+pub const IMG_EXTENSIONS: [&str; 9] = [
+    ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp",
+];
+
+/// What the loader does with a sample that fails to load (corrupt, truncated or of an
+/// unsupported format). The dataset itself always returns the error; this is a setting the
+/// loader reads from [`ImageFolder::on_error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum OnError {
+    /// Stop with the error (the default; what torchvision does).
+    #[default]
+    Fail,
+    /// Log the error and replace the sample (the loader decides with what, e.g. the next one).
+    Skip,
+}
+
+/// An image-folder dataset; see the module docs.
+#[derive(Debug, Clone)]
+pub struct ImageFolder {
+    root: PathBuf,
+    classes: Vec<String>,
+    /// Folder of each class (`root/<class>`, the exact OS name).
+    class_dirs: Vec<PathBuf>,
+    /// Sample indices of class `c`: `class_starts[c]..class_starts[c + 1]`.
+    class_starts: Vec<usize>,
+    /// Class-relative paths of all samples, concatenated (platform-encoded `OsStr` bytes).
+    arena: Vec<u8>,
+    /// Sample `i`'s path is `arena[ends[i - 1]..ends[i]]` (`0` for `i = 0`).
+    ends: Vec<u32>,
+    on_error: OnError,
+}
+
+/// Bytes to read for a header before falling back to the whole file.
+const HEADER_PREFIX: u64 = 64 * 1024;
+
+fn has_image_extension(name: &[u8]) -> bool {
+    IMG_EXTENSIONS.iter().any(|ext| {
+        name.len() >= ext.len()
+            && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())
+    })
+}
+
+/// Whether a directory entry is a folder, following a symlink (a broken one is not).
+fn is_dir(entry: &fs::DirEntry) -> std::io::Result<bool> {
+    let ft = entry.file_type()?;
+    Ok(if ft.is_symlink() {
+        fs::metadata(entry.path())
+            .map(|m| m.is_dir())
+            .unwrap_or(false)
+    } else {
+        ft.is_dir()
+    })
+}
+
+/// The class-relative paths of the image files under `dir`, in torchvision's order.
+fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
+    // (folder path relative to the class, sorted file names): os.walk then sorted()
+    let mut folders: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+    let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut visited = 0usize;
+    while let Some(rel) = stack.pop() {
+        visited += 1;
+        if visited > 1_000_000 {
+            return Err(Error::Data(format!(
+                "{}: more than a million nested folders (a symlink loop?)",
+                dir.display()
+            )));
+        }
+        // SAFETY: `rel` is made only of `as_encoded_bytes` of OS strings joined by '/'.
+        let rel_os = unsafe { OsStr::from_encoded_bytes_unchecked(&rel) };
+        let path = if rel.is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(rel_os)
+        };
+        let mut files = Vec::new();
+        for entry in fs::read_dir(&path).map_err(|e| Error::io(&path, e))? {
+            let entry = entry.map_err(|e| Error::io(&path, e))?;
+            let name = entry.file_name();
+            let name = name.as_encoded_bytes();
+            if is_dir(&entry).map_err(|e| Error::io(entry.path(), e))? {
+                let mut sub = rel.clone();
+                if !sub.is_empty() {
+                    sub.push(b'/');
+                }
+                sub.extend_from_slice(name);
+                stack.push(sub);
+            } else if has_image_extension(name) {
+                files.push(name.to_vec());
+            }
+        }
+        files.sort_unstable();
+        folders.push((rel, files));
+    }
+    // sorted(os.walk(class_dir)): by the full folder path, the class folder itself first
+    folders.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::new();
+    for (rel, files) in folders {
+        for f in files {
+            if rel.is_empty() {
+                out.push(f);
+            } else {
+                let mut p = rel.clone();
+                p.push(b'/');
+                p.extend_from_slice(&f);
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl ImageFolder {
+    /// Indexes `root`: one class per sub-folder (sorted by name), its image files as samples.
+    /// A missing root, a root without class folders, or class folders without any image file
+    /// (all of them named) are errors. `on_error` is kept for the loader (see [`OnError`]).
+    pub fn open(root: &Path, on_error: OnError) -> Result<Self> {
+        let mut classes: Vec<(Vec<u8>, String)> = Vec::new();
+        for entry in fs::read_dir(root).map_err(|e| Error::io(root, e))? {
+            let entry = entry.map_err(|e| Error::io(root, e))?;
+            if is_dir(&entry).map_err(|e| Error::io(entry.path(), e))? {
+                let name = entry.file_name();
+                let shown = name.to_string_lossy().into_owned();
+                classes.push((name.as_encoded_bytes().to_vec(), shown));
+            }
+        }
+        if classes.is_empty() {
+            return Err(Error::Data(format!(
+                "{}: no class folders (expected the image-folder layout root/<class>/<image>)",
+                root.display()
+            )));
+        }
+        classes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+
+        // list the class folders on a few threads, each taking every k-th class
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 16)
+            .min(classes.len());
+        let dirs: Vec<PathBuf> = classes
+            .iter()
+            // SAFETY: the bytes came from `as_encoded_bytes` of a file name.
+            .map(|(b, _)| root.join(unsafe { OsStr::from_encoded_bytes_unchecked(b) }))
+            .collect();
+        let mut lists: Vec<Option<Result<Vec<Vec<u8>>>>> = (0..dirs.len()).map(|_| None).collect();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let dirs = &dirs;
+                    s.spawn(move || {
+                        (t..dirs.len())
+                            .step_by(threads)
+                            .map(|c| (c, list_class(&dirs[c])))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                if let Ok(done) = h.join() {
+                    done.into_iter().for_each(|(c, r)| lists[c] = Some(r));
+                }
+            }
+        });
+
+        let mut class_starts = vec![0usize];
+        let mut arena = Vec::new();
+        let mut ends = Vec::new();
+        let mut empty = Vec::new();
+        for (c, list) in lists.into_iter().enumerate() {
+            let list = list.ok_or_else(|| {
+                Error::Data(format!("{}: listing the folder failed", dirs[c].display()))
+            })??;
+            if list.is_empty() {
+                empty.push(dirs[c].display().to_string());
+            }
+            for p in list {
+                arena.extend_from_slice(&p);
+                let end = u32::try_from(arena.len()).map_err(|_| {
+                    Error::Data(format!(
+                        "{}: file names exceed 4 GiB in all",
+                        root.display()
+                    ))
+                })?;
+                ends.push(end);
+            }
+            class_starts.push(ends.len());
+        }
+        if !empty.is_empty() {
+            let n = empty.len();
+            let shown: Vec<&str> = empty.iter().take(5).map(String::as_str).collect();
+            return Err(Error::Data(format!(
+                "{n} class folder(s) hold no image file (extensions {}): {}{}",
+                IMG_EXTENSIONS.join(" "),
+                shown.join(", "),
+                if n > 5 { ", ..." } else { "" }
+            )));
+        }
+        arena.shrink_to_fit();
+        ends.shrink_to_fit();
+        Ok(Self {
+            root: root.to_path_buf(),
+            classes: classes.into_iter().map(|(_, s)| s).collect(),
+            class_dirs: dirs,
+            class_starts,
+            arena,
+            ends,
+            on_error,
+        })
+    }
+
+    /// Class names (folder names, lossily UTF-8), indexed by label.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// What the loader should do with a sample that fails to load.
+    pub fn on_error(&self) -> OnError {
+        self.on_error
+    }
+
+    /// Sample indices of class `c` (a contiguous range, in file order). Panics if
+    /// `c >= classes().len()`.
+    pub fn class_range(&self, c: usize) -> std::ops::Range<usize> {
+        self.class_starts[c]..self.class_starts[c + 1]
+    }
+
+    /// Path of sample `i` relative to its class folder (usually just the file name).
+    pub fn relative_path(&self, i: usize) -> &OsStr {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let bytes = &self.arena[start..self.ends[i] as usize];
+        // SAFETY: the arena holds `as_encoded_bytes` of OS strings (and '/' separators).
+        unsafe { OsStr::from_encoded_bytes_unchecked(bytes) }
+    }
+
+    /// File name of sample `i` (the last component of its path).
+    pub fn file_name(&self, i: usize) -> &OsStr {
+        let rel = self.relative_path(i);
+        Path::new(rel).file_name().unwrap_or(rel)
+    }
+
+    /// Full path of sample `i`.
+    pub fn path(&self, i: usize) -> PathBuf {
+        let c = self.label(i) as usize;
+        self.class_dirs[c].join(self.relative_path(i))
+    }
+
+    fn read(&self, i: usize) -> Result<Vec<u8>> {
+        let p = self.path(i);
+        fs::read(&p).map_err(|e| Error::io(&p, e))
+    }
+}
+
+impl Dataset for ImageFolder {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn label(&self, i: usize) -> i64 {
+        (self.class_starts.partition_point(|&s| s <= i) - 1) as i64
+    }
+
+    fn num_classes(&self) -> usize {
+        self.classes.len()
+    }
+
+    fn describe(&self, i: usize) -> String {
+        self.path(i).display().to_string()
+    }
+
+    fn size(&self, i: usize) -> Result<(usize, usize)> {
+        let p = self.path(i);
+        let name = p.display().to_string();
+        let f = fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+        let mut head = Vec::with_capacity(HEADER_PREFIX as usize);
+        f.take(HEADER_PREFIX)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::io(&p, e))?;
+        if let Some(hw) = decode::header_size(&head, &name)? {
+            return Ok(hw);
+        }
+        if (head.len() as u64) < HEADER_PREFIX {
+            return decode::image_size(&head, &name); // the whole file: truncated header
+        }
+        decode::image_size(&self.read(i)?, &name)
+    }
+
+    fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
+        decode::decode(&self.read(i)?, max_shrink, &self.describe(i))
+    }
+}

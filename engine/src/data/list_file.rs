@@ -1,0 +1,124 @@
+//! A subset of an [`ImageFolder`] named by a list file: the standard ImageNet low-shot
+//! subsets (`1percent.txt`, `10percent.txt` of SimCLR / the official I-JEPA low-shot
+//! evaluation), one file name per line like `n01440764_10026.JPEG`, its class the prefix
+//! before the first `_`.
+//!
+//! Mirrors the official `ImageNetSubset` (`src/datasets/imagenet1k.py`): samples in the order
+//! of the list (duplicates kept), with the base folder's labels.
+
+use std::path::Path;
+
+use super::dataset::{Dataset, Image};
+use super::image_folder::ImageFolder;
+use crate::error::{Error, Result};
+
+/// The samples of an [`ImageFolder`] listed in a file; implements [`Dataset`].
+#[derive(Debug, Clone)]
+pub struct Subset {
+    base: ImageFolder,
+    /// Base sample index of each subset sample.
+    indices: Vec<usize>,
+}
+
+impl Subset {
+    /// Selects from `base` the files named in `list` (blank lines ignored). A line naming no
+    /// file of `base` (no class folder of that prefix, or no such file in it) is an error
+    /// naming the list, the line numbers and the names; so is an empty list.
+    pub fn from_list(base: ImageFolder, list: &Path) -> Result<Self> {
+        let text = std::fs::read(list).map_err(|e| Error::io(list, e))?;
+        let text = String::from_utf8_lossy(&text);
+        let mut indices = Vec::new();
+        let mut missing = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let name = line.trim();
+            if name.is_empty() {
+                continue;
+            }
+            match find(&base, name) {
+                Some(i) => indices.push(i),
+                None => missing.push(format!("line {}: {name}", n + 1)),
+            }
+        }
+        if !missing.is_empty() {
+            let k = missing.len();
+            let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
+            return Err(Error::Data(format!(
+                "{}: {k} line(s) name no file of {}: {}{}",
+                list.display(),
+                base.root().display(),
+                shown.join("; "),
+                if k > 10 { "; ..." } else { "" }
+            )));
+        }
+        if indices.is_empty() {
+            return Err(Error::Data(format!(
+                "{}: the list names no file",
+                list.display()
+            )));
+        }
+        Ok(Self { base, indices })
+    }
+
+    /// The underlying folder.
+    pub fn base(&self) -> &ImageFolder {
+        &self.base
+    }
+
+    /// Base index of subset sample `i`. Panics if `i >= len()`.
+    pub fn base_index(&self, i: usize) -> usize {
+        self.indices[i]
+    }
+}
+
+/// Base index of the file called `name` in the class folder named by its prefix.
+fn find(base: &ImageFolder, name: &str) -> Option<usize> {
+    let class = name.split('_').next()?;
+    let c = base
+        .classes()
+        .binary_search_by(|k| k.as_bytes().cmp(class.as_bytes()))
+        .ok()?;
+    let range = base.class_range(c);
+    // flat class folders: the relative paths are the sorted file names
+    let (mut lo, mut hi) = (range.start, range.end);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if base.relative_path(mid).as_encoded_bytes() < name.as_bytes() {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if lo < range.end && base.relative_path(lo).as_encoded_bytes() == name.as_bytes() {
+        return Some(lo);
+    }
+    // nested folders: any file of that name
+    range
+        .into_iter()
+        .find(|&i| base.file_name(i).as_encoded_bytes() == name.as_bytes())
+}
+
+impl Dataset for Subset {
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    fn label(&self, i: usize) -> i64 {
+        self.base.label(self.indices[i])
+    }
+
+    fn num_classes(&self) -> usize {
+        self.base.num_classes()
+    }
+
+    fn describe(&self, i: usize) -> String {
+        self.base.describe(self.indices[i])
+    }
+
+    fn size(&self, i: usize) -> Result<(usize, usize)> {
+        self.base.size(self.indices[i])
+    }
+
+    fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
+        self.base.load(self.indices[i], max_shrink)
+    }
+}

@@ -1,0 +1,129 @@
+//! Pretraining from an `image-folder` dataset end to end through the language, on a small
+//! generated folder (PNG files in class sub-folders), and the `on-error` policies on a corrupt
+//! file: "fail" names the file, "skip" substitutes it and counts it in the metrics.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ijepa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run ijepa")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ijepa-folder-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `classes` folders of `per_class` RGB PNGs (varied sizes, class-dependent colours).
+fn make_folder(root: &Path, classes: usize, per_class: usize) {
+    for c in 0..classes {
+        let dir = root.join(format!("class_{c}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let (w, h) = (40 + (i * 7) % 25, 36 + (i * 5) % 30);
+            let mut px = Vec::with_capacity(w * h * 3);
+            for y in 0..h {
+                for x in 0..w {
+                    px.extend_from_slice(&[(x * 255 / w) as u8, (y * 255 / h) as u8, (c * 60 + i) as u8]);
+                }
+            }
+            let f = std::fs::File::create(dir.join(format!("img_{i}.png"))).unwrap();
+            let mut e = png::Encoder::new(std::io::BufWriter::new(f), w as u32, h as u32);
+            e.set_color(png::ColorType::Rgb);
+            e.set_depth(png::BitDepth::Eight);
+            e.write_header().unwrap().write_image_data(&px).unwrap();
+        }
+    }
+}
+
+fn experiment(root: &Path, on_error: &str) -> String {
+    format!(
+        r#"experiment "folder" {{
+    data "image-folder" root="{}" {{
+        crop-size 32
+        batch-size 16
+        workers 2
+        horizontal-flip 0.5
+        color-jitter 0.5
+        gaussian-blur 0.5
+        on-error "{on_error}"
+    }}
+    encoder width=32 depth=1 heads=2 patch=8
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" {{
+        targets count=2 {{ scale 0.15 0.4; }}
+        min-keep 1
+    }}
+    epochs 2
+    precision "fp32"
+    device "cpu"
+}}
+"#,
+        root.display()
+    )
+}
+
+#[test]
+fn pretrains_from_an_image_folder() {
+    let d = scratch("ok");
+    make_folder(&d.join("data"), 3, 12);
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, experiment(&d.join("data"), "fail")).unwrap();
+    let o = ijepa(&["check", f.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("on 36 images") && t.contains("done: 4 steps"), "{t}");
+}
+
+#[test]
+fn a_corrupt_image_fails_or_is_skipped() {
+    let d = scratch("corrupt");
+    let data = d.join("data");
+    make_folder(&data, 2, 16);
+    std::fs::write(data.join("class_1").join("img_3.png"), b"\x89PNG\r\n\x1a\n truncated").unwrap();
+    let f = d.join("fail.kdl");
+    std::fs::write(&f, experiment(&data, "fail")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("img_3.png") && !t.contains("panicked"), "{t}");
+
+    let f = d.join("skip.kdl");
+    std::fs::write(&f, experiment(&data, "skip")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs2").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let run = std::fs::read_dir(d.join("runs2").join("folder")).unwrap().next().unwrap().unwrap().path();
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let skipped: usize = metrics.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse::<usize>().unwrap()).sum();
+    assert_eq!(skipped, 2, "the corrupt image is seen once per epoch: {metrics}");
+}
+
+#[test]
+fn folder_errors_are_clear_at_start_up() {
+    let d = scratch("errors");
+    let f = d.join("missing.kdl");
+    std::fs::write(&f, experiment(&d.join("nope"), "fail")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("nope") && !t.contains("panicked"), "{t}");
+    // an empty class folder
+    let data = d.join("data");
+    make_folder(&data, 2, 4);
+    std::fs::create_dir_all(data.join("class_9")).unwrap();
+    let f = d.join("empty.kdl");
+    std::fs::write(&f, experiment(&data, "fail")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("class_9") && !t.contains("panicked"), "{t}");
+}
