@@ -3,26 +3,14 @@
 //! with DDP `module.` prefixes, AdamW state and scalar fields) reproduces the official step;
 //! bad checkpoints give clear errors; a diverging run stops with an error naming the step.
 
+mod common;
+use common::{ijepa, scratch, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const FIXTURE: &str = "tests/fixtures/official-step-tiny.safetensors";
 const PTH: &str = "tests/fixtures/pth/official-step-tiny.pth.tar";
-
-fn ijepa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run ijepa")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ijepa-ckpt-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn fails_with(o: &Output, needles: &[&str]) {
     let t = text(o);

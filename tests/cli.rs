@@ -1,21 +1,14 @@
 //! End-to-end tests of the `ijepa` binary: tiny real runs, diagnostics, parity, masks, bench.
 
+mod common;
+use common::{ijepa, scratch};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn ijepa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run ijepa")
-}
-
-fn text(o: &Output) -> (String, String) {
+/// (stdout, stderr) apart.
+fn outputs(o: &Output) -> (String, String) {
     (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ijepa-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -37,7 +30,7 @@ fn check_accepts_every_shipped_experiment() {
     assert!(!files.is_empty());
     let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(|s| s.as_str())).collect();
     let o = ijepa(&args);
-    let (out, err) = text(&o);
+    let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), files.len(), "{out}");
 }
@@ -47,7 +40,7 @@ fn check_reports_an_unknown_node_with_its_span() {
     let d = scratch("unknown-node");
     let f = write(&d, "x.kdl", "experiment \"x\" {\n    encoder \"vit-tiny\" patch=4\n    data \"fashion-mnist\" { crop-size 32 }\n    mask \"multi-block\" { min-keep 4 }\n    learning-rate 0.1\n}\n");
     let o = ijepa(&["check", f.to_str().unwrap()]);
-    let (out, err) = text(&o);
+    let (out, err) = outputs(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(err.contains("ijepa::dsl::unknown_node"), "{err}");
     assert!(err.contains("learning-rate"), "{err}");
@@ -60,7 +53,7 @@ fn check_reports_a_string_where_a_number_belongs() {
     let d = scratch("wrong-type");
     let f = write(&d, "y.kdl", "experiment \"y\" {\n    encoder \"vit-tiny\" patch=4\n    data \"fashion-mnist\" {\n        crop-size 32\n        batch-size \"sixty-four\"\n    }\n    mask \"multi-block\" { min-keep 4 }\n}\n");
     let o = ijepa(&["check", f.to_str().unwrap()]);
-    let (out, err) = text(&o);
+    let (out, err) = outputs(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(err.contains("ijepa::dsl::wrong_type"), "{err}");
     assert!(err.contains("y.kdl:5:20"), "span (line 5, column 20) missing: {err}");
@@ -70,7 +63,7 @@ fn check_reports_a_string_where_a_number_belongs() {
 #[test]
 fn check_of_a_missing_file_is_a_clear_error() {
     let o = ijepa(&["check", "/nonexistent/exp.kdl"]);
-    let (_, err) = text(&o);
+    let (_, err) = outputs(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("/nonexistent/exp.kdl"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -79,7 +72,7 @@ fn check_of_a_missing_file_is_a_clear_error() {
 #[test]
 fn parity_passes_on_the_shipped_fixture() {
     let o = ijepa(&["parity", "tests/fixtures/official-step-tiny.safetensors"]);
-    let (out, err) = text(&o);
+    let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.trim_end().ends_with("PASS"), "{out}");
     assert_eq!(out.matches(" ok").count(), 4, "{out}");
@@ -90,7 +83,7 @@ fn masks_prints_statistics_and_draws_a_png() {
     let d = scratch("masks");
     let png = d.join("masks.png");
     let o = ijepa(&["masks", "experiments/quickstart.kdl", "--batches", "20", "--png", png.to_str().unwrap()]);
-    let (out, err) = text(&o);
+    let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("context length") && out.contains("target length"), "{out}");
     let bytes = std::fs::read(&png).unwrap();
@@ -101,7 +94,7 @@ fn masks_prints_statistics_and_draws_a_png() {
 #[test]
 fn bench_step_prints_one_line() {
     let o = ijepa(&["bench", "step", "--steps", "2", "--warmup", "1", "--batch", "8", "--device", "cpu"]);
-    let (out, err) = text(&o);
+    let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
     let line = out.lines().find(|l| l.starts_with("bench step ")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("ms_per_step=") && line.contains("img_per_s="), "{line}");
@@ -137,7 +130,7 @@ fn run_trains_and_writes_the_run_folder() {
     );
     let runs = d.join("runs");
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
-    let (out, err) = text(&o);
+    let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
     let run = std::fs::read_dir(runs.join("tiny")).unwrap().next().unwrap().unwrap().path();
     assert!(run.file_name().unwrap().to_str().unwrap().starts_with("pretrain-"));
@@ -166,7 +159,7 @@ fn run_with_a_batch_larger_than_the_data_is_a_clear_error() {
     let d = scratch("bigbatch");
     let f = write(&d, "big.kdl", "experiment \"big\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 64; limit 10 }\n    encoder width=32 depth=1 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 4 }\n    device \"cpu\"\n}\n");
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
-    let (out, err) = text(&o);
+    let (out, err) = outputs(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(err.contains("10 images") && err.contains("batch of 64"), "{err}");
 }

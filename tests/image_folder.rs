@@ -2,23 +2,10 @@
 //! generated folder (PNG files in class sub-folders), and the `on-error` policies on a corrupt
 //! file: "fail" names the file, "skip" substitutes it and counts it in the metrics.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{ijepa, scratch, text};
 
-fn ijepa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run ijepa")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ijepa-folder-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use std::path::Path;
 
 /// `classes` folders of `per_class` RGB PNGs (varied sizes, class-dependent colours).
 fn make_folder(root: &Path, classes: usize, per_class: usize) {

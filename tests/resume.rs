@@ -2,6 +2,9 @@
 //! same final weights (bit for bit) and the same metrics rows (timing columns aside) as an
 //! uninterrupted run; crashes during checkpoint writes leave a usable checkpoint.
 
+mod common;
+use common::scratch;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,13 +22,6 @@ const EXP: &str = r#"experiment "resume" {
     checkpoint every-steps=3 keep-every=2
 }
 "#;
-
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ijepa-resume-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn command(file: &Path, runs: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ijepa"));
@@ -62,9 +58,10 @@ fn resume_equals_uninterrupted(precision: &str) {
     run_to_end(&file, &a);
     let total = 4 * (320 / 32);
 
-    // kill at a random step (printed, so a failure can be replayed)
+    // kill at a random step after the first checkpoint (step 3; printed, so a failure can be
+    // replayed); a run killed before any checkpoint simply starts over
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as usize;
-    let kill_at = 2 + nanos % (total - 8);
+    let kill_at = 4 + nanos % (total - 10);
     println!("{precision}: killing at step >= {kill_at} of {total}");
     let mut child = command(&file, &b).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let t = Instant::now();

@@ -227,6 +227,37 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
     ))
 }
 
+impl super::dataset::Dataset for FashionMnist {
+    fn len(&self) -> usize {
+        FashionMnist::len(self)
+    }
+
+    fn label(&self, i: usize) -> i64 {
+        FashionMnist::label(self, i) as i64
+    }
+
+    fn num_classes(&self) -> usize {
+        Self::NUM_CLASSES
+    }
+
+    fn describe(&self, i: usize) -> String {
+        format!("Fashion-MNIST image #{i}")
+    }
+
+    fn size(&self, _i: usize) -> Result<(usize, usize)> {
+        Ok((self.rows, self.cols))
+    }
+
+    /// Grey images are stored decoded: the shrink hint is ignored (factor 1).
+    fn load(&self, i: usize, _max_shrink: u32) -> Result<(super::dataset::Image, u32)> {
+        if i >= FashionMnist::len(self) {
+            return Err(Error::Data(format!("Fashion-MNIST has {} images, no #{i}", FashionMnist::len(self))));
+        }
+        let img = super::dataset::Image { height: self.rows, width: self.cols, channels: 1, pixels: self.image(i).to_vec() };
+        Ok((img, 1))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,36 +365,5 @@ mod tests {
             }
         }
         assert_eq!(k, 1000);
-    }
-}
-
-impl super::dataset::Dataset for FashionMnist {
-    fn len(&self) -> usize {
-        FashionMnist::len(self)
-    }
-
-    fn label(&self, i: usize) -> i64 {
-        FashionMnist::label(self, i) as i64
-    }
-
-    fn num_classes(&self) -> usize {
-        Self::NUM_CLASSES
-    }
-
-    fn describe(&self, i: usize) -> String {
-        format!("Fashion-MNIST image #{i}")
-    }
-
-    fn size(&self, _i: usize) -> Result<(usize, usize)> {
-        Ok((self.rows, self.cols))
-    }
-
-    /// Grey images are stored decoded: the shrink hint is ignored (factor 1).
-    fn load(&self, i: usize, _max_shrink: u32) -> Result<(super::dataset::Image, u32)> {
-        if i >= FashionMnist::len(self) {
-            return Err(Error::Data(format!("Fashion-MNIST has {} images, no #{i}", FashionMnist::len(self))));
-        }
-        let img = super::dataset::Image { height: self.rows, width: self.cols, channels: 1, pixels: self.image(i).to_vec() };
-        Ok((img, 1))
     }
 }

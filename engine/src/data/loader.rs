@@ -576,7 +576,7 @@ mod tests {
             assert_eq!(b.images.len(), 16 * 3 * 20 * 20);
             assert_eq!(b.masks, (collate())(0, s as u64, 16).unwrap());
             for (&i, &l) in b.indices.iter().zip(&b.labels) {
-                assert_eq!(ds.label(i) as i64, l);
+                assert_eq!(ds.label(i), l);
                 assert!(seen.insert(i));
             }
             assert!(b
