@@ -169,6 +169,7 @@ impl<M: Send + 'static> Loader<M> {
         if dataset.is_empty() {
             return Err(Error::Data("loader: the dataset is empty".into()));
         }
+        tune_allocator();
         let loader = Self {
             dataset,
             cfg,
@@ -286,6 +287,25 @@ impl<M: Send + 'static> Loader<M> {
             }
         }
         it
+    }
+}
+
+/// Keeps image-sized buffers (decoded JPEGs, batches) on the malloc heap instead of a fresh
+/// mmap per allocation: glibc maps every block over its (dynamic) threshold, and the page
+/// faults of those maps took ~20% of the loader's time. Measured with `ijepa bench data` on
+/// 224 px crops: 616 -> 752 images/s on one thread. Linux/glibc only; once per process.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: mallopt only sets allocator parameters; called before the workers start.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+                libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+                libc::mallopt(libc::M_TOP_PAD, 16 << 20);
+            }
+        });
     }
 }
 

@@ -357,20 +357,71 @@ pub fn resize_bilinear_image(
     out_w: usize,
     order: PassOrder,
 ) -> Result<Image> {
-    let planes = resize_planes(img, crop, out_h, out_w, order)?;
-    let ch = planes.len();
-    let mut pixels = vec![0u8; out_h * out_w * ch];
-    for (c, p) in planes.iter().enumerate() {
-        for (i, &v) in p.iter().enumerate() {
-            pixels[i * ch + c] = v;
+    check_decoded(img)?;
+    crop.check(img.height, img.width)?;
+    if out_h == 0 || out_w == 0 {
+        return Err(Error::Config(format!("resize to {out_h}x{out_w}")));
+    }
+    // All channels at once on the interleaved HWC bytes: the same fixed-point sums as
+    // resampling each band apart (tested against it), without splitting and merging planes.
+    let ch = img.channels;
+    let mut data = Vec::with_capacity(crop.height * crop.width * ch);
+    for y in crop.top..crop.top + crop.height {
+        let start = (y * img.width + crop.left) * ch;
+        data.extend_from_slice(&img.pixels[start..start + crop.width * ch]);
+    }
+    let (mut h, mut w) = (crop.height, crop.width);
+    let (need_h, need_v) = (out_w != w, out_h != h);
+    let horizontal_first = order.horizontal_first(h, w, out_h, out_w);
+    for pass in 0..2 {
+        let horizontal = (pass == 0) == horizontal_first;
+        if horizontal && need_h {
+            data = horizontal_interleaved(&data, h, w, ch, out_w);
+            w = out_w;
+        } else if !horizontal && need_v {
+            let p = u8::vertical(&Plane { data, height: h, width: w * ch }, out_h);
+            data = p.data;
+            h = out_h;
         }
     }
-    Ok(Image {
-        height: out_h,
-        width: out_w,
-        channels: ch,
-        pixels,
-    })
+    Ok(Image { height: out_h, width: out_w, channels: ch, pixels: data })
+}
+
+/// The horizontal 8-bit pass on `ch` interleaved channels (PIL's `ImagingResampleHorizontal_8bpc`).
+fn horizontal_interleaved(data: &[u8], h: usize, w: usize, ch: usize, out_w: usize) -> Vec<u8> {
+    let taps = Coeffs::bilinear(w, out_w).fixed();
+    let mut out = Vec::with_capacity(h * out_w * ch);
+    if ch == 3 {
+        // the common case, unrolled over the channels
+        for row in data.chunks_exact(w * 3) {
+            for (x0, k) in &taps {
+                let px = &row[x0 * 3..(x0 + k.len()) * 3];
+                let (mut r, mut g, mut b) = (HALF, HALF, HALF);
+                for (p, &kw) in px.chunks_exact(3).zip(k) {
+                    r += p[0] as i32 * kw;
+                    g += p[1] as i32 * kw;
+                    b += p[2] as i32 * kw;
+                }
+                out.extend_from_slice(&[clip8(r), clip8(g), clip8(b)]);
+            }
+        }
+        return out;
+    }
+    let mut ss = [HALF; 4];
+    for row in data.chunks_exact(w * ch) {
+        for (x0, k) in &taps {
+            let ss = &mut ss[..ch];
+            ss.fill(HALF);
+            for (j, &kw) in k.iter().enumerate() {
+                let px = &row[(x0 + j) * ch..(x0 + j + 1) * ch];
+                for (s, &v) in ss.iter_mut().zip(px) {
+                    *s += v as i32 * kw;
+                }
+            }
+            out.extend(ss.iter().map(|&v| clip8(v)));
+        }
+    }
+    out
 }
 
 /// ToTensor: 1 (grey, replicated as `convert("RGB")` does) or 3 byte planes of `n` pixels to
@@ -387,6 +438,22 @@ fn to_tensor(planes: &[Vec<u8>], n: usize, out: &mut [f32]) -> Result<()> {
         let p = &planes[c.min(planes.len() - 1)];
         for (x, &v) in o.iter_mut().zip(p) {
             *x = v as f32 / 255.0;
+        }
+    }
+    Ok(())
+}
+
+/// ToTensor of an interleaved HWC image (1 or 3 channels) into `[3, n]` floats in [0, 1];
+/// a grey image fills all three channels.
+fn to_tensor_hwc(img: &Image, out: &mut [f32]) -> Result<()> {
+    let (n, ch) = (img.height * img.width, img.channels);
+    if out.len() != 3 * n || !(ch == 1 || ch == 3) || img.pixels.len() != n * ch {
+        return Err(Error::Config(format!("to_tensor: a {}x{}x{ch} image into {} floats", img.height, img.width, out.len())));
+    }
+    for (c, o) in out.chunks_exact_mut(n.max(1)).enumerate().take(3) {
+        let c = c.min(ch - 1);
+        for (i, x) in o.iter_mut().enumerate() {
+            *x = img.pixels[i * ch + c] as f32 / 255.0;
         }
     }
     Ok(())
@@ -541,8 +608,8 @@ impl TrainTransform {
     fn finish(&self, rng: &mut Rng, img: &Image, crop: CropParams, out: &mut [f32]) -> Result<()> {
         let s = self.cfg.size;
         let n = s * s;
-        let planes = resize_planes(img, crop, s, s, self.rrc.pass_order)?;
-        to_tensor(&planes, n, out)?;
+        let resized = resize_bilinear_image(img, crop, s, s, self.rrc.pass_order)?;
+        to_tensor_hwc(&resized, out)?;
         if self.cfg.hflip > 0.0 && rng.uniform() < self.cfg.hflip {
             augment::hflip(out, 3, s, s)?;
         }
