@@ -67,6 +67,8 @@ impl Default for CheckpointConfig {
 pub enum DatasetKind {
     /// Fashion-MNIST in idx(.gz) format (28x28 grey, 10 classes).
     FashionMnist,
+    /// Any other MNIST-family set in the same idx(.gz) layout (MNIST, KMNIST, ...), from `root`.
+    Mnist,
     /// A folder of class sub-folders of images (ImageNet-1K/22K layout, torchvision ImageFolder).
     ImageFolder,
     /// CIFAR-10 binary format.

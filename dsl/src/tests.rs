@@ -295,3 +295,22 @@ fn all_errors_are_reported_at_once() {
     let c = errs("epochs -1\nseed x\nfoo 1\ndata fashion-mnist { batch-size 0 }\nema start=2");
     assert_eq!(c, ["out_of_range", "wrong_type", "unknown_node", "out_of_range", "out_of_range"]);
 }
+
+#[test]
+fn data_kinds_augmentations_and_source_rules() {
+    let e = exp(r#"data "image-folder" root="/in1k/train" {
+        crop-size 224; subset "/in1k/1percent.txt"; horizontal-flip 0.5; color-jitter 0.5
+        gaussian-blur 0.5; decode "exact"; on-error "skip"
+    }"#);
+    assert_eq!(e.data.dataset, crate::config::DatasetKind::ImageFolder);
+    assert_eq!(e.data.subset.as_deref(), Some(std::path::Path::new("/in1k/1percent.txt")));
+    assert_eq!((e.data.hflip, e.data.color_jitter, e.data.blur), (0.5, Some(0.5), 0.5));
+    assert!(e.data.exact_decode);
+    assert_eq!(e.data.on_error, crate::config::OnError::Skip);
+    assert_eq!(exp(r#"data "cifar100" root="/c""#).data.dataset, crate::config::DatasetKind::Cifar100);
+    // only Fashion-MNIST has an embedded copy; subsets select image-folder files
+    assert_eq!(errs(r#"data "mnist""#), ["missing_property"]);
+    assert_eq!(errs(r#"data "cifar10" root="/c" { subset "x.txt" }"#), ["invalid_value"]);
+    assert_eq!(errs(r#"data "fashion-mnist" { horizontal-flip 1.5 }"#), ["out_of_range"]);
+    assert_eq!(errs(r#"data "fashion-mnist" { on-error "retry" }"#), ["unknown_value"]);
+}

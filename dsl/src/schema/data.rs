@@ -17,6 +17,7 @@ pub(crate) const SHAPE: Shape = Shape {
 /// Dataset names.
 pub(crate) const DATASETS: &[(&str, DatasetKind)] = &[
     ("fashion-mnist", DatasetKind::FashionMnist),
+    ("mnist", DatasetKind::Mnist),
     ("image-folder", DatasetKind::ImageFolder),
     ("cifar10", DatasetKind::Cifar10),
     ("cifar100", DatasetKind::Cifar100),

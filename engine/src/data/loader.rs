@@ -111,12 +111,15 @@ impl<M> Batch<M> {
         self.labels.is_empty()
     }
 
-    /// The images as a float tensor `[B, 3, S, S]` on `device`.
+    /// The images as a float tensor `[B, 3, S, S]` on `device`. On CUDA the host copy is
+    /// pinned and the transfer is non-blocking, so it overlaps with queued GPU work.
     pub fn images_tensor(&self, device: Device) -> Result<Tensor> {
         let s = self.crop_size as i64;
-        Ok(Tensor::f_from_slice(&self.images)?
-            .f_view([self.len() as i64, 3, s, s])?
-            .f_to_device(device)?)
+        let t = Tensor::f_from_slice(&self.images)?.f_view([self.len() as i64, 3, s, s])?;
+        Ok(match device {
+            Device::Cuda(_) => t.f_pin_memory(device)?.f_to_device_(device, tch::Kind::Float, true, false)?,
+            _ => t,
+        })
     }
 
     /// The labels as an int64 tensor `[B]` on `device`.

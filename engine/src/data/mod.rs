@@ -77,6 +77,8 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
     };
     let ds: Arc<dyn Dataset> = match cfg.dataset {
         DatasetKind::FashionMnist => Arc::new(FashionMnist::load(&cfg.source, split)?),
+        // the same idx layout and file names; only Fashion-MNIST has an embedded copy
+        DatasetKind::Mnist => Arc::new(FashionMnist::from_dir(need_root()?, split)?),
         DatasetKind::ImageFolder => {
             let folder = image_folder::ImageFolder::open(need_root()?, on_error)?;
             match &cfg.subset {
