@@ -241,7 +241,7 @@ fn value_errors() {
     assert_eq!(errs("device \"gpu\""), ["invalid_value"]);
     assert_eq!(errs("device \"cuda:\""), ["invalid_value"]);
     assert_eq!(errs("log-every 0"), ["out_of_range"]);
-    assert_eq!(errs("data \"mnist\""), ["unknown_value"]);
+    assert_eq!(errs("data \"imagenet\""), ["unknown_value"]);
     assert_eq!(errs("data fashion-mnist root=\"\""), ["invalid_value"]);
     assert_eq!(errs("data fashion-mnist { batch-size 0 }"), ["out_of_range"]);
     assert_eq!(errs("data fashion-mnist { crop-scale 0 1 }"), ["out_of_range"]);
