@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use ijepa_dsl::config::{EncoderConfig, Experiment, MaskConfig, Precision};
 use ijepa_engine::checkpoint::{export, import};
 use ijepa_engine::device;
+use ijepa_engine::stages;
 use ijepa_engine::model::vit::{VisionTransformer, VisionTransformerPredictor};
 use ijepa_engine::model::ParamStore;
 use ijepa_engine::mask::{self, MultiBlock};
@@ -32,6 +33,31 @@ enum Command {
         /// Root folder of the run registry.
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
+        /// Where a `report` node writes its tables and plots.
+        #[arg(long, default_value = "reports")]
+        reports_dir: PathBuf,
+    },
+    /// Run the `eval` blocks of an experiment on any checkpoint (ours, an official .pth.tar, a
+    /// state dict); results go to RUNS/<experiment>/eval-*/eval.json.
+    Eval {
+        /// Experiment file (.kdl) whose data, encoder and eval blocks to use.
+        file: PathBuf,
+        /// The checkpoint to evaluate (its target encoder when present).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Root folder of the run registry.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+    },
+    /// Write paper-style tables and plots (Markdown, CSV, HTML, PNG) from a runs folder.
+    /// (`ijepa-report` does the same without libtorch.)
+    Report {
+        /// Root folder of the run registry.
+        #[arg(default_value = "runs")]
+        runs_dir: PathBuf,
+        /// Output folder.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
     },
     /// Validate experiment files; prints every error of a file with its location.
     Check {
@@ -185,8 +211,10 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, runs_dir } => cmd_run(file, runs_dir),
+        Command::Run { file, runs_dir, reports_dir } => cmd_run(file, runs_dir, &reports_dir),
         Command::Check { files } => cmd_check(&files),
+        Command::Eval { file, checkpoint, runs_dir } => cmd_eval(&file, checkpoint, &runs_dir),
+        Command::Report { runs_dir, out } => cmd_report(&runs_dir, &out),
         Command::Bench { what: BenchCommand::Step(b) } => cmd_bench_step(&b),
         Command::Bench { what: BenchCommand::Data(b) } => cmd_bench_data(&b),
         Command::Parity { fixture, weights } => cmd_parity(&fixture, weights.as_deref()),
@@ -213,15 +241,41 @@ fn load(file: &std::path::Path) -> Result<(Experiment, String), ExitCode> {
     })
 }
 
-fn cmd_run(file: PathBuf, runs_dir: PathBuf) -> CmdResult {
+fn cmd_run(file: PathBuf, runs_dir: PathBuf, reports_dir: &std::path::Path) -> CmdResult {
     let (exp, source) = match load(&file) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
     let dev = device::resolve(&exp.device)?;
     let mut recipe = IJepa::for_experiment(&exp, dev, 0)?;
-    let opts = RunOptions { runs_dir, source, progress: std::io::stderr().is_terminal() };
-    train::pretrain(&exp, &mut recipe, &opts)?;
+    let opts = RunOptions { runs_dir: runs_dir.clone(), source, progress: std::io::stderr().is_terminal() };
+    let summary = train::pretrain(&exp, &mut recipe, &opts)?;
+    drop(recipe);
+    let src = stages::Source { checkpoint: summary.checkpoint.clone(), pretrain_dir: Some(summary.run_dir.clone()) };
+    stages::run_evals(&exp, &src, &runs_dir, dev)?;
+    if exp.report {
+        cmd_report(&runs_dir, reports_dir)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_eval(file: &std::path::Path, checkpoint: PathBuf, runs_dir: &std::path::Path) -> CmdResult {
+    let (exp, _) = match load(file) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    if exp.evals.is_empty() {
+        return Err(format!("{} has no `eval` block: nothing to evaluate", file.display()).into());
+    }
+    let dev = device::resolve(&exp.device)?;
+    stages::run_evals(&exp, &stages::Source { checkpoint, pretrain_dir: None }, runs_dir, dev)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
+    let registry = ijepa_reports::load_registry(runs_dir)?;
+    let files = ijepa_reports::write_report(&registry, out)?;
+    println!("report of {} written to {} ({files:?})", runs_dir.display(), out.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -163,3 +163,57 @@ fn run_with_a_batch_larger_than_the_data_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(err.contains("10 images") && err.contains("batch of 64"), "{err}");
 }
+
+/// Pretraining followed by the evaluation stages and a report: eval.json records for the
+/// pretrained encoder and the baselines, tables with the paper's rows beside ours.
+#[test]
+fn run_with_evals_and_report() {
+    let d = scratch("evals");
+    let f = write(
+        &d,
+        "ev.kdl",
+        r#"experiment "ev" {
+    data "fashion-mnist" { crop-size 32; batch-size 32; workers 2; limit 256 }
+    encoder width=32 depth=2 heads=2 patch=8
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" { targets count=2 { scale 0.15 0.4; }; min-keep 1; }
+    epochs 1
+    precision "fp32"
+    device "cpu"
+    eval "linear" { epochs 3; decay-every 2; lr 0.05; weight-decay 0; baselines "random-init" "raw-pixels" }
+    eval "low-shot" fraction=0.1 { c 1; }
+    eval "knn" { k 5 }
+    report
+}
+"#,
+    );
+    let (runs, reports) = (d.join("runs"), d.join("reports"));
+    let args = ["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
+    let o = ijepa(&args);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let mut evals: Vec<serde_json::Value> = std::fs::read_dir(runs.join("ev"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("eval.json"))
+        .filter(|p| p.exists())
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    evals.sort_by_key(|e| format!("{}-{}", e["protocol"], e["model"]));
+    let keys: Vec<String> = evals.iter().map(|e| format!("{}/{}", e["protocol"].as_str().unwrap(), e["model"].as_str().unwrap())).collect();
+    assert_eq!(keys, ["knn/ijepa", "linear/ijepa", "linear/random-init", "linear/raw-pixels", "low-shot/ijepa"]);
+    for e in &evals {
+        let top1 = e["top1"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&top1), "{e}");
+        assert_eq!(e["test_examples"], 1000);
+    }
+    // 10% of 256 training images, per class
+    let low = evals.iter().find(|e| e["protocol"] == "low-shot").unwrap();
+    assert!((20..=35).contains(&low["train_examples"].as_u64().unwrap()), "{low}");
+    let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
+    assert!(md.contains("79.3") && md.contains("I-JEPA (ours)") && md.contains("random init"), "{md}");
+    assert!(reports.join("report.html").exists() && reports.join("plots/loss-ev.png").exists());
+    // a second run repeats nothing
+    let o = ijepa(&args);
+    let (out, _) = outputs(&o);
+    assert!(out.contains("already done") && !out.contains("top-1"), "{out}");
+}

@@ -576,6 +576,9 @@ pub(crate) struct Field<T> {
 /// a second node of the same name is reported, every known node is shape-checked then read.
 /// `parent_path` is the dotted path of the block ("" at the experiment level), `parent_label`
 /// names it in messages.
+/// Nodes that may appear more than once in their block (each is read in turn).
+const REPEATABLE: &[&str] = &["eval"];
+
 pub(crate) fn read_children<T>(
     cx: &mut Ctx,
     nodes: &[KdlNode],
@@ -609,7 +612,7 @@ pub(crate) fn read_children<T>(
             });
             continue;
         };
-        if let Some(&(_, first)) = seen.iter().find(|(n, _)| *n == name) {
+        if let Some(&(_, first)) = seen.iter().find(|(n, _)| *n == name && !REPEATABLE.contains(n)) {
             cx.err(DslError::DuplicateNode {
                 name: name.to_string(),
                 span,
@@ -621,8 +624,11 @@ pub(crate) fn read_children<T>(
             });
             continue;
         }
+        let repeat = seen.iter().filter(|(n, _)| *n == name).count();
         seen.push((field.name, span));
-        let node = Node::check(cx, kdl, join(parent_path, name), &field.shape);
+        // repeatable nodes get their index in the path (`eval.1`), so spans stay apart
+        let path = if REPEATABLE.contains(&name) { join(parent_path, &format!("{name}.{repeat}")) } else { join(parent_path, name) };
+        let node = Node::check(cx, kdl, path, &field.shape);
         (field.read)(cx, &node, target);
     }
 }

@@ -216,7 +216,10 @@ fn structural_errors() {
     assert_eq!(codes("sweep x"), ["unsupported", "missing_experiment"]);
     assert_eq!(errs("epochs 1\nepochs 2"), ["duplicate_node"]);
     assert_eq!(errs("epoch 1"), ["unknown_node"]);
-    assert_eq!(errs("eval \"linear\""), ["unsupported"]);
+    assert_eq!(errs("distributed nodes=2"), ["unsupported"]);
+    assert_eq!(errs("eval \"linear\"\neval \"linear\""), ["invalid_value"]);
+    assert_eq!(errs("eval \"probe\""), ["unknown_value"]);
+    assert_eq!(errs("eval \"knn\" fraction=0.1"), ["invalid_value"]);
     assert_eq!(errs("crop-size 32"), ["unknown_node"]);
     assert_eq!(errs("epochs"), ["missing_argument"]);
     assert_eq!(errs("epochs 1 2"), ["extra_argument"]);
@@ -313,4 +316,27 @@ fn data_kinds_augmentations_and_source_rules() {
     assert_eq!(errs(r#"data "cifar10" root="/c" { subset "x.txt" }"#), ["invalid_value"]);
     assert_eq!(errs(r#"data "fashion-mnist" { horizontal-flip 1.5 }"#), ["out_of_range"]);
     assert_eq!(errs(r#"data "fashion-mnist" { on-error "retry" }"#), ["unknown_value"]);
+}
+
+#[test]
+fn eval_blocks_and_report() {
+    use crate::config::{Baseline, EvalProtocol, FeatureChoice, HeadKind};
+    let e = exp(r#"eval "linear" {
+        features "last4"; head "bn-linear"; epochs 20; decay-every 6; batch-size 128
+        lr 0.01 0.05; weight-decay 5e-4 0; held-out 0.2; baselines "random-init" "raw-pixels"
+    }
+    eval "low-shot" fraction=0.05 { c 0.1 1; }
+    eval "knn" { k 10; temperature 0.1 }
+    report"#);
+    assert_eq!(e.evals.len(), 3);
+    let l = &e.evals[0];
+    assert_eq!((l.protocol, l.features, l.head), (EvalProtocol::Linear, FeatureChoice::Last4, HeadKind::BnLinear));
+    assert_eq!((l.epochs, l.decay_every, l.batch_size, l.heldout), (20, 6, 128, 0.2));
+    assert_eq!((l.lrs.clone(), l.wds.clone()), (vec![0.01, 0.05], vec![5e-4, 0.0]));
+    assert_eq!(l.baselines, vec![Baseline::RandomInit, Baseline::RawPixels]);
+    let s = &e.evals[1];
+    assert_eq!((s.protocol, s.head, s.fraction, s.cs.clone()), (EvalProtocol::LowShot, HeadKind::Logistic, 0.05, vec![0.1, 1.0]));
+    assert_eq!((e.evals[2].k, e.evals[2].temperature), (10, 0.1));
+    assert!(e.report);
+    assert!(!exp("").report && exp("").evals.is_empty());
 }

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod mask;
 pub mod mask_png;
 pub mod model;
@@ -17,6 +18,7 @@ pub mod recipe;
 pub mod rng;
 pub mod run_dir;
 pub mod schedule;
+pub mod stages;
 pub mod train;
 
 pub use error::{Error, Result};

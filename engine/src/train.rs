@@ -128,7 +128,13 @@ impl Run {
 /// uninterrupted run.
 pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) -> Result<RunSummary> {
     let resolved = serde_json::to_string_pretty(exp).map_err(|e| Error::Train(format!("serialising the config: {e}")))?;
-    let hash = content_hash(resolved.as_bytes());
+    // the pretraining stage's identity: everything but what runs after it (evals, report)
+    let mut pretrain_only = exp.clone();
+    pretrain_only.evals.clear();
+    pretrain_only.report = false;
+    let hash = content_hash(
+        serde_json::to_string(&pretrain_only).map_err(|e| Error::Train(format!("serialising the config: {e}")))?.as_bytes(),
+    );
     let dir = run_dir::stage_dir(&opts.runs_dir, &exp.name, "pretrain", &hash)?;
     let manifest_path = dir.join("manifest.json");
     let previous: Option<Manifest> = std::fs::read_to_string(&manifest_path).ok().and_then(|t| serde_json::from_str(&t).ok());

@@ -1,1 +1,26 @@
-//! ijepa-reports: reads run folders (manifests, metrics) without libtorch.
+//! ijepa-reports: turns run folders (`runs/<experiment>/<stage>-<hash>/`) into paper-style
+//! tables, plots and a report, without libtorch.
+//!
+//! - [`load_registry`] reads manifests, `metrics.csv`, `config.json` and `eval.json` files;
+//! - [`linear_table`], [`lowshot_table`] and [`ablation_table`] lay our results out like the
+//!   I-JEPA paper's Tables 1, 2 and 8-10 (Assran et al., CVPR 2023), with the paper's
+//!   ImageNet-1k rows ([`paper_table`]) for reference;
+//! - [`write_report`] writes `report.md`, `report.html`, `tables/*.csv` and `plots/*.png`.
+
+pub mod error;
+pub mod plot;
+pub mod registry;
+pub mod report;
+pub mod tables;
+
+pub use error::{ReportError, Result};
+pub use polars::prelude::DataFrame;
+pub use registry::{
+    load_registry, CurvePoint, EvalRecord, EvalRun, Manifest, MetricRow, PretrainRun, Registry,
+    SweepPoint,
+};
+pub use report::{render_markdown, write_report, ReportFiles};
+pub use tables::{
+    ablation_table, knn_table, linear_table, lowshot_table, paper_table, pretrain_table, to_csv,
+    to_markdown,
+};

@@ -5,7 +5,7 @@ use crate::config::{Experiment, LossKind, Precision};
 use crate::diagnostics::DslError;
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
-use super::{data, ema, encoder, mask, optimizer, predictor, TopLevel};
+use super::{data, ema, encoder, eval, mask, optimizer, predictor, TopLevel};
 
 /// Recipes the engine's registry knows (the DSL cannot depend on it; keep in sync).
 pub const KNOWN_RECIPES: &[&str] = &["ijepa"];
@@ -46,6 +46,8 @@ pub(crate) const FIELDS: &[Field<Experiment>] = &[
         shape: Shape::scalar(&["STEPS"], "log-every 1"),
         read: read_log_every,
     },
+    Field { name: "eval", shape: eval::SHAPE, read: eval::read },
+    Field { name: "report", shape: eval::REPORT_SHAPE, read: eval::read_report },
     Field {
         name: "checkpoint",
         shape: Shape::props(&["every-steps", "keep-every"], "checkpoint every-steps=0 keep-every=50"),

@@ -11,6 +11,7 @@
 mod data;
 mod ema;
 mod encoder;
+mod eval;
 mod experiment;
 mod mask;
 mod optimizer;
@@ -51,7 +52,6 @@ const TOP: &[Field<TopLevel>] = &[Field {
 pub(crate) const PLANNED: &[(&str, &str, &str)] = &[
     ("sweep", "", "sweeps are planned; for now write one experiment per file"),
     ("extends", "experiment", "`extends` is planned; for now copy the base experiment"),
-    ("eval", "experiment", "evaluation blocks are planned; for now only pretraining runs"),
     ("distributed", "experiment", "multi-GPU/multi-node settings are planned; runs use one device"),
 ];
 
@@ -66,6 +66,7 @@ pub(crate) fn locations() -> Vec<(&'static str, &'static str)> {
     add(mask::FIELDS.iter().map(|f| f.name).collect(), "mask");
     add(mask::BLOCK_FIELDS.iter().map(|f| f.name).collect(), "mask.targets");
     add(optimizer::FIELDS.iter().map(|f| f.name).collect(), "optimizer");
+    add(eval::FIELDS.iter().map(|f| f.name).collect(), "eval");
     out
 }
 

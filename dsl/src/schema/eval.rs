@@ -1,0 +1,193 @@
+//! The `eval "PROTOCOL" { ... }` blocks (paper appendix A.2: linear probe, 1% labels; kNN as a
+//! monitor) and the `report` node. An experiment may hold several `eval` blocks, one per
+//! protocol; they run after pretraining on the dataset's test split.
+
+use crate::config::{Baseline, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind};
+use crate::diagnostics::DslError;
+use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
+
+/// Up to eight values in a list node (`lr 0.01 0.05 0.001`).
+const LIST: &[&str] = &["V1", "V2", "V3", "V4", "V5", "V6", "V7", "V8"];
+
+/// Shape of the `eval` node.
+pub(crate) const SHAPE: Shape = Shape {
+    args: &["PROTOCOL"],
+    required: 1,
+    props: &["fraction"],
+    children: true,
+    usage: "eval \"linear\" { features \"last\"; head \"linear\"; lr 0.01 0.05 0.001; ... }",
+};
+
+/// Shape of the `report` node.
+pub(crate) const REPORT_SHAPE: Shape =
+    Shape { args: &[], required: 0, props: &[], children: false, usage: "report" };
+
+const PROTOCOLS: &[(&str, EvalProtocol)] =
+    &[("linear", EvalProtocol::Linear), ("low-shot", EvalProtocol::LowShot), ("knn", EvalProtocol::Knn)];
+
+/// Nodes of an eval block.
+pub(crate) const FIELDS: &[Field<EvalConfig>] = &[
+    Field { name: "features", shape: Shape::scalar(&["KIND"], "features \"last\""), read: features },
+    Field { name: "head", shape: Shape::scalar(&["KIND"], "head \"linear\""), read: head },
+    Field { name: "epochs", shape: Shape::scalar(&["N"], "epochs 50"), read: epochs },
+    Field { name: "decay-every", shape: Shape::scalar(&["EPOCHS"], "decay-every 15"), read: decay_every },
+    Field { name: "batch-size", shape: Shape::scalar(&["N"], "batch-size 256"), read: batch_size },
+    Field { name: "lr", shape: Shape { args: LIST, required: 1, props: &[], children: false, usage: "lr 0.01 0.05 0.001" }, read: lrs },
+    Field {
+        name: "weight-decay",
+        shape: Shape { args: LIST, required: 1, props: &[], children: false, usage: "weight-decay 5e-4 0" },
+        read: wds,
+    },
+    Field { name: "c", shape: Shape { args: LIST, required: 1, props: &[], children: false, usage: "c 0.01 0.1 1 10" }, read: cs },
+    Field { name: "held-out", shape: Shape::scalar(&["FRACTION"], "held-out 0.1"), read: heldout },
+    Field { name: "split-file", shape: Shape::scalar(&["FILE"], "split-file \"1percent.txt\""), read: split_file },
+    Field { name: "k", shape: Shape::scalar(&["N"], "k 20"), read: k },
+    Field { name: "temperature", shape: Shape::scalar(&["T"], "temperature 0.07"), read: temperature },
+    Field {
+        name: "baselines",
+        shape: Shape { args: &["B1", "B2"], required: 1, props: &[], children: false, usage: "baselines \"random-init\" \"raw-pixels\"" },
+        read: baselines,
+    },
+];
+
+/// Reads one `eval` block and appends it to `exp.evals`.
+pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    let Some(protocol) = n.arg(0).and_then(|e| cx.keyword(e, &n.sub("protocol"), "evaluation protocol", PROTOCOLS)) else {
+        cx.poison(&n.path);
+        return;
+    };
+    if let Some(dup) = exp.evals.iter().find(|e| e.protocol == protocol) {
+        cx.err(DslError::InvalidValue {
+            what: "eval block".into(),
+            message: format!("a second `eval \"{}\"` block", dup.name()),
+            span: cx.name_span(n.kdl),
+            help: "one block per protocol; put the variants of a protocol in one block (grids)".into(),
+        });
+        return;
+    }
+    let mut cfg = EvalConfig::defaults(protocol);
+    if let Some(v) = n.prop("fraction").and_then(|e| cx.f64_in(e, &n.sub("fraction"), Bound::UnitOpenClosed)) {
+        if protocol != EvalProtocol::LowShot {
+            cx.err(DslError::InvalidValue {
+                what: "fraction".into(),
+                message: "only low-shot evaluations sample a fraction of the labels".into(),
+                span: cx.name_span(n.kdl),
+                help: "write `eval \"low-shot\" fraction=0.01 { ... }`".into(),
+            });
+        }
+        cfg.fraction = v;
+    }
+    read_children(cx, n.children(), &n.path, "eval", FIELDS, &mut cfg);
+    if cfg.head == HeadKind::Logistic && protocol == EvalProtocol::Linear {
+        cx.err(DslError::InvalidValue {
+            what: "head".into(),
+            message: "the linear probe trains `linear` or `bn-linear` heads".into(),
+            span: cx.span_or(&[&n.sub("head"), &n.path]),
+            help: "use `head \"logistic\"` in `eval \"low-shot\"`".into(),
+        });
+    }
+    exp.evals.push(cfg);
+}
+
+/// Reads the `report` node.
+pub(crate) fn read_report(_cx: &mut Ctx, _n: &Node, exp: &mut Experiment) {
+    exp.report = true;
+}
+
+fn features(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    const KINDS: &[(&str, FeatureChoice)] = &[("last", FeatureChoice::Last), ("last4", FeatureChoice::Last4)];
+    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "features", KINDS)) {
+        c.features = v;
+    }
+}
+
+fn head(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    const KINDS: &[(&str, HeadKind)] =
+        &[("linear", HeadKind::Linear), ("bn-linear", HeadKind::BnLinear), ("logistic", HeadKind::Logistic)];
+    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "head", KINDS)) {
+        c.head = v;
+    }
+}
+
+fn epochs(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+        c.epochs = v;
+    }
+}
+
+fn decay_every(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+        c.decay_every = v;
+    }
+}
+
+fn batch_size(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+        c.batch_size = v;
+    }
+}
+
+fn list(cx: &mut Ctx, n: &Node, bound: Bound) -> Option<Vec<f64>> {
+    let mut out = Vec::new();
+    for i in 0..LIST.len() {
+        let Some(e) = n.arg(i) else { break };
+        out.push(cx.f64_in(e, &n.path, bound)?);
+    }
+    Some(out)
+}
+
+fn lrs(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = list(cx, n, Bound::Positive) {
+        c.lrs = v;
+    }
+}
+
+fn wds(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = list(cx, n, Bound::NonNegative) {
+        c.wds = v;
+    }
+}
+
+fn cs(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = list(cx, n, Bound::Positive) {
+        c.cs = v;
+    }
+}
+
+fn heldout(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::UnitClosedOpen)) {
+        c.heldout = v;
+    }
+}
+
+fn split_file(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.path)) {
+        c.split_file = Some(v.value.into());
+    }
+}
+
+fn k(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+        c.k = v;
+    }
+}
+
+fn temperature(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::Positive)) {
+        c.temperature = v;
+    }
+}
+
+fn baselines(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    const KINDS: &[(&str, Baseline)] = &[("random-init", Baseline::RandomInit), ("raw-pixels", Baseline::RawPixels)];
+    let mut out = Vec::new();
+    for i in 0..2 {
+        let Some(e) = n.arg(i) else { break };
+        if let Some(b) = cx.keyword(e, &n.path, "baseline", KINDS) {
+            if !out.contains(&b) {
+                out.push(b);
+            }
+        }
+    }
+    c.baselines = out;
+}

@@ -1,0 +1,272 @@
+//! Frozen features for evaluation (I-JEPA paper, appendix A.2): the encoder's patch tokens
+//! average-pooled (the model has no CLS token), from the last block or from the last four
+//! blocks concatenated; plus the raw-pixel baseline and an on-disk feature cache.
+//!
+//! [`FeatureKind::Last4`] pools `norm(block_i(...))` for each of the last four blocks: the
+//! encoder's final LayerNorm is applied to every one of them (not only to the last, which is
+//! how [`VisionTransformer::forward_layers`] returns them), as is common for multi-layer
+//! probes (e.g. the DINO/iBOT `n_last_blocks` evaluations), so the four parts are on the same
+//! scale. The last part is exactly the [`FeatureKind::Last`] feature.
+
+use crate::autocast;
+use crate::data::{Dataset, SampleTransform};
+use crate::error::{Error, Result};
+use crate::model::vit::VisionTransformer;
+use crate::rng::{Rng, Stream};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use tch::{Device, Kind, Tensor};
+
+/// Which encoder outputs make the feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeatureKind {
+    /// Mean over patch tokens of the last block's normed output: width D.
+    Last,
+    /// Concatenation, oldest first, of the patch-token means of the last four blocks' outputs,
+    /// each passed through the encoder's final norm: width 4D.
+    Last4,
+}
+
+/// A feature matrix with its labels.
+#[derive(Debug)]
+pub struct Features {
+    /// `[N, F]` float32 on the CPU.
+    pub x: Tensor,
+    /// The N labels.
+    pub y: Vec<i64>,
+}
+
+impl Features {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    /// True when there is no sample.
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    /// Feature width F (0 when `x` is not 2-D).
+    pub fn dim(&self) -> usize {
+        let s = self.x.size();
+        if s.len() == 2 { s[1] as usize } else { 0 }
+    }
+
+    /// A copy sharing nothing with `self`.
+    pub fn deep_clone(&self) -> Self {
+        Self { x: self.x.copy(), y: self.y.clone() }
+    }
+}
+
+/// The fixed key of the (deterministic) evaluation transform's generator for sample `i`.
+fn sample_rng(i: usize) -> Rng {
+    Rng::derive(0, Stream::Crop, &[u64::MAX, i as u64])
+}
+
+/// One loaded batch: its first sample index, `[B, 3, S, S]` floats flat, labels.
+type Loaded = Result<(usize, Vec<f32>, Vec<i64>)>;
+
+/// Calls `f(start, images, labels)` for consecutive batches of `ds` transformed by
+/// `transform`, in order; one background thread loads the next batch while `f` runs.
+fn for_each_batch(
+    ds: &dyn Dataset,
+    transform: &dyn SampleTransform,
+    batch: usize,
+    mut f: impl FnMut(usize, Vec<f32>, Vec<i64>) -> Result<()>,
+) -> Result<()> {
+    if batch == 0 {
+        return Err(Error::Config("feature extraction: the batch size must be positive".into()));
+    }
+    let s = transform.size();
+    let per = 3 * s * s;
+    let n = ds.len();
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Loaded>(1);
+        scope.spawn(move || {
+            for start in (0..n).step_by(batch) {
+                let end = (start + batch).min(n);
+                let mut buf = vec![0f32; (end - start) * per];
+                let mut ys = Vec::with_capacity(end - start);
+                let mut res = Ok(());
+                for (j, i) in (start..end).enumerate() {
+                    res = transform.apply(&mut sample_rng(i), ds, i, &mut buf[j * per..(j + 1) * per]);
+                    if res.is_err() {
+                        break;
+                    }
+                    ys.push(ds.label(i));
+                }
+                let msg = res.map(|()| (start, buf, ys));
+                let stop = msg.is_err();
+                if tx.send(msg).is_err() || stop {
+                    return;
+                }
+            }
+        });
+        for msg in rx {
+            let (start, buf, ys) = msg?;
+            f(start, buf, ys)?;
+        }
+        Ok(())
+    })
+}
+
+/// Pools the encoder's output for a `[B, 3, S, S]` batch to `[B, F]` float32 on the CPU.
+fn encode(encoder: &VisionTransformer, x: &Tensor, kind: FeatureKind) -> Tensor {
+    let pooled = match kind {
+        FeatureKind::Last => encoder.forward(x, None).mean_dim(1, false, Kind::Float),
+        FeatureKind::Last4 => {
+            let outs = encoder.forward_layers(x);
+            let k = outs.len();
+            let parts: Vec<Tensor> = outs[k - 4..]
+                .iter()
+                .enumerate()
+                .map(|(j, o)| {
+                    // the last output is already normed by forward_layers
+                    let o = if j == 3 { o.shallow_clone() } else { encoder.norm.forward(o) };
+                    o.mean_dim(1, false, Kind::Float)
+                })
+                .collect();
+            Tensor::cat(&parts, 1)
+        }
+    };
+    pooled.to_kind(Kind::Float).to_device(Device::Cpu)
+}
+
+/// Encodes every sample of `ds` (through `transform`, whose randomness is keyed by a fixed
+/// key, so a random transform is still deterministic) with the frozen `encoder` on `device`
+/// in batches of `batch`, without gradients, under bf16 autocast when `bf16` (CUDA or CPU),
+/// and pools the tokens as `kind` says. The encoder's parameters must live on `device`.
+///
+/// Errors: a zero batch, a transform size other than the encoder's image size, fewer than
+/// four blocks for [`FeatureKind::Last4`], or a sample that fails to load.
+pub fn extract(
+    encoder: &VisionTransformer,
+    ds: &dyn Dataset,
+    transform: &dyn SampleTransform,
+    kind: FeatureKind,
+    batch: usize,
+    device: Device,
+    bf16: bool,
+) -> Result<Features> {
+    let s = transform.size();
+    if s != encoder.cfg.image_size {
+        return Err(Error::Config(format!(
+            "feature extraction: the transform gives {s}x{s} images but the encoder takes {0}x{0}",
+            encoder.cfg.image_size
+        )));
+    }
+    if kind == FeatureKind::Last4 && encoder.blocks.len() < 4 {
+        return Err(Error::Config(format!(
+            "feature extraction: last-4 features need at least 4 blocks, the encoder has {}",
+            encoder.blocks.len()
+        )));
+    }
+    let width = match kind {
+        FeatureKind::Last => encoder.cfg.embed_dim,
+        FeatureKind::Last4 => 4 * encoder.cfg.embed_dim,
+    } as i64;
+    let mut chunks = Vec::new();
+    let mut y = Vec::with_capacity(ds.len());
+    for_each_batch(ds, transform, batch, |_, buf, ys| {
+        let b = ys.len() as i64;
+        let x = Tensor::from_slice(&buf).view([b, 3, s as i64, s as i64]).to_device(device);
+        let f = autocast::bf16(device, bf16, || tch::no_grad(|| encode(encoder, &x, kind)))?;
+        chunks.push(f);
+        y.extend(ys);
+        Ok(())
+    })?;
+    let x = if chunks.is_empty() { Tensor::zeros([0, width], (Kind::Float, Device::Cpu)) } else { Tensor::cat(&chunks, 0) };
+    Ok(Features { x, y })
+}
+
+/// The raw-pixel baseline: each sample's transformed, normalised image flattened to
+/// `3 * S * S` floats.
+pub fn raw_pixels(ds: &dyn Dataset, transform: &dyn SampleTransform, batch: usize) -> Result<Features> {
+    let s = transform.size();
+    let per = (3 * s * s) as i64;
+    let mut chunks = Vec::new();
+    let mut y = Vec::with_capacity(ds.len());
+    for_each_batch(ds, transform, batch, |_, buf, ys| {
+        chunks.push(Tensor::from_slice(&buf).view([ys.len() as i64, per]));
+        y.extend(ys);
+        Ok(())
+    })?;
+    let x = if chunks.is_empty() { Tensor::zeros([0, per], (Kind::Float, Device::Cpu)) } else { Tensor::cat(&chunks, 0) };
+    Ok(Features { x, y })
+}
+
+/// Reads a cache file; `None` when it is not a valid feature file.
+fn read_cache(path: &Path) -> Option<Features> {
+    let tensors = Tensor::read_safetensors(path).ok()?;
+    let get = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone());
+    let (x, y) = (get("x")?, get("y")?);
+    let (xs, ys) = (x.size(), y.size());
+    if xs.len() != 2 || ys.len() != 1 || xs[0] != ys[0] || x.kind() != Kind::Float || y.kind() != Kind::Int64 {
+        return None;
+    }
+    let y = Vec::<i64>::try_from(&y).ok()?;
+    Some(Features { x, y })
+}
+
+/// The features stored at `path` (a safetensors file with `x` [N, F] f32 and `y` [N] i64),
+/// or, when there is none (or it is unreadable), `compute()`'s, which are then stored there
+/// atomically (written to a temporary file in the same folder, then renamed). The caller
+/// keys the path by everything the features depend on (checkpoint, kind, split, transform).
+pub fn cached(path: &Path, compute: impl FnOnce() -> Result<Features>) -> Result<Features> {
+    if path.exists() {
+        if let Some(f) = read_cache(path) {
+            return Ok(f);
+        }
+        tracing::warn!("{}: not a readable feature cache; recomputing", path.display());
+    }
+    let f = compute()?;
+    let size = f.x.size();
+    if size.len() != 2 || size[0] as usize != f.y.len() {
+        return Err(Error::Data(format!("features to cache: shape {size:?} with {} labels", f.y.len())));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "features".into());
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let x = f.x.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
+    let y = Tensor::from_slice(&f.y);
+    if let Err(e) = Tensor::write_safetensors(&[("x", &x), ("y", &y)], &tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })?;
+    Ok(Features { x, y: f.y })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_round_trips_and_recomputes_broken_files() {
+        let dir = std::env::temp_dir().join(format!("ijepa-eval-cache-{}", std::process::id()));
+        let path = dir.join("sub").join("f.safetensors");
+        let _ = std::fs::remove_dir_all(&dir);
+        let x = Tensor::arange(12, (Kind::Float, Device::Cpu)).view([3, 4]);
+        let a = cached(&path, || Ok(Features { x: x.copy(), y: vec![2, 0, 1] })).unwrap();
+        let b = cached(&path, || Err(Error::Train("must not recompute".into()))).unwrap();
+        assert_eq!(b.y, vec![2, 0, 1]);
+        assert!(b.x.equal(&a.x) && b.x.equal(&x));
+        // no temporary file left behind
+        assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        std::fs::write(&path, b"garbage").unwrap();
+        let c = cached(&path, || Ok(Features { x: x.copy(), y: vec![1, 1, 1] })).unwrap();
+        assert_eq!(c.y, vec![1, 1, 1]);
+        assert_eq!(cached(&path, || Err(Error::Train("no".into()))).unwrap().y, vec![1, 1, 1]);
+        // shape mismatch is refused, not written
+        let bad = dir.join("bad.safetensors");
+        assert!(cached(&bad, || Ok(Features { x: x.copy(), y: vec![0] })).is_err());
+        assert!(!bad.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,179 @@
+//! Evaluation of frozen encoders (I-JEPA paper, appendix A.2; design reference §6).
+//!
+//! Features come from the (target) encoder, average-pooled over the patch tokens — there is
+//! no CLS token — from the last block or the concatenation of the last four blocks
+//! ([`features`]). On them run:
+//!
+//! - [`linear`]: the paper's linear probe (LARS, 50 epochs, lr / 10 every 15, grid over
+//!   lr x weight decay chosen on a held-out part of the train split), head Linear or
+//!   BatchNorm(no affine) + Linear;
+//! - [`logistic`]: L2-regularised multinomial logistic regression solved to convergence
+//!   (L-BFGS), the cheap strong low-shot protocol (1% labels);
+//! - [`knn`]: DINO-style weighted k-nearest-neighbours on cosine similarity;
+//! - [`lowshot`]: deterministic per-class label subsets (e.g. 1% of the labels).
+//!
+//! Everything is deterministic given its seeds: splits and shuffles come from
+//! [`crate::rng::Rng`] keyed by the seed, weights start at zero, no hidden global RNG is used.
+
+pub mod features;
+pub mod knn;
+pub mod linear;
+pub mod logistic;
+pub mod lowshot;
+
+pub use features::{cached, extract, raw_pixels, FeatureKind, Features};
+pub use knn::knn;
+pub use linear::{linear_probe, Head, LinearCfg};
+pub use logistic::{logistic_probe, LogisticCfg};
+pub use lowshot::{sample_per_class, subset};
+
+use crate::error::{Error, Result};
+use crate::rng::{Rng, Stream};
+use std::collections::BTreeMap;
+use tch::{Kind, Tensor};
+
+/// The outcome of a probe: its hyper-parameter sweep, the chosen point and its test score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeResult {
+    /// Every hyper-parameter combination tried with its held-out (or cross-validated) top-1
+    /// accuracy in percent, in grid order. Empty when there was nothing to choose from and
+    /// no held-out data.
+    pub sweep: Vec<(BTreeMap<String, f64>, f64)>,
+    /// The chosen combination (the first best of the sweep).
+    pub chosen: BTreeMap<String, f64>,
+    /// Top-1 accuracy in percent on the test features of the chosen combination, retrained on
+    /// the whole train split.
+    pub top1: f64,
+    /// Test top-1 (percent) after each epoch (1-based) of the final run; empty for probes
+    /// without epochs (logistic regression).
+    pub curve: Vec<(usize, f64)>,
+}
+
+/// Checks that `f` is a well-formed feature set for `num_classes` classes: `x` is a 2-D
+/// float tensor with one row per label, every label in `0..num_classes`.
+pub(crate) fn check_features(f: &Features, num_classes: usize, what: &str) -> Result<()> {
+    if num_classes == 0 {
+        return Err(Error::Config("evaluation needs at least one class".into()));
+    }
+    let size = f.x.size();
+    if size.len() != 2 {
+        return Err(Error::Data(format!("{what} features: expected a [N, F] tensor, got shape {size:?}")));
+    }
+    if !matches!(f.x.kind(), Kind::Float | Kind::Double | Kind::Half | Kind::BFloat16) {
+        return Err(Error::Data(format!("{what} features: expected floats, got {:?}", f.x.kind())));
+    }
+    if size[0] as usize != f.y.len() {
+        return Err(Error::Data(format!("{what} features: {} rows but {} labels", size[0], f.y.len())));
+    }
+    if let Some((i, &l)) = f.y.iter().enumerate().find(|(_, &l)| l < 0 || l as usize >= num_classes) {
+        return Err(Error::Data(format!("{what} features: label {l} of sample {i} is outside 0..{num_classes}")));
+    }
+    Ok(())
+}
+
+/// Checks a train/test pair: both well-formed, same feature width, non-empty train.
+pub(crate) fn check_pair(train: &Features, test: &Features, num_classes: usize) -> Result<()> {
+    check_features(train, num_classes, "train")?;
+    check_features(test, num_classes, "test")?;
+    if train.y.is_empty() {
+        return Err(Error::Data("train features are empty".into()));
+    }
+    let (a, b) = (train.x.size()[1], test.x.size()[1]);
+    if a != b {
+        return Err(Error::Data(format!("train features have width {a}, test features {b}")));
+    }
+    Ok(())
+}
+
+/// Percentage of rows of `logits` ([N, C]) whose argmax equals the label; 0 for no rows.
+pub(crate) fn top1(logits: &Tensor, y: &Tensor) -> f64 {
+    let n = y.size()[0];
+    if n == 0 {
+        return 0.0;
+    }
+    let correct = logits.argmax(1, false).eq_tensor(y).to_kind(Kind::Int64).sum(Kind::Int64).int64_value(&[]);
+    100.0 * correct as f64 / n as f64
+}
+
+/// Labels as a CPU int64 tensor.
+pub(crate) fn labels(y: &[i64]) -> Tensor {
+    Tensor::from_slice(y)
+}
+
+/// Per class, the sample indices of that class in order.
+pub(crate) fn by_class(y: &[i64], num_classes: usize) -> Vec<Vec<usize>> {
+    let mut classes = vec![Vec::new(); num_classes];
+    for (i, &l) in y.iter().enumerate() {
+        if l >= 0 && (l as usize) < num_classes {
+            classes[l as usize].push(i);
+        }
+    }
+    classes
+}
+
+/// Tag of the held-out split in the [`Stream::Subset`] key (distinct from the low-shot
+/// sampler's keys).
+const HELDOUT_TAG: u64 = 0x4845_4c44; // "HELD"
+
+/// A deterministic per-class-stratified split of the samples into (train, held-out)
+/// indices, both sorted: per class, `round(fraction * count)` samples are held out, but at
+/// least one sample of each class stays in train.
+pub(crate) fn stratified_split(y: &[i64], num_classes: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let fraction = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+    let (mut train, mut held) = (Vec::new(), Vec::new());
+    for (c, idx) in by_class(y, num_classes).into_iter().enumerate() {
+        let n = idx.len();
+        if n == 0 {
+            continue;
+        }
+        let k = ((fraction * n as f64).round() as usize).min(n - 1);
+        let perm = Rng::derive(seed, Stream::Subset, &[HELDOUT_TAG, c as u64]).permutation(n);
+        for (j, &p) in perm.iter().enumerate() {
+            if j < k { held.push(idx[p]) } else { train.push(idx[p]) }
+        }
+    }
+    train.sort_unstable();
+    held.sort_unstable();
+    (train, held)
+}
+
+/// The first best entry of a sweep (NaN scores never win).
+pub(crate) fn best_of(sweep: &[(BTreeMap<String, f64>, f64)]) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, (_, s)) in sweep.iter().enumerate() {
+        if s.is_nan() {
+            continue;
+        }
+        if best.is_none_or(|b| *s > sweep[b].1) {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stratified_split_holds_out_per_class_and_keeps_one() {
+        let y: Vec<i64> = (0..100).map(|i| (i % 4) as i64).chain([4]).collect();
+        let (tr, he) = stratified_split(&y, 5, 0.2, 3);
+        assert_eq!(tr.len() + he.len(), 101);
+        for c in 0..4 {
+            assert_eq!(he.iter().filter(|&&i| y[i] == c).count(), 5);
+        }
+        // the single sample of class 4 stays in train
+        assert!(tr.contains(&100));
+        assert_eq!(stratified_split(&y, 5, 0.2, 3), (tr.clone(), he.clone()));
+        assert_ne!(stratified_split(&y, 5, 0.2, 4).1, he);
+    }
+
+    #[test]
+    fn best_of_takes_the_first_maximum() {
+        let m = BTreeMap::new;
+        let s = vec![(m(), 1.0), (m(), f64::NAN), (m(), 3.0), (m(), 3.0)];
+        assert_eq!(best_of(&s), Some(2));
+        assert_eq!(best_of(&[]), None);
+    }
+}

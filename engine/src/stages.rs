@@ -1,0 +1,261 @@
+//! Evaluation stages: after pretraining, each `eval` block of an experiment runs its protocol
+//! on the frozen target encoder (and on the baselines it names) and writes
+//! `runs/<experiment>/eval-<protocol>-<model>-<hash>/eval.json`, the record the reports read.
+//! A stage whose `eval.json` exists is not repeated. Features are cached per checkpoint.
+
+use crate::checkpoint::import;
+use crate::data::{self, Dataset, EvalTransform, SampleTransform, Split};
+use crate::error::{Error, Result};
+use crate::eval::features::{self, FeatureKind, Features};
+use crate::eval::{knn, linear, logistic, lowshot, ProbeResult};
+use crate::model::vit::{VisionTransformer, VitConfig};
+use crate::model::ParamStore;
+use crate::run_dir::{self, content_hash};
+use ijepa_dsl::config::{Baseline, DatasetKind, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind, Precision};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use tch::Device;
+
+/// The model an evaluation looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// The pretrained target encoder.
+    Pretrained,
+    /// The same architecture at its random initialisation.
+    RandomInit,
+    /// The normalised pixels.
+    RawPixels,
+}
+
+impl Subject {
+    fn key(self) -> &'static str {
+        match self {
+            Subject::Pretrained => "ijepa",
+            Subject::RandomInit => "random-init",
+            Subject::RawPixels => "raw-pixels",
+        }
+    }
+
+    fn method(self) -> &'static str {
+        match self {
+            Subject::Pretrained => "I-JEPA (ours)",
+            Subject::RandomInit => "random init",
+            Subject::RawPixels => "raw pixels",
+        }
+    }
+}
+
+/// Where the weights come from and what they are.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The checkpoint file (ours or an official `.pth.tar`).
+    pub checkpoint: PathBuf,
+    /// The pretraining run folder, when the checkpoint came from one.
+    pub pretrain_dir: Option<PathBuf>,
+}
+
+fn dataset_label(kind: &DatasetKind) -> &'static str {
+    match kind {
+        DatasetKind::FashionMnist => "Fashion-MNIST",
+        DatasetKind::Mnist => "MNIST-family",
+        DatasetKind::ImageFolder => "image folder",
+        DatasetKind::Cifar10 => "CIFAR-10",
+        DatasetKind::Cifar100 => "CIFAR-100",
+    }
+}
+
+/// The evaluation transform: ImageNet's resize 256 / centre crop 224 ratio for image folders,
+/// a plain resize to the crop size for the small-image datasets.
+fn eval_transform(exp: &Experiment) -> Result<EvalTransform> {
+    let crop = exp.data.crop_size;
+    match exp.data.dataset {
+        DatasetKind::ImageFolder => EvalTransform::new(crop * 256 / 224, crop),
+        _ => EvalTransform::resize_only(crop),
+    }
+}
+
+/// Builds the encoder of the experiment with the weights of `source` (its target encoder when
+/// present), or at its random initialisation.
+fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) -> Result<(ParamStore, VisionTransformer)> {
+    let cfg = VitConfig::from_dsl(&exp.encoder, exp.data.crop_size);
+    tch::manual_seed(exp.seed as i64);
+    let store = ParamStore::new(device);
+    let vit = VisionTransformer::new(&store.root(), &cfg)?;
+    if subject == Subject::Pretrained {
+        let models = import::load_models(&source.checkpoint)?;
+        let sd = models.feature_encoder().ok_or_else(|| Error::Checkpoint {
+            path: source.checkpoint.clone(),
+            message: "holds no encoder to evaluate".into(),
+        })?;
+        store.load_strict(&import::to_map(sd), &source.checkpoint)?;
+    }
+    Ok((store, vit))
+}
+
+fn feature_kind(c: FeatureChoice) -> FeatureKind {
+    match c {
+        FeatureChoice::Last => FeatureKind::Last,
+        FeatureChoice::Last4 => FeatureKind::Last4,
+    }
+}
+
+/// Runs every `eval` block of `exp` on `source`; returns the stage folders written.
+pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Device) -> Result<Vec<PathBuf>> {
+    if exp.evals.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ckpt_hash = crate::checkpoint::state::sha256_file(&source.checkpoint)?;
+    let train_ds = data::open_dataset(&exp.data, Split::Train)?;
+    let test_ds = data::open_dataset(&exp.data, Split::Test)?;
+    let transform = eval_transform(exp)?;
+    let cache = runs_dir.join(&exp.name).join("features");
+    std::fs::create_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
+    let bf16 = exp.precision == Precision::Bf16;
+    let mut out = Vec::new();
+    for cfg in &exp.evals {
+        let mut subjects = vec![Subject::Pretrained];
+        subjects.extend(cfg.baselines.iter().map(|b| match b {
+            Baseline::RandomInit => Subject::RandomInit,
+            Baseline::RawPixels => Subject::RawPixels,
+        }));
+        for subject in subjects {
+            let spec = serde_json::to_string(&json!({"eval": cfg, "subject": subject.key(), "checkpoint": ckpt_hash, "data": exp.data, "seed": exp.seed}))
+                .map_err(|e| Error::Train(format!("serialising the eval config: {e}")))?;
+            let hash = content_hash(spec.as_bytes());
+            let dir = run_dir::stage_dir(runs_dir, &exp.name, &format!("eval-{}-{}", cfg.name(), subject.key()), &hash)?;
+            if dir.join("eval.json").exists() {
+                println!("{} is already done", dir.display());
+                out.push(dir);
+                continue;
+            }
+            let t0 = Instant::now();
+            let kind = feature_kind(cfg.features);
+            let key = |split: &str| {
+                let k = match subject {
+                    Subject::Pretrained => format!("{}-{:?}", &ckpt_hash[..16], kind),
+                    Subject::RandomInit => format!("init{}-{}-{:?}", exp.seed, content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes()), kind),
+                    Subject::RawPixels => "pixels".to_string(),
+                };
+                cache.join(format!("{k}-{split}-{}.safetensors", content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes())))
+            };
+            let (train, test) = match subject {
+                Subject::RawPixels => (
+                    features::cached(&key("train"), || features::raw_pixels(train_ds.as_ref(), &transform, 256))?,
+                    features::cached(&key("test"), || features::raw_pixels(test_ds.as_ref(), &transform, 256))?,
+                ),
+                _ => {
+                    let (_store, vit) = encoder(exp, source, subject, device)?;
+                    let ex = |ds: &Arc<dyn Dataset>| features::extract(&vit, ds.as_ref(), &transform as &dyn SampleTransform, kind, 256, device, bf16);
+                    (features::cached(&key("train"), || ex(&train_ds))?, features::cached(&key("test"), || ex(&test_ds))?)
+                }
+            };
+            let record = evaluate(exp, cfg, subject, source, &train, &test, train_ds.num_classes())?;
+            let mut record = record;
+            record["wall_s"] = json!(t0.elapsed().as_secs_f64());
+            run_dir::write_json(&dir.join("eval.json"), &record)?;
+            println!(
+                "eval {:<8} {:<13} top-1 {:>6.2}%  ({} train / {} test examples, {:.1} s) -> {}",
+                cfg.name(),
+                subject.key(),
+                record["top1"].as_f64().unwrap_or(f64::NAN),
+                record["train_examples"],
+                record["test_examples"],
+                t0.elapsed().as_secs_f64(),
+                dir.display()
+            );
+            out.push(dir);
+        }
+    }
+    Ok(out)
+}
+
+fn evaluate(
+    exp: &Experiment,
+    cfg: &EvalConfig,
+    subject: Subject,
+    source: &Source,
+    train: &Features,
+    test: &Features,
+    num_classes: usize,
+) -> Result<serde_json::Value> {
+    let linear_cfg = || linear::LinearCfg {
+        epochs: cfg.epochs,
+        decay_every: cfg.decay_every,
+        batch: cfg.batch_size,
+        lrs: cfg.lrs.clone(),
+        wds: cfg.wds.clone(),
+        heldout: cfg.heldout,
+        head: if cfg.head == HeadKind::BnLinear { linear::Head::BnLinear } else { linear::Head::Linear },
+        seed: exp.seed,
+    };
+    let logistic_cfg = || logistic::LogisticCfg { cs: cfg.cs.clone(), heldout: cfg.heldout, seed: exp.seed, ..Default::default() };
+    let (result, n_train) = match cfg.protocol {
+        EvalProtocol::Linear => (linear::linear_probe(train, test, num_classes, &linear_cfg())?, train.y.len()),
+        EvalProtocol::LowShot => {
+            let idx = match &cfg.split_file {
+                Some(list) => split_indices(exp, list)?,
+                None => lowshot::sample_per_class(&train.y, num_classes, cfg.fraction, exp.seed),
+            };
+            let few = lowshot::subset(train, &idx)?;
+            let r = match cfg.head {
+                HeadKind::Logistic => logistic::logistic_probe(&few, test, num_classes, &logistic_cfg())?,
+                _ => linear::linear_probe(&few, test, num_classes, &linear_cfg())?,
+            };
+            (r, idx.len())
+        }
+        EvalProtocol::Knn => {
+            let top1 = knn::knn(train, test, num_classes, cfg.k, cfg.temperature)?;
+            let mut chosen = std::collections::BTreeMap::new();
+            chosen.insert("k".to_string(), cfg.k as f64);
+            chosen.insert("temperature".to_string(), cfg.temperature);
+            (ProbeResult { sweep: Vec::new(), chosen, top1, curve: Vec::new() }, train.y.len())
+        }
+    };
+    let head = match (cfg.protocol, cfg.head) {
+        (EvalProtocol::Knn, _) => "knn",
+        (_, HeadKind::Linear) => "linear",
+        (_, HeadKind::BnLinear) => "bn-linear",
+        (_, HeadKind::Logistic) => "logistic",
+    };
+    let e = &exp.encoder;
+    Ok(json!({
+        "experiment": exp.name,
+        "stage": format!("eval-{}", cfg.name()),
+        "protocol": cfg.name(),
+        "model": subject.key(),
+        "method": subject.method(),
+        "arch": if subject == Subject::RawPixels { "pixels".to_string() } else { format!("ViT-{}x{}/{}", e.embed_dim, e.depth, e.patch_size) },
+        "pretrain_epochs": if subject == Subject::Pretrained { json!(exp.epochs) } else { json!(null) },
+        "data": dataset_label(&exp.data.dataset),
+        "resolution": exp.data.crop_size,
+        "features": if subject == Subject::RawPixels { "pixels" } else if cfg.features == FeatureChoice::Last4 { "last4" } else { "last" },
+        "head": head,
+        "fraction": if cfg.protocol == EvalProtocol::LowShot { json!(cfg.fraction) } else { json!(null) },
+        "sweep": result.sweep.iter().map(|(p, acc)| json!({"params": p, "heldout_top1": acc})).collect::<Vec<_>>(),
+        "chosen": result.chosen,
+        "top1": result.top1,
+        "train_examples": n_train,
+        "test_examples": test.y.len(),
+        "varied": {},
+        "pretrain_dir": source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
+        "checkpoint": source.checkpoint.display().to_string(),
+        "curve": result.curve.iter().map(|(ep, acc)| json!({"epoch": ep, "top1": acc})).collect::<Vec<_>>(),
+    }))
+}
+
+/// Indices into the training split of the files an ImageNet-style list names (`split-file`).
+fn split_indices(exp: &Experiment, list: &Path) -> Result<Vec<usize>> {
+    let ijepa_dsl::config::DataSource::Path(root) = &exp.data.source else {
+        return Err(Error::Config("`split-file` needs an image-folder dataset with `root=`".into()));
+    };
+    if exp.data.dataset != DatasetKind::ImageFolder || exp.data.subset.is_some() || exp.data.limit.is_some() {
+        return Err(Error::Config(
+            "`split-file` selects files of a whole image folder: use data \"image-folder\" without `subset`/`limit`".into(),
+        ));
+    }
+    let folder = data::image_folder::ImageFolder::open(root, data::image_folder::OnError::Fail)?;
+    let subset = data::list_file::Subset::from_list(folder, list)?;
+    Ok((0..subset.len()).map(|i| subset.base_index(i)).collect())
+}

@@ -1,0 +1,63 @@
+//! The crate's error type: every variant that comes from a file names that file.
+
+use std::path::PathBuf;
+
+/// Errors from loading a run registry or writing a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file or folder could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A JSON file (manifest.json, eval.json, config.json) is malformed or lacks a field.
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error (with line and column).
+        source: serde_json::Error,
+    },
+    /// A CSV file (metrics.csv, the paper tables) is malformed.
+    #[error("{path}: {message}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line number where known.
+        message: String,
+    },
+    /// A required file of a run folder is missing.
+    #[error("{path}: missing (required for a finished {what})")]
+    Missing {
+        /// The file that should exist.
+        path: PathBuf,
+        /// What kind of run needed it.
+        what: &'static str,
+    },
+    /// A plot could not be encoded.
+    #[error("{path}: PNG encoding failed: {source}")]
+    Png {
+        /// The PNG being written.
+        path: PathBuf,
+        /// The encoder's error.
+        source: png::EncodingError,
+    },
+    /// A DataFrame operation failed (a bug in this crate if it ever happens).
+    #[error("table: {0}")]
+    Polars(#[from] polars::prelude::PolarsError),
+}
+
+/// `Result` with [`ReportError`].
+pub type Result<T> = std::result::Result<T, ReportError>;
+
+impl ReportError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The run registry: what `runs/<experiment>/<stage>-<hash>/` folders hold, read into plain
+//! structs (see `docs/architecture.md`, "Run folder").
+//!
+//! A pretrain folder holds `manifest.json`, `metrics.csv` and `config.json`; an eval folder
+//! holds `eval.json`. Folders with neither a manifest nor an eval file are skipped; a present
+//! but malformed file (or a missing `metrics.csv`/`config.json` of a finished pretrain run) is
+//! an error naming the file.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{ReportError, Result};
+
+/// `manifest.json` of a stage (the fields reports use; others are ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    /// Stage kind: `"pretrain"` for the folders reports plot.
+    pub stage: String,
+    /// Experiment name (the `runs/<experiment>/` folder).
+    pub experiment: String,
+    /// Config hash of the stage (the folder suffix is its first 12 hex digits).
+    #[serde(default)]
+    pub hash: String,
+    /// `"done"`, `"running"`, `"failed"`, ...
+    #[serde(default)]
+    pub status: String,
+    /// Optimizer steps taken.
+    #[serde(default)]
+    pub steps: Option<u64>,
+    /// Loss at the last step.
+    #[serde(default)]
+    pub final_loss: Option<f64>,
+    /// Start time, Unix seconds.
+    #[serde(default)]
+    pub started: Option<i64>,
+    /// End time, Unix seconds (absent while running).
+    #[serde(default)]
+    pub finished: Option<i64>,
+    /// Device description, e.g. `"cuda:0 (NVIDIA H100)"`.
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+/// One row of `metrics.csv`. Only `step` and `loss` are required columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    /// Global optimizer step (1-based).
+    pub step: u64,
+    /// Epoch (1-based), when logged.
+    pub epoch: Option<u64>,
+    /// Training loss (may be NaN for a diverged run).
+    pub loss: f64,
+    /// Learning rate.
+    pub lr: Option<f64>,
+    /// Milliseconds per step.
+    pub ms_per_step: Option<f64>,
+    /// Images per second.
+    pub img_per_s: Option<f64>,
+}
+
+/// A pretraining stage folder.
+#[derive(Debug, Clone)]
+pub struct PretrainRun {
+    /// The folder, e.g. `runs/quickstart/pretrain-1ba8e9dcfe8b`.
+    pub dir: PathBuf,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its metrics, in file order (empty for an unfinished run without metrics yet).
+    pub metrics: Vec<MetricRow>,
+    /// Its resolved config (`config.json`), when present.
+    pub config: Option<serde_json::Value>,
+}
+
+impl PretrainRun {
+    /// The folder name, e.g. `pretrain-1ba8e9dcfe8b`.
+    pub fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// A config value by dotted path, e.g. `"encoder.embed_dim"`.
+    pub fn config_value(&self, dotted: &str) -> Option<&serde_json::Value> {
+        dotted
+            .split('.')
+            .try_fold(self.config.as_ref()?, |v, k| v.get(k))
+    }
+
+    /// Architecture in the `ViT-<dim>x<depth>/<patch>` form the eval files use (or the preset name).
+    pub fn arch(&self) -> Option<String> {
+        if let Some(p) = self.config_value("encoder.preset").and_then(|v| v.as_str()) {
+            return Some(p.to_string());
+        }
+        let n = |k: &str| self.config_value(k).and_then(|v| v.as_u64());
+        Some(format!(
+            "ViT-{}x{}/{}",
+            n("encoder.embed_dim")?,
+            n("encoder.depth")?,
+            n("encoder.patch_size")?
+        ))
+    }
+}
+
+/// One point of a head's hyper-parameter sweep.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SweepPoint {
+    /// Hyper-parameters of the point, e.g. `{"lr": 0.01, "wd": 0.0005}`.
+    #[serde(default)]
+    pub params: BTreeMap<String, f64>,
+    /// Top-1 (percent) on the held-out split of the training set.
+    pub heldout_top1: f64,
+}
+
+/// One point of the probe's learning curve.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CurvePoint {
+    /// Epoch of the probe training (1-based).
+    pub epoch: u64,
+    /// Top-1 (percent) after that epoch.
+    pub top1: f64,
+}
+
+/// `eval.json`: the result of one evaluation stage. Unknown fields are ignored.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvalRecord {
+    /// Experiment name.
+    pub experiment: String,
+    /// Stage name, e.g. `"eval-linear"`.
+    #[serde(default)]
+    pub stage: String,
+    /// Protocol: `"linear"` (linear probe on frozen features), `"low-shot"` (linear probe on a
+    /// fraction of the labels, cf. the paper's 1% ImageNet) or `"knn"`.
+    pub protocol: String,
+    /// What produced the features: `"ijepa"`, `"random-init"` or `"raw-pixels"`.
+    pub model: String,
+    /// Display name of the method, e.g. `"I-JEPA (ours)"`, `"random init"`, `"raw pixels"`.
+    pub method: String,
+    /// Architecture, e.g. `"ViT-192x6/4"` (`<embed dim>x<depth>/<patch>`).
+    pub arch: String,
+    /// Pretraining epochs of the encoder (null for baselines without pretraining).
+    #[serde(default)]
+    pub pretrain_epochs: Option<u64>,
+    /// Dataset name, e.g. `"Fashion-MNIST"`.
+    #[serde(default)]
+    pub data: String,
+    /// Input resolution in pixels.
+    #[serde(default)]
+    pub resolution: Option<u64>,
+    /// Which features the head reads, e.g. `"avgpool-last"`.
+    #[serde(default)]
+    pub features: String,
+    /// The head, e.g. `"linear"` or `"knn-k20"`.
+    #[serde(default)]
+    pub head: String,
+    /// Fraction of the training labels used (low-shot), null for all.
+    #[serde(default)]
+    pub fraction: Option<f64>,
+    /// The head's hyper-parameter sweep.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub sweep: Vec<SweepPoint>,
+    /// The chosen hyper-parameters.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub chosen: BTreeMap<String, f64>,
+    /// Test top-1 accuracy in percent.
+    pub top1: f64,
+    /// Number of labelled training examples the head saw.
+    #[serde(default)]
+    pub train_examples: u64,
+    /// Number of test examples.
+    #[serde(default)]
+    pub test_examples: u64,
+    /// Wall-clock seconds of the evaluation.
+    #[serde(default)]
+    pub wall_s: f64,
+    /// The sweep point this run belongs to, e.g. `{"mask.targets.scale": "0.15-0.2"}`; empty
+    /// for a plain run.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub varied: BTreeMap<String, String>,
+    /// The pretrain folder the encoder came from (null for baselines).
+    #[serde(default)]
+    pub pretrain_dir: Option<String>,
+    /// Probe top-1 per epoch, when recorded.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Reads `null` as the type's default (an empty list or map).
+fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// An evaluation stage folder.
+#[derive(Debug, Clone)]
+pub struct EvalRun {
+    /// The folder, e.g. `runs/quickstart/eval-linear-0123456789ab`.
+    pub dir: PathBuf,
+    /// Its `eval.json`.
+    pub record: EvalRecord,
+}
+
+/// Everything found under a runs folder, sorted by folder path.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    /// The runs folder that was read.
+    pub root: PathBuf,
+    /// Pretraining stages.
+    pub pretrains: Vec<PretrainRun>,
+    /// Evaluation stages.
+    pub evals: Vec<EvalRun>,
+}
+
+impl Registry {
+    /// Experiment names that have at least one run, sorted.
+    pub fn experiments(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .pretrains
+            .iter()
+            .map(|r| r.manifest.experiment.clone())
+            .chain(self.evals.iter().map(|e| e.record.experiment.clone()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// Reads every `RUNS/*/*/` folder: pretrain manifests with their metrics and configs, and
+/// `eval.json` files.
+///
+/// # Errors
+/// An unreadable `runs` folder, or a present but malformed `manifest.json`, `metrics.csv`,
+/// `config.json` or `eval.json` (the error names the file). A finished (`status: "done"`)
+/// pretrain run must have `metrics.csv` and `config.json`.
+pub fn load_registry(runs: &Path) -> Result<Registry> {
+    let mut reg = Registry {
+        root: runs.to_path_buf(),
+        ..Registry::default()
+    };
+    for exp_dir in sorted_subdirs(runs)? {
+        for dir in sorted_subdirs(&exp_dir)? {
+            let eval_path = dir.join("eval.json");
+            let manifest_path = dir.join("manifest.json");
+            if eval_path.is_file() {
+                let record: EvalRecord = read_json(&eval_path)?;
+                reg.evals.push(EvalRun { dir, record });
+            } else if manifest_path.is_file() {
+                let manifest: Manifest = read_json(&manifest_path)?;
+                if manifest.stage == "pretrain" {
+                    reg.pretrains.push(load_pretrain(dir, manifest)?);
+                }
+            }
+        }
+    }
+    Ok(reg)
+}
+
+fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<PretrainRun> {
+    let done = manifest.status == "done";
+    let metrics_path = dir.join("metrics.csv");
+    let metrics = if metrics_path.is_file() {
+        read_metrics(&metrics_path)?
+    } else if done {
+        return Err(ReportError::Missing {
+            path: metrics_path,
+            what: "pretrain run",
+        });
+    } else {
+        Vec::new()
+    };
+    let config_path = dir.join("config.json");
+    let config = if config_path.is_file() {
+        Some(read_json(&config_path)?)
+    } else if done {
+        return Err(ReportError::Missing {
+            path: config_path,
+            what: "pretrain run",
+        });
+    } else {
+        None
+    };
+    Ok(PretrainRun {
+        dir,
+        manifest,
+        metrics,
+        config,
+    })
+}
+
+fn sorted_subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(|e| ReportError::io(dir, e))? {
+        let path = entry.map_err(|e| ReportError::io(dir, e))?.path();
+        if path.is_dir() {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|source| ReportError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads a `metrics.csv` by header name (columns may be added or reordered over versions).
+pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
+    let csv_err = |message: String| ReportError::Csv {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| csv_err(e.to_string()))?;
+    let headers = rdr.headers().map_err(|e| csv_err(e.to_string()))?.clone();
+    let find = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let (Some(i_step), Some(i_loss)) = (find("step"), find("loss")) else {
+        return Err(csv_err("header lacks a `step` or `loss` column".into()));
+    };
+    let (i_epoch, i_lr, i_ms, i_ips) = (
+        find("epoch"),
+        find("lr"),
+        find("ms_per_step"),
+        find("img_per_s"),
+    );
+    let mut rows = Vec::new();
+    for (n, rec) in rdr.records().enumerate() {
+        let line = n + 2;
+        let rec = rec.map_err(|e| csv_err(e.to_string()))?;
+        let field = |i: usize| rec.get(i).map(str::trim).unwrap_or("");
+        let num = |i: usize| -> Result<f64> {
+            field(i).parse::<f64>().map_err(|_| {
+                csv_err(format!(
+                    "line {line}: `{}` in column `{}` is not a number",
+                    field(i),
+                    &headers[i]
+                ))
+            })
+        };
+        let opt = |i: Option<usize>| -> Result<Option<f64>> {
+            match i {
+                Some(i) if !field(i).is_empty() => num(i).map(Some),
+                _ => Ok(None),
+            }
+        };
+        rows.push(MetricRow {
+            step: num(i_step)? as u64,
+            epoch: opt(i_epoch)?.map(|e| e as u64),
+            loss: num(i_loss)?,
+            lr: opt(i_lr)?,
+            ms_per_step: opt(i_ms)?,
+            img_per_s: opt(i_ips)?,
+        });
+    }
+    Ok(rows)
+}

@@ -1,0 +1,531 @@
+//! Paper-style tables as polars DataFrames: our evaluation results beside the I-JEPA paper's
+//! numbers (Assran et al., CVPR 2023: Table 1 = ImageNet linear probe, Table 2 = 1% ImageNet,
+//! Tables 8-10 = masking ablations on 1% ImageNet).
+//!
+//! The paper's rows are ImageNet-1k results, shown for reference only: our runs use small
+//! datasets and models, so the numbers are not comparable, only the ordering and trends.
+
+use std::collections::HashSet;
+
+use polars::prelude::*;
+
+use crate::registry::{EvalRun, Registry};
+
+/// The paper's tables (`data/paper-tables.csv`), embedded at compile time.
+pub const PAPER_TABLES_CSV: &str = include_str!("../data/paper-tables.csv");
+
+/// Data name used for the paper's rows.
+pub const PAPER_DATA: &str = "ImageNet-1k";
+
+/// One row of the paper's tables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaperRow {
+    /// Table number in the paper (1, 2, 8, 9, 10).
+    pub table: i64,
+    /// Group inside the table (`no-view-aug` / `view-aug`), empty if none.
+    pub group: String,
+    /// Method name, e.g. `I-JEPA`.
+    pub method: String,
+    /// Architecture, e.g. `ViT-H/14`.
+    pub arch: String,
+    /// Pretraining resolution.
+    pub resolution: i64,
+    /// Pretraining epochs.
+    pub epochs: i64,
+    /// Pretraining data (`IN1k`).
+    pub pretrain: String,
+    /// Evaluation protocol, e.g. `in1k-linear`, `in1k-1pct`.
+    pub eval: String,
+    /// Ablation setting, e.g. `target-scale=0.15-0.2`; empty outside Tables 8-10.
+    pub setting: String,
+    /// Top-1 accuracy, percent.
+    pub top1: f64,
+}
+
+/// Parses the embedded paper CSV; identical duplicate rows are kept once.
+pub fn paper_rows() -> Vec<PaperRow> {
+    let mut rdr = csv::Reader::from_reader(PAPER_TABLES_CSV.as_bytes());
+    let mut seen = HashSet::new();
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        // The CSV is compiled in and checked by a unit test; a failure here is a build bug.
+        let rec = rec.expect("embedded paper-tables.csv is valid CSV");
+        let f = |i: usize| rec.get(i).unwrap_or("").trim().to_string();
+        let n = |i: usize| {
+            f(i).parse::<f64>()
+                .expect("embedded paper-tables.csv has numeric columns")
+        };
+        if !seen.insert(rec.iter().collect::<Vec<_>>().join(",")) {
+            continue;
+        }
+        rows.push(PaperRow {
+            table: n(0) as i64,
+            group: f(1),
+            method: f(2),
+            arch: f(3),
+            resolution: n(4) as i64,
+            epochs: n(5) as i64,
+            pretrain: f(6),
+            eval: f(7),
+            setting: f(8),
+            top1: n(9),
+        });
+    }
+    rows
+}
+
+fn frame(columns: Vec<Column>) -> DataFrame {
+    // Every caller builds its columns from one row list, so lengths always agree.
+    DataFrame::new_infer_height(columns).expect("table columns have equal length")
+}
+
+fn str_col(name: &str, v: Vec<String>) -> Column {
+    Column::new(name.into(), v)
+}
+
+fn opt_str_col(name: &str, v: Vec<Option<String>>) -> Column {
+    Column::new(name.into(), v)
+}
+
+fn nonempty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// The paper's tables as a DataFrame with the CSV's columns: `table` (i64), `group`, `method`,
+/// `arch`, `resolution` (i64), `epochs` (i64), `pretrain`, `eval`, `setting` (strings; empty
+/// group/setting are null) and `top1` (f64).
+pub fn paper_table() -> DataFrame {
+    let rows = paper_rows();
+    frame(vec![
+        Column::new(
+            "table".into(),
+            rows.iter().map(|r| r.table).collect::<Vec<_>>(),
+        ),
+        opt_str_col("group", rows.iter().map(|r| nonempty(&r.group)).collect()),
+        str_col("method", rows.iter().map(|r| r.method.clone()).collect()),
+        str_col("arch", rows.iter().map(|r| r.arch.clone()).collect()),
+        Column::new(
+            "resolution".into(),
+            rows.iter().map(|r| r.resolution).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "epochs".into(),
+            rows.iter().map(|r| r.epochs).collect::<Vec<_>>(),
+        ),
+        str_col(
+            "pretrain",
+            rows.iter().map(|r| r.pretrain.clone()).collect(),
+        ),
+        str_col("eval", rows.iter().map(|r| r.eval.clone()).collect()),
+        opt_str_col(
+            "setting",
+            rows.iter().map(|r| nonempty(&r.setting)).collect(),
+        ),
+        Column::new(
+            "top1".into(),
+            rows.iter().map(|r| r.top1).collect::<Vec<_>>(),
+        ),
+    ])
+}
+
+/// One row of a results table (ours or the paper's).
+struct ResultRow {
+    method: String,
+    arch: String,
+    epochs: Option<i64>,
+    data: String,
+    fraction: Option<f64>,
+    top1: f64,
+    source: &'static str,
+}
+
+impl ResultRow {
+    fn ours(e: &EvalRun) -> Self {
+        let r = &e.record;
+        Self {
+            method: r.method.clone(),
+            arch: r.arch.clone(),
+            epochs: r.pretrain_epochs.map(|x| x as i64),
+            data: r.data.clone(),
+            fraction: r.fraction,
+            top1: r.top1,
+            source: "ours",
+        }
+    }
+
+    fn paper(p: &PaperRow, fraction: Option<f64>) -> Self {
+        Self {
+            method: p.method.clone(),
+            arch: p.arch.clone(),
+            epochs: Some(p.epochs),
+            data: PAPER_DATA.to_string(),
+            fraction,
+            top1: p.top1,
+            source: "paper",
+        }
+    }
+}
+
+/// Our plain (non-sweep) evaluations of one protocol, by experiment then best top-1 first.
+fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
+    let mut evals: Vec<&EvalRun> = reg
+        .evals
+        .iter()
+        .filter(|e| e.record.protocol == protocol && e.record.varied.is_empty())
+        .collect();
+    evals.sort_by(|a, b| {
+        a.record
+            .experiment
+            .cmp(&b.record.experiment)
+            .then(b.record.top1.total_cmp(&a.record.top1))
+    });
+    evals.into_iter().map(ResultRow::ours).collect()
+}
+
+fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
+    let mut cols = vec![
+        str_col("method", rows.iter().map(|r| r.method.clone()).collect()),
+        str_col("arch", rows.iter().map(|r| r.arch.clone()).collect()),
+        Column::new(
+            "epochs".into(),
+            rows.iter().map(|r| r.epochs).collect::<Vec<_>>(),
+        ),
+        str_col("data", rows.iter().map(|r| r.data.clone()).collect()),
+    ];
+    if with_fraction {
+        cols.push(Column::new(
+            "fraction".into(),
+            rows.iter().map(|r| r.fraction).collect::<Vec<_>>(),
+        ));
+    }
+    cols.push(Column::new(
+        "top1".into(),
+        rows.iter().map(|r| r.top1).collect::<Vec<_>>(),
+    ));
+    cols.push(str_col(
+        "source",
+        rows.iter().map(|r| r.source.to_string()).collect(),
+    ));
+    frame(cols)
+}
+
+/// Table-1 layout (linear probe on frozen features): columns `method`, `arch`, `epochs`
+/// (pretraining, null for baselines), `data`, `top1` (percent), `source` (`"ours"`/`"paper"`).
+/// Our rows are the `protocol: "linear"` evaluations that are not part of a sweep (`varied`
+/// empty); the paper's rows are its Table 1 (ImageNet-1k).
+pub fn linear_table(reg: &Registry) -> DataFrame {
+    let mut rows = our_rows(reg, "linear");
+    rows.extend(
+        paper_rows()
+            .iter()
+            .filter(|p| p.table == 1)
+            .map(|p| ResultRow::paper(p, None)),
+    );
+    result_frame(&rows, false)
+}
+
+/// Table-2 layout (low-shot linear probe): columns `method`, `arch`, `epochs`, `data`,
+/// `fraction` (of the training labels), `top1`, `source`. Our rows are the plain
+/// `protocol: "low-shot"` evaluations; the paper's rows are its Table 2 (1% of ImageNet-1k).
+pub fn lowshot_table(reg: &Registry) -> DataFrame {
+    let mut rows = our_rows(reg, "low-shot");
+    rows.extend(
+        paper_rows()
+            .iter()
+            .filter(|p| p.table == 2)
+            .map(|p| ResultRow::paper(p, Some(0.01))),
+    );
+    result_frame(&rows, true)
+}
+
+/// k-NN evaluations (ours only; the paper reports none): columns `method`, `arch`, `epochs`,
+/// `data`, `top1`, `source`.
+pub fn knn_table(reg: &Registry) -> DataFrame {
+    result_frame(&our_rows(reg, "knn"), false)
+}
+
+/// One row per pretraining run: `experiment`, `run` (folder name), `status`, `arch`, `data`,
+/// `epochs`, `steps`, `final_loss`, `minutes` (wall clock) and `device`.
+pub fn pretrain_table(reg: &Registry) -> DataFrame {
+    let runs = &reg.pretrains;
+    let s = |f: &dyn Fn(&crate::PretrainRun) -> Option<String>| -> Vec<Option<String>> {
+        runs.iter().map(f).collect()
+    };
+    frame(vec![
+        str_col(
+            "experiment",
+            runs.iter().map(|r| r.manifest.experiment.clone()).collect(),
+        ),
+        str_col("run", runs.iter().map(|r| r.name()).collect()),
+        str_col(
+            "status",
+            runs.iter().map(|r| r.manifest.status.clone()).collect(),
+        ),
+        opt_str_col("arch", s(&|r| r.arch())),
+        opt_str_col(
+            "data",
+            s(&|r| {
+                r.config_value("data.dataset")
+                    .and_then(|v| v.as_str())
+                    .map(String::from)
+            }),
+        ),
+        Column::new(
+            "epochs".into(),
+            runs.iter()
+                .map(|r| r.config_value("epochs").and_then(|v| v.as_i64()))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "steps".into(),
+            runs.iter()
+                .map(|r| {
+                    r.manifest
+                        .steps
+                        .or(r.metrics.last().map(|m| m.step))
+                        .map(|x| x as i64)
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "final_loss".into(),
+            runs.iter()
+                .map(|r| r.manifest.final_loss.or(r.metrics.last().map(|m| m.loss)))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "minutes".into(),
+            runs.iter()
+                .map(|r| match (r.manifest.started, r.manifest.finished) {
+                    (Some(a), Some(b)) => Some((b - a) as f64 / 60.0),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+        ),
+        opt_str_col("device", s(&|r| r.manifest.device.clone())),
+    ])
+}
+
+/// Maps a sweep key to the prefix of the paper's ablation `setting` column.
+fn paper_setting_prefix(key: &str) -> Option<&'static str> {
+    match key {
+        "mask.targets.scale" | "mask.target_scale" => Some("target-scale"),
+        "mask.context.scale" | "mask.context_scale" => Some("context-scale"),
+        "mask.targets.count" | "mask.n_targets" => Some("targets"),
+        _ => None,
+    }
+}
+
+/// The numbers in a value such as `0.15-0.2`, `[0.15, 0.2]` or `4`.
+fn numbers(value: &str) -> Vec<f64> {
+    value
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// The paper's ablation row (Tables 8-10) for a single varied key and value, if any.
+pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
+    let prefix = paper_setting_prefix(key)?;
+    let ours = numbers(value);
+    paper_rows().into_iter().find(|p| {
+        (8..=10).contains(&p.table)
+            && p.setting.split_once('=').is_some_and(|(k, v)| {
+                let theirs = numbers(v);
+                k == prefix
+                    && theirs.len() == ours.len()
+                    && theirs.iter().zip(&ours).all(|(a, b)| (a - b).abs() < 1e-9)
+            })
+    })
+}
+
+/// Sweep results of one experiment: one row per evaluation whose `varied` is non-empty, with
+/// columns `key` and `value` (the sweep point; several keys are joined with `, `), `protocol`,
+/// `method`, `top1`, and, when the point maps to a row of the paper's Tables 8-10
+/// (`mask.targets.scale` -> `target-scale=LO-HI`, `mask.context.scale` -> `context-scale=LO-HI`,
+/// `mask.targets.count` -> `targets=N`), `paper_table`, `paper_setting` and `paper_top1`
+/// (null otherwise). Sorted by key, protocol and the value's numbers.
+pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
+    let mut evals: Vec<&EvalRun> = reg
+        .evals
+        .iter()
+        .filter(|e| e.record.experiment == experiment && !e.record.varied.is_empty())
+        .collect();
+    let key_of = |e: &EvalRun| {
+        e.record
+            .varied
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let value_of = |e: &EvalRun| {
+        e.record
+            .varied
+            .values()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    evals.sort_by(|a, b| {
+        let nums = |e: &EvalRun| numbers(&value_of(e));
+        key_of(a)
+            .cmp(&key_of(b))
+            .then(a.record.protocol.cmp(&b.record.protocol))
+            .then(
+                nums(a)
+                    .partial_cmp(&nums(b))
+                    .unwrap_or(std::cmp::Ordering::Equal),
+            )
+    });
+    let paper: Vec<Option<PaperRow>> = evals
+        .iter()
+        .map(
+            |e| match e.record.varied.iter().collect::<Vec<_>>().as_slice() {
+                [(k, v)] => paper_ablation(k, v),
+                _ => None,
+            },
+        )
+        .collect();
+    frame(vec![
+        str_col("key", evals.iter().map(|e| key_of(e)).collect()),
+        str_col("value", evals.iter().map(|e| value_of(e)).collect()),
+        str_col(
+            "protocol",
+            evals.iter().map(|e| e.record.protocol.clone()).collect(),
+        ),
+        str_col(
+            "method",
+            evals.iter().map(|e| e.record.method.clone()).collect(),
+        ),
+        Column::new(
+            "top1".into(),
+            evals.iter().map(|e| e.record.top1).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "paper_table".into(),
+            paper
+                .iter()
+                .map(|p| p.as_ref().map(|p| p.table))
+                .collect::<Vec<_>>(),
+        ),
+        opt_str_col(
+            "paper_setting",
+            paper
+                .iter()
+                .map(|p| p.as_ref().map(|p| p.setting.clone()))
+                .collect(),
+        ),
+        Column::new(
+            "paper_top1".into(),
+            paper
+                .iter()
+                .map(|p| p.as_ref().map(|p| p.top1))
+                .collect::<Vec<_>>(),
+        ),
+    ])
+}
+
+/// One cell as text: nulls empty, `top1`-like floats with one decimal in Markdown, other
+/// floats with up to 4 decimals; CSV keeps full precision.
+fn cell(v: &AnyValue<'_>, column: &str, markdown: bool) -> String {
+    match v {
+        AnyValue::Null => String::new(),
+        AnyValue::Float64(x) if markdown && column.contains("top1") => format!("{x:.1}"),
+        AnyValue::Float64(x) if markdown => {
+            let s = format!("{x:.4}");
+            let s = s.trim_end_matches('0').trim_end_matches('.');
+            s.to_string()
+        }
+        AnyValue::String(s) => s.to_string(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The table's rows as text cells (header first).
+pub fn rows_as_text(df: &DataFrame, markdown: bool) -> Vec<Vec<String>> {
+    let names: Vec<String> = df.columns().iter().map(|c| c.name().to_string()).collect();
+    let mut out = vec![names.clone()];
+    for i in 0..df.height() {
+        out.push(
+            df.columns()
+                .iter()
+                .zip(&names)
+                .map(|(c, n)| c.get(i).map(|v| cell(&v, n, markdown)).unwrap_or_default())
+                .collect(),
+        );
+    }
+    out
+}
+
+/// Renders a DataFrame as a GitHub-flavoured Markdown table.
+pub fn to_markdown(df: &DataFrame) -> String {
+    let rows = rows_as_text(df, true);
+    let esc = |s: &str| s.replace('|', "\\|");
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        out.push_str("| ");
+        out.push_str(&row.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "));
+        out.push_str(" |\n");
+        if i == 0 {
+            out.push_str(&format!("|{}\n", " --- |".repeat(row.len())));
+        }
+    }
+    out
+}
+
+/// Renders a DataFrame as CSV (header line first, full precision).
+pub fn to_csv(df: &DataFrame) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in rows_as_text(df, false) {
+        // Writing to a Vec cannot fail.
+        w.write_record(&row).expect("CSV to memory");
+    }
+    String::from_utf8(w.into_inner().expect("CSV to memory")).expect("CSV of UTF-8 cells is UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paper_csv_parses_and_dedups() {
+        let rows = paper_rows();
+        assert!(rows
+            .iter()
+            .any(|r| r.table == 1 && r.arch == "ViT-H/14" && r.top1 == 79.3));
+        let t1_mae_b = rows
+            .iter()
+            .filter(|r| r.table == 1 && r.method == "MAE" && r.arch == "ViT-B/16");
+        assert_eq!(t1_mae_b.count(), 1);
+        assert_eq!(paper_table().height(), rows.len());
+    }
+
+    #[test]
+    fn ablation_mapping() {
+        assert_eq!(
+            paper_ablation("mask.targets.scale", "0.15-0.2").map(|p| p.top1),
+            Some(54.2)
+        );
+        assert_eq!(
+            paper_ablation("mask.context.scale", "0.4-1.0").map(|p| p.top1),
+            Some(31.2)
+        );
+        assert_eq!(
+            paper_ablation("mask.targets.count", "2").map(|p| p.top1),
+            Some(22.0)
+        );
+        assert!(paper_ablation("mask.targets.scale", "0.5-0.6").is_none());
+        assert!(paper_ablation("optimizer.lr", "0.15-0.2").is_none());
+    }
+
+    #[test]
+    fn markdown_and_csv() {
+        let df = df!("method" => ["a|b"], "top1" => [71.234], "loss" => [0.5]).unwrap();
+        let md = to_markdown(&df);
+        assert!(md.contains("| a\\|b | 71.2 | 0.5 |"), "{md}");
+        assert_eq!(to_csv(&df), "method,top1,loss\na|b,71.234,0.5\n");
+    }
+}

@@ -1,0 +1,442 @@
+//! Public-API tests: a fake but realistic runs folder (two experiments, pretrain runs and
+//! linear / low-shot / k-NN evals of I-JEPA, random-init and raw-pixel features, plus a sweep
+//! over `mask.targets.scale`) turned into tables and a report.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+use ijepa_reports::tables::rows_as_text;
+use ijepa_reports::{
+    ablation_table, linear_table, load_registry, lowshot_table, paper_table, write_report,
+    DataFrame, ReportError,
+};
+use serde_json::json;
+
+fn write_json(path: &Path, v: &serde_json::Value) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
+}
+
+fn pretrain(runs: &Path, exp: &str, hash: &str, target_scale: [f64; 2], final_loss: f64) {
+    let dir = runs.join(exp).join(format!("pretrain-{hash}"));
+    write_json(
+        &dir.join("manifest.json"),
+        &json!({"stage": "pretrain", "experiment": exp, "hash": format!("{hash}0000"), "status": "done",
+                "started": 1_795_762_172, "finished": 1_795_762_772, "ijepa_version": "0.1.0", "host": "vm",
+                "world_size": 1, "device": "cuda:0", "steps": 40, "final_loss": final_loss, "error": null}),
+    );
+    write_json(
+        &dir.join("config.json"),
+        &json!({"name": exp, "recipe": "ijepa", "epochs": 4,
+                "data": {"dataset": "fashion-mnist", "crop_size": 28, "batch_size": 64},
+                "encoder": {"preset": null, "patch_size": 4, "embed_dim": 192, "depth": 6, "num_heads": 3},
+                "mask": {"n_targets": 4, "target_scale": target_scale, "context_scale": [0.85, 1.0]}}),
+    );
+    let mut csv = String::from(
+        "step,epoch,loss,lr,wd,momentum,context_len,target_len,ms_per_step,img_per_s,skipped\n",
+    );
+    for step in 1..=40u32 {
+        let loss = final_loss + 0.4 * (-(step as f64) / 8.0).exp();
+        csv.push_str(&format!(
+            "{step},{},{loss:.6},1e-3,0.04,0.996,30,9,12.5,5120.0,0\n",
+            (step - 1) / 10 + 1
+        ));
+    }
+    fs::write(dir.join("metrics.csv"), csv).unwrap();
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval(
+    runs: &Path,
+    exp: &str,
+    name: &str,
+    protocol: &str,
+    model: &str,
+    top1: f64,
+    fraction: Option<f64>,
+    varied: serde_json::Value,
+) {
+    let method = match model {
+        "ijepa" => "I-JEPA (ours)",
+        "random-init" => "random init",
+        _ => "raw pixels",
+    };
+    let curve: Vec<_> = (1..=5)
+        .map(|e| json!({"epoch": e, "top1": top1 - 10.0 / e as f64}))
+        .collect();
+    write_json(
+        &runs
+            .join(exp)
+            .join(format!("eval-{name}-abcdef012345/eval.json")),
+        &json!({"experiment": exp, "stage": format!("eval-{name}"), "protocol": protocol, "model": model,
+                "method": method, "arch": if model == "raw-pixels" { "pixels" } else { "ViT-192x6/4" },
+                "pretrain_epochs": if model == "ijepa" { json!(4) } else { json!(null) },
+                "data": "Fashion-MNIST", "resolution": 28, "features": "avgpool-last", "head": "linear",
+                "fraction": fraction,
+                "sweep": [{"params": {"lr": 0.01}, "heldout_top1": top1 - 1.0}, {"params": {"lr": 0.1}, "heldout_top1": top1 - 3.0}],
+                "chosen": {"lr": 0.01}, "top1": top1, "train_examples": 60000, "test_examples": 10000,
+                "wall_s": 12.5, "varied": varied, "pretrain_dir": null, "curve": curve,
+                "some_future_field": [1, 2, 3]}),
+    );
+}
+
+fn fake_runs(runs: &Path) {
+    pretrain(runs, "fmnist", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
+    eval(
+        runs,
+        "fmnist",
+        "linear",
+        "linear",
+        "ijepa",
+        82.5,
+        None,
+        json!({}),
+    );
+    eval(
+        runs,
+        "fmnist",
+        "linear-random",
+        "linear",
+        "random-init",
+        45.1,
+        None,
+        json!({}),
+    );
+    eval(
+        runs,
+        "fmnist",
+        "linear-pixels",
+        "linear",
+        "raw-pixels",
+        77.0,
+        None,
+        json!({}),
+    );
+    eval(
+        runs,
+        "fmnist",
+        "lowshot",
+        "low-shot",
+        "ijepa",
+        60.3,
+        Some(0.01),
+        json!({}),
+    );
+    eval(runs, "fmnist", "knn", "knn", "ijepa", 79.9, None, json!({}));
+    pretrain(runs, "fmnist-tscale", "bbbbbbbbbbbb", [0.15, 0.2], 0.06);
+    pretrain(runs, "fmnist-tscale", "cccccccccccc", [0.2, 0.3], 0.08);
+    pretrain(runs, "fmnist-tscale", "dddddddddddd", [0.5, 0.6], 0.09);
+    eval(
+        runs,
+        "fmnist-tscale",
+        "linear-s1",
+        "linear",
+        "ijepa",
+        80.1,
+        None,
+        json!({"mask.targets.scale": "0.15-0.2"}),
+    );
+    eval(
+        runs,
+        "fmnist-tscale",
+        "linear-s2",
+        "linear",
+        "ijepa",
+        76.4,
+        None,
+        json!({"mask.targets.scale": "0.2-0.3"}),
+    );
+    eval(
+        runs,
+        "fmnist-tscale",
+        "linear-s3",
+        "linear",
+        "ijepa",
+        70.0,
+        None,
+        json!({"mask.targets.scale": "0.5-0.6"}),
+    );
+    // Neither manifest nor eval: skipped.
+    fs::create_dir_all(runs.join("fmnist").join("scratch")).unwrap();
+}
+
+/// Rows of a table as column-name -> text maps.
+fn rows(df: &DataFrame) -> Vec<HashMap<String, String>> {
+    let t = rows_as_text(df, false);
+    t[1..]
+        .iter()
+        .map(|r| t[0].iter().cloned().zip(r.iter().cloned()).collect())
+        .collect()
+}
+
+fn find<'a>(
+    rows: &'a [HashMap<String, String>],
+    pairs: &[(&str, &str)],
+) -> Vec<&'a HashMap<String, String>> {
+    rows.iter()
+        .filter(|r| {
+            pairs
+                .iter()
+                .all(|(k, v)| r.get(*k).map(String::as_str) == Some(*v))
+        })
+        .collect()
+}
+
+#[test]
+fn registry_reads_all_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.pretrains.len(), 4);
+    assert_eq!(reg.evals.len(), 8);
+    assert_eq!(reg.experiments(), vec!["fmnist", "fmnist-tscale"]);
+    let p = &reg.pretrains[0];
+    assert_eq!(p.metrics.len(), 40);
+    assert_eq!(p.metrics[39].epoch, Some(4));
+    assert_eq!(p.arch().as_deref(), Some("ViT-192x6/4"));
+    assert_eq!(reg.evals[0].record.sweep.len(), 2);
+}
+
+#[test]
+fn linear_and_lowshot_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    let reg = load_registry(tmp.path()).unwrap();
+
+    let lin = rows(&linear_table(&reg));
+    let ours = find(&lin, &[("source", "ours")]);
+    assert_eq!(
+        ours.len(),
+        3,
+        "sweep points and other protocols are not in Table 1: {ours:?}"
+    );
+    assert_eq!(
+        find(&lin, &[("method", "I-JEPA (ours)"), ("source", "ours")])[0]["top1"],
+        "82.5"
+    );
+    assert_eq!(find(&lin, &[("method", "I-JEPA (ours)")])[0]["epochs"], "4");
+    assert_eq!(find(&lin, &[("method", "random init")])[0]["top1"], "45.1");
+    assert_eq!(find(&lin, &[("method", "raw pixels")])[0]["top1"], "77.0");
+    assert_eq!(find(&lin, &[("method", "random init")])[0]["epochs"], "");
+    let h14 = find(
+        &lin,
+        &[
+            ("method", "I-JEPA"),
+            ("arch", "ViT-H/14"),
+            ("source", "paper"),
+        ],
+    );
+    assert_eq!(h14.len(), 1);
+    assert_eq!(h14[0]["top1"], "79.3");
+    assert_eq!(h14[0]["data"], "ImageNet-1k");
+    assert_eq!(
+        find(&lin, &[("method", "MAE"), ("arch", "ViT-B/16")]).len(),
+        1,
+        "duplicated paper rows are kept once"
+    );
+
+    let low = rows(&lowshot_table(&reg));
+    let ours = find(&low, &[("source", "ours")]);
+    assert_eq!(ours.len(), 1);
+    assert_eq!(
+        (ours[0]["top1"].as_str(), ours[0]["fraction"].as_str()),
+        ("60.3", "0.01")
+    );
+    let h14 = find(
+        &low,
+        &[
+            ("method", "I-JEPA"),
+            ("arch", "ViT-H/14"),
+            ("source", "paper"),
+        ],
+    );
+    assert_eq!(h14[0]["top1"], "73.3");
+    assert_eq!(find(&low, &[("method", "MSN")])[0]["top1"], "75.7");
+
+    assert!(paper_table().height() >= 40);
+}
+
+#[test]
+fn ablation_pairs_with_paper() {
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(ablation_table(&reg, "fmnist").height(), 0);
+    let abl = rows(&ablation_table(&reg, "fmnist-tscale"));
+    assert_eq!(abl.len(), 3);
+    let values: Vec<&str> = abl.iter().map(|r| r["value"].as_str()).collect();
+    assert_eq!(values, ["0.15-0.2", "0.2-0.3", "0.5-0.6"]);
+    let r = &abl[0];
+    assert_eq!(
+        (
+            r["key"].as_str(),
+            r["protocol"].as_str(),
+            r["top1"].as_str()
+        ),
+        ("mask.targets.scale", "linear", "80.1")
+    );
+    assert_eq!(
+        (
+            r["paper_setting"].as_str(),
+            r["paper_top1"].as_str(),
+            r["paper_table"].as_str()
+        ),
+        ("target-scale=0.15-0.2", "54.2", "8")
+    );
+    assert_eq!(abl[1]["paper_top1"], "33.6");
+    assert_eq!(
+        (
+            abl[2]["paper_setting"].as_str(),
+            abl[2]["paper_top1"].as_str()
+        ),
+        ("", "")
+    );
+}
+
+#[test]
+fn report_files_are_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    fake_runs(&runs);
+    let reg = load_registry(&runs).unwrap();
+    let out = tmp.path().join("out");
+    let files = write_report(&reg, &out).unwrap();
+    for p in files.all() {
+        assert!(
+            fs::metadata(p).unwrap().len() > 0,
+            "{} is empty",
+            p.display()
+        );
+    }
+    let names = |v: &[std::path::PathBuf]| {
+        v.iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&files.tables),
+        [
+            "pretrain.csv",
+            "linear.csv",
+            "lowshot.csv",
+            "knn.csv",
+            "ablation-fmnist-tscale.csv"
+        ]
+    );
+    assert_eq!(
+        names(&files.plots),
+        [
+            "loss-fmnist.png",
+            "probe-fmnist.png",
+            "loss-fmnist-tscale.png",
+            "probe-fmnist-tscale.png"
+        ]
+    );
+    for p in &files.plots {
+        assert_eq!(&fs::read(p).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    }
+    let md = fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("## Linear probe (paper Table 1)") && md.contains("ImageNet-1k results"));
+    assert!(
+        md.contains("| I-JEPA (ours) | ViT-192x6/4 | 4 | Fashion-MNIST | 82.5 | ours |"),
+        "{md}"
+    );
+    assert!(md.contains("| mask.targets.scale | 0.15-0.2 | linear | I-JEPA (ours) | 80.1 | 8 | target-scale=0.15-0.2 | 54.2 |"), "{md}");
+    assert!(md.contains("![Training loss fmnist](plots/loss-fmnist.png)"));
+    assert!(md.contains("x axis: step"));
+    let html = fs::read_to_string(&files.html).unwrap();
+    assert!(html.contains("<style>") && html.contains("data:image/png;base64,iVBORw0KGgo"));
+    assert!(!html.contains("src=\"plots/"), "the HTML is self-contained");
+    let csv = fs::read_to_string(out.join("tables/linear.csv")).unwrap();
+    assert!(
+        csv.starts_with("method,arch,epochs,data,top1,source\n")
+            && csv.contains("I-JEPA,ViT-H/14,300,ImageNet-1k,79.3,paper")
+    );
+}
+
+#[test]
+fn malformed_eval_names_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    let bad = tmp.path().join("fmnist/eval-broken-000000000000/eval.json");
+    fs::create_dir_all(bad.parent().unwrap()).unwrap();
+    fs::write(
+        &bad,
+        r#"{"experiment": "fmnist", "protocol": "linear", "top1": "#,
+    )
+    .unwrap();
+    let err = load_registry(tmp.path()).unwrap_err();
+    assert!(
+        matches!(err, ReportError::Json { ref path, .. } if *path == bad),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("eval-broken-000000000000/eval.json"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_or_bad_pretrain_files_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    let metrics = tmp.path().join("fmnist/pretrain-aaaaaaaaaaaa/metrics.csv");
+    fs::write(&metrics, "step,epoch,loss\n1,1,0.5\n2,1,oops\n").unwrap();
+    let err = load_registry(tmp.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("metrics.csv") && err.contains("line 3"),
+        "{err}"
+    );
+    fs::remove_file(&metrics).unwrap();
+    let err = load_registry(tmp.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("pretrain-aaaaaaaaaaaa/metrics.csv") && err.contains("missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn binary_prints_tables_and_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    fake_runs(&runs);
+    let out = tmp.path().join("rep");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report"))
+        .arg(&runs)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("| I-JEPA | ViT-H/14 | 300 | ImageNet-1k | 79.3 | paper |"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("report.html"));
+    assert!(out.join("report.md").is_file());
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report"))
+        .arg(tmp.path().join("nope"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nope"));
+}
+
+#[test]
+fn minimal_eval_with_nulls_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_json(
+        &tmp.path().join("x/eval-knn-000000000000/eval.json"),
+        &json!({"experiment": "x", "protocol": "knn", "model": "ijepa", "method": "I-JEPA (ours)",
+                "arch": "ViT-96x4/4", "top1": 70.5, "varied": null, "curve": null, "sweep": null}),
+    );
+    let reg = load_registry(tmp.path()).unwrap();
+    assert!(reg.evals[0].record.varied.is_empty() && reg.evals[0].record.curve.is_empty());
+    let files = write_report(&reg, &tmp.path().join("out")).unwrap();
+    assert!(files.plots.is_empty());
+    assert!(fs::read_to_string(&files.markdown)
+        .unwrap()
+        .contains("| I-JEPA (ours) | ViT-96x4/4 |  |  | 70.5 | ours |"));
+}
