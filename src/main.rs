@@ -34,7 +34,7 @@ enum Command {
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
         /// Where a `report` node writes its tables and plots.
-        #[arg(long, default_value = "reports")]
+        #[arg(long, default_value = "reports-out")]
         reports_dir: PathBuf,
     },
     /// Run the `eval` blocks of an experiment on any checkpoint (ours, an official .pth.tar, a
@@ -56,7 +56,7 @@ enum Command {
         #[arg(default_value = "runs")]
         runs_dir: PathBuf,
         /// Output folder.
-        #[arg(long, default_value = "reports")]
+        #[arg(long, default_value = "reports-out")]
         out: PathBuf,
     },
     /// Validate experiment files; prints every error of a file with its location.

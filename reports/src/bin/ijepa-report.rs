@@ -1,5 +1,5 @@
 //! `ijepa-report RUNS_DIR [--out DIR]`: reads a run folder, writes the report (default
-//! `reports/`), prints the Markdown to stdout and the written paths to stderr. Needs no libtorch.
+//! `reports-out/`), prints the Markdown to stdout and the written paths to stderr. Needs no libtorch.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ const USAGE: &str = "usage: ijepa-report RUNS_DIR [--out DIR]";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let (mut runs, mut out) = (None, PathBuf::from("reports"));
+    let (mut runs, mut out) = (None, PathBuf::from("reports-out"));
     while let Some(a) = args.next() {
         match a.as_str() {
             "-h" | "--help" => {
