@@ -151,8 +151,7 @@ pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Dev
                     (features::cached(&key("train"), || ex(&train_ds))?, features::cached(&key("test"), || ex(&test_ds))?)
                 }
             };
-            let record = evaluate(exp, cfg, subject, source, &train, &test, train_ds.num_classes())?;
-            let mut record = record;
+            let mut record = evaluate(exp, cfg, subject, source, &train, &test, train_ds.num_classes())?;
             record["wall_s"] = json!(t0.elapsed().as_secs_f64());
             run_dir::write_json(&dir.join("eval.json"), &record)?;
             println!(

@@ -4,12 +4,11 @@
 //! fsync of the folder — a crash leaves the previous checkpoint intact.
 
 use crate::error::{Error, Result};
-use crate::run_dir::fsync_dir;
+use crate::run_dir::write_atomic;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 use tch::{Kind, Tensor};
 
@@ -102,14 +101,7 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], pos: Position) -> Result<
     meta.insert("data_sha256".to_string(), data_digest(&sorted));
     let bytes = safetensors::tensor::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(meta))
         .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("serialising: {e}") })?;
-    let tmp = path.with_extension("safetensors.tmp");
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(&bytes).map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    fsync_dir(path);
+    write_atomic(path, &bytes)?;
     Ok(hex(&Sha256::digest(&bytes)))
 }
 

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ijepa_dsl::config::{DataConfig, DataSource};
+use ijepa_dsl::config::DataSource;
 
 use super::idx::{self, MAGIC_IMAGES, MAGIC_LABELS};
 use crate::error::{Error, Result};
@@ -91,15 +91,6 @@ impl FashionMnist {
             DataSource::Embedded => Self::embedded(split),
             DataSource::Path(dir) => Self::from_dir(dir, split),
         }
-    }
-
-    /// Loads a split as configured: `cfg.source`, and for the training split `cfg.limit`.
-    pub fn from_config(cfg: &DataConfig, split: Split) -> Result<Self> {
-        let ds = Self::load(&cfg.source, split)?;
-        Ok(match split {
-            Split::Train => ds.limit(cfg.limit),
-            Split::Test => ds,
-        })
     }
 
     /// The embedded subset (2,000 training / 1,000 test images, 10 balanced classes).
@@ -261,6 +252,7 @@ impl super::dataset::Dataset for FashionMnist {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ijepa_dsl::config::DataConfig;
 
     #[test]
     fn embedded_subset_is_balanced() {
@@ -293,14 +285,9 @@ mod tests {
             limit: Some(7),
             ..DataConfig::default()
         };
-        assert_eq!(
-            FashionMnist::from_config(&cfg, Split::Train).unwrap().len(),
-            7
-        );
-        assert_eq!(
-            FashionMnist::from_config(&cfg, Split::Test).unwrap().len(),
-            1000
-        );
+        // `limit` applies to the training split only (crate::data::open_dataset)
+        assert_eq!(crate::data::open_dataset(&cfg, Split::Train).unwrap().len(), 7);
+        assert_eq!(crate::data::open_dataset(&cfg, Split::Test).unwrap().len(), 1000);
     }
 
     #[test]

@@ -128,11 +128,6 @@ impl<M> Batch<M> {
     }
 }
 
-/// The images of `batch` as a tensor `[B, 3, S, S]` on `device` (see [`Batch::images_tensor`]).
-pub fn images_to_tensor<M>(batch: &Batch<M>, device: Device) -> Result<Tensor> {
-    batch.images_tensor(device)
-}
-
 /// A dataset with its transform, sampler and collate function; [`Loader::epoch`] starts the
 /// workers of one epoch.
 pub struct Loader<M> {
