@@ -45,6 +45,108 @@ pub struct Experiment {
     pub evals: Vec<EvalConfig>,
     /// Write a report (tables + plots) after the evaluations.
     pub report: bool,
+    /// Processes, backend and launcher of a multi-process run (one process by default).
+    #[serde(default)]
+    pub distributed: DistributedConfig,
+}
+
+/// Collective backend of a multi-process run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DistBackend {
+    /// NCCL when the device is CUDA, Gloo on CPU.
+    Auto,
+    /// Gloo (CPU tensors; works everywhere).
+    Gloo,
+    /// NCCL (CUDA tensors).
+    Nccl,
+}
+
+/// How the processes of a run are started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Launcher {
+    /// `ijepa launch` starts the processes of one node (like `torchrun --standalone`).
+    Local,
+    /// An external `torchrun` (or anything setting RANK/WORLD_SIZE/MASTER_ADDR/...).
+    Torchrun,
+    /// `ijepa slurm` writes an sbatch script; `srun` starts one task per GPU.
+    Slurm,
+}
+
+/// SLURM job settings (the official code's submitit arguments).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmConfig {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// `--qos`.
+    pub qos: Option<String>,
+    /// `--time` (`D-HH:MM:SS`, `HH:MM:SS` or minutes).
+    pub time: Option<String>,
+    /// `--cpus-per-task` (official: 10).
+    pub cpus_per_task: usize,
+    /// `--mem-per-gpu` (official: 55G).
+    pub mem_per_gpu: Option<String>,
+    /// `--constraint`.
+    pub constraint: Option<String>,
+}
+
+impl Default for SlurmConfig {
+    fn default() -> Self {
+        Self {
+            partition: None,
+            account: None,
+            qos: None,
+            time: None,
+            cpus_per_task: 10,
+            mem_per_gpu: Some("55G".into()),
+            constraint: None,
+        }
+    }
+}
+
+/// The `distributed { ... }` block: the layout of a multi-process run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributedConfig {
+    /// Machines.
+    pub nodes: usize,
+    /// Processes per machine (one per GPU; on CPU, processes sharing the cores).
+    pub procs_per_node: usize,
+    /// Collective backend.
+    pub backend: DistBackend,
+    /// How the processes are started.
+    pub launcher: Launcher,
+    /// SLURM settings (used by `ijepa slurm`).
+    pub slurm: SlurmConfig,
+    /// Every collective fails after this many seconds without progress (a dead peer).
+    pub timeout_s: u64,
+    /// Gradients are all-reduced in buckets of about this many MiB.
+    pub bucket_mb: f64,
+}
+
+impl Default for DistributedConfig {
+    fn default() -> Self {
+        Self {
+            nodes: 1,
+            procs_per_node: 1,
+            backend: DistBackend::Auto,
+            launcher: Launcher::Local,
+            slurm: SlurmConfig::default(),
+            timeout_s: 1800,
+            bucket_mb: 25.0,
+        }
+    }
+}
+
+impl DistributedConfig {
+    /// Total number of processes.
+    pub fn world_size(&self) -> usize {
+        self.nodes * self.procs_per_node
+    }
 }
 
 /// An evaluation protocol (paper appendix A.2).
@@ -521,6 +623,7 @@ impl Experiment {
             checkpoint: CheckpointConfig::default(),
             evals: Vec::new(),
             report: false,
+            distributed: DistributedConfig::default(),
         }
     }
 }

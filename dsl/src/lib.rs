@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod diagnostics;
+pub mod import_yaml;
 pub mod multiblock;
 mod reader;
 mod schema;

@@ -1,0 +1,1 @@
+//! `ijepa import-yaml`: official I-JEPA YAML configs -> experiment KDL (being written).
