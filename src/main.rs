@@ -1,6 +1,9 @@
 //! `ijepa`: the command-line front end. Parses arguments and wires the crates together:
 //! the language (`ijepa-dsl`), the engine and recipes (tch), the reports.
 
+mod exec;
+mod launch;
+
 use clap::{Args, Parser, Subcommand};
 use ijepa_dsl::config::{EncoderConfig, Experiment, MaskConfig, Precision};
 use ijepa_engine::checkpoint::{export, import};
@@ -9,10 +12,10 @@ use ijepa_engine::stages;
 use ijepa_engine::model::vit::{VisionTransformer, VisionTransformerPredictor};
 use ijepa_engine::model::ParamStore;
 use ijepa_engine::mask::{self, MultiBlock};
+use ijepa_engine::plan::Plan;
 use ijepa_engine::recipe::{Hyper, Recipe};
-use ijepa_engine::train::{self, RunOptions};
+use ijepa_engine::train;
 use ijepa_recipes::IJepa;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -26,7 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Validate an experiment and pretrain it; the run goes to RUNS/<experiment>/pretrain-<hash>/.
+    /// Run an experiment's stages (pretraining of each sweep point, evaluations, report) in
+    /// order; finished stages are skipped, interrupted ones resume from their last checkpoint.
+    /// Stage folders: RUNS/<experiment>/<stage>-<hash>/. See `ijepa plan` for the stages.
     Run {
         /// Experiment file (.kdl).
         file: PathBuf,
@@ -36,6 +41,80 @@ enum Command {
         /// Where a `report` node writes its tables and plots.
         #[arg(long, default_value = "reports-out")]
         reports_dir: PathBuf,
+        /// Print what would run, resume or be skipped; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run only these stages (repeatable): a stage id from `ijepa plan`, an id prefix
+        /// before `/` (`pretrain` = every pretraining), a kind (pretrain, eval, report), or a
+        /// pattern with `*`. Their inputs must be done.
+        #[arg(long, value_name = "STAGE")]
+        only: Vec<String>,
+        /// Rerun the selected stages even when done (the old folder is kept, renamed
+        /// `<folder>.old-<time>`).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print an experiment's stage graph: each stage's id, content hash, status and folder,
+    /// as a tree (default) or as Graphviz DOT (`--dot | dot -Tsvg > plan.svg`).
+    Plan {
+        /// Experiment file (.kdl).
+        file: PathBuf,
+        /// Root folder of the run registry (for the status of each stage).
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+        /// The report's folder.
+        #[arg(long, default_value = "reports-out")]
+        reports_dir: PathBuf,
+        /// Print Graphviz DOT instead of the tree.
+        #[arg(long)]
+        dot: bool,
+        /// Plan for this many processes (default: the experiment's `distributed` layout).
+        #[arg(long)]
+        world_size: Option<usize>,
+    },
+    /// Start the ranks of a multi-process run on this machine (like `torchrun --standalone`):
+    /// N copies of `ijepa run FILE`, rank 0 hosting the rendezvous on 127.0.0.1. When a rank
+    /// fails the others are stopped. On CPU the ranks use Gloo; on GPUs NCCL, one GPU each.
+    Launch {
+        /// Processes (default: the experiment's `distributed { gpus-per-node N }`).
+        #[arg(long)]
+        nproc_per_node: Option<usize>,
+        /// Rendezvous port (default: a free one).
+        #[arg(long)]
+        master_port: Option<u16>,
+        /// Experiment file (.kdl).
+        file: PathBuf,
+        /// Arguments passed on to `ijepa run` (after `--`), e.g. `-- --runs-dir r`.
+        #[arg(last = true)]
+        run_args: Vec<String>,
+    },
+    /// Write an sbatch script from the experiment's `distributed` block (nodes, GPUs per node,
+    /// partition, time, account...): `srun` starts one `ijepa run` per GPU. `--submit` hands it
+    /// to sbatch.
+    Slurm {
+        /// Experiment file (.kdl).
+        file: PathBuf,
+        /// Root folder of the run registry (the script goes to RUNS/<experiment>/slurm/).
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+        /// Write the script here instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Submit it with sbatch.
+        #[arg(long)]
+        submit: bool,
+    },
+    /// Turn an official I-JEPA YAML config (configs/*.yaml of facebookresearch/ijepa) into an
+    /// experiment file; prints it, or writes it with --out.
+    ImportYaml {
+        /// The YAML config.
+        file: PathBuf,
+        /// Experiment name (default: the file name).
+        #[arg(long)]
+        name: Option<String>,
+        /// Output .kdl file.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run the `eval` blocks of an experiment on any checkpoint (ours, an official .pth.tar, a
     /// state dict); results go to RUNS/<experiment>/eval-*/eval.json.
@@ -132,6 +211,9 @@ enum BenchCommand {
     /// Time the I-JEPA training step (forward, backward, AdamW, EMA) on random images with real
     /// masks; prints one line with ms/step and images/s.
     Step(BenchStep),
+    /// All-reduce bandwidth over N local ranks (Gloo on CPU) and the per-step cost of data
+    /// parallelism: the training step on 1 process vs N processes of the same per-rank batch.
+    Dist(BenchDist),
     /// Time the data loader on an image folder (decode, RandomResizedCrop, normalise) with N
     /// threads; prints one line with images/s. Compare with scripts/bench_torchvision.py.
     Data(BenchData),
@@ -159,6 +241,25 @@ struct BenchData {
     /// fast (JPEG DCT-scaled decoding when the crop allows) or exact (full decode, PIL-exact).
     #[arg(long, default_value = "fast")]
     decode: String,
+}
+
+#[derive(Args)]
+struct BenchDist {
+    /// Ranks.
+    #[arg(long, default_value_t = 2)]
+    nproc: usize,
+    /// Timed all-reduces per size.
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    /// Torch threads per rank (the same in the 1-process run).
+    #[arg(long, default_value_t = 1)]
+    threads: i32,
+    /// The training step to time (see `bench step`).
+    #[command(flatten)]
+    step: BenchStep,
+    /// Skip the training-step comparison.
+    #[arg(long)]
+    no_step: bool,
 }
 
 #[derive(Args)]
@@ -211,7 +312,14 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, runs_dir, reports_dir } => cmd_run(file, runs_dir, &reports_dir),
+        Command::Run { file, runs_dir, reports_dir, dry_run, only, force } => {
+            cmd_run(&file, runs_dir, &reports_dir, exec::ExecOptions { dry_run, only, force, ..Default::default() })
+        }
+        Command::Plan { file, runs_dir, reports_dir, dot, world_size } => cmd_plan(&file, &runs_dir, &reports_dir, dot, world_size),
+        Command::Launch { nproc_per_node, master_port, file, run_args } => cmd_launch(&file, nproc_per_node, master_port, &run_args),
+        Command::Slurm { file, runs_dir, out, submit } => cmd_slurm(&file, &runs_dir, out, submit),
+        Command::ImportYaml { file, name, out } => cmd_import_yaml(&file, name, out),
+        Command::Bench { what: BenchCommand::Dist(b) } => cmd_bench_dist(&b),
         Command::Check { files } => cmd_check(&files),
         Command::Eval { file, checkpoint, runs_dir } => cmd_eval(&file, checkpoint, &runs_dir),
         Command::Report { runs_dir, out } => cmd_report(&runs_dir, &out),
@@ -241,20 +349,94 @@ fn load(file: &std::path::Path) -> Result<(Experiment, String), ExitCode> {
     })
 }
 
-fn cmd_run(file: PathBuf, runs_dir: PathBuf, reports_dir: &std::path::Path) -> CmdResult {
-    let (exp, source) = match load(&file) {
+/// Loads an experiment file with its sweep, printing diagnostics on failure.
+fn load_study(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), ExitCode> {
+    ijepa_dsl::load_study(file).map_err(|diags| {
+        eprintln!("{:?}", miette::Report::new(diags));
+        ExitCode::FAILURE
+    })
+}
+
+fn cmd_run(file: &std::path::Path, runs_dir: PathBuf, reports_dir: &std::path::Path, mut opts: exec::ExecOptions) -> CmdResult {
+    let (study, source) = match load_study(file) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let dev = device::resolve(&exp.device)?;
-    let mut recipe = IJepa::for_experiment(&exp, dev, 0)?;
-    let opts = RunOptions { runs_dir: runs_dir.clone(), source, progress: std::io::stderr().is_terminal() };
-    let summary = train::pretrain(&exp, &mut recipe, &opts)?;
-    drop(recipe);
-    let src = stages::Source { checkpoint: summary.checkpoint.clone(), pretrain_dir: Some(summary.run_dir.clone()) };
-    stages::run_evals(&exp, &src, &runs_dir, dev)?;
-    if exp.report {
-        cmd_report(&runs_dir, reports_dir)?;
+    let first = &study.points[0].experiment;
+    let dist = if opts.dry_run { None } else { exec::process_group(first, exec::rank_device(first)?)? };
+    let world = match &dist {
+        Some(pg) => pg.world_size(),
+        None => ijepa_engine::dist::DistEnv::from_env()?.map(|e| e.world_size).unwrap_or(1),
+    };
+    let plan = Plan::build(&study, &runs_dir, reports_dir, world);
+    opts.runs_dir = runs_dir;
+    opts.source = source;
+    exec::run(&plan, &opts, dist)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_plan(file: &std::path::Path, runs_dir: &std::path::Path, reports_dir: &std::path::Path, dot: bool, world: Option<usize>) -> CmdResult {
+    let (study, _) = match load_study(file) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let world = world.unwrap_or_else(|| study.points[0].experiment.distributed.world_size());
+    let plan = Plan::build(&study, runs_dir, reports_dir, world);
+    if dot {
+        print!("{}", plan.dot());
+    } else {
+        print!("{}", plan.tree());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_launch(file: &std::path::Path, nproc: Option<usize>, port: Option<u16>, run_args: &[String]) -> CmdResult {
+    let (study, _) = match load_study(file) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let d = &study.points[0].experiment.distributed;
+    if d.nodes > 1 {
+        return Err(format!(
+            "{} asks for {} nodes; `ijepa launch` starts the ranks of one machine: use `ijepa slurm {}` or torchrun on each node",
+            study.name,
+            d.nodes,
+            file.display()
+        )
+        .into());
+    }
+    let nproc = nproc.unwrap_or(d.procs_per_node);
+    let port = match port {
+        Some(p) => p,
+        None => launch::free_port()?,
+    };
+    let mut args = vec!["run".to_string(), file.display().to_string()];
+    args.extend(run_args.iter().cloned());
+    launch::spawn_local(nproc, port, &args, &[], std::time::Duration::from_secs(10))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<PathBuf>, submit: bool) -> CmdResult {
+    let (study, _) = match load_study(file) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    let mut exp = study.points[0].experiment.clone();
+    exp.name = study.name.clone();
+    launch::write_sbatch(&exp, file, runs_dir, out, submit)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<PathBuf>) -> CmdResult {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let name = name.unwrap_or_else(|| ijepa_dsl::import_yaml::default_name(file));
+    let kdl = ijepa_dsl::import_yaml::yaml_to_kdl(&text, &file.display().to_string(), &name)?;
+    match out {
+        Some(out) => {
+            std::fs::write(&out, &kdl).map_err(|e| format!("writing {}: {e}", out.display()))?;
+            println!("wrote {} (check it with `ijepa check {}`)", out.display(), out.display());
+        }
+        None => print!("{kdl}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -282,19 +464,25 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
 fn cmd_check(files: &[PathBuf]) -> CmdResult {
     let mut ok = true;
     for f in files {
-        match load(f) {
-            Ok((exp, _)) => println!(
-                "ok: {} (experiment {:?}: {} {}x{}x{} patch {}, {} epochs of batch {})",
-                f.display(),
-                exp.name,
-                exp.encoder.preset.as_deref().unwrap_or("custom ViT"),
-                exp.encoder.embed_dim,
-                exp.encoder.depth,
-                exp.encoder.num_heads,
-                exp.encoder.patch_size,
-                exp.epochs,
-                exp.data.batch_size
-            ),
+        match load_study(f) {
+            Ok((study, _)) => {
+                let exp = &study.base;
+                let d = &exp.distributed;
+                println!(
+                    "ok: {} (experiment {:?}: {} {}x{}x{} patch {}, {} epochs of batch {}{}{})",
+                    f.display(),
+                    study.name,
+                    exp.encoder.preset.as_deref().unwrap_or("custom ViT"),
+                    exp.encoder.embed_dim,
+                    exp.encoder.depth,
+                    exp.encoder.num_heads,
+                    exp.encoder.patch_size,
+                    exp.epochs,
+                    exp.data.batch_size,
+                    if d.world_size() > 1 { format!(" x {} ranks ({} node(s) x {})", d.world_size(), d.nodes, d.procs_per_node) } else { String::new() },
+                    if study.points.len() > 1 { format!("; sweep of {} points", study.points.len()) } else { String::new() }
+                )
+            }
             Err(_) => ok = false,
         }
     }
@@ -305,6 +493,29 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
     if let Some(t) = b.threads {
         tch::set_num_threads(t);
     }
+    let (st, dev, params) = time_step(b, None)?;
+    println!(
+        "bench step preset={} patch={} size={} batch={} pred_depth={} pred_width={} targets={} precision={} device={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1}",
+        b.preset,
+        b.patch,
+        b.size,
+        b.batch,
+        b.pred_depth,
+        b.pred_width,
+        b.targets,
+        b.precision,
+        device::describe(dev).replace(' ', "_"),
+        params as f64 / 1e6,
+        b.steps,
+        st.mean * 1e3,
+        st.std * 1e3,
+        b.batch as f64 / st.mean
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Times the training step of `b` (seconds per step), data-parallel over `dist` when given.
+fn time_step(b: &BenchStep, dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>) -> Result<(mask::Stats, tch::Device, i64), Box<dyn std::error::Error>> {
     let Some(encoder) = EncoderConfig::preset(&b.preset, b.patch) else {
         return Err(format!("unknown preset {:?} (known: vit-tiny, vit-small, vit-base, vit-large, vit-huge, vit-giant)", b.preset).into());
     };
@@ -321,7 +532,11 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
         p => return Err(format!("unknown precision {p:?} (fp32 or bf16)").into()),
     };
     let dev = device::resolve(&b.device)?;
-    let mut recipe = IJepa::for_experiment(&exp, dev, 0)?;
+    let (rank, world) = dist.map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
+    let mut recipe = IJepa::for_experiment(&exp, dev, rank, world)?;
+    if let Some(pg) = dist {
+        train::install_ddp(&mut recipe, pg, exp.distributed.bucket_mb)?;
+    }
     let collate = recipe.collate();
     let images = tch::Tensor::randn([b.batch as i64, 3, b.size as i64, b.size as i64], (tch::Kind::Float, dev));
     let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
@@ -336,24 +551,61 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
             times.push(t0.elapsed().as_secs_f64());
         }
     }
-    let st = mask::Stats::of(&times);
-    println!(
-        "bench step preset={} patch={} size={} batch={} pred_depth={} pred_width={} targets={} precision={} device={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1}",
-        b.preset,
-        b.patch,
-        b.size,
-        b.batch,
-        b.pred_depth,
-        b.pred_width,
-        b.targets,
-        b.precision,
-        device::describe(dev).replace(' ', "_"),
-        recipe.num_params() as f64 / 1e6,
-        b.steps,
-        st.mean * 1e3,
-        st.std * 1e3,
-        b.batch as f64 / st.mean
-    );
+    Ok((mask::Stats::of(&times), dev, recipe.num_params()))
+}
+
+/// `bench dist`: run as the parent, it times the step on one process, then starts `nproc`
+/// ranks of itself (same arguments) which time all-reduce and the data-parallel step.
+fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
+    use ijepa_engine::dist::{self, Backend, DistEnv, ProcessGroup};
+    tch::set_num_threads(b.threads);
+    let Some(env) = DistEnv::from_env()? else {
+        let mut extra = Vec::new();
+        if !b.no_step {
+            let (st, dev, params) = time_step(&b.step, None)?;
+            println!(
+                "step, 1 process:  {:.1} ms/step (std {:.1}), batch {} on {}, {:.2}M params, {} torch thread(s)",
+                st.mean * 1e3,
+                st.std * 1e3,
+                b.step.batch,
+                device::describe(dev),
+                params as f64 / 1e6,
+                b.threads
+            );
+            extra.push(("IJEPA_BENCH_SINGLE_MS".to_string(), format!("{}", st.mean * 1e3)));
+        }
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        launch::spawn_local(b.nproc, launch::free_port()?, &args, &extra, std::time::Duration::from_secs(5))?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let pg = std::sync::Arc::new(ProcessGroup::new(&env, Backend::Gloo, std::time::Duration::from_secs(120))?);
+    let sizes: Vec<usize> = [1usize << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22, 1 << 24, 1 << 26].to_vec();
+    let rows = dist::bench_all_reduce(&pg, &sizes, b.iters)?;
+    if env.rank == 0 {
+        println!("all-reduce (sum, float32, Gloo over loopback), {} ranks, {} iterations per size:", env.world_size, b.iters);
+        println!("  {:>10}  {:>10}  {:>12}  {:>12}", "bytes", "us/op", "algbw GB/s", "busbw GB/s");
+        for (bytes, secs, alg, bus) in &rows {
+            println!("  {bytes:>10}  {:>10.1}  {alg:>12.3}  {bus:>12.3}", secs * 1e6);
+        }
+    }
+    if !b.no_step {
+        let (st, _, _) = time_step(&b.step, Some(&pg))?;
+        if env.rank == 0 {
+            let single: Option<f64> = std::env::var("IJEPA_BENCH_SINGLE_MS").ok().and_then(|v| v.parse().ok());
+            println!(
+                "step, {} processes: {:.1} ms/step (std {:.1}), batch {} per rank (global {}){}",
+                env.world_size,
+                st.mean * 1e3,
+                st.std * 1e3,
+                b.step.batch,
+                b.step.batch * env.world_size,
+                single
+                    .map(|s| format!("; data-parallel overhead {:+.1} ms/step ({:+.1}%) over 1 process with the same per-rank batch", st.mean * 1e3 - s, (st.mean * 1e3 - s) / s * 100.0))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    pg.barrier()?;
     Ok(ExitCode::SUCCESS)
 }
 

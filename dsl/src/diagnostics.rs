@@ -343,11 +343,172 @@ pub enum DslError {
         #[help]
         help: String,
     },
+
+    /// Two settings that cannot go together (an NCCL backend on the CPU, several nodes with
+    /// the local launcher, ...): the run could not honour them.
+    #[error("{message}")]
+    #[diagnostic(code(ijepa::dsl::conflict))]
+    Conflict {
+        /// What conflicts.
+        message: String,
+        /// The setting that cannot be honoured.
+        #[label("{label}")]
+        span: SourceSpan,
+        /// Short label at the span.
+        label: String,
+        /// The other setting, when written.
+        #[label("{other_label}")]
+        other: Option<SourceSpan>,
+        /// Label of the other setting.
+        other_label: String,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// A node at a place where it is known but not allowed (`extends` after other settings,
+    /// `sweep` inside the experiment).
+    #[error("`{node}` {message}")]
+    #[diagnostic(code(ijepa::dsl::misplaced))]
+    Misplaced {
+        /// The node.
+        node: String,
+        /// Where it belongs, in words.
+        message: String,
+        /// The node name.
+        #[label("not allowed here")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// The `extends` chain comes back to a file it already went through.
+    #[error("`extends` makes a cycle: {chain}")]
+    #[diagnostic(code(ijepa::dsl::extends_cycle))]
+    ExtendsCycle {
+        /// The files, `a.kdl -> b.kdl -> a.kdl`.
+        chain: String,
+        /// The `extends` value.
+        #[label("this base leads back to a file already in the chain")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// The base file named by `extends` cannot be read.
+    #[error("cannot read the base `{path}`: {message}")]
+    #[diagnostic(code(ijepa::dsl::extends_missing))]
+    ExtendsMissing {
+        /// The base's path (relative paths start at the extending file's folder).
+        path: String,
+        /// The operating system's message.
+        message: String,
+        /// The `extends` value.
+        #[label("no such base file")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// The base file named by `extends` has errors of its own (shown against its own text).
+    #[error("the base `{path}` is not a valid experiment ({count} error{})", if *.count == 1 { "" } else { "s" })]
+    #[diagnostic(code(ijepa::dsl::base_invalid))]
+    BaseInvalid {
+        /// The base's path.
+        path: String,
+        /// Number of errors in the base.
+        count: usize,
+        /// The `extends` value.
+        #[label("extended here")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+        /// The base file's diagnostics, with its source.
+        #[related]
+        base: Vec<Diagnostics>,
+    },
+
+    /// A sweep varies a path that names no setting.
+    #[error("`{path}` is not a setting a sweep can vary")]
+    #[diagnostic(code(ijepa::dsl::unknown_sweep_path))]
+    UnknownSweepPath {
+        /// The path as written.
+        path: String,
+        /// The path.
+        #[label("unknown setting")]
+        span: SourceSpan,
+        /// The closest setting paths.
+        #[help]
+        help: String,
+    },
+
+    /// A `zip` sweep whose `vary` lists have different lengths.
+    #[error("a zip sweep varies its settings in lockstep, but `{path}` has {count} values and `{first_path}` has {first_count}")]
+    #[diagnostic(code(ijepa::dsl::zip_length))]
+    ZipLength {
+        /// The `vary` whose length differs.
+        path: String,
+        /// Its number of values.
+        count: usize,
+        /// The first `vary` of the sweep.
+        first_path: String,
+        /// Its number of values.
+        first_count: usize,
+        /// The differing `vary`.
+        #[label("{count} values")]
+        span: SourceSpan,
+        /// The first `vary`.
+        #[label("{first_count} values")]
+        first: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
+    /// Some points of a sweep are invalid: the errors of the first such point (each error is
+    /// reported once, under the first point that has it).
+    #[error("sweep point {index} of {total} (`{name}`) is invalid")]
+    #[diagnostic(
+        code(ijepa::dsl::sweep_point),
+        help("the values of this point are checked like settings written in the experiment; fix or remove the value")
+    )]
+    SweepPoint {
+        /// 1-based index of the point.
+        index: usize,
+        /// Number of points.
+        total: usize,
+        /// The point's name.
+        name: String,
+        /// Its errors, pointing at the sweep values.
+        #[related]
+        errors: Vec<DslError>,
+    },
+
+    /// A file with a sweep was loaded as a single experiment.
+    #[error("this file defines a sweep of {points} points; use load_study")]
+    #[diagnostic(code(ijepa::dsl::sweep_file))]
+    SweepFile {
+        /// Number of points.
+        points: usize,
+        /// The `sweep` node.
+        #[label("a sweep")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
 }
 
 impl DslError {
     /// Byte offset of the primary label (0 when the error has no span); errors are sorted by it.
     pub fn offset(&self) -> usize {
+        if let DslError::SweepPoint { errors, .. } = self {
+            return errors.iter().map(DslError::offset).min().unwrap_or(0);
+        }
         self.labels().and_then(|mut l| l.next()).map(|l| l.offset()).unwrap_or(0)
     }
 

@@ -1,1 +1,1509 @@
-//! `ijepa import-yaml`: official I-JEPA YAML configs -> experiment KDL (being written).
+//! `ijepa import-yaml`: an official I-JEPA YAML config (facebookresearch/ijepa `configs/*.yaml`,
+//! read by `src/train.py`) -> a commented experiment in KDL, in the house style of
+//! `experiments/quickstart.kdl`.
+//!
+//! Every key that `src/train.py` reads maps to one setting, written out explicitly even where it
+//! equals the language's default, with the YAML key named in a trailing comment. Keys with no
+//! equivalent that change nothing about the run (`logging.*`, `data.pin_mem`, ...) are dropped
+//! with a comment saying why. A value we cannot honour (`meta.copy_data: true`, starting from a
+//! given checkpoint), an unknown key, a missing key or a value of the wrong type is an
+//! [`ImportError`] naming the key: nothing is dropped silently. `docs/official-configs.md` has
+//! the key-by-key table.
+//!
+//! The YAML holds no world size; when its logging folder names the global batch (`bs.2048`, as
+//! every official config does) the importer writes the `distributed` block that gives it.
+//!
+//! ```
+//! let yaml = "data: {batch_size: 4}\n";
+//! let err = ijepa_dsl::import_yaml::yaml_to_kdl(yaml, "mine.yaml", "mine").unwrap_err();
+//! assert!(err.to_string().contains("data.crop_size"));
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use thiserror::Error;
+use yaml_rust2::parser::{MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+use yaml_rust2::{Event, Yaml};
+
+use crate::config::VIT_PRESETS;
+
+/// Why a YAML config could not be imported. Each variant names the YAML key as a dotted path
+/// (`data.batch_size`) and, where it is written, its line.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ImportError {
+    /// The text is not valid YAML.
+    #[error("invalid YAML at line {line}, column {column}: {message}")]
+    Syntax {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What the YAML parser says.
+        message: String,
+    },
+    /// The file holds no document, or more than one.
+    #[error("{0}")]
+    Document(String),
+    /// A key the official `src/train.py` does not read.
+    #[error("`{key}`{}: unknown key{}", at(*line), did_you_mean(suggestion))]
+    UnknownKey {
+        /// Dotted path of the key.
+        key: String,
+        /// 1-based line.
+        line: usize,
+        /// The closest known key, if any is close.
+        suggestion: Option<String>,
+    },
+    /// The same key twice in one mapping.
+    #[error("`{key}`{}: duplicate key", at(*line))]
+    DuplicateKey {
+        /// Dotted path of the key.
+        key: String,
+        /// 1-based line of the second occurrence.
+        line: usize,
+    },
+    /// Keys the official code reads (it fails with a KeyError without them).
+    #[error("missing {} (the official src/train.py reads every one)", key_list(keys))]
+    MissingKeys {
+        /// Dotted paths of the missing keys.
+        keys: Vec<String>,
+    },
+    /// A value of the wrong type.
+    #[error("`{key}`{}: expected {expected}, found {found}", at(*line))]
+    WrongType {
+        /// Dotted path of the key.
+        key: String,
+        /// 1-based line.
+        line: usize,
+        /// What the key takes.
+        expected: String,
+        /// What is written (YAML text or a kind of node).
+        found: String,
+    },
+    /// A value the experiment language cannot express.
+    #[error("`{key}: {value}`{}: cannot be imported: {reason}", at(*line))]
+    Unsupported {
+        /// Dotted path of the key.
+        key: String,
+        /// 1-based line.
+        line: usize,
+        /// The value as written.
+        value: String,
+        /// Why, and what to write instead.
+        reason: String,
+    },
+    /// The experiment name is not a valid run-folder name.
+    #[error("experiment name {name:?}: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion.as_deref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default()
+}
+
+fn key_list(keys: &[String]) -> String {
+    let list: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    format!("key{}: {}", if keys.len() > 1 { "s" } else { "" }, list.join(", "))
+}
+
+fn at(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" (line {line})")
+    }
+}
+
+/// A folder-safe experiment name from a config's path: its file stem with every character other
+/// than letters, digits, `-`, `_` and `.` replaced by `-` (`in1k_vith14_ep300.yaml` ->
+/// `in1k_vith14_ep300`).
+pub fn default_name(path: &Path) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut name: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .collect();
+    let name_trimmed = name.trim_start_matches('.').to_string();
+    name = name_trimmed;
+    name.truncate(100);
+    if name.is_empty() {
+        "imported".to_string()
+    } else {
+        name
+    }
+}
+
+/// Converts the text of an official I-JEPA YAML config into experiment KDL.
+///
+/// `source_name` names the YAML in the generated header (only its file name is used);
+/// `experiment_name` becomes `experiment "NAME"` (the run folder `runs/NAME/`). The output is
+/// meant for [`crate::parse_str`]; it is not validated here (the language's checks, e.g. patch
+/// vs crop, report on the KDL).
+pub fn yaml_to_kdl(
+    yaml: &str,
+    source_name: &str,
+    experiment_name: &str,
+) -> Result<String, ImportError> {
+    check_name(experiment_name)?;
+    let root = parse_yaml(yaml)?;
+    let cfg = Official::read(&root)?;
+    let file = Path::new(source_name)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| source_name.to_string());
+    Ok(render(&cfg, &file, experiment_name, &leading_comments(yaml)))
+}
+
+fn check_name(name: &str) -> Result<(), ImportError> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 100 {
+        Some("it is longer than 100 bytes")
+    } else if name.starts_with('.') {
+        Some("it starts with `.`")
+    } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
+        Some("use only letters, digits, `-`, `_` and `.` (it names the folder runs/NAME/)")
+    } else {
+        None
+    };
+    match reason {
+        Some(r) => Err(ImportError::InvalidName { name: name.to_string(), reason: r.to_string() }),
+        None => Ok(()),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// YAML -> a small tree with line numbers
+// ------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+enum Value {
+    Map(Vec<Entry>),
+    Seq(Vec<Node>),
+    /// A resolved scalar, its text as written, and whether it was plain (unquoted).
+    Scalar {
+        yaml: Yaml,
+        raw: String,
+        plain: bool,
+    },
+    /// A scalar with a tag we do not resolve (`!custom x`).
+    Tagged(String),
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    value: Value,
+    line: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    key: String,
+    line: usize,
+    node: Node,
+}
+
+enum Frame {
+    Map { entries: Vec<Entry>, pending: Option<(String, usize)>, line: usize, anchor: usize },
+    Seq { items: Vec<Node>, line: usize, anchor: usize },
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    docs: Vec<Node>,
+    anchors: HashMap<usize, Node>,
+    error: Option<ImportError>,
+}
+
+impl Builder {
+    fn path(&self) -> String {
+        let mut parts = Vec::new();
+        for f in &self.stack {
+            match f {
+                Frame::Map { pending: Some((k, _)), .. } => parts.push(k.clone()),
+                Frame::Map { .. } => {}
+                Frame::Seq { items, .. } => parts.push(format!("[{}]", items.len())),
+            }
+        }
+        parts.join(".").replace(".[", "[")
+    }
+
+    fn fail(&mut self, e: ImportError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    fn complete(&mut self, node: Node, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        let path_with = |b: &Builder, key: &str| {
+            let p = b.path();
+            if p.is_empty() {
+                key.to_string()
+            } else {
+                format!("{p}.{key}")
+            }
+        };
+        match self.stack.last() {
+            None => self.docs.push(node),
+            Some(Frame::Seq { .. }) => {
+                if let Some(Frame::Seq { items, .. }) = self.stack.last_mut() {
+                    items.push(node);
+                }
+            }
+            Some(Frame::Map { pending: None, entries, .. }) => {
+                let Value::Scalar { raw, .. } = &node.value else {
+                    let p = self.path();
+                    self.fail(ImportError::WrongType {
+                        key: if p.is_empty() { "(document)".into() } else { p },
+                        line: node.line,
+                        expected: "a plain key".into(),
+                        found: "a mapping or list used as a key".into(),
+                    });
+                    return;
+                };
+                if entries.iter().any(|e| &e.key == raw) {
+                    let key = path_with(self, raw);
+                    self.fail(ImportError::DuplicateKey { key, line: node.line });
+                    return;
+                }
+                let raw = raw.clone();
+                if let Some(Frame::Map { pending, .. }) = self.stack.last_mut() {
+                    *pending = Some((raw, node.line));
+                }
+            }
+            Some(Frame::Map { pending: Some(_), .. }) => {
+                if let Some(Frame::Map { pending, entries, .. }) = self.stack.last_mut() {
+                    if let Some((key, line)) = pending.take() {
+                        entries.push(Entry { key, line, node });
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let line = mark.line();
+        match ev {
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map { entries: Vec::new(), pending: None, line, anchor });
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push(Frame::Seq { items: Vec::new(), line, anchor });
+            }
+            Event::MappingEnd | Event::SequenceEnd => match self.stack.pop() {
+                Some(Frame::Map { entries, line, anchor, .. }) => {
+                    self.complete(Node { value: Value::Map(entries), line }, anchor);
+                }
+                Some(Frame::Seq { items, line, anchor }) => {
+                    self.complete(Node { value: Value::Seq(items), line }, anchor);
+                }
+                None => {}
+            },
+            Event::Scalar(text, style, anchor, tag) => {
+                let plain = style == TScalarStyle::Plain;
+                let value = match tag {
+                    Some(t) if t.handle == "tag:yaml.org,2002:" || t.handle == "!!" => {
+                        match t.suffix.as_str() {
+                            "str" => Value::Scalar {
+                                yaml: Yaml::String(text.clone()),
+                                raw: text,
+                                plain: false,
+                            },
+                            "int" | "float" | "bool" | "null" => Value::Scalar {
+                                yaml: Yaml::from_str(&text),
+                                raw: text,
+                                plain: true,
+                            },
+                            other => Value::Tagged(format!("!!{other} {text}")),
+                        }
+                    }
+                    Some(t) => Value::Tagged(format!("{}{} {text}", t.handle, t.suffix)),
+                    None if plain => {
+                        Value::Scalar { yaml: Yaml::from_str(&text), raw: text, plain }
+                    }
+                    None => Value::Scalar { yaml: Yaml::String(text.clone()), raw: text, plain },
+                };
+                self.complete(Node { value, line }, anchor);
+            }
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(node) => {
+                    let node = Node { line, ..node.clone() };
+                    self.complete(node, 0);
+                }
+                None => self.fail(ImportError::Syntax {
+                    line,
+                    column: mark.col() + 1,
+                    message: "alias to an unknown anchor".into(),
+                }),
+            },
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
+        }
+    }
+}
+
+fn parse_yaml(src: &str) -> Result<Node, ImportError> {
+    let mut b = Builder::default();
+    let mut parser = Parser::new_from_str(src);
+    parser.load(&mut b, true).map_err(|e| ImportError::Syntax {
+        line: e.marker().line(),
+        column: e.marker().col() + 1,
+        message: e.info().to_string(),
+    })?;
+    if let Some(e) = b.error {
+        return Err(e);
+    }
+    match b.docs.len() {
+        0 => Err(ImportError::Document(
+            "the YAML is empty: expected the sections data, logging, mask, meta and optimization"
+                .into(),
+        )),
+        1 => Ok(b.docs.remove(0)),
+        n => Err(ImportError::Document(format!(
+            "the YAML holds {n} documents (separated by `---`): import one config at a time"
+        ))),
+    }
+}
+
+/// The full-line `#` comments at the top of the YAML (before its first key).
+fn leading_comments(src: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in src.lines() {
+        let t = line.trim();
+        if let Some(c) = t.strip_prefix('#') {
+            out.push(sanitize(c.trim()));
+        } else if t.is_empty() || t == "---" {
+            continue;
+        } else {
+            break;
+        }
+    }
+    while out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
+    }
+    out
+}
+
+/// Text made safe for a `//` comment (no control characters).
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+// ------------------------------------------------------------------------------------------
+// The official schema
+// ------------------------------------------------------------------------------------------
+
+/// Every key `src/train.py` reads, by section.
+const SCHEMA: &[(&str, &[&str])] = &[
+    (
+        "data",
+        &[
+            "batch_size",
+            "color_jitter_strength",
+            "crop_scale",
+            "crop_size",
+            "image_folder",
+            "num_workers",
+            "pin_mem",
+            "root_path",
+            "use_color_distortion",
+            "use_gaussian_blur",
+            "use_horizontal_flip",
+        ],
+    ),
+    ("logging", &["folder", "write_tag"]),
+    (
+        "mask",
+        &[
+            "allow_overlap",
+            "aspect_ratio",
+            "enc_mask_scale",
+            "min_keep",
+            "num_enc_masks",
+            "num_pred_masks",
+            "patch_size",
+            "pred_mask_scale",
+        ],
+    ),
+    (
+        "meta",
+        &[
+            "copy_data",
+            "load_checkpoint",
+            "model_name",
+            "pred_depth",
+            "pred_emb_dim",
+            "read_checkpoint",
+            "use_bfloat16",
+        ],
+    ),
+    (
+        "optimization",
+        &[
+            "ema",
+            "epochs",
+            "final_lr",
+            "final_weight_decay",
+            "ipe_scale",
+            "lr",
+            "start_lr",
+            "warmup",
+            "weight_decay",
+        ],
+    ),
+];
+
+/// Keys that may be left out: they have no equivalent and change nothing when absent.
+const OPTIONAL: &[&str] = &[
+    "data.pin_mem",
+    "logging.folder",
+    "logging.write_tag",
+    "meta.copy_data",
+    "meta.load_checkpoint",
+    "meta.read_checkpoint",
+];
+
+/// A number as written: integers stay integers in the output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Num {
+    value: f64,
+    int: Option<i64>,
+}
+
+impl Num {
+    fn kdl(self) -> String {
+        match self.int {
+            Some(i) => i.to_string(),
+            None => fmt_f64(self.value),
+        }
+    }
+}
+
+/// Shortest text that reads back as the same f64, always with a `.` or an exponent.
+fn fmt_f64(v: f64) -> String {
+    format!("{v:?}")
+}
+
+struct Str {
+    value: String,
+    line: usize,
+}
+
+/// The values of an official config, typed.
+struct Official {
+    // data
+    batch_size: u64,
+    color_jitter_strength: Num,
+    crop_scale: (Num, Num),
+    crop_size: u64,
+    image_folder: Str,
+    num_workers: u64,
+    pin_mem: Option<bool>,
+    root_path: Str,
+    use_color_distortion: bool,
+    use_gaussian_blur: bool,
+    use_horizontal_flip: bool,
+    // logging
+    folder: Option<Str>,
+    write_tag: Option<Str>,
+    // mask
+    allow_overlap: bool,
+    aspect_ratio: (Num, Num),
+    enc_mask_scale: (Num, Num),
+    min_keep: u64,
+    num_enc_masks: u64,
+    num_pred_masks: u64,
+    patch_size: u64,
+    pred_mask_scale: (Num, Num),
+    // meta
+    copy_data: Option<bool>,
+    load_checkpoint: Option<bool>,
+    model_preset: &'static str,
+    model_name: String,
+    pred_depth: u64,
+    pred_emb_dim: u64,
+    read_checkpoint: Option<Str>,
+    use_bfloat16: bool,
+    // optimization
+    ema: (Num, Num),
+    epochs: u64,
+    final_lr: Num,
+    final_weight_decay: Num,
+    ipe_scale: Num,
+    lr: Num,
+    start_lr: Num,
+    warmup: Num,
+    weight_decay: Num,
+}
+
+/// Typed access to the checked tree.
+struct Reader<'a> {
+    sections: HashMap<&'static str, HashMap<&'a str, &'a Entry>>,
+}
+
+fn kind_of(v: &Value) -> String {
+    match v {
+        Value::Map(_) => "a mapping".into(),
+        Value::Seq(_) => "a list".into(),
+        Value::Scalar { yaml: Yaml::Null, .. } => "null".into(),
+        Value::Scalar { raw, plain: true, .. } => format!("`{}`", sanitize(raw)),
+        Value::Scalar { raw, .. } => format!("the string {:?}", raw),
+        Value::Tagged(t) => format!("`{}` (YAML tags are not supported)", sanitize(t)),
+    }
+}
+
+impl<'a> Reader<'a> {
+    fn entry(&self, key: &str) -> Option<&'a Entry> {
+        let (section, name) = key.split_once('.')?;
+        self.sections.get(section).and_then(|s| s.get(name)).copied()
+    }
+
+    fn wrong(&self, key: &str, expected: &str) -> ImportError {
+        let e = self.entry(key);
+        ImportError::WrongType {
+            key: key.to_string(),
+            line: e.map(|e| e.line).unwrap_or(0),
+            expected: expected.to_string(),
+            found: e.map(|e| kind_of(&e.node.value)).unwrap_or_else(|| "nothing".into()),
+        }
+    }
+
+    fn line(&self, key: &str) -> usize {
+        self.entry(key).map(|e| e.line).unwrap_or(0)
+    }
+
+    fn uint(&self, key: &str, min: u64) -> Result<u64, ImportError> {
+        match self.entry(key).map(|e| &e.node.value) {
+            Some(Value::Scalar { yaml: Yaml::Integer(i), .. }) if *i >= 0 && *i as u64 >= min => {
+                Ok(*i as u64)
+            }
+            _ if min == 0 => Err(self.wrong(key, "a non-negative integer")),
+            _ => Err(self.wrong(key, &format!("an integer >= {min}"))),
+        }
+    }
+
+    fn num_of(v: &Value) -> Option<Num> {
+        match v {
+            Value::Scalar { yaml: Yaml::Integer(i), .. } => {
+                Some(Num { value: *i as f64, int: Some(*i) })
+            }
+            Value::Scalar { yaml: Yaml::Real(text), .. } => {
+                let t = text.strip_prefix('+').unwrap_or(text);
+                t.parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite())
+                    .map(|value| Num { value, int: None })
+            }
+            _ => None,
+        }
+    }
+
+    fn num(&self, key: &str) -> Result<Num, ImportError> {
+        self.entry(key)
+            .and_then(|e| Self::num_of(&e.node.value))
+            .ok_or_else(|| self.wrong(key, "a finite number"))
+    }
+
+    fn pair(&self, key: &str) -> Result<(Num, Num), ImportError> {
+        match self.entry(key).map(|e| &e.node.value) {
+            Some(Value::Seq(items)) if items.len() == 2 => {
+                match (Self::num_of(&items[0].value), Self::num_of(&items[1].value)) {
+                    (Some(a), Some(b)) => Ok((a, b)),
+                    _ => Err(self.wrong(key, "a list of two numbers [low, high]")),
+                }
+            }
+            Some(Value::Seq(items)) => Err(ImportError::WrongType {
+                key: key.to_string(),
+                line: self.line(key),
+                expected: "a list of two numbers [low, high]".into(),
+                found: format!("a list of {}", items.len()),
+            }),
+            _ => Err(self.wrong(key, "a list of two numbers [low, high]")),
+        }
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, ImportError> {
+        match self.entry(key).map(|e| &e.node.value) {
+            Some(Value::Scalar { yaml: Yaml::Boolean(b), .. }) => Ok(*b),
+            // YAML 1.1 booleans, which PyYAML (the official loader) also accepts
+            Some(Value::Scalar { raw, plain: true, .. }) => match raw.as_str() {
+                "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Ok(true),
+                "no" | "No" | "NO" | "off" | "Off" | "OFF" => Ok(false),
+                _ => Err(self.wrong(key, "true or false")),
+            },
+            _ => Err(self.wrong(key, "true or false")),
+        }
+    }
+
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, ImportError> {
+        self.entry(key).map(|_| self.boolean(key)).transpose()
+    }
+
+    fn string(&self, key: &str) -> Result<Str, ImportError> {
+        match self.entry(key) {
+            Some(Entry {
+                node: Node { value: Value::Scalar { yaml: Yaml::String(s), .. }, line },
+                ..
+            }) => Ok(Str { value: s.clone(), line: *line }),
+            _ => Err(self.wrong(key, "a string (quote it if it looks like a number)")),
+        }
+    }
+
+    fn opt_string(&self, key: &str) -> Result<Option<Str>, ImportError> {
+        match self.entry(key).map(|e| &e.node.value) {
+            None | Some(Value::Scalar { yaml: Yaml::Null, .. }) => Ok(None),
+            Some(_) => self.string(key).map(Some),
+        }
+    }
+}
+
+/// Levenshtein distance (small strings).
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The known key closest to `key` (written in `section`, or at the top level when None).
+fn suggest(section: Option<&str>, key: &str) -> Option<String> {
+    let mut best: Option<(usize, String)> = None;
+    let mut consider = |cand: String, d: usize| {
+        if best.as_ref().is_none_or(|(bd, _)| d < *bd) {
+            best = Some((d, cand));
+        }
+    };
+    for (sec, keys) in SCHEMA {
+        match section {
+            None => consider(sec.to_string(), distance(key, sec)),
+            Some(s) if s == *sec => {
+                for k in *keys {
+                    consider(format!("{sec}.{k}"), distance(key, k));
+                }
+            }
+            Some(_) => {
+                // the right key in the wrong section
+                for k in *keys {
+                    if *k == key {
+                        consider(format!("{sec}.{k}"), 0);
+                    }
+                }
+            }
+        }
+        if section.is_none() {
+            for k in *keys {
+                if *k == key {
+                    consider(format!("{sec}.{k}"), 0);
+                }
+            }
+        }
+    }
+    let limit = (key.chars().count() / 3).max(2);
+    best.filter(|(d, _)| *d <= limit).map(|(_, c)| c)
+}
+
+impl Official {
+    fn read(root: &Node) -> Result<Official, ImportError> {
+        let Value::Map(top) = &root.value else {
+            return Err(ImportError::WrongType {
+                key: "(document)".into(),
+                line: root.line,
+                expected: "a mapping of the sections data, logging, mask, meta, optimization"
+                    .into(),
+                found: kind_of(&root.value),
+            });
+        };
+        let mut sections: HashMap<&'static str, HashMap<&str, &Entry>> = HashMap::new();
+        for e in top {
+            let Some((section, keys)) = SCHEMA.iter().find(|(s, _)| *s == e.key) else {
+                return Err(ImportError::UnknownKey {
+                    key: e.key.clone(),
+                    line: e.line,
+                    suggestion: suggest(None, &e.key),
+                });
+            };
+            let Value::Map(entries) = &e.node.value else {
+                return Err(ImportError::WrongType {
+                    key: e.key.clone(),
+                    line: e.line,
+                    expected: "a mapping of keys".into(),
+                    found: kind_of(&e.node.value),
+                });
+            };
+            let map = sections.entry(section).or_default();
+            for k in entries {
+                if !keys.contains(&k.key.as_str()) {
+                    return Err(ImportError::UnknownKey {
+                        key: format!("{section}.{}", k.key),
+                        line: k.line,
+                        suggestion: suggest(Some(section), &k.key),
+                    });
+                }
+                map.insert(k.key.as_str(), k);
+            }
+        }
+        let missing: Vec<String> = SCHEMA
+            .iter()
+            .flat_map(|(s, keys)| keys.iter().map(move |k| format!("{s}.{k}")))
+            .filter(|k| !OPTIONAL.contains(&k.as_str()))
+            .filter(|k| {
+                let (s, n) = k.split_once('.').unwrap_or_default();
+                !sections.get(s).is_some_and(|m| m.contains_key(n))
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(ImportError::MissingKeys { keys: missing });
+        }
+        let r = Reader { sections };
+
+        let model_name = r.string("meta.model_name")?;
+        let preset_name = model_name.value.replace('_', "-");
+        let Some(model_preset) = VIT_PRESETS.iter().map(|p| p.0).find(|p| *p == preset_name) else {
+            let names: Vec<String> = VIT_PRESETS.iter().map(|p| p.0.replace('-', "_")).collect();
+            return Err(ImportError::Unsupported {
+                key: "meta.model_name".into(),
+                line: model_name.line,
+                value: sanitize(&model_name.value),
+                reason: format!(
+                    "not one of the official encoders ({}); for another shape write `encoder \
+                     width= depth= heads=` in the KDL",
+                    names.join(", ")
+                ),
+            });
+        };
+
+        let cfg = Official {
+            batch_size: r.uint("data.batch_size", 1)?,
+            color_jitter_strength: r.num("data.color_jitter_strength")?,
+            crop_scale: r.pair("data.crop_scale")?,
+            crop_size: r.uint("data.crop_size", 1)?,
+            image_folder: r.string("data.image_folder")?,
+            num_workers: r.uint("data.num_workers", 0)?,
+            pin_mem: r.opt_bool("data.pin_mem")?,
+            root_path: r.string("data.root_path")?,
+            use_color_distortion: r.boolean("data.use_color_distortion")?,
+            use_gaussian_blur: r.boolean("data.use_gaussian_blur")?,
+            use_horizontal_flip: r.boolean("data.use_horizontal_flip")?,
+            folder: r.opt_string("logging.folder")?,
+            write_tag: r.opt_string("logging.write_tag")?,
+            allow_overlap: r.boolean("mask.allow_overlap")?,
+            aspect_ratio: r.pair("mask.aspect_ratio")?,
+            enc_mask_scale: r.pair("mask.enc_mask_scale")?,
+            min_keep: r.uint("mask.min_keep", 0)?,
+            num_enc_masks: r.uint("mask.num_enc_masks", 1)?,
+            num_pred_masks: r.uint("mask.num_pred_masks", 1)?,
+            patch_size: r.uint("mask.patch_size", 1)?,
+            pred_mask_scale: r.pair("mask.pred_mask_scale")?,
+            copy_data: r.opt_bool("meta.copy_data")?,
+            load_checkpoint: r.opt_bool("meta.load_checkpoint")?,
+            model_preset,
+            model_name: model_name.value,
+            pred_depth: r.uint("meta.pred_depth", 1)?,
+            pred_emb_dim: r.uint("meta.pred_emb_dim", 1)?,
+            read_checkpoint: r.opt_string("meta.read_checkpoint")?,
+            use_bfloat16: r.boolean("meta.use_bfloat16")?,
+            ema: r.pair("optimization.ema")?,
+            epochs: r.uint("optimization.epochs", 1)?,
+            final_lr: r.num("optimization.final_lr")?,
+            final_weight_decay: r.num("optimization.final_weight_decay")?,
+            ipe_scale: r.num("optimization.ipe_scale")?,
+            lr: r.num("optimization.lr")?,
+            start_lr: r.num("optimization.start_lr")?,
+            warmup: r.num("optimization.warmup")?,
+            weight_decay: r.num("optimization.weight_decay")?,
+        };
+
+        // Values with no equivalent that would change the run.
+        if cfg.copy_data == Some(true) {
+            return Err(ImportError::Unsupported {
+                key: "meta.copy_data".into(),
+                line: r.line("meta.copy_data"),
+                value: "true".into(),
+                reason: "the official code then untars \
+                         `<root_path>/imagenet_full_size-061417.tar.gz` into \
+                         /scratch/slurm_tmpdir/<job>/ on every node before training; ijepa \
+                         reads the image folder in place. Set it to false (extract the data to \
+                         local disk yourself and point root_path there if the network is slow)"
+                    .into(),
+            });
+        }
+        if cfg.load_checkpoint == Some(true) {
+            if let Some(file) = &cfg.read_checkpoint {
+                return Err(ImportError::Unsupported {
+                    key: "meta.load_checkpoint".into(),
+                    line: r.line("meta.load_checkpoint"),
+                    value: format!("true (with read_checkpoint: {})", sanitize(&file.value)),
+                    reason: "the official code then starts from the checkpoint \
+                             `<logging.folder>/<read_checkpoint>`; an experiment cannot start \
+                             from a given checkpoint (a run resumes only from its own \
+                             runs/<name>/.../checkpoints/latest). Set read_checkpoint: null to \
+                             resume, or load_checkpoint: false"
+                        .into(),
+                });
+            }
+        }
+        if cfg.use_color_distortion {
+            let s = cfg.color_jitter_strength.value;
+            if s <= 0.0 {
+                return Err(ImportError::Unsupported {
+                    key: "data.color_jitter_strength".into(),
+                    line: r.line("data.color_jitter_strength"),
+                    value: cfg.color_jitter_strength.kdl(),
+                    reason: "with use_color_distortion: true the official transform applies \
+                             ColorJitter(0.8s, 0.8s, 0.8s, 0.2s) with p 0.8, then grayscale \
+                             with p 0.2; at strength s <= 0 only the grayscale would remain, \
+                             which `color-jitter` cannot express (0 turns it all off). Give a \
+                             strength > 0 or set use_color_distortion: false"
+                        .into(),
+                });
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// World size from the logging folder
+// ------------------------------------------------------------------------------------------
+
+/// The global batch a logging folder names (`.../vith14.224-bs.2048-ep.300/` -> 2048): the
+/// number after a `bs.` that starts a word; None when there is none or several disagree.
+fn global_batch(folder: &str) -> Option<u64> {
+    let b = folder.as_bytes();
+    let mut found: Option<u64> = None;
+    let mut i = 0;
+    while let Some(pos) = folder[i..].find("bs.") {
+        let start = i + pos;
+        i = start + 3;
+        if start > 0 && b[start - 1].is_ascii_alphanumeric() {
+            continue;
+        }
+        let digits: String = folder[i..].chars().take_while(|c| c.is_ascii_digit()).collect();
+        let end = i + digits.len();
+        if digits.is_empty() || b.get(end).is_some_and(|c| c.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let n: u64 = digits.parse().ok()?;
+        match found {
+            Some(m) if m != n => return None,
+            _ => found = Some(n),
+        }
+    }
+    found
+}
+
+/// What the importer decides about the number of processes.
+enum World {
+    /// nodes x gpus-per-node processes, from a global batch.
+    Derived { global: u64, world: u64, nodes: u64, per_node: u64, folder: String },
+    /// No distributed block; the comment says why.
+    None(String),
+}
+
+fn world(cfg: &Official) -> World {
+    let Some(folder) = &cfg.folder else {
+        return World::None(
+            "The YAML gives no world size (the official launcher takes it from the command \
+             line) and no logging folder naming the global batch; batch-size is per GPU. For \
+             several GPUs add a `distributed { nodes N; gpus-per-node G; launcher \"slurm\" }` \
+             block (docs/language.md)."
+                .into(),
+        );
+    };
+    let folder_txt = sanitize(&folder.value);
+    let Some(global) = global_batch(&folder.value) else {
+        return World::None(format!(
+            "The YAML gives no world size (the official launcher takes it from the command line), \
+             and its logging folder \"{folder_txt}\" names no global batch (`bs.N`); batch-size is \
+             per GPU. For several GPUs add a `distributed {{ nodes N; gpus-per-node G; launcher \
+             \"slurm\" }}` block (docs/language.md)."
+        ));
+    };
+    let b = cfg.batch_size;
+    if !global.is_multiple_of(b) || global < b {
+        return World::None(format!(
+            "The logging folder \"{folder_txt}\" names a global batch of {global}, which is not a \
+             multiple of batch-size {b} (per GPU), so no world size follows from it. For several \
+             GPUs add a `distributed {{ nodes N; gpus-per-node G; launcher \"slurm\" }}` block \
+             (docs/language.md)."
+        ));
+    }
+    let world = global / b;
+    if world == 1 {
+        return World::None(format!(
+            "The logging folder \"{folder_txt}\" names a global batch of {global} = batch-size: \
+             one GPU, so no `distributed` block."
+        ));
+    }
+    let (nodes, per_node) = if world.is_multiple_of(8) { (world / 8, 8) } else { (1, world) };
+    World::Derived { global, world, nodes, per_node, folder: folder_txt }
+}
+
+// ------------------------------------------------------------------------------------------
+// Rendering
+// ------------------------------------------------------------------------------------------
+
+/// The official configs this importer knows: (YAML stem, shipped preset, dataset, what the paper
+/// reports, a note).
+struct Known {
+    stem: &'static str,
+    preset: &'static str,
+    dataset: &'static str,
+    paper: &'static str,
+    note: Option<&'static str>,
+}
+
+const IN22K_NOTE: &str = "The official repository has no ImageNet-22K loader, and this YAML's \
+    image_folder is the ImageNet-1K one (kept below): point root= at your ImageNet-22K training \
+    images, one sub-folder per class, which `image-folder` reads.";
+
+const KNOWN: &[Known] = &[
+    Known {
+        stem: "in1k_vith14_ep300",
+        preset: "experiments/in1k_vith14_ep300.kdl",
+        dataset: "ImageNet-1K",
+        paper: "The paper reports this run in Table 1 (79.3% top-1, ImageNet linear probe), \
+                Table 2 (73.3% with 1% of the labels) and Tables 3-5 (transfer: 87.5% CIFAR-100, \
+                58.4% Places205, 47.6% iNat18, 86.7% Clevr/Count, 72.4% Clevr/Dist).",
+        note: None,
+    },
+    Known {
+        stem: "in1k_vith16-448_ep300",
+        preset: "experiments/in1k_vith16-448_ep300.kdl",
+        dataset: "ImageNet-1K",
+        paper: "The paper reports this run in Table 1 (81.1% top-1, ImageNet linear probe), \
+                Table 2 (77.3% with 1% of the labels) and Table 15 (87.1% fine-tuned).",
+        note: None,
+    },
+    Known {
+        stem: "in22k_vith14_ep66",
+        preset: "experiments/in22k_vith14_ep66.kdl",
+        dataset: "ImageNet-22K",
+        paper: "The paper reports this run in Table 5 (transfer, linear probes: 89.5% CIFAR-100, \
+                57.8% Places205, 50.5% iNat18, 88.6% Clevr/Count, 75.0% Clevr/Dist).",
+        note: Some(IN22K_NOTE),
+    },
+    Known {
+        stem: "in22k_vitg16_ep44",
+        preset: "experiments/vitg16_in22k.kdl",
+        dataset: "ImageNet-22K",
+        paper: "The paper reports this run in Table 5 (transfer, linear probes: 89.5% CIFAR-100, \
+                59.1% Places205, 55.3% iNat18, 86.7% Clevr/Count, 73.0% Clevr/Dist). Its logging \
+                folder says `vith16`, but model_name is vit_giant: the model is the paper's \
+                ViT-G/16.",
+        note: Some(IN22K_NOTE),
+    },
+];
+
+/// Maximum line width of the output.
+const WIDTH: usize = 100;
+
+/// Accumulates the KDL text.
+#[derive(Default)]
+struct Out {
+    s: String,
+}
+
+impl Out {
+    fn blank(&mut self) {
+        self.s.push('\n');
+    }
+
+    fn line(&mut self, indent: usize, text: &str) {
+        let _ = writeln!(self.s, "{:indent$}{text}", "");
+    }
+
+    /// A `//` comment paragraph, word-wrapped to the width.
+    fn comment(&mut self, indent: usize, text: &str) {
+        let room = WIDTH.saturating_sub(indent + 3).max(20);
+        // a "- item" paragraph continues under its text
+        let hang = if text.starts_with("- ") { "  " } else { "" };
+        let mut cur = String::new();
+        for word in text.split_whitespace() {
+            if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > room {
+                self.line(indent, &format!("// {cur}"));
+                cur = hang.to_string();
+            }
+            if cur == hang && !hang.is_empty() {
+                cur.push_str(word);
+                continue;
+            }
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(word);
+        }
+        if cur.is_empty() {
+            self.line(indent, "//");
+        } else {
+            self.line(indent, &format!("// {cur}"));
+        }
+    }
+
+    /// Rows `code  // comment`, the comments aligned; a comment that does not fit goes on its
+    /// own line above its row.
+    fn rows(&mut self, indent: usize, rows: &[(String, String)]) {
+        let col = rows.iter().map(|(c, _)| c.chars().count()).max().unwrap_or(0) + 2;
+        for (code, comment) in rows {
+            if comment.is_empty() {
+                self.line(indent, code);
+            } else if indent + col + 3 + comment.chars().count() <= WIDTH {
+                let pad = col - code.chars().count();
+                self.line(indent, &format!("{code}{:pad$}// {comment}", ""));
+            } else {
+                self.comment(indent, comment);
+                self.line(indent, code);
+            }
+        }
+    }
+}
+
+/// A KDL v2 quoted string.
+fn kdl_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || is_kdl_disallowed(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Code points KDL v2 does not allow literally in a document.
+fn is_kdl_disallowed(c: char) -> bool {
+    matches!(c as u32, 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069 | 0xFEFF)
+}
+
+fn pair(p: (Num, Num)) -> String {
+    format!("{} {}", p.0.kdl(), p.1.kdl())
+}
+
+fn yaml_pair(p: (Num, Num)) -> String {
+    format!("[{}, {}]", p.0.kdl(), p.1.kdl())
+}
+
+fn arch_label(preset: &str, patch: u64) -> String {
+    let short = match preset {
+        "vit-tiny" => "ViT-Ti",
+        "vit-small" => "ViT-S",
+        "vit-base" => "ViT-B",
+        "vit-large" => "ViT-L",
+        "vit-huge" => "ViT-H",
+        "vit-giant" => "ViT-G",
+        other => other,
+    };
+    format!("{short}/{patch}")
+}
+
+/// `os.path.join(root_path, image_folder, "train/")`: the folder the official loader reads.
+fn train_folder(root: &str, image_folder: &str) -> String {
+    let join = |a: &str, b: &str| {
+        if b.starts_with('/') || a.is_empty() {
+            b.to_string()
+        } else if a.ends_with('/') {
+            format!("{a}{b}")
+        } else {
+            format!("{a}/{b}")
+        }
+    };
+    join(&join(root, image_folder), "train/")
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "true"
+    } else {
+        "false"
+    }
+}
+
+fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String]) -> String {
+    let stem =
+        Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let known = KNOWN.iter().find(|k| k.stem == stem);
+    let arch = arch_label(cfg.model_preset, cfg.patch_size);
+    let world = world(cfg);
+    let file_txt = sanitize(file);
+    let mut o = Out::default();
+
+    // -- header
+    match known {
+        Some(k) => o.comment(
+            0,
+            &format!(
+                "{name} - the official I-JEPA pretraining of a {arch} on {} at {} px, {} epochs.",
+                k.dataset, cfg.crop_size, cfg.epochs
+            ),
+        ),
+        None => o.comment(
+            0,
+            &format!(
+                "{name} - I-JEPA pretraining of a {arch} at {} px, {} epochs.",
+                cfg.crop_size, cfg.epochs
+            ),
+        ),
+    }
+    o.line(0, "//");
+    let origin = if known.is_some() {
+        format!("the official config `{file_txt}` (facebookresearch/ijepa, configs/)")
+    } else {
+        format!("`{file_txt}`")
+    };
+    o.comment(
+        0,
+        &format!(
+            "Imported by `ijepa import-yaml` from {origin}: every value below is the YAML's, the \
+             trailing comments name its keys, and keys with no equivalent are listed where they \
+             were dropped (docs/official-configs.md has the full table)."
+        ),
+    );
+    if let Some(k) = known {
+        o.line(0, "//");
+        o.comment(0, k.paper);
+    }
+    if !yaml_comments.is_empty() {
+        o.line(0, "//");
+        o.comment(0, "The YAML's own note:");
+        for c in yaml_comments {
+            o.line(0, format!("//   {c}").trim_end());
+        }
+    }
+    if let Some(note) = known.and_then(|k| k.note) {
+        o.line(0, "//");
+        o.comment(0, note);
+    }
+    o.line(0, "//");
+    o.comment(0, "Before running: set root= in the data block to your dataset's training folder.");
+    let target = known.map(|k| k.preset.to_string());
+    let file_ref = target.clone().unwrap_or_else(|| "FILE.kdl".to_string());
+    match &world {
+        World::Derived { world, nodes, per_node, .. } => o.comment(
+            0,
+            &format!(
+                "Run: `ijepa slurm {file_ref}` ({world} GPUs: {nodes} node{} x {per_node}, see \
+                 `distributed`). Check: `ijepa check {file_ref}`.",
+                if *nodes == 1 { "" } else { "s" }
+            ),
+        ),
+        World::None(_) => {
+            o.comment(0, &format!("Run: `ijepa run {file_ref}`. Check: `ijepa check {file_ref}`."))
+        }
+    }
+    o.comment(0, "The file is KDL v2 (https://kdl.dev); docs/language.md describes every setting.");
+    o.blank();
+
+    let _ = writeln!(o.s, "experiment {} {{", kdl_str(name));
+    let i = 4;
+
+    // -- recipe, seed
+    o.comment(
+        i,
+        "The official training code (src/train.py) is the I-JEPA recipe; it fixes the seed at 0.",
+    );
+    o.line(i, "recipe \"ijepa\"");
+    o.line(i, "seed 0");
+    o.blank();
+
+    // -- data
+    let root = train_folder(&cfg.root_path.value, &cfg.image_folder.value);
+    o.comment(
+        i,
+        "What to train on: the folder the official loader (src/datasets/imagenet1k.py) reads, \
+         root_path/image_folder/train/, with one sub-folder per class.",
+    );
+    if root.contains("$replace") {
+        o.comment(
+            i,
+            "EDIT root= before running: \"$replace_this_...\" is the official placeholder for \
+             your datasets folder.",
+        );
+    }
+    let data_line = format!("data \"image-folder\" root={} {{", kdl_str(&root));
+    if i + data_line.chars().count() <= WIDTH {
+        o.line(i, &data_line);
+    } else {
+        o.line(i, "data \"image-folder\" \\");
+        o.line(i + 4, &format!("root={} {{", kdl_str(&root)));
+    }
+    let cj = cfg.color_jitter_strength;
+    let color = if cfg.use_color_distortion {
+        (
+            format!("color-jitter {}", cj.kdl()),
+            "use_color_distortion: true, color_jitter_strength".to_string(),
+        )
+    } else {
+        (
+            "color-jitter 0.0".to_string(),
+            format!("use_color_distortion: false (color_jitter_strength {} unused)", cj.kdl()),
+        )
+    };
+    o.rows(
+        i + 4,
+        &[
+            (format!("crop-size {}", cfg.crop_size), "crop_size".into()),
+            (format!("crop-scale {}", pair(cfg.crop_scale)), "crop_scale".into()),
+            (format!("batch-size {}", cfg.batch_size), "batch_size, per GPU".into()),
+            (format!("workers {}", cfg.num_workers), "num_workers".into()),
+            (
+                format!("horizontal-flip {}", if cfg.use_horizontal_flip { "0.5" } else { "0.0" }),
+                format!("use_horizontal_flip: {}", on_off(cfg.use_horizontal_flip)),
+            ),
+            color,
+            (
+                format!("gaussian-blur {}", if cfg.use_gaussian_blur { "0.5" } else { "0.0" }),
+                format!("use_gaussian_blur: {}", on_off(cfg.use_gaussian_blur)),
+            ),
+        ],
+    );
+    if let Some(p) = cfg.pin_mem {
+        o.comment(
+            i + 4,
+            &format!(
+                "pin_mem: {} - dropped: batches are pinned automatically when training on CUDA.",
+                on_off(p)
+            ),
+        );
+    }
+    o.line(i, "}");
+    o.blank();
+
+    // -- encoder, predictor
+    o.comment(
+        i,
+        &format!(
+            "The encoder: meta.model_name {} with mask.patch_size {} (the official code takes the \
+             model's patch size from the mask section): a {arch}.",
+            sanitize(&cfg.model_name),
+            cfg.patch_size
+        ),
+    );
+    o.line(i, &format!("encoder \"{}\" patch={}", cfg.model_preset, cfg.patch_size));
+    o.blank();
+    o.comment(
+        i,
+        "The predictor: meta.pred_depth blocks of width meta.pred_emb_dim; its heads are the \
+         encoder's, as in the official code.",
+    );
+    o.line(i, &format!("predictor depth={} width={}", cfg.pred_depth, cfg.pred_emb_dim));
+    o.blank();
+
+    // -- mask
+    o.comment(
+        i,
+        "The multi-block mask sampler (src/masks/multiblock.py). Ranges are `low high`; the \
+         context aspect, the corner sampler and the shared scale/aspect draw are fixed in the \
+         official code.",
+    );
+    o.line(i, "mask \"multi-block\" {");
+    o.rows(
+        i + 4,
+        &[
+            (format!("targets count={} {{", cfg.num_pred_masks), "num_pred_masks".into()),
+            (format!("    scale {}", pair(cfg.pred_mask_scale)), "pred_mask_scale".into()),
+            (format!("    aspect {}", pair(cfg.aspect_ratio)), "aspect_ratio".into()),
+            ("}".into(), String::new()),
+            (format!("context count={} {{", cfg.num_enc_masks), "num_enc_masks".into()),
+            (format!("    scale {}", pair(cfg.enc_mask_scale)), "enc_mask_scale".into()),
+            ("    aspect 1.0 1.0".into(), "fixed (1, 1) in the official code".into()),
+            ("}".into(), String::new()),
+            (format!("min-keep {}", cfg.min_keep), "min_keep".into()),
+            (format!("allow-overlap #{}", on_off(cfg.allow_overlap)), "allow_overlap".into()),
+            ("corner \"official\"".into(), "randint(0, H - h), issue #60".into()),
+            ("aspect-sampling \"shared\"".into(), "one draw for scale and aspect".into()),
+        ],
+    );
+    o.line(i, "}");
+    o.blank();
+
+    // -- optimizer
+    o.comment(
+        i,
+        "AdamW with the official schedules (src/helper.py init_opt): linear warmup from start to \
+         peak, then cosine to final; weight decay along a cosine. Betas and eps are torch's \
+         AdamW defaults, which the official code keeps.",
+    );
+    o.line(i, "optimizer \"adamw\" {");
+    o.rows(
+        i + 4,
+        &[
+            (
+                format!(
+                    "lr start={} peak={} final={} warmup-epochs={}",
+                    cfg.start_lr.kdl(),
+                    cfg.lr.kdl(),
+                    cfg.final_lr.kdl(),
+                    cfg.warmup.kdl()
+                ),
+                "start_lr, lr, final_lr, warmup".into(),
+            ),
+            (
+                format!(
+                    "weight-decay start={} final={} schedule=\"cosine\"",
+                    cfg.weight_decay.kdl(),
+                    cfg.final_weight_decay.kdl()
+                ),
+                "weight_decay, final_weight_decay".into(),
+            ),
+            ("betas 0.9 0.999".into(), String::new()),
+            ("eps 1e-8".into(), String::new()),
+        ],
+    );
+    o.line(i, "}");
+    o.blank();
+
+    // -- run-level settings
+    o.rows(
+        i,
+        &[
+            (
+                format!("ema start={} final={}", cfg.ema.0.kdl(), cfg.ema.1.kdl()),
+                format!("ema {}", yaml_pair(cfg.ema)),
+            ),
+            ("loss \"smooth-l1\"".into(), "F.smooth_l1_loss in src/train.py".into()),
+            (format!("epochs {}", cfg.epochs), "epochs".into()),
+            (format!("ipe-scale {}", cfg.ipe_scale.kdl()), "ipe_scale".into()),
+            (
+                format!("precision \"{}\"", if cfg.use_bfloat16 { "bf16" } else { "fp32" }),
+                format!("use_bfloat16: {}", on_off(cfg.use_bfloat16)),
+            ),
+            ("checkpoint keep-every=50".into(), "checkpoint_freq = 50 in src/train.py".into()),
+        ],
+    );
+    o.blank();
+
+    // -- distributed
+    match &world {
+        World::Derived { global, world, nodes, per_node, folder } => {
+            let layout = if *nodes > 1 || *per_node == 8 {
+                format!("{nodes} node{} x {per_node}", if *nodes == 1 { "" } else { "s" })
+            } else {
+                format!("1 node x {per_node}")
+            };
+            o.comment(
+                i,
+                &format!(
+                    "How many GPUs: the YAML has no world size (the official launcher, \
+                     main_distributed.py, takes --nodes and --tasks-per-node), but its logging \
+                     folder \"{folder}\" names the global batch: {global} images / batch-size {} \
+                     per GPU = {world} GPUs = {layout}. The official launcher asked SLURM for 10 \
+                     CPUs and 55G per GPU, the defaults of `slurm`; add your partition and time \
+                     limit.",
+                    cfg.batch_size
+                ),
+            );
+            o.line(i, "distributed {");
+            o.line(i + 4, &format!("nodes {nodes}"));
+            o.line(i + 4, &format!("gpus-per-node {per_node}"));
+            o.line(i + 4, "backend \"nccl\"");
+            o.line(i + 4, "launcher \"slurm\"");
+            o.line(
+                i + 4,
+                concat!(
+                    "// slurm partition=\"YOUR-PARTITION\" time=\"4300\"",
+                    "  // official --time: 4300 minutes"
+                ),
+            );
+            o.line(i, "}");
+        }
+        World::None(why) => o.comment(i, why),
+    }
+    o.blank();
+
+    // -- dropped
+    let mut dropped: Vec<String> = Vec::new();
+    if let Some(f) = &cfg.folder {
+        dropped.push(format!(
+            "logging.folder \"{}\" - runs go to runs/{name}/ (ijepa run --runs-dir to move them).",
+            sanitize(&f.value)
+        ));
+    }
+    if let Some(t) = &cfg.write_tag {
+        dropped.push(format!(
+            "logging.write_tag \"{}\" - the prefix of the official log and checkpoint files; ours \
+             have fixed names (metrics.csv, checkpoints/latest.safetensors).",
+            sanitize(&t.value)
+        ));
+    }
+    if let Some(c) = cfg.copy_data {
+        dropped
+            .push(format!("meta.copy_data: {} - the data is read in place from root=.", on_off(c)));
+    }
+    match (cfg.load_checkpoint, &cfg.read_checkpoint) {
+        (Some(true), None) => dropped.push(
+            "meta.load_checkpoint: true - resuming from the latest checkpoint is automatic: a \
+             run restarts from its checkpoints/latest.safetensors when there is one."
+                .into(),
+        ),
+        (Some(false), rc) => {
+            let extra = match rc {
+                Some(f) => format!(
+                    " (meta.read_checkpoint \"{}\" is ignored by the official code too while \
+                     load_checkpoint is false)",
+                    sanitize(&f.value)
+                ),
+                None => String::new(),
+            };
+            dropped.push(format!(
+                "meta.load_checkpoint: false - a run still resumes from its own latest checkpoint \
+                 when there is one, as an interrupted official job does{extra}."
+            ));
+        }
+        (None, Some(f)) => dropped.push(format!(
+            "meta.read_checkpoint \"{}\" - ignored without load_checkpoint: true, as in the \
+             official code.",
+            sanitize(&f.value)
+        )),
+        _ => {}
+    }
+    if cfg.read_checkpoint.is_none() && cfg.load_checkpoint.is_some() {
+        dropped.push("meta.read_checkpoint: null - nothing to read.".into());
+    }
+    if !dropped.is_empty() {
+        o.comment(i, "Not carried over, having no equivalent here:");
+        for d in &dropped {
+            o.comment(i, &format!("- {d}"));
+        }
+    }
+    // remove a trailing blank line inside the block
+    while o.s.ends_with("\n\n") {
+        o.s.pop();
+    }
+    o.line(0, "}");
+    o.s
+}

@@ -14,27 +14,54 @@
 //! assert_eq!(exp.encoder.embed_dim, 96);
 //! ```
 //!
+//! A file may also start from another (`extends "base.kdl"`) and define a sweep over its
+//! settings; [`load_study`] / [`parse_study`] resolve it to every experiment it runs:
+//!
+//! ```
+//! let src = r#"
+//! experiment "tiny" {
+//!     data "fashion-mnist" { crop-size 32; batch-size 16 }
+//!     encoder width=96 depth=4 heads=3 patch=4
+//!     mask "multi-block" { min-keep 4 }
+//! }
+//! sweep "grid" {
+//!     vary "mask.targets.scale" { - 0.1 0.15; - 0.15 0.2 }
+//!     seeds 0 1
+//! }
+//! "#;
+//! let study = ijepa_dsl::parse_study("tiny.kdl", src).map_err(|d| d.render_plain()).unwrap();
+//! assert_eq!(study.points.len(), 4);
+//! assert_eq!(study.points[1].name, "targets-scale-0.1-0.15_seed-1");
+//! assert_eq!(study.points[1].experiment.name, "tiny-targets-scale-0.1-0.15_seed-1");
+//! assert_eq!(study.points[1].experiment.mask.target_scale, (0.1, 0.15));
+//! ```
+//!
 //! The language is documented in `docs/language.md`; the schema lives in `schema/`, the
-//! node-reading machinery in `reader`, cross-field rules in `validate`.
+//! node-reading machinery in `reader`, cross-field rules in `validate`, `extends` in
+//! `extends`, sweep expansion in `study`.
 
 pub mod config;
 pub mod diagnostics;
+mod extends;
 pub mod import_yaml;
 pub mod multiblock;
 mod reader;
 mod schema;
+mod study;
 #[cfg(test)]
 mod tests;
 mod validate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kdl::KdlDocument;
+use miette::SourceSpan;
 
 pub use config::Experiment;
 pub use diagnostics::{Diagnostics, DslError};
 pub use reader::SpanMap;
 pub use schema::{DEFAULT_PATCH, KNOWN_RECIPES, MASK_KINDS, OPTIMIZERS};
+pub use study::{Point, Study, SweepMode};
 
 /// An experiment together with where each of its settings was written.
 #[derive(Debug, Clone)]
@@ -42,46 +69,128 @@ pub struct Parsed {
     /// The validated experiment.
     pub experiment: Experiment,
     /// Dotted setting path (`data.crop-size`, `mask.targets.scale`, ...) -> span of its value.
-    /// Settings left at their default are absent.
+    /// Settings left at their default (or taken from an `extends` base) are absent.
     pub spans: SpanMap,
 }
 
-/// Parses and validates experiment text. `file_name` only names the source in diagnostics.
-/// On failure every error of the file is returned at once.
+/// Parses and validates experiment text. `file_name` names the source in diagnostics, and
+/// its folder is where a relative `extends` path starts (the current directory for a bare
+/// name). On failure every error of the file is returned at once. A file with a sweep is an
+/// error here: use [`parse_study`].
 pub fn parse_str(file_name: &str, src: &str) -> Result<Experiment, Diagnostics> {
     parse_spanned(file_name, src).map(|p| p.experiment)
 }
 
 /// Like [`parse_str`], also returning the span of every setting written.
 pub fn parse_spanned(file_name: &str, src: &str) -> Result<Parsed, Diagnostics> {
-    let doc = match parse_kdl(src) {
-        Ok(doc) => doc,
-        Err(errors) => return Err(Diagnostics::new(file_name, src, errors)),
-    };
-    let mut cx = reader::Ctx::new(src, schema::locations(), schema::PLANNED);
-    let experiment = schema::read_document(&mut cx, &doc);
-    if let Some(exp) = &experiment {
-        validate::validate(&mut cx, exp);
-    }
-    match experiment {
-        Some(experiment) if cx.errors.is_empty() => Ok(Parsed { experiment, spans: cx.spans }),
-        _ => Err(Diagnostics::new(file_name, src, cx.errors)),
-    }
+    single(file_name, src, compile(file_name, src, origin_of(Path::new(file_name)))?)
 }
 
 /// Reads and validates an experiment file; returns it with its source text (the resolved
-/// run folder keeps a copy). An unreadable file is a diagnostic too.
+/// run folder keeps a copy). An unreadable file is a diagnostic too; so is a file with a
+/// sweep (use [`load_study`]).
 pub fn load(path: &Path) -> Result<(Experiment, String), Diagnostics> {
+    let (name, src) = read_source(path)?;
+    let compiled = compile(&name, &src, origin_of(path))?;
+    single(&name, &src, compiled).map(|p| (p.experiment, src))
+}
+
+/// Parses experiment text into its study: the experiment, or every point of its sweep,
+/// resolved and validated. `file_name` is used as in [`parse_str`].
+pub fn parse_study(file_name: &str, src: &str) -> Result<Study, Diagnostics> {
+    compile(file_name, src, origin_of(Path::new(file_name))).map(|c| c.study)
+}
+
+/// Reads an experiment file into its study (see [`parse_study`]); returns it with the file's
+/// source text.
+pub fn load_study(path: &Path) -> Result<(Study, String), Diagnostics> {
+    let (name, src) = read_source(path)?;
+    let compiled = compile(&name, &src, origin_of(path))?;
+    Ok((compiled.study, src))
+}
+
+/// A file read into its study, with what the single-experiment API needs.
+pub(crate) struct Compiled {
+    pub study: Study,
+    /// Spans of the settings written in the experiment block.
+    pub spans: SpanMap,
+    /// The `sweep` node, when there is one.
+    pub sweep: Option<SourceSpan>,
+}
+
+/// Where a file lives and that it is the first of its `extends` chain.
+fn origin_of(path: &Path) -> reader::Origin {
+    reader::Origin {
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        stack: vec![(extends::identity(path), path.display().to_string())],
+    }
+}
+
+/// The text of an experiment file, or an `io` diagnostic.
+fn read_source(path: &Path) -> Result<(String, String), Diagnostics> {
     let name = path.display().to_string();
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        Diagnostics::new(
+    match std::fs::read_to_string(path) {
+        Ok(src) => Ok((name, src)),
+        Err(e) => Err(Diagnostics::new(
             &name,
             "",
             vec![DslError::Io { path: name.clone(), message: e.to_string() }],
-        )
-    })?;
-    let exp = parse_str(&name, &src)?;
-    Ok((exp, src))
+        )),
+    }
+}
+
+/// The one experiment of a compiled file, or the diagnostic that it is a sweep.
+fn single(file_name: &str, src: &str, c: Compiled) -> Result<Parsed, Diagnostics> {
+    match c.sweep {
+        Some(span) => Err(Diagnostics::new(
+            file_name,
+            src,
+            vec![DslError::SweepFile {
+                points: c.study.points.len(),
+                span,
+                help: "a sweep is several experiments: read it with `ijepa_dsl::load_study` \
+                       (`ijepa run` runs every point)"
+                    .into(),
+            }],
+        )),
+        None => Ok(Parsed { experiment: c.study.base, spans: c.spans }),
+    }
+}
+
+/// Text -> study: KDL syntax, the experiment (on top of its `extends` base), the sweep, the
+/// checks. `origin` says where the text lives and which files led to it.
+pub(crate) fn compile(
+    file_name: &str,
+    src: &str,
+    origin: reader::Origin,
+) -> Result<Compiled, Diagnostics> {
+    let doc = parse_kdl(src).map_err(|errors| Diagnostics::new(file_name, src, errors))?;
+    let mut cx = reader::Ctx::new(src, schema::locations(), schema::PLANNED);
+    cx.origin = origin;
+    let top = schema::read_document(&mut cx, &doc);
+    let fail = |cx: reader::Ctx| Diagnostics::new(file_name, src, cx.errors);
+    let Some(base) = top.experiment else { return Err(fail(cx)) };
+    let mut files = vec![PathBuf::from(file_name)];
+    files.append(&mut cx.bases);
+    let name = base.name.clone();
+    let Some(spec) = top.sweep else {
+        if cx.ok(&["extends"]) {
+            validate::validate(&mut cx, &base);
+        }
+        if !cx.errors.is_empty() {
+            return Err(fail(cx));
+        }
+        let point = Point { name: String::new(), experiment: base.clone(), varied: Default::default() };
+        let study = Study { name, base, points: vec![point], mode: None, files };
+        return Ok(Compiled { study, spans: cx.spans, sweep: None });
+    };
+    if !cx.errors.is_empty() {
+        return Err(fail(cx));
+    }
+    let points = study::expand(src, &base, &cx.spans, &spec)
+        .map_err(|errors| Diagnostics::new(file_name, src, errors))?;
+    let study = Study { name, base, points, mode: Some(spec.mode), files };
+    Ok(Compiled { study, spans: cx.spans, sweep: Some(spec.span) })
 }
 
 /// Help for a syntax error the KDL parser gives no help for.
@@ -100,7 +209,7 @@ fn syntax_help(src: &str, span: miette::SourceSpan) -> String {
 }
 
 /// KDL v2 syntax -> document, or one diagnostic per syntax error.
-fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
+pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
     // The parser is third-party code fed arbitrary text: a panic inside it must not take the
     // caller down, it becomes a diagnostic like any other syntax error.
     let parsed = std::panic::catch_unwind(|| KdlDocument::parse_v2(src));

@@ -39,6 +39,25 @@ pub(crate) struct Ctx<'s> {
     pub locations: Vec<(&'static str, &'static str)>,
     /// (node name, block, help) of nodes later versions will add.
     pub planned: &'static [(&'static str, &'static str, &'static str)],
+    /// Where the file being read lives (for `extends` paths) and which files are being read.
+    pub origin: Origin,
+    /// Every base file read through `extends` (transitively), in the order read.
+    pub bases: Vec<std::path::PathBuf>,
+    /// The experiment being read starts from a resolved experiment (an `extends` base, or the
+    /// experiment a sweep point varies): a node then changes only what it writes, and
+    /// `encoder` properties change the current encoder instead of requiring a full shape.
+    pub layered: bool,
+}
+
+/// The file a [`Ctx`] reads: its folder and the chain of files that led to it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Origin {
+    /// Folder that relative `extends` paths start from ("" = the current directory).
+    pub dir: std::path::PathBuf,
+    /// (identity, name shown in messages) of the files being read, outermost first; the last
+    /// one is this file. The identity is the canonical path (or an absolute one when the file
+    /// is not on disk), so a cycle is recognised whatever the spelling.
+    pub stack: Vec<(std::path::PathBuf, String)>,
 }
 
 impl<'s> Ctx<'s> {
@@ -54,6 +73,9 @@ impl<'s> Ctx<'s> {
             poisoned: BTreeSet::new(),
             locations,
             planned,
+            origin: Origin::default(),
+            bases: Vec::new(),
+            layered: false,
         }
     }
 
@@ -572,13 +594,23 @@ pub(crate) struct Field<T> {
     pub read: fn(&mut Ctx, &Node, &mut T),
 }
 
+/// Nodes that may appear more than once in their block, each with a different first argument
+/// (its key: the protocol of an `eval`, the setting of a `vary`), and the help for a repeat.
+const REPEATABLE: &[(&str, &str)] = &[
+    ("eval", "one `eval` block per protocol; put the variants of a protocol in one block"),
+    ("vary", "vary each setting once; list all of its values in one `vary`"),
+];
+
+/// The key of a repeatable node: its first argument when that is a string.
+fn repeat_key(kdl: &KdlNode) -> Option<&str> {
+    kdl.entries().iter().find(|e| e.name().is_none()).and_then(|e| e.value().as_string())
+}
+
 /// Reads the child nodes of a block through its field table: unknown names get a suggestion,
 /// a second node of the same name is reported, every known node is shape-checked then read.
 /// `parent_path` is the dotted path of the block ("" at the experiment level), `parent_label`
-/// names it in messages.
-/// Nodes that may appear more than once in their block (each is read in turn).
-const REPEATABLE: &[&str] = &["eval"];
-
+/// names it in messages. A repeatable node (`eval "linear"`) gets its key in its path
+/// (`eval.linear`), and a second one with the same key is a duplicate.
 pub(crate) fn read_children<T>(
     cx: &mut Ctx,
     nodes: &[KdlNode],
@@ -587,8 +619,8 @@ pub(crate) fn read_children<T>(
     fields: &[Field<T>],
     target: &mut T,
 ) {
-    let mut seen: Vec<(&str, SourceSpan)> = Vec::new();
-    for kdl in nodes {
+    let mut seen: Vec<(String, SourceSpan)> = Vec::new();
+    for (index, kdl) in nodes.iter().enumerate() {
         let name = kdl.name().value();
         let span = cx.name_span(kdl);
         let Some(field) = fields.iter().find(|f| f.name == name) else {
@@ -612,31 +644,37 @@ pub(crate) fn read_children<T>(
             });
             continue;
         };
-        if let Some(&(_, first)) = seen.iter().find(|(n, _)| *n == name && !REPEATABLE.contains(n)) {
-            cx.err(DslError::DuplicateNode {
-                name: name.to_string(),
-                span,
-                first,
-                help: format!(
+        let repeatable = REPEATABLE.iter().find(|(n, _)| *n == name);
+        // The identity of the node within its block: its name, or name + key when repeatable
+        // (an unkeyed repeatable node gets its position, so it never collides).
+        let (key, path) = match repeatable {
+            Some(_) => {
+                let key = match repeat_key(kdl) {
+                    Some(k) => k.to_string(),
+                    None => format!("#{index}"),
+                };
+                (format!("{name}.{key}"), join(parent_path, &format!("{name}.{key}")))
+            }
+            None => (name.to_string(), join(parent_path, name)),
+        };
+        if let Some((_, first)) = seen.iter().find(|(k, _)| *k == key) {
+            let help = match repeatable {
+                Some((_, help)) => help.to_string(),
+                None => format!(
                     "`{name}` may appear once in {}; remove one of them",
                     block_label(parent_label)
                 ),
-            });
+            };
+            cx.err(DslError::DuplicateNode { name: name.to_string(), span, first: *first, help });
             continue;
         }
-        let repeat = seen.iter().filter(|(n, _)| *n == name).count();
-        seen.push((field.name, span));
-        // repeatable nodes get their index in the path (`eval.1`), so spans stay apart
-        let path = if REPEATABLE.contains(&name) { join(parent_path, &format!("{name}.{repeat}")) } else { join(parent_path, name) };
+        seen.push((key, span));
         let node = Node::check(cx, kdl, path, &field.shape);
         (field.read)(cx, &node, target);
     }
 }
 
 fn unknown_node_help(cx: &Ctx, name: &str, parent: &str, known: &[&str]) -> String {
-    if let Some(s) = suggest(name, known) {
-        return format!("did you mean `{s}`?");
-    }
     let homes: Vec<&str> = cx
         .locations
         .iter()
@@ -645,6 +683,9 @@ fn unknown_node_help(cx: &Ctx, name: &str, parent: &str, known: &[&str]) -> Stri
         .collect();
     if let [home, ..] = homes.as_slice() {
         return format!("`{name}` belongs inside the `{home}` block");
+    }
+    if let Some(s) = suggest(name, known) {
+        return format!("did you mean `{s}`?");
     }
     format!("{} accepts: {}", block_label(parent), known.join(", "))
 }

@@ -213,11 +213,14 @@ fn structural_errors() {
     assert_eq!(codes("experiment"), ["missing_argument"]);
     assert_eq!(codes("experiment a b"), ["extra_argument"]);
     assert_eq!(codes("experiment \"a b\""), ["invalid_value"]);
-    assert_eq!(codes("sweep x"), ["unsupported", "missing_experiment"]);
+    assert_eq!(codes("sweep x"), ["invalid_value", "missing_experiment", "unknown_value"]);
     assert_eq!(errs("epochs 1\nepochs 2"), ["duplicate_node"]);
     assert_eq!(errs("epoch 1"), ["unknown_node"]);
-    assert_eq!(errs("distributed nodes=2"), ["unsupported"]);
-    assert_eq!(errs("eval \"linear\"\neval \"linear\""), ["invalid_value"]);
+    assert_eq!(errs("distributed nodes=2"), ["unknown_property"]);
+    assert_eq!(errs("eval \"linear\"\neval \"linear\""), ["duplicate_node"]);
+    assert_eq!(errs("epochs 1\nextends \"x.kdl\""), ["misplaced"]);
+    assert_eq!(errs("sweep { seeds 1 }"), ["misplaced"]);
+    assert_eq!(errs("vary \"seed\" 1 2"), ["unknown_node"]);
     assert_eq!(errs("eval \"probe\""), ["unknown_value"]);
     assert_eq!(errs("eval \"knn\" fraction=0.1"), ["invalid_value"]);
     assert_eq!(errs("crop-size 32"), ["unknown_node"]);
@@ -310,7 +313,10 @@ fn data_kinds_augmentations_and_source_rules() {
     assert_eq!((e.data.hflip, e.data.color_jitter, e.data.blur), (0.5, Some(0.5), 0.5));
     assert!(e.data.exact_decode);
     assert_eq!(e.data.on_error, crate::config::OnError::Skip);
-    assert_eq!(exp(r#"data "cifar100" root="/c""#).data.dataset, crate::config::DatasetKind::Cifar100);
+    assert_eq!(
+        exp(r#"data "cifar100" root="/c""#).data.dataset,
+        crate::config::DatasetKind::Cifar100
+    );
     // only Fashion-MNIST has an embedded copy; subsets select image-folder files
     assert_eq!(errs(r#"data "mnist""#), ["missing_property"]);
     assert_eq!(errs(r#"data "cifar10" root="/c" { subset "x.txt" }"#), ["invalid_value"]);
@@ -330,13 +336,143 @@ fn eval_blocks_and_report() {
     report"#);
     assert_eq!(e.evals.len(), 3);
     let l = &e.evals[0];
-    assert_eq!((l.protocol, l.features, l.head), (EvalProtocol::Linear, FeatureChoice::Last4, HeadKind::BnLinear));
+    assert_eq!(
+        (l.protocol, l.features, l.head),
+        (EvalProtocol::Linear, FeatureChoice::Last4, HeadKind::BnLinear)
+    );
     assert_eq!((l.epochs, l.decay_every, l.batch_size, l.heldout), (20, 6, 128, 0.2));
     assert_eq!((l.lrs.clone(), l.wds.clone()), (vec![0.01, 0.05], vec![5e-4, 0.0]));
     assert_eq!(l.baselines, vec![Baseline::RandomInit, Baseline::RawPixels]);
     let s = &e.evals[1];
-    assert_eq!((s.protocol, s.head, s.fraction, s.cs.clone()), (EvalProtocol::LowShot, HeadKind::Logistic, 0.05, vec![0.1, 1.0]));
+    assert_eq!(
+        (s.protocol, s.head, s.fraction, s.cs.clone()),
+        (EvalProtocol::LowShot, HeadKind::Logistic, 0.05, vec![0.1, 1.0])
+    );
     assert_eq!((e.evals[2].k, e.evals[2].temperature), (10, 0.1));
     assert!(e.report);
     assert!(!exp("").report && exp("").evals.is_empty());
+}
+
+#[test]
+fn spans_of_eval_blocks_use_the_protocol() {
+    let src = "experiment \"t\" {\n  eval \"linear\" { epochs 3 }\n  eval knn { k 5 }\n}";
+    let p = parse_spanned("t.kdl", src).unwrap();
+    let at = |k: &str| {
+        let s = p.spans[k];
+        &src[s.offset()..s.offset() + s.len()]
+    };
+    assert_eq!(at("eval.linear"), "eval");
+    assert_eq!(at("eval.linear.epochs"), "3");
+    assert_eq!(at("eval.knn.k"), "5");
+}
+
+#[test]
+fn distributed_defaults() {
+    assert_eq!(exp("distributed").distributed, DistributedConfig::default());
+    assert_eq!(exp("distributed {}").distributed, DistributedConfig::default());
+    let d = DistributedConfig::default();
+    assert_eq!(
+        (d.nodes, d.procs_per_node, d.backend, d.launcher),
+        (1, 1, DistBackend::Auto, Launcher::Local)
+    );
+    assert_eq!((d.timeout_s, d.bucket_mb, d.world_size()), (1800, 25.0, 1));
+    assert_eq!(d.slurm, SlurmConfig::default());
+}
+
+#[test]
+fn distributed_every_property() {
+    let d = exp(r#"distributed {
+        nodes 2
+        gpus-per-node 8
+        backend "nccl"
+        launcher "slurm"
+        slurm partition="learnlab" account="x" qos="y" time="72:00:00" cpus-per-task=12 mem-per-gpu="64G" constraint="volta32gb"
+        timeout "1h30m"
+        bucket-mb 50
+    }"#)
+    .distributed;
+    assert_eq!((d.nodes, d.procs_per_node, d.world_size()), (2, 8, 16));
+    assert_eq!((d.backend, d.launcher), (DistBackend::Nccl, Launcher::Slurm));
+    let s = &d.slurm;
+    assert_eq!(
+        (s.partition.as_deref(), s.account.as_deref(), s.qos.as_deref(), s.time.as_deref()),
+        (Some("learnlab"), Some("x"), Some("y"), Some("72:00:00"))
+    );
+    assert_eq!(
+        (s.cpus_per_task, s.mem_per_gpu.as_deref(), s.constraint.as_deref()),
+        (12, Some("64G"), Some("volta32gb"))
+    );
+    assert_eq!((d.timeout_s, d.bucket_mb), (5400, 50.0));
+    // the other keywords and forms
+    let d = exp("distributed { backend gloo; launcher torchrun; timeout 90; bucket-mb 0.5 }")
+        .distributed;
+    assert_eq!(
+        (d.backend, d.launcher, d.timeout_s, d.bucket_mb),
+        (DistBackend::Gloo, Launcher::Torchrun, 90, 0.5)
+    );
+    assert_eq!(
+        exp("distributed { backend \"auto\"; launcher \"local\"; timeout \"90s\" }")
+            .distributed
+            .timeout_s,
+        90
+    );
+    // a partial slurm node keeps the other defaults
+    let s = exp("distributed { launcher slurm; slurm time=\"1-12:00\" }").distributed.slurm;
+    assert_eq!(
+        (s.time.as_deref(), s.cpus_per_task, s.mem_per_gpu.as_deref()),
+        (Some("1-12:00"), 10, Some("55G"))
+    );
+    // nccl on cuda, or with the device chosen at run time, is fine
+    assert_eq!(
+        exp("device cuda\ndistributed { backend nccl; gpus-per-node 4 }")
+            .distributed
+            .procs_per_node,
+        4
+    );
+    assert_eq!(exp("distributed { backend nccl }").distributed.backend, DistBackend::Nccl);
+    // several processes on the CPU share its cores
+    assert_eq!(exp("device cpu\ndistributed { gpus-per-node 2 }").distributed.world_size(), 2);
+}
+
+#[test]
+fn distributed_errors() {
+    assert_eq!(errs("distributed { nodes 0 }"), ["out_of_range"]);
+    assert_eq!(errs("distributed { gpus-per-node 0 }"), ["out_of_range"]);
+    assert_eq!(errs("distributed { nodes 1.5 }"), ["wrong_type"]);
+    assert_eq!(errs("distributed { backend \"mpi\" }"), ["unknown_value"]);
+    assert_eq!(errs("distributed { launcher \"mpirun\" }"), ["unknown_value"]);
+    assert_eq!(errs("device cpu\ndistributed { backend nccl }"), ["conflict"]);
+    assert_eq!(errs("distributed { nodes 2 }"), ["conflict"]);
+    assert_eq!(errs("distributed { nodes 2; launcher local }"), ["conflict"]);
+    assert_eq!(errs("distributed { nodes 2; launcher torchrun }"), Vec::<String>::new());
+    assert_eq!(errs("device \"cuda:1\"\ndistributed { gpus-per-node 2 }"), ["conflict"]);
+    assert_eq!(errs("distributed { slurm partition=\"x\" }"), ["conflict"]);
+    assert_eq!(errs("distributed { launcher slurm; slurm time=\"72h\" }"), ["invalid_value"]);
+    assert_eq!(errs("distributed { launcher slurm; slurm time=\"1:61\" }"), ["invalid_value"]);
+    assert_eq!(errs("distributed { launcher slurm; slurm time=72 }"), ["wrong_type"]);
+    assert_eq!(errs("distributed { launcher slurm; slurm partition=\"a b\" }"), ["invalid_value"]);
+    assert_eq!(errs("distributed { launcher slurm; slurm partition=\"\" }"), ["invalid_value"]);
+    assert_eq!(
+        errs("distributed { launcher slurm; slurm mem-per-gpu=\"55GB\" }"),
+        ["invalid_value"]
+    );
+    assert_eq!(errs("distributed { launcher slurm; slurm cpus-per-task=0 }"), ["out_of_range"]);
+    assert_eq!(errs("distributed { launcher slurm; slurm nodes=2 }"), ["unknown_property"]);
+    assert_eq!(errs("distributed { timeout \"30 minutes\" }"), ["invalid_value"]);
+    assert_eq!(errs("distributed { timeout \"0s\" }"), ["out_of_range"]);
+    assert_eq!(errs("distributed { timeout 0 }"), ["out_of_range"]);
+    assert_eq!(errs("distributed { timeout -5 }"), ["out_of_range"]);
+    assert_eq!(errs("distributed { timeout 1.5 }"), ["wrong_type"]);
+    assert_eq!(errs("distributed { bucket-mb 0 }"), ["out_of_range"]);
+    assert_eq!(errs("distributed { gpus 8 }"), ["unknown_node"]);
+    assert_eq!(errs("gpus-per-node 8"), ["unknown_node"]);
+}
+
+#[test]
+fn nccl_on_cpu_points_at_the_backend() {
+    let src = "experiment \"t\" {\n device \"cpu\"\n distributed { backend \"nccl\" }\n}";
+    let d = parse_str("t.kdl", src).unwrap_err();
+    let e = &d.errors()[0];
+    assert_eq!(&src[e.offset()..e.offset() + 6], "\"nccl\"");
+    assert!(d.render_plain().contains("gloo"));
 }

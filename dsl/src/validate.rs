@@ -14,6 +14,74 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     heads_divide_width(cx, exp);
     mask_is_feasible(cx, exp);
     data_source_rules(cx, exp);
+    distributed_rules(cx, exp);
+}
+
+/// Layouts the launcher and backend cannot run: NCCL on the CPU, several machines with the
+/// local launcher, every process pinned to one GPU, SLURM settings without SLURM.
+fn distributed_rules(cx: &mut Ctx, exp: &Experiment) {
+    use crate::config::{DistBackend, Launcher};
+    let d = &exp.distributed;
+    if d.backend == DistBackend::Nccl
+        && exp.device == "cpu"
+        && cx.ok(&["distributed.backend", "device"])
+    {
+        cx.err(DslError::Conflict {
+            message: "the NCCL backend cannot run on the CPU".into(),
+            span: cx.span_or(&["distributed.backend", "distributed"]),
+            label: "NCCL needs CUDA devices".into(),
+            other: cx.span_of("device"),
+            other_label: "the run is on the CPU".into(),
+            help: "use backend \"gloo\" (or \"auto\": NCCL on CUDA, Gloo on the CPU), or run on \
+                   device \"cuda\""
+                .into(),
+        });
+    }
+    if d.launcher == Launcher::Local
+        && d.nodes > 1
+        && cx.ok(&["distributed.launcher", "distributed.nodes"])
+    {
+        cx.err(DslError::Conflict {
+            message: format!("the local launcher cannot start processes on {} machines", d.nodes),
+            span: cx.span_or(&["distributed.nodes", "distributed"]),
+            label: format!("{} machines", d.nodes),
+            other: cx.span_of("distributed.launcher"),
+            other_label: "starts the processes of this machine only".into(),
+            help: "`ijepa launch` runs one machine's processes; for several machines use \
+                   launcher \"torchrun\" (started on every machine) or \"slurm\""
+                .into(),
+        });
+    }
+    let pinned = exp.device.starts_with("cuda:");
+    if pinned && d.procs_per_node > 1 && cx.ok(&["device", "distributed.gpus-per-node"]) {
+        cx.err(DslError::Conflict {
+            message: format!(
+                "device {:?} puts all {} processes of a machine on one GPU",
+                exp.device, d.procs_per_node
+            ),
+            span: cx.span_or(&["device"]),
+            label: "one fixed GPU".into(),
+            other: cx.span_of("distributed.gpus-per-node"),
+            other_label: format!("{} processes per machine", d.procs_per_node),
+            help: "each process takes the GPU of its local rank: write device \"cuda\" (or \
+                   \"auto\"), or use one process per machine"
+                .into(),
+        });
+    }
+    if let Some(slurm) = cx.span_of("distributed.slurm") {
+        if d.launcher != Launcher::Slurm && cx.ok(&["distributed.launcher"]) {
+            cx.err(DslError::Conflict {
+                message: "SLURM settings are written but the launcher is not SLURM".into(),
+                span: slurm,
+                label: "only used by the SLURM launcher".into(),
+                other: cx.span_of("distributed.launcher"),
+                other_label: "another launcher".into(),
+                help: "write launcher \"slurm\" to submit the run with `ijepa slurm`, or remove \
+                       the `slurm` node"
+                    .into(),
+            });
+        }
+    }
 }
 
 /// Folder datasets need `root=`; `subset` applies to image folders only.
@@ -38,7 +106,8 @@ fn data_source_rules(cx: &mut Ctx, exp: &Experiment) {
             what: "subset".into(),
             message: "a subset list selects files of an image folder".into(),
             span: cx.span_or(&["data.subset"]),
-            help: "use `subset` with data \"image-folder\", or `limit N` for the first N images".into(),
+            help: "use `subset` with data \"image-folder\", or `limit N` for the first N images"
+                .into(),
         });
     }
 }
@@ -110,11 +179,17 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
                  `predictor`"
             ));
         }
+        // Inherited heads: the encoder's `heads=` is where the number was written.
+        let at: &[&str] = if inherited {
+            &["encoder.heads", "predictor", "encoder"]
+        } else {
+            &["predictor.heads", "predictor"]
+        };
         cx.err(DslError::HeadsWidth {
             block: "predictor".into(),
             heads,
             width: pred.embed_dim,
-            span: cx.span_or(&["predictor.heads", "predictor"]),
+            span: cx.span_or(at),
             width_span: cx.span_of("predictor.width"),
             help,
         });

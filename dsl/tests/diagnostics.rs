@@ -1,5 +1,8 @@
-//! Snapshot tests of rendered diagnostics: every `tests/cases/<case>.kdl` must fail to parse,
-//! and `Diagnostics::render_plain()` must equal `tests/snapshots/<case>.txt`.
+//! Snapshot tests of rendered diagnostics: every `tests/cases/<case>.kdl` must fail to load
+//! (as a study: sweeps and `extends` included), and `Diagnostics::render_plain()` must equal
+//! `tests/snapshots/<case>.txt`. Base files that cases extend live in `tests/cases/bases/`
+//! (not cases themselves). Cases are loaded by their path relative to the crate
+//! (`tests/cases/x.kdl`, cargo runs tests there), so snapshots hold no machine paths.
 //! Regenerate the snapshots with `UPDATE_SNAPSHOTS=1 cargo test -p ijepa-dsl --test diagnostics`
 //! and review the diff.
 
@@ -14,7 +17,7 @@ fn cases() -> Vec<PathBuf> {
     let mut cases: Vec<PathBuf> = fs::read_dir(dir("cases"))
         .expect("tests/cases exists")
         .map(|e| e.expect("readable dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "kdl"))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "kdl"))
         .collect();
     cases.sort();
     cases
@@ -28,8 +31,8 @@ fn snapshots() {
     let mut failures = Vec::new();
     for case in &cases {
         let stem = case.file_stem().and_then(|s| s.to_str()).expect("utf-8 case name");
-        let src = fs::read_to_string(case).expect("readable case");
-        let rendered = match ijepa_dsl::parse_str(&format!("{stem}.kdl"), &src) {
+        let rel = Path::new("tests").join("cases").join(format!("{stem}.kdl"));
+        let rendered = match ijepa_dsl::load_study(&rel) {
             Ok(_) => {
                 failures.push(format!("{stem}: parsed without errors, expected diagnostics"));
                 continue;
@@ -71,6 +74,13 @@ fn every_snapshot_has_a_case() {
 fn several_errors_are_all_reported() {
     let src = fs::read_to_string(dir("cases").join("several_errors.kdl")).expect("case");
     let d = ijepa_dsl::parse_str("several_errors.kdl", &src).expect_err("invalid");
+    assert_eq!(
+        d.render_plain(),
+        ijepa_dsl::load_study(Path::new("tests/cases/several_errors.kdl"))
+            .expect_err("invalid")
+            .render_plain()
+            .replace("tests/cases/", "")
+    );
     assert!(d.len() >= 8, "expected every error at once, got {:?}", d.codes());
     // Sorted by position in the file.
     let offsets: Vec<usize> = d.errors().iter().map(|e| e.offset()).collect();

@@ -1,12 +1,43 @@
-//! Robustness: `parse_str` (and rendering its diagnostics) must never panic, whatever the text.
-//! Feeds deterministic mutations of `experiments/quickstart.kdl` (byte flips, insertions,
-//! deletions, duplicated and swapped chunks) and random token soups, from a tiny inline PRNG
-//! so every run tests the same inputs. Set `FUZZ_CASES=N` to run more.
+//! Robustness: `parse_study` / `parse_str` (and rendering their diagnostics) must never panic
+//! or hang, whatever the text. Feeds deterministic mutations (byte flips, insertions,
+//! deletions, duplicated and swapped chunks) of `experiments/quickstart.kdl` and of a study
+//! using `extends` (to a real base, to a missing file, to itself), `distributed` and `sweep`,
+//! plus random token soups, from a tiny inline PRNG so every run tests the same inputs. Set
+//! `FUZZ_CASES=N` to run more.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 const QUICKSTART: &str = include_str!("../../experiments/quickstart.kdl");
+
+/// A study exercising `extends`, `distributed` and `sweep`. Tests run in the crate folder, so
+/// the base path is relative to it; `fuzz.kdl` (the name inputs are parsed under) is itself.
+const STUDY: &str = r#"
+experiment "fuzz-study" {
+    extends "../experiments/quickstart.kdl"
+    epochs 2
+    mask "multi-block" { min-keep 3; targets count=3 }
+    distributed {
+        nodes 1
+        gpus-per-node 2
+        backend "gloo"
+        launcher "slurm"
+        slurm partition="p" time="1-00:30" cpus-per-task=4 mem-per-gpu="8G"
+        timeout "1h30m"
+        bucket-mb 25
+    }
+    eval "linear" { epochs 3 }
+}
+sweep "grid" {
+    vary "mask.targets.scale" {
+        - 0.075 0.2
+        - 0.15 0.2
+    }
+    vary "optimizer.lr.peak" 1e-3 2e-3
+    vary "encoder" "vit-tiny"
+    seeds 0 1
+}
+"#;
 
 /// SplitMix64: tiny, deterministic, good enough to pick mutations.
 struct Rng(u64);
@@ -86,6 +117,43 @@ const TOKENS: &[&str] = &[
     "device",
     "log-every",
     "sweep",
+    "\"grid\"",
+    "\"zip\"",
+    "vary",
+    "\"mask.targets.scale\"",
+    "\"optimizer.lr.peak\"",
+    "\"data.crop-size\"",
+    "\"encoder\"",
+    "\"no.such.path\"",
+    "seeds",
+    "-",
+    "- 0.1 0.2",
+    "extends",
+    "extends \"fuzz.kdl\"",
+    "extends \"missing.kdl\"",
+    "extends \"../experiments/quickstart.kdl\"",
+    "\"../experiments/quickstart.kdl\"",
+    "\"/\"",
+    "distributed",
+    "nodes",
+    "gpus-per-node",
+    "backend",
+    "\"nccl\"",
+    "\"gloo\"",
+    "launcher",
+    "\"slurm\"",
+    "\"torchrun\"",
+    "slurm",
+    "partition=",
+    "time=",
+    "\"72:00:00\"",
+    "\"1-99\"",
+    "mem-per-gpu=",
+    "timeout",
+    "\"30m\"",
+    "\"1h1h\"",
+    "bucket-mb",
+    "\"cpu\"",
     "eval",
     "{",
     "}",
@@ -222,41 +290,58 @@ fn soup(rng: &mut Rng) -> String {
     s
 }
 
-fn check(src: &str, render: bool) -> Result<(), String> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| match ijepa_dsl::parse_str("fuzz.kdl", src) {
-        Ok(_) => true,
-        Err(d) => {
-            assert!(!d.is_empty(), "an Err must hold at least one error");
-            if render {
-                let text = d.render_plain();
-                assert!(!text.is_empty());
+fn check(src: &str, render: bool) -> Result<bool, String> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let study = ijepa_dsl::parse_study("fuzz.kdl", src);
+        // the single-experiment API agrees: it fails when the study fails or is a sweep
+        let single = ijepa_dsl::parse_str("fuzz.kdl", src);
+        match (&study, &single) {
+            (Ok(s), Ok(e)) => assert!(s.mode.is_none() && s.points[0].experiment == *e),
+            (Ok(s), Err(_)) => assert!(s.mode.is_some()),
+            (Err(_), Ok(_)) => panic!("parse_str accepted what parse_study refused"),
+            (Err(_), Err(_)) => {}
+        }
+        match study {
+            Ok(s) => {
+                assert!(!s.points.is_empty());
+                true
             }
-            false
+            Err(d) => {
+                assert!(!d.is_empty(), "an Err must hold at least one error");
+                if render {
+                    let text = d.render_plain();
+                    assert!(!text.is_empty());
+                }
+                false
+            }
         }
     }));
-    outcome.map(|_| ()).map_err(|_| format!("panicked on input:\n---\n{src}\n---"))
+    outcome.map_err(|_| format!("panicked on input:\n---\n{src}\n---"))
 }
 
 #[test]
 fn never_panics_on_mutated_or_random_input() {
     let cases: usize =
         std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
-    let base = QUICKSTART.as_bytes();
     let mut rng = Rng(0x15EE_D1EB_A5E0_0001);
     let start = Instant::now();
     let mut failures = Vec::new();
     let mut parsed_ok = 0usize;
+    let mut slowest = Duration::ZERO;
     for i in 0..cases {
-        let src = if i % 3 == 2 { soup(&mut rng) } else { mutate(&mut rng, base) };
+        let src = match i % 3 {
+            0 => mutate(&mut rng, QUICKSTART.as_bytes()),
+            1 => mutate(&mut rng, STUDY.as_bytes()),
+            _ => soup(&mut rng),
+        };
+        let t = Instant::now();
         // Rendering is slower than parsing; render every fourth failure.
         match check(&src, i % 4 == 0) {
-            Ok(()) => {
-                if ijepa_dsl::parse_str("fuzz.kdl", &src).is_ok() {
-                    parsed_ok += 1;
-                }
-            }
+            Ok(true) => parsed_ok += 1,
+            Ok(false) => {}
             Err(e) => failures.push(e),
         }
+        slowest = slowest.max(t.elapsed());
         if failures.len() >= 3 {
             break;
         }
@@ -269,11 +354,20 @@ fn never_panics_on_mutated_or_random_input() {
         elapsed < Duration::from_secs(120),
         "{cases} inputs took {elapsed:?}: parsing got slow"
     );
-    eprintln!("{cases} inputs in {elapsed:?}, {parsed_ok} valid");
+    // no single input may hang (a runaway sweep, an `extends` loop)
+    assert!(slowest < Duration::from_secs(10), "one input took {slowest:?}");
+    eprintln!("{cases} inputs in {elapsed:?} (slowest {slowest:?}), {parsed_ok} valid");
 }
 
 #[test]
 fn quickstart_itself_is_valid() {
-    check(QUICKSTART, true).expect("no panic");
+    assert_eq!(check(QUICKSTART, true), Ok(true));
     assert!(ijepa_dsl::parse_str("quickstart.kdl", QUICKSTART).is_ok());
+}
+
+#[test]
+fn the_study_seed_is_valid() {
+    let study = ijepa_dsl::parse_study("fuzz.kdl", STUDY).map_err(|d| d.render_plain());
+    assert_eq!(study.map(|s| s.points.len()), Ok(8));
+    assert_eq!(check(STUDY, true), Ok(true));
 }

@@ -38,6 +38,10 @@ pub enum Error {
     /// Training diverged or another runtime failure.
     #[error("training: {0}")]
     Train(String),
+    /// A distributed rendezvous or collective failed (names the rank, the operation and the
+    /// likely cause).
+    #[error("distributed: {0}")]
+    Dist(String),
     /// An error from libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

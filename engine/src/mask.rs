@@ -222,6 +222,39 @@ impl MultiBlock {
     }
 }
 
+impl MultiBlock {
+    /// Rank `rank`'s share of the masks of a global batch of `batch * world` images: the
+    /// global batch's masks are drawn (keyed by (seed, epoch, step) alone) and truncated to the
+    /// global minimum, and this rank takes images `rank, rank + world, ...` — the positions the
+    /// loader's sharding gives it. So a run on W ranks of batch B sees exactly the masks of a
+    /// single-process run of batch W*B and the two train alike (the official code instead
+    /// truncates per rank). With `world == 1` this is [`MultiBlock::sample`] on rank 0.
+    pub fn sample_shard(&self, seed: u64, epoch: u64, step: u64, rank: u64, world: u64, batch: usize) -> Result<MaskBatch> {
+        let all = self.sample(seed, epoch, step, 0, batch * world as usize)?;
+        if world == 1 {
+            return Ok(all);
+        }
+        let pick = |flat: &[i64], n_masks: usize, k: usize| -> Vec<i64> {
+            let global = batch * world as usize;
+            let mut out = Vec::with_capacity(n_masks * batch * k);
+            for j in 0..n_masks {
+                for b in 0..batch {
+                    let g = b * world as usize + rank as usize;
+                    let at = (j * global + g) * k;
+                    out.extend_from_slice(&flat[at..at + k]);
+                }
+            }
+            out
+        };
+        Ok(MaskBatch {
+            batch,
+            context: pick(&all.context, all.n_context, all.k_context),
+            targets: pick(&all.targets, all.n_targets, all.k_target),
+            ..all
+        })
+    }
+}
+
 /// Summary statistics of a series (mean, std (population), min, max).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stats {
@@ -355,5 +388,26 @@ mod tests {
         let err = s.sample(0, 0, 0, 0, 8).unwrap_err().to_string();
         assert!(err.contains("min-keep = 4") && err.contains("target"), "{err}");
         assert!(t.elapsed().as_secs() < 1);
+    }
+
+    #[test]
+    fn shards_are_the_interleaved_rows_of_the_global_batch() {
+        let cfg = MaskConfig { min_keep: 4, ..MaskConfig::default() };
+        let s = MultiBlock::new(&cfg, 64, 8).unwrap();
+        let global = s.sample_shard(3, 1, 5, 0, 1, 6).unwrap();
+        assert_eq!(global, s.sample(3, 1, 5, 0, 6).unwrap());
+        for rank in 0..3u64 {
+            let part = s.sample_shard(3, 1, 5, rank, 3, 2).unwrap();
+            assert_eq!((part.batch, part.k_context, part.k_target), (2, global.k_context, global.k_target));
+            for b in 0..2 {
+                let g = b * 3 + rank as usize;
+                for j in 0..cfg.n_context {
+                    assert_eq!(part.context_of(j, b), global.context_of(j, g));
+                }
+                for j in 0..cfg.n_targets {
+                    assert_eq!(part.target_of(j, b), global.target_of(j, g));
+                }
+            }
+        }
     }
 }

@@ -29,6 +29,20 @@ pub struct StepStats {
     pub target_len: usize,
 }
 
+/// What a distributed run does between backward and the optimiser step (DDP): averages the
+/// gradients of the trainable parameters across ranks, and the loss for logging.
+pub trait GradSync: Send {
+    /// Averages every trainable parameter's gradient in place across ranks; `loss` is this
+    /// rank's loss; returns the mean loss over ranks.
+    fn sync(&mut self, loss: &Tensor) -> Result<f64>;
+}
+
+impl std::fmt::Debug for dyn GradSync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GradSync")
+    }
+}
+
 /// Builds the per-batch extras (e.g. masks) in the loader threads.
 pub use crate::data::CollateFn as Collate;
 
@@ -64,4 +78,10 @@ pub trait Recipe {
 
     /// Trainable parameter count.
     fn num_params(&self) -> i64;
+
+    /// The trainable parameters, in an order that is identical on every rank.
+    fn trainable(&self) -> Vec<Tensor>;
+
+    /// Installs the gradient synchronisation of a distributed run (before the first step).
+    fn set_grad_sync(&mut self, sync: Box<dyn GradSync>);
 }

@@ -44,9 +44,14 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
-/// Creates (if needed) and returns `root/<experiment>/<stage>-<hash>`.
+/// `root/<experiment>/<stage>-<first 12 hex digits of hash>`.
+pub fn stage_path(root: &Path, experiment: &str, stage: &str, hash: &str) -> PathBuf {
+    root.join(experiment).join(format!("{stage}-{}", &hash[..12.min(hash.len())]))
+}
+
+/// Creates (if needed) and returns [`stage_path`].
 pub fn stage_dir(root: &Path, experiment: &str, stage: &str, hash: &str) -> Result<PathBuf> {
-    let dir = root.join(experiment).join(format!("{stage}-{}", &hash[..12.min(hash.len())]));
+    let dir = stage_path(root, experiment, stage, hash);
     std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| Error::io(&dir, e))?;
     Ok(dir)
 }

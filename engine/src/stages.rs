@@ -30,7 +30,8 @@ pub enum Subject {
 }
 
 impl Subject {
-    fn key(self) -> &'static str {
+    /// Short name used in stage ids and folders (`ijepa`, `random-init`, `raw-pixels`).
+    pub fn key(self) -> &'static str {
         match self {
             Subject::Pretrained => "ijepa",
             Subject::RandomInit => "random-init",
@@ -38,7 +39,8 @@ impl Subject {
         }
     }
 
-    fn method(self) -> &'static str {
+    /// The method column of the report tables.
+    pub fn method(self) -> &'static str {
         match self {
             Subject::Pretrained => "I-JEPA (ours)",
             Subject::RandomInit => "random init",
@@ -101,73 +103,102 @@ fn feature_kind(c: FeatureChoice) -> FeatureKind {
     }
 }
 
-/// Runs every `eval` block of `exp` on `source`; returns the stage folders written.
+/// Runs every `eval` block of `exp` on the checkpoint of `source` (and the baselines each
+/// names), skipping stages already done; returns the stage folders. This is `ijepa eval
+/// --checkpoint`: the stages are keyed by the checkpoint's SHA-256. (`ijepa run` goes through
+/// the plan, which keys them by the pretraining's hash.)
 pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Device) -> Result<Vec<PathBuf>> {
-    if exp.evals.is_empty() {
-        return Ok(Vec::new());
-    }
     let ckpt_hash = crate::checkpoint::state::sha256_file(&source.checkpoint)?;
-    let train_ds = data::open_dataset(&exp.data, Split::Train)?;
-    let test_ds = data::open_dataset(&exp.data, Split::Test)?;
-    let transform = eval_transform(exp)?;
-    let cache = runs_dir.join(&exp.name).join("features");
-    std::fs::create_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
-    let bf16 = exp.precision == Precision::Bf16;
     let mut out = Vec::new();
     for cfg in &exp.evals {
-        let mut subjects = vec![Subject::Pretrained];
-        subjects.extend(cfg.baselines.iter().map(|b| match b {
-            Baseline::RandomInit => Subject::RandomInit,
-            Baseline::RawPixels => Subject::RawPixels,
-        }));
-        for subject in subjects {
-            let spec = serde_json::to_string(&json!({"eval": cfg, "subject": subject.key(), "checkpoint": ckpt_hash, "data": exp.data, "seed": exp.seed}))
-                .map_err(|e| Error::Train(format!("serialising the eval config: {e}")))?;
-            let hash = content_hash(spec.as_bytes());
-            let dir = run_dir::stage_dir(runs_dir, &exp.name, &format!("eval-{}-{}", cfg.name(), subject.key()), &hash)?;
-            if dir.join("eval.json").exists() {
-                println!("{} is already done", dir.display());
-                out.push(dir);
-                continue;
-            }
-            let t0 = Instant::now();
-            let kind = feature_kind(cfg.features);
-            let key = |split: &str| {
-                let k = match subject {
-                    Subject::Pretrained => format!("{}-{:?}", &ckpt_hash[..16], kind),
-                    Subject::RandomInit => format!("init{}-{}-{:?}", exp.seed, content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes()), kind),
-                    Subject::RawPixels => "pixels".to_string(),
-                };
-                cache.join(format!("{k}-{split}-{}.safetensors", content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes())))
-            };
-            let (train, test) = match subject {
-                Subject::RawPixels => (
-                    features::cached(&key("train"), || features::raw_pixels(train_ds.as_ref(), &transform, 256))?,
-                    features::cached(&key("test"), || features::raw_pixels(test_ds.as_ref(), &transform, 256))?,
-                ),
-                _ => {
-                    let (_store, vit) = encoder(exp, source, subject, device)?;
-                    let ex = |ds: &Arc<dyn Dataset>| features::extract(&vit, ds.as_ref(), &transform as &dyn SampleTransform, kind, 256, device, bf16);
-                    (features::cached(&key("train"), || ex(&train_ds))?, features::cached(&key("test"), || ex(&test_ds))?)
-                }
-            };
-            let mut record = evaluate(exp, cfg, subject, source, &train, &test, train_ds.num_classes())?;
-            record["wall_s"] = json!(t0.elapsed().as_secs_f64());
-            run_dir::write_json(&dir.join("eval.json"), &record)?;
-            println!(
-                "eval {:<8} {:<13} top-1 {:>6.2}%  ({} train / {} test examples, {:.1} s) -> {}",
-                cfg.name(),
-                subject.key(),
-                record["top1"].as_f64().unwrap_or(f64::NAN),
-                record["train_examples"],
-                record["test_examples"],
-                t0.elapsed().as_secs_f64(),
-                dir.display()
-            );
+        for subject in subjects(cfg) {
+            let hash = crate::plan::eval_hash(exp, cfg, subject, &ckpt_hash);
+            let dir = run_dir::stage_path(runs_dir, &exp.name, &format!("eval-{}-{}", cfg.name(), subject.key()), &hash);
+            let meta = EvalMeta { experiment: exp.name.clone(), varied: Default::default() };
+            run_eval(exp, cfg, subject, source, &dir, device, &meta)?;
             out.push(dir);
         }
     }
     Ok(out)
+}
+
+/// The models an `eval` block evaluates: the pretrained encoder, then its baselines.
+pub fn subjects(cfg: &EvalConfig) -> Vec<Subject> {
+    let mut out = vec![Subject::Pretrained];
+    out.extend(cfg.baselines.iter().map(|b| match b {
+        Baseline::RandomInit => Subject::RandomInit,
+        Baseline::RawPixels => Subject::RawPixels,
+    }));
+    out
+}
+
+/// What an `eval.json` says about where it belongs.
+#[derive(Debug, Clone, Default)]
+pub struct EvalMeta {
+    /// The experiment (the study's name in a sweep, so its points form one ablation table).
+    pub experiment: String,
+    /// The sweep point's settings (empty outside sweeps).
+    pub varied: std::collections::BTreeMap<String, String>,
+}
+
+/// Runs one evaluation stage — protocol `cfg` on `subject` — into `dir`, unless its
+/// `eval.json` exists. The features are cached under `dir/../features/`.
+pub fn run_eval(
+    exp: &Experiment,
+    cfg: &EvalConfig,
+    subject: Subject,
+    source: &Source,
+    dir: &Path,
+    device: Device,
+    meta: &EvalMeta,
+) -> Result<()> {
+    if dir.join("eval.json").exists() {
+        println!("{} is already done", dir.display());
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let t0 = Instant::now();
+    let train_ds = data::open_dataset(&exp.data, Split::Train)?;
+    let test_ds = data::open_dataset(&exp.data, Split::Test)?;
+    let transform = eval_transform(exp)?;
+    let cache = dir.parent().unwrap_or(Path::new(".")).join("features");
+    std::fs::create_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
+    let bf16 = exp.precision == Precision::Bf16;
+    let kind = feature_kind(cfg.features);
+    let model_key = match subject {
+        Subject::Pretrained => format!("{}-{:?}", &crate::checkpoint::state::sha256_file(&source.checkpoint)?[..16], kind),
+        Subject::RandomInit => format!("init{}-{}-{:?}", exp.seed, content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes()), kind),
+        Subject::RawPixels => "pixels".to_string(),
+    };
+    let data_key = content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes());
+    let key = |split: &str| cache.join(format!("{model_key}-{split}-{data_key}.safetensors"));
+    let (train, test) = match subject {
+        Subject::RawPixels => (
+            features::cached(&key("train"), || features::raw_pixels(train_ds.as_ref(), &transform, 256))?,
+            features::cached(&key("test"), || features::raw_pixels(test_ds.as_ref(), &transform, 256))?,
+        ),
+        _ => {
+            let (_store, vit) = encoder(exp, source, subject, device)?;
+            let ex = |ds: &Arc<dyn Dataset>| features::extract(&vit, ds.as_ref(), &transform as &dyn SampleTransform, kind, 256, device, bf16);
+            (features::cached(&key("train"), || ex(&train_ds))?, features::cached(&key("test"), || ex(&test_ds))?)
+        }
+    };
+    let mut record = evaluate(exp, cfg, subject, source, &train, &test, train_ds.num_classes())?;
+    record["experiment"] = json!(meta.experiment);
+    record["varied"] = json!(meta.varied);
+    record["wall_s"] = json!(t0.elapsed().as_secs_f64());
+    run_dir::write_json(&dir.join("eval.json"), &record)?;
+    println!(
+        "eval {:<8} {:<13} top-1 {:>6.2}%  ({} train / {} test examples, {:.1} s) -> {}",
+        cfg.name(),
+        subject.key(),
+        record["top1"].as_f64().unwrap_or(f64::NAN),
+        record["train_examples"],
+        record["test_examples"],
+        t0.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok(())
 }
 
 fn evaluate(

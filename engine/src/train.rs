@@ -3,9 +3,10 @@
 
 use crate::data::{self, Loader, LoaderCfg, Split};
 use crate::device;
+use crate::dist::{self, GradBuckets, ProcessGroup};
 use crate::error::{Error, Result};
-use crate::recipe::{Hyper, Recipe};
-use crate::run_dir::{self, content_hash, write_json};
+use crate::recipe::{GradSync, Hyper, Recipe};
+use crate::run_dir::{self, write_json};
 use crate::schedule::Schedules;
 use ijepa_dsl::config::Experiment;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,6 +14,7 @@ use crate::checkpoint::state::{self, Position};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tch::Tensor;
 
@@ -25,6 +27,50 @@ pub struct RunOptions {
     pub source: String,
     /// Show a progress bar (when stderr is a terminal).
     pub progress: bool,
+    /// The process group of a distributed run (`None`: one process). Every rank trains on its
+    /// shard with gradients averaged across ranks; only rank 0 writes the run folder.
+    pub dist: Option<Arc<ProcessGroup>>,
+}
+
+impl RunOptions {
+    /// (rank, world size).
+    pub fn rank_world(&self) -> (usize, usize) {
+        self.dist.as_ref().map(|pg| (pg.rank(), pg.world_size())).unwrap_or((0, 1))
+    }
+}
+
+/// Rank 0's value of a flag, on every rank (a one-element broadcast).
+fn agree(dist: Option<&ProcessGroup>, value: i64) -> Result<i64> {
+    let Some(pg) = dist else { return Ok(value) };
+    let t = Tensor::from_slice(&[value]).to_device(pg.device());
+    pg.broadcast(&t, 0)?;
+    Ok(t.f_int64_value(&[0])?)
+}
+
+/// Makes `recipe` data-parallel over `pg` (DDP semantics): every rank starts from rank 0's
+/// models (target encoder included), then averages its gradients with the other ranks' in
+/// buckets of about `bucket_mb` MiB at every step.
+pub fn install_ddp<R: Recipe>(recipe: &mut R, pg: &Arc<ProcessGroup>, bucket_mb: f64) -> Result<()> {
+    let state: Vec<Tensor> = recipe.state().into_iter().map(|(_, t)| t).collect();
+    dist::broadcast_tensors(pg, &state, 0)?;
+    let bytes = (bucket_mb * 1024.0 * 1024.0) as usize;
+    let buckets = GradBuckets::new(&recipe.trainable(), bytes.max(1))?;
+    recipe.set_grad_sync(Box::new(DdpSync { pg: pg.clone(), buckets }));
+    Ok(())
+}
+
+/// DDP's gradient averaging: bucketed all-reduce of the gradients, and the loss.
+struct DdpSync {
+    pg: Arc<ProcessGroup>,
+    buckets: GradBuckets,
+}
+
+impl GradSync for DdpSync {
+    fn sync(&mut self, loss: &Tensor) -> Result<f64> {
+        let local = loss.f_detach()?.f_to_kind(tch::Kind::Double)?.f_double_value(&[])?;
+        let mean = self.buckets.average_with(&self.pg, &[local])?;
+        Ok(mean.first().copied().unwrap_or(local))
+    }
 }
 
 /// What a finished run reports.
@@ -90,6 +136,10 @@ pub struct Manifest {
     /// Checkpoints on disk (latest and the kept ones), with checksums.
     #[serde(default)]
     pub checkpoints: Vec<CheckpointRecord>,
+    /// Distributed runs: a digest of the final weights on each rank (all equal, or the run
+    /// fails: DDP keeps the replicas bit-identical).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rank_digests: Vec<String>,
 }
 
 impl Manifest {
@@ -114,10 +164,15 @@ pub const METRICS_HEADER: &str = "step,epoch,loss,lr,wd,momentum,context_len,tar
 struct Run {
     dir: PathBuf,
     manifest: Manifest,
+    /// Rank 0 of a distributed run (or the only process): the one that writes.
+    lead: bool,
 }
 
 impl Run {
     fn save_manifest(&self) -> Result<()> {
+        if !self.lead {
+            return Ok(());
+        }
         write_json(&self.dir.join("manifest.json"), &self.manifest)
     }
 }
@@ -128,23 +183,31 @@ impl Run {
 /// uninterrupted run.
 pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) -> Result<RunSummary> {
     let resolved = serde_json::to_string_pretty(exp).map_err(|e| Error::Train(format!("serialising the config: {e}")))?;
+    let (rank, world) = opts.rank_world();
+    let lead = rank == 0;
     // the pretraining stage's identity: everything but what runs after it (evals, report)
-    let mut pretrain_only = exp.clone();
-    pretrain_only.evals.clear();
-    pretrain_only.report = false;
-    let hash = content_hash(
-        serde_json::to_string(&pretrain_only).map_err(|e| Error::Train(format!("serialising the config: {e}")))?.as_bytes(),
-    );
-    let dir = run_dir::stage_dir(&opts.runs_dir, &exp.name, "pretrain", &hash)?;
+    let hash = crate::plan::pretrain_hash(exp, world);
+    let dir = if lead {
+        run_dir::stage_dir(&opts.runs_dir, &exp.name, "pretrain", &hash)?
+    } else {
+        run_dir::stage_path(&opts.runs_dir, &exp.name, "pretrain", &hash)
+    };
     let manifest_path = dir.join("manifest.json");
     let previous: Option<Manifest> = std::fs::read_to_string(&manifest_path).ok().and_then(|t| serde_json::from_str(&t).ok());
-    if let Some(m) = previous.as_ref().filter(|m| m.status == "done") {
-        let losses = read_losses(&dir.join("metrics.csv"), u64::MAX)?;
-        println!("{} is already done ({} steps); nothing to run", dir.display(), m.steps);
-        return Ok(summary(&dir, m.steps, &losses, 0.0));
+    let done = previous.as_ref().filter(|m| m.status == "done").map(|m| m.steps);
+    // every rank follows rank 0's reading of the folder
+    let done = agree(opts.dist.as_deref(), done.map(|s| s as i64).unwrap_or(-1))?;
+    if done >= 0 {
+        let losses = if lead { read_losses(&dir.join("metrics.csv"), u64::MAX)? } else { Vec::new() };
+        if lead {
+            println!("{} is already done ({done} steps); nothing to run", dir.display());
+        }
+        return Ok(summary(&dir, done as usize, &losses, 0.0));
     }
-    run_dir::write_atomic(&dir.join("config.kdl"), opts.source.as_bytes())?;
-    run_dir::write_atomic(&dir.join("config.json"), resolved.as_bytes())?;
+    if lead {
+        run_dir::write_atomic(&dir.join("config.kdl"), opts.source.as_bytes())?;
+        run_dir::write_atomic(&dir.join("config.json"), resolved.as_bytes())?;
+    }
     let manifest = Manifest {
         stage: "pretrain".into(),
         experiment: exp.name.clone(),
@@ -154,17 +217,23 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         finished: None,
         ijepa_version: env!("CARGO_PKG_VERSION").into(),
         host: host(),
-        world_size: 1,
+        world_size: world,
         device: device::describe(recipe.device()),
         steps: 0,
         final_loss: None,
         error: None,
         resumed_at: previous.as_ref().map(|m| m.resumed_at.clone()).unwrap_or_default(),
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
+        rank_digests: Vec::new(),
     };
-    let mut run = Run { dir, manifest };
+    let mut run = Run { dir, manifest, lead };
     run.save_manifest()?;
     let result = train_loop(exp, recipe, opts, &mut run);
+    // no rank leaves while another still needs it (the barrier also surfaces a dead peer)
+    let result = match (result, opts.dist.as_deref()) {
+        (Ok(s), Some(pg)) => pg.barrier().map(|_| s),
+        (r, _) => r,
+    };
     run.manifest.finished = Some(now());
     match &result {
         Ok(s) => {
@@ -248,43 +317,67 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position) -> Result<Pa
 
 fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, run: &mut Run) -> Result<RunSummary> {
     let dev = recipe.device();
+    let (rank, world) = opts.rank_world();
+    let lead = run.lead;
     let dataset = data::open_dataset(&exp.data, Split::Train)?;
     let n_images = dataset.len();
     let transform = data::train_transform(&exp.data)?;
-    let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, 0, 1), recipe.collate())?;
+    let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
     let sched = Schedules::new(&exp.optimizer.lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
     let metrics_path = run.dir.join("metrics.csv");
     let latest = run.dir.join("checkpoints").join("latest.safetensors");
     let mut start = Position { global_step: 0, epoch: 0, step_in_epoch: 0, optimizer_step: 0 };
     let mut losses: Vec<f64> = Vec::new();
-    if latest.exists() {
-        let (tensors, pos) = state::load(&latest)?;
+    // rank 0 decides whether to resume (and from which step); the others load the same file
+    // (a shared file system, as on every SLURM cluster) and check they see that step
+    let resume_at = agree(opts.dist.as_deref(), if lead && latest.exists() { state::load(&latest)?.1.global_step as i64 } else { -1 })?;
+    if resume_at >= 0 {
+        let (tensors, pos) = state::load(&latest).map_err(|e| Error::Train(format!("rank {rank} cannot read the checkpoint rank 0 resumes from (ranks need a shared file system): {e}")))?;
+        if pos.global_step as i64 != resume_at {
+            return Err(Error::Train(format!(
+                "rank {rank} sees {} at step {}, rank 0 at step {resume_at}: the ranks do not share one file system",
+                latest.display(),
+                pos.global_step
+            )));
+        }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
-        truncate_metrics(&metrics_path, pos.global_step)?;
-        losses = read_losses(&metrics_path, pos.global_step)?;
-        run.manifest.resumed_at.push(pos.global_step);
-        println!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, latest.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
+        if lead {
+            truncate_metrics(&metrics_path, pos.global_step)?;
+            losses = read_losses(&metrics_path, pos.global_step)?;
+            run.manifest.resumed_at.push(pos.global_step);
+            println!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, latest.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
+        }
         start = pos;
-    } else {
+    } else if lead {
         run_dir::write_atomic(&metrics_path, format!("{METRICS_HEADER}\n").as_bytes())?;
     }
-    let file = std::fs::OpenOptions::new().append(true).open(&metrics_path).map_err(|e| Error::io(&metrics_path, e))?;
-    let mut metrics = std::io::BufWriter::new(file);
+    if let Some(pg) = &opts.dist {
+        install_ddp(recipe, pg, exp.distributed.bucket_mb)?;
+    }
+    let mut metrics = if lead {
+        let file = std::fs::OpenOptions::new().append(true).open(&metrics_path).map_err(|e| Error::io(&metrics_path, e))?;
+        Some(std::io::BufWriter::new(file))
+    } else {
+        None
+    };
 
-    println!(
-        "pretraining {} ({}, {:.2}M params) on {} images, {} epochs x {ipe} steps of {}, {} -> {}",
-        exp.name,
-        recipe.name(),
-        recipe.num_params() as f64 / 1e6,
-        n_images,
-        exp.epochs,
-        exp.data.batch_size,
-        device::describe(dev),
-        run.dir.display()
-    );
+    if lead {
+        println!(
+            "pretraining {} ({}, {:.2}M params) on {} images, {} epochs x {ipe} steps of {}{}, {} -> {}",
+            exp.name,
+            recipe.name(),
+            recipe.num_params() as f64 / 1e6,
+            n_images,
+            exp.epochs,
+            exp.data.batch_size,
+            if world > 1 { format!(" x {world} ranks") } else { String::new() },
+            device::describe(dev),
+            run.dir.display()
+        );
+    }
     let total = exp.epochs * ipe;
-    let bar = if opts.progress { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
+    let bar = if opts.progress && lead { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{spinner} epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -320,7 +413,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             ep_loss += stats.loss;
             ep_steps += 1;
             ep_step_s += dt;
-            if global.is_multiple_of(exp.log_every.max(1)) {
+            if let Some(metrics) = metrics.as_mut().filter(|_| global.is_multiple_of(exp.log_every.max(1))) {
                 writeln!(
                     metrics,
                     "{global},{},{:.6},{:.6e},{:.6},{:.6},{},{},{:.2},{:.1},{}",
@@ -332,20 +425,24 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     stats.context_len,
                     stats.target_len,
                     dt * 1e3,
-                    batch.len() as f64 / dt,
+                    (batch.len() * world) as f64 / dt,
                     batch.skipped
                 )
                 .and_then(|_| metrics.flush())
                 .map_err(|e| Error::io(&metrics_path, e))?;
             }
             let mid_epoch = batch.step + 1 < ipe as u64;
-            if mid_epoch && exp.checkpoint.every_steps > 0 && global.is_multiple_of(exp.checkpoint.every_steps) {
+            if lead && mid_epoch && exp.checkpoint.every_steps > 0 && global.is_multiple_of(exp.checkpoint.every_steps) {
                 let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0 };
                 save_latest(recipe, run, pos)?;
             }
             let recent = &losses[losses.len().saturating_sub(20)..];
             bar.set_message(format!("loss {:.4}", recent.iter().sum::<f64>() / recent.len() as f64));
             bar.inc(1);
+        }
+        let wall = t_epoch.elapsed().as_secs_f64();
+        if !lead {
+            continue;
         }
         let pos = Position { global_step: global as u64, epoch: epoch as u64 + 1, step_in_epoch: 0, optimizer_step: 0 };
         let latest_path = save_latest(recipe, run, pos)?;
@@ -361,7 +458,6 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.manifest.record(CheckpointRecord { file: name, step: global as u64, sha256 });
             run.save_manifest()?;
         }
-        let wall = t_epoch.elapsed().as_secs_f64();
         bar.suspend(|| {
             println!(
                 "epoch {:>3}/{}  loss {:.4}  lr {:.2e}  wd {:.3}  ema {:.4}  {:.0} ms/step  {:.0} img/s  {:.1} s",
@@ -372,13 +468,19 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 sched.wd(global),
                 sched.momentum(global.saturating_sub(1)),
                 ep_step_s / ep_steps.max(1) as f64 * 1e3,
-                (ep_steps * exp.data.batch_size) as f64 / wall,
+                (ep_steps * exp.data.batch_size * world) as f64 / wall,
                 wall
             )
         });
     }
     bar.finish_and_clear();
     let s = summary(&run.dir, global, &losses, t_start.elapsed().as_secs_f64());
+    if let Some(pg) = &opts.dist {
+        run.manifest.rank_digests = check_replicas(pg, &recipe.state())?;
+    }
+    if !lead {
+        return Ok(s);
+    }
     save_safetensors(&s.checkpoint, &recipe.state())?;
     println!(
         "done: {} steps in {:.1} s; loss {:.4} (first 10 steps) -> {:.4} (last 10); checkpoint {}",
@@ -389,6 +491,35 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         s.checkpoint.display()
     );
     Ok(s)
+}
+
+/// The first 8 bytes of the SHA-256 of every tensor's bytes, as an integer.
+fn digest(tensors: &[(String, Tensor)]) -> Result<i64> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, t) in tensors {
+        let t = t.f_detach()?.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
+        let mut bytes = vec![0u8; t.numel() * t.kind().elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut bytes, t.numel())?;
+        h.update(name.as_bytes());
+        h.update(&bytes);
+    }
+    let d = h.finalize();
+    Ok(i64::from_le_bytes(d[..8].try_into().expect("8 bytes")))
+}
+
+/// Compares the weights of every rank (a digest each, gathered): DDP keeps the replicas
+/// bit-identical, so a difference means a desynchronised run and is an error. Returns the
+/// digests in rank order.
+fn check_replicas(pg: &ProcessGroup, state: &[(String, Tensor)]) -> Result<Vec<String>> {
+    let mine = Tensor::from_slice(&[digest(state)?]).f_to_device(pg.device())?;
+    let all = pg.all_gather(&mine)?.f_to_device(tch::Device::Cpu)?.f_reshape([-1])?;
+    let all: Vec<i64> = Vec::<i64>::try_from(&all)?;
+    let hex: Vec<String> = all.iter().map(|d| format!("{:016x}", *d as u64)).collect();
+    if all.iter().any(|d| *d != all[0]) {
+        return Err(Error::Train(format!("the ranks' weights differ after training (digests {hex:?}): the replicas desynchronised")));
+    }
+    Ok(hex)
 }
 
 /// Saves named tensors as safetensors (float32, CPU), atomically.
@@ -402,5 +533,6 @@ pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()>
     let f = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    run_dir::fsync_dir(path);
     Ok(())
 }

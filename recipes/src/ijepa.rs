@@ -8,7 +8,7 @@ use ijepa_engine::mask::{MaskBatch, MultiBlock};
 use ijepa_engine::model::vit::{apply_masks, repeat_interleave_batch, PredictorConfig, VisionTransformer, VisionTransformerPredictor, VitConfig};
 use ijepa_engine::model::ParamStore;
 use ijepa_engine::optim::{ema_update, AdamW};
-use ijepa_engine::recipe::{Collate, Hyper, Recipe, StepStats};
+use ijepa_engine::recipe::{Collate, GradSync, Hyper, Recipe, StepStats};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -88,9 +88,14 @@ pub struct IJepa {
     pub optimizer: AdamW,
     ema_pairs: Vec<(Tensor, Tensor)>,
     spec: IJepaSpec,
-    sampler: Option<(MultiBlock, u64, u64)>,
+    /// (sampler, seed, rank, world size).
+    sampler: Option<(MultiBlock, u64, u64, u64)>,
     device: Device,
+    /// Gradient averaging of a distributed run, and the rank-averaged loss of the last step.
+    grad_sync: Option<Box<dyn GradSync>>,
+    synced_loss: Option<f64>,
 }
+
 
 impl IJepa {
     /// Builds the models with the official init (torch RNG seeded with `seed`), the target
@@ -128,15 +133,19 @@ impl IJepa {
             spec: spec.clone(),
             sampler: None,
             device,
+            grad_sync: None,
+            synced_loss: None,
         })
     }
 
-    /// The recipe for an experiment: models plus its mask sampler, seeded by the experiment.
-    pub fn for_experiment(exp: &Experiment, device: Device, rank: u64) -> Result<Self> {
+    /// The recipe for an experiment: models plus its mask sampler, seeded by the experiment,
+    /// drawing rank `rank`'s share of each global batch of `world` ranks
+    /// ([`MultiBlock::sample_shard`]).
+    pub fn for_experiment(exp: &Experiment, device: Device, rank: u64, world: u64) -> Result<Self> {
         let spec = IJepaSpec::from_experiment(exp);
         let sampler = MultiBlock::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
         let mut r = Self::new(&spec, exp.seed, device)?;
-        r.sampler = Some((sampler, exp.seed, rank));
+        r.sampler = Some((sampler, exp.seed, rank, world.max(1)));
         Ok(r)
     }
 
@@ -169,6 +178,9 @@ impl IJepa {
         self.optimizer.zero_grad();
         let fwd = self.forward(images, masks_enc, masks_pred)?;
         fwd.loss.f_backward()?;
+        if let Some(sync) = self.grad_sync.as_mut() {
+            self.synced_loss = Some(sync.sync(&fwd.loss)?);
+        }
         self.optimizer.step(hyper.lr, hyper.wd)?;
         ema_update(&self.ema_pairs, hyper.momentum)?;
         Ok(fwd)
@@ -188,9 +200,9 @@ impl Recipe for IJepa {
 
     fn collate(&self) -> Collate<MaskBatch> {
         match &self.sampler {
-            Some((sampler, seed, rank)) => {
-                let (sampler, seed, rank) = (sampler.clone(), *seed, *rank);
-                Arc::new(move |epoch, step, batch| sampler.sample(seed, epoch, step, rank, batch))
+            Some((sampler, seed, rank, world)) => {
+                let (sampler, seed, rank, world) = (sampler.clone(), *seed, *rank, *world);
+                Arc::new(move |epoch, step, batch| sampler.sample_shard(seed, epoch, step, rank, world, batch))
             }
             None => Arc::new(|_, _, _| Err(Error::Config("this I-JEPA instance has no mask sampler".into()))),
         }
@@ -200,7 +212,10 @@ impl Recipe for IJepa {
         let enc = masks.context_tensors(self.device);
         let pred = masks.target_tensors(self.device);
         let fwd = self.train_step(images, &enc, &pred, hyper)?;
-        let loss = fwd.loss.f_to_kind(Kind::Double)?.f_double_value(&[])?;
+        let loss = match self.synced_loss.take() {
+            Some(mean) => mean,
+            None => fwd.loss.f_to_kind(Kind::Double)?.f_double_value(&[])?,
+        };
         Ok(StepStats { loss, context_len: masks.k_context, target_len: masks.k_target })
     }
 
@@ -235,6 +250,14 @@ impl Recipe for IJepa {
 
     fn num_params(&self) -> i64 {
         self.encoder_store.num_trainable() + self.predictor_store.num_trainable()
+    }
+
+    fn trainable(&self) -> Vec<Tensor> {
+        self.optimizer.slots.iter().map(|s| s.param.shallow_clone()).collect()
+    }
+
+    fn set_grad_sync(&mut self, sync: Box<dyn GradSync>) {
+        self.grad_sync = Some(sync);
     }
 }
 

@@ -47,10 +47,16 @@ pub(crate) const FIELDS: &[Field<DataConfig>] = &[
     Field { name: "on-error", shape: Shape::scalar(&["ACTION"], "on-error \"fail\""), read: on_error },
 ];
 
-/// Reads the data block into `exp.data`.
+/// Reads the data block into `exp.data`; only what is written changes, except that naming a
+/// different dataset than the current one (a base's) also drops its `root` and `subset`,
+/// which belong to that dataset.
 pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(kind) = n.arg(0).and_then(|e| cx.keyword(e, &n.sub("dataset"), "dataset", DATASETS))
     {
+        if exp.data.dataset != kind {
+            exp.data.source = DataSource::Embedded;
+            exp.data.subset = None;
+        }
         exp.data.dataset = kind;
     }
     if let Some(root) = n.prop("root").and_then(|e| cx.value::<String>(e, &n.sub("root"))) {

@@ -19,19 +19,29 @@ pub(crate) const SHAPE: Shape = Shape {
     usage: "encoder \"vit-base\" patch=16  or  encoder width=96 depth=4 heads=3 patch=4",
 };
 
-/// Reads the encoder node into `exp.encoder`.
+/// Reads the encoder node into `exp.encoder`. A preset sets the width, depth, heads and
+/// mlp-ratio; properties override it. Without a preset, a standalone file must give width,
+/// depth and heads, while a layer on a base (`extends`, a sweep point) changes only what it
+/// writes. An unwritten `patch=` is 16 in a standalone file and the base's in a layer.
 pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    let layered = cx.layered;
+    let current = exp.encoder.clone();
+    let default_patch = if layered { current.patch_size } else { DEFAULT_PATCH };
     let patch =
-        n.prop("patch").and_then(|e| cx.usize_min(e, &n.sub("patch"), 1)).unwrap_or(DEFAULT_PATCH);
+        n.prop("patch").and_then(|e| cx.usize_min(e, &n.sub("patch"), 1)).unwrap_or(default_patch);
     let mut enc = match n.arg(0) {
         Some(e) => match preset(cx, n, e, patch) {
-            Some(enc) => enc,
+            Some(enc) => EncoderConfig {
+                rescale_init: if layered { current.rescale_init } else { enc.rescale_init },
+                ..enc
+            },
             None => {
                 // Reported; still type-check the properties, but cross-checks skip the encoder.
                 cx.poison(&n.path);
-                EncoderConfig { patch_size: patch, ..exp.encoder.clone() }
+                EncoderConfig { patch_size: patch, ..current }
             }
         },
+        None if layered => EncoderConfig { patch_size: patch, ..current },
         None => EncoderConfig {
             preset: None,
             patch_size: patch,
@@ -42,7 +52,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             rescale_init: false,
         },
     };
-    let has_preset = n.arg(0).is_some();
+    let needs_shape = n.arg(0).is_none() && !layered;
     for (key, slot) in
         [("width", &mut enc.embed_dim), ("depth", &mut enc.depth), ("heads", &mut enc.num_heads)]
     {
@@ -53,7 +63,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
                     *slot = v;
                 }
             }
-            None if !has_preset => {
+            None if needs_shape => {
                 cx.poison(&path);
                 cx.err(DslError::MissingProperty {
                     node: "encoder".into(),

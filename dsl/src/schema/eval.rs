@@ -22,7 +22,7 @@ pub(crate) const SHAPE: Shape = Shape {
 pub(crate) const REPORT_SHAPE: Shape =
     Shape { args: &[], required: 0, props: &[], children: false, usage: "report" };
 
-const PROTOCOLS: &[(&str, EvalProtocol)] =
+pub(crate) const PROTOCOLS: &[(&str, EvalProtocol)] =
     &[("linear", EvalProtocol::Linear), ("low-shot", EvalProtocol::LowShot), ("knn", EvalProtocol::Knn)];
 
 /// Nodes of an eval block.
@@ -50,22 +50,20 @@ pub(crate) const FIELDS: &[Field<EvalConfig>] = &[
     },
 ];
 
-/// Reads one `eval` block and appends it to `exp.evals`.
+/// Reads one `eval` block: appended to `exp.evals`, or, when the experiment already has a block
+/// of this protocol (from an `extends` base), changing that block where written.
 pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     let Some(protocol) = n.arg(0).and_then(|e| cx.keyword(e, &n.sub("protocol"), "evaluation protocol", PROTOCOLS)) else {
         cx.poison(&n.path);
         return;
     };
-    if let Some(dup) = exp.evals.iter().find(|e| e.protocol == protocol) {
-        cx.err(DslError::InvalidValue {
-            what: "eval block".into(),
-            message: format!("a second `eval \"{}\"` block", dup.name()),
-            span: cx.name_span(n.kdl),
-            help: "one block per protocol; put the variants of a protocol in one block (grids)".into(),
-        });
-        return;
-    }
-    let mut cfg = EvalConfig::defaults(protocol);
+    // A second block of the same protocol in one file is reported by `read_children`; one
+    // for a protocol the base already evaluates changes the base's block.
+    let existing = exp.evals.iter().position(|e| e.protocol == protocol);
+    let mut cfg = match existing {
+        Some(i) => exp.evals[i].clone(),
+        None => EvalConfig::defaults(protocol),
+    };
     if let Some(v) = n.prop("fraction").and_then(|e| cx.f64_in(e, &n.sub("fraction"), Bound::UnitOpenClosed)) {
         if protocol != EvalProtocol::LowShot {
             cx.err(DslError::InvalidValue {
@@ -86,7 +84,10 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             help: "use `head \"logistic\"` in `eval \"low-shot\"`".into(),
         });
     }
-    exp.evals.push(cfg);
+    match existing {
+        Some(i) => exp.evals[i] = cfg,
+        None => exp.evals.push(cfg),
+    }
 }
 
 /// Reads the `report` node.

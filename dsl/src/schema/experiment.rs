@@ -1,11 +1,12 @@
 //! The `experiment "NAME" { ... }` block and its one-value settings (recipe, seed, loss,
-//! epochs, ipe-scale, precision, device, log-every, checkpoint).
+//! epochs, ipe-scale, precision, device, log-every, checkpoint). An `extends "base.kdl"`
+//! first in the block makes the base's resolved experiment the starting point.
 
 use crate::config::{Experiment, LossKind, Precision};
 use crate::diagnostics::DslError;
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
-use super::{data, ema, encoder, eval, mask, optimizer, predictor, TopLevel};
+use super::{data, distributed, ema, encoder, eval, mask, optimizer, predictor, TopLevel};
 
 /// Recipes the engine's registry knows (the DSL cannot depend on it; keep in sync).
 pub const KNOWN_RECIPES: &[&str] = &["ijepa"];
@@ -50,15 +51,43 @@ pub(crate) const FIELDS: &[Field<Experiment>] = &[
     Field { name: "report", shape: eval::REPORT_SHAPE, read: eval::read_report },
     Field {
         name: "checkpoint",
-        shape: Shape::props(&["every-steps", "keep-every"], "checkpoint every-steps=0 keep-every=50"),
+        shape: Shape::props(
+            &["every-steps", "keep-every"],
+            "checkpoint every-steps=0 keep-every=50",
+        ),
         read: read_checkpoint,
+    },
+    Field { name: "distributed", shape: distributed::SHAPE, read: distributed::read },
+    // Read before the others when first (see `read`); anywhere else it is misplaced.
+    Field { name: "extends", shape: crate::extends::SHAPE, read: misplaced_extends },
+    Field {
+        name: "sweep",
+        shape: Shape { args: &["MODE"], required: 0, props: &[], children: true, usage: "sweep" },
+        read: misplaced_sweep,
     },
 ];
 
-/// Reads `experiment "NAME" { ... }` into `top.experiment`.
+/// Nodes of the experiment block that are not settings (a sweep cannot vary them).
+pub(crate) const NOT_SETTINGS: &[&str] = &["extends", "sweep", "report", "eval"];
+
+/// Reads `experiment "NAME" { ... }` into `top.experiment`: from the defaults, or from the
+/// base experiment when the block starts with `extends`.
 pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
     let name = n.arg(0).and_then(|e| cx.value::<String>(e, "name"));
     let mut exp = Experiment::with_defaults("unnamed");
+    let mut nodes = n.children();
+    if let Some((first, rest)) = nodes.split_first().filter(|(f, _)| f.name().value() == "extends")
+    {
+        let node = Node::check(cx, first, "extends".into(), &crate::extends::SHAPE);
+        // Even when the base cannot be used, the rest is read as a layer on top of a base, so
+        // its errors are the ones it would have with a working base.
+        cx.layered = true;
+        match crate::extends::resolve(cx, &node) {
+            Some(base) => exp = base,
+            None => cx.poison("extends"),
+        }
+        nodes = rest;
+    }
     if let Some(name) = name {
         if let Err(message) = check_name(&name.value) {
             cx.err(DslError::InvalidValue {
@@ -72,8 +101,30 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
         }
         exp.name = name.value;
     }
-    read_children(cx, n.children(), "", "experiment", FIELDS, &mut exp);
+    read_children(cx, nodes, "", "experiment", FIELDS, &mut exp);
     top.experiment = Some(exp);
+}
+
+fn misplaced_extends(cx: &mut Ctx, n: &Node, _exp: &mut Experiment) {
+    cx.err(DslError::Misplaced {
+        node: "extends".into(),
+        message: "must be the first node of the experiment, and written once".into(),
+        span: cx.name_span(n.kdl),
+        help: "move `extends \"FILE\"` to the top of the `experiment` block: the settings \
+               after it apply on top of the base"
+            .into(),
+    });
+}
+
+fn misplaced_sweep(cx: &mut Ctx, n: &Node, _exp: &mut Experiment) {
+    cx.err(DslError::Misplaced {
+        node: "sweep".into(),
+        message: "belongs at the top level of the file, after the experiment".into(),
+        span: cx.name_span(n.kdl),
+        help: "move the `sweep` block out of `experiment { ... }`: `experiment \"x\" { ... }` \
+               then `sweep \"grid\" { vary ... }`"
+            .into(),
+    });
 }
 
 fn check_name(name: &str) -> Result<(), String> {

@@ -4,11 +4,14 @@
 //!
 //! ```text
 //! file        := experiment "NAME" { ... }            (exactly one)
-//! experiment  := recipe seed data encoder predictor mask optimizer ema loss epochs
-//!                ipe-scale precision device log-every  (each at most once, any order)
+//!                sweep "grid"|"zip" { vary ...; seeds ... }   (at most one)
+//! experiment  := [extends "FILE"] then recipe seed data encoder predictor mask optimizer
+//!                ema loss epochs ipe-scale precision device log-every checkpoint
+//!                distributed report (each at most once, any order), eval (once per protocol)
 //! ```
 
 mod data;
+mod distributed;
 mod ema;
 mod encoder;
 mod eval;
@@ -16,13 +19,16 @@ mod experiment;
 mod mask;
 mod optimizer;
 mod predictor;
+pub(crate) mod settings;
+mod sweep;
 
-use kdl::KdlDocument;
+use kdl::{KdlDocument, KdlNode};
 
 pub use encoder::DEFAULT_PATCH;
 pub use experiment::KNOWN_RECIPES;
 pub use mask::MASK_KINDS;
 pub use optimizer::OPTIMIZERS;
+pub(crate) use sweep::{SweepSpec, Vary};
 
 use crate::config::Experiment;
 use crate::diagnostics::DslError;
@@ -33,27 +39,29 @@ use crate::reader::{read_children, Ctx, Field, Shape};
 pub(crate) struct TopLevel {
     /// The experiment, once read.
     pub experiment: Option<Experiment>,
+    /// The sweep, when the file has one.
+    pub sweep: Option<SweepSpec>,
 }
 
 /// Nodes of the top level.
-const TOP: &[Field<TopLevel>] = &[Field {
-    name: "experiment",
-    shape: Shape {
-        args: &["NAME"],
-        required: 1,
-        props: &[],
-        children: true,
-        usage: "experiment \"NAME\" { ... }",
+const TOP: &[Field<TopLevel>] = &[
+    Field {
+        name: "experiment",
+        shape: Shape {
+            args: &["NAME"],
+            required: 1,
+            props: &[],
+            children: true,
+            usage: "experiment \"NAME\" { ... }",
+        },
+        read: experiment::read,
     },
-    read: experiment::read,
-}];
-
-/// Nodes that later versions of the language will add: (name, block, what to say).
-pub(crate) const PLANNED: &[(&str, &str, &str)] = &[
-    ("sweep", "", "sweeps are planned; for now write one experiment per file"),
-    ("extends", "experiment", "`extends` is planned; for now copy the base experiment"),
-    ("distributed", "experiment", "multi-GPU/multi-node settings are planned; runs use one device"),
+    Field { name: "sweep", shape: sweep::SHAPE, read: sweep::read },
 ];
+
+/// Nodes that later versions of the language will add: (name, block, what to say). None at
+/// the moment; a name listed here gets an `unsupported` diagnostic instead of `unknown_node`.
+pub(crate) const PLANNED: &[(&str, &str, &str)] = &[];
 
 /// Every (node name, block it belongs in), for "`crop-size` belongs inside `data`" hints.
 pub(crate) fn locations() -> Vec<(&'static str, &'static str)> {
@@ -67,11 +75,18 @@ pub(crate) fn locations() -> Vec<(&'static str, &'static str)> {
     add(mask::BLOCK_FIELDS.iter().map(|f| f.name).collect(), "mask.targets");
     add(optimizer::FIELDS.iter().map(|f| f.name).collect(), "optimizer");
     add(eval::FIELDS.iter().map(|f| f.name).collect(), "eval");
+    add(distributed::FIELDS.iter().map(|f| f.name).collect(), "distributed");
+    add(sweep::FIELDS.iter().map(|f| f.name).collect(), "sweep");
     out
 }
 
-/// Reads a whole document: exactly one `experiment` node.
-pub(crate) fn read_document(cx: &mut Ctx, doc: &KdlDocument) -> Option<Experiment> {
+/// Reads one node written at the experiment level (a sweep point's setting) into `exp`.
+pub(crate) fn read_experiment_node(cx: &mut Ctx, node: &KdlNode, exp: &mut Experiment) {
+    read_children(cx, std::slice::from_ref(node), "", "experiment", experiment::FIELDS, exp);
+}
+
+/// Reads a whole document: exactly one `experiment` node, at most one `sweep`.
+pub(crate) fn read_document(cx: &mut Ctx, doc: &KdlDocument) -> TopLevel {
     let mut top = TopLevel::default();
     read_children(cx, doc.nodes(), "", "", TOP, &mut top);
     if top.experiment.is_none() && !doc.nodes().iter().any(|n| n.name().value() == "experiment") {
@@ -82,5 +97,5 @@ pub(crate) fn read_document(cx: &mut Ctx, doc: &KdlDocument) -> Option<Experimen
                 .into(),
         });
     }
-    top.experiment
+    top
 }

@@ -1,0 +1,196 @@
+//! `extends "base.kdl"`: an experiment that starts from another file's resolved experiment.
+//!
+//! The base is a complete experiment file of its own: it is read, checked and validated on its
+//! own (its errors are reported against its own text, nested under the `extends` value), then
+//! the extending file's settings are read on top of it. Relative paths start at the folder of
+//! the file that holds the `extends`. Before a base is read, the chain of `extends` it leads
+//! to is followed, so a cycle is reported at the first `extends` that enters it, with the
+//! whole chain.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::config::Experiment;
+use crate::diagnostics::DslError;
+use crate::reader::{Ctx, Node, Origin, Shape};
+
+/// Shape of the `extends` node.
+pub(crate) const SHAPE: Shape = Shape::scalar(&["FILE"], "extends \"base.kdl\"");
+
+/// Most files one chain of `extends` may hold.
+const MAX_DEPTH: usize = 32;
+
+/// Largest base file read (experiment files are a few KiB).
+const MAX_BYTES: u64 = 4 << 20;
+
+/// Reads the base named by an `extends` node. Returns its validated experiment, or `None`
+/// after reporting why it cannot be used. Every base read is appended to `cx.bases`.
+pub(crate) fn resolve(cx: &mut Ctx, n: &Node) -> Option<Experiment> {
+    let v = n.arg(0).and_then(|e| cx.value::<String>(e, "extends"))?;
+    if v.value.trim().is_empty() {
+        cx.err(DslError::InvalidValue {
+            what: "extends".into(),
+            message: "the path is empty".into(),
+            span: v.span,
+            help: "name the base experiment file, e.g. `extends \"base.kdl\"`".into(),
+        });
+        return None;
+    }
+    let path = lexical(&cx.origin.dir.join(&v.value));
+    let shown = path.display().to_string();
+    if let Some(chain) = find_cycle(&cx.origin.stack, &path) {
+        cx.err(DslError::ExtendsCycle {
+            chain: chain.join(" -> "),
+            span: v.span,
+            help: "a file cannot extend itself, directly or through its bases; remove one of \
+                   the `extends`"
+                .into(),
+        });
+        return None;
+    }
+    if cx.origin.stack.len() >= MAX_DEPTH {
+        cx.err(DslError::InvalidValue {
+            what: "extends".into(),
+            message: format!("the chain of bases is longer than {MAX_DEPTH} files"),
+            span: v.span,
+            help: "flatten the chain: let the base hold the shared settings".into(),
+        });
+        return None;
+    }
+    let src = match read_base(&path) {
+        Ok(src) => src,
+        Err(message) => {
+            let from = match cx.origin.dir.display().to_string() {
+                d if d.is_empty() => "the current directory".to_string(),
+                d => format!("`{d}`"),
+            };
+            cx.err(DslError::ExtendsMissing {
+                path: shown,
+                message,
+                span: v.span,
+                help: format!(
+                    "a relative path starts at the folder of the file that extends it ({from})"
+                ),
+            });
+            return None;
+        }
+    };
+    let mut stack = cx.origin.stack.clone();
+    stack.push((identity(&path), shown.clone()));
+    let origin = Origin { dir: path.parent().map(Path::to_path_buf).unwrap_or_default(), stack };
+    match crate::compile(&shown, &src, origin) {
+        Ok(c) if c.study.mode.is_some() => {
+            cx.err(DslError::InvalidValue {
+                what: "base".into(),
+                message: format!("`{shown}` defines a sweep"),
+                span: v.span,
+                help: "a base is one experiment: move the `sweep` into the file that extends it"
+                    .into(),
+            });
+            None
+        }
+        Ok(c) => {
+            cx.bases.extend(c.study.files);
+            Some(c.study.base)
+        }
+        Err(d) => {
+            cx.err(DslError::BaseInvalid {
+                path: shown,
+                count: d.len(),
+                span: v.span,
+                help: "fix the base: its errors follow, shown in its own text".into(),
+                base: vec![d],
+            });
+            None
+        }
+    }
+}
+
+/// Follows the `extends` chain from `next` (without validating anything) and returns the
+/// chain of file names when it comes back to a file in `stack` or to one it went through.
+fn find_cycle(stack: &[(PathBuf, String)], next: &Path) -> Option<Vec<String>> {
+    let mut chain: Vec<(PathBuf, String)> = stack.to_vec();
+    let mut next = next.to_path_buf();
+    for _ in 0..=MAX_DEPTH {
+        let id = identity(&next);
+        let shown = next.display().to_string();
+        if chain.iter().any(|(i, _)| *i == id) {
+            let mut names: Vec<String> = chain.into_iter().map(|(_, s)| s).collect();
+            names.push(shown);
+            return Some(names);
+        }
+        chain.push((id, shown));
+        next = base_of(&next)?;
+    }
+    None
+}
+
+/// The base a file extends, if it is readable, parses and has an `extends` first.
+fn base_of(path: &Path) -> Option<PathBuf> {
+    let src = read_base(path).ok()?;
+    let doc = crate::parse_kdl(&src).ok()?;
+    let exp = doc.nodes().iter().find(|n| n.name().value() == "experiment")?;
+    let first = exp.children()?.nodes().first()?;
+    if first.name().value() != "extends" {
+        return None;
+    }
+    let target = first.entries().iter().find(|e| e.name().is_none())?.value().as_string()?;
+    Some(lexical(&path.parent().unwrap_or(Path::new("")).join(target)))
+}
+
+/// The text of a base file; an error message when it is not a readable, reasonably sized file.
+fn read_base(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > MAX_BYTES {
+        return Err(format!("larger than {} MiB", MAX_BYTES >> 20));
+    }
+    std::fs::read_to_string(path).map_err(|e| e.to_string())
+}
+
+/// What makes two paths the same file: the canonical path, or (for a file not on disk) the
+/// absolute path with `.` and `..` resolved.
+pub(crate) fn identity(path: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return p;
+    }
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    lexical(&abs)
+}
+
+/// `path` with `.` removed and `dir/..` folded (a leading `..` of a relative path is kept).
+pub(crate) fn lexical(path: &Path) -> PathBuf {
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            c => out.push(c),
+        }
+    }
+    out.iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lexical_paths() {
+        assert_eq!(lexical(Path::new("a/./b/../c.kdl")), PathBuf::from("a/c.kdl"));
+        assert_eq!(lexical(Path::new("../x/../y.kdl")), PathBuf::from("../y.kdl"));
+        assert_eq!(lexical(Path::new("/../a.kdl")), PathBuf::from("/a.kdl"));
+        assert_eq!(lexical(Path::new("./a.kdl")), PathBuf::from("a.kdl"));
+    }
+}

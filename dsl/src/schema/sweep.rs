@@ -1,0 +1,309 @@
+//! The top-level `sweep "grid" { vary ...; seeds ... }` node: which settings vary over which
+//! values. Reading checks the form (paths name settings, value counts, zip lengths); the values
+//! themselves are checked when each point is built (`crate::study`), by the same readers as the
+//! experiment's settings.
+
+use kdl::{KdlEntry, KdlValue};
+use miette::SourceSpan;
+
+use super::settings::{self, Setting};
+use super::TopLevel;
+use crate::diagnostics::DslError;
+use crate::reader::{join_spans, read_children, Ctx, Field, Node, Shape};
+use crate::study::SweepMode;
+
+/// Most points a sweep may have.
+pub(crate) const MAX_POINTS: usize = 10_000;
+
+/// Argument names of a node taking up to 64 values.
+const VALUES: &[&str] = &[
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE",
+];
+
+/// `vary "PATH" V1 V2 ...`: the path, then up to 64 values.
+const VARY_ARGS: &[&str] = &[
+    "PATH", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
+];
+
+/// Shape of the `sweep` node.
+pub(crate) const SHAPE: Shape = Shape {
+    args: &["MODE"],
+    required: 0,
+    props: &[],
+    children: true,
+    usage: "sweep \"grid\" { vary \"optimizer.lr.peak\" 1e-3 2e-3; seeds 0 1 2 }",
+};
+
+/// Shape of one `- VALUE...` child of a `vary`.
+const VALUE_SHAPE: Shape =
+    Shape { args: VALUES, required: 1, props: &[], children: false, usage: "- 0.15 0.2" };
+
+/// Nodes of the sweep block.
+pub(crate) const FIELDS: &[Field<SweepSpec>] = &[
+    Field {
+        name: "vary",
+        shape: Shape {
+            args: VARY_ARGS,
+            required: 1,
+            props: &[],
+            children: true,
+            usage: "vary \"optimizer.lr.peak\" 1e-3 2e-3  or  vary \"mask.targets.scale\" { - 0.1 0.15; - 0.15 0.2 }",
+        },
+        read: vary,
+    },
+    Field { name: "seeds", shape: Shape { args: VALUES, required: 1, props: &[], children: false, usage: "seeds 0 1 2" }, read: seeds },
+];
+
+/// A sweep as written.
+#[derive(Debug)]
+pub(crate) struct SweepSpec {
+    /// Grid (cartesian product) or zip (lockstep).
+    pub mode: SweepMode,
+    /// The `sweep` node's name.
+    pub span: SourceSpan,
+    /// The varied settings, in the order written.
+    pub vary: Vec<Vary>,
+    /// The `seeds` list (crossed with every point), as a `vary` of `seed`.
+    pub seeds: Option<Vary>,
+}
+
+/// One varied setting.
+#[derive(Debug)]
+pub(crate) struct Vary {
+    /// The setting.
+    pub setting: &'static Setting,
+    /// Its path as written.
+    pub path: String,
+    /// The path string.
+    pub span: SourceSpan,
+    /// The values, in order.
+    pub values: Vec<Value>,
+}
+
+/// One value of a varied setting: one or more entries (`0.1 0.15` for a range).
+#[derive(Debug)]
+pub(crate) struct Value {
+    /// The entries as parsed, with their spans.
+    pub entries: Vec<KdlEntry>,
+    /// From the first entry to the last.
+    pub span: SourceSpan,
+    /// As written, strings without quotes: `0.1 0.15`, `1e-3`, `vit-tiny`.
+    pub text: String,
+}
+
+impl SweepSpec {
+    /// Number of points: the product (grid) or the common length (zip) of the value lists,
+    /// times the number of seeds; `None` past [`MAX_POINTS`].
+    pub fn points(&self) -> Option<usize> {
+        let mut lists = self.vary.iter().map(|v| v.values.len());
+        let n = match self.mode {
+            SweepMode::Grid => lists.try_fold(1usize, |acc, n| acc.checked_mul(n))?,
+            SweepMode::Zip => lists.max().unwrap_or(1),
+        };
+        let n = n.checked_mul(self.seeds.as_ref().map_or(1, |s| s.values.len()))?;
+        (n <= MAX_POINTS).then_some(n)
+    }
+}
+
+/// Reads the `sweep` node into `top.sweep`.
+pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
+    const MODES: &[(&str, SweepMode)] = &[("grid", SweepMode::Grid), ("zip", SweepMode::Zip)];
+    let mode = match n.arg(0) {
+        Some(e) => cx.keyword(e, "sweep.mode", "sweep mode", MODES).unwrap_or(SweepMode::Grid),
+        None => SweepMode::Grid,
+    };
+    let span = cx.name_span(n.kdl);
+    let mut spec = SweepSpec { mode, span, vary: Vec::new(), seeds: None };
+    read_children(cx, n.children(), "sweep", "sweep", FIELDS, &mut spec);
+    let written = |name: &str| n.children().iter().any(|c| c.name().value() == name);
+    if !written("vary") && !written("seeds") {
+        cx.err(DslError::InvalidValue {
+            what: "sweep".into(),
+            message: "it varies nothing".into(),
+            span,
+            help: "add `vary \"PATH\" VALUE...` (e.g. `vary \"optimizer.lr.peak\" 1e-3 2e-3`) or \
+                   `seeds 0 1 2`"
+                .into(),
+        });
+    }
+    if let (Some(seeds), Some(v)) =
+        (&spec.seeds, spec.vary.iter().find(|v| v.setting.path == "seed"))
+    {
+        cx.err(DslError::DuplicateNode {
+            name: "seeds".into(),
+            span: seeds.span,
+            first: v.span,
+            help: "`seeds` varies the seed; drop `vary \"seed\"` (or `seeds`)".into(),
+        });
+    }
+    if spec.mode == SweepMode::Zip {
+        if let Some((first, rest)) = spec.vary.split_first() {
+            for v in rest.iter().filter(|v| v.values.len() != first.values.len()) {
+                cx.err(DslError::ZipLength {
+                    path: v.path.clone(),
+                    count: v.values.len(),
+                    first_path: first.path.clone(),
+                    first_count: first.values.len(),
+                    span: v.span,
+                    first: first.span,
+                    help: "in a zip sweep point i takes the i-th value of every `vary`: give each \
+                           the same number of values, or use `sweep \"grid\"` for every \
+                           combination"
+                        .into(),
+                });
+            }
+        }
+    }
+    if spec.points().is_none() {
+        cx.err(DslError::InvalidValue {
+            what: "sweep".into(),
+            message: format!("it has more than {MAX_POINTS} points"),
+            span,
+            help: "split it into several sweeps, or vary fewer settings at once".into(),
+        });
+    }
+    top.sweep = Some(spec);
+}
+
+fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
+    let Some(path) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.sub("path"))) else { return };
+    let Some(setting) = settings::find(&path.value) else {
+        cx.err(DslError::UnknownSweepPath {
+            path: path.value.clone(),
+            span: path.span,
+            help: settings::unknown_help(&path.value),
+        });
+        return;
+    };
+    let args: Vec<&KdlEntry> =
+        n.kdl.entries().iter().filter(|e| e.name().is_none()).skip(1).collect();
+    let children = n.children();
+    let mut values = Vec::new();
+    let (_, most) = setting.arity();
+    if !args.is_empty() && !children.is_empty() {
+        cx.err(DslError::InvalidValue {
+            what: "vary".into(),
+            message: "values are given both as arguments and as children".into(),
+            span: path.span,
+            help: "write `vary \"PATH\" V1 V2 ...` for one-value settings, or one `- VALUE` \
+                   child per value"
+                .into(),
+        });
+        return;
+    }
+    if !args.is_empty() && most != 1 {
+        let span = args.iter().map(|e| cx.entry_span(e)).reduce(join_spans).unwrap_or(path.span);
+        cx.err(DslError::InvalidValue {
+            what: "vary".into(),
+            message: format!("one value of `{}` is several numbers", path.value),
+            span,
+            help: format!(
+                "its form is `{}`: list each value as a child, e.g. `vary \"{}\" {{ - 0.1 0.15; \
+                 - 0.15 0.2 }}`",
+                setting.usage(),
+                path.value
+            ),
+        });
+        return;
+    }
+    for e in args {
+        values.push(value(cx, &[e]));
+    }
+    for child in children {
+        let name = child.name().value();
+        if name != "-" {
+            cx.err(DslError::UnknownNode {
+                name: name.to_string(),
+                parent: "`vary`".into(),
+                span: cx.name_span(child),
+                help: "list each value as a `-` child: `- 0.15 0.2` for a range, `- 1e-3` for \
+                       a number"
+                    .into(),
+            });
+            continue;
+        }
+        let node = Node::check(cx, child, n.sub("-"), &VALUE_SHAPE);
+        let entries: Vec<&KdlEntry> =
+            node.kdl.entries().iter().filter(|e| e.name().is_none()).collect();
+        if !entries.is_empty() {
+            values.push(value(cx, &entries));
+        }
+    }
+    if values.is_empty() && n.kdl.entries().len() == 1 && children.is_empty() {
+        cx.err(DslError::MissingArgument {
+            node: "vary".into(),
+            what: "its values".into(),
+            span: cx.name_span(n.kdl),
+            help: format!(
+                "`vary \"{}\" V1 V2 ...`, or one `- VALUE` child per value; its form is `{}`",
+                path.value,
+                setting.usage()
+            ),
+        });
+    }
+    let values = dedup(cx, values);
+    if !values.is_empty() {
+        spec.vary.push(Vary { setting, path: path.value, span: path.span, values });
+    }
+}
+
+fn seeds(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
+    let Some(setting) = settings::find("seed") else { return };
+    let entries: Vec<&KdlEntry> = n.kdl.entries().iter().filter(|e| e.name().is_none()).collect();
+    let values: Vec<Value> = entries.iter().map(|e| value(cx, &[e])).collect();
+    let values = dedup(cx, values);
+    if !values.is_empty() {
+        let span = cx.name_span(n.kdl);
+        spec.seeds = Some(Vary { setting, path: "seed".into(), span, values });
+    }
+}
+
+/// One value from its entries.
+fn value(cx: &Ctx, entries: &[&KdlEntry]) -> Value {
+    let spans: Vec<SourceSpan> = entries.iter().map(|e| cx.entry_span(e)).collect();
+    let text = entries
+        .iter()
+        .zip(&spans)
+        .map(|(e, s)| match e.value() {
+            KdlValue::String(v) => v.clone(),
+            _ => cx.src.get(s.offset()..s.offset() + s.len()).unwrap_or_default().to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let span = spans.iter().copied().reduce(join_spans).unwrap_or_else(|| (0..0).into());
+    Value { entries: entries.iter().map(|e| (*e).clone()).collect(), span, text }
+}
+
+/// Reports and drops values listed twice.
+fn dedup(cx: &mut Ctx, values: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for v in values {
+        let same = |a: &Value| {
+            a.entries.len() == v.entries.len()
+                && a.entries.iter().zip(&v.entries).all(|(x, y)| x.value() == y.value())
+        };
+        if out.iter().any(same) {
+            cx.err(DslError::InvalidValue {
+                what: "sweep value".into(),
+                message: format!("`{}` is listed twice", v.text),
+                span: v.span,
+                help: "list each value once (every point of a sweep is a different run)".into(),
+            });
+        } else {
+            out.push(v);
+        }
+    }
+    out
+}

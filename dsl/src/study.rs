@@ -1,0 +1,292 @@
+//! Studies: an experiment file resolved to the experiments it runs — one, or one per point of
+//! its sweep (paper Tables 8-10 vary the target scale, context scale and target count this way).
+//!
+//! Each point starts from the resolved experiment; its values are written as the nodes a
+//! person would write (see `schema::settings`) and read through the experiment's own field
+//! tables on top of it, then the point is validated like any experiment. Errors point at the
+//! sweep values; an error shared by every point is reported once as a plain error, one
+//! specific to some points under the first point that has it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Experiment;
+use crate::diagnostics::DslError;
+use crate::reader::{Ctx, SpanMap};
+use crate::schema::{self, SweepSpec, Vary};
+
+/// How the value lists of a sweep combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SweepMode {
+    /// Every combination (cartesian product), the last `vary` changing fastest.
+    Grid,
+    /// Point i takes the i-th value of every `vary` (all lists the same length).
+    Zip,
+}
+
+/// An experiment file resolved: the experiments it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Study {
+    /// The experiment's name (before point suffixes).
+    pub name: String,
+    /// The resolved experiment without sweep values applied. Without a sweep it is validated
+    /// (and equal to the one point's experiment); with one, each setting is checked but the
+    /// rules across settings are checked on the points.
+    pub base: Experiment,
+    /// The experiments to run: one per sweep point, or exactly one (named `""`, nothing
+    /// varied) without a sweep.
+    pub points: Vec<Point>,
+    /// `None` without a sweep.
+    pub mode: Option<SweepMode>,
+    /// The file, then every base it extends (transitively), for provenance.
+    pub files: Vec<PathBuf>,
+}
+
+/// One experiment of a study.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Folder-safe name built from the varied values (`targets-scale-0.075-0.2_seed-1`);
+    /// `""` without a sweep.
+    pub name: String,
+    /// The fully resolved, validated experiment; its name is `<experiment>-<point>` in a
+    /// sweep.
+    pub experiment: Experiment,
+    /// Setting path -> value as written (`"mask.targets.scale"` -> `"0.075 0.2"`,
+    /// `"optimizer.lr.peak"` -> `"1e-3"`, `"seed"` -> `"1"`).
+    pub varied: BTreeMap<String, String>,
+}
+
+/// Longest point name kept as is; longer ones are cut and end in a hash of the full name.
+const MAX_NAME: usize = 80;
+
+/// The points of `spec` on top of `base` (read from `src`, whose settings were written at
+/// `spans`), validated; or every error, pointing into `src`.
+pub(crate) fn expand(
+    src: &str,
+    base: &Experiment,
+    spans: &SpanMap,
+    spec: &SweepSpec,
+) -> Result<Vec<Point>, Vec<DslError>> {
+    let dims: Vec<&Vary> = spec.vary.iter().chain(spec.seeds.as_ref()).collect();
+    let combos = combinations(spec);
+    let labels = labels(&dims);
+    let mut names = BTreeSet::new();
+    let locations = schema::locations();
+    let mut points = Vec::with_capacity(combos.len());
+    let mut errors: Vec<Vec<DslError>> = Vec::with_capacity(combos.len());
+    for combo in &combos {
+        let mut cx = Ctx::new(src, locations.clone(), schema::PLANNED);
+        cx.spans = spans.clone();
+        cx.layered = true;
+        let mut exp = base.clone();
+        let mut varied = BTreeMap::new();
+        let mut parts = Vec::new();
+        for ((dim, &i), label) in dims.iter().zip(combo).zip(&labels) {
+            let value = &dim.values[i];
+            let node = dim.setting.synthesize(&value.entries, &exp, dim.span, value.span);
+            schema::read_experiment_node(&mut cx, &node, &mut exp);
+            varied.insert(dim.path.clone(), value.text.clone());
+            let shown: Vec<String> = value.entries.iter().map(|e| normal(e.value())).collect();
+            parts.push(format!("{label}-{}", shown.join("-")));
+        }
+        let name = unique(&mut names, folder_safe(&parts.join("_")));
+        exp.name = format!("{}-{name}", base.name);
+        crate::validate::validate(&mut cx, &exp);
+        points.push(Point { name, experiment: exp, varied });
+        errors.push(cx.errors);
+    }
+    let errors = sort_out(&points, errors);
+    if errors.is_empty() {
+        Ok(points)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Value indices of every point, in order: grid (odometer, last `vary` fastest) or zip, with
+/// the seeds innermost either way.
+fn combinations(spec: &SweepSpec) -> Vec<Vec<usize>> {
+    let lens: Vec<usize> = spec.vary.iter().map(|v| v.values.len()).collect();
+    let mut combos: Vec<Vec<usize>> = match spec.mode {
+        SweepMode::Grid => {
+            let mut out = vec![Vec::new()];
+            for &n in &lens {
+                out = out
+                    .into_iter()
+                    .flat_map(|c| {
+                        (0..n).map(move |i| {
+                            let mut c = c.clone();
+                            c.push(i);
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            out
+        }
+        SweepMode::Zip => {
+            let n = lens.iter().copied().min().unwrap_or(1);
+            (0..n).map(|i| vec![i; lens.len()]).collect()
+        }
+    };
+    if let Some(seeds) = &spec.seeds {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                (0..seeds.values.len()).map(move |i| {
+                    let mut c = c.clone();
+                    c.push(i);
+                    c
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
+/// The name of each varied setting in point names: its last two path segments
+/// (`targets-scale`, `lr-peak`, `data-crop-size`, `seed`), or the whole path when two
+/// settings would share a name.
+fn labels(dims: &[&Vary]) -> Vec<String> {
+    let short = |p: &str| {
+        let segs: Vec<&str> = p.split('.').collect();
+        segs[segs.len().saturating_sub(2)..].join("-")
+    };
+    let shorts: Vec<String> = dims.iter().map(|d| short(&d.path)).collect();
+    dims.iter()
+        .zip(&shorts)
+        .map(|(d, s)| {
+            if shorts.iter().filter(|o| *o == s).count() > 1 {
+                d.path.replace('.', "-")
+            } else {
+                s.clone()
+            }
+        })
+        .collect()
+}
+
+/// A value in point names: numbers in their plain decimal form (`1e-3` -> `0.001`), strings
+/// as they are.
+fn normal(v: &kdl::KdlValue) -> String {
+    match v {
+        kdl::KdlValue::String(s) => s.clone(),
+        kdl::KdlValue::Integer(i) => i.to_string(),
+        kdl::KdlValue::Float(f) => f.to_string(),
+        kdl::KdlValue::Bool(b) => b.to_string(),
+        kdl::KdlValue::Null => "null".into(),
+    }
+}
+
+/// Only ASCII letters, digits, `.`, `_` and `-` (anything else becomes `-`), at most
+/// [`MAX_NAME`] bytes (a longer name is cut and ends in a hash of the whole).
+fn folder_safe(name: &str) -> String {
+    let mut s: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .collect();
+    if s.starts_with('.') {
+        s.replace_range(0..1, "-");
+    }
+    if s.len() > MAX_NAME {
+        let hash = fnv1a(name.as_bytes());
+        s.truncate(MAX_NAME - 17);
+        s = format!("{s}-{hash:016x}");
+    }
+    s
+}
+
+/// 64-bit FNV-1a: a stable short hash for long names.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// `name`, or `name-2`, `name-3`, ... when taken.
+fn unique(taken: &mut BTreeSet<String>, name: String) -> String {
+    let mut candidate = name.clone();
+    let mut i = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{name}-{i}");
+        i += 1;
+    }
+    taken.insert(candidate.clone());
+    candidate
+}
+
+/// Errors of every point: those all points share once, as they are; the others once each,
+/// under the first point that has them.
+fn sort_out(points: &[Point], per_point: Vec<Vec<DslError>>) -> Vec<DslError> {
+    let key = |e: &DslError| format!("{}|{}|{e}", e.code_str(), e.offset());
+    let total = points.len();
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for errs in &per_point {
+        let keys: BTreeSet<String> = errs.iter().map(key).collect();
+        for k in keys {
+            *count.entry(k).or_default() += 1;
+        }
+    }
+    let mut out = Vec::new();
+    let mut reported = BTreeSet::new();
+    for (i, errs) in per_point.into_iter().enumerate() {
+        let mut own = Vec::new();
+        for e in errs {
+            let k = key(&e);
+            if !reported.insert(k.clone()) {
+                continue;
+            }
+            // shared by every point (or the only point): not the sweep's doing
+            if count.get(&k) == Some(&total) {
+                out.push(e);
+            } else {
+                own.push(e);
+            }
+        }
+        if !own.is_empty() {
+            own.sort_by_key(DslError::offset);
+            out.push(DslError::SweepPoint {
+                index: i + 1,
+                total,
+                name: points[i].name.clone(),
+                errors: own,
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_folder_safe() {
+        assert_eq!(folder_safe("lr-peak-0.001_seed-1"), "lr-peak-0.001_seed-1");
+        assert_eq!(folder_safe("device-cuda:0"), "device-cuda-0");
+        assert_eq!(folder_safe("root-/data/x y"), "root--data-x-y");
+        assert_eq!(folder_safe(".hidden"), "-hidden");
+        let long = folder_safe(&"x".repeat(300));
+        assert_eq!(long.len(), MAX_NAME);
+        assert_ne!(long, folder_safe(&"x".repeat(301)));
+    }
+
+    #[test]
+    fn unique_names() {
+        let mut taken = BTreeSet::new();
+        assert_eq!(unique(&mut taken, "a".into()), "a");
+        assert_eq!(unique(&mut taken, "a".into()), "a-2");
+        assert_eq!(unique(&mut taken, "a".into()), "a-3");
+    }
+
+    #[test]
+    fn normal_numbers() {
+        use kdl::KdlValue;
+        assert_eq!(normal(&KdlValue::Float(1e-3)), "0.001");
+        assert_eq!(normal(&KdlValue::Float(0.075)), "0.075");
+        assert_eq!(normal(&KdlValue::Integer(32)), "32");
+        assert_eq!(normal(&KdlValue::String("vit-tiny".into())), "vit-tiny");
+    }
+}

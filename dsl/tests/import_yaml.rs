@@ -1,0 +1,424 @@
+//! `ijepa_dsl::import_yaml`: the four official I-JEPA YAML configs (copied verbatim into
+//! `tests/fixtures/official-configs/`) import to KDL that parses, carries the YAML's values
+//! exactly, and equals the presets shipped in `experiments/` (as text and as parsed
+//! `Experiment`s). Plus the errors: unknown keys, values we cannot honour, malformed YAML.
+//!
+//! Regenerate the presets with `UPDATE_SNAPSHOTS=1 cargo test -p ijepa-dsl --test import_yaml`
+//! and review the diff.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ijepa_dsl::config::{DataSource, DatasetKind, Experiment, Launcher, Precision};
+use ijepa_dsl::import_yaml::{default_name, yaml_to_kdl, ImportError};
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// (official YAML stem, shipped preset file, experiment name).
+const CONFIGS: &[(&str, &str, &str)] = &[
+    ("in1k_vith14_ep300", "in1k_vith14_ep300.kdl", "in1k-vith14-ep300"),
+    ("in1k_vith16-448_ep300", "in1k_vith16-448_ep300.kdl", "in1k-vith16-448-ep300"),
+    ("in22k_vith14_ep66", "in22k_vith14_ep66.kdl", "in22k-vith14-ep66"),
+    ("in22k_vitg16_ep44", "vitg16_in22k.kdl", "vitg16-in22k"),
+];
+
+fn fixture_path(stem: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/official-configs")
+        .join(format!("{stem}.yaml"))
+}
+
+fn fixture(stem: &str) -> String {
+    fs::read_to_string(fixture_path(stem)).expect("fixture is readable")
+}
+
+fn preset_path(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments").join(file)
+}
+
+fn import(stem: &str, name: &str) -> String {
+    yaml_to_kdl(&fixture(stem), &format!("{stem}.yaml"), name)
+        .unwrap_or_else(|e| panic!("{stem}.yaml does not import: {e}"))
+}
+
+fn parse(file: &str, src: &str) -> Experiment {
+    ijepa_dsl::parse_str(file, src)
+        .unwrap_or_else(|d| panic!("{file} does not parse:\n{}\n--- text\n{src}", d.render_plain()))
+}
+
+/// The YAML read independently of the importer (yaml-rust2's own loader).
+fn yaml(stem: &str) -> Yaml {
+    YamlLoader::load_from_str(&fixture(stem)).expect("valid YAML").remove(0)
+}
+
+fn f(y: &Yaml) -> f64 {
+    match y {
+        Yaml::Real(s) => s.parse().expect("a float"),
+        Yaml::Integer(i) => *i as f64,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+fn u(y: &Yaml) -> usize {
+    y.as_i64().and_then(|i| usize::try_from(i).ok()).expect("a non-negative integer")
+}
+
+fn pair(y: &Yaml) -> (f64, f64) {
+    let v = y.as_vec().expect("a list");
+    assert_eq!(v.len(), 2);
+    (f(&v[0]), f(&v[1]))
+}
+
+#[test]
+fn official_configs_import_to_the_shipped_presets() {
+    let update = std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v != "0");
+    let mut failures = Vec::new();
+    for &(stem, file, name) in CONFIGS {
+        let kdl = import(stem, name);
+        let imported = parse(&format!("{stem} (imported)"), &kdl);
+        let path = preset_path(file);
+        if update {
+            fs::write(&path, &kdl).expect("preset is writable");
+        }
+        let shipped_text = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_SNAPSHOTS=1)", path.display()));
+        let shipped = parse(file, &shipped_text);
+        if imported != shipped {
+            failures.push(format!(
+                "{file}: parses to a different experiment than {stem}.yaml imports to\n\
+                 imported: {imported:#?}\nshipped: {shipped:#?}"
+            ));
+        } else if shipped_text != kdl {
+            failures.push(format!(
+                "{file}: text differs from the importer's output for {stem}.yaml (run with \
+                 UPDATE_SNAPSHOTS=1 and review)\n--- importer\n{kdl}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn presets_carry_the_yaml_values_exactly() {
+    for &(stem, file, name) in CONFIGS {
+        let y = yaml(stem);
+        let exp = parse(file, &fs::read_to_string(preset_path(file)).expect("preset exists"));
+        let (data, mask, meta, opt) = (&y["data"], &y["mask"], &y["meta"], &y["optimization"]);
+
+        assert_eq!(exp.name, name);
+        assert_eq!(exp.recipe, "ijepa");
+        assert_eq!(exp.seed, 0, "{stem}: official _GLOBAL_SEED");
+        // data
+        assert_eq!(exp.data.dataset, DatasetKind::ImageFolder);
+        let root = match &exp.data.source {
+            DataSource::Path(p) => p.to_string_lossy().into_owned(),
+            DataSource::Embedded => panic!("{stem}: no root"),
+        };
+        let expected_root = format!(
+            "{}/{}train/",
+            data["root_path"].as_str().expect("root_path"),
+            data["image_folder"].as_str().expect("image_folder")
+        );
+        assert_eq!(root, expected_root, "{stem}: root_path/image_folder/train/");
+        assert_eq!(exp.data.crop_size, u(&data["crop_size"]), "{stem}: crop_size");
+        assert_eq!(exp.data.crop_scale, pair(&data["crop_scale"]), "{stem}: crop_scale");
+        assert_eq!(exp.data.batch_size, u(&data["batch_size"]), "{stem}: batch_size");
+        assert_eq!(exp.data.workers, u(&data["num_workers"]), "{stem}: num_workers");
+        let flag = |k: &str| data[k].as_bool().expect("a bool");
+        assert_eq!(exp.data.hflip, if flag("use_horizontal_flip") { 0.5 } else { 0.0 });
+        assert_eq!(exp.data.blur, if flag("use_gaussian_blur") { 0.5 } else { 0.0 });
+        assert_eq!(exp.data.color_jitter.is_some(), flag("use_color_distortion"));
+        // model
+        let preset = meta["model_name"].as_str().expect("model_name").replace('_', "-");
+        assert_eq!(exp.encoder.preset.as_deref(), Some(preset.as_str()), "{stem}: model_name");
+        assert_eq!(exp.encoder.patch_size, u(&mask["patch_size"]), "{stem}: mask.patch_size");
+        assert_eq!(exp.predictor.depth, u(&meta["pred_depth"]), "{stem}: pred_depth");
+        assert_eq!(exp.predictor.embed_dim, u(&meta["pred_emb_dim"]), "{stem}: pred_emb_dim");
+        assert_eq!(exp.predictor.num_heads, None, "{stem}: predictor heads = encoder heads");
+        let bf16 = meta["use_bfloat16"].as_bool().expect("a bool");
+        assert_eq!(exp.precision, if bf16 { Precision::Bf16 } else { Precision::Fp32 });
+        // mask
+        assert_eq!(exp.mask.n_targets, u(&mask["num_pred_masks"]), "{stem}: num_pred_masks");
+        assert_eq!(exp.mask.n_context, u(&mask["num_enc_masks"]), "{stem}: num_enc_masks");
+        assert_eq!(exp.mask.target_scale, pair(&mask["pred_mask_scale"]), "{stem}");
+        assert_eq!(exp.mask.target_aspect, pair(&mask["aspect_ratio"]), "{stem}");
+        assert_eq!(exp.mask.context_scale, pair(&mask["enc_mask_scale"]), "{stem}");
+        assert_eq!(exp.mask.context_aspect, (1.0, 1.0));
+        assert_eq!(exp.mask.min_keep, u(&mask["min_keep"]), "{stem}: min_keep");
+        assert_eq!(exp.mask.allow_overlap, mask["allow_overlap"].as_bool().expect("a bool"));
+        // optimisation: bit-identical floats
+        let lr = &exp.optimizer.lr;
+        assert_eq!(lr.start, f(&opt["start_lr"]), "{stem}: start_lr");
+        assert_eq!(lr.peak, f(&opt["lr"]), "{stem}: lr");
+        assert_eq!(lr.final_, f(&opt["final_lr"]), "{stem}: final_lr");
+        assert_eq!(lr.final_, 1.0e-06);
+        assert_eq!(lr.warmup_epochs, f(&opt["warmup"]), "{stem}: warmup");
+        let wd = &exp.optimizer.weight_decay;
+        assert_eq!(wd.start, f(&opt["weight_decay"]), "{stem}: weight_decay");
+        assert_eq!(wd.final_, f(&opt["final_weight_decay"]), "{stem}: final_weight_decay");
+        assert_eq!((exp.ema.start, exp.ema.final_), pair(&opt["ema"]), "{stem}: ema");
+        assert_eq!(exp.epochs, u(&opt["epochs"]), "{stem}: epochs");
+        assert_eq!(exp.ipe_scale, f(&opt["ipe_scale"]), "{stem}: ipe_scale");
+        assert_eq!(exp.checkpoint.keep_every, 50, "{stem}: official checkpoint_freq");
+        // every official config trains with a global batch of 2048 (its logging folder's bs.2048)
+        let d = &exp.distributed;
+        assert_eq!(d.world_size() * exp.data.batch_size, 2048, "{stem}: global batch");
+        assert_eq!((d.procs_per_node, d.launcher), (8, Launcher::Slurm), "{stem}");
+    }
+}
+
+#[test]
+fn derived_world_sizes() {
+    let expect = [
+        ("in1k_vith14_ep300", 2, 128),
+        ("in1k_vith16-448_ep300", 16, 16),
+        ("in22k_vith14_ep66", 8, 32),
+        ("in22k_vitg16_ep44", 16, 16),
+    ];
+    for (stem, nodes, batch) in expect {
+        let kdl = import(stem, "x");
+        assert!(kdl.contains(&format!("        nodes {nodes}\n")), "{stem}:\n{kdl}");
+        assert!(kdl.contains("        gpus-per-node 8\n"), "{stem}");
+        assert!(kdl.contains(&format!("batch-size {batch}")), "{stem}");
+        assert!(kdl.contains("2048 images"), "{stem}: the comment explains the derivation");
+    }
+}
+
+#[test]
+fn output_is_commented_and_fits_in_100_columns() {
+    for &(stem, _, name) in CONFIGS {
+        let kdl = import(stem, name);
+        for line in kdl.lines() {
+            // a path is one unbreakable string: it gets a line of its own
+            let path_line = line.trim_start().starts_with("root=\"");
+            assert!(line.chars().count() <= 100 || path_line, "{stem}: line too long: {line}");
+            assert_eq!(line, line.trim_end(), "{stem}: trailing space: {line:?}");
+        }
+        for key in [
+            "pin_mem",
+            "logging.folder",
+            "logging.write_tag",
+            "meta.copy_data",
+            "meta.load_checkpoint",
+            "meta.read_checkpoint",
+        ] {
+            assert!(kdl.contains(key), "{stem}: dropped key {key} is not mentioned");
+        }
+        assert!(kdl.contains("$replace_this_with_absolute_path_to_your_datasets_directory"));
+        assert!(kdl.contains("EDIT root="), "{stem}: the placeholder is pointed out");
+        assert!(kdl.contains("ijepa slurm experiments/"), "{stem}: how to run");
+        assert!(kdl.contains("Table"), "{stem}: which paper table");
+    }
+    // the IN-22K YAMLs' own header note is carried over
+    assert!(import("in22k_vith14_ep66", "x")
+        .contains("ImageNet-22K (IN22k) dataloader is not implemented"));
+}
+
+// ------------------------------------------------------------------------------------------
+// Variants of a config
+// ------------------------------------------------------------------------------------------
+
+fn base() -> String {
+    fixture("in1k_vith14_ep300")
+}
+
+fn edit(from: &str, to: &str) -> String {
+    let src = base();
+    assert!(src.contains(from), "fixture lacks {from:?}");
+    src.replacen(from, to, 1)
+}
+
+fn err(yaml: &str) -> ImportError {
+    match yaml_to_kdl(yaml, "variant.yaml", "variant") {
+        Ok(kdl) => panic!("imported without error:\n{kdl}"),
+        Err(e) => e,
+    }
+}
+
+fn ok(yaml: &str) -> (String, Experiment) {
+    let kdl = yaml_to_kdl(yaml, "variant.yaml", "variant").unwrap_or_else(|e| panic!("{e}"));
+    let exp = parse("variant.kdl", &kdl);
+    (kdl, exp)
+}
+
+#[test]
+fn unknown_key_is_an_error_naming_it() {
+    let e = err(&edit("  batch_size: 128\n", "  batch_size: 128\n  batchsize: 64\n"));
+    assert_eq!(
+        e,
+        ImportError::UnknownKey {
+            key: "data.batchsize".into(),
+            line: 3,
+            suggestion: Some("data.batch_size".into())
+        }
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("`data.batchsize`") && msg.contains("line 3"), "{msg}");
+    assert!(msg.contains("did you mean `data.batch_size`"), "{msg}");
+
+    // a key in the wrong section, and an unknown section
+    let e = err(&edit("  min_keep: 10\n", "  min_keep: 10\n  crop_size: 224\n"));
+    assert!(
+        matches!(&e, ImportError::UnknownKey { key, suggestion: Some(s), .. }
+        if key == "mask.crop_size" && s == "data.crop_size"),
+        "{e:?}"
+    );
+    let e = err(&format!("{}evaluation:\n  lr: 0.1\n", base()));
+    assert!(matches!(&e, ImportError::UnknownKey { key, .. } if key == "evaluation"), "{e:?}");
+}
+
+#[test]
+fn values_we_cannot_honour_are_errors() {
+    let e = err(&edit("copy_data: false", "copy_data: true"));
+    assert!(matches!(&e, ImportError::Unsupported { key, .. } if key == "meta.copy_data"), "{e:?}");
+    assert!(e.to_string().contains("meta.copy_data: true"), "{e}");
+
+    let e = err(&edit("load_checkpoint: false", "load_checkpoint: true")
+        .replace("read_checkpoint: null", "read_checkpoint: jepa-ep100.pth.tar"));
+    assert!(
+        matches!(&e, ImportError::Unsupported { key, .. } if key == "meta.load_checkpoint"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("jepa-ep100.pth.tar"), "{e}");
+
+    let e = err(&edit("model_name: vit_huge", "model_name: vit_enormous"));
+    assert!(
+        matches!(&e, ImportError::Unsupported { key, .. } if key == "meta.model_name"),
+        "{e:?}"
+    );
+
+    let e = err(&edit("use_color_distortion: false", "use_color_distortion: true"));
+    assert!(
+        matches!(&e, ImportError::Unsupported { key, .. } if key == "data.color_jitter_strength"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn malformed_yaml_is_an_error_with_its_position() {
+    let e = err("data:\n  batch_size: 128\n crop_size: 224\n");
+    match &e {
+        ImportError::Syntax { line, column, .. } => {
+            assert_eq!(*line, 3, "{e}");
+            assert!(*column >= 1, "{e}");
+        }
+        other => panic!("expected a syntax error, got {other:?}"),
+    }
+    assert!(e.to_string().contains("line 3, column"), "{e}");
+    let e = err("data: [1, 2\n");
+    assert!(matches!(e, ImportError::Syntax { .. }), "{e:?}");
+    assert!(matches!(err(""), ImportError::Document(_)));
+    assert!(matches!(err(&format!("{}---\n{}", base(), base())), ImportError::Document(_)));
+    assert!(matches!(err("- 1\n- 2\n"), ImportError::WrongType { .. }));
+}
+
+#[test]
+fn missing_duplicate_and_mistyped_keys() {
+    let e = err(&edit("  min_keep: 10\n", ""));
+    assert_eq!(e, ImportError::MissingKeys { keys: vec!["mask.min_keep".into()] });
+    assert!(e.to_string().contains("`mask.min_keep`"), "{e}");
+
+    let e = err(&edit("  min_keep: 10\n", "  min_keep: 10\n  min_keep: 12\n"));
+    assert!(matches!(&e, ImportError::DuplicateKey { key, .. } if key == "mask.min_keep"), "{e:?}");
+
+    for (from, to, key) in [
+        ("batch_size: 128", "batch_size: 12.5", "data.batch_size"),
+        ("batch_size: 128", "batch_size: -1", "data.batch_size"),
+        ("epochs: 300", "epochs: '300'", "optimization.epochs"),
+        ("lr: 0.001", "lr: fast", "optimization.lr"),
+        ("lr: 0.001", "lr: .inf", "optimization.lr"),
+        ("allow_overlap: false", "allow_overlap: 0", "mask.allow_overlap"),
+        ("image_folder: imagenet_full_size/061417/", "image_folder: 61417", "data.image_folder"),
+    ] {
+        let e = err(&edit(from, to));
+        assert!(matches!(&e, ImportError::WrongType { key: k, .. } if k == key), "{to}: {e:?}");
+        assert!(e.to_string().contains(key), "{e}");
+    }
+    let e = err(&edit("  - 0.3\n  - 1.0\n", "  - 0.3\n"));
+    assert!(matches!(&e, ImportError::WrongType { key, .. } if key == "data.crop_scale"), "{e:?}");
+}
+
+#[test]
+fn harmless_variants_import() {
+    // resuming from the latest checkpoint is what ijepa does anyway
+    let (kdl, _) = ok(&edit("load_checkpoint: false", "load_checkpoint: true"));
+    assert!(kdl.contains("resuming from the latest checkpoint is automatic"), "{kdl}");
+
+    // augmentations on; PyYAML's yes/no booleans; a float written as an integer
+    let (_, exp) = ok(&edit("use_horizontal_flip: false", "use_horizontal_flip: yes")
+        .replace("use_gaussian_blur: false", "use_gaussian_blur: true")
+        .replace("use_color_distortion: false", "use_color_distortion: true")
+        .replace("color_jitter_strength: 0.0", "color_jitter_strength: 0.5")
+        .replace("ipe_scale: 1.0", "ipe_scale: 1.25")
+        .replace("lr: 0.001", "lr: 1"));
+    assert_eq!((exp.data.hflip, exp.data.blur, exp.data.color_jitter), (0.5, 0.5, Some(0.5)));
+    assert_eq!((exp.ipe_scale, exp.optimizer.lr.peak), (1.25, 1.0));
+
+    // optional keys may be left out; no logging folder: no distributed block, a comment instead
+    let lean: String = base()
+        .lines()
+        .filter(|l| {
+            ![
+                "pin_mem",
+                "copy_data",
+                "load_checkpoint",
+                "read_checkpoint",
+                "logging",
+                "folder",
+                "write_tag",
+            ]
+            .iter()
+            .any(|k| l.trim_start().starts_with(k))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (kdl, exp) = ok(&lean);
+    assert_eq!(exp.distributed, Default::default());
+    assert!(kdl.contains("The YAML gives no world size"), "{kdl}");
+
+    // a global batch that is not 8 GPUs per node: one node
+    let (kdl, exp) = ok(&edit("bs.2048", "bs.384"));
+    assert_eq!((exp.distributed.nodes, exp.distributed.procs_per_node), (1, 3), "{kdl}");
+    // not a multiple of the per-GPU batch: no block
+    let (kdl, exp) = ok(&edit("bs.2048", "bs.1000"));
+    assert_eq!(exp.distributed, Default::default());
+    assert!(kdl.contains("not a multiple of batch-size 128"), "{kdl}");
+}
+
+#[test]
+fn numbers_round_trip_exactly() {
+    let (_, exp) = ok(&edit("final_lr: 1.0e-06", "final_lr: 1.2345678901234567e-07")
+        .replace("start_lr: 0.0002", "start_lr: 0.1")
+        .replace("weight_decay: 0.04", "weight_decay: 3.0e+00"));
+    assert_eq!(exp.optimizer.lr.final_, 1.2345678901234567e-07);
+    assert_eq!(exp.optimizer.lr.start, 0.1);
+    assert_eq!(exp.optimizer.weight_decay.start, 3.0);
+}
+
+#[test]
+fn names() {
+    assert_eq!(
+        default_name(Path::new("/x/configs/in1k_vith16-448_ep300.yaml")),
+        "in1k_vith16-448_ep300"
+    );
+    assert_eq!(default_name(Path::new("my config (v2).yml")), "my-config--v2-");
+    assert_eq!(default_name(Path::new(".hidden.yaml")), "hidden");
+    assert_eq!(default_name(Path::new("")), "imported");
+    assert!(matches!(
+        yaml_to_kdl(&base(), "a.yaml", "bad name"),
+        Err(ImportError::InvalidName { .. })
+    ));
+    // a quote or backslash in a path is escaped in the KDL
+    let (_, exp) =
+        ok(&edit("image_folder: imagenet_full_size/061417/", "image_folder: 'we\"ird\\dir'"));
+    let DataSource::Path(root) = exp.data.source else { panic!("no root") };
+    assert!(root.to_string_lossy().ends_with("/we\"ird\\dir/train/"), "{root:?}");
+}
+
+#[test]
+fn fixtures_are_the_official_configs() {
+    // the four YAMLs are verbatim copies; make sure none went missing
+    for &(stem, _, _) in CONFIGS {
+        let y = yaml(stem);
+        assert!(y["meta"]["model_name"].as_str().is_some(), "{}", fixture_path(stem).display());
+    }
+}

@@ -1,0 +1,553 @@
+//! The study API: `extends` (merge semantics, chains, cycles, missing and invalid bases) and
+//! sweeps (grid, zip, seeds, point names, values checked per point, unknown paths), through
+//! `load_study` / `parse_study` / `load` as the executor uses them.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ijepa_dsl::config::{DataSource, EvalProtocol, Experiment};
+use ijepa_dsl::{Diagnostics, Study, SweepMode};
+
+/// A fresh folder for one test's files, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ijepa-dsl-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("temp dir");
+        Dir(dir)
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("sub dir");
+        }
+        fs::write(&path, text).expect("write file");
+        path
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn study(path: &Path) -> Study {
+    match ijepa_dsl::load_study(path) {
+        Ok((s, _)) => s,
+        Err(d) => panic!("expected a valid study, got:\n{}", d.render_plain()),
+    }
+}
+
+fn exp(path: &Path) -> Experiment {
+    match ijepa_dsl::load(path) {
+        Ok((e, _)) => e,
+        Err(d) => panic!("expected a valid experiment, got:\n{}", d.render_plain()),
+    }
+}
+
+fn failure(path: &Path) -> Diagnostics {
+    match ijepa_dsl::load_study(path) {
+        Ok(_) => panic!("{} should not load", path.display()),
+        Err(d) => d,
+    }
+}
+
+fn sweep(src: &str) -> Study {
+    ijepa_dsl::parse_study("sweep.kdl", src).map_err(|d| d.render_plain()).expect("valid sweep")
+}
+
+fn sweep_err(src: &str) -> Diagnostics {
+    ijepa_dsl::parse_study("sweep.kdl", src).expect_err("invalid sweep")
+}
+
+/// The text an error's primary label points at.
+fn at<'a>(src: &'a str, d: &Diagnostics, i: usize) -> &'a str {
+    let e = &d.errors()[i];
+    let start = e.offset();
+    let len = miette::Diagnostic::labels(e).and_then(|mut l| l.next()).map_or(0, |l| l.len());
+    &src[start..start + len]
+}
+
+const BASE: &str = r#"
+experiment "base" {
+    seed 3
+    data "fashion-mnist" root="/data/fmnist" {
+        crop-size 32
+        batch-size 64
+        workers 2
+    }
+    encoder "vit-tiny" patch=4 rescale-init=#true
+    predictor depth=4 width=96 heads=3
+    mask "multi-block" {
+        targets count=4 { scale 0.15 0.2; aspect 0.75 1.5 }
+        min-keep 4
+    }
+    optimizer "adamw" {
+        lr start=2e-4 peak=1e-3 final=1e-6 warmup-epochs=1
+    }
+    epochs 5
+    distributed { backend "gloo"; timeout "10m" }
+    eval "linear" { epochs 20; decay-every 6 }
+    eval "knn" { k 10 }
+    report
+}
+"#;
+
+/// The tiny valid experiment sweeps start from.
+const TINY: &str = r#"
+experiment "tiny" {
+    data "fashion-mnist" { crop-size 32; batch-size 16 }
+    encoder width=96 depth=4 heads=3 patch=4
+    predictor depth=2 width=48 heads=3
+    mask "multi-block" { min-keep 3 }
+    seed 7
+}
+"#;
+
+#[test]
+fn a_child_changes_only_what_it_writes() {
+    let dir = Dir::new("merge");
+    let base_path = dir.write("base.kdl", BASE);
+    let child = dir.write(
+        "child.kdl",
+        r#"experiment "child" {
+            extends "base.kdl"
+            data "fashion-mnist" { batch-size 32 }
+            encoder depth=6
+            mask "multi-block" { targets count=3 }
+            optimizer "adamw" { lr peak=2e-3 }
+            distributed { bucket-mb 50 }
+            eval "linear" { epochs 5 }
+            eval "low-shot" fraction=0.05 { }
+        }"#,
+    );
+    let base = exp(&base_path);
+    let e = exp(&child);
+    assert_eq!(e.name, "child");
+    assert_eq!(e.seed, 3);
+    // data: batch size changed, the rest (root, crop, workers) kept
+    assert_eq!(e.data.batch_size, 32);
+    assert_eq!((e.data.crop_size, e.data.workers), (32, 2));
+    assert_eq!(e.data.source, DataSource::Path("/data/fmnist".into()));
+    // encoder properties without a preset change the base's encoder
+    assert_eq!((e.encoder.embed_dim, e.encoder.depth, e.encoder.num_heads), (192, 6, 3));
+    assert_eq!((e.encoder.patch_size, e.encoder.rescale_init), (4, true));
+    // `targets count=3` keeps the base's scale and aspect
+    assert_eq!(e.mask.n_targets, 3);
+    assert_eq!((e.mask.target_scale, e.mask.target_aspect), (base.mask.target_scale, (0.75, 1.5)));
+    assert_eq!(e.mask.min_keep, 4);
+    assert_eq!(
+        (e.optimizer.lr.start, e.optimizer.lr.peak, e.optimizer.lr.warmup_epochs),
+        (2e-4, 2e-3, 1.0)
+    );
+    assert_eq!(e.predictor, base.predictor);
+    assert_eq!(e.epochs, 5);
+    assert_eq!((e.distributed.timeout_s, e.distributed.bucket_mb), (600, 50.0));
+    // evals: the base's linear block changed where written, knn kept, low-shot appended
+    let protocols: Vec<EvalProtocol> = e.evals.iter().map(|c| c.protocol).collect();
+    assert_eq!(protocols, [EvalProtocol::Linear, EvalProtocol::Knn, EvalProtocol::LowShot]);
+    assert_eq!((e.evals[0].epochs, e.evals[0].decay_every), (5, 6));
+    assert_eq!(e.evals[1].k, 10);
+    assert_eq!(e.evals[2].fraction, 0.05);
+    assert!(e.report);
+    // a child that only extends is the base under another name
+    let same = dir.write("same.kdl", "experiment \"same\" { extends \"base.kdl\" }");
+    assert_eq!(exp(&same), Experiment { name: "same".into(), ..base.clone() });
+    // the study lists the files
+    let s = study(&child);
+    assert_eq!(s.files, vec![child.clone(), base_path.clone()]);
+    assert_eq!((s.name.as_str(), s.mode, s.points.len()), ("child", None, 1));
+    assert_eq!(s.points[0].name, "");
+    assert_eq!(s.points[0].experiment, s.base);
+    assert!(s.points[0].varied.is_empty());
+}
+
+#[test]
+fn presets_and_datasets_replace_what_belongs_to_them() {
+    let dir = Dir::new("presets");
+    dir.write("base.kdl", BASE);
+    // a preset replaces width/depth/heads/mlp-ratio; the patch stays the base's
+    let child =
+        dir.write("child.kdl", "experiment c {\n extends \"base.kdl\"\n encoder \"vit-small\"\n}");
+    let e = exp(&child).encoder;
+    assert_eq!(
+        (e.preset.as_deref(), e.embed_dim, e.depth, e.num_heads, e.patch_size),
+        (Some("vit-small"), 384, 12, 6, 4)
+    );
+    // another dataset drops the base's root (it belonged to the other dataset)
+    let child = dir.write(
+        "cifar.kdl",
+        "experiment c {\n extends \"base.kdl\"\n data \"cifar10\" root=\"/c\"\n}",
+    );
+    let d = exp(&child).data;
+    assert_eq!((d.source, d.crop_size), (DataSource::Path("/c".into()), 32));
+    let child =
+        dir.write("nocifar.kdl", "experiment c {\n extends \"base.kdl\"\n data \"cifar10\"\n}");
+    assert_eq!(failure(&child).codes(), ["ijepa::dsl::missing_property"]);
+    // rules across settings run on the merged experiment and point at the child's text
+    let child = dir.write(
+        "crop.kdl",
+        "experiment c {\n extends \"base.kdl\"\n data \"fashion-mnist\" { crop-size 30 }\n}",
+    );
+    let d = failure(&child);
+    assert_eq!(d.codes(), ["ijepa::dsl::patch_crop"]);
+    assert_eq!(d.file_name(), child.display().to_string());
+    // only the child's settings have spans
+    let src = fs::read_to_string(&child).expect("read");
+    let child_ok = dir.write("ok.kdl", "experiment c {\n extends \"base.kdl\"\n epochs 9\n}");
+    let p = ijepa_dsl::parse_spanned(
+        &child_ok.display().to_string(),
+        &fs::read_to_string(&child_ok).expect("read"),
+    )
+    .expect("valid");
+    assert!(p.spans.contains_key("epochs") && !p.spans.contains_key("data.crop-size"));
+    drop(src);
+}
+
+#[test]
+fn chains_resolve_in_order() {
+    let dir = Dir::new("chain");
+    let c = dir.write("c.kdl", "experiment c {\n seed 1\n epochs 3\n data \"fashion-mnist\" { crop-size 32 }\n encoder \"vit-tiny\" patch=4\n mask multi-block { min-keep 4 }\n}");
+    let b = dir.write("sub/b.kdl", "experiment b {\n extends \"../c.kdl\"\n seed 2\n}");
+    let a = dir.write("a.kdl", "experiment a {\n extends \"sub/b.kdl\"\n epochs 4\n}");
+    let e = exp(&a);
+    assert_eq!((e.name.as_str(), e.seed, e.epochs, e.data.crop_size), ("a", 2, 4, 32));
+    assert_eq!(study(&a).files, vec![a.clone(), dir.0.join("sub/b.kdl"), dir.0.join("c.kdl")]);
+    let _ = (b, c);
+}
+
+#[test]
+fn cycles_are_reported_with_the_chain() {
+    let dir = Dir::new("cycle");
+    let a = dir.write("a.kdl", "experiment a {\n extends \"b.kdl\"\n}");
+    dir.write("b.kdl", "experiment b {\n extends \"./a.kdl\"\n}");
+    let d = failure(&a);
+    assert_eq!(d.codes(), ["ijepa::dsl::extends_cycle"]);
+    let src = fs::read_to_string(&a).expect("read");
+    assert_eq!(at(&src, &d, 0), "\"b.kdl\"");
+    let message = d.errors()[0].to_string();
+    let b = dir.0.join("b.kdl");
+    let (a, b) = (a.display(), b.display());
+    assert_eq!(message, format!("`extends` makes a cycle: {a} -> {b} -> {a}"));
+    // a file that extends itself
+    let own = dir.write("own.kdl", "experiment own {\n extends \"own.kdl\"\n}");
+    assert_eq!(failure(&own).codes(), ["ijepa::dsl::extends_cycle"]);
+    // parse_str has no file on disk: `extends` of its own name is still a cycle
+    let d = ijepa_dsl::parse_str("fuzz.kdl", "experiment x {\n extends \"fuzz.kdl\"\n}")
+        .expect_err("cycle");
+    assert_eq!(d.codes(), ["ijepa::dsl::extends_cycle"]);
+}
+
+#[test]
+fn missing_and_invalid_bases() {
+    let dir = Dir::new("missing");
+    let child = dir.write("child.kdl", "experiment c {\n extends \"nope.kdl\"\n epochs 0\n}");
+    let d = failure(&child);
+    // the missing base, and the child's own error (read as a layer all the same)
+    assert_eq!(d.codes(), ["ijepa::dsl::extends_missing", "ijepa::dsl::out_of_range"]);
+    assert_eq!(at(&fs::read_to_string(&child).expect("read"), &d, 0), "\"nope.kdl\"");
+    let child = dir.write("folder.kdl", "experiment c {\n extends \".\"\n}");
+    assert_eq!(failure(&child).codes(), ["ijepa::dsl::extends_missing"]);
+    let child = dir.write("empty.kdl", "experiment c {\n extends \"\"\n}");
+    assert_eq!(failure(&child).codes(), ["ijepa::dsl::invalid_value"]);
+    let child = dir.write("number.kdl", "experiment c {\n extends 3\n}");
+    assert_eq!(failure(&child).codes(), ["ijepa::dsl::wrong_type"]);
+    // a base with errors: reported against the base's own text, nested
+    dir.write("broken.kdl", "experiment broken {\n epochs 0\n}");
+    let child = dir.write("child2.kdl", "experiment c {\n extends \"broken.kdl\"\n}");
+    let d = failure(&child);
+    assert_eq!(d.codes(), ["ijepa::dsl::base_invalid"]);
+    let text = d.render_plain();
+    assert!(text.contains("broken.kdl has 1 error") && text.contains(" 2 |  epochs 0"), "{text}");
+    // a base with a sweep cannot be extended
+    dir.write("swept.kdl", "experiment s\nsweep { seeds 1 2 }");
+    let child = dir.write("child3.kdl", "experiment c {\n extends \"swept.kdl\"\n}");
+    assert_eq!(failure(&child).codes(), ["ijepa::dsl::invalid_value"]);
+}
+
+#[test]
+fn parse_str_resolves_extends_beside_the_named_file() {
+    let dir = Dir::new("parse-str");
+    dir.write("base.kdl", BASE);
+    let name = dir.0.join("virtual.kdl").display().to_string();
+    let e = ijepa_dsl::parse_str(&name, "experiment v {\n extends \"base.kdl\"\n}")
+        .map_err(|d| d.render_plain())
+        .expect("valid");
+    assert_eq!((e.name.as_str(), e.seed), ("v", 3));
+}
+
+#[test]
+fn a_grid_is_the_product_of_its_lists() {
+    let s = sweep(&format!(
+        "{TINY}\nsweep \"grid\" {{\n vary \"mask.targets.scale\" {{\n - 0.075 0.2\n - 0.1 0.15\n - 0.15 0.2\n }}\n vary \"optimizer.lr.peak\" 1e-3 2e-3\n}}"
+    ));
+    assert_eq!((s.mode, s.points.len(), s.name.as_str()), (Some(SweepMode::Grid), 6, "tiny"));
+    let names: Vec<&str> = s.points.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "targets-scale-0.075-0.2_lr-peak-0.001",
+            "targets-scale-0.075-0.2_lr-peak-0.002",
+            "targets-scale-0.1-0.15_lr-peak-0.001",
+            "targets-scale-0.1-0.15_lr-peak-0.002",
+            "targets-scale-0.15-0.2_lr-peak-0.001",
+            "targets-scale-0.15-0.2_lr-peak-0.002",
+        ]
+    );
+    let p = &s.points[3];
+    assert_eq!(p.experiment.name, "tiny-targets-scale-0.1-0.15_lr-peak-0.002");
+    assert_eq!(
+        (p.experiment.mask.target_scale, p.experiment.optimizer.lr.peak),
+        ((0.1, 0.15), 2e-3)
+    );
+    assert_eq!(p.varied["mask.targets.scale"], "0.1 0.15");
+    assert_eq!(p.varied["optimizer.lr.peak"], "2e-3");
+    assert_eq!(p.varied.len(), 2);
+    // everything else is the base's; no seeds: the experiment's seed
+    assert_eq!(p.experiment.seed, 7);
+    assert_eq!(
+        Experiment {
+            name: s.base.name.clone(),
+            mask: s.base.mask.clone(),
+            optimizer: s.base.optimizer.clone(),
+            ..p.experiment.clone()
+        },
+        s.base
+    );
+    assert_eq!(s.base.mask.target_scale, (0.15, 0.2));
+}
+
+#[test]
+fn seeds_cross_every_point() {
+    let s = sweep(&format!("{TINY}\nsweep \"zip\" {{\n vary \"data.batch-size\" 8 16\n vary \"optimizer.lr.peak\" 1e-3 2e-3\n seeds 0 1 2\n}}"));
+    assert_eq!((s.mode, s.points.len()), (Some(SweepMode::Zip), 6));
+    assert_eq!(s.points[0].name, "data-batch-size-8_lr-peak-0.001_seed-0");
+    assert_eq!(s.points[5].name, "data-batch-size-16_lr-peak-0.002_seed-2");
+    let p = &s.points[4];
+    assert_eq!(
+        (p.experiment.data.batch_size, p.experiment.optimizer.lr.peak, p.experiment.seed),
+        (16, 2e-3, 1)
+    );
+    assert_eq!(p.varied["seed"], "1");
+    // seeds alone
+    let s = sweep(&format!("{TINY}\nsweep {{ seeds 5 6 }}"));
+    let seeds: Vec<u64> = s.points.iter().map(|p| p.experiment.seed).collect();
+    assert_eq!((s.mode, seeds), (Some(SweepMode::Grid), vec![5, 6]));
+    assert_eq!(s.points[1].experiment.name, "tiny-seed-6");
+}
+
+#[test]
+fn zip_lists_must_have_one_length() {
+    let src = format!("{TINY}\nsweep \"zip\" {{\n vary \"data.batch-size\" 8 16 32\n vary \"optimizer.lr.peak\" 1e-3 2e-3\n}}");
+    let d = sweep_err(&src);
+    assert_eq!(d.codes(), ["ijepa::dsl::zip_length"]);
+    assert_eq!(at(&src, &d, 0), "\"optimizer.lr.peak\"");
+}
+
+#[test]
+fn point_names_are_unique_and_folder_safe() {
+    let s = sweep(&format!(
+        "{TINY}\nsweep {{\n vary \"eval.linear.split-file\" \"a/b.txt\" \"a:b.txt\" \"a b.txt\"\n vary \"encoder.width\" 96 192\n vary \"predictor.width\" 48 96\n vary \"device\" \"cpu\" \"cuda:0\"\n}}"
+    ));
+    assert_eq!(s.points.len(), 24);
+    let mut names: Vec<&str> = s.points.iter().map(|p| p.name.as_str()).collect();
+    for n in &names {
+        assert!(n.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)), "{n}");
+        assert!(!n.starts_with('.') && n.len() <= 80, "{n}");
+    }
+    // two settings named `width`: both get their full path
+    assert_eq!(
+        names[0],
+        "linear-split-file-a-b.txt_encoder-width-96_predictor-width-48_device-cpu"
+    );
+    assert!(names
+        .contains(&"linear-split-file-a-b.txt_encoder-width-96_predictor-width-48_device-cpu-2"));
+    assert_eq!(s.points[1].varied["device"], "cuda:0");
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 24);
+}
+
+#[test]
+fn a_bad_value_is_reported_at_its_point() {
+    let src = format!(
+        "{TINY}\nsweep \"grid\" {{\n vary \"mask.targets.scale\" {{\n - 0.1 0.15\n - 0.2 1.5\n }}\n vary \"epochs\" 1 2\n}}"
+    );
+    let d = sweep_err(&src);
+    assert_eq!(d.codes(), ["ijepa::dsl::sweep_point"]);
+    let text = d.render_plain();
+    assert!(text.contains("sweep point 3 of 4 (`targets-scale-0.2-1.5_epochs-1`)"), "{text}");
+    let ijepa_dsl::DslError::SweepPoint { errors, index, .. } = &d.errors()[0] else {
+        panic!("wrapper")
+    };
+    assert_eq!(*index, 3);
+    assert_eq!(errors.len(), 1, "reported once, not once per point");
+    let e = &errors[0];
+    assert_eq!(e.code_str(), "ijepa::dsl::out_of_range");
+    assert_eq!(&src[e.offset()..e.offset() + 3], "1.5");
+    // a wrong type, a value of the wrong shape
+    let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"data.crop-size\" 32 \"64\" }}"));
+    assert_eq!(d.codes(), ["ijepa::dsl::sweep_point"]);
+    assert!(d.render_plain().contains("wrong type for `data.crop-size`"));
+    let d = sweep_err(&format!(
+        "{TINY}\nsweep {{ vary \"mask.targets.scale\" {{ - 0.1 0.15; - 0.2 }} }}"
+    ));
+    assert!(
+        d.render_plain().contains("`scale` is missing the argument HIGH"),
+        "{}",
+        d.render_plain()
+    );
+    // a rule across settings broken by a value, pointing at the value
+    let src = format!("{TINY}\nsweep {{ vary \"data.crop-size\" 32 30 }}");
+    let d = sweep_err(&src);
+    let ijepa_dsl::DslError::SweepPoint { errors, .. } = &d.errors()[0] else { panic!("wrapper") };
+    assert_eq!(errors[0].code_str(), "ijepa::dsl::patch_crop");
+    assert!(errors.iter().any(|e| miette::Diagnostic::labels(e)
+        .is_some_and(|mut l| l.any(|l| &src[l.offset()..l.offset() + l.len()] == "30"))));
+}
+
+#[test]
+fn errors_of_every_point_are_plain_errors() {
+    // the experiment's own crop does not fit its patch; the sweep is not to blame
+    let d = sweep_err("experiment t {\n data fashion-mnist { crop-size 30 }\n encoder \"vit-tiny\" patch=4\n}\nsweep { seeds 1 2 }");
+    assert_eq!(d.codes(), ["ijepa::dsl::patch_crop"]);
+    // a setting's own error in the experiment is reported before any point is built
+    let d = sweep_err(&format!("{}\nsweep {{ seeds 1 2 }}", TINY.replace("seed 7", "seed -7")));
+    assert_eq!(d.codes(), ["ijepa::dsl::out_of_range"]);
+}
+
+#[test]
+fn the_swept_setting_may_complete_the_experiment() {
+    // the experiment alone breaks a rule (heads 5 do not divide 96) that every point fixes
+    let s = sweep(&format!(
+        "{}\nsweep {{ vary \"encoder.heads\" 3 4 }}",
+        TINY.replace("heads=3 patch", "heads=5 patch")
+    ));
+    assert_eq!(s.points.len(), 2);
+    assert_eq!(s.base.encoder.num_heads, 5);
+    assert_eq!(s.points[1].experiment.encoder.num_heads, 4);
+}
+
+#[test]
+fn unknown_paths_get_a_suggestion() {
+    let src = format!("{TINY}\nsweep {{ vary \"mask.target.scale\" {{ - 0.1 0.15 }} }}");
+    let d = sweep_err(&src);
+    assert_eq!(d.codes(), ["ijepa::dsl::unknown_sweep_path"]);
+    assert_eq!(at(&src, &d, 0), "\"mask.target.scale\"");
+    assert!(d.render_plain().contains("did you mean `mask.targets.scale`?"));
+    let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"peak\" 1 }}"));
+    assert!(d.render_plain().contains("`optimizer.lr.peak`"), "{}", d.render_plain());
+    let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"mask\" 1 }}"));
+    assert_eq!(d.codes(), ["ijepa::dsl::unknown_sweep_path"]);
+}
+
+#[test]
+fn sweep_form_errors() {
+    let codes = |body: &str| sweep_err(&format!("{TINY}\n{body}")).codes();
+    assert_eq!(codes("sweep \"grid\""), ["ijepa::dsl::invalid_value"]);
+    assert_eq!(codes("sweep \"random\" { seeds 1 }"), ["ijepa::dsl::unknown_value"]);
+    assert_eq!(
+        codes("sweep { vary \"mask.targets.scale\" 0.1 0.15 }"),
+        ["ijepa::dsl::invalid_value"]
+    );
+    assert_eq!(codes("sweep { vary \"epochs\" 1 2 { - 3 } }"), ["ijepa::dsl::invalid_value"]);
+    assert_eq!(codes("sweep { vary \"epochs\" }"), ["ijepa::dsl::missing_argument"]);
+    assert_eq!(codes("sweep { vary \"epochs\" 1 2 1 }"), ["ijepa::dsl::invalid_value"]);
+    assert_eq!(
+        codes("sweep { vary \"epochs\" 1 2; vary \"epochs\" 3 }"),
+        ["ijepa::dsl::duplicate_node"]
+    );
+    assert_eq!(codes("sweep { vary \"seed\" 1 2; seeds 3 4 }"), ["ijepa::dsl::duplicate_node"]);
+    assert_eq!(codes("sweep { vary \"epochs\" { value 3 } }"), ["ijepa::dsl::unknown_node"]);
+    assert_eq!(codes("sweep { vary \"epochs\" { - 3 x=1 } }"), ["ijepa::dsl::unknown_property"]);
+    assert_eq!(codes("sweep { seeds 1 }\nsweep { seeds 2 }"), ["ijepa::dsl::duplicate_node"]);
+    assert_eq!(codes("sweep { seeds 1; epochs 2 }"), ["ijepa::dsl::unknown_node"]);
+    let many = "sweep { vary \"data.batch-size\" 1 2 3 4 5 6 7 8 9 10; vary \"epochs\" 1 2 3 4 5 6 7 8 9 10; vary \"seed\" 1 2 3 4 5 6 7 8 9 10; vary \"log-every\" 1 2 3 4 5 6 7 8 9 10 11 }";
+    assert_eq!(codes(many), ["ijepa::dsl::invalid_value"]);
+}
+
+#[test]
+fn single_experiment_api_refuses_sweeps() {
+    let src = format!("{TINY}\nsweep {{ seeds 0 1; vary \"epochs\" 1 2 }}");
+    let d = ijepa_dsl::parse_str("s.kdl", &src).expect_err("a sweep");
+    assert_eq!(d.codes(), ["ijepa::dsl::sweep_file"]);
+    assert!(d.render_plain().contains("this file defines a sweep of 4 points; use load_study"));
+    let dir = Dir::new("load-sweep");
+    let path = dir.write("s.kdl", &src);
+    assert_eq!(ijepa_dsl::load(&path).expect_err("a sweep").codes(), ["ijepa::dsl::sweep_file"]);
+    let (s, text) = ijepa_dsl::load_study(&path).map_err(|d| d.render_plain()).expect("valid");
+    assert_eq!((s.points.len(), text), (4, src));
+}
+
+#[test]
+fn sweeps_reach_every_block() {
+    let s = sweep(&format!(
+        "{TINY}\nsweep \"zip\" {{\n vary \"encoder\" \"vit-tiny\" \"vit-small\"\n vary \"eval.linear.epochs\" 10 20\n vary \"distributed.timeout\" \"1m\" 120\n vary \"mask.targets.count\" 2 3\n vary \"optimizer.betas\" {{ - 0.9 0.95; - 0.9 0.999 }}\n}}"
+    ));
+    let e = &s.points[1].experiment;
+    // a preset keeps the experiment's patch
+    assert_eq!(
+        (e.encoder.preset.as_deref(), e.encoder.embed_dim, e.encoder.patch_size),
+        (Some("vit-small"), 384, 4)
+    );
+    assert_eq!((e.evals.len(), e.evals[0].epochs), (1, 20));
+    assert_eq!(
+        (e.distributed.timeout_s, e.mask.n_targets, e.optimizer.betas),
+        (120, 3, (0.9, 0.999))
+    );
+    assert_eq!(s.points[0].experiment.distributed.timeout_s, 60);
+    // longer than 80 bytes: cut, with a hash of the whole name
+    let n = &s.points[0].name;
+    assert!(
+        n.starts_with("encoder-vit-tiny_linear-epochs-10_distributed-timeout-1m_target"),
+        "{n}"
+    );
+    assert_eq!(n.len(), 80);
+    assert_ne!(n, &s.points[1].name);
+}
+
+#[test]
+fn a_sweep_over_an_extended_experiment() {
+    let dir = Dir::new("sweep-extends");
+    let base = dir.write("base.kdl", BASE);
+    let path = dir.write(
+        "scales.kdl",
+        "experiment \"fmnist-target-scale\" {\n extends \"base.kdl\"\n epochs 2\n mask multi-block { min-keep 3 }\n}\nsweep {\n vary \"mask.targets.scale\" {\n - 0.075 0.2\n - 0.15 0.2\n }\n}",
+    );
+    let s = study(&path);
+    assert_eq!(s.files, vec![path.clone(), base]);
+    assert_eq!((s.name.as_str(), s.points.len()), ("fmnist-target-scale", 2));
+    let e = &s.points[0].experiment;
+    assert_eq!(
+        (e.name.as_str(), e.epochs, e.data.crop_size, e.mask.target_scale),
+        ("fmnist-target-scale-targets-scale-0.075-0.2", 2, 32, (0.075, 0.2))
+    );
+}
+
+/// The mask-scale sweep of docs/language.md (the shape of the paper's Table 8).
+#[test]
+fn the_documented_sweep_parses() {
+    let docs = include_str!("../../docs/language.md");
+    let start =
+        docs.find("experiment \"fmnist-target-scale\"").expect("the example is in the docs");
+    let end = start + docs[start..].find("```").expect("end of the example");
+    let example = &docs[start..end];
+    let dir = Dir::new("docs");
+    dir.write("fmnist-vit-tiny.kdl", include_str!("../../experiments/fmnist-vit-tiny.kdl"));
+    let path = dir.write("fmnist-target-scale.kdl", example);
+    let s = study(&path);
+    let names: Vec<&str> = s.points.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "targets-scale-0.075-0.2",
+            "targets-scale-0.1-0.2",
+            "targets-scale-0.125-0.2",
+            "targets-scale-0.15-0.2",
+        ]
+    );
+}

@@ -1,0 +1,389 @@
+//! Where this process sits in a distributed job: rank, world size, local rank and the
+//! rendezvous address, read from the variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK,
+//! LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT) or, failing those, from SLURM's (SLURM_PROCID,
+//! SLURM_NTASKS, SLURM_LOCALID, SLURM_NTASKS_PER_NODE / SLURM_TASKS_PER_NODE,
+//! SLURM_JOB_NODELIST). Mirrors what `torch.distributed.init_process_group("env://")` reads.
+//!
+//! Parsing is a pure function of a lookup closure ([`DistEnv::from_lookup`]) so it is tested
+//! without touching the process environment.
+
+use crate::error::{Error, Result};
+
+/// The rendezvous port when SLURM_JOB_ID is unknown is never guessed: MASTER_PORT must be set.
+/// With a job id the default port is `SLURM_PORT_BASE + job_id % SLURM_PORT_SPAN`, the same on
+/// every task of the job and unlikely to collide between jobs sharing a node.
+const SLURM_PORT_BASE: u64 = 10_000;
+/// See [`SLURM_PORT_BASE`].
+const SLURM_PORT_SPAN: u64 = 20_000;
+
+/// This process's place in a distributed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistEnv {
+    /// Global rank, `0..world_size`.
+    pub rank: usize,
+    /// Number of processes in the job.
+    pub world_size: usize,
+    /// Rank among the processes of this node (selects the GPU).
+    pub local_rank: usize,
+    /// Number of processes on this node.
+    pub local_world_size: usize,
+    /// Host of the rendezvous server (rank 0's machine).
+    pub master_addr: String,
+    /// TCP port of the rendezvous server.
+    pub master_port: u16,
+}
+
+impl DistEnv {
+    /// Reads the process environment (see [`DistEnv::from_lookup`]).
+    pub fn from_env() -> Result<Option<DistEnv>> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Parses the launcher's variables through `get` (name -> value).
+    ///
+    /// * torchrun (or a hand launch) when RANK or WORLD_SIZE is set: RANK, WORLD_SIZE,
+    ///   MASTER_ADDR and MASTER_PORT are required; LOCAL_RANK / LOCAL_WORLD_SIZE default to
+    ///   RANK / WORLD_SIZE (one node) when absent.
+    /// * else SLURM when SLURM_PROCID is set (launch with `srun`: in the batch script itself
+    ///   SLURM_PROCID is 0 while SLURM_NTASKS counts every task, and rank 0 would wait for
+    ///   peers that never come). The master is the first host of SLURM_JOB_NODELIST
+    ///   (or SLURM_NODELIST) unless MASTER_ADDR is set; the port is MASTER_PORT or
+    ///   `10000 + SLURM_JOB_ID % 20000`.
+    /// * else `None`: a single process.
+    ///
+    /// A half-set environment (RANK without WORLD_SIZE, a rank outside the world, a
+    /// non-number) is an [`Error::Dist`] naming the variable.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<DistEnv>> {
+        let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        if get("RANK").is_some() || get("WORLD_SIZE").is_some() {
+            return torchrun(&get).map(Some);
+        }
+        if get("SLURM_PROCID").is_some() {
+            return slurm(&get).map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Whether this process is the only one (world size 1).
+    pub fn is_single(&self) -> bool {
+        self.world_size == 1
+    }
+}
+
+fn env_err(msg: impl std::fmt::Display) -> Error {
+    Error::Dist(format!("launcher environment: {msg}"))
+}
+
+fn required(get: &dyn Fn(&str) -> Option<String>, name: &str, why: &str) -> Result<String> {
+    get(name).ok_or_else(|| env_err(format!("{name} is not set ({why})")))
+}
+
+fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
+    value.parse().map_err(|_| env_err(format!("{name}={value:?} is not a valid number")))
+}
+
+fn check(rank: usize, world: usize, local_rank: usize, local_world: usize, names: [&str; 4]) -> Result<()> {
+    if world == 0 {
+        return Err(env_err(format!("{}=0: the world needs at least one process", names[1])));
+    }
+    if rank >= world {
+        return Err(env_err(format!("{}={rank} is not below {}={world}", names[0], names[1])));
+    }
+    if local_world == 0 || local_world > world {
+        return Err(env_err(format!("{}={local_world} must be between 1 and {}={world}", names[3], names[1])));
+    }
+    if local_rank >= local_world {
+        return Err(env_err(format!("{}={local_rank} is not below {}={local_world}", names[2], names[3])));
+    }
+    Ok(())
+}
+
+fn torchrun(get: &dyn Fn(&str) -> Option<String>) -> Result<DistEnv> {
+    let why = "RANK and WORLD_SIZE must be set together, as torchrun does";
+    let rank: usize = number("RANK", &required(get, "RANK", why)?)?;
+    let world_size: usize = number("WORLD_SIZE", &required(get, "WORLD_SIZE", why)?)?;
+    let local_rank = match get("LOCAL_RANK") {
+        Some(v) => number("LOCAL_RANK", &v)?,
+        None => rank,
+    };
+    let local_world_size = match get("LOCAL_WORLD_SIZE") {
+        Some(v) => number("LOCAL_WORLD_SIZE", &v)?,
+        None => world_size,
+    };
+    check(rank, world_size, local_rank, local_world_size, ["RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"])?;
+    let master_addr = required(get, "MASTER_ADDR", "the host of rank 0, needed with RANK/WORLD_SIZE")?;
+    let master_port = port(&required(get, "MASTER_PORT", "the rendezvous port, needed with RANK/WORLD_SIZE")?)?;
+    Ok(DistEnv { rank, world_size, local_rank, local_world_size, master_addr, master_port })
+}
+
+fn port(v: &str) -> Result<u16> {
+    match v.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(env_err(format!("MASTER_PORT={v:?} is not a TCP port (1-65535)"))),
+    }
+}
+
+fn slurm(get: &dyn Fn(&str) -> Option<String>) -> Result<DistEnv> {
+    let why = "set by srun for every task";
+    let rank: usize = number("SLURM_PROCID", &required(get, "SLURM_PROCID", why)?)?;
+    let world_size: usize = number("SLURM_NTASKS", &required(get, "SLURM_NTASKS", why)?)?;
+    let local_rank: usize = number("SLURM_LOCALID", &required(get, "SLURM_LOCALID", why)?)?;
+    let local_world_size = match get("SLURM_NTASKS_PER_NODE") {
+        Some(v) => number("SLURM_NTASKS_PER_NODE", &v)?,
+        None => {
+            let tpn = required(get, "SLURM_TASKS_PER_NODE", why)?;
+            let node: usize = match get("SLURM_NODEID") {
+                Some(v) => number("SLURM_NODEID", &v)?,
+                None => 0,
+            };
+            tasks_on_node(&tpn, node).map_err(|e| env_err(format!("SLURM_TASKS_PER_NODE={tpn:?}: {e}")))?
+        }
+    };
+    check(
+        rank,
+        world_size,
+        local_rank,
+        local_world_size,
+        ["SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"],
+    )?;
+    let master_addr = match get("MASTER_ADDR") {
+        Some(a) => a,
+        None => {
+            let (name, list) = match get("SLURM_JOB_NODELIST") {
+                Some(l) => ("SLURM_JOB_NODELIST", l),
+                None => ("SLURM_NODELIST", required(get, "SLURM_NODELIST", "or MASTER_ADDR: the host of rank 0")?),
+            };
+            first_host(&list).map_err(|e| env_err(format!("{name}={list:?}: {e}")))?
+        }
+    };
+    let master_port = match get("MASTER_PORT") {
+        Some(p) => port(&p)?,
+        None => {
+            let job = required(get, "SLURM_JOB_ID", "or MASTER_PORT: the rendezvous port derives from it")?;
+            let id: u64 = number("SLURM_JOB_ID", &job)?;
+            (SLURM_PORT_BASE + id % SLURM_PORT_SPAN) as u16
+        }
+    };
+    Ok(DistEnv { rank, world_size, local_rank, local_world_size, master_addr, master_port })
+}
+
+/// Tasks on node `node` from SLURM's compressed per-node counts, e.g. `"8(x2),4"` = 8, 8, 4.
+pub fn tasks_on_node(spec: &str, node: usize) -> std::result::Result<usize, String> {
+    let mut seen = 0usize;
+    for item in spec.split(',') {
+        let item = item.trim();
+        let (count, repeat) = match item.split_once("(x") {
+            Some((c, r)) => {
+                let r = r.strip_suffix(')').ok_or_else(|| format!("unclosed repeat in {item:?}"))?;
+                (c, r.parse::<usize>().map_err(|_| format!("bad repeat count in {item:?}"))?)
+            }
+            None => (item, 1),
+        };
+        let count: usize = count.parse().map_err(|_| format!("bad task count {count:?}"))?;
+        if node < seen + repeat {
+            return Ok(count);
+        }
+        seen += repeat;
+    }
+    Err(format!("no entry for node {node} (the list covers {seen} nodes)"))
+}
+
+/// The first host of a SLURM hostlist in compressed form: `"gpu[012-015,020],cpu7"` ->
+/// `"gpu012"`, `"node1,node2"` -> `"node1"`, `"a[1-2]-ib[3-4]"` -> `"a1-ib3"` (the first
+/// value of every bracket, zero padding kept).
+pub fn first_host(list: &str) -> std::result::Result<String, String> {
+    // The first top-level item: commas inside brackets do not separate hosts.
+    let mut depth = 0i32;
+    let mut end = list.len();
+    for (i, c) in list.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+        if depth < 0 {
+            return Err("unbalanced ']'".into());
+        }
+    }
+    let item = list[..end].trim();
+    let mut host = String::new();
+    let mut rest = item;
+    while let Some(open) = rest.find('[') {
+        host.push_str(&rest[..open]);
+        let close = rest[open..].find(']').ok_or("unclosed '['")? + open;
+        let inner = &rest[open + 1..close];
+        let first = inner.split(',').next().unwrap_or("").trim();
+        let first = first.split('-').next().unwrap_or("").trim();
+        if first.is_empty() || !first.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("bad range [{inner}]"));
+        }
+        host.push_str(first);
+        rest = &rest[close + 1..];
+    }
+    if rest.contains(']') {
+        return Err("unbalanced ']'".into());
+    }
+    host.push_str(rest);
+    if host.is_empty() {
+        return Err("empty host list".into());
+    }
+    Ok(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Option<DistEnv>> {
+        let m: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        DistEnv::from_lookup(|k| m.get(k).cloned())
+    }
+
+    fn err(vars: &[(&str, &str)]) -> String {
+        match parse(vars) {
+            Err(e) => e.to_string(),
+            Ok(v) => panic!("expected an error, got {v:?}"),
+        }
+    }
+
+    #[test]
+    fn nothing_set_is_single_process() {
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert_eq!(parse(&[("RANK", "")]).unwrap(), None);
+    }
+
+    #[test]
+    fn torchrun_variables() {
+        let e = parse(&[
+            ("RANK", "5"),
+            ("WORLD_SIZE", "8"),
+            ("LOCAL_RANK", "1"),
+            ("LOCAL_WORLD_SIZE", "4"),
+            ("MASTER_ADDR", "10.0.0.1"),
+            ("MASTER_PORT", "29500"),
+            ("SLURM_PROCID", "3"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            e,
+            DistEnv {
+                rank: 5,
+                world_size: 8,
+                local_rank: 1,
+                local_world_size: 4,
+                master_addr: "10.0.0.1".into(),
+                master_port: 29500
+            }
+        );
+        // Hand launch without LOCAL_*: one node.
+        let e =
+            parse(&[("RANK", "1"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")]).unwrap().unwrap();
+        assert_eq!((e.local_rank, e.local_world_size), (1, 2));
+    }
+
+    #[test]
+    fn half_set_torchrun_is_an_error() {
+        assert!(err(&[("RANK", "0")]).contains("WORLD_SIZE is not set"));
+        assert!(err(&[("WORLD_SIZE", "2")]).contains("RANK is not set"));
+        let e = err(&[("RANK", "2"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")]);
+        assert!(e.contains("RANK=2 is not below WORLD_SIZE=2"), "{e}");
+        assert!(err(&[("RANK", "x"), ("WORLD_SIZE", "2")]).contains("RANK=\"x\" is not a valid number"));
+        assert!(err(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_PORT", "1")]).contains("MASTER_ADDR is not set"));
+        assert!(err(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "70000")])
+            .contains("MASTER_PORT=\"70000\" is not a TCP port"));
+        assert!(err(&[("RANK", "0"), ("WORLD_SIZE", "0"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")])
+            .contains("WORLD_SIZE=0"));
+        let e = err(&[
+            ("RANK", "0"),
+            ("WORLD_SIZE", "4"),
+            ("LOCAL_RANK", "2"),
+            ("LOCAL_WORLD_SIZE", "2"),
+            ("MASTER_ADDR", "h"),
+            ("MASTER_PORT", "1"),
+        ]);
+        assert!(e.contains("LOCAL_RANK=2 is not below LOCAL_WORLD_SIZE=2"), "{e}");
+    }
+
+    #[test]
+    fn slurm_variables() {
+        let e = parse(&[
+            ("SLURM_PROCID", "9"),
+            ("SLURM_NTASKS", "16"),
+            ("SLURM_LOCALID", "1"),
+            ("SLURM_TASKS_PER_NODE", "8(x2)"),
+            ("SLURM_NODEID", "1"),
+            ("SLURM_JOB_NODELIST", "gpu[012-015,020],cpu7"),
+            ("SLURM_JOB_ID", "123456"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            e,
+            DistEnv {
+                rank: 9,
+                world_size: 16,
+                local_rank: 1,
+                local_world_size: 8,
+                master_addr: "gpu012".into(),
+                master_port: 10000 + (123456 % 20000) as u16
+            }
+        );
+        // Explicit per-node count, MASTER_* override, SLURM_NODELIST fallback.
+        let e = parse(&[
+            ("SLURM_PROCID", "0"),
+            ("SLURM_NTASKS", "2"),
+            ("SLURM_LOCALID", "0"),
+            ("SLURM_NTASKS_PER_NODE", "2"),
+            ("SLURM_NODELIST", "n1"),
+            ("MASTER_PORT", "4242"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((e.master_addr.as_str(), e.master_port, e.local_world_size), ("n1", 4242, 2));
+    }
+
+    #[test]
+    fn half_set_slurm_is_an_error() {
+        assert!(err(&[("SLURM_PROCID", "0")]).contains("SLURM_NTASKS is not set"));
+        let base =
+            [("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2"), ("SLURM_LOCALID", "0"), ("SLURM_TASKS_PER_NODE", "2")];
+        let e = err(&base);
+        assert!(e.contains("SLURM_NODELIST is not set"), "{e}");
+        let mut v = base.to_vec();
+        v.push(("SLURM_NODELIST", "n[1-2"));
+        assert!(err(&v).contains("unclosed '['"));
+        v.pop();
+        v.push(("SLURM_NODELIST", "n1"));
+        assert!(err(&v).contains("SLURM_JOB_ID is not set"));
+        v.push(("SLURM_JOB_ID", "7"));
+        assert_eq!(parse(&v).unwrap().unwrap().master_port, 10007);
+    }
+
+    #[test]
+    fn hostlist_first_host() {
+        assert_eq!(first_host("gpu[012-015,020],cpu7").unwrap(), "gpu012");
+        assert_eq!(first_host("node1,node2").unwrap(), "node1");
+        assert_eq!(first_host("node7").unwrap(), "node7");
+        assert_eq!(first_host("gpu[3,5-6]").unwrap(), "gpu3");
+        assert_eq!(first_host("a[01-02]-ib[3-4]").unwrap(), "a01-ib3");
+        assert!(first_host("").is_err());
+        assert!(first_host("gpu[]").is_err());
+        assert!(first_host("gpu]1").is_err());
+    }
+
+    #[test]
+    fn tasks_per_node() {
+        assert_eq!(tasks_on_node("8(x2)", 0).unwrap(), 8);
+        assert_eq!(tasks_on_node("8(x2)", 1).unwrap(), 8);
+        assert_eq!(tasks_on_node("8(x2),4", 2).unwrap(), 4);
+        assert_eq!(tasks_on_node("2,1", 1).unwrap(), 1);
+        assert!(tasks_on_node("8(x2)", 2).is_err());
+        assert!(tasks_on_node("8(x2", 0).is_err());
+    }
+}

@@ -1,0 +1,603 @@
+//! Distributed collectives on libtorch's own c10d (the code behind `torch.distributed`):
+//! a TCPStore rendezvous (rank 0 hosts it), ProcessGroupGloo on CPU and ProcessGroupNCCL on
+//! CUDA (cargo feature `nccl`), reached through the C shim `csrc/c10d.cpp`. Nothing here
+//! implements a collective; every call forwards to c10d and waits on its Work with the
+//! group's timeout, so a dead or unreachable peer is an [`Error::Dist`], not a hang.
+//!
+//! * [`DistEnv`]: rank/world/master from torchrun or SLURM variables.
+//! * [`ProcessGroup`]: all-reduce (sum/avg), coalesced all-reduce, broadcast, all-gather,
+//!   barrier, in place on tch tensors.
+//! * [`broadcast_tensors`] and [`GradBuckets`]: the two DDP steps (rank 0's initial weights
+//!   to everyone; bucketed gradient averaging after backward), as in
+//!   `torch.nn.parallel.DistributedDataParallel`.
+//! * [`bench_all_reduce`]: all-reduce latency and bandwidth (nccl-tests' algbw/busbw).
+//!
+//! # Gloo transport address
+//! Gloo needs a local address its peers can reach. In order: `IJEPA_GLOO_IFNAME` (or
+//! PyTorch's `GLOO_SOCKET_IFNAME`) names a network interface; a loopback master
+//! (`127.x`, `localhost`, `::1`) binds 127.0.0.1 (one machine); otherwise the address of the
+//! local interface that routes to the master (found with a connected UDP socket, no packet
+//! sent), which is reachable from the master's network on multi-host jobs — unlike
+//! `createDeviceForHostname(master_addr)` (only valid on the master's own host) or
+//! `createDefaultDevice` (this host's name, which Debian often maps to 127.0.1.1). If that
+//! lookup fails we fall back to `createDefaultDevice`.
+
+mod bench;
+mod ddp;
+mod env;
+
+pub use bench::{bench_all_reduce, BenchRow};
+pub use ddp::{broadcast_tensors, GradBuckets, DEFAULT_BUCKET_BYTES};
+pub use env::{first_host, tasks_on_node, DistEnv};
+
+use crate::error::{Error, Result};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::time::Duration;
+use tch::{Device, Tensor};
+
+extern "C" {
+    fn ijepa_c10d_free_error(err: *mut c_char);
+    fn ijepa_c10d_has_nccl() -> c_int;
+    #[allow(clippy::too_many_arguments)]
+    fn ijepa_c10d_create(
+        backend: *const c_char,
+        master_addr: *const c_char,
+        master_port: c_int,
+        rank: c_int,
+        world_size: c_int,
+        timeout_ms: i64,
+        gloo_iface: *const c_char,
+        gloo_host: *const c_char,
+        device_index: c_int,
+        phase: *mut c_int,
+        out: *mut *mut c_void,
+    ) -> *mut c_char;
+    fn ijepa_c10d_destroy(pg: *mut c_void) -> *mut c_char;
+    fn ijepa_c10d_allreduce(pg: *mut c_void, t: *mut c_void, op: c_int) -> *mut c_char;
+    fn ijepa_c10d_allreduce_coalesced(pg: *mut c_void, ts: *const *mut c_void, n: c_int, op: c_int) -> *mut c_char;
+    fn ijepa_c10d_broadcast(pg: *mut c_void, t: *mut c_void, root: c_int) -> *mut c_char;
+    fn ijepa_c10d_allgather(pg: *mut c_void, output: *mut c_void, input: *mut c_void) -> *mut c_char;
+    fn ijepa_c10d_barrier(pg: *mut c_void) -> *mut c_char;
+}
+
+/// Takes ownership of a shim error string (NULL = success).
+fn take_error(err: *mut c_char) -> Option<String> {
+    if err.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null return of the shim is a malloc'ed NUL-terminated string that we own.
+    let msg = strip_source_locations(unsafe { CStr::from_ptr(err) }.to_string_lossy().trim());
+    // SAFETY: freed exactly once, with the shim's free (malloc's counterpart).
+    unsafe { ijepa_c10d_free_error(err) };
+    Some(msg)
+}
+
+/// Drops gloo's `[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:547] ` prefixes (a
+/// bracketed source path and line); other brackets (peer addresses) stay.
+fn strip_source_locations(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(open) = rest.find('[') {
+        let Some(len) = rest[open..].find(']') else { break };
+        let inner = &rest[open + 1..open + len];
+        let is_location = inner.contains('/')
+            && inner
+                .rsplit_once(':')
+                .is_some_and(|(_, line)| !line.is_empty() && line.chars().all(|c| c.is_ascii_digit()));
+        out.push_str(&rest[..open]);
+        if is_location {
+            rest = rest[open + len + 1..].trim_start();
+        } else {
+            out.push_str(&rest[open..=open + len]);
+            rest = &rest[open + len + 1..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The tch handle of a tensor as the shim takes it (`torch::Tensor*`).
+fn handle(t: &Tensor) -> *mut c_void {
+    t.as_ptr() as *mut c_void
+}
+
+/// Whether this build has the NCCL backend (cargo feature `nccl`).
+pub fn has_nccl() -> bool {
+    // SAFETY: no arguments, returns a constant.
+    unsafe { ijepa_c10d_has_nccl() == 1 }
+}
+
+/// Which c10d backend carries the collectives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// ProcessGroupGloo: CPU tensors over TCP.
+    Gloo,
+    /// ProcessGroupNCCL: CUDA tensors (needs the `nccl` feature).
+    Nccl,
+}
+
+impl Backend {
+    /// The c10d name ("gloo" / "nccl").
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Gloo => "gloo",
+            Backend::Nccl => "nccl",
+        }
+    }
+}
+
+/// Reduction of [`ProcessGroup::all_reduce`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReduceOp {
+    /// Element-wise sum over ranks.
+    Sum,
+    /// Element-wise mean over ranks (Gloo: sum then an in-place division by the world size, so
+    /// floating-point tensors only).
+    Avg,
+}
+
+impl ReduceOp {
+    fn code(self) -> c_int {
+        match self {
+            ReduceOp::Sum => 0,
+            ReduceOp::Avg => 1,
+        }
+    }
+}
+
+/// "30 s", "2.5 s" or "300 ms".
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if d.subsec_millis() == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// Whether a c10d message reads like a lost or silent peer (vs a bad argument).
+fn looks_like_peer_failure(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    [
+        "connection",
+        "closed",
+        "timed out",
+        "timeout",
+        "broken pipe",
+        "reset by peer",
+        "socket",
+        "did not complete",
+        "read error",
+        "write error",
+        "nccl error",
+        "remote",
+    ]
+    .iter()
+    .any(|k| m.contains(k))
+}
+
+/// A c10d process group (one per process). Collectives are blocking: each returns when its
+/// Work completed, or errs after the group's timeout. Every rank must issue the same
+/// collectives in the same order with tensors of the same shapes and dtypes.
+///
+/// `Send + Sync` (calls are serialised by an internal lock), so it can sit in an `Arc`.
+/// After a failed collective the group is unusable (c10d may still hold the failed work):
+/// report the error and end the process; dropping the group does not hang.
+///
+/// With NCCL, `wait` only orders the current CUDA stream after the collective (the host does
+/// not block), and a collective that never completes is caught by NCCL's watchdog after the
+/// timeout, which by default tears the process down (`TORCH_NCCL_ASYNC_ERROR_HANDLING`).
+pub struct ProcessGroup {
+    raw: *mut c_void,
+    /// Serialises calls into c10d: its process groups are not safe for concurrent calls (Gloo
+    /// bumps a plain collective counter), and concurrent collectives would be issued in
+    /// different orders on different ranks anyway.
+    lock: std::sync::Mutex<()>,
+    rank: usize,
+    world_size: usize,
+    backend: Backend,
+    device: Device,
+    timeout: Duration,
+}
+
+// SAFETY: the c10d Backend object may be used from any thread (it queues work to its own
+// threads and has no thread affinity); every call into it holds `lock`, so calls are never
+// concurrent, which makes sharing across threads sound.
+unsafe impl Send for ProcessGroup {}
+// SAFETY: see above (all access to `raw` goes through `call`, under `lock`).
+unsafe impl Sync for ProcessGroup {}
+
+impl std::fmt::Debug for ProcessGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessGroup")
+            .field("backend", &self.backend)
+            .field("rank", &self.rank)
+            .field("world_size", &self.world_size)
+            .field("device", &self.device)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The Gloo transport choice (interface, host); see the module docs.
+fn gloo_transport(env: &DistEnv) -> (String, String) {
+    for var in ["IJEPA_GLOO_IFNAME", "GLOO_SOCKET_IFNAME"] {
+        if let Ok(v) = std::env::var(var) {
+            // GLOO_SOCKET_IFNAME may list several interfaces (one device each); we use the first.
+            if let Some(first) = v.split(',').map(str::trim).find(|s| !s.is_empty()) {
+                return (first.to_string(), String::new());
+            }
+        }
+    }
+    let addr = env.master_addr.trim();
+    let loopback =
+        addr == "localhost" || addr == "::1" || addr.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback());
+    if loopback {
+        return (String::new(), "127.0.0.1".into());
+    }
+    let local = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect((addr, env.master_port)).map(|_| s))
+        .and_then(|s| s.local_addr());
+    match local {
+        Ok(a) if !a.ip().is_unspecified() => (String::new(), a.ip().to_string()),
+        _ => (String::new(), String::new()),
+    }
+}
+
+impl ProcessGroup {
+    /// Joins the job described by `env`: rank 0 binds the rendezvous store on
+    /// `master_addr:master_port`, the others connect to it, then the backend connects every
+    /// pair of ranks. Each phase, and every later collective, gives up after `timeout`.
+    ///
+    /// NCCL binds CUDA device `env.local_rank`.
+    pub fn new(env: &DistEnv, backend: Backend, timeout: Duration) -> Result<Self> {
+        let who = format!("rank {} of {}", env.rank, env.world_size);
+        let rank = c_int::try_from(env.rank).map_err(|_| Error::Dist(format!("{who}: rank too large")))?;
+        let world = c_int::try_from(env.world_size).map_err(|_| Error::Dist(format!("{who}: world too large")))?;
+        if timeout.is_zero() {
+            return Err(Error::Dist(format!("{who}: the timeout must be positive")));
+        }
+        if backend == Backend::Nccl && !has_nccl() {
+            return Err(Error::Dist(format!("{who}: this build has no NCCL backend: rebuild with --features nccl")));
+        }
+        let cstr = |what: &str, s: &str| {
+            CString::new(s).map_err(|_| Error::Dist(format!("{who}: {what} contains a NUL byte")))
+        };
+        let (iface, host) = match backend {
+            Backend::Gloo => gloo_transport(env),
+            Backend::Nccl => (String::new(), String::new()),
+        };
+        let c_backend = cstr("backend", backend.name())?;
+        let c_addr = cstr("MASTER_ADDR", &env.master_addr)?;
+        let c_iface = cstr("IJEPA_GLOO_IFNAME", &iface)?;
+        let c_host = cstr("gloo host", &host)?;
+        let device_index = match backend {
+            Backend::Nccl => c_int::try_from(env.local_rank).unwrap_or(-1),
+            Backend::Gloo => -1,
+        };
+        let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let mut phase: c_int = 0;
+        let mut raw: *mut c_void = std::ptr::null_mut();
+        // SAFETY: every pointer is a live NUL-terminated string or a valid out-parameter; the
+        // shim catches all C++ exceptions.
+        let err = unsafe {
+            ijepa_c10d_create(
+                c_backend.as_ptr(),
+                c_addr.as_ptr(),
+                c_int::from(env.master_port),
+                rank,
+                world,
+                timeout_ms,
+                c_iface.as_ptr(),
+                c_host.as_ptr(),
+                device_index,
+                &mut phase,
+                &mut raw,
+            )
+        };
+        if let Some(msg) = take_error(err) {
+            return Err(Error::Dist(create_error(env, backend, timeout, phase, &iface, &host, &msg)));
+        }
+        if raw.is_null() {
+            return Err(Error::Dist(format!("{who}: the c10d shim returned no process group")));
+        }
+        let device = match backend {
+            Backend::Gloo => Device::Cpu,
+            Backend::Nccl => Device::Cuda(env.local_rank),
+        };
+        tracing::debug!(rank = env.rank, world = env.world_size, backend = backend.name(), "process group ready");
+        Ok(ProcessGroup {
+            raw,
+            lock: std::sync::Mutex::new(()),
+            rank: env.rank,
+            world_size: env.world_size,
+            backend,
+            device,
+            timeout,
+        })
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Number of ranks.
+    pub fn world_size(&self) -> usize {
+        self.world_size
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Where this group's tensors live: CPU for Gloo, `cuda:<local_rank>` for NCCL.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The timeout of every operation.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn who(&self) -> String {
+        format!("rank {} of {}", self.rank, self.world_size)
+    }
+
+    /// Calls the shim with the group handle under the lock and turns its error into
+    /// [`Error::Dist`] naming the rank and `op`.
+    fn call(&self, op: &str, f: impl FnOnce(*mut c_void) -> *mut c_char) -> Result<()> {
+        let err = {
+            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            f(self.raw)
+        };
+        match take_error(err) {
+            None => Ok(()),
+            Some(msg) => {
+                let hint = if looks_like_peer_failure(&msg) {
+                    format!(" (a peer probably died or is unreachable; timeout {})", fmt_duration(self.timeout))
+                } else {
+                    String::new()
+                };
+                Err(Error::Dist(format!("{}: {op} failed: {msg}{hint}", self.who())))
+            }
+        }
+    }
+
+    /// Runs `f` on a contiguous, autograd-free alias of `t` (a copy when `t` is not
+    /// contiguous, written back afterwards), so that in-place collectives work on any tensor,
+    /// parameters included.
+    fn in_place(&self, t: &Tensor, f: impl FnOnce(&Tensor) -> Result<()>) -> Result<()> {
+        let d = t.detach();
+        if d.is_contiguous() {
+            return f(&d);
+        }
+        let c = d.f_contiguous()?;
+        f(&c)?;
+        let mut d = d;
+        d.f_copy_(&c)?;
+        Ok(())
+    }
+
+    /// All-reduces `t` in place: afterwards every rank holds the sum (or mean) of all ranks'
+    /// values.
+    pub fn all_reduce(&self, t: &Tensor, op: ReduceOp) -> Result<()> {
+        self.in_place(t, |c| {
+            // SAFETY: live group and tensor handles; the shim catches all C++ exceptions.
+            self.call("all-reduce", |pg| unsafe { ijepa_c10d_allreduce(pg, handle(c), op.code()) })
+        })
+    }
+
+    /// All-reduces several tensors in place with one collective per dtype/device group
+    /// (c10d's `allreduce_coalesced`, which flattens them into one buffer).
+    pub fn all_reduce_coalesced(&self, ts: &[Tensor], op: ReduceOp) -> Result<()> {
+        let detached: Vec<Tensor> = ts.iter().map(Tensor::detach).collect();
+        let mut groups: Vec<((tch::Kind, Device), Vec<usize>)> = Vec::new();
+        for (i, t) in detached.iter().enumerate() {
+            let key = (t.kind(), t.device());
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((key, vec![i])),
+            }
+        }
+        for (_, idx) in groups {
+            let ptrs: Vec<*mut c_void> = idx.iter().map(|&i| handle(&detached[i])).collect();
+            let n = c_int::try_from(ptrs.len()).map_err(|_| Error::Dist("too many tensors".into()))?;
+            // SAFETY: `ptrs` holds live tensor handles for the duration of the call.
+            self.call("coalesced all-reduce", |pg| unsafe {
+                ijepa_c10d_allreduce_coalesced(pg, ptrs.as_ptr(), n, op.code())
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Broadcasts `t` from rank `root` to every rank, in place.
+    pub fn broadcast(&self, t: &Tensor, root: usize) -> Result<()> {
+        let root_c = self.root(root)?;
+        self.in_place(t, |c| {
+            // SAFETY: live group and tensor handles; the shim catches all C++ exceptions.
+            self.call("broadcast", |pg| unsafe { ijepa_c10d_broadcast(pg, handle(c), root_c) })
+        })
+    }
+
+    fn root(&self, root: usize) -> Result<c_int> {
+        if root >= self.world_size {
+            return Err(Error::Dist(format!("{}: broadcast root {root} is not a rank", self.who())));
+        }
+        Ok(root as c_int)
+    }
+
+    /// Gathers `t` from every rank: returns `[world_size, ...t.size()]`, row `r` from rank `r`.
+    ///
+    /// # Shapes
+    /// `t: [...]` (the same on every rank) -> `[world_size, ...]`
+    pub fn all_gather(&self, t: &Tensor) -> Result<Tensor> {
+        let shape_in = t.size();
+        // Gloo's _allgather_base wants output [world * input.size(0), ...]: gather flat.
+        let input = t.detach().f_contiguous()?.f_reshape([-1])?;
+        let numel = input.numel() as i64;
+        let world = self.world_size as i64;
+        let output = Tensor::f_empty([world * numel], (input.kind(), input.device()))?;
+        // SAFETY: live handles; output has world * numel elements of input's dtype.
+        self.call("all-gather", |pg| unsafe { ijepa_c10d_allgather(pg, handle(&output), handle(&input)) })?;
+        let mut shape = vec![world];
+        shape.extend(shape_in);
+        Ok(output.f_reshape(shape)?)
+    }
+
+    /// Blocks until every rank has reached the barrier.
+    pub fn barrier(&self) -> Result<()> {
+        // SAFETY: live group handle.
+        self.call("barrier", |pg| unsafe { ijepa_c10d_barrier(pg) })
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from ijepa_c10d_create and is destroyed exactly once.
+        if let Some(msg) = take_error(unsafe { ijepa_c10d_destroy(self.raw) }) {
+            tracing::warn!("{}: destroying the process group: {msg}", self.who());
+        }
+        self.raw = std::ptr::null_mut();
+    }
+}
+
+/// The message of a failed [`ProcessGroup::new`], naming the phase and the likely cause.
+fn create_error(
+    env: &DistEnv,
+    backend: Backend,
+    timeout: Duration,
+    phase: c_int,
+    iface: &str,
+    host: &str,
+    msg: &str,
+) -> String {
+    let who = format!("rank {} of {}", env.rank, env.world_size);
+    let addr = format!("{}:{}", env.master_addr, env.master_port);
+    let t = fmt_duration(timeout);
+    let lower = msg.to_ascii_lowercase();
+    match phase {
+        1 if env.rank == 0 && (lower.contains("client socket") || lower.contains("trying to connect")) => format!(
+            "{who}: the rendezvous server is listening on port {} but rank 0 could not reach it at {addr} within {t}: MASTER_ADDR must name rank 0's own host [c10d: {msg}]",
+            env.master_port
+        ),
+        1 if env.rank == 0 => {
+            let cause = if lower.contains("eaddrinuse") || lower.contains("address already in use") {
+                "address in use (another job or a leftover process holds it: pick another MASTER_PORT)"
+            } else if lower.contains("eaddrnotavail") || lower.contains("cannot assign requested address") {
+                "this host has no such address (MASTER_ADDR must name rank 0's own host)"
+            } else {
+                "the rendezvous server did not start"
+            };
+            format!(
+                "{who}: could not bind the rendezvous port {} on {}: {cause} [c10d: {msg}]",
+                env.master_port, env.master_addr
+            )
+        }
+        1 => format!(
+            "{who}: could not reach the master {addr} within {t}: is rank 0 running and MASTER_ADDR/MASTER_PORT right? [c10d: {msg}]"
+        ),
+        2 => {
+            let what = if !iface.is_empty() {
+                format!("interface {iface}")
+            } else if !host.is_empty() {
+                format!("address {host}")
+            } else {
+                "this host's default address".to_string()
+            };
+            format!(
+                "{who}: could not create the Gloo transport on {what} (set IJEPA_GLOO_IFNAME to the network interface to use) [c10d: {msg}]"
+            )
+        }
+        3 => format!(
+            "{who}: the {} process group did not form within {t}: every rank must start with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and reach the others (a rank is missing, crashed, or is firewalled) [c10d: {msg}]",
+            backend.name()
+        ),
+        _ => format!("{who}: {msg}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gloo_source_locations_are_dropped() {
+        assert_eq!(
+            strip_source_locations(
+                "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:547] Connection closed by peer [127.0.0.1]:3976"
+            ),
+            "Connection closed by peer [127.0.0.1]:3976"
+        );
+        assert_eq!(strip_source_locations("plain [x] text"), "plain [x] text");
+        assert_eq!(strip_source_locations("unclosed [a/b:1"), "unclosed [a/b:1");
+    }
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(fmt_duration(Duration::from_secs(30)), "30 s");
+        assert_eq!(fmt_duration(Duration::from_millis(2500)), "2.5 s");
+        assert_eq!(fmt_duration(Duration::from_millis(300)), "300 ms");
+    }
+
+    #[test]
+    fn single_rank_gloo_group_works() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let env = DistEnv {
+            rank: 0,
+            world_size: 1,
+            local_rank: 0,
+            local_world_size: 1,
+            master_addr: "127.0.0.1".into(),
+            master_port: port,
+        };
+        let pg = ProcessGroup::new(&env, Backend::Gloo, Duration::from_secs(10)).unwrap();
+        let t = Tensor::from_slice(&[1.0f32, 2.0]);
+        pg.all_reduce(&t, ReduceOp::Avg).unwrap();
+        assert_eq!(Vec::<f32>::try_from(&t).unwrap(), vec![1.0, 2.0]);
+        let g = pg.all_gather(&t).unwrap();
+        assert_eq!(g.size(), vec![1, 2]);
+        pg.barrier().unwrap();
+        let e = pg.broadcast(&t, 1).unwrap_err().to_string();
+        assert!(e.contains("broadcast root 1 is not a rank"), "{e}");
+    }
+
+    #[test]
+    fn nccl_without_a_gpu_is_a_clear_error() {
+        if !has_nccl() || tch::Cuda::is_available() {
+            return;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let env = DistEnv {
+            rank: 0,
+            world_size: 1,
+            local_rank: 0,
+            local_world_size: 1,
+            master_addr: "127.0.0.1".into(),
+            master_port: port,
+        };
+        let e = ProcessGroup::new(&env, Backend::Nccl, Duration::from_secs(5)).unwrap_err().to_string();
+        assert!(e.contains("rank 0 of 1") && e.contains("GPU"), "{e}");
+    }
+
+    #[test]
+    fn nccl_without_the_feature_is_a_clear_error() {
+        if has_nccl() {
+            return;
+        }
+        let env = DistEnv {
+            rank: 0,
+            world_size: 1,
+            local_rank: 0,
+            local_world_size: 1,
+            master_addr: "127.0.0.1".into(),
+            master_port: 1,
+        };
+        let e = ProcessGroup::new(&env, Backend::Nccl, Duration::from_secs(1)).unwrap_err().to_string();
+        assert!(e.contains("this build has no NCCL backend: rebuild with --features nccl"), "{e}");
+    }
+}

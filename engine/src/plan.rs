@@ -1,0 +1,441 @@
+//! The stage graph of a study: an experiment file (one experiment, or a sweep of points)
+//! compiled to a petgraph DAG of stages — a pretraining run per point, the evaluations that
+//! read its checkpoint, evaluations of baselines (which need no pretraining), and a report
+//! after every evaluation. Each stage has a content hash (its resolved settings plus the
+//! hashes of its inputs) that names its folder, so a finished stage is recognised and skipped
+//! and a changed setting gets a fresh folder. Pure: nothing here runs or writes anything.
+
+use crate::run_dir::{self, content_hash};
+use crate::stages::Subject;
+use ijepa_dsl::config::{Baseline, EvalConfig, Experiment};
+use ijepa_dsl::{Point, Study};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The three kinds of stage, in the order a plan runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StageKind {
+    /// Pretraining of one point.
+    Pretrain,
+    /// One evaluation protocol on one model.
+    Eval,
+    /// Tables and plots of every evaluation.
+    Report,
+}
+
+/// What a stage does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Task {
+    /// Pretrain point `point`.
+    Pretrain {
+        /// Index into [`Plan::points`].
+        point: usize,
+    },
+    /// Evaluation `eval` of point `point` on `subject`.
+    Eval {
+        /// Index into [`Plan::points`] (for baselines: the first point that needs it).
+        point: usize,
+        /// Index into the point's `evals`.
+        eval: usize,
+        /// The model evaluated.
+        subject: Subject,
+    },
+    /// The report.
+    Report,
+}
+
+/// One node of the plan.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Readable unique name: `pretrain`, `eval-linear-ijepa`, `eval-knn-raw-pixels`, with
+    /// `/<point>` appended in a sweep, and `report`.
+    pub id: String,
+    /// What it does.
+    pub task: Task,
+    /// Content hash (16 hex digits).
+    pub hash: String,
+    /// Its folder (the report's output folder for the report).
+    pub dir: PathBuf,
+    /// Setting path -> value of the sweep point this stage belongs to (only the settings
+    /// that matter to it: a baseline does not depend on masking or optimiser settings).
+    pub varied: BTreeMap<String, String>,
+}
+
+impl Stage {
+    /// The stage's kind.
+    pub fn kind(&self) -> StageKind {
+        match self.task {
+            Task::Pretrain { .. } => StageKind::Pretrain,
+            Task::Eval { .. } => StageKind::Eval,
+            Task::Report => StageKind::Report,
+        }
+    }
+}
+
+/// Whether a stage has run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Its output exists: it is skipped.
+    Done,
+    /// An interrupted pretraining with a checkpoint at `step`: it resumes from there.
+    Partial {
+        /// Optimiser steps in the checkpoint.
+        step: u64,
+    },
+    /// Not run yet.
+    Pending,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Status::Done => f.write_str("done"),
+            Status::Partial { step } => write!(f, "resumes at step {step}"),
+            Status::Pending => f.write_str("to run"),
+        }
+    }
+}
+
+/// A compiled study: its points and the DAG of their stages (edges: input -> consumer).
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Name of the study (the experiment's name, before sweep suffixes).
+    pub name: String,
+    /// The sweep points (one when the file has no sweep).
+    pub points: Vec<Point>,
+    /// The stages.
+    pub graph: DiGraph<Stage, ()>,
+    /// Processes of a pretraining run (part of its hash: the global batch depends on it).
+    pub world_size: usize,
+    /// The report's output folder.
+    pub reports_dir: PathBuf,
+}
+
+/// The content hash of a pretraining run: every setting that can change its result, plus the
+/// number of processes; evaluations, the report, loader threads and the launcher are not part
+/// of it (adding an evaluation or changing `workers` never retrains).
+pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
+    let mut e = exp.clone();
+    e.evals.clear();
+    e.report = false;
+    e.distributed = Default::default();
+    e.data.workers = 0;
+    e.data.prefetch = 0;
+    content_hash(json!({"experiment": e, "world_size": world_size}).to_string().as_bytes())
+}
+
+/// The content hash of an evaluation of `subject` whose weights come from `input` (the
+/// pretraining hash, or a checkpoint's SHA-256); baselines ignore `input`.
+pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
+    let mut data = exp.data.clone();
+    data.workers = 0;
+    data.prefetch = 0;
+    let model = match subject {
+        Subject::Pretrained => json!({"weights": input}),
+        Subject::RandomInit => json!({"encoder": exp.encoder, "seed": exp.seed}),
+        Subject::RawPixels => json!("pixels"),
+    };
+    let mut cfg = cfg.clone();
+    cfg.baselines.clear();
+    content_hash(
+        json!({"eval": cfg, "subject": subject.key(), "model": model, "data": data, "seed": exp.seed})
+            .to_string()
+            .as_bytes(),
+    )
+}
+
+/// The settings of a sweep point a baseline depends on (data, encoder, seed).
+fn baseline_varied(varied: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    varied
+        .iter()
+        .filter(|(k, _)| k.starts_with("data.") || k.starts_with("encoder") || k.as_str() == "seed")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn suffix(point: &Point) -> String {
+    if point.name.is_empty() {
+        String::new()
+    } else {
+        format!("/{}", point.name)
+    }
+}
+
+impl Plan {
+    /// Compiles a study into its stage graph, with folders under `runs_dir` (report under
+    /// `reports_dir`) for runs of `world_size` processes.
+    pub fn build(study: &Study, runs_dir: &Path, reports_dir: &Path, world_size: usize) -> Plan {
+        let mut graph: DiGraph<Stage, ()> = DiGraph::new();
+        let mut by_dir: HashMap<PathBuf, NodeIndex> = HashMap::new();
+        let mut evals = Vec::new();
+        for (pi, point) in study.points.iter().enumerate() {
+            let exp = &point.experiment;
+            let phash = pretrain_hash(exp, world_size);
+            let pretrain = graph.add_node(Stage {
+                id: format!("pretrain{}", suffix(point)),
+                task: Task::Pretrain { point: pi },
+                dir: run_dir::stage_path(runs_dir, &exp.name, "pretrain", &phash),
+                hash: phash.clone(),
+                varied: point.varied.clone(),
+            });
+            for (ei, cfg) in exp.evals.iter().enumerate() {
+                let mut subjects = vec![Subject::Pretrained];
+                subjects.extend(cfg.baselines.iter().map(|b| match b {
+                    Baseline::RandomInit => Subject::RandomInit,
+                    Baseline::RawPixels => Subject::RawPixels,
+                }));
+                for subject in subjects {
+                    let hash = eval_hash(exp, cfg, subject, &phash);
+                    let folder = format!("eval-{}-{}", cfg.name(), subject.key());
+                    let (id, dir, varied) = if subject == Subject::Pretrained {
+                        let dir = run_dir::stage_path(runs_dir, &exp.name, &folder, &hash);
+                        (format!("{folder}{}", suffix(point)), dir, point.varied.clone())
+                    } else {
+                        // baselines do not depend on pretraining: one stage for every point
+                        // that shares its settings
+                        let varied = baseline_varied(&point.varied);
+                        let dir = run_dir::stage_path(runs_dir, &study.name, &folder, &hash);
+                        let id = if varied.is_empty() || point.name.is_empty() {
+                            folder
+                        } else {
+                            format!("{folder}/{}", point.name)
+                        };
+                        (id, dir, varied)
+                    };
+                    let node = match by_dir.get(&dir) {
+                        Some(&n) => n,
+                        None => {
+                            let task = Task::Eval { point: pi, eval: ei, subject };
+                            let n = graph.add_node(Stage { id, task, hash, dir: dir.clone(), varied });
+                            by_dir.insert(dir, n);
+                            evals.push(n);
+                            n
+                        }
+                    };
+                    if subject == Subject::Pretrained {
+                        graph.update_edge(pretrain, node, ());
+                    }
+                }
+            }
+        }
+        if study.points.iter().any(|p| p.experiment.report) {
+            let mut hashes: Vec<&str> = evals.iter().map(|&n| graph[n].hash.as_str()).collect();
+            hashes.sort_unstable();
+            let hash = content_hash(hashes.join(",").as_bytes());
+            let report = graph.add_node(Stage {
+                id: "report".into(),
+                task: Task::Report,
+                hash,
+                dir: reports_dir.to_path_buf(),
+                varied: BTreeMap::new(),
+            });
+            for n in evals {
+                graph.add_edge(n, report, ());
+            }
+        }
+        Plan {
+            name: study.name.clone(),
+            points: study.points.clone(),
+            graph,
+            world_size,
+            reports_dir: reports_dir.to_path_buf(),
+        }
+    }
+
+    /// Stages in the order they run: topological, pretraining first, then evaluations, then
+    /// the report (edges only go that way), in plan order within a kind.
+    pub fn order(&self) -> Vec<NodeIndex> {
+        let mut nodes: Vec<NodeIndex> = self.graph.node_indices().collect();
+        nodes.sort_by_key(|&n| (self.graph[n].kind(), n.index()));
+        nodes
+    }
+
+    /// The stages `n` reads from.
+    pub fn inputs(&self, n: NodeIndex) -> Vec<NodeIndex> {
+        self.graph.edges_directed(n, Direction::Incoming).map(|e| e.source()).collect()
+    }
+
+    /// The experiment a stage belongs to.
+    pub fn experiment(&self, n: NodeIndex) -> Option<&Experiment> {
+        match self.graph[n].task {
+            Task::Pretrain { point } | Task::Eval { point, .. } => Some(&self.points[point].experiment),
+            Task::Report => None,
+        }
+    }
+
+    /// Whether a stage has run, from what is on disk.
+    pub fn status(&self, n: NodeIndex) -> Status {
+        let stage = &self.graph[n];
+        match stage.task {
+            Task::Pretrain { .. } => pretrain_status(&stage.dir),
+            Task::Eval { .. } if stage.dir.join("eval.json").is_file() => Status::Done,
+            Task::Report if report_marker(&stage.dir).as_deref() == Some(stage.hash.as_str()) => Status::Done,
+            _ => Status::Pending,
+        }
+    }
+
+    /// Stages whose id is `pattern`, starts with `pattern/`, or whose kind is `pattern`
+    /// (`pretrain`, `eval`, `report`); `*` in the pattern matches any text.
+    pub fn select(&self, pattern: &str) -> Vec<NodeIndex> {
+        self.order()
+            .into_iter()
+            .filter(|&n| {
+                let s = &self.graph[n];
+                let kind = match s.kind() {
+                    StageKind::Pretrain => "pretrain",
+                    StageKind::Eval => "eval",
+                    StageKind::Report => "report",
+                };
+                kind == pattern
+                    || glob(pattern, &s.id)
+                    || s.id.strip_prefix(pattern).is_some_and(|rest| rest.starts_with('/'))
+            })
+            .collect()
+    }
+
+    /// The plan as an indented tree: each pretraining with the evaluations of its checkpoint,
+    /// then the baseline evaluations, then the report; with hashes, status and folders.
+    pub fn tree(&self) -> String {
+        let mut out = String::new();
+        let count = |k: StageKind| self.graph.node_weights().filter(|s| s.kind() == k).count();
+        let _ = writeln!(
+            out,
+            "{} — {} point{}, {} pretraining, {} evaluation{}, {} report",
+            self.name,
+            self.points.len(),
+            if self.points.len() == 1 { "" } else { "s" },
+            count(StageKind::Pretrain),
+            count(StageKind::Eval),
+            if count(StageKind::Eval) == 1 { "" } else { "s" },
+            count(StageKind::Report)
+        );
+        let line = |out: &mut String, prefix: &str, n: NodeIndex| {
+            let s = &self.graph[n];
+            let _ = writeln!(out, "{prefix}{}  [{}] {}  {}", s.id, &s.hash[..12], self.status(n), s.dir.display());
+        };
+        let tops: Vec<NodeIndex> =
+            self.order().into_iter().filter(|&n| self.graph[n].kind() != StageKind::Report && self.inputs(n).is_empty()).collect();
+        let report: Vec<NodeIndex> = self.order().into_iter().filter(|&n| self.graph[n].kind() == StageKind::Report).collect();
+        for (i, &n) in tops.iter().enumerate() {
+            let last = i + 1 == tops.len() && report.is_empty();
+            line(&mut out, if last { "└─ " } else { "├─ " }, n);
+            let children: Vec<NodeIndex> = {
+                let mut c: Vec<NodeIndex> = self
+                    .graph
+                    .edges_directed(n, Direction::Outgoing)
+                    .map(|e| e.target())
+                    .filter(|&c| self.graph[c].kind() == StageKind::Eval)
+                    .collect();
+                c.sort_by_key(|c| c.index());
+                c
+            };
+            for (j, &c) in children.iter().enumerate() {
+                let branch = if j + 1 == children.len() { "└─ " } else { "├─ " };
+                line(&mut out, &format!("{}{branch}", if last { "   " } else { "│  " }), c);
+            }
+        }
+        for &n in &report {
+            line(&mut out, "└─ ", n);
+            let _ = writeln!(out, "      after all {} evaluations", self.inputs(n).len());
+        }
+        out
+    }
+
+    /// The plan in Graphviz DOT (`ijepa plan --dot FILE | dot -Tsvg > plan.svg`).
+    pub fn dot(&self) -> String {
+        let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+        for n in self.order() {
+            let s = &self.graph[n];
+            let color = match self.status(n) {
+                Status::Done => "palegreen",
+                Status::Partial { .. } => "khaki",
+                Status::Pending => "white",
+            };
+            let _ = writeln!(
+                out,
+                "  n{} [label=\"{}\\n{}\\n{}\", style=filled, fillcolor={color}];",
+                n.index(),
+                dot_escape(&s.id),
+                &s.hash[..12],
+                self.status(n)
+            );
+        }
+        for e in self.graph.edge_references() {
+            let _ = writeln!(out, "  n{} -> n{};", e.source().index(), e.target().index());
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// `*` matches any run of characters; everything else literally.
+fn glob(pattern: &str, text: &str) -> bool {
+    if !pattern.contains('*') {
+        return pattern == text;
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !text.starts_with(first) || text.len() < first.len() + last.len() || !text.ends_with(last) {
+        return false;
+    }
+    let mut rest = &text[first.len()..text.len() - last.len()];
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Status of a pretraining folder: its manifest says done; or a checkpoint to resume from.
+pub fn pretrain_status(dir: &Path) -> Status {
+    let manifest: Option<serde_json::Value> =
+        std::fs::read_to_string(dir.join("manifest.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    if manifest.as_ref().and_then(|m| m["status"].as_str()) == Some("done") {
+        return Status::Done;
+    }
+    if dir.join("checkpoints").join("latest.safetensors").is_file() {
+        let step = manifest
+            .as_ref()
+            .and_then(|m| m["checkpoints"].as_array().cloned())
+            .and_then(|cs| cs.into_iter().find(|c| c["file"] == "latest.safetensors"))
+            .and_then(|c| c["step"].as_u64())
+            .unwrap_or(0);
+        return Status::Partial { step };
+    }
+    Status::Pending
+}
+
+/// File in the report folder recording which plan wrote it.
+pub const REPORT_MARKER: &str = "report-stage.json";
+
+/// The hash recorded by the last report stage that wrote `dir`.
+pub fn report_marker(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join(REPORT_MARKER)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["hash"].as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_matches() {
+        assert!(glob("eval-*-ijepa", "eval-linear-ijepa"));
+        assert!(glob("*", "report"));
+        assert!(glob("pre*/a", "pretrain/a"));
+        assert!(!glob("eval-*-ijepa", "eval-linear-raw-pixels"));
+        assert!(!glob("report", "reports"));
+    }
+}

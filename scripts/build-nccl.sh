@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds `ijepa` with the NCCL backend of the distributed shim (cargo feature `nccl`), for
+# multi-GPU training. Sets up the usual environment (scripts/env.sh), then adds the CUDA
+# headers that the torch wheel does not bring but NCCL's and c10d's headers include: crt/ and
+# nv/ (pip: nvidia-cuda-crt, nvidia-cuda-cccl; ~15 MB, headers only, versions matching the
+# CUDA 13.0 runtime of torch 2.11.0+cu130). nccl.h and cuda_runtime*.h come with torch's own
+# nvidia-nccl-cu13 / nvidia-cuda-runtime wheels. Nothing is linked from these packages:
+# libtorch_cuda and its NCCL do the work at run time.
+#
+#   scripts/build-nccl.sh [extra cargo args]   -> $CARGO_TARGET_DIR/release/ijepa
+#
+# The binary also runs where there is no GPU (Gloo stays available); asking for NCCL there
+# is a clear error.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$IJEPA_ROOT"
+CUDA_CRT_VERSION=13.0.88
+CUDA_CCCL_VERSION=13.0.85
+if ! "$IJEPA_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('nvidia-cuda-crt') == '$CUDA_CRT_VERSION' and m.version('nvidia-cuda-cccl') == '$CUDA_CCCL_VERSION' else 1)" 2>/dev/null; then
+    say "installing CUDA headers into $IJEPA_VENV: nvidia-cuda-crt==$CUDA_CRT_VERSION nvidia-cuda-cccl==$CUDA_CCCL_VERSION"
+    "$IJEPA_VENV/bin/pip" install -q --disable-pip-version-check \
+        "nvidia-cuda-crt==$CUDA_CRT_VERSION" "nvidia-cuda-cccl==$CUDA_CCCL_VERSION"
+fi
+say "building ijepa with the NCCL backend (release) in $CARGO_TARGET_DIR"
+# `ijepa-engine/nccl` names the engine's feature directly, so this works with or without a
+# `nccl` passthrough feature in the root Cargo.toml.
+cargo build --release --features ijepa-engine/nccl "$@"
+say "built $CARGO_TARGET_DIR/release/ijepa (NCCL backend included)"

@@ -1,0 +1,211 @@
+//! The executor: runs a [`Plan`] stage by stage in topological order, skipping finished stages
+//! and resuming interrupted ones; `--only`, `--force` and `--dry-run` select and preview.
+//! In a distributed run every rank takes part in each pretraining; rank 0 alone then runs the
+//! evaluations and the report (they read the checkpoint rank 0 wrote).
+
+use ijepa_dsl::config::{DistBackend, Experiment};
+use ijepa_engine::device;
+use ijepa_engine::dist::{Backend, DistEnv, ProcessGroup};
+use ijepa_engine::plan::{Plan, StageKind, Status, Task, REPORT_MARKER};
+use ijepa_engine::stages::{self, EvalMeta};
+use ijepa_engine::train::{self, RunOptions};
+use ijepa_recipes::IJepa;
+use petgraph::graph::NodeIndex;
+use std::collections::BTreeSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to run a plan.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    /// Root of the run registry.
+    pub runs_dir: PathBuf,
+    /// Print what would run; run nothing.
+    pub dry_run: bool,
+    /// Run only the stages these patterns select (see [`Plan::select`]).
+    pub only: Vec<String>,
+    /// Rerun selected stages even when done (their old folder is kept, renamed).
+    pub force: bool,
+    /// The experiment file's text (saved in each pretraining folder).
+    pub source: String,
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The process group of this process when it was started as one rank of several (torchrun,
+/// SLURM or `ijepa launch` variables), for the experiment's backend and timeout.
+pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<ProcessGroup>>> {
+    let Some(env) = DistEnv::from_env()? else { return Ok(None) };
+    let want = exp.distributed.world_size();
+    if want != 1 && want != env.world_size {
+        eprintln!(
+            "warning: {} asks for {want} processes (distributed: {} node(s) x {}), this run has {}; \
+             the global batch is {} x {}",
+            exp.name, exp.distributed.nodes, exp.distributed.procs_per_node, env.world_size, env.world_size, exp.data.batch_size
+        );
+    }
+    let backend = match exp.distributed.backend {
+        DistBackend::Gloo => Backend::Gloo,
+        DistBackend::Nccl => Backend::Nccl,
+        DistBackend::Auto if dev.is_cuda() => Backend::Nccl,
+        DistBackend::Auto => Backend::Gloo,
+    };
+    let timeout = Duration::from_secs(exp.distributed.timeout_s);
+    Ok(Some(Arc::new(ProcessGroup::new(&env, backend, timeout)?)))
+}
+
+/// The device of this rank: `cuda:LOCAL_RANK` when the experiment's device is CUDA and the
+/// process is one rank of several, else the experiment's device.
+pub fn rank_device(exp: &Experiment) -> Result<tch::Device> {
+    let dev = device::resolve(&exp.device)?;
+    match (dev, DistEnv::from_env()?) {
+        (tch::Device::Cuda(_), Some(env)) => Ok(tch::Device::Cuda(env.local_rank)),
+        _ => Ok(dev),
+    }
+}
+
+fn kind_order_ok(plan: &Plan, n: NodeIndex, done: &BTreeSet<NodeIndex>) -> Vec<String> {
+    plan.inputs(n)
+        .into_iter()
+        .filter(|i| !done.contains(i) && plan.status(*i) != Status::Done)
+        .map(|i| plan.graph[i].id.clone())
+        .collect()
+}
+
+/// Moves a finished stage's folder aside (`<folder>.old-<unix seconds>`) for `--force`.
+fn set_aside(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("stage");
+    let aside = dir.with_file_name(format!("{name}.old-{secs}"));
+    std::fs::rename(dir, &aside).map_err(|e| format!("--force: moving {} aside: {e}", dir.display()))?;
+    println!("--force: kept the previous {} as {}", dir.display(), aside.display());
+    Ok(())
+}
+
+/// Runs (or with `dry_run`, previews) the plan; `dist` is this process's group when it is one
+/// rank of several.
+pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> Result<()> {
+    let rank = dist.as_ref().map(|pg| pg.rank()).unwrap_or(0);
+    let lead = rank == 0;
+    let mut selected: Vec<NodeIndex> = Vec::new();
+    if opts.only.is_empty() {
+        selected = plan.order();
+    } else {
+        for pattern in &opts.only {
+            let hit = plan.select(pattern);
+            if hit.is_empty() {
+                let ids: Vec<&str> = plan.order().into_iter().map(|n| plan.graph[n].id.as_str()).collect();
+                return Err(format!("--only {pattern:?} selects no stage; the stages are: {}", ids.join(", ")).into());
+            }
+            selected.extend(hit);
+        }
+        let order = plan.order();
+        selected.sort_by_key(|n| order.iter().position(|m| m == n));
+        selected.dedup();
+    }
+    let mut ran: BTreeSet<NodeIndex> = BTreeSet::new();
+    let (mut n_run, mut n_skip) = (0, 0);
+    for &n in &selected {
+        let stage = &plan.graph[n];
+        if !lead && stage.kind() != StageKind::Pretrain {
+            continue;
+        }
+        let status = plan.status(n);
+        let missing = kind_order_ok(plan, n, &ran);
+        if !missing.is_empty() && !missing.iter().all(|m| selected.iter().any(|s| &plan.graph[*s].id == m)) {
+            return Err(format!(
+                "stage {} needs {} first (not done, not selected): drop --only or select them too",
+                stage.id,
+                missing.join(", ")
+            )
+            .into());
+        }
+        let action = match (status, opts.force) {
+            (Status::Done, false) => "skip (done)",
+            (Status::Done, true) => "rerun (--force)",
+            (Status::Partial { .. }, _) => "resume",
+            (Status::Pending, _) => "run",
+        };
+        if opts.dry_run {
+            if lead {
+                println!("{action:<16} {}  [{}] {}", stage.id, &stage.hash[..12], stage.dir.display());
+            }
+            continue;
+        }
+        if status == Status::Done && !opts.force {
+            n_skip += 1;
+            if lead {
+                println!("skip {} (done: {})", stage.id, stage.dir.display());
+            }
+            ran.insert(n);
+            continue;
+        }
+        if status == Status::Done && lead {
+            set_aside(&stage.dir)?;
+        }
+        if lead {
+            println!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
+        }
+        run_stage(plan, n, opts, dist.clone())?;
+        n_run += 1;
+        ran.insert(n);
+    }
+    if lead && !opts.dry_run {
+        println!("{}: {n_run} stage(s) run, {n_skip} skipped (already done)", plan.name);
+    }
+    Ok(())
+}
+
+fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> Result<()> {
+    let stage = &plan.graph[n];
+    match &stage.task {
+        Task::Pretrain { point } => {
+            let p = &plan.points[*point];
+            let exp = &p.experiment;
+            let dev = rank_device(exp)?;
+            let (rank, world) = dist.as_ref().map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
+            let mut recipe = IJepa::for_experiment(exp, dev, rank, world)?;
+            let mut source = String::new();
+            if !p.varied.is_empty() {
+                source.push_str(&format!("// sweep point {:?} of {:?}:\n", p.name, plan.name));
+                for (k, v) in &p.varied {
+                    source.push_str(&format!("//   {k} = {v}\n"));
+                }
+            }
+            source.push_str(&opts.source);
+            let ropts = RunOptions {
+                runs_dir: opts.runs_dir.clone(),
+                source,
+                progress: std::io::stderr().is_terminal(),
+                dist,
+            };
+            let summary = train::pretrain(exp, &mut recipe, &ropts)?;
+            if summary.run_dir != stage.dir {
+                return Err(format!("internal: the plan expected {} but pretraining wrote {}", stage.dir.display(), summary.run_dir.display()).into());
+            }
+        }
+        Task::Eval { point, eval, subject } => {
+            let exp = &plan.points[*point].experiment;
+            let pretrain = plan.inputs(n).into_iter().find(|&i| plan.graph[i].kind() == StageKind::Pretrain);
+            let pretrain_dir = pretrain.map(|i| plan.graph[i].dir.clone());
+            let checkpoint = pretrain_dir.as_ref().map(|d| d.join("checkpoints").join("final.safetensors")).unwrap_or_default();
+            let source = stages::Source { checkpoint, pretrain_dir };
+            let meta = EvalMeta { experiment: plan.name.clone(), varied: stage.varied.clone() };
+            let dev = rank_device(exp)?;
+            stages::run_eval(exp, &exp.evals[*eval], *subject, &source, &stage.dir, dev, &meta)?;
+        }
+        Task::Report => {
+            let registry = ijepa_reports::load_registry(&opts.runs_dir)?;
+            let files = ijepa_reports::write_report(&registry, &stage.dir)?;
+            let marker = serde_json::json!({"hash": stage.hash, "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
+            ijepa_engine::run_dir::write_json(&stage.dir.join(REPORT_MARKER), &marker)?;
+            println!("report of {} written to {} ({} files)", opts.runs_dir.display(), stage.dir.display(), files.tables.len() + files.plots.len() + 2);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Starting ranks: `ijepa launch` (the processes of one machine, like `torchrun --standalone`)
+//! and `ijepa slurm` (an sbatch script whose `srun` starts one task per GPU). Each rank reads
+//! its place from the environment (`ijepa_engine::dist::DistEnv`).
+
+use ijepa_dsl::config::{Experiment, Launcher};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// A free TCP port on the loopback interface (the OS's choice).
+pub fn free_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
+    Ok(l.local_addr()?.port())
+}
+
+fn describe(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exited with status {c}"),
+        (None, Some(9)) => "was killed (SIGKILL)".into(),
+        (None, Some(s)) => format!("was killed by signal {s}"),
+        _ => "ended".into(),
+    }
+}
+
+/// Starts `nproc` copies of this binary with `args`, as ranks 0..nproc of one world on this
+/// machine (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1,
+/// MASTER_PORT), and waits. When a rank fails, the others are stopped (SIGTERM, then SIGKILL
+/// after `grace`) and the error names the rank — the way torchrun behaves.
+pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(String, String)], grace: Duration) -> Result<()> {
+    if nproc == 0 {
+        return Err("--nproc-per-node must be at least 1".into());
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("locating the ijepa binary: {e}"))?;
+    let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
+    for rank in 0..nproc {
+        let mut cmd = Command::new(&exe);
+        cmd.args(args)
+            .env("RANK", rank.to_string())
+            .env("WORLD_SIZE", nproc.to_string())
+            .env("LOCAL_RANK", rank.to_string())
+            .env("LOCAL_WORLD_SIZE", nproc.to_string())
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", port.to_string());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        match cmd.spawn() {
+            Ok(c) => children.push(Some(c)),
+            Err(e) => {
+                stop_all(&mut children, grace);
+                return Err(format!("starting rank {rank}: {e}").into());
+            }
+        }
+    }
+    let pids: Vec<String> = children.iter().flatten().map(|c| c.id().to_string()).collect();
+    eprintln!("launched {nproc} rank(s) on 127.0.0.1:{port} (pids {})", pids.join(", "));
+    loop {
+        let mut running = 0;
+        for rank in 0..nproc {
+            let Some(child) = children[rank].as_mut() else { continue };
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => children[rank] = None,
+                Ok(Some(status)) => {
+                    children[rank] = None;
+                    stop_all(&mut children, grace);
+                    return Err(format!("rank {rank} {}; stopped the other ranks", describe(status)).into());
+                }
+                Ok(None) => running += 1,
+                Err(e) => {
+                    stop_all(&mut children, grace);
+                    return Err(format!("waiting for rank {rank}: {e}").into());
+                }
+            }
+        }
+        if running == 0 {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// SIGTERM to every running child, SIGKILL to those still running after `grace`.
+fn stop_all(children: &mut [Option<Child>], grace: Duration) {
+    for c in children.iter().flatten() {
+        // SAFETY: kill(2) on a child's pid; no memory is involved
+        unsafe {
+            libc::kill(c.id() as i32, libc::SIGTERM);
+        }
+    }
+    let t0 = Instant::now();
+    while t0.elapsed() < grace {
+        if children.iter_mut().flatten().all(|c| matches!(c.try_wait(), Ok(Some(_)))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for c in children.iter_mut().flatten() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+".contains(&b)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The sbatch script of an experiment's `distributed` block: one task per GPU on each node,
+/// `srun` starting `ijepa run FILE` in every task (each reads SLURM_PROCID & co.).
+pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path, workdir: &Path) -> Result<String> {
+    let d = &exp.distributed;
+    if d.launcher != Launcher::Slurm {
+        eprintln!(
+            "note: {}'s distributed block says launcher {:?}; writing a SLURM script anyway",
+            exp.name,
+            format!("{:?}", d.launcher).to_lowercase()
+        );
+    }
+    let s = &d.slurm;
+    let mut out = String::new();
+    let _ = writeln!(out, "#!/bin/bash");
+    let _ = writeln!(out, "# Written by `ijepa slurm {}` — {} node(s) x {} GPU(s).", file.display(), d.nodes, d.procs_per_node);
+    let _ = writeln!(out, "#SBATCH --job-name={}", exp.name);
+    let _ = writeln!(out, "#SBATCH --nodes={}", d.nodes);
+    let _ = writeln!(out, "#SBATCH --ntasks-per-node={}", d.procs_per_node);
+    let _ = writeln!(out, "#SBATCH --gpus-per-node={}", d.procs_per_node);
+    let _ = writeln!(out, "#SBATCH --cpus-per-task={}", s.cpus_per_task);
+    for (flag, v) in [
+        ("mem-per-gpu", &s.mem_per_gpu),
+        ("partition", &s.partition),
+        ("account", &s.account),
+        ("qos", &s.qos),
+        ("time", &s.time),
+        ("constraint", &s.constraint),
+    ] {
+        if let Some(v) = v {
+            let _ = writeln!(out, "#SBATCH --{flag}={v}");
+        }
+    }
+    let logs = runs_dir.join(&exp.name).join("slurm");
+    let _ = writeln!(out, "#SBATCH --output={}/%j-%t.out", logs.display());
+    let _ = writeln!(out, "#SBATCH --signal=USR1@120");
+    let _ = writeln!(out);
+    let _ = writeln!(out, "set -euo pipefail");
+    let _ = writeln!(out, "cd {}", shell_quote(&workdir.display().to_string()));
+    let _ = writeln!(out, "# rank 0's host is the rendezvous; every task reads SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID");
+    let _ = writeln!(out, "export MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)");
+    let _ = writeln!(out, "export MASTER_PORT=$((10000 + SLURM_JOB_ID % 20000))");
+    let _ = writeln!(
+        out,
+        "srun --kill-on-bad-exit=1 {} run {} --runs-dir {}",
+        shell_quote(&exe.display().to_string()),
+        shell_quote(&file.display().to_string()),
+        shell_quote(&runs_dir.display().to_string())
+    );
+    Ok(out)
+}
+
+/// Writes the sbatch script to `out` (default `RUNS/<experiment>/slurm/<experiment>.sbatch`)
+/// and, with `submit`, hands it to `sbatch`. Returns the script's path.
+pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<PathBuf>, submit: bool) -> Result<PathBuf> {
+    let abs = |p: &Path| -> Result<PathBuf> {
+        Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
+    };
+    let exe = std::env::current_exe()?;
+    let workdir = std::env::current_dir()?;
+    let script = sbatch_script(exp, &exe, &abs(file)?, &abs(runs_dir)?, &workdir)?;
+    let out = out.unwrap_or_else(|| runs_dir.join(&exp.name).join("slurm").join(format!("{}.sbatch", exp.name)));
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
+    }
+    std::fs::create_dir_all(runs_dir.join(&exp.name).join("slurm"))?;
+    std::fs::write(&out, &script).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!("wrote {}", out.display());
+    if submit {
+        let o = Command::new("sbatch")
+            .arg(&out)
+            .output()
+            .map_err(|e| format!("running sbatch: {e} (is this a SLURM login node? the script is {})", out.display()))?;
+        if !o.status.success() {
+            return Err(format!("sbatch {} failed: {}", out.display(), String::from_utf8_lossy(&o.stderr).trim()).into());
+        }
+        print!("{}", String::from_utf8_lossy(&o.stdout));
+    }
+    Ok(out)
+}

@@ -1,0 +1,237 @@
+//! Data-parallel training end to end, on CPU ranks over loopback (Gloo): two ranks of batch B
+//! train exactly like one process of batch 2B; the replicas stay bit-identical; a dead rank
+//! stops the others with a clear error instead of a hang; rendezvous failures are clear.
+
+mod common;
+use common::{ijepa, scratch, text};
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXP: &str = r#"experiment "ddp" {
+    seed 5
+    data "fashion-mnist" { crop-size 16; batch-size BATCH; workers 1; limit 256 }
+    encoder width=32 depth=2 heads=2 patch=4
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" { min-keep 2 }
+    optimizer "adamw" { lr start=2e-4 peak=2e-3 final=1e-5 warmup-epochs=1; }
+    epochs EPOCHS
+    precision "fp32"
+    device "cpu"
+}
+"#;
+
+fn write_exp(dir: &Path, batch: usize, epochs: usize) -> PathBuf {
+    let f = dir.join(format!("ddp-{batch}-{epochs}.kdl"));
+    std::fs::write(&f, EXP.replace("BATCH", &batch.to_string()).replace("EPOCHS", &epochs.to_string())).unwrap();
+    f
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn pretrain_dir(runs: &Path) -> PathBuf {
+    std::fs::read_dir(runs.join("ddp"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("pretrain-"))
+        .expect("a pretrain folder")
+}
+
+fn final_weights(runs: &Path) -> HashMap<String, tch::Tensor> {
+    let f = pretrain_dir(runs).join("checkpoints").join("final.safetensors");
+    tch::Tensor::read_safetensors(&f).unwrap().into_iter().collect()
+}
+
+fn manifest(runs: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(pretrain_dir(runs).join("manifest.json")).unwrap()).unwrap()
+}
+
+/// `ijepa run` as rank `rank` of `world` (torchrun variables).
+fn rank_cmd(file: &Path, runs: &Path, rank: usize, world: usize, port: u16) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ijepa"));
+    c.args(["run", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()])
+        .env("RANK", rank.to_string())
+        .env("WORLD_SIZE", world.to_string())
+        .env("LOCAL_RANK", rank.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .env("OMP_NUM_THREADS", "1");
+    c
+}
+
+#[test]
+fn two_ranks_train_like_one_process_with_the_global_batch() {
+    let d = scratch("ddp-equal");
+    let (one, two) = (d.join("one"), d.join("two"));
+    let single = ijepa(&["run", write_exp(&d, 32, 2).to_str().unwrap(), "--runs-dir", one.to_str().unwrap()]);
+    assert!(single.status.success(), "{}", text(&single));
+    let o = ijepa(&[
+        "launch",
+        "--nproc-per-node",
+        "2",
+        write_exp(&d, 16, 2).to_str().unwrap(),
+        "--",
+        "--runs-dir",
+        two.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let m = manifest(&two);
+    assert_eq!(m["world_size"], 2);
+    assert_eq!(m["status"], "done");
+    // 256 images, global batch 32: 8 steps per epoch, 2 epochs, in both runs
+    assert_eq!(m["steps"], 16);
+    assert_eq!(manifest(&one)["steps"], 16);
+    let digests = m["rank_digests"].as_array().expect("rank digests").clone();
+    assert_eq!(digests.len(), 2);
+    assert_eq!(digests[0], digests[1], "replicas must be bit-identical");
+
+    let (a, b) = (final_weights(&one), final_weights(&two));
+    assert_eq!(a.len(), b.len());
+    let mut worst = 0f64;
+    for (name, ta) in &a {
+        let tb = &b[name];
+        let err = (ta - tb).abs().max().double_value(&[]);
+        let scale = ta.abs().max().double_value(&[]).max(1e-3);
+        worst = worst.max(err / scale);
+        assert!(err <= 1e-4 + 1e-3 * scale, "{name}: max abs diff {err:e} (scale {scale:e})");
+    }
+    // and it is not trivially equal to the initial weights: training moved them
+    let one_loss = manifest(&one)["final_loss"].as_f64().unwrap();
+    let two_loss = m["final_loss"].as_f64().unwrap();
+    assert!((one_loss - two_loss).abs() < 1e-3 * one_loss.abs().max(1.0), "final loss {one_loss} vs {two_loss}");
+    eprintln!("largest relative difference of the final weights: {worst:e}");
+}
+
+fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn metrics_rows(runs: &Path) -> usize {
+    std::fs::read_dir(runs.join("ddp"))
+        .ok()
+        .and_then(|mut it| it.next())
+        .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("metrics.csv")).ok())
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_rank_stops_the_other_with_a_clear_error() {
+    let d = scratch("ddp-kill");
+    let file = write_exp(&d, 16, 50);
+    let runs = d.join("runs");
+    let port = free_port();
+    let mut r0 = rank_cmd(&file, &runs, 0, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut r1 = rank_cmd(&file, &runs, 1, 2, port).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // wait until training is under way (rank 0 writes metrics rows), then kill rank 1
+    let t0 = Instant::now();
+    while metrics_rows(&runs) < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
+        assert!(r0.try_wait().unwrap().is_none(), "rank 0 ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    r1.kill().unwrap();
+    r1.wait().unwrap();
+    let killed = Instant::now();
+    let status = wait_timeout(&mut r0, Duration::from_secs(30));
+    let Some(status) = status else {
+        r0.kill().unwrap();
+        panic!("rank 0 still running 30 s after rank 1 died");
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(r0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "rank 0 must fail: {err}");
+    assert!(err.contains("rank 0 of 2"), "the error names the rank: {err}");
+    eprintln!("rank 0 stopped {:.1} s after rank 1 was killed: {}", killed.elapsed().as_secs_f64(), err.trim());
+    // the run folder says so and keeps its checkpoint policy: status failed, not done
+    let m = manifest(&runs);
+    assert_eq!(m["status"], "failed");
+}
+
+#[test]
+fn launch_stops_the_other_ranks_when_one_dies() {
+    let d = scratch("ddp-launch-kill");
+    let file = write_exp(&d, 16, 50);
+    let runs = d.join("runs");
+    let mut launch = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while metrics_rows(&runs) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // find rank 1: a child of the launcher whose environment has RANK=1
+    let rank1 = children_of(launch.id())
+        .into_iter()
+        .find(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| e.split(|b| *b == 0).any(|kv| kv == b"RANK=1")))
+        .expect("rank 1's process");
+    // SAFETY: kill(2) on a pid we just found among our grandchildren
+    unsafe {
+        libc::kill(rank1 as i32, libc::SIGKILL);
+    }
+    let status = wait_timeout(&mut launch, Duration::from_secs(30)).expect("launch exits within 30 s");
+    let mut err = String::new();
+    std::io::Read::read_to_string(launch.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("rank 1 was killed") || err.contains("rank 0"), "{err}");
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        // pid (comm) state ppid ...
+        let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+        if after.split_whitespace().nth(1).and_then(|s| s.parse::<u32>().ok()) == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let d = scratch("ddp-port");
+    let file = write_exp(&d, 16, 1);
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let t0 = Instant::now();
+    let o = rank_cmd(&file, &d.join("runs"), 0, 2, port).output().unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains(&port.to_string()) && (t.contains("in use") || t.contains("bind")), "{t}");
+    assert!(t0.elapsed() < Duration::from_secs(60), "took {:?}", t0.elapsed());
+}
+
+#[test]
+fn an_unreachable_master_is_a_clear_error() {
+    let d = scratch("ddp-master");
+    // a 3 s collective timeout: the rendezvous gives up after it
+    let f = d.join("m.kdl");
+    std::fs::write(&f, EXP.replace("BATCH", "16").replace("EPOCHS", "1").replace("device \"cpu\"", "device \"cpu\"\n    distributed { timeout \"3s\" }")).unwrap();
+    let port = free_port(); // nobody listens there
+    let t0 = Instant::now();
+    let o = rank_cmd(&f, &d.join("runs"), 1, 2, port).output().unwrap();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("127.0.0.1") && t.contains(&port.to_string()), "{t}");
+    assert!(t0.elapsed() < Duration::from_secs(30), "took {:?}", t0.elapsed());
+}
