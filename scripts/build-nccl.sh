@@ -14,6 +14,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$IJEPA_ROOT"
+# a target folder of its own: switching features back and forth in one folder rebuilds the
+# engine, recipes and binary every time
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR}-nccl"
 CUDA_CRT_VERSION=13.0.88
 CUDA_CCCL_VERSION=13.0.85
 if ! "$IJEPA_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(0 if m.version('nvidia-cuda-crt') == '$CUDA_CRT_VERSION' and m.version('nvidia-cuda-cccl') == '$CUDA_CCCL_VERSION' else 1)" 2>/dev/null; then
@@ -22,7 +25,5 @@ if ! "$IJEPA_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(
         "nvidia-cuda-crt==$CUDA_CRT_VERSION" "nvidia-cuda-cccl==$CUDA_CCCL_VERSION"
 fi
 say "building ijepa with the NCCL backend (release) in $CARGO_TARGET_DIR"
-# `ijepa-engine/nccl` names the engine's feature directly, so this works with or without a
-# `nccl` passthrough feature in the root Cargo.toml.
-cargo build --release --features ijepa-engine/nccl "$@"
+cargo build --release --features nccl "$@"
 say "built $CARGO_TARGET_DIR/release/ijepa (NCCL backend included)"

@@ -53,6 +53,15 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
         DistBackend::Auto => Backend::Gloo,
     };
     let timeout = Duration::from_secs(exp.distributed.timeout_s);
+    eprintln!(
+        "rank {} of {}: joining {}:{} ({}, timeout {} s)",
+        env.rank,
+        env.world_size,
+        env.master_addr,
+        env.master_port,
+        backend.name(),
+        timeout.as_secs()
+    );
     Ok(Some(Arc::new(ProcessGroup::new(&env, backend, timeout)?)))
 }
 

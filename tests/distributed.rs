@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 const EXP: &str = r#"experiment "ddp" {
     seed 5
-    data "fashion-mnist" { crop-size 16; batch-size BATCH; workers 1; limit 256 }
+    data "fashion-mnist" { crop-size 32; batch-size BATCH; workers 1; limit 256 }
     encoder width=32 depth=2 heads=2 patch=4
     predictor depth=1 width=16 heads=2
-    mask "multi-block" { min-keep 2 }
+    mask "multi-block" { min-keep 4 }
     optimizer "adamw" { lr start=2e-4 peak=2e-3 final=1e-5 warmup-epochs=1; }
     epochs EPOCHS
     precision "fp32"
@@ -175,6 +175,7 @@ fn launch_stops_the_other_ranks_when_one_dies() {
     let t0 = Instant::now();
     while metrics_rows(&runs) < 2 {
         assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
+        assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
         std::thread::sleep(Duration::from_millis(50));
     }
     // find rank 1: a child of the launcher whose environment has RANK=1

@@ -1,0 +1,215 @@
+//! The stage graph and its executor end to end: `ijepa plan` (tree and DOT) of a sweep that
+//! extends a base file, `ijepa run` with `--dry-run`, `--only`, `--force`, skipping of finished
+//! stages, and resuming a stage killed mid-run; `ijepa slurm` and `ijepa import-yaml`.
+
+mod common;
+use common::{ijepa, scratch, text};
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BASE: &str = r#"experiment "tiny" {
+    seed 1
+    data "fashion-mnist" { crop-size 32; batch-size 32; workers 1; limit 128 }
+    encoder width=32 depth=2 heads=2 patch=4
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" { min-keep 3 }
+    epochs EPOCHS
+    precision "fp32"
+    device "cpu"
+    eval "knn" { baselines "raw-pixels" }
+    report
+}
+"#;
+
+const SWEEP: &str = r#"experiment "tiny-sweep" {
+    extends "base.kdl"
+}
+sweep "grid" {
+    vary "mask.targets.scale" {
+        - 0.1 0.2
+        - 0.15 0.2
+    }
+    seeds 1 2
+}
+"#;
+
+/// A scratch folder with base.kdl (`epochs` epochs) and sweep.kdl extending it.
+fn study(name: &str, epochs: usize) -> PathBuf {
+    let d = scratch(name);
+    std::fs::write(d.join("base.kdl"), BASE.replace("EPOCHS", &epochs.to_string())).unwrap();
+    std::fs::write(d.join("sweep.kdl"), SWEEP).unwrap();
+    d
+}
+
+fn run(d: &Path, extra: &[&str]) -> (bool, String) {
+    let (file, runs, reports) = (d.join("sweep.kdl"), d.join("runs"), d.join("reports"));
+    let mut args = vec!["run", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = ijepa(&args);
+    (o.status.success(), text(&o))
+}
+
+fn pretrain_dirs(runs: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(runs).into_iter().flatten().flatten() {
+        for s in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            if s.file_name().to_string_lossy().starts_with("pretrain-") {
+                out.push(s.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn plan_prints_the_sweep_as_a_tree_and_as_dot() {
+    let d = study("plan-tree", 1);
+    let f = d.join("sweep.kdl");
+    let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    // 2 scales x 2 seeds; kNN on each checkpoint; raw pixels once per seed (they do not
+    // depend on the mask); one report after all 6 evaluations
+    assert!(t.contains("tiny-sweep — 4 points, 4 pretraining, 6 evaluations, 1 report"), "{t}");
+    for point in ["targets-scale-0.1-0.2_seed-1", "targets-scale-0.1-0.2_seed-2", "targets-scale-0.15-0.2_seed-1", "targets-scale-0.15-0.2_seed-2"] {
+        assert!(t.contains(&format!("pretrain/{point}  [")), "{point}: {t}");
+        assert!(t.contains(&format!("eval-knn-ijepa/{point}  [")), "{point}: {t}");
+    }
+    assert_eq!(t.matches("eval-knn-raw-pixels").count(), 4, "two stages, each with its folder: {t}");
+    assert!(t.contains("after all 6 evaluations"), "{t}");
+    assert_eq!(t.matches("to run").count(), 11, "{t}");
+
+    let o = ijepa(&["plan", "--dot", f.to_str().unwrap()]);
+    let dot = text(&o);
+    assert!(o.status.success() && dot.starts_with("digraph plan {") && dot.trim_end().ends_with('}'), "{dot}");
+    assert_eq!(dot.matches(" -> ").count(), 4 + 6, "4 pretrain->eval and 6 eval->report edges: {dot}");
+    assert_eq!(dot.matches("[label=").count(), 11, "{dot}");
+}
+
+#[test]
+fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
+    let d = study("plan-run", 1);
+    let runs = d.join("runs");
+
+    let (ok, t) = run(&d, &["--dry-run"]);
+    assert!(ok, "{t}");
+    assert_eq!(t.matches("\nrun ").count() + usize::from(t.starts_with("run ")), 11, "{t}");
+    assert!(!runs.exists(), "--dry-run writes nothing");
+
+    // one stage alone
+    let (ok, t) = run(&d, &["--only", "pretrain/targets-scale-0.15-0.2_seed-2"]);
+    assert!(ok, "{t}");
+    assert_eq!(pretrain_dirs(&runs).len(), 1, "{t}");
+    assert!(t.contains("1 stage(s) run, 0 skipped"), "{t}");
+
+    // an evaluation whose pretraining has not run cannot run alone
+    let (ok, t) = run(&d, &["--only", "eval-knn-ijepa/targets-scale-0.1-0.2_seed-1"]);
+    assert!(!ok && t.contains("needs pretrain/targets-scale-0.1-0.2_seed-1 first"), "{t}");
+    let (ok, t) = run(&d, &["--only", "no-such-stage"]);
+    assert!(!ok && t.contains("selects no stage"), "{t}");
+
+    // everything: the finished pretraining is skipped
+    let (ok, t) = run(&d, &[]);
+    assert!(ok, "{t}");
+    assert!(t.contains("10 stage(s) run, 1 skipped"), "{t}");
+    assert_eq!(pretrain_dirs(&runs).len(), 4);
+    assert!(d.join("reports").join("report.md").is_file());
+    let report = std::fs::read_to_string(d.join("reports").join("report.md")).unwrap();
+    assert!(report.contains("Sweep `tiny-sweep`"), "the report has the sweep's ablation table: {report}");
+
+    // again: nothing to do, no training
+    let t0 = Instant::now();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok, "{t}");
+    assert!(t.contains("0 stage(s) run, 11 skipped"), "{t}");
+    assert!(!t.contains("pretraining "), "{t}");
+    eprintln!("second run: {:.2} s", t0.elapsed().as_secs_f64());
+
+    // --force reruns what it selects and keeps the old folder
+    let (ok, t) = run(&d, &["--only", "report", "--force"]);
+    assert!(ok, "{t}");
+    assert!(t.contains("1 stage(s) run, 0 skipped"), "{t}");
+    assert!(std::fs::read_dir(&d).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with("reports.old-")));
+}
+
+#[test]
+fn a_stage_killed_mid_run_resumes_from_its_checkpoint() {
+    let d = study("plan-resume", 6);
+    let runs = d.join("runs");
+    let f = d.join("sweep.kdl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // kill it once the first point has a checkpoint (every epoch: 4 steps) and trained on
+    let t0 = Instant::now();
+    loop {
+        assert!(t0.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
+        let dirs = pretrain_dirs(&runs);
+        let rows = dirs
+            .first()
+            .and_then(|p| std::fs::read_to_string(p.join("metrics.csv")).ok())
+            .map(|t| t.lines().count().saturating_sub(1))
+            .unwrap_or(0);
+        if dirs.first().is_some_and(|p| p.join("checkpoints/latest.safetensors").is_file()) && rows >= 6 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (ok, t) = run(&d, &["--dry-run"]);
+    assert!(ok && t.contains("resume "), "the plan shows the interrupted stage: {t}");
+    let (ok, t) = run(&d, &[]);
+    assert!(ok, "{t}");
+    assert!(t.contains("== resume pretrain/") && t.contains("resuming tiny-sweep-"), "{t}");
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("0 stage(s) run, 11 skipped"), "{t}");
+}
+
+#[test]
+fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
+    let d = scratch("slurm");
+    let out = d.join("job.sbatch");
+    let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = std::fs::read_to_string(&out).unwrap();
+    for line in ["#SBATCH --nodes=16", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8", "#SBATCH --cpus-per-task=10", "#SBATCH --mem-per-gpu=55G", "srun "] {
+        assert!(s.contains(line), "{line}: {s}");
+    }
+    assert!(s.contains("run ") && s.contains("vitg16_in22k.kdl"), "{s}");
+    // no sbatch on this machine: --submit is a clear error, after writing the script
+    if Command::new("sbatch").arg("--version").output().is_err() {
+        let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--submit"]);
+        assert!(!o.status.success() && text(&o).contains("running sbatch"), "{}", text(&o));
+    }
+}
+
+#[test]
+fn import_yaml_reproduces_the_shipped_presets() {
+    let d = scratch("import-yaml");
+    for (yaml, preset, name) in [
+        ("in1k_vith14_ep300.yaml", "in1k_vith14_ep300.kdl", "in1k-vith14-ep300"),
+        ("in22k_vitg16_ep44.yaml", "vitg16_in22k.kdl", "vitg16-in22k"),
+    ] {
+        let out = d.join(preset);
+        let src = format!("dsl/tests/fixtures/official-configs/{yaml}");
+        let o = ijepa(&["import-yaml", &src, "--name", name, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        let ours = std::fs::read_to_string(&out).unwrap();
+        let shipped = std::fs::read_to_string(Path::new("experiments").join(preset)).unwrap();
+        assert_eq!(ours, shipped, "{yaml} imports to experiments/{preset}");
+        let o = ijepa(&["check", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let bad = d.join("bad.yaml");
+    std::fs::write(&bad, "data:\n  batch_size: 8\n  no_such_key: 1\n").unwrap();
+    let o = ijepa(&["import-yaml", bad.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("no_such_key"), "{}", text(&o));
+}
