@@ -146,6 +146,21 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             }
             continue;
         }
+        // every rank takes part in a pretraining: they follow rank 0's reading of the folder
+        let status = if stage.kind() == StageKind::Pretrain {
+            let code = match status {
+                Status::Done => -1,
+                Status::Pending => -2,
+                Status::Partial { step } => step as i64,
+            };
+            match train::agree(dist.as_deref(), code)? {
+                -1 => Status::Done,
+                -2 => Status::Pending,
+                step => Status::Partial { step: step as u64 },
+            }
+        } else {
+            status
+        };
         if status == Status::Done && !opts.force {
             n_skip += 1;
             if lead {

@@ -537,7 +537,7 @@ fn the_documented_sweep_parses() {
     let end = start + docs[start..].find("```").expect("end of the example");
     let example = &docs[start..end];
     let dir = Dir::new("docs");
-    dir.write("fmnist-vit-tiny.kdl", include_str!("../../experiments/fmnist-vit-tiny.kdl"));
+    dir.write("quickstart.kdl", include_str!("../../experiments/quickstart.kdl"));
     let path = dir.write("fmnist-target-scale.kdl", example);
     let s = study(&path);
     let names: Vec<&str> = s.points.iter().map(|p| p.name.as_str()).collect();
@@ -550,4 +550,11 @@ fn the_documented_sweep_parses() {
             "targets-scale-0.15-0.2",
         ]
     );
+    // the shipped example is the documented one
+    let shipped = study(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../experiments/fmnist-target-scale.kdl"));
+    assert_eq!(shipped.points.len(), 4);
+    for (a, b) in s.points.iter().zip(&shipped.points) {
+        assert_eq!(a.name, b.name);
+        assert_eq!(a.experiment, b.experiment);
+    }
 }

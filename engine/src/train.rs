@@ -40,7 +40,7 @@ impl RunOptions {
 }
 
 /// Rank 0's value of a flag, on every rank (a one-element broadcast).
-fn agree(dist: Option<&ProcessGroup>, value: i64) -> Result<i64> {
+pub fn agree(dist: Option<&ProcessGroup>, value: i64) -> Result<i64> {
     let Some(pg) = dist else { return Ok(value) };
     let t = Tensor::from_slice(&[value]).to_device(pg.device());
     pg.broadcast(&t, 0)?;
