@@ -26,4 +26,4 @@ if ! "$IJEPA_VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(
 fi
 say "building ijepa with the NCCL backend (release) in $CARGO_TARGET_DIR"
 cargo build --release --features nccl "$@"
-say "built $CARGO_TARGET_DIR/release/ijepa (NCCL backend included)"
+say "built with the NCCL backend (cargo build --release --features nccl $*) in $CARGO_TARGET_DIR"
