@@ -37,8 +37,16 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 /// The process group of this process when it was started as one rank of several (torchrun,
 /// SLURM or `ijepa launch` variables), for the experiment's backend and timeout.
 pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<ProcessGroup>>> {
-    let Some(env) = DistEnv::from_env()? else { return Ok(None) };
     let want = exp.distributed.world_size();
+    let Some(env) = DistEnv::from_env()? else {
+        if want > 1 {
+            eprintln!(
+                "note: {} asks for {want} processes (distributed block); this is one process with                  no launcher variables, so it trains alone — start the ranks with `ijepa launch`,                  torchrun or `ijepa slurm`",
+                exp.name
+            );
+        }
+        return Ok(None);
+    };
     if want != 1 && want != env.world_size {
         eprintln!(
             "warning: {} asks for {want} processes (distributed: {} node(s) x {}), this run has {}; \

@@ -28,13 +28,18 @@ fn describe(status: ExitStatus) -> String {
 
 /// Starts `nproc` copies of this binary with `args`, as ranks 0..nproc of one world on this
 /// machine (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1,
-/// MASTER_PORT), and waits. When a rank fails, the others are stopped (SIGTERM, then SIGKILL
+/// MASTER_PORT; OMP_NUM_THREADS = cores / nproc unless set), and waits. When a rank fails, the others are stopped (SIGTERM, then SIGKILL
 /// after `grace`) and the error names the rank — the way torchrun behaves.
 pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(String, String)], grace: Duration) -> Result<()> {
     if nproc == 0 {
         return Err("--nproc-per-node must be at least 1".into());
     }
     let exe = std::env::current_exe().map_err(|e| format!("locating the ijepa binary: {e}"))?;
+    // like torchrun: ranks sharing a machine share its cores instead of each taking them all
+    let threads = std::env::var("OMP_NUM_THREADS").ok().unwrap_or_else(|| {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        (cores / nproc).max(1).to_string()
+    });
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
     for rank in 0..nproc {
         let mut cmd = Command::new(&exe);
@@ -44,7 +49,8 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
             .env("LOCAL_RANK", rank.to_string())
             .env("LOCAL_WORLD_SIZE", nproc.to_string())
             .env("MASTER_ADDR", "127.0.0.1")
-            .env("MASTER_PORT", port.to_string());
+            .env("MASTER_PORT", port.to_string())
+            .env("OMP_NUM_THREADS", &threads);
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
@@ -57,7 +63,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         }
     }
     let pids: Vec<String> = children.iter().flatten().map(|c| c.id().to_string()).collect();
-    eprintln!("launched {nproc} rank(s) on 127.0.0.1:{port} (pids {})", pids.join(", "));
+    eprintln!("launched {nproc} rank(s) on 127.0.0.1:{port} (pids {}; {threads} torch thread(s) each)", pids.join(", "));
     loop {
         let mut running = 0;
         for rank in 0..nproc {
