@@ -11,6 +11,7 @@ use ijepa_engine::stages::{self, EvalMeta};
 use ijepa_engine::train::{self, RunOptions};
 use ijepa_recipes::IJepa;
 use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
 use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,7 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
     let Some(env) = DistEnv::from_env()? else {
         if want > 1 {
             eprintln!(
-                "note: {} asks for {want} processes (distributed block); this is one process with                  no launcher variables, so it trains alone — start the ranks with `ijepa launch`,                  torchrun or `ijepa slurm`",
+                "note: {} asks for {want} processes (distributed block); this is one process with no launcher variables, so it trains alone: start the ranks with `ijepa launch`, torchrun or `ijepa slurm`",
                 exp.name
             );
         }
@@ -83,22 +84,34 @@ pub fn rank_device(exp: &Experiment) -> Result<tch::Device> {
     }
 }
 
-fn kind_order_ok(plan: &Plan, n: NodeIndex, done: &BTreeSet<NodeIndex>) -> Vec<String> {
-    plan.inputs(n)
-        .into_iter()
-        .filter(|i| !done.contains(i) && plan.status(*i) != Status::Done)
-        .map(|i| plan.graph[i].id.clone())
-        .collect()
+/// The inputs of `n` that are neither done nor already run by this invocation.
+fn missing_inputs(plan: &Plan, n: NodeIndex, done: &BTreeSet<NodeIndex>) -> Vec<NodeIndex> {
+    plan.inputs(n).into_iter().filter(|i| !done.contains(i) && plan.status(*i) != Status::Done).collect()
 }
 
-/// Moves a finished stage's folder aside (`<folder>.old-<unix seconds>`) for `--force`.
+/// Every stage downstream of `n`.
+fn descendants(plan: &Plan, n: NodeIndex) -> BTreeSet<NodeIndex> {
+    let mut out = BTreeSet::new();
+    let mut todo = vec![n];
+    while let Some(m) = todo.pop() {
+        for e in plan.graph.edges_directed(m, petgraph::Direction::Outgoing) {
+            if out.insert(e.target()) {
+                todo.push(e.target());
+            }
+        }
+    }
+    out
+}
+
+/// Moves a finished stage's folder aside for `--force`: `.<folder>.old-<unix seconds>` beside
+/// it (hidden: reports do not read it).
 fn set_aside(dir: &Path) -> Result<()> {
     if !dir.exists() {
         return Ok(());
     }
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("stage");
-    let aside = dir.with_file_name(format!("{name}.old-{secs}"));
+    let aside = dir.with_file_name(format!(".{name}.old-{secs}"));
     std::fs::rename(dir, &aside).map_err(|e| format!("--force: moving {} aside: {e}", dir.display()))?;
     println!("--force: kept the previous {} as {}", dir.display(), aside.display());
     Ok(())
@@ -133,12 +146,13 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             continue;
         }
         let status = plan.status(n);
-        let missing = kind_order_ok(plan, n, &ran);
-        if !missing.is_empty() && !missing.iter().all(|m| selected.iter().any(|s| &plan.graph[*s].id == m)) {
+        let missing = missing_inputs(plan, n, &ran);
+        if !missing.is_empty() && !missing.iter().all(|m| selected.contains(m)) {
+            let names: Vec<&str> = missing.iter().map(|m| plan.graph[*m].id.as_str()).collect();
             return Err(format!(
                 "stage {} needs {} first (not done, not selected): drop --only or select them too",
                 stage.id,
-                missing.join(", ")
+                names.join(", ")
             )
             .into());
         }
@@ -178,7 +192,14 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             continue;
         }
         if status == Status::Done && lead {
+            // a rerun stage makes what was computed from it stale: set those aside too (they
+            // run now when selected, else on the next run)
             set_aside(&stage.dir)?;
+            for d in descendants(plan, n) {
+                if plan.status(d) == Status::Done {
+                    set_aside(&plan.graph[d].dir)?;
+                }
+            }
         }
         if lead {
             println!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);

@@ -5,8 +5,17 @@
 use ijepa_dsl::config::{Experiment, Launcher};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
+
+/// The signal that asked the launcher to stop (0: none).
+static STOP: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    STOP.store(sig, Ordering::SeqCst);
+}
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -40,9 +49,24 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         (cores / nproc).max(1).to_string()
     });
+    // SIGINT/SIGTERM/SIGHUP to the launcher stop the ranks too (and if the launcher dies
+    // anyway, the kernel sends each rank SIGTERM: PR_SET_PDEATHSIG)
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores into an atomic, which is async-signal-safe
+        unsafe {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
     for rank in 0..nproc {
         let mut cmd = Command::new(&exe);
+        // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         cmd.args(args)
             .env("RANK", rank.to_string())
             .env("WORLD_SIZE", nproc.to_string())
@@ -65,15 +89,20 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     let pids: Vec<String> = children.iter().flatten().map(|c| c.id().to_string()).collect();
     eprintln!("launched {nproc} rank(s) on 127.0.0.1:{port} (pids {}; {threads} torch thread(s) each)", pids.join(", "));
     loop {
+        let sig = STOP.load(Ordering::SeqCst);
+        if sig != 0 {
+            stop_all(&mut children, grace);
+            return Err(format!("stopped by signal {sig}; stopped the ranks").into());
+        }
         let mut running = 0;
+        let mut failed: Vec<(usize, ExitStatus)> = Vec::new();
         for rank in 0..nproc {
             let Some(child) = children[rank].as_mut() else { continue };
             match child.try_wait() {
                 Ok(Some(status)) if status.success() => children[rank] = None,
                 Ok(Some(status)) => {
                     children[rank] = None;
-                    stop_all(&mut children, grace);
-                    return Err(format!("rank {rank} {}; stopped the other ranks", describe(status)).into());
+                    failed.push((rank, status));
                 }
                 Ok(None) => running += 1,
                 Err(e) => {
@@ -81,6 +110,24 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
                     return Err(format!("waiting for rank {rank}: {e}").into());
                 }
             }
+        }
+        if !failed.is_empty() {
+            // the first failure takes the others down within moments: give them that moment,
+            // then blame a rank killed by a signal (the cause) before one that exited with an
+            // error (the consequence)
+            std::thread::sleep(Duration::from_millis(300));
+            for (rank, slot) in children.iter_mut().enumerate() {
+                if let Some(Ok(Some(status))) = slot.as_mut().map(|c| c.try_wait()) {
+                    *slot = None;
+                    if !status.success() {
+                        failed.push((rank, status));
+                    }
+                }
+            }
+            stop_all(&mut children, grace);
+            failed.sort_by_key(|(rank, s)| (s.code().is_some(), *rank));
+            let (rank, status) = failed[0];
+            return Err(format!("rank {rank} {}; stopped the other ranks", describe(status)).into());
         }
         if running == 0 {
             return Ok(());
@@ -151,8 +198,7 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
         }
     }
     let logs = runs_dir.join(&exp.name).join("slurm");
-    let _ = writeln!(out, "#SBATCH --output={}/%j-%t.out", logs.display());
-    let _ = writeln!(out, "#SBATCH --signal=USR1@120");
+    let _ = writeln!(out, "#SBATCH --output={}/%j.out", logs.display());
     let _ = writeln!(out);
     let _ = writeln!(out, "set -euo pipefail");
     let _ = writeln!(out, "cd {}", shell_quote(&workdir.display().to_string()));
@@ -161,7 +207,8 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     let _ = writeln!(out, "export MASTER_PORT=$((10000 + SLURM_JOB_ID % 20000))");
     let _ = writeln!(
         out,
-        "srun --kill-on-bad-exit=1 {} run {} --runs-dir {}",
+        "srun --kill-on-bad-exit=1 --output={}/%j-rank%t.out {} run {} --runs-dir {}",
+        shell_quote(&logs.display().to_string()),
         shell_quote(&exe.display().to_string()),
         shell_quote(&file.display().to_string()),
         shell_quote(&runs_dir.display().to_string())

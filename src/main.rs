@@ -50,7 +50,7 @@ enum Command {
         #[arg(long, value_name = "STAGE")]
         only: Vec<String>,
         /// Rerun the selected stages even when done (the old folder is kept, renamed
-        /// `<folder>.old-<time>`).
+        /// `.<folder>.old-<time>`; finished stages computed from it are set aside too).
         #[arg(long)]
         force: bool,
     },
@@ -531,7 +531,10 @@ fn time_step(b: &BenchStep, dist: Option<&std::sync::Arc<ijepa_engine::dist::Pro
         "bf16" => Precision::Bf16,
         p => return Err(format!("unknown precision {p:?} (fp32 or bf16)").into()),
     };
-    let dev = device::resolve(&b.device)?;
+    let dev = match (device::resolve(&b.device)?, dist) {
+        (tch::Device::Cuda(_), Some(pg)) => pg.device(),
+        (dev, _) => dev,
+    };
     let (rank, world) = dist.map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
     let mut recipe = IJepa::for_experiment(&exp, dev, rank, world)?;
     if let Some(pg) = dist {
@@ -578,11 +581,14 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
         launch::spawn_local(b.nproc, launch::free_port()?, &args, &extra, std::time::Duration::from_secs(5))?;
         return Ok(ExitCode::SUCCESS);
     };
-    let pg = std::sync::Arc::new(ProcessGroup::new(&env, Backend::Gloo, std::time::Duration::from_secs(120))?);
+    // one GPU per rank where the step runs on CUDA (NCCL), else CPU ranks over Gloo
+    let on_cuda = device::resolve(&b.step.device)?.is_cuda();
+    let backend = if on_cuda { Backend::Nccl } else { Backend::Gloo };
+    let pg = std::sync::Arc::new(ProcessGroup::new(&env, backend, std::time::Duration::from_secs(120))?);
     let sizes: Vec<usize> = [1usize << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22, 1 << 24, 1 << 26].to_vec();
     let rows = dist::bench_all_reduce(&pg, &sizes, b.iters)?;
     if env.rank == 0 {
-        println!("all-reduce (sum, float32, Gloo over loopback), {} ranks, {} iterations per size:", env.world_size, b.iters);
+        println!("all-reduce (sum, float32, {} on this machine), {} ranks, {} iterations per size:", backend.name(), env.world_size, b.iters);
         println!("  {:>10}  {:>10}  {:>12}  {:>12}", "bytes", "us/op", "algbw GB/s", "busbw GB/s");
         for (bytes, secs, alg, bus) in &rows {
             println!("  {bytes:>10}  {:>10.1}  {alg:>12.3}  {bus:>12.3}", secs * 1e6);

@@ -236,3 +236,35 @@ fn an_unreachable_master_is_a_clear_error() {
     assert!(t.contains("127.0.0.1") && t.contains(&port.to_string()), "{t}");
     assert!(t0.elapsed() < Duration::from_secs(30), "took {:?}", t0.elapsed());
 }
+
+#[test]
+fn a_signal_to_the_launcher_stops_every_rank() {
+    let d = scratch("ddp-launch-term");
+    let file = write_exp(&d, 16, 50);
+    let runs = d.join("runs");
+    let mut launch = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while metrics_rows(&runs) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
+        assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ranks = children_of(launch.id());
+    assert_eq!(ranks.len(), 2, "two rank processes");
+    // SAFETY: kill(2) on our own child
+    unsafe {
+        libc::kill(launch.id() as i32, libc::SIGTERM);
+    }
+    let status = wait_timeout(&mut launch, Duration::from_secs(20)).expect("launch exits within 20 s");
+    let mut err = String::new();
+    std::io::Read::read_to_string(launch.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success() && err.contains("stopped by signal 15"), "{err}");
+    for pid in ranks {
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "rank process {pid} still exists");
+    }
+}

@@ -132,7 +132,19 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     let (ok, t) = run(&d, &["--only", "report", "--force"]);
     assert!(ok, "{t}");
     assert!(t.contains("1 stage(s) run, 0 skipped"), "{t}");
-    assert!(std::fs::read_dir(&d).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with("reports.old-")));
+    assert!(std::fs::read_dir(&d).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(".reports.old-")));
+
+    // forcing a pretraining sets aside what was computed from it: its evaluation and the
+    // report run again (the raw-pixel baselines do not depend on it and stay done)
+    let (ok, t) = run(&d, &["--only", "pretrain/targets-scale-0.15-0.2_seed-2", "--force"]);
+    assert!(ok, "{t}");
+    let (ok, t) = run(&d, &["--dry-run"]);
+    assert!(ok, "{t}");
+    let to_run: Vec<&str> = t.lines().filter(|l| l.starts_with("run ")).collect();
+    assert_eq!(to_run.len(), 2, "{t}");
+    assert!(to_run[0].contains("eval-knn-ijepa/targets-scale-0.15-0.2_seed-2") && to_run[1].contains("report"), "{t}");
+    let registry_runs = std::fs::read_dir(runs.join("tiny-sweep-targets-scale-0.15-0.2_seed-2")).unwrap().count();
+    assert!(registry_runs >= 3, "the set-aside folders stay, hidden");
 }
 
 #[test]
@@ -212,4 +224,18 @@ fn import_yaml_reproduces_the_shipped_presets() {
     std::fs::write(&bad, "data:\n  batch_size: 8\n  no_such_key: 1\n").unwrap();
     let o = ijepa(&["import-yaml", bad.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("no_such_key"), "{}", text(&o));
+}
+
+#[test]
+fn points_that_differ_after_pretraining_share_one_pretraining() {
+    let d = study("plan-share", 1);
+    let f = d.join("knn.kdl");
+    std::fs::write(&f, "experiment \"knn-k\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    vary \"eval.knn.k\" 5 10\n}\n").unwrap();
+    let o = ijepa(&["plan", f.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    // one pretraining feeds both kNN evaluations; the raw-pixel baseline depends on k, so
+    // there is one per point, each with its own id
+    assert!(t.contains("knn-k — 2 points, 1 pretraining, 4 evaluations, 1 report"), "{t}");
+    assert!(t.contains("eval-knn-raw-pixels/knn-k-5  [") && t.contains("eval-knn-raw-pixels/knn-k-10  ["), "{t}");
 }

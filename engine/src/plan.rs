@@ -149,11 +149,13 @@ pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &s
     )
 }
 
-/// The settings of a sweep point a baseline depends on (data, encoder, seed).
+/// The settings of a sweep point a baseline depends on (data, encoder, seed, evaluation).
 fn baseline_varied(varied: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     varied
         .iter()
-        .filter(|(k, _)| k.starts_with("data.") || k.starts_with("encoder") || k.as_str() == "seed")
+        .filter(|(k, _)| {
+            k.starts_with("data.") || k.starts_with("encoder") || k.starts_with("eval") || k.as_str() == "seed"
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -172,17 +174,30 @@ impl Plan {
     pub fn build(study: &Study, runs_dir: &Path, reports_dir: &Path, world_size: usize) -> Plan {
         let mut graph: DiGraph<Stage, ()> = DiGraph::new();
         let mut by_dir: HashMap<PathBuf, NodeIndex> = HashMap::new();
+        // points that differ only in what runs after pretraining (evaluation settings, loader
+        // threads) share one pretraining: keyed by its hash under the study's name
+        let mut pretrains: HashMap<String, (NodeIndex, String)> = HashMap::new();
         let mut evals = Vec::new();
         for (pi, point) in study.points.iter().enumerate() {
             let exp = &point.experiment;
-            let phash = pretrain_hash(exp, world_size);
-            let pretrain = graph.add_node(Stage {
-                id: format!("pretrain{}", suffix(point)),
-                task: Task::Pretrain { point: pi },
-                dir: run_dir::stage_path(runs_dir, &exp.name, "pretrain", &phash),
-                hash: phash.clone(),
-                varied: point.varied.clone(),
-            });
+            let mut anonymous = exp.clone();
+            anonymous.name = study.name.clone();
+            let key = pretrain_hash(&anonymous, world_size);
+            let (pretrain, phash) = match pretrains.get(&key) {
+                Some((n, h)) => (*n, h.clone()),
+                None => {
+                    let phash = pretrain_hash(exp, world_size);
+                    let n = graph.add_node(Stage {
+                        id: format!("pretrain{}", suffix(point)),
+                        task: Task::Pretrain { point: pi },
+                        dir: run_dir::stage_path(runs_dir, &exp.name, "pretrain", &phash),
+                        hash: phash.clone(),
+                        varied: point.varied.clone(),
+                    });
+                    pretrains.insert(key, (n, phash.clone()));
+                    (n, phash)
+                }
+            };
             for (ei, cfg) in exp.evals.iter().enumerate() {
                 let mut subjects = vec![Subject::Pretrained];
                 subjects.extend(cfg.baselines.iter().map(|b| match b {

@@ -298,7 +298,9 @@ fn sorted_subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| ReportError::io(dir, e))? {
         let path = entry.map_err(|e| ReportError::io(dir, e))?.path();
-        if path.is_dir() {
+        // hidden folders are not runs (e.g. `.pretrain-<hash>.old-<time>`, set aside by --force)
+        let hidden = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        if path.is_dir() && !hidden {
             out.push(path);
         }
     }
