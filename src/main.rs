@@ -121,6 +121,9 @@ enum Command {
     Eval {
         /// Experiment file (.kdl) whose data, encoder and eval blocks to use.
         file: PathBuf,
+        /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`).
+        #[arg(long)]
+        point: Option<String>,
         /// The checkpoint to evaluate (its target encoder when present).
         #[arg(long)]
         checkpoint: PathBuf,
@@ -194,6 +197,9 @@ enum Command {
     Masks {
         /// Experiment file (.kdl).
         file: PathBuf,
+        /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`).
+        #[arg(long)]
+        point: Option<String>,
         /// Number of batches to sample.
         #[arg(long, default_value_t = 200)]
         batches: usize,
@@ -321,14 +327,14 @@ fn main() -> ExitCode {
         Command::ImportYaml { file, name, out } => cmd_import_yaml(&file, name, out),
         Command::Bench { what: BenchCommand::Dist(b) } => cmd_bench_dist(&b),
         Command::Check { files } => cmd_check(&files),
-        Command::Eval { file, checkpoint, runs_dir } => cmd_eval(&file, checkpoint, &runs_dir),
+        Command::Eval { file, checkpoint, runs_dir, point } => cmd_eval(&file, point.as_deref(), checkpoint, &runs_dir),
         Command::Report { runs_dir, out } => cmd_report(&runs_dir, &out),
         Command::Bench { what: BenchCommand::Step(b) } => cmd_bench_step(&b),
         Command::Bench { what: BenchCommand::Data(b) } => cmd_bench_data(&b),
         Command::Parity { fixture, weights } => cmd_parity(&fixture, weights.as_deref()),
         Command::ImportCheckpoint { file, out, heads } => cmd_import(&file, out, heads),
         Command::Export { file, format, encoder, heads, out } => cmd_export(&file, &format, &encoder, heads, &out),
-        Command::Masks { file, batches, batch_size, png } => cmd_masks(&file, batches, batch_size, png),
+        Command::Masks { file, point, batches, batch_size, png } => cmd_masks(&file, point.as_deref(), batches, batch_size, png),
     };
     match result {
         Ok(code) => code,
@@ -342,11 +348,24 @@ fn main() -> ExitCode {
 type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 /// Loads an experiment, printing its diagnostics (rendered with the source) on failure.
-fn load(file: &std::path::Path) -> Result<(Experiment, String), ExitCode> {
-    ijepa_dsl::load(file).map_err(|diags| {
-        eprintln!("{:?}", miette::Report::new(diags));
-        ExitCode::FAILURE
-    })
+/// The experiment of a file, or of one point of its sweep (`--point NAME`).
+fn load(file: &std::path::Path, point: Option<&str>) -> Result<Experiment, ExitCode> {
+    let (study, _) = load_study(file)?;
+    let names: Vec<&str> = study.points.iter().map(|p| p.name.as_str()).collect();
+    match (point, study.points.len()) {
+        (None, 1) => Ok(study.points[0].experiment.clone()),
+        (None, n) => {
+            eprintln!("error: {} is a sweep of {n} points: choose one with --point ({})", file.display(), names.join(", "));
+            Err(ExitCode::FAILURE)
+        }
+        (Some(want), _) => match study.points.iter().find(|p| p.name == want) {
+            Some(p) => Ok(p.experiment.clone()),
+            None => {
+                eprintln!("error: {} has no sweep point {want:?}; its points: {}", file.display(), names.join(", "));
+                Err(ExitCode::FAILURE)
+            }
+        },
+    }
 }
 
 /// Loads an experiment file with its sweep, printing diagnostics on failure.
@@ -441,8 +460,8 @@ fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<Pat
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_eval(file: &std::path::Path, checkpoint: PathBuf, runs_dir: &std::path::Path) -> CmdResult {
-    let (exp, _) = match load(file) {
+fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, runs_dir: &std::path::Path) -> CmdResult {
+    let exp = match load(file, point) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
@@ -634,8 +653,8 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>) -> C
     Ok(if r.pass() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn cmd_masks(file: &std::path::Path, batches: usize, batch_size: Option<usize>, png: Option<PathBuf>) -> CmdResult {
-    let (exp, _) = match load(file) {
+fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_size: Option<usize>, png: Option<PathBuf>) -> CmdResult {
+    let exp = match load(file, point) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };

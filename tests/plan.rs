@@ -239,3 +239,13 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     assert!(t.contains("knn-k — 2 points, 1 pretraining, 4 evaluations, 1 report"), "{t}");
     assert!(t.contains("eval-knn-raw-pixels/knn-k-5  [") && t.contains("eval-knn-raw-pixels/knn-k-10  ["), "{t}");
 }
+
+#[test]
+fn single_experiment_commands_take_a_sweep_point() {
+    let o = ijepa(&["masks", "experiments/fmnist-target-scale.kdl", "--batches", "2"]);
+    assert!(!o.status.success() && text(&o).contains("choose one with --point (targets-scale-0.075-0.2,"), "{}", text(&o));
+    let o = ijepa(&["masks", "experiments/fmnist-target-scale.kdl", "--batches", "2", "--point", "targets-scale-0.15-0.2"]);
+    assert!(o.status.success() && text(&o).contains("fmnist-target-scale-targets-scale-0.15-0.2"), "{}", text(&o));
+    let o = ijepa(&["masks", "experiments/fmnist-target-scale.kdl", "--point", "nope"]);
+    assert!(!o.status.success() && text(&o).contains("no sweep point \"nope\""), "{}", text(&o));
+}
