@@ -111,7 +111,13 @@ fn set_aside(dir: &Path) -> Result<()> {
     }
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("stage");
-    let aside = dir.with_file_name(format!(".{name}.old-{secs}"));
+    let mut aside = dir.with_file_name(format!(".{name}.old-{secs}"));
+    for i in 2.. {
+        if !aside.exists() {
+            break;
+        }
+        aside = dir.with_file_name(format!(".{name}.old-{secs}-{i}"));
+    }
     std::fs::rename(dir, &aside).map_err(|e| format!("--force: moving {} aside: {e}", dir.display()))?;
     println!("--force: kept the previous {} as {}", dir.display(), aside.display());
     Ok(())
