@@ -320,14 +320,15 @@ impl Plan {
         let count = |k: StageKind| self.graph.node_weights().filter(|s| s.kind() == k).count();
         let _ = writeln!(
             out,
-            "{} — {} point{}, {} pretraining, {} evaluation{}, {} report",
+            "{} — {} point{}, {} pretraining, {} evaluation{}, {} report{}",
             self.name,
             self.points.len(),
             if self.points.len() == 1 { "" } else { "s" },
             count(StageKind::Pretrain),
             count(StageKind::Eval),
             if count(StageKind::Eval) == 1 { "" } else { "s" },
-            count(StageKind::Report)
+            count(StageKind::Report),
+            if self.world_size > 1 { format!("; pretraining on {} processes", self.world_size) } else { String::new() }
         );
         let line = |out: &mut String, prefix: &str, n: NodeIndex| {
             let s = &self.graph[n];
