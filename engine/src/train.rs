@@ -331,9 +331,14 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let mut losses: Vec<f64> = Vec::new();
     // rank 0 decides whether to resume (and from which step); the others load the same file
     // (a shared file system, as on every SLURM cluster) and check they see that step
-    let resume_at = agree(opts.dist.as_deref(), if lead && latest.exists() { state::load(&latest)?.1.global_step as i64 } else { -1 })?;
+    // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
+    let mine = if lead && latest.exists() { Some(state::load(&latest)?) } else { None };
+    let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos)| pos.global_step as i64))?;
     if resume_at >= 0 {
-        let (tensors, pos) = state::load(&latest).map_err(|e| Error::Train(format!("rank {rank} cannot read the checkpoint rank 0 resumes from (ranks need a shared file system): {e}")))?;
+        let (tensors, pos) = match mine {
+            Some(loaded) => loaded,
+            None => state::load(&latest).map_err(|e| Error::Train(format!("rank {rank} cannot read the checkpoint rank 0 resumes from (ranks need a shared file system): {e}")))?,
+        };
         if pos.global_step as i64 != resume_at {
             return Err(Error::Train(format!(
                 "rank {rank} sees {} at step {}, rank 0 at step {resume_at}: the ranks do not share one file system",
