@@ -7,7 +7,7 @@ use ijepa_dsl::config::{DistBackend, Experiment};
 use ijepa_engine::device;
 use ijepa_engine::dist::{Backend, DistEnv, ProcessGroup};
 use ijepa_engine::plan::{Plan, StageKind, Status, Task, REPORT_MARKER};
-use ijepa_engine::stages::{self, EvalMeta};
+use ijepa_engine::stages::{self, EvalCache, EvalMeta};
 use ijepa_engine::train::{self, RunOptions};
 use ijepa_recipes::IJepa;
 use petgraph::graph::NodeIndex;
@@ -145,6 +145,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         selected.dedup();
     }
     let mut ran: BTreeSet<NodeIndex> = BTreeSet::new();
+    let mut shared = EvalCache::default();
     let (mut n_run, mut n_skip) = (0, 0);
     for &n in &selected {
         let stage = &plan.graph[n];
@@ -210,7 +211,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if lead {
             println!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
         }
-        run_stage(plan, n, opts, dist.clone())?;
+        run_stage(plan, n, opts, dist.clone(), &mut shared)?;
         n_run += 1;
         ran.insert(n);
     }
@@ -220,7 +221,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     Ok(())
 }
 
-fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> Result<()> {
+fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>, shared: &mut EvalCache) -> Result<()> {
     let stage = &plan.graph[n];
     match &stage.task {
         Task::Pretrain { point } => {
@@ -256,7 +257,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             let source = stages::Source { checkpoint, pretrain_dir };
             let meta = EvalMeta { experiment: plan.name.clone(), varied: stage.varied.clone() };
             let dev = rank_device(exp)?;
-            stages::run_eval(exp, &exp.evals[*eval], *subject, &source, &stage.dir, dev, &meta)?;
+            stages::run_eval(exp, &exp.evals[*eval], *subject, &source, &stage.dir, dev, &meta, shared)?;
         }
         Task::Report => {
             let registry = ijepa_reports::load_registry(&opts.runs_dir)?;

@@ -11,8 +11,9 @@ use crate::eval::{knn, linear, logistic, lowshot, ProbeResult};
 use crate::model::vit::{VisionTransformer, VitConfig};
 use crate::model::ParamStore;
 use crate::run_dir::{self, content_hash};
-use ijepa_dsl::config::{Baseline, DatasetKind, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind, Precision};
+use ijepa_dsl::config::{Baseline, DataConfig, DatasetKind, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind, Precision};
 use serde_json::json;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -108,14 +109,15 @@ fn feature_kind(c: FeatureChoice) -> FeatureKind {
 /// --checkpoint`: the stages are keyed by the checkpoint's SHA-256. (`ijepa run` goes through
 /// the plan, which keys them by the pretraining's hash.)
 pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Device) -> Result<Vec<PathBuf>> {
-    let ckpt_hash = crate::checkpoint::state::sha256_file(&source.checkpoint)?;
+    let mut shared = EvalCache::default();
+    let ckpt_hash = shared.checkpoint_sha256(&source.checkpoint)?;
     let mut out = Vec::new();
     for cfg in &exp.evals {
         for subject in subjects(cfg) {
             let hash = crate::plan::eval_hash(exp, cfg, subject, &ckpt_hash);
             let dir = run_dir::stage_path(runs_dir, &exp.name, &format!("eval-{}-{}", cfg.name(), subject.key()), &hash);
             let meta = EvalMeta { experiment: exp.name.clone(), varied: Default::default() };
-            run_eval(exp, cfg, subject, source, &dir, device, &meta)?;
+            run_eval(exp, cfg, subject, source, &dir, device, &meta, &mut shared)?;
             out.push(dir);
         }
     }
@@ -141,8 +143,44 @@ pub struct EvalMeta {
     pub varied: std::collections::BTreeMap<String, String>,
 }
 
+/// The training and test splits of a dataset.
+type Splits = (Arc<dyn Dataset>, Arc<dyn Dataset>);
+
+/// What the evaluation stages of one invocation share, so that each is done once: the opened
+/// datasets (per data config) and the SHA-256 of each checkpoint (the feature-cache key; a
+/// checkpoint can be gigabytes).
+#[derive(Default)]
+pub struct EvalCache {
+    datasets: HashMap<String, Splits>,
+    checkpoints: HashMap<PathBuf, String>,
+}
+
+impl EvalCache {
+    /// The training and test splits of `data`.
+    fn datasets(&mut self, data: &DataConfig) -> Result<Splits> {
+        let key = serde_json::to_string(data).map_err(|e| Error::Train(format!("serialising the data config: {e}")))?;
+        if let Some((train, test)) = self.datasets.get(&key) {
+            return Ok((train.clone(), test.clone()));
+        }
+        let pair = (data::open_dataset(data, Split::Train)?, data::open_dataset(data, Split::Test)?);
+        self.datasets.insert(key, (pair.0.clone(), pair.1.clone()));
+        Ok(pair)
+    }
+
+    /// The SHA-256 of a checkpoint file.
+    pub fn checkpoint_sha256(&mut self, path: &Path) -> Result<String> {
+        if let Some(sha) = self.checkpoints.get(path) {
+            return Ok(sha.clone());
+        }
+        let sha = crate::checkpoint::state::sha256_file(path)?;
+        self.checkpoints.insert(path.to_path_buf(), sha.clone());
+        Ok(sha)
+    }
+}
+
 /// Runs one evaluation stage — protocol `cfg` on `subject` — into `dir`, unless its
 /// `eval.json` exists. The features are cached under `dir/../features/`.
+#[allow(clippy::too_many_arguments)]
 pub fn run_eval(
     exp: &Experiment,
     cfg: &EvalConfig,
@@ -151,6 +189,7 @@ pub fn run_eval(
     dir: &Path,
     device: Device,
     meta: &EvalMeta,
+    shared: &mut EvalCache,
 ) -> Result<()> {
     if dir.join("eval.json").exists() {
         println!("{} is already done", dir.display());
@@ -158,20 +197,19 @@ pub fn run_eval(
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let t0 = Instant::now();
-    let train_ds = data::open_dataset(&exp.data, Split::Train)?;
-    let test_ds = data::open_dataset(&exp.data, Split::Test)?;
+    let (train_ds, test_ds) = shared.datasets(&exp.data)?;
     let transform = eval_transform(exp)?;
-    let cache = dir.parent().unwrap_or(Path::new(".")).join("features");
-    std::fs::create_dir_all(&cache).map_err(|e| Error::io(&cache, e))?;
+    let feature_dir = dir.parent().unwrap_or(Path::new(".")).join("features");
+    std::fs::create_dir_all(&feature_dir).map_err(|e| Error::io(&feature_dir, e))?;
     let bf16 = exp.precision == Precision::Bf16;
     let kind = feature_kind(cfg.features);
     let model_key = match subject {
-        Subject::Pretrained => format!("{}-{:?}", &crate::checkpoint::state::sha256_file(&source.checkpoint)?[..16], kind),
+        Subject::Pretrained => format!("{}-{:?}", &shared.checkpoint_sha256(&source.checkpoint)?[..16], kind),
         Subject::RandomInit => format!("init{}-{}-{:?}", exp.seed, content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes()), kind),
         Subject::RawPixels => "pixels".to_string(),
     };
     let data_key = content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes());
-    let key = |split: &str| cache.join(format!("{model_key}-{split}-{data_key}.safetensors"));
+    let key = |split: &str| feature_dir.join(format!("{model_key}-{split}-{data_key}.safetensors"));
     let (train, test) = match subject {
         Subject::RawPixels => (
             features::cached(&key("train"), || features::raw_pixels(train_ds.as_ref(), &transform, 256))?,
