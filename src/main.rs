@@ -35,12 +35,8 @@ enum Command {
     Run {
         /// Experiment file (.kdl).
         file: PathBuf,
-        /// Root folder of the run registry.
-        #[arg(long, default_value = "runs")]
-        runs_dir: PathBuf,
-        /// Where a `report` node writes its tables and plots.
-        #[arg(long, default_value = "reports-out")]
-        reports_dir: PathBuf,
+        #[command(flatten)]
+        folders: Folders,
         /// Print what would run, resume or be skipped; run nothing.
         #[arg(long)]
         dry_run: bool,
@@ -59,12 +55,8 @@ enum Command {
     Plan {
         /// Experiment file (.kdl).
         file: PathBuf,
-        /// Root folder of the run registry (for the status of each stage).
-        #[arg(long, default_value = "runs")]
-        runs_dir: PathBuf,
-        /// The report's folder.
-        #[arg(long, default_value = "reports-out")]
-        reports_dir: PathBuf,
+        #[command(flatten)]
+        folders: Folders,
         /// Print Graphviz DOT instead of the tree.
         #[arg(long)]
         dot: bool,
@@ -212,6 +204,17 @@ enum Command {
     },
 }
 
+/// Where the stages of an experiment live (`run` and `plan`).
+#[derive(Args)]
+struct Folders {
+    /// Root folder of the run registry.
+    #[arg(long, default_value = "runs")]
+    runs_dir: PathBuf,
+    /// Where a `report` node writes its tables and plots.
+    #[arg(long, default_value = "reports-out")]
+    reports_dir: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
     /// Time the I-JEPA training step (forward, backward, AdamW, EMA) on random images with real
@@ -318,10 +321,10 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, runs_dir, reports_dir, dry_run, only, force } => {
-            cmd_run(&file, runs_dir, &reports_dir, exec::ExecOptions { dry_run, only, force, ..Default::default() })
+        Command::Run { file, folders, dry_run, only, force } => {
+            cmd_run(&file, &folders, exec::ExecOptions { dry_run, only, force, ..Default::default() })
         }
-        Command::Plan { file, runs_dir, reports_dir, dot, world_size } => cmd_plan(&file, &runs_dir, &reports_dir, dot, world_size),
+        Command::Plan { file, folders, dot, world_size } => cmd_plan(&file, &folders, dot, world_size),
         Command::Launch { nproc_per_node, master_port, file, run_args } => cmd_launch(&file, nproc_per_node, master_port, &run_args),
         Command::Slurm { file, runs_dir, out, submit } => cmd_slurm(&file, &runs_dir, out, submit),
         Command::ImportYaml { file, name, out } => cmd_import_yaml(&file, name, out),
@@ -376,7 +379,7 @@ fn load_study(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Exit
     })
 }
 
-fn cmd_run(file: &std::path::Path, runs_dir: PathBuf, reports_dir: &std::path::Path, mut opts: exec::ExecOptions) -> CmdResult {
+fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOptions) -> CmdResult {
     let (study, source) = match load_study(file) {
         Ok(x) => x,
         Err(code) => return Ok(code),
@@ -387,20 +390,20 @@ fn cmd_run(file: &std::path::Path, runs_dir: PathBuf, reports_dir: &std::path::P
         Some(pg) => pg.world_size(),
         None => ijepa_engine::dist::DistEnv::from_env()?.map(|e| e.world_size).unwrap_or(1),
     };
-    let plan = Plan::build(&study, &runs_dir, reports_dir, world);
-    opts.runs_dir = runs_dir;
+    let plan = Plan::build(&study, &folders.runs_dir, &folders.reports_dir, world);
+    opts.runs_dir = folders.runs_dir.clone();
     opts.source = source;
     exec::run(&plan, &opts, dist)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_plan(file: &std::path::Path, runs_dir: &std::path::Path, reports_dir: &std::path::Path, dot: bool, world: Option<usize>) -> CmdResult {
+fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<usize>) -> CmdResult {
     let (study, _) = match load_study(file) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
     let world = world.unwrap_or_else(|| study.points[0].experiment.distributed.world_size());
-    let plan = Plan::build(&study, runs_dir, reports_dir, world);
+    let plan = Plan::build(&study, &folders.runs_dir, &folders.reports_dir, world);
     if dot {
         print!("{}", plan.dot());
     } else {

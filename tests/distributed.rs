@@ -160,9 +160,9 @@ fn a_killed_rank_stops_the_other_with_a_clear_error() {
     assert_eq!(m["status"], "failed");
 }
 
-#[test]
-fn launch_stops_the_other_ranks_when_one_dies() {
-    let d = scratch("ddp-launch-kill");
+/// `ijepa launch` of 2 ranks on a long run (stderr piped), once rank 0 has written metrics.
+fn launch_and_wait_for_training(name: &str) -> Child {
+    let d = scratch(name);
     let file = write_exp(&d, 16, 50);
     let runs = d.join("runs");
     let mut launch = Command::new(env!("CARGO_BIN_EXE_ijepa"))
@@ -178,6 +178,12 @@ fn launch_stops_the_other_ranks_when_one_dies() {
         assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
         std::thread::sleep(Duration::from_millis(50));
     }
+    launch
+}
+
+#[test]
+fn launch_stops_the_other_ranks_when_one_dies() {
+    let mut launch = launch_and_wait_for_training("ddp-launch-kill");
     // find rank 1: a child of the launcher whose environment has RANK=1
     let rank1 = children_of(launch.id())
         .into_iter()
@@ -239,21 +245,7 @@ fn an_unreachable_master_is_a_clear_error() {
 
 #[test]
 fn a_signal_to_the_launcher_stops_every_rank() {
-    let d = scratch("ddp-launch-term");
-    let file = write_exp(&d, 16, 50);
-    let runs = d.join("runs");
-    let mut launch = Command::new(env!("CARGO_BIN_EXE_ijepa"))
-        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while metrics_rows(&runs) < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
-        assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut launch = launch_and_wait_for_training("ddp-launch-term");
     let ranks = children_of(launch.id());
     assert_eq!(ranks.len(), 2, "two rank processes");
     // SAFETY: kill(2) on our own child

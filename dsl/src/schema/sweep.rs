@@ -16,26 +16,14 @@ use crate::study::SweepMode;
 pub(crate) const MAX_POINTS: usize = 10_000;
 
 /// Argument names of a node taking up to 64 values.
-const VALUES: &[&str] = &[
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE",
-];
+const VALUES: &[&str] = &["VALUE"; 64];
 
 /// `vary "PATH" V1 V2 ...`: the path, then up to 64 values.
-const VARY_ARGS: &[&str] = &[
-    "PATH", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-    "VALUE", "VALUE", "VALUE", "VALUE", "VALUE",
-];
+const VARY_ARGS: &[&str] = &{
+    let mut args = ["VALUE"; 65];
+    args[0] = "PATH";
+    args
+};
 
 /// Shape of the `sweep` node.
 pub(crate) const SHAPE: Shape = Shape {

@@ -552,17 +552,25 @@ mod tests {
         assert_eq!(fmt_duration(Duration::from_millis(300)), "300 ms");
     }
 
-    #[test]
-    fn single_rank_gloo_group_works() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let env = DistEnv {
+    /// A world of one process, its rendezvous on 127.0.0.1:`port`.
+    fn single_rank(port: u16) -> DistEnv {
+        DistEnv {
             rank: 0,
             world_size: 1,
             local_rank: 0,
             local_world_size: 1,
             master_addr: "127.0.0.1".into(),
             master_port: port,
-        };
+        }
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn single_rank_gloo_group_works() {
+        let env = single_rank(free_port());
         let pg = ProcessGroup::new(&env, Backend::Gloo, Duration::from_secs(10)).unwrap();
         let t = Tensor::from_slice(&[1.0f32, 2.0]);
         pg.all_reduce(&t, ReduceOp::Avg).unwrap();
@@ -579,15 +587,7 @@ mod tests {
         if !has_nccl() || tch::Cuda::is_available() {
             return;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let env = DistEnv {
-            rank: 0,
-            world_size: 1,
-            local_rank: 0,
-            local_world_size: 1,
-            master_addr: "127.0.0.1".into(),
-            master_port: port,
-        };
+        let env = single_rank(free_port());
         let e = ProcessGroup::new(&env, Backend::Nccl, Duration::from_secs(5)).unwrap_err().to_string();
         println!("{e}");
         assert!(e.contains("rank 0 of 1: could not create the nccl process group (NCCL needs a CUDA GPU"), "{e}");
@@ -598,14 +598,7 @@ mod tests {
         if has_nccl() {
             return;
         }
-        let env = DistEnv {
-            rank: 0,
-            world_size: 1,
-            local_rank: 0,
-            local_world_size: 1,
-            master_addr: "127.0.0.1".into(),
-            master_port: 1,
-        };
+        let env = single_rank(1);
         let e = ProcessGroup::new(&env, Backend::Nccl, Duration::from_secs(1)).unwrap_err().to_string();
         assert!(e.contains("this build has no NCCL backend: rebuild with --features nccl"), "{e}");
     }
