@@ -4,10 +4,10 @@
 Reads the full Fashion-MNIST from Debian's `dataset-fashion-mnist` package (or any folder
 holding the four standard idx .gz files) and writes, into data/fashion-mnist-subset/:
 
-  train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz: the first 200 images of each of
-      the 10 classes of the training split, in file order (2,000 images);
-  t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz: the first 100 images of each class
-      of the test split, in file order (1,000 images).
+  train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz: the first 1,000 images of each of
+      the 10 classes of the training split, in file order (10,000 images);
+  t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz: the first 200 images of each class
+      of the test split, in file order (2,000 images).
 
 The selection keeps the original relative order of the chosen images (no shuffling), so the
 output is a pure function of the input files. The gzip streams are written with mtime 0 and
@@ -29,7 +29,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = sys.argv[1] if len(sys.argv) > 1 else "/usr/share/datasets/fashion-mnist"
 DST = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "data", "fashion-mnist-subset")
-PER_CLASS = {"train": 200, "t10k": 100}
+PER_CLASS = {"train": 1000, "t10k": 200}
 NUM_CLASSES = 10
 
 

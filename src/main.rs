@@ -7,7 +7,7 @@ mod launch;
 use clap::{Args, Parser, Subcommand};
 use ijepa_dsl::config::{EncoderConfig, Experiment, MaskConfig, Precision};
 use ijepa_engine::checkpoint::{export, import};
-use ijepa_engine::device;
+use ijepa_engine::{device, precision};
 use ijepa_engine::stages;
 use ijepa_engine::model::vit::{VisionTransformer, VisionTransformerPredictor};
 use ijepa_engine::model::ParamStore;
@@ -297,8 +297,8 @@ struct BenchStep {
     /// min-keep of the mask sampler.
     #[arg(long, default_value_t = 4)]
     min_keep: usize,
-    /// Precision: fp32 or bf16.
-    #[arg(long, default_value = "fp32")]
+    /// Precision: auto (bf16 where the device computes it natively, else fp32), fp32 or bf16.
+    #[arg(long, default_value = "auto")]
     precision: String,
     /// Device: auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
@@ -379,11 +379,24 @@ fn load_study(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Exit
     })
 }
 
+/// [`load_study`] with every point's `precision "auto"` resolved for this machine (before
+/// planning: the concrete value is part of the stage hash); warns once about a bf16 the
+/// device cannot compute natively.
+fn load_resolved(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Box<dyn std::error::Error>> {
+    let (mut study, source) = load_study(file).map_err(|_| format!("{} does not check (see above)", file.display()))?;
+    let mut warned = std::collections::BTreeSet::new();
+    for p in &mut study.points {
+        if let Some(w) = precision::resolve_experiment(&mut p.experiment)?.warning {
+            if warned.insert(w.clone()) {
+                eprintln!("warning: {w}");
+            }
+        }
+    }
+    Ok((study, source))
+}
+
 fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOptions) -> CmdResult {
-    let (study, source) = match load_study(file) {
-        Ok(x) => x,
-        Err(code) => return Ok(code),
-    };
+    let (study, source) = load_resolved(file)?;
     let first = &study.points[0].experiment;
     let dist = if opts.dry_run { None } else { exec::process_group(first, exec::rank_device(first)?)? };
     let world = match &dist {
@@ -398,10 +411,7 @@ fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOption
 }
 
 fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<usize>) -> CmdResult {
-    let (study, _) = match load_study(file) {
-        Ok(x) => x,
-        Err(code) => return Ok(code),
-    };
+    let (study, _) = load_resolved(file)?;
     let world = world.unwrap_or_else(|| study.points[0].experiment.distributed.world_size());
     let plan = Plan::build(&study, &folders.runs_dir, &folders.reports_dir, world);
     if dot {
@@ -464,10 +474,13 @@ fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<Pat
 }
 
 fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, runs_dir: &std::path::Path) -> CmdResult {
-    let exp = match load(file, point) {
+    let mut exp = match load(file, point) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    if let Some(w) = precision::resolve_experiment(&mut exp)?.warning {
+        eprintln!("warning: {w}");
+    }
     if exp.evals.is_empty() {
         return Err(format!("{} has no `eval` block: nothing to evaluate", file.display()).into());
     }
@@ -515,9 +528,9 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
     if let Some(t) = b.threads {
         tch::set_num_threads(t);
     }
-    let (st, dev, params) = time_step(b, None)?;
+    let (st, dev, params, resolved) = time_step(b, None)?;
     println!(
-        "bench step preset={} patch={} size={} batch={} pred_depth={} pred_width={} targets={} precision={} device={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1}",
+        "bench step preset={} patch={} size={} batch={} pred_depth={} pred_width={} targets={} precision={} device={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} cpu={:?}",
         b.preset,
         b.patch,
         b.size,
@@ -525,19 +538,32 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
         b.pred_depth,
         b.pred_width,
         b.targets,
-        b.precision,
+        precision::name(resolved.precision),
         device::describe(dev).replace(' ', "_"),
         params as f64 / 1e6,
         b.steps,
         st.mean * 1e3,
         st.std * 1e3,
-        b.batch as f64 / st.mean
+        b.batch as f64 / st.mean,
+        cpu_model()
     );
+    eprintln!("precision: {}", resolved.describe);
     Ok(ExitCode::SUCCESS)
 }
 
+/// The CPU's model name (`/proc/cpuinfo`), for benchmark lines.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Times the training step of `b` (seconds per step), data-parallel over `dist` when given.
-fn time_step(b: &BenchStep, dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>) -> Result<(mask::Stats, tch::Device, i64), Box<dyn std::error::Error>> {
+fn time_step(
+    b: &BenchStep,
+    dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>,
+) -> Result<(mask::Stats, tch::Device, i64, precision::Resolved), Box<dyn std::error::Error>> {
     let Some(encoder) = EncoderConfig::preset(&b.preset, b.patch) else {
         return Err(format!("unknown preset {:?} (known: vit-tiny, vit-small, vit-base, vit-large, vit-huge, vit-giant)", b.preset).into());
     };
@@ -548,15 +574,21 @@ fn time_step(b: &BenchStep, dist: Option<&std::sync::Arc<ijepa_engine::dist::Pro
     exp.predictor.depth = b.pred_depth;
     exp.predictor.embed_dim = b.pred_width;
     exp.mask = MaskConfig { n_targets: b.targets, min_keep: b.min_keep, ..MaskConfig::default() };
-    exp.precision = match b.precision.as_str() {
+    let requested = match b.precision.as_str() {
+        "auto" => Precision::Auto,
         "fp32" => Precision::Fp32,
         "bf16" => Precision::Bf16,
-        p => return Err(format!("unknown precision {p:?} (fp32 or bf16)").into()),
+        p => return Err(format!("unknown precision {p:?} (auto, fp32 or bf16)").into()),
     };
     let dev = match (device::resolve(&b.device)?, dist) {
         (tch::Device::Cuda(_), Some(pg)) => pg.device(),
         (dev, _) => dev,
     };
+    let resolved = precision::resolve_with(requested, &precision::bf16_support(dev));
+    if let Some(w) = &resolved.warning {
+        eprintln!("warning: {w}");
+    }
+    exp.precision = resolved.precision;
     let (rank, world) = dist.map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
     let mut recipe = IJepa::for_experiment(&exp, dev, rank, world)?;
     if let Some(pg) = dist {
@@ -576,7 +608,7 @@ fn time_step(b: &BenchStep, dist: Option<&std::sync::Arc<ijepa_engine::dist::Pro
             times.push(t0.elapsed().as_secs_f64());
         }
     }
-    Ok((mask::Stats::of(&times), dev, recipe.num_params()))
+    Ok((mask::Stats::of(&times), dev, recipe.num_params(), resolved))
 }
 
 /// `bench dist`: run as the parent, it times the step on one process, then starts `nproc`
@@ -587,7 +619,7 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
     let Some(env) = DistEnv::from_env()? else {
         let mut extra = Vec::new();
         if !b.no_step {
-            let (st, dev, params) = time_step(&b.step, None)?;
+            let (st, dev, params, _) = time_step(&b.step, None)?;
             println!(
                 "step, 1 process:  {:.1} ms/step (std {:.1}), batch {} on {}, {:.2}M params, {} torch thread(s)",
                 st.mean * 1e3,
@@ -617,7 +649,7 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
         }
     }
     if !b.no_step {
-        let (st, _, _) = time_step(&b.step, Some(&pg))?;
+        let (st, _, _, _) = time_step(&b.step, Some(&pg))?;
         if env.rank == 0 {
             let single: Option<f64> = std::env::var("IJEPA_BENCH_SINGLE_MS").ok().and_then(|v| v.parse().ok());
             println!(

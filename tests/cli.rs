@@ -132,6 +132,8 @@ fn run_trains_and_writes_the_run_folder() {
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
+    // the first line names the precision, the manifest records it
+    assert!(out.lines().any(|l| l.starts_with("pretraining tiny") && l.contains(", fp32")), "{out}");
     let run = std::fs::read_dir(runs.join("tiny")).unwrap().next().unwrap().unwrap().path();
     assert!(run.file_name().unwrap().to_str().unwrap().starts_with("pretrain-"));
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
@@ -145,6 +147,8 @@ fn run_trains_and_writes_the_run_folder() {
     assert!(last < 0.6 * first, "loss did not fall enough: {first} -> {last}");
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "done");
+    assert!(manifest["precision"].as_str().unwrap().starts_with("fp32"), "{manifest}");
+    assert!(!run.join("monitor.csv").exists(), "no monitor block, no monitor");
     assert!(run.join("config.kdl").exists() && run.join("config.json").exists());
     let ckpt = std::fs::read(run.join("checkpoints/final.safetensors")).unwrap();
     let n = u64::from_le_bytes(ckpt[..8].try_into().unwrap()) as usize;
@@ -183,6 +187,7 @@ fn run_with_evals_and_report() {
     eval "linear" { epochs 3; decay-every 2; lr 0.05; weight-decay 0; baselines "random-init" "raw-pixels" }
     eval "low-shot" fraction=0.1 { c 1; }
     eval "knn" { k 5 }
+    monitor every=1 images=64 k=5
     report
 }
 "#,
@@ -204,14 +209,29 @@ fn run_with_evals_and_report() {
     for e in &evals {
         let top1 = e["top1"].as_f64().unwrap();
         assert!((0.0..=100.0).contains(&top1), "{e}");
-        assert_eq!(e["test_examples"], 1000);
+        assert_eq!(e["test_examples"], 2000);
     }
+    // the monitor: before training (both encoders and the pixels) and after the epoch, on the
+    // 64 held-out images; pretraining saw the other 192 (6 steps of 32)
+    assert!(out.contains("on 192 images") && out.contains("monitor: target kNN") && out.contains("| target kNN"), "{out}");
+    let pre = std::fs::read_dir(runs.join("ev")).unwrap().map(|e| e.unwrap().path()).find(|p| p.join("monitor.csv").exists()).unwrap();
+    let monitor = std::fs::read_to_string(pre.join("monitor.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = monitor.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let keys: Vec<String> = rows.iter().map(|r| format!("{}/{}/{}", r[0], r[1], r[2])).collect();
+    assert_eq!(keys, ["0/0/target", "0/0/context", "0/0/pixels", "6/1/target", "6/1/context"], "{monitor}");
+    for r in &rows {
+        let knn: f64 = r[3].parse().unwrap();
+        let rank: f64 = r[4].parse().unwrap();
+        assert!((0.0..=100.0).contains(&knn) && (1.0..=96.0).contains(&rank), "{monitor}");
+    }
+    assert!(out.contains("monitor baseline: pixels kNN"), "{out}");
     // 10% of 256 training images, per class
     let low = evals.iter().find(|e| e["protocol"] == "low-shot").unwrap();
     assert!((20..=35).contains(&low["train_examples"].as_u64().unwrap()), "{low}");
     let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
     assert!(md.contains("79.3") && md.contains("I-JEPA (ours)") && md.contains("random init"), "{md}");
     assert!(reports.join("report.html").exists() && reports.join("plots/loss-ev.png").exists());
+    assert!(reports.join("plots/monitor-knn-ev.png").exists() && reports.join("plots/monitor-rank-ev.png").exists());
     // a second run repeats nothing
     let o = ijepa(&args);
     let (out, _) = outputs(&o);

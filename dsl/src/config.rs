@@ -48,6 +48,34 @@ pub struct Experiment {
     /// Processes, backend and launcher of a multi-process run (one process by default).
     #[serde(default)]
     pub distributed: DistributedConfig,
+    /// Learning monitors during pretraining (`None`: off).
+    #[serde(default)]
+    pub monitor: Option<MonitorConfig>,
+}
+
+/// The `monitor` node: kNN accuracy, effective rank (RankMe) and feature spread of the frozen
+/// encoders, at epoch 0 and every `every` epochs, on `images` labelled images held out of the
+/// training split (pretraining never sees them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorConfig {
+    /// Measure every this many epochs (and before the first).
+    pub every: usize,
+    /// Held-out training images measured (leave-one-out kNN among them).
+    pub images: usize,
+    /// Neighbours of the kNN vote.
+    pub k: usize,
+    /// Warn of collapse when the target encoder's RankMe falls below this.
+    pub rank_floor: f64,
+    /// Warn of collapse when the feature spread (mean per-dimension std of the L2-normalised
+    /// features, times sqrt(dim): 1 for isotropic features, 0 for identical ones) falls below this.
+    pub spread_floor: f64,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self { every: 1, images: 2000, k: 20, rank_floor: 2.0, spread_floor: 0.05 }
+    }
 }
 
 /// Collective backend of a multi-process run.
@@ -534,6 +562,10 @@ pub enum LossKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Precision {
+    /// bf16 where the device computes it natively (CUDA compute capability >= 8.0, a CPU with
+    /// AMX-BF16 or AVX512-BF16), fp32 elsewhere. The engine resolves it before planning, so
+    /// the stage hash, the saved config and the manifest hold the concrete value.
+    Auto,
     /// float32 everywhere.
     Fp32,
     /// bfloat16 autocast for the forward pass (CPU and CUDA), fp32 master weights.
@@ -617,13 +649,14 @@ impl Experiment {
             loss: LossKind::SmoothL1,
             epochs: 300,
             ipe_scale: 1.0,
-            precision: Precision::Bf16,
+            precision: Precision::Auto,
             device: "auto".to_string(),
             log_every: 1,
             checkpoint: CheckpointConfig::default(),
             evals: Vec::new(),
             report: false,
             distributed: DistributedConfig::default(),
+            monitor: None,
         }
     }
 }

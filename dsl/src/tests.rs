@@ -186,7 +186,7 @@ fn quickstart_parses() {
     assert_eq!(e.optimizer.lr.warmup_epochs, 1.0);
     assert_eq!(
         (e.epochs, e.precision, e.device.as_str(), e.log_every),
-        (10, Precision::Bf16, "auto", 1)
+        (10, Precision::Auto, "auto", 1)
     );
 }
 

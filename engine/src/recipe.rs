@@ -3,6 +3,7 @@
 //! extras (masks) the loader collates, and runs one step.
 
 use crate::error::Result;
+use crate::model::vit::VisionTransformer;
 use std::collections::HashMap;
 use std::path::Path;
 use tch::{Device, Tensor};
@@ -84,4 +85,15 @@ pub trait Recipe {
 
     /// Installs the gradient synchronisation of a distributed run (before the first step).
     fn set_grad_sync(&mut self, sync: Box<dyn GradSync>);
+
+    /// The encoders whose frozen features the learning monitors measure, by name, the one the
+    /// evaluations read first (I-JEPA: `target`, then `context`). Default: none.
+    fn feature_encoders(&self) -> Vec<(&'static str, &VisionTransformer)> {
+        Vec::new()
+    }
+
+    /// Whether the forward pass runs under bf16 autocast (features are measured the same way).
+    fn bf16(&self) -> bool {
+        false
+    }
 }

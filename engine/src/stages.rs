@@ -11,7 +11,7 @@ use crate::eval::{knn, linear, logistic, lowshot, ProbeResult};
 use crate::model::vit::{VisionTransformer, VitConfig};
 use crate::model::ParamStore;
 use crate::run_dir::{self, content_hash};
-use ijepa_dsl::config::{Baseline, DataConfig, DatasetKind, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind, Precision};
+use ijepa_dsl::config::{Baseline, DataConfig, DatasetKind, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind};
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -71,7 +71,8 @@ fn dataset_label(kind: &DatasetKind) -> &'static str {
 
 /// The evaluation transform: ImageNet's resize 256 / centre crop 224 ratio for image folders,
 /// a plain resize to the crop size for the small-image datasets.
-fn eval_transform(exp: &Experiment) -> Result<EvalTransform> {
+/// The evaluation transform of an experiment's data (also what the monitors see).
+pub fn eval_transform(exp: &Experiment) -> Result<EvalTransform> {
     let crop = exp.data.crop_size;
     match exp.data.dataset {
         DatasetKind::ImageFolder => EvalTransform::new(crop * 256 / 224, crop),
@@ -201,11 +202,13 @@ pub fn run_eval(
     let transform = eval_transform(exp)?;
     let feature_dir = dir.parent().unwrap_or(Path::new(".")).join("features");
     std::fs::create_dir_all(&feature_dir).map_err(|e| Error::io(&feature_dir, e))?;
-    let bf16 = exp.precision == Precision::Bf16;
+    let bf16 = crate::precision::uses_bf16(exp.precision, device);
     let kind = feature_kind(cfg.features);
+    // features computed under bf16 autocast differ from fp32 ones: the precision keys the cache
+    let prec = if bf16 { "-bf16" } else { "" };
     let model_key = match subject {
-        Subject::Pretrained => format!("{}-{:?}", &shared.checkpoint_sha256(&source.checkpoint)?[..16], kind),
-        Subject::RandomInit => format!("init{}-{}-{:?}", exp.seed, content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes()), kind),
+        Subject::Pretrained => format!("{}-{:?}{prec}", &shared.checkpoint_sha256(&source.checkpoint)?[..16], kind),
+        Subject::RandomInit => format!("init{}-{}-{:?}{prec}", exp.seed, content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes()), kind),
         Subject::RawPixels => "pixels".to_string(),
     };
     let data_key = content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes());

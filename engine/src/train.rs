@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::recipe::{GradSync, Hyper, Recipe};
 use crate::run_dir::{self, write_json};
 use crate::schedule::Schedules;
+use crate::monitor::{Measure, Monitor, MONITOR_HEADER};
 use ijepa_dsl::config::Experiment;
 use indicatif::{ProgressBar, ProgressStyle};
 use crate::checkpoint::state::{self, Position};
@@ -124,6 +125,9 @@ pub struct Manifest {
     pub world_size: usize,
     /// Device.
     pub device: String,
+    /// The precision the run computes in, and why (`bf16 (auto: this CPU has AMX-BF16)`).
+    #[serde(default)]
+    pub precision: String,
     /// Steps done.
     pub steps: usize,
     /// Final loss.
@@ -151,6 +155,16 @@ impl Manifest {
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The run's precision in words: the value training computes in and why.
+fn precision_line(exp: &Experiment, dev: tch::Device) -> String {
+    let support = crate::precision::bf16_support(dev);
+    let resolved = crate::precision::resolve_with(exp.precision, &support);
+    match exp.precision {
+        ijepa_dsl::config::Precision::Fp32 if support.native => format!("fp32 (bf16 would be native: {})", support.why),
+        _ => resolved.describe,
+    }
 }
 
 fn host() -> String {
@@ -219,6 +233,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         host: host(),
         world_size: world,
         device: device::describe(recipe.device()),
+        precision: precision_line(exp, recipe.device()),
         steps: 0,
         final_loss: None,
         error: None,
@@ -320,12 +335,22 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let (rank, world) = opts.rank_world();
     let lead = run.lead;
     let dataset = data::open_dataset(&exp.data, Split::Train)?;
+    // the monitor's images are held out of pretraining
+    let (dataset, monitor) = match &exp.monitor {
+        Some(cfg) => {
+            let (rest, held) = data::hold_out(dataset, cfg.images)?;
+            (rest, Some(Monitor::new(cfg.clone(), held, crate::stages::eval_transform(exp)?)))
+        }
+        None => (dataset, None),
+    };
+    let monitor = monitor.filter(|_| lead);
     let n_images = dataset.len();
     let transform = data::train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
     let sched = Schedules::new(&exp.optimizer.lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
     let metrics_path = run.dir.join("metrics.csv");
+    let monitor_path = run.dir.join("monitor.csv");
     let latest = run.dir.join("checkpoints").join("latest.safetensors");
     let mut start = Position { global_step: 0, epoch: 0, step_in_epoch: 0, optimizer_step: 0 };
     let mut losses: Vec<f64> = Vec::new();
@@ -349,6 +374,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
             truncate_metrics(&metrics_path, pos.global_step)?;
+            if monitor.is_some() && monitor_path.exists() {
+                truncate_metrics(&monitor_path, pos.global_step)?;
+            }
             losses = read_losses(&metrics_path, pos.global_step)?;
             run.manifest.resumed_at.push(pos.global_step);
             println!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, latest.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
@@ -356,6 +384,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         start = pos;
     } else if lead {
         run_dir::write_atomic(&metrics_path, format!("{METRICS_HEADER}\n").as_bytes())?;
+    }
+    if monitor.is_some() && !monitor_path.exists() {
+        run_dir::write_atomic(&monitor_path, format!("{MONITOR_HEADER}\n").as_bytes())?;
     }
     if let Some(pg) = &opts.dist {
         install_ddp(recipe, pg, exp.distributed.bucket_mb)?;
@@ -369,7 +400,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
 
     if lead {
         println!(
-            "pretraining {} ({}, {:.2}M params) on {} images, {} epochs x {ipe} steps of {}{}, {} -> {}",
+            "pretraining {} ({}, {:.2}M params) on {} images, {} epochs x {ipe} steps of {}{}, {}, {} -> {}",
             exp.name,
             recipe.name(),
             recipe.num_params() as f64 / 1e6,
@@ -378,6 +409,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             exp.data.batch_size,
             if world > 1 { format!(" x {world} ranks") } else { String::new() },
             device::describe(dev),
+            run.manifest.precision,
             run.dir.display()
         );
     }
@@ -391,6 +423,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     bar.set_position(start.global_step);
     let t_start = Instant::now();
     let mut global = start.global_step as usize;
+    let mut monitor_s = 0.0;
+    if start.global_step == 0 {
+        if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s)? {
+            bar.suspend(|| println!("epoch   0/{}  monitor: {}", exp.epochs, t.summary()));
+        }
+    }
     for epoch in start.epoch as usize..exp.epochs {
         bar.set_prefix(format!("{}/{}", epoch + 1, exp.epochs));
         let first = if epoch as u64 == start.epoch { start.step_in_epoch } else { 0 };
@@ -463,9 +501,11 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.manifest.record(CheckpointRecord { file: name, step: global as u64, sha256 });
             run.save_manifest()?;
         }
+        let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
+        let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s)? } else { None };
         bar.suspend(|| {
             println!(
-                "epoch {:>3}/{}  loss {:.4}  lr {:.2e}  wd {:.3}  ema {:.4}  {:.0} ms/step  {:.0} img/s  {:.1} s",
+                "epoch {:>3}/{}  loss {:.4}  lr {:.2e}  wd {:.3}  ema {:.4}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
                 epoch + 1,
                 exp.epochs,
                 ep_loss / ep_steps.max(1) as f64,
@@ -474,7 +514,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 sched.momentum(global.saturating_sub(1)),
                 ep_step_s / ep_steps.max(1) as f64 * 1e3,
                 (ep_steps * exp.data.batch_size * world) as f64 / wall,
-                wall
+                wall,
+                seen.map(|m| format!("  | {}", m.summary())).unwrap_or_default()
             )
         });
     }
@@ -495,7 +536,50 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         s.final_loss,
         s.checkpoint.display()
     );
+    if monitor.is_some() {
+        println!(
+            "monitor: {monitor_s:.1} s of the {:.1} s ({:.1}%); {}",
+            s.wall_s,
+            100.0 * monitor_s / s.wall_s.max(1e-9),
+            monitor_path.display()
+        );
+    }
     Ok(s)
+}
+
+/// Runs the monitor (when there is one) on the recipe's encoders after `epoch` epochs
+/// (`global` steps): appends the rows to `monitor.csv`, prints collapse warnings, adds the
+/// time taken to `spent`; returns the first encoder's measure (the one evaluations read).
+fn observe<R: Recipe>(
+    monitor: Option<&Monitor>,
+    recipe: &R,
+    path: &Path,
+    epoch: usize,
+    global: usize,
+    bar: &ProgressBar,
+    spent: &mut f64,
+) -> Result<Option<Measure>> {
+    let Some(m) = monitor else { return Ok(None) };
+    let mut measures = m.measure(&recipe.feature_encoders(), recipe.device(), recipe.bf16())?;
+    let mut rows = String::new();
+    for ms in &measures {
+        rows.push_str(&ms.csv_row(epoch, global));
+        rows.push('\n');
+        *spent += ms.seconds;
+        if let Some(w) = ms.collapse_warning(&m.cfg) {
+            bar.suspend(|| eprintln!("warning: epoch {epoch}: {w}"));
+        }
+    }
+    if epoch == 0 {
+        let px = m.measure_pixels()?;
+        rows.push_str(&px.csv_row(epoch, global));
+        rows.push('\n');
+        *spent += px.seconds;
+        bar.suspend(|| println!("monitor baseline: {}", px.summary()));
+    }
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(rows.as_bytes()).and_then(|_| f.flush()).map_err(|e| Error::io(path, e))?;
+    Ok((!measures.is_empty()).then(|| measures.swap_remove(0)))
 }
 
 /// The first 8 bytes of the SHA-256 of every tensor's bytes, as an integer.

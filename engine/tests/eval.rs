@@ -67,7 +67,7 @@ fn eval_raw_pixel_baseline_beats_chance_by_far() {
     let test = FashionMnist::embedded(Split::Test).unwrap().limit(Some(500));
     let tr = eval::raw_pixels(&train, &t, 256).unwrap();
     let te = eval::raw_pixels(&test, &t, 256).unwrap();
-    assert_eq!(tr.x.size(), vec![2000, 3 * 28 * 28]);
+    assert_eq!(tr.x.size(), vec![10000, 3 * 28 * 28]);
     // grey images: three identical channels; keep one to make the probes cheaper
     let grey = |f: &Features| Features { x: f.x.narrow(1, 0, 28 * 28).contiguous(), y: f.y.clone() };
     let (tr, te) = (grey(&tr), grey(&te));
@@ -75,7 +75,7 @@ fn eval_raw_pixel_baseline_beats_chance_by_far() {
     assert!(knn > 65.0, "kNN {knn}");
     // 10% of the labels, logistic regression
     let idx = eval::sample_per_class(&tr.y, 10, 0.1, 0);
-    assert_eq!(idx.len(), 200);
+    assert_eq!(idx.len(), 1000);
     let few = eval::subset(&tr, &idx).unwrap();
     let cfg = LogisticCfg { max_iter: 200, ..LogisticCfg::default() };
     let r = eval::logistic_probe(&few, &te, 10, &cfg).unwrap();

@@ -142,7 +142,8 @@ impl IJepa {
     /// drawing rank `rank`'s share of each global batch of `world` ranks
     /// ([`MultiBlock::sample_shard`]).
     pub fn for_experiment(exp: &Experiment, device: Device, rank: u64, world: u64) -> Result<Self> {
-        let spec = IJepaSpec::from_experiment(exp);
+        let mut spec = IJepaSpec::from_experiment(exp);
+        spec.bf16 = ijepa_engine::precision::uses_bf16(exp.precision, device);
         let sampler = MultiBlock::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
         let mut r = Self::new(&spec, exp.seed, device)?;
         r.sampler = Some((sampler, exp.seed, rank, world.max(1)));
@@ -258,6 +259,14 @@ impl Recipe for IJepa {
 
     fn set_grad_sync(&mut self, sync: Box<dyn GradSync>) {
         self.grad_sync = Some(sync);
+    }
+
+    fn feature_encoders(&self) -> Vec<(&'static str, &VisionTransformer)> {
+        vec![("target", &self.target_encoder), ("context", &self.encoder)]
+    }
+
+    fn bf16(&self) -> bool {
+        self.spec.bf16
     }
 }
 

@@ -61,6 +61,23 @@ pub struct MetricRow {
     pub img_per_s: Option<f64>,
 }
 
+/// One row of `monitor.csv`: the learning monitors of one encoder after some epochs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorRow {
+    /// Global step (0: before training).
+    pub step: u64,
+    /// Epochs done (0: before training).
+    pub epoch: u64,
+    /// `target` or `context`.
+    pub encoder: String,
+    /// Leave-one-out kNN top-1 (%) on the held-out training images.
+    pub knn_top1: f64,
+    /// Effective rank (RankMe) of the features.
+    pub rankme: f64,
+    /// Feature spread (1: isotropic, 0: collapsed).
+    pub spread: f64,
+}
+
 /// A pretraining stage folder.
 #[derive(Debug, Clone)]
 pub struct PretrainRun {
@@ -72,6 +89,8 @@ pub struct PretrainRun {
     pub metrics: Vec<MetricRow>,
     /// Its resolved config (`config.json`), when present.
     pub config: Option<serde_json::Value>,
+    /// Its learning monitors (`monitor.csv`; empty when the run has none).
+    pub monitor: Vec<MonitorRow>,
 }
 
 impl PretrainRun {
@@ -286,11 +305,14 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<PretrainRun> {
     } else {
         None
     };
+    let monitor_path = dir.join("monitor.csv");
+    let monitor = if monitor_path.is_file() { read_monitor(&monitor_path)? } else { Vec::new() };
     Ok(PretrainRun {
         dir,
         manifest,
         metrics,
         config,
+        monitor,
     })
 }
 
@@ -361,6 +383,38 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
             lr: opt(i_lr)?,
             ms_per_step: opt(i_ms)?,
             img_per_s: opt(i_ips)?,
+        });
+    }
+    Ok(rows)
+}
+
+/// Reads a `monitor.csv` by header name.
+pub fn read_monitor(path: &Path) -> Result<Vec<MonitorRow>> {
+    let csv_err = |message: String| ReportError::Csv { path: path.to_path_buf(), message };
+    let mut rdr = csv::Reader::from_path(path).map_err(|e| csv_err(e.to_string()))?;
+    let headers = rdr.headers().map_err(|e| csv_err(e.to_string()))?.clone();
+    let find = |name: &str| {
+        headers.iter().position(|h| h.trim() == name).ok_or_else(|| csv_err(format!("header lacks a `{name}` column")))
+    };
+    let cols = [find("step")?, find("epoch")?, find("knn_top1")?, find("rankme")?, find("spread")?];
+    let i_enc = find("encoder")?;
+    let mut rows = Vec::new();
+    for (n, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| csv_err(e.to_string()))?;
+        let field = |i: usize| rec.get(i).map(str::trim).unwrap_or("");
+        let mut v = [0f64; 5];
+        for (slot, &i) in v.iter_mut().zip(&cols) {
+            *slot = field(i).parse().map_err(|_| {
+                csv_err(format!("line {}: `{}` in column `{}` is not a number", n + 2, field(i), &headers[i]))
+            })?;
+        }
+        rows.push(MonitorRow {
+            step: v[0] as u64,
+            epoch: v[1] as u64,
+            encoder: field(i_enc).to_string(),
+            knn_top1: v[2],
+            rankme: v[3],
+            spread: v[4],
         });
     }
     Ok(rows)

@@ -8,7 +8,7 @@ use polars::prelude::DataFrame;
 
 use crate::error::{ReportError, Result};
 use crate::plot::{line_chart, Chart, Series};
-use crate::registry::Registry;
+use crate::registry::{MonitorRow, Registry};
 use crate::tables::{
     ablation_table, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, to_csv,
     to_markdown,
@@ -158,6 +158,37 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
                     x: "step",
                     y: "loss",
                 },
+            });
+        }
+        for (what, y, png, get) in [
+            ("kNN accuracy", "held-out kNN top-1 (%)", "monitor-knn", (|m: &MonitorRow| m.knn_top1) as fn(&MonitorRow) -> f64),
+            ("effective rank", "RankMe", "monitor-rank", |m: &MonitorRow| m.rankme),
+        ] {
+            let mut series = Vec::new();
+            for r in reg.pretrains.iter().filter(|r| r.manifest.experiment == exp) {
+                let mut encoders: Vec<&str> = r.monitor.iter().map(|m| m.encoder.as_str()).collect();
+                encoders.dedup();
+                encoders.sort_unstable();
+                encoders.dedup();
+                for enc in encoders {
+                    series.push(Series {
+                        label: format!("{} {enc}", r.name()),
+                        points: r.monitor.iter().filter(|m| m.encoder == enc).map(|m| (m.epoch as f64, get(m))).collect(),
+                    });
+                }
+            }
+            if series.is_empty() {
+                continue;
+            }
+            let file = format!("{png}-{}.png", slug(&exp));
+            let chart = line_chart(&series).map_err(|source| ReportError::Png { path: file.clone().into(), source })?;
+            out.push(Section {
+                title: format!("Monitor: {what} `{exp}`"),
+                blurb: "Measured during pretraining on images held out of the training split (never seen by \
+                        pretraining; `monitor.csv` of each run), one line per run and encoder, against epochs \
+                        (0: before training)."
+                    .into(),
+                body: Body::Plot { png: file, chart, x: "epoch", y },
             });
         }
         let probe: Vec<Series> = reg

@@ -34,7 +34,7 @@ pub(crate) const FIELDS: &[Field<Experiment>] = &[
     },
     Field {
         name: "precision",
-        shape: Shape::scalar(&["KIND"], "precision \"bf16\""),
+        shape: Shape::scalar(&["KIND"], "precision \"auto\""),
         read: read_precision,
     },
     Field {
@@ -58,6 +58,14 @@ pub(crate) const FIELDS: &[Field<Experiment>] = &[
         read: read_checkpoint,
     },
     Field { name: "distributed", shape: distributed::SHAPE, read: distributed::read },
+    Field {
+        name: "monitor",
+        shape: Shape::props(
+            &["every", "images", "k", "rank-floor", "spread-floor"],
+            "monitor every=1 images=2000 k=20 rank-floor=2 spread-floor=0.05",
+        ),
+        read: read_monitor,
+    },
     // Read before the others when first (see `read`); anywhere else it is misplaced.
     Field { name: "extends", shape: crate::extends::SHAPE, read: misplaced_extends },
     Field {
@@ -176,7 +184,7 @@ fn read_ipe_scale(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
 }
 
 fn read_precision(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
-    const KINDS: &[(&str, Precision)] = &[("bf16", Precision::Bf16), ("fp32", Precision::Fp32)];
+    const KINDS: &[(&str, Precision)] = &[("auto", Precision::Auto), ("bf16", Precision::Bf16), ("fp32", Precision::Fp32)];
     if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "precision", KINDS)) {
         exp.precision = v;
     }
@@ -206,6 +214,34 @@ fn read_device(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
 fn read_log_every(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
         exp.log_every = v;
+    }
+}
+
+fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
+    let m = exp.monitor.get_or_insert_with(Default::default);
+    if let Some(v) = n.prop("every").and_then(|e| cx.usize_min(e, &n.sub("every"), 1)) {
+        m.every = v;
+    }
+    // leave-one-out kNN needs more images than neighbours
+    if let Some(v) = n.prop("images").and_then(|e| cx.usize_min(e, &n.sub("images"), 20)) {
+        m.images = v;
+    }
+    if let Some(v) = n.prop("k").and_then(|e| cx.usize_min(e, &n.sub("k"), 1)) {
+        m.k = v;
+    }
+    if let Some(v) = n.prop("rank-floor").and_then(|e| cx.f64_in(e, &n.sub("rank-floor"), Bound::NonNegative)) {
+        m.rank_floor = v;
+    }
+    if let Some(v) = n.prop("spread-floor").and_then(|e| cx.f64_in(e, &n.sub("spread-floor"), Bound::NonNegative)) {
+        m.spread_floor = v;
+    }
+    if m.k >= m.images {
+        cx.err(DslError::InvalidValue {
+            what: "monitor".into(),
+            message: format!("k={} neighbours need more than {} images", m.k, m.images),
+            span: cx.name_span(n.kdl),
+            help: "raise images= or lower k= (defaults: images=2000 k=20)".into(),
+        });
     }
 }
 

@@ -5,7 +5,7 @@
 //! Plays the role of the official `src/datasets/imagenet1k.py` dataset (an indexable set of
 //! (image, label) pairs); the transform and the sampler live in [`super::transform`] and
 //! [`super::loader`]. The embedded subset (`data/fashion-mnist-subset/`, made by
-//! `scripts/make-fmnist-subset.py`: the first 200 training / 100 test images of each class in
+//! `scripts/make-fmnist-subset.py`: the first 1,000 training / 200 test images of each class in
 //! file order) needs nothing installed and works from any working directory.
 
 use std::path::{Path, PathBuf};
@@ -18,9 +18,9 @@ use crate::error::{Error, Result};
 /// Which half of the dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Split {
-    /// The training split (`train-*`; 60,000 images, 2,000 in the embedded subset).
+    /// The training split (`train-*`; 60,000 images, 10,000 in the embedded subset).
     Train,
-    /// The test split (`t10k-*`; 10,000 images, 1,000 in the embedded subset).
+    /// The test split (`t10k-*`; 10,000 images, 2,000 in the embedded subset).
     Test,
 }
 
@@ -93,7 +93,7 @@ impl FashionMnist {
         }
     }
 
-    /// The embedded subset (2,000 training / 1,000 test images, 10 balanced classes).
+    /// The embedded subset (10,000 training / 2,000 test images, 10 balanced classes).
     pub fn embedded(split: Split) -> Result<Self> {
         let (images, labels) = match split {
             Split::Train => (EMB_TRAIN_IMAGES, EMB_TRAIN_LABELS),
@@ -256,7 +256,7 @@ mod tests {
 
     #[test]
     fn embedded_subset_is_balanced() {
-        for (split, per_class) in [(Split::Train, 200), (Split::Test, 100)] {
+        for (split, per_class) in [(Split::Train, 1000), (Split::Test, 200)] {
             let ds = FashionMnist::load(&DataSource::Embedded, split).unwrap();
             assert_eq!((ds.rows, ds.cols), (28, 28));
             assert_eq!(ds.len(), per_class * 10);
@@ -287,7 +287,7 @@ mod tests {
         };
         // `limit` applies to the training split only (crate::data::open_dataset)
         assert_eq!(crate::data::open_dataset(&cfg, Split::Train).unwrap().len(), 7);
-        assert_eq!(crate::data::open_dataset(&cfg, Split::Test).unwrap().len(), 1000);
+        assert_eq!(crate::data::open_dataset(&cfg, Split::Test).unwrap().len(), 2000);
     }
 
     #[test]
@@ -305,7 +305,7 @@ mod tests {
         assert!(e.to_string().contains("train-images-idx3-ubyte.gz"), "{e}");
         // mismatched counts
         let mut lab = plain.to_vec();
-        lab[7] = 99; // header now says 867 labels for 1000 bytes
+        lab[7] = 99; // header now says 1891 labels for 2000 bytes
         std::fs::write(dir.join("t10k-labels-idx1-ubyte"), &lab).unwrap();
         let e = FashionMnist::load(&DataSource::Path(dir.clone()), Split::Test).unwrap_err();
         assert!(e.to_string().contains("t10k-labels-idx1-ubyte"), "{e}");
@@ -338,19 +338,19 @@ mod tests {
         }
         let test = FashionMnist::load(&DataSource::Path(dir), Split::Test).unwrap();
         assert_eq!(test.len(), 10_000);
-        // the embedded subset is the first 100 per class in file order
+        // the embedded subset is the first 200 per class in file order
         let sub = FashionMnist::embedded(Split::Test).unwrap();
         let mut seen = [0usize; 10];
         let mut k = 0;
         for i in 0..test.len() {
             let l = test.label(i) as usize;
-            if seen[l] < 100 {
+            if seen[l] < 200 {
                 seen[l] += 1;
                 assert_eq!(sub.image(k), test.image(i));
                 assert_eq!(sub.label(k), test.label(i));
                 k += 1;
             }
         }
-        assert_eq!(k, 1000);
+        assert_eq!(k, 2000);
     }
 }

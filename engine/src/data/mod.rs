@@ -35,31 +35,52 @@ use crate::error::Result;
 use ijepa_dsl::config::{DataConfig, DataSource, DatasetKind};
 use std::sync::Arc;
 
-/// The first `n` samples of another dataset (the language's `limit N`).
-struct Limited {
+/// The samples of another dataset at `indices` (the language's `limit N`, the monitor's
+/// held-out images and the pretraining set without them).
+struct Indexed {
     inner: Arc<dyn Dataset>,
-    n: usize,
+    indices: Vec<usize>,
 }
 
-impl Dataset for Limited {
+impl Dataset for Indexed {
     fn len(&self) -> usize {
-        self.n.min(self.inner.len())
+        self.indices.len()
     }
     fn label(&self, i: usize) -> i64 {
-        self.inner.label(i)
+        self.inner.label(self.indices[i])
     }
     fn num_classes(&self) -> usize {
         self.inner.num_classes()
     }
     fn describe(&self, i: usize) -> String {
-        self.inner.describe(i)
+        self.inner.describe(self.indices[i])
     }
     fn size(&self, i: usize) -> Result<(usize, usize)> {
-        self.inner.size(i)
+        self.inner.size(self.indices[i])
     }
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
-        self.inner.load(i, max_shrink)
+        self.inner.load(self.indices[i], max_shrink)
     }
+}
+
+/// Splits `ds` into (the rest, `n` held-out samples). The held-out samples are a fixed random
+/// draw (the same for every seed and experiment on the same dataset), in index order.
+///
+/// Errors: `n` not below the dataset's size.
+pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
+    let len = ds.len();
+    if n >= len {
+        return Err(crate::Error::Config(format!(
+            "the monitor holds out {n} images, but the training split has only {len}: lower `monitor images=`"
+        )));
+    }
+    // "MONITOR" in ASCII, and the size: a key of its own, independent of the experiment seed
+    let perm = crate::rng::Rng::from_key(&[0x4d4f_4e49_544f_52, len as u64]).permutation(len);
+    let mut held: Vec<usize> = perm[len - n..].to_vec();
+    let mut rest: Vec<usize> = perm[..len - n].to_vec();
+    held.sort_unstable();
+    rest.sort_unstable();
+    Ok((Arc::new(Indexed { inner: ds.clone(), indices: rest }), Arc::new(Indexed { inner: ds, indices: held })))
 }
 
 /// The dataset a data block describes, for `split` (the train split for pretraining).
@@ -96,7 +117,7 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
         }
     };
     Ok(match cfg.limit {
-        Some(n) if split == Split::Train && n < ds.len() => Arc::new(Limited { inner: ds, n }),
+        Some(n) if split == Split::Train && n < ds.len() => Arc::new(Indexed { inner: ds, indices: (0..n).collect() }),
         _ => ds,
     })
 }

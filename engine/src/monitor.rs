@@ -1,0 +1,272 @@
+//! Learning monitors during pretraining: is the encoder learning, or collapsing?
+//!
+//! A falling loss says little about the features (the complaint of facebookresearch/ijepa#55);
+//! these measures look at the features themselves, on labelled images held out of the
+//! training split (pretraining never sees them), at epoch 0 and every `every` epochs:
+//!
+//! - **kNN top-1**: leave-one-out weighted kNN among the held-out images (each image voted on
+//!   by its `k` most cosine-similar others, weights `exp(sim / 0.07)`, the DINO vote of
+//!   [`crate::eval::knn`]). Rises as the features learn the classes.
+//! - **RankMe** (Garrido et al., ICML 2023): `exp(entropy(p))` with `p_k = s_k / sum(s) + eps`
+//!   over the singular values `s` of the `[N, D]` embedding matrix: the effective rank, from 1
+//!   (every image the same direction) to D.
+//! - **spread**: the mean over dimensions of the per-dimension standard deviation of the
+//!   L2-normalised features, times `sqrt(D)`: about 1 for isotropic features, 0 when every
+//!   image maps to the same point (SimSiam's collapse indicator, scaled to be width-free).
+//!
+//! Features are the average-pooled last-layer tokens, as the evaluations use. Before training
+//! the same measures are taken of the normalised pixels (`pixels`), the baseline to beat.
+
+use crate::data::{Dataset, EvalTransform};
+use crate::error::{Error, Result};
+use crate::eval::features::{self, FeatureKind, Features};
+use crate::model::vit::VisionTransformer;
+use ijepa_dsl::config::MonitorConfig;
+use std::sync::Arc;
+use std::time::Instant;
+use tch::{Device, Kind, Tensor};
+
+/// Header of `monitor.csv`.
+pub const MONITOR_HEADER: &str = "step,epoch,encoder,knn_top1,rankme,spread,seconds";
+
+/// kNN vote temperature (DINO's).
+const TEMPERATURE: f64 = 0.07;
+
+/// RankMe of `[N, D]` features (float; any device): `exp(-sum p log p)`,
+/// `p = s / sum(s) + 1e-7`, `s` the singular values. 0 for an empty or all-zero matrix.
+pub fn rankme(x: &Tensor) -> Result<f64> {
+    let x = x.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
+    if x.size().len() != 2 || x.numel() == 0 {
+        return Ok(0.0);
+    }
+    // singular values as the square roots of the Gram matrix's eigenvalues (float64: exact
+    // enough for a D x D matrix, and no LAPACK driver choice to make)
+    let gram = x.f_tr()?.f_matmul(&x)?;
+    let s = Tensor::f_linalg_eigvalsh(&gram, "L")?.f_clamp_min(0.0)?.f_sqrt()?;
+    let total = s.f_sum(Kind::Double)?.f_double_value(&[])?;
+    if total <= 0.0 || !total.is_finite() {
+        return Ok(0.0);
+    }
+    let p = (s / total) + 1e-7;
+    let entropy = -(&p * p.f_log()?).f_sum(Kind::Double)?.f_double_value(&[])?;
+    Ok(entropy.exp())
+}
+
+/// The mean per-dimension standard deviation of the L2-normalised rows of `[N, D]` features,
+/// times `sqrt(D)` (about 1 for isotropic features, 0 for identical rows).
+pub fn spread(x: &Tensor) -> Result<f64> {
+    let x = x.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
+    let size = x.size();
+    if size.len() != 2 || size[0] < 2 || size[1] == 0 {
+        return Ok(0.0);
+    }
+    let norm = x.f_norm_scalaropt_dim(2.0, [1i64].as_slice(), true)?.f_clamp_min(1e-12)?;
+    let z = x / norm;
+    let std = z.f_std_dim([0i64].as_slice(), false, false)?;
+    Ok(std.f_mean(Kind::Double)?.f_double_value(&[])? * (size[1] as f64).sqrt())
+}
+
+/// Leave-one-out weighted kNN top-1 (percent) among the rows of `x` with labels `y`: each row
+/// is classified by its `k` most cosine-similar other rows.
+///
+/// Errors: fewer than `k + 1` rows, `k == 0`, labels not matching the rows or out of range.
+pub fn knn_loo(x: &Tensor, y: &[i64], num_classes: usize, k: usize) -> Result<f64> {
+    let n = y.len() as i64;
+    if k == 0 || (k as i64) >= n {
+        return Err(Error::Config(format!("monitor kNN: k = {k} needs more than {n} images")));
+    }
+    if x.size().first().copied() != Some(n) {
+        return Err(Error::Config(format!("monitor kNN: {} feature rows for {n} labels", x.size().first().copied().unwrap_or(0))));
+    }
+    if let Some(bad) = y.iter().find(|&&l| l < 0 || l as usize >= num_classes) {
+        return Err(Error::Config(format!("monitor kNN: label {bad} outside 0..{num_classes}")));
+    }
+    let x = x.f_to_kind(Kind::Float)?.f_to_device(Device::Cpu)?;
+    let z = &x / x.f_norm_scalaropt_dim(2.0, [1i64].as_slice(), true)?.f_clamp_min(1e-12)?;
+    let labels = Tensor::from_slice(y);
+    let eye = Tensor::f_eye(n, (Kind::Bool, Device::Cpu))?;
+    let mut correct = 0i64;
+    let rows = (1i64 << 22) / n.max(1);
+    for start in (0..n).step_by(rows.max(1) as usize) {
+        let len = rows.max(1).min(n - start);
+        let sim = z.f_narrow(0, start, len)?.f_matmul(&z.f_tr()?)?;
+        // a row is not its own neighbour
+        let sim = sim.f_masked_fill(&eye.f_narrow(0, start, len)?, f64::NEG_INFINITY)?;
+        let (vals, idx) = sim.f_topk(k as i64, 1, true, true)?;
+        let nb = labels.f_index_select(0, &idx.f_view([-1])?)?.f_view([len, k as i64])?;
+        let w = ((&vals - vals.f_narrow(1, 0, 1)?) / TEMPERATURE).f_exp()?;
+        let votes = Tensor::f_zeros([len, num_classes as i64], (Kind::Float, Device::Cpu))?.f_scatter_add(1, &nb, &w)?;
+        let pred = votes.f_argmax(1, false)?;
+        correct += pred.f_eq_tensor(&labels.f_narrow(0, start, len)?)?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+    }
+    Ok(100.0 * correct as f64 / n as f64)
+}
+
+/// One measurement of one encoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measure {
+    /// Which encoder (`target`, `context`).
+    pub encoder: String,
+    /// Leave-one-out kNN top-1, percent.
+    pub knn: f64,
+    /// RankMe.
+    pub rankme: f64,
+    /// Feature spread.
+    pub spread: f64,
+    /// Seconds this measure took (features included).
+    pub seconds: f64,
+}
+
+impl Measure {
+    /// The measures of features `f`.
+    pub fn of(encoder: &str, f: &Features, num_classes: usize, k: usize, t0: Instant) -> Result<Self> {
+        Ok(Self {
+            encoder: encoder.to_string(),
+            knn: knn_loo(&f.x, &f.y, num_classes, k)?,
+            rankme: rankme(&f.x)?,
+            spread: spread(&f.x)?,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// The `monitor.csv` row of this measure at `epoch` (0 = before training) and `step`.
+    pub fn csv_row(&self, epoch: usize, step: usize) -> String {
+        format!("{step},{epoch},{},{:.2},{:.3},{:.4},{:.2}", self.encoder, self.knn, self.rankme, self.spread, self.seconds)
+    }
+
+    /// A few words for the epoch line: `target kNN 71.3% rank 38.2 spread 0.412`.
+    pub fn summary(&self) -> String {
+        format!("{} kNN {:.1}% rank {:.1} spread {:.3}", self.encoder, self.knn, self.rankme, self.spread)
+    }
+
+    /// The collapse warning for these measures under `cfg`'s floors, if any floor is crossed.
+    pub fn collapse_warning(&self, cfg: &MonitorConfig) -> Option<String> {
+        let mut why = Vec::new();
+        if self.rankme < cfg.rank_floor {
+            why.push(format!("effective rank {:.2} < rank-floor {}", self.rankme, cfg.rank_floor));
+        }
+        if self.spread < cfg.spread_floor {
+            why.push(format!("feature spread {:.4} < spread-floor {}", self.spread, cfg.spread_floor));
+        }
+        (!why.is_empty()).then(|| {
+            format!(
+                "the {} encoder's features are collapsing ({}): the loss can still fall while every image maps \
+                 to nearly the same feature; lower the learning rate, raise the EMA momentum or check the masks",
+                self.encoder,
+                why.join(", ")
+            )
+        })
+    }
+}
+
+/// The monitor of a run: its held-out images, transform and settings.
+pub struct Monitor {
+    /// Settings.
+    pub cfg: MonitorConfig,
+    held: Arc<dyn Dataset>,
+    transform: EvalTransform,
+}
+
+impl Monitor {
+    /// A monitor over the held-out images `held`, seen through `transform` (the evaluation's).
+    pub fn new(cfg: MonitorConfig, held: Arc<dyn Dataset>, transform: EvalTransform) -> Self {
+        Self { cfg, held, transform }
+    }
+
+    /// The same measures on the normalised pixels themselves (encoder name `pixels`): the
+    /// baseline the encoders' features should beat.
+    pub fn measure_pixels(&self) -> Result<Measure> {
+        let t0 = Instant::now();
+        let f = features::raw_pixels(self.held.as_ref(), &self.transform, 256)?;
+        Measure::of("pixels", &f, self.held.num_classes(), self.cfg.k, t0)
+    }
+
+    /// Measures each `(name, encoder)` (frozen; no gradients) on `device`.
+    pub fn measure(&self, encoders: &[(&str, &VisionTransformer)], device: Device, bf16: bool) -> Result<Vec<Measure>> {
+        let classes = self.held.num_classes();
+        encoders
+            .iter()
+            .map(|(name, enc)| {
+                let t0 = Instant::now();
+                let f = features::extract(enc, self.held.as_ref(), &self.transform, FeatureKind::Last, 256, device, bf16)?;
+                Measure::of(name, &f, classes, self.cfg.k, t0)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn randn(shape: &[i64], seed: i64) -> Tensor {
+        tch::manual_seed(seed);
+        Tensor::randn(shape, (Kind::Float, Device::Cpu))
+    }
+
+    #[test]
+    fn rankme_recovers_a_known_rank() {
+        // rank 5 in 64 dimensions: 2000 samples of a random 5-dimensional subspace
+        let x = randn(&[2000, 5], 1).matmul(&randn(&[5, 64], 2));
+        let r = rankme(&x).unwrap();
+        assert!((4.0..=5.05).contains(&r), "rank-5 features gave RankMe {r}");
+        // isotropic 64-dimensional features use (nearly) all dimensions
+        let r = rankme(&randn(&[2000, 64], 3)).unwrap();
+        assert!(r > 60.0, "isotropic features gave RankMe {r}");
+        // identical rows: rank 1
+        let r = rankme(&Tensor::ones([500, 64], (Kind::Float, Device::Cpu))).unwrap();
+        assert!((r - 1.0).abs() < 0.01, "constant features gave RankMe {r}");
+        assert_eq!(rankme(&Tensor::zeros([10, 4], (Kind::Float, Device::Cpu))).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn spread_is_one_for_isotropic_and_zero_for_constant() {
+        let s = spread(&randn(&[4000, 64], 4)).unwrap();
+        assert!((0.9..1.1).contains(&s), "isotropic spread {s}");
+        let s = spread(&(Tensor::ones([100, 64], (Kind::Float, Device::Cpu)) * 3.0)).unwrap();
+        assert!(s < 1e-6, "constant spread {s}");
+    }
+
+    /// Ten well-separated Gaussian blobs in 32 dimensions, 50 points each.
+    fn blobs() -> (Tensor, Vec<i64>) {
+        let centres = randn(&[10, 32], 5) * 10.0;
+        let y: Vec<i64> = (0..500).map(|i| i % 10).collect();
+        let idx = Tensor::from_slice(&y);
+        let x = centres.index_select(0, &idx) + randn(&[500, 32], 6);
+        (x, y)
+    }
+
+    #[test]
+    fn knn_separates_blobs_and_is_at_chance_on_shuffled_labels() {
+        let (x, y) = blobs();
+        let acc = knn_loo(&x, &y, 10, 20).unwrap();
+        assert!(acc > 99.0, "separable blobs: {acc}%");
+        // labels shuffled independently of the features: chance is 10%
+        let mut rng = crate::rng::Rng::from_key(&[7]);
+        let perm = rng.permutation(y.len());
+        let shuffled: Vec<i64> = perm.iter().map(|&i| y[i]).collect();
+        let acc = knn_loo(&x, &shuffled, 10, 20).unwrap();
+        assert!((2.0..20.0).contains(&acc), "shuffled labels: {acc}%");
+        // a point is never its own neighbour: with k = 1 and each point alone in its class,
+        // nothing can be right
+        let lone: Vec<i64> = (0..10).collect();
+        let x10 = randn(&[10, 4], 8);
+        assert_eq!(knn_loo(&x10, &lone, 10, 1).unwrap(), 0.0);
+        assert!(knn_loo(&x10, &lone, 10, 10).is_err(), "k must be below the count");
+        assert!(knn_loo(&x10, &lone, 5, 1).is_err(), "labels out of range");
+    }
+
+    #[test]
+    fn collapse_warning_fires_on_constant_features_only() {
+        let cfg = MonitorConfig::default();
+        let t0 = Instant::now();
+        let y: Vec<i64> = (0..400).map(|i| i % 10).collect();
+        let constant = Features { x: Tensor::ones([400, 64], (Kind::Float, Device::Cpu)), y: y.clone() };
+        let m = Measure::of("target", &constant, 10, 20, t0).unwrap();
+        let w = m.collapse_warning(&cfg).expect("constant features collapse");
+        assert!(w.contains("target") && w.contains("effective rank") && w.contains("spread"), "{w}");
+        let iso = Features { x: randn(&[400, 64], 9), y };
+        let m = Measure::of("target", &iso, 10, 20, t0).unwrap();
+        assert!(m.collapse_warning(&cfg).is_none(), "isotropic features: {m:?}");
+    }
+}
