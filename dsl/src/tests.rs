@@ -176,7 +176,7 @@ fn quickstart_parses() {
     let e = ok(src);
     assert_eq!(e.name, "quickstart");
     assert_eq!(e.data.source, DataSource::Embedded);
-    assert_eq!((e.data.crop_size, e.data.batch_size, e.data.workers), (32, 64, 2));
+    assert_eq!((e.data.crop_size, e.data.batch_size, e.data.workers), (28, 32, 2));
     assert_eq!(
         (e.encoder.embed_dim, e.encoder.depth, e.encoder.num_heads, e.encoder.patch_size),
         (192, 6, 3, 4)
@@ -186,8 +186,25 @@ fn quickstart_parses() {
     assert_eq!(e.optimizer.lr.warmup_epochs, 1.0);
     assert_eq!(
         (e.epochs, e.precision, e.device.as_str(), e.log_every),
-        (10, Precision::Auto, "auto", 1)
+        (7, Precision::Auto, "auto", 1)
     );
+    let m = e.monitor.expect("the quickstart monitors learning");
+    assert_eq!((m.every, m.images, m.k), (3, 1000, 20));
+}
+
+#[test]
+fn monitor_reads_and_checks_its_settings() {
+    let e = exp("monitor every=2 images=500 k=10 rank-floor=1.5 spread-floor=0.1");
+    let m = e.monitor.expect("a monitor");
+    assert_eq!((m.every, m.images, m.k, m.rank_floor, m.spread_floor), (2, 500, 10, 1.5, 0.1));
+    assert_eq!(exp("monitor").monitor, Some(crate::config::MonitorConfig::default()));
+    assert_eq!(exp("epochs 3").monitor, None, "off unless asked for");
+    assert_eq!(errs("monitor every=0"), ["out_of_range"]);
+    assert_eq!(errs("monitor images=10"), ["out_of_range"]);
+    assert_eq!(errs("monitor images=50 k=50"), ["invalid_value"]);
+    assert_eq!(errs("monitor rank-floor=-1"), ["out_of_range"]);
+    assert_eq!(errs("monitor often=1"), ["unknown_property"]);
+    assert_eq!(exp("precision \"auto\"").precision, Precision::Auto);
 }
 
 #[test]
