@@ -189,7 +189,7 @@ fn quickstart_parses() {
         (7, Precision::Auto, "auto", 1)
     );
     let m = e.monitor.expect("the quickstart monitors learning");
-    assert_eq!((m.every, m.images, m.k), (3, 1000, 20));
+    assert_eq!((m.every, m.images, m.k), (4, 1000, 20));
 }
 
 #[test]
