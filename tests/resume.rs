@@ -20,6 +20,7 @@ const EXP: &str = r#"experiment "resume" {
     precision "PRECISION"
     device "cpu"
     checkpoint every-steps=3 keep-every=2
+    monitor every=1 images=64 k=5
 }
 "#;
 
@@ -40,10 +41,15 @@ fn run_folder(runs: &Path) -> PathBuf {
     std::fs::read_dir(runs.join("resume")).unwrap().next().unwrap().unwrap().path()
 }
 
+/// The first `n` columns of every row of a CSV file of the run (leaving out timings).
+fn columns(run: &Path, file: &str, n: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(run.join(file)).unwrap();
+    text.lines().map(|l| l.split(',').take(n).collect::<Vec<_>>().join(",")).collect()
+}
+
 /// Metrics rows without the timing columns (ms_per_step, img_per_s).
 fn rows(run: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    text.lines().map(|l| l.split(',').take(8).collect::<Vec<_>>().join(",")).collect()
+    columns(run, "metrics.csv", 8)
 }
 
 fn count_rows(run: &Path) -> usize {
@@ -56,7 +62,8 @@ fn resume_equals_uninterrupted(precision: &str) {
     std::fs::write(&file, EXP.replace("PRECISION", precision)).unwrap();
     let (a, b) = (d.join("a"), d.join("b"));
     run_to_end(&file, &a);
-    let total = 4 * (320 / 32);
+    // the monitor holds 64 of the 320 images out of pretraining
+    let total = 4 * (256 / 32);
 
     // kill at a random step after the first checkpoint (step 3; printed, so a failure can be
     // replayed); a run killed before any checkpoint simply starts over
@@ -82,6 +89,10 @@ fn resume_equals_uninterrupted(precision: &str) {
 
     let run_a = run_folder(&a);
     assert_eq!(rows(&run_a), rows(&run_b), "metrics rows differ after resume");
+    // the monitor's rows too (seconds aside): one per encoder and epoch, the pixels once
+    let monitor = columns(&run_b, "monitor.csv", 6);
+    assert_eq!(columns(&run_a, "monitor.csv", 6), monitor, "monitor rows differ after resume");
+    assert_eq!(monitor.len(), 1 + 3 + 2 * 4, "{monitor:?}");
     let fa = std::fs::read(run_a.join("checkpoints/final.safetensors")).unwrap();
     let fb = std::fs::read(run_b.join("checkpoints/final.safetensors")).unwrap();
     assert!(fa == fb, "final weights differ after resume");

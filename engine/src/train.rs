@@ -487,9 +487,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         if !lead {
             continue;
         }
+        let last = epoch + 1 == exp.epochs;
+        // measured before the epoch's checkpoint: a run killed in between resumes from the
+        // previous checkpoint, which drops this row (its step is later) and measures again
+        let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
+        let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s)? } else { None };
         let pos = Position { global_step: global as u64, epoch: epoch as u64 + 1, step_in_epoch: 0, optimizer_step: 0 };
         let latest_path = save_latest(recipe, run, pos)?;
-        let last = epoch + 1 == exp.epochs;
         if last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)) {
             let name = format!("epoch-{:04}.safetensors", epoch + 1);
             let kept = run.dir.join("checkpoints").join(&name);
@@ -501,8 +505,6 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.manifest.record(CheckpointRecord { file: name, step: global as u64, sha256 });
             run.save_manifest()?;
         }
-        let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
-        let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s)? } else { None };
         bar.suspend(|| {
             println!(
                 "epoch {:>3}/{}  loss {:.4}  lr {:.2e}  wd {:.3}  ema {:.4}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
