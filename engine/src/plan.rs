@@ -137,7 +137,8 @@ pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &s
     data.prefetch = 0;
     let model = match subject {
         Subject::Pretrained => json!({"weights": input}),
-        Subject::RandomInit => json!({"encoder": exp.encoder, "seed": exp.seed}),
+        // a random encoder's features depend on the precision they are computed in
+        Subject::RandomInit => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision}),
         Subject::RawPixels => json!("pixels"),
     };
     let mut cfg = cfg.clone();
