@@ -73,7 +73,9 @@ fn resume_equals_uninterrupted(precision: &str) {
     let mut child = command(&file, &b).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let t = Instant::now();
     loop {
-        let done = b.join("resume").exists() && count_rows(&run_folder(&b)) >= kill_at;
+        // the experiment's folder can exist a moment before the run folder inside it
+        let started = std::fs::read_dir(b.join("resume")).is_ok_and(|mut d| d.next().is_some());
+        let done = started && count_rows(&run_folder(&b)) >= kill_at;
         if done || t.elapsed() > Duration::from_secs(120) {
             break;
         }
