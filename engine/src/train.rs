@@ -563,21 +563,19 @@ fn observe<R: Recipe>(
 ) -> Result<Option<Measure>> {
     let Some(m) = monitor else { return Ok(None) };
     let mut measures = m.measure(&recipe.feature_encoders(), recipe.device(), recipe.bf16())?;
+    for w in measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg)) {
+        bar.suspend(|| eprintln!("warning: epoch {epoch}: {w}"));
+    }
+    // the pixels, the baseline to beat, once before training
+    let pixels = if epoch == 0 { Some(m.measure_pixels()?) } else { None };
+    if let Some(px) = &pixels {
+        bar.suspend(|| println!("monitor baseline: {}", px.summary()));
+    }
     let mut rows = String::new();
-    for ms in &measures {
+    for ms in measures.iter().chain(&pixels) {
         rows.push_str(&ms.csv_row(epoch, global));
         rows.push('\n');
         *spent += ms.seconds;
-        if let Some(w) = ms.collapse_warning(&m.cfg) {
-            bar.suspend(|| eprintln!("warning: epoch {epoch}: {w}"));
-        }
-    }
-    if epoch == 0 {
-        let px = m.measure_pixels()?;
-        rows.push_str(&px.csv_row(epoch, global));
-        rows.push('\n');
-        *spent += px.seconds;
-        bar.suspend(|| println!("monitor baseline: {}", px.summary()));
     }
     let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
     f.write_all(rows.as_bytes()).and_then(|_| f.flush()).map_err(|e| Error::io(path, e))?;
