@@ -123,7 +123,7 @@ enum Command {
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
     },
-    /// Write paper-style tables and plots (Markdown, CSV, HTML, PNG) from a runs folder.
+    /// Write paper-style tables and plots (Markdown, CSV, self-contained HTML with inline SVG figures, SVG and PNG files) from a runs folder.
     /// (`ijepa-report` does the same without libtorch.)
     Report {
         /// Root folder of the run registry.

@@ -231,7 +231,7 @@ fn run_with_evals_and_report() {
     let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
     assert!(md.contains("79.3") && md.contains("I-JEPA (ours)") && md.contains("random init"), "{md}");
     assert!(reports.join("report.html").exists() && reports.join("plots/loss-ev.png").exists());
-    assert!(reports.join("plots/monitor-knn-ev.png").exists() && reports.join("plots/monitor-rank-ev.png").exists());
+    assert!(reports.join("plots/monitor-ev.png").exists() && reports.join("plots/monitor-ev.svg").exists());
     // a second run repeats nothing
     let o = ijepa(&args);
     let (out, _) = outputs(&o);

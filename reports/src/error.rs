@@ -37,13 +37,13 @@ pub enum ReportError {
         /// What kind of run needed it.
         what: &'static str,
     },
-    /// A plot could not be encoded.
-    #[error("{path}: PNG encoding failed: {source}")]
-    Png {
-        /// The PNG being written.
+    /// A figure could not be drawn or encoded.
+    #[error("{path}: {message}")]
+    Plot {
+        /// The figure's file.
         path: PathBuf,
-        /// The encoder's error.
-        source: png::EncodingError,
+        /// What went wrong.
+        message: String,
     },
     /// A DataFrame operation failed (a bug in this crate if it ever happens).
     #[error("table: {0}")]

@@ -5,9 +5,13 @@
 //! - [`linear_table`], [`lowshot_table`] and [`ablation_table`] lay our results out like the
 //!   I-JEPA paper's Tables 1, 2 and 8-10 (Assran et al., CVPR 2023), with the paper's
 //!   ImageNet-1k rows ([`paper_table`]) for reference;
-//! - [`write_report`] writes `report.md`, `report.html`, `tables/*.csv` and `plots/*.png`.
+//! - [`figures`] draws the loss, schedules, monitors, probe curves and sweep trends with
+//!   plotters ([`plot`]);
+//! - [`write_report`] writes `report.md`, a self-contained `report.html` (figures as inline SVG),
+//!   `tables/*.csv` and `plots/*.svg` + `plots/*.png`.
 
 pub mod error;
+pub mod figures;
 pub mod plot;
 pub mod registry;
 pub mod report;

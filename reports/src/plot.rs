@@ -1,193 +1,496 @@
-//! Minimal line charts drawn into an RGB buffer and encoded with the `png` crate (no font, no
-//! system libraries): a frame, a 4x4 grid and one coloured polyline per series. The axis ranges
-//! and the colour of each series are returned so the report can print them as text.
+//! Figures drawn with [plotters](https://docs.rs/plotters): one or more panels side by side,
+//! each with a title, axis titles, tick labels and a light grid, under a figure title, and a
+//! legend below naming every line. Each figure is rendered twice from the same drawing code:
+//! as SVG (inlined in `report.html`, so its text stays crisp, selectable and searchable) and
+//! as PNG (for Markdown viewers; its text is drawn with the bundled DejaVu Sans through
+//! `ab_glyph`, so no system font or fontconfig is needed).
+//!
+//! Colours are the Okabe-Ito palette (distinguishable with the common colour-vision
+//! deficiencies); lines can also differ by stroke (solid, dashed, dotted, markers), so no
+//! line relies on colour alone when a figure needs more than the palette.
 
-use std::io::Cursor;
+use std::sync::OnceLock;
 
-/// One line of a chart.
-#[derive(Debug, Clone)]
-pub struct Series {
-    /// Legend label (printed in the report, not drawn).
-    pub label: String,
-    /// `(x, y)` points in drawing order; non-finite points break the line.
-    pub points: Vec<(f64, f64)>,
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::FontStyle;
+
+/// The font the PNG text is drawn with (DejaVu Sans, see `reports/fonts/LICENSE`).
+const FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+/// The family name the figures ask for (SVG viewers use their own sans-serif font).
+const FAMILY: &str = "sans-serif";
+
+/// Okabe & Ito (2008) colour-blind-safe colours, black last (yellow is left out: too pale
+/// on white) with their names.
+pub const PALETTE: [(&str, RGBColor); 7] = [
+    ("blue", RGBColor(0, 114, 178)),
+    ("orange", RGBColor(230, 159, 0)),
+    ("bluish green", RGBColor(0, 158, 115)),
+    ("vermillion", RGBColor(213, 94, 0)),
+    ("sky blue", RGBColor(86, 180, 233)),
+    ("reddish purple", RGBColor(204, 121, 167)),
+    ("black", RGBColor(0, 0, 0)),
+];
+
+/// How a series is stroked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stroke {
+    /// A solid line.
+    Solid,
+    /// A thin, pale solid line (e.g. the raw curve behind a smoothed one).
+    Faint,
+    /// A dashed line.
+    Dashed,
+    /// A dotted line (e.g. a reference level).
+    Dotted,
+    /// Markers only, no line (e.g. published numbers).
+    Markers,
 }
 
-/// A rendered chart.
+/// One line of a panel.
 #[derive(Debug, Clone)]
-pub struct Chart {
+pub struct Series {
+    /// Legend label; `None` keeps the series out of the legend (e.g. a faint raw curve
+    /// behind its smoothed, labelled twin).
+    pub label: Option<String>,
+    /// `(x, y)` points in drawing order; non-finite points break the line. With
+    /// [`XAxis::Categories`] x is the category's index.
+    pub points: Vec<(f64, f64)>,
+    /// Index into [`PALETTE`] (taken modulo its length).
+    pub colour: usize,
+    /// The stroke.
+    pub stroke: Stroke,
+}
+
+impl Series {
+    /// A labelled series.
+    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>, colour: usize, stroke: Stroke) -> Self {
+        Self { label: Some(label.into()), points, colour, stroke }
+    }
+}
+
+/// The horizontal axis of a panel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum XAxis {
+    /// Numbers.
+    Numeric,
+    /// Named points in this order, drawn at x = 0, 1, ...
+    Categories(Vec<String>),
+}
+
+/// One chart of a figure.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    /// Panel title (may be empty for a one-panel figure).
+    pub title: String,
+    /// Horizontal axis title, with its unit.
+    pub x_label: String,
+    /// Vertical axis title, with its unit.
+    pub y_label: String,
+    /// The horizontal axis kind.
+    pub x: XAxis,
+    /// The lines.
+    pub series: Vec<Series>,
+}
+
+/// A figure: panels side by side under a title, one legend for all of them.
+#[derive(Debug, Clone)]
+pub struct Figure {
+    /// Figure title.
+    pub title: String,
+    /// The panels, left to right.
+    pub panels: Vec<Panel>,
+}
+
+/// A figure rendered both ways.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The SVG document (`<svg ...>...</svg>`).
+    pub svg: String,
     /// The PNG file's bytes.
     pub png: Vec<u8>,
-    /// The x axis range `(min, max)` covered by the frame.
-    pub x_range: (f64, f64),
-    /// The y axis range `(min, max)` covered by the frame.
-    pub y_range: (f64, f64),
-    /// `(label, colour name)` per series, in input order.
+    /// `(label, colour name)` of each legend entry, in drawing order.
     pub legend: Vec<(String, &'static str)>,
 }
 
-/// Tableau-10 colours and their names.
-const PALETTE: [(&str, [u8; 3]); 10] = [
-    ("blue", [31, 119, 180]),
-    ("orange", [255, 127, 14]),
-    ("green", [44, 160, 44]),
-    ("red", [214, 39, 40]),
-    ("purple", [148, 103, 189]),
-    ("brown", [140, 86, 75]),
-    ("pink", [227, 119, 194]),
-    ("gray", [127, 127, 127]),
-    ("olive", [188, 189, 34]),
-    ("cyan", [23, 190, 207]),
-];
+/// A figure that could not be drawn or encoded.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PlotError(String);
 
-const W: u32 = 640;
-const H: u32 = 400;
-const MARGIN: i64 = 24;
+/// Width of a figure's only panel.
+const PANEL_W: u32 = 640;
+/// Width of each panel when several stand side by side.
+const PANEL_W_SIDE_BY_SIDE: u32 = 430;
+const PANEL_H: u32 = 400;
+const TITLE_H: u32 = 40;
+const LEGEND_ROW_H: u32 = 24;
+const LEGEND_SWATCH: i32 = 34;
+/// Lines with at most this many points also mark each point.
+const MARKERS_UP_TO: usize = 40;
+const TITLE_PT: u32 = 22;
+const CAPTION_PT: u32 = 18;
+const AXIS_PT: u32 = 16;
+const TICK_PT: u32 = 14;
+const LEGEND_PT: u32 = 15;
 
-struct Canvas {
-    px: Vec<u8>,
+fn font_registered() -> Result<(), PlotError> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        plotters::style::register_font(FAMILY, FontStyle::Normal, FONT)
+            .map_err(|_| "the bundled DejaVu Sans could not be parsed".to_string())
+    })
+    .clone()
+    .map_err(PlotError)
 }
 
-impl Canvas {
-    fn new() -> Self {
-        Self {
-            px: vec![255; (W * H * 3) as usize],
+/// The legend entries of a figure: one per distinct labelled (label, colour, stroke).
+fn legend_entries(fig: &Figure) -> Vec<(String, usize, Stroke)> {
+    let mut out: Vec<(String, usize, Stroke)> = Vec::new();
+    for s in fig.panels.iter().flat_map(|p| &p.series) {
+        if let Some(l) = &s.label {
+            let e = (l.clone(), s.colour % PALETTE.len(), s.stroke);
+            if !out.contains(&e) {
+                out.push(e);
+            }
         }
     }
+    out
+}
 
-    fn set(&mut self, x: i64, y: i64, c: [u8; 3]) {
-        if (0..W as i64).contains(&x) && (0..H as i64).contains(&y) {
-            let i = ((y as u32 * W + x as u32) * 3) as usize;
-            self.px[i..i + 3].copy_from_slice(&c);
-        }
-    }
+/// Approximate width in pixels of a legend entry (swatch, gap, text at 13 px).
+fn entry_width(label: &str) -> u32 {
+    LEGEND_SWATCH as u32 + 12 + label.chars().count() as u32 * 8 + 18
+}
 
-    /// Bresenham line with a `pen`-pixel square brush.
-    fn line(&mut self, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: [u8; 3], pen: i64) {
-        let (dx, dy) = ((x1 - x0).abs(), -(y1 - y0).abs());
-        let (sx, sy) = (if x0 < x1 { 1 } else { -1 }, if y0 < y1 { 1 } else { -1 });
-        let (mut x, mut y, mut err) = (x0, y0, dx + dy);
-        loop {
-            for ox in 0..pen {
-                for oy in 0..pen {
-                    self.set(x + ox, y + oy, c);
-                }
-            }
-            if x == x1 && y == y1 {
-                break;
-            }
-            let e2 = 2 * err;
-            if e2 >= dy {
-                err += dy;
-                x += sx;
-            }
-            if e2 <= dx {
-                err += dx;
-                y += sy;
-            }
+/// Legend entries packed into rows no wider than `width`.
+fn legend_rows(entries: &[(String, usize, Stroke)], width: u32) -> Vec<Vec<usize>> {
+    let mut rows: Vec<Vec<usize>> = Vec::new();
+    let mut used = width;
+    for (i, (label, ..)) in entries.iter().enumerate() {
+        let w = entry_width(label);
+        if used + w > width - 20 && !rows.last().is_some_and(Vec::is_empty) {
+            rows.push(Vec::new());
+            used = 0;
         }
+        rows.last_mut().expect("a row was pushed").push(i);
+        used += w;
     }
+    rows
+}
+
+fn size(fig: &Figure) -> (u32, u32, Vec<Vec<usize>>) {
+    let n = fig.panels.len().max(1) as u32;
+    let w = if n == 1 { PANEL_W } else { PANEL_W_SIDE_BY_SIDE * n };
+    let rows = legend_rows(&legend_entries(fig), w);
+    let legend_h = if rows.is_empty() { 0 } else { rows.len() as u32 * LEGEND_ROW_H + 14 };
+    (w, TITLE_H + PANEL_H + legend_h, rows)
 }
 
 /// The finite range of some values, padded by 5% (and widened when flat).
-fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
+    let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) * 0.1 };
     (lo - 0.05 * span, hi + 0.05 * span)
 }
 
-/// Draws the series as lines in a 640x400 PNG.
+/// Tick label text: short, without trailing zeros, scientific for tiny or huge magnitudes.
+pub fn tick(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e5).contains(&a) {
+        let s = format!("{v:.1e}");
+        return s.replace(".0e", "e");
+    }
+    let s = format!("{v:.4}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
+/// Runs of consecutive finite points (non-finite points break a line).
+fn runs(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
+    let mut out = vec![Vec::new()];
+    for &p in points {
+        if p.0.is_finite() && p.1.is_finite() {
+            out.last_mut().expect("non-empty").push(p);
+        } else if !out.last().expect("non-empty").is_empty() {
+            out.push(Vec::new());
+        }
+    }
+    out.retain(|r| !r.is_empty());
+    out
+}
+
+fn style_of(colour: usize, stroke: Stroke) -> ShapeStyle {
+    let c = PALETTE[colour % PALETTE.len()].1;
+    match stroke {
+        Stroke::Faint => c.mix(0.25).stroke_width(1),
+        _ => c.stroke_width(2),
+    }
+}
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'_, DB, CT>,
+    s: &Series,
+) -> DrawResult<DB> {
+    let style = style_of(s.colour, s.stroke);
+    for run in runs(&s.points) {
+        match s.stroke {
+            Stroke::Solid | Stroke::Faint => {
+                chart.draw_series(std::iter::once(PathElement::new(run.clone(), style)))?;
+                if run.len() <= MARKERS_UP_TO && s.stroke == Stroke::Solid {
+                    chart.draw_series(run.iter().map(|&p| Circle::new(p, 3, style.filled())))?;
+                }
+            }
+            Stroke::Dashed => {
+                chart.draw_series(DashedLineSeries::new(run.clone(), 8, 5, style))?;
+                if run.len() <= MARKERS_UP_TO {
+                    chart.draw_series(run.iter().map(|&p| Cross::new(p, 4, style)))?;
+                }
+            }
+            Stroke::Dotted => {
+                chart.draw_series(DashedLineSeries::new(run.clone(), 2, 4, style))?;
+            }
+            Stroke::Markers => {
+                chart.draw_series(run.iter().map(|&p| TriangleMarker::new(p, 7, style.filled())))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult<DB> {
+    let all = || panel.series.iter().flat_map(|s| s.points.iter().copied());
+    let (x0, x1) = match &panel.x {
+        XAxis::Numeric => padded_range(all().map(|p| p.0)),
+        XAxis::Categories(c) => (-0.5, c.len().max(1) as f64 - 0.5),
+    };
+    let (y0, y1) = padded_range(all().map(|p| p.1));
+    let mut builder = ChartBuilder::on(area);
+    builder.margin(14).x_label_area_size(54).y_label_area_size(80);
+    if !panel.title.is_empty() {
+        builder.caption(&panel.title, (FAMILY, CAPTION_PT));
+    }
+    let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
+    let categories = match &panel.x {
+        XAxis::Categories(c) => Some(c.clone()),
+        XAxis::Numeric => None,
+    };
+    let x_fmt = move |x: &f64| match &categories {
+        Some(c) => {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < c.len() { c[i as usize].clone() } else { String::new() }
+        }
+        None => tick(*x),
+    };
+    let n_x = match &panel.x {
+        XAxis::Categories(c) => c.len() + 1,
+        XAxis::Numeric => 8,
+    };
+    chart
+        .configure_mesh()
+        .x_desc(panel.x_label.as_str())
+        .y_desc(panel.y_label.as_str())
+        .axis_desc_style((FAMILY, AXIS_PT))
+        .label_style((FAMILY, TICK_PT))
+        .x_labels(n_x)
+        .y_labels(8)
+        .x_label_formatter(&x_fmt)
+        .y_label_formatter(&|y| tick(*y))
+        .bold_line_style(RGBColor(225, 225, 225))
+        .light_line_style(WHITE)
+        .draw()?;
+    // faint curves first, so the labelled lines stay on top
+    for s in panel.series.iter().filter(|s| s.stroke == Stroke::Faint) {
+        draw_series(&mut chart, s)?;
+    }
+    for s in panel.series.iter().filter(|s| s.stroke != Stroke::Faint) {
+        draw_series(&mut chart, s)?;
+    }
+    Ok(())
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, usize, Stroke)],
+    rows: &[Vec<usize>],
+) -> DrawResult<DB> {
+    let text = TextStyle::from((FAMILY, LEGEND_PT).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    for (r, row) in rows.iter().enumerate() {
+        let y = 6 + r as i32 * LEGEND_ROW_H as i32 + LEGEND_ROW_H as i32 / 2;
+        let mut x = 16;
+        for &i in row {
+            let (label, colour, stroke) = &entries[i];
+            let style = style_of(*colour, *stroke);
+            let (a, b) = ((x, y), (x + LEGEND_SWATCH, y));
+            match stroke {
+                Stroke::Solid | Stroke::Faint => area.draw(&PathElement::new(vec![a, b], style))?,
+                Stroke::Dashed | Stroke::Dotted => {
+                    let (on, off) = if *stroke == Stroke::Dashed { (8, 5) } else { (2, 4) };
+                    let mut s = x;
+                    while s < x + LEGEND_SWATCH {
+                        area.draw(&PathElement::new(vec![(s, y), ((s + on).min(x + LEGEND_SWATCH), y)], style))?;
+                        s += on + off;
+                    }
+                }
+                Stroke::Markers => area.draw(&TriangleMarker::new((x + LEGEND_SWATCH / 2, y), 7, style.filled()))?,
+            }
+            area.draw(&Text::new(label.clone(), (x + LEGEND_SWATCH + 8, y), text.clone()))?;
+            x += entry_width(label) as i32;
+        }
+    }
+    Ok(())
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure, rows: &[Vec<usize>]) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (w, h) = root.dim_in_pixel();
+    let (top, rest) = root.split_vertically(TITLE_H);
+    top.draw(&Text::new(
+        fig.title.clone(),
+        (w as i32 / 2, 9),
+        TextStyle::from((FAMILY, TITLE_PT).into_font()).pos(Pos::new(HPos::Center, VPos::Top)),
+    ))?;
+    let (plots, legend) = rest.split_vertically(PANEL_H);
+    let panels = plots.split_evenly((1, fig.panels.len().max(1)));
+    for (area, panel) in panels.iter().zip(&fig.panels) {
+        draw_panel(area, panel)?;
+    }
+    let _ = h;
+    draw_legend(&legend, &legend_entries(fig), rows)?;
+    root.present()?;
+    Ok(())
+}
+
+/// Renders a figure as SVG and PNG.
 ///
 /// # Errors
-/// Only if PNG encoding fails.
-pub fn line_chart(series: &[Series]) -> Result<Chart, png::EncodingError> {
-    let all = || series.iter().flat_map(|s| s.points.iter().copied());
-    let x_range = range(all().map(|p| p.0));
-    let y_range = range(all().map(|p| p.1));
-    let (left, top, right, bottom) = (MARGIN, MARGIN, W as i64 - MARGIN, H as i64 - MARGIN);
-    let to_px = |(x, y): (f64, f64)| {
-        let fx = (x - x_range.0) / (x_range.1 - x_range.0);
-        let fy = (y - y_range.0) / (y_range.1 - y_range.0);
-        (
-            left + (fx * (right - left) as f64).round() as i64,
-            bottom - (fy * (bottom - top) as f64).round() as i64,
-        )
-    };
-    let mut cv = Canvas::new();
-    let grid = [225, 225, 225];
-    for i in 1..4 {
-        let gx = left + (right - left) * i / 4;
-        let gy = top + (bottom - top) * i / 4;
-        cv.line((gx, top), (gx, bottom), grid, 1);
-        cv.line((left, gy), (right, gy), grid, 1);
-    }
-    let black = [0, 0, 0];
-    for (a, b) in [
-        ((left, top), (right, top)),
-        ((right, top), (right, bottom)),
-        ((left, bottom), (right, bottom)),
-        ((left, top), (left, bottom)),
-    ] {
-        cv.line(a, b, black, 1);
-    }
-    let mut legend = Vec::new();
-    for (s, (name, colour)) in series.iter().zip(PALETTE.iter().cycle()) {
-        let mut prev: Option<(i64, i64)> = None;
-        for &p in &s.points {
-            if !(p.0.is_finite() && p.1.is_finite()) {
-                prev = None;
-                continue;
-            }
-            let q = to_px(p);
-            cv.line(prev.unwrap_or(q), q, *colour, 2);
-            prev = Some(q);
-        }
-        legend.push((s.label.clone(), *name));
-    }
+/// A drawing or encoding failure (with the plotting library's message).
+pub fn render(fig: &Figure) -> Result<Rendered, PlotError> {
+    font_registered()?;
+    let (w, h, rows) = size(fig);
+    let mut svg = String::new();
+    draw(SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area(), fig, &rows)
+        .map_err(|e| PlotError(format!("drawing the SVG: {e}")))?;
+    let mut rgb = vec![255u8; (w * h * 3) as usize];
+    draw(BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area(), fig, &rows)
+        .map_err(|e| PlotError(format!("drawing the PNG: {e}")))?;
     let mut png = Vec::new();
     {
-        let mut enc = png::Encoder::new(Cursor::new(&mut png), W, H);
+        let mut enc = png::Encoder::new(std::io::Cursor::new(&mut png), w, h);
         enc.set_color(png::ColorType::Rgb);
         enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header()?;
-        writer.write_image_data(&cv.px)?;
-        writer.finish()?;
+        let mut writer = enc.write_header().map_err(|e| PlotError(format!("encoding the PNG: {e}")))?;
+        writer.write_image_data(&rgb).map_err(|e| PlotError(format!("encoding the PNG: {e}")))?;
+        writer.finish().map_err(|e| PlotError(format!("encoding the PNG: {e}")))?;
     }
-    Ok(Chart {
-        png,
-        x_range,
-        y_range,
-        legend,
-    })
+    let legend = legend_entries(fig).into_iter().map(|(l, c, _)| (l, PALETTE[c].0)).collect();
+    Ok(Rendered { svg, png, legend })
+}
+
+/// Exponential moving average with bias correction (as TensorBoard's smoothing), `weight`
+/// in [0, 1); non-finite values are skipped (and stay non-finite in the output).
+pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
+    let (mut acc, mut norm) = (0.0, 0.0);
+    values
+        .iter()
+        .map(|&v| {
+            if !v.is_finite() {
+                return v;
+            }
+            acc = weight * acc + (1.0 - weight) * v;
+            norm = weight * norm + (1.0 - weight);
+            acc / norm
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn draws_a_png() {
-        let s = Series {
-            label: "a".into(),
-            points: vec![(0.0, 1.0), (1.0, f64::NAN), (2.0, 0.5), (3.0, 0.2)],
-        };
-        let c = line_chart(&[s]).unwrap();
-        assert_eq!(&c.png[..8], b"\x89PNG\r\n\x1a\n");
-        assert!(c.x_range.0 < 0.0 && c.x_range.1 > 3.0);
-        assert_eq!(c.legend, vec![("a".to_string(), "blue")]);
+    fn fig(categories: bool) -> Figure {
+        Figure {
+            title: "Loss of run-a".into(),
+            panels: vec![Panel {
+                title: "panel".into(),
+                x_label: "step".into(),
+                y_label: "loss".into(),
+                x: if categories { XAxis::Categories(vec!["0.1-0.2".into(), "0.15-0.2".into()]) } else { XAxis::Numeric },
+                series: vec![
+                    Series::new("run-a", vec![(0.0, 1.0), (1.0, f64::NAN), (2.0, 0.5), (3.0, 0.2)], 0, Stroke::Solid),
+                    Series { label: None, points: vec![(0.0, 1.1), (1.0, 0.7)], colour: 0, stroke: Stroke::Faint },
+                    Series::new("paper", vec![(0.0, 0.4), (1.0, 0.6)], 1, Stroke::Markers),
+                    Series::new("baseline", vec![(0.0, 0.3), (3.0, 0.3)], 2, Stroke::Dotted),
+                ],
+            }],
+        }
+    }
+
+    /// The contents of the SVG's `<text>` elements, trimmed.
+    pub(crate) fn svg_texts(svg: &str) -> Vec<String> {
+        svg.split("<text").skip(1).filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim().to_string())).collect()
     }
 
     #[test]
-    fn empty_and_flat_ranges() {
-        assert_eq!(range(std::iter::empty()), (0.0, 1.0));
-        let (lo, hi) = range([2.0, 2.0].into_iter());
+    fn renders_svg_and_png_with_text() {
+        let r = render(&fig(false)).unwrap();
+        assert_eq!(&r.png[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(r.svg.starts_with("<svg") && r.svg.trim_end().ends_with("</svg>"));
+        let texts = svg_texts(&r.svg);
+        for text in ["Loss of run-a", "step", "loss", "run-a", "paper", "baseline", "panel"] {
+            assert!(texts.iter().any(|t| t == text), "the SVG lacks the text {text}: {texts:?}");
+        }
+        // tick labels are numbers, on both axes
+        assert!(texts.iter().filter(|t| t.parse::<f64>().is_ok()).count() >= 6, "too few numeric tick labels: {texts:?}");
+        // the unlabelled faint line is not in the legend
+        assert_eq!(r.legend.len(), 3);
+        assert_eq!(r.legend[0], ("run-a".to_string(), "blue"));
+        // the PNG has text: dark pixels in the title band, not only white
+        let dec = png::Decoder::new(std::io::Cursor::new(&r.png));
+        let mut reader = dec.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let title_band = &buf[..(info.width * 30 * 3) as usize];
+        assert!(title_band.chunks(3).any(|p| p.iter().all(|&c| c < 100)), "no title text in the PNG");
+    }
+
+    #[test]
+    fn categories_label_the_x_axis() {
+        let r = render(&fig(true)).unwrap();
+        let texts = svg_texts(&r.svg);
+        assert!(texts.iter().any(|t| t == "0.1-0.2") && texts.iter().any(|t| t == "0.15-0.2"), "{texts:?}");
+        // no fractional positions get a label
+        assert!(!texts.iter().any(|t| t == "0.5" || t == "-0.5"), "{texts:?}");
+    }
+
+    #[test]
+    fn ranges_ticks_and_smoothing() {
+        assert_eq!(padded_range(std::iter::empty()), (0.0, 1.0));
+        let (lo, hi) = padded_range([2.0, 2.0].into_iter());
         assert!(lo < 2.0 && hi > 2.0);
+        assert_eq!(tick(0.5), "0.5");
+        assert_eq!(tick(2.0), "2");
+        assert_eq!(tick(0.0001), "1e-4");
+        let s = smooth(&[1.0, 1.0, f64::NAN, 1.0], 0.9);
+        assert!((s[0] - 1.0).abs() < 1e-12 && (s[3] - 1.0).abs() < 1e-12 && s[2].is_nan());
+        let s = smooth(&[0.0, 10.0], 0.5);
+        assert!((s[1] - 10.0 * 0.5 / 0.75).abs() < 1e-9);
+    }
+
+    #[test]
+    fn long_legends_wrap() {
+        let entries: Vec<(String, usize, Stroke)> =
+            (0..12).map(|i| (format!("pretrain-0123456789ab [mask.targets.scale=0.{i}]"), i, Stroke::Solid)).collect();
+        let rows = legend_rows(&entries, PANEL_W);
+        assert!(rows.len() > 1 && rows.iter().all(|r| !r.is_empty()));
+        assert_eq!(rows.iter().map(Vec::len).sum::<usize>(), 12);
     }
 }

@@ -55,6 +55,10 @@ pub struct MetricRow {
     pub loss: f64,
     /// Learning rate.
     pub lr: Option<f64>,
+    /// Weight decay.
+    pub wd: Option<f64>,
+    /// Target-encoder EMA momentum (recipes with a target encoder).
+    pub momentum: Option<f64>,
     /// Milliseconds per step.
     pub ms_per_step: Option<f64>,
     /// Images per second.
@@ -350,12 +354,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
     let (Some(i_step), Some(i_loss)) = (find("step"), find("loss")) else {
         return Err(csv_err("header lacks a `step` or `loss` column".into()));
     };
-    let (i_epoch, i_lr, i_ms, i_ips) = (
-        find("epoch"),
-        find("lr"),
-        find("ms_per_step"),
-        find("img_per_s"),
-    );
+    let (i_epoch, i_lr, i_wd, i_momentum, i_ms, i_ips) =
+        (find("epoch"), find("lr"), find("wd"), find("momentum"), find("ms_per_step"), find("img_per_s"));
     let mut rows = Vec::new();
     for (n, rec) in rdr.records().enumerate() {
         let line = n + 2;
@@ -381,6 +381,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
             epoch: opt(i_epoch)?.map(|e| e as u64),
             loss: num(i_loss)?,
             lr: opt(i_lr)?,
+            wd: opt(i_wd)?,
+            momentum: opt(i_momentum)?,
             ms_per_step: opt(i_ms)?,
             img_per_s: opt(i_ips)?,
         });

@@ -1,5 +1,5 @@
-//! Writes a report folder: `report.md`, a self-contained `report.html` (inline CSS, plots as
-//! base64 data URIs), `tables/*.csv` and `plots/*.png`.
+//! Writes a report folder: `report.md`, a self-contained `report.html` (inline CSS, figures as
+//! inline SVG), `tables/*.csv` and `plots/*.svg` + `plots/*.png`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use polars::prelude::DataFrame;
 
 use crate::error::{ReportError, Result};
-use crate::plot::{line_chart, Chart, Series};
-use crate::registry::{MonitorRow, Registry};
+use crate::figures::{experiment_figures, shown_by_study, slug};
+use crate::plot::{render, Rendered};
+use crate::registry::Registry;
 use crate::tables::{
     ablation_table, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, to_csv,
     to_markdown,
@@ -23,7 +24,7 @@ pub struct ReportFiles {
     pub html: PathBuf,
     /// `tables/*.csv`, one per table.
     pub tables: Vec<PathBuf>,
-    /// `plots/*.png`.
+    /// `plots/*.svg` and `plots/*.png`, two per figure.
     pub plots: Vec<PathBuf>,
 }
 
@@ -45,12 +46,8 @@ enum Body {
         csv: String,
         df: DataFrame,
     },
-    Plot {
-        png: String,
-        chart: Chart,
-        x: &'static str,
-        y: &'static str,
-    },
+    /// A figure, written as `plots/<stem>.svg` and `.png`, inline SVG in the HTML.
+    Figure { stem: String, rendered: Rendered },
 }
 
 struct Section {
@@ -62,19 +59,6 @@ struct Section {
 const PAPER_NOTE: &str = "Rows with source `paper` are the I-JEPA paper's ImageNet-1k results \
 (Assran et al., CVPR 2023), for reference only: our runs use smaller data and models, so compare \
 orderings and trends, not absolute numbers.";
-
-/// A file-name-safe form of an experiment name.
-fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
 
 fn sections(reg: &Registry) -> Result<Vec<Section>> {
     let mut out = Vec::new();
@@ -135,121 +119,22 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
                 },
             });
         }
-        let loss: Vec<Series> = reg
-            .pretrains
-            .iter()
-            .filter(|r| r.manifest.experiment == exp && !r.metrics.is_empty())
-            .map(|r| Series {
-                label: r.name(),
-                points: r.metrics.iter().map(|m| (m.step as f64, m.loss)).collect(),
-            })
-            .collect();
-        if !loss.is_empty() {
-            let chart = line_chart(&loss).map_err(|source| ReportError::Png {
-                path: format!("loss-{exp}.png").into(),
-                source,
+        if shown_by_study(reg, &exp) {
+            continue;
+        }
+        for named in experiment_figures(reg, &exp) {
+            let rendered = render(&named.figure).map_err(|e| ReportError::Plot {
+                path: format!("plots/{}.svg", named.stem).into(),
+                message: e.to_string(),
             })?;
             out.push(Section {
-                title: format!("Training loss `{exp}`"),
-                blurb: "Pretraining loss per step, one line per pretrain run.".into(),
-                body: Body::Plot {
-                    png: format!("loss-{}.png", slug(&exp)),
-                    chart,
-                    x: "step",
-                    y: "loss",
-                },
-            });
-        }
-        for (what, y, png, get) in [
-            ("kNN accuracy", "held-out kNN top-1 (%)", "monitor-knn", (|m: &MonitorRow| m.knn_top1) as fn(&MonitorRow) -> f64),
-            ("effective rank", "RankMe", "monitor-rank", |m: &MonitorRow| m.rankme),
-        ] {
-            let mut series = Vec::new();
-            for r in reg.pretrains.iter().filter(|r| r.manifest.experiment == exp) {
-                let mut encoders: Vec<&str> = r.monitor.iter().map(|m| m.encoder.as_str()).collect();
-                encoders.dedup();
-                encoders.sort_unstable();
-                encoders.dedup();
-                for enc in encoders {
-                    series.push(Series {
-                        label: format!("{} {enc}", r.name()),
-                        points: r.monitor.iter().filter(|m| m.encoder == enc).map(|m| (m.epoch as f64, get(m))).collect(),
-                    });
-                }
-            }
-            if series.is_empty() {
-                continue;
-            }
-            let file = format!("{png}-{}.png", slug(&exp));
-            let chart = line_chart(&series).map_err(|source| ReportError::Png { path: file.clone().into(), source })?;
-            out.push(Section {
-                title: format!("Monitor: {what} `{exp}`"),
-                blurb: "Measured during pretraining on images held out of the training split (never seen by \
-                        pretraining; `monitor.csv` of each run), one line per run and encoder, against epochs \
-                        (0: before training)."
-                    .into(),
-                body: Body::Plot { png: file, chart, x: "epoch", y },
-            });
-        }
-        let probe: Vec<Series> = reg
-            .evals
-            .iter()
-            .filter(|e| e.record.experiment == exp && !e.record.curve.is_empty())
-            .map(|e| {
-                let r = &e.record;
-                let varied: Vec<String> =
-                    r.varied.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let mut label = format!(
-                    "{} {} ({})",
-                    r.method,
-                    r.protocol,
-                    e.dir
-                        .file_name()
-                        .map(|n| n.to_string_lossy())
-                        .unwrap_or_default()
-                );
-                if !varied.is_empty() {
-                    label = format!("{label} [{}]", varied.join(", "));
-                }
-                Series {
-                    label,
-                    points: r.curve.iter().map(|c| (c.epoch as f64, c.top1)).collect(),
-                }
-            })
-            .collect();
-        if !probe.is_empty() {
-            let chart = line_chart(&probe).map_err(|source| ReportError::Png {
-                path: format!("probe-{exp}.png").into(),
-                source,
-            })?;
-            out.push(Section {
-                title: format!("Probe accuracy `{exp}`"),
-                blurb: "Probe top-1 (%) on the test split after each probe-training epoch.".into(),
-                body: Body::Plot {
-                    png: format!("probe-{}.png", slug(&exp)),
-                    chart,
-                    x: "epoch",
-                    y: "top-1 (%)",
-                },
+                title: named.figure.title.clone(),
+                blurb: named.caption.clone(),
+                body: Body::Figure { stem: named.stem, rendered },
             });
         }
     }
     Ok(out)
-}
-
-fn fmt_num(x: f64) -> String {
-    let s = format!("{x:.4}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-fn axes_text(chart: &Chart, x: &str, y: &str) -> String {
-    format!(
-        "x axis: {x} from {} to {}; y axis: {y} from {} to {} (gridlines at quarters).",
-        fmt_num(chart.x_range.0),
-        fmt_num(chart.x_range.1),
-        fmt_num(chart.y_range.0),
-        fmt_num(chart.y_range.1)
-    )
 }
 
 fn markdown(reg: &Registry, secs: &[Section]) -> String {
@@ -264,15 +149,11 @@ fn markdown(reg: &Registry, secs: &[Section]) -> String {
                 md.push_str(&to_markdown(df));
                 md.push_str(&format!("\n(CSV: `tables/{csv}`)\n"));
             }
-            Body::Plot { png, chart, x, y } => {
+            Body::Figure { stem, .. } => {
                 md.push_str(&format!(
-                    "![{}](plots/{png})\n\n{}\n\n",
-                    s.title.replace('`', ""),
-                    axes_text(chart, x, y)
+                    "![{}](plots/{stem}.png)\n\n(SVG: `plots/{stem}.svg`)\n",
+                    s.title.replace('`', "")
                 ));
-                for (label, colour) in &chart.legend {
-                    md.push_str(&format!("- {colour}: {label}\n"));
-                }
             }
         }
     }
@@ -301,10 +182,10 @@ fn inline(s: &str) -> String {
         .collect()
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}\
+const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:1320px;margin:2em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}\
-th{background:#f0f0f0}tr.paper td{color:#777}img{max-width:100%;border:1px solid #ddd}\
-code{background:#f4f4f4;padding:0 3px}.swatch{display:inline-block;width:12px;height:12px;margin-right:6px}";
+th{background:#f0f0f0}tr.paper td{color:#777}figure.plot{margin:1em 0}figure.plot svg{max-width:100%;height:auto;border:1px solid #ddd}\
+code{background:#f4f4f4;padding:0 3px}";
 
 fn html(reg: &Registry, secs: &[Section]) -> String {
     let mut h = format!(
@@ -341,25 +222,27 @@ fn html(reg: &Registry, secs: &[Section]) -> String {
                 }
                 h.push_str("</table>\n");
             }
-            Body::Plot { chart, x, y, .. } => {
+            Body::Figure { stem, rendered } => {
                 h.push_str(&format!(
-                    "<img alt=\"{}\" src=\"data:image/png;base64,{}\">\n<p>{}</p>\n<ul>\n",
-                    esc(&s.title),
-                    base64(&chart.png),
-                    esc(&axes_text(chart, x, y))
+                    "<figure id=\"fig-{stem}\" class=\"plot\">\n{}\n</figure>\n",
+                    svg_inline(&rendered.svg, &s.title)
                 ));
-                for (label, colour) in &chart.legend {
-                    h.push_str(&format!(
-                        "<li><span class=\"swatch\" style=\"background:{colour}\"></span>{}</li>\n",
-                        esc(label)
-                    ));
-                }
-                h.push_str("</ul>\n");
             }
         }
     }
     h.push_str("</body></html>\n");
     h
+}
+
+/// A plotters SVG document made fit for inlining: scalable (the width and height move to
+/// CSS), announced as an image with its title for screen readers.
+fn svg_inline(svg: &str, title: &str) -> String {
+    let body = svg.trim_start_matches(|c| c != '<');
+    let body = body.strip_prefix("<?xml").map_or(body, |rest| rest.split_once("?>").map_or(rest, |(_, r)| r)).trim_start();
+    match body.strip_prefix("<svg") {
+        Some(rest) => format!("<svg role=\"img\" aria-label=\"{}\"{rest}", esc(&title.replace('`', ""))),
+        None => body.to_string(),
+    }
 }
 
 /// Standard base64 (RFC 4648, with padding).
@@ -397,7 +280,7 @@ pub fn render_markdown(reg: &Registry) -> Result<String> {
     Ok(markdown(reg, &sections(reg)?))
 }
 
-/// Writes `report.md`, `report.html`, `tables/*.csv` and `plots/*.png` under `out` (created if
+/// Writes `report.md`, `report.html`, `tables/*.csv` and `plots/*.{svg,png}` under `out` (created if
 /// needed; existing files of the same names are replaced).
 ///
 /// # Errors
@@ -414,7 +297,10 @@ pub fn write_report(reg: &Registry, out: &Path) -> Result<ReportFiles> {
             Body::Table { csv, df } => {
                 tables.push(write(&tables_dir.join(csv), to_csv(df).as_bytes())?)
             }
-            Body::Plot { png, chart, .. } => plots.push(write(&plots_dir.join(png), &chart.png)?),
+            Body::Figure { stem, rendered } => {
+                plots.push(write(&plots_dir.join(format!("{stem}.svg")), rendered.svg.as_bytes())?);
+                plots.push(write(&plots_dir.join(format!("{stem}.png")), &rendered.png)?);
+            }
         }
     }
     let markdown = write(&out.join("report.md"), markdown(reg, &secs).as_bytes())?;

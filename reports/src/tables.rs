@@ -317,7 +317,7 @@ fn paper_setting_prefix(key: &str) -> Option<&'static str> {
 }
 
 /// The numbers in a value such as `0.15-0.2`, `[0.15, 0.2]` or `4`.
-fn numbers(value: &str) -> Vec<f64> {
+pub(crate) fn numbers(value: &str) -> Vec<f64> {
     value
         .split(|c: char| !(c.is_ascii_digit() || c == '.'))
         .filter(|s| !s.is_empty())

@@ -324,17 +324,28 @@ fn report_files_are_written() {
             "ablation-fmnist-tscale.csv"
         ]
     );
-    assert_eq!(
-        names(&files.plots),
-        [
-            "loss-fmnist.png",
-            "probe-fmnist.png",
-            "loss-fmnist-tscale.png",
-            "probe-fmnist-tscale.png"
-        ]
-    );
+    let plots = names(&files.plots);
+    for stem in [
+        "loss-fmnist",
+        "schedules-fmnist",
+        "probe-fmnist",
+        "sweep-fmnist-tscale",
+        "loss-fmnist-tscale",
+        "schedules-fmnist-tscale",
+        "probe-fmnist-tscale",
+    ] {
+        for ext in ["svg", "png"] {
+            assert!(plots.contains(&format!("{stem}.{ext}")), "no {stem}.{ext} in {plots:?}");
+        }
+    }
+    assert_eq!(plots.len(), 14, "{plots:?}");
     for p in &files.plots {
-        assert_eq!(&fs::read(p).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+        let bytes = fs::read(p).unwrap();
+        if p.extension().unwrap() == "png" {
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        } else {
+            assert!(bytes.starts_with(b"<svg"), "{}", p.display());
+        }
     }
     let md = fs::read_to_string(&files.markdown).unwrap();
     assert!(md.contains("## Linear probe (paper Table 1)") && md.contains("ImageNet-1k results"));
@@ -343,16 +354,115 @@ fn report_files_are_written() {
         "{md}"
     );
     assert!(md.contains("| mask.targets.scale | 0.15-0.2 | linear | I-JEPA (ours) | 80.1 | 8 | target-scale=0.15-0.2 | 54.2 |"), "{md}");
-    assert!(md.contains("![Training loss fmnist](plots/loss-fmnist.png)"));
-    assert!(md.contains("x axis: step"));
+    assert!(md.contains("![Training loss: fmnist](plots/loss-fmnist.png)"), "{md}");
     let html = fs::read_to_string(&files.html).unwrap();
-    assert!(html.contains("<style>") && html.contains("data:image/png;base64,iVBORw0KGgo"));
-    assert!(!html.contains("src=\"plots/"), "the HTML is self-contained");
+    assert_self_contained(&html);
+    // every figure inline, as SVG with its text: the sweep trend names the swept key, the
+    // points, and the paper's numbers beside ours
+    assert_eq!(html.matches("<figure id=\"fig-").count(), 7);
+    let sweep = html.split("id=\"fig-sweep-fmnist-tscale\"").nth(1).unwrap().split("</figure>").next().unwrap();
+    for text in ["mask.targets.scale", "0.15-0.2", "0.2-0.3", "0.5-0.6", "top-1 (%)", "paper Table 8"] {
+        assert!(sweep.contains(text), "the sweep figure lacks {text}");
+    }
     let csv = fs::read_to_string(out.join("tables/linear.csv")).unwrap();
     assert!(
         csv.starts_with("method,arch,epochs,data,top1,source\n")
             && csv.contains("I-JEPA,ViT-H/14,300,ImageNet-1k,79.3,paper")
     );
+}
+
+/// No reference the browser would fetch: no `src`/`href` to anything, no CSS `url(`, no
+/// `@import` (the SVG namespace `xmlns` is a name, not a fetch).
+fn assert_self_contained(html: &str) {
+    assert!(html.contains("<style>"));
+    for bad in [" src=", " href=", "url(", "@import", "<link", "<script"] {
+        assert!(!html.contains(bad), "the HTML has `{bad}`: it must be self-contained");
+    }
+}
+
+/// A sweep laid out as `ijepa run` writes it: each point is an experiment of its own
+/// (`<study>-<point>`) holding its pretraining, and the study's folder holds the evaluations
+/// (with `varied` and the `pretrain_dir` they read) and the unswept baselines.
+fn study_runs(runs: &Path) {
+    let study = "tscale";
+    for (i, (lo, top1, knn)) in [(0.1, 71.0, 60.5), (0.15, 73.5, 62.0), (0.2, 72.0, 61.0)].into_iter().enumerate() {
+        let point = format!("{study}-targets-scale-{lo}-0.2");
+        let hash = format!("{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}");
+        pretrain(runs, &point, &hash, [lo, 0.2], 0.05 + 0.01 * i as f64);
+        let pdir = runs.join(&point).join(format!("pretrain-{hash}"));
+        let mut mon = String::from("step,epoch,encoder,knn_top1,rankme,spread,seconds\n");
+        mon.push_str("0,0,target,40.0,3.0,0.14,1.0\n0,0,context,40.0,3.0,0.14,1.0\n0,0,pixels,76.0,296.0,0.70,0.5\n");
+        for e in 1..=4 {
+            mon.push_str(&format!("{},{e},target,{},{},0.3,1.0\n{},{e},context,{},{},0.3,1.0\n", e * 10, 40 + 5 * e, 5 + e, e * 10, 41 + 5 * e, 6 + e));
+        }
+        fs::write(pdir.join("monitor.csv"), mon).unwrap();
+        for (protocol, top1) in [("linear", top1), ("knn", knn)] {
+            eval(runs, study, &format!("{protocol}-ijepa-{i}"), protocol, "ijepa", top1, None, json!({"mask.targets.scale": format!("{lo}-0.2")}));
+            let f = runs.join(study).join(format!("eval-{protocol}-ijepa-{i}-abcdef012345/eval.json"));
+            let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
+            v["pretrain_dir"] = json!(format!("runs/{point}/pretrain-{hash}"));
+            write_json(&f, &v);
+        }
+    }
+    for (protocol, model, top1) in [("linear", "random-init", 68.0), ("linear", "raw-pixels", 83.0), ("knn", "random-init", 54.0), ("knn", "raw-pixels", 82.8)] {
+        eval(runs, study, &format!("{protocol}-{model}"), protocol, model, top1, None, json!({}));
+    }
+}
+
+#[test]
+fn a_study_reads_as_one_sweep_with_its_trend_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    let reg = load_registry(&runs).unwrap();
+    let files = write_report(&reg, &tmp.path().join("out")).unwrap();
+    let html = fs::read_to_string(&files.html).unwrap();
+    assert_self_contained(&html);
+    // the study's figures show its three points' runs; the points get no figures of their own
+    let ids: Vec<&str> = html.split("<figure id=\"fig-").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    assert_eq!(ids, ["sweep-tscale", "loss-tscale", "schedules-tscale", "monitor-tscale", "probe-tscale"]);
+    let fig = |id: &str| html.split(&format!("id=\"fig-{id}\"")).nth(1).unwrap().split("</figure>").next().unwrap().to_string();
+    for hash in ["000000000000", "111111111111", "222222222222"] {
+        assert!(fig("loss-tscale").contains(&format!("pretrain-{hash} [mask.targets.scale=")), "loss legend lacks run {hash}");
+        assert!(fig("monitor-tscale").contains(&format!("pretrain-{hash} [mask.targets.scale=")));
+    }
+    let sweep = fig("sweep-tscale");
+    for text in ["I-JEPA (ours) · linear", "I-JEPA (ours) · knn", "random init · linear", "raw pixels · knn", "0.1-0.2", "0.15-0.2", "0.2-0.2", "paper Table 8"] {
+        assert!(sweep.contains(text), "the sweep figure lacks {text}");
+    }
+    assert!(fig("monitor-tscale").contains("raw pixels (same images)") && fig("monitor-tscale").contains("Effective rank"));
+}
+
+/// The report in headless Chromium (scripts/check-report.sh): loads without console errors,
+/// fetches nothing, shows every figure. Runs where Chromium is installed; CI installs it and
+/// sets IJEPA_REQUIRE_CHROMIUM=1, so there a missing browser fails instead of skipping.
+#[test]
+fn report_renders_in_headless_chromium() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    fake_runs(&runs);
+    study_runs(&runs);
+    let reg = load_registry(&runs).unwrap();
+    let files = write_report(&reg, &tmp.path().join("out")).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/check-report.sh");
+    let shot = tmp.path().join("shot.png");
+    let o = std::process::Command::new("bash").arg(&script).arg(&files.html).arg(&shot).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    if o.status.code() == Some(3) && std::env::var_os("IJEPA_REQUIRE_CHROMIUM").is_none() {
+        eprintln!("skipped: {stderr}");
+        return;
+    }
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("12 figures shown"), "{stderr}");
+    assert_eq!(&fs::read(&shot).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    // and the check can fail: a reference to a file beside the report is caught
+    let html = fs::read_to_string(&files.html).unwrap().replacen("</body>", "<img src=\"plots/loss-fmnist.png\"></body>", 1);
+    let broken = tmp.path().join("out/broken.html");
+    fs::write(&broken, html).unwrap();
+    let o = std::process::Command::new("bash").arg(&script).arg(&broken).arg(&shot).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("loss-fmnist.png"), "{stderr}");
 }
 
 #[test]

@@ -1,0 +1,348 @@
+//! The report's figures, built from the run registry: training loss, schedules, learning
+//! monitors, probe curves and, for every sweep, the trend of top-1 against the swept value with
+//! the paper's numbers beside ours (Tables 8-10).
+
+use std::collections::BTreeMap;
+
+use crate::plot::{smooth, Figure, Panel, Series, Stroke, XAxis};
+use crate::registry::{EvalRun, MetricRow, MonitorRow, PretrainRun, Registry};
+use crate::tables::{numbers, paper_ablation};
+
+/// A figure of the report with its file stem and caption.
+#[derive(Debug, Clone)]
+pub struct NamedFigure {
+    /// File stem under `plots/` (`<stem>.svg`, `<stem>.png`).
+    pub stem: String,
+    /// The figure.
+    pub figure: Figure,
+    /// What the figure shows, for the caption.
+    pub caption: String,
+}
+
+/// A file-name-safe form of an experiment name.
+pub fn slug(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect()
+}
+
+/// `key=value, ...` of a sweep point.
+fn point_text(varied: &BTreeMap<String, String>) -> String {
+    varied.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `<experiment folder>/<stage folder>` of a run folder: how evaluations name their encoder's
+/// pretraining (`pretrain_dir`, relative to wherever the runs folder was).
+fn tail2(p: &std::path::Path) -> std::path::PathBuf {
+    let mut it = p.components().rev().take(2).collect::<Vec<_>>();
+    it.reverse();
+    it.iter().collect()
+}
+
+/// The pretraining runs an experiment's figures show: its own, and in a sweep (whose points
+/// are experiments of their own, `<study>-<point>`) those its evaluations read.
+pub fn runs_of<'a>(reg: &'a Registry, exp: &str) -> Vec<&'a PretrainRun> {
+    let read: Vec<std::path::PathBuf> = reg
+        .evals
+        .iter()
+        .filter(|e| e.record.experiment == exp)
+        .filter_map(|e| e.record.pretrain_dir.as_deref().map(|d| tail2(std::path::Path::new(d))))
+        .collect();
+    reg.pretrains.iter().filter(|r| r.manifest.experiment == exp || read.contains(&tail2(&r.dir))).collect()
+}
+
+/// Whether an experiment is only a sweep point whose runs another experiment (its study)
+/// already shows.
+pub fn shown_by_study(reg: &Registry, exp: &str) -> bool {
+    let own: Vec<&PretrainRun> = reg.pretrains.iter().filter(|r| r.manifest.experiment == exp).collect();
+    !own.is_empty()
+        && !reg.evals.iter().any(|e| e.record.experiment == exp)
+        && own.iter().all(|r| {
+            reg.experiments().iter().any(|other| other != exp && runs_of(reg, other).iter().any(|o| o.dir == r.dir))
+        })
+}
+
+/// The sweep point each pretrain folder belongs to (from the evaluations that read it).
+fn points_of_runs(reg: &Registry) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for e in &reg.evals {
+        if let Some(dir) = &e.record.pretrain_dir {
+            if !e.record.varied.is_empty() {
+                out.insert(tail2(std::path::Path::new(dir)).to_string_lossy().into_owned(), point_text(&e.record.varied));
+            }
+        }
+    }
+    out
+}
+
+/// A run's legend label: its folder and, in a sweep, its point.
+fn run_label(r: &PretrainRun, points: &BTreeMap<String, String>) -> String {
+    match points.get(tail2(&r.dir).to_string_lossy().as_ref()) {
+        Some(p) => format!("{} [{p}]", r.name()),
+        None => r.name(),
+    }
+}
+
+/// EMA smoothing weight that averages over about 1/40 of the curve.
+fn smoothing_weight(n: usize) -> f64 {
+    let window = (n as f64 / 40.0).max(1.0);
+    1.0 - 2.0 / (window + 1.0)
+}
+
+fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
+    let mut series = Vec::new();
+    for (i, r) in runs.iter().enumerate().filter(|(_, r)| !r.metrics.is_empty()) {
+        let steps: Vec<f64> = r.metrics.iter().map(|m| m.step as f64).collect();
+        let raw: Vec<f64> = r.metrics.iter().map(|m| m.loss).collect();
+        let smoothed = smooth(&raw, smoothing_weight(raw.len()));
+        series.push(Series { label: None, points: steps.iter().copied().zip(raw).collect(), colour: i, stroke: Stroke::Faint });
+        series.push(Series::new(run_label(r, points), steps.into_iter().zip(smoothed).collect(), i, Stroke::Solid));
+    }
+    if series.is_empty() {
+        return None;
+    }
+    Some(NamedFigure {
+        stem: format!("loss-{}", slug(exp)),
+        caption: "Training loss per optimizer step, one colour per pretraining run: the smoothed curve \
+                  (exponential moving average over about 1/40 of the run) over the raw one (faint)."
+            .into(),
+        figure: Figure {
+            title: format!("Training loss: {exp}"),
+            panels: vec![Panel {
+                title: String::new(),
+                x_label: "optimizer step".into(),
+                y_label: "training loss".into(),
+                x: XAxis::Numeric,
+                series,
+            }],
+        },
+    })
+}
+
+fn schedules_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
+    type Get = fn(&MetricRow) -> Option<f64>;
+    let columns: [(&str, &str, Get); 3] = [
+        ("Learning rate", "learning rate", |m| m.lr),
+        ("Weight decay", "weight decay", |m| m.wd),
+        ("Target-encoder EMA", "EMA momentum", |m| m.momentum),
+    ];
+    let mut panels = Vec::new();
+    for (title, y, get) in columns {
+        let series: Vec<Series> = runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.metrics.iter().any(|m| get(m).is_some()))
+            .map(|(i, r)| {
+                let pts = r.metrics.iter().filter_map(|m| get(m).map(|v| (m.step as f64, v))).collect();
+                Series::new(run_label(r, points), pts, i, Stroke::Solid)
+            })
+            .collect();
+        if !series.is_empty() {
+            panels.push(Panel { title: title.into(), x_label: "optimizer step".into(), y_label: y.into(), x: XAxis::Numeric, series });
+        }
+    }
+    if panels.is_empty() {
+        return None;
+    }
+    Some(NamedFigure {
+        stem: format!("schedules-{}", slug(exp)),
+        caption: "The schedules each pretraining run followed, per optimizer step (from `metrics.csv`).".into(),
+        figure: Figure { title: format!("Schedules: {exp}"), panels },
+    })
+}
+
+fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
+    let runs: Vec<(usize, &&PretrainRun)> = runs.iter().enumerate().filter(|(_, r)| !r.monitor.is_empty()).collect();
+    if runs.is_empty() {
+        return None;
+    }
+    type Get = fn(&MonitorRow) -> f64;
+    let columns: [(&str, &str, Get, bool); 3] = [
+        ("kNN top-1 (held-out images)", "kNN top-1 (%)", |m| m.knn_top1, true),
+        ("Effective rank (RankMe)", "effective rank", |m| m.rankme, false),
+        ("Feature spread", "mean per-dimension std", |m| m.spread, false),
+    ];
+    let mut panels = Vec::new();
+    for (title, y, get, with_pixels) in columns {
+        let mut series = Vec::new();
+        for &(i, r) in &runs {
+            let last_epoch = r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64;
+            let mut encoders: Vec<&str> = r.monitor.iter().map(|m| m.encoder.as_str()).filter(|e| *e != "pixels").collect();
+            encoders.sort_unstable();
+            encoders.dedup();
+            // target first (solid), then context (dashed)
+            encoders.sort_by_key(|e| *e != "target");
+            for (k, enc) in encoders.iter().enumerate() {
+                let pts = r.monitor.iter().filter(|m| m.encoder == *enc).map(|m| (m.epoch as f64, get(m))).collect();
+                let stroke = if k == 0 { Stroke::Solid } else { Stroke::Dashed };
+                series.push(Series::new(format!("{} {enc} encoder", run_label(r, points)), pts, i, stroke));
+            }
+            if with_pixels {
+                if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
+                    series.push(Series::new(
+                        format!("{} raw pixels (same images)", run_label(r, points)),
+                        vec![(0.0, get(p)), (last_epoch, get(p))],
+                        i,
+                        Stroke::Dotted,
+                    ));
+                }
+            }
+        }
+        panels.push(Panel { title: title.into(), x_label: "epoch (0: before training)".into(), y_label: y.into(), x: XAxis::Numeric, series });
+    }
+    Some(NamedFigure {
+        stem: format!("monitor-{}", slug(exp)),
+        caption: "Learning monitors measured during pretraining on training images held out of pretraining \
+                  (`monitor.csv`): leave-one-out kNN top-1 with the raw pixels' kNN on the same images as a \
+                  dotted reference, the effective rank of the features (RankMe, Garrido et al. 2023) and \
+                  their spread (1: isotropic, 0: collapsed). Solid: target encoder; dashed: context encoder."
+            .into(),
+        figure: Figure { title: format!("Learning monitors: {exp}"), panels },
+    })
+}
+
+/// Colour index of an evaluation subject: the pretrained encoder, random init, raw pixels.
+fn subject_colour(model: &str) -> usize {
+    match model {
+        "random-init" => 1,
+        "raw-pixels" => 2,
+        _ => 0,
+    }
+}
+
+fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
+    let with_curve: Vec<&&EvalRun> = evals.iter().filter(|e| !e.record.curve.is_empty()).collect();
+    if with_curve.is_empty() {
+        return None;
+    }
+    // in a sweep, each point's pretrained encoder gets its own colour
+    let mut point_colours: BTreeMap<String, usize> = BTreeMap::new();
+    let mut series = Vec::new();
+    for e in with_curve {
+        let r = &e.record;
+        let point = point_text(&r.varied);
+        let colour = if point.is_empty() || r.model != "ijepa" {
+            subject_colour(&r.model)
+        } else {
+            let n = point_colours.len();
+            *point_colours.entry(point.clone()).or_insert(if n == 0 { 0 } else { n + 2 })
+        };
+        let stroke = if r.protocol == "linear" { Stroke::Solid } else { Stroke::Dashed };
+        let mut label = format!("{} · {}", r.method, r.protocol);
+        if !point.is_empty() {
+            label = format!("{label} [{point}]");
+        }
+        series.push(Series::new(label, r.curve.iter().map(|c| (c.epoch as f64, c.top1)).collect(), colour, stroke));
+    }
+    Some(NamedFigure {
+        stem: format!("probe-{}", slug(exp)),
+        caption: "Probe top-1 on the test split after each probe-training epoch (the probe's hyper-parameters \
+                  were chosen on a held-out part of the training split), per subject: the pretrained encoder, \
+                  the encoder at its random initialisation and the raw pixels, under the same protocol."
+            .into(),
+        figure: Figure {
+            title: format!("Probe accuracy: {exp}"),
+            panels: vec![Panel {
+                title: String::new(),
+                x_label: "probe-training epoch".into(),
+                y_label: "test top-1 (%)".into(),
+                x: XAxis::Numeric,
+                series,
+            }],
+        },
+    })
+}
+
+fn protocol_colour(protocol: &str) -> usize {
+    match protocol {
+        "linear" => 0,
+        "low-shot" => 3,
+        "knn" => 2,
+        _ => 5,
+    }
+}
+
+fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
+    let swept: Vec<&&EvalRun> = evals.iter().filter(|e| !e.record.varied.is_empty()).collect();
+    if swept.is_empty() {
+        return None;
+    }
+    let value = |e: &EvalRun| e.record.varied.values().cloned().collect::<Vec<_>>().join(", ");
+    let key = swept[0].record.varied.keys().cloned().collect::<Vec<_>>().join(", ");
+    let mut values: Vec<String> = swept.iter().map(|e| value(e)).collect();
+    values.sort_by(|a, b| numbers(a).partial_cmp(&numbers(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(b)));
+    values.dedup();
+    let at = |v: &str| values.iter().position(|x| x == v).expect("every value is listed") as f64;
+    let mut protocols: Vec<&str> = swept.iter().map(|e| e.record.protocol.as_str()).collect();
+    protocols.sort_unstable();
+    protocols.dedup();
+    let mut series = Vec::new();
+    let mut paper: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
+    for p in &protocols {
+        let mut pts: Vec<(f64, f64)> =
+            swept.iter().filter(|e| e.record.protocol == *p).map(|e| (at(&value(e)), e.record.top1)).collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let method = swept.iter().find(|e| e.record.protocol == *p).map(|e| e.record.method.clone()).unwrap_or_default();
+        series.push(Series::new(format!("{method} · {p}"), pts, protocol_colour(p), Stroke::Solid));
+        // the baselines of this protocol (not swept) as levels across the figure
+        for b in evals.iter().filter(|e| e.record.varied.is_empty() && e.record.protocol == *p) {
+            let last = (values.len().max(1) - 1) as f64;
+            series.push(Series::new(
+                format!("{} · {p}", b.record.method),
+                vec![(0.0, b.record.top1), (last, b.record.top1)],
+                protocol_colour(p),
+                if b.record.model == "raw-pixels" { Stroke::Dotted } else { Stroke::Dashed },
+            ));
+        }
+    }
+    for e in &swept {
+        if let [(k, v)] = e.record.varied.iter().collect::<Vec<_>>().as_slice() {
+            if let Some(row) = paper_ablation(k, v) {
+                let pts = paper.entry(row.table).or_default();
+                let p = (at(&value(e)), row.top1);
+                if !pts.contains(&p) {
+                    pts.push(p);
+                }
+            }
+        }
+    }
+    for (table, mut pts) in paper {
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        series.push(Series::new(format!("paper Table {table} (ViT-B/16, 1% ImageNet-1k)"), pts, 6, Stroke::Markers));
+    }
+    Some(NamedFigure {
+        stem: format!("sweep-{}", slug(exp)),
+        caption: format!(
+            "Top-1 (%) on the test split against the swept `{key}`, one line per protocol; dashed and dotted \
+             levels: the random-init encoder and the raw pixels under the same protocol. Triangles: the \
+             I-JEPA paper's ablation at the same setting on 1% of ImageNet-1k (ViT-B/16), for the trend \
+             only (other data and model)."
+        ),
+        figure: Figure {
+            title: format!("Sweep {exp}: top-1 against {key}"),
+            panels: vec![Panel {
+                title: String::new(),
+                x_label: key.clone(),
+                y_label: "top-1 (%)".into(),
+                x: XAxis::Categories(values),
+                series,
+            }],
+        },
+    })
+}
+
+/// The figures of one experiment, in report order: sweep trend, loss, schedules, monitors,
+/// probe curves (each only when the registry has its data).
+pub fn experiment_figures(reg: &Registry, exp: &str) -> Vec<NamedFigure> {
+    let points = points_of_runs(reg);
+    let runs = runs_of(reg, exp);
+    let evals: Vec<&EvalRun> = reg.evals.iter().filter(|e| e.record.experiment == exp).collect();
+    [
+        sweep_figure(exp, &evals),
+        loss_figure(exp, &runs, &points),
+        schedules_figure(exp, &runs, &points),
+        monitor_figure(exp, &runs, &points),
+        probe_figure(exp, &evals),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
