@@ -7,6 +7,7 @@ use ijepa_dsl::config::{DistBackend, Experiment};
 use ijepa_engine::device;
 use ijepa_engine::dist::{Backend, DistEnv, ProcessGroup};
 use ijepa_engine::plan::{Plan, StageKind, Status, Task, REPORT_MARKER};
+use ijepa_engine::run_dir::StageLock;
 use ijepa_engine::stages::{self, EvalCache, EvalMeta};
 use ijepa_engine::train::{self, RunOptions};
 use ijepa_recipes::IJepa;
@@ -152,6 +153,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if !lead && stage.kind() != StageKind::Pretrain {
             continue;
         }
+        // one process per stage folder: rank 0 holds it while the stage runs (its other ranks
+        // are the same run); taken before the folder's status is read, so a stage another
+        // process is running is refused instead of resumed under it
+        let mut lock = if lead && !opts.dry_run { Some(StageLock::acquire(&stage.dir)?) } else { None };
         let status = plan.status(n);
         let missing = missing_inputs(plan, n, &ran);
         if !missing.is_empty() && !missing.iter().all(|m| selected.contains(m)) {
@@ -201,7 +206,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if status == Status::Done && lead {
             // a rerun stage makes what was computed from it stale: set those aside too (they
             // run now when selected, else on the next run)
+            drop(lock.take());
             set_aside(&stage.dir)?;
+            lock = Some(StageLock::acquire(&stage.dir)?);
             for d in descendants(plan, n) {
                 if plan.status(d) == Status::Done {
                     set_aside(&plan.graph[d].dir)?;
@@ -212,6 +219,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             println!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
         }
         run_stage(plan, n, opts, dist.clone(), &mut shared)?;
+        drop(lock);
         n_run += 1;
         ran.insert(n);
     }

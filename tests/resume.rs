@@ -149,3 +149,33 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     assert!(err.contains("latest.safetensors") && (err.contains("truncated") || err.contains("corrupt")), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// One process per stage folder: a second `ijepa run` of the same experiment into the same runs
+/// folder while the first trains is refused with the holder named, and the first run loses
+/// nothing (every metrics row, a done manifest). The lock of a SIGKILLed run never blocks: the
+/// resume tests above run again into the folder of a killed process.
+#[test]
+fn a_second_run_on_a_live_stage_folder_is_refused() {
+    let d = scratch("lock");
+    let file = d.join("resume.kdl");
+    std::fs::write(&file, EXP.replace("PRECISION", "fp32")).unwrap();
+    let runs = d.join("runs");
+    let total = 4 * (256 / 32);
+    let first = command(&file, &runs).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let t = Instant::now();
+    while !(std::fs::read_dir(runs.join("resume")).is_ok_and(|mut d| d.next().is_some()) && count_rows(&run_folder(&runs)) >= 2) {
+        assert!(t.elapsed() < Duration::from_secs(120), "the first run did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = command(&file, &runs).output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second run was let in: {err}");
+    assert!(err.contains("is in use by another process") && err.contains(&format!("pid {}", first.id())), "{err}");
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success(), "the first run failed");
+    let run = run_folder(&runs);
+    assert_eq!(count_rows(&run), total, "metrics rows were lost");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "done");
+    assert!(run_to_end(&file, &runs).contains("already done"));
+}

@@ -42,6 +42,14 @@ pub enum Error {
     /// likely cause).
     #[error("distributed: {0}")]
     Dist(String),
+    /// Another process holds the stage folder (see [`crate::run_dir::StageLock`]).
+    #[error("{dir} is in use by another process ({holder}); wait for it to finish or stop it, then run again")]
+    Busy {
+        /// The stage folder.
+        dir: PathBuf,
+        /// Who holds it, as its lock file says (pid, host, start time, command).
+        holder: String,
+    },
     /// An error from libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -44,6 +44,69 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
+/// Name of the lock file in a stage folder.
+pub const LOCK_FILE: &str = ".lock";
+
+/// One process per stage folder: an exclusive, non-blocking `flock` on `<dir>/.lock`, held
+/// until dropped. The kernel releases it when the holder exits however it ends (SIGKILL, a
+/// crash, a power cut on the next boot), so a lock left behind by a killed process never
+/// blocks; the file stays and only names the last holder. A second `ijepa run` on the same
+/// folder gets [`Error::Busy`] naming the holder instead of writing into a live run.
+#[derive(Debug)]
+pub struct StageLock {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl StageLock {
+    /// Takes the lock of `dir` (created if needed), or says who holds it.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when another process (or another handle of this one) holds it;
+    /// [`Error::Io`] when the folder or file cannot be created.
+    pub fn acquire(dir: &Path) -> Result<StageLock> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let holder = holder.trim();
+                return Err(Error::Busy {
+                    dir: dir.to_path_buf(),
+                    holder: if holder.is_empty() { "its details are not written yet".into() } else { holder.to_string() },
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        }
+        let host = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown host".into());
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let cmd: Vec<String> = std::env::args().collect();
+        let text = format!("pid {} on {host}, since unix time {since}: {}\n", std::process::id(), cmd.join(" "));
+        // the details are informative only: a failure to write them does not release the lock
+        let _ = file.set_len(0).and_then(|()| file.write_all(text.as_bytes())).and_then(|()| file.flush());
+        Ok(StageLock { file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StageLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
 /// `root/<experiment>/<stage>-<first 12 hex digits of hash>`.
 pub fn stage_path(root: &Path, experiment: &str, stage: &str, hash: &str) -> PathBuf {
     root.join(experiment).join(format!("{stage}-{}", &hash[..12.min(hash.len())]))
@@ -54,4 +117,29 @@ pub fn stage_dir(root: &Path, experiment: &str, stage: &str, hash: &str) -> Resu
     let dir = stage_path(root, experiment, stage, hash);
     std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| Error::io(&dir, e))?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_holder_per_stage_folder() {
+        let tmp = std::env::temp_dir().join(format!("ijepa-lock-{}", std::process::id()));
+        let dir = tmp.join("exp/pretrain-0123456789ab");
+        let held = StageLock::acquire(&dir).unwrap();
+        // a second handle (flock locks are per open file) is refused, naming the holder
+        let err = StageLock::acquire(&dir).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::Busy { .. }), "{err:?}");
+        assert!(msg.contains(&format!("pid {}", std::process::id())) && msg.contains("pretrain-0123456789ab"), "{msg}");
+        // another folder is independent
+        let other = StageLock::acquire(&tmp.join("exp/eval-knn-0123456789ab")).unwrap();
+        drop(held);
+        // released on drop: the next holder gets it (the file stays, naming the last holder)
+        let again = StageLock::acquire(&dir).unwrap();
+        assert!(again.path().is_file());
+        drop((again, other));
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
 }
