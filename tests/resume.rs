@@ -179,3 +179,79 @@ fn a_second_run_on_a_live_stage_folder_is_refused() {
     assert_eq!(manifest["status"], "done");
     assert!(run_to_end(&file, &runs).contains("already done"));
 }
+
+fn flip_data_byte(path: &Path, out: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let n = bytes.len();
+    bytes[n - 101] ^= 0x10; // inside the last tensor's data
+    std::fs::write(out, bytes).unwrap();
+}
+
+/// Every checkpoint carries the checksum of its data and every reader verifies it and refuses
+/// non-finite tensors, naming the tensor: `ijepa eval` and `ijepa export` of a flipped or NaN
+/// `final`, resume of a corrupt `latest` (which falls back to the newest kept checkpoint that
+/// verifies, with a warning). The manifest lists `final` with its SHA-256.
+#[test]
+fn weights_are_verified_by_every_reader() {
+    let d = scratch("verified");
+    let file = d.join("resume.kdl");
+    let exp = EXP.replace("PRECISION", "fp32").replace("epochs 4", "epochs 2").replace("keep-every=2", "keep-every=1");
+    std::fs::write(&file, exp.replace("    monitor every=1 images=64 k=5\n", "    monitor every=1 images=64 k=5\n    eval \"knn\" { k 5 }\n")).unwrap();
+    let runs = d.join("runs");
+    run_to_end(&file, &runs);
+    let run = std::fs::read_dir(runs.join("resume"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("pretrain-"))
+        .unwrap();
+    let fin = run.join("checkpoints/final.safetensors");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let rec = manifest["checkpoints"].as_array().unwrap().iter().find(|c| c["file"] == "final.safetensors").expect("final in the manifest");
+    let sha = {
+        use sha2::Digest;
+        sha2::Sha256::digest(std::fs::read(&fin).unwrap()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    assert_eq!(rec["sha256"].as_str().unwrap(), sha);
+
+    let run_cmd = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).output().unwrap();
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    // flipped bytes: refused by eval and export
+    let flipped = d.join("flipped.safetensors");
+    flip_data_byte(&fin, &flipped);
+    let (ok, out) = run_cmd(&["export", &s(&flipped), "--format", "official", "--heads", "2", "--out", &s(&d.join("x.safetensors"))]);
+    assert!(!ok && out.contains("checksum mismatch") && out.contains("flipped.safetensors"), "{out}");
+    assert!(!d.join("x.safetensors").exists());
+    let (ok, out) = run_cmd(&["eval", &s(&file), "--checkpoint", &s(&flipped), "--runs-dir", &s(&d.join("ev"))]);
+    assert!(!ok && out.contains("checksum mismatch"), "{out}");
+    // a NaN in a file without a checksum (written by other tools): refused, naming the tensor
+    let mut tensors = tch::Tensor::read_safetensors(&fin).unwrap();
+    let (name, t) = tensors.iter_mut().find(|(n, _)| n == "target_encoder.blocks.0.attn.qkv.weight").unwrap();
+    let _ = t.get(0).get(0).fill_(f64::NAN);
+    let name = name.clone();
+    let nan = d.join("nan.safetensors");
+    tch::Tensor::write_safetensors(&tensors, &nan).unwrap();
+    let (ok, out) = run_cmd(&["export", &s(&nan), "--format", "official", "--heads", "2", "--out", &s(&d.join("y.safetensors"))]);
+    assert!(!ok && out.contains(&format!("`{name}` has 1 non-finite")), "{out}");
+    let (ok, out) = run_cmd(&["eval", &s(&file), "--checkpoint", &s(&nan), "--runs-dir", &s(&d.join("ev"))]);
+    assert!(!ok && out.contains("non-finite"), "{out}");
+    // the intact file goes through export
+    let (ok, out) = run_cmd(&["export", &s(&fin), "--format", "official", "--heads", "2", "--out", &s(&d.join("z.safetensors"))]);
+    assert!(ok, "{out}");
+
+    // a corrupt latest of an interrupted run: resume falls back to the newest kept checkpoint
+    let mpath = run.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["status"] = "running".into();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    let latest = run.join("checkpoints/latest.safetensors");
+    flip_data_byte(&latest, &latest);
+    let o = command(&file, &runs).output().unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("latest.safetensors is unusable") && out.contains("resuming from") && out.contains("epoch-0002.safetensors"), "{out}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    assert_eq!(m["status"], "done");
+}

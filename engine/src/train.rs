@@ -309,6 +309,51 @@ fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary 
     }
 }
 
+/// Reads `latest` for a resume; when it is unusable (corrupt, truncated, non-finite), warns and
+/// falls back to the newest kept `epoch-NNNN.safetensors` that verifies, copying it over
+/// `latest` (so every rank reads the same file); when none does, sets `latest` aside and the
+/// run starts over.
+fn latest_or_fallback(latest: &Path) -> Result<Option<(std::collections::HashMap<String, Tensor>, Position)>> {
+    let err = match state::load(latest) {
+        Ok(loaded) => return Ok(Some(loaded)),
+        Err(e) => e,
+    };
+    let dir = latest.parent().unwrap_or(Path::new("."));
+    let mut kept: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("epoch-") && n.ends_with(".safetensors")))
+        .collect();
+    kept.sort();
+    for candidate in kept.iter().rev() {
+        match state::load(candidate) {
+            Ok(loaded) => {
+                eprintln!(
+                    "warning: {} is unusable ({err}); resuming from {} (step {}) instead",
+                    latest.display(),
+                    candidate.display(),
+                    loaded.1.global_step
+                );
+                let tmp = latest.with_extension("safetensors.tmp");
+                std::fs::copy(candidate, &tmp).map_err(|e| Error::io(&tmp, e))?;
+                std::fs::rename(&tmp, latest).map_err(|e| Error::io(latest, e))?;
+                run_dir::fsync_dir(latest);
+                return Ok(Some(loaded));
+            }
+            Err(e) => eprintln!("warning: {} is unusable too ({e})", candidate.display()),
+        }
+    }
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let aside = latest.with_file_name(format!("latest.safetensors.unusable-{secs}"));
+    std::fs::rename(latest, &aside).map_err(|e| Error::io(latest, e))?;
+    eprintln!(
+        "warning: {} is unusable ({err}) and no kept checkpoint verifies; it is kept as {} and the run starts over",
+        latest.display(),
+        aside.display()
+    );
+    Ok(None)
+}
+
 /// Writes `checkpoints/latest.safetensors` (models + optimiser + position) and records it.
 fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position) -> Result<PathBuf> {
     let path = run.dir.join("checkpoints").join("latest.safetensors");
@@ -357,7 +402,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // rank 0 decides whether to resume (and from which step); the others load the same file
     // (a shared file system, as on every SLURM cluster) and check they see that step
     // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
-    let mine = if lead && latest.exists() { Some(state::load(&latest)?) } else { None };
+    let mine = if lead && latest.exists() { latest_or_fallback(&latest)? } else { None };
     let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos)| pos.global_step as i64))?;
     if resume_at >= 0 {
         let (tensors, pos) = match mine {
@@ -529,7 +574,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     if !lead {
         return Ok(s);
     }
-    save_safetensors(&s.checkpoint, &recipe.state())?;
+    let sha256 = save_safetensors(&s.checkpoint, &recipe.state())?;
+    run.manifest.record(CheckpointRecord { file: "final.safetensors".into(), step: global as u64, sha256 });
+    run.save_manifest()?;
     println!(
         "done: {} steps in {:.1} s; loss {:.4} (first 10 steps) -> {:.4} (last 10); checkpoint {}",
         s.steps,
@@ -611,17 +658,8 @@ fn check_replicas(pg: &ProcessGroup, state: &[(String, Tensor)]) -> Result<Vec<S
     Ok(hex)
 }
 
-/// Saves named tensors as safetensors (float32, CPU), atomically.
-pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
-    let tmp = path.with_extension("safetensors.tmp");
-    let cpu: Vec<(String, Tensor)> = tensors
-        .iter()
-        .map(|(n, t)| Ok((n.clone(), t.f_detach()?.f_to_device(tch::Device::Cpu)?.f_contiguous()?)))
-        .collect::<Result<_>>()?;
-    Tensor::write_safetensors(&cpu, &tmp).map_err(|e| Error::Checkpoint { path: tmp.clone(), message: e.to_string() })?;
-    let f = std::fs::File::open(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-    run_dir::fsync_dir(path);
-    Ok(())
+/// Saves named tensors as safetensors (float32, CPU), atomically, with the checksum of their
+/// data in the metadata (see [`state::save_weights`]); returns the file's SHA-256.
+pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<String> {
+    state::save_weights(path, tensors)
 }

@@ -5,6 +5,7 @@
 //! into a model ([`crate::model::ParamStore::load_strict`]).
 
 use super::pickle::Value;
+use super::state;
 use super::torch_file;
 use crate::error::{Error, Result};
 use crate::model::vit::{PredictorConfig, VitConfig};
@@ -76,11 +77,13 @@ pub fn load_models(path: &Path) -> Result<Models> {
             return Err(bad(path, format!("the file is {n} bytes long: not a checkpoint")));
         }
     }
-    if head.starts_with(b"PK") {
-        from_torch(path)
-    } else {
-        from_safetensors(path)
+    let m = if head.starts_with(b"PK") { from_torch(path)? } else { from_safetensors(path)? };
+    for (name, sd) in MODELS.iter().zip([&m.encoder, &m.predictor, &m.target_encoder]) {
+        for (k, t) in sd.iter().flatten() {
+            state::check_finite(path, &format!("{name}.{k}"), t)?;
+        }
     }
+    Ok(m)
 }
 
 fn from_torch(path: &Path) -> Result<Models> {
@@ -111,6 +114,8 @@ fn from_torch(path: &Path) -> Result<Models> {
 }
 
 fn from_safetensors(path: &Path) -> Result<Models> {
+    // ours carry a checksum of their data (final, imported, exported and training files)
+    state::verify_file(path)?;
     let all = Tensor::read_safetensors(path)
         .map_err(|e| bad(path, format!("neither a PyTorch zip checkpoint nor a readable safetensors file ({e})")))?;
     let mut m = Models { path: path.to_path_buf(), ..Default::default() };
@@ -209,5 +214,5 @@ pub fn write_ours(models: &Models, out: &Path) -> Result<()> {
         .into_iter()
         .map(|(k, t)| Ok((k, t.f_to_kind(Kind::Float)?)))
         .collect::<Result<_>>()?;
-    crate::train::save_safetensors(out, &tensors)
+    crate::train::save_safetensors(out, &tensors).map(|_| ())
 }

@@ -105,6 +105,64 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], pos: Position) -> Result<
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
+/// Format of plain weight files ([`save_weights`]): `"pt"`, what Hugging Face loaders expect.
+pub const WEIGHTS_FORMAT: &str = "pt";
+
+/// Writes plain weights (float32 / int64, CPU) to `path` atomically, with the SHA-256 of the
+/// tensor data in the metadata (`data_sha256`) so every reader can verify the file; returns the
+/// file's SHA-256.
+pub fn save_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<String> {
+    let raws: Vec<(String, Raw)> = tensors.iter().map(|(n, t)| Ok((n.clone(), raw(t)?))).collect::<Result<_>>()?;
+    let mut sorted: Vec<(String, &[u8])> = raws.iter().map(|(n, r)| (n.clone(), r.data.as_slice())).collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), WEIGHTS_FORMAT.to_string());
+    meta.insert("data_sha256".to_string(), data_digest(&sorted));
+    let bytes = safetensors::tensor::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(meta))
+        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("serialising: {e}") })?;
+    write_atomic(path, &bytes)?;
+    Ok(hex(&Sha256::digest(&bytes)))
+}
+
+/// Verifies the `data_sha256` of a safetensors file's metadata when it has one (ours do;
+/// files from elsewhere may not). Returns whether a checksum was there.
+///
+/// # Errors
+/// An unreadable header, or tensor data that does not match its checksum.
+pub fn verify_file(path: &Path) -> Result<bool> {
+    let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
+    let Some(want) = header.metadata().as_ref().and_then(|m| m.get("data_sha256").cloned()) else {
+        return Ok(false);
+    };
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
+    let mut sorted: Vec<(String, &[u8])> = st.tensors().into_iter().map(|(n, v)| (n, v.data())).collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    if data_digest(&sorted) != want {
+        return Err(bad("checksum mismatch: the tensor data is corrupt".into()));
+    }
+    Ok(true)
+}
+
+/// Refuses a floating-point tensor with NaN or Inf values, naming it.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming the tensor and how many values are not finite.
+pub fn check_finite(path: &Path, name: &str, t: &Tensor) -> Result<()> {
+    if !t.is_floating_point() {
+        return Ok(());
+    }
+    let bad = t.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.int64_value(&[]);
+    if bad > 0 {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("tensor `{name}` has {bad} non-finite value(s) (NaN or Inf) of {}: the weights are unusable", t.numel()),
+        });
+    }
+    Ok(())
+}
+
 /// Reads a checkpoint written by [`save`], verifying its data checksum.
 pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
     let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
@@ -133,7 +191,9 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
             d => return Err(bad(format!("tensor `{name}` has dtype {d:?}; expected F32 or I64"))),
         };
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-        out.insert(name, Tensor::f_from_data_size(view.data(), &shape, kind)?);
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind)?;
+        check_finite(path, &name, &t)?;
+        out.insert(name, t);
     }
     Ok((out, pos))
 }
@@ -184,5 +244,27 @@ mod tests {
         assert!(e.contains("truncated") || e.contains("corrupt"), "{e}");
         std::fs::write(&p, b"").unwrap();
         assert!(load(&p).is_err());
+    }
+
+    #[test]
+    fn weights_verify_themselves_and_non_finite_tensors_are_named() {
+        let d = tmpdir("weights");
+        let p = d.join("final.safetensors");
+        let sha = save_weights(&p, &sample()).unwrap();
+        assert_eq!(sha, sha256_file(&p).unwrap());
+        assert!(verify_file(&p).unwrap());
+        let mut bytes = std::fs::read(&p).unwrap();
+        let n = bytes.len();
+        bytes[n - 30] ^= 0x01;
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(verify_file(&p).unwrap_err().to_string().contains("checksum mismatch"));
+        // a file without a checksum (written elsewhere) passes verification as unverified
+        let foreign = d.join("foreign.safetensors");
+        Tensor::write_safetensors(&sample(), &foreign).unwrap();
+        assert!(!verify_file(&foreign).unwrap());
+        let t = Tensor::from_slice(&[1.0f32, f32::NAN, f32::INFINITY]);
+        let e = check_finite(&p, "blocks.0.attn.qkv.weight", &t).unwrap_err().to_string();
+        assert!(e.contains("`blocks.0.attn.qkv.weight` has 2 non-finite"), "{e}");
+        check_finite(&p, "b", &Tensor::from_slice(&[1i64, 2])).unwrap();
     }
 }
