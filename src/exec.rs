@@ -150,6 +150,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     let (mut n_run, mut n_skip) = (0, 0);
     for &n in &selected {
         let stage = &plan.graph[n];
+        if let Some(signal) = ijepa_engine::interrupt::requested() {
+            return Err(Box::new(ijepa_engine::Error::Interrupted { signal: signal.into(), step: None, dir: stage.dir.clone() }));
+        }
         if !lead && stage.kind() != StageKind::Pretrain {
             continue;
         }

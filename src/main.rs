@@ -1,6 +1,23 @@
 //! `ijepa`: the command-line front end. Parses arguments and wires the crates together:
 //! the language (`ijepa-dsl`), the engine and recipes (tch), the reports.
 
+/// `println!` that never panics: a closed stdout (`ijepa run ... | head`) must not stop
+/// training, so write errors are ignored (the run folder has everything printed).
+macro_rules! println {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that never panics on a closed stderr (see `println!`).
+macro_rules! eprintln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod exec;
 mod launch;
 
@@ -322,6 +339,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { file, folders, dry_run, only, force } => {
+            ijepa_engine::interrupt::install();
             cmd_run(&file, &folders, exec::ExecOptions { dry_run, only, force, ..Default::default() })
         }
         Command::Plan { file, folders, dot, world_size } => cmd_plan(&file, &folders, dot, world_size),
@@ -343,7 +361,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<ijepa_engine::Error>() {
+                // 128 + the signal's number, as shells report it
+                Some(ijepa_engine::Error::Interrupted { signal, .. }) => ExitCode::from(if signal == "SIGTERM" { 143 } else { 130 }),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -50,6 +50,16 @@ pub enum Error {
         /// Who holds it, as its lock file says (pid, host, start time, command).
         holder: String,
     },
+    /// The run was asked to stop (SIGINT / SIGTERM) and stopped cleanly.
+    #[error("interrupted by {signal}{}; run the same command again to resume", match step { Some(s) => format!(" at step {s} (checkpoint saved in {})", dir.display()), None => String::new() })]
+    Interrupted {
+        /// The signal's name.
+        signal: String,
+        /// The step the pretraining stopped after (None between stages).
+        step: Option<u64>,
+        /// The stage folder.
+        dir: PathBuf,
+    },
     /// An error from libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

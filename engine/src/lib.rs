@@ -4,6 +4,23 @@
 //! transforms, threaded loader), the optimiser and schedules, checkpoints, and the
 //! pretraining loop that a recipe plugs into.
 
+/// `println!` that never panics: a closed stdout (`ijepa run ... | head`) must not stop
+/// training, so write errors are ignored (the run folder has everything printed).
+macro_rules! println {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that never panics on a closed stderr (see `println!`).
+macro_rules! eprintln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 pub mod autocast;
 pub mod checkpoint;
 pub mod data;
@@ -11,6 +28,7 @@ pub mod device;
 pub mod dist;
 pub mod error;
 pub mod eval;
+pub mod interrupt;
 pub mod mask;
 pub mod mask_png;
 pub mod model;

@@ -256,6 +256,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
             run.manifest.steps = s.steps;
             run.manifest.final_loss = Some(s.final_loss);
         }
+        Err(Error::Interrupted { .. }) => run.manifest.status = "interrupted".into(),
         Err(e) => {
             run.manifest.status = "failed".into();
             run.manifest.error = Some(e.to_string());
@@ -263,6 +264,15 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     }
     run.save_manifest()?;
     result
+}
+
+/// The error of a run stopped by a signal after `global` steps.
+fn interrupted(global: usize, dir: &Path) -> Error {
+    Error::Interrupted {
+        signal: crate::interrupt::requested().unwrap_or("a signal").to_string(),
+        step: Some(global as u64),
+        dir: dir.to_path_buf(),
+    }
 }
 
 /// Losses of the metrics rows with step <= `max_step`.
@@ -524,6 +534,16 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0 };
                 save_latest(recipe, run, pos)?;
             }
+            // a stop request (SIGINT/SIGTERM) is honoured between steps: rank 0's reading
+            // decides for every rank; the epoch's last step leaves it to the epoch's end
+            if mid_epoch && agree(opts.dist.as_deref(), i64::from(crate::interrupt::requested().is_some()))? == 1 {
+                if lead {
+                    let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0 };
+                    save_latest(recipe, run, pos)?;
+                }
+                bar.finish_and_clear();
+                return Err(interrupted(global, &run.dir));
+            }
             let recent = &losses[losses.len().saturating_sub(20)..];
             bar.set_message(format!("loss {:.4}", recent.iter().sum::<f64>() / recent.len() as f64));
             bar.inc(1);
@@ -565,6 +585,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 seen.map(|m| format!("  | {}", m.summary())).unwrap_or_default()
             )
         });
+        // at an epoch's end the checkpoint is already saved (one process: the ranks of a
+        // distributed run stop at the next step instead, where they agree)
+        if !last && opts.dist.is_none() && crate::interrupt::requested().is_some() {
+            bar.finish_and_clear();
+            return Err(interrupted(global, &run.dir));
+        }
     }
     bar.finish_and_clear();
     let s = summary(&run.dir, global, &losses, t_start.elapsed().as_secs_f64());

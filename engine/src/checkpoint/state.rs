@@ -65,6 +65,47 @@ fn raw(t: &Tensor) -> Result<Raw> {
     Ok(Raw { dtype, shape, data })
 }
 
+/// A safetensors file with a canonical layout: tensors in name order, the metadata's keys
+/// sorted, the header padded with spaces to 8 bytes. The same tensors and metadata always give
+/// the same bytes (the safetensors crate writes its metadata map in hash order, which differs
+/// between processes), so a resumed run's files are bit-identical to an uninterrupted run's.
+fn serialize(raws: &[(String, Raw)], meta: &HashMap<String, String>) -> Vec<u8> {
+    let q = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    let mut order: Vec<&(String, Raw)> = raws.iter().collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut keys: Vec<(&String, &String)> = meta.iter().collect();
+    keys.sort();
+    let mut header = String::from("{\"__metadata__\":{");
+    header.push_str(&keys.iter().map(|(k, v)| format!("{}:{}", q(k), q(v))).collect::<Vec<_>>().join(","));
+    header.push('}');
+    let mut offset = 0usize;
+    for (name, r) in &order {
+        let dtype = match r.dtype {
+            Dtype::I64 => "I64",
+            _ => "F32",
+        };
+        let shape: Vec<String> = r.shape.iter().map(|d| d.to_string()).collect();
+        header.push_str(&format!(
+            ",{}:{{\"dtype\":\"{dtype}\",\"shape\":[{}],\"data_offsets\":[{offset},{}]}}",
+            q(name),
+            shape.join(","),
+            offset + r.data.len()
+        ));
+        offset += r.data.len();
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for (_, r) in &order {
+        out.extend_from_slice(&r.data);
+    }
+    out
+}
+
 /// SHA-256 of the tensors' bytes in name order (what the metadata records).
 fn data_digest(tensors: &[(String, &[u8])]) -> String {
     let mut h = Sha256::new();
@@ -99,8 +140,7 @@ pub fn save(path: &Path, tensors: &[(String, Tensor)], pos: Position) -> Result<
         serde_json::to_string(&pos).map_err(|e| Error::Train(format!("serialising the position: {e}")))?,
     );
     meta.insert("data_sha256".to_string(), data_digest(&sorted));
-    let bytes = safetensors::tensor::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(meta))
-        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("serialising: {e}") })?;
+    let bytes = serialize(&raws, &meta);
     write_atomic(path, &bytes)?;
     Ok(hex(&Sha256::digest(&bytes)))
 }
@@ -118,8 +158,7 @@ pub fn save_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<String>
     let mut meta = HashMap::new();
     meta.insert("format".to_string(), WEIGHTS_FORMAT.to_string());
     meta.insert("data_sha256".to_string(), data_digest(&sorted));
-    let bytes = safetensors::tensor::serialize(raws.iter().map(|(n, r)| (n.as_str(), r)), Some(meta))
-        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("serialising: {e}") })?;
+    let bytes = serialize(&raws, &meta);
     write_atomic(path, &bytes)?;
     Ok(hex(&Sha256::digest(&bytes)))
 }
@@ -244,6 +283,24 @@ mod tests {
         assert!(e.contains("truncated") || e.contains("corrupt"), "{e}");
         std::fs::write(&p, b"").unwrap();
         assert!(load(&p).is_err());
+    }
+
+    #[test]
+    fn files_are_canonical_and_readable_by_other_tools() {
+        let d = tmpdir("canon");
+        let (a, b) = (d.join("a.safetensors"), d.join("b.safetensors"));
+        let mut rev = sample();
+        rev.reverse();
+        save_weights(&a, &sample()).unwrap();
+        save_weights(&b, &rev).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "same tensors, different bytes");
+        // libtorch's own reader (tch) reads them back exactly
+        let back = Tensor::read_safetensors(&a).unwrap();
+        let get = |n: &str| back.iter().find(|(k, _)| k == n).map(|(_, t)| t.shallow_clone()).unwrap();
+        assert!(get("a.weight").equal(&sample()[0].1) && get("b").equal(&sample()[1].1));
+        let bytes = std::fs::read(&a).unwrap();
+        let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(header.metadata().as_ref().unwrap()["format"], WEIGHTS_FORMAT);
     }
 
     #[test]

@@ -1,0 +1,51 @@
+//! Clean interrupts: the first SIGINT (Ctrl-C) or SIGTERM asks the run to stop at the next step
+//! boundary, where it saves a checkpoint, marks its manifest `interrupted` and says how to
+//! resume; a second signal stops the process at once (the default action of that signal).
+//! Nothing happens until [`install`] is called (the binary's `run`), so libraries and tests
+//! keep the default behaviour.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The first signal received (0: none).
+static REQUESTED: AtomicI32 = AtomicI32::new(0);
+
+const NOTE: &[u8] = b"\nstopping at the next step boundary (a checkpoint is saved); send the signal again to stop at once\n";
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    // only async-signal-safe calls here: an atomic swap, write, signal, raise
+    if REQUESTED.swap(sig, Ordering::SeqCst) != 0 {
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+        return;
+    }
+    unsafe {
+        libc::write(2, NOTE.as_ptr().cast(), NOTE.len());
+    }
+}
+
+/// Routes SIGINT and SIGTERM to the stop request (idempotent).
+pub fn install() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only performs async-signal-safe operations.
+        unsafe {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// The signal that asked the run to stop, if any (e.g. `"SIGINT"`).
+pub fn requested() -> Option<&'static str> {
+    match REQUESTED.load(Ordering::SeqCst) {
+        0 => None,
+        s if s == libc::SIGINT => Some("SIGINT"),
+        s if s == libc::SIGTERM => Some("SIGTERM"),
+        _ => Some("a signal"),
+    }
+}
+
+/// Asks for a stop as a signal would (tests, and callers that stop for other reasons).
+pub fn request(sig: i32) {
+    REQUESTED.store(sig, Ordering::SeqCst);
+}
