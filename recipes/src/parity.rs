@@ -31,8 +31,12 @@ pub struct FixtureSpec {
     pub depth: usize,
     /// Heads (encoder and predictor).
     pub heads: usize,
-    /// MLP ratio.
+    /// The encoder's MLP ratio.
     pub mlp_ratio: f64,
+    /// The predictor's MLP ratio: the official `vit_predictor` always builds 4, whatever the
+    /// encoder's (ViT-g's is 48/11).
+    #[serde(default = "official_predictor_mlp_ratio")]
+    pub predictor_mlp_ratio: f64,
     /// LayerNorm eps.
     #[serde(default = "default_eps")]
     pub layer_norm_eps: f64,
@@ -46,6 +50,10 @@ pub struct FixtureSpec {
     pub ema_momentum: f64,
     /// Official loss value.
     pub loss_value: f64,
+}
+
+fn official_predictor_mlp_ratio() -> f64 {
+    4.0
 }
 
 /// Optimiser values of a fixture.
@@ -203,7 +211,7 @@ pub fn run_with_weights(path: &Path, perturb: Perturb, weights: Option<&Path>) -
         embed_dim: f.predictor_width,
         depth: f.predictor_depth,
         num_heads: f.heads,
-        mlp_ratio: f.mlp_ratio,
+        mlp_ratio: f.predictor_mlp_ratio,
         eps: f.layer_norm_eps,
         rescale_init: false,
     };

@@ -24,6 +24,19 @@ fn official_step_matches() {
     assert!((r.loss.0 - r.loss.1).abs() < 1e-6, "{:?}", r.loss);
 }
 
+/// An encoder MLP ratio other than 4 (ViT-g has 48/11): the official predictor keeps ratio 4.
+/// Fixture from `scripts/make-parity-fixture.py OFFICIAL tests/fixtures/official-step-mlp3
+/// --mlp-ratio 3.0 --seed 1` (the same script regenerates `official-step-tiny` to 2e-8).
+#[test]
+fn official_step_with_encoder_mlp_ratio_3_matches() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/official-step-mlp3.safetensors");
+    let r = run(&path, Perturb::default()).unwrap();
+    let failed: Vec<_> = r.comparisons.iter().filter(|c| !c.pass).collect();
+    assert!(failed.is_empty(), "failed: {failed:#?}");
+    let counts: Vec<usize> = r.by_group().iter().map(|g| g.2).collect();
+    assert_eq!(counts, vec![3, 1, 59, 90]);
+}
+
 #[test]
 fn missing_weight_decay_is_caught() {
     let r = run(&fixture(), Perturb { wd_scale: Some(0.0), ..Default::default() }).unwrap();
