@@ -374,8 +374,11 @@ type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 /// Loads an experiment, printing its diagnostics (rendered with the source) on failure.
 /// The experiment of a file, or of one point of its sweep (`--point NAME`).
-fn load(file: &std::path::Path, point: Option<&str>) -> Result<Experiment, ExitCode> {
-    let (study, _) = load_study(file)?;
+fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<Experiment, ExitCode> {
+    let (study, _) = match inputs {
+        Inputs::Checked => load_study_checked(file)?,
+        Inputs::Unchecked => load_study(file)?,
+    };
     let names: Vec<&str> = study.points.iter().map(|p| p.name.as_str()).collect();
     match (point, study.points.len()) {
         (None, 1) => Ok(study.points[0].experiment.clone()),
@@ -393,9 +396,27 @@ fn load(file: &std::path::Path, point: Option<&str>) -> Result<Experiment, ExitC
     }
 }
 
+/// Whether loading also checks the inputs the experiment reads from disk.
+#[derive(Clone, Copy)]
+enum Inputs {
+    /// Data root, placeholder, subset and split files checked (what runs or evaluates).
+    Checked,
+    /// The language only (masks, launch, slurm: the data may live on another machine).
+    Unchecked,
+}
+
 /// Loads an experiment file with its sweep, printing diagnostics on failure.
 fn load_study(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), ExitCode> {
     ijepa_dsl::load_study(file).map_err(|diags| {
+        eprintln!("{:?}", miette::Report::new(diags));
+        ExitCode::FAILURE
+    })
+}
+
+/// [`load_study`] that also checks the experiment's inputs on disk (data root, the official
+/// placeholder, subset and split files), each missing one a diagnostic at its setting.
+fn load_study_checked(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), ExitCode> {
+    ijepa_dsl::load_study_checked(file).map_err(|diags| {
         eprintln!("{:?}", miette::Report::new(diags));
         ExitCode::FAILURE
     })
@@ -405,7 +426,7 @@ fn load_study(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Exit
 /// planning: the concrete value is part of the stage hash); warns once about a bf16 the
 /// device cannot compute natively.
 fn load_resolved(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Box<dyn std::error::Error>> {
-    let (mut study, source) = load_study(file).map_err(|_| format!("{} does not check (see above)", file.display()))?;
+    let (mut study, source) = load_study_checked(file).map_err(|_| format!("{} does not check (see above)", file.display()))?;
     let mut warned = std::collections::BTreeSet::new();
     for p in &mut study.points {
         if let Some(w) = precision::resolve_experiment(&mut p.experiment)?.warning {
@@ -496,7 +517,7 @@ fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<Pat
 }
 
 fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, runs_dir: &std::path::Path) -> CmdResult {
-    let mut exp = match load(file, point) {
+    let mut exp = match load(file, point, Inputs::Checked) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
@@ -521,7 +542,7 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
 fn cmd_check(files: &[PathBuf]) -> CmdResult {
     let mut ok = true;
     for f in files {
-        match load_study(f) {
+        match load_study_checked(f) {
             Ok((study, _)) => {
                 let exp = &study.base;
                 let d = &exp.distributed;
@@ -711,7 +732,7 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>) -> C
 }
 
 fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_size: Option<usize>, png: Option<PathBuf>) -> CmdResult {
-    let exp = match load(file, point) {
+    let exp = match load(file, point, Inputs::Unchecked) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };

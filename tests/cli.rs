@@ -28,11 +28,22 @@ fn check_accepts_every_shipped_experiment() {
         .collect();
     files.sort();
     assert!(!files.is_empty());
-    let args: Vec<&str> = std::iter::once("check").chain(files.iter().map(|s| s.as_str())).collect();
+    // the four official presets keep the official placeholder for the datasets folder: the
+    // language accepts them, the input check refuses to run them until root= is edited
+    let (presets, runnable): (Vec<String>, Vec<String>) =
+        files.into_iter().partition(|f| std::fs::read_to_string(f).unwrap().contains("root=\"$replace_this"));
+    assert_eq!(presets.len(), 4, "{presets:?}");
+    let args: Vec<&str> = std::iter::once("check").chain(runnable.iter().map(|s| s.as_str())).collect();
     let o = ijepa(&args);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}\n{err}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), files.len(), "{out}");
+    assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), runnable.len(), "{out}");
+    for preset in &presets {
+        assert!(ijepa_dsl::load_study(Path::new(preset)).is_ok(), "{preset} does not parse");
+        let o = ijepa(&["check", preset]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains("ijepa::dsl::missing_input") && err.contains("placeholder"), "{out}\n{err}");
+    }
 }
 
 #[test]
@@ -236,4 +247,27 @@ fn run_with_evals_and_report() {
     let o = ijepa(&args);
     let (out, _) = outputs(&o);
     assert!(out.contains("already done") && !out.contains("top-1"), "{out}");
+}
+
+/// Inputs are checked before anything runs: a missing data root is a diagnostic at the root=
+/// span from `check`, `plan` and `run --dry-run` (never a failure after the model is built).
+#[test]
+fn a_missing_data_root_is_caught_before_anything_runs() {
+    let d = scratch("missing-root");
+    let f = d.join("x.kdl");
+    std::fs::write(
+        &f,
+        "experiment \"x\" {\n    data \"image-folder\" root=\"/nonexistent/imgs\" { crop-size 32 }\n    encoder width=64 depth=2 heads=2 patch=4\n    mask \"multi-block\" { min-keep 4 }\n}\n",
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    for args in [vec!["check"], vec!["plan", "--runs-dir", runs.to_str().unwrap()], vec!["run", "--dry-run", "--runs-dir", runs.to_str().unwrap()]] {
+        let mut a = args.clone();
+        a.push(f.to_str().unwrap());
+        let o = ijepa(&a);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success(), "{args:?}: {out}");
+        assert!(err.contains("ijepa::dsl::missing_input") && err.contains("/nonexistent/imgs does not exist") && err.contains("x.kdl:2:"), "{args:?}: {err}");
+    }
+    assert!(!runs.exists(), "nothing was written");
 }

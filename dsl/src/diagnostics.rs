@@ -279,6 +279,23 @@ pub enum DslError {
         help: String,
     },
 
+    /// A file or folder the experiment reads does not exist (checked by `check`, `plan` and
+    /// `run` before anything runs; see [`crate::inputs`]).
+    #[error("missing {what}: {message}")]
+    #[diagnostic(code(ijepa::dsl::missing_input))]
+    MissingInput {
+        /// The setting.
+        what: String,
+        /// What is wrong with the path.
+        message: String,
+        /// The setting's value (the file's start when it was set in a base file).
+        #[label("{what}")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
     /// The encoder's patch size does not divide the crop size.
     #[error("patch size {patch} does not divide the crop size {crop}")]
     #[diagnostic(code(ijepa::dsl::patch_crop))]

@@ -44,6 +44,7 @@ pub mod config;
 pub mod diagnostics;
 mod extends;
 pub mod import_yaml;
+pub mod inputs;
 pub mod multiblock;
 mod reader;
 mod schema;
@@ -106,6 +107,19 @@ pub fn parse_study(file_name: &str, src: &str) -> Result<Study, Diagnostics> {
 pub fn load_study(path: &Path) -> Result<(Study, String), Diagnostics> {
     let (name, src) = read_source(path)?;
     let compiled = compile(&name, &src, origin_of(path))?;
+    Ok((compiled.study, src))
+}
+
+/// [`load_study`], then checks what the experiment reads from disk (data root, the official
+/// placeholder, subset and split files): a missing input is a diagnostic at its setting. What
+/// `ijepa check`, `plan` and `run` use, so a run never fails late on a path.
+pub fn load_study_checked(path: &Path) -> Result<(Study, String), Diagnostics> {
+    let (name, src) = read_source(path)?;
+    let compiled = compile(&name, &src, origin_of(path))?;
+    let errors = inputs::check(&compiled.study, &compiled.spans);
+    if !errors.is_empty() {
+        return Err(Diagnostics::new(&name, &src, errors));
+    }
     Ok((compiled.study, src))
 }
 

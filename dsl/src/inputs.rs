@@ -1,0 +1,84 @@
+//! What an experiment reads from disk, checked before anything runs: the data root (and the
+//! official configs' `$replace_this_...` placeholder), a `subset` list and an evaluation's
+//! `split-file`. `ijepa check`, `plan` and `run` (with `--dry-run` too) report a missing input
+//! as a diagnostic at the setting's span, before any model is built; the language itself
+//! ([`crate::load_study`]) does not look at the file system.
+
+use std::path::Path;
+
+use miette::SourceSpan;
+
+use crate::config::{DataSource, DatasetKind};
+use crate::diagnostics::DslError;
+use crate::reader::SpanMap;
+use crate::study::Study;
+
+/// The official YAML files' placeholder for the datasets folder.
+pub const OFFICIAL_PLACEHOLDER: &str = "$replace_this_with_absolute_path";
+
+/// The missing inputs of every point of `study` (each path reported once).
+pub(crate) fn check(study: &Study, spans: &SpanMap) -> Vec<DslError> {
+    let mut errors = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let span_of = |key: &str| spans.get(key).copied().unwrap_or_else(|| SourceSpan::from(0..0));
+    for p in &study.points {
+        let d = &p.experiment.data;
+        if let DataSource::Path(root) = &d.source {
+            if seen.insert(("data.root", root.clone())) {
+                if let Some(e) = root_error(root, &d.dataset, span_of("data.root")) {
+                    errors.push(e);
+                }
+            }
+        }
+        if let Some(list) = &d.subset {
+            if seen.insert(("data.subset", list.clone())) && !list.is_file() {
+                errors.push(missing("data subset list", list, span_of("data.subset"), "give an existing list file (one image path per line)"));
+            }
+        }
+        for ev in &p.experiment.evals {
+            if let Some(f) = &ev.split_file {
+                if seen.insert(("split-file", f.clone())) && !f.is_file() {
+                    let key = spans.keys().find(|k| k.starts_with("eval") && k.ends_with("split-file")).cloned().unwrap_or_default();
+                    errors.push(missing("evaluation split file", f, span_of(&key), "give an existing `1percent.txt`-style list file"));
+                }
+            }
+        }
+    }
+    errors
+}
+
+fn missing(what: &str, path: &Path, span: SourceSpan, help: &str) -> DslError {
+    DslError::MissingInput { what: what.into(), message: format!("{} does not exist", path.display()), span, help: help.into() }
+}
+
+fn root_error(root: &Path, dataset: &DatasetKind, span: SourceSpan) -> Option<DslError> {
+    let text = root.to_string_lossy();
+    if text.contains(OFFICIAL_PLACEHOLDER) || text.contains("$replace_this") {
+        return Some(DslError::MissingInput {
+            what: "data root".into(),
+            message: format!("{text} still holds the official configs' placeholder"),
+            span,
+            help: "replace \"$replace_this_with_absolute_path_to_your_datasets_directory\" with the folder \
+                   that holds your datasets"
+                .into(),
+        });
+    }
+    if !root.exists() {
+        let help = match dataset {
+            DatasetKind::FashionMnist => "install Debian's `dataset-fashion-mnist` (root=\"/usr/share/datasets/fashion-mnist\"), \
+                                          or drop `root=` to use the embedded subset",
+            DatasetKind::ImageFolder => "give the folder of the image-folder layout root/<class>/<image>",
+            _ => "give the folder holding the dataset files",
+        };
+        return Some(missing("data root", root, span, help));
+    }
+    if !root.is_dir() {
+        return Some(DslError::MissingInput {
+            what: "data root".into(),
+            message: format!("{text} is not a folder"),
+            span,
+            help: "root= names the folder holding the dataset".into(),
+        });
+    }
+    None
+}
