@@ -29,6 +29,14 @@ pub enum DslError {
         help: String,
     },
 
+    /// The count of errors left out of a long list (see [`MAX_ERRORS`]).
+    #[error("... and {more} more error(s) like the ones above")]
+    #[diagnostic(code(ijepa::dsl::more_errors))]
+    MoreErrors {
+        /// How many were left out.
+        more: usize,
+    },
+
     /// The file could not be read.
     #[error("cannot read `{path}`: {message}")]
     #[diagnostic(code(ijepa::dsl::io), help("check the path and the file's permissions"))]
@@ -535,6 +543,9 @@ impl DslError {
     }
 }
 
+/// At most this many errors of one file are reported, then a count of the rest.
+pub const MAX_ERRORS: usize = 50;
+
 /// All errors of one experiment file, with its source text attached once.
 #[derive(Debug, Clone, Error, Diagnostic)]
 #[error("{} has {} error{}", .source_code.name(), .errors.len(), if .errors.len() == 1 { "" } else { "s" })]
@@ -550,6 +561,12 @@ impl Diagnostics {
     /// Collects `errors` of the file `file_name` whose text is `source`, sorted by position.
     pub fn new(file_name: &str, source: &str, mut errors: Vec<DslError>) -> Self {
         errors.sort_by_key(DslError::offset);
+        if errors.len() > MAX_ERRORS {
+            // a file of thousands of mistakes is one mistake repeated: the first ones say it
+            let more = errors.len() - MAX_ERRORS;
+            errors.truncate(MAX_ERRORS);
+            errors.push(DslError::MoreErrors { more });
+        }
         Self { source_code: NamedSource::new(file_name, source.to_string()), errors }
     }
 

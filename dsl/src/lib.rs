@@ -141,16 +141,80 @@ fn origin_of(path: &Path) -> reader::Origin {
 }
 
 /// The text of an experiment file, or an `io` diagnostic.
+/// The largest experiment file read (experiment files are a few kilobytes; this bounds the
+/// time and memory a mistaken or hostile input can take).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
 fn read_source(path: &Path) -> Result<(String, String), Diagnostics> {
     let name = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(src) => Ok((name, src)),
-        Err(e) => Err(Diagnostics::new(
-            &name,
-            "",
-            vec![DslError::Io { path: name.clone(), message: e.to_string() }],
-        )),
+    let fail = |message: String| Err(Diagnostics::new(&name, "", vec![DslError::Io { path: name.clone(), message }]));
+    // a regular file of bounded size: not a device (`/dev/zero`), a pipe or a folder
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => return fail("not a regular file (an experiment file is a .kdl text file)".into()),
+        Ok(m) if m.len() > MAX_FILE_BYTES => {
+            return fail(format!("{} bytes: larger than the {} bytes an experiment file may have", m.len(), MAX_FILE_BYTES))
+        }
+        Ok(_) => {}
+        Err(e) => return fail(e.to_string()),
     }
+    use std::io::Read as _;
+    let mut src = String::new();
+    match std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut src)) {
+        Ok(n) if n as u64 > MAX_FILE_BYTES => fail(format!("larger than the {MAX_FILE_BYTES} bytes an experiment file may have")),
+        Ok(_) => Ok((name, src)),
+        Err(e) => fail(e.to_string()),
+    }
+}
+
+/// The deepest `{` nesting an experiment may have (real files nest 3-4 levels); deeper input
+/// is refused before the KDL parser, whose recursion would otherwise exhaust the stack.
+pub const MAX_NESTING: usize = 64;
+
+/// The first `{` deeper than [`MAX_NESTING`], skipping strings and comments.
+fn too_deep(src: &str) -> Option<usize> {
+    let b = src.as_bytes();
+    let (mut i, mut depth) = (0, 0usize);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut level = 0usize;
+                while i < b.len() {
+                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                        level += 1;
+                        i += 1;
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        level -= 1;
+                        i += 1;
+                        if level == 0 {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The one experiment of a compiled file, or the diagnostic that it is a sweep.
@@ -224,6 +288,14 @@ fn syntax_help(src: &str, span: miette::SourceSpan) -> String {
 
 /// KDL v2 syntax -> document, or one diagnostic per syntax error.
 pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
+    if let Some(at) = too_deep(src) {
+        return Err(vec![DslError::Syntax {
+            message: format!("blocks nested more than {MAX_NESTING} levels deep"),
+            span: (at, 1).into(),
+            label: "too deep".into(),
+            help: "an experiment nests a few levels (experiment > mask > targets); flatten this".into(),
+        }]);
+    }
     // The parser is third-party code fed arbitrary text: a panic inside it must not take the
     // caller down, it becomes a diagnostic like any other syntax error.
     let parsed = std::panic::catch_unwind(|| KdlDocument::parse_v2(src));

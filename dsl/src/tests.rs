@@ -493,3 +493,37 @@ fn nccl_on_cpu_points_at_the_backend() {
     assert_eq!(&src[e.offset()..e.offset() + 6], "\"nccl\"");
     assert!(d.render_plain().contains("gloo"));
 }
+
+/// Bounded inputs: nesting depth, error count, file kind and size (issue: hardening).
+#[test]
+fn deep_nesting_is_a_diagnostic_not_a_stack_overflow() {
+    let src = format!("experiment \"x\" {{{}{}}}", " a {".repeat(5000), " }".repeat(5000));
+    let err = crate::parse_str("deep.kdl", &src).unwrap_err();
+    assert_eq!(err.errors().len(), 1);
+    assert!(err.errors()[0].to_string().contains("nested more than"), "{}", err.errors()[0]);
+    // braces inside strings and comments do not count
+    let ok = format!("experiment \"x\" {{\n  // {}\n  data \"fashion-mnist\" {{ crop-size 28 }}\n}}\n", "{".repeat(500));
+    assert!(crate::parse_str("ok.kdl", &ok).is_ok() || !crate::parse_str("ok.kdl", &ok).unwrap_err().errors()[0].to_string().contains("nested"));
+}
+
+#[test]
+fn thousands_of_errors_are_capped_with_a_count() {
+    let body: String = (0..5000).map(|i| format!("  bogus{i} 1\n")).collect();
+    let err = crate::parse_str("many.kdl", &format!("experiment \"x\" {{\n{body}}}\n")).unwrap_err();
+    assert_eq!(err.errors().len(), crate::diagnostics::MAX_ERRORS + 1);
+    let last = err.errors().last().unwrap().to_string();
+    assert!(last.contains(&format!("{} more", 5000 - crate::diagnostics::MAX_ERRORS)), "{last}");
+}
+
+#[test]
+fn devices_folders_and_huge_files_are_refused() {
+    for p in ["/dev/zero", "/tmp"] {
+        let err = crate::load_study(std::path::Path::new(p)).unwrap_err();
+        assert!(err.errors()[0].to_string().contains("not a regular file"), "{p}: {}", err.errors()[0]);
+    }
+    let big = std::env::temp_dir().join(format!("ijepa-big-{}.kdl", std::process::id()));
+    std::fs::write(&big, vec![b'/'; (crate::MAX_FILE_BYTES + 10) as usize]).unwrap();
+    let err = crate::load_study(&big).unwrap_err();
+    assert!(err.errors()[0].to_string().contains("larger than"), "{}", err.errors()[0]);
+    std::fs::remove_file(&big).unwrap();
+}
