@@ -720,11 +720,11 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>) -> C
     }
     for (group, worst, n, pass) in r.by_group() {
         let tol = ijepa_recipes::parity::TOLERANCES.iter().find(|t| t.0 == group).map(|t| t.1);
-        let tol = tol.map(|t| format!("atol {:.0e} + rtol {:.0e}", t.atol, t.rtol)).unwrap_or_default();
-        println!("  {group:<20} {n:>4} tensors  max abs err {worst:.3e}  (tolerance {tol})  {}", if pass { "ok" } else { "FAIL" });
+        let tol = tol.map(|t| format!("{:.0e} of each tensor's scale", t.rel)).unwrap_or_default();
+        println!("  {group:<20} {n:>4} tensors  worst relative err {worst:.3e}  (tolerance {tol})  {}", if pass { "ok" } else { "FAIL" });
     }
     for c in r.comparisons.iter().filter(|c| !c.pass).take(10) {
-        println!("  mismatch: {} {} max abs err {:.3e} (scale {:.3e})", c.group, c.name, c.max_abs, c.scale);
+        println!("  mismatch: {} {} max abs err {:.3e} = {:.3e} of its scale {:.3e}", c.group, c.name, c.max_abs, c.rel, c.scale);
     }
     println!("  loss ours {:.8} official {:.8}", r.loss.0, r.loss.1);
     println!("{}", if r.pass() { "PASS" } else { "FAIL" });

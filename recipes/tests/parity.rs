@@ -1,27 +1,36 @@
-//! Parity with the official code on the shipped fixture (`tests/fixtures/official-step-tiny.*`,
-//! produced by the official PyTorch code): outputs, loss, every gradient, every weight after
-//! AdamW + EMA. Tolerances are `ijepa_recipes::parity::TOLERANCES` (stated there); the
-//! negative tests prove they are tight enough to catch a wrong formula.
+//! Parity with the official code on the shipped fixtures (`tests/fixtures/official-step-*`,
+//! produced by the official PyTorch code with `scripts/make-parity-fixture.py`): outputs, loss,
+//! every gradient, every update (after minus before) of AdamW + EMA. Tolerances are
+//! `ijepa_recipes::parity::TOLERANCES`, per tensor relative to its own scale; the negative tests
+//! prove they catch each of the named mistakes.
 
-use ijepa_recipes::parity::{run, Perturb};
+use ijepa_recipes::parity::{run, Perturb, ParityReport};
 use std::path::PathBuf;
 
-fn fixture() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/official-step-tiny.safetensors")
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../tests/fixtures/{name}.safetensors"))
+}
+
+fn show(r: &ParityReport) {
+    for (group, worst, n, pass) in r.by_group() {
+        println!("{group:<12} {n:>3} tensors, worst relative err {worst:.3e} {}", if pass { "ok" } else { "FAIL" });
+    }
+}
+
+fn matches(name: &str) {
+    let r = run(&fixture(name), Perturb::default()).unwrap();
+    show(&r);
+    let failed: Vec<_> = r.comparisons.iter().filter(|c| !c.pass).collect();
+    assert!(failed.is_empty(), "failed: {failed:#?}");
+    // every group was actually compared: 3 outputs, loss, 59 gradients, 90 updates
+    let counts: Vec<usize> = r.by_group().iter().map(|g| g.2).collect();
+    assert_eq!(counts, vec![3, 1, 59, 90]);
+    assert!((r.loss.0 - r.loss.1).abs() < 1e-6, "{:?}", r.loss);
 }
 
 #[test]
 fn official_step_matches() {
-    let r = run(&fixture(), Perturb::default()).unwrap();
-    for (group, worst, n, pass) in r.by_group() {
-        println!("{group:<20} {n:>3} tensors, max abs err {worst:.3e} {}", if pass { "ok" } else { "FAIL" });
-    }
-    let failed: Vec<_> = r.comparisons.iter().filter(|c| !c.pass).collect();
-    assert!(failed.is_empty(), "failed: {failed:#?}");
-    // every group was actually compared: 3 outputs, loss, 59 gradients, 90 weights after
-    let counts: Vec<usize> = r.by_group().iter().map(|g| g.2).collect();
-    assert_eq!(counts, vec![3, 1, 59, 90]);
-    assert!((r.loss.0 - r.loss.1).abs() < 1e-6, "{:?}", r.loss);
+    matches("official-step-tiny");
 }
 
 /// An encoder MLP ratio other than 4 (ViT-g has 48/11): the official predictor keeps ratio 4.
@@ -29,26 +38,69 @@ fn official_step_matches() {
 /// --mlp-ratio 3.0 --seed 1` (the same script regenerates `official-step-tiny` to 2e-8).
 #[test]
 fn official_step_with_encoder_mlp_ratio_3_matches() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/official-step-mlp3.safetensors");
-    let r = run(&path, Perturb::default()).unwrap();
-    let failed: Vec<_> = r.comparisons.iter().filter(|c| !c.pass).collect();
-    assert!(failed.is_empty(), "failed: {failed:#?}");
-    let counts: Vec<usize> = r.by_group().iter().map(|g| g.2).collect();
-    assert_eq!(counts, vec![3, 1, 59, 90]);
+    matches("official-step-mlp3");
+}
+
+/// The groups and tensors a perturbed replay fails, on both fixtures.
+fn failing(p: Perturb) -> Vec<(String, &'static str, String)> {
+    let mut out = Vec::new();
+    for name in ["official-step-tiny", "official-step-mlp3"] {
+        let r = run(&fixture(name), p).unwrap();
+        out.extend(r.comparisons.iter().filter(|c| !c.pass).map(|c| (name.to_string(), c.group, c.name.clone())));
+    }
+    out
+}
+
+fn caught_on_both(bad: &[(String, &'static str, String)], group: &str, prefix: &str) {
+    for name in ["official-step-tiny", "official-step-mlp3"] {
+        assert!(
+            bad.iter().any(|(f, g, t)| f == name && *g == group && t.starts_with(prefix)),
+            "{name}: no {group} failure on {prefix}*: {bad:?}"
+        );
+    }
 }
 
 #[test]
 fn missing_weight_decay_is_caught() {
-    let r = run(&fixture(), Perturb { wd_scale: Some(0.0), ..Default::default() }).unwrap();
-    assert!(!r.pass());
-    assert!(r.comparisons.iter().any(|c| !c.pass && c.group == "weights after step" && c.name.starts_with("encoder.")));
+    let bad = failing(Perturb { wd_scale: Some(0.0), ..Default::default() });
+    caught_on_both(&bad, "updates", "encoder.");
 }
 
 #[test]
-fn wrong_ema_momentum_is_caught() {
-    let r = run(&fixture(), Perturb { momentum: Some(0.99), ..Default::default() }).unwrap();
-    let bad: Vec<_> = r.comparisons.iter().filter(|c| !c.pass).collect();
-    assert!(!bad.is_empty() && bad.iter().all(|c| c.name.starts_with("target_encoder.")), "{bad:#?}");
+fn weight_decay_half_is_caught() {
+    let bad = failing(Perturb { wd_scale: Some(0.5), ..Default::default() });
+    caught_on_both(&bad, "updates", "encoder.");
+}
+
+#[test]
+fn weight_decay_one_and_a_half_is_caught() {
+    let bad = failing(Perturb { wd_scale: Some(1.5), ..Default::default() });
+    caught_on_both(&bad, "updates", "encoder.");
+}
+
+#[test]
+fn learning_rate_ten_percent_high_is_caught() {
+    let bad = failing(Perturb { lr_scale: Some(1.1), ..Default::default() });
+    caught_on_both(&bad, "updates", "encoder.");
+    caught_on_both(&bad, "updates", "predictor.");
+}
+
+#[test]
+fn ema_momentum_off_by_1e_3_is_caught() {
+    let bad = failing(Perturb { momentum: Some(0.996 + 1e-3), ..Default::default() });
+    caught_on_both(&bad, "updates", "target_encoder.");
+    assert!(bad.iter().all(|(_, _, t)| t.starts_with("target_encoder.")), "{bad:?}");
+    let bad = failing(Perturb { momentum: Some(0.996 - 1e-3), ..Default::default() });
+    caught_on_both(&bad, "updates", "target_encoder.");
+}
+
+#[test]
+fn one_block_with_zeroed_gradients_is_caught() {
+    let bad = failing(Perturb { zero_grads: Some("encoder.blocks.1."), ..Default::default() });
+    caught_on_both(&bad, "gradients", "encoder.blocks.1.");
+    // every tensor of the block fails, not a lucky few
+    let n = bad.iter().filter(|(f, g, _)| f == "official-step-tiny" && *g == "gradients").count();
+    assert_eq!(n, 12, "{bad:?}");
 }
 
 #[test]
