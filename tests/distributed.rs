@@ -105,6 +105,8 @@ fn two_ranks_train_like_one_process_with_the_global_batch() {
     let two_loss = m["final_loss"].as_f64().unwrap();
     assert!((one_loss - two_loss).abs() < 1e-3 * one_loss.abs().max(1.0), "final loss {one_loss} vs {two_loss}");
     eprintln!("largest relative difference of the final weights: {worst:e}");
+    // what the README claims (measured 7e-7): float32 reduction-order noise, not a drift
+    assert!(worst <= 1e-5, "largest relative difference {worst:e}");
 }
 
 fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -154,7 +156,11 @@ fn a_killed_rank_stops_the_other_with_a_clear_error() {
     std::io::Read::read_to_string(r0.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(!status.success(), "rank 0 must fail: {err}");
     assert!(err.contains("rank 0 of 2"), "the error names the rank: {err}");
-    eprintln!("rank 0 stopped {:.1} s after rank 1 was killed: {}", killed.elapsed().as_secs_f64(), err.trim());
+    let took = killed.elapsed();
+    eprintln!("rank 0 stopped {:.1} s after rank 1 was killed: {}", took.as_secs_f64(), err.trim());
+    // stopped by the cause (the dead peer's closed connection; the wait above allows 30 s,
+    // the collective timeout is 30 minutes), and the error says so
+    assert!(err.contains("a peer probably died"), "the error names the cause: {err}");
     // the run folder says so and keeps its checkpoint policy: status failed, not done
     let m = manifest(&runs);
     assert_eq!(m["status"], "failed");
