@@ -328,11 +328,14 @@ mod tests {
         assert!(e.to_string().contains("label 12"), "{e}");
     }
 
-    /// The full dataset from Debian's `dataset-fashion-mnist`, when installed.
+    /// The full dataset from Debian's `dataset-fashion-mnist`, when installed. CI sets
+    /// IJEPA_REQUIRE_FULL_DATA=1 (it installs the package), so there a missing set fails
+    /// instead of skipping.
     #[test]
     fn debian_full_dataset_when_installed() {
         let dir = PathBuf::from("/usr/share/datasets/fashion-mnist");
         if !dir.join("train-images-idx3-ubyte.gz").is_file() {
+            assert!(std::env::var_os("IJEPA_REQUIRE_FULL_DATA").is_none(), "{} is not installed (IJEPA_REQUIRE_FULL_DATA is set)", dir.display());
             eprintln!("skipped: {} not installed", dir.display());
             return;
         }
