@@ -84,6 +84,34 @@ fn bad_checkpoints_are_clear_errors() {
     fails_with(&ijepa(&["import-checkpoint", junk.to_str().unwrap()]), &["junk.bin"]);
     // missing file
     fails_with(&ijepa(&["import-checkpoint", "/nonexistent/x.pth.tar"]), &["/nonexistent/x.pth.tar"]);
+    // legacy (non-zip) torch.save: says what the file is and how to convert it
+    let legacy = d.join("old.pth");
+    std::fs::write(&legacy, b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03.").unwrap();
+    fails_with(&ijepa(&["import-checkpoint", legacy.to_str().unwrap()]), &["old.pth", "legacy (non-zip) torch.save", "torch.save(torch.load("]);
+}
+
+/// An evaluation of a checkpoint from elsewhere (here the official-code fixture) is labelled
+/// by its file, not as our pretraining, and claims no pretraining epochs.
+#[test]
+fn an_imported_checkpoint_is_labelled_by_its_source() {
+    let d = scratch("label");
+    let f = d.join("ev.kdl");
+    std::fs::write(
+        &f,
+        "experiment \"ev\" {\n    data \"fashion-mnist\" { crop-size 32; limit 512 }\n    encoder width=96 depth=2 heads=3 patch=4\n    predictor depth=2 width=48\n    mask \"multi-block\" { min-keep 4 }\n    eval \"knn\" { k 5 }\n}\n",
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", PTH, "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let eval = std::fs::read_dir(runs.join("ev"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("eval.json"))
+        .find(|p| p.is_file())
+        .expect("an eval.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval).unwrap()).unwrap();
+    assert_eq!(v["method"], "I-JEPA (official-step-tiny.pth.tar)");
+    assert!(v["pretrain_epochs"].is_null(), "{v}");
 }
 
 /// Writes a safetensors file of the fixture's init weights with one change applied.

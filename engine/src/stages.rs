@@ -50,6 +50,19 @@ impl Subject {
     }
 }
 
+/// The method column of a subject, by its source: our pretraining is "I-JEPA (ours)"; an
+/// encoder from a checkpoint file (`ijepa eval --checkpoint`, e.g. an official `.pth.tar`) is
+/// named by that file, never passed off as ours.
+pub fn method_of(subject: Subject, source: &Source) -> String {
+    match (subject, &source.pretrain_dir) {
+        (Subject::Pretrained, None) => format!(
+            "I-JEPA ({})",
+            source.checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into())
+        ),
+        _ => subject.method().to_string(),
+    }
+}
+
 /// Where the weights come from and what they are.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -296,9 +309,10 @@ fn evaluate(
         "stage": format!("eval-{}", cfg.name()),
         "protocol": cfg.name(),
         "model": subject.key(),
-        "method": subject.method(),
+        "method": method_of(subject, source),
         "arch": if subject == Subject::RawPixels { "pixels".to_string() } else { format!("ViT-{}x{}/{}", e.embed_dim, e.depth, e.patch_size) },
-        "pretrain_epochs": if subject == Subject::Pretrained { json!(exp.epochs) } else { json!(null) },
+        // the experiment's epochs describe the encoder only when we pretrained it
+        "pretrain_epochs": if subject == Subject::Pretrained && source.pretrain_dir.is_some() { json!(exp.epochs) } else { json!(null) },
         "data": dataset_label(&exp.data.dataset),
         "resolution": exp.data.crop_size,
         "features": if subject == Subject::RawPixels { "pixels" } else if cfg.features == FeatureChoice::Last4 { "last4" } else { "last" },

@@ -77,6 +77,15 @@ pub fn load_models(path: &Path) -> Result<Models> {
             return Err(bad(path, format!("the file is {n} bytes long: not a checkpoint")));
         }
     }
+    if head[0] == 0x80 && (2..=5).contains(&head[1]) {
+        // a pickle stream at the top level: torch.save's legacy (pre-1.6, non-zip) format
+        return Err(bad(
+            path,
+            "a legacy (non-zip) torch.save file (PyTorch < 1.6), a format we do not read. \
+             Re-save it in the zip format PyTorch has written since 1.6, in Python, from a source you trust: \
+             torch.save(torch.load(OLD, weights_only=False), NEW)",
+        ));
+    }
     let m = if head.starts_with(b"PK") { from_torch(path)? } else { from_safetensors(path)? };
     for (name, sd) in MODELS.iter().zip([&m.encoder, &m.predictor, &m.target_encoder]) {
         for (k, t) in sd.iter().flatten() {
