@@ -83,6 +83,10 @@ fn a_corrupt_image_fails_or_is_skipped() {
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("img_3.png") && !t.contains("panicked"), "{t}");
 
+    // three unreadable files in a row: each counted once per epoch, not once per attempt
+    for i in [4, 5] {
+        std::fs::write(data.join("class_1").join(format!("img_{i}.png")), b"\x89PNG\r\n\x1a\n truncated").unwrap();
+    }
     let f = d.join("skip.kdl");
     std::fs::write(&f, experiment(&data, "skip")).unwrap();
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs2").to_str().unwrap()]);
@@ -91,7 +95,16 @@ fn a_corrupt_image_fails_or_is_skipped() {
     let run = std::fs::read_dir(d.join("runs2").join("folder")).unwrap().next().unwrap().unwrap().path();
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let skipped: usize = metrics.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse::<usize>().unwrap()).sum();
-    assert_eq!(skipped, 2, "the corrupt image is seen once per epoch: {metrics}");
+    assert_eq!(skipped, 2 * 3, "each corrupt image is counted once per epoch: {metrics}");
+    // named in the log and listed in the run folder, once each
+    let listed = std::fs::read_to_string(run.join("skipped.txt")).unwrap();
+    let mut lines: Vec<&str> = listed.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 3, "{listed}");
+    for (l, i) in lines.iter().zip([3, 4, 5]) {
+        assert!(l.contains(&format!("img_{i}.png")), "{listed}");
+    }
+    assert!(t.contains("warning: skipping unreadable") && t.contains("img_5.png"), "{t}");
 }
 
 #[test]

@@ -266,6 +266,25 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     result
 }
 
+/// The list of unreadable images a run skipped (`on-error "skip"`), one per line.
+pub const SKIPPED_FILE: &str = "skipped.txt";
+
+/// Adds newly skipped images to `skipped.txt` and names each once in the log.
+fn record_skipped(dir: &Path, files: &[String], seen: &mut std::collections::BTreeSet<String>, bar: &ProgressBar) -> Result<()> {
+    let new: Vec<&String> = files.iter().filter(|f| !seen.contains(*f)).collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join(SKIPPED_FILE);
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
+    for name in new {
+        writeln!(f, "{name}").map_err(|e| Error::io(&path, e))?;
+        bar.suspend(|| eprintln!("warning: skipping unreadable {name} (on-error \"skip\"; listed in {})", path.display()));
+        seen.insert(name.clone());
+    }
+    Ok(())
+}
+
 /// The error of a run stopped by a signal after `global` steps.
 fn interrupted(global: usize, dir: &Path) -> Error {
     Error::Interrupted {
@@ -479,6 +498,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let t_start = Instant::now();
     let mut global = start.global_step as usize;
     let mut monitor_s = 0.0;
+    // unreadable images skipped so far (`on-error "skip"`), listed in skipped.txt
+    let mut skipped_seen: std::collections::BTreeSet<String> = std::fs::read_to_string(run.dir.join(SKIPPED_FILE))
+        .map(|t| t.lines().map(str::to_string).collect())
+        .unwrap_or_default();
     if start.global_step == 0 {
         if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s)? {
             bar.suspend(|| println!("epoch   0/{}  monitor: {}", exp.epochs, t.summary()));
@@ -528,6 +551,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 )
                 .and_then(|_| metrics.flush())
                 .map_err(|e| Error::io(&metrics_path, e))?;
+            }
+            if lead && !batch.skipped_files.is_empty() {
+                record_skipped(&run.dir, &batch.skipped_files, &mut skipped_seen, &bar)?;
             }
             let mid_epoch = batch.step + 1 < ipe as u64;
             if lead && mid_epoch && exp.checkpoint.every_steps > 0 && global.is_multiple_of(exp.checkpoint.every_steps) {

@@ -96,8 +96,10 @@ pub struct Batch<M> {
     pub step: u64,
     /// Side `S` of the images.
     pub crop_size: usize,
-    /// Unreadable images replaced by substitutes in this batch (`skip_errors` only).
+    /// Distinct unreadable images replaced by substitutes in this batch (`skip_errors` only).
     pub skipped: usize,
+    /// Those images, described (their file where the dataset has files).
+    pub skipped_files: Vec<String>,
 }
 
 impl<M> Batch<M> {
@@ -256,6 +258,7 @@ impl<M: Send + 'static> Loader<M> {
                 limit: steps,
             }),
             cv: Condvar::new(),
+            failed: Mutex::new(Default::default()),
         });
         let (tx, rx) = sync_channel(window as usize);
         let mut it = EpochIter {
@@ -323,6 +326,8 @@ struct Shared<M> {
     stop: AtomicBool,
     ctl: Mutex<Ctl>,
     cv: Condvar,
+    /// The unreadable images found so far this epoch (each is counted once).
+    failed: Mutex<std::collections::BTreeSet<usize>>,
 }
 
 struct Ctl {
@@ -348,22 +353,30 @@ impl<M> Shared<M> {
         let size = self.transform.size();
         let per = 3 * size * size;
         let mut images = vec![0f32; indices.len() * per];
-        let mut skipped = 0;
+        // the unreadable images of this batch, each once per epoch (a run of bad files is
+        // tried by several slots, possibly in other batches, while they look for a substitute)
+        let mut failed = std::collections::BTreeSet::new();
         for (slot, out) in indices.iter_mut().zip(images.chunks_exact_mut(per)) {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(Error::Data("loader stopped".into()));
             }
-            skipped += self.sample(slot, out)?;
+            failed.extend(self.sample(slot, out)?);
+        }
+        if !failed.is_empty() {
+            // only those not already counted in another batch of this epoch
+            let mut seen = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+            failed.retain(|j| seen.insert(*j));
         }
         let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
         let masks = (self.collate)(self.epoch, step, indices.len())?;
-        Ok(Batch { images, labels, indices, masks, epoch: self.epoch, step, crop_size: size, skipped })
+        let skipped_files: Vec<String> = failed.iter().map(|&j| self.dataset.describe(j)).collect();
+        Ok(Batch { images, labels, indices, masks, epoch: self.epoch, step, crop_size: size, skipped: failed.len(), skipped_files })
     }
 
     /// Transforms sample `*i` into `out`. With `skip_errors`, an unreadable sample is replaced
-    /// by the next readable one in dataset order (`*i` is updated); returns how many were
-    /// skipped.
-    fn sample(&self, i: &mut usize, out: &mut [f32]) -> Result<usize> {
+    /// by the next readable one in dataset order (`*i` is updated); returns the indices that
+    /// were unreadable.
+    fn sample(&self, i: &mut usize, out: &mut [f32]) -> Result<Vec<usize>> {
         const MAX_SUBSTITUTES: usize = 16;
         let n = self.dataset.len();
         let first = *i;
@@ -374,7 +387,7 @@ impl<M> Shared<M> {
             match self.transform.apply(&mut rng, self.dataset.as_ref(), j, out) {
                 Ok(()) => {
                     *i = j;
-                    return Ok(k);
+                    return Ok((0..k).map(|b| (first + b) % n).collect());
                 }
                 Err(e) if self.skip_errors => {
                     tracing::warn!("skipping unreadable {}: {e}", self.dataset.describe(j));
