@@ -242,6 +242,10 @@ pub(crate) fn compile(
     src: &str,
     origin: reader::Origin,
 ) -> Result<Compiled, Diagnostics> {
+    if src.len() as u64 > MAX_FILE_BYTES {
+        let message = format!("{} bytes: larger than the {MAX_FILE_BYTES} bytes an experiment may have", src.len());
+        return Err(Diagnostics::new(file_name, "", vec![DslError::Io { path: file_name.into(), message }]));
+    }
     let doc = parse_kdl(src).map_err(|errors| Diagnostics::new(file_name, src, errors))?;
     let mut cx = reader::Ctx::new(src, schema::locations(), schema::PLANNED);
     cx.origin = origin;

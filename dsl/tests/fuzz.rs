@@ -359,6 +359,34 @@ fn never_panics_on_mutated_or_random_input() {
     eprintln!("{cases} inputs in {elapsed:?} (slowest {slowest:?}), {parsed_ok} valid");
 }
 
+/// Inputs shaped to exhaust: deep nesting, a runaway sweep list, thousands of unknown nodes,
+/// a huge comment, a long token. Each is refused or parsed quickly, never a panic or a hang.
+#[test]
+fn hostile_shapes_are_bounded() {
+    let runaway: String = (0..60_000).map(|i| format!("        - {i}\n")).collect();
+    let unknown: String = (0..20_000).map(|i| format!("  bogus{i} 1\n")).collect();
+    let inputs = [
+        ("deep nesting", format!("experiment \"x\" {{{}{}}}", " a {".repeat(20_000), " }".repeat(20_000))),
+        ("runaway sweep", format!("experiment \"x\" {{\n  epochs 1\n}}\nsweep \"grid\" {{\n    vary \"epochs\" {{\n{runaway}    }}\n}}\n")),
+        ("unknown nodes", format!("experiment \"x\" {{\n{unknown}}}\n")),
+        ("huge comment", format!("// {}\nexperiment \"x\" {{ }}\n", "x".repeat(50_000_000))),
+        ("long token", format!("experiment \"{}\" {{ }}\n", "y".repeat(900_000))),
+    ];
+    let mut slowest = (Duration::ZERO, "");
+    for (what, src) in &inputs {
+        let t = Instant::now();
+        let r = check(src, true);
+        let took = t.elapsed();
+        assert!(r.is_ok(), "{what}: {}", r.unwrap_err().lines().next().unwrap_or(""));
+        if let Err(d) = ijepa_dsl::parse_study("fuzz.kdl", src) {
+            assert!(d.len() <= ijepa_dsl::diagnostics::MAX_ERRORS + 1, "{what}: {} errors", d.len());
+        }
+        assert!(took < Duration::from_secs(10), "{what} took {took:?}");
+        slowest = slowest.max((took, what));
+    }
+    eprintln!("hostile shapes: slowest {} in {:?}", slowest.1, slowest.0);
+}
+
 #[test]
 fn quickstart_itself_is_valid() {
     assert_eq!(check(QUICKSTART, true), Ok(true));

@@ -210,6 +210,17 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
         values.push(value(cx, &[e]));
     }
     for child in children {
+        if values.len() >= MAX_POINTS {
+            // more values than a sweep may have points: stop reading (a runaway list must not
+            // cost time proportional to its square)
+            cx.err(DslError::InvalidValue {
+                what: "vary".into(),
+                message: format!("`{}` lists more than {MAX_POINTS} values", path.value),
+                span: path.span,
+                help: "a sweep has at most 10,000 points: split it into several sweeps".into(),
+            });
+            return;
+        }
         let name = child.name().value();
         if name != "-" {
             cx.err(DslError::UnknownNode {
