@@ -240,6 +240,8 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             let exp = &p.experiment;
             let dev = rank_device(exp)?;
             let (rank, world) = dist.as_ref().map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
+            // a size that cannot fit is an error with the estimate, before anything is built
+            ijepa_engine::memory::check_fits(exp, dev == tch::Device::Cpu)?;
             let mut recipe = IJepa::for_experiment(exp, dev, rank, world)?;
             let mut source = String::new();
             if !p.varied.is_empty() {

@@ -271,3 +271,23 @@ fn a_missing_data_root_is_caught_before_anything_runs() {
     }
     assert!(!runs.exists(), "nothing was written");
 }
+
+/// Sizes that cannot fit are an error with the estimate before any model is built (never an
+/// allocation abort or a panic).
+#[test]
+fn a_size_that_cannot_fit_is_an_error_with_the_estimate() {
+    let d = scratch("oversize");
+    for (name, body) in [
+        ("width", "encoder width=1000000 depth=2 heads=1 patch=4\n    data \"fashion-mnist\" { crop-size 28 }"),
+        ("crop", "encoder width=64 depth=2 heads=1 patch=1\n    data \"fashion-mnist\" { crop-size 1000000 }"),
+    ] {
+        let f = d.join(format!("{name}.kdl"));
+        std::fs::write(&f, format!("experiment \"{name}\" {{\n    {body}\n    predictor depth=1 width=32 heads=1\n    mask \"multi-block\" {{ min-keep 4 }}\n}}\n")).unwrap();
+        let t0 = std::time::Instant::now();
+        let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}\n{err}");
+        assert!(err.contains("needs at least") && err.contains("GiB") && !err.contains("panicked"), "{name}: {err}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60), "{name}: refused only after {:?}", t0.elapsed());
+    }
+}

@@ -31,6 +31,7 @@ pub mod eval;
 pub mod interrupt;
 pub mod mask;
 pub mod mask_png;
+pub mod memory;
 pub mod model;
 pub mod monitor;
 pub mod optim;

@@ -1,0 +1,125 @@
+//! A lower bound of the memory a pretraining needs, checked before any model is built: a
+//! size that cannot fit (`width=1000000`, `crop-size 1000000 patch=1`, `targets count=...`)
+//! is an error with the estimate, never an allocation abort or a panic half-way through.
+//!
+//! The bound counts only what must exist at once: the encoder, its EMA target copy, the
+//! predictor, gradients and AdamW's two moments (float32), the patch tokens of one batch
+//! through one block (with the MLP's hidden width and one attention map per head), and the
+//! mask index tensors. Real use is higher (every block keeps activations for backward), so a
+//! run refused here could never have run; one accepted may still need more.
+
+use ijepa_dsl::config::Experiment;
+
+/// The estimate, in bytes, with its parts for the message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    /// Weights, gradients and optimiser state.
+    pub state: f64,
+    /// One block's activations for one batch.
+    pub activations: f64,
+    /// Mask index tensors of one batch.
+    pub masks: f64,
+}
+
+impl Estimate {
+    /// Total bytes.
+    pub fn total(&self) -> f64 {
+        self.state + self.activations + self.masks
+    }
+}
+
+fn block_params(w: f64, ratio: f64) -> f64 {
+    // qkv + proj + fc1 + fc2 (weights and biases) + two layer norms
+    let h = (w * ratio).floor();
+    3.0 * w * w + 3.0 * w + w * w + w + 2.0 * w * h + h + w + 4.0 * w
+}
+
+/// The lower bound for `exp` with `world` processes sharing the global batch (per process).
+pub fn estimate(exp: &Experiment) -> Estimate {
+    let e = &exp.encoder;
+    let w = e.embed_dim as f64;
+    let side = (exp.data.crop_size / e.patch_size.max(1)) as f64;
+    let tokens = side * side;
+    let patch = e.patch_size as f64;
+    let enc = e.depth as f64 * block_params(w, e.mlp_ratio) + 3.0 * patch * patch * w + w + tokens * w + 2.0 * w;
+    let p = &exp.predictor;
+    let pw = p.embed_dim as f64;
+    let pred = p.depth as f64 * block_params(pw, p.mlp_ratio) + 2.0 * w * pw + tokens * pw + pw + 2.0 * pw;
+    // encoder + target copy + grads + two moments; predictor: + grads + two moments
+    let state = 4.0 * (5.0 * enc + 4.0 * pred);
+    let b = exp.data.batch_size as f64;
+    let heads = e.num_heads.max(1) as f64;
+    let hidden = (w * e.mlp_ratio).floor();
+    let activations = 4.0 * b * (tokens * (4.0 * w + hidden) + heads * tokens * tokens);
+    let masks = 8.0 * b * (exp.mask.n_targets + exp.mask.n_context) as f64 * tokens;
+    Estimate { state, activations, masks }
+}
+
+/// Memory available to this process, in bytes (`MemAvailable` of /proc/meminfo), if known.
+pub fn available() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: f64 = text.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+fn gib(b: f64) -> String {
+    format!("{:.1} GiB", b / (1u64 << 30) as f64)
+}
+
+/// Refuses a CPU pretraining whose lower bound exceeds the memory available now.
+///
+/// # Errors
+/// [`crate::Error::Config`] with the estimate, its parts and what is available.
+pub fn check_fits(exp: &Experiment, on_cpu: bool) -> crate::Result<()> {
+    let est = estimate(exp);
+    // a GPU's memory is not known here: the bound still refuses sizes no accelerator has
+    // (1 TiB; the largest hold ~0.2 TiB, and data parallelism replicates the model state)
+    let limit = if on_cpu { available() } else { None }.unwrap_or((1u64 << 40) as f64);
+    if est.total() > limit {
+        return Err(crate::Error::Config(format!(
+            "{} needs at least {} (weights, gradients and AdamW state {}, one block's activations for a batch of {} {}, \
+             mask indices {}), more than the {} {}; make the model, the crop or the batch smaller",
+            exp.name,
+            gib(est.total()),
+            gib(est.state),
+            exp.data.batch_size,
+            gib(est.activations),
+            gib(est.masks),
+            gib(limit),
+            if on_cpu { "this machine has available" } else { "any accelerator has" }
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp(f: impl Fn(&mut Experiment)) -> Experiment {
+        let mut e = ijepa_dsl::parse_str("t.kdl", "experiment \"t\" { encoder width=192 depth=6 heads=3 patch=4; predictor depth=3 width=96 heads=3; data \"fashion-mnist\" { crop-size 28; batch-size 32 }; mask \"multi-block\" { min-keep 4 } }").unwrap();
+        f(&mut e);
+        e
+    }
+
+    #[test]
+    fn the_quickstart_fits_and_absurd_sizes_do_not() {
+        let q = estimate(&exp(|_| {}));
+        // the quickstart (ViT 192x6, predictor 96x3): 3.05M params -> ~60 MB of state
+        assert!(q.state > 40e6 && q.state < 80e6, "{q:?}");
+        check_fits(&exp(|_| {}), true).unwrap();
+        for (what, e) in [
+            ("width", exp(|e| e.encoder.embed_dim = 1_000_000)),
+            ("crop", exp(|e| {
+                e.data.crop_size = 1_000_000;
+                e.encoder.patch_size = 1;
+            })),
+            ("targets", exp(|e| e.mask.n_targets = 100_000_000)),
+        ] {
+            let err = check_fits(&e, true).unwrap_err().to_string();
+            assert!(err.contains("needs at least") && err.contains("GiB"), "{what}: {err}");
+            // and on an accelerator (memory unknown here): still refused, these fit nowhere
+            assert!(check_fits(&e, false).is_err(), "{what}");
+        }
+    }
+}
