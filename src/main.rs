@@ -455,12 +455,19 @@ fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOption
 
 fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<usize>) -> CmdResult {
     let (study, _) = load_resolved(file)?;
+    let given = world;
     let world = world.unwrap_or_else(|| study.points[0].experiment.distributed.world_size());
     let plan = Plan::build(&study, &folders.runs_dir, &folders.reports_dir, world);
     if dot {
         print!("{}", plan.dot());
     } else {
         print!("{}", plan.tree());
+        // the process count is part of a pretraining's identity: say which layout this is
+        if given.is_none() && world > 1 {
+            println!(
+                "note: planned for {world} processes (the distributed block), as a launched run (`ijepa launch`,                  torchrun, SLURM) uses them; a plain `ijepa run` without a launcher trains alone, in the                  1-process folders `ijepa plan --world-size 1` shows"
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -251,3 +251,23 @@ fn single_experiment_commands_take_a_sweep_point() {
     let o = ijepa(&["masks", "experiments/fmnist-target-scale.kdl", "--point", "nope"]);
     assert!(!o.status.success() && text(&o).contains("no sweep point \"nope\""), "{}", text(&o));
 }
+
+/// The process count is part of a pretraining's identity. `plan` shows the layout of the
+/// distributed block (what a launched run uses) and says so; a plain `run --dry-run` (no
+/// launcher: one process) uses the folder `plan --world-size 1` shows. Explicit, not a surprise.
+#[test]
+fn plan_and_run_say_which_process_count_a_folder_is_for() {
+    let d = scratch("world");
+    let runs = d.join("runs");
+    let r = runs.to_str().unwrap();
+    let folder = |t: &str| t.lines().find(|l| l.contains("pretrain  [")).and_then(|l| l.split_whitespace().last()).map(str::to_string);
+    let planned = ijepa(&["plan", "experiments/quickstart-2ranks.kdl", "--runs-dir", r]);
+    let planned = text(&planned);
+    assert!(planned.contains("note: planned for 2 processes"), "{planned}");
+    let single = text(&ijepa(&["plan", "experiments/quickstart-2ranks.kdl", "--runs-dir", r, "--world-size", "1"]));
+    assert!(!single.contains("note: planned"), "{single}");
+    let (two, one) = (folder(&planned).unwrap(), folder(&single).unwrap());
+    assert_ne!(two, one, "the 2-process and 1-process pretrainings share a folder");
+    let dry = text(&ijepa(&["run", "--dry-run", "experiments/quickstart-2ranks.kdl", "--runs-dir", r]));
+    assert!(dry.contains(&one) && !dry.contains(&two), "run --dry-run without a launcher uses the 1-process folder {one}: {dry}");
+}
