@@ -1,22 +1,9 @@
 //! `ijepa`: the command-line front end. Parses arguments and wires the crates together:
 //! the language (`ijepa-dsl`), the engine and recipes (tch), the reports.
 
-/// `println!` that never panics: a closed stdout (`ijepa run ... | head`) must not stop
-/// training, so write errors are ignored (the run folder has everything printed).
-macro_rules! println {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-
-/// `eprintln!` that never panics on a closed stderr (see `println!`).
-macro_rules! eprintln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($t)*);
-    }};
-}
+// `println!`/`eprintln!` that never panic on a closed stdout/stderr (`ijepa run ... | head`)
+#[macro_use]
+extern crate ijepa_engine;
 
 mod exec;
 mod launch;

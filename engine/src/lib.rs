@@ -5,7 +5,9 @@
 //! pretraining loop that a recipe plugs into.
 
 /// `println!` that never panics: a closed stdout (`ijepa run ... | head`) must not stop
-/// training, so write errors are ignored (the run folder has everything printed).
+/// training, so write errors are ignored (the run folder has everything printed). Exported
+/// for the binary (`use ijepa_engine::{println, eprintln}`).
+#[macro_export]
 macro_rules! println {
     ($($t:tt)*) => {{
         use std::io::Write as _;
@@ -13,7 +15,17 @@ macro_rules! println {
     }};
 }
 
+/// `print!` that never panics on a closed stdout (see `println!`).
+#[macro_export]
+macro_rules! print {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// `eprintln!` that never panics on a closed stderr (see `println!`).
+#[macro_export]
 macro_rules! eprintln {
     ($($t:tt)*) => {{
         use std::io::Write as _;
