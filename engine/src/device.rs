@@ -33,7 +33,10 @@ pub fn synchronize(device: Device) {
 pub fn describe(device: Device) -> String {
     match device {
         Device::Cuda(i) => format!("cuda:{i}"),
-        Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
+        Device::Cpu => match tch::get_num_threads() {
+            1 => "cpu (1 thread)".to_string(),
+            n => format!("cpu ({n} threads)"),
+        },
         other => format!("{other:?}"),
     }
 }
