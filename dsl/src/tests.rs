@@ -182,7 +182,7 @@ fn quickstart_parses() {
         (192, 6, 3, 4)
     );
     assert_eq!((e.predictor.depth, e.predictor.embed_dim, e.predictor.num_heads), (3, 96, Some(3)));
-    assert_eq!(e.mask.min_keep, 4);
+    assert_eq!((e.mask.min_keep, e.mask.target_scale), (3, (0.125, 0.2)));
     assert_eq!(e.optimizer.lr.warmup_epochs, 1.0);
     assert_eq!(
         (e.epochs, e.precision, e.device.as_str(), e.log_every),
