@@ -809,7 +809,7 @@ fn cmd_export(file: &std::path::Path, format: &str, which: &str, heads: Option<u
             println!("exported the {which} encoder of {} as a transformers IJepaModel to {}/", file.display(), out.display());
         }
         "official" => {
-            train::save_safetensors(out, enc)?;
+            ijepa_engine::checkpoint::state::save_weights(out, enc)?;
             println!("exported the {which} encoder of {} under the official names to {}", file.display(), out.display());
         }
         other => return Err(format!("unknown format {other:?} (hf or official)").into()),

@@ -13,8 +13,8 @@ use crate::diagnostics::DslError;
 use crate::reader::SpanMap;
 use crate::study::Study;
 
-/// The official YAML files' placeholder for the datasets folder.
-pub const OFFICIAL_PLACEHOLDER: &str = "$replace_this_with_absolute_path";
+/// How the official YAML files' placeholders start (`$replace_this_with_absolute_path_to_...`).
+pub const OFFICIAL_PLACEHOLDER: &str = "$replace_this";
 
 /// The missing inputs of every point of `study` (each path reported once).
 pub(crate) fn check(study: &Study, spans: &SpanMap) -> Vec<DslError> {
@@ -53,7 +53,7 @@ fn missing(what: &str, path: &Path, span: SourceSpan, help: &str) -> DslError {
 
 fn root_error(root: &Path, dataset: &DatasetKind, span: SourceSpan) -> Option<DslError> {
     let text = root.to_string_lossy();
-    if text.contains(OFFICIAL_PLACEHOLDER) || text.contains("$replace_this") {
+    if text.contains(OFFICIAL_PLACEHOLDER) {
         return Some(DslError::MissingInput {
             what: "data root".into(),
             message: format!("{text} still holds the official configs' placeholder"),

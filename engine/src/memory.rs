@@ -34,7 +34,7 @@ fn block_params(w: f64, ratio: f64) -> f64 {
     3.0 * w * w + 3.0 * w + w * w + w + 2.0 * w * h + h + w + 4.0 * w
 }
 
-/// The lower bound for `exp` with `world` processes sharing the global batch (per process).
+/// The lower bound for `exp`, per process (its batch is the data block's batch size).
 pub fn estimate(exp: &Experiment) -> Estimate {
     let e = &exp.encoder;
     let w = e.embed_dim as f64;

@@ -626,7 +626,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     if !lead {
         return Ok(s);
     }
-    let sha256 = save_safetensors(&s.checkpoint, &recipe.state())?;
+    let sha256 = state::save_weights(&s.checkpoint, &recipe.state())?;
     run.manifest.record(CheckpointRecord { file: "final.safetensors".into(), step: global as u64, sha256 });
     run.save_manifest()?;
     println!(
@@ -708,10 +708,4 @@ fn check_replicas(pg: &ProcessGroup, state: &[(String, Tensor)]) -> Result<Vec<S
         return Err(Error::Train(format!("the ranks' weights differ after training (digests {hex:?}): the replicas desynchronised")));
     }
     Ok(hex)
-}
-
-/// Saves named tensors as safetensors (float32, CPU), atomically, with the checksum of their
-/// data in the metadata (see [`state::save_weights`]); returns the file's SHA-256.
-pub fn save_safetensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<String> {
-    state::save_weights(path, tensors)
 }

@@ -90,7 +90,7 @@ pub fn hf_config(cfg: &VitConfig) -> serde_json::Value {
 pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, dir: &Path, origin: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tensors = to_hf(encoder, origin)?;
-    crate::train::save_safetensors(&dir.join("model.safetensors"), &tensors)?;
+    super::state::save_weights(&dir.join("model.safetensors"), &tensors)?;
     crate::run_dir::write_json(&dir.join("config.json"), &hf_config(cfg))
 }
 

@@ -223,5 +223,5 @@ pub fn write_ours(models: &Models, out: &Path) -> Result<()> {
         .into_iter()
         .map(|(k, t)| Ok((k, t.f_to_kind(Kind::Float)?)))
         .collect::<Result<_>>()?;
-    crate::train::save_safetensors(out, &tensors).map(|_| ())
+    state::save_weights(out, &tensors).map(|_| ())
 }

@@ -128,21 +128,30 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
-/// Writes `tensors` and `pos` to `path` atomically; returns the file's SHA-256.
-pub fn save(path: &Path, tensors: &[(String, Tensor)], pos: Position) -> Result<String> {
+/// Writes `tensors` to `path` atomically with `meta` plus the SHA-256 of their data
+/// (`data_sha256`) in the metadata; returns the file's SHA-256.
+fn write_checksummed(path: &Path, tensors: &[(String, Tensor)], mut meta: HashMap<String, String>) -> Result<String> {
     let raws: Vec<(String, Raw)> = tensors.iter().map(|(n, t)| Ok((n.clone(), raw(t)?))).collect::<Result<_>>()?;
     let mut sorted: Vec<(String, &[u8])> = raws.iter().map(|(n, r)| (n.clone(), r.data.as_slice())).collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), FORMAT.to_string());
-    meta.insert(
-        "position".to_string(),
-        serde_json::to_string(&pos).map_err(|e| Error::Train(format!("serialising the position: {e}")))?,
-    );
     meta.insert("data_sha256".to_string(), data_digest(&sorted));
     let bytes = serialize(&raws, &meta);
     write_atomic(path, &bytes)?;
     Ok(hex(&Sha256::digest(&bytes)))
+}
+
+/// The `data_sha256` of a read file's tensors (what [`write_checksummed`] recorded).
+fn digest_of(st: &SafeTensors<'_>) -> String {
+    let mut sorted: Vec<(String, &[u8])> = st.tensors().into_iter().map(|(n, v)| (n, v.data())).collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    data_digest(&sorted)
+}
+
+/// Writes `tensors` and `pos` to `path` atomically; returns the file's SHA-256.
+pub fn save(path: &Path, tensors: &[(String, Tensor)], pos: Position) -> Result<String> {
+    let position = serde_json::to_string(&pos).map_err(|e| Error::Train(format!("serialising the position: {e}")))?;
+    let meta = HashMap::from([("format".to_string(), FORMAT.to_string()), ("position".to_string(), position)]);
+    write_checksummed(path, tensors, meta)
 }
 
 /// Format of plain weight files ([`save_weights`]): `"pt"`, what Hugging Face loaders expect.
@@ -152,15 +161,7 @@ pub const WEIGHTS_FORMAT: &str = "pt";
 /// tensor data in the metadata (`data_sha256`) so every reader can verify the file; returns the
 /// file's SHA-256.
 pub fn save_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<String> {
-    let raws: Vec<(String, Raw)> = tensors.iter().map(|(n, t)| Ok((n.clone(), raw(t)?))).collect::<Result<_>>()?;
-    let mut sorted: Vec<(String, &[u8])> = raws.iter().map(|(n, r)| (n.clone(), r.data.as_slice())).collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), WEIGHTS_FORMAT.to_string());
-    meta.insert("data_sha256".to_string(), data_digest(&sorted));
-    let bytes = serialize(&raws, &meta);
-    write_atomic(path, &bytes)?;
-    Ok(hex(&Sha256::digest(&bytes)))
+    write_checksummed(path, tensors, HashMap::from([("format".to_string(), WEIGHTS_FORMAT.to_string())]))
 }
 
 /// Verifies the `data_sha256` of a safetensors file's metadata when it has one (ours do;
@@ -176,9 +177,7 @@ pub fn verify_file(path: &Path) -> Result<bool> {
         return Ok(false);
     };
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
-    let mut sorted: Vec<(String, &[u8])> = st.tensors().into_iter().map(|(n, v)| (n, v.data())).collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    if data_digest(&sorted) != want {
+    if digest_of(&st) != want {
         return Err(bad("checksum mismatch: the tensor data is corrupt".into()));
     }
     Ok(true)
@@ -216,13 +215,10 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
         .and_then(|p| serde_json::from_str(p).ok())
         .ok_or_else(|| bad("the training position in the metadata is missing or malformed".into()))?;
     let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
-    let mut sorted: Vec<(String, &[u8])> = st.tensors().into_iter().map(|(n, v)| (n, v.data())).collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let digest = data_digest(&sorted);
-    if meta.get("data_sha256") != Some(&digest) {
+    if meta.get("data_sha256") != Some(&digest_of(&st)) {
         return Err(bad("checksum mismatch: the tensor data is corrupt".into()));
     }
-    let mut out = HashMap::with_capacity(sorted.len());
+    let mut out = HashMap::with_capacity(st.len());
     for (name, view) in st.tensors() {
         let kind = match view.dtype() {
             Dtype::F32 => Kind::Float,
