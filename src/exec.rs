@@ -242,7 +242,9 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             let (rank, world) = dist.as_ref().map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
             // a size that cannot fit is an error with the estimate, before anything is built
             ijepa_engine::memory::check_fits(exp, dev == tch::Device::Cpu)?;
-            let mut recipe = IJepa::for_experiment(exp, dev, rank, world)?;
+            let mut recipe = ijepa_engine::guard::torch("building the models", || IJepa::for_experiment(exp, dev, rank, world))?;
+            // a signal while the models were built stops here, before any run folder exists
+            ijepa_engine::interrupt::check()?;
             let mut source = String::new();
             if !p.varied.is_empty() {
                 source.push_str(&format!("// sweep point {:?} of {:?}:\n", p.name, plan.name));

@@ -324,7 +324,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let what = format!("`ijepa {}`", std::env::args().nth(1).unwrap_or_default());
+    // the last net under every command: a libtorch failure anywhere is an error, not a panic
+    let result = ijepa_engine::guard::torch(&what, || match cli.command {
         Command::Run { file, folders, dry_run, only, force } => {
             ijepa_engine::interrupt::install();
             cmd_run(&file, &folders, exec::ExecOptions { dry_run, only, force, ..Default::default() })
@@ -343,7 +345,7 @@ fn main() -> ExitCode {
         Command::ImportCheckpoint { file, out, heads } => cmd_import(&file, out, heads),
         Command::Export { file, format, encoder, heads, out } => cmd_export(&file, &format, &encoder, heads, &out),
         Command::Masks { file, point, batches, batch_size, png } => cmd_masks(&file, point.as_deref(), batches, batch_size, png),
-    };
+    });
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -272,6 +272,48 @@ fn a_missing_data_root_is_caught_before_anything_runs() {
     assert!(!runs.exists(), "nothing was written");
 }
 
+/// A libtorch allocation failure past the estimate (here: a step whose activations need tens
+/// of GB under an address-space limit) is an error naming the step, the manifest says
+/// "failed" with it, and nothing panics or hangs. The limit (`ulimit -v`) is 2 GB above the
+/// smallest whole number of GB under which the binary's libraries load (their mapping size
+/// differs by machine): room for the model and the loader, not for the step.
+#[test]
+fn an_allocation_failure_in_a_step_is_an_error_naming_the_step() {
+    let d = scratch("step-oom");
+    let f = d.join("big-step.kdl");
+    std::fs::write(
+        &f,
+        "experiment \"big-step\" {\n    data \"fashion-mnist\" { crop-size 56; batch-size 1024 }\n    encoder width=384 depth=6 heads=6 patch=4\n    predictor depth=2 width=96 heads=3\n    mask \"multi-block\" { min-keep 3 }\n    precision \"fp32\"\n    epochs 1\n}\n",
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    let bin = env!("CARGO_BIN_EXE_ijepa");
+    let limited = |gb: u64, args: &[&str]| {
+        std::process::Command::new("timeout")
+            .args(["300", "sh", "-c", &format!("ulimit -v {}; exec \"$0\" \"$@\"", gb << 20), bin])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let loads = (2..=32u64)
+        .find(|&gb| limited(gb, &["check", f.to_str().unwrap()]).status.success())
+        .expect("the binary does not start under a 32 GB address-space limit");
+    let gb = loads + 2;
+    let t0 = std::time::Instant::now();
+    let o = limited(gb, &["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert_ne!(o.status.code(), Some(124), "{gb} GB: hung (killed after 300 s)\n{out}\n{err}");
+    assert_eq!(o.status.code(), Some(1), "{gb} GB: {out}\n{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{gb} GB: {err}");
+    assert!(err.contains("error: out of memory during pretraining step 1: "), "{gb} GB: {err}");
+    let manifest = std::fs::read_dir(runs.join("big-step")).unwrap().next().unwrap().unwrap().path().join("manifest.json");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(m["status"], "failed", "{m}");
+    assert!(m["error"].as_str().unwrap().contains("out of memory during pretraining step 1"), "{m}");
+    eprintln!("libraries load under {loads} GB; the step was refused under {gb} GB in {:?}", t0.elapsed());
+}
+
 /// Sizes that cannot fit are an error with the estimate before any model is built (never an
 /// allocation abort or a panic).
 #[test]

@@ -337,4 +337,58 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
     let run = run_folder(&runs);
     assert_eq!(count_rows(&run), total);
     assert_eq!(rows(&run_folder(&reference)), rows(&run));
+
+    // a signal during an evaluation stops it between epochs of its probe (a million epochs
+    // would take the better part of an hour): exit 143, no eval.json, the pretraining stays done
+    let evalf = d.join("resume-eval.kdl");
+    let body = EXP.replace("PRECISION", "fp32").replace("    monitor every=1", "    eval \"linear\" { epochs 1000000; lr 0.01; weight-decay 0 }\n    monitor every=1");
+    std::fs::write(&evalf, body).unwrap();
+    let runs = d.join("eval");
+    let mut child = command(&evalf, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("== run eval") {
+                let _ = tx.send(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    rx.recv_timeout(Duration::from_secs(120)).expect("the evaluation stage did not start");
+    std::thread::sleep(Duration::from_millis(500));
+    signal(child.id(), "TERM");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("the evaluation did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let out = reader.join().unwrap();
+    assert_eq!(status.code(), Some(143), "{out}{err}");
+    assert!(err.contains("interrupted by SIGTERM; run the same command again to resume"), "{err}");
+    let mut evals = 0;
+    for e in std::fs::read_dir(runs.join("resume")).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("eval-") {
+            evals += 1;
+            assert!(!p.join("eval.json").exists(), "{name} finished although it was stopped");
+        } else if name.starts_with("pretrain-") {
+            let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.join("manifest.json")).unwrap()).unwrap();
+            assert_eq!(m["status"], "done");
+        }
+    }
+    assert_eq!(evals, 1, "{out}");
 }

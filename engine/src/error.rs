@@ -60,6 +60,14 @@ pub enum Error {
         /// The stage folder.
         dir: PathBuf,
     },
+    /// libtorch could not allocate memory (see [`crate::guard`]).
+    #[error("out of memory during {during}: {detail}; lower `batch-size` or the model's size, or run where more memory is free")]
+    OutOfMemory {
+        /// What was running (e.g. "building the models", "pretraining step 12").
+        during: String,
+        /// libtorch's message (its first line).
+        detail: String,
+    },
     /// An error from libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -45,6 +45,19 @@ pub fn requested() -> Option<&'static str> {
     }
 }
 
+/// Between units of work that hold no training state (a batch of feature extraction, an epoch
+/// of a probe, right after a model is built): an [`crate::Error::Interrupted`] when a stop was
+/// requested, so a signal during a long evaluation stops it within a batch.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] (without a step) once a stop was requested.
+pub fn check() -> crate::Result<()> {
+    match requested() {
+        Some(signal) => Err(crate::Error::Interrupted { signal: signal.to_string(), step: None, dir: std::path::PathBuf::new() }),
+        None => Ok(()),
+    }
+}
+
 /// Asks for a stop as a signal would (tests, and callers that stop for other reasons).
 pub fn request(sig: i32) {
     REQUESTED.store(sig, Ordering::SeqCst);

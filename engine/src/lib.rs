@@ -40,6 +40,7 @@ pub mod device;
 pub mod dist;
 pub mod error;
 pub mod eval;
+pub mod guard;
 pub mod interrupt;
 pub mod mask;
 pub mod mask_png;

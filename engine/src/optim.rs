@@ -56,17 +56,20 @@ pub struct AdamW {
 
 impl AdamW {
     /// An optimiser over `params` (name, tensor), grouped with [`group_of`].
-    pub fn new(params: Vec<(String, Tensor)>, betas: (f64, f64), eps: f64) -> Self {
+    ///
+    /// # Errors
+    /// libtorch's, e.g. when the moments cannot be allocated.
+    pub fn new(params: Vec<(String, Tensor)>, betas: (f64, f64), eps: f64) -> Result<Self> {
         let slots = params
             .into_iter()
             .map(|(name, param)| {
                 let group = group_of(&name, &param);
-                let exp_avg = param.zeros_like().detach();
-                let exp_avg_sq = param.zeros_like().detach();
-                Slot { name, param, group, exp_avg, exp_avg_sq }
+                let exp_avg = param.f_zeros_like()?.f_detach()?;
+                let exp_avg_sq = param.f_zeros_like()?.f_detach()?;
+                Ok(Slot { name, param, group, exp_avg, exp_avg_sq })
             })
-            .collect();
-        Self { slots, step: 0, betas, eps }
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { slots, step: 0, betas, eps })
     }
 
     /// The moments as named tensors (`exp_avg.<param>`, `exp_avg_sq.<param>`), for checkpoints.

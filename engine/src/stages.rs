@@ -209,6 +209,23 @@ pub fn run_eval(
         println!("{} is already done", dir.display());
         return Ok(());
     }
+    // a libtorch failure (e.g. out of memory extracting features) is an error naming the stage
+    crate::guard::torch(&format!("the {} evaluation of {}", cfg.name(), subject.key()), || {
+        eval_stage(exp, cfg, subject, source, dir, device, meta, shared)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval_stage(
+    exp: &Experiment,
+    cfg: &EvalConfig,
+    subject: Subject,
+    source: &Source,
+    dir: &Path,
+    device: Device,
+    meta: &EvalMeta,
+    shared: &mut EvalCache,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let t0 = Instant::now();
     let (train_ds, test_ds) = shared.datasets(&exp.data)?;

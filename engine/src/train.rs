@@ -518,7 +518,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             let k = global + 1;
             let hyper = Hyper { lr: sched.lr(k), wd: sched.wd(k), momentum: sched.momentum(global) };
             let t0 = Instant::now();
-            let stats = recipe.step(&images, &batch.masks, hyper)?;
+            // a libtorch failure in the step (e.g. out of memory) is an error naming the step
+            let stats = crate::guard::torch(&format!("pretraining step {k}"), || recipe.step(&images, &batch.masks, hyper))?;
             device::synchronize(dev);
             let dt = t0.elapsed().as_secs_f64();
             if !stats.loss.is_finite() {
@@ -661,7 +662,9 @@ fn observe<R: Recipe>(
     spent: &mut f64,
 ) -> Result<Option<Measure>> {
     let Some(m) = monitor else { return Ok(None) };
-    let mut measures = m.measure(&recipe.feature_encoders(), recipe.device(), recipe.bf16())?;
+    let mut measures = crate::guard::torch(&format!("the monitor at epoch {epoch}"), || {
+        m.measure(&recipe.feature_encoders(), recipe.device(), recipe.bf16())
+    })?;
     for w in measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg)) {
         bar.suspend(|| eprintln!("warning: epoch {epoch}: {w}"));
     }

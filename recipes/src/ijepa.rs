@@ -114,7 +114,7 @@ impl IJepa {
         for (prefix, store) in [("encoder", &encoder_store), ("predictor", &predictor_store)] {
             params.extend(store.trainable().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
         }
-        let optimizer = AdamW::new(params, spec.betas, spec.eps);
+        let optimizer = AdamW::new(params, spec.betas, spec.eps)?;
         let target_map: std::collections::HashMap<String, Tensor> = target_store.named().into_iter().collect();
         let ema_pairs = encoder_store
             .trainable()

@@ -352,7 +352,13 @@ impl<M> Shared<M> {
         let mut indices = self.shard[start..end].to_vec();
         let size = self.transform.size();
         let per = 3 * size * size;
-        let mut images = vec![0f32; indices.len() * per];
+        // the batch's one large buffer: a failed allocation is an error, not an abort
+        let mut images: Vec<f32> = Vec::new();
+        images.try_reserve_exact(indices.len() * per).map_err(|e| Error::OutOfMemory {
+            during: format!("loading batch {} of epoch {}", step + 1, self.epoch + 1),
+            detail: format!("{} MB of pixels: {e}", (indices.len() * per * 4) >> 20),
+        })?;
+        images.resize(indices.len() * per, 0.0);
         // the unreadable images of this batch, each once per epoch (a run of bad files is
         // tried by several slots, possibly in other batches, while they look for a substitute)
         let mut failed = std::collections::BTreeSet::new();

@@ -75,7 +75,7 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc
         )));
     }
     // "MONITOR" in ASCII, and the size: a key of its own, independent of the experiment seed
-    let perm = crate::rng::Rng::from_key(&[0x4d4f_4e49_544f_52, len as u64]).permutation(len);
+    let perm = crate::rng::Rng::from_key(&[0x004d_4f4e_4954_4f52, len as u64]).permutation(len);
     let mut held: Vec<usize> = perm[len - n..].to_vec();
     let mut rest: Vec<usize> = perm[..len - n].to_vec();
     held.sort_unstable();

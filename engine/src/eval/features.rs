@@ -169,6 +169,7 @@ pub fn extract(
     let mut chunks = Vec::new();
     let mut y = Vec::with_capacity(ds.len());
     for_each_batch(ds, transform, batch, |_, buf, ys| {
+        crate::interrupt::check()?;
         let b = ys.len() as i64;
         let x = Tensor::from_slice(&buf).view([b, 3, s as i64, s as i64]).to_device(device);
         let f = autocast::bf16(device, bf16, || tch::no_grad(|| encode(encoder, &x, kind)))?;

@@ -138,7 +138,8 @@ impl Model {
 }
 
 /// Trains a head on `(x, y)` with one lr/wd point; when `eval` is given, records its top-1
-/// after every epoch. `run` keys the shuffles.
+/// after every epoch. `run` keys the shuffles. A stop request (SIGINT/SIGTERM) ends it
+/// between epochs with [`Error::Interrupted`].
 fn train(
     x: &Tensor,
     y: &Tensor,
@@ -147,7 +148,7 @@ fn train(
     cfg: &LinearCfg,
     run: u64,
     eval: Option<(&Tensor, &Tensor)>,
-) -> (Model, Vec<(usize, f64)>) {
+) -> Result<(Model, Vec<(usize, f64)>)> {
     let (n, f) = (x.size()[0], x.size()[1]);
     let c = num_classes as i64;
     let opts = (Kind::Float, Device::Cpu);
@@ -159,6 +160,7 @@ fn train(
     let (mut mu_w, mut mu_b) = (Tensor::zeros([c, f], opts), Tensor::zeros([c], opts));
     let mut curve = Vec::new();
     for epoch in 0..cfg.epochs {
+        crate::interrupt::check()?;
         let lr_e = lr * 0.1f64.powi((epoch / cfg.decay_every) as i32);
         let perm = Rng::derive(cfg.seed, Stream::Shuffle, &[LINEAR_TAG, run, epoch as u64]).permutation(n as usize);
         for chunk in perm.chunks(cfg.batch) {
@@ -194,7 +196,7 @@ fn train(
             curve.push((epoch + 1, super::top1(&m.logits(xt), yt)));
         }
     }
-    (m, curve)
+    Ok((m, curve))
 }
 
 /// The linear probe: grid search of lr x wd on a held-out part of `train`, retraining of the
@@ -218,7 +220,7 @@ pub fn linear_probe(train_f: &Features, test_f: &Features, num_classes: usize, c
         let (xa, ya) = (sel(&x, &tr_idx), sel(&y, &tr_idx));
         let (xh, yh) = (sel(&x, &held_idx), sel(&y, &held_idx));
         for (run, &(lr, wd)) in grid.iter().enumerate() {
-            let (m, _) = train(&xa, &ya, num_classes, (lr, wd), cfg, run as u64, None);
+            let (m, _) = train(&xa, &ya, num_classes, (lr, wd), cfg, run as u64, None)?;
             let score = if m.is_finite() { super::top1(&m.logits(&xh), &yh) } else { f64::NAN };
             tracing::debug!(lr, wd, score, "linear probe held-out");
             sweep.push((params(lr, wd), score));
@@ -235,7 +237,7 @@ pub fn linear_probe(train_f: &Features, test_f: &Features, num_classes: usize, c
         None if sweep.is_empty() => grid[0],
         None => return Err(Error::Train("linear probe: every lr/wd point diverged".into())),
     };
-    let (m, curve) = train(&x, &y, num_classes, (lr, wd), cfg, u64::MAX, Some((&xt, &yt)));
+    let (m, curve) = train(&x, &y, num_classes, (lr, wd), cfg, u64::MAX, Some((&xt, &yt)))?;
     if !m.is_finite() {
         return Err(Error::Train(format!("linear probe diverged at lr {lr}, wd {wd}")));
     }

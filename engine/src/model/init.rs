@@ -2,26 +2,32 @@
 //! truncated normal (std 0.02, cut at ±2 *absolute*, i.e. `torch.nn.init.trunc_normal_`'s
 //! defaults), biases zero, LayerNorm weight one.
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind, TchError, Tensor};
 
 /// `torch.nn.init.trunc_normal_(t, mean, std, a, b)` with torch's algorithm: sample uniformly
 /// between the normal CDF values of the cut points, map through erfinv, scale and clamp.
-pub fn trunc_normal(dims: &[i64], mean: f64, std: f64, a: f64, b: f64, device: Device) -> Tensor {
+///
+/// # Errors
+/// libtorch's, e.g. when the tensor cannot be allocated.
+pub fn trunc_normal(dims: &[i64], mean: f64, std: f64, a: f64, b: f64, device: Device) -> Result<Tensor, TchError> {
     let norm_cdf = |x: f64| (1.0 + erf(x / std::f64::consts::SQRT_2)) / 2.0;
     let l = norm_cdf((a - mean) / std);
     let u = norm_cdf((b - mean) / std);
     tch::no_grad(|| {
-        let mut t = Tensor::empty(dims, (Kind::Float, device));
-        let _ = t.uniform_(2.0 * l - 1.0, 2.0 * u - 1.0);
-        let _ = t.erfinv_();
-        let _ = t.g_mul_scalar_(std * std::f64::consts::SQRT_2);
-        let _ = t.g_add_scalar_(mean);
-        t.clamp_(a, b)
+        let mut t = Tensor::f_empty(dims, (Kind::Float, device))?;
+        let _ = t.f_uniform_(2.0 * l - 1.0, 2.0 * u - 1.0)?;
+        let _ = t.f_erfinv_()?;
+        let _ = t.f_mul_scalar_(std * std::f64::consts::SQRT_2)?;
+        let _ = t.f_add_scalar_(mean)?;
+        t.f_clamp_(a, b)
     })
 }
 
 /// The official Linear / patch-embed weight init: trunc_normal(std=0.02, a=-2, b=2).
-pub fn official(dims: &[i64], device: Device) -> Tensor {
+///
+/// # Errors
+/// libtorch's, e.g. when the tensor cannot be allocated.
+pub fn official(dims: &[i64], device: Device) -> Result<Tensor, TchError> {
     trunc_normal(dims, 0.0, 0.02, -2.0, 2.0, device)
 }
 
@@ -62,13 +68,13 @@ mod tests {
     #[test]
     fn trunc_normal_has_std_and_respects_cut() {
         tch::manual_seed(0);
-        let t = trunc_normal(&[200_000], 0.0, 1.0, -1.0, 1.0, Device::Cpu);
+        let t = trunc_normal(&[200_000], 0.0, 1.0, -1.0, 1.0, Device::Cpu).unwrap();
         let max = t.abs().max().double_value(&[]);
         assert!(max <= 1.0);
         // std of a standard normal truncated to [-1, 1] is 0.5376
         let std = t.std(true).double_value(&[]);
         assert!((std - 0.5376).abs() < 0.01, "{std}");
-        let t = official(&[100_000], Device::Cpu);
+        let t = official(&[100_000], Device::Cpu).unwrap();
         let std = t.std(true).double_value(&[]);
         assert!((std - 0.02).abs() < 0.0005, "{std}");
     }

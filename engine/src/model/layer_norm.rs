@@ -1,7 +1,7 @@
 //! `torch.nn.LayerNorm` over the last dimension (weight one, bias zero; eps 1e-6 in the ViT).
 
 use super::Path;
-use tch::{Kind, Tensor};
+use tch::{Kind, TchError, Tensor};
 
 /// Layer normalisation with affine weight and bias.
 #[derive(Debug)]
@@ -16,11 +16,14 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     /// Registers `weight` (ones) and `bias` (zeros) under `p`.
-    pub fn new(p: &Path, dim: i64, eps: f64) -> Self {
+    ///
+    /// # Errors
+    /// libtorch's, e.g. when the weights cannot be allocated.
+    pub fn new(p: &Path, dim: i64, eps: f64) -> Result<Self, TchError> {
         let opts = (Kind::Float, p.device());
-        let weight = p.add("weight", Tensor::ones([dim], opts), true);
-        let bias = p.add("bias", Tensor::zeros([dim], opts), true);
-        Self { weight, bias, dim, eps }
+        let weight = p.add("weight", Tensor::f_ones([dim], opts)?, true)?;
+        let bias = p.add("bias", Tensor::f_zeros([dim], opts)?, true)?;
+        Ok(Self { weight, bias, dim, eps })
     }
 
     /// # Shapes

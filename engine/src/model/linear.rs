@@ -3,7 +3,7 @@
 //! the no-weight-decay group.)
 
 use super::{init, Path};
-use tch::Tensor;
+use tch::{TchError, Tensor};
 
 /// A fully connected layer y = x W^T + b.
 #[derive(Debug)]
@@ -16,10 +16,13 @@ pub struct Linear {
 
 impl Linear {
     /// Registers `weight` and `bias` under `p` with the official init.
-    pub fn new(p: &Path, in_dim: i64, out_dim: i64) -> Self {
-        let weight = p.add("weight", init::official(&[out_dim, in_dim], p.device()), true);
-        let bias = p.add("bias", Tensor::zeros([out_dim], (tch::Kind::Float, p.device())), true);
-        Self { weight, bias }
+    ///
+    /// # Errors
+    /// libtorch's, e.g. when the weights cannot be allocated.
+    pub fn new(p: &Path, in_dim: i64, out_dim: i64) -> Result<Self, TchError> {
+        let weight = p.add("weight", init::official(&[out_dim, in_dim], p.device())?, true)?;
+        let bias = p.add("bias", Tensor::f_zeros([out_dim], (tch::Kind::Float, p.device()))?, true)?;
+        Ok(Self { weight, bias })
     }
 
     /// # Shapes

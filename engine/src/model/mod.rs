@@ -156,15 +156,18 @@ impl Path {
 
     /// Registers `tensor` (moved to the store's device, float32) under `name`; trainable
     /// parameters require grad. Returns a handle sharing its storage.
-    pub fn add(&self, name: &str, tensor: Tensor, trainable: bool) -> Tensor {
-        let t = tensor.to_device(self.store.device).to_kind(Kind::Float).detach();
-        let t = if trainable { t.set_requires_grad(true) } else { t };
+    ///
+    /// # Errors
+    /// libtorch's, e.g. when the copy to the device cannot be allocated.
+    pub fn add(&self, name: &str, tensor: Tensor, trainable: bool) -> std::result::Result<Tensor, tch::TchError> {
+        let t = tensor.f_to_device(self.store.device)?.f_to_kind(Kind::Float)?.f_detach()?;
+        let t = if trainable { t.f_set_requires_grad(true)? } else { t };
         self.store.params.borrow_mut().push(Param {
             name: self.name(name),
             tensor: t.shallow_clone(),
             trainable,
         });
-        t
+        Ok(t)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Multi-head self-attention with a fused qkv projection (`attn.qkv`, `attn.proj`).
 
 use crate::model::{linear::Linear, Path};
-use tch::Tensor;
+use tch::{TchError, Tensor};
 
 /// Official `Attention` (no dropout, qkv bias on, scale head_dim^-0.5).
 #[derive(Debug)]
@@ -15,8 +15,11 @@ pub struct Attention {
 
 impl Attention {
     /// Registers `qkv` and `proj` under `p`.
-    pub fn new(p: &Path, dim: i64, heads: i64) -> Self {
-        Self { qkv: Linear::new(&p.sub("qkv"), dim, 3 * dim), proj: Linear::new(&p.sub("proj"), dim, dim), heads }
+    ///
+    /// # Errors
+    /// libtorch's, e.g. when the weights cannot be allocated.
+    pub fn new(p: &Path, dim: i64, heads: i64) -> Result<Self, TchError> {
+        Ok(Self { qkv: Linear::new(&p.sub("qkv"), dim, 3 * dim)?, proj: Linear::new(&p.sub("proj"), dim, dim)?, heads })
     }
 
     /// Softmax attention over all tokens: `softmax(q @ k^T * scale) @ v` (official form).

@@ -99,17 +99,17 @@ impl VisionTransformer {
     pub fn new(p: &Path, cfg: &VitConfig) -> Result<Self> {
         cfg.validate()?;
         let d = cfg.embed_dim as i64;
-        let patch_embed = PatchEmbed::new(&p.sub("patch_embed"), 3, d, cfg.patch_size as i64);
-        let pos_embed = p.add("pos_embed", pos_embed::sincos_2d(cfg.embed_dim, cfg.grid(), cfg.grid()), false);
-        let blocks: Vec<Block> = (0..cfg.depth)
+        let patch_embed = PatchEmbed::new(&p.sub("patch_embed"), 3, d, cfg.patch_size as i64)?;
+        let pos_embed = p.add("pos_embed", pos_embed::sincos_2d(cfg.embed_dim, cfg.grid(), cfg.grid())?, false)?;
+        let blocks = (0..cfg.depth)
             .map(|i| Block::new(&p.sub("blocks").sub(i), d, cfg.num_heads as i64, cfg.mlp_hidden() as i64, cfg.eps))
-            .collect();
+            .collect::<Result<Vec<Block>, _>>()?;
         if cfg.rescale_init {
             for (i, b) in blocks.iter().enumerate() {
-                b.rescale(i + 1);
+                b.rescale(i + 1)?;
             }
         }
-        let norm = LayerNorm::new(&p.sub("norm"), d, cfg.eps);
+        let norm = LayerNorm::new(&p.sub("norm"), d, cfg.eps)?;
         Ok(Self { patch_embed, pos_embed, blocks, norm, cfg: cfg.clone() })
     }
 

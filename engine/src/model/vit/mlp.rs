@@ -1,7 +1,7 @@
 //! Transformer MLP: `mlp.fc1` -> GELU (exact erf form) -> `mlp.fc2`.
 
 use crate::model::{linear::Linear, Path};
-use tch::Tensor;
+use tch::{TchError, Tensor};
 
 /// Official `MLP` (no dropout).
 #[derive(Debug)]
@@ -14,8 +14,11 @@ pub struct Mlp {
 
 impl Mlp {
     /// Registers `fc1` and `fc2` under `p`.
-    pub fn new(p: &Path, dim: i64, hidden: i64) -> Self {
-        Self { fc1: Linear::new(&p.sub("fc1"), dim, hidden), fc2: Linear::new(&p.sub("fc2"), hidden, dim) }
+    ///
+    /// # Errors
+    /// libtorch's, e.g. when the weights cannot be allocated.
+    pub fn new(p: &Path, dim: i64, hidden: i64) -> Result<Self, TchError> {
+        Ok(Self { fc1: Linear::new(&p.sub("fc1"), dim, hidden)?, fc2: Linear::new(&p.sub("fc2"), hidden, dim)? })
     }
 
     /// # Shapes

@@ -1,7 +1,7 @@
 //! `PatchEmbed`: Conv2d(3, D, kernel = stride = patch), flattened to tokens.
 
 use crate::model::{init, Path};
-use tch::{Kind, Tensor};
+use tch::{Kind, TchError, Tensor};
 
 /// Patch embedding (`patch_embed.proj.{weight,bias}`).
 #[derive(Debug)]
@@ -15,11 +15,14 @@ pub struct PatchEmbed {
 
 impl PatchEmbed {
     /// Registers `proj.weight` (trunc-normal 0.02) and `proj.bias` (zero) under `p`.
-    pub fn new(p: &Path, in_chans: i64, dim: i64, patch: i64) -> Self {
+    ///
+    /// # Errors
+    /// libtorch's, e.g. when the weights cannot be allocated.
+    pub fn new(p: &Path, in_chans: i64, dim: i64, patch: i64) -> Result<Self, TchError> {
         let p = p.sub("proj");
-        let weight = p.add("weight", init::official(&[dim, in_chans, patch, patch], p.device()), true);
-        let bias = p.add("bias", Tensor::zeros([dim], (Kind::Float, p.device())), true);
-        Self { weight, bias, patch }
+        let weight = p.add("weight", init::official(&[dim, in_chans, patch, patch], p.device())?, true)?;
+        let bias = p.add("bias", Tensor::f_zeros([dim], (Kind::Float, p.device()))?, true)?;
+        Ok(Self { weight, bias, patch })
     }
 
     /// # Shapes

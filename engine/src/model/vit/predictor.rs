@@ -66,21 +66,21 @@ impl VisionTransformerPredictor {
     pub fn new(p: &Path, cfg: &PredictorConfig) -> Result<Self> {
         cfg.validate()?;
         let (d, dp) = (cfg.encoder_dim as i64, cfg.embed_dim as i64);
-        let predictor_embed = Linear::new(&p.sub("predictor_embed"), d, dp);
-        let mask_token = p.add("mask_token", init::official(&[1, 1, dp], p.device()), true);
+        let predictor_embed = Linear::new(&p.sub("predictor_embed"), d, dp)?;
+        let mask_token = p.add("mask_token", init::official(&[1, 1, dp], p.device())?, true)?;
         let predictor_pos_embed =
-            p.add("predictor_pos_embed", pos_embed::sincos_2d(cfg.embed_dim, cfg.grid, cfg.grid), false);
+            p.add("predictor_pos_embed", pos_embed::sincos_2d(cfg.embed_dim, cfg.grid, cfg.grid)?, false)?;
         let hidden = mlp_hidden(cfg.embed_dim, cfg.mlp_ratio) as i64;
-        let predictor_blocks: Vec<Block> = (0..cfg.depth)
+        let predictor_blocks = (0..cfg.depth)
             .map(|i| Block::new(&p.sub("predictor_blocks").sub(i), dp, cfg.num_heads as i64, hidden, cfg.eps))
-            .collect();
+            .collect::<Result<Vec<Block>, _>>()?;
         if cfg.rescale_init {
             for (i, b) in predictor_blocks.iter().enumerate() {
-                b.rescale(i + 1);
+                b.rescale(i + 1)?;
             }
         }
-        let predictor_norm = LayerNorm::new(&p.sub("predictor_norm"), dp, cfg.eps);
-        let predictor_proj = Linear::new(&p.sub("predictor_proj"), dp, d);
+        let predictor_norm = LayerNorm::new(&p.sub("predictor_norm"), dp, cfg.eps)?;
+        let predictor_proj = Linear::new(&p.sub("predictor_proj"), dp, d)?;
         Ok(Self { predictor_embed, mask_token, predictor_pos_embed, predictor_blocks, predictor_norm, predictor_proj })
     }
 
