@@ -709,7 +709,7 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
 }
 
 fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>) -> CmdResult {
-    let r = ijepa_recipes::parity::run_with_weights(fixture, Default::default(), weights)?;
+    let r = ijepa_recipes::parity::run_any(fixture, Default::default(), weights)?;
     match weights {
         Some(w) => println!("parity against {} (initial weights from {})", fixture.display(), w.display()),
         None => println!("parity against {}", fixture.display()),

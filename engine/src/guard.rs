@@ -172,6 +172,7 @@ mod tests {
             mlp_ratio: 4.0,
             eps: 1e-6,
             rescale_init: false,
+            cls_token: false,
         };
         let store = crate::model::ParamStore::new(Device::Cpu);
         let r = crate::model::vit::encoder::VisionTransformer::new(&store.root(), &cfg);

@@ -18,6 +18,7 @@ fn tiny_vit(store: &ParamStore) -> VisionTransformer {
         mlp_ratio: 2.0,
         eps: 1e-6,
         rescale_init: false,
+        cls_token: false,
     };
     VisionTransformer::new(&store.root(), &cfg).unwrap()
 }

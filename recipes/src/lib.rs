@@ -2,6 +2,7 @@
 //! plus the official-step parity check.
 
 pub mod ijepa;
+pub mod mae;
 pub mod parity;
 
 pub use ijepa::{IJepa, IJepaSpec};

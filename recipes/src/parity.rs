@@ -12,7 +12,7 @@ use ijepa_dsl::config::LossKind;
 use ijepa_engine::checkpoint::import;
 use ijepa_engine::error::{Error, Result};
 use ijepa_engine::model::vit::{PredictorConfig, VitConfig};
-use ijepa_engine::recipe::Hyper;
+use ijepa_engine::recipe::{Hyper, Recipe};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -229,6 +229,7 @@ pub fn run_with_weights(path: &Path, perturb: Perturb, weights: Option<&Path>) -
         mlp_ratio: f.mlp_ratio,
         eps: f.layer_norm_eps,
         rescale_init: false,
+        cls_token: false,
     };
     let predictor = PredictorConfig {
         grid: encoder.grid(),
@@ -322,4 +323,180 @@ pub fn run_with_weights(path: &Path, perturb: Perturb, weights: Option<&Path>) -
         }
     }
     Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss_value) })
+}
+
+/// The JSON of a MAE fixture (`scripts/make-mae-parity-fixture.py`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MaeFixtureSpec {
+    /// Image side.
+    pub image_size: usize,
+    /// Patch side.
+    pub patch: usize,
+    /// Encoder width, depth, heads.
+    pub width: usize,
+    /// Encoder depth.
+    pub depth: usize,
+    /// Encoder heads.
+    pub heads: usize,
+    /// Decoder width.
+    pub dec_width: usize,
+    /// Decoder depth.
+    pub dec_depth: usize,
+    /// Decoder heads.
+    pub dec_heads: usize,
+    /// MLP ratio (encoder and decoder).
+    pub mlp_ratio: f64,
+    /// LayerNorm eps.
+    pub eps: f64,
+    /// Masked fraction.
+    pub mask_ratio: f64,
+    /// Per-patch normalised targets.
+    pub norm_pix_loss: bool,
+    /// Learning rate of the step.
+    pub lr: f64,
+    /// Weight decay of the step.
+    pub wd: f64,
+    /// AdamW betas.
+    pub betas: (f64, f64),
+    /// AdamW eps.
+    pub adam_eps: f64,
+    /// The official loss.
+    pub loss: f64,
+}
+
+/// Which recipe a fixture records: its JSON's `recipe` (I-JEPA's fixtures predate the field).
+pub fn fixture_recipe(path: &Path) -> Result<String> {
+    let json_path = path.with_extension("json");
+    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad fixture description: {e}") })?;
+    Ok(v.get("recipe").and_then(|r| r.as_str()).unwrap_or("ijepa").to_string())
+}
+
+/// Replays the fixture's step with the recipe it names (`ijepa parity` uses this).
+///
+/// # Errors
+/// An unreadable or malformed fixture, or `weights` given for a recipe other than I-JEPA.
+pub fn run_any(path: &Path, perturb: Perturb, weights: Option<&Path>) -> Result<ParityReport> {
+    match fixture_recipe(path)?.as_str() {
+        "ijepa" => run_with_weights(path, perturb, weights),
+        "mae" if weights.is_none() => run_mae(path, perturb),
+        "mae" => Err(Error::Config("--weights replaces I-JEPA fixtures' initial weights; a MAE fixture has its own".into())),
+        other => Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("fixture of unknown recipe `{other}`") }),
+    }
+}
+
+/// Replays a MAE fixture's step (fp32, CPU): outputs, loss, gradients and AdamW updates.
+///
+/// The updates are compared per element against the tensor's tolerance plus what the
+/// gradient tolerance becomes through AdamW's first step: the step is
+/// `lr * g / (|g| + eps)`, whose slope `lr * eps / (|g| + eps)^2` turns a gradient error of
+/// `dg` (at most the gradient group's tolerance times the gradient's scale) into an update
+/// error; where |g| is near rounding noise (the key part of `attn.qkv.bias`, whose gradient is
+/// zero in exact arithmetic) that slope is steep and the bound is wide, elsewhere it is tiny.
+///
+/// # Errors
+/// A malformed fixture.
+pub fn run_mae(path: &Path, perturb: Perturb) -> Result<ParityReport> {
+    use crate::mae::{DecoderConfig, Mae, MaeSpec};
+    let json_path = path.with_extension("json");
+    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
+    let f: MaeFixtureSpec = serde_json::from_str(&text)
+        .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad MAE fixture description: {e}") })?;
+    let t: HashMap<String, Tensor> = Tensor::read_safetensors(path)
+        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("not a readable safetensors file: {e}") })?
+        .into_iter()
+        .collect();
+    let encoder = VitConfig {
+        image_size: f.image_size,
+        patch_size: f.patch,
+        embed_dim: f.width,
+        depth: f.depth,
+        num_heads: f.heads,
+        mlp_ratio: f.mlp_ratio,
+        eps: f.eps,
+        rescale_init: false,
+        cls_token: true,
+    };
+    let decoder = DecoderConfig {
+        grid: encoder.grid(),
+        patch_size: f.patch,
+        encoder_dim: f.width,
+        embed_dim: f.dec_width,
+        depth: f.dec_depth,
+        num_heads: f.dec_heads,
+        mlp_ratio: f.mlp_ratio,
+        eps: f.eps,
+    };
+    let spec = MaeSpec { encoder, decoder, mask_ratio: f.mask_ratio, norm_pix_loss: f.norm_pix_loss, betas: f.betas, eps: f.adam_eps, bf16: false };
+    let mut m = Mae::new(&spec, 0, Device::Cpu)?;
+    // official names are flat: the decoder's start with `decoder_` or are the mask token
+    let is_decoder = |k: &str| k.starts_with("decoder_") || k == "mask_token";
+    let init = sub_map(&t, "init.");
+    let pick = |dec: bool| init.iter().filter(|(k, _)| is_decoder(k) == dec).map(|(k, v)| (k.clone(), v.shallow_clone())).collect::<HashMap<_, _>>();
+    m.encoder_store.load_strict(&pick(false), path)?;
+    m.decoder_store.load_strict(&pick(true), path)?;
+    let official = |k: &str| k.split_once('.').map(|(_, rest)| rest.to_string()).unwrap_or_default();
+
+    let images = get(&t, "input.imgs", path)?;
+    let noise = get(&t, "input.noise", path)?;
+    let hyper = Hyper {
+        lr: f.lr * perturb.lr_scale.unwrap_or(1.0),
+        wd: f.wd * perturb.wd_scale.unwrap_or(1.0),
+        momentum: 0.0,
+    };
+    let before: HashMap<String, Tensor> = m.state().into_iter().map(|(n, t)| (n, t.copy())).collect();
+    let fwd = m.train_step(images, noise, hyper)?;
+    if let Some(prefix) = perturb.zero_grads {
+        tch::no_grad(|| {
+            for slot in m.optimizer.slots.iter().filter(|s| s.name.starts_with(prefix)) {
+                let _ = slot.param.grad().zero_();
+            }
+        });
+    }
+    let mut cs = Vec::new();
+    for (name, ours) in [("latent", &fwd.latent), ("pred", &fwd.pred), ("mask", &fwd.mask), ("target", &fwd.target)] {
+        cs.push(compare("outputs", name, ours, get(&t, &format!("output.{name}"), path)?)?);
+    }
+    let loss = fwd.loss.double_value(&[]);
+    cs.push(compare("loss", "loss", &Tensor::from(loss), &Tensor::from(f.loss))?);
+    let grad_tol = tolerance("gradients").rel;
+    let mut official_grads = HashMap::new();
+    for slot in &m.optimizer.slots {
+        let key = format!("grad.{}", official(&slot.name));
+        let g = get(&t, &key, path)?;
+        cs.push(compare("gradients", &slot.name, &slot.param.grad(), g)?);
+        official_grads.insert(slot.name.clone(), g.shallow_clone());
+    }
+    let expected = t.keys().filter(|k| k.starts_with("grad.")).count();
+    if expected != m.optimizer.slots.len() {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("fixture has {expected} gradients, the model {} trainable tensors", m.optimizer.slots.len()),
+        });
+    }
+    for (name, ours) in m.state() {
+        let was = &before[&name];
+        let key = format!("after.{}", official(&name));
+        let want = get(&t, &key, path)? - was;
+        let mut c = compare("updates", &name, &(&ours - was), &want)?;
+        let rounding = ROUNDING * was.abs().max().double_value(&[]);
+        let tol = tolerance("updates").rel;
+        // per element: the tensor's bound plus the gradient tolerance through AdamW's first step
+        let slope_bound = match official_grads.get(&name) {
+            Some(g) => {
+                let dg = grad_tol * g.abs().max().double_value(&[]);
+                let denom = (g.abs() + f.adam_eps).square();
+                (denom.reciprocal() * (f.lr * f.adam_eps * dg)).to_kind(Kind::Double)
+            }
+            None => Tensor::zeros_like(&want).to_kind(Kind::Double),
+        };
+        let diff = (&ours - was - &want).abs().to_kind(Kind::Double);
+        let bound = slope_bound + (tol * c.scale + rounding);
+        let within = diff.le_tensor(&bound).all().int64_value(&[]) == 1;
+        c.pass = c.max_abs.is_finite() && within;
+        c.rel = c.max_abs / c.scale.max(rounding / tol);
+        cs.push(c);
+    }
+    Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss) })
 }

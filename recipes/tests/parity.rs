@@ -108,3 +108,46 @@ fn missing_fixture_is_a_clear_error() {
     let err = run(&PathBuf::from("/nonexistent/x.safetensors"), Perturb::default()).unwrap_err().to_string();
     assert!(err.contains("x.json"), "{err}");
 }
+
+// ---- MAE (tests/fixtures/mae-step-tiny, from scripts/make-mae-parity-fixture.py against
+// facebookresearch/mae's models_mae.py with timm 0.4.5) ----
+
+fn mae(p: Perturb) -> ParityReport {
+    ijepa_recipes::parity::run_any(&fixture("mae-step-tiny"), p, None).unwrap()
+}
+
+fn mae_failing(p: Perturb) -> Vec<(&'static str, String)> {
+    mae(p).comparisons.iter().filter(|c| !c.pass).map(|c| (c.group, c.name.clone())).collect()
+}
+
+#[test]
+fn official_mae_step_matches() {
+    let r = mae(Perturb::default());
+    show(&r);
+    let failed: Vec<_> = r.comparisons.iter().filter(|c| !c.pass).collect();
+    assert!(failed.is_empty(), "failed: {failed:#?}");
+    // latent, pred, mask, target; loss; 60 gradients (all but the two fixed tables); 62 updates
+    let counts: Vec<usize> = r.by_group().iter().map(|g| g.2).collect();
+    assert_eq!(counts, vec![4, 1, 60, 62]);
+    assert!((r.loss.0 - r.loss.1).abs() < 1e-6, "{:?}", r.loss);
+}
+
+#[test]
+fn mae_weight_decay_and_lr_mistakes_are_caught() {
+    // the class token is decayed in MAE (3-D): a wrong decay shows on it and on the weights
+    for wd in [0.0, 0.5, 1.5] {
+        let bad = mae_failing(Perturb { wd_scale: Some(wd), ..Default::default() });
+        assert!(bad.iter().any(|(g, n)| *g == "updates" && n == "encoder.cls_token"), "wd x{wd}: {bad:?}");
+        assert!(bad.iter().any(|(g, n)| *g == "updates" && n == "decoder.decoder_pred.weight"), "wd x{wd}: {bad:?}");
+        assert!(!bad.iter().any(|(g, _)| *g == "gradients"), "wd x{wd} cannot change gradients: {bad:?}");
+    }
+    let bad = mae_failing(Perturb { lr_scale: Some(1.1), ..Default::default() });
+    assert!(bad.iter().any(|(g, n)| *g == "updates" && n.ends_with(".bias")), "lr x1.1: {bad:?}");
+}
+
+#[test]
+fn mae_zeroed_block_gradients_are_caught() {
+    let bad = mae_failing(Perturb { zero_grads: Some("decoder.decoder_blocks.1."), ..Default::default() });
+    assert!(bad.iter().any(|(g, n)| *g == "gradients" && n.starts_with("decoder.decoder_blocks.1.")), "{bad:?}");
+    assert!(!bad.iter().any(|(_, n)| n.starts_with("encoder.")), "{bad:?}");
+}

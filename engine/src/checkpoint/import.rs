@@ -189,6 +189,7 @@ pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<Vi
         mlp_ratio: hidden as f64 / d as f64,
         eps: 1e-6,
         rescale_init: false,
+        cls_token: false,
     })
 }
 

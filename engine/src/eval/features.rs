@@ -114,7 +114,7 @@ fn for_each_batch(
 /// Pools the encoder's output for a `[B, 3, S, S]` batch to `[B, F]` float32 on the CPU.
 fn encode(encoder: &VisionTransformer, x: &Tensor, kind: FeatureKind) -> Tensor {
     let pooled = match kind {
-        FeatureKind::Last => encoder.forward(x, None).mean_dim(1, false, Kind::Float),
+        FeatureKind::Last => encoder.patch_tokens(&encoder.forward(x, None)).mean_dim(1, false, Kind::Float),
         FeatureKind::Last4 => {
             let outs = encoder.forward_layers(x);
             let k = outs.len();
@@ -124,7 +124,7 @@ fn encode(encoder: &VisionTransformer, x: &Tensor, kind: FeatureKind) -> Tensor 
                 .map(|(j, o)| {
                     // the last output is already normed by forward_layers
                     let o = if j == 3 { o.shallow_clone() } else { encoder.norm.forward(o) };
-                    o.mean_dim(1, false, Kind::Float)
+                    encoder.patch_tokens(&o).mean_dim(1, false, Kind::Float)
                 })
                 .collect();
             Tensor::cat(&parts, 1)

@@ -1,5 +1,7 @@
-//! The encoder `VisionTransformer` (no CLS token): patchify, add the fixed sin-cos position
-//! table, keep the context-mask patches, blocks, final norm.
+//! The encoder `VisionTransformer`: patchify, add the fixed sin-cos position table, keep the
+//! masked-in patches, blocks, final norm. I-JEPA's has no class token; MAE's
+//! ([`VitConfig::cls_token`]) prepends a learnt `cls_token` (plus the table's extra first row,
+//! zeros) after masking, as the official `forward_encoder` does.
 
 use super::{apply_masks, block::Block, patch_embed::PatchEmbed};
 use crate::error::{Error, Result};
@@ -25,6 +27,9 @@ pub struct VitConfig {
     pub eps: f64,
     /// Apply the constructors' sqrt(2*layer) rescale of attn.proj/mlp.fc2.
     pub rescale_init: bool,
+    /// A learnt class token before the patch tokens (MAE; I-JEPA: false). The position table
+    /// then has one more row, first, of zeros (official `get_2d_sincos_pos_embed(cls_token=True)`).
+    pub cls_token: bool,
 }
 
 impl VitConfig {
@@ -39,6 +44,7 @@ impl VitConfig {
             mlp_ratio: e.mlp_ratio,
             eps: 1e-6,
             rescale_init: e.rescale_init,
+            cls_token: false,
         }
     }
 
@@ -84,6 +90,8 @@ pub fn mlp_hidden(dim: usize, ratio: f64) -> usize {
 pub struct VisionTransformer {
     /// `patch_embed`
     pub patch_embed: PatchEmbed,
+    /// `cls_token` `[1, 1, D]` (MAE), if the encoder has one.
+    pub cls_token: Option<Tensor>,
     /// `pos_embed` [1, N, D], fixed.
     pub pos_embed: Tensor,
     /// `blocks.{i}`
@@ -100,7 +108,16 @@ impl VisionTransformer {
         cfg.validate()?;
         let d = cfg.embed_dim as i64;
         let patch_embed = PatchEmbed::new(&p.sub("patch_embed"), 3, d, cfg.patch_size as i64)?;
-        let pos_embed = p.add("pos_embed", pos_embed::sincos_2d(cfg.embed_dim, cfg.grid(), cfg.grid())?, false)?;
+        let cls_token = match cfg.cls_token {
+            true => Some(p.add("cls_token", crate::model::init::official(&[1, 1, d], p.device())?, true)?),
+            false => None,
+        };
+        let table = pos_embed::sincos_2d(cfg.embed_dim, cfg.grid(), cfg.grid())?;
+        let table = match cfg.cls_token {
+            true => Tensor::f_cat(&[Tensor::f_zeros([1, 1, d], (tch::Kind::Float, tch::Device::Cpu))?, table], 1)?,
+            false => table,
+        };
+        let pos_embed = p.add("pos_embed", table, false)?;
         let blocks = (0..cfg.depth)
             .map(|i| Block::new(&p.sub("blocks").sub(i), d, cfg.num_heads as i64, cfg.mlp_hidden() as i64, cfg.eps))
             .collect::<Result<Vec<Block>, _>>()?;
@@ -110,7 +127,7 @@ impl VisionTransformer {
             }
         }
         let norm = LayerNorm::new(&p.sub("norm"), d, cfg.eps)?;
-        Ok(Self { patch_embed, pos_embed, blocks, norm, cfg: cfg.clone() })
+        Ok(Self { patch_embed, cls_token, pos_embed, blocks, norm, cfg: cfg.clone() })
     }
 
     /// Encodes images, keeping only the patches of `masks` (None: all patches).
@@ -118,21 +135,54 @@ impl VisionTransformer {
     /// # Shapes
     /// `x: [B, 3, H, W]`, each mask `[B, K]` -> `[n_masks * B, K, D]` (or `[B, N, D]`)
     pub fn forward(&self, x: &Tensor, masks: Option<&[Tensor]>) -> Tensor {
-        let x = self.patch_embed.forward(x) + &self.pos_embed;
-        let mut x = match masks {
-            Some(m) => apply_masks(&x, m),
-            None => x,
-        };
+        let mut x = self.embed(x, masks);
         for b in &self.blocks {
             x = b.forward(&x);
         }
         self.norm.forward(&x)
     }
 
+    /// Patch embedding plus positions, the patches of `masks` kept, the class token (with its
+    /// position row) prepended when the encoder has one.
+    ///
+    /// # Shapes
+    /// `x: [B, 3, H, W]` -> `[n_masks * B, K (+1), D]`
+    fn embed(&self, x: &Tensor, masks: Option<&[Tensor]>) -> Tensor {
+        let n = self.cfg.num_patches() as i64;
+        let x = self.patch_embed.forward(x);
+        let x = match &self.cls_token {
+            Some(_) => x + self.pos_embed.narrow(1, 1, n),
+            None => x + &self.pos_embed,
+        };
+        let x = match masks {
+            Some(m) => apply_masks(&x, m),
+            None => x,
+        };
+        match &self.cls_token {
+            Some(cls) => {
+                let c = (cls + self.pos_embed.narrow(1, 0, 1)).expand([x.size()[0], -1, -1], false);
+                Tensor::cat(&[c, x], 1)
+            }
+            None => x,
+        }
+    }
+
+    /// The patch tokens of an output of [`Self::forward`] or [`Self::forward_layers`] (the
+    /// class token, if any, left out): what evaluations average.
+    ///
+    /// # Shapes
+    /// `[B, K (+1), D]` -> `[B, K, D]`
+    pub fn patch_tokens(&self, out: &Tensor) -> Tensor {
+        match &self.cls_token {
+            Some(_) => out.narrow(1, 1, out.size()[1] - 1),
+            None => out.shallow_clone(),
+        }
+    }
+
     /// Outputs of every block for all patches (before the final norm, except the last which
     /// is normed) — used by evaluation to pool the last layers.
     pub fn forward_layers(&self, x: &Tensor) -> Vec<Tensor> {
-        let mut x = self.patch_embed.forward(x) + &self.pos_embed;
+        let mut x = self.embed(x, None);
         let mut outs = Vec::with_capacity(self.blocks.len());
         for (i, b) in self.blocks.iter().enumerate() {
             x = b.forward(&x);
