@@ -19,8 +19,12 @@ pub struct Experiment {
     pub data: DataConfig,
     /// Context/target encoder architecture.
     pub encoder: EncoderConfig,
-    /// Predictor architecture.
+    /// Predictor architecture (I-JEPA).
     pub predictor: PredictorConfig,
+    /// Decoder architecture and target (MAE); left out of the serialised form while it holds
+    /// the defaults, so the stage hashes of experiments that never set it do not change.
+    #[serde(default, skip_serializing_if = "DecoderConfig::is_default")]
+    pub decoder: DecoderConfig,
     /// Mask sampler.
     pub mask: MaskConfig,
     /// Optimiser and its schedules.
@@ -442,6 +446,70 @@ pub struct PredictorConfig {
     pub mlp_ratio: f64,
 }
 
+/// MAE's decoder (official `decoder_embed_dim`, `decoder_depth`, `decoder_num_heads`) and
+/// its pixel target (`norm_pix_loss`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecoderConfig {
+    /// Decoder blocks (official 8).
+    pub depth: usize,
+    /// Decoder token width (official 512).
+    pub embed_dim: usize,
+    /// Decoder heads (official 16).
+    pub num_heads: usize,
+    /// MLP ratio of the decoder blocks (official 4).
+    pub mlp_ratio: f64,
+    /// Regress per-patch normalised pixels (official flag `--norm_pix_loss`, on in the
+    /// paper's recommended pretraining).
+    pub norm_pix_loss: bool,
+}
+
+impl Default for DecoderConfig {
+    fn default() -> Self {
+        Self { depth: 8, embed_dim: 512, num_heads: 16, mlp_ratio: 4.0, norm_pix_loss: true }
+    }
+}
+
+impl DecoderConfig {
+    /// Whether every value is the default (then it is not serialised).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Which mask sampler a recipe uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaskKind {
+    /// I-JEPA's multi-block sampler (one context block, several target blocks).
+    #[default]
+    MultiBlock,
+    /// MAE's per-image random patches (`ratio` of them masked).
+    Random,
+}
+
+impl MaskKind {
+    /// The name written in the language.
+    pub fn name(self) -> &'static str {
+        match self {
+            MaskKind::MultiBlock => "multi-block",
+            MaskKind::Random => "random",
+        }
+    }
+
+    fn is_multi_block(&self) -> bool {
+        *self == MaskKind::MultiBlock
+    }
+}
+
+fn default_mask_ratio() -> f64 {
+    0.75
+}
+
+fn is_default_mask_ratio(r: &f64) -> bool {
+    *r == default_mask_ratio()
+}
+
 /// Where the top/left corner of a block may fall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -466,6 +534,13 @@ pub enum AspectSampling {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaskConfig {
+    /// The sampler (`mask "KIND"`); multi-block is not serialised, so I-JEPA's stage hashes
+    /// stay what they were.
+    #[serde(default, skip_serializing_if = "MaskKind::is_multi_block")]
+    pub kind: MaskKind,
+    /// Fraction of the patches masked by the random sampler (official `--mask_ratio` 0.75).
+    #[serde(default = "default_mask_ratio", skip_serializing_if = "is_default_mask_ratio")]
+    pub ratio: f64,
     /// Target blocks per image (official `num_pred_masks`).
     pub n_targets: usize,
     /// Target block scale range, fraction of the patch grid (official `pred_mask_scale`).
@@ -602,6 +677,8 @@ impl Default for PredictorConfig {
 impl Default for MaskConfig {
     fn default() -> Self {
         Self {
+            kind: MaskKind::MultiBlock,
+            ratio: default_mask_ratio(),
             n_targets: 4,
             target_scale: (0.15, 0.2),
             target_aspect: (0.75, 1.5),
@@ -643,6 +720,7 @@ impl Experiment {
             data: DataConfig::default(),
             encoder: EncoderConfig::preset("vit-huge", 14).expect("vit-huge is a preset"),
             predictor: PredictorConfig::default(),
+            decoder: DecoderConfig::default(),
             mask: MaskConfig::default(),
             optimizer: OptimizerConfig::default(),
             ema: EmaConfig::default(),

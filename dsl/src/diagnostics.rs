@@ -391,6 +391,25 @@ pub enum DslError {
         help: String,
     },
 
+    /// A setting of another recipe (a `decoder` in an I-JEPA experiment, a `predictor` in an
+    /// MAE one, a mask kind the recipe does not sample).
+    #[error("`{node}` is a setting of recipe {owner}, not of recipe \"{recipe}\"")]
+    #[diagnostic(code(ijepa::dsl::not_of_recipe))]
+    NotOfRecipe {
+        /// The node as written.
+        node: String,
+        /// The recipe(s) it belongs to.
+        owner: String,
+        /// The experiment's recipe.
+        recipe: String,
+        /// The node name.
+        #[label("not a setting of \"{recipe}\"")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
     /// A node at a place where it is known but not allowed (`extends` after other settings,
     /// `sweep` inside the experiment).
     #[error("`{node}` {message}")]

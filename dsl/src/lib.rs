@@ -46,6 +46,7 @@ mod extends;
 pub mod import_yaml;
 pub mod inputs;
 pub mod multiblock;
+pub mod recipes;
 mod reader;
 mod schema;
 mod study;
@@ -61,7 +62,7 @@ use miette::SourceSpan;
 pub use config::Experiment;
 pub use diagnostics::{Diagnostics, DslError};
 pub use reader::SpanMap;
-pub use schema::{DEFAULT_PATCH, KNOWN_RECIPES, MASK_KINDS, OPTIMIZERS};
+pub use schema::{DEFAULT_PATCH, MASK_KINDS, OPTIMIZERS};
 pub use study::{Point, Study, SweepMode};
 
 /// An experiment together with where each of its settings was written.

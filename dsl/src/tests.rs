@@ -253,7 +253,7 @@ fn structural_errors() {
 
 #[test]
 fn value_errors() {
-    assert_eq!(errs("recipe \"mae\""), ["unknown_value"]);
+    assert_eq!(errs("recipe \"dino\""), ["unknown_value"]);
     assert_eq!(errs("seed -1"), ["out_of_range"]);
     assert_eq!(errs("seed \"1\""), ["wrong_type"]);
     assert_eq!(errs("epochs 0"), ["out_of_range"]);
@@ -273,7 +273,8 @@ fn value_errors() {
     assert_eq!(errs("encoder \"vit-enormous\""), ["unknown_value"]);
     assert_eq!(errs("encoder \"vit-tiny\" patch=0"), ["out_of_range"]);
     assert_eq!(errs("encoder \"vit-tiny\" rescale-init=1"), ["wrong_type"]);
-    assert_eq!(errs("mask \"random\""), ["unsupported"]);
+    assert_eq!(errs("mask \"random\""), ["not_of_recipe"]);
+    assert_eq!(errs("mask \"rasterized\""), ["unsupported"]);
     assert_eq!(errs("mask multi-block { targets count=0 }"), ["out_of_range"]);
     assert_eq!(errs("mask multi-block { targets { aspect 0 1 } }"), ["out_of_range"]);
     assert_eq!(errs("mask multi-block { context { scale 0.2 0.1 } }"), ["range_order"]);
@@ -526,4 +527,50 @@ fn devices_folders_and_huge_files_are_refused() {
     let err = crate::load_study(&big).unwrap_err();
     assert!(err.errors()[0].to_string().contains("larger than"), "{}", err.errors()[0]);
     std::fs::remove_file(&big).unwrap();
+}
+
+#[test]
+fn mae_experiments_read_their_decoder_and_random_mask() {
+    let e = exp("recipe \"mae\"\n decoder depth=2 width=64 heads=4 norm-pix-loss=#false\n encoder width=96 depth=2 heads=3 patch=4");
+    assert_eq!(e.recipe, "mae");
+    assert_eq!(e.decoder, DecoderConfig { depth: 2, embed_dim: 64, num_heads: 4, mlp_ratio: 4.0, norm_pix_loss: false });
+    // without a mask node, the recipe's default kind
+    assert_eq!(e.mask.kind, MaskKind::Random);
+    assert_eq!(e.mask.ratio, 0.75);
+    let e = exp("recipe \"mae\"\n mask \"random\" { ratio 0.6 }");
+    assert_eq!((e.mask.kind, e.mask.ratio), (MaskKind::Random, 0.6));
+    // the recipe may come after the mask
+    let e = exp("mask \"random\" { ratio 0.5 }\n recipe \"mae\"");
+    assert_eq!(e.mask.ratio, 0.5);
+    assert_eq!(errs("recipe \"mae\"\n mask \"random\" { ratio 1.0 }"), vec!["out_of_range"]);
+    assert_eq!(errs("recipe \"mae\"\n mask \"random\" { min-keep 3 }"), vec!["unknown_node"]);
+    assert_eq!(errs("recipe \"mae\"\n decoder width=60 heads=16"), vec!["heads_width"]);
+}
+
+#[test]
+fn a_setting_of_another_recipe_names_both() {
+    for (body, node) in [
+        ("recipe \"ijepa\"\n decoder depth=2", "decoder"),
+        ("recipe \"mae\"\n predictor depth=2", "predictor"),
+        ("recipe \"mae\"\n ema start=0.99", "ema"),
+        ("predictor depth=2\n recipe \"mae\"", "predictor"),
+    ] {
+        let src = format!("experiment \"t\" {{\n{body}\n}}\n");
+        let d = parse_str("test.kdl", &src).expect_err(body);
+        let text = d.render_plain();
+        assert_eq!(d.codes(), vec!["ijepa::dsl::not_of_recipe".to_string()], "{text}");
+        assert!(text.contains(&format!("`{node}` is a setting of recipe")), "{text}");
+    }
+    let d = parse_str("test.kdl", "experiment \"t\" {\n recipe \"mae\"\n mask \"multi-block\" { min-keep 3 }\n}\n").unwrap_err();
+    let text = d.render_plain();
+    assert!(d.codes() == vec!["ijepa::dsl::not_of_recipe".to_string()] && text.contains("samples mask \"random\""), "{text}");
+    let d = parse_str("test.kdl", "experiment \"t\" {\n mask \"random\"\n}\n").unwrap_err();
+    assert!(d.render_plain().contains("samples mask \"multi-block\""), "{}", d.render_plain());
+}
+
+#[test]
+fn ijepa_experiments_serialise_as_before() {
+    // the new fields stay out of an I-JEPA experiment's serialised form (stage hashes)
+    let text = serde_json::to_string(&exp("encoder width=96 depth=2 heads=3 patch=4")).unwrap();
+    assert!(!text.contains("\"decoder\"") && !text.contains("\"kind\"") && !text.contains("\"ratio\""), "{text}");
 }

@@ -165,6 +165,20 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
             help: divisor_help(enc.embed_dim, enc.num_heads),
         });
     }
+    let dec = &exp.decoder;
+    if exp.recipe == "mae" && cx.ok(&["decoder.heads", "decoder.width"]) && !dec.embed_dim.is_multiple_of(dec.num_heads.max(1)) {
+        cx.err(DslError::HeadsWidth {
+            block: "decoder".into(),
+            heads: dec.num_heads,
+            width: dec.embed_dim,
+            span: cx.span_or(&["decoder.heads", "decoder"]),
+            width_span: cx.span_of("decoder.width"),
+            help: divisor_help(dec.embed_dim, dec.num_heads),
+        });
+    }
+    if exp.recipe != "ijepa" {
+        return;
+    }
     let pred = &exp.predictor;
     let (heads, inherited) = match pred.num_heads {
         Some(h) => (h, false),
@@ -222,7 +236,7 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
         "mask.targets",
         "mask.context",
     ];
-    if !cx.ok(&needed) {
+    if !cx.ok(&needed) || exp.mask.kind != crate::config::MaskKind::MultiBlock {
         return;
     }
     let Some(g) = grid(exp) else { return };

@@ -6,10 +6,7 @@ use crate::config::{Experiment, LossKind, Precision};
 use crate::diagnostics::DslError;
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
-use super::{data, distributed, ema, encoder, eval, mask, optimizer, predictor, TopLevel};
-
-/// Recipes the engine's registry knows (the DSL cannot depend on it; keep in sync).
-pub const KNOWN_RECIPES: &[&str] = &["ijepa"];
+use super::{data, decoder, distributed, ema, encoder, eval, mask, optimizer, predictor, TopLevel};
 
 /// Nodes of the experiment block.
 pub(crate) const FIELDS: &[Field<Experiment>] = &[
@@ -22,6 +19,7 @@ pub(crate) const FIELDS: &[Field<Experiment>] = &[
     Field { name: "data", shape: data::SHAPE, read: data::read },
     Field { name: "encoder", shape: encoder::SHAPE, read: encoder::read },
     Field { name: "predictor", shape: predictor::SHAPE, read: predictor::read },
+    Field { name: "decoder", shape: decoder::SHAPE, read: decoder::read },
     Field { name: "mask", shape: mask::SHAPE, read: mask::read },
     Field { name: "optimizer", shape: optimizer::SHAPE, read: optimizer::read },
     Field { name: "ema", shape: ema::SHAPE, read: ema::read },
@@ -110,6 +108,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
         exp.name = name.value;
     }
     read_children(cx, nodes, "", "experiment", FIELDS, &mut exp);
+    recipe_rules(cx, nodes, &mut exp);
     top.experiment = Some(exp);
 }
 
@@ -152,9 +151,71 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn read_recipe(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
-    let choices: Vec<(&str, &str)> = KNOWN_RECIPES.iter().map(|r| (*r, *r)).collect();
+    let names = crate::recipes::names();
+    let choices: Vec<(&str, &str)> = names.iter().map(|r| (r.as_str(), r.as_str())).collect();
     if let Some(r) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "recipe", &choices)) {
         exp.recipe = r.to_string();
+    }
+}
+
+/// The rules a recipe puts on the nodes written in this experiment block: a node another
+/// recipe owns is a diagnostic naming both; a `mask` kind the recipe does not sample (or any
+/// `mask` for a recipe without one) too. Without a `mask` node, the mask is the recipe's
+/// default kind.
+fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
+    if !cx.ok(&["recipe"]) {
+        return;
+    }
+    let Some(schema) = crate::recipes::schema(&exp.recipe) else { return };
+    for kdl in nodes {
+        let name = kdl.name().value();
+        let owners = crate::recipes::owners(name);
+        if owners.is_empty() || owners.contains(&schema.name) {
+            continue;
+        }
+        cx.poison(name);
+        cx.err(DslError::NotOfRecipe {
+            node: name.to_string(),
+            owner: owners.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(" / "),
+            recipe: schema.name.clone(),
+            span: cx.name_span(kdl),
+            help: format!(
+                "`{name}` configures recipe {}; remove it, or write `recipe \"{}\"`{}",
+                owners.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(" / "),
+                owners[0],
+                if schema.own_nodes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (recipe \"{}\" has {})", schema.name, schema.own_nodes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                }
+            ),
+        });
+    }
+    let written = nodes.iter().find(|k| k.name().value() == "mask");
+    match (written, schema.mask_kinds.first()) {
+        (None, Some(default)) if !schema.mask_kinds.contains(&exp.mask.kind) => {
+            exp.mask = crate::config::MaskConfig { kind: *default, ..Default::default() };
+        }
+        (Some(kdl), _) if cx.ok(&["mask"]) && !schema.mask_kinds.contains(&exp.mask.kind) => {
+            let kinds: Vec<String> = schema.mask_kinds.iter().map(|k| format!("\"{}\"", k.name())).collect();
+            cx.poison("mask");
+            cx.err(DslError::NotOfRecipe {
+                node: format!("mask \"{}\"", exp.mask.kind.name()),
+                owner: crate::recipes::names()
+                    .into_iter()
+                    .filter(|r| crate::recipes::schema(r).is_some_and(|s| s.mask_kinds.contains(&exp.mask.kind)))
+                    .map(|o| format!("\"{o}\""))
+                    .collect::<Vec<_>>()
+                    .join(" / "),
+                recipe: schema.name.clone(),
+                span: cx.name_span(kdl),
+                help: match kinds.is_empty() {
+                    true => format!("recipe \"{}\" samples no mask: remove the `mask` node", schema.name),
+                    false => format!("recipe \"{}\" samples mask {}", schema.name, kinds.join(" or ")),
+                },
+            });
+        }
+        _ => {}
     }
 }
 

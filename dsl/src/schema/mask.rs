@@ -1,12 +1,27 @@
-//! The `mask "multi-block" { ... }` block: the official multi-block mask sampler
-//! (`src/masks/multiblock.py` `MaskCollator`; paper §3 "Targets", "Context").
+//! The `mask "KIND" { ... }` block: I-JEPA's official multi-block sampler
+//! (`src/masks/multiblock.py` `MaskCollator`; paper §3 "Targets", "Context"), or MAE's
+//! per-image random patches (`mask "random" { ratio 0.75 }`, official `random_masking`).
 
-use crate::config::{AspectSampling, CornerSampler, Experiment, MaskConfig};
+use crate::config::{AspectSampling, CornerSampler, Experiment, MaskConfig, MaskKind};
 use crate::diagnostics::DslError;
 use crate::reader::{choices_help, read_children, Bound, Ctx, Field, Node, Shape};
 
-/// Mask kinds this version implements.
-pub const MASK_KINDS: &[&str] = &["multi-block"];
+/// Mask kinds this version implements (which recipe samples which: `crate::recipes`).
+pub const MASK_KINDS: &[&str] = &["multi-block", "random"];
+
+/// Nodes of a `mask "random"` block.
+pub(crate) const RANDOM_FIELDS: &[Field<MaskConfig>] =
+    &[Field { name: "ratio", shape: Shape::scalar(&["FRACTION"], "ratio 0.75"), read: ratio }];
+
+fn ratio(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.value::<f64>(e, &n.path)) {
+        if v.value > 0.0 && v.value < 1.0 {
+            m.ratio = v.value;
+        } else {
+            cx.out_of_range(&n.path, v.span, "must be above 0 and below 1", "the fraction of each image's patches that is masked, e.g. 0.75 (official)");
+        }
+    }
+}
 
 /// Shape of the `mask` node.
 pub(crate) const SHAPE: Shape = Shape {
@@ -62,20 +77,32 @@ pub(crate) const BLOCK_FIELDS: &[Field<Block>] = &[
 
 /// Reads the mask block into `exp.mask`.
 pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
-    if let Some(kind) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.sub("kind"))) {
-        if !MASK_KINDS.contains(&kind.value.as_str()) {
-            cx.poison(&n.path);
-            cx.err(DslError::Unsupported {
-                what: format!("mask kind `{}`", kind.value),
-                span: kind.span,
-                help: format!(
-                    "only the official multi-block sampler is implemented so far ({})",
-                    choices_help(&kind.value, MASK_KINDS)
-                ),
-            });
+    let mut kind = exp.mask.kind;
+    if let Some(k) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.sub("kind"))) {
+        match k.value.as_str() {
+            "multi-block" => kind = MaskKind::MultiBlock,
+            "random" => kind = MaskKind::Random,
+            _ => {
+                cx.poison(&n.path);
+                cx.err(DslError::Unsupported {
+                    what: format!("mask kind `{}`", k.value),
+                    span: k.span,
+                    help: format!(
+                        "the kinds are \"multi-block\" (I-JEPA) and \"random\" (MAE) ({})",
+                        choices_help(&k.value, MASK_KINDS)
+                    ),
+                });
+            }
         }
     }
-    read_children(cx, n.children(), &n.path, "mask", FIELDS, &mut exp.mask);
+    if kind != exp.mask.kind {
+        // another kind than the base's: its settings start from the defaults
+        exp.mask = MaskConfig { kind, ..Default::default() };
+    }
+    match kind {
+        MaskKind::MultiBlock => read_children(cx, n.children(), &n.path, "mask", FIELDS, &mut exp.mask),
+        MaskKind::Random => read_children(cx, n.children(), &n.path, "mask", RANDOM_FIELDS, &mut exp.mask),
+    }
 }
 
 fn read_block(cx: &mut Ctx, n: &Node, block: &mut Block) {

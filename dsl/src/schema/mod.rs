@@ -11,6 +11,7 @@
 //! ```
 
 mod data;
+mod decoder;
 mod distributed;
 mod ema;
 mod encoder;
@@ -25,7 +26,6 @@ mod sweep;
 use kdl::{KdlDocument, KdlNode};
 
 pub use encoder::DEFAULT_PATCH;
-pub use experiment::KNOWN_RECIPES;
 pub use mask::MASK_KINDS;
 pub use optimizer::OPTIMIZERS;
 pub(crate) use sweep::{SweepSpec, Vary};
@@ -72,12 +72,20 @@ pub(crate) fn locations() -> Vec<(&'static str, &'static str)> {
     add(experiment::FIELDS.iter().map(|f| f.name).collect(), "experiment");
     add(data::FIELDS.iter().map(|f| f.name).collect(), "data");
     add(mask::FIELDS.iter().map(|f| f.name).collect(), "mask");
+    add(mask::RANDOM_FIELDS.iter().map(|f| f.name).collect(), "mask");
     add(mask::BLOCK_FIELDS.iter().map(|f| f.name).collect(), "mask.targets");
     add(optimizer::FIELDS.iter().map(|f| f.name).collect(), "optimizer");
     add(eval::FIELDS.iter().map(|f| f.name).collect(), "eval");
     add(distributed::FIELDS.iter().map(|f| f.name).collect(), "distributed");
     add(sweep::FIELDS.iter().map(|f| f.name).collect(), "sweep");
     out
+}
+
+/// Whether `name` is a node every experiment has (not a recipe's own setting): what a
+/// registered recipe may not claim.
+pub(crate) fn shared_node(name: &str) -> bool {
+    const BUILTIN_OWNED: &[&str] = &["predictor", "ema", "loss", "decoder"];
+    experiment::FIELDS.iter().any(|f| f.name == name) && !BUILTIN_OWNED.contains(&name)
 }
 
 /// Reads one node written at the experiment level (a sweep point's setting) into `exp`.

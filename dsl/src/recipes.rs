@@ -1,0 +1,129 @@
+//! What the language knows of each recipe: its name, the experiment-level nodes that are its
+//! own settings, and the mask kinds it samples. This is the language's half of the recipe
+//! registry; `ijepa_recipes::registry` adds each recipe's runtime (models, step, features) and
+//! registers the schema here, so a recipe defined outside this crate (a test's, a user's
+//! crate) is known to `recipe "NAME"`, `check`, `plan` and `run` once registered.
+//!
+//! The two built-in recipes are known from the start, so parsing works without the engine:
+//!
+//! | recipe | own nodes | mask kinds |
+//! |---|---|---|
+//! | `ijepa` | `predictor`, `ema`, `loss` | `multi-block` |
+//! | `mae` | `decoder` | `random` |
+//!
+//! A node another recipe owns (a `decoder` in an I-JEPA experiment, a `predictor` in an MAE
+//! one) is a diagnostic at the node naming both recipes; so is a `mask` kind the recipe does
+//! not sample, or any `mask` for a recipe that takes none.
+
+use crate::config::MaskKind;
+use std::sync::{LazyLock, RwLock};
+
+/// The language's view of one recipe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecipeSchema {
+    /// Registry name (`recipe "NAME"`).
+    pub name: String,
+    /// One line for `--help`-style listings.
+    pub summary: String,
+    /// Experiment-level nodes only this recipe reads (another recipe's experiment writing
+    /// one gets a diagnostic naming this recipe).
+    pub own_nodes: Vec<String>,
+    /// Mask kinds it samples, its default first; empty: it takes no `mask` node.
+    pub mask_kinds: Vec<MaskKind>,
+}
+
+impl RecipeSchema {
+    /// A schema with no own nodes and no mask (e.g. a recipe that only needs the shared
+    /// settings: data, encoder, optimizer, epochs, ...).
+    pub fn new(name: impl Into<String>, summary: impl Into<String>) -> Self {
+        Self { name: name.into(), summary: summary.into(), own_nodes: Vec::new(), mask_kinds: Vec::new() }
+    }
+}
+
+fn builtins() -> Vec<RecipeSchema> {
+    vec![
+        RecipeSchema {
+            name: "ijepa".into(),
+            summary: "I-JEPA: predict the target encoder's features of masked blocks from a context block (Assran et al., CVPR 2023)".into(),
+            own_nodes: vec!["predictor".into(), "ema".into(), "loss".into()],
+            mask_kinds: vec![MaskKind::MultiBlock],
+        },
+        RecipeSchema {
+            name: "mae".into(),
+            summary: "MAE: reconstruct the pixels of randomly masked patches (He et al., CVPR 2022)".into(),
+            own_nodes: vec!["decoder".into()],
+            mask_kinds: vec![MaskKind::Random],
+        },
+    ]
+}
+
+static REGISTRY: LazyLock<RwLock<Vec<RecipeSchema>>> = LazyLock::new(|| RwLock::new(builtins()));
+
+fn read() -> std::sync::RwLockReadGuard<'static, Vec<RecipeSchema>> {
+    REGISTRY.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Makes `schema` known to the language. Registering the same schema again is a no-op.
+///
+/// # Errors
+/// A different schema under a name already registered, an empty name, or an own node that
+/// is a shared setting of every experiment (e.g. `data`).
+pub fn register(schema: RecipeSchema) -> Result<(), String> {
+    if schema.name.is_empty() || !schema.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(format!("recipe name {:?}: use letters, digits, `-` and `_`", schema.name));
+    }
+    if let Some(shared) = schema.own_nodes.iter().find(|n| crate::schema::shared_node(n)) {
+        return Err(format!("recipe {:?} cannot own `{shared}`: every experiment has it", schema.name));
+    }
+    let mut all = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    match all.iter().find(|s| s.name == schema.name) {
+        Some(s) if *s == schema => Ok(()),
+        Some(_) => Err(format!("a different recipe {:?} is already registered", schema.name)),
+        None => {
+            all.push(schema);
+            Ok(())
+        }
+    }
+}
+
+/// The schema of `name`, if registered.
+pub fn schema(name: &str) -> Option<RecipeSchema> {
+    read().iter().find(|s| s.name == name).cloned()
+}
+
+/// Every registered recipe name, built-ins first.
+pub fn names() -> Vec<String> {
+    read().iter().map(|s| s.name.clone()).collect()
+}
+
+/// The recipes that own the experiment-level node `node`.
+pub fn owners(node: &str) -> Vec<String> {
+    read().iter().filter(|s| s.own_nodes.iter().any(|n| n == node)).map(|s| s.name.clone()).collect()
+}
+
+/// Every node some recipe owns (what the experiment block accepts besides the shared ones).
+pub fn owned_nodes() -> Vec<String> {
+    let mut out: Vec<String> = read().iter().flat_map(|s| s.own_nodes.clone()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtins_and_registration() {
+        assert!(names().starts_with(&["ijepa".to_string(), "mae".to_string()]));
+        assert_eq!(owners("decoder"), vec!["mae".to_string()]);
+        assert_eq!(owners("predictor"), vec!["ijepa".to_string()]);
+        let s = RecipeSchema::new("unit-test-recipe", "a test");
+        register(s.clone()).unwrap();
+        register(s.clone()).unwrap();
+        assert!(register(RecipeSchema { summary: "other".into(), ..s }).is_err());
+        assert!(register(RecipeSchema { own_nodes: vec!["data".into()], ..RecipeSchema::new("x-data", "") }).is_err());
+        assert!(register(RecipeSchema::new("bad name", "")).is_err());
+        assert!(schema("unit-test-recipe").is_some());
+    }
+}
