@@ -10,7 +10,6 @@ use ijepa_engine::plan::{Plan, StageKind, Status, Task, REPORT_MARKER};
 use ijepa_engine::run_dir::StageLock;
 use ijepa_engine::stages::{self, EvalCache, EvalMeta};
 use ijepa_engine::train::{self, RunOptions};
-use ijepa_recipes::IJepa;
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use std::collections::BTreeSet;
@@ -242,7 +241,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             let (rank, world) = dist.as_ref().map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
             // a size that cannot fit is an error with the estimate, before anything is built
             ijepa_engine::memory::check_fits(exp, dev == tch::Device::Cpu)?;
-            let mut recipe = ijepa_engine::guard::torch("building the models", || IJepa::for_experiment(exp, dev, rank, world))?;
+            let mut recipe = ijepa_engine::guard::torch("building the models", || ijepa_engine::recipe::build(exp, dev, rank, world))?;
             // a signal while the models were built stops here, before any run folder exists
             ijepa_engine::interrupt::check()?;
             let mut source = String::new();
@@ -259,7 +258,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
                 progress: std::io::stderr().is_terminal(),
                 dist,
             };
-            let summary = train::pretrain(exp, &mut recipe, &ropts)?;
+            let summary = recipe.pretrain(exp, &ropts)?;
             if summary.run_dir != stage.dir {
                 return Err(format!("internal: the plan expected {} but pretraining wrote {}", stage.dir.display(), summary.run_dir.display()).into());
             }

@@ -5,7 +5,7 @@
 #[macro_use]
 extern crate ijepa_engine;
 
-mod exec;
+use ijepa::exec;
 mod launch;
 
 use clap::{Args, Parser, Subcommand};
@@ -17,9 +17,7 @@ use ijepa_engine::model::vit::{VisionTransformer, VisionTransformerPredictor};
 use ijepa_engine::model::ParamStore;
 use ijepa_engine::mask::{self, MultiBlock};
 use ijepa_engine::plan::Plan;
-use ijepa_engine::recipe::{Hyper, Recipe};
-use ijepa_engine::train;
-use ijepa_recipes::IJepa;
+use ijepa_engine::recipe::Hyper;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -277,6 +275,9 @@ struct BenchDist {
 
 #[derive(Args)]
 struct BenchStep {
+    /// Recipe: ijepa or mae (any registered recipe).
+    #[arg(long, default_value = "ijepa")]
+    recipe: String,
     /// Encoder preset (vit-tiny ... vit-giant).
     #[arg(long, default_value = "vit-tiny")]
     preset: String,
@@ -289,12 +290,24 @@ struct BenchStep {
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     batch: usize,
-    /// Predictor depth.
+    /// Predictor depth (ijepa).
     #[arg(long, default_value_t = 4)]
     pred_depth: usize,
     /// Predictor width.
     #[arg(long, default_value_t = 96)]
     pred_width: usize,
+    /// Decoder depth (mae; official 8).
+    #[arg(long, default_value_t = 2)]
+    dec_depth: usize,
+    /// Decoder width (mae; official 512).
+    #[arg(long, default_value_t = 128)]
+    dec_width: usize,
+    /// Decoder heads (mae; official 16).
+    #[arg(long, default_value_t = 4)]
+    dec_heads: usize,
+    /// Masked fraction (mae).
+    #[arg(long, default_value_t = 0.75)]
+    mask_ratio: f64,
     /// Target blocks per image.
     #[arg(long, default_value_t = 4)]
     targets: usize,
@@ -324,6 +337,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // the one recipe registry: the language, plan, run, bench, eval, import and export read it
+    if let Err(e) = ijepa_recipes::register_builtins() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let what = format!("`ijepa {}`", std::env::args().nth(1).unwrap_or_default());
     // the last net under every command: a libtorch failure anywhere is an error, not a panic
     let result = ijepa_engine::guard::torch(&what, || match cli.command {
@@ -569,14 +587,16 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
     }
     let (st, dev, params, resolved) = time_step(b, None)?;
     println!(
-        "bench step preset={} patch={} size={} batch={} pred_depth={} pred_width={} targets={} precision={} device={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} cpu={:?}",
+        "bench step recipe={} preset={} patch={} size={} batch={} {} precision={} device={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} cpu={:?}",
+        b.recipe,
         b.preset,
         b.patch,
         b.size,
         b.batch,
-        b.pred_depth,
-        b.pred_width,
-        b.targets,
+        match b.recipe.as_str() {
+            "mae" => format!("dec_depth={} dec_width={} dec_heads={} mask_ratio={}", b.dec_depth, b.dec_width, b.dec_heads, b.mask_ratio),
+            _ => format!("pred_depth={} pred_width={} targets={}", b.pred_depth, b.pred_width, b.targets),
+        },
         precision::name(resolved.precision),
         device::describe(dev).replace(' ', "_"),
         params as f64 / 1e6,
@@ -607,12 +627,18 @@ fn time_step(
         return Err(format!("unknown preset {:?} (known: vit-tiny, vit-small, vit-base, vit-large, vit-huge, vit-giant)", b.preset).into());
     };
     let mut exp = Experiment::with_defaults("bench");
+    exp.recipe = b.recipe.clone();
     exp.encoder = encoder;
     exp.data.crop_size = b.size;
     exp.data.batch_size = b.batch;
     exp.predictor.depth = b.pred_depth;
     exp.predictor.embed_dim = b.pred_width;
     exp.mask = MaskConfig { n_targets: b.targets, min_keep: b.min_keep, ..MaskConfig::default() };
+    if b.recipe == "mae" {
+        exp.mask = MaskConfig { kind: ijepa_dsl::config::MaskKind::Random, ratio: b.mask_ratio, ..MaskConfig::default() };
+        exp.decoder = ijepa_dsl::config::DecoderConfig { depth: b.dec_depth, embed_dim: b.dec_width, num_heads: b.dec_heads, ..Default::default() };
+        exp.optimizer.betas = (0.9, 0.95);
+    }
     let requested = match b.precision.as_str() {
         "auto" => Precision::Auto,
         "fp32" => Precision::Fp32,
@@ -629,25 +655,23 @@ fn time_step(
     }
     exp.precision = resolved.precision;
     let (rank, world) = dist.map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
-    let mut recipe = IJepa::for_experiment(&exp, dev, rank, world)?;
+    let mut recipe = ijepa_engine::recipe::build(&exp, dev, rank, world)?;
     if let Some(pg) = dist {
-        train::install_ddp(&mut recipe, pg, exp.distributed.bucket_mb)?;
+        recipe.install_ddp(pg, exp.distributed.bucket_mb)?;
     }
-    let collate = recipe.collate();
     let images = tch::Tensor::randn([b.batch as i64, 3, b.size as i64, b.size as i64], (tch::Kind::Float, dev));
     let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
     let mut times = Vec::with_capacity(b.steps);
     for i in 0..b.warmup + b.steps {
-        let masks = collate(0, i as u64, b.batch)?;
         device::synchronize(dev);
         let t0 = Instant::now();
-        recipe.step(&images, &masks, hyper)?;
+        recipe.bench_step(&images, 0, i as u64, b.batch, hyper)?;
         device::synchronize(dev);
         if i >= b.warmup {
             times.push(t0.elapsed().as_secs_f64());
         }
     }
-    Ok((mask::Stats::of(&times), dev, recipe.num_params(), resolved))
+    Ok((mask::Stats::of(&times), dev, recipe.params(), resolved))
 }
 
 /// `bench dist`: run as the parent, it times the step on one process, then starts `nproc`
@@ -732,6 +756,21 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    if exp.mask.kind == ijepa_dsl::config::MaskKind::Random {
+        let g = exp.data.crop_size / exp.encoder.patch_size.max(1);
+        let keep = ijepa_recipes::mae::len_keep(g * g, exp.mask.ratio);
+        println!(
+            "masks of {:?}: {g}x{g} patch grid, random per image: {keep} of {} patches visible, {} masked (ratio {})",
+            exp.name,
+            g * g,
+            g * g - keep,
+            exp.mask.ratio
+        );
+        if png.is_some() {
+            return Err("--png draws the multi-block sampler's blocks; a random mask has no blocks to draw".into());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let sampler = MultiBlock::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
     let batch = batch_size.unwrap_or(exp.data.batch_size);
     let (gh, gw) = sampler.grid();

@@ -11,6 +11,9 @@
 //! | `ijepa` | `predictor`, `ema`, `loss` | `multi-block` |
 //! | `mae` | `decoder` | `random` |
 //!
+//! A recipe may also change a shared default: MAE's AdamW betas are (0.9, 0.95) unless the
+//! experiment writes `betas`.
+//!
 //! A node another recipe owns (a `decoder` in an I-JEPA experiment, a `predictor` in an MAE
 //! one) is a diagnostic at the node naming both recipes; so is a `mask` kind the recipe does
 //! not sample, or any `mask` for a recipe that takes none.
@@ -23,6 +26,8 @@ use std::sync::{LazyLock, RwLock};
 pub struct RecipeSchema {
     /// Registry name (`recipe "NAME"`).
     pub name: String,
+    /// How reports name it (`I-JEPA`, `MAE`).
+    pub display: String,
     /// One line for `--help`-style listings.
     pub summary: String,
     /// Experiment-level nodes only this recipe reads (another recipe's experiment writing
@@ -30,13 +35,16 @@ pub struct RecipeSchema {
     pub own_nodes: Vec<String>,
     /// Mask kinds it samples, its default first; empty: it takes no `mask` node.
     pub mask_kinds: Vec<MaskKind>,
+    /// AdamW betas when the experiment writes none (None: the language's (0.9, 0.999)).
+    pub default_betas: Option<(f64, f64)>,
 }
 
 impl RecipeSchema {
     /// A schema with no own nodes and no mask (e.g. a recipe that only needs the shared
     /// settings: data, encoder, optimizer, epochs, ...).
     pub fn new(name: impl Into<String>, summary: impl Into<String>) -> Self {
-        Self { name: name.into(), summary: summary.into(), own_nodes: Vec::new(), mask_kinds: Vec::new() }
+        let name = name.into();
+        Self { display: name.clone(), name, summary: summary.into(), own_nodes: Vec::new(), mask_kinds: Vec::new(), default_betas: None }
     }
 }
 
@@ -44,15 +52,20 @@ fn builtins() -> Vec<RecipeSchema> {
     vec![
         RecipeSchema {
             name: "ijepa".into(),
+            display: "I-JEPA".into(),
             summary: "I-JEPA: predict the target encoder's features of masked blocks from a context block (Assran et al., CVPR 2023)".into(),
             own_nodes: vec!["predictor".into(), "ema".into(), "loss".into()],
             mask_kinds: vec![MaskKind::MultiBlock],
+            default_betas: None,
         },
         RecipeSchema {
             name: "mae".into(),
+            display: "MAE".into(),
             summary: "MAE: reconstruct the pixels of randomly masked patches (He et al., CVPR 2022)".into(),
             own_nodes: vec!["decoder".into()],
             mask_kinds: vec![MaskKind::Random],
+            // main_pretrain.py: torch.optim.AdamW(param_groups, lr=args.lr, betas=(0.9, 0.95))
+            default_betas: Some((0.9, 0.95)),
         },
     ]
 }

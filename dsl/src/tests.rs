@@ -537,6 +537,9 @@ fn mae_experiments_read_their_decoder_and_random_mask() {
     // without a mask node, the recipe's default kind
     assert_eq!(e.mask.kind, MaskKind::Random);
     assert_eq!(e.mask.ratio, 0.75);
+    assert_eq!(e.optimizer.betas, (0.9, 0.95), "MAE's official betas unless written");
+    let e = exp("recipe \"mae\"\n optimizer \"adamw\" { betas 0.9 0.99; }");
+    assert_eq!(e.optimizer.betas, (0.9, 0.99));
     let e = exp("recipe \"mae\"\n mask \"random\" { ratio 0.6 }");
     assert_eq!((e.mask.kind, e.mask.ratio), (MaskKind::Random, 0.6));
     // the recipe may come after the mask

@@ -236,7 +236,9 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
         "mask.targets",
         "mask.context",
     ];
-    if !cx.ok(&needed) || exp.mask.kind != crate::config::MaskKind::MultiBlock {
+    // only a recipe that samples multi-block masks is held to their feasibility
+    let samples = crate::recipes::schema(&exp.recipe).is_some_and(|s| s.mask_kinds.contains(&crate::config::MaskKind::MultiBlock));
+    if !cx.ok(&needed) || exp.mask.kind != crate::config::MaskKind::MultiBlock || !samples {
         return;
     }
     let Some(g) = grid(exp) else { return };

@@ -42,11 +42,14 @@ pub fn estimate(exp: &Experiment) -> Estimate {
     let tokens = side * side;
     let patch = e.patch_size as f64;
     let enc = e.depth as f64 * block_params(w, e.mlp_ratio) + 3.0 * patch * patch * w + w + tokens * w + 2.0 * w;
-    let p = &exp.predictor;
-    let pw = p.embed_dim as f64;
-    let pred = p.depth as f64 * block_params(pw, p.mlp_ratio) + 2.0 * w * pw + tokens * pw + pw + 2.0 * pw;
-    // encoder + target copy + grads + two moments; predictor: + grads + two moments
-    let state = 4.0 * (5.0 * enc + 4.0 * pred);
+    // the second network: I-JEPA's predictor (and an EMA copy of the encoder), MAE's decoder
+    let (depth, pw, ratio, copies) = match exp.recipe.as_str() {
+        "mae" => (exp.decoder.depth, exp.decoder.embed_dim as f64, exp.decoder.mlp_ratio, 4.0),
+        _ => (exp.predictor.depth, exp.predictor.embed_dim as f64, exp.predictor.mlp_ratio, 5.0),
+    };
+    let pred = depth as f64 * block_params(pw, ratio) + 2.0 * w * pw + tokens * pw + pw + 2.0 * pw;
+    // encoder (+ target copy) + grads + two moments; predictor / decoder: + grads + two moments
+    let state = 4.0 * (copies * enc + 4.0 * pred);
     let b = exp.data.batch_size as f64;
     let heads = e.num_heads.max(1) as f64;
     let hidden = (w * e.mlp_ratio).floor();

@@ -138,13 +138,16 @@ pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &s
     let model = match subject {
         Subject::Pretrained => json!({"weights": input}),
         // a random encoder's features depend on the precision they are computed in
-        Subject::RandomInit => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision}),
+        // (and on the recipe's initialisation: keyed by the recipe except I-JEPA's, whose
+        // hashes predate the key)
+        Subject::RandomInit if exp.recipe == "ijepa" => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision}),
+        Subject::RandomInit => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision, "recipe": exp.recipe}),
         Subject::RawPixels => json!("pixels"),
     };
     let mut cfg = cfg.clone();
     cfg.baselines.clear();
     content_hash(
-        json!({"eval": cfg, "subject": subject.key(), "model": model, "data": data, "seed": exp.seed})
+        json!({"eval": cfg, "subject": subject.key(&exp.recipe), "model": model, "data": data, "seed": exp.seed})
             .to_string()
             .as_bytes(),
     )
@@ -207,7 +210,7 @@ impl Plan {
                 }));
                 for subject in subjects {
                     let hash = eval_hash(exp, cfg, subject, &phash);
-                    let folder = format!("eval-{}-{}", cfg.name(), subject.key());
+                    let folder = format!("eval-{}-{}", cfg.name(), subject.key(&exp.recipe));
                     let (id, dir, varied) = if subject == Subject::Pretrained {
                         let dir = run_dir::stage_path(runs_dir, &exp.name, &folder, &hash);
                         (format!("{folder}{}", suffix(point)), dir, point.varied.clone())

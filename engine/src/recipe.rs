@@ -19,15 +19,14 @@ pub struct Hyper {
     pub momentum: f64,
 }
 
-/// What one step reports.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// What one step reports: the loss, and the recipe's own statistics in the order of
+/// [`Recipe::stat_names`] (metrics columns; I-JEPA: context and target lengths).
+#[derive(Debug, Clone, PartialEq)]
 pub struct StepStats {
     /// Loss value (averaged over ranks when distributed).
     pub loss: f64,
-    /// Context tokens per context mask.
-    pub context_len: usize,
-    /// Target tokens per target mask.
-    pub target_len: usize,
+    /// The recipe's statistics, one per [`Recipe::stat_names`] entry.
+    pub values: Vec<f64>,
 }
 
 /// What a distributed run does between backward and the optimiser step (DDP): averages the
@@ -92,8 +91,165 @@ pub trait Recipe {
         Vec::new()
     }
 
+    /// Names of the statistics [`Recipe::step`] reports beside the loss: `metrics.csv`
+    /// columns (after the schedules). Default: none.
+    fn stat_names(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether the recipe follows the EMA momentum schedule (a `momentum` metrics column and
+    /// the epoch line's `ema`). Default: no.
+    fn uses_momentum(&self) -> bool {
+        false
+    }
+
+    /// The checkpoint module evaluations read (a prefix of [`Recipe::state`]'s names; the
+    /// first of [`Recipe::feature_encoders`]). Default: `encoder`.
+    fn feature_module(&self) -> &'static str {
+        "encoder"
+    }
+
     /// Whether the forward pass runs under bf16 autocast (features are measured the same way).
     fn bf16(&self) -> bool {
         false
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The registry: one list of recipes, used by the language (through the schema each entry
+// registers in `ijepa_dsl::recipes`), the plan and executor, `bench`, `eval`, import and
+// export. `ijepa_recipes::register_builtins` adds I-JEPA and MAE; any crate (a test, a
+// user's) adds its own with [`register`].
+// ---------------------------------------------------------------------------------------
+
+use crate::data::CollateFn;
+use crate::dist::ProcessGroup;
+use crate::model::vit::VitConfig;
+use crate::train::{RunOptions, RunSummary};
+use ijepa_dsl::config::Experiment;
+use ijepa_dsl::recipes::RecipeSchema;
+use std::sync::{Arc, LazyLock, RwLock};
+
+/// What the engine drives, without the recipe's types: the object-safe face of every
+/// [`Recipe`] (implemented for all of them).
+pub trait DynRecipe {
+    /// Registry name.
+    fn recipe_name(&self) -> &'static str;
+    /// Pretrains `exp` with this recipe ([`crate::train::pretrain`]).
+    fn pretrain(&mut self, exp: &Experiment, opts: &RunOptions) -> Result<RunSummary>;
+    /// One step on `images` with the extras collated for (epoch, step) (for `bench step`).
+    fn bench_step(&mut self, images: &Tensor, epoch: u64, step: u64, batch: usize, hyper: Hyper) -> Result<StepStats>;
+    /// Broadcasts the weights from rank 0 and installs gradient averaging ([`crate::train::install_ddp`]).
+    fn install_ddp(&mut self, pg: &Arc<ProcessGroup>, bucket_mb: f64) -> Result<()>;
+    /// Trainable parameter count.
+    fn params(&self) -> i64;
+    /// The named tensors of the encoder evaluations read (its first feature encoder), names
+    /// without a module prefix.
+    fn feature_state(&self) -> Vec<(String, Tensor)>;
+}
+
+impl<R: Recipe> DynRecipe for R {
+    fn recipe_name(&self) -> &'static str {
+        self.name()
+    }
+
+    fn pretrain(&mut self, exp: &Experiment, opts: &RunOptions) -> Result<RunSummary> {
+        crate::train::pretrain(exp, self, opts)
+    }
+
+    fn bench_step(&mut self, images: &Tensor, epoch: u64, step: u64, batch: usize, hyper: Hyper) -> Result<StepStats> {
+        let collate: CollateFn<R::Extras> = self.collate();
+        let extras = collate(epoch, step, batch)?;
+        self.step(images, &extras, hyper)
+    }
+
+    fn install_ddp(&mut self, pg: &Arc<ProcessGroup>, bucket_mb: f64) -> Result<()> {
+        crate::train::install_ddp(self, pg, bucket_mb)
+    }
+
+    fn params(&self) -> i64 {
+        self.num_params()
+    }
+
+    fn feature_state(&self) -> Vec<(String, Tensor)> {
+        let prefix = format!("{}.", self.feature_module());
+        self.state().into_iter().filter_map(|(n, t)| n.strip_prefix(&prefix).map(|r| (r.to_string(), t))).collect()
+    }
+}
+
+/// Builds a recipe for an experiment on a device, as rank `rank` of `world`.
+pub type BuildFn = Arc<dyn Fn(&Experiment, Device, u64, u64) -> Result<Box<dyn DynRecipe>> + Send + Sync>;
+
+/// The encoder shape a recipe's evaluations build for an experiment.
+pub type EncoderConfigFn = Arc<dyn Fn(&Experiment) -> VitConfig + Send + Sync>;
+
+/// One registered recipe.
+#[derive(Clone)]
+pub struct RecipeEntry {
+    /// What the language knows of it (registered in `ijepa_dsl::recipes` too).
+    pub schema: RecipeSchema,
+    /// Its checkpoint modules, the prefixes of its state (`encoder`, `predictor`,
+    /// `target_encoder` for I-JEPA; `encoder`, `decoder` for MAE).
+    pub modules: Vec<String>,
+    /// The module evaluations read (I-JEPA: `target_encoder`, as the paper; MAE: `encoder`).
+    pub feature_module: String,
+    /// The evaluated encoder's shape for an experiment.
+    pub encoder_config: EncoderConfigFn,
+    /// Builds the recipe (models at their initialisation, optimiser, per-batch extras).
+    pub build: BuildFn,
+}
+
+impl std::fmt::Debug for RecipeEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecipeEntry").field("name", &self.schema.name).field("modules", &self.modules).finish()
+    }
+}
+
+static ENTRIES: LazyLock<RwLock<Vec<RecipeEntry>>> = LazyLock::new(|| RwLock::new(Vec::new()));
+
+/// Registers `entry` (its schema into the language too). Registering the same name again
+/// replaces the runtime part when the schema is the same.
+///
+/// # Errors
+/// [`crate::Error::Config`] when the language refuses the schema (a name taken by a different
+/// schema, a shared node claimed).
+pub fn register(entry: RecipeEntry) -> Result<()> {
+    ijepa_dsl::recipes::register(entry.schema.clone()).map_err(crate::Error::Config)?;
+    let mut all = ENTRIES.write().unwrap_or_else(|e| e.into_inner());
+    all.retain(|e| e.schema.name != entry.schema.name);
+    all.push(entry);
+    Ok(())
+}
+
+/// The entry of recipe `name`.
+///
+/// # Errors
+/// [`crate::Error::Config`] when no runtime is registered under that name.
+pub fn entry(name: &str) -> Result<RecipeEntry> {
+    let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
+    all.iter().find(|e| e.schema.name == name).cloned().ok_or_else(|| {
+        let known: Vec<String> = all.iter().map(|e| e.schema.name.clone()).collect();
+        crate::Error::Config(format!(
+            "no recipe {name:?} is registered with the engine (registered: {}); a program embedding the engine calls ijepa_recipes::register_builtins() and registers its own",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        ))
+    })
+}
+
+/// Every module name of every registered recipe (the prefixes checkpoints may hold).
+pub fn module_names() -> Vec<String> {
+    let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
+    let mut out: Vec<String> = all.iter().flat_map(|e| e.modules.clone()).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Builds the recipe of `exp` through the registry.
+///
+/// # Errors
+/// An unregistered recipe, or the recipe's own.
+pub fn build(exp: &Experiment, device: Device, rank: u64, world: u64) -> Result<Box<dyn DynRecipe>> {
+    let e = entry(&exp.recipe)?;
+    (e.build)(exp, device, rank, world)
 }

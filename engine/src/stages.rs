@@ -8,7 +8,7 @@ use crate::data::{self, Dataset, EvalTransform, SampleTransform, Split};
 use crate::error::{Error, Result};
 use crate::eval::features::{self, FeatureKind, Features};
 use crate::eval::{knn, linear, logistic, lowshot, ProbeResult};
-use crate::model::vit::{VisionTransformer, VitConfig};
+use crate::model::vit::VisionTransformer;
 use crate::model::ParamStore;
 use crate::run_dir::{self, content_hash};
 use ijepa_dsl::config::{Baseline, DataConfig, DatasetKind, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind};
@@ -31,35 +31,42 @@ pub enum Subject {
 }
 
 impl Subject {
-    /// Short name used in stage ids and folders (`ijepa`, `random-init`, `raw-pixels`).
-    pub fn key(self) -> &'static str {
+    /// Short name used in stage ids, folders and `eval.json`'s `model`: the recipe's name for
+    /// the pretrained encoder (`ijepa`, `mae`), `random-init`, `raw-pixels`.
+    pub fn key(self, recipe: &str) -> String {
         match self {
-            Subject::Pretrained => "ijepa",
-            Subject::RandomInit => "random-init",
-            Subject::RawPixels => "raw-pixels",
+            Subject::Pretrained => recipe.to_string(),
+            Subject::RandomInit => "random-init".into(),
+            Subject::RawPixels => "raw-pixels".into(),
         }
     }
 
-    /// The method column of the report tables.
-    pub fn method(self) -> &'static str {
+    /// The method column of the report tables (`I-JEPA (ours)`, `MAE (ours)`, ...).
+    pub fn method(self, recipe: &str) -> String {
         match self {
-            Subject::Pretrained => "I-JEPA (ours)",
-            Subject::RandomInit => "random init",
-            Subject::RawPixels => "raw pixels",
+            Subject::Pretrained => format!("{} (ours)", display_name(recipe)),
+            Subject::RandomInit => "random init".into(),
+            Subject::RawPixels => "raw pixels".into(),
         }
     }
 }
 
-/// The method column of a subject, by its source: our pretraining is "I-JEPA (ours)"; an
-/// encoder from a checkpoint file (`ijepa eval --checkpoint`, e.g. an official `.pth.tar`) is
-/// named by that file, never passed off as ours.
-pub fn method_of(subject: Subject, source: &Source) -> String {
+/// A recipe's display name (`I-JEPA`, `MAE`; the registry name for others).
+pub fn display_name(recipe: &str) -> String {
+    ijepa_dsl::recipes::schema(recipe).map(|s| s.display).unwrap_or_else(|| recipe.to_string())
+}
+
+/// The method column of a subject, by its source: our pretraining is "I-JEPA (ours)" (the
+/// recipe's display name); an encoder from a checkpoint file (`ijepa eval --checkpoint`, e.g.
+/// an official `.pth.tar`) is named by that file, never passed off as ours.
+pub fn method_of(subject: Subject, source: &Source, recipe: &str) -> String {
     match (subject, &source.pretrain_dir) {
         (Subject::Pretrained, None) => format!(
-            "I-JEPA ({})",
+            "{} ({})",
+            display_name(recipe),
             source.checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into())
         ),
-        _ => subject.method().to_string(),
+        _ => subject.method(recipe),
     }
 }
 
@@ -93,20 +100,30 @@ pub fn eval_transform(exp: &Experiment) -> Result<EvalTransform> {
     }
 }
 
-/// Builds the encoder of the experiment with the weights of `source` (its target encoder when
-/// present), or at its random initialisation.
+/// Builds the encoder the experiment's recipe evaluates (its registry entry's shape) with the
+/// weights of `source` (the recipe's feature module, e.g. I-JEPA's target encoder, when
+/// present), or at the recipe's own initialisation (the encoder pretraining starts from).
 fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) -> Result<(ParamStore, VisionTransformer)> {
-    let cfg = VitConfig::from_dsl(&exp.encoder, exp.data.crop_size);
+    let entry = crate::recipe::entry(&exp.recipe)?;
+    let cfg = (entry.encoder_config)(exp);
     tch::manual_seed(exp.seed as i64);
     let store = ParamStore::new(device);
     let vit = VisionTransformer::new(&store.root(), &cfg)?;
-    if subject == Subject::Pretrained {
-        let models = import::load_models(&source.checkpoint)?;
-        let sd = models.feature_encoder().ok_or_else(|| Error::Checkpoint {
-            path: source.checkpoint.clone(),
-            message: "holds no encoder to evaluate".into(),
-        })?;
-        store.load_strict(&import::to_map(sd), &source.checkpoint)?;
+    match subject {
+        Subject::Pretrained => {
+            let models = import::load_models(&source.checkpoint)?;
+            let sd = models.module(&entry.feature_module).or(models.encoder.as_ref()).ok_or_else(|| Error::Checkpoint {
+                path: source.checkpoint.clone(),
+                message: format!("holds no `{}` (nor `encoder`) to evaluate", entry.feature_module),
+            })?;
+            store.load_strict(&import::to_map(sd), &source.checkpoint)?;
+        }
+        _ => {
+            // the recipe's initialisation (I-JEPA: trunc-normal; MAE: xavier, class token)
+            let init = (entry.build)(exp, Device::Cpu, 0, 1)?;
+            let map: std::collections::HashMap<String, tch::Tensor> = init.feature_state().into_iter().collect();
+            store.load_strict(&map, Path::new("<the recipe's initialisation>"))?;
+        }
     }
     Ok((store, vit))
 }
@@ -129,7 +146,7 @@ pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Dev
     for cfg in &exp.evals {
         for subject in subjects(cfg) {
             let hash = crate::plan::eval_hash(exp, cfg, subject, &ckpt_hash);
-            let dir = run_dir::stage_path(runs_dir, &exp.name, &format!("eval-{}-{}", cfg.name(), subject.key()), &hash);
+            let dir = run_dir::stage_path(runs_dir, &exp.name, &format!("eval-{}-{}", cfg.name(), subject.key(&exp.recipe)), &hash);
             let meta = EvalMeta { experiment: exp.name.clone(), varied: Default::default() };
             run_eval(exp, cfg, subject, source, &dir, device, &meta, &mut shared)?;
             out.push(dir);
@@ -210,7 +227,7 @@ pub fn run_eval(
         return Ok(());
     }
     // a libtorch failure (e.g. out of memory extracting features) is an error naming the stage
-    crate::guard::torch(&format!("the {} evaluation of {}", cfg.name(), subject.key()), || {
+    crate::guard::torch(&format!("the {} evaluation of {}", cfg.name(), subject.key(&exp.recipe)), || {
         eval_stage(exp, cfg, subject, source, dir, device, meta, shared)
     })
 }
@@ -262,7 +279,7 @@ fn eval_stage(
     println!(
         "eval {:<8} {:<13} top-1 {:>6.2}%  ({} train / {} test examples, {:.1} s) -> {}",
         cfg.name(),
-        subject.key(),
+        subject.key(&exp.recipe),
         record["top1"].as_f64().unwrap_or(f64::NAN),
         record["train_examples"],
         record["test_examples"],
@@ -325,8 +342,8 @@ fn evaluate(
         "experiment": exp.name,
         "stage": format!("eval-{}", cfg.name()),
         "protocol": cfg.name(),
-        "model": subject.key(),
-        "method": method_of(subject, source),
+        "model": subject.key(&exp.recipe),
+        "method": method_of(subject, source, &exp.recipe),
         "arch": if subject == Subject::RawPixels { "pixels".to_string() } else { format!("ViT-{}x{}/{}", e.embed_dim, e.depth, e.patch_size) },
         // the experiment's epochs describe the encoder only when we pretrained it
         "pretrain_epochs": if subject == Subject::Pretrained && source.pretrain_dir.is_some() { json!(exp.epochs) } else { json!(null) },

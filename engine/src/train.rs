@@ -174,6 +174,19 @@ fn host() -> String {
 /// Columns of `metrics.csv`.
 pub const METRICS_HEADER: &str = "step,epoch,loss,lr,wd,momentum,context_len,target_len,ms_per_step,img_per_s,skipped";
 
+/// The `metrics.csv` header of a recipe: step, epoch, loss, lr, wd, its schedules (`momentum`
+/// for I-JEPA), its statistics, then ms_per_step, img_per_s, skipped. I-JEPA's is
+/// [`METRICS_HEADER`].
+pub fn metrics_header<R: Recipe>(recipe: &R) -> String {
+    let mut cols = vec!["step", "epoch", "loss", "lr", "wd"];
+    if recipe.uses_momentum() {
+        cols.push("momentum");
+    }
+    cols.extend(recipe.stat_names());
+    cols.extend(["ms_per_step", "img_per_s", "skipped"]);
+    cols.join(",")
+}
+
 /// A run folder being written: its path and manifest.
 struct Run {
     dir: PathBuf,
@@ -406,6 +419,7 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position) -> Result<Pa
 
 fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, run: &mut Run) -> Result<RunSummary> {
     let dev = recipe.device();
+    let uses_momentum = recipe.uses_momentum();
     let (rank, world) = opts.rank_world();
     let lead = run.lead;
     let dataset = data::open_dataset(&exp.data, Split::Train)?;
@@ -457,7 +471,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
         start = pos;
     } else if lead {
-        run_dir::write_atomic(&metrics_path, format!("{METRICS_HEADER}\n").as_bytes())?;
+        run_dir::write_atomic(&metrics_path, format!("{}\n", metrics_header(recipe)).as_bytes())?;
     }
     if monitor.is_some() && !monitor_path.exists() {
         run_dir::write_atomic(&monitor_path, format!("{MONITOR_HEADER}\n").as_bytes())?;
@@ -536,20 +550,14 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             ep_steps += 1;
             ep_step_s += dt;
             if let Some(metrics) = metrics.as_mut().filter(|_| global.is_multiple_of(exp.log_every.max(1))) {
-                writeln!(
-                    metrics,
-                    "{global},{},{:.6},{:.6e},{:.6},{:.6},{},{},{:.2},{:.1},{}",
-                    epoch + 1,
-                    stats.loss,
-                    hyper.lr,
-                    hyper.wd,
-                    hyper.momentum,
-                    stats.context_len,
-                    stats.target_len,
-                    dt * 1e3,
-                    (batch.len() * world) as f64 / dt,
-                    batch.skipped
-                )
+                let mut row = format!("{global},{},{:.6},{:.6e},{:.6}", epoch + 1, stats.loss, hyper.lr, hyper.wd);
+                if uses_momentum {
+                    row.push_str(&format!(",{:.6}", hyper.momentum));
+                }
+                for v in &stats.values {
+                    row.push_str(&format!(",{v}"));
+                }
+                writeln!(metrics, "{row},{:.2},{:.1},{}", dt * 1e3, (batch.len() * world) as f64 / dt, batch.skipped)
                 .and_then(|_| metrics.flush())
                 .map_err(|e| Error::io(&metrics_path, e))?;
             }
@@ -599,13 +607,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
         bar.suspend(|| {
             println!(
-                "epoch {:>3}/{}  loss {:.4}  lr {:.2e}  wd {:.3}  ema {:.4}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
+                "epoch {:>3}/{}  loss {:.4}  lr {:.2e}  wd {:.3}{}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
                 epoch + 1,
                 exp.epochs,
                 ep_loss / ep_steps.max(1) as f64,
                 sched.lr(global),
                 sched.wd(global),
-                sched.momentum(global.saturating_sub(1)),
+                if uses_momentum { format!("  ema {:.4}", sched.momentum(global.saturating_sub(1))) } else { String::new() },
                 ep_step_s / ep_steps.max(1) as f64 * 1e3,
                 (ep_steps * exp.data.batch_size * world) as f64 / wall,
                 wall,

@@ -217,7 +217,7 @@ impl Recipe for IJepa {
             Some(mean) => mean,
             None => fwd.loss.f_to_kind(Kind::Double)?.f_double_value(&[])?,
         };
-        Ok(StepStats { loss, context_len: masks.k_context, target_len: masks.k_target })
+        Ok(StepStats { loss, values: vec![masks.k_context as f64, masks.k_target as f64] })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -263,6 +263,18 @@ impl Recipe for IJepa {
 
     fn feature_encoders(&self) -> Vec<(&'static str, &VisionTransformer)> {
         vec![("target", &self.target_encoder), ("context", &self.encoder)]
+    }
+
+    fn feature_module(&self) -> &'static str {
+        "target_encoder"
+    }
+
+    fn stat_names(&self) -> &'static [&'static str] {
+        &["context_len", "target_len"]
+    }
+
+    fn uses_momentum(&self) -> bool {
+        true
     }
 
     fn bf16(&self) -> bool {

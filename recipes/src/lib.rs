@@ -1,11 +1,11 @@
-//! ijepa-recipes: recipe implementations (the I-JEPA reference first) and their registry,
-//! plus the official-step parity check.
+//! ijepa-recipes: recipe implementations (the I-JEPA reference, MAE), their registry
+//! entries ([`registry::register_builtins`]), and the official-step parity checks.
 
 pub mod ijepa;
 pub mod mae;
 pub mod parity;
+pub mod registry;
 
 pub use ijepa::{IJepa, IJepaSpec};
-
-/// Names of the recipes this build knows.
-pub const RECIPES: &[&str] = &["ijepa"];
+pub use mae::{Mae, MaeSpec};
+pub use registry::register_builtins;

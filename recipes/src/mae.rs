@@ -17,6 +17,7 @@
 //! patch embedding seen as a matrix, zero biases (the patch embedding's keeps PyTorch's default
 //! conv init), LayerNorms one/zero, class and mask tokens normal(0, 0.02).
 
+use ijepa_dsl::config::{Experiment, Precision};
 use ijepa_engine::autocast;
 use ijepa_engine::error::{Error, Result};
 use ijepa_engine::model::layer_norm::LayerNorm;
@@ -218,6 +219,39 @@ pub struct MaeSpec {
     pub bf16: bool,
 }
 
+impl MaeSpec {
+    /// The spec of an experiment: its encoder with a class token, its `decoder`, its
+    /// `mask "random"` ratio, its optimiser's betas and eps.
+    pub fn from_experiment(exp: &Experiment) -> Self {
+        let encoder = encoder_config(exp);
+        let d = &exp.decoder;
+        let decoder = DecoderConfig {
+            grid: encoder.grid(),
+            patch_size: encoder.patch_size,
+            encoder_dim: encoder.embed_dim,
+            embed_dim: d.embed_dim,
+            depth: d.depth,
+            num_heads: d.num_heads,
+            mlp_ratio: d.mlp_ratio,
+            eps: 1e-6,
+        };
+        Self {
+            encoder,
+            decoder,
+            mask_ratio: exp.mask.ratio,
+            norm_pix_loss: d.norm_pix_loss,
+            betas: exp.optimizer.betas,
+            eps: exp.optimizer.eps,
+            bf16: exp.precision == Precision::Bf16,
+        }
+    }
+}
+
+/// MAE's encoder for an experiment: the `encoder` node's ViT with a class token.
+pub fn encoder_config(exp: &Experiment) -> VitConfig {
+    VitConfig { cls_token: true, ..VitConfig::from_dsl(&exp.encoder, exp.data.crop_size) }
+}
+
 /// What one forward pass computed.
 #[derive(Debug)]
 pub struct MaeForward {
@@ -340,6 +374,20 @@ impl Mae {
         })
     }
 
+    /// The recipe for an experiment: models seeded by the experiment, bf16 where the
+    /// experiment's precision resolves to it on `device`, the masking noise keyed by (seed,
+    /// rank) so W ranks draw what one process of their total batch draws.
+    ///
+    /// # Errors
+    /// An invalid shape, or libtorch's.
+    pub fn for_experiment(exp: &Experiment, device: Device, rank: u64, _world: u64) -> Result<Self> {
+        let mut spec = MaeSpec::from_experiment(exp);
+        spec.bf16 = ijepa_engine::precision::uses_bf16(exp.precision, device);
+        let mut m = Self::new(&spec, exp.seed, device)?;
+        m.set_noise_key(exp.seed, rank);
+        Ok(m)
+    }
+
     /// The spec it was built from.
     pub fn spec(&self) -> &MaeSpec {
         &self.spec
@@ -446,7 +494,7 @@ impl Recipe for Mae {
         };
         let l = self.spec.encoder.num_patches();
         let keep = len_keep(l, self.spec.mask_ratio);
-        Ok(StepStats { loss, context_len: keep, target_len: l - keep })
+        Ok(StepStats { loss, values: vec![keep as f64, (l - keep) as f64] })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -489,6 +537,10 @@ impl Recipe for Mae {
 
     fn feature_encoders(&self) -> Vec<(&'static str, &VisionTransformer)> {
         vec![("encoder", &self.encoder)]
+    }
+
+    fn stat_names(&self) -> &'static [&'static str] {
+        &["visible", "masked"]
     }
 
     fn bf16(&self) -> bool {

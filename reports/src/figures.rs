@@ -219,7 +219,7 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     for e in with_curve {
         let r = &e.record;
         let point = point_text(&r.varied);
-        let colour = if point.is_empty() || r.model != "ijepa" {
+        let colour = if point.is_empty() || matches!(r.model.as_str(), "random-init" | "raw-pixels") {
             subject_colour(&r.model)
         } else {
             let n = point_colours.len();

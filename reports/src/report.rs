@@ -137,11 +137,25 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
     Ok(out)
 }
 
+/// The report's title: the methods we pretrained (`I-JEPA`, `MAE`, ...), from the evaluated
+/// subjects' method names.
+fn title(reg: &Registry) -> String {
+    let mut methods: Vec<String> = reg
+        .evals
+        .iter()
+        .filter(|e| !matches!(e.record.model.as_str(), "random-init" | "raw-pixels"))
+        .map(|e| e.record.method.trim_end_matches(" (ours)").to_string())
+        .collect();
+    methods.sort();
+    methods.dedup();
+    match methods.is_empty() {
+        true => "Self-supervised pretraining report".into(),
+        false => format!("{} report", methods.join(" / ")),
+    }
+}
+
 fn markdown(reg: &Registry, secs: &[Section]) -> String {
-    let mut md = format!(
-        "# I-JEPA report\n\nRuns read from `{}`.\n",
-        reg.root.display()
-    );
+    let mut md = format!("# {}\n\nRuns read from `{}`.\n", title(reg), reg.root.display());
     for s in secs {
         md.push_str(&format!("\n## {}\n\n{}\n\n", s.title, s.blurb));
         match &s.body {
@@ -188,9 +202,10 @@ th{background:#f0f0f0}tr.paper td{color:#777}figure.plot{margin:1em 0}figure.plo
 code{background:#f4f4f4;padding:0 3px}";
 
 fn html(reg: &Registry, secs: &[Section]) -> String {
+    let t = esc(&title(reg));
     let mut h = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>I-JEPA report</title><style>{CSS}</style></head><body>\n\
-         <h1>I-JEPA report</h1>\n<p>Runs read from <code>{}</code>.</p>\n",
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{t}</title><style>{CSS}</style></head><body>\n\
+         <h1>{t}</h1>\n<p>Runs read from <code>{}</code>.</p>\n",
         esc(&reg.root.display().to_string())
     );
     for s in secs {

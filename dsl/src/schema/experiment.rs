@@ -191,6 +191,11 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
             ),
         });
     }
+    if let Some(b) = schema.default_betas {
+        if exp.optimizer.betas == crate::config::OptimizerConfig::default().betas {
+            exp.optimizer.betas = b;
+        }
+    }
     let written = nodes.iter().find(|k| k.name().value() == "mask");
     match (written, schema.mask_kinds.first()) {
         (None, Some(default)) if !schema.mask_kinds.contains(&exp.mask.kind) => {

@@ -27,6 +27,8 @@ pub struct Models {
     pub predictor: Option<StateDict>,
     /// EMA target encoder, if present.
     pub target_encoder: Option<StateDict>,
+    /// Modules of other recipes (e.g. MAE's `decoder`), by name, in file order.
+    pub others: Vec<(String, StateDict)>,
     /// Scalar fields of an official checkpoint (`epoch`, `loss`, `lr`, `batch_size`, `world_size`).
     pub info: Vec<(String, String)>,
 }
@@ -40,19 +42,33 @@ pub fn strip_module(name: &str) -> &str {
 }
 
 impl Models {
+    /// The module called `name` (`encoder`, `predictor`, `target_encoder` or another
+    /// recipe's), if present.
+    pub fn module(&self, name: &str) -> Option<&StateDict> {
+        match name {
+            "encoder" => self.encoder.as_ref(),
+            "predictor" => self.predictor.as_ref(),
+            "target_encoder" => self.target_encoder.as_ref(),
+            _ => self.others.iter().find(|(n, _)| n == name).map(|(_, sd)| sd),
+        }
+    }
+
     /// The encoder features should come from: the target encoder when present (the paper
     /// evaluates it), else the encoder.
     pub fn feature_encoder(&self) -> Option<&StateDict> {
         self.target_encoder.as_ref().or(self.encoder.as_ref())
     }
 
-    /// All tensors as one map with `encoder.`, `predictor.`, `target_encoder.` prefixes.
+    /// All tensors as one map with their module prefixes (`encoder.`, `predictor.`, ...).
     pub fn prefixed(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for (name, sd) in MODELS.iter().zip([&self.encoder, &self.predictor, &self.target_encoder]) {
             if let Some(sd) = sd {
                 out.extend(sd.iter().map(|(k, t)| (format!("{name}.{k}"), t.shallow_clone())));
             }
+        }
+        for (name, sd) in &self.others {
+            out.extend(sd.iter().map(|(k, t)| (format!("{name}.{k}"), t.shallow_clone())));
         }
         out
     }
@@ -87,10 +103,8 @@ pub fn load_models(path: &Path) -> Result<Models> {
         ));
     }
     let m = if head.starts_with(b"PK") { from_torch(path)? } else { from_safetensors(path)? };
-    for (name, sd) in MODELS.iter().zip([&m.encoder, &m.predictor, &m.target_encoder]) {
-        for (k, t) in sd.iter().flatten() {
-            state::check_finite(path, &format!("{name}.{k}"), t)?;
-        }
+    for (k, t) in m.prefixed() {
+        state::check_finite(path, &k, &t)?;
     }
     Ok(m)
 }
@@ -129,25 +143,39 @@ fn from_safetensors(path: &Path) -> Result<Models> {
         .map_err(|e| bad(path, format!("neither a PyTorch zip checkpoint nor a readable safetensors file ({e})")))?;
     let mut m = Models { path: path.to_path_buf(), ..Default::default() };
     let mut plain = Vec::new();
-    let mut split: HashMap<&str, StateDict> = HashMap::new();
+    // the module prefixes: I-JEPA's and every registered recipe's (MAE's `decoder`, ...)
+    let mut modules: Vec<String> = MODELS.iter().map(|s| s.to_string()).collect();
+    modules.extend(crate::recipe::module_names().into_iter().filter(|n| !MODELS.contains(&n.as_str())));
+    let mut split: Vec<(String, StateDict)> = Vec::new();
     for (k, t) in all {
         // the optimiser moments of our training checkpoints are not models
         if k.starts_with("optimizer.") {
             continue;
         }
-        match MODELS.iter().find(|p| k.strip_prefix(*p).is_some_and(|r| r.starts_with('.'))) {
-            Some(p) => split.entry(p).or_default().push((k[p.len() + 1..].to_string(), t)),
+        match modules.iter().find(|p| k.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('.'))) {
+            Some(p) => {
+                let rest = k[p.len() + 1..].to_string();
+                match split.iter_mut().find(|(n, _)| n == p) {
+                    Some((_, sd)) => sd.push((rest, t)),
+                    None => split.push((p.clone(), vec![(rest, t)])),
+                }
+            }
             None => plain.push((strip_module(&k).to_string(), t)),
         }
     }
     if split.is_empty() {
         m.encoder = Some(plain);
     } else if let Some((k, _)) = plain.first() {
-        return Err(bad(path, format!("unexpected key `{k}` beside encoder./predictor./target_encoder. keys")));
+        return Err(bad(path, format!("unexpected key `{k}` beside the module keys ({}.)", modules.join("., "))));
     } else {
-        m.encoder = split.remove("encoder");
-        m.predictor = split.remove("predictor");
-        m.target_encoder = split.remove("target_encoder");
+        for (name, sd) in split {
+            match name.as_str() {
+                "encoder" => m.encoder = Some(sd),
+                "predictor" => m.predictor = Some(sd),
+                "target_encoder" => m.target_encoder = Some(sd),
+                _ => m.others.push((name, sd)),
+            }
+        }
     }
     Ok(m)
 }

@@ -1,0 +1,51 @@
+//! The built-in recipes' registry entries: I-JEPA (the reference) and MAE. A program that
+//! embeds the engine calls [`register_builtins`] once (the `ijepa` binary does at start-up),
+//! then may register its own recipes with [`ijepa_engine::recipe::register`]; the language,
+//! the plan, `bench`, `eval`, import and export all read the one registry.
+
+use crate::{IJepa, Mae};
+use ijepa_engine::error::Result;
+use ijepa_engine::model::vit::VitConfig;
+use ijepa_engine::recipe::{register, DynRecipe, RecipeEntry};
+use std::sync::Arc;
+
+fn schema(name: &str) -> ijepa_dsl::recipes::RecipeSchema {
+    ijepa_dsl::recipes::schema(name).expect("the language knows its built-in recipes")
+}
+
+/// I-JEPA's entry: modules `encoder`, `predictor`, `target_encoder`; evaluations read the
+/// target encoder (as the paper does).
+pub fn ijepa() -> RecipeEntry {
+    RecipeEntry {
+        schema: schema("ijepa"),
+        modules: vec!["encoder".into(), "predictor".into(), "target_encoder".into()],
+        feature_module: "target_encoder".into(),
+        encoder_config: Arc::new(|exp| VitConfig::from_dsl(&exp.encoder, exp.data.crop_size)),
+        build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
+            Ok(Box::new(IJepa::for_experiment(exp, device, rank, world)?))
+        }),
+    }
+}
+
+/// MAE's entry: modules `encoder`, `decoder`; evaluations read the encoder (with its class
+/// token, average-pooling the patch tokens).
+pub fn mae() -> RecipeEntry {
+    RecipeEntry {
+        schema: schema("mae"),
+        modules: vec!["encoder".into(), "decoder".into()],
+        feature_module: "encoder".into(),
+        encoder_config: Arc::new(crate::mae::encoder_config),
+        build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
+            Ok(Box::new(Mae::for_experiment(exp, device, rank, world)?))
+        }),
+    }
+}
+
+/// Registers I-JEPA and MAE (idempotent).
+///
+/// # Errors
+/// Never for the built-ins (their schemas are the language's own).
+pub fn register_builtins() -> Result<()> {
+    register(ijepa())?;
+    register(mae())
+}
