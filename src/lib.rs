@@ -3,6 +3,10 @@
 //! [`ijepa_engine::recipe::register`]). [`exec`] runs a plan stage by stage; [`run_file`] is
 //! `ijepa run FILE` in this process.
 
+// the engine's print macros: a closed stdout (`ijepa run ... | head`) never stops a run
+#[macro_use]
+extern crate ijepa_engine;
+
 pub mod exec;
 
 use std::path::Path;

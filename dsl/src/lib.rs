@@ -250,6 +250,7 @@ pub(crate) fn compile(
     let doc = parse_kdl(src).map_err(|errors| Diagnostics::new(file_name, src, errors))?;
     let mut cx = reader::Ctx::new(src, schema::locations(), schema::PLANNED);
     cx.origin = origin;
+    cx.swept_recipes = recipes::swept(&doc);
     let top = schema::read_document(&mut cx, &doc);
     let fail = |cx: reader::Ctx| Diagnostics::new(file_name, src, cx.errors);
     let Some(base) = top.experiment else { return Err(fail(cx)) };

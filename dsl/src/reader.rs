@@ -47,6 +47,9 @@ pub(crate) struct Ctx<'s> {
     /// experiment a sweep point varies): a node then changes only what it writes, and
     /// `encoder` properties change the current encoder instead of requiring a full shape.
     pub layered: bool,
+    /// The recipes this file's sweep varies (`vary "recipe" "ijepa" "mae"`): the experiment
+    /// block may then hold the settings of each (every point keeps its own recipe's).
+    pub swept_recipes: Vec<String>,
 }
 
 /// The file a [`Ctx`] reads: its folder and the chain of files that led to it.
@@ -76,6 +79,7 @@ impl<'s> Ctx<'s> {
             origin: Origin::default(),
             bases: Vec::new(),
             layered: false,
+            swept_recipes: Vec::new(),
         }
     }
 

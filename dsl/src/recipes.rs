@@ -122,6 +122,41 @@ pub fn owned_nodes() -> Vec<String> {
     out
 }
 
+/// The recipes a document's sweep varies (`vary "recipe" "ijepa" "mae"`, or as `- "mae"`
+/// children), read from the raw nodes before the experiment is read.
+pub(crate) fn swept(doc: &kdl::KdlDocument) -> Vec<String> {
+    let mut out = Vec::new();
+    for sweep in doc.nodes().iter().filter(|n| n.name().value() == "sweep") {
+        for vary in sweep.children().map(|c| c.nodes()).unwrap_or_default() {
+            let is_recipe = vary.name().value() == "vary"
+                && vary.entries().first().and_then(|e| e.value().as_string()) == Some("recipe");
+            if !is_recipe {
+                continue;
+            }
+            out.extend(vary.entries().iter().skip(1).filter_map(|e| e.value().as_string().map(str::to_string)));
+            for child in vary.children().map(|c| c.nodes()).unwrap_or_default() {
+                out.extend(child.entries().iter().filter_map(|e| e.value().as_string().map(str::to_string)));
+            }
+        }
+    }
+    out
+}
+
+/// A sweep point whose recipe was varied keeps what its recipe samples and defaults to: a
+/// mask of a kind it does not sample becomes its default kind, and unwritten betas its
+/// default betas.
+pub(crate) fn settle(exp: &mut crate::config::Experiment, betas_written: bool) {
+    let Some(s) = schema(&exp.recipe) else { return };
+    if let Some(default) = s.mask_kinds.first() {
+        if !s.mask_kinds.contains(&exp.mask.kind) {
+            exp.mask = crate::config::MaskConfig { kind: *default, ..Default::default() };
+        }
+    }
+    if !betas_written {
+        exp.optimizer.betas = s.default_betas.unwrap_or(crate::config::OptimizerConfig::default().betas);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,6 +92,9 @@ pub(crate) fn expand(
             let shown: Vec<String> = value.entries.iter().map(|e| normal(e.value())).collect();
             parts.push(format!("{label}-{}", shown.join("-")));
         }
+        if varied.contains_key("recipe") {
+            crate::recipes::settle(&mut exp, cx.span_of("optimizer.betas").is_some());
+        }
         let name = unique(&mut names, folder_safe(&parts.join("_")));
         exp.name = format!("{}-{name}", base.name);
         crate::validate::validate(&mut cx, &exp);

@@ -577,3 +577,24 @@ fn ijepa_experiments_serialise_as_before() {
     let text = serde_json::to_string(&exp("encoder width=96 depth=2 heads=3 patch=4")).unwrap();
     assert!(!text.contains("\"decoder\"") && !text.contains("\"kind\"") && !text.contains("\"ratio\""), "{text}");
 }
+
+#[test]
+fn a_sweep_over_recipes_keeps_each_points_settings() {
+    let src = r#"experiment "m" {
+    encoder width=96 depth=2 heads=3 patch=4
+    predictor depth=2 width=48
+    decoder depth=1 width=32 heads=2
+    mask "multi-block" { min-keep 3 }
+}
+sweep "grid" {
+    vary "recipe" "ijepa" "mae"
+}
+"#;
+    let study = crate::parse_study("m.kdl", src).map_err(|d| d.render_plain()).unwrap();
+    let (ij, mae) = (&study.points[0].experiment, &study.points[1].experiment);
+    assert_eq!((ij.recipe.as_str(), ij.mask.kind, ij.mask.min_keep, ij.optimizer.betas), ("ijepa", MaskKind::MultiBlock, 3, (0.9, 0.999)));
+    assert_eq!((mae.recipe.as_str(), mae.mask.kind, mae.optimizer.betas), ("mae", MaskKind::Random, (0.9, 0.95)));
+    assert_eq!(mae.decoder.depth, 1);
+    // without the sweep, the decoder is another recipe's setting
+    assert_eq!(errs("encoder width=96 depth=2 heads=3 patch=4\n decoder depth=1"), vec!["not_of_recipe"]);
+}

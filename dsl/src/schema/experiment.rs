@@ -167,10 +167,15 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
         return;
     }
     let Some(schema) = crate::recipes::schema(&exp.recipe) else { return };
+    // in a sweep over recipes, the block holds the settings of each swept recipe
+    let mut allowed = vec![schema.name.clone()];
+    allowed.extend(cx.swept_recipes.iter().cloned());
+    let swept_kinds: Vec<crate::config::MaskKind> =
+        allowed.iter().filter_map(|r| crate::recipes::schema(r)).flat_map(|s| s.mask_kinds).collect();
     for kdl in nodes {
         let name = kdl.name().value();
         let owners = crate::recipes::owners(name);
-        if owners.is_empty() || owners.contains(&schema.name) {
+        if owners.is_empty() || owners.iter().any(|o| allowed.contains(o)) {
             continue;
         }
         cx.poison(name);
@@ -201,7 +206,7 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
         (None, Some(default)) if !schema.mask_kinds.contains(&exp.mask.kind) => {
             exp.mask = crate::config::MaskConfig { kind: *default, ..Default::default() };
         }
-        (Some(kdl), _) if cx.ok(&["mask"]) && !schema.mask_kinds.contains(&exp.mask.kind) => {
+        (Some(kdl), _) if cx.ok(&["mask"]) && !swept_kinds.contains(&exp.mask.kind) => {
             let kinds: Vec<String> = schema.mask_kinds.iter().map(|k| format!("\"{}\"", k.name())).collect();
             cx.poison("mask");
             cx.err(DslError::NotOfRecipe {
