@@ -170,14 +170,16 @@ enum Command {
         heads: Option<usize>,
     },
     /// Export the encoder of a checkpoint: official names (safetensors) or the Hugging Face
-    /// transformers IJepaModel layout (a folder with model.safetensors and config.json).
+    /// transformers layout (a folder with model.safetensors and config.json): IJepaModel for
+    /// I-JEPA, ViTMAEModel for MAE (an encoder with a class token).
     Export {
         /// Any checkpoint `import-checkpoint` reads (ours, official .pth.tar, state dict).
         file: PathBuf,
         /// official or hf.
         #[arg(long, default_value = "hf")]
         format: String,
-        /// Which encoder: target (the EMA encoder the paper evaluates) or context.
+        /// Which encoder: target (I-JEPA's EMA encoder, the one the paper evaluates; for MAE,
+        /// its only encoder) or context.
         #[arg(long, default_value = "target")]
         encoder: String,
         /// Attention heads, when the width matches no preset.
@@ -847,7 +849,8 @@ fn cmd_export(file: &std::path::Path, format: &str, which: &str, heads: Option<u
     match format {
         "hf" => {
             export::write_hf(enc, &cfg, out, file)?;
-            println!("exported the {which} encoder of {} as a transformers IJepaModel to {}/", file.display(), out.display());
+            let kind = if cfg.cls_token { "ViTMAEModel" } else { "IJepaModel" };
+            println!("exported the {which} encoder of {} as a transformers {kind} to {}/", file.display(), out.display());
         }
         "official" => {
             ijepa_engine::checkpoint::state::save_weights(out, enc)?;

@@ -90,6 +90,53 @@ fn parity_passes_on_the_shipped_fixture() {
 }
 
 #[test]
+fn parity_passes_on_the_mae_fixture() {
+    let o = ijepa(&["parity", "tests/fixtures/mae-step-tiny.safetensors"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.trim_end().ends_with("PASS") && out.contains("62 tensors"), "{out}");
+}
+
+/// An MAE run end to end: pretraining, `ijepa eval` of its checkpoint, `masks`, and
+/// `export --format hf` as a transformers ViTMAEModel (with the class token) or under the
+/// official names.
+#[test]
+fn an_mae_checkpoint_goes_through_eval_and_export() {
+    let d = scratch("mae-cli");
+    let f = write(
+        &d,
+        "mae.kdl",
+        "experiment \"mae\" {\n    recipe \"mae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 32; workers 1; limit 128 }\n    encoder width=32 depth=2 heads=2 patch=4\n    decoder depth=1 width=16 heads=2\n    mask \"random\" { ratio 0.75 }\n    epochs 1\n    precision \"fp32\"\n    eval \"knn\" { k 5; baselines \"random-init\" }\n}\n",
+    );
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("eval knn      mae ") && out.contains("random-init"), "{out}");
+    let pretrain = std::fs::read_dir(runs.join("mae")).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("pretrain-")).unwrap();
+    let fin = pretrain.join("checkpoints/final.safetensors");
+    // the evaluations of the file on the checkpoint, labelled by its source
+    let runs2 = d.join("runs2");
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let o = ijepa(&["masks", f.to_str().unwrap()]);
+    assert!(outputs(&o).0.contains("4 of 16 patches visible, 12 masked"), "{:?}", outputs(&o));
+    let hf = d.join("hf");
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--heads", "2", "--out", hf.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("ViTMAEModel"), "{out}{err}");
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model_type"], "vit_mae");
+    assert_eq!(cfg["hidden_size"], 32);
+    let names: Vec<String> = tch::Tensor::read_safetensors(hf.join("model.safetensors")).unwrap().into_iter().map(|(n, _)| n).collect();
+    for n in ["embeddings.cls_token", "embeddings.position_embeddings", "encoder.layer.1.attention.attention.key.weight", "layernorm.bias"] {
+        assert!(names.iter().any(|x| x == n), "{n} missing: {names:?}");
+    }
+    assert!(!names.iter().any(|n| n.contains("decoder")), "only the encoder is exported: {names:?}");
+}
+
+#[test]
 fn masks_prints_statistics_and_draws_a_png() {
     let d = scratch("masks");
     let png = d.join("masks.png");

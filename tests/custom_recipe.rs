@@ -185,7 +185,7 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
     // the checkpoint holds the recipe's own modules
     let ckpt = ijepa_engine::checkpoint::import::load_models(&pretrain.join("checkpoints/final.safetensors")).unwrap();
     assert!(ckpt.module("decoder").is_some_and(|sd| sd.iter().any(|(k, _)| k == "proj.weight")));
-    for (subject, method) in [("linear-ae", "linear-ae (ours)"), ("random-init", "random init")] {
+    for (subject, method) in [("linear-ae", "linear-ae (ours)"), ("random-init", "random init (linear-ae)")] {
         let e: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(folder(&format!("eval-knn-{subject}-")).join("eval.json")).unwrap()).unwrap();
         assert_eq!(e["model"], subject);

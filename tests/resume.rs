@@ -47,9 +47,19 @@ fn columns(run: &Path, file: &str, n: usize) -> Vec<String> {
     text.lines().map(|l| l.split(',').take(n).collect::<Vec<_>>().join(",")).collect()
 }
 
-/// Metrics rows without the timing columns (ms_per_step, img_per_s).
+/// Metrics rows without the timing columns (ms_per_step, img_per_s and what follows).
 fn rows(run: &Path) -> Vec<String> {
-    columns(run, "metrics.csv", 8)
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let n = text.lines().next().unwrap().split(',').position(|c| c == "ms_per_step").expect("a ms_per_step column");
+    columns(run, "metrics.csv", n)
+}
+
+/// [`EXP`] as an MAE experiment: a decoder instead of the predictor, MAE's random mask.
+fn mae_exp(precision: &str) -> String {
+    EXP.replace("PRECISION", precision)
+        .replace("    seed 3\n", "    recipe \"mae\"\n    seed 3\n")
+        .replace("predictor depth=1 width=32 heads=2", "decoder depth=1 width=32 heads=2")
+        .replace("mask \"multi-block\" { min-keep 4 }", "mask \"random\" { ratio 0.75 }")
 }
 
 fn count_rows(run: &Path) -> usize {
@@ -57,9 +67,14 @@ fn count_rows(run: &Path) -> usize {
 }
 
 fn resume_equals_uninterrupted(precision: &str) {
-    let d = scratch(precision);
+    resume_equals_uninterrupted_for(precision, &EXP.replace("PRECISION", precision), 2);
+}
+
+/// `encoders`: the encoders the monitor measures (I-JEPA: target and context; MAE: one).
+fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) {
+    let d = scratch(&format!("{precision}-{}", exp.len()));
     let file = d.join("resume.kdl");
-    std::fs::write(&file, EXP.replace("PRECISION", precision)).unwrap();
+    std::fs::write(&file, exp).unwrap();
     let (a, b) = (d.join("a"), d.join("b"));
     run_to_end(&file, &a);
     // the monitor holds 64 of the 320 images out of pretraining
@@ -94,7 +109,8 @@ fn resume_equals_uninterrupted(precision: &str) {
     // the monitor's rows too (seconds aside): one per encoder and epoch, the pixels once
     let monitor = columns(&run_b, "monitor.csv", 6);
     assert_eq!(columns(&run_a, "monitor.csv", 6), monitor, "monitor rows differ after resume");
-    assert_eq!(monitor.len(), 1 + 3 + 2 * 4, "{monitor:?}");
+    // header, the pixels once, every encoder before training and after each of the 4 epochs
+    assert_eq!(monitor.len(), 1 + 1 + encoders * 5, "{monitor:?}");
     let fa = std::fs::read(run_a.join("checkpoints/final.safetensors")).unwrap();
     let fb = std::fs::read(run_b.join("checkpoints/final.safetensors")).unwrap();
     assert!(fa == fb, "final weights differ after resume");
@@ -117,6 +133,13 @@ fn resume_after_kill_is_bit_identical_fp32() {
 #[test]
 fn resume_after_kill_is_bit_identical_bf16() {
     resume_equals_uninterrupted("bf16");
+}
+
+/// MAE resumes like I-JEPA: its masking noise is keyed by (seed, epoch, step, sample), so the
+/// resumed steps draw what the uninterrupted run drew.
+#[test]
+fn mae_resume_after_kill_is_bit_identical_fp32() {
+    resume_equals_uninterrupted_for("fp32", &mae_exp("fp32"), 1);
 }
 
 #[test]

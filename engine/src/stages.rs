@@ -45,7 +45,10 @@ impl Subject {
     pub fn method(self, recipe: &str) -> String {
         match self {
             Subject::Pretrained => format!("{} (ours)", display_name(recipe)),
-            Subject::RandomInit => "random init".into(),
+            // I-JEPA's is the reference; another recipe's initialisation is named (MAE's
+            // differs: xavier weights, a class token)
+            Subject::RandomInit if recipe == "ijepa" => "random init".into(),
+            Subject::RandomInit => format!("random init ({})", display_name(recipe)),
             Subject::RawPixels => "raw pixels".into(),
         }
     }

@@ -193,9 +193,72 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
         caption: "Learning monitors measured during pretraining on training images held out of pretraining \
                   (`monitor.csv`): leave-one-out kNN top-1 with the raw pixels' kNN on the same images as a \
                   dotted reference, the effective rank of the features (RankMe, Garrido et al. 2023) and \
-                  their spread (1: isotropic, 0: collapsed). Solid: target encoder; dashed: context encoder."
+                  their spread (1: isotropic, 0: collapsed). Solid: the encoder evaluations read (I-JEPA's \
+                  target encoder, MAE's encoder); dashed: I-JEPA's context encoder."
             .into(),
         figure: Figure { title: format!("Learning monitors: {exp}"), panels },
+    })
+}
+
+/// The pretraining seconds spent by the end of `step`: the logged step times (`ms_per_step`
+/// of every `log-every`-th step) times the steps each stands for. Data stalls, checkpoints and
+/// monitors are left out: this is the time the method itself needs.
+fn step_seconds(metrics: &[MetricRow], step: u64) -> Option<f64> {
+    let mut total = 0.0;
+    let mut prev = 0;
+    for m in metrics.iter().take_while(|m| m.step <= step) {
+        total += m.ms_per_step? * (m.step - prev) as f64 / 1e3;
+        prev = m.step;
+    }
+    Some(total)
+}
+
+/// The paper's Figure 1 view: the held-out kNN of the encoder evaluations read, against
+/// pretraining time, one line per run (method); for a study comparing recipes.
+fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
+    let mut series = Vec::new();
+    let mut pixels: Option<f64> = None;
+    let mut end = 0f64;
+    for (i, r) in runs.iter().enumerate() {
+        // the encoder evaluations read: I-JEPA's target, otherwise the recipe's only one
+        let evaluated = if r.monitor.iter().any(|m| m.encoder == "target") { "target" } else { "encoder" };
+        let pts: Vec<(f64, f64)> = r
+            .monitor
+            .iter()
+            .filter(|m| m.encoder == evaluated)
+            .filter_map(|m| step_seconds(&r.metrics, m.step).map(|s| (s / 60.0, m.knn_top1)))
+            .collect();
+        if pts.len() < 2 {
+            continue;
+        }
+        end = end.max(pts.iter().map(|p| p.0).fold(0.0, f64::max));
+        pixels = pixels.or(r.monitor.iter().find(|m| m.encoder == "pixels").map(|m| m.knn_top1));
+        let recipe = r.config_value("recipe").and_then(|v| v.as_str()).unwrap_or("?").to_string();
+        series.push(Series::new(format!("{recipe}: {}", run_label(r, points)), pts, i, Stroke::Solid));
+    }
+    let methods: std::collections::BTreeSet<&str> = series.iter().filter_map(|s| s.label.as_deref()?.split(':').next()).collect();
+    if methods.len() < 2 {
+        return None; // one method: the monitor figure already shows it against epochs
+    }
+    if let Some(p) = pixels {
+        series.push(Series::new("raw pixels (same held-out images)", vec![(0.0, p), (end, p)], runs.len(), Stroke::Dotted));
+    }
+    Some(NamedFigure {
+        stem: format!("time-{}", slug(exp)),
+        caption: "The paper's Figure 1 view at laptop scale: held-out kNN top-1 of the encoder each method is \
+                  evaluated with (I-JEPA: the target encoder) against the pretraining time spent so far (the sum \
+                  of step times from `metrics.csv`; data loading and monitors left out), one line per method."
+            .into(),
+        figure: Figure {
+            title: format!("Accuracy against pretraining time: {exp}"),
+            panels: vec![Panel {
+                title: String::new(),
+                x_label: "pretraining time (minutes of steps)".into(),
+                y_label: "held-out kNN top-1 (%)".into(),
+                x: XAxis::Numeric,
+                series,
+            }],
+        },
     })
 }
 
@@ -340,6 +403,7 @@ pub fn experiment_figures(reg: &Registry, exp: &str) -> Vec<NamedFigure> {
         loss_figure(exp, &runs, &points),
         schedules_figure(exp, &runs, &points),
         monitor_figure(exp, &runs, &points),
+        time_figure(exp, &runs, &points),
         probe_figure(exp, &evals),
     ]
     .into_iter()

@@ -1,6 +1,9 @@
-//! Export of an encoder in the Hugging Face transformers `IJepaModel` layout (the key names of
-//! transformers' `convert_ijepa_to_hf.py`): fused qkv split into query/key/value, blocks under
-//! `encoder.layer.{i}`, `embeddings.*`, final `layernorm`; plus the matching `config.json`.
+//! Export of an encoder in the Hugging Face transformers layout: `IJepaModel` for I-JEPA's
+//! encoders (the key names of transformers' `convert_ijepa_to_hf.py`), `ViTMAEModel` for
+//! MAE's (the same names plus `embeddings.cls_token`, as transformers'
+//! `convert_vit_mae_to_pytorch.py` writes them without the `vit.` prefix of the pretraining
+//! model): fused qkv split into query/key/value, blocks under `encoder.layer.{i}`,
+//! `embeddings.*`, final `layernorm`; plus the matching `config.json`.
 
 use super::import::StateDict;
 use crate::error::{Error, Result};
@@ -12,6 +15,7 @@ use tch::Kind;
 fn hf_name(key: &str) -> Option<String> {
     let fixed = match key {
         "pos_embed" => Some("embeddings.position_embeddings"),
+        "cls_token" => Some("embeddings.cls_token"),
         "patch_embed.proj.weight" => Some("embeddings.patch_embeddings.projection.weight"),
         "patch_embed.proj.bias" => Some("embeddings.patch_embeddings.projection.bias"),
         "norm.weight" => Some("layernorm.weight"),
@@ -62,8 +66,32 @@ pub fn to_hf(encoder: &StateDict, path: &Path) -> Result<StateDict> {
     Ok(out)
 }
 
-/// The `config.json` of the exported model.
+/// The `config.json` of the exported model: `vit_mae` for an encoder with a class token (MAE;
+/// `mask_ratio` 0 so `ViTMAEModel` keeps every patch when used as a feature extractor),
+/// `ijepa` otherwise.
 pub fn hf_config(cfg: &VitConfig) -> serde_json::Value {
+    if cfg.cls_token {
+        return serde_json::json!({
+            "architectures": ["ViTMAEModel"],
+            "model_type": "vit_mae",
+            "hidden_size": cfg.embed_dim,
+            "num_hidden_layers": cfg.depth,
+            "num_attention_heads": cfg.num_heads,
+            "intermediate_size": cfg.mlp_hidden(),
+            "hidden_act": "gelu",
+            "hidden_dropout_prob": 0.0,
+            "attention_probs_dropout_prob": 0.0,
+            "initializer_range": 0.02,
+            "layer_norm_eps": cfg.eps,
+            "image_size": cfg.image_size,
+            "patch_size": cfg.patch_size,
+            "num_channels": 3,
+            "qkv_bias": true,
+            "mask_ratio": 0.0,
+            "norm_pix_loss": true,
+            "torch_dtype": "float32"
+        });
+    }
     serde_json::json!({
         "architectures": ["IJepaModel"],
         "model_type": "ijepa",

@@ -187,7 +187,8 @@ fn shape_of(sd: &StateDict, key: &str, path: &Path) -> Result<Vec<i64>> {
         .ok_or_else(|| bad(path, format!("missing key `{key}`")))
 }
 
-/// Infers the encoder shape from its state dict: width and grid from `pos_embed`, patch from
+/// Infers the encoder shape from its state dict: width and grid from `pos_embed` (one row
+/// more, first, when a `cls_token` is present: MAE's), patch from
 /// `patch_embed.proj.weight`, depth from the block count, MLP ratio from `fc1`. The head count
 /// is not stored in weights: it comes from the preset of that width (tiny 3 ... giant 16),
 /// else `heads` must be given.
@@ -197,7 +198,8 @@ pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<Vi
     if pos.len() != 3 || proj.len() != 4 {
         return Err(bad(path, format!("`pos_embed` {pos:?} / `patch_embed.proj.weight` {proj:?} have unexpected ranks")));
     }
-    let (n, d, patch) = (pos[1] as usize, pos[2] as usize, proj[2] as usize);
+    let cls_token = sd.iter().any(|(k, _)| k == "cls_token");
+    let (n, d, patch) = ((pos[1] as usize).saturating_sub(usize::from(cls_token)), pos[2] as usize, proj[2] as usize);
     let grid = (n as f64).sqrt().round() as usize;
     if grid * grid != n {
         return Err(bad(path, format!("`pos_embed` has {n} positions, not a square grid")));
@@ -217,7 +219,7 @@ pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<Vi
         mlp_ratio: hidden as f64 / d as f64,
         eps: 1e-6,
         rescale_init: false,
-        cls_token: false,
+        cls_token,
     })
 }
 
