@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 const QUICKSTART: &str = include_str!("../../experiments/quickstart.kdl");
 
+/// A study over recipes: MAE's own nodes beside I-JEPA's, a zip sweep varying the recipe.
+const METHODS: &str = include_str!("../../experiments/fmnist-methods.kdl");
+
 /// A study exercising `extends`, `distributed` and `sweep`. Tests run in the crate folder, so
 /// the base path is relative to it; `fuzz.kdl` (the name inputs are parsed under) is itself.
 const STUDY: &str = r#"
@@ -67,6 +70,11 @@ const TOKENS: &[&str] = &[
     "\"quickstart\"",
     "recipe",
     "\"ijepa\"",
+    "\"mae\"",
+    "decoder",
+    "norm-pix-loss=",
+    "\"random\"",
+    "ratio",
     "seed",
     "data",
     "\"fashion-mnist\"",
@@ -329,9 +337,10 @@ fn never_panics_on_mutated_or_random_input() {
     let mut parsed_ok = 0usize;
     let mut slowest = Duration::ZERO;
     for i in 0..cases {
-        let src = match i % 3 {
+        let src = match i % 4 {
             0 => mutate(&mut rng, QUICKSTART.as_bytes()),
             1 => mutate(&mut rng, STUDY.as_bytes()),
+            2 => mutate(&mut rng, METHODS.as_bytes()),
             _ => soup(&mut rng),
         };
         let t = Instant::now();
