@@ -551,7 +551,14 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
 fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     let registry = ijepa_reports::load_registry(runs_dir)?;
     let files = ijepa_reports::write_report(&registry, out)?;
-    println!("report of {} written to {} ({files:?})", runs_dir.display(), out.display());
+    println!(
+        "report of {} written to {}: {} and report.html, {} tables, {} plots",
+        runs_dir.display(),
+        out.display(),
+        files.markdown.display(),
+        files.tables.len(),
+        files.plots.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -848,7 +855,8 @@ fn cmd_export(file: &std::path::Path, format: &str, which: &str, heads: Option<u
     store.load_strict(&import::to_map(enc), file)?;
     match format {
         "hf" => {
-            export::write_hf(enc, &cfg, out, file)?;
+            let decoder = models.module("decoder").and_then(export::decoder_shape);
+            export::write_hf(enc, &cfg, decoder, out, file)?;
             let kind = if cfg.cls_token { "ViTMAEModel" } else { "IJepaModel" };
             println!("exported the {which} encoder of {} as a transformers {kind} to {}/", file.display(), out.display());
         }

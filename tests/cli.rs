@@ -129,6 +129,9 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["model_type"], "vit_mae");
     assert_eq!(cfg["hidden_size"], 32);
+    assert_eq!((cfg["decoder_hidden_size"].as_i64(), cfg["decoder_num_hidden_layers"].as_i64()), (Some(16), Some(1)));
+    let pre: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("preprocessor_config.json")).unwrap()).unwrap();
+    assert_eq!(pre["size"]["height"], 16);
     let names: Vec<String> = tch::Tensor::read_safetensors(hf.join("model.safetensors")).unwrap().into_iter().map(|(n, _)| n).collect();
     for n in ["embeddings.cls_token", "embeddings.position_embeddings", "encoder.layer.1.attention.attention.key.weight", "layernorm.bias"] {
         assert!(names.iter().any(|x| x == n), "{n} missing: {names:?}");

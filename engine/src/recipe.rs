@@ -43,6 +43,84 @@ impl std::fmt::Debug for dyn GradSync {
     }
 }
 
+/// A recipe's models under their checkpoint prefixes, with the duties every recipe shares
+/// done once here: name prefixing ([`Modules::state`]), the optimiser's prefixed parameter
+/// list ([`Modules::trainable`]), strict restore ([`Modules::restore`]) and, with
+/// [`backward_step`], backward + gradient synchronisation + the AdamW step. The stores are
+/// shared handles: a recipe keeps its own fields for its forward pass.
+#[derive(Debug, Clone)]
+pub struct Modules {
+    modules: Vec<(&'static str, crate::model::ParamStore)>,
+}
+
+impl Modules {
+    /// The modules, in checkpoint order (e.g. `[("encoder", ..), ("predictor", ..)]`).
+    pub fn new(modules: Vec<(&'static str, crate::model::ParamStore)>) -> Self {
+        Self { modules }
+    }
+
+    /// Every tensor of every module, named `<module>.<official name>`.
+    pub fn state(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (prefix, store) in &self.modules {
+            out.extend(store.named().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
+        }
+        out
+    }
+
+    /// The trainable tensors of the modules named in `which`, prefixed (the optimiser's list).
+    pub fn trainable(&self, which: &[&str]) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        for (prefix, store) in self.modules.iter().filter(|(p, _)| which.contains(p)) {
+            out.extend(store.trainable().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
+        }
+        out
+    }
+
+    /// Trainable values in the modules named in `which`.
+    pub fn num_trainable(&self, which: &[&str]) -> i64 {
+        self.modules.iter().filter(|(p, _)| which.contains(p)).map(|(_, s)| s.num_trainable()).sum()
+    }
+
+    /// Restores every module from a checkpoint's tensors (keys `<module>.<name>`; the
+    /// `optimizer.` ones are left to the optimiser). Strict: a key of no module, a missing or
+    /// mis-shaped tensor is an error naming the key.
+    ///
+    /// # Errors
+    /// [`crate::Error::Checkpoint`] naming the key and `origin`.
+    pub fn restore(&self, tensors: &HashMap<String, Tensor>, origin: &Path) -> Result<()> {
+        let owned = |k: &str| self.modules.iter().any(|(p, _)| k.strip_prefix(p).is_some_and(|r| r.starts_with('.')));
+        if let Some(k) = tensors.keys().find(|k| !k.starts_with("optimizer.") && !owned(k)) {
+            return Err(crate::Error::Checkpoint { path: origin.to_path_buf(), message: format!("unexpected key `{k}`") });
+        }
+        for (prefix, store) in &self.modules {
+            store.load_strict(&prefixed(tensors, &format!("{prefix}.")), origin)?;
+        }
+        Ok(())
+    }
+}
+
+/// The entries of `all` whose key starts with `prefix`, with the prefix removed.
+pub fn prefixed(all: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
+    all.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest.to_string(), v.shallow_clone()))).collect()
+}
+
+/// The end of every step: backward of `loss`, the gradient averaging of a distributed run
+/// (when `sync` is installed), the AdamW step with `lr` / `wd`. Returns the loss to log: the
+/// mean over ranks, or this process's.
+///
+/// # Errors
+/// libtorch's, or the synchronisation's.
+pub fn backward_step(loss: &Tensor, sync: Option<&mut Box<dyn GradSync>>, optimizer: &mut crate::optim::AdamW, lr: f64, wd: f64) -> Result<f64> {
+    loss.f_backward()?;
+    let value = match sync {
+        Some(s) => s.sync(loss)?,
+        None => loss.f_to_kind(tch::Kind::Double)?.f_double_value(&[])?,
+    };
+    optimizer.step(lr, wd)?;
+    Ok(value)
+}
+
 /// Builds the per-batch extras (e.g. masks) in the loader threads.
 pub use crate::data::CollateFn as Collate;
 

@@ -258,7 +258,12 @@ fn eval_stage(
     let prec = if bf16 { "-bf16" } else { "" };
     let model_key = match subject {
         Subject::Pretrained => format!("{}-{:?}{prec}", &shared.checkpoint_sha256(&source.checkpoint)?[..16], kind),
-        Subject::RandomInit => format!("init{}-{}-{:?}{prec}", exp.seed, content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes()), kind),
+        // the recipe's initialisation: I-JEPA's key predates the recipe (unchanged), another
+        // recipe's (MAE: xavier, a class token) is keyed by it
+        Subject::RandomInit => {
+            let recipe = if exp.recipe == "ijepa" { String::new() } else { format!("-{}", exp.recipe) };
+            format!("init{}{recipe}-{}-{:?}{prec}", exp.seed, content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes()), kind)
+        }
         Subject::RawPixels => "pixels".to_string(),
     };
     let data_key = content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes());

@@ -8,11 +8,11 @@ use ijepa_engine::mask::{MaskBatch, MultiBlock};
 use ijepa_engine::model::vit::{apply_masks, repeat_interleave_batch, PredictorConfig, VisionTransformer, VisionTransformerPredictor, VitConfig};
 use ijepa_engine::model::ParamStore;
 use ijepa_engine::optim::{ema_update, AdamW};
-use ijepa_engine::recipe::{Collate, GradSync, Hyper, Recipe, StepStats};
+use ijepa_engine::recipe::{backward_step, Collate, GradSync, Hyper, Modules, Recipe, StepStats};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Device, Reduction, Tensor};
 
 /// Everything that defines the I-JEPA models and step, independent of data and schedules.
 #[derive(Debug, Clone)]
@@ -93,7 +93,10 @@ pub struct IJepa {
     device: Device,
     /// Gradient averaging of a distributed run, and the rank-averaged loss of the last step.
     grad_sync: Option<Box<dyn GradSync>>,
-    synced_loss: Option<f64>,
+    /// The loss of the last step (the mean over ranks when distributed).
+    last_loss: f64,
+    /// The three models under their checkpoint prefixes (the shared duties).
+    modules: Modules,
 }
 
 
@@ -110,11 +113,12 @@ impl IJepa {
         let target_encoder = VisionTransformer::new(&target_store.root(), &spec.encoder)?;
         target_store.freeze();
         target_store.copy_from(&encoder_store)?;
-        let mut params: Vec<(String, Tensor)> = Vec::new();
-        for (prefix, store) in [("encoder", &encoder_store), ("predictor", &predictor_store)] {
-            params.extend(store.trainable().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
-        }
-        let optimizer = AdamW::new(params, spec.betas, spec.eps)?;
+        let modules = Modules::new(vec![
+            ("encoder", encoder_store.clone()),
+            ("predictor", predictor_store.clone()),
+            ("target_encoder", target_store.clone()),
+        ]);
+        let optimizer = AdamW::new(modules.trainable(&["encoder", "predictor"]), spec.betas, spec.eps)?;
         let target_map: std::collections::HashMap<String, Tensor> = target_store.named().into_iter().collect();
         let ema_pairs = encoder_store
             .trainable()
@@ -134,7 +138,8 @@ impl IJepa {
             sampler: None,
             device,
             grad_sync: None,
-            synced_loss: None,
+            last_loss: f64::NAN,
+            modules,
         })
     }
 
@@ -178,11 +183,7 @@ impl IJepa {
     pub fn train_step(&mut self, images: &Tensor, masks_enc: &[Tensor], masks_pred: &[Tensor], hyper: Hyper) -> Result<Forward> {
         self.optimizer.zero_grad();
         let fwd = self.forward(images, masks_enc, masks_pred)?;
-        fwd.loss.f_backward()?;
-        if let Some(sync) = self.grad_sync.as_mut() {
-            self.synced_loss = Some(sync.sync(&fwd.loss)?);
-        }
-        self.optimizer.step(hyper.lr, hyper.wd)?;
+        self.last_loss = backward_step(&fwd.loss, self.grad_sync.as_mut(), &mut self.optimizer, hyper.lr, hyper.wd)?;
         ema_update(&self.ema_pairs, hyper.momentum)?;
         Ok(fwd)
     }
@@ -212,22 +213,13 @@ impl Recipe for IJepa {
     fn step(&mut self, images: &Tensor, masks: &MaskBatch, hyper: Hyper) -> Result<StepStats> {
         let enc = masks.context_tensors(self.device);
         let pred = masks.target_tensors(self.device);
-        let fwd = self.train_step(images, &enc, &pred, hyper)?;
-        let loss = match self.synced_loss.take() {
-            Some(mean) => mean,
-            None => fwd.loss.f_to_kind(Kind::Double)?.f_double_value(&[])?,
-        };
+        self.train_step(images, &enc, &pred, hyper)?;
+        let loss = self.last_loss;
         Ok(StepStats { loss, values: vec![masks.k_context as f64, masks.k_target as f64] })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        for (prefix, store) in
-            [("encoder", &self.encoder_store), ("predictor", &self.predictor_store), ("target_encoder", &self.target_store)]
-        {
-            out.extend(store.named().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
-        }
-        out
+        self.modules.state()
     }
 
     fn optimizer_state(&self) -> (Vec<(String, Tensor)>, u64) {
@@ -236,21 +228,12 @@ impl Recipe for IJepa {
     }
 
     fn restore(&mut self, tensors: &HashMap<String, Tensor>, optimizer_step: u64, origin: &Path) -> Result<()> {
-        let models: [(&str, &ParamStore); 3] =
-            [("encoder", &self.encoder_store), ("predictor", &self.predictor_store), ("target_encoder", &self.target_store)];
-        if let Some(k) = tensors.keys().find(|k| {
-            !k.starts_with("optimizer.") && !models.iter().any(|(p, _)| k.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
-        }) {
-            return Err(Error::Checkpoint { path: origin.to_path_buf(), message: format!("unexpected key `{k}`") });
-        }
-        for (prefix, store) in models {
-            store.load_strict(&sub_map(tensors, &format!("{prefix}.")), origin)?;
-        }
+        self.modules.restore(tensors, origin)?;
         self.optimizer.load_state(&sub_map(tensors, "optimizer."), optimizer_step, origin)
     }
 
     fn num_params(&self) -> i64 {
-        self.encoder_store.num_trainable() + self.predictor_store.num_trainable()
+        self.modules.num_trainable(&["encoder", "predictor"])
     }
 
     fn trainable(&self) -> Vec<Tensor> {
@@ -282,7 +265,4 @@ impl Recipe for IJepa {
     }
 }
 
-/// The entries of `all` whose key starts with `prefix`, with the prefix removed.
-pub fn sub_map(all: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
-    all.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest.to_string(), v.shallow_clone()))).collect()
-}
+pub use ijepa_engine::recipe::prefixed as sub_map;

@@ -27,7 +27,7 @@ use ijepa_engine::model::vit::encoder::mlp_hidden;
 use ijepa_engine::model::vit::{VisionTransformer, VitConfig};
 use ijepa_engine::model::{pos_embed, ParamStore, Path as ModelPath};
 use ijepa_engine::optim::AdamW;
-use ijepa_engine::recipe::{Collate, GradSync, Hyper, Recipe, StepStats};
+use ijepa_engine::recipe::{backward_step, Collate, GradSync, Hyper, Modules, Recipe, StepStats};
 use ijepa_engine::rng::{Rng, Stream};
 use std::collections::HashMap;
 use std::path::Path;
@@ -285,7 +285,8 @@ pub struct Mae {
     /// (seed, rank, per-rank batch is taken from the loader) of the noise draw.
     noise_key: Option<(u64, u64)>,
     grad_sync: Option<Box<dyn GradSync>>,
-    synced_loss: Option<f64>,
+    last_loss: f64,
+    modules: Modules,
 }
 
 /// The tag that separates MAE's noise draws from other `Stream::Mask` users.
@@ -355,11 +356,8 @@ impl Mae {
             }
             Ok(())
         })?;
-        let mut params: Vec<(String, Tensor)> = Vec::new();
-        for (prefix, store) in [("encoder", &encoder_store), ("decoder", &decoder_store)] {
-            params.extend(store.trainable().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
-        }
-        let optimizer = AdamW::new(params, spec.betas, spec.eps)?;
+        let modules = Modules::new(vec![("encoder", encoder_store.clone()), ("decoder", decoder_store.clone())]);
+        let optimizer = AdamW::new(modules.trainable(&["encoder", "decoder"]), spec.betas, spec.eps)?;
         Ok(Self {
             encoder_store,
             decoder_store,
@@ -370,7 +368,8 @@ impl Mae {
             device,
             noise_key: None,
             grad_sync: None,
-            synced_loss: None,
+            last_loss: f64::NAN,
+            modules,
         })
     }
 
@@ -425,11 +424,7 @@ impl Mae {
     pub fn train_step(&mut self, images: &Tensor, noise: &Tensor, hyper: Hyper) -> Result<MaeForward> {
         self.optimizer.zero_grad();
         let fwd = self.forward(images, noise)?;
-        fwd.loss.f_backward()?;
-        if let Some(sync) = self.grad_sync.as_mut() {
-            self.synced_loss = Some(sync.sync(&fwd.loss)?);
-        }
-        self.optimizer.step(hyper.lr, hyper.wd)?;
+        self.last_loss = backward_step(&fwd.loss, self.grad_sync.as_mut(), &mut self.optimizer, hyper.lr, hyper.wd)?;
         Ok(fwd)
     }
 }
@@ -487,22 +482,15 @@ impl Recipe for Mae {
 
     fn step(&mut self, images: &Tensor, noise: &Noise, hyper: Hyper) -> Result<StepStats> {
         let noise = noise.tensor(self.device)?;
-        let fwd = self.train_step(images, &noise, hyper)?;
-        let loss = match self.synced_loss.take() {
-            Some(mean) => mean,
-            None => fwd.loss.f_to_kind(Kind::Double)?.f_double_value(&[])?,
-        };
+        self.train_step(images, &noise, hyper)?;
+        let loss = self.last_loss;
         let l = self.spec.encoder.num_patches();
         let keep = len_keep(l, self.spec.mask_ratio);
         Ok(StepStats { loss, values: vec![keep as f64, (l - keep) as f64] })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut out = Vec::new();
-        for (prefix, store) in [("encoder", &self.encoder_store), ("decoder", &self.decoder_store)] {
-            out.extend(store.named().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
-        }
-        out
+        self.modules.state()
     }
 
     fn optimizer_state(&self) -> (Vec<(String, Tensor)>, u64) {
@@ -511,20 +499,12 @@ impl Recipe for Mae {
     }
 
     fn restore(&mut self, tensors: &HashMap<String, Tensor>, optimizer_step: u64, origin: &Path) -> Result<()> {
-        let models: [(&str, &ParamStore); 2] = [("encoder", &self.encoder_store), ("decoder", &self.decoder_store)];
-        if let Some(k) = tensors.keys().find(|k| {
-            !k.starts_with("optimizer.") && !models.iter().any(|(p, _)| k.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
-        }) {
-            return Err(Error::Checkpoint { path: origin.to_path_buf(), message: format!("unexpected key `{k}`") });
-        }
-        for (prefix, store) in models {
-            store.load_strict(&crate::ijepa::sub_map(tensors, &format!("{prefix}.")), origin)?;
-        }
-        self.optimizer.load_state(&crate::ijepa::sub_map(tensors, "optimizer."), optimizer_step, origin)
+        self.modules.restore(tensors, origin)?;
+        self.optimizer.load_state(&ijepa_engine::recipe::prefixed(tensors, "optimizer."), optimizer_step, origin)
     }
 
     fn num_params(&self) -> i64 {
-        self.encoder_store.num_trainable() + self.decoder_store.num_trainable()
+        self.modules.num_trainable(&["encoder", "decoder"])
     }
 
     fn trainable(&self) -> Vec<Tensor> {

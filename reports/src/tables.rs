@@ -166,12 +166,14 @@ impl ResultRow {
     }
 }
 
-/// Our plain (non-sweep) evaluations of one protocol, by experiment then best top-1 first.
+/// Our plain (non-sweep) evaluations of one protocol, and those of a sweep over recipes (a
+/// methods comparison: each point is a method of the table), by experiment then best top-1
+/// first.
 fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
     let mut evals: Vec<&EvalRun> = reg
         .evals
         .iter()
-        .filter(|e| e.record.protocol == protocol && e.record.varied.is_empty())
+        .filter(|e| e.record.protocol == protocol && (e.record.varied.is_empty() || e.record.varied.contains_key("recipe")))
         .collect();
     evals.sort_by(|a, b| {
         a.record
@@ -212,7 +214,8 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
 /// Table-1 layout (linear probe on frozen features): columns `method`, `arch`, `epochs`
 /// (pretraining, null for baselines), `data`, `top1` (percent), `source` (`"ours"`/`"paper"`).
 /// Our rows are the `protocol: "linear"` evaluations that are not part of a sweep (`varied`
-/// empty); the paper's rows are its Table 1 (ImageNet-1k).
+/// empty) or are points of a sweep over recipes; the paper's rows are its Table 1
+/// (ImageNet-1k).
 pub fn linear_table(reg: &Registry) -> DataFrame {
     let mut rows = our_rows(reg, "linear");
     rows.extend(

@@ -66,12 +66,21 @@ pub fn to_hf(encoder: &StateDict, path: &Path) -> Result<StateDict> {
     Ok(out)
 }
 
+/// The shape of an MAE decoder read from its weights (`decoder_embed.weight`, the block count,
+/// `fc1`), for `config.json`: (width, depth, MLP hidden width). Heads are not stored in weights.
+pub fn decoder_shape(decoder: &StateDict) -> Option<(i64, usize, i64)> {
+    let width = decoder.iter().find(|(k, _)| k == "decoder_embed.weight")?.1.size()[0];
+    let depth = (0..).take_while(|i| decoder.iter().any(|(k, _)| k.starts_with(&format!("decoder_blocks.{i}.")))).count();
+    let hidden = decoder.iter().find(|(k, _)| k == "decoder_blocks.0.mlp.fc1.weight").map(|(_, t)| t.size()[0]).unwrap_or(4 * width);
+    Some((width, depth, hidden))
+}
+
 /// The `config.json` of the exported model: `vit_mae` for an encoder with a class token (MAE;
-/// `mask_ratio` 0 so `ViTMAEModel` keeps every patch when used as a feature extractor),
-/// `ijepa` otherwise.
-pub fn hf_config(cfg: &VitConfig) -> serde_json::Value {
+/// `mask_ratio` 0 so `ViTMAEModel` keeps every patch when used as a feature extractor; the
+/// decoder's shape when the checkpoint has one), `ijepa` otherwise.
+pub fn hf_config(cfg: &VitConfig, decoder: Option<(i64, usize, i64)>) -> serde_json::Value {
     if cfg.cls_token {
-        return serde_json::json!({
+        let mut c = serde_json::json!({
             "architectures": ["ViTMAEModel"],
             "model_type": "vit_mae",
             "hidden_size": cfg.embed_dim,
@@ -89,8 +98,15 @@ pub fn hf_config(cfg: &VitConfig) -> serde_json::Value {
             "qkv_bias": true,
             "mask_ratio": 0.0,
             "norm_pix_loss": true,
-            "torch_dtype": "float32"
+            "torch_dtype": "float32",
+            "dtype": "float32"
         });
+        if let Some((width, depth, hidden)) = decoder {
+            c["decoder_hidden_size"] = width.into();
+            c["decoder_num_hidden_layers"] = depth.into();
+            c["decoder_intermediate_size"] = hidden.into();
+        }
+        return c;
     }
     serde_json::json!({
         "architectures": ["IJepaModel"],
@@ -114,12 +130,27 @@ pub fn hf_config(cfg: &VitConfig) -> serde_json::Value {
     })
 }
 
-/// Writes `dir/model.safetensors` and `dir/config.json` for `IJepaModel.from_pretrained(dir)`.
-pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, dir: &Path, origin: &Path) -> Result<()> {
+/// Writes `dir/model.safetensors`, `dir/config.json` (for `IJepaModel` / `ViTMAEModel
+/// .from_pretrained(dir)`) and `dir/preprocessor_config.json` (a `ViTImageProcessor` with our
+/// input size and the ImageNet normalisation every dataset goes through here).
+pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, decoder: Option<(i64, usize, i64)>, dir: &Path, origin: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tensors = to_hf(encoder, origin)?;
     super::state::save_weights(&dir.join("model.safetensors"), &tensors)?;
-    crate::run_dir::write_json(&dir.join("config.json"), &hf_config(cfg))
+    crate::run_dir::write_json(&dir.join("config.json"), &hf_config(cfg, decoder))?;
+    let (mean, std) = (crate::data::transform::IMAGENET_MEAN, crate::data::transform::IMAGENET_STD);
+    let pre = serde_json::json!({
+        "image_processor_type": "ViTImageProcessor",
+        "do_resize": true,
+        "size": {"height": cfg.image_size, "width": cfg.image_size},
+        "resample": 2,
+        "do_rescale": true,
+        "rescale_factor": 1.0 / 255.0,
+        "do_normalize": true,
+        "image_mean": mean,
+        "image_std": std
+    });
+    crate::run_dir::write_json(&dir.join("preprocessor_config.json"), &pre)
 }
 
 #[cfg(test)]
