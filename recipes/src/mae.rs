@@ -290,7 +290,7 @@ pub struct Mae {
 }
 
 /// The tag that separates MAE's noise draws from other `Stream::Mask` users.
-const NOISE_TAG: u64 = 0x4d41_45;
+const NOISE_TAG: u64 = 0x004d_4145; // "MAE"
 
 /// xavier-uniform in place: U(-a, a), a = sqrt(6 / (fan_in + fan_out)) of `[out, in]`.
 fn xavier_uniform_(t: &Tensor, fan_out: i64, fan_in: i64) -> Result<()> {

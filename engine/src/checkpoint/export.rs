@@ -79,43 +79,12 @@ pub fn decoder_shape(decoder: &StateDict) -> Option<(i64, usize, i64)> {
 /// `mask_ratio` 0 so `ViTMAEModel` keeps every patch when used as a feature extractor; the
 /// decoder's shape when the checkpoint has one), `ijepa` otherwise.
 pub fn hf_config(cfg: &VitConfig, decoder: Option<(i64, usize, i64)>) -> serde_json::Value {
-    if cfg.cls_token {
-        let mut c = serde_json::json!({
-            "architectures": ["ViTMAEModel"],
-            "model_type": "vit_mae",
-            "hidden_size": cfg.embed_dim,
-            "num_hidden_layers": cfg.depth,
-            "num_attention_heads": cfg.num_heads,
-            "intermediate_size": cfg.mlp_hidden(),
-            "hidden_act": "gelu",
-            "hidden_dropout_prob": 0.0,
-            "attention_probs_dropout_prob": 0.0,
-            "initializer_range": 0.02,
-            "layer_norm_eps": cfg.eps,
-            "image_size": cfg.image_size,
-            "patch_size": cfg.patch_size,
-            "num_channels": 3,
-            "qkv_bias": true,
-            "mask_ratio": 0.0,
-            "norm_pix_loss": true,
-            "torch_dtype": "float32",
-            "dtype": "float32"
-        });
-        if let Some((width, depth, hidden)) = decoder {
-            c["decoder_hidden_size"] = width.into();
-            c["decoder_num_hidden_layers"] = depth.into();
-            c["decoder_intermediate_size"] = hidden.into();
-        }
-        return c;
-    }
-    serde_json::json!({
-        "architectures": ["IJepaModel"],
-        "model_type": "ijepa",
+    // the ViT fields both layouts share
+    let mut c = serde_json::json!({
         "hidden_size": cfg.embed_dim,
         "num_hidden_layers": cfg.depth,
         "num_attention_heads": cfg.num_heads,
         "intermediate_size": cfg.mlp_hidden(),
-        "mlp_ratio": cfg.mlp_ratio,
         "hidden_act": "gelu",
         "hidden_dropout_prob": 0.0,
         "attention_probs_dropout_prob": 0.0,
@@ -125,9 +94,34 @@ pub fn hf_config(cfg: &VitConfig, decoder: Option<(i64, usize, i64)>) -> serde_j
         "patch_size": cfg.patch_size,
         "num_channels": 3,
         "qkv_bias": true,
-        "pooler_act": "tanh",
         "torch_dtype": "float32"
-    })
+    });
+    let own = if cfg.cls_token {
+        let mut m = serde_json::json!({
+            "architectures": ["ViTMAEModel"],
+            "model_type": "vit_mae",
+            "mask_ratio": 0.0,
+            "norm_pix_loss": true,
+            "dtype": "float32"
+        });
+        if let Some((width, depth, hidden)) = decoder {
+            m["decoder_hidden_size"] = width.into();
+            m["decoder_num_hidden_layers"] = depth.into();
+            m["decoder_intermediate_size"] = hidden.into();
+        }
+        m
+    } else {
+        serde_json::json!({
+            "architectures": ["IJepaModel"],
+            "model_type": "ijepa",
+            "mlp_ratio": cfg.mlp_ratio,
+            "pooler_act": "tanh"
+        })
+    };
+    if let (Some(base), Some(extra)) = (c.as_object_mut(), own.as_object()) {
+        base.extend(extra.clone());
+    }
+    c
 }
 
 /// Writes `dir/model.safetensors`, `dir/config.json` (for `IJepaModel` / `ViTMAEModel
