@@ -91,17 +91,14 @@ impl Recipe for LinearAe {
     }
 
     fn optimizer_state(&self) -> (Vec<(String, Tensor)>, u64) {
-        let t = self.optimizer.state_tensors().into_iter().map(|(n, t)| (format!("optimizer.{n}"), t)).collect();
-        (t, self.optimizer.step)
+        ijepa_engine::recipe::optimizer_state(&self.optimizer)
     }
 
     fn restore(&mut self, tensors: &HashMap<String, Tensor>, optimizer_step: u64, origin: &Path) -> Result<()> {
-        let sub = |p: &str| -> HashMap<String, Tensor> {
-            tensors.iter().filter_map(|(k, v)| k.strip_prefix(p).map(|r| (r.to_string(), v.shallow_clone()))).collect()
-        };
+        let sub = |p: &str| ijepa_engine::recipe::prefixed(tensors, p);
         self.encoder_store.load_strict(&sub("encoder."), origin)?;
         self.decoder_store.load_strict(&sub("decoder."), origin)?;
-        self.optimizer.load_state(&sub("optimizer."), optimizer_step, origin)
+        ijepa_engine::recipe::restore_optimizer(&mut self.optimizer, tensors, optimizer_step, origin)
     }
 
     fn num_params(&self) -> i64 {
@@ -109,7 +106,7 @@ impl Recipe for LinearAe {
     }
 
     fn trainable(&self) -> Vec<Tensor> {
-        self.optimizer.slots.iter().map(|s| s.param.shallow_clone()).collect()
+        self.optimizer.params()
     }
 
     fn set_grad_sync(&mut self, sync: Box<dyn GradSync>) {

@@ -72,6 +72,11 @@ impl AdamW {
         Ok(Self { slots, step: 0, betas, eps })
     }
 
+    /// The optimised tensors, in slot order (identical on every rank).
+    pub fn params(&self) -> Vec<Tensor> {
+        self.slots.iter().map(|s| s.param.shallow_clone()).collect()
+    }
+
     /// The moments as named tensors (`exp_avg.<param>`, `exp_avg_sq.<param>`), for checkpoints.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::with_capacity(2 * self.slots.len());

@@ -105,6 +105,21 @@ pub fn prefixed(all: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, 
     all.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|rest| (rest.to_string(), v.shallow_clone()))).collect()
 }
 
+/// The optimiser's part of a checkpoint, as [`Recipe::optimizer_state`] returns it: AdamW's
+/// moments named `optimizer.<moment>.<param>` and its step count.
+pub fn optimizer_state(optimizer: &crate::optim::AdamW) -> (Vec<(String, Tensor)>, u64) {
+    let t = optimizer.state_tensors().into_iter().map(|(n, t)| (format!("optimizer.{n}"), t)).collect();
+    (t, optimizer.step)
+}
+
+/// Restores AdamW from a checkpoint's `optimizer.` tensors (see [`optimizer_state`]).
+///
+/// # Errors
+/// A missing or mis-shaped moment, naming it and `origin`.
+pub fn restore_optimizer(optimizer: &mut crate::optim::AdamW, tensors: &HashMap<String, Tensor>, step: u64, origin: &Path) -> Result<()> {
+    optimizer.load_state(&prefixed(tensors, "optimizer."), step, origin)
+}
+
 /// The end of every step: backward of `loss`, the gradient averaging of a distributed run
 /// (when `sync` is installed), the AdamW step with `lr` / `wd`. Returns the loss to log: the
 /// mean over ranks, or this process's.

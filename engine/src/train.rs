@@ -172,11 +172,9 @@ fn host() -> String {
 }
 
 /// Columns of `metrics.csv`.
-pub const METRICS_HEADER: &str = "step,epoch,loss,lr,wd,momentum,context_len,target_len,ms_per_step,img_per_s,skipped";
-
 /// The `metrics.csv` header of a recipe: step, epoch, loss, lr, wd, its schedules (`momentum`
 /// for I-JEPA), its statistics, then ms_per_step, img_per_s, skipped. I-JEPA's is
-/// [`METRICS_HEADER`].
+/// `step,epoch,loss,lr,wd,momentum,context_len,target_len,ms_per_step,img_per_s,skipped`.
 pub fn metrics_header<R: Recipe>(recipe: &R) -> String {
     let mut cols = vec!["step", "epoch", "loss", "lr", "wd"];
     if recipe.uses_momentum() {

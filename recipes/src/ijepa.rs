@@ -223,13 +223,12 @@ impl Recipe for IJepa {
     }
 
     fn optimizer_state(&self) -> (Vec<(String, Tensor)>, u64) {
-        let t = self.optimizer.state_tensors().into_iter().map(|(n, t)| (format!("optimizer.{n}"), t)).collect();
-        (t, self.optimizer.step)
+        ijepa_engine::recipe::optimizer_state(&self.optimizer)
     }
 
     fn restore(&mut self, tensors: &HashMap<String, Tensor>, optimizer_step: u64, origin: &Path) -> Result<()> {
         self.modules.restore(tensors, origin)?;
-        self.optimizer.load_state(&sub_map(tensors, "optimizer."), optimizer_step, origin)
+        ijepa_engine::recipe::restore_optimizer(&mut self.optimizer, tensors, optimizer_step, origin)
     }
 
     fn num_params(&self) -> i64 {
@@ -237,7 +236,7 @@ impl Recipe for IJepa {
     }
 
     fn trainable(&self) -> Vec<Tensor> {
-        self.optimizer.slots.iter().map(|s| s.param.shallow_clone()).collect()
+        self.optimizer.params()
     }
 
     fn set_grad_sync(&mut self, sync: Box<dyn GradSync>) {
