@@ -13,9 +13,10 @@ use ijepa_dsl::config::{EncoderConfig, Experiment, MaskConfig, Precision};
 use ijepa_engine::checkpoint::{export, import};
 use ijepa_engine::{device, precision};
 use ijepa_engine::stages;
-use ijepa_engine::model::vit::{VisionTransformer, VisionTransformerPredictor};
+use ijepa_engine::model::vit::VisionTransformer;
 use ijepa_engine::model::ParamStore;
-use ijepa_engine::mask::{self, MultiBlock};
+use ijepa_recipes::ijepa::mask::{self, MultiBlock};
+use ijepa_recipes::ijepa::{PredictorConfig, VisionTransformerPredictor};
 use ijepa_engine::plan::Plan;
 use ijepa_engine::recipe::Hyper;
 use std::path::PathBuf;
@@ -334,8 +335,12 @@ struct BenchStep {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+    // the engine's progress lines (info) and warnings show by default; RUST_LOG overrides
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,ijepa_engine=info,ijepa_recipes=info,ijepa=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false)
+        .without_time()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -790,7 +795,7 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
     }
     if let Some(out) = png {
         let m = sampler.sample(exp.seed, 0, 0, 0, batch)?;
-        ijepa_engine::mask_png::write(&out, &m, gh, gw, 8)?;
+        ijepa_recipes::ijepa::mask_png::write(&out, &m, gh, gw, 8)?;
         println!("wrote {} (blue: context, warm colours: the {} target blocks, grey: unused)", out.display(), exp.mask.n_targets);
     }
     Ok(ExitCode::SUCCESS)
@@ -816,7 +821,7 @@ fn cmd_import(file: &std::path::Path, out: Option<PathBuf>, heads: Option<usize>
     for (name, sd) in import::MODELS.iter().zip([&models.encoder, &models.predictor, &models.target_encoder]) {
         let Some(sd) = sd else { continue };
         if *name == "predictor" {
-            let pcfg = import::infer_predictor(sd, &cfg, file)?;
+            let pcfg = PredictorConfig::infer(sd, &cfg, file)?;
             let ps = ParamStore::new(tch::Device::Cpu);
             VisionTransformerPredictor::new(&ps.root(), &pcfg)?;
             ps.load_strict(&import::to_map(sd), file)?;

@@ -191,6 +191,9 @@ pub enum EvalProtocol {
     LowShot,
     /// Weighted k-nearest neighbours on frozen features (a fast monitor).
     Knn,
+    /// Full fine-tuning of the encoder with a linear head (MAE's protocol; the paper's
+    /// Table 15).
+    Finetune,
 }
 
 /// Which frozen features a probe sees.
@@ -259,11 +262,53 @@ pub struct EvalConfig {
     pub temperature: f64,
     /// Baselines evaluated with the same protocol.
     pub baselines: Vec<Baseline>,
+    /// The fine-tuning settings (`finetune` only; absent from the other protocols, whose
+    /// serialised form and stage hashes are unchanged by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune: Option<FinetuneConfig>,
+}
+
+/// The settings of full fine-tuning beyond those it shares with the probes (`epochs`,
+/// `batch-size`, `lr` and `weight-decay` grids, `held-out`); defaults are MAE's
+/// (`main_finetune.py`), except the warm-up, scaled to short runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneConfig {
+    /// Epochs of linear learning-rate warm-up from 0 (MAE: 5 of 100).
+    pub warmup_epochs: f64,
+    /// The learning rate after the half-cycle cosine (MAE: 1e-6).
+    pub min_lr: f64,
+    /// Layer-wise learning-rate decay: block i gets `decay^(depth - i)` of the rate, the patch
+    /// embedding (and class token) `decay^(depth + 1)`, the head 1 (MAE: 0.75).
+    pub layer_decay: f64,
+    /// Stochastic-depth rate of the last block, linear from 0 at the first (MAE: 0.1).
+    pub drop_path: f64,
+    /// Label smoothing of the cross-entropy (MAE: 0.1).
+    pub label_smoothing: f64,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        Self { warmup_epochs: 1.0, min_lr: 1e-6, layer_decay: 0.75, drop_path: 0.1, label_smoothing: 0.1 }
+    }
 }
 
 impl EvalConfig {
     /// The defaults of a protocol (the paper's recipe, scaled to small data where noted).
     pub fn defaults(protocol: EvalProtocol) -> Self {
+        if protocol == EvalProtocol::Finetune {
+            // MAE's fine-tuning: AdamW, blr 1e-3 x batch / 256 at batch 256, weight decay 0.05;
+            // 10 epochs (MAE: 100 for ViT-B) for small data
+            return Self {
+                protocol,
+                head: HeadKind::Linear,
+                epochs: 10,
+                lrs: vec![1e-3],
+                wds: vec![0.05],
+                finetune: Some(FinetuneConfig::default()),
+                ..Self::defaults(EvalProtocol::Linear)
+            };
+        }
         Self {
             protocol,
             features: FeatureChoice::Last,
@@ -282,6 +327,7 @@ impl EvalConfig {
             k: 20,
             temperature: 0.07,
             baselines: Vec::new(),
+            finetune: None,
         }
     }
 
@@ -291,6 +337,7 @@ impl EvalConfig {
             EvalProtocol::Linear => "linear",
             EvalProtocol::LowShot => "low-shot",
             EvalProtocol::Knn => "knn",
+            EvalProtocol::Finetune => "finetune",
         }
     }
 }
@@ -575,6 +622,22 @@ pub struct LrSchedule {
     pub final_: f64,
     /// Warmup length in epochs (official `warmup`).
     pub warmup_epochs: f64,
+    /// MAE's base learning rate: when set, the peak is `blr x global batch / 256` (official
+    /// `main_pretrain.py`: `lr = blr * eff_batch_size / 256`), resolved by
+    /// [`LrSchedule::peak_for`] when the global batch is known; `peak` is then unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blr: Option<f64>,
+}
+
+impl LrSchedule {
+    /// The peak learning rate for a global batch of `global_batch` images (per-rank batch x
+    /// ranks): `blr x global_batch / 256` when `blr` is set, else `peak`.
+    pub fn peak_for(&self, global_batch: usize) -> f64 {
+        match self.blr {
+            Some(b) => b * global_batch as f64 / 256.0,
+            None => self.peak,
+        }
+    }
 }
 
 /// Shape of the weight-decay schedule.
@@ -696,7 +759,7 @@ impl Default for MaskConfig {
 impl Default for OptimizerConfig {
     fn default() -> Self {
         Self {
-            lr: LrSchedule { start: 2e-4, peak: 1e-3, final_: 1e-6, warmup_epochs: 40.0 },
+            lr: LrSchedule { start: 2e-4, peak: 1e-3, final_: 1e-6, warmup_epochs: 40.0, blr: None },
             weight_decay: WdSchedule { start: 0.04, final_: 0.4, shape: WdShape::Cosine },
             betas: (0.9, 0.999),
             eps: 1e-8,

@@ -158,6 +158,22 @@ fn optimizer_block() {
 }
 
 #[test]
+fn base_learning_rate_scales_with_the_global_batch() {
+    let l = exp("optimizer adamw { lr start=0 blr=1.5e-4 final=0 warmup-epochs=40 }").optimizer.lr;
+    assert_eq!(l.blr, Some(1.5e-4));
+    // MAE's rule: 1.5e-4 x 4096 / 256 = 2.4e-3
+    assert!((l.peak_for(4096) - 2.4e-3).abs() < 1e-15);
+    assert!((l.peak_for(32) - 1.875e-5).abs() < 1e-18);
+    // without blr, the peak is the written one whatever the batch
+    let p = exp("optimizer adamw { lr peak=5e-4 }").optimizer.lr;
+    assert_eq!((p.blr, p.peak_for(4096)), (None, 5e-4));
+    // an experiment without blr serialises as before (its stage hash does not move)
+    assert!(!serde_json::to_string(&p).unwrap().contains("blr"));
+    assert_eq!(errs("optimizer adamw { lr peak=1e-3 blr=1e-4 }"), ["invalid_value"]);
+    assert_eq!(errs("optimizer adamw { lr blr=0 }"), ["out_of_range"]);
+}
+
+#[test]
 fn ema() {
     let e = exp("ema start=0.99 final=0.999").ema;
     assert_eq!((e.start, e.final_), (0.99, 0.999));
@@ -369,6 +385,32 @@ fn eval_blocks_and_report() {
     assert_eq!((e.evals[2].k, e.evals[2].temperature), (10, 0.1));
     assert!(e.report);
     assert!(!exp("").report && exp("").evals.is_empty());
+}
+
+#[test]
+fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
+    use crate::config::{Baseline, EvalProtocol};
+    let e = exp(r#"eval "finetune" {
+        epochs 5; batch-size 64; lr 5e-4 1e-3; layer-decay 0.65; drop-path 0.2
+        label-smoothing 0; warmup-epochs 0.5; min-lr 0; baselines "random-init"
+    }"#);
+    let f = &e.evals[0];
+    assert_eq!((f.protocol, f.epochs, f.batch_size, f.lrs.clone(), f.wds.clone()), (EvalProtocol::Finetune, 5, 64, vec![5e-4, 1e-3], vec![0.05]));
+    let ft = f.finetune.clone().unwrap();
+    assert_eq!((ft.layer_decay, ft.drop_path, ft.label_smoothing, ft.warmup_epochs, ft.min_lr), (0.65, 0.2, 0.0, 0.5, 0.0));
+    assert_eq!(f.baselines, vec![Baseline::RandomInit]);
+    // MAE's defaults
+    let d = exp(r#"eval "finetune""#).evals[0].clone();
+    assert_eq!((d.lrs.clone(), d.wds.clone(), d.finetune.clone().unwrap()), (vec![1e-3], vec![0.05], crate::config::FinetuneConfig::default()));
+    // the other protocols serialise as before (their stage hashes must not move)
+    let json = serde_json::to_string(&exp(r#"eval "linear""#).evals[0]).unwrap();
+    assert!(!json.contains("finetune"), "{json}");
+    assert_eq!(errs(r#"eval "linear" { layer-decay 0.75 }"#), ["invalid_value"]);
+    assert_eq!(errs(r#"eval "knn" { drop-path 0.1 }"#), ["invalid_value"]);
+    assert_eq!(errs(r#"eval "finetune" { baselines "raw-pixels" }"#), ["invalid_value"]);
+    assert_eq!(errs(r#"eval "finetune" { features "last4" }"#), ["invalid_value"]);
+    assert_eq!(errs(r#"eval "finetune" { layer-decay 0 }"#), ["out_of_range"]);
+    assert_eq!(errs(r#"eval "finetune" { drop-path 1 }"#), ["out_of_range"]);
 }
 
 #[test]

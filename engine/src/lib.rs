@@ -1,8 +1,9 @@
 //! ijepa-engine: the tch (libtorch) runtime of ijepa.
 //!
-//! Models (ViT encoder and predictor), the multi-block mask sampler, data (datasets,
-//! transforms, threaded loader), the optimiser and schedules, checkpoints, and the
-//! pretraining loop that a recipe plugs into.
+//! The ViT encoder shared by the recipes, data (datasets, transforms, threaded loader), the
+//! optimiser and schedules, checkpoints, evaluations, and the pretraining loop that a recipe
+//! plugs into. Recipe-specific code (I-JEPA's predictor and multi-block sampler, MAE's
+//! decoder) lives in the `ijepa-recipes` crate.
 
 /// `println!` that never panics: a closed stdout (`ijepa run ... | head`) must not stop
 /// training, so write errors are ignored (the run folder has everything printed). Exported
@@ -42,8 +43,6 @@ pub mod error;
 pub mod eval;
 pub mod guard;
 pub mod interrupt;
-pub mod mask;
-pub mod mask_png;
 pub mod memory;
 pub mod model;
 pub mod monitor;

@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
-/// Header of `monitor.csv`.
-pub const MONITOR_HEADER: &str = "step,epoch,encoder,knn_top1,rankme,spread,seconds";
+/// Header of `monitor.csv` (the run-folder schema's).
+pub use ijepa_schema::MONITOR_HEADER;
 
 /// kNN vote temperature (DINO's).
 const TEMPERATURE: f64 = 0.07;

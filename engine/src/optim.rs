@@ -41,6 +41,9 @@ pub struct Slot {
     pub exp_avg: Tensor,
     /// Second moment.
     pub exp_avg_sq: Tensor,
+    /// This parameter's factor on the step's learning rate (1; fine-tuning's layer-wise
+    /// decay sets it per block, like MAE's `lr_scale` param groups).
+    pub lr_scale: f64,
 }
 
 /// AdamW over named parameters, in a fixed order.
@@ -66,7 +69,7 @@ impl AdamW {
                 let group = group_of(&name, &param);
                 let exp_avg = param.f_zeros_like()?.f_detach()?;
                 let exp_avg_sq = param.f_zeros_like()?.f_detach()?;
-                Ok(Slot { name, param, group, exp_avg, exp_avg_sq })
+                Ok(Slot { name, param, group, exp_avg, exp_avg_sq, lr_scale: 1.0 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { slots, step: 0, betas, eps })
@@ -119,14 +122,13 @@ impl AdamW {
         }
     }
 
-    /// One AdamW step with learning rate `lr` and weight decay `wd` (decayed group only).
-    /// Parameters without a gradient are skipped, as in torch.
+    /// One AdamW step with learning rate `lr` (times each slot's `lr_scale`) and weight decay
+    /// `wd` (decayed group only). Parameters without a gradient are skipped, as in torch.
     pub fn step(&mut self, lr: f64, wd: f64) -> Result<()> {
         self.step += 1;
         let (b1, b2) = self.betas;
         let bc1 = 1.0 - b1.powi(self.step as i32);
         let bc2 = 1.0 - b2.powi(self.step as i32);
-        let step_size = lr / bc1;
         let bc2_sqrt = bc2.sqrt();
         tch::no_grad(|| -> Result<()> {
             for s in &mut self.slots {
@@ -135,6 +137,8 @@ impl AdamW {
                     continue;
                 }
                 let g = g.f_to_kind(Kind::Float)?;
+                let lr = lr * s.lr_scale;
+                let step_size = lr / bc1;
                 let mut p = s.param.shallow_clone();
                 let decay = match s.group {
                     Group::Decay => wd,

@@ -292,7 +292,7 @@ impl Plan {
         let stage = &self.graph[n];
         match stage.task {
             Task::Pretrain { .. } => pretrain_status(&stage.dir),
-            Task::Eval { .. } if stage.dir.join("eval.json").is_file() => Status::Done,
+            Task::Eval { .. } if stage.dir.join(ijepa_schema::EVAL).is_file() => Status::Done,
             Task::Report if report_marker(&stage.dir).as_deref() == Some(stage.hash.as_str()) => Status::Done,
             _ => Status::Pending,
         }
@@ -419,17 +419,15 @@ fn glob(pattern: &str, text: &str) -> bool {
 
 /// Status of a pretraining folder: its manifest says done; or a checkpoint to resume from.
 pub fn pretrain_status(dir: &Path) -> Status {
-    let manifest: Option<serde_json::Value> =
-        std::fs::read_to_string(dir.join("manifest.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
-    if manifest.as_ref().and_then(|m| m["status"].as_str()) == Some("done") {
+    let manifest: Option<ijepa_schema::Manifest> =
+        std::fs::read_to_string(dir.join(ijepa_schema::MANIFEST)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    if manifest.as_ref().is_some_and(|m| m.is_done()) {
         return Status::Done;
     }
-    if dir.join("checkpoints").join("latest.safetensors").is_file() {
+    if dir.join(ijepa_schema::CHECKPOINTS).join("latest.safetensors").is_file() {
         let step = manifest
-            .as_ref()
-            .and_then(|m| m["checkpoints"].as_array().cloned())
-            .and_then(|cs| cs.into_iter().find(|c| c["file"] == "latest.safetensors"))
-            .and_then(|c| c["step"].as_u64())
+            .and_then(|m| m.checkpoints.into_iter().find(|c| c.file == "latest.safetensors"))
+            .map(|c| c.step)
             .unwrap_or(0);
         return Status::Partial { step };
     }

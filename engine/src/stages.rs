@@ -7,12 +7,12 @@ use crate::checkpoint::import;
 use crate::data::{self, Dataset, EvalTransform, SampleTransform, Split};
 use crate::error::{Error, Result};
 use crate::eval::features::{self, FeatureKind, Features};
-use crate::eval::{knn, linear, logistic, lowshot, ProbeResult};
+use crate::eval::{finetune, knn, linear, logistic, lowshot, ProbeResult};
 use crate::model::vit::VisionTransformer;
 use crate::model::ParamStore;
 use crate::run_dir::{self, content_hash};
 use ijepa_dsl::config::{Baseline, DataConfig, DatasetKind, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind};
-use serde_json::json;
+use ijepa_schema::{CurvePoint, EvalRecord, SweepPoint};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -225,7 +225,7 @@ pub fn run_eval(
     meta: &EvalMeta,
     shared: &mut EvalCache,
 ) -> Result<()> {
-    if dir.join("eval.json").exists() {
+    if dir.join(ijepa_schema::EVAL).exists() {
         println!("{} is already done", dir.display());
         return Ok(());
     }
@@ -250,7 +250,45 @@ fn eval_stage(
     let t0 = Instant::now();
     let (train_ds, test_ds) = shared.datasets(&exp.data)?;
     let transform = eval_transform(exp)?;
-    let feature_dir = dir.parent().unwrap_or(Path::new(".")).join("features");
+    let (result, n_train, n_test) = if cfg.protocol == EvalProtocol::Finetune {
+        finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device)?
+    } else {
+        let (train, test) = frozen_features(exp, cfg, subject, source, dir, &train_ds, &test_ds, &transform, device, shared)?;
+        let (result, n_train) = evaluate(exp, cfg, &train, &test, train_ds.num_classes())?;
+        (result, n_train, test.y.len())
+    };
+    let mut record = record(exp, cfg, subject, source, &result, n_train, n_test, meta);
+    record.wall_s = t0.elapsed().as_secs_f64();
+    run_dir::write_json(&dir.join(ijepa_schema::EVAL), &record)?;
+    println!(
+        "eval {:<8} {:<13} top-1 {:>6.2}%  ({} train / {} test examples, {:.1} s) -> {}",
+        cfg.name(),
+        subject.key(&exp.recipe),
+        record.top1,
+        record.train_examples,
+        record.test_examples,
+        t0.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok(())
+}
+
+
+/// The frozen features a probe reads (train, test), cached under `dir/../features/`.
+#[allow(clippy::too_many_arguments)]
+fn frozen_features(
+    exp: &Experiment,
+    cfg: &EvalConfig,
+    subject: Subject,
+    source: &Source,
+    dir: &Path,
+    train_ds: &Arc<dyn Dataset>,
+    test_ds: &Arc<dyn Dataset>,
+    transform: &EvalTransform,
+    device: Device,
+    shared: &mut EvalCache,
+) -> Result<(Features, Features)> {
+    let feature_dir = dir.parent().unwrap_or(Path::new(".")).join(ijepa_schema::FEATURES);
     std::fs::create_dir_all(&feature_dir).map_err(|e| Error::io(&feature_dir, e))?;
     let bf16 = crate::precision::uses_bf16(exp.precision, device);
     let kind = feature_kind(cfg.features);
@@ -268,44 +306,63 @@ fn eval_stage(
     };
     let data_key = content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes());
     let key = |split: &str| feature_dir.join(format!("{model_key}-{split}-{data_key}.safetensors"));
-    let (train, test) = match subject {
+    Ok(match subject {
         Subject::RawPixels => (
-            features::cached(&key("train"), || features::raw_pixels(train_ds.as_ref(), &transform, 256))?,
-            features::cached(&key("test"), || features::raw_pixels(test_ds.as_ref(), &transform, 256))?,
+            features::cached(&key("train"), || features::raw_pixels(train_ds.as_ref(), transform, 256))?,
+            features::cached(&key("test"), || features::raw_pixels(test_ds.as_ref(), transform, 256))?,
         ),
         _ => {
             let (_store, vit) = encoder(exp, source, subject, device)?;
-            let ex = |ds: &Arc<dyn Dataset>| features::extract(&vit, ds.as_ref(), &transform as &dyn SampleTransform, kind, 256, device, bf16);
-            (features::cached(&key("train"), || ex(&train_ds))?, features::cached(&key("test"), || ex(&test_ds))?)
+            let ex = |ds: &Arc<dyn Dataset>| features::extract(&vit, ds.as_ref(), transform as &dyn SampleTransform, kind, 256, device, bf16);
+            (features::cached(&key("train"), || ex(train_ds))?, features::cached(&key("test"), || ex(test_ds))?)
         }
-    };
-    let mut record = evaluate(exp, cfg, subject, source, &train, &test, train_ds.num_classes())?;
-    record["experiment"] = json!(meta.experiment);
-    record["varied"] = json!(meta.varied);
-    record["wall_s"] = json!(t0.elapsed().as_secs_f64());
-    run_dir::write_json(&dir.join("eval.json"), &record)?;
-    println!(
-        "eval {:<8} {:<13} top-1 {:>6.2}%  ({} train / {} test examples, {:.1} s) -> {}",
-        cfg.name(),
-        subject.key(&exp.recipe),
-        record["top1"].as_f64().unwrap_or(f64::NAN),
-        record["train_examples"],
-        record["test_examples"],
-        t0.elapsed().as_secs_f64(),
-        dir.display()
-    );
-    Ok(())
+    })
 }
 
-fn evaluate(
+/// Fine-tunes the subject's encoder ([`crate::eval::finetune`]); returns the result with the
+/// number of training and test images.
+#[allow(clippy::too_many_arguments)]
+fn finetune_stage(
     exp: &Experiment,
     cfg: &EvalConfig,
     subject: Subject,
     source: &Source,
-    train: &Features,
-    test: &Features,
-    num_classes: usize,
-) -> Result<serde_json::Value> {
+    train_ds: &Arc<dyn Dataset>,
+    test_ds: &Arc<dyn Dataset>,
+    transform: &EvalTransform,
+    device: Device,
+) -> Result<(ProbeResult, usize, usize)> {
+    if subject == Subject::RawPixels {
+        return Err(Error::Config("fine-tuning needs an encoder: the raw pixels have none".into()));
+    }
+    let ft = cfg.finetune.clone().unwrap_or_default();
+    let fcfg = finetune::FinetuneCfg {
+        epochs: cfg.epochs,
+        batch: cfg.batch_size,
+        lrs: cfg.lrs.clone(),
+        wds: cfg.wds.clone(),
+        warmup_epochs: ft.warmup_epochs,
+        min_lr: ft.min_lr,
+        layer_decay: ft.layer_decay,
+        drop_path: ft.drop_path,
+        label_smoothing: ft.label_smoothing,
+        heldout: cfg.heldout,
+        seed: exp.seed,
+        workers: exp.data.workers,
+        bf16: crate::precision::uses_bf16(exp.precision, device),
+    };
+    let num_classes = train_ds.num_classes();
+    let build = || -> Result<finetune::Classifier> {
+        let (store, vit) = encoder(exp, source, subject, device)?;
+        finetune::Classifier::new(store, vit, num_classes)
+    };
+    let train_tf = data::train_transform(&exp.data)?;
+    let result = finetune::finetune(&build, train_ds.clone(), test_ds.clone(), train_tf, transform, num_classes, &fcfg, device)?;
+    Ok((result, train_ds.len(), test_ds.len()))
+}
+
+/// Runs a frozen-feature protocol; returns its result and the number of training labels used.
+fn evaluate(exp: &Experiment, cfg: &EvalConfig, train: &Features, test: &Features, num_classes: usize) -> Result<(ProbeResult, usize)> {
     let linear_cfg = || linear::LinearCfg {
         epochs: cfg.epochs,
         decay_every: cfg.decay_every,
@@ -338,38 +395,65 @@ fn evaluate(
             chosen.insert("temperature".to_string(), cfg.temperature);
             (ProbeResult { sweep: Vec::new(), chosen, top1, curve: Vec::new() }, train.y.len())
         }
+        EvalProtocol::Finetune => return Err(Error::Config("fine-tuning does not read frozen features".into())),
     };
+    Ok((result, n_train))
+}
+
+/// The `eval.json` record of a stage (the run-folder schema's [`EvalRecord`]).
+#[allow(clippy::too_many_arguments)]
+fn record(
+    exp: &Experiment,
+    cfg: &EvalConfig,
+    subject: Subject,
+    source: &Source,
+    result: &ProbeResult,
+    n_train: usize,
+    n_test: usize,
+    meta: &EvalMeta,
+) -> EvalRecord {
     let head = match (cfg.protocol, cfg.head) {
         (EvalProtocol::Knn, _) => "knn",
+        (EvalProtocol::Finetune, _) => "finetune",
         (_, HeadKind::Linear) => "linear",
         (_, HeadKind::BnLinear) => "bn-linear",
         (_, HeadKind::Logistic) => "logistic",
     };
+    let features = if subject == Subject::RawPixels {
+        "pixels"
+    } else if cfg.protocol == EvalProtocol::Finetune {
+        "finetuned"
+    } else if cfg.features == FeatureChoice::Last4 {
+        "last4"
+    } else {
+        "last"
+    };
     let e = &exp.encoder;
-    Ok(json!({
-        "experiment": exp.name,
-        "stage": format!("eval-{}", cfg.name()),
-        "protocol": cfg.name(),
-        "model": subject.key(&exp.recipe),
-        "method": method_of(subject, source, &exp.recipe),
-        "arch": if subject == Subject::RawPixels { "pixels".to_string() } else { format!("ViT-{}x{}/{}", e.embed_dim, e.depth, e.patch_size) },
+    EvalRecord {
+        experiment: meta.experiment.clone(),
+        stage: format!("eval-{}", cfg.name()),
+        protocol: cfg.name().into(),
+        model: subject.key(&exp.recipe),
+        method: method_of(subject, source, &exp.recipe),
+        arch: if subject == Subject::RawPixels { "pixels".to_string() } else { format!("ViT-{}x{}/{}", e.embed_dim, e.depth, e.patch_size) },
         // the experiment's epochs describe the encoder only when we pretrained it
-        "pretrain_epochs": if subject == Subject::Pretrained && source.pretrain_dir.is_some() { json!(exp.epochs) } else { json!(null) },
-        "data": dataset_label(&exp.data.dataset),
-        "resolution": exp.data.crop_size,
-        "features": if subject == Subject::RawPixels { "pixels" } else if cfg.features == FeatureChoice::Last4 { "last4" } else { "last" },
-        "head": head,
-        "fraction": if cfg.protocol == EvalProtocol::LowShot { json!(cfg.fraction) } else { json!(null) },
-        "sweep": result.sweep.iter().map(|(p, acc)| json!({"params": p, "heldout_top1": acc})).collect::<Vec<_>>(),
-        "chosen": result.chosen,
-        "top1": result.top1,
-        "train_examples": n_train,
-        "test_examples": test.y.len(),
-        "varied": {},
-        "pretrain_dir": source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
-        "checkpoint": source.checkpoint.display().to_string(),
-        "curve": result.curve.iter().map(|(ep, acc)| json!({"epoch": ep, "top1": acc})).collect::<Vec<_>>(),
-    }))
+        pretrain_epochs: (subject == Subject::Pretrained && source.pretrain_dir.is_some()).then_some(exp.epochs as u64),
+        data: dataset_label(&exp.data.dataset).into(),
+        resolution: Some(exp.data.crop_size as u64),
+        features: features.into(),
+        head: head.into(),
+        fraction: (cfg.protocol == EvalProtocol::LowShot).then_some(cfg.fraction),
+        sweep: result.sweep.iter().map(|(p, acc)| SweepPoint { params: p.clone(), heldout_top1: *acc }).collect(),
+        chosen: result.chosen.clone(),
+        top1: result.top1,
+        train_examples: n_train as u64,
+        test_examples: n_test as u64,
+        varied: meta.varied.clone(),
+        pretrain_dir: source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
+        checkpoint: Some(source.checkpoint.display().to_string()),
+        curve: result.curve.iter().map(|&(ep, acc)| CurvePoint { epoch: ep as u64, top1: acc }).collect(),
+        wall_s: 0.0,
+    }
 }
 
 /// Indices into the training split of the files an ImageNet-style list names (`split-file`).

@@ -12,7 +12,8 @@ use crate::monitor::{Measure, Monitor, MONITOR_HEADER};
 use ijepa_dsl::config::Experiment;
 use indicatif::{ProgressBar, ProgressStyle};
 use crate::checkpoint::state::{self, Position};
-use serde::{Deserialize, Serialize};
+use ijepa_schema as schema;
+use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,67 +92,8 @@ pub struct RunSummary {
     pub checkpoint: PathBuf,
 }
 
-/// One checkpoint file recorded in the manifest.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CheckpointRecord {
-    /// File name inside `checkpoints/`.
-    pub file: String,
-    /// Optimiser steps done when it was written.
-    pub step: u64,
-    /// SHA-256 of the file.
-    pub sha256: String,
-}
-
-/// The manifest of a stage (`manifest.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    /// Stage kind.
-    pub stage: String,
-    /// Experiment name.
-    pub experiment: String,
-    /// Content hash of the resolved config.
-    pub hash: String,
-    /// running, done or failed.
-    pub status: String,
-    /// Unix seconds.
-    pub started: u64,
-    /// Unix seconds, when finished.
-    pub finished: Option<u64>,
-    /// ijepa version.
-    pub ijepa_version: String,
-    /// Host name.
-    pub host: String,
-    /// Number of processes.
-    pub world_size: usize,
-    /// Device.
-    pub device: String,
-    /// The precision the run computes in, and why (`bf16 (auto: this CPU has AMX-BF16)`).
-    #[serde(default)]
-    pub precision: String,
-    /// Steps done.
-    pub steps: usize,
-    /// Final loss.
-    pub final_loss: Option<f64>,
-    /// Error message of a failed run.
-    pub error: Option<String>,
-    /// Steps at which this run was resumed from a checkpoint.
-    #[serde(default)]
-    pub resumed_at: Vec<u64>,
-    /// Checkpoints on disk (latest and the kept ones), with checksums.
-    #[serde(default)]
-    pub checkpoints: Vec<CheckpointRecord>,
-    /// Distributed runs: a digest of the final weights on each rank (all equal, or the run
-    /// fails: DDP keeps the replicas bit-identical).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rank_digests: Vec<String>,
-}
-
-impl Manifest {
-    fn record(&mut self, rec: CheckpointRecord) {
-        self.checkpoints.retain(|c| c.file != rec.file);
-        self.checkpoints.push(rec);
-    }
-}
+/// The manifest and its checkpoint records: the run-folder schema's (`ijepa_schema`).
+pub use ijepa_schema::{CheckpointRecord, Manifest};
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -198,7 +140,7 @@ impl Run {
         if !self.lead {
             return Ok(());
         }
-        write_json(&self.dir.join("manifest.json"), &self.manifest)
+        write_json(&self.dir.join(schema::MANIFEST), &self.manifest)
     }
 }
 
@@ -217,27 +159,27 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     } else {
         run_dir::stage_path(&opts.runs_dir, &exp.name, "pretrain", &hash)
     };
-    let manifest_path = dir.join("manifest.json");
+    let manifest_path = dir.join(schema::MANIFEST);
     let previous: Option<Manifest> = std::fs::read_to_string(&manifest_path).ok().and_then(|t| serde_json::from_str(&t).ok());
-    let done = previous.as_ref().filter(|m| m.status == "done").map(|m| m.steps);
+    let done = previous.as_ref().filter(|m| m.is_done()).map(|m| m.steps);
     // every rank follows rank 0's reading of the folder
     let done = agree(opts.dist.as_deref(), done.map(|s| s as i64).unwrap_or(-1))?;
     if done >= 0 {
-        let losses = if lead { read_losses(&dir.join("metrics.csv"), u64::MAX)? } else { Vec::new() };
+        let losses = if lead { read_losses(&dir.join(schema::METRICS), u64::MAX)? } else { Vec::new() };
         if lead {
             println!("{} is already done ({done} steps); nothing to run", dir.display());
         }
         return Ok(summary(&dir, done as usize, &losses, 0.0));
     }
     if lead {
-        run_dir::write_atomic(&dir.join("config.kdl"), opts.source.as_bytes())?;
-        run_dir::write_atomic(&dir.join("config.json"), resolved.as_bytes())?;
+        run_dir::write_atomic(&dir.join(schema::CONFIG_KDL), opts.source.as_bytes())?;
+        run_dir::write_atomic(&dir.join(schema::CONFIG_JSON), resolved.as_bytes())?;
     }
     let manifest = Manifest {
         stage: "pretrain".into(),
         experiment: exp.name.clone(),
         hash: hash.clone(),
-        status: "running".into(),
+        status: schema::status::RUNNING.into(),
         started: previous.as_ref().map(|m| m.started).unwrap_or_else(now),
         finished: None,
         ijepa_version: env!("CARGO_PKG_VERSION").into(),
@@ -263,13 +205,13 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     run.manifest.finished = Some(now());
     match &result {
         Ok(s) => {
-            run.manifest.status = "done".into();
+            run.manifest.status = schema::status::DONE.into();
             run.manifest.steps = s.steps;
             run.manifest.final_loss = Some(s.final_loss);
         }
-        Err(Error::Interrupted { .. }) => run.manifest.status = "interrupted".into(),
+        Err(Error::Interrupted { .. }) => run.manifest.status = schema::status::INTERRUPTED.into(),
         Err(e) => {
-            run.manifest.status = "failed".into();
+            run.manifest.status = schema::status::FAILED.into();
             run.manifest.error = Some(e.to_string());
         }
     }
@@ -345,7 +287,7 @@ fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary 
         initial_loss: mean(head),
         final_loss: mean(tail),
         wall_s,
-        checkpoint: dir.join("checkpoints").join("final.safetensors"),
+        checkpoint: dir.join(schema::CHECKPOINTS).join("final.safetensors"),
     }
 }
 
@@ -396,7 +338,7 @@ fn latest_or_fallback(latest: &Path) -> Result<Option<(std::collections::HashMap
 
 /// Writes `checkpoints/latest.safetensors` (models + optimiser + position) and records it.
 fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position) -> Result<PathBuf> {
-    let path = run.dir.join("checkpoints").join("latest.safetensors");
+    let path = run.dir.join(schema::CHECKPOINTS).join("latest.safetensors");
     let (mut tensors, optimizer_step) = recipe.optimizer_state();
     tensors.extend(recipe.state());
     // never replace a good checkpoint with diverged weights
@@ -434,10 +376,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let transform = data::train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
-    let sched = Schedules::new(&exp.optimizer.lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
-    let metrics_path = run.dir.join("metrics.csv");
-    let monitor_path = run.dir.join("monitor.csv");
-    let latest = run.dir.join("checkpoints").join("latest.safetensors");
+    // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
+    let mut lr = exp.optimizer.lr.clone();
+    lr.peak = lr.peak_for(exp.data.batch_size * world);
+    let sched = Schedules::new(&lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
+    let metrics_path = run.dir.join(schema::METRICS);
+    let monitor_path = run.dir.join(schema::MONITOR);
+    let latest = run.dir.join(schema::CHECKPOINTS).join("latest.safetensors");
     let mut start = Position { global_step: 0, epoch: 0, step_in_epoch: 0, optimizer_step: 0 };
     let mut losses: Vec<f64> = Vec::new();
     // rank 0 decides whether to resume (and from which step); the others load the same file
@@ -498,6 +443,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.manifest.precision,
             run.dir.display()
         );
+        if let Some(b) = exp.optimizer.lr.blr {
+            println!("peak lr {:.4e} = blr {b:e} x global batch {} / 256", lr.peak, exp.data.batch_size * world);
+        }
     }
     let total = exp.epochs * ipe;
     let bar = if opts.progress && lead { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
@@ -594,7 +542,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let latest_path = save_latest(recipe, run, pos)?;
         if last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)) {
             let name = format!("epoch-{:04}.safetensors", epoch + 1);
-            let kept = run.dir.join("checkpoints").join(&name);
+            let kept = run.dir.join(schema::CHECKPOINTS).join(&name);
             let tmp = kept.with_extension("safetensors.tmp");
             std::fs::copy(&latest_path, &tmp).map_err(|e| Error::io(&tmp, e))?;
             std::fs::rename(&tmp, &kept).map_err(|e| Error::io(&kept, e))?;

@@ -88,3 +88,64 @@ fn eval_raw_pixel_baseline_beats_chance_by_far() {
     assert!(r.top1 > 70.0, "{r:?}");
     assert_eq!(r.curve.len(), 12);
 }
+
+#[test]
+fn finetune_trains_the_whole_encoder_with_layer_decay_and_selects_on_held_out_data() {
+    use ijepa_engine::eval::finetune::{self, Classifier, FinetuneCfg};
+    use ijepa_engine::optim::Group;
+    use std::sync::Arc;
+    let train: Arc<dyn Dataset> = Arc::new(FashionMnist::embedded(Split::Train).unwrap().limit(Some(2000)));
+    let test = FashionMnist::embedded(Split::Test).unwrap().limit(Some(500));
+    let eval_tf = EvalTransform::resize_only(28).unwrap();
+    let train_tf: Arc<dyn ijepa_engine::data::SampleTransform> = Arc::new(
+        ijepa_engine::data::TrainTransform::new(ijepa_engine::data::TrainTransformCfg {
+            size: 28,
+            scale: (0.5, 1.0),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    let build = || {
+        let store = ParamStore::new(Device::Cpu);
+        let vit = tiny_vit(&store);
+        Classifier::new(store, vit, 10)
+    };
+    // the optimiser's groups: MAE's layer-wise scales, no decay on 1-D tensors
+    let m = build().unwrap();
+    let opt = m.optimizer(0.5).unwrap();
+    let slot = |name: &str| opt.slots.iter().find(|s| s.name == name).unwrap();
+    assert_eq!(slot("patch_embed.proj.weight").lr_scale, 0.5f64.powi(6));
+    assert_eq!(slot("blocks.0.attn.qkv.weight").lr_scale, 0.5f64.powi(5));
+    assert_eq!(slot("blocks.4.mlp.fc1.weight").lr_scale, 0.5);
+    assert_eq!(slot("head.weight").lr_scale, 1.0);
+    assert_eq!(slot("head.weight").group, Group::Decay);
+    assert_eq!(slot("head.bias").group, Group::NoDecay);
+    assert_eq!(slot("fc_norm.weight").group, Group::NoDecay);
+    let std = m.head.weight.std(true).double_value(&[]);
+    assert!((1.5e-5..2.5e-5).contains(&std), "the head starts at std 2e-5, not {std}");
+
+    let cfg = FinetuneCfg {
+        epochs: 6,
+        batch: 64,
+        lrs: vec![1e-5, 1e-2],
+        wds: vec![0.05],
+        warmup_epochs: 0.5,
+        min_lr: 1e-6,
+        layer_decay: 0.75,
+        drop_path: 0.1,
+        label_smoothing: 0.1,
+        heldout: 0.1,
+        seed: 0,
+        workers: 2,
+        bf16: false,
+    };
+    let r = finetune::finetune(&build, train.clone(), Arc::new(test), train_tf, &eval_tf, 10, &cfg, Device::Cpu).unwrap();
+    eprintln!("{r:?}");
+    // both grid points scored on the held-out part; the tiny learning rate barely moves
+    assert_eq!(r.sweep.len(), 2, "{r:?}");
+    assert!(r.sweep[1].1 > r.sweep[0].1 + 10.0, "{r:?}");
+    assert_eq!(r.chosen["lr"], 1e-2);
+    assert_eq!(r.curve.len(), 6);
+    assert_eq!(r.top1, r.curve[5].1);
+    assert!(r.top1 > 45.0, "{r:?}");
+}

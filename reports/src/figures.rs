@@ -299,7 +299,7 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     }
     Some(NamedFigure {
         stem: format!("probe-{}", slug(exp)),
-        caption: "Probe top-1 on the test split after each probe-training epoch (the probe's hyper-parameters \
+        caption: "Probe top-1 on the test split after each probe-training (or fine-tuning) epoch (the hyper-parameters \
                   were chosen on a held-out part of the training split), per subject: the pretrained encoder, \
                   the encoder at its random initialisation and the raw pixels, under the same protocol."
             .into(),
@@ -321,6 +321,7 @@ fn protocol_colour(protocol: &str) -> usize {
         "linear" => 0,
         "low-shot" => 3,
         "knn" => 2,
+        "finetune" => 4,
         _ => 5,
     }
 }

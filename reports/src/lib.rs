@@ -25,6 +25,6 @@ pub use registry::{
 };
 pub use report::{render_markdown, write_report, ReportFiles};
 pub use tables::{
-    ablation_table, knn_table, linear_table, lowshot_table, paper_table, pretrain_table, to_csv,
+    ablation_table, finetune_table, knn_table, linear_table, lowshot_table, paper_table, pretrain_table, to_csv,
     to_markdown,
 };

@@ -6,81 +6,13 @@
 //! but malformed file (or a missing `metrics.csv`/`config.json` of a finished pretrain run) is
 //! an error naming the file.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 
 use crate::error::{ReportError, Result};
 
-/// `manifest.json` of a stage (the fields reports use; others are ignored).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Manifest {
-    /// Stage kind: `"pretrain"` for the folders reports plot.
-    pub stage: String,
-    /// Experiment name (the `runs/<experiment>/` folder).
-    pub experiment: String,
-    /// Config hash of the stage (the folder suffix is its first 12 hex digits).
-    #[serde(default)]
-    pub hash: String,
-    /// `"done"`, `"running"`, `"failed"`, ...
-    #[serde(default)]
-    pub status: String,
-    /// Optimizer steps taken.
-    #[serde(default)]
-    pub steps: Option<u64>,
-    /// Loss at the last step.
-    #[serde(default)]
-    pub final_loss: Option<f64>,
-    /// Start time, Unix seconds.
-    #[serde(default)]
-    pub started: Option<i64>,
-    /// End time, Unix seconds (absent while running).
-    #[serde(default)]
-    pub finished: Option<i64>,
-    /// Device description, e.g. `"cuda:0 (NVIDIA H100)"`.
-    #[serde(default)]
-    pub device: Option<String>,
-}
-
-/// One row of `metrics.csv`. Only `step` and `loss` are required columns.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MetricRow {
-    /// Global optimizer step (1-based).
-    pub step: u64,
-    /// Epoch (1-based), when logged.
-    pub epoch: Option<u64>,
-    /// Training loss (may be NaN for a diverged run).
-    pub loss: f64,
-    /// Learning rate.
-    pub lr: Option<f64>,
-    /// Weight decay.
-    pub wd: Option<f64>,
-    /// Target-encoder EMA momentum (recipes with a target encoder).
-    pub momentum: Option<f64>,
-    /// Milliseconds per step.
-    pub ms_per_step: Option<f64>,
-    /// Images per second.
-    pub img_per_s: Option<f64>,
-}
-
-/// One row of `monitor.csv`: the learning monitors of one encoder after some epochs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MonitorRow {
-    /// Global step (0: before training).
-    pub step: u64,
-    /// Epochs done (0: before training).
-    pub epoch: u64,
-    /// `target` or `context`.
-    pub encoder: String,
-    /// Leave-one-out kNN top-1 (%) on the held-out training images.
-    pub knn_top1: f64,
-    /// Effective rank (RankMe) of the features.
-    pub rankme: f64,
-    /// Feature spread (1: isotropic, 0: collapsed).
-    pub spread: f64,
-}
+pub use ijepa_schema::{CurvePoint, EvalRecord, Manifest, MetricRow, MonitorRow, SweepPoint};
 
 /// A pretraining stage folder.
 #[derive(Debug, Clone)]
@@ -126,98 +58,6 @@ impl PretrainRun {
             n("encoder.patch_size")?
         ))
     }
-}
-
-/// One point of a head's hyper-parameter sweep.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SweepPoint {
-    /// Hyper-parameters of the point, e.g. `{"lr": 0.01, "wd": 0.0005}`.
-    #[serde(default)]
-    pub params: BTreeMap<String, f64>,
-    /// Top-1 (percent) on the held-out split of the training set.
-    pub heldout_top1: f64,
-}
-
-/// One point of the probe's learning curve.
-#[derive(Debug, Clone, Deserialize)]
-pub struct CurvePoint {
-    /// Epoch of the probe training (1-based).
-    pub epoch: u64,
-    /// Top-1 (percent) after that epoch.
-    pub top1: f64,
-}
-
-/// `eval.json`: the result of one evaluation stage. Unknown fields are ignored.
-#[derive(Debug, Clone, Deserialize)]
-pub struct EvalRecord {
-    /// Experiment name.
-    pub experiment: String,
-    /// Stage name, e.g. `"eval-linear"`.
-    #[serde(default)]
-    pub stage: String,
-    /// Protocol: `"linear"` (linear probe on frozen features), `"low-shot"` (linear probe on a
-    /// fraction of the labels, cf. the paper's 1% ImageNet) or `"knn"`.
-    pub protocol: String,
-    /// What produced the features: `"ijepa"`, `"random-init"` or `"raw-pixels"`.
-    pub model: String,
-    /// Display name of the method, e.g. `"I-JEPA (ours)"`, `"random init"`, `"raw pixels"`.
-    pub method: String,
-    /// Architecture, e.g. `"ViT-192x6/4"` (`<embed dim>x<depth>/<patch>`).
-    pub arch: String,
-    /// Pretraining epochs of the encoder (null for baselines without pretraining).
-    #[serde(default)]
-    pub pretrain_epochs: Option<u64>,
-    /// Dataset name, e.g. `"Fashion-MNIST"`.
-    #[serde(default)]
-    pub data: String,
-    /// Input resolution in pixels.
-    #[serde(default)]
-    pub resolution: Option<u64>,
-    /// Which features the head reads, e.g. `"avgpool-last"`.
-    #[serde(default)]
-    pub features: String,
-    /// The head, e.g. `"linear"` or `"knn-k20"`.
-    #[serde(default)]
-    pub head: String,
-    /// Fraction of the training labels used (low-shot), null for all.
-    #[serde(default)]
-    pub fraction: Option<f64>,
-    /// The head's hyper-parameter sweep.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub sweep: Vec<SweepPoint>,
-    /// The chosen hyper-parameters.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub chosen: BTreeMap<String, f64>,
-    /// Test top-1 accuracy in percent.
-    pub top1: f64,
-    /// Number of labelled training examples the head saw.
-    #[serde(default)]
-    pub train_examples: u64,
-    /// Number of test examples.
-    #[serde(default)]
-    pub test_examples: u64,
-    /// Wall-clock seconds of the evaluation.
-    #[serde(default)]
-    pub wall_s: f64,
-    /// The sweep point this run belongs to, e.g. `{"mask.targets.scale": "0.15-0.2"}`; empty
-    /// for a plain run.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub varied: BTreeMap<String, String>,
-    /// The pretrain folder the encoder came from (null for baselines).
-    #[serde(default)]
-    pub pretrain_dir: Option<String>,
-    /// Probe top-1 per epoch, when recorded.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub curve: Vec<CurvePoint>,
-}
-
-/// Reads `null` as the type's default (an empty list or map).
-fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Default + Deserialize<'de>,
-{
-    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 /// An evaluation stage folder.
@@ -269,8 +109,8 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
     };
     for exp_dir in sorted_subdirs(runs)? {
         for dir in sorted_subdirs(&exp_dir)? {
-            let eval_path = dir.join("eval.json");
-            let manifest_path = dir.join("manifest.json");
+            let eval_path = dir.join(ijepa_schema::EVAL);
+            let manifest_path = dir.join(ijepa_schema::MANIFEST);
             if eval_path.is_file() {
                 let record: EvalRecord = read_json(&eval_path)?;
                 reg.evals.push(EvalRun { dir, record });
@@ -286,8 +126,8 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
 }
 
 fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<PretrainRun> {
-    let done = manifest.status == "done";
-    let metrics_path = dir.join("metrics.csv");
+    let done = manifest.is_done();
+    let metrics_path = dir.join(ijepa_schema::METRICS);
     let metrics = if metrics_path.is_file() {
         read_metrics(&metrics_path)?
     } else if done {
@@ -298,7 +138,7 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<PretrainRun> {
     } else {
         Vec::new()
     };
-    let config_path = dir.join("config.json");
+    let config_path = dir.join(ijepa_schema::CONFIG_JSON);
     let config = if config_path.is_file() {
         Some(read_json(&config_path)?)
     } else if done {
@@ -309,7 +149,7 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<PretrainRun> {
     } else {
         None
     };
-    let monitor_path = dir.join("monitor.csv");
+    let monitor_path = dir.join(ijepa_schema::MONITOR);
     let monitor = if monitor_path.is_file() { read_monitor(&monitor_path)? } else { Vec::new() };
     Ok(PretrainRun {
         dir,

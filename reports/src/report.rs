@@ -11,7 +11,7 @@ use crate::figures::{experiment_figures, shown_by_study, slug};
 use crate::plot::{render, Rendered};
 use crate::registry::Registry;
 use crate::tables::{
-    ablation_table, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, to_csv,
+    ablation_table, finetune_table, has_protocol, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, to_csv,
     to_markdown,
 };
 
@@ -92,6 +92,21 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
             df: lowshot_table(reg),
         },
     });
+    if has_protocol(reg, "finetune") {
+        out.push(Section {
+            title: "Fine-tuning (paper Table 15)".into(),
+            blurb: format!(
+                "Top-1 (%) after fine-tuning the whole encoder with a linear head (MAE's protocol: \
+                 AdamW with layer-wise learning-rate decay, warm-up + cosine, drop-path, label \
+                 smoothing); the random-init row trains the same encoder from scratch with the same \
+                 budget. {PAPER_NOTE}"
+            ),
+            body: Body::Table {
+                csv: "finetune.csv".into(),
+                df: finetune_table(reg),
+            },
+        });
+    }
     let knn = knn_table(reg);
     if knn.height() > 0 {
         out.push(Section {

@@ -247,6 +247,25 @@ pub fn knn_table(reg: &Registry) -> DataFrame {
     result_frame(&our_rows(reg, "knn"), false)
 }
 
+/// Table-15 layout (full fine-tuning): columns `method`, `arch`, `epochs`, `data`, `top1`,
+/// `source`. Our rows are the `protocol: "finetune"` evaluations (plain or points of a sweep
+/// over recipes); the paper's rows are its Table 15 (ImageNet-1k fine-tuning).
+pub fn finetune_table(reg: &Registry) -> DataFrame {
+    let mut rows = our_rows(reg, "finetune");
+    rows.extend(
+        paper_rows()
+            .iter()
+            .filter(|p| p.table == 15)
+            .map(|p| ResultRow::paper(p, None)),
+    );
+    result_frame(&rows, false)
+}
+
+/// Whether the registry holds any of our evaluations under `protocol`.
+pub fn has_protocol(reg: &Registry, protocol: &str) -> bool {
+    reg.evals.iter().any(|e| e.record.protocol == protocol)
+}
+
 /// One row per pretraining run: `experiment`, `run` (folder name), `status`, `arch`, `data`,
 /// `epochs`, `steps`, `final_loss`, `minutes` (wall clock) and `device`.
 pub fn pretrain_table(reg: &Registry) -> DataFrame {
@@ -283,8 +302,9 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
             "steps".into(),
             runs.iter()
                 .map(|r| {
-                    r.manifest
-                        .steps
+                    // a manifest counts its steps when the run ends; while it runs, the metrics do
+                    Some(r.manifest.steps as u64)
+                        .filter(|&s| s > 0)
                         .or(r.metrics.last().map(|m| m.step))
                         .map(|x| x as i64)
                 })
@@ -300,12 +320,12 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
             "minutes".into(),
             runs.iter()
                 .map(|r| match (r.manifest.started, r.manifest.finished) {
-                    (Some(a), Some(b)) => Some((b - a) as f64 / 60.0),
+                    (a, Some(b)) if a > 0 => Some(b.saturating_sub(a) as f64 / 60.0),
                     _ => None,
                 })
                 .collect::<Vec<_>>(),
         ),
-        opt_str_col("device", s(&|r| r.manifest.device.clone())),
+        opt_str_col("device", s(&|r| nonempty(&r.manifest.device))),
     ])
 }
 

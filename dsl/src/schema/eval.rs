@@ -22,8 +22,12 @@ pub(crate) const SHAPE: Shape = Shape {
 pub(crate) const REPORT_SHAPE: Shape =
     Shape { args: &[], required: 0, props: &[], children: false, usage: "report" };
 
-pub(crate) const PROTOCOLS: &[(&str, EvalProtocol)] =
-    &[("linear", EvalProtocol::Linear), ("low-shot", EvalProtocol::LowShot), ("knn", EvalProtocol::Knn)];
+pub(crate) const PROTOCOLS: &[(&str, EvalProtocol)] = &[
+    ("linear", EvalProtocol::Linear),
+    ("low-shot", EvalProtocol::LowShot),
+    ("knn", EvalProtocol::Knn),
+    ("finetune", EvalProtocol::Finetune),
+];
 
 /// Nodes of an eval block.
 pub(crate) const FIELDS: &[Field<EvalConfig>] = &[
@@ -43,6 +47,11 @@ pub(crate) const FIELDS: &[Field<EvalConfig>] = &[
     Field { name: "split-file", shape: Shape::scalar(&["FILE"], "split-file \"1percent.txt\""), read: split_file },
     Field { name: "k", shape: Shape::scalar(&["N"], "k 20"), read: k },
     Field { name: "temperature", shape: Shape::scalar(&["T"], "temperature 0.07"), read: temperature },
+    Field { name: "warmup-epochs", shape: Shape::scalar(&["EPOCHS"], "warmup-epochs 1"), read: warmup_epochs },
+    Field { name: "min-lr", shape: Shape::scalar(&["LR"], "min-lr 1e-6"), read: min_lr },
+    Field { name: "layer-decay", shape: Shape::scalar(&["FACTOR"], "layer-decay 0.75"), read: layer_decay },
+    Field { name: "drop-path", shape: Shape::scalar(&["RATE"], "drop-path 0.1"), read: drop_path },
+    Field { name: "label-smoothing", shape: Shape::scalar(&["EPS"], "label-smoothing 0.1"), read: label_smoothing },
     Field {
         name: "baselines",
         shape: Shape { args: &["B1", "B2"], required: 1, props: &[], children: false, usage: "baselines \"random-init\" \"raw-pixels\"" },
@@ -83,6 +92,26 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             span: cx.span_or(&[&n.sub("head"), &n.path]),
             help: "use `head \"logistic\"` in `eval \"low-shot\"`".into(),
         });
+    }
+    if protocol == EvalProtocol::Finetune {
+        if cfg.baselines.contains(&Baseline::RawPixels) {
+            cx.err(DslError::InvalidValue {
+                what: "baselines".into(),
+                message: "fine-tuning trains an encoder; the raw pixels have none to fine-tune".into(),
+                span: cx.span_or(&[&n.sub("baselines"), &n.path]),
+                help: "write `baselines \"random-init\"` (training the encoder from scratch)".into(),
+            });
+        }
+        for (node, what) in [("features", "fine-tuning pools the last block"), ("head", "fine-tuning trains a linear head")] {
+            if let Some(span) = cx.span_of(&n.sub(node)) {
+                cx.err(DslError::InvalidValue {
+                    what: node.into(),
+                    message: format!("`{node}` is a setting of the frozen-feature probes; {what}"),
+                    span,
+                    help: format!("remove `{node}` from `eval \"finetune\"`"),
+                });
+            }
+        }
     }
     match existing {
         Some(i) => exp.evals[i] = cfg,
@@ -176,6 +205,59 @@ fn k(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
 fn temperature(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
     if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::Positive)) {
         c.temperature = v;
+    }
+}
+
+/// The fine-tuning settings of `c`, or a diagnostic at `n` when the block is another protocol.
+fn finetune_of<'c>(cx: &mut Ctx, n: &Node, c: &'c mut EvalConfig) -> Option<&'c mut crate::config::FinetuneConfig> {
+    if c.finetune.is_none() {
+        cx.err(DslError::InvalidValue {
+            what: n.name().into(),
+            message: format!("`{}` is a fine-tuning setting", n.name()),
+            span: cx.name_span(n.kdl),
+            help: "write it in `eval \"finetune\" { ... }`".into(),
+        });
+    }
+    c.finetune.as_mut()
+}
+
+fn warmup_epochs(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::NonNegative)) {
+        if let Some(f) = finetune_of(cx, n, c) {
+            f.warmup_epochs = v;
+        }
+    }
+}
+
+fn min_lr(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::NonNegative)) {
+        if let Some(f) = finetune_of(cx, n, c) {
+            f.min_lr = v;
+        }
+    }
+}
+
+fn layer_decay(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::UnitOpenClosed)) {
+        if let Some(f) = finetune_of(cx, n, c) {
+            f.layer_decay = v;
+        }
+    }
+}
+
+fn drop_path(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::UnitClosedOpen)) {
+        if let Some(f) = finetune_of(cx, n, c) {
+            f.drop_path = v;
+        }
+    }
+}
+
+fn label_smoothing(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::UnitClosedOpen)) {
+        if let Some(f) = finetune_of(cx, n, c) {
+            f.label_smoothing = v;
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! `final_weight_decay`; `WarmupCosineSchedule`, `CosineWDSchedule`).
 
 use crate::config::{Experiment, OptimizerConfig, WdShape};
+use crate::diagnostics::DslError;
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
 /// Optimizers this version implements.
@@ -22,8 +23,8 @@ pub(crate) const FIELDS: &[Field<OptimizerConfig>] = &[
     Field {
         name: "lr",
         shape: Shape::props(
-            &["start", "peak", "final", "warmup-epochs"],
-            "lr start=2e-4 peak=1e-3 final=1e-6 warmup-epochs=40",
+            &["start", "peak", "blr", "final", "warmup-epochs"],
+            "lr start=2e-4 peak=1e-3 final=1e-6 warmup-epochs=40  (or blr=1.5e-4 for peak = blr x batch / 256)",
         ),
         read: lr,
     },
@@ -65,6 +66,20 @@ fn lr(cx: &mut Ctx, n: &Node, o: &mut OptimizerConfig) {
         if let Some(v) = n.prop(key).and_then(|e| cx.f64_in(e, &n.sub(key), Bound::NonNegative)) {
             *slot = v;
         }
+    }
+    if let Some(v) = n.prop("blr").and_then(|e| cx.f64_in(e, &n.sub("blr"), Bound::Positive)) {
+        if n.prop("peak").is_some() {
+            cx.err(DslError::InvalidValue {
+                what: "blr".into(),
+                message: "`peak=` and `blr=` both set the peak learning rate".into(),
+                span: cx.span_or(&[&n.sub("blr"), &n.path]),
+                help: "keep one: `peak=` as is, or `blr=` for peak = blr x global batch / 256 (MAE's rule)".into(),
+            });
+        }
+        l.blr = Some(v);
+    } else if n.prop("peak").is_some() {
+        // a peak written here replaces a base's blr
+        l.blr = None;
     }
 }
 

@@ -8,7 +8,7 @@ use super::pickle::Value;
 use super::state;
 use super::torch_file;
 use crate::error::{Error, Result};
-use crate::model::vit::{PredictorConfig, VitConfig};
+use crate::model::vit::VitConfig;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -180,7 +180,8 @@ fn from_safetensors(path: &Path) -> Result<Models> {
     Ok(m)
 }
 
-fn shape_of(sd: &StateDict, key: &str, path: &Path) -> Result<Vec<i64>> {
+/// The shape of tensor `key` of a state dict; an error naming `path` when it is absent.
+pub fn shape_of(sd: &StateDict, key: &str, path: &Path) -> Result<Vec<i64>> {
     sd.iter()
         .find(|(k, _)| k == key)
         .map(|(_, t)| t.size())
@@ -220,24 +221,6 @@ pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<Vi
         eps: 1e-6,
         rescale_init: false,
         cls_token,
-    })
-}
-
-/// Infers the predictor shape (heads = the encoder's, as in the official code).
-pub fn infer_predictor(sd: &StateDict, enc: &VitConfig, path: &Path) -> Result<PredictorConfig> {
-    let embed = shape_of(sd, "predictor_embed.weight", path)?;
-    let depth = (0..).take_while(|i| sd.iter().any(|(k, _)| k.starts_with(&format!("predictor_blocks.{i}.")))).count();
-    let hidden = shape_of(sd, "predictor_blocks.0.mlp.fc1.weight", path)?[0] as usize;
-    let dp = embed[0] as usize;
-    Ok(PredictorConfig {
-        grid: enc.grid(),
-        encoder_dim: enc.embed_dim,
-        embed_dim: dp,
-        depth,
-        num_heads: enc.num_heads,
-        mlp_ratio: hidden as f64 / dp as f64,
-        eps: 1e-6,
-        rescale_init: false,
     })
 }
 

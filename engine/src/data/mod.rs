@@ -63,6 +63,11 @@ impl Dataset for Indexed {
     }
 }
 
+/// The samples of `ds` at `indices`, in that order (e.g. a held-out split).
+pub fn subset(ds: Arc<dyn Dataset>, indices: Vec<usize>) -> Arc<dyn Dataset> {
+    Arc::new(Indexed { inner: ds, indices })
+}
+
 /// Splits `ds` into (the rest, `n` held-out samples). The held-out samples are a fixed random
 /// draw (the same for every seed and experiment on the same dataset), in index order.
 ///

@@ -69,7 +69,7 @@ type Loaded = Result<(usize, Vec<f32>, Vec<i64>)>;
 
 /// Calls `f(start, images, labels)` for consecutive batches of `ds` transformed by
 /// `transform`, in order; one background thread loads the next batch while `f` runs.
-fn for_each_batch(
+pub(crate) fn for_each_batch(
     ds: &dyn Dataset,
     transform: &dyn SampleTransform,
     batch: usize,

@@ -12,10 +12,14 @@
 //! - [`knn`]: DINO-style weighted k-nearest-neighbours on cosine similarity;
 //! - [`lowshot`]: deterministic per-class label subsets (e.g. 1% of the labels).
 //!
+//! And, training the whole encoder rather than reading frozen features, [`finetune`]: MAE's
+//! full fine-tuning protocol (the paper's Table 15).
+//!
 //! Everything is deterministic given its seeds: splits and shuffles come from
 //! [`crate::rng::Rng`] keyed by the seed, weights start at zero, no hidden global RNG is used.
 
 pub mod features;
+pub mod finetune;
 pub mod knn;
 pub mod linear;
 pub mod logistic;

@@ -142,6 +142,19 @@ impl VisionTransformer {
         self.norm.forward(&x)
     }
 
+    /// [`Self::forward`] on all patches with stochastic depth (fine-tuning): block `i` drops
+    /// its residual branches at rate `drop_path[i]` ([`Block::forward_drop_path`]).
+    ///
+    /// # Shapes
+    /// `x: [B, 3, H, W]` -> `[B, N (+1), D]`
+    pub fn forward_drop_path(&self, x: &Tensor, drop_path: &[f64]) -> Tensor {
+        let mut x = self.embed(x, None);
+        for (i, b) in self.blocks.iter().enumerate() {
+            x = b.forward_drop_path(&x, drop_path.get(i).copied().unwrap_or(0.0));
+        }
+        self.norm.forward(&x)
+    }
+
     /// Patch embedding plus positions, the patches of `masks` kept, the class token (with its
     /// position row) prepended when the encoder has one.
     ///

@@ -6,10 +6,8 @@ pub mod block;
 pub mod encoder;
 pub mod mlp;
 pub mod patch_embed;
-pub mod predictor;
 
 pub use encoder::{VisionTransformer, VitConfig};
-pub use predictor::{PredictorConfig, VisionTransformerPredictor};
 
 use tch::{Kind, Tensor};
 

@@ -2,9 +2,11 @@
 //! appends one mask token (plus its position) per target patch, runs full attention over
 //! [context, targets], and projects the target outputs back to the encoder width.
 
-use super::{apply_masks, block::Block, encoder::mlp_hidden, repeat_interleave_batch};
-use crate::error::{Error, Result};
-use crate::model::{init, layer_norm::LayerNorm, linear::Linear, pos_embed, Path};
+use ijepa_engine::model::vit::{apply_masks, block::Block, encoder::mlp_hidden, repeat_interleave_batch, VitConfig};
+use ijepa_engine::checkpoint::import::{shape_of, StateDict};
+use ijepa_engine::error::{Error, Result};
+use ijepa_engine::model::{init, layer_norm::LayerNorm, linear::Linear, pos_embed, Path};
+use std::path::Path as FsPath;
 use tch::Tensor;
 
 /// Predictor shape.
@@ -108,3 +110,28 @@ impl VisionTransformerPredictor {
         self.predictor_proj.forward(&x)
     }
 }
+
+impl PredictorConfig {
+    /// The predictor shape of an (official or our) state dict (heads = the encoder's, as in
+    /// the official code); `path` names the file in errors.
+    ///
+    /// # Errors
+    /// A missing `predictor_embed.weight` or `predictor_blocks.0.mlp.fc1.weight`.
+    pub fn infer(sd: &StateDict, enc: &VitConfig, path: &FsPath) -> Result<Self> {
+        let embed = shape_of(sd, "predictor_embed.weight", path)?;
+        let depth = (0..).take_while(|i| sd.iter().any(|(k, _)| k.starts_with(&format!("predictor_blocks.{i}.")))).count();
+        let hidden = shape_of(sd, "predictor_blocks.0.mlp.fc1.weight", path)?[0] as usize;
+        let dp = embed[0] as usize;
+        Ok(Self {
+            grid: enc.grid(),
+            encoder_dim: enc.embed_dim,
+            embed_dim: dp,
+            depth,
+            num_heads: enc.num_heads,
+            mlp_ratio: hidden as f64 / dp as f64,
+            eps: 1e-6,
+            rescale_init: false,
+        })
+    }
+}
+

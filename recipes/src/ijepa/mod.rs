@@ -1,11 +1,19 @@
 //! The I-JEPA recipe (official `src/train.py`, reference §3): a context encoder and a predictor
 //! trained to regress the layer-normed outputs of an EMA target encoder at the target blocks.
+//! Its own parts: the predictor ([`predictor`]), the multi-block mask sampler ([`mask`]) and
+//! the mask picture of `ijepa masks --png` ([`mask_png`]).
+
+pub mod mask;
+pub mod mask_png;
+pub mod predictor;
+
+pub use mask::{MaskBatch, MultiBlock};
+pub use predictor::{PredictorConfig, VisionTransformerPredictor};
 
 use ijepa_dsl::config::{Experiment, LossKind, Precision};
 use ijepa_engine::autocast;
 use ijepa_engine::error::{Error, Result};
-use ijepa_engine::mask::{MaskBatch, MultiBlock};
-use ijepa_engine::model::vit::{apply_masks, repeat_interleave_batch, PredictorConfig, VisionTransformer, VisionTransformerPredictor, VitConfig};
+use ijepa_engine::model::vit::{apply_masks, repeat_interleave_batch, VisionTransformer, VitConfig};
 use ijepa_engine::model::ParamStore;
 use ijepa_engine::optim::{ema_update, AdamW};
 use ijepa_engine::recipe::{backward_step, Collate, GradSync, Hyper, Modules, Recipe, StepStats};

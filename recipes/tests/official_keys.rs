@@ -3,7 +3,8 @@
 //! ViT-g/16 and ViT-B/16 with their predictors, so released checkpoints load without remapping.
 
 use ijepa_dsl::config::EncoderConfig;
-use ijepa_engine::model::vit::{PredictorConfig, VisionTransformer, VisionTransformerPredictor, VitConfig};
+use ijepa_engine::model::vit::{VisionTransformer, VitConfig};
+use ijepa_recipes::ijepa::{PredictorConfig, VisionTransformerPredictor};
 use ijepa_engine::model::ParamStore;
 use std::collections::BTreeMap;
 use tch::Device;

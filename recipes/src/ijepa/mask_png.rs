@@ -2,8 +2,8 @@
 //! Context patches are blue, each target block has its own colour (warm tones), patches in
 //! neither are light grey, and a patch in several targets takes the last one's colour.
 
-use crate::error::{Error, Result};
-use crate::mask::MaskBatch;
+use ijepa_engine::error::{Error, Result};
+use super::mask::MaskBatch;
 use std::path::Path;
 
 const CONTEXT: [u8; 3] = [60, 110, 200];

@@ -13,8 +13,8 @@
 //!   patches, issue #68) we return [`Error::Mask`] naming the cause;
 //! * `corner = unbiased` and `aspect-sampling = independent` are opt-in fixes.
 
-use crate::error::{Error, Result};
-use crate::rng::{Rng, Stream};
+use ijepa_engine::error::{Error, Result};
+use ijepa_engine::rng::{Rng, Stream};
 use ijepa_dsl::config::{AspectSampling, CornerSampler, MaskConfig};
 use tch::Tensor;
 

@@ -3,7 +3,7 @@
 //! `MaskCollator`), plus the invariants and the never-hang guarantee.
 
 use ijepa_dsl::config::MaskConfig;
-use ijepa_engine::mask::{statistics, MultiBlock};
+use ijepa_recipes::ijepa::mask::{statistics, MultiBlock};
 use serde_json::Value;
 
 fn official() -> Value {

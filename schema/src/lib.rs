@@ -1,0 +1,290 @@
+//! ijepa-schema: the one typed description of a run folder, written by training and the
+//! evaluation stages, read by the plan (what is done), `ijepa status`-style tools and the
+//! reports. No libtorch: the reports crate depends on it alone.
+//!
+//! ```text
+//! runs/<experiment>/
+//!   pretrain-<hash>/   config.json  config.kdl  manifest.json  metrics.csv  monitor.csv
+//!                      checkpoints/{latest,epoch-NNNN,final}.safetensors
+//!   eval-<protocol>-<model>-<hash>/eval.json
+//!   features/          cached frozen features
+//! ```
+//!
+//! Every struct reads older files: fields added later have serde defaults.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `manifest.json` of a pretraining stage.
+pub const MANIFEST: &str = "manifest.json";
+/// The resolved experiment of a pretraining stage, as JSON.
+pub const CONFIG_JSON: &str = "config.json";
+/// The resolved experiment of a pretraining stage, as KDL.
+pub const CONFIG_KDL: &str = "config.kdl";
+/// Per-step training metrics (CSV; columns in [`MetricRow`]).
+pub const METRICS: &str = "metrics.csv";
+/// The learning monitors (CSV; columns in [`MonitorRow`]).
+pub const MONITOR: &str = "monitor.csv";
+/// The checkpoints folder of a pretraining stage.
+pub const CHECKPOINTS: &str = "checkpoints";
+/// The record of an evaluation stage.
+pub const EVAL: &str = "eval.json";
+/// Cached frozen features, per experiment folder.
+pub const FEATURES: &str = "features";
+
+/// The status of a stage in its manifest.
+pub mod status {
+    /// Training in progress (or killed without a chance to say so).
+    pub const RUNNING: &str = "running";
+    /// Finished.
+    pub const DONE: &str = "done";
+    /// Stopped by a signal at a step boundary, checkpoint saved.
+    pub const INTERRUPTED: &str = "interrupted";
+    /// Stopped by an error (`error` says which).
+    pub const FAILED: &str = "failed";
+}
+
+/// One checkpoint file a manifest vouches for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// File name inside `checkpoints/`.
+    pub file: String,
+    /// Optimiser steps done when it was written.
+    pub step: u64,
+    /// SHA-256 of the file.
+    pub sha256: String,
+}
+
+/// `manifest.json` of a stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Stage kind (`pretrain`).
+    pub stage: String,
+    /// Experiment name (the `runs/<experiment>/` folder).
+    pub experiment: String,
+    /// Content hash of the resolved config (the folder suffix is its first 12 hex digits).
+    #[serde(default)]
+    pub hash: String,
+    /// One of [`status`].
+    #[serde(default)]
+    pub status: String,
+    /// Unix seconds.
+    #[serde(default)]
+    pub started: u64,
+    /// Unix seconds, when finished.
+    #[serde(default)]
+    pub finished: Option<u64>,
+    /// ijepa version.
+    #[serde(default)]
+    pub ijepa_version: String,
+    /// Host name.
+    #[serde(default)]
+    pub host: String,
+    /// Number of processes.
+    #[serde(default)]
+    pub world_size: usize,
+    /// Device, e.g. `cpu` or `cuda:0 (NVIDIA H100)`.
+    #[serde(default)]
+    pub device: String,
+    /// The precision the run computes in, and why (`bf16 (auto: this CPU has AMX-BF16)`).
+    #[serde(default)]
+    pub precision: String,
+    /// Optimiser steps done.
+    #[serde(default)]
+    pub steps: usize,
+    /// Final loss.
+    #[serde(default)]
+    pub final_loss: Option<f64>,
+    /// Error message of a failed run.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Steps at which this run was resumed from a checkpoint.
+    #[serde(default)]
+    pub resumed_at: Vec<u64>,
+    /// Checkpoints on disk (latest and the kept ones), with checksums.
+    #[serde(default)]
+    pub checkpoints: Vec<CheckpointRecord>,
+    /// Distributed runs: a digest of the final weights on each rank (all equal, or the run
+    /// fails: DDP keeps the replicas bit-identical).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rank_digests: Vec<String>,
+}
+
+impl Manifest {
+    /// Records `rec`, replacing an older record of the same file.
+    pub fn record(&mut self, rec: CheckpointRecord) {
+        self.checkpoints.retain(|c| c.file != rec.file);
+        self.checkpoints.push(rec);
+    }
+
+    /// Whether the stage finished.
+    pub fn is_done(&self) -> bool {
+        self.status == status::DONE
+    }
+}
+
+/// One row of `metrics.csv`. The file's columns are `step,epoch,loss,lr,wd`, the recipe's
+/// schedules (`momentum`), the recipe's step statistics, then `ms_per_step,img_per_s,skipped`;
+/// only `step` and `loss` are required to read a row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricRow {
+    /// Global optimizer step (1-based).
+    pub step: u64,
+    /// Epoch (1-based), when logged.
+    pub epoch: Option<u64>,
+    /// Training loss (may be NaN for a diverged run).
+    pub loss: f64,
+    /// Learning rate.
+    pub lr: Option<f64>,
+    /// Weight decay.
+    pub wd: Option<f64>,
+    /// Target-encoder EMA momentum (recipes with a target encoder).
+    pub momentum: Option<f64>,
+    /// Milliseconds per step.
+    pub ms_per_step: Option<f64>,
+    /// Images per second.
+    pub img_per_s: Option<f64>,
+}
+
+/// The header of `monitor.csv` (`seconds`: the measure's cost).
+pub const MONITOR_HEADER: &str = "step,epoch,encoder,knn_top1,rankme,spread,seconds";
+
+/// One row of `monitor.csv`: the learning monitors of one encoder after some epochs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorRow {
+    /// Global step (0: before training).
+    pub step: u64,
+    /// Epochs done (0: before training).
+    pub epoch: u64,
+    /// `target`, `context` or `pixels`.
+    pub encoder: String,
+    /// Leave-one-out kNN top-1 (%) on the held-out training images.
+    pub knn_top1: f64,
+    /// Effective rank (RankMe) of the features.
+    pub rankme: f64,
+    /// Feature spread (1: isotropic, 0: collapsed).
+    pub spread: f64,
+}
+
+/// One point of a head's hyper-parameter sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    /// Hyper-parameters of the point, e.g. `{"lr": 0.01, "wd": 0.0005}`.
+    #[serde(default)]
+    pub params: BTreeMap<String, f64>,
+    /// Top-1 (percent) on the held-out split of the training set.
+    pub heldout_top1: f64,
+}
+
+/// One point of a learning curve of the final probe (or fine-tuning).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Epoch of the probe training (1-based).
+    pub epoch: u64,
+    /// Test top-1 (percent) after that epoch.
+    pub top1: f64,
+}
+
+/// `eval.json`: the result of one evaluation stage. Unknown fields are ignored when read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// Experiment (the study's name in a sweep, so its points form one table).
+    pub experiment: String,
+    /// Stage name, e.g. `"eval-linear"`.
+    #[serde(default)]
+    pub stage: String,
+    /// Protocol: `"linear"`, `"low-shot"`, `"knn"` or `"finetune"`.
+    pub protocol: String,
+    /// What was evaluated: the recipe (`"ijepa"`, `"mae"`), `"random-init"` or `"raw-pixels"`.
+    pub model: String,
+    /// Display name of the method, e.g. `"I-JEPA (ours)"`, `"random init"`, `"raw pixels"`.
+    pub method: String,
+    /// Architecture, e.g. `"ViT-192x6/4"` (`<embed dim>x<depth>/<patch>`), or `"pixels"`.
+    pub arch: String,
+    /// Pretraining epochs of the encoder (null for baselines and foreign checkpoints).
+    #[serde(default)]
+    pub pretrain_epochs: Option<u64>,
+    /// Dataset name, e.g. `"Fashion-MNIST"`.
+    #[serde(default)]
+    pub data: String,
+    /// Input resolution in pixels.
+    #[serde(default)]
+    pub resolution: Option<u64>,
+    /// What the head reads: `"last"`, `"last4"`, `"pixels"`, or `"finetuned"`.
+    #[serde(default)]
+    pub features: String,
+    /// The head: `"linear"`, `"bn-linear"`, `"logistic"`, `"knn"` or `"finetune"`.
+    #[serde(default)]
+    pub head: String,
+    /// Fraction of the training labels used (low-shot), null for all.
+    #[serde(default)]
+    pub fraction: Option<f64>,
+    /// The head's hyper-parameter sweep (held-out scores).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub sweep: Vec<SweepPoint>,
+    /// The chosen hyper-parameters.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub chosen: BTreeMap<String, f64>,
+    /// Test top-1 accuracy in percent.
+    pub top1: f64,
+    /// Number of labelled training examples the head saw.
+    #[serde(default)]
+    pub train_examples: u64,
+    /// Number of test examples.
+    #[serde(default)]
+    pub test_examples: u64,
+    /// The sweep point this run belongs to, e.g. `{"mask.targets.scale": "0.15-0.2"}`; empty
+    /// for a plain run.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub varied: BTreeMap<String, String>,
+    /// The pretraining folder the encoder came from (null for baselines and checkpoints).
+    #[serde(default)]
+    pub pretrain_dir: Option<String>,
+    /// The checkpoint file evaluated.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
+    /// Test top-1 per epoch of the final probe, when recorded.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub curve: Vec<CurvePoint>,
+    /// Wall-clock seconds of the evaluation.
+    #[serde(default)]
+    pub wall_s: f64,
+}
+
+/// Reads `null` as the type's default (an empty list or map).
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_and_partial_files_read_with_defaults() {
+        let m: Manifest = serde_json::from_str(r#"{"stage":"pretrain","experiment":"q","status":"done","steps":5}"#).unwrap();
+        assert!(m.is_done() && m.steps == 5 && m.checkpoints.is_empty() && m.finished.is_none());
+        let e: EvalRecord = serde_json::from_str(
+            r#"{"experiment":"q","protocol":"knn","model":"ijepa","method":"I-JEPA (ours)","arch":"ViT-192x6/4",
+                "top1":71.5,"sweep":null,"chosen":null,"varied":null,"curve":null,"extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!((e.top1, e.sweep.len(), e.varied.len(), e.checkpoint.clone()), (71.5, 0, 0, None));
+        // a record round-trips
+        let back: EvalRecord = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn record_replaces_the_same_file() {
+        let mut m: Manifest = serde_json::from_str(r#"{"stage":"pretrain","experiment":"q"}"#).unwrap();
+        m.record(CheckpointRecord { file: "latest.safetensors".into(), step: 1, sha256: "a".into() });
+        m.record(CheckpointRecord { file: "latest.safetensors".into(), step: 2, sha256: "b".into() });
+        assert_eq!(m.checkpoints.len(), 1);
+        assert_eq!(m.checkpoints[0].step, 2);
+    }
+}
