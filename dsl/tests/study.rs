@@ -349,6 +349,26 @@ fn zip_lists_must_have_one_length() {
 }
 
 #[test]
+fn a_zip_sweep_may_repeat_values_but_not_points() {
+    // one setting changed at a time: each `vary` repeats its base value
+    let src = format!(
+        "{TINY}\nsweep \"zip\" {{\n vary \"optimizer.lr.peak\" 1e-3 1e-3 2e-3\n vary \"ema.start\" 0.996 0.99 0.996\n}}"
+    );
+    let s = sweep(&src);
+    assert_eq!(s.points.len(), 3);
+    assert_ne!(s.points[0].experiment.name, s.points[1].experiment.name);
+    assert_eq!((s.points[1].experiment.optimizer.lr.peak, s.points[1].experiment.ema.start), (1e-3, 0.99));
+    // the same tuple twice is the same run twice
+    let src = format!("{TINY}\nsweep \"zip\" {{\n vary \"optimizer.lr.peak\" 1e-3 2e-3 1e-3\n vary \"ema.start\" 0.99 0.996 0.99\n}}");
+    let d = sweep_err(&src);
+    assert_eq!(d.codes(), ["ijepa::dsl::invalid_value"]);
+    assert_eq!(at(&src, &d, 0), "1e-3");
+    // a grid still refuses a value listed twice
+    let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"optimizer.lr.peak\" 1e-3 1e-3\n}}");
+    assert_eq!(sweep_err(&src).codes(), ["ijepa::dsl::invalid_value"]);
+}
+
+#[test]
 fn point_names_are_unique_and_folder_safe() {
     let s = sweep(&format!(
         "{TINY}\nsweep {{\n vary \"eval.linear.split-file\" \"a/b.txt\" \"a:b.txt\" \"a b.txt\"\n vary \"encoder.width\" 96 192\n vary \"predictor.width\" 48 96\n vary \"device\" \"cpu\" \"cuda:0\"\n}}"

@@ -217,28 +217,27 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
 /// empty) or are points of a sweep over recipes; the paper's rows are its Table 1
 /// (ImageNet-1k).
 pub fn linear_table(reg: &Registry) -> DataFrame {
-    let mut rows = our_rows(reg, "linear");
+    ours_beside_paper(reg, "linear", 1, None)
+}
+
+/// Our rows of `protocol`, then the paper's rows of `table` (with `fraction`, when the
+/// table's protocol uses part of the labels).
+fn ours_beside_paper(reg: &Registry, protocol: &str, table: i64, fraction: Option<f64>) -> DataFrame {
+    let mut rows = our_rows(reg, protocol);
     rows.extend(
         paper_rows()
             .iter()
-            .filter(|p| p.table == 1)
-            .map(|p| ResultRow::paper(p, None)),
+            .filter(|p| p.table == table)
+            .map(|p| ResultRow::paper(p, fraction)),
     );
-    result_frame(&rows, false)
+    result_frame(&rows, fraction.is_some())
 }
 
 /// Table-2 layout (low-shot linear probe): columns `method`, `arch`, `epochs`, `data`,
 /// `fraction` (of the training labels), `top1`, `source`. Our rows are the plain
 /// `protocol: "low-shot"` evaluations; the paper's rows are its Table 2 (1% of ImageNet-1k).
 pub fn lowshot_table(reg: &Registry) -> DataFrame {
-    let mut rows = our_rows(reg, "low-shot");
-    rows.extend(
-        paper_rows()
-            .iter()
-            .filter(|p| p.table == 2)
-            .map(|p| ResultRow::paper(p, Some(0.01))),
-    );
-    result_frame(&rows, true)
+    ours_beside_paper(reg, "low-shot", 2, Some(0.01))
 }
 
 /// k-NN evaluations (ours only; the paper reports none): columns `method`, `arch`, `epochs`,
@@ -251,14 +250,7 @@ pub fn knn_table(reg: &Registry) -> DataFrame {
 /// `source`. Our rows are the `protocol: "finetune"` evaluations (plain or points of a sweep
 /// over recipes); the paper's rows are its Table 15 (ImageNet-1k fine-tuning).
 pub fn finetune_table(reg: &Registry) -> DataFrame {
-    let mut rows = our_rows(reg, "finetune");
-    rows.extend(
-        paper_rows()
-            .iter()
-            .filter(|p| p.table == 15)
-            .map(|p| ResultRow::paper(p, None)),
-    );
-    result_frame(&rows, false)
+    ours_beside_paper(reg, "finetune", 15, None)
 }
 
 /// Whether the registry holds any of our evaluations under `protocol`.

@@ -2,7 +2,7 @@
 //! monitor) and the `report` node. An experiment may hold several `eval` blocks, one per
 //! protocol; they run after pretraining on the dataset's test split.
 
-use crate::config::{Baseline, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind};
+use crate::config::{Baseline, EvalConfig, EvalProtocol, Experiment, FeatureChoice, FinetuneConfig, HeadKind};
 use crate::diagnostics::DslError;
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
@@ -209,7 +209,7 @@ fn temperature(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
 }
 
 /// The fine-tuning settings of `c`, or a diagnostic at `n` when the block is another protocol.
-fn finetune_of<'c>(cx: &mut Ctx, n: &Node, c: &'c mut EvalConfig) -> Option<&'c mut crate::config::FinetuneConfig> {
+fn finetune_of<'c>(cx: &mut Ctx, n: &Node, c: &'c mut EvalConfig) -> Option<&'c mut FinetuneConfig> {
     if c.finetune.is_none() {
         cx.err(DslError::InvalidValue {
             what: n.name().into(),
@@ -221,44 +221,33 @@ fn finetune_of<'c>(cx: &mut Ctx, n: &Node, c: &'c mut EvalConfig) -> Option<&'c 
     c.finetune.as_mut()
 }
 
-fn warmup_epochs(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::NonNegative)) {
+/// Reads a fine-tuning number within `bound` into the field `set` picks.
+fn finetune_number(cx: &mut Ctx, n: &Node, c: &mut EvalConfig, bound: Bound, set: fn(&mut FinetuneConfig, f64)) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, bound)) {
         if let Some(f) = finetune_of(cx, n, c) {
-            f.warmup_epochs = v;
+            set(f, v);
         }
     }
+}
+
+fn warmup_epochs(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
+    finetune_number(cx, n, c, Bound::NonNegative, |f, v| f.warmup_epochs = v);
 }
 
 fn min_lr(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::NonNegative)) {
-        if let Some(f) = finetune_of(cx, n, c) {
-            f.min_lr = v;
-        }
-    }
+    finetune_number(cx, n, c, Bound::NonNegative, |f, v| f.min_lr = v);
 }
 
 fn layer_decay(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::UnitOpenClosed)) {
-        if let Some(f) = finetune_of(cx, n, c) {
-            f.layer_decay = v;
-        }
-    }
+    finetune_number(cx, n, c, Bound::UnitOpenClosed, |f, v| f.layer_decay = v);
 }
 
 fn drop_path(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::UnitClosedOpen)) {
-        if let Some(f) = finetune_of(cx, n, c) {
-            f.drop_path = v;
-        }
-    }
+    finetune_number(cx, n, c, Bound::UnitClosedOpen, |f, v| f.drop_path = v);
 }
 
 fn label_smoothing(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::UnitClosedOpen)) {
-        if let Some(f) = finetune_of(cx, n, c) {
-            f.label_smoothing = v;
-        }
-    }
+    finetune_number(cx, n, c, Bound::UnitClosedOpen, |f, v| f.label_smoothing = v);
 }
 
 fn baselines(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {

@@ -154,6 +154,9 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
             }
         }
     }
+    if spec.mode == SweepMode::Zip {
+        zip_points_differ(cx, &spec);
+    }
     if spec.points().is_none() {
         cx.err(DslError::InvalidValue {
             what: "sweep".into(),
@@ -252,7 +255,9 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
             ),
         });
     }
-    let values = dedup(cx, values);
+    // a zip sweep may repeat a value in one `vary` (one setting changed at a time); its
+    // points must differ as tuples, which `read` checks once every `vary` is known
+    let values = if spec.mode == SweepMode::Zip { values } else { dedup(cx, values) };
     if !values.is_empty() {
         spec.vary.push(Vary { setting, path: path.value, span: path.span, values });
     }
@@ -283,6 +288,26 @@ fn value(cx: &Ctx, entries: &[&KdlEntry]) -> Value {
         .join(" ");
     let span = spans.iter().copied().reduce(join_spans).unwrap_or_else(|| (0..0).into());
     Value { entries: entries.iter().map(|e| (*e).clone()).collect(), span, text }
+}
+
+/// In a zip sweep, reports a point equal to an earlier one in every `vary` (the same run
+/// twice).
+fn zip_points_differ(cx: &mut Ctx, spec: &SweepSpec) {
+    let n = spec.vary.iter().map(|v| v.values.len()).min().unwrap_or(0);
+    let same_value = |a: &Value, b: &Value| {
+        a.entries.len() == b.entries.len() && a.entries.iter().zip(&b.entries).all(|(x, y)| x.value() == y.value())
+    };
+    for j in 1..n {
+        if let Some(i) = (0..j).find(|&i| spec.vary.iter().all(|v| same_value(&v.values[i], &v.values[j]))) {
+            let first = &spec.vary[0];
+            cx.err(DslError::InvalidValue {
+                what: "sweep value".into(),
+                message: format!("point {} repeats point {} in every `vary` (the same run twice)", j + 1, i + 1),
+                span: first.values[j].span,
+                help: "change one of its values, or drop the point".into(),
+            });
+        }
+    }
 }
 
 /// Reports and drops values listed twice.
