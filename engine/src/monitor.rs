@@ -139,6 +139,22 @@ impl Measure {
         format!("{} kNN {:.1}% rank {:.1} spread {:.3}", self.encoder, self.knn, self.rankme, self.spread)
     }
 
+    /// The "not learning" warning: after some training, held-out kNN no more than
+    /// [`STALL_MARGIN`] points above `knn0`, the same encoder's at epoch 0 (its random
+    /// initialisation). It catches what the floors of [`Measure::collapse_warning`] cannot: a
+    /// run whose loss falls while its features stay as (un)informative as the initial ones
+    /// (facebookresearch/ijepa#55), e.g. at a learning rate too high for the batch.
+    pub fn stall_warning(&self, knn0: f64) -> Option<String> {
+        (self.knn <= knn0 + STALL_MARGIN).then(|| {
+            format!(
+                "the {} encoder is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
+                 (epoch 0), effective rank {:.1}; a falling loss alone does not show learning (see \
+                 facebookresearch/ijepa#55): lower the learning rate, raise the EMA momentum or check the masks",
+                self.encoder, self.knn, knn0, self.rankme
+            )
+        })
+    }
+
     /// The collapse warning for these measures under `cfg`'s floors, if any floor is crossed.
     pub fn collapse_warning(&self, cfg: &MonitorConfig) -> Option<String> {
         let mut why = Vec::new();
@@ -157,6 +173,20 @@ impl Measure {
             )
         })
     }
+}
+
+/// Held-out kNN points above its epoch-0 value an encoder must gain to count as learning
+/// (see [`Measure::stall_warning`]).
+pub const STALL_MARGIN: f64 = 2.0;
+
+/// The held-out kNN (%) of `encoder` at epoch 0 in a `monitor.csv` (the file's first row of
+/// that encoder at epoch 0), if any.
+pub fn epoch0_knn(path: &std::path::Path, encoder: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split(',').collect();
+        (f.len() >= 4 && f[1] == "0" && f[2] == encoder).then(|| f[3].parse().ok()).flatten()
+    })
 }
 
 /// The monitor of a run: its held-out images, transform and settings.
@@ -268,5 +298,28 @@ mod tests {
         let iso = Features { x: randn(&[400, 64], 9), y };
         let m = Measure::of("target", &iso, 10, 20, t0).unwrap();
         assert!(m.collapse_warning(&cfg).is_none(), "isotropic features: {m:?}");
+    }
+
+    #[test]
+    fn stall_warning_compares_with_epoch_zero_read_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("ijepa-monitor-stall-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("monitor.csv");
+        // the rows of a run whose loss fell while its features stayed at their initial level
+        std::fs::write(
+            &path,
+            format!("{MONITOR_HEADER}\n0,0,target,42.60,3.037,0.1392,2.37\n0,0,context,41.00,3.0,0.14,2.2\n0,0,pixels,76.20,296.6,0.70,0.71\n1124,4,target,40.70,3.3,0.17,1.76\n"),
+        )
+        .unwrap();
+        assert_eq!(epoch0_knn(&path, "target"), Some(42.6));
+        assert_eq!(epoch0_knn(&path, "context"), Some(41.0));
+        assert_eq!(epoch0_knn(&path, "predictor"), None);
+        assert_eq!(epoch0_knn(&dir.join("absent.csv"), "target"), None);
+        let at = |knn: f64| Measure { encoder: "target".into(), knn, rankme: 3.3, spread: 0.17, seconds: 1.0 };
+        let w = at(40.7).stall_warning(42.6).expect("no better than at initialisation");
+        assert!(w.contains("not learning") && w.contains("40.7%") && w.contains("42.6%"), "{w}");
+        assert!(at(44.6).stall_warning(42.6).is_some(), "within the margin");
+        assert!(at(54.7).stall_warning(42.6).is_none(), "a learning run: 54.7 vs 42.6");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

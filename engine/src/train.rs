@@ -622,6 +622,14 @@ fn observe<R: Recipe>(
     for w in measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg)) {
         bar.suspend(|| eprintln!("warning: epoch {epoch}: {w}"));
     }
+    // after training has started: features no better than the initial ones (read back from
+    // the file, so a resumed run compares with its own epoch 0)
+    if epoch > 0 {
+        let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(path, &ms.encoder).and_then(|k0| ms.stall_warning(k0)));
+        for w in stalled {
+            bar.suspend(|| eprintln!("warning: epoch {epoch}: {w}"));
+        }
+    }
     // the pixels, the baseline to beat, once before training
     let pixels = if epoch == 0 { Some(m.measure_pixels()?) } else { None };
     if let Some(px) = &pixels {

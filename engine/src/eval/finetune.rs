@@ -294,6 +294,9 @@ pub fn finetune(
         let best = best_of(&sweep).ok_or_else(|| Error::Train("fine-tuning: every grid point diverged".into()))?;
         grid[best]
     } else {
+        if grid.len() > 1 {
+            tracing::warn!("fine-tuning: `held-out 0` leaves nothing to choose among {} (lr, weight decay) pairs; using the first", grid.len());
+        }
         grid[0]
     };
     let (_, curve) = train_one(build, train, train_tf, Some((test.as_ref(), eval_tf)), cfg, lr, wd, device)?;
