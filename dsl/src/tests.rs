@@ -195,14 +195,14 @@ fn quickstart_parses() {
     assert_eq!((e.data.crop_size, e.data.batch_size, e.data.workers), (28, 32, 2));
     assert_eq!(
         (e.encoder.embed_dim, e.encoder.depth, e.encoder.num_heads, e.encoder.patch_size),
-        (192, 6, 3, 4)
+        (128, 4, 4, 4)
     );
-    assert_eq!((e.predictor.depth, e.predictor.embed_dim, e.predictor.num_heads), (3, 96, Some(3)));
+    assert_eq!((e.predictor.depth, e.predictor.embed_dim, e.predictor.num_heads), (2, 64, Some(4)));
     assert_eq!((e.mask.min_keep, e.mask.target_scale), (3, (0.125, 0.2)));
     assert_eq!(e.optimizer.lr.warmup_epochs, 1.0);
     assert_eq!(
         (e.epochs, e.precision, e.device.as_str(), e.log_every),
-        (7, Precision::Auto, "auto", 1)
+        (10, Precision::Auto, "auto", 1)
     );
     let m = e.monitor.expect("the quickstart monitors learning");
     assert_eq!((m.every, m.images, m.k), (4, 1000, 20));
