@@ -45,4 +45,4 @@ if [ -z "${CARGO_TARGET_DIR:-}" ]; then
         export CARGO_TARGET_DIR="$IJEPA_ROOT/target"
     fi
 fi
-IJEPA_BIN="$CARGO_TARGET_DIR/release/ijepa"
+export IJEPA_BIN="$CARGO_TARGET_DIR/release/ijepa"

@@ -7,6 +7,7 @@
 #[macro_use]
 extern crate ijepa_engine;
 
+pub mod estimate;
 pub mod exec;
 
 use std::path::Path;

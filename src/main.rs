@@ -156,6 +156,9 @@ enum Command {
         /// of the fixture's `init.*` tensors.
         #[arg(long)]
         weights: Option<PathBuf>,
+        /// Device of the replay: cpu, cuda, cuda:N (the comparison is in float64 on the CPU).
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Convert a checkpoint (official .pth.tar, a plain PyTorch state dict, or safetensors)
     /// into our safetensors format (official names, `module.` stripped). Never runs code from
@@ -189,6 +192,40 @@ enum Command {
         /// Output file (official) or folder (hf).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// What a pretraining will cost before it is launched: parameters, FLOPs per image of the
+    /// step, memory per process at the experiment's batch (analytic; also measured by a few
+    /// real steps on random data when this machine can run them), and the projected wall time
+    /// and GPU-hours of the whole pretraining on the experiment's layout (nodes x processes):
+    /// from a GPU's peak rate at an assumed MFU, and from the measured step on this CPU.
+    Estimate {
+        /// Experiment file (.kdl).
+        file: PathBuf,
+        /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`).
+        #[arg(long)]
+        point: Option<String>,
+        /// Training images (default: counted by opening the experiment's dataset; ImageNet-1K
+        /// has 1281167).
+        #[arg(long)]
+        images: Option<u64>,
+        /// The GPU of the projection: a100, h100, h200, v100.
+        #[arg(long, default_value = "a100")]
+        gpu: String,
+        /// The model FLOP utilisation assumed by the GPU projection.
+        #[arg(long, default_value_t = 0.4)]
+        mfu: f64,
+        /// A GPU-hour budget (for example a paper's): prints the MFU it requires.
+        #[arg(long)]
+        budget_hours: Option<f64>,
+        /// Measure the step here even when it is large.
+        #[arg(long, conflicts_with = "no_measure")]
+        measure: bool,
+        /// Never measure (analytic memory only, no CPU projection).
+        #[arg(long)]
+        no_measure: bool,
+        /// Timed steps of the measurement (after one untimed).
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
     },
     /// Sample the experiment's masks and print their statistics (lengths after truncation).
     Masks {
@@ -231,6 +268,27 @@ enum BenchCommand {
     /// Time the data loader on an image folder (decode, RandomResizedCrop, normalise) with N
     /// threads; prints one line with images/s. Compare with scripts/bench_torchvision.py.
     Data(BenchData),
+    /// Time frozen-feature extraction, the path of the evaluations and the monitors (the
+    /// evaluation transform on Fashion-MNIST's embedded training images, the encoder's forward
+    /// without gradients, average pooling), and the training step of the same encoder; prints
+    /// both in images/s and in FLOP/s (`ijepa estimate`'s counts).
+    Features(BenchFeatures),
+}
+
+#[derive(Args)]
+struct BenchFeatures {
+    /// The encoder, and the training step to compare with (the options of `bench step`).
+    #[command(flatten)]
+    step: BenchStep,
+    /// Images encoded (from the embedded 10,000-image training subset, resized to --size).
+    #[arg(long, default_value_t = 4096)]
+    images: usize,
+    /// Extraction batch size (the evaluations' and monitors' is 256).
+    #[arg(long, default_value_t = 256)]
+    extract_batch: usize,
+    /// Skip timing the training step.
+    #[arg(long)]
+    no_step: bool,
 }
 
 #[derive(Args)]
@@ -284,6 +342,15 @@ struct BenchStep {
     /// Encoder preset (vit-tiny ... vit-giant).
     #[arg(long, default_value = "vit-tiny")]
     preset: String,
+    /// Encoder width, overriding the preset's.
+    #[arg(long)]
+    width: Option<usize>,
+    /// Encoder depth, overriding the preset's.
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Encoder heads, overriding the preset's.
+    #[arg(long)]
+    heads: Option<usize>,
     /// Patch size.
     #[arg(long, default_value_t = 4)]
     patch: usize,
@@ -365,10 +432,15 @@ fn main() -> ExitCode {
         Command::Eval { file, checkpoint, runs_dir, point } => cmd_eval(&file, point.as_deref(), checkpoint, &runs_dir),
         Command::Report { runs_dir, out } => cmd_report(&runs_dir, &out),
         Command::Bench { what: BenchCommand::Step(b) } => cmd_bench_step(&b),
+        Command::Bench { what: BenchCommand::Features(b) } => cmd_bench_features(&b),
         Command::Bench { what: BenchCommand::Data(b) } => cmd_bench_data(&b),
-        Command::Parity { fixture, weights } => cmd_parity(&fixture, weights.as_deref()),
+        Command::Parity { fixture, weights, device } => cmd_parity(&fixture, weights.as_deref(), &device),
         Command::ImportCheckpoint { file, out, heads } => cmd_import(&file, out, heads),
         Command::Export { file, format, encoder, heads, out } => cmd_export(&file, &format, &encoder, heads, &out),
+        Command::Estimate { file, point, images, gpu, mfu, budget_hours, measure, no_measure, steps } => {
+            let measure = if measure { Some(true) } else if no_measure { Some(false) } else { None };
+            cmd_estimate(&file, point.as_deref(), ijepa::estimate::Options { images, gpu, mfu, measure, steps: steps.max(1), budget_hours })
+        }
         Command::Masks { file, point, batches, batch_size, png } => cmd_masks(&file, point.as_deref(), batches, batch_size, png),
     });
     match result {
@@ -601,7 +673,7 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
     }
     let (st, dev, params, resolved) = time_step(b, None)?;
     println!(
-        "bench step recipe={} preset={} patch={} size={} batch={} {} precision={} device={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} cpu={:?}",
+        "bench step recipe={} preset={} patch={} size={} batch={} {} precision={} device={} threads={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} peak_rss_mb={:.0} cpu={:?}",
         b.recipe,
         b.preset,
         b.patch,
@@ -613,11 +685,13 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
         },
         precision::name(resolved.precision),
         device::describe(dev).replace(' ', "_"),
+        tch::get_num_threads(),
         params as f64 / 1e6,
         b.steps,
         st.mean * 1e3,
         st.std * 1e3,
         b.batch as f64 / st.mean,
+        peak_rss_mb().unwrap_or(f64::NAN),
         cpu_model()
     );
     eprintln!("precision: {}", resolved.describe);
@@ -632,14 +706,29 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// Times the training step of `b` (seconds per step), data-parallel over `dist` when given.
-fn time_step(
-    b: &BenchStep,
-    dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>,
-) -> Result<(mask::Stats, tch::Device, i64, precision::Resolved), Box<dyn std::error::Error>> {
-    let Some(encoder) = EncoderConfig::preset(&b.preset, b.patch) else {
+/// The process's peak resident memory so far in MiB (`VmHWM` of `/proc/self/status`; Linux).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The experiment `bench step` (and `bench features`) builds from its options (precision not
+/// yet resolved).
+fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Error>> {
+    let Some(mut encoder) = EncoderConfig::preset(&b.preset, b.patch) else {
         return Err(format!("unknown preset {:?} (known: vit-tiny, vit-small, vit-base, vit-large, vit-huge, vit-giant)", b.preset).into());
     };
+    encoder.embed_dim = b.width.unwrap_or(encoder.embed_dim);
+    encoder.depth = b.depth.unwrap_or(encoder.depth);
+    encoder.num_heads = b.heads.unwrap_or(encoder.num_heads);
+    if encoder.num_heads == 0 || encoder.embed_dim % encoder.num_heads != 0 || encoder.depth == 0 {
+        return Err(format!(
+            "encoder width {} depth {} heads {}: the heads must divide the width, and depth and heads be positive",
+            encoder.embed_dim, encoder.depth, encoder.num_heads
+        )
+        .into());
+    }
     let mut exp = Experiment::with_defaults("bench");
     exp.recipe = b.recipe.clone();
     exp.encoder = encoder;
@@ -653,12 +742,22 @@ fn time_step(
         exp.decoder = ijepa_dsl::config::DecoderConfig { depth: b.dec_depth, embed_dim: b.dec_width, num_heads: b.dec_heads, ..Default::default() };
         exp.optimizer.betas = (0.9, 0.95);
     }
-    let requested = match b.precision.as_str() {
+    exp.precision = match b.precision.as_str() {
         "auto" => Precision::Auto,
         "fp32" => Precision::Fp32,
         "bf16" => Precision::Bf16,
         p => return Err(format!("unknown precision {p:?} (auto, fp32 or bf16)").into()),
     };
+    Ok(exp)
+}
+
+/// Times the training step of `b`, data-parallel over `dist` when given.
+fn time_step(
+    b: &BenchStep,
+    dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>,
+) -> Result<(mask::Stats, tch::Device, i64, precision::Resolved), Box<dyn std::error::Error>> {
+    let mut exp = bench_experiment(b)?;
+    let requested = exp.precision;
     let dev = match (device::resolve(&b.device)?, dist) {
         (tch::Device::Cuda(_), Some(pg)) => pg.device(),
         (dev, _) => dev,
@@ -677,9 +776,11 @@ fn time_step(
     let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
     let mut times = Vec::with_capacity(b.steps);
     for i in 0..b.warmup + b.steps {
+        // the masks (extras) are collated before the timer, as the loader does ahead of a step
+        let extras = recipe.bench_collate(0, i as u64, b.batch)?;
         device::synchronize(dev);
         let t0 = Instant::now();
-        recipe.bench_step(&images, 0, i as u64, b.batch, hyper)?;
+        recipe.bench_step(&images, extras.as_ref(), hyper)?;
         device::synchronize(dev);
         if i >= b.warmup {
             times.push(t0.elapsed().as_secs_f64());
@@ -746,11 +847,13 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>) -> CmdResult {
-    let r = ijepa_recipes::parity::run_any(fixture, Default::default(), weights)?;
+fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, device: &str) -> CmdResult {
+    let dev = device::resolve(device)?;
+    let r = ijepa_recipes::parity::run_any_on(fixture, Default::default(), weights, dev)?;
+    let on = device::describe(dev);
     match weights {
-        Some(w) => println!("parity against {} (initial weights from {})", fixture.display(), w.display()),
-        None => println!("parity against {}", fixture.display()),
+        Some(w) => println!("parity against {} on {on} (initial weights from {})", fixture.display(), w.display()),
+        None => println!("parity against {} on {on}", fixture.display()),
     }
     for (group, worst, n, pass) in r.by_group() {
         let tol = ijepa_recipes::parity::TOLERANCES.iter().find(|t| t.0 == group).map(|t| t.1);
@@ -763,6 +866,82 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>) -> C
     println!("  loss ours {:.8} official {:.8}", r.loss.0, r.loss.1);
     println!("{}", if r.pass() { "PASS" } else { "FAIL" });
     Ok(if r.pass() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
+    use ijepa_engine::data::{self, Split};
+    use ijepa_engine::eval::features::{self, FeatureKind};
+    if let Some(t) = b.step.threads {
+        tch::set_num_threads(t);
+    }
+    let mut exp = bench_experiment(&b.step)?;
+    let dev = device::resolve(&b.step.device)?;
+    let resolved = precision::resolve_with(exp.precision, &precision::bf16_support(dev));
+    exp.precision = resolved.precision;
+    let bf16 = resolved.precision == Precision::Bf16;
+    exp.data.dataset = ijepa_dsl::config::DatasetKind::FashionMnist;
+    exp.data.source = ijepa_dsl::config::DataSource::Embedded;
+    exp.data.limit = Some(b.images.max(1));
+    let ds = data::open_dataset(&exp.data, Split::Train)?;
+    let transform = stages::eval_transform(&exp)?;
+    let entry = ijepa_engine::recipe::entry(&exp.recipe)?;
+    let cfg = (entry.encoder_config)(&exp);
+    let store = ParamStore::new(dev);
+    let vit = VisionTransformer::new(&store.root(), &cfg)?; // its initialisation: only the time matters
+    let warm = data::subset(ds.clone(), (0..b.extract_batch.min(ds.len())).collect());
+    features::extract(&vit, warm.as_ref(), &transform, FeatureKind::Last, b.extract_batch, dev, bf16)?;
+    let t0 = Instant::now();
+    let f = features::extract(&vit, ds.as_ref(), &transform, FeatureKind::Last, b.extract_batch, dev, bf16)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let n = f.len() as f64;
+    // the forward of the encoder over every patch (patch embedding + blocks)
+    let (d, p) = (cfg.embed_dim as f64, cfg.patch_size as f64);
+    let tokens = (cfg.num_patches() + usize::from(cfg.cls_token)) as f64;
+    let fwd = 2.0 * cfg.num_patches() as f64 * 3.0 * p * p * d
+        + ijepa_engine::estimate::Stack::new(cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.mlp_ratio).flops(tokens);
+    let mut line = format!(
+        "bench features encoder={}x{} heads={} patch={} size={} images={} batch={} precision={} device={} threads={} img_per_s={:.1} gflop_per_img={:.3} gflop_per_s={:.1}",
+        cfg.embed_dim,
+        cfg.depth,
+        cfg.num_heads,
+        cfg.patch_size,
+        cfg.image_size,
+        f.len(),
+        b.extract_batch,
+        precision::name(resolved.precision),
+        device::describe(dev).replace(' ', "_"),
+        tch::get_num_threads(),
+        n / secs,
+        fwd / 1e9,
+        n / secs * fwd / 1e9
+    );
+    if !b.no_step {
+        let (st, _, _, _) = time_step(&b.step, None)?;
+        let cost = entry.cost.as_ref().map(|c| c(&exp)).transpose()?;
+        let img_s = b.step.batch as f64 / st.mean;
+        match cost {
+            Some(c) => line += &format!(
+                " | step batch={} img_per_s={:.1} gflop_per_img={:.3} gflop_per_s={:.1} | extraction/step FLOP rate {:.2}x",
+                b.step.batch,
+                img_s,
+                c.flops_per_image / 1e9,
+                img_s * c.flops_per_image / 1e9,
+                (n / secs * fwd) / (img_s * c.flops_per_image)
+            ),
+            None => line += &format!(" | step batch={} img_per_s={img_s:.1}", b.step.batch),
+        }
+    }
+    println!("{line} cpu={:?}", cpu_model());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_estimate(file: &std::path::Path, point: Option<&str>, opts: ijepa::estimate::Options) -> CmdResult {
+    let exp = match load(file, point, Inputs::Unchecked) {
+        Ok(x) => x,
+        Err(code) => return Ok(code),
+    };
+    println!("{}", ijepa::estimate::estimate(&exp, &opts)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_size: Option<usize>, png: Option<PathBuf>) -> CmdResult {

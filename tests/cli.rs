@@ -161,6 +161,79 @@ fn bench_step_prints_one_line() {
     assert!(line.contains("ms_per_step=") && line.contains("img_per_s="), "{line}");
 }
 
+#[test]
+fn estimate_counts_measures_and_projects() {
+    let d = scratch("estimate");
+    let f = write(
+        &d,
+        "tiny.kdl",
+        r#"experiment "tiny" {
+    data "fashion-mnist" { crop-size 28; batch-size 16; limit 640 }
+    encoder width=64 depth=2 heads=2 patch=4
+    predictor depth=1 width=32 heads=2
+    mask "multi-block" { min-keep 4 }
+    epochs 3
+    precision "fp32"
+}
+"#,
+    );
+    let o = ijepa(&["estimate", f.to_str().unwrap(), "--steps", "1", "--budget-hours", "1"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    // 640 images / batch 16 = 40 steps an epoch, 3 epochs; measured here (a small model)
+    for want in ["parameters", "step FLOPs", "GFLOP per image", "images          640", "measured here", "120 steps (40 x 3 epochs)", "on 1 x a100", "budget"] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    // the parameter count is the built model's (what pretraining prints)
+    let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--gpu", "v100"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("measured here   no: --no-measure") && out.contains("on 1 x v100"), "{out}");
+    // bad input names its cause
+    let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--gpu", "tpu"]);
+    let (_, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("unknown GPU \"tpu\"") && err.contains("a100"), "{err}");
+    let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--mfu", "1.5"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("--mfu 1.5"), "{}", outputs(&o).1);
+    let folder = write(&d, "folder.kdl", "experiment \"f\" {\n    data \"image-folder\" root=\"/nonexistent/train\" { crop-size 32; batch-size 8 }\n    encoder width=64 depth=2 heads=2 patch=4\n    mask \"multi-block\" { min-keep 4 }\n}\n");
+    let o = ijepa(&["estimate", folder.to_str().unwrap(), "--no-measure"]);
+    let (_, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("--images N"), "{err}");
+}
+
+#[test]
+fn bench_features_prints_both_rates() {
+    let o = ijepa(&[
+        "bench", "features", "--images", "300", "--extract-batch", "128", "--width", "64", "--depth", "2", "--heads", "2", "--size", "28",
+        "--steps", "1", "--warmup", "1", "--batch", "8", "--precision", "fp32", "--device", "cpu",
+    ]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let line = out.lines().find(|l| l.starts_with("bench features ")).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("encoder=64x2") && line.contains("images=300") && line.contains("extraction/step FLOP rate"), "{line}");
+}
+
+#[test]
+fn gpu_checks_refuse_clearly_without_a_gpu() {
+    if tch::Cuda::is_available() {
+        return; // this machine has one: scripts/device-check.sh is the real check
+    }
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/official-step-tiny.safetensors");
+    let o = ijepa(&["parity", fixture.to_str().unwrap(), "--device", "cuda"]);
+    let (_, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("0 CUDA device"), "{err}");
+    // the device check stops at once, exit 2, with the reason (no driver, or no CUDA torch)
+    let d = scratch("device-check");
+    let o = std::process::Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/device-check.sh"))
+        .env("OUT", &d)
+        .output()
+        .unwrap();
+    let (out, err) = outputs(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}{err}");
+    assert!(err.contains("device-check: FAILED") && (err.contains("NVIDIA") || err.contains("CUDA")), "{err}");
+}
+
 /// A tiny real run: the loss falls, metrics rows are complete, the checkpoint holds the three
 /// models under the official names.
 #[test]

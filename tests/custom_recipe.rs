@@ -129,6 +129,7 @@ fn entry() -> RecipeEntry {
         feature_module: "encoder".into(),
         encoder_config: Arc::new(encoder_config),
         build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> { Ok(Box::new(LinearAe::new(exp, device)?)) }),
+        cost: None,
     }
 }
 

@@ -40,6 +40,7 @@ pub mod data;
 pub mod device;
 pub mod dist;
 pub mod error;
+pub mod estimate;
 pub mod eval;
 pub mod guard;
 pub mod interrupt;

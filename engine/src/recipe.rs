@@ -230,8 +230,12 @@ pub trait DynRecipe {
     fn recipe_name(&self) -> &'static str;
     /// Pretrains `exp` with this recipe ([`crate::train::pretrain`]).
     fn pretrain(&mut self, exp: &Experiment, opts: &RunOptions) -> Result<RunSummary>;
-    /// One step on `images` with the extras collated for (epoch, step) (for `bench step`).
-    fn bench_step(&mut self, images: &Tensor, epoch: u64, step: u64, batch: usize, hyper: Hyper) -> Result<StepStats>;
+    /// The extras the loader would collate beside a batch of `batch` images at (epoch, step),
+    /// for [`DynRecipe::bench_step`] (`bench step` collates before its timer starts, as the
+    /// loader does it ahead of the step in a run).
+    fn bench_collate(&mut self, epoch: u64, step: u64, batch: usize) -> Result<Box<dyn std::any::Any + Send>>;
+    /// One step on `images` with extras from [`DynRecipe::bench_collate`] (for `bench step`).
+    fn bench_step(&mut self, images: &Tensor, extras: &(dyn std::any::Any + Send), hyper: Hyper) -> Result<StepStats>;
     /// Broadcasts the weights from rank 0 and installs gradient averaging ([`crate::train::install_ddp`]).
     fn install_ddp(&mut self, pg: &Arc<ProcessGroup>, bucket_mb: f64) -> Result<()>;
     /// Trainable parameter count.
@@ -250,10 +254,16 @@ impl<R: Recipe> DynRecipe for R {
         crate::train::pretrain(exp, self, opts)
     }
 
-    fn bench_step(&mut self, images: &Tensor, epoch: u64, step: u64, batch: usize, hyper: Hyper) -> Result<StepStats> {
+    fn bench_collate(&mut self, epoch: u64, step: u64, batch: usize) -> Result<Box<dyn std::any::Any + Send>> {
         let collate: CollateFn<R::Extras> = self.collate();
-        let extras = collate(epoch, step, batch)?;
-        self.step(images, &extras, hyper)
+        Ok(Box::new(collate(epoch, step, batch)?))
+    }
+
+    fn bench_step(&mut self, images: &Tensor, extras: &(dyn std::any::Any + Send), hyper: Hyper) -> Result<StepStats> {
+        let Some(extras) = extras.downcast_ref::<R::Extras>() else {
+            return Err(crate::Error::Config(format!("bench_step of recipe {}: extras not from its bench_collate", self.name())));
+        };
+        self.step(images, extras, hyper)
     }
 
     fn install_ddp(&mut self, pg: &Arc<ProcessGroup>, bucket_mb: f64) -> Result<()> {
@@ -290,6 +300,9 @@ pub struct RecipeEntry {
     pub encoder_config: EncoderConfigFn,
     /// Builds the recipe (models at their initialisation, optimiser, per-batch extras).
     pub build: BuildFn,
+    /// Its cost model for `ijepa estimate` (FLOPs, parameters, activations of one step); a
+    /// recipe without one is refused there by name.
+    pub cost: Option<crate::estimate::CostFn>,
 }
 
 impl std::fmt::Debug for RecipeEntry {

@@ -172,7 +172,7 @@ fn tolerance(group: &str) -> Tolerance {
 
 fn compare(group: &'static str, name: &str, ours: &Tensor, official: &Tensor) -> Result<Comparison> {
     let ours = ours.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
-    let official = official.f_to_kind(Kind::Double)?;
+    let official = official.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
     if ours.size() != official.size() {
         return Ok(Comparison {
             group,
@@ -220,7 +220,26 @@ pub fn run(path: &Path, perturb: Perturb) -> Result<ParityReport> {
 /// Like [`run`], but the initial weights come from `weights` (any checkpoint file
 /// [`import::load_models`] reads, e.g. an official `.pth.tar`) instead of the fixture's `init.*`.
 pub fn run_with_weights(path: &Path, perturb: Perturb, weights: Option<&Path>) -> Result<ParityReport> {
+    run_with_weights_on(path, perturb, weights, Device::Cpu)
+}
+
+/// Moves a fixture's tensors to `device` (a no-op on the CPU).
+fn to_device(t: HashMap<String, Tensor>, device: Device) -> Result<HashMap<String, Tensor>> {
+    if device == Device::Cpu {
+        return Ok(t);
+    }
+    t.into_iter().map(|(k, v)| Ok((k, v.f_to_device(device)?))).collect()
+}
+
+/// Like [`run_with_weights`], on `device`. On CUDA, cuDNN is switched off for the replay (its
+/// convolutions may use TF32, which would take the patch embedding's float32 product to
+/// 10-bit mantissas); the comparison still happens in float64 on the CPU.
+pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>, device: Device) -> Result<ParityReport> {
     let (f, t) = load_fixture(path)?;
+    let t = to_device(t, device)?;
+    if device.is_cuda() {
+        tch::Cuda::set_user_enabled_cudnn(false);
+    }
     let encoder = VitConfig {
         image_size: f.image_size,
         patch_size: f.patch_size,
@@ -243,7 +262,7 @@ pub fn run_with_weights(path: &Path, perturb: Perturb, weights: Option<&Path>) -
         rescale_init: false,
     };
     let spec = IJepaSpec { encoder, predictor, loss: LossKind::SmoothL1, bf16: false, betas: f.optimizer.betas, eps: f.optimizer.eps };
-    let mut m = IJepa::new(&spec, 0, Device::Cpu)?;
+    let mut m = IJepa::new(&spec, 0, device)?;
     match weights {
         None => {
             m.encoder_store.load_strict(&sub_map(&t, "init.encoder."), path)?;
@@ -379,9 +398,17 @@ pub fn fixture_recipe(path: &Path) -> Result<String> {
 /// # Errors
 /// An unreadable or malformed fixture, or `weights` given for a recipe other than I-JEPA.
 pub fn run_any(path: &Path, perturb: Perturb, weights: Option<&Path>) -> Result<ParityReport> {
+    run_any_on(path, perturb, weights, Device::Cpu)
+}
+
+/// Like [`run_any`], on `device` (`ijepa parity --device cuda`).
+///
+/// # Errors
+/// As [`run_any`].
+pub fn run_any_on(path: &Path, perturb: Perturb, weights: Option<&Path>, device: Device) -> Result<ParityReport> {
     match fixture_recipe(path)?.as_str() {
-        "ijepa" => run_with_weights(path, perturb, weights),
-        "mae" if weights.is_none() => run_mae(path, perturb),
+        "ijepa" => run_with_weights_on(path, perturb, weights, device),
+        "mae" if weights.is_none() => run_mae_on(path, perturb, device),
         "mae" => Err(Error::Config("--weights replaces I-JEPA fixtures' initial weights; a MAE fixture has its own".into())),
         other => Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("fixture of unknown recipe `{other}`") }),
     }
@@ -399,6 +426,14 @@ pub fn run_any(path: &Path, perturb: Perturb, weights: Option<&Path>) -> Result<
 /// # Errors
 /// A malformed fixture.
 pub fn run_mae(path: &Path, perturb: Perturb) -> Result<ParityReport> {
+    run_mae_on(path, perturb, Device::Cpu)
+}
+
+/// Like [`run_mae`], on `device` (cuDNN off on CUDA, as [`run_with_weights_on`]).
+///
+/// # Errors
+/// A malformed fixture.
+pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityReport> {
     use crate::mae::{DecoderConfig, Mae, MaeSpec};
     let json_path = path.with_extension("json");
     let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
@@ -408,6 +443,10 @@ pub fn run_mae(path: &Path, perturb: Perturb) -> Result<ParityReport> {
         .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("not a readable safetensors file: {e}") })?
         .into_iter()
         .collect();
+    let t = to_device(t, device)?;
+    if device.is_cuda() {
+        tch::Cuda::set_user_enabled_cudnn(false);
+    }
     let encoder = VitConfig {
         image_size: f.image_size,
         patch_size: f.patch,
@@ -430,7 +469,7 @@ pub fn run_mae(path: &Path, perturb: Perturb) -> Result<ParityReport> {
         eps: f.eps,
     };
     let spec = MaeSpec { encoder, decoder, mask_ratio: f.mask_ratio, norm_pix_loss: f.norm_pix_loss, betas: f.betas, eps: f.adam_eps, bf16: false };
-    let mut m = Mae::new(&spec, 0, Device::Cpu)?;
+    let mut m = Mae::new(&spec, 0, device)?;
     // official names are flat: the decoder's start with `decoder_` or are the mask token
     let is_decoder = |k: &str| k.starts_with("decoder_") || k == "mask_token";
     let init = sub_map(&t, "init.");

@@ -24,6 +24,7 @@ pub fn ijepa() -> RecipeEntry {
         build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
             Ok(Box::new(IJepa::for_experiment(exp, device, rank, world)?))
         }),
+        cost: Some(Arc::new(crate::ijepa::cost::cost)),
     }
 }
 
@@ -38,6 +39,7 @@ pub fn mae() -> RecipeEntry {
         build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
             Ok(Box::new(Mae::for_experiment(exp, device, rank, world)?))
         }),
+        cost: Some(Arc::new(crate::mae::cost)),
     }
 }
 

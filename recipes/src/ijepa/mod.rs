@@ -3,6 +3,7 @@
 //! Its own parts: the predictor ([`predictor`]), the multi-block mask sampler ([`mask`]) and
 //! the mask picture of `ijepa masks --png` ([`mask_png`]).
 
+pub mod cost;
 pub mod mask;
 pub mod mask_png;
 pub mod predictor;

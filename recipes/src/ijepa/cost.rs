@@ -1,0 +1,54 @@
+//! I-JEPA's cost model for `ijepa estimate` ([`ijepa_engine::estimate`]): the target encoder's
+//! forward over every patch, the context encoder's forward and backward over the context, the
+//! predictor's forward and backward over context + target tokens once per (context, target)
+//! pair, as the official `train_step` runs them. The token counts are the means of the
+//! experiment's own multi-block sampler (after the official truncation to the batch's
+//! shortest mask).
+
+use super::mask::{statistics, MultiBlock};
+use ijepa_dsl::config::Experiment;
+use ijepa_engine::error::Result;
+use ijepa_engine::estimate::{Stack, StepCost};
+
+/// Batches sampled for the mean token counts.
+const BATCHES: usize = 20;
+
+/// The step's cost for `exp`.
+///
+/// # Errors
+/// The mask sampler's, for a configuration it cannot satisfy.
+pub fn cost(exp: &Experiment) -> Result<StepCost> {
+    let e = &exp.encoder;
+    let (d, p) = (e.embed_dim as f64, e.patch_size as f64);
+    let grid = exp.data.crop_size / e.patch_size.max(1);
+    let n = (grid * grid) as f64;
+    let enc = Stack::new(e.embed_dim, e.depth, e.num_heads, e.mlp_ratio);
+    let pc = &exp.predictor;
+    let pred = Stack::new(pc.embed_dim, pc.depth, pc.num_heads.unwrap_or(e.num_heads), pc.mlp_ratio);
+    let dp = pred.width;
+    // patch embedding (conv as a matrix product) + blocks + norm; the sin-cos position tables
+    // are fixed buffers
+    let patch_params = 3.0 * p * p * d + d;
+    let encoder_params = patch_params + enc.params();
+    // predictor_embed, mask_token, blocks + predictor_norm, predictor_proj
+    let predictor_params = d * dp + dp + dp + pred.params() + dp * d + d;
+    let st = statistics(&MultiBlock::new(&exp.mask, exp.data.crop_size, e.patch_size)?, exp.seed, BATCHES, exp.data.batch_size.max(1))?;
+    let (nc, nt) = (st.context_len.mean, st.target_len.mean);
+    let (contexts, targets) = (exp.mask.n_context as f64, exp.mask.n_targets as f64);
+    let embed = 2.0 * n * 3.0 * p * p * d;
+    let target_fwd = embed + enc.flops(n);
+    // the official encoder embeds every patch, then keeps the context's
+    let context_fwd = contexts * (embed + enc.flops(nc));
+    let predictor_fwd = contexts * targets * (2.0 * nc * d * dp + pred.flops(nc + nt) + 2.0 * nt * dp * d);
+    let activations = contexts * (n * d + enc.activations(nc)) + contexts * targets * pred.activations(nc + nt);
+    Ok(StepCost {
+        trainable_params: encoder_params + predictor_params,
+        frozen_params: encoder_params,
+        flops_per_image: target_fwd + 3.0 * (context_fwd + predictor_fwd),
+        activation_elems_per_image: activations,
+        tokens: format!(
+            "{n:.0} patches; target encoder on all, context encoder on {nc:.1} (x{contexts:.0}), predictor on {nc:.1} + {nt:.1} (x{:.0})",
+            contexts * targets
+        ),
+    })
+}

@@ -1,0 +1,311 @@
+//! `ijepa estimate FILE.kdl`: what a pretraining will cost before it is launched. Parameters
+//! and FLOPs per image come from the recipe's cost model ([`ijepa_engine::estimate`]); memory
+//! per process is measured by a few real steps on random data at the experiment's batch where
+//! this machine can run them, and counted analytically in every case; the wall time and
+//! device-hours of the whole pretraining are projected on the experiment's layout (nodes x
+//! processes): on a GPU from its peak rate and an assumed MFU, on this CPU from the measured
+//! step.
+
+use ijepa_dsl::config::{Experiment, Precision};
+use ijepa_engine::estimate::{self as est, Accelerator, Projection, StepCost};
+use ijepa_engine::precision;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// What `ijepa estimate` was asked.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Training images (default: the dataset's, counted by opening it).
+    pub images: Option<u64>,
+    /// The GPU of the projection.
+    pub gpu: String,
+    /// Assumed model FLOP utilisation of the GPU projection.
+    pub mfu: f64,
+    /// Measure a few real steps on this machine: `Some(true)` always, `Some(false)` never,
+    /// `None` when the analytic memory fits in half the available memory and a step is at most
+    /// [`MEASURE_MAX_FLOPS`].
+    pub measure: Option<bool>,
+    /// Timed steps of the measurement (after one untimed).
+    pub steps: usize,
+    /// A GPU-hour budget (e.g. a paper's) to turn into the MFU it requires.
+    pub budget_hours: Option<f64>,
+}
+
+/// The largest step (FLOPs per process) measured without `--measure`.
+pub const MEASURE_MAX_FLOPS: f64 = 2e12;
+
+/// A measurement of the step on this machine.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    /// Seconds per step (mean of the timed steps).
+    pub step_seconds: f64,
+    /// Peak resident memory growth from before the model was built to after the steps, bytes.
+    pub peak_bytes: f64,
+    /// The precision it ran in, in words.
+    pub precision: String,
+    /// Torch threads.
+    pub threads: i32,
+}
+
+/// The estimate of one experiment.
+#[derive(Debug, Clone)]
+pub struct Estimate {
+    /// The experiment's name.
+    pub name: String,
+    /// Its recipe.
+    pub recipe: String,
+    /// The recipe's count.
+    pub cost: StepCost,
+    /// Training images, and where the number came from.
+    pub images: (u64, String),
+    /// Per-process batch.
+    pub batch: usize,
+    /// Analytic memory per process at the batch (state, activations), bytes.
+    pub memory: (f64, f64),
+    /// The GPU projection's device, precision and MFU, with the projection (None where the
+    /// device lacks the precision).
+    pub gpu: (&'static Accelerator, Precision, f64, Option<Projection>),
+    /// The step on this machine, when measured, with the projection of the run from it.
+    pub measured: Option<(Measured, Projection)>,
+    /// Why the step was not measured.
+    pub not_measured: Option<String>,
+    /// This machine's CPU.
+    pub cpu: String,
+    /// A GPU-hour budget and the MFU it requires on the projection's GPU.
+    pub budget: Option<(f64, f64)>,
+}
+
+fn gib(b: f64) -> String {
+    if b < (1u64 << 30) as f64 {
+        format!("{:.1} MiB", b / (1u64 << 20) as f64)
+    } else {
+        format!("{:.2} GiB", b / (1u64 << 30) as f64)
+    }
+}
+
+fn step_time(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+fn duration(s: f64) -> String {
+    if s >= 2.0 * 86400.0 {
+        format!("{:.1} days", s / 86400.0)
+    } else if s >= 2.0 * 3600.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else if s >= 120.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{s:.1} s")
+    }
+}
+
+fn vm(field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix(field))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+/// The number of training images of `exp` (less the monitor's held-out ones), by opening its
+/// dataset.
+fn count_images(exp: &Experiment) -> Result<u64, Box<dyn std::error::Error>> {
+    let ds = ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train)?;
+    let held = exp.monitor.as_ref().map_or(0, |m| m.images);
+    Ok(ds.len().saturating_sub(held) as u64)
+}
+
+fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::error::Error>> {
+    let mut exp = exp.clone();
+    let resolved = precision::resolve_with(exp.precision, &precision::bf16_support(tch::Device::Cpu));
+    exp.precision = resolved.precision;
+    let before = vm("VmRSS:").unwrap_or(0.0);
+    let mut recipe = ijepa_engine::recipe::build(&exp, tch::Device::Cpu, 0, 1)?;
+    let b = exp.data.batch_size;
+    let side = exp.data.crop_size as i64;
+    let images = tch::Tensor::randn([b as i64, 3, side, side], (tch::Kind::Float, tch::Device::Cpu));
+    let hyper = ijepa_engine::recipe::Hyper { lr: 1e-4, wd: 0.04, momentum: 0.996 };
+    let mut times = Vec::new();
+    for i in 0..=steps {
+        let extras = recipe.bench_collate(0, i as u64, b)?;
+        let t0 = Instant::now();
+        recipe.bench_step(&images, extras.as_ref(), hyper)?;
+        if i > 0 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let peak = vm("VmHWM:").unwrap_or(0.0);
+    Ok(Measured {
+        step_seconds: times.iter().sum::<f64>() / times.len().max(1) as f64,
+        peak_bytes: (peak - before).max(0.0),
+        precision: resolved.describe,
+        threads: tch::get_num_threads(),
+    })
+}
+
+/// Estimates `exp`.
+///
+/// # Errors
+/// An unknown recipe or one without a cost model, an unknown GPU, a dataset that cannot be
+/// opened without `--images`, a failed measurement.
+pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn std::error::Error>> {
+    let entry = ijepa_engine::recipe::entry(&exp.recipe)?;
+    let Some(cost_fn) = entry.cost else {
+        return Err(format!("recipe {:?} declares no cost model (RecipeEntry::cost), so it cannot be estimated", exp.recipe).into());
+    };
+    let cost = cost_fn(exp)?;
+    let Some(acc) = est::accelerator(&opts.gpu) else {
+        let known: Vec<_> = est::ACCELERATORS.iter().map(|a| a.name).collect();
+        return Err(format!("unknown GPU {:?} (known: {})", opts.gpu, known.join(", ")).into());
+    };
+    if !(opts.mfu > 0.0 && opts.mfu <= 1.0) {
+        return Err(format!("--mfu {} is not a fraction in (0, 1]", opts.mfu).into());
+    }
+    let images = match opts.images {
+        Some(n) => (n, "given with --images".to_string()),
+        None => match count_images(exp) {
+            Ok(n) => (n, "the dataset's training split, less the monitor's held-out images".to_string()),
+            Err(e) => return Err(format!("cannot count the training images ({e}); give their number with --images N (ImageNet-1K: 1281167)").into()),
+        },
+    };
+    let batch = exp.data.batch_size;
+    let gpu_precision = match exp.precision {
+        Precision::Auto if acc.bf16 > 0.0 => Precision::Bf16,
+        Precision::Auto => Precision::Fp32,
+        p => p,
+    };
+    let memory = (est::state_bytes(&cost), batch as f64 * est::activation_bytes(cost.activation_elems_per_image, gpu_precision));
+    let gpu_proj = est::gpu_step_seconds(&cost, batch, acc, gpu_precision, opts.mfu).map(|t| est::project(exp, images.0, t));
+    let step_flops = cost.flops_per_image * batch as f64;
+    let fits = ijepa_engine::memory::available().map_or(false, |a| memory.0 + memory.1 < 0.5 * a);
+    let (measured, not_measured) = match opts.measure {
+        Some(false) => (None, Some("--no-measure".to_string())),
+        Some(true) => (Some(measure(exp, opts.steps)?), None),
+        None if !fits => (None, Some("the analytic memory exceeds half of what this machine has available (--measure to force)".into())),
+        None if step_flops > MEASURE_MAX_FLOPS => {
+            (None, Some(format!("a step is {:.1} TFLOP, too long to time here (--measure to force)", step_flops / 1e12)))
+        }
+        None => (Some(measure(exp, opts.steps)?), None),
+    };
+    let measured = measured.map(|m| {
+        let p = est::project(exp, images.0, m.step_seconds);
+        (m, p)
+    });
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let budget = match (opts.budget_hours, &gpu_proj) {
+        (Some(h), Some(p)) if h > 0.0 => {
+            let peak = if gpu_precision == Precision::Bf16 { acc.bf16 } else { acc.fp32 };
+            let flops = cost.flops_per_image * (p.steps * (batch * p.world) as u64) as f64;
+            Some((h, est::implied_mfu(flops, h / p.world as f64, p.world as f64, peak)))
+        }
+        (Some(h), _) if h <= 0.0 => return Err(format!("--budget-hours {h} is not a positive number of hours").into()),
+        _ => None,
+    };
+    Ok(Estimate {
+        budget,
+        name: exp.name.clone(),
+        recipe: exp.recipe.clone(),
+        cost,
+        images,
+        batch,
+        memory,
+        gpu: (acc, gpu_precision, opts.mfu, gpu_proj),
+        measured,
+        not_measured,
+        cpu,
+    })
+}
+
+impl std::fmt::Display for Estimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = &self.cost;
+        let mut s = String::new();
+        let _ = writeln!(s, "estimate of {:?} (recipe {})", self.name, self.recipe);
+        let _ = writeln!(
+            s,
+            "  parameters      {:.2}M trained{}",
+            c.trainable_params / 1e6,
+            if c.frozen_params > 0.0 { format!(", {:.2}M held untrained (EMA target)", c.frozen_params / 1e6) } else { String::new() }
+        );
+        let _ = writeln!(s, "  tokens          {}", c.tokens);
+        let _ = writeln!(
+            s,
+            "  step FLOPs      {:.2} GFLOP per image (forward + backward), {:.2} TFLOP per step of {}",
+            c.flops_per_image / 1e9,
+            c.flops_per_image * self.batch as f64 / 1e12,
+            self.batch
+        );
+        let _ = writeln!(
+            s,
+            "  memory/process  {} analytic at batch {} ({}): {} weights, gradients and AdamW state + {} activations",
+            gib(self.memory.0 + self.memory.1),
+            self.batch,
+            precision::name(self.gpu.1),
+            gib(self.memory.0),
+            gib(self.memory.1)
+        );
+        let _ = writeln!(s, "  images          {} ({})", self.images.0, self.images.1);
+        match &self.measured {
+            Some((m, p)) => {
+                let _ = writeln!(
+                    s,
+                    "  measured here   {:.1} ms/step, peak resident memory +{} (the process, libtorch's own included; {}, {} threads, {})",
+                    m.step_seconds * 1e3,
+                    gib(m.peak_bytes),
+                    m.precision,
+                    m.threads,
+                    self.cpu
+                );
+                let _ = writeln!(
+                    s,
+                    "  on this CPU     {} steps ({} x {} epochs): {} of pretraining per process{}",
+                    p.steps,
+                    p.steps_per_epoch,
+                    p.steps / p.steps_per_epoch.max(1),
+                    duration(p.wall_seconds),
+                    if p.world > 1 { format!(" (the layout has {} processes; on one machine they share its cores)", p.world) } else { String::new() }
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  measured here   no: {}", self.not_measured.as_deref().unwrap_or("not asked"));
+            }
+        }
+        let (acc, prec, mfu, proj) = &self.gpu;
+        match proj {
+            Some(p) => {
+                let _ = writeln!(
+                    s,
+                    "  on {} x {}{}{} steps of {} ({} at {:.0}% MFU, {}): {} wall, {:.1} GPU-hours",
+                    p.world,
+                    acc.name,
+                    " ".repeat(13usize.saturating_sub(format!("{} x {}", p.world, acc.name).len()).max(1)),
+                    p.steps,
+                    step_time(p.step_seconds),
+                    precision::name(*prec),
+                    mfu * 100.0,
+                    acc.description,
+                    duration(p.wall_seconds),
+                    p.device_hours
+                );
+            }
+            None => {
+                let _ = writeln!(s, "  on {}: no projection ({} lacks {})", acc.name, acc.description, precision::name(*prec));
+            }
+        }
+        if let Some((h, m)) = self.budget {
+            let _ = writeln!(
+                s,
+                "  budget          {h:.0} GPU-hours on {} need {:.0}% MFU{}",
+                acc.name,
+                m * 100.0,
+                if m > 1.0 { ": more than the peak, not reachable" } else { "" }
+            );
+        }
+        f.write_str(s.trim_end())
+    }
+}
