@@ -182,11 +182,8 @@ pub const STALL_MARGIN: f64 = 2.0;
 /// The held-out kNN (%) of `encoder` at epoch 0 in a `monitor.csv` (the file's first row of
 /// that encoder at epoch 0), if any.
 pub fn epoch0_knn(path: &std::path::Path, encoder: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    text.lines().skip(1).find_map(|line| {
-        let f: Vec<&str> = line.split(',').collect();
-        (f.len() >= 4 && f[1] == "0" && f[2] == encoder).then(|| f[3].parse().ok()).flatten()
-    })
+    let rows = ijepa_schema::MonitorRow::parse_csv(&std::fs::read_to_string(path).ok()?).ok()?;
+    rows.into_iter().find(|r| r.epoch == 0 && r.encoder == encoder).map(|r| r.knn_top1)
 }
 
 /// The monitor of a run: its held-out images, transform and settings.

@@ -273,7 +273,6 @@ fn eval_stage(
     Ok(())
 }
 
-
 /// The frozen features a probe reads (train, test), cached under `dir/../features/`.
 #[allow(clippy::too_many_arguments)]
 fn frozen_features(

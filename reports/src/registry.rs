@@ -233,31 +233,6 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
 /// Reads a `monitor.csv` by header name.
 pub fn read_monitor(path: &Path) -> Result<Vec<MonitorRow>> {
     let csv_err = |message: String| ReportError::Csv { path: path.to_path_buf(), message };
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| csv_err(e.to_string()))?;
-    let headers = rdr.headers().map_err(|e| csv_err(e.to_string()))?.clone();
-    let find = |name: &str| {
-        headers.iter().position(|h| h.trim() == name).ok_or_else(|| csv_err(format!("header lacks a `{name}` column")))
-    };
-    let cols = [find("step")?, find("epoch")?, find("knn_top1")?, find("rankme")?, find("spread")?];
-    let i_enc = find("encoder")?;
-    let mut rows = Vec::new();
-    for (n, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| csv_err(e.to_string()))?;
-        let field = |i: usize| rec.get(i).map(str::trim).unwrap_or("");
-        let mut v = [0f64; 5];
-        for (slot, &i) in v.iter_mut().zip(&cols) {
-            *slot = field(i).parse().map_err(|_| {
-                csv_err(format!("line {}: `{}` in column `{}` is not a number", n + 2, field(i), &headers[i]))
-            })?;
-        }
-        rows.push(MonitorRow {
-            step: v[0] as u64,
-            epoch: v[1] as u64,
-            encoder: field(i_enc).to_string(),
-            knn_top1: v[2],
-            rankme: v[3],
-            spread: v[4],
-        });
-    }
-    Ok(rows)
+    let text = std::fs::read_to_string(path).map_err(|e| csv_err(e.to_string()))?;
+    MonitorRow::parse_csv(&text).map_err(csv_err)
 }

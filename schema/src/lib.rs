@@ -166,6 +166,41 @@ pub struct MonitorRow {
     pub spread: f64,
 }
 
+impl MonitorRow {
+    /// Parses the text of a `monitor.csv`: columns found by their header names (any order,
+    /// extra columns ignored), so older and newer files read alike. The one reader of the file
+    /// (training's stall warning and the reports use it).
+    ///
+    /// # Errors
+    /// A header without one of the columns, or a field that is not a number, named with its
+    /// line.
+    pub fn parse_csv(text: &str) -> Result<Vec<MonitorRow>, String> {
+        let mut lines = text.lines();
+        let headers: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
+        let find = |name: &str| headers.iter().position(|h| *h == name).ok_or_else(|| format!("header lacks a `{name}` column"));
+        let cols = [find("step")?, find("epoch")?, find("knn_top1")?, find("rankme")?, find("spread")?];
+        let i_enc = find("encoder")?;
+        let mut rows = Vec::new();
+        for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            let field = |i: usize| fields.get(i).copied().unwrap_or("");
+            let mut v = [0f64; 5];
+            for (slot, &i) in v.iter_mut().zip(&cols) {
+                *slot = field(i).parse().map_err(|_| format!("line {}: `{}` in column `{}` is not a number", n + 2, field(i), headers[i]))?;
+            }
+            rows.push(MonitorRow {
+                step: v[0] as u64,
+                epoch: v[1] as u64,
+                encoder: field(i_enc).to_string(),
+                knn_top1: v[2],
+                rankme: v[3],
+                spread: v[4],
+            });
+        }
+        Ok(rows)
+    }
+}
+
 /// One point of a head's hyper-parameter sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepPoint {
@@ -286,5 +321,20 @@ mod tests {
         m.record(CheckpointRecord { file: "latest.safetensors".into(), step: 2, sha256: "b".into() });
         assert_eq!(m.checkpoints.len(), 1);
         assert_eq!(m.checkpoints[0].step, 2);
+    }
+
+    #[test]
+    fn monitor_rows_read_by_header_name_and_bad_fields_are_named() {
+        let text = format!("{MONITOR_HEADER}\n0,0,target,42.70,2.858,0.1526,1.39\n1812,1,context,60.5,16.4,0.63,1.3\n");
+        let rows = MonitorRow::parse_csv(&text).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[1].step, rows[1].epoch, rows[1].encoder.as_str(), rows[1].knn_top1), (1812, 1, "context", 60.5));
+        // another column order and no `seconds` (an older file)
+        let rows = MonitorRow::parse_csv("encoder,epoch,step,spread,rankme,knn_top1\npixels,0,0,0.71,328.7,78.8\n").unwrap();
+        assert_eq!((rows[0].encoder.as_str(), rows[0].rankme, rows[0].knn_top1), ("pixels", 328.7, 78.8));
+        let err = MonitorRow::parse_csv("step,epoch,encoder,knn_top1,rankme\n").unwrap_err();
+        assert!(err.contains("`spread`"), "{err}");
+        let err = MonitorRow::parse_csv(&format!("{MONITOR_HEADER}\n0,0,target,x,2.8,0.15,1\n")).unwrap_err();
+        assert!(err.contains("line 2") && err.contains("knn_top1"), "{err}");
     }
 }
