@@ -179,11 +179,15 @@ impl Measure {
 /// (see [`Measure::stall_warning`]).
 pub const STALL_MARGIN: f64 = 2.0;
 
-/// The held-out kNN (%) of `encoder` at epoch 0 in a `monitor.csv` (the file's first row of
+/// The rows of a `monitor.csv` (none when the file is absent or unreadable).
+pub fn read_rows(path: &std::path::Path) -> Vec<ijepa_schema::MonitorRow> {
+    std::fs::read_to_string(path).ok().and_then(|t| ijepa_schema::MonitorRow::parse_csv(&t).ok()).unwrap_or_default()
+}
+
+/// The held-out kNN (%) of `encoder` at epoch 0 among a `monitor.csv`'s rows (the first row of
 /// that encoder at epoch 0), if any.
-pub fn epoch0_knn(path: &std::path::Path, encoder: &str) -> Option<f64> {
-    let rows = ijepa_schema::MonitorRow::parse_csv(&std::fs::read_to_string(path).ok()?).ok()?;
-    rows.into_iter().find(|r| r.epoch == 0 && r.encoder == encoder).map(|r| r.knn_top1)
+pub fn epoch0_knn(rows: &[ijepa_schema::MonitorRow], encoder: &str) -> Option<f64> {
+    rows.iter().find(|r| r.epoch == 0 && r.encoder == encoder).map(|r| r.knn_top1)
 }
 
 /// The monitor of a run: its held-out images, transform and settings.
@@ -308,10 +312,11 @@ mod tests {
             format!("{MONITOR_HEADER}\n0,0,target,42.60,3.037,0.1392,2.37\n0,0,context,41.00,3.0,0.14,2.2\n0,0,pixels,76.20,296.6,0.70,0.71\n1124,4,target,40.70,3.3,0.17,1.76\n"),
         )
         .unwrap();
-        assert_eq!(epoch0_knn(&path, "target"), Some(42.6));
-        assert_eq!(epoch0_knn(&path, "context"), Some(41.0));
-        assert_eq!(epoch0_knn(&path, "predictor"), None);
-        assert_eq!(epoch0_knn(&dir.join("absent.csv"), "target"), None);
+        let rows = read_rows(&path);
+        assert_eq!(epoch0_knn(&rows, "target"), Some(42.6));
+        assert_eq!(epoch0_knn(&rows, "context"), Some(41.0));
+        assert_eq!(epoch0_knn(&rows, "predictor"), None);
+        assert_eq!(epoch0_knn(&read_rows(&dir.join("absent.csv")), "target"), None);
         let at = |knn: f64| Measure { encoder: "target".into(), knn, rankme: 3.3, spread: 0.17, seconds: 1.0 };
         let w = at(40.7).stall_warning(42.6).expect("no better than at initialisation");
         assert!(w.contains("not learning") && w.contains("40.7%") && w.contains("42.6%"), "{w}");

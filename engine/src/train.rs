@@ -625,7 +625,8 @@ fn observe<R: Recipe>(
     // after training has started: features no better than the initial ones (read back from
     // the file, so a resumed run compares with its own epoch 0)
     if epoch > 0 {
-        let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(path, &ms.encoder).and_then(|k0| ms.stall_warning(k0)));
+        let rows = crate::monitor::read_rows(path);
+        let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(&rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0)));
         for w in stalled {
             bar.suspend(|| eprintln!("warning: epoch {epoch}: {w}"));
         }
