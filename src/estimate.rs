@@ -8,9 +8,8 @@
 
 use ijepa_dsl::config::{Experiment, Precision};
 use ijepa_engine::estimate::{self as est, Accelerator, Projection, StepCost};
-use ijepa_engine::precision;
+use ijepa_engine::{memory, precision};
 use std::fmt::Write as _;
-use std::time::Instant;
 
 /// What `ijepa estimate` was asked.
 #[derive(Debug, Clone)]
@@ -103,12 +102,6 @@ fn duration(s: f64) -> String {
     }
 }
 
-fn vm(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix(field))?.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kb * 1024.0)
-}
-
 /// The number of training images of `exp` (less the monitor's held-out ones), by opening its
 /// dataset.
 fn count_images(exp: &Experiment) -> Result<u64, Box<dyn std::error::Error>> {
@@ -121,22 +114,14 @@ fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::erro
     let mut exp = exp.clone();
     let resolved = precision::resolve_with(exp.precision, &precision::bf16_support(tch::Device::Cpu));
     exp.precision = resolved.precision;
-    let before = vm("VmRSS:").unwrap_or(0.0);
+    let before = memory::resident().map_or(0.0, |(now, _)| now);
     let mut recipe = ijepa_engine::recipe::build(&exp, tch::Device::Cpu, 0, 1)?;
     let b = exp.data.batch_size;
     let side = exp.data.crop_size as i64;
     let images = tch::Tensor::randn([b as i64, 3, side, side], (tch::Kind::Float, tch::Device::Cpu));
     let hyper = ijepa_engine::recipe::Hyper { lr: 1e-4, wd: 0.04, momentum: 0.996 };
-    let mut times = Vec::new();
-    for i in 0..=steps {
-        let extras = recipe.bench_collate(0, i as u64, b)?;
-        let t0 = Instant::now();
-        recipe.bench_step(&images, extras.as_ref(), hyper)?;
-        if i > 0 {
-            times.push(t0.elapsed().as_secs_f64());
-        }
-    }
-    let peak = vm("VmHWM:").unwrap_or(0.0);
+    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &images, b, 1, steps, hyper, tch::Device::Cpu)?;
+    let peak = memory::resident().map_or(0.0, |(_, peak)| peak);
     Ok(Measured {
         step_seconds: times.iter().sum::<f64>() / times.len().max(1) as f64,
         peak_bytes: (peak - before).max(0.0),
@@ -176,10 +161,10 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
         Precision::Auto => Precision::Fp32,
         p => p,
     };
-    let memory = (est::state_bytes(&cost), batch as f64 * est::activation_bytes(cost.activation_elems_per_image, gpu_precision));
+    let analytic = (est::state_bytes(&cost), batch as f64 * est::activation_bytes(cost.activation_elems_per_image, gpu_precision));
     let gpu_proj = est::gpu_step_seconds(&cost, batch, acc, gpu_precision, opts.mfu).map(|t| est::project(exp, images.0, t));
     let step_flops = cost.flops_per_image * batch as f64;
-    let fits = ijepa_engine::memory::available().map_or(false, |a| memory.0 + memory.1 < 0.5 * a);
+    let fits = memory::available().map_or(false, |a| analytic.0 + analytic.1 < 0.5 * a);
     let (measured, not_measured) = match opts.measure {
         Some(false) => (None, Some("--no-measure".to_string())),
         Some(true) => (Some(measure(exp, opts.steps)?), None),
@@ -193,10 +178,7 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
         let p = est::project(exp, images.0, m.step_seconds);
         (m, p)
     });
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string()))
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = ijepa_engine::device::cpu_model();
     let budget = match (opts.budget_hours, &gpu_proj) {
         (Some(h), Some(p)) if h > 0.0 => {
             let peak = if gpu_precision == Precision::Bf16 { acc.bf16 } else { acc.fp32 };
@@ -213,7 +195,7 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
         cost,
         images,
         batch,
-        memory,
+        memory: analytic,
         gpu: (acc, gpu_precision, opts.mfu, gpu_proj),
         measured,
         not_measured,

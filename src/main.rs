@@ -691,26 +691,11 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
         st.mean * 1e3,
         st.std * 1e3,
         b.batch as f64 / st.mean,
-        peak_rss_mb().unwrap_or(f64::NAN),
-        cpu_model()
+        ijepa_engine::memory::resident().map_or(f64::NAN, |(_, peak)| peak / (1u64 << 20) as f64),
+        device::cpu_model()
     );
     eprintln!("precision: {}", resolved.describe);
     Ok(ExitCode::SUCCESS)
-}
-
-/// The CPU's model name (`/proc/cpuinfo`), for benchmark lines.
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string()))
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// The process's peak resident memory so far in MiB (`VmHWM` of `/proc/self/status`; Linux).
-fn peak_rss_mb() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 /// The experiment `bench step` (and `bench features`) builds from its options (precision not
@@ -774,18 +759,7 @@ fn time_step(
     }
     let images = tch::Tensor::randn([b.batch as i64, 3, b.size as i64, b.size as i64], (tch::Kind::Float, dev));
     let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
-    let mut times = Vec::with_capacity(b.steps);
-    for i in 0..b.warmup + b.steps {
-        // the masks (extras) are collated before the timer, as the loader does ahead of a step
-        let extras = recipe.bench_collate(0, i as u64, b.batch)?;
-        device::synchronize(dev);
-        let t0 = Instant::now();
-        recipe.bench_step(&images, extras.as_ref(), hyper)?;
-        device::synchronize(dev);
-        if i >= b.warmup {
-            times.push(t0.elapsed().as_secs_f64());
-        }
-    }
+    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &images, b.batch, b.warmup, b.steps, hyper, dev)?;
     Ok((mask::Stats::of(&times), dev, recipe.params(), resolved))
 }
 
@@ -894,11 +868,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     let f = features::extract(&vit, ds.as_ref(), &transform, FeatureKind::Last, b.extract_batch, dev, bf16)?;
     let secs = t0.elapsed().as_secs_f64();
     let n = f.len() as f64;
-    // the forward of the encoder over every patch (patch embedding + blocks)
-    let (d, p) = (cfg.embed_dim as f64, cfg.patch_size as f64);
-    let tokens = (cfg.num_patches() + usize::from(cfg.cls_token)) as f64;
-    let fwd = 2.0 * cfg.num_patches() as f64 * 3.0 * p * p * d
-        + ijepa_engine::estimate::Stack::new(cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.mlp_ratio).flops(tokens);
+    let fwd = ijepa_engine::estimate::vit_forward_flops(&cfg);
     let mut line = format!(
         "bench features encoder={}x{} heads={} patch={} size={} images={} batch={} precision={} device={} threads={} img_per_s={:.1} gflop_per_img={:.3} gflop_per_s={:.1}",
         cfg.embed_dim,
@@ -931,7 +901,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
             None => line += &format!(" | step batch={} img_per_s={img_s:.1}", b.step.batch),
         }
     }
-    println!("{line} cpu={:?}", cpu_model());
+    println!("{line} cpu={:?}", device::cpu_model());
     Ok(ExitCode::SUCCESS)
 }
 

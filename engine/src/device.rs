@@ -29,6 +29,14 @@ pub fn synchronize(device: Device) {
     }
 }
 
+/// The CPU's model name (the first `model name` of `/proc/cpuinfo`), for measurement lines.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// Human-readable name of a device.
 pub fn describe(device: Device) -> String {
     match device {

@@ -52,6 +52,20 @@ pub fn block_flops(n: f64, d: f64, h: f64) -> f64 {
     2.0 * n * (3.0 * d * d + d * d + 2.0 * d * h) + 4.0 * n * n * d
 }
 
+/// Forward FLOPs of the patch embedding (a convolution with stride = kernel = `patch`, i.e. a
+/// matrix product per patch) over `patches` patches of 3 channels into width `d`.
+pub fn patch_embed_flops(patches: f64, patch: f64, d: f64) -> f64 {
+    2.0 * patches * 3.0 * patch * patch * d
+}
+
+/// Forward FLOPs of a whole ViT encoder over one image: the patch embedding of every patch and
+/// the blocks over every token (with the class token where the encoder has one).
+pub fn vit_forward_flops(cfg: &crate::model::vit::VitConfig) -> f64 {
+    let n = cfg.num_patches() as f64;
+    let blocks = Stack::new(cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.mlp_ratio);
+    patch_embed_flops(n, cfg.patch_size as f64, cfg.embed_dim as f64) + blocks.flops(n + f64::from(u8::from(cfg.cls_token)))
+}
+
 /// Elements one block keeps for its backward over a sequence of `n` tokens (width `d`, MLP
 /// hidden `h`, `heads` attention maps of n x n).
 pub fn block_activation_elems(n: f64, d: f64, h: f64, heads: f64) -> f64 {

@@ -58,11 +58,22 @@ pub fn estimate(exp: &Experiment) -> Estimate {
     Estimate { state, activations, masks }
 }
 
+/// The bytes of a `Field:   N kB` line of a /proc file (`/proc/meminfo`, `/proc/self/status`).
+fn proc_kb_field(file: &str, field: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let kb: f64 = text.lines().find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024.0)
+}
+
 /// Memory available to this process, in bytes (`MemAvailable` of /proc/meminfo), if known.
 pub fn available() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: f64 = text.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
-    Some(kb * 1024.0)
+    proc_kb_field("/proc/meminfo", "MemAvailable")
+}
+
+/// This process's resident memory now (`VmRSS`) and its peak so far (`VmHWM`), in bytes, from
+/// `/proc/self/status` (Linux), if known.
+pub fn resident() -> Option<(f64, f64)> {
+    Some((proc_kb_field("/proc/self/status", "VmRSS")?, proc_kb_field("/proc/self/status", "VmHWM")?))
 }
 
 fn gib(b: f64) -> String {

@@ -280,6 +280,28 @@ impl<R: Recipe> DynRecipe for R {
     }
 }
 
+/// Times `warmup + steps` training steps of `recipe` on `images` (a batch of `batch`) on
+/// `device`, returning the seconds of the last `steps`: each step's extras are collated before
+/// its timer starts (as the loader does ahead of a step), and CUDA is synchronised around it.
+/// What `bench step`, `bench dist` and `ijepa estimate` time.
+///
+/// # Errors
+/// The recipe's.
+pub fn time_steps(recipe: &mut dyn DynRecipe, images: &Tensor, batch: usize, warmup: usize, steps: usize, hyper: Hyper, device: Device) -> Result<Vec<f64>> {
+    let mut times = Vec::with_capacity(steps);
+    for i in 0..warmup + steps {
+        let extras = recipe.bench_collate(0, i as u64, batch)?;
+        crate::device::synchronize(device);
+        let t0 = std::time::Instant::now();
+        recipe.bench_step(images, extras.as_ref(), hyper)?;
+        crate::device::synchronize(device);
+        if i >= warmup {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    Ok(times)
+}
+
 /// Builds a recipe for an experiment on a device, as rank `rank` of `world`.
 pub type BuildFn = Arc<dyn Fn(&Experiment, Device, u64, u64) -> Result<Box<dyn DynRecipe>> + Send + Sync>;
 

@@ -601,7 +601,7 @@ mod tests {
 /// # Errors
 /// None today (the signature is the registry's).
 pub fn cost(exp: &Experiment) -> Result<ijepa_engine::estimate::StepCost> {
-    use ijepa_engine::estimate::{Stack, StepCost};
+    use ijepa_engine::estimate::{patch_embed_flops, Stack, StepCost};
     let e = &exp.encoder;
     let (d, p) = (e.embed_dim as f64, e.patch_size as f64);
     let grid = exp.data.crop_size / e.patch_size.max(1);
@@ -617,7 +617,7 @@ pub fn cost(exp: &Experiment) -> Result<ijepa_engine::estimate::StepCost> {
     // decoder_norm, decoder_pred; the sin-cos position tables are fixed buffers
     let encoder_params = pixels * d + d + d + enc.params();
     let decoder_params = d * dd + dd + dd + dec.params() + dd * pixels + pixels;
-    let forward = 2.0 * n * pixels * d + enc.flops(keep + 1.0) + 2.0 * (keep + 1.0) * d * dd + dec.flops(n + 1.0) + 2.0 * (n + 1.0) * dd * pixels;
+    let forward = patch_embed_flops(n, p, d) + enc.flops(keep + 1.0) + 2.0 * (keep + 1.0) * d * dd + dec.flops(n + 1.0) + 2.0 * (n + 1.0) * dd * pixels;
     Ok(StepCost {
         trainable_params: encoder_params + decoder_params,
         frozen_params: 0.0,

@@ -223,23 +223,24 @@ pub fn run_with_weights(path: &Path, perturb: Perturb, weights: Option<&Path>) -
     run_with_weights_on(path, perturb, weights, Device::Cpu)
 }
 
-/// Moves a fixture's tensors to `device` (a no-op on the CPU).
+/// Moves a fixture's tensors to `device` (a no-op on the CPU). On CUDA it also switches cuDNN
+/// off for the replay: its convolutions may use TF32, which would take the patch embedding's
+/// float32 product to 10-bit mantissas.
 fn to_device(t: HashMap<String, Tensor>, device: Device) -> Result<HashMap<String, Tensor>> {
     if device == Device::Cpu {
         return Ok(t);
     }
-    t.into_iter().map(|(k, v)| Ok((k, v.f_to_device(device)?))).collect()
-}
-
-/// Like [`run_with_weights`], on `device`. On CUDA, cuDNN is switched off for the replay (its
-/// convolutions may use TF32, which would take the patch embedding's float32 product to
-/// 10-bit mantissas); the comparison still happens in float64 on the CPU.
-pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>, device: Device) -> Result<ParityReport> {
-    let (f, t) = load_fixture(path)?;
-    let t = to_device(t, device)?;
     if device.is_cuda() {
         tch::Cuda::set_user_enabled_cudnn(false);
     }
+    t.into_iter().map(|(k, v)| Ok((k, v.f_to_device(device)?))).collect()
+}
+
+/// Like [`run_with_weights`], on `device` (cuDNN off on CUDA, see `to_device`); the
+/// comparison still happens in float64 on the CPU.
+pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>, device: Device) -> Result<ParityReport> {
+    let (f, t) = load_fixture(path)?;
+    let t = to_device(t, device)?;
     let encoder = VitConfig {
         image_size: f.image_size,
         patch_size: f.patch_size,
@@ -444,9 +445,6 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
         .into_iter()
         .collect();
     let t = to_device(t, device)?;
-    if device.is_cuda() {
-        tch::Cuda::set_user_enabled_cudnn(false);
-    }
     let encoder = VitConfig {
         image_size: f.image_size,
         patch_size: f.patch,

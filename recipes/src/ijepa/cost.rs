@@ -8,7 +8,7 @@
 use super::mask::{statistics, MultiBlock};
 use ijepa_dsl::config::Experiment;
 use ijepa_engine::error::Result;
-use ijepa_engine::estimate::{Stack, StepCost};
+use ijepa_engine::estimate::{patch_embed_flops, Stack, StepCost};
 
 /// Batches sampled for the mean token counts.
 const BATCHES: usize = 20;
@@ -35,7 +35,7 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
     let st = statistics(&MultiBlock::new(&exp.mask, exp.data.crop_size, e.patch_size)?, exp.seed, BATCHES, exp.data.batch_size.max(1))?;
     let (nc, nt) = (st.context_len.mean, st.target_len.mean);
     let (contexts, targets) = (exp.mask.n_context as f64, exp.mask.n_targets as f64);
-    let embed = 2.0 * n * 3.0 * p * p * d;
+    let embed = patch_embed_flops(n, p, d);
     let target_fwd = embed + enc.flops(n);
     // the official encoder embeds every patch, then keeps the context's
     let context_fwd = contexts * (embed + enc.flops(nc));
