@@ -15,7 +15,7 @@ use ijepa_engine::{device, precision};
 use ijepa_engine::stages;
 use ijepa_engine::model::vit::VisionTransformer;
 use ijepa_engine::model::ParamStore;
-use ijepa_recipes::ijepa::mask::{self, MultiBlock};
+use ijepa_recipes::ijepa::mask::{self, MaskSampler};
 use ijepa_recipes::ijepa::{PredictorConfig, VisionTransformerPredictor};
 use ijepa_engine::plan::Plan;
 use ijepa_engine::recipe::Hyper;
@@ -919,7 +919,7 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    if exp.mask.kind == ijepa_dsl::config::MaskKind::Random {
+    if exp.mask.kind == ijepa_dsl::config::MaskKind::Random && exp.recipe != "ijepa" {
         let g = exp.data.crop_size / exp.encoder.patch_size.max(1);
         let keep = ijepa_recipes::mae::len_keep(g * g, exp.mask.ratio);
         println!(
@@ -930,22 +930,22 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
             exp.mask.ratio
         );
         if png.is_some() {
-            return Err("--png draws the multi-block sampler's blocks; a random mask has no blocks to draw".into());
+            return Err("--png draws I-JEPA's context and target masks; MAE's random mask has no blocks to draw".into());
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let sampler = MultiBlock::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
+    let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
     let batch = batch_size.unwrap_or(exp.data.batch_size);
     let (gh, gw) = sampler.grid();
     let st = mask::statistics(&sampler, exp.seed, batches, batch)?;
-    println!("masks of {:?}: {gh}x{gw} patch grid, {batches} batches of {batch}", exp.name);
+    println!("masks of {:?}: {gh}x{gw} patch grid, {batches} batches of {batch}; {}", exp.name, sampler.describe());
     for (what, s) in [("context length", st.context_len), ("target length", st.target_len)] {
         println!("  {what:<15} mean {:>7.2}  std {:>6.2}  min {:>4}  max {:>4}", s.mean, s.std, s.min, s.max);
     }
     if let Some(out) = png {
         let m = sampler.sample(exp.seed, 0, 0, 0, batch)?;
         ijepa_recipes::ijepa::mask_png::write(&out, &m, gh, gw, 8)?;
-        println!("wrote {} (blue: context, warm colours: the {} target blocks, grey: unused)", out.display(), exp.mask.n_targets);
+        println!("wrote {} (blue: context, warm colours: the {} target masks, grey: unused)", out.display(), sampler.n_targets());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -33,6 +33,10 @@ pub struct Experiment {
     pub ema: EmaConfig,
     /// Regression loss between predictions and targets.
     pub loss: LossKind,
+    /// What the predictor regresses and where the target encoder is masked (I-JEPA; paper
+    /// Tables 7 and 11); left out of the serialised form while it holds the defaults.
+    #[serde(default, skip_serializing_if = "TargetConfig::is_default")]
+    pub target: TargetConfig,
     /// Number of epochs.
     pub epochs: usize,
     /// Schedules run over `int(ipe_scale * epochs * ipe)` steps (official `ipe_scale`).
@@ -531,8 +535,15 @@ pub enum MaskKind {
     /// I-JEPA's multi-block sampler (one context block, several target blocks).
     #[default]
     MultiBlock,
-    /// MAE's per-image random patches (`ratio` of them masked).
+    /// Per-image random patches, `ratio` of them masked: MAE's sampler, and I-JEPA's "random"
+    /// ablation (paper Table 6: 60% random patches are the one target, the rest the context).
     Random,
+    /// I-JEPA's "rasterized" ablation (Table 6): the grid in four quadrants, one the context
+    /// and the other three the targets.
+    Rasterized,
+    /// I-JEPA's "block" ablation (Table 6): one large target block (scale 0.6), the context its
+    /// complement.
+    Block,
 }
 
 impl MaskKind {
@@ -541,6 +552,8 @@ impl MaskKind {
         match self {
             MaskKind::MultiBlock => "multi-block",
             MaskKind::Random => "random",
+            MaskKind::Rasterized => "rasterized",
+            MaskKind::Block => "block",
         }
     }
 
@@ -686,6 +699,46 @@ pub struct EmaConfig {
     pub final_: f64,
 }
 
+/// The `target` node (I-JEPA): what the predictor regresses and where the target encoder is
+/// masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// The regression target.
+    pub kind: TargetKind,
+    /// Where the target encoder is masked.
+    pub masking: TargetMasking,
+}
+
+impl TargetConfig {
+    /// Whether this is the method's own target (representations, masked at the output).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What the I-JEPA predictor regresses (paper Table 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetKind {
+    /// The layer-normed outputs of the EMA target encoder (the method).
+    #[default]
+    Representation,
+    /// The per-patch normalised pixels of the target patches; no target encoder is built.
+    Pixels,
+}
+
+/// Where the target encoder is masked (paper Table 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetMasking {
+    /// It encodes the whole image; its output is gathered at the target patches (the method).
+    #[default]
+    Output,
+    /// It encodes only the target block's patches (one pass per target block).
+    Input,
+}
+
 /// Regression loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -734,6 +787,20 @@ impl Default for DataConfig {
 impl Default for PredictorConfig {
     fn default() -> Self {
         Self { depth: 12, embed_dim: 384, num_heads: None, mlp_ratio: 4.0 }
+    }
+}
+
+impl MaskConfig {
+    /// The defaults of a mask kind: for `block` one target of scale 0.6 (paper Table 6); for
+    /// `random` the ratio `random_ratio` (the recipe's: MAE 0.75, I-JEPA 0.6); the defaults
+    /// of the multi-block sampler otherwise.
+    pub fn for_kind(kind: MaskKind, random_ratio: Option<f64>) -> Self {
+        let d = Self { kind, ..Self::default() };
+        match kind {
+            MaskKind::Block => Self { n_targets: 1, target_scale: (0.6, 0.6), ..d },
+            MaskKind::Random => Self { ratio: random_ratio.unwrap_or(d.ratio), ..d },
+            MaskKind::MultiBlock | MaskKind::Rasterized => d,
+        }
     }
 }
 
@@ -788,6 +855,7 @@ impl Experiment {
             optimizer: OptimizerConfig::default(),
             ema: EmaConfig::default(),
             loss: LossKind::SmoothL1,
+            target: TargetConfig::default(),
             epochs: 300,
             ipe_scale: 1.0,
             precision: Precision::Auto,

@@ -8,7 +8,7 @@
 //!
 //! | recipe | own nodes | mask kinds |
 //! |---|---|---|
-//! | `ijepa` | `predictor`, `ema`, `loss` | `multi-block` |
+//! | `ijepa` | `predictor`, `ema`, `loss`, `target` | `multi-block`; `rasterized`, `block`, `random` (Table 6) |
 //! | `mae` | `decoder` | `random` |
 //!
 //! A recipe may also change a shared default: MAE's AdamW betas are (0.9, 0.95) unless the
@@ -37,6 +37,8 @@ pub struct RecipeSchema {
     pub mask_kinds: Vec<MaskKind>,
     /// AdamW betas when the experiment writes none (None: the language's (0.9, 0.999)).
     pub default_betas: Option<(f64, f64)>,
+    /// The `ratio` of a `mask "random"` that writes none (None: the language's 0.75).
+    pub default_mask_ratio: Option<f64>,
 }
 
 impl RecipeSchema {
@@ -44,7 +46,7 @@ impl RecipeSchema {
     /// settings: data, encoder, optimizer, epochs, ...).
     pub fn new(name: impl Into<String>, summary: impl Into<String>) -> Self {
         let name = name.into();
-        Self { display: name.clone(), name, summary: summary.into(), own_nodes: Vec::new(), mask_kinds: Vec::new(), default_betas: None }
+        Self { display: name.clone(), name, summary: summary.into(), own_nodes: Vec::new(), mask_kinds: Vec::new(), default_betas: None, default_mask_ratio: None }
     }
 }
 
@@ -54,9 +56,12 @@ fn builtins() -> Vec<RecipeSchema> {
             name: "ijepa".into(),
             display: "I-JEPA".into(),
             summary: "I-JEPA: predict the target encoder's features of masked blocks from a context block (Assran et al., CVPR 2023)".into(),
-            own_nodes: vec!["predictor".into(), "ema".into(), "loss".into()],
-            mask_kinds: vec![MaskKind::MultiBlock],
+            own_nodes: vec!["predictor".into(), "ema".into(), "loss".into(), "target".into()],
+            // multi-block (the method), then the paper's Table 6 ablations
+            mask_kinds: vec![MaskKind::MultiBlock, MaskKind::Rasterized, MaskKind::Block, MaskKind::Random],
             default_betas: None,
+            // Table 6's "random": 60% of the patches are the target
+            default_mask_ratio: Some(0.6),
         },
         RecipeSchema {
             name: "mae".into(),
@@ -66,6 +71,7 @@ fn builtins() -> Vec<RecipeSchema> {
             mask_kinds: vec![MaskKind::Random],
             // main_pretrain.py: torch.optim.AdamW(param_groups, lr=args.lr, betas=(0.9, 0.95))
             default_betas: Some((0.9, 0.95)),
+            default_mask_ratio: None,
         },
     ]
 }
@@ -149,7 +155,7 @@ pub(crate) fn settle(exp: &mut crate::config::Experiment, betas_written: bool) {
     let Some(s) = schema(&exp.recipe) else { return };
     if let Some(default) = s.mask_kinds.first() {
         if !s.mask_kinds.contains(&exp.mask.kind) {
-            exp.mask = crate::config::MaskConfig { kind: *default, ..Default::default() };
+            exp.mask = crate::config::MaskConfig::for_kind(*default, s.default_mask_ratio);
         }
     }
     if !betas_written {

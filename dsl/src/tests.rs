@@ -289,8 +289,8 @@ fn value_errors() {
     assert_eq!(errs("encoder \"vit-enormous\""), ["unknown_value"]);
     assert_eq!(errs("encoder \"vit-tiny\" patch=0"), ["out_of_range"]);
     assert_eq!(errs("encoder \"vit-tiny\" rescale-init=1"), ["wrong_type"]);
-    assert_eq!(errs("mask \"random\""), ["not_of_recipe"]);
-    assert_eq!(errs("mask \"rasterized\""), ["unsupported"]);
+    assert_eq!(errs("mask \"random\" { targets count=2 }"), ["unknown_node"]);
+    assert_eq!(errs("mask \"checkerboard\""), ["unsupported"]);
     assert_eq!(errs("mask multi-block { targets count=0 }"), ["out_of_range"]);
     assert_eq!(errs("mask multi-block { targets { aspect 0 1 } }"), ["out_of_range"]);
     assert_eq!(errs("mask multi-block { context { scale 0.2 0.1 } }"), ["range_order"]);
@@ -609,8 +609,36 @@ fn a_setting_of_another_recipe_names_both() {
     let d = parse_str("test.kdl", "experiment \"t\" {\n recipe \"mae\"\n mask \"multi-block\" { min-keep 3 }\n}\n").unwrap_err();
     let text = d.render_plain();
     assert!(d.codes() == vec!["ijepa::dsl::not_of_recipe".to_string()] && text.contains("samples mask \"random\""), "{text}");
-    let d = parse_str("test.kdl", "experiment \"t\" {\n mask \"random\"\n}\n").unwrap_err();
-    assert!(d.render_plain().contains("samples mask \"multi-block\""), "{}", d.render_plain());
+    let d = parse_str("test.kdl", "experiment \"t\" {\n recipe \"mae\"\n mask \"block\"\n}\n").unwrap_err();
+    assert!(d.render_plain().contains("samples mask \"random\""), "{}", d.render_plain());
+}
+
+#[test]
+fn ijepa_reads_the_table6_mask_kinds_and_its_target_node() {
+    let e = exp("mask \"rasterized\"");
+    assert_eq!(e.mask.kind, MaskKind::Rasterized);
+    let e = exp("mask \"block\"");
+    assert_eq!((e.mask.kind, e.mask.n_targets, e.mask.target_scale), (MaskKind::Block, 1, (0.6, 0.6)));
+    let e = exp("mask \"block\" { scale 0.5 0.7; aspect 1.0 1.0 }");
+    assert_eq!((e.mask.target_scale, e.mask.target_aspect), ((0.5, 0.7), (1.0, 1.0)));
+    let e = exp("mask \"random\"");
+    assert_eq!((e.mask.kind, e.mask.ratio), (MaskKind::Random, 0.6), "Table 6's 60% for I-JEPA");
+    let e = exp("recipe \"mae\"\n mask \"random\"");
+    assert_eq!(e.mask.ratio, 0.75, "MAE's own default");
+    assert_eq!(errs("mask \"rasterized\" { scale 0.5 0.5 }"), ["unknown_node"]);
+    assert_eq!(errs("mask \"block\" { targets count=2 }"), ["unknown_node"]);
+    assert_eq!(errs("mask \"block\" { scale 0 0.5 }"), ["out_of_range"]);
+    assert_eq!(errs("recipe \"mae\"\n mask \"rasterized\""), ["not_of_recipe"]);
+    assert_eq!(exp("target \"pixels\"").target, TargetConfig { kind: TargetKind::Pixels, masking: TargetMasking::Output });
+    assert_eq!(exp("target masking=\"input\"").target, TargetConfig { kind: TargetKind::Representation, masking: TargetMasking::Input });
+    assert_eq!(errs("target \"pixels\" masking=\"input\""), ["invalid_value"]);
+    assert_eq!(errs("target \"voxels\""), ["unknown_value"]);
+    assert_eq!(errs("target masking=\"middle\""), ["unknown_value"]);
+    assert_eq!(errs("recipe \"mae\"\n target \"pixels\""), ["not_of_recipe"]);
+    // the method's own target stays out of the serialised form (stage hashes unchanged)
+    let text = serde_json::to_string(&exp("target \"representation\" masking=\"output\"")).unwrap();
+    assert!(!text.contains("\"target\""), "{text}");
+    assert!(serde_json::to_string(&exp("target \"pixels\"")).unwrap().contains("\"target\":{\"kind\":\"pixels\""));
 }
 
 #[test]

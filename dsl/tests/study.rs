@@ -461,8 +461,11 @@ fn unknown_paths_get_a_suggestion() {
     assert!(d.render_plain().contains("did you mean `mask.targets.scale`?"));
     let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"peak\" 1 }}"));
     assert!(d.render_plain().contains("`optimizer.lr.peak`"), "{}", d.render_plain());
-    let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"mask\" 1 }}"));
+    let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"masks\" 1 }}"));
     assert_eq!(d.codes(), ["ijepa::dsl::unknown_sweep_path"]);
+    // `mask` is the kind: a number is the wrong type of value for it
+    let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"mask\" 1 }}"));
+    assert_eq!(d.codes(), ["ijepa::dsl::wrong_type"]);
 }
 
 #[test]
@@ -528,6 +531,25 @@ fn sweeps_reach_every_block() {
     );
     assert_eq!(n.len(), 80);
     assert_ne!(n, &s.points[1].name);
+}
+
+#[test]
+fn a_sweep_over_mask_kinds_and_targets() {
+    let s = sweep(&format!(
+        "{TINY}\nsweep \"grid\" {{\n vary \"mask\" \"multi-block\" \"rasterized\" \"block\" \"random\"\n vary \"target\" \"representation\" \"pixels\"\n}}"
+    ));
+    assert_eq!(s.points.len(), 8);
+    let names: Vec<&str> = s.points.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names[0], "mask-multi-block_target-representation");
+    assert_eq!(names[7], "mask-random_target-pixels");
+    let kinds: Vec<_> = s.points.iter().map(|p| p.experiment.mask.kind.name()).collect();
+    assert_eq!(kinds, ["multi-block", "multi-block", "rasterized", "rasterized", "block", "block", "random", "random"]);
+    let block = &s.points[4].experiment.mask;
+    assert_eq!((block.n_targets, block.target_scale), (1, (0.6, 0.6)));
+    assert_eq!(s.points[6].experiment.mask.ratio, 0.6);
+    let masking = sweep(&format!("{TINY}\nsweep {{\n vary \"target.masking\" \"output\" \"input\"\n}}"));
+    assert_eq!(masking.points[1].name, "target-masking-input");
+    assert_eq!(masking.points[1].experiment.target.masking, ijepa_dsl::config::TargetMasking::Input);
 }
 
 #[test]

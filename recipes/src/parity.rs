@@ -253,6 +253,7 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         cls_token: false,
     };
     let predictor = PredictorConfig {
+        out_dim: encoder.embed_dim,
         grid: encoder.grid(),
         encoder_dim: f.embed_dim,
         embed_dim: f.predictor_width,
@@ -262,13 +263,21 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         eps: f.layer_norm_eps,
         rescale_init: false,
     };
-    let spec = IJepaSpec { encoder, predictor, loss: LossKind::SmoothL1, bf16: false, betas: f.optimizer.betas, eps: f.optimizer.eps };
+    let spec = IJepaSpec {
+        encoder,
+        predictor,
+        loss: LossKind::SmoothL1,
+        target: Default::default(),
+        bf16: false,
+        betas: f.optimizer.betas,
+        eps: f.optimizer.eps,
+    };
     let mut m = IJepa::new(&spec, 0, device)?;
     match weights {
         None => {
             m.encoder_store.load_strict(&sub_map(&t, "init.encoder."), path)?;
             m.predictor_store.load_strict(&sub_map(&t, "init.predictor."), path)?;
-            m.target_store.load_strict(&sub_map(&t, "init.encoder."), path)?;
+            m.target_store()?.load_strict(&sub_map(&t, "init.encoder."), path)?;
         }
         Some(w) => {
             let models = import::load_models(w)?;
@@ -278,7 +287,7 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
             let target = models.target_encoder.as_ref().unwrap_or(enc);
             m.encoder_store.load_strict(&import::to_map(enc), w)?;
             m.predictor_store.load_strict(&import::to_map(pred), w)?;
-            m.target_store.load_strict(&import::to_map(target), w)?;
+            m.target_store()?.load_strict(&import::to_map(target), w)?;
         }
     }
 
@@ -294,7 +303,8 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         momentum: perturb.momentum.unwrap_or(f.ema_momentum),
     };
     // the weights before the step: "updates" compares after minus before
-    let before: HashMap<String, Tensor> = [("encoder", &m.encoder_store), ("predictor", &m.predictor_store), ("target_encoder", &m.target_store)]
+    let target_store = m.target_store()?.clone();
+    let before: HashMap<String, Tensor> = [("encoder", &m.encoder_store), ("predictor", &m.predictor_store), ("target_encoder", &target_store)]
         .iter()
         .flat_map(|(prefix, store)| store.named().into_iter().map(move |(n, t)| (format!("{prefix}.{n}"), t.copy())))
         .collect();
@@ -327,7 +337,7 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
             message: format!("fixture has {expected_grads} gradients, the model {} trainable tensors", m.optimizer.slots.len()),
         });
     }
-    for (prefix, store) in [("encoder", &m.encoder_store), ("predictor", &m.predictor_store), ("target_encoder", &m.target_store)] {
+    for (prefix, store) in [("encoder", &m.encoder_store), ("predictor", &m.predictor_store), ("target_encoder", &target_store)] {
         for (name, ours) in store.named() {
             let key = format!("after.{prefix}.{name}");
             let full = format!("{prefix}.{name}");

@@ -47,6 +47,7 @@ fn check(file: &str, preset: &str, patch: usize) {
     let pcfg = PredictorConfig {
         grid: cfg.grid(),
         encoder_dim: cfg.embed_dim,
+        out_dim: cfg.embed_dim,
         embed_dim: pwidth,
         depth: pdepth,
         num_heads: cfg.num_heads,

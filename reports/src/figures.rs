@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::plot::{smooth, Figure, Panel, Series, Stroke, XAxis};
 use crate::registry::{EvalRun, MetricRow, MonitorRow, PretrainRun, Registry};
-use crate::tables::{numbers, paper_ablation};
+use crate::tables::{numbers, paper_ablation_point};
 
 /// A figure of the report with its file stem and caption.
 #[derive(Debug, Clone)]
@@ -220,8 +220,15 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     let mut pixels: Option<f64> = None;
     let mut end = 0f64;
     for (i, r) in runs.iter().enumerate() {
-        // the encoder evaluations read: I-JEPA's target, otherwise the recipe's only one
-        let evaluated = if r.monitor.iter().any(|m| m.encoder == "target") { "target" } else { "encoder" };
+        // the encoder evaluations read: I-JEPA's target, otherwise the recipe's first (MAE's
+        // `encoder`, the `context` encoder of I-JEPA with pixel targets)
+        let evaluated = r
+            .monitor
+            .iter()
+            .map(|m| m.encoder.as_str())
+            .filter(|e| *e != "pixels")
+            .min_by_key(|e| *e != "target")
+            .unwrap_or("encoder");
         let pts: Vec<(f64, f64)> = r
             .monitor
             .iter()
@@ -359,20 +366,21 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
             ));
         }
     }
+    let mut arch: BTreeMap<i64, String> = BTreeMap::new();
     for e in &swept {
-        if let [(k, v)] = e.record.varied.iter().collect::<Vec<_>>().as_slice() {
-            if let Some(row) = paper_ablation(k, v) {
-                let pts = paper.entry(row.table).or_default();
-                let p = (at(&value(e)), row.top1);
-                if !pts.contains(&p) {
-                    pts.push(p);
-                }
+        if let Some(row) = paper_ablation_point(&e.record.varied.iter().collect::<Vec<_>>()) {
+            arch.insert(row.table, row.arch.clone());
+            let pts = paper.entry(row.table).or_default();
+            let p = (at(&value(e)), row.top1);
+            if !pts.contains(&p) {
+                pts.push(p);
             }
         }
     }
     for (table, mut pts) in paper {
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        series.push(Series::new(format!("paper Table {table} (ViT-B/16, 1% ImageNet-1k)"), pts, 6, Stroke::Markers));
+        let arch = arch.get(&table).map_or("", String::as_str);
+        series.push(Series::new(format!("paper Table {table} ({arch}, 1% ImageNet-1k)"), pts, 6, Stroke::Markers));
     }
     Some(NamedFigure {
         stem: format!("sweep-{}", slug(exp)),

@@ -123,10 +123,11 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
         let abl = ablation_table(reg, &exp);
         if abl.height() > 0 {
             out.push(Section {
-                title: format!("Sweep `{exp}` (paper Tables 8-10)"),
-                blurb: "Our top-1 (%) per sweep point; `paper_*` columns give the paper's masking \
-                        ablation on 1% ImageNet-1k (ViT-B/16, 300 epochs) at the same setting, \
-                        for reference only."
+                title: format!("Sweep `{exp}` (paper Tables 6-11)"),
+                blurb: "Our top-1 (%) per sweep point; `paper_*` columns give the paper's \
+                        ablation on 1% ImageNet-1k at the same setting (Tables 6 and 8-10: \
+                        masking, ViT-B/16; 7: pixel targets, ViT-L/16; 11: masking the target \
+                        encoder's input, ViT-H/16), for reference only."
                     .into(),
                 body: Body::Table {
                     csv: format!("ablation-{}.csv", slug(&exp)),

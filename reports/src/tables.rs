@@ -36,7 +36,8 @@ pub struct PaperRow {
     pub pretrain: String,
     /// Evaluation protocol, e.g. `in1k-linear`, `in1k-1pct`.
     pub eval: String,
-    /// Ablation setting, e.g. `target-scale=0.15-0.2`; empty outside Tables 8-10.
+    /// Ablation setting, e.g. `target-scale=0.15-0.2` (Tables 8-10), `mask=rasterized`
+    /// (Table 6), `target=pixels` (Table 7), `mask-at=input` (Table 11); empty elsewhere.
     pub setting: String,
     /// Top-1 accuracy, percent.
     pub top1: f64,
@@ -340,8 +341,45 @@ pub(crate) fn numbers(value: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The paper's ablation row (Tables 8-10) for a single varied key and value, if any.
+/// The paper's `setting` of an I-JEPA variant with a word for a value (Tables 6, 7, 11):
+/// `mask` -> `mask=KIND`, `target` -> `target=KIND` (`representation`, `pixels`),
+/// `target.masking` -> `mask-at=input` or `mask-at=target-encoder-output`; with whether the
+/// value is the method's own (multi-block masks, representation targets, masking the target
+/// encoder's output).
+fn paper_variant(key: &str, value: &str) -> Option<(i64, String, bool)> {
+    let value = value.trim_matches('"');
+    match key {
+        "mask" | "mask.kind" => Some((6, format!("mask={value}"), value == "multi-block")),
+        "target" | "target.kind" => Some((7, format!("target={value}"), value == "representation")),
+        "target.masking" => Some(match value {
+            "output" => (11, "mask-at=target-encoder-output".to_string(), true),
+            v => (11, format!("mask-at={v}"), false),
+        }),
+        _ => None,
+    }
+}
+
+/// The paper's row for a sweep point (its varied keys and values): a single numeric key as in
+/// [`paper_ablation`]; for the I-JEPA variants of Tables 6, 7 and 11 (keys `mask`, `target`,
+/// `target.masking`, varied together in a zip), the table of the one key the point moves off
+/// the method, or Table 6's multi-block row for the method itself.
+pub fn paper_ablation_point(varied: &[(&String, &String)]) -> Option<PaperRow> {
+    if let [(k, v)] = varied {
+        if let Some(row) = paper_ablation(k, v) {
+            return Some(row);
+        }
+    }
+    let variants: Vec<(i64, String, bool)> = varied.iter().map(|(k, v)| paper_variant(k, v)).collect::<Option<_>>()?;
+    let (table, setting, _) = variants.iter().find(|(_, _, own)| !own).or(variants.first())?;
+    paper_rows().into_iter().find(|p| p.table == *table && p.setting == *setting)
+}
+
+/// The paper's ablation row (Tables 8-10 by numbers; Tables 6, 7, 11 by the variant's word)
+/// for a single varied key and value, if any.
 pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
+    if let Some((table, setting, _)) = paper_variant(key, value) {
+        return paper_rows().into_iter().find(|p| p.table == table && p.setting == setting);
+    }
     let prefix = paper_setting_prefix(key)?;
     let ours = numbers(value);
     paper_rows().into_iter().find(|p| {
@@ -359,7 +397,8 @@ pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
 /// columns `key` and `value` (the sweep point; several keys are joined with `, `), `protocol`,
 /// `method`, `top1`, and, when the point maps to a row of the paper's Tables 8-10
 /// (`mask.targets.scale` -> `target-scale=LO-HI`, `mask.context.scale` -> `context-scale=LO-HI`,
-/// `mask.targets.count` -> `targets=N`), `paper_table`, `paper_setting` and `paper_top1`
+/// `mask.targets.count` -> `targets=N`) or of Tables 6, 7 and 11 ([`paper_ablation_point`]:
+/// `mask`, `target`, `target.masking`), `paper_table`, `paper_setting` and `paper_top1`
 /// (null otherwise). Sorted by key, protocol and the value's numbers.
 pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let mut evals: Vec<&EvalRun> = reg
@@ -397,10 +436,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let paper: Vec<Option<PaperRow>> = evals
         .iter()
         .map(
-            |e| match e.record.varied.iter().collect::<Vec<_>>().as_slice() {
-                [(k, v)] => paper_ablation(k, v),
-                _ => None,
-            },
+            |e| paper_ablation_point(&e.record.varied.iter().collect::<Vec<_>>()),
         )
         .collect();
     frame(vec![
@@ -534,6 +570,25 @@ mod tests {
         );
         assert!(paper_ablation("mask.targets.scale", "0.5-0.6").is_none());
         assert!(paper_ablation("optimizer.lr", "0.15-0.2").is_none());
+        // Tables 6, 7 and 11 by the variant's word
+        assert_eq!(paper_ablation("mask", "rasterized").map(|p| (p.table, p.top1)), Some((6, 15.5)));
+        assert_eq!(paper_ablation("target", "pixels").map(|p| (p.table, p.top1)), Some((7, 40.7)));
+        assert_eq!(paper_ablation("target.masking", "input").map(|p| (p.table, p.top1)), Some((11, 56.1)));
+        assert_eq!(paper_ablation("target.masking", "output").map(|p| p.top1), Some(67.3));
+        assert!(paper_ablation("mask", "checkerboard").is_none());
+        // a zip over the three: the key the point moves off the method decides the table
+        let point = |m: &str, t: &str, a: &str| {
+            let (km, kt, ka) = ("mask".to_string(), "target".to_string(), "target.masking".to_string());
+            let (vm, vt, va) = (m.to_string(), t.to_string(), a.to_string());
+            paper_ablation_point(&[(&km, &vm), (&kt, &vt), (&ka, &va)]).map(|p| (p.table, p.top1))
+        };
+        assert_eq!(point("multi-block", "representation", "output"), Some((6, 54.2)));
+        assert_eq!(point("block", "representation", "output"), Some((6, 20.2)));
+        assert_eq!(point("random", "representation", "output"), Some((6, 17.6)));
+        assert_eq!(point("multi-block", "pixels", "output"), Some((7, 40.7)));
+        assert_eq!(point("multi-block", "representation", "input"), Some((11, 56.1)));
+        let (k, v) = ("optimizer.lr.peak".to_string(), "0.001".to_string());
+        assert!(paper_ablation_point(&[(&k, &v), (&k, &v)]).is_none());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::config::{Experiment, LossKind, Precision};
 use crate::diagnostics::DslError;
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
-use super::{data, decoder, distributed, ema, encoder, eval, mask, optimizer, predictor, TopLevel};
+use super::{data, decoder, distributed, ema, encoder, eval, mask, optimizer, predictor, target, TopLevel};
 
 /// Nodes of the experiment block.
 pub(crate) const FIELDS: &[Field<Experiment>] = &[
@@ -24,6 +24,7 @@ pub(crate) const FIELDS: &[Field<Experiment>] = &[
     Field { name: "optimizer", shape: optimizer::SHAPE, read: optimizer::read },
     Field { name: "ema", shape: ema::SHAPE, read: ema::read },
     Field { name: "loss", shape: Shape::scalar(&["KIND"], "loss \"smooth-l1\""), read: read_loss },
+    Field { name: "target", shape: target::SHAPE, read: target::read },
     Field { name: "epochs", shape: Shape::scalar(&["N"], "epochs 300"), read: read_epochs },
     Field {
         name: "ipe-scale",
@@ -204,7 +205,7 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
     let written = nodes.iter().find(|k| k.name().value() == "mask");
     match (written, schema.mask_kinds.first()) {
         (None, Some(default)) if !schema.mask_kinds.contains(&exp.mask.kind) => {
-            exp.mask = crate::config::MaskConfig { kind: *default, ..Default::default() };
+            exp.mask = crate::config::MaskConfig::for_kind(*default, schema.default_mask_ratio);
         }
         (Some(kdl), _) if cx.ok(&["mask"]) && !swept_kinds.contains(&exp.mask.kind) => {
             let kinds: Vec<String> = schema.mask_kinds.iter().map(|k| format!("\"{}\"", k.name())).collect();

@@ -1,13 +1,45 @@
 //! The `mask "KIND" { ... }` block: I-JEPA's official multi-block sampler
-//! (`src/masks/multiblock.py` `MaskCollator`; paper §3 "Targets", "Context"), or MAE's
-//! per-image random patches (`mask "random" { ratio 0.75 }`, official `random_masking`).
+//! (`src/masks/multiblock.py` `MaskCollator`; paper §3 "Targets", "Context"), the per-image
+//! random patches of MAE (`mask "random" { ratio 0.75 }`, official `random_masking`) and of
+//! I-JEPA's Table 6 ablation (ratio 0.6), and the other Table 6 strategies of I-JEPA:
+//! `mask "rasterized"` (quadrants; no settings) and `mask "block" { scale 0.6 0.6 }` (one
+//! target block, the context its complement).
 
 use crate::config::{AspectSampling, CornerSampler, Experiment, MaskConfig, MaskKind};
 use crate::diagnostics::DslError;
 use crate::reader::{choices_help, read_children, Bound, Ctx, Field, Node, Shape};
 
 /// Mask kinds this version implements (which recipe samples which: `crate::recipes`).
-pub const MASK_KINDS: &[&str] = &["multi-block", "random"];
+pub const MASK_KINDS: &[&str] = &["multi-block", "random", "rasterized", "block"];
+
+/// Nodes of a `mask "rasterized"` block: none (the quadrants follow from the grid).
+pub(crate) const RASTERIZED_FIELDS: &[Field<MaskConfig>] = &[];
+
+/// Nodes of a `mask "block"` block: the one target block's scale and aspect ranges (drawn
+/// once per batch, as the multi-block sampler draws its sizes) and the corner / aspect
+/// samplers of the multi-block sampler.
+pub(crate) const BLOCK_FIELDS_SINGLE: &[Field<MaskConfig>] = &[
+    Field { name: "scale", shape: Shape::pair(&["LOW", "HIGH"], "scale 0.6 0.6"), read: single_scale },
+    Field { name: "aspect", shape: Shape::pair(&["LOW", "HIGH"], "aspect 0.75 1.5"), read: single_aspect },
+    Field { name: "corner", shape: Shape::scalar(&["KIND"], "corner \"official\""), read: corner },
+    Field {
+        name: "aspect-sampling",
+        shape: Shape::scalar(&["KIND"], "aspect-sampling \"shared\""),
+        read: aspect_sampling,
+    },
+];
+
+fn single_scale(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
+    if let Some(v) = cx.range(n, Bound::UnitOpenClosed) {
+        m.target_scale = v;
+    }
+}
+
+fn single_aspect(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
+    if let Some(v) = cx.range(n, Bound::Positive) {
+        m.target_aspect = v;
+    }
+}
 
 /// Nodes of a `mask "random"` block.
 pub(crate) const RANDOM_FIELDS: &[Field<MaskConfig>] =
@@ -82,13 +114,15 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
         match k.value.as_str() {
             "multi-block" => kind = MaskKind::MultiBlock,
             "random" => kind = MaskKind::Random,
+            "rasterized" => kind = MaskKind::Rasterized,
+            "block" => kind = MaskKind::Block,
             _ => {
                 cx.poison(&n.path);
                 cx.err(DslError::Unsupported {
                     what: format!("mask kind `{}`", k.value),
                     span: k.span,
                     help: format!(
-                        "the kinds are \"multi-block\" (I-JEPA) and \"random\" (MAE) ({})",
+                        "the kinds are \"multi-block\" (I-JEPA), \"random\" (MAE; I-JEPA's Table 6 ablation), \"rasterized\" and \"block\" (I-JEPA's Table 6 ablations) ({})",
                         choices_help(&k.value, MASK_KINDS)
                     ),
                 });
@@ -96,13 +130,18 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
         }
     }
     if kind != exp.mask.kind {
-        // another kind than the base's: its settings start from the defaults
-        exp.mask = MaskConfig { kind, ..Default::default() };
+        // another kind than the base's: its settings start from the defaults (a random
+        // mask's ratio is the recipe's named so far: I-JEPA 0.6, MAE 0.75)
+        let ratio = crate::recipes::schema(&exp.recipe).and_then(|s| s.default_mask_ratio);
+        exp.mask = MaskConfig::for_kind(kind, ratio);
     }
-    match kind {
-        MaskKind::MultiBlock => read_children(cx, n.children(), &n.path, "mask", FIELDS, &mut exp.mask),
-        MaskKind::Random => read_children(cx, n.children(), &n.path, "mask", RANDOM_FIELDS, &mut exp.mask),
-    }
+    let fields = match kind {
+        MaskKind::MultiBlock => FIELDS,
+        MaskKind::Random => RANDOM_FIELDS,
+        MaskKind::Rasterized => RASTERIZED_FIELDS,
+        MaskKind::Block => BLOCK_FIELDS_SINGLE,
+    };
+    read_children(cx, n.children(), &n.path, "mask", fields, &mut exp.mask);
 }
 
 fn read_block(cx: &mut Ctx, n: &Node, block: &mut Block) {

@@ -22,6 +22,7 @@ mod optimizer;
 mod predictor;
 pub(crate) mod settings;
 mod sweep;
+mod target;
 
 use kdl::{KdlDocument, KdlNode};
 
@@ -84,7 +85,7 @@ pub(crate) fn locations() -> Vec<(&'static str, &'static str)> {
 /// Whether `name` is a node every experiment has (not a recipe's own setting): what a
 /// registered recipe may not claim.
 pub(crate) fn shared_node(name: &str) -> bool {
-    const BUILTIN_OWNED: &[&str] = &["predictor", "ema", "loss", "decoder"];
+    const BUILTIN_OWNED: &[&str] = &["predictor", "ema", "loss", "target", "decoder"];
     experiment::FIELDS.iter().any(|f| f.name == name) && !BUILTIN_OWNED.contains(&name)
 }
 

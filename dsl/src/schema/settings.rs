@@ -234,6 +234,9 @@ fn build() -> Vec<Setting> {
                 &table(data::FIELDS),
             ),
             "mask" => {
+                // the kind itself (`vary "mask" "multi-block" "rasterized"`): a point writes
+                // `mask "KIND"`, which starts that kind from its defaults
+                push(&mut out, "mask".into(), &[("mask", Arg::None)], Slot::Args, mask::SHAPE);
                 let chain = [("mask", Arg::Lit(mask::MASK_KINDS[0]))];
                 for g in mask::FIELDS {
                     if g.shape.children {
@@ -277,7 +280,7 @@ fn build() -> Vec<Setting> {
         );
     }
     // The first argument of a block also goes by the name its reader records it under.
-    for (alias, of) in [("data.dataset", "data"), ("encoder.preset", "encoder")] {
+    for (alias, of) in [("data.dataset", "data"), ("encoder.preset", "encoder"), ("mask.kind", "mask")] {
         if let Some(s) = out.iter().find(|s| s.path == of).cloned() {
             out.push(Setting { path: alias.to_string(), ..s });
         }
@@ -318,10 +321,12 @@ mod tests {
             "eval.linear.epochs",
             "eval.low-shot.fraction",
             "eval.knn.k",
+            "mask",
+            "mask.kind",
         ] {
             assert!(find(p).is_some(), "{p} should be a setting");
         }
-        for p in ["mask", "optimizer", "eval", "eval.linear", "report", "extends", "sweep", "name"]
+        for p in ["optimizer", "eval", "eval.linear", "report", "extends", "sweep", "name"]
         {
             assert!(find(p).is_none(), "{p} should not be a setting");
         }

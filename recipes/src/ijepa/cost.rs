@@ -2,11 +2,11 @@
 //! forward over every patch, the context encoder's forward and backward over the context, the
 //! predictor's forward and backward over context + target tokens once per (context, target)
 //! pair, as the official `train_step` runs them. The token counts are the means of the
-//! experiment's own multi-block sampler (after the official truncation to the batch's
+//! experiment's own mask sampler (multi-block: after the official truncation to the batch's
 //! shortest mask).
 
-use super::mask::{statistics, MultiBlock};
-use ijepa_dsl::config::Experiment;
+use super::mask::{statistics, MaskSampler};
+use ijepa_dsl::config::{Experiment, TargetKind, TargetMasking};
 use ijepa_engine::error::Result;
 use ijepa_engine::estimate::{patch_embed_flops, Stack, StepCost};
 
@@ -31,19 +31,34 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
     let patch_params = 3.0 * p * p * d + d;
     let encoder_params = patch_params + enc.params();
     // predictor_embed, mask_token, blocks + predictor_norm, predictor_proj
-    let predictor_params = d * dp + dp + dp + pred.params() + dp * d + d;
-    let st = statistics(&MultiBlock::new(&exp.mask, exp.data.crop_size, e.patch_size)?, exp.seed, BATCHES, exp.data.batch_size.max(1))?;
+    let out = match exp.target.kind {
+        TargetKind::Representation => d,
+        TargetKind::Pixels => 3.0 * p * p,
+    };
+    let predictor_params = d * dp + dp + dp + pred.params() + dp * out + out;
+    let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, e.patch_size)?;
+    let st = statistics(&sampler, exp.seed, BATCHES, exp.data.batch_size.max(1))?;
     let (nc, nt) = (st.context_len.mean, st.target_len.mean);
-    let (contexts, targets) = (exp.mask.n_context as f64, exp.mask.n_targets as f64);
+    let contexts = match &sampler {
+        MaskSampler::MultiBlock(_) => exp.mask.n_context as f64,
+        _ => 1.0,
+    };
+    let targets = sampler.n_targets() as f64;
     let embed = patch_embed_flops(n, p, d);
-    let target_fwd = embed + enc.flops(n);
+    // the target encoder: none for pixel targets; once per target block on its patches when
+    // masked at the input; once over every patch otherwise
+    let target_fwd = match (exp.target.kind, exp.target.masking) {
+        (TargetKind::Pixels, _) => 0.0,
+        (_, TargetMasking::Input) => targets * (embed + enc.flops(nt)),
+        (_, TargetMasking::Output) => embed + enc.flops(n),
+    };
     // the official encoder embeds every patch, then keeps the context's
     let context_fwd = contexts * (embed + enc.flops(nc));
-    let predictor_fwd = contexts * targets * (2.0 * nc * d * dp + pred.flops(nc + nt) + 2.0 * nt * dp * d);
+    let predictor_fwd = contexts * targets * (2.0 * nc * d * dp + pred.flops(nc + nt) + 2.0 * nt * dp * out);
     let activations = contexts * (n * d + enc.activations(nc)) + contexts * targets * pred.activations(nc + nt);
     Ok(StepCost {
         trainable_params: encoder_params + predictor_params,
-        frozen_params: encoder_params,
+        frozen_params: if exp.target.kind == TargetKind::Pixels { 0.0 } else { encoder_params },
         flops_per_image: target_fwd + 3.0 * (context_fwd + predictor_fwd),
         activation_elems_per_image: activations,
         tokens: format!(

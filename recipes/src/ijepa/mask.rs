@@ -12,10 +12,21 @@
 //! * where the official loop spins forever (a block that can never keep more than `min_keep`
 //!   patches, issue #68) we return [`Error::Mask`] naming the cause;
 //! * `corner = unbiased` and `aspect-sampling = independent` are opt-in fixes.
+//!
+//! [`MaskSampler`] is what the recipe samples with: the multi-block sampler, or one of the
+//! paper's Table 6 alternatives (§5 "Masking strategy"), read as follows:
+//! * `rasterized`: the grid is cut into four quadrants of `floor(H/2) x floor(W/2)` patches
+//!   at its corners; per image one quadrant (uniformly drawn) is the context and the other
+//!   three are three target masks. On an odd grid the middle row and column belong to no
+//!   quadrant, so all four have the same size and nothing is truncated.
+//! * `block`: one target block per image (scale and aspect drawn once per batch, like the
+//!   multi-block sizes; the paper's "Block(0.6)"), the context its complement.
+//! * `random`: per image, `round(ratio * N)` uniformly drawn patches are the one target
+//!   mask (the paper's "Random(0.6)"), the rest the context.
 
 use ijepa_engine::error::{Error, Result};
 use ijepa_engine::rng::{Rng, Stream};
-use ijepa_dsl::config::{AspectSampling, CornerSampler, MaskConfig};
+use ijepa_dsl::config::{AspectSampling, CornerSampler, MaskConfig, MaskKind};
 use tch::Tensor;
 
 /// Number of failed tries before one acceptable-region constraint is dropped (official).
@@ -230,28 +241,253 @@ impl MultiBlock {
     /// single-process run of batch W*B and the two train alike (the official code instead
     /// truncates per rank). With `world == 1` this is [`MultiBlock::sample`] on rank 0.
     pub fn sample_shard(&self, seed: u64, epoch: u64, step: u64, rank: u64, world: u64, batch: usize) -> Result<MaskBatch> {
-        let all = self.sample(seed, epoch, step, 0, batch * world as usize)?;
-        if world == 1 {
-            return Ok(all);
+        Ok(shard(self.sample(seed, epoch, step, 0, batch * world as usize)?, rank, world, batch))
+    }
+}
+
+/// Rank `rank`'s images (`rank, rank + world, ...`) of the masks of a global batch.
+fn shard(all: MaskBatch, rank: u64, world: u64, batch: usize) -> MaskBatch {
+    if world == 1 {
+        return all;
+    }
+    let global = batch * world as usize;
+    let pick = |flat: &[i64], n_masks: usize, k: usize| -> Vec<i64> {
+        let mut out = Vec::with_capacity(n_masks * batch * k);
+        for j in 0..n_masks {
+            for b in 0..batch {
+                let g = b * world as usize + rank as usize;
+                let at = (j * global + g) * k;
+                out.extend_from_slice(&flat[at..at + k]);
+            }
         }
-        let pick = |flat: &[i64], n_masks: usize, k: usize| -> Vec<i64> {
-            let global = batch * world as usize;
-            let mut out = Vec::with_capacity(n_masks * batch * k);
-            for j in 0..n_masks {
-                for b in 0..batch {
-                    let g = b * world as usize + rank as usize;
-                    let at = (j * global + g) * k;
-                    out.extend_from_slice(&flat[at..at + k]);
+        out
+    };
+    MaskBatch {
+        batch,
+        context: pick(&all.context, all.n_context, all.k_context),
+        targets: pick(&all.targets, all.n_targets, all.k_target),
+        ..all
+    }
+}
+
+/// Anything that samples the masks of a batch (what [`statistics`] summarises).
+pub trait SampleMasks {
+    /// Grid (rows, columns).
+    fn grid(&self) -> (usize, usize);
+    /// The masks of batch `step` of `epoch` on `rank` for `batch` images.
+    fn sample(&self, seed: u64, epoch: u64, step: u64, rank: u64, batch: usize) -> Result<MaskBatch>;
+}
+
+impl SampleMasks for MultiBlock {
+    fn grid(&self) -> (usize, usize) {
+        MultiBlock::grid(self)
+    }
+    fn sample(&self, seed: u64, epoch: u64, step: u64, rank: u64, batch: usize) -> Result<MaskBatch> {
+        MultiBlock::sample(self, seed, epoch, step, rank, batch)
+    }
+}
+
+/// The I-JEPA recipe's mask sampler (`mask "KIND"`): multi-block, or a Table 6 alternative.
+#[derive(Debug, Clone)]
+pub enum MaskSampler {
+    /// The official multi-block sampler.
+    MultiBlock(MultiBlock),
+    /// Four quadrants: one context, three targets.
+    Rasterized {
+        /// Grid rows.
+        gh: usize,
+        /// Grid columns.
+        gw: usize,
+    },
+    /// One target block (the wrapped sampler draws its size and place), the context its
+    /// complement.
+    Block(MultiBlock),
+    /// `ratio` of the patches, drawn per image, are the target; the rest the context.
+    Random {
+        /// Grid rows.
+        gh: usize,
+        /// Grid columns.
+        gw: usize,
+        /// Fraction of the patches in the target.
+        ratio: f64,
+    },
+}
+
+impl MaskSampler {
+    /// The sampler of `cfg.kind` for `crop / patch` grids.
+    pub fn new(cfg: &MaskConfig, crop: usize, patch: usize) -> Result<Self> {
+        let grid = |what: &str| -> Result<(usize, usize)> {
+            if patch == 0 || !crop.is_multiple_of(patch) || crop / patch < 2 {
+                return Err(Error::Config(format!("patch size {patch} must divide the crop size {crop} into at least 2x2 ({what} masks)")));
+            }
+            Ok((crop / patch, crop / patch))
+        };
+        Ok(match cfg.kind {
+            MaskKind::MultiBlock => Self::MultiBlock(MultiBlock::new(cfg, crop, patch)?),
+            MaskKind::Rasterized => {
+                let (gh, gw) = grid("rasterized")?;
+                Self::Rasterized { gh, gw }
+            }
+            MaskKind::Block => {
+                // min-keep 0: a whole block is never cut by a region, so it always keeps h*w
+                let one = MaskConfig { n_targets: 1, n_context: 1, min_keep: 0, ..cfg.clone() };
+                Self::Block(MultiBlock::new(&one, crop, patch)?)
+            }
+            MaskKind::Random => {
+                let (gh, gw) = grid("random")?;
+                if !(cfg.ratio > 0.0 && cfg.ratio < 1.0) {
+                    return Err(Error::Config(format!("the random mask's ratio {} must be above 0 and below 1", cfg.ratio)));
+                }
+                Self::Random { gh, gw, ratio: cfg.ratio }
+            }
+        })
+    }
+
+    /// The mask kind.
+    pub fn kind(&self) -> MaskKind {
+        match self {
+            Self::MultiBlock(_) => MaskKind::MultiBlock,
+            Self::Rasterized { .. } => MaskKind::Rasterized,
+            Self::Block(_) => MaskKind::Block,
+            Self::Random { .. } => MaskKind::Random,
+        }
+    }
+
+    /// Target masks per image.
+    pub fn n_targets(&self) -> usize {
+        match self {
+            Self::MultiBlock(m) => m.cfg.n_targets,
+            Self::Rasterized { .. } => 3,
+            Self::Block(_) | Self::Random { .. } => 1,
+        }
+    }
+
+    /// Rank `rank`'s share of the masks of a global batch of `batch * world` images (see
+    /// [`MultiBlock::sample_shard`]).
+    pub fn sample_shard(&self, seed: u64, epoch: u64, step: u64, rank: u64, world: u64, batch: usize) -> Result<MaskBatch> {
+        Ok(shard(self.sample(seed, epoch, step, 0, batch * world as usize)?, rank, world, batch))
+    }
+
+    /// A single-line description of the kind and its settings (for `ijepa masks`).
+    pub fn describe(&self) -> String {
+        match self {
+            Self::MultiBlock(m) => {
+                let c = &m.cfg;
+                format!(
+                    "multi-block: {} target blocks of scale {}-{}, aspect {}-{}; context block of scale {}-{} outside them",
+                    c.n_targets, c.target_scale.0, c.target_scale.1, c.target_aspect.0, c.target_aspect.1, c.context_scale.0, c.context_scale.1
+                )
+            }
+            Self::Rasterized { gh, gw } => format!(
+                "rasterized: four {}x{} quadrants, one (drawn per image) the context, the other three the targets",
+                gh / 2,
+                gw / 2
+            ),
+            Self::Block(m) => {
+                let c = &m.cfg;
+                format!(
+                    "block: one target block of scale {}-{}, aspect {}-{}; the context its complement",
+                    c.target_scale.0, c.target_scale.1, c.target_aspect.0, c.target_aspect.1
+                )
+            }
+            Self::Random { gh, gw, ratio } => {
+                let t = random_targets(gh * gw, *ratio);
+                format!("random: {t} of {} patches drawn per image are the target (ratio {ratio}), the other {} the context", gh * gw, gh * gw - t)
+            }
+        }
+    }
+}
+
+/// Patches in the target of a random mask: `round(ratio * n)`, at least 1 and at most n - 1.
+pub fn random_targets(n: usize, ratio: f64) -> usize {
+    ((ratio * n as f64).round() as usize).clamp(1, n.saturating_sub(1).max(1))
+}
+
+impl SampleMasks for MaskSampler {
+    fn grid(&self) -> (usize, usize) {
+        MaskSampler::grid(self)
+    }
+    fn sample(&self, seed: u64, epoch: u64, step: u64, rank: u64, batch: usize) -> Result<MaskBatch> {
+        MaskSampler::sample(self, seed, epoch, step, rank, batch)
+    }
+}
+
+impl MaskSampler {
+    /// Grid (rows, columns).
+    pub fn grid(&self) -> (usize, usize) {
+        match self {
+            Self::MultiBlock(m) | Self::Block(m) => m.grid(),
+            Self::Rasterized { gh, gw } | Self::Random { gh, gw, .. } => (*gh, *gw),
+        }
+    }
+
+    /// Samples the masks of batch `step` of `epoch` on `rank` for `batch` images; every kind
+    /// but multi-block gives one context mask per image.
+    pub fn sample(&self, seed: u64, epoch: u64, step: u64, rank: u64, batch: usize) -> Result<MaskBatch> {
+        let mut rng = Rng::derive(seed, Stream::Mask, &[epoch, step, rank]);
+        // per image: (context, targets), each ascending
+        let mut per_image: Vec<(Vec<i64>, Vec<Vec<i64>>)> = Vec::with_capacity(batch);
+        match self {
+            Self::MultiBlock(m) => return m.sample(seed, epoch, step, rank, batch),
+            Self::Rasterized { gh, gw } => {
+                let (qh, qw) = (gh / 2, gw / 2);
+                // top-left corners of the quadrants, in reading order
+                let corners = [(0, 0), (0, gw - qw), (gh - qh, 0), (gh - qh, gw - qw)];
+                let quadrant = |q: usize| -> Vec<i64> {
+                    let (top, left) = corners[q];
+                    (top..top + qh).flat_map(|r| (left..left + qw).map(move |c| (r * gw + c) as i64)).collect()
+                };
+                for _ in 0..batch {
+                    let q = rng.below(4) as usize;
+                    per_image.push((quadrant(q), (1..4).map(|k| quadrant((q + k) % 4)).collect()));
                 }
             }
-            out
-        };
-        Ok(MaskBatch {
-            batch,
-            context: pick(&all.context, all.n_context, all.k_context),
-            targets: pick(&all.targets, all.n_targets, all.k_target),
-            ..all
-        })
+            Self::Block(m) => {
+                let c = &m.cfg;
+                let size = m.sample_size(&mut rng, c.target_scale, c.target_aspect);
+                let n = m.gh * m.gw;
+                if size.0 * size.1 >= n {
+                    return Err(Error::Mask(format!(
+                        "a target block of {}x{} patches covers the whole {}x{} grid and leaves no context; lower the block's scale",
+                        size.0, size.1, m.gh, m.gw
+                    )));
+                }
+                for _ in 0..batch {
+                    let (target, complement) = m.sample_block(&mut rng, size, None);
+                    let context = (0..n).filter(|&i| complement[i]).map(|i| i as i64).collect();
+                    per_image.push((context, vec![target]));
+                }
+            }
+            Self::Random { gh, gw, ratio } => {
+                let n = gh * gw;
+                let t = random_targets(n, *ratio);
+                for _ in 0..batch {
+                    let perm = rng.permutation(n);
+                    let mut target: Vec<i64> = perm[..t].iter().map(|&i| i as i64).collect();
+                    let mut context: Vec<i64> = perm[t..].iter().map(|&i| i as i64).collect();
+                    target.sort_unstable();
+                    context.sort_unstable();
+                    per_image.push((context, vec![target]));
+                }
+            }
+        }
+        // every kind but multi-block gives masks of one length per batch: nothing is truncated
+        let n_targets = per_image.first().map_or(self.n_targets(), |(_, t)| t.len());
+        let k_context = per_image.first().map_or(0, |(c, _)| c.len());
+        let k_target = per_image.first().and_then(|(_, t)| t.first()).map_or(0, Vec::len);
+        let mut context = Vec::with_capacity(batch * k_context);
+        for (c, _) in &per_image {
+            debug_assert_eq!(c.len(), k_context);
+            context.extend_from_slice(c);
+        }
+        let mut targets = Vec::with_capacity(n_targets * batch * k_target);
+        for j in 0..n_targets {
+            for (_, t) in &per_image {
+                debug_assert_eq!(t[j].len(), k_target);
+                targets.extend_from_slice(&t[j]);
+            }
+        }
+        Ok(MaskBatch { batch, n_context: 1, k_context, context, n_targets, k_target, targets })
     }
 }
 
@@ -295,7 +531,7 @@ pub struct MaskStats {
 }
 
 /// Samples `batches` batches of `batch` images and summarises them.
-pub fn statistics(sampler: &MultiBlock, seed: u64, batches: usize, batch: usize) -> Result<MaskStats> {
+pub fn statistics<S: SampleMasks>(sampler: &S, seed: u64, batches: usize, batch: usize) -> Result<MaskStats> {
     let (gh, gw) = sampler.grid();
     let mut ctx = Vec::with_capacity(batches);
     let mut tgt = Vec::with_capacity(batches);
@@ -409,5 +645,104 @@ mod tests {
                 }
             }
         }
+    }
+    fn kind(kind: MaskKind) -> MaskConfig {
+        MaskConfig::for_kind(kind, Some(0.6))
+    }
+
+    /// Every mask of every image is ascending, on the grid, of the batch's one length, and
+    /// disjoint from the image's context.
+    fn check_batch(m: &MaskBatch, n: i64) {
+        assert_eq!(m.context.len(), m.n_context * m.batch * m.k_context);
+        assert_eq!(m.targets.len(), m.n_targets * m.batch * m.k_target);
+        assert!(m.k_context > 0 && m.k_target > 0);
+        for b in 0..m.batch {
+            let ctx = m.context_of(0, b);
+            assert!(ctx.windows(2).all(|w| w[0] < w[1]), "context ascending");
+            assert!(ctx.iter().all(|i| (0..n).contains(i)));
+            for j in 0..m.n_targets {
+                let t = m.target_of(j, b);
+                assert!(t.windows(2).all(|w| w[0] < w[1]), "target ascending");
+                assert!(t.iter().all(|i| (0..n).contains(i)));
+                assert!(t.iter().all(|i| !ctx.contains(i)), "target {j} of image {b} overlaps the context");
+            }
+        }
+    }
+
+    #[test]
+    fn table6_kinds_keep_their_invariants_on_every_grid() {
+        for k in [MaskKind::Rasterized, MaskKind::Block, MaskKind::Random] {
+            // 2x2 (the smallest grid), 7x7 (odd: Fashion-MNIST at patch 4), 14x14
+            for (crop, patch) in [(8, 4), (28, 4), (224, 16)] {
+                let s = MaskSampler::new(&kind(k), crop, patch).unwrap();
+                let g = (crop / patch) as i64;
+                let t = std::time::Instant::now();
+                for step in 0..20 {
+                    check_batch(&s.sample(1, 0, step, 0, 16).unwrap(), g * g);
+                }
+                assert!(t.elapsed().as_secs() < 2, "{k:?} on {g}x{g} took {:?}", t.elapsed());
+            }
+        }
+    }
+
+    #[test]
+    fn rasterized_is_one_quadrant_of_context_and_three_of_targets() {
+        // 7x7: quadrants of 3x3; the middle row and column belong to none
+        let s = MaskSampler::new(&kind(MaskKind::Rasterized), 28, 4).unwrap();
+        let m = s.sample(0, 0, 0, 0, 64).unwrap();
+        assert_eq!((m.n_context, m.k_context, m.n_targets, m.k_target), (1, 9, 3, 9));
+        let mut context_quadrants = std::collections::HashSet::new();
+        for b in 0..m.batch {
+            let mut all: Vec<i64> = m.context_of(0, b).to_vec();
+            for j in 0..3 {
+                all.extend_from_slice(m.target_of(j, b));
+            }
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(all.len(), 36, "four disjoint quadrants");
+            assert!(all.iter().all(|i| i / 7 != 3 && i % 7 != 3), "the middle row and column are unused");
+            context_quadrants.insert(m.context_of(0, b)[0]);
+        }
+        assert_eq!(context_quadrants.len(), 4, "every quadrant is the context of some image");
+    }
+
+    #[test]
+    fn block_context_is_the_complement_of_one_block() {
+        let s = MaskSampler::new(&kind(MaskKind::Block), 224, 16).unwrap();
+        for step in 0..10 {
+            let m = s.sample(2, 0, step, 0, 8).unwrap();
+            assert_eq!((m.n_context, m.n_targets), (1, 1));
+            assert_eq!(m.k_context + m.k_target, 196, "context + target cover the grid");
+            // scale 0.6 of 196 patches: int(117.6) = 117, rounded to a block of h x w
+            assert!((100..=135).contains(&m.k_target), "target {} patches", m.k_target);
+            let t = m.target_of(0, 0);
+            let (rows, cols): (Vec<i64>, Vec<i64>) = t.iter().map(|i| (i / 14, i % 14)).unzip();
+            let h = rows.iter().max().unwrap() - rows.iter().min().unwrap() + 1;
+            let w = cols.iter().max().unwrap() - cols.iter().min().unwrap() + 1;
+            assert_eq!((h * w) as usize, m.k_target, "the target is one rectangle");
+        }
+    }
+
+    #[test]
+    fn random_targets_are_the_ratio_of_the_grid_and_differ_per_image() {
+        let s = MaskSampler::new(&kind(MaskKind::Random), 224, 16).unwrap();
+        let m = s.sample(0, 0, 0, 0, 8).unwrap();
+        assert_eq!((m.n_targets, m.k_target, m.k_context), (1, 118, 78), "round(0.6 * 196) = 118");
+        assert_ne!(m.target_of(0, 0), m.target_of(0, 1));
+        // frequency of each patch being a target is ~0.6 everywhere (no corner bias)
+        let st = statistics(&s, 0, 200, 16).unwrap();
+        let per_patch: Vec<f64> = st.target_frequency.iter().map(|f| f * 118.0).collect();
+        assert!(per_patch.iter().all(|f| (0.5..0.7).contains(f)), "{per_patch:?}");
+        assert_eq!(random_targets(4, 0.99), 3, "at least one context patch");
+        assert_eq!(random_targets(4, 0.01), 1, "at least one target patch");
+    }
+
+    #[test]
+    fn shards_of_the_table6_kinds_are_the_rows_of_the_global_batch() {
+        let s = MaskSampler::new(&kind(MaskKind::Random), 64, 8).unwrap();
+        let global = s.sample(3, 1, 5, 0, 6).unwrap();
+        let part = s.sample_shard(3, 1, 5, 2, 3, 2).unwrap();
+        assert_eq!(part.target_of(0, 1), global.target_of(0, 5));
+        assert_eq!(part.context_of(0, 0), global.context_of(0, 2));
     }
 }

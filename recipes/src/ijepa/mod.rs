@@ -1,17 +1,17 @@
 //! The I-JEPA recipe (official `src/train.py`, reference §3): a context encoder and a predictor
 //! trained to regress the layer-normed outputs of an EMA target encoder at the target blocks.
-//! Its own parts: the predictor ([`predictor`]), the multi-block mask sampler ([`mask`]) and
-//! the mask picture of `ijepa masks --png` ([`mask_png`]).
+//! Its own parts: the predictor ([`predictor`]), the mask samplers ([`mask`]: multi-block and
+//! the paper's Table 6 alternatives) and the mask picture of `ijepa masks --png` ([`mask_png`]).
 
 pub mod cost;
 pub mod mask;
 pub mod mask_png;
 pub mod predictor;
 
-pub use mask::{MaskBatch, MultiBlock};
+pub use mask::{MaskBatch, MaskSampler, MultiBlock};
 pub use predictor::{PredictorConfig, VisionTransformerPredictor};
 
-use ijepa_dsl::config::{Experiment, LossKind, Precision};
+use ijepa_dsl::config::{Experiment, LossKind, Precision, TargetConfig, TargetKind, TargetMasking};
 use ijepa_engine::autocast;
 use ijepa_engine::error::{Error, Result};
 use ijepa_engine::model::vit::{apply_masks, repeat_interleave_batch, VisionTransformer, VitConfig};
@@ -32,6 +32,9 @@ pub struct IJepaSpec {
     pub predictor: PredictorConfig,
     /// Regression loss.
     pub loss: LossKind,
+    /// The regression target (representations or pixels) and where the target encoder is
+    /// masked (paper Tables 7 and 11).
+    pub target: TargetConfig,
     /// bf16 autocast for the forward pass.
     pub bf16: bool,
     /// Adam betas.
@@ -44,9 +47,14 @@ impl IJepaSpec {
     /// The spec of an experiment.
     pub fn from_experiment(exp: &Experiment) -> Self {
         let encoder = VitConfig::from_dsl(&exp.encoder, exp.data.crop_size);
+        let out_dim = match exp.target.kind {
+            TargetKind::Representation => encoder.embed_dim,
+            TargetKind::Pixels => encoder.patch_size * encoder.patch_size * 3,
+        };
         let predictor = PredictorConfig {
             grid: encoder.grid(),
             encoder_dim: encoder.embed_dim,
+            out_dim,
             embed_dim: exp.predictor.embed_dim,
             depth: exp.predictor.depth,
             num_heads: exp.predictor.num_heads.unwrap_or(encoder.num_heads),
@@ -58,6 +66,7 @@ impl IJepaSpec {
             encoder,
             predictor,
             loss: exp.loss,
+            target: exp.target,
             bf16: exp.precision == Precision::Bf16,
             betas: exp.optimizer.betas,
             eps: exp.optimizer.eps,
@@ -68,11 +77,12 @@ impl IJepaSpec {
 /// Outputs of the forward pass of one step.
 #[derive(Debug)]
 pub struct Forward {
-    /// Layer-normed target-encoder features at the target blocks `[n_tgt*n_ctx*B, K_t, D]`.
+    /// The regression targets at the target blocks `[n_tgt*n_ctx*B, K_t, D]`: layer-normed
+    /// target-encoder features (or per-patch normalised pixels, `D = p*p*3`).
     pub target: Tensor,
     /// Context-encoder output `[n_ctx*B, K_c, D]`.
     pub context: Tensor,
-    /// Predictor output `[n_tgt*n_ctx*B, K_t, D]`.
+    /// Predictor output `[n_tgt*n_ctx*B, K_t, D]` (D as in `target`).
     pub prediction: Tensor,
     /// The loss (scalar).
     pub loss: Tensor,
@@ -85,20 +95,20 @@ pub struct IJepa {
     pub encoder_store: ParamStore,
     /// Predictor parameters.
     pub predictor_store: ParamStore,
-    /// Target-encoder parameters (EMA of the encoder; no gradients).
-    pub target_store: ParamStore,
+    /// Target-encoder parameters (EMA of the encoder; no gradients); none for pixel targets.
+    pub target_store: Option<ParamStore>,
     /// Context encoder.
     pub encoder: VisionTransformer,
     /// Predictor.
     pub predictor: VisionTransformerPredictor,
-    /// Target encoder.
-    pub target_encoder: VisionTransformer,
+    /// Target encoder (none for pixel targets).
+    pub target_encoder: Option<VisionTransformer>,
     /// AdamW over encoder and predictor.
     pub optimizer: AdamW,
     ema_pairs: Vec<(Tensor, Tensor)>,
     spec: IJepaSpec,
     /// (sampler, seed, rank, world size).
-    sampler: Option<(MultiBlock, u64, u64, u64)>,
+    sampler: Option<(MaskSampler, u64, u64, u64)>,
     device: Device,
     /// Gradient averaging of a distributed run, and the rank-averaged loss of the last step.
     grad_sync: Option<Box<dyn GradSync>>,
@@ -111,29 +121,31 @@ pub struct IJepa {
 
 impl IJepa {
     /// Builds the models with the official init (torch RNG seeded with `seed`), the target
-    /// encoder as a copy of the encoder, and the optimiser.
+    /// encoder as a copy of the encoder (none for pixel targets), and the optimiser.
     pub fn new(spec: &IJepaSpec, seed: u64, device: Device) -> Result<Self> {
         tch::manual_seed(seed as i64);
         let encoder_store = ParamStore::new(device);
         let predictor_store = ParamStore::new(device);
-        let target_store = ParamStore::new(device);
         let encoder = VisionTransformer::new(&encoder_store.root(), &spec.encoder)?;
         let predictor = VisionTransformerPredictor::new(&predictor_store.root(), &spec.predictor)?;
-        let target_encoder = VisionTransformer::new(&target_store.root(), &spec.encoder)?;
-        target_store.freeze();
-        target_store.copy_from(&encoder_store)?;
-        let modules = Modules::new(vec![
-            ("encoder", encoder_store.clone()),
-            ("predictor", predictor_store.clone()),
-            ("target_encoder", target_store.clone()),
-        ]);
+        let mut modules = vec![("encoder", encoder_store.clone()), ("predictor", predictor_store.clone())];
+        let (mut target_store, mut target_encoder, mut ema_pairs) = (None, None, Vec::new());
+        if spec.target.kind == TargetKind::Representation {
+            let store = ParamStore::new(device);
+            target_encoder = Some(VisionTransformer::new(&store.root(), &spec.encoder)?);
+            store.freeze();
+            store.copy_from(&encoder_store)?;
+            let target_map: HashMap<String, Tensor> = store.named().into_iter().collect();
+            ema_pairs = encoder_store
+                .trainable()
+                .into_iter()
+                .filter_map(|(n, t)| target_map.get(&n).map(|tt| (t, tt.shallow_clone())))
+                .collect();
+            modules.push(("target_encoder", store.clone()));
+            target_store = Some(store);
+        }
+        let modules = Modules::new(modules);
         let optimizer = AdamW::new(modules.trainable(&["encoder", "predictor"]), spec.betas, spec.eps)?;
-        let target_map: std::collections::HashMap<String, Tensor> = target_store.named().into_iter().collect();
-        let ema_pairs = encoder_store
-            .trainable()
-            .into_iter()
-            .filter_map(|(n, t)| target_map.get(&n).map(|tt| (t, tt.shallow_clone())))
-            .collect();
         Ok(Self {
             encoder_store,
             predictor_store,
@@ -152,13 +164,18 @@ impl IJepa {
         })
     }
 
+    /// The target encoder's parameters; an error for pixel targets, which build none.
+    pub fn target_store(&self) -> Result<&ParamStore> {
+        self.target_store.as_ref().ok_or_else(|| Error::Config("this I-JEPA regresses pixels: it has no target encoder".into()))
+    }
+
     /// The recipe for an experiment: models plus its mask sampler, seeded by the experiment,
     /// drawing rank `rank`'s share of each global batch of `world` ranks
-    /// ([`MultiBlock::sample_shard`]).
+    /// ([`MaskSampler::sample_shard`]).
     pub fn for_experiment(exp: &Experiment, device: Device, rank: u64, world: u64) -> Result<Self> {
         let mut spec = IJepaSpec::from_experiment(exp);
         spec.bf16 = ijepa_engine::precision::uses_bf16(exp.precision, device);
-        let sampler = MultiBlock::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
+        let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
         let mut r = Self::new(&spec, exp.seed, device)?;
         r.sampler = Some((sampler, exp.seed, rank, world.max(1)));
         Ok(r)
@@ -170,12 +187,28 @@ impl IJepa {
     /// `images: [B, 3, H, W]`, `masks_enc`: n_ctx `[B, K_c]`, `masks_pred`: n_tgt `[B, K_t]`
     pub fn forward(&self, images: &Tensor, masks_enc: &[Tensor], masks_pred: &[Tensor]) -> Result<Forward> {
         autocast::bf16(self.device, self.spec.bf16, || {
-            let target = tch::no_grad(|| {
-                let h = self.target_encoder.forward(images, None);
-                let d = h.size()[2];
-                let h = h.layer_norm([d], None::<Tensor>, None::<Tensor>, 1e-5, true);
-                let b = h.size()[0];
-                repeat_interleave_batch(&apply_masks(&h, masks_pred), b, masks_enc.len() as i64)
+            let b = images.size()[0];
+            let n_ctx = masks_enc.len() as i64;
+            let target = tch::no_grad(|| match (&self.target_encoder, self.spec.target.masking) {
+                // the paper's Table 7: the per-patch normalised pixels of the target patches
+                (None, _) => {
+                    let pixels = crate::mae::target(images, self.spec.encoder.patch_size as i64, true);
+                    repeat_interleave_batch(&apply_masks(&pixels, masks_pred), b, n_ctx)
+                }
+                // the method: encode the whole image, then gather the target patches
+                (Some(t), TargetMasking::Output) => {
+                    let h = t.forward(images, None);
+                    let d = h.size()[2];
+                    let h = h.layer_norm([d], None::<Tensor>, None::<Tensor>, 1e-5, true);
+                    repeat_interleave_batch(&apply_masks(&h, masks_pred), b, n_ctx)
+                }
+                // Table 11: the target encoder sees only each target block's patches
+                (Some(t), TargetMasking::Input) => {
+                    let h = t.forward(images, Some(masks_pred));
+                    let d = h.size()[2];
+                    let h = h.layer_norm([d], None::<Tensor>, None::<Tensor>, 1e-5, true);
+                    repeat_interleave_batch(&h, b, n_ctx)
+                }
             });
             let context = self.encoder.forward(images, Some(masks_enc));
             let prediction = self.predictor.forward(&context, masks_enc, masks_pred);
@@ -253,11 +286,17 @@ impl Recipe for IJepa {
     }
 
     fn feature_encoders(&self) -> Vec<(&'static str, &VisionTransformer)> {
-        vec![("target", &self.target_encoder), ("context", &self.encoder)]
+        match &self.target_encoder {
+            Some(t) => vec![("target", t), ("context", &self.encoder)],
+            None => vec![("context", &self.encoder)],
+        }
     }
 
     fn feature_module(&self) -> &'static str {
-        "target_encoder"
+        match self.target_encoder {
+            Some(_) => "target_encoder",
+            None => "encoder",
+        }
     }
 
     fn stat_names(&self) -> &'static [&'static str] {
@@ -265,7 +304,7 @@ impl Recipe for IJepa {
     }
 
     fn uses_momentum(&self) -> bool {
-        true
+        self.target_encoder.is_some()
     }
 
     fn bf16(&self) -> bool {

@@ -14,8 +14,10 @@ use tch::Tensor;
 pub struct PredictorConfig {
     /// Patch grid side (same as the encoder's).
     pub grid: usize,
-    /// Encoder width D (input and output width).
+    /// Encoder width D (the input width).
     pub encoder_dim: usize,
+    /// Output width: D for representation targets, `patch * patch * 3` for pixel targets.
+    pub out_dim: usize,
     /// Predictor width Dp.
     pub embed_dim: usize,
     /// Number of predictor blocks.
@@ -59,7 +61,7 @@ pub struct VisionTransformerPredictor {
     pub predictor_blocks: Vec<Block>,
     /// `predictor_norm`
     pub predictor_norm: LayerNorm,
-    /// `predictor_proj` Dp -> D
+    /// `predictor_proj` Dp -> D (or the pixels of a patch)
     pub predictor_proj: Linear,
 }
 
@@ -82,7 +84,7 @@ impl VisionTransformerPredictor {
             }
         }
         let predictor_norm = LayerNorm::new(&p.sub("predictor_norm"), dp, cfg.eps)?;
-        let predictor_proj = Linear::new(&p.sub("predictor_proj"), dp, d)?;
+        let predictor_proj = Linear::new(&p.sub("predictor_proj"), dp, cfg.out_dim as i64)?;
         Ok(Self { predictor_embed, mask_token, predictor_pos_embed, predictor_blocks, predictor_norm, predictor_proj })
     }
 
@@ -90,7 +92,7 @@ impl VisionTransformerPredictor {
     ///
     /// # Shapes
     /// `x: [n_ctx * B, K_ctx, D]`, `masks_x`: n_ctx masks `[B, K_ctx]`, `masks`: n_tgt masks
-    /// `[B, K_tgt]` -> `[n_tgt * n_ctx * B, K_tgt, D]`
+    /// `[B, K_tgt]` -> `[n_tgt * n_ctx * B, K_tgt, out_dim]`
     pub fn forward(&self, x: &Tensor, masks_x: &[Tensor], masks: &[Tensor]) -> Tensor {
         let b = x.size()[0] / masks_x.len() as i64;
         let x = self.predictor_embed.forward(x);
@@ -122,9 +124,11 @@ impl PredictorConfig {
         let depth = (0..).take_while(|i| sd.iter().any(|(k, _)| k.starts_with(&format!("predictor_blocks.{i}.")))).count();
         let hidden = shape_of(sd, "predictor_blocks.0.mlp.fc1.weight", path)?[0] as usize;
         let dp = embed[0] as usize;
+        let out_dim = shape_of(sd, "predictor_proj.weight", path).map_or(enc.embed_dim, |s| s[0] as usize);
         Ok(Self {
             grid: enc.grid(),
             encoder_dim: enc.embed_dim,
+            out_dim,
             embed_dim: dp,
             depth,
             num_heads: enc.num_heads,
