@@ -365,9 +365,7 @@ fn paper_variant(key: &str, value: &str) -> Option<(i64, String, bool)> {
 /// the method, or Table 6's multi-block row for the method itself.
 pub fn paper_ablation_point(varied: &[(&String, &String)]) -> Option<PaperRow> {
     if let [(k, v)] = varied {
-        if let Some(row) = paper_ablation(k, v) {
-            return Some(row);
-        }
+        return paper_ablation(k, v);
     }
     let variants: Vec<(i64, String, bool)> = varied.iter().map(|(k, v)| paper_variant(k, v)).collect::<Option<_>>()?;
     let (table, setting, _) = variants.iter().find(|(_, _, own)| !own).or(variants.first())?;

@@ -39,11 +39,7 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
     let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, e.patch_size)?;
     let st = statistics(&sampler, exp.seed, BATCHES, exp.data.batch_size.max(1))?;
     let (nc, nt) = (st.context_len.mean, st.target_len.mean);
-    let contexts = match &sampler {
-        MaskSampler::MultiBlock(_) => exp.mask.n_context as f64,
-        _ => 1.0,
-    };
-    let targets = sampler.n_targets() as f64;
+    let (contexts, targets) = (sampler.n_context() as f64, sampler.n_targets() as f64);
     let embed = patch_embed_flops(n, p, d);
     // the target encoder: none for pixel targets; once per target block on its patches when
     // masked at the input; once over every patch otherwise

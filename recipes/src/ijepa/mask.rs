@@ -343,13 +343,11 @@ impl MaskSampler {
         })
     }
 
-    /// The mask kind.
-    pub fn kind(&self) -> MaskKind {
+    /// Context masks per image (one for every kind but multi-block).
+    pub fn n_context(&self) -> usize {
         match self {
-            Self::MultiBlock(_) => MaskKind::MultiBlock,
-            Self::Rasterized { .. } => MaskKind::Rasterized,
-            Self::Block(_) => MaskKind::Block,
-            Self::Random { .. } => MaskKind::Random,
+            Self::MultiBlock(m) => m.cfg.n_context,
+            _ => 1,
         }
     }
 

@@ -189,26 +189,22 @@ impl IJepa {
         autocast::bf16(self.device, self.spec.bf16, || {
             let b = images.size()[0];
             let n_ctx = masks_enc.len() as i64;
-            let target = tch::no_grad(|| match (&self.target_encoder, self.spec.target.masking) {
-                // the paper's Table 7: the per-patch normalised pixels of the target patches
-                (None, _) => {
-                    let pixels = crate::mae::target(images, self.spec.encoder.patch_size as i64, true);
-                    repeat_interleave_batch(&apply_masks(&pixels, masks_pred), b, n_ctx)
-                }
-                // the method: encode the whole image, then gather the target patches
-                (Some(t), TargetMasking::Output) => {
-                    let h = t.forward(images, None);
-                    let d = h.size()[2];
-                    let h = h.layer_norm([d], None::<Tensor>, None::<Tensor>, 1e-5, true);
-                    repeat_interleave_batch(&apply_masks(&h, masks_pred), b, n_ctx)
-                }
-                // Table 11: the target encoder sees only each target block's patches
-                (Some(t), TargetMasking::Input) => {
-                    let h = t.forward(images, Some(masks_pred));
-                    let d = h.size()[2];
-                    let h = h.layer_norm([d], None::<Tensor>, None::<Tensor>, 1e-5, true);
-                    repeat_interleave_batch(&h, b, n_ctx)
-                }
+            let target = tch::no_grad(|| {
+                let at_targets = match &self.target_encoder {
+                    // the paper's Table 7: the per-patch normalised pixels of the target patches
+                    None => apply_masks(&crate::mae::target(images, self.spec.encoder.patch_size as i64, true), masks_pred),
+                    Some(t) => {
+                        // Table 11's input masking: the target encoder sees only each target
+                        // block's patches; the method: it encodes the whole image, then the
+                        // target patches are gathered
+                        let input = (self.spec.target.masking == TargetMasking::Input).then_some(masks_pred);
+                        let h = t.forward(images, input);
+                        let d = h.size()[2];
+                        let h = h.layer_norm([d], None::<Tensor>, None::<Tensor>, 1e-5, true);
+                        if input.is_some() { h } else { apply_masks(&h, masks_pred) }
+                    }
+                };
+                repeat_interleave_batch(&at_targets, b, n_ctx)
             });
             let context = self.encoder.forward(images, Some(masks_enc));
             let prediction = self.predictor.forward(&context, masks_enc, masks_pred);
