@@ -313,6 +313,14 @@ struct BenchData {
     /// fast (JPEG DCT-scaled decoding when the crop allows) or exact (full decode, PIL-exact).
     #[arg(long, default_value = "fast")]
     decode: String,
+    /// DINO's multi-crop views instead of one crop: 2 global crops of `--size` and this many
+    /// local crops of `--local-size`, with DINO's colour jitter, grayscale, blur and
+    /// solarisation (images/s counts images, each with all its views).
+    #[arg(long)]
+    multi_crop: Option<usize>,
+    /// Side of the local crops (with --multi-crop; official 96 at 224).
+    #[arg(long, default_value_t = 96)]
+    local_size: usize,
 }
 
 #[derive(Args)]
@@ -336,9 +344,19 @@ struct BenchDist {
 
 #[derive(Args)]
 struct BenchStep {
-    /// Recipe: ijepa or mae (any registered recipe).
+    /// Recipe: ijepa, mae or dino (any registered recipe).
     #[arg(long, default_value = "ijepa")]
     recipe: String,
+    /// DINO: local crops per image (official 8; the two global crops have side --size).
+    #[arg(long, default_value_t = 8)]
+    local_crops: usize,
+    /// DINO: side of the local crops (default: the official 96/224 of --size, rounded to a
+    /// multiple of the patch: 96 at 224, 12 at 28 or 32 with patch 4).
+    #[arg(long)]
+    local_size: Option<usize>,
+    /// DINO: the head's output width (official 65536).
+    #[arg(long, default_value_t = 65536)]
+    out_dim: usize,
     /// Encoder preset (vit-tiny ... vit-giant).
     #[arg(long, default_value = "vit-tiny")]
     preset: String,
@@ -681,6 +699,7 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
         b.batch,
         match b.recipe.as_str() {
             "mae" => format!("dec_depth={} dec_width={} dec_heads={} mask_ratio={}", b.dec_depth, b.dec_width, b.dec_heads, b.mask_ratio),
+            "dino" => format!("global_crops=2 local_crops={} local_size={} out_dim={}", b.local_crops, bench_local_size(b), b.out_dim),
             _ => format!("pred_depth={} pred_width={} targets={}", b.pred_depth, b.pred_width, b.targets),
         },
         precision::name(resolved.precision),
@@ -696,6 +715,15 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
     );
     eprintln!("precision: {}", resolved.describe);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `bench step`'s DINO local-crop side: the given one, or 96/224 of the image side rounded to
+/// a multiple of the patch (at least one patch).
+fn bench_local_size(b: &BenchStep) -> usize {
+    b.local_size.unwrap_or_else(|| {
+        let p = b.patch.max(1);
+        (((b.size as f64 * 96.0 / 224.0) / p as f64).round() as usize).max(1) * p
+    })
 }
 
 /// The experiment `bench step` (and `bench features`) builds from its options (precision not
@@ -727,6 +755,9 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
         exp.decoder = ijepa_dsl::config::DecoderConfig { depth: b.dec_depth, embed_dim: b.dec_width, num_heads: b.dec_heads, ..Default::default() };
         exp.optimizer.betas = (0.9, 0.95);
     }
+    if b.recipe == "dino" {
+        exp.dino = ijepa_dsl::config::DinoConfig { local_crops: b.local_crops, local_size: bench_local_size(b), out_dim: b.out_dim, ..Default::default() };
+    }
     exp.precision = match b.precision.as_str() {
         "auto" => Precision::Auto,
         "fp32" => Precision::Fp32,
@@ -757,9 +788,14 @@ fn time_step(
     if let Some(pg) = dist {
         recipe.install_ddp(pg, exp.distributed.bucket_mb)?;
     }
-    let images = tch::Tensor::randn([b.batch as i64, 3, b.size as i64, b.size as i64], (tch::Kind::Float, dev));
+    // one random batch per view the recipe takes (DINO: global and local crops)
+    let views: Vec<tch::Tensor> = recipe
+        .view_sizes(&exp.data)?
+        .iter()
+        .map(|&s| tch::Tensor::randn([b.batch as i64, 3, s as i64, s as i64], (tch::Kind::Float, dev)))
+        .collect();
     let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
-    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &images, b.batch, b.warmup, b.steps, hyper, dev)?;
+    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b.batch, b.warmup, b.steps, hyper, dev)?;
     Ok((mask::Stats::of(&times), dev, recipe.params(), resolved))
 }
 
@@ -1035,7 +1071,18 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
     let ds = Arc::new(image_folder::ImageFolder::open(&b.dir, image_folder::OnError::Fail)?);
     let index_s = t0.elapsed().as_secs_f64();
     let n = ds.len();
-    let transform = Arc::new(TrainTransform::new(TrainTransformCfg { size: b.size, exact, ..Default::default() })?);
+    let transform: Arc<dyn ijepa_engine::data::SampleTransform> = match b.multi_crop {
+        None => Arc::new(TrainTransform::new(TrainTransformCfg { size: b.size, exact, ..Default::default() })?),
+        Some(local_crops) => Arc::new(ijepa_engine::data::MultiCrop::dino(&ijepa_engine::data::MultiCropCfg {
+            global_size: b.size,
+            global_scale: (0.4, 1.0),
+            local_crops,
+            local_size: b.local_size,
+            local_scale: (0.05, 0.4),
+            exact,
+        })?),
+    };
+    let views = transform.view_sizes();
     let cfg = LoaderCfg { batch_size: b.batch, workers: b.threads, prefetch: b.threads, seed: 0, drop_last: true, rank: 0, world_size: 1, skip_errors: false };
     let loader: Loader<()> = Loader::new(ds, transform, cfg, Arc::new(|_, _, _| Ok(())))?;
     let ipe = loader.steps_per_epoch() as u64;
@@ -1060,10 +1107,11 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
     let dt = started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
     let rate = if dt > 0.0 { images as f64 / dt } else { 0.0 };
     println!(
-        "bench data dir={} images={n} index_s={index_s:.3} threads={} size={} batch={} batches={} decode={} img_per_s={rate:.1} img_per_s_per_thread={:.1}",
+        "bench data dir={} images={n} index_s={index_s:.3} threads={} size={} views={} batch={} batches={} decode={} img_per_s={rate:.1} img_per_s_per_thread={:.1}",
         b.dir.display(),
         b.threads,
         b.size,
+        views.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("+"),
         b.batch,
         b.batches,
         b.decode,

@@ -25,6 +25,10 @@ pub struct Experiment {
     /// the defaults, so the stage hashes of experiments that never set it do not change.
     #[serde(default, skip_serializing_if = "DecoderConfig::is_default")]
     pub decoder: DecoderConfig,
+    /// DINO's head, multi-crop views, temperatures and teacher (the `dino` block); left out
+    /// of the serialised form while it holds the defaults.
+    #[serde(default, skip_serializing_if = "DinoConfig::is_default")]
+    pub dino: DinoConfig,
     /// Mask sampler.
     pub mask: MaskConfig,
     /// Optimiser and its schedules.
@@ -528,6 +532,77 @@ impl DecoderConfig {
     }
 }
 
+/// DINO's own settings (official `main_dino.py` arguments; defaults are the official ones).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DinoConfig {
+    /// Prototypes: the head's output width (`out_dim`, official 65536).
+    pub out_dim: usize,
+    /// The head MLP's hidden width (`hidden_dim`, 2048).
+    pub hidden_dim: usize,
+    /// The head's bottleneck before the weight-normalised last layer (`bottleneck_dim`, 256).
+    pub bottleneck_dim: usize,
+    /// Linear layers of the head MLP (`nlayers`, 3).
+    pub head_layers: usize,
+    /// Fix the last layer's weight-norm gain at 1 (`norm_last_layer`, true).
+    pub norm_last_layer: bool,
+    /// Area range of the two global crops (`global_crops_scale`, (0.4, 1.0)).
+    pub global_scale: (f64, f64),
+    /// Local crops per image (`local_crops_number`, 8).
+    pub local_crops: usize,
+    /// Side of the local crops in pixels (96 in the official 224 px pipeline).
+    pub local_size: usize,
+    /// Area range of the local crops (`local_crops_scale`, (0.05, 0.4)).
+    pub local_scale: (f64, f64),
+    /// Student temperature (`student_temp`, 0.1).
+    pub student_temp: f64,
+    /// Teacher temperature after the warm-up (`teacher_temp`, 0.04).
+    pub teacher_temp: f64,
+    /// Teacher temperature at the start of the warm-up (`warmup_teacher_temp`, 0.04).
+    pub warmup_teacher_temp: f64,
+    /// Epochs of the linear teacher-temperature warm-up (`warmup_teacher_temp_epochs`, 0).
+    pub warmup_teacher_temp_epochs: usize,
+    /// Momentum of the centre of the teacher's outputs (`center_momentum`, 0.9).
+    pub center_momentum: f64,
+    /// Teacher EMA momentum at the start, cosine to 1 (`momentum_teacher`, 0.996).
+    pub momentum_teacher: f64,
+    /// Epochs during which the last layer is not updated (`freeze_last_layer`, 1).
+    pub freeze_last_layer: usize,
+    /// Per-parameter gradient norm clip (`clip_grad`, 3.0; 0 = off).
+    pub clip_grad: f64,
+}
+
+impl Default for DinoConfig {
+    fn default() -> Self {
+        Self {
+            out_dim: 65536,
+            hidden_dim: 2048,
+            bottleneck_dim: 256,
+            head_layers: 3,
+            norm_last_layer: true,
+            global_scale: (0.4, 1.0),
+            local_crops: 8,
+            local_size: 96,
+            local_scale: (0.05, 0.4),
+            student_temp: 0.1,
+            teacher_temp: 0.04,
+            warmup_teacher_temp: 0.04,
+            warmup_teacher_temp_epochs: 0,
+            center_momentum: 0.9,
+            momentum_teacher: 0.996,
+            freeze_last_layer: 1,
+            clip_grad: 3.0,
+        }
+    }
+}
+
+impl DinoConfig {
+    /// Whether every value is the default (then it is not serialised).
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 /// Which mask sampler a recipe uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -851,6 +926,7 @@ impl Experiment {
             encoder: EncoderConfig::preset("vit-huge", 14).expect("vit-huge is a preset"),
             predictor: PredictorConfig::default(),
             decoder: DecoderConfig::default(),
+            dino: DinoConfig::default(),
             mask: MaskConfig::default(),
             optimizer: OptimizerConfig::default(),
             ema: EmaConfig::default(),

@@ -10,6 +10,7 @@
 //! |---|---|---|
 //! | `ijepa` | `predictor`, `ema`, `loss`, `target` | `multi-block`; `rasterized`, `block`, `random` (Table 6) |
 //! | `mae` | `decoder` | `random` |
+//! | `dino` | `dino` | none (multi-crop views instead) |
 //!
 //! A recipe may also change a shared default: MAE's AdamW betas are (0.9, 0.95) unless the
 //! experiment writes `betas`.
@@ -71,6 +72,15 @@ fn builtins() -> Vec<RecipeSchema> {
             mask_kinds: vec![MaskKind::Random],
             // main_pretrain.py: torch.optim.AdamW(param_groups, lr=args.lr, betas=(0.9, 0.95))
             default_betas: Some((0.9, 0.95)),
+            default_mask_ratio: None,
+        },
+        RecipeSchema {
+            name: "dino".into(),
+            display: "DINO".into(),
+            summary: "DINO: a student matches an EMA teacher's centred, sharpened prototypes across multi-crop views (Caron et al., ICCV 2021)".into(),
+            own_nodes: vec!["dino".into()],
+            mask_kinds: Vec::new(),
+            default_betas: None,
             default_mask_ratio: None,
         },
     ]

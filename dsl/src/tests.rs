@@ -269,7 +269,7 @@ fn structural_errors() {
 
 #[test]
 fn value_errors() {
-    assert_eq!(errs("recipe \"dino\""), ["unknown_value"]);
+    assert_eq!(errs("recipe \"ibot\""), ["unknown_value"]);
     assert_eq!(errs("seed -1"), ["out_of_range"]);
     assert_eq!(errs("seed \"1\""), ["wrong_type"]);
     assert_eq!(errs("epochs 0"), ["out_of_range"]);
@@ -590,6 +590,27 @@ fn mae_experiments_read_their_decoder_and_random_mask() {
     assert_eq!(errs("recipe \"mae\"\n mask \"random\" { ratio 1.0 }"), vec!["out_of_range"]);
     assert_eq!(errs("recipe \"mae\"\n mask \"random\" { min-keep 3 }"), vec!["unknown_node"]);
     assert_eq!(errs("recipe \"mae\"\n decoder width=60 heads=16"), vec!["heads_width"]);
+}
+
+#[test]
+fn dino_experiments_read_their_block() {
+    let e = exp("recipe \"dino\"\n dino {\n out-dim 4096\n hidden-dim 512\n bottleneck-dim 64\n norm-last-layer #false\n local-crops 6\n local-size 12\n local-scale 0.1 0.5\n global-scale 0.3 1.0\n teacher-temp 0.07\n warmup-teacher-temp-epochs 3\n momentum-teacher 0.99\n freeze-last-layer 0\n clip-grad 0\n }");
+    assert_eq!(e.recipe, "dino");
+    let d = &e.dino;
+    assert_eq!((d.out_dim, d.hidden_dim, d.bottleneck_dim, d.norm_last_layer), (4096, 512, 64, false));
+    assert_eq!((d.local_crops, d.local_size, d.local_scale, d.global_scale), (6, 12, (0.1, 0.5), (0.3, 1.0)));
+    assert_eq!((d.teacher_temp, d.warmup_teacher_temp, d.warmup_teacher_temp_epochs), (0.07, 0.04, 3));
+    assert_eq!((d.momentum_teacher, d.freeze_last_layer, d.clip_grad, d.student_temp), (0.99, 0, 0.0, 0.1));
+    // the official defaults; not serialised while default (stage hashes of other experiments keep)
+    let e = exp("recipe \"dino\"");
+    assert_eq!(e.dino, DinoConfig::default());
+    assert_eq!((e.dino.out_dim, e.dino.local_crops, e.dino.local_size), (65536, 8, 96));
+    assert!(!serde_json::to_string(&e).unwrap().contains("\"dino\":{"));
+    assert_eq!(errs("recipe \"dino\"\n dino { local-crops -1 }"), vec!["out_of_range"]);
+    assert_eq!(errs("recipe \"dino\"\n dino { teacher-temp 0 }"), vec!["out_of_range"]);
+    assert_eq!(errs("recipe \"dino\"\n dino { out-dims 10 }"), vec!["unknown_node"]);
+    assert_eq!(errs("recipe \"dino\"\n mask \"random\""), vec!["not_of_recipe"]);
+    assert_eq!(errs("dino { out-dim 10 }"), vec!["not_of_recipe"]);
 }
 
 #[test]

@@ -173,6 +173,7 @@ mod tests {
             eps: 1e-6,
             rescale_init: false,
             cls_token: false,
+            learned_pos_embed: false,
         };
         let store = crate::model::ParamStore::new(Device::Cpu);
         let r = crate::model::vit::encoder::VisionTransformer::new(&store.root(), &cfg);

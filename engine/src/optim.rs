@@ -44,6 +44,10 @@ pub struct Slot {
     /// This parameter's factor on the step's learning rate (1; fine-tuning's layer-wise
     /// decay sets it per block, like MAE's `lr_scale` param groups).
     pub lr_scale: f64,
+    /// Steps this parameter has taken (torch keeps AdamW's `step` per parameter: one skipped
+    /// while it had no gradient, e.g. DINO's frozen last layer, starts its bias correction
+    /// later than the others).
+    pub steps: u64,
 }
 
 /// AdamW over named parameters, in a fixed order.
@@ -69,7 +73,7 @@ impl AdamW {
                 let group = group_of(&name, &param);
                 let exp_avg = param.f_zeros_like()?.f_detach()?;
                 let exp_avg_sq = param.f_zeros_like()?.f_detach()?;
-                Ok(Slot { name, param, group, exp_avg, exp_avg_sq, lr_scale: 1.0 })
+                Ok(Slot { name, param, group, exp_avg, exp_avg_sq, lr_scale: 1.0, steps: 0 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { slots, step: 0, betas, eps })
@@ -91,7 +95,8 @@ impl AdamW {
     }
 
     /// Restores the moments (names as [`AdamW::state_tensors`], without prefix) and the step
-    /// count. Strict: every moment must be present with the parameter's shape.
+    /// count (every slot's too; a recipe that skips parameters sets theirs after). Strict:
+    /// every moment must be present with the parameter's shape.
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, step: u64, origin: &Path) -> Result<()> {
         let err = |message: String| Error::Checkpoint { path: origin.to_path_buf(), message };
         tch::no_grad(|| -> Result<()> {
@@ -108,6 +113,9 @@ impl AdamW {
             Ok(())
         })?;
         self.step = step;
+        for s in &mut self.slots {
+            s.steps = step;
+        }
         Ok(())
     }
 
@@ -125,17 +133,24 @@ impl AdamW {
     /// One AdamW step with learning rate `lr` (times each slot's `lr_scale`) and weight decay
     /// `wd` (decayed group only). Parameters without a gradient are skipped, as in torch.
     pub fn step(&mut self, lr: f64, wd: f64) -> Result<()> {
+        self.step_skipping(lr, wd, &|_| false)
+    }
+
+    /// [`AdamW::step`] that also skips the slots `skip` names (what torch does for a
+    /// parameter whose `.grad` is None: no moment update, no weight decay, its step count
+    /// unchanged; DINO's `cancel_gradients_last_layer`).
+    pub fn step_skipping(&mut self, lr: f64, wd: f64, skip: &dyn Fn(&str) -> bool) -> Result<()> {
         self.step += 1;
         let (b1, b2) = self.betas;
-        let bc1 = 1.0 - b1.powi(self.step as i32);
-        let bc2 = 1.0 - b2.powi(self.step as i32);
-        let bc2_sqrt = bc2.sqrt();
         tch::no_grad(|| -> Result<()> {
             for s in &mut self.slots {
                 let g = s.param.grad();
-                if !g.defined() {
+                if !g.defined() || skip(&s.name) {
                     continue;
                 }
+                s.steps += 1;
+                let bc1 = 1.0 - b1.powi(s.steps as i32);
+                let bc2_sqrt = (1.0 - b2.powi(s.steps as i32)).sqrt();
                 let g = g.f_to_kind(Kind::Float)?;
                 let lr = lr * s.lr_scale;
                 let step_size = lr / bc1;

@@ -156,6 +156,28 @@ pub trait Recipe {
     /// One optimisation step on `images` `[B, 3, H, W]` (already on the device).
     fn step(&mut self, images: &Tensor, extras: &Self::Extras, hyper: Hyper) -> Result<StepStats>;
 
+    /// One step on every view of the batch (`views[v]`: `[B, 3, S_v, S_v]`, in the order of
+    /// [`Recipe::train_transform`]'s views). The training loop calls this; the default runs
+    /// [`Recipe::step`] on the only view (single-view recipes).
+    fn step_views(&mut self, views: &[Tensor], extras: &Self::Extras, hyper: Hyper) -> Result<StepStats> {
+        match views {
+            [images] => self.step(images, extras, hyper),
+            _ => Err(crate::Error::Config(format!("recipe {} takes one view per image, the batch has {}", self.name(), views.len()))),
+        }
+    }
+
+    /// The pretraining transform for the experiment's data block. Default: the data block's
+    /// single-view transform ([`crate::data::train_transform`]); multi-view recipes return a
+    /// [`crate::data::MultiCrop`].
+    fn train_transform(&self, data: &ijepa_dsl::config::DataConfig) -> Result<Arc<dyn crate::data::SampleTransform>> {
+        crate::data::train_transform(data)
+    }
+
+    /// Where training stands before each step: the epoch (0-based), the global step (0-based)
+    /// and the run's total steps, for recipes whose schedules the shared [`Hyper`] does not
+    /// carry (DINO's teacher temperature and momentum, its frozen last layer). Default: ignored.
+    fn set_progress(&mut self, _epoch: u64, _global_step: u64, _total_steps: u64) {}
+
     /// Every tensor a checkpoint holds, under official names with the module prefix
     /// (`encoder.…`, `predictor.…`, `target_encoder.…`).
     fn state(&self) -> Vec<(String, Tensor)>;
@@ -234,8 +256,11 @@ pub trait DynRecipe {
     /// for [`DynRecipe::bench_step`] (`bench step` collates before its timer starts, as the
     /// loader does it ahead of the step in a run).
     fn bench_collate(&mut self, epoch: u64, step: u64, batch: usize) -> Result<Box<dyn std::any::Any + Send>>;
-    /// One step on `images` with extras from [`DynRecipe::bench_collate`] (for `bench step`).
-    fn bench_step(&mut self, images: &Tensor, extras: &(dyn std::any::Any + Send), hyper: Hyper) -> Result<StepStats>;
+    /// One step on `views` (one tensor per view; single-view recipes take one) with extras
+    /// from [`DynRecipe::bench_collate`] (for `bench step`).
+    fn bench_step(&mut self, views: &[Tensor], extras: &(dyn std::any::Any + Send), hyper: Hyper) -> Result<StepStats>;
+    /// The side of each view a step takes for `data` (one entry: single view).
+    fn view_sizes(&self, data: &ijepa_dsl::config::DataConfig) -> Result<Vec<usize>>;
     /// Broadcasts the weights from rank 0 and installs gradient averaging ([`crate::train::install_ddp`]).
     fn install_ddp(&mut self, pg: &Arc<ProcessGroup>, bucket_mb: f64) -> Result<()>;
     /// Trainable parameter count.
@@ -259,11 +284,15 @@ impl<R: Recipe> DynRecipe for R {
         Ok(Box::new(collate(epoch, step, batch)?))
     }
 
-    fn bench_step(&mut self, images: &Tensor, extras: &(dyn std::any::Any + Send), hyper: Hyper) -> Result<StepStats> {
+    fn bench_step(&mut self, views: &[Tensor], extras: &(dyn std::any::Any + Send), hyper: Hyper) -> Result<StepStats> {
         let Some(extras) = extras.downcast_ref::<R::Extras>() else {
             return Err(crate::Error::Config(format!("bench_step of recipe {}: extras not from its bench_collate", self.name())));
         };
-        self.step(images, extras, hyper)
+        self.step_views(views, extras, hyper)
+    }
+
+    fn view_sizes(&self, data: &ijepa_dsl::config::DataConfig) -> Result<Vec<usize>> {
+        Ok(self.train_transform(data)?.view_sizes())
     }
 
     fn install_ddp(&mut self, pg: &Arc<ProcessGroup>, bucket_mb: f64) -> Result<()> {
@@ -280,20 +309,20 @@ impl<R: Recipe> DynRecipe for R {
     }
 }
 
-/// Times `warmup + steps` training steps of `recipe` on `images` (a batch of `batch`) on
+/// Times `warmup + steps` training steps of `recipe` on `views` (a batch of `batch`, one tensor per view) on
 /// `device`, returning the seconds of the last `steps`: each step's extras are collated before
 /// its timer starts (as the loader does ahead of a step), and CUDA is synchronised around it.
 /// What `bench step`, `bench dist` and `ijepa estimate` time.
 ///
 /// # Errors
 /// The recipe's.
-pub fn time_steps(recipe: &mut dyn DynRecipe, images: &Tensor, batch: usize, warmup: usize, steps: usize, hyper: Hyper, device: Device) -> Result<Vec<f64>> {
+pub fn time_steps(recipe: &mut dyn DynRecipe, views: &[Tensor], batch: usize, warmup: usize, steps: usize, hyper: Hyper, device: Device) -> Result<Vec<f64>> {
     let mut times = Vec::with_capacity(steps);
     for i in 0..warmup + steps {
         let extras = recipe.bench_collate(0, i as u64, batch)?;
         crate::device::synchronize(device);
         let t0 = std::time::Instant::now();
-        recipe.bench_step(images, extras.as_ref(), hyper)?;
+        recipe.bench_step(views, extras.as_ref(), hyper)?;
         crate::device::synchronize(device);
         if i >= warmup {
             times.push(t0.elapsed().as_secs_f64());

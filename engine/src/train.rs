@@ -373,7 +373,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     };
     let monitor = monitor.filter(|_| lead);
     let n_images = dataset.len();
-    let transform = data::train_transform(&exp.data)?;
+    let transform = recipe.train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
     // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
@@ -474,12 +474,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let (mut ep_loss, mut ep_steps, mut ep_step_s) = (0.0, 0usize, 0.0);
         for batch in loader.epoch_from(epoch as u64, first) {
             let batch = batch?;
-            let images: Tensor = batch.images_tensor(dev)?;
+            let views: Vec<Tensor> = batch.views_tensors(dev)?;
+            recipe.set_progress(epoch as u64, global as u64, total as u64);
             let k = global + 1;
             let hyper = Hyper { lr: sched.lr(k), wd: sched.wd(k), momentum: sched.momentum(global) };
             let t0 = Instant::now();
             // a libtorch failure in the step (e.g. out of memory) is an error naming the step
-            let stats = crate::guard::torch(&format!("pretraining step {k}"), || recipe.step(&images, &batch.masks, hyper))?;
+            let stats = crate::guard::torch(&format!("pretraining step {k}"), || recipe.step_views(&views, &batch.masks, hyper))?;
             device::synchronize(dev);
             let dt = t0.elapsed().as_secs_f64();
             if !stats.loss.is_finite() {

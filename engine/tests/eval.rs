@@ -19,6 +19,7 @@ fn tiny_vit(store: &ParamStore) -> VisionTransformer {
         eps: 1e-6,
         rescale_init: false,
         cls_token: false,
+        learned_pos_embed: false,
     };
     VisionTransformer::new(&store.root(), &cfg).unwrap()
 }

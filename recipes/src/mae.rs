@@ -542,6 +542,7 @@ mod tests {
             eps: 1e-6,
             rescale_init: false,
             cls_token: true,
+            learned_pos_embed: false,
         };
         let decoder = DecoderConfig { grid: 4, patch_size: 4, encoder_dim: 32, embed_dim: 16, depth: 1, num_heads: 2, mlp_ratio: 4.0, eps: 1e-6 };
         MaeSpec { encoder, decoder, mask_ratio: 0.75, norm_pix_loss: true, betas: (0.9, 0.95), eps: 1e-8, bf16: false }

@@ -166,11 +166,11 @@ pub struct Perturb {
     pub zero_grads: Option<&'static str>,
 }
 
-fn tolerance(group: &str) -> Tolerance {
+pub(crate) fn tolerance(group: &str) -> Tolerance {
     TOLERANCES.iter().find(|(g, _)| *g == group).map(|(_, t)| *t).unwrap_or(Tolerance { rel: 0.0, floor: 0.0 })
 }
 
-fn compare(group: &'static str, name: &str, ours: &Tensor, official: &Tensor) -> Result<Comparison> {
+pub(crate) fn compare(group: &'static str, name: &str, ours: &Tensor, official: &Tensor) -> Result<Comparison> {
     let ours = ours.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
     let official = official.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
     if ours.size() != official.size() {
@@ -208,7 +208,7 @@ pub fn load_fixture(path: &Path) -> Result<(FixtureSpec, HashMap<String, Tensor>
     Ok((spec, tensors.into_iter().collect()))
 }
 
-fn get<'a>(all: &'a HashMap<String, Tensor>, key: &str, path: &Path) -> Result<&'a Tensor> {
+pub(crate) fn get<'a>(all: &'a HashMap<String, Tensor>, key: &str, path: &Path) -> Result<&'a Tensor> {
     all.get(key).ok_or_else(|| Error::Checkpoint { path: path.to_path_buf(), message: format!("missing key `{key}`") })
 }
 
@@ -226,7 +226,7 @@ pub fn run_with_weights(path: &Path, perturb: Perturb, weights: Option<&Path>) -
 /// Moves a fixture's tensors to `device` (a no-op on the CPU). On CUDA it also switches cuDNN
 /// off for the replay: its convolutions may use TF32, which would take the patch embedding's
 /// float32 product to 10-bit mantissas.
-fn to_device(t: HashMap<String, Tensor>, device: Device) -> Result<HashMap<String, Tensor>> {
+pub(crate) fn to_device(t: HashMap<String, Tensor>, device: Device) -> Result<HashMap<String, Tensor>> {
     if device == Device::Cpu {
         return Ok(t);
     }
@@ -251,6 +251,7 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         eps: f.layer_norm_eps,
         rescale_init: false,
         cls_token: false,
+        learned_pos_embed: false,
     };
     let predictor = PredictorConfig {
         out_dim: encoder.embed_dim,
@@ -421,6 +422,8 @@ pub fn run_any_on(path: &Path, perturb: Perturb, weights: Option<&Path>, device:
         "ijepa" => run_with_weights_on(path, perturb, weights, device),
         "mae" if weights.is_none() => run_mae_on(path, perturb, device),
         "mae" => Err(Error::Config("--weights replaces I-JEPA fixtures' initial weights; a MAE fixture has its own".into())),
+        "dino" if weights.is_none() => crate::dino::parity::run_on(path, perturb, device),
+        "dino" => Err(Error::Config("--weights replaces I-JEPA fixtures' initial weights; a DINO fixture has its own".into())),
         other => Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("fixture of unknown recipe `{other}`") }),
     }
 }
@@ -465,6 +468,7 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
         eps: f.eps,
         rescale_init: false,
         cls_token: true,
+        learned_pos_embed: false,
     };
     let decoder = DecoderConfig {
         grid: encoder.grid(),

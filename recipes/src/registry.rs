@@ -1,9 +1,9 @@
-//! The built-in recipes' registry entries: I-JEPA (the reference) and MAE. A program that
+//! The built-in recipes' registry entries: I-JEPA (the reference), MAE and DINO. A program that
 //! embeds the engine calls [`register_builtins`] once (the `ijepa` binary does at start-up),
 //! then may register its own recipes with [`ijepa_engine::recipe::register`]; the language,
 //! the plan, `bench`, `eval`, import and export all read the one registry.
 
-use crate::{IJepa, Mae};
+use crate::{Dino, IJepa, Mae};
 use ijepa_engine::error::Result;
 use ijepa_engine::model::vit::VitConfig;
 use ijepa_engine::recipe::{register, DynRecipe, RecipeEntry};
@@ -43,11 +43,27 @@ pub fn mae() -> RecipeEntry {
     }
 }
 
-/// Registers I-JEPA and MAE (idempotent).
+/// DINO's entry: modules `student`, `teacher` (each `backbone.*` and `head.*`, as the
+/// official checkpoint) and `dino_loss` (the centre); evaluations read the teacher's backbone.
+pub fn dino() -> RecipeEntry {
+    RecipeEntry {
+        schema: schema("dino"),
+        modules: vec!["student".into(), "teacher".into(), "dino_loss".into()],
+        feature_module: "teacher.backbone".into(),
+        encoder_config: Arc::new(crate::dino::encoder_config),
+        build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
+            Ok(Box::new(Dino::for_experiment(exp, device, rank, world)?))
+        }),
+        cost: None,
+    }
+}
+
+/// Registers I-JEPA, MAE and DINO (idempotent).
 ///
 /// # Errors
 /// Never for the built-ins (their schemas are the language's own).
 pub fn register_builtins() -> Result<()> {
     register(ijepa())?;
-    register(mae())
+    register(mae())?;
+    register(dino())
 }

@@ -6,7 +6,7 @@ use crate::config::{Experiment, LossKind, Precision};
 use crate::diagnostics::DslError;
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
-use super::{data, decoder, distributed, ema, encoder, eval, mask, optimizer, predictor, target, TopLevel};
+use super::{data, decoder, dino, distributed, ema, encoder, eval, mask, optimizer, predictor, target, TopLevel};
 
 /// Nodes of the experiment block.
 pub(crate) const FIELDS: &[Field<Experiment>] = &[
@@ -20,6 +20,7 @@ pub(crate) const FIELDS: &[Field<Experiment>] = &[
     Field { name: "encoder", shape: encoder::SHAPE, read: encoder::read },
     Field { name: "predictor", shape: predictor::SHAPE, read: predictor::read },
     Field { name: "decoder", shape: decoder::SHAPE, read: decoder::read },
+    Field { name: "dino", shape: dino::SHAPE, read: dino::read },
     Field { name: "mask", shape: mask::SHAPE, read: mask::read },
     Field { name: "optimizer", shape: optimizer::SHAPE, read: optimizer::read },
     Field { name: "ema", shape: ema::SHAPE, read: ema::read },

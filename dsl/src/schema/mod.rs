@@ -12,6 +12,7 @@
 
 mod data;
 mod decoder;
+mod dino;
 mod distributed;
 mod ema;
 mod encoder;
@@ -74,6 +75,7 @@ pub(crate) fn locations() -> Vec<(&'static str, &'static str)> {
     add(data::FIELDS.iter().map(|f| f.name).collect(), "data");
     add(mask::FIELDS.iter().map(|f| f.name).collect(), "mask");
     add(mask::RANDOM_FIELDS.iter().map(|f| f.name).collect(), "mask");
+    add(dino::FIELDS.iter().map(|f| f.name).collect(), "dino");
     add(mask::BLOCK_FIELDS.iter().map(|f| f.name).collect(), "mask.targets");
     add(optimizer::FIELDS.iter().map(|f| f.name).collect(), "optimizer");
     add(eval::FIELDS.iter().map(|f| f.name).collect(), "eval");
@@ -85,7 +87,7 @@ pub(crate) fn locations() -> Vec<(&'static str, &'static str)> {
 /// Whether `name` is a node every experiment has (not a recipe's own setting): what a
 /// registered recipe may not claim.
 pub(crate) fn shared_node(name: &str) -> bool {
-    const BUILTIN_OWNED: &[&str] = &["predictor", "ema", "loss", "target", "decoder"];
+    const BUILTIN_OWNED: &[&str] = &["predictor", "ema", "loss", "target", "decoder", "dino"];
     experiment::FIELDS.iter().any(|f| f.name == name) && !BUILTIN_OWNED.contains(&name)
 }
 

@@ -221,6 +221,8 @@ pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<Vi
         eps: 1e-6,
         rescale_init: false,
         cls_token,
+        // the table's values are loaded either way; a learnt one (DINO) is only trained on
+        learned_pos_embed: false,
     })
 }
 

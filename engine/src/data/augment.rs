@@ -253,6 +253,15 @@ pub fn gaussian_blur(
     Ok(())
 }
 
+/// PIL `ImageOps.solarize(img, threshold=128)` on `[0, 1]` values (ToTensor's `v / 255`):
+/// every value at or above 128/255 becomes `1 - v`.
+pub fn solarize(img: &mut [f32]) {
+    const THRESHOLD: f32 = 128.0 / 255.0;
+    for v in img.iter_mut().filter(|v| **v >= THRESHOLD) {
+        *v = 1.0 - *v;
+    }
+}
+
 /// torchvision `ColorJitter(brightness, contrast, saturation, hue)`: the factor ranges.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ColorJitter {

@@ -52,12 +52,25 @@ pub trait Dataset: Send + Sync {
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)>;
 }
 
-/// A per-sample transform to a normalised `[3, S, S]` float image.
+/// A per-sample transform to a normalised `[3, S, S]` float image, or to several views of
+/// one image (multi-crop: [`SampleTransform::view_sizes`]).
 pub trait SampleTransform: Send + Sync {
-    /// Output side S.
+    /// Output side S (of the first view).
     fn size(&self) -> usize;
 
-    /// Writes the transformed sample `i` of `ds` into `out` (length `3 * S * S`), drawing
+    /// The side of every view it writes per sample, in order: one `[3, S_v, S_v]` image per
+    /// entry, written one after the other into `out` (multi-view recipes such as DINO). The
+    /// default is one view of [`SampleTransform::size`].
+    fn view_sizes(&self) -> Vec<usize> {
+        vec![self.size()]
+    }
+
+    /// Floats written per sample: `3 * sum(S_v^2)`.
+    fn sample_len(&self) -> usize {
+        self.view_sizes().iter().map(|s| 3 * s * s).sum()
+    }
+
+    /// Writes the transformed sample `i` of `ds` into `out` (length [`SampleTransform::sample_len`]), drawing
     /// any randomness from `rng` (keyed by epoch and sample by the caller).
     fn apply(&self, rng: &mut Rng, ds: &dyn Dataset, i: usize, out: &mut [f32]) -> Result<()>;
 }

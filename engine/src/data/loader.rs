@@ -82,7 +82,8 @@ impl LoaderCfg {
 /// One batch of transformed images with labels and masks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch<M> {
-    /// Normalised images, `[B, 3, S, S]` row-major (`S = crop_size`).
+    /// Normalised images, `[B, 3, S, S]` row-major (`S = crop_size`); with several views per
+    /// sample (`view_sizes`), each sample's views one after the other.
     pub images: Vec<f32>,
     /// Class labels, `[B]`.
     pub labels: Vec<i64>,
@@ -94,8 +95,10 @@ pub struct Batch<M> {
     pub epoch: u64,
     /// Step of the batch within its epoch (0-based).
     pub step: u64,
-    /// Side `S` of the images.
+    /// Side `S` of the images (of the first view).
     pub crop_size: usize,
+    /// The side of each view of a sample (one entry for single-view transforms).
+    pub view_sizes: Vec<usize>,
     /// Distinct unreadable images replaced by substitutes in this batch (`skip_errors` only).
     pub skipped: usize,
     /// Those images, described (their file where the dataset has files).
@@ -122,6 +125,31 @@ impl<M> Batch<M> {
             Device::Cuda(_) => t.f_pin_memory(device)?.f_to_device_(device, tch::Kind::Float, true, false)?,
             _ => t,
         })
+    }
+
+    /// Every view as its own tensor `[B, 3, S_v, S_v]` on `device`, in the transform's view
+    /// order (one tensor for a single-view transform, the same as [`Batch::images_tensor`]).
+    ///
+    /// # Errors
+    /// libtorch's.
+    pub fn views_tensors(&self, device: Device) -> Result<Vec<Tensor>> {
+        if self.view_sizes.len() <= 1 {
+            return Ok(vec![self.images_tensor(device)?]);
+        }
+        let per: Vec<i64> = self.view_sizes.iter().map(|&s| (3 * s * s) as i64).collect();
+        let all = Tensor::f_from_slice(&self.images)?.f_view([self.len() as i64, per.iter().sum::<i64>()])?;
+        let all = match device {
+            Device::Cuda(_) => all.f_pin_memory(device)?.f_to_device_(device, tch::Kind::Float, true, false)?,
+            _ => all,
+        };
+        let mut out = Vec::with_capacity(per.len());
+        let mut offset = 0;
+        for (&n, &s) in per.iter().zip(&self.view_sizes) {
+            let s = s as i64;
+            out.push(all.f_narrow(1, offset, n)?.f_contiguous()?.f_view([self.len() as i64, 3, s, s])?);
+            offset += n;
+        }
+        Ok(out)
     }
 
     /// The labels as an int64 tensor `[B]` on `device`.
@@ -351,7 +379,8 @@ impl<M> Shared<M> {
         let end = (start + self.batch_size).min(self.shard.len());
         let mut indices = self.shard[start..end].to_vec();
         let size = self.transform.size();
-        let per = 3 * size * size;
+        let view_sizes = self.transform.view_sizes();
+        let per = self.transform.sample_len();
         // the batch's one large buffer: a failed allocation is an error, not an abort
         let mut images: Vec<f32> = Vec::new();
         images.try_reserve_exact(indices.len() * per).map_err(|e| Error::OutOfMemory {
@@ -376,7 +405,7 @@ impl<M> Shared<M> {
         let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
         let masks = (self.collate)(self.epoch, step, indices.len())?;
         let skipped_files: Vec<String> = failed.iter().map(|&j| self.dataset.describe(j)).collect();
-        Ok(Batch { images, labels, indices, masks, epoch: self.epoch, step, crop_size: size, skipped: failed.len(), skipped_files })
+        Ok(Batch { images, labels, indices, masks, epoch: self.epoch, step, crop_size: size, view_sizes, skipped: failed.len(), skipped_files })
     }
 
     /// Transforms sample `*i` into `out`. With `skip_errors`, an unreadable sample is replaced

@@ -11,6 +11,7 @@
 //! - [`transform`]: RandomResizedCrop (torchvision-exact parameters, PIL-exact bilinear
 //!   resize), ToTensor + ImageNet Normalize, and the evaluation transform.
 //! - [`loader`]: background workers building whole batches (images, labels, masks) in order.
+//! - [`multicrop`]: several views of different sizes per image (DINO's global and local crops).
 
 pub mod augment;
 pub mod cifar;
@@ -21,11 +22,13 @@ pub mod idx;
 pub mod image_folder;
 pub mod list_file;
 pub mod loader;
+pub mod multicrop;
 pub mod transform;
 
 pub use dataset::{Dataset, Image, SampleTransform};
 pub use fashion_mnist::{FashionMnist, Split};
 pub use loader::{Batch, CollateFn, EpochIter, Loader, LoaderCfg};
+pub use multicrop::{MultiCrop, MultiCropCfg};
 pub use transform::{
     CropParams, EvalTransform, PassOrder, RandomResizedCrop, TrainTransform, TrainTransformCfg,
     IMAGENET_MEAN, IMAGENET_STD,

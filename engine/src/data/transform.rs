@@ -487,12 +487,18 @@ pub struct TrainTransformCfg {
     pub hflip: f64,
     /// Colour jitter strength `s`: `ColorJitter(0.8s, 0.8s, 0.8s, 0.2s)`; `None`: no jitter.
     pub color_jitter: Option<f64>,
+    /// Explicit `ColorJitter(brightness, contrast, saturation, hue)` (DINO's is (0.4, 0.4,
+    /// 0.2, 0.1)); when set it replaces `color_jitter`'s strength.
+    pub jitter: Option<(f64, f64, f64, f64)>,
     /// Probability that the colour jitter is applied (RandomApply's `p`; official 0.8).
     pub color_jitter_p: f64,
     /// Probability of converting to grayscale (RandomGrayscale's `p`; official 0.2).
     pub grayscale: f64,
     /// Probability of a Gaussian blur of radius ~ U([`BLUR_RADIUS`]) (official 0.5).
     pub blur: f64,
+    /// Probability of a solarisation after the blur (PIL `ImageOps.solarize`, threshold 128:
+    /// values >= 128/255 become 1 - v; DINO's second global crop: 0.2).
+    pub solarize: f64,
     /// True: always decode at full resolution, so the pixels equal torchvision/PIL's; false:
     /// let the decoder shrink by the largest factor that keeps the crop >= `size`.
     pub exact: bool,
@@ -506,9 +512,11 @@ impl Default for TrainTransformCfg {
             ratio: DEFAULT_RATIO,
             hflip: 0.0,
             color_jitter: None,
+            jitter: None,
             color_jitter_p: 0.8,
             grayscale: 0.0,
             blur: 0.0,
+            solarize: 0.0,
             exact: false,
         }
     }
@@ -534,7 +542,8 @@ impl TrainTransformCfg {
 /// Random draws, in this order, each only when its operation is enabled (probability > 0 or
 /// jitter configured): the crop (as [`RandomResizedCrop::get_params`]); the flip (`u < p`);
 /// the jitter's RandomApply (`u < p`) and, when applied, [`ColorJitter::get_params`]; the
-/// grayscale (`u < p`); the blur (`u < p`) and, when applied, its radius. With only the crop
+/// grayscale (`u < p`); the blur (`u < p`) and, when applied, its radius; the solarisation
+/// (`u < p`). With only the crop
 /// enabled, the output (for grey, full-resolution images) equals [`RandomResizedCrop::apply`]
 /// with the same generator, bit for bit.
 #[derive(Debug, Clone, PartialEq)]
@@ -561,9 +570,11 @@ impl TrainTransform {
         check_prob("colour jitter", cfg.color_jitter_p)?;
         check_prob("grayscale", cfg.grayscale)?;
         check_prob("blur", cfg.blur)?;
-        let jitter = match cfg.color_jitter {
-            Some(s) => Some(ColorJitter::from_strength(s)?).filter(|j| !j.is_identity()),
-            None => None,
+        check_prob("solarize", cfg.solarize)?;
+        let jitter = match (cfg.jitter, cfg.color_jitter) {
+            (Some((b, c, s, h)), _) => Some(ColorJitter::new(b, c, s, h)?).filter(|j| !j.is_identity()),
+            (None, Some(s)) => Some(ColorJitter::from_strength(s)?).filter(|j| !j.is_identity()),
+            (None, None) => None,
         };
         Ok(Self { cfg, rrc, jitter })
     }
@@ -624,6 +635,9 @@ impl TrainTransform {
         if self.cfg.blur > 0.0 && rng.uniform() < self.cfg.blur {
             let radius = rng.uniform_range(BLUR_RADIUS.0, BLUR_RADIUS.1);
             augment::gaussian_blur(out, 3, s, s, radius)?;
+        }
+        if self.cfg.solarize > 0.0 && rng.uniform() < self.cfg.solarize {
+            augment::solarize(out);
         }
         normalize_in_place(out, n);
         Ok(())

@@ -30,6 +30,9 @@ pub struct VitConfig {
     /// A learnt class token before the patch tokens (MAE; I-JEPA: false). The position table
     /// then has one more row, first, of zeros (official `get_2d_sincos_pos_embed(cls_token=True)`).
     pub cls_token: bool,
+    /// A learnt position table (DINO: `trunc_normal_(pos_embed, std=.02)`, trained, and
+    /// interpolated bicubically for inputs of another size) instead of the fixed sin-cos one.
+    pub learned_pos_embed: bool,
 }
 
 impl VitConfig {
@@ -45,6 +48,7 @@ impl VitConfig {
             eps: 1e-6,
             rescale_init: e.rescale_init,
             cls_token: false,
+            learned_pos_embed: false,
         }
     }
 
@@ -72,7 +76,7 @@ impl VitConfig {
         if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             return bad(format!("{} heads do not divide the width {}", self.num_heads, self.embed_dim));
         }
-        if !self.embed_dim.is_multiple_of(4) {
+        if !self.embed_dim.is_multiple_of(4) && !self.learned_pos_embed {
             return bad(format!("the width {} must be a multiple of 4 (2-D sin-cos table)", self.embed_dim));
         }
         Ok(())
@@ -112,12 +116,17 @@ impl VisionTransformer {
             true => Some(p.add("cls_token", crate::model::init::official(&[1, 1, d], p.device())?, true)?),
             false => None,
         };
-        let table = pos_embed::sincos_2d(cfg.embed_dim, cfg.grid(), cfg.grid())?;
-        let table = match cfg.cls_token {
-            true => Tensor::f_cat(&[Tensor::f_zeros([1, 1, d], (tch::Kind::Float, tch::Device::Cpu))?, table], 1)?,
-            false => table,
+        let pos_embed = if cfg.learned_pos_embed {
+            let rows = (cfg.num_patches() + usize::from(cfg.cls_token)) as i64;
+            p.add("pos_embed", crate::model::init::official(&[1, rows, d], p.device())?, true)?
+        } else {
+            let table = pos_embed::sincos_2d(cfg.embed_dim, cfg.grid(), cfg.grid())?;
+            let table = match cfg.cls_token {
+                true => Tensor::f_cat(&[Tensor::f_zeros([1, 1, d], (tch::Kind::Float, tch::Device::Cpu))?, table], 1)?,
+                false => table,
+            };
+            p.add("pos_embed", table, false)?
         };
-        let pos_embed = p.add("pos_embed", table, false)?;
         let blocks = (0..cfg.depth)
             .map(|i| Block::new(&p.sub("blocks").sub(i), d, cfg.num_heads as i64, cfg.mlp_hidden() as i64, cfg.eps))
             .collect::<Result<Vec<Block>, _>>()?;
@@ -177,6 +186,53 @@ impl VisionTransformer {
                 Tensor::cat(&[c, x], 1)
             }
             None => x,
+        }
+    }
+
+    /// The class token's output (after the final norm) for images of any side that the
+    /// patch divides (official DINO `VisionTransformer.forward`: `prepare_tokens`, blocks,
+    /// norm, `x[:, 0]`); a side other than the table's interpolates the position table
+    /// ([`Self::interpolate_pos_encoding`]).
+    ///
+    /// # Shapes
+    /// `x: [B, 3, H, H]` -> `[B, D]`
+    pub fn forward_cls(&self, x: &Tensor) -> Tensor {
+        let cls = self.cls_token.as_ref().expect("forward_cls needs an encoder with a class token");
+        let side = x.size()[3];
+        let t = self.patch_embed.forward(x);
+        let b = t.size()[0];
+        let mut x = Tensor::cat(&[cls.expand([b, -1, -1], false), t], 1) + self.interpolate_pos_encoding(side);
+        for blk in &self.blocks {
+            x = blk.forward(&x);
+        }
+        self.norm.forward(&x).select(1, 0)
+    }
+
+    /// The position table (class row first) for square inputs of side `side` (official DINO
+    /// `interpolate_pos_encoding`): the table itself at the trained size, otherwise its patch
+    /// rows resized bicubically by the factor `(side / patch + 0.1) / grid` (the official
+    /// `+ 0.1` against float error, passed to the kernel as its scale, as
+    /// `F.interpolate(scale_factor=...)` does).
+    ///
+    /// # Shapes
+    /// -> `[1, 1 + (side / patch)^2, D]`
+    pub fn interpolate_pos_encoding(&self, side: i64) -> Tensor {
+        let g = self.cfg.grid() as i64;
+        let p = self.cfg.patch_size as i64;
+        let n_cls = i64::from(self.cls_token.is_some());
+        if side / p == g {
+            return self.pos_embed.shallow_clone();
+        }
+        let d = self.cfg.embed_dim as i64;
+        let g0 = side / p;
+        let scale = (g0 as f64 + 0.1) / g as f64;
+        let patch = self.pos_embed.narrow(1, n_cls, g * g).reshape([1, g, g, d]).permute([0, 3, 1, 2]);
+        let out_side = (g as f64 * scale).floor() as i64;
+        let resized = patch.upsample_bicubic2d([out_side, out_side], false, scale, scale);
+        let resized = resized.permute([0, 2, 3, 1]).reshape([1, -1, d]);
+        match n_cls {
+            1 => Tensor::cat(&[self.pos_embed.narrow(1, 0, 1), resized], 1),
+            _ => resized,
         }
     }
 
