@@ -955,6 +955,20 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    let takes_masks = ijepa_dsl::recipes::schema(&exp.recipe).is_none_or(|s| !s.mask_kinds.is_empty());
+    if !takes_masks {
+        let views = ijepa_engine::recipe::build(&exp, tch::Device::Cpu, 0, 1)?.view_sizes(&exp.data)?;
+        println!(
+            "recipe {:?} samples no masks: each image becomes {} views of sides {}",
+            exp.recipe,
+            views.len(),
+            views.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+        );
+        if png.is_some() {
+            return Err(format!("--png draws mask samplers' blocks; recipe {:?} has none", exp.recipe).into());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if exp.mask.kind == ijepa_dsl::config::MaskKind::Random && exp.recipe != "ijepa" {
         let g = exp.data.crop_size / exp.encoder.patch_size.max(1);
         let keep = ijepa_recipes::mae::len_keep(g * g, exp.mask.ratio);

@@ -97,6 +97,53 @@ fn parity_passes_on_the_mae_fixture() {
     assert!(out.trim_end().ends_with("PASS") && out.contains("62 tensors"), "{out}");
 }
 
+#[test]
+fn parity_passes_on_the_dino_fixtures() {
+    for name in ["dino-step-tiny", "dino-step-frozen"] {
+        let o = ijepa(&["parity", &format!("tests/fixtures/{name}.safetensors")]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.success(), "{out}{err}");
+        assert!(out.trim_end().ends_with("PASS") && out.contains("77 tensors"), "{out}");
+    }
+}
+
+/// A DINO run end to end: multi-crop views through the loader, the monitors on the teacher
+/// and student backbones, its evaluations reading `teacher.backbone`, `ijepa eval` of its
+/// checkpoint, and `bench step --recipe dino`.
+#[test]
+fn a_dino_run_trains_and_evaluates_its_teacher() {
+    let d = scratch("dino-cli");
+    let f = write(
+        &d,
+        "dino.kdl",
+        "experiment \"dino\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; workers 1; limit 96 }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 2; local-size 8; freeze-last-layer 1; }\n    epochs 2\n    precision \"fp32\"\n    monitor every=1 images=32 k=5\n    eval \"knn\" { k 5; baselines \"random-init\" }\n}\n",
+    );
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("(dino,") && out.contains("teacher kNN") && out.contains("eval knn      dino "), "{out}");
+    let pretrain = std::fs::read_dir(runs.join("dino")).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("pretrain-")).unwrap();
+    let metrics = std::fs::read_to_string(pretrain.join("metrics.csv")).unwrap();
+    assert!(metrics.lines().next().unwrap().contains("teacher_temp,teacher_momentum"), "{metrics}");
+    let fin = pretrain.join("checkpoints/final.safetensors");
+    let names: Vec<String> = tch::Tensor::read_safetensors(&fin).unwrap().into_iter().map(|(n, _)| n).collect();
+    for n in ["student.backbone.pos_embed", "student.head.last_layer.weight_v", "teacher.backbone.cls_token", "teacher.head.mlp.0.weight", "dino_loss.center"] {
+        assert!(names.iter().any(|x| x == n), "{n} missing: {names:?}");
+    }
+    let runs2 = d.join("runs2");
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let o = ijepa(&["masks", f.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("samples no masks: each image becomes 4 views of sides 16, 16, 8, 8"), "{out}{err}");
+    let o = ijepa(&["bench", "step", "--recipe", "dino", "--width", "32", "--depth", "1", "--heads", "2", "--size", "16", "--batch", "4", "--local-crops", "2", "--out-dim", "64", "--steps", "2", "--warmup", "1", "--precision", "fp32"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("recipe=dino") && out.contains("local_crops=2 local_size=8"), "{out}");
+}
+
 /// An MAE run end to end: pretraining, `ijepa eval` of its checkpoint, `masks`, and
 /// `export --format hf` as a transformers ViTMAEModel (with the class token) or under the
 /// official names.

@@ -62,6 +62,18 @@ fn mae_exp(precision: &str) -> String {
         .replace("mask \"multi-block\" { min-keep 4 }", "mask \"random\" { ratio 0.75 }")
 }
 
+/// [`EXP`] as a DINO experiment: multi-crop views, the last layer frozen for the first epoch
+/// (a resume must restart its AdamW step count where torch's per-parameter count would be).
+fn dino_exp(precision: &str) -> String {
+    EXP.replace("PRECISION", precision)
+        .replace("    seed 3\n", "    recipe \"dino\"\n    seed 3\n")
+        .replace(
+            "predictor depth=1 width=32 heads=2",
+            "dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 2; local-size 16; freeze-last-layer 1; }",
+        )
+        .replace("    mask \"multi-block\" { min-keep 4 }\n", "")
+}
+
 fn count_rows(run: &Path) -> usize {
     std::fs::read_to_string(run.join("metrics.csv")).map(|t| t.lines().count().saturating_sub(1)).unwrap_or(0)
 }
@@ -70,7 +82,8 @@ fn resume_equals_uninterrupted(precision: &str) {
     resume_equals_uninterrupted_for(precision, &EXP.replace("PRECISION", precision), 2);
 }
 
-/// `encoders`: the encoders the monitor measures (I-JEPA: target and context; MAE: one).
+/// `encoders`: the encoders the monitor measures (I-JEPA: target and context; MAE: one; DINO:
+/// teacher and student).
 fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) {
     let d = scratch(&format!("{precision}-{}", exp.len()));
     let file = d.join("resume.kdl");
@@ -140,6 +153,13 @@ fn resume_after_kill_is_bit_identical_bf16() {
 #[test]
 fn mae_resume_after_kill_is_bit_identical_fp32() {
     resume_equals_uninterrupted_for("fp32", &mae_exp("fp32"), 1);
+}
+
+/// DINO resumes bit for bit: its views are keyed like every crop, the teacher, centre and
+/// optimiser are in the checkpoint, and the frozen last layer's step count is restored.
+#[test]
+fn dino_resume_after_kill_is_bit_identical_fp32() {
+    resume_equals_uninterrupted_for("fp32", &dino_exp("fp32"), 2);
 }
 
 #[test]

@@ -126,6 +126,12 @@ pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     e.distributed = Default::default();
     e.data.workers = 0;
     e.data.prefetch = 0;
+    // DINO's settings change only DINO runs (another recipe's point of a sweep that varies the
+    // recipe keeps its hash; the older own nodes, `predictor` / `decoder`, still count for
+    // every recipe so that existing hashes stay)
+    if e.recipe != "dino" {
+        e.dino = Default::default();
+    }
     content_hash(json!({"experiment": e, "world_size": world_size}).to_string().as_bytes())
 }
 

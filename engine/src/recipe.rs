@@ -402,6 +402,19 @@ pub fn module_names() -> Vec<String> {
     out
 }
 
+/// The module every registered recipe's evaluations read (`target_encoder`, `encoder`,
+/// DINO's `teacher.backbone`), in registration order, without repeats.
+pub fn feature_modules() -> Vec<String> {
+    let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
+    let mut out: Vec<String> = Vec::new();
+    for e in all.iter() {
+        if !out.contains(&e.feature_module) {
+            out.push(e.feature_module.clone());
+        }
+    }
+    out
+}
+
 /// Builds the recipe of `exp` through the registry.
 ///
 /// # Errors

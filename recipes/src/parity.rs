@@ -357,6 +357,52 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
     Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss_value) })
 }
 
+/// Reads a fixture's JSON description (`what` names the recipe in errors) and its tensors,
+/// moved to `device`.
+///
+/// # Errors
+/// An unreadable or malformed file, naming it.
+pub(crate) fn read_fixture<T: serde::de::DeserializeOwned>(path: &Path, what: &str, device: Device) -> Result<(T, HashMap<String, Tensor>)> {
+    let json_path = path.with_extension("json");
+    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
+    let f: T = serde_json::from_str(&text)
+        .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad {what} fixture description: {e}") })?;
+    let t: HashMap<String, Tensor> = Tensor::read_safetensors(path)
+        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("not a readable safetensors file: {e}") })?
+        .into_iter()
+        .collect();
+    Ok((f, to_device(t, device)?))
+}
+
+/// Compares what one step changed in a tensor (`ours - was` against `after - was`) per
+/// element: within the updates' tolerance of the tensor's scale, two float32 roundings of the
+/// weight ([`ROUNDING`]), and what the gradient tolerance becomes through AdamW's first step
+/// (`lr * eps / (|g| + eps)^2` per unit of gradient error, with `grad` the official gradient
+/// that drove the update, if any), which is wide only where a gradient is rounding noise.
+///
+/// # Errors
+/// libtorch's.
+pub(crate) fn compare_first_adamw_update(name: &str, ours: &Tensor, was: &Tensor, after: &Tensor, grad: Option<&Tensor>, lr: f64, adam_eps: f64) -> Result<Comparison> {
+    let want = after - was;
+    let mut c = compare("updates", name, &(ours - was), &want)?;
+    let rounding = ROUNDING * was.abs().max().double_value(&[]);
+    let tol = tolerance("updates").rel;
+    let slope_bound = match grad {
+        Some(g) => {
+            let dg = tolerance("gradients").rel * g.abs().max().double_value(&[]);
+            let denom = (g.abs() + adam_eps).square();
+            (denom.reciprocal() * (lr * adam_eps * dg)).to_kind(Kind::Double)
+        }
+        None => Tensor::zeros_like(&want).to_kind(Kind::Double),
+    };
+    let diff = (ours - was - &want).abs().to_kind(Kind::Double);
+    let bound = slope_bound + (tol * c.scale + rounding);
+    let within = diff.le_tensor(&bound).all().int64_value(&[]) == 1;
+    c.pass = c.max_abs.is_finite() && within;
+    c.rel = c.max_abs / c.scale.max(rounding / tol).max(f64::MIN_POSITIVE);
+    Ok(c)
+}
+
 /// The JSON of a MAE fixture (`scripts/make-mae-parity-fixture.py`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct MaeFixtureSpec {
@@ -449,15 +495,7 @@ pub fn run_mae(path: &Path, perturb: Perturb) -> Result<ParityReport> {
 /// A malformed fixture.
 pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityReport> {
     use crate::mae::{DecoderConfig, Mae, MaeSpec};
-    let json_path = path.with_extension("json");
-    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
-    let f: MaeFixtureSpec = serde_json::from_str(&text)
-        .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad MAE fixture description: {e}") })?;
-    let t: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("not a readable safetensors file: {e}") })?
-        .into_iter()
-        .collect();
-    let t = to_device(t, device)?;
+    let (f, t): (MaeFixtureSpec, _) = read_fixture(path, "MAE", device)?;
     let encoder = VitConfig {
         image_size: f.image_size,
         patch_size: f.patch,
@@ -512,7 +550,6 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
     }
     let loss = fwd.loss.double_value(&[]);
     cs.push(compare("loss", "loss", &Tensor::from(loss), &Tensor::from(f.loss))?);
-    let grad_tol = tolerance("gradients").rel;
     let mut official_grads = HashMap::new();
     for slot in &m.optimizer.slots {
         let key = format!("grad.{}", official(&slot.name));
@@ -528,27 +565,8 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
         });
     }
     for (name, ours) in m.state() {
-        let was = &before[&name];
-        let key = format!("after.{}", official(&name));
-        let want = get(&t, &key, path)? - was;
-        let mut c = compare("updates", &name, &(&ours - was), &want)?;
-        let rounding = ROUNDING * was.abs().max().double_value(&[]);
-        let tol = tolerance("updates").rel;
-        // per element: the tensor's bound plus the gradient tolerance through AdamW's first step
-        let slope_bound = match official_grads.get(&name) {
-            Some(g) => {
-                let dg = grad_tol * g.abs().max().double_value(&[]);
-                let denom = (g.abs() + f.adam_eps).square();
-                (denom.reciprocal() * (f.lr * f.adam_eps * dg)).to_kind(Kind::Double)
-            }
-            None => Tensor::zeros_like(&want).to_kind(Kind::Double),
-        };
-        let diff = (&ours - was - &want).abs().to_kind(Kind::Double);
-        let bound = slope_bound + (tol * c.scale + rounding);
-        let within = diff.le_tensor(&bound).all().int64_value(&[]) == 1;
-        c.pass = c.max_abs.is_finite() && within;
-        c.rel = c.max_abs / c.scale.max(rounding / tol);
-        cs.push(c);
+        let after = get(&t, &format!("after.{}", official(&name)), path)?;
+        cs.push(compare_first_adamw_update(&name, &ours, &before[&name], after, official_grads.get(&name), f.lr, f.adam_eps)?);
     }
     Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss) })
 }

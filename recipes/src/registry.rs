@@ -43,12 +43,13 @@ pub fn mae() -> RecipeEntry {
     }
 }
 
-/// DINO's entry: modules `student`, `teacher` (each `backbone.*` and `head.*`, as the
-/// official checkpoint) and `dino_loss` (the centre); evaluations read the teacher's backbone.
+/// DINO's entry: modules `student.backbone`, `student.head`, `teacher.backbone`,
+/// `teacher.head` (the official checkpoint's `student` / `teacher` state dicts) and
+/// `dino_loss` (the centre); evaluations read the teacher's backbone.
 pub fn dino() -> RecipeEntry {
     RecipeEntry {
         schema: schema("dino"),
-        modules: vec!["student".into(), "teacher".into(), "dino_loss".into()],
+        modules: vec!["student.backbone".into(), "student.head".into(), "teacher.backbone".into(), "teacher.head".into(), "dino_loss".into()],
         feature_module: "teacher.backbone".into(),
         encoder_config: Arc::new(crate::dino::encoder_config),
         build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {

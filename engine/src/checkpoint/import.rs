@@ -54,9 +54,12 @@ impl Models {
     }
 
     /// The encoder features should come from: the target encoder when present (the paper
-    /// evaluates it), else the encoder.
+    /// evaluates it), else the encoder, else the module a registered recipe's evaluations read.
     pub fn feature_encoder(&self) -> Option<&StateDict> {
-        self.target_encoder.as_ref().or(self.encoder.as_ref())
+        self.target_encoder.as_ref().or(self.encoder.as_ref()).or_else(|| {
+            // another registered recipe's (DINO: `teacher.backbone`)
+            crate::recipe::feature_modules().iter().find_map(|m| self.module(m))
+        })
     }
 
     /// All tensors as one map with their module prefixes (`encoder.`, `predictor.`, ...).

@@ -10,14 +10,14 @@
 //! where a gradient is rounding noise.
 
 use super::{Dino, DinoSpec};
-use crate::parity::{compare, get, to_device, tolerance, ParityReport, Perturb, ROUNDING};
+use crate::parity::{compare, compare_first_adamw_update, get, read_fixture, ParityReport, Perturb};
 use ijepa_dsl::config::{DinoConfig, Experiment};
 use ijepa_engine::error::{Error, Result};
 use ijepa_engine::recipe::Hyper;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// The JSON of a DINO fixture (fields the replay reads).
 #[derive(Debug, Clone, Deserialize)]
@@ -92,18 +92,10 @@ pub fn run(path: &Path, perturb: Perturb) -> Result<ParityReport> {
 /// # Errors
 /// A malformed fixture.
 pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityReport> {
-    let json_path = path.with_extension("json");
-    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
-    let f: DinoFixtureSpec = serde_json::from_str(&text)
-        .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad DINO fixture description: {e}") })?;
+    let (f, t): (DinoFixtureSpec, _) = read_fixture(path, "DINO", device)?;
     if f.n_global != 2 {
-        return Err(Error::Checkpoint { path: json_path, message: format!("DINO has 2 global crops, the fixture {}", f.n_global) });
+        return Err(Error::Checkpoint { path: path.with_extension("json"), message: format!("DINO has 2 global crops, the fixture {}", f.n_global) });
     }
-    let t: HashMap<String, Tensor> = Tensor::read_safetensors(path)
-        .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("not a readable safetensors file: {e}") })?
-        .into_iter()
-        .collect();
-    let t = to_device(t, device)?;
 
     let mut exp = Experiment::with_defaults("dino-parity");
     exp.recipe = "dino".into();
@@ -177,7 +169,6 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
     }
     cs.push(compare("loss", "loss", &Tensor::from(loss), &Tensor::from(f.loss))?);
     let cancelled: HashSet<&str> = f.no_grad_after_cancel.iter().map(String::as_str).collect();
-    let grad_tol = tolerance("gradients").rel;
     let mut official_grads = HashMap::new();
     for slot in &d.optimizer.slots {
         let official = slot.name.strip_prefix("student.").unwrap_or(&slot.name);
@@ -199,34 +190,15 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
             ),
         });
     }
-    let tol = tolerance("updates").rel;
     for (name, ours) in ijepa_engine::recipe::Recipe::state(&d) {
-        let was = &before[&name];
         let key = match name.strip_prefix("dino_loss.") {
             Some(rest) => format!("after.{rest}"),
             None => format!("after.{name}"),
         };
-        let want = get(&t, &key, path)? - was;
-        let mut c = compare("updates", &name, &(&ours - was), &want)?;
-        let rounding = ROUNDING * was.abs().max().double_value(&[]);
-        // a teacher weight moves by (1 - m) of the student's change too
-        let student_grad = official_grads.get(&name).or_else(|| {
-            name.strip_prefix("teacher.").and_then(|rest| official_grads.get(&format!("student.{rest}")))
-        });
-        let slope_bound = match student_grad {
-            Some(g) => {
-                let dg = grad_tol * g.abs().max().double_value(&[]);
-                let denom = (g.abs() + f.adam_eps).square();
-                (denom.reciprocal() * (f.lr * f.adam_eps * dg)).to_kind(Kind::Double)
-            }
-            None => Tensor::zeros_like(&want).to_kind(Kind::Double),
-        };
-        let diff = (&ours - was - &want).abs().to_kind(Kind::Double);
-        let bound = slope_bound + (tol * c.scale + rounding);
-        let within = diff.le_tensor(&bound).all().int64_value(&[]) == 1;
-        c.pass = c.max_abs.is_finite() && within;
-        c.rel = c.max_abs / c.scale.max(rounding / tol).max(f64::MIN_POSITIVE);
-        cs.push(c);
+        // a teacher weight moves by (1 - m) of the student's change: the student's gradient
+        // bounds it too
+        let grad = official_grads.get(&name).or_else(|| name.strip_prefix("teacher.").and_then(|rest| official_grads.get(&format!("student.{rest}"))));
+        cs.push(compare_first_adamw_update(&name, &ours, &before[&name], get(&t, &key, path)?, grad, f.lr, f.adam_eps)?);
     }
     Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss) })
 }
