@@ -33,7 +33,7 @@ pub struct HeadConfig {
 /// `DINOHead`.
 #[derive(Debug)]
 pub struct DinoHead {
-    /// `mlp.{0,2,4,..}`: the MLP's linear layers.
+    /// `mlp.{0,2,4,..}`: the MLP's linear layers (`mlp` itself with one layer).
     pub mlp: Vec<Linear>,
     /// `last_layer.weight_g` `[out, 1]`.
     pub weight_g: Tensor,
@@ -56,11 +56,16 @@ impl DinoHead {
             n => std::iter::once((i, h)).chain((0..n - 2).map(|_| (h, h))).chain(std::iter::once((h, b))).collect(),
         };
         let mlp_path = p.sub("mlp");
-        let mlp = dims
-            .iter()
-            .enumerate()
-            .map(|(k, &(a, z))| Linear::new(&mlp_path.sub(2 * k), a, z))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        // one layer is `self.mlp = nn.Linear(...)` (`mlp.weight`); more are an nn.Sequential
+        // with GELUs between (`mlp.0`, `mlp.2`, ...)
+        let mlp = match dims.as_slice() {
+            [(a, z)] => vec![Linear::new(&mlp_path, *a, *z)?],
+            _ => dims
+                .iter()
+                .enumerate()
+                .map(|(k, &(a, z))| Linear::new(&mlp_path.sub(2 * k), a, z))
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        };
         let last = p.sub("last_layer");
         let weight_g = last.add("weight_g", Tensor::f_ones([o, 1], (Kind::Float, p.device()))?, !cfg.norm_last_layer)?;
         let bound = 1.0 / (b as f64).sqrt();

@@ -291,6 +291,12 @@ impl Dino {
                 "DINO runs on one process for now: its centre (the teacher outputs' batch mean) is not yet all-reduced across ranks".into(),
             ));
         }
+        if exp.ipe_scale != 1.0 {
+            return Err(Error::Config(format!(
+                "ipe-scale {} stretches the lr and wd schedules, but DINO's schedules (teacher momentum and temperature too) span the run's own steps: remove `ipe-scale` from this DINO experiment",
+                exp.ipe_scale
+            )));
+        }
         let mut spec = DinoSpec::from_experiment(exp);
         spec.bf16 = ijepa_engine::precision::uses_bf16(exp.precision, device);
         Self::new(&spec, exp.seed, device)
@@ -538,6 +544,27 @@ mod tests {
         for want in ["student.backbone.cls_token", "student.backbone.pos_embed", "student.head.mlp.4.weight", "teacher.head.last_layer.weight_v", "dino_loss.center"] {
             assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
         }
+    }
+
+    #[test]
+    fn ipe_scale_and_distributed_runs_are_refused_by_name() {
+        let mut e = Experiment::with_defaults("t");
+        e.recipe = "dino".into();
+        e.ipe_scale = 1.25;
+        let err = Dino::for_experiment(&e, Device::Cpu, 0, 1).unwrap_err().to_string();
+        assert!(err.contains("ipe-scale 1.25"), "{err}");
+        e.ipe_scale = 1.0;
+        let err = Dino::for_experiment(&e, Device::Cpu, 0, 2).unwrap_err().to_string();
+        assert!(err.contains("one process") && err.contains("centre"), "{err}");
+    }
+
+    #[test]
+    fn a_one_layer_head_is_named_as_the_official_nn_linear() {
+        let mut s = spec();
+        s.head.nlayers = 1;
+        let d = Dino::new(&s, 0, Device::Cpu).unwrap();
+        let names: Vec<String> = d.student_store.named().into_iter().map(|(n, _)| n).filter(|n| n.starts_with("head.")).collect();
+        assert_eq!(names, ["head.mlp.weight", "head.mlp.bias", "head.last_layer.weight_g", "head.last_layer.weight_v"]);
     }
 
     #[test]
