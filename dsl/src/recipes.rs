@@ -13,13 +13,14 @@
 //! | `dino` | `dino` | none (multi-crop views instead) |
 //!
 //! A recipe may also change a shared default: MAE's AdamW betas are (0.9, 0.95) unless the
-//! experiment writes `betas`.
+//! experiment writes `betas`; DINO's learning rate follows `main_dino.py` (from 0 over 10
+//! warm-up epochs to 5e-4 x global batch / 256) unless the experiment writes `lr`.
 //!
 //! A node another recipe owns (a `decoder` in an I-JEPA experiment, a `predictor` in an MAE
 //! one) is a diagnostic at the node naming both recipes; so is a `mask` kind the recipe does
 //! not sample, or any `mask` for a recipe that takes none.
 
-use crate::config::MaskKind;
+use crate::config::{LrSchedule, MaskKind};
 use std::sync::{LazyLock, RwLock};
 
 /// The language's view of one recipe.
@@ -40,6 +41,9 @@ pub struct RecipeSchema {
     pub default_betas: Option<(f64, f64)>,
     /// The `ratio` of a `mask "random"` that writes none (None: the language's 0.75).
     pub default_mask_ratio: Option<f64>,
+    /// The learning-rate schedule of an experiment whose `optimizer` writes no `lr` (None: the
+    /// language's, I-JEPA's official).
+    pub default_lr: Option<LrSchedule>,
 }
 
 impl RecipeSchema {
@@ -47,7 +51,7 @@ impl RecipeSchema {
     /// settings: data, encoder, optimizer, epochs, ...).
     pub fn new(name: impl Into<String>, summary: impl Into<String>) -> Self {
         let name = name.into();
-        Self { display: name.clone(), name, summary: summary.into(), own_nodes: Vec::new(), mask_kinds: Vec::new(), default_betas: None, default_mask_ratio: None }
+        Self { display: name.clone(), name, summary: summary.into(), own_nodes: Vec::new(), mask_kinds: Vec::new(), default_betas: None, default_mask_ratio: None, default_lr: None }
     }
 }
 
@@ -63,6 +67,7 @@ fn builtins() -> Vec<RecipeSchema> {
             default_betas: None,
             // Table 6's "random": 60% of the patches are the target
             default_mask_ratio: Some(0.6),
+            default_lr: None,
         },
         RecipeSchema {
             name: "mae".into(),
@@ -73,6 +78,7 @@ fn builtins() -> Vec<RecipeSchema> {
             // main_pretrain.py: torch.optim.AdamW(param_groups, lr=args.lr, betas=(0.9, 0.95))
             default_betas: Some((0.9, 0.95)),
             default_mask_ratio: None,
+            default_lr: None,
         },
         RecipeSchema {
             name: "dino".into(),
@@ -82,6 +88,9 @@ fn builtins() -> Vec<RecipeSchema> {
             mask_kinds: Vec::new(),
             default_betas: None,
             default_mask_ratio: None,
+            // main_dino.py: lr = 0.0005 x batch / 256, linear warm-up from 0 over 10 epochs,
+            // cosine to min_lr 1e-6 (its weight decay, cosine 0.04 -> 0.4, is the language's)
+            default_lr: Some(LrSchedule { start: 0.0, peak: 5e-4, final_: 1e-6, warmup_epochs: 10.0, blr: Some(5e-4) }),
         },
     ]
 }

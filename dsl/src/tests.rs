@@ -606,6 +606,10 @@ fn dino_experiments_read_their_block() {
     assert_eq!(e.dino, DinoConfig::default());
     assert_eq!((e.dino.out_dim, e.dino.local_crops, e.dino.local_size), (65536, 8, 96));
     assert!(!serde_json::to_string(&e).unwrap().contains("\"dino\":{"));
+    // main_dino.py's learning rate unless written: from 0 over 10 epochs to blr 5e-4 x batch / 256
+    assert_eq!((e.optimizer.lr.start, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr, e.optimizer.lr.final_), (0.0, 10.0, Some(5e-4), 1e-6));
+    let e = exp("recipe \"dino\"\n optimizer \"adamw\" { lr start=1e-4 peak=5e-4 final=1e-6 warmup-epochs=1; }");
+    assert_eq!((e.optimizer.lr.start, e.optimizer.lr.blr), (1e-4, None));
     assert_eq!(errs("recipe \"dino\"\n dino { local-crops -1 }"), vec!["out_of_range"]);
     assert_eq!(errs("recipe \"dino\"\n dino { teacher-temp 0 }"), vec!["out_of_range"]);
     assert_eq!(errs("recipe \"dino\"\n dino { out-dims 10 }"), vec!["unknown_node"]);

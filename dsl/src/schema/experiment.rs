@@ -203,6 +203,11 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
             exp.optimizer.betas = b;
         }
     }
+    if let Some(lr) = &schema.default_lr {
+        if exp.optimizer.lr == crate::config::OptimizerConfig::default().lr {
+            exp.optimizer.lr = lr.clone();
+        }
+    }
     let written = nodes.iter().find(|k| k.name().value() == "mask");
     match (written, schema.mask_kinds.first()) {
         (None, Some(default)) if !schema.mask_kinds.contains(&exp.mask.kind) => {
