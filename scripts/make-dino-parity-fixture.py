@@ -77,8 +77,6 @@ import argparse
 import json
 import math
 import os
-import struct
-import subprocess
 import sys
 import tempfile
 from functools import partial
@@ -88,6 +86,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+
+from fixture_io import official_commit, write_safetensors
 
 
 def main():
@@ -316,13 +316,7 @@ def main():
         expect = tensors["init.teacher." + k] * a.momentum + (1 - a.momentum) * tensors["after.student." + k]
         assert torch.allclose(tensors["after.teacher." + k], expect, rtol=0, atol=1e-7), k
 
-    commit = a.official_commit
-    if commit is None:
-        try:
-            commit = subprocess.run(["git", "-C", a.official, "rev-parse", "HEAD"], check=True,
-                                    capture_output=True, text=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            commit = "unknown"
+    commit = official_commit(a.official, a.official_commit)
 
     write_safetensors(a.out + ".safetensors", tensors)
     spec = {
@@ -406,28 +400,6 @@ def _init_head(tensors, prefix, h):
     sd = {k[len(prefix) + len("head."):]: v for k, v in tensors.items() if k.startswith(prefix + "head.")}
     h.load_state_dict(sd)
     return h
-
-
-def write_safetensors(path, tensors):
-    """A minimal safetensors writer (F32 / I64), tensors in name order."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        if t.dtype == torch.int64:
-            dtype = "I64"
-        else:
-            dtype, t = "F32", t.to(torch.float32)
-        b = t.numpy().tobytes()  # little-endian on the x86/ARM machines torch runs on
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 if __name__ == "__main__":

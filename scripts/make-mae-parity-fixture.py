@@ -46,14 +46,14 @@ their step is reproduced above.
 """
 import argparse
 import json
-import struct
-import subprocess
 import sys
 from functools import partial
 
 import numpy as np
 import torch
 import torch.nn as nn
+
+from fixture_io import official_commit, write_safetensors
 
 
 def main():
@@ -186,13 +186,7 @@ def main():
     for k, v in model.state_dict().items():
         tensors["after." + k] = v.detach().clone()
 
-    commit = a.official_commit
-    if commit is None:
-        try:
-            commit = subprocess.run(["git", "-C", a.official, "rev-parse", "HEAD"], check=True,
-                                    capture_output=True, text=True).stdout.strip()
-        except (OSError, subprocess.CalledProcessError):
-            commit = "unknown"
+    commit = official_commit(a.official, a.official_commit)
 
     write_safetensors(a.out + ".safetensors", tensors)
     spec = {
@@ -235,28 +229,6 @@ def main():
         json.dump(spec, f, indent=2)
         f.write("\n")
     print(f"wrote {a.out}.safetensors ({len(tensors)} tensors) and {a.out}.json; loss {loss_value:.6f}")
-
-
-def write_safetensors(path, tensors):
-    """A minimal safetensors writer (F32 / I64), tensors in name order."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        if t.dtype == torch.int64:
-            dtype = "I64"
-        else:
-            dtype, t = "F32", t.to(torch.float32)
-        b = t.numpy().tobytes()  # little-endian on the x86/ARM machines torch runs on
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 if __name__ == "__main__":

@@ -24,12 +24,13 @@ needs: torch (the project venv's) and numpy (the official vision_transformer.py 
 import argparse
 import copy
 import json
-import struct
 import sys
 from functools import partial
 
 import torch
 import torch.nn.functional as F
+
+from fixture_io import write_safetensors
 
 
 def main():
@@ -163,28 +164,6 @@ def main():
     with open(a.out + ".json", "w") as f:
         json.dump(spec, f, indent=2)
     print(f"wrote {a.out}.safetensors ({len(tensors)} tensors) and {a.out}.json; loss {loss.item():.6f}")
-
-
-def write_safetensors(path, tensors):
-    """A minimal safetensors writer (F32 / I64), tensors in name order."""
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        if t.dtype == torch.int64:
-            dtype = "I64"
-        else:
-            dtype, t = "F32", t.to(torch.float32)
-        b = t.numpy().tobytes()  # little-endian on the x86/ARM machines torch runs on
-        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 if __name__ == "__main__":

@@ -117,11 +117,7 @@ fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::erro
     let before = memory::resident().map_or(0.0, |(now, _)| now);
     let mut recipe = ijepa_engine::recipe::build(&exp, tch::Device::Cpu, 0, 1)?;
     let b = exp.data.batch_size;
-    let views: Vec<tch::Tensor> = recipe
-        .view_sizes(&exp.data)?
-        .iter()
-        .map(|&s| tch::Tensor::randn([b as i64, 3, s as i64, s as i64], (tch::Kind::Float, tch::Device::Cpu)))
-        .collect();
+    let views = ijepa_engine::recipe::random_views(recipe.as_ref(), &exp.data, b, tch::Device::Cpu)?;
     let hyper = ijepa_engine::recipe::Hyper { lr: 1e-4, wd: 0.04, momentum: 0.996 };
     let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b, 1, steps, hyper, tch::Device::Cpu)?;
     let peak = memory::resident().map_or(0.0, |(_, peak)| peak);

@@ -788,12 +788,7 @@ fn time_step(
     if let Some(pg) = dist {
         recipe.install_ddp(pg, exp.distributed.bucket_mb)?;
     }
-    // one random batch per view the recipe takes (DINO: global and local crops)
-    let views: Vec<tch::Tensor> = recipe
-        .view_sizes(&exp.data)?
-        .iter()
-        .map(|&s| tch::Tensor::randn([b.batch as i64, 3, s as i64, s as i64], (tch::Kind::Float, dev)))
-        .collect();
+    let views = ijepa_engine::recipe::random_views(recipe.as_ref(), &exp.data, b.batch, dev)?;
     let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
     let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b.batch, b.warmup, b.steps, hyper, dev)?;
     Ok((mask::Stats::of(&times), dev, recipe.params(), resolved))

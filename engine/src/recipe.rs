@@ -120,18 +120,27 @@ pub fn restore_optimizer(optimizer: &mut crate::optim::AdamW, tensors: &HashMap<
     optimizer.load_state(&prefixed(tensors, "optimizer."), step, origin)
 }
 
-/// The end of every step: backward of `loss`, the gradient averaging of a distributed run
-/// (when `sync` is installed), the AdamW step with `lr` / `wd`. Returns the loss to log: the
-/// mean over ranks, or this process's.
+/// Backward of `loss` and, when `sync` is installed, the gradient averaging of a distributed
+/// run. Returns the loss to log: the mean over ranks, or this process's. (A recipe that works
+/// on the gradients before the optimiser step, as DINO clips them, calls this and then steps.)
+///
+/// # Errors
+/// libtorch's, or the synchronisation's.
+pub fn backward_sync(loss: &Tensor, sync: Option<&mut Box<dyn GradSync>>) -> Result<f64> {
+    loss.f_backward()?;
+    match sync {
+        Some(s) => s.sync(loss),
+        None => Ok(loss.f_to_kind(tch::Kind::Double)?.f_double_value(&[])?),
+    }
+}
+
+/// The end of every step: [`backward_sync`], then the AdamW step with `lr` / `wd`. Returns the
+/// loss to log.
 ///
 /// # Errors
 /// libtorch's, or the synchronisation's.
 pub fn backward_step(loss: &Tensor, sync: Option<&mut Box<dyn GradSync>>, optimizer: &mut crate::optim::AdamW, lr: f64, wd: f64) -> Result<f64> {
-    loss.f_backward()?;
-    let value = match sync {
-        Some(s) => s.sync(loss)?,
-        None => loss.f_to_kind(tch::Kind::Double)?.f_double_value(&[])?,
-    };
+    let value = backward_sync(loss, sync)?;
     optimizer.step(lr, wd)?;
     Ok(value)
 }
@@ -307,6 +316,20 @@ impl<R: Recipe> DynRecipe for R {
         let prefix = format!("{}.", self.feature_module());
         self.state().into_iter().filter_map(|(n, t)| n.strip_prefix(&prefix).map(|r| (r.to_string(), t))).collect()
     }
+}
+
+/// One random batch per view `recipe` takes for `data` (DINO: global and local crops; one for
+/// single-view recipes): `[batch, 3, S_v, S_v]` standard-normal values on `device`, what
+/// [`time_steps`] is given by `bench step` and `ijepa estimate`.
+///
+/// # Errors
+/// The recipe's transform settings, or libtorch's.
+pub fn random_views(recipe: &dyn DynRecipe, data: &ijepa_dsl::config::DataConfig, batch: usize, device: Device) -> Result<Vec<Tensor>> {
+    recipe
+        .view_sizes(data)?
+        .iter()
+        .map(|&s| Ok(Tensor::f_randn([batch as i64, 3, s as i64, s as i64], (tch::Kind::Float, device))?))
+        .collect()
 }
 
 /// Times `warmup + steps` training steps of `recipe` on `views` (a batch of `batch`, one tensor per view) on

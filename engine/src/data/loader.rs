@@ -120,11 +120,7 @@ impl<M> Batch<M> {
     /// pinned and the transfer is non-blocking, so it overlaps with queued GPU work.
     pub fn images_tensor(&self, device: Device) -> Result<Tensor> {
         let s = self.crop_size as i64;
-        let t = Tensor::f_from_slice(&self.images)?.f_view([self.len() as i64, 3, s, s])?;
-        Ok(match device {
-            Device::Cuda(_) => t.f_pin_memory(device)?.f_to_device_(device, tch::Kind::Float, true, false)?,
-            _ => t,
-        })
+        to_device_pinned(Tensor::f_from_slice(&self.images)?.f_view([self.len() as i64, 3, s, s])?, device)
     }
 
     /// Every view as its own tensor `[B, 3, S_v, S_v]` on `device`, in the transform's view
@@ -137,11 +133,7 @@ impl<M> Batch<M> {
             return Ok(vec![self.images_tensor(device)?]);
         }
         let per: Vec<i64> = self.view_sizes.iter().map(|&s| (3 * s * s) as i64).collect();
-        let all = Tensor::f_from_slice(&self.images)?.f_view([self.len() as i64, per.iter().sum::<i64>()])?;
-        let all = match device {
-            Device::Cuda(_) => all.f_pin_memory(device)?.f_to_device_(device, tch::Kind::Float, true, false)?,
-            _ => all,
-        };
+        let all = to_device_pinned(Tensor::f_from_slice(&self.images)?.f_view([self.len() as i64, per.iter().sum::<i64>()])?, device)?;
         let mut out = Vec::with_capacity(per.len());
         let mut offset = 0;
         for (&n, &s) in per.iter().zip(&self.view_sizes) {
@@ -156,6 +148,15 @@ impl<M> Batch<M> {
     pub fn labels_tensor(&self, device: Device) -> Result<Tensor> {
         Ok(Tensor::f_from_slice(&self.labels)?.f_to_device(device)?)
     }
+}
+
+/// A host tensor on `device`: on CUDA through a pinned copy and a non-blocking transfer, so it
+/// overlaps with queued GPU work; elsewhere as it is.
+fn to_device_pinned(t: Tensor, device: Device) -> Result<Tensor> {
+    Ok(match device {
+        Device::Cuda(_) => t.f_pin_memory(device)?.f_to_device_(device, tch::Kind::Float, true, false)?,
+        _ => t,
+    })
 }
 
 /// A dataset with its transform, sampler and collate function; [`Loader::epoch`] starts the

@@ -17,7 +17,7 @@
 //! decoded once, at full resolution, for all its views.
 
 use super::dataset::{Dataset, SampleTransform};
-use super::transform::{TrainTransform, TrainTransformCfg};
+use super::transform::{in_sample, TrainTransform, TrainTransformCfg};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -111,10 +111,7 @@ impl SampleTransform for MultiCrop {
         for (v, t) in self.views.iter().enumerate() {
             let (head, tail) = rest.split_at_mut(t.output_len());
             let mut view_rng = Rng::from_key(&[key, v as u64]);
-            t.apply_image(&mut view_rng, &img, head).map_err(|e| match e {
-                Error::Data(m) | Error::Config(m) => Error::Data(format!("{}: {m}", ds.describe(i))),
-                e => e,
-            })?;
+            t.apply_image(&mut view_rng, &img, head).map_err(|e| in_sample(ds, i, e))?;
             rest = tail;
         }
         Ok(())

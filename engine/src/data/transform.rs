@@ -645,7 +645,7 @@ impl TrainTransform {
 }
 
 /// Adds the sample's description to a data error.
-fn in_sample(ds: &dyn Dataset, i: usize, e: Error) -> Error {
+pub(crate) fn in_sample(ds: &dyn Dataset, i: usize, e: Error) -> Error {
     match e {
         Error::Data(m) | Error::Config(m) => Error::Data(format!("{}: {m}", ds.describe(i))),
         e => e,

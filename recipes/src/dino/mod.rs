@@ -36,7 +36,7 @@ use ijepa_engine::error::{Error, Result};
 use ijepa_engine::model::vit::{VisionTransformer, VitConfig};
 use ijepa_engine::model::ParamStore;
 use ijepa_engine::optim::{ema_update, AdamW};
-use ijepa_engine::recipe::{Collate, GradSync, Hyper, Modules, Recipe, StepStats};
+use ijepa_engine::recipe::{backward_sync, Collate, GradSync, Hyper, Modules, Recipe, StepStats};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -340,11 +340,7 @@ impl Dino {
     pub fn train_step(&mut self, crops: &[Tensor], hyper: Hyper) -> Result<(DinoForward, f64)> {
         self.optimizer.zero_grad();
         let fwd = self.forward(crops)?;
-        fwd.loss.f_backward()?;
-        let loss = match self.grad_sync.as_mut() {
-            Some(s) => s.sync(&fwd.loss)?,
-            None => fwd.loss.f_to_kind(Kind::Double)?.f_double_value(&[])?,
-        };
+        let loss = backward_sync(&fwd.loss, self.grad_sync.as_mut())?;
         let clip = self.spec.dino.clip_grad;
         if clip > 0.0 {
             tch::no_grad(|| -> Result<()> {

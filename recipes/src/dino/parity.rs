@@ -13,7 +13,7 @@ use super::{Dino, DinoSpec};
 use crate::parity::{compare, compare_first_adamw_update, get, read_fixture, ParityReport, Perturb};
 use ijepa_dsl::config::{DinoConfig, Experiment};
 use ijepa_engine::error::{Error, Result};
-use ijepa_engine::recipe::Hyper;
+use ijepa_engine::recipe::{prefixed, Hyper};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -129,11 +129,8 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
     };
     let spec = DinoSpec::from_experiment(&exp);
     let mut d = Dino::new(&spec, 0, device)?;
-    let sub = |prefix: &str| -> HashMap<String, Tensor> {
-        t.iter().filter_map(|(k, v)| k.strip_prefix(prefix).map(|r| (r.to_string(), v.shallow_clone()))).collect()
-    };
-    d.student_store.load_strict(&sub("init.student."), path)?;
-    d.teacher_store.load_strict(&sub("init.teacher."), path)?;
+    d.student_store.load_strict(&prefixed(&t, "init.student."), path)?;
+    d.teacher_store.load_strict(&prefixed(&t, "init.teacher."), path)?;
     let center = get(&t, "init.center", path)?;
     tch::no_grad(|| d.center.shallow_clone().f_copy_(center))?;
 
