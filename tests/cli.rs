@@ -419,6 +419,60 @@ fn run_with_evals_and_report() {
     assert!(out.contains("already done") && !out.contains("top-1"), "{out}");
 }
 
+/// `features "last" "last4"`: each probe runs on both feature sets and keeps the one with the
+/// better held-out score (recorded per set, tagged `blocks`); the pixels have one set.
+#[test]
+fn probes_choose_their_feature_set_on_held_out_data() {
+    let d = scratch("feature-choice");
+    let f = write(
+        &d,
+        "fc.kdl",
+        r#"experiment "fc" {
+    data "fashion-mnist" { crop-size 28; batch-size 32; workers 2; limit 256 }
+    encoder width=32 depth=4 heads=2 patch=7
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" { targets count=1 { scale 0.15 0.4; }; min-keep 1; }
+    epochs 1
+    precision "fp32"
+    device "cpu"
+    eval "linear" { epochs 2; decay-every 2; lr 0.05; weight-decay 0; features "last" "last4"; baselines "raw-pixels" }
+    eval "knn" { k 5; features "last" "last4"; held-out 0.2 }
+}
+"#,
+    );
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let evals: Vec<serde_json::Value> = std::fs::read_dir(runs.join("fc"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("eval.json"))
+        .filter(|p| p.exists())
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    assert_eq!(evals.len(), 3);
+    for e in &evals {
+        let sweep = e["sweep"].as_array().unwrap();
+        if e["model"] == "raw-pixels" {
+            assert_eq!(e["features"], "pixels", "{e}");
+            assert!(sweep.iter().all(|p| p["params"].get("blocks").is_none()), "{e}");
+            continue;
+        }
+        // one held-out score per set (one grid point each), the chosen set the better one
+        let score = |b: f64| sweep.iter().find(|p| p["params"]["blocks"] == b).unwrap()["heldout_top1"].as_f64().unwrap();
+        assert_eq!(sweep.len(), 2, "{e}");
+        let blocks = e["chosen"]["blocks"].as_f64().unwrap();
+        let want = if score(4.0) > score(1.0) { 4.0 } else { 1.0 };
+        assert_eq!(blocks, want, "{e}");
+        assert_eq!(e["features"], if blocks == 4.0 { "last4" } else { "last" }, "{e}");
+    }
+    // last4 on an encoder of depth 2 is refused before pretraining
+    let bad = write(&d, "bad.kdl", &std::fs::read_to_string(&f).unwrap().replace("depth=4", "depth=2"));
+    let o = ijepa(&["check", bad.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && format!("{out}{err}").contains("last four blocks"), "{out}{err}");
+}
+
 /// Inputs are checked before anything runs: a missing data root is a diagnostic at the root=
 /// span from `check`, `plan` and `run --dry-run` (never a failure after the model is built).
 #[test]

@@ -214,6 +214,51 @@ pub enum FeatureChoice {
     Last4,
 }
 
+impl FeatureChoice {
+    /// The keyword of the language (`last`, `last4`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FeatureChoice::Last => "last",
+            FeatureChoice::Last4 => "last4",
+        }
+    }
+
+    /// How many of the last blocks the feature concatenates.
+    pub fn blocks(self) -> usize {
+        match self {
+            FeatureChoice::Last => 1,
+            FeatureChoice::Last4 => 4,
+        }
+    }
+}
+
+/// Serde for `EvalConfig::features`: one value as itself, several as a list.
+mod one_or_many {
+    use super::FeatureChoice;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[FeatureChoice], s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            [one] => one.serialize(s),
+            many => many.serialize(s),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(FeatureChoice),
+        Many(Vec<FeatureChoice>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<FeatureChoice>, D::Error> {
+        Ok(match Form::deserialize(d)? {
+            Form::One(f) => vec![f],
+            Form::Many(v) => v,
+        })
+    }
+}
+
 /// The classifier a probe trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -242,8 +287,11 @@ pub enum Baseline {
 pub struct EvalConfig {
     /// The protocol.
     pub protocol: EvalProtocol,
-    /// Features.
-    pub features: FeatureChoice,
+    /// The frozen features: one kind, or several for the probe to choose among by their
+    /// accuracy on its held-out part of the training split. Serialised as a single value when
+    /// there is one (the form, and stage hashes, of experiments written before the choice).
+    #[serde(with = "one_or_many")]
+    pub features: Vec<FeatureChoice>,
     /// Classifier (linear / bn-linear for the linear probe, logistic or linear for low-shot).
     pub head: HeadKind,
     /// Probe training epochs (paper: 50).
@@ -319,7 +367,7 @@ impl EvalConfig {
         }
         Self {
             protocol,
-            features: FeatureChoice::Last,
+            features: vec![FeatureChoice::Last],
             // BatchNorm (no affine) + linear: frozen ViT features are far from standardised,
             // and the paper reports its best head; measured on the quickstart: 67.5% vs 37.1%
             head: if protocol == EvalProtocol::LowShot { HeadKind::Logistic } else { HeadKind::BnLinear },

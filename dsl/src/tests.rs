@@ -371,8 +371,8 @@ fn eval_blocks_and_report() {
     assert_eq!(e.evals.len(), 3);
     let l = &e.evals[0];
     assert_eq!(
-        (l.protocol, l.features, l.head),
-        (EvalProtocol::Linear, FeatureChoice::Last4, HeadKind::BnLinear)
+        (l.protocol, l.features.clone(), l.head),
+        (EvalProtocol::Linear, vec![FeatureChoice::Last4], HeadKind::BnLinear)
     );
     assert_eq!((l.epochs, l.decay_every, l.batch_size, l.heldout), (20, 6, 128, 0.2));
     assert_eq!((l.lrs.clone(), l.wds.clone()), (vec![0.01, 0.05], vec![5e-4, 0.0]));
@@ -409,6 +409,20 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
     assert_eq!(errs(r#"eval "knn" { drop-path 0.1 }"#), ["invalid_value"]);
     assert_eq!(errs(r#"eval "finetune" { baselines "raw-pixels" }"#), ["invalid_value"]);
     assert_eq!(errs(r#"eval "finetune" { features "last4" }"#), ["invalid_value"]);
+    // several feature sets: the probe chooses on held-out data; one serialises as before
+    let two = exp(r#"eval "knn" { features "last" "last4" }"#).evals[0].clone();
+    assert_eq!(two.features, vec![crate::config::FeatureChoice::Last, crate::config::FeatureChoice::Last4]);
+    let json = serde_json::to_string(&two).unwrap();
+    assert!(json.contains(r#""features":["last","last4"]"#), "{json}");
+    let back: crate::config::EvalConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, two);
+    let one = serde_json::to_string(&exp(r#"eval "knn" { features "last4" }"#).evals[0]).unwrap();
+    assert!(one.contains(r#""features":"last4""#), "{one}");
+    assert_eq!(errs(r#"eval "knn" { features "last" "last" }"#), ["invalid_value"]);
+    assert_eq!(errs(r#"eval "knn" { features "last" "first" }"#), ["unknown_value"]);
+    // last4 on fewer than four blocks is found before anything runs
+    assert_eq!(errs(r#"encoder width=64 depth=2 heads=2 patch=4; eval "knn" { features "last" "last4" }"#), ["conflict"]);
+    assert!(errs(r#"encoder width=64 depth=4 heads=2 patch=4; eval "knn" { features "last4" }"#).is_empty());
     assert_eq!(errs(r#"eval "finetune" { layer-decay 0 }"#), ["out_of_range"]);
     assert_eq!(errs(r#"eval "finetune" { drop-path 1 }"#), ["out_of_range"]);
 }

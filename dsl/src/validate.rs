@@ -15,6 +15,28 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     mask_is_feasible(cx, exp);
     data_source_rules(cx, exp);
     distributed_rules(cx, exp);
+    last4_needs_four_blocks(cx, exp);
+}
+
+/// `features "last4"` pools the last four blocks: the encoder needs at least four (found here,
+/// not after the pretraining when the probe extracts its features).
+fn last4_needs_four_blocks(cx: &mut Ctx, exp: &Experiment) {
+    use crate::config::FeatureChoice;
+    let depth = exp.encoder.depth;
+    if depth >= 4 || !cx.ok(&["encoder.depth", "encoder.preset"]) {
+        return;
+    }
+    for e in exp.evals.iter().filter(|e| e.features.contains(&FeatureChoice::Last4)) {
+        let at = format!("eval.{}.features", e.name());
+        cx.err(DslError::Conflict {
+            message: format!("`features \"last4\"` pools the last four blocks of an encoder of depth {depth}"),
+            span: cx.span_or(&[&at, &format!("eval.{}", e.name())]),
+            label: "the last four blocks".into(),
+            other: cx.span_of("encoder.depth"),
+            other_label: format!("{depth} blocks"),
+            help: "use `features \"last\"`, or an encoder of depth 4 or more".into(),
+        });
+    }
 }
 
 /// Layouts the launcher and backend cannot run: NCCL on the CPU, several machines with the

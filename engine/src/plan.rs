@@ -152,6 +152,11 @@ pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &s
     };
     let mut cfg = cfg.clone();
     cfg.baselines.clear();
+    // the pixels have one feature set whatever the block lists: listing `last4` beside `last`
+    // does not repeat their evaluation (the hash of the default `last` is the one they had)
+    if subject == Subject::RawPixels {
+        cfg.features = vec![ijepa_dsl::config::FeatureChoice::Last];
+    }
     content_hash(
         json!({"eval": cfg, "subject": subject.key(&exp.recipe), "model": model, "data": data, "seed": exp.seed})
             .to_string()
@@ -461,5 +466,17 @@ mod tests {
         assert!(glob("pre*/a", "pretrain/a"));
         assert!(!glob("eval-*-ijepa", "eval-linear-raw-pixels"));
         assert!(!glob("report", "reports"));
+    }
+
+    #[test]
+    fn listing_feature_sets_moves_the_encoders_eval_hashes_not_the_pixels() {
+        use ijepa_dsl::config::{EvalConfig, EvalProtocol, FeatureChoice};
+        let exp = Experiment::with_defaults("x");
+        let one = EvalConfig::defaults(EvalProtocol::Knn);
+        let two = EvalConfig { features: vec![FeatureChoice::Last, FeatureChoice::Last4], ..one.clone() };
+        let h = |c: &EvalConfig, s: Subject| eval_hash(&exp, c, s, "p");
+        assert_eq!(h(&one, Subject::RawPixels), h(&two, Subject::RawPixels));
+        assert_ne!(h(&one, Subject::Pretrained), h(&two, Subject::Pretrained));
+        assert_ne!(h(&one, Subject::RandomInit), h(&two, Subject::RandomInit));
     }
 }

@@ -131,13 +131,6 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
     Ok((store, vit))
 }
 
-fn feature_kind(c: FeatureChoice) -> FeatureKind {
-    match c {
-        FeatureChoice::Last => FeatureKind::Last,
-        FeatureChoice::Last4 => FeatureKind::Last4,
-    }
-}
-
 /// Runs every `eval` block of `exp` on the checkpoint of `source` (and the baselines each
 /// names), skipping stages already done; returns the stage folders. This is `ijepa eval
 /// --checkpoint`: the stages are keyed by the checkpoint's SHA-256. (`ijepa run` goes through
@@ -250,14 +243,37 @@ fn eval_stage(
     let t0 = Instant::now();
     let (train_ds, test_ds) = shared.datasets(&exp.data)?;
     let transform = eval_transform(exp)?;
-    let (result, n_train, n_test) = if cfg.protocol == EvalProtocol::Finetune {
-        finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device)?
+    let (result, n_train, n_test, kind) = if cfg.protocol == EvalProtocol::Finetune {
+        let (r, n_train, n_test) = finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device)?;
+        (r, n_train, n_test, FeatureChoice::Last)
     } else {
-        let (train, test) = frozen_features(exp, cfg, subject, source, dir, &train_ds, &test_ds, &transform, device, shared)?;
-        let (result, n_train) = evaluate(exp, cfg, &train, &test, train_ds.num_classes())?;
-        (result, n_train, test.y.len())
+        let sets = frozen_features(exp, cfg, subject, source, dir, &train_ds, &test_ds, &transform, device, shared)?;
+        let n_test = sets[0].2.y.len();
+        let (result, n_train, kind) = if sets.len() == 1 {
+            let (kind, train, test) = &sets[0];
+            let (r, n) = evaluate(exp, cfg, train, test, train_ds.num_classes(), false)?;
+            (r, n, *kind)
+        } else {
+            // several feature sets: each probed, the best on the held-out part of the training
+            // split kept (eval::choose_features); the test split is not read to choose
+            let mut runs = Vec::new();
+            let mut n_train = 0;
+            for (kind, train, test) in &sets {
+                let (r, n) = evaluate(exp, cfg, train, test, train_ds.num_classes(), true)?;
+                let heldout = r.sweep.iter().map(|p| p.1).filter(|s| !s.is_nan()).fold(f64::NAN, f64::max);
+                tracing::info!(features = kind.name(), heldout_top1 = heldout, "probe on one feature set");
+                n_train = n;
+                runs.push((kind.blocks(), r));
+            }
+            let (win, r) = crate::eval::choose_features(runs)?;
+            (r, n_train, sets[win].0)
+        };
+        (result, n_train, n_test, kind)
     };
     let mut record = record(exp, cfg, subject, source, &result, n_train, n_test, meta);
+    if subject != Subject::RawPixels && cfg.protocol != EvalProtocol::Finetune {
+        record.features = kind.name().to_string();
+    }
     record.wall_s = t0.elapsed().as_secs_f64();
     run_dir::write_json(&dir.join(ijepa_schema::EVAL), &record)?;
     println!(
@@ -273,7 +289,10 @@ fn eval_stage(
     Ok(())
 }
 
-/// The frozen features a probe reads (train, test), cached under `dir/../features/`.
+/// The frozen feature sets a probe reads, `(kind, train, test)` in the order of the eval
+/// block's `features` (one set for the raw pixels), cached under `dir/../features/`. When
+/// `last4` is among the kinds, `last` is its last quarter (the same numbers,
+/// [`FeatureKind::Last4`]), so the encoder runs once.
 #[allow(clippy::too_many_arguments)]
 fn frozen_features(
     exp: &Experiment,
@@ -286,11 +305,11 @@ fn frozen_features(
     transform: &EvalTransform,
     device: Device,
     shared: &mut EvalCache,
-) -> Result<(Features, Features)> {
+) -> Result<Vec<(FeatureChoice, Features, Features)>> {
     let feature_dir = dir.parent().unwrap_or(Path::new(".")).join(ijepa_schema::FEATURES);
     std::fs::create_dir_all(&feature_dir).map_err(|e| Error::io(&feature_dir, e))?;
     let bf16 = crate::precision::uses_bf16(exp.precision, device);
-    let kind = feature_kind(cfg.features);
+    let kind = if cfg.features.contains(&FeatureChoice::Last4) { FeatureKind::Last4 } else { FeatureKind::Last };
     // features computed under bf16 autocast differ from fp32 ones: the precision keys the cache
     let prec = if bf16 { "-bf16" } else { "" };
     let model_key = match subject {
@@ -306,16 +325,32 @@ fn frozen_features(
     let data_key = content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes());
     let key = |split: &str| feature_dir.join(format!("{model_key}-{split}-{data_key}.safetensors"));
     Ok(match subject {
-        Subject::RawPixels => (
+        Subject::RawPixels => vec![(
+            cfg.features[0],
             features::cached(&key("train"), || features::raw_pixels(train_ds.as_ref(), transform, 256))?,
             features::cached(&key("test"), || features::raw_pixels(test_ds.as_ref(), transform, 256))?,
-        ),
+        )],
         _ => {
             let (_store, vit) = encoder(exp, source, subject, device)?;
             let ex = |ds: &Arc<dyn Dataset>| features::extract(&vit, ds.as_ref(), transform as &dyn SampleTransform, kind, 256, device, bf16);
-            (features::cached(&key("train"), || ex(train_ds))?, features::cached(&key("test"), || ex(test_ds))?)
+            let (train, test) = (features::cached(&key("train"), || ex(train_ds))?, features::cached(&key("test"), || ex(test_ds))?);
+            let mut sets: Vec<_> = (cfg.features.iter())
+                .filter(|&&c| c == FeatureChoice::Last && kind == FeatureKind::Last4)
+                .map(|&c| (c, last_of_last4(&train), last_of_last4(&test)))
+                .collect();
+            // the extracted set itself, at its place in the block's order
+            let at = cfg.features.iter().position(|&c| c != FeatureChoice::Last || kind == FeatureKind::Last).unwrap_or(0);
+            sets.insert(at.min(sets.len()), (cfg.features[at], train, test));
+            sets
         }
     })
+}
+
+/// The `last` feature inside a `last4` one: its last quarter (the last block's pooled output,
+/// normed; [`FeatureKind::Last4`]).
+fn last_of_last4(f: &Features) -> Features {
+    let width = f.dim() as i64 / 4;
+    Features { x: f.x.narrow(1, 3 * width, width).contiguous(), y: f.y.clone() }
 }
 
 /// Fine-tunes the subject's encoder ([`crate::eval::finetune`]); returns the result with the
@@ -361,7 +396,16 @@ fn finetune_stage(
 }
 
 /// Runs a frozen-feature protocol; returns its result and the number of training labels used.
-fn evaluate(exp: &Experiment, cfg: &EvalConfig, train: &Features, test: &Features, num_classes: usize) -> Result<(ProbeResult, usize)> {
+/// `choosing`: the result is one of several feature sets' to choose among, so the kNN vote also
+/// scores its held-out part of the training split (the linear and logistic probes always do).
+fn evaluate(
+    exp: &Experiment,
+    cfg: &EvalConfig,
+    train: &Features,
+    test: &Features,
+    num_classes: usize,
+    choosing: bool,
+) -> Result<(ProbeResult, usize)> {
     let linear_cfg = || linear::LinearCfg {
         epochs: cfg.epochs,
         decay_every: cfg.decay_every,
@@ -392,7 +436,12 @@ fn evaluate(exp: &Experiment, cfg: &EvalConfig, train: &Features, test: &Feature
             let mut chosen = std::collections::BTreeMap::new();
             chosen.insert("k".to_string(), cfg.k as f64);
             chosen.insert("temperature".to_string(), cfg.temperature);
-            (ProbeResult { sweep: Vec::new(), chosen, top1, curve: Vec::new() }, train.y.len())
+            let sweep = if choosing {
+                vec![(chosen.clone(), knn::knn_heldout(train, num_classes, cfg.k, cfg.temperature, cfg.heldout, exp.seed)?)]
+            } else {
+                Vec::new()
+            };
+            (ProbeResult { sweep, chosen, top1, curve: Vec::new() }, train.y.len())
         }
         EvalProtocol::Finetune => return Err(Error::Config("fine-tuning does not read frozen features".into())),
     };
@@ -422,10 +471,8 @@ fn record(
         "pixels"
     } else if cfg.protocol == EvalProtocol::Finetune {
         "finetuned"
-    } else if cfg.features == FeatureChoice::Last4 {
-        "last4"
     } else {
-        "last"
+        cfg.features[0].name()
     };
     let e = &exp.encoder;
     EvalRecord {

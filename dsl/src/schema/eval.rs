@@ -31,7 +31,11 @@ pub(crate) const PROTOCOLS: &[(&str, EvalProtocol)] = &[
 
 /// Nodes of an eval block.
 pub(crate) const FIELDS: &[Field<EvalConfig>] = &[
-    Field { name: "features", shape: Shape::scalar(&["KIND"], "features \"last\""), read: features },
+    Field {
+        name: "features",
+        shape: Shape { args: &["KIND1", "KIND2"], required: 1, props: &[], children: false, usage: "features \"last\" \"last4\"" },
+        read: features,
+    },
     Field { name: "head", shape: Shape::scalar(&["KIND"], "head \"linear\""), read: head },
     Field { name: "epochs", shape: Shape::scalar(&["N"], "epochs 50"), read: epochs },
     Field { name: "decay-every", shape: Shape::scalar(&["EPOCHS"], "decay-every 15"), read: decay_every },
@@ -124,11 +128,27 @@ pub(crate) fn read_report(_cx: &mut Ctx, _n: &Node, exp: &mut Experiment) {
     exp.report = true;
 }
 
+/// `features "last"`, or several kinds for the probe to choose among on its held-out part of
+/// the training split (`features "last" "last4"`).
 fn features(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
     const KINDS: &[(&str, FeatureChoice)] = &[("last", FeatureChoice::Last), ("last4", FeatureChoice::Last4)];
-    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "features", KINDS)) {
-        c.features = v;
+    let mut kinds = Vec::new();
+    for i in 0..KINDS.len() {
+        let Some(e) = n.arg(i) else { break };
+        let v = cx.keyword(e, &n.path, "features", KINDS);
+        let Some(v) = v else { return };
+        if kinds.contains(&v) {
+            cx.err(DslError::InvalidValue {
+                what: "features".into(),
+                message: format!("`{}` is listed twice", v.name()),
+                span: cx.entry_span(e),
+                help: "list each kind once; with several, the probe chooses among them on its held-out data".into(),
+            });
+            return;
+        }
+        kinds.push(v);
     }
+    c.features = kinds;
 }
 
 fn head(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {

@@ -55,6 +55,24 @@ pub fn knn(train: &Features, test: &Features, num_classes: usize, k: usize, t: f
     Ok(100.0 * correct as f64 / nt as f64)
 }
 
+/// Top-1 accuracy (percent) of [`knn`] on a stratified held-out `fraction` of `train`
+/// ([`super::stratified_split`] with `seed`, as the linear probe holds out), the rest of
+/// `train` being the neighbours: the score by which a kNN evaluation chooses among settings
+/// without reading the test split.
+///
+/// Errors: those of [`knn`], and a fraction that holds out no sample.
+pub fn knn_heldout(train: &Features, num_classes: usize, k: usize, t: f64, fraction: f64, seed: u64) -> Result<f64> {
+    super::check_features(train, num_classes, "train")?;
+    let (rest, held) = super::stratified_split(&train.y, num_classes, fraction, seed);
+    if held.is_empty() || rest.is_empty() {
+        return Err(Error::Config(format!(
+            "kNN: held-out fraction {fraction} of {} train samples leaves no held-out sample to choose with",
+            train.len()
+        )));
+    }
+    knn(&super::subset(train, &rest)?, &super::subset(train, &held)?, num_classes, k, t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +95,18 @@ mod tests {
         assert!(knn(&train, &test, 1, 1, 0.07).is_err(), "label 1 is out of range");
         let empty = Features { x: Tensor::zeros([0, 2], (Kind::Float, Device::Cpu)), y: vec![] };
         assert_eq!(knn(&train, &empty, 2, 1, 0.07).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn heldout_score_reads_only_the_train_split() {
+        use super::super::linear::tests::{blobs, shuffled};
+        let sep = blobs(4, 50, 16, 12.0, 1);
+        let acc = knn_heldout(&sep, 4, 10, 0.07, 0.2, 0).unwrap();
+        assert!(acc > 95.0, "separable blobs: {acc}");
+        let chance = knn_heldout(&shuffled(&sep, 3), 4, 10, 0.07, 0.2, 0).unwrap();
+        assert!(chance < 45.0, "shuffled labels: {chance}");
+        // deterministic in the seed; no held-out sample is an error, not a score
+        assert_eq!(knn_heldout(&sep, 4, 10, 0.07, 0.2, 0).unwrap(), acc);
+        assert!(knn_heldout(&sep, 4, 10, 0.07, 0.0, 0).is_err());
     }
 }

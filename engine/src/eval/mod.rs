@@ -155,9 +155,76 @@ pub(crate) fn best_of(sweep: &[(BTreeMap<String, f64>, f64)]) -> Option<usize> {
     best
 }
 
+/// Name of the sweep parameter that tags a point with its feature set: how many of the last
+/// blocks the feature concatenates (1: `last`, 4: `last4`).
+pub const BLOCKS_PARAM: &str = "blocks";
+
+/// A probe run on several feature sets (each tagged with its [`BLOCKS_PARAM`] value): the one
+/// whose best held-out score (its sweep's maximum) is highest wins, the first on ties. The
+/// result is the winner's, its `chosen` tagged, and its sweep every candidate's points, each
+/// tagged, in candidate order; the index of the winner comes with it.
+///
+/// Errors: no candidate, or a candidate without held-out scores (nothing to choose by: the
+/// test split is never read to choose).
+pub fn choose_features(candidates: Vec<(usize, ProbeResult)>) -> Result<(usize, ProbeResult)> {
+    if candidates.is_empty() {
+        return Err(Error::Config("no feature set to evaluate".into()));
+    }
+    let mut sweep = Vec::new();
+    let mut scores = Vec::new();
+    for (blocks, r) in &candidates {
+        if r.sweep.is_empty() {
+            return Err(Error::Config(format!(
+                "choosing among feature sets needs held-out scores: the probe on the last {blocks} block(s) has none \
+                 (set a held-out fraction above 0, or a grid of several points for the low-shot logistic probe)"
+            )));
+        }
+        let mut best = f64::NAN;
+        for (p, s) in &r.sweep {
+            let mut p = p.clone();
+            p.insert(BLOCKS_PARAM.to_string(), *blocks as f64);
+            sweep.push((p, *s));
+            if !s.is_nan() && (best.is_nan() || *s > best) {
+                best = *s;
+            }
+        }
+        scores.push((BTreeMap::new(), best));
+    }
+    let Some(win) = best_of(&scores) else {
+        return Err(Error::Train("every feature set's probe diverged on the held-out data".into()));
+    };
+    let (blocks, mut result) = candidates.into_iter().nth(win).expect("win indexes the candidates");
+    result.chosen.insert(BLOCKS_PARAM.to_string(), blocks as f64);
+    result.sweep = sweep;
+    Ok((win, result))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn choose_features_takes_the_best_held_out_score_never_the_test_score() {
+        let r = |held: &[f64], top1: f64| ProbeResult {
+            sweep: held.iter().enumerate().map(|(i, &s)| (BTreeMap::from([("lr".to_string(), i as f64)]), s)).collect(),
+            chosen: BTreeMap::from([("lr".to_string(), 0.0)]),
+            top1,
+            curve: Vec::new(),
+        };
+        // the second set is better held out though worse on the test split
+        let (win, got) = choose_features(vec![(1, r(&[70.0, 80.0], 90.0)), (4, r(&[f64::NAN, 81.0], 85.0))]).unwrap();
+        assert_eq!((win, got.top1), (1, 85.0));
+        assert_eq!(got.chosen[BLOCKS_PARAM], 4.0);
+        assert_eq!(got.sweep.len(), 4);
+        assert_eq!(got.sweep[0].0[BLOCKS_PARAM], 1.0);
+        assert_eq!(got.sweep[3].0[BLOCKS_PARAM], 4.0);
+        // ties: the first
+        assert_eq!(choose_features(vec![(1, r(&[80.0], 1.0)), (4, r(&[80.0], 2.0))]).unwrap().0, 0);
+        // nothing held out: an error, not a choice by the test score
+        assert!(choose_features(vec![(1, r(&[], 90.0)), (4, r(&[80.0], 85.0))]).is_err());
+        assert!(choose_features(vec![(1, r(&[f64::NAN], 90.0)), (4, r(&[f64::NAN], 85.0))]).is_err());
+        assert!(choose_features(Vec::new()).is_err());
+    }
 
     #[test]
     fn stratified_split_holds_out_per_class_and_keeps_one() {
