@@ -63,6 +63,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="after the timed steps, profile this many more (torch.profiler, CPU) and print "
+                         "the time in matrix products (mm, addmm, bmm, baddbmm) against the whole step: "
+                         "the floor any implementation with the same kernels and FLOPs stays above")
     a = ap.parse_args()
     sys.path.insert(0, a.official)
     try:
@@ -114,7 +118,13 @@ def main():
             torch.cuda.synchronize(dev)
 
     times = []
-    for i in range(a.warmup + a.steps):
+    prof = None
+    total = a.warmup + a.steps + a.profile
+    for i in range(total):
+        if a.profile and i == a.warmup + a.steps:
+            prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+            prof.__enter__()
+            t_prof = time.perf_counter()
         _, masks_enc, masks_pred = collator([(torch.zeros(1), 0)] * a.batch)
         masks_enc = [u.to(dev, non_blocking=True) for u in masks_enc]
         masks_pred = [u.to(dev, non_blocking=True) for u in masks_pred]
@@ -159,8 +169,19 @@ def main():
         _ = float(loss)
         # ----
         sync()
-        if i >= a.warmup:
+        if a.warmup <= i < a.warmup + a.steps:
             times.append(time.perf_counter() - t0)
+    if prof is not None:
+        wall = time.perf_counter() - t_prof
+        prof.__exit__(None, None, None)
+        gemm = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+        rows = prof.key_averages()
+        gemm_us = sum(r.self_cpu_time_total for r in rows if r.key in gemm)
+        all_us = sum(r.self_cpu_time_total for r in rows)
+        print(f"profile of {a.profile} steps (the profiler's own overhead included): {wall / a.profile * 1e3:.1f} ms/step; "
+              f"matrix products {gemm_us / a.profile / 1e3:.1f} ms/step = {100 * gemm_us / max(all_us, 1):.1f}% of the ops' "
+              f"self time; speed-up ceiling with the same products: {all_us / max(gemm_us, 1):.2f}x", flush=True)
+        print(rows.table(sort_by="self_cpu_time_total", row_limit=15), flush=True)
 
     mean = statistics.fmean(times)
     std = statistics.pstdev(times)
