@@ -349,6 +349,16 @@ fn run_with_a_batch_larger_than_the_data_is_a_clear_error() {
     assert!(err.contains("10 images") && err.contains("batch of 64"), "{err}");
 }
 
+/// The `eval.json` records of an experiment's run folder.
+fn eval_records(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("eval.json"))
+        .filter(|p| p.exists())
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect()
+}
+
 /// Pretraining followed by the evaluation stages and a report: eval.json records for the
 /// pretrained encoder and the baselines, tables with the paper's rows beside ours.
 #[test]
@@ -378,12 +388,7 @@ fn run_with_evals_and_report() {
     let o = ijepa(&args);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
-    let mut evals: Vec<serde_json::Value> = std::fs::read_dir(runs.join("ev"))
-        .unwrap()
-        .map(|e| e.unwrap().path().join("eval.json"))
-        .filter(|p| p.exists())
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-        .collect();
+    let mut evals = eval_records(&runs.join("ev"));
     evals.sort_by_key(|e| format!("{}-{}", e["protocol"], e["model"]));
     let keys: Vec<String> = evals.iter().map(|e| format!("{}/{}", e["protocol"].as_str().unwrap(), e["model"].as_str().unwrap())).collect();
     assert_eq!(keys, ["knn/ijepa", "linear/ijepa", "linear/random-init", "linear/raw-pixels", "low-shot/ijepa"]);
@@ -444,12 +449,7 @@ fn probes_choose_their_feature_set_on_held_out_data() {
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
-    let evals: Vec<serde_json::Value> = std::fs::read_dir(runs.join("fc"))
-        .unwrap()
-        .map(|e| e.unwrap().path().join("eval.json"))
-        .filter(|p| p.exists())
-        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-        .collect();
+    let evals = eval_records(&runs.join("fc"));
     assert_eq!(evals.len(), 3);
     for e in &evals {
         let sweep = e["sweep"].as_array().unwrap();
