@@ -324,12 +324,14 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
     }
     let loss = fwd.loss.double_value(&[]);
     cs.push(compare("loss", "loss", &Tensor::from(loss), &Tensor::from(f.loss_value))?);
+    let mut official_grads = HashMap::new();
     for slot in &m.optimizer.slots {
         let key = format!("grad.{}", slot.name);
         let Some(official) = t.get(&key) else {
             return Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("missing key `{key}`") });
         };
         cs.push(compare("gradients", &slot.name, &slot.param.grad(), official)?);
+        official_grads.insert(slot.name.clone(), official.shallow_clone());
     }
     let expected_grads = t.keys().filter(|k| k.starts_with("grad.")).count();
     if expected_grads != m.optimizer.slots.len() {
@@ -342,16 +344,12 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         for (name, ours) in store.named() {
             let key = format!("after.{prefix}.{name}");
             let full = format!("{prefix}.{name}");
-            let was = &before[&full];
-            let mut c = compare("updates", &full, &(&ours - was), &(get(&t, &key, path)? - was))?;
-            // an update is a difference of float32 weights: it carries their rounding (an ulp
-            // of the weight), whatever its own size; the EMA of a fixed table is only that
-            let rounding = ROUNDING * was.abs().max().double_value(&[]);
-            let tol = tolerance("updates").rel;
-            c.pass = c.max_abs.is_finite() && c.max_abs <= tol * c.scale + rounding;
-            // shown relative to what the bound allows at this scale (<= ~tol when it passes)
-            c.rel = c.max_abs / c.scale.max(rounding / tol);
-            cs.push(c);
+            // the trained weights' first AdamW update, bounded as the other recipes' (a
+            // gradient that is rounding noise may turn the update's sign: measured on an AMD
+            // EPYC, where the same fixture's fc weights moved 2.5e-4 of their scale apart at such
+            // elements); the EMA target's update (no gradient) within the plain tolerance and
+            // the rounding of its weights
+            cs.push(compare_first_adamw_update(&full, &ours, &before[&full], get(&t, &key, path)?, official_grads.get(&full), f.optimizer.lr, f.optimizer.eps)?);
         }
     }
     Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss_value) })
