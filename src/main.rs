@@ -11,7 +11,7 @@ mod launch;
 use clap::{Args, Parser, Subcommand};
 use ijepa_dsl::config::{EncoderConfig, Experiment, MaskConfig, Precision};
 use ijepa_engine::checkpoint::{export, import};
-use ijepa_engine::{device, precision};
+use ijepa_engine::{device, precision, profile};
 use ijepa_engine::stages;
 use ijepa_engine::model::vit::VisionTransformer;
 use ijepa_engine::model::ParamStore;
@@ -417,6 +417,15 @@ struct BenchStep {
     /// Torch intra-op threads (default: torch's choice).
     #[arg(long)]
     threads: Option<i32>,
+    /// After the timed steps, run this many more under libtorch's operator profiler and print
+    /// each operator's calls and self time per step, and the matrix products' share of it (as
+    /// `scripts/bench_official_step.py --profile` does for the official code).
+    #[arg(long, default_value_t = 0, value_name = "STEPS")]
+    profile: usize,
+    /// Where `--profile` writes its Chrome trace (default: ijepa-step-trace.json in the
+    /// system's temporary folder).
+    #[arg(long, value_name = "FILE", requires = "profile")]
+    trace: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -791,6 +800,22 @@ fn time_step(
     let views = ijepa_engine::recipe::random_views(recipe.as_ref(), &exp.data, b.batch, dev)?;
     let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
     let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b.batch, b.warmup, b.steps, hyper, dev)?;
+    if b.profile > 0 && dist.is_none() {
+        let trace = b.trace.clone().unwrap_or_else(|| std::env::temp_dir().join("ijepa-step-trace.json"));
+        let wall = ijepa_engine::recipe::profile_steps(recipe.as_mut(), &views, b.batch, b.profile, hyper, dev, &trace)?;
+        let totals = profile::totals(&profile::read_trace(&trace)?);
+        let h = profile::Headline::of(&totals);
+        println!(
+            "profile of {} steps (the profiler's own overhead included): {:.1} ms/step; matrix products {:.1} ms/step = {:.1}% of the ops' self time; speed-up ceiling with the same products: {:.2}x; trace: {}",
+            b.profile,
+            wall * 1e3,
+            h.matrix_us / b.profile as f64 / 1e3,
+            h.matrix_percent(),
+            h.all_us / h.matrix_us.max(1e-9),
+            trace.display()
+        );
+        print!("{}", profile::table(&totals, b.profile, 15));
+    }
     Ok((mask::Stats::of(&times), dev, recipe.params(), resolved))
 }
 

@@ -4,13 +4,48 @@
 //   `at::autocast` supports CPU (AMX-BF16 here) too. Enter/exit mirror
 //   `torch.autocast.__enter__/__exit__`: set the enabled flag and dtype, bump the nesting
 //   counter, and clear the cast cache when the outermost region exits.
+// * AdamW as one fused kernel per parameter group (`at::_fused_adamw_`, what
+//   `torch.optim.AdamW(fused=True)` calls): tch does not expose operators on tensor lists.
+// * The operator profiler (Kineto, CPU activities: what `torch.profiler.profile(activities=[CPU])`
+//   records): start, then stop and save a Chrome trace.
 #include <ATen/autocast_mode.h>
+#include <ATen/ops/_fused_adamw.h>
+#include <torch/csrc/autograd/profiler_kineto.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
 #include <c10/core/DeviceType.h>
 #include <c10/core/ScalarType.h>
 
 namespace {
 c10::DeviceType device_type_of(int device) { return device == 1 ? c10::DeviceType::CUDA : c10::DeviceType::CPU; }
+
+// A malloc'ed copy of an exception's message (c10::Error without its C++ backtrace).
+char* error_message(const std::exception& e) {
+  std::string m = e.what();
+  if (auto* c = dynamic_cast<const c10::Error*>(&e)) m = c->what_without_backtrace();
+  char* p = static_cast<char*>(std::malloc(m.size() + 1));
+  if (p != nullptr) {
+    std::memcpy(p, m.data(), m.size());
+    p[m.size()] = '\0';
+  }
+  return p;
 }
+
+// tch handles (at::Tensor*) as a list of at::Tensor sharing their storage.
+std::vector<at::Tensor> tensors_of(void** handles, int64_t n) {
+  std::vector<at::Tensor> out;
+  out.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; i++) {
+    if (handles[i] == nullptr) throw std::invalid_argument("null tensor handle");
+    out.push_back(*static_cast<at::Tensor*>(handles[i]));
+  }
+  return out;
+}
+}  // namespace
 
 extern "C" {
 
@@ -45,6 +80,61 @@ int ijepa_autocast_exit(int device, int prev_enabled) {
 
 int ijepa_autocast_is_enabled(int device) {
   return at::autocast::is_autocast_enabled(device_type_of(device)) ? 1 : 0;
+}
+
+// One AdamW step (torch's maths, decoupled weight decay) of n parameters in place, with their
+// gradients and moments, all float32 on one device, sharing the step count `step` (a float32
+// scalar tensor, already incremented: the bias corrections use it), the learning rate and the
+// weight decay. Returns NULL, or a malloc'ed error message (free it with ijepa_shim_free).
+char* ijepa_fused_adamw(void** params, void** grads, void** exp_avgs, void** exp_avg_sqs, int64_t n,
+                        void* step, double lr, double beta1, double beta2, double weight_decay, double eps) {
+  try {
+    auto p = tensors_of(params, n);
+    auto g = tensors_of(grads, n);
+    auto m = tensors_of(exp_avgs, n);
+    auto v = tensors_of(exp_avg_sqs, n);
+    if (step == nullptr) throw std::invalid_argument("null step handle");
+    std::vector<at::Tensor> steps(static_cast<size_t>(n), *static_cast<at::Tensor*>(step));
+    at::_fused_adamw_(p, g, m, v, {}, steps, lr, beta1, beta2, weight_decay, eps, /*amsgrad=*/false,
+                      /*maximize=*/false);
+    return nullptr;
+  } catch (const std::exception& e) {
+    return error_message(e);
+  } catch (...) {
+    char* p = static_cast<char*>(std::malloc(22));
+    if (p != nullptr) std::memcpy(p, "unknown C++ exception", 22);
+    return p;
+  }
+}
+
+void ijepa_shim_free(char* message) { std::free(message); }
+
+// Starts recording every operator on this thread (and the autograd engine's) until
+// ijepa_profiler_stop. Returns 0, or -1 on error (a profiler already running).
+int ijepa_profiler_start() {
+  try {
+    using torch::profiler::impl::ActivityType;
+    torch::profiler::impl::ProfilerConfig cfg(torch::profiler::impl::ProfilerState::KINETO);
+    const std::set<ActivityType> activities{ActivityType::CPU};
+    torch::autograd::profiler::prepareProfiler(cfg, activities);
+    torch::autograd::profiler::enableProfiler(cfg, activities);
+    return 0;
+  } catch (...) {
+    return -1;
+  }
+}
+
+// Stops the profiler and writes its events as a Chrome trace (JSON) to `path`. Returns 0, or
+// -1 on error (no profiler running, the file not writable).
+int ijepa_profiler_stop(const char* path) {
+  try {
+    auto result = torch::autograd::profiler::disableProfiler();
+    if (!result) return -1;
+    result->save(path);
+    return 0;
+  } catch (...) {
+    return -1;
+  }
 }
 
 }  // extern "C"

@@ -68,6 +68,10 @@ pub enum Error {
         /// libtorch's message (its first line).
         detail: String,
     },
+    /// The operator profiler could not start, stop or save, or a trace could not be read
+    /// (see [`crate::profile`]).
+    #[error("profiler: {0}")]
+    Profiler(String),
     /// An error from libtorch.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -50,6 +50,7 @@ pub mod monitor;
 pub mod optim;
 pub mod plan;
 pub mod precision;
+pub mod profile;
 pub mod recipe;
 pub mod rng;
 pub mod run_dir;

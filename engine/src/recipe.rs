@@ -354,6 +354,23 @@ pub fn time_steps(recipe: &mut dyn DynRecipe, views: &[Tensor], batch: usize, wa
     Ok(times)
 }
 
+/// Runs `steps` more steps of `recipe` under libtorch's operator profiler ([`crate::profile`])
+/// and writes its Chrome trace to `trace`. Returns the wall time per step, seconds (the
+/// profiler's own overhead included).
+pub fn profile_steps(recipe: &mut dyn DynRecipe, views: &[Tensor], batch: usize, steps: usize, hyper: Hyper, device: Device, trace: &Path) -> Result<f64> {
+    let extras: Vec<_> = (0..steps).map(|i| recipe.bench_collate(0, (1 << 20) + i as u64, batch)).collect::<Result<_>>()?;
+    crate::device::synchronize(device);
+    crate::profile::start()?;
+    let t0 = std::time::Instant::now();
+    let run = extras.iter().try_for_each(|x| recipe.bench_step(views, x.as_ref(), hyper).map(|_| ()));
+    crate::device::synchronize(device);
+    let wall = t0.elapsed().as_secs_f64();
+    let stopped = crate::profile::stop(trace);
+    run?;
+    stopped?;
+    Ok(wall / steps.max(1) as f64)
+}
+
 /// Builds a recipe for an experiment on a device, as rank `rank` of `world`.
 pub type BuildFn = Arc<dyn Fn(&Experiment, Device, u64, u64) -> Result<Box<dyn DynRecipe>> + Send + Sync>;
 
