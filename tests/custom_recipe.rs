@@ -68,7 +68,7 @@ impl Recipe for LinearAe {
     }
 
     fn step(&mut self, images: &Tensor, _: &(), hyper: Hyper) -> Result<StepStats> {
-        self.optimizer.zero_grad();
+        self.optimizer.zero_grad()?;
         let pooled = self.encoder.forward(images, None).mean_dim(1, false, Kind::Float);
         let recon = self.decoder.forward(&pooled);
         let loss = recon.mse_loss(&images.flatten(1, -1), tch::Reduction::Mean);

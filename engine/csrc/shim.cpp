@@ -109,6 +109,22 @@ char* ijepa_fused_adamw(void** params, void** grads, void** exp_avgs, void** exp
 
 void ijepa_shim_free(char* message) { std::free(message); }
 
+// Drops the gradients of n tensors (`p.grad = None`, what torch's `zero_grad()` does by
+// default): the next backward writes fresh gradients instead of adding to zeroed ones.
+// Returns NULL, or a malloc'ed error message (free it with ijepa_shim_free).
+char* ijepa_grads_reset(void** tensors, int64_t n) {
+  try {
+    for (auto& t : tensors_of(tensors, n)) t.mutable_grad().reset();
+    return nullptr;
+  } catch (const std::exception& e) {
+    return error_message(e);
+  } catch (...) {
+    char* p = static_cast<char*>(std::malloc(22));
+    if (p != nullptr) std::memcpy(p, "unknown C++ exception", 22);
+    return p;
+  }
+}
+
 // Starts recording every operator on this thread (and the autograd engine's) until
 // ijepa_profiler_stop. Returns 0, or -1 on error (a profiler already running).
 int ijepa_profiler_start() {

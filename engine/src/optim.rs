@@ -121,15 +121,18 @@ impl AdamW {
         Ok(())
     }
 
-    /// Zeroes (drops) every gradient.
-    pub fn zero_grad(&mut self) {
-        for s in &mut self.slots {
-            let mut g = s.param.grad();
-            if g.defined() {
-                let _ = g.detach_();
-                let _ = g.zero_();
-            }
-        }
+    /// Drops every gradient (`p.grad = None`: torch's `zero_grad()` default, which the
+    /// official training loop calls): the next backward writes fresh gradients rather than
+    /// adding into zeroed ones, and a parameter that gets none then is skipped by the step, as
+    /// torch skips it.
+    ///
+    /// # Errors
+    /// libtorch's.
+    pub fn zero_grad(&mut self) -> Result<()> {
+        let handles: Vec<*mut c_void> = self.slots.iter().map(|s| s.param.as_ptr() as *mut c_void).collect();
+        // SAFETY: live tch tensors borrowed for the call; the shim catches every C++ exception.
+        let err = unsafe { ijepa_grads_reset(handles.as_ptr(), handles.len() as i64) };
+        shim_result(err, "dropping the gradients")
     }
 
     /// One AdamW step with learning rate `lr` (times each slot's `lr_scale`) and weight decay
@@ -224,7 +227,19 @@ extern "C" {
         weight_decay: f64,
         eps: f64,
     ) -> *mut c_char;
+    fn ijepa_grads_reset(tensors: *const *mut c_void, n: i64) -> *mut c_char;
     fn ijepa_shim_free(message: *mut c_char);
+}
+
+/// The shim's NULL-or-message convention as a result (`what` names the operation).
+fn shim_result(err: *mut c_char, what: &str) -> Result<()> {
+    if err.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a NUL-terminated message malloc'ed by the shim, freed once here.
+    let msg = unsafe { std::ffi::CStr::from_ptr(err) }.to_string_lossy().into_owned();
+    unsafe { ijepa_shim_free(err) };
+    Err(Error::Train(format!("{what}: {msg}")))
 }
 
 /// libtorch's `_fused_adamw_` over `slots` (float32, contiguous, one device) with their
@@ -238,13 +253,7 @@ fn fused_adamw(slots: &[&Slot], grads: &[Tensor], step: &Tensor, lr: f64, (b1, b
     // SAFETY: every handle is a live tch tensor (an at::Tensor*) borrowed for the call; the
     // shim copies the handles (sharing storage) and catches every C++ exception.
     let err = unsafe { ijepa_fused_adamw(p.as_ptr(), g.as_ptr(), m.as_ptr(), v.as_ptr(), p.len() as i64, handle(step), lr, b1, b2, wd, eps) };
-    if err.is_null() {
-        return Ok(());
-    }
-    // SAFETY: a NUL-terminated message malloc'ed by the shim, freed once here.
-    let msg = unsafe { std::ffi::CStr::from_ptr(err) }.to_string_lossy().into_owned();
-    unsafe { ijepa_shim_free(err) };
-    Err(Error::Train(format!("fused AdamW step: {msg}")))
+    shim_result(err, "fused AdamW step")
 }
 
 /// EMA update of `target` towards `online`: t = m*t + (1-m)*o, for each pair (official:
@@ -296,7 +305,7 @@ mod tests {
             s.lr_scale = if s.name.starts_with("predictor") { 0.5 } else { 1.0 };
         }
         for step in 0..3 {
-            opt.zero_grad();
+            opt.zero_grad().unwrap();
             set_grads(&opt, |p| values(&p.size(), 1.3 + step as f64) * 1e-2);
             if fused {
                 opt.step_skipping(1e-2, 0.1, skip).unwrap();

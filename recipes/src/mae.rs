@@ -422,7 +422,7 @@ impl Mae {
     /// # Errors
     /// libtorch's, or the gradient synchronisation's.
     pub fn train_step(&mut self, images: &Tensor, noise: &Tensor, hyper: Hyper) -> Result<MaeForward> {
-        self.optimizer.zero_grad();
+        self.optimizer.zero_grad()?;
         let fwd = self.forward(images, noise)?;
         self.last_loss = backward_step(&fwd.loss, self.grad_sync.as_mut(), &mut self.optimizer, hyper.lr, hyper.wd)?;
         Ok(fwd)

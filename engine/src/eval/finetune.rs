@@ -226,7 +226,7 @@ fn train_one(
             if !value.is_finite() {
                 return Err(Error::Train(format!("fine-tuning diverged: loss {value} at epoch {epoch}, step {it} (lr {lr_now:.3e})")));
             }
-            opt.zero_grad();
+            opt.zero_grad()?;
             loss.f_backward()?;
             opt.step(lr_now, wd)?;
             loss_sum += value;

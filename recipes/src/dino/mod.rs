@@ -338,7 +338,7 @@ impl Dino {
     /// # Errors
     /// libtorch's, or the gradient synchronisation's.
     pub fn train_step(&mut self, crops: &[Tensor], hyper: Hyper) -> Result<(DinoForward, f64)> {
-        self.optimizer.zero_grad();
+        self.optimizer.zero_grad()?;
         let fwd = self.forward(crops)?;
         let loss = backward_sync(&fwd.loss, self.grad_sync.as_mut())?;
         let clip = self.spec.dino.clip_grad;

@@ -219,7 +219,7 @@ impl IJepa {
     /// Backward, AdamW step with `hyper.lr`/`hyper.wd`, EMA update with `hyper.momentum`.
     /// Returns the forward outputs (with gradients still on the parameters).
     pub fn train_step(&mut self, images: &Tensor, masks_enc: &[Tensor], masks_pred: &[Tensor], hyper: Hyper) -> Result<Forward> {
-        self.optimizer.zero_grad();
+        self.optimizer.zero_grad()?;
         let fwd = self.forward(images, masks_enc, masks_pred)?;
         self.last_loss = backward_step(&fwd.loss, self.grad_sync.as_mut(), &mut self.optimizer, hyper.lr, hyper.wd)?;
         ema_update(&self.ema_pairs, hyper.momentum)?;

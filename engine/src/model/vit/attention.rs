@@ -29,7 +29,10 @@ impl Attention {
     pub fn forward(&self, x: &Tensor) -> Tensor {
         let (b, n, c) = x.size3().expect("attention input is [B, N, D]");
         let qkv = self.qkv.forward(x).reshape([b, n, 3, self.heads, c / self.heads]).permute([2, 0, 3, 1, 4]);
-        let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+        // unbind, not three selects (the official `qkv[0], qkv[1], qkv[2]`): the same values,
+        // but its backward stacks the three gradients instead of zero-filling a qkv-sized
+        // tensor for each and summing them
+        let [q, k, v]: [Tensor; 3] = qkv.unbind(0).try_into().expect("qkv has 3 parts");
         let scale = ((c / self.heads) as f64).powf(-0.5);
         // CUDA: the fused kernel (flash / memory-efficient). CPU: the official explicit form,
         // measured faster here under bf16 autocast (289 vs 449 ms/step for the default bench)
