@@ -8,6 +8,7 @@ fn main() {
     emit_torch_link_args();
     println!("cargo:rerun-if-changed=csrc/shim.cpp");
     println!("cargo:rerun-if-changed=csrc/c10d.cpp");
+    println!("cargo:rerun-if-changed=csrc/ffi.h");
     println!("cargo:rerun-if-env-changed=CARGO_FEATURE_NCCL");
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         panic!("torch-sys did not export DEP_TCH_LIBTORCH_LIB; set LIBTORCH_USE_PYTORCH=1 and use the project venv (see README)");

@@ -209,6 +209,34 @@ fn bench_step_prints_one_line() {
 }
 
 #[test]
+fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
+    let d = scratch("bench-profile");
+    let trace = d.join("step.json");
+    let args = ["bench", "step", "--width", "32", "--depth", "1", "--heads", "2", "--size", "32", "--batch", "4", "--pred-depth", "1", "--pred-width", "16", "--steps", "1", "--warmup", "0"];
+    let o = ijepa(&[&args[..], &["--precision", "fp32", "--profile", "2", "--trace", trace.to_str().unwrap()]].concat());
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let head = out.lines().find(|l| l.starts_with("profile of 2 steps")).unwrap_or_else(|| panic!("{out}"));
+    assert!(head.contains("matrix products") && head.contains("% of the ops' self time"), "{head}");
+    // the table: up to 15 operators by self time, each with its calls a step
+    let rows: Vec<&str> = out.lines().skip_while(|l| !l.starts_with("operator")).skip(1).take(15).collect();
+    let calls = |r: &str| {
+        let f: Vec<&str> = r.split_whitespace().collect();
+        f.len().checked_sub(4).and_then(|i| f[i].parse::<f64>().ok())
+    };
+    assert!(rows.len() == 15 && rows.iter().all(|r| calls(r).is_some_and(|c| c > 0.0)), "{out}");
+    // the trace: every operator of the two steps, among them two fused AdamW calls a step
+    // (decayed weights, and biases with 1-D tensors)
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let events = json["traceEvents"].as_array().unwrap();
+    assert_eq!(events.iter().filter(|e| e["name"] == "aten::_fused_adamw_").count(), 4);
+    assert!(events.len() > 100);
+    // --trace without --profile is refused by the argument parser
+    let o = ijepa(&[&args[..], &["--trace", trace.to_str().unwrap()]].concat());
+    assert!(!o.status.success());
+}
+
+#[test]
 fn estimate_counts_measures_and_projects() {
     let d = scratch("estimate");
     let f = write(

@@ -21,6 +21,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include "ffi.h"
+
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -40,41 +42,9 @@ struct Pg {
   std::chrono::milliseconds timeout{30000};
 };
 
-char* dup(const std::string& s) {
-  char* p = static_cast<char*>(std::malloc(s.size() + 1));
-  if (p != nullptr) {
-    std::memcpy(p, s.data(), s.size());
-    p[s.size()] = '\0';
-  }
-  return p;
-}
-
-// c10::Error::what() appends a C++ stack trace and "Exception raised from ..." lines; keep the
-// message the user can act on (c10::Error::what_without_backtrace()).
-std::string message_of(const std::exception& e) {
-  if (auto* c = dynamic_cast<const c10::Error*>(&e)) {
-    return c->what_without_backtrace();
-  }
-  return e.what();
-}
-
-// Runs `f`, turning any exception into a malloc'ed message.
-template <typename F>
-char* guarded(F&& f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return dup(message_of(e));
-  } catch (...) {
-    return dup("unknown C++ exception");
-  }
-}
-
-at::Tensor& tensor_of(void* t) {
-  if (t == nullptr) throw std::invalid_argument("null tensor handle");
-  return *static_cast<at::Tensor*>(t);
-}
+using ijepa_ffi::dup;
+using ijepa_ffi::guarded;
+using ijepa_ffi::tensor_of;
 
 Pg& pg_of(void* pg) {
   if (pg == nullptr) throw std::invalid_argument("null process group handle");

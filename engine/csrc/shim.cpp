@@ -12,6 +12,8 @@
 #include <ATen/ops/_fused_adamw.h>
 #include <torch/csrc/autograd/profiler_kineto.h>
 
+#include "ffi.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -23,28 +25,8 @@
 namespace {
 c10::DeviceType device_type_of(int device) { return device == 1 ? c10::DeviceType::CUDA : c10::DeviceType::CPU; }
 
-// A malloc'ed copy of an exception's message (c10::Error without its C++ backtrace).
-char* error_message(const std::exception& e) {
-  std::string m = e.what();
-  if (auto* c = dynamic_cast<const c10::Error*>(&e)) m = c->what_without_backtrace();
-  char* p = static_cast<char*>(std::malloc(m.size() + 1));
-  if (p != nullptr) {
-    std::memcpy(p, m.data(), m.size());
-    p[m.size()] = '\0';
-  }
-  return p;
-}
-
-// tch handles (at::Tensor*) as a list of at::Tensor sharing their storage.
-std::vector<at::Tensor> tensors_of(void** handles, int64_t n) {
-  std::vector<at::Tensor> out;
-  out.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; i++) {
-    if (handles[i] == nullptr) throw std::invalid_argument("null tensor handle");
-    out.push_back(*static_cast<at::Tensor*>(handles[i]));
-  }
-  return out;
-}
+using ijepa_ffi::guarded;
+using ijepa_ffi::tensors_of;
 }  // namespace
 
 extern "C" {
@@ -88,23 +70,15 @@ int ijepa_autocast_is_enabled(int device) {
 // weight decay. Returns NULL, or a malloc'ed error message (free it with ijepa_shim_free).
 char* ijepa_fused_adamw(void** params, void** grads, void** exp_avgs, void** exp_avg_sqs, int64_t n,
                         void* step, double lr, double beta1, double beta2, double weight_decay, double eps) {
-  try {
+  return guarded([&] {
     auto p = tensors_of(params, n);
     auto g = tensors_of(grads, n);
     auto m = tensors_of(exp_avgs, n);
     auto v = tensors_of(exp_avg_sqs, n);
-    if (step == nullptr) throw std::invalid_argument("null step handle");
-    std::vector<at::Tensor> steps(static_cast<size_t>(n), *static_cast<at::Tensor*>(step));
+    std::vector<at::Tensor> steps(static_cast<size_t>(n), ijepa_ffi::tensor_of(step));
     at::_fused_adamw_(p, g, m, v, {}, steps, lr, beta1, beta2, weight_decay, eps, /*amsgrad=*/false,
                       /*maximize=*/false);
-    return nullptr;
-  } catch (const std::exception& e) {
-    return error_message(e);
-  } catch (...) {
-    char* p = static_cast<char*>(std::malloc(22));
-    if (p != nullptr) std::memcpy(p, "unknown C++ exception", 22);
-    return p;
-  }
+  });
 }
 
 void ijepa_shim_free(char* message) { std::free(message); }
@@ -113,16 +87,9 @@ void ijepa_shim_free(char* message) { std::free(message); }
 // default): the next backward writes fresh gradients instead of adding to zeroed ones.
 // Returns NULL, or a malloc'ed error message (free it with ijepa_shim_free).
 char* ijepa_grads_reset(void** tensors, int64_t n) {
-  try {
+  return guarded([&] {
     for (auto& t : tensors_of(tensors, n)) t.mutable_grad().reset();
-    return nullptr;
-  } catch (const std::exception& e) {
-    return error_message(e);
-  } catch (...) {
-    char* p = static_cast<char*>(std::malloc(22));
-    if (p != nullptr) std::memcpy(p, "unknown C++ exception", 22);
-    return p;
-  }
+  });
 }
 
 // Starts recording every operator on this thread (and the autograd engine's) until
