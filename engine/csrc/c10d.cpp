@@ -3,7 +3,7 @@
 // collective: every call forwards to the c10d backend and waits on its Work.
 //
 // Error convention: every extern "C" function catches all C++ exceptions and returns a
-// malloc'ed, NUL-terminated message (free it with ijepa_c10d_free_error), or NULL on success.
+// malloc'ed, NUL-terminated message (free it with ijepa_shim_free, shim.cpp), or NULL on success.
 // A C++ exception never crosses into Rust.
 //
 // Tensors are tch handles: in torch-sys a `tensor` is a `torch::Tensor*` (= at::Tensor*), so we
@@ -70,8 +70,6 @@ c10d::ReduceOp reduce_op(int op) {
 }  // namespace
 
 extern "C" {
-
-void ijepa_c10d_free_error(char* err) { std::free(err); }
 
 int ijepa_c10d_has_nccl() {
 #ifdef IJEPA_NCCL

@@ -42,6 +42,7 @@ pub mod dist;
 pub mod error;
 pub mod estimate;
 pub mod eval;
+mod ffi;
 pub mod guard;
 pub mod interrupt;
 pub mod memory;

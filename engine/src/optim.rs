@@ -228,18 +228,14 @@ extern "C" {
         eps: f64,
     ) -> *mut c_char;
     fn ijepa_grads_reset(tensors: *const *mut c_void, n: i64) -> *mut c_char;
-    fn ijepa_shim_free(message: *mut c_char);
 }
 
 /// The shim's NULL-or-message convention as a result (`what` names the operation).
 fn shim_result(err: *mut c_char, what: &str) -> Result<()> {
-    if err.is_null() {
-        return Ok(());
+    match crate::ffi::take_message(err) {
+        None => Ok(()),
+        Some(msg) => Err(Error::Train(format!("{what}: {msg}"))),
     }
-    // SAFETY: a NUL-terminated message malloc'ed by the shim, freed once here.
-    let msg = unsafe { std::ffi::CStr::from_ptr(err) }.to_string_lossy().into_owned();
-    unsafe { ijepa_shim_free(err) };
-    Err(Error::Train(format!("{what}: {msg}")))
 }
 
 /// libtorch's `_fused_adamw_` over `slots` (float32, contiguous, one device) with their

@@ -31,12 +31,11 @@ pub use ddp::{broadcast_tensors, GradBuckets, DEFAULT_BUCKET_BYTES};
 pub use env::{first_host, tasks_on_node, DistEnv};
 
 use crate::error::{Error, Result};
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CString};
 use std::time::Duration;
 use tch::{Device, Tensor};
 
 extern "C" {
-    fn ijepa_c10d_free_error(err: *mut c_char);
     fn ijepa_c10d_has_nccl() -> c_int;
     #[allow(clippy::too_many_arguments)]
     fn ijepa_c10d_create(
@@ -62,14 +61,7 @@ extern "C" {
 
 /// Takes ownership of a shim error string (NULL = success).
 fn take_error(err: *mut c_char) -> Option<String> {
-    if err.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null return of the shim is a malloc'ed NUL-terminated string that we own.
-    let msg = strip_source_locations(unsafe { CStr::from_ptr(err) }.to_string_lossy().trim());
-    // SAFETY: freed exactly once, with the shim's free (malloc's counterpart).
-    unsafe { ijepa_c10d_free_error(err) };
-    Some(msg)
+    crate::ffi::take_message(err).map(|msg| strip_source_locations(msg.trim()))
 }
 
 /// Drops gloo's `[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:547] ` prefixes (a
