@@ -419,7 +419,8 @@ struct BenchStep {
     threads: Option<i32>,
     /// After the timed steps, run this many more under libtorch's operator profiler and print
     /// each operator's calls and self time per step, and the matrix products' share of it (as
-    /// `scripts/bench_official_step.py --profile` does for the official code).
+    /// `scripts/bench_official_step.py --profile` does for the official code). `bench dist`
+    /// and `bench features` profile their 1-process step (not the ranks' data-parallel one).
     #[arg(long, default_value_t = 0, value_name = "STEPS")]
     profile: usize,
     /// Where `--profile` writes its Chrome trace (default: ijepa-step-trace.json in the
@@ -776,7 +777,16 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
     Ok(exp)
 }
 
-/// Times the training step of `b`, data-parallel over `dist` when given.
+/// `--profile` profiles the 1-process training step, so it cannot go with `--no-step`.
+fn profile_needs_step(no_step: bool, step: &BenchStep) -> Result<(), Box<dyn std::error::Error>> {
+    if no_step && step.profile > 0 {
+        return Err("--profile profiles the 1-process training step, which --no-step skips: drop one of the two".into());
+    }
+    Ok(())
+}
+
+/// Times the training step of `b`, data-parallel over `dist` when given (the profiler, with
+/// `--profile`, runs only without `dist`: the parent of `bench dist` profiles its 1-process step).
 fn time_step(
     b: &BenchStep,
     dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>,
@@ -823,6 +833,7 @@ fn time_step(
 /// ranks of itself (same arguments) which time all-reduce and the data-parallel step.
 fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
     use ijepa_engine::dist::{self, Backend, DistEnv, ProcessGroup};
+    profile_needs_step(b.no_step, &b.step)?;
     tch::set_num_threads(b.threads);
     let Some(env) = DistEnv::from_env()? else {
         let mut extra = Vec::new();
@@ -901,6 +912,7 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, devi
 fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     use ijepa_engine::data::{self, Split};
     use ijepa_engine::eval::features::{self, FeatureKind};
+    profile_needs_step(b.no_step, &b.step)?;
     if let Some(t) = b.step.threads {
         tch::set_num_threads(t);
     }

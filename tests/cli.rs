@@ -234,6 +234,15 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     // --trace without --profile is refused by the argument parser
     let o = ijepa(&[&args[..], &["--trace", trace.to_str().unwrap()]].concat());
     assert!(!o.status.success());
+    // --profile profiles the 1-process step: with --no-step (bench features, bench dist) it
+    // is refused, naming both, before anything is timed or launched
+    for cmd in ["features", "dist"] {
+        let o = ijepa(&["bench", cmd, "--no-step", "--profile", "2"]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success(), "{cmd}: {out}{err}");
+        assert!(err.contains("--profile") && err.contains("--no-step"), "{cmd}: {err}");
+        assert!(!out.contains("all-reduce") && !out.contains("bench features"), "{cmd}: {out}");
+    }
 }
 
 #[test]
