@@ -135,6 +135,9 @@ struct ResultRow {
     arch: String,
     epochs: Option<i64>,
     data: String,
+    /// The features the head read (`last`, `last4`, `pixels`...; the set a probe over several
+    /// chose on its held-out split), ours only.
+    features: Option<String>,
     fraction: Option<f64>,
     top1: f64,
     source: &'static str,
@@ -148,6 +151,7 @@ impl ResultRow {
             arch: r.arch.clone(),
             epochs: r.pretrain_epochs.map(|x| x as i64),
             data: r.data.clone(),
+            features: nonempty(&r.features),
             fraction: r.fraction,
             top1: r.top1,
             source: "ours",
@@ -160,6 +164,7 @@ impl ResultRow {
             arch: p.arch.clone(),
             epochs: Some(p.epochs),
             data: PAPER_DATA.to_string(),
+            features: None,
             fraction,
             top1: p.top1,
             source: "paper",
@@ -194,6 +199,7 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
             rows.iter().map(|r| r.epochs).collect::<Vec<_>>(),
         ),
         str_col("data", rows.iter().map(|r| r.data.clone()).collect()),
+        opt_str_col("features", rows.iter().map(|r| r.features.clone()).collect()),
     ];
     if with_fraction {
         cols.push(Column::new(
@@ -213,7 +219,8 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
 }
 
 /// Table-1 layout (linear probe on frozen features): columns `method`, `arch`, `epochs`
-/// (pretraining, null for baselines), `data`, `top1` (percent), `source` (`"ours"`/`"paper"`).
+/// (pretraining, null for baselines), `data`, `features` (what our head read: `last`, `last4`,
+/// `pixels`...; null for the paper's rows), `top1` (percent), `source` (`"ours"`/`"paper"`).
 /// Our rows are the `protocol: "linear"` evaluations that are not part of a sweep (`varied`
 /// empty) or are points of a sweep over recipes; the paper's rows are its Table 1
 /// (ImageNet-1k).
@@ -235,20 +242,20 @@ fn ours_beside_paper(reg: &Registry, protocol: &str, table: i64, fraction: Optio
 }
 
 /// Table-2 layout (low-shot linear probe): columns `method`, `arch`, `epochs`, `data`,
-/// `fraction` (of the training labels), `top1`, `source`. Our rows are the plain
+/// `features`, `fraction` (of the training labels), `top1`, `source`. Our rows are the plain
 /// `protocol: "low-shot"` evaluations; the paper's rows are its Table 2 (1% of ImageNet-1k).
 pub fn lowshot_table(reg: &Registry) -> DataFrame {
     ours_beside_paper(reg, "low-shot", 2, Some(0.01))
 }
 
 /// k-NN evaluations (ours only; the paper reports none): columns `method`, `arch`, `epochs`,
-/// `data`, `top1`, `source`.
+/// `data`, `features`, `top1`, `source`.
 pub fn knn_table(reg: &Registry) -> DataFrame {
     result_frame(&our_rows(reg, "knn"), false)
 }
 
-/// Table-15 layout (full fine-tuning): columns `method`, `arch`, `epochs`, `data`, `top1`,
-/// `source`. Our rows are the `protocol: "finetune"` evaluations (plain or points of a sweep
+/// Table-15 layout (full fine-tuning): columns `method`, `arch`, `epochs`, `data`,
+/// `features`, `top1`, `source`. Our rows are the `protocol: "finetune"` evaluations (plain or points of a sweep
 /// over recipes); the paper's rows are its Table 15 (ImageNet-1k fine-tuning).
 pub fn finetune_table(reg: &Registry) -> DataFrame {
     ours_beside_paper(reg, "finetune", 15, None)

@@ -72,7 +72,8 @@ fn eval(
         &json!({"experiment": exp, "stage": format!("eval-{name}"), "protocol": protocol, "model": model,
                 "method": method, "arch": if model == "raw-pixels" { "pixels" } else { "ViT-192x6/4" },
                 "pretrain_epochs": if model == "ijepa" { json!(4) } else { json!(null) },
-                "data": "Fashion-MNIST", "resolution": 28, "features": "avgpool-last", "head": "linear",
+                "data": "Fashion-MNIST", "resolution": 28, "head": "linear",
+                "features": match model { "ijepa" => "last4", "random-init" => "last", _ => "pixels" },
                 "fraction": fraction,
                 "sweep": [{"params": {"lr": 0.01}, "heldout_top1": top1 - 1.0}, {"params": {"lr": 0.1}, "heldout_top1": top1 - 3.0}],
                 "chosen": {"lr": 0.01}, "top1": top1, "train_examples": 60000, "test_examples": 10000,
@@ -219,6 +220,9 @@ fn linear_and_lowshot_tables() {
     assert_eq!(find(&lin, &[("method", "random init")])[0]["top1"], "45.1");
     assert_eq!(find(&lin, &[("method", "raw pixels")])[0]["top1"], "77.0");
     assert_eq!(find(&lin, &[("method", "random init")])[0]["epochs"], "");
+    // the features each of our heads read (the set a probe chose), none for the paper's rows
+    let features = |m: &str| find(&lin, &[("method", m), ("source", "ours")])[0]["features"].clone();
+    assert_eq!((features("I-JEPA (ours)"), features("random init"), features("raw pixels")), ("last4".into(), "last".into(), "pixels".into()));
     let h14 = find(
         &lin,
         &[
@@ -230,6 +234,7 @@ fn linear_and_lowshot_tables() {
     assert_eq!(h14.len(), 1);
     assert_eq!(h14[0]["top1"], "79.3");
     assert_eq!(h14[0]["data"], "ImageNet-1k");
+    assert_eq!(h14[0]["features"], "", "the paper names no feature set");
     assert_eq!(
         find(&lin, &[("method", "MAE"), ("arch", "ViT-B/16")]).len(),
         1,
@@ -350,7 +355,7 @@ fn report_files_are_written() {
     let md = fs::read_to_string(&files.markdown).unwrap();
     assert!(md.contains("## Linear probe (paper Table 1)") && md.contains("ImageNet-1k results"));
     assert!(
-        md.contains("| I-JEPA (ours) | ViT-192x6/4 | 4 | Fashion-MNIST | 82.5 | ours |"),
+        md.contains("| I-JEPA (ours) | ViT-192x6/4 | 4 | Fashion-MNIST | last4 | 82.5 | ours |"),
         "{md}"
     );
     assert!(md.contains("| mask.targets.scale | 0.15-0.2 | linear | I-JEPA (ours) | 80.1 | 8 | target-scale=0.15-0.2 | 54.2 |"), "{md}");
@@ -366,8 +371,10 @@ fn report_files_are_written() {
     }
     let csv = fs::read_to_string(out.join("tables/linear.csv")).unwrap();
     assert!(
-        csv.starts_with("method,arch,epochs,data,top1,source\n")
-            && csv.contains("I-JEPA,ViT-H/14,300,ImageNet-1k,79.3,paper")
+        csv.starts_with("method,arch,epochs,data,features,top1,source\n")
+            && csv.contains("I-JEPA,ViT-H/14,300,ImageNet-1k,,79.3,paper")
+            && csv.contains("I-JEPA (ours),ViT-192x6/4,4,Fashion-MNIST,last4,82.5,ours"),
+        "{csv}"
     );
 }
 
@@ -522,7 +529,7 @@ fn binary_prints_tables_and_paths() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
-        stdout.contains("| I-JEPA | ViT-H/14 | 300 | ImageNet-1k | 79.3 | paper |"),
+        stdout.contains("| I-JEPA | ViT-H/14 | 300 | ImageNet-1k |  | 79.3 | paper |"),
         "{stdout}"
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("report.html"));
@@ -548,5 +555,5 @@ fn minimal_eval_with_nulls_loads() {
     assert!(files.plots.is_empty());
     assert!(fs::read_to_string(&files.markdown)
         .unwrap()
-        .contains("| I-JEPA (ours) | ViT-96x4/4 |  |  | 70.5 | ours |"));
+        .contains("| I-JEPA (ours) | ViT-96x4/4 |  |  |  | 70.5 | ours |"));
 }
