@@ -255,8 +255,9 @@ pub fn knn_table(reg: &Registry) -> DataFrame {
 }
 
 /// Table-15 layout (full fine-tuning): columns `method`, `arch`, `epochs`, `data`,
-/// `features`, `top1`, `source`. Our rows are the `protocol: "finetune"` evaluations (plain or points of a sweep
-/// over recipes); the paper's rows are its Table 15 (ImageNet-1k fine-tuning).
+/// `features`, `top1`, `source`. Our rows are the `protocol: "finetune"` evaluations (plain or
+/// points of a sweep over recipes); the paper's rows are its Table 15 (ImageNet-1k
+/// fine-tuning).
 pub fn finetune_table(reg: &Registry) -> DataFrame {
     ours_beside_paper(reg, "finetune", 15, None)
 }
