@@ -287,7 +287,7 @@ struct BenchFeatures {
     #[arg(long, default_value_t = 256)]
     extract_batch: usize,
     /// Skip timing the training step.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "profile")]
     no_step: bool,
 }
 
@@ -331,14 +331,12 @@ struct BenchDist {
     /// Timed all-reduces per size.
     #[arg(long, default_value_t = 20)]
     iters: usize,
-    /// Torch threads per rank (the same in the 1-process run).
-    #[arg(long, default_value_t = 1)]
-    threads: i32,
-    /// The training step to time (see `bench step`).
+    /// The training step to time (see `bench step`); its `--threads` are the torch threads per
+    /// rank and of the 1-process run (default here: 1).
     #[command(flatten)]
     step: BenchStep,
     /// Skip the training-step comparison.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "profile")]
     no_step: bool,
 }
 
@@ -414,7 +412,7 @@ struct BenchStep {
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
-    /// Torch intra-op threads (default: torch's choice).
+    /// Torch intra-op threads (default: torch's choice; `bench dist`: 1 per rank).
     #[arg(long)]
     threads: Option<i32>,
     /// After the timed steps, run this many more under libtorch's operator profiler and print
@@ -777,14 +775,6 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
     Ok(exp)
 }
 
-/// `--profile` profiles the 1-process training step, so it cannot go with `--no-step`.
-fn profile_needs_step(no_step: bool, step: &BenchStep) -> Result<(), Box<dyn std::error::Error>> {
-    if no_step && step.profile > 0 {
-        return Err("--profile profiles the 1-process training step, which --no-step skips: drop one of the two".into());
-    }
-    Ok(())
-}
-
 /// Times the training step of `b`, data-parallel over `dist` when given (the profiler, with
 /// `--profile`, runs only without `dist`: the parent of `bench dist` profiles its 1-process step).
 fn time_step(
@@ -833,8 +823,8 @@ fn time_step(
 /// ranks of itself (same arguments) which time all-reduce and the data-parallel step.
 fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
     use ijepa_engine::dist::{self, Backend, DistEnv, ProcessGroup};
-    profile_needs_step(b.no_step, &b.step)?;
-    tch::set_num_threads(b.threads);
+    let threads = b.step.threads.unwrap_or(1);
+    tch::set_num_threads(threads);
     let Some(env) = DistEnv::from_env()? else {
         let mut extra = Vec::new();
         if !b.no_step {
@@ -846,7 +836,7 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
                 b.step.batch,
                 device::describe(dev),
                 params as f64 / 1e6,
-                b.threads
+                threads
             );
             extra.push(("IJEPA_BENCH_SINGLE_MS".to_string(), format!("{}", st.mean * 1e3)));
         }
@@ -912,7 +902,6 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, devi
 fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     use ijepa_engine::data::{self, Split};
     use ijepa_engine::eval::features::{self, FeatureKind};
-    profile_needs_step(b.no_step, &b.step)?;
     if let Some(t) = b.step.threads {
         tch::set_num_threads(t);
     }
@@ -1164,4 +1153,40 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
         rate / b.threads.max(1) as f64
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Argument ids and long names are unique within each (sub)command. clap checks this only
+    /// in debug builds, when the subcommand is parsed (a flattened struct can bring a second
+    /// `threads`); the tests run in release, so the test walks the definition itself, and runs
+    /// clap's own checks (`debug_assert`) where they are compiled in.
+    #[test]
+    fn argument_ids_and_long_names_are_unique_in_every_command() {
+        fn walk(cmd: &clap::Command, path: &str, bad: &mut Vec<String>) {
+            let mut ids = std::collections::HashSet::new();
+            let mut longs = std::collections::HashSet::new();
+            for a in cmd.get_arguments() {
+                if !ids.insert(a.get_id().to_string()) {
+                    bad.push(format!("{path}: id {:?} twice", a.get_id().as_str()));
+                }
+                if let Some(l) = a.get_long() {
+                    if !longs.insert(l.to_string()) {
+                        bad.push(format!("{path}: --{l} twice"));
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), bad);
+            }
+        }
+        let cmd = Cli::command();
+        let mut bad = Vec::new();
+        walk(&cmd, "ijepa", &mut bad);
+        assert!(bad.is_empty(), "{bad:?}");
+        cmd.debug_assert();
+    }
 }
