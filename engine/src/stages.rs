@@ -13,7 +13,7 @@ use crate::model::ParamStore;
 use crate::run_dir::{self, content_hash};
 use ijepa_dsl::config::{Baseline, DataConfig, DatasetKind, EvalConfig, EvalProtocol, Experiment, FeatureChoice, HeadKind};
 use ijepa_schema::{CurvePoint, EvalRecord, SweepPoint};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -167,7 +167,7 @@ pub struct EvalMeta {
     /// The experiment (the study's name in a sweep, so its points form one ablation table).
     pub experiment: String,
     /// The sweep point's settings (empty outside sweeps).
-    pub varied: std::collections::BTreeMap<String, String>,
+    pub varied: BTreeMap<String, String>,
 }
 
 /// The training and test splits of a dataset.
@@ -251,22 +251,25 @@ fn eval_stage(
         let n_test = sets[0].2.y.len();
         let (result, n_train, kind) = if sets.len() == 1 {
             let (kind, train, test) = &sets[0];
-            let (r, n) = evaluate(exp, cfg, train, test, train_ds.num_classes(), false)?;
+            let (r, n) = evaluate(exp, cfg, train, test, train_ds.num_classes())?;
             (r, n, *kind)
         } else {
-            // several feature sets: each probed, the best on the held-out part of the training
-            // split kept (eval::choose_features); the test split is not read to choose
+            // several feature sets: each set's hyper-parameters chosen on the held-out part of
+            // the training split, the set with the best held-out score kept
+            // (eval::choose_features), and only that one retrained on the whole training split
+            // and scored on the test split: the test split is not read to choose, nor for the
+            // sets that lost
             let mut runs = Vec::new();
-            let mut n_train = 0;
-            for (kind, train, test) in &sets {
-                let (r, n) = evaluate(exp, cfg, train, test, train_ds.num_classes(), true)?;
+            for (kind, train, _) in &sets {
+                let r = choose_on_heldout(exp, cfg, train, train_ds.num_classes())?;
                 let heldout = r.sweep.iter().map(|p| p.1).filter(|s| !s.is_nan()).fold(f64::NAN, f64::max);
                 tracing::info!(features = kind.name(), heldout_top1 = heldout, "probe on one feature set");
-                n_train = n;
                 runs.push((kind.blocks(), r));
             }
-            let (win, r) = crate::eval::choose_features(runs)?;
-            (r, n_train, sets[win].0)
+            let (win, chosen) = crate::eval::choose_features(runs)?;
+            let (kind, train, test) = &sets[win];
+            let (last, n_train) = evaluate_at(exp, cfg, train, test, train_ds.num_classes(), &chosen.chosen)?;
+            (ProbeResult { top1: last.top1, curve: last.curve, ..chosen }, n_train, *kind)
         };
         (result, n_train, n_test, kind)
     };
@@ -395,18 +398,9 @@ fn finetune_stage(
     Ok((result, train_ds.len(), test_ds.len()))
 }
 
-/// Runs a frozen-feature protocol; returns its result and the number of training labels used.
-/// `choosing`: the result is one of several feature sets' to choose among, so the kNN vote also
-/// scores its held-out part of the training split (the linear and logistic probes always do).
-fn evaluate(
-    exp: &Experiment,
-    cfg: &EvalConfig,
-    train: &Features,
-    test: &Features,
-    num_classes: usize,
-    choosing: bool,
-) -> Result<(ProbeResult, usize)> {
-    let linear_cfg = || linear::LinearCfg {
+/// The linear probe's settings from an eval block.
+fn linear_cfg(exp: &Experiment, cfg: &EvalConfig) -> linear::LinearCfg {
+    linear::LinearCfg {
         epochs: cfg.epochs,
         decay_every: cfg.decay_every,
         batch: cfg.batch_size,
@@ -415,37 +409,101 @@ fn evaluate(
         heldout: cfg.heldout,
         head: if cfg.head == HeadKind::BnLinear { linear::Head::BnLinear } else { linear::Head::Linear },
         seed: exp.seed,
+    }
+}
+
+/// The logistic probe's settings from an eval block.
+fn logistic_cfg(exp: &Experiment, cfg: &EvalConfig) -> logistic::LogisticCfg {
+    logistic::LogisticCfg { cs: cfg.cs.clone(), heldout: cfg.heldout, seed: exp.seed, ..Default::default() }
+}
+
+/// The labelled few of a low-shot protocol: the split file's images, or `fraction` of each
+/// class drawn by the experiment's seed (the same for every subject and feature set).
+fn lowshot_few(exp: &Experiment, cfg: &EvalConfig, train: &Features, num_classes: usize) -> Result<Features> {
+    let idx = match &cfg.split_file {
+        Some(list) => split_indices(exp, list)?,
+        None => lowshot::sample_per_class(&train.y, num_classes, cfg.fraction, exp.seed),
     };
-    let logistic_cfg = || logistic::LogisticCfg { cs: cfg.cs.clone(), heldout: cfg.heldout, seed: exp.seed, ..Default::default() };
+    lowshot::subset(train, &idx)
+}
+
+/// Runs a frozen-feature protocol; returns its result and the number of training labels used.
+fn evaluate(exp: &Experiment, cfg: &EvalConfig, train: &Features, test: &Features, num_classes: usize) -> Result<(ProbeResult, usize)> {
     let (result, n_train) = match cfg.protocol {
-        EvalProtocol::Linear => (linear::linear_probe(train, test, num_classes, &linear_cfg())?, train.y.len()),
+        EvalProtocol::Linear => (linear::linear_probe(train, test, num_classes, &linear_cfg(exp, cfg))?, train.y.len()),
         EvalProtocol::LowShot => {
-            let idx = match &cfg.split_file {
-                Some(list) => split_indices(exp, list)?,
-                None => lowshot::sample_per_class(&train.y, num_classes, cfg.fraction, exp.seed),
-            };
-            let few = lowshot::subset(train, &idx)?;
+            let few = lowshot_few(exp, cfg, train, num_classes)?;
             let r = match cfg.head {
-                HeadKind::Logistic => logistic::logistic_probe(&few, test, num_classes, &logistic_cfg())?,
-                _ => linear::linear_probe(&few, test, num_classes, &linear_cfg())?,
+                HeadKind::Logistic => logistic::logistic_probe(&few, test, num_classes, &logistic_cfg(exp, cfg))?,
+                _ => linear::linear_probe(&few, test, num_classes, &linear_cfg(exp, cfg))?,
             };
-            (r, idx.len())
+            (r, few.y.len())
         }
         EvalProtocol::Knn => {
             let top1 = knn::knn(train, test, num_classes, cfg.k, cfg.temperature)?;
-            let mut chosen = std::collections::BTreeMap::new();
-            chosen.insert("k".to_string(), cfg.k as f64);
-            chosen.insert("temperature".to_string(), cfg.temperature);
-            let sweep = if choosing {
-                vec![(chosen.clone(), knn::knn_heldout(train, num_classes, cfg.k, cfg.temperature, cfg.heldout, exp.seed)?)]
-            } else {
-                Vec::new()
-            };
-            (ProbeResult { sweep, chosen, top1, curve: Vec::new() }, train.y.len())
+            (ProbeResult { sweep: Vec::new(), chosen: knn_point(cfg), top1, curve: Vec::new() }, train.y.len())
         }
         EvalProtocol::Finetune => return Err(Error::Config("fine-tuning does not read frozen features".into())),
     };
     Ok((result, n_train))
+}
+
+/// kNN's (fixed) hyper-parameters, as recorded.
+fn knn_point(cfg: &EvalConfig) -> BTreeMap<String, f64> {
+    BTreeMap::from([("k".to_string(), cfg.k as f64), ("temperature".to_string(), cfg.temperature)])
+}
+
+/// The first phase of a probe over several feature sets: its hyper-parameters chosen on the
+/// held-out part of `train` alone (the linear probe's grid, the logistic probe's
+/// cross-validation, kNN's vote of the held-out images against the rest). The test split is not
+/// read: the result's `top1` is NaN and `curve` empty.
+fn choose_on_heldout(exp: &Experiment, cfg: &EvalConfig, train: &Features, num_classes: usize) -> Result<ProbeResult> {
+    let lr_wd = |(sweep, (lr, wd))| (sweep, BTreeMap::from([("lr".to_string(), lr), ("wd".to_string(), wd)]));
+    let (sweep, chosen) = match cfg.protocol {
+        EvalProtocol::Linear => lr_wd(linear::linear_sweep(train, num_classes, &linear_cfg(exp, cfg))?),
+        EvalProtocol::LowShot => {
+            let few = lowshot_few(exp, cfg, train, num_classes)?;
+            match cfg.head {
+                HeadKind::Logistic => {
+                    let (sweep, c) = logistic::logistic_sweep(&few, num_classes, &logistic_cfg(exp, cfg))?;
+                    (sweep, BTreeMap::from([("C".to_string(), c)]))
+                }
+                _ => lr_wd(linear::linear_sweep(&few, num_classes, &linear_cfg(exp, cfg))?),
+            }
+        }
+        EvalProtocol::Knn => {
+            let heldout = knn::knn_heldout(train, num_classes, cfg.k, cfg.temperature, cfg.heldout, exp.seed)?;
+            (vec![(knn_point(cfg), heldout)], knn_point(cfg))
+        }
+        EvalProtocol::Finetune => return Err(Error::Config("fine-tuning does not read frozen features".into())),
+    };
+    Ok(ProbeResult { sweep, chosen, top1: f64::NAN, curve: Vec::new() })
+}
+
+/// The second phase: the probe at the point [`choose_on_heldout`] chose (`chosen`; other keys,
+/// such as the feature set's `blocks`, are ignored) with no grid of its own, trained on all of
+/// `train` and scored on `test` — the run [`evaluate`] makes after its own sweep, so the score
+/// is the one a single-set probe with that point would report.
+fn evaluate_at(
+    exp: &Experiment,
+    cfg: &EvalConfig,
+    train: &Features,
+    test: &Features,
+    num_classes: usize,
+    chosen: &BTreeMap<String, f64>,
+) -> Result<(ProbeResult, usize)> {
+    let get = |key: &str| chosen.get(key).copied().ok_or_else(|| Error::Config(format!("the {} probe's chosen point has no {key}", cfg.name())));
+    let mut one = cfg.clone();
+    match (cfg.protocol, cfg.head) {
+        (EvalProtocol::LowShot, HeadKind::Logistic) => one.cs = vec![get("C")?],
+        (EvalProtocol::Linear | EvalProtocol::LowShot, _) => {
+            one.lrs = vec![get("lr")?];
+            one.wds = vec![get("wd")?];
+            one.heldout = 0.0;
+        }
+        _ => {}
+    }
+    evaluate(exp, &one, train, test, num_classes)
 }
 
 /// The `eval.json` record of a stage (the run-folder schema's [`EvalRecord`]).
@@ -515,4 +573,53 @@ fn split_indices(exp: &Experiment, list: &Path) -> Result<Vec<usize>> {
     let folder = data::image_folder::ImageFolder::open(root, data::image_folder::OnError::Fail)?;
     let subset = data::list_file::Subset::from_list(folder, list)?;
     Ok((0..subset.len()).map(|i| subset.base_index(i)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::linear::tests::blobs;
+    use tch::Tensor;
+
+    /// Two "feature sets" of one labelled set: the first the blobs themselves, the second the
+    /// same blobs buried in noise (so its held-out score is lower).
+    fn two_sets(seed: u64) -> (Features, Features) {
+        let clean = blobs(4, 40, 16, 6.0, seed);
+        let noise = Tensor::randn([clean.len() as i64, 48], (tch::Kind::Float, Device::Cpu)) * 4.0;
+        let noisy = Features { x: Tensor::cat(&[&clean.x * 0.2, noise], 1), y: clean.y.clone() };
+        (clean, noisy)
+    }
+
+    /// Choosing a feature set on held-out data, then retraining only the winner at the point it
+    /// chose (`choose_on_heldout` + `evaluate_at`), reports exactly what the whole probe reports
+    /// on the winning set alone (its own sweep and retraining): for each protocol and head.
+    #[test]
+    fn the_winner_retrained_alone_scores_what_the_whole_probe_scores() {
+        tch::manual_seed(0);
+        let (train_a, train_b) = two_sets(1);
+        let (test_a, _) = two_sets(2);
+        let blocks = [
+            "eval \"linear\" { epochs 3; decay-every 2; lr 0.05 0.5; weight-decay 0 1e-3; held-out 0.25 }",
+            "eval \"low-shot\" fraction=0.5 { c 0.1 10; }",
+            "eval \"low-shot\" fraction=0.5 { head \"linear\"; epochs 2; lr 0.05 0.5; held-out 0.25 }",
+            "eval \"knn\" { k 5; held-out 0.25 }",
+        ];
+        for block in blocks {
+            let src = format!("experiment \"t\" {{ encoder width=32 depth=1 heads=2 patch=4; {block} }}");
+            let exp = ijepa_dsl::parse_str("t.kdl", &src).unwrap();
+            let cfg = &exp.evals[0];
+            let a = choose_on_heldout(&exp, cfg, &train_a, 4).unwrap();
+            let b = choose_on_heldout(&exp, cfg, &train_b, 4).unwrap();
+            assert!(a.top1.is_nan() && b.top1.is_nan() && a.curve.is_empty(), "{block}: the first phase reads no test split");
+            let (win, chosen) = crate::eval::choose_features(vec![(1, a), (4, b)]).unwrap();
+            assert_eq!(win, 0, "{block}: the clean set wins held out");
+            let (last, n) = evaluate_at(&exp, cfg, &train_a, &test_a, 4, &chosen.chosen).unwrap();
+            let (whole, n_whole) = evaluate(&exp, cfg, &train_a, &test_a, 4).unwrap();
+            assert_eq!((last.top1, &last.curve, n), (whole.top1, &whole.curve, n_whole), "{block}");
+            let mut untagged = chosen.chosen.clone();
+            untagged.remove(crate::eval::BLOCKS_PARAM);
+            assert_eq!(untagged, whole.chosen, "{block}");
+            assert!(last.top1 > 50.0, "{block}: {}", last.top1);
+        }
+    }
 }

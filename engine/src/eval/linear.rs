@@ -199,20 +199,21 @@ fn train(
     Ok((m, curve))
 }
 
-/// The linear probe: grid search of lr x wd on a held-out part of `train`, retraining of the
-/// best on all of `train`, top-1 on `test` (see the module docs).
+/// The grid search of [`linear_probe`] alone: every lr x wd point trained on the training part
+/// of `train` and scored on its held-out part (in grid order), and the chosen point `(lr, wd)`
+/// (the first best; the only point when there is no held-out part). The test split is not read:
+/// a probe choosing among feature sets runs this on each and retrains only the winner.
 ///
-/// Errors: an invalid configuration, malformed features, or a grid of more than one point
-/// with no held-out sample (fraction 0 or one sample per class); [`Error::Train`] when the
-/// final run diverges.
-pub fn linear_probe(train_f: &Features, test_f: &Features, num_classes: usize, cfg: &LinearCfg) -> Result<ProbeResult> {
+/// Errors: as [`linear_probe`], less the final run's.
+pub fn linear_sweep(train_f: &Features, num_classes: usize, cfg: &LinearCfg) -> Result<(Vec<(BTreeMap<String, f64>, f64)>, (f64, f64))> {
     cfg.validate()?;
-    check_pair(train_f, test_f, num_classes)?;
+    super::check_features(train_f, num_classes, "train")?;
+    if train_f.y.is_empty() {
+        return Err(Error::Data("train features are empty".into()));
+    }
     let x = train_f.x.to_kind(Kind::Float).to_device(Device::Cpu);
-    let xt = test_f.x.to_kind(Kind::Float).to_device(Device::Cpu);
-    let (y, yt) = (super::labels(&train_f.y), super::labels(&test_f.y));
+    let y = super::labels(&train_f.y);
     let grid: Vec<(f64, f64)> = cfg.lrs.iter().flat_map(|&lr| cfg.wds.iter().map(move |&wd| (lr, wd))).collect();
-    let params = |lr: f64, wd: f64| BTreeMap::from([("lr".to_string(), lr), ("wd".to_string(), wd)]);
     let (tr_idx, held_idx) = stratified_split(&train_f.y, num_classes, cfg.heldout, cfg.seed);
     let mut sweep = Vec::new();
     if !held_idx.is_empty() {
@@ -232,11 +233,32 @@ pub fn linear_probe(train_f: &Features, test_f: &Features, num_classes: usize, c
             grid.len()
         )));
     }
-    let (lr, wd) = match best_of(&sweep) {
+    let point = match best_of(&sweep) {
         Some(i) => grid[i],
         None if sweep.is_empty() => grid[0],
         None => return Err(Error::Train("linear probe: every lr/wd point diverged".into())),
     };
+    Ok((sweep, point))
+}
+
+/// The recorded form of an lr x wd point.
+fn params(lr: f64, wd: f64) -> BTreeMap<String, f64> {
+    BTreeMap::from([("lr".to_string(), lr), ("wd".to_string(), wd)])
+}
+
+/// The linear probe: grid search of lr x wd on a held-out part of `train` ([`linear_sweep`]),
+/// retraining of the best on all of `train`, top-1 on `test` (see the module docs).
+///
+/// Errors: an invalid configuration, malformed features, or a grid of more than one point
+/// with no held-out sample (fraction 0 or one sample per class); [`Error::Train`] when the
+/// final run diverges.
+pub fn linear_probe(train_f: &Features, test_f: &Features, num_classes: usize, cfg: &LinearCfg) -> Result<ProbeResult> {
+    cfg.validate()?;
+    check_pair(train_f, test_f, num_classes)?;
+    let (sweep, (lr, wd)) = linear_sweep(train_f, num_classes, cfg)?;
+    let x = train_f.x.to_kind(Kind::Float).to_device(Device::Cpu);
+    let xt = test_f.x.to_kind(Kind::Float).to_device(Device::Cpu);
+    let (y, yt) = (super::labels(&train_f.y), super::labels(&test_f.y));
     let (m, curve) = train(&x, &y, num_classes, (lr, wd), cfg, u64::MAX, Some((&xt, &yt)))?;
     if !m.is_finite() {
         return Err(Error::Train(format!("linear probe diverged at lr {lr}, wd {wd}")));

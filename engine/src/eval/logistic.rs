@@ -189,14 +189,13 @@ fn fold_of(y: &[i64], num_classes: usize, folds: usize, seed: u64) -> Vec<usize>
     fold
 }
 
-/// Logistic regression on frozen features: C chosen by k-fold cross-validation on `train`,
-/// refitted on all of `train`, top-1 on `test` (see the module docs). The result's `curve`
-/// is empty.
+/// The choice of C of [`logistic_probe`] alone: each C of the grid scored by k-fold
+/// cross-validation (or on a held-out part) of `train`, in grid order, and the chosen C (the
+/// first best; the only one when the grid has one, with an empty sweep). The test split is not
+/// read: a probe choosing among feature sets runs this on each and refits only the winner.
 ///
-/// Errors: an empty or non-positive C grid, no validation data to choose among several Cs
-/// (too few samples, or `folds < 2` with a zero held-out fraction), malformed features; [`Error::Train`] when the fit is not
-/// finite.
-pub fn logistic_probe(train: &Features, test: &Features, num_classes: usize, cfg: &LogisticCfg) -> Result<ProbeResult> {
+/// Errors: as [`logistic_probe`], less the final fit's.
+pub fn logistic_sweep(train: &Features, num_classes: usize, cfg: &LogisticCfg) -> Result<(Vec<(BTreeMap<String, f64>, f64)>, f64)> {
     let bad = |m: String| Err(Error::Config(format!("logistic probe: {m}")));
     if cfg.cs.is_empty() {
         return bad("the C grid must not be empty".into());
@@ -207,11 +206,12 @@ pub fn logistic_probe(train: &Features, test: &Features, num_classes: usize, cfg
     if !(cfg.tol.is_finite() && cfg.tol >= 0.0) {
         return bad(format!("tolerance {} must be >= 0", cfg.tol));
     }
-    check_pair(train, test, num_classes)?;
+    super::check_features(train, num_classes, "train")?;
+    if train.y.is_empty() {
+        return Err(Error::Data("train features are empty".into()));
+    }
     let x = train.x.to_kind(Kind::Float).to_device(Device::Cpu);
-    let xt = test.x.to_kind(Kind::Float).to_device(Device::Cpu);
-    let (y, yt) = (super::labels(&train.y), super::labels(&test.y));
-    let param = |c: f64| BTreeMap::from([("C".to_string(), c)]);
+    let y = super::labels(&train.y);
     let mut sweep = Vec::new();
     if cfg.cs.len() > 1 {
         let parts: Vec<(Vec<usize>, Vec<usize>)> = if cfg.folds >= 2 {
@@ -243,6 +243,27 @@ pub fn logistic_probe(train: &Features, test: &Features, num_classes: usize, cfg
         Some(i) => cfg.cs[i],
         None => cfg.cs[0],
     };
+    Ok((sweep, c))
+}
+
+/// The recorded form of a C.
+fn param(c: f64) -> BTreeMap<String, f64> {
+    BTreeMap::from([("C".to_string(), c)])
+}
+
+/// Logistic regression on frozen features: C chosen by k-fold cross-validation on `train`
+/// ([`logistic_sweep`]), refitted on all of `train`, top-1 on `test` (see the module docs).
+/// The result's `curve` is empty.
+///
+/// Errors: an empty or non-positive C grid, no validation data to choose among several Cs
+/// (too few samples, or `folds < 2` with a zero held-out fraction), malformed features; [`Error::Train`] when the fit is not
+/// finite.
+pub fn logistic_probe(train: &Features, test: &Features, num_classes: usize, cfg: &LogisticCfg) -> Result<ProbeResult> {
+    check_pair(train, test, num_classes)?;
+    let (sweep, c) = logistic_sweep(train, num_classes, cfg)?;
+    let x = train.x.to_kind(Kind::Float).to_device(Device::Cpu);
+    let xt = test.x.to_kind(Kind::Float).to_device(Device::Cpu);
+    let (y, yt) = (super::labels(&train.y), super::labels(&test.y));
     let m = fit(&x, &y, num_classes, c, cfg);
     if m.w.isfinite().all().int64_value(&[]) != 1 {
         return Err(Error::Train(format!("logistic probe: the fit at C = {c} is not finite")));

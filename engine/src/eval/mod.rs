@@ -27,8 +27,8 @@ pub mod lowshot;
 
 pub use features::{cached, extract, raw_pixels, FeatureKind, Features};
 pub use knn::knn;
-pub use linear::{linear_probe, Head, LinearCfg};
-pub use logistic::{logistic_probe, LogisticCfg};
+pub use linear::{linear_probe, linear_sweep, Head, LinearCfg};
+pub use logistic::{logistic_probe, logistic_sweep, LogisticCfg};
 pub use lowshot::{sample_per_class, subset};
 
 use crate::error::{Error, Result};
