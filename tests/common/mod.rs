@@ -15,10 +15,32 @@ pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// A fresh, empty scratch folder named after the test binary's process and `name`.
+/// A fresh, empty scratch folder named after the test binary's process and `name`. The folders
+/// of earlier test processes that have ended are removed first (on Linux, where `/proc` says
+/// which are alive), so runs do not pile up in the temporary folder while the last run's stay
+/// for a look after a failure.
 pub fn scratch(name: &str) -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_ended_processes_folders);
     let d = std::env::temp_dir().join(format!("ijepa-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Removes `ijepa-test-PID-*` folders whose process is gone (only where `/proc` exists).
+fn remove_ended_processes_folders() {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("ijepa-test-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
