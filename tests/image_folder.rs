@@ -127,3 +127,44 @@ fn folder_errors_are_clear_at_start_up() {
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("class_9") && !t.contains("panicked"), "{t}");
 }
+
+/// `scripts/bench-e2e.sh` (the loader-keeps-the-step-fed benchmark): one round on a small
+/// folder at 32 px prints the run's and the step's images/s and the three shares; a path that
+/// is not a folder is refused before anything runs.
+#[test]
+fn bench_e2e_compares_the_run_with_the_step() {
+    let d = scratch("bench-e2e");
+    make_folder(&d.join("data"), 3, 12);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench-e2e.sh");
+    let bench = |args: &[&str]| {
+        std::process::Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .env("IJEPA_BIN", env!("CARGO_BIN_EXE_ijepa"))
+            .env("TMPDIR", &d)
+            .output()
+            .unwrap()
+    };
+    let data = d.join("data");
+    let o = bench(&[
+        data.to_str().unwrap(),
+        "--rounds", "1", "--epochs", "2", "--size", "32", "--patch", "4", "--batch", "6", "--pred-depth", "1",
+        "--pred-width", "24", "--targets", "2", "--min-keep", "1", "--preset", "vit-tiny",
+    ]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    // 36 images, batch 6: 6 steps an epoch, 2 epochs
+    assert!(t.contains("run:  72 images in"), "{t}");
+    let shares: Vec<f64> = t
+        .lines()
+        .filter(|l| l.trim_start().starts_with("run, "))
+        .map(|l| l.split('=').nth(1).and_then(|v| v.split('%').next()).unwrap().trim().parse().unwrap())
+        .collect();
+    assert_eq!(shares.len(), 3, "{t}");
+    assert!(shares.iter().all(|s| *s > 1.0 && *s < 1000.0), "{t}");
+    // the scratch experiment and its runs are removed
+    assert!(std::fs::read_dir(&d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with("ijepa-bench-e2e")), "{t}");
+    let o = bench(&[d.join("missing").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("is not a folder"), "{}", text(&o));
+}
