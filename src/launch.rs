@@ -45,7 +45,9 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     }
     let exe = std::env::current_exe().map_err(|e| format!("locating the ijepa binary: {e}"))?;
     // like torchrun: ranks sharing a machine share its cores instead of each taking them all
-    let threads = std::env::var("OMP_NUM_THREADS").ok().unwrap_or_else(|| {
+    // (a caller that sets the ranks' threads itself passes OMP_NUM_THREADS in `extra_env`)
+    let given = extra_env.iter().find(|(k, _)| k == "OMP_NUM_THREADS").map(|(_, v)| v.clone());
+    let threads = given.or_else(|| std::env::var("OMP_NUM_THREADS").ok()).unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         (cores / nproc).max(1).to_string()
     });

@@ -840,6 +840,8 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
             );
             extra.push(("IJEPA_BENCH_SINGLE_MS".to_string(), format!("{}", st.mean * 1e3)));
         }
+        // the ranks run `threads` torch threads each (set above in each); say so at launch
+        extra.push(("OMP_NUM_THREADS".to_string(), threads.to_string()));
         let args: Vec<String> = std::env::args().skip(1).collect();
         launch::spawn_local(b.nproc, launch::free_port()?, &args, &extra, std::time::Duration::from_secs(5))?;
         return Ok(ExitCode::SUCCESS);
