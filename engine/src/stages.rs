@@ -458,7 +458,7 @@ fn knn_point(cfg: &EvalConfig) -> BTreeMap<String, f64> {
 /// cross-validation, kNN's vote of the held-out images against the rest). The test split is not
 /// read: the result's `top1` is NaN and `curve` empty.
 fn choose_on_heldout(exp: &Experiment, cfg: &EvalConfig, train: &Features, num_classes: usize) -> Result<ProbeResult> {
-    let lr_wd = |(sweep, (lr, wd))| (sweep, BTreeMap::from([("lr".to_string(), lr), ("wd".to_string(), wd)]));
+    let lr_wd = |(sweep, (lr, wd))| (sweep, linear::params(lr, wd));
     let (sweep, chosen) = match cfg.protocol {
         EvalProtocol::Linear => lr_wd(linear::linear_sweep(train, num_classes, &linear_cfg(exp, cfg))?),
         EvalProtocol::LowShot => {
@@ -466,7 +466,7 @@ fn choose_on_heldout(exp: &Experiment, cfg: &EvalConfig, train: &Features, num_c
             match cfg.head {
                 HeadKind::Logistic => {
                     let (sweep, c) = logistic::logistic_sweep(&few, num_classes, &logistic_cfg(exp, cfg))?;
-                    (sweep, BTreeMap::from([("C".to_string(), c)]))
+                    (sweep, logistic::param(c))
                 }
                 _ => lr_wd(linear::linear_sweep(&few, num_classes, &linear_cfg(exp, cfg))?),
             }

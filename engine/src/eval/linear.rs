@@ -27,7 +27,7 @@
 //! - Gradients are computed in closed form (softmax cross-entropy of a linear map of frozen
 //!   inputs), so no autograd graph is built.
 
-use super::{best_of, check_pair, stratified_split, Features, ProbeResult};
+use super::{best_of, check_pair, stratified_split, Features, ProbeResult, Sweep};
 use crate::error::{Error, Result};
 use crate::rng::{Rng, Stream};
 use std::collections::BTreeMap;
@@ -205,12 +205,9 @@ fn train(
 /// a probe choosing among feature sets runs this on each and retrains only the winner.
 ///
 /// Errors: as [`linear_probe`], less the final run's.
-pub fn linear_sweep(train_f: &Features, num_classes: usize, cfg: &LinearCfg) -> Result<(Vec<(BTreeMap<String, f64>, f64)>, (f64, f64))> {
+pub fn linear_sweep(train_f: &Features, num_classes: usize, cfg: &LinearCfg) -> Result<(Sweep, (f64, f64))> {
     cfg.validate()?;
-    super::check_features(train_f, num_classes, "train")?;
-    if train_f.y.is_empty() {
-        return Err(Error::Data("train features are empty".into()));
-    }
+    super::check_train(train_f, num_classes)?;
     let x = train_f.x.to_kind(Kind::Float).to_device(Device::Cpu);
     let y = super::labels(&train_f.y);
     let grid: Vec<(f64, f64)> = cfg.lrs.iter().flat_map(|&lr| cfg.wds.iter().map(move |&wd| (lr, wd))).collect();
@@ -242,7 +239,7 @@ pub fn linear_sweep(train_f: &Features, num_classes: usize, cfg: &LinearCfg) -> 
 }
 
 /// The recorded form of an lr x wd point.
-fn params(lr: f64, wd: f64) -> BTreeMap<String, f64> {
+pub(crate) fn params(lr: f64, wd: f64) -> BTreeMap<String, f64> {
     BTreeMap::from([("lr".to_string(), lr), ("wd".to_string(), wd)])
 }
 

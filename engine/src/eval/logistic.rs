@@ -18,7 +18,7 @@
 //!   does. The first best in grid order wins (list strong regularisation first to prefer it
 //!   on ties); the model is then refitted on all train data.
 
-use super::{best_of, by_class, check_pair, Features, ProbeResult};
+use super::{best_of, by_class, check_pair, Features, ProbeResult, Sweep};
 use crate::error::{Error, Result};
 use crate::rng::{Rng, Stream};
 use std::collections::BTreeMap;
@@ -195,7 +195,7 @@ fn fold_of(y: &[i64], num_classes: usize, folds: usize, seed: u64) -> Vec<usize>
 /// read: a probe choosing among feature sets runs this on each and refits only the winner.
 ///
 /// Errors: as [`logistic_probe`], less the final fit's.
-pub fn logistic_sweep(train: &Features, num_classes: usize, cfg: &LogisticCfg) -> Result<(Vec<(BTreeMap<String, f64>, f64)>, f64)> {
+pub fn logistic_sweep(train: &Features, num_classes: usize, cfg: &LogisticCfg) -> Result<(Sweep, f64)> {
     let bad = |m: String| Err(Error::Config(format!("logistic probe: {m}")));
     if cfg.cs.is_empty() {
         return bad("the C grid must not be empty".into());
@@ -206,10 +206,7 @@ pub fn logistic_sweep(train: &Features, num_classes: usize, cfg: &LogisticCfg) -
     if !(cfg.tol.is_finite() && cfg.tol >= 0.0) {
         return bad(format!("tolerance {} must be >= 0", cfg.tol));
     }
-    super::check_features(train, num_classes, "train")?;
-    if train.y.is_empty() {
-        return Err(Error::Data("train features are empty".into()));
-    }
+    super::check_train(train, num_classes)?;
     let x = train.x.to_kind(Kind::Float).to_device(Device::Cpu);
     let y = super::labels(&train.y);
     let mut sweep = Vec::new();
@@ -247,7 +244,7 @@ pub fn logistic_sweep(train: &Features, num_classes: usize, cfg: &LogisticCfg) -
 }
 
 /// The recorded form of a C.
-fn param(c: f64) -> BTreeMap<String, f64> {
+pub(crate) fn param(c: f64) -> BTreeMap<String, f64> {
     BTreeMap::from([("C".to_string(), c)])
 }
 

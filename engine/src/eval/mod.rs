@@ -36,13 +36,17 @@ use crate::rng::{Rng, Stream};
 use std::collections::BTreeMap;
 use tch::{Kind, Tensor};
 
+/// A probe's hyper-parameter sweep: each point (its named values) with its held-out (or
+/// cross-validated) top-1 accuracy in percent, in grid order.
+pub type Sweep = Vec<(BTreeMap<String, f64>, f64)>;
+
 /// The outcome of a probe: its hyper-parameter sweep, the chosen point and its test score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeResult {
     /// Every hyper-parameter combination tried with its held-out (or cross-validated) top-1
     /// accuracy in percent, in grid order. Empty when there was nothing to choose from and
     /// no held-out data.
-    pub sweep: Vec<(BTreeMap<String, f64>, f64)>,
+    pub sweep: Sweep,
     /// The chosen combination (the first best of the sweep).
     pub chosen: BTreeMap<String, f64>,
     /// Top-1 accuracy in percent on the test features of the chosen combination, retrained on
@@ -75,13 +79,20 @@ pub(crate) fn check_features(f: &Features, num_classes: usize, what: &str) -> Re
     Ok(())
 }
 
-/// Checks a train/test pair: both well-formed, same feature width, non-empty train.
-pub(crate) fn check_pair(train: &Features, test: &Features, num_classes: usize) -> Result<()> {
+/// Checks training features alone (the probes' held-out sweeps read no test split): well
+/// formed for `num_classes` classes ([`check_features`]) and not empty.
+pub(crate) fn check_train(train: &Features, num_classes: usize) -> Result<()> {
     check_features(train, num_classes, "train")?;
-    check_features(test, num_classes, "test")?;
     if train.y.is_empty() {
         return Err(Error::Data("train features are empty".into()));
     }
+    Ok(())
+}
+
+/// Checks a train/test pair: both well-formed, same feature width, non-empty train.
+pub(crate) fn check_pair(train: &Features, test: &Features, num_classes: usize) -> Result<()> {
+    check_train(train, num_classes)?;
+    check_features(test, num_classes, "test")?;
     let (a, b) = (train.x.size()[1], test.x.size()[1]);
     if a != b {
         return Err(Error::Data(format!("train features have width {a}, test features {b}")));
