@@ -264,11 +264,26 @@ fn weights_are_verified_by_every_reader() {
     let fin = run.join("checkpoints/final.safetensors");
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     let rec = manifest["checkpoints"].as_array().unwrap().iter().find(|c| c["file"] == "final.safetensors").expect("final in the manifest");
-    let sha = {
+    let sha_of = |p: &Path| {
         use sha2::Digest;
-        sha2::Sha256::digest(std::fs::read(&fin).unwrap()).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        sha2::Sha256::digest(std::fs::read(p).unwrap()).iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
-    assert_eq!(rec["sha256"].as_str().unwrap(), sha);
+    assert_eq!(rec["sha256"].as_str().unwrap(), sha_of(&fin));
+    // the checkpoints written in the background are each recorded once on disk, with the
+    // SHA-256 of the file as it stands (the latest record is the last epoch's, whose kept copy
+    // holds the same bytes), and no temporary file is left
+    let records = manifest["checkpoints"].as_array().unwrap();
+    let last_record = |name: &str| records.iter().rev().find(|c| c["file"] == name).unwrap_or_else(|| panic!("{name} not in {records:?}"));
+    for name in ["latest.safetensors", "epoch-0001.safetensors", "epoch-0002.safetensors"] {
+        assert_eq!(last_record(name)["sha256"].as_str().unwrap(), sha_of(&run.join("checkpoints").join(name)), "{name}");
+    }
+    assert_eq!(last_record("latest.safetensors")["sha256"], last_record("epoch-0002.safetensors")["sha256"]);
+    assert_eq!(last_record("latest.safetensors")["step"], manifest["steps"]);
+    for f in std::fs::read_dir(run.join("checkpoints")).unwrap() {
+        let name = f.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.ends_with(".tmp"), "{name} left behind");
+        assert!(records.iter().any(|c| c["file"] == name.as_str()), "{name} is not in the manifest");
+    }
 
     let run_cmd = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).output().unwrap();

@@ -11,7 +11,8 @@ use crate::schedule::Schedules;
 use crate::monitor::{Measure, Monitor, MONITOR_HEADER};
 use ijepa_dsl::config::Experiment;
 use indicatif::{ProgressBar, ProgressStyle};
-use crate::checkpoint::state::{self, Position};
+use crate::checkpoint::state::{self, Position, Snapshot};
+use crate::checkpoint::writer::{Writer, Written};
 use ijepa_schema as schema;
 use serde::Serialize;
 use std::io::Write;
@@ -127,12 +128,14 @@ pub fn metrics_header<R: Recipe>(recipe: &R) -> String {
     cols.join(",")
 }
 
-/// A run folder being written: its path and manifest.
+/// A run folder being written: its path, manifest and checkpoint writer.
 struct Run {
     dir: PathBuf,
     manifest: Manifest,
     /// Rank 0 of a distributed run (or the only process): the one that writes.
     lead: bool,
+    /// Writes checkpoints while training goes on; the manifest records them once on disk.
+    writer: Writer,
 }
 
 impl Run {
@@ -141,6 +144,28 @@ impl Run {
             return Ok(());
         }
         write_json(&self.dir.join(schema::MANIFEST), &self.manifest)
+    }
+
+    /// Records a checkpoint now on disk (each of its files) in the manifest.
+    fn record(&mut self, written: Option<Written>) -> Result<()> {
+        let Some(w) = written else { return Ok(()) };
+        for f in &w.files {
+            let file = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            self.manifest.record(CheckpointRecord { file, step: w.step, sha256: w.sha256.clone() });
+        }
+        self.save_manifest()
+    }
+
+    /// Records the checkpoint written in the background if it has finished (between steps).
+    fn poll_writes(&mut self) -> Result<()> {
+        let done = self.writer.poll()?;
+        self.record(done)
+    }
+
+    /// Waits for the checkpoint in flight and records it: where the run needs its files.
+    fn finish_writes(&mut self) -> Result<()> {
+        let done = self.writer.wait()?;
+        self.record(done)
     }
 }
 
@@ -194,9 +219,21 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
         rank_digests: Vec::new(),
     };
-    let mut run = Run { dir, manifest, lead };
+    let mut run = Run { dir, manifest, lead, writer: Writer::new() };
     run.save_manifest()?;
     let result = train_loop(exp, recipe, opts, &mut run);
+    // a checkpoint still in flight (an error left the loop) is finished and recorded; an error
+    // writing it fails a run that had succeeded, and is logged beside the error of one that had not
+    let result = match (result, run.finish_writes()) {
+        (Ok(s), Ok(())) => Ok(s),
+        (Ok(_), Err(e)) => Err(e),
+        (Err(e), written) => {
+            if let Err(w) = written {
+                tracing::warn!("a checkpoint could not be written: {w}");
+            }
+            Err(e)
+        }
+    };
     // no rank leaves while another still needs it (the barrier also surfaces a dead peer)
     let result = match (result, opts.dist.as_deref()) {
         (Ok(s), Some(pg)) => pg.barrier().map(|_| s),
@@ -336,9 +373,12 @@ fn latest_or_fallback(latest: &Path) -> Result<Option<(std::collections::HashMap
     Ok(None)
 }
 
-/// Writes `checkpoints/latest.safetensors` (models + optimiser + position) and records it.
-fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position) -> Result<PathBuf> {
-    let path = run.dir.join(schema::CHECKPOINTS).join("latest.safetensors");
+/// Starts writing `checkpoints/latest.safetensors` (models + optimiser + position), and the
+/// same bytes to `checkpoints/<keep>` when given, in the background ([`Writer`]); the
+/// manifest records them once they are on disk. Refuses diverged weights before any copy.
+fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option<String>) -> Result<PathBuf> {
+    let folder = run.dir.join(schema::CHECKPOINTS);
+    let path = folder.join("latest.safetensors");
     let (mut tensors, optimizer_step) = recipe.optimizer_state();
     tensors.extend(recipe.state());
     // never replace a good checkpoint with diverged weights
@@ -351,9 +391,11 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position) -> Result<Pa
             )));
         }
     }
-    let sha256 = state::save(&path, &tensors, Position { optimizer_step, ..pos })?;
-    run.manifest.record(CheckpointRecord { file: "latest.safetensors".into(), step: pos.global_step, sha256 });
-    run.save_manifest()?;
+    let snapshot = Snapshot::checkpoint(&tensors, Position { optimizer_step, ..pos })?;
+    let mut files = vec![path.clone()];
+    files.extend(keep.map(|k| folder.join(k)));
+    let previous = run.writer.submit(snapshot, files, pos.global_step)?;
+    run.record(previous)?;
     Ok(path)
 }
 
@@ -511,17 +553,21 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             if lead && !batch.skipped_files.is_empty() {
                 record_skipped(&run.dir, &batch.skipped_files, &mut skipped_seen, &bar)?;
             }
+            if lead {
+                run.poll_writes()?;
+            }
             let mid_epoch = batch.step + 1 < ipe as u64;
             if lead && mid_epoch && exp.checkpoint.every_steps > 0 && global.is_multiple_of(exp.checkpoint.every_steps) {
                 let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0 };
-                save_latest(recipe, run, pos)?;
+                save_latest(recipe, run, pos, None)?;
             }
             // a stop request (SIGINT/SIGTERM) is honoured between steps: rank 0's reading
             // decides for every rank; the epoch's last step leaves it to the epoch's end
             if mid_epoch && agree(opts.dist.as_deref(), i64::from(crate::interrupt::requested().is_some()))? == 1 {
                 if lead {
                     let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0 };
-                    save_latest(recipe, run, pos)?;
+                    save_latest(recipe, run, pos, None)?;
+                    run.finish_writes()?;
                 }
                 bar.finish_and_clear();
                 return Err(interrupted(global, &run.dir));
@@ -540,18 +586,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
         let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s)? } else { None };
         let pos = Position { global_step: global as u64, epoch: epoch as u64 + 1, step_in_epoch: 0, optimizer_step: 0 };
-        let latest_path = save_latest(recipe, run, pos)?;
-        if last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)) {
-            let name = format!("epoch-{:04}.safetensors", epoch + 1);
-            let kept = run.dir.join(schema::CHECKPOINTS).join(&name);
-            let tmp = kept.with_extension("safetensors.tmp");
-            std::fs::copy(&latest_path, &tmp).map_err(|e| Error::io(&tmp, e))?;
-            std::fs::rename(&tmp, &kept).map_err(|e| Error::io(&kept, e))?;
-            run_dir::fsync_dir(&kept);
-            let sha256 = state::sha256_file(&kept)?;
-            run.manifest.record(CheckpointRecord { file: name, step: global as u64, sha256 });
-            run.save_manifest()?;
-        }
+        // the epoch's checkpoint, and the same bytes as a kept copy every keep-every epochs
+        let keep = (last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)))
+            .then(|| format!("epoch-{:04}.safetensors", epoch + 1));
+        save_latest(recipe, run, pos, keep)?;
         bar.suspend(|| {
             println!(
                 "epoch {:>3}/{}  loss {:.4}  lr {:.2e}  wd {:.3}{}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
@@ -570,6 +608,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // at an epoch's end the checkpoint is already saved (one process: the ranks of a
         // distributed run stop at the next step instead, where they agree)
         if !last && opts.dist.is_none() && crate::interrupt::requested().is_some() {
+            run.finish_writes()?;
             bar.finish_and_clear();
             return Err(interrupted(global, &run.dir));
         }
@@ -582,6 +621,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     if !lead {
         return Ok(s);
     }
+    // the last epoch's checkpoint is on disk and recorded before the final weights
+    run.finish_writes()?;
     let sha256 = state::save_weights(&s.checkpoint, &recipe.state())?;
     run.manifest.record(CheckpointRecord { file: "final.safetensors".into(), step: global as u64, sha256 });
     run.save_manifest()?;

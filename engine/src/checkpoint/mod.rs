@@ -6,3 +6,4 @@ pub mod import;
 pub mod pickle;
 pub mod state;
 pub mod torch_file;
+pub mod writer;

@@ -4,11 +4,11 @@
 //! fsync of the folder — a crash leaves the previous checkpoint intact.
 
 use crate::error::{Error, Result};
-use crate::run_dir::write_atomic;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::Path;
 use tch::{Kind, Tensor};
 
@@ -69,7 +69,9 @@ fn raw(t: &Tensor) -> Result<Raw> {
 /// sorted, the header padded with spaces to 8 bytes. The same tensors and metadata always give
 /// the same bytes (the safetensors crate writes its metadata map in hash order, which differs
 /// between processes), so a resumed run's files are bit-identical to an uninterrupted run's.
-fn serialize(raws: &[(String, Raw)], meta: &HashMap<String, String>) -> Vec<u8> {
+/// Returns the file's first bytes (header length and header) and the order of the tensors
+/// whose data follow them.
+fn layout<'a>(raws: &'a [(String, Raw)], meta: &HashMap<String, String>) -> (Vec<u8>, Vec<&'a (String, Raw)>) {
     let q = |s: &str| serde_json::Value::String(s.to_string()).to_string();
     let mut order: Vec<&(String, Raw)> = raws.iter().collect();
     order.sort_by(|a, b| a.0.cmp(&b.0));
@@ -97,13 +99,10 @@ fn serialize(raws: &[(String, Raw)], meta: &HashMap<String, String>) -> Vec<u8> 
     while header.len() % 8 != 0 {
         header.push(' ');
     }
-    let mut out = Vec::with_capacity(8 + header.len() + offset);
-    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for (_, r) in &order {
-        out.extend_from_slice(&r.data);
-    }
-    out
+    let mut prefix = Vec::with_capacity(8 + header.len());
+    prefix.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    prefix.extend_from_slice(header.as_bytes());
+    (prefix, order)
 }
 
 /// SHA-256 of the tensors' bytes in name order (what the metadata records).
@@ -128,16 +127,77 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
+/// Tensors copied out of live training state (to the CPU, float32 / int64, contiguous) with
+/// their metadata, the SHA-256 of their data (`data_sha256`) among it: everything a file needs,
+/// owned, so that [`Snapshot::write`] can run on another thread while training changes the
+/// tensors (`checkpoint::writer`).
+pub struct Snapshot {
+    raws: Vec<(String, Raw)>,
+    meta: HashMap<String, String>,
+}
+
+impl Snapshot {
+    fn new(tensors: &[(String, Tensor)], mut meta: HashMap<String, String>) -> Result<Self> {
+        let raws: Vec<(String, Raw)> = tensors.iter().map(|(n, t)| Ok((n.clone(), raw(t)?))).collect::<Result<_>>()?;
+        let mut sorted: Vec<(String, &[u8])> = raws.iter().map(|(n, r)| (n.clone(), r.data.as_slice())).collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        meta.insert("data_sha256".to_string(), data_digest(&sorted));
+        Ok(Self { raws, meta })
+    }
+
+    /// A training checkpoint of `tensors` at `pos` ([`save`]'s content).
+    ///
+    /// # Errors
+    /// A tensor that cannot be copied to the CPU.
+    pub fn checkpoint(tensors: &[(String, Tensor)], pos: Position) -> Result<Self> {
+        let position = serde_json::to_string(&pos).map_err(|e| Error::Train(format!("serialising the position: {e}")))?;
+        Self::new(tensors, HashMap::from([("format".to_string(), FORMAT.to_string()), ("position".to_string(), position)]))
+    }
+
+    /// Writes the file to each of `paths` (the same bytes), each atomically: a temporary
+    /// file beside it, fsync, rename, fsync of the folder; a crash leaves the previous file
+    /// intact. Streams the tensors' bytes without assembling the file in memory. Returns the
+    /// file's SHA-256.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file that could not be written.
+    pub fn write(&self, paths: &[&Path]) -> Result<String> {
+        let (prefix, order) = layout(&self.raws, &self.meta);
+        let parts = || std::iter::once(prefix.as_slice()).chain(order.iter().map(|(_, r)| r.data.as_slice()));
+        let mut h = Sha256::new();
+        let Some((first, rest)) = paths.split_first() else {
+            parts().for_each(|p| h.update(p));
+            return Ok(hex(&h.finalize()));
+        };
+        // the first file is hashed as it is written; the others get the same bytes
+        crate::run_dir::write_atomic_with(first, |f| {
+            parts().try_for_each(|p| {
+                h.update(p);
+                f.write_all(p)
+            })
+        })?;
+        for path in rest {
+            crate::run_dir::write_atomic_with(path, |f| parts().try_for_each(|p| f.write_all(p)))?;
+        }
+        Ok(hex(&h.finalize()))
+    }
+
+    /// The whole file in memory.
+    #[cfg(test)]
+    fn file_bytes(&self) -> Vec<u8> {
+        let (prefix, order) = layout(&self.raws, &self.meta);
+        let mut out = prefix;
+        for (_, r) in &order {
+            out.extend_from_slice(&r.data);
+        }
+        out
+    }
+}
+
 /// Writes `tensors` to `path` atomically with `meta` plus the SHA-256 of their data
 /// (`data_sha256`) in the metadata; returns the file's SHA-256.
-fn write_checksummed(path: &Path, tensors: &[(String, Tensor)], mut meta: HashMap<String, String>) -> Result<String> {
-    let raws: Vec<(String, Raw)> = tensors.iter().map(|(n, t)| Ok((n.clone(), raw(t)?))).collect::<Result<_>>()?;
-    let mut sorted: Vec<(String, &[u8])> = raws.iter().map(|(n, r)| (n.clone(), r.data.as_slice())).collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    meta.insert("data_sha256".to_string(), data_digest(&sorted));
-    let bytes = serialize(&raws, &meta);
-    write_atomic(path, &bytes)?;
-    Ok(hex(&Sha256::digest(&bytes)))
+fn write_checksummed(path: &Path, tensors: &[(String, Tensor)], meta: HashMap<String, String>) -> Result<String> {
+    Snapshot::new(tensors, meta)?.write(&[path])
 }
 
 /// The `data_sha256` of a read file's tensors (what [`write_checksummed`] recorded).
@@ -149,9 +209,7 @@ fn digest_of(st: &SafeTensors<'_>) -> String {
 
 /// Writes `tensors` and `pos` to `path` atomically; returns the file's SHA-256.
 pub fn save(path: &Path, tensors: &[(String, Tensor)], pos: Position) -> Result<String> {
-    let position = serde_json::to_string(&pos).map_err(|e| Error::Train(format!("serialising the position: {e}")))?;
-    let meta = HashMap::from([("format".to_string(), FORMAT.to_string()), ("position".to_string(), position)]);
-    write_checksummed(path, tensors, meta)
+    Snapshot::checkpoint(tensors, pos)?.write(&[path])
 }
 
 /// Format of plain weight files ([`save_weights`]): `"pt"`, what Hugging Face loaders expect.
@@ -297,6 +355,15 @@ mod tests {
         let bytes = std::fs::read(&a).unwrap();
         let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
         assert_eq!(header.metadata().as_ref().unwrap()["format"], WEIGHTS_FORMAT);
+        // the streamed writes hold the assembled file's bytes, in each copy, and the hash is
+        // theirs, also with no file to write
+        let snap = Snapshot::checkpoint(&sample(), Position { global_step: 5, epoch: 1, step_in_epoch: 0, optimizer_step: 5 }).unwrap();
+        let (c, e) = (d.join("c.safetensors"), d.join("e.safetensors"));
+        let sha = snap.write(&[c.as_path(), e.as_path()]).unwrap();
+        assert_eq!(std::fs::read(&c).unwrap(), snap.file_bytes());
+        assert_eq!(std::fs::read(&e).unwrap(), snap.file_bytes());
+        assert_eq!(sha, sha256_file(&c).unwrap());
+        assert_eq!(snap.write(&[]).unwrap(), sha);
     }
 
     #[test]

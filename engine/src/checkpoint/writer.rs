@@ -1,0 +1,201 @@
+//! Training checkpoints written beside the training, not in its way: between two steps the
+//! tensors are copied out of the live state ([`Snapshot::checkpoint`], a memory copy of tens
+//! of milliseconds for ViT-Tiny), then a background thread streams them to disk, fsyncs and
+//! hashes them while the next steps run. The step no longer waits for the disk (on a 2-core
+//! AMD EPYC a 89 MB ViT-Tiny checkpoint took ~0.55 s, over half of it the write and fsync).
+//!
+//! One write at a time: [`Writer::submit`] first waits for the write in flight, so at most one
+//! snapshot is held beside the training state, and a slow disk slows the run down instead of
+//! queueing memory. A file is reported (and so recorded in the manifest) only once it is on
+//! disk: [`Writer::poll`] after each step, [`Writer::wait`] where the run needs its files
+//! (an interrupt, the end). Dropping a writer waits for its write, so no return path of the
+//! training loop leaves a file half written or a finished one unannounced to the log.
+
+use super::state::Snapshot;
+use crate::error::{Error, Result};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+/// A checkpoint on disk: its files (one snapshot, the same bytes in each), the step it was
+/// taken at and the SHA-256 of the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The files written, in the order given to [`Writer::submit`].
+    pub files: Vec<PathBuf>,
+    /// Optimiser steps done when the snapshot was taken.
+    pub step: u64,
+    /// SHA-256 of each file's bytes.
+    pub sha256: String,
+}
+
+/// The background writer of a run's checkpoints (see the module documentation).
+#[derive(Debug, Default)]
+pub struct Writer {
+    pending: Option<JoinHandle<Result<Written>>>,
+}
+
+impl Writer {
+    /// A writer with nothing in flight.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a write is in flight (started and not yet collected).
+    pub fn busy(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Starts writing `snapshot` to each of `files` (atomically, each), taken at `step`, after
+    /// waiting for the write in flight; returns that earlier write's result.
+    ///
+    /// # Errors
+    /// The earlier write's error (the new one is not started then), or a thread that cannot
+    /// be spawned.
+    pub fn submit(&mut self, snapshot: Snapshot, files: Vec<PathBuf>, step: u64) -> Result<Option<Written>> {
+        let previous = self.wait()?;
+        let handle = std::thread::Builder::new()
+            .name("ijepa-checkpoint".into())
+            .spawn(move || {
+                let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+                let sha256 = snapshot.write(&paths)?;
+                Ok(Written { files, step, sha256 })
+            })
+            .map_err(|e| Error::Train(format!("cannot start the checkpoint writer thread: {e}")))?;
+        self.pending = Some(handle);
+        Ok(previous)
+    }
+
+    /// The write in flight if it has finished (without blocking), else `None`.
+    ///
+    /// # Errors
+    /// The finished write's error.
+    pub fn poll(&mut self) -> Result<Option<Written>> {
+        if self.pending.as_ref().is_some_and(JoinHandle::is_finished) {
+            return self.wait();
+        }
+        Ok(None)
+    }
+
+    /// Waits for the write in flight, if any, and returns it.
+    ///
+    /// # Errors
+    /// Its error (e.g. [`Error::Io`] naming a file on a full disk), or a writer thread that
+    /// panicked.
+    pub fn wait(&mut self) -> Result<Option<Written>> {
+        match self.pending.take() {
+            None => Ok(None),
+            Some(h) => h.join().map_err(|_| Error::Train("the checkpoint writer thread panicked".into()))?.map(Some),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        match self.wait() {
+            Ok(Some(w)) => tracing::info!(step = w.step, files = ?w.files, "checkpoint written"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("a checkpoint could not be written: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::state::{self, Position};
+    use tch::{Device, Kind, Tensor};
+
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ijepa-writer-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn tensors(k: f64) -> Vec<(String, Tensor)> {
+        let t = |n: i64| (Tensor::arange(n, (Kind::Float, Device::Cpu)) * k).sin();
+        vec![("a.weight".into(), t(1000).view([10, 100])), ("b.bias".into(), t(7)), ("step".into(), Tensor::from_slice(&[3i64]))]
+    }
+
+    fn pos(step: u64) -> Position {
+        Position { global_step: step, epoch: 0, step_in_epoch: step, optimizer_step: step }
+    }
+
+    #[test]
+    fn writes_what_save_writes_in_the_background_in_order() {
+        let d = scratch("order");
+        let mut w = Writer::new();
+        let live = tensors(0.5);
+        let snap = Snapshot::checkpoint(&live, pos(1)).unwrap();
+        // training goes on: the live tensors change after the snapshot was taken
+        let _ = live[0].1.shallow_clone().fill_(7.0);
+        assert_eq!(w.submit(snap, vec![d.join("latest.safetensors"), d.join("epoch-0001.safetensors")], 1).unwrap(), None);
+        assert!(w.busy());
+        let first = w.submit(Snapshot::checkpoint(&tensors(0.25), pos(2)).unwrap(), vec![d.join("later.safetensors")], 2).unwrap().unwrap();
+        assert_eq!(first.step, 1);
+        assert_eq!(first.files, vec![d.join("latest.safetensors"), d.join("epoch-0001.safetensors")]);
+        // both files hold the snapshot (not the changed tensors), byte for byte what the
+        // synchronous save writes, and the reported hash is theirs
+        state::save(&d.join("sync.safetensors"), &tensors(0.5), pos(1)).unwrap();
+        let want = std::fs::read(d.join("sync.safetensors")).unwrap();
+        for f in &first.files {
+            assert_eq!(std::fs::read(f).unwrap(), want, "{}", f.display());
+            assert_eq!(state::sha256_file(f).unwrap(), first.sha256);
+        }
+        let (back, p) = state::load(&d.join("latest.safetensors")).unwrap();
+        assert_eq!(p, pos(1));
+        assert!(back["a.weight"].allclose(&tensors(0.5)[0].1, 0.0, 0.0, false));
+        let second = w.wait().unwrap().unwrap();
+        assert_eq!((second.step, second.sha256.clone()), (2, state::sha256_file(&d.join("later.safetensors")).unwrap()));
+        assert!(!w.busy());
+        assert_eq!(w.wait().unwrap(), None);
+        assert_eq!(w.poll().unwrap(), None);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn poll_reports_a_finished_write_once() {
+        let d = scratch("poll");
+        let mut w = Writer::new();
+        w.submit(Snapshot::checkpoint(&tensors(0.5), pos(4)).unwrap(), vec![d.join("latest.safetensors")], 4).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let got = loop {
+            if let Some(got) = w.poll().unwrap() {
+                break got;
+            }
+            assert!(std::time::Instant::now() < deadline, "the write never finished");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        assert_eq!(got.step, 4);
+        assert_eq!(w.poll().unwrap(), None);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file_and_stops_the_next() {
+        let d = scratch("fail");
+        let mut w = Writer::new();
+        // a folder where the file should go: the temporary file is written, the rename fails
+        let blocked = d.join("latest.safetensors");
+        std::fs::create_dir_all(blocked.join("x")).unwrap();
+        w.submit(Snapshot::checkpoint(&tensors(0.5), pos(1)).unwrap(), vec![blocked.clone()], 1).unwrap();
+        let err = w.submit(Snapshot::checkpoint(&tensors(0.5), pos(2)).unwrap(), vec![d.join("next.safetensors")], 2).unwrap_err();
+        assert!(err.to_string().contains("latest.safetensors"), "{err}");
+        assert!(!w.busy(), "the next write must not start after a failed one");
+        assert!(!d.join("next.safetensors").exists());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn dropping_the_writer_finishes_its_write() {
+        let d = scratch("drop");
+        {
+            let mut w = Writer::new();
+            w.submit(Snapshot::checkpoint(&tensors(0.5), pos(9)).unwrap(), vec![d.join("latest.safetensors")], 9).unwrap();
+        }
+        let (_, p) = state::load(&d.join("latest.safetensors")).unwrap();
+        assert_eq!(p.global_step, 9);
+        assert!(std::fs::read_dir(&d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
