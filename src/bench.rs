@@ -1,0 +1,506 @@
+//! `ijepa bench`: the step (`bench step`, with `--profile`), data parallelism (`bench dist`),
+//! the loader (`bench data`) and feature extraction (`bench features`); each prints one line of
+//! measurements (README "Speed and cost").
+
+use crate::{launch, CmdResult};
+use clap::{Args, Subcommand};
+use ijepa_dsl::config::{EncoderConfig, Experiment, MaskConfig, Precision};
+use ijepa_engine::model::vit::VisionTransformer;
+use ijepa_engine::model::ParamStore;
+use ijepa_engine::recipe::Hyper;
+use ijepa_engine::{device, precision, profile, stages};
+use ijepa_recipes::ijepa::mask;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Runs one `ijepa bench` subcommand.
+pub(crate) fn run(what: BenchCommand) -> CmdResult {
+    match what {
+        BenchCommand::Step(b) => cmd_bench_step(&b),
+        BenchCommand::Dist(b) => cmd_bench_dist(&b),
+        BenchCommand::Data(b) => cmd_bench_data(&b),
+        BenchCommand::Features(b) => cmd_bench_features(&b),
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Time the I-JEPA training step (forward, backward, AdamW, EMA) on random images with real
+    /// masks; prints one line with ms/step and images/s.
+    Step(BenchStep),
+    /// All-reduce bandwidth over N local ranks (Gloo on CPU) and the per-step cost of data
+    /// parallelism: the training step on 1 process vs N processes of the same per-rank batch.
+    Dist(BenchDist),
+    /// Time the data loader on an image folder (decode, RandomResizedCrop, normalise) with N
+    /// threads; prints one line with images/s. Compare with scripts/bench_torchvision.py.
+    Data(BenchData),
+    /// Time frozen-feature extraction, the path of the evaluations and the monitors (the
+    /// evaluation transform on Fashion-MNIST's embedded training images, the encoder's forward
+    /// without gradients, average pooling), and the training step of the same encoder; prints
+    /// both in images/s and in FLOP/s (`ijepa estimate`'s counts).
+    Features(BenchFeatures),
+}
+
+#[derive(Args)]
+pub(crate) struct BenchFeatures {
+    /// The encoder, and the training step to compare with (the options of `bench step`).
+    #[command(flatten)]
+    step: BenchStep,
+    /// Images encoded (from the embedded 10,000-image training subset, resized to --size).
+    #[arg(long, default_value_t = 4096)]
+    images: usize,
+    /// Extraction batch size (the evaluations' and monitors' is 256).
+    #[arg(long, default_value_t = 256)]
+    extract_batch: usize,
+    /// Skip timing the training step.
+    #[arg(long, conflicts_with = "profile")]
+    no_step: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct BenchData {
+    /// An image folder (class sub-folders of JPEG/PNG files).
+    dir: PathBuf,
+    /// Loader threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Crop side in pixels.
+    #[arg(long, default_value_t = 224)]
+    size: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Timed batches.
+    #[arg(long, default_value_t = 20)]
+    batches: usize,
+    /// Untimed warm-up batches.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// fast (JPEG DCT-scaled decoding when the crop allows) or exact (full decode, PIL-exact).
+    #[arg(long, default_value = "fast")]
+    decode: String,
+    /// DINO's multi-crop views instead of one crop: 2 global crops of `--size` and this many
+    /// local crops of `--local-size`, with DINO's colour jitter, grayscale, blur and
+    /// solarisation (images/s counts images, each with all its views).
+    #[arg(long)]
+    multi_crop: Option<usize>,
+    /// Side of the local crops (with --multi-crop; official 96 at 224).
+    #[arg(long, default_value_t = 96)]
+    local_size: usize,
+}
+
+#[derive(Args)]
+pub(crate) struct BenchDist {
+    /// Ranks.
+    #[arg(long, default_value_t = 2)]
+    nproc: usize,
+    /// Timed all-reduces per size.
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    /// The training step to time (see `bench step`); its `--threads` are the torch threads per
+    /// rank and of the 1-process run (default here: 1).
+    #[command(flatten)]
+    step: BenchStep,
+    /// Skip the training-step comparison.
+    #[arg(long, conflicts_with = "profile")]
+    no_step: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct BenchStep {
+    /// Recipe: ijepa, mae or dino (any registered recipe).
+    #[arg(long, default_value = "ijepa")]
+    recipe: String,
+    /// DINO: local crops per image (official 8; the two global crops have side --size).
+    #[arg(long, default_value_t = 8)]
+    local_crops: usize,
+    /// DINO: side of the local crops (default: the official 96/224 of --size, rounded to a
+    /// multiple of the patch: 96 at 224, 12 at 28 or 32 with patch 4).
+    #[arg(long)]
+    local_size: Option<usize>,
+    /// DINO: the head's output width (official 65536).
+    #[arg(long, default_value_t = 65536)]
+    out_dim: usize,
+    /// Encoder preset (vit-tiny ... vit-giant).
+    #[arg(long, default_value = "vit-tiny")]
+    preset: String,
+    /// Encoder width, overriding the preset's.
+    #[arg(long)]
+    width: Option<usize>,
+    /// Encoder depth, overriding the preset's.
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Encoder heads, overriding the preset's.
+    #[arg(long)]
+    heads: Option<usize>,
+    /// Patch size.
+    #[arg(long, default_value_t = 4)]
+    patch: usize,
+    /// Image side in pixels.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Predictor depth (ijepa).
+    #[arg(long, default_value_t = 4)]
+    pred_depth: usize,
+    /// Predictor width.
+    #[arg(long, default_value_t = 96)]
+    pred_width: usize,
+    /// Decoder depth (mae; official 8).
+    #[arg(long, default_value_t = 2)]
+    dec_depth: usize,
+    /// Decoder width (mae; official 512).
+    #[arg(long, default_value_t = 128)]
+    dec_width: usize,
+    /// Decoder heads (mae; official 16).
+    #[arg(long, default_value_t = 4)]
+    dec_heads: usize,
+    /// Masked fraction (mae).
+    #[arg(long, default_value_t = 0.75)]
+    mask_ratio: f64,
+    /// Target blocks per image.
+    #[arg(long, default_value_t = 4)]
+    targets: usize,
+    /// min-keep of the mask sampler.
+    #[arg(long, default_value_t = 4)]
+    min_keep: usize,
+    /// Precision: auto (bf16 where the device computes it natively, else fp32), fp32 or bf16.
+    #[arg(long, default_value = "auto")]
+    precision: String,
+    /// Device: auto, cpu, cuda, cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Timed steps.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Torch intra-op threads (default: torch's choice; `bench dist`: 1 per rank).
+    #[arg(long)]
+    threads: Option<i32>,
+    /// After the timed steps, run this many more under libtorch's operator profiler and print
+    /// each operator's calls and self time per step, and the matrix products' share of it (as
+    /// `scripts/bench_official_step.py --profile` does for the official code). `bench dist`
+    /// and `bench features` profile their 1-process step (not the ranks' data-parallel one).
+    #[arg(long, default_value_t = 0, value_name = "STEPS")]
+    profile: usize,
+    /// Where `--profile` writes its Chrome trace (default: ijepa-step-trace.json in the
+    /// system's temporary folder).
+    #[arg(long, value_name = "FILE", requires = "profile")]
+    trace: Option<PathBuf>,
+}
+
+fn cmd_bench_step(b: &BenchStep) -> CmdResult {
+    if let Some(t) = b.threads {
+        tch::set_num_threads(t);
+    }
+    let (st, dev, params, resolved) = time_step(b, None)?;
+    println!(
+        "bench step recipe={} preset={} patch={} size={} batch={} {} precision={} device={} threads={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} peak_rss_mb={:.0} cpu={:?}",
+        b.recipe,
+        b.preset,
+        b.patch,
+        b.size,
+        b.batch,
+        match b.recipe.as_str() {
+            "mae" => format!("dec_depth={} dec_width={} dec_heads={} mask_ratio={}", b.dec_depth, b.dec_width, b.dec_heads, b.mask_ratio),
+            "dino" => format!("global_crops=2 local_crops={} local_size={} out_dim={}", b.local_crops, bench_local_size(b), b.out_dim),
+            _ => format!("pred_depth={} pred_width={} targets={}", b.pred_depth, b.pred_width, b.targets),
+        },
+        precision::name(resolved.precision),
+        device::describe(dev).replace(' ', "_"),
+        tch::get_num_threads(),
+        params as f64 / 1e6,
+        b.steps,
+        st.mean * 1e3,
+        st.std * 1e3,
+        b.batch as f64 / st.mean,
+        ijepa_engine::memory::resident().map_or(f64::NAN, |(_, peak)| peak / (1u64 << 20) as f64),
+        device::cpu_model()
+    );
+    eprintln!("precision: {}", resolved.describe);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bench step`'s DINO local-crop side: the given one, or 96/224 of the image side rounded to
+/// a multiple of the patch (at least one patch).
+fn bench_local_size(b: &BenchStep) -> usize {
+    b.local_size.unwrap_or_else(|| {
+        let p = b.patch.max(1);
+        (((b.size as f64 * 96.0 / 224.0) / p as f64).round() as usize).max(1) * p
+    })
+}
+
+/// The experiment `bench step` (and `bench features`) builds from its options (precision not
+/// yet resolved).
+fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Error>> {
+    let Some(mut encoder) = EncoderConfig::preset(&b.preset, b.patch) else {
+        return Err(format!("unknown preset {:?} (known: vit-tiny, vit-small, vit-base, vit-large, vit-huge, vit-giant)", b.preset).into());
+    };
+    encoder.embed_dim = b.width.unwrap_or(encoder.embed_dim);
+    encoder.depth = b.depth.unwrap_or(encoder.depth);
+    encoder.num_heads = b.heads.unwrap_or(encoder.num_heads);
+    if encoder.num_heads == 0 || encoder.embed_dim % encoder.num_heads != 0 || encoder.depth == 0 {
+        return Err(format!(
+            "encoder width {} depth {} heads {}: the heads must divide the width, and depth and heads be positive",
+            encoder.embed_dim, encoder.depth, encoder.num_heads
+        )
+        .into());
+    }
+    let mut exp = Experiment::with_defaults("bench");
+    exp.recipe = b.recipe.clone();
+    exp.encoder = encoder;
+    exp.data.crop_size = b.size;
+    exp.data.batch_size = b.batch;
+    exp.predictor.depth = b.pred_depth;
+    exp.predictor.embed_dim = b.pred_width;
+    exp.mask = MaskConfig { n_targets: b.targets, min_keep: b.min_keep, ..MaskConfig::default() };
+    if b.recipe == "mae" {
+        exp.mask = MaskConfig { kind: ijepa_dsl::config::MaskKind::Random, ratio: b.mask_ratio, ..MaskConfig::default() };
+        exp.decoder = ijepa_dsl::config::DecoderConfig { depth: b.dec_depth, embed_dim: b.dec_width, num_heads: b.dec_heads, ..Default::default() };
+        exp.optimizer.betas = (0.9, 0.95);
+    }
+    if b.recipe == "dino" {
+        exp.dino = ijepa_dsl::config::DinoConfig { local_crops: b.local_crops, local_size: bench_local_size(b), out_dim: b.out_dim, ..Default::default() };
+    }
+    exp.precision = match b.precision.as_str() {
+        "auto" => Precision::Auto,
+        "fp32" => Precision::Fp32,
+        "bf16" => Precision::Bf16,
+        p => return Err(format!("unknown precision {p:?} (auto, fp32 or bf16)").into()),
+    };
+    Ok(exp)
+}
+
+/// Times the training step of `b`, data-parallel over `dist` when given (the profiler, with
+/// `--profile`, runs only without `dist`: the parent of `bench dist` profiles its 1-process step).
+fn time_step(
+    b: &BenchStep,
+    dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>,
+) -> Result<(mask::Stats, tch::Device, i64, precision::Resolved), Box<dyn std::error::Error>> {
+    let mut exp = bench_experiment(b)?;
+    let requested = exp.precision;
+    let dev = match (device::resolve(&b.device)?, dist) {
+        (tch::Device::Cuda(_), Some(pg)) => pg.device(),
+        (dev, _) => dev,
+    };
+    let resolved = precision::resolve_with(requested, &precision::bf16_support(dev));
+    if let Some(w) = &resolved.warning {
+        eprintln!("warning: {w}");
+    }
+    exp.precision = resolved.precision;
+    let (rank, world) = dist.map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
+    let mut recipe = ijepa_engine::recipe::build(&exp, dev, rank, world)?;
+    if let Some(pg) = dist {
+        recipe.install_ddp(pg, exp.distributed.bucket_mb)?;
+    }
+    let views = ijepa_engine::recipe::random_views(recipe.as_ref(), &exp.data, b.batch, dev)?;
+    let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
+    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b.batch, b.warmup, b.steps, hyper, dev)?;
+    if b.profile > 0 && dist.is_none() {
+        let trace = b.trace.clone().unwrap_or_else(|| std::env::temp_dir().join("ijepa-step-trace.json"));
+        let wall = ijepa_engine::recipe::profile_steps(recipe.as_mut(), &views, b.batch, b.profile, hyper, dev, &trace)?;
+        let totals = profile::totals(&profile::read_trace(&trace)?);
+        let h = profile::Headline::of(&totals);
+        println!(
+            "profile of {} steps (the profiler's own overhead included): {:.1} ms/step; matrix products {:.1} ms/step = {:.1}% of the ops' self time; speed-up ceiling with the same products: {:.2}x; trace: {}",
+            b.profile,
+            wall * 1e3,
+            h.matrix_us / b.profile as f64 / 1e3,
+            h.matrix_percent(),
+            h.all_us / h.matrix_us.max(1e-9),
+            trace.display()
+        );
+        print!("{}", profile::table(&totals, b.profile, 15));
+    }
+    Ok((mask::Stats::of(&times), dev, recipe.params(), resolved))
+}
+
+/// `bench dist`: run as the parent, it times the step on one process, then starts `nproc`
+/// ranks of itself (same arguments) which time all-reduce and the data-parallel step.
+fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
+    use ijepa_engine::dist::{self, Backend, DistEnv, ProcessGroup};
+    let threads = b.step.threads.unwrap_or(1);
+    tch::set_num_threads(threads);
+    let Some(env) = DistEnv::from_env()? else {
+        let mut extra = Vec::new();
+        if !b.no_step {
+            let (st, dev, params, _) = time_step(&b.step, None)?;
+            println!(
+                "step, 1 process:  {:.1} ms/step (std {:.1}), batch {} on {}, {:.2}M params, {} torch thread(s)",
+                st.mean * 1e3,
+                st.std * 1e3,
+                b.step.batch,
+                device::describe(dev),
+                params as f64 / 1e6,
+                threads
+            );
+            extra.push(("IJEPA_BENCH_SINGLE_MS".to_string(), format!("{}", st.mean * 1e3)));
+        }
+        // the ranks run `threads` torch threads each (set above in each); say so at launch
+        extra.push(("OMP_NUM_THREADS".to_string(), threads.to_string()));
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        launch::spawn_local(b.nproc, launch::free_port()?, &args, &extra, std::time::Duration::from_secs(5))?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    // one GPU per rank where the step runs on CUDA (NCCL), else CPU ranks over Gloo
+    let on_cuda = device::resolve(&b.step.device)?.is_cuda();
+    let backend = if on_cuda { Backend::Nccl } else { Backend::Gloo };
+    let pg = std::sync::Arc::new(ProcessGroup::new(&env, backend, std::time::Duration::from_secs(120))?);
+    let sizes: Vec<usize> = [1usize << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22, 1 << 24, 1 << 26].to_vec();
+    let rows = dist::bench_all_reduce(&pg, &sizes, b.iters)?;
+    if env.rank == 0 {
+        println!("all-reduce (sum, float32, {} on this machine), {} ranks, {} iterations per size:", backend.name(), env.world_size, b.iters);
+        println!("  {:>10}  {:>10}  {:>12}  {:>12}", "bytes", "us/op", "algbw GB/s", "busbw GB/s");
+        for (bytes, secs, alg, bus) in &rows {
+            println!("  {bytes:>10}  {:>10.1}  {alg:>12.3}  {bus:>12.3}", secs * 1e6);
+        }
+    }
+    if !b.no_step {
+        let (st, _, _, _) = time_step(&b.step, Some(&pg))?;
+        if env.rank == 0 {
+            let single: Option<f64> = std::env::var("IJEPA_BENCH_SINGLE_MS").ok().and_then(|v| v.parse().ok());
+            println!(
+                "step, {} processes: {:.1} ms/step (std {:.1}), batch {} per rank (global {}){}",
+                env.world_size,
+                st.mean * 1e3,
+                st.std * 1e3,
+                b.step.batch,
+                b.step.batch * env.world_size,
+                single
+                    .map(|s| format!("; data-parallel overhead {:+.1} ms/step ({:+.1}%) over 1 process with the same per-rank batch", st.mean * 1e3 - s, (st.mean * 1e3 - s) / s * 100.0))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    pg.barrier()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
+    use ijepa_engine::data::{self, Split};
+    use ijepa_engine::eval::features::{self, FeatureKind};
+    if let Some(t) = b.step.threads {
+        tch::set_num_threads(t);
+    }
+    let mut exp = bench_experiment(&b.step)?;
+    let dev = device::resolve(&b.step.device)?;
+    let resolved = precision::resolve_with(exp.precision, &precision::bf16_support(dev));
+    exp.precision = resolved.precision;
+    let bf16 = resolved.precision == Precision::Bf16;
+    exp.data.dataset = ijepa_dsl::config::DatasetKind::FashionMnist;
+    exp.data.source = ijepa_dsl::config::DataSource::Embedded;
+    exp.data.limit = Some(b.images.max(1));
+    let ds = data::open_dataset(&exp.data, Split::Train)?;
+    let transform = stages::eval_transform(&exp)?;
+    let entry = ijepa_engine::recipe::entry(&exp.recipe)?;
+    let cfg = (entry.encoder_config)(&exp);
+    let store = ParamStore::new(dev);
+    let vit = VisionTransformer::new(&store.root(), &cfg)?; // its initialisation: only the time matters
+    let warm = data::subset(ds.clone(), (0..b.extract_batch.min(ds.len())).collect());
+    features::extract(&vit, warm.as_ref(), &transform, FeatureKind::Last, b.extract_batch, dev, bf16)?;
+    let t0 = Instant::now();
+    let f = features::extract(&vit, ds.as_ref(), &transform, FeatureKind::Last, b.extract_batch, dev, bf16)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let n = f.len() as f64;
+    let fwd = ijepa_engine::estimate::vit_forward_flops(&cfg);
+    let mut line = format!(
+        "bench features encoder={}x{} heads={} patch={} size={} images={} batch={} precision={} device={} threads={} img_per_s={:.1} gflop_per_img={:.3} gflop_per_s={:.1}",
+        cfg.embed_dim,
+        cfg.depth,
+        cfg.num_heads,
+        cfg.patch_size,
+        cfg.image_size,
+        f.len(),
+        b.extract_batch,
+        precision::name(resolved.precision),
+        device::describe(dev).replace(' ', "_"),
+        tch::get_num_threads(),
+        n / secs,
+        fwd / 1e9,
+        n / secs * fwd / 1e9
+    );
+    if !b.no_step {
+        let (st, _, _, _) = time_step(&b.step, None)?;
+        let cost = entry.cost.as_ref().map(|c| c(&exp)).transpose()?;
+        let img_s = b.step.batch as f64 / st.mean;
+        match cost {
+            Some(c) => line += &format!(
+                " | step batch={} img_per_s={:.1} gflop_per_img={:.3} gflop_per_s={:.1} | extraction/step FLOP rate {:.2}x",
+                b.step.batch,
+                img_s,
+                c.flops_per_image / 1e9,
+                img_s * c.flops_per_image / 1e9,
+                (n / secs * fwd) / (img_s * c.flops_per_image)
+            ),
+            None => line += &format!(" | step batch={} img_per_s={img_s:.1}", b.step.batch),
+        }
+    }
+    println!("{line} cpu={:?}", device::cpu_model());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_bench_data(b: &BenchData) -> CmdResult {
+    use ijepa_engine::data::{image_folder, Dataset, Loader, LoaderCfg, TrainTransform, TrainTransformCfg};
+    use std::sync::Arc;
+    let exact = match b.decode.as_str() {
+        "fast" => false,
+        "exact" => true,
+        other => return Err(format!("unknown decode mode {other:?} (fast or exact)").into()),
+    };
+    let t0 = Instant::now();
+    let ds = Arc::new(image_folder::ImageFolder::open(&b.dir, image_folder::OnError::Fail)?);
+    let index_s = t0.elapsed().as_secs_f64();
+    let n = ds.len();
+    let transform: Arc<dyn ijepa_engine::data::SampleTransform> = match b.multi_crop {
+        None => Arc::new(TrainTransform::new(TrainTransformCfg { size: b.size, exact, ..Default::default() })?),
+        Some(local_crops) => Arc::new(ijepa_engine::data::MultiCrop::dino(&ijepa_engine::data::MultiCropCfg {
+            global_size: b.size,
+            global_scale: (0.4, 1.0),
+            local_crops,
+            local_size: b.local_size,
+            local_scale: (0.05, 0.4),
+            exact,
+        })?),
+    };
+    let views = transform.view_sizes();
+    let cfg = LoaderCfg { batch_size: b.batch, workers: b.threads, prefetch: b.threads, seed: 0, drop_last: true, rank: 0, world_size: 1, skip_errors: false };
+    let loader: Loader<()> = Loader::new(ds, transform, cfg, Arc::new(|_, _, _| Ok(())))?;
+    let ipe = loader.steps_per_epoch() as u64;
+    let (mut done, mut images, mut started) = (0usize, 0usize, None);
+    'outer: for epoch in 0.. {
+        for batch in loader.epoch(epoch) {
+            let batch = batch?;
+            done += 1;
+            if done == b.warmup.max(1) {
+                started = Some(Instant::now());
+            } else if done > b.warmup.max(1) {
+                images += batch.len();
+            }
+            if done >= b.warmup.max(1) + b.batches {
+                break 'outer;
+            }
+        }
+        if ipe == 0 {
+            break;
+        }
+    }
+    let dt = started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+    let rate = if dt > 0.0 { images as f64 / dt } else { 0.0 };
+    println!(
+        "bench data dir={} images={n} index_s={index_s:.3} threads={} size={} views={} batch={} batches={} decode={} img_per_s={rate:.1} img_per_s_per_thread={:.1}",
+        b.dir.display(),
+        b.threads,
+        b.size,
+        views.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("+"),
+        b.batch,
+        b.batches,
+        b.decode,
+        rate / b.threads.max(1) as f64
+    );
+    Ok(ExitCode::SUCCESS)
+}
