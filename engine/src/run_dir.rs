@@ -23,21 +23,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// [`write_atomic`] of what `fill` writes (buffered), for files too large to assemble in
-/// memory first.
+/// memory first. On an error the temporary file is removed.
 ///
 /// # Errors
 /// [`Error::Io`] naming the temporary file or `path`.
 pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
-    {
-        let f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        fill(&mut w).map_err(|e| Error::io(&tmp, e))?;
-        let f = w.into_inner().map_err(|e| Error::io(&tmp, e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    let written = (|| -> std::io::Result<()> {
+        // writes of 64 KiB and more go straight to the file
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
+        fill(&mut w)?;
+        w.into_inner().map_err(std::io::IntoInnerError::into_error)?.sync_all()
+    })();
+    if let Err(e) = written {
+        // no partial temporary file is left behind (it can be as large as a checkpoint)
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(&tmp, e));
     }
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
     fsync_dir(path);
     Ok(())
 }

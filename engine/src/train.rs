@@ -146,26 +146,45 @@ impl Run {
         write_json(&self.dir.join(schema::MANIFEST), &self.manifest)
     }
 
-    /// Records a checkpoint now on disk (each of its files) in the manifest.
-    fn record(&mut self, written: Option<Written>) -> Result<()> {
-        let Some(w) = written else { return Ok(()) };
-        for f in &w.files {
-            let file = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            self.manifest.record(CheckpointRecord { file, step: w.step, sha256: w.sha256.clone() });
+    /// Records checkpoints now on disk (each of their files) in the manifest.
+    fn record(&mut self, written: Vec<Written>) -> Result<()> {
+        if written.is_empty() {
+            return Ok(());
+        }
+        for w in &written {
+            for f in &w.files {
+                let file = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                self.manifest.record(CheckpointRecord { file, step: w.step, sha256: w.sha256.clone() });
+            }
         }
         self.save_manifest()
     }
 
-    /// Records the checkpoint written in the background if it has finished (between steps).
+    /// Records the checkpoints written in the background that have finished (between steps).
     fn poll_writes(&mut self) -> Result<()> {
-        let done = self.writer.poll()?;
-        self.record(done)
+        let done = self.writer.poll();
+        self.record_or_fail(done)
     }
 
     /// Waits for the checkpoint in flight and records it: where the run needs its files.
     fn finish_writes(&mut self) -> Result<()> {
-        let done = self.writer.wait()?;
-        self.record(done)
+        let done = self.writer.wait();
+        self.record_or_fail(done)
+    }
+
+    /// Records what finished; on a failed write, still records the writes that finished
+    /// before it, and returns the failure.
+    fn record_or_fail(&mut self, done: Result<Vec<Written>>) -> Result<()> {
+        match done {
+            Ok(done) => self.record(done),
+            Err(e) => {
+                let earlier = self.writer.wait().unwrap_or_default();
+                if let Err(m) = self.record(earlier) {
+                    tracing::warn!("the manifest could not be updated: {m}");
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -375,8 +394,10 @@ fn latest_or_fallback(latest: &Path) -> Result<Option<(std::collections::HashMap
 
 /// Starts writing `checkpoints/latest.safetensors` (models + optimiser + position), and the
 /// same bytes to `checkpoints/<keep>` when given, in the background ([`Writer`]); the
-/// manifest records them once they are on disk. Refuses diverged weights before any copy.
+/// manifest records them once they are on disk. Waits first for the write in flight (one
+/// snapshot at a time). Refuses diverged weights before any copy.
 fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option<String>) -> Result<PathBuf> {
+    run.finish_writes()?;
     let folder = run.dir.join(schema::CHECKPOINTS);
     let path = folder.join("latest.safetensors");
     let (mut tensors, optimizer_step) = recipe.optimizer_state();
@@ -392,10 +413,11 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option
         }
     }
     let snapshot = Snapshot::checkpoint(&tensors, Position { optimizer_step, ..pos })?;
-    let mut files = vec![path.clone()];
-    files.extend(keep.map(|k| folder.join(k)));
-    let previous = run.writer.submit(snapshot, files, pos.global_step)?;
-    run.record(previous)?;
+    // the kept copy first: a run killed between the two resumes from the previous `latest`
+    // and writes this epoch's copy again, so a kept epoch is never skipped
+    let mut files: Vec<PathBuf> = keep.map(|k| folder.join(k)).into_iter().collect();
+    files.push(path.clone());
+    run.writer.submit(snapshot, files, pos.global_step)?;
     Ok(path)
 }
 

@@ -128,21 +128,27 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// Tensors copied out of live training state (to the CPU, float32 / int64, contiguous) with
-/// their metadata, the SHA-256 of their data (`data_sha256`) among it: everything a file needs,
-/// owned, so that [`Snapshot::write`] can run on another thread while training changes the
-/// tensors (`checkpoint::writer`).
+/// their metadata: everything a file needs, owned, so that [`Snapshot::write`] (which also
+/// computes the SHA-256 of the data, `data_sha256`) can run on another thread while training
+/// changes the tensors (`checkpoint::writer`).
 pub struct Snapshot {
     raws: Vec<(String, Raw)>,
     meta: HashMap<String, String>,
 }
 
 impl Snapshot {
-    fn new(tensors: &[(String, Tensor)], mut meta: HashMap<String, String>) -> Result<Self> {
+    fn new(tensors: &[(String, Tensor)], meta: HashMap<String, String>) -> Result<Self> {
         let raws: Vec<(String, Raw)> = tensors.iter().map(|(n, t)| Ok((n.clone(), raw(t)?))).collect::<Result<_>>()?;
-        let mut sorted: Vec<(String, &[u8])> = raws.iter().map(|(n, r)| (n.clone(), r.data.as_slice())).collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        meta.insert("data_sha256".to_string(), data_digest(&sorted));
         Ok(Self { raws, meta })
+    }
+
+    /// The metadata with the SHA-256 of the tensors' data (`data_sha256`) added.
+    fn full_meta(&self) -> HashMap<String, String> {
+        let mut sorted: Vec<(String, &[u8])> = self.raws.iter().map(|(n, r)| (n.clone(), r.data.as_slice())).collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut meta = self.meta.clone();
+        meta.insert("data_sha256".to_string(), data_digest(&sorted));
+        meta
     }
 
     /// A training checkpoint of `tensors` at `pos` ([`save`]'s content).
@@ -162,7 +168,7 @@ impl Snapshot {
     /// # Errors
     /// [`Error::Io`] naming the file that could not be written.
     pub fn write(&self, paths: &[&Path]) -> Result<String> {
-        let (prefix, order) = layout(&self.raws, &self.meta);
+        let (prefix, order) = layout(&self.raws, &self.full_meta());
         let parts = || std::iter::once(prefix.as_slice()).chain(order.iter().map(|(_, r)| r.data.as_slice()));
         let mut h = Sha256::new();
         let Some((first, rest)) = paths.split_first() else {
@@ -185,7 +191,7 @@ impl Snapshot {
     /// The whole file in memory.
     #[cfg(test)]
     fn file_bytes(&self) -> Vec<u8> {
-        let (prefix, order) = layout(&self.raws, &self.meta);
+        let (prefix, order) = layout(&self.raws, &self.full_meta());
         let mut out = prefix;
         for (_, r) in &order {
             out.extend_from_slice(&r.data);
@@ -307,6 +313,19 @@ mod tests {
             ("a.weight".into(), Tensor::arange(12, (Kind::Float, tch::Device::Cpu)).view([3, 4])),
             ("b".into(), Tensor::from_slice(&[1i64, 2, 3])),
         ]
+    }
+
+    /// The bytes of a checkpoint are pinned: the streamed writer was checked byte for byte
+    /// against a checkpoint the earlier writer (which assembled the file in memory) had written
+    /// (a real run's `epoch-0011.safetensors`, reloaded and saved again: same SHA-256), and this
+    /// hash keeps the layout from drifting.
+    #[test]
+    fn the_file_layout_is_pinned() {
+        let d = tmpdir("golden");
+        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7 };
+        let sha = save(&d.join("g.safetensors"), &sample(), pos).unwrap();
+        assert_eq!(sha, "4e207de32750acfa75ac30716614ba17efdc92309ff27d2aad2a98bd360e8074");
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
