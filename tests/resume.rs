@@ -178,6 +178,8 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
     let latest = run.join("checkpoints/latest.safetensors");
     let bytes = std::fs::read(&latest).unwrap();
+    // (the writer's temporary file is `.latest.safetensors.tmp`; also a plain `.tmp` name)
+    std::fs::write(run.join("checkpoints/.latest.safetensors.tmp"), &bytes[..bytes.len() / 3]).unwrap();
     std::fs::write(run.join("checkpoints/latest.safetensors.tmp"), &bytes[..bytes.len() / 3]).unwrap();
     let out = run_to_end(&file, &runs);
     assert!(out.contains("resuming"), "{out}");

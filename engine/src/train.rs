@@ -548,6 +548,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             device::synchronize(dev);
             let dt = t0.elapsed().as_secs_f64();
             if !stats.loss.is_finite() {
+                // the checkpoint in flight (if any) is the last good one: on disk before it is named
+                if lead {
+                    run.finish_writes()?;
+                }
                 return Err(Error::Train(format!(
                     "the loss is {} at step {k} (epoch {}): training diverged; the last good checkpoint is {}",
                     stats.loss,
