@@ -131,6 +131,11 @@ mod tests {
         Position { global_step: step, epoch: 0, step_in_epoch: step, optimizer_step: step }
     }
 
+    /// Submits the checkpoint of `tensors(0.5)` at `step` to the one `file`.
+    fn submit_at(w: &mut Writer, step: u64, file: PathBuf) -> Result<()> {
+        w.submit(Snapshot::checkpoint(&tensors(0.5), pos(step)).unwrap(), vec![file], step)
+    }
+
     #[test]
     fn writes_what_save_writes_in_the_background_in_order() {
         let d = scratch("order");
@@ -170,7 +175,7 @@ mod tests {
     fn poll_reports_a_finished_write_once() {
         let d = scratch("poll");
         let mut w = Writer::new();
-        w.submit(Snapshot::checkpoint(&tensors(0.5), pos(4)).unwrap(), vec![d.join("latest.safetensors")], 4).unwrap();
+        submit_at(&mut w, 4, d.join("latest.safetensors")).unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         let got = loop {
             if let Some(got) = w.poll().unwrap().pop() {
@@ -188,12 +193,12 @@ mod tests {
     fn a_failed_write_names_the_file_and_step_and_stops_the_next() {
         let d = scratch("fail");
         let mut w = Writer::new();
-        w.submit(Snapshot::checkpoint(&tensors(0.5), pos(1)).unwrap(), vec![d.join("ok.safetensors")], 1).unwrap();
+        submit_at(&mut w, 1, d.join("ok.safetensors")).unwrap();
         // a folder where the file should go: the temporary file is written, the rename fails
         let blocked = d.join("latest.safetensors");
         std::fs::create_dir_all(blocked.join("x")).unwrap();
-        w.submit(Snapshot::checkpoint(&tensors(0.5), pos(2)).unwrap(), vec![blocked.clone()], 2).unwrap();
-        let err = w.submit(Snapshot::checkpoint(&tensors(0.5), pos(3)).unwrap(), vec![d.join("next.safetensors")], 3).unwrap_err();
+        submit_at(&mut w, 2, blocked.clone()).unwrap();
+        let err = submit_at(&mut w, 3, d.join("next.safetensors")).unwrap_err();
         assert!(err.to_string().contains("latest.safetensors") && err.to_string().contains("step 2"), "{err}");
         assert!(!w.busy(), "the next write must not start after a failed one");
         assert!(!d.join("next.safetensors").exists());
@@ -211,7 +216,7 @@ mod tests {
         let d = scratch("drop");
         {
             let mut w = Writer::new();
-            w.submit(Snapshot::checkpoint(&tensors(0.5), pos(9)).unwrap(), vec![d.join("latest.safetensors")], 9).unwrap();
+            submit_at(&mut w, 9, d.join("latest.safetensors")).unwrap();
         }
         let (_, p) = state::load(&d.join("latest.safetensors")).unwrap();
         assert_eq!(p.global_step, 9);
