@@ -41,16 +41,16 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
     let want = exp.distributed.world_size();
     let Some(env) = DistEnv::from_env()? else {
         if want > 1 {
-            eprintln!(
-                "note: {} asks for {want} processes (distributed block); this is one process with no launcher variables, so it trains alone: start the ranks with `ijepa launch`, torchrun or `ijepa slurm`",
+            tracing::warn!(
+                "{} asks for {want} processes (distributed block); this is one process with no launcher variables, so it trains alone: start the ranks with `ijepa launch`, torchrun or `ijepa slurm`",
                 exp.name
             );
         }
         return Ok(None);
     };
     if want != 1 && want != env.world_size {
-        eprintln!(
-            "warning: {} asks for {want} processes (distributed: {} node(s) x {}), this run has {}; \
+        tracing::warn!(
+            "{} asks for {want} processes (distributed: {} node(s) x {}), this run has {}; \
              the global batch is {} x {}",
             exp.name, exp.distributed.nodes, exp.distributed.procs_per_node, env.world_size, env.world_size, exp.data.batch_size
         );
@@ -62,7 +62,7 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
         DistBackend::Auto => Backend::Gloo,
     };
     let timeout = Duration::from_secs(exp.distributed.timeout_s);
-    eprintln!(
+    tracing::info!(
         "rank {} of {}: joining {}:{} ({}, timeout {} s)",
         env.rank,
         env.world_size,
@@ -119,7 +119,7 @@ fn set_aside(dir: &Path) -> Result<()> {
         aside = dir.with_file_name(format!(".{name}.old-{secs}-{i}"));
     }
     std::fs::rename(dir, &aside).map_err(|e| format!("--force: moving {} aside: {e}", dir.display()))?;
-    println!("--force: kept the previous {} as {}", dir.display(), aside.display());
+    tracing::info!("--force: kept the previous {} as {}", dir.display(), aside.display());
     Ok(())
 }
 
@@ -178,7 +178,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         };
         if opts.dry_run {
             if lead {
-                println!("{action:<16} {}  [{}] {}", stage.id, &stage.hash[..12], stage.dir.display());
+                tracing::info!("{action:<16} {}  [{}] {}", stage.id, &stage.hash[..12], stage.dir.display());
             }
             continue;
         }
@@ -200,7 +200,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if status == Status::Done && !opts.force {
             n_skip += 1;
             if lead {
-                println!("skip {} (done: {})", stage.id, stage.dir.display());
+                tracing::info!("skip {} (done: {})", stage.id, stage.dir.display());
             }
             ran.insert(n);
             continue;
@@ -218,7 +218,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             }
         }
         if lead {
-            println!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
+            tracing::info!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
         }
         run_stage(plan, n, opts, dist.clone(), &mut shared)?;
         drop(lock);
@@ -226,7 +226,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         ran.insert(n);
     }
     if lead && !opts.dry_run {
-        println!("{}: {n_run} stage(s) run, {n_skip} skipped (already done)", plan.name);
+        tracing::info!("{}: {n_run} stage(s) run, {n_skip} skipped (already done)", plan.name);
     }
     Ok(())
 }
@@ -278,7 +278,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let marker = serde_json::json!({"hash": stage.hash, "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
             ijepa_engine::run_dir::write_json(&stage.dir.join(REPORT_MARKER), &marker)?;
-            println!("report of {} written to {} ({} files)", opts.runs_dir.display(), stage.dir.display(), files.tables.len() + files.plots.len() + 2);
+            tracing::info!("report of {} written to {} ({} files)", opts.runs_dir.display(), stage.dir.display(), files.tables.len() + files.plots.len() + 2);
         }
     }
     Ok(())

@@ -3,12 +3,9 @@
 //! [`ijepa_engine::recipe::register`]). [`exec`] runs a plan stage by stage; [`run_file`] is
 //! `ijepa run FILE` in this process.
 
-// the engine's print macros: a closed stdout (`ijepa run ... | head`) never stops a run
-#[macro_use]
-extern crate ijepa_engine;
-
 pub mod estimate;
 pub mod exec;
+pub mod logging;
 
 use std::path::Path;
 

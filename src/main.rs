@@ -257,14 +257,8 @@ struct Folders {
 }
 
 fn main() -> ExitCode {
-    // the engine's progress lines (info) and warnings show by default; RUST_LOG overrides
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,ijepa_engine=info,ijepa_recipes=info,ijepa=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false)
-        .without_time()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    // the engine's and the library's events: progress on stdout, warnings on stderr (RUST_LOG adds)
+    ijepa::logging::init();
     let cli = Cli::parse();
     // the one recipe registry: the language, plan, run, bench, eval, import and export read it
     if let Err(e) = ijepa_recipes::register_builtins() {

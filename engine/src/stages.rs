@@ -219,7 +219,7 @@ pub fn run_eval(
     shared: &mut EvalCache,
 ) -> Result<()> {
     if dir.join(ijepa_schema::EVAL).exists() {
-        println!("{} is already done", dir.display());
+        tracing::info!("{} is already done", dir.display());
         return Ok(());
     }
     // a libtorch failure (e.g. out of memory extracting features) is an error naming the stage
@@ -279,7 +279,7 @@ fn eval_stage(
     }
     record.wall_s = t0.elapsed().as_secs_f64();
     run_dir::write_json(&dir.join(ijepa_schema::EVAL), &record)?;
-    println!(
+    tracing::info!(
         "eval {:<8} {:<13} top-1 {:>6.2}%  ({} train / {} test examples, {:.1} s) -> {}",
         cfg.name(),
         subject.key(&exp.recipe),

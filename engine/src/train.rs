@@ -211,7 +211,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     if done >= 0 {
         let losses = if lead { read_losses(&dir.join(schema::METRICS), u64::MAX)? } else { Vec::new() };
         if lead {
-            println!("{} is already done ({done} steps); nothing to run", dir.display());
+            tracing::info!("{} is already done ({done} steps); nothing to run", dir.display());
         }
         return Ok(summary(&dir, done as usize, &losses, 0.0));
     }
@@ -288,7 +288,7 @@ fn record_skipped(dir: &Path, files: &[String], seen: &mut std::collections::BTr
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
     for name in new {
         writeln!(f, "{name}").map_err(|e| Error::io(&path, e))?;
-        bar.suspend(|| eprintln!("warning: skipping unreadable {name} (on-error \"skip\"; listed in {})", path.display()));
+        bar.suspend(|| tracing::warn!("skipping unreadable {name} (on-error \"skip\"; listed in {})", path.display()));
         seen.insert(name.clone());
     }
     Ok(())
@@ -366,8 +366,8 @@ fn latest_or_fallback(latest: &Path) -> Result<Option<(std::collections::HashMap
     for candidate in kept.iter().rev() {
         match state::load(candidate) {
             Ok(loaded) => {
-                eprintln!(
-                    "warning: {} is unusable ({err}); resuming from {} (step {}) instead",
+                tracing::warn!(
+                    "{} is unusable ({err}); resuming from {} (step {}) instead",
                     latest.display(),
                     candidate.display(),
                     loaded.1.global_step
@@ -378,14 +378,14 @@ fn latest_or_fallback(latest: &Path) -> Result<Option<(std::collections::HashMap
                 run_dir::fsync_dir(latest);
                 return Ok(Some(loaded));
             }
-            Err(e) => eprintln!("warning: {} is unusable too ({e})", candidate.display()),
+            Err(e) => tracing::warn!("{} is unusable too ({e})", candidate.display()),
         }
     }
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let aside = latest.with_file_name(format!("latest.safetensors.unusable-{secs}"));
     std::fs::rename(latest, &aside).map_err(|e| Error::io(latest, e))?;
-    eprintln!(
-        "warning: {} is unusable ({err}) and no kept checkpoint verifies; it is kept as {} and the run starts over",
+    tracing::warn!(
+        "{} is unusable ({err}) and no kept checkpoint verifies; it is kept as {} and the run starts over",
         latest.display(),
         aside.display()
     );
@@ -474,7 +474,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             }
             losses = read_losses(&metrics_path, pos.global_step)?;
             run.manifest.resumed_at.push(pos.global_step);
-            println!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, latest.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
+            tracing::info!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, latest.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
         }
         start = pos;
     } else if lead {
@@ -494,7 +494,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     };
 
     if lead {
-        println!(
+        tracing::info!(
             "pretraining {} ({}, {:.2}M params) on {} images, {} epochs x {ipe} steps of {}{}, {}, {} -> {}",
             exp.name,
             recipe.name(),
@@ -508,7 +508,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.dir.display()
         );
         if let Some(b) = exp.optimizer.lr.blr {
-            println!("peak lr {:.4e} = blr {b:e} x global batch {} / 256", lr.peak, exp.data.batch_size * world);
+            tracing::info!("peak lr {:.4e} = blr {b:e} x global batch {} / 256", lr.peak, exp.data.batch_size * world);
         }
     }
     let total = exp.epochs * ipe;
@@ -528,7 +528,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         .unwrap_or_default();
     if start.global_step == 0 {
         if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s)? {
-            bar.suspend(|| println!("epoch   0/{}  monitor: {}", exp.epochs, t.summary()));
+            bar.suspend(|| tracing::info!("epoch   0/{}  monitor: {}", exp.epochs, t.summary()));
         }
     }
     for epoch in start.epoch as usize..exp.epochs {
@@ -617,7 +617,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             .then(|| format!("epoch-{:04}.safetensors", epoch + 1));
         save_latest(recipe, run, pos, keep)?;
         bar.suspend(|| {
-            println!(
+            tracing::info!(
                 "epoch {:>3}/{}  loss {:.4}  lr {:.2e}  wd {:.3}{}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
                 epoch + 1,
                 exp.epochs,
@@ -652,7 +652,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let sha256 = state::save_weights(&s.checkpoint, &recipe.state())?;
     run.manifest.record(CheckpointRecord { file: "final.safetensors".into(), step: global as u64, sha256 });
     run.save_manifest()?;
-    println!(
+    tracing::info!(
         "done: {} steps in {:.1} s; loss {:.4} (first 10 steps) -> {:.4} (last 10); checkpoint {}",
         s.steps,
         s.wall_s,
@@ -661,7 +661,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         s.checkpoint.display()
     );
     if monitor.is_some() {
-        println!(
+        tracing::info!(
             "monitor: {monitor_s:.1} s of the {:.1} s ({:.1}%); {}",
             s.wall_s,
             100.0 * monitor_s / s.wall_s.max(1e-9),
@@ -688,7 +688,7 @@ fn observe<R: Recipe>(
         m.measure(&recipe.feature_encoders(), recipe.device(), recipe.bf16())
     })?;
     for w in measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg)) {
-        bar.suspend(|| eprintln!("warning: epoch {epoch}: {w}"));
+        bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
     }
     // after training has started: features no better than the initial ones (read back from
     // the file, so a resumed run compares with its own epoch 0)
@@ -696,13 +696,13 @@ fn observe<R: Recipe>(
         let rows = crate::monitor::read_rows(path);
         let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(&rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0)));
         for w in stalled {
-            bar.suspend(|| eprintln!("warning: epoch {epoch}: {w}"));
+            bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
         }
     }
     // the pixels, the baseline to beat, once before training
     let pixels = if epoch == 0 { Some(m.measure_pixels()?) } else { None };
     if let Some(px) = &pixels {
-        bar.suspend(|| println!("monitor baseline: {}", px.summary()));
+        bar.suspend(|| tracing::info!("monitor baseline: {}", px.summary()));
     }
     let mut rows = String::new();
     for ms in measures.iter().chain(&pixels) {

@@ -1,0 +1,184 @@
+//! How the engine's `tracing` events reach the terminal. The engine and the library never print:
+//! they emit events, and a program that runs them decides what to show. [`init`] installs what
+//! the `ijepa` binary shows:
+//!
+//! - `info` events (progress: the stages run, the epoch lines, the monitors, the probes) on
+//!   **stdout**, as the bare message followed by any fields (`key=value`);
+//! - `warn` and `error` events on **stderr**, as `warning: ...` / `error: ...`;
+//! - `debug` and `trace` events (off unless `RUST_LOG` asks) on stderr, as
+//!   `debug: TARGET: ...`.
+//!
+//! By default the engine's, the recipes' and this crate's `info` events show, and only warnings
+//! from other crates. `RUST_LOG` adds to that (`RUST_LOG=ijepa_engine::dist=debug`) or overrides
+//! it for the targets it names (`RUST_LOG=ijepa_engine=warn` silences the progress lines).
+//! A closed stdout or stderr (`ijepa run ... | head`) drops the lines and never stops a run.
+
+use std::fmt;
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::writer::MakeWriterExt;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::EnvFilter;
+
+/// What shows without `RUST_LOG`: the progress lines of ijepa's crates, and warnings.
+pub const DEFAULT_FILTER: &str = "warn,ijepa_engine=info,ijepa_recipes=info,ijepa=info";
+
+/// The line format of [`init`]: `info` bare, `warning: `, `error: `, `debug: TARGET: `.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plain;
+
+impl<S, N> FormatEvent<S, N> for Plain
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+        let meta = event.metadata();
+        match *meta.level() {
+            Level::INFO => {}
+            Level::WARN => write!(w, "warning: ")?,
+            Level::ERROR => write!(w, "error: ")?,
+            Level::DEBUG => write!(w, "debug: {}: ", meta.target())?,
+            Level::TRACE => write!(w, "trace: {}: ", meta.target())?,
+        }
+        ctx.field_format().format_fields(w.by_ref(), event)?;
+        writeln!(w)
+    }
+}
+
+/// The filter: [`DEFAULT_FILTER`], then the directives of `rust_log` (later directives win for
+/// the same target). An unparsable `rust_log` is ignored, and said so on the returned warning.
+pub fn filter(rust_log: Option<&str>) -> (EnvFilter, Option<String>) {
+    match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (EnvFilter::new(DEFAULT_FILTER), None),
+        Some(env) => match EnvFilter::try_new(format!("{DEFAULT_FILTER},{env}")) {
+            Ok(f) => (f, None),
+            Err(e) => (EnvFilter::new(DEFAULT_FILTER), Some(format!("RUST_LOG={env:?} is not a valid filter ({e}); using the default"))),
+        },
+    }
+}
+
+/// A subscriber with the [`Plain`] format: `info` events to `out`, every other level to `err`.
+pub fn subscriber<O, E>(filter: EnvFilter, out: O, err: E) -> impl Subscriber + Send + Sync
+where
+    O: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    E: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    // one filter, not with_max_level + with_min_level: nested, those pass an empty writer to
+    // `or_else`, which then drops debug events instead of sending them to `err`
+    let writer = out.with_filter(|m| *m.level() == Level::INFO).or_else(err);
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false) // no colours or italics in the fields: the lines go to files and pipes too
+        .log_internal_errors(false) // a closed pipe drops the line without a complaint
+        .event_format(Plain)
+        .with_writer(writer)
+        .finish()
+}
+
+/// Installs the [`Plain`] subscriber on stdout/stderr for the whole process, filtered by
+/// [`DEFAULT_FILTER`] and `RUST_LOG`. A second call (a subscriber is already set) does nothing.
+pub fn init() {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (filter, warning) = filter(rust_log.as_deref());
+    if tracing::subscriber::set_global_default(subscriber(filter, std::io::stdout, std::io::stderr)).is_ok() {
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    /// A `MakeWriter` appending to a shared buffer.
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> MakeWriter<'a> for Buf {
+        type Writer = Buf;
+        fn make_writer(&'a self) -> Buf {
+            self.clone()
+        }
+    }
+    impl Buf {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// Emits one event of each level under the subscriber built from `rust_log`.
+    fn emit(rust_log: Option<&str>) -> (String, String) {
+        let (out, err) = (Buf::default(), Buf::default());
+        let (f, warning) = filter(rust_log);
+        assert!(warning.is_none(), "{warning:?}");
+        tracing::subscriber::with_default(subscriber(f, out.clone(), err.clone()), || {
+            tracing::info!(target: "ijepa_engine::train", "epoch   1/2  loss 0.1000");
+            tracing::info!(target: "ijepa_engine::stages", features = "last", heldout_top1 = 85.5, "probe on one feature set");
+            tracing::warn!(target: "ijepa_engine::train", "epoch 1: the rank fell");
+            tracing::error!(target: "ijepa", "the manifest could not be written");
+            tracing::debug!(target: "ijepa_engine::dist", rank = 1, "process group ready");
+            tracing::info!(target: "other_crate", "not ours");
+            tracing::warn!(target: "other_crate", "theirs, a warning");
+        });
+        (out.text(), err.text())
+    }
+
+    #[test]
+    fn info_goes_bare_to_stdout_and_the_rest_to_stderr() {
+        let (out, err) = emit(None);
+        assert_eq!(out, "epoch   1/2  loss 0.1000\nprobe on one feature set features=\"last\" heldout_top1=85.5\n");
+        assert_eq!(
+            err,
+            "warning: epoch 1: the rank fell\nerror: the manifest could not be written\nwarning: theirs, a warning\n"
+        );
+    }
+
+    #[test]
+    fn rust_log_adds_to_and_overrides_the_default() {
+        // debug for one module: its debug line on stderr, the progress lines still on stdout
+        let (out, err) = emit(Some("ijepa_engine::dist=debug"));
+        assert!(out.starts_with("epoch   1/2"), "{out}");
+        assert!(err.contains("debug: ijepa_engine::dist: process group ready rank=1\n"), "{err}");
+        // the engine at warn: no progress line, its warnings still shown
+        let (out, err) = emit(Some("ijepa_engine=warn"));
+        assert_eq!(out, "", "the engine's info lines are silenced");
+        assert!(err.contains("warning: epoch 1: the rank fell"), "{err}");
+        // a filter that does not parse falls back to the default and says so
+        let (f, warning) = filter(Some("ijepa_engine=loud"));
+        assert!(warning.unwrap().contains("RUST_LOG=\"ijepa_engine=loud\""));
+        assert_eq!(f.to_string(), EnvFilter::new(DEFAULT_FILTER).to_string());
+    }
+
+    #[test]
+    fn a_closed_writer_drops_lines_without_failing() {
+        struct Closed;
+        impl Write for Closed {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let err = Buf::default();
+        let (f, _) = filter(None);
+        tracing::subscriber::with_default(subscriber(f, || Closed, err.clone()), || {
+            tracing::info!(target: "ijepa", "to a closed stdout");
+            tracing::warn!(target: "ijepa", "still shown");
+        });
+        assert_eq!(err.text(), "warning: still shown\n", "no internal-error line, no panic");
+    }
+}
