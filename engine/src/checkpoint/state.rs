@@ -301,11 +301,27 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
 mod tests {
     use super::*;
 
-    fn tmpdir(name: &str) -> std::path::PathBuf {
+    /// A scratch folder, removed when the test passes (kept for a look when it fails).
+    struct Scratch(std::path::PathBuf);
+    impl std::ops::Deref for Scratch {
+        type Target = std::path::Path;
+        fn deref(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn tmpdir(name: &str) -> Scratch {
         let d = std::env::temp_dir().join(format!("ijepa-ckpt-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
-        d
+        Scratch(d)
     }
 
     fn sample() -> Vec<(String, Tensor)> {
@@ -325,7 +341,6 @@ mod tests {
         let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7 };
         let sha = save(&d.join("g.safetensors"), &sample(), pos).unwrap();
         assert_eq!(sha, "4e207de32750acfa75ac30716614ba17efdc92309ff27d2aad2a98bd360e8074");
-        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
