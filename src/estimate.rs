@@ -163,7 +163,7 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     let analytic = (est::state_bytes(&cost), batch as f64 * est::activation_bytes(cost.activation_elems_per_image, gpu_precision));
     let gpu_proj = est::gpu_step_seconds(&cost, batch, acc, gpu_precision, opts.mfu).map(|t| est::project(exp, images.0, t));
     let step_flops = cost.flops_per_image * batch as f64;
-    let fits = memory::available().map_or(false, |a| analytic.0 + analytic.1 < 0.5 * a);
+    let fits = memory::available().is_some_and(|a| analytic.0 + analytic.1 < 0.5 * a);
     let (measured, not_measured) = match opts.measure {
         Some(false) => (None, Some("--no-measure".to_string())),
         Some(true) => (Some(measure(exp, opts.steps)?), None),

@@ -527,6 +527,41 @@ impl Recipe for Mae {
     }
 }
 
+
+/// MAE's cost model for `ijepa estimate` ([`ijepa_engine::estimate`]), as the official
+/// `forward` runs: the patch embedding over every patch, the encoder (with its class token)
+/// over the visible ones, the decoder over all of them (embedding, blocks, the pixel
+/// prediction), all with backward.
+///
+/// # Errors
+/// None today (the signature is the registry's).
+pub fn cost(exp: &Experiment) -> Result<ijepa_engine::estimate::StepCost> {
+    use ijepa_engine::estimate::{patch_embed_flops, Stack, StepCost};
+    let e = &exp.encoder;
+    let (d, p) = (e.embed_dim as f64, e.patch_size as f64);
+    let grid = exp.data.crop_size / e.patch_size.max(1);
+    let n = grid * grid;
+    let keep = len_keep(n, exp.mask.ratio) as f64;
+    let n = n as f64;
+    let enc = Stack::new(e.embed_dim, e.depth, e.num_heads, e.mlp_ratio);
+    let dc = &exp.decoder;
+    let dec = Stack::new(dc.embed_dim, dc.depth, dc.num_heads, dc.mlp_ratio);
+    let dd = dec.width;
+    let pixels = 3.0 * p * p;
+    // patch embedding, class token, blocks + norm; decoder_embed, mask_token, blocks +
+    // decoder_norm, decoder_pred; the sin-cos position tables are fixed buffers
+    let encoder_params = pixels * d + d + d + enc.params();
+    let decoder_params = d * dd + dd + dd + dec.params() + dd * pixels + pixels;
+    let forward = patch_embed_flops(n, p, d) + enc.flops(keep + 1.0) + 2.0 * (keep + 1.0) * d * dd + dec.flops(n + 1.0) + 2.0 * (n + 1.0) * dd * pixels;
+    Ok(StepCost {
+        trainable_params: encoder_params + decoder_params,
+        frozen_params: 0.0,
+        flops_per_image: 3.0 * forward,
+        activation_elems_per_image: n * d + enc.activations(keep + 1.0) + dec.activations(n + 1.0),
+        tokens: format!("{n:.0} patches; encoder on {keep:.0} visible + class token, decoder on {:.0}", n + 1.0),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,38 +627,4 @@ mod tests {
         assert!(last < 0.8 * first, "loss {first} -> {last}");
         assert_eq!(m.num_params(), m.trainable().iter().map(|t| t.numel() as i64).sum::<i64>());
     }
-}
-
-/// MAE's cost model for `ijepa estimate` ([`ijepa_engine::estimate`]), as the official
-/// `forward` runs: the patch embedding over every patch, the encoder (with its class token)
-/// over the visible ones, the decoder over all of them (embedding, blocks, the pixel
-/// prediction), all with backward.
-///
-/// # Errors
-/// None today (the signature is the registry's).
-pub fn cost(exp: &Experiment) -> Result<ijepa_engine::estimate::StepCost> {
-    use ijepa_engine::estimate::{patch_embed_flops, Stack, StepCost};
-    let e = &exp.encoder;
-    let (d, p) = (e.embed_dim as f64, e.patch_size as f64);
-    let grid = exp.data.crop_size / e.patch_size.max(1);
-    let n = grid * grid;
-    let keep = len_keep(n, exp.mask.ratio) as f64;
-    let n = n as f64;
-    let enc = Stack::new(e.embed_dim, e.depth, e.num_heads, e.mlp_ratio);
-    let dc = &exp.decoder;
-    let dec = Stack::new(dc.embed_dim, dc.depth, dc.num_heads, dc.mlp_ratio);
-    let dd = dec.width;
-    let pixels = 3.0 * p * p;
-    // patch embedding, class token, blocks + norm; decoder_embed, mask_token, blocks +
-    // decoder_norm, decoder_pred; the sin-cos position tables are fixed buffers
-    let encoder_params = pixels * d + d + d + enc.params();
-    let decoder_params = d * dd + dd + dd + dec.params() + dd * pixels + pixels;
-    let forward = patch_embed_flops(n, p, d) + enc.flops(keep + 1.0) + 2.0 * (keep + 1.0) * d * dd + dec.flops(n + 1.0) + 2.0 * (n + 1.0) * dd * pixels;
-    Ok(StepCost {
-        trainable_params: encoder_params + decoder_params,
-        frozen_params: 0.0,
-        flops_per_image: 3.0 * forward,
-        activation_elems_per_image: n * d + enc.activations(keep + 1.0) + dec.activations(n + 1.0),
-        tokens: format!("{n:.0} patches; encoder on {keep:.0} visible + class token, decoder on {:.0}", n + 1.0),
-    })
 }
