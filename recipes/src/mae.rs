@@ -527,7 +527,6 @@ impl Recipe for Mae {
     }
 }
 
-
 /// MAE's cost model for `ijepa estimate` ([`ijepa_engine::estimate`]), as the official
 /// `forward` runs: the patch embedding over every patch, the encoder (with its class token)
 /// over the visible ones, the decoder over all of them (embedding, blocks, the pixel
