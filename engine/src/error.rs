@@ -38,6 +38,22 @@ pub enum Error {
     /// Training diverged or another runtime failure.
     #[error("training: {0}")]
     Train(String),
+    /// Pretraining diverged: a non-finite loss, or non-finite weights about to be saved.
+    #[error(
+        "training: {what} at step {step}{}: training diverged; the last good checkpoint is {}",
+        epoch.map(|e| format!(" (epoch {e})")).unwrap_or_default(),
+        last_good.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into())
+    )]
+    Diverged {
+        /// What was not finite (`the loss is NaN`, `` `encoder.blocks.0.attn.qkv.weight` holds NaN/Inf ``).
+        what: String,
+        /// The global step (1-based) it happened at.
+        step: u64,
+        /// The epoch (1-based), when known.
+        epoch: Option<u64>,
+        /// The checkpoint to resume from or inspect (`None`: none was written yet).
+        last_good: Option<PathBuf>,
+    },
     /// A distributed rendezvous or collective failed (names the rank, the operation and the
     /// likely cause).
     #[error("distributed: {0}")]
@@ -81,5 +97,26 @@ impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_divergence_names_the_step_the_epoch_and_the_last_good_checkpoint() {
+        let e = Error::Diverged {
+            what: "the loss is NaN".into(),
+            step: 12,
+            epoch: Some(2),
+            last_good: Some(PathBuf::from("runs/x/pretrain-1/checkpoints/latest.safetensors")),
+        };
+        assert_eq!(
+            e.to_string(),
+            "training: the loss is NaN at step 12 (epoch 2): training diverged; the last good checkpoint is runs/x/pretrain-1/checkpoints/latest.safetensors"
+        );
+        let e = Error::Diverged { what: "`b` holds NaN/Inf".into(), step: 3, epoch: None, last_good: None };
+        assert_eq!(e.to_string(), "training: `b` holds NaN/Inf at step 3: training diverged; the last good checkpoint is none");
     }
 }

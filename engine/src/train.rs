@@ -405,11 +405,12 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option
     // never replace a good checkpoint with diverged weights
     for (name, t) in &tensors {
         if t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
-            return Err(Error::Train(format!(
-                "`{name}` holds NaN/Inf after step {}: training diverged; the last good checkpoint is {}",
-                pos.global_step,
-                path.display()
-            )));
+            return Err(Error::Diverged {
+                what: format!("`{name}` holds NaN/Inf"),
+                step: pos.global_step,
+                epoch: None,
+                last_good: path.exists().then(|| path.clone()),
+            });
         }
     }
     let snapshot = Snapshot::checkpoint(&tensors, Position { optimizer_step, ..pos })?;
@@ -552,12 +553,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 if lead {
                     run.finish_writes()?;
                 }
-                return Err(Error::Train(format!(
-                    "the loss is {} at step {k} (epoch {}): training diverged; the last good checkpoint is {}",
-                    stats.loss,
-                    epoch + 1,
-                    if latest.exists() { latest.display().to_string() } else { "none".into() }
-                )));
+                return Err(Error::Diverged {
+                    what: format!("the loss is {}", stats.loss),
+                    step: k as u64,
+                    epoch: Some(epoch as u64 + 1),
+                    last_good: latest.exists().then(|| latest.clone()),
+                });
             }
             global += 1;
             losses.push(stats.loss);
