@@ -6,11 +6,14 @@
 //!   **stdout**, as the bare message followed by any fields (`key=value`);
 //! - `warn` and `error` events on **stderr**, as `warning: ...` / `error: ...`;
 //! - `debug` and `trace` events (off unless `RUST_LOG` asks) on stderr, as
-//!   `debug: TARGET: ...`.
+//!   `debug: TARGET: ...` / `trace: TARGET: ...`.
 //!
-//! By default the engine's, the recipes' and this crate's `info` events show, and only warnings
-//! from other crates. `RUST_LOG` adds to that (`RUST_LOG=ijepa_engine::dist=debug`) or overrides
-//! it for the targets it names (`RUST_LOG=ijepa_engine=warn` silences the progress lines).
+//! By default every ijepa crate's `info` events show (`ijepa` is a prefix of `ijepa_engine`,
+//! `ijepa_recipes`, ...), and only warnings from other crates. `RUST_LOG` with per-target
+//! directives adds to that or overrides it for the targets it names
+//! (`RUST_LOG=ijepa_engine::dist=debug` adds the process group's setup; `RUST_LOG=ijepa=warn`
+//! leaves warnings only); a `RUST_LOG` with a bare level (`RUST_LOG=debug`, `RUST_LOG=warn`)
+//! replaces the default altogether, as everywhere else.
 //! A closed stdout or stderr (`ijepa run ... | head`) drops the lines and never stops a run.
 
 use std::fmt;
@@ -21,8 +24,9 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter}
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-/// What shows without `RUST_LOG`: the progress lines of ijepa's crates, and warnings.
-pub const DEFAULT_FILTER: &str = "warn,ijepa_engine=info,ijepa_recipes=info,ijepa=info";
+/// What shows without `RUST_LOG`: the progress lines of ijepa's crates (the target prefix
+/// `ijepa` covers `ijepa_engine`, `ijepa_recipes`, `ijepa::exec`, ...), and warnings.
+pub const DEFAULT_FILTER: &str = "warn,ijepa=info";
 
 /// The line format of [`init`]: `info` bare, `warning: `, `error: `, `debug: TARGET: `.
 #[derive(Debug, Clone, Copy, Default)]
@@ -47,15 +51,21 @@ where
     }
 }
 
-/// The filter: [`DEFAULT_FILTER`], then the directives of `rust_log` (later directives win for
-/// the same target). An unparsable `rust_log` is ignored, and said so on the returned warning.
+/// The filter: [`DEFAULT_FILTER`] followed by the directives of `rust_log` (a later directive
+/// for the same target wins), or `rust_log` alone when it has a bare level (`debug`, `warn`).
+/// An unparsable `rust_log` is ignored, and said so in the returned warning.
 pub fn filter(rust_log: Option<&str>) -> (EnvFilter, Option<String>) {
-    match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
-        None => (EnvFilter::new(DEFAULT_FILTER), None),
-        Some(env) => match EnvFilter::try_new(format!("{DEFAULT_FILTER},{env}")) {
-            Ok(f) => (f, None),
-            Err(e) => (EnvFilter::new(DEFAULT_FILTER), Some(format!("RUST_LOG={env:?} is not a valid filter ({e}); using the default"))),
-        },
+    let Some(env) = rust_log.map(str::trim).filter(|s| !s.is_empty()) else {
+        return (EnvFilter::new(DEFAULT_FILTER), None);
+    };
+    let bare_level = env.split(',').any(|d| {
+        let d = d.trim();
+        !d.contains('=') && d.parse::<tracing_subscriber::filter::LevelFilter>().is_ok()
+    });
+    let text = if bare_level { env.to_string() } else { format!("{DEFAULT_FILTER},{env}") };
+    match EnvFilter::try_new(&text) {
+        Ok(f) => (f, None),
+        Err(e) => (EnvFilter::new(DEFAULT_FILTER), Some(format!("RUST_LOG={env:?} is not a valid filter ({e}); using the default"))),
     }
 }
 
@@ -127,6 +137,7 @@ mod tests {
         tracing::subscriber::with_default(subscriber(f, out.clone(), err.clone()), || {
             tracing::info!(target: "ijepa_engine::train", "epoch   1/2  loss 0.1000");
             tracing::info!(target: "ijepa_engine::stages", features = "last", heldout_top1 = 85.5, "probe on one feature set");
+            tracing::info!(target: "ijepa::exec", "== run pretrain");
             tracing::warn!(target: "ijepa_engine::train", "epoch 1: the rank fell");
             tracing::error!(target: "ijepa", "the manifest could not be written");
             tracing::debug!(target: "ijepa_engine::dist", rank = 1, "process group ready");
@@ -139,7 +150,7 @@ mod tests {
     #[test]
     fn info_goes_bare_to_stdout_and_the_rest_to_stderr() {
         let (out, err) = emit(None);
-        assert_eq!(out, "epoch   1/2  loss 0.1000\nprobe on one feature set features=\"last\" heldout_top1=85.5\n");
+        assert_eq!(out, "epoch   1/2  loss 0.1000\nprobe on one feature set features=\"last\" heldout_top1=85.5\n== run pretrain\n");
         assert_eq!(
             err,
             "warning: epoch 1: the rank fell\nerror: the manifest could not be written\nwarning: theirs, a warning\n"
@@ -152,10 +163,18 @@ mod tests {
         let (out, err) = emit(Some("ijepa_engine::dist=debug"));
         assert!(out.starts_with("epoch   1/2"), "{out}");
         assert!(err.contains("debug: ijepa_engine::dist: process group ready rank=1\n"), "{err}");
-        // the engine at warn: no progress line, its warnings still shown
+        // one crate at warn: its progress lines go, the others' stay
         let (out, err) = emit(Some("ijepa_engine=warn"));
-        assert_eq!(out, "", "the engine's info lines are silenced");
+        assert_eq!(out, "== run pretrain\n", "the engine's info lines are silenced, the library's are not");
         assert!(err.contains("warning: epoch 1: the rank fell"), "{err}");
+        // every ijepa crate at warn: warnings only
+        let (out, err) = emit(Some("ijepa=warn"));
+        assert_eq!(out, "");
+        assert!(err.starts_with("warning: epoch 1: the rank fell\nerror: "), "{err}");
+        // a bare level replaces the default: `warn` silences the progress, `debug` shows all
+        assert_eq!(emit(Some("warn")).0, "");
+        let (out, err) = emit(Some("debug"));
+        assert!(out.contains("not ours") && err.contains("debug: ijepa_engine::dist: "), "{out}{err}");
         // a filter that does not parse falls back to the default and says so
         let (f, warning) = filter(Some("ijepa_engine=loud"));
         assert!(warning.unwrap().contains("RUST_LOG=\"ijepa_engine=loud\""));
