@@ -105,6 +105,12 @@ fn a_corrupt_image_fails_or_is_skipped() {
         assert!(l.contains(&format!("img_{i}.png")), "{listed}");
     }
     assert!(t.contains("warning: skipping unreadable") && t.contains("img_5.png"), "{t}");
+    // one line per file over the whole run (not per attempt, not per epoch), with the cause
+    let named: Vec<&str> = t.lines().filter(|l| l.starts_with("warning: skipping unreadable")).collect();
+    assert_eq!(named.len(), 3, "{t}");
+    let line = named.iter().find(|l| l.contains("img_5.png")).unwrap();
+    let after = &line[line.find("img_5.png").unwrap() + "img_5.png".len()..];
+    assert!(after.starts_with(": ") && after.contains("(on-error \"skip\"; listed in "), "the cause, then where it is listed: {line}");
 }
 
 #[test]

@@ -278,17 +278,32 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
 /// The list of unreadable images a run skipped (`on-error "skip"`), one per line.
 pub const SKIPPED_FILE: &str = "skipped.txt";
 
-/// Adds newly skipped images to `skipped.txt` and names each once in the log.
-fn record_skipped(dir: &Path, files: &[String], seen: &mut std::collections::BTreeSet<String>, bar: &ProgressBar) -> Result<()> {
-    let new: Vec<&String> = files.iter().filter(|f| !seen.contains(*f)).collect();
+/// Names each newly skipped image once, with why it could not be read; rank 0 (`dir` given)
+/// also adds it to `skipped.txt`. Another rank's images are named on its own output only.
+fn record_skipped(
+    dir: Option<&Path>,
+    rank: usize,
+    files: &[(String, String)],
+    seen: &mut std::collections::BTreeSet<String>,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let new: Vec<&(String, String)> = files.iter().filter(|(f, _)| !seen.contains(f)).collect();
     if new.is_empty() {
         return Ok(());
     }
-    let path = dir.join(SKIPPED_FILE);
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|e| Error::io(&path, e))?;
-    for name in new {
-        writeln!(f, "{name}").map_err(|e| Error::io(&path, e))?;
-        bar.suspend(|| tracing::warn!("skipping unreadable {name} (on-error \"skip\"; listed in {})", path.display()));
+    let path = dir.map(|d| d.join(SKIPPED_FILE));
+    let mut list = match &path {
+        Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| Error::io(p, e))?),
+        None => None,
+    };
+    for (name, why) in new {
+        match (&mut list, &path) {
+            (Some(f), Some(p)) => {
+                writeln!(f, "{name}").map_err(|e| Error::io(p, e))?;
+                bar.suspend(|| tracing::warn!("skipping unreadable {name}: {why} (on-error \"skip\"; listed in {})", p.display()));
+            }
+            _ => tracing::warn!("rank {rank}: skipping unreadable {name}: {why} (on-error \"skip\")"),
+        }
         seen.insert(name.clone());
     }
     Ok(())
@@ -577,8 +592,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 .and_then(|_| metrics.flush())
                 .map_err(|e| Error::io(&metrics_path, e))?;
             }
-            if lead && !batch.skipped_files.is_empty() {
-                record_skipped(&run.dir, &batch.skipped_files, &mut skipped_seen, &bar)?;
+            if !batch.skipped_files.is_empty() {
+                record_skipped(lead.then_some(run.dir.as_path()), rank, &batch.skipped_files, &mut skipped_seen, &bar)?;
             }
             if lead {
                 run.poll_writes()?;

@@ -101,8 +101,9 @@ pub struct Batch<M> {
     pub view_sizes: Vec<usize>,
     /// Distinct unreadable images replaced by substitutes in this batch (`skip_errors` only).
     pub skipped: usize,
-    /// Those images, described (their file where the dataset has files).
-    pub skipped_files: Vec<String>,
+    /// Those images, described (their file where the dataset has files), each with why it
+    /// could not be read.
+    pub skipped_files: Vec<(String, String)>,
 }
 
 impl<M> Batch<M> {
@@ -391,7 +392,7 @@ impl<M> Shared<M> {
         images.resize(indices.len() * per, 0.0);
         // the unreadable images of this batch, each once per epoch (a run of bad files is
         // tried by several slots, possibly in other batches, while they look for a substitute)
-        let mut failed = std::collections::BTreeSet::new();
+        let mut failed = std::collections::BTreeMap::new();
         for (slot, out) in indices.iter_mut().zip(images.chunks_exact_mut(per)) {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(Error::Data("loader stopped".into()));
@@ -401,32 +402,34 @@ impl<M> Shared<M> {
         if !failed.is_empty() {
             // only those not already counted in another batch of this epoch
             let mut seen = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-            failed.retain(|j| seen.insert(*j));
+            failed.retain(|j, _| seen.insert(*j));
         }
         let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
         let masks = (self.collate)(self.epoch, step, indices.len())?;
-        let skipped_files: Vec<String> = failed.iter().map(|&j| self.dataset.describe(j)).collect();
-        Ok(Batch { images, labels, indices, masks, epoch: self.epoch, step, crop_size: size, view_sizes, skipped: failed.len(), skipped_files })
+        let skipped_files: Vec<(String, String)> = failed.into_iter().map(|(j, why)| (self.dataset.describe(j), why)).collect();
+        Ok(Batch { images, labels, indices, masks, epoch: self.epoch, step, crop_size: size, view_sizes, skipped: skipped_files.len(), skipped_files })
     }
 
     /// Transforms sample `*i` into `out`. With `skip_errors`, an unreadable sample is replaced
     /// by the next readable one in dataset order (`*i` is updated); returns the indices that
-    /// were unreadable.
-    fn sample(&self, i: &mut usize, out: &mut [f32]) -> Result<Vec<usize>> {
+    /// were unreadable, each with its error (the pretraining loop names each file once).
+    fn sample(&self, i: &mut usize, out: &mut [f32]) -> Result<Vec<(usize, String)>> {
         const MAX_SUBSTITUTES: usize = 16;
         let n = self.dataset.len();
         let first = *i;
         let mut first_err = None;
+        let mut failed = Vec::new();
         for k in 0..=MAX_SUBSTITUTES.min(n.saturating_sub(1)) {
             let j = (first + k) % n;
             let mut rng = Rng::derive(self.seed, Stream::Crop, &[self.epoch, j as u64]);
             match self.transform.apply(&mut rng, self.dataset.as_ref(), j, out) {
                 Ok(()) => {
                     *i = j;
-                    return Ok((0..k).map(|b| (first + b) % n).collect());
+                    return Ok(failed);
                 }
                 Err(e) if self.skip_errors => {
-                    tracing::warn!("skipping unreadable {}: {e}", self.dataset.describe(j));
+                    tracing::debug!("skipping unreadable {}: {e}", self.dataset.describe(j));
+                    failed.push((j, e.to_string()));
                     first_err.get_or_insert(e);
                 }
                 Err(e) => return Err(e),
