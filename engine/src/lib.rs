@@ -57,6 +57,8 @@ pub mod rng;
 pub mod run_dir;
 pub mod schedule;
 pub mod stages;
+#[cfg(test)]
+mod testdir;
 pub mod train;
 
 pub use error::{Error, Result};

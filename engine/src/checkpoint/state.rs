@@ -301,27 +301,8 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
 mod tests {
     use super::*;
 
-    /// A scratch folder, removed when the test passes (kept for a look when it fails).
-    struct Scratch(std::path::PathBuf);
-    impl std::ops::Deref for Scratch {
-        type Target = std::path::Path;
-        fn deref(&self) -> &std::path::Path {
-            &self.0
-        }
-    }
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            if !std::thread::panicking() {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
-    }
-
-    fn tmpdir(name: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("ijepa-ckpt-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
+    fn tmpdir(name: &str) -> crate::testdir::Scratch {
+        crate::testdir::scratch("ckpt", name)
     }
 
     fn sample() -> Vec<(String, Tensor)> {

@@ -115,11 +115,8 @@ mod tests {
     use crate::checkpoint::state::{self, Position};
     use tch::{Device, Kind, Tensor};
 
-    fn scratch(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("ijepa-writer-{}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    fn scratch(tag: &str) -> crate::testdir::Scratch {
+        crate::testdir::scratch("writer", tag)
     }
 
     fn tensors(k: f64) -> Vec<(String, Tensor)> {
@@ -168,7 +165,6 @@ mod tests {
         assert!(!w.busy());
         assert!(w.wait().unwrap().is_empty());
         assert!(w.poll().unwrap().is_empty());
-        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
@@ -186,7 +182,6 @@ mod tests {
         };
         assert_eq!(got.step, 4);
         assert!(w.poll().unwrap().is_empty());
-        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
@@ -208,7 +203,6 @@ mod tests {
         // and no temporary file is left behind
         let names: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
-        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
@@ -221,6 +215,5 @@ mod tests {
         let (_, p) = state::load(&d.join("latest.safetensors")).unwrap();
         assert_eq!(p.global_step, 9);
         assert!(std::fs::read_dir(&d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
-        let _ = std::fs::remove_dir_all(&d);
     }
 }
