@@ -291,18 +291,22 @@ fn record_skipped(
     if new.is_empty() {
         return Ok(());
     }
-    let path = dir.map(|d| d.join(SKIPPED_FILE));
-    let mut list = match &path {
-        Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| Error::io(p, e))?),
+    // rank 0's list, open for appending, with its path
+    let mut list = match dir {
+        Some(d) => {
+            let p = d.join(SKIPPED_FILE);
+            let f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| Error::io(&p, e))?;
+            Some((f, p))
+        }
         None => None,
     };
     for (name, why) in new {
-        match (&mut list, &path) {
-            (Some(f), Some(p)) => {
-                writeln!(f, "{name}").map_err(|e| Error::io(p, e))?;
+        match &mut list {
+            Some((f, p)) => {
+                writeln!(f, "{name}").map_err(|e| Error::io(&*p, e))?;
                 bar.suspend(|| tracing::warn!("skipping unreadable {name}: {why} (on-error \"skip\"; listed in {})", p.display()));
             }
-            _ => tracing::warn!("rank {rank}: skipping unreadable {name}: {why} (on-error \"skip\")"),
+            None => tracing::warn!("rank {rank}: skipping unreadable {name}: {why} (on-error \"skip\")"),
         }
         seen.insert(name.clone());
     }

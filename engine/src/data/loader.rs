@@ -417,7 +417,6 @@ impl<M> Shared<M> {
         const MAX_SUBSTITUTES: usize = 16;
         let n = self.dataset.len();
         let first = *i;
-        let mut first_err = None;
         let mut failed = Vec::new();
         for k in 0..=MAX_SUBSTITUTES.min(n.saturating_sub(1)) {
             let j = (first + k) % n;
@@ -430,7 +429,6 @@ impl<M> Shared<M> {
                 Err(e) if self.skip_errors => {
                     tracing::debug!("skipping unreadable {}: {e}", self.dataset.describe(j));
                     failed.push((j, e.to_string()));
-                    first_err.get_or_insert(e);
                 }
                 Err(e) => return Err(e),
             }
@@ -438,7 +436,7 @@ impl<M> Shared<M> {
         Err(Error::Data(format!(
             "loader: {} and the {MAX_SUBSTITUTES} images after it are unreadable (first error: {})",
             self.dataset.describe(first),
-            first_err.map(|e| e.to_string()).unwrap_or_default()
+            failed.first().map(|(_, why)| why.as_str()).unwrap_or_default()
         )))
     }
 }
