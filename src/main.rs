@@ -16,7 +16,6 @@ use ijepa_engine::{device, precision};
 use ijepa_engine::stages;
 use ijepa_engine::model::vit::VisionTransformer;
 use ijepa_engine::model::ParamStore;
-use ijepa_recipes::ijepa::mask::{self, MaskSampler};
 use ijepa_recipes::ijepa::{PredictorConfig, VisionTransformerPredictor};
 use ijepa_engine::plan::Plan;
 use std::path::PathBuf;
@@ -548,9 +547,11 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    let takes_masks = ijepa_dsl::recipes::schema(&exp.recipe).is_none_or(|s| !s.mask_kinds.is_empty());
-    if !takes_masks {
-        let views = ijepa_engine::recipe::build(&exp, tch::Device::Cpu, 0, 1)?.view_sizes(&exp.data)?;
+    // each recipe says what its masks are (I-JEPA: the sampler's statistics and drawing; MAE:
+    // the random mask's counts); one without masks is described by its views
+    let entry = ijepa_engine::recipe::entry(&exp.recipe)?;
+    let Some(report) = entry.masks else {
+        let views = (entry.build)(&exp, tch::Device::Cpu, 0, 1)?.view_sizes(&exp.data)?;
         println!(
             "recipe {:?} samples no masks: each image becomes {} views of sides {}",
             exp.recipe,
@@ -561,35 +562,9 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
             return Err(format!("--png draws mask samplers' blocks; recipe {:?} has none", exp.recipe).into());
         }
         return Ok(ExitCode::SUCCESS);
-    }
-    if exp.mask.kind == ijepa_dsl::config::MaskKind::Random && exp.recipe != "ijepa" {
-        let g = exp.data.crop_size / exp.encoder.patch_size.max(1);
-        let keep = ijepa_recipes::mae::len_keep(g * g, exp.mask.ratio);
-        println!(
-            "masks of {:?}: {g}x{g} patch grid, random per image: {keep} of {} patches visible, {} masked (ratio {})",
-            exp.name,
-            g * g,
-            g * g - keep,
-            exp.mask.ratio
-        );
-        if png.is_some() {
-            return Err("--png draws I-JEPA's context and target masks; MAE's random mask has no blocks to draw".into());
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
-    let batch = batch_size.unwrap_or(exp.data.batch_size);
-    let (gh, gw) = sampler.grid();
-    let st = mask::statistics(&sampler, exp.seed, batches, batch)?;
-    println!("masks of {:?}: {gh}x{gw} patch grid, {batches} batches of {batch}; {}", exp.name, sampler.describe());
-    for (what, s) in [("context length", st.context_len), ("target length", st.target_len)] {
-        println!("  {what:<15} mean {:>7.2}  std {:>6.2}  min {:>4}  max {:>4}", s.mean, s.std, s.min, s.max);
-    }
-    if let Some(out) = png {
-        let m = sampler.sample(exp.seed, 0, 0, 0, batch)?;
-        ijepa_recipes::ijepa::mask_png::write(&out, &m, gh, gw, 8)?;
-        println!("wrote {} (blue: context, warm colours: the {} target masks, grey: unused)", out.display(), sampler.n_targets());
-    }
+    };
+    let query = ijepa_engine::recipe::MaskQuery { batches, batch_size: batch_size.unwrap_or(exp.data.batch_size), png: png.as_deref() };
+    println!("{}", report(&exp, &query)?);
     Ok(ExitCode::SUCCESS)
 }
 

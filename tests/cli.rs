@@ -169,6 +169,10 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     assert!(o.status.success(), "{out}{err}");
     let o = ijepa(&["masks", f.to_str().unwrap()]);
     assert!(outputs(&o).0.contains("4 of 16 patches visible, 12 masked"), "{:?}", outputs(&o));
+    // MAE's recipe describes its masks; there are no blocks to draw, and nothing is written
+    let png = d.join("mae-masks.png");
+    let o = ijepa(&["masks", f.to_str().unwrap(), "--png", png.to_str().unwrap()]);
+    assert!(!o.status.success() && outputs(&o).1.contains("MAE's random mask has no blocks to draw") && !png.exists(), "{:?}", outputs(&o));
     let hf = d.join("hf");
     let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--heads", "2", "--out", hf.to_str().unwrap()]);
     let (out, err) = outputs(&o);

@@ -130,6 +130,7 @@ fn entry() -> RecipeEntry {
         encoder_config: Arc::new(encoder_config),
         build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> { Ok(Box::new(LinearAe::new(exp, device)?)) }),
         cost: None,
+        masks: None,
     }
 }
 

@@ -377,6 +377,21 @@ pub type BuildFn = Arc<dyn Fn(&Experiment, Device, u64, u64) -> Result<Box<dyn D
 /// The encoder shape a recipe's evaluations build for an experiment.
 pub type EncoderConfigFn = Arc<dyn Fn(&Experiment) -> VitConfig + Send + Sync>;
 
+/// What `ijepa masks` asks of a recipe's masking.
+#[derive(Debug, Clone, Copy)]
+pub struct MaskQuery<'a> {
+    /// Batches to sample for the statistics.
+    pub batches: usize,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Where to draw the first batch's masks (a PNG), if asked.
+    pub png: Option<&'a Path>,
+}
+
+/// A recipe's description of its masks for an experiment (statistics of sampled batches,
+/// and the drawing when [`MaskQuery::png`] asks for one), as lines of text for `ijepa masks`.
+pub type MasksFn = Arc<dyn Fn(&Experiment, &MaskQuery) -> Result<String> + Send + Sync>;
+
 /// One registered recipe.
 #[derive(Clone)]
 pub struct RecipeEntry {
@@ -394,6 +409,9 @@ pub struct RecipeEntry {
     /// Its cost model for `ijepa estimate` (FLOPs, parameters, activations of one step); a
     /// recipe without one is refused there by name.
     pub cost: Option<crate::estimate::CostFn>,
+    /// What `ijepa masks` prints of its masks; `None`: the recipe samples no masks (the
+    /// command names the views each image becomes instead).
+    pub masks: Option<MasksFn>,
 }
 
 impl std::fmt::Debug for RecipeEntry {

@@ -153,6 +153,26 @@ pub fn len_keep(num_patches: usize, mask_ratio: f64) -> usize {
     (num_patches as f64 * (1.0 - mask_ratio)) as usize
 }
 
+/// What `ijepa masks` prints for an MAE experiment (the recipe's `MasksFn` entry): the grid
+/// and how many patches the random mask keeps. There are no blocks to draw, so a PNG is refused.
+///
+/// # Errors
+/// [`Error::Config`] when `query.png` asks for a drawing.
+pub fn masks_report(exp: &Experiment, query: &ijepa_engine::recipe::MaskQuery) -> Result<String> {
+    if query.png.is_some() {
+        return Err(Error::Config("--png draws I-JEPA's context and target masks; MAE's random mask has no blocks to draw".into()));
+    }
+    let g = exp.data.crop_size / exp.encoder.patch_size.max(1);
+    let keep = len_keep(g * g, exp.mask.ratio);
+    Ok(format!(
+        "masks of {:?}: {g}x{g} patch grid, random per image: {keep} of {} patches visible, {} masked (ratio {})",
+        exp.name,
+        g * g,
+        g * g - keep,
+        exp.mask.ratio
+    ))
+}
+
 /// The official per-sample masking: ascending noise order, the first `len_keep` kept.
 ///
 /// # Shapes

@@ -25,6 +25,7 @@ pub fn ijepa() -> RecipeEntry {
             Ok(Box::new(IJepa::for_experiment(exp, device, rank, world)?))
         }),
         cost: Some(Arc::new(crate::ijepa::cost::cost)),
+        masks: Some(Arc::new(crate::ijepa::mask::report)),
     }
 }
 
@@ -40,6 +41,7 @@ pub fn mae() -> RecipeEntry {
             Ok(Box::new(Mae::for_experiment(exp, device, rank, world)?))
         }),
         cost: Some(Arc::new(crate::mae::cost)),
+        masks: Some(Arc::new(crate::mae::masks_report)),
     }
 }
 
@@ -56,6 +58,7 @@ pub fn dino() -> RecipeEntry {
             Ok(Box::new(Dino::for_experiment(exp, device, rank, world)?))
         }),
         cost: None,
+        masks: None,
     }
 }
 

@@ -550,6 +550,31 @@ pub fn statistics<S: SampleMasks>(sampler: &S, seed: u64, batches: usize, batch:
     Ok(MaskStats { context_len: Stats::of(&ctx), target_len: Stats::of(&tgt), target_frequency: freq })
 }
 
+/// What `ijepa masks` prints for an I-JEPA experiment (the recipe's [`MasksFn`] entry): the
+/// sampler, the context and target lengths over `query.batches` batches, and the drawing of the
+/// first batch when `query.png` asks for one.
+///
+/// [`MasksFn`]: ijepa_engine::recipe::MasksFn
+///
+/// # Errors
+/// A mask configuration the sampler cannot honour, or the PNG's file.
+pub fn report(exp: &ijepa_dsl::config::Experiment, query: &ijepa_engine::recipe::MaskQuery) -> Result<String> {
+    let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
+    let (batches, batch) = (query.batches, query.batch_size);
+    let (gh, gw) = sampler.grid();
+    let st = statistics(&sampler, exp.seed, batches, batch)?;
+    let mut out = format!("masks of {:?}: {gh}x{gw} patch grid, {batches} batches of {batch}; {}", exp.name, sampler.describe());
+    for (what, s) in [("context length", st.context_len), ("target length", st.target_len)] {
+        out += &format!("\n  {what:<15} mean {:>7.2}  std {:>6.2}  min {:>4}  max {:>4}", s.mean, s.std, s.min, s.max);
+    }
+    if let Some(png) = query.png {
+        let m = sampler.sample(exp.seed, 0, 0, 0, batch)?;
+        super::mask_png::write(png, &m, gh, gw, 8)?;
+        out += &format!("\nwrote {} (blue: context, warm colours: the {} target masks, grey: unused)", png.display(), sampler.n_targets());
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
