@@ -303,8 +303,7 @@ mod tests {
 
     #[test]
     fn stall_warning_compares_with_epoch_zero_read_from_the_file() {
-        let dir = std::env::temp_dir().join(format!("ijepa-monitor-stall-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdir::scratch("monitor", "stall");
         let path = dir.join("monitor.csv");
         // the rows of a run whose loss fell while its features stayed at their initial level
         std::fs::write(
@@ -322,6 +321,5 @@ mod tests {
         assert!(w.contains("not learning") && w.contains("40.7%") && w.contains("42.6%"), "{w}");
         assert!(at(44.6).stall_warning(42.6).is_some(), "within the margin");
         assert!(at(54.7).stall_warning(42.6).is_none(), "a learning run: 54.7 vs 42.6");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

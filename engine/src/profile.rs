@@ -263,8 +263,7 @@ mod tests {
     #[test]
     fn a_real_profile_records_the_matrix_product_and_reads_back() {
         let a = Tensor::arange(64 * 64, (Kind::Float, tch::Device::Cpu)).reshape([64, 64]);
-        let dir = std::env::temp_dir().join(format!("ijepa-profile-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdir::scratch("profile", "real");
         let trace = dir.join("trace.json");
         let _one = TEST_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         start().unwrap();
@@ -279,19 +278,16 @@ mod tests {
         assert!(Headline::of(&t).matrix_us > 0.0);
         // stopping twice is an error, not a crash
         assert!(stop(&trace).is_err());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_file_that_is_not_a_trace_is_refused_by_name() {
-        let dir = std::env::temp_dir().join(format!("ijepa-profile-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::testdir::scratch("profile", "bad");
         let f = dir.join("x.json");
         std::fs::write(&f, "{\"a\": 1}").unwrap();
         let e = read_trace(&f).unwrap_err().to_string();
         assert!(e.contains("x.json") && e.contains("traceEvents"), "{e}");
         std::fs::write(&f, "not json").unwrap();
         assert!(read_trace(&f).unwrap_err().to_string().contains("not JSON"));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn one_holder_per_stage_folder() {
-        let tmp = std::env::temp_dir().join(format!("ijepa-lock-{}", std::process::id()));
+        let tmp = crate::testdir::scratch("lock", "one-holder");
         let dir = tmp.join("exp/pretrain-0123456789ab");
         let held = StageLock::acquire(&dir).unwrap();
         // a second handle (flock locks are per open file) is refused, naming the holder
@@ -158,6 +158,5 @@ mod tests {
         let again = StageLock::acquire(&dir).unwrap();
         assert!(again.path().is_file());
         drop((again, other));
-        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }

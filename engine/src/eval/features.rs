@@ -250,9 +250,8 @@ mod tests {
 
     #[test]
     fn cache_round_trips_and_recomputes_broken_files() {
-        let dir = std::env::temp_dir().join(format!("ijepa-eval-cache-{}", std::process::id()));
+        let dir = crate::testdir::scratch("eval-cache", "round-trip");
         let path = dir.join("sub").join("f.safetensors");
-        let _ = std::fs::remove_dir_all(&dir);
         let x = Tensor::arange(12, (Kind::Float, Device::Cpu)).view([3, 4]);
         let a = cached(&path, || Ok(Features { x: x.copy(), y: vec![2, 0, 1] })).unwrap();
         let b = cached(&path, || Err(Error::Train("must not recompute".into()))).unwrap();
@@ -268,6 +267,5 @@ mod tests {
         let bad = dir.join("bad.safetensors");
         assert!(cached(&bad, || Ok(Features { x: x.copy(), y: vec![0] })).is_err());
         assert!(!bad.exists());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
