@@ -2,8 +2,9 @@
 //! size that cannot fit (`width=1000000`, `crop-size 1000000 patch=1`, `targets count=...`)
 //! is an error with the estimate, never an allocation abort or a panic half-way through.
 //!
-//! The bound counts only what must exist at once: the encoder, its EMA target copy, the
-//! predictor, gradients and AdamW's two moments (float32), the patch tokens of one batch
+//! The bound counts only what must exist at once: the encoder, its EMA copy where the recipe
+//! keeps one, the recipe's second network (I-JEPA's predictor, MAE's decoder, DINO's head),
+//! gradients and AdamW's two moments (float32), the patch tokens of one batch
 //! through one block (with the MLP's hidden width and one attention map per head), and the
 //! mask index tensors. Real use is higher (every block keeps activations for backward), so a
 //! run refused here could never have run; one accepted may still need more.
@@ -42,20 +43,40 @@ pub fn estimate(exp: &Experiment) -> Estimate {
     let tokens = side * side;
     let patch = e.patch_size as f64;
     let enc = e.depth as f64 * block_params(w, e.mlp_ratio) + 3.0 * patch * patch * w + w + tokens * w + 2.0 * w;
-    // the second network: I-JEPA's predictor (and an EMA copy of the encoder), MAE's decoder
-    let (depth, pw, ratio, copies) = match exp.recipe.as_str() {
-        "mae" => (exp.decoder.depth, exp.decoder.embed_dim as f64, exp.decoder.mlp_ratio, 4.0),
-        _ => (exp.predictor.depth, exp.predictor.embed_dim as f64, exp.predictor.mlp_ratio, 5.0),
+    // the second network, with its copies (the network, gradients, two moments, and an EMA
+    // copy where there is one): I-JEPA's predictor (the encoder's EMA target too, unless the
+    // targets are pixels), MAE's decoder, DINO's projection head (student and teacher, as the
+    // backbones); a recipe this bound does not know counts only its encoder (still a lower bound)
+    let transformer = |depth: usize, pw: f64, ratio: f64| depth as f64 * block_params(pw, ratio) + 2.0 * w * pw + tokens * pw + pw + 2.0 * pw;
+    let (second, copies) = match exp.recipe.as_str() {
+        "ijepa" => {
+            let p = &exp.predictor;
+            let ema = exp.target.kind != ijepa_dsl::config::TargetKind::Pixels;
+            (4.0 * transformer(p.depth, p.embed_dim as f64, p.mlp_ratio), if ema { 5.0 } else { 4.0 })
+        }
+        "mae" => (4.0 * transformer(exp.decoder.depth, exp.decoder.embed_dim as f64, exp.decoder.mlp_ratio), 4.0),
+        "dino" => (5.0 * dino_head_params(w, &exp.dino), 5.0),
+        _ => (0.0, 4.0),
     };
-    let pred = depth as f64 * block_params(pw, ratio) + 2.0 * w * pw + tokens * pw + pw + 2.0 * pw;
-    // encoder (+ target copy) + grads + two moments; predictor / decoder: + grads + two moments
-    let state = 4.0 * (copies * enc + 4.0 * pred);
+    let state = 4.0 * (copies * enc + second);
     let b = exp.data.batch_size as f64;
     let heads = e.num_heads.max(1) as f64;
     let hidden = (w * e.mlp_ratio).floor();
     let activations = 4.0 * b * (tokens * (4.0 * w + hidden) + heads * tokens * tokens);
     let masks = 8.0 * b * (exp.mask.n_targets + exp.mask.n_context) as f64 * tokens;
     Estimate { state, activations, masks }
+}
+
+/// Parameters of DINO's projection head on an encoder of width `w`: the MLP (`head-layers`
+/// linear layers into the bottleneck) and the weight-normalised prototypes (`weight_v` and
+/// `weight_g`).
+fn dino_head_params(w: f64, d: &ijepa_dsl::config::DinoConfig) -> f64 {
+    let (h, b, o) = (d.hidden_dim as f64, d.bottleneck_dim as f64, d.out_dim as f64);
+    let mlp = match d.head_layers {
+        0 | 1 => w * b + b,
+        n => (w * h + h) + (n - 2) as f64 * (h * h + h) + (h * b + b),
+    };
+    mlp + o * b + o
 }
 
 /// The bytes of a `Field:   N kB` line of a /proc file (`/proc/meminfo`, `/proc/self/status`).
@@ -129,11 +150,39 @@ mod tests {
                 e.encoder.patch_size = 1;
             })),
             ("targets", exp(|e| e.mask.n_targets = 100_000_000)),
+            ("dino prototypes", exp(|e| {
+                e.recipe = "dino".into();
+                e.dino.out_dim = 1 << 36;
+            })),
         ] {
             let err = check_fits(&e, true).unwrap_err().to_string();
             assert!(err.contains("needs at least") && err.contains("GiB"), "{what}: {err}");
             // and on an accelerator (memory unknown here): still refused, these fit nowhere
             assert!(check_fits(&e, false).is_err(), "{what}");
         }
+    }
+
+    #[test]
+    fn each_recipe_counts_its_own_second_network() {
+        let ijepa = estimate(&exp(|_| {}));
+        // targets of pixels: no EMA copy of the encoder
+        let pixels = estimate(&exp(|e| e.target.kind = ijepa_dsl::config::TargetKind::Pixels));
+        assert!(pixels.state < ijepa.state, "{pixels:?} vs {ijepa:?}");
+        // DINO's default head: 2048 hidden, 256 bottleneck, 65,536 prototypes (~17.9M
+        // parameters on a 192-wide encoder), five float32 copies; not I-JEPA's predictor
+        let dino = estimate(&exp(|e| e.recipe = "dino".into()));
+        let head = 192.0 * 2048.0 + 2048.0 + 2048.0 * 2048.0 + 2048.0 + 2048.0 * 256.0 + 256.0 + 65536.0 * 256.0 + 65536.0;
+        assert!((dino.state - ijepa.state - 4.0 * (5.0 * head - 4.0 * predictor_params(&exp(|_| {})))).abs() < 1.0, "{dino:?} vs {ijepa:?}");
+        let one_layer = estimate(&exp(|e| {
+            e.recipe = "dino".into();
+            e.dino.head_layers = 1;
+        }));
+        assert!(one_layer.state < dino.state);
+    }
+
+    fn predictor_params(e: &Experiment) -> f64 {
+        let (w, pw) = (e.encoder.embed_dim as f64, e.predictor.embed_dim as f64);
+        let tokens = ((e.data.crop_size / e.encoder.patch_size) as f64).powi(2);
+        e.predictor.depth as f64 * block_params(pw, e.predictor.mlp_ratio) + 2.0 * w * pw + tokens * pw + pw + 2.0 * pw
     }
 }
