@@ -3,6 +3,7 @@
 //! [`ijepa_engine::recipe::register`]). [`exec`] runs a plan stage by stage; [`run_file`] is
 //! `ijepa run FILE` in this process.
 
+pub mod checkpoints;
 pub mod estimate;
 pub mod exec;
 pub mod logging;

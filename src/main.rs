@@ -11,12 +11,8 @@ mod launch;
 
 use clap::{Args, Parser, Subcommand};
 use ijepa_dsl::config::Experiment;
-use ijepa_engine::checkpoint::{export, import};
 use ijepa_engine::{device, precision};
 use ijepa_engine::stages;
-use ijepa_engine::model::vit::VisionTransformer;
-use ijepa_engine::model::ParamStore;
-use ijepa_recipes::ijepa::{PredictorConfig, VisionTransformerPredictor};
 use ijepa_engine::plan::Plan;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -179,11 +175,11 @@ enum Command {
         file: PathBuf,
         /// official or hf.
         #[arg(long, default_value = "hf")]
-        format: String,
+        format: ijepa::checkpoints::ExportFormat,
         /// Which encoder: target (I-JEPA's EMA encoder, the one the paper evaluates; for MAE,
         /// its only encoder) or context.
         #[arg(long, default_value = "target")]
-        encoder: String,
+        encoder: ijepa::checkpoints::Which,
         /// Attention heads, when the width matches no preset.
         #[arg(long)]
         heads: Option<usize>,
@@ -280,8 +276,14 @@ fn main() -> ExitCode {
         Command::Report { runs_dir, out } => cmd_report(&runs_dir, &out),
         Command::Bench { what } => bench::run(what),
         Command::Parity { fixture, weights, device } => cmd_parity(&fixture, weights.as_deref(), &device),
-        Command::ImportCheckpoint { file, out, heads } => cmd_import(&file, out, heads),
-        Command::Export { file, format, encoder, heads, out } => cmd_export(&file, &format, &encoder, heads, &out),
+        Command::ImportCheckpoint { file, out, heads } => {
+            println!("{}", ijepa::checkpoints::import_checkpoint(&file, out, heads)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { file, format, encoder, heads, out } => {
+            println!("{}", ijepa::checkpoints::export_encoder(&file, format, encoder, heads, &out)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Estimate { file, point, images, gpu, mfu, budget_hours, measure, no_measure, steps } => {
             let measure = if measure { Some(true) } else if no_measure { Some(false) } else { None };
             cmd_estimate(&file, point.as_deref(), ijepa::estimate::Options { images, gpu, mfu, measure, steps: steps.max(1), budget_hours })
@@ -565,79 +567,6 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
     };
     let query = ijepa_engine::recipe::MaskQuery { batches, batch_size: batch_size.unwrap_or(exp.data.batch_size), png: png.as_deref() };
     println!("{}", report(&exp, &query)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-fn cmd_import(file: &std::path::Path, out: Option<PathBuf>, heads: Option<usize>) -> CmdResult {
-    let models = import::load_models(file)?;
-    let out = out.unwrap_or_else(|| {
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
-        let stem = name.trim_end_matches(".tar").trim_end_matches(".pth").trim_end_matches(".pt");
-        file.with_file_name(format!("{stem}.safetensors"))
-    });
-    // check the weights form a model we can build, before writing anything
-    let enc = models.feature_encoder().ok_or("the checkpoint holds no encoder")?;
-    // the head count shapes no tensor: when the width names no preset, check with one head
-    let (cfg, heads_known) = match import::infer_vit(enc, heads, file) {
-        Ok(cfg) => (cfg, true),
-        Err(_) if heads.is_none() => (import::infer_vit(enc, Some(1), file)?, false),
-        Err(e) => return Err(e.into()),
-    };
-    let store = ParamStore::new(tch::Device::Cpu);
-    VisionTransformer::new(&store.root(), &cfg)?;
-    for (name, sd) in import::MODELS.iter().zip([&models.encoder, &models.predictor, &models.target_encoder]) {
-        let Some(sd) = sd else { continue };
-        if *name == "predictor" {
-            let pcfg = PredictorConfig::infer(sd, &cfg, file)?;
-            let ps = ParamStore::new(tch::Device::Cpu);
-            VisionTransformerPredictor::new(&ps.root(), &pcfg)?;
-            ps.load_strict(&import::to_map(sd), file)?;
-        } else {
-            store.load_strict(&import::to_map(sd), file)?;
-        }
-        println!("  {name:<15} {} tensors", sd.len());
-    }
-    import::write_ours(&models, &out)?;
-    let info: Vec<String> = models.info.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!(
-        "imported {} (ViT {}x{}x{} patch {} at {} px{}) -> {}",
-        file.display(),
-        cfg.embed_dim,
-        cfg.depth,
-        if heads_known { cfg.num_heads.to_string() } else { "?".into() },
-        cfg.patch_size,
-        cfg.image_size,
-        if info.is_empty() { String::new() } else { format!("; {}", info.join(" ")) },
-        out.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn cmd_export(file: &std::path::Path, format: &str, which: &str, heads: Option<usize>, out: &std::path::Path) -> CmdResult {
-    let models = import::load_models(file)?;
-    let enc = match which {
-        "target" => models.feature_encoder(),
-        "context" => models.encoder.as_ref(),
-        other => return Err(format!("unknown encoder {other:?} (target or context)").into()),
-    }
-    .ok_or("the checkpoint holds no such encoder")?;
-    let cfg = import::infer_vit(enc, heads, file)?;
-    let store = ParamStore::new(tch::Device::Cpu);
-    VisionTransformer::new(&store.root(), &cfg)?;
-    store.load_strict(&import::to_map(enc), file)?;
-    match format {
-        "hf" => {
-            let decoder = models.module("decoder").and_then(export::decoder_shape);
-            export::write_hf(enc, &cfg, decoder, out, file)?;
-            let kind = if cfg.cls_token { "ViTMAEModel" } else { "IJepaModel" };
-            println!("exported the {which} encoder of {} as a transformers {kind} to {}/", file.display(), out.display());
-        }
-        "official" => {
-            ijepa_engine::checkpoint::state::save_weights(out, enc)?;
-            println!("exported the {which} encoder of {} under the official names to {}", file.display(), out.display());
-        }
-        other => return Err(format!("unknown format {other:?} (hf or official)").into()),
-    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,192 @@
+//! `ijepa import-checkpoint` and `ijepa export`: a checkpoint (ours, an official `.pth.tar`, a
+//! state dict) converted into our safetensors, or its encoder written under the official names
+//! or as a Hugging Face transformers model. Each checks that the weights build the models they
+//! claim to be before anything is written, and returns what it did for the binary to print.
+
+use ijepa_engine::checkpoint::{export, import};
+use ijepa_engine::model::vit::{VisionTransformer, VitConfig};
+use ijepa_engine::model::ParamStore;
+use ijepa_engine::{Error, Result};
+use ijepa_recipes::ijepa::{PredictorConfig, VisionTransformerPredictor};
+use std::path::{Path, PathBuf};
+
+/// What [`import_checkpoint`] wrote.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The checkpoint read.
+    pub source: PathBuf,
+    /// The safetensors file written.
+    pub out: PathBuf,
+    /// Each model found (`encoder`, `predictor`, `target_encoder`) with its tensor count.
+    pub modules: Vec<(&'static str, usize)>,
+    /// The encoder's shape, as the weights give it.
+    pub vit: VitConfig,
+    /// Whether the head count is known (given, or implied by a preset width); the weights
+    /// alone do not fix it.
+    pub heads_known: bool,
+    /// What the checkpoint says of itself (epoch, ...).
+    pub info: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for Imported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (name, n) in &self.modules {
+            writeln!(f, "  {name:<15} {n} tensors")?;
+        }
+        let c = &self.vit;
+        let info: Vec<String> = self.info.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        write!(
+            f,
+            "imported {} (ViT {}x{}x{} patch {} at {} px{}) -> {}",
+            self.source.display(),
+            c.embed_dim,
+            c.depth,
+            if self.heads_known { c.num_heads.to_string() } else { "?".into() },
+            c.patch_size,
+            c.image_size,
+            if info.is_empty() { String::new() } else { format!("; {}", info.join(" ")) },
+            self.out.display()
+        )
+    }
+}
+
+/// The default output of [`import_checkpoint`]: `x.pth.tar` / `x.pth` / `x.pt` -> `x.safetensors`
+/// beside it.
+pub fn default_import_path(file: &Path) -> PathBuf {
+    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
+    let stem = name.trim_end_matches(".tar").trim_end_matches(".pth").trim_end_matches(".pt");
+    file.with_file_name(format!("{stem}.safetensors"))
+}
+
+fn refused(file: &Path, message: &str) -> Error {
+    Error::Checkpoint { path: file.to_path_buf(), message: message.into() }
+}
+
+/// Converts the checkpoint `file` into our safetensors (official names, `module.` stripped) at
+/// `out` (default: [`default_import_path`]). The encoder, predictor and target encoder it holds
+/// are built and loaded strictly first; `heads` names the head count where the width implies
+/// none (it shapes no tensor).
+///
+/// # Errors
+/// An unreadable or refused file, weights that build no model (naming the key), the write.
+pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>) -> Result<Imported> {
+    let models = import::load_models(file)?;
+    let out = out.unwrap_or_else(|| default_import_path(file));
+    // check the weights form a model we can build, before writing anything
+    let enc = models.feature_encoder().ok_or_else(|| refused(file, "holds no encoder"))?;
+    // the head count shapes no tensor: when the width names no preset, check with one head
+    let (vit, heads_known) = match import::infer_vit(enc, heads, file) {
+        Ok(cfg) => (cfg, true),
+        Err(_) if heads.is_none() => (import::infer_vit(enc, Some(1), file)?, false),
+        Err(e) => return Err(e),
+    };
+    let store = ParamStore::new(tch::Device::Cpu);
+    VisionTransformer::new(&store.root(), &vit)?;
+    let mut modules = Vec::new();
+    for (name, sd) in import::MODELS.iter().zip([&models.encoder, &models.predictor, &models.target_encoder]) {
+        let Some(sd) = sd else { continue };
+        if *name == "predictor" {
+            let pcfg = PredictorConfig::infer(sd, &vit, file)?;
+            let ps = ParamStore::new(tch::Device::Cpu);
+            VisionTransformerPredictor::new(&ps.root(), &pcfg)?;
+            ps.load_strict(&import::to_map(sd), file)?;
+        } else {
+            store.load_strict(&import::to_map(sd), file)?;
+        }
+        modules.push((*name, sd.len()));
+    }
+    import::write_ours(&models, &out)?;
+    Ok(Imported { source: file.to_path_buf(), out, modules, vit, heads_known, info: models.info.clone() })
+}
+
+/// The formats [`export_encoder`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// A transformers model folder (`model.safetensors`, `config.json`): `IJepaModel`, or
+    /// `ViTMAEModel` for an encoder with a class token.
+    Hf,
+    /// One safetensors file under the official names.
+    Official,
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "hf" => Ok(Self::Hf),
+            "official" => Ok(Self::Official),
+            other => Err(format!("unknown format {other:?} (hf or official)")),
+        }
+    }
+}
+
+/// Which encoder of an I-JEPA checkpoint [`export_encoder`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// The one evaluations read (I-JEPA's EMA target encoder; another recipe's feature module).
+    Target,
+    /// The context encoder (official `encoder`).
+    Context,
+}
+
+impl std::str::FromStr for Which {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "target" => Ok(Self::Target),
+            "context" => Ok(Self::Context),
+            other => Err(format!("unknown encoder {other:?} (target or context)")),
+        }
+    }
+}
+
+/// Writes one encoder of the checkpoint `file` to `out` in `format`, after building and
+/// loading it strictly. Returns the line to print.
+///
+/// # Errors
+/// An unreadable or refused file, no such encoder, weights that build no model, the write.
+pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Option<usize>, out: &Path) -> Result<String> {
+    let models = import::load_models(file)?;
+    let (enc, name) = match which {
+        Which::Target => (models.feature_encoder(), "target"),
+        Which::Context => (models.encoder.as_ref(), "context"),
+    };
+    let enc = enc.ok_or_else(|| refused(file, &format!("holds no {name} encoder")))?;
+    let cfg = import::infer_vit(enc, heads, file)?;
+    let store = ParamStore::new(tch::Device::Cpu);
+    VisionTransformer::new(&store.root(), &cfg)?;
+    store.load_strict(&import::to_map(enc), file)?;
+    Ok(match format {
+        ExportFormat::Hf => {
+            let decoder = models.module("decoder").and_then(export::decoder_shape);
+            export::write_hf(enc, &cfg, decoder, out, file)?;
+            let kind = if cfg.cls_token { "ViTMAEModel" } else { "IJepaModel" };
+            format!("exported the {name} encoder of {} as a transformers {kind} to {}/", file.display(), out.display())
+        }
+        ExportFormat::Official => {
+            ijepa_engine::checkpoint::state::save_weights(out, enc)?;
+            format!("exported the {name} encoder of {} under the official names to {}", file.display(), out.display())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_import_path_replaces_the_torch_suffixes() {
+        for (from, to) in [("a/x.pth.tar", "a/x.safetensors"), ("x.pth", "x.safetensors"), ("b/x.pt", "b/x.safetensors"), ("y", "y.safetensors")] {
+            assert_eq!(default_import_path(Path::new(from)), PathBuf::from(to), "{from}");
+        }
+    }
+
+    #[test]
+    fn formats_and_encoders_parse_or_name_the_choices() {
+        assert_eq!("hf".parse::<ExportFormat>(), Ok(ExportFormat::Hf));
+        assert_eq!("official".parse::<ExportFormat>(), Ok(ExportFormat::Official));
+        assert!("onnx".parse::<ExportFormat>().unwrap_err().contains("hf or official"));
+        assert_eq!("context".parse::<Which>(), Ok(Which::Context));
+        assert!("student".parse::<Which>().unwrap_err().contains("target or context"));
+    }
+}
