@@ -398,7 +398,7 @@ fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<
         // the process count is part of a pretraining's identity: say which layout this is
         if given.is_none() && world > 1 {
             println!(
-                "note: planned for {world} processes (the distributed block), as a launched run (`ijepa launch`,                  torchrun, SLURM) uses them; a plain `ijepa run` without a launcher trains alone, in the                  1-process folders `ijepa plan --world-size 1` shows"
+                "note: planned for {world} processes (the distributed block), as a launched run (`ijepa launch`, torchrun, SLURM) uses them; a plain `ijepa run` without a launcher trains alone, in the 1-process folders `ijepa plan --world-size 1` shows"
             );
         }
     }

@@ -12,6 +12,7 @@ use crate::reader::Ctx;
 pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     patch_divides_crop(cx, exp);
     heads_divide_width(cx, exp);
+    sincos_widths(cx, exp);
     mask_is_feasible(cx, exp);
     data_source_rules(cx, exp);
     distributed_rules(cx, exp);
@@ -184,7 +185,7 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
             width: enc.embed_dim,
             span: cx.span_or(&["encoder.heads", "encoder"]),
             width_span: cx.span_of("encoder.width"),
-            help: divisor_help(enc.embed_dim, enc.num_heads),
+            help: divisor_help(enc.embed_dim, enc.num_heads, exp.recipe != "dino"),
         });
     }
     let dec = &exp.decoder;
@@ -195,7 +196,7 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
             width: dec.embed_dim,
             span: cx.span_or(&["decoder.heads", "decoder"]),
             width_span: cx.span_of("decoder.width"),
-            help: divisor_help(dec.embed_dim, dec.num_heads),
+            help: divisor_help(dec.embed_dim, dec.num_heads, true),
         });
     }
     if exp.recipe != "ijepa" {
@@ -208,7 +209,7 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
     };
     let pred_ok = cx.ok(&["predictor.heads", "predictor.width"]) && (!inherited || enc_ok);
     if pred_ok && heads > 0 && !pred.embed_dim.is_multiple_of(heads) {
-        let mut help = divisor_help(pred.embed_dim, heads);
+        let mut help = divisor_help(pred.embed_dim, heads, true);
         if inherited {
             help.push_str(&format!(
                 "; the predictor takes the encoder's {heads} heads unless you write `heads=` on \
@@ -232,7 +233,39 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
     }
 }
 
-fn divisor_help(width: usize, heads: usize) -> String {
+/// The fixed 2-D sin-cos position tables (I-JEPA's encoder and predictor, MAE's encoder and
+/// decoder) give a quarter of the width to each of sin and cos of the row and of the column:
+/// the width must be a multiple of 4. (DINO's table is learnt; a recipe a program registers
+/// checks its own models.)
+fn sincos_widths(cx: &mut Ctx, exp: &Experiment) {
+    let widths: &[(&str, &str, usize)] = match exp.recipe.as_str() {
+        "ijepa" => &[("encoder.width", "encoder", exp.encoder.embed_dim), ("predictor.width", "predictor", exp.predictor.embed_dim)],
+        "mae" => &[("encoder.width", "encoder", exp.encoder.embed_dim), ("decoder.width", "decoder", exp.decoder.embed_dim)],
+        _ => &[],
+    };
+    for &(path, block, width) in widths {
+        let read = if block == "encoder" { cx.ok(&[path, "encoder.preset"]) } else { cx.ok(&[path]) };
+        if !read || width == 0 || width.is_multiple_of(4) {
+            continue;
+        }
+        let below = (width / 4 * 4).max(4);
+        cx.err(DslError::OutOfRange {
+            what: path.into(),
+            message: format!("{width} is not a multiple of 4"),
+            span: cx.span_or(&[path, block]),
+            label: "not a multiple of 4".into(),
+            help: format!(
+                "the fixed 2-D sin-cos position table gives a quarter of the width to each of sin \
+                 and cos of the row and the column: e.g. width={below} or width={}",
+                width.div_ceil(4) * 4
+            ),
+        });
+    }
+}
+
+/// How to make `heads` divide `width`: the nearest head count that does, or the next width
+/// that takes these heads (a multiple of 4 too where a sin-cos table needs it: `sincos`).
+fn divisor_help(width: usize, heads: usize, sincos: bool) -> String {
     // The head count dividing the width that is closest to the one written (small search).
     let nearest = (1..=width.min(1024))
         .filter(|h| width.is_multiple_of(*h))
@@ -241,10 +274,20 @@ fn divisor_help(width: usize, heads: usize) -> String {
     let mut help = format!(
         "each head gets width/heads channels, so heads must divide the width: e.g. heads={nearest}"
     );
-    if let Some(w) = width.div_ceil(heads.max(1)).checked_mul(heads.max(1)) {
+    let h = heads.max(1);
+    let step = if sincos { h / gcd(h, 4) * 4 } else { h };
+    if let Some(w) = width.div_ceil(step).checked_mul(step) {
         help.push_str(&format!(" or width={w}"));
     }
     help
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
