@@ -139,7 +139,7 @@ enum Command {
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
-        what: bench::BenchCommand,
+        what: Box<bench::BenchCommand>,
     },
     /// Replay an official training step from a fixture (NAME.safetensors + NAME.json) and
     /// compare outputs, loss, gradients and weights after the step. Exit 1 on mismatch.
@@ -274,7 +274,7 @@ fn main() -> ExitCode {
         Command::Check { files } => cmd_check(&files),
         Command::Eval { file, checkpoint, runs_dir, point } => cmd_eval(&file, point.as_deref(), checkpoint, &runs_dir),
         Command::Report { runs_dir, out } => cmd_report(&runs_dir, &out),
-        Command::Bench { what } => bench::run(what),
+        Command::Bench { what } => bench::run(*what),
         Command::Parity { fixture, weights, device } => cmd_parity(&fixture, weights.as_deref(), &device),
         Command::ImportCheckpoint { file, out, heads } => {
             println!("{}", ijepa::checkpoints::import_checkpoint(&file, out, heads)?);
