@@ -70,6 +70,39 @@ fn pretrains_from_an_image_folder() {
     assert!(t.contains("on 36 images") && t.contains("done: 4 steps"), "{t}");
 }
 
+/// An image folder's evaluations score on its test folder (`test-root`, the same classes),
+/// never on the training images; without one the file is refused before anything runs, and a
+/// test folder with other classes is an error naming them.
+#[test]
+fn evaluations_score_on_the_test_folder() {
+    let d = scratch("test-root");
+    make_folder(&d.join("train"), 3, 12);
+    make_folder(&d.join("val"), 3, 4);
+    let base = experiment(&d.join("train"), "fail").replace("    epochs 2\n", "    epochs 1\n    eval \"knn\" { k 1; baselines \"raw-pixels\" }\n");
+    let f = d.join("no-test.kdl");
+    std::fs::write(&f, &base).unwrap();
+    let o = ijepa(&["check", f.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("ijepa::dsl::conflict") && t.contains("this image folder has none") && t.contains("test-root"), "{t}");
+    let with = |val: &Path| base.replace("        on-error", &format!("        test-root \"{}\"\n        on-error", val.display()));
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, with(&d.join("val"))).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("(36 train / 12 test examples") && !t.contains("/ 36 test examples"), "{t}");
+    // a test folder without one of the classes: every label after it would shift
+    std::fs::remove_dir_all(d.join("val").join("class_1")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs2").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("does not have the classes") && t.contains("only in training: class_1"), "{t}");
+    // a missing test folder is found by `check`
+    std::fs::write(&f, with(&d.join("nope"))).unwrap();
+    let o = ijepa(&["check", f.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("missing_input") && t.contains("test root"), "{t}");
+}
+
 #[test]
 fn a_corrupt_image_fails_or_is_skipped() {
     let d = scratch("corrupt");

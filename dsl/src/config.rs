@@ -475,6 +475,11 @@ pub struct DataConfig {
     pub limit: Option<usize>,
     /// Only the images listed in this file (ImageNet `1percent.txt` format), image-folder only.
     pub subset: Option<std::path::PathBuf>,
+    /// The test images of an image folder (the same `<class>/<image>` layout and classes, e.g.
+    /// ImageNet's `val/`): what the evaluations score on. Other datasets have their own test
+    /// split. Not part of the pretraining's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_root: Option<std::path::PathBuf>,
     /// Horizontal flip probability (official `use_horizontal_flip`: 0.5 when on).
     pub hflip: f64,
     /// Colour distortion strength s (official `color_jitter_strength`): ColorJitter(0.8s, 0.8s,
@@ -898,6 +903,7 @@ impl Default for DataConfig {
             prefetch: 4,
             limit: None,
             subset: None,
+            test_root: None,
             hflip: 0.0,
             color_jitter: None,
             blur: 0.0,

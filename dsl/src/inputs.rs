@@ -25,7 +25,7 @@ pub(crate) fn check(study: &Study, spans: &SpanMap) -> Vec<DslError> {
         let d = &p.experiment.data;
         if let DataSource::Path(root) = &d.source {
             if seen.insert(("data.root", root.clone())) {
-                if let Some(e) = root_error(root, &d.dataset, span_of("data.root")) {
+                if let Some(e) = root_error("data root", root, &d.dataset, span_of("data.root")) {
                     errors.push(e);
                 }
             }
@@ -33,6 +33,13 @@ pub(crate) fn check(study: &Study, spans: &SpanMap) -> Vec<DslError> {
         if let Some(list) = &d.subset {
             if seen.insert(("data.subset", list.clone())) && !list.is_file() {
                 errors.push(missing("data subset list", list, span_of("data.subset"), "give an existing list file (one image path per line)"));
+            }
+        }
+        if let Some(test) = &d.test_root {
+            if seen.insert(("data.test-root", test.clone())) {
+                if let Some(e) = root_error("test root", test, &d.dataset, span_of("data.test-root")) {
+                    errors.push(e);
+                }
             }
         }
         for ev in &p.experiment.evals {
@@ -51,11 +58,11 @@ fn missing(what: &str, path: &Path, span: SourceSpan, help: &str) -> DslError {
     DslError::MissingInput { what: what.into(), message: format!("{} does not exist", path.display()), span, help: help.into() }
 }
 
-fn root_error(root: &Path, dataset: &DatasetKind, span: SourceSpan) -> Option<DslError> {
+fn root_error(what: &str, root: &Path, dataset: &DatasetKind, span: SourceSpan) -> Option<DslError> {
     let text = root.to_string_lossy();
     if text.contains(OFFICIAL_PLACEHOLDER) {
         return Some(DslError::MissingInput {
-            what: "data root".into(),
+            what: what.into(),
             message: format!("{text} still holds the official configs' placeholder"),
             span,
             help: "replace \"$replace_this_with_absolute_path_to_your_datasets_directory\" with the folder \
@@ -70,14 +77,14 @@ fn root_error(root: &Path, dataset: &DatasetKind, span: SourceSpan) -> Option<Ds
             DatasetKind::ImageFolder => "give the folder of the image-folder layout root/<class>/<image>",
             _ => "give the folder holding the dataset files",
         };
-        return Some(missing("data root", root, span, help));
+        return Some(missing(what, root, span, help));
     }
     if !root.is_dir() {
         return Some(DslError::MissingInput {
-            what: "data root".into(),
+            what: what.into(),
             message: format!("{text} is not a folder"),
             span,
-            help: "root= names the folder holding the dataset".into(),
+            help: "the setting names the folder holding the images".into(),
         });
     }
     None

@@ -107,7 +107,8 @@ fn distributed_rules(cx: &mut Ctx, exp: &Experiment) {
     }
 }
 
-/// Folder datasets need `root=`; `subset` applies to image folders only.
+/// Folder datasets need `root=`; `subset` and `test-root` apply to image folders only, and an
+/// image folder's evaluations need `test-root` (its training images are not a test set).
 fn data_source_rules(cx: &mut Ctx, exp: &Experiment) {
     use crate::config::{DataSource, DatasetKind};
     if !cx.ok(&["data.dataset", "data.root"]) {
@@ -132,6 +133,32 @@ fn data_source_rules(cx: &mut Ctx, exp: &Experiment) {
             help: "use `subset` with data \"image-folder\", or `limit N` for the first N images"
                 .into(),
         });
+    }
+    if exp.data.test_root.is_some() && *kind != DatasetKind::ImageFolder && cx.ok(&["data.test-root"]) {
+        cx.err(DslError::InvalidValue {
+            what: "test-root".into(),
+            message: "a test folder belongs to an image folder; this dataset has its own test split".into(),
+            span: cx.span_or(&["data.test-root"]),
+            help: "drop `test-root`: the evaluations read the dataset's test split".into(),
+        });
+    }
+    if *kind == DatasetKind::ImageFolder && exp.data.test_root.is_none() && cx.ok(&["data.test-root"]) {
+        if let Some(e) = exp.evals.first() {
+            cx.err(DslError::Conflict {
+                message: format!(
+                    "`eval \"{}\"` scores on test images, and this image folder has none",
+                    e.name()
+                ),
+                span: cx.span_or(&[&format!("eval.{}", e.name())]),
+                label: "needs test images".into(),
+                other: cx.span_of("data.dataset").or(cx.span_of("data")),
+                other_label: "training images only".into(),
+                help: "give the test images in the same <class>/<image> layout inside the data \
+                       block, e.g. test-root \"/data/imagenet/val\" (scoring on the training \
+                       images would measure memory, not features)"
+                    .into(),
+            });
+        }
     }
 }
 

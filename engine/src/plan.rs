@@ -126,6 +126,8 @@ pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     e.distributed = Default::default();
     e.data.workers = 0;
     e.data.prefetch = 0;
+    // the evaluations' test images do not change what is pretrained
+    e.data.test_root = None;
     // DINO's settings change only DINO runs (another recipe's point of a sweep that varies the
     // recipe keeps its hash; the older own nodes, `predictor` / `decoder`, still count for
     // every recipe so that existing hashes stay)

@@ -40,6 +40,7 @@ pub(crate) const FIELDS: &[Field<DataConfig>] = &[
     Field { name: "prefetch", shape: Shape::scalar(&["BATCHES"], "prefetch 4"), read: prefetch },
     Field { name: "limit", shape: Shape::scalar(&["IMAGES"], "limit 1000"), read: limit },
     Field { name: "subset", shape: Shape::scalar(&["FILE"], "subset \"/data/1percent.txt\""), read: subset },
+    Field { name: "test-root", shape: Shape::scalar(&["FOLDER"], "test-root \"/data/imagenet/val\""), read: test_root },
     Field { name: "horizontal-flip", shape: Shape::scalar(&["P"], "horizontal-flip 0.5"), read: hflip },
     Field { name: "color-jitter", shape: Shape::scalar(&["STRENGTH"], "color-jitter 0.5"), read: color_jitter },
     Field { name: "gaussian-blur", shape: Shape::scalar(&["P"], "gaussian-blur 0.5"), read: blur },
@@ -56,6 +57,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
         if exp.data.dataset != kind {
             exp.data.source = DataSource::Embedded;
             exp.data.subset = None;
+            exp.data.test_root = None;
         }
         exp.data.dataset = kind;
     }
@@ -116,6 +118,22 @@ fn limit(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
 fn subset(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
     if let Some(v) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.path)) {
         d.subset = Some(v.value.into());
+    }
+}
+
+fn test_root(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.path)) {
+        if v.value.trim().is_empty() {
+            cx.poison(&n.path);
+            cx.err(DslError::InvalidValue {
+                what: "test root".into(),
+                message: "the path is empty".into(),
+                span: v.span,
+                help: "give the folder of the test images, e.g. test-root \"/data/imagenet/val\"".into(),
+            });
+        } else {
+            d.test_root = Some(v.value.into());
+        }
     }
 }
 

@@ -108,6 +108,17 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
         DatasetKind::FashionMnist => Arc::new(FashionMnist::load(&cfg.source, split)?),
         // the same idx layout and file names; only Fashion-MNIST has an embedded copy
         DatasetKind::Mnist => Arc::new(FashionMnist::from_dir(need_root()?, split)?),
+        DatasetKind::ImageFolder if split == Split::Test => {
+            // the test images: their own folder, with the training folder's classes (the same
+            // names give the same labels)
+            let test = cfg.test_root.as_deref().ok_or_else(|| {
+                crate::Error::Config("an image folder's evaluations need its test images: `test-root` in the data block".into())
+            })?;
+            let folder = image_folder::ImageFolder::open(test, on_error)?;
+            let train = image_folder::ImageFolder::open(need_root()?, on_error)?;
+            same_classes(&train, &folder)?;
+            Arc::new(folder)
+        }
         DatasetKind::ImageFolder => {
             let folder = image_folder::ImageFolder::open(need_root()?, on_error)?;
             match &cfg.subset {
@@ -128,6 +139,27 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
         Some(n) if split == Split::Train && n < ds.len() => Arc::new(Indexed { inner: ds, indices: (0..n).collect() }),
         _ => ds,
     })
+}
+
+/// A test folder must hold the training folder's classes, in the same sorted order: a label is
+/// a class's index, so a class missing or added on one side would shift every label after it.
+fn same_classes(train: &image_folder::ImageFolder, test: &image_folder::ImageFolder) -> Result<()> {
+    if train.classes() == test.classes() {
+        return Ok(());
+    }
+    let only = |a: &image_folder::ImageFolder, b: &image_folder::ImageFolder| -> Vec<String> {
+        a.classes().iter().filter(|c| !b.classes().contains(c)).take(5).cloned().collect()
+    };
+    let (train_only, test_only) = (only(train, test), only(test, train));
+    Err(crate::Error::Data(format!(
+        "the test folder {} does not have the classes of the training folder {} ({} against {} classes{}{}): a label is a class's index, so both need the same class folders",
+        test.root().display(),
+        train.root().display(),
+        test.classes().len(),
+        train.classes().len(),
+        if train_only.is_empty() { String::new() } else { format!("; only in training: {}", train_only.join(", ")) },
+        if test_only.is_empty() { String::new() } else { format!("; only in test: {}", test_only.join(", ")) },
+    )))
 }
 
 /// The pretraining transform a data block describes.
