@@ -28,6 +28,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// # Errors
 /// [`Error::Io`] naming the temporary file or `path`.
 pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<()> {
+    // the rename replaces what is at `path`: only ever a regular file (never a device such as
+    // /dev/null, a pipe, a symbolic link or a folder someone named as the output)
+    if let Ok(m) = std::fs::symlink_metadata(path) {
+        if !m.file_type().is_file() {
+            let what = if m.file_type().is_symlink() {
+                "a symbolic link (give the path it points to)"
+            } else if m.is_dir() {
+                "a folder"
+            } else {
+                "not a regular file (a device or a pipe)"
+            };
+            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("is {what}; refusing to replace it"))));
+        }
+    }
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
     let written = (|| -> std::io::Result<()> {
@@ -140,6 +154,32 @@ pub fn stage_dir(root: &Path, experiment: &str, stage: &str, hash: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_atomic_write_replaces_only_a_regular_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let d = crate::testdir::scratch("atomic", "targets");
+        let file = d.join("f.bin");
+        write_atomic(&file, b"one").unwrap();
+        write_atomic(&file, b"two").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+        let link = d.join("link.bin");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let folder = d.join("folder");
+        std::fs::create_dir(&folder).unwrap();
+        // a socket stands in for a device or a pipe (a regression must not clobber /dev/null)
+        let socket = d.join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        for (target, says) in [(link.as_path(), "symbolic link"), (folder.as_path(), "a folder"), (socket.as_path(), "not a regular file")] {
+            let e = write_atomic(target, b"x").unwrap_err().to_string();
+            assert!(e.contains(&target.display().to_string()) && e.contains(says) && e.contains("refusing to replace"), "{e}");
+        }
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+        assert!(std::fs::symlink_metadata(&socket).unwrap().file_type().is_socket());
+        // nothing left behind
+        assert_eq!(std::fs::read_dir(&*d).unwrap().count(), 4);
+    }
 
     #[test]
     fn one_holder_per_stage_folder() {
