@@ -320,6 +320,7 @@ fn decode_jpeg_with(h: tj::tjhandle, bytes: &[u8], shrink: u32, name: &str) -> R
     if w <= 0 || hh <= 0 {
         return Err(corrupt(format!("image of size {w}x{hh}")));
     }
+    check_pixels(name, w as u64, hh as u64)?;
     let s = shrink.max(1) as c_int;
     let (sw, sh) = ((w + s - 1) / s, (hh + s - 1) / s);
     let cmyk = cs == tj::TJCS_TJCS_CMYK as c_int || cs == tj::TJCS_TJCS_YCCK as c_int;
@@ -390,11 +391,31 @@ fn div255(x: u32) -> u8 {
     (((t >> 8) + t) >> 8) as u8
 }
 
+/// The most pixels an image may have: PIL's decompression-bomb limit (`Image.MAX_IMAGE_PIXELS`
+/// x 2, where PIL raises an error). A header claiming more is refused before any allocation:
+/// a corrupt or hostile file, never an abort of the run.
+pub const MAX_IMAGE_PIXELS: u64 = 2 * 89_478_485;
+
+/// Refuses an image whose header claims more than [`MAX_IMAGE_PIXELS`].
+fn check_pixels(name: &str, width: u64, height: u64) -> Result<()> {
+    match width.checked_mul(height) {
+        Some(n) if n <= MAX_IMAGE_PIXELS => Ok(()),
+        _ => Err(Error::Data(format!(
+            "{name}: its header claims {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS} an image may have (a corrupt header or a decompression bomb; PIL refuses it too)"
+        ))),
+    }
+}
+
 fn decode_png(bytes: &[u8], name: &str) -> Result<Image> {
-    let run = || -> std::result::Result<Image, String> {
+    // Ok(Err(_)): refused before decoding (too many pixels); Err(_): the decoder's failure
+    let run = || -> std::result::Result<Result<Image>, String> {
         let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
         dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
         let mut reader = dec.read_info().map_err(|e| e.to_string())?;
+        let (iw, ih) = (reader.info().width, reader.info().height);
+        if let Err(e) = check_pixels(name, iw as u64, ih as u64) {
+            return Ok(Err(e));
+        }
         let len = reader
             .output_buffer_size()
             .ok_or_else(|| "image too large".to_string())?;
@@ -427,15 +448,15 @@ fn decode_png(bytes: &[u8], name: &str) -> Result<Image> {
                 _ => row.chunks_exact(4).for_each(|p| pixels.extend(&p[..3])),
             }
         }
-        Ok(Image {
+        Ok(Ok(Image {
             height: h,
             width: w,
             channels: 3,
             pixels,
-        })
+        }))
     };
     match std::panic::catch_unwind(run) {
-        Ok(Ok(img)) => Ok(img),
+        Ok(Ok(decoded)) => decoded,
         Ok(Err(e)) => {
             let cause = if e.contains("EOF") || e.to_ascii_lowercase().contains("unexpected end") {
                 format!("truncated file ({e})")
@@ -465,6 +486,50 @@ mod tests {
         for x in 0..=255u32 * 255 {
             assert_eq!(div255(x) as u32, (x as f64 / 255.0).round() as u32, "{x}");
         }
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xffff_ffffu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 == 1 { (c >> 1) ^ 0xedb8_8320 } else { c >> 1 };
+            }
+        }
+        !c
+    }
+
+    /// A PNG of a header (IHDR, the start of a zlib stream, IEND) claiming `w` x `h` RGB pixels.
+    fn png_header(w: u32, h: u32) -> Vec<u8> {
+        let mut out = PNG_MAGIC.to_vec();
+        for (kind, data) in [(&b"IHDR"[..], [&w.to_be_bytes()[..], &h.to_be_bytes(), &[8, 2, 0, 0, 0]].concat()), (&b"IDAT"[..], vec![0x78, 0x9c]), (&b"IEND"[..], Vec::new())] {
+            out.extend((data.len() as u32).to_be_bytes());
+            let body = [kind, &data].concat();
+            out.extend(&body);
+            out.extend(crc32(&body).to_be_bytes());
+        }
+        out
+    }
+
+    /// A header that claims more pixels than any image may have is a data error naming the
+    /// file (skippable under `on-error "skip"`), refused before the decoder allocates: the
+    /// run never aborts on a failed allocation.
+    #[test]
+    fn a_header_claiming_too_many_pixels_is_refused_before_decoding() {
+        let e = decode(&png_header(100_000, 100_000), 1, "bomb.png").unwrap_err();
+        assert!(matches!(e, Error::Data(_)), "{e:?}");
+        let e = e.to_string();
+        assert!(e.contains("bomb.png") && e.contains("100000x100000") && e.contains("178956970"), "{e}");
+        // at the limit's side: a header within it goes on to the decoder (which finds no data)
+        let e = decode(&png_header(4, 4), 1, "small.png").unwrap_err().to_string();
+        assert!(e.contains("corrupt PNG"), "{e}");
+        // a JPEG whose frame header says 60000 x 60000 (libjpeg-turbo's own limit is 65500 a side)
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90).encode(&[128u8; 8 * 8 * 3], 8, 8, jpeg_encoder::ColorType::Rgb).unwrap();
+        let sof = jpeg.windows(2).position(|m| m == [0xff, 0xc0]).expect("a baseline frame header");
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0xea, 0x60, 0xea, 0x60]);
+        let e = decode(&jpeg, 1, "bomb.jpg").unwrap_err().to_string();
+        assert!(e.contains("bomb.jpg") && e.contains("60000x60000") && e.contains("more than"), "{e}");
     }
 
     #[test]
