@@ -184,6 +184,22 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     let out = run_to_end(&file, &runs);
     assert!(out.contains("resuming"), "{out}");
 
+    // a stale or foreign latest (another run's, at an earlier step; it verifies on its own) is
+    // not the file the manifest recorded: the run resumes from the newest kept checkpoint, and
+    // says which
+    let other = d.join("other.kdl");
+    std::fs::write(&other, EXP.replace("PRECISION", "fp32").replace("epochs 4", "epochs 1")).unwrap();
+    let runs1 = d.join("runs1");
+    run_to_end(&other, &runs1);
+    m["status"] = "running".into();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    std::fs::copy(run_folder(&runs1).join("checkpoints/latest.safetensors"), &latest).unwrap();
+    let o = command(&file, &runs).output().unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("latest.safetensors is unusable") && out.contains("the manifest recorded it at step"), "{out}");
+    assert!(out.contains("from ") && out.contains("epoch-0002.safetensors at step"), "{out}");
+
     // a torn latest checkpoint (not via our writer): a warning naming the cause, and the run
     // resumes from the newest kept checkpoint that verifies
     m["status"] = "running".into();

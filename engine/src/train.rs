@@ -366,13 +366,33 @@ fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary 
     }
 }
 
-/// Reads `latest` for a resume; when it is unusable (corrupt, truncated, non-finite), warns and
-/// falls back to the newest kept `epoch-NNNN.safetensors` that verifies, copying it over
-/// `latest` (so every rank reads the same file); when none does, sets `latest` aside and the
-/// run starts over.
-fn latest_or_fallback(latest: &Path) -> Result<Option<(std::collections::HashMap<String, Tensor>, Position)>> {
+/// Whether `latest` (at step `step`) is the file the manifest recorded: `None` when it is, or
+/// when it is newer than the record (a run stopped after writing it and before recording it);
+/// else why not (an older step: a stale copy; the recorded step with other bytes: another
+/// run's file).
+fn foreign_latest(latest: &Path, step: u64, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<String>> {
+    let Some(rec) = recorded else { return Ok(None) };
+    if step > rec.step {
+        return Ok(None);
+    }
+    if step < rec.step {
+        return Ok(Some(format!("it is at step {step}, but the manifest recorded it at step {}: an older or another run's file", rec.step)));
+    }
+    let sha = state::sha256_file(latest)?;
+    Ok((sha != rec.sha256).then(|| format!("its SHA-256 is not the one the manifest recorded for step {step}: another run's file")))
+}
+
+/// Reads `latest` for a resume; when it is unusable (corrupt, truncated, non-finite, or not the
+/// file the manifest recorded: see [`foreign_latest`]), warns and falls back to the newest kept
+/// `epoch-NNNN.safetensors` that verifies, copying it over `latest` (so every rank reads the
+/// same file); when none does, sets `latest` aside and the run starts over. Returns the tensors,
+/// the position and the file they came from.
+fn latest_or_fallback(latest: &Path, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<(std::collections::HashMap<String, Tensor>, Position, PathBuf)>> {
     let err = match state::load(latest) {
-        Ok(loaded) => return Ok(Some(loaded)),
+        Ok(loaded) => match foreign_latest(latest, loaded.1.global_step, recorded)? {
+            None => return Ok(Some((loaded.0, loaded.1, latest.to_path_buf()))),
+            Some(why) => Error::Checkpoint { path: latest.to_path_buf(), message: why },
+        },
         Err(e) => e,
     };
     let dir = latest.parent().unwrap_or(Path::new("."));
@@ -395,7 +415,7 @@ fn latest_or_fallback(latest: &Path) -> Result<Option<(std::collections::HashMap
                 std::fs::copy(candidate, &tmp).map_err(|e| Error::io(&tmp, e))?;
                 std::fs::rename(&tmp, latest).map_err(|e| Error::io(latest, e))?;
                 run_dir::fsync_dir(latest);
-                return Ok(Some(loaded));
+                return Ok(Some((loaded.0, loaded.1, candidate.clone())));
             }
             Err(e) => tracing::warn!("{} is unusable too ({e})", candidate.display()),
         }
@@ -472,12 +492,16 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // rank 0 decides whether to resume (and from which step); the others load the same file
     // (a shared file system, as on every SLURM cluster) and check they see that step
     // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
-    let mine = if lead && latest.exists() { latest_or_fallback(&latest)? } else { None };
-    let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos)| pos.global_step as i64))?;
+    let recorded = run.manifest.checkpoints.iter().find(|c| c.file == "latest.safetensors").cloned();
+    let mine = if lead && latest.exists() { latest_or_fallback(&latest, recorded.as_ref())? } else { None };
+    let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos, _)| pos.global_step as i64))?;
     if resume_at >= 0 {
-        let (tensors, pos) = match mine {
+        let (tensors, pos, from) = match mine {
             Some(loaded) => loaded,
-            None => state::load(&latest).map_err(|e| Error::Train(format!("rank {rank} cannot read the checkpoint rank 0 resumes from (ranks need a shared file system): {e}")))?,
+            None => {
+                let (t, p) = state::load(&latest).map_err(|e| Error::Train(format!("rank {rank} cannot read the checkpoint rank 0 resumes from (ranks need a shared file system): {e}")))?;
+                (t, p, latest.clone())
+            }
         };
         if pos.global_step as i64 != resume_at {
             return Err(Error::Train(format!(
@@ -494,7 +518,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             }
             losses = read_losses(&metrics_path, pos.global_step)?;
             run.manifest.resumed_at.push(pos.global_step);
-            tracing::info!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, latest.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
+            tracing::info!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, from.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
         }
         start = pos;
     } else if lead {
