@@ -586,7 +586,7 @@ fn a_size_that_cannot_fit_is_an_error_with_the_estimate() {
     let d = scratch("oversize");
     for (name, body) in [
         ("width", "encoder width=1000000 depth=2 heads=1 patch=4\n    data \"fashion-mnist\" { crop-size 28 }"),
-        ("crop", "encoder width=64 depth=2 heads=1 patch=1\n    data \"fashion-mnist\" { crop-size 1000000 }"),
+        ("crop", "encoder width=64 depth=2 heads=1 patch=16\n    data \"fashion-mnist\" { crop-size 4096 }"),
     ] {
         let f = d.join(format!("{name}.kdl"));
         std::fs::write(&f, format!("experiment \"{name}\" {{\n    {body}\n    predictor depth=1 width=32 heads=1\n    mask \"multi-block\" {{ min-keep 4 }}\n}}\n")).unwrap();
@@ -597,4 +597,25 @@ fn a_size_that_cannot_fit_is_an_error_with_the_estimate() {
         assert!(err.contains("needs at least") && err.contains("GiB") && !err.contains("panicked"), "{name}: {err}");
         assert!(t0.elapsed() < std::time::Duration::from_secs(60), "{name}: refused only after {:?}", t0.elapsed());
     }
+    // sizes past the language's ceilings are refused by `check` itself, before `masks`,
+    // `estimate` or a run allocate anything for them
+    for (name, body, says) in [
+        ("crop", "encoder width=64 depth=2 heads=1 patch=4\n    data \"fashion-mnist\" { crop-size 1000000 }", "must be at most 4096"),
+        ("grid", "encoder width=64 depth=2 heads=1 patch=1\n    data \"fashion-mnist\" { crop-size 4096 }", "4096x4096 grid"),
+        ("batch", "encoder width=64 depth=2 heads=1 patch=4\n    data \"fashion-mnist\" { crop-size 28; batch-size 100000000000 }", "must be at most 1048576"),
+        ("targets", "encoder width=64 depth=2 heads=1 patch=4\n    data \"fashion-mnist\" { crop-size 28 }\n    epochs 1000000", "must be at most 100000"),
+    ] {
+        let f = d.join(format!("ceiling-{name}.kdl"));
+        std::fs::write(&f, format!("experiment \"{name}\" {{\n    {body}\n    predictor depth=1 width=32 heads=1\n    mask \"multi-block\" {{ min-keep 4 }}\n}}\n")).unwrap();
+        for cmd in ["check", "masks", "estimate"] {
+            let o = ijepa(&[cmd, f.to_str().unwrap()]);
+            let (out, err) = outputs(&o);
+            assert_eq!(o.status.code(), Some(1), "{name} {cmd}: {out}\n{err}");
+            assert!(err.contains("ijepa::dsl::out_of_range") && err.contains(says), "{name} {cmd}: {err}");
+        }
+    }
+    let f = d.join("ceiling-count.kdl");
+    std::fs::write(&f, "experiment \"c\" {\n    encoder width=64 depth=2 heads=1 patch=4\n    data \"fashion-mnist\" { crop-size 28 }\n    mask \"multi-block\" { targets count=100000 { scale 0.1 0.2; }; min-keep 1 }\n}\n").unwrap();
+    let o = ijepa(&["masks", f.to_str().unwrap()]);
+    assert!(!o.status.success() && outputs(&o).1.contains("must be at most 100"), "{:?}", outputs(&o));
 }

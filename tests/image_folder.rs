@@ -70,6 +70,44 @@ fn pretrains_from_an_image_folder() {
     assert!(t.contains("on 36 images") && t.contains("done: 4 steps"), "{t}");
 }
 
+/// A signal stops a run whose loader waits for data that never comes (a pipe named like an
+/// image: reading it blocks, as a read from a hung network file system does): exit 143 within
+/// seconds, not a run that waits forever for its next step.
+#[test]
+fn a_signal_stops_a_run_waiting_for_data() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let d = scratch("stuck");
+    let data = d.join("data");
+    make_folder(&data, 2, 16);
+    let fifo = data.join("class_1").join("zz_stuck.png");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let f = d.join("exp.kdl");
+    // 33 files, batches of 16: the pipe is drawn into a batch within the first epochs
+    std::fs::write(&f, experiment(&data, "fail").replace("    epochs 2\n", "    epochs 6\n")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(8));
+    assert!(child.try_wait().unwrap().is_none(), "the run ended although one of its files never reads");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("SIGTERM did not stop a run waiting for data within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(err.contains("interrupted by SIGTERM") && !err.contains("panicked"), "{err}");
+}
+
 /// An image folder's evaluations score on its test folder (`test-root`, the same classes),
 /// never on the training images; without one the file is refused before anything runs, and a
 /// test folder with other classes is an error naming them.

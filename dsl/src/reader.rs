@@ -206,6 +206,19 @@ impl<'s> Ctx<'s> {
         }
     }
 
+    /// An unsigned integer in `min ..= max`; `why` says where the ceiling comes from.
+    pub fn usize_in(&mut self, entry: &KdlEntry, path: &str, min: usize, max: usize, why: &str) -> Option<usize> {
+        let v = self.usize_min(entry, path, min)?;
+        if v <= max {
+            return Some(v);
+        }
+        let span = self.entry_span(entry);
+        let message = format!("must be at most {max}");
+        let help = format!("{path} must be an integer in {min} ..= {max} ({why}); found {v}");
+        self.out_of_range(path, span, &message, &help);
+        None
+    }
+
     /// A string mapped through a table of keywords (`"cosine"` -> `WdShape::Cosine`).
     pub fn keyword<T: Clone>(
         &mut self,

@@ -168,11 +168,26 @@ fn grid(exp: &Experiment) -> Option<usize> {
     (patch > 0 && crop > 0 && crop.is_multiple_of(patch)).then(|| crop / patch)
 }
 
+/// The most patches an image may be cut into: a 256 x 256 grid (the official ViT-H/16 at 448
+/// px has 28 x 28); beyond it a step's attention maps alone outgrow any device.
+pub const MAX_GRID_SIDE: usize = 256;
+
 fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     if !cx.ok(&["encoder.patch", "encoder.preset", "data.crop-size"]) {
         return;
     }
     let (crop, patch) = (exp.data.crop_size, exp.encoder.patch_size);
+    if patch > 0 && crop / patch > MAX_GRID_SIDE {
+        let side = crop / patch;
+        cx.err(DslError::OutOfRange {
+            what: "encoder.patch".into(),
+            message: format!("a {crop} px crop in {patch} px patches is a {side}x{side} grid, more than {MAX_GRID_SIDE}x{MAX_GRID_SIDE}"),
+            span: cx.span_or(&["encoder.patch", "encoder"]),
+            label: format!("{side}x{side} patches"),
+            help: format!("use patches of at least {} px for this crop, or a smaller crop-size", crop.div_ceil(MAX_GRID_SIDE)),
+        });
+        return;
+    }
     if patch == 0 || crop == 0 || crop.is_multiple_of(patch) {
         return;
     }

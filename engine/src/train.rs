@@ -313,6 +313,11 @@ fn record_skipped(
     Ok(())
 }
 
+/// The error of a run stopped by a signal before its first step (nothing to save).
+fn interrupted_before_a_step(dir: &Path) -> Error {
+    Error::Interrupted { signal: crate::interrupt::requested().unwrap_or("a signal").to_string(), step: None, dir: dir.to_path_buf() }
+}
+
 /// The error of a run stopped by a signal after `global` steps.
 fn interrupted(global: usize, dir: &Path) -> Error {
     Error::Interrupted {
@@ -580,8 +585,27 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let first = if epoch as u64 == start.epoch { start.step_in_epoch } else { 0 };
         let t_epoch = Instant::now();
         let (mut ep_loss, mut ep_steps, mut ep_step_s) = (0.0, 0usize, 0.0);
-        for batch in loader.epoch_from(epoch as u64, first) {
-            let batch = batch?;
+        // where the epoch stands: a stop while the loader is still preparing a batch saves here
+        let mut in_epoch = first;
+        for batch in loader.epoch_from(epoch as u64, first).stop_on_signal(opts.dist.is_none()) {
+            let batch = match batch {
+                Ok(b) => b,
+                // one process, stopped while waiting for data: the steps done so far are kept
+                Err(Error::Interrupted { .. }) => {
+                    bar.finish_and_clear();
+                    if global == 0 {
+                        return Err(interrupted_before_a_step(&run.dir));
+                    }
+                    if lead {
+                        let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0 };
+                        save_latest(recipe, run, pos, None)?;
+                        run.finish_writes()?;
+                    }
+                    return Err(interrupted(global, &run.dir));
+                }
+                Err(e) => return Err(e),
+            };
+            in_epoch = batch.step + 1;
             let views: Vec<Tensor> = batch.views_tensors(dev)?;
             recipe.set_progress(epoch as u64, global as u64, total as u64);
             let k = global + 1;

@@ -250,7 +250,7 @@ fn read_loss(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
 }
 
 fn read_epochs(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_in(e, &n.path, 1, 100_000, "the official runs take 66-300; step counts stay far from overflow")) {
         exp.epochs = v;
     }
 }

@@ -144,8 +144,12 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     read_children(cx, n.children(), &n.path, "mask", fields, &mut exp.mask);
 }
 
+/// The most blocks of one kind per image (the official configs use 4 targets and 1 context;
+/// the sampler's cost grows with the square of the count).
+pub const MAX_BLOCKS: usize = 100;
+
 fn read_block(cx: &mut Ctx, n: &Node, block: &mut Block) {
-    if let Some(v) = n.prop("count").and_then(|e| cx.usize_min(e, &n.sub("count"), 1)) {
+    if let Some(v) = n.prop("count").and_then(|e| cx.usize_in(e, &n.sub("count"), 1, MAX_BLOCKS, "blocks per image; the official configs use 4 targets, 1 context")) {
         block.count = v;
     }
     read_children(cx, n.children(), &n.path, &n.path, BLOCK_FIELDS, block);

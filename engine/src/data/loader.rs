@@ -300,6 +300,7 @@ impl<M: Send + 'static> Loader<M> {
             done: false,
             handles: Vec::new(),
             startup_error: None,
+            stop_on_signal: false,
         };
         let n_threads = (workers as u64).min(steps - first) as usize;
         for w in 0..n_threads {
@@ -498,9 +499,18 @@ pub struct EpochIter<M> {
     done: bool,
     handles: Vec<JoinHandle<()>>,
     startup_error: Option<Error>,
+    stop_on_signal: bool,
 }
 
 impl<M> EpochIter<M> {
+    /// Makes a wait for the next batch end with [`Error::Interrupted`] once a stop is requested
+    /// (SIGINT / SIGTERM, [`crate::interrupt`]) when `on` (one process: a run whose loader is
+    /// slow, or stuck, still stops; a distributed run's ranks stop together between steps).
+    pub fn stop_on_signal(mut self, on: bool) -> Self {
+        self.stop_on_signal = on;
+        self
+    }
+
     /// Steps still to be yielded.
     pub fn remaining(&self) -> usize {
         if self.done {
@@ -557,6 +567,21 @@ impl<M> Iterator for EpochIter<M> {
                 return Some(item);
             }
             let received = match &self.rx {
+                Some(rx) if self.stop_on_signal => loop {
+                    match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                        Ok(item) => break Some(item),
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break None,
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            if let Err(e) = crate::interrupt::check() {
+                                // a worker may be stuck in a read that never returns (a hung
+                                // network file system): told to stop, but not waited for
+                                self.handles.clear();
+                                self.finish();
+                                return Some(Err(e));
+                            }
+                        }
+                    }
+                },
                 Some(rx) => rx.recv().ok(),
                 None => None,
             };
