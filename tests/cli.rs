@@ -210,6 +210,13 @@ fn bench_step_prints_one_line() {
     assert!(o.status.success(), "{out}{err}");
     let line = out.lines().find(|l| l.starts_with("bench step ")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("ms_per_step=") && line.contains("img_per_s="), "{line}");
+    // zero threads, patches, batches are refused by the command line, not by libtorch or a panic
+    for flag in ["--threads", "--patch", "--batch", "--size", "--steps", "--width"] {
+        let o = ijepa(&["bench", "step", flag, "0"]);
+        let (out, err) = outputs(&o);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {out}{err}");
+        assert!(err.contains(&format!("invalid value '0' for '{flag}")) && !err.contains("panicked") && !err.contains("frame #"), "{flag}: {err}");
+    }
 }
 
 #[test]
