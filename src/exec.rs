@@ -275,6 +275,9 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
         }
         Task::Report => {
             let registry = ijepa_reports::load_registry(&opts.runs_dir)?;
+            for e in &registry.unreadable {
+                tracing::warn!("left out of the report: {e}");
+            }
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let marker = serde_json::json!({"hash": stage.hash, "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
             ijepa_engine::run_dir::write_json(&stage.dir.join(REPORT_MARKER), &marker)?;

@@ -474,6 +474,9 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
 
 fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     let registry = ijepa_reports::load_registry(runs_dir)?;
+    for e in &registry.unreadable {
+        eprintln!("warning: left out of the report: {e}");
+    }
     let files = ijepa_reports::write_report(&registry, out)?;
     println!(
         "report of {} written to {}: {} and report.html, {} tables, {} plots",

@@ -78,6 +78,10 @@ pub struct Registry {
     pub pretrains: Vec<PretrainRun>,
     /// Evaluation stages.
     pub evals: Vec<EvalRun>,
+    /// Stage folders left out because a file of theirs could not be read (a malformed or
+    /// missing `manifest.json`, `metrics.csv`, `config.json` or `eval.json`), each with why:
+    /// the report covers the others and lists these.
+    pub unreadable: Vec<String>,
 }
 
 impl Registry {
@@ -98,10 +102,12 @@ impl Registry {
 /// Reads every `RUNS/*/*/` folder: pretrain manifests with their metrics and configs, and
 /// `eval.json` files.
 ///
+/// A stage folder with a present but malformed `manifest.json`, `metrics.csv`, `config.json`
+/// or `eval.json` (or a finished pretrain run without its `metrics.csv` / `config.json`) is
+/// left out and listed in [`Registry::unreadable`] with the error naming the file.
+///
 /// # Errors
-/// An unreadable `runs` folder, or a present but malformed `manifest.json`, `metrics.csv`,
-/// `config.json` or `eval.json` (the error names the file). A finished (`status: "done"`)
-/// pretrain run must have `metrics.csv` and `config.json`.
+/// An unreadable `runs` folder or experiment folder.
 pub fn load_registry(runs: &Path) -> Result<Registry> {
     let mut reg = Registry {
         root: runs.to_path_buf(),
@@ -111,14 +117,21 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
         for dir in sorted_subdirs(&exp_dir)? {
             let eval_path = dir.join(ijepa_schema::EVAL);
             let manifest_path = dir.join(ijepa_schema::MANIFEST);
-            if eval_path.is_file() {
-                let record: EvalRecord = read_json(&eval_path)?;
-                reg.evals.push(EvalRun { dir, record });
+            let read = if eval_path.is_file() {
+                read_json(&eval_path).map(|record: EvalRecord| reg.evals.push(EvalRun { dir, record }))
             } else if manifest_path.is_file() {
-                let manifest: Manifest = read_json(&manifest_path)?;
-                if manifest.stage == "pretrain" {
-                    reg.pretrains.push(load_pretrain(dir, manifest)?);
-                }
+                read_json(&manifest_path).and_then(|manifest: Manifest| {
+                    if manifest.stage == "pretrain" {
+                        reg.pretrains.push(load_pretrain(dir, manifest)?);
+                    }
+                    Ok(())
+                })
+            } else {
+                Ok(())
+            };
+            // one damaged folder does not hide every other run: it is listed instead
+            if let Err(e) = read {
+                reg.unreadable.push(e.to_string());
             }
         }
     }

@@ -172,6 +172,12 @@ fn title(reg: &Registry) -> String {
 
 fn markdown(reg: &Registry, secs: &[Section]) -> String {
     let mut md = format!("# {}\n\nRuns read from `{}`.\n", title(reg), reg.root.display());
+    if !reg.unreadable.is_empty() {
+        md.push_str(&format!("\n**Left out: {} stage folder(s) that could not be read:**\n\n", reg.unreadable.len()));
+        for e in &reg.unreadable {
+            md.push_str(&format!("- {e}\n"));
+        }
+    }
     for s in secs {
         md.push_str(&format!("\n## {}\n\n{}\n\n", s.title, s.blurb));
         match &s.body {
@@ -224,6 +230,13 @@ fn html(reg: &Registry, secs: &[Section]) -> String {
          <h1>{t}</h1>\n<p>Runs read from <code>{}</code>.</p>\n",
         esc(&reg.root.display().to_string())
     );
+    if !reg.unreadable.is_empty() {
+        h.push_str(&format!("<p><strong>Left out: {} stage folder(s) that could not be read:</strong></p>\n<ul>\n", reg.unreadable.len()));
+        for e in &reg.unreadable {
+            h.push_str(&format!("<li>{}</li>\n", esc(e)));
+        }
+        h.push_str("</ul>\n");
+    }
     for s in secs {
         h.push_str(&format!(
             "<h2>{}</h2>\n<p>{}</p>\n",

@@ -9,7 +9,7 @@ use std::path::Path;
 use ijepa_reports::tables::rows_as_text;
 use ijepa_reports::{
     ablation_table, linear_table, load_registry, lowshot_table, paper_table, write_report,
-    DataFrame, ReportError,
+    DataFrame,
 };
 use serde_json::json;
 
@@ -472,10 +472,14 @@ fn report_renders_in_headless_chromium() {
     assert!(stderr.contains("loss-fmnist.png"), "{stderr}");
 }
 
+/// A malformed `eval.json` leaves its folder out of the report, named with the cause; every
+/// other run is still read and reported.
 #[test]
 fn malformed_eval_names_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     fake_runs(tmp.path());
+    let whole = load_registry(tmp.path()).unwrap();
+    assert!(whole.unreadable.is_empty());
     let bad = tmp.path().join("fmnist/eval-broken-000000000000/eval.json");
     fs::create_dir_all(bad.parent().unwrap()).unwrap();
     fs::write(
@@ -483,35 +487,39 @@ fn malformed_eval_names_the_file() {
         r#"{"experiment": "fmnist", "protocol": "linear", "top1": "#,
     )
     .unwrap();
-    let err = load_registry(tmp.path()).unwrap_err();
-    assert!(
-        matches!(err, ReportError::Json { ref path, .. } if *path == bad),
-        "{err:?}"
-    );
-    assert!(
-        err.to_string()
-            .contains("eval-broken-000000000000/eval.json"),
-        "{err}"
-    );
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.unreadable.len(), 1, "{:?}", reg.unreadable);
+    assert!(reg.unreadable[0].contains("eval-broken-000000000000/eval.json"), "{:?}", reg.unreadable);
+    assert_eq!((reg.evals.len(), reg.pretrains.len()), (whole.evals.len(), whole.pretrains.len()));
+    // the report is written, and says what it left out
+    let out = tmp.path().join("out");
+    let files = write_report(&reg, &out).unwrap();
+    let md = fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("Left out: 1 stage folder") && md.contains("eval-broken-000000000000/eval.json"), "{md}");
+    assert!(fs::read_to_string(&files.html).unwrap().contains("Left out: 1 stage folder"));
 }
 
+/// A damaged or missing file of a pretrain run leaves that run out, named with the file and
+/// the cause (the line of a malformed metrics row, a missing metrics.csv of a finished run).
 #[test]
 fn missing_or_bad_pretrain_files_name_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     fake_runs(tmp.path());
+    let n = load_registry(tmp.path()).unwrap().pretrains.len();
     let metrics = tmp.path().join("fmnist/pretrain-aaaaaaaaaaaa/metrics.csv");
     fs::write(&metrics, "step,epoch,loss\n1,1,0.5\n2,1,oops\n").unwrap();
-    let err = load_registry(tmp.path()).unwrap_err().to_string();
-    assert!(
-        err.contains("metrics.csv") && err.contains("line 3"),
-        "{err}"
-    );
+    let reg = load_registry(tmp.path()).unwrap();
+    assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("metrics.csv") && reg.unreadable[0].contains("line 3"), "{:?}", reg.unreadable);
+    assert_eq!(reg.pretrains.len(), n - 1);
     fs::remove_file(&metrics).unwrap();
-    let err = load_registry(tmp.path()).unwrap_err().to_string();
+    let reg = load_registry(tmp.path()).unwrap();
     assert!(
-        err.contains("pretrain-aaaaaaaaaaaa/metrics.csv") && err.contains("missing"),
-        "{err}"
+        reg.unreadable.len() == 1 && reg.unreadable[0].contains("pretrain-aaaaaaaaaaaa/metrics.csv") && reg.unreadable[0].contains("missing"),
+        "{:?}",
+        reg.unreadable
     );
+    // a runs folder that cannot be read at all is still an error
+    assert!(load_registry(&tmp.path().join("absent")).is_err());
 }
 
 #[test]

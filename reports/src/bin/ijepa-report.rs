@@ -34,6 +34,9 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let result = ijepa_reports::load_registry(&runs).and_then(|reg| {
+        for e in &reg.unreadable {
+            eprintln!("warning: left out of the report: {e}");
+        }
         let files = ijepa_reports::write_report(&reg, &out)?;
         let md = std::fs::read_to_string(&files.markdown).map_err(|e| {
             ijepa_reports::ReportError::Io {
