@@ -342,14 +342,27 @@ fn read_losses(path: &Path, max_step: u64) -> Result<Vec<f64>> {
         .collect())
 }
 
-/// Keeps the header and the rows with step <= `max_step` (rows after the checkpoint are
-/// recomputed by the resumed run).
-fn truncate_metrics(path: &Path, max_step: u64) -> Result<()> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut kept = String::with_capacity(text.len());
-    for (i, line) in text.lines().enumerate() {
-        let keep = i == 0 || line.split(',').next().and_then(|s| s.parse::<u64>().ok()).is_some_and(|s| s <= max_step);
-        if keep {
+/// Keeps the header and the complete rows with step <= `max_step` (rows after the checkpoint
+/// are recomputed by the resumed run; a row torn by a crash, with fewer columns than the
+/// header, is dropped). A file that is gone starts again from `header`, with a warning: the
+/// rows it held are lost, the run is not.
+fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!("{} is missing: it starts again from its header (the rows of steps 1-{max_step} are lost; the checkpoint is not)", path.display());
+            String::new()
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let header = text.lines().next().unwrap_or(header);
+    let columns = header.split(',').count();
+    let mut kept = String::with_capacity(text.len().max(header.len() + 1));
+    kept.push_str(header);
+    kept.push('\n');
+    for line in text.lines().skip(1) {
+        let step = line.split(',').next().and_then(|s| s.parse::<u64>().ok());
+        if step.is_some_and(|s| s <= max_step) && line.split(',').count() == columns {
             kept.push_str(line);
             kept.push('\n');
         }
@@ -517,9 +530,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
-            truncate_metrics(&metrics_path, pos.global_step)?;
+            truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
             if monitor.is_some() && monitor_path.exists() {
-                truncate_metrics(&monitor_path, pos.global_step)?;
+                truncate_metrics(&monitor_path, pos.global_step, MONITOR_HEADER)?;
             }
             losses = read_losses(&metrics_path, pos.global_step)?;
             run.manifest.resumed_at.push(pos.global_step);
@@ -810,4 +823,31 @@ fn check_replicas(pg: &ProcessGroup, state: &[(String, Tensor)]) -> Result<Vec<S
         return Err(Error::Train(format!("the ranks' weights differ after training (digests {hex:?}): the replicas desynchronised")));
     }
     Ok(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// On resume the metrics keep their header and the complete rows up to the checkpoint's
+    /// step: later rows and a row torn by a crash go; a deleted file starts again from the
+    /// header instead of failing the resume.
+    #[test]
+    fn metrics_are_cut_at_the_checkpoint_and_a_torn_or_missing_file_recovers() {
+        let d = crate::testdir::scratch("train", "truncate");
+        let path = d.join("metrics.csv");
+        std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n4,1\n").unwrap();
+        truncate_metrics(&path, 3, "step,epoch,loss").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n");
+        truncate_metrics(&path, 2, "step,epoch,loss").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n");
+        // a torn row at or before the step (a crash while writing it) is dropped too
+        std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1\n").unwrap();
+        truncate_metrics(&path, 5, "step,epoch,loss").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n");
+        std::fs::remove_file(&path).unwrap();
+        truncate_metrics(&path, 7, "step,epoch,loss").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n");
+        assert!(read_losses(&path, 7).unwrap().is_empty());
+    }
 }
