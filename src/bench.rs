@@ -48,10 +48,10 @@ pub(crate) struct BenchFeatures {
     #[command(flatten)]
     step: BenchStep,
     /// Images encoded (from the embedded 10,000-image training subset, resized to --size).
-    #[arg(long, default_value_t = 4096, value_parser = positive)]
+    #[arg(long, default_value_t = 4096, value_parser = crate::positive)]
     images: usize,
     /// Extraction batch size (the evaluations' and monitors' is 256).
-    #[arg(long, default_value_t = 256, value_parser = positive)]
+    #[arg(long, default_value_t = 256, value_parser = crate::positive)]
     extract_batch: usize,
     /// Skip timing the training step.
     #[arg(long, conflicts_with = "profile")]
@@ -66,13 +66,13 @@ pub(crate) struct BenchData {
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Crop side in pixels.
-    #[arg(long, default_value_t = 224, value_parser = positive)]
+    #[arg(long, default_value_t = 224, value_parser = crate::positive)]
     size: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 64, value_parser = positive)]
+    #[arg(long, default_value_t = 64, value_parser = crate::positive)]
     batch: usize,
     /// Timed batches.
-    #[arg(long, default_value_t = 20, value_parser = positive)]
+    #[arg(long, default_value_t = 20, value_parser = crate::positive)]
     batches: usize,
     /// Untimed warm-up batches.
     #[arg(long, default_value_t = 2)]
@@ -113,56 +113,56 @@ pub(crate) struct BenchStep {
     #[arg(long, default_value = "ijepa")]
     recipe: String,
     /// DINO: local crops per image (official 8; the two global crops have side --size).
-    #[arg(long, default_value_t = 8, value_parser = positive)]
+    #[arg(long, default_value_t = 8, value_parser = crate::positive)]
     local_crops: usize,
     /// DINO: side of the local crops (default: the official 96/224 of --size, rounded to a
     /// multiple of the patch: 96 at 224, 12 at 28 or 32 with patch 4).
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = crate::positive)]
     local_size: Option<usize>,
     /// DINO: the head's output width (official 65536).
-    #[arg(long, default_value_t = 65536, value_parser = positive)]
+    #[arg(long, default_value_t = 65536, value_parser = crate::positive)]
     out_dim: usize,
     /// Encoder preset (vit-tiny ... vit-giant).
     #[arg(long, default_value = "vit-tiny")]
     preset: String,
     /// Encoder width, overriding the preset's.
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = crate::positive)]
     width: Option<usize>,
     /// Encoder depth, overriding the preset's.
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = crate::positive)]
     depth: Option<usize>,
     /// Encoder heads, overriding the preset's.
-    #[arg(long, value_parser = positive)]
+    #[arg(long, value_parser = crate::positive)]
     heads: Option<usize>,
     /// Patch size.
-    #[arg(long, default_value_t = 4, value_parser = positive)]
+    #[arg(long, default_value_t = 4, value_parser = crate::positive)]
     patch: usize,
     /// Image side in pixels.
-    #[arg(long, default_value_t = 32, value_parser = positive)]
+    #[arg(long, default_value_t = 32, value_parser = crate::positive)]
     size: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 64, value_parser = positive)]
+    #[arg(long, default_value_t = 64, value_parser = crate::positive)]
     batch: usize,
     /// Predictor depth (ijepa).
-    #[arg(long, default_value_t = 4, value_parser = positive)]
+    #[arg(long, default_value_t = 4, value_parser = crate::positive)]
     pred_depth: usize,
     /// Predictor width.
-    #[arg(long, default_value_t = 96, value_parser = positive)]
+    #[arg(long, default_value_t = 96, value_parser = crate::positive)]
     pred_width: usize,
     /// Decoder depth (mae; official 8).
-    #[arg(long, default_value_t = 2, value_parser = positive)]
+    #[arg(long, default_value_t = 2, value_parser = crate::positive)]
     dec_depth: usize,
     /// Decoder width (mae; official 512).
-    #[arg(long, default_value_t = 128, value_parser = positive)]
+    #[arg(long, default_value_t = 128, value_parser = crate::positive)]
     dec_width: usize,
     /// Decoder heads (mae; official 16).
-    #[arg(long, default_value_t = 4, value_parser = positive)]
+    #[arg(long, default_value_t = 4, value_parser = crate::positive)]
     dec_heads: usize,
     /// Masked fraction (mae).
     #[arg(long, default_value_t = 0.75)]
     mask_ratio: f64,
     /// Target blocks per image.
-    #[arg(long, default_value_t = 4, value_parser = positive)]
+    #[arg(long, default_value_t = 4, value_parser = crate::positive)]
     targets: usize,
     /// min-keep of the mask sampler.
     #[arg(long, default_value_t = 4)]
@@ -174,7 +174,7 @@ pub(crate) struct BenchStep {
     #[arg(long, default_value = "auto")]
     device: String,
     /// Timed steps.
-    #[arg(long, default_value_t = 20, value_parser = positive)]
+    #[arg(long, default_value_t = 20, value_parser = crate::positive)]
     steps: usize,
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 3)]
@@ -237,15 +237,6 @@ fn bench_local_size(b: &BenchStep) -> usize {
 
 /// The experiment `bench step` (and `bench features`) builds from its options (precision not
 /// yet resolved).
-/// A count or size that must be at least 1 (clap refuses 0 with this message).
-fn positive(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(0) => Err("must be at least 1".into()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Error>> {
     let Some(mut encoder) = EncoderConfig::preset(&b.preset, b.patch) else {
         return Err(format!("unknown preset {:?} (known: vit-tiny, vit-small, vit-base, vit-large, vit-huge, vit-giant)", b.preset).into());

@@ -58,7 +58,7 @@ enum Command {
         #[arg(long)]
         dot: bool,
         /// Plan for this many processes (default: the experiment's `distributed` layout).
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         world_size: Option<usize>,
     },
     /// Start the ranks of a multi-process run on this machine (like `torchrun --standalone`):
@@ -229,10 +229,10 @@ enum Command {
         #[arg(long)]
         point: Option<String>,
         /// Number of batches to sample.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = positive)]
         batches: usize,
         /// Batch size (default: the experiment's).
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         batch_size: Option<usize>,
         /// Also draw the layouts of the first batch's first 8 images to this PNG.
         #[arg(long)]
@@ -305,6 +305,15 @@ fn main() -> ExitCode {
 
 type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
+/// A count that must be at least 1 (clap refuses 0 with this message).
+fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Loads an experiment, printing its diagnostics (rendered with the source) on failure.
 /// The experiment of a file, or of one point of its sweep (`--point NAME`).
 fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<Experiment, ExitCode> {
@@ -322,7 +331,11 @@ fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<E
         (Some(want), _) => match study.points.iter().find(|p| p.name == want) {
             Some(p) => Ok(p.experiment.clone()),
             None => {
-                eprintln!("error: {} has no sweep point {want:?}; its points: {}", file.display(), names.join(", "));
+                if study.points.len() == 1 && study.points[0].name.is_empty() {
+                    eprintln!("error: {} has no sweep, so no point {want:?}: leave out --point", file.display());
+                } else {
+                    eprintln!("error: {} has no sweep point {want:?}; its points: {}", file.display(), names.join(", "));
+                }
                 Err(ExitCode::FAILURE)
             }
         },

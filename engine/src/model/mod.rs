@@ -110,6 +110,11 @@ impl ParamStore {
                     p.tensor.size()
                 )));
             }
+            // weights are floating point (fp32, bf16, fp16, fp64 convert); integers or booleans
+            // are not weights, whatever their shape
+            if !src.is_floating_point() {
+                return Err(err(format!("key `{}` holds {:?} values, not floating-point weights", p.name, src.kind())));
+            }
         }
         if let Some(extra) = tensors.keys().find(|k| !params.iter().any(|p| &p.name == *k)) {
             return Err(err(format!("unexpected key `{extra}`")));
@@ -175,5 +180,30 @@ impl std::ops::Div<&str> for &Path {
     type Output = Path;
     fn div(self, rhs: &str) -> Path {
         self.sub(rhs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Strict loading names the key of a missing, mis-shaped, unexpected or non-float tensor;
+    /// other float kinds convert.
+    #[test]
+    fn strict_loading_refuses_what_is_not_the_model_s_weights() {
+        let store = ParamStore::new(Device::Cpu);
+        let _weight = store.root().sub("w").add("weight", Tensor::zeros([2, 3], (Kind::Float, Device::Cpu)), true).unwrap();
+        let origin = FsPath::new("x.safetensors");
+        let with = |t: Tensor| HashMap::from([("w.weight".to_string(), t)]);
+        store.load_strict(&with(Tensor::ones([2, 3], (Kind::Double, Device::Cpu))), origin).unwrap();
+        assert_eq!(store.named()[0].1.sum(Kind::Float).double_value(&[]), 6.0);
+        for (t, says) in [
+            (Tensor::ones([2, 3], (Kind::Int64, Device::Cpu)), "holds Int64 values, not floating-point weights"),
+            (Tensor::ones([3, 2], (Kind::Float, Device::Cpu)), "has shape [3, 2]"),
+        ] {
+            let e = store.load_strict(&with(t), origin).unwrap_err().to_string();
+            assert!(e.contains("x.safetensors") && e.contains("`w.weight`") && e.contains(says), "{e}");
+        }
+        assert!(store.load_strict(&HashMap::new(), origin).unwrap_err().to_string().contains("missing key `w.weight`"));
     }
 }
