@@ -81,7 +81,7 @@ fn bad_checkpoints_are_clear_errors() {
     // not a checkpoint at all
     let junk = d.join("junk.bin");
     std::fs::write(&junk, b"hello, this is not a checkpoint at all").unwrap();
-    fails_with(&ijepa(&["import-checkpoint", junk.to_str().unwrap()]), &["junk.bin"]);
+    fails_with(&ijepa(&["import-checkpoint", junk.to_str().unwrap()]), &["junk.bin", "neither a torch.save zip archive"]);
     // missing file
     fails_with(&ijepa(&["import-checkpoint", "/nonexistent/x.pth.tar"]), &["/nonexistent/x.pth.tar"]);
     // legacy (non-zip) torch.save: says what the file is and how to convert it

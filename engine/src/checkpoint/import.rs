@@ -105,6 +105,12 @@ pub fn load_models(path: &Path) -> Result<Models> {
              torch.save(torch.load(OLD, weights_only=False), NEW)",
         ));
     }
+    // safetensors begins with its header's length (little-endian u64) and then `{`: anything
+    // else that is not a zip is neither format
+    let header_len = u64::from_le_bytes(head);
+    if !head.starts_with(b"PK") && !(2..(1 << 30)).contains(&header_len) {
+        return Err(bad(path, "neither a torch.save zip archive (.pth / .pth.tar / .pt) nor a safetensors file: not a checkpoint, or a corrupt one"));
+    }
     let m = if head.starts_with(b"PK") { from_torch(path)? } else { from_safetensors(path)? };
     for (k, t) in m.prefixed() {
         state::check_finite(path, &k, &t)?;
