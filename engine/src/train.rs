@@ -400,12 +400,15 @@ fn foreign_latest(latest: &Path, step: u64, recorded: Option<&schema::Checkpoint
     Ok((sha != rec.sha256).then(|| format!("its SHA-256 is not the one the manifest recorded for step {step}: another run's file")))
 }
 
+/// A checkpoint to resume from: its tensors, its position and the file they came from.
+type Resumable = (std::collections::HashMap<String, Tensor>, Position, PathBuf);
+
 /// Reads `latest` for a resume; when it is unusable (corrupt, truncated, non-finite, or not the
 /// file the manifest recorded: see [`foreign_latest`]), warns and falls back to the newest kept
 /// `epoch-NNNN.safetensors` that verifies, copying it over `latest` (so every rank reads the
 /// same file); when none does, sets `latest` aside and the run starts over. Returns the tensors,
 /// the position and the file they came from.
-fn latest_or_fallback(latest: &Path, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<(std::collections::HashMap<String, Tensor>, Position, PathBuf)>> {
+fn latest_or_fallback(latest: &Path, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
     let err = match state::load(latest) {
         Ok(loaded) => match foreign_latest(latest, loaded.1.global_step, recorded)? {
             None => return Ok(Some((loaded.0, loaded.1, latest.to_path_buf()))),
