@@ -632,3 +632,22 @@ fn image_folder_index_speed() {
         dt.as_secs_f64() * 1e3
     );
 }
+
+/// A symbolic link from inside a class folder back to a folder above it is a loop: its images
+/// are listed once (not once per turn until the OS stops the walk), and a link to a sibling
+/// folder is still followed (torchvision's `followlinks=True`).
+#[cfg(unix)]
+#[test]
+fn image_folder_walks_a_symlink_loop_once() {
+    let t = TempDir::new("loop");
+    let root = t.0.join("train");
+    let red = jpeg(&solid(16, 8, &[250, 0, 0]), 16, 8, ColorType::Rgb, false);
+    write(&root.join("k/one.jpg"), &red);
+    write(&root.join("k/sub/two.jpg"), &red);
+    write(&root.join("other/three.jpg"), &red);
+    std::os::unix::fs::symlink(root.join("k"), root.join("k/sub/again")).unwrap();
+    std::os::unix::fs::symlink(root.join("other"), root.join("k/side")).unwrap();
+    let ds = ImageFolder::open(&root, OnError::Fail).unwrap();
+    let files: Vec<String> = (0..ds.len()).filter(|&i| ds.label(i) == 0).map(|i| ds.relative_path(i).to_string_lossy().into_owned()).collect();
+    assert_eq!(files, vec!["one.jpg", "side/three.jpg", "sub/two.jpg"]);
+}

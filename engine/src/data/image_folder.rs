@@ -83,9 +83,11 @@ fn is_dir(entry: &fs::DirEntry) -> std::io::Result<bool> {
 fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
     // (folder path relative to the class, sorted file names): os.walk then sorted()
     let mut folders: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
-    let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
+    // each folder with the (device, inode) of the folders above it: a symbolic link back to one
+    // of them is a loop, walked once (torchvision's os.walk would recurse until the OS stops it)
+    let mut stack: Vec<(Vec<u8>, Vec<(u64, u64)>)> = vec![(Vec::new(), Vec::new())];
     let mut visited = 0usize;
-    while let Some(rel) = stack.pop() {
+    while let Some((rel, mut above)) = stack.pop() {
         visited += 1;
         if visited > 1_000_000 {
             return Err(Error::Data(format!(
@@ -100,6 +102,16 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
         } else {
             dir.join(rel_os)
         };
+        {
+            use std::os::unix::fs::MetadataExt;
+            let m = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+            let id = (m.dev(), m.ino());
+            if above.contains(&id) {
+                tracing::warn!("{}: a symbolic link back to a folder above it (a loop); its images are listed once", path.display());
+                continue;
+            }
+            above.push(id);
+        }
         let mut files = Vec::new();
         for entry in fs::read_dir(&path).map_err(|e| Error::io(&path, e))? {
             let entry = entry.map_err(|e| Error::io(&path, e))?;
@@ -111,7 +123,7 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
                     sub.push(b'/');
                 }
                 sub.extend_from_slice(name);
-                stack.push(sub);
+                stack.push((sub, above.clone()));
             } else if has_image_extension(name) {
                 files.push(name.to_vec());
             }
