@@ -85,7 +85,8 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
     let mut folders: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
     // each folder with the (device, inode) of the folders above it: a symbolic link back to one
     // of them is a loop, walked once (torchvision's os.walk would recurse until the OS stops it)
-    let mut stack: Vec<(Vec<u8>, Vec<(u64, u64)>)> = vec![(Vec::new(), Vec::new())];
+    type FolderId = (u64, u64);
+    let mut stack: Vec<(Vec<u8>, Vec<FolderId>)> = vec![(Vec::new(), Vec::new())];
     let mut visited = 0usize;
     while let Some((rel, mut above)) = stack.pop() {
         visited += 1;
