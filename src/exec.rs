@@ -123,6 +123,15 @@ fn set_aside(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Creates `dir` if needed and checks a file can be written in it (a probe, removed).
+fn writable_folder(dir: &std::path::Path) -> Result<()> {
+    let probe = dir.join(".ijepa-write-probe");
+    std::fs::create_dir_all(dir)
+        .and_then(|_| std::fs::write(&probe, b""))
+        .and_then(|_| std::fs::remove_file(&probe))
+        .map_err(|e| format!("the report folder {} cannot be written ({e}); give another --reports-dir", dir.display()).into())
+}
+
 /// Runs (or with `dry_run`, previews) the plan; `dist` is this process's group when it is one
 /// rank of several.
 pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> Result<()> {
@@ -143,6 +152,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         let order = plan.order();
         selected.sort_by_key(|n| order.iter().position(|m| m == n));
         selected.dedup();
+    }
+    // a report folder that cannot be written is found now, not after hours of pretraining
+    if lead && !opts.dry_run {
+        for &n in selected.iter().filter(|&&n| matches!(plan.graph[n].task, Task::Report)) {
+            writable_folder(&plan.graph[n].dir)?;
+        }
     }
     let mut ran: BTreeSet<NodeIndex> = BTreeSet::new();
     let mut shared = EvalCache::default();

@@ -626,3 +626,18 @@ fn a_size_that_cannot_fit_is_an_error_with_the_estimate() {
     let o = ijepa(&["masks", f.to_str().unwrap()]);
     assert!(!o.status.success() && outputs(&o).1.contains("must be at most 100"), "{:?}", outputs(&o));
 }
+
+/// A report folder that cannot be written is refused before any stage runs (not found by the
+/// report stage at the end of the pretraining and evaluations).
+#[test]
+fn an_unwritable_report_folder_is_refused_before_training() {
+    let d = scratch("reports-dir");
+    let file = d.join("not-a-folder");
+    std::fs::write(&file, b"").unwrap();
+    let runs = d.join("runs");
+    let o = ijepa(&["run", "experiments/quickstart.kdl", "--runs-dir", runs.to_str().unwrap(), "--reports-dir", file.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("the report folder") && err.contains("not-a-folder") && err.contains("--reports-dir"), "{err}");
+    assert!(!runs.join("quickstart").exists(), "a stage ran before the refusal");
+}
