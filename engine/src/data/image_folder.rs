@@ -150,27 +150,43 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
+/// The class folders of `root` (its sub-folders, following links), sorted by name: each as
+/// its name's bytes and as shown. Reads `root` alone, not the folders.
+fn class_folders(root: &Path) -> Result<Vec<(Vec<u8>, String)>> {
+    let mut classes: Vec<(Vec<u8>, String)> = Vec::new();
+    for entry in fs::read_dir(root).map_err(|e| Error::io(root, e))? {
+        let entry = entry.map_err(|e| Error::io(root, e))?;
+        if is_dir(&entry).map_err(|e| Error::io(entry.path(), e))? {
+            let name = entry.file_name();
+            let shown = name.to_string_lossy().into_owned();
+            classes.push((name.as_encoded_bytes().to_vec(), shown));
+        }
+    }
+    if classes.is_empty() {
+        return Err(Error::Data(format!(
+            "{}: no class folders (expected the image-folder layout root/<class>/<image>)",
+            root.display()
+        )));
+    }
+    classes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(classes)
+}
+
+/// The class names of the image folder at `root`, in label order, without listing the
+/// images (what [`ImageFolder::classes`] of `ImageFolder::open(root)` would return).
+///
+/// # Errors
+/// An unreadable root, or one without class folders.
+pub fn class_names(root: &Path) -> Result<Vec<String>> {
+    Ok(class_folders(root)?.into_iter().map(|(_, shown)| shown).collect())
+}
+
 impl ImageFolder {
     /// Indexes `root`: one class per sub-folder (sorted by name), its image files as samples.
     /// A missing root, a root without class folders, or class folders without any image file
     /// (all of them named) are errors. `on_error` is kept for the loader (see [`OnError`]).
     pub fn open(root: &Path, on_error: OnError) -> Result<Self> {
-        let mut classes: Vec<(Vec<u8>, String)> = Vec::new();
-        for entry in fs::read_dir(root).map_err(|e| Error::io(root, e))? {
-            let entry = entry.map_err(|e| Error::io(root, e))?;
-            if is_dir(&entry).map_err(|e| Error::io(entry.path(), e))? {
-                let name = entry.file_name();
-                let shown = name.to_string_lossy().into_owned();
-                classes.push((name.as_encoded_bytes().to_vec(), shown));
-            }
-        }
-        if classes.is_empty() {
-            return Err(Error::Data(format!(
-                "{}: no class folders (expected the image-folder layout root/<class>/<image>)",
-                root.display()
-            )));
-        }
-        classes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let classes = class_folders(root)?;
 
         // list the class folders on a few threads, each taking every k-th class
         let threads = std::thread::available_parallelism()

@@ -36,6 +36,7 @@ pub use transform::{
 
 use crate::error::Result;
 use ijepa_dsl::config::{DataConfig, DataSource, DatasetKind};
+use std::path::Path;
 use std::sync::Arc;
 
 /// The samples of another dataset at `indices` (the language's `limit N`, the monitor's
@@ -115,8 +116,8 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
                 crate::Error::Config("an image folder's evaluations need its test images: `test-root` in the data block".into())
             })?;
             let folder = image_folder::ImageFolder::open(test, on_error)?;
-            let train = image_folder::ImageFolder::open(need_root()?, on_error)?;
-            same_classes(&train, &folder)?;
+            // the training folder's class names only: its images are not listed again
+            same_classes(need_root()?, &image_folder::class_names(need_root()?)?, &folder)?;
             Arc::new(folder)
         }
         DatasetKind::ImageFolder => {
@@ -143,20 +144,18 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
 
 /// A test folder must hold the training folder's classes, in the same sorted order: a label is
 /// a class's index, so a class missing or added on one side would shift every label after it.
-fn same_classes(train: &image_folder::ImageFolder, test: &image_folder::ImageFolder) -> Result<()> {
-    if train.classes() == test.classes() {
+fn same_classes(train_root: &Path, train: &[String], test: &image_folder::ImageFolder) -> Result<()> {
+    if train == test.classes() {
         return Ok(());
     }
-    let only = |a: &image_folder::ImageFolder, b: &image_folder::ImageFolder| -> Vec<String> {
-        a.classes().iter().filter(|c| !b.classes().contains(c)).take(5).cloned().collect()
-    };
-    let (train_only, test_only) = (only(train, test), only(test, train));
+    let only = |a: &[String], b: &[String]| -> Vec<String> { a.iter().filter(|c| !b.contains(c)).take(5).cloned().collect() };
+    let (train_only, test_only) = (only(train, test.classes()), only(test.classes(), train));
     Err(crate::Error::Data(format!(
         "the test folder {} does not have the classes of the training folder {} ({} against {} classes{}{}): a label is a class's index, so both need the same class folders",
         test.root().display(),
-        train.root().display(),
+        train_root.display(),
         test.classes().len(),
-        train.classes().len(),
+        train.len(),
         if train_only.is_empty() { String::new() } else { format!("; only in training: {}", train_only.join(", ")) },
         if test_only.is_empty() { String::new() } else { format!("; only in test: {}", test_only.join(", ")) },
     )))
