@@ -313,18 +313,21 @@ fn record_skipped(
     Ok(())
 }
 
-/// The error of a run stopped by a signal before its first step (nothing to save).
-fn interrupted_before_a_step(dir: &Path) -> Error {
-    Error::Interrupted { signal: crate::interrupt::requested().unwrap_or("a signal").to_string(), step: None, dir: dir.to_path_buf() }
+/// The error of a run stopped by a signal after `step` steps (`None`: before its first, with
+/// nothing saved).
+fn interrupted(step: Option<u64>, dir: &Path) -> Error {
+    Error::Interrupted { signal: crate::interrupt::requested().unwrap_or("a signal").to_string(), step, dir: dir.to_path_buf() }
 }
 
-/// The error of a run stopped by a signal after `global` steps.
-fn interrupted(global: usize, dir: &Path) -> Error {
-    Error::Interrupted {
-        signal: crate::interrupt::requested().unwrap_or("a signal").to_string(),
-        step: Some(global as u64),
-        dir: dir.to_path_buf(),
+/// Ends a run stopped by a signal in the middle of an epoch: rank 0 saves `pos` and waits for
+/// the write; returns the error the run ends with.
+fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBar) -> Result<Error> {
+    if run.lead {
+        save_latest(recipe, run, pos, None)?;
+        run.finish_writes()?;
     }
+    bar.finish_and_clear();
+    Ok(interrupted(Some(pos.global_step), &run.dir))
 }
 
 /// Losses of the metrics rows with step <= `max_step`.
@@ -607,17 +610,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             let batch = match batch {
                 Ok(b) => b,
                 // one process, stopped while waiting for data: the steps done so far are kept
-                Err(Error::Interrupted { .. }) => {
+                Err(Error::Interrupted { .. }) if global == 0 => {
                     bar.finish_and_clear();
-                    if global == 0 {
-                        return Err(interrupted_before_a_step(&run.dir));
-                    }
-                    if lead {
-                        let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0 };
-                        save_latest(recipe, run, pos, None)?;
-                        run.finish_writes()?;
-                    }
-                    return Err(interrupted(global, &run.dir));
+                    return Err(interrupted(None, &run.dir));
+                }
+                Err(Error::Interrupted { .. }) => {
+                    let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0 };
+                    return Err(stop_at(recipe, run, pos, &bar)?);
                 }
                 Err(e) => return Err(e),
             };
@@ -674,13 +673,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             // a stop request (SIGINT/SIGTERM) is honoured between steps: rank 0's reading
             // decides for every rank; the epoch's last step leaves it to the epoch's end
             if mid_epoch && agree(opts.dist.as_deref(), i64::from(crate::interrupt::requested().is_some()))? == 1 {
-                if lead {
-                    let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0 };
-                    save_latest(recipe, run, pos, None)?;
-                    run.finish_writes()?;
-                }
-                bar.finish_and_clear();
-                return Err(interrupted(global, &run.dir));
+                let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0 };
+                return Err(stop_at(recipe, run, pos, &bar)?);
             }
             let recent = &losses[losses.len().saturating_sub(20)..];
             bar.set_message(format!("loss {:.4}", recent.iter().sum::<f64>() / recent.len() as f64));
@@ -720,7 +714,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         if !last && opts.dist.is_none() && crate::interrupt::requested().is_some() {
             run.finish_writes()?;
             bar.finish_and_clear();
-            return Err(interrupted(global, &run.dir));
+            return Err(interrupted(Some(global as u64), &run.dir));
         }
     }
     bar.finish_and_clear();
