@@ -47,7 +47,7 @@ pub fn estimate(exp: &Experiment) -> Estimate {
     // copy where there is one): I-JEPA's predictor (the encoder's EMA target too, unless the
     // targets are pixels), MAE's decoder, DINO's projection head (student and teacher, as the
     // backbones); a recipe this bound does not know counts only its encoder (still a lower bound)
-    let transformer = |depth: usize, pw: f64, ratio: f64| depth as f64 * block_params(pw, ratio) + 2.0 * w * pw + tokens * pw + pw + 2.0 * pw;
+    let transformer = |depth: usize, pw: f64, ratio: f64| second_transformer_params(w, tokens, depth, pw, ratio);
     let (second, copies) = match exp.recipe.as_str() {
         "ijepa" => {
             let p = &exp.predictor;
@@ -65,6 +65,13 @@ pub fn estimate(exp: &Experiment) -> Estimate {
     let activations = 4.0 * b * (tokens * (4.0 * w + hidden) + heads * tokens * tokens);
     let masks = 8.0 * b * (exp.mask.n_targets + exp.mask.n_context) as f64 * tokens;
     Estimate { state, activations, masks }
+}
+
+/// Parameters of a transformer of `depth` blocks of width `pw` beside an encoder of width `w`
+/// over `tokens` patches (I-JEPA's predictor, MAE's decoder): its blocks, the projections in
+/// and out of the encoder's width, a position table and a token, the final norm.
+fn second_transformer_params(w: f64, tokens: f64, depth: usize, pw: f64, ratio: f64) -> f64 {
+    depth as f64 * block_params(pw, ratio) + 2.0 * w * pw + tokens * pw + pw + 2.0 * pw
 }
 
 /// Parameters of DINO's projection head on an encoder of width `w`: the MLP (`head-layers`
@@ -181,8 +188,7 @@ mod tests {
     }
 
     fn predictor_params(e: &Experiment) -> f64 {
-        let (w, pw) = (e.encoder.embed_dim as f64, e.predictor.embed_dim as f64);
         let tokens = ((e.data.crop_size / e.encoder.patch_size) as f64).powi(2);
-        e.predictor.depth as f64 * block_params(pw, e.predictor.mlp_ratio) + 2.0 * w * pw + tokens * pw + pw + 2.0 * pw
+        second_transformer_params(e.encoder.embed_dim as f64, tokens, e.predictor.depth, e.predictor.embed_dim as f64, e.predictor.mlp_ratio)
     }
 }
