@@ -87,6 +87,13 @@ fn parity_passes_on_the_shipped_fixture() {
     assert!(o.status.success(), "{out}{err}");
     assert!(out.trim_end().ends_with("PASS"), "{out}");
     assert_eq!(out.matches(" ok").count(), 4, "{out}");
+    // the tensors without their description: the pair is named, not a bare "No such file"
+    let d = scratch("parity-alone");
+    let alone = d.join("step.safetensors");
+    std::fs::copy("tests/fixtures/official-step-tiny.safetensors", &alone).unwrap();
+    let o = ijepa(&["parity", alone.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("step.json is missing: a parity fixture is NAME.safetensors with NAME.json beside it"), "{out}{err}");
 }
 
 #[test]
@@ -167,6 +174,13 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
+    // another head count loads the same weights without a complaint: the run's config.json
+    // says what trained them, and the evaluation is refused instead of reported "already done"
+    let text = std::fs::read_to_string(&f).unwrap().replace("width=32 depth=2 heads=2", "width=32 depth=2 heads=4");
+    let f4 = write(&d, "mae-heads4.kdl", &text);
+    let o = ijepa(&["eval", f4.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("num_heads 2 there, 4 here") && err.contains("another encoder"), "{out}{err}");
     let o = ijepa(&["masks", f.to_str().unwrap()]);
     assert!(outputs(&o).0.contains("4 of 16 patches visible, 12 masked"), "{:?}", outputs(&o));
     // MAE's recipe describes its masks; there are no blocks to draw, and nothing is written

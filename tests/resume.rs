@@ -32,8 +32,9 @@ fn command(file: &Path, runs: &Path) -> Command {
 
 fn run_to_end(file: &Path, runs: &Path) -> String {
     let o = command(file, runs).output().unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    // stdout, then the warnings (stderr)
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}");
     out
 }
 
@@ -114,8 +115,16 @@ fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) 
     let run_b = run_folder(&b);
     let killed_rows = count_rows(&run_b);
     assert!(killed_rows < total, "the run finished before it was killed ({killed_rows} rows)");
+    // the manifest still says `running`; the report shows what became of the process
+    let status = |dir: &Path| {
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        m["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(status(&run_b), "running");
+    assert_eq!(ijepa_schema::shown_status(&status(&run_b), &run_b), "killed");
     let out = run_to_end(&file, &b);
     assert!(out.contains("resuming resume from"), "{out}");
+    assert!(out.contains("ended without a word"), "the resume names the kill: {out}");
 
     let run_a = run_folder(&a);
     assert_eq!(rows(&run_a), rows(&run_b), "metrics rows differ after resume");

@@ -77,7 +77,7 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 }
 
 /// Name of the lock file in a stage folder.
-pub const LOCK_FILE: &str = ".lock";
+pub const LOCK_FILE: &str = ijepa_schema::LOCK;
 
 /// One process per stage folder: an exclusive, non-blocking `flock` on `<dir>/.lock`, held
 /// until dropped. The kernel releases it when the holder exits however it ends (SIGKILL, a
@@ -118,10 +118,9 @@ impl StageLock {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
-        let host = std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown host".into());
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let cmd: Vec<String> = std::env::args().collect();
-        let text = format!("pid {} on {host}, since unix time {since}: {}\n", std::process::id(), cmd.join(" "));
+        let text = ijepa_schema::lock_text(std::process::id(), &ijepa_schema::host_name(), since, &cmd.join(" "));
         // the details are informative only: a failure to write them does not release the lock
         let _ = file.set_len(0).and_then(|()| file.write_all(text.as_bytes())).and_then(|()| file.flush());
         Ok(StageLock { file, path })

@@ -136,6 +136,7 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
 /// --checkpoint`: the stages are keyed by the checkpoint's SHA-256. (`ijepa run` goes through
 /// the plan, which keys them by the pretraining's hash.)
 pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Device) -> Result<Vec<PathBuf>> {
+    check_run_encoder(exp, &source.checkpoint)?;
     let mut shared = EvalCache::default();
     let ckpt_hash = shared.checkpoint_sha256(&source.checkpoint)?;
     let mut out = Vec::new();
@@ -149,6 +150,48 @@ pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Dev
         }
     }
     Ok(out)
+}
+
+/// When `checkpoint` lies in a pretraining run folder (`<run>/checkpoints/<file>` beside
+/// `<run>/config.json`), the encoder that run trained must be the experiment's. The weights
+/// carry every shape but the number of attention heads: another head count loads without a
+/// complaint and computes other features, and its stage would share the folder (keyed by the
+/// weights) of the right evaluation. A checkpoint elsewhere (an official `.pth.tar`, an
+/// export) is not checked; an unreadable `config.json` is warned about.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming each setting that differs.
+fn check_run_encoder(exp: &Experiment, checkpoint: &Path) -> Result<()> {
+    let Some(run) = checkpoint.parent().filter(|p| p.file_name() == Some(ijepa_schema::CHECKPOINTS.as_ref())).and_then(Path::parent) else {
+        return Ok(());
+    };
+    let config = run.join(ijepa_schema::CONFIG_JSON);
+    let Ok(text) = std::fs::read_to_string(&config) else { return Ok(()) };
+    let theirs = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => v["encoder"].clone(),
+        Err(e) => {
+            tracing::warn!("{} is not readable JSON ({e}): the checkpoint's encoder is not checked against the experiment's", config.display());
+            return Ok(());
+        }
+    };
+    let mine = serde_json::to_value(&exp.encoder).map_err(|e| Error::Train(format!("serialising the encoder config: {e}")))?;
+    let differ: Vec<String> = ["patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio"]
+        .iter()
+        .filter(|k| theirs.get(**k).is_some_and(|v| Some(v) != mine.get(**k)))
+        .map(|k| format!("{k} {} there, {} here", theirs[*k], mine[*k]))
+        .collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Checkpoint {
+        path: checkpoint.to_path_buf(),
+        message: format!(
+            "trained by {} with another encoder than {}'s ({}); evaluate it with the experiment that trained it (its config.kdl)",
+            run.display(),
+            exp.name,
+            differ.join(", ")
+        ),
+    })
 }
 
 /// The models an `eval` block evaluates: the pretrained encoder, then its baselines.

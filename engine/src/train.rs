@@ -110,9 +110,6 @@ fn precision_line(exp: &Experiment, dev: tch::Device) -> String {
     }
 }
 
-fn host() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
-}
 
 /// Columns of `metrics.csv`.
 /// The `metrics.csv` header of a recipe: step, epoch, loss, lr, wd, its schedules (`momentum`
@@ -216,6 +213,16 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         return Ok(summary(&dir, done as usize, &losses, 0.0));
     }
     if lead {
+        // `running` left behind: the process that wrote it never recorded how it ended (the
+        // folder's lock is ours now, so it is gone)
+        if let Some(p) = previous.as_ref().filter(|m| m.status == schema::status::RUNNING) {
+            tracing::warn!(
+                "the last run in {} (started on {}) ended without a word: killed (SIGKILL, the out-of-memory killer) or crashed; \
+                 what it checkpointed is resumed",
+                dir.display(),
+                if p.host.is_empty() { "an unknown host" } else { p.host.as_str() }
+            );
+        }
         run_dir::write_atomic(&dir.join(schema::CONFIG_KDL), opts.source.as_bytes())?;
         run_dir::write_atomic(&dir.join(schema::CONFIG_JSON), resolved.as_bytes())?;
     }
@@ -227,7 +234,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         started: previous.as_ref().map(|m| m.started).unwrap_or_else(now),
         finished: None,
         ijepa_version: env!("CARGO_PKG_VERSION").into(),
-        host: host(),
+        host: schema::host_name(),
         world_size: world,
         device: device::describe(recipe.device()),
         precision: precision_line(exp, recipe.device()),

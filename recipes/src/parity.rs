@@ -194,10 +194,30 @@ pub(crate) fn compare(group: &'static str, name: &str, ours: &Tensor, official: 
     Ok(Comparison { group, name: name.to_string(), max_abs, scale, rel, pass: pass && max_abs.is_finite() })
 }
 
+/// The path and text of the JSON that describes the fixture `path` (`NAME.json` beside
+/// `NAME.safetensors`).
+///
+/// # Errors
+/// A missing description, said as such (a fixture is the pair of files); another I/O error
+/// naming the file.
+fn fixture_description(path: &Path) -> Result<(std::path::PathBuf, String)> {
+    let json_path = path.with_extension("json");
+    match std::fs::read_to_string(&json_path) {
+        Ok(text) => Ok((json_path, text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!(
+                "its description {} is missing: a parity fixture is NAME.safetensors with NAME.json beside it (the generator scripts write both)",
+                json_path.display()
+            ),
+        }),
+        Err(e) => Err(Error::io(&json_path, e)),
+    }
+}
+
 /// Loads the fixture's tensors and JSON (`path` is the .safetensors; the .json sits beside it).
 pub fn load_fixture(path: &Path) -> Result<(FixtureSpec, HashMap<String, Tensor>)> {
-    let json_path = path.with_extension("json");
-    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
+    let (json_path, text) = fixture_description(path)?;
     let spec: FixtureSpec = serde_json::from_str(&text)
         .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad fixture description: {e}") })?;
     if !path.exists() {
@@ -361,8 +381,7 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
 /// # Errors
 /// An unreadable or malformed file, naming it.
 pub(crate) fn read_fixture<T: serde::de::DeserializeOwned>(path: &Path, what: &str, device: Device) -> Result<(T, HashMap<String, Tensor>)> {
-    let json_path = path.with_extension("json");
-    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
+    let (json_path, text) = fixture_description(path)?;
     let f: T = serde_json::from_str(&text)
         .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad {what} fixture description: {e}") })?;
     let t: HashMap<String, Tensor> = Tensor::read_safetensors(path)
@@ -442,8 +461,7 @@ pub struct MaeFixtureSpec {
 
 /// Which recipe a fixture records: its JSON's `recipe` (I-JEPA's fixtures predate the field).
 pub fn fixture_recipe(path: &Path) -> Result<String> {
-    let json_path = path.with_extension("json");
-    let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
+    let (json_path, text) = fixture_description(path)?;
     let v: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad fixture description: {e}") })?;
     Ok(v.get("recipe").and_then(|r| r.as_str()).unwrap_or("ijepa").to_string())

@@ -38,6 +38,12 @@ impl PretrainRun {
             .unwrap_or_default()
     }
 
+    /// The status to show: the manifest's, except `killed` for a `running` run whose process
+    /// is gone from this host ([`ijepa_schema::shown_status`]).
+    pub fn status(&self) -> String {
+        ijepa_schema::shown_status(&self.manifest.status, &self.dir)
+    }
+
     /// A config value by dotted path, e.g. `"encoder.embed_dim"`.
     pub fn config_value(&self, dotted: &str) -> Option<&serde_json::Value> {
         dotted

@@ -282,7 +282,7 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
         str_col("run", runs.iter().map(|r| r.name()).collect()),
         str_col(
             "status",
-            runs.iter().map(|r| r.manifest.status.clone()).collect(),
+            runs.iter().map(|r| r.status()).collect(),
         ),
         opt_str_col("arch", s(&|r| r.arch())),
         opt_str_col(

@@ -565,3 +565,37 @@ fn minimal_eval_with_nulls_loads() {
         .unwrap()
         .contains("| I-JEPA (ours) | ViT-96x4/4 |  |  |  | 70.5 | ours |"));
 }
+
+/// A run killed without a word (SIGKILL, the out-of-memory killer) leaves its manifest
+/// `running`; the runs table says `killed` once no process on this host holds the folder,
+/// and `running` while one does.
+#[test]
+fn a_running_manifest_whose_process_is_gone_shows_as_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path();
+    pretrain(runs, "fmnist", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
+    let dir = runs.join("fmnist").join("pretrain-aaaaaaaaaaaa");
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    m["status"] = json!("running");
+    write_json(&path, &m);
+    let status = |runs: &Path| {
+        let reg = load_registry(runs).unwrap();
+        let table = rows(&ijepa_reports::tables::pretrain_table(&reg));
+        table[0]["status"].clone()
+    };
+    let lock = |pid: u32| {
+        fs::write(
+            dir.join(ijepa_schema::LOCK),
+            ijepa_schema::lock_text(pid, &ijepa_schema::host_name(), 0, "ijepa run x.kdl"),
+        )
+        .unwrap()
+    };
+    lock(std::process::id());
+    assert_eq!(status(runs), "running");
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let gone = child.id();
+    child.wait().unwrap();
+    lock(gone);
+    assert_eq!(status(runs), "killed");
+}

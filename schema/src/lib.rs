@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// `manifest.json` of a pretraining stage.
 pub const MANIFEST: &str = "manifest.json";
@@ -42,6 +43,55 @@ pub mod status {
     pub const INTERRUPTED: &str = "interrupted";
     /// Stopped by an error (`error` says which).
     pub const FAILED: &str = "failed";
+    /// Never written: what [`super::shown_status`] says of a `running` stage whose process
+    /// is gone (SIGKILL, out of memory, a crash), so a report does not call it running.
+    pub const KILLED: &str = "killed";
+}
+
+/// The lock file of a stage folder: an exclusive `flock` held by the process writing the
+/// stage, whose text names it ([`lock_text`]).
+pub const LOCK: &str = ".lock";
+
+/// This host's name (`/etc/hostname`), as manifests and lock files record it.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+}
+
+/// The text of a lock file: `pid N on HOST, since unix time T: COMMAND`.
+pub fn lock_text(pid: u32, host: &str, since: u64, command: &str) -> String {
+    format!("pid {pid} on {host}, since unix time {since}: {command}\n")
+}
+
+/// The process id and host a lock file's text names ([`lock_text`]), if it reads as one.
+pub fn lock_holder(text: &str) -> Option<(u32, String)> {
+    let rest = text.trim_start().strip_prefix("pid ")?;
+    let (pid, rest) = rest.split_once(" on ")?;
+    let (host, _) = rest.split_once(", since ")?;
+    Some((pid.parse().ok()?, host.to_string()))
+}
+
+/// Whether the process last named in `dir`'s lock file still lives: `Some(false)` when it
+/// ran on this host and no such process exists, `Some(true)` when one does (a process id
+/// reused since reads as alive), `None` when it cannot be told (no readable lock file,
+/// another host, no `/proc`). Reads only: it never takes the lock, so it cannot race a run
+/// that is starting.
+pub fn lock_holder_alive(dir: &Path) -> Option<bool> {
+    let text = std::fs::read_to_string(dir.join(LOCK)).ok()?;
+    let (pid, host) = lock_holder(&text)?;
+    if host != host_name() || !Path::new("/proc/self").exists() {
+        return None;
+    }
+    Some(Path::new("/proc").join(pid.to_string()).exists())
+}
+
+/// The status to show for a stage whose manifest says `status`: the manifest's word, except
+/// a `running` stage whose process is gone from this host ([`lock_holder_alive`]), which is
+/// [`status::KILLED`] (`ijepa run` resumes it from its last checkpoint).
+pub fn shown_status(status: &str, dir: &Path) -> String {
+    if status == status::RUNNING && lock_holder_alive(dir) == Some(false) {
+        return status::KILLED.to_string();
+    }
+    status.to_string()
 }
 
 /// One checkpoint file a manifest vouches for.
@@ -298,6 +348,39 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_running_stage_whose_process_is_gone_shows_as_killed() {
+        let text = lock_text(4242, "node-7", 1_795_000_000, "ijepa run x.kdl");
+        assert_eq!(lock_holder(&text), Some((4242, "node-7".to_string())));
+        assert_eq!(lock_holder("garbage"), None);
+        assert_eq!(lock_holder("pid x on h, since unix time 1: c"), None);
+
+        let dir = std::env::temp_dir().join(format!("ijepa-schema-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // no lock file (a folder of an older version): nothing can be told
+        assert_eq!(lock_holder_alive(&dir), None);
+        assert_eq!(shown_status(status::RUNNING, &dir), "running");
+        // this process: alive
+        std::fs::write(dir.join(LOCK), lock_text(std::process::id(), &host_name(), 0, "t")).unwrap();
+        assert_eq!(lock_holder_alive(&dir), Some(true));
+        assert_eq!(shown_status(status::RUNNING, &dir), "running");
+        // a child that has exited and been reaped: gone
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        std::fs::write(dir.join(LOCK), lock_text(pid, &host_name(), 0, "t")).unwrap();
+        assert_eq!(lock_holder_alive(&dir), Some(false));
+        assert_eq!(shown_status(status::RUNNING, &dir), "killed");
+        // only `running` is reinterpreted
+        assert_eq!(shown_status(status::DONE, &dir), "done");
+        assert_eq!(shown_status(status::INTERRUPTED, &dir), "interrupted");
+        // another host: its processes cannot be seen from here
+        std::fs::write(dir.join(LOCK), lock_text(pid, "another-host-than-this", 0, "t")).unwrap();
+        assert_eq!(lock_holder_alive(&dir), None);
+        assert_eq!(shown_status(status::RUNNING, &dir), "running");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn old_and_partial_files_read_with_defaults() {
