@@ -113,7 +113,7 @@ pub(crate) struct BenchStep {
     #[arg(long, default_value = "ijepa")]
     recipe: String,
     /// DINO: local crops per image (official 8; the two global crops have side --size).
-    #[arg(long, default_value_t = 8, value_parser = crate::positive)]
+    #[arg(long, default_value_t = 8)]
     local_crops: usize,
     /// DINO: side of the local crops (default: the official 96/224 of --size, rounded to a
     /// multiple of the patch: 96 at 224, 12 at 28 or 32 with patch 4).
@@ -199,10 +199,15 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
         tch::set_num_threads(t);
     }
     let (st, dev, params, resolved) = time_step(b, None)?;
+    // the preset with what --width / --depth / --heads changed of it
+    let enc = bench_experiment(b)?.encoder;
     println!(
-        "bench step recipe={} preset={} patch={} size={} batch={} {} precision={} device={} threads={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} peak_rss_mb={:.0} cpu={:?}",
+        "bench step recipe={} preset={} width={} depth={} heads={} patch={} size={} batch={} {} precision={} device={} threads={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} peak_rss_mb={:.0} cpu={:?}",
         b.recipe,
         b.preset,
+        enc.embed_dim,
+        enc.depth,
+        enc.num_heads,
         b.patch,
         b.size,
         b.batch,

@@ -152,6 +152,17 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
         Which::Context => (models.encoder.as_ref(), "context"),
     };
     let enc = enc.ok_or_else(|| refused(file, &format!("holds no {name} encoder")))?;
+    // the head count is in no tensor's shape: the run that trained the weights says it
+    let run_heads = ijepa_engine::stages::run_of_checkpoint(file)
+        .and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run, h as usize)));
+    let heads = match (heads, &run_heads) {
+        (Some(h), Some((run, theirs))) if h != *theirs => {
+            return Err(refused(file, &format!("was trained with {theirs} attention heads ({}), not --heads {h}", run.join(ijepa_schema::CONFIG_JSON).display())))
+        }
+        (h, theirs) => h.or(theirs.as_ref().map(|t| t.1)),
+    };
+    // the official layout names tensors only: any head count builds the model that checks them
+    let heads = if format == ExportFormat::Official { heads.or(Some(1)) } else { heads };
     let cfg = import::infer_vit(enc, heads, file)?;
     let store = ParamStore::new(tch::Device::Cpu);
     VisionTransformer::new(&store.root(), &cfg)?;

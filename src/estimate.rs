@@ -155,6 +155,14 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
         },
     };
     let batch = exp.data.batch_size;
+    let global = batch * exp.distributed.nodes.max(1) * exp.distributed.procs_per_node.max(1);
+    if images.0 < global as u64 {
+        return Err(format!(
+            "{} training images ({}) make no full global batch of {global}: the pretraining would take no step",
+            images.0, images.1
+        )
+        .into());
+    }
     let gpu_precision = match exp.precision {
         Precision::Auto if acc.bf16 > 0.0 => Precision::Bf16,
         Precision::Auto => Precision::Fp32,

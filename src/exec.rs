@@ -35,17 +35,24 @@ pub struct ExecOptions {
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// Warns when `exp` asks for several processes and this one, started without launcher
+/// variables, would train alone (`ijepa run` and its `--dry-run` alike).
+pub fn warn_if_alone(exp: &Experiment) {
+    let want = exp.distributed.world_size();
+    if want > 1 {
+        tracing::warn!(
+            "{} asks for {want} processes (distributed block); this is one process with no launcher variables, so it trains alone: start the ranks with `ijepa launch`, torchrun or `ijepa slurm`",
+            exp.name
+        );
+    }
+}
+
 /// The process group of this process when it was started as one rank of several (torchrun,
 /// SLURM or `ijepa launch` variables), for the experiment's backend and timeout.
 pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<ProcessGroup>>> {
     let want = exp.distributed.world_size();
     let Some(env) = DistEnv::from_env()? else {
-        if want > 1 {
-            tracing::warn!(
-                "{} asks for {want} processes (distributed block); this is one process with no launcher variables, so it trains alone: start the ranks with `ijepa launch`, torchrun or `ijepa slurm`",
-                exp.name
-            );
-        }
+        warn_if_alone(exp);
         return Ok(None);
     };
     if want != 1 && want != env.world_size {
@@ -289,9 +296,22 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             stages::run_eval(exp, &exp.evals[*eval], *subject, &source, &stage.dir, dev, &meta, shared)?;
         }
         Task::Report => {
-            let registry = ijepa_reports::load_registry(&opts.runs_dir)?;
+            let mut registry = ijepa_reports::load_registry(&opts.runs_dir)?;
             for e in &registry.unreadable {
                 tracing::warn!("left out of the report: {e}");
+            }
+            // the study as it is now: stages an earlier version of it left are not mixed in
+            let mut experiments: Vec<String> = plan.points.iter().map(|p| p.experiment.name.clone()).collect();
+            experiments.push(plan.name.clone());
+            let dirs: Vec<std::path::PathBuf> = plan.graph.node_weights().map(|s| s.dir.clone()).collect();
+            let stale = registry.retain_stages(&experiments, &dirs);
+            if stale > 0 {
+                tracing::info!(
+                    "{stale} stage(s) of {} in {} are not of this version of the study: left out of its report (`ijepa report {}` shows every stage)",
+                    plan.name,
+                    opts.runs_dir.display(),
+                    opts.runs_dir.display()
+                );
             }
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let marker = serde_json::json!({"hash": stage.hash, "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});

@@ -159,6 +159,16 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration) {
     }
 }
 
+/// A `#SBATCH` option's value: sbatch splits its directives at white space and removes
+/// double quotes, so a value with a space is double-quoted.
+fn sbatch_value(s: &str) -> String {
+    if s.chars().any(char::is_whitespace) {
+        format!("\"{s}\"")
+    } else {
+        s.to_string()
+    }
+}
+
 fn shell_quote(s: &str) -> String {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+".contains(&b)) {
         s.to_string()
@@ -200,7 +210,8 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
         }
     }
     let logs = runs_dir.join(&exp.name).join("slurm");
-    let _ = writeln!(out, "#SBATCH --output={}/%j.out", logs.display());
+    // sbatch reads its directives without a shell: a path with a space is quoted for it
+    let _ = writeln!(out, "#SBATCH --output={}", sbatch_value(&format!("{}/%j.out", logs.display())));
     let _ = writeln!(out);
     let _ = writeln!(out, "set -euo pipefail");
     let _ = writeln!(out, "cd {}", shell_quote(&workdir.display().to_string()));

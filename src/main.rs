@@ -180,7 +180,9 @@ enum Command {
         /// its only encoder) or context.
         #[arg(long, default_value = "target")]
         encoder: ijepa::checkpoints::Which,
-        /// Attention heads, when the width matches no preset.
+        /// Attention heads (hf only: no tensor's shape depends on it). Read from the run's
+        /// config.json when the checkpoint lies in a run folder (a different value is refused),
+        /// else from the preset of the width; needed for other widths.
         #[arg(long)]
         heads: Option<usize>,
         /// Output file (official) or folder (hf).
@@ -218,7 +220,7 @@ enum Command {
         #[arg(long)]
         no_measure: bool,
         /// Timed steps of the measurement (after one untimed).
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3, value_parser = positive)]
         steps: usize,
     },
     /// Sample the experiment's masks and print their statistics (lengths after truncation).
@@ -286,7 +288,7 @@ fn main() -> ExitCode {
         }
         Command::Estimate { file, point, images, gpu, mfu, budget_hours, measure, no_measure, steps } => {
             let measure = if measure { Some(true) } else if no_measure { Some(false) } else { None };
-            cmd_estimate(&file, point.as_deref(), ijepa::estimate::Options { images, gpu, mfu, measure, steps: steps.max(1), budget_hours })
+            cmd_estimate(&file, point.as_deref(), ijepa::estimate::Options { images, gpu, mfu, measure, steps, budget_hours })
         }
         Command::Masks { file, point, batches, batch_size, png } => cmd_masks(&file, point.as_deref(), batches, batch_size, png),
     });
@@ -388,9 +390,13 @@ fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOption
     let (study, source) = load_resolved(file)?;
     let first = &study.points[0].experiment;
     let dist = if opts.dry_run { None } else { exec::process_group(first, exec::rank_device(first)?)? };
+    let env = ijepa_engine::dist::DistEnv::from_env()?;
+    if opts.dry_run && env.is_none() {
+        exec::warn_if_alone(first);
+    }
     let world = match &dist {
         Some(pg) => pg.world_size(),
-        None => ijepa_engine::dist::DistEnv::from_env()?.map(|e| e.world_size).unwrap_or(1),
+        None => env.map(|e| e.world_size).unwrap_or(1),
     };
     let plan = Plan::build(&study, &folders.runs_dir, &folders.reports_dir, world);
     opts.runs_dir = folders.runs_dir.clone();

@@ -149,6 +149,12 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("recipe=dino") && out.contains("local_crops=2 local_size=8"), "{out}");
+    // the line names the encoder the overrides made, not only the preset they started from
+    assert!(out.contains("preset=vit-tiny width=32 depth=1 heads=2"), "{out}");
+    // DINO's two global crops alone, as `local-crops 0` in the language
+    let o = ijepa(&["bench", "step", "--recipe", "dino", "--width", "32", "--depth", "1", "--heads", "2", "--size", "16", "--batch", "4", "--local-crops", "0", "--out-dim", "64", "--steps", "1", "--warmup", "1", "--precision", "fp32"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("local_crops=0"), "{out}{err}");
 }
 
 /// An MAE run end to end: pretraining, `ijepa eval` of its checkpoint, `masks`, and
@@ -180,17 +186,34 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let f4 = write(&d, "mae-heads4.kdl", &text);
     let o = ijepa(&["eval", f4.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
-    assert!(!o.status.success() && err.contains("num_heads 2 there, 4 here") && err.contains("another encoder"), "{out}{err}");
+    assert!(!o.status.success() && err.contains("num_heads 2 there, 4 here") && err.contains("another recipe or encoder"), "{out}{err}");
+    // nor is an MAE run's encoder evaluated as an I-JEPA one
+    let text = std::fs::read_to_string(&f).unwrap().replace("recipe \"mae\"", "recipe \"ijepa\"").replace("decoder depth=1", "predictor depth=1");
+    let fi = write(&d, "as-ijepa.kdl", &text);
+    let o = ijepa(&["eval", fi.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("recipe mae there, ijepa here"), "{out}{err}");
     let o = ijepa(&["masks", f.to_str().unwrap()]);
     assert!(outputs(&o).0.contains("4 of 16 patches visible, 12 masked"), "{:?}", outputs(&o));
     // MAE's recipe describes its masks; there are no blocks to draw, and nothing is written
     let png = d.join("mae-masks.png");
     let o = ijepa(&["masks", f.to_str().unwrap(), "--png", png.to_str().unwrap()]);
     assert!(!o.status.success() && outputs(&o).1.contains("MAE's random mask has no blocks to draw") && !png.exists(), "{:?}", outputs(&o));
+    // the head count is the run's (config.json): another one is refused, none reads it
     let hf = d.join("hf");
-    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--heads", "2", "--out", hf.to_str().unwrap()]);
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--heads", "4", "--out", hf.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("was trained with 2 attention heads") && !hf.exists(), "{out}{err}");
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--out", hf.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success() && out.contains("ViTMAEModel"), "{out}{err}");
+    // outside a run folder, width 32 names no preset: hf needs --heads, the official names do not
+    let alone = d.join("alone.safetensors");
+    std::fs::copy(&fin, &alone).unwrap();
+    let o = ijepa(&["export", alone.to_str().unwrap(), "--format", "hf", "--out", d.join("hf-alone").to_str().unwrap()]);
+    assert!(!o.status.success() && outputs(&o).1.contains("give it (`--heads`)"), "{:?}", outputs(&o));
+    let o = ijepa(&["export", alone.to_str().unwrap(), "--format", "official", "--out", d.join("off.safetensors").to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["model_type"], "vit_mae");
     assert_eq!(cfg["hidden_size"], 32);
@@ -304,6 +327,11 @@ fn estimate_counts_measures_and_projects() {
     assert!(!o.status.success() && err.contains("unknown GPU \"tpu\"") && err.contains("a100"), "{err}");
     let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--mfu", "1.5"]);
     assert!(!o.status.success() && outputs(&o).1.contains("--mfu 1.5"), "{}", outputs(&o).1);
+    // fewer images than one batch: no step, said so (not "0 steps, 0.0 s"); no zero steps
+    let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--images", "15"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("make no full global batch of 16"), "{:?}", outputs(&o));
+    let o = ijepa(&["estimate", f.to_str().unwrap(), "--steps", "0"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("--steps"), "{:?}", outputs(&o));
     let folder = write(&d, "folder.kdl", "experiment \"f\" {\n    data \"image-folder\" root=\"/nonexistent/train\" { crop-size 32; batch-size 8 }\n    encoder width=64 depth=2 heads=2 patch=4\n    mask \"multi-block\" { min-keep 4 }\n}\n");
     let o = ijepa(&["estimate", folder.to_str().unwrap(), "--no-measure"]);
     let (_, err) = outputs(&o);

@@ -145,6 +145,21 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     assert!(to_run[0].contains("eval-knn-ijepa/targets-scale-0.15-0.2_seed-2") && to_run[1].contains("report"), "{t}");
     let registry_runs = std::fs::read_dir(runs.join("tiny-sweep-targets-scale-0.15-0.2_seed-2")).unwrap().count();
     assert!(registry_runs >= 3, "the set-aside folders stay, hidden");
+
+    // an edited study (another k): its report covers its stages as they are now, not the
+    // k=20 evaluations the earlier version left beside them in the runs folder (4 of the
+    // encoder, 2 of the pixels: one per seed)
+    let (ok, t) = run(&d, &[]);
+    assert!(ok, "{t}");
+    let rows = |csv: &str, what: &str| csv.lines().filter(|l| l.contains(what)).count();
+    let sweep = std::fs::read_to_string(d.join("reports/tables/ablation-tiny-sweep.csv")).unwrap();
+    assert_eq!(rows(&sweep, "I-JEPA (ours)"), 4, "{sweep}");
+    std::fs::write(d.join("base.kdl"), BASE.replace("EPOCHS", "1").replace("eval \"knn\" {", "eval \"knn\" { k 5;")).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok, "{t}");
+    assert!(t.contains("6 stage(s) of tiny-sweep") && t.contains("left out of its report"), "{t}");
+    let sweep = std::fs::read_to_string(d.join("reports/tables/ablation-tiny-sweep.csv")).unwrap();
+    assert_eq!(rows(&sweep, "I-JEPA (ours)"), 4, "{sweep}");
 }
 
 #[test]
@@ -196,6 +211,12 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
         assert!(s.contains(line), "{line}: {s}");
     }
     assert!(s.contains("run ") && s.contains("vitg16_in22k.kdl"), "{s}");
+    // a runs folder with a space: sbatch splits its directives at spaces, so it is quoted
+    let spaced = d.join("my runs");
+    let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--runs-dir", spaced.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = std::fs::read_to_string(&out).unwrap();
+    assert!(s.contains(&format!("#SBATCH --output=\"{}/vitg16-in22k/slurm/%j.out\"", spaced.display())), "{s}");
     // no sbatch on this machine: --submit is a clear error, after writing the script
     if Command::new("sbatch").arg("--version").output().is_err() {
         let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--submit"]);
@@ -240,6 +261,13 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     // there is one per point, each with its own id
     assert!(t.contains("knn-k — 2 points, 1 pretraining, 4 evaluations, 1 report"), "{t}");
     assert!(t.contains("eval-knn-raw-pixels/knn-k-5  [") && t.contains("eval-knn-raw-pixels/knn-k-10  ["), "{t}");
+    // another protocol's baseline does not depend on k: one stage, not labelled with a k
+    let f = d.join("knn-linear.kdl");
+    std::fs::write(&f, "experiment \"knn-k\" {\n    extends \"base.kdl\"\n    eval \"linear\" { epochs 1; baselines \"raw-pixels\" }\n}\nsweep \"grid\" {\n    vary \"eval.knn.k\" 5 10\n}\n").unwrap();
+    let o = ijepa(&["plan", f.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("eval-linear-raw-pixels  [") && !t.contains("eval-linear-raw-pixels/"), "{t}");
 }
 
 #[test]
@@ -270,4 +298,5 @@ fn plan_and_run_say_which_process_count_a_folder_is_for() {
     assert_ne!(two, one, "the 2-process and 1-process pretrainings share a folder");
     let dry = text(&ijepa(&["run", "--dry-run", "experiments/quickstart-2ranks.kdl", "--runs-dir", r]));
     assert!(dry.contains(&one) && !dry.contains(&two), "run --dry-run without a launcher uses the 1-process folder {one}: {dry}");
+    assert!(dry.contains("asks for 2 processes") && dry.contains("trains alone"), "the dry run warns as the run does: {dry}");
 }

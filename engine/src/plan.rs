@@ -166,12 +166,14 @@ pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &s
     )
 }
 
-/// The settings of a sweep point a baseline depends on (data, encoder, seed, evaluation).
-fn baseline_varied(varied: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+/// The settings of a sweep point a baseline of the `protocol` evaluation depends on (data,
+/// encoder, seed, that evaluation's own settings: not another protocol's).
+fn baseline_varied(varied: &BTreeMap<String, String>, protocol: &str) -> BTreeMap<String, String> {
+    let own = format!("eval.{protocol}.");
     varied
         .iter()
         .filter(|(k, _)| {
-            k.starts_with("data.") || k.starts_with("encoder") || k.starts_with("eval") || k.as_str() == "seed"
+            k.starts_with("data.") || k.starts_with("encoder") || k.starts_with(&own) || **k == own[..own.len() - 1] || k.as_str() == "seed"
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
@@ -230,7 +232,7 @@ impl Plan {
                     } else {
                         // baselines do not depend on pretraining: one stage for every point
                         // that shares its settings
-                        let varied = baseline_varied(&point.varied);
+                        let varied = baseline_varied(&point.varied, cfg.name());
                         let dir = run_dir::stage_path(runs_dir, &study.name, &folder, &hash);
                         let id = if varied.is_empty() || point.name.is_empty() {
                             folder
@@ -258,7 +260,8 @@ impl Plan {
         if study.points.iter().any(|p| p.experiment.report) {
             let mut hashes: Vec<&str> = evals.iter().map(|&n| graph[n].hash.as_str()).collect();
             hashes.sort_unstable();
-            let hash = content_hash(hashes.join(",").as_bytes());
+            // the runs folder too: a report of another folder's stages is not this one's
+            let hash = content_hash(format!("{},{}", hashes.join(","), runs_dir.display()).as_bytes());
             let report = graph.add_node(Stage {
                 id: "report".into(),
                 task: Task::Report,

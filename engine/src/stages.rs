@@ -117,7 +117,11 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
             let models = import::load_models(&source.checkpoint)?;
             let sd = models.module(&entry.feature_module).or(models.encoder.as_ref()).ok_or_else(|| Error::Checkpoint {
                 path: source.checkpoint.clone(),
-                message: format!("holds no `{}` (nor `encoder`) to evaluate", entry.feature_module),
+                message: if entry.feature_module == "encoder" {
+                    "holds no `encoder` to evaluate (a checkpoint of another recipe?)".to_string()
+                } else {
+                    format!("holds no `{}` (nor `encoder`) to evaluate (a checkpoint of another recipe?)", entry.feature_module)
+                },
             })?;
             store.load_strict(&import::to_map(sd), &source.checkpoint)?;
         }
@@ -152,41 +156,52 @@ pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Dev
     Ok(out)
 }
 
-/// When `checkpoint` lies in a pretraining run folder (`<run>/checkpoints/<file>` beside
-/// `<run>/config.json`), the encoder that run trained must be the experiment's. The weights
-/// carry every shape but the number of attention heads: another head count loads without a
-/// complaint and computes other features, and its stage would share the folder (keyed by the
-/// weights) of the right evaluation. A checkpoint elsewhere (an official `.pth.tar`, an
-/// export) is not checked; an unreadable `config.json` is warned about.
+/// The pretraining run folder a checkpoint lies in (`<run>/checkpoints/<file>`) and its
+/// resolved experiment (`<run>/config.json`), when it is in one. An unreadable `config.json`
+/// is warned about and reads as none.
+pub fn run_of_checkpoint(checkpoint: &Path) -> Option<(PathBuf, serde_json::Value)> {
+    let run = checkpoint.parent().filter(|p| p.file_name() == Some(ijepa_schema::CHECKPOINTS.as_ref()))?.parent()?;
+    let config = run.join(ijepa_schema::CONFIG_JSON);
+    let text = std::fs::read_to_string(&config).ok()?;
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => Some((run.to_path_buf(), v)),
+        Err(e) => {
+            tracing::warn!("{} is not readable JSON ({e}): the checkpoint is not checked against the run that wrote it", config.display());
+            None
+        }
+    }
+}
+
+/// When `checkpoint` lies in a pretraining run folder ([`run_of_checkpoint`]), the run must
+/// have trained the experiment's recipe and encoder. The weights carry every shape but the
+/// number of attention heads: another head count loads without a complaint and computes other
+/// features, and its stage would share the folder (keyed by the weights) of the right
+/// evaluation; another recipe's weights would be labelled as this recipe's. A checkpoint
+/// elsewhere (an official `.pth.tar`, an export) is not checked.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming each setting that differs.
 fn check_run_encoder(exp: &Experiment, checkpoint: &Path) -> Result<()> {
-    let Some(run) = checkpoint.parent().filter(|p| p.file_name() == Some(ijepa_schema::CHECKPOINTS.as_ref())).and_then(Path::parent) else {
-        return Ok(());
-    };
-    let config = run.join(ijepa_schema::CONFIG_JSON);
-    let Ok(text) = std::fs::read_to_string(&config) else { return Ok(()) };
-    let theirs = match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(v) => v["encoder"].clone(),
-        Err(e) => {
-            tracing::warn!("{} is not readable JSON ({e}): the checkpoint's encoder is not checked against the experiment's", config.display());
-            return Ok(());
-        }
-    };
+    let Some((run, config)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
+    let mut differ = Vec::new();
+    if let Some(recipe) = config.get("recipe").and_then(|r| r.as_str()).filter(|r| *r != exp.recipe) {
+        differ.push(format!("recipe {recipe} there, {} here", exp.recipe));
+    }
+    let theirs = &config["encoder"];
     let mine = serde_json::to_value(&exp.encoder).map_err(|e| Error::Train(format!("serialising the encoder config: {e}")))?;
-    let differ: Vec<String> = ["patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio"]
-        .iter()
-        .filter(|k| theirs.get(**k).is_some_and(|v| Some(v) != mine.get(**k)))
-        .map(|k| format!("{k} {} there, {} here", theirs[*k], mine[*k]))
-        .collect();
+    differ.extend(
+        ["patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio"]
+            .iter()
+            .filter(|k| theirs.get(**k).is_some_and(|v| Some(v) != mine.get(**k)))
+            .map(|k| format!("{k} {} there, {} here", theirs[*k], mine[*k])),
+    );
     if differ.is_empty() {
         return Ok(());
     }
     Err(Error::Checkpoint {
         path: checkpoint.to_path_buf(),
         message: format!(
-            "trained by {} with another encoder than {}'s ({}); evaluate it with the experiment that trained it (its config.kdl)",
+            "trained by {} with another recipe or encoder than {}'s ({}); evaluate it with the experiment that trained it (its config.kdl)",
             run.display(),
             exp.name,
             differ.join(", ")

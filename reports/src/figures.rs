@@ -333,37 +333,67 @@ fn protocol_colour(protocol: &str) -> usize {
     }
 }
 
+fn is_baseline(e: &EvalRun) -> bool {
+    matches!(e.record.model.as_str(), "random-init" | "raw-pixels")
+}
+
 fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
-    let swept: Vec<&&EvalRun> = evals.iter().filter(|e| !e.record.varied.is_empty()).collect();
+    // the x axis is the pretrained encoder's points; a baseline is drawn against them, never
+    // as one of them (a baseline keeps only the settings it depends on, a subset of a point's)
+    let swept: Vec<&&EvalRun> = evals.iter().filter(|e| !e.record.varied.is_empty() && !is_baseline(e)).collect();
     if swept.is_empty() {
         return None;
     }
     let value = |e: &EvalRun| e.record.varied.values().cloned().collect::<Vec<_>>().join(", ");
-    let key = swept[0].record.varied.keys().cloned().collect::<Vec<_>>().join(", ");
+    let mut keys: Vec<String> = swept.iter().flat_map(|e| e.record.varied.keys().cloned()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let key = keys.join(", ");
     let mut values: Vec<String> = swept.iter().map(|e| value(e)).collect();
     values.sort_by(|a, b| numbers(a).partial_cmp(&numbers(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(b)));
     values.dedup();
     let at = |v: &str| values.iter().position(|x| x == v).expect("every value is listed") as f64;
+    // each x position's settings (those of the first point drawn there)
+    let settings: Vec<&BTreeMap<String, String>> =
+        values.iter().map(|v| &swept.iter().find(|e| value(e) == *v).expect("a point per value").record.varied).collect();
     let mut protocols: Vec<&str> = swept.iter().map(|e| e.record.protocol.as_str()).collect();
     protocols.sort_unstable();
     protocols.dedup();
     let mut series = Vec::new();
     let mut paper: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
+    let last = (values.len().max(1) - 1) as f64;
     for p in &protocols {
         let mut pts: Vec<(f64, f64)> =
             swept.iter().filter(|e| e.record.protocol == *p).map(|e| (at(&value(e)), e.record.top1)).collect();
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let method = swept.iter().find(|e| e.record.protocol == *p).map(|e| e.record.method.clone()).unwrap_or_default();
         series.push(Series::new(format!("{method} · {p}"), pts, protocol_colour(p), Stroke::Solid));
-        // the baselines of this protocol (not swept) as levels across the figure
-        for b in evals.iter().filter(|e| e.record.varied.is_empty() && e.record.protocol == *p) {
-            let last = (values.len().max(1) - 1) as f64;
-            series.push(Series::new(
-                format!("{} · {p}", b.record.method),
-                vec![(0.0, b.record.top1), (last, b.record.top1)],
-                protocol_colour(p),
-                if b.record.model == "raw-pixels" { Stroke::Dotted } else { Stroke::Dashed },
-            ));
+        // the baselines of this protocol: a level across the figure when they vary with
+        // nothing swept; else, at each point, the baseline whose settings are the point's
+        let mut models: Vec<&str> = evals.iter().filter(|e| is_baseline(e) && e.record.protocol == *p).map(|e| e.record.model.as_str()).collect();
+        models.sort_unstable();
+        models.dedup();
+        for model in models {
+            let of_model: Vec<&&EvalRun> = evals.iter().filter(|e| e.record.protocol == *p && e.record.model == model).collect();
+            let pts: Vec<(f64, f64)> = match of_model.iter().find(|e| e.record.varied.is_empty()) {
+                Some(b) => vec![(0.0, b.record.top1), (last, b.record.top1)],
+                None => settings
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, point)| {
+                        of_model
+                            .iter()
+                            .find(|b| b.record.varied.iter().all(|(k, v)| point.get(k) == Some(v)))
+                            .map(|b| (i as f64, b.record.top1))
+                    })
+                    .collect(),
+            };
+            if pts.is_empty() {
+                continue;
+            }
+            let method = of_model[0].record.method.clone();
+            let stroke = if model == "raw-pixels" { Stroke::Dotted } else { Stroke::Dashed };
+            series.push(Series::new(format!("{method} · {p}"), pts, protocol_colour(p), stroke));
         }
     }
     let mut arch: BTreeMap<i64, String> = BTreeMap::new();
@@ -386,7 +416,8 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         stem: format!("sweep-{}", slug(exp)),
         caption: format!(
             "Top-1 (%) on the test split against the swept `{key}`, one line per protocol; dashed and dotted \
-             levels: the random-init encoder and the raw pixels under the same protocol. Triangles: the \
+             lines: the random-init encoder and the raw pixels under the same protocol (a level when they \
+             depend on no swept setting). Triangles: the \
              I-JEPA paper's ablation at the same setting on 1% of ImageNet-1k (ViT-B/16), for the trend \
              only (other data and model)."
         ),

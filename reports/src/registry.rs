@@ -91,6 +91,24 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Keeps, of the stages belonging to `experiments`, only those whose folders are among
+    /// `dirs` (compared by their last two components, `<experiment>/<stage>-<hash>`); the
+    /// stages of other experiments stay. The report `ijepa run` writes at the end of a study
+    /// uses this: it covers the study as it is now, not the stages an earlier version of it
+    /// left in the runs folder (another `k`, another grid), which `ijepa report` of the folder
+    /// still shows. Returns how many stages were left out.
+    pub fn retain_stages(&mut self, experiments: &[String], dirs: &[PathBuf]) -> usize {
+        let tail = |p: &Path| -> Option<(std::ffi::OsString, std::ffi::OsString)> {
+            Some((p.parent()?.file_name()?.to_owned(), p.file_name()?.to_owned()))
+        };
+        let keep: std::collections::HashSet<_> = dirs.iter().filter_map(|d| tail(d)).collect();
+        let wanted = |exp: &str, dir: &Path| !experiments.iter().any(|e| e == exp) || tail(dir).is_some_and(|t| keep.contains(&t));
+        let before = self.pretrains.len() + self.evals.len();
+        self.pretrains.retain(|r| wanted(&r.manifest.experiment, &r.dir));
+        self.evals.retain(|e| wanted(&e.record.experiment, &e.dir));
+        before - self.pretrains.len() - self.evals.len()
+    }
+
     /// Experiment names that have at least one run, sorted.
     pub fn experiments(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -340,13 +340,42 @@ fn paper_setting_prefix(key: &str) -> Option<&'static str> {
     }
 }
 
-/// The numbers in a value such as `0.15-0.2`, `[0.15, 0.2]` or `4`.
+/// The numbers in a value such as `0.15-0.2`, `[0.15, 0.2]`, `4`, `1e-3` or `[-0.5, 7.5e-2]`:
+/// decimal literals with an exponent; a `-` is a sign at the start or after a space, `[`, `,`
+/// or `(`, and a range's separator after a digit (`0.15-0.2`).
 pub(crate) fn numbers(value: &str) -> Vec<f64> {
-    value
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .filter(|s| !s.is_empty())
-        .filter_map(|s| s.parse().ok())
-        .collect()
+    let b = value.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let sign = b[i] == b'-' && (i == 0 || matches!(b[i - 1], b' ' | b'[' | b',' | b'(')) && b.get(i + 1).is_some_and(|c| c.is_ascii_digit() || *c == b'.');
+        if !(b[i].is_ascii_digit() || b[i] == b'.' || sign) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += usize::from(sign);
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+            i += 1;
+        }
+        // an exponent: e or E, an optional sign, at least one digit
+        if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+            let mut j = i + 1;
+            if j < b.len() && (b[j] == b'-' || b[j] == b'+') {
+                j += 1;
+            }
+            if j < b.len() && b[j].is_ascii_digit() {
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+                i = j;
+            }
+        }
+        if let Ok(x) = value[start..i].parse() {
+            out.push(x);
+        }
+    }
+    out
 }
 
 /// The paper's `setting` of an I-JEPA variant with a word for a value (Tables 6, 7, 11):
@@ -545,6 +574,23 @@ pub fn to_csv(df: &DataFrame) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn numbers_read_exponents_signs_and_ranges() {
+        use super::numbers;
+        assert_eq!(numbers("0.15-0.2"), [0.15, 0.2]);
+        assert_eq!(numbers("[0.15, 0.2]"), [0.15, 0.2]);
+        assert_eq!(numbers("4"), [4.0]);
+        assert_eq!(numbers("1e-3"), [1e-3]);
+        assert_eq!(numbers("5E+2"), [500.0]);
+        assert_eq!(numbers("[7.5e-2, 0.2]"), [0.075, 0.2]);
+        assert_eq!(numbers("-0.5"), [-0.5]);
+        assert_eq!(numbers("[-1, -2e-1]"), [-1.0, -0.2]);
+        assert_eq!(numbers("\"multi-block\""), Vec::<f64>::new());
+        // the order a sweep over a learning rate is drawn in
+        let mut v = vec!["1e-3", "1e-4", "5e-4"];
+        v.sort_by(|a, b| numbers(a).partial_cmp(&numbers(b)).unwrap());
+        assert_eq!(v, ["1e-4", "5e-4", "1e-3"]);
+    }
     use super::*;
 
     #[test]

@@ -599,3 +599,38 @@ fn a_running_manifest_whose_process_is_gone_shows_as_killed() {
     lock(gone);
     assert_eq!(status(runs), "killed");
 }
+
+/// A sweep over a pretraining setting and an evaluation setting (`vary "optimizer.lr.peak"`,
+/// `vary "eval.knn.k"`): the x axis is the encoder's points, in numeric order even for values
+/// written with an exponent; a baseline that depends on k is drawn at the points of its k, one
+/// that depends on nothing swept as a level; no baseline joins the encoder's line.
+#[test]
+fn a_sweep_over_an_eval_setting_draws_its_baselines_against_the_points() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let study = "lrk";
+    for (i, (lr, k, top1)) in [("1e-3", "5", 31.0), ("1e-4", "5", 20.0), ("5e-4", "5", 28.0), ("1e-3", "10", 33.0), ("1e-4", "10", 21.0), ("5e-4", "10", 29.0)]
+        .into_iter()
+        .enumerate()
+    {
+        eval(&runs, study, &format!("knn-ijepa-{i}"), "knn", "ijepa", top1, None, json!({"optimizer.lr.peak": lr, "eval.knn.k": k}));
+    }
+    eval(&runs, study, "knn-raw-pixels-5", "knn", "raw-pixels", 69.7, None, json!({"eval.knn.k": "5"}));
+    eval(&runs, study, "knn-raw-pixels-10", "knn", "raw-pixels", 68.1, None, json!({"eval.knn.k": "10"}));
+    eval(&runs, study, "knn-random-init", "knn", "random-init", 15.0, None, json!({}));
+    let reg = load_registry(&runs).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, study);
+    let sweep = figs.iter().find(|f| f.stem == "sweep-lrk").expect("a sweep figure");
+    let panel = &sweep.figure.panels[0];
+    let ijepa_reports::plot::XAxis::Categories(values) = &panel.x else { panic!("categorical x") };
+    // BTreeMap order: eval.knn.k, then optimizer.lr.peak
+    assert_eq!(values, &["5, 1e-4", "5, 5e-4", "5, 1e-3", "10, 1e-4", "10, 5e-4", "10, 1e-3"]);
+    assert_eq!(panel.x_label, "eval.knn.k, optimizer.lr.peak");
+    let series = |label: &str| panel.series.iter().find(|s| s.label.as_deref() == Some(label)).unwrap_or_else(|| panic!("no {label}"));
+    let ours = series("I-JEPA (ours) · knn");
+    assert_eq!(ours.points.iter().map(|p| p.1).collect::<Vec<_>>(), [20.0, 28.0, 31.0, 21.0, 29.0, 33.0]);
+    let pixels = series("raw pixels · knn");
+    assert_eq!(pixels.points, [(0.0, 69.7), (1.0, 69.7), (2.0, 69.7), (3.0, 68.1), (4.0, 68.1), (5.0, 68.1)]);
+    let random = series("random init · knn");
+    assert_eq!(random.points, [(0.0, 15.0), (5.0, 15.0)]);
+}

@@ -218,7 +218,7 @@ pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<Vi
     let hidden = shape_of(sd, "blocks.0.mlp.fc1.weight", path)?[0] as usize;
     let preset_heads = ijepa_dsl::config::VIT_PRESETS.iter().find(|p| p.1 == d).map(|p| p.3);
     let num_heads = heads.or(preset_heads).ok_or_else(|| {
-        bad(path, format!("width {d} matches no preset, so the head count is unknown; give it explicitly"))
+        bad(path, format!("width {d} matches no preset, so the head count is unknown; give it (`--heads`)"))
     })?;
     Ok(VitConfig {
         image_size: grid * patch,
