@@ -117,9 +117,42 @@ pub struct Plan {
 }
 
 /// The content hash of a pretraining run: every setting that can change its result, plus the
-/// number of processes; evaluations, the report, loader threads and the launcher are not part
-/// of it (adding an evaluation or changing `workers` never retrains).
+/// number of processes; evaluations, the report, loader threads, the launcher and the cadence
+/// of logging and checkpoints (`log-every`, `checkpoint`: which rows and files are written,
+/// not the weights) are not part of it (adding an evaluation, changing `workers` or keeping
+/// more checkpoints never retrains).
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
+    let mut e = exp.clone();
+    e.log_every = Experiment::with_defaults("").log_every;
+    e.checkpoint = Default::default();
+    hash_with_cadence(&e, world_size)
+}
+
+/// The hash earlier versions gave a pretraining: [`pretrain_hash`] with `log-every` and
+/// `checkpoint` counted. It equals [`pretrain_hash`] for files that leave both
+/// at their defaults; for the others [`pretrain_stage`] still finds their folders.
+fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
+    hash_with_cadence(exp, world_size)
+}
+
+/// The hash and folder of `exp`'s pretraining under `runs_dir`: those of [`pretrain_hash`],
+/// or, when that folder does not exist and an earlier version's ([`legacy_pretrain_hash`])
+/// holds a manifest, that one, so that a run started before the cadence left the hash is
+/// skipped or resumed, not repeated. `ijepa plan`, `ijepa run` and every rank agree on it.
+pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (String, PathBuf) {
+    let hash = pretrain_hash(exp, world_size);
+    let dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &hash);
+    if !dir.exists() {
+        let old = legacy_pretrain_hash(exp, world_size);
+        let old_dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old);
+        if old != hash && old_dir.join(ijepa_schema::MANIFEST).is_file() {
+            return (old, old_dir);
+        }
+    }
+    (hash, dir)
+}
+
+fn hash_with_cadence(exp: &Experiment, world_size: usize) -> String {
     let mut e = exp.clone();
     e.evals.clear();
     e.report = false;
@@ -205,11 +238,11 @@ impl Plan {
             let (pretrain, phash) = match pretrains.get(&key) {
                 Some((n, h)) => (*n, h.clone()),
                 None => {
-                    let phash = pretrain_hash(exp, world_size);
+                    let (phash, dir) = pretrain_stage(runs_dir, exp, world_size);
                     let n = graph.add_node(Stage {
                         id: format!("pretrain{}", suffix(point)),
                         task: Task::Pretrain { point: pi },
-                        dir: run_dir::stage_path(runs_dir, &exp.name, "pretrain", &phash),
+                        dir,
                         hash: phash.clone(),
                         varied: point.varied.clone(),
                     });
@@ -483,5 +516,37 @@ mod tests {
         assert_eq!(h(&one, Subject::RawPixels), h(&two, Subject::RawPixels));
         assert_ne!(h(&one, Subject::Pretrained), h(&two, Subject::Pretrained));
         assert_ne!(h(&one, Subject::RandomInit), h(&two, Subject::RandomInit));
+    }
+
+    /// Logging and checkpoint cadence leave the pretraining's identity alone; a folder an
+    /// earlier version named with them counted is still the run's.
+    #[test]
+    fn cadence_is_not_part_of_the_pretraining_hash_and_old_folders_are_found() {
+        let exp = Experiment::with_defaults("x");
+        let mut chatty = exp.clone();
+        chatty.log_every = 10;
+        chatty.checkpoint.every_steps = 500;
+        chatty.checkpoint.keep_every = 1;
+        assert_eq!(pretrain_hash(&exp, 1), pretrain_hash(&chatty, 1));
+        // the defaults hash as they always did
+        assert_eq!(pretrain_hash(&exp, 1), legacy_pretrain_hash(&exp, 1));
+        let mut other = exp.clone();
+        other.epochs += 1;
+        assert_ne!(pretrain_hash(&exp, 1), pretrain_hash(&other, 1));
+
+        let root = crate::testdir::scratch("plan", "legacy-hash");
+        let (hash, dir) = pretrain_stage(&root, &chatty, 1);
+        assert_eq!((hash.as_str(), dir.clone()), (pretrain_hash(&chatty, 1).as_str(), run_dir::stage_path(&root, "x", "pretrain", &hash)));
+        // a run of an earlier version, under the hash that counted the cadence
+        let old = legacy_pretrain_hash(&chatty, 1);
+        assert_ne!(old, hash);
+        let old_dir = run_dir::stage_path(&root, "x", "pretrain", &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        assert_eq!(pretrain_stage(&root, &chatty, 1).1, dir, "a folder without a manifest is not a run");
+        std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
+        assert_eq!(pretrain_stage(&root, &chatty, 1), (old.clone(), old_dir.clone()));
+        // once this version's folder exists, it is the one
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(pretrain_stage(&root, &chatty, 1), (hash, dir));
     }
 }

@@ -143,13 +143,6 @@ pub fn stage_path(root: &Path, experiment: &str, stage: &str, hash: &str) -> Pat
     root.join(experiment).join(format!("{stage}-{}", &hash[..12.min(hash.len())]))
 }
 
-/// Creates (if needed) and returns [`stage_path`].
-pub fn stage_dir(root: &Path, experiment: &str, stage: &str, hash: &str) -> Result<PathBuf> {
-    let dir = stage_path(root, experiment, stage, hash);
-    std::fs::create_dir_all(dir.join("checkpoints")).map_err(|e| Error::io(&dir, e))?;
-    Ok(dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,12 +194,10 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     let (rank, world) = opts.rank_world();
     let lead = rank == 0;
     // the pretraining stage's identity: everything but what runs after it (evals, report)
-    let hash = crate::plan::pretrain_hash(exp, world);
-    let dir = if lead {
-        run_dir::stage_dir(&opts.runs_dir, &exp.name, "pretrain", &hash)?
-    } else {
-        run_dir::stage_path(&opts.runs_dir, &exp.name, "pretrain", &hash)
-    };
+    let (hash, dir) = crate::plan::pretrain_stage(&opts.runs_dir, exp, world);
+    if lead {
+        std::fs::create_dir_all(dir.join(schema::CHECKPOINTS)).map_err(|e| Error::io(&dir, e))?;
+    }
     let manifest_path = dir.join(schema::MANIFEST);
     let previous: Option<Manifest> = std::fs::read_to_string(&manifest_path).ok().and_then(|t| serde_json::from_str(&t).ok());
     let done = previous.as_ref().filter(|m| m.is_done()).map(|m| m.steps);
