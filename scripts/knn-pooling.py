@@ -32,7 +32,6 @@ Needs: torch and numpy (the official model code imports numpy; `pip install nump
 ~6 minutes a checkpoint on 2 CPU cores (the 6,272-wide token features dominate).
 """
 import argparse
-import gzip
 import json
 import struct
 import sys
@@ -40,15 +39,10 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from fmnist_knn import idx_file, knn
+
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-
-
-def idx_file(path):
-    d = gzip.open(path).read()
-    nd = d[3]
-    dims = struct.unpack(">" + "I" * nd, d[4:4 + 4 * nd])
-    return torch.frombuffer(bytearray(d[4 + 4 * nd:]), dtype=torch.uint8).view(*dims)
 
 
 def normalised(images):
@@ -56,18 +50,6 @@ def normalised(images):
     ImageNet mean/std."""
     x = images.float().div(255).unsqueeze(1).expand(-1, 3, -1, -1)
     return (x - MEAN) / STD
-
-
-def knn(bank, ybank, query, yquery, k=20, t=0.07):
-    bank, query = F.normalize(bank.float(), dim=1), F.normalize(query.float(), dim=1)
-    correct = 0
-    for s in range(0, len(query), 1000):
-        sim = query[s:s + 1000] @ bank.T
-        v, i = sim.topk(k, 1)
-        w = ((v - v[:, :1]) / t).exp()
-        votes = torch.zeros(len(v), 10).scatter_add(1, ybank[i], w)
-        correct += (votes.argmax(1) == yquery[s:s + 1000]).sum().item()
-    return 100.0 * correct / len(query)
 
 
 def load_encoder(path):

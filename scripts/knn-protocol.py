@@ -21,17 +21,15 @@ images against the 60,000 training images instead (for the record, never to choo
 
     python scripts/knn-protocol.py runs/fmnist-ijepa/features/<hash>-Last4-train-<data>.safetensors [--test]
 
-Needs: torch and numpy (`pip install numpy` into the venv); Debian's dataset-fashion-mnist
-(scripts/env.sh). ~3 minutes on 2 CPU cores (the 2,352-wide pixels dominate).
+Needs: torch (the venv of scripts/env.sh); Debian's dataset-fashion-mnist (scripts/env.sh). ~3 minutes on 2 CPU cores (the 2,352-wide pixels dominate).
 """
 import argparse
-import gzip
 import json
 import struct
 
-import numpy as np
 import torch
-import torch.nn.functional as F
+
+from fmnist_knn import idx_file, knn
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
@@ -41,21 +39,14 @@ def load_safetensors(path):
     raw = open(path, "rb").read()
     n = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8:8 + n])
-    dtypes = {"F32": np.float32, "I64": np.int64}
+    dtypes = {"F32": torch.float32, "I64": torch.int64}
     out = {}
     for key, v in header.items():
         if key == "__metadata__":
             continue
         s, e = v["data_offsets"]
-        out[key] = torch.from_numpy(np.frombuffer(raw[8 + n + s:8 + n + e], dtype=dtypes[v["dtype"]]).copy()).reshape(v["shape"])
+        out[key] = torch.frombuffer(bytearray(raw[8 + n + s:8 + n + e]), dtype=dtypes[v["dtype"]]).reshape(v["shape"])
     return out
-
-
-def idx_file(path):
-    d = gzip.open(path).read()
-    nd = d[3]
-    dims = struct.unpack(">" + "I" * nd, d[4:4 + 4 * nd])
-    return torch.from_numpy(np.frombuffer(d, dtype=np.uint8, offset=4 + 4 * nd).copy()).reshape(*dims)
 
 
 def pixels(images):
@@ -64,17 +55,6 @@ def pixels(images):
     g = images.reshape(len(images), -1).float() / 255
     return torch.cat([(g - m) / s for m, s in zip(MEAN, STD)], 1)
 
-
-def knn(bank, ybank, query, yquery, k, t=0.07):
-    bank, query = F.normalize(bank, dim=1), F.normalize(query, dim=1)
-    correct = 0
-    for s in range(0, len(query), 2000):
-        sim = query[s:s + 2000] @ bank.T
-        v, i = sim.topk(k, 1)
-        w = ((v - v[:, :1]) / t).exp()
-        votes = torch.zeros(len(v), 10).scatter_add(1, ybank[i], w)
-        correct += (votes.argmax(1) == yquery[s:s + 2000]).sum().item()
-    return 100.0 * correct / len(query)
 
 
 def prepared(bank, query, prep):

@@ -286,6 +286,21 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             }
         }
         Task::Eval { point, eval, subject } => {
+            // points that differ only in another protocol's settings (`vary "eval.knn.k"` for
+            // a linear probe) give this evaluation the same hash: the one done is not repeated,
+            // its result is recorded under this point's settings
+            let twin = plan.graph.node_indices().find(|&m| {
+                m != n && plan.graph[m].hash == stage.hash && plan.graph[m].kind() == StageKind::Eval && plan.status(m) == Status::Done
+            });
+            if let Some(m) = twin {
+                let from = plan.graph[m].dir.join(ijepa_schema::EVAL);
+                let text = std::fs::read_to_string(&from).map_err(|e| format!("{}: {e}", from.display()))?;
+                let mut record: ijepa_schema::EvalRecord = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", from.display()))?;
+                record.varied = stage.varied.clone();
+                ijepa_engine::run_dir::write_json(&stage.dir.join(ijepa_schema::EVAL), &record)?;
+                tracing::info!("{} is the evaluation {} ran (same hash): its result, top-1 {:.2}%, is reused", stage.id, plan.graph[m].id, record.top1);
+                return Ok(());
+            }
             let exp = &plan.points[*point].experiment;
             let pretrain = plan.inputs(n).into_iter().find(|&i| plan.graph[i].kind() == StageKind::Pretrain);
             let pretrain_dir = pretrain.map(|i| plan.graph[i].dir.clone());

@@ -142,6 +142,16 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
+    // the data block's augmentations are I-JEPA's and MAE's: DINO's multi-crop does not read
+    // them, so they leave its run (hash) alone and a run that sets them says so
+    let text = std::fs::read_to_string(&f).unwrap().replace("limit 96 }", "limit 96; crop-scale 0.5 1.0; horizontal-flip 0.5 }");
+    let aug = write(&d, "dino-aug.kdl", &text);
+    let o = ijepa(&["plan", aug.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.lines().any(|l| l.contains("pretrain ") && l.contains("] done")), "{out}{err}");
+    let o = ijepa(&["run", aug.to_str().unwrap(), "--runs-dir", d.join("runs-aug").to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && err.contains("the data block's crop-scale, horizontal-flip are not read"), "{out}{err}");
     let o = ijepa(&["masks", f.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success() && out.contains("samples no masks: each image becomes 4 views of sides 16, 16, 8, 8"), "{out}{err}");
@@ -291,6 +301,13 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
         assert!(err.contains("--profile") && err.contains("--no-step"), "{cmd}: {err}");
         assert!(!out.contains("all-reduce") && !out.contains("bench features"), "{cmd}: {out}");
     }
+    // bench dist: one rank has nothing to all-reduce; DINO's step is refused before any rank
+    // starts (not after the all-reduce sweep)
+    let o = ijepa(&["bench", "dist", "--nproc", "1"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("give at least 2"), "{:?}", outputs(&o));
+    let o = ijepa(&["bench", "dist", "--recipe", "dino"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("DINO runs on one process") && !out.contains("all-reduce"), "{out}{err}");
 }
 
 #[test]

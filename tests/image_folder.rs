@@ -68,6 +68,15 @@ fn pretrains_from_an_image_folder() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("on 36 images") && t.contains("done: 4 steps"), "{t}");
+    assert!(!t.contains("without an image"), "{t}");
+    // `limit` takes the first images in class order: the classes it leaves out are said
+    let limited = experiment(&d.join("data"), "fail").replace("on-error \"fail\"", "on-error \"fail\"\n        limit 16");
+    std::fs::write(&f, limited).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.matches("`limit 16` keeps the first 16 of the 36 training images").count(), 1, "{t}");
+    assert!(t.contains("leaves 1 of its 3 classes without an image"), "{t}");
 }
 
 /// A signal stops a run whose loader waits for data that never comes (a pipe named like an

@@ -268,6 +268,23 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("eval-linear-raw-pixels  [") && !t.contains("eval-linear-raw-pixels/"), "{t}");
+    // the encoder's linear probe does not depend on k either: the second point reuses the
+    // first's result (recorded under its own settings) instead of training the probe again
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.matches("is reused").count(), 1, "{t}");
+    assert_eq!(t.matches("eval linear   ijepa").count(), 1, "the probe trains once: {t}");
+    let records: Vec<serde_json::Value> = ["knn-k-knn-k-5", "knn-k-knn-k-10"]
+        .iter()
+        .map(|p| {
+            let dir = std::fs::read_dir(runs.join(p)).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("eval-linear-ijepa-")).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("eval.json")).unwrap()).unwrap()
+        })
+        .collect();
+    assert_eq!(records[0]["top1"], records[1]["top1"]);
+    assert_eq!((records[0]["varied"]["eval.knn.k"].as_str(), records[1]["varied"]["eval.knn.k"].as_str()), (Some("5"), Some("10")));
 }
 
 #[test]

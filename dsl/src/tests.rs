@@ -425,6 +425,36 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
     assert!(errs(r#"encoder width=64 depth=4 heads=2 patch=4; eval "knn" { features "last4" }"#).is_empty());
     assert_eq!(errs(r#"eval "finetune" { layer-decay 0 }"#), ["out_of_range"]);
     assert_eq!(errs(r#"eval "finetune" { drop-path 1 }"#), ["out_of_range"]);
+    // a setting only another protocol reads is refused, not ignored (it would still have moved
+    // the stage's hash)
+    for body in [
+        r#"eval "linear" { k 3 }"#,
+        r#"eval "linear" { c 5 }"#,
+        r#"eval "linear" { temperature 0.5 }"#,
+        r#"eval "linear" { split-file "s.txt" }"#,
+        r#"eval "knn" { head "linear" }"#,
+        r#"eval "knn" { epochs 7 }"#,
+        r#"eval "knn" { lr 0.5 }"#,
+        r#"eval "knn" { batch-size 3 }"#,
+        r#"eval "knn" { split-file "s.txt" }"#,
+        r#"eval "low-shot" { k 7 }"#,
+        r#"eval "finetune" { decay-every 2 }"#,
+        r#"eval "finetune" { c 1 }"#,
+    ] {
+        assert_eq!(errs(body), ["invalid_value"], "{body}");
+    }
+    // what each protocol reads stays accepted
+    for body in [
+        r#"eval "linear" { epochs 2; decay-every 1; batch-size 8; lr 0.1; weight-decay 0; held-out 0.2; head "bn-linear" }"#,
+        r#"eval "low-shot" { c 1 10; held-out 0.2; split-file "s.txt" }"#,
+        r#"eval "low-shot" fraction=0.1 { head "linear"; epochs 2; lr 0.1 }"#,
+        r#"eval "knn" { k 5; temperature 0.1; held-out 0.2; features "last" "last4" }"#,
+        r#"eval "finetune" { epochs 2; batch-size 8; lr 1e-3; weight-decay 0.05; held-out 0.1 }"#,
+    ] {
+        assert!(errs(body).is_empty() || errs(body) == ["conflict"], "{body}: {:?}", errs(body));
+    }
+    // the labelled images come from the split file or from a fraction, not both
+    assert_eq!(errs(r#"eval "low-shot" fraction=0.1 { split-file "s.txt" }"#), ["invalid_value"]);
 }
 
 #[test]

@@ -33,15 +33,32 @@ pub use ijepa_schema::MONITOR_HEADER;
 const TEMPERATURE: f64 = 0.07;
 
 /// RankMe of `[N, D]` features (float; any device): `exp(-sum p log p)`,
-/// `p = s / sum(s) + 1e-7`, `s` the singular values. 0 for an empty or all-zero matrix.
+/// `p = s / sum(s) + 1e-7`, `s` the min(N, D) singular values. 0 for an empty or all-zero
+/// matrix.
 pub fn rankme(x: &Tensor) -> Result<f64> {
-    let x = x.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
-    if x.size().len() != 2 || x.numel() == 0 {
+    let size = x.size();
+    if size.len() != 2 || x.numel() == 0 {
         return Ok(0.0);
     }
-    // singular values as the square roots of the Gram matrix's eigenvalues (float64: exact
-    // enough for a D x D matrix, and no LAPACK driver choice to make)
-    let gram = x.f_tr()?.f_matmul(&x)?;
+    // singular values as the square roots of the eigenvalues of the smaller Gram matrix, in
+    // float64 (float32's rounding, square-rooted, would lift the zero singular values into
+    // the entropy; and no LAPACK driver choice to make): D x D for an encoder's features,
+    // N x N for wider ones — the pixels of a 224 px crop have D = 150,528, whose D x D Gram
+    // matrix alone would be 181 GB — summed over column blocks, so that no float64 copy of
+    // the whole features is made
+    let gram = if size[0] < size[1] {
+        const BLOCK: i64 = 8192;
+        let x = x.f_to_device(Device::Cpu)?;
+        let mut gram = Tensor::f_zeros([size[0], size[0]], (Kind::Double, Device::Cpu))?;
+        for start in (0..size[1]).step_by(BLOCK as usize) {
+            let b = x.f_narrow(1, start, BLOCK.min(size[1] - start))?.f_to_kind(Kind::Double)?;
+            gram = gram.f_add(&b.f_matmul(&b.f_tr()?)?)?;
+        }
+        gram
+    } else {
+        let x = x.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
+        x.f_tr()?.f_matmul(&x)?
+    };
     let s = Tensor::f_linalg_eigvalsh(&gram, "L")?.f_clamp_min(0.0)?.f_sqrt()?;
     let total = s.f_sum(Kind::Double)?.f_double_value(&[])?;
     if total <= 0.0 || !total.is_finite() {
@@ -149,7 +166,7 @@ impl Measure {
             format!(
                 "the {} encoder is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
                  (epoch 0), effective rank {:.1}; a falling loss alone does not show learning (see \
-                 facebookresearch/ijepa#55): lower the learning rate, raise the EMA momentum or check the masks",
+                 facebookresearch/ijepa#55): lower the learning rate, check the masks or, with an EMA target encoder, raise its momentum",
                 self.encoder, self.knn, knn0, self.rankme
             )
         })
@@ -167,7 +184,7 @@ impl Measure {
         (!why.is_empty()).then(|| {
             format!(
                 "the {} encoder's features are collapsing ({}): the loss can still fall while every image maps \
-                 to nearly the same feature; lower the learning rate, raise the EMA momentum or check the masks",
+                 to nearly the same feature; lower the learning rate, check the masks or, with an EMA target encoder, raise its momentum",
                 self.encoder,
                 why.join(", ")
             )
@@ -248,6 +265,14 @@ mod tests {
         let r = rankme(&Tensor::ones([500, 64], (Kind::Float, Device::Cpu))).unwrap();
         assert!((r - 1.0).abs() < 0.01, "constant features gave RankMe {r}");
         assert_eq!(rankme(&Tensor::zeros([10, 4], (Kind::Float, Device::Cpu))).unwrap(), 0.0);
+        // wider than tall (the pixels of a large crop): the N x N Gram matrix gives the same
+        // spectrum as the transposed features, and a width whose D x D Gram matrix would need
+        // 181 GB (150,528: 224 x 224 x 3) is measured in memory the size of the features
+        let x = randn(&[300, 5], 5).matmul(&randn(&[5, 700], 6));
+        let (wide, tall) = (rankme(&x).unwrap(), rankme(&x.tr().contiguous()).unwrap());
+        assert!((wide - tall).abs() < 1e-3 * tall && (4.0..=5.05).contains(&wide), "{wide} vs {tall}");
+        let r = rankme(&randn(&[8, 150_528], 7)).unwrap();
+        assert!((7.0..=8.0).contains(&r), "8 random rows of 224 px pixels: {r}");
     }
 
     #[test]

@@ -119,17 +119,23 @@ pub struct Plan {
 /// The content hash of a pretraining run: every setting that can change its result, plus the
 /// number of processes; evaluations, the report, loader threads, the launcher and the cadence
 /// of logging and checkpoints (`log-every`, `checkpoint`: which rows and files are written,
-/// not the weights) are not part of it (adding an evaluation, changing `workers` or keeping
+/// not the weights), and for DINO the data block's augmentations (its multi-crop has its
+/// own) are not part of it (adding an evaluation, changing `workers` or keeping
 /// more checkpoints never retrains).
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     let mut e = exp.clone();
     e.log_every = Experiment::with_defaults("").log_every;
     e.checkpoint = Default::default();
+    // DINO's multi-crop has its own augmentations: the data block's are not read
+    if e.recipe == "dino" {
+        let d = ijepa_dsl::config::DataConfig::default();
+        (e.data.crop_scale, e.data.hflip, e.data.color_jitter, e.data.blur) = (d.crop_scale, d.hflip, d.color_jitter, d.blur);
+    }
     hash_with_cadence(&e, world_size)
 }
 
 /// The hash earlier versions gave a pretraining: [`pretrain_hash`] with `log-every` and
-/// `checkpoint` counted. It equals [`pretrain_hash`] for files that leave both
+/// `checkpoint` counted (and, for DINO, the data block's augmentations it does not read). It equals [`pretrain_hash`] for files that leave both
 /// at their defaults; for the others [`pretrain_stage`] still finds their folders.
 fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     hash_with_cadence(exp, world_size)
@@ -533,6 +539,15 @@ mod tests {
         let mut other = exp.clone();
         other.epochs += 1;
         assert_ne!(pretrain_hash(&exp, 1), pretrain_hash(&other, 1));
+        // the data block's augmentations train I-JEPA differently; DINO does not read them
+        let mut flipped = exp.clone();
+        flipped.data.hflip = 0.5;
+        flipped.data.crop_scale = (0.6, 1.0);
+        assert_ne!(pretrain_hash(&exp, 1), pretrain_hash(&flipped, 1));
+        let (mut dino, mut dino_flipped) = (exp.clone(), flipped.clone());
+        dino.recipe = "dino".into();
+        dino_flipped.recipe = "dino".into();
+        assert_eq!(pretrain_hash(&dino, 1), pretrain_hash(&dino_flipped, 1));
 
         let root = crate::testdir::scratch("plan", "legacy-hash");
         let (hash, dir) = pretrain_stage(&root, &chatty, 1);

@@ -604,7 +604,8 @@ fn record(
         resolution: Some(exp.data.crop_size as u64),
         features: features.into(),
         head: head.into(),
-        fraction: (cfg.protocol == EvalProtocol::LowShot).then_some(cfg.fraction),
+        // a split file names the labelled images: `train_examples` says how many, no fraction
+        fraction: (cfg.protocol == EvalProtocol::LowShot && cfg.split_file.is_none()).then_some(cfg.fraction),
         sweep: result.sweep.iter().map(|(p, acc)| SweepPoint { params: p.clone(), heldout_top1: *acc }).collect(),
         chosen: result.chosen.clone(),
         top1: result.top1,

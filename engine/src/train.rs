@@ -770,12 +770,13 @@ fn observe<R: Recipe>(
     let mut measures = crate::guard::torch(&format!("the monitor at epoch {epoch}"), || {
         m.measure(&recipe.feature_encoders(), recipe.device(), recipe.bf16())
     })?;
-    for w in measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg)) {
-        bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
-    }
-    // after training has started: features no better than the initial ones (read back from
-    // the file, so a resumed run compares with its own epoch 0)
+    // after training has started: a collapse (at epoch 0 the features are the random
+    // initialisation's, whose rank says nothing about training), and features no better than
+    // the initial ones (read back from the file, so a resumed run compares with its own epoch 0)
     if epoch > 0 {
+        for w in measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg)) {
+            bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
+        }
         let rows = crate::monitor::read_rows(path);
         let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(&rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0)));
         for w in stalled {

@@ -89,6 +89,27 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
         cfg.fraction = v;
     }
     read_children(cx, n.children(), &n.path, "eval", FIELDS, &mut cfg);
+    // a setting another protocol reads would be ignored here (and still move the stage's hash)
+    for &node in foreign_settings(protocol) {
+        if let Some(span) = cx.span_of(&n.sub(node)) {
+            cx.err(DslError::InvalidValue {
+                what: node.into(),
+                message: format!("`{node}` is not read by the {} evaluation: it would be ignored", cfg.name()),
+                span,
+                help: format!("`{node}` is a setting of {}; remove it here", readers(node)),
+            });
+        }
+    }
+    if protocol == EvalProtocol::LowShot && cfg.split_file.is_some() {
+        if let Some(span) = n.prop("fraction").and_then(|_| cx.span_of(&n.sub("fraction"))) {
+            cx.err(DslError::InvalidValue {
+                what: "fraction".into(),
+                message: "`split-file` names the labelled images, so `fraction` would be ignored".into(),
+                span,
+                help: "keep one of `fraction=` and `split-file`".into(),
+            });
+        }
+    }
     if cfg.head == HeadKind::Logistic && protocol == EvalProtocol::Linear {
         cx.err(DslError::InvalidValue {
             what: "head".into(),
@@ -120,6 +141,28 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     match existing {
         Some(i) => exp.evals[i] = cfg,
         None => exp.evals.push(cfg),
+    }
+}
+
+/// The nodes of an eval block that `protocol` does not read (the fine-tuning settings and
+/// `features` / `head` in fine-tuning have their own diagnostics).
+fn foreign_settings(protocol: EvalProtocol) -> &'static [&'static str] {
+    match protocol {
+        EvalProtocol::Linear => &["c", "split-file", "k", "temperature"],
+        EvalProtocol::LowShot => &["k", "temperature"],
+        EvalProtocol::Knn => &["head", "epochs", "decay-every", "batch-size", "lr", "weight-decay", "c", "split-file"],
+        EvalProtocol::Finetune => &["decay-every", "c", "split-file", "k", "temperature"],
+    }
+}
+
+/// The evaluations that read an eval-block node, for a diagnostic's help.
+fn readers(node: &str) -> &'static str {
+    match node {
+        "k" | "temperature" => "`eval \"knn\"`",
+        "c" => "`eval \"low-shot\"` with the logistic head",
+        "split-file" => "`eval \"low-shot\"`",
+        "head" | "decay-every" => "`eval \"linear\"` and `eval \"low-shot\"`",
+        _ => "`eval \"linear\"`, `eval \"low-shot\"` and `eval \"finetune\"`",
     }
 }
 

@@ -137,9 +137,42 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
         }
     };
     Ok(match cfg.limit {
-        Some(n) if split == Split::Train && n < ds.len() => Arc::new(Indexed { inner: ds, indices: (0..n).collect() }),
+        Some(n) if split == Split::Train && n < ds.len() => {
+            warn_missing_classes(ds.as_ref(), n);
+            Arc::new(Indexed { inner: ds, indices: (0..n).collect() })
+        }
         _ => ds,
     })
+}
+
+/// Warns (once per dataset and limit) when the first `n` images of `ds` leave classes out:
+/// an image folder lists its classes one after another, so `limit` keeps the first few
+/// classes only, while the test split has them all (the probes then cannot score above the
+/// share of the classes kept).
+fn warn_missing_classes(ds: &dyn Dataset, n: usize) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = vec![false; ds.num_classes()];
+    for i in 0..n {
+        if let Some(s) = usize::try_from(ds.label(i)).ok().and_then(|c| seen.get_mut(c)) {
+            *s = true;
+        }
+    }
+    let missing = seen.iter().filter(|s| !**s).count();
+    if missing == 0 {
+        return;
+    }
+    let key = format!("{} {n}", ds.describe(0));
+    let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if warned.contains(&key) {
+        return;
+    }
+    warned.push(key);
+    tracing::warn!(
+        "`limit {n}` keeps the first {n} of the {} training images in the dataset's order, which leaves {missing} of its {} classes without an image \
+         (an image folder lists its classes one after another); the test split has them all, so the probes cannot score above the share of classes kept",
+        ds.len(),
+        ds.num_classes()
+    );
 }
 
 /// A test folder must hold the training folder's classes, in the same sorted order: a label is

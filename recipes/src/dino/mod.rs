@@ -383,6 +383,21 @@ impl Dino {
     }
 }
 
+/// The data block's augmentation settings (names as written) that differ from their defaults:
+/// DINO's multi-crop has its own and does not read them.
+pub fn ignored_augmentations(data: &DataConfig) -> Vec<&'static str> {
+    let d = DataConfig::default();
+    [
+        ("crop-scale", data.crop_scale != d.crop_scale),
+        ("horizontal-flip", data.hflip != d.hflip),
+        ("color-jitter", data.color_jitter != d.color_jitter),
+        ("gaussian-blur", data.blur != d.blur),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
 /// The multi-crop transform of DINO for a data block and its settings.
 ///
 /// # Errors
@@ -425,6 +440,14 @@ impl Recipe for Dino {
     }
 
     fn train_transform(&self, data: &DataConfig) -> Result<Arc<dyn SampleTransform>> {
+        let unread = ignored_augmentations(data);
+        if !unread.is_empty() {
+            tracing::warn!(
+                "DINO's views come from its own multi-crop (`dino {{ global-scale ...; local-scale ... }}`, with DINO's flips, colour jitter, \
+                 blur and solarisation): the data block's {} are not read (nor part of the run's hash)",
+                unread.join(", ")
+            );
+        }
         Ok(Arc::new(multi_crop(data, &self.spec.dino)?))
     }
 
