@@ -446,15 +446,18 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
     // what each protocol reads stays accepted
     for body in [
         r#"eval "linear" { epochs 2; decay-every 1; batch-size 8; lr 0.1; weight-decay 0; held-out 0.2; head "bn-linear" }"#,
-        r#"eval "low-shot" { c 1 10; held-out 0.2; split-file "s.txt" }"#,
+        r#"eval "low-shot" { c 1 10; held-out 0.2 }"#,
         r#"eval "low-shot" fraction=0.1 { head "linear"; epochs 2; lr 0.1 }"#,
         r#"eval "knn" { k 5; temperature 0.1; held-out 0.2; features "last" "last4" }"#,
         r#"eval "finetune" { epochs 2; batch-size 8; lr 1e-3; weight-decay 0.05; held-out 0.1 }"#,
     ] {
         assert!(errs(body).is_empty() || errs(body) == ["conflict"], "{body}: {:?}", errs(body));
     }
+    // a split file names files of a whole image folder
+    assert_eq!(errs(r#"eval "low-shot" { split-file "s.txt" }"#), ["invalid_value"], "fashion-mnist has no files");
     // the labelled images come from the split file or from a fraction, not both
-    assert_eq!(errs(r#"eval "low-shot" fraction=0.1 { split-file "s.txt" }"#), ["invalid_value"]);
+    // (two errors here: both, and a split file on a dataset without files)
+    assert_eq!(errs(r#"eval "low-shot" fraction=0.1 { split-file "s.txt" }"#), ["invalid_value", "invalid_value"]);
 }
 
 #[test]
@@ -638,11 +641,11 @@ fn mae_experiments_read_their_decoder_and_random_mask() {
 
 #[test]
 fn dino_experiments_read_their_block() {
-    let e = exp("recipe \"dino\"\n dino {\n out-dim 4096\n hidden-dim 512\n bottleneck-dim 64\n norm-last-layer #false\n local-crops 6\n local-size 12\n local-scale 0.1 0.5\n global-scale 0.3 1.0\n teacher-temp 0.07\n warmup-teacher-temp-epochs 3\n momentum-teacher 0.99\n freeze-last-layer 0\n clip-grad 0\n }");
+    let e = exp("recipe \"dino\"\n dino {\n out-dim 4096\n hidden-dim 512\n bottleneck-dim 64\n norm-last-layer #false\n local-crops 6\n local-size 28\n local-scale 0.1 0.5\n global-scale 0.3 1.0\n teacher-temp 0.07\n warmup-teacher-temp-epochs 3\n momentum-teacher 0.99\n freeze-last-layer 0\n clip-grad 0\n }");
     assert_eq!(e.recipe, "dino");
     let d = &e.dino;
     assert_eq!((d.out_dim, d.hidden_dim, d.bottleneck_dim, d.norm_last_layer), (4096, 512, 64, false));
-    assert_eq!((d.local_crops, d.local_size, d.local_scale, d.global_scale), (6, 12, (0.1, 0.5), (0.3, 1.0)));
+    assert_eq!((d.local_crops, d.local_size, d.local_scale, d.global_scale), (6, 28, (0.1, 0.5), (0.3, 1.0)));
     assert_eq!((d.teacher_temp, d.warmup_teacher_temp, d.warmup_teacher_temp_epochs), (0.07, 0.04, 3));
     assert_eq!((d.momentum_teacher, d.freeze_last_layer, d.clip_grad, d.student_temp), (0.99, 0, 0.0, 0.1));
     // the official defaults; not serialised while default (stage hashes of other experiments keep)
@@ -650,6 +653,22 @@ fn dino_experiments_read_their_block() {
     assert_eq!(e.dino, DinoConfig::default());
     assert_eq!((e.dino.out_dim, e.dino.local_crops, e.dino.local_size), (65536, 8, 96));
     assert!(!serde_json::to_string(&e).unwrap().contains("\"dino\":{"));
+    // local crops are whole patches and smaller than the global crops (the default 96 px is
+    // the official size at 224 px: at 28 px it is refused, with the scaled size to write)
+    let small = "recipe \"dino\"\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=64 depth=2 heads=2 patch=4";
+    assert_eq!(errs(small), vec!["conflict"]);
+    let text = match parse_str("t.kdl", &format!("experiment \"t\" {{\n{small}\n}}\n")) {
+        Err(d) => d.render_plain(),
+        Ok(_) => String::new(),
+    };
+    assert!(text.contains("local crops of 96 px (the default 96) are larger than its 28 px global crops") && text.contains("local-size 12"), "{text}");
+    assert_eq!(errs(&format!("{small}\n dino {{ local-size 10; }}")), vec!["conflict"]);
+    assert!(errs(&format!("{small}\n dino {{ local-size 12; }}")).is_empty());
+    assert!(errs(&format!("{small}\n dino {{ local-crops 0; }}")).is_empty());
+    // MAE's random mask must keep a patch of the grid
+    let mae = "recipe \"mae\"\n data \"fashion-mnist\" { crop-size 16; }\n encoder width=64 depth=2 heads=2 patch=4\n decoder depth=1 width=32 heads=2";
+    assert_eq!(errs(&format!("{mae}\n mask \"random\" {{ ratio 0.99; }}")), vec!["conflict"]);
+    assert!(errs(&format!("{mae}\n mask \"random\" {{ ratio 0.9; }}")).is_empty());
     // main_dino.py's learning rate unless written: from 0 over 10 epochs to blr 5e-4 x batch / 256
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr, e.optimizer.lr.final_), (0.0, 10.0, Some(5e-4), 1e-6));
     let e = exp("recipe \"dino\"\n optimizer \"adamw\" { lr start=1e-4 peak=5e-4 final=1e-6 warmup-epochs=1; }");

@@ -17,6 +17,70 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     data_source_rules(cx, exp);
     distributed_rules(cx, exp);
     last4_needs_four_blocks(cx, exp);
+    random_mask_keeps_a_patch(cx, exp);
+    dino_local_crops_fit(cx, exp);
+}
+
+/// MAE's random mask keeps `floor(N x (1 - ratio))` of the N patches (official
+/// `random_masking`): a ratio that keeps none leaves the encoder nothing to read.
+fn random_mask_keeps_a_patch(cx: &mut Ctx, exp: &Experiment) {
+    if exp.recipe != "mae" || exp.mask.kind != crate::config::MaskKind::Random || !cx.ok(&["mask", "mask.ratio", "encoder.patch", "encoder.preset", "data.crop-size"]) {
+        return;
+    }
+    let Some(g) = grid(exp) else { return };
+    let n = g * g;
+    if (n as f64 * (1.0 - exp.mask.ratio)) as usize >= 1 {
+        return;
+    }
+    cx.err(DslError::Conflict {
+        message: format!("mask ratio {} keeps no patch of the {g}x{g} grid's {n}", exp.mask.ratio),
+        span: cx.span_or(&["mask.ratio", "mask"]),
+        label: "masks every patch".into(),
+        other: cx.span_of("data.crop-size").or(cx.span_of("encoder.patch")),
+        other_label: format!("{n} patches"),
+        help: format!("a ratio of at most {:.4} keeps one patch of {n}", 1.0 - 1.0 / n as f64),
+    });
+}
+
+/// DINO's local crops are cut in patches like the global ones (a side that is a multiple of
+/// the patch) and are the small views (no larger than the global crop: the default 96 px is
+/// the official size for 224 px crops). Checked when the file writes the local size, the crop
+/// size or the patch (the bare defaults are left to the model's own check).
+fn dino_local_crops_fit(cx: &mut Ctx, exp: &Experiment) {
+    let d = &exp.dino;
+    if exp.recipe != "dino" || d.local_crops == 0 || !cx.ok(&["dino", "dino.local-size", "dino.local-crops", "encoder.patch", "encoder.preset", "data.crop-size"]) {
+        return;
+    }
+    // an experiment that writes none of the three keeps the defaults' behaviour (96 px local
+    // crops, checked when the model is built)
+    if ["dino.local-size", "data.crop-size", "encoder.patch"].iter().all(|p| cx.span_of(p).is_none()) {
+        return;
+    }
+    let (patch, crop, local) = (exp.encoder.patch_size.max(1), exp.data.crop_size, d.local_size);
+    let suggest = {
+        let whole = ((crop as f64 * 96.0 / 224.0 / patch as f64).round() as usize).clamp(1, (crop / patch).max(1));
+        format!("local-size {} (the official 96/224 of the crop, in whole patches)", whole * patch)
+    };
+    let default_note = if cx.span_of("dino.local-size").is_none() { format!(" (the default {local})") } else { String::new() };
+    if !local.is_multiple_of(patch) {
+        cx.err(DslError::Conflict {
+            message: format!("DINO's local crops of {local} px{default_note} are not a whole number of {patch} px patches"),
+            span: cx.span_or(&["dino.local-size", "dino"]),
+            label: format!("{local} px"),
+            other: cx.span_of("encoder.patch"),
+            other_label: format!("{patch} px patches"),
+            help: format!("write {suggest}"),
+        });
+    } else if local > crop {
+        cx.err(DslError::Conflict {
+            message: format!("DINO's local crops of {local} px{default_note} are larger than its {crop} px global crops"),
+            span: cx.span_or(&["dino.local-size", "dino"]),
+            label: format!("{local} px"),
+            other: cx.span_of("data.crop-size"),
+            other_label: format!("{crop} px global crops"),
+            help: format!("the local crops are the small views: write {suggest}"),
+        });
+    }
 }
 
 /// `features "last4"` pools the last four blocks: the encoder needs at least four (found here,
@@ -133,6 +197,28 @@ fn data_source_rules(cx: &mut Ctx, exp: &Experiment) {
             help: "use `subset` with data \"image-folder\", or `limit N` for the first N images"
                 .into(),
         });
+    }
+    // a split file names files of a whole image folder (found here, not after the pretraining)
+    for e in exp.evals.iter().filter(|e| e.split_file.is_some() && e.protocol == crate::config::EvalProtocol::LowShot) {
+        let at = format!("eval.{}.split-file", e.name());
+        if !cx.ok(&[&at, "data.limit", "data.subset"]) {
+            continue;
+        }
+        let why = if *kind != DatasetKind::ImageFolder {
+            Some("a split file names files of an image folder; this dataset has none")
+        } else if exp.data.limit.is_some() || exp.data.subset.is_some() {
+            Some("a split file names files of the whole image folder, which `limit` / `subset` cut")
+        } else {
+            None
+        };
+        if let Some(message) = why {
+            cx.err(DslError::InvalidValue {
+                what: "split-file".into(),
+                message: message.into(),
+                span: cx.span_or(&[&at, &format!("eval.{}", e.name())]),
+                help: "use `fraction=` for a share of each class's labels, or data \"image-folder\" root=... without `limit` / `subset`".into(),
+            });
+        }
     }
     if exp.data.test_root.is_some() && *kind != DatasetKind::ImageFolder && cx.ok(&["data.test-root"]) {
         cx.err(DslError::InvalidValue {

@@ -370,8 +370,14 @@ fn a_zip_sweep_may_repeat_values_but_not_points() {
 
 #[test]
 fn point_names_are_unique_and_folder_safe() {
+    // file names with a slash, a colon and a space (a low-shot split file, which needs an
+    // image folder)
+    let folder = TINY.replace(
+        "data \"fashion-mnist\" { crop-size 32; batch-size 16 }",
+        "data \"image-folder\" root=\"/data/train\" { test-root \"/data/val\"; crop-size 32; batch-size 16 }\n    eval \"low-shot\"",
+    );
     let s = sweep(&format!(
-        "{TINY}\nsweep {{\n vary \"eval.linear.split-file\" \"a/b.txt\" \"a:b.txt\" \"a b.txt\"\n vary \"encoder.width\" 96 192\n vary \"predictor.width\" 48 96\n vary \"device\" \"cpu\" \"cuda:0\"\n}}"
+        "{folder}\nsweep {{\n vary \"eval.low-shot.split-file\" \"a/b.txt\" \"a:b.txt\" \"a b.txt\"\n vary \"encoder.width\" 96 192\n vary \"predictor.width\" 48 96\n vary \"device\" \"cpu\" \"cuda:0\"\n}}"
     ));
     assert_eq!(s.points.len(), 24);
     let mut names: Vec<&str> = s.points.iter().map(|p| p.name.as_str()).collect();
@@ -382,10 +388,10 @@ fn point_names_are_unique_and_folder_safe() {
     // two settings named `width`: both get their full path
     assert_eq!(
         names[0],
-        "linear-split-file-a-b.txt_encoder-width-96_predictor-width-48_device-cpu"
+        "low-shot-split-file-a-b.txt_encoder-width-96_predictor-width-48_device-cpu"
     );
     assert!(names
-        .contains(&"linear-split-file-a-b.txt_encoder-width-96_predictor-width-48_device-cpu-2"));
+        .contains(&"low-shot-split-file-a-b.txt_encoder-width-96_predictor-width-48_device-cpu-2"));
     assert_eq!(s.points[1].varied["device"], "cuda:0");
     names.sort();
     names.dedup();

@@ -499,16 +499,17 @@ fn evaluate(exp: &Experiment, cfg: &EvalConfig, train: &Features, test: &Feature
         }
         EvalProtocol::Knn => {
             let top1 = knn::knn(train, test, num_classes, cfg.k, cfg.temperature)?;
-            (ProbeResult { sweep: Vec::new(), chosen: knn_point(cfg), top1, curve: Vec::new() }, train.y.len())
+            (ProbeResult { sweep: Vec::new(), chosen: knn_point(cfg, train.y.len()), top1, curve: Vec::new() }, train.y.len())
         }
         EvalProtocol::Finetune => return Err(Error::Config("fine-tuning does not read frozen features".into())),
     };
     Ok((result, n_train))
 }
 
-/// kNN's (fixed) hyper-parameters, as recorded.
-fn knn_point(cfg: &EvalConfig) -> BTreeMap<String, f64> {
-    BTreeMap::from([("k".to_string(), cfg.k as f64), ("temperature".to_string(), cfg.temperature)])
+/// kNN's (fixed) hyper-parameters, as recorded: the `k` that voted (at most the `neighbours`
+/// there were, as [`knn::knn`] clamps it).
+fn knn_point(cfg: &EvalConfig, neighbours: usize) -> BTreeMap<String, f64> {
+    BTreeMap::from([("k".to_string(), cfg.k.min(neighbours.max(1)) as f64), ("temperature".to_string(), cfg.temperature)])
 }
 
 /// The first phase of a probe over several feature sets: its hyper-parameters chosen on the
@@ -531,7 +532,7 @@ fn choose_on_heldout(exp: &Experiment, cfg: &EvalConfig, train: &Features, num_c
         }
         EvalProtocol::Knn => {
             let heldout = knn::knn_heldout(train, num_classes, cfg.k, cfg.temperature, cfg.heldout, exp.seed)?;
-            (vec![(knn_point(cfg), heldout)], knn_point(cfg))
+            (vec![(knn_point(cfg, train.y.len()), heldout)], knn_point(cfg, train.y.len()))
         }
         EvalProtocol::Finetune => return Err(Error::Config("fine-tuning does not read frozen features".into())),
     };
@@ -652,6 +653,13 @@ mod tests {
     /// Choosing a feature set on held-out data, then retraining only the winner at the point it
     /// chose (`choose_on_heldout` + `evaluate_at`), reports exactly what the whole probe reports
     /// on the winning set alone (its own sweep and retraining): for each protocol and head.
+    #[test]
+    fn knn_records_the_k_that_voted() {
+        let cfg = EvalConfig { k: 1000, ..EvalConfig::defaults(EvalProtocol::Knn) };
+        assert_eq!(knn_point(&cfg, 160)["k"], 160.0);
+        assert_eq!(knn_point(&cfg, 5000)["k"], 1000.0);
+    }
+
     #[test]
     fn the_winner_retrained_alone_scores_what_the_whole_probe_scores() {
         tch::manual_seed(0);

@@ -240,7 +240,22 @@ pub fn logistic_sweep(train: &Features, num_classes: usize, cfg: &LogisticCfg) -
         Some(i) => cfg.cs[i],
         None => cfg.cs[0],
     };
+    // every C scored alike: the validation data cannot tell them apart (a few labels per
+    // class, e.g. one per class in a fold), so the choice is the grid's first, not a finding
+    if undecided(&sweep) {
+        tracing::warn!(
+            "logistic probe: every C of the grid scored {:.2}% in validation on {} labelled example(s); C = {c} (the grid's first) is kept \
+             without evidence: more labels per class would let the validation choose",
+            sweep[0].1,
+            train.len()
+        );
+    }
     Ok((sweep, c))
+}
+
+/// Whether a validation sweep of several points scored them all alike (nothing was chosen).
+pub(crate) fn undecided(sweep: &Sweep) -> bool {
+    sweep.len() > 1 && sweep.iter().all(|(_, s)| *s == sweep[0].1)
 }
 
 /// The recorded form of a C.
@@ -271,6 +286,15 @@ pub fn logistic_probe(train: &Features, test: &Features, num_classes: usize, cfg
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_sweep_whose_scores_all_tie_is_undecided() {
+        let p = |c: f64, s: f64| (super::param(c), s);
+        assert!(super::undecided(&vec![p(0.01, 40.0), p(0.1, 40.0), p(1.0, 40.0)]));
+        assert!(!super::undecided(&vec![p(0.01, 40.0), p(0.1, 45.0)]));
+        assert!(!super::undecided(&vec![p(0.01, 40.0)]), "one point is no choice to make");
+        assert!(!super::undecided(&Vec::new()));
+    }
+
     use super::super::linear::tests::{blobs, shuffled};
     use super::*;
 
