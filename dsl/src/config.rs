@@ -891,6 +891,36 @@ pub enum Precision {
     Bf16,
 }
 
+/// Patches a random mask keeps per image: `int(L * (1 - ratio))`, as the official MAE code
+/// truncates (the language's check and MAE's masking both use it).
+pub fn len_keep(num_patches: usize, mask_ratio: f64) -> usize {
+    (num_patches as f64 * (1.0 - mask_ratio)) as usize
+}
+
+impl DataConfig {
+    /// The training augmentations this block sets away from their defaults, by their names in
+    /// the language (`crop-scale`, `horizontal-flip`, `color-jitter`, `gaussian-blur`).
+    pub fn augmentations_set(&self) -> Vec<&'static str> {
+        let d = DataConfig::default();
+        [
+            ("crop-scale", self.crop_scale != d.crop_scale),
+            ("horizontal-flip", self.hflip != d.hflip),
+            ("color-jitter", self.color_jitter != d.color_jitter),
+            ("gaussian-blur", self.blur != d.blur),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
+    /// This block with those augmentations at their defaults (what a recipe that does not
+    /// read them, DINO, trains on).
+    pub fn without_augmentations(&self) -> DataConfig {
+        let d = DataConfig::default();
+        DataConfig { crop_scale: d.crop_scale, hflip: d.hflip, color_jitter: d.color_jitter, blur: d.blur, ..self.clone() }
+    }
+}
+
 impl Default for DataConfig {
     fn default() -> Self {
         Self {

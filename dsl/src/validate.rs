@@ -29,7 +29,7 @@ fn random_mask_keeps_a_patch(cx: &mut Ctx, exp: &Experiment) {
     }
     let Some(g) = grid(exp) else { return };
     let n = g * g;
-    if (n as f64 * (1.0 - exp.mask.ratio)) as usize >= 1 {
+    if crate::config::len_keep(n, exp.mask.ratio) >= 1 {
         return;
     }
     cx.err(DslError::Conflict {
@@ -62,25 +62,27 @@ fn dino_local_crops_fit(cx: &mut Ctx, exp: &Experiment) {
         format!("local-size {} (the official 96/224 of the crop, in whole patches)", whole * patch)
     };
     let default_note = if cx.span_of("dino.local-size").is_none() { format!(" (the default {local})") } else { String::new() };
-    if !local.is_multiple_of(patch) {
-        cx.err(DslError::Conflict {
-            message: format!("DINO's local crops of {local} px{default_note} are not a whole number of {patch} px patches"),
-            span: cx.span_or(&["dino.local-size", "dino"]),
-            label: format!("{local} px"),
-            other: cx.span_of("encoder.patch"),
-            other_label: format!("{patch} px patches"),
-            help: format!("write {suggest}"),
-        });
+    // what is wrong, the setting it is wrong against, and the help
+    let (problem, other, other_label, help) = if !local.is_multiple_of(patch) {
+        (format!("are not a whole number of {patch} px patches"), "encoder.patch", format!("{patch} px patches"), format!("write {suggest}"))
     } else if local > crop {
-        cx.err(DslError::Conflict {
-            message: format!("DINO's local crops of {local} px{default_note} are larger than its {crop} px global crops"),
-            span: cx.span_or(&["dino.local-size", "dino"]),
-            label: format!("{local} px"),
-            other: cx.span_of("data.crop-size"),
-            other_label: format!("{crop} px global crops"),
-            help: format!("the local crops are the small views: write {suggest}"),
-        });
-    }
+        (
+            format!("are larger than its {crop} px global crops"),
+            "data.crop-size",
+            format!("{crop} px global crops"),
+            format!("the local crops are the small views: write {suggest}"),
+        )
+    } else {
+        return;
+    };
+    cx.err(DslError::Conflict {
+        message: format!("DINO's local crops of {local} px{default_note} {problem}"),
+        span: cx.span_or(&["dino.local-size", "dino"]),
+        label: format!("{local} px"),
+        other: cx.span_of(other),
+        other_label,
+        help,
+    });
 }
 
 /// `features "last4"` pools the last four blocks: the encoder needs at least four (found here,

@@ -128,17 +128,9 @@ pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     e.checkpoint = Default::default();
     // DINO's multi-crop has its own augmentations: the data block's are not read
     if e.recipe == "dino" {
-        let d = ijepa_dsl::config::DataConfig::default();
-        (e.data.crop_scale, e.data.hflip, e.data.color_jitter, e.data.blur) = (d.crop_scale, d.hflip, d.color_jitter, d.blur);
+        e.data = e.data.without_augmentations();
     }
-    hash_with_cadence(&e, world_size)
-}
-
-/// The hash earlier versions gave a pretraining: [`pretrain_hash`] with `log-every` and
-/// `checkpoint` counted (and, for DINO, the data block's augmentations it does not read). It equals [`pretrain_hash`] for files that leave both
-/// at their defaults; for the others [`pretrain_stage`] still finds their folders.
-fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
-    hash_with_cadence(exp, world_size)
+    legacy_pretrain_hash(&e, world_size)
 }
 
 /// The hash and folder of `exp`'s pretraining under `runs_dir`: those of [`pretrain_hash`],
@@ -158,7 +150,11 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
     (hash, dir)
 }
 
-fn hash_with_cadence(exp: &Experiment, world_size: usize) -> String {
+/// The hash earlier versions gave a pretraining: [`pretrain_hash`] with `log-every` and
+/// `checkpoint` counted (and, for DINO, the data block's augmentations it does not read). It
+/// equals [`pretrain_hash`] for files that leave those at their defaults; for the others
+/// [`pretrain_stage`] still finds their folders.
+fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     let mut e = exp.clone();
     e.evals.clear();
     e.report = false;
@@ -208,12 +204,11 @@ pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &s
 /// The settings of a sweep point a baseline of the `protocol` evaluation depends on (data,
 /// encoder, seed, that evaluation's own settings: not another protocol's).
 fn baseline_varied(varied: &BTreeMap<String, String>, protocol: &str) -> BTreeMap<String, String> {
-    let own = format!("eval.{protocol}.");
+    let own = format!("eval.{protocol}");
+    let of_own = |k: &str| k.strip_prefix(own.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
     varied
         .iter()
-        .filter(|(k, _)| {
-            k.starts_with("data.") || k.starts_with("encoder") || k.starts_with(&own) || **k == own[..own.len() - 1] || k.as_str() == "seed"
-        })
+        .filter(|(k, _)| k.starts_with("data.") || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

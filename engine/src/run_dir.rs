@@ -76,9 +76,6 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     write_atomic(path, text.as_bytes())
 }
 
-/// Name of the lock file in a stage folder.
-pub const LOCK_FILE: &str = ijepa_schema::LOCK;
-
 /// One process per stage folder: an exclusive, non-blocking `flock` on `<dir>/.lock`, held
 /// until dropped. The kernel releases it when the holder exits however it ends (SIGKILL, a
 /// crash, a power cut on the next boot), so a lock left behind by a killed process never
@@ -98,7 +95,7 @@ impl StageLock {
     /// [`Error::Io`] when the folder or file cannot be created.
     pub fn acquire(dir: &Path) -> Result<StageLock> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = dir.join(LOCK_FILE);
+        let path = dir.join(ijepa_schema::LOCK);
         let mut file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)

@@ -117,11 +117,11 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
             let models = import::load_models(&source.checkpoint)?;
             let sd = models.module(&entry.feature_module).or(models.encoder.as_ref()).ok_or_else(|| Error::Checkpoint {
                 path: source.checkpoint.clone(),
-                message: if entry.feature_module == "encoder" {
-                    "holds no `encoder` to evaluate (a checkpoint of another recipe?)".to_string()
-                } else {
-                    format!("holds no `{}` (nor `encoder`) to evaluate (a checkpoint of another recipe?)", entry.feature_module)
-                },
+                message: format!(
+                    "holds no `{}`{} to evaluate (a checkpoint of another recipe?)",
+                    entry.feature_module,
+                    if entry.feature_module == "encoder" { "" } else { " (nor `encoder`)" }
+                ),
             })?;
             store.load_strict(&import::to_map(sd), &source.checkpoint)?;
         }

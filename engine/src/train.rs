@@ -110,7 +110,6 @@ fn precision_line(exp: &Experiment, dev: tch::Device) -> String {
     }
 }
 
-
 /// Columns of `metrics.csv`.
 /// The `metrics.csv` header of a recipe: step, epoch, loss, lr, wd, its schedules (`momentum`
 /// for I-JEPA), its statistics, then ms_per_step, img_per_s, skipped. I-JEPA's is

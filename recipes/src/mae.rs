@@ -148,10 +148,7 @@ pub struct Masking {
     pub ids_restore: Tensor,
 }
 
-/// Patches kept per image: `int(L * (1 - ratio))`, as the official code truncates.
-pub fn len_keep(num_patches: usize, mask_ratio: f64) -> usize {
-    (num_patches as f64 * (1.0 - mask_ratio)) as usize
-}
+pub use ijepa_dsl::config::len_keep;
 
 /// What `ijepa masks` prints for an MAE experiment (the recipe's `MasksFn` entry): the grid
 /// and how many patches the random mask keeps. There are no blocks to draw, so a PNG is refused.

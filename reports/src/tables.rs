@@ -574,9 +574,10 @@ pub fn to_csv(df: &DataFrame) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn numbers_read_exponents_signs_and_ranges() {
-        use super::numbers;
         assert_eq!(numbers("0.15-0.2"), [0.15, 0.2]);
         assert_eq!(numbers("[0.15, 0.2]"), [0.15, 0.2]);
         assert_eq!(numbers("4"), [4.0]);
@@ -591,7 +592,6 @@ mod tests {
         v.sort_by(|a, b| numbers(a).partial_cmp(&numbers(b)).unwrap());
         assert_eq!(v, ["1e-4", "5e-4", "1e-3"]);
     }
-    use super::*;
 
     #[test]
     fn paper_csv_parses_and_dedups() {

@@ -286,17 +286,17 @@ pub fn logistic_probe(train: &Features, test: &Features, num_classes: usize, cfg
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_sweep_whose_scores_all_tie_is_undecided() {
-        let p = |c: f64, s: f64| (super::param(c), s);
-        assert!(super::undecided(&vec![p(0.01, 40.0), p(0.1, 40.0), p(1.0, 40.0)]));
-        assert!(!super::undecided(&vec![p(0.01, 40.0), p(0.1, 45.0)]));
-        assert!(!super::undecided(&vec![p(0.01, 40.0)]), "one point is no choice to make");
-        assert!(!super::undecided(&Vec::new()));
-    }
-
     use super::super::linear::tests::{blobs, shuffled};
     use super::*;
+
+    #[test]
+    fn a_sweep_whose_scores_all_tie_is_undecided() {
+        let p = |c: f64, s: f64| (param(c), s);
+        assert!(undecided(&vec![p(0.01, 40.0), p(0.1, 40.0), p(1.0, 40.0)]));
+        assert!(!undecided(&vec![p(0.01, 40.0), p(0.1, 45.0)]));
+        assert!(!undecided(&vec![p(0.01, 40.0)]), "one point is no choice to make");
+        assert!(!undecided(&Vec::new()));
+    }
 
     #[test]
     fn separable_blobs_and_shuffled_labels() {

@@ -383,21 +383,6 @@ impl Dino {
     }
 }
 
-/// The data block's augmentation settings (names as written) that differ from their defaults:
-/// DINO's multi-crop has its own and does not read them.
-pub fn ignored_augmentations(data: &DataConfig) -> Vec<&'static str> {
-    let d = DataConfig::default();
-    [
-        ("crop-scale", data.crop_scale != d.crop_scale),
-        ("horizontal-flip", data.hflip != d.hflip),
-        ("color-jitter", data.color_jitter != d.color_jitter),
-        ("gaussian-blur", data.blur != d.blur),
-    ]
-    .into_iter()
-    .filter_map(|(name, set)| set.then_some(name))
-    .collect()
-}
-
 /// The multi-crop transform of DINO for a data block and its settings.
 ///
 /// # Errors
@@ -440,7 +425,8 @@ impl Recipe for Dino {
     }
 
     fn train_transform(&self, data: &DataConfig) -> Result<Arc<dyn SampleTransform>> {
-        let unread = ignored_augmentations(data);
+        // DINO's multi-crop has its own augmentations
+        let unread = data.augmentations_set();
         if !unread.is_empty() {
             tracing::warn!(
                 "DINO's views come from its own multi-crop (`dino {{ global-scale ...; local-scale ... }}`, with DINO's flips, colour jitter, \
