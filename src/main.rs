@@ -279,10 +279,12 @@ fn main() -> ExitCode {
         Command::Bench { what } => bench::run(*what),
         Command::Parity { fixture, weights, device } => cmd_parity(&fixture, weights.as_deref(), &device),
         Command::ImportCheckpoint { file, out, heads } => {
+            not_an_input(out.as_deref(), "--out", &[&file])?;
             println!("{}", ijepa::checkpoints::import_checkpoint(&file, out, heads)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { file, format, encoder, heads, out } => {
+            not_an_input(Some(&out), "--out", &[&file])?;
             println!("{}", ijepa::checkpoints::export_encoder(&file, format, encoder, heads, &out)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -455,16 +457,47 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
+    not_an_input(out.as_deref(), "--out", &[file])?;
     let mut exp = study.points[0].experiment.clone();
     exp.name = study.name.clone();
     launch::write_sbatch(&exp, file, runs_dir, out, submit)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses an output path that is one of the command's input files (`--out FILE.yaml` of
+/// `import-yaml FILE.yaml` would replace the input with the output).
+fn not_an_input(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path]) -> Result<(), String> {
+    let Some(out) = out else { return Ok(()) };
+    // the output need not exist yet: its folder, resolved, and its name
+    let resolved = |p: &std::path::Path| {
+        p.canonicalize().ok().or_else(|| {
+            let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            Some(parent.canonicalize().ok()?.join(p.file_name()?))
+        })
+    };
+    let Some(target) = resolved(out) else { return Ok(()) };
+    match inputs.iter().find(|i| resolved(i).as_ref() == Some(&target)) {
+        Some(input) => Err(format!("{flag} {} is the input file {}: writing it would replace the input; choose another path", out.display(), input.display())),
+        None => Ok(()),
+    }
+}
+
 fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<PathBuf>) -> CmdResult {
+    not_an_input(out.as_deref(), "--out", &[file])?;
     let text = std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
     let name = name.unwrap_or_else(|| ijepa_dsl::import_yaml::default_name(file));
     let kdl = ijepa_dsl::import_yaml::yaml_to_kdl(&text, &file.display().to_string(), &name)?;
+    // values the YAML reader takes as they are (a negative lr, ipe_scale 0, a patch that does
+    // not divide the crop) are the language's to judge: an experiment `check` would refuse is
+    // not written
+    if let Err(d) = ijepa_dsl::parse_str(&format!("{} (imported)", file.display()), &kdl) {
+        return Err(format!(
+            "{} converts to an experiment the language refuses (nothing written):\n{}",
+            file.display(),
+            d.render_plain()
+        )
+        .into());
+    }
     match out {
         Some(out) => {
             std::fs::write(&out, &kdl).map_err(|e| format!("writing {}: {e}", out.display()))?;
@@ -567,6 +600,10 @@ fn cmd_estimate(file: &std::path::Path, point: Option<&str>, opts: ijepa::estima
 }
 
 fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_size: Option<usize>, png: Option<PathBuf>) -> CmdResult {
+    not_an_input(png.as_deref(), "--png", &[file])?;
+    if let Some(p) = png.as_deref().filter(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))) {
+        return Err(format!("--png {} writes a PNG image: name it with .png", p.display()).into());
+    }
     let exp = match load(file, point, Inputs::Unchecked) {
         Ok(x) => x,
         Err(code) => return Ok(code),

@@ -919,6 +919,26 @@ impl DataConfig {
         let d = DataConfig::default();
         DataConfig { crop_scale: d.crop_scale, hflip: d.hflip, color_jitter: d.color_jitter, blur: d.blur, ..self.clone() }
     }
+
+    /// What an evaluation of a baseline (raw pixels, random init) reads of this block: the
+    /// images and their evaluation transform, not the pretraining's batch size or loader
+    /// threads, nor the augmentations unless `augmented` (fine-tuning trains with them). Those
+    /// are set to fixed values (the defaults; no threads), so changing them does not repeat a
+    /// baseline's evaluation.
+    pub fn read_by_evaluation(&self, augmented: bool) -> DataConfig {
+        let base = if augmented { self.clone() } else { self.without_augmentations() };
+        DataConfig { batch_size: DataConfig::default().batch_size, workers: 0, prefetch: 0, ..base }
+    }
+
+    /// The data block's setting names (`vary "data.NAME"`) that an evaluation of a baseline
+    /// does not read (see [`DataConfig::read_by_evaluation`]).
+    pub fn unread_by_evaluation(augmented: bool) -> &'static [&'static str] {
+        if augmented {
+            &["batch-size", "workers", "prefetch"]
+        } else {
+            &["batch-size", "workers", "prefetch", "crop-scale", "horizontal-flip", "color-jitter", "gaussian-blur"]
+        }
+    }
 }
 
 impl Default for DataConfig {

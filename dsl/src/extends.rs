@@ -36,6 +36,8 @@ pub(crate) fn resolve(cx: &mut Ctx, n: &Node) -> Option<Experiment> {
         return None;
     }
     let path = lexical(&cx.origin.dir.join(&v.value));
+    // `extends "."` from the current folder folds to nothing: name it as the folder it is
+    let path = if path.as_os_str().is_empty() { PathBuf::from(".") } else { path };
     let shown = path.display().to_string();
     if let Some(chain) = find_cycle(&cx.origin.stack, &path) {
         cx.err(DslError::ExtendsCycle {
@@ -140,6 +142,9 @@ fn base_of(path: &Path) -> Option<PathBuf> {
 /// The text of a base file; an error message when it is not a readable, reasonably sized file.
 fn read_base(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if meta.is_dir() {
+        return Err("a folder, not an experiment file".into());
+    }
     if !meta.is_file() {
         return Err("not a regular file".into());
     }

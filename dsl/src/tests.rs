@@ -756,3 +756,55 @@ sweep "grid" {
     // without the sweep, the decoder is another recipe's setting
     assert_eq!(errs("encoder width=96 depth=2 heads=3 patch=4\n decoder depth=1"), vec!["not_of_recipe"]);
 }
+
+/// Rules found by an adversarial pass: each was accepted by `check` and failed (or trained
+/// something else) at run time.
+#[test]
+fn run_time_failures_are_found_at_check() {
+    let mask = "mask \"multi-block\" { min-keep 4 }";
+    // nothing held out to choose among a grid or among feature sets
+    assert_eq!(errs("eval \"linear\" { held-out 0 }"), ["conflict"]);
+    assert_eq!(errs("eval \"knn\" { held-out 0; features \"last\" \"last4\" }\nencoder width=32 depth=4 heads=2 patch=14"), ["conflict"]);
+    assert_eq!(errs("eval \"finetune\" { held-out 0; lr 1e-3 2e-3 }"), ["conflict"]);
+    assert!(errs("eval \"finetune\" { held-out 0 }").is_empty());
+    assert!(errs("eval \"linear\" { held-out 0; lr 0.1; weight-decay 0 }").is_empty());
+    assert!(errs("eval \"knn\" { held-out 0 }").is_empty());
+    // the logistic probe cross-validates its C grid
+    assert!(errs("eval \"low-shot\" { held-out 0; c 1 10 }").is_empty());
+    // a single patch leaves nothing to mask (I-JEPA, MAE); DINO has no masks
+    let one = "data fashion-mnist { crop-size 4 }\nencoder width=32 depth=1 heads=2 patch=4";
+    assert_eq!(errs(&format!("{one}\nmask \"random\" {{ ratio 0.5 }}")), ["conflict"]);
+    assert_eq!(errs(&format!("{one}\nrecipe \"mae\"")), ["conflict"]);
+    assert!(errs(&format!("{one}\nrecipe \"dino\"\ndino {{ local-crops 0; }}")).is_empty());
+    // `limit` with the monitor's images and the batch
+    let small = format!("data fashion-mnist {{ crop-size 28; limit 64; batch-size 16 }}\nencoder width=32 depth=1 heads=2 patch=4\n{mask}");
+    assert!(errs(&small).is_empty());
+    assert_eq!(errs(&format!("{small}\nmonitor images=64")), ["conflict"]);
+    assert_eq!(errs(&format!("{small}\nmonitor images=50")), ["conflict"], "14 images left, batch 16");
+    assert!(errs(&format!("{small}\nmonitor images=40 k=5")).is_empty());
+    assert_eq!(errs(&small.replace("batch-size 16", "batch-size 128")), ["conflict"]);
+    assert_eq!(errs(&format!("{small}\ndistributed {{ gpus-per-node 8 }}")), ["conflict"], "8 per process");
+    // an MLP rounded to no width
+    assert_eq!(errs("encoder width=128 depth=1 heads=2 patch=14 mlp-ratio=0.001"), ["conflict"]);
+    assert!(errs("encoder width=128 depth=1 heads=2 patch=14 mlp-ratio=0.01").is_empty());
+    assert_eq!(errs("predictor width=64 heads=2 mlp-ratio=0.01"), ["conflict"]);
+    // DINO's schedules are not stretched
+    assert_eq!(errs("recipe \"dino\"\nipe-scale 1.25"), ["invalid_value"]);
+    // a collective timeout libtorch's clock cannot hold
+    assert_eq!(errs("distributed { timeout 10000000000 }"), ["out_of_range"]);
+    assert_eq!(errs("distributed { timeout \"9999999h\" }"), ["out_of_range"]);
+    assert!(errs("distributed { timeout \"720h\" }").is_empty());
+}
+
+#[test]
+fn one_setting_varied_twice_is_refused() {
+    let base = "experiment \"t\" {\n encoder width=32 depth=1 heads=2 patch=14\n}\n";
+    let codes_of = |sweep: &str| match crate::parse_study("t.kdl", &format!("{base}{sweep}")) {
+        Ok(_) => vec![],
+        Err(d) => d.codes().into_iter().map(|c| c.trim_start_matches("ijepa::dsl::").to_string()).collect::<Vec<_>>(),
+    };
+    assert_eq!(codes_of("sweep { vary \"encoder\" \"vit-tiny\"; vary \"encoder.preset\" \"vit-small\" }"), ["duplicate_node"]);
+    assert_eq!(codes_of("sweep { vary \"mask\" \"block\"; vary \"mask.kind\" \"random\" }"), ["duplicate_node"]);
+    assert_eq!(codes_of("sweep { vary \"epochs\" 1 2; vary \"epochs\" 3 }"), ["duplicate_node"]);
+    assert!(codes_of("sweep { vary \"epochs\" 1 2; vary \"seed\" 3 4 }").is_empty());
+}

@@ -19,6 +19,91 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     last4_needs_four_blocks(cx, exp);
     random_mask_keeps_a_patch(cx, exp);
     dino_local_crops_fit(cx, exp);
+    limit_holds_a_batch(cx, exp);
+    mlp_has_width(cx, exp);
+    dino_has_no_ipe_scale(cx, exp);
+}
+
+/// A block's MLP is `int(width x mlp-ratio)` wide (the official `int(dim * mlp_ratio)`): a
+/// ratio that rounds it to zero would train a model without MLPs.
+fn mlp_has_width(cx: &mut Ctx, exp: &Experiment) {
+    let modules = [
+        ("encoder", exp.encoder.embed_dim, exp.encoder.mlp_ratio, true),
+        ("predictor", exp.predictor.embed_dim, exp.predictor.mlp_ratio, exp.recipe == "ijepa"),
+        ("decoder", exp.decoder.embed_dim, exp.decoder.mlp_ratio, exp.recipe == "mae"),
+    ];
+    for (module, width, ratio, used) in modules {
+        let (ratio_path, width_path) = (format!("{module}.mlp-ratio"), format!("{module}.width"));
+        if !used || !cx.ok(&[module, &ratio_path, &width_path, &format!("{module}.preset")]) {
+            continue;
+        }
+        if (width as f64 * ratio) as usize >= 1 {
+            continue;
+        }
+        cx.err(DslError::Conflict {
+            message: format!("the {module}'s MLP would be int({width} x {ratio}) = 0 wide"),
+            span: cx.span_or(&[&ratio_path, module]),
+            label: "no MLP".into(),
+            other: cx.span_of(&width_path),
+            other_label: format!("width {width}"),
+            help: format!("use mlp-ratio of at least {} (the official is 4)", 1.0 / width.max(1) as f64),
+        });
+    }
+}
+
+/// DINO's schedules (lr, wd, teacher momentum and temperature) span the run's own steps: the
+/// official `ipe_scale` of I-JEPA has no meaning there.
+fn dino_has_no_ipe_scale(cx: &mut Ctx, exp: &Experiment) {
+    if exp.recipe != "dino" || exp.ipe_scale == 1.0 || !cx.ok(&["ipe-scale", "recipe"]) {
+        return;
+    }
+    cx.err(DslError::InvalidValue {
+        what: "ipe-scale".into(),
+        message: format!("ipe-scale {} would stretch schedules DINO does not stretch: its schedules span the run's own steps", exp.ipe_scale),
+        span: cx.span_or(&["ipe-scale"]),
+        help: "remove `ipe-scale` from this DINO experiment (I-JEPA's official `ipe_scale`)".into(),
+    });
+}
+
+/// With `limit N` the training images are known here: the monitor's held-out images must
+/// leave some, and each process must get at least one batch of what is left (else the run
+/// fails when it starts, after the file was accepted).
+fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
+    let Some(limit) = exp.data.limit else { return };
+    if !cx.ok(&["data.limit", "data.batch-size", "monitor", "monitor.images", "distributed"]) {
+        return;
+    }
+    let held = exp.monitor.as_ref().map_or(0, |m| m.images);
+    if held >= limit {
+        cx.err(DslError::Conflict {
+            message: format!("the monitor holds out {held} images, and `limit` keeps {limit} training images"),
+            span: cx.span_or(&["monitor.images", "monitor"]),
+            label: format!("{held} held out"),
+            other: cx.span_of("data.limit"),
+            other_label: format!("{limit} images"),
+            help: format!("lower `monitor images=` below {limit} (and leave at least a batch to train on), or raise `limit`"),
+        });
+        return;
+    }
+    let world = (exp.distributed.nodes * exp.distributed.procs_per_node).max(1);
+    let per_rank = (limit - held) / world;
+    if per_rank < exp.data.batch_size {
+        let mut of = format!("{limit} images");
+        if held > 0 {
+            of.push_str(&format!(" less the monitor's {held}"));
+        }
+        if world > 1 {
+            of.push_str(&format!(" shared by {world} processes"));
+        }
+        cx.err(DslError::Conflict {
+            message: format!("{of} leave {per_rank} per process, less than one batch of {}", exp.data.batch_size),
+            span: cx.span_or(&["data.limit", "data"]),
+            label: format!("{per_rank} per process"),
+            other: cx.span_of("data.batch-size"),
+            other_label: format!("batch {}", exp.data.batch_size),
+            help: format!("raise `limit` to at least {} or lower `batch-size`", exp.data.batch_size * world + held),
+        });
+    }
 }
 
 /// MAE's random mask keeps `floor(N x (1 - ratio))` of the N patches (official
@@ -27,7 +112,8 @@ fn random_mask_keeps_a_patch(cx: &mut Ctx, exp: &Experiment) {
     if exp.recipe != "mae" || exp.mask.kind != crate::config::MaskKind::Random || !cx.ok(&["mask", "mask.ratio", "encoder.patch", "encoder.preset", "data.crop-size"]) {
         return;
     }
-    let Some(g) = grid(exp) else { return };
+    // a 1x1 grid has its own diagnostic (patch_divides_crop)
+    let Some(g) = grid(exp).filter(|&g| g > 1) else { return };
     let n = g * g;
     if crate::config::len_keep(n, exp.mask.ratio) >= 1 {
         return;
@@ -276,7 +362,25 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
         });
         return;
     }
-    if patch == 0 || crop == 0 || crop.is_multiple_of(patch) {
+    if patch == 0 || crop == 0 {
+        return;
+    }
+    if crop == patch {
+        // a 1x1 grid: a recipe that masks patches (I-JEPA's context and targets, MAE's
+        // visible patches) needs at least two of them
+        if crate::recipes::schema(&exp.recipe).is_some_and(|s| !s.mask_kinds.is_empty()) {
+            cx.err(DslError::Conflict {
+                message: format!("a {crop} px crop in {patch} px patches is a single patch: the {} recipe masks some patches and reads the others", exp.recipe),
+                span: cx.span_or(&["encoder.patch", "encoder"]),
+                label: "one patch".into(),
+                other: cx.span_of("data.crop-size"),
+                other_label: format!("crop {crop}"),
+                help: format!("use a crop of at least {} px (a 2x2 grid) or smaller patches", 2 * patch),
+            });
+        }
+        return;
+    }
+    if crop.is_multiple_of(patch) {
         return;
     }
     let lower = (crop / patch) * patch;
@@ -293,7 +397,7 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     }
     if cx.span_of("encoder.patch").is_none() {
         help.push_str(&format!(
-            "; the encoder's patch size {patch} is a default, write `patch=N` on `encoder`"
+            "; the encoder's patch size {patch} is not written in this file (a default, or a base's): write `patch=N` on `encoder`"
         ));
     }
     cx.err(DslError::PatchCrop {

@@ -242,6 +242,33 @@ fn cycles_are_reported_with_the_chain() {
     assert_eq!(d.codes(), ["ijepa::dsl::extends_cycle"]);
 }
 
+/// Changing the recipe on top of a base of another recipe would drop what the base set for
+/// its own (a predictor, a decoder, a mask the new recipe does not sample): refused at
+/// `recipe`; a base that sets none of them may change recipe.
+#[test]
+fn a_base_of_another_recipe_keeps_its_settings_or_is_refused() {
+    let dir = Dir::new("recipe-change");
+    let enc = "encoder width=32 depth=1 heads=2 patch=4\n data fashion-mnist { crop-size 28 }";
+    dir.write("ijepa.kdl", &format!("experiment i {{\n {enc}\n predictor depth=2 width=64 heads=4\n mask \"multi-block\" {{ min-keep 3 }}\n}}"));
+    let child = dir.write("mae.kdl", "experiment c {\n extends \"ijepa.kdl\"\n recipe \"mae\"\n}");
+    let d = failure(&child);
+    assert_eq!(d.codes(), ["ijepa::dsl::not_of_recipe"]);
+    let text = d.render_plain();
+    assert!(text.contains("predictor, mask \"multi-block\" (from the base)") && text.contains("recipe \"mae\""), "{text}");
+    // writing the new recipe's mask here answers for the mask; the predictor is still the base's
+    let child = dir.write("mae-mask.kdl", "experiment c {\n extends \"ijepa.kdl\"\n recipe \"mae\"\n mask \"random\" { ratio 0.75; }\n}");
+    let text = failure(&child).render_plain();
+    assert!(text.contains("`predictor (from the base)`"), "{text}");
+    // the reverse: an MAE base's decoder
+    dir.write("mae-base.kdl", &format!("experiment m {{\n recipe \"mae\"\n {enc}\n decoder depth=1 width=32 heads=2\n}}"));
+    let child = dir.write("ijepa-child.kdl", "experiment c {\n extends \"mae-base.kdl\"\n recipe \"ijepa\"\n mask \"multi-block\" { min-keep 3; }\n}");
+    assert_eq!(failure(&child).codes(), ["ijepa::dsl::not_of_recipe"]);
+    // a base with only shared settings (and its recipe's default mask) changes recipe freely
+    dir.write("plain.kdl", "experiment p {\n encoder width=32 depth=1 heads=2 patch=4\n data fashion-mnist { crop-size 64; }\n epochs 2\n}");
+    let child = dir.write("plain-mae.kdl", "experiment c {\n extends \"plain.kdl\"\n recipe \"mae\"\n}");
+    assert_eq!(exp(&child).recipe, "mae");
+}
+
 #[test]
 fn missing_and_invalid_bases() {
     let dir = Dir::new("missing");
@@ -251,7 +278,9 @@ fn missing_and_invalid_bases() {
     assert_eq!(d.codes(), ["ijepa::dsl::extends_missing", "ijepa::dsl::out_of_range"]);
     assert_eq!(at(&fs::read_to_string(&child).expect("read"), &d, 0), "\"nope.kdl\"");
     let child = dir.write("folder.kdl", "experiment c {\n extends \".\"\n}");
-    assert_eq!(failure(&child).codes(), ["ijepa::dsl::extends_missing"]);
+    let d = failure(&child);
+    assert_eq!(d.codes(), ["ijepa::dsl::extends_missing"]);
+    assert!(d.render_plain().contains("a folder, not an experiment file"), "{}", d.render_plain());
     let child = dir.write("empty.kdl", "experiment c {\n extends \"\"\n}");
     assert_eq!(failure(&child).codes(), ["ijepa::dsl::invalid_value"]);
     let child = dir.write("number.kdl", "experiment c {\n extends 3\n}");

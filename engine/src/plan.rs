@@ -7,7 +7,7 @@
 
 use crate::run_dir::{self, content_hash};
 use crate::stages::Subject;
-use ijepa_dsl::config::{Baseline, EvalConfig, Experiment};
+use ijepa_dsl::config::{Baseline, DataConfig, EvalConfig, EvalProtocol, Experiment};
 use ijepa_dsl::{Point, Study};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -173,11 +173,28 @@ fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
 }
 
 /// The content hash of an evaluation of `subject` whose weights come from `input` (the
-/// pretraining hash, or a checkpoint's SHA-256); baselines ignore `input`.
+/// pretraining hash, or a checkpoint's SHA-256); baselines ignore `input`, and of the data
+/// block they count only what the evaluation reads ([`DataConfig::read_by_evaluation`]: a
+/// sweep over the batch size or the augmentations evaluates the pixels once).
+///
+/// [`DataConfig::read_by_evaluation`]: ijepa_dsl::config::DataConfig::read_by_evaluation
 pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
-    let mut data = exp.data.clone();
-    data.workers = 0;
-    data.prefetch = 0;
+    let data = match subject {
+        Subject::Pretrained => None,
+        Subject::RandomInit | Subject::RawPixels => Some(exp.data.read_by_evaluation(cfg.protocol == EvalProtocol::Finetune)),
+    };
+    eval_hash_of(exp, cfg, subject, input, data)
+}
+
+/// The hash earlier versions gave an evaluation: [`eval_hash`] with the whole data block
+/// counted for the baselines too (less its loader threads). [`eval_stage`] still finds their
+/// folders.
+fn legacy_eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
+    eval_hash_of(exp, cfg, subject, input, None)
+}
+
+fn eval_hash_of(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str, data: Option<DataConfig>) -> String {
+    let data = data.unwrap_or_else(|| DataConfig { workers: 0, prefetch: 0, ..exp.data.clone() });
     let model = match subject {
         Subject::Pretrained => json!({"weights": input}),
         // a random encoder's features depend on the precision they are computed in
@@ -201,14 +218,34 @@ pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &s
     )
 }
 
+/// The hash and folder of the evaluation `cfg` of `subject` under `runs_dir/<experiment>`:
+/// those of [`eval_hash`], or, for a baseline whose folder does not exist, an earlier
+/// version's ([`legacy_eval_hash`]) when that one holds a result, so that evaluations done
+/// before the baselines' hash left the pretraining's data settings are not repeated.
+pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> (String, PathBuf) {
+    let folder = format!("eval-{}-{}", cfg.name(), subject.key(&exp.recipe));
+    let hash = eval_hash(exp, cfg, subject, input);
+    let dir = run_dir::stage_path(runs_dir, experiment, &folder, &hash);
+    if subject != Subject::Pretrained && !dir.exists() {
+        let old = legacy_eval_hash(exp, cfg, subject, input);
+        let old_dir = run_dir::stage_path(runs_dir, experiment, &folder, &old);
+        if old != hash && old_dir.join(ijepa_schema::EVAL).is_file() {
+            return (old, old_dir);
+        }
+    }
+    (hash, dir)
+}
+
 /// The settings of a sweep point a baseline of the `protocol` evaluation depends on (data,
 /// encoder, seed, that evaluation's own settings: not another protocol's).
-fn baseline_varied(varied: &BTreeMap<String, String>, protocol: &str) -> BTreeMap<String, String> {
-    let own = format!("eval.{protocol}");
+fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig) -> BTreeMap<String, String> {
+    let own = format!("eval.{}", cfg.name());
     let of_own = |k: &str| k.strip_prefix(own.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
+    let unread = DataConfig::unread_by_evaluation(cfg.protocol == EvalProtocol::Finetune);
+    let data_read = |k: &str| k.strip_prefix("data.").is_some_and(|name| !unread.contains(&name));
     varied
         .iter()
-        .filter(|(k, _)| k.starts_with("data.") || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed")
+        .filter(|(k, _)| data_read(k) || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -258,22 +295,21 @@ impl Plan {
                     Baseline::RawPixels => Subject::RawPixels,
                 }));
                 for subject in subjects {
-                    let hash = eval_hash(exp, cfg, subject, &phash);
                     let folder = format!("eval-{}-{}", cfg.name(), subject.key(&exp.recipe));
-                    let (id, dir, varied) = if subject == Subject::Pretrained {
-                        let dir = run_dir::stage_path(runs_dir, &exp.name, &folder, &hash);
-                        (format!("{folder}{}", suffix(point)), dir, point.varied.clone())
+                    let (id, hash, dir, varied) = if subject == Subject::Pretrained {
+                        let (hash, dir) = eval_stage(runs_dir, &exp.name, exp, cfg, subject, &phash);
+                        (format!("{folder}{}", suffix(point)), hash, dir, point.varied.clone())
                     } else {
                         // baselines do not depend on pretraining: one stage for every point
                         // that shares its settings
-                        let varied = baseline_varied(&point.varied, cfg.name());
-                        let dir = run_dir::stage_path(runs_dir, &study.name, &folder, &hash);
+                        let varied = baseline_varied(&point.varied, cfg);
+                        let (hash, dir) = eval_stage(runs_dir, &study.name, exp, cfg, subject, &phash);
                         let id = if varied.is_empty() || point.name.is_empty() {
                             folder
                         } else {
                             format!("{folder}/{}", point.name)
                         };
-                        (id, dir, varied)
+                        (id, hash, dir, varied)
                     };
                     let node = match by_dir.get(&dir) {
                         Some(&n) => n,
@@ -517,6 +553,75 @@ mod tests {
         assert_eq!(h(&one, Subject::RawPixels), h(&two, Subject::RawPixels));
         assert_ne!(h(&one, Subject::Pretrained), h(&two, Subject::Pretrained));
         assert_ne!(h(&one, Subject::RandomInit), h(&two, Subject::RandomInit));
+    }
+
+    /// A baseline's evaluation reads the images, not the pretraining's batch size, loader
+    /// threads or augmentations (fine-tuning trains with the augmentations): a sweep over them
+    /// evaluates the pixels once; an earlier version's folder of the same evaluation is found.
+    #[test]
+    fn baselines_do_not_depend_on_the_pretrainings_data_settings() {
+        use ijepa_dsl::config::{EvalConfig, EvalProtocol};
+        let exp = Experiment::with_defaults("x");
+        let mut other = exp.clone();
+        other.data.batch_size = 32;
+        other.data.workers = 2;
+        other.data.hflip = 0.5;
+        other.data.crop_scale = (0.6, 1.0);
+        let linear = EvalConfig::defaults(EvalProtocol::Linear);
+        let finetune = EvalConfig::defaults(EvalProtocol::Finetune);
+        let h = |e: &Experiment, c: &EvalConfig, s: Subject| eval_hash(e, c, s, "p");
+        for s in [Subject::RawPixels, Subject::RandomInit] {
+            assert_eq!(h(&exp, &linear, s), h(&other, &linear, s), "{s:?}");
+        }
+        // fine-tuning a random encoder trains on augmented images; the batch size is its own
+        assert_ne!(h(&exp, &finetune, Subject::RandomInit), h(&other, &finetune, Subject::RandomInit));
+        let batch_only = Experiment { data: DataConfig { batch_size: 32, ..exp.data.clone() }, ..exp.clone() };
+        assert_eq!(h(&exp, &finetune, Subject::RandomInit), h(&batch_only, &finetune, Subject::RandomInit));
+        // what the evaluation reads still counts
+        let mut bigger = exp.clone();
+        bigger.data.crop_size = 32;
+        assert_ne!(h(&exp, &linear, Subject::RawPixels), h(&bigger, &linear, Subject::RawPixels));
+        let mut fewer = exp.clone();
+        fewer.data.limit = Some(100);
+        assert_ne!(h(&exp, &linear, Subject::RawPixels), h(&fewer, &linear, Subject::RawPixels));
+        // the pretrained encoder's evaluations and the defaults hash as they always did
+        assert_eq!(h(&other, &linear, Subject::Pretrained), legacy_eval_hash(&other, &linear, Subject::Pretrained, "p"));
+        assert_eq!(h(&exp, &linear, Subject::RawPixels), legacy_eval_hash(&exp, &linear, Subject::RawPixels, "p"));
+
+        // the sweep's points varied only the batch size and the flips: one pixel stage, whose
+        // id names no point
+        let src = r#"experiment "s" {
+            encoder width=32 depth=1 heads=2 patch=4
+            mask "multi-block" { min-keep 4 }
+            data "fashion-mnist" { crop-size 28; limit 64 }
+            eval "linear" { baselines "raw-pixels" }
+        }
+        sweep "grid" {
+            vary "data.batch-size" { - 16; - 32 }
+            vary "data.horizontal-flip" { - 0.0; - 0.5 }
+        }"#;
+        let study = ijepa_dsl::parse_study("s.kdl", src).unwrap();
+        let root = crate::testdir::scratch("plan", "baseline-data");
+        let plan = Plan::build(&study, &root, &root.join("reports"), 1);
+        let ids = |kind: StageKind| -> Vec<String> {
+            plan.graph.node_weights().filter(|s| s.kind() == kind).map(|s| s.id.clone()).collect()
+        };
+        assert_eq!(ids(StageKind::Pretrain).len(), 4);
+        let evals = ids(StageKind::Eval);
+        assert_eq!(evals.iter().filter(|id| id.starts_with("eval-linear-raw-pixels")).collect::<Vec<_>>(), ["eval-linear-raw-pixels"]);
+        assert_eq!(evals.len(), 5, "{evals:?}");
+
+        // an evaluation an earlier version ran under the hash that counted the batch size
+        let (hash, dir) = eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p");
+        let old = legacy_eval_hash(&other, &linear, Subject::RawPixels, "p");
+        assert_ne!(old, hash);
+        let old_dir = run_dir::stage_path(&root, "x", "eval-linear-raw-pixels", &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        assert_eq!(eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p").1, dir, "a folder without a result is not one");
+        std::fs::write(old_dir.join(ijepa_schema::EVAL), "{}").unwrap();
+        assert_eq!(eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p"), (old, old_dir));
+        std::fs::create_dir_all(&dir).unwrap();
+        assert_eq!(eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p"), (hash, dir));
     }
 
     /// Logging and checkpoint cadence leave the pretraining's identity alone; a folder an

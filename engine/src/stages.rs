@@ -146,8 +146,7 @@ pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Dev
     let mut out = Vec::new();
     for cfg in &exp.evals {
         for subject in subjects(cfg) {
-            let hash = crate::plan::eval_hash(exp, cfg, subject, &ckpt_hash);
-            let dir = run_dir::stage_path(runs_dir, &exp.name, &format!("eval-{}-{}", cfg.name(), subject.key(&exp.recipe)), &hash);
+            let (_, dir) = crate::plan::eval_stage(runs_dir, &exp.name, exp, cfg, subject, &ckpt_hash);
             let meta = EvalMeta { experiment: exp.name.clone(), varied: Default::default() };
             run_eval(exp, cfg, subject, source, &dir, device, &meta, &mut shared)?;
             out.push(dir);
@@ -383,8 +382,19 @@ fn frozen_features(
         }
         Subject::RawPixels => "pixels".to_string(),
     };
-    let data_key = content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes());
-    let key = |split: &str| feature_dir.join(format!("{model_key}-{split}-{data_key}.safetensors"));
+    // the images and their transform: not the pretraining's batch size, loader threads or
+    // augmentations (files an earlier version keyed by the whole block are still read)
+    let data_key = content_hash(serde_json::to_string(&exp.data.read_by_evaluation(false)).unwrap_or_default().as_bytes());
+    let legacy_key = content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes());
+    let key = |split: &str| {
+        let path = feature_dir.join(format!("{model_key}-{split}-{data_key}.safetensors"));
+        let old = feature_dir.join(format!("{model_key}-{split}-{legacy_key}.safetensors"));
+        if !path.exists() && old.is_file() {
+            old
+        } else {
+            path
+        }
+    };
     Ok(match subject {
         Subject::RawPixels => vec![(
             cfg.features[0],

@@ -137,6 +137,9 @@ fn slurm(cx: &mut Ctx, n: &Node, d: &mut DistributedConfig) {
     }
 }
 
+/// The longest collective timeout accepted: 30 days.
+pub(crate) const MAX_TIMEOUT_S: u64 = 30 * 86_400;
+
 fn timeout(cx: &mut Ctx, n: &Node, d: &mut DistributedConfig) {
     let Some(e) = n.arg(0) else { return };
     let span = cx.entry_span(e);
@@ -165,6 +168,14 @@ fn timeout(cx: &mut Ctx, n: &Node, d: &mut DistributedConfig) {
             span,
             "must be > 0",
             "a collective timeout of zero would fail every collective; the default is \"30m\"",
+        ),
+        // libtorch keeps the timeout in nanoseconds of a signed 64-bit clock: beyond ~292
+        // years it wraps, and every rendezvous fails as if the master were unreachable
+        Ok(s) if s > MAX_TIMEOUT_S => cx.out_of_range(
+            &n.path,
+            span,
+            &format!("must be at most {}h ({} days)", MAX_TIMEOUT_S / 3600, MAX_TIMEOUT_S / 86_400),
+            "a collective that waits longer than a month is a hang, not a slow rank; the default is \"30m\"",
         ),
         Ok(s) => {
             cx.spans.insert(n.path.clone(), span);

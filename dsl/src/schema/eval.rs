@@ -110,6 +110,20 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             });
         }
     }
+    // with nothing held out there is nothing to choose on: the run would fail after
+    // pretraining (or fine-tuning would take the grid's first point without a word)
+    if cfg.heldout == 0.0 {
+        if let Some((choice, one)) = choice_without_heldout(&cfg) {
+            cx.err(DslError::Conflict {
+                message: format!("`held-out 0` holds out no training image, but the {} evaluation chooses among {choice} on held-out images", cfg.name()),
+                span: cx.span_or(&[&n.sub("held-out"), &n.path]),
+                label: "nothing held out".into(),
+                other: None,
+                other_label: String::new(),
+                help: format!("hold out a part of the training split (`held-out 0.1`, the default), or write {one}"),
+            });
+        }
+    }
     if cfg.head == HeadKind::Logistic && protocol == EvalProtocol::Linear {
         cx.err(DslError::InvalidValue {
             what: "head".into(),
@@ -141,6 +155,25 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     match existing {
         Some(i) => exp.evals[i] = cfg,
         None => exp.evals.push(cfg),
+    }
+}
+
+/// What an evaluation chooses on its held-out images, when it has a choice to make: several
+/// feature sets, or several points of a learning-rate / weight-decay grid (the logistic
+/// probe's `c` grid is cross-validated instead).
+fn choice_without_heldout(cfg: &EvalConfig) -> Option<(String, &'static str)> {
+    let grid = cfg.lrs.len() * cfg.wds.len();
+    let grid_read = match cfg.protocol {
+        EvalProtocol::Linear | EvalProtocol::Finetune => true,
+        EvalProtocol::LowShot => cfg.head != HeadKind::Logistic,
+        EvalProtocol::Knn => false,
+    };
+    if grid_read && grid > 1 {
+        Some((format!("{grid} lr x weight-decay points"), "one `lr` and one `weight-decay` value"))
+    } else if cfg.features.len() > 1 && cfg.protocol != EvalProtocol::Finetune {
+        Some((format!("{} feature sets", cfg.features.len()), "one `features` value"))
+    } else {
+        None
     }
 }
 

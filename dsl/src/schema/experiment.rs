@@ -84,6 +84,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
     let name = n.arg(0).and_then(|e| cx.value::<String>(e, "name"));
     let mut exp = Experiment::with_defaults("unnamed");
     let mut nodes = n.children();
+    let mut base = None;
     if let Some((first, rest)) = nodes.split_first().filter(|(f, _)| f.name().value() == "extends")
     {
         let node = Node::check(cx, first, "extends".into(), &crate::extends::SHAPE);
@@ -91,7 +92,10 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
         // its errors are the ones it would have with a working base.
         cx.layered = true;
         match crate::extends::resolve(cx, &node) {
-            Some(base) => exp = base,
+            Some(b) => {
+                exp = b.clone();
+                base = Some(b);
+            }
             None => cx.poison("extends"),
         }
         nodes = rest;
@@ -110,8 +114,55 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
         exp.name = name.value;
     }
     read_children(cx, nodes, "", "experiment", FIELDS, &mut exp);
+    if let Some(base) = &base {
+        base_of_another_recipe(cx, nodes, base, &exp);
+    }
     recipe_rules(cx, nodes, &mut exp);
     top.experiment = Some(exp);
+}
+
+/// A file that extends a base of another recipe and changes the recipe: what the base set for
+/// its own recipe (`predictor`, `decoder`, `dino`, ... or a mask the new recipe does not
+/// sample) would be dropped or replaced without a word; it is a diagnostic at `recipe`.
+/// (A sweep over recipes keeps each recipe's settings: not checked there.)
+fn base_of_another_recipe(cx: &mut Ctx, nodes: &[kdl::KdlNode], base: &Experiment, exp: &Experiment) {
+    if base.recipe == exp.recipe || !cx.ok(&["recipe"]) || cx.swept_recipes.contains(&base.recipe) {
+        return;
+    }
+    let (Some(old), Some(new)) = (crate::recipes::schema(&base.recipe), crate::recipes::schema(&exp.recipe)) else { return };
+    let defaults = serde_json::to_value(Experiment::with_defaults("")).unwrap_or_default();
+    let set = serde_json::to_value(base).unwrap_or_default();
+    let mut dropped: Vec<String> = old
+        .own_nodes
+        .iter()
+        .filter(|node| !new.own_nodes.contains(node))
+        .filter(|node| set.get(node.as_str()).is_some_and(|v| defaults.get(node.as_str()) != Some(v)))
+        .cloned()
+        .collect();
+    // a mask the base wrote (not its recipe's default) that the new recipe cannot sample,
+    // where this file writes none: it would become the new recipe's default mask
+    let base_default = old.mask_kinds.first().map(|k| crate::config::MaskConfig::for_kind(*k, old.default_mask_ratio));
+    let mask_written_here = nodes.iter().any(|k| k.name().value() == "mask");
+    if !mask_written_here && !new.mask_kinds.contains(&base.mask.kind) && base_default.as_ref().is_some_and(|d| *d != base.mask) {
+        dropped.push(format!("mask \"{}\"", base.mask.kind.name()));
+    }
+    if dropped.is_empty() {
+        return;
+    }
+    cx.err(DslError::NotOfRecipe {
+        node: format!("{} (from the base)", dropped.join(", ")),
+        owner: format!("\"{}\"", base.recipe),
+        recipe: exp.recipe.clone(),
+        span: cx.span_or(&["recipe"]),
+        help: format!(
+            "the base configures {} for recipe \"{}\", which recipe \"{}\" does not read: extend a base of recipe \"{}\" (or one without them){}",
+            dropped.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", "),
+            base.recipe,
+            exp.recipe,
+            exp.recipe,
+            if dropped.iter().any(|d| d.starts_with("mask")) { ", or write this recipe's `mask` here" } else { "" }
+        ),
+    });
 }
 
 fn misplaced_extends(cx: &mut Ctx, n: &Node, _exp: &mut Experiment) {

@@ -63,7 +63,16 @@ pub(crate) struct Setting {
     shape: Shape,
 }
 
+/// Settings with two paths: (the alias, the block's own path).
+const ALIASES: [(&str, &str); 3] = [("data.dataset", "data"), ("encoder.preset", "encoder"), ("mask.kind", "mask")];
+
 impl Setting {
+    /// The path of what this setting writes: its own, or for an alias the block's
+    /// (`encoder.preset` is `encoder`): two `vary` of one canonical path set one thing twice.
+    pub fn canonical(&self) -> &str {
+        ALIASES.iter().find(|(alias, _)| *alias == self.path).map_or(self.path.as_str(), |(_, of)| of)
+    }
+
     /// Fewest and most entries one value of this setting has (`scale`: 2 and 2).
     pub fn arity(&self) -> (usize, usize) {
         match self.slot {
@@ -280,7 +289,7 @@ fn build() -> Vec<Setting> {
         );
     }
     // The first argument of a block also goes by the name its reader records it under.
-    for (alias, of) in [("data.dataset", "data"), ("encoder.preset", "encoder"), ("mask.kind", "mask")] {
+    for (alias, of) in ALIASES {
         if let Some(s) = out.iter().find(|s| s.path == of).cloned() {
             out.push(Setting { path: alias.to_string(), ..s });
         }

@@ -136,6 +136,22 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
             help: "`seeds` varies the seed; drop `vary \"seed\"` (or `seeds`)".into(),
         });
     }
+    // one setting varied twice (`vary "encoder"` and `vary "encoder.preset"`): a point would
+    // be named after both values and hold only the last
+    for (i, v) in spec.vary.iter().enumerate() {
+        if let Some(first) = spec.vary[..i].iter().find(|f| f.setting.canonical() == v.setting.canonical()) {
+            cx.err(DslError::DuplicateNode {
+                name: format!("vary \"{}\"", v.path),
+                span: v.span,
+                first: first.span,
+                help: if first.path == v.path {
+                    format!("list every value of `{}` in one `vary`", v.path)
+                } else {
+                    format!("`{}` and `{}` are one setting: list every value in one `vary`", first.path, v.path)
+                },
+            });
+        }
+    }
     if spec.mode == SweepMode::Zip {
         if let Some((first, rest)) = spec.vary.split_first() {
             for v in rest.iter().filter(|v| v.values.len() != first.values.len()) {
