@@ -247,6 +247,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         n_run += 1;
         ran.insert(n);
     }
+    // a signal during the last stage (a report, which has no step to stop at) still ends
+    // the run as interrupted, not as a success
+    if let Some(signal) = ijepa_engine::interrupt::requested() {
+        return Err(Box::new(ijepa_engine::Error::Interrupted { signal: signal.into(), step: None, dir: plan.reports_dir.clone() }));
+    }
     if lead && !opts.dry_run {
         tracing::info!("{}: {n_run} stage(s) run, {n_skip} skipped (already done)", plan.name);
     }

@@ -274,7 +274,10 @@ fn main() -> ExitCode {
         Command::Slurm { file, runs_dir, out, submit } => cmd_slurm(&file, &runs_dir, out, submit),
         Command::ImportYaml { file, name, out } => cmd_import_yaml(&file, name, out),
         Command::Check { files } => cmd_check(&files),
-        Command::Eval { file, checkpoint, runs_dir, point } => cmd_eval(&file, point.as_deref(), checkpoint, &runs_dir),
+        Command::Eval { file, checkpoint, runs_dir, point } => {
+            ijepa_engine::interrupt::install();
+            cmd_eval(&file, point.as_deref(), checkpoint, &runs_dir)
+        }
         Command::Report { runs_dir, out } => cmd_report(&runs_dir, &out),
         Command::Bench { what } => bench::run(*what),
         Command::Parity { fixture, weights, device } => cmd_parity(&fixture, weights.as_deref(), &device),
@@ -300,7 +303,11 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             match e.downcast_ref::<ijepa_engine::Error>() {
                 // 128 + the signal's number, as shells report it
-                Some(ijepa_engine::Error::Interrupted { signal, .. }) => ExitCode::from(if signal == "SIGTERM" { 143 } else { 130 }),
+                Some(ijepa_engine::Error::Interrupted { signal, .. }) => ExitCode::from(match signal.as_str() {
+                    "SIGTERM" => 143,
+                    "SIGHUP" => 129,
+                    _ => 130,
+                }),
                 _ => ExitCode::FAILURE,
             }
         }

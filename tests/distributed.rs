@@ -266,3 +266,62 @@ fn a_signal_to_the_launcher_stops_every_rank() {
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "rank process {pid} still exists");
     }
 }
+
+/// A rank started with another experiment (here: another seed, which trained on without a
+/// word; another width aborted inside a collective) is found before training: both ranks
+/// fail at once, naming the rank.
+#[test]
+fn ranks_of_different_experiments_are_refused_before_training() {
+    let d = scratch("ddp-mismatch");
+    let file = write_exp(&d, 16, 1);
+    let other = d.join("ddp-seed.kdl");
+    std::fs::write(&other, std::fs::read_to_string(&file).unwrap().replace("seed 5", "seed 6")).unwrap();
+    let runs = d.join("runs");
+    let port = free_port();
+    let mut r0 = rank_cmd(&file, &runs, 0, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut r1 = rank_cmd(&other, &runs, 1, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    for (rank, child) in [(0, &mut r0), (1, &mut r1)] {
+        let Some(status) = wait_timeout(child, Duration::from_secs(120)) else {
+            let _ = child.kill();
+            panic!("rank {rank} still running");
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(!status.success(), "rank {rank} must fail: {err}");
+        assert!(err.contains("the ranks do not train one experiment") && err.contains("rank 1 ("), "rank {rank}: {err}");
+    }
+    // no metrics row was trained
+    assert_eq!(metrics_rows(&runs), 0);
+}
+
+/// SIGINT to a rank other than 0 stops every rank at the same step, checkpointed, as a
+/// signal to rank 0 does (it used to be announced and ignored).
+#[test]
+fn a_signal_to_any_rank_stops_every_rank() {
+    let d = scratch("ddp-signal-rank1");
+    let file = write_exp(&d, 16, 50);
+    let runs = d.join("runs");
+    let port = free_port();
+    let mut r0 = rank_cmd(&file, &runs, 0, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut r1 = rank_cmd(&file, &runs, 1, 2, port).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while metrics_rows(&runs) < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ok = Command::new("kill").args(["-INT", &r1.id().to_string()]).status().unwrap();
+    assert!(ok.success());
+    let mut codes = Vec::new();
+    for (rank, child) in [(0, &mut r0), (1, &mut r1)] {
+        let Some(status) = wait_timeout(child, Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("rank {rank} still running 60 s after the signal to rank 1");
+        };
+        codes.push(status.code());
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(r0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(codes, [Some(130), Some(130)], "rank 0: {err}");
+    assert!(err.contains("interrupted by a signal to another rank at step"), "{err}");
+    assert_eq!(manifest(&runs)["status"], "interrupted");
+}

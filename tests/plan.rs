@@ -128,6 +128,19 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     assert!(!t.contains("pretraining "), "{t}");
     eprintln!("second run: {:.2} s", t0.elapsed().as_secs_f64());
 
+    // an emptied eval.json is not a result: the evaluation runs again (it was skipped and
+    // left out of every report), the broken file kept beside it
+    let eval_dir = std::fs::read_dir(runs.join("tiny-sweep-targets-scale-0.15-0.2_seed-2"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("eval-knn-ijepa-"))
+        .expect("the point's kNN evaluation");
+    std::fs::write(eval_dir.join("eval.json"), "").unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok, "{t}");
+    assert!(t.contains("is not a readable result: evaluating again") && t.contains("1 stage(s) run, 10 skipped"), "{t}");
+    assert!(eval_dir.join("eval.json.unreadable").is_file() && ijepa_schema::eval_done(&eval_dir));
+
     // --force reruns what it selects and keeps the old folder
     let (ok, t) = run(&d, &["--only", "report", "--force"]);
     assert!(ok, "{t}");

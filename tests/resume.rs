@@ -124,7 +124,7 @@ fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) 
     assert_eq!(ijepa_schema::shown_status(&status(&run_b), &run_b), "killed");
     let out = run_to_end(&file, &b);
     assert!(out.contains("resuming resume from"), "{out}");
-    assert!(out.contains("ended without a word"), "the resume names the kill: {out}");
+    assert!(out.contains("ended without marking its manifest"), "the resume names the kill: {out}");
 
     let run_a = run_folder(&a);
     assert_eq!(rows(&run_a), rows(&run_b), "metrics rows differ after resume");
@@ -219,7 +219,16 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("latest.safetensors is unusable") && (err.contains("truncated") || err.contains("corrupt")), "{err}");
     assert!(err.contains("resuming from") && !err.contains("panicked"), "{err}");
-    // nothing verifies: latest is set aside and the run starts over
+    // a deleted latest: the newest kept checkpoint, not step 0
+    let monitor_rows = std::fs::read_to_string(run.join("monitor.csv")).unwrap().lines().count();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    std::fs::remove_file(&latest).unwrap();
+    let o = command(&file, &runs).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("latest.safetensors is unusable (") && err.contains("it is missing"), "{err}");
+    assert!(err.contains("resuming from") && err.contains("epoch-0002.safetensors"), "{err}");
+    // nothing verifies: latest is set aside and the run starts over, its monitor rows with it
     std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
     for f in std::fs::read_dir(run.join("checkpoints")).unwrap() {
         let p = f.unwrap().path();
@@ -232,6 +241,7 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     assert!(err.contains("no kept checkpoint verifies") && err.contains("starts over"), "{err}");
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
     assert_eq!(m["status"], "done");
+    assert_eq!(std::fs::read_to_string(run.join("monitor.csv")).unwrap().lines().count(), monitor_rows, "no earlier attempt's rows");
 }
 
 /// One process per stage folder: a second `ijepa run` of the same experiment into the same runs
@@ -379,7 +389,7 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
             std::thread::sleep(Duration::from_millis(2));
         }
     };
-    for (sig, code) in [("INT", 130), ("TERM", 143)] {
+    for (sig, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
         let runs = d.join(sig);
         let child = command(&file, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         wait_rows(&runs, 5);
@@ -402,13 +412,17 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
     }
     // a second signal: at once
     let runs = d.join("twice");
-    let child = command(&file, &runs).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let child = command(&file, &runs).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     wait_rows(&runs, 3);
     signal(child.id(), "INT");
     signal(child.id(), "INT");
     let o = child.wait_with_output().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert!(o.status.signal() == Some(2) || o.status.code() == Some(130), "{:?}", o.status);
+    if o.status.signal() == Some(2) {
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("second signal: stopping now"), "one line says so: {err}");
+    }
     // a closed stdout: the reader goes away after the first line, training goes on to the end
     let runs = d.join("pipe");
     let mut child = command(&file, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();

@@ -1,6 +1,8 @@
-//! Clean interrupts: the first SIGINT (Ctrl-C) or SIGTERM asks the run to stop at the next step
-//! boundary, where it saves a checkpoint, marks its manifest `interrupted` and says how to
-//! resume; a second signal stops the process at once (the default action of that signal).
+//! Clean interrupts: the first SIGINT (Ctrl-C), SIGTERM or SIGHUP (a closed terminal or ssh
+//! session) asks the run to stop at the next safe point — a step boundary, where pretraining
+//! saves a checkpoint, or between batches of an evaluation — marks its manifest `interrupted`
+//! and says how to resume; a second signal stops the process at once (the default action of
+//! that signal), after one line saying so.
 //! Nothing happens until [`install`] is called (the binary's `run`), so libraries and tests
 //! keep the default behaviour.
 
@@ -9,12 +11,15 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// The first signal received (0: none).
 static REQUESTED: AtomicI32 = AtomicI32::new(0);
 
-const NOTE: &[u8] = b"\nstopping at the next step boundary (a checkpoint is saved); send the signal again to stop at once\n";
+const NOTE: &[u8] = b"\nstopping at the next safe point (pretraining: the next step, where a checkpoint is saved; an evaluation: its next batch); send the signal again to stop at once\n";
+
+const NOW: &[u8] = b"\nsecond signal: stopping now, without a checkpoint (the next run resumes from the last one saved)\n";
 
 extern "C" fn on_signal(sig: libc::c_int) {
     // only async-signal-safe calls here: an atomic swap, write, signal, raise
     if REQUESTED.swap(sig, Ordering::SeqCst) != 0 {
         unsafe {
+            libc::write(2, NOW.as_ptr().cast(), NOW.len());
             libc::signal(sig, libc::SIG_DFL);
             libc::raise(sig);
         }
@@ -25,9 +30,9 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
-/// Routes SIGINT and SIGTERM to the stop request (idempotent).
+/// Routes SIGINT, SIGTERM and SIGHUP to the stop request (idempotent).
 pub fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only performs async-signal-safe operations.
         unsafe {
             libc::signal(sig, on_signal as *const () as libc::sighandler_t);
@@ -41,6 +46,7 @@ pub fn requested() -> Option<&'static str> {
         0 => None,
         s if s == libc::SIGINT => Some("SIGINT"),
         s if s == libc::SIGTERM => Some("SIGTERM"),
+        s if s == libc::SIGHUP => Some("SIGHUP"),
         _ => Some("a signal"),
     }
 }

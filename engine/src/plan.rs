@@ -229,7 +229,7 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
     if subject != Subject::Pretrained && !dir.exists() {
         let old = legacy_eval_hash(exp, cfg, subject, input);
         let old_dir = run_dir::stage_path(runs_dir, experiment, &folder, &old);
-        if old != hash && old_dir.join(ijepa_schema::EVAL).is_file() {
+        if old != hash && ijepa_schema::eval_done(&old_dir) {
             return (old, old_dir);
         }
     }
@@ -378,7 +378,7 @@ impl Plan {
         let stage = &self.graph[n];
         match stage.task {
             Task::Pretrain { .. } => pretrain_status(&stage.dir),
-            Task::Eval { .. } if stage.dir.join(ijepa_schema::EVAL).is_file() => Status::Done,
+            Task::Eval { .. } if ijepa_schema::eval_done(&stage.dir) => Status::Done,
             Task::Report if report_marker(&stage.dir).as_deref() == Some(stage.hash.as_str()) => Status::Done,
             _ => Status::Pending,
         }
@@ -619,6 +619,9 @@ mod tests {
         std::fs::create_dir_all(&old_dir).unwrap();
         assert_eq!(eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p").1, dir, "a folder without a result is not one");
         std::fs::write(old_dir.join(ijepa_schema::EVAL), "{}").unwrap();
+        assert_eq!(eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p").1, dir, "nor one without a readable result");
+        let record = r#"{"experiment":"x","protocol":"linear","model":"raw-pixels","method":"raw pixels","arch":"pixels","top1":80.0}"#;
+        std::fs::write(old_dir.join(ijepa_schema::EVAL), record).unwrap();
         assert_eq!(eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p"), (old, old_dir));
         std::fs::create_dir_all(&dir).unwrap();
         assert_eq!(eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p"), (hash, dir));

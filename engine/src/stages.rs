@@ -275,9 +275,16 @@ pub fn run_eval(
     meta: &EvalMeta,
     shared: &mut EvalCache,
 ) -> Result<()> {
-    if dir.join(ijepa_schema::EVAL).exists() {
+    let record = dir.join(ijepa_schema::EVAL);
+    if ijepa_schema::eval_done(dir) {
         tracing::info!("{} is already done", dir.display());
         return Ok(());
+    }
+    if record.exists() {
+        // kept beside, not read: the evaluation runs again (its features are cached)
+        let aside = dir.join(format!("{}.unreadable", ijepa_schema::EVAL));
+        tracing::warn!("{} is not a readable result: evaluating again (the old file is kept as {})", record.display(), aside.display());
+        std::fs::rename(&record, &aside).map_err(|e| Error::io(&record, e))?;
     }
     // a libtorch failure (e.g. out of memory extracting features) is an error naming the stage
     crate::guard::torch(&format!("the {} evaluation of {}", cfg.name(), subject.key(&exp.recipe)), || {

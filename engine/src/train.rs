@@ -214,7 +214,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         // folder's lock is ours now, so it is gone)
         if let Some(p) = previous.as_ref().filter(|m| m.status == schema::status::RUNNING) {
             tracing::warn!(
-                "the last run in {} (started on {}) ended without a word: killed (SIGKILL, the out-of-memory killer) or crashed; \
+                "the last run in {} (started on {}) ended without marking its manifest: stopped at once (SIGKILL, the out-of-memory killer, a second Ctrl-C) or crashed; \
                  what it checkpointed is resumed",
                 dir.display(),
                 if p.host.is_empty() { "an unknown host" } else { p.host.as_str() }
@@ -320,7 +320,7 @@ fn record_skipped(
 /// The error of a run stopped by a signal after `step` steps (`None`: before its first, with
 /// nothing saved).
 fn interrupted(step: Option<u64>, dir: &Path) -> Error {
-    Error::Interrupted { signal: crate::interrupt::requested().unwrap_or("a signal").to_string(), step, dir: dir.to_path_buf() }
+    Error::Interrupted { signal: crate::interrupt::requested().unwrap_or("a signal to another rank").to_string(), step, dir: dir.to_path_buf() }
 }
 
 /// Ends a run stopped by a signal in the middle of an epoch: rank 0 saves `pos` and waits for
@@ -416,14 +416,22 @@ type Resumable = (std::collections::HashMap<String, Tensor>, Position, PathBuf);
 /// same file); when none does, sets `latest` aside and the run starts over. Returns the tensors,
 /// the position and the file they came from.
 fn latest_or_fallback(latest: &Path, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
-    let err = match state::load(latest) {
-        Ok(loaded) => match foreign_latest(latest, loaded.1.global_step, recorded)? {
-            None => return Ok(Some((loaded.0, loaded.1, latest.to_path_buf()))),
-            Some(why) => Error::Checkpoint { path: latest.to_path_buf(), message: why },
-        },
-        Err(e) => e,
+    let missing = !latest.exists();
+    let err = if missing {
+        Error::Checkpoint { path: latest.to_path_buf(), message: "it is missing".into() }
+    } else {
+        match state::load(latest) {
+            Ok(loaded) => match foreign_latest(latest, loaded.1.global_step, recorded)? {
+                None => return Ok(Some((loaded.0, loaded.1, latest.to_path_buf()))),
+                Some(why) => Error::Checkpoint { path: latest.to_path_buf(), message: why },
+            },
+            Err(e) => e,
+        }
     };
     let dir = latest.parent().unwrap_or(Path::new("."));
+    if missing && !dir.exists() {
+        return Ok(None);
+    }
     let mut kept: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -447,6 +455,12 @@ fn latest_or_fallback(latest: &Path, recorded: Option<&schema::CheckpointRecord>
             }
             Err(e) => tracing::warn!("{} is unusable too ({e})", candidate.display()),
         }
+    }
+    if missing {
+        if !kept.is_empty() {
+            tracing::warn!("{} is missing and no kept checkpoint verifies: the run starts over", latest.display());
+        }
+        return Ok(None);
     }
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let aside = latest.with_file_name(format!("latest.safetensors.unusable-{secs}"));
@@ -489,11 +503,43 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option
     Ok(path)
 }
 
+/// Whether `flag` holds on any rank (the flag itself on one process): a sum over ranks.
+fn any_rank(dist: Option<&ProcessGroup>, flag: bool) -> Result<bool> {
+    let Some(pg) = dist else { return Ok(flag) };
+    let t = Tensor::from_slice(&[i64::from(flag)]).to_device(pg.device());
+    pg.all_reduce(&t, crate::dist::ReduceOp::Sum)?;
+    Ok(t.f_int64_value(&[0])? > 0)
+}
+
+/// Every rank trains the same experiment: the ranks compare their pretraining hashes (every
+/// setting that changes the run, the resolved precision included) before the first
+/// collective of training, so a rank started with another file fails at once, naming the
+/// ranks, instead of aborting in a collective of another size or training on with another
+/// seed's data.
+fn same_experiment_on_every_rank(pg: &ProcessGroup, exp: &Experiment, world: usize) -> Result<()> {
+    let hash = crate::plan::pretrain_hash(exp, world);
+    let mine = u64::from_str_radix(&hash[..hash.len().min(16)], 16).unwrap_or(0) as i64;
+    let all = pg.all_gather(&Tensor::from_slice(&[mine]).to_device(pg.device()))?;
+    let all = Vec::<i64>::try_from(all.f_to_device(tch::Device::Cpu)?.f_reshape([-1])?)?;
+    let differ: Vec<String> = all.iter().enumerate().filter(|(_, h)| **h != all[0]).map(|(r, h)| format!("rank {r} ({:x})", *h as u64)).collect();
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "the ranks do not train one experiment: {} against rank 0's pretraining hash {:x}; start every rank with the same file (and, with precision \"auto\", on machines that resolve it alike)",
+        differ.join(", "),
+        all[0] as u64
+    )))
+}
+
 fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, run: &mut Run) -> Result<RunSummary> {
     let dev = recipe.device();
     let uses_momentum = recipe.uses_momentum();
     let (rank, world) = opts.rank_world();
     let lead = run.lead;
+    if let Some(pg) = opts.dist.as_deref() {
+        same_experiment_on_every_rank(pg, exp, world)?;
+    }
     let dataset = data::open_dataset(&exp.data, Split::Train)?;
     // the monitor's images are held out of pretraining
     let (dataset, monitor) = match &exp.monitor {
@@ -521,7 +567,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // (a shared file system, as on every SLURM cluster) and check they see that step
     // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
     let recorded = run.manifest.checkpoints.iter().find(|c| c.file == "latest.safetensors").cloned();
-    let mine = if lead && latest.exists() { latest_or_fallback(&latest, recorded.as_ref())? } else { None };
+    // (a missing `latest` falls back to a kept epoch checkpoint too, not to step 0)
+    let mine = if lead { latest_or_fallback(&latest, recorded.as_ref())? } else { None };
     let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos, _)| pos.global_step as i64))?;
     if resume_at >= 0 {
         let (tensors, pos, from) = match mine {
@@ -551,6 +598,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         start = pos;
     } else if lead {
         run_dir::write_atomic(&metrics_path, format!("{}\n", metrics_header(recipe)).as_bytes())?;
+        // starting over: an earlier attempt's monitor rows are not this run's
+        if monitor.is_some() {
+            run_dir::write_atomic(&monitor_path, format!("{MONITOR_HEADER}\n").as_bytes())?;
+        }
     }
     if monitor.is_some() && !monitor_path.exists() {
         run_dir::write_atomic(&monitor_path, format!("{MONITOR_HEADER}\n").as_bytes())?;
@@ -674,9 +725,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0 };
                 save_latest(recipe, run, pos, None)?;
             }
-            // a stop request (SIGINT/SIGTERM) is honoured between steps: rank 0's reading
-            // decides for every rank; the epoch's last step leaves it to the epoch's end
-            if mid_epoch && agree(opts.dist.as_deref(), i64::from(crate::interrupt::requested().is_some()))? == 1 {
+            // a stop request (SIGINT/SIGTERM/SIGHUP) is honoured between steps: a request on
+            // any rank stops every rank; the epoch's last step leaves it to the epoch's end
+            if mid_epoch && any_rank(opts.dist.as_deref(), crate::interrupt::requested().is_some())? {
                 let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0 };
                 return Err(stop_at(recipe, run, pos, &bar)?);
             }

@@ -270,6 +270,12 @@ pub struct CurvePoint {
     pub top1: f64,
 }
 
+/// Whether `dir` holds a readable `eval.json`: a finished evaluation. An empty or damaged one
+/// is not (the stage runs again, instead of being skipped and left out of every report).
+pub fn eval_done(dir: &Path) -> bool {
+    std::fs::read(dir.join(EVAL)).ok().is_some_and(|b| serde_json::from_slice::<EvalRecord>(&b).is_ok())
+}
+
 /// `eval.json`: the result of one evaluation stage. Unknown fields are ignored when read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRecord {

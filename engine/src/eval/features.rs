@@ -13,7 +13,7 @@ use crate::data::{Dataset, SampleTransform};
 use crate::error::{Error, Result};
 use crate::model::vit::VisionTransformer;
 use crate::rng::{Rng, Stream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use tch::{Device, Kind, Tensor};
 
@@ -199,6 +199,19 @@ pub fn raw_pixels(ds: &dyn Dataset, transform: &dyn SampleTransform, batch: usiz
 
 /// Reads a cache file; `None` when it is not a valid feature file.
 fn read_cache(path: &Path) -> Option<Features> {
+    // the tensors' checksum, as checkpoints carry: a flipped byte in the labels or the
+    // features would otherwise change every score computed from them without a word
+    match crate::checkpoint::state::verify_file(path) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("{}: written without a checksum (an earlier version); recomputing", path.display());
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!("not a usable feature cache ({e}); recomputing");
+            return None;
+        }
+    }
     let tensors = Tensor::read_safetensors(path).ok()?;
     let get = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone());
     let (x, y) = (get("x")?, get("y")?);
@@ -229,18 +242,10 @@ pub fn cached(path: &Path, compute: impl FnOnce() -> Result<Features>) -> Result
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "features".into());
-    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let x = f.x.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
     let y = Tensor::from_slice(&f.y);
-    if let Err(e) = Tensor::write_safetensors(&[("x", &x), ("y", &y)], &tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(path, e)
-    })?;
+    // atomically (a temporary file beside it, then renamed), with the data's SHA-256
+    crate::checkpoint::state::save_weights(path, &[("x".to_string(), x.shallow_clone()), ("y".to_string(), y)])?;
     Ok(Features { x, y: f.y })
 }
 
@@ -259,6 +264,15 @@ mod tests {
         assert!(b.x.equal(&a.x) && b.x.equal(&x));
         // no temporary file left behind
         assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+        // a flipped byte of the data (the last label) is caught by the checksum
+        let mut bytes = std::fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let flipped = cached(&path, || Ok(Features { x: x.copy(), y: vec![2, 0, 1] })).unwrap();
+        assert_eq!(flipped.y, vec![2, 0, 1], "recomputed, not read");
+        // a file without a checksum (an earlier version's) is recomputed too
+        Tensor::write_safetensors(&[("x", &x), ("y", &Tensor::from_slice(&[0i64, 0, 0]))], &path).unwrap();
+        assert_eq!(cached(&path, || Ok(Features { x: x.copy(), y: vec![2, 0, 1] })).unwrap().y, vec![2, 0, 1]);
         std::fs::write(&path, b"garbage").unwrap();
         let c = cached(&path, || Ok(Features { x: x.copy(), y: vec![1, 1, 1] })).unwrap();
         assert_eq!(c.y, vec![1, 1, 1]);
