@@ -163,7 +163,19 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     };
     // the official layout names tensors only: any head count builds the model that checks them
     let heads = if format == ExportFormat::Official { heads.or(Some(1)) } else { heads };
-    let cfg = import::infer_vit(enc, heads, file)?;
+    let cfg = import::infer_vit(enc, heads, file).map_err(|e| {
+        // in a run folder whose config.json is gone, say where the head count should have come from
+        let in_run = file.parent().filter(|p| p.file_name() == Some(ijepa_schema::CHECKPOINTS.as_ref())).and_then(Path::parent);
+        match in_run {
+            Some(run) if heads.is_none() && !run.join(ijepa_schema::CONFIG_JSON).is_file() => match e {
+                Error::Checkpoint { path, message } => {
+                    Error::Checkpoint { path, message: format!("{message}; the run's {} that records it is missing", run.join(ijepa_schema::CONFIG_JSON).display()) }
+                }
+                other => other,
+            },
+            _ => e,
+        }
+    })?;
     let store = ParamStore::new(tch::Device::Cpu);
     VisionTransformer::new(&store.root(), &cfg)?;
     store.load_strict(&import::to_map(enc), file)?;

@@ -332,11 +332,20 @@ fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<E
         Inputs::Checked => load_study_checked(file)?,
         Inputs::Unchecked => load_study(file)?,
     };
-    let names: Vec<&str> = study.points.iter().map(|p| p.name.as_str()).collect();
+    // a large sweep's names would fill the screen: the first few, and where to see them all
+    let names = {
+        let all: Vec<&str> = study.points.iter().map(|p| p.name.as_str()).collect();
+        const SHOWN: usize = 8;
+        if all.len() > SHOWN {
+            format!("{}, ... and {} more: `ijepa plan {}` lists them", all[..SHOWN].join(", "), all.len() - SHOWN, file.display())
+        } else {
+            all.join(", ")
+        }
+    };
     match (point, study.points.len()) {
         (None, 1) => Ok(study.points[0].experiment.clone()),
         (None, n) => {
-            eprintln!("error: {} is a sweep of {n} points: choose one with --point ({})", file.display(), names.join(", "));
+            eprintln!("error: {} is a sweep of {n} points: choose one with --point ({names})", file.display());
             Err(ExitCode::FAILURE)
         }
         (Some(want), _) => match study.points.iter().find(|p| p.name == want) {
@@ -345,7 +354,7 @@ fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<E
                 if study.points.len() == 1 && study.points[0].name.is_empty() {
                     eprintln!("error: {} has no sweep, so no point {want:?}: leave out --point", file.display());
                 } else {
-                    eprintln!("error: {} has no sweep point {want:?}; its points: {}", file.display(), names.join(", "));
+                    eprintln!("error: {} has no sweep point {want:?}; its points: {names}", file.display());
                 }
                 Err(ExitCode::FAILURE)
             }

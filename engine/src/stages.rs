@@ -515,6 +515,9 @@ fn evaluate(exp: &Experiment, cfg: &EvalConfig, train: &Features, test: &Feature
             (r, few.y.len())
         }
         EvalProtocol::Knn => {
+            if cfg.k > train.y.len() {
+                tracing::warn!("kNN: k {} is more than the {} training images: every image votes (k {} is recorded)", cfg.k, train.y.len(), train.y.len());
+            }
             let top1 = knn::knn(train, test, num_classes, cfg.k, cfg.temperature)?;
             (ProbeResult { sweep: Vec::new(), chosen: knn_point(cfg, train.y.len()), top1, curve: Vec::new() }, train.y.len())
         }

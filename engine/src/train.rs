@@ -558,6 +558,20 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let mut lr = exp.optimizer.lr.clone();
     lr.peak = lr.peak_for(exp.data.batch_size * world);
     let sched = Schedules::new(&lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
+    // the official code divides by the schedule's length (ZeroDivisionError): a clear error
+    if sched.total_steps() == 0 {
+        return Err(Error::Config(format!(
+            "ipe-scale {} x {} epoch(s) x {ipe} step(s) an epoch gives schedules of 0 steps: raise ipe-scale (1.0: the run's own length)",
+            exp.ipe_scale, exp.epochs
+        )));
+    }
+    let warmup = (lr.warmup_epochs * ipe as f64) as usize;
+    if lead && warmup >= sched.total_steps() {
+        tracing::warn!(
+            "the learning-rate warmup ({warmup} steps) is as long as the schedule ({} steps): the rate only rises, never decays",
+            sched.total_steps()
+        );
+    }
     let metrics_path = run.dir.join(schema::METRICS);
     let monitor_path = run.dir.join(schema::MONITOR);
     let latest = run.dir.join(schema::CHECKPOINTS).join("latest.safetensors");
