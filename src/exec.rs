@@ -223,6 +223,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             n_skip += 1;
             if lead {
                 tracing::info!("skip {} (done: {})", stage.id, stage.dir.display());
+                if let Task::Pretrain { point } = stage.task {
+                    train::restore_config(&stage.dir, &plan.points[point].experiment)?;
+                }
             }
             ran.insert(n);
             continue;

@@ -242,6 +242,19 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
     assert_eq!(m["status"], "done");
     assert_eq!(std::fs::read_to_string(run.join("monitor.csv")).unwrap().lines().count(), monitor_rows, "no earlier attempt's rows");
+
+    // a lost config.json of a finished run is written again (the report and export read it)
+    std::fs::remove_file(run.join("config.json")).unwrap();
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("config.json was missing: written again") && run.join("config.json").is_file(), "{out}");
+    // a damaged manifest: kept beside, the run goes on from its checkpoint under a new one
+    std::fs::write(&mpath, "{ not json").unwrap();
+    let o = command(&file, &runs).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("manifest.json is not readable") && run.join("manifest.json.unreadable").is_file(), "{err}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    assert_eq!(m["status"], "done");
 }
 
 /// One process per stage folder: a second `ijepa run` of the same experiment into the same runs

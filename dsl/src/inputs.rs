@@ -55,7 +55,8 @@ pub(crate) fn check(study: &Study, spans: &SpanMap) -> Vec<DslError> {
 }
 
 fn missing(what: &str, path: &Path, span: SourceSpan, help: &str) -> DslError {
-    DslError::MissingInput { what: what.into(), message: format!("{} does not exist", path.display()), span, help: help.into() }
+    let why = if path.is_dir() { "is a folder, not a list file" } else { "does not exist" };
+    DslError::MissingInput { what: what.into(), message: format!("{} {why}", path.display()), span, help: help.into() }
 }
 
 fn root_error(what: &str, root: &Path, dataset: &DatasetKind, span: SourceSpan) -> Option<DslError> {

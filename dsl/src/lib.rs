@@ -292,6 +292,24 @@ fn syntax_help(src: &str, span: miette::SourceSpan) -> String {
     }
 }
 
+/// Help for mistakes the KDL parser reports as something else: a KDL v1 raw string, a block
+/// comment that is never closed.
+fn known_mistake(src: &str, span: miette::SourceSpan) -> Option<String> {
+    let text = src.get(span.offset()..).unwrap_or_default();
+    let before = src.get(..span.offset()).unwrap_or_default();
+    let raw_v1 = text.starts_with("r\"") || text.starts_with("r#\"") || (before.ends_with('r') && text.starts_with(['"', '#']));
+    if raw_v1 {
+        return Some("KDL v2 raw strings are `#\"...\"#` (KDL v1 wrote `r\"...\"`); a plain `\"...\"` is fine for paths".into());
+    }
+    unclosed_block_comment(src).then(|| "a `/*` comment is never closed: end it with `*/`".into())
+}
+
+/// Whether the last `/*` of `src` (outside strings, roughly: a quoted `/*` is rare in an
+/// experiment file) has no `*/` after it.
+fn unclosed_block_comment(src: &str) -> bool {
+    src.rfind("/*").is_some_and(|at| !src[at + 2..].contains("*/"))
+}
+
 /// KDL v2 syntax -> document, or one diagnostic per syntax error.
 pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
     if let Some(at) = too_deep(src) {
@@ -317,7 +335,8 @@ pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
                         message: d.message.clone().unwrap_or_else(|| "invalid KDL".into()),
                         span,
                         label: d.label.clone().unwrap_or_else(|| "here".into()),
-                        help: d.help.clone().unwrap_or_else(|| syntax_help(src, span)),
+                        // a KDL v1 habit or an open comment, named before the parser's own help
+                        help: known_mistake(src, span).or_else(|| d.help.clone()).unwrap_or_else(|| syntax_help(src, span)),
                     }
                 })
                 .collect();

@@ -808,3 +808,16 @@ fn one_setting_varied_twice_is_refused() {
     assert_eq!(codes_of("sweep { vary \"epochs\" 1 2; vary \"epochs\" 3 }"), ["duplicate_node"]);
     assert!(codes_of("sweep { vary \"epochs\" 1 2; vary \"seed\" 3 4 }").is_empty());
 }
+
+/// Mistakes the KDL parser reports as something else get a help that names them.
+#[test]
+fn kdl_v1_raw_strings_and_open_comments_are_named() {
+    let help = |src: &str| match parse_str("t.kdl", src) {
+        Ok(_) => panic!("{src} should not parse"),
+        Err(d) => d.render_plain(),
+    };
+    let text = help("experiment \"x\" {\n    data \"fashion-mnist\" root=r\"/tmp\"\n}\n");
+    assert!(text.contains("KDL v2 raw strings"), "{text}");
+    let text = help("experiment \"x\" {\n    epochs 2 /* a comment\n}\n");
+    assert!(text.contains("comment is never closed"), "{text}");
+}

@@ -510,10 +510,13 @@ pub fn pretrain_status(dir: &Path) -> Status {
     if manifest.as_ref().is_some_and(|m| m.is_done()) {
         return Status::Done;
     }
-    if dir.join(ijepa_schema::CHECKPOINTS).join("latest.safetensors").is_file() {
+    let latest = dir.join(ijepa_schema::CHECKPOINTS).join("latest.safetensors");
+    if latest.is_file() {
+        // the manifest's record, else the checkpoint's own header (a lost or damaged manifest)
         let step = manifest
             .and_then(|m| m.checkpoints.into_iter().find(|c| c.file == "latest.safetensors"))
             .map(|c| c.step)
+            .or_else(|| crate::checkpoint::state::position_of(&latest).map(|p| p.global_step))
             .unwrap_or(0);
         return Status::Partial { step };
     }

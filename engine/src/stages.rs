@@ -374,6 +374,9 @@ fn frozen_features(
     shared: &mut EvalCache,
 ) -> Result<Vec<(FeatureChoice, Features, Features)>> {
     let feature_dir = dir.parent().unwrap_or(Path::new(".")).join(ijepa_schema::FEATURES);
+    if feature_dir.exists() && !feature_dir.is_dir() {
+        return Err(Error::Data(format!("{} is a file, where the evaluations keep their feature cache (a folder): move it away", feature_dir.display())));
+    }
     std::fs::create_dir_all(&feature_dir).map_err(|e| Error::io(&feature_dir, e))?;
     let bf16 = crate::precision::uses_bf16(exp.precision, device);
     let kind = if cfg.features.contains(&FeatureChoice::Last4) { FeatureKind::Last4 } else { FeatureKind::Last };

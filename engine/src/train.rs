@@ -198,7 +198,22 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         std::fs::create_dir_all(dir.join(schema::CHECKPOINTS)).map_err(|e| Error::io(&dir, e))?;
     }
     let manifest_path = dir.join(schema::MANIFEST);
-    let previous: Option<Manifest> = std::fs::read_to_string(&manifest_path).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let previous: Option<Manifest> = match std::fs::read_to_string(&manifest_path) {
+        Ok(t) => match serde_json::from_str(&t) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                if lead {
+                    // kept beside; the run goes on from its checkpoints, which the new
+                    // manifest lists again as they are written
+                    let aside = dir.join(format!("{}.unreadable", schema::MANIFEST));
+                    tracing::warn!("{} is not readable ({e}): kept as {}, a new one is written", manifest_path.display(), aside.display());
+                    std::fs::rename(&manifest_path, &aside).map_err(|e| Error::io(&manifest_path, e))?;
+                }
+                None
+            }
+        },
+        Err(_) => None,
+    };
     let done = previous.as_ref().filter(|m| m.is_done()).map(|m| m.steps);
     // every rank follows rank 0's reading of the folder
     let done = agree(opts.dist.as_deref(), done.map(|s| s as i64).unwrap_or(-1))?;
@@ -206,6 +221,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         let losses = if lead { read_losses(&dir.join(schema::METRICS), u64::MAX)? } else { Vec::new() };
         if lead {
             tracing::info!("{} is already done ({done} steps); nothing to run", dir.display());
+            restore_config(&dir, exp)?;
         }
         return Ok(summary(&dir, done as usize, &losses, 0.0));
     }
@@ -503,6 +519,21 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option
     Ok(path)
 }
 
+/// Writes a finished run's `config.json` (the resolved experiment the report and `export`
+/// read) again when it was lost: the folder's hash is `exp`'s, so it is the same text.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn restore_config(dir: &Path, exp: &Experiment) -> Result<()> {
+    let config = dir.join(schema::CONFIG_JSON);
+    if config.exists() || !dir.join(schema::MANIFEST).is_file() {
+        return Ok(());
+    }
+    let resolved = serde_json::to_string_pretty(exp).map_err(|e| Error::Train(format!("serialising the config: {e}")))?;
+    tracing::warn!("{} was missing: written again", config.display());
+    run_dir::write_atomic(&config, resolved.as_bytes())
+}
+
 /// Whether `flag` holds on any rank (the flag itself on one process): a sum over ranks.
 fn any_rank(dist: Option<&ProcessGroup>, flag: bool) -> Result<bool> {
     let Some(pg) = dist else { return Ok(flag) };
@@ -606,6 +637,19 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 truncate_metrics(&monitor_path, pos.global_step, MONITOR_HEADER)?;
             }
             losses = read_losses(&metrics_path, pos.global_step)?;
+            // rows are written every log-every steps: a longer gap before the checkpoint's step
+            // is rows lost (a truncated file), said once here
+            let last = std::fs::read_to_string(&metrics_path)
+                .ok()
+                .and_then(|t| t.lines().skip(1).last().and_then(|l| l.split(',').next()?.parse::<u64>().ok()))
+                .unwrap_or(0);
+            if pos.global_step.saturating_sub(last) > exp.log_every.max(1) as u64 {
+                tracing::warn!(
+                    "{} ends at step {last} and the checkpoint is at step {}: the rows between are lost (the weights are not)",
+                    metrics_path.display(),
+                    pos.global_step
+                );
+            }
             run.manifest.resumed_at.push(pos.global_step);
             tracing::info!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, from.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
         }

@@ -146,10 +146,15 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
             } else if manifest_path.is_file() {
                 read_json(&manifest_path).and_then(|manifest: Manifest| {
                     if manifest.stage == "pretrain" {
-                        reg.pretrains.push(load_pretrain(dir, manifest)?);
+                        let (run, monitor_error) = load_pretrain(dir, manifest)?;
+                        reg.pretrains.push(run);
+                        // a damaged monitor.csv costs the monitor's figure, not the run
+                        reg.unreadable.extend(monitor_error);
                     }
                     Ok(())
                 })
+            } else if dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("pretrain-")) {
+                Err(ReportError::Missing { path: manifest_path, what: "pretrain run" })
             } else {
                 Ok(())
             };
@@ -162,7 +167,9 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
     Ok(reg)
 }
 
-fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<PretrainRun> {
+/// A pretraining folder's run, and why its `monitor.csv` could not be read, if so (the run is
+/// kept without its monitor rows).
+fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Option<String>)> {
     let done = manifest.is_done();
     let metrics_path = dir.join(ijepa_schema::METRICS);
     let metrics = if metrics_path.is_file() {
@@ -187,14 +194,19 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<PretrainRun> {
         None
     };
     let monitor_path = dir.join(ijepa_schema::MONITOR);
-    let monitor = if monitor_path.is_file() { read_monitor(&monitor_path)? } else { Vec::new() };
-    Ok(PretrainRun {
+    let (monitor, monitor_error) = match monitor_path.is_file().then(|| read_monitor(&monitor_path)) {
+        Some(Ok(rows)) => (rows, None),
+        Some(Err(e)) => (Vec::new(), Some(format!("{e} (the run is shown without its monitor rows)"))),
+        None => (Vec::new(), None),
+    };
+    let run = PretrainRun {
         dir,
         manifest,
         metrics,
         config,
         monitor,
-    })
+    };
+    Ok((run, monitor_error))
 }
 
 fn sorted_subdirs(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -522,6 +522,24 @@ fn missing_or_bad_pretrain_files_name_the_file() {
     assert!(load_registry(&tmp.path().join("absent")).is_err());
 }
 
+/// A damaged monitor.csv costs the run its monitor rows, not its place in the report; a
+/// pretraining folder without its manifest is named, not silently skipped.
+#[test]
+fn a_bad_monitor_keeps_the_run_and_a_lost_manifest_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    let n = load_registry(tmp.path()).unwrap().pretrains.len();
+    let run = tmp.path().join("fmnist/pretrain-aaaaaaaaaaaa");
+    fs::write(run.join("monitor.csv"), "epoch,step\n0,0\n").unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.pretrains.len(), n, "{:?}", reg.unreadable);
+    assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("monitor.csv") && reg.unreadable[0].contains("without its monitor rows"), "{:?}", reg.unreadable);
+    fs::remove_file(run.join("manifest.json")).unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.pretrains.len(), n - 1);
+    assert!(reg.unreadable.iter().any(|u| u.contains("pretrain-aaaaaaaaaaaa/manifest.json") && u.contains("missing")), "{:?}", reg.unreadable);
+}
+
 #[test]
 fn binary_prints_tables_and_paths() {
     let tmp = tempfile::tempdir().unwrap();

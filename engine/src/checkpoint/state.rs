@@ -265,6 +265,24 @@ pub fn check_finite(path: &Path, name: &str, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// The training position a checkpoint's header records, read from the header alone (not
+/// verified: [`load`] does that): what `ijepa plan` shows when the manifest does not say.
+pub fn position_of(path: &Path) -> Option<Position> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len).ok()?;
+    let len = u64::from_le_bytes(len);
+    // a safetensors header is JSON of a few KiB; a larger length is a damaged file
+    if len > 100 << 20 {
+        return None;
+    }
+    let mut header = vec![0u8; len as usize];
+    f.read_exact(&mut header).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    serde_json::from_str(v.get("__metadata__")?.get("position")?.as_str()?).ok()
+}
+
 /// Reads a checkpoint written by [`save`], verifying its data checksum.
 pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
     let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
@@ -333,6 +351,11 @@ mod tests {
         assert_eq!(sha, sha256_file(&p).unwrap());
         let (t, back) = load(&p).unwrap();
         assert_eq!(back, pos);
+        // the header alone says it too (ijepa plan without a manifest); a non-checkpoint does not
+        assert_eq!(position_of(&p), Some(pos));
+        assert_eq!(position_of(&d.join("missing.safetensors")), None);
+        std::fs::write(d.join("junk"), b"\xff\xff\xff\xff\xff\xff\xff\xffjunk").unwrap();
+        assert_eq!(position_of(&d.join("junk")), None);
         assert!(t["a.weight"].equal(&sample()[0].1));
         assert!(t["b"].equal(&sample()[1].1));
     }
