@@ -129,21 +129,27 @@ fn metrics_rows(runs: &Path) -> usize {
         .unwrap_or(0)
 }
 
-#[test]
-fn a_killed_rank_stops_the_other_with_a_clear_error() {
-    let d = scratch("ddp-kill");
+/// Two ranks of a long run (rank 0's stderr piped) in the scratch folder `name`, once training
+/// is under way (rank 0 has written metrics rows); and their runs folder.
+fn two_ranks_training(name: &str) -> (Child, Child, PathBuf) {
+    let d = scratch(name);
     let file = write_exp(&d, 16, 50);
     let runs = d.join("runs");
     let port = free_port();
     let mut r0 = rank_cmd(&file, &runs, 0, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut r1 = rank_cmd(&file, &runs, 1, 2, port).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    // wait until training is under way (rank 0 writes metrics rows), then kill rank 1
+    let r1 = rank_cmd(&file, &runs, 1, 2, port).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let t0 = Instant::now();
     while metrics_rows(&runs) < 3 {
         assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
         assert!(r0.try_wait().unwrap().is_none(), "rank 0 ended early");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (r0, r1, runs)
+}
+
+#[test]
+fn a_killed_rank_stops_the_other_with_a_clear_error() {
+    let (mut r0, mut r1, runs) = two_ranks_training("ddp-kill");
     r1.kill().unwrap();
     r1.wait().unwrap();
     let killed = Instant::now();
@@ -298,17 +304,7 @@ fn ranks_of_different_experiments_are_refused_before_training() {
 /// signal to rank 0 does (it used to be announced and ignored).
 #[test]
 fn a_signal_to_any_rank_stops_every_rank() {
-    let d = scratch("ddp-signal-rank1");
-    let file = write_exp(&d, 16, 50);
-    let runs = d.join("runs");
-    let port = free_port();
-    let mut r0 = rank_cmd(&file, &runs, 0, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut r1 = rank_cmd(&file, &runs, 1, 2, port).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let t0 = Instant::now();
-    while metrics_rows(&runs) < 3 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut r0, mut r1, runs) = two_ranks_training("ddp-signal-rank1");
     let ok = Command::new("kill").args(["-INT", &r1.id().to_string()]).status().unwrap();
     assert!(ok.success());
     let mut codes = Vec::new();
