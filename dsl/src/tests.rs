@@ -790,6 +790,10 @@ fn run_time_failures_are_found_at_check() {
     assert_eq!(errs("predictor width=64 heads=2 mlp-ratio=0.01"), ["conflict"]);
     // DINO's schedules are not stretched
     assert_eq!(errs("recipe \"dino\"\nipe-scale 1.25"), ["invalid_value"]);
+    // a value or a baseline listed twice (as `features` already was)
+    assert_eq!(errs("eval \"linear\" { lr 0.1 0.1 }"), ["invalid_value"]);
+    assert_eq!(errs("eval \"low-shot\" { c 1 1 }"), ["invalid_value"]);
+    assert_eq!(errs("eval \"knn\" { baselines \"random-init\" \"random-init\" }"), ["invalid_value"]);
     // a collective timeout libtorch's clock cannot hold
     assert_eq!(errs("distributed { timeout 10000000000 }"), ["out_of_range"]);
     assert_eq!(errs("distributed { timeout \"9999999h\" }"), ["out_of_range"]);

@@ -257,7 +257,18 @@ fn list(cx: &mut Ctx, n: &Node, bound: Bound) -> Option<Vec<f64>> {
     let mut out = Vec::new();
     for i in 0..LIST.len() {
         let Some(e) = n.arg(i) else { break };
-        out.push(cx.f64_in(e, &n.path, bound)?);
+        let v = cx.f64_in(e, &n.path, bound)?;
+        // a grid point twice is trained twice and scored alike: a slip, as in `features`
+        if out.contains(&v) {
+            cx.err(DslError::InvalidValue {
+                what: n.path.clone(),
+                message: format!("{v} is listed twice"),
+                span: cx.entry_span(e),
+                help: "list each value once".into(),
+            });
+            return None;
+        }
+        out.push(v);
     }
     Some(out)
 }
@@ -352,9 +363,16 @@ fn baselines(cx: &mut Ctx, n: &Node, c: &mut EvalConfig) {
     for i in 0..2 {
         let Some(e) = n.arg(i) else { break };
         if let Some(b) = cx.keyword(e, &n.path, "baseline", KINDS) {
-            if !out.contains(&b) {
-                out.push(b);
+            if out.contains(&b) {
+                cx.err(DslError::InvalidValue {
+                    what: "baselines".into(),
+                    message: "a baseline is listed twice".into(),
+                    span: cx.entry_span(e),
+                    help: "list each baseline once: baselines \"random-init\" \"raw-pixels\"".into(),
+                });
+                return;
             }
+            out.push(b);
         }
     }
     c.baselines = out;
