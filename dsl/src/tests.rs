@@ -769,8 +769,11 @@ fn run_time_failures_are_found_at_check() {
     assert!(errs("eval \"finetune\" { held-out 0 }").is_empty());
     assert!(errs("eval \"linear\" { held-out 0; lr 0.1; weight-decay 0 }").is_empty());
     assert!(errs("eval \"knn\" { held-out 0 }").is_empty());
-    // the logistic probe cross-validates its C grid
+    // the logistic probe cross-validates its C grid, and its feature sets on it
     assert!(errs("eval \"low-shot\" { held-out 0; c 1 10 }").is_empty());
+    let deep = "encoder width=32 depth=4 heads=2 patch=14";
+    assert!(errs(&format!("{deep}\neval \"low-shot\" {{ head \"logistic\"; features \"last\" \"last4\"; held-out 0 }}")).is_empty());
+    assert_eq!(errs(&format!("{deep}\neval \"low-shot\" {{ head \"logistic\"; features \"last\" \"last4\"; c 1 }}")), ["conflict"]);
     // a single patch leaves nothing to mask (I-JEPA, MAE); DINO has no masks
     let one = "data fashion-mnist { crop-size 4 }\nencoder width=32 depth=1 heads=2 patch=4";
     assert_eq!(errs(&format!("{one}\nmask \"random\" {{ ratio 0.5 }}")), ["conflict"]);

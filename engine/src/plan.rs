@@ -267,6 +267,8 @@ impl Plan {
         // points that differ only in what runs after pretraining (evaluation settings, loader
         // threads) share one pretraining: keyed by its hash under the study's name
         let mut pretrains: HashMap<String, (NodeIndex, String)> = HashMap::new();
+        // baseline stages by (folder kind, this version's hash)
+        let mut baselines: HashMap<(String, String), NodeIndex> = HashMap::new();
         let mut evals = Vec::new();
         for (pi, point) in study.points.iter().enumerate() {
             let exp = &point.experiment;
@@ -301,11 +303,16 @@ impl Plan {
                         (format!("{folder}{}", suffix(point)), hash, dir, point.varied.clone())
                     } else {
                         // baselines do not depend on pretraining: one stage for every point
-                        // that shares its settings
+                        // that shares its settings (keyed by this version's hash: points an
+                        // earlier version evaluated apart share the first folder found)
                         let varied = baseline_varied(&point.varied, cfg);
-                        let (hash, dir) = eval_stage(runs_dir, &study.name, exp, cfg, subject, &phash);
+                        let key = (folder.clone(), eval_hash(exp, cfg, subject, &phash));
+                        let (hash, dir) = match baselines.get(&key) {
+                            Some(&n) => (graph[n].hash.clone(), graph[n].dir.clone()),
+                            None => eval_stage(runs_dir, &study.name, exp, cfg, subject, &phash),
+                        };
                         let id = if varied.is_empty() || point.name.is_empty() {
-                            folder
+                            folder.clone()
                         } else {
                             format!("{folder}/{}", point.name)
                         };
@@ -321,6 +328,9 @@ impl Plan {
                             n
                         }
                     };
+                    if subject != Subject::Pretrained {
+                        baselines.entry((folder, eval_hash(exp, cfg, subject, &phash))).or_insert(node);
+                    }
                     if subject == Subject::Pretrained {
                         graph.update_edge(pretrain, node, ());
                     }
@@ -628,6 +638,21 @@ mod tests {
         assert_eq!(eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p"), (old, old_dir));
         std::fs::create_dir_all(&dir).unwrap();
         assert_eq!(eval_stage(&root, "x", &other, &linear, Subject::RawPixels, "p"), (hash, dir));
+
+        // the sweep's points each evaluated the pixels under an earlier version (one folder a
+        // batch size): they share the first such folder, one stage
+        let root = crate::testdir::scratch("plan", "baseline-legacy-points");
+        for point in &study.points {
+            let cfg = &point.experiment.evals[0];
+            let old = legacy_eval_hash(&point.experiment, cfg, Subject::RawPixels, "p");
+            let dir = run_dir::stage_path(&root, "s", "eval-linear-raw-pixels", &old);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(ijepa_schema::EVAL), record).unwrap();
+        }
+        let plan = Plan::build(&study, &root, &root.join("reports"), 1);
+        let pixels: Vec<&Stage> = plan.graph.node_weights().filter(|s| s.id.starts_with("eval-linear-raw-pixels")).collect();
+        assert_eq!(pixels.len(), 1, "{:?}", pixels.iter().map(|s| &s.dir).collect::<Vec<_>>());
+        assert!(ijepa_schema::eval_done(&pixels[0].dir));
     }
 
     /// Logging and checkpoint cadence leave the pretraining's identity alone; a folder an

@@ -393,18 +393,10 @@ fn frozen_features(
         Subject::RawPixels => "pixels".to_string(),
     };
     // the images and their transform: not the pretraining's batch size, loader threads or
-    // augmentations (files an earlier version keyed by the whole block are still read)
+    // augmentations (an earlier version's files, keyed by the whole block and without a
+    // checksum, are not read: the features are computed once more under this key)
     let data_key = content_hash(serde_json::to_string(&exp.data.read_by_evaluation(false)).unwrap_or_default().as_bytes());
-    let legacy_key = content_hash(serde_json::to_string(&exp.data).unwrap_or_default().as_bytes());
-    let key = |split: &str| {
-        let path = feature_dir.join(format!("{model_key}-{split}-{data_key}.safetensors"));
-        let old = feature_dir.join(format!("{model_key}-{split}-{legacy_key}.safetensors"));
-        if !path.exists() && old.is_file() {
-            old
-        } else {
-            path
-        }
-    };
+    let key = |split: &str| feature_dir.join(format!("{model_key}-{split}-{data_key}.safetensors"));
     Ok(match subject {
         Subject::RawPixels => vec![(
             cfg.features[0],

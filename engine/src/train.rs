@@ -520,7 +520,9 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option
 }
 
 /// Writes a finished run's `config.json` (the resolved experiment the report and `export`
-/// read) again when it was lost: the folder's hash is `exp`'s, so it is the same text.
+/// read) again when it was lost: `exp` has every setting the folder's hash covers (the model,
+/// the data, the schedules) as the run had them; what the hash leaves out (evaluations,
+/// cadence, loader threads) is this file's.
 ///
 /// # Errors
 /// The file cannot be written.

@@ -124,6 +124,18 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             });
         }
     }
+    // the logistic probe scores a feature set by cross-validating its C grid: with one C
+    // there is no score to choose the set by (the run would fail after pretraining)
+    if protocol == EvalProtocol::LowShot && cfg.head == HeadKind::Logistic && cfg.features.len() > 1 && cfg.cs.len() < 2 {
+        cx.err(DslError::Conflict {
+            message: format!("the logistic probe chooses among {} feature sets by cross-validating its `c` grid, which has one value", cfg.features.len()),
+            span: cx.span_or(&[&n.sub("features"), &n.sub("c"), &n.path]),
+            label: "nothing to score the sets by".into(),
+            other: cx.span_of(&n.sub("c")),
+            other_label: "one value".into(),
+            help: "give `c` at least two values (the default is 0.01 0.1 1 10), or one `features` value".into(),
+        });
+    }
     if cfg.head == HeadKind::Logistic && protocol == EvalProtocol::Linear {
         cx.err(DslError::InvalidValue {
             what: "head".into(),
@@ -163,6 +175,8 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
 /// probe's `c` grid is cross-validated instead).
 fn choice_without_heldout(cfg: &EvalConfig) -> Option<(String, &'static str)> {
     let grid = cfg.lrs.len() * cfg.wds.len();
+    // the logistic probe cross-validates: its C grid and its feature sets need nothing held out
+    let logistic = cfg.protocol == EvalProtocol::LowShot && cfg.head == HeadKind::Logistic;
     let grid_read = match cfg.protocol {
         EvalProtocol::Linear | EvalProtocol::Finetune => true,
         EvalProtocol::LowShot => cfg.head != HeadKind::Logistic,
@@ -170,7 +184,7 @@ fn choice_without_heldout(cfg: &EvalConfig) -> Option<(String, &'static str)> {
     };
     if grid_read && grid > 1 {
         Some((format!("{grid} lr x weight-decay points"), "one `lr` and one `weight-decay` value"))
-    } else if cfg.features.len() > 1 && cfg.protocol != EvalProtocol::Finetune {
+    } else if cfg.features.len() > 1 && cfg.protocol != EvalProtocol::Finetune && !logistic {
         Some((format!("{} feature sets", cfg.features.len()), "one `features` value"))
     } else {
         None
