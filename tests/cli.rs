@@ -572,6 +572,13 @@ fn probes_choose_their_feature_set_on_held_out_data() {
         let want = if score(4.0) > score(1.0) { 4.0 } else { 1.0 };
         assert_eq!(blocks, want, "{e}");
         assert_eq!(e["features"], if blocks == 4.0 { "last4" } else { "last" }, "{e}");
+        // the protocol's own settings as it ran, beside what it chose
+        let settings = &e["settings"];
+        if e["protocol"] == "linear" {
+            assert_eq!((settings["epochs"].as_f64(), settings["decay-every"].as_f64(), settings["held-out"].as_f64()), (Some(2.0), Some(2.0), Some(0.1)), "{e}");
+        } else {
+            assert_eq!(settings["held-out"].as_f64(), Some(0.2), "{e}");
+        }
     }
     // last4 on an encoder of depth 2 is refused before pretraining
     let bad = write(&d, "bad.kdl", &std::fs::read_to_string(&f).unwrap().replace("depth=4", "depth=2"));

@@ -631,8 +631,45 @@ fn record(
         pretrain_dir: source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
         checkpoint: Some(source.checkpoint.display().to_string()),
         curve: result.curve.iter().map(|&(ep, acc)| CurvePoint { epoch: ep as u64, top1: acc }).collect(),
+        settings: protocol_settings(exp, cfg),
         wall_s: 0.0,
     }
+}
+
+/// What `eval.json` records of the protocol's own settings (see `EvalRecord::settings`).
+fn protocol_settings(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, f64> {
+    let probe = || {
+        let mut m = BTreeMap::from([
+            ("epochs".to_string(), cfg.epochs as f64),
+            ("batch-size".to_string(), cfg.batch_size as f64),
+            ("decay-every".to_string(), cfg.decay_every as f64),
+        ]);
+        m.insert("held-out".to_string(), cfg.heldout);
+        m
+    };
+    let mut m = match (cfg.protocol, cfg.head) {
+        (EvalProtocol::Linear, _) | (EvalProtocol::LowShot, HeadKind::Linear | HeadKind::BnLinear) => probe(),
+        (EvalProtocol::LowShot, HeadKind::Logistic) => BTreeMap::from([("folds".to_string(), logistic_cfg(exp, cfg).folds as f64)]),
+        (EvalProtocol::Knn, _) => BTreeMap::new(),
+        (EvalProtocol::Finetune, _) => {
+            let ft = cfg.finetune.clone().unwrap_or_default();
+            BTreeMap::from([
+                ("epochs".to_string(), cfg.epochs as f64),
+                ("batch-size".to_string(), cfg.batch_size as f64),
+                ("held-out".to_string(), cfg.heldout),
+                ("warmup-epochs".to_string(), ft.warmup_epochs as f64),
+                ("min-lr".to_string(), ft.min_lr),
+                ("layer-decay".to_string(), ft.layer_decay),
+                ("drop-path".to_string(), ft.drop_path),
+                ("label-smoothing".to_string(), ft.label_smoothing),
+            ])
+        }
+    };
+    // kNN holds images out only to choose among feature sets
+    if cfg.protocol == EvalProtocol::Knn && cfg.features.len() > 1 {
+        m.insert("held-out".to_string(), cfg.heldout);
+    }
+    m
 }
 
 /// Indices into the training split of the files an ImageNet-style list names (`split-file`).

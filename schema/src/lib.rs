@@ -337,6 +337,11 @@ pub struct EvalRecord {
     /// Test top-1 per epoch of the final probe, when recorded.
     #[serde(default, deserialize_with = "null_as_default")]
     pub curve: Vec<CurvePoint>,
+    /// The protocol's own settings as it ran (probe `epochs`, `batch-size`, `decay-every`,
+    /// `held-out`; the logistic probe's `folds`; fine-tuning's schedule), beside the
+    /// hyper-parameters it chose (`chosen`). Absent from records written before it.
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, f64>,
     /// Wall-clock seconds of the evaluation.
     #[serde(default)]
     pub wall_s: f64,
