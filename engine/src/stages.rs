@@ -657,7 +657,7 @@ fn protocol_settings(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, f64
                 ("epochs".to_string(), cfg.epochs as f64),
                 ("batch-size".to_string(), cfg.batch_size as f64),
                 ("held-out".to_string(), cfg.heldout),
-                ("warmup-epochs".to_string(), ft.warmup_epochs as f64),
+                ("warmup-epochs".to_string(), ft.warmup_epochs),
                 ("min-lr".to_string(), ft.min_lr),
                 ("layer-decay".to_string(), ft.layer_decay),
                 ("drop-path".to_string(), ft.drop_path),
