@@ -171,9 +171,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     let (mut n_run, mut n_skip) = (0, 0);
     for &n in &selected {
         let stage = &plan.graph[n];
-        if let Some(signal) = ijepa_engine::interrupt::requested() {
-            return Err(Box::new(ijepa_engine::Error::Interrupted { signal: signal.into(), step: None, dir: stage.dir.clone() }));
-        }
+        ijepa_engine::interrupt::check()?;
         if !lead && stage.kind() != StageKind::Pretrain {
             continue;
         }
@@ -252,9 +250,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     }
     // a signal during the last stage (a report, which has no step to stop at) still ends
     // the run as interrupted, not as a success
-    if let Some(signal) = ijepa_engine::interrupt::requested() {
-        return Err(Box::new(ijepa_engine::Error::Interrupted { signal: signal.into(), step: None, dir: plan.reports_dir.clone() }));
-    }
+    ijepa_engine::interrupt::check()?;
     if lead && !opts.dry_run {
         tracing::info!("{}: {n_run} stage(s) run, {n_skip} skipped (already done)", plan.name);
     }

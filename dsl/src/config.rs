@@ -453,6 +453,10 @@ pub enum DataSource {
     Path(std::path::PathBuf),
 }
 
+/// The data block's augmentation settings, as the language names them (`vary "data.NAME"`),
+/// in the order of [`DataConfig::augmentations_set`]: crop scale, flips, colour, blur.
+pub const AUGMENTATIONS: [&str; 4] = ["crop-scale", "horizontal-flip", "color-jitter", "gaussian-blur"];
+
 /// Dataset, augmentation and loader settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -902,15 +906,8 @@ impl DataConfig {
     /// the language (`crop-scale`, `horizontal-flip`, `color-jitter`, `gaussian-blur`).
     pub fn augmentations_set(&self) -> Vec<&'static str> {
         let d = DataConfig::default();
-        [
-            ("crop-scale", self.crop_scale != d.crop_scale),
-            ("horizontal-flip", self.hflip != d.hflip),
-            ("color-jitter", self.color_jitter != d.color_jitter),
-            ("gaussian-blur", self.blur != d.blur),
-        ]
-        .into_iter()
-        .filter_map(|(name, set)| set.then_some(name))
-        .collect()
+        let set = [self.crop_scale != d.crop_scale, self.hflip != d.hflip, self.color_jitter != d.color_jitter, self.blur != d.blur];
+        AUGMENTATIONS.into_iter().zip(set).filter_map(|(name, set)| set.then_some(name)).collect()
     }
 
     /// This block with those augmentations at their defaults (what a recipe that does not
@@ -930,14 +927,10 @@ impl DataConfig {
         DataConfig { batch_size: DataConfig::default().batch_size, workers: 0, prefetch: 0, ..base }
     }
 
-    /// The data block's setting names (`vary "data.NAME"`) that an evaluation of a baseline
-    /// does not read (see [`DataConfig::read_by_evaluation`]).
-    pub fn unread_by_evaluation(augmented: bool) -> &'static [&'static str] {
-        if augmented {
-            &["batch-size", "workers", "prefetch"]
-        } else {
-            &["batch-size", "workers", "prefetch", "crop-scale", "horizontal-flip", "color-jitter", "gaussian-blur"]
-        }
+    /// Whether an evaluation of a baseline reads the data block's setting `name` (`vary
+    /// "data.NAME"`; see [`DataConfig::read_by_evaluation`]).
+    pub fn read_by_evaluation_named(name: &str, augmented: bool) -> bool {
+        !["batch-size", "workers", "prefetch"].contains(&name) && (augmented || !AUGMENTATIONS.contains(&name))
     }
 }
 

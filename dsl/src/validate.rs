@@ -27,10 +27,12 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
 /// A block's MLP is `int(width x mlp-ratio)` wide (the official `int(dim * mlp_ratio)`): a
 /// ratio that rounds it to zero would train a model without MLPs.
 fn mlp_has_width(cx: &mut Ctx, exp: &Experiment) {
+    // the predictor and the decoder count where the recipe owns them (I-JEPA, MAE)
+    let owns = |node: &str| crate::recipes::schema(&exp.recipe).is_some_and(|s| s.own_nodes.iter().any(|n| n == node));
     let modules = [
         ("encoder", exp.encoder.embed_dim, exp.encoder.mlp_ratio, true),
-        ("predictor", exp.predictor.embed_dim, exp.predictor.mlp_ratio, exp.recipe == "ijepa"),
-        ("decoder", exp.decoder.embed_dim, exp.decoder.mlp_ratio, exp.recipe == "mae"),
+        ("predictor", exp.predictor.embed_dim, exp.predictor.mlp_ratio, owns("predictor")),
+        ("decoder", exp.decoder.embed_dim, exp.decoder.mlp_ratio, owns("decoder")),
     ];
     for (module, width, ratio, used) in modules {
         let (ratio_path, width_path) = (format!("{module}.mlp-ratio"), format!("{module}.width"));
@@ -85,7 +87,7 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
         });
         return;
     }
-    let world = (exp.distributed.nodes * exp.distributed.procs_per_node).max(1);
+    let world = exp.distributed.world_size().max(1);
     let per_rank = (limit - held) / world;
     if per_rank < exp.data.batch_size {
         let mut of = format!("{limit} images");

@@ -241,8 +241,8 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
 fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig) -> BTreeMap<String, String> {
     let own = format!("eval.{}", cfg.name());
     let of_own = |k: &str| k.strip_prefix(own.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
-    let unread = DataConfig::unread_by_evaluation(cfg.protocol == EvalProtocol::Finetune);
-    let data_read = |k: &str| k.strip_prefix("data.").is_some_and(|name| !unread.contains(&name));
+    let augmented = cfg.protocol == EvalProtocol::Finetune;
+    let data_read = |k: &str| k.strip_prefix("data.").is_some_and(|name| DataConfig::read_by_evaluation_named(name, augmented));
     varied
         .iter()
         .filter(|(k, _)| data_read(k) || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed")
@@ -298,9 +298,10 @@ impl Plan {
                 }));
                 for subject in subjects {
                     let folder = format!("eval-{}-{}", cfg.name(), subject.key(&exp.recipe));
-                    let (id, hash, dir, varied) = if subject == Subject::Pretrained {
+                    // (a baseline's key among the plan's baselines: see below)
+                    let (id, hash, dir, varied, baseline) = if subject == Subject::Pretrained {
                         let (hash, dir) = eval_stage(runs_dir, &exp.name, exp, cfg, subject, &phash);
-                        (format!("{folder}{}", suffix(point)), hash, dir, point.varied.clone())
+                        (format!("{folder}{}", suffix(point)), hash, dir, point.varied.clone(), None)
                     } else {
                         // baselines do not depend on pretraining: one stage for every point
                         // that shares its settings (keyed by this version's hash: points an
@@ -316,7 +317,7 @@ impl Plan {
                         } else {
                             format!("{folder}/{}", point.name)
                         };
-                        (id, hash, dir, varied)
+                        (id, hash, dir, varied, Some(key))
                     };
                     let node = match by_dir.get(&dir) {
                         Some(&n) => n,
@@ -328,11 +329,13 @@ impl Plan {
                             n
                         }
                     };
-                    if subject != Subject::Pretrained {
-                        baselines.entry((folder, eval_hash(exp, cfg, subject, &phash))).or_insert(node);
-                    }
-                    if subject == Subject::Pretrained {
-                        graph.update_edge(pretrain, node, ());
+                    match baseline {
+                        Some(key) => {
+                            baselines.entry(key).or_insert(node);
+                        }
+                        None => {
+                            graph.update_edge(pretrain, node, ());
+                        }
                     }
                 }
             }

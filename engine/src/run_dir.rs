@@ -135,6 +135,19 @@ impl Drop for StageLock {
     }
 }
 
+/// Moves a record that cannot be read (`eval.json`, `manifest.json`) to `<name>.unreadable`
+/// beside it, so that a new one can be written without losing the old bytes; returns where
+/// it went (the caller says why, and what happens next).
+///
+/// # Errors
+/// The rename fails.
+pub fn keep_unreadable(path: &Path) -> Result<PathBuf> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let aside = path.with_file_name(format!("{name}.unreadable"));
+    std::fs::rename(path, &aside).map_err(|e| Error::io(path, e))?;
+    Ok(aside)
+}
+
 /// `root/<experiment>/<stage>-<first 12 hex digits of hash>`.
 pub fn stage_path(root: &Path, experiment: &str, stage: &str, hash: &str) -> PathBuf {
     root.join(experiment).join(format!("{stage}-{}", &hash[..12.min(hash.len())]))

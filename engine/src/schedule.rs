@@ -37,6 +37,11 @@ impl Schedules {
         self.total_steps
     }
 
+    /// Steps of the learning-rate warmup, int(warmup_epochs * ipe).
+    pub fn warmup_steps(&self) -> usize {
+        self.warmup_steps
+    }
+
     /// Learning rate at counter k (warmup then cosine, official `WarmupCosineSchedule`).
     pub fn lr(&self, k: usize) -> f64 {
         let (s, r, f) = (self.lr.start, self.lr.peak, self.lr.final_);

@@ -275,16 +275,15 @@ pub fn run_eval(
     meta: &EvalMeta,
     shared: &mut EvalCache,
 ) -> Result<()> {
-    let record = dir.join(ijepa_schema::EVAL);
     if ijepa_schema::eval_done(dir) {
         tracing::info!("{} is already done", dir.display());
         return Ok(());
     }
+    let record = dir.join(ijepa_schema::EVAL);
     if record.exists() {
-        // kept beside, not read: the evaluation runs again (its features are cached)
-        let aside = dir.join(format!("{}.unreadable", ijepa_schema::EVAL));
+        // the evaluation runs again (its features are cached)
+        let aside = run_dir::keep_unreadable(&record)?;
         tracing::warn!("{} is not a readable result: evaluating again (the old file is kept as {})", record.display(), aside.display());
-        std::fs::rename(&record, &aside).map_err(|e| Error::io(&record, e))?;
     }
     // a libtorch failure (e.g. out of memory extracting features) is an error naming the stage
     crate::guard::torch(&format!("the {} evaluation of {}", cfg.name(), subject.key(&exp.recipe)), || {
@@ -638,31 +637,28 @@ fn record(
 
 /// What `eval.json` records of the protocol's own settings (see `EvalRecord::settings`).
 fn protocol_settings(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, f64> {
-    let probe = || {
-        let mut m = BTreeMap::from([
-            ("epochs".to_string(), cfg.epochs as f64),
-            ("batch-size".to_string(), cfg.batch_size as f64),
-            ("decay-every".to_string(), cfg.decay_every as f64),
-        ]);
-        m.insert("held-out".to_string(), cfg.heldout);
-        m
-    };
+    let entries = |pairs: &[(&str, f64)]| pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>();
+    // what every trained head (a probe, fine-tuning) runs with
+    let trained = [("epochs", cfg.epochs as f64), ("batch-size", cfg.batch_size as f64), ("held-out", cfg.heldout)];
     let mut m = match (cfg.protocol, cfg.head) {
-        (EvalProtocol::Linear, _) | (EvalProtocol::LowShot, HeadKind::Linear | HeadKind::BnLinear) => probe(),
-        (EvalProtocol::LowShot, HeadKind::Logistic) => BTreeMap::from([("folds".to_string(), logistic_cfg(exp, cfg).folds as f64)]),
+        (EvalProtocol::Linear, _) | (EvalProtocol::LowShot, HeadKind::Linear | HeadKind::BnLinear) => {
+            let mut m = entries(&trained);
+            m.insert("decay-every".to_string(), cfg.decay_every as f64);
+            m
+        }
+        (EvalProtocol::LowShot, HeadKind::Logistic) => entries(&[("folds", logistic_cfg(exp, cfg).folds as f64)]),
         (EvalProtocol::Knn, _) => BTreeMap::new(),
         (EvalProtocol::Finetune, _) => {
             let ft = cfg.finetune.clone().unwrap_or_default();
-            BTreeMap::from([
-                ("epochs".to_string(), cfg.epochs as f64),
-                ("batch-size".to_string(), cfg.batch_size as f64),
-                ("held-out".to_string(), cfg.heldout),
-                ("warmup-epochs".to_string(), ft.warmup_epochs),
-                ("min-lr".to_string(), ft.min_lr),
-                ("layer-decay".to_string(), ft.layer_decay),
-                ("drop-path".to_string(), ft.drop_path),
-                ("label-smoothing".to_string(), ft.label_smoothing),
-            ])
+            let mut m = entries(&trained);
+            m.extend(entries(&[
+                ("warmup-epochs", ft.warmup_epochs),
+                ("min-lr", ft.min_lr),
+                ("layer-decay", ft.layer_decay),
+                ("drop-path", ft.drop_path),
+                ("label-smoothing", ft.label_smoothing),
+            ]));
+            m
         }
     };
     // kNN holds images out only to choose among feature sets

@@ -203,11 +203,10 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
             Ok(m) => Some(m),
             Err(e) => {
                 if lead {
-                    // kept beside; the run goes on from its checkpoints, which the new
-                    // manifest lists again as they are written
-                    let aside = dir.join(format!("{}.unreadable", schema::MANIFEST));
+                    // the run goes on from its checkpoints, which the new manifest lists again
+                    // as they are written
+                    let aside = run_dir::keep_unreadable(&manifest_path)?;
                     tracing::warn!("{} is not readable ({e}): kept as {}, a new one is written", manifest_path.display(), aside.display());
-                    std::fs::rename(&manifest_path, &aside).map_err(|e| Error::io(&manifest_path, e))?;
                 }
                 None
             }
@@ -368,8 +367,8 @@ fn read_losses(path: &Path, max_step: u64) -> Result<Vec<f64>> {
 /// Keeps the header and the complete rows with step <= `max_step` (rows after the checkpoint
 /// are recomputed by the resumed run; a row torn by a crash, with fewer columns than the
 /// header, is dropped). A file that is gone starts again from `header`, with a warning: the
-/// rows it held are lost, the run is not.
-fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<()> {
+/// rows it held are lost, the run is not. Returns the step of the last row kept (0: none).
+fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<u64> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -383,14 +382,17 @@ fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<()> {
     let mut kept = String::with_capacity(text.len().max(header.len() + 1));
     kept.push_str(header);
     kept.push('\n');
+    let mut last = 0;
     for line in text.lines().skip(1) {
         let step = line.split(',').next().and_then(|s| s.parse::<u64>().ok());
-        if step.is_some_and(|s| s <= max_step) && line.split(',').count() == columns {
+        if let Some(s) = step.filter(|&s| s <= max_step && line.split(',').count() == columns) {
             kept.push_str(line);
             kept.push('\n');
+            last = s;
         }
     }
-    run_dir::write_atomic(path, kept.as_bytes())
+    run_dir::write_atomic(path, kept.as_bytes())?;
+    Ok(last)
 }
 
 fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary {
@@ -598,10 +600,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             exp.ipe_scale, exp.epochs
         )));
     }
-    let warmup = (lr.warmup_epochs * ipe as f64) as usize;
-    if lead && warmup >= sched.total_steps() {
+    if lead && sched.warmup_steps() >= sched.total_steps() {
         tracing::warn!(
-            "the learning-rate warmup ({warmup} steps) is as long as the schedule ({} steps): the rate only rises, never decays",
+            "the learning-rate warmup ({} steps) is as long as the schedule ({} steps): the rate only rises, never decays",
+            sched.warmup_steps(),
             sched.total_steps()
         );
     }
@@ -634,17 +636,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
-            truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
+            let last = truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
             if monitor.is_some() && monitor_path.exists() {
                 truncate_metrics(&monitor_path, pos.global_step, MONITOR_HEADER)?;
             }
             losses = read_losses(&metrics_path, pos.global_step)?;
             // rows are written every log-every steps: a longer gap before the checkpoint's step
             // is rows lost (a truncated file), said once here
-            let last = std::fs::read_to_string(&metrics_path)
-                .ok()
-                .and_then(|t| t.lines().skip(1).last().and_then(|l| l.split(',').next()?.parse::<u64>().ok()))
-                .unwrap_or(0);
             if pos.global_step.saturating_sub(last) > exp.log_every.max(1) as u64 {
                 tracing::warn!(
                     "{} ends at step {last} and the checkpoint is at step {}: the rows between are lost (the weights are not)",
@@ -658,12 +656,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         start = pos;
     } else if lead {
         run_dir::write_atomic(&metrics_path, format!("{}\n", metrics_header(recipe)).as_bytes())?;
-        // starting over: an earlier attempt's monitor rows are not this run's
-        if monitor.is_some() {
-            run_dir::write_atomic(&monitor_path, format!("{MONITOR_HEADER}\n").as_bytes())?;
-        }
     }
-    if monitor.is_some() && !monitor_path.exists() {
+    // a new monitor.csv when there is none, and when starting over (an earlier attempt's rows
+    // are not this run's)
+    if monitor.is_some() && (resume_at < 0 || !monitor_path.exists()) {
         run_dir::write_atomic(&monitor_path, format!("{MONITOR_HEADER}\n").as_bytes())?;
     }
     if let Some(pg) = &opts.dist {
@@ -950,16 +946,16 @@ mod tests {
         let d = crate::testdir::scratch("train", "truncate");
         let path = d.join("metrics.csv");
         std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n4,1\n").unwrap();
-        truncate_metrics(&path, 3, "step,epoch,loss").unwrap();
+        assert_eq!(truncate_metrics(&path, 3, "step,epoch,loss").unwrap(), 3, "the last row kept");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n");
         truncate_metrics(&path, 2, "step,epoch,loss").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n");
         // a torn row at or before the step (a crash while writing it) is dropped too
         std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1\n").unwrap();
-        truncate_metrics(&path, 5, "step,epoch,loss").unwrap();
+        assert_eq!(truncate_metrics(&path, 5, "step,epoch,loss").unwrap(), 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n");
         std::fs::remove_file(&path).unwrap();
-        truncate_metrics(&path, 7, "step,epoch,loss").unwrap();
+        assert_eq!(truncate_metrics(&path, 7, "step,epoch,loss").unwrap(), 0);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n");
         assert!(read_losses(&path, 7).unwrap().is_empty());
     }

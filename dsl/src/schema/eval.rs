@@ -177,12 +177,8 @@ fn choice_without_heldout(cfg: &EvalConfig) -> Option<(String, &'static str)> {
     let grid = cfg.lrs.len() * cfg.wds.len();
     // the logistic probe cross-validates: its C grid and its feature sets need nothing held out
     let logistic = cfg.protocol == EvalProtocol::LowShot && cfg.head == HeadKind::Logistic;
-    let grid_read = match cfg.protocol {
-        EvalProtocol::Linear | EvalProtocol::Finetune => true,
-        EvalProtocol::LowShot => cfg.head != HeadKind::Logistic,
-        EvalProtocol::Knn => false,
-    };
-    if grid_read && grid > 1 {
+    // kNN has no grid
+    if !logistic && cfg.protocol != EvalProtocol::Knn && grid > 1 {
         Some((format!("{grid} lr x weight-decay points"), "one `lr` and one `weight-decay` value"))
     } else if cfg.features.len() > 1 && cfg.protocol != EvalProtocol::Finetune && !logistic {
         Some((format!("{} feature sets", cfg.features.len()), "one `features` value"))
