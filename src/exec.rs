@@ -166,8 +166,25 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             writable_folder(&plan.graph[n].dir)?;
         }
     }
+    // the evaluations' test images are opened now, not after hours of pretraining: a missing
+    // or damaged test split (or a test folder of other classes) stops the run before its
+    // first step
+    if lead && !opts.dry_run && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && plan.status(n) != Status::Done) {
+        let mut opened = BTreeSet::new();
+        for &n in &selected {
+            if let Task::Eval { point, .. } = plan.graph[n].task {
+                let data = &plan.points[point].experiment.data;
+                if plan.status(n) != Status::Done && opened.insert(serde_json::to_string(data)?) {
+                    ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
+                        .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
+                }
+            }
+        }
+    }
     let mut ran: BTreeSet<NodeIndex> = BTreeSet::new();
+    // `--force` computes the features of the evaluations it reruns again too
     let mut shared = EvalCache::default();
+    shared.refresh = opts.force;
     let (mut n_run, mut n_skip) = (0, 0);
     for &n in &selected {
         let stage = &plan.graph[n];
@@ -249,8 +266,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         ran.insert(n);
     }
     // a signal during the last stage (a report, which has no step to stop at) still ends
-    // the run as interrupted, not as a success
-    ijepa_engine::interrupt::check()?;
+    // the run as interrupted, not as a success, saying that nothing is left to resume
+    if let Some(signal) = ijepa_engine::interrupt::requested() {
+        return Err(ijepa_engine::Error::Interrupted { signal: signal.to_string(), step: None, dir: PathBuf::new(), finished: true }.into());
+    }
     if lead && !opts.dry_run {
         tracing::info!("{}: {n_run} stage(s) run, {n_skip} skipped (already done)", plan.name);
     }
@@ -308,7 +327,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             let exp = &plan.points[*point].experiment;
             let pretrain = plan.inputs(n).into_iter().find(|&i| plan.graph[i].kind() == StageKind::Pretrain);
             let pretrain_dir = pretrain.map(|i| plan.graph[i].dir.clone());
-            let checkpoint = pretrain_dir.as_ref().map(|d| d.join("checkpoints").join("final.safetensors")).unwrap_or_default();
+            let checkpoint = pretrain_dir.as_ref().map(|d| d.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL)).unwrap_or_default();
             let source = stages::Source { checkpoint, pretrain_dir };
             let meta = EvalMeta { experiment: plan.name.clone(), varied: stage.varied.clone() };
             let dev = rank_device(exp)?;

@@ -254,3 +254,78 @@ fn bench_e2e_compares_the_run_with_the_step() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("is not a folder"), "{}", text(&o));
 }
+
+/// Images added to the folders after a run: the evaluations' cached features are not read for
+/// the new images (the cache is keyed by the images, not only by the data settings), and a
+/// stopped run does not resume on a training folder whose epochs now have other steps (its
+/// schedules would not be the ones it began) but stops naming both counts.
+#[test]
+fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
+    let d = scratch("changed");
+    let (data, test) = (d.join("data"), d.join("test"));
+    make_folder(&data, 3, 12);
+    make_folder(&test, 3, 4);
+    let exp = experiment(&data, "fail").replace(
+        "on-error \"fail\"",
+        &format!("on-error \"fail\"\n        test-root \"{}\"", test.display()),
+    );
+    let exp = exp.replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, exp).unwrap();
+    let runs = d.join("runs");
+    let run = || ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let o = run();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("(36 train / 12 test examples"), "{t}");
+    // two more test images a class; the evaluations' records removed to evaluate again
+    make_folder(&test, 3, 6);
+    let folder = runs.join("folder");
+    for e in std::fs::read_dir(&folder).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with("eval-") {
+            std::fs::remove_dir_all(p).unwrap();
+        }
+    }
+    let o = run();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("(36 train / 18 test examples"), "{t}");
+    // the run said to be stopped, then more training images: 60 images give 3 steps an
+    // epoch where the checkpoint's run had 2
+    let pretrain = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("pretrain-"))
+        .unwrap();
+    let mpath = pretrain.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["status"] = "interrupted".into();
+    std::fs::write(&mpath, m.to_string()).unwrap();
+    make_folder(&data, 3, 20);
+    let o = run();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("a run of 2 steps an epoch; the data now gives 3 (60 images, batches of 16)") && t.contains("ijepa run --force"), "{t}");
+}
+
+/// A test folder the evaluations cannot use (here without one of the training classes) stops
+/// the run before pretraining, not after it.
+#[test]
+fn a_bad_test_folder_stops_the_run_before_pretraining() {
+    let d = scratch("badtest");
+    let (data, test) = (d.join("data"), d.join("test"));
+    make_folder(&data, 3, 12);
+    make_folder(&test, 2, 4);
+    let exp = experiment(&data, "fail")
+        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"", test.display()))
+        .replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, exp).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("checked before pretraining") && t.contains("class_2"), "{t}");
+    let trained = std::fs::read_dir(d.join("runs/folder")).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(trained, 0, "{t}");
+}

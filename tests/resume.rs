@@ -319,6 +319,19 @@ fn weights_are_verified_by_every_reader() {
         sha2::Sha256::digest(std::fs::read(p).unwrap()).iter().map(|b| format!("{b:02x}")).collect::<String>()
     };
     assert_eq!(rec["sha256"].as_str().unwrap(), sha_of(&fin));
+    // a finished run whose final weights are gone: `plan` no longer calls it done, and `run`
+    // writes them again from the last checkpoint (the same bytes) without training a step
+    let original = std::fs::read(&fin).unwrap();
+    let metrics_before = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    std::fs::remove_file(&fin).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(["plan", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]).output().unwrap();
+    let plan = String::from_utf8_lossy(&o.stdout);
+    let pretrain_line = plan.lines().find(|l| l.contains("pretrain  [")).unwrap_or_default();
+    assert!(pretrain_line.contains(&format!("resumes at step {}", manifest["steps"])), "{plan}");
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("is marked done") && out.contains("final.safetensors is missing"), "{out}");
+    assert_eq!(std::fs::read(&fin).unwrap(), original, "final weights written again differ");
+    assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap(), metrics_before, "steps were trained again");
     // the checkpoints written in the background are each recorded once on disk, with the
     // SHA-256 of the file as it stands (the latest record is the last epoch's, whose kept copy
     // holds the same bytes), and no temporary file is left

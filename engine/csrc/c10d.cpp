@@ -21,6 +21,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <c10/util/Logging.h>
+
 #include "ffi.h"
 
 #include <chrono>
@@ -50,6 +52,26 @@ Pg& pg_of(void* pg) {
   if (pg == nullptr) throw std::invalid_argument("null process group handle");
   return *static_cast<Pg*>(pg);
 }
+
+// While a process group forms, c10d logs every failed attempt (a connect retry with the C++
+// stack trace of its exception: ~50 lines for one missing master) before the exception that
+// the caller turns into one message naming the cause. This keeps c10's log level at FATAL for
+// that time, unless TORCH_CPP_LOG_LEVEL asks for c10d's own lines.
+class QuietRendezvous {
+ public:
+  QuietRendezvous() : saved_(FLAGS_caffe2_log_level), active_(std::getenv("TORCH_CPP_LOG_LEVEL") == nullptr) {
+    if (active_ && saved_ < c10::GLOG_FATAL) FLAGS_caffe2_log_level = c10::GLOG_FATAL;
+  }
+  ~QuietRendezvous() {
+    if (active_) FLAGS_caffe2_log_level = saved_;
+  }
+  QuietRendezvous(const QuietRendezvous&) = delete;
+  QuietRendezvous& operator=(const QuietRendezvous&) = delete;
+
+ private:
+  int saved_;
+  bool active_;
+};
 
 // Waits on a Work item with the group's timeout; a timeout or a backend failure throws.
 void wait_for(const Pg& pg, const c10::intrusive_ptr<c10d::Work>& work) {
@@ -124,6 +146,7 @@ char* ijepa_c10d_create(const char* backend, const char* master_addr, int master
     // (waitWorkers=false) so that a failure of this step means "could not bind" on rank 0 and
     // "could not reach the master" elsewhere; waiting for every rank to join is the process
     // group's own rendezvous below, bounded by the same timeout.
+    QuietRendezvous quiet;
     *phase = 1;
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(master_port);

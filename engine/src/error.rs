@@ -67,7 +67,7 @@ pub enum Error {
         holder: String,
     },
     /// The run was asked to stop (SIGINT / SIGTERM) and stopped cleanly.
-    #[error("interrupted by {signal}{}; run the same command again to resume", match step { Some(s) => format!(" at step {s} (checkpoint saved in {})", dir.display()), None => String::new() })]
+    #[error("{}", interrupted_text(signal, *step, dir, *finished))]
     Interrupted {
         /// The signal's name.
         signal: String,
@@ -75,6 +75,9 @@ pub enum Error {
         step: Option<u64>,
         /// The stage folder.
         dir: PathBuf,
+        /// The signal came during the last stage, which still finished: nothing is left to
+        /// resume (the exit status is still a stop's).
+        finished: bool,
     },
     /// libtorch could not allocate memory (see [`crate::guard`]).
     #[error("out of memory during {during}: {detail}; lower `batch-size` or the model's size, or run where more memory is free")]
@@ -118,5 +121,23 @@ mod tests {
         );
         let e = Error::Diverged { what: "`b` holds NaN/Inf".into(), step: 3, epoch: None, last_good: None };
         assert_eq!(e.to_string(), "training: `b` holds NaN/Inf at step 3: training diverged; the last good checkpoint is none");
+    }
+
+    #[test]
+    fn an_interrupt_says_what_is_left_to_resume() {
+        let at = |step, finished| Error::Interrupted { signal: "SIGINT".into(), step, dir: PathBuf::from("runs/x/pretrain-1"), finished }.to_string();
+        assert_eq!(at(Some(7), false), "interrupted by SIGINT at step 7 (checkpoint saved in runs/x/pretrain-1); run the same command again to resume");
+        assert_eq!(at(None, false), "interrupted by SIGINT; run the same command again to resume");
+        let last = at(None, true);
+        assert!(last.contains("every stage is done") && !last.contains("again to resume"), "{last}");
+    }
+}
+
+/// The message of [`Error::Interrupted`].
+fn interrupted_text(signal: &str, step: Option<u64>, dir: &std::path::Path, finished: bool) -> String {
+    match step {
+        _ if finished => format!("interrupted by {signal} during the last stage, which finished: every stage is done, nothing is left to resume"),
+        Some(s) => format!("interrupted by {signal} at step {s} (checkpoint saved in {}); run the same command again to resume", dir.display()),
+        None => format!("interrupted by {signal}; run the same command again to resume"),
     }
 }

@@ -59,7 +59,7 @@ pub fn requested() -> Option<&'static str> {
 /// [`crate::Error::Interrupted`] (without a step) once a stop was requested.
 pub fn check() -> crate::Result<()> {
     match requested() {
-        Some(signal) => Err(crate::Error::Interrupted { signal: signal.to_string(), step: None, dir: std::path::PathBuf::new() }),
+        Some(signal) => Err(crate::Error::Interrupted { signal: signal.to_string(), step: None, dir: std::path::PathBuf::new(), finished: false }),
         None => Ok(()),
     }
 }

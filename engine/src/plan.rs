@@ -516,11 +516,12 @@ fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// Status of a pretraining folder: its manifest says done; or a checkpoint to resume from.
+/// Status of a pretraining folder: its manifest says done and its final weights are there; or
+/// a checkpoint to resume from (a done run that lost `final.safetensors` resumes to write it).
 pub fn pretrain_status(dir: &Path) -> Status {
     let manifest: Option<ijepa_schema::Manifest> =
         std::fs::read_to_string(dir.join(ijepa_schema::MANIFEST)).ok().and_then(|t| serde_json::from_str(&t).ok());
-    if manifest.as_ref().is_some_and(|m| m.is_done()) {
+    if manifest.as_ref().is_some_and(|m| m.is_done()) && dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL).is_file() {
         return Status::Done;
     }
     let latest = dir.join(ijepa_schema::CHECKPOINTS).join("latest.safetensors");

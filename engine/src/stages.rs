@@ -142,11 +142,14 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
 pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Device) -> Result<Vec<PathBuf>> {
     check_run_encoder(exp, &source.checkpoint)?;
     let mut shared = EvalCache::default();
+    // the weights, and what computes features from them that they do not carry: the encoder's
+    // head count (not in any shape) and the precision
     let ckpt_hash = shared.checkpoint_sha256(&source.checkpoint)?;
+    let input = content_hash(serde_json::json!({"weights": ckpt_hash, "encoder": exp.encoder, "precision": exp.precision}).to_string().as_bytes());
     let mut out = Vec::new();
     for cfg in &exp.evals {
         for subject in subjects(cfg) {
-            let (_, dir) = crate::plan::eval_stage(runs_dir, &exp.name, exp, cfg, subject, &ckpt_hash);
+            let (_, dir) = crate::plan::eval_stage(runs_dir, &exp.name, exp, cfg, subject, &input);
             let meta = EvalMeta { experiment: exp.name.clone(), varied: Default::default() };
             run_eval(exp, cfg, subject, source, &dir, device, &meta, &mut shared)?;
             out.push(dir);
@@ -237,6 +240,13 @@ type Splits = (Arc<dyn Dataset>, Arc<dyn Dataset>);
 pub struct EvalCache {
     datasets: HashMap<String, Splits>,
     checkpoints: HashMap<PathBuf, String>,
+    /// [`Dataset::fingerprint`] of each split, by its address (memoised: hashing a split reads
+    /// all of it).
+    fingerprints: HashMap<usize, String>,
+    /// Recompute cached features instead of reading them (`ijepa run --force`): each file
+    /// once per process, then it is read as usual.
+    pub refresh: bool,
+    refreshed: std::collections::HashSet<PathBuf>,
 }
 
 impl EvalCache {
@@ -249,6 +259,20 @@ impl EvalCache {
         let pair = (data::open_dataset(data, Split::Train)?, data::open_dataset(data, Split::Test)?);
         self.datasets.insert(key, (pair.0.clone(), pair.1.clone()));
         Ok(pair)
+    }
+
+    /// The fingerprint of a split ([`Dataset::fingerprint`]).
+    fn fingerprint(&mut self, ds: &Arc<dyn Dataset>) -> String {
+        let at = Arc::as_ptr(ds) as *const () as usize;
+        self.fingerprints.entry(at).or_insert_with(|| ds.fingerprint()).clone()
+    }
+
+    /// [`features::cached`], or with [`EvalCache::refresh`] the features computed once more.
+    fn features(&mut self, path: &Path, compute: impl FnOnce() -> Result<Features>) -> Result<Features> {
+        if self.refresh && self.refreshed.insert(path.to_path_buf()) && path.exists() {
+            std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+        }
+        features::cached(path, compute)
     }
 
     /// The SHA-256 of a checkpoint file.
@@ -305,6 +329,7 @@ fn eval_stage(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let t0 = Instant::now();
     let (train_ds, test_ds) = shared.datasets(&exp.data)?;
+    check_splits(cfg, train_ds.as_ref(), test_ds.as_ref())?;
     let transform = eval_transform(exp)?;
     let (result, n_train, n_test, kind) = if cfg.protocol == EvalProtocol::Finetune {
         let (r, n_train, n_test) = finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device)?;
@@ -355,6 +380,30 @@ fn eval_stage(
     Ok(())
 }
 
+/// An evaluation needs test images (a score of no images would read as 0%), and a probe
+/// trained on some of the classes only cannot predict the others: said once, before it runs.
+fn check_splits(cfg: &EvalConfig, train: &dyn Dataset, test: &dyn Dataset) -> Result<()> {
+    if test.is_empty() {
+        return Err(Error::Data(format!("the test split has no images: the {} evaluation has nothing to score", cfg.name())));
+    }
+    if train.is_empty() {
+        return Err(Error::Data(format!("the training split has no images: the {} evaluation has nothing to train on", cfg.name())));
+    }
+    let classes = |ds: &dyn Dataset| (0..ds.len()).map(|i| ds.label(i)).collect::<std::collections::BTreeSet<i64>>();
+    let (seen, wanted) = (classes(train), classes(test));
+    let missing: Vec<String> = wanted.difference(&seen).map(|c| c.to_string()).collect();
+    if !missing.is_empty() {
+        tracing::warn!(
+            "the {} evaluation trains on {} of the {} classes of the test split (none of class {}): its test images of those classes cannot be classified right",
+            cfg.name(),
+            wanted.len() - missing.len(),
+            wanted.len(),
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// The frozen feature sets a probe reads, `(kind, train, test)` in the order of the eval
 /// block's `features` (one set for the raw pixels), cached under `dir/../features/`. When
 /// `last4` is among the kinds, `last` is its last quarter (the same numbers,
@@ -381,31 +430,37 @@ fn frozen_features(
     let kind = if cfg.features.contains(&FeatureChoice::Last4) { FeatureKind::Last4 } else { FeatureKind::Last };
     // features computed under bf16 autocast differ from fp32 ones: the precision keys the cache
     let prec = if bf16 { "-bf16" } else { "" };
+    // the weights and the encoder's settings (its head count is not in the weights' shapes)
+    let encoder_key = content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes());
     let model_key = match subject {
-        Subject::Pretrained => format!("{}-{:?}{prec}", &shared.checkpoint_sha256(&source.checkpoint)?[..16], kind),
+        Subject::Pretrained => format!("{}-{}-{:?}{prec}", &shared.checkpoint_sha256(&source.checkpoint)?[..16], &encoder_key[..8], kind),
         // the recipe's initialisation: I-JEPA's key predates the recipe (unchanged), another
         // recipe's (MAE: xavier, a class token) is keyed by it
         Subject::RandomInit => {
             let recipe = if exp.recipe == "ijepa" { String::new() } else { format!("-{}", exp.recipe) };
-            format!("init{}{recipe}-{}-{:?}{prec}", exp.seed, content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes()), kind)
+            format!("init{}{recipe}-{encoder_key}-{:?}{prec}", exp.seed, kind)
         }
         Subject::RawPixels => "pixels".to_string(),
     };
     // the images and their transform: not the pretraining's batch size, loader threads or
     // augmentations (an earlier version's files, keyed by the whole block and without a
     // checksum, are not read: the features are computed once more under this key)
+    // and the images themselves (their fingerprint: a folder that gained or lost images, or
+    // idx files replaced, are other features)
     let data_key = content_hash(serde_json::to_string(&exp.data.read_by_evaluation(false)).unwrap_or_default().as_bytes());
-    let key = |split: &str| feature_dir.join(format!("{model_key}-{split}-{data_key}.safetensors"));
+    let (train_fp, test_fp) = (shared.fingerprint(train_ds), shared.fingerprint(test_ds));
+    let key = |split: &str, fp: &str| feature_dir.join(format!("{model_key}-{split}-{data_key}-{fp}.safetensors"));
+    let (train_key, test_key) = (key("train", &train_fp), key("test", &test_fp));
     Ok(match subject {
         Subject::RawPixels => vec![(
             cfg.features[0],
-            features::cached(&key("train"), || features::raw_pixels(train_ds.as_ref(), transform, 256))?,
-            features::cached(&key("test"), || features::raw_pixels(test_ds.as_ref(), transform, 256))?,
+            shared.features(&train_key, || features::raw_pixels(train_ds.as_ref(), transform, 256))?,
+            shared.features(&test_key, || features::raw_pixels(test_ds.as_ref(), transform, 256))?,
         )],
         _ => {
             let (_store, vit) = encoder(exp, source, subject, device)?;
             let ex = |ds: &Arc<dyn Dataset>| features::extract(&vit, ds.as_ref(), transform as &dyn SampleTransform, kind, 256, device, bf16);
-            let (train, test) = (features::cached(&key("train"), || ex(train_ds))?, features::cached(&key("test"), || ex(test_ds))?);
+            let (train, test) = (shared.features(&train_key, || ex(train_ds))?, shared.features(&test_key, || ex(test_ds))?);
             let mut sets: Vec<_> = (cfg.features.iter())
                 .filter(|&&c| c == FeatureChoice::Last && kind == FeatureKind::Last4)
                 .map(|&c| (c, last_of_last4(&train), last_of_last4(&test)))

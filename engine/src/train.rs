@@ -213,7 +213,23 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         },
         Err(_) => None,
     };
+    // done, with its final weights on disk: a finished run whose `final.safetensors` is gone
+    // resumes from its last checkpoint, which writes them again without training
+    let final_path = dir.join(schema::CHECKPOINTS).join(schema::FINAL);
     let done = previous.as_ref().filter(|m| m.is_done()).map(|m| m.steps);
+    let done = match done {
+        Some(steps) if !final_path.is_file() => {
+            if lead {
+                tracing::warn!(
+                    "{} is marked done ({steps} steps) but {} is missing: it is written again from the last checkpoint",
+                    dir.display(),
+                    final_path.display()
+                );
+            }
+            None
+        }
+        d => d,
+    };
     // every rank follows rank 0's reading of the folder
     let done = agree(opts.dist.as_deref(), done.map(|s| s as i64).unwrap_or(-1))?;
     if done >= 0 {
@@ -335,7 +351,7 @@ fn record_skipped(
 /// The error of a run stopped by a signal after `step` steps (`None`: before its first, with
 /// nothing saved).
 fn interrupted(step: Option<u64>, dir: &Path) -> Error {
-    Error::Interrupted { signal: crate::interrupt::requested().unwrap_or("a signal to another rank").to_string(), step, dir: dir.to_path_buf() }
+    Error::Interrupted { signal: crate::interrupt::requested().unwrap_or("a signal to another rank").to_string(), step, dir: dir.to_path_buf(), finished: false }
 }
 
 /// Ends a run stopped by a signal in the middle of an epoch: rank 0 saves `pos` and waits for
@@ -347,6 +363,33 @@ fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBa
     }
     bar.finish_and_clear();
     Ok(interrupted(Some(pos.global_step), &run.dir))
+}
+
+/// A checkpoint resumes only where its epochs have the steps this run's have: data that gained
+/// or lost images since (or another number of ranks) gives other epochs, and resumed there the
+/// run would follow other schedules (learning rate, weight decay, EMA) than the ones it began,
+/// or start past an epoch's end. A checkpoint of an earlier version, which does not record its
+/// steps an epoch, is checked by its position (step = epoch x steps an epoch + step in epoch).
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming both counts and what to do.
+fn check_position(from: &Path, pos: Position, ipe: u64, n_images: usize, batch: usize, world: usize) -> Result<()> {
+    let then = match pos.steps_per_epoch {
+        0 if pos.step_in_epoch <= ipe && pos.epoch * ipe + pos.step_in_epoch == pos.global_step => return Ok(()),
+        0 => "another number".to_string(),
+        n if n == ipe => return Ok(()),
+        n => n.to_string(),
+    };
+    let ranks = if world > 1 { format!(" x {world} ranks") } else { String::new() };
+    Err(Error::Checkpoint {
+        path: from.to_path_buf(),
+        message: format!(
+            "taken at step {} of a run of {then} steps an epoch; the data now gives {ipe} ({n_images} images, batches of {batch}{ranks}): \
+             the training images (or the number of ranks) changed since, and resumed here the run would follow other schedules than it began. \
+             Restore the data the run started on, or train from the start with `ijepa run --force`",
+            pos.global_step
+        ),
+    })
 }
 
 /// Losses of the metrics rows with step <= `max_step`.
@@ -405,7 +448,7 @@ fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary 
         initial_loss: mean(head),
         final_loss: mean(tail),
         wall_s,
-        checkpoint: dir.join(schema::CHECKPOINTS).join("final.safetensors"),
+        checkpoint: dir.join(schema::CHECKPOINTS).join(schema::FINAL),
     }
 }
 
@@ -610,7 +653,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let metrics_path = run.dir.join(schema::METRICS);
     let monitor_path = run.dir.join(schema::MONITOR);
     let latest = run.dir.join(schema::CHECKPOINTS).join("latest.safetensors");
-    let mut start = Position { global_step: 0, epoch: 0, step_in_epoch: 0, optimizer_step: 0 };
+    let mut start = Position { global_step: 0, epoch: 0, step_in_epoch: 0, optimizer_step: 0, steps_per_epoch: ipe as u64 };
     let mut losses: Vec<f64> = Vec::new();
     // rank 0 decides whether to resume (and from which step); the others load the same file
     // (a shared file system, as on every SLURM cluster) and check they see that step
@@ -634,6 +677,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 pos.global_step
             )));
         }
+        check_position(&from, pos, ipe as u64, n_images, exp.data.batch_size, world)?;
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
             let last = truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
@@ -726,7 +770,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     return Err(interrupted(None, &run.dir));
                 }
                 Err(Error::Interrupted { .. }) => {
-                    let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0 };
+                    let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64 };
                     return Err(stop_at(recipe, run, pos, &bar)?);
                 }
                 Err(e) => return Err(e),
@@ -778,13 +822,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             }
             let mid_epoch = batch.step + 1 < ipe as u64;
             if lead && mid_epoch && exp.checkpoint.every_steps > 0 && global.is_multiple_of(exp.checkpoint.every_steps) {
-                let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0 };
+                let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0, steps_per_epoch: ipe as u64 };
                 save_latest(recipe, run, pos, None)?;
             }
             // a stop request (SIGINT/SIGTERM/SIGHUP) is honoured between steps: a request on
             // any rank stops every rank; the epoch's last step leaves it to the epoch's end
             if mid_epoch && any_rank(opts.dist.as_deref(), crate::interrupt::requested().is_some())? {
-                let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0 };
+                let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64 };
                 return Err(stop_at(recipe, run, pos, &bar)?);
             }
             let recent = &losses[losses.len().saturating_sub(20)..];
@@ -800,7 +844,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // previous checkpoint, which drops this row (its step is later) and measures again
         let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
         let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s)? } else { None };
-        let pos = Position { global_step: global as u64, epoch: epoch as u64 + 1, step_in_epoch: 0, optimizer_step: 0 };
+        let pos = Position { global_step: global as u64, epoch: epoch as u64 + 1, step_in_epoch: 0, optimizer_step: 0, steps_per_epoch: ipe as u64 };
         // the epoch's checkpoint, and the same bytes as a kept copy every keep-every epochs
         let keep = (last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)))
             .then(|| format!("epoch-{:04}.safetensors", epoch + 1));
@@ -839,7 +883,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // the last epoch's checkpoint is on disk and recorded before the final weights
     run.finish_writes()?;
     let sha256 = state::save_weights(&s.checkpoint, &recipe.state())?;
-    run.manifest.record(CheckpointRecord { file: "final.safetensors".into(), step: global as u64, sha256 });
+    run.manifest.record(CheckpointRecord { file: schema::FINAL.into(), step: global as u64, sha256 });
     run.save_manifest()?;
     tracing::info!(
         "done: {} steps in {:.1} s; loss {:.4} (first 10 steps) -> {:.4} (last 10); checkpoint {}",

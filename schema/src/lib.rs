@@ -28,6 +28,8 @@ pub const METRICS: &str = "metrics.csv";
 pub const MONITOR: &str = "monitor.csv";
 /// The checkpoints folder of a pretraining stage.
 pub const CHECKPOINTS: &str = "checkpoints";
+/// The final weights of a finished pretraining, in [`CHECKPOINTS`]: what evaluations read.
+pub const FINAL: &str = "final.safetensors";
 /// The record of an evaluation stage.
 pub const EVAL: &str = "eval.json";
 /// Cached frozen features, per experiment folder.

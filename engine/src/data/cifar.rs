@@ -184,6 +184,13 @@ impl Dataset for Cifar {
         format!("{} record {}", path.display(), i - first)
     }
 
+    fn fingerprint(&self) -> String {
+        let mut h = super::dataset::Digest::new();
+        h.update(&self.pixels);
+        h.update(&self.labels);
+        h.hex()
+    }
+
     fn size(&self, _i: usize) -> Result<(usize, usize)> {
         Ok((SIDE, SIDE))
     }

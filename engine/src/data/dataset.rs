@@ -21,6 +21,36 @@ pub struct Image {
     pub pixels: Vec<u8>,
 }
 
+/// The incremental SHA-256 behind [`Dataset::fingerprint`] (its first 16 hex digits).
+pub struct Digest(sha2::Sha256);
+
+impl Digest {
+    /// An empty digest.
+    pub fn new() -> Self {
+        use sha2::Digest as _;
+        Digest(sha2::Sha256::new())
+    }
+
+    /// Adds `bytes`, framed by their length (so `ab`+`c` and `a`+`bc` differ).
+    pub fn update(&mut self, bytes: &[u8]) {
+        use sha2::Digest as _;
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+
+    /// The first 16 hex digits.
+    pub fn hex(self) -> String {
+        use sha2::Digest as _;
+        self.0.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl Default for Digest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Shrink factors a decoder may apply (JPEG DCT scaling: 1/1, 1/2, 1/4, 1/8).
 pub const SHRINK_FACTORS: [u32; 4] = [1, 2, 4, 8];
 
@@ -45,6 +75,21 @@ pub trait Dataset: Send + Sync {
 
     /// Full-resolution (height, width) of sample `i`, reading as little as possible.
     fn size(&self, i: usize) -> Result<(usize, usize)>;
+
+    /// A digest of the samples (16 hex digits), which caches of what is computed from them
+    /// (the evaluations' frozen features) are keyed by. This default hashes each sample's
+    /// name ([`Dataset::describe`]) and label: for images read one file each, a file added,
+    /// removed, renamed or moved to another class changes it (an image rewritten in place under
+    /// its name does not). Datasets held in memory hash their bytes instead.
+    fn fingerprint(&self) -> String {
+        let mut h = Digest::new();
+        h.update(&(self.len() as u64).to_le_bytes());
+        for i in 0..self.len() {
+            h.update(self.describe(i).as_bytes());
+            h.update(&self.label(i).to_le_bytes());
+        }
+        h.hex()
+    }
 
     /// Decodes sample `i`. The decoder may shrink the image by any factor of
     /// [`SHRINK_FACTORS`] up to `max_shrink` (1 = full resolution); returns the image and the

@@ -235,6 +235,15 @@ impl super::dataset::Dataset for FashionMnist {
         format!("Fashion-MNIST image #{i}")
     }
 
+    fn fingerprint(&self) -> String {
+        let mut h = super::dataset::Digest::new();
+        h.update(&(self.rows as u64).to_le_bytes());
+        h.update(&(self.cols as u64).to_le_bytes());
+        h.update(&self.images);
+        h.update(&self.labels);
+        h.hex()
+    }
+
     fn size(&self, _i: usize) -> Result<(usize, usize)> {
         Ok((self.rows, self.cols))
     }

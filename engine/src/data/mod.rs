@@ -59,6 +59,14 @@ impl Dataset for Indexed {
     fn describe(&self, i: usize) -> String {
         self.inner.describe(self.indices[i])
     }
+    fn fingerprint(&self) -> String {
+        let mut h = dataset::Digest::new();
+        h.update(self.inner.fingerprint().as_bytes());
+        for &i in &self.indices {
+            h.update(&(i as u64).to_le_bytes());
+        }
+        h.hex()
+    }
     fn size(&self, i: usize) -> Result<(usize, usize)> {
         self.inner.size(self.indices[i])
     }
