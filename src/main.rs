@@ -545,6 +545,9 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     for e in &registry.unreadable {
         eprintln!("warning: left out of the report: {e}");
     }
+    if let Some(w) = registry.no_runs_warning() {
+        eprintln!("warning: {w}");
+    }
     let files = ijepa_reports::write_report(&registry, out)?;
     println!(
         "report of {} written to {}: {} and report.html, {} tables, {} plots",

@@ -95,6 +95,7 @@ pub(crate) fn expand(
         if varied.contains_key("recipe") {
             crate::recipes::settle(&mut exp, cx.span_of("optimizer.betas").is_some());
         }
+        not_read_by_recipe(&mut cx, &dims, &exp);
         let name = unique(&mut names, folder_safe(&parts.join("_")));
         exp.name = format!("{}-{name}", base.name);
         crate::validate::validate(&mut cx, &exp);
@@ -106,6 +107,48 @@ pub(crate) fn expand(
         Ok(points)
     } else {
         Err(errors)
+    }
+}
+
+/// A varied setting the point's recipe does not read (`predictor.depth` of an MAE point, a
+/// multi-block mask's `targets` under DINO): its points would train one model under as many
+/// labels. The diagnostic a person writing the setting directly gets, at the `vary`.
+fn not_read_by_recipe(cx: &mut Ctx, dims: &[&Vary], exp: &Experiment) {
+    let Some(schema) = crate::recipes::schema(&exp.recipe) else { return };
+    for dim in dims {
+        let node = dim.path.split('.').next().unwrap_or("");
+        let owners: Vec<String> = if node == "mask" {
+            if schema.mask_kinds.contains(&exp.mask.kind) {
+                continue;
+            }
+            crate::recipes::names()
+                .into_iter()
+                .filter(|r| crate::recipes::schema(r).is_some_and(|s| s.mask_kinds.contains(&exp.mask.kind)))
+                .collect()
+        } else {
+            crate::recipes::owners(node)
+        };
+        if owners.is_empty() || owners.contains(&exp.recipe) {
+            continue;
+        }
+        let quoted: Vec<String> = owners.iter().map(|o| format!("\"{o}\"")).collect();
+        cx.err(DslError::NotOfRecipe {
+            node: if node == "mask" { format!("mask \"{}\"", exp.mask.kind.name()) } else { node.to_string() },
+            owner: quoted.join(" / "),
+            recipe: exp.recipe.clone(),
+            span: dim.span,
+            help: format!(
+                "a point of recipe \"{}\" does not read `{}`: its points would train the same model; vary a setting recipe \"{}\" reads{}",
+                exp.recipe,
+                dim.path,
+                exp.recipe,
+                if schema.own_nodes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (its own: {})", schema.own_nodes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                }
+            ),
+        });
     }
 }
 

@@ -757,6 +757,40 @@ sweep "grid" {
     assert_eq!(errs("encoder width=96 depth=2 heads=3 patch=4\n decoder depth=1"), vec!["not_of_recipe"]);
 }
 
+/// A sweep varies only what its points' recipe reads (another recipe's setting would train
+/// one model under several labels), and each recipe's own settings can be varied: MAE's mask
+/// ratio, DINO's block.
+#[test]
+fn a_sweep_varies_what_its_recipe_reads() {
+    let sweep = |recipe: &str, vary: &str| -> Vec<String> {
+        let src = format!("experiment \"s\" {{\n recipe \"{recipe}\"\n encoder width=96 depth=2 heads=3 patch=4\n}}\nsweep \"grid\" {{\n {vary}\n}}\n");
+        match crate::parse_study("s.kdl", &src) {
+            Ok(_) => vec![],
+            Err(d) => d.codes().into_iter().map(|c| c.trim_start_matches("ijepa::dsl::").to_string()).collect(),
+        }
+    };
+    assert_eq!(sweep("mae", "vary \"predictor.depth\" 1 2"), ["not_of_recipe"]);
+    assert_eq!(sweep("ijepa", "vary \"decoder.width\" 32 64"), ["not_of_recipe"]);
+    assert_eq!(sweep("dino", "vary \"decoder.depth\" 1 2"), ["not_of_recipe"]);
+    assert_eq!(sweep("dino", "vary \"mask.targets.scale\" { - 0.1 0.2; - 0.15 0.2; }"), ["not_of_recipe"]);
+    assert!(sweep("ijepa", "vary \"predictor.depth\" 1 2").is_empty());
+    // each recipe's own settings, applied to its points
+    assert!(sweep("mae", "vary \"mask.ratio\" 0.6 0.75").is_empty());
+    assert!(sweep("dino", "vary \"dino.teacher-temp\" 0.04 0.07").is_empty());
+    let src = "experiment \"s\" {\n recipe \"mae\"\n encoder width=96 depth=2 heads=3 patch=4\n}\nsweep \"grid\" {\n vary \"mask.ratio\" 0.6 0.75\n}\n";
+    let study = crate::parse_study("s.kdl", src).map_err(|d| d.render_plain()).unwrap();
+    let ratios: Vec<(MaskKind, f64)> = study.points.iter().map(|p| (p.experiment.mask.kind, p.experiment.mask.ratio)).collect();
+    assert_eq!(ratios, [(MaskKind::Random, 0.6), (MaskKind::Random, 0.75)]);
+    let src = "experiment \"s\" {\n recipe \"dino\"\n encoder width=96 depth=2 heads=3 patch=4\n}\nsweep \"grid\" {\n vary \"dino.local-crops\" 2 4\n}\n";
+    let study = crate::parse_study("s.kdl", src).map_err(|d| d.render_plain()).unwrap();
+    assert_eq!(study.points.iter().map(|p| p.experiment.dino.local_crops).collect::<Vec<_>>(), [2, 4]);
+    // a mask setting applies to the experiment's own kind: on a kind without it, an error at
+    // the value (it was a silent switch to a multi-block mask with that setting)
+    let src = "experiment \"s\" {\n encoder width=96 depth=2 heads=3 patch=4\n mask \"rasterized\"\n}\nsweep \"grid\" {\n vary \"mask.min-keep\" 3 4\n}\n";
+    let e = crate::parse_study("s.kdl", src).unwrap_err().render_plain();
+    assert!(e.contains("unknown node `min-keep` in `mask`"), "{e}");
+}
+
 /// Rules found by an adversarial pass: each was accepted by `check` and failed (or trained
 /// something else) at run time.
 #[test]

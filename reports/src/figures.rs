@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::plot::{smooth, Figure, Panel, Series, Stroke, XAxis};
 use crate::registry::{EvalRun, MetricRow, MonitorRow, PretrainRun, Registry};
-use crate::tables::{numbers, paper_ablation_point};
+use crate::tables::{numbers, paper_ablation_point, SEED};
 
 /// A figure of the report with its file stem and caption.
 #[derive(Debug, Clone)]
@@ -149,6 +149,13 @@ fn schedules_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, 
     })
 }
 
+/// Orders a monitor's encoders: the one evaluations read (I-JEPA's `target`, DINO's
+/// `teacher`, MAE's single `encoder`) before the others (I-JEPA's `context`, DINO's
+/// `student`).
+fn evaluated_last(encoder: &str) -> bool {
+    !matches!(encoder, "target" | "teacher" | "encoder")
+}
+
 fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
     let runs: Vec<(usize, &&PretrainRun)> = runs.iter().enumerate().filter(|(_, r)| !r.monitor.is_empty()).collect();
     if runs.is_empty() {
@@ -168,12 +175,14 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
             let mut encoders: Vec<&str> = r.monitor.iter().map(|m| m.encoder.as_str()).filter(|e| *e != "pixels").collect();
             encoders.sort_unstable();
             encoders.dedup();
-            // target first (solid), then context (dashed)
-            encoders.sort_by_key(|e| *e != "target");
+            // the encoder evaluations read first (solid), then the other (dashed)
+            encoders.sort_by_key(|e| evaluated_last(e));
             for (k, enc) in encoders.iter().enumerate() {
                 let pts = r.monitor.iter().filter(|m| m.encoder == *enc).map(|m| (m.epoch as f64, get(m))).collect();
                 let stroke = if k == 0 { Stroke::Solid } else { Stroke::Dashed };
-                series.push(Series::new(format!("{} {enc} encoder", run_label(r, points)), pts, i, stroke));
+                // MAE's one encoder is `encoder`: not "encoder encoder"
+                let name = if *enc == "encoder" { "encoder".to_string() } else { format!("{enc} encoder") };
+                series.push(Series::new(format!("{} {name}", run_label(r, points)), pts, i, stroke));
             }
             if with_pixels {
                 if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
@@ -194,7 +203,8 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
                   (`monitor.csv`): leave-one-out kNN top-1 with the raw pixels' kNN on the same images as a \
                   dotted reference, the effective rank of the features (RankMe, Garrido et al. 2023) and \
                   their spread (1: isotropic, 0: collapsed). Solid: the encoder evaluations read (I-JEPA's \
-                  target encoder, MAE's encoder); dashed: I-JEPA's context encoder."
+                  target encoder, DINO's teacher, MAE's encoder); dashed: the other one (I-JEPA's context \
+                  encoder, DINO's student)."
             .into(),
         figure: Figure { title: format!("Learning monitors: {exp}"), panels },
     })
@@ -220,14 +230,14 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     let mut pixels: Option<f64> = None;
     let mut end = 0f64;
     for (i, r) in runs.iter().enumerate() {
-        // the encoder evaluations read: I-JEPA's target, otherwise the recipe's first (MAE's
-        // `encoder`, the `context` encoder of I-JEPA with pixel targets)
+        // the encoder evaluations read (I-JEPA's target, DINO's teacher, MAE's `encoder`),
+        // otherwise the recipe's first (the `context` encoder of I-JEPA with pixel targets)
         let evaluated = r
             .monitor
             .iter()
             .map(|m| m.encoder.as_str())
             .filter(|e| *e != "pixels")
-            .min_by_key(|e| *e != "target")
+            .min_by_key(|e| evaluated_last(e))
             .unwrap_or("encoder");
         let pts: Vec<(f64, f64)> = r
             .monitor
@@ -337,25 +347,57 @@ fn is_baseline(e: &EvalRun) -> bool {
     matches!(e.record.model.as_str(), "random-init" | "raw-pixels")
 }
 
+/// The recipe (display name) an evaluated subject belongs to, to compare each point with its
+/// own recipe's random init: a pretrained encoder's method without its source (`MAE (ours)`
+/// -> `MAE`), a random init's recipe in brackets (`random init (MAE)` -> `MAE`; a plain
+/// `random init` is I-JEPA's, the reference); none for the raw pixels, every recipe's.
+fn recipe_of(e: &EvalRun) -> Option<&str> {
+    let m = e.record.method.as_str();
+    match e.record.model.as_str() {
+        "raw-pixels" => None,
+        "random-init" => Some(m.strip_prefix("random init (").and_then(|r| r.strip_suffix(')')).unwrap_or("I-JEPA")),
+        _ => m.split(" (").next(),
+    }
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// Distinct strings in first-seen order.
+fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for s in items {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
 fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     // the x axis is the pretrained encoder's points; a baseline is drawn against them, never
     // as one of them (a baseline keeps only the settings it depends on, a subset of a point's)
-    let swept: Vec<&&EvalRun> = evals.iter().filter(|e| !e.record.varied.is_empty() && !is_baseline(e)).collect();
+    let swept: Vec<&EvalRun> = evals.iter().copied().filter(|e| !e.record.varied.is_empty() && !is_baseline(e)).collect();
     if swept.is_empty() {
         return None;
     }
-    let value = |e: &EvalRun| e.record.varied.values().cloned().collect::<Vec<_>>().join(", ");
     let mut keys: Vec<String> = swept.iter().flat_map(|e| e.record.varied.keys().cloned()).collect();
     keys.sort_unstable();
     keys.dedup();
+    // a sweep's seeds beside other keys repeat each setting: the seed is no x position, the
+    // runs of a setting are drawn at one x (their mean joined by the line, each as a dot)
+    let seeded = keys.len() > 1 && keys.iter().any(|k| k == SEED);
+    let shown = |k: &str| !(seeded && k == SEED);
+    keys.retain(|k| shown(k));
     let key = keys.join(", ");
+    let value = |e: &EvalRun| e.record.varied.iter().filter(|(k, _)| shown(k)).map(|(_, v)| v.clone()).collect::<Vec<_>>().join(", ");
     let mut values: Vec<String> = swept.iter().map(|e| value(e)).collect();
     values.sort_by(|a, b| numbers(a).partial_cmp(&numbers(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(b)));
     values.dedup();
     let at = |v: &str| values.iter().position(|x| x == v).expect("every value is listed") as f64;
-    // each x position's settings (those of the first point drawn there)
-    let settings: Vec<&BTreeMap<String, String>> =
-        values.iter().map(|v| &swept.iter().find(|e| value(e) == *v).expect("a point per value").record.varied).collect();
+    // each x position's first point: its settings and recipe stand for the position's
+    let firsts: Vec<&EvalRun> = values.iter().map(|v| *swept.iter().find(|e| value(e) == *v).expect("a point per value")).collect();
     let mut protocols: Vec<&str> = swept.iter().map(|e| e.record.protocol.as_str()).collect();
     protocols.sort_unstable();
     protocols.dedup();
@@ -363,35 +405,68 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     let mut paper: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
     let last = (values.len().max(1) - 1) as f64;
     for p in &protocols {
-        let mut pts: Vec<(f64, f64)> =
-            swept.iter().filter(|e| e.record.protocol == *p).map(|e| (at(&value(e)), e.record.top1)).collect();
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let method = swept.iter().find(|e| e.record.protocol == *p).map(|e| e.record.method.clone()).unwrap_or_default();
-        series.push(Series::new(format!("{method} · {p}"), pts, protocol_colour(p), Stroke::Solid));
-        // the baselines of this protocol: a level across the figure when they vary with
-        // nothing swept; else, at each point, the baseline whose settings are the point's
+        let mut ours: Vec<&EvalRun> = swept.iter().copied().filter(|e| e.record.protocol == *p).collect();
+        ours.sort_by(|a, b| at(&value(a)).total_cmp(&at(&value(b))));
+        let mut pts = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let top1: Vec<f64> = ours.iter().filter(|e| value(e) == *v).map(|e| e.record.top1).collect();
+            if !top1.is_empty() {
+                pts.push((i as f64, mean(&top1)));
+            }
+        }
+        // the line is named for what it joins: one method, or the methods a sweep over
+        // recipes compares
+        let methods = distinct(ours.iter().map(|e| e.record.method.as_str()));
+        let name = match methods[..] {
+            [one] => one.to_string(),
+            _ if methods.iter().all(|m| m.ends_with(" (ours)")) => {
+                format!("ours ({})", methods.iter().map(|m| m.trim_end_matches(" (ours)")).collect::<Vec<_>>().join(", "))
+            }
+            _ => methods.join(" / "),
+        };
+        if seeded {
+            series.push(Series::new(format!("{name} · {p} (mean over seeds)"), pts, protocol_colour(p), Stroke::Solid));
+            let each: Vec<(f64, f64)> = ours.iter().map(|e| (at(&value(e)), e.record.top1)).collect();
+            series.push(Series::new(format!("{name} · {p}, each seed"), each, protocol_colour(p), Stroke::Points));
+        } else {
+            series.push(Series::new(format!("{name} · {p}"), pts, protocol_colour(p), Stroke::Solid));
+        }
+        // the baselines of this protocol at each point: those of its recipe (a random init is
+        // the recipe's own) whose settings are the point's (their mean over seeds); a level
+        // across the figure when that is one value everywhere
         let mut models: Vec<&str> = evals.iter().filter(|e| is_baseline(e) && e.record.protocol == *p).map(|e| e.record.model.as_str()).collect();
         models.sort_unstable();
         models.dedup();
         for model in models {
-            let of_model: Vec<&&EvalRun> = evals.iter().filter(|e| e.record.protocol == *p && e.record.model == model).collect();
-            let pts: Vec<(f64, f64)> = match of_model.iter().find(|e| e.record.varied.is_empty()) {
-                Some(b) => vec![(0.0, b.record.top1), (last, b.record.top1)],
-                None => settings
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, point)| {
-                        of_model
-                            .iter()
-                            .find(|b| b.record.varied.iter().all(|(k, v)| point.get(k) == Some(v)))
-                            .map(|b| (i as f64, b.record.top1))
-                    })
-                    .collect(),
+            let of_model: Vec<&EvalRun> = evals.iter().copied().filter(|e| e.record.protocol == *p && e.record.model == model).collect();
+            let fits = |b: &EvalRun, point: &EvalRun, by_recipe: bool| {
+                (!by_recipe || recipe_of(b).is_none_or(|r| recipe_of(point) == Some(r)))
+                    && b.record.varied.iter().filter(|(k, _)| shown(k)).all(|(k, v)| point.record.varied.get(k) == Some(v))
+            };
+            // baselines named otherwise than this crate knows (no point's recipe among
+            // them) are matched by their settings alone
+            let by_recipe = firsts.iter().any(|pt| of_model.iter().any(|b| fits(b, pt, true)));
+            let mut used: Vec<&str> = Vec::new();
+            let levels: Vec<Option<f64>> = firsts
+                .iter()
+                .map(|pt| {
+                    let fit: Vec<&EvalRun> = of_model.iter().copied().filter(|b| fits(b, pt, by_recipe)).collect();
+                    used.extend(fit.iter().map(|b| b.record.method.as_str()));
+                    (!fit.is_empty()).then(|| mean(&fit.iter().map(|b| b.record.top1).collect::<Vec<_>>()))
+                })
+                .collect();
+            let pts: Vec<(f64, f64)> = match levels[..] {
+                [Some(y), ..] if levels.iter().all(|l| *l == Some(y)) => vec![(0.0, y), (last, y)],
+                _ => levels.iter().enumerate().filter_map(|(i, l)| l.map(|y| (i as f64, y))).collect(),
             };
             if pts.is_empty() {
                 continue;
             }
-            let method = of_model[0].record.method.clone();
+            let used = distinct(used.into_iter());
+            let method = match used[..] {
+                [one] => one.to_string(),
+                _ => format!("{} (each point's recipe)", used[0].split(" (").next().unwrap_or(used[0])),
+            };
             let stroke = if model == "raw-pixels" { Stroke::Dotted } else { Stroke::Dashed };
             series.push(Series::new(format!("{method} · {p}"), pts, protocol_colour(p), stroke));
         }
@@ -412,12 +487,13 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         let arch = arch.get(&table).map_or("", String::as_str);
         series.push(Series::new(format!("paper Table {table} ({arch}, 1% ImageNet-1k)"), pts, 6, Stroke::Markers));
     }
+    let seeds = if seeded { " With several seeds per setting, the line joins their means and a circle marks each seed's result." } else { "" };
     Some(NamedFigure {
         stem: format!("sweep-{}", slug(exp)),
         caption: format!(
             "Top-1 (%) on the test split against the swept `{key}`, one line per protocol; dashed and dotted \
-             lines: the random-init encoder and the raw pixels under the same protocol (a level when they \
-             depend on no swept setting). Triangles: the \
+             lines: the random-init encoder (each point's own recipe's) and the raw pixels under the same \
+             protocol (a level when they depend on no swept setting).{seeds} Triangles: the \
              I-JEPA paper's ablation at the same setting on 1% of ImageNet-1k (ViT-B/16), for the trend \
              only (other data and model)."
         ),

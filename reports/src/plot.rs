@@ -6,7 +6,7 @@
 //! `ab_glyph`, so no system font or fontconfig is needed).
 //!
 //! Colours are the Okabe-Ito palette (distinguishable with the common colour-vision
-//! deficiencies); lines can also differ by stroke (solid, dashed, dotted, markers), so no
+//! deficiencies); lines can also differ by stroke (solid, dashed, dotted, markers, circles), so no
 //! line relies on colour alone when a figure needs more than the palette.
 
 use std::sync::OnceLock;
@@ -46,6 +46,8 @@ pub enum Stroke {
     Dotted,
     /// Markers only, no line (e.g. published numbers).
     Markers,
+    /// Small open circles, no line (e.g. each seed's result around the line of their mean).
+    Points,
 }
 
 /// One line of a panel.
@@ -261,6 +263,9 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
             Stroke::Markers => {
                 chart.draw_series(run.iter().map(|&p| TriangleMarker::new(p, 7, style.filled())))?;
             }
+            Stroke::Points => {
+                chart.draw_series(run.iter().map(|&p| Circle::new(p, 5, style)))?;
+            }
         }
     }
     Ok(())
@@ -341,6 +346,7 @@ fn draw_legend<DB: DrawingBackend>(
                     }
                 }
                 Stroke::Markers => area.draw(&TriangleMarker::new((x + LEGEND_SWATCH / 2, y), 7, style.filled()))?,
+                Stroke::Points => area.draw(&Circle::new((x + LEGEND_SWATCH / 2, y), 5, style))?,
             }
             area.draw(&Text::new(label.clone(), (x + LEGEND_SWATCH + 8, y), text.clone()))?;
             x += entry_width(label) as i32;

@@ -109,6 +109,42 @@ impl Registry {
         before - self.pretrains.len() - self.evals.len()
     }
 
+    /// When the folder read holds none of our runs (and no unreadable one, which is reported as
+    /// such): a warning naming the folder and what to pass instead. Whoever reports on it
+    /// gets tables with only the paper's rows, so a wrong folder (an experiment folder
+    /// `runs/<experiment>` instead of `runs`, an empty or unrelated one) is worth a word;
+    /// not an error, since the paper's numbers alone may be what is wanted.
+    pub fn no_runs_warning(&self) -> Option<String> {
+        if !(self.pretrains.is_empty() && self.evals.is_empty() && self.unreadable.is_empty()) {
+            return None;
+        }
+        let subdirs = |d: &Path| sorted_subdirs(d).unwrap_or_default();
+        let stage = |d: &Path| {
+            d.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("pretrain-") || n.starts_with("eval-"))
+        };
+        let root = &self.root;
+        let children = subdirs(root);
+        let runs: Vec<&PathBuf> = children.iter().filter(|d| subdirs(d).iter().any(|e| subdirs(e).iter().any(|s| stage(s)))).collect();
+        let hint = if let Some(s) = children.iter().find(|d| stage(d)) {
+            let parent = root.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            format!(
+                "it looks like an experiment folder (it holds stage folders such as `{}`): pass its parent, `{}`",
+                s.file_name().unwrap_or_default().to_string_lossy(),
+                parent.display()
+            )
+        } else if let [one] = runs[..] {
+            format!("it holds a runs folder: pass `{}`", one.display())
+        } else if !runs.is_empty() {
+            let named: Vec<String> = runs.iter().take(3).map(|r| format!("`{}`", r.display())).collect();
+            let more = if runs.len() > 3 { ", ..." } else { "" };
+            format!("it holds {} runs folders ({}{more}): pass one of them", runs.len(), named.join(", "))
+        } else {
+            let what = if children.is_empty() { "it holds no folders" } else { "none of its folders holds stage folders" };
+            format!("{what}: pass the runs folder, whose `<experiment>/` folders hold `pretrain-<hash>` and `eval-...` stage folders (`runs` by default)")
+        };
+        Some(format!("{} holds no runs, so the report has only the paper's numbers: {hint}", root.display()))
+    }
+
     /// Experiment names that have at least one run, sorted.
     pub fn experiments(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -172,6 +172,9 @@ fn title(reg: &Registry) -> String {
 
 fn markdown(reg: &Registry, secs: &[Section]) -> String {
     let mut md = format!("# {}\n\nRuns read from `{}`.\n", title(reg), reg.root.display());
+    if let Some(w) = reg.no_runs_warning() {
+        md.push_str(&format!("\n**Warning: {w}.**\n"));
+    }
     if !reg.unreadable.is_empty() {
         md.push_str(&format!("\n**Left out: {} stage folder(s) that could not be read:**\n\n", reg.unreadable.len()));
         for e in &reg.unreadable {
@@ -230,6 +233,9 @@ fn html(reg: &Registry, secs: &[Section]) -> String {
          <h1>{t}</h1>\n<p>Runs read from <code>{}</code>.</p>\n",
         esc(&reg.root.display().to_string())
     );
+    if let Some(w) = reg.no_runs_warning() {
+        h.push_str(&format!("<p><strong>Warning: {}.</strong></p>\n", esc(&w)));
+    }
     if !reg.unreadable.is_empty() {
         h.push_str(&format!("<p><strong>Left out: {} stage folder(s) that could not be read:</strong></p>\n<ul>\n", reg.unreadable.len()));
         for e in &reg.unreadable {
@@ -303,7 +309,9 @@ pub fn render_markdown(reg: &Registry) -> Result<String> {
 }
 
 /// Writes `report.md`, `report.html`, `tables/*.csv` and `plots/*.{svg,png}` under `out` (created if
-/// needed; existing files of the same names are replaced).
+/// needed; existing files of the same names are replaced). A registry without runs of ours
+/// still gets its report (the paper's numbers), which opens with
+/// [`Registry::no_runs_warning`]; callers should log that warning too.
 ///
 /// # Errors
 /// A folder or file that cannot be created or written (the error names it).

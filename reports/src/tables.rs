@@ -131,6 +131,8 @@ pub fn paper_table() -> DataFrame {
 
 /// One row of a results table (ours or the paper's).
 struct ResultRow {
+    /// Our experiment (the study of a sweep point), none for the paper's rows.
+    experiment: Option<String>,
     method: String,
     arch: String,
     epochs: Option<i64>,
@@ -147,6 +149,7 @@ impl ResultRow {
     fn ours(e: &EvalRun) -> Self {
         let r = &e.record;
         Self {
+            experiment: Some(r.experiment.clone()),
             method: r.method.clone(),
             arch: r.arch.clone(),
             epochs: r.pretrain_epochs.map(|x| x as i64),
@@ -160,6 +163,7 @@ impl ResultRow {
 
     fn paper(p: &PaperRow, fraction: Option<f64>) -> Self {
         Self {
+            experiment: None,
             method: p.method.clone(),
             arch: p.arch.clone(),
             epochs: Some(p.epochs),
@@ -190,8 +194,15 @@ fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
     evals.into_iter().map(ResultRow::ours).collect()
 }
 
+/// The rows as a table; with an `experiment` column first when our rows come from more than
+/// one experiment (else rows of two experiments could read as one result twice).
 fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
-    let mut cols = vec![
+    let experiments: HashSet<&str> = rows.iter().filter_map(|r| r.experiment.as_deref()).collect();
+    let mut cols = Vec::new();
+    if experiments.len() > 1 {
+        cols.push(opt_str_col("experiment", rows.iter().map(|r| r.experiment.clone()).collect()));
+    }
+    cols.extend([
         str_col("method", rows.iter().map(|r| r.method.clone()).collect()),
         str_col("arch", rows.iter().map(|r| r.arch.clone()).collect()),
         Column::new(
@@ -200,7 +211,7 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
         ),
         str_col("data", rows.iter().map(|r| r.data.clone()).collect()),
         opt_str_col("features", rows.iter().map(|r| r.features.clone()).collect()),
-    ];
+    ]);
     if with_fraction {
         cols.push(Column::new(
             "fraction".into(),
@@ -220,7 +231,9 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
 
 /// Table-1 layout (linear probe on frozen features): columns `method`, `arch`, `epochs`
 /// (pretraining, null for baselines), `data`, `features` (what our head read: `last`, `last4`,
-/// `pixels`...; null for the paper's rows), `top1` (percent), `source` (`"ours"`/`"paper"`).
+/// `pixels`...; null for the paper's rows), `top1` (percent), `source` (`"ours"`/`"paper"`),
+/// and first `experiment` (null for the paper's rows) when our rows come from more than one
+/// experiment (so is every other results table).
 /// Our rows are the `protocol: "linear"` evaluations that are not part of a sweep (`varied`
 /// empty) or are points of a sweep over recipes; the paper's rows are its Table 1
 /// (ImageNet-1k).
@@ -268,7 +281,9 @@ pub fn has_protocol(reg: &Registry, protocol: &str) -> bool {
 }
 
 /// One row per pretraining run: `experiment`, `run` (folder name), `status`, `arch`, `data`,
-/// `epochs`, `steps`, `final_loss`, `minutes` (wall clock) and `device`.
+/// `epochs`, `steps`, `final_loss` (the manifest's, else the latest logged loss of a run
+/// still running or stopped; null for a failed run without one, whose last logged loss may be
+/// the divergence itself), `minutes` (wall clock) and `device`.
 pub fn pretrain_table(reg: &Registry) -> DataFrame {
     let runs = &reg.pretrains;
     let s = |f: &dyn Fn(&crate::PretrainRun) -> Option<String>| -> Vec<Option<String>> {
@@ -314,7 +329,13 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
         Column::new(
             "final_loss".into(),
             runs.iter()
-                .map(|r| r.manifest.final_loss.or(r.metrics.last().map(|m| m.loss)))
+                .map(|r| match r.status().as_str() {
+                    // a failed run has no final loss: its last logged one is often the
+                    // divergence itself (31739187200 before the NaN)
+                    ijepa_schema::status::FAILED => r.manifest.final_loss,
+                    // a running (or stopped) run's latest
+                    _ => r.manifest.final_loss.or(r.metrics.last().map(|m| m.loss)),
+                })
                 .collect::<Vec<_>>(),
         ),
         Column::new(
@@ -329,6 +350,10 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
         opt_str_col("device", s(&|r| nonempty(&r.manifest.device))),
     ])
 }
+
+/// The sweep key of a point's seed (a sweep's `seeds`): runs that differ only in it are
+/// repeats of one setting.
+pub const SEED: &str = "seed";
 
 /// Maps a sweep key to the prefix of the paper's ablation `setting` column.
 fn paper_setting_prefix(key: &str) -> Option<&'static str> {
@@ -399,9 +424,11 @@ fn paper_variant(key: &str, value: &str) -> Option<(i64, String, bool)> {
 /// The paper's row for a sweep point (its varied keys and values): a single numeric key as in
 /// [`paper_ablation`]; for the I-JEPA variants of Tables 6, 7 and 11 (keys `mask`, `target`,
 /// `target.masking`, varied together in a zip), the table of the one key the point moves off
-/// the method, or Table 6's multi-block row for the method itself.
+/// the method, or Table 6's multi-block row for the method itself. The seed (a sweep's
+/// `seeds`, key [`SEED`]) is no setting of the paper's: it is left out of the match.
 pub fn paper_ablation_point(varied: &[(&String, &String)]) -> Option<PaperRow> {
-    if let [(k, v)] = varied {
+    let varied: Vec<(&String, &String)> = varied.iter().copied().filter(|(k, _)| k.as_str() != SEED).collect();
+    if let [(k, v)] = varied[..] {
         return paper_ablation(k, v);
     }
     let variants: Vec<(i64, String, bool)> = varied.iter().map(|(k, v)| paper_variant(k, v)).collect::<Option<_>>()?;
@@ -513,14 +540,33 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     ])
 }
 
+/// `x` with `decimals` decimals, a half rounded away from zero as on the decimal value the
+/// number stands for: 47.35 (a top-1 over 2,000 images, stored as 47.34999...) reads 47.4, as
+/// 15.95 reads 16.0, whichever side of the half its binary form falls (`format!` rounds the
+/// binary value, so it writes 47.4 but 15.9).
+pub fn fixed(x: f64, decimals: usize) -> String {
+    let scale = 10f64.powi(decimals as i32);
+    let t = x * scale;
+    let ulps = 8.0 * f64::EPSILON * t.abs();
+    // a magnitude too large for a fraction to show (or no number) is written as it is
+    if !t.is_finite() || ulps >= 0.1 {
+        return format!("{x:.decimals$}");
+    }
+    // within a few ulps of a half: the decimal value is the half itself
+    let half = ((t - t.trunc()).abs() - 0.5).abs() <= ulps;
+    let r = if half { t.trunc() + t.signum() } else { t.round() };
+    format!("{:.decimals$}", r / scale)
+}
+
 /// One cell as text: nulls empty, `top1`-like floats with one decimal in Markdown, other
-/// floats with up to 4 decimals; CSV keeps full precision.
+/// floats with up to 4 decimals (both rounding a half away from zero, [`fixed`]); CSV keeps
+/// full precision.
 fn cell(v: &AnyValue<'_>, column: &str, markdown: bool) -> String {
     match v {
         AnyValue::Null => String::new(),
-        AnyValue::Float64(x) if markdown && column.contains("top1") => format!("{x:.1}"),
+        AnyValue::Float64(x) if markdown && column.contains("top1") => fixed(*x, 1),
         AnyValue::Float64(x) if markdown => {
-            let s = format!("{x:.4}");
+            let s = fixed(*x, 4);
             let s = s.trim_end_matches('0').trim_end_matches('.');
             s.to_string()
         }
@@ -641,6 +687,37 @@ mod tests {
         assert_eq!(point("multi-block", "representation", "input"), Some((11, 56.1)));
         let (k, v) = ("optimizer.lr.peak".to_string(), "0.001".to_string());
         assert!(paper_ablation_point(&[(&k, &v), (&k, &v)]).is_none());
+    }
+
+    /// A sweep's seed is a repeat, not a setting: the paper's row of a seeded point is the
+    /// row of its setting.
+    #[test]
+    fn a_seed_does_not_hide_the_paper_row() {
+        let (k, v, s, n) = ("mask.targets.scale".to_string(), "0.15 0.2".to_string(), "seed".to_string(), "1".to_string());
+        assert_eq!(paper_ablation_point(&[(&k, &v), (&s, &n)]).map(|p| (p.table, p.top1)), Some((8, 54.2)));
+        assert_eq!(paper_ablation_point(&[(&s, &n), (&k, &v)]).map(|p| p.top1), Some(54.2));
+        // a seed alone maps to nothing
+        assert!(paper_ablation_point(&[(&s, &n)]).is_none());
+    }
+
+    /// Scores exact in decimal (top-1 over 2,000 images: multiples of 0.05) round a half away
+    /// from zero, whichever side of it their binary form falls.
+    #[test]
+    fn halves_round_away_from_zero() {
+        for (x, one) in [(15.95, "16.0"), (33.05, "33.1"), (47.35, "47.4"), (0.05, "0.1"), (-0.05, "-0.1"), (71.234, "71.2"), (71.25, "71.3"), (99.949, "99.9")] {
+            assert_eq!(fixed(x, 1), one, "{x}");
+        }
+        assert_eq!(fixed(0.00005, 4), "0.0001");
+        assert_eq!(fixed(0.12344, 4), "0.1234");
+        // magnitudes with no fraction left, and non-finite values, are written as they are
+        assert_eq!(fixed(31739187200.0, 4), "31739187200.0000");
+        assert_eq!(fixed(9.5e20, 1), format!("{:.1}", 9.5e20));
+        assert_eq!(fixed(f64::NAN, 1), "NaN");
+        let df = df!("top1" => [15.95, 33.05, 47.35], "lr" => [0.00125, 0.5, 2.5]).unwrap();
+        let md = to_markdown(&df);
+        assert!(md.contains("| 16.0 | 0.0013 |") && md.contains("| 33.1 | 0.5 |") && md.contains("| 47.4 | 2.5 |"), "{md}");
+        // CSV keeps the value itself
+        assert_eq!(to_csv(&df), "top1,lr\n15.95,0.00125\n33.05,0.5\n47.35,2.5\n");
     }
 
     #[test]

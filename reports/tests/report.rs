@@ -652,3 +652,206 @@ fn a_sweep_over_an_eval_setting_draws_its_baselines_against_the_points() {
     let random = series("random init · knn");
     assert_eq!(random.points, [(0.0, 15.0), (5.0, 15.0)]);
 }
+
+/// Rewrites an evaluation's `eval.json` (as [`eval`] wrote it) with `f`.
+fn patch_eval(runs: &Path, exp: &str, name: &str, f: impl FnOnce(&mut serde_json::Value)) {
+    let path = runs.join(exp).join(format!("eval-{name}-abcdef012345/eval.json"));
+    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    f(&mut v);
+    write_json(&path, &v);
+}
+
+/// The sweep figure's only panel of an experiment, with a lookup of its series by label.
+fn sweep_panel(reg: &ijepa_reports::Registry, exp: &str) -> ijepa_reports::plot::Panel {
+    let figs = ijepa_reports::figures::experiment_figures(reg, exp);
+    let sweep = figs.iter().find(|f| f.stem == format!("sweep-{exp}")).expect("a sweep figure");
+    sweep.figure.panels[0].clone()
+}
+
+fn series<'a>(panel: &'a ijepa_reports::plot::Panel, label: &str) -> &'a ijepa_reports::plot::Series {
+    let labels: Vec<_> = panel.series.iter().filter_map(|s| s.label.as_deref()).collect();
+    panel.series.iter().find(|s| s.label.as_deref() == Some(label)).unwrap_or_else(|| panic!("no {label} in {labels:?}"))
+}
+
+/// A sweep over recipes (`vary "recipe" "ijepa" "mae" "dino"`): every recipe's random init
+/// is a baseline of its own, all with an empty `varied`; each point is compared with its own
+/// recipe's (named in the method: `random init (MAE)`), not with the first one as a level,
+/// and the line through the points is named for the methods it joins, not for one of them.
+#[test]
+fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let study = "methods";
+    for (recipe, method, top1) in [("ijepa", "I-JEPA (ours)", 47.55), ("mae", "MAE (ours)", 48.9), ("dino", "DINO (ours)", 45.7)] {
+        let name = format!("knn-{recipe}");
+        eval(&runs, study, &name, "knn", "ijepa", top1, None, json!({"recipe": recipe}));
+        patch_eval(&runs, study, &name, |v| {
+            v["model"] = json!(recipe);
+            v["method"] = json!(method);
+        });
+    }
+    for (name, method, top1) in [("knn-random-a", "random init", 47.35), ("knn-random-b", "random init (MAE)", 47.75), ("knn-random-c", "random init (DINO)", 45.7)] {
+        eval(&runs, study, name, "knn", "random-init", top1, None, json!({}));
+        patch_eval(&runs, study, name, |v| v["method"] = json!(method));
+    }
+    eval(&runs, study, "knn-pixels", "knn", "raw-pixels", 75.3, None, json!({}));
+    let reg = load_registry(&runs).unwrap();
+    let panel = sweep_panel(&reg, study);
+    assert_eq!(panel.x, ijepa_reports::plot::XAxis::Categories(vec!["dino".into(), "ijepa".into(), "mae".into()]));
+    let ours = series(&panel, "ours (DINO, I-JEPA, MAE) · knn");
+    assert_eq!(ours.points, [(0.0, 45.7), (1.0, 47.55), (2.0, 48.9)]);
+    let random = series(&panel, "random init (each point's recipe) · knn");
+    assert_eq!(random.points, [(0.0, 45.7), (1.0, 47.35), (2.0, 47.75)]);
+    // the pixels are every recipe's: a level
+    assert_eq!(series(&panel, "raw pixels · knn").points, [(0.0, 75.3), (2.0, 75.3)]);
+    assert!(!panel.series.iter().any(|s| s.label.as_deref() == Some("DINO (ours) · knn")));
+}
+
+/// Monitors of a DINO run and an MAE run: the encoder evaluations read is solid (DINO's
+/// teacher, though `student` sorts first), the other dashed; MAE's one `encoder` is not
+/// labelled "encoder encoder".
+#[test]
+fn the_monitor_draws_the_evaluated_encoder_solid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    for (exp, hash, encoders) in [("dino", "aaaaaaaaaaaa", &["teacher", "student"][..]), ("mae", "bbbbbbbbbbbb", &["encoder"][..])] {
+        pretrain(&runs, exp, hash, [0.15, 0.2], 0.05);
+        let mut mon = String::from("step,epoch,encoder,knn_top1,rankme,spread,seconds\n");
+        for e in 0..=2 {
+            for enc in encoders {
+                mon.push_str(&format!("{},{e},{enc},{},5.0,0.3,1.0\n", e * 10, 40 + e));
+            }
+            if e == 0 {
+                mon.push_str("0,0,pixels,76.0,296.0,0.70,0.5\n");
+            }
+        }
+        fs::write(runs.join(exp).join(format!("pretrain-{hash}/monitor.csv")), mon).unwrap();
+    }
+    let reg = load_registry(&runs).unwrap();
+    let strokes = |exp: &str| -> Vec<(String, ijepa_reports::plot::Stroke)> {
+        let figs = ijepa_reports::figures::experiment_figures(&reg, exp);
+        let fig = figs.iter().find(|f| f.stem == format!("monitor-{exp}")).expect("a monitor figure");
+        assert!(fig.caption.contains("DINO's teacher"), "{}", fig.caption);
+        fig.figure.panels[0].series.iter().filter_map(|s| Some((s.label.clone()?, s.stroke))).collect()
+    };
+    use ijepa_reports::plot::Stroke;
+    assert_eq!(
+        strokes("dino")[..2],
+        [("pretrain-aaaaaaaaaaaa teacher encoder".to_string(), Stroke::Solid), ("pretrain-aaaaaaaaaaaa student encoder".to_string(), Stroke::Dashed)]
+    );
+    assert_eq!(strokes("mae")[0], ("pretrain-bbbbbbbbbbbb encoder".to_string(), Stroke::Solid));
+}
+
+/// A sweep with `seeds`: the seed is a repeat of a setting, so the paper's row of the setting
+/// still pairs with it, and the figure draws the seeds of a setting at one x (their mean on
+/// the line, each as a circle), not as settings of their own joined by a zig-zag.
+#[test]
+fn seeds_of_a_sweep_share_their_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let study = "seeds";
+    for (i, (scale, seed, top1)) in [("0.125 0.2", "0", 47.35), ("0.125 0.2", "1", 47.75), ("0.15 0.2", "0", 50.0), ("0.15 0.2", "1", 51.0)].into_iter().enumerate() {
+        eval(&runs, study, &format!("knn-ijepa-{i}"), "knn", "ijepa", top1, None, json!({"mask.targets.scale": scale, "seed": seed}));
+    }
+    for (seed, top1) in [("0", 40.0), ("1", 41.0)] {
+        eval(&runs, study, &format!("knn-random-{seed}"), "knn", "random-init", top1, None, json!({"seed": seed}));
+    }
+    let reg = load_registry(&runs).unwrap();
+    let abl = rows(&ablation_table(&reg, study));
+    let points = find(&abl, &[("method", "I-JEPA (ours)")]);
+    assert_eq!(points.len(), 4);
+    for r in points {
+        let paper = if r["value"].starts_with("0.125") { "42.4" } else { "54.2" };
+        assert_eq!((r["paper_table"].as_str(), r["paper_top1"].as_str()), ("8", paper), "{r:?}");
+    }
+    let panel = sweep_panel(&reg, study);
+    assert_eq!(panel.x, ijepa_reports::plot::XAxis::Categories(vec!["0.125 0.2".into(), "0.15 0.2".into()]));
+    assert_eq!(panel.x_label, "mask.targets.scale");
+    assert_eq!(series(&panel, "I-JEPA (ours) · knn (mean over seeds)").points, [(0.0, 47.55), (1.0, 50.5)]);
+    let each = series(&panel, "I-JEPA (ours) · knn, each seed");
+    assert_eq!((each.points.len(), each.stroke), (4, ijepa_reports::plot::Stroke::Points));
+    assert!(each.points.iter().all(|p| p.0 == 0.0 || p.0 == 1.0), "{:?}", each.points);
+    // the random init of each seed: one level, their mean
+    assert_eq!(series(&panel, "random init · knn").points, [(0.0, 40.5), (1.0, 40.5)]);
+    assert_eq!(series(&panel, "paper Table 8 (ViT-B/16, 1% ImageNet-1k)").points, [(0.0, 42.4), (1.0, 54.2)]);
+    // and it renders (the circles included)
+    ijepa_reports::plot::render(&ijepa_reports::plot::Figure { title: "t".into(), panels: vec![panel] }).unwrap();
+}
+
+/// A folder holding none of our runs (an experiment folder instead of the runs folder, an
+/// empty one, the folder above `runs`) still gets the paper's tables, with a warning naming
+/// the folder and what to pass instead, in the report and on the binary's stderr.
+#[test]
+fn a_folder_without_runs_is_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    fake_runs(&runs);
+    assert_eq!(load_registry(&runs).unwrap().no_runs_warning(), None);
+    let warning = |dir: &Path| load_registry(dir).unwrap().no_runs_warning().unwrap_or_else(|| panic!("no warning for {}", dir.display()));
+    let exp = runs.join("fmnist").join("pretrain-aaaaaaaaaaaa").parent().unwrap().to_path_buf();
+    let w = warning(&exp);
+    assert!(w.contains(&exp.display().to_string()) && w.contains("experiment folder") && w.contains(&format!("pass its parent, `{}`", runs.display())), "{w}");
+    let w = warning(tmp.path());
+    assert!(w.contains(&format!("pass `{}`", runs.display())), "{w}");
+    let empty = tmp.path().join("empty");
+    fs::create_dir_all(&empty).unwrap();
+    let w = warning(&empty);
+    assert!(w.contains(&empty.display().to_string()) && w.contains("holds no folders") && w.contains("pass the runs folder"), "{w}");
+    // the report is written all the same, and says so
+    let reg = load_registry(&exp).unwrap();
+    let files = write_report(&reg, &tmp.path().join("out")).unwrap();
+    let md = fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("**Warning: ") && md.contains("pass its parent") && md.contains("| I-JEPA | ViT-H/14 |"), "{md}");
+    assert!(fs::read_to_string(&files.html).unwrap().contains("<strong>Warning: "));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&exp).arg("--out").arg(tmp.path().join("rep")).output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && stderr.contains("warning: ") && stderr.contains("pass its parent"), "{stderr}");
+}
+
+/// Plain evaluations of several experiments in one results table get an `experiment` column
+/// (else two experiments' `I-JEPA (ours)` rows read as one result twice); the paper's rows
+/// have none.
+#[test]
+fn results_of_several_experiments_name_their_experiment() {
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    eval(tmp.path(), "other", "linear", "linear", "ijepa", 19.8, None, json!({}));
+    eval(tmp.path(), "other", "knn", "knn", "ijepa", 30.0, None, json!({}));
+    let reg = load_registry(tmp.path()).unwrap();
+    let lin = rows(&linear_table(&reg));
+    let ours = find(&lin, &[("method", "I-JEPA (ours)")]);
+    let mut exps: Vec<&str> = ours.iter().map(|r| r["experiment"].as_str()).collect();
+    exps.sort_unstable();
+    assert_eq!(exps, ["fmnist", "other"]);
+    assert_eq!(find(&lin, &[("source", "paper")])[0]["experiment"], "");
+    let knn = rows(&ijepa_reports::knn_table(&reg));
+    assert_eq!(find(&knn, &[("experiment", "other")])[0]["top1"], "30.0");
+    // one experiment: no such column
+    let one = load_registry(&{
+        let t = tmp.path().join("one");
+        eval(&t, "fmnist", "knn", "knn", "ijepa", 30.0, None, json!({}));
+        t
+    })
+    .unwrap();
+    assert!(!rows_as_text(&linear_table(&one), false)[0].contains(&"experiment".to_string()));
+}
+
+/// A failed (diverged) run has no final loss: its last logged loss, often the divergence
+/// itself, is not shown as one; a finished run's is.
+#[test]
+fn a_failed_run_shows_no_final_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    pretrain(tmp.path(), "fmnist", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
+    pretrain(tmp.path(), "nan", "bbbbbbbbbbbb", [0.15, 0.2], 31739187200.0);
+    let path = tmp.path().join("nan/pretrain-bbbbbbbbbbbb/manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    m["status"] = json!("failed");
+    m["final_loss"] = json!(null);
+    m["error"] = json!("training: the loss is NaN at step 41 (epoch 5): training diverged");
+    write_json(&path, &m);
+    let reg = load_registry(tmp.path()).unwrap();
+    let t = rows(&ijepa_reports::tables::pretrain_table(&reg));
+    assert_eq!(find(&t, &[("experiment", "nan")])[0]["status"], "failed");
+    assert_eq!(find(&t, &[("experiment", "nan")])[0]["final_loss"], "");
+    assert_eq!(find(&t, &[("experiment", "fmnist")])[0]["final_loss"], "0.05");
+}

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use kdl::{KdlDocument, KdlEntry, KdlNode, KdlValue};
 use miette::SourceSpan;
 
-use super::{data, distributed, eval, experiment, mask, optimizer};
+use super::{data, dino, distributed, eval, experiment, mask, optimizer};
 use crate::config::Experiment;
 use crate::reader::{join, suggest, Field, Shape};
 
@@ -26,6 +26,9 @@ enum Arg {
     Lit(&'static str),
     /// The current dataset (`data "fashion-mnist"`), so the data block keeps its source.
     Dataset,
+    /// The current mask kind (`mask "multi-block"`, MAE's `mask "random"`), so a point keeps
+    /// the experiment's kind and the other settings of its mask.
+    MaskKind,
 }
 
 impl Arg {
@@ -37,6 +40,7 @@ impl Arg {
                 .iter()
                 .find(|(_, k)| *k == exp.data.dataset)
                 .map(|(name, _)| KdlValue::String(name.to_string())),
+            Arg::MaskKind => Some(KdlValue::String(exp.mask.kind.name().to_string())),
         }
     }
 }
@@ -246,7 +250,11 @@ fn build() -> Vec<Setting> {
                 // the kind itself (`vary "mask" "multi-block" "rasterized"`): a point writes
                 // `mask "KIND"`, which starts that kind from its defaults
                 push(&mut out, "mask".into(), &[("mask", Arg::None)], Slot::Args, mask::SHAPE);
-                let chain = [("mask", Arg::Lit(mask::MASK_KINDS[0]))];
+                let chain = [("mask", Arg::MaskKind)];
+                // a random mask's own node (MAE's `ratio`)
+                for g in mask::RANDOM_FIELDS {
+                    leaf(&mut out, "mask", &chain, g.name, g.shape);
+                }
                 for g in mask::FIELDS {
                     if g.shape.children {
                         let mut sub = chain.to_vec();
@@ -266,6 +274,7 @@ fn build() -> Vec<Setting> {
                 false,
                 &table(optimizer::FIELDS),
             ),
+            "dino" => block(&mut out, "dino", &[("dino", Arg::None)], f.shape, false, &table(dino::FIELDS)),
             "distributed" => block(
                 &mut out,
                 "distributed",
@@ -332,6 +341,10 @@ mod tests {
             "eval.knn.k",
             "mask",
             "mask.kind",
+            "mask.ratio",
+            "dino.teacher-temp",
+            "dino.local-crops",
+            "dino.global-scale",
         ] {
             assert!(find(p).is_some(), "{p} should be a setting");
         }

@@ -37,6 +37,9 @@ fn main() -> ExitCode {
         for e in &reg.unreadable {
             eprintln!("warning: left out of the report: {e}");
         }
+        if let Some(w) = reg.no_runs_warning() {
+            eprintln!("warning: {w}");
+        }
         let files = ijepa_reports::write_report(&reg, &out)?;
         let md = std::fs::read_to_string(&files.markdown).map_err(|e| {
             ijepa_reports::ReportError::Io {
