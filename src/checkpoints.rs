@@ -95,6 +95,10 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
         }
         modules.push((*name, sd.len()));
     }
+    // the folder of `--out` is made, as `export` does
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
     import::write_ours(&models, &out)?;
     Ok(Imported { source: file.to_path_buf(), out, modules, vit, heads_known, info: models.info.clone() })
 }

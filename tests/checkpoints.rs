@@ -31,7 +31,8 @@ fn official_pth_tar_reproduces_the_official_step() {
 #[test]
 fn import_then_parity_and_hf_export() {
     let d = scratch("import");
-    let out = d.join("tiny.safetensors");
+    // (into a folder not made yet: made, as `export` makes its own)
+    let out = d.join("new").join("tiny.safetensors");
     let o = ijepa(&["import-checkpoint", PTH, "--out", out.to_str().unwrap()]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");

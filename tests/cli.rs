@@ -203,6 +203,13 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let o = ijepa(&["eval", fi.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(!o.status.success() && err.contains("recipe mae there, ijepa here"), "{out}{err}");
+    // ... nor a copy of it outside its run folder (no config.json to compare with): its
+    // modules are MAE's, and I-JEPA evaluates its `target_encoder`
+    let loose = d.join("loose-mae.safetensors");
+    std::fs::copy(&fin, &loose).unwrap();
+    let o = ijepa(&["eval", fi.to_str().unwrap(), "--checkpoint", loose.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("holds no `target_encoder`") && err.contains("`encoder`, `decoder`"), "{out}{err}");
     let o = ijepa(&["masks", f.to_str().unwrap()]);
     assert!(outputs(&o).0.contains("4 of 16 patches visible, 12 masked"), "{:?}", outputs(&o));
     // MAE's recipe describes its masks; there are no blocks to draw, and nothing is written

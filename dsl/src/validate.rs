@@ -117,7 +117,20 @@ fn random_mask_keeps_a_patch(cx: &mut Ctx, exp: &Experiment) {
     // a 1x1 grid has its own diagnostic (patch_divides_crop)
     let Some(g) = grid(exp).filter(|&g| g > 1) else { return };
     let n = g * g;
-    if crate::config::len_keep(n, exp.mask.ratio) >= 1 {
+    let keep = crate::config::len_keep(n, exp.mask.ratio);
+    if keep == n {
+        // nothing masked: the loss, a mean over the masked patches, is 0/0
+        cx.err(DslError::Conflict {
+            message: format!("mask ratio {} masks no patch of the {g}x{g} grid's {n}: the loss, over the masked patches, would be 0/0", exp.mask.ratio),
+            span: cx.span_or(&["mask.ratio", "mask"]),
+            label: "masks nothing".into(),
+            other: cx.span_of("data.crop-size").or(cx.span_of("encoder.patch")),
+            other_label: format!("{n} patches"),
+            help: format!("a ratio of at least {:.4} masks one patch of {n}", 1.0 / n as f64),
+        });
+        return;
+    }
+    if keep >= 1 {
         return;
     }
     cx.err(DslError::Conflict {

@@ -40,9 +40,9 @@ pub enum Error {
     Train(String),
     /// Pretraining diverged: a non-finite loss, or non-finite weights about to be saved.
     #[error(
-        "training: {what} at step {step}{}: training diverged; the last good checkpoint is {}",
+        "training: {what} at step {step}{}: training diverged; {}",
         epoch.map(|e| format!(" (epoch {e})")).unwrap_or_default(),
-        last_good.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into())
+        last_good.as_ref().map(|p| format!("the last good checkpoint is {}", p.display())).unwrap_or_else(|| "no checkpoint was written before it".into())
     )]
     Diverged {
         /// What was not finite (`the loss is NaN`, `` `encoder.blocks.0.attn.qkv.weight` holds NaN/Inf ``).
@@ -120,7 +120,7 @@ mod tests {
             "training: the loss is NaN at step 12 (epoch 2): training diverged; the last good checkpoint is runs/x/pretrain-1/checkpoints/latest.safetensors"
         );
         let e = Error::Diverged { what: "`b` holds NaN/Inf".into(), step: 3, epoch: None, last_good: None };
-        assert_eq!(e.to_string(), "training: `b` holds NaN/Inf at step 3: training diverged; the last good checkpoint is none");
+        assert_eq!(e.to_string(), "training: `b` holds NaN/Inf at step 3: training diverged; no checkpoint was written before it");
     }
 
     #[test]

@@ -115,12 +115,24 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
     match subject {
         Subject::Pretrained => {
             let models = import::load_models(&source.checkpoint)?;
-            let sd = models.module(&entry.feature_module).or(models.encoder.as_ref()).ok_or_else(|| Error::Checkpoint {
+            // a bare `encoder` (an export) stands for the recipe's module; beside other modules
+            // it is another recipe's (MAE's encoder and decoder under DINO, which reads `teacher`)
+            let held: Vec<&str> = import::MODELS
+                .iter()
+                .copied()
+                .filter(|m| models.module(m).is_some())
+                .chain(models.others.iter().map(|(n, _)| n.as_str()))
+                .collect();
+            let bare = held == ["encoder"];
+            let sd = models.module(&entry.feature_module).or(models.encoder.as_ref().filter(|_| bare)).ok_or_else(|| Error::Checkpoint {
                 path: source.checkpoint.clone(),
                 message: format!(
-                    "holds no `{}`{} to evaluate (a checkpoint of another recipe?)",
+                    "holds no `{}`{} to evaluate, but {}: a checkpoint of another recipe? (recipe \"{}\" evaluates `{}`)",
                     entry.feature_module,
-                    if entry.feature_module == "encoder" { "" } else { " (nor `encoder`)" }
+                    if entry.feature_module == "encoder" { "" } else { " (nor an `encoder` alone)" },
+                    if held.is_empty() { "no module".to_string() } else { held.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ") },
+                    exp.recipe,
+                    entry.feature_module
                 ),
             })?;
             store.load_strict(&import::to_map(sd), &source.checkpoint)?;

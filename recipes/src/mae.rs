@@ -326,13 +326,16 @@ impl Mae {
         if !spec.encoder.cls_token {
             return Err(Error::Config("MAE's encoder has a class token".into()));
         }
-        if !(spec.mask_ratio > 0.0 && spec.mask_ratio < 1.0) || len_keep(spec.encoder.num_patches(), spec.mask_ratio) == 0 {
+        let n = spec.encoder.num_patches();
+        let keep = len_keep(n, spec.mask_ratio);
+        let grid = spec.encoder.grid();
+        if !(spec.mask_ratio < 1.0) || keep == 0 {
+            return Err(Error::Config(format!("mask ratio {} keeps no patch of the {n} ({grid} x {grid})", spec.mask_ratio)));
+        }
+        if !(spec.mask_ratio > 0.0) || keep == n {
             return Err(Error::Config(format!(
-                "mask ratio {} keeps no patch of the {} ({} x {})",
-                spec.mask_ratio,
-                spec.encoder.num_patches(),
-                spec.encoder.grid(),
-                spec.encoder.grid()
+                "mask ratio {} masks no patch of the {n} ({grid} x {grid}): the loss, over the masked patches, would be 0/0",
+                spec.mask_ratio
             )));
         }
         tch::manual_seed(seed as i64);
