@@ -186,10 +186,25 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     let mut shared = EvalCache::default();
     shared.refresh = opts.force;
     let (mut n_run, mut n_skip) = (0, 0);
+    // pretrainings that diverged (now or in an earlier run: `(id, step)`), and the stages that
+    // read them, which do not run; the report still does, with what there is
+    let mut diverged: Vec<(NodeIndex, u64)> = Vec::new();
+    let mut blocked: BTreeSet<NodeIndex> = BTreeSet::new();
+    let mut block = |n: NodeIndex, step: u64, blocked: &mut BTreeSet<NodeIndex>| {
+        diverged.push((n, step));
+        blocked.insert(n);
+        blocked.extend(descendants(plan, n).into_iter().filter(|&d| plan.graph[d].kind() != StageKind::Report));
+    };
     for &n in &selected {
         let stage = &plan.graph[n];
         ijepa_engine::interrupt::check()?;
         if !lead && stage.kind() != StageKind::Pretrain {
+            continue;
+        }
+        if blocked.contains(&n) {
+            if lead {
+                tracing::info!("skip {}: the pretraining it reads diverged", stage.id);
+            }
             continue;
         }
         // one process per stage folder: rank 0 holds it while the stage runs (its other ranks
@@ -197,7 +212,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // process is running is refused instead of resumed under it
         let mut lock = if lead && !opts.dry_run { Some(StageLock::acquire(&stage.dir)?) } else { None };
         let status = plan.status(n);
-        let missing = missing_inputs(plan, n, &ran);
+        let mut missing = missing_inputs(plan, n, &ran);
+        // the report reports what there is: a diverged point is a failed run in its tables
+        missing.retain(|m| !blocked.contains(m));
         if !missing.is_empty() && !missing.iter().all(|m| selected.contains(m)) {
             let names: Vec<&str> = missing.iter().map(|m| plan.graph[*m].id.as_str()).collect();
             return Err(format!(
@@ -212,10 +229,15 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             (Status::Done, true) => "rerun (--force)",
             (Status::Partial { .. }, _) => "resume",
             (Status::Pending, _) => "run",
+            (Status::Diverged { .. }, false) => "skip (diverged)",
+            (Status::Diverged { .. }, true) => "rerun (--force)",
         };
         if opts.dry_run {
             if lead {
                 tracing::info!("{action:<16} {}  [{}] {}", stage.id, &stage.hash[..12], stage.dir.display());
+            }
+            if let (Status::Diverged { step }, false) = (status, opts.force) {
+                block(n, step, &mut blocked);
             }
             continue;
         }
@@ -224,11 +246,13 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             let code = match status {
                 Status::Done => -1,
                 Status::Pending => -2,
+                Status::Diverged { step } => -3 - step as i64,
                 Status::Partial { step } => step as i64,
             };
             match train::agree(dist.as_deref(), code)? {
                 -1 => Status::Done,
                 -2 => Status::Pending,
+                c if c <= -3 => Status::Diverged { step: (-3 - c) as u64 },
                 step => Status::Partial { step: step as u64 },
             }
         } else {
@@ -245,7 +269,16 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             ran.insert(n);
             continue;
         }
-        if status == Status::Done && lead {
+        if let (Status::Diverged { step }, false) = (status, opts.force) {
+            // trained again it diverges again (the run is deterministic): left, with what reads
+            // it, until `--force` (after a change of its settings it is another stage)
+            if lead {
+                tracing::warn!("skip {}: it diverged at step {step} ({}); `--force` trains it again", stage.id, stage.dir.display());
+            }
+            block(n, step, &mut blocked);
+            continue;
+        }
+        if matches!(status, Status::Done | Status::Diverged { .. }) && lead {
             // a rerun stage makes what was computed from it stale: set those aside too (they
             // run now when selected, else on the next run)
             drop(lock.take());
@@ -260,7 +293,17 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if lead {
             tracing::info!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
         }
-        run_stage(plan, n, opts, dist.clone(), &mut shared)?;
+        match run_stage(plan, n, opts, dist.clone(), &mut shared) {
+            // one diverged point of a study does not stop the others (one process: the ranks
+            // of a distributed run stop together, as for any error)
+            Err(e) if dist.is_none() && matches!(e.downcast_ref::<ijepa_engine::Error>(), Some(ijepa_engine::Error::Diverged { .. })) => {
+                let Some(ijepa_engine::Error::Diverged { step, .. }) = e.downcast_ref::<ijepa_engine::Error>() else { unreachable!() };
+                tracing::error!("{}: {e}; the stages that read it are skipped, the others go on", stage.id);
+                block(n, *step, &mut blocked);
+                continue;
+            }
+            r => r?,
+        }
         drop(lock);
         n_run += 1;
         ran.insert(n);
@@ -272,6 +315,16 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     }
     if lead && !opts.dry_run {
         tracing::info!("{}: {n_run} stage(s) run, {n_skip} skipped (already done)", plan.name);
+    }
+    if !diverged.is_empty() && !opts.dry_run {
+        let pretrainings = plan.graph.node_indices().filter(|&m| plan.graph[m].kind() == StageKind::Pretrain).count();
+        let which: Vec<String> = diverged.iter().map(|(m, step)| format!("{} at step {step}", plan.graph[*m].id)).collect();
+        return Err(format!(
+            "{} of the {pretrainings} pretraining(s) diverged ({}): the stages that read them did not run (their runs are `failed` in the report); `ijepa run --force --only <stage>` trains one again",
+            diverged.len(),
+            which.join(", ")
+        )
+        .into());
     }
     Ok(())
 }

@@ -330,3 +330,32 @@ fn plan_and_run_say_which_process_count_a_folder_is_for() {
     assert!(dry.contains(&one) && !dry.contains(&two), "run --dry-run without a launcher uses the 1-process folder {one}: {dry}");
     assert!(dry.contains("asks for 2 processes") && dry.contains("trains alone"), "the dry run warns as the run does: {dry}");
 }
+
+/// One diverged point of a learning-rate sweep does not stop the study: the other point trains
+/// and is evaluated, the report is written with the diverged run as `failed`, and the run ends
+/// with an error naming the point. Run again, the diverged point is not trained again (it
+/// would diverge at the same step): `plan` says so, and `--force` is what trains it again.
+#[test]
+fn a_diverged_point_does_not_stop_the_sweep() {
+    let d = scratch("diverged");
+    std::fs::write(d.join("base.kdl"), BASE.replace("EPOCHS", "1")).unwrap();
+    std::fs::write(
+        d.join("sweep.kdl"),
+        "experiment \"lr\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    vary \"optimizer.lr.peak\" 1e-3 1e9\n}\n",
+    )
+    .unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(!ok, "{t}");
+    assert!(t.contains("1 of the 2 pretraining(s) diverged (pretrain/lr-peak-1000000000 at step"), "{t}");
+    assert!(t.contains("eval knn") && t.contains("report of"), "{t}");
+    let report = std::fs::read_to_string(d.join("reports/report.md")).unwrap();
+    assert!(report.contains("failed"), "{report}");
+    // run again: nothing trains, the same error; the plan shows why
+    let (ok, t) = run(&d, &[]);
+    assert!(!ok && t.contains("skip pretrain/lr-peak-1000000000: it diverged at step") && !t.contains("== run pretrain"), "{t}");
+    let o = ijepa(&["plan", d.join("sweep.kdl").to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    assert!(text(&o).contains("diverged at step"), "{}", text(&o));
+    // --force trains it again (and it diverges again)
+    let (ok, t) = run(&d, &["--force", "--only", "pretrain/lr-peak-1000000000"]);
+    assert!(!ok && t.contains("== run pretrain/lr-peak-1000000000") && t.contains("diverged"), "{t}");
+}

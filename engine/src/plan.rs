@@ -89,6 +89,12 @@ pub enum Status {
     },
     /// Not run yet.
     Pending,
+    /// A pretraining that diverged at `step` (its manifest says so): left as it is, with what
+    /// reads it, unless `--force` trains it again.
+    Diverged {
+        /// The step of the non-finite loss or weights.
+        step: u64,
+    },
 }
 
 impl std::fmt::Display for Status {
@@ -97,6 +103,7 @@ impl std::fmt::Display for Status {
             Status::Done => f.write_str("done"),
             Status::Partial { step } => write!(f, "resumes at step {step}"),
             Status::Pending => f.write_str("to run"),
+            Status::Diverged { step } => write!(f, "diverged at step {step} (--force trains it again)"),
         }
     }
 }
@@ -474,6 +481,7 @@ impl Plan {
                 Status::Done => "palegreen",
                 Status::Partial { .. } => "khaki",
                 Status::Pending => "white",
+                Status::Diverged { .. } => "lightpink",
             };
             let _ = writeln!(
                 out,
@@ -523,6 +531,9 @@ pub fn pretrain_status(dir: &Path) -> Status {
         std::fs::read_to_string(dir.join(ijepa_schema::MANIFEST)).ok().and_then(|t| serde_json::from_str(&t).ok());
     if manifest.as_ref().is_some_and(|m| m.is_done()) && dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL).is_file() {
         return Status::Done;
+    }
+    if let Some(step) = manifest.as_ref().and_then(|m| m.diverged()) {
+        return Status::Diverged { step };
     }
     let latest = dir.join(ijepa_schema::CHECKPOINTS).join("latest.safetensors");
     if latest.is_file() {

@@ -83,10 +83,13 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
     /// Optimiser steps taken.
     pub steps: usize,
-    /// Mean loss of the first epoch's first 10 steps.
+    /// Mean loss of the first [`RunSummary::loss_window`] losses recorded.
     pub initial_loss: f64,
-    /// Mean loss of the last 10 steps.
+    /// Mean loss of the last [`RunSummary::loss_window`] losses recorded.
     pub final_loss: f64,
+    /// How many losses each mean takes: 10, or half of them in a shorter run (so the two
+    /// means never read the same steps).
+    pub loss_window: usize,
     /// Wall time of the training loop in seconds.
     pub wall_s: f64,
     /// The checkpoint written at the end.
@@ -269,6 +272,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         steps: 0,
         final_loss: None,
         error: None,
+        diverged_at: None,
         resumed_at: previous.as_ref().map(|m| m.resumed_at.clone()).unwrap_or_default(),
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
         rank_digests: Vec::new(),
@@ -304,6 +308,9 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         Err(e) => {
             run.manifest.status = schema::status::FAILED.into();
             run.manifest.error = Some(e.to_string());
+            if let Error::Diverged { step, .. } = e {
+                run.manifest.diverged_at = Some(*step);
+            }
         }
     }
     run.save_manifest()?;
@@ -439,12 +446,14 @@ fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<u64> {
 }
 
 fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary {
-    let head = &losses[..losses.len().min(10)];
-    let tail = &losses[losses.len().saturating_sub(10)..];
+    let window = (losses.len() / 2).clamp(1, 10);
+    let head = &losses[..losses.len().min(window)];
+    let tail = &losses[losses.len().saturating_sub(window)..];
     let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
     RunSummary {
         run_dir: dir.to_path_buf(),
         steps,
+        loss_window: window,
         initial_loss: mean(head),
         final_loss: mean(tail),
         wall_s,
@@ -885,8 +894,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let sha256 = state::save_weights(&s.checkpoint, &recipe.state())?;
     run.manifest.record(CheckpointRecord { file: schema::FINAL.into(), step: global as u64, sha256 });
     run.save_manifest()?;
+    let w = s.loss_window;
     tracing::info!(
-        "done: {} steps in {:.1} s; loss {:.4} (first 10 steps) -> {:.4} (last 10); checkpoint {}",
+        "done: {} steps in {:.1} s; loss {:.4} (first {w} recorded) -> {:.4} (last {w}); checkpoint {}",
         s.steps,
         s.wall_s,
         s.initial_loss,

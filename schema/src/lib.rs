@@ -150,6 +150,10 @@ pub struct Manifest {
     /// Error message of a failed run.
     #[serde(default)]
     pub error: Option<String>,
+    /// The step a failed run diverged at (a non-finite loss or weights): training it again
+    /// diverges again, so `ijepa run` leaves it (and what reads it) unless `--force`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diverged_at: Option<u64>,
     /// Steps at which this run was resumed from a checkpoint.
     #[serde(default)]
     pub resumed_at: Vec<u64>,
@@ -172,6 +176,11 @@ impl Manifest {
     /// Whether the stage finished.
     pub fn is_done(&self) -> bool {
         self.status == status::DONE
+    }
+
+    /// The step it diverged at, when it failed so.
+    pub fn diverged(&self) -> Option<u64> {
+        self.diverged_at.filter(|_| self.status == status::FAILED)
     }
 }
 
