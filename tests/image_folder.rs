@@ -193,6 +193,41 @@ fn a_corrupt_image_fails_or_is_skipped() {
     assert!(after.starts_with(": ") && after.contains("(on-error \"skip\"; listed in "), "the cause, then where it is listed: {line}");
 }
 
+/// A class folder of broken copies (23 unreadable files in a row, more than any fixed number
+/// of substitutes) is skipped past with `on-error "skip"`, each file counted once an epoch.
+#[test]
+fn a_long_run_of_unreadable_files_is_skipped() {
+    let d = scratch("longrun");
+    let data = d.join("data");
+    make_folder(&data, 2, 24);
+    // every file of class_1 but the last in name order (img_9)
+    for i in (0..24).filter(|&i| i != 9) {
+        std::fs::write(data.join("class_1").join(format!("img_{i}.png")), b"\x89PNG\r\n\x1a\n broken").unwrap();
+    }
+    let f = d.join("skip.kdl");
+    std::fs::write(&f, experiment(&data, "skip")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let run = std::fs::read_dir(d.join("runs").join("folder")).unwrap().next().unwrap().unwrap().path();
+    let listed = std::fs::read_to_string(run.join("skipped.txt")).unwrap();
+    assert_eq!(listed.lines().count(), 23, "{listed}");
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let skipped: usize = metrics.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse::<usize>().unwrap()).sum();
+    assert_eq!(skipped, 2 * 23, "each counted once an epoch: {metrics}");
+    // an evaluation reads every image of its splits (here the same broken training images):
+    // an error that says the setting covers the pretraining's images only
+    let test = d.join("test");
+    make_folder(&test, 2, 4);
+    let exp = experiment(&data, "skip")
+        .replace("on-error \"skip\"", &format!("on-error \"skip\"\n        test-root \"{}\"", test.display()))
+        .replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
+    std::fs::write(&f, exp).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("class_1/img_0.png") && t.contains("substitutes the pretraining's images only"), "{t}");
+}
+
 #[test]
 fn folder_errors_are_clear_at_start_up() {
     let d = scratch("errors");

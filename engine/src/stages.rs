@@ -466,12 +466,14 @@ fn frozen_features(
     Ok(match subject {
         Subject::RawPixels => vec![(
             cfg.features[0],
-            shared.features(&train_key, || features::raw_pixels(train_ds.as_ref(), transform, 256))?,
-            shared.features(&test_key, || features::raw_pixels(test_ds.as_ref(), transform, 256))?,
+            shared.features(&train_key, || features::raw_pixels(train_ds.as_ref(), transform, 256).map_err(|e| data::outside_skip(&exp.data, e)))?,
+            shared.features(&test_key, || features::raw_pixels(test_ds.as_ref(), transform, 256).map_err(|e| data::outside_skip(&exp.data, e)))?,
         )],
         _ => {
             let (_store, vit) = encoder(exp, source, subject, device)?;
-            let ex = |ds: &Arc<dyn Dataset>| features::extract(&vit, ds.as_ref(), transform as &dyn SampleTransform, kind, 256, device, bf16);
+            let ex = |ds: &Arc<dyn Dataset>| {
+                features::extract(&vit, ds.as_ref(), transform as &dyn SampleTransform, kind, 256, device, bf16).map_err(|e| data::outside_skip(&exp.data, e))
+            };
             let (train, test) = (shared.features(&train_key, || ex(train_ds))?, shared.features(&test_key, || ex(test_ds))?);
             let mut sets: Vec<_> = (cfg.features.iter())
                 .filter(|&&c| c == FeatureChoice::Last && kind == FeatureKind::Last4)

@@ -759,7 +759,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default();
     if start.global_step == 0 {
-        if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s)? {
+        if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s).map_err(|e| data::outside_skip(&exp.data, e))? {
             bar.suspend(|| tracing::info!("epoch   0/{}  monitor: {}", exp.epochs, t.summary()));
         }
     }
@@ -852,7 +852,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // measured before the epoch's checkpoint: a run killed in between resumes from the
         // previous checkpoint, which drops this row (its step is later) and measures again
         let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
-        let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s)? } else { None };
+        let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s).map_err(|e| data::outside_skip(&exp.data, e))? } else { None };
         let pos = Position { global_step: global as u64, epoch: epoch as u64 + 1, step_in_epoch: 0, optimizer_step: 0, steps_per_epoch: ipe as u64 };
         // the epoch's checkpoint, and the same bytes as a kept copy every keep-every epochs
         let keep = (last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)))

@@ -414,13 +414,20 @@ impl<M> Shared<M> {
     /// Transforms sample `*i` into `out`. With `skip_errors`, an unreadable sample is replaced
     /// by the next readable one in dataset order (`*i` is updated); returns the indices that
     /// were unreadable, each with its error (the pretraining loop names each file once).
+    ///
+    /// The search goes as far as it must (a class folder of broken copies is a long run of
+    /// unreadable files), over images not already found unreadable this epoch (each is read
+    /// once, so a long run costs one look-up per image after the first attempt); only a
+    /// dataset with no readable image at all is an error.
     fn sample(&self, i: &mut usize, out: &mut [f32]) -> Result<Vec<(usize, String)>> {
-        const MAX_SUBSTITUTES: usize = 16;
         let n = self.dataset.len();
         let first = *i;
         let mut failed = Vec::new();
-        for k in 0..=MAX_SUBSTITUTES.min(n.saturating_sub(1)) {
+        for k in 0..n.max(1) {
             let j = (first + k) % n;
+            if self.skip_errors && self.failed.lock().unwrap_or_else(|e| e.into_inner()).contains(&j) {
+                continue;
+            }
             let mut rng = Rng::derive(self.seed, Stream::Crop, &[self.epoch, j as u64]);
             match self.transform.apply(&mut rng, self.dataset.as_ref(), j, out) {
                 Ok(()) => {
@@ -435,9 +442,9 @@ impl<M> Shared<M> {
             }
         }
         Err(Error::Data(format!(
-            "loader: {} and the {MAX_SUBSTITUTES} images after it are unreadable (first error: {})",
+            "loader: none of the {n} images is readable (on-error \"skip\" has nothing to substitute; the first tried, {}: {})",
             self.dataset.describe(first),
-            failed.first().map(|(_, why)| why.as_str()).unwrap_or_default()
+            failed.first().map(|(_, why)| why.as_str()).unwrap_or("unreadable earlier this epoch")
         )))
     }
 }

@@ -75,6 +75,18 @@ impl Dataset for Indexed {
     }
 }
 
+/// An image the evaluations or the monitor could not read, under `on-error "skip"` (which
+/// substitutes the pretraining's images only: a probe or a monitor scores every image of its
+/// set): said in the error, so the setting does not look ignored.
+pub fn outside_skip(cfg: &DataConfig, e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::Data(m) if cfg.on_error == ijepa_dsl::config::OnError::Skip => crate::Error::Data(format!(
+            "{m} (on-error \"skip\" substitutes the pretraining's images only; the evaluations and the monitor read every image of their sets: fix or remove the file)"
+        )),
+        e => e,
+    }
+}
+
 /// The samples of `ds` at `indices`, in that order (e.g. a held-out split).
 pub fn subset(ds: Arc<dyn Dataset>, indices: Vec<usize>) -> Arc<dyn Dataset> {
     Arc::new(Indexed { inner: ds, indices })
