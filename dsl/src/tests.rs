@@ -778,6 +778,8 @@ fn a_sweep_varies_what_its_recipe_reads() {
     assert_eq!(sweep("dino", "vary \"decoder.depth\" 1 2"), ["not_of_recipe"]);
     assert_eq!(sweep("dino", "vary \"mask.targets.scale\" { - 0.1 0.2; - 0.15 0.2; }"), ["not_of_recipe"]);
     assert!(sweep("ijepa", "vary \"predictor.depth\" 1 2").is_empty());
+    // a sweep over recipes pairs values with recipes: a point ignores what its recipe does not read
+    assert!(sweep("ijepa", "vary \"recipe\" \"ijepa\" \"mae\"\n vary \"predictor.depth\" 1 2").is_empty());
     // each recipe's own settings, applied to its points
     assert!(sweep("mae", "vary \"mask.ratio\" 0.6 0.75").is_empty());
     assert!(sweep("dino", "vary \"dino.teacher-temp\" 0.04 0.07").is_empty());

@@ -128,8 +128,35 @@ pub struct Plan {
 /// of logging and checkpoints (`log-every`, `checkpoint`: which rows and files are written,
 /// not the weights), and for DINO the data block's augmentations (its multi-crop has its
 /// own) are not part of it (adding an evaluation, changing `workers` or keeping
-/// more checkpoints never retrains).
+/// more checkpoints never retrains); nor are the settings of other recipes (in a sweep over
+/// recipes, I-JEPA's `predictor` or `ema` changed does not retrain the MAE and DINO points).
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
+    cadence_free_hash(&without_other_recipes(exp), world_size)
+}
+
+/// `exp` with every node another recipe owns (I-JEPA's `predictor`, `ema`, `loss`, `target`,
+/// MAE's `decoder`, DINO's `dino`, as the recipe registry declares them) at its default: what
+/// the recipe does not read.
+fn without_other_recipes(exp: &Experiment) -> Experiment {
+    let own = ijepa_dsl::recipes::schema(&exp.recipe).map(|s| s.own_nodes).unwrap_or_default();
+    let (Ok(mut v), Ok(d)) = (serde_json::to_value(exp), serde_json::to_value(Experiment::with_defaults(""))) else { return exp.clone() };
+    for node in ijepa_dsl::recipes::owned_nodes().iter().filter(|n| !own.contains(n)) {
+        match (v.as_object_mut(), d.get(node.as_str())) {
+            (Some(o), Some(default)) => {
+                o.insert(node.clone(), default.clone());
+            }
+            (Some(o), None) => {
+                o.remove(node.as_str());
+            }
+            _ => {}
+        }
+    }
+    serde_json::from_value(v).unwrap_or_else(|_| exp.clone())
+}
+
+/// The hash of the version before [`pretrain_hash`] left other recipes' settings out (it
+/// counted them): [`pretrain_stage`] still finds its folders.
+fn cadence_free_hash(exp: &Experiment, world_size: usize) -> String {
     let mut e = exp.clone();
     e.log_every = Experiment::with_defaults("").log_every;
     e.checkpoint = Default::default();
@@ -148,10 +175,12 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
     let hash = pretrain_hash(exp, world_size);
     let dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &hash);
     if !dir.exists() {
-        let old = legacy_pretrain_hash(exp, world_size);
-        let old_dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old);
-        if old != hash && old_dir.join(ijepa_schema::MANIFEST).is_file() {
-            return (old, old_dir);
+        // the earlier versions' hashes, newest first
+        for old in [cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
+            let old_dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old);
+            if old != hash && old_dir.join(ijepa_schema::MANIFEST).is_file() {
+                return (old, old_dir);
+            }
         }
     }
     (hash, dir)
@@ -709,5 +738,39 @@ mod tests {
         // once this version's folder exists, it is the one
         std::fs::create_dir_all(&dir).unwrap();
         assert_eq!(pretrain_stage(&root, &chatty, 1), (hash, dir));
+    }
+
+    /// A recipe's pretraining is keyed by what it reads: another recipe's settings (in a sweep
+    /// over recipes, I-JEPA's predictor changed beside an MAE point) leave it alone, its own
+    /// do not, and a folder the previous version named with them counted is still found.
+    #[test]
+    fn other_recipes_settings_are_not_part_of_the_pretraining_hash() {
+        let mut mae = Experiment::with_defaults("x");
+        mae.recipe = "mae".into();
+        let mut mae_pred = mae.clone();
+        mae_pred.predictor.depth += 2;
+        mae_pred.ema.start = 0.99;
+        assert_eq!(pretrain_hash(&mae, 1), pretrain_hash(&mae_pred, 1));
+        let mut mae_dec = mae.clone();
+        mae_dec.decoder.depth += 1;
+        assert_ne!(pretrain_hash(&mae, 1), pretrain_hash(&mae_dec, 1));
+        let ijepa = Experiment::with_defaults("x");
+        let mut ijepa_pred = ijepa.clone();
+        ijepa_pred.predictor.depth += 2;
+        assert_ne!(pretrain_hash(&ijepa, 1), pretrain_hash(&ijepa_pred, 1));
+        let mut ijepa_dec = ijepa.clone();
+        ijepa_dec.decoder.depth += 1;
+        assert_eq!(pretrain_hash(&ijepa, 1), pretrain_hash(&ijepa_dec, 1));
+        // files that leave other recipes' nodes alone hash as they did
+        assert_eq!(pretrain_hash(&ijepa, 1), cadence_free_hash(&ijepa, 1));
+        assert_eq!(pretrain_hash(&mae, 1), cadence_free_hash(&mae, 1));
+        // the previous version's folder of an MAE point with I-JEPA's predictor changed
+        let root = crate::testdir::scratch("plan", "recipe-hash");
+        let old = cadence_free_hash(&mae_pred, 1);
+        assert_ne!(old, pretrain_hash(&mae_pred, 1));
+        let old_dir = run_dir::stage_path(&root, "x", "pretrain", &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
+        assert_eq!(pretrain_stage(&root, &mae_pred, 1), (old, old_dir));
     }
 }
