@@ -286,6 +286,19 @@ impl std::fmt::Display for Estimate {
                 let _ = writeln!(s, "  on {}: no projection ({} lacks {})", acc.name, acc.description, precision::name(*prec));
             }
         }
+        // a process that cannot hold its batch on the GPU has no wall time to project
+        let per_process = self.memory.0 + self.memory.1;
+        if per_process > acc.memory {
+            let _ = writeln!(
+                s,
+                "  does not fit    {} per process (analytic) is more than the {} of an {}: the projection above cannot run; \
+                 lower batch-size (the activations, {} of it, grow with it), the model, or the image size",
+                gib(per_process),
+                gib(acc.memory),
+                acc.name,
+                gib(self.memory.1)
+            );
+        }
         if let Some((h, m)) = self.budget {
             let _ = writeln!(
                 s,

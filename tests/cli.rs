@@ -345,6 +345,12 @@ fn estimate_counts_measures_and_projects() {
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("measured here   no: --no-measure") && out.contains("on 1 x v100"), "{out}");
+    assert!(!out.contains("does not fit"), "{out}");
+    // a batch whose activations cannot be held by the GPU is said not to fit it
+    let big = write(&d, "big.kdl", &std::fs::read_to_string(&f).unwrap().replace("crop-size 28; batch-size 16; limit 640", "crop-size 224; batch-size 65536").replace("patch=4", "patch=8"));
+    let o = ijepa(&["estimate", big.to_str().unwrap(), "--no-measure", "--gpu", "h100", "--images", "1281167"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("does not fit") && out.contains("80.00 GiB of an h100"), "{out}{err}");
     // bad input names its cause
     let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--gpu", "tpu"]);
     let (_, err) = outputs(&o);
