@@ -526,6 +526,25 @@ fn list_file_subset_selects_named_files() {
     assert!(!e.contains("n01_1.JPEG"), "{e}");
     let e = Subset::from_list(base, &t.0.join("missing.txt")).unwrap_err();
     assert!(matches!(e, Error::Io { .. }), "{e:?}");
+
+    // class folders with `_` in their names, and `CLASS/FILE` lines; a name in two class
+    // folders is not guessed
+    let other = t.0.join("other");
+    for f in ["cls_a/cls_a_1.png", "cls_a/same.png", "cls_b/x.png", "cls_b/same.png"] {
+        write(&other.join(f), &img);
+    }
+    let base = ImageFolder::open(&other, OnError::Fail).unwrap();
+    std::fs::write(&list, "cls_a_1.png
+cls_b/same.png
+x.png
+").unwrap();
+    let sub = Subset::from_list(base.clone(), &list).unwrap();
+    assert_eq!((0..3).map(|i| sub.label(i)).collect::<Vec<_>>(), [0, 1, 1]);
+    assert!(sub.describe(1).ends_with("cls_b/same.png"), "{}", sub.describe(1));
+    std::fs::write(&list, "same.png
+").unwrap();
+    let e = Subset::from_list(base, &list).unwrap_err().to_string();
+    assert!(e.contains("line 1: same.png") && e.contains("CLASS/FILE"), "{e}");
 }
 
 /// A CIFAR record: label byte(s) then a CHW image whose planes are `r`, `g`, `b` + index.

@@ -29,12 +29,28 @@ impl Subset {
         let text = String::from_utf8_lossy(&text);
         let mut indices = Vec::new();
         let mut missing = Vec::new();
+        // every file name of the folder, built at the first line the ImageNet rule does not
+        // find (class folders with `_` in their names, other naming schemes)
+        let mut by_name: Option<std::collections::HashMap<&[u8], Vec<usize>>> = None;
         for (n, line) in text.lines().enumerate() {
             let name = line.trim();
             if name.is_empty() {
                 continue;
             }
-            match find(&base, name) {
+            let found = find(&base, name).or_else(|| {
+                let names = by_name.get_or_insert_with(|| {
+                    let mut m: std::collections::HashMap<&[u8], Vec<usize>> = std::collections::HashMap::new();
+                    for i in 0..base.len() {
+                        m.entry(base.file_name(i).as_encoded_bytes()).or_default().push(i);
+                    }
+                    m
+                });
+                match names.get(name.as_bytes()).map(Vec::as_slice) {
+                    Some([i]) => Some(*i),
+                    _ => None,
+                }
+            });
+            match found {
                 Some(i) => indices.push(i),
                 None => missing.push(format!("line {}: {name}", n + 1)),
             }
@@ -43,7 +59,8 @@ impl Subset {
             let k = missing.len();
             let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
             return Err(Error::Data(format!(
-                "{}: {k} line(s) name no file of {}: {}{}",
+                "{}: {k} line(s) name no file of {}: {}{} (a line is a file name, found in the class folder its prefix before the first `_` names \
+                 (ImageNet's `n01440764_10026.JPEG`), else in the one class folder holding a file of that name; or a path `CLASS/FILE`)",
                 list.display(),
                 base.root().display(),
                 shown.join("; "),
@@ -70,8 +87,13 @@ impl Subset {
     }
 }
 
-/// Base index of the file called `name` in the class folder named by its prefix.
+/// Base index of the file called `name` in the class folder named by its prefix, or of the
+/// path `CLASS/FILE` (relative to the class folder).
 fn find(base: &ImageFolder, name: &str) -> Option<usize> {
+    if let Some((class, rest)) = name.split_once('/') {
+        let c = base.classes().iter().position(|k| k == class)?;
+        return base.class_range(c).find(|&i| base.relative_path(i).as_encoded_bytes() == rest.as_bytes());
+    }
     let class = name.split('_').next()?;
     let c = base
         .classes()
