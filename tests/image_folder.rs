@@ -364,3 +364,20 @@ fn a_bad_test_folder_stops_the_run_before_pretraining() {
     let trained = std::fs::read_dir(d.join("runs/folder")).map(|r| r.count()).unwrap_or(0);
     assert_eq!(trained, 0, "{t}");
 }
+
+/// The training folder given as the test folder is evaluated (a training accuracy can be
+/// wanted) with a warning that says what the score is.
+#[test]
+fn the_training_folder_as_test_folder_is_said() {
+    let d = scratch("sametest");
+    let data = d.join("data");
+    make_folder(&data, 3, 12);
+    let exp = experiment(&data, "fail")
+        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"", data.display()))
+        .replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, exp).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("is the training folder: the knn evaluation scores the images it trains on"), "{t}");
+}

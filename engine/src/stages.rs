@@ -342,6 +342,15 @@ fn eval_stage(
     let t0 = Instant::now();
     let (train_ds, test_ds) = shared.datasets(&exp.data)?;
     check_splits(cfg, train_ds.as_ref(), test_ds.as_ref())?;
+    if let (ijepa_dsl::config::DataSource::Path(root), Some(test)) = (&exp.data.source, &exp.data.test_root) {
+        if std::fs::canonicalize(root).ok().is_some_and(|r| std::fs::canonicalize(test).ok() == Some(r)) {
+            tracing::warn!(
+                "test-root {} is the training folder: the {} evaluation scores the images it trains on (a training accuracy, not a test one)",
+                test.display(),
+                cfg.name()
+            );
+        }
+    }
     let transform = eval_transform(exp)?;
     let (result, n_train, n_test, kind) = if cfg.protocol == EvalProtocol::Finetune {
         let (r, n_train, n_test) = finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device)?;
