@@ -682,6 +682,7 @@ fn dino_experiments_read_their_block() {
     assert_eq!(errs("recipe \"dino\"\n dino { out-dims 10 }"), vec!["unknown_node"]);
     assert_eq!(errs("recipe \"dino\"\n mask \"random\""), vec!["not_of_recipe"]);
     assert_eq!(errs("dino { out-dim 10 }"), vec!["not_of_recipe"]);
+    assert_eq!(errs("recipe \"dino\"\n dino { out-dim 1 }"), vec!["out_of_range"]);
 }
 
 #[test]

@@ -49,7 +49,8 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
 }
 
 fn out_dim(cx: &mut Ctx, n: &Node, d: &mut DinoConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+    // one prototype: both softmaxes are 1 and the loss is 0 whatever the encoder does
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 2)) {
         d.out_dim = v;
     }
 }
