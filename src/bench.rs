@@ -278,7 +278,20 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
         exp.optimizer.betas = (0.9, 0.95);
     }
     if b.recipe == "dino" {
-        exp.dino = ijepa_dsl::config::DinoConfig { local_crops: b.local_crops, local_size: bench_local_size(b), out_dim: b.out_dim, ..Default::default() };
+        let local_size = bench_local_size(b);
+        // the language's rules on DINO's crops (the small views are no larger than the global
+        // ones, and come in whole patches), and at least two prototypes
+        if b.local_crops > 0 && (local_size > b.size || local_size % b.patch.max(1) != 0) {
+            return Err(format!(
+                "--local-size {local_size}: DINO's local crops are the small views, at most --size {} and a multiple of --patch {}",
+                b.size, b.patch
+            )
+            .into());
+        }
+        if b.out_dim < 2 {
+            return Err(format!("--out-dim {}: DINO needs at least 2 prototypes (with one, the loss is 0)", b.out_dim).into());
+        }
+        exp.dino = ijepa_dsl::config::DinoConfig { local_crops: b.local_crops, local_size, out_dim: b.out_dim, ..Default::default() };
     }
     exp.precision = match b.precision.as_str() {
         "auto" => Precision::Auto,

@@ -165,6 +165,10 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let o = ijepa(&["bench", "step", "--recipe", "dino", "--width", "32", "--depth", "1", "--heads", "2", "--size", "16", "--batch", "4", "--local-crops", "0", "--out-dim", "64", "--steps", "1", "--warmup", "1", "--precision", "fp32"]);
     let (out, err) = outputs(&o);
     assert!(o.status.success() && out.contains("local_crops=0"), "{out}{err}");
+    // local crops larger than the global ones are refused, as the language refuses them
+    let o = ijepa(&["bench", "step", "--recipe", "dino", "--width", "32", "--depth", "1", "--heads", "2", "--size", "16", "--batch", "4", "--local-size", "32", "--steps", "1", "--warmup", "1", "--precision", "fp32"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("--local-size 32") && err.contains("at most --size 16"), "{out}{err}");
 }
 
 /// An MAE run end to end: pretraining, `ijepa eval` of its checkpoint, `masks`, and
