@@ -293,17 +293,22 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if lead {
             tracing::info!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
         }
-        match run_stage(plan, n, opts, dist.clone(), &mut shared) {
-            // one diverged point of a study does not stop the others (one process: the ranks
-            // of a distributed run stop together, as for any error)
-            Err(e) if dist.is_none() && matches!(e.downcast_ref::<ijepa_engine::Error>(), Some(ijepa_engine::Error::Diverged { .. })) => {
-                let Some(ijepa_engine::Error::Diverged { step, .. }) = e.downcast_ref::<ijepa_engine::Error>() else { unreachable!() };
-                tracing::error!("{}: {e}; the stages that read it are skipped, the others go on", stage.id);
-                block(n, *step, &mut blocked);
-                continue;
-            }
-            r => r?,
+        let outcome = run_stage(plan, n, opts, dist.clone(), &mut shared);
+        // one diverged point of a study does not stop the others (one process: the ranks of
+        // a distributed run stop together, as for any error)
+        let diverged_at = match &outcome {
+            Err(e) if dist.is_none() => match e.downcast_ref::<ijepa_engine::Error>() {
+                Some(ijepa_engine::Error::Diverged { step, .. }) => Some(*step),
+                _ => None,
+            },
+            _ => None,
+        };
+        if let (Some(step), Err(e)) = (diverged_at, &outcome) {
+            tracing::error!("{}: {e}; the stages that read it are skipped, the others go on", stage.id);
+            block(n, step, &mut blocked);
+            continue;
         }
+        outcome?;
         drop(lock);
         n_run += 1;
         ran.insert(n);

@@ -341,7 +341,7 @@ fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
     let o = run();
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
-    assert!(t.contains("a run of 2 steps an epoch; the data now gives 3 (60 images, batches of 16)") && t.contains("ijepa run --force"), "{t}");
+    assert!(t.contains("a run of 2 steps an epoch; the data now gives 3 (60 images, batches of 16)") && t.contains("or move") && t.contains("aside to train from the start"), "{t}");
 }
 
 /// A test folder the evaluations cannot use (here without one of the training classes) stops

@@ -388,13 +388,16 @@ fn check_position(from: &Path, pos: Position, ipe: u64, n_images: usize, batch: 
         n => n.to_string(),
     };
     let ranks = if world > 1 { format!(" x {world} ranks") } else { String::new() };
+    // `<run>/checkpoints/<file>`
+    let run = from.parent().and_then(Path::parent).unwrap_or(from);
     Err(Error::Checkpoint {
         path: from.to_path_buf(),
         message: format!(
             "taken at step {} of a run of {then} steps an epoch; the data now gives {ipe} ({n_images} images, batches of {batch}{ranks}): \
              the training images (or the number of ranks) changed since, and resumed here the run would follow other schedules than it began. \
-             Restore the data the run started on, or train from the start with `ijepa run --force`",
-            pos.global_step
+             Restore the data the run started on, or move {} aside to train from the start",
+            pos.global_step,
+            run.display()
         ),
     })
 }
