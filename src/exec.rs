@@ -190,10 +190,18 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     // read them, which do not run; the report still does, with what there is
     let mut diverged: Vec<(NodeIndex, u64)> = Vec::new();
     let mut blocked: BTreeSet<NodeIndex> = BTreeSet::new();
+    let downstream = |n: NodeIndex| descendants(plan, n).into_iter().filter(|&d| plan.graph[d].kind() != StageKind::Report);
+    // what reads a pretraining that diverged in an earlier run and is not trained again now
+    // (not selected with --force) is blocked from the start, also under `--only`
+    for m in plan.graph.node_indices() {
+        if matches!(plan.status(m), Status::Diverged { .. }) && !(opts.force && selected.contains(&m)) {
+            blocked.extend(downstream(m));
+        }
+    }
     let mut block = |n: NodeIndex, step: u64, blocked: &mut BTreeSet<NodeIndex>| {
         diverged.push((n, step));
         blocked.insert(n);
-        blocked.extend(descendants(plan, n).into_iter().filter(|&d| plan.graph[d].kind() != StageKind::Report));
+        blocked.extend(downstream(n));
     };
     for &n in &selected {
         let stage = &plan.graph[n];
@@ -293,7 +301,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if lead {
             tracing::info!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
         }
-        let outcome = run_stage(plan, n, opts, dist.clone(), &mut shared);
+        let outcome = run_stage(plan, n, opts, dist.clone(), &mut shared, !blocked.is_empty());
         // one diverged point of a study does not stop the others (one process: the ranks of
         // a distributed run stop together, as for any error)
         let diverged_at = match &outcome {
@@ -314,8 +322,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         ran.insert(n);
     }
     // a signal during the last stage (a report, which has no step to stop at) still ends
-    // the run as interrupted, not as a success, saying that nothing is left to resume
-    if let Some(signal) = ijepa_engine::interrupt::requested() {
+    // the run as interrupted, not as a success, saying that nothing is left to resume (unless
+    // a point diverged: that is said below, and is what is left)
+    if let (Some(signal), true) = (ijepa_engine::interrupt::requested(), diverged.is_empty()) {
         return Err(ijepa_engine::Error::Interrupted { signal: signal.to_string(), step: None, dir: PathBuf::new(), finished: true }.into());
     }
     if lead && !opts.dry_run {
@@ -334,7 +343,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     Ok(())
 }
 
-fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>, shared: &mut EvalCache) -> Result<()> {
+/// Runs stage `n`. `partial`: some stages the report reads did not run (a diverged
+/// pretraining's): the report is written, and marked as not done, so a later run that has
+/// them writes it again.
+fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>, shared: &mut EvalCache, partial: bool) -> Result<()> {
     let stage = &plan.graph[n];
     match &stage.task {
         Task::Pretrain { point } => {
@@ -410,7 +422,8 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
                 );
             }
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
-            let marker = serde_json::json!({"hash": stage.hash, "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
+            let hash = if partial { format!("partial-{}", stage.hash) } else { stage.hash.clone() };
+            let marker = serde_json::json!({"hash": hash, "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
             ijepa_engine::run_dir::write_json(&stage.dir.join(REPORT_MARKER), &marker)?;
             tracing::info!("report of {} written to {} ({} files)", opts.runs_dir.display(), stage.dir.display(), files.tables.len() + files.plots.len() + 2);
         }

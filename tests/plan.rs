@@ -355,7 +355,26 @@ fn a_diverged_point_does_not_stop_the_sweep() {
     assert!(!ok && t.contains("skip pretrain/lr-peak-1000000000: it diverged at step") && !t.contains("== run pretrain"), "{t}");
     let o = ijepa(&["plan", d.join("sweep.kdl").to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     assert!(text(&o).contains("diverged at step"), "{}", text(&o));
+    // the evaluation of the diverged point asked for alone says why it does not run, and the
+    // report alone is written with what there is
+    let (ok, t) = run(&d, &["--only", "eval-knn-ijepa/lr-peak-1000000000"]);
+    assert!(ok && t.contains("skip eval-knn-ijepa/lr-peak-1000000000: the pretraining it reads diverged"), "{t}");
+    let (ok, t) = run(&d, &["--only", "report"]);
+    assert!(ok && t.contains("== run report"), "{t}");
     // --force trains it again (and it diverges again)
     let (ok, t) = run(&d, &["--force", "--only", "pretrain/lr-peak-1000000000"]);
     assert!(!ok && t.contains("== run pretrain/lr-peak-1000000000") && t.contains("diverged"), "{t}");
+    // had it trained (its folder stands in for a run that did not diverge: on a GPU a retrain
+    // may not), the next run evaluates it and writes the report again, which was partial
+    let dirs = pretrain_dirs(&d.join("runs"));
+    let (good, bad) = (dirs.iter().find(|p| p.to_string_lossy().contains("0.001")).unwrap(), dirs.iter().find(|p| p.to_string_lossy().contains("1000000000")).unwrap());
+    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(good.join("manifest.json")).unwrap()).unwrap();
+    manifest["experiment"] = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(bad.join("manifest.json")).unwrap()).unwrap()["experiment"].clone();
+    std::fs::write(bad.join("manifest.json"), manifest.to_string()).unwrap();
+    std::fs::create_dir_all(bad.join("checkpoints")).unwrap();
+    std::fs::copy(good.join("checkpoints/final.safetensors"), bad.join("checkpoints/final.safetensors")).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("== run eval-knn-ijepa/lr-peak-1000000000") && t.contains("== run report"), "{t}");
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("skip report (done"), "{t}");
 }

@@ -84,12 +84,19 @@ pub(crate) fn expand(
         let mut exp = base.clone();
         let mut varied = BTreeMap::new();
         let mut parts = Vec::new();
-        for ((dim, &i), label) in dims.iter().zip(combo).zip(&labels) {
-            let value = &dim.values[i];
+        // a block's kind first (`recipe`, `data`, `encoder`, `mask`: writing one starts its
+        // block from that kind's defaults), then the settings inside blocks, whatever the
+        // order of the `vary` lines: a setting is never reset by a kind written after it
+        let mut order: Vec<usize> = (0..dims.len()).collect();
+        order.sort_by_key(|&d| dims[d].setting.canonical().contains('.'));
+        for &d in &order {
+            let (dim, value) = (dims[d], &dims[d].values[combo[d]]);
             let node = dim.setting.synthesize(&value.entries, &exp, dim.span, value.span);
             schema::read_experiment_node(&mut cx, &node, &mut exp);
             varied.insert(dim.path.clone(), value.text.clone());
-            let shown: Vec<String> = value.entries.iter().map(|e| normal(e.value())).collect();
+        }
+        for ((dim, &i), label) in dims.iter().zip(combo).zip(&labels) {
+            let shown: Vec<String> = dim.values[i].entries.iter().map(|e| normal(e.value())).collect();
             parts.push(format!("{label}-{}", shown.join("-")));
         }
         if varied.contains_key("recipe") {

@@ -791,6 +791,23 @@ fn a_sweep_varies_what_its_recipe_reads() {
     let src = "experiment \"s\" {\n recipe \"dino\"\n encoder width=96 depth=2 heads=3 patch=4\n}\nsweep \"grid\" {\n vary \"dino.local-crops\" 2 4\n}\n";
     let study = crate::parse_study("s.kdl", src).map_err(|d| d.render_plain()).unwrap();
     assert_eq!(study.points.iter().map(|p| p.experiment.dino.local_crops).collect::<Vec<_>>(), [2, 4]);
+    // in a sweep over recipes, MAE's ratio goes under the random mask its points sample
+    let src = "experiment \"s\" {\n encoder width=96 depth=2 heads=3 patch=4\n}\nsweep \"grid\" {\n vary \"recipe\" \"mae\"\n vary \"mask.ratio\" 0.6 0.75\n}\n";
+    let study = crate::parse_study("s.kdl", src).map_err(|d| d.render_plain()).unwrap();
+    let ratios: Vec<(MaskKind, f64)> = study.points.iter().map(|p| (p.experiment.mask.kind, p.experiment.mask.ratio)).collect();
+    assert_eq!(ratios, [(MaskKind::Random, 0.6), (MaskKind::Random, 0.75)]);
+    // a kind is applied before the settings inside it, whatever the order of the `vary` lines:
+    // a setting the kind lacks is an error either way (it was silently dropped when the kind
+    // came second), and one it has is kept
+    let order = |first: &str, second: &str| {
+        let src = format!("experiment \"s\" {{\n encoder width=96 depth=2 heads=3 patch=4\n}}\nsweep \"grid\" {{\n {first}\n {second}\n}}\n");
+        crate::parse_study("s.kdl", &src).map(|s| s.points.iter().map(|p| (p.experiment.mask.kind, p.experiment.mask.min_keep)).collect::<Vec<_>>()).map_err(|d| d.render_plain())
+    };
+    let (kind, keep) = ("vary \"mask\" \"multi-block\" \"rasterized\"", "vary \"mask.min-keep\" 3 4");
+    assert!(order(kind, keep).unwrap_err().contains("unknown node `min-keep` in `mask`"));
+    assert!(order(keep, kind).unwrap_err().contains("unknown node `min-keep` in `mask`"));
+    let kind = "vary \"mask\" \"multi-block\"";
+    assert_eq!(order(keep, kind).unwrap(), [(MaskKind::MultiBlock, 3), (MaskKind::MultiBlock, 4)]);
     // a mask setting applies to the experiment's own kind: on a kind without it, an error at
     // the value (it was a silent switch to a multi-block mask with that setting)
     let src = "experiment \"s\" {\n encoder width=96 depth=2 heads=3 patch=4\n mask \"rasterized\"\n}\nsweep \"grid\" {\n vary \"mask.min-keep\" 3 4\n}\n";

@@ -135,12 +135,17 @@ pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
 }
 
 /// `exp` with every node another recipe owns (I-JEPA's `predictor`, `ema`, `loss`, `target`,
-/// MAE's `decoder`, DINO's `dino`, as the recipe registry declares them) at its default: what
-/// the recipe does not read.
+/// MAE's `decoder`, DINO's `dino`, as the recipe registry declares them) at its default, and
+/// the `mask` of a recipe that samples none (DINO): what the recipe does not read.
 fn without_other_recipes(exp: &Experiment) -> Experiment {
-    let own = ijepa_dsl::recipes::schema(&exp.recipe).map(|s| s.own_nodes).unwrap_or_default();
+    let schema = ijepa_dsl::recipes::schema(&exp.recipe);
+    let own = schema.as_ref().map(|s| s.own_nodes.clone()).unwrap_or_default();
+    let mut unread: Vec<String> = ijepa_dsl::recipes::owned_nodes().into_iter().filter(|n| !own.contains(n)).collect();
+    if schema.is_some_and(|s| s.mask_kinds.is_empty()) {
+        unread.push("mask".into());
+    }
     let (Ok(mut v), Ok(d)) = (serde_json::to_value(exp), serde_json::to_value(Experiment::with_defaults(""))) else { return exp.clone() };
-    for node in ijepa_dsl::recipes::owned_nodes().iter().filter(|n| !own.contains(n)) {
+    for node in &unread {
         match (v.as_object_mut(), d.get(node.as_str())) {
             (Some(o), Some(default)) => {
                 o.insert(node.clone(), default.clone());
@@ -154,8 +159,9 @@ fn without_other_recipes(exp: &Experiment) -> Experiment {
     serde_json::from_value(v).unwrap_or_else(|_| exp.clone())
 }
 
-/// The hash of the version before [`pretrain_hash`] left other recipes' settings out (it
-/// counted them): [`pretrain_stage`] still finds its folders.
+/// The hash of the logging and checkpoint cadence left out: [`pretrain_hash`] of what the
+/// recipe reads, and alone the previous version's hash (which counted other recipes'
+/// settings), whose folders [`pretrain_stage`] still finds.
 fn cadence_free_hash(exp: &Experiment, world_size: usize) -> String {
     let mut e = exp.clone();
     e.log_every = Experiment::with_defaults("").log_every;
@@ -772,5 +778,14 @@ mod tests {
         std::fs::create_dir_all(&old_dir).unwrap();
         std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
         assert_eq!(pretrain_stage(&root, &mae_pred, 1), (old, old_dir));
+        // DINO samples no mask: a mask setting (swept for the I-JEPA points) leaves it alone
+        let mut dino = Experiment::with_defaults("x");
+        dino.recipe = "dino".into();
+        let mut dino_mask = dino.clone();
+        dino_mask.mask.min_keep += 3;
+        assert_eq!(pretrain_hash(&dino, 1), pretrain_hash(&dino_mask, 1));
+        let mut ijepa_mask = ijepa.clone();
+        ijepa_mask.mask.min_keep += 3;
+        assert_ne!(pretrain_hash(&ijepa, 1), pretrain_hash(&ijepa_mask, 1));
     }
 }

@@ -252,9 +252,9 @@ type Splits = (Arc<dyn Dataset>, Arc<dyn Dataset>);
 pub struct EvalCache {
     datasets: HashMap<String, Splits>,
     checkpoints: HashMap<PathBuf, String>,
-    /// [`Dataset::fingerprint`] of each split, by its address (memoised: hashing a split reads
-    /// all of it).
-    fingerprints: HashMap<usize, String>,
+    /// [`Dataset::fingerprint`] of the (training, test) splits, by data config as
+    /// `datasets` (memoised: hashing a split reads all of it).
+    fingerprints: HashMap<String, (String, String)>,
     /// Recompute cached features instead of reading them (`ijepa run --force`): each file
     /// once per process, then it is read as usual.
     pub refresh: bool,
@@ -273,10 +273,16 @@ impl EvalCache {
         Ok(pair)
     }
 
-    /// The fingerprint of a split ([`Dataset::fingerprint`]).
-    fn fingerprint(&mut self, ds: &Arc<dyn Dataset>) -> String {
-        let at = Arc::as_ptr(ds) as *const () as usize;
-        self.fingerprints.entry(at).or_insert_with(|| ds.fingerprint()).clone()
+    /// The fingerprints ([`Dataset::fingerprint`]) of the training and test splits of `data`.
+    fn fingerprints(&mut self, data: &DataConfig) -> Result<(String, String)> {
+        let key = serde_json::to_string(data).map_err(|e| Error::Train(format!("serialising the data config: {e}")))?;
+        if let Some(fp) = self.fingerprints.get(&key) {
+            return Ok(fp.clone());
+        }
+        let (train, test) = self.datasets(data)?;
+        let fp = (train.fingerprint(), test.fingerprint());
+        self.fingerprints.insert(key, fp.clone());
+        Ok(fp)
     }
 
     /// [`features::cached`], or with [`EvalCache::refresh`] the features computed once more.
@@ -469,7 +475,7 @@ fn frozen_features(
     // and the images themselves (their fingerprint: a folder that gained or lost images, or
     // idx files replaced, are other features)
     let data_key = content_hash(serde_json::to_string(&exp.data.read_by_evaluation(false)).unwrap_or_default().as_bytes());
-    let (train_fp, test_fp) = (shared.fingerprint(train_ds), shared.fingerprint(test_ds));
+    let (train_fp, test_fp) = shared.fingerprints(&exp.data)?;
     let key = |split: &str, fp: &str| feature_dir.join(format!("{model_key}-{split}-{data_key}-{fp}.safetensors"));
     let (train_key, test_key) = (key("train", &train_fp), key("test", &test_fp));
     Ok(match subject {

@@ -223,10 +223,19 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     let done = match done {
         Some(steps) if !final_path.is_file() => {
             if lead {
+                // what a resume can start from: `latest` or a kept epoch checkpoint
+                let checkpoints = std::fs::read_dir(dir.join(schema::CHECKPOINTS)).map(|r| {
+                    r.filter_map(|e| e.ok()).any(|e| e.file_name().to_str().is_some_and(|n| n == "latest.safetensors" || (n.starts_with("epoch-") && n.ends_with(".safetensors"))))
+                });
                 tracing::warn!(
-                    "{} is marked done ({steps} steps) but {} is missing: it is written again from the last checkpoint",
+                    "{} is marked done ({steps} steps) but {} is missing: {}",
                     dir.display(),
-                    final_path.display()
+                    final_path.display(),
+                    if checkpoints.unwrap_or(false) {
+                        "it is written again from the last checkpoint"
+                    } else {
+                        "no checkpoint is left either, so the run trains again from the start"
+                    }
                 );
             }
             None
@@ -707,7 +716,11 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 );
             }
             run.manifest.resumed_at.push(pos.global_step);
-            tracing::info!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, from.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
+            if pos.epoch as usize >= exp.epochs {
+                tracing::info!("resuming {} from {} at step {}, the end of training: the final weights are written", exp.name, from.display(), pos.global_step);
+            } else {
+                tracing::info!("resuming {} from {} at step {} (epoch {}, step {} of {ipe})", exp.name, from.display(), pos.global_step, pos.epoch + 1, pos.step_in_epoch);
+            }
         }
         start = pos;
     } else if lead {

@@ -40,7 +40,13 @@ impl Arg {
                 .iter()
                 .find(|(_, k)| *k == exp.data.dataset)
                 .map(|(name, _)| KdlValue::String(name.to_string())),
-            Arg::MaskKind => Some(KdlValue::String(exp.mask.kind.name().to_string())),
+            // the kind the point's recipe samples (in a sweep over recipes the recipe's value
+            // is applied before its mask settles: MAE's `ratio` goes under its random mask)
+            Arg::MaskKind => {
+                let kinds = crate::recipes::schema(&exp.recipe).map(|s| s.mask_kinds).unwrap_or_default();
+                let kind = if kinds.is_empty() || kinds.contains(&exp.mask.kind) { exp.mask.kind } else { kinds[0] };
+                Some(KdlValue::String(kind.name().to_string()))
+            }
         }
     }
 }

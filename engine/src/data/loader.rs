@@ -289,6 +289,7 @@ impl<M: Send + 'static> Loader<M> {
             }),
             cv: Condvar::new(),
             failed: Mutex::new(Default::default()),
+            unreadable: Mutex::new(Default::default()),
         });
         let (tx, rx) = sync_channel(window as usize);
         let mut it = EpochIter {
@@ -357,8 +358,11 @@ struct Shared<M> {
     stop: AtomicBool,
     ctl: Mutex<Ctl>,
     cv: Condvar,
-    /// The unreadable images found so far this epoch (each is counted once).
+    /// The unreadable images reported so far this epoch (each is counted once).
     failed: Mutex<std::collections::BTreeSet<usize>>,
+    /// The unreadable images found so far this epoch, as soon as they are found: the search
+    /// for a substitute passes them without decoding them again.
+    unreadable: Mutex<std::collections::BTreeSet<usize>>,
 }
 
 struct Ctl {
@@ -425,7 +429,7 @@ impl<M> Shared<M> {
         let mut failed = Vec::new();
         for k in 0..n.max(1) {
             let j = (first + k) % n;
-            if self.skip_errors && self.failed.lock().unwrap_or_else(|e| e.into_inner()).contains(&j) {
+            if self.skip_errors && self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).contains(&j) {
                 continue;
             }
             let mut rng = Rng::derive(self.seed, Stream::Crop, &[self.epoch, j as u64]);
@@ -437,6 +441,9 @@ impl<M> Shared<M> {
                 Err(e) if self.skip_errors => {
                     tracing::debug!("skipping unreadable {}: {e}", self.dataset.describe(j));
                     failed.push((j, e.to_string()));
+                    // known at once to the other slots and workers (it is counted where the
+                    // batch reports its failures: `reported`)
+                    self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).insert(j);
                 }
                 Err(e) => return Err(e),
             }
