@@ -281,7 +281,7 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
         let local_size = bench_local_size(b);
         // the language's rules on DINO's crops (the small views are no larger than the global
         // ones, and come in whole patches), and at least two prototypes
-        if b.local_crops > 0 && (local_size > b.size || local_size % b.patch.max(1) != 0) {
+        if b.local_crops > 0 && (local_size > b.size || !local_size.is_multiple_of(b.patch.max(1))) {
             return Err(format!(
                 "--local-size {local_size}: DINO's local crops are the small views, at most --size {} and a multiple of --patch {}",
                 b.size, b.patch

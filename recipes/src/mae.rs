@@ -329,10 +329,11 @@ impl Mae {
         let n = spec.encoder.num_patches();
         let keep = len_keep(n, spec.mask_ratio);
         let grid = spec.encoder.grid();
-        if !(spec.mask_ratio < 1.0) || keep == 0 {
+        // (a NaN ratio is neither in range nor out of it: refused as keeping nothing)
+        if spec.mask_ratio.is_nan() || spec.mask_ratio >= 1.0 || keep == 0 {
             return Err(Error::Config(format!("mask ratio {} keeps no patch of the {n} ({grid} x {grid})", spec.mask_ratio)));
         }
-        if !(spec.mask_ratio > 0.0) || keep == n {
+        if spec.mask_ratio <= 0.0 || keep == n {
             return Err(Error::Config(format!(
                 "mask ratio {} masks no patch of the {n} ({grid} x {grid}): the loss, over the masked patches, would be 0/0",
                 spec.mask_ratio
