@@ -381,3 +381,19 @@ fn the_training_folder_as_test_folder_is_said() {
     let t = text(&o);
     assert!(o.status.success() && t.contains("is the training folder: the knn evaluation scores the images it trains on"), "{t}");
 }
+
+/// A class folder that is a broken symbolic link is said, not dropped without a word (the
+/// labels would miss a class).
+#[test]
+fn a_broken_class_link_is_said() {
+    let d = scratch("brokenlink");
+    let data = d.join("data");
+    make_folder(&data, 2, 16);
+    std::os::unix::fs::symlink(d.join("gone"), data.join("class_9")).unwrap();
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, experiment(&data, "fail")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("class_9: a symbolic link to") && t.contains("which does not exist: not a class folder"), "{t}");
+}

@@ -350,6 +350,11 @@ fn a_diverged_point_does_not_stop_the_sweep() {
     assert!(t.contains("eval knn") && t.contains("report of"), "{t}");
     let report = std::fs::read_to_string(d.join("reports/report.md")).unwrap();
     assert!(report.contains("failed"), "{report}");
+    // its manifest says where: the step that diverged, and the steps done before it
+    let bad = pretrain_dirs(&d.join("runs")).into_iter().find(|p| p.to_string_lossy().contains("1000000000")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(bad.join("manifest.json")).unwrap()).unwrap();
+    let at = m["diverged_at"].as_u64().unwrap();
+    assert!(m["status"] == "failed" && m["steps"].as_u64() == Some(at - 1), "{m}");
     // run again: nothing trains, the same error; the plan shows why
     let (ok, t) = run(&d, &[]);
     assert!(!ok && t.contains("skip pretrain/lr-peak-1000000000: it diverged at step") && !t.contains("== run pretrain"), "{t}");

@@ -313,12 +313,18 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
             run.manifest.steps = s.steps;
             run.manifest.final_loss = Some(s.final_loss);
         }
-        Err(Error::Interrupted { .. }) => run.manifest.status = schema::status::INTERRUPTED.into(),
+        Err(Error::Interrupted { step, .. }) => {
+            run.manifest.status = schema::status::INTERRUPTED.into();
+            // the steps done when it stopped (none recorded: the manifest's as they were)
+            run.manifest.steps = step.map_or(run.manifest.steps, |s| s as usize);
+        }
         Err(e) => {
             run.manifest.status = schema::status::FAILED.into();
             run.manifest.error = Some(e.to_string());
             if let Error::Diverged { step, .. } = e {
                 run.manifest.diverged_at = Some(*step);
+                // the steps before the one that diverged
+                run.manifest.steps = step.saturating_sub(1) as usize;
             }
         }
     }

@@ -160,6 +160,13 @@ fn class_folders(root: &Path) -> Result<Vec<(Vec<u8>, String)>> {
             let name = entry.file_name();
             let shown = name.to_string_lossy().into_owned();
             classes.push((name.as_encoded_bytes().to_vec(), shown));
+        } else if entry.file_type().is_ok_and(|t| t.is_symlink()) && fs::metadata(entry.path()).is_err() {
+            // torchvision drops it without a word: a class would be missing from the labels
+            tracing::warn!(
+                "{}: a symbolic link to {}, which does not exist: not a class folder (a class is missing?)",
+                entry.path().display(),
+                fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_else(|_| "an unreadable target".into())
+            );
         }
     }
     if classes.is_empty() {
