@@ -309,19 +309,45 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
     if meta.get("data_sha256") != Some(&digest_of(&st)) {
         return Err(bad("checksum mismatch: the tensor data is corrupt".into()));
     }
+    Ok((tensors_of(path, &st)?, pos))
+}
+
+/// The tensors of a file that carries the checksum of its data ([`save_weights`], [`save`]),
+/// read once and verified against it: `Ok(None)` when the file carries none (written
+/// elsewhere, or by an earlier version). [`verify_file`] then a second read, in one pass.
+///
+/// # Errors
+/// An unreadable or corrupt file, a checksum mismatch, a dtype other than F32 / I64, a
+/// non-finite value.
+pub fn read_verified(path: &Path) -> Result<Option<HashMap<String, Tensor>>> {
+    let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
+    let Some(want) = header.metadata().as_ref().and_then(|m| m.get("data_sha256").cloned()) else {
+        return Ok(None);
+    };
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
+    if digest_of(&st) != want {
+        return Err(bad("checksum mismatch: the tensor data is corrupt".into()));
+    }
+    tensors_of(path, &st).map(Some)
+}
+
+/// The F32 / I64 tensors of a deserialised file, each checked finite.
+fn tensors_of(path: &Path, st: &SafeTensors<'_>) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::with_capacity(st.len());
     for (name, view) in st.tensors() {
         let kind = match view.dtype() {
             Dtype::F32 => Kind::Float,
             Dtype::I64 => Kind::Int64,
-            d => return Err(bad(format!("tensor `{name}` has dtype {d:?}; expected F32 or I64"))),
+            d => return Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("tensor `{name}` has dtype {d:?}; expected F32 or I64") }),
         };
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let t = Tensor::f_from_data_size(view.data(), &shape, kind)?;
         check_finite(path, &name, &t)?;
         out.insert(name, t);
     }
-    Ok((out, pos))
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -201,9 +201,10 @@ pub fn raw_pixels(ds: &dyn Dataset, transform: &dyn SampleTransform, batch: usiz
 fn read_cache(path: &Path) -> Option<Features> {
     // the tensors' checksum, as checkpoints carry: a flipped byte in the labels or the
     // features would otherwise change every score computed from them without a word
-    match crate::checkpoint::state::verify_file(path) {
-        Ok(true) => {}
-        Ok(false) => {
+    // (read once: a cache of a large split is gigabytes)
+    let tensors = match crate::checkpoint::state::read_verified(path) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
             tracing::info!("{}: written without a checksum (an earlier version); recomputing", path.display());
             return None;
         }
@@ -211,10 +212,8 @@ fn read_cache(path: &Path) -> Option<Features> {
             tracing::warn!("not a usable feature cache ({e}); recomputing");
             return None;
         }
-    }
-    let tensors = Tensor::read_safetensors(path).ok()?;
-    let get = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone());
-    let (x, y) = (get("x")?, get("y")?);
+    };
+    let (x, y) = (tensors.get("x")?.shallow_clone(), tensors.get("y")?.shallow_clone());
     let (xs, ys) = (x.size(), y.size());
     if xs.len() != 2 || ys.len() != 1 || xs[0] != ys[0] || x.kind() != Kind::Float || y.kind() != Kind::Int64 {
         return None;
