@@ -53,6 +53,17 @@ impl RecipeSchema {
         let name = name.into();
         Self { display: name.clone(), name, summary: summary.into(), own_nodes: Vec::new(), mask_kinds: Vec::new(), default_betas: None, default_mask_ratio: None, default_lr: None }
     }
+
+    /// The mask kind this recipe samples for an experiment whose mask is of kind `kind`:
+    /// `kind` itself when the recipe samples it, else the recipe's default; none when the
+    /// recipe samples no mask.
+    pub fn sampled_kind(&self, kind: MaskKind) -> Option<MaskKind> {
+        if self.mask_kinds.contains(&kind) {
+            Some(kind)
+        } else {
+            self.mask_kinds.first().copied()
+        }
+    }
 }
 
 fn builtins() -> Vec<RecipeSchema> {
@@ -139,6 +150,11 @@ pub fn owners(node: &str) -> Vec<String> {
     read().iter().filter(|s| s.own_nodes.iter().any(|n| n == node)).map(|s| s.name.clone()).collect()
 }
 
+/// The recipes that sample masks of kind `kind`.
+pub fn samplers(kind: MaskKind) -> Vec<String> {
+    read().iter().filter(|s| s.mask_kinds.contains(&kind)).map(|s| s.name.clone()).collect()
+}
+
 /// Every node some recipe owns (what the experiment block accepts besides the shared ones).
 pub fn owned_nodes() -> Vec<String> {
     let mut out: Vec<String> = read().iter().flat_map(|s| s.own_nodes.clone()).collect();
@@ -172,10 +188,8 @@ pub(crate) fn swept(doc: &kdl::KdlDocument) -> Vec<String> {
 /// default betas.
 pub(crate) fn settle(exp: &mut crate::config::Experiment, betas_written: bool) {
     let Some(s) = schema(&exp.recipe) else { return };
-    if let Some(default) = s.mask_kinds.first() {
-        if !s.mask_kinds.contains(&exp.mask.kind) {
-            exp.mask = crate::config::MaskConfig::for_kind(*default, s.default_mask_ratio);
-        }
+    if let Some(kind) = s.sampled_kind(exp.mask.kind).filter(|&k| k != exp.mask.kind) {
+        exp.mask = crate::config::MaskConfig::for_kind(kind, s.default_mask_ratio);
     }
     if !betas_written {
         exp.optimizer.betas = s.default_betas.unwrap_or(crate::config::OptimizerConfig::default().betas);

@@ -133,10 +133,7 @@ fn not_read_by_recipe(cx: &mut Ctx, dims: &[&Vary], exp: &Experiment) {
             if schema.mask_kinds.contains(&exp.mask.kind) {
                 continue;
             }
-            crate::recipes::names()
-                .into_iter()
-                .filter(|r| crate::recipes::schema(r).is_some_and(|s| s.mask_kinds.contains(&exp.mask.kind)))
-                .collect()
+            crate::recipes::samplers(exp.mask.kind)
         } else {
             crate::recipes::owners(node)
         };

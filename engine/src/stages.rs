@@ -479,11 +479,10 @@ fn frozen_features(
     let key = |split: &str, fp: &str| feature_dir.join(format!("{model_key}-{split}-{data_key}-{fp}.safetensors"));
     let (train_key, test_key) = (key("train", &train_fp), key("test", &test_fp));
     Ok(match subject {
-        Subject::RawPixels => vec![(
-            cfg.features[0],
-            shared.features(&train_key, || features::raw_pixels(train_ds.as_ref(), transform, 256).map_err(|e| data::outside_skip(&exp.data, e)))?,
-            shared.features(&test_key, || features::raw_pixels(test_ds.as_ref(), transform, 256).map_err(|e| data::outside_skip(&exp.data, e)))?,
-        )],
+        Subject::RawPixels => {
+            let px = |ds: &Arc<dyn Dataset>| features::raw_pixels(ds.as_ref(), transform, 256).map_err(|e| data::outside_skip(&exp.data, e));
+            vec![(cfg.features[0], shared.features(&train_key, || px(train_ds))?, shared.features(&test_key, || px(test_ds))?)]
+        }
         _ => {
             let (_store, vit) = encoder(exp, source, subject, device)?;
             let ex = |ds: &Arc<dyn Dataset>| {

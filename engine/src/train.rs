@@ -224,14 +224,13 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         Some(steps) if !final_path.is_file() => {
             if lead {
                 // what a resume can start from: `latest` or a kept epoch checkpoint
-                let checkpoints = std::fs::read_dir(dir.join(schema::CHECKPOINTS)).map(|r| {
-                    r.filter_map(|e| e.ok()).any(|e| e.file_name().to_str().is_some_and(|n| n == "latest.safetensors" || (n.starts_with("epoch-") && n.ends_with(".safetensors"))))
-                });
+                let checkpoints = dir.join(schema::CHECKPOINTS);
+                let resumable = checkpoints.join("latest.safetensors").exists() || kept_checkpoints(&checkpoints).is_ok_and(|k| !k.is_empty());
                 tracing::warn!(
                     "{} is marked done ({steps} steps) but {} is missing: {}",
                     dir.display(),
                     final_path.display(),
-                    if checkpoints.unwrap_or(false) {
+                    if resumable {
                         "it is written again from the last checkpoint"
                     } else {
                         "no checkpoint is left either, so the run trains again from the start"
@@ -520,12 +519,7 @@ fn latest_or_fallback(latest: &Path, recorded: Option<&schema::CheckpointRecord>
     if missing && !dir.exists() {
         return Ok(None);
     }
-    let mut kept: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("epoch-") && n.ends_with(".safetensors")))
-        .collect();
-    kept.sort();
+    let kept = kept_checkpoints(dir)?;
     for candidate in kept.iter().rev() {
         match state::load(candidate) {
             Ok(loaded) => {
@@ -589,6 +583,21 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option
     files.push(path.clone());
     run.writer.submit(snapshot, files, pos.global_step)?;
     Ok(path)
+}
+
+/// The kept epoch checkpoints (`epoch-NNNN.safetensors`) of a checkpoints folder, oldest
+/// first.
+///
+/// # Errors
+/// The folder cannot be listed.
+fn kept_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut kept: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("epoch-") && n.ends_with(".safetensors")))
+        .collect();
+    kept.sort();
+    Ok(kept)
 }
 
 /// Writes a finished run's `config.json` (the resolved experiment the report and `export`
@@ -680,7 +689,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let metrics_path = run.dir.join(schema::METRICS);
     let monitor_path = run.dir.join(schema::MONITOR);
     let latest = run.dir.join(schema::CHECKPOINTS).join("latest.safetensors");
-    let mut start = Position { global_step: 0, epoch: 0, step_in_epoch: 0, optimizer_step: 0, steps_per_epoch: ipe as u64 };
+    // a position of this run (the optimiser's own count is the recipe's, filled in when saved)
+    let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64 };
+    let mut start = at(0, 0, 0);
     let mut losses: Vec<f64> = Vec::new();
     // rank 0 decides whether to resume (and from which step); the others load the same file
     // (a shared file system, as on every SLURM cluster) and check they see that step
@@ -801,7 +812,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     return Err(interrupted(None, &run.dir));
                 }
                 Err(Error::Interrupted { .. }) => {
-                    let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64 };
+                    let pos = at(global as u64, epoch as u64, in_epoch);
                     return Err(stop_at(recipe, run, pos, &bar)?);
                 }
                 Err(e) => return Err(e),
@@ -853,13 +864,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             }
             let mid_epoch = batch.step + 1 < ipe as u64;
             if lead && mid_epoch && exp.checkpoint.every_steps > 0 && global.is_multiple_of(exp.checkpoint.every_steps) {
-                let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: batch.step + 1, optimizer_step: 0, steps_per_epoch: ipe as u64 };
+                let pos = at(global as u64, epoch as u64, batch.step + 1);
                 save_latest(recipe, run, pos, None)?;
             }
             // a stop request (SIGINT/SIGTERM/SIGHUP) is honoured between steps: a request on
             // any rank stops every rank; the epoch's last step leaves it to the epoch's end
             if mid_epoch && any_rank(opts.dist.as_deref(), crate::interrupt::requested().is_some())? {
-                let pos = Position { global_step: global as u64, epoch: epoch as u64, step_in_epoch: in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64 };
+                let pos = at(global as u64, epoch as u64, in_epoch);
                 return Err(stop_at(recipe, run, pos, &bar)?);
             }
             let recent = &losses[losses.len().saturating_sub(20)..];
@@ -875,7 +886,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // previous checkpoint, which drops this row (its step is later) and measures again
         let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
         let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s).map_err(|e| data::outside_skip(&exp.data, e))? } else { None };
-        let pos = Position { global_step: global as u64, epoch: epoch as u64 + 1, step_in_epoch: 0, optimizer_step: 0, steps_per_epoch: ipe as u64 };
+        let pos = at(global as u64, epoch as u64 + 1, 0);
         // the epoch's checkpoint, and the same bytes as a kept copy every keep-every epochs
         let keep = (last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)))
             .then(|| format!("epoch-{:04}.safetensors", epoch + 1));

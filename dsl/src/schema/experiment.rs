@@ -260,21 +260,16 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
         }
     }
     let written = nodes.iter().find(|k| k.name().value() == "mask");
-    match (written, schema.mask_kinds.first()) {
-        (None, Some(default)) if !schema.mask_kinds.contains(&exp.mask.kind) => {
-            exp.mask = crate::config::MaskConfig::for_kind(*default, schema.default_mask_ratio);
+    match (written, schema.sampled_kind(exp.mask.kind)) {
+        (None, Some(kind)) if kind != exp.mask.kind => {
+            exp.mask = crate::config::MaskConfig::for_kind(kind, schema.default_mask_ratio);
         }
         (Some(kdl), _) if cx.ok(&["mask"]) && !swept_kinds.contains(&exp.mask.kind) => {
             let kinds: Vec<String> = schema.mask_kinds.iter().map(|k| format!("\"{}\"", k.name())).collect();
             cx.poison("mask");
             cx.err(DslError::NotOfRecipe {
                 node: format!("mask \"{}\"", exp.mask.kind.name()),
-                owner: crate::recipes::names()
-                    .into_iter()
-                    .filter(|r| crate::recipes::schema(r).is_some_and(|s| s.mask_kinds.contains(&exp.mask.kind)))
-                    .map(|o| format!("\"{o}\""))
-                    .collect::<Vec<_>>()
-                    .join(" / "),
+                owner: crate::recipes::samplers(exp.mask.kind).iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(" / "),
                 recipe: schema.name.clone(),
                 span: cx.name_span(kdl),
                 help: match kinds.is_empty() {

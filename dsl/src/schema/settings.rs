@@ -43,8 +43,7 @@ impl Arg {
             // the kind the point's recipe samples (in a sweep over recipes the recipe's value
             // is applied before its mask settles: MAE's `ratio` goes under its random mask)
             Arg::MaskKind => {
-                let kinds = crate::recipes::schema(&exp.recipe).map(|s| s.mask_kinds).unwrap_or_default();
-                let kind = if kinds.is_empty() || kinds.contains(&exp.mask.kind) { exp.mask.kind } else { kinds[0] };
+                let kind = crate::recipes::schema(&exp.recipe).and_then(|s| s.sampled_kind(exp.mask.kind)).unwrap_or(exp.mask.kind);
                 Some(KdlValue::String(kind.name().to_string()))
             }
         }

@@ -243,17 +243,24 @@ pub fn save_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<String>
 /// # Errors
 /// An unreadable header, or tensor data that does not match its checksum.
 pub fn verify_file(path: &Path) -> Result<bool> {
-    let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
+    Ok(verified(path, &bytes)?.is_some())
+}
+
+/// The tensors of `bytes` (the file at `path`), verified against the `data_sha256` of its
+/// metadata: `None` when it carries none. The one check behind [`verify_file`],
+/// [`read_verified`] and [`load`].
+fn verified<'a>(path: &Path, bytes: &'a [u8]) -> Result<Option<SafeTensors<'a>>> {
+    let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
     let Some(want) = header.metadata().as_ref().and_then(|m| m.get("data_sha256").cloned()) else {
-        return Ok(false);
+        return Ok(None);
     };
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
     if digest_of(&st) != want {
         return Err(bad("checksum mismatch: the tensor data is corrupt".into()));
     }
-    Ok(true)
+    Ok(Some(st))
 }
 
 /// Refuses a floating-point tensor with NaN or Inf values, naming it.
@@ -305,10 +312,8 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
         .get("position")
         .and_then(|p| serde_json::from_str(p).ok())
         .ok_or_else(|| bad("the training position in the metadata is missing or malformed".into()))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
-    if meta.get("data_sha256") != Some(&digest_of(&st)) {
-        return Err(bad("checksum mismatch: the tensor data is corrupt".into()));
-    }
+    // ours always carry a checksum: none is a mismatch
+    let st = verified(path, &bytes)?.ok_or_else(|| bad("checksum mismatch: the tensor data is corrupt".into()))?;
     Ok((tensors_of(path, &st)?, pos))
 }
 
@@ -320,17 +325,8 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
 /// An unreadable or corrupt file, a checksum mismatch, a dtype other than F32 / I64, a
 /// non-finite value.
 pub fn read_verified(path: &Path) -> Result<Option<HashMap<String, Tensor>>> {
-    let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
-    let Some(want) = header.metadata().as_ref().and_then(|m| m.get("data_sha256").cloned()) else {
-        return Ok(None);
-    };
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
-    if digest_of(&st) != want {
-        return Err(bad("checksum mismatch: the tensor data is corrupt".into()));
-    }
-    tensors_of(path, &st).map(Some)
+    verified(path, &bytes)?.map(|st| tensors_of(path, &st)).transpose()
 }
 
 /// The F32 / I64 tensors of a deserialised file, each checked finite.
