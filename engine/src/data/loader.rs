@@ -288,7 +288,6 @@ impl<M: Send + 'static> Loader<M> {
                 limit: steps,
             }),
             cv: Condvar::new(),
-            failed: Mutex::new(Default::default()),
             unreadable: Mutex::new(Default::default()),
         });
         let (tx, rx) = sync_channel(window as usize);
@@ -358,10 +357,9 @@ struct Shared<M> {
     stop: AtomicBool,
     ctl: Mutex<Ctl>,
     cv: Condvar,
-    /// The unreadable images reported so far this epoch (each is counted once).
-    failed: Mutex<std::collections::BTreeSet<usize>>,
-    /// The unreadable images found so far this epoch, as soon as they are found: the search
-    /// for a substitute passes them without decoding them again.
+    /// The unreadable images found so far this epoch, as soon as they are found: each is
+    /// reported (and counted) once, by the slot that found it first, and the search for a
+    /// substitute passes it without decoding it again.
     unreadable: Mutex<std::collections::BTreeSet<usize>>,
 }
 
@@ -395,19 +393,15 @@ impl<M> Shared<M> {
             detail: format!("{} MB of pixels: {e}", (indices.len() * per * 4) >> 20),
         })?;
         images.resize(indices.len() * per, 0.0);
-        // the unreadable images of this batch, each once per epoch (a run of bad files is
-        // tried by several slots, possibly in other batches, while they look for a substitute)
+        // the unreadable images this batch found first, each once per epoch (a run of bad
+        // files is met by several slots, possibly in other batches, while they look for a
+        // substitute: `sample` reports each to the first)
         let mut failed = std::collections::BTreeMap::new();
         for (slot, out) in indices.iter_mut().zip(images.chunks_exact_mut(per)) {
             if self.stop.load(Ordering::Relaxed) {
                 return Err(Error::Data("loader stopped".into()));
             }
             failed.extend(self.sample(slot, out)?);
-        }
-        if !failed.is_empty() {
-            // only those not already counted in another batch of this epoch
-            let mut seen = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-            failed.retain(|j, _| seen.insert(*j));
         }
         let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
         let masks = (self.collate)(self.epoch, step, indices.len())?;
@@ -416,8 +410,9 @@ impl<M> Shared<M> {
     }
 
     /// Transforms sample `*i` into `out`. With `skip_errors`, an unreadable sample is replaced
-    /// by the next readable one in dataset order (`*i` is updated); returns the indices that
-    /// were unreadable, each with its error (the pretraining loop names each file once).
+    /// by the next readable one in dataset order (`*i` is updated); returns the indices found
+    /// unreadable here first this epoch, each with its error (the pretraining loop names each
+    /// file once).
     ///
     /// The search goes as far as it must (a class folder of broken copies is a long run of
     /// unreadable files), over images not already found unreadable this epoch (each is read
@@ -440,18 +435,21 @@ impl<M> Shared<M> {
                 }
                 Err(e) if self.skip_errors => {
                     tracing::debug!("skipping unreadable {}: {e}", self.dataset.describe(j));
-                    failed.push((j, e.to_string()));
-                    // known at once to the other slots and workers (it is counted where the
-                    // batch reports its failures: `reported`)
-                    self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).insert(j);
+                    // known at once to the other slots and workers; reported by the first
+                    // (another may have decoded it at the same time)
+                    if self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).insert(j) {
+                        failed.push((j, e.to_string()));
+                    }
                 }
                 Err(e) => return Err(e),
             }
         }
         Err(Error::Data(format!(
-            "loader: none of the {n} images is readable (on-error \"skip\" has nothing to substitute; the first tried, {}: {})",
-            self.dataset.describe(first),
-            failed.first().map(|(_, why)| why.as_str()).unwrap_or("unreadable earlier this epoch")
+            "loader: none of the {n} images is readable (on-error \"skip\" has nothing to substitute; {})",
+            match failed.first() {
+                Some((j, why)) => format!("{}: {why}", self.dataset.describe(*j)),
+                None => format!("from {} on, each was found unreadable earlier this epoch", self.dataset.describe(first)),
+            }
         )))
     }
 }
