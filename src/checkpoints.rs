@@ -106,8 +106,8 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
 /// The formats [`export_encoder`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
-    /// A transformers model folder (`model.safetensors`, `config.json`): `IJepaModel`, or
-    /// `ViTMAEModel` for an encoder with a class token.
+    /// A transformers model folder (`model.safetensors`, `config.json`): the class the
+    /// checkpoint's recipe names (`IJepaModel`, MAE's `ViTMAEModel`, DINO's `ViTModel`).
     Hf,
     /// One safetensors file under the official names.
     Official,
@@ -142,6 +142,32 @@ impl std::str::FromStr for Which {
             other => Err(format!("unknown encoder {other:?} (target or context)")),
         }
     }
+}
+
+/// The transformers class the encoder of `models` is exported as: that of the registered
+/// recipe holding the most of the file's modules (I-JEPA's three, MAE's `encoder` + `decoder`,
+/// DINO's `student.*` / `teacher.*`), when it agrees with the encoder's class token; a bare
+/// encoder (or a tie between recipes that disagree) by its class token alone: `ViTModel` with
+/// one (it keeps the tokens in order, where `ViTMAEModel` shuffles them), `IJepaModel` without.
+fn hf_model(models: &import::Models, cls_token: bool) -> std::result::Result<export::HfModel, String> {
+    let entries = ijepa_engine::recipe::entries();
+    let held = |e: &ijepa_engine::recipe::RecipeEntry| e.modules.iter().filter(|m| models.module(m).is_some()).count();
+    let most = entries.iter().map(held).max().unwrap_or(0);
+    let best: Vec<_> = entries.iter().filter(|e| most > 1 && held(e) == most).collect();
+    if let [only] = best.as_slice() {
+        return match only.hf_model {
+            Some(m) if m.has_cls_token() == cls_token => Ok(m),
+            Some(m) => Err(format!(
+                "holds recipe {}'s modules but its encoder has {} class token, which a transformers {} {}",
+                only.schema.name,
+                if cls_token { "a" } else { "no" },
+                m.class(),
+                if cls_token { "does not have" } else { "needs" }
+            )),
+            None => Err(format!("holds recipe {}'s modules, and that recipe names no transformers class to export its encoder as (use --format official)", only.schema.name)),
+        };
+    }
+    Ok(if cls_token { export::HfModel::Vit } else { export::HfModel::IJepa })
 }
 
 /// Writes one encoder of the checkpoint `file` to `out` in `format`, after building and
@@ -185,10 +211,10 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     store.load_strict(&import::to_map(enc), file)?;
     Ok(match format {
         ExportFormat::Hf => {
-            let decoder = models.module("decoder").and_then(export::decoder_shape);
-            export::write_hf(enc, &cfg, decoder, out, file)?;
-            let kind = if cfg.cls_token { "ViTMAEModel" } else { "IJepaModel" };
-            format!("exported the {name} encoder of {} as a transformers {kind} to {}/", file.display(), out.display())
+            let model = hf_model(&models, cfg.cls_token).map_err(|why| refused(file, &why))?;
+            let decoder = if model == export::HfModel::VitMae { models.module("decoder").and_then(export::decoder_shape) } else { None };
+            export::write_hf(enc, &cfg, model, decoder, out, file)?;
+            format!("exported the {name} encoder of {} as a transformers {} to {}/", file.display(), model.class(), out.display())
         }
         ExportFormat::Official => {
             ijepa_engine::checkpoint::state::save_weights(out, enc)?;

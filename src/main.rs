@@ -169,7 +169,7 @@ enum Command {
     },
     /// Export the encoder of a checkpoint: official names (safetensors) or the Hugging Face
     /// transformers layout (a folder with model.safetensors and config.json): IJepaModel for
-    /// I-JEPA, ViTMAEModel for MAE (an encoder with a class token).
+    /// I-JEPA, ViTMAEModel for MAE, ViTModel for DINO (and a bare encoder with a class token).
     Export {
         /// Any checkpoint `import-checkpoint` reads (ours, official .pth.tar, state dict).
         file: PathBuf,

@@ -142,6 +142,24 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
+    // its teacher's backbone is a transformers ViTModel (class token, learnt positions, tokens
+    // in order), not an MAE one (which would shuffle the tokens and has a decoder config)
+    let hf = d.join("hf");
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--out", hf.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("the target encoder") && out.contains("as a transformers ViTModel"), "{out}{err}");
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
+    assert_eq!((cfg["model_type"].as_str(), cfg["architectures"][0].as_str(), cfg["num_attention_heads"].as_u64()), (Some("vit"), Some("ViTModel"), Some(2)), "{cfg}");
+    assert!(cfg.get("mask_ratio").is_none() && cfg.get("decoder_hidden_size").is_none(), "{cfg}");
+    let hf_names: Vec<String> = tch::Tensor::read_safetensors(hf.join("model.safetensors")).unwrap().into_iter().map(|(n, _)| n).collect();
+    assert!(hf_names.iter().any(|n| n == "embeddings.cls_token") && hf_names.iter().any(|n| n == "encoder.layer.1.attention.attention.value.weight"), "{hf_names:?}");
+    // the same weights as a bare encoder (the official names) are a ViTModel too
+    let bare = d.join("teacher.safetensors");
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "official", "--out", bare.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
+    let o = ijepa(&["export", bare.to_str().unwrap(), "--format", "hf", "--heads", "2", "--out", d.join("hf-bare").to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("as a transformers ViTModel"), "{out}{err}");
     // the data block's augmentations are I-JEPA's and MAE's: DINO's multi-crop does not read
     // them, so they leave its run (hash) alone and a run that sets them says so
     let text = std::fs::read_to_string(&f).unwrap().replace("limit 96 }", "limit 96; crop-scale 0.5 1.0; horizontal-flip 0.5 }");

@@ -131,6 +131,7 @@ fn entry() -> RecipeEntry {
         build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> { Ok(Box::new(LinearAe::new(exp, device)?)) }),
         cost: None,
         masks: None,
+        hf_model: None,
     }
 }
 

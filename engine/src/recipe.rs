@@ -412,6 +412,9 @@ pub struct RecipeEntry {
     /// What `ijepa masks` prints of its masks; `None`: the recipe samples no masks (the
     /// command names the views each image becomes instead).
     pub masks: Option<MasksFn>,
+    /// The transformers class `ijepa export --format hf` writes its feature encoder as (I-JEPA:
+    /// `IJepaModel`, MAE: `ViTMAEModel`, DINO: `ViTModel`); `None`: refused there by name.
+    pub hf_model: Option<crate::checkpoint::export::HfModel>,
 }
 
 impl std::fmt::Debug for RecipeEntry {
@@ -449,6 +452,11 @@ pub fn entry(name: &str) -> Result<RecipeEntry> {
             if known.is_empty() { "none".to_string() } else { known.join(", ") }
         ))
     })
+}
+
+/// Every registered entry, in registration order.
+pub fn entries() -> Vec<RecipeEntry> {
+    ENTRIES.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Every module name of every registered recipe (the prefixes checkpoints may hold).

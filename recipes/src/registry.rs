@@ -4,6 +4,7 @@
 //! the plan, `bench`, `eval`, import and export all read the one registry.
 
 use crate::{Dino, IJepa, Mae};
+use ijepa_engine::checkpoint::export::HfModel;
 use ijepa_engine::error::Result;
 use ijepa_engine::model::vit::VitConfig;
 use ijepa_engine::recipe::{register, DynRecipe, RecipeEntry};
@@ -26,6 +27,7 @@ pub fn ijepa() -> RecipeEntry {
         }),
         cost: Some(Arc::new(crate::ijepa::cost::cost)),
         masks: Some(Arc::new(crate::ijepa::mask::report)),
+        hf_model: Some(HfModel::IJepa),
     }
 }
 
@@ -42,6 +44,7 @@ pub fn mae() -> RecipeEntry {
         }),
         cost: Some(Arc::new(crate::mae::cost)),
         masks: Some(Arc::new(crate::mae::masks_report)),
+        hf_model: Some(HfModel::VitMae),
     }
 }
 
@@ -59,6 +62,7 @@ pub fn dino() -> RecipeEntry {
         }),
         cost: None,
         masks: None,
+        hf_model: Some(HfModel::Vit),
     }
 }
 

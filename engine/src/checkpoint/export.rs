@@ -2,14 +2,44 @@
 //! encoders (the key names of transformers' `convert_ijepa_to_hf.py`), `ViTMAEModel` for
 //! MAE's (the same names plus `embeddings.cls_token`, as transformers'
 //! `convert_vit_mae_to_pytorch.py` writes them without the `vit.` prefix of the pretraining
-//! model): fused qkv split into query/key/value, blocks under `encoder.layer.{i}`,
-//! `embeddings.*`, final `layernorm`; plus the matching `config.json`.
+//! model), `ViTModel` for DINO's (the names of transformers' `convert_dino_to_pytorch.py`,
+//! base model): fused qkv split into query/key/value, blocks under `encoder.layer.{i}`,
+//! `embeddings.*`, final `layernorm`; plus the matching `config.json`. Which class a
+//! checkpoint becomes is its recipe's (`RecipeEntry::hf_model`).
 
 use super::import::StateDict;
 use crate::error::{Error, Result};
 use crate::model::vit::VitConfig;
 use std::path::Path;
 use tch::Kind;
+
+/// The transformers class an encoder is exported as (a recipe declares its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HfModel {
+    /// `IJepaModel` (`model_type` `ijepa`): no class token.
+    IJepa,
+    /// `ViTMAEModel` (`vit_mae`): a class token and MAE's fixed sin-cos position table; written
+    /// with `mask_ratio` 0 so it keeps every patch as a feature extractor.
+    VitMae,
+    /// `ViTModel` (`vit`): a class token and a learnt position table (DINO's backbone).
+    Vit,
+}
+
+impl HfModel {
+    /// The transformers class name (`config.json`'s `architectures`).
+    pub fn class(self) -> &'static str {
+        match self {
+            Self::IJepa => "IJepaModel",
+            Self::VitMae => "ViTMAEModel",
+            Self::Vit => "ViTModel",
+        }
+    }
+
+    /// Whether the class expects `embeddings.cls_token`.
+    pub fn has_cls_token(self) -> bool {
+        !matches!(self, Self::IJepa)
+    }
+}
 
 /// The HF name of an official encoder key (qkv is handled by [`to_hf`]).
 fn hf_name(key: &str) -> Option<String> {
@@ -43,7 +73,8 @@ fn hf_name(key: &str) -> Option<String> {
     Some(format!("encoder.layer.{i}.{mapped}"))
 }
 
-/// Renames an encoder state dict (official names) to the HF `IJepaModel` names.
+/// Renames an encoder state dict (official names) to the HF names (those of `IJepaModel`,
+/// `ViTMAEModel` and `ViTModel` alike).
 pub fn to_hf(encoder: &StateDict, path: &Path) -> Result<StateDict> {
     let mut out = Vec::with_capacity(encoder.len() + 8);
     for (k, t) in encoder {
@@ -59,7 +90,7 @@ pub fn to_hf(encoder: &StateDict, path: &Path) -> Result<StateDict> {
         }
         let name = hf_name(k).ok_or_else(|| Error::Checkpoint {
             path: path.to_path_buf(),
-            message: format!("key `{k}` has no Hugging Face IJepaModel counterpart"),
+            message: format!("key `{k}` has no Hugging Face transformers counterpart"),
         })?;
         out.push((name, t));
     }
@@ -75,10 +106,10 @@ pub fn decoder_shape(decoder: &StateDict) -> Option<(i64, usize, i64)> {
     Some((width, depth, hidden))
 }
 
-/// The `config.json` of the exported model: `vit_mae` for an encoder with a class token (MAE;
-/// `mask_ratio` 0 so `ViTMAEModel` keeps every patch when used as a feature extractor; the
-/// decoder's shape when the checkpoint has one), `ijepa` otherwise.
-pub fn hf_config(cfg: &VitConfig, decoder: Option<(i64, usize, i64)>) -> serde_json::Value {
+/// The `config.json` of the exported model as `model` (`ViTMAEModel`: `mask_ratio` 0 so it
+/// keeps every patch when used as a feature extractor, and the decoder's shape when the
+/// checkpoint has one).
+pub fn hf_config(cfg: &VitConfig, model: HfModel, decoder: Option<(i64, usize, i64)>) -> serde_json::Value {
     // the ViT fields both layouts share
     let mut c = serde_json::json!({
         "hidden_size": cfg.embed_dim,
@@ -96,27 +127,34 @@ pub fn hf_config(cfg: &VitConfig, decoder: Option<(i64, usize, i64)>) -> serde_j
         "qkv_bias": true,
         "torch_dtype": "float32"
     });
-    let own = if cfg.cls_token {
-        let mut m = serde_json::json!({
-            "architectures": ["ViTMAEModel"],
-            "model_type": "vit_mae",
-            "mask_ratio": 0.0,
-            "norm_pix_loss": true,
-            "dtype": "float32"
-        });
-        if let Some((width, depth, hidden)) = decoder {
-            m["decoder_hidden_size"] = width.into();
-            m["decoder_num_hidden_layers"] = depth.into();
-            m["decoder_intermediate_size"] = hidden.into();
+    let own = match model {
+        HfModel::VitMae => {
+            let mut m = serde_json::json!({
+                "architectures": [model.class()],
+                "model_type": "vit_mae",
+                "mask_ratio": 0.0,
+                "norm_pix_loss": true,
+                "dtype": "float32"
+            });
+            if let Some((width, depth, hidden)) = decoder {
+                m["decoder_hidden_size"] = width.into();
+                m["decoder_num_hidden_layers"] = depth.into();
+                m["decoder_intermediate_size"] = hidden.into();
+            }
+            m
         }
-        m
-    } else {
-        serde_json::json!({
-            "architectures": ["IJepaModel"],
+        HfModel::Vit => serde_json::json!({
+            "architectures": [model.class()],
+            "model_type": "vit",
+            "encoder_stride": cfg.patch_size,
+            "dtype": "float32"
+        }),
+        HfModel::IJepa => serde_json::json!({
+            "architectures": [model.class()],
             "model_type": "ijepa",
             "mlp_ratio": cfg.mlp_ratio,
             "pooler_act": "tanh"
-        })
+        }),
     };
     if let (Some(base), Some(extra)) = (c.as_object_mut(), own.as_object()) {
         base.extend(extra.clone());
@@ -124,14 +162,13 @@ pub fn hf_config(cfg: &VitConfig, decoder: Option<(i64, usize, i64)>) -> serde_j
     c
 }
 
-/// Writes `dir/model.safetensors`, `dir/config.json` (for `IJepaModel` / `ViTMAEModel
-/// .from_pretrained(dir)`) and `dir/preprocessor_config.json` (a `ViTImageProcessor` with our
+/// Writes `dir/model.safetensors`, `dir/config.json` (for `model`'s `.from_pretrained(dir)`) and `dir/preprocessor_config.json` (a `ViTImageProcessor` with our
 /// input size and the ImageNet normalisation every dataset goes through here).
-pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, decoder: Option<(i64, usize, i64)>, dir: &Path, origin: &Path) -> Result<()> {
+pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, model: HfModel, decoder: Option<(i64, usize, i64)>, dir: &Path, origin: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tensors = to_hf(encoder, origin)?;
     super::state::save_weights(&dir.join("model.safetensors"), &tensors)?;
-    crate::run_dir::write_json(&dir.join("config.json"), &hf_config(cfg, decoder))?;
+    crate::run_dir::write_json(&dir.join("config.json"), &hf_config(cfg, model, decoder))?;
     let (mean, std) = (crate::data::transform::IMAGENET_MEAN, crate::data::transform::IMAGENET_STD);
     let pre = serde_json::json!({
         "image_processor_type": "ViTImageProcessor",
