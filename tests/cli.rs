@@ -133,6 +133,10 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let pretrain = std::fs::read_dir(runs.join("dino")).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("pretrain-")).unwrap();
     let metrics = std::fs::read_to_string(pretrain.join("metrics.csv")).unwrap();
     assert!(metrics.lines().next().unwrap().contains("teacher_temp,teacher_momentum"), "{metrics}");
+    // both evaluated encoders record their recipe (the report pairs each with its own random init)
+    let recipes: Vec<(String, Option<String>)> =
+        eval_records(&runs.join("dino")).iter().map(|r| (r["model"].as_str().unwrap().to_string(), r["recipe"].as_str().map(String::from))).collect();
+    assert!(recipes.len() == 2 && recipes.iter().all(|(_, r)| r.as_deref() == Some("dino")), "{recipes:?}");
     let fin = pretrain.join("checkpoints/final.safetensors");
     let names: Vec<String> = tch::Tensor::read_safetensors(&fin).unwrap().into_iter().map(|(n, _)| n).collect();
     for n in ["student.backbone.pos_embed", "student.head.last_layer.weight_v", "teacher.backbone.cls_token", "teacher.head.mlp.0.weight", "dino_loss.center"] {

@@ -695,6 +695,7 @@ fn record(
         protocol: cfg.name().into(),
         model: subject.key(&exp.recipe),
         method: method_of(subject, source, &exp.recipe),
+        recipe: (subject != Subject::RawPixels).then(|| exp.recipe.clone()),
         arch: if subject == Subject::RawPixels { "pixels".to_string() } else { format!("ViT-{}x{}/{}", e.embed_dim, e.depth, e.patch_size) },
         // the experiment's epochs describe the encoder only when we pretrained it
         pretrain_epochs: (subject == Subject::Pretrained && source.pretrain_dir.is_some()).then_some(exp.epochs as u64),

@@ -347,17 +347,24 @@ fn is_baseline(e: &EvalRun) -> bool {
     matches!(e.record.model.as_str(), "random-init" | "raw-pixels")
 }
 
-/// The recipe (display name) an evaluated subject belongs to, to compare each point with its
-/// own recipe's random init: a pretrained encoder's method without its source (`MAE (ours)`
-/// -> `MAE`), a random init's recipe in brackets (`random init (MAE)` -> `MAE`; a plain
-/// `random init` is I-JEPA's, the reference); none for the raw pixels, every recipe's.
-fn recipe_of(e: &EvalRun) -> Option<&str> {
-    let m = e.record.method.as_str();
-    match e.record.model.as_str() {
-        "raw-pixels" => None,
-        "random-init" => Some(m.strip_prefix("random init (").and_then(|r| r.strip_suffix(')')).unwrap_or("I-JEPA")),
-        _ => m.split(" (").next(),
+/// The recipe an evaluated subject belongs to, to compare each point with its own recipe's
+/// random init: `eval.json`'s `recipe`; for records written before it, read from the display
+/// name (`MAE (ours)` -> `mae`, `random init (MAE)` -> `mae`, a plain `random init` is
+/// I-JEPA's, the reference). None for the raw pixels, every recipe's.
+fn recipe_of(e: &EvalRun) -> Option<String> {
+    if e.record.model == "raw-pixels" {
+        return None;
     }
+    if let Some(r) = &e.record.recipe {
+        return Some(r.clone());
+    }
+    let m = e.record.method.as_str();
+    let display = match e.record.model.as_str() {
+        "random-init" => m.strip_prefix("random init (").and_then(|r| r.strip_suffix(')')).unwrap_or("I-JEPA"),
+        _ => m.split(" (").next().unwrap_or(m),
+    };
+    // the built-in recipes' display names are their keys with capitals and a hyphen
+    Some(display.to_lowercase().replace('-', ""))
 }
 
 fn mean(v: &[f64]) -> f64 {
@@ -440,18 +447,24 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         for model in models {
             let of_model: Vec<&EvalRun> = evals.iter().copied().filter(|e| e.record.protocol == *p && e.record.model == model).collect();
             let fits = |b: &EvalRun, point: &EvalRun, by_recipe: bool| {
-                (!by_recipe || recipe_of(b).is_none_or(|r| recipe_of(point) == Some(r)))
+                (!by_recipe || recipe_of(b).is_none_or(|r| recipe_of(point).as_ref() == Some(&r)))
                     && b.record.varied.iter().filter(|(k, _)| shown(k)).all(|(k, v)| point.record.varied.get(k) == Some(v))
             };
             // baselines named otherwise than this crate knows (no point's recipe among
             // them) are matched by their settings alone
             let by_recipe = firsts.iter().any(|pt| of_model.iter().any(|b| fits(b, pt, true)));
             let mut used: Vec<&str> = Vec::new();
+            let mut used_recipes: Vec<String> = Vec::new();
             let levels: Vec<Option<f64>> = firsts
                 .iter()
                 .map(|pt| {
                     let fit: Vec<&EvalRun> = of_model.iter().copied().filter(|b| fits(b, pt, by_recipe)).collect();
                     used.extend(fit.iter().map(|b| b.record.method.as_str()));
+                    for r in fit.iter().filter_map(|b| recipe_of(b)) {
+                        if !used_recipes.contains(&r) {
+                            used_recipes.push(r);
+                        }
+                    }
                     (!fit.is_empty()).then(|| mean(&fit.iter().map(|b| b.record.top1).collect::<Vec<_>>()))
                 })
                 .collect();
@@ -463,8 +476,10 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
                 continue;
             }
             let used = distinct(used.into_iter());
+            // one name for one recipe's baseline; several recipes' under one name (records that
+            // carry their recipe) are still each point's own
             let method = match used[..] {
-                [one] => one.to_string(),
+                [one] if used_recipes.len() <= 1 => one.to_string(),
                 _ => format!("{} (each point's recipe)", used[0].split(" (").next().unwrap_or(used[0])),
             };
             let stroke = if model == "raw-pixels" { Stroke::Dotted } else { Stroke::Dashed };

@@ -705,6 +705,27 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
     // the pixels are every recipe's: a level
     assert_eq!(series(&panel, "raw pixels · knn").points, [(0.0, 75.3), (2.0, 75.3)]);
     assert!(!panel.series.iter().any(|s| s.label.as_deref() == Some("DINO (ours) · knn")));
+
+    // records that carry their `recipe` are matched by it, whatever their display names say
+    // (here every random init is called plainly "random init", which read as I-JEPA's)
+    let study = "methods-recorded";
+    for (recipe, top1, random) in [("ijepa", 47.55, 47.35), ("mae", 48.9, 47.75), ("dino", 45.7, 44.0)] {
+        let name = format!("knn-{recipe}");
+        eval(&runs, study, &name, "knn", recipe, top1, None, json!({"recipe": recipe}));
+        patch_eval(&runs, study, &name, |v| {
+            v["method"] = json!(format!("{recipe} run (ours)"));
+            v["recipe"] = json!(recipe);
+        });
+        let name = format!("knn-random-{recipe}");
+        eval(&runs, study, &name, "knn", "random-init", random, None, json!({}));
+        patch_eval(&runs, study, &name, |v| {
+            v["method"] = json!("random init");
+            v["recipe"] = json!(recipe);
+        });
+    }
+    let reg = load_registry(&runs).unwrap();
+    let panel = sweep_panel(&reg, study);
+    assert_eq!(series(&panel, "random init (each point's recipe) · knn").points, [(0.0, 44.0), (1.0, 47.35), (2.0, 47.75)]);
 }
 
 /// Monitors of a DINO run and an MAE run: the encoder evaluations read is solid (DINO's

@@ -301,6 +301,11 @@ pub struct EvalRecord {
     pub model: String,
     /// Display name of the method, e.g. `"I-JEPA (ours)"`, `"random init"`, `"raw pixels"`.
     pub method: String,
+    /// The recipe whose encoder was evaluated, pretrained or at its random initialisation
+    /// (`"ijepa"`, `"mae"`, `"dino"`); null for the raw pixels, and absent from records written
+    /// before it was recorded (reports then read it from `method`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<String>,
     /// Architecture, e.g. `"ViT-192x6/4"` (`<embed dim>x<depth>/<patch>`), or `"pixels"`.
     pub arch: String,
     /// Pretraining epochs of the encoder (null for baselines and foreign checkpoints).
