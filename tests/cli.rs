@@ -177,6 +177,11 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let o = ijepa(&["masks", f.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success() && out.contains("samples no masks: each image becomes 4 views of sides 16, 16, 8, 8"), "{out}{err}");
+    // its cost model: the student over every crop, the teacher over the global ones, and a
+    // measured step
+    let o = ijepa(&["estimate", f.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("student on 2 global crops of 16 patches") && out.contains("measured here   "), "{out}{err}");
     let o = ijepa(&["bench", "step", "--recipe", "dino", "--width", "32", "--depth", "1", "--heads", "2", "--size", "16", "--batch", "4", "--local-crops", "2", "--out-dim", "64", "--steps", "2", "--warmup", "1", "--precision", "fp32"]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");

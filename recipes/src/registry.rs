@@ -60,7 +60,7 @@ pub fn dino() -> RecipeEntry {
         build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
             Ok(Box::new(Dino::for_experiment(exp, device, rank, world)?))
         }),
-        cost: None,
+        cost: Some(Arc::new(crate::dino::cost::cost)),
         masks: None,
         hf_model: Some(HfModel::Vit),
     }

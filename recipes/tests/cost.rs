@@ -4,7 +4,7 @@
 
 use ijepa_dsl::config::Experiment;
 use ijepa_engine::recipe::Recipe;
-use ijepa_recipes::{IJepa, Mae};
+use ijepa_recipes::{Dino, IJepa, Mae};
 use tch::Device;
 
 fn exp(src: &str) -> Experiment {
@@ -43,4 +43,25 @@ fn mae_parameters_match_the_built_model() {
     assert_eq!(cost.frozen_params, 0.0);
     // 49 patches, 12 visible (int(49 * 0.25)): the encoder's blocks see 13 tokens with the class token
     assert!(cost.tokens.contains("encoder on 12 visible"), "{}", cost.tokens);
+}
+
+#[test]
+fn dino_parameters_match_the_built_student_and_flops_follow_the_crops() {
+    for (head, fixed) in [("head-layers 3", ""), ("head-layers 1; norm-last-layer #false", " (gain trained)")] {
+        let src = format!(
+            "experiment \"t\" {{ recipe \"dino\"; data \"fashion-mnist\" {{ crop-size 16; batch-size 4 }}; encoder width=32 depth=2 heads=2 patch=4; dino {{ out-dim 64; hidden-dim 48; bottleneck-dim 16; local-crops 2; local-size 8; {head} }} }}"
+        );
+        let e = exp(&src);
+        let cost = ijepa_recipes::dino::cost::cost(&e).unwrap();
+        let built = Dino::for_experiment(&e, Device::Cpu, 0, 1).unwrap();
+        assert_eq!(cost.trainable_params as i64, built.num_params(), "{head}{fixed}");
+        assert!(cost.frozen_params > cost.trainable_params, "the teacher's copy and the centre");
+        assert!(cost.tokens.contains("2 global crops of 16 patches") && cost.tokens.contains("2 local of 4"), "{}", cost.tokens);
+    }
+    // more local crops: more student work, the teacher's unchanged
+    let base = "experiment \"t\" { recipe \"dino\"; data \"fashion-mnist\" { crop-size 16; batch-size 4 }; encoder width=32 depth=2 heads=2 patch=4; dino { out-dim 64; local-size 8; ";
+    let two = ijepa_recipes::dino::cost::cost(&exp(&format!("{base}local-crops 2 }} }}"))).unwrap();
+    let six = ijepa_recipes::dino::cost::cost(&exp(&format!("{base}local-crops 6 }} }}"))).unwrap();
+    assert!(six.flops_per_image > two.flops_per_image && six.activation_elems_per_image > two.activation_elems_per_image);
+    assert_eq!(six.trainable_params, two.trainable_params);
 }

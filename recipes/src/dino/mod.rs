@@ -25,6 +25,7 @@
 //! Distributed runs are refused for now: the centre's batch mean would need its own
 //! all-reduce across ranks (`DINOLoss.update_center`).
 
+pub mod cost;
 pub mod head;
 pub mod parity;
 
