@@ -322,6 +322,16 @@ fn cross_field_errors() {
         errs("data fashion-mnist { crop-size 32 }\nencoder \"vit-tiny\" patch=4"),
         ["infeasible_mask"]
     );
+    // `mask "block"`: a block that rounds to no patch would be redrawn for ever
+    assert_eq!(
+        errs("data fashion-mnist { crop-size 28 }\nencoder \"vit-tiny\" patch=4\nmask \"block\" { scale 0.01 0.01 }"),
+        ["infeasible_mask"]
+    );
+    assert_eq!(
+        errs("data fashion-mnist { crop-size 8 }\nencoder \"vit-tiny\" patch=4\nmask \"block\" { aspect 100 100 }"),
+        ["infeasible_mask"]
+    );
+    assert!(errs("data fashion-mnist { crop-size 28 }\nencoder \"vit-tiny\" patch=4\nmask \"block\" { scale 0.1 0.2 }").is_empty());
     // A rejected value does not cascade into cross-field errors.
     assert_eq!(
         errs("data fashion-mnist { crop-size 0 }\nencoder \"vit-tiny\" patch=4"),

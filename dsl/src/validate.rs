@@ -550,17 +550,27 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
         "mask.targets",
         "mask.context",
     ];
-    // only a recipe that samples multi-block masks is held to their feasibility
-    let samples = crate::recipes::schema(&exp.recipe).is_some_and(|s| s.mask_kinds.contains(&crate::config::MaskKind::MultiBlock));
-    if !cx.ok(&needed) || exp.mask.kind != crate::config::MaskKind::MultiBlock || !samples {
+    // only a recipe that samples the mask's kind is held to its feasibility: multi-block, and
+    // the single block of `mask "block"` (drawn as one multi-block target with min-keep 0, so
+    // an empty block is redrawn for ever; its context is the complement)
+    use crate::config::MaskKind;
+    let kind = exp.mask.kind;
+    let samples = crate::recipes::schema(&exp.recipe).is_some_and(|s| s.mask_kinds.contains(&kind));
+    if !cx.ok(&needed) || !matches!(kind, MaskKind::MultiBlock | MaskKind::Block) || !samples {
         return;
     }
     let Some(g) = grid(exp) else { return };
-    for bad in check_feasible(&exp.mask, g, g) {
+    let checked = match kind {
+        MaskKind::Block => crate::config::MaskConfig { min_keep: 0, ..exp.mask.clone() },
+        _ => exp.mask.clone(),
+    };
+    let bads = check_feasible(&checked, g, g).into_iter().filter(|b| kind == MaskKind::MultiBlock || b.block == crate::multiblock::BlockKind::Target);
+    for bad in bads {
         let Infeasible { block, smallest: s, min_keep } = bad;
         let name = block.name();
-        let (block_path, scale_path) = match name {
-            "target" => ("mask.targets", "mask.targets.scale"),
+        let (block_path, scale_path) = match (kind, name) {
+            (MaskKind::Block, _) => ("mask", "mask.scale"),
+            (_, "target") => ("mask.targets", "mask.targets.scale"),
             _ => ("mask.context", "mask.context.scale"),
         };
         let span = cx.span_or(&[scale_path, block_path, "mask.min-keep", "mask"]);

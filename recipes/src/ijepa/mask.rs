@@ -331,6 +331,15 @@ impl MaskSampler {
             MaskKind::Block => {
                 // min-keep 0: a whole block is never cut by a region, so it always keeps h*w
                 let one = MaskConfig { n_targets: 1, n_context: 1, min_keep: 0, ..cfg.clone() };
+                let (gh, gw) = grid("block")?;
+                // an empty block would be redrawn for ever (the language refuses it too)
+                let empty = ijepa_dsl::multiblock::check_feasible(&one, gh, gw).into_iter().find(|b| b.block == ijepa_dsl::multiblock::BlockKind::Target);
+                if let Some(b) = empty {
+                    return Err(Error::Config(format!(
+                        "the block mask's smallest block (scale {:.4}, aspect {:.4}) is {}x{} = no patch on the {gh}x{gw} grid: raise its scale",
+                        b.smallest.scale, b.smallest.aspect, b.smallest.h, b.smallest.w
+                    )));
+                }
                 Self::Block(MultiBlock::new(&one, crop, patch)?)
             }
             MaskKind::Random => {
@@ -744,6 +753,14 @@ mod tests {
             let w = cols.iter().max().unwrap() - cols.iter().min().unwrap() + 1;
             assert_eq!((h * w) as usize, m.k_target, "the target is one rectangle");
         }
+    }
+
+    #[test]
+    fn an_empty_block_is_refused_not_redrawn_for_ever() {
+        let tiny = MaskConfig { target_scale: (0.01, 0.01), ..kind(MaskKind::Block) };
+        let e = MaskSampler::new(&tiny, 28, 4).err().expect("refused").to_string();
+        assert!(e.contains("no patch on the 7x7 grid"), "{e}");
+        assert!(MaskSampler::new(&kind(MaskKind::Block), 28, 4).is_ok());
     }
 
     #[test]
