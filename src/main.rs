@@ -58,18 +58,18 @@ enum Command {
         #[arg(long)]
         dot: bool,
         /// Plan for this many processes (default: the experiment's `distributed` layout).
-        #[arg(long, value_parser = positive)]
+        #[arg(long, value_parser = world_size)]
         world_size: Option<usize>,
     },
     /// Start the ranks of a multi-process run on this machine (like `torchrun --standalone`):
     /// N copies of `ijepa run FILE`, rank 0 hosting the rendezvous on 127.0.0.1. When a rank
     /// fails the others are stopped. On CPU the ranks use Gloo; on GPUs NCCL, one GPU each.
     Launch {
-        /// Processes (default: the experiment's `distributed { gpus-per-node N }`).
-        #[arg(long)]
+        /// Processes, 1 to 64 (default: the experiment's `distributed { gpus-per-node N }`).
+        #[arg(long, value_parser = procs_per_node)]
         nproc_per_node: Option<usize>,
-        /// Rendezvous port (default: a free one).
-        #[arg(long)]
+        /// Rendezvous port, 1 to 65535 (default: a free one).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         master_port: Option<u16>,
         /// Experiment file (.kdl).
         file: PathBuf,
@@ -317,6 +317,22 @@ fn main() -> ExitCode {
 type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 /// A count that must be at least 1 (clap refuses 0 with this message).
+/// A count in `1..=max`.
+fn bounded(s: &str, max: usize, what: &str) -> Result<usize, String> {
+    match positive(s)? {
+        n if n > max => Err(format!("at most {max} ({what})")),
+        n => Ok(n),
+    }
+}
+
+fn procs_per_node(s: &str) -> Result<usize, String> {
+    bounded(s, ijepa_dsl::MAX_PROCS_PER_NODE, "processes one machine starts, as the language's gpus-per-node")
+}
+
+fn world_size(s: &str) -> Result<usize, String> {
+    bounded(s, ijepa_dsl::MAX_NODES * ijepa_dsl::MAX_PROCS_PER_NODE, "the language's nodes x gpus-per-node")
+}
+
 fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),

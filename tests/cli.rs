@@ -751,3 +751,19 @@ fn an_unwritable_report_folder_is_refused_before_training() {
     assert!(err.contains("the report folder") && err.contains("not-a-folder") && err.contains("--reports-dir"), "{err}");
     assert!(!runs.join("quickstart").exists(), "a stage ran before the refusal");
 }
+
+/// `ijepa launch` starts as many processes as it is told: the count is bounded as the
+/// language bounds `gpus-per-node`, and port 0 (no TCP port) is refused before any rank starts.
+#[test]
+fn launch_refuses_a_process_count_or_port_it_cannot_use() {
+    let d = scratch("launch-args");
+    let f = write(&d, "x.kdl", "experiment \"x\" {\n    data \"fashion-mnist\" { crop-size 16; batch-size 8; limit 32 }\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 3 }\n}\n");
+    let o = ijepa(&["launch", "--nproc-per-node", "100000", f.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("at most 64"), "{out}{err}");
+    let o = ijepa(&["launch", "--master-port", "0", f.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("--master-port") && !d.join("runs").exists(), "{out}{err}");
+    let o = ijepa(&["plan", "--world-size", "99999999999", f.to_str().unwrap()]);
+    assert!(!o.status.success() && outputs(&o).1.contains("at most"), "{:?}", outputs(&o));
+}

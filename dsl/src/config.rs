@@ -185,7 +185,8 @@ impl Default for DistributedConfig {
 impl DistributedConfig {
     /// Total number of processes.
     pub fn world_size(&self) -> usize {
-        self.nodes * self.procs_per_node
+        // (the language bounds both; a config built in code saturates, never wraps)
+        self.nodes.saturating_mul(self.procs_per_node)
     }
 }
 

@@ -62,6 +62,7 @@ use miette::SourceSpan;
 pub use config::Experiment;
 pub use diagnostics::{Diagnostics, DslError};
 pub use reader::SpanMap;
+pub use schema::distributed::{MAX_NODES, MAX_PROCS_PER_NODE};
 pub use schema::{DEFAULT_PATCH, MASK_KINDS, OPTIMIZERS};
 pub use study::{Point, Study, SweepMode};
 

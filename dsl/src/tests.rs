@@ -322,6 +322,10 @@ fn cross_field_errors() {
         errs("data fashion-mnist { crop-size 32 }\nencoder \"vit-tiny\" patch=4"),
         ["infeasible_mask"]
     );
+    // the layout is bounded: `ijepa launch` starts gpus-per-node processes here, and the
+    // product never wraps
+    assert_eq!(errs("distributed { gpus-per-node 100000; }"), ["out_of_range"]);
+    assert_eq!(errs("distributed { nodes 4294967296; gpus-per-node 64; launcher \"slurm\" }"), ["out_of_range"]);
     // `mask "block"`: a block that rounds to no patch would be redrawn for ever
     assert_eq!(
         errs("data fashion-mnist { crop-size 28 }\nencoder \"vit-tiny\" patch=4\nmask \"block\" { scale 0.01 0.01 }"),

@@ -59,14 +59,19 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     read_children(cx, n.children(), &n.path, "distributed", FIELDS, &mut exp.distributed);
 }
 
+/// The most machines a run may name (the official ViT-g/16 run used 16 nodes).
+pub const MAX_NODES: usize = 4096;
+/// The most processes per machine (`ijepa launch` starts that many on this one).
+pub const MAX_PROCS_PER_NODE: usize = 64;
+
 fn nodes(cx: &mut Ctx, n: &Node, d: &mut DistributedConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_in(e, &n.path, 1, MAX_NODES, "machines of one run")) {
         d.nodes = v;
     }
 }
 
 fn gpus_per_node(cx: &mut Ctx, n: &Node, d: &mut DistributedConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.usize_min(e, &n.path, 1)) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_in(e, &n.path, 1, MAX_PROCS_PER_NODE, "processes one machine starts")) {
         d.procs_per_node = v;
     }
 }

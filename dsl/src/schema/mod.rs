@@ -13,7 +13,7 @@
 mod data;
 mod decoder;
 mod dino;
-mod distributed;
+pub(crate) mod distributed;
 mod ema;
 mod encoder;
 mod eval;
