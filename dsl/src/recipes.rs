@@ -186,13 +186,33 @@ pub(crate) fn swept(doc: &kdl::KdlDocument) -> Vec<String> {
 /// A sweep point whose recipe was varied keeps what its recipe samples and defaults to: a
 /// mask of a kind it does not sample becomes its default kind, and unwritten betas its
 /// default betas.
-pub(crate) fn settle(exp: &mut crate::config::Experiment, betas_written: bool) {
+pub(crate) fn settle(exp: &mut crate::config::Experiment, written: &dyn Fn(&str) -> bool) {
     let Some(s) = schema(&exp.recipe) else { return };
     if let Some(kind) = s.sampled_kind(exp.mask.kind).filter(|&k| k != exp.mask.kind) {
         exp.mask = crate::config::MaskConfig::for_kind(kind, s.default_mask_ratio);
     }
-    if !betas_written {
-        exp.optimizer.betas = s.default_betas.unwrap_or(crate::config::OptimizerConfig::default().betas);
+    optimizer_defaults(exp, &s, written);
+}
+
+/// The recipe's optimizer defaults (its betas, its learning-rate schedule) for what the
+/// file did not write (`written(path)`: `optimizer.betas`, `optimizer.lr.start`, ...); a
+/// written value is kept whatever it is, the language's default included. Each `lr`
+/// property defaults on its own; the peak and MAE's `blr` as one (either written keeps both).
+pub(crate) fn optimizer_defaults(exp: &mut crate::config::Experiment, s: &RecipeSchema, written: &dyn Fn(&str) -> bool) {
+    let language = crate::config::OptimizerConfig::default();
+    if !written("optimizer.betas") {
+        exp.optimizer.betas = s.default_betas.unwrap_or(language.betas);
+    }
+    let d = s.default_lr.clone().unwrap_or(language.lr);
+    let l = &mut exp.optimizer.lr;
+    for (key, slot, value) in [("start", &mut l.start, d.start), ("final", &mut l.final_, d.final_), ("warmup-epochs", &mut l.warmup_epochs, d.warmup_epochs)] {
+        if !written(&format!("optimizer.lr.{key}")) {
+            *slot = value;
+        }
+    }
+    if !written("optimizer.lr.peak") && !written("optimizer.lr.blr") {
+        l.peak = d.peak;
+        l.blr = d.blr;
     }
 }
 

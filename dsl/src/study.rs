@@ -100,7 +100,7 @@ pub(crate) fn expand(
             parts.push(format!("{label}-{}", shown.join("-")));
         }
         if varied.contains_key("recipe") {
-            crate::recipes::settle(&mut exp, cx.span_of("optimizer.betas").is_some());
+            crate::recipes::settle(&mut exp, &|path| cx.span_of(path).is_some());
         }
         // (a sweep over recipes gives each point every varied value: a zip can pair a
         // recipe with a value only another reads, which its point ignores, and its pretraining

@@ -643,6 +643,9 @@ fn mae_experiments_read_their_decoder_and_random_mask() {
     assert_eq!(e.optimizer.betas, (0.9, 0.95), "MAE's official betas unless written");
     let e = exp("recipe \"mae\"\n optimizer \"adamw\" { betas 0.9 0.99; }");
     assert_eq!(e.optimizer.betas, (0.9, 0.99));
+    // a written value is kept, also when it is the language's default
+    let e = exp("recipe \"mae\"\n optimizer \"adamw\" { betas 0.9 0.999; }");
+    assert_eq!(e.optimizer.betas, (0.9, 0.999));
     let e = exp("recipe \"mae\"\n mask \"random\" { ratio 0.6 }");
     assert_eq!((e.mask.kind, e.mask.ratio), (MaskKind::Random, 0.6));
     // the recipe may come after the mask
@@ -691,6 +694,12 @@ fn dino_experiments_read_their_block() {
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr, e.optimizer.lr.final_), (0.0, 10.0, Some(5e-4), 1e-6));
     let e = exp("recipe \"dino\"\n optimizer \"adamw\" { lr start=1e-4 peak=5e-4 final=1e-6 warmup-epochs=1; }");
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.blr), (1e-4, None));
+    // ... also I-JEPA's schedule written out (the language's default values)
+    let e = exp("recipe \"dino\"\n optimizer \"adamw\" { lr start=2e-4 peak=1e-3 final=1e-6 warmup-epochs=40; }");
+    assert_eq!((e.optimizer.lr.start, e.optimizer.lr.peak, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr), (2e-4, 1e-3, 40.0, None));
+    // what is not written is DINO's: a peak alone keeps DINO's start and warm-up
+    let e = exp("recipe \"dino\"\n optimizer \"adamw\" { lr peak=1e-3; }");
+    assert_eq!((e.optimizer.lr.start, e.optimizer.lr.peak, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr), (0.0, 1e-3, 10.0, None));
     assert_eq!(errs("recipe \"dino\"\n dino { local-crops -1 }"), vec!["out_of_range"]);
     assert_eq!(errs("recipe \"dino\"\n dino { teacher-temp 0 }"), vec!["out_of_range"]);
     assert_eq!(errs("recipe \"dino\"\n dino { out-dims 10 }"), vec!["unknown_node"]);
@@ -772,6 +781,13 @@ sweep "grid" {
     assert_eq!((ij.recipe.as_str(), ij.mask.kind, ij.mask.min_keep, ij.optimizer.betas), ("ijepa", MaskKind::MultiBlock, 3, (0.9, 0.999)));
     assert_eq!((mae.recipe.as_str(), mae.mask.kind, mae.optimizer.betas), ("mae", MaskKind::Random, (0.9, 0.95)));
     assert_eq!(mae.decoder.depth, 1);
+    // a DINO point gets DINO's learning-rate schedule, as a DINO file does; a written
+    // property stays on every point
+    let src = "experiment \"m\" {\n encoder width=96 depth=2 heads=3 patch=4\n optimizer \"adamw\" { lr final=1e-5; }\n}\nsweep \"grid\" {\n vary \"recipe\" \"ijepa\" \"dino\"\n}\n";
+    let study = crate::parse_study("m.kdl", src).map_err(|d| d.render_plain()).unwrap();
+    let (ij, dino) = (&study.points[0].experiment.optimizer.lr, &study.points[1].experiment.optimizer.lr);
+    assert_eq!((ij.start, ij.peak, ij.warmup_epochs, ij.blr, ij.final_), (2e-4, 1e-3, 40.0, None, 1e-5));
+    assert_eq!((dino.start, dino.warmup_epochs, dino.blr, dino.final_), (0.0, 10.0, Some(5e-4), 1e-5));
     // without the sweep, the decoder is another recipe's setting
     assert_eq!(errs("encoder width=96 depth=2 heads=3 patch=4\n decoder depth=1"), vec!["not_of_recipe"]);
 }

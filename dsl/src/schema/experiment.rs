@@ -117,7 +117,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
     if let Some(base) = &base {
         base_of_another_recipe(cx, nodes, base, &exp);
     }
-    recipe_rules(cx, nodes, &mut exp);
+    recipe_rules(cx, nodes, &mut exp, base.as_ref());
     top.experiment = Some(exp);
 }
 
@@ -215,7 +215,7 @@ fn read_recipe(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
 /// recipe owns is a diagnostic naming both; a `mask` kind the recipe does not sample (or any
 /// `mask` for a recipe without one) too. Without a `mask` node, the mask is the recipe's
 /// default kind.
-fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
+fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment, base: Option<&Experiment>) {
     if !cx.ok(&["recipe"]) {
         return;
     }
@@ -249,15 +249,23 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
             ),
         });
     }
-    if let Some(b) = schema.default_betas {
-        if exp.optimizer.betas == crate::config::OptimizerConfig::default().betas {
-            exp.optimizer.betas = b;
+    match base {
+        // a base of this recipe has its defaults already, and what it wrote stays
+        Some(b) if b.recipe == exp.recipe => {}
+        // a base of another recipe: what it left at the language's defaults becomes this
+        // recipe's (what it wrote is not known here; written values that differ are kept)
+        Some(_) => {
+            let language = crate::config::OptimizerConfig::default();
+            if let Some(b) = schema.default_betas.filter(|_| exp.optimizer.betas == language.betas && cx.span_of("optimizer.betas").is_none()) {
+                exp.optimizer.betas = b;
+            }
+            if let Some(lr) = schema.default_lr.clone().filter(|_| exp.optimizer.lr == language.lr && !cx.spans_under("optimizer.lr")) {
+                exp.optimizer.lr = lr;
+            }
         }
-    }
-    if let Some(lr) = &schema.default_lr {
-        if exp.optimizer.lr == crate::config::OptimizerConfig::default().lr {
-            exp.optimizer.lr = lr.clone();
-        }
+        // the recipe's defaults for what this file did not write; what it wrote is kept,
+        // the language's default value included
+        None => crate::recipes::optimizer_defaults(exp, &schema, &|path| cx.span_of(path).is_some()),
     }
     let written = nodes.iter().find(|k| k.name().value() == "mask");
     match (written, schema.sampled_kind(exp.mask.kind)) {
