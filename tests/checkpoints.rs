@@ -110,9 +110,18 @@ fn an_imported_checkpoint_is_labelled_by_its_source() {
         .map(|e| e.unwrap().path().join("eval.json"))
         .find(|p| p.is_file())
         .expect("an eval.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval).unwrap()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&eval).unwrap()).unwrap();
     assert_eq!(v["method"], "I-JEPA (official-step-tiny.pth.tar)");
     assert!(v["pretrain_epochs"].is_null(), "{v}");
+    // `ijepa eval` holds its stage folders as `ijepa run` does: a second process there is
+    // told who holds it, and writes nothing beside it
+    std::fs::remove_file(&eval).unwrap();
+    let held = ijepa_engine::run_dir::StageLock::acquire(eval.parent().unwrap()).unwrap();
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", PTH, "--runs-dir", runs.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("in use by another process") && !eval.exists(), "{}", text(&o));
+    drop(held);
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", PTH, "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success() && eval.exists(), "{}", text(&o));
 }
 
 /// Writes a safetensors file of the fixture's init weights with one change applied.

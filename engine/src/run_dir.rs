@@ -43,7 +43,10 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
         }
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("file")));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    // one temporary file per process: two processes writing one file (a feature cache that
+    // `ijepa run` and `ijepa eval` both fill) never write into, or rename, each other's
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let written = (|| -> std::io::Result<()> {
         // writes of 64 KiB and more go straight to the file
         let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
@@ -60,7 +63,27 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
         return Err(Error::io(path, e));
     }
     fsync_dir(path);
+    remove_stale_temporaries(dir, name);
     Ok(())
+}
+
+/// Removes the temporary files of `name` that a process killed while writing it left in `dir`
+/// (`.NAME.PID.tmp` of a process that is gone, and the older `.NAME.tmp`); best effort.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else { return };
+    let prefix = format!(".{name}.");
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix("tmp")) else { continue };
+        let stale = match rest.strip_suffix('.') {
+            Some("") | None if rest.is_empty() => true,
+            Some(pid) => pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() && Path::new("/proc/self").exists()),
+            None => false,
+        };
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Flushes the folder holding `path` (makes a rename durable); best effort.
@@ -156,6 +179,21 @@ pub fn stage_path(root: &Path, experiment: &str, stage: &str, hash: &str) -> Pat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_atomic_write_uses_its_own_temporary_file_and_clears_dead_ones() {
+        let d = crate::testdir::scratch("atomic", "temporaries");
+        let file = d.join("f.bin");
+        // a killed writer's (no such process), the older name, and a live process's (pid 1)
+        for stale in [".f.bin.4000000000.tmp", ".f.bin.tmp", ".f.bin.1.tmp", ".g.bin.4000000000.tmp"] {
+            std::fs::write(d.join(stale), b"torn").unwrap();
+        }
+        write_atomic_with(&file, |w| std::io::Write::write_all(w, b"whole")).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"whole");
+        let mut left: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, [".f.bin.1.tmp", ".g.bin.4000000000.tmp", "f.bin"]);
+    }
 
     #[test]
     fn an_atomic_write_replaces_only_a_regular_file() {

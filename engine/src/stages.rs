@@ -163,6 +163,9 @@ pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Dev
         for subject in subjects(cfg) {
             let (_, dir) = crate::plan::eval_stage(runs_dir, &exp.name, exp, cfg, subject, &input);
             let meta = EvalMeta { experiment: exp.name.clone(), varied: Default::default() };
+            // as `ijepa run` holds each stage's folder: a second process on the same stage is
+            // told who holds it instead of writing beside it
+            let _lock = crate::run_dir::StageLock::acquire(&dir)?;
             run_eval(exp, cfg, subject, source, &dir, device, &meta, &mut shared)?;
             out.push(dir);
         }
