@@ -247,11 +247,23 @@ pub fn verify_file(path: &Path) -> Result<bool> {
     Ok(verified(path, &bytes)?.is_some())
 }
 
+/// What to do about a damaged `final.safetensors` of a pretraining run folder (empty for any
+/// other file): a finished run without it writes it again from its last checkpoint.
+fn way_out(path: &Path) -> String {
+    let in_run = path.file_name().is_some_and(|n| n == ijepa_schema::FINAL)
+        && path.parent().is_some_and(|c| c.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && c.join("latest.safetensors").is_file());
+    if in_run {
+        "; move it aside (or delete it) and run the experiment again: its last checkpoint (latest.safetensors) writes it again without training".into()
+    } else {
+        String::new()
+    }
+}
+
 /// The tensors of `bytes` (the file at `path`), verified against the `data_sha256` of its
 /// metadata: `None` when it carries none. The one check behind [`verify_file`],
 /// [`read_verified`] and [`load`].
 fn verified<'a>(path: &Path, bytes: &'a [u8]) -> Result<Option<SafeTensors<'a>>> {
-    let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
+    let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message: format!("{message}{}", way_out(path)) };
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
     let Some(want) = header.metadata().as_ref().and_then(|m| m.get("data_sha256").cloned()) else {
         return Ok(None);
@@ -446,7 +458,15 @@ mod tests {
         let n = bytes.len();
         bytes[n - 30] ^= 0x01;
         std::fs::write(&p, &bytes).unwrap();
-        assert!(verify_file(&p).unwrap_err().to_string().contains("checksum mismatch"));
+        let e = verify_file(&p).unwrap_err().to_string();
+        assert!(e.contains("checksum mismatch") && !e.contains("move it aside"), "{e}");
+        // the final weights of a run folder say how to get them back
+        let ck = d.join("run").join(ijepa_schema::CHECKPOINTS);
+        std::fs::create_dir_all(&ck).unwrap();
+        std::fs::write(ck.join(ijepa_schema::FINAL), &bytes).unwrap();
+        std::fs::write(ck.join("latest.safetensors"), b"").unwrap();
+        let e = verify_file(&ck.join(ijepa_schema::FINAL)).unwrap_err().to_string();
+        assert!(e.contains("checksum mismatch") && e.contains("move it aside (or delete it) and run the experiment again"), "{e}");
         // a file without a checksum (written elsewhere) passes verification as unverified
         let foreign = d.join("foreign.safetensors");
         Tensor::write_safetensors(&sample(), &foreign).unwrap();
