@@ -397,3 +397,31 @@ fn a_broken_class_link_is_said() {
     assert!(o.status.success(), "{t}");
     assert!(t.contains("class_9: a symbolic link to") && t.contains("which does not exist: not a class folder"), "{t}");
 }
+
+/// A run that fails part way (here on an unreadable image) records in its manifest the steps
+/// it did, as its metrics do (it recorded 0).
+#[test]
+fn a_failed_run_records_the_steps_it_did() {
+    let d = scratch("failed-steps");
+    let data = d.join("data");
+    make_folder(&data, 2, 64);
+    std::fs::write(data.join("class_1").join("img_3.png"), b"\x89PNG\r\n\x1a\n truncated").unwrap();
+    let f = d.join("f.kdl");
+    std::fs::write(
+        &f,
+        format!(
+            "experiment \"f\" {{\n    data \"image-folder\" root=\"{}\" {{ crop-size 32; batch-size 8; workers 1 }}\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" {{ min-keep 3 }}\n    epochs 3\n    log-every 1\n    precision \"fp32\"\n}}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    let run = std::fs::read_dir(d.join("runs").join("f")).unwrap().next().unwrap().unwrap().path();
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let last: u64 = metrics.lines().last().unwrap().split(',').next().unwrap().parse().unwrap();
+    assert_eq!((m["status"].as_str(), m["steps"].as_u64()), (Some("failed"), Some(last)), "{m}\n{metrics}");
+    assert!(last > 0, "the image fails after some steps here: {metrics}");
+}

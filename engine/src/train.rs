@@ -135,6 +135,9 @@ struct Run {
     lead: bool,
     /// Writes checkpoints while training goes on; the manifest records them once on disk.
     writer: Writer,
+    /// The steps done so far (the global step of the last one), for the manifest of a run
+    /// that fails.
+    steps_done: Option<usize>,
 }
 
 impl Run {
@@ -285,7 +288,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
         rank_digests: Vec::new(),
     };
-    let mut run = Run { dir, manifest, lead, writer: Writer::new() };
+    let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None };
     run.save_manifest()?;
     let result = train_loop(exp, recipe, opts, &mut run);
     // a checkpoint still in flight (an error left the loop) is finished and recorded; an error
@@ -324,6 +327,9 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
                 run.manifest.diverged_at = Some(*step);
                 // the steps before the one that diverged
                 run.manifest.steps = step.saturating_sub(1) as usize;
+            } else if let Some(done) = run.steps_done {
+                // the steps done before the error (a full disk, a dead rank, a bad image)
+                run.manifest.steps = done;
             }
         }
     }
@@ -786,6 +792,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     bar.set_position(start.global_step);
     let t_start = Instant::now();
     let mut global = start.global_step as usize;
+    run.steps_done = Some(global);
     let mut monitor_s = 0.0;
     // unreadable images skipped so far (`on-error "skip"`), listed in skipped.txt
     let mut skipped_seen: std::collections::BTreeSet<String> = std::fs::read_to_string(run.dir.join(SKIPPED_FILE))
@@ -840,6 +847,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 });
             }
             global += 1;
+            run.steps_done = Some(global);
             losses.push(stats.loss);
             ep_loss += stats.loss;
             ep_steps += 1;
