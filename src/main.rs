@@ -516,6 +516,15 @@ fn not_an_input(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path:
 
 fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<PathBuf>) -> CmdResult {
     not_an_input(out.as_deref(), "--out", &[file])?;
+    // a regular file of bounded size (the official configs are a few kilobytes): not a device
+    // (`/dev/zero`), a pipe or a folder
+    match std::fs::metadata(file) {
+        Ok(m) if !m.is_file() => return Err(format!("reading {}: not a regular file (a YAML config is a text file)", file.display()).into()),
+        Ok(m) if m.len() > ijepa_dsl::MAX_FILE_BYTES => {
+            return Err(format!("reading {}: {} bytes, larger than the {} a config may have", file.display(), m.len(), ijepa_dsl::MAX_FILE_BYTES).into())
+        }
+        _ => {}
+    }
     let text = std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
     let name = name.unwrap_or_else(|| ijepa_dsl::import_yaml::default_name(file));
     let kdl = ijepa_dsl::import_yaml::yaml_to_kdl(&text, &file.display().to_string(), &name)?;

@@ -757,7 +757,7 @@ fn an_unwritable_report_folder_is_refused_before_training() {
 #[test]
 fn launch_refuses_a_process_count_or_port_it_cannot_use() {
     let d = scratch("launch-args");
-    let f = write(&d, "x.kdl", "experiment \"x\" {\n    data \"fashion-mnist\" { crop-size 16; batch-size 8; limit 32 }\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 3 }\n}\n");
+    let f = write(&d, "x.kdl", "experiment \"x\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 8; limit 32 }\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 3 }\n}\n");
     let o = ijepa(&["launch", "--nproc-per-node", "100000", f.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(!o.status.success() && err.contains("at most 64"), "{out}{err}");
@@ -766,4 +766,24 @@ fn launch_refuses_a_process_count_or_port_it_cannot_use() {
     assert!(!o.status.success() && err.contains("--master-port") && !d.join("runs").exists(), "{out}{err}");
     let o = ijepa(&["plan", "--world-size", "99999999999", f.to_str().unwrap()]);
     assert!(!o.status.success() && outputs(&o).1.contains("at most"), "{:?}", outputs(&o));
+}
+
+/// Special files given where a file is read are refused at once: `/dev/zero` as a checkpoint
+/// (it was hashed until memory ran out) or as a YAML config, a folder as a checkpoint.
+#[test]
+fn special_files_are_refused_as_inputs() {
+    let d = scratch("special");
+    let f = write(&d, "x.kdl", "experiment \"x\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 8; limit 32 }\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 3 }\n    eval \"knn\" { k 5 }\n}\n");
+    let runs = d.join("runs");
+    for (args, says) in [
+        (vec!["eval", f.to_str().unwrap(), "--checkpoint", "/dev/zero", "--runs-dir", runs.to_str().unwrap()], "not a regular file"),
+        (vec!["eval", f.to_str().unwrap(), "--checkpoint", d.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()], "not a regular file"),
+        (vec!["import-yaml", "/dev/zero"], "not a regular file"),
+        (vec!["import-checkpoint", "/dev/zero", "--out", d.join("z.safetensors").to_str().unwrap()], "not a regular file"),
+    ] {
+        let o = ijepa(&args);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains(says) && !err.contains("panicked"), "{args:?}: {out}{err}");
+    }
+    assert!(!runs.exists(), "nothing is written for a refused input");
 }

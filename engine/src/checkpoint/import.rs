@@ -87,6 +87,12 @@ fn strip_all(sd: StateDict) -> StateDict {
 
 /// Reads the models of `path`, whatever its format (detected from the first bytes).
 pub fn load_models(path: &Path) -> Result<Models> {
+    // a regular file: not a device (`/dev/zero` would be read without end), a pipe or a folder
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => return Err(bad(path, "not a regular file (a checkpoint is a file: .safetensors, .pth.tar, .pt)")),
+        Ok(_) => {}
+        Err(e) => return Err(Error::io(path, e)),
+    }
     let mut head = [0u8; 8];
     {
         use std::io::Read;
