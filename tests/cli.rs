@@ -479,7 +479,9 @@ fn run_trains_and_writes_the_run_folder() {
     assert!(last < 0.6 * first, "loss did not fall enough: {first} -> {last}");
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "done");
-    assert!(manifest["precision"].as_str().unwrap().starts_with("fp32"), "{manifest}");
+    // the value and why, also when `auto` chose it before planning
+    let p = manifest["precision"].as_str().unwrap();
+    assert!(p.starts_with("fp32 (") && p.contains("native"), "{manifest}");
     assert!(!run.join("monitor.csv").exists(), "no monitor block, no monitor");
     assert!(run.join("config.kdl").exists() && run.join("config.json").exists());
     let ckpt = std::fs::read(run.join("checkpoints/final.safetensors")).unwrap();

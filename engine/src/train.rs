@@ -103,13 +103,16 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// The run's precision in words: the value training computes in and why.
+/// The run's precision in words: the value training computes in and why, whether it was
+/// written or resolved from `auto` before planning (the experiment holds the resolved value).
 fn precision_line(exp: &Experiment, dev: tch::Device) -> String {
+    use ijepa_dsl::config::Precision;
     let support = crate::precision::bf16_support(dev);
-    let resolved = crate::precision::resolve_with(exp.precision, &support);
-    match exp.precision {
-        ijepa_dsl::config::Precision::Fp32 if support.native => format!("fp32 (bf16 would be native: {})", support.why),
-        _ => resolved.describe,
+    match (exp.precision, support.native) {
+        (Precision::Fp32, true) => format!("fp32 (bf16 would be native: {})", support.why),
+        (Precision::Fp32, false) => format!("fp32 (no native bf16: {})", support.why),
+        (Precision::Bf16, true) => format!("bf16 (native: {})", support.why),
+        (p, _) => crate::precision::resolve_with(p, &support).describe,
     }
 }
 
