@@ -856,7 +856,19 @@ fn run_time_failures_are_found_at_check() {
     assert_eq!(errs("eval \"finetune\" { held-out 0; lr 1e-3 2e-3 }"), ["conflict"]);
     assert!(errs("eval \"finetune\" { held-out 0 }").is_empty());
     assert!(errs("eval \"linear\" { held-out 0; lr 0.1; weight-decay 0 }").is_empty());
-    assert!(errs("eval \"knn\" { held-out 0 }").is_empty());
+    // kNN holds images out only to choose among feature sets: with one, `held-out` is unread
+    assert_eq!(errs("eval \"knn\" { held-out 0 }"), ["invalid_value"]);
+    // ... as are a head's settings the chosen head does not read
+    for (body, unread) in [
+        ("eval \"low-shot\" { epochs 5 }", "epochs"),
+        ("eval \"low-shot\" { head \"logistic\"; lr 0.1 }", "lr"),
+        ("eval \"low-shot\" { decay-every 3 }", "decay-every"),
+        ("eval \"low-shot\" { head \"linear\"; c 5 }", "c"),
+    ] {
+        let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{body}\n}}\n")).unwrap_err().render_plain();
+        assert!(text.contains(&format!("`{unread}` is not read by this low-shot evaluation")), "{body}: {text}");
+    }
+    assert!(errs("eval \"low-shot\" { head \"linear\"; epochs 5; lr 0.1 }").is_empty());
     // the logistic probe cross-validates its C grid, and its feature sets on it
     assert!(errs("eval \"low-shot\" { held-out 0; c 1 10 }").is_empty());
     let deep = "encoder width=32 depth=4 heads=2 patch=14";

@@ -100,6 +100,29 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             });
         }
     }
+    // ... as would one the chosen head (or the single feature set) does not read
+    let unread: &[(&str, &str)] = match (protocol, cfg.head) {
+        (EvalProtocol::LowShot, HeadKind::Logistic) => &[
+            ("epochs", "the logistic head is fit by L-BFGS to convergence, for each `c`"),
+            ("batch-size", "the logistic head is fit on all the labelled features at once"),
+            ("lr", "the logistic head is fit by L-BFGS (its grid is `c`)"),
+            ("weight-decay", "the logistic head's regularisation is `c`"),
+            ("decay-every", "the logistic head has no learning-rate schedule"),
+        ],
+        (EvalProtocol::LowShot, _) => &[("c", "`c` is the logistic head's (`head \"logistic\"`, the default)")],
+        (EvalProtocol::Knn, _) if cfg.features.len() < 2 => &[("held-out", "kNN holds images out only to choose among several `features` sets")],
+        _ => &[],
+    };
+    for &(node, why) in unread {
+        if let Some(span) = cx.span_of(&n.sub(node)) {
+            cx.err(DslError::InvalidValue {
+                what: node.into(),
+                message: format!("`{node}` is not read by this {} evaluation: it would be ignored", cfg.name()),
+                span,
+                help: format!("{why}; remove it here"),
+            });
+        }
+    }
     if protocol == EvalProtocol::LowShot && cfg.split_file.is_some() {
         if let Some(span) = n.prop("fraction").and_then(|_| cx.span_of(&n.sub("fraction"))) {
             cx.err(DslError::InvalidValue {
