@@ -127,8 +127,19 @@ pub(crate) fn expand(
 /// labels. The diagnostic a person writing the setting directly gets, at the `vary`.
 fn not_read_by_recipe(cx: &mut Ctx, dims: &[&Vary], exp: &Experiment) {
     let Some(schema) = crate::recipes::schema(&exp.recipe) else { return };
+    let target_varied = dims.iter().any(|d| d.path.split('.').next() == Some("target"));
     for dim in dims {
         let node = dim.path.split('.').next().unwrap_or("");
+        // pixel targets have no target encoder for the EMA to update
+        if node == "ema" && exp.target.kind == crate::config::TargetKind::Pixels && !target_varied {
+            cx.err(DslError::InvalidValue {
+                what: dim.path.clone(),
+                message: "`target \"pixels\"` has no target encoder for an EMA to update".into(),
+                span: dim.span,
+                help: format!("its points would train the same model: vary `{}` with representation targets, or vary another setting", dim.path),
+            });
+            continue;
+        }
         let owners: Vec<String> = if node == "mask" {
             if schema.mask_kinds.contains(&exp.mask.kind) {
                 continue;

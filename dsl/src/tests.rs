@@ -856,6 +856,11 @@ fn run_time_failures_are_found_at_check() {
     assert_eq!(errs("eval \"finetune\" { held-out 0; lr 1e-3 2e-3 }"), ["conflict"]);
     assert!(errs("eval \"finetune\" { held-out 0 }").is_empty());
     assert!(errs("eval \"linear\" { held-out 0; lr 0.1; weight-decay 0 }").is_empty());
+    // pixel targets have no target encoder: a sweep of the EMA would train one model
+    let src = "experiment \"p\" {\n target \"pixels\"\n mask \"multi-block\" { min-keep 4 }\n}\nsweep \"grid\" {\n vary \"ema.start\" 0.99 0.996\n}\n";
+    let codes = crate::parse_study("p.kdl", src).err().map(|d| d.codes()).unwrap_or_default();
+    assert_eq!(codes, ["ijepa::dsl::invalid_value"]);
+    assert!(crate::parse_study("p.kdl", &src.replace("target \"pixels\"\n", "")).is_ok());
     // kNN holds images out only to choose among feature sets: with one, `held-out` is unread
     assert_eq!(errs("eval \"knn\" { held-out 0 }"), ["invalid_value"]);
     // ... as are a head's settings the chosen head does not read
