@@ -395,6 +395,11 @@ fn a_zip_sweep_may_repeat_values_but_not_points() {
     // a grid still refuses a value listed twice
     let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"optimizer.lr.peak\" 1e-3 1e-3\n}}");
     assert_eq!(sweep_err(&src).codes(), ["ijepa::dsl::invalid_value"]);
+    // ... also written once as an integer and once as a float, alone or in a pair
+    let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"optimizer.lr.peak\" 1 1.0\n}}");
+    assert_eq!(sweep_err(&src).codes(), ["ijepa::dsl::invalid_value"]);
+    let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"data.crop-scale\" {{\n - 0.3 1.0\n - 0.3 1\n }}\n}}");
+    assert_eq!(sweep_err(&src).codes(), ["ijepa::dsl::invalid_value"]);
 }
 
 #[test]

@@ -306,12 +306,26 @@ fn value(cx: &Ctx, entries: &[&KdlEntry]) -> Value {
     Value { entries: entries.iter().map(|e| (*e).clone()).collect(), span, text }
 }
 
+/// Whether two written values are the same setting: numbers compare as numbers (`1` and
+/// `1.0`, `1e-3` and `0.001`), everything else as written.
+fn same_entry(x: &kdl::KdlValue, y: &kdl::KdlValue) -> bool {
+    let num = |v: &kdl::KdlValue| match v {
+        kdl::KdlValue::Integer(i) => Some(*i as f64),
+        kdl::KdlValue::Float(f) => Some(*f),
+        _ => None,
+    };
+    match (num(x), num(y)) {
+        (Some(a), Some(b)) => a == b,
+        _ => x == y,
+    }
+}
+
 /// In a zip sweep, reports a point equal to an earlier one in every `vary` (the same run
 /// twice).
 fn zip_points_differ(cx: &mut Ctx, spec: &SweepSpec) {
     let n = spec.vary.iter().map(|v| v.values.len()).min().unwrap_or(0);
     let same_value = |a: &Value, b: &Value| {
-        a.entries.len() == b.entries.len() && a.entries.iter().zip(&b.entries).all(|(x, y)| x.value() == y.value())
+        a.entries.len() == b.entries.len() && a.entries.iter().zip(&b.entries).all(|(x, y)| same_entry(x.value(), y.value()))
     };
     for j in 1..n {
         if let Some(i) = (0..j).find(|&i| spec.vary.iter().all(|v| same_value(&v.values[i], &v.values[j]))) {
@@ -332,7 +346,7 @@ fn dedup(cx: &mut Ctx, values: Vec<Value>) -> Vec<Value> {
     for v in values {
         let same = |a: &Value| {
             a.entries.len() == v.entries.len()
-                && a.entries.iter().zip(&v.entries).all(|(x, y)| x.value() == y.value())
+                && a.entries.iter().zip(&v.entries).all(|(x, y)| same_entry(x.value(), y.value()))
         };
         if out.iter().any(same) {
             cx.err(DslError::InvalidValue {
