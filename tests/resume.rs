@@ -206,8 +206,22 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     let o = command(&file, &runs).output().unwrap();
     let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("latest.safetensors is unusable") && out.contains("the manifest recorded it at step"), "{out}");
+    assert!(out.contains("latest.safetensors is unusable") && out.contains("written by another pretraining"), "{out}");
     assert!(out.contains("from ") && out.contains("epoch-0002.safetensors at step"), "{out}");
+    // ... also at a later step than the manifest recorded (which a crash after a write can
+    // leave): the checkpoint names the stage that wrote it (it resumed a mixed run)
+    let later = d.join("later.kdl");
+    std::fs::write(&later, EXP.replace("PRECISION", "fp32").replace("epochs 4", "epochs 6")).unwrap();
+    let runs6 = d.join("runs6");
+    run_to_end(&later, &runs6);
+    m["status"] = "running".into();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    std::fs::copy(run_folder(&runs6).join("checkpoints/latest.safetensors"), &latest).unwrap();
+    let o = command(&file, &runs).output().unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("latest.safetensors is unusable") && out.contains("written by another pretraining"), "{out}");
+    assert!(out.contains("epoch-0002.safetensors at step"), "{out}");
 
     // a torn latest checkpoint (not via our writer): a warning naming the cause, and the run
     // resumes from the newest kept checkpoint that verifies

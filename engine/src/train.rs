@@ -491,7 +491,11 @@ fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary 
 /// when it is newer than the record (a run stopped after writing it and before recording it);
 /// else why not (an older step: a stale copy; the recorded step with other bytes: another
 /// run's file).
-fn foreign_latest(latest: &Path, step: u64, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<String>> {
+fn foreign_latest(latest: &Path, pos: &Position, stage: u64, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<String>> {
+    if pos.stage != 0 && stage != 0 && pos.stage != stage {
+        return Ok(Some(format!("it was written by another pretraining (stage {:016x}, this one is {stage:016x}): another run's file", pos.stage)));
+    }
+    let step = pos.global_step;
     let Some(rec) = recorded else { return Ok(None) };
     if step > rec.step {
         return Ok(None);
@@ -511,13 +515,13 @@ type Resumable = (std::collections::HashMap<String, Tensor>, Position, PathBuf);
 /// `epoch-NNNN.safetensors` that verifies, copying it over `latest` (so every rank reads the
 /// same file); when none does, sets `latest` aside and the run starts over. Returns the tensors,
 /// the position and the file they came from.
-fn latest_or_fallback(latest: &Path, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
+fn latest_or_fallback(latest: &Path, stage: u64, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
     let missing = !latest.exists();
     let err = if missing {
         Error::Checkpoint { path: latest.to_path_buf(), message: "it is missing".into() }
     } else {
         match state::load(latest) {
-            Ok(loaded) => match foreign_latest(latest, loaded.1.global_step, recorded)? {
+            Ok(loaded) => match foreign_latest(latest, &loaded.1, stage, recorded)? {
                 None => return Ok(Some((loaded.0, loaded.1, latest.to_path_buf()))),
                 Some(why) => Error::Checkpoint { path: latest.to_path_buf(), message: why },
             },
@@ -531,6 +535,9 @@ fn latest_or_fallback(latest: &Path, recorded: Option<&schema::CheckpointRecord>
     let kept = kept_checkpoints(dir)?;
     for candidate in kept.iter().rev() {
         match state::load(candidate) {
+            Ok(loaded) if loaded.1.stage != 0 && stage != 0 && loaded.1.stage != stage => {
+                tracing::warn!("{} is unusable too (written by another pretraining)", candidate.display())
+            }
             Ok(loaded) => {
                 tracing::warn!(
                     "{} is unusable ({err}); resuming from {} (step {}) instead",
@@ -699,7 +706,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let monitor_path = run.dir.join(schema::MONITOR);
     let latest = run.dir.join(schema::CHECKPOINTS).join("latest.safetensors");
     // a position of this run (the optimiser's own count is the recipe's, filled in when saved)
-    let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64 };
+    let stage = state::stage_id(&run.manifest.hash);
+    let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64, stage };
     let mut start = at(0, 0, 0);
     let mut losses: Vec<f64> = Vec::new();
     // rank 0 decides whether to resume (and from which step); the others load the same file
@@ -707,7 +715,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
     let recorded = run.manifest.checkpoints.iter().find(|c| c.file == "latest.safetensors").cloned();
     // (a missing `latest` falls back to a kept epoch checkpoint too, not to step 0)
-    let mine = if lead { latest_or_fallback(&latest, recorded.as_ref())? } else { None };
+    let mine = if lead { latest_or_fallback(&latest, stage, recorded.as_ref())? } else { None };
     let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos, _)| pos.global_step as i64))?;
     if resume_at >= 0 {
         let (tensors, pos, from) = match mine {
