@@ -19,6 +19,25 @@ extern "C" fn on_signal(sig: libc::c_int) {
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// The ranks were stopped by a signal: to the launcher, or to one rank that then stopped
+/// cleanly (its exit status 129 / 130 / 143). The process exits with `code`, as `ijepa run`
+/// does when interrupted (128 + the signal's number).
+#[derive(Debug)]
+pub struct Stopped {
+    /// What happened, for the error line.
+    pub message: String,
+    /// The exit status to end with.
+    pub code: u8,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// A free TCP port on the loopback interface (the OS's choice).
 pub fn free_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("finding a free port: {e}"))?;
@@ -94,7 +113,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         let sig = STOP.load(Ordering::SeqCst);
         if sig != 0 {
             stop_all(&mut children, grace);
-            return Err(format!("stopped by signal {sig}; stopped the ranks").into());
+            return Err(Box::new(Stopped { message: format!("stopped by signal {sig}; stopped the ranks (run the same command again to resume)"), code: (128 + sig).clamp(129, 255) as u8 }));
         }
         let mut running = 0;
         let mut failed: Vec<(usize, ExitStatus)> = Vec::new();
@@ -129,7 +148,12 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
             stop_all(&mut children, grace);
             failed.sort_by_key(|(rank, s)| (s.code().is_some(), *rank));
             let (rank, status) = failed[0];
-            return Err(format!("rank {rank} {}; stopped the other ranks", describe(status)).into());
+            let message = format!("rank {rank} {}; stopped the other ranks", describe(status));
+            // a rank that was interrupted (and stopped cleanly) ends the launch as interrupted
+            return Err(match status.code() {
+                Some(c @ (129 | 130 | 143)) => Box::new(Stopped { message: format!("{message} (run the same command again to resume)"), code: c as u8 }),
+                _ => message.into(),
+            });
         }
         if running == 0 {
             return Ok(());

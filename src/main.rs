@@ -308,7 +308,10 @@ fn main() -> ExitCode {
                     "SIGHUP" => 129,
                     _ => 130,
                 }),
-                _ => ExitCode::FAILURE,
+                _ => match e.downcast_ref::<launch::Stopped>() {
+                    Some(stopped) => ExitCode::from(stopped.code),
+                    None => ExitCode::FAILURE,
+                },
             }
         }
     }
