@@ -371,11 +371,11 @@ fn integer_from_kdl(v: &KdlValue, max: u128) -> Result<u128, Mismatch> {
     match v {
         KdlValue::Integer(i) if *i < 0 => Err(Mismatch::Range {
             message: "must not be negative".into(),
-            help: format!("write a whole number >= 0; found {i}"),
+            help: format!("this setting takes a whole number that is not negative (its range is in docs/language.md); found {i}"),
         }),
         KdlValue::Integer(i) if i.unsigned_abs() > max => Err(Mismatch::Range {
             message: "too large".into(),
-            help: format!("the largest value allowed is {max}"),
+            help: format!("{} is beyond any value this setting takes (its range is in docs/language.md)", v),
         }),
         KdlValue::Integer(i) => Ok(i.unsigned_abs()),
         KdlValue::Float(f) => Err(Mismatch::Type {
