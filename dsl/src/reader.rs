@@ -702,11 +702,13 @@ fn unknown_node_help(cx: &Ctx, name: &str, parent: &str, known: &[&str]) -> Stri
     let homes: Vec<&str> = cx
         .locations
         .iter()
-        .filter(|(n, home)| *n == name && *home != parent)
+        // (not a sub-block of this one: `scale` of `mask.targets` under a random mask, whose
+        // kind has no targets, is this block's unknown node)
+        .filter(|(n, home)| *n == name && *home != parent && !home.starts_with(&format!("{parent}.")))
         .map(|(_, home)| *home)
         .collect();
     if let [home, ..] = homes.as_slice() {
-        return format!("`{name}` belongs inside the `{home}` block");
+        return if home.is_empty() { format!("`{name}` belongs at the top level of the file") } else { format!("`{name}` belongs inside the `{home}` block") };
     }
     if let Some(s) = suggest(name, known) {
         return format!("did you mean `{s}`?");

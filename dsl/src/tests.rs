@@ -933,3 +933,16 @@ fn kdl_v1_raw_strings_and_open_comments_are_named() {
     let text = help("experiment \"x\" {\n    epochs 2 /* a comment\n}\n");
     assert!(text.contains("comment is never closed"), "{text}");
 }
+
+/// The "belongs inside" hint names a block the node can go to: not `mask.targets` for a
+/// random mask's `scale` (its kind has no targets), and the top level for a nested `sweep`.
+#[test]
+fn belongs_inside_hints_name_a_real_home() {
+    let text = parse_str("t.kdl", "experiment \"t\" {\n mask \"random\" { scale 0.5 0.6 }\n}\n").unwrap_err().render_plain();
+    assert!(!text.contains("belongs inside") && text.contains("ratio"), "{text}");
+    let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 28 }\n crop-scale 0.3 1.0\n}\n").unwrap_err().render_plain();
+    assert!(text.contains("`crop-scale` belongs inside the `data` block"), "{text}");
+    let src = "experiment \"t\" {\n mask \"multi-block\" { min-keep 4 }\n}\nsweep \"grid\" {\n vary \"epochs\" 1 2\n sweep \"zip\"\n}\n";
+    let text = crate::parse_study("t.kdl", src).err().expect("refused").render_plain();
+    assert!(text.contains("`sweep` belongs at the top level of the file") && !text.contains("inside the `experiment`"), "{text}");
+}

@@ -71,7 +71,9 @@ pub(crate) fn locations() -> Vec<(&'static str, &'static str)> {
     let mut add = |names: Vec<&'static str>, home: &'static str| {
         out.extend(names.into_iter().map(|n| (n, home)));
     };
-    add(experiment::FIELDS.iter().map(|f| f.name).collect(), "experiment");
+    // (`sweep` is read inside `experiment` only to say it belongs at the top level)
+    add(experiment::FIELDS.iter().map(|f| f.name).filter(|n| *n != "sweep").collect(), "experiment");
+    add(vec!["sweep"], "");
     add(data::FIELDS.iter().map(|f| f.name).collect(), "data");
     add(mask::FIELDS.iter().map(|f| f.name).collect(), "mask");
     add(mask::RANDOM_FIELDS.iter().map(|f| f.name).collect(), "mask");
