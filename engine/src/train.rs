@@ -204,7 +204,8 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     // the pretraining stage's identity: everything but what runs after it (evals, report)
     let (hash, dir) = crate::plan::pretrain_stage(&opts.runs_dir, exp, world);
     if lead {
-        std::fs::create_dir_all(dir.join(schema::CHECKPOINTS)).map_err(|e| Error::io(&dir, e))?;
+        let checkpoints = dir.join(schema::CHECKPOINTS);
+        std::fs::create_dir_all(&checkpoints).map_err(|e| Error::io(&checkpoints, e))?;
     }
     let manifest_path = dir.join(schema::MANIFEST);
     let previous: Option<Manifest> = match std::fs::read_to_string(&manifest_path) {
