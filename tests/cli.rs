@@ -788,4 +788,10 @@ fn special_files_are_refused_as_inputs() {
         assert!(!o.status.success() && err.contains(says) && !err.contains("panicked"), "{args:?}: {out}{err}");
     }
     assert!(!runs.exists(), "nothing is written for a refused input");
+    // a regular file that is no checkpoint: refused, and no empty stage folder is left
+    let junk = write(&d, "junk.safetensors", "not a checkpoint at all");
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", junk.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(!o.status.success(), "{:?}", outputs(&o));
+    let left: Vec<_> = std::fs::read_dir(runs.join("x")).map(|d| d.map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().starts_with("eval-")).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
 }

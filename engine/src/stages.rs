@@ -174,8 +174,19 @@ pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Dev
             let meta = EvalMeta { experiment: exp.name.clone(), varied: Default::default() };
             // as `ijepa run` holds each stage's folder: a second process on the same stage is
             // told who holds it instead of writing beside it
-            let _lock = crate::run_dir::StageLock::acquire(&dir)?;
-            run_eval(exp, cfg, subject, source, &dir, device, &meta, &mut shared)?;
+            let lock = crate::run_dir::StageLock::acquire(&dir)?;
+            let done = run_eval(exp, cfg, subject, source, &dir, device, &meta, &mut shared);
+            // (removed while still held: no other process takes a folder being removed)
+            if done.is_err() {
+                // a stage that wrote nothing (a file that is no checkpoint) leaves no folder
+                let only_lock = std::fs::read_dir(&dir).is_ok_and(|mut d| d.all(|e| e.is_ok_and(|e| e.file_name() == ijepa_schema::LOCK)));
+                if only_lock {
+                    let _ = std::fs::remove_file(dir.join(ijepa_schema::LOCK));
+                    let _ = std::fs::remove_dir(&dir);
+                }
+            }
+            drop(lock);
+            done?;
             out.push(dir);
         }
     }
