@@ -283,11 +283,15 @@ fn main() -> ExitCode {
         Command::Parity { fixture, weights, device } => cmd_parity(&fixture, weights.as_deref(), &device),
         Command::ImportCheckpoint { file, out, heads } => {
             not_an_input(out.as_deref(), "--out", &[&file])?;
+            replaceable(out.as_deref(), "--out", OutKind::Safetensors)?;
             println!("{}", ijepa::checkpoints::import_checkpoint(&file, out, heads)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { file, format, encoder, heads, out } => {
             not_an_input(Some(&out), "--out", &[&file])?;
+            if format == ijepa::checkpoints::ExportFormat::Official {
+                replaceable(Some(&out), "--out", OutKind::Safetensors)?;
+            }
             println!("{}", ijepa::checkpoints::export_encoder(&file, format, encoder, heads, &out)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -493,6 +497,7 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
         Err(code) => return Ok(code),
     };
     not_an_input(out.as_deref(), "--out", &[file])?;
+    replaceable(out.as_deref(), "--out", OutKind::Script)?;
     let mut exp = study.points[0].experiment.clone();
     exp.name = study.name.clone();
     launch::write_sbatch(&exp, file, runs_dir, out, submit)?;
@@ -501,6 +506,34 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
 
 /// Refuses an output path that is one of the command's input files (`--out FILE.yaml` of
 /// `import-yaml FILE.yaml` would replace the input with the output).
+/// What an output file holds, to tell a file of that kind (replaced as asked) from another
+/// file that `--out` names by mistake (an experiment, a document: refused, not lost).
+#[derive(Clone, Copy)]
+enum OutKind {
+    Safetensors,
+    Png,
+    Kdl,
+    Script,
+}
+
+/// Refuses an existing `out` that is not a file of `kind`.
+fn replaceable(out: Option<&std::path::Path>, flag: &str, kind: OutKind) -> Result<(), String> {
+    let Some(out) = out.filter(|o| o.is_file()) else { return Ok(()) };
+    let mut head = [0u8; 9];
+    let n = std::fs::File::open(out).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
+    let head = &head[..n];
+    let (ok, what) = match kind {
+        OutKind::Safetensors => (head.len() == 9 && head[8] == b'{', "a safetensors file"),
+        OutKind::Png => (head.starts_with(b"\x89PNG"), "a PNG image"),
+        OutKind::Kdl => (out.extension().is_some_and(|e| e == "kdl"), "a .kdl file"),
+        OutKind::Script => (head.starts_with(b"#!"), "a script (#!)"),
+    };
+    if ok || n == 0 {
+        return Ok(());
+    }
+    Err(format!("{flag} {} exists and is not {what}: writing would replace it; choose another path, or remove it first", out.display()))
+}
+
 fn not_an_input(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path]) -> Result<(), String> {
     let Some(out) = out else { return Ok(()) };
     // the output need not exist yet: its folder, resolved, and its name
@@ -519,6 +552,7 @@ fn not_an_input(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path:
 
 fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<PathBuf>) -> CmdResult {
     not_an_input(out.as_deref(), "--out", &[file])?;
+    replaceable(out.as_deref(), "--out", OutKind::Kdl)?;
     // a regular file of bounded size (the official configs are a few kilobytes): not a device
     // (`/dev/zero`), a pipe or a folder
     match std::fs::metadata(file) {
@@ -648,6 +682,7 @@ fn cmd_estimate(file: &std::path::Path, point: Option<&str>, opts: ijepa::estima
 
 fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_size: Option<usize>, png: Option<PathBuf>) -> CmdResult {
     not_an_input(png.as_deref(), "--png", &[file])?;
+    replaceable(png.as_deref(), "--png", OutKind::Png)?;
     if let Some(p) = png.as_deref().filter(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))) {
         return Err(format!("--png {} writes a PNG image: name it with .png", p.display()).into());
     }

@@ -794,4 +794,20 @@ fn special_files_are_refused_as_inputs() {
     assert!(!o.status.success(), "{:?}", outputs(&o));
     let left: Vec<_> = std::fs::read_dir(runs.join("x")).map(|d| d.map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().starts_with("eval-")).collect()).unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+    // an output path naming an existing file of another kind is refused, the file kept
+    let before = std::fs::read(&f).unwrap();
+    for args in [
+        vec!["export", junk.to_str().unwrap(), "--format", "official", "--out", f.to_str().unwrap()],
+        vec!["masks", f.to_str().unwrap(), "--png", f.to_str().unwrap()],
+        vec!["import-checkpoint", junk.to_str().unwrap(), "--out", f.to_str().unwrap()],
+    ] {
+        let o = ijepa(&args);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && (err.contains("exists and is not") || err.contains("is the input file")), "{args:?}: {out}{err}");
+    }
+    let doc = write(&d, "notes.txt", "my notes");
+    let o = ijepa(&["masks", f.to_str().unwrap(), "--png", doc.to_str().unwrap()]);
+    assert!(!o.status.success() && outputs(&o).1.contains("exists and is not a PNG image"), "{:?}", outputs(&o));
+    assert_eq!(std::fs::read(&f).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(&doc).unwrap(), "my notes");
 }
