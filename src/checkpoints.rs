@@ -54,6 +54,10 @@ impl std::fmt::Display for Imported {
 /// beside it.
 pub fn default_import_path(file: &Path) -> PathBuf {
     let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
+    // a safetensors file (a plain state dict, another tool's) becomes NAME.imported.safetensors
+    if let Some(stem) = name.strip_suffix(".safetensors") {
+        return file.with_file_name(format!("{stem}.imported.safetensors"));
+    }
     let stem = name.trim_end_matches(".tar").trim_end_matches(".pth").trim_end_matches(".pt");
     file.with_file_name(format!("{stem}.safetensors"))
 }
@@ -229,7 +233,7 @@ mod tests {
 
     #[test]
     fn default_import_path_replaces_the_torch_suffixes() {
-        for (from, to) in [("a/x.pth.tar", "a/x.safetensors"), ("x.pth", "x.safetensors"), ("b/x.pt", "b/x.safetensors"), ("y", "y.safetensors")] {
+        for (from, to) in [("a/x.pth.tar", "a/x.safetensors"), ("x.pth", "x.safetensors"), ("b/x.pt", "b/x.safetensors"), ("y", "y.safetensors"), ("s/w.safetensors", "s/w.imported.safetensors")] {
             assert_eq!(default_import_path(Path::new(from)), PathBuf::from(to), "{from}");
         }
     }

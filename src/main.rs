@@ -160,7 +160,8 @@ enum Command {
     ImportCheckpoint {
         /// The checkpoint to read.
         file: PathBuf,
-        /// Output .safetensors (default: FILE with the extension replaced).
+        /// Output .safetensors (default: FILE with .safetensors for .pth / .pth.tar / .pt, or
+        /// NAME.imported.safetensors for NAME.safetensors).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Attention heads, when the width matches no preset (only printed: no shape depends on it).
