@@ -623,6 +623,24 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `check` says of a study's sweep: its points and what they vary (the settings before
+/// it are the experiment's, which the points change).
+fn sweep_summary(study: &ijepa_dsl::Study) -> String {
+    let mut varied: Vec<&str> = Vec::new();
+    for p in &study.points {
+        for k in p.varied.keys() {
+            if !varied.contains(&k.as_str()) {
+                varied.push(k);
+            }
+        }
+    }
+    if varied.is_empty() {
+        return String::new();
+    }
+    let n = study.points.len();
+    format!("; sweep of {n} point{} varying {} (the values above are the experiment's before it)", if n == 1 { "" } else { "s" }, varied.join(", "))
+}
+
 fn cmd_check(files: &[PathBuf]) -> CmdResult {
     let mut ok = true;
     for f in files {
@@ -631,7 +649,7 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
                 let exp = &study.base;
                 let d = &exp.distributed;
                 println!(
-                    "ok: {} (experiment {:?}: {} {}x{}x{} patch {}, {} epochs of batch {}{}{})",
+                    "ok: {} (experiment {:?}: {} {}x{}x{} patch {}, {} epoch{} of batch {}{}{})",
                     f.display(),
                     study.name,
                     exp.encoder.preset.as_deref().unwrap_or("custom ViT"),
@@ -640,9 +658,10 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
                     exp.encoder.num_heads,
                     exp.encoder.patch_size,
                     exp.epochs,
+                    if exp.epochs == 1 { "" } else { "s" },
                     exp.data.batch_size,
                     if d.world_size() > 1 { format!(" x {} ranks ({} node(s) x {})", d.world_size(), d.nodes, d.procs_per_node) } else { String::new() },
-                    if study.points.len() > 1 { format!("; sweep of {} points", study.points.len()) } else { String::new() }
+                    sweep_summary(&study)
                 )
             }
             Err(_) => ok = false,

@@ -38,6 +38,8 @@ fn check_accepts_every_shipped_experiment() {
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}\n{err}");
     assert_eq!(out.lines().filter(|l| l.starts_with("ok: ")).count(), runnable.len(), "{out}");
+    // a sweep says what its points vary (the line's settings are the experiment's before it)
+    assert!(out.lines().any(|l| l.contains("fmnist-ijepa-sweep-crop.kdl") && l.contains("sweep of 2 points varying data.crop-scale")), "{out}");
     for preset in &presets {
         assert!(ijepa_dsl::load_study(Path::new(preset)).is_ok(), "{preset} does not parse");
         let o = ijepa(&["check", preset]);
