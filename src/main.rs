@@ -170,7 +170,8 @@ enum Command {
     },
     /// Export the encoder of a checkpoint: official names (safetensors) or the Hugging Face
     /// transformers layout (a folder with model.safetensors and config.json): IJepaModel for
-    /// I-JEPA, ViTMAEModel for MAE, ViTModel for DINO (and a bare encoder with a class token).
+    /// I-JEPA, ViTMAEModel for MAE (with its decoder), ViTModel for DINO and a bare encoder with
+    /// a class token.
     Export {
         /// Any checkpoint `import-checkpoint` reads (ours, official .pth.tar, state dict).
         file: PathBuf,
@@ -324,7 +325,6 @@ fn main() -> ExitCode {
 
 type CmdResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
-/// A count that must be at least 1 (clap refuses 0 with this message).
 /// A count in `1..=max`.
 fn bounded(s: &str, max: usize, what: &str) -> Result<usize, String> {
     match positive(s)? {
@@ -341,6 +341,7 @@ fn world_size(s: &str) -> Result<usize, String> {
     bounded(s, ijepa_dsl::MAX_NODES * ijepa_dsl::MAX_PROCS_PER_NODE, "the language's nodes x gpus-per-node")
 }
 
+/// A count that must be at least 1 (clap refuses 0 with this message).
 fn positive(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("must be at least 1".into()),
@@ -505,8 +506,6 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
     Ok(ExitCode::SUCCESS)
 }
 
-/// Refuses an output path that is one of the command's input files (`--out FILE.yaml` of
-/// `import-yaml FILE.yaml` would replace the input with the output).
 /// What an output file holds, to tell a file of that kind (replaced as asked) from another
 /// file that `--out` names by mistake (an experiment, a document: refused, not lost).
 #[derive(Clone, Copy)]
@@ -535,6 +534,8 @@ fn replaceable(out: Option<&std::path::Path>, flag: &str, kind: OutKind) -> Resu
     Err(format!("{flag} {} exists and is not {what}: writing would replace it; choose another path, or remove it first", out.display()))
 }
 
+/// Refuses an output path that is one of the command's input files (`--out FILE.yaml` of
+/// `import-yaml FILE.yaml` would replace the input with the output).
 fn not_an_input(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path]) -> Result<(), String> {
     let Some(out) = out else { return Ok(()) };
     // the output need not exist yet: its folder, resolved, and its name
@@ -554,16 +555,18 @@ fn not_an_input(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path:
 fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<PathBuf>) -> CmdResult {
     not_an_input(out.as_deref(), "--out", &[file])?;
     replaceable(out.as_deref(), "--out", OutKind::Kdl)?;
-    // a regular file of bounded size (the official configs are a few kilobytes): not a device
-    // (`/dev/zero`), a pipe or a folder
-    match std::fs::metadata(file) {
-        Ok(m) if !m.is_file() => return Err(format!("reading {}: not a regular file (a YAML config is a text file)", file.display()).into()),
-        Ok(m) if m.len() > ijepa_dsl::MAX_FILE_BYTES => {
-            return Err(format!("reading {}: {} bytes, larger than the {} a config may have", file.display(), m.len(), ijepa_dsl::MAX_FILE_BYTES).into())
-        }
-        _ => {}
+    // at most one byte past the bound is read (the official configs are a few kilobytes):
+    // `/dev/zero` is refused as too large, a pipe (`<(curl ...)`) is read, a folder refused
+    if std::fs::metadata(file).is_ok_and(|m| m.is_dir()) {
+        return Err(format!("reading {}: a folder (a YAML config is a text file)", file.display()).into());
     }
-    let text = std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(file).map_err(|e| format!("reading {}: {e}", file.display()))?, ijepa_dsl::MAX_FILE_BYTES + 1), &mut bytes)
+        .map_err(|e| format!("reading {}: {e}", file.display()))?;
+    if bytes.len() as u64 > ijepa_dsl::MAX_FILE_BYTES {
+        return Err(format!("reading {}: larger than the {} bytes a config may have", file.display(), ijepa_dsl::MAX_FILE_BYTES).into());
+    }
+    let text = String::from_utf8(bytes).map_err(|e| format!("reading {}: not UTF-8 text ({e})", file.display()))?;
     let name = name.unwrap_or_else(|| ijepa_dsl::import_yaml::default_name(file));
     let kdl = ijepa_dsl::import_yaml::yaml_to_kdl(&text, &file.display().to_string(), &name)?;
     // values the YAML reader takes as they are (a negative lr, ipe_scale 0, a patch that does

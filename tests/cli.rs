@@ -481,7 +481,7 @@ fn run_trains_and_writes_the_run_folder() {
     assert!(last < 0.6 * first, "loss did not fall enough: {first} -> {last}");
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "done");
-    // the value and why, also when `auto` chose it before planning
+    // the value and why (written here; `auto` resolved before planning reads the same)
     let p = manifest["precision"].as_str().unwrap();
     assert!(p.starts_with("fp32 (") && p.contains("native"), "{manifest}");
     assert!(!run.join("monitor.csv").exists(), "no monitor block, no monitor");
@@ -773,7 +773,8 @@ fn launch_refuses_a_process_count_or_port_it_cannot_use() {
 }
 
 /// Special files given where a file is read are refused at once: `/dev/zero` as a checkpoint
-/// (it was hashed until memory ran out) or as a YAML config, a folder as a checkpoint.
+/// (it was hashed until memory ran out) or as a YAML config (read up to the size bound: a pipe
+/// still works there), a folder as a checkpoint.
 #[test]
 fn special_files_are_refused_as_inputs() {
     let d = scratch("special");
@@ -782,7 +783,7 @@ fn special_files_are_refused_as_inputs() {
     for (args, says) in [
         (vec!["eval", f.to_str().unwrap(), "--checkpoint", "/dev/zero", "--runs-dir", runs.to_str().unwrap()], "not a regular file"),
         (vec!["eval", f.to_str().unwrap(), "--checkpoint", d.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()], "not a regular file"),
-        (vec!["import-yaml", "/dev/zero"], "not a regular file"),
+        (vec!["import-yaml", "/dev/zero"], "larger than the"),
         (vec!["import-checkpoint", "/dev/zero", "--out", d.join("z.safetensors").to_str().unwrap()], "not a regular file"),
     ] {
         let o = ijepa(&args);

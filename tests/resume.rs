@@ -193,35 +193,24 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     let out = run_to_end(&file, &runs);
     assert!(out.contains("resuming"), "{out}");
 
-    // a stale or foreign latest (another run's, at an earlier step; it verifies on its own) is
-    // not the file the manifest recorded: the run resumes from the newest kept checkpoint, and
-    // says which
-    let other = d.join("other.kdl");
-    std::fs::write(&other, EXP.replace("PRECISION", "fp32").replace("epochs 4", "epochs 1")).unwrap();
-    let runs1 = d.join("runs1");
-    run_to_end(&other, &runs1);
-    m["status"] = "running".into();
-    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
-    std::fs::copy(run_folder(&runs1).join("checkpoints/latest.safetensors"), &latest).unwrap();
-    let o = command(&file, &runs).output().unwrap();
-    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "{out}");
-    assert!(out.contains("latest.safetensors is unusable") && out.contains("written by another pretraining"), "{out}");
-    assert!(out.contains("from ") && out.contains("epoch-0002.safetensors at step"), "{out}");
-    // ... also at a later step than the manifest recorded (which a crash after a write can
-    // leave): the checkpoint names the stage that wrote it (it resumed a mixed run)
-    let later = d.join("later.kdl");
-    std::fs::write(&later, EXP.replace("PRECISION", "fp32").replace("epochs 4", "epochs 6")).unwrap();
-    let runs6 = d.join("runs6");
-    run_to_end(&later, &runs6);
-    m["status"] = "running".into();
-    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
-    std::fs::copy(run_folder(&runs6).join("checkpoints/latest.safetensors"), &latest).unwrap();
-    let o = command(&file, &runs).output().unwrap();
-    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(o.status.success(), "{out}");
-    assert!(out.contains("latest.safetensors is unusable") && out.contains("written by another pretraining"), "{out}");
-    assert!(out.contains("epoch-0002.safetensors at step"), "{out}");
+    // another run's latest (it verifies on its own) is not this stage's, at an earlier step
+    // (1 epoch) or a later one than the manifest recorded (6 epochs; a crash after a write
+    // can leave a newer own file): the run resumes from its newest kept checkpoint, and says
+    // why and which (a later one was resumed into a mixed run)
+    for epochs in [1, 6] {
+        let other = d.join(format!("other-{epochs}.kdl"));
+        std::fs::write(&other, EXP.replace("PRECISION", "fp32").replace("epochs 4", &format!("epochs {epochs}"))).unwrap();
+        let other_runs = d.join(format!("runs-{epochs}"));
+        run_to_end(&other, &other_runs);
+        m["status"] = "running".into();
+        std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+        std::fs::copy(run_folder(&other_runs).join("checkpoints/latest.safetensors"), &latest).unwrap();
+        let o = command(&file, &runs).output().unwrap();
+        let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{out}");
+        assert!(out.contains("latest.safetensors is unusable") && out.contains("written by another pretraining"), "{epochs}: {out}");
+        assert!(out.contains("from ") && out.contains("epoch-0002.safetensors at step"), "{epochs}: {out}");
+    }
 
     // a torn latest checkpoint (not via our writer): a warning naming the cause, and the run
     // resumes from the newest kept checkpoint that verifies

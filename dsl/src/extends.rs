@@ -92,6 +92,7 @@ pub(crate) fn resolve(cx: &mut Ctx, n: &Node) -> Option<Experiment> {
         }
         Ok(c) => {
             cx.bases.extend(c.study.files);
+            cx.base_written.extend(c.written);
             Some(c.study.base)
         }
         Err(d) => {

@@ -132,6 +132,8 @@ pub(crate) struct Compiled {
     pub spans: SpanMap,
     /// The `sweep` node, when there is one.
     pub sweep: Option<SourceSpan>,
+    /// Every setting path written in this file or its bases (transitively).
+    pub written: std::collections::BTreeSet<String>,
 }
 
 /// Where a file lives and that it is the first of its `extends` chain.
@@ -267,15 +269,19 @@ pub(crate) fn compile(
         }
         let point = Point { name: String::new(), experiment: base.clone(), varied: Default::default() };
         let study = Study { name, base, points: vec![point], mode: None, files };
-        return Ok(Compiled { study, spans: cx.spans, sweep: None });
+        let mut written = std::mem::take(&mut cx.base_written);
+        written.extend(cx.spans.keys().cloned());
+        return Ok(Compiled { study, spans: cx.spans, sweep: None, written });
     };
     if !cx.errors.is_empty() {
         return Err(fail(cx));
     }
-    let points = study::expand(src, &base, &cx.spans, &spec)
+    let points = study::expand(src, &base, &cx.spans, &cx.base_written, &spec)
         .map_err(|errors| Diagnostics::new(file_name, src, errors))?;
     let study = Study { name, base, points, mode: Some(spec.mode), files };
-    Ok(Compiled { study, spans: cx.spans, sweep: Some(spec.span) })
+    let mut written = std::mem::take(&mut cx.base_written);
+    written.extend(cx.spans.keys().cloned());
+    Ok(Compiled { study, spans: cx.spans, sweep: Some(spec.span), written })
 }
 
 /// Help for a syntax error the KDL parser gives no help for.

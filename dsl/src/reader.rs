@@ -50,6 +50,9 @@ pub(crate) struct Ctx<'s> {
     /// The recipes this file's sweep varies (`vary "recipe" "ijepa" "mae"`): the experiment
     /// block may then hold the settings of each (every point keeps its own recipe's).
     pub swept_recipes: Vec<String>,
+    /// The setting paths the `extends` bases wrote (transitively): written too, for the
+    /// recipe defaults that apply only to what no file wrote.
+    pub base_written: BTreeSet<String>,
 }
 
 /// The file a [`Ctx`] reads: its folder and the chain of files that led to it.
@@ -80,6 +83,7 @@ impl<'s> Ctx<'s> {
             bases: Vec::new(),
             layered: false,
             swept_recipes: Vec::new(),
+            base_written: BTreeSet::new(),
         }
     }
 
@@ -105,6 +109,11 @@ impl<'s> Ctx<'s> {
     /// The span a setting was written at, if it was written.
     pub fn span_of(&self, path: &str) -> Option<SourceSpan> {
         self.spans.get(path).copied()
+    }
+
+    /// Whether the setting at `path` was written, in this file or in a base it extends.
+    pub fn written(&self, path: &str) -> bool {
+        self.spans.contains_key(path) || self.base_written.contains(path)
     }
 
     /// Whether anything at `path` or below it was written (`optimizer.lr` for any of its
@@ -702,9 +711,13 @@ fn unknown_node_help(cx: &Ctx, name: &str, parent: &str, known: &[&str]) -> Stri
     let homes: Vec<&str> = cx
         .locations
         .iter()
-        // (not a sub-block of this one: `scale` of `mask.targets` under a random mask, whose
-        // kind has no targets, is this block's unknown node)
-        .filter(|(n, home)| *n == name && *home != parent && !home.starts_with(&format!("{parent}.")))
+        // (a sub-block of this one only where this block has it: `scale` of `mask.targets`
+        // under a multi-block mask, not under a random one, whose kind has no targets)
+        .filter(|(n, home)| {
+            *n == name
+                && *home != parent
+                && home.strip_prefix(&format!("{parent}.")).is_none_or(|sub| known.contains(&sub.split('.').next().unwrap_or(sub)))
+        })
         .map(|(_, home)| *home)
         .collect();
     if let [home, ..] = homes.as_slice() {

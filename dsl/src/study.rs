@@ -68,6 +68,7 @@ pub(crate) fn expand(
     src: &str,
     base: &Experiment,
     spans: &SpanMap,
+    base_written: &BTreeSet<String>,
     spec: &SweepSpec,
 ) -> Result<Vec<Point>, Vec<DslError>> {
     let dims: Vec<&Vary> = spec.vary.iter().chain(spec.seeds.as_ref()).collect();
@@ -80,6 +81,7 @@ pub(crate) fn expand(
     for combo in &combos {
         let mut cx = Ctx::new(src, locations.clone(), schema::PLANNED);
         cx.spans = spans.clone();
+        cx.base_written = base_written.clone();
         cx.layered = true;
         let mut exp = base.clone();
         let mut varied = BTreeMap::new();
@@ -100,7 +102,7 @@ pub(crate) fn expand(
             parts.push(format!("{label}-{}", shown.join("-")));
         }
         if varied.contains_key("recipe") {
-            crate::recipes::settle(&mut exp, &|path| cx.span_of(path).is_some());
+            crate::recipes::settle(&mut exp, &|path| cx.written(path));
         }
         // (a sweep over recipes gives each point every varied value: a zip can pair a
         // recipe with a value only another reads, which its point ignores, and its pretraining

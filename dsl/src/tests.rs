@@ -329,12 +329,14 @@ fn cross_field_errors() {
     // `mask "block"`: a block that rounds to no patch would be redrawn for ever
     assert_eq!(
         errs("data fashion-mnist { crop-size 28 }\nencoder \"vit-tiny\" patch=4\nmask \"block\" { scale 0.01 0.01 }"),
-        ["infeasible_mask"]
+        ["invalid_value"]
     );
     assert_eq!(
         errs("data fashion-mnist { crop-size 8 }\nencoder \"vit-tiny\" patch=4\nmask \"block\" { aspect 100 100 }"),
-        ["infeasible_mask"]
+        ["invalid_value"]
     );
+    let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 28 }\n encoder \"vit-tiny\" patch=4\n mask \"block\" { scale 0.01 0.01 }\n}\n").unwrap_err().render_plain();
+    assert!(text.contains("the block mask's block can be empty") && !text.contains("min-keep"), "{text}");
     assert!(errs("data fashion-mnist { crop-size 28 }\nencoder \"vit-tiny\" patch=4\nmask \"block\" { scale 0.1 0.2 }").is_empty());
     // A rejected value does not cascade into cross-field errors.
     assert_eq!(
@@ -940,9 +942,38 @@ fn kdl_v1_raw_strings_and_open_comments_are_named() {
 fn belongs_inside_hints_name_a_real_home() {
     let text = parse_str("t.kdl", "experiment \"t\" {\n mask \"random\" { scale 0.5 0.6 }\n}\n").unwrap_err().render_plain();
     assert!(!text.contains("belongs inside") && text.contains("ratio"), "{text}");
+    let text = parse_str("t.kdl", "experiment \"t\" {\n mask \"multi-block\" { scale 0.15 0.2 }\n}\n").unwrap_err().render_plain();
+    assert!(text.contains("`scale` belongs inside the `mask.targets` block"), "{text}");
     let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 28 }\n crop-scale 0.3 1.0\n}\n").unwrap_err().render_plain();
     assert!(text.contains("`crop-scale` belongs inside the `data` block"), "{text}");
     let src = "experiment \"t\" {\n mask \"multi-block\" { min-keep 4 }\n}\nsweep \"grid\" {\n vary \"epochs\" 1 2\n sweep \"zip\"\n}\n";
     let text = crate::parse_study("t.kdl", src).err().expect("refused").render_plain();
     assert!(text.contains("`sweep` belongs at the top level of the file") && !text.contains("inside the `experiment`"), "{text}");
+}
+
+/// What an `extends` base wrote counts as written: its optimizer settings stay on every point
+/// of a sweep over recipes (they were reset to each recipe's defaults), and a child of another
+/// recipe takes that recipe's defaults for the rest, property by property.
+#[test]
+fn a_base_s_written_settings_are_kept_across_recipes() {
+    let d = std::env::temp_dir().join(format!("ijepa-dsl-base-written-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let base = d.join("base.kdl");
+    std::fs::write(&base, "experiment \"b\" {\n encoder width=96 depth=2 heads=3 patch=4\n mask \"multi-block\" { min-keep 4 }\n optimizer \"adamw\" { lr peak=5e-4 final=1e-5; betas 0.9 0.98; }\n}\n").unwrap();
+    let sweep = d.join("sweep.kdl");
+    std::fs::write(&sweep, "experiment \"s\" {\n extends \"base.kdl\"\n}\nsweep \"grid\" {\n vary \"recipe\" \"ijepa\" \"dino\"\n}\n").unwrap();
+    let (study, _) = crate::load_study(&sweep).map_err(|e| e.render_plain()).unwrap();
+    for p in &study.points {
+        let o = &p.experiment.optimizer;
+        assert_eq!((o.lr.peak, o.lr.final_, o.lr.blr, o.betas), (5e-4, 1e-5, None, (0.9, 0.98)), "{}", p.name);
+    }
+    // DINO's own defaults for what no file wrote
+    let dino = &study.points[1].experiment.optimizer.lr;
+    assert_eq!((dino.start, dino.warmup_epochs), (0.0, 10.0));
+    let child = d.join("child.kdl");
+    std::fs::write(d.join("plain.kdl"), "experiment \"b\" {\n encoder width=96 depth=2 heads=3 patch=4\n optimizer \"adamw\" { lr peak=5e-4 final=1e-5; }\n}\n").unwrap();
+    std::fs::write(&child, "experiment \"c\" {\n extends \"plain.kdl\"\n recipe \"dino\"\n}\n").unwrap();
+    let (exp, _) = crate::load(&child).map_err(|e| e.render_plain()).unwrap();
+    assert_eq!((exp.optimizer.lr.start, exp.optimizer.lr.peak, exp.optimizer.lr.warmup_epochs, exp.optimizer.lr.final_), (0.0, 5e-4, 10.0, 1e-5));
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -575,6 +575,19 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
         };
         let span = cx.span_or(&[scale_path, block_path, "mask.min-keep", "mask"]);
         let min_keep_span = cx.span_of("mask.min-keep").filter(|m| *m != span);
+        if kind == MaskKind::Block {
+            // no min-keep here: the one block is redrawn until it holds a patch
+            cx.err(DslError::InvalidValue {
+                what: "mask scale".into(),
+                message: format!("the block mask's block can be empty ({}x{} patches on the {g}x{g} grid): its sampler would redraw it for ever", s.h, s.w),
+                span,
+                help: format!(
+                    "scale {:.4} with aspect {:.4} rounds to no patch (crop {} / patch {}): raise the low end of `scale`, or use a larger crop / smaller patch",
+                    s.scale, s.aspect, exp.data.crop_size, exp.encoder.patch_size
+                ),
+            });
+            continue;
+        }
         let mut help = format!(
             "on the {g}x{g} patch grid (crop {} / patch {}), scale {:.4} with aspect {:.4} gives \
              a {}x{} {name} block = {} patches; the official sampler redraws until a block keeps \

@@ -400,6 +400,9 @@ fn a_zip_sweep_may_repeat_values_but_not_points() {
     assert_eq!(sweep_err(&src).codes(), ["ijepa::dsl::invalid_value"]);
     let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"data.crop-scale\" {{\n - 0.3 1.0\n - 0.3 1\n }}\n}}");
     assert_eq!(sweep_err(&src).codes(), ["ijepa::dsl::invalid_value"]);
+    // two integers compare exactly (as f64 these two seeds are one number)
+    let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"seed\" 9007199254740992 9007199254740993\n}}");
+    assert_eq!(sweep(&src).points.len(), 2);
 }
 
 #[test]

@@ -45,8 +45,9 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     // one temporary file per process: two processes writing one file (a feature cache that
-    // `ijepa run` and `ijepa eval` both fill) never write into, or rename, each other's
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // `ijepa run` and `ijepa eval` both fill, on one machine or two sharing the folder) never
+    // write into, or rename, each other's
+    let tmp = dir.join(format!(".{name}.{}-{}.tmp", ijepa_schema::host_name(), std::process::id()));
     let written = (|| -> std::io::Result<()> {
         // writes of 64 KiB and more go straight to the file
         let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
@@ -67,20 +68,20 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
     Ok(())
 }
 
-/// Removes the temporary files of `name` that a process killed while writing it left in `dir`
-/// (`.NAME.PID.tmp` of a process that is gone, and the older `.NAME.tmp`); best effort.
+/// Removes the temporary files of `name` that a process of this machine killed while writing
+/// it left in `dir` (`.NAME.HOST-PID.tmp` of this host whose process is gone; another
+/// machine's, on a shared folder, are left alone); best effort.
 fn remove_stale_temporaries(dir: &Path, name: &str) {
     let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else { return };
-    let prefix = format!(".{name}.");
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let (prefix, host, me) = (format!(".{name}."), ijepa_schema::host_name(), std::process::id());
     for e in entries.flatten() {
         let file = e.file_name();
-        let Some(rest) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix("tmp")) else { continue };
-        let stale = match rest.strip_suffix('.') {
-            Some("") | None if rest.is_empty() => true,
-            Some(pid) => pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() && Path::new("/proc/self").exists()),
-            None => false,
-        };
-        if stale {
+        let Some((h, pid)) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix(".tmp")).and_then(|r| r.rsplit_once('-')) else { continue };
+        let gone = h == host && pid.parse::<u32>().is_ok_and(|pid| pid != me && !Path::new(&format!("/proc/{pid}")).exists());
+        if gone {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -184,15 +185,21 @@ mod tests {
     fn an_atomic_write_uses_its_own_temporary_file_and_clears_dead_ones() {
         let d = crate::testdir::scratch("atomic", "temporaries");
         let file = d.join("f.bin");
-        // a killed writer's (no such process), the older name, and a live process's (pid 1)
-        for stale in [".f.bin.4000000000.tmp", ".f.bin.tmp", ".f.bin.1.tmp", ".g.bin.4000000000.tmp"] {
+        // a killed writer's of this host (no such process), a live one's (pid 1), another
+        // host's (on a shared folder: not judged from here), another file's
+        let host = ijepa_schema::host_name();
+        let (dead, live, other) = (format!(".f.bin.{host}-4000000000.tmp"), format!(".f.bin.{host}-1.tmp"), ".f.bin.elsewhere-4000000000.tmp".to_string());
+        let another = format!(".g.bin.{host}-4000000000.tmp");
+        for stale in [&dead, &live, &other, &another] {
             std::fs::write(d.join(stale), b"torn").unwrap();
         }
         write_atomic_with(&file, |w| std::io::Write::write_all(w, b"whole")).unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"whole");
         let mut left: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
-        assert_eq!(left, [".f.bin.1.tmp", ".g.bin.4000000000.tmp", "f.bin"]);
+        let mut want = vec![live, other, another, "f.bin".to_string()];
+        want.sort();
+        assert_eq!(left, want);
     }
 
     #[test]

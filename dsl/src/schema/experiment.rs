@@ -252,20 +252,10 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment, base
     match base {
         // a base of this recipe has its defaults already, and what it wrote stays
         Some(b) if b.recipe == exp.recipe => {}
-        // a base of another recipe: what it left at the language's defaults becomes this
-        // recipe's (what it wrote is not known here; written values that differ are kept)
-        Some(_) => {
-            let language = crate::config::OptimizerConfig::default();
-            if let Some(b) = schema.default_betas.filter(|_| exp.optimizer.betas == language.betas && cx.span_of("optimizer.betas").is_none()) {
-                exp.optimizer.betas = b;
-            }
-            if let Some(lr) = schema.default_lr.clone().filter(|_| exp.optimizer.lr == language.lr && !cx.spans_under("optimizer.lr")) {
-                exp.optimizer.lr = lr;
-            }
-        }
-        // the recipe's defaults for what this file did not write; what it wrote is kept,
-        // the language's default value included
-        None => crate::recipes::optimizer_defaults(exp, &schema, &|path| cx.span_of(path).is_some()),
+        // the recipe's defaults for what neither this file nor its bases wrote (a base of
+        // another recipe brought that recipe's defaults); what they wrote is kept, the
+        // language's default value included
+        _ => crate::recipes::optimizer_defaults(exp, &schema, &|path| cx.written(path)),
     }
     let written = nodes.iter().find(|k| k.name().value() == "mask");
     match (written, schema.sampled_kind(exp.mask.kind)) {

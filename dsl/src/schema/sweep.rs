@@ -309,13 +309,10 @@ fn value(cx: &Ctx, entries: &[&KdlEntry]) -> Value {
 /// Whether two written values are the same setting: numbers compare as numbers (`1` and
 /// `1.0`, `1e-3` and `0.001`), everything else as written.
 fn same_entry(x: &kdl::KdlValue, y: &kdl::KdlValue) -> bool {
-    let num = |v: &kdl::KdlValue| match v {
-        kdl::KdlValue::Integer(i) => Some(*i as f64),
-        kdl::KdlValue::Float(f) => Some(*f),
-        _ => None,
-    };
-    match (num(x), num(y)) {
-        (Some(a), Some(b)) => a == b,
+    use kdl::KdlValue::{Float, Integer};
+    match (x, y) {
+        // two integers exactly (seeds beyond 2^53 are distinct); an integer and a float as numbers
+        (Integer(a), Float(b)) | (Float(b), Integer(a)) => *a as f64 == *b,
         _ => x == y,
     }
 }
