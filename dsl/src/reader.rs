@@ -116,13 +116,6 @@ impl<'s> Ctx<'s> {
         self.spans.contains_key(path) || self.base_written.contains(path)
     }
 
-    /// Whether anything at `path` or below it was written (`optimizer.lr` for any of its
-    /// properties).
-    pub fn spans_under(&self, path: &str) -> bool {
-        let below = format!("{path}.");
-        self.spans.keys().any(|k| k == path || k.starts_with(&below))
-    }
-
     /// The most specific written span among `paths` (first found), else the experiment node.
     pub fn span_or(&self, paths: &[&str]) -> SourceSpan {
         paths
