@@ -284,16 +284,14 @@ fn main() -> ExitCode {
         Command::Bench { what } => bench::run(*what),
         Command::Parity { fixture, weights, device } => cmd_parity(&fixture, weights.as_deref(), &device),
         Command::ImportCheckpoint { file, out, heads } => {
-            not_an_input(out.as_deref(), "--out", &[&file])?;
-            replaceable(out.as_deref(), "--out", OutKind::Safetensors)?;
+            output_path(out.as_deref(), "--out", &[&file], Some(OutKind::Safetensors))?;
             println!("{}", ijepa::checkpoints::import_checkpoint(&file, out, heads)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Export { file, format, encoder, heads, out } => {
-            not_an_input(Some(&out), "--out", &[&file])?;
-            if format == ijepa::checkpoints::ExportFormat::Official {
-                replaceable(Some(&out), "--out", OutKind::Safetensors)?;
-            }
+            // (the Hugging Face layout is a folder of its own files)
+            let kind = (format == ijepa::checkpoints::ExportFormat::Official).then_some(OutKind::Safetensors);
+            output_path(Some(&out), "--out", &[&file], kind)?;
             println!("{}", ijepa::checkpoints::export_encoder(&file, format, encoder, heads, &out)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -498,8 +496,7 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    not_an_input(out.as_deref(), "--out", &[file])?;
-    replaceable(out.as_deref(), "--out", OutKind::Script)?;
+    output_path(out.as_deref(), "--out", &[file], Some(OutKind::Script))?;
     let mut exp = study.points[0].experiment.clone();
     exp.name = study.name.clone();
     launch::write_sbatch(&exp, file, runs_dir, out, submit)?;
@@ -516,9 +513,11 @@ enum OutKind {
     Script,
 }
 
-/// Refuses an existing `out` that is not a file of `kind`.
-fn replaceable(out: Option<&std::path::Path>, flag: &str, kind: OutKind) -> Result<(), String> {
-    let Some(out) = out.filter(|o| o.is_file()) else { return Ok(()) };
+/// Refuses an output path that is one of the command's inputs ([`not_an_input`]) or an
+/// existing file that is not of `kind`.
+fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path], kind: Option<OutKind>) -> Result<(), String> {
+    not_an_input(out, flag, inputs)?;
+    let (Some(out), Some(kind)) = (out.filter(|o| o.is_file()), kind) else { return Ok(()) };
     let mut head = [0u8; 9];
     let n = std::fs::File::open(out).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
     let head = &head[..n];
@@ -553,8 +552,7 @@ fn not_an_input(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path:
 }
 
 fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<PathBuf>) -> CmdResult {
-    not_an_input(out.as_deref(), "--out", &[file])?;
-    replaceable(out.as_deref(), "--out", OutKind::Kdl)?;
+    output_path(out.as_deref(), "--out", &[file], Some(OutKind::Kdl))?;
     // at most one byte past the bound is read (the official configs are a few kilobytes):
     // `/dev/zero` is refused as too large, a pipe (`<(curl ...)`) is read, a folder refused
     if std::fs::metadata(file).is_ok_and(|m| m.is_dir()) {
@@ -704,8 +702,7 @@ fn cmd_estimate(file: &std::path::Path, point: Option<&str>, opts: ijepa::estima
 }
 
 fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_size: Option<usize>, png: Option<PathBuf>) -> CmdResult {
-    not_an_input(png.as_deref(), "--png", &[file])?;
-    replaceable(png.as_deref(), "--png", OutKind::Png)?;
+    output_path(png.as_deref(), "--png", &[file], Some(OutKind::Png))?;
     if let Some(p) = png.as_deref().filter(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))) {
         return Err(format!("--png {} writes a PNG image: name it with .png", p.display()).into());
     }

@@ -269,8 +269,7 @@ pub(crate) fn compile(
         }
         let point = Point { name: String::new(), experiment: base.clone(), varied: Default::default() };
         let study = Study { name, base, points: vec![point], mode: None, files };
-        let mut written = std::mem::take(&mut cx.base_written);
-        written.extend(cx.spans.keys().cloned());
+        let written = cx.all_written();
         return Ok(Compiled { study, spans: cx.spans, sweep: None, written });
     };
     if !cx.errors.is_empty() {
@@ -279,8 +278,7 @@ pub(crate) fn compile(
     let points = study::expand(src, &base, &cx.spans, &cx.base_written, &spec)
         .map_err(|errors| Diagnostics::new(file_name, src, errors))?;
     let study = Study { name, base, points, mode: Some(spec.mode), files };
-    let mut written = std::mem::take(&mut cx.base_written);
-    written.extend(cx.spans.keys().cloned());
+    let written = cx.all_written();
     Ok(Compiled { study, spans: cx.spans, sweep: Some(spec.span), written })
 }
 

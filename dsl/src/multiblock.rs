@@ -151,6 +151,14 @@ pub fn check_feasible(mask: &MaskConfig, grid_h: usize, grid_w: usize) -> Vec<In
         .collect()
 }
 
+/// The smallest block of a single-block mask (`mask "block"`: one target block, its context
+/// the complement, no `min-keep`), when it can round to no patch on a `grid_h x grid_w` grid:
+/// its sampler would redraw it for ever.
+pub fn empty_single_block(mask: &MaskConfig, grid_h: usize, grid_w: usize) -> Option<Infeasible> {
+    let one = MaskConfig { n_targets: 1, n_context: 1, min_keep: 0, ..mask.clone() };
+    check_feasible(&one, grid_h, grid_w).into_iter().find(|b| b.block == BlockKind::Target)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,6 +116,14 @@ impl<'s> Ctx<'s> {
         self.spans.contains_key(path) || self.base_written.contains(path)
     }
 
+    /// Every setting path written in this file or its bases (what a file extending this one
+    /// counts as written): the bases' are taken.
+    pub fn all_written(&mut self) -> BTreeSet<String> {
+        let mut all = std::mem::take(&mut self.base_written);
+        all.extend(self.spans.keys().cloned());
+        all
+    }
+
     /// The most specific written span among `paths` (first found), else the experiment node.
     pub fn span_or(&self, paths: &[&str]) -> SourceSpan {
         paths

@@ -560,11 +560,10 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
         return;
     }
     let Some(g) = grid(exp) else { return };
-    let checked = match kind {
-        MaskKind::Block => crate::config::MaskConfig { min_keep: 0, ..exp.mask.clone() },
-        _ => exp.mask.clone(),
+    let bads = match kind {
+        MaskKind::Block => crate::multiblock::empty_single_block(&exp.mask, g, g).into_iter().collect(),
+        _ => check_feasible(&exp.mask, g, g),
     };
-    let bads = check_feasible(&checked, g, g).into_iter().filter(|b| kind == MaskKind::MultiBlock || b.block == crate::multiblock::BlockKind::Target);
     for bad in bads {
         let Infeasible { block, smallest: s, min_keep } = bad;
         let name = block.name();

@@ -47,7 +47,7 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
     // one temporary file per process: two processes writing one file (a feature cache that
     // `ijepa run` and `ijepa eval` both fill, on one machine or two sharing the folder) never
     // write into, or rename, each other's
-    let tmp = dir.join(format!(".{name}.{}-{}.tmp", ijepa_schema::host_name(), std::process::id()));
+    let tmp = dir.join(format!(".{name}.{}.tmp", temp_tag().1));
     let written = (|| -> std::io::Result<()> {
         // writes of 64 KiB and more go straight to the file
         let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
@@ -68,19 +68,31 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
     Ok(())
 }
 
+/// This machine's name and this process's part of a temporary file's name, `HOST-PID` (read
+/// once).
+fn temp_tag() -> &'static (String, String) {
+    static TAG: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+        let host = ijepa_schema::host_name();
+        let tag = format!("{host}-{}", std::process::id());
+        (host, tag)
+    });
+    &TAG
+}
+
 /// Removes the temporary files of `name` that a process of this machine killed while writing
 /// it left in `dir` (`.NAME.HOST-PID.tmp` of this host whose process is gone; another
 /// machine's, on a shared folder, are left alone); best effort.
 fn remove_stale_temporaries(dir: &Path, name: &str) {
-    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else { return };
     if !Path::new("/proc/self").exists() {
         return;
     }
-    let (prefix, host, me) = (format!(".{name}."), ijepa_schema::host_name(), std::process::id());
+    let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else { return };
+    let (prefix, (host, me)) = (format!(".{name}."), temp_tag());
     for e in entries.flatten() {
         let file = e.file_name();
-        let Some((h, pid)) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix(".tmp")).and_then(|r| r.rsplit_once('-')) else { continue };
-        let gone = h == host && pid.parse::<u32>().is_ok_and(|pid| pid != me && !Path::new(&format!("/proc/{pid}")).exists());
+        let Some(tag) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix(".tmp")) else { continue };
+        let Some((theirs, pid)) = tag.rsplit_once('-') else { continue };
+        let gone = tag != me && theirs == host && pid.parse::<u32>().is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
         if gone {
             let _ = std::fs::remove_file(e.path());
         }

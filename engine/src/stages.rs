@@ -152,15 +152,8 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
 /// --checkpoint`: the stages are keyed by the checkpoint's SHA-256. (`ijepa run` goes through
 /// the plan, which keys them by the pretraining's hash.)
 pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Device) -> Result<Vec<PathBuf>> {
-    // a regular file: a device (`/dev/zero`) would be hashed without end, a pipe block
-    let file = &source.checkpoint;
-    match std::fs::metadata(file) {
-        Ok(m) if !m.is_file() => {
-            return Err(Error::Checkpoint { path: file.clone(), message: "not a regular file (a checkpoint is a file: .safetensors, .pth.tar, .pt)".into() })
-        }
-        Ok(_) => {}
-        Err(e) => return Err(Error::io(file, e)),
-    }
+    // before it is hashed: a device (`/dev/zero`) would be read without end
+    crate::checkpoint::import::regular_file(&source.checkpoint)?;
     check_run_encoder(exp, &source.checkpoint)?;
     let mut shared = EvalCache::default();
     // the weights, and what computes features from them that they do not carry: the encoder's

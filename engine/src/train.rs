@@ -493,7 +493,7 @@ fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary 
 /// else why not (an older step: a stale copy; the recorded step with other bytes: another
 /// run's file).
 fn foreign_latest(latest: &Path, pos: &Position, stage: u64, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<String>> {
-    if pos.stage != 0 && stage != 0 && pos.stage != stage {
+    if pos.of_another_stage(stage) {
         return Ok(Some(format!("it was written by another pretraining (stage {:016x}, this one is {stage:016x}): another run's file", pos.stage)));
     }
     let step = pos.global_step;
@@ -536,7 +536,7 @@ fn latest_or_fallback(latest: &Path, stage: u64, recorded: Option<&schema::Check
     let kept = kept_checkpoints(dir)?;
     for candidate in kept.iter().rev() {
         match state::load(candidate) {
-            Ok(loaded) if loaded.1.stage != 0 && stage != 0 && loaded.1.stage != stage => {
+            Ok(loaded) if loaded.1.of_another_stage(stage) => {
                 tracing::warn!("{} is unusable too (written by another pretraining)", candidate.display())
             }
             Ok(loaded) => {

@@ -85,14 +85,22 @@ fn strip_all(sd: StateDict) -> StateDict {
     sd.into_iter().map(|(k, t)| (strip_module(&k).to_string(), t)).collect()
 }
 
+/// Refuses a checkpoint path that is not a regular file: a device (`/dev/zero` would be read
+/// or hashed without end), a pipe or a folder.
+///
+/// # Errors
+/// Not a regular file, or none there.
+pub fn regular_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => Err(bad(path, "not a regular file (a checkpoint is a file: .safetensors, .pth.tar, .pt)")),
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// Reads the models of `path`, whatever its format (detected from the first bytes).
 pub fn load_models(path: &Path) -> Result<Models> {
-    // a regular file: not a device (`/dev/zero` would be read without end), a pipe or a folder
-    match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() => return Err(bad(path, "not a regular file (a checkpoint is a file: .safetensors, .pth.tar, .pt)")),
-        Ok(_) => {}
-        Err(e) => return Err(Error::io(path, e)),
-    }
+    regular_file(path)?;
     let mut head = [0u8; 8];
     {
         use std::io::Read;

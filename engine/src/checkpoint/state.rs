@@ -42,6 +42,14 @@ pub fn stage_id(hash: &str) -> u64 {
     u64::from_str_radix(hash.get(..16).unwrap_or(hash), 16).unwrap_or(0)
 }
 
+impl Position {
+    /// Whether it was written by a stage other than `stage` (a [`stage_id`]); unknown (0) on
+    /// either side is not another.
+    pub fn of_another_stage(&self, stage: u64) -> bool {
+        self.stage != 0 && stage != 0 && self.stage != stage
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

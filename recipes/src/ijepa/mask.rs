@@ -333,8 +333,7 @@ impl MaskSampler {
                 let one = MaskConfig { n_targets: 1, n_context: 1, min_keep: 0, ..cfg.clone() };
                 let (gh, gw) = grid("block")?;
                 // an empty block would be redrawn for ever (the language refuses it too)
-                let empty = ijepa_dsl::multiblock::check_feasible(&one, gh, gw).into_iter().find(|b| b.block == ijepa_dsl::multiblock::BlockKind::Target);
-                if let Some(b) = empty {
+                if let Some(b) = ijepa_dsl::multiblock::empty_single_block(cfg, gh, gw) {
                     return Err(Error::Config(format!(
                         "the block mask's smallest block (scale {:.4}, aspect {:.4}) is {}x{} = no patch on the {gh}x{gw} grid: raise its scale",
                         b.smallest.scale, b.smallest.aspect, b.smallest.h, b.smallest.w
