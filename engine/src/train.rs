@@ -443,9 +443,11 @@ fn read_losses(path: &Path, max_step: u64) -> Result<Vec<f64>> {
 
 /// Keeps the header and the complete rows with step <= `max_step` (rows after the checkpoint
 /// are recomputed by the resumed run; a row torn by a crash, with fewer columns than the
-/// header, is dropped). A file that is gone starts again from `header`, with a warning: the
-/// rows it held are lost, the run is not. Returns the step of the last row kept (0: none).
-fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<u64> {
+/// header, is dropped, with a warning when it is not one the resume recomputes). A file that is
+/// gone starts again from `header`, with a warning: the rows it held are lost, the run is not.
+/// Returns the step of the last row kept (0: none) and the number of torn rows dropped at or
+/// before `max_step`.
+fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(u64, usize)> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -460,16 +462,28 @@ fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<u64> {
     kept.push_str(header);
     kept.push('\n');
     let mut last = 0;
-    for line in text.lines().skip(1) {
+    let mut torn = 0;
+    for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let step = line.split(',').next().and_then(|s| s.parse::<u64>().ok());
-        if let Some(s) = step.filter(|&s| s <= max_step && line.split(',').count() == columns) {
-            kept.push_str(line);
-            kept.push('\n');
-            last = s;
+        let whole = line.split(',').count() == columns;
+        match step {
+            Some(s) if s <= max_step && whole => {
+                kept.push_str(line);
+                kept.push('\n');
+                last = s;
+            }
+            Some(s) if s > max_step => {} // after the checkpoint: the resume writes it again
+            _ => torn += 1,
         }
     }
+    if torn > 0 {
+        tracing::warn!(
+            "{}: dropped {torn} torn row(s) (fewer columns than the header, or no step) at or before the checkpoint's step {max_step}: those rows are lost (the weights are not)",
+            path.display()
+        );
+    }
     run_dir::write_atomic(path, kept.as_bytes())?;
-    Ok(last)
+    Ok((last, torn))
 }
 
 fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary {
@@ -736,7 +750,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         check_position(&from, pos, ipe as u64, n_images, exp.data.batch_size, world)?;
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
-            let last = truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
+            let (last, _) = truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
             if monitor.is_some() && monitor_path.exists() {
                 truncate_metrics(&monitor_path, pos.global_step, MONITOR_HEADER)?;
             }
@@ -913,10 +927,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         save_latest(recipe, run, pos, keep)?;
         bar.suspend(|| {
             tracing::info!(
-                "epoch {:>3}/{}  loss {:.4}  lr {:.2e}  wd {:.3}{}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
+                "epoch {:>3}/{}  loss {:.4}{}  lr {:.2e}  wd {:.3}{}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
                 epoch + 1,
                 exp.epochs,
                 ep_loss / ep_steps.max(1) as f64,
+                // an epoch resumed mid-way: the means are over the steps this process ran
+                if first > 0 { format!(" (steps {}-{ipe} of the epoch, since the resume)", first + 1) } else { String::new() },
                 sched.lr(global),
                 sched.wd(global),
                 if uses_momentum { format!("  ema {:.4}", sched.momentum(global.saturating_sub(1))) } else { String::new() },
@@ -1053,16 +1069,16 @@ mod tests {
         let d = crate::testdir::scratch("train", "truncate");
         let path = d.join("metrics.csv");
         std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n4,1\n").unwrap();
-        assert_eq!(truncate_metrics(&path, 3, "step,epoch,loss").unwrap(), 3, "the last row kept");
+        assert_eq!(truncate_metrics(&path, 3, "step,epoch,loss").unwrap(), (3, 0), "the last row kept; a torn row after it is not counted");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n");
         truncate_metrics(&path, 2, "step,epoch,loss").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n");
-        // a torn row at or before the step (a crash while writing it) is dropped too
-        std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1\n").unwrap();
-        assert_eq!(truncate_metrics(&path, 5, "step,epoch,loss").unwrap(), 1);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n");
+        // a torn row at or before the step (a crash while writing it) is dropped too, counted
+        std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1\n3,1,0.3\n,\n").unwrap();
+        assert_eq!(truncate_metrics(&path, 5, "step,epoch,loss").unwrap(), (3, 2));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n3,1,0.3\n");
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(truncate_metrics(&path, 7, "step,epoch,loss").unwrap(), 0);
+        assert_eq!(truncate_metrics(&path, 7, "step,epoch,loss").unwrap(), (0, 0));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n");
         assert!(read_losses(&path, 7).unwrap().is_empty());
     }

@@ -400,6 +400,29 @@ fn unreachable_master_is_a_clear_error() {
 }
 
 #[test]
+fn unresolvable_master_is_a_clear_error() {
+    // c10d alone retried a name that does not resolve until its timeout (30 minutes by
+    // default), then blamed the connection; `.invalid` never resolves (RFC 6761)
+    for rank in [0, 1] {
+        let start = Instant::now();
+        let c = spawn(
+            "child_expect_create_error",
+            rank,
+            2,
+            29500,
+            &[
+                ("MASTER_ADDR", "no-such-host.invalid".into()),
+                ("TIMEOUT_MS", "600000".into()),
+                ("EXPECT", "MASTER_ADDR \"no-such-host.invalid\" does not resolve to an address".into()),
+            ],
+        );
+        let out = wait(c, Duration::from_secs(30), "unresolvable-master");
+        assert_ok(&out, "unresolvable-master");
+        assert!(start.elapsed() < Duration::from_secs(15), "rank {rank} took {:?}", start.elapsed());
+    }
+}
+
+#[test]
 fn unroutable_master_is_a_clear_error() {
     // A non-routable address: connect attempts get no answer until c10d's timeout.
     let start = Instant::now();

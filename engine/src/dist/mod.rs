@@ -149,6 +149,32 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
     }
 }
 
+/// Resolves MASTER_ADDR before c10d uses it: c10d retries a name that does not resolve
+/// until the timeout (30 minutes by default) and then blames the connection. A name the
+/// resolver calls unknown fails at once; a temporary failure of the name server is retried for
+/// up to 30 s (or `timeout`, if shorter).
+fn resolve_master(env: &DistEnv, timeout: Duration, who: &str) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let limit = timeout.min(Duration::from_secs(30));
+    let start = std::time::Instant::now();
+    loop {
+        let (why, temporary) = match (env.master_addr.as_str(), env.master_port).to_socket_addrs().map(|mut a| a.next()) {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => ("no address".to_string(), false),
+            // glibc's EAI_AGAIN: "Temporary failure in name resolution"
+            Err(e) => (e.to_string(), e.to_string().to_ascii_lowercase().contains("temporary")),
+        };
+        if !temporary || start.elapsed() >= limit {
+            return Err(Error::Dist(format!(
+                "{who}: MASTER_ADDR {:?} does not resolve to an address ({why}{}): it must name rank 0's host",
+                env.master_addr,
+                if temporary { format!("; tried for {}", fmt_duration(limit)) } else { String::new() }
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(500).min(limit));
+    }
+}
+
 /// Whether a c10d message reads like a lost or silent peer (vs a bad argument).
 fn looks_like_peer_failure(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
@@ -257,6 +283,7 @@ impl ProcessGroup {
         let cstr = |what: &str, s: &str| {
             CString::new(s).map_err(|_| Error::Dist(format!("{who}: {what} contains a NUL byte")))
         };
+        resolve_master(env, timeout, &who)?;
         let (iface, host) = match backend {
             Backend::Gloo => gloo_transport(env),
             Backend::Nccl => (String::new(), String::new()),
