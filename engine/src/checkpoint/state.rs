@@ -251,7 +251,14 @@ pub const WEIGHTS_FORMAT: &str = "pt";
 /// tensor data in the metadata (`data_sha256`) so every reader can verify the file; returns the
 /// file's SHA-256.
 pub fn save_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<String> {
-    write_checksummed(path, tensors, HashMap::from([("format".to_string(), WEIGHTS_FORMAT.to_string())]))
+    save_weights_with(path, tensors, &[])
+}
+
+/// [`save_weights`] with `extra` entries in the metadata (read back by [`metadata_of`]).
+pub fn save_weights_with(path: &Path, tensors: &[(String, Tensor)], extra: &[(&str, &str)]) -> Result<String> {
+    let mut meta = HashMap::from([("format".to_string(), WEIGHTS_FORMAT.to_string())]);
+    meta.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    write_checksummed(path, tensors, meta)
 }
 
 /// Verifies the `data_sha256` of a safetensors file's metadata when it has one (ours do;
@@ -313,6 +320,11 @@ pub fn check_finite(path: &Path, name: &str, t: &Tensor) -> Result<()> {
 /// The training position a checkpoint's header records, read from the header alone (not
 /// verified: [`load`] does that): what `ijepa plan` shows when the manifest does not say.
 pub fn position_of(path: &Path) -> Option<Position> {
+    serde_json::from_str(metadata_of(path)?.get("position")?).ok()
+}
+
+/// The metadata of a safetensors file, read from the header alone (not verified).
+pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path).ok()?;
     let mut len = [0u8; 8];
@@ -325,7 +337,7 @@ pub fn position_of(path: &Path) -> Option<Position> {
     let mut header = vec![0u8; len as usize];
     f.read_exact(&mut header).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&header).ok()?;
-    serde_json::from_str(v.get("__metadata__")?.get("position")?.as_str()?).ok()
+    serde_json::from_value(v.get("__metadata__")?.clone()).ok()
 }
 
 /// Reads a checkpoint written by [`save`], verifying its data checksum.

@@ -197,41 +197,52 @@ pub fn raw_pixels(ds: &dyn Dataset, transform: &dyn SampleTransform, batch: usiz
     Ok(Features { x, y })
 }
 
-/// Reads a cache file; `None` when it is not a valid feature file.
-fn read_cache(path: &Path) -> Option<Features> {
+/// The key a cache file is written under: its file name without the extension (the caller
+/// names the file by everything the features depend on), recorded in its metadata so that a
+/// file copied over another's name is not read as that other's features.
+fn cache_key(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Reads a cache file; `Err(why)` when it is not a usable feature file for `path`.
+fn read_cache(path: &Path) -> std::result::Result<Features, String> {
     // the tensors' checksum, as checkpoints carry: a flipped byte in the labels or the
     // features would otherwise change every score computed from them without a word
     // (read once: a cache of a large split is gigabytes)
     let tensors = match crate::checkpoint::state::read_verified(path) {
         Ok(Some(t)) => t,
-        Ok(None) => {
-            tracing::info!("{}: written without a checksum (an earlier version); recomputing", path.display());
-            return None;
-        }
-        Err(e) => {
-            tracing::warn!("not a usable feature cache ({e}); recomputing");
-            return None;
-        }
+        Ok(None) => return Err("written without a checksum, by an earlier version".into()),
+        Err(Error::Checkpoint { message, .. }) => return Err(message),
+        Err(e) => return Err(e.to_string()),
     };
-    let (x, y) = (tensors.get("x")?.shallow_clone(), tensors.get("y")?.shallow_clone());
+    // files of earlier versions carry no key: read as before
+    let meta = crate::checkpoint::state::metadata_of(path).unwrap_or_default();
+    if let Some(key) = meta.get("key").filter(|k| **k != cache_key(path)) {
+        return Err(format!("it holds the features of {key}: a file copied over another's name"));
+    }
+    let (Some(x), Some(y)) = (tensors.get("x"), tensors.get("y")) else {
+        return Err("no `x` and `y` tensors".into());
+    };
+    let (x, y) = (x.shallow_clone(), y.shallow_clone());
     let (xs, ys) = (x.size(), y.size());
     if xs.len() != 2 || ys.len() != 1 || xs[0] != ys[0] || x.kind() != Kind::Float || y.kind() != Kind::Int64 {
-        return None;
+        return Err(format!("features of shape {xs:?} with labels of shape {ys:?}"));
     }
-    let y = Vec::<i64>::try_from(&y).ok()?;
-    Some(Features { x, y })
+    let y = Vec::<i64>::try_from(&y).map_err(|e| e.to_string())?;
+    Ok(Features { x, y })
 }
 
 /// The features stored at `path` (a safetensors file with `x` [N, F] f32 and `y` [N] i64),
 /// or, when there is none (or it is unreadable), `compute()`'s, which are then stored there
 /// atomically (written to a temporary file in the same folder, then renamed). The caller
-/// keys the path by everything the features depend on (checkpoint, kind, split, transform).
+/// keys the path by everything the features depend on (checkpoint, kind, split, transform);
+/// the file records that key (its name) and is read only under it.
 pub fn cached(path: &Path, compute: impl FnOnce() -> Result<Features>) -> Result<Features> {
     if path.exists() {
-        if let Some(f) = read_cache(path) {
-            return Ok(f);
+        match read_cache(path) {
+            Ok(f) => return Ok(f),
+            Err(why) => tracing::warn!("{}: not a usable feature cache ({why}); recomputing", path.display()),
         }
-        tracing::warn!("{}: not a readable feature cache; recomputing", path.display());
     }
     let f = compute()?;
     let size = f.x.size();
@@ -244,7 +255,7 @@ pub fn cached(path: &Path, compute: impl FnOnce() -> Result<Features>) -> Result
     let x = f.x.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
     let y = Tensor::from_slice(&f.y);
     // atomically (a temporary file beside it, then renamed), with the data's SHA-256
-    crate::checkpoint::state::save_weights(path, &[("x".to_string(), x.shallow_clone()), ("y".to_string(), y)])?;
+    crate::checkpoint::state::save_weights_with(path, &[("x".to_string(), x.shallow_clone()), ("y".to_string(), y)], &[("key", &cache_key(path))])?;
     Ok(Features { x, y: f.y })
 }
 
@@ -276,6 +287,16 @@ mod tests {
         let c = cached(&path, || Ok(Features { x: x.copy(), y: vec![1, 1, 1] })).unwrap();
         assert_eq!(c.y, vec![1, 1, 1]);
         assert_eq!(cached(&path, || Err(Error::Train("no".into()))).unwrap().y, vec![1, 1, 1]);
+        // a file copied over another key's name is not read as that key's features
+        let other = dir.join("sub").join("g.safetensors");
+        cached(&other, || Ok(Features { x: x.copy(), y: vec![0, 0, 0] })).unwrap();
+        std::fs::copy(&other, &path).unwrap();
+        assert_eq!(read_cache(&path).unwrap_err(), "it holds the features of g: a file copied over another's name");
+        assert_eq!(cached(&path, || Ok(Features { x: x.copy(), y: vec![1, 1, 1] })).unwrap().y, vec![1, 1, 1], "recomputed");
+        assert_eq!(read_cache(&path).unwrap().y, vec![1, 1, 1], "written under its own key");
+        // a file of an earlier version (checksummed, no key) is still read
+        crate::checkpoint::state::save_weights(&path, &[("x".to_string(), x.copy()), ("y".to_string(), Tensor::from_slice(&[2i64, 2, 2]))]).unwrap();
+        assert_eq!(cached(&path, || Err(Error::Train("no".into()))).unwrap().y, vec![2, 2, 2]);
         // shape mismatch is refused, not written
         let bad = dir.join("bad.safetensors");
         assert!(cached(&bad, || Ok(Features { x: x.copy(), y: vec![0] })).is_err());
