@@ -525,3 +525,42 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
     }
     assert_eq!(evals, 1, "{out}");
 }
+
+/// A finished runs folder that this process may read but not write (another user's, shared
+/// read-only) is read, not refused on its lock files: `ijepa run` skips its done stages and
+/// `ijepa plan` shows them done. Root writes anywhere, so as root the commands run as `nobody`
+/// (util-linux's `setpriv`).
+#[test]
+fn a_read_only_finished_runs_folder_is_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = scratch("read-only");
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = d.join("ro.kdl");
+    let body = EXP
+        .replace("PRECISION", "fp32")
+        .replace("epochs 4", "epochs 1")
+        .replace("    monitor every=1 images=64 k=5\n", "    eval \"knn\" { k 5; baselines \"random-init\" }\n");
+    std::fs::write(&file, body).unwrap();
+    let runs = d.join("runs");
+    let first = run_to_end(&file, &runs);
+    assert!(first.contains("3 stage(s) run"), "{first}");
+    let chmod = |mode: &str| assert!(Command::new("chmod").args(["-R", mode, d.to_str().unwrap()]).status().unwrap().success());
+    chmod("a-w,a+rX");
+    let root = unsafe { libc::geteuid() } == 0;
+    let as_reader = |args: &[&str]| {
+        let mut c = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_ijepa")]);
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        };
+        let o = c.args(args).current_dir(&d).env("HOME", &d).output().expect("setpriv (util-linux) runs the binary as nobody");
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    let ran = as_reader(&["run", "ro.kdl", "--runs-dir", "runs"]);
+    let planned = as_reader(&["plan", "ro.kdl", "--runs-dir", "runs"]);
+    chmod("u+w");
+    assert!(ran.0 && ran.1.contains("0 stage(s) run, 3 skipped"), "{}", ran.1);
+    assert!(planned.0 && planned.1.matches(" done ").count() == 3, "{}", planned.1);
+}

@@ -119,7 +119,8 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 /// folder gets [`Error::Busy`] naming the holder instead of writing into a live run.
 #[derive(Debug)]
 pub struct StageLock {
-    file: std::fs::File,
+    /// `None`: a folder this process cannot write (see [`StageLock::acquire`]).
+    file: Option<std::fs::File>,
     path: PathBuf,
 }
 
@@ -129,16 +130,26 @@ impl StageLock {
     /// # Errors
     /// [`Error::Busy`] when another process (or another handle of this one) holds it;
     /// [`Error::Io`] when the folder or file cannot be created.
+    ///
+    /// A folder this process may read but not write (a finished run shared read-only, a
+    /// read-only mount) is locked through a read-only handle of its lock file, or not at all
+    /// when it has none: this process cannot write into it, so it has nothing to guard, and a
+    /// stage that needs writing fails on its first write, naming the file.
     pub fn acquire(dir: &Path) -> Result<StageLock> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(ijepa_schema::LOCK);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let opened = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
+        let mut file = match opened {
+            Ok(f) => f,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem) => {
+                match std::fs::File::open(&path) {
+                    Ok(f) => f,
+                    Err(e2) if e2.kind() == std::io::ErrorKind::NotFound => return Ok(StageLock { file: None, path }),
+                    Err(_) => return Err(Error::io(&path, e)),
+                }
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -156,7 +167,7 @@ impl StageLock {
         let text = ijepa_schema::lock_text(std::process::id(), &ijepa_schema::host_name(), since, &cmd.join(" "));
         // the details are informative only: a failure to write them does not release the lock
         let _ = file.set_len(0).and_then(|()| file.write_all(text.as_bytes())).and_then(|()| file.flush());
-        Ok(StageLock { file, path })
+        Ok(StageLock { file: Some(file), path })
     }
 
     /// The lock file.
@@ -167,7 +178,9 @@ impl StageLock {
 
 impl Drop for StageLock {
     fn drop(&mut self) {
-        let _ = self.file.unlock();
+        if let Some(f) = &self.file {
+            let _ = f.unlock();
+        }
     }
 }
 
