@@ -243,6 +243,14 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if opts.dry_run {
             if lead {
                 tracing::info!("{action:<16} {}  [{}] {}", stage.id, &stage.hash[..12], stage.dir.display());
+                // what the rerun sets aside with it (see below)
+                if opts.force && matches!(status, Status::Done | Status::Diverged { .. }) {
+                    for d in descendants(plan, n) {
+                        if plan.status(d) == Status::Done && plan.graph[d].kind() != StageKind::Report {
+                            tracing::info!("{:<16} {}  (computed from {})", "  set aside", plan.graph[d].id, stage.id);
+                        }
+                    }
+                }
             }
             if let (Status::Diverged { step }, false) = (status, opts.force) {
                 block(n, step, &mut blocked);
@@ -288,12 +296,17 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         }
         if matches!(status, Status::Done | Status::Diverged { .. }) && lead {
             // a rerun stage makes what was computed from it stale: set those aside too (they
-            // run now when selected, else on the next run)
-            drop(lock.take());
-            set_aside(&stage.dir)?;
-            lock = Some(StageLock::acquire(&stage.dir)?);
+            // run now when selected, else on the next run). A report is not moved: its folder
+            // (`--reports-dir`) may hold the runs folder or be the working directory, and it is
+            // written again from the runs anyway, stale once what it read changes
+            // (`Plan::report_inputs`)
+            if stage.kind() != StageKind::Report {
+                drop(lock.take());
+                set_aside(&stage.dir)?;
+                lock = Some(StageLock::acquire(&stage.dir)?);
+            }
             for d in descendants(plan, n) {
-                if plan.status(d) == Status::Done {
+                if plan.status(d) == Status::Done && plan.graph[d].kind() != StageKind::Report {
                     set_aside(&plan.graph[d].dir)?;
                 }
             }
@@ -381,9 +394,12 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
         Task::Eval { point, eval, subject } => {
             // points that differ only in another protocol's settings (`vary "eval.knn.k"` for
             // a linear probe) give this evaluation the same hash: the one done is not repeated,
-            // its result is recorded under this point's settings
+            // its result is recorded under this point's settings (not under `--force`, which
+            // computes what it reruns again)
             let twin = plan.graph.node_indices().find(|&m| {
-                m != n && plan.graph[m].hash == stage.hash && plan.graph[m].kind() == StageKind::Eval && plan.status(m) == Status::Done
+                !opts.force
+                    && m != n
+                    && plan.graph[m].hash == stage.hash && plan.graph[m].kind() == StageKind::Eval && plan.status(m) == Status::Done
             });
             if let Some(m) = twin {
                 let from = plan.graph[m].dir.join(ijepa_schema::EVAL);
@@ -423,7 +439,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             }
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let hash = if partial { format!("partial-{}", stage.hash) } else { stage.hash.clone() };
-            let marker = serde_json::json!({"hash": hash, "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
+            let marker = serde_json::json!({"hash": hash, "inputs": plan.report_inputs(), "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
             ijepa_engine::run_dir::write_json(&stage.dir.join(REPORT_MARKER), &marker)?;
             tracing::info!("report of {} written to {} ({} files)", opts.runs_dir.display(), stage.dir.display(), files.tables.len() + files.plots.len() + 2);
         }

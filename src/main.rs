@@ -43,7 +43,8 @@ enum Command {
         #[arg(long, value_name = "STAGE")]
         only: Vec<String>,
         /// Rerun the selected stages even when done (the old folder is kept, renamed
-        /// `.<folder>.old-<time>`; finished stages computed from it are set aside too).
+        /// `.<folder>.old-<time>`; finished stages computed from it are set aside too, and
+        /// rerun when selected, else on the next run; the report folder is never moved).
         #[arg(long)]
         force: bool,
     },

@@ -129,7 +129,8 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     eprintln!("second run: {:.2} s", t0.elapsed().as_secs_f64());
 
     // an emptied eval.json is not a result: the evaluation runs again (it was skipped and
-    // left out of every report), the broken file kept beside it
+    // left out of every report), the broken file kept beside it; the report, which read the
+    // empty file, is written again
     let eval_dir = std::fs::read_dir(runs.join("tiny-sweep-targets-scale-0.15-0.2_seed-2"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -138,17 +139,25 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     std::fs::write(eval_dir.join("eval.json"), "").unwrap();
     let (ok, t) = run(&d, &[]);
     assert!(ok, "{t}");
-    assert!(t.contains("is not a readable result: evaluating again") && t.contains("1 stage(s) run, 10 skipped"), "{t}");
+    assert!(t.contains("is not a readable result: evaluating again") && t.contains("2 stage(s) run, 9 skipped") && t.contains("== run report"), "{t}");
     assert!(eval_dir.join("eval.json.unreadable").is_file() && ijepa_schema::eval_done(&eval_dir));
 
-    // --force reruns what it selects and keeps the old folder
+    // --force reruns what it selects; a report is written again in place (its folder may
+    // hold the runs folder: it is never moved)
+    let before = std::fs::metadata(d.join("reports/report.md")).unwrap().modified().unwrap();
     let (ok, t) = run(&d, &["--only", "report", "--force"]);
     assert!(ok, "{t}");
     assert!(t.contains("1 stage(s) run, 0 skipped"), "{t}");
-    assert!(std::fs::read_dir(&d).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(".reports.old-")));
+    assert!(std::fs::metadata(d.join("reports/report.md")).unwrap().modified().unwrap() > before, "written again");
+    assert!(!std::fs::read_dir(&d).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(".reports.old-")));
 
     // forcing a pretraining sets aside what was computed from it: its evaluation and the
-    // report run again (the raw-pixel baselines do not depend on it and stay done)
+    // report run again (the raw-pixel baselines do not depend on it and stay done); the dry
+    // run says what it would set aside
+    let (ok, t) = run(&d, &["--only", "pretrain/targets-scale-0.15-0.2_seed-2", "--force", "--dry-run"]);
+    assert!(ok, "{t}");
+    let aside: Vec<&str> = t.lines().filter(|l| l.trim_start().starts_with("set aside")).collect();
+    assert!(aside.len() == 1 && aside[0].contains("eval-knn-ijepa/targets-scale-0.15-0.2_seed-2"), "{t}");
     let (ok, t) = run(&d, &["--only", "pretrain/targets-scale-0.15-0.2_seed-2", "--force"]);
     assert!(ok, "{t}");
     let (ok, t) = run(&d, &["--dry-run"]);
@@ -298,6 +307,35 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
         .collect();
     assert_eq!(records[0]["top1"], records[1]["top1"]);
     assert_eq!((records[0]["varied"]["eval.knn.k"].as_str(), records[1]["varied"]["eval.knn.k"].as_str()), (Some("5"), Some("10")));
+    // --force computes what it reruns: the probe trains again instead of copying its twin's
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap(), "--force", "--only", "eval-linear-ijepa/knn-k-10"]);
+    let t = text(&o);
+    assert!(o.status.success() && !t.contains("is reused") && t.matches("eval linear   ijepa").count() == 1, "{t}");
+}
+
+/// `--force` never moves a report folder: `--reports-dir out --runs-dir out/runs` (the report
+/// beside its runs) set the whole runs folder aside with it, and the next run trained again.
+#[test]
+fn force_does_not_move_a_report_folder_that_holds_the_runs() {
+    let d = study("plan-nested", 1);
+    let (out, runs) = (d.join("out"), d.join("out/runs"));
+    let go = |extra: &[&str]| {
+        let mut args = vec!["run".to_string(), d.join("base.kdl").to_str().unwrap().to_string(), "--runs-dir".into(), runs.to_str().unwrap().into(), "--reports-dir".into(), out.to_str().unwrap().into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = ijepa(&args);
+        (o.status.success(), text(&o))
+    };
+    let (ok, t) = go(&[]);
+    assert!(ok && out.join("report.md").is_file(), "{t}");
+    for only in ["eval-knn-raw-pixels", "report"] {
+        let (ok, t) = go(&["--force", "--only", only]);
+        assert!(ok && t.contains(&format!("== run {only}")), "{t}");
+        assert!(!std::fs::read_dir(&d).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(".out.old-")), "{t}");
+        assert_eq!(pretrain_dirs(&runs).len(), 1, "the pretraining stays where it is");
+    }
+    let (ok, t) = go(&[]);
+    assert!(ok && t.contains("0 stage(s) run"), "nothing trains again: {t}");
 }
 
 #[test]
@@ -380,6 +418,16 @@ fn a_diverged_point_does_not_stop_the_sweep() {
     std::fs::copy(good.join("checkpoints/final.safetensors"), bad.join("checkpoints/final.safetensors")).unwrap();
     let (ok, t) = run(&d, &[]);
     assert!(ok && t.contains("== run eval-knn-ijepa/lr-peak-1000000000") && t.contains("== run report"), "{t}");
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("skip report (done"), "{t}");
+    // an evaluation the report read, written again with another result (run again after its
+    // folder was removed, the test images changed): the report is stale and written again
+    let eval = std::fs::read_dir(d.join("runs/lr-lr-peak-0.001")).unwrap().flatten().map(|e| e.path()).find(|p| p.join("eval.json").is_file()).unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval.join("eval.json")).unwrap()).unwrap();
+    record["top1"] = serde_json::json!(12.5);
+    std::fs::write(eval.join("eval.json"), record.to_string()).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("== run report") && !t.contains("== run eval"), "{t}");
     let (ok, t) = run(&d, &[]);
     assert!(ok && t.contains("skip report (done"), "{t}");
 }

@@ -434,9 +434,33 @@ impl Plan {
         match stage.task {
             Task::Pretrain { .. } => pretrain_status(&stage.dir),
             Task::Eval { .. } if ijepa_schema::eval_done(&stage.dir) => Status::Done,
-            Task::Report if report_marker(&stage.dir).as_deref() == Some(stage.hash.as_str()) => Status::Done,
+            Task::Report
+                if report_marker(&stage.dir).is_some_and(|(hash, inputs)| hash == stage.hash && inputs == self.report_inputs()) =>
+            {
+                Status::Done
+            }
             _ => Status::Pending,
         }
+    }
+
+    /// What a report reads of the plan's other stages, hashed: each folder's record (a
+    /// pretraining's manifest, an evaluation's `eval.json`). A report written before one of them
+    /// changed (an evaluation run again, a run resumed) is stale although its own hash is not.
+    pub fn report_inputs(&self) -> String {
+        let mut bytes = Vec::new();
+        for n in self.order() {
+            let stage = &self.graph[n];
+            let record = match stage.kind() {
+                StageKind::Pretrain => ijepa_schema::MANIFEST,
+                StageKind::Eval => ijepa_schema::EVAL,
+                StageKind::Report => continue,
+            };
+            bytes.extend_from_slice(stage.dir.to_string_lossy().as_bytes());
+            bytes.push(0);
+            bytes.extend(std::fs::read(stage.dir.join(record)).unwrap_or_default());
+            bytes.push(0);
+        }
+        crate::run_dir::content_hash(&bytes)
     }
 
     /// Stages whose id is `pattern`, starts with `pattern/`, or whose kind is `pattern`
@@ -586,11 +610,13 @@ pub fn pretrain_status(dir: &Path) -> Status {
 /// File in the report folder recording which plan wrote it.
 pub const REPORT_MARKER: &str = "report-stage.json";
 
-/// The hash recorded by the last report stage that wrote `dir`.
-pub fn report_marker(dir: &Path) -> Option<String> {
+/// The stage hash and the inputs' hash ([`Plan::report_inputs`]) recorded by the last report
+/// stage that wrote `dir` (an earlier version's marker has no inputs: the report is written
+/// again).
+pub fn report_marker(dir: &Path) -> Option<(String, String)> {
     let text = std::fs::read_to_string(dir.join(REPORT_MARKER)).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["hash"].as_str().map(str::to_string)
+    Some((v["hash"].as_str()?.to_string(), v["inputs"].as_str()?.to_string()))
 }
 
 #[cfg(test)]
