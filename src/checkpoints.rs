@@ -187,8 +187,8 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     };
     let enc = enc.ok_or_else(|| refused(file, &format!("holds no {name} encoder")))?;
     // the head count is in no tensor's shape: the run that trained the weights says it
-    let run_heads = ijepa_engine::stages::run_of_checkpoint(file)
-        .and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run, h as usize)));
+    let run = ijepa_engine::stages::run_of_checkpoint(file);
+    let run_heads = run.as_ref().and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.clone(), h as usize)));
     let heads = match (heads, &run_heads) {
         (Some(h), Some((run, theirs))) if h != *theirs => {
             return Err(refused(file, &format!("was trained with {theirs} attention heads ({}), not --heads {h}", run.join(ijepa_schema::CONFIG_JSON).display())))
@@ -217,6 +217,15 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
         ExportFormat::Hf => {
             let model = hf_model(&models, cfg.cls_token).map_err(|why| refused(file, &why))?;
             let decoder = if model == export::HfModel::VitMae { models.module("decoder").and_then(export::decoder_shape) } else { None };
+            // what the weights do not say, from the run that trained them
+            let decoder = decoder.map(|d| {
+                let of_run = run.as_ref().map(|(_, c)| &c["decoder"]);
+                export::HfDecoder {
+                    heads: of_run.and_then(|c| c["num_heads"].as_u64()).map(|h| h as usize),
+                    norm_pix_loss: of_run.and_then(|c| c["norm_pix_loss"].as_bool()),
+                    ..d
+                }
+            });
             export::write_hf(enc, &cfg, model, decoder, out, file)?;
             format!("exported the {name} encoder of {} as a transformers {} to {}/", file.display(), model.class(), out.display())
         }

@@ -171,8 +171,9 @@ enum Command {
     },
     /// Export the encoder of a checkpoint: official names (safetensors) or the Hugging Face
     /// transformers layout (a folder with model.safetensors and config.json): IJepaModel for
-    /// I-JEPA, ViTMAEModel for MAE (with its decoder), ViTModel for DINO and a bare encoder with
-    /// a class token.
+    /// I-JEPA, ViTMAEModel for MAE (the encoder's weights; config.json also records the
+    /// decoder's shape), ViTModel for DINO and a bare encoder with a class token. Never into a
+    /// pretraining's run folder.
     Export {
         /// Any checkpoint `import-checkpoint` reads (ours, official .pth.tar, state dict).
         file: PathBuf,
@@ -518,6 +519,7 @@ enum OutKind {
 /// existing file that is not of `kind`.
 fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path], kind: Option<OutKind>) -> Result<(), String> {
     not_an_input(out, flag, inputs)?;
+    not_in_a_run(out, flag)?;
     let (Some(out), Some(kind)) = (out.filter(|o| o.is_file()), kind) else { return Ok(()) };
     let mut head = [0u8; 9];
     let n = std::fs::File::open(out).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
@@ -532,6 +534,25 @@ fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::
         return Ok(());
     }
     Err(format!("{flag} {} exists and is not {what}: writing would replace it; choose another path, or remove it first", out.display()))
+}
+
+/// Refuses an output path that is a pretraining's run folder (`export --format hf --out RUN`
+/// wrote its config.json over the run's) or an existing file inside one (`--out
+/// RUN/checkpoints/latest.safetensors` replaced the checkpoint a resume reads). A new file
+/// inside a run folder is allowed.
+fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String> {
+    let Some(target) = out.and_then(|o| o.canonicalize().ok()) else { return Ok(()) };
+    let is_run = |p: &std::path::Path| p.join(ijepa_schema::MANIFEST).is_file() && p.join(ijepa_schema::CHECKPOINTS).is_dir();
+    let run = if target.is_dir() { Some(target.as_path()).filter(|p| is_run(p)) } else { target.ancestors().skip(1).find(|p| is_run(p)) };
+    match run {
+        Some(run) => Err(format!(
+            "{flag} {}: {} is a pretraining's run folder: writing there would replace {}; choose a path outside it",
+            out.map(|o| o.display().to_string()).unwrap_or_default(),
+            run.display(),
+            if target.is_dir() { "its files (config.json, ...)" } else { "one of its files" }
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Refuses an output path that is one of the command's input files (`--out FILE.yaml` of
@@ -682,7 +703,11 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, devi
     }
     for (group, worst, n, pass) in r.by_group() {
         let tol = ijepa_recipes::parity::TOLERANCES.iter().find(|t| t.0 == group).map(|t| t.1);
-        let tol = tol.map(|t| format!("{:.0e} of each tensor's scale", t.rel)).unwrap_or_default();
+        let mut tol = tol.map(|t| format!("{:.0e} of each tensor's scale", t.rel)).unwrap_or_default();
+        if group == "updates" {
+            // the worst plain error can pass: see `compare_first_adamw_update`
+            tol.push_str(", per element plus two float32 roundings and the gradient tolerance carried through AdamW's first step");
+        }
         println!("  {group:<20} {n:>4} tensors  worst relative err {worst:.3e}  (tolerance {tol})  {}", if pass { "ok" } else { "FAIL" });
     }
     for c in r.comparisons.iter().filter(|c| !c.pass).take(10) {

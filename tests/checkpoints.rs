@@ -67,6 +67,22 @@ fn import_then_parity_and_hf_export() {
     let off = d.join("enc.safetensors");
     let o = ijepa(&["export", PTH, "--format", "official", "--heads", "3", "--out", off.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
+    // never over a run's own files: the run folder itself (its config.json) or a file in it
+    // (the checkpoint a resume reads); a new file inside one is fine
+    let run = d.join("run");
+    std::fs::create_dir_all(run.join("checkpoints")).unwrap();
+    std::fs::write(run.join("manifest.json"), "{}").unwrap();
+    std::fs::copy(&off, run.join("checkpoints/latest.safetensors")).unwrap();
+    let latest = std::fs::read(run.join("checkpoints/latest.safetensors")).unwrap();
+    let hf_over = ["export", PTH, "--format", "hf", "--heads", "3", "--out", run.to_str().unwrap()];
+    let file_over = ["export", PTH, "--format", "official", "--heads", "3", "--out", run.join("checkpoints/latest.safetensors").to_str().unwrap()].map(str::to_string);
+    for args in [hf_over.map(str::to_string), file_over] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails_with(&ijepa(&args), &["is a pretraining's run folder", "choose a path outside it"]);
+    }
+    assert!(!run.join("config.json").exists() && std::fs::read(run.join("checkpoints/latest.safetensors")).unwrap() == latest);
+    let o = ijepa(&["export", PTH, "--format", "official", "--heads", "3", "--out", run.join("checkpoints/encoder.safetensors").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 #[test]

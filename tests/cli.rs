@@ -209,7 +209,7 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let f = write(
         &d,
         "mae.kdl",
-        "experiment \"mae\" {\n    recipe \"mae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 32; workers 1; limit 128 }\n    encoder width=32 depth=2 heads=2 patch=4\n    decoder depth=1 width=16 heads=2\n    mask \"random\" { ratio 0.75 }\n    epochs 1\n    precision \"fp32\"\n    eval \"knn\" { k 5; baselines \"random-init\" }\n}\n",
+        "experiment \"mae\" {\n    recipe \"mae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 32; workers 1; limit 128 }\n    encoder width=32 depth=2 heads=2 patch=4\n    decoder depth=1 width=16 heads=2 norm-pix-loss=#false\n    mask \"random\" { ratio 0.75 }\n    epochs 1\n    precision \"fp32\"\n    eval \"knn\" { k 5; baselines \"random-init\" }\n}\n",
     );
     let runs = d.join("runs");
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
@@ -231,7 +231,7 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let (out, err) = outputs(&o);
     assert!(!o.status.success() && err.contains("num_heads 2 there, 4 here") && err.contains("another recipe or encoder"), "{out}{err}");
     // nor is an MAE run's encoder evaluated as an I-JEPA one
-    let text = std::fs::read_to_string(&f).unwrap().replace("recipe \"mae\"", "recipe \"ijepa\"").replace("decoder depth=1", "predictor depth=1");
+    let text = std::fs::read_to_string(&f).unwrap().replace("recipe \"mae\"", "recipe \"ijepa\"").replace("decoder depth=1 width=16 heads=2 norm-pix-loss=#false", "predictor depth=1 width=16 heads=2");
     let fi = write(&d, "as-ijepa.kdl", &text);
     let o = ijepa(&["eval", fi.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
@@ -268,6 +268,8 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     assert_eq!(cfg["model_type"], "vit_mae");
     assert_eq!(cfg["hidden_size"], 32);
     assert_eq!((cfg["decoder_hidden_size"].as_i64(), cfg["decoder_num_hidden_layers"].as_i64()), (Some(16), Some(1)));
+    // what the weights do not hold comes from the run (it was `true` and no head count)
+    assert_eq!((cfg["decoder_num_attention_heads"].as_i64(), cfg["norm_pix_loss"].as_bool()), (Some(2), Some(false)), "{cfg}");
     let pre: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("preprocessor_config.json")).unwrap()).unwrap();
     assert_eq!(pre["size"]["height"], 16);
     let names: Vec<String> = tch::Tensor::read_safetensors(hf.join("model.safetensors")).unwrap().into_iter().map(|(n, _)| n).collect();

@@ -692,6 +692,11 @@ fn dino_experiments_read_their_block() {
     assert!(errs(&format!("{mae}\n mask \"random\" {{ ratio 0.07; }}")).is_empty());
     let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{mae}\n mask \"random\" {{ ratio 1e-17; }}\n}}\n")).unwrap_err().render_plain();
     assert!(text.contains("masks no patch of the 4x4 grid's 16") && text.contains("at least 0.0625"), "{text}");
+    // the bound the help gives is itself accepted: 48/49 = 0.97959... is shown rounded down
+    let mae7 = "recipe \"mae\"\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=64 depth=2 heads=2 patch=4\n decoder depth=1 width=32 heads=2";
+    let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{mae7}\n mask \"random\" {{ ratio 0.98; }}\n}}\n")).unwrap_err().render_plain();
+    assert!(text.contains("at most 0.9795 keeps one patch of 49"), "{text}");
+    assert!(errs(&format!("{mae7}\n mask \"random\" {{ ratio 0.9795; }}")).is_empty());
     // main_dino.py's learning rate unless written: from 0 over 10 epochs to blr 5e-4 x batch / 256
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr, e.optimizer.lr.final_), (0.0, 10.0, Some(5e-4), 1e-6));
     let e = exp("recipe \"dino\"\n optimizer \"adamw\" { lr start=1e-4 peak=5e-4 final=1e-6 warmup-epochs=1; }");

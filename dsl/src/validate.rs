@@ -139,7 +139,8 @@ fn random_mask_keeps_a_patch(cx: &mut Ctx, exp: &Experiment) {
         label: "masks every patch".into(),
         other: cx.span_of("data.crop-size").or(cx.span_of("encoder.patch")),
         other_label: format!("{n} patches"),
-        help: format!("a ratio of at most {:.4} keeps one patch of {n}", 1.0 - 1.0 / n as f64),
+        // rounded down: 48/49 = 0.97959... shown as 0.9796 keeps no patch
+        help: format!("a ratio of at most {:.4} keeps one patch of {n}", ((1.0 - 1.0 / n as f64) * 1e4).floor() / 1e4),
     });
 }
 

@@ -164,12 +164,21 @@ impl Measure {
     pub fn stall_warning(&self, knn0: f64) -> Option<String> {
         (self.knn <= knn0 + STALL_MARGIN).then(|| {
             format!(
-                "the {} encoder is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
+                "{} is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
                  (epoch 0), effective rank {:.1}; a falling loss alone does not show learning (see \
                  facebookresearch/ijepa#55): lower the learning rate, check the masks or, with an EMA target encoder, raise its momentum",
-                self.encoder, self.knn, knn0, self.rankme
+                self.who(), self.knn, knn0, self.rankme
             )
         })
+    }
+
+    /// "the target encoder", or "the encoder" for a recipe's one encoder (named `encoder`).
+    fn who(&self) -> String {
+        if self.encoder == "encoder" {
+            "the encoder".into()
+        } else {
+            format!("the {} encoder", self.encoder)
+        }
     }
 
     /// The collapse warning for these measures under `cfg`'s floors, if any floor is crossed.
@@ -183,9 +192,9 @@ impl Measure {
         }
         (!why.is_empty()).then(|| {
             format!(
-                "the {} encoder's features are collapsing ({}): the loss can still fall while every image maps \
+                "{}'s features are collapsing ({}): the loss can still fall while every image maps \
                  to nearly the same feature; lower the learning rate, check the masks or, with an EMA target encoder, raise its momentum",
-                self.encoder,
+                self.who(),
                 why.join(", ")
             )
         })
@@ -343,7 +352,10 @@ mod tests {
         assert_eq!(epoch0_knn(&read_rows(&dir.join("absent.csv")), "target"), None);
         let at = |knn: f64| Measure { encoder: "target".into(), knn, rankme: 3.3, spread: 0.17, seconds: 1.0 };
         let w = at(40.7).stall_warning(42.6).expect("no better than at initialisation");
-        assert!(w.contains("not learning") && w.contains("40.7%") && w.contains("42.6%"), "{w}");
+        assert!(w.starts_with("the target encoder is not learning") && w.contains("40.7%") && w.contains("42.6%"), "{w}");
+        // a recipe's one encoder (MAE's) is "the encoder", not "the encoder encoder"
+        let one = Measure { encoder: "encoder".into(), ..at(40.7) };
+        assert!(one.stall_warning(42.6).unwrap().starts_with("the encoder is not learning"));
         assert!(at(44.6).stall_warning(42.6).is_some(), "within the margin");
         assert!(at(54.7).stall_warning(42.6).is_none(), "a learning run: 54.7 vs 42.6");
     }

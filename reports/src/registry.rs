@@ -51,18 +51,20 @@ impl PretrainRun {
             .try_fold(self.config.as_ref()?, |v, k| v.get(k))
     }
 
-    /// Architecture in the `ViT-<dim>x<depth>/<patch>` form the eval files use (or the preset name).
+    /// Architecture in the `ViT-<dim>x<depth>/<patch>` form the eval files use, after the
+    /// preset's name when the encoder names one (`vit-tiny (ViT-16x1/4)`: a preset whose width
+    /// or depth the file overrode is not that preset).
     pub fn arch(&self) -> Option<String> {
-        if let Some(p) = self.config_value("encoder.preset").and_then(|v| v.as_str()) {
-            return Some(p.to_string());
-        }
         let n = |k: &str| self.config_value(k).and_then(|v| v.as_u64());
-        Some(format!(
-            "ViT-{}x{}/{}",
-            n("encoder.embed_dim")?,
-            n("encoder.depth")?,
-            n("encoder.patch_size")?
-        ))
+        let shape = match (n("encoder.embed_dim"), n("encoder.depth"), n("encoder.patch_size")) {
+            (Some(w), Some(d), Some(p)) => Some(format!("ViT-{w}x{d}/{p}")),
+            _ => None,
+        };
+        match (self.config_value("encoder.preset").and_then(|v| v.as_str()), shape) {
+            (Some(preset), Some(shape)) => Some(format!("{preset} ({shape})")),
+            (Some(preset), None) => Some(preset.to_string()),
+            (None, shape) => shape,
+        }
     }
 }
 

@@ -196,6 +196,14 @@ fn registry_reads_all_runs() {
     assert_eq!(p.metrics.len(), 40);
     assert_eq!(p.metrics[39].epoch, Some(4));
     assert_eq!(p.arch().as_deref(), Some("ViT-192x6/4"));
+    // a preset the file overrode shows its real shape beside its name (it showed `vit-tiny`
+    // for a 16-wide, 1-block encoder)
+    let mut q = p.clone();
+    let enc = q.config.as_mut().unwrap().get_mut("encoder").unwrap();
+    enc["preset"] = serde_json::json!("vit-tiny");
+    enc["embed_dim"] = serde_json::json!(16);
+    enc["depth"] = serde_json::json!(1);
+    assert_eq!(q.arch().as_deref(), Some("vit-tiny (ViT-16x1/4)"));
     assert_eq!(reg.evals[0].record.sweep.len(), 2);
 }
 

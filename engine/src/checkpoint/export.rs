@@ -97,19 +97,35 @@ pub fn to_hf(encoder: &StateDict, path: &Path) -> Result<StateDict> {
     Ok(out)
 }
 
+/// What `config.json` says of an MAE decoder (its weights are not exported: `ViTMAEModel` is
+/// the encoder).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HfDecoder {
+    /// Width, read from the weights (`decoder_embed.weight`).
+    pub width: i64,
+    /// Block count, read from the weights.
+    pub depth: usize,
+    /// MLP hidden width, read from the weights (`fc1`).
+    pub hidden: i64,
+    /// Attention heads: in no tensor's shape; from the run's config, when there is one.
+    pub heads: Option<usize>,
+    /// Whether the loss normalised the target pixels: from the run's config, when there is one.
+    pub norm_pix_loss: Option<bool>,
+}
+
 /// The shape of an MAE decoder read from its weights (`decoder_embed.weight`, the block count,
-/// `fc1`), for `config.json`: (width, depth, MLP hidden width). Heads are not stored in weights.
-pub fn decoder_shape(decoder: &StateDict) -> Option<(i64, usize, i64)> {
+/// `fc1`), for `config.json`. Heads and the loss's pixel normalisation are not in the weights.
+pub fn decoder_shape(decoder: &StateDict) -> Option<HfDecoder> {
     let width = decoder.iter().find(|(k, _)| k == "decoder_embed.weight")?.1.size()[0];
     let depth = (0..).take_while(|i| decoder.iter().any(|(k, _)| k.starts_with(&format!("decoder_blocks.{i}.")))).count();
     let hidden = decoder.iter().find(|(k, _)| k == "decoder_blocks.0.mlp.fc1.weight").map(|(_, t)| t.size()[0]).unwrap_or(4 * width);
-    Some((width, depth, hidden))
+    Some(HfDecoder { width, depth, hidden, heads: None, norm_pix_loss: None })
 }
 
 /// The `config.json` of the exported model as `model` (`ViTMAEModel`: `mask_ratio` 0 so it
 /// keeps every patch when used as a feature extractor, and the decoder's shape when the
 /// checkpoint has one).
-pub fn hf_config(cfg: &VitConfig, model: HfModel, decoder: Option<(i64, usize, i64)>) -> serde_json::Value {
+pub fn hf_config(cfg: &VitConfig, model: HfModel, decoder: Option<HfDecoder>) -> serde_json::Value {
     // the ViT fields both layouts share
     let mut c = serde_json::json!({
         "hidden_size": cfg.embed_dim,
@@ -133,13 +149,19 @@ pub fn hf_config(cfg: &VitConfig, model: HfModel, decoder: Option<(i64, usize, i
                 "architectures": [model.class()],
                 "model_type": "vit_mae",
                 "mask_ratio": 0.0,
-                "norm_pix_loss": true,
                 "dtype": "float32"
             });
-            if let Some((width, depth, hidden)) = decoder {
-                m["decoder_hidden_size"] = width.into();
-                m["decoder_num_hidden_layers"] = depth.into();
-                m["decoder_intermediate_size"] = hidden.into();
+            if let Some(d) = decoder {
+                m["decoder_hidden_size"] = d.width.into();
+                m["decoder_num_hidden_layers"] = d.depth.into();
+                m["decoder_intermediate_size"] = d.hidden.into();
+                // unknown ones are left to transformers' defaults rather than guessed
+                if let Some(h) = d.heads {
+                    m["decoder_num_attention_heads"] = h.into();
+                }
+                if let Some(n) = d.norm_pix_loss {
+                    m["norm_pix_loss"] = n.into();
+                }
             }
             m
         }
@@ -164,7 +186,7 @@ pub fn hf_config(cfg: &VitConfig, model: HfModel, decoder: Option<(i64, usize, i
 
 /// Writes `dir/model.safetensors`, `dir/config.json` (for `model`'s `.from_pretrained(dir)`) and `dir/preprocessor_config.json` (a `ViTImageProcessor` with our
 /// input size and the ImageNet normalisation every dataset goes through here).
-pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, model: HfModel, decoder: Option<(i64, usize, i64)>, dir: &Path, origin: &Path) -> Result<()> {
+pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, model: HfModel, decoder: Option<HfDecoder>, dir: &Path, origin: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tensors = to_hf(encoder, origin)?;
     super::state::save_weights(&dir.join("model.safetensors"), &tensors)?;
