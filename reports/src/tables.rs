@@ -281,9 +281,9 @@ pub fn has_protocol(reg: &Registry, protocol: &str) -> bool {
 }
 
 /// One row per pretraining run: `experiment`, `run` (folder name), `status`, `arch`, `data`,
-/// `epochs`, `steps`, `final_loss` (the manifest's, else the latest logged loss of a run
-/// still running or stopped; null for a failed run without one, whose last logged loss may be
-/// the divergence itself), `minutes` (wall clock) and `device`.
+/// `epochs`, `steps`, `final_loss` (the mean of the last min(10, half of the) logged losses:
+/// the manifest's, else computed alike for a run still running or stopped; null for a failed
+/// run without one, whose last logged loss may be the divergence itself), `minutes` (wall clock) and `device`.
 pub fn pretrain_table(reg: &Registry) -> DataFrame {
     let runs = &reg.pretrains;
     let s = |f: &dyn Fn(&crate::PretrainRun) -> Option<String>| -> Vec<Option<String>> {
@@ -333,8 +333,13 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
                     // a failed run has no final loss: its last logged one is often the
                     // divergence itself (31739187200 before the NaN)
                     ijepa_schema::status::FAILED => r.manifest.final_loss,
-                    // a running (or stopped) run's latest
-                    _ => r.manifest.final_loss.or(r.metrics.last().map(|m| m.loss)),
+                    // a running (or stopped) run's, over the same window as a finished
+                    // run's (the mean of the last min(10, half) logged losses)
+                    _ => r.manifest.final_loss.or_else(|| {
+                        let n = r.metrics.len();
+                        let w = (n / 2).clamp(1, 10);
+                        (n > 0).then(|| r.metrics[n - w.min(n)..].iter().map(|m| m.loss).sum::<f64>() / w.min(n) as f64)
+                    }),
                 })
                 .collect::<Vec<_>>(),
         ),

@@ -884,3 +884,21 @@ fn a_failed_run_shows_no_final_loss() {
     assert_eq!(find(&t, &[("experiment", "nan")])[0]["final_loss"], "");
     assert_eq!(find(&t, &[("experiment", "fmnist")])[0]["final_loss"], "0.05");
 }
+
+/// A run still running (or stopped) shows its final loss over the window a finished run's
+/// uses (the mean of the last 10 of its 40 logged losses), not its last logged loss.
+#[test]
+fn a_running_run_shows_the_final_loss_of_a_finished_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    pretrain(tmp.path(), "live", "cccccccccccc", [0.15, 0.2], 1.0);
+    let path = tmp.path().join("live/pretrain-cccccccccccc/manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    m["status"] = json!("interrupted");
+    m["final_loss"] = json!(null);
+    write_json(&path, &m);
+    let reg = load_registry(tmp.path()).unwrap();
+    let t = rows(&ijepa_reports::tables::pretrain_table(&reg));
+    let shown: f64 = find(&t, &[("experiment", "live")])[0]["final_loss"].parse().unwrap();
+    let want = (31..=40).map(|s| 1.0 + 0.4 * (-(s as f64) / 8.0).exp()).sum::<f64>() / 10.0;
+    assert!((shown - want).abs() < 5e-4, "{shown} against {want} (the last row alone: {})", 1.0 + 0.4 * (-5.0f64).exp());
+}

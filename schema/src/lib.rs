@@ -144,7 +144,7 @@ pub struct Manifest {
     /// Optimiser steps done.
     #[serde(default)]
     pub steps: usize,
-    /// Final loss.
+    /// Final loss: the mean of the last min(10, half of the) logged losses.
     #[serde(default)]
     pub final_loss: Option<f64>,
     /// Error message of a failed run.
