@@ -133,7 +133,7 @@ impl std::str::FromStr for ExportFormat {
 pub enum Which {
     /// The one evaluations read (I-JEPA's EMA target encoder; another recipe's feature module).
     Target,
-    /// The context encoder (official `encoder`).
+    /// The online encoder: I-JEPA's context encoder (official `encoder`), DINO's student.
     Context,
 }
 
@@ -183,7 +183,11 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     let models = import::load_models(file)?;
     let (enc, name) = match which {
         Which::Target => (models.feature_encoder(), "target"),
-        Which::Context => (models.encoder.as_ref(), "context"),
+        // DINO's online network is its student (`student.backbone`)
+        Which::Context => match (&models.encoder, models.module("student.backbone")) {
+            (None, Some(student)) => (Some(student), "student"),
+            (enc, _) => (enc.as_ref(), "context"),
+        },
     };
     let enc = enc.ok_or_else(|| refused(file, &format!("holds no {name} encoder")))?;
     // the head count is in no tensor's shape: the run that trained the weights says it

@@ -180,8 +180,9 @@ enum Command {
         /// official or hf.
         #[arg(long, default_value = "hf")]
         format: ijepa::checkpoints::ExportFormat,
-        /// Which encoder: target (I-JEPA's EMA encoder, the one the paper evaluates; for MAE,
-        /// its only encoder) or context.
+        /// Which encoder: target (I-JEPA's EMA encoder, the one the paper evaluates; DINO's
+        /// teacher; for MAE, its only encoder) or context (I-JEPA's context encoder, DINO's
+        /// student).
         #[arg(long, default_value = "target")]
         encoder: ijepa::checkpoints::Which,
         /// Attention heads (hf only: no tensor's shape depends on it). Read from the run's

@@ -166,6 +166,15 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let o = ijepa(&["export", bare.to_str().unwrap(), "--format", "hf", "--heads", "2", "--out", d.join("hf-bare").to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success() && out.contains("as a transformers ViTModel"), "{out}{err}");
+    // `--encoder context` is DINO's student (its online network): its backbone's weights
+    let student = d.join("student.safetensors");
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "official", "--encoder", "context", "--out", student.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("the student encoder"), "{out}{err}");
+    let ckpt: std::collections::HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(&fin).unwrap().into_iter().collect();
+    for (n, t) in tch::Tensor::read_safetensors(&student).unwrap() {
+        assert!(t.equal(&ckpt[&format!("student.backbone.{n}")]), "{n}");
+    }
     // the data block's augmentations are I-JEPA's and MAE's: DINO's multi-crop does not read
     // them, so they leave its run (hash) alone and a run that sets them says so
     let text = std::fs::read_to_string(&f).unwrap().replace("limit 96 }", "limit 96; crop-scale 0.5 1.0; horizontal-flip 0.5 }");
