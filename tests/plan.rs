@@ -431,3 +431,26 @@ fn a_diverged_point_does_not_stop_the_sweep() {
     let (ok, t) = run(&d, &[]);
     assert!(ok && t.contains("skip report (done"), "{t}");
 }
+
+/// A sweep over recipes has one random-init baseline per recipe (MAE's initialisation is not
+/// I-JEPA's), each with an id of its own: both were `eval-knn-random-init`, and `--only`
+/// could not select one.
+#[test]
+fn a_recipe_sweep_gives_each_random_init_its_own_id() {
+    let d = scratch("plan-recipes");
+    let f = d.join("rec.kdl");
+    std::fs::write(
+        &f,
+        "experiment \"rec\" {\n    data \"fashion-mnist\" { crop-size 64; limit 128 }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    decoder depth=1 width=16 heads=2\n    eval \"knn\" { k 5; baselines \"random-init\" \"raw-pixels\" }\n}\nsweep \"grid\" {\n    vary \"recipe\" \"ijepa\" \"mae\"\n}\n",
+    )
+    .unwrap();
+    let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let ids: Vec<&str> = t.lines().filter_map(|l| l.split("  [").next().filter(|_| l.contains("  [")).map(|s| s.trim_start_matches(|c: char| !c.is_ascii_alphabetic()))).collect();
+    let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}\n{t}");
+    assert!(ids.contains(&"eval-knn-random-init/recipe-ijepa") && ids.contains(&"eval-knn-random-init/recipe-mae"), "{ids:?}");
+    // the pixels do not depend on the recipe: one stage
+    assert_eq!(ids.iter().filter(|i| i.starts_with("eval-knn-raw-pixels")).count(), 1, "{ids:?}");
+}

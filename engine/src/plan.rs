@@ -279,15 +279,16 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
 }
 
 /// The settings of a sweep point a baseline of the `protocol` evaluation depends on (data,
-/// encoder, seed, that evaluation's own settings: not another protocol's).
-fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig) -> BTreeMap<String, String> {
+/// encoder, seed, that evaluation's own settings: not another protocol's; the recipe for a
+/// random init, which is the recipe's).
+fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig, subject: Subject) -> BTreeMap<String, String> {
     let own = format!("eval.{}", cfg.name());
     let of_own = |k: &str| k.strip_prefix(own.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
     let augmented = cfg.protocol == EvalProtocol::Finetune;
     let data_read = |k: &str| k.strip_prefix("data.").is_some_and(|name| DataConfig::read_by_evaluation_named(name, augmented));
     varied
         .iter()
-        .filter(|(k, _)| data_read(k) || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed")
+        .filter(|(k, _)| data_read(k) || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed" || (k.as_str() == "recipe" && subject == Subject::RandomInit))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -348,7 +349,7 @@ impl Plan {
                         // baselines do not depend on pretraining: one stage for every point
                         // that shares its settings (keyed by this version's hash: points an
                         // earlier version evaluated apart share the first folder found)
-                        let varied = baseline_varied(&point.varied, cfg);
+                        let varied = baseline_varied(&point.varied, cfg, subject);
                         let key = (folder.clone(), eval_hash(exp, cfg, subject, &phash));
                         let (hash, dir) = match baselines.get(&key) {
                             Some(&n) => (graph[n].hash.clone(), graph[n].dir.clone()),
