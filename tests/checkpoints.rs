@@ -221,3 +221,33 @@ fn a_diverging_run_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     assert!(m["error"].as_str().unwrap().contains("at step"));
     assert!(run.join("checkpoints/latest.safetensors").exists());
 }
+
+/// The official MAE and DINO release layouts import: MAE's `{"model": ...}` with its decoder
+/// beside the encoder (`mae_visualize_*`; its decoder keys were "unexpected") and DINO's
+/// `checkpoint.pth` (`student` / `teacher` / `dino_loss`; "neither ... nor a plain state
+/// dict"), their modules under our names. Fixtures: tests/fixtures/pth/make_mae_dino_release_pth.py.
+#[test]
+fn official_mae_and_dino_layouts_import() {
+    let d = scratch("release-layouts");
+    let keys = |p: &Path| -> std::collections::BTreeMap<String, tch::Tensor> { tch::Tensor::read_safetensors(p).unwrap().into_iter().collect() };
+    let mae = d.join("mae.safetensors");
+    let o = ijepa(&["import-checkpoint", "tests/fixtures/pth/mae-visualize-tiny.pth", "--out", mae.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let k = keys(&mae);
+    assert!(k.contains_key("encoder.blocks.0.attn.qkv.weight") && k.contains_key("encoder.cls_token"), "{:?}", k.keys());
+    assert!(k.contains_key("decoder.mask_token") && k.contains_key("decoder.decoder_pred.weight") && !k.contains_key("encoder.mask_token"), "{:?}", k.keys());
+    let dino = d.join("dino.safetensors");
+    let o = ijepa(&["import-checkpoint", "tests/fixtures/pth/dino-checkpoint-tiny.pth", "--out", dino.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let k = keys(&dino);
+    for n in ["student.backbone.pos_embed", "student.head.last_layer.weight_v", "teacher.backbone.cls_token", "teacher.head.mlp.0.weight", "dino_loss.center"] {
+        assert!(k.contains_key(n), "{n} missing: {:?}", k.keys());
+    }
+    // the teacher's backbone is what evaluations and `export` read
+    let out = d.join("teacher.safetensors");
+    let o = ijepa(&["export", dino.to_str().unwrap(), "--format", "official", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    for (n, t) in keys(&out) {
+        assert!(t.equal(&k[&format!("teacher.backbone.{n}")]), "{n}");
+    }
+}

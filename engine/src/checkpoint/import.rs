@@ -149,12 +149,39 @@ fn from_torch(path: &Path) -> Result<Models> {
                 _ => {}
             }
         }
+    } else if ["student", "teacher"].iter().any(|k| v.get(k).is_some()) {
+        // an official DINO checkpoint (main_dino.py's `save_dict`): the student's and the
+        // teacher's MultiCropWrapper state dicts (`backbone.*`, `head.*`) and the loss's center
+        for net in ["student", "teacher"] {
+            let Some(sd) = v.get(net) else { continue };
+            let sd = strip_all(torch_file::state_dict(sd, path)?);
+            for part in ["backbone", "head"] {
+                let prefix = format!("{part}.");
+                let module: StateDict = sd.iter().filter_map(|(k, t)| k.strip_prefix(&prefix).map(|r| (r.to_string(), t.shallow_clone()))).collect();
+                if !module.is_empty() {
+                    m.others.push((format!("{net}.{part}"), module));
+                }
+            }
+            if let Some((k, _)) = sd.iter().find(|(k, _)| !k.starts_with("backbone.") && !k.starts_with("head.")) {
+                return Err(bad(path, format!("unexpected key `{k}` in DINO's `{net}` (its keys are `backbone.*` and `head.*`)")));
+            }
+        }
+        if let Some(loss) = v.get("dino_loss") {
+            m.others.push(("dino_loss".into(), strip_all(torch_file::state_dict(loss, path)?)));
+        }
     } else {
-        // a plain state dict (or {"state_dict": ...} / {"model": ...}) of one encoder
+        // a plain state dict (or {"state_dict": ...} / {"model": ...}) of one encoder, or of an
+        // official MAE model with its decoder (the `mae_visualize_*` releases): the decoder's
+        // keys (`decoder_*`, `mask_token`) are its module
         let sd = ["state_dict", "model"].iter().find_map(|k| v.get(k)).unwrap_or(&v);
-        m.encoder = Some(strip_all(torch_file::state_dict(sd, path).map_err(|e| {
-            bad(path, format!("holds neither `encoder`/`predictor`/`target_encoder` nor a plain state dict ({e})"))
-        })?));
+        let all = strip_all(torch_file::state_dict(sd, path).map_err(|e| {
+            bad(path, format!("holds neither `encoder`/`predictor`/`target_encoder`, DINO's `student`/`teacher`, nor a plain state dict ({e})"))
+        })?);
+        let (decoder, encoder): (StateDict, StateDict) = all.into_iter().partition(|(k, _)| k.starts_with("decoder_") || k == "mask_token");
+        m.encoder = Some(encoder);
+        if !decoder.is_empty() {
+            m.others.push(("decoder".into(), decoder));
+        }
     }
     Ok(m)
 }

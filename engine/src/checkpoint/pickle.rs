@@ -342,7 +342,16 @@ fn resolve_global(module: &str, name: &str) -> Result<Global, String> {
         ("torch", n) => STORAGES.iter().find(|(s, _)| *s == n).map(|(_, k)| Global::Storage(*k)),
         _ => None,
     };
-    g.ok_or_else(|| format!("forbidden pickle global `{}.{}`", module.escape_debug(), name.escape_debug()))
+    g.ok_or_else(|| {
+        // the official MAE and DINO training checkpoints carry their command line
+        let hint = if (module, name) == ("argparse", "Namespace") {
+            " (an official MAE or DINO training checkpoint's `args`: save its weights alone, e.g. in Python \
+             `c = torch.load(F, weights_only=False); torch.save({k: c[k] for k in ('model', 'student', 'teacher', 'dino_loss') if k in c}, OUT)`)"
+        } else {
+            ""
+        };
+        format!("forbidden pickle global `{}.{}`{hint}", module.escape_debug(), name.escape_debug())
+    })
 }
 
 /// A value on the VM's stack or in its memo; containers live in the arena.
