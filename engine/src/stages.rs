@@ -232,7 +232,7 @@ fn check_run_encoder(exp: &Experiment, checkpoint: &Path) -> Result<()> {
     Err(Error::Checkpoint {
         path: checkpoint.to_path_buf(),
         message: format!(
-            "trained by {} with another recipe or encoder than {}'s ({}); evaluate it with the experiment that trained it (its config.kdl)",
+            "trained by {} with another recipe or encoder than {}'s ({}); evaluate it with the experiment that trained it (its config.kdl; config.json holds every resolved setting, the settings of the files it extends included)",
             run.display(),
             exp.name,
             differ.join(", ")
