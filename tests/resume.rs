@@ -436,7 +436,7 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
         assert!(out.contains(&format!("at step {stopped} ")), "resumed elsewhere than step {stopped}: {out}");
         // the epoch line of an epoch resumed mid-way says its means cover the steps since
         let ipe = 256 / 32;
-        if stopped % ipe != 0 {
+        if !stopped.is_multiple_of(ipe) {
             assert!(out.contains(&format!("(steps {}-{ipe} of the epoch, since the resume)", stopped % ipe + 1)), "{out}");
         }
         assert_eq!(rows(&run_folder(&reference)), rows(&run), "metrics rows differ after SIG{sig} and resume");

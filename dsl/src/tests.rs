@@ -952,7 +952,7 @@ fn belongs_inside_hints_name_a_real_home() {
     let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 28 }\n crop-scale 0.3 1.0\n}\n").unwrap_err().render_plain();
     assert!(text.contains("`crop-scale` belongs inside the `data` block"), "{text}");
     let src = "experiment \"t\" {\n mask \"multi-block\" { min-keep 4 }\n}\nsweep \"grid\" {\n vary \"epochs\" 1 2\n sweep \"zip\"\n}\n";
-    let text = crate::parse_study("t.kdl", src).err().expect("refused").render_plain();
+    let text = crate::parse_study("t.kdl", src).expect_err("refused").render_plain();
     assert!(text.contains("`sweep` belongs at the top level of the file") && !text.contains("inside the `experiment`"), "{text}");
 }
 

@@ -103,6 +103,15 @@ impl Error {
     }
 }
 
+/// The message of [`Error::Interrupted`].
+fn interrupted_text(signal: &str, step: Option<u64>, dir: &std::path::Path, finished: bool) -> String {
+    match step {
+        _ if finished => format!("interrupted by {signal} during the last stage, which finished: every stage is done, nothing is left to resume"),
+        Some(s) => format!("interrupted by {signal} at step {s} (checkpoint saved in {}); run the same command again to resume", dir.display()),
+        None => format!("interrupted by {signal}; run the same command again to resume"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,14 +139,5 @@ mod tests {
         assert_eq!(at(None, false), "interrupted by SIGINT; run the same command again to resume");
         let last = at(None, true);
         assert!(last.contains("every stage is done") && !last.contains("again to resume"), "{last}");
-    }
-}
-
-/// The message of [`Error::Interrupted`].
-fn interrupted_text(signal: &str, step: Option<u64>, dir: &std::path::Path, finished: bool) -> String {
-    match step {
-        _ if finished => format!("interrupted by {signal} during the last stage, which finished: every stage is done, nothing is left to resume"),
-        Some(s) => format!("interrupted by {signal} at step {s} (checkpoint saved in {}); run the same command again to resume", dir.display()),
-        None => format!("interrupted by {signal}; run the same command again to resume"),
     }
 }

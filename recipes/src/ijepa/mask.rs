@@ -757,7 +757,7 @@ mod tests {
     #[test]
     fn an_empty_block_is_refused_not_redrawn_for_ever() {
         let tiny = MaskConfig { target_scale: (0.01, 0.01), ..kind(MaskKind::Block) };
-        let e = MaskSampler::new(&tiny, 28, 4).err().expect("refused").to_string();
+        let e = MaskSampler::new(&tiny, 28, 4).expect_err("refused").to_string();
         assert!(e.contains("no patch on the 7x7 grid"), "{e}");
         assert!(MaskSampler::new(&kind(MaskKind::Block), 28, 4).is_ok());
     }
