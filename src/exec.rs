@@ -162,7 +162,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     }
     // a report folder that cannot be written is found now, not after hours of pretraining
     if lead && !opts.dry_run {
-        for &n in selected.iter().filter(|&&n| matches!(plan.graph[n].task, Task::Report)) {
+        // (one that is done and not forced is not written: a read-only finished study runs)
+        for &n in selected.iter().filter(|&&n| matches!(plan.graph[n].task, Task::Report) && (opts.force || plan.status(n) != Status::Done)) {
             writable_folder(&plan.graph[n].dir)?;
         }
     }
@@ -245,10 +246,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 tracing::info!("{action:<16} {}  [{}] {}", stage.id, &stage.hash[..12], stage.dir.display());
                 // what the rerun sets aside with it (see below)
                 if opts.force && matches!(status, Status::Done | Status::Diverged { .. }) {
-                    for d in descendants(plan, n) {
-                        if plan.status(d) == Status::Done && plan.graph[d].kind() != StageKind::Report {
-                            tracing::info!("{:<16} {}  (computed from {})", "  set aside", plan.graph[d].id, stage.id);
-                        }
+                    for d in downstream(n).filter(|&d| plan.status(d) == Status::Done) {
+                        tracing::info!("{:<16} {}  (computed from {})", "  set aside", plan.graph[d].id, stage.id);
                     }
                 }
             }
@@ -294,6 +293,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             block(n, step, &mut blocked);
             continue;
         }
+        if let Some(l) = lock.as_ref().filter(|l| l.read_only()) {
+            return Err(format!("stage {} needs running, but its folder {} cannot be written (read-only)", stage.id, l.path().parent().unwrap_or(&stage.dir).display()).into());
+        }
         if matches!(status, Status::Done | Status::Diverged { .. }) && lead {
             // a rerun stage makes what was computed from it stale: set those aside too (they
             // run now when selected, else on the next run). A report is not moved: its folder
@@ -305,10 +307,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 set_aside(&stage.dir)?;
                 lock = Some(StageLock::acquire(&stage.dir)?);
             }
-            for d in descendants(plan, n) {
-                if plan.status(d) == Status::Done && plan.graph[d].kind() != StageKind::Report {
-                    set_aside(&plan.graph[d].dir)?;
-                }
+            for d in downstream(n).filter(|&d| plan.status(d) == Status::Done) {
+                set_aside(&plan.graph[d].dir)?;
             }
         }
         if lead {
@@ -420,6 +420,9 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             stages::run_eval(exp, &exp.evals[*eval], *subject, &source, &stage.dir, dev, &meta, shared)?;
         }
         Task::Report => {
+            // what it reads, hashed before it reads it: a record another process rewrites
+            // meanwhile makes this report stale, not current
+            let inputs = plan.report_inputs();
             let mut registry = ijepa_reports::load_registry(&opts.runs_dir)?;
             for e in &registry.unreadable {
                 tracing::warn!("left out of the report: {e}");
@@ -439,7 +442,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             }
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let hash = if partial { format!("partial-{}", stage.hash) } else { stage.hash.clone() };
-            let marker = serde_json::json!({"hash": hash, "inputs": plan.report_inputs(), "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
+            let marker = serde_json::json!({"hash": hash, "inputs": inputs, "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
             ijepa_engine::run_dir::write_json(&stage.dir.join(REPORT_MARKER), &marker)?;
             tracing::info!("report of {} written to {} ({} files)", opts.runs_dir.display(), stage.dir.display(), files.tables.len() + files.plots.len() + 2);
         }

@@ -172,8 +172,8 @@ enum Command {
     /// Export the encoder of a checkpoint: official names (safetensors) or the Hugging Face
     /// transformers layout (a folder with model.safetensors and config.json): IJepaModel for
     /// I-JEPA, ViTMAEModel for MAE (the encoder's weights; config.json also records the
-    /// decoder's shape), ViTModel for DINO and a bare encoder with a class token. Never into a
-    /// pretraining's run folder.
+    /// decoder's shape), ViTModel for DINO and a bare encoder with a class token. Never over a
+    /// pretraining run's own files (the run folder itself, its checkpoints, its config).
     Export {
         /// Any checkpoint `import-checkpoint` reads (ours, official .pth.tar, state dict).
         file: PathBuf,
@@ -538,21 +538,31 @@ fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::
 }
 
 /// Refuses an output path that is a pretraining's run folder (`export --format hf --out RUN`
-/// wrote its config.json over the run's) or an existing file inside one (`--out
-/// RUN/checkpoints/latest.safetensors` replaced the checkpoint a resume reads). A new file
-/// inside a run folder is allowed.
+/// wrote its config.json over the run's) or one of the files training writes there (`--out
+/// RUN/checkpoints/latest.safetensors` replaced the checkpoint a resume reads). Other files
+/// inside a run folder are the user's. A symbolic link named as the output is replaced, not
+/// followed, so its own folder is the one checked.
 fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String> {
-    let Some(target) = out.and_then(|o| o.canonicalize().ok()) else { return Ok(()) };
+    let Some(out) = out else { return Ok(()) };
     let is_run = |p: &std::path::Path| p.join(ijepa_schema::MANIFEST).is_file() && p.join(ijepa_schema::CHECKPOINTS).is_dir();
-    let run = if target.is_dir() { Some(target.as_path()).filter(|p| is_run(p)) } else { target.ancestors().skip(1).find(|p| is_run(p)) };
-    match run {
-        Some(run) => Err(format!(
-            "{flag} {}: {} is a pretraining's run folder: writing there would replace {}; choose a path outside it",
-            out.map(|o| o.display().to_string()).unwrap_or_default(),
-            run.display(),
-            if target.is_dir() { "its files (config.json, ...)" } else { "one of its files" }
-        )),
-        None => Ok(()),
+    let refuse = |run: &std::path::Path, what: &str| {
+        Err(format!("{flag} {}: {} is a pretraining's run folder: writing there would replace {what}; choose another path", out.display(), run.display()))
+    };
+    let link = std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink());
+    if out.is_dir() && !link {
+        let dir = out.canonicalize().unwrap_or_else(|_| out.to_path_buf());
+        return if is_run(&dir) { refuse(&dir, "its files (config.json, ...)") } else { Ok(()) };
+    }
+    let (Some(name), Some(parent)) = (out.file_name().and_then(|n| n.to_str()), out.parent()) else { return Ok(()) };
+    let Ok(parent) = (if parent.as_os_str().is_empty() { std::path::Path::new(".") } else { parent }).canonicalize() else { return Ok(()) };
+    let run_file = [ijepa_schema::MANIFEST, ijepa_schema::CONFIG_JSON, ijepa_schema::CONFIG_KDL, ijepa_schema::METRICS, ijepa_schema::MONITOR, ijepa_schema::LOCK];
+    if is_run(&parent) && run_file.contains(&name) {
+        return refuse(&parent, &format!("its {name}"));
+    }
+    let checkpoint = name == ijepa_schema::FINAL || name == "latest.safetensors" || (name.starts_with("epoch-") && name.ends_with(".safetensors"));
+    match parent.parent().filter(|run| parent.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && is_run(run)) {
+        Some(run) if checkpoint => refuse(run, &format!("its checkpoint {name}")),
+        _ => Ok(()),
     }
 }
 

@@ -539,11 +539,11 @@ fn a_read_only_finished_runs_folder_is_read() {
     let body = EXP
         .replace("PRECISION", "fp32")
         .replace("epochs 4", "epochs 1")
-        .replace("    monitor every=1 images=64 k=5\n", "    eval \"knn\" { k 5; baselines \"random-init\" }\n");
+        .replace("    monitor every=1 images=64 k=5\n", "    eval \"knn\" { k 5; baselines \"random-init\" }\n    report\n");
     std::fs::write(&file, body).unwrap();
-    let runs = d.join("runs");
-    let first = run_to_end(&file, &runs);
-    assert!(first.contains("3 stage(s) run"), "{first}");
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(["run", "ro.kdl", "--runs-dir", "runs", "--reports-dir", "reports"]).current_dir(&d).output().unwrap();
+    let first = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success() && first.contains("4 stage(s) run"), "{first}");
     let chmod = |mode: &str| assert!(Command::new("chmod").args(["-R", mode, d.to_str().unwrap()]).status().unwrap().success());
     chmod("a-w,a+rX");
     let root = unsafe { libc::geteuid() } == 0;
@@ -558,9 +558,19 @@ fn a_read_only_finished_runs_folder_is_read() {
         let o = c.args(args).current_dir(&d).env("HOME", &d).output().expect("setpriv (util-linux) runs the binary as nobody");
         (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
     };
-    let ran = as_reader(&["run", "ro.kdl", "--runs-dir", "runs"]);
-    let planned = as_reader(&["plan", "ro.kdl", "--runs-dir", "runs"]);
+    let ran = as_reader(&["run", "ro.kdl", "--runs-dir", "runs", "--reports-dir", "reports"]);
+    // a stage that needs running there says so at once, before computing anything (here the
+    // report, stale once the evaluation it read is gone, is the first to say it)
+    let eval = std::fs::read_dir(d.join("runs/resume")).unwrap().flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("eval-knn-ijepa-")).unwrap();
     chmod("u+w");
-    assert!(ran.0 && ran.1.contains("0 stage(s) run, 3 skipped"), "{}", ran.1);
-    assert!(planned.0 && planned.1.matches(" done ").count() == 3, "{}", planned.1);
+    std::fs::remove_file(eval.join("eval.json")).unwrap();
+    chmod("a-w,a+rX");
+    let stale = as_reader(&["run", "ro.kdl", "--runs-dir", "runs", "--reports-dir", "reports"]);
+    let alone = as_reader(&["run", "ro.kdl", "--runs-dir", "runs", "--reports-dir", "reports", "--only", "eval-knn-ijepa"]);
+    chmod("u+w");
+    assert!(ran.0 && ran.1.contains("0 stage(s) run, 4 skipped"), "{}", ran.1);
+    assert!(!stale.0 && stale.1.contains("the report folder reports cannot be written"), "{}", stale.1);
+    assert!(!stale.1.contains("== run"), "{}", stale.1);
+    assert!(!alone.0 && alone.1.contains("stage eval-knn-ijepa needs running, but its folder") && alone.1.contains("cannot be written (read-only)"), "{}", alone.1);
+    assert!(!alone.1.contains("== run"), "{}", alone.1);
 }

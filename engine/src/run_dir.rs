@@ -122,6 +122,8 @@ pub struct StageLock {
     /// `None`: a folder this process cannot write (see [`StageLock::acquire`]).
     file: Option<std::fs::File>,
     path: PathBuf,
+    /// Whether the folder could not be written (the lock file opened read-only, or none).
+    read_only: bool,
 }
 
 impl StageLock {
@@ -139,12 +141,12 @@ impl StageLock {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(ijepa_schema::LOCK);
         let opened = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
-        let mut file = match opened {
-            Ok(f) => f,
+        let (mut file, read_only) = match opened {
+            Ok(f) => (f, false),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem) => {
                 match std::fs::File::open(&path) {
-                    Ok(f) => f,
-                    Err(e2) if e2.kind() == std::io::ErrorKind::NotFound => return Ok(StageLock { file: None, path }),
+                    Ok(f) => (f, true),
+                    Err(e2) if e2.kind() == std::io::ErrorKind::NotFound => return Ok(StageLock { file: None, path, read_only: true }),
                     Err(_) => return Err(Error::io(&path, e)),
                 }
             }
@@ -166,13 +168,21 @@ impl StageLock {
         let cmd: Vec<String> = std::env::args().collect();
         let text = ijepa_schema::lock_text(std::process::id(), &ijepa_schema::host_name(), since, &cmd.join(" "));
         // the details are informative only: a failure to write them does not release the lock
-        let _ = file.set_len(0).and_then(|()| file.write_all(text.as_bytes())).and_then(|()| file.flush());
-        Ok(StageLock { file: Some(file), path })
+        if !read_only {
+            let _ = file.set_len(0).and_then(|()| file.write_all(text.as_bytes())).and_then(|()| file.flush());
+        }
+        Ok(StageLock { file: Some(file), path, read_only })
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the folder could not be written when the lock was taken: a stage that needs
+    /// running there fails at once instead of at its first write, after its computing.
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 }
 

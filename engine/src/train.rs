@@ -487,7 +487,7 @@ fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(u64, us
 }
 
 fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary {
-    let window = (losses.len() / 2).clamp(1, 10);
+    let window = schema::final_loss_window(losses.len());
     let head = &losses[..losses.len().min(window)];
     let tail = &losses[losses.len().saturating_sub(window)..];
     let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;

@@ -337,8 +337,8 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
                     // run's (the mean of the last min(10, half) logged losses)
                     _ => r.manifest.final_loss.or_else(|| {
                         let n = r.metrics.len();
-                        let w = (n / 2).clamp(1, 10);
-                        (n > 0).then(|| r.metrics[n - w.min(n)..].iter().map(|m| m.loss).sum::<f64>() / w.min(n) as f64)
+                        let w = ijepa_schema::final_loss_window(n).min(n);
+                        (n > 0).then(|| r.metrics[n - w..].iter().map(|m| m.loss).sum::<f64>() / w as f64)
                     }),
                 })
                 .collect::<Vec<_>>(),

@@ -144,7 +144,7 @@ pub struct Manifest {
     /// Optimiser steps done.
     #[serde(default)]
     pub steps: usize,
-    /// Final loss: the mean of the last min(10, half of the) logged losses.
+    /// Final loss: the mean of the last [`final_loss_window`] logged losses.
     #[serde(default)]
     pub final_loss: Option<f64>,
     /// Error message of a failed run.
@@ -370,6 +370,12 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// How many of a run's `n` logged losses its final (and initial) loss averages: half of
+/// them, between 1 and 10.
+pub fn final_loss_window(n: usize) -> usize {
+    (n / 2).clamp(1, 10)
 }
 
 #[cfg(test)]

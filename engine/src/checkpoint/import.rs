@@ -177,10 +177,12 @@ fn from_torch(path: &Path) -> Result<Models> {
         let all = strip_all(torch_file::state_dict(sd, path).map_err(|e| {
             bad(path, format!("holds neither `encoder`/`predictor`/`target_encoder`, DINO's `student`/`teacher`, nor a plain state dict ({e})"))
         })?);
-        let (decoder, encoder): (StateDict, StateDict) = all.into_iter().partition(|(k, _)| k.starts_with("decoder_") || k == "mask_token");
-        m.encoder = Some(encoder);
-        if !decoder.is_empty() {
+        if all.iter().any(|(k, _)| k.starts_with("decoder_")) {
+            let (decoder, encoder): (StateDict, StateDict) = all.into_iter().partition(|(k, _)| k.starts_with("decoder_") || k == "mask_token");
+            m.encoder = Some(encoder);
             m.others.push(("decoder".into(), decoder));
+        } else {
+            m.encoder = Some(all);
         }
     }
     Ok(m)

@@ -149,27 +149,31 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
     }
 }
 
-/// Resolves MASTER_ADDR before c10d uses it: c10d retries a name that does not resolve
-/// until the timeout (30 minutes by default) and then blames the connection. A name the
-/// resolver calls unknown fails at once; a temporary failure of the name server is retried for
-/// up to 30 s (or `timeout`, if shorter).
+/// Resolves MASTER_ADDR before c10d uses it: c10d retries a name that does not resolve until
+/// its timeout (30 minutes by default) and then blames the connection. A name that does not
+/// resolve (yet: rank 0's host may register it as it comes up) is retried for up to 2 minutes
+/// (or `timeout`, if shorter), said once, then an error naming it.
 fn resolve_master(env: &DistEnv, timeout: Duration, who: &str) -> Result<()> {
     use std::net::ToSocketAddrs;
-    let limit = timeout.min(Duration::from_secs(30));
+    let limit = timeout.min(Duration::from_secs(120));
     let start = std::time::Instant::now();
+    let mut said = false;
     loop {
-        let (why, temporary) = match (env.master_addr.as_str(), env.master_port).to_socket_addrs().map(|mut a| a.next()) {
+        let why = match (env.master_addr.as_str(), env.master_port).to_socket_addrs().map(|mut a| a.next()) {
             Ok(Some(_)) => return Ok(()),
-            Ok(None) => ("no address".to_string(), false),
-            // glibc's EAI_AGAIN: "Temporary failure in name resolution"
-            Err(e) => (e.to_string(), e.to_string().to_ascii_lowercase().contains("temporary")),
+            Ok(None) => "no address".to_string(),
+            Err(e) => e.to_string(),
         };
-        if !temporary || start.elapsed() >= limit {
+        if start.elapsed() >= limit {
             return Err(Error::Dist(format!(
-                "{who}: MASTER_ADDR {:?} does not resolve to an address ({why}{}): it must name rank 0's host",
+                "{who}: MASTER_ADDR {:?} does not resolve to an address ({why}; tried for {}): it must name rank 0's host",
                 env.master_addr,
-                if temporary { format!("; tried for {}", fmt_duration(limit)) } else { String::new() }
+                fmt_duration(limit)
             )));
+        }
+        if !said {
+            tracing::warn!("{who}: MASTER_ADDR {:?} does not resolve ({why}); trying again for up to {}", env.master_addr, fmt_duration(limit));
+            said = true;
         }
         std::thread::sleep(Duration::from_millis(500).min(limit));
     }
