@@ -26,8 +26,9 @@ pub(crate) fn run(what: BenchCommand) -> CmdResult {
 
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
-    /// Time the I-JEPA training step (forward, backward, AdamW, EMA) on random images with real
-    /// masks; prints one line with ms/step and images/s.
+    /// Time a recipe's training step (I-JEPA by default, `--recipe mae|dino`: forward,
+    /// backward, AdamW, EMA) on random images with real masks or views; prints one line with
+    /// ms/step and images/s.
     Step(BenchStep),
     /// All-reduce bandwidth over N local ranks (Gloo on CPU) and the per-step cost of data
     /// parallelism: the training step on 1 process vs N processes of the same per-rank batch.
@@ -130,6 +131,12 @@ pub(crate) struct BenchStep {
     /// DINO: the head's output width (official 65536).
     #[arg(long, default_value_t = 65536, value_parser = crate::positive)]
     out_dim: usize,
+    /// DINO: the head's hidden width (official 2048; the language's `dino { hidden-dim }`).
+    #[arg(long, default_value_t = 2048, value_parser = crate::positive)]
+    hidden_dim: usize,
+    /// DINO: the head's bottleneck width (official 256; `dino { bottleneck-dim }`).
+    #[arg(long, default_value_t = 256, value_parser = crate::positive)]
+    bottleneck_dim: usize,
     /// Encoder preset (vit-tiny ... vit-giant).
     #[arg(long, default_value = "vit-tiny")]
     preset: String,
@@ -221,7 +228,14 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
         b.batch,
         match b.recipe.as_str() {
             "mae" => format!("dec_depth={} dec_width={} dec_heads={} mask_ratio={}", b.dec_depth, b.dec_width, b.dec_heads, b.mask_ratio),
-            "dino" => format!("global_crops=2 local_crops={} local_size={} out_dim={}", b.local_crops, bench_local_size(b), b.out_dim),
+            "dino" => format!(
+                "global_crops=2 local_crops={} local_size={} out_dim={} hidden_dim={} bottleneck_dim={}",
+                b.local_crops,
+                bench_local_size(b),
+                b.out_dim,
+                b.hidden_dim,
+                b.bottleneck_dim
+            ),
             _ => format!("pred_depth={} pred_width={} targets={}", b.pred_depth, b.pred_width, b.targets),
         },
         precision::name(resolved.precision),
@@ -291,7 +305,14 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
         if b.out_dim < 2 {
             return Err(format!("--out-dim {}: DINO needs at least 2 prototypes (with one, the loss is 0)", b.out_dim).into());
         }
-        exp.dino = ijepa_dsl::config::DinoConfig { local_crops: b.local_crops, local_size, out_dim: b.out_dim, ..Default::default() };
+        exp.dino = ijepa_dsl::config::DinoConfig {
+            local_crops: b.local_crops,
+            local_size,
+            out_dim: b.out_dim,
+            hidden_dim: b.hidden_dim,
+            bottleneck_dim: b.bottleneck_dim,
+            ..Default::default()
+        };
     }
     exp.precision = match b.precision.as_str() {
         "auto" => Precision::Auto,

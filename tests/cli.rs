@@ -193,10 +193,12 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let o = ijepa(&["estimate", f.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success() && out.contains("student on 2 global crops of 16 patches") && out.contains("measured here   "), "{out}{err}");
-    let o = ijepa(&["bench", "step", "--recipe", "dino", "--width", "32", "--depth", "1", "--heads", "2", "--size", "16", "--batch", "4", "--local-crops", "2", "--out-dim", "64", "--steps", "2", "--warmup", "1", "--precision", "fp32"]);
+    let o = ijepa(&["bench", "step", "--recipe", "dino", "--width", "32", "--depth", "1", "--heads", "2", "--size", "16", "--batch", "4", "--local-crops", "2", "--out-dim", "64", "--hidden-dim", "32", "--bottleneck-dim", "16", "--steps", "2", "--warmup", "1", "--precision", "fp32"]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
-    assert!(out.contains("recipe=dino") && out.contains("local_crops=2 local_size=8"), "{out}");
+    assert!(out.contains("recipe=dino") && out.contains("local_crops=2 local_size=8 out_dim=64 hidden_dim=32 bottleneck_dim=16"), "{out}");
+    // the head the flags give, not the official 2048/256 one (alone ~4.8M parameters here)
+    assert!(out.contains("params=0.02M"), "{out}");
     // the line names the encoder the overrides made, not only the preset they started from
     assert!(out.contains("preset=vit-tiny width=32 depth=1 heads=2"), "{out}");
     // DINO's two global crops alone, as `local-crops 0` in the language
