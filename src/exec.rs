@@ -293,8 +293,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             block(n, step, &mut blocked);
             continue;
         }
-        if let Some(l) = lock.as_ref().filter(|l| l.read_only()) {
-            return Err(format!("stage {} needs running, but its folder {} cannot be written (read-only)", stage.id, l.path().parent().unwrap_or(&stage.dir).display()).into());
+        if lock.as_ref().is_some_and(StageLock::read_only) {
+            return Err(format!("stage {} needs running, but its folder {} cannot be written (read-only)", stage.id, stage.dir.display()).into());
         }
         if matches!(status, Status::Done | Status::Diverged { .. }) && lead {
             // a rerun stage makes what was computed from it stale: set those aside too (they

@@ -559,7 +559,7 @@ fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String>
     if is_run(&parent) && run_file.contains(&name) {
         return refuse(&parent, &format!("its {name}"));
     }
-    let checkpoint = name == ijepa_schema::FINAL || name == "latest.safetensors" || (name.starts_with("epoch-") && name.ends_with(".safetensors"));
+    let checkpoint = name == ijepa_schema::FINAL || name == ijepa_schema::LATEST || ijepa_schema::is_kept_checkpoint(name);
     match parent.parent().filter(|run| parent.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && is_run(run)) {
         Some(run) if checkpoint => refuse(run, &format!("its checkpoint {name}")),
         _ => Ok(()),

@@ -151,12 +151,17 @@ pub fn check_feasible(mask: &MaskConfig, grid_h: usize, grid_w: usize) -> Vec<In
         .collect()
 }
 
-/// The smallest block of a single-block mask (`mask "block"`: one target block, its context
-/// the complement, no `min-keep`), when it can round to no patch on a `grid_h x grid_w` grid:
-/// its sampler would redraw it for ever.
+/// The multi-block settings a single-block mask (`mask "block"`) samples with: one target
+/// block, its context the complement, no `min-keep` (a whole block is never cut by a region,
+/// so it always keeps h*w).
+pub fn single_block(mask: &MaskConfig) -> MaskConfig {
+    MaskConfig { n_targets: 1, n_context: 1, min_keep: 0, ..mask.clone() }
+}
+
+/// The smallest block of a single-block mask ([`single_block`]), when it can round to no
+/// patch on a `grid_h x grid_w` grid: its sampler would redraw it for ever.
 pub fn empty_single_block(mask: &MaskConfig, grid_h: usize, grid_w: usize) -> Option<Infeasible> {
-    let one = MaskConfig { n_targets: 1, n_context: 1, min_keep: 0, ..mask.clone() };
-    check_feasible(&one, grid_h, grid_w).into_iter().find(|b| b.block == BlockKind::Target)
+    check_feasible(&single_block(mask), grid_h, grid_w).into_iter().find(|b| b.block == BlockKind::Target)
 }
 
 #[cfg(test)]

@@ -595,11 +595,11 @@ pub fn pretrain_status(dir: &Path) -> Status {
     if let Some(step) = manifest.as_ref().and_then(|m| m.diverged()) {
         return Status::Diverged { step };
     }
-    let latest = dir.join(ijepa_schema::CHECKPOINTS).join("latest.safetensors");
+    let latest = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::LATEST);
     if latest.is_file() {
         // the manifest's record, else the checkpoint's own header (a lost or damaged manifest)
         let step = manifest
-            .and_then(|m| m.checkpoints.into_iter().find(|c| c.file == "latest.safetensors"))
+            .and_then(|m| m.checkpoints.into_iter().find(|c| c.file == ijepa_schema::LATEST))
             .map(|c| c.step)
             .or_else(|| crate::checkpoint::state::position_of(&latest).map(|p| p.global_step))
             .unwrap_or(0);

@@ -232,7 +232,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
             if lead {
                 // what a resume can start from: `latest` or a kept epoch checkpoint
                 let checkpoints = dir.join(schema::CHECKPOINTS);
-                let resumable = checkpoints.join("latest.safetensors").exists() || kept_checkpoints(&checkpoints).is_ok_and(|k| !k.is_empty());
+                let resumable = checkpoints.join(schema::LATEST).exists() || kept_checkpoints(&checkpoints).is_ok_and(|k| !k.is_empty());
                 tracing::warn!(
                     "{} is marked done ({steps} steps) but {} is missing: {}",
                     dir.display(),
@@ -593,7 +593,7 @@ fn latest_or_fallback(latest: &Path, stage: u64, recorded: Option<&schema::Check
 fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option<String>) -> Result<PathBuf> {
     run.finish_writes()?;
     let folder = run.dir.join(schema::CHECKPOINTS);
-    let path = folder.join("latest.safetensors");
+    let path = folder.join(schema::LATEST);
     let (mut tensors, optimizer_step) = recipe.optimizer_state();
     tensors.extend(recipe.state());
     // never replace a good checkpoint with diverged weights
@@ -625,7 +625,7 @@ fn kept_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut kept: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("epoch-") && n.ends_with(".safetensors")))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(schema::is_kept_checkpoint))
         .collect();
     kept.sort();
     Ok(kept)
@@ -719,7 +719,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     }
     let metrics_path = run.dir.join(schema::METRICS);
     let monitor_path = run.dir.join(schema::MONITOR);
-    let latest = run.dir.join(schema::CHECKPOINTS).join("latest.safetensors");
+    let latest = run.dir.join(schema::CHECKPOINTS).join(schema::LATEST);
     // a position of this run (the optimiser's own count is the recipe's, filled in when saved)
     let stage = state::stage_id(&run.manifest.hash);
     let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64, stage };
@@ -728,7 +728,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // rank 0 decides whether to resume (and from which step); the others load the same file
     // (a shared file system, as on every SLURM cluster) and check they see that step
     // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
-    let recorded = run.manifest.checkpoints.iter().find(|c| c.file == "latest.safetensors").cloned();
+    let recorded = run.manifest.checkpoints.iter().find(|c| c.file == schema::LATEST).cloned();
     // (a missing `latest` falls back to a kept epoch checkpoint too, not to step 0)
     let mine = if lead { latest_or_fallback(&latest, stage, recorded.as_ref())? } else { None };
     let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos, _)| pos.global_step as i64))?;

@@ -30,6 +30,13 @@ pub const MONITOR: &str = "monitor.csv";
 pub const CHECKPOINTS: &str = "checkpoints";
 /// The final weights of a finished pretraining, in [`CHECKPOINTS`]: what evaluations read.
 pub const FINAL: &str = "final.safetensors";
+/// The checkpoint a pretraining resumes from, in [`CHECKPOINTS`] (rewritten as it trains).
+pub const LATEST: &str = "latest.safetensors";
+
+/// Whether `name` is a kept epoch checkpoint of [`CHECKPOINTS`] (`epoch-NNNN.safetensors`).
+pub fn is_kept_checkpoint(name: &str) -> bool {
+    name.starts_with("epoch-") && name.ends_with(".safetensors")
+}
 /// The record of an evaluation stage.
 pub const EVAL: &str = "eval.json";
 /// Cached frozen features, per experiment folder.

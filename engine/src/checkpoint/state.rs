@@ -275,7 +275,7 @@ pub fn verify_file(path: &Path) -> Result<bool> {
 /// other file): a finished run without it writes it again from its last checkpoint.
 fn way_out(path: &Path) -> String {
     let in_run = path.file_name().is_some_and(|n| n == ijepa_schema::FINAL)
-        && path.parent().is_some_and(|c| c.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && c.join("latest.safetensors").is_file());
+        && path.parent().is_some_and(|c| c.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && c.join(ijepa_schema::LATEST).is_file());
     if in_run {
         "; move it aside (or delete it) and run the experiment again: its last checkpoint (latest.safetensors) writes it again without training".into()
     } else {

@@ -329,8 +329,6 @@ impl MaskSampler {
                 Self::Rasterized { gh, gw }
             }
             MaskKind::Block => {
-                // min-keep 0: a whole block is never cut by a region, so it always keeps h*w
-                let one = MaskConfig { n_targets: 1, n_context: 1, min_keep: 0, ..cfg.clone() };
                 let (gh, gw) = grid("block")?;
                 // an empty block would be redrawn for ever (the language refuses it too)
                 if let Some(b) = ijepa_dsl::multiblock::empty_single_block(cfg, gh, gw) {
@@ -339,7 +337,7 @@ impl MaskSampler {
                         b.smallest.scale, b.smallest.aspect, b.smallest.h, b.smallest.w
                     )));
                 }
-                Self::Block(MultiBlock::new(&one, crop, patch)?)
+                Self::Block(MultiBlock::new(&ijepa_dsl::multiblock::single_block(cfg), crop, patch)?)
             }
             MaskKind::Random => {
                 let (gh, gw) = grid("random")?;
