@@ -17,8 +17,10 @@ pub struct Imported {
     pub source: PathBuf,
     /// The safetensors file written.
     pub out: PathBuf,
-    /// Each model found (`encoder`, `predictor`, `target_encoder`) with its tensor count.
-    pub modules: Vec<(&'static str, usize)>,
+    /// Each module found (`encoder`, `predictor`, `target_encoder`, and the other recipes':
+    /// MAE's `decoder`, DINO's `student.backbone`, ...) with its tensor count, and whether a
+    /// model was built and loaded from it (the others are written as read).
+    pub modules: Vec<(String, usize, bool)>,
     /// The encoder's shape, as the weights give it.
     pub vit: VitConfig,
     /// Whether the head count is known (given, or implied by a preset width); the weights
@@ -30,8 +32,8 @@ pub struct Imported {
 
 impl std::fmt::Display for Imported {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (name, n) in &self.modules {
-            writeln!(f, "  {name:<15} {n} tensors")?;
+        for (name, n, checked) in &self.modules {
+            writeln!(f, "  {name:<16} {n} tensors{}", if *checked { "" } else { " (written as read)" })?;
         }
         let c = &self.vit;
         let info: Vec<String> = self.info.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -97,7 +99,17 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
         } else {
             store.load_strict(&import::to_map(sd), file)?;
         }
-        modules.push((*name, sd.len()));
+        modules.push((name.to_string(), sd.len(), true));
+    }
+    for (name, sd) in &models.others {
+        // DINO's backbones are ViTs: loaded as strictly as an encoder
+        let checked = name.ends_with(".backbone");
+        if checked {
+            let bs = ParamStore::new(tch::Device::Cpu);
+            VisionTransformer::new(&bs.root(), &vit)?;
+            bs.load_strict(&import::to_map(sd), file)?;
+        }
+        modules.push((name.clone(), sd.len(), checked));
     }
     // the folder of `--out` is made, as `export` does
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -539,8 +539,9 @@ fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::
 
 /// Refuses an output path that is a pretraining's run folder (`export --format hf --out RUN`
 /// wrote its config.json over the run's) or one of the files training writes there (`--out
-/// RUN/checkpoints/latest.safetensors` replaced the checkpoint a resume reads). Other files
-/// inside a run folder are the user's. A symbolic link named as the output is replaced, not
+/// RUN/checkpoints/latest.safetensors` replaced the checkpoint a resume reads), its checkpoints
+/// folder, or one of the files training writes there. Other files inside a run folder are the
+/// user's. A symbolic link named as the output is replaced, not
 /// followed, so its own folder is the one checked.
 fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String> {
     let Some(out) = out else { return Ok(()) };
@@ -551,7 +552,14 @@ fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String>
     let link = std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink());
     if out.is_dir() && !link {
         let dir = out.canonicalize().unwrap_or_else(|_| out.to_path_buf());
-        return if is_run(&dir) { refuse(&dir, "its files (config.json, ...)") } else { Ok(()) };
+        if is_run(&dir) {
+            return refuse(&dir, "its files (config.json, ...)");
+        }
+        // its checkpoints folder: training lists and prunes what lies there
+        return match dir.parent().filter(|run| dir.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && is_run(run)) {
+            Some(run) => refuse(run, "files in its checkpoints folder"),
+            None => Ok(()),
+        };
     }
     let (Some(name), Some(parent)) = (out.file_name().and_then(|n| n.to_str()), out.parent()) else { return Ok(()) };
     let Ok(parent) = (if parent.as_os_str().is_empty() { std::path::Path::new(".") } else { parent }).canonicalize() else { return Ok(()) };

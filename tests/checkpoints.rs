@@ -76,11 +76,14 @@ fn import_then_parity_and_hf_export() {
     let latest = std::fs::read(run.join("checkpoints/latest.safetensors")).unwrap();
     let hf_over = ["export", PTH, "--format", "hf", "--heads", "3", "--out", run.to_str().unwrap()];
     let file_over = ["export", PTH, "--format", "official", "--heads", "3", "--out", run.join("checkpoints/latest.safetensors").to_str().unwrap()].map(str::to_string);
-    for args in [hf_over.map(str::to_string), file_over] {
+    // nor the folder of its checkpoints (an HF export wrote config.json and model.safetensors
+    // beside them)
+    let hf_in_checkpoints = ["export", PTH, "--format", "hf", "--heads", "3", "--out", run.join("checkpoints").to_str().unwrap()].map(str::to_string);
+    for args in [hf_over.map(str::to_string), file_over, hf_in_checkpoints] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         fails_with(&ijepa(&args), &["is a pretraining's run folder", "choose another path"]);
     }
-    assert!(!run.join("config.json").exists() && std::fs::read(run.join("checkpoints/latest.safetensors")).unwrap() == latest);
+    assert!(!run.join("config.json").exists() && !run.join("checkpoints/config.json").exists() && std::fs::read(run.join("checkpoints/latest.safetensors")).unwrap() == latest);
     // a file of the user's inside it is written, and written again
     for _ in 0..2 {
         let o = ijepa(&["export", PTH, "--format", "official", "--heads", "3", "--out", run.join("checkpoints/encoder.safetensors").to_str().unwrap()]);
@@ -226,9 +229,11 @@ fn a_diverging_run_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
 }
 
 /// The official MAE and DINO release layouts import: MAE's `{"model": ...}` with its decoder
-/// beside the encoder (`mae_visualize_*`; its decoder keys were "unexpected") and DINO's
-/// `checkpoint.pth` (`student` / `teacher` / `dino_loss`; "neither ... nor a plain state
-/// dict"), their modules under our names. Fixtures: tests/fixtures/pth/make_mae_dino_release_pth.py.
+/// beside the encoder (`mae_visualize_*`; its decoder keys were "unexpected"), MAE's training
+/// checkpoint and DINO's `checkpoint.pth` (`student` / `teacher` / `dino_loss`; "neither ... nor
+/// a plain state dict"; both with the optimizer, the scaler and the `args` Namespace that was
+/// "forbidden pickle global `argparse.Namespace`"), their modules under our names. Fixtures:
+/// tests/fixtures/pth/make_mae_dino_release_pth.py.
 #[test]
 fn official_mae_and_dino_layouts_import() {
     let d = scratch("release-layouts");
@@ -239,9 +244,20 @@ fn official_mae_and_dino_layouts_import() {
     let k = keys(&mae);
     assert!(k.contains_key("encoder.blocks.0.attn.qkv.weight") && k.contains_key("encoder.cls_token"), "{:?}", k.keys());
     assert!(k.contains_key("decoder.mask_token") && k.contains_key("decoder.decoder_pred.weight") && !k.contains_key("encoder.mask_token"), "{:?}", k.keys());
+    // the training checkpoint holds the same model
+    let mae_train = d.join("mae-train.safetensors");
+    let o = ijepa(&["import-checkpoint", "tests/fixtures/pth/mae-checkpoint-tiny.pth", "--out", mae_train.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("epoch=39 args.model=mae_vit_tiny_patch4 (fixture)"), "{}", text(&o));
+    let k2 = keys(&mae_train);
+    assert_eq!(k.keys().collect::<Vec<_>>(), k2.keys().collect::<Vec<_>>());
+    for (n, t) in &k {
+        assert!(t.equal(&k2[n]), "{n}");
+    }
     let dino = d.join("dino.safetensors");
     let o = ijepa(&["import-checkpoint", "tests/fixtures/pth/dino-checkpoint-tiny.pth", "--out", dino.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("epoch=1 args.arch=vit_tiny (fixture)"), "{}", text(&o));
     let k = keys(&dino);
     for n in ["student.backbone.pos_embed", "student.head.last_layer.weight_v", "teacher.backbone.cls_token", "teacher.head.mlp.0.weight", "dino_loss.center"] {
         assert!(k.contains_key(n), "{n} missing: {:?}", k.keys());

@@ -1,5 +1,5 @@
 //! Data-parallel training end to end, on CPU ranks over loopback (Gloo): two ranks of batch B
-//! train exactly like one process of batch 2B; the replicas stay bit-identical; a dead rank
+//! train exactly like one process of batch 2B (I-JEPA and DINO); the replicas stay bit-identical; a dead rank
 //! stops the others with a clear error instead of a hang; rendezvous failures are clear.
 
 mod common;
@@ -107,6 +107,58 @@ fn two_ranks_train_like_one_process_with_the_global_batch() {
     eprintln!("largest relative difference of the final weights: {worst:e}");
     // what the README claims (measured 7e-7): float32 reduction-order noise, not a drift
     assert!(worst <= 1e-5, "largest relative difference {worst:e}");
+}
+
+/// DINO on two ranks of batch B trains like one process of batch 2B too: the gradients are
+/// averaged as for every recipe, and the centre moves with the global batch's mean teacher
+/// output (each rank's mean, averaged over the ranks; it was refused, "DINO runs on one
+/// process for now").
+#[test]
+fn dino_on_two_ranks_trains_like_one_process_with_the_global_batch() {
+    let d = scratch("ddp-dino");
+    let exp = |batch: usize| {
+        let f = d.join(format!("dino-{batch}.kdl"));
+        let text = EXP
+            .replace("BATCH", &batch.to_string())
+            .replace("EPOCHS", "2")
+            .replace("crop-size 32", "crop-size 16")
+            .replace("    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 4 }\n", "    recipe \"dino\"\n    dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 2; local-size 8; }\n");
+        assert!(text.contains("recipe \"dino\""), "{text}");
+        std::fs::write(&f, text).unwrap();
+        f
+    };
+    let (one, two) = (d.join("one"), d.join("two"));
+    let single = ijepa(&["run", exp(32).to_str().unwrap(), "--runs-dir", one.to_str().unwrap()]);
+    assert!(single.status.success(), "{}", text(&single));
+    let o = ijepa(&["launch", "--nproc-per-node", "2", exp(16).to_str().unwrap(), "--", "--runs-dir", two.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let m = manifest(&two);
+    assert_eq!((m["world_size"].as_u64(), m["status"].as_str(), m["steps"].as_u64()), (Some(2), Some("done"), Some(16)));
+    let digests = m["rank_digests"].as_array().expect("rank digests").clone();
+    assert_eq!(digests[0], digests[1], "replicas must be bit-identical");
+    let (a, b) = (final_weights(&one), final_weights(&two));
+    assert_eq!(a.len(), b.len());
+    // the keys' third of each qkv bias is left out: attention is invariant to it, its true
+    // gradient is zero, and AdamW turns the float noise of its gradient into steps of the
+    // learning rate's size (measured: the keys' bias 1e-5 apart, the queries' and values' 1e-8)
+    let mut worst = 0f64;
+    for (name, ta) in &a {
+        let n = ta.size()[0] / 3;
+        let queries_values = |t: &tch::Tensor| tch::Tensor::cat(&[t.narrow(0, 0, n), t.narrow(0, 2 * n, n)], 0);
+        let (ta, tb) = match name.ends_with("attn.qkv.bias") {
+            true => (queries_values(ta), queries_values(&b[name])),
+            false => (ta.shallow_clone(), b[name].shallow_clone()),
+        };
+        let err = (&ta - &tb).abs().max().double_value(&[]);
+        let scale = ta.abs().max().double_value(&[]).max(1e-3);
+        worst = worst.max(err / scale);
+        assert!(err <= 1e-5 * scale, "{name}: max abs diff {err:e} (scale {scale:e})");
+    }
+    eprintln!("DINO: largest relative difference of the final weights: {worst:e}");
+    // the centre moved, and is the global batch's (each rank's own mean was 1e-2 off)
+    let c = &a["dino_loss.center"];
+    assert!(c.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
+    assert!((c - &b["dino_loss.center"]).abs().max().double_value(&[]) <= 1e-6 * c.abs().max().double_value(&[]));
 }
 
 fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {

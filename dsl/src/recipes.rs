@@ -191,7 +191,17 @@ pub(crate) fn settle(exp: &mut crate::config::Experiment, written: &dyn Fn(&str)
     if let Some(kind) = s.sampled_kind(exp.mask.kind).filter(|&k| k != exp.mask.kind) {
         exp.mask = crate::config::MaskConfig::for_kind(kind, s.default_mask_ratio);
     }
+    mask_ratio_default(exp, &s, written);
     optimizer_defaults(exp, &s, written);
+}
+
+/// A random mask's ratio that neither the file nor its bases wrote is the recipe's (MAE 0.75,
+/// I-JEPA 0.6), wherever `recipe` is written: `mask "random"` read before `recipe "mae"` (or
+/// in a base of another recipe) took the ratio of the recipe named so far.
+pub(crate) fn mask_ratio_default(exp: &mut crate::config::Experiment, s: &RecipeSchema, written: &dyn Fn(&str) -> bool) {
+    if exp.mask.kind == crate::config::MaskKind::Random && !written("mask.ratio") {
+        exp.mask.ratio = crate::config::MaskConfig::for_kind(crate::config::MaskKind::Random, s.default_mask_ratio).ratio;
+    }
 }
 
 /// The recipe's optimizer defaults (its betas, its learning-rate schedule) for what the

@@ -748,6 +748,11 @@ fn ijepa_reads_the_table6_mask_kinds_and_its_target_node() {
     assert_eq!((e.mask.kind, e.mask.ratio), (MaskKind::Random, 0.6), "Table 6's 60% for I-JEPA");
     let e = exp("recipe \"mae\"\n mask \"random\"");
     assert_eq!(e.mask.ratio, 0.75, "MAE's own default");
+    // wherever `recipe` is written (it took I-JEPA's 0.6 when written after the mask)
+    let e = exp("mask \"random\"\n recipe \"mae\"");
+    assert_eq!(e.mask.ratio, 0.75, "MAE's own default, recipe written last");
+    let e = exp("mask \"random\" { ratio 0.6 }\n recipe \"mae\"");
+    assert_eq!(e.mask.ratio, 0.6, "a written ratio is kept");
     assert_eq!(errs("mask \"rasterized\" { scale 0.5 0.5 }"), ["unknown_node"]);
     assert_eq!(errs("mask \"block\" { targets count=2 }"), ["unknown_node"]);
     assert_eq!(errs("mask \"block\" { scale 0 0.5 }"), ["out_of_range"]);
@@ -833,6 +838,11 @@ fn a_sweep_varies_what_its_recipe_reads() {
     let study = crate::parse_study("s.kdl", src).map_err(|d| d.render_plain()).unwrap();
     let ratios: Vec<(MaskKind, f64)> = study.points.iter().map(|p| (p.experiment.mask.kind, p.experiment.mask.ratio)).collect();
     assert_eq!(ratios, [(MaskKind::Random, 0.6), (MaskKind::Random, 0.75)]);
+    // a random mask written without a ratio, swept over recipes: each point has its recipe's
+    let src = "experiment \"s\" {\n encoder width=96 depth=2 heads=3 patch=4\n mask \"random\"\n}\nsweep \"grid\" {\n vary \"recipe\" \"mae\" \"ijepa\"\n}\n";
+    let study = crate::parse_study("s.kdl", src).map_err(|d| d.render_plain()).unwrap();
+    let ratios: Vec<(String, f64)> = study.points.iter().map(|p| (p.experiment.recipe.clone(), p.experiment.mask.ratio)).collect();
+    assert_eq!(ratios, [("mae".to_string(), 0.75), ("ijepa".to_string(), 0.6)]);
     // a kind is applied before the settings inside it, whatever the order of the `vary` lines:
     // a setting the kind lacks is an error either way (it was silently dropped when the kind
     // came second), and one it has is kept

@@ -35,6 +35,12 @@ pub trait GradSync: Send {
     /// Averages every trainable parameter's gradient in place across ranks; `loss` is this
     /// rank's loss; returns the mean loss over ranks.
     fn sync(&mut self, loss: &Tensor) -> Result<f64>;
+
+    /// Replaces `t` in place by its mean over ranks (a statistic of each rank's batch that the
+    /// recipe keeps, e.g. DINO's centre). Default: nothing (one process).
+    fn average(&mut self, _t: &Tensor) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for dyn GradSync {

@@ -74,6 +74,10 @@ impl GradSync for DdpSync {
         let mean = self.buckets.average_with(&self.pg, &[local])?;
         Ok(mean.first().copied().unwrap_or(local))
     }
+
+    fn average(&mut self, t: &Tensor) -> Result<()> {
+        self.pg.all_reduce(t, dist::ReduceOp::Avg)
+    }
 }
 
 /// What a finished run reports.

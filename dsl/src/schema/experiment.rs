@@ -257,6 +257,7 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment, base
         // language's default value included
         _ => crate::recipes::optimizer_defaults(exp, &schema, &|path| cx.written(path)),
     }
+    crate::recipes::mask_ratio_default(exp, &schema, &|path| cx.written(path));
     let written = nodes.iter().find(|k| k.name().value() == "mask");
     match (written, schema.sampled_kind(exp.mask.kind)) {
         (None, Some(kind)) if kind != exp.mask.kind => {

@@ -185,6 +185,18 @@ fn from_torch(path: &Path) -> Result<Models> {
             m.encoder = Some(all);
         }
     }
+    if !has_models {
+        // MAE's and DINO's training checkpoints: the epoch, and the architecture their
+        // command line (`args`, an argparse.Namespace) named
+        if let Some(Value::Int(i)) = v.get("epoch") {
+            m.info.push(("epoch".into(), i.to_string()));
+        }
+        for key in ["model", "arch"] {
+            if let Some(name) = v.get("args").and_then(|a| a.get(key)).and_then(Value::as_str) {
+                m.info.push((format!("args.{key}"), name.to_string()));
+            }
+        }
+    }
     Ok(m)
 }
 

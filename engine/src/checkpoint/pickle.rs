@@ -11,12 +11,13 @@
 //! | `torch._utils._rebuild_tensor_v2` | a tensor view of a storage → [`Value::Lazy`] |
 //! | `torch._utils._rebuild_parameter` | `nn.Parameter(tensor, requires_grad)` → the tensor |
 //! | `torch.{Float,Double,Half,BFloat16,Long,Int,Short,Char,Byte,Bool}Storage` | storage classes, only inside persistent ids |
+//! | `argparse.Namespace` | `Namespace()` (NEWOBJ without arguments) and BUILD with its attributes → a [`Value::Dict`] of them (the `args` the official MAE and DINO training checkpoints carry) |
 //!
 //! Any other global (`GLOBAL` or `STACK_GLOBAL`) is an error naming it, e.g.
 //! "forbidden pickle global `os.system`", raised when the opcode is read, before anything
 //! else happens; any other opcode is an error naming the opcode. These globals are exactly
 //! what torch 2.11 writes for state dicts, optimizer state dicts and `GradScaler` state dicts
-//! (and what the official I-JEPA checkpoints contain); `torch._utils._rebuild_tensor_v3`
+//! (and what the official I-JEPA, MAE and DINO checkpoints contain); `torch._utils._rebuild_tensor_v3`
 //! (only for the new dtypes uint16/32/64, float8...), sparse/nested/quantized tensors and
 //! numpy scalars are rejected.
 //!
@@ -284,7 +285,8 @@ impl Value {
 /// LONG4, BINFLOAT, SHORT_BINUNICODE, BINUNICODE, BINUNICODE8, SHORT_BINSTRING, BINSTRING,
 /// SHORT_BINBYTES, BINBYTES, BINBYTES8, BYTEARRAY8, EMPTY_DICT, EMPTY_LIST, EMPTY_TUPLE,
 /// TUPLE, TUPLE1, TUPLE2, TUPLE3, SETITEM, SETITEMS, APPEND, APPENDS, BINPUT, LONG_BINPUT,
-/// MEMOIZE, BINGET, LONG_BINGET, GLOBAL, STACK_GLOBAL, REDUCE, BUILD, BINPERSID.
+/// MEMOIZE, BINGET, LONG_BINGET, GLOBAL, STACK_GLOBAL, REDUCE, NEWOBJ (of `argparse.Namespace`
+/// only), BUILD, BINPERSID.
 /// The pickle must end at its STOP with exactly one value on the stack.
 pub fn unpickle(data: &[u8]) -> Result<Value, PickleError> {
     let mut vm = Vm { data, pos: 0, op_pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new(), arena: Vec::new() };
@@ -302,6 +304,7 @@ enum Global {
     OrderedDict,
     RebuildTensorV2,
     RebuildParameter,
+    Namespace,
     Storage(Kind),
 }
 
@@ -311,6 +314,7 @@ impl Global {
             Global::OrderedDict => "collections.OrderedDict".into(),
             Global::RebuildTensorV2 => "torch._utils._rebuild_tensor_v2".into(),
             Global::RebuildParameter => "torch._utils._rebuild_parameter".into(),
+            Global::Namespace => "argparse.Namespace".into(),
             Global::Storage(k) => format!("torch.{}", storage_class(k).unwrap_or("?Storage")),
         }
     }
@@ -339,19 +343,11 @@ fn resolve_global(module: &str, name: &str) -> Result<Global, String> {
         ("collections", "OrderedDict") => Some(Global::OrderedDict),
         ("torch._utils", "_rebuild_tensor_v2") => Some(Global::RebuildTensorV2),
         ("torch._utils", "_rebuild_parameter") => Some(Global::RebuildParameter),
+        ("argparse", "Namespace") => Some(Global::Namespace),
         ("torch", n) => STORAGES.iter().find(|(s, _)| *s == n).map(|(_, k)| Global::Storage(*k)),
         _ => None,
     };
-    g.ok_or_else(|| {
-        // the official MAE and DINO training checkpoints carry their command line
-        let hint = if (module, name) == ("argparse", "Namespace") {
-            " (an official MAE or DINO training checkpoint's `args`: save its weights alone, e.g. in Python \
-             `c = torch.load(F, weights_only=False); torch.save({k: c[k] for k in ('model', 'student', 'teacher', 'dino_loss') if k in c}, OUT)`)"
-        } else {
-            ""
-        };
-        format!("forbidden pickle global `{}.{}`{hint}", module.escape_debug(), name.escape_debug())
-    })
+    g.ok_or_else(|| format!("forbidden pickle global `{}.{}`", module.escape_debug(), name.escape_debug()))
 }
 
 /// A value on the VM's stack or in its memo; containers live in the arena.
@@ -372,7 +368,17 @@ enum Obj {
 enum Container {
     List(Vec<Obj>),
     Tuple(Vec<Obj>),
-    Dict { items: Vec<(Obj, Obj)>, keys: HashSet<HashKey>, ordered: bool },
+    Dict { items: Vec<(Obj, Obj)>, keys: HashSet<HashKey>, kind: DictKind },
+    /// An `argparse.Namespace` and the dict BUILD gave it as its attributes (held, not
+    /// copied: a shared state must not multiply the memory a pickle can ask for).
+    Namespace(Option<Obj>),
+}
+
+/// What made a dict container: `{}` or `OrderedDict()`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DictKind {
+    Plain,
+    Ordered,
 }
 
 /// A hashable dict key (Python's equality: `True == 1 == 1.0`).
@@ -578,6 +584,7 @@ impl<'a> Vm<'a> {
                 Some(Container::List(_)) => "list".into(),
                 Some(Container::Tuple(_)) => "tuple".into(),
                 Some(Container::Dict { .. }) => "dict".into(),
+                Some(Container::Namespace(_)) => "argparse.Namespace".into(),
                 None => "?".into(),
             },
             Obj::Global(g) => format!("global `{}`", g.name()),
@@ -800,7 +807,7 @@ impl<'a> Vm<'a> {
                     self.push(Obj::Bytes(Rc::from(b)));
                 }
                 b'}' => {
-                    let d = self.alloc(Container::Dict { items: Vec::new(), keys: HashSet::new(), ordered: false });
+                    let d = self.alloc(Container::Dict { items: Vec::new(), keys: HashSet::new(), kind: DictKind::Plain });
                     self.push(d);
                 }
                 b']' => {
@@ -899,6 +906,19 @@ impl<'a> Vm<'a> {
                     let r = self.reduce(&f, &args)?;
                     self.push(r);
                 }
+                0x81 => {
+                    // NEWOBJ: `cls.__new__(cls, *args)`, how protocol 2+ pickles a plain object
+                    let args = self.pop()?;
+                    let cls = self.pop()?;
+                    if !matches!(cls, Obj::Global(Global::Namespace)) {
+                        return self.err(format!("NEWOBJ of {} (only `argparse.Namespace` is accepted)", self.type_name(&cls)));
+                    }
+                    if !self.tuple_items(&args, "arguments of `argparse.Namespace`")?.is_empty() {
+                        return self.err("`argparse.Namespace` created with arguments");
+                    }
+                    let ns = self.alloc(Container::Namespace(None));
+                    self.push(ns);
+                }
                 b'b' => {
                     let state = self.pop()?;
                     let target = self.top()?;
@@ -929,7 +949,7 @@ impl<'a> Vm<'a> {
                 if !args.is_empty() {
                     return self.err("`collections.OrderedDict` called with arguments");
                 }
-                Ok(self.alloc(Container::Dict { items: Vec::new(), keys: HashSet::new(), ordered: true }))
+                Ok(self.alloc(Container::Dict { items: Vec::new(), keys: HashSet::new(), kind: DictKind::Ordered }))
             }
             Global::RebuildTensorV2 => {
                 if !(6..=7).contains(&args.len()) {
@@ -981,14 +1001,33 @@ impl<'a> Vm<'a> {
                 t.requires_grad = requires_grad;
                 Ok(Obj::Tensor(Rc::new(t)))
             }
+            Global::Namespace => self.err("REDUCE of `argparse.Namespace` (a Namespace is pickled with NEWOBJ)"),
             Global::Storage(_) => self.err(format!("`{}` may only appear in a persistent id", g.name())),
         }
     }
 
     fn build(&mut self, target: &Obj, state: &Obj) -> R<()> {
-        let ordered = matches!(target, Obj::Ref(i) if matches!(self.arena.get(*i), Some(Container::Dict { ordered: true, .. })));
-        if !ordered {
-            return self.err(format!("BUILD on {} (only an OrderedDict's attributes are accepted)", self.type_name(target)));
+        let (idx, kind) = match target {
+            Obj::Ref(i) => match self.arena.get(*i) {
+                Some(Container::Dict { kind, .. }) => (*i, Some(*kind)),
+                Some(Container::Namespace(_)) => (*i, None),
+                _ => (usize::MAX, None),
+            },
+            _ => (usize::MAX, None),
+        };
+        if let Some(Container::Namespace(attrs)) = self.arena.get(idx) {
+            // a Namespace's `__dict__`: its attributes, set once (pickle writes one BUILD)
+            if attrs.is_some() {
+                return self.err("a second BUILD of an `argparse.Namespace`");
+            }
+            if !matches!(state, Obj::Ref(s) if matches!(self.arena.get(*s), Some(Container::Dict { kind: DictKind::Plain, .. }))) {
+                return self.err(format!("BUILD of an `argparse.Namespace` with a {} state", self.type_name(state)));
+            }
+            self.arena[idx] = Container::Namespace(Some(state.clone()));
+            return Ok(());
+        }
+        if kind != Some(DictKind::Ordered) {
+            return self.err(format!("BUILD on {} (only an OrderedDict's and an argparse.Namespace's attributes are accepted)", self.type_name(target)));
         }
         // The OrderedDict's `__dict__` (a state dict's `_metadata`): accepted, dropped.
         let state_ok = match state {
@@ -1077,6 +1116,14 @@ impl<'a> Vm<'a> {
                     Container::Tuple(items) => Value::Tuple(
                         items.iter().map(|x| self.to_value(x, depth + 1, budget, active)).collect::<R<_>>()?,
                     ),
+                    Container::Namespace(None) => Value::Dict(Vec::new()),
+                    Container::Namespace(Some(attrs)) => {
+                        let v = self.to_value(attrs, depth + 1, budget, active)?;
+                        if let Some((k, _)) = v.as_dict().and_then(|d| d.iter().find(|(k, _)| k.as_str().is_none())) {
+                            return end_err(format!("an `argparse.Namespace` attribute named by a {}", k.type_name()));
+                        }
+                        v
+                    }
                     Container::Dict { items, .. } => Value::Dict(
                         items
                             .iter()
@@ -1136,6 +1183,36 @@ mod tests {
         assert_eq!(b[0].as_str(), Some("x"));
         assert!(matches!(&b[1], Value::Bytes(x) if x == b"yz"));
         assert_eq!(v.get_int(7).unwrap().as_int(), Some(1 << 40));
+    }
+
+    /// `pickle.dumps(argparse.Namespace(lr=0.5, model="mae_vit_base_patch16", input_size=224),
+    /// protocol=P)` as Python 3 writes it (the `args` of the official MAE and DINO training
+    /// checkpoints): a dict of its attributes.
+    #[test]
+    fn argparse_namespace_is_a_dict_of_its_attributes() {
+        let p2: &[u8] = b"\x80\x02cargparse\nNamespace\nq\x00)\x81q\x01}q\x02(X\x02\x00\x00\x00lrq\x03G?\xe0\x00\x00\x00\x00\x00\x00X\x05\x00\x00\x00modelq\x04X\x14\x00\x00\x00mae_vit_base_patch16q\x05X\n\x00\x00\x00input_sizeq\x06K\xe0ub.";
+        let p4: &[u8] = b"\x80\x04\x95^\x00\x00\x00\x00\x00\x00\x00\x8c\x08argparse\x94\x8c\tNamespace\x94\x93\x94)\x81\x94}\x94(\x8c\x02lr\x94G?\xe0\x00\x00\x00\x00\x00\x00\x8c\x05model\x94\x8c\x14mae_vit_base_patch16\x94\x8c\ninput_size\x94K\xe0ub.";
+        for p in [p2, p4] {
+            let v = unpickle(p).unwrap();
+            assert_eq!(v.get("lr").unwrap().as_float(), Some(0.5));
+            assert_eq!(v.get("model").unwrap().as_str(), Some("mae_vit_base_patch16"));
+            assert_eq!(v.get("input_size").unwrap().as_int(), Some(224));
+            assert_eq!(v.as_dict().unwrap().len(), 3);
+        }
+        // an empty Namespace has no BUILD
+        let v = unpickle(b"\x80\x02cargparse\nNamespace\nq\x00)\x81q\x01.").unwrap();
+        assert_eq!(v.as_dict().unwrap().len(), 0);
+        // NEWOBJ of anything else, arguments, REDUCE, a second BUILD, a non-dict state, a
+        // non-str attribute name, an item assignment: errors
+        assert!(err(b"\x80\x02ccollections\nOrderedDict\n)\x81.").contains("NEWOBJ of global `collections.OrderedDict`"));
+        assert!(err(b"\x80\x02cargparse\nNamespace\nK\x01\x85\x81.").contains("created with arguments"));
+        assert!(err(b"\x80\x02cargparse\nNamespace\n)R.").contains("REDUCE of `argparse.Namespace`"));
+        assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81}b}b.").contains("second BUILD"));
+        assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81]b.").contains("with a list state"));
+        assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81}K\x01K\x02sb.").contains("attribute named by a int"));
+        assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81K\x01K\x02s.").contains("SETITEM(S) on argparse.Namespace"));
+        // a Namespace inside its own attributes is a cycle
+        assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81q\x00}q\x01X\x01\x00\x00\x00ah\x00sb.").contains("recursive"));
     }
 
     #[test]

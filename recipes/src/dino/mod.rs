@@ -22,8 +22,8 @@
 //! and `eval_knn.py` do with `--checkpoint_key teacher`), average-pooling the patch tokens as
 //! for every recipe here (the official probes read the class token).
 //!
-//! Distributed runs are refused for now: the centre's batch mean would need its own
-//! all-reduce across ranks (`DINOLoss.update_center`).
+//! Distributed runs average the gradients as every recipe does, and the centre's batch mean
+//! over the ranks (`DINOLoss.update_center`'s all-reduce): the centre is the global batch's.
 
 pub mod cost;
 pub mod head;
@@ -285,13 +285,8 @@ impl Dino {
     /// The recipe for an experiment.
     ///
     /// # Errors
-    /// A distributed run (not supported yet), an invalid shape, or libtorch's.
-    pub fn for_experiment(exp: &Experiment, device: Device, _rank: u64, world: u64) -> Result<Self> {
-        if world > 1 {
-            return Err(Error::Config(
-                "DINO runs on one process for now: its centre (the teacher outputs' batch mean) is not yet all-reduced across ranks".into(),
-            ));
-        }
+    /// An invalid shape or schedule setting, or libtorch's.
+    pub fn for_experiment(exp: &Experiment, device: Device, _rank: u64, _world: u64) -> Result<Self> {
         if exp.ipe_scale != 1.0 {
             return Err(Error::Config(format!(
                 "ipe-scale {} stretches the lr and wd schedules, but DINO's schedules (teacher momentum and temperature too) span the run's own steps: remove `ipe-scale` from this DINO experiment",
@@ -364,7 +359,12 @@ impl Dino {
         let m = self.spec.teacher_momentum(self.progress.1, self.progress.2);
         ema_update(&self.ema_pairs, m)?;
         tch::no_grad(|| -> Result<()> {
+            // the mean over the global batch: each rank's mean, averaged over the ranks (the
+            // official `dist.all_reduce(batch_center)` then the division by the world size)
             let batch_center = fwd.teacher.f_mean_dim([0i64].as_slice(), true, Kind::Float)?;
+            if let Some(sync) = self.grad_sync.as_mut() {
+                sync.average(&batch_center)?;
+            }
             let cm = self.spec.dino.center_momentum;
             let mut c = self.center.shallow_clone();
             let _ = c.f_mul_scalar_(cm)?;
