@@ -338,6 +338,51 @@ fn force_does_not_move_a_report_folder_that_holds_the_runs() {
     assert!(ok && t.contains("0 stage(s) run"), "nothing trains again: {t}");
 }
 
+/// An evaluation of weights its pretraining no longer holds is stale: here the final
+/// checkpoint and the manifest's record of it are replaced by another seed's, as `--force`
+/// from another file that shares the pretraining leaves them when the weights come out
+/// different (the evaluation stayed "done", and a report showed its old number as current).
+/// `--dry-run` lists it to run, `run` evaluates again and keeps the old result aside.
+#[test]
+fn an_evaluation_of_weights_trained_again_is_stale() {
+    let d = study("plan-stale-eval", 1);
+    std::fs::write(d.join("seed2.kdl"), BASE.replace("EPOCHS", "1").replace("seed 1", "seed 2")).unwrap();
+    let go = |file: &str, runs: &str, extra: &[&str]| {
+        let (f, r, rep) = (d.join(file), d.join(runs), d.join(format!("{runs}-reports")));
+        let mut args = vec!["run", f.to_str().unwrap(), "--runs-dir", r.to_str().unwrap(), "--reports-dir", rep.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = ijepa(&args);
+        (o.status.success(), text(&o))
+    };
+    for (file, runs) in [("base.kdl", "runs"), ("seed2.kdl", "other")] {
+        let (ok, t) = go(file, runs, &[]);
+        assert!(ok, "{t}");
+    }
+    let (ours, theirs) = (pretrain_dirs(&d.join("runs")).remove(0), pretrain_dirs(&d.join("other")).remove(0));
+    let final_sha = |run: &Path| -> String {
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+        let c = m["checkpoints"].as_array().unwrap().iter().find(|c| c["file"] == "final.safetensors").unwrap().clone();
+        c["sha256"].as_str().unwrap().to_string()
+    };
+    let (old, new) = (final_sha(&ours), final_sha(&theirs));
+    assert_ne!(old, new);
+    std::fs::copy(theirs.join("checkpoints/final.safetensors"), ours.join("checkpoints/final.safetensors")).unwrap();
+    let text_of = std::fs::read_to_string(ours.join("manifest.json")).unwrap();
+    std::fs::write(ours.join("manifest.json"), text_of.replace(&old, &new)).unwrap();
+    let (ok, t) = go("base.kdl", "runs", &["--dry-run"]);
+    let line = |t: &str, id: &str| t.lines().find(|l| l.split_whitespace().any(|w| w == id)).unwrap_or_default().to_string();
+    assert!(ok && !line(&t, "eval-knn-ijepa").contains("skip") && line(&t, "eval-knn-raw-pixels").contains("skip"), "{t}");
+    let (ok, t) = go("base.kdl", "runs", &[]);
+    assert!(ok && t.contains("no longer holds"), "{t}");
+    let eval = std::fs::read_dir(ours.parent().unwrap()).unwrap().flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("eval-knn-ijepa-")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(record["checkpoint_sha256"], new.as_str());
+    let aside: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval.join("eval.json.outdated")).unwrap()).unwrap();
+    assert_eq!(aside["checkpoint_sha256"], old.as_str());
+    let (ok, t) = go("base.kdl", "runs", &[]);
+    assert!(ok && t.contains("0 stage(s) run"), "{t}");
+}
+
 #[test]
 fn single_experiment_commands_take_a_sweep_point() {
     let o = ijepa(&["masks", "experiments/fmnist-target-scale.kdl", "--batches", "2"]);

@@ -434,7 +434,7 @@ impl Plan {
         let stage = &self.graph[n];
         match stage.task {
             Task::Pretrain { .. } => pretrain_status(&stage.dir),
-            Task::Eval { .. } if ijepa_schema::eval_done(&stage.dir) => Status::Done,
+            Task::Eval { .. } if ijepa_schema::read_eval(&stage.dir).is_some_and(|r| !self.eval_outdated(n, &r)) => Status::Done,
             Task::Report
                 if report_marker(&stage.dir).is_some_and(|(hash, inputs)| hash == stage.hash && inputs == self.report_inputs()) =>
             {
@@ -442,6 +442,19 @@ impl Plan {
             }
             _ => Status::Pending,
         }
+    }
+
+    /// Whether a finished evaluation read another checkpoint than its pretraining's final one
+    /// now (the manifest's record of it): the pretraining was trained again since, e.g. by
+    /// `--force` from another file that shares it.
+    fn eval_outdated(&self, n: NodeIndex, record: &ijepa_schema::EvalRecord) -> bool {
+        self.inputs(n).into_iter().filter(|&p| self.graph[p].kind() == StageKind::Pretrain).any(|p| {
+            let manifest: Option<ijepa_schema::Manifest> =
+                std::fs::read_to_string(self.graph[p].dir.join(ijepa_schema::MANIFEST)).ok().and_then(|t| serde_json::from_str(&t).ok());
+            let last = manifest.and_then(|m| m.checkpoints.into_iter().find(|c| c.file == ijepa_schema::FINAL)).map(|c| c.sha256);
+            // no final checkpoint recorded: the pretraining is not done, and runs first
+            ijepa_schema::eval_outdated(record, Some(last.as_deref().unwrap_or("")))
+        })
     }
 
     /// What a report reads of the plan's other stages, hashed: each folder's record (a

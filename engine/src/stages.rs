@@ -334,12 +334,25 @@ pub fn run_eval(
     meta: &EvalMeta,
     shared: &mut EvalCache,
 ) -> Result<()> {
-    if ijepa_schema::eval_done(dir) {
-        tracing::info!("{} is already done", dir.display());
-        return Ok(());
-    }
     let record = dir.join(ijepa_schema::EVAL);
-    if record.exists() {
+    if let Some(done) = ijepa_schema::read_eval(dir) {
+        let now = match (subject, &source.pretrain_dir) {
+            (Subject::Pretrained, Some(_)) => Some(shared.checkpoint_sha256(&source.checkpoint)?),
+            _ => None,
+        };
+        if !ijepa_schema::eval_outdated(&done, now.as_deref()) {
+            tracing::info!("{} is already done", dir.display());
+            return Ok(());
+        }
+        // the pretraining ran again since (`--force` from another file that shares it)
+        let aside = dir.join(format!("{}.outdated", ijepa_schema::EVAL));
+        std::fs::rename(&record, &aside).map_err(|e| Error::io(&record, e))?;
+        tracing::warn!(
+            "{} evaluated a checkpoint its pretraining no longer holds (it was trained again): evaluating again (the old result is kept as {})",
+            dir.display(),
+            aside.display()
+        );
+    } else if record.exists() {
         // the evaluation runs again (its features are cached)
         let aside = run_dir::keep_unreadable(&record)?;
         tracing::warn!("{} is not a readable result: evaluating again (the old file is kept as {})", record.display(), aside.display());
@@ -408,6 +421,9 @@ fn eval_stage(
     let mut record = record(exp, cfg, subject, source, &result, n_train, n_test, meta);
     if subject != Subject::RawPixels && cfg.protocol != EvalProtocol::Finetune {
         record.features = kind.name().to_string();
+    }
+    if subject == Subject::Pretrained && source.pretrain_dir.is_some() {
+        record.checkpoint_sha256 = Some(shared.checkpoint_sha256(&source.checkpoint)?);
     }
     record.wall_s = t0.elapsed().as_secs_f64();
     run_dir::write_json(&dir.join(ijepa_schema::EVAL), &record)?;
@@ -730,6 +746,7 @@ fn record(
         varied: meta.varied.clone(),
         pretrain_dir: source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
         checkpoint: Some(source.checkpoint.display().to_string()),
+        checkpoint_sha256: None,
         curve: result.curve.iter().map(|&(ep, acc)| CurvePoint { epoch: ep as u64, top1: acc }).collect(),
         settings: protocol_settings(exp, cfg),
         wall_s: 0.0,

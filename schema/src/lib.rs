@@ -291,7 +291,18 @@ pub struct CurvePoint {
 /// Whether `dir` holds a readable `eval.json`: a finished evaluation. An empty or damaged one
 /// is not (the stage runs again, instead of being skipped and left out of every report).
 pub fn eval_done(dir: &Path) -> bool {
-    std::fs::read(dir.join(EVAL)).ok().is_some_and(|b| serde_json::from_slice::<EvalRecord>(&b).is_ok())
+    read_eval(dir).is_some()
+}
+
+/// The readable `eval.json` of a stage folder.
+pub fn read_eval(dir: &Path) -> Option<EvalRecord> {
+    std::fs::read(dir.join(EVAL)).ok().and_then(|b| serde_json::from_slice::<EvalRecord>(&b).ok())
+}
+
+/// Whether a finished evaluation read a pretrained checkpoint other than `sha256` (the
+/// pretraining's final checkpoint now): it evaluated weights that are gone.
+pub fn eval_outdated(record: &EvalRecord, sha256: Option<&str>) -> bool {
+    matches!((record.checkpoint_sha256.as_deref(), sha256), (Some(read), Some(now)) if read != now)
 }
 
 /// `eval.json`: the result of one evaluation stage. Unknown fields are ignored when read.
@@ -357,6 +368,11 @@ pub struct EvalRecord {
     /// The checkpoint file evaluated.
     #[serde(default)]
     pub checkpoint: Option<String>,
+    /// SHA-256 of the pretrained checkpoint file evaluated (absent for baselines and from
+    /// records written before it): a pretraining that ran again since (`--force` from another
+    /// file that shares it) holds other weights, and the evaluation is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_sha256: Option<String>,
     /// Test top-1 per epoch of the final probe, when recorded.
     #[serde(default, deserialize_with = "null_as_default")]
     pub curve: Vec<CurvePoint>,
