@@ -89,6 +89,9 @@ pub struct MultiBlock {
     cfg: MaskConfig,
     gh: usize,
     gw: usize,
+    /// Whether the warning that context blocks overlap their targets was given (once a run,
+    /// shared by the clones the loader threads sample with).
+    overlap_warned: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl MultiBlock {
@@ -100,7 +103,7 @@ impl MultiBlock {
         if cfg.n_targets == 0 || cfg.n_context == 0 {
             return Err(Error::Config("the multi-block sampler needs at least one target and one context block".into()));
         }
-        Ok(Self { cfg: cfg.clone(), gh: crop / patch, gw: crop / patch })
+        Ok(Self { cfg: cfg.clone(), gh: crop / patch, gw: crop / patch, overlap_warned: Default::default() })
     }
 
     /// Grid (rows, columns).
@@ -120,8 +123,9 @@ impl MultiBlock {
     }
 
     /// Samples one block of size (h, w), optionally restricted to the intersection of
-    /// `acceptable` regions (official `_sample_block_mask`). Returns (indices, complement).
-    fn sample_block(&self, rng: &mut Rng, (h, w): (usize, usize), acceptable: Option<&[Vec<bool>]>) -> (Vec<i64>, Vec<bool>) {
+    /// `acceptable` regions (official `_sample_block_mask`). Returns (indices, complement,
+    /// how many of the regions were dropped to find it).
+    fn sample_block(&self, rng: &mut Rng, (h, w): (usize, usize), acceptable: Option<&[Vec<bool>]>) -> (Vec<i64>, Vec<bool>, usize) {
         let (gh, gw) = (self.gh, self.gw);
         let extra = match self.cfg.corner {
             CornerSampler::Official => 0,
@@ -154,7 +158,7 @@ impl MultiBlock {
                         complement[r * gw + c] = false;
                     }
                 }
-                return (idx, complement);
+                return (idx, complement, tries.min(acceptable.map_or(0, <[_]>::len)));
             }
             timeout -= 1;
             if timeout == 0 {
@@ -193,11 +197,12 @@ impl MultiBlock {
         let (mut min_p, mut min_e) = (n, n);
         let mut preds: Vec<Vec<Vec<i64>>> = Vec::with_capacity(batch);
         let mut encs: Vec<Vec<Vec<i64>>> = Vec::with_capacity(batch);
+        let mut relaxed = 0usize;
         for _ in 0..batch {
             let mut masks_p = Vec::with_capacity(c.n_targets);
             let mut complements = Vec::with_capacity(c.n_targets);
             for _ in 0..c.n_targets {
-                let (m, comp) = self.sample_block(&mut rng, p_size, None);
+                let (m, comp, _) = self.sample_block(&mut rng, p_size, None);
                 min_p = min_p.min(m.len());
                 masks_p.push(m);
                 complements.push(comp);
@@ -205,12 +210,30 @@ impl MultiBlock {
             let acceptable = if c.allow_overlap { None } else { Some(complements.as_slice()) };
             let mut masks_e = Vec::with_capacity(c.n_context);
             for _ in 0..c.n_context {
-                let (m, _) = self.sample_block(&mut rng, e_size, acceptable);
+                let (m, _, dropped) = self.sample_block(&mut rng, e_size, acceptable);
                 min_e = min_e.min(m.len());
                 masks_e.push(m);
+                relaxed += usize::from(dropped > 0);
             }
             preds.push(masks_p);
             encs.push(masks_e);
+        }
+        if relaxed > 0 && !self.overlap_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            // the official sampler relaxes the same way, with a log line each time
+            tracing::warn!(
+                "masks: in {relaxed} of the {batch} images of epoch {epoch}, step {step}, the context block ({}x{} patches) found no \
+                 place keeping more than min-keep = {} patches outside the {} target block(s) of {}x{} on the {}x{} grid, so \
+                 the sampler dropped constraints and they overlap targets, as the official sampler does (said once a run; \
+                 `ijepa masks FILE` gives the share over many batches): smaller targets or context, or fewer targets, avoid it",
+                e_size.0,
+                e_size.1,
+                c.min_keep,
+                c.n_targets,
+                p_size.0,
+                p_size.1,
+                self.gh,
+                self.gw
+            );
         }
         let flatten = |all: &[Vec<Vec<i64>>], n_masks: usize, k: usize| -> Vec<i64> {
             let mut out = Vec::with_capacity(n_masks * batch * k);
@@ -457,7 +480,7 @@ impl MaskSampler {
                     )));
                 }
                 for _ in 0..batch {
-                    let (target, complement) = m.sample_block(&mut rng, size, None);
+                    let (target, complement, _) = m.sample_block(&mut rng, size, None);
                     let context = (0..n).filter(|&i| complement[i]).map(|i| i as i64).collect();
                     per_image.push((context, vec![target]));
                 }
@@ -532,6 +555,9 @@ pub struct MaskStats {
     pub target_len: Stats,
     /// Fraction of target patches at each grid position.
     pub target_frequency: Vec<f64>,
+    /// Fraction of images whose context shares a patch with one of their targets (with
+    /// `allow-overlap #false`, where the sampler had to drop constraints).
+    pub overlapping: f64,
 }
 
 /// Samples `batches` batches of `batch` images and summarises them.
@@ -541,8 +567,14 @@ pub fn statistics<S: SampleMasks>(sampler: &S, seed: u64, batches: usize, batch:
     let mut tgt = Vec::with_capacity(batches);
     let mut freq = vec![0f64; gh * gw];
     let mut total = 0f64;
+    let (mut overlapping, mut images) = (0usize, 0usize);
     for step in 0..batches {
         let m = sampler.sample(seed, 0, step as u64, 0, batch)?;
+        for b in 0..m.batch {
+            let targets: std::collections::HashSet<i64> = (0..m.n_targets).flat_map(|j| m.target_of(j, b).iter().copied()).collect();
+            overlapping += usize::from((0..m.n_context).any(|j| m.context_of(j, b).iter().any(|i| targets.contains(i))));
+        }
+        images += m.batch;
         ctx.push(m.k_context as f64);
         tgt.push(m.k_target as f64);
         for &i in &m.targets {
@@ -553,7 +585,7 @@ pub fn statistics<S: SampleMasks>(sampler: &S, seed: u64, batches: usize, batch:
     for f in &mut freq {
         *f /= total.max(1.0);
     }
-    Ok(MaskStats { context_len: Stats::of(&ctx), target_len: Stats::of(&tgt), target_frequency: freq })
+    Ok(MaskStats { context_len: Stats::of(&ctx), target_len: Stats::of(&tgt), target_frequency: freq, overlapping: overlapping as f64 / images.max(1) as f64 })
 }
 
 /// What `ijepa masks` prints for an I-JEPA experiment (the recipe's [`MasksFn`] entry): the
@@ -572,6 +604,13 @@ pub fn report(exp: &ijepa_dsl::config::Experiment, query: &ijepa_engine::recipe:
     let mut out = format!("masks of {:?}: {gh}x{gw} patch grid, {batches} batches of {batch}; {}", exp.name, sampler.describe());
     for (what, s) in [("context length", st.context_len), ("target length", st.target_len)] {
         out += &format!("\n  {what:<15} mean {:>7.2}  std {:>6.2}  min {:>4}  max {:>4}", s.mean, s.std, s.min, s.max);
+    }
+    if st.overlapping > 0.0 {
+        out += &format!(
+            "\n  context overlapping a target: {:.1}% of the images{}",
+            100.0 * st.overlapping,
+            if exp.mask.allow_overlap { "" } else { " (allow-overlap #false: no place outside the targets kept more than min-keep patches, so the sampler dropped constraints, as the official one does)" }
+        );
     }
     if let Some(png) = query.png {
         let m = sampler.sample(exp.seed, 0, 0, 0, batch)?;
@@ -598,6 +637,26 @@ mod tests {
         assert_eq!(block_size(14, 14, 1.0, 1.0), (13, 13));
         // round half to even: area 2, aspect 2 -> sqrt(4) = 2, sqrt(1) = 1; area 6.25 case
         assert_eq!((2.5f64).round_ties_even(), 2.0);
+    }
+
+    /// A context block that cannot avoid the targets drops constraints (the official
+    /// relaxation) and says how many, which `sample` turns into a warning: one 6x6 target on a
+    /// 7x7 grid leaves no room for a context of more than min-keep patches outside it.
+    #[test]
+    fn a_context_that_cannot_avoid_the_targets_says_so() {
+        let c = MaskConfig { n_targets: 1, min_keep: 3, ..cfg() };
+        let s = MultiBlock::new(&c, 28, 4).unwrap();
+        let mut rng = Rng::derive(0, Stream::Mask, &[0]);
+        let (target, complement, dropped) = s.sample_block(&mut rng, (6, 6), None);
+        assert_eq!((target.len(), dropped), (36, 0));
+        let (context, _, dropped) = s.sample_block(&mut rng, (6, 6), Some(&[complement.clone()]));
+        assert_eq!(dropped, 1);
+        assert!(context.iter().any(|i| target.contains(i)), "it overlaps");
+        // a small target leaves room: nothing dropped, no overlap
+        let (small, complement, _) = s.sample_block(&mut rng, (2, 2), None);
+        let (context, _, dropped) = s.sample_block(&mut rng, (3, 3), Some(&[complement]));
+        assert_eq!(dropped, 0);
+        assert!(!context.iter().any(|i| small.contains(i)));
     }
 
     #[test]
