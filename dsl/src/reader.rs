@@ -722,7 +722,13 @@ fn unknown_node_help(cx: &Ctx, name: &str, parent: &str, known: &[&str]) -> Stri
         .map(|(_, home)| *home)
         .collect();
     if let [home, ..] = homes.as_slice() {
-        return if home.is_empty() { format!("`{name}` belongs at the top level of the file") } else { format!("`{name}` belongs inside the `{home}` block") };
+        let here = if home.is_empty() { format!("`{name}` belongs at the top level of the file") } else { format!("`{name}` belongs inside the `{home}` block") };
+        // a longer or shorter form of the name in this block (`seed` in a sweep, whose node is
+        // `seeds`) is said too
+        return match suggest(name, known).filter(|s| s.starts_with(name) || name.starts_with(s)) {
+            Some(s) => format!("{here}; here, did you mean `{s}`?"),
+            None => here,
+        };
     }
     if let Some(s) = suggest(name, known) {
         return format!("did you mean `{s}`?");

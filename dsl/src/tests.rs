@@ -961,6 +961,14 @@ fn belongs_inside_hints_name_a_real_home() {
     assert!(text.contains("`scale` belongs inside the `mask.targets` block"), "{text}");
     let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 28 }\n crop-scale 0.3 1.0\n}\n").unwrap_err().render_plain();
     assert!(text.contains("`crop-scale` belongs inside the `data` block"), "{text}");
+    // a sweep's `seed` is told where it belongs, and what the sweep's own node is
+    let src = "experiment \"t\" {\n encoder width=32 depth=2 heads=2 patch=4\n}\nsweep \"grid\" {\n seed 1 2\n}\n";
+    let text = crate::parse_study("t.kdl", src).expect_err("refused").render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("`seed` belongs inside the `experiment` block; here, did you mean `seeds`?"), "{text}");
+    // a list-valued setting varied with bare values: each value as a child, from what was written
+    let src = "experiment \"t\" {\n encoder width=32 depth=4 heads=2 patch=4\n eval \"knn\" { held-out 0.2 }\n}\nsweep \"grid\" {\n vary \"eval.knn.features\" \"last\" \"last4\"\n}\n";
+    let text = crate::parse_study("t.kdl", src).expect_err("refused").render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("is a list") && text.contains("`vary \"eval.knn.features\" { - \"last\"; - \"last4\" }`"), "{text}");
     let src = "experiment \"t\" {\n mask \"multi-block\" { min-keep 4 }\n}\nsweep \"grid\" {\n vary \"epochs\" 1 2\n sweep \"zip\"\n}\n";
     let text = crate::parse_study("t.kdl", src).expect_err("refused").render_plain();
     assert!(text.contains("`sweep` belongs at the top level of the file") && !text.contains("inside the `experiment`"), "{text}");

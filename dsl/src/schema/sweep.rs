@@ -198,7 +198,7 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
         n.kdl.entries().iter().filter(|e| e.name().is_none()).skip(1).collect();
     let children = n.children();
     let mut values = Vec::new();
-    let (_, most) = setting.arity();
+    let (least, most) = setting.arity();
     if !args.is_empty() && !children.is_empty() {
         cx.err(DslError::InvalidValue {
             what: "vary".into(),
@@ -214,14 +214,16 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
         let span = args.iter().map(|e| cx.entry_span(e)).reduce(join_spans).unwrap_or(path.span);
         cx.err(DslError::InvalidValue {
             what: "vary".into(),
-            message: format!("one value of `{}` is several numbers", path.value),
+            message: format!("one value of `{}` is a list, so values cannot follow the path", path.value),
             span,
-            help: format!(
-                "its form is `{}`: list each value as a child, e.g. `vary \"{}\" {{ - 0.1 0.15; \
-                 - 0.15 0.2 }}`",
-                setting.usage(),
-                path.value
-            ),
+            help: {
+                // the values written, one child each where one entry is a value
+                let children = match least <= 1 {
+                    true => args.iter().map(|e| format!("- {}", e.value().as_string().map_or_else(|| e.value().to_string(), |s| format!("{s:?}")))).collect::<Vec<_>>().join("; "),
+                    false => "- 0.1 0.15; - 0.15 0.2".to_string(),
+                };
+                format!("its form is `{}`: write each value as a child, e.g. `vary \"{}\" {{ {children} }}`", setting.usage(), path.value)
+            },
         });
         return;
     }

@@ -649,7 +649,7 @@ mod tests {
         let mut rng = Rng::derive(0, Stream::Mask, &[0]);
         let (target, complement, dropped) = s.sample_block(&mut rng, (6, 6), None);
         assert_eq!((target.len(), dropped), (36, 0));
-        let (context, _, dropped) = s.sample_block(&mut rng, (6, 6), Some(&[complement.clone()]));
+        let (context, _, dropped) = s.sample_block(&mut rng, (6, 6), Some(std::slice::from_ref(&complement)));
         assert_eq!(dropped, 1);
         assert!(context.iter().any(|i| target.contains(i)), "it overlaps");
         // a small target leaves room: nothing dropped, no overlap
