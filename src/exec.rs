@@ -302,12 +302,15 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             // (`--reports-dir`) may hold the runs folder or be the working directory, and it is
             // written again from the runs anyway, stale once what it read changes
             // (`Plan::report_inputs`)
+            // (which are done is read first: an evaluation whose pretraining has no final
+            // checkpoint is not done, and it has none once set aside)
+            let done: Vec<NodeIndex> = downstream(n).filter(|&d| plan.status(d) == Status::Done).collect();
             if stage.kind() != StageKind::Report {
                 drop(lock.take());
                 set_aside(&stage.dir)?;
                 lock = Some(StageLock::acquire(&stage.dir)?);
             }
-            for d in downstream(n).filter(|&d| plan.status(d) == Status::Done) {
+            for d in done {
                 set_aside(&plan.graph[d].dir)?;
             }
         }
