@@ -641,7 +641,16 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
         return Err(format!("{} has no `eval` block: nothing to evaluate", file.display()).into());
     }
     let dev = device::resolve(&exp.device)?;
-    stages::run_evals(&exp, &stages::Source { checkpoint, pretrain_dir: None }, runs_dir, dev)?;
+    // a sweep point's baselines are the study's, shared by its points (as `ijepa run` keeps them)
+    let meta = match point {
+        Some(want) => {
+            let study = load_study(file).map_err(|_| format!("reading {} again", file.display()))?.0;
+            let varied = study.points.iter().find(|p| p.name == want).map(|p| p.varied.clone()).unwrap_or_default();
+            stages::EvalMeta { experiment: study.name, varied }
+        }
+        None => stages::EvalMeta { experiment: exp.name.clone(), varied: Default::default() },
+    };
+    stages::run_evals(&exp, &meta, &stages::Source { checkpoint, pretrain_dir: None }, runs_dir, dev)?;
     Ok(ExitCode::SUCCESS)
 }
 

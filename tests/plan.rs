@@ -393,6 +393,29 @@ fn single_experiment_commands_take_a_sweep_point() {
     assert!(!o.status.success() && text(&o).contains("no sweep point \"nope\""), "{}", text(&o));
 }
 
+/// `ijepa eval --point` keeps a sweep point's baselines where `ijepa run` keeps them, in the
+/// study's folder shared by every point (they went to the point's folder, and `run` computed
+/// them again); the point's own evaluation goes to the point's folder.
+#[test]
+fn eval_of_a_sweep_point_shares_the_studys_baselines() {
+    let d = study("plan-eval-point", 1);
+    let (file, runs) = (d.join("sweep.kdl"), d.join("runs"));
+    let point = "targets-scale-0.1-0.2_seed-1";
+    let o = ijepa(&["run", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--only", &format!("pretrain/{point}")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = pretrain_dirs(&runs).remove(0);
+    let ckpt = run.join("checkpoints/final.safetensors");
+    let o = ijepa(&["eval", file.to_str().unwrap(), "--point", point, "--checkpoint", ckpt.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let has = |folder: &str, prefix: &str| std::fs::read_dir(runs.join(folder)).into_iter().flatten().flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix));
+    assert!(has("tiny-sweep", "eval-knn-raw-pixels-") && !has(&format!("tiny-sweep-{point}"), "eval-knn-raw-pixels-"), "{}", text(&o));
+    assert!(has(&format!("tiny-sweep-{point}"), "eval-knn-ijepa-"));
+    // the plan finds the point's baseline done
+    let o = ijepa(&["run", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--dry-run"]);
+    let line = text(&o).lines().find(|l| l.contains(&format!("eval-knn-raw-pixels/{point} "))).unwrap_or_default().to_string();
+    assert!(line.starts_with("skip (done)"), "{}", text(&o));
+}
+
 /// The process count is part of a pretraining's identity. `plan` shows the layout of the
 /// distributed block (what a launched run uses) and says so; a plain `run --dry-run` (no
 /// launcher: one process) uses the folder `plan --world-size 1` shows. Explicit, not a surprise.

@@ -254,6 +254,7 @@ pub(crate) fn compile(
     let mut cx = reader::Ctx::new(src, schema::locations(), schema::PLANNED);
     cx.origin = origin;
     cx.swept_recipes = recipes::swept(&doc);
+    cx.swept_paths = recipes::swept_paths(&doc);
     let top = schema::read_document(&mut cx, &doc);
     let fail = |cx: reader::Ctx| Diagnostics::new(file_name, src, cx.errors);
     let Some(base) = top.experiment else { return Err(fail(cx)) };

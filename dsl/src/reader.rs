@@ -50,6 +50,8 @@ pub(crate) struct Ctx<'s> {
     /// The recipes this file's sweep varies (`vary "recipe" "ijepa" "mae"`): the experiment
     /// block may then hold the settings of each (every point keeps its own recipe's).
     pub swept_recipes: Vec<String>,
+    /// The settings the document's sweeps vary (`vary "PATH" ...`), as written.
+    pub swept_paths: Vec<String>,
     /// The setting paths the `extends` bases wrote (transitively): written too, for the
     /// recipe defaults that apply only to what no file wrote.
     pub base_written: BTreeSet<String>,
@@ -83,6 +85,7 @@ impl<'s> Ctx<'s> {
             bases: Vec::new(),
             layered: false,
             swept_recipes: Vec::new(),
+            swept_paths: Vec::new(),
             base_written: BTreeSet::new(),
         }
     }

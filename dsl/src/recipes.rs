@@ -183,6 +183,17 @@ pub(crate) fn swept(doc: &kdl::KdlDocument) -> Vec<String> {
     out
 }
 
+/// The settings a document's sweeps vary (`vary "PATH" ...`), read from the raw nodes.
+pub(crate) fn swept_paths(doc: &kdl::KdlDocument) -> Vec<String> {
+    doc.nodes()
+        .iter()
+        .filter(|n| n.name().value() == "sweep")
+        .flat_map(|sweep| sweep.children().map(|c| c.nodes().to_vec()).unwrap_or_default())
+        .filter(|vary| vary.name().value() == "vary")
+        .filter_map(|vary| vary.entries().first().and_then(|e| e.value().as_string()).map(str::to_string))
+        .collect()
+}
+
 /// A sweep point whose recipe was varied keeps what its recipe samples and defaults to: a
 /// mask of a kind it does not sample becomes its default kind, and unwritten betas its
 /// default betas.

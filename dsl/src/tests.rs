@@ -462,8 +462,8 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
     // what each protocol reads stays accepted
     for body in [
         r#"eval "linear" { epochs 2; decay-every 1; batch-size 8; lr 0.1; weight-decay 0; held-out 0.2; head "bn-linear" }"#,
-        r#"eval "low-shot" { c 1 10; held-out 0.2 }"#,
-        r#"eval "low-shot" fraction=0.1 { head "linear"; epochs 2; lr 0.1 }"#,
+        r#"eval "low-shot" { c 1 10 }"#,
+        r#"eval "low-shot" fraction=0.1 { head "linear"; epochs 2; lr 0.1; held-out 0.2 }"#,
         r#"eval "knn" { k 5; temperature 0.1; held-out 0.2; features "last" "last4" }"#,
         r#"eval "finetune" { epochs 2; batch-size 8; lr 1e-3; weight-decay 0.05; held-out 0.1 }"#,
     ] {
@@ -878,6 +878,15 @@ fn run_time_failures_are_found_at_check() {
     let codes = crate::parse_study("p.kdl", src).err().map(|d| d.codes()).unwrap_or_default();
     assert_eq!(codes, ["ijepa::dsl::invalid_value"]);
     assert!(crate::parse_study("p.kdl", &src.replace("target \"pixels\"\n", "")).is_ok());
+    // decoding settings on a dataset of arrays would be ignored
+    assert_eq!(errs("data \"fashion-mnist\" { decode \"exact\" }"), ["invalid_value"]);
+    assert_eq!(errs("data \"fashion-mnist\" { on-error \"skip\" }"), ["invalid_value"]);
+    // ... and an `ema` written beside pixel targets would be ignored (and moved the hash)
+    assert_eq!(errs("target \"pixels\"\n ema start=0.9 final=0.95"), ["invalid_value"]);
+    assert!(errs("target \"pixels\"").is_empty());
+    // unless a sweep varies the target: its representation points read it
+    let src = "experiment \"p\" {\n target \"pixels\"\n ema start=0.99 final=1.0\n}\nsweep \"grid\" {\n vary \"target\" \"representation\" \"pixels\"\n}\n";
+    assert!(crate::parse_study("p.kdl", src).is_ok(), "{:?}", crate::parse_study("p.kdl", src).err().map(|d| d.render_plain()));
     // kNN holds images out only to choose among feature sets: with one, `held-out` is unread
     assert_eq!(errs("eval \"knn\" { held-out 0 }"), ["invalid_value"]);
     // ... as are a head's settings the chosen head does not read
@@ -891,10 +900,13 @@ fn run_time_failures_are_found_at_check() {
         assert!(text.contains(&format!("`{unread}` is not read by this low-shot evaluation")), "{body}: {text}");
     }
     assert!(errs("eval \"low-shot\" { head \"linear\"; epochs 5; lr 0.1 }").is_empty());
-    // the logistic probe cross-validates its C grid, and its feature sets on it
-    assert!(errs("eval \"low-shot\" { held-out 0; c 1 10 }").is_empty());
+    // the logistic probe cross-validates its C grid, and its feature sets on it: it holds
+    // nothing out, and a `held-out` written for it is unread (it moved the hash, no result)
+    assert!(errs("eval \"low-shot\" { c 1 10 }").is_empty());
+    assert_eq!(errs("eval \"low-shot\" { held-out 0.05; c 1 10 }"), ["invalid_value"]);
     let deep = "encoder width=32 depth=4 heads=2 patch=14";
-    assert!(errs(&format!("{deep}\neval \"low-shot\" {{ head \"logistic\"; features \"last\" \"last4\"; held-out 0 }}")).is_empty());
+    assert!(errs(&format!("{deep}\neval \"low-shot\" {{ head \"logistic\"; features \"last\" \"last4\" }}")).is_empty());
+    assert_eq!(errs(&format!("{deep}\neval \"low-shot\" {{ head \"logistic\"; features \"last\" \"last4\"; held-out 0.5 }}")), ["invalid_value"]);
     assert_eq!(errs(&format!("{deep}\neval \"low-shot\" {{ head \"logistic\"; features \"last\" \"last4\"; c 1 }}")), ["conflict"]);
     // a single patch leaves nothing to mask (I-JEPA, MAE); DINO has no masks
     let one = "data fashion-mnist { crop-size 4 }\nencoder width=32 depth=1 heads=2 patch=4";

@@ -293,6 +293,22 @@ fn data_source_rules(cx: &mut Ctx, exp: &Experiment) {
                 .into(),
         });
     }
+    // decoding settings of image files: a dataset of arrays (idx, CIFAR batches) decodes none,
+    // so they would be ignored there (and still move the pretraining's hash)
+    let dataset_swept = cx.swept_paths.iter().any(|p| p == "data" || p.starts_with("data.dataset"));
+    if *kind != DatasetKind::ImageFolder && !dataset_swept {
+        for (node, what) in [("decode", "how JPEG files are decoded"), ("on-error", "what an unreadable image file does")] {
+            let path = format!("data.{node}");
+            if cx.written(&path) && cx.ok(&[&path]) {
+                cx.err(DslError::InvalidValue {
+                    what: node.into(),
+                    message: format!("`{node}` says {what}, and this dataset is arrays, not image files: it would be ignored"),
+                    span: cx.span_or(&[&path, "data"]),
+                    help: format!("remove `{node}` here; it is a setting of data \"image-folder\""),
+                });
+            }
+        }
+    }
     if exp.data.subset.is_some() && *kind != DatasetKind::ImageFolder && cx.ok(&["data.subset"]) {
         cx.err(DslError::InvalidValue {
             what: "subset".into(),

@@ -281,7 +281,7 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
 /// The settings of a sweep point a baseline of the `protocol` evaluation depends on (data,
 /// encoder, seed, that evaluation's own settings: not another protocol's; the recipe for a
 /// random init, which is the recipe's).
-fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig, subject: Subject) -> BTreeMap<String, String> {
+pub(crate) fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig, subject: Subject) -> BTreeMap<String, String> {
     let own = format!("eval.{}", cfg.name());
     let of_own = |k: &str| k.strip_prefix(own.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
     let augmented = cfg.protocol == EvalProtocol::Finetune;

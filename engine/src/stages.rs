@@ -150,8 +150,10 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
 /// Runs every `eval` block of `exp` on the checkpoint of `source` (and the baselines each
 /// names), skipping stages already done; returns the stage folders. This is `ijepa eval
 /// --checkpoint`: the stages are keyed by the checkpoint's SHA-256. (`ijepa run` goes through
-/// the plan, which keys them by the pretraining's hash.)
-pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Device) -> Result<Vec<PathBuf>> {
+/// the plan, which keys them by the pretraining's hash.) `point` is the sweep point `exp` is
+/// (its study's name and varied settings, as the plan records them): the baselines go to the
+/// study's folder, where `ijepa run` keeps them for every point, not the point's.
+pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: &Path, device: Device) -> Result<Vec<PathBuf>> {
     // before it is hashed: a device (`/dev/zero`) would be read without end
     crate::checkpoint::import::regular_file(&source.checkpoint)?;
     check_run_encoder(exp, &source.checkpoint)?;
@@ -163,8 +165,12 @@ pub fn run_evals(exp: &Experiment, source: &Source, runs_dir: &Path, device: Dev
     let mut out = Vec::new();
     for cfg in &exp.evals {
         for subject in subjects(cfg) {
-            let (_, dir) = crate::plan::eval_stage(runs_dir, &exp.name, exp, cfg, subject, &input);
-            let meta = EvalMeta { experiment: exp.name.clone(), varied: Default::default() };
+            let (folder, varied) = match subject {
+                Subject::Pretrained => (&exp.name, point.varied.clone()),
+                _ => (&point.experiment, crate::plan::baseline_varied(&point.varied, cfg, subject)),
+            };
+            let (_, dir) = crate::plan::eval_stage(runs_dir, folder, exp, cfg, subject, &input);
+            let meta = EvalMeta { experiment: point.experiment.clone(), varied };
             // as `ijepa run` holds each stage's folder: a second process on the same stage is
             // told who holds it instead of writing beside it
             let lock = crate::run_dir::StageLock::acquire(&dir)?;

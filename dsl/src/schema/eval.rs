@@ -108,6 +108,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             ("lr", "the logistic head is fit by L-BFGS (its grid is `c`)"),
             ("weight-decay", "the logistic head's regularisation is `c`"),
             ("decay-every", "the logistic head has no learning-rate schedule"),
+            ("held-out", "the logistic head chooses `c` (and among `features` sets) by 3-fold cross-validation of its labelled images"),
         ],
         (EvalProtocol::LowShot, _) => &[("c", "`c` is the logistic head's (`head \"logistic\"`, the default)")],
         (EvalProtocol::Knn, _) if cfg.features.len() < 2 => &[("held-out", "kNN holds images out only to choose among several `features` sets")],

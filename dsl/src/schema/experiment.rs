@@ -118,7 +118,25 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
         base_of_another_recipe(cx, nodes, base, &exp);
     }
     recipe_rules(cx, nodes, &mut exp, base.as_ref());
+    pixels_read_no_ema(cx, &exp);
     top.experiment = Some(exp);
+}
+
+/// Pixel targets have no target encoder: an `ema` written beside them (here or in a base) is
+/// never read, yet it moved the pretraining's hash (the same model trained again under
+/// another folder). A sweep that varies `target` reads it at its representation points.
+fn pixels_read_no_ema(cx: &mut Ctx, exp: &Experiment) {
+    let target_swept = cx.swept_paths.iter().any(|p| p == "target" || p.starts_with("target."));
+    let ema_written = cx.written("ema.start") || cx.written("ema.final");
+    if exp.target.kind != crate::config::TargetKind::Pixels || target_swept || !ema_written || !cx.ok(&["target", "ema"]) {
+        return;
+    }
+    cx.err(DslError::InvalidValue {
+        what: "ema".into(),
+        message: "`target \"pixels\"` has no target encoder for an EMA to update: `ema` would be ignored".into(),
+        span: cx.span_or(&["ema.start", "ema.final", "target"]),
+        help: "remove `ema` (the pixels are the targets), or regress `target \"representation\"`".into(),
+    });
 }
 
 /// A file that extends a base of another recipe and changes the recipe: what the base set for

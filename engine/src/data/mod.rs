@@ -161,8 +161,30 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
             warn_missing_classes(ds.as_ref(), n);
             Arc::new(Indexed { inner: ds, indices: (0..n).collect() })
         }
+        Some(n) if split == Split::Train && n > ds.len() => {
+            warn_once(
+                format!("limit {n} {}", ds.describe(0)),
+                format!(
+                    "`limit {n}` is more than the {} training images this dataset has: it trains on all of them (the folder's name \
+                     still counts {n}: without `limit`, or with `limit {}`, the same data trains again under another)",
+                    ds.len(),
+                    ds.len()
+                ),
+            );
+            ds
+        }
         _ => ds,
     })
+}
+
+/// Says `message` once per process for `key` (a dataset is opened by every stage of a study).
+fn warn_once(key: String, message: String) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !warned.contains(&key) {
+        warned.push(key);
+        tracing::warn!("{message}");
+    }
 }
 
 /// Warns (once per dataset and limit) when the first `n` images of `ds` leave classes out:
@@ -170,7 +192,6 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
 /// classes only, while the test split has them all (the probes then cannot score above the
 /// share of the classes kept).
 fn warn_missing_classes(ds: &dyn Dataset, n: usize) {
-    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut seen = vec![false; ds.num_classes()];
     for i in 0..n {
         if let Some(s) = usize::try_from(ds.label(i)).ok().and_then(|c| seen.get_mut(c)) {
@@ -181,17 +202,14 @@ fn warn_missing_classes(ds: &dyn Dataset, n: usize) {
     if missing == 0 {
         return;
     }
-    let key = format!("{} {n}", ds.describe(0));
-    let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if warned.contains(&key) {
-        return;
-    }
-    warned.push(key);
-    tracing::warn!(
-        "`limit {n}` keeps the first {n} of the {} training images in the dataset's order, which leaves {missing} of its {} classes without an image \
-         (an image folder lists its classes one after another); the test split has them all, so the probes cannot score above the share of classes kept",
-        ds.len(),
-        ds.num_classes()
+    warn_once(
+        format!("{} {n}", ds.describe(0)),
+        format!(
+            "`limit {n}` keeps the first {n} of the {} training images in the dataset's order, which leaves {missing} of its {} classes without an image \
+             (an image folder lists its classes one after another); the test split has them all, so the probes cannot score above the share of classes kept",
+            ds.len(),
+            ds.num_classes()
+        ),
     );
 }
 
