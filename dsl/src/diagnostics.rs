@@ -39,12 +39,15 @@ pub enum DslError {
 
     /// The file could not be read.
     #[error("cannot read `{path}`: {message}")]
-    #[diagnostic(code(ijepa::dsl::io), help("check the path and the file's permissions"))]
+    #[diagnostic(code(ijepa::dsl::io))]
     Io {
         /// The path as given.
         path: String,
-        /// The operating system's message.
+        /// The operating system's message, or what is wrong with the file.
         message: String,
+        /// What to do about it.
+        #[help]
+        help: String,
     },
 
     /// The file has no `experiment` node.

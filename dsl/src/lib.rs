@@ -151,22 +151,29 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
 fn read_source(path: &Path) -> Result<(String, String), Diagnostics> {
     let name = path.display().to_string();
-    let fail = |message: String| Err(Diagnostics::new(&name, "", vec![DslError::Io { path: name.clone(), message }]));
+    let fail = |message: String, help: &str| Err(Diagnostics::new(&name, "", vec![DslError::Io { path: name.clone(), message, help: help.into() }]));
+    let os_error = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::InvalidData => fail(format!("not UTF-8 text ({e})"), "an experiment file is KDL text: save it as UTF-8"),
+        _ => fail(e.to_string(), "check the path and the file's permissions"),
+    };
     // a regular file of bounded size: not a device (`/dev/zero`), a pipe or a folder
     match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() => return fail("not a regular file (an experiment file is a .kdl text file)".into()),
+        Ok(m) if !m.is_file() => return fail("not a regular file".into(), "give the path of an experiment file (a .kdl text file)"),
         Ok(m) if m.len() > MAX_FILE_BYTES => {
-            return fail(format!("{} bytes: larger than the {} bytes an experiment file may have", m.len(), MAX_FILE_BYTES))
+            return fail(
+                format!("{} bytes: larger than the {} bytes an experiment file may have", m.len(), MAX_FILE_BYTES),
+                "an experiment file is a few kilobytes of text: check that this is the file you meant",
+            )
         }
         Ok(_) => {}
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return os_error(e),
     }
     use std::io::Read as _;
     let mut src = String::new();
     // at most one byte past the bound is read: compile() refuses what is over it
     match std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut src)) {
         Ok(_) => Ok((name, src)),
-        Err(e) => fail(e.to_string()),
+        Err(e) => os_error(e),
     }
 }
 
@@ -248,7 +255,8 @@ pub(crate) fn compile(
 ) -> Result<Compiled, Diagnostics> {
     if src.len() as u64 > MAX_FILE_BYTES {
         let message = format!("{} bytes: larger than the {MAX_FILE_BYTES} bytes an experiment may have", src.len());
-        return Err(Diagnostics::new(file_name, "", vec![DslError::Io { path: file_name.into(), message }]));
+        let help = "an experiment file is a few kilobytes of text: check that this is the file you meant".into();
+        return Err(Diagnostics::new(file_name, "", vec![DslError::Io { path: file_name.into(), message, help }]));
     }
     let doc = parse_kdl(src).map_err(|errors| Diagnostics::new(file_name, src, errors))?;
     let mut cx = reader::Ctx::new(src, schema::locations(), schema::PLANNED);

@@ -631,6 +631,11 @@ fn devices_folders_and_huge_files_are_refused() {
     std::fs::write(&big, vec![b'/'; (crate::MAX_FILE_BYTES + 10) as usize]).unwrap();
     let err = crate::load_study(&big).unwrap_err();
     assert!(err.errors()[0].to_string().contains("larger than"), "{}", err.errors()[0]);
+    assert!(err.render_plain().contains("check that this is the file you meant"), "{}", err.render_plain());
+    // invalid UTF-8 says so, and not to check the permissions
+    std::fs::write(&big, b"experiment \"x\" {\n epochs 1 // \xff\xfe\n}\n").unwrap();
+    let text = crate::load_study(&big).unwrap_err().render_plain();
+    assert!(text.contains("not UTF-8 text") && text.contains("save it as UTF-8") && !text.contains("permissions"), "{text}");
     std::fs::remove_file(&big).unwrap();
 }
 
