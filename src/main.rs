@@ -538,10 +538,10 @@ fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::
 }
 
 /// Refuses an output path that is a pretraining's run folder (`export --format hf --out RUN`
-/// wrote its config.json over the run's) or one of the files training writes there (`--out
-/// RUN/checkpoints/latest.safetensors` replaced the checkpoint a resume reads), its checkpoints
-/// folder, or one of the files training writes there. Other files inside a run folder are the
-/// user's. A symbolic link named as the output is replaced, not
+/// wrote its config.json over the run's), its checkpoints folder (an HF export wrote beside the
+/// checkpoints), or one of the files training writes there (`--out
+/// RUN/checkpoints/latest.safetensors` replaced the checkpoint a resume reads). Other files
+/// inside a run folder are the user's. A symbolic link named as the output is replaced, not
 /// followed, so its own folder is the one checked.
 fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String> {
     let Some(out) = out else { return Ok(()) };
