@@ -221,10 +221,12 @@ impl MultiBlock {
         if relaxed > 0 && !self.overlap_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
             // the official sampler relaxes the same way, with a log line each time
             tracing::warn!(
-                "masks: in {relaxed} of the {batch} images of epoch {epoch}, step {step}, the context block ({}x{} patches) found no \
+                "masks: in {relaxed} of the {batch} images of batch {} of epoch {} (counted from 1), the context block ({}x{} patches) found no \
                  place keeping more than min-keep = {} patches outside the {} target block(s) of {}x{} on the {}x{} grid, so \
                  the sampler dropped constraints and they overlap targets, as the official sampler does (said once a run; \
                  `ijepa masks FILE` gives the share over many batches): smaller targets or context, or fewer targets, avoid it",
+                step + 1,
+                epoch + 1,
                 e_size.0,
                 e_size.1,
                 c.min_keep,
