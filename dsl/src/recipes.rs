@@ -167,17 +167,10 @@ pub fn owned_nodes() -> Vec<String> {
 /// children), read from the raw nodes before the experiment is read.
 pub(crate) fn swept(doc: &kdl::KdlDocument) -> Vec<String> {
     let mut out = Vec::new();
-    for sweep in doc.nodes().iter().filter(|n| n.name().value() == "sweep") {
-        for vary in sweep.children().map(|c| c.nodes()).unwrap_or_default() {
-            let is_recipe = vary.name().value() == "vary"
-                && vary.entries().first().and_then(|e| e.value().as_string()) == Some("recipe");
-            if !is_recipe {
-                continue;
-            }
-            out.extend(vary.entries().iter().skip(1).filter_map(|e| e.value().as_string().map(str::to_string)));
-            for child in vary.children().map(|c| c.nodes()).unwrap_or_default() {
-                out.extend(child.entries().iter().filter_map(|e| e.value().as_string().map(str::to_string)));
-            }
+    for (_, vary) in vary_nodes(doc).filter(|(path, _)| *path == "recipe") {
+        out.extend(vary.entries().iter().skip(1).filter_map(|e| e.value().as_string().map(str::to_string)));
+        for child in vary.children().map(|c| c.nodes()).unwrap_or_default() {
+            out.extend(child.entries().iter().filter_map(|e| e.value().as_string().map(str::to_string)));
         }
     }
     out
@@ -185,13 +178,17 @@ pub(crate) fn swept(doc: &kdl::KdlDocument) -> Vec<String> {
 
 /// The settings a document's sweeps vary (`vary "PATH" ...`), read from the raw nodes.
 pub(crate) fn swept_paths(doc: &kdl::KdlDocument) -> Vec<String> {
+    vary_nodes(doc).map(|(path, _)| path.to_string()).collect()
+}
+
+/// Each `vary` node of a document's sweeps, with the path it varies (its first argument).
+fn vary_nodes(doc: &kdl::KdlDocument) -> impl Iterator<Item = (&str, &kdl::KdlNode)> {
     doc.nodes()
         .iter()
         .filter(|n| n.name().value() == "sweep")
-        .flat_map(|sweep| sweep.children().map(|c| c.nodes().to_vec()).unwrap_or_default())
+        .flat_map(|sweep| sweep.children().map(|c| c.nodes()).unwrap_or_default())
         .filter(|vary| vary.name().value() == "vary")
-        .filter_map(|vary| vary.entries().first().and_then(|e| e.value().as_string()).map(str::to_string))
-        .collect()
+        .filter_map(|vary| Some((vary.entries().first()?.value().as_string()?, vary)))
 }
 
 /// A sweep point whose recipe was varied keeps what its recipe samples and defaults to: a

@@ -449,11 +449,10 @@ impl Plan {
     /// `--force` from another file that shares it.
     fn eval_outdated(&self, n: NodeIndex, record: &ijepa_schema::EvalRecord) -> bool {
         self.inputs(n).into_iter().filter(|&p| self.graph[p].kind() == StageKind::Pretrain).any(|p| {
-            let manifest: Option<ijepa_schema::Manifest> =
-                std::fs::read_to_string(self.graph[p].dir.join(ijepa_schema::MANIFEST)).ok().and_then(|t| serde_json::from_str(&t).ok());
-            let last = manifest.and_then(|m| m.checkpoints.into_iter().find(|c| c.file == ijepa_schema::FINAL)).map(|c| c.sha256);
+            let manifest = ijepa_schema::read_manifest(&self.graph[p].dir);
             // no final checkpoint recorded: the pretraining is not done, and runs first
-            ijepa_schema::eval_outdated(record, Some(last.as_deref().unwrap_or("")))
+            let last = manifest.as_ref().and_then(|m| m.checkpoint(ijepa_schema::FINAL)).map_or("", |c| c.sha256.as_str());
+            ijepa_schema::eval_outdated(record, Some(last))
         })
     }
 
@@ -600,8 +599,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// Status of a pretraining folder: its manifest says done and its final weights are there; or
 /// a checkpoint to resume from (a done run that lost `final.safetensors` resumes to write it).
 pub fn pretrain_status(dir: &Path) -> Status {
-    let manifest: Option<ijepa_schema::Manifest> =
-        std::fs::read_to_string(dir.join(ijepa_schema::MANIFEST)).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let manifest = ijepa_schema::read_manifest(dir);
     if manifest.as_ref().is_some_and(|m| m.is_done()) && dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL).is_file() {
         return Status::Done;
     }
@@ -612,8 +610,7 @@ pub fn pretrain_status(dir: &Path) -> Status {
     if latest.is_file() {
         // the manifest's record, else the checkpoint's own header (a lost or damaged manifest)
         let step = manifest
-            .and_then(|m| m.checkpoints.into_iter().find(|c| c.file == ijepa_schema::LATEST))
-            .map(|c| c.step)
+            .and_then(|m| m.checkpoint(ijepa_schema::LATEST).map(|c| c.step))
             .or_else(|| crate::checkpoint::state::position_of(&latest).map(|p| p.global_step))
             .unwrap_or(0);
         return Status::Partial { step };

@@ -194,15 +194,15 @@ impl Drop for StageLock {
     }
 }
 
-/// Moves a record that cannot be read (`eval.json`, `manifest.json`) to `<name>.unreadable`
-/// beside it, so that a new one can be written without losing the old bytes; returns where
-/// it went (the caller says why, and what happens next).
+/// Moves a record that is replaced (`eval.json`, `manifest.json`: unreadable, or outdated) to
+/// `<name>.<why>` beside it, so that a new one can be written without losing the old bytes;
+/// returns where it went (the caller says why, and what happens next).
 ///
 /// # Errors
 /// The rename fails.
-pub fn keep_unreadable(path: &Path) -> Result<PathBuf> {
+pub fn keep_aside(path: &Path, why: &str) -> Result<PathBuf> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let aside = path.with_file_name(format!("{name}.unreadable"));
+    let aside = path.with_file_name(format!("{name}.{why}"));
     std::fs::rename(path, &aside).map_err(|e| Error::io(path, e))?;
     Ok(aside)
 }

@@ -351,8 +351,7 @@ pub fn run_eval(
             return Ok(());
         }
         // the pretraining ran again since (`--force` from another file that shares it)
-        let aside = dir.join(format!("{}.outdated", ijepa_schema::EVAL));
-        std::fs::rename(&record, &aside).map_err(|e| Error::io(&record, e))?;
+        let aside = run_dir::keep_aside(&record, "outdated")?;
         tracing::warn!(
             "{} evaluated a checkpoint its pretraining no longer holds (it was trained again): evaluating again (the old result is kept as {})",
             dir.display(),
@@ -360,7 +359,7 @@ pub fn run_eval(
         );
     } else if record.exists() {
         // the evaluation runs again (its features are cached)
-        let aside = run_dir::keep_unreadable(&record)?;
+        let aside = run_dir::keep_aside(&record, "unreadable")?;
         tracing::warn!("{} is not a readable result: evaluating again (the old file is kept as {})", record.display(), aside.display());
     }
     // a libtorch failure (e.g. out of memory extracting features) is an error naming the stage

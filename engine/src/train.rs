@@ -219,7 +219,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
                 if lead {
                     // the run goes on from its checkpoints, which the new manifest lists again
                     // as they are written
-                    let aside = run_dir::keep_unreadable(&manifest_path)?;
+                    let aside = run_dir::keep_aside(&manifest_path, "unreadable")?;
                     tracing::warn!("{} is not readable ({e}): kept as {}, a new one is written", manifest_path.display(), aside.display());
                 }
                 None
@@ -732,7 +732,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // rank 0 decides whether to resume (and from which step); the others load the same file
     // (a shared file system, as on every SLURM cluster) and check they see that step
     // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
-    let recorded = run.manifest.checkpoints.iter().find(|c| c.file == schema::LATEST).cloned();
+    let recorded = run.manifest.checkpoint(schema::LATEST).cloned();
     // (a missing `latest` falls back to a kept epoch checkpoint too, not to step 0)
     let mine = if lead { latest_or_fallback(&latest, stage, recorded.as_ref())? } else { None };
     let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos, _)| pos.global_step as i64))?;

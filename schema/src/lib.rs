@@ -189,6 +189,16 @@ impl Manifest {
     pub fn diverged(&self) -> Option<u64> {
         self.diverged_at.filter(|_| self.status == status::FAILED)
     }
+
+    /// Its record of the checkpoint file `file` (`latest.safetensors`, `final.safetensors`, ...).
+    pub fn checkpoint(&self, file: &str) -> Option<&CheckpointRecord> {
+        self.checkpoints.iter().find(|c| c.file == file)
+    }
+}
+
+/// The readable `manifest.json` of a stage folder.
+pub fn read_manifest(dir: &Path) -> Option<Manifest> {
+    std::fs::read_to_string(dir.join(MANIFEST)).ok().and_then(|t| serde_json::from_str(&t).ok())
 }
 
 /// One row of `metrics.csv`. The file's columns are `step,epoch,loss,lr,wd`, the recipe's

@@ -142,13 +142,6 @@ fn from_torch(path: &Path) -> Result<Models> {
                 *slot = Some(strip_all(torch_file::state_dict(sd, path)?));
             }
         }
-        for key in ["epoch", "loss", "lr", "batch_size", "world_size"] {
-            match v.get(key) {
-                Some(Value::Int(i)) => m.info.push((key.into(), i.to_string())),
-                Some(Value::Float(f)) => m.info.push((key.into(), f.to_string())),
-                _ => {}
-            }
-        }
     } else if ["student", "teacher"].iter().any(|k| v.get(k).is_some()) {
         // an official DINO checkpoint (main_dino.py's `save_dict`): the student's and the
         // teacher's MultiCropWrapper state dicts (`backbone.*`, `head.*`) and the loss's center
@@ -185,16 +178,19 @@ fn from_torch(path: &Path) -> Result<Models> {
             m.encoder = Some(all);
         }
     }
-    if !has_models {
-        // MAE's and DINO's training checkpoints: the epoch, and the architecture their
-        // command line (`args`, an argparse.Namespace) named
-        if let Some(Value::Int(i)) = v.get("epoch") {
-            m.info.push(("epoch".into(), i.to_string()));
+    // what a training checkpoint says of itself (I-JEPA's epoch, loss, lr...; MAE's and DINO's
+    // epoch), and the architecture MAE's and DINO's command line (`args`, an
+    // argparse.Namespace) named
+    for key in ["epoch", "loss", "lr", "batch_size", "world_size"] {
+        match v.get(key) {
+            Some(Value::Int(i)) => m.info.push((key.into(), i.to_string())),
+            Some(Value::Float(f)) => m.info.push((key.into(), f.to_string())),
+            _ => {}
         }
-        for key in ["model", "arch"] {
-            if let Some(name) = v.get("args").and_then(|a| a.get(key)).and_then(Value::as_str) {
-                m.info.push((format!("args.{key}"), name.to_string()));
-            }
+    }
+    for key in ["model", "arch"] {
+        if let Some(name) = v.get("args").and_then(|a| a.get(key)).and_then(Value::as_str) {
+            m.info.push((format!("args.{key}"), name.to_string()));
         }
     }
     Ok(m)

@@ -368,17 +368,10 @@ enum Obj {
 enum Container {
     List(Vec<Obj>),
     Tuple(Vec<Obj>),
-    Dict { items: Vec<(Obj, Obj)>, keys: HashSet<HashKey>, kind: DictKind },
+    Dict { items: Vec<(Obj, Obj)>, keys: HashSet<HashKey>, ordered: bool },
     /// An `argparse.Namespace` and the dict BUILD gave it as its attributes (held, not
     /// copied: a shared state must not multiply the memory a pickle can ask for).
     Namespace(Option<Obj>),
-}
-
-/// What made a dict container: `{}` or `OrderedDict()`.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum DictKind {
-    Plain,
-    Ordered,
 }
 
 /// A hashable dict key (Python's equality: `True == 1 == 1.0`).
@@ -807,7 +800,7 @@ impl<'a> Vm<'a> {
                     self.push(Obj::Bytes(Rc::from(b)));
                 }
                 b'}' => {
-                    let d = self.alloc(Container::Dict { items: Vec::new(), keys: HashSet::new(), kind: DictKind::Plain });
+                    let d = self.alloc(Container::Dict { items: Vec::new(), keys: HashSet::new(), ordered: false });
                     self.push(d);
                 }
                 b']' => {
@@ -949,7 +942,7 @@ impl<'a> Vm<'a> {
                 if !args.is_empty() {
                     return self.err("`collections.OrderedDict` called with arguments");
                 }
-                Ok(self.alloc(Container::Dict { items: Vec::new(), keys: HashSet::new(), kind: DictKind::Ordered }))
+                Ok(self.alloc(Container::Dict { items: Vec::new(), keys: HashSet::new(), ordered: true }))
             }
             Global::RebuildTensorV2 => {
                 if !(6..=7).contains(&args.len()) {
@@ -1007,27 +1000,24 @@ impl<'a> Vm<'a> {
     }
 
     fn build(&mut self, target: &Obj, state: &Obj) -> R<()> {
-        let (idx, kind) = match target {
-            Obj::Ref(i) => match self.arena.get(*i) {
-                Some(Container::Dict { kind, .. }) => (*i, Some(*kind)),
-                Some(Container::Namespace(_)) => (*i, None),
-                _ => (usize::MAX, None),
-            },
-            _ => (usize::MAX, None),
+        let idx = match target {
+            Obj::Ref(i) => *i,
+            _ => usize::MAX,
         };
-        if let Some(Container::Namespace(attrs)) = self.arena.get(idx) {
+        match self.arena.get(idx) {
+            Some(Container::Dict { ordered: true, .. }) => {}
             // a Namespace's `__dict__`: its attributes, set once (pickle writes one BUILD)
-            if attrs.is_some() {
-                return self.err("a second BUILD of an `argparse.Namespace`");
+            Some(Container::Namespace(Some(_))) => return self.err("a second BUILD of an `argparse.Namespace`"),
+            Some(Container::Namespace(None)) => {
+                if !matches!(state, Obj::Ref(s) if matches!(self.arena.get(*s), Some(Container::Dict { ordered: false, .. }))) {
+                    return self.err(format!("BUILD of an `argparse.Namespace` with a {} state", self.type_name(state)));
+                }
+                self.arena[idx] = Container::Namespace(Some(state.clone()));
+                return Ok(());
             }
-            if !matches!(state, Obj::Ref(s) if matches!(self.arena.get(*s), Some(Container::Dict { kind: DictKind::Plain, .. }))) {
-                return self.err(format!("BUILD of an `argparse.Namespace` with a {} state", self.type_name(state)));
+            _ => {
+                return self.err(format!("BUILD on {} (only an OrderedDict's and an argparse.Namespace's attributes are accepted)", self.type_name(target)))
             }
-            self.arena[idx] = Container::Namespace(Some(state.clone()));
-            return Ok(());
-        }
-        if kind != Some(DictKind::Ordered) {
-            return self.err(format!("BUILD on {} (only an OrderedDict's and an argparse.Namespace's attributes are accepted)", self.type_name(target)));
         }
         // The OrderedDict's `__dict__` (a state dict's `_metadata`): accepted, dropped.
         let state_ok = match state {
