@@ -83,6 +83,8 @@ pub(crate) fn expand(
         cx.spans = spans.clone();
         cx.base_written = base_written.clone();
         cx.layered = true;
+        // what depends on a varied setting is read at some of the points (see validate)
+        cx.swept_paths = dims.iter().map(|d| d.path.clone()).collect();
         let mut exp = base.clone();
         let mut varied = BTreeMap::new();
         let mut parts = Vec::new();

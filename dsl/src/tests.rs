@@ -886,6 +886,28 @@ fn run_time_failures_are_found_at_check() {
     // decoding settings on a dataset of arrays would be ignored
     assert_eq!(errs("data \"fashion-mnist\" { decode \"exact\" }"), ["invalid_value"]);
     assert_eq!(errs("data \"fashion-mnist\" { on-error \"skip\" }"), ["invalid_value"]);
+    // ... unless a sweep varies the dataset (its image-folder points read them)
+    let src = "experiment \"p\" {\n data \"image-folder\" root=\"/x\" { decode \"exact\" }\n}\nsweep \"grid\" {\n vary \"data\" \"fashion-mnist\" \"image-folder\"\n}\n";
+    let r = crate::parse_study("p.kdl", src);
+    assert!(r.as_ref().err().is_none_or(|d| !d.codes().contains(&"ijepa::dsl::invalid_value".to_string())), "{:?}", r.err().map(|d| d.render_plain()));
+    // DINO settings another turns off: the warm-up's start with no warm-up, local crops' size
+    // and scale with none
+    let dino = "recipe \"dino\"\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=64 depth=2 heads=2 patch=4";
+    assert_eq!(errs(&format!("{dino}\n dino {{ warmup-teacher-temp 0.02; local-size 12; }}")), ["invalid_value"]);
+    let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{dino}\n dino {{ warmup-teacher-temp 0.02; local-size 12; }}\n}}\n")).unwrap_err().render_plain();
+    assert!(text.contains("`warmup-teacher-temp` is not read with no warm-up") && text.contains("official 30"), "{text}");
+    assert!(errs(&format!("{dino}\n dino {{ warmup-teacher-temp 0.02; warmup-teacher-temp-epochs 2; local-size 12; }}")).is_empty());
+    assert_eq!(errs(&format!("{dino}\n dino {{ local-crops 0; local-size 12; local-scale 0.1 0.3; warmup-teacher-temp-epochs 2; }}")), ["invalid_value", "invalid_value"]);
+    assert!(errs(&format!("{dino}\n dino {{ local-crops 0; }}")).is_empty());
+    // a sweep over the warm-up reads the start temperature at its other points; a sweep over
+    // the start temperature with no warm-up would train one model under every label
+    let sweep = |body: &str, vary: &str| {
+        let src = format!("experiment \"p\" {{\n{dino}\n dino {{ local-size 12; {body} }}\n}}\nsweep \"grid\" {{\n {vary}\n}}\n");
+        crate::parse_study("p.kdl", &src).err().map(|d| d.render_plain()).unwrap_or_default()
+    };
+    assert_eq!(sweep("warmup-teacher-temp 0.02;", "vary \"dino.warmup-teacher-temp-epochs\" 0 2"), "");
+    assert!(sweep("", "vary \"dino.warmup-teacher-temp\" 0.02 0.03").contains("`warmup-teacher-temp` is not read with no warm-up"));
+    assert_eq!(sweep("local-crops 0; local-scale 0.1 0.3;", "vary \"dino.local-crops\" 0 2"), "");
     // ... and an `ema` written beside pixel targets would be ignored (and moved the hash)
     assert_eq!(errs("target \"pixels\"\n ema start=0.9 final=0.95"), ["invalid_value"]);
     assert!(errs("target \"pixels\"").is_empty());
@@ -1015,5 +1037,22 @@ fn a_base_s_written_settings_are_kept_across_recipes() {
     std::fs::write(&child, "experiment \"c\" {\n extends \"plain.kdl\"\n recipe \"dino\"\n}\n").unwrap();
     let (exp, _) = crate::load(&child).map_err(|e| e.render_plain()).unwrap();
     assert_eq!((exp.optimizer.lr.start, exp.optimizer.lr.peak, exp.optimizer.lr.warmup_epochs, exp.optimizer.lr.final_), (0.0, 5e-4, 10.0, 1e-5));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// An eval block that changes its base's head makes the base's settings of the other head
+/// unread: refused at the change, as when written in one file.
+#[test]
+fn a_child_s_head_makes_the_base_s_settings_unread() {
+    let d = std::env::temp_dir().join(format!("ijepa-dsl-child-head-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("base.kdl"), "experiment \"b\" {\n eval \"low-shot\" { head \"linear\"; lr 0.1; }\n}\n").unwrap();
+    let child = d.join("child.kdl");
+    std::fs::write(&child, "experiment \"c\" {\n extends \"base.kdl\"\n eval \"low-shot\" { head \"logistic\"; }\n}\n").unwrap();
+    let text = crate::load(&child).expect_err("refused").render_plain();
+    assert!(text.contains("`lr` is not read by this") && text.contains("the base sets `lr`"), "{text}");
+    // a child that keeps the head is accepted
+    std::fs::write(&child, "experiment \"c\" {\n extends \"base.kdl\"\n eval \"low-shot\" { lr 0.2; }\n}\n").unwrap();
+    assert!(crate::load(&child).is_ok());
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -22,6 +22,7 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     limit_holds_a_batch(cx, exp);
     mlp_has_width(cx, exp);
     dino_has_no_ipe_scale(cx, exp);
+    dino_settings_are_read(cx, exp);
 }
 
 /// A block's MLP is `int(width x mlp-ratio)` wide (the official `int(dim * mlp_ratio)`): a
@@ -65,6 +66,51 @@ fn dino_has_no_ipe_scale(cx: &mut Ctx, exp: &Experiment) {
         span: cx.span_or(&["ipe-scale"]),
         help: "remove `ipe-scale` from this DINO experiment (I-JEPA's official `ipe_scale`)".into(),
     });
+}
+
+/// DINO settings that another setting turns off: the warm-up's start temperature with no
+/// warm-up epochs, the local crops' size and scale with no local crops. Accepted, they were
+/// never read, yet moved the pretraining's hash (the same model trained again under another
+/// folder); a sweep that varies the setting that turns them on reads them at its other points.
+fn dino_settings_are_read(cx: &mut Ctx, exp: &Experiment) {
+    let d = &exp.dino;
+    if exp.recipe != "dino" || !cx.ok(&["dino", "recipe"]) {
+        return;
+    }
+    let rules: [(&str, &[&str], bool, String, &str); 2] = [
+        (
+            "dino.warmup-teacher-temp-epochs",
+            &["dino.warmup-teacher-temp"],
+            d.warmup_teacher_temp_epochs == 0,
+            "no warm-up (`warmup-teacher-temp-epochs 0`, the default)".into(),
+            "write `warmup-teacher-temp-epochs N` (the official 30) for the teacher temperature to warm up from it, or remove it",
+        ),
+        (
+            "dino.local-crops",
+            &["dino.local-size", "dino.local-scale"],
+            d.local_crops == 0,
+            "no local crops (`local-crops 0`)".into(),
+            "write `local-crops N` (the official 8) for local crops of this size and scale, or remove it",
+        ),
+    ];
+    for (switch, settings, off, why, help) in rules {
+        let swept = cx.swept_paths.iter().any(|p| p == "dino" || p == switch);
+        if !off || swept || !cx.ok(&[switch]) {
+            continue;
+        }
+        for &path in settings {
+            if !cx.written(path) || !cx.ok(&[path]) {
+                continue;
+            }
+            let node = path.trim_start_matches("dino.");
+            cx.err(DslError::InvalidValue {
+                what: node.into(),
+                message: format!("`{node}` is not read with {why}: it would be ignored"),
+                span: cx.span_or(&[path, switch, "dino"]),
+                help: help.into(),
+            });
+        }
+    }
 }
 
 /// With `limit N` the training images are known here: the monitor's held-out images must

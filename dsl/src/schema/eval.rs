@@ -114,15 +114,26 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
         (EvalProtocol::Knn, _) if cfg.features.len() < 2 => &[("held-out", "kNN holds images out only to choose among several `features` sets")],
         _ => &[],
     };
+    // (written here, or in a base whose block this one changes: `head "logistic"` over a
+    // base's `lr`, pointed at where this block made it unread)
     for &(node, why) in unread {
-        if let Some(span) = cx.span_of(&n.sub(node)) {
-            cx.err(DslError::InvalidValue {
-                what: node.into(),
-                message: format!("`{node}` is not read by this {} evaluation: it would be ignored", cfg.name()),
-                span,
-                help: format!("{why}; remove it here"),
-            });
+        let path = n.sub(node);
+        if !cx.written(&path) {
+            continue;
         }
+        let (span, remove) = match cx.span_of(&path) {
+            Some(span) => (span, "remove it here".to_string()),
+            None => (
+                cx.span_of(&n.sub("head")).or(cx.span_of(&n.sub("features"))).unwrap_or(cx.name_span(n.kdl)),
+                format!("the base sets `{node}`: extend a base without it, or keep its head and features"),
+            ),
+        };
+        cx.err(DslError::InvalidValue {
+            what: node.into(),
+            message: format!("`{node}` is not read by this {} evaluation: it would be ignored", cfg.name()),
+            span,
+            help: format!("{why}; {remove}"),
+        });
     }
     if protocol == EvalProtocol::LowShot && cfg.split_file.is_some() {
         if let Some(span) = n.prop("fraction").and_then(|_| cx.span_of(&n.sub("fraction"))) {
