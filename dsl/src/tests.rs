@@ -692,6 +692,8 @@ fn dino_experiments_read_their_block() {
     // MAE's random mask must keep a patch of the grid
     let mae = "recipe \"mae\"\n data \"fashion-mnist\" { crop-size 16; }\n encoder width=64 depth=2 heads=2 patch=4\n decoder depth=1 width=32 heads=2";
     assert_eq!(errs(&format!("{mae}\n mask \"random\" {{ ratio 0.99; }}")), vec!["conflict"]);
+    // a single-patch grid is one error, not also the masks that cannot fit in it
+    assert_eq!(errs("data \"fashion-mnist\" { crop-size 4; }\n encoder width=64 depth=2 heads=2 patch=4"), vec!["conflict"]);
     assert!(errs(&format!("{mae}\n mask \"random\" {{ ratio 0.9; }}")).is_empty());
     // ... and mask one: 16 patches x (1 - 0.05) keeps 15, 1e-17 keeps all 16 (a 0/0 loss)
     assert!(errs(&format!("{mae}\n mask \"random\" {{ ratio 0.07; }}")).is_empty());

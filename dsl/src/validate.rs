@@ -622,7 +622,8 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
     if !cx.ok(&needed) || !matches!(kind, MaskKind::MultiBlock | MaskKind::Block) || !samples {
         return;
     }
-    let Some(g) = grid(exp) else { return };
+    // a 1x1 grid has its own diagnostic (patch_divides_crop): one mistake, one error
+    let Some(g) = grid(exp).filter(|&g| g > 1) else { return };
     let bads = match kind {
         MaskKind::Block => crate::multiblock::empty_single_block(&exp.mask, g, g).into_iter().collect(),
         _ => check_feasible(&exp.mask, g, g),
