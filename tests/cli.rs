@@ -523,6 +523,36 @@ fn eval_records(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Pixel targets (the paper's Table 7) train no target encoder: the evaluations read the
+/// encoder (they were refused: "holds no target_encoder ... but encoder, predictor").
+#[test]
+fn a_pixel_target_run_is_evaluated_on_its_encoder() {
+    let d = scratch("pixel-eval");
+    let f = write(
+        &d,
+        "px.kdl",
+        r#"experiment "px" {
+    data "fashion-mnist" { crop-size 32; batch-size 32; workers 2; limit 128 }
+    encoder width=32 depth=2 heads=2 patch=8
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" { targets count=2 { scale 0.15 0.4; }; min-keep 1; }
+    target "pixels"
+    epochs 1
+    precision "fp32"
+    device "cpu"
+    eval "knn" { k 5 }
+}
+"#,
+    );
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let evals = eval_records(&runs.join("px"));
+    assert_eq!(evals.len(), 1, "{out}{err}");
+    assert!(evals[0]["top1"].as_f64().unwrap() > 0.0, "{}", evals[0]);
+}
+
 /// Pretraining followed by the evaluation stages and a report: eval.json records for the
 /// pretrained encoder and the baselines, tables with the paper's rows beside ours.
 #[test]

@@ -126,7 +126,7 @@ fn entry() -> RecipeEntry {
     RecipeEntry {
         schema: RecipeSchema::new("linear-ae", "a linear autoencoder on pooled ViT features (a test recipe)"),
         modules: vec!["encoder".into(), "decoder".into()],
-        feature_module: "encoder".into(),
+        feature_module: ijepa_engine::recipe::fixed_module("encoder"),
         encoder_config: Arc::new(encoder_config),
         build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> { Ok(Box::new(LinearAe::new(exp, device)?)) }),
         cost: None,

@@ -383,6 +383,15 @@ pub type BuildFn = Arc<dyn Fn(&Experiment, Device, u64, u64) -> Result<Box<dyn D
 /// The encoder shape a recipe's evaluations build for an experiment.
 pub type EncoderConfigFn = Arc<dyn Fn(&Experiment) -> VitConfig + Send + Sync>;
 
+/// The checkpoint module a recipe's evaluations read for an experiment (I-JEPA: its target
+/// encoder, or its encoder where pixel targets leave it none).
+pub type FeatureModuleFn = Arc<dyn Fn(&Experiment) -> String + Send + Sync>;
+
+/// A [`FeatureModuleFn`] that reads `name` whatever the experiment (MAE's `encoder`).
+pub fn fixed_module(name: &'static str) -> FeatureModuleFn {
+    Arc::new(move |_| name.to_string())
+}
+
 /// What `ijepa masks` asks of a recipe's masking.
 #[derive(Debug, Clone, Copy)]
 pub struct MaskQuery<'a> {
@@ -406,8 +415,10 @@ pub struct RecipeEntry {
     /// Its checkpoint modules, the prefixes of its state (`encoder`, `predictor`,
     /// `target_encoder` for I-JEPA; `encoder`, `decoder` for MAE).
     pub modules: Vec<String>,
-    /// The module evaluations read (I-JEPA: `target_encoder`, as the paper; MAE: `encoder`).
-    pub feature_module: String,
+    /// The module evaluations read, for an experiment (I-JEPA: `target_encoder`, as the
+    /// paper, or `encoder` with pixel targets; MAE: `encoder`); the same as the built
+    /// recipe's [`DynRecipe::feature_module`].
+    pub feature_module: FeatureModuleFn,
     /// The evaluated encoder's shape for an experiment.
     pub encoder_config: EncoderConfigFn,
     /// Builds the recipe (models at their initialisation, optimiser, per-batch extras).
@@ -474,14 +485,17 @@ pub fn module_names() -> Vec<String> {
     out
 }
 
-/// The module every registered recipe's evaluations read (`target_encoder`, `encoder`,
-/// DINO's `teacher.backbone`), in registration order, without repeats.
+/// The module every registered recipe's evaluations read at its defaults (`target_encoder`,
+/// `encoder`, DINO's `teacher.backbone`), in registration order, without repeats.
 pub fn feature_modules() -> Vec<String> {
     let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
     let mut out: Vec<String> = Vec::new();
     for e in all.iter() {
-        if !out.contains(&e.feature_module) {
-            out.push(e.feature_module.clone());
+        let mut exp = Experiment::with_defaults("");
+        exp.recipe = e.schema.name.clone();
+        let m = (e.feature_module)(&exp);
+        if !out.contains(&m) {
+            out.push(m);
         }
     }
     out

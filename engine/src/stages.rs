@@ -124,15 +124,14 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
                 .chain(models.others.iter().map(|(n, _)| n.as_str()))
                 .collect();
             let bare = held == ["encoder"];
-            let sd = models.module(&entry.feature_module).or(models.encoder.as_ref().filter(|_| bare)).ok_or_else(|| Error::Checkpoint {
+            let module = (entry.feature_module)(exp);
+            let sd = models.module(&module).or(models.encoder.as_ref().filter(|_| bare)).ok_or_else(|| Error::Checkpoint {
                 path: source.checkpoint.clone(),
                 message: format!(
-                    "holds no `{}`{} to evaluate, but {}: a checkpoint of another recipe? (recipe \"{}\" evaluates `{}`)",
-                    entry.feature_module,
-                    if entry.feature_module == "encoder" { "" } else { " (nor an `encoder` alone)" },
+                    "holds no `{module}`{} to evaluate, but {}: a checkpoint of another recipe? (recipe \"{}\" evaluates `{module}` here)",
+                    if module == "encoder" { "" } else { " (nor an `encoder` alone)" },
                     if held.is_empty() { "no module".to_string() } else { held.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ") },
                     exp.recipe,
-                    entry.feature_module
                 ),
             })?;
             store.load_strict(&import::to_map(sd), &source.checkpoint)?;

@@ -7,7 +7,7 @@ use crate::{Dino, IJepa, Mae};
 use ijepa_engine::checkpoint::export::HfModel;
 use ijepa_engine::error::Result;
 use ijepa_engine::model::vit::VitConfig;
-use ijepa_engine::recipe::{register, DynRecipe, RecipeEntry};
+use ijepa_engine::recipe::{fixed_module, register, DynRecipe, RecipeEntry};
 use std::sync::Arc;
 
 fn schema(name: &str) -> ijepa_dsl::recipes::RecipeSchema {
@@ -20,7 +20,11 @@ pub fn ijepa() -> RecipeEntry {
     RecipeEntry {
         schema: schema("ijepa"),
         modules: vec!["encoder".into(), "predictor".into(), "target_encoder".into()],
-        feature_module: "target_encoder".into(),
+        // pixel targets leave no target encoder: the encoder is what was trained
+        feature_module: Arc::new(|exp| match exp.target.kind {
+            ijepa_dsl::config::TargetKind::Pixels => "encoder".into(),
+            ijepa_dsl::config::TargetKind::Representation => "target_encoder".into(),
+        }),
         encoder_config: Arc::new(|exp| VitConfig::from_dsl(&exp.encoder, exp.data.crop_size)),
         build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
             Ok(Box::new(IJepa::for_experiment(exp, device, rank, world)?))
@@ -37,7 +41,7 @@ pub fn mae() -> RecipeEntry {
     RecipeEntry {
         schema: schema("mae"),
         modules: vec!["encoder".into(), "decoder".into()],
-        feature_module: "encoder".into(),
+        feature_module: fixed_module("encoder"),
         encoder_config: Arc::new(crate::mae::encoder_config),
         build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
             Ok(Box::new(Mae::for_experiment(exp, device, rank, world)?))
@@ -55,7 +59,7 @@ pub fn dino() -> RecipeEntry {
     RecipeEntry {
         schema: schema("dino"),
         modules: vec!["student.backbone".into(), "student.head".into(), "teacher.backbone".into(), "teacher.head".into(), "dino_loss".into()],
-        feature_module: "teacher.backbone".into(),
+        feature_module: fixed_module("teacher.backbone"),
         encoder_config: Arc::new(crate::dino::encoder_config),
         build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
             Ok(Box::new(Dino::for_experiment(exp, device, rank, world)?))
