@@ -10,12 +10,18 @@ use std::process::{Child, Command, ExitStatus};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
-/// The signal that asked the launcher to stop (0: none).
+/// The signal that asked the launcher to stop (0: none), and how many it has received.
 static STOP: AtomicI32 = AtomicI32::new(0);
+static SIGNALS: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_signal(sig: libc::c_int) {
     STOP.store(sig, Ordering::SeqCst);
+    SIGNALS.fetch_add(1, Ordering::SeqCst);
 }
+
+/// How long ranks a signal stops get to finish their step and save a checkpoint before they
+/// are killed (a second signal to the launcher stops them at once, as it does a run).
+const STOP_GRACE: Duration = Duration::from_secs(120);
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -85,6 +91,11 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                // a process group of its own: a terminal's Ctrl-C (sent to the foreground
+                // group) reaches the launcher, which passes it on once; in the launcher's
+                // group each rank got it twice, and a second signal stops a run at once,
+                // without its checkpoint
+                libc::setpgid(0, 0);
                 Ok(())
             });
         }
@@ -102,7 +113,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         match cmd.spawn() {
             Ok(c) => children.push(Some(c)),
             Err(e) => {
-                stop_all(&mut children, grace);
+                stop_all(&mut children, grace, libc::SIGTERM);
                 return Err(format!("starting rank {rank}: {e}").into());
             }
         }
@@ -112,7 +123,8 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     loop {
         let sig = STOP.load(Ordering::SeqCst);
         if sig != 0 {
-            stop_all(&mut children, grace);
+            // the same signal, once: each rank stops at its next step with a checkpoint
+            stop_all(&mut children, STOP_GRACE.max(grace), sig);
             return Err(Box::new(Stopped { message: format!("stopped by signal {sig}; stopped the ranks (run the same command again to resume)"), code: (128 + sig).clamp(129, 255) as u8 }));
         }
         let mut running = 0;
@@ -127,7 +139,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
                 }
                 Ok(None) => running += 1,
                 Err(e) => {
-                    stop_all(&mut children, grace);
+                    stop_all(&mut children, grace, libc::SIGTERM);
                     return Err(format!("waiting for rank {rank}: {e}").into());
                 }
             }
@@ -145,7 +157,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
                     }
                 }
             }
-            stop_all(&mut children, grace);
+            stop_all(&mut children, grace, libc::SIGTERM);
             failed.sort_by_key(|(rank, s)| (s.code().is_some(), *rank));
             let (rank, status) = failed[0];
             let message = format!("rank {rank} {}; stopped the other ranks", describe(status));
@@ -162,18 +174,31 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     }
 }
 
-/// SIGTERM to every running child, SIGKILL to those still running after `grace`.
-fn stop_all(children: &mut [Option<Child>], grace: Duration) {
-    for c in children.iter().flatten() {
-        // SAFETY: kill(2) on a child's pid; no memory is involved
-        unsafe {
-            libc::kill(c.id() as i32, libc::SIGTERM);
+/// `sig` to every running child, SIGKILL to those still running after `grace`. A signal the
+/// launcher receives meanwhile is passed on too (a second Ctrl-C: the ranks stop at once).
+fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) {
+    // (to the children still running: a reaped child's pid may be another process's now)
+    let send = |children: &mut [Option<Child>], sig: libc::c_int| {
+        for c in children.iter_mut().flatten() {
+            if matches!(c.try_wait(), Ok(None)) {
+                // SAFETY: kill(2) on a running child's pid; no memory is involved
+                unsafe {
+                    libc::kill(c.id() as i32, sig);
+                }
+            }
         }
-    }
+    };
+    send(children, sig);
+    let mut passed = SIGNALS.load(Ordering::SeqCst);
     let t0 = Instant::now();
     while t0.elapsed() < grace {
         if children.iter_mut().flatten().all(|c| matches!(c.try_wait(), Ok(Some(_)))) {
             return;
+        }
+        let now = SIGNALS.load(Ordering::SeqCst);
+        if now > passed {
+            passed = now;
+            send(children, STOP.load(Ordering::SeqCst));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

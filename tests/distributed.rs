@@ -8,6 +8,7 @@ use common::{ijepa, scratch, text};
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -324,6 +325,44 @@ fn a_signal_to_the_launcher_stops_every_rank() {
     for pid in ranks {
         assert!(!Path::new(&format!("/proc/{pid}")).exists(), "rank process {pid} still exists");
     }
+}
+
+/// A terminal's Ctrl-C goes to the whole foreground process group: the launcher and, unless
+/// they have groups of their own, its ranks, which then got it twice (from the terminal and
+/// from the launcher) and stopped at once, without their checkpoint. One Ctrl-C stops the
+/// ranks at their next step with a checkpoint, as one does a run.
+#[test]
+fn one_ctrl_c_to_the_launcher_s_group_is_one_signal() {
+    let d = scratch("ddp-launch-ctrl-c");
+    let file = write_exp(&d, 16, 50);
+    let runs = d.join("runs");
+    let mut launch = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
+        .env("OMP_NUM_THREADS", "1")
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while metrics_rows(&runs) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
+        assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // what the terminal does: SIGINT to every process of the (launcher's) group
+    // SAFETY: kill(2) on the process group of our own child
+    unsafe {
+        libc::kill(-(launch.id() as i32), libc::SIGINT);
+    }
+    let status = wait_timeout(&mut launch, Duration::from_secs(60)).expect("launch exits within 60 s");
+    let mut err = String::new();
+    std::io::Read::read_to_string(launch.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(!err.contains("second signal"), "{err}");
+    let manifest = pretrain_dir(&runs).join("manifest.json");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(m["status"], "interrupted", "{err}");
 }
 
 /// A rank started with another experiment (here: another seed, which trained on without a

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::plot::{smooth, Figure, Panel, Series, Stroke, XAxis};
 use crate::registry::{EvalRun, MetricRow, MonitorRow, PretrainRun, Registry};
-use crate::tables::{numbers, paper_ablation_point, SEED};
+use crate::tables::{numbers, paper_ablation_rows, SEED};
 
 /// A figure of the report with its file stem and caption.
 #[derive(Debug, Clone)]
@@ -486,9 +486,11 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
             series.push(Series::new(format!("{method} · {p}"), pts, protocol_colour(p), stroke));
         }
     }
+    // each table's rows (the method's among them, at the method's point: a variant reads
+    // against its own table's method), one colour per table
     let mut arch: BTreeMap<i64, String> = BTreeMap::new();
     for e in &swept {
-        if let Some(row) = paper_ablation_point(&e.record.varied.iter().collect::<Vec<_>>()) {
+        for row in paper_ablation_rows(&e.record.varied.iter().collect::<Vec<_>>()) {
             arch.insert(row.table, row.arch.clone());
             let pts = paper.entry(row.table).or_default();
             let p = (at(&value(e)), row.top1);
@@ -497,20 +499,33 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
             }
         }
     }
-    for (table, mut pts) in paper {
+    let tables: Vec<i64> = paper.keys().copied().collect();
+    // several tables' triangles at one point (the method's) side by side, not on each other
+    let n = tables.len();
+    for (i, (table, mut pts)) in paper.into_iter().enumerate() {
+        let shift = if n > 1 { (i as f64 - (n - 1) as f64 / 2.0) * 0.12 } else { 0.0 };
+        pts.iter_mut().for_each(|p| p.0 += shift);
         pts.sort_by(|a, b| a.0.total_cmp(&b.0));
         let arch = arch.get(&table).map_or("", String::as_str);
-        series.push(Series::new(format!("paper Table {table} ({arch}, 1% ImageNet-1k)"), pts, 6, Stroke::Markers));
+        series.push(Series::new(format!("paper Table {table} ({arch}, 1% ImageNet-1k)"), pts, 6 + i, Stroke::Markers));
     }
     let seeds = if seeded { " With several seeds per setting, the line joins their means and a circle marks each seed's result." } else { "" };
+    let triangles = if tables.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " Triangles: the I-JEPA paper's ablation{} at the same setting (a linear probe on 1% of ImageNet-1k; \
+             the legend names each table's model, and each table's method is drawn at the method's point), \
+             for the trend only (other data and model).",
+            if tables.len() > 1 { "s" } else { "" }
+        )
+    };
     Some(NamedFigure {
         stem: format!("sweep-{}", slug(exp)),
         caption: format!(
             "Top-1 (%) on the test split against the swept `{key}`, one line per protocol; dashed and dotted \
              lines: the random-init encoder (each point's own recipe's) and the raw pixels under the same \
-             protocol (a level when they depend on no swept setting).{seeds} Triangles: the \
-             I-JEPA paper's ablation at the same setting on 1% of ImageNet-1k (ViT-B/16), for the trend \
-             only (other data and model)."
+             protocol (a level when they depend on no swept setting).{seeds}{triangles}"
         ),
         figure: Figure {
             title: format!("Sweep {exp}: top-1 against {key}"),

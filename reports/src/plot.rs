@@ -278,8 +278,20 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         XAxis::Categories(c) => (-0.5, c.len().max(1) as f64 - 0.5),
     };
     let (y0, y1) = padded_range(all().map(|p| p.1));
+    // category labels wider than their share of the axis (a sweep's several keys: "block,
+    // representation, output") are wrapped at their commas onto lines of their own, drawn
+    // under the axis here (the mesh writes a label on one line, into its neighbours)
+    let wrapped: Option<Vec<Vec<String>>> = match &panel.x {
+        XAxis::Categories(c) => {
+            let share = (area.dim_in_pixel().0 as f64 - 110.0) / c.len().max(1) as f64;
+            let lines: Vec<Vec<String>> = c.iter().map(|l| wrap_label(l, share)).collect();
+            lines.iter().any(|l| l.len() > 1).then_some(lines)
+        }
+        XAxis::Numeric => None,
+    };
+    let extra_lines = wrapped.as_ref().map_or(0, |w| w.iter().map(Vec::len).max().unwrap_or(1) - 1) as u32;
     let mut builder = ChartBuilder::on(area);
-    builder.margin(14).x_label_area_size(54).y_label_area_size(80);
+    builder.margin(14).x_label_area_size(54 + LABEL_LINE_H * extra_lines).y_label_area_size(80);
     if !panel.title.is_empty() {
         builder.caption(&panel.title, (FAMILY, CAPTION_PT));
     }
@@ -288,7 +300,9 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         XAxis::Categories(c) => Some(c.clone()),
         XAxis::Numeric => None,
     };
+    let drawn_here = wrapped.is_some();
     let x_fmt = move |x: &f64| match &categories {
+        Some(_) if drawn_here => String::new(),
         Some(c) => {
             let i = x.round();
             if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < c.len() { c[i as usize].clone() } else { String::new() }
@@ -312,6 +326,17 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         .bold_line_style(RGBColor(225, 225, 225))
         .light_line_style(WHITE)
         .draw()?;
+    if let Some(lines) = &wrapped {
+        let style = TextStyle::from((FAMILY, WRAPPED_PT).into_font()).color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top));
+        let base = area.get_base_pixel();
+        for (i, label) in lines.iter().enumerate() {
+            let (px, py) = chart.backend_coord(&(i as f64, y0));
+            for (j, line) in label.iter().enumerate() {
+                let at = (px - base.0, py - base.1 + 8 + j as i32 * LABEL_LINE_H as i32);
+                area.draw(&Text::new(line.clone(), at, style.clone()))?;
+            }
+        }
+    }
     // faint curves first, so the labelled lines stay on top
     for s in panel.series.iter().filter(|s| s.stroke == Stroke::Faint) {
         draw_series(&mut chart, s)?;
@@ -320,6 +345,31 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         draw_series(&mut chart, s)?;
     }
     Ok(())
+}
+
+/// Height of one line of a wrapped category label, and its size (a little smaller than the
+/// ticks': a word such as "representation" fits a sixth of the axis).
+const LABEL_LINE_H: u32 = 16;
+const WRAPPED_PT: u32 = TICK_PT - 2;
+
+/// `label` cut at its `, ` into lines of at most `width` pixels (a part longer than that keeps
+/// a line of its own); one line when it fits.
+fn wrap_label(label: &str, width: f64) -> Vec<String> {
+    if label.chars().count() as f64 * TICK_PT as f64 * 0.6 <= width {
+        return vec![label.to_string()];
+    }
+    let px = |s: &str| s.chars().count() as f64 * WRAPPED_PT as f64 * 0.6;
+    let mut lines: Vec<String> = Vec::new();
+    for part in label.split(", ") {
+        match lines.last_mut() {
+            Some(last) if px(&format!("{last}, {part}")) <= width => {
+                last.push_str(", ");
+                last.push_str(part);
+            }
+            _ => lines.push(part.to_string()),
+        }
+    }
+    lines
 }
 
 fn draw_legend<DB: DrawingBackend>(
@@ -421,6 +471,16 @@ pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_category_labels_wrap_at_their_commas() {
+        assert_eq!(wrap_label("0.15 0.2", 80.0), ["0.15 0.2"]);
+        // 29 characters at ~8.4 px do not fit 200 px; wrapped at ~7.2 px: three lines in 150
+        // px, two in 200
+        assert_eq!(wrap_label("block, representation, output", 150.0), ["block", "representation", "output"]);
+        assert_eq!(wrap_label("block, representation, output", 200.0), ["block, representation", "output"]);
+        assert_eq!(wrap_label("no-commas-at-all-but-long", 20.0), ["no-commas-at-all-but-long"]);
+    }
 
     fn fig(categories: bool) -> Figure {
         Figure {

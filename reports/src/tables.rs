@@ -441,6 +441,40 @@ pub fn paper_ablation_point(varied: &[(&String, &String)]) -> Option<PaperRow> {
     paper_rows().into_iter().find(|p| p.table == *table && p.setting == *setting)
 }
 
+/// Every paper row a sweep point stands for: [`paper_ablation_point`]'s, and for the method
+/// itself in a zip over the variants of Tables 6, 7 and 11 (each table's reference row), the
+/// method's row of every table a varied key belongs to: a figure draws each table's method
+/// beside its variants (Table 11's input masking against its own 67.3, not Table 6's 54.2).
+pub fn paper_ablation_rows(varied: &[(&String, &String)]) -> Vec<PaperRow> {
+    let keys: Vec<(&String, &String)> = varied.iter().copied().filter(|(k, _)| k.as_str() != SEED).collect();
+    let variants: Option<Vec<(i64, String, bool)>> = keys.iter().map(|(k, v)| paper_variant(k, v)).collect();
+    match variants {
+        Some(v) if v.len() > 1 && v.iter().all(|(_, _, own)| *own) => {
+            let rows = paper_rows();
+            v.iter().filter_map(|(table, setting, _)| rows.iter().find(|p| p.table == *table && p.setting == *setting).cloned()).collect()
+        }
+        _ => paper_ablation_point(varied).into_iter().collect(),
+    }
+}
+
+/// The method's own setting in each ablation table (Tables 6-11): the row the others are
+/// changes of (54.2 in Tables 6 and 8-10, ViT-B/16; 66.9 in Table 7, ViT-L/16; 67.3 in Table
+/// 11, ViT-H/16).
+const METHOD_SETTINGS: [(i64, &str); 6] = [
+    (6, "mask=multi-block"),
+    (7, "target=representation"),
+    (8, "target-scale=0.15-0.2"),
+    (9, "context-scale=0.85-1.0"),
+    (10, "targets=4"),
+    (11, "mask-at=target-encoder-output"),
+];
+
+/// The method's row of ablation table `table`, if it is one.
+pub fn paper_method_row(table: i64) -> Option<PaperRow> {
+    let (_, setting) = METHOD_SETTINGS.iter().find(|(t, _)| *t == table)?;
+    paper_rows().into_iter().find(|p| p.table == table && p.setting == *setting)
+}
+
 /// The paper's ablation row (Tables 8-10 by numbers; Tables 6, 7, 11 by the variant's word)
 /// for a single varied key and value, if any.
 pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
@@ -466,7 +500,12 @@ pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
 /// (`mask.targets.scale` -> `target-scale=LO-HI`, `mask.context.scale` -> `context-scale=LO-HI`,
 /// `mask.targets.count` -> `targets=N`) or of Tables 6, 7 and 11 ([`paper_ablation_point`]:
 /// `mask`, `target`, `target.masking`), `paper_table`, `paper_setting` and `paper_top1`
-/// (null otherwise). Sorted by key, protocol and the value's numbers.
+/// (null otherwise), with `paper_method_top1`, the method's row of that same table (each
+/// table has its own model: a variant reads against its table's method, not another's).
+/// The paper's ablations are 1%-label linear probes: the `paper_*` columns are filled on the
+/// `low-shot` rows (in a sweep without them, on the `linear` rows, else the `knn` rows), not
+/// repeated beside every protocol. Sorted by key,
+/// protocol, the value's numbers and its text.
 pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let mut evals: Vec<&EvalRun> = reg
         .evals
@@ -499,13 +538,22 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
                     .partial_cmp(&nums(b))
                     .unwrap_or(std::cmp::Ordering::Equal),
             )
+            .then(value_of(a).cmp(&value_of(b)))
+            .then(a.record.method.cmp(&b.record.method))
     });
+    // the paper's protocol is a linear probe on 1% of the labels: its numbers sit beside our
+    // low-shot rows, or, in a sweep without them, beside one protocol's (linear, else kNN)
+    let paper_protocol = ["low-shot", "linear", "knn", "finetune"].into_iter().find(|p| evals.iter().any(|e| e.record.protocol == *p));
     let paper: Vec<Option<PaperRow>> = evals
         .iter()
-        .map(
-            |e| paper_ablation_point(&e.record.varied.iter().collect::<Vec<_>>()),
-        )
+        .map(|e| {
+            (Some(e.record.protocol.as_str()) == paper_protocol)
+                .then(|| paper_ablation_point(&e.record.varied.iter().collect::<Vec<_>>()))
+                .flatten()
+        })
         .collect();
+    let method_top1: Vec<Option<f64>> =
+        paper.iter().map(|p| p.as_ref().and_then(|p| paper_method_row(p.table)).map(|m| m.top1)).collect();
     frame(vec![
         str_col("key", evals.iter().map(|e| key_of(e)).collect()),
         str_col("value", evals.iter().map(|e| value_of(e)).collect()),
@@ -542,6 +590,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
                 .map(|p| p.as_ref().map(|p| p.top1))
                 .collect::<Vec<_>>(),
         ),
+        Column::new("paper_method_top1".into(), method_top1),
     ])
 }
 
@@ -692,6 +741,18 @@ mod tests {
         assert_eq!(point("multi-block", "representation", "input"), Some((11, 56.1)));
         let (k, v) = ("optimizer.lr.peak".to_string(), "0.001".to_string());
         assert!(paper_ablation_point(&[(&k, &v), (&k, &v)]).is_none());
+        // the method itself stands for each table's method row; a variant for its own row
+        let rows = |m: &str, t: &str, a: &str| {
+            let (km, kt, ka) = ("mask".to_string(), "target".to_string(), "target.masking".to_string());
+            let (vm, vt, va) = (m.to_string(), t.to_string(), a.to_string());
+            paper_ablation_rows(&[(&km, &vm), (&kt, &vt), (&ka, &va)]).iter().map(|p| (p.table, p.top1)).collect::<Vec<_>>()
+        };
+        assert_eq!(rows("multi-block", "representation", "output"), [(6, 54.2), (7, 66.9), (11, 67.3)]);
+        assert_eq!(rows("multi-block", "representation", "input"), [(11, 56.1)]);
+        // each table's method row, the reference its variants read against
+        let method = |t: i64| paper_method_row(t).map(|p| p.top1);
+        assert_eq!([6, 7, 8, 9, 10, 11].map(method), [Some(54.2), Some(66.9), Some(54.2), Some(54.2), Some(54.2), Some(67.3)]);
+        assert!(paper_method_row(1).is_none());
     }
 
     /// A sweep's seed is a repeat, not a setting: the paper's row of a seeded point is the

@@ -902,3 +902,48 @@ fn a_running_run_shows_the_final_loss_of_a_finished_one() {
     let want = (31..=40).map(|s| 1.0 + 0.4 * (-(s as f64) / 8.0).exp()).sum::<f64>() / 10.0;
     assert!((shown - want).abs() < 5e-4, "{shown} against {want} (the last row alone: {})", 1.0 + 0.4 * (-5.0f64).exp());
 }
+
+/// The zip over Tables 6, 7 and 11's variants: each variant reads against its own table's
+/// method (Table 11's input masking against 67.3, not Table 6's 54.2); the paper's 1%-label
+/// linear probes sit beside our low-shot rows, not repeated beside the kNN rows; the figure
+/// draws each table's method at the method's point.
+#[test]
+fn a_variant_reads_against_its_own_table_s_method() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let study = "variants";
+    let points = [("multi-block", "representation", "output", 60.0), ("multi-block", "pixels", "output", 40.0), ("multi-block", "representation", "input", 50.0)];
+    for (i, (mask, target, at, top1)) in points.into_iter().enumerate() {
+        let varied = json!({"mask": mask, "target": target, "target.masking": at});
+        eval(&runs, study, &format!("low-shot-ijepa-{i}"), "low-shot", "ijepa", top1, Some(0.01), varied.clone());
+        eval(&runs, study, &format!("knn-ijepa-{i}"), "knn", "ijepa", top1 + 5.0, None, varied);
+    }
+    let reg = load_registry(&runs).unwrap();
+    let abl = rows(&ablation_table(&reg, study));
+    let paper = |protocol: &str, at: &str, target: &str| {
+        let r = abl.iter().find(|r| r["protocol"] == protocol && r["value"].contains(at) && r["value"].contains(target)).expect("a row");
+        (r["paper_table"].clone(), r["paper_top1"].clone(), r["paper_method_top1"].clone())
+    };
+    let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(paper("low-shot", "input", "representation"), s("11", "56.1", "67.3"));
+    assert_eq!(paper("low-shot", "output", "pixels"), s("7", "40.7", "66.9"));
+    assert_eq!(paper("low-shot", "output", "representation"), s("6", "54.2", "54.2"));
+    assert_eq!(paper("knn", "input", "representation"), s("", "", ""));
+    let panel = sweep_panel(&reg, study);
+    let at = |v: &str| match &panel.x {
+        ijepa_reports::plot::XAxis::Categories(c) => c.iter().position(|x| x == v).unwrap() as f64,
+        _ => unreachable!(),
+    };
+    // (each table's triangles a little to the side of the point, so the three at the method's
+    // point stand side by side)
+    let method = at("multi-block, representation, output");
+    let near = |pts: &[(f64, f64)]| pts.iter().map(|p| (p.0.round(), p.1)).collect::<Vec<_>>();
+    let mut t11 = near(&series(&panel, "paper Table 11 (ViT-H/16, 1% ImageNet-1k)").points);
+    t11.sort_by(|a, b| a.1.total_cmp(&b.1));
+    assert_eq!(t11, [(at("multi-block, representation, input"), 56.1), (method, 67.3)]);
+    assert!(near(&series(&panel, "paper Table 7 (ViT-L/16, 1% ImageNet-1k)").points).contains(&(method, 66.9)));
+    // three tables, three colours
+    let colours: std::collections::BTreeSet<usize> = panel.series.iter().filter(|s| s.label.as_deref().is_some_and(|l| l.starts_with("paper Table"))).map(|s| s.colour).collect();
+    assert_eq!(colours.len(), 3);
+    ijepa_reports::plot::render(&ijepa_reports::plot::Figure { title: "t".into(), panels: vec![panel] }).unwrap();
+}
