@@ -219,7 +219,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // one process per stage folder: rank 0 holds it while the stage runs (its other ranks
         // are the same run); taken before the folder's status is read, so a stage another
         // process is running is refused instead of resumed under it
-        let mut lock = if lead && !opts.dry_run { Some(StageLock::acquire(&stage.dir)?) } else { None };
+        // (a stage the plan read as done, not rerun, is only read: another process that only
+        // reads it too holds the lock for moments, so it is waited for, briefly)
+        let done = plan.status(n) == Status::Done && !opts.force;
+        let wait = if done { std::time::Duration::from_secs(10) } else { std::time::Duration::ZERO };
+        let mut lock = if lead && !opts.dry_run { Some(StageLock::acquire_within(&stage.dir, wait)?) } else { None };
         let status = plan.status(n);
         let mut missing = missing_inputs(plan, n, &ran);
         // the report reports what there is: a diverged point is a failed run in its tables

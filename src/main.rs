@@ -662,6 +662,9 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     if let Some(w) = registry.no_runs_warning() {
         eprintln!("warning: {w}");
     }
+    // the folder's lock, as a study's report stage takes it: two writers of one report folder
+    // (this and a running study's report stage) wait for each other instead of interleaving
+    let _lock = ijepa_engine::run_dir::StageLock::acquire_within(out, std::time::Duration::from_secs(30))?;
     let files = ijepa_reports::write_report(&registry, out)?;
     println!(
         "report of {} written to {}: {} and report.html, {} tables, {} plots",

@@ -138,6 +138,16 @@ impl StageLock {
     /// when it has none: this process cannot write into it, so it has nothing to guard, and a
     /// stage that needs writing fails on its first write, naming the file.
     pub fn acquire(dir: &Path) -> Result<StageLock> {
+        Self::acquire_within(dir, std::time::Duration::ZERO)
+    }
+
+    /// [`StageLock::acquire`], waiting up to `wait` for a holder to let go: what a process
+    /// that only reads a done stage takes (another such process holds it for moments; one
+    /// that runs the stage for longer is still [`Error::Busy`] after the wait).
+    ///
+    /// # Errors
+    /// As [`StageLock::acquire`].
+    pub fn acquire_within(dir: &Path, wait: std::time::Duration) -> Result<StageLock> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(ijepa_schema::LOCK);
         let opened = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
@@ -152,7 +162,13 @@ impl StageLock {
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        match file.try_lock() {
+        let t0 = std::time::Instant::now();
+        let mut locked = file.try_lock();
+        while matches!(locked, Err(std::fs::TryLockError::WouldBlock)) && t0.elapsed() < wait {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            locked = file.try_lock();
+        }
+        match locked {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = std::fs::read_to_string(&path).unwrap_or_default();
@@ -280,5 +296,16 @@ mod tests {
         let again = StageLock::acquire(&dir).unwrap();
         assert!(again.path().is_file());
         drop((again, other));
+        // a reader of a done stage waits for a holder of moments, not for a long one
+        let held = StageLock::acquire(&dir).unwrap();
+        let t0 = std::time::Instant::now();
+        assert!(matches!(StageLock::acquire_within(&dir, std::time::Duration::from_millis(200)), Err(Error::Busy { .. })));
+        assert!(t0.elapsed() >= std::time::Duration::from_millis(200));
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            drop(held);
+        });
+        assert!(StageLock::acquire_within(&dir, std::time::Duration::from_secs(5)).is_ok());
+        release.join().unwrap();
     }
 }
