@@ -449,7 +449,14 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             }
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let hash = if partial { format!("partial-{}", stage.hash) } else { stage.hash.clone() };
-            let marker = serde_json::json!({"hash": hash, "inputs": inputs, "study": plan.name, "files": files.tables.len() + files.plots.len() + 2});
+            // the files written, whose loss makes the report one to write again
+            let written: Vec<String> = [&files.markdown, &files.html]
+                .into_iter()
+                .chain(&files.tables)
+                .chain(&files.plots)
+                .map(|p| p.strip_prefix(&stage.dir).unwrap_or(p).to_string_lossy().into_owned())
+                .collect();
+            let marker = serde_json::json!({"hash": hash, "inputs": inputs, "study": plan.name, "files": written.len(), "written": written});
             ijepa_engine::run_dir::write_json(&stage.dir.join(REPORT_MARKER), &marker)?;
             tracing::info!("report of {} written to {} ({} files)", opts.runs_dir.display(), stage.dir.display(), files.tables.len() + files.plots.len() + 2);
         }

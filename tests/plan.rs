@@ -128,6 +128,12 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     assert!(!t.contains("pretraining "), "{t}");
     eprintln!("second run: {:.2} s", t0.elapsed().as_secs_f64());
 
+    // a report missing one of its files is written again (it stayed "done" without it)
+    std::fs::remove_file(d.join("reports").join("report.md")).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("1 stage(s) run, 10 skipped"), "{t}");
+    assert!(d.join("reports").join("report.md").is_file(), "{t}");
+
     // an emptied eval.json is not a result: the evaluation runs again (it was skipped and
     // left out of every report), the broken file kept beside it; the report, which read the
     // empty file, is written again

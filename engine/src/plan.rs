@@ -622,11 +622,20 @@ pub fn pretrain_status(dir: &Path) -> Status {
 pub const REPORT_MARKER: &str = "report-stage.json";
 
 /// The stage hash and the inputs' hash ([`Plan::report_inputs`]) recorded by the last report
-/// stage that wrote `dir` (an earlier version's marker has no inputs: the report is written
+/// stage that wrote `dir`, while every file it wrote is still there (an earlier version's
+/// marker has no inputs, and a report missing a file, e.g. a deleted `report.md`, is written
 /// again).
 pub fn report_marker(dir: &Path) -> Option<(String, String)> {
     let text = std::fs::read_to_string(dir.join(REPORT_MARKER)).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    // (a marker of a version that did not list them: the two documents)
+    let written: Vec<&str> = match v["written"].as_array() {
+        Some(files) => files.iter().filter_map(|f| f.as_str()).collect(),
+        None => vec!["report.md", "report.html"],
+    };
+    if !written.iter().all(|f| dir.join(f).is_file()) {
+        return None;
+    }
     Some((v["hash"].as_str()?.to_string(), v["inputs"].as_str()?.to_string()))
 }
 
