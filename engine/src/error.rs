@@ -99,7 +99,36 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        let path = path.into();
+        let source = match io_hint(&path, &source) {
+            Some(hint) => std::io::Error::new(source.kind(), format!("{source}: {hint}")),
+            None => source,
+        };
+        Error::Io { path, source }
+    }
+}
+
+/// What an OS error on `path` means where the OS's words name no cause (`Not a directory`
+/// for a file somewhere above it, `File exists` for a file or a broken link where a folder is
+/// made).
+fn io_hint(path: &std::path::Path, e: &std::io::Error) -> Option<String> {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotADirectory => {
+            // the nearest existing ancestor that is not a folder
+            let file = path.ancestors().skip(1).find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()))?;
+            Some(format!("{} is a file, not a folder", file.display()))
+        }
+        ErrorKind::AlreadyExists => match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() && std::fs::metadata(path).is_err() => {
+                Some("it is a symbolic link to nothing (a broken link): remove it or make its target".into())
+            }
+            Ok(m) if !m.is_dir() => Some("it is a file where a folder is needed: move it aside".into()),
+            _ => None,
+        },
+        ErrorKind::IsADirectory => Some("it is a folder where a file is needed: move it aside".into()),
+        ErrorKind::PermissionDenied => Some("this user lacks the permission (check the owner and mode of the file and its folder)".into()),
+        _ => None,
     }
 }
 

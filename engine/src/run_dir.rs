@@ -150,7 +150,14 @@ impl StageLock {
     pub fn acquire_within(dir: &Path, wait: std::time::Duration) -> Result<StageLock> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(ijepa_schema::LOCK);
-        let opened = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path);
+        // not through a symbolic link: the holder's details would be written into its target
+        use std::os::unix::fs::OpenOptionsExt;
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+            let what = if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) { "a symbolic link" } else { "not a regular file" };
+            let message = format!("the stage's lock file is {what}; move it aside (a lock file only names the process running the stage) and run again");
+            return Err(Error::io(&path, std::io::Error::other(message)));
+        }
+        let opened = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).custom_flags(libc::O_NOFOLLOW).open(&path);
         let (mut file, read_only) = match opened {
             Ok(f) => (f, false),
             Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem) => {
@@ -279,6 +286,23 @@ mod tests {
         assert_eq!(std::fs::read_dir(&*d).unwrap().count(), 4);
     }
 
+    /// An OS error whose words name no cause gets the cause: the file above a path, the file
+    /// or broken link where a folder is made.
+    #[test]
+    fn io_errors_name_what_is_in_the_way() {
+        let tmp = crate::testdir::scratch("lock", "in-the-way");
+        std::fs::write(tmp.join("runs"), "").unwrap();
+        let err = StageLock::acquire(&tmp.join("runs/exp/pretrain-0123456789ab")).unwrap_err().to_string();
+        assert!(err.contains(&format!("{} is a file, not a folder", tmp.join("runs").display())), "{err}");
+        std::fs::create_dir_all(tmp.join("r/exp")).unwrap();
+        std::os::unix::fs::symlink(tmp.join("nowhere"), tmp.join("r/exp/pretrain-0123456789ab")).unwrap();
+        let err = StageLock::acquire(&tmp.join("r/exp/pretrain-0123456789ab")).unwrap_err().to_string();
+        assert!(err.contains("a broken link"), "{err}");
+        std::fs::write(tmp.join("r/exp/eval-x"), "").unwrap();
+        let err = StageLock::acquire(&tmp.join("r/exp/eval-x")).unwrap_err().to_string();
+        assert!(err.contains("a file where a folder is needed"), "{err}");
+    }
+
     #[test]
     fn one_holder_per_stage_folder() {
         let tmp = crate::testdir::scratch("lock", "one-holder");
@@ -296,7 +320,16 @@ mod tests {
         let again = StageLock::acquire(&dir).unwrap();
         assert!(again.path().is_file());
         drop((again, other));
-        // a reader of a done stage waits for a holder of moments, not for a long one
+        // a lock file that is a symbolic link is refused, its target untouched
+        let linked = tmp.join("exp/pretrain-linked");
+        std::fs::create_dir_all(&linked).unwrap();
+        let target = tmp.join("precious.txt");
+        std::fs::write(&target, "precious").unwrap();
+        std::os::unix::fs::symlink(&target, linked.join(ijepa_schema::LOCK)).unwrap();
+        let err = StageLock::acquire(&linked).unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+                // a reader of a done stage waits for a holder of moments, not for a long one
         let held = StageLock::acquire(&dir).unwrap();
         let t0 = std::time::Instant::now();
         assert!(matches!(StageLock::acquire_within(&dir, std::time::Duration::from_millis(200)), Err(Error::Busy { .. })));
