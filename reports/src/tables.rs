@@ -5,7 +5,7 @@
 //! The paper's rows are ImageNet-1k results, shown for reference only: our runs use small
 //! datasets and models, so the numbers are not comparable, only the ordering and trends.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use polars::prelude::*;
 
@@ -143,6 +143,11 @@ struct ResultRow {
     fraction: Option<f64>,
     top1: f64,
     source: &'static str,
+    /// A sweep point's settings besides its recipe (`seed=1`), ours only.
+    point: Option<String>,
+    /// The evaluation's folder name (`eval-knn-ijepa-cc469cc11cb5`), ours only: shown where
+    /// two rows would read the same (evaluations of one pretraining with other settings).
+    stage: Option<String>,
 }
 
 impl ResultRow {
@@ -158,6 +163,11 @@ impl ResultRow {
             fraction: r.fraction,
             top1: r.top1,
             source: "ours",
+            point: {
+                let settings: Vec<String> = r.varied.iter().filter(|(k, _)| k.as_str() != "recipe").map(|(k, v)| format!("{k}={v}")).collect();
+                (!settings.is_empty()).then(|| settings.join(", "))
+            },
+            stage: e.dir.file_name().map(|n| n.to_string_lossy().into_owned()),
         }
     }
 
@@ -172,6 +182,8 @@ impl ResultRow {
             fraction,
             top1: p.top1,
             source: "paper",
+            point: None,
+            stage: None,
         }
     }
 }
@@ -218,6 +230,20 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
             rows.iter().map(|r| r.fraction).collect::<Vec<_>>(),
         ));
     }
+    // a sweep's points beside its recipes (its seeds) are told apart by their settings
+    if rows.iter().any(|r| r.point.is_some()) {
+        cols.push(opt_str_col("point", rows.iter().map(|r| r.point.clone()).collect()));
+    }
+    // and rows that still read the same (one pretraining evaluated with other settings, by
+    // two files) by their folder
+    let key = |r: &ResultRow| format!("{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}", r.experiment, r.method, r.arch, r.epochs, r.data, r.features, r.fraction, r.point);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for r in rows.iter().filter(|r| r.source == "ours") {
+        *seen.entry(key(r)).or_default() += 1;
+    }
+    if seen.values().any(|&n| n > 1) {
+        cols.push(opt_str_col("stage", rows.iter().map(|r| r.stage.clone().filter(|_| seen.get(&key(r)).is_some_and(|&n| n > 1))).collect()));
+    }
     cols.push(Column::new(
         "top1".into(),
         rows.iter().map(|r| r.top1).collect::<Vec<_>>(),
@@ -233,7 +259,9 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
 /// (pretraining, null for baselines), `data`, `features` (what our head read: `last`, `last4`,
 /// `pixels`...; null for the paper's rows), `top1` (percent), `source` (`"ours"`/`"paper"`),
 /// and first `experiment` (null for the paper's rows) when our rows come from more than one
-/// experiment (so is every other results table).
+/// experiment (so is every other results table); `point` (a recipe sweep's other settings,
+/// e.g. `seed=1`) when a row has one, and `stage` (the evaluation's folder) on rows that would
+/// otherwise read the same.
 /// Our rows are the `protocol: "linear"` evaluations that are not part of a sweep (`varied`
 /// empty) or are points of a sweep over recipes; the paper's rows are its Table 1
 /// (ImageNet-1k).

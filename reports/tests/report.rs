@@ -947,3 +947,27 @@ fn a_variant_reads_against_its_own_table_s_method() {
     assert_eq!(colours.len(), 3);
     ijepa_reports::plot::render(&ijepa_reports::plot::Figure { title: "t".into(), panels: vec![panel] }).unwrap();
 }
+
+/// Rows of a results table that differ only in what the table has no column for are told
+/// apart: a recipe sweep's seeds by a `point` column, two evaluations of one pretraining with
+/// other settings (two files) by their folder, in a `stage` column shown only for them.
+#[test]
+fn rows_that_would_read_the_same_are_told_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    for (seed, top1) in [("0", 40.0), ("1", 41.0)] {
+        eval(&runs, "methods", &format!("knn-ijepa-{seed}"), "knn", "ijepa", top1, None, json!({"recipe": "ijepa", "seed": seed}));
+    }
+    eval(&runs, "plain", "knn-ijepa-k20", "knn", "ijepa", 39.1, None, json!({}));
+    eval(&runs, "plain", "knn-ijepa-k5", "knn", "ijepa", 37.9, None, json!({}));
+    eval(&runs, "plain", "knn-random", "knn", "random-init", 30.0, None, json!({}));
+    let reg = load_registry(&runs).unwrap();
+    let t = rows(&ijepa_reports::knn_table(&reg));
+    let seeds: Vec<&str> = find(&t, &[("experiment", "methods")]).iter().map(|r| r["point"].as_str()).collect();
+    assert_eq!(seeds, ["seed=1", "seed=0"]);
+    let mut stages: Vec<&str> = find(&t, &[("experiment", "plain"), ("method", "I-JEPA (ours)")]).iter().map(|r| r["stage"].as_str()).collect();
+    stages.sort_unstable();
+    assert_eq!(stages, ["eval-knn-ijepa-k20-abcdef012345", "eval-knn-ijepa-k5-abcdef012345"]);
+    // a row that reads as itself alone names no folder
+    assert_eq!(find(&t, &[("method", "random init")])[0]["stage"], "");
+}
