@@ -251,7 +251,7 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         end = end.max(pts.iter().map(|p| p.0).fold(0.0, f64::max));
         pixels = pixels.or(r.monitor.iter().find(|m| m.encoder == "pixels").map(|m| m.knn_top1));
         let recipe = r.config_value("recipe").and_then(|v| v.as_str()).unwrap_or("?").to_string();
-        let epochs = r.config_value("epochs").and_then(|v| v.as_u64()).map(|e| format!(", {e} epochs")).unwrap_or_default();
+        let epochs = r.config_value("epochs").and_then(|v| v.as_u64()).map(|e| format!(", {e} epoch{}", if e == 1 { "" } else { "s" })).unwrap_or_default();
         let _ = points;
         series.push(Series::new(format!("{recipe}: {}{epochs}", r.name()), pts, i, Stroke::Solid));
     }

@@ -282,7 +282,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
         return Err(csv_err("header lacks a `step` or `loss` column".into()));
     };
     let (i_epoch, i_lr, i_wd, i_momentum, i_ms, i_ips) =
-        (find("epoch"), find("lr"), find("wd"), find("momentum"), find("ms_per_step"), find("img_per_s"));
+        (find("epoch"), find("lr"), find("wd"), find("momentum").or(find("teacher_momentum")), find("ms_per_step"), find("img_per_s"));
     let mut rows = Vec::new();
     for (n, rec) in rdr.records().enumerate() {
         let line = n + 2;

@@ -20,7 +20,7 @@ pub const PAPER_DATA: &str = "ImageNet-1k";
 /// One row of the paper's tables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaperRow {
-    /// Table number in the paper (1, 2, 8, 9, 10).
+    /// Table number in the paper (1, 2, 6-11, 15).
     pub table: i64,
     /// Group inside the table (`no-view-aug` / `view-aug`), empty if none.
     pub group: String,
@@ -309,8 +309,9 @@ pub fn has_protocol(reg: &Registry, protocol: &str) -> bool {
 }
 
 /// One row per pretraining run: `experiment`, `run` (folder name), `status`, `arch`, `data`,
-/// `epochs`, `steps`, `final_loss` (the mean of the last min(10, half of the) logged losses:
-/// the manifest's, else computed alike for a run still running or stopped; null for a failed
+/// `epochs`, `steps`, `final_loss` (the manifest's mean loss of the last min(10, half of the)
+/// steps, else, for a run still running or stopped, the mean of as many of its last logged
+/// losses, one every `log-every` steps; null for a failed
 /// run without one, whose last logged loss may be the divergence itself), `minutes` (wall clock) and `device`.
 pub fn pretrain_table(reg: &Registry) -> DataFrame {
     let runs = &reg.pretrains;
@@ -361,8 +362,8 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
                     // a failed run has no final loss: its last logged one is often the
                     // divergence itself (31739187200 before the NaN)
                     ijepa_schema::status::FAILED => r.manifest.final_loss,
-                    // a running (or stopped) run's, over the same window as a finished
-                    // run's (the mean of the last min(10, half) logged losses)
+                    // a running (or stopped) run's, over as many of its logged losses as a
+                    // finished run's window has steps (the metrics keep one a `log-every`)
                     _ => r.manifest.final_loss.or_else(|| {
                         let n = r.metrics.len();
                         let w = ijepa_schema::final_loss_window(n).min(n);

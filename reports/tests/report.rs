@@ -971,3 +971,17 @@ fn rows_that_would_read_the_same_are_told_apart() {
     // a row that reads as itself alone names no folder
     assert_eq!(find(&t, &[("method", "random init")])[0]["stage"], "");
 }
+
+/// DINO's metrics call the teacher's EMA momentum `teacher_momentum`: the schedules figure
+/// draws it beside I-JEPA's `momentum` (it was left out).
+#[test]
+fn dino_s_teacher_momentum_is_read_as_the_ema_momentum() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    pretrain(&runs, "dino", "0123456789ab", [0.15, 0.2], 1.0);
+    let csv = runs.join("dino/pretrain-0123456789ab/metrics.csv");
+    let text = fs::read_to_string(&csv).unwrap().replacen(",momentum,", ",teacher_momentum,", 1);
+    fs::write(&csv, text).unwrap();
+    let reg = load_registry(&runs).unwrap();
+    assert_eq!(reg.pretrains[0].metrics[0].momentum, Some(0.996));
+}
