@@ -247,7 +247,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         };
         if opts.dry_run {
             if lead {
-                tracing::info!("{action:<16} {}  [{}] {}", stage.id, &stage.hash[..12], stage.dir.display());
+                let busy = StageLock::holder(&stage.dir).map(|h| format!("  (running now: {h})")).unwrap_or_default();
+                tracing::info!("{action:<16} {}  [{}] {}{busy}", stage.id, &stage.hash[..12], stage.dir.display());
                 // what the rerun sets aside with it (see below)
                 if opts.force && matches!(status, Status::Done | Status::Diverged { .. }) {
                     for d in downstream(n).filter(|&d| plan.status(d) == Status::Done) {

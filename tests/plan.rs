@@ -81,6 +81,14 @@ fn plan_prints_the_sweep_as_a_tree_and_as_dot() {
     assert_eq!(t.matches("eval-knn-raw-pixels").count(), 4, "two stages, each with its folder: {t}");
     assert!(t.contains("after all 6 evaluations"), "{t}");
     assert_eq!(t.matches("to run").count(), 11, "{t}");
+    // a stage another process is running says so (here this test holds its lock)
+    let line = t.lines().find(|l| l.contains("pretrain/targets-scale-0.1-0.2_seed-1  [")).unwrap();
+    let dir = line.split_whitespace().find(|w| w.contains("pretrain-")).unwrap();
+    let held = ijepa_engine::run_dir::StageLock::acquire(Path::new(dir)).unwrap();
+    let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(t.matches(&format!("(running now: pid {} on", std::process::id())).count(), 1, "{t}");
+    drop(held);
 
     let o = ijepa(&["plan", "--dot", f.to_str().unwrap()]);
     let dot = text(&o);

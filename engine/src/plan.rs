@@ -514,7 +514,10 @@ impl Plan {
         );
         let line = |out: &mut String, prefix: &str, n: NodeIndex| {
             let s = &self.graph[n];
-            let _ = writeln!(out, "{prefix}{}  [{}] {}  {}", s.id, &s.hash[..12], self.status(n), s.dir.display());
+            // a stage another process is running right now says so (its status is that of the
+            // folder as that process left it so far)
+            let busy = crate::run_dir::StageLock::holder(&s.dir).map(|h| format!("  (running now: {h})")).unwrap_or_default();
+            let _ = writeln!(out, "{prefix}{}  [{}] {}  {}{busy}", s.id, &s.hash[..12], self.status(n), s.dir.display());
         };
         let tops: Vec<NodeIndex> =
             self.order().into_iter().filter(|&n| self.graph[n].kind() != StageKind::Report && self.inputs(n).is_empty()).collect();

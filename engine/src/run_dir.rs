@@ -138,7 +138,30 @@ impl StageLock {
     /// when it has none: this process cannot write into it, so it has nothing to guard, and a
     /// stage that needs writing fails on its first write, naming the file.
     pub fn acquire(dir: &Path) -> Result<StageLock> {
-        Self::acquire_within(dir, std::time::Duration::ZERO)
+        // (a second: what a `plan` probing the folder ([`StageLock::holder`]) holds it for)
+        Self::acquire_within(dir, std::time::Duration::from_secs(1))
+    }
+
+    /// Who runs the stage of `dir` now: its lock file's details while a process holds the
+    /// lock, found by a shared lock taken and let go at once (what `ijepa plan` shows beside
+    /// a stage another process is running); `None` when none does.
+    pub fn holder(dir: &Path) -> Option<String> {
+        let path = dir.join(ijepa_schema::LOCK);
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let file = std::fs::File::open(&path).ok()?;
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                None
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                Some(if text.trim().is_empty() { "a process whose details are not written yet".into() } else { text.trim().to_string() })
+            }
+            Err(std::fs::TryLockError::Error(_)) => None,
+        }
     }
 
     /// [`StageLock::acquire`], waiting up to `wait` for a holder to let go: what a process
@@ -331,6 +354,8 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
                 // a reader of a done stage waits for a holder of moments, not for a long one
         let held = StageLock::acquire(&dir).unwrap();
+        // ... and a plan sees who holds it, without taking it
+        assert!(StageLock::holder(&dir).is_some_and(|h| h.contains(&format!("pid {}", std::process::id()))));
         let t0 = std::time::Instant::now();
         assert!(matches!(StageLock::acquire_within(&dir, std::time::Duration::from_millis(200)), Err(Error::Busy { .. })));
         assert!(t0.elapsed() >= std::time::Duration::from_millis(200));
@@ -338,7 +363,9 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(100));
             drop(held);
         });
-        assert!(StageLock::acquire_within(&dir, std::time::Duration::from_secs(5)).is_ok());
+        let again = StageLock::acquire_within(&dir, std::time::Duration::from_secs(5)).unwrap();
         release.join().unwrap();
+        drop(again);
+        assert_eq!(StageLock::holder(&dir), None);
     }
 }
