@@ -523,6 +523,37 @@ fn eval_records(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A run's `config.kdl` of a file that extends a base keeps the base's text too (commented):
+/// the run folder says what it was trained from when the base changes or moves.
+#[test]
+fn config_kdl_keeps_the_bases_text() {
+    let d = scratch("config-bases");
+    write(
+        &d,
+        "base.kdl",
+        r#"experiment "base" {
+    data "fashion-mnist" { crop-size 32; batch-size 32; workers 1; limit 64 }
+    encoder width=32 depth=1 heads=2 patch=8
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" { targets count=2 { scale 0.15 0.4; }; min-keep 1; }
+    precision "fp32"
+    device "cpu"
+}
+"#,
+    );
+    let f = write(&d, "child.kdl", "experiment \"child\" {\n    extends \"base.kdl\"\n    epochs 1\n}\n");
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let pretrain = std::fs::read_dir(runs.join("child")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("pretrain-")).unwrap().path();
+    let kept = std::fs::read_to_string(pretrain.join("config.kdl")).unwrap();
+    assert!(kept.starts_with("experiment \"child\""), "{kept}");
+    assert!(kept.contains("a base this file extends") && kept.contains("//     encoder width=32 depth=1 heads=2 patch=8"), "{kept}");
+    // still a file the language reads (the base's text is a comment)
+    assert!(ijepa_dsl::parse_str("config.kdl", &kept.replace("extends \"base.kdl\"", "")).is_ok());
+}
+
 /// Pixel targets (the paper's Table 7) train no target encoder: the evaluations read the
 /// encoder (they were refused: "holds no target_encoder ... but encoder, predictor").
 #[test]
