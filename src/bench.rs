@@ -329,6 +329,11 @@ fn time_step(
     b: &BenchStep,
     dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>,
 ) -> Result<(mask::Stats, tch::Device, i64, precision::Resolved), Box<dyn std::error::Error>> {
+    // the trace replaces its file: never an input, a run's file, or a file that is no trace
+    // (found before the timing, not after it)
+    if b.profile > 0 {
+        crate::output_path(b.trace.as_deref(), "--trace", &[], Some(crate::OutKind::Json))?;
+    }
     let mut exp = bench_experiment(b)?;
     let requested = exp.precision;
     let dev = match (device::resolve(&b.device)?, dist) {

@@ -193,15 +193,21 @@ fn hf_model(models: &import::Models, cls_token: bool) -> std::result::Result<exp
 /// An unreadable or refused file, no such encoder, weights that build no model, the write.
 pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Option<usize>, out: &Path) -> Result<String> {
     let models = import::load_models(file)?;
+    // named as what it is: a checkpoint without a target encoder (pixel targets, MAE) gives
+    // its encoder, which is said (it was called the target encoder)
     let (enc, name) = match which {
-        Which::Target => (models.feature_encoder(), "target"),
+        Which::Target => match (&models.target_encoder, &models.encoder) {
+            (Some(t), _) => (Some(t), "target encoder"),
+            (None, Some(e)) => (Some(e), "encoder (the checkpoint holds no target encoder)"),
+            (None, None) => (models.feature_encoder(), "teacher encoder"),
+        },
         // DINO's online network is its student (`student.backbone`)
         Which::Context => match (&models.encoder, models.module("student.backbone")) {
-            (None, Some(student)) => (Some(student), "student"),
-            (enc, _) => (enc.as_ref(), "context"),
+            (None, Some(student)) => (Some(student), "student encoder"),
+            (enc, _) => (enc.as_ref(), "context encoder"),
         },
     };
-    let enc = enc.ok_or_else(|| refused(file, &format!("holds no {name} encoder")))?;
+    let enc = enc.ok_or_else(|| refused(file, &format!("holds no {}", if which == Which::Target { "target encoder" } else { name })))?;
     // the head count is in no tensor's shape: the run that trained the weights says it
     let run = ijepa_engine::stages::run_of_checkpoint(file);
     let run_heads = run.as_ref().and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.clone(), h as usize)));
@@ -243,11 +249,11 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
                 }
             });
             export::write_hf(enc, &cfg, model, decoder, out, file)?;
-            format!("exported the {name} encoder of {} as a transformers {} to {}/", file.display(), model.class(), out.display())
+            format!("exported the {name} of {} as a transformers {} to {}/", file.display(), model.class(), out.display())
         }
         ExportFormat::Official => {
             ijepa_engine::checkpoint::state::save_weights(out, enc)?;
-            format!("exported the {name} encoder of {} under the official names to {}", file.display(), out.display())
+            format!("exported the {name} of {} under the official names to {}", file.display(), out.display())
         }
     })
 }

@@ -147,6 +147,10 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     if !(opts.mfu > 0.0 && opts.mfu <= 1.0) {
         return Err(format!("--mfu {} is not a fraction in (0, 1]", opts.mfu).into());
     }
+    // (checked first: NaN was taken for no budget, a budget of a second for one of 1e25% MFU)
+    if let Some(h) = opts.budget_hours.filter(|h| !(h.is_finite() && *h >= 1e-3)) {
+        return Err(format!("--budget-hours {h} is not a number of hours (at least 0.001)").into());
+    }
     let images = match opts.images {
         Some(n) => (n, "given with --images".to_string()),
         None => match count_images(exp) {
@@ -187,12 +191,11 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     });
     let cpu = ijepa_engine::device::cpu_model();
     let budget = match (opts.budget_hours, &gpu_proj) {
-        (Some(h), Some(p)) if h > 0.0 => {
+        (Some(h), Some(p)) => {
             let peak = if gpu_precision == Precision::Bf16 { acc.bf16 } else { acc.fp32 };
             let flops = cost.flops_per_image * (p.steps * (batch * p.world) as u64) as f64;
             Some((h, est::implied_mfu(flops, h / p.world as f64, p.world as f64, peak)))
         }
-        (Some(h), _) if h <= 0.0 => return Err(format!("--budget-hours {h} is not a positive number of hours").into()),
         _ => None,
     };
     Ok(Estimate {

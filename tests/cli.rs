@@ -382,6 +382,11 @@ fn estimate_counts_measures_and_projects() {
     for want in ["parameters", "step FLOPs", "GFLOP per image", "images          640", "measured here", "120 steps (40 x 3 epochs)", "on 1 x a100", "budget"] {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
+    // a budget that is no number of hours is refused (NaN was taken for no budget)
+    for h in ["NaN", "0", "1e-30"] {
+        let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--budget-hours", h]);
+        assert!(!o.status.success() && outputs(&o).1.contains("is not a number of hours"), "{h}: {:?}", outputs(&o));
+    }
     // the parameter count is the built model's (what pretraining prints)
     let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--gpu", "v100"]);
     let (out, err) = outputs(&o);
@@ -582,6 +587,29 @@ fn a_pixel_target_run_is_evaluated_on_its_encoder() {
     let evals = eval_records(&runs.join("px"));
     assert_eq!(evals.len(), 1, "{out}{err}");
     assert!(evals[0]["top1"].as_f64().unwrap() > 0.0, "{}", evals[0]);
+    // its export says which encoder it is (it was called the target encoder)
+    let pretrain = std::fs::read_dir(runs.join("px")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("pretrain-")).unwrap().path();
+    let fin = pretrain.join("checkpoints/final.safetensors");
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "official", "--out", d.join("px-encoder.safetensors").to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("exported the encoder (the checkpoint holds no target encoder)"), "{out}{err}");
+    // a folder named through a symbolic link is the folder it leads to: not the run's
+    let link = d.join("link-to-run");
+    std::os::unix::fs::symlink(&pretrain, &link).unwrap();
+    let config = std::fs::read(pretrain.join("config.json")).unwrap();
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--heads", "2", "--out", link.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("is a pretraining's run folder"), "{out}{err}");
+    assert_eq!(std::fs::read(pretrain.join("config.json")).unwrap(), config);
+    // a profile's trace never replaces an experiment file (checked before any timing)
+    let o = ijepa(&["bench", "step", "--width", "32", "--depth", "1", "--heads", "2", "--pred-depth", "1", "--pred-width", "16", "--batch", "2", "--steps", "1", "--profile", "1", "--trace", f.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("exists and is not a .json trace"), "{out}{err}");
+    assert!(std::fs::read_to_string(&f).unwrap().starts_with("experiment \"px\""));
+    // masks of more images than the statistics need are refused, not an out-of-memory abort
+    let o = ijepa(&["masks", f.to_str().unwrap(), "--batches", "4294967296", "--batch-size", "1"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("lower --batches or --batch-size"), "{out}{err}");
 }
 
 /// Pretraining followed by the evaluation stages and a report: eval.json records for the

@@ -278,6 +278,10 @@ fn import_yaml_reproduces_the_shipped_presets() {
         // placeholder), which `check` says at the root= span
         let o = ijepa(&["check", out.to_str().unwrap()]);
         assert!(!o.status.success() && text(&o).contains("missing_input") && text(&o).contains("root="), "{}", text(&o));
+        // the experiment, now perhaps edited, is not replaced by a second import
+        let o = ijepa(&["import-yaml", &src, "--name", name, "--out", out.to_str().unwrap()]);
+        assert!(!o.status.success() && text(&o).contains("does not replace an experiment file"), "{}", text(&o));
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), ours);
     }
     let bad = d.join("bad.yaml");
     std::fs::write(&bad, "data:\n  batch_size: 8\n  no_such_key: 1\n").unwrap();

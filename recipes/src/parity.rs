@@ -120,6 +120,9 @@ pub struct Comparison {
     pub rel: f64,
     /// Whether every element is within tolerance.
     pub pass: bool,
+    /// The worst element's error as a share of what it may be (at most 1 passes): the
+    /// updates' per-element tolerance is wider than `rel`'s bound where a gradient is noise.
+    pub of_tolerance: f64,
 }
 
 /// The whole parity report.
@@ -149,6 +152,11 @@ impl ParityReport {
                 (*g, worst, cs.len(), cs.iter().all(|c| c.pass))
             })
             .collect()
+    }
+
+    /// The worst share of its tolerance of a group's elements (at most 1: every one passes).
+    pub fn worst_of_tolerance(&self, group: &str) -> f64 {
+        self.comparisons.iter().filter(|c| c.group == group).map(|c| c.of_tolerance).fold(0.0, f64::max)
     }
 }
 
@@ -181,6 +189,7 @@ pub(crate) fn compare(group: &'static str, name: &str, ours: &Tensor, official: 
             scale: 0.0,
             rel: f64::INFINITY,
             pass: false,
+            of_tolerance: f64::INFINITY,
         });
     }
     let max_abs = if ours.numel() == 0 { 0.0 } else { (&ours - &official).abs().max().double_value(&[]) };
@@ -191,7 +200,9 @@ pub(crate) fn compare(group: &'static str, name: &str, ours: &Tensor, official: 
     } else {
         (if max_abs == 0.0 { 0.0 } else { f64::INFINITY }, max_abs <= t.floor)
     };
-    Ok(Comparison { group, name: name.to_string(), max_abs, scale, rel, pass: pass && max_abs.is_finite() })
+    let allowed = if scale > 0.0 { t.rel * scale } else { t.floor };
+    let of_tolerance = if max_abs == 0.0 { 0.0 } else if allowed > 0.0 { max_abs / allowed } else { f64::INFINITY };
+    Ok(Comparison { group, name: name.to_string(), max_abs, scale, rel, pass: pass && max_abs.is_finite(), of_tolerance })
 }
 
 /// The path and text of the JSON that describes the fixture `path` (`NAME.json` beside
@@ -201,6 +212,16 @@ pub(crate) fn compare(group: &'static str, name: &str, ours: &Tensor, official: 
 /// A missing description, said as such (a fixture is the pair of files); another I/O error
 /// naming the file.
 fn fixture_description(path: &Path) -> Result<(std::path::PathBuf, String)> {
+    // the description named instead of the fixture: say which file to give
+    if path.extension().is_some_and(|e| e == "json") {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!(
+                "is a fixture's description: give its tensors, {} (the .json beside it is read with them)",
+                path.with_extension("safetensors").display()
+            ),
+        });
+    }
     let json_path = path.with_extension("json");
     match std::fs::read_to_string(&json_path) {
         Ok(text) => Ok((json_path, text)),
@@ -273,6 +294,8 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         cls_token: false,
         learned_pos_embed: false,
     };
+    // an edited description is refused by name (a patch of 0 divided by zero below)
+    encoder.validate().map_err(|e| Error::Checkpoint { path: path.with_extension("json"), message: format!("the description's encoder: {e}") })?;
     let predictor = PredictorConfig {
         out_dim: encoder.embed_dim,
         grid: encoder.grid(),
@@ -416,6 +439,7 @@ pub(crate) fn compare_first_adamw_update(name: &str, ours: &Tensor, was: &Tensor
     let bound = slope_bound + (tol * c.scale + rounding);
     let within = diff.le_tensor(&bound).all().int64_value(&[]) == 1;
     c.pass = c.max_abs.is_finite() && within;
+    c.of_tolerance = if diff.numel() == 0 { 0.0 } else { (diff / bound.clamp_min(f64::MIN_POSITIVE)).max().double_value(&[]) };
     c.rel = c.max_abs / c.scale.max(rounding / tol).max(f64::MIN_POSITIVE);
     Ok(c)
 }

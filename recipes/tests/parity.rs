@@ -22,6 +22,11 @@ fn matches(name: &str) {
     show(&r);
     let failed: Vec<_> = r.comparisons.iter().filter(|c| !c.pass).collect();
     assert!(failed.is_empty(), "failed: {failed:#?}");
+    // what `ijepa parity` prints beside "ok": every element within its tolerance, the worst
+    // a share of it at most 1 (the updates' bound is wider than their plain relative error's)
+    for c in &r.comparisons {
+        assert!(c.of_tolerance <= 1.0, "{} {} passes at {} of its tolerance", c.group, c.name, c.of_tolerance);
+    }
     // every group was actually compared: 3 outputs, loss, 59 gradients, 90 updates
     let counts: Vec<usize> = r.by_group().iter().map(|g| g.2).collect();
     assert_eq!(counts, vec![3, 1, 59, 90]);
@@ -46,6 +51,10 @@ fn failing(p: Perturb) -> Vec<(String, &'static str, String)> {
     let mut out = Vec::new();
     for name in ["official-step-tiny", "official-step-mlp3"] {
         let r = run(&fixture(name), p).unwrap();
+        // a failing tensor is past its tolerance (the share printed beside FAIL is above 1)
+        for c in r.comparisons.iter().filter(|c| !c.pass) {
+            assert!(c.of_tolerance > 1.0, "{name}: {} {} fails at {} of its tolerance", c.group, c.name, c.of_tolerance);
+        }
         out.extend(r.comparisons.iter().filter(|c| !c.pass).map(|c| (name.to_string(), c.group, c.name.clone())));
     }
     out
@@ -150,4 +159,33 @@ fn mae_zeroed_block_gradients_are_caught() {
     let bad = mae_failing(Perturb { zero_grads: Some("decoder.decoder_blocks.1."), ..Default::default() });
     assert!(bad.iter().any(|(g, n)| *g == "gradients" && n.starts_with("decoder.decoder_blocks.1.")), "{bad:?}");
     assert!(!bad.iter().any(|(_, n)| n.starts_with("encoder.")), "{bad:?}");
+}
+
+/// An edited description is refused naming the field, not a panic (a patch of 0 divided by
+/// zero), a libtorch error (an MLP of a negative width) or an allocation without end.
+#[test]
+fn an_edited_description_is_refused_by_name() {
+    let dir = std::env::temp_dir().join(format!("ijepa-parity-edited-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = fixture("official-step-tiny");
+    let text = std::fs::read_to_string(src.with_extension("json")).unwrap();
+    let mut desc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for (field, value, says) in [
+        ("patch_size", serde_json::json!(0), "patch size 0"),
+        ("mlp_ratio", serde_json::json!(1e30), "mlp ratio"),
+        ("predictor_depth", serde_json::json!(100_000_000u64), "predictor depth 100000000"),
+    ] {
+        let was = desc[field].clone();
+        desc[field] = value;
+        let f = dir.join(format!("edited-{field}.safetensors"));
+        std::fs::copy(&src, &f).unwrap();
+        std::fs::write(f.with_extension("json"), desc.to_string()).unwrap();
+        let err = run(&f, Perturb::default()).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(says), "{field}: {err}");
+        desc[field] = was;
+    }
+    // the description named instead of the tensors says which file to give
+    let err = run(&src.with_extension("json"), Perturb::default()).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("official-step-tiny.safetensors (the .json beside it is read with them)"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -44,7 +44,7 @@ impl PredictorConfig {
         if !self.embed_dim.is_multiple_of(4) {
             return Err(Error::Config(format!("predictor width {} must be a multiple of 4", self.embed_dim)));
         }
-        Ok(())
+        ijepa_engine::model::vit::encoder::check_blocks("predictor", self.embed_dim, self.depth, self.mlp_ratio)
     }
 }
 

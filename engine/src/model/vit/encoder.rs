@@ -79,8 +79,35 @@ impl VitConfig {
         if !self.embed_dim.is_multiple_of(4) && !self.learned_pos_embed {
             return bad(format!("the width {} must be a multiple of 4 (2-D sin-cos table)", self.embed_dim));
         }
-        Ok(())
+        check_blocks("encoder", self.embed_dim, self.depth, self.mlp_ratio)
     }
+}
+
+/// The most blocks of a module (the largest ViTs have 48) and the widest layer (ViT-g's MLP is
+/// 6,144 wide): a description past them (an edited fixture, an imported file) is refused
+/// instead of allocating until the memory runs out.
+pub const MAX_DEPTH: usize = 1024;
+/// See [`MAX_DEPTH`].
+pub const MAX_WIDTH: usize = 1 << 24;
+
+/// A stack of `depth` blocks of `width` with MLPs of `int(width x mlp_ratio)`: at least one
+/// wide, at most [`MAX_WIDTH`], and at most [`MAX_DEPTH`] blocks.
+///
+/// # Errors
+/// [`Error::Config`] naming `module` and the value.
+pub fn check_blocks(module: &str, width: usize, depth: usize, mlp_ratio: f64) -> Result<()> {
+    let bad = |m: String| Err(Error::Config(m));
+    if width == 0 || width > MAX_WIDTH {
+        return bad(format!("{module} width {width}: must be in 1..={MAX_WIDTH}"));
+    }
+    if depth > MAX_DEPTH {
+        return bad(format!("{module} depth {depth}: more than {MAX_DEPTH} blocks"));
+    }
+    let hidden = width as f64 * mlp_ratio;
+    if !mlp_ratio.is_finite() || !(1.0..=MAX_WIDTH as f64).contains(&(hidden + 1e-6).floor()) {
+        return bad(format!("{module} mlp ratio {mlp_ratio}: the MLP would be int({width} x {mlp_ratio}) wide, not in 1..={MAX_WIDTH}"));
+    }
+    Ok(())
 }
 
 /// `int(dim * ratio)` with a tolerance for the float rounding of ratios such as 48/11.
