@@ -91,6 +91,15 @@ pub(crate) struct BenchData {
     local_size: usize,
 }
 
+/// A number strictly between 0 and 1 (NaN is none).
+fn open_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x > 0.0 && x < 1.0 => Ok(x),
+        Ok(x) => Err(format!("{x} is not a fraction in (0, 1)")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn at_least_two(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 2 => Ok(n),
@@ -173,8 +182,8 @@ pub(crate) struct BenchStep {
     /// Decoder heads (mae; official 16).
     #[arg(long, default_value_t = 4, value_parser = crate::positive)]
     dec_heads: usize,
-    /// Masked fraction (mae).
-    #[arg(long, default_value_t = 0.75)]
+    /// Masked fraction (mae), in (0, 1).
+    #[arg(long, default_value_t = 0.75, value_parser = open_fraction)]
     mask_ratio: f64,
     /// Target blocks per image.
     #[arg(long, default_value_t = 4, value_parser = crate::positive)]
@@ -446,8 +455,12 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     let bf16 = resolved.precision == Precision::Bf16;
     exp.data.dataset = ijepa_dsl::config::DatasetKind::FashionMnist;
     exp.data.source = ijepa_dsl::config::DataSource::Embedded;
-    exp.data.limit = Some(b.images.max(1));
-    let ds = data::open_dataset(&exp.data, Split::Train)?;
+    exp.data.limit = None;
+    let all = data::open_dataset(&exp.data, Split::Train)?;
+    if b.images > all.len() {
+        return Err(format!("--images {}: the embedded Fashion-MNIST subset holds {} images", b.images, all.len()).into());
+    }
+    let ds = data::subset(all, (0..b.images.max(1)).collect());
     let transform = stages::eval_transform(&exp)?;
     let entry = ijepa_engine::recipe::entry(&exp.recipe)?;
     let cfg = (entry.encoder_config)(&exp);

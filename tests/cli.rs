@@ -425,6 +425,13 @@ fn bench_features_prints_both_rates() {
     assert!(o.status.success(), "{out}{err}");
     let line = out.lines().find(|l| l.starts_with("bench features ")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("encoder=64x2") && line.contains("images=300") && line.contains("extraction/step FLOP rate"), "{line}");
+    // more images than the embedded subset holds: said so (it warned of a `limit` no file wrote)
+    let o = ijepa(&["bench", "features", "--images", "20000", "--width", "64", "--depth", "2", "--heads", "2", "--size", "28"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("the embedded Fashion-MNIST subset holds 10000 images"), "{out}{err}");
+    // a mask ratio that is no fraction is refused by the argument's reader
+    let o = ijepa(&["bench", "step", "--recipe", "mae", "--mask-ratio", "NaN"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("is not a fraction in (0, 1)"), "{:?}", outputs(&o));
 }
 
 #[test]
