@@ -29,6 +29,12 @@ pub enum ReportError {
         /// What is wrong, with the line number where known.
         message: String,
     },
+    /// An evaluation's folder without its record: it failed, was stopped, or runs now.
+    #[error("{}: an evaluation without its eval.json (it failed, was stopped, or is running now)", .dir.display())]
+    Unfinished {
+        /// The evaluation's folder.
+        dir: PathBuf,
+    },
     /// A required file of a run folder is missing.
     #[error("{path}: missing (required for a finished {what})")]
     Missing {

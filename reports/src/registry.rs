@@ -193,6 +193,9 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
                 })
             } else if dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("pretrain-")) {
                 Err(ReportError::Missing { path: manifest_path, what: "pretrain run" })
+            } else if dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("eval-")) {
+                // a failed evaluation is named, not silently absent from the tables
+                Err(ReportError::Unfinished { dir: dir.clone() })
             } else {
                 Ok(())
             };

@@ -505,6 +505,11 @@ fn malformed_eval_names_the_file() {
     let md = fs::read_to_string(&files.markdown).unwrap();
     assert!(md.contains("Left out: 1 stage folder") && md.contains("eval-broken-000000000000/eval.json"), "{md}");
     assert!(fs::read_to_string(&files.html).unwrap().contains("Left out: 1 stage folder"));
+    // an evaluation that never wrote its record (it failed) is named too, not silently absent
+    fs::create_dir_all(tmp.path().join("fmnist/eval-knn-ijepa-111111111111")).unwrap();
+    fs::write(tmp.path().join("fmnist/eval-knn-ijepa-111111111111/.lock"), "").unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert!(reg.unreadable.iter().any(|u| u.contains("eval-knn-ijepa-111111111111: an evaluation without its eval.json")), "{:?}", reg.unreadable);
 }
 
 /// A damaged or missing file of a pretrain run leaves that run out, named with the file and
