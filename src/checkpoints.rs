@@ -198,7 +198,9 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     let (enc, name) = match which {
         Which::Target => match (&models.target_encoder, &models.encoder) {
             (Some(t), _) => (Some(t), "target encoder"),
-            (None, Some(e)) => (Some(e), "encoder (the checkpoint holds no target encoder)"),
+            // an I-JEPA checkpoint (a predictor beside it) of pixel targets, or MAE's
+            (None, Some(e)) if models.predictor.is_some() => (Some(e), "encoder (the checkpoint holds no target encoder)"),
+            (None, Some(e)) => (Some(e), "encoder"),
             (None, None) => (models.feature_encoder(), "teacher encoder"),
         },
         // DINO's online network is its student (`student.backbone`)

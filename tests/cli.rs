@@ -153,7 +153,7 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let hf = d.join("hf");
     let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--out", hf.to_str().unwrap()]);
     let (out, err) = outputs(&o);
-    assert!(o.status.success() && out.contains("the target encoder") && out.contains("as a transformers ViTModel"), "{out}{err}");
+    assert!(o.status.success() && out.contains("the teacher encoder") && out.contains("as a transformers ViTModel"), "{out}{err}");
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
     assert_eq!((cfg["model_type"].as_str(), cfg["architectures"][0].as_str(), cfg["num_attention_heads"].as_u64()), (Some("vit"), Some("ViTModel"), Some(2)), "{cfg}");
     assert!(cfg.get("mask_ratio").is_none() && cfg.get("decoder_hidden_size").is_none(), "{cfg}");

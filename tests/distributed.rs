@@ -227,23 +227,31 @@ fn a_killed_rank_stops_the_other_with_a_clear_error() {
 
 /// `ijepa launch` of 2 ranks on a long run (stderr piped), once rank 0 has written metrics.
 fn launch_and_wait_for_training(name: &str) -> Child {
+    launch_in_group(name, false).0
+}
+
+/// [`launch_and_wait_for_training`], the launcher in a process group of its own when
+/// `own_group` (as a terminal's foreground job is), with the runs folder.
+fn launch_in_group(name: &str, own_group: bool) -> (Child, PathBuf) {
     let d = scratch(name);
     let file = write_exp(&d, 16, 50);
     let runs = d.join("runs");
-    let mut launch = Command::new(env!("CARGO_BIN_EXE_ijepa"))
-        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ijepa"));
+    cmd.args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
         .env("OMP_NUM_THREADS", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    if own_group {
+        cmd.process_group(0);
+    }
+    let mut launch = cmd.spawn().unwrap();
     let t0 = Instant::now();
     while metrics_rows(&runs) < 2 {
         assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
         assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
         std::thread::sleep(Duration::from_millis(50));
     }
-    launch
+    (launch, runs)
 }
 
 #[test]
@@ -333,23 +341,7 @@ fn a_signal_to_the_launcher_stops_every_rank() {
 /// ranks at their next step with a checkpoint, as one does a run.
 #[test]
 fn one_ctrl_c_to_the_launcher_s_group_is_one_signal() {
-    let d = scratch("ddp-launch-ctrl-c");
-    let file = write_exp(&d, 16, 50);
-    let runs = d.join("runs");
-    let mut launch = Command::new(env!("CARGO_BIN_EXE_ijepa"))
-        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
-        .env("OMP_NUM_THREADS", "1")
-        .process_group(0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while metrics_rows(&runs) < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
-        assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut launch, runs) = launch_in_group("ddp-launch-ctrl-c", true);
     // what the terminal does: SIGINT to every process of the (launcher's) group
     // SAFETY: kill(2) on the process group of our own child
     unsafe {

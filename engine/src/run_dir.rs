@@ -175,8 +175,8 @@ impl StageLock {
         let path = dir.join(ijepa_schema::LOCK);
         // not through a symbolic link: the holder's details would be written into its target
         use std::os::unix::fs::OpenOptionsExt;
-        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
-            let what = if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) { "a symbolic link" } else { "not a regular file" };
+        if let Some(m) = std::fs::symlink_metadata(&path).ok().filter(|m| !m.is_file()) {
+            let what = if m.file_type().is_symlink() { "a symbolic link" } else { "not a regular file" };
             let message = format!("the stage's lock file is {what}; move it aside (a lock file only names the process running the stage) and run again");
             return Err(Error::io(&path, std::io::Error::other(message)));
         }
@@ -352,7 +352,7 @@ mod tests {
         let err = StageLock::acquire(&linked).unwrap_err().to_string();
         assert!(err.contains("is a symbolic link"), "{err}");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
-                // a reader of a done stage waits for a holder of moments, not for a long one
+        // a reader of a done stage waits for a holder of moments, not for a long one
         let held = StageLock::acquire(&dir).unwrap();
         // ... and a plan sees who holds it, without taking it
         assert!(StageLock::holder(&dir).is_some_and(|h| h.contains(&format!("pid {}", std::process::id()))));
