@@ -240,14 +240,19 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     let s = &d.slurm;
     let mut out = String::new();
     let _ = writeln!(out, "#!/bin/bash");
-    let _ = writeln!(out, "# Written by `ijepa slurm {}` — {} node(s) x {} GPU(s).", file.display(), d.nodes, d.procs_per_node);
+    // an experiment on the CPU (`device "cpu"`) asks for no GPU
+    let gpus = exp.device != "cpu";
+    let per = if gpus { "GPU(s)" } else { "process(es) on the CPU" };
+    let _ = writeln!(out, "# Written by `ijepa slurm {}` — {} node(s) x {} {per}.", file.display(), d.nodes, d.procs_per_node);
     let _ = writeln!(out, "#SBATCH --job-name={}", exp.name);
     let _ = writeln!(out, "#SBATCH --nodes={}", d.nodes);
     let _ = writeln!(out, "#SBATCH --ntasks-per-node={}", d.procs_per_node);
-    let _ = writeln!(out, "#SBATCH --gpus-per-node={}", d.procs_per_node);
+    if gpus {
+        let _ = writeln!(out, "#SBATCH --gpus-per-node={}", d.procs_per_node);
+    }
     let _ = writeln!(out, "#SBATCH --cpus-per-task={}", s.cpus_per_task);
     for (flag, v) in [
-        ("mem-per-gpu", &s.mem_per_gpu),
+        ("mem-per-gpu", if gpus { &s.mem_per_gpu } else { &None }),
         ("partition", &s.partition),
         ("account", &s.account),
         ("qos", &s.qos),

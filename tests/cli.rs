@@ -293,7 +293,8 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
 #[test]
 fn masks_prints_statistics_and_draws_a_png() {
     let d = scratch("masks");
-    let png = d.join("masks.png");
+    // (in a folder not made yet: it is made, as for every other output)
+    let png = d.join("figures/masks.png");
     let o = ijepa(&["masks", "experiments/quickstart.kdl", "--batches", "20", "--png", png.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");

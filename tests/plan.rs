@@ -247,6 +247,13 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
         assert!(s.contains(line), "{line}: {s}");
     }
     assert!(s.contains("run ") && s.contains("vitg16_in22k.kdl"), "{s}");
+    // an experiment on the CPU asks for no GPU (nor memory per GPU)
+    let cpu = d.join("cpu.kdl");
+    std::fs::write(&cpu, std::fs::read_to_string("experiments/vitg16_in22k.kdl").unwrap().replacen("experiment \"vitg16-in22k\" {", "experiment \"vitg16-in22k\" {\n    device \"cpu\"", 1).replace("backend \"nccl\"", "backend \"gloo\"")).unwrap();
+    let o = ijepa(&["slurm", cpu.to_str().unwrap(), "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s = std::fs::read_to_string(&out).unwrap();
+    assert!(!s.contains("--gpus-per-node") && !s.contains("--mem-per-gpu") && s.contains("#SBATCH --ntasks-per-node=8"), "{s}");
     // a runs folder with a space: sbatch splits its directives at spaces, so it is quoted
     let spaced = d.join("my runs");
     let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--runs-dir", spaced.to_str().unwrap()]);

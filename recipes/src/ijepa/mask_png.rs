@@ -51,6 +51,10 @@ pub fn write(path: &Path, masks: &MaskBatch, gh: usize, gw: usize, panels: usize
             }
         }
     }
+    // its folder is made, as every other output's is
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
     let file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
     enc.set_color(png::ColorType::Rgb);
