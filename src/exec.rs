@@ -459,7 +459,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
                 .collect();
             let marker = serde_json::json!({"hash": hash, "inputs": inputs, "study": plan.name, "files": written.len(), "written": written});
             ijepa_engine::run_dir::write_json(&stage.dir.join(REPORT_MARKER), &marker)?;
-            tracing::info!("report of {} written to {} ({} files)", opts.runs_dir.display(), stage.dir.display(), files.tables.len() + files.plots.len() + 2);
+            tracing::info!("report of {} written to {} ({} files)", opts.runs_dir.display(), stage.dir.display(), written.len());
         }
     }
     Ok(())

@@ -532,7 +532,6 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
 enum OutKind {
     Safetensors,
     Png,
-    Kdl,
     Script,
     /// A JSON document (a profiler's Chrome trace).
     Json,
@@ -550,7 +549,6 @@ fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::
     let (ok, what) = match kind {
         OutKind::Safetensors => (head.len() == 9 && head[8] == b'{', "a safetensors file"),
         OutKind::Png => (head.starts_with(b"\x89PNG"), "a PNG image"),
-        OutKind::Kdl => (out.extension().is_some_and(|e| e == "kdl"), "a .kdl file"),
         OutKind::Script => (head.starts_with(b"#!"), "a script (#!)"),
         OutKind::Json => (head.trim_ascii_start().first().is_some_and(|c| *c == b'{' || *c == b'[') && out.extension().is_some_and(|e| e == "json"), "a .json trace"),
     };
@@ -618,8 +616,8 @@ fn not_an_input(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path:
 }
 
 fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<PathBuf>) -> CmdResult {
-    output_path(out.as_deref(), "--out", &[file], Some(OutKind::Kdl))?;
-    // an experiment file holds a person's edits: it is not replaced
+    // (no existing file is replaced, below: an experiment file holds a person's edits)
+    output_path(out.as_deref(), "--out", &[file], None)?;
     if let Some(o) = out.as_deref().filter(|o| std::fs::metadata(o).is_ok_and(|m| m.len() > 0)) {
         return Err(format!("--out {} exists: import-yaml does not replace an experiment file (it may hold your edits); remove it or choose another path", o.display()).into());
     }

@@ -20,11 +20,7 @@ pub fn ijepa() -> RecipeEntry {
     RecipeEntry {
         schema: schema("ijepa"),
         modules: vec!["encoder".into(), "predictor".into(), "target_encoder".into()],
-        // pixel targets leave no target encoder: the encoder is what was trained
-        feature_module: Arc::new(|exp| match exp.target.kind {
-            ijepa_dsl::config::TargetKind::Pixels => "encoder".into(),
-            ijepa_dsl::config::TargetKind::Representation => "target_encoder".into(),
-        }),
+        feature_module: Arc::new(|exp| crate::ijepa::feature_module(exp.target.kind).into()),
         encoder_config: Arc::new(|exp| VitConfig::from_dsl(&exp.encoder, exp.data.crop_size)),
         build: Arc::new(|exp, device, rank, world| -> Result<Box<dyn DynRecipe>> {
             Ok(Box::new(IJepa::for_experiment(exp, device, rank, world)?))

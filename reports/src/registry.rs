@@ -179,6 +179,7 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
         for dir in sorted_subdirs(&exp_dir)? {
             let eval_path = dir.join(ijepa_schema::EVAL);
             let manifest_path = dir.join(ijepa_schema::MANIFEST);
+            let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
             let read = if eval_path.is_file() {
                 read_json(&eval_path).map(|record: EvalRecord| reg.evals.push(EvalRun { dir, record }))
             } else if manifest_path.is_file() {
@@ -191,9 +192,9 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
                     }
                     Ok(())
                 })
-            } else if dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("pretrain-")) {
+            } else if name.starts_with("pretrain-") {
                 Err(ReportError::Missing { path: manifest_path, what: "pretrain run" })
-            } else if dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("eval-")) {
+            } else if name.starts_with("eval-") {
                 // a failed evaluation is named, not silently absent from the tables
                 Err(ReportError::Unfinished { dir: dir.clone() })
             } else {

@@ -478,10 +478,8 @@ pub fn paper_ablation_rows(varied: &[(&String, &String)]) -> Vec<PaperRow> {
     let keys: Vec<(&String, &String)> = varied.iter().copied().filter(|(k, _)| k.as_str() != SEED).collect();
     let variants: Option<Vec<(i64, String, bool)>> = keys.iter().map(|(k, v)| paper_variant(k, v)).collect();
     match variants {
-        Some(v) if v.len() > 1 && v.iter().all(|(_, _, own)| *own) => {
-            let rows = paper_rows();
-            v.iter().filter_map(|(table, setting, _)| rows.iter().find(|p| p.table == *table && p.setting == *setting).cloned()).collect()
-        }
+        // (each variant's own setting is its table's method row)
+        Some(v) if v.len() > 1 && v.iter().all(|(_, _, own)| *own) => v.iter().filter_map(|(table, _, _)| paper_method_row(*table)).collect(),
         _ => paper_ablation_point(varied).into_iter().collect(),
     }
 }

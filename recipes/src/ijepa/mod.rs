@@ -43,6 +43,16 @@ pub struct IJepaSpec {
     pub eps: f64,
 }
 
+/// The checkpoint module I-JEPA's evaluations read: the target encoder (as the paper), or,
+/// with pixel targets, which leave none, the encoder (the registry's entry and the built
+/// recipe both answer with this).
+pub fn feature_module(target: TargetKind) -> &'static str {
+    match target {
+        TargetKind::Representation => "target_encoder",
+        TargetKind::Pixels => "encoder",
+    }
+}
+
 impl IJepaSpec {
     /// The spec of an experiment.
     pub fn from_experiment(exp: &Experiment) -> Self {
@@ -289,10 +299,7 @@ impl Recipe for IJepa {
     }
 
     fn feature_module(&self) -> &'static str {
-        match self.target_encoder {
-            Some(_) => "target_encoder",
-            None => "encoder",
-        }
+        feature_module(self.spec.target.kind)
     }
 
     fn stat_names(&self) -> &'static [&'static str] {

@@ -103,8 +103,8 @@ pub fn check_blocks(module: &str, width: usize, depth: usize, mlp_ratio: f64) ->
     if depth > MAX_DEPTH {
         return bad(format!("{module} depth {depth}: more than {MAX_DEPTH} blocks"));
     }
-    let hidden = width as f64 * mlp_ratio;
-    if !mlp_ratio.is_finite() || !(1.0..=MAX_WIDTH as f64).contains(&(hidden + 1e-6).floor()) {
+    // (a ratio that is no number saturates the cast: refused by the finiteness check)
+    if !mlp_ratio.is_finite() || !(1..=MAX_WIDTH).contains(&mlp_hidden(width, mlp_ratio)) {
         return bad(format!("{module} mlp ratio {mlp_ratio}: the MLP would be int({width} x {mlp_ratio}) wide, not in 1..={MAX_WIDTH}"));
     }
     Ok(())
