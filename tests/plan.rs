@@ -262,7 +262,7 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
     assert!(s.contains(&format!("#SBATCH --output=\"{}/vitg16-in22k/slurm/%j.out\"", spaced.display())), "{s}");
     // no sbatch on this machine: --submit is a clear error, after writing the script
     if Command::new("sbatch").arg("--version").output().is_err() {
-        let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--submit"]);
+        let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap(), "--submit"]);
         assert!(!o.status.success() && text(&o).contains("running sbatch"), "{}", text(&o));
     }
 }

@@ -246,6 +246,17 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     assert_eq!(m["status"], "done");
     assert_eq!(std::fs::read_to_string(run.join("monitor.csv")).unwrap().lines().count(), monitor_rows, "no earlier attempt's rows");
 
+    // the checkpoints folder deleted under a run that recorded one: said, and it starts over
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["status"] = "running".into();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    std::fs::remove_dir_all(run.join("checkpoints")).unwrap();
+    let o = command(&file, &runs).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("latest.safetensors is missing (the manifest records it at step") && err.contains("starts over from step 0"), "{err}");
+    assert!(run.join("checkpoints/final.safetensors").is_file(), "{err}");
+
     // a lost config.json of a finished run is written again (the report and export read it)
     std::fs::remove_file(run.join("config.json")).unwrap();
     let out = run_to_end(&file, &runs);
@@ -524,6 +535,53 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
         }
     }
     assert_eq!(evals, 1, "{out}");
+}
+
+/// A signal during the epoch-0 monitor stops the run before its first step: exit 130, the
+/// manifest `interrupted`, no step trained, no checkpoint. (Here the signal lands in the
+/// feature extraction, which stops at its next batch; one landing after it, in the kNN or the
+/// pixels' measure, used to train and checkpoint step 1: the loader's batches were ready, so its
+/// wait never looked. That window is too narrow to aim a signal at from a test.)
+#[test]
+fn a_signal_during_the_first_monitor_stops_before_the_first_step() {
+    let d = scratch("monitor-signal");
+    let file = d.join("resume.kdl");
+    let body = EXP
+        .replace("PRECISION", "fp32")
+        .replace("limit 320", "limit 1500")
+        .replace("crop-size 32", "crop-size 112")
+        .replace("encoder width=64 depth=2 heads=2 patch=4", "encoder width=32 depth=1 heads=2 patch=16")
+        .replace("monitor every=1 images=64 k=5", "monitor every=1 images=1000 k=5");
+    std::fs::write(&file, body).unwrap();
+    let runs = d.join("runs");
+    let mut child = command(&file, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            // logged right before the epoch-0 monitor
+            if line.contains("pretraining resume (") {
+                let _ = tx.send(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    rx.recv_timeout(Duration::from_secs(120)).expect("the pretraining did not start");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(child.id(), "INT");
+    let o = child.wait_with_output().unwrap();
+    let err = format!("{}{}", reader.join().unwrap(), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT; run the same command again to resume") && !err.contains("epoch   1/"), "{err}");
+    let run = run_folder(&runs);
+    assert_eq!(count_rows(&run), 0, "a step was trained after the signal: {err}");
+    assert!(!run.join("checkpoints/latest.safetensors").exists(), "{err}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["status"], "interrupted");
 }
 
 /// A finished runs folder that this process may read but not write (another user's, shared

@@ -576,6 +576,13 @@ fn latest_or_fallback(latest: &Path, stage: u64, recorded: Option<&schema::Check
     if missing {
         if !kept.is_empty() {
             tracing::warn!("{} is missing and no kept checkpoint verifies: the run starts over", latest.display());
+        } else if let Some(r) = recorded {
+            // deleted by hand (the checkpoints folder, or its files): said, not a silent restart
+            tracing::warn!(
+                "{} is missing (the manifest records it at step {}) and no kept checkpoint is left: the run starts over from step 0",
+                latest.display(),
+                r.step
+            );
         }
         return Ok(None);
     }
@@ -831,6 +838,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     if start.global_step == 0 {
         if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s).map_err(|e| data::outside_skip(&exp.data, e))? {
             bar.suspend(|| tracing::info!("epoch   0/{}  monitor: {}", exp.epochs, t.summary()));
+        }
+        // a stop requested during the epoch-0 monitor (seconds to minutes): before the first
+        // step, not after it (the loader's batches are ready, so its wait would not see it)
+        if exp.monitor.is_some() && any_rank(opts.dist.as_deref(), crate::interrupt::requested().is_some())? {
+            bar.finish_and_clear();
+            return Err(interrupted(None, &run.dir));
         }
     }
     for epoch in start.epoch as usize..exp.epochs {
