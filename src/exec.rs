@@ -172,12 +172,20 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     // first step
     if lead && !opts.dry_run && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && plan.status(n) != Status::Done) {
         let mut opened = BTreeSet::new();
+        let mut lists = BTreeSet::new();
         for &n in &selected {
-            if let Task::Eval { point, .. } = plan.graph[n].task {
-                let data = &plan.points[point].experiment.data;
+            if let Task::Eval { point, eval, .. } = plan.graph[n].task {
+                let exp = &plan.points[point].experiment;
+                let data = &exp.data;
                 if plan.status(n) != Status::Done && opened.insert(serde_json::to_string(data)?) {
                     ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
                         .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
+                }
+                // a low-shot `split-file` too (it was read after pretraining)
+                let cfg = &exp.evals[eval];
+                if plan.status(n) != Status::Done && cfg.split_file.is_some() && lists.insert((serde_json::to_string(data)?, cfg.split_file.clone())) {
+                    ijepa_engine::stages::check_split_file(exp, cfg)
+                        .map_err(|e| format!("the evaluation's split-file, checked before pretraining: {e}"))?;
                 }
             }
         }

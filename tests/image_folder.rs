@@ -79,8 +79,8 @@ fn pretrains_from_an_image_folder() {
     assert!(t.contains("leaves 1 of its 3 classes without an image"), "{t}");
 }
 
-/// A signal stops a run whose loader waits for data that never comes (a pipe named like an
-/// image: reading it blocks, as a read from a hung network file system does): exit 143 within
+/// A signal stops a run whose loader waits for data that never comes (an image that turns into
+/// a pipe once listed: reading it blocks, as a read from a hung network file system does): exit 143 within
 /// seconds, not a run that waits forever for its next step.
 #[test]
 fn a_signal_stops_a_run_waiting_for_data() {
@@ -89,10 +89,10 @@ fn a_signal_stops_a_run_waiting_for_data() {
     let d = scratch("stuck");
     let data = d.join("data");
     make_folder(&data, 2, 16);
-    let fifo = data.join("class_1").join("zz_stuck.png");
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let stuck = data.join("class_1").join("zz_stuck.png");
+    std::fs::copy(data.join("class_1").join("img_0.png"), &stuck).unwrap();
     let f = d.join("exp.kdl");
-    // 33 files, batches of 16: the pipe is drawn into a batch within the first epochs
+    // 33 files, batches of 16: the file is drawn into a batch within the first epochs
     std::fs::write(&f, experiment(&data, "fail").replace("    epochs 2\n", "    epochs 6\n")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ijepa"))
         .args(["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()])
@@ -100,6 +100,21 @@ fn a_signal_stops_a_run_waiting_for_data() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // once the folder is listed (a named pipe there is refused), the file turns into a pipe
+    // nobody writes: its reads never return, like a hung network file system's
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("pretraining folder") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120)).expect("the pretraining did not start");
+    std::fs::remove_file(&stuck).unwrap();
+    assert!(Command::new("mkfifo").arg(&stuck).status().unwrap().success());
     std::thread::sleep(Duration::from_secs(8));
     assert!(child.try_wait().unwrap().is_none(), "the run ended although one of its files never reads");
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
@@ -247,6 +262,16 @@ fn folder_errors_are_clear_at_start_up() {
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("class_9") && !t.contains("panicked"), "{t}");
+    // a monitor that leaves pretraining less than a batch says so (the loader's error named
+    // only the images left)
+    let data = d.join("data30");
+    make_folder(&data, 2, 15);
+    let f = d.join("monitor.kdl");
+    std::fs::write(&f, experiment(&data, "fail").replace("    device \"cpu\"\n", "    device \"cpu\"\n    monitor every=1 images=20 k=3\n")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("less than one batch of 16") && t.contains("after the monitor holds out its 20: lower `monitor images=`"), "{t}");
 }
 
 /// `scripts/bench-e2e.sh` (the loader-keeps-the-step-fed benchmark): one round on a small
@@ -326,8 +351,8 @@ fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("(36 train / 18 test examples"), "{t}");
-    // the run said to be stopped, then more training images: 60 images give 3 steps an
-    // epoch where the checkpoint's run had 2
+    // the run said to be stopped, then one more training image: 37 images give the 2 steps an
+    // epoch the checkpoint's run had, but other epochs (it resumed over them without a word)
     let pretrain = std::fs::read_dir(&folder)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -337,11 +362,11 @@ fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
     let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
     m["status"] = "interrupted".into();
     std::fs::write(&mpath, m.to_string()).unwrap();
-    make_folder(&data, 3, 20);
+    std::fs::copy(data.join("class_0/img_0.png"), data.join("class_0/img_extra.png")).unwrap();
     let o = run();
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
-    assert!(t.contains("a run of 2 steps an epoch; the data now gives 3 (60 images, batches of 16)") && t.contains("or move") && t.contains("aside to train from the start"), "{t}");
+    assert!(t.contains("a run on 36 training images; the data now gives 37") && t.contains("or move") && t.contains("aside to train from the start"), "{t}");
 }
 
 /// A test folder the evaluations cannot use (here without one of the training classes) stops
@@ -424,4 +449,118 @@ fn a_failed_run_records_the_steps_it_did() {
     let last: u64 = metrics.lines().last().unwrap().split(',').next().unwrap().parse().unwrap();
     assert_eq!((m["status"].as_str(), m["steps"].as_u64()), (Some("failed"), Some(last)), "{m}\n{metrics}");
     assert!(last > 0, "the image fails after some steps here: {metrics}");
+    // the steps done are checkpointed (they were lost back to the last epoch's end), and once
+    // the image is readable the same command resumes there
+    assert!(t.contains(&format!("the {last} steps done are checkpointed in")) && run.join("checkpoints/latest.safetensors").is_file(), "{t}");
+    std::fs::copy(data.join("class_1").join("img_4.png"), data.join("class_1").join("img_3.png")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains(&format!("at step {last} ")), "{t}");
+}
+
+/// Class folders whose names are not UTF-8 are told apart by their bytes: a test folder with
+/// another class than the training folder's is refused (both read `x\u{FFFD}` once made UTF-8,
+/// and every test label was shifted by one without a word).
+#[test]
+fn class_names_that_are_not_utf8_are_compared_exactly() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = scratch("non-utf8");
+    let (data, test) = (d.join("data"), d.join("test"));
+    make_folder(&data, 2, 12);
+    make_folder(&test, 2, 4);
+    let name = |b: &[u8]| std::ffi::OsStr::from_bytes(b).to_os_string();
+    for (root, names) in [(&data, [b"x\xe8", b"x\xe9"]), (&test, [b"x\xe9", b"x\xea"])] {
+        for (c, n) in names.iter().enumerate() {
+            std::fs::rename(root.join(format!("class_{c}")), root.join(name(&n[..]))).unwrap();
+        }
+    }
+    let exp = experiment(&data, "fail")
+        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"", test.display()))
+        .replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, exp).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("does not have the classes of the training folder"), "{t}");
+    assert!(t.contains(r#"only in training: "x\xE8""#) && t.contains(r#"only in test: "x\xEA""#), "{t}");
+}
+
+/// A named pipe with an image's name (opening it waits for a writer forever: the run hung) is
+/// refused by name when the folder is listed.
+#[test]
+fn a_named_pipe_in_an_image_folder_is_refused() {
+    let d = scratch("fifo");
+    let data = d.join("data");
+    make_folder(&data, 2, 8);
+    let pipe = data.join("class_1").join("pipe.png");
+    let c = std::ffi::CString::new(pipe.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, experiment(&data, "skip")).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("the run hung on a named pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("pipe.png: not a regular file (a named pipe, a socket or a device)"), "{t}");
+}
+
+/// A low-shot `split-file` is read before pretraining, as the test folder is (a line naming no
+/// file stopped the run only after its pretraining), and one that labels no image of a class
+/// says so.
+#[test]
+fn a_split_file_is_checked_before_pretraining() {
+    let d = scratch("split-file");
+    let data = d.join("data");
+    make_folder(&data, 3, 12);
+    let list = d.join("split.txt");
+    std::fs::write(&list, "class_0/img_1.png\nclass_1/img_2.png\nclass_2/nonexistent.png\n").unwrap();
+    let exp = experiment(&data, "fail")
+        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"", data.display()))
+        .replace("    device \"cpu\"\n", &format!("    device \"cpu\"\n    eval \"low-shot\" {{ split-file \"{}\"; }}\n", list.display()));
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, exp).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("split-file, checked before pretraining") && t.contains("line 3: class_2/nonexistent.png"), "{t}");
+    let trained = std::fs::read_dir(d.join("runs/folder")).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(trained, 0, "{t}");
+    // a list without class_2: runs, and says the probe can never predict it (once)
+    std::fs::write(&list, "class_0/img_1.png\nclass_1/img_2.png\n").unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.matches("names no image of 1 of the 3 classes (class_2)").count(), 1, "{t}");
+}
+
+/// A hidden sub-folder (`.ipynb_checkpoints`) is a class, as torchvision makes it, and images
+/// in the root itself are in none: both said once (both went by without a word; the hidden
+/// class shifts every label after it).
+#[test]
+fn hidden_class_folders_and_loose_images_are_said() {
+    let d = scratch("hidden");
+    let data = d.join("data");
+    make_folder(&data, 2, 16);
+    std::fs::create_dir(data.join(".ipynb_checkpoints")).unwrap();
+    std::fs::copy(data.join("class_0/img_0.png"), data.join(".ipynb_checkpoints/img_0.png")).unwrap();
+    std::fs::copy(data.join("class_0/img_0.png"), data.join("loose.png")).unwrap();
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, experiment(&data, "fail")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.matches(".ipynb_checkpoints: a hidden folder, taken as a class").count(), 1, "{t}");
+    assert_eq!(t.matches("1 image(s) lie in the root itself, in no class folder").count(), 1, "{t}");
 }

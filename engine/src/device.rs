@@ -15,7 +15,7 @@ pub fn resolve(spec: &str) -> Result<Device> {
             if idx < cuda_count() {
                 Ok(Device::Cuda(idx))
             } else {
-                Err(Error::Config(format!("device {s:?} asked for, but this machine has {} CUDA device(s)", cuda_count())))
+                Err(Error::Device(format!("{s:?} asked for, but this machine has {} CUDA device(s)", cuda_count())))
             }
         }
         other => Err(Error::Config(format!("unknown device {other:?} (use auto, cpu, cuda or cuda:N)"))),

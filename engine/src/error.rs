@@ -27,6 +27,13 @@ pub enum Error {
     /// A configuration value the engine cannot honour.
     #[error("config: {0}")]
     Config(String),
+    /// A command-line option that does not apply to its input (`ijepa masks --png` of a
+    /// recipe whose mask has no blocks): the message names both.
+    #[error("{0}")]
+    Usage(String),
+    /// The device asked for is not on this machine (no CUDA device, or fewer than the index).
+    #[error("device: {0}")]
+    Device(String),
     /// A checkpoint or fixture is malformed (missing/unexpected key, wrong shape, bad file).
     #[error("checkpoint {path}: {message}")]
     Checkpoint {
@@ -126,6 +133,11 @@ fn io_hint(path: &std::path::Path, e: &std::io::Error) -> Option<String> {
             Ok(m) if !m.is_dir() => Some("it is a file where a folder is needed: move it aside".into()),
             _ => None,
         },
+        ErrorKind::NotFound => {
+            // a folder on the way that is not there (the OS says only "No such file")
+            let missing = path.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty() && !a.exists()).last()?;
+            Some(format!("the folder {} does not exist", missing.display()))
+        }
         ErrorKind::IsADirectory => Some("it is a folder where a file is needed: move it aside".into()),
         ErrorKind::PermissionDenied => Some("this user lacks the permission (check the owner and mode of the file and its folder)".into()),
         _ => None,

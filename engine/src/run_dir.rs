@@ -26,7 +26,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// memory first. On an error the temporary file is removed.
 ///
 /// # Errors
-/// [`Error::Io`] naming the temporary file or `path`.
+/// [`Error::Io`] naming `path`.
 pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>) -> Result<()> {
     // the rename replaces what is at `path`: only ever a regular file (never a device such as
     // /dev/null, a pipe, a symbolic link or a folder someone named as the output)
@@ -57,7 +57,8 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
     if let Err(e) = written {
         // no partial temporary file is left behind (it can be as large as a checkpoint)
         let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(&tmp, e));
+        // named by the file asked for (the temporary name is ours, not the user's)
+        return Err(Error::io(path, e));
     }
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
@@ -307,6 +308,9 @@ mod tests {
         assert!(std::fs::symlink_metadata(&socket).unwrap().file_type().is_socket());
         // nothing left behind
         assert_eq!(std::fs::read_dir(&*d).unwrap().count(), 4);
+        // a failure to write names the file asked for, not the temporary one beside it
+        let e = write_atomic(&d.join("missing/f.bin"), b"x").unwrap_err().to_string();
+        assert!(e.contains(&d.join("missing/f.bin").display().to_string()) && !e.contains(".tmp") && e.contains("does not exist"), "{e}");
     }
 
     /// An OS error whose words name no cause gets the cause: the file above a path, the file

@@ -522,10 +522,11 @@ fn frozen_features(
         }
         _ => {
             let (_store, vit) = encoder(exp, source, subject, device)?;
-            let ex = |ds: &Arc<dyn Dataset>| {
-                features::extract(&vit, ds.as_ref(), transform as &dyn SampleTransform, kind, 256, device, bf16).map_err(|e| data::outside_skip(&exp.data, e))
+            let ex = |ds: &Arc<dyn Dataset>, split: &str| {
+                let f = features::extract(&vit, ds.as_ref(), transform as &dyn SampleTransform, kind, 256, device, bf16).map_err(|e| data::outside_skip(&exp.data, e))?;
+                finite_features(f, subject, split)
             };
-            let (train, test) = (shared.features(&train_key, || ex(train_ds))?, shared.features(&test_key, || ex(test_ds))?);
+            let (train, test) = (shared.features(&train_key, || ex(train_ds, "training"))?, shared.features(&test_key, || ex(test_ds, "test"))?);
             let mut sets: Vec<_> = (cfg.features.iter())
                 .filter(|&&c| c == FeatureChoice::Last && kind == FeatureKind::Last4)
                 .map(|&c| (c, last_of_last4(&train), last_of_last4(&test)))
@@ -536,6 +537,21 @@ fn frozen_features(
             sets
         }
     })
+}
+
+/// `f`, when every value is finite: an encoder whose forward pass overflows (finite weights
+/// too large: a pretraining about to diverge) gives NaN features, on which every probe
+/// scored by chance without a word (kNN's votes all went to class 0).
+fn finite_features(f: Features, subject: Subject, split: &str) -> Result<Features> {
+    let bad = f.x.isfinite().logical_not().any_dim(1, false).sum(tch::Kind::Int64).int64_value(&[]);
+    if bad > 0 {
+        return Err(Error::Train(format!(
+            "the {} encoder's features of {bad} of the {} {split} images are not finite (NaN/Inf): its forward pass overflows (weights grown too large: a pretraining about to diverge?), and a probe on them would score by chance",
+            if subject == Subject::RandomInit { "randomly initialised" } else { "pretrained" },
+            f.y.len()
+        )));
+    }
+    Ok(f)
 }
 
 /// The `last` feature inside a `last4` one: its last quarter (the last block's pooled output,
@@ -802,7 +818,38 @@ fn split_indices(exp: &Experiment, list: &Path) -> Result<Vec<usize>> {
     }
     let folder = data::image_folder::ImageFolder::open(root, data::image_folder::OnError::Fail)?;
     let subset = data::list_file::Subset::from_list(folder, list)?;
+    // a class the list labels no image of can never be predicted: said (once a list), as the
+    // other protocols say a class without training images
+    let mut seen = vec![false; subset.num_classes()];
+    (0..subset.len()).for_each(|i| seen[subset.label(i) as usize] = true);
+    let absent: Vec<&str> = seen.iter().enumerate().filter(|(_, s)| !**s).map(|(c, _)| subset.base().classes()[c].as_str()).collect();
+    if !absent.is_empty() {
+        data::warn_once(
+            format!("split-file {}", list.display()),
+            format!(
+                "{} names no image of {} of the {} classes ({}{}): the low-shot probe can never predict them",
+                list.display(),
+                absent.len(),
+                seen.len(),
+                absent.iter().take(5).copied().collect::<Vec<_>>().join(", "),
+                if absent.len() > 5 { ", ..." } else { "" }
+            ),
+        );
+    }
     Ok((0..subset.len()).map(|i| subset.base_index(i)).collect())
+}
+
+/// Reads an evaluation's `split-file` now (its lines must name files of the training folder),
+/// as `ijepa run` does before pretraining: a bad list is found before the hours it would
+/// otherwise wait for (a protocol without a list has nothing to check).
+///
+/// # Errors
+/// The list's errors (lines that name no file, or a file several class folders hold).
+pub fn check_split_file(exp: &Experiment, cfg: &EvalConfig) -> Result<()> {
+    match &cfg.split_file {
+        Some(list) => split_indices(exp, list).map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -823,6 +870,19 @@ mod tests {
     /// Choosing a feature set on held-out data, then retraining only the winner at the point it
     /// chose (`choose_on_heldout` + `evaluate_at`), reports exactly what the whole probe reports
     /// on the winning set alone (its own sweep and retraining): for each protocol and head.
+    /// Features with a NaN row are refused by name, before any probe scores them by chance.
+    #[test]
+    fn non_finite_features_are_refused() {
+        let (clean, _) = two_sets(1);
+        let n = clean.len();
+        assert!(finite_features(Features { x: clean.x.shallow_clone(), y: clean.y.clone() }, Subject::Pretrained, "test").is_ok());
+        let x = clean.x.copy();
+        let _ = x.get(3).get(0).fill_(f64::NAN);
+        let _ = x.get(7).fill_(f64::INFINITY);
+        let e = finite_features(Features { x, y: clean.y.clone() }, Subject::RandomInit, "test").unwrap_err().to_string();
+        assert!(e.contains(&format!("randomly initialised encoder's features of 2 of the {n} test images are not finite")), "{e}");
+    }
+
     #[test]
     fn knn_records_the_k_that_voted() {
         let cfg = EvalConfig { k: 1000, ..EvalConfig::defaults(EvalProtocol::Knn) };

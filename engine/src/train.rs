@@ -400,15 +400,31 @@ fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBa
     Ok(interrupted(Some(pos.global_step), &run.dir))
 }
 
-/// A checkpoint resumes only where its epochs have the steps this run's have: data that gained
-/// or lost images since (or another number of ranks) gives other epochs, and resumed there the
-/// run would follow other schedules (learning rate, weight decay, EMA) than the ones it began,
-/// or start past an epoch's end. A checkpoint of an earlier version, which does not record its
+/// A checkpoint resumes only on the training images it was taken on (their count) and where
+/// its epochs have the steps this run's have: data that gained or lost images since (or
+/// another number of ranks) gives other epochs, and resumed there the run would follow other
+/// schedules (learning rate, weight decay, EMA) than the ones it began, or start past an
+/// epoch's end. A checkpoint of an earlier version, which does not record its
 /// steps an epoch, is checked by its position (step = epoch x steps an epoch + step in epoch).
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming both counts and what to do.
 fn check_position(from: &Path, pos: Position, ipe: u64, n_images: usize, batch: usize, world: usize) -> Result<()> {
+    // `<run>/checkpoints/<file>`
+    let run = from.parent().and_then(Path::parent).unwrap_or(from);
+    if pos.images != 0 && pos.images != n_images as u64 {
+        return Err(Error::Checkpoint {
+            path: from.to_path_buf(),
+            message: format!(
+                "taken at step {} of a run on {} training images; the data now gives {n_images}: the training images changed since, and resumed here \
+                 the run would go on over other images in another order than it began. Restore the data the run started on (an unreadable image: a \
+                 readable copy in its place), or move {} aside to train from the start",
+                pos.global_step,
+                pos.images,
+                run.display()
+            ),
+        });
+    }
     let then = match pos.steps_per_epoch {
         0 if pos.step_in_epoch <= ipe && pos.epoch * ipe + pos.step_in_epoch == pos.global_step => return Ok(()),
         0 => "another number".to_string(),
@@ -416,8 +432,6 @@ fn check_position(from: &Path, pos: Position, ipe: u64, n_images: usize, batch: 
         n => n.to_string(),
     };
     let ranks = if world > 1 { format!(" x {world} ranks") } else { String::new() };
-    // `<run>/checkpoints/<file>`
-    let run = from.parent().and_then(Path::parent).unwrap_or(from);
     Err(Error::Checkpoint {
         path: from.to_path_buf(),
         message: format!(
@@ -708,7 +722,11 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let monitor = monitor.filter(|_| lead);
     let n_images = dataset.len();
     let transform = recipe.train_transform(&exp.data)?;
-    let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())?;
+    let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate()).map_err(|e| match (e, &exp.monitor) {
+        // the images the monitor holds out are where the rest went (`limit` or a small folder)
+        (Error::Config(m), Some(mon)) => Error::Config(format!("{m} (the training images left after the monitor holds out its {}: lower `monitor images=`)", mon.images)),
+        (e, _) => e,
+    })?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
     // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
     let mut lr = exp.optimizer.lr.clone();
@@ -733,7 +751,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let latest = run.dir.join(schema::CHECKPOINTS).join(schema::LATEST);
     // a position of this run (the optimiser's own count is the recipe's, filled in when saved)
     let stage = state::stage_id(&run.manifest.hash);
-    let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64, stage };
+    let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64, stage, images: n_images as u64 };
     let mut start = at(0, 0, 0);
     let mut losses: Vec<f64> = Vec::new();
     // rank 0 decides whether to resume (and from which step); the others load the same file
@@ -865,7 +883,22 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     let pos = at(global as u64, epoch as u64, in_epoch);
                     return Err(stop_at(recipe, run, pos, &bar)?);
                 }
-                Err(e) => return Err(e),
+                // an unreadable image (on-error "fail"): the steps done since the last
+                // checkpoint are saved first (they were lost: up to an epoch's), then the error
+                Err(e) => {
+                    if lead && global > start.global_step as usize {
+                        let pos = at(global as u64, epoch as u64, in_epoch);
+                        save_latest(recipe, run, pos, None)?;
+                        run.finish_writes()?;
+                        bar.suspend(|| {
+                            tracing::warn!(
+                                "the {global} steps done are checkpointed in {}: once the image can be read (a readable copy in its place), the same command resumes at step {global}",
+                                run.dir.display()
+                            )
+                        });
+                    }
+                    return Err(e);
+                }
             };
             in_epoch = batch.step + 1;
             let views: Vec<Tensor> = batch.views_tensors(dev)?;

@@ -174,6 +174,36 @@ fn cmyk_and_ycck_jpegs_convert_like_pil() {
     }
 }
 
+/// A CMYK JPEG without Adobe's APP14 segment reads as PIL reads it: inverted all the same
+/// ("CMYK;I", "assume adobe conventions"); it was read as plain inks, every colour flipped.
+#[test]
+fn cmyk_jpegs_without_the_adobe_segment_read_like_pil() {
+    for (ink, want) in [([255u8, 0, 0, 0], [0u8, 255, 255]), ([40, 200, 10, 30], [190, 49, 216])] {
+        let bytes = jpeg_sampled(&solid(32, 16, &ink), 32, 16, ColorType::Cmyk, false, SamplingFactor::F_1_1);
+        // the APP14 segment (FF EE, length, "Adobe"...) cut out
+        let at = bytes.windows(2).position(|w| w == [0xff, 0xee]).expect("jpeg-encoder writes an Adobe segment");
+        let len = u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]) as usize;
+        assert_eq!(&bytes[at + 4..at + 9], b"Adobe");
+        let plain: Vec<u8> = bytes[..at].iter().chain(&bytes[at + 2 + len..]).copied().collect();
+        let (img, _) = decode(&plain, 1, "plain-cmyk.jpg").unwrap();
+        assert_all_near(&img, want, 5, &format!("no Adobe segment {ink:?}"));
+    }
+}
+
+/// Bytes between two header segments that start no marker are skipped, as PIL and libjpeg do
+/// (the header walk refused the file: "no marker at byte 20 of the header"): the size and the
+/// pixels are the clean file's.
+#[test]
+fn junk_between_header_segments_is_skipped_like_pil() {
+    let clean = jpeg(&gradient(40, 30), 40, 30, ColorType::Rgb, false);
+    // after SOI and the first segment
+    let len = u16::from_be_bytes([clean[4], clean[5]]) as usize;
+    let at = 4 + len;
+    let junky: Vec<u8> = clean[..at].iter().chain(b"junk!".iter()).chain(&clean[at..]).copied().collect();
+    assert_eq!(image_size(&junky, "junk.jpg").unwrap(), (30, 40));
+    assert_eq!(decode(&junky, 1, "junk.jpg").unwrap().0.pixels, decode(&clean, 1, "clean.jpg").unwrap().0.pixels);
+}
+
 #[test]
 fn scaled_jpeg_decode_reports_the_factor() {
     let g = gradient(200, 150);
@@ -543,8 +573,43 @@ x.png
     assert!(sub.describe(1).ends_with("cls_b/same.png"), "{}", sub.describe(1));
     std::fs::write(&list, "same.png
 ").unwrap();
-    let e = Subset::from_list(base, &list).unwrap_err().to_string();
-    assert!(e.contains("line 1: same.png") && e.contains("CLASS/FILE"), "{e}");
+    let e = Subset::from_list(base.clone(), &list).unwrap_err().to_string();
+    // said as what it is (it read "names no file")
+    assert!(e.contains("name a file that several class folders") && e.contains("line 1: same.png (in cls_a and cls_b)") && e.contains("CLASS/FILE"), "{e}");
+    // a byte-order mark before the first line (a Windows editor's) is not part of its name
+    std::fs::write(&list, "\u{feff}cls_a_1.png\nx.png\n").unwrap();
+    let sub = Subset::from_list(base, &list).unwrap();
+    assert_eq!((0..2).map(|i| sub.label(i)).collect::<Vec<_>>(), [0, 1]);
+}
+
+/// The monitor's held-out images stay out of pretraining when a list names a file twice (the
+/// subset keeps duplicates, as the official one does): a held-out file's other copy was
+/// trained on, and the monitor scored 100% on images the encoder had seen.
+#[test]
+fn a_held_out_file_listed_twice_leaves_pretraining() {
+    let t = TempDir::new("holdout-dupes");
+    let root = t.0.join("train");
+    let img = png_bytes(2, 2, png::ColorType::Rgb, png::BitDepth::Eight, &[9; 12], None);
+    let mut lines = String::new();
+    for c in ["a", "b"] {
+        for i in 0..10 {
+            write(&root.join(format!("{c}/{c}_{i}.png")), &img);
+            lines.push_str(&format!("{c}_{i}.png\n"));
+        }
+    }
+    // every file twice
+    let list = t.0.join("list.txt");
+    std::fs::write(&list, format!("{lines}{lines}")).unwrap();
+    let base = ImageFolder::open(&root, OnError::Fail).unwrap();
+    let sub: std::sync::Arc<dyn Dataset> = std::sync::Arc::new(Subset::from_list(base, &list).unwrap());
+    assert_eq!(sub.len(), 40);
+    let (rest, held) = ijepa_engine::data::hold_out(sub, 8).unwrap();
+    let held_files: std::collections::HashSet<String> = (0..held.len()).map(|i| held.describe(i)).collect();
+    assert_eq!(held.len(), 8);
+    assert!((0..rest.len()).all(|i| !held_files.contains(&rest.describe(i))), "a held-out file is in pretraining");
+    // the held-out files' other copies are gone, nothing else: 40 - 8 held - their twins
+    let twins = held_files.len() * 2 - 8;
+    assert_eq!(rest.len(), 40 - 8 - twins);
 }
 
 /// A CIFAR record: label byte(s) then a CHW image whose planes are `r`, `g`, `b` + index.

@@ -157,7 +157,7 @@ pub use ijepa_dsl::config::len_keep;
 /// [`Error::Config`] when `query.png` asks for a drawing.
 pub fn masks_report(exp: &Experiment, query: &ijepa_engine::recipe::MaskQuery) -> Result<String> {
     if query.png.is_some() {
-        return Err(Error::Config("--png draws I-JEPA's context and target masks; MAE's random mask has no blocks to draw".into()));
+        return Err(Error::Usage("--png draws I-JEPA's context and target masks; MAE's random mask has no blocks to draw".into()));
     }
     let g = exp.data.crop_size / exp.encoder.patch_size.max(1);
     let keep = len_keep(g * g, exp.mask.ratio);

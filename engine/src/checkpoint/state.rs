@@ -35,6 +35,11 @@ pub struct Position {
     /// recorded, an earlier version's file). A resume refuses another stage's checkpoint.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub stage: u64,
+    /// Training images of the run that wrote it (0: not recorded, an earlier version's file): a
+    /// resume on data that gained or lost images is refused even where the steps an epoch
+    /// agree (its epochs would draw another order of other images).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images: u64,
 }
 
 /// The [`Position::stage`] of a stage hash (hex).
@@ -409,7 +414,7 @@ mod tests {
     #[test]
     fn the_file_layout_is_pinned() {
         let d = tmpdir("golden");
-        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7, steps_per_epoch: 0, stage: 0 };
+        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7, steps_per_epoch: 0, stage: 0, images: 0 };
         let sha = save(&d.join("g.safetensors"), &sample(), pos).unwrap();
         assert_eq!(sha, "4e207de32750acfa75ac30716614ba17efdc92309ff27d2aad2a98bd360e8074");
     }
@@ -418,7 +423,7 @@ mod tests {
     fn round_trip_is_exact() {
         let d = tmpdir("rt");
         let p = d.join("x.safetensors");
-        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7, steps_per_epoch: 0, stage: 0 };
+        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7, steps_per_epoch: 0, stage: 0, images: 0 };
         let sha = save(&p, &sample(), pos).unwrap();
         assert_eq!(sha, sha256_file(&p).unwrap());
         let (t, back) = load(&p).unwrap();
@@ -436,7 +441,7 @@ mod tests {
     fn corruption_and_truncation_are_detected() {
         let d = tmpdir("bad");
         let p = d.join("x.safetensors");
-        save(&p, &sample(), Position { global_step: 1, epoch: 0, step_in_epoch: 1, optimizer_step: 1, steps_per_epoch: 0, stage: 0 }).unwrap();
+        save(&p, &sample(), Position { global_step: 1, epoch: 0, step_in_epoch: 1, optimizer_step: 1, steps_per_epoch: 0, stage: 0, images: 0 }).unwrap();
         let mut bytes = std::fs::read(&p).unwrap();
         let n = bytes.len();
         bytes[n - 3] ^= 0xff; // flip a data byte
@@ -467,7 +472,7 @@ mod tests {
         assert_eq!(header.metadata().as_ref().unwrap()["format"], WEIGHTS_FORMAT);
         // the streamed writes hold the assembled file's bytes, in each copy, and the hash is
         // theirs, also with no file to write
-        let snap = Snapshot::checkpoint(&sample(), Position { global_step: 5, epoch: 1, step_in_epoch: 0, optimizer_step: 5, steps_per_epoch: 0, stage: 0 }).unwrap();
+        let snap = Snapshot::checkpoint(&sample(), Position { global_step: 5, epoch: 1, step_in_epoch: 0, optimizer_step: 5, steps_per_epoch: 0, stage: 0, images: 0 }).unwrap();
         let (c, e) = (d.join("c.safetensors"), d.join("e.safetensors"));
         let sha = snap.write(&[c.as_path(), e.as_path()]).unwrap();
         assert_eq!(std::fs::read(&c).unwrap(), snap.file_bytes());

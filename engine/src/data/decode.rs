@@ -7,8 +7,9 @@
 //! scale is enough:
 //!
 //! - JPEG: baseline and progressive, greyscale (replicated to RGB), YCbCr, RGB, and CMYK/YCCK
-//!   (the Adobe APP14 marker, as Photoshop writes it, means inverted CMYK, exactly as PIL reads
-//!   it; then `R = (255 - K) - C * (255 - K) / 255` as PIL's CMYK-to-RGB conversion). Decoded with
+//!   (stored inverted, as Photoshop writes it with its Adobe APP14 segment; PIL reads every CMYK
+//!   JPEG so, with the segment or without, and so do we; then `R = (255 - K) - C * (255 - K) /
+//!   255` as PIL's CMYK-to-RGB conversion). Decoded with
 //!   libjpeg-turbo's default accurate integer IDCT and fancy upsampling, as PIL does, so pixels
 //!   match PIL's. A scale of 1/2, 1/4 or 1/8 is applied inside the IDCT (cheaper than a full
 //!   decode) when the caller allows it.
@@ -21,8 +22,8 @@
 //! 0.52-0.79; `zune-jpeg` 0.5 (no scaled decoding) 0.81-0.97 at full scale.
 //!
 //! A truncated or corrupt file is an [`Error::Data`] naming the file and the cause. libjpeg
-//! warnings about recoverable damage (extraneous bytes before a marker) are tolerated like PIL
-//! does; a premature end of data (a truncated file) is an error.
+//! warnings about recoverable damage (extraneous bytes before a marker, in the header too) are
+//! tolerated like PIL does; a premature end of data (a truncated file) is an error.
 
 use std::cell::RefCell;
 use std::ffi::{c_int, c_ulong, CStr};
@@ -158,17 +159,17 @@ pub fn header_size(bytes: &[u8], name: &str) -> Result<Option<(usize, usize)>> {
 fn jpeg_sof(b: &[u8], name: &str) -> Result<Option<(usize, usize, usize)>> {
     let mut i = 2;
     loop {
+        // bytes that start no marker are skipped, as PIL does ("Skip non-0xFF junk") and
+        // libjpeg (a warning, "extraneous bytes before marker"): both read such a file
+        while i < b.len() && b[i] != 0xff {
+            i += 1;
+        }
         // a marker: one or more 0xFF fill bytes then the code
         while i < b.len() && b[i] == 0xff {
             i += 1;
         }
         if i >= b.len() {
             return Ok(None);
-        }
-        if b[i - 1] != 0xff {
-            return Err(Error::Data(format!(
-                "{name}: corrupt JPEG: no marker at byte {i} of the header"
-            )));
         }
         let m = b[i];
         i += 1;
@@ -206,34 +207,6 @@ fn jpeg_sof(b: &[u8], name: &str) -> Result<Option<(usize, usize, usize)>> {
         }
         i += len;
     }
-}
-
-/// True when the JPEG header holds an Adobe APP14 segment (then CMYK is stored inverted).
-fn has_adobe_marker(b: &[u8]) -> bool {
-    let mut i = 2;
-    while i + 4 <= b.len() {
-        if b[i] != 0xff {
-            return false;
-        }
-        let m = b[i + 1];
-        if m == 0xff {
-            i += 1;
-            continue;
-        }
-        if matches!(m, 0xd0..=0xd7 | 0x01) {
-            i += 2;
-            continue;
-        }
-        if m == 0xda || m == 0xd9 {
-            return false;
-        }
-        let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
-        if m == 0xee && b.get(i + 4..i + 9) == Some(b"Adobe") {
-            return true;
-        }
-        i += 2 + len;
-    }
-    false
 }
 
 /// A TurboJPEG decompressor, one per thread (creating one costs an allocation of ~tens of KB).
@@ -303,10 +276,13 @@ fn decode_jpeg_with(h: tj::tjhandle, bytes: &[u8], shrink: u32, name: &str) -> R
     };
     if rc != 0 {
         let msg = tj_message(h);
+        // SAFETY: plain query on a valid handle.
+        let warning = unsafe { tj::tjGetErrorCode(h) } == tj::TJERR_TJERR_WARNING as c_int;
         // libjpeg-turbo 2.x's header query rejects sampling layouts it has no name for (such as
-        // CMYK with subsampled C, M, Y) although it decodes them: read the frame header here
+        // CMYK with subsampled C, M, Y) although it decodes them, and stops at a warning
+        // (extraneous bytes before a marker) that the decoder passes: read the frame header here
         match jpeg_sof(bytes, name)? {
-            Some((sh, sw, n)) if msg.contains("subsampling") => {
+            Some((sh, sw, n)) if msg.contains("subsampling") || warning => {
                 (hh, w) = (sh as c_int, sw as c_int);
                 cs = if n == 4 {
                     tj::TJCS_TJCS_CMYK as c_int
@@ -359,15 +335,11 @@ fn decode_jpeg_with(h: tj::tjhandle, bytes: &[u8], shrink: u32, name: &str) -> R
         }
     }
     let pixels = if cmyk {
-        let inverted = has_adobe_marker(bytes);
         let mut rgb = Vec::with_capacity(sw as usize * sh as usize * 3);
         for p in out.chunks_exact(4) {
-            // ink amounts C, M, Y, K in 0..=255
-            let (c, m, y, k) = if inverted {
-                (255 - p[0], 255 - p[1], 255 - p[2], 255 - p[3])
-            } else {
-                (p[0], p[1], p[2], p[3])
-            };
+            // ink amounts C, M, Y, K in 0..=255: stored inverted, with or without Adobe's
+            // APP14 segment (PIL reads every CMYK JPEG as "CMYK;I", "assume adobe conventions")
+            let (c, m, y, k) = (255 - p[0], 255 - p[1], 255 - p[2], 255 - p[3]);
             let nk = 255 - k as u32;
             for ink in [c, m, y] {
                 rgb.push((nk - div255(ink as u32 * nk) as u32) as u8);

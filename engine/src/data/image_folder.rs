@@ -126,6 +126,21 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
                 sub.extend_from_slice(name);
                 stack.push((sub, above.clone()));
             } else if has_image_extension(name) {
+                // a named pipe, a socket or a device (itself, or behind a link) is no image, and
+                // opening a pipe waits for a writer forever: refused by name, as listed
+                let ft = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
+                let special = if ft.is_symlink() {
+                    fs::metadata(entry.path()).is_ok_and(|m| !m.is_file())
+                } else {
+                    !ft.is_file()
+                };
+                if special {
+                    return Err(Error::Data(format!(
+                        "{}: not a regular file (a named pipe, a socket or a device{}): it cannot be an image, and reading a pipe waits forever; move it out of the image folder",
+                        entry.path().display(),
+                        if ft.is_symlink() { ", behind a symbolic link" } else { "" }
+                    )));
+                }
                 files.push(name.to_vec());
             }
         }
@@ -154,12 +169,24 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
 /// its name's bytes and as shown. Reads `root` alone, not the folders.
 fn class_folders(root: &Path) -> Result<Vec<(Vec<u8>, String)>> {
     let mut classes: Vec<(Vec<u8>, String)> = Vec::new();
+    // images beside the class folders belong to no class (torchvision skips them too): said
+    let mut loose = 0usize;
     for entry in fs::read_dir(root).map_err(|e| Error::io(root, e))? {
         let entry = entry.map_err(|e| Error::io(root, e))?;
         if is_dir(&entry).map_err(|e| Error::io(entry.path(), e))? {
             let name = entry.file_name();
-            let shown = name.to_string_lossy().into_owned();
+            if name.as_encoded_bytes().starts_with(b".") {
+                // a class as torchvision makes it, but rarely meant (`.ipynb_checkpoints`, a
+                // trash folder): its label shifts every class after it
+                let p = entry.path().display().to_string();
+                super::warn_once(format!("hidden {p}"), format!("{p}: a hidden folder, taken as a class as every other sub-folder (move it out of the root if it is not one)"));
+            }
+            // a name that is not UTF-8 is shown with its bytes escaped, so two such names never
+            // read the same (a test folder's classes are compared with the training folder's)
+            let shown = name.to_str().map_or_else(|| format!("{name:?}"), str::to_string);
             classes.push((name.as_encoded_bytes().to_vec(), shown));
+        } else if has_image_extension(entry.file_name().as_encoded_bytes()) {
+            loose += 1;
         } else if entry.file_type().is_ok_and(|t| t.is_symlink()) && fs::metadata(entry.path()).is_err() {
             // torchvision drops it without a word: a class would be missing from the labels
             tracing::warn!(
@@ -171,9 +198,16 @@ fn class_folders(root: &Path) -> Result<Vec<(Vec<u8>, String)>> {
     }
     if classes.is_empty() {
         return Err(Error::Data(format!(
-            "{}: no class folders (expected the image-folder layout root/<class>/<image>)",
-            root.display()
+            "{}: no class folders (expected the image-folder layout root/<class>/<image>){}",
+            root.display(),
+            if loose > 0 { format!("; its {loose} image(s) lie in the root itself, in no class folder") } else { String::new() }
         )));
+    }
+    if loose > 0 {
+        super::warn_once(
+            format!("loose {}", root.display()),
+            format!("{}: {loose} image(s) lie in the root itself, in no class folder: not used (a class is root/<class>/<image>)", root.display()),
+        );
     }
     classes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     Ok(classes)
@@ -272,7 +306,8 @@ impl ImageFolder {
         })
     }
 
-    /// Class names (folder names, lossily UTF-8), indexed by label.
+    /// Class names (folder names; one that is not UTF-8 quoted with its bytes escaped, as
+    /// `"x\xE8"`), indexed by label.
     pub fn classes(&self) -> &[String] {
         &self.classes
     }

@@ -27,8 +27,11 @@ impl Subset {
     pub fn from_list(base: ImageFolder, list: &Path) -> Result<Self> {
         let text = std::fs::read(list).map_err(|e| Error::io(list, e))?;
         let text = String::from_utf8_lossy(&text);
+        // a byte-order mark (a list saved by a Windows editor) is no part of the first name
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         let mut indices = Vec::new();
         let mut missing = Vec::new();
+        let mut ambiguous = Vec::new();
         // every file name of the folder, built at the first line the ImageNet rule does not
         // find (class folders with `_` in their names, other naming schemes)
         let mut by_name: Option<std::collections::HashMap<&[u8], Vec<usize>>> = None;
@@ -37,23 +40,43 @@ impl Subset {
             if name.is_empty() {
                 continue;
             }
-            let found = find(&base, name).or_else(|| {
-                let names = by_name.get_or_insert_with(|| {
-                    let mut m: std::collections::HashMap<&[u8], Vec<usize>> = std::collections::HashMap::new();
-                    for i in 0..base.len() {
-                        m.entry(base.file_name(i).as_encoded_bytes()).or_default().push(i);
+            // the folder's files of that name when the ImageNet rule finds none
+            let found = match find(&base, name) {
+                Some(i) => Ok(i),
+                None => {
+                    let names = by_name.get_or_insert_with(|| {
+                        let mut m: std::collections::HashMap<&[u8], Vec<usize>> = std::collections::HashMap::new();
+                        for i in 0..base.len() {
+                            m.entry(base.file_name(i).as_encoded_bytes()).or_default().push(i);
+                        }
+                        m
+                    });
+                    match names.get(name.as_bytes()).map(Vec::as_slice) {
+                        Some([i]) => Ok(*i),
+                        Some([first, .., last]) => Err(Some((*first, *last))),
+                        _ => Err(None),
                     }
-                    m
-                });
-                match names.get(name.as_bytes()).map(Vec::as_slice) {
-                    Some([i]) => Some(*i),
-                    _ => None,
                 }
-            });
+            };
             match found {
-                Some(i) => indices.push(i),
-                None => missing.push(format!("line {}: {name}", n + 1)),
+                Ok(i) => indices.push(i),
+                Err(Some((first, last))) => {
+                    let folder = |i: usize| base.classes()[base.label(i) as usize].clone();
+                    ambiguous.push(format!("line {}: {name} (in {} and {})", n + 1, folder(first), folder(last)));
+                }
+                Err(None) => missing.push(format!("line {}: {name}", n + 1)),
             }
+        }
+        if !ambiguous.is_empty() {
+            let k = ambiguous.len();
+            let shown: Vec<&str> = ambiguous.iter().take(10).map(String::as_str).collect();
+            return Err(Error::Data(format!(
+                "{}: {k} line(s) name a file that several class folders of {} hold: {}{} (write the line as `CLASS/FILE`)",
+                list.display(),
+                base.root().display(),
+                shown.join("; "),
+                if k > 10 { "; ..." } else { "" }
+            )));
         }
         if !missing.is_empty() {
             let k = missing.len();

@@ -93,7 +93,9 @@ pub fn subset(ds: Arc<dyn Dataset>, indices: Vec<usize>) -> Arc<dyn Dataset> {
 }
 
 /// Splits `ds` into (the rest, `n` held-out samples). The held-out samples are a fixed random
-/// draw (the same for every seed and experiment on the same dataset), in index order.
+/// draw (the same for every seed and experiment on the same dataset), in index order; a
+/// sample of the rest that is the same file as a held-out one ([`Dataset::describe`]: a list
+/// naming a file twice) is left out of both.
 ///
 /// Errors: `n` not below the dataset's size.
 pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
@@ -109,6 +111,21 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc
     let mut rest: Vec<usize> = perm[..len - n].to_vec();
     held.sort_unstable();
     rest.sort_unstable();
+    // a file listed twice (a `subset` list keeps duplicates, as the official ImageNetSubset
+    // does) is one image: held out, its other copies leave pretraining too, or the monitor
+    // would score images the encoder trains on
+    let held_files: std::collections::HashSet<String> = held.iter().map(|&i| ds.describe(i)).collect();
+    let before = rest.len();
+    rest.retain(|&i| !held_files.contains(&ds.describe(i)));
+    if rest.len() < before {
+        tracing::warn!(
+            "{} pretraining sample(s) repeat an image the monitor holds out (a file listed twice): left out of pretraining, so the monitor's images stay unseen",
+            before - rest.len()
+        );
+    }
+    if rest.is_empty() {
+        return Err(crate::Error::Config(format!("the monitor holds out {n} images and every other sample repeats one of them: lower `monitor images=`")));
+    }
     Ok((Arc::new(Indexed { inner: ds.clone(), indices: rest }), Arc::new(Indexed { inner: ds, indices: held })))
 }
 
@@ -178,7 +195,7 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
 }
 
 /// Says `message` once per process for `key` (a dataset is opened by every stage of a study).
-fn warn_once(key: String, message: String) {
+pub(crate) fn warn_once(key: String, message: String) {
     static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !warned.contains(&key) {
