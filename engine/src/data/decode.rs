@@ -149,7 +149,9 @@ pub fn header_size(bytes: &[u8], name: &str) -> Result<Option<(usize, usize)>> {
             }
             Ok(Some((h, w)))
         }
-        _ if bytes.len() < 16 && !bytes.is_empty() => Ok(None),
+        // a few bytes that begin a signature: more of the file may follow (any others are no
+        // image, however short: a 6-byte text file is not a "truncated" one)
+        _ if !bytes.is_empty() && (PNG_MAGIC.starts_with(bytes) || [0xff, 0xd8, 0xff].starts_with(bytes)) => Ok(None),
         _ => Err(unsupported(name, bytes)),
     }
 }
@@ -510,6 +512,11 @@ mod tests {
         assert_eq!(sniff(&PNG_MAGIC), Format::Png);
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Format::Unsupported("WebP"));
         assert_eq!(sniff(b"hello"), Format::Unknown);
+        // a short text file is no image (it was called a truncated one); a signature's first
+        // bytes may be
+        let e = image_size(b"hello\n", "t.jpg").unwrap_err().to_string();
+        assert!(e.contains("t.jpg: unsupported format: not a JPEG or PNG file (first bytes: 68 65"), "{e}");
+        assert!(image_size(&[0xff, 0xd8], "cut.jpg").unwrap_err().to_string().contains("truncated"));
         let e = decode(b"BM\0\0\0\0", 1, "x.bmp").unwrap_err().to_string();
         assert!(
             e.contains("x.bmp") && e.contains("unsupported format: BMP"),
