@@ -295,17 +295,32 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     if with_curve.is_empty() {
         return None;
     }
-    // in a sweep, each point's pretrained encoder gets its own colour
-    let mut point_colours: BTreeMap<String, usize> = BTreeMap::new();
+    // in a sweep, each point's pretrained encoder gets its own colour, and so does each
+    // recipe's random init in a sweep over recipes (`random init (MAE)` beside I-JEPA's drew
+    // in one colour and stroke): the first of each subject its own colour, the others new ones
+    let mut colours: BTreeMap<String, usize> = BTreeMap::new();
+    let mut next = 3;
+    let mut colour_of = |key: String, preferred: usize| -> usize {
+        if let Some(&c) = colours.get(&key) {
+            return c;
+        }
+        let c = if colours.values().any(|&v| v == preferred) {
+            next += 1;
+            next - 1
+        } else {
+            preferred
+        };
+        colours.insert(key, c);
+        c
+    };
     let mut series = Vec::new();
     for e in with_curve {
         let r = &e.record;
         let point = point_text(&r.varied);
-        let colour = if point.is_empty() || matches!(r.model.as_str(), "random-init" | "raw-pixels") {
-            subject_colour(&r.model)
-        } else {
-            let n = point_colours.len();
-            *point_colours.entry(point.clone()).or_insert(if n == 0 { 0 } else { n + 2 })
+        let colour = match r.model.as_str() {
+            "random-init" => colour_of(format!("init {}", r.method), subject_colour(&r.model)),
+            "raw-pixels" => subject_colour(&r.model),
+            _ => colour_of(format!("ours {point}"), 0),
         };
         let stroke = if r.protocol == "linear" { Stroke::Solid } else { Stroke::Dashed };
         let mut label = format!("{} · {}", r.method, r.protocol);

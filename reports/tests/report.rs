@@ -718,6 +718,15 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
     // the pixels are every recipe's: a level
     assert_eq!(series(&panel, "raw pixels · knn").points, [(0.0, 75.3), (2.0, 75.3)]);
     assert!(!panel.series.iter().any(|s| s.label.as_deref() == Some("DINO (ours) · knn")));
+    // the probe curves: each recipe's random init in a colour of its own (they shared one and
+    // a stroke), as each point's pretrained encoder is
+    let figs = ijepa_reports::figures::experiment_figures(&reg, study);
+    let probe = figs.iter().find(|f| f.stem == format!("probe-{study}")).expect("a probe figure");
+    let colour = |prefix: &str| -> Vec<usize> { probe.figure.panels[0].series.iter().filter(|s| s.label.as_deref().is_some_and(|l| l.starts_with(prefix))).map(|s| s.colour).collect() };
+    let (ours, inits) = (colour(""), colour("random init"));
+    assert_eq!(inits.len(), 3);
+    let distinct: std::collections::BTreeSet<usize> = ours.iter().copied().collect();
+    assert_eq!(distinct.len(), ours.len(), "every curve its own colour: {:?}", probe.figure.panels[0].series.iter().map(|s| (s.label.clone(), s.colour)).collect::<Vec<_>>());
 
     // records that carry their `recipe` are matched by it, whatever their display names say
     // (here every random init is called plainly "random init", which read as I-JEPA's)
