@@ -362,7 +362,7 @@ pub enum DslError {
         /// The `min-keep` setting.
         min_keep: usize,
         /// The scale range of that block (or the mask/experiment node when it is a default).
-        #[label("{block} blocks can be as small as {patches} patches")]
+        #[label("{block} blocks can be as small as {patches} patch{}", if *patches == 1 { "" } else { "es" })]
         span: SourceSpan,
         /// The `min-keep` value, when written.
         #[label("a block must keep more than {min_keep} patches")]

@@ -93,8 +93,22 @@ pub(crate) fn expand(
         // order of the `vary` lines: a setting is never reset by a kind written after it
         let mut order: Vec<usize> = (0..dims.len()).collect();
         order.sort_by_key(|&d| dims[d].setting.canonical().contains('.'));
+        let recipe_swept = dims.iter().any(|d| d.path == "recipe");
         for &d in &order {
             let (dim, value) = (dims[d], &dims[d].values[combo[d]]);
+            // a sweep over recipes: a mask setting the point's mask does not have (`targets`
+            // under MAE's random mask, DINO's none) is ignored there, as every setting its
+            // recipe does not read (it was an unknown node in a mask nobody wrote)
+            if recipe_swept {
+                if let Some(child) = dim.path.strip_prefix("mask.").and_then(|r| r.split('.').next()) {
+                    // (the kind this point's recipe samples: MAE's random mask for a multi-block one)
+                    let kind = crate::recipes::schema(&exp.recipe).and_then(|r| r.sampled_kind(exp.mask.kind));
+                    if !kind.is_some_and(|k| schema::mask::accepts(k, child)) {
+                        varied.insert(dim.path.clone(), value.text.clone());
+                        continue;
+                    }
+                }
+            }
             let node = dim.setting.synthesize(&value.entries, &exp, dim.span, value.span);
             schema::read_experiment_node(&mut cx, &node, &mut exp);
             varied.insert(dim.path.clone(), value.text.clone());

@@ -465,7 +465,7 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
         r#"eval "low-shot" { c 1 10 }"#,
         r#"eval "low-shot" fraction=0.1 { head "linear"; epochs 2; lr 0.1; held-out 0.2 }"#,
         r#"eval "knn" { k 5; temperature 0.1; held-out 0.2; features "last" "last4" }"#,
-        r#"eval "finetune" { epochs 2; batch-size 8; lr 1e-3; weight-decay 0.05; held-out 0.1 }"#,
+        r#"eval "finetune" { epochs 2; batch-size 8; lr 1e-3 2e-3; weight-decay 0.05; held-out 0.1 }"#,
     ] {
         assert!(errs(body).is_empty() || errs(body) == ["conflict"], "{body}: {:?}", errs(body));
     }
@@ -830,6 +830,13 @@ fn a_sweep_varies_what_its_recipe_reads() {
     assert!(sweep("ijepa", "vary \"predictor.depth\" 1 2").is_empty());
     // a sweep over recipes pairs values with recipes: a point ignores what its recipe does not read
     assert!(sweep("ijepa", "vary \"recipe\" \"ijepa\" \"mae\"\n vary \"predictor.depth\" 1 2").is_empty());
+    // ... a multi-block mask's settings too (MAE's random mask has no `targets`: "unknown node")
+    assert!(sweep("ijepa", "vary \"recipe\" \"ijepa\" \"mae\" \"dino\"\n vary \"mask.targets.count\" 2 3").is_empty());
+    let src = "experiment \"s\" {\n encoder width=96 depth=2 heads=3 patch=4\n mask \"multi-block\" { min-keep 4 }\n}\nsweep \"grid\" {\n vary \"recipe\" \"ijepa\" \"mae\"\n vary \"mask.targets.count\" 2 3\n}\n";
+    let study = crate::parse_study("s.kdl", src).map_err(|d| d.render_plain()).unwrap();
+    let targets: Vec<(String, MaskKind, usize)> = study.points.iter().map(|p| (p.experiment.recipe.clone(), p.experiment.mask.kind, p.experiment.mask.n_targets)).collect();
+    assert_eq!(targets[..2], [("ijepa".to_string(), MaskKind::MultiBlock, 2), ("ijepa".to_string(), MaskKind::MultiBlock, 3)]);
+    assert!(targets[2..].iter().all(|(r, k, _)| r == "mae" && *k == MaskKind::Random), "{targets:?}");
     // each recipe's own settings, applied to its points
     assert!(sweep("mae", "vary \"mask.ratio\" 0.6 0.75").is_empty());
     assert!(sweep("dino", "vary \"dino.teacher-temp\" 0.04 0.07").is_empty());
@@ -878,7 +885,8 @@ fn run_time_failures_are_found_at_check() {
     assert_eq!(errs("eval \"linear\" { held-out 0 }"), ["conflict"]);
     assert_eq!(errs("eval \"knn\" { held-out 0; features \"last\" \"last4\" }\nencoder width=32 depth=4 heads=2 patch=14"), ["conflict"]);
     assert_eq!(errs("eval \"finetune\" { held-out 0; lr 1e-3 2e-3 }"), ["conflict"]);
-    assert!(errs("eval \"finetune\" { held-out 0 }").is_empty());
+    // (with one pair, `held-out` is never read: refused as unread, 0 too)
+    assert_eq!(errs("eval \"finetune\" { held-out 0 }"), ["invalid_value"]);
     assert!(errs("eval \"linear\" { held-out 0; lr 0.1; weight-decay 0 }").is_empty());
     // pixel targets have no target encoder: a sweep of the EMA would train one model
     let src = "experiment \"p\" {\n target \"pixels\"\n mask \"multi-block\" { min-keep 4 }\n}\nsweep \"grid\" {\n vary \"ema.start\" 0.99 0.996\n}\n";
@@ -918,6 +926,13 @@ fn run_time_failures_are_found_at_check() {
     assert!(crate::parse_study("p.kdl", src).is_ok(), "{:?}", crate::parse_study("p.kdl", src).err().map(|d| d.render_plain()));
     // kNN holds images out only to choose among feature sets: with one, `held-out` is unread
     assert_eq!(errs("eval \"knn\" { held-out 0 }"), ["invalid_value"]);
+    // a colour jitter whose hue (0.2 S) leaves [0, 0.5] checked, then failed at the run's start
+    assert_eq!(errs("data \"fashion-mnist\" { color-jitter 3 }"), ["out_of_range"]);
+    assert!(errs("data \"fashion-mnist\" { color-jitter 2.5 }").is_empty());
+    // fine-tuning holds images out only to choose among lr x weight-decay pairs: with one (its
+    // defaults), `held-out` is unread (it moved the hash: a sweep over it ran one fine-tuning twice)
+    assert_eq!(errs("eval \"finetune\" { held-out 0.2 }"), ["invalid_value"]);
+    assert!(errs("eval \"finetune\" { held-out 0.2; lr 1e-3 1e-4 }").is_empty());
     // ... as are a head's settings the chosen head does not read
     for (body, unread) in [
         ("eval \"low-shot\" { epochs 5 }", "epochs"),

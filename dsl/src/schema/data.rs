@@ -150,9 +150,22 @@ fn hflip(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
     }
 }
 
+/// The largest colour-distortion strength: its hue jitter 0.2 S must stay in torchvision's
+/// [0, 0.5] (the engine refused S above it only when the run started).
+const MAX_COLOR_JITTER: f64 = 2.5;
+
 fn color_jitter(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::NonNegative)) {
-        d.color_jitter = (v > 0.0).then_some(v);
+    if let Some(v) = n.arg(0).and_then(|e| cx.value::<f64>(e, &n.path)) {
+        if (0.0..=MAX_COLOR_JITTER).contains(&v.value) {
+            d.color_jitter = (v.value > 0.0).then_some(v.value);
+        } else {
+            cx.out_of_range(
+                &n.path,
+                v.span,
+                "must be in [0, 2.5]",
+                "the strength S of ColorJitter(0.8S, 0.8S, 0.8S, 0.2S): its hue jitter 0.2S must stay within 0.5 (the official strength is 0.5)",
+            );
+        }
     }
 }
 

@@ -112,6 +112,12 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
         ],
         (EvalProtocol::LowShot, _) => &[("c", "`c` is the logistic head's (`head \"logistic\"`, the default)")],
         (EvalProtocol::Knn, _) if cfg.features.len() < 2 => &[("held-out", "kNN holds images out only to choose among several `features` sets")],
+        // (unless a sweep varies the grid: a point may then have pairs to choose among)
+        (EvalProtocol::Finetune, _)
+            if cfg.lrs.len() * cfg.wds.len() < 2 && !cx.swept_paths.iter().any(|p| *p == n.sub("lr") || *p == n.sub("weight-decay")) =>
+        {
+            &[("held-out", "fine-tuning holds images out only to choose among several `lr` x `weight-decay` pairs, and this block has one")]
+        }
         _ => &[],
     };
     // (written here, or in a base whose block this one changes: `head "logistic"` over a

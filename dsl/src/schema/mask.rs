@@ -135,13 +135,22 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
         let ratio = crate::recipes::schema(&exp.recipe).and_then(|s| s.default_mask_ratio);
         exp.mask = MaskConfig::for_kind(kind, ratio);
     }
-    let fields = match kind {
+    read_children(cx, n.children(), &n.path, "mask", fields_of(kind), &mut exp.mask);
+}
+
+fn fields_of(kind: MaskKind) -> &'static [Field<MaskConfig>] {
+    match kind {
         MaskKind::MultiBlock => FIELDS,
         MaskKind::Random => RANDOM_FIELDS,
         MaskKind::Rasterized => RASTERIZED_FIELDS,
         MaskKind::Block => BLOCK_FIELDS_SINGLE,
-    };
-    read_children(cx, n.children(), &n.path, "mask", fields, &mut exp.mask);
+    }
+}
+
+/// Whether a mask of `kind` has the setting `child` (`targets` of a multi-block mask, not of
+/// MAE's random one).
+pub(crate) fn accepts(kind: MaskKind, child: &str) -> bool {
+    fields_of(kind).iter().any(|f| f.name == child)
 }
 
 /// The most blocks of one kind per image (the official configs use 4 targets and 1 context;

@@ -18,7 +18,7 @@ mod ema;
 mod encoder;
 mod eval;
 mod experiment;
-mod mask;
+pub(crate) mod mask;
 mod optimizer;
 mod predictor;
 pub(crate) mod settings;
