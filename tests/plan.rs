@@ -315,6 +315,8 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("eval-linear-raw-pixels  [") && !t.contains("eval-linear-raw-pixels/"), "{t}");
+    // the plan says so of the encoder's probe at the second point (it read "to run" twice)
+    assert_eq!(t.matches("(the same stage as eval-linear-ijepa/knn-k-5: computed once)").count(), 1, "{t}");
     // the encoder's linear probe does not depend on k either: the second point reuses the
     // first's result (recorded under its own settings) instead of training the probe again
     let runs = d.join("runs");

@@ -517,7 +517,14 @@ impl Plan {
             // a stage another process is running right now says so (its status is that of the
             // folder as that process left it so far)
             let busy = crate::run_dir::StageLock::holder(&s.dir).map(|h| format!("  (running now: {h})")).unwrap_or_default();
-            let _ = writeln!(out, "{prefix}{}  [{}] {}  {}{busy}", s.id, &s.hash[..12], self.status(n), s.dir.display());
+            // an evaluation of another point with the same settings (a sweep over another
+            // protocol's settings): computed once, recorded under each point
+            let twin = (s.kind() == StageKind::Eval && self.status(n) != Status::Done)
+                .then(|| self.graph.node_indices().find(|&m| m.index() < n.index() && self.graph[m].kind() == StageKind::Eval && self.graph[m].hash == s.hash))
+                .flatten()
+                .map(|m| format!("  (the same stage as {}: computed once)", self.graph[m].id))
+                .unwrap_or_default();
+            let _ = writeln!(out, "{prefix}{}  [{}] {}  {}{busy}{twin}", s.id, &s.hash[..12], self.status(n), s.dir.display());
         };
         let tops: Vec<NodeIndex> =
             self.order().into_iter().filter(|&n| self.graph[n].kind() != StageKind::Report && self.inputs(n).is_empty()).collect();
