@@ -350,8 +350,9 @@ pub enum DslError {
     /// The mask sampler could never produce a valid block (the official sampler would loop
     /// forever).
     #[error(
-        "the {block} block can hold only {patches} patches, but min-keep is {min_keep}: the \
-         mask sampler would spin forever"
+        "the {block} block can hold only {patches} patch{}, but min-keep is {min_keep}: the \
+         mask sampler would spin forever",
+        if *patches == 1 { "" } else { "es" }
     )]
     #[diagnostic(code(ijepa::dsl::infeasible_mask))]
     InfeasibleMask {

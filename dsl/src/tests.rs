@@ -322,6 +322,14 @@ fn cross_field_errors() {
         errs("data fashion-mnist { crop-size 32 }\nencoder \"vit-tiny\" patch=4"),
         ["infeasible_mask"]
     );
+    // at a sweep point, the label is on the varied value that made the mask infeasible (it
+    // was on the experiment's min-keep)
+    let src = "experiment \"s\" {\n data fashion-mnist { crop-size 28 }\n encoder width=32 depth=1 heads=2 patch=4\n mask \"multi-block\" { min-keep 3 }\n}\nsweep \"grid\" {\n vary \"encoder.patch\" 4 7\n}\n";
+    let d = crate::parse_study("s.kdl", src).expect_err("patch 7 leaves target blocks of 1 patch");
+    let text = d.render_plain();
+    let at = text.find("target blocks can be as small as 1 patch").expect("the label");
+    let shown = &text[..at];
+    assert!(shown.rfind("vary \"encoder.patch\" 4 7").is_some_and(|v| shown[v..].lines().count() <= 3), "{text}");
     // the layout is bounded: `ijepa launch` starts gpus-per-node processes here, and the
     // product never wraps
     assert_eq!(errs("distributed { gpus-per-node 100000; }"), ["out_of_range"]);

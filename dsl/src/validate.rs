@@ -636,7 +636,13 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
             (_, "target") => ("mask.targets", "mask.targets.scale"),
             _ => ("mask.context", "mask.context.scale"),
         };
-        let span = cx.span_or(&[scale_path, block_path, "mask.min-keep", "mask"]);
+        // a sweep point: the varied value that made it so, where one is among the causes (a
+        // swept patch size pointed at the experiment's min-keep, or at the experiment)
+        let swept = ["encoder.patch", "encoder.preset", "data.crop-size", scale_path].into_iter().find(|p| cx.swept_paths.iter().any(|s| s == p));
+        let span = match swept.and_then(|p| cx.span_of(p)) {
+            Some(span) => span,
+            None => cx.span_or(&[scale_path, block_path, "mask.min-keep", "mask"]),
+        };
         let min_keep_span = cx.span_of("mask.min-keep").filter(|m| *m != span);
         if kind == MaskKind::Block {
             // no min-keep here: the one block is redrawn until it holds a patch
@@ -653,7 +659,7 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
         }
         let mut help = format!(
             "on the {g}x{g} patch grid (crop {} / patch {}), scale {:.4} with aspect {:.4} gives \
-             a {}x{} {name} block = {} patches; the official sampler redraws until a block keeps \
+             a {}x{} {name} block = {} patch{}; the official sampler redraws until a block keeps \
              more than min-keep patches, so it would never finish. ",
             exp.data.crop_size,
             exp.encoder.patch_size,
@@ -661,7 +667,8 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
             s.aspect,
             s.h,
             s.w,
-            s.patches()
+            s.patches(),
+            if s.patches() == 1 { "" } else { "es" }
         );
         if s.patches() > 0 {
             help.push_str(&format!(
