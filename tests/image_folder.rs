@@ -206,6 +206,8 @@ fn a_corrupt_image_fails_or_is_skipped() {
     let line = named.iter().find(|l| l.contains("img_5.png")).unwrap();
     let after = &line[line.find("img_5.png").unwrap() + "img_5.png".len()..];
     assert!(after.starts_with(": ") && after.contains("(on-error \"skip\"; listed in "), "the cause, then where it is listed: {line}");
+    // the file named once (it read "img_5.png: dataset: .../img_5.png: ...")
+    assert_eq!(line.matches("img_5.png").count(), 1, "{line}");
 }
 
 /// A class folder of broken copies (23 unreadable files in a row, more than any fixed number

@@ -438,7 +438,13 @@ impl<M> Shared<M> {
                     // known at once to the other slots and workers; reported by the first
                     // (another may have decoded it at the same time)
                     if self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).insert(j) {
-                        failed.push((j, e.to_string()));
+                        // why, without the file's name (whoever reports it names the file)
+                        let name = self.dataset.describe(j);
+                        let why = match &e {
+                            Error::Data(m) => m.strip_prefix(&format!("{name}: ")).unwrap_or(m).to_string(),
+                            e => e.to_string(),
+                        };
+                        failed.push((j, why));
                     }
                 }
                 Err(e) => return Err(e),
