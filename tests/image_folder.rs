@@ -56,6 +56,17 @@ fn experiment(root: &Path, on_error: &str) -> String {
     )
 }
 
+/// [`experiment`] (on-error "fail") with its test images in `test` and the evaluation block
+/// `eval`, run into `d/runs`: the output.
+fn run_evaluated(d: &Path, data: &Path, test: &Path, eval: &str) -> std::process::Output {
+    let exp = experiment(data, "fail")
+        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"", test.display()))
+        .replace("    device \"cpu\"\n", &format!("    device \"cpu\"\n    {eval}\n"));
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, exp).unwrap();
+    ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()])
+}
+
 #[test]
 fn pretrains_from_an_image_folder() {
     let d = scratch("ok");
@@ -92,8 +103,9 @@ fn a_signal_stops_a_run_waiting_for_data() {
     let stuck = data.join("class_1").join("zz_stuck.png");
     std::fs::copy(data.join("class_1").join("img_0.png"), &stuck).unwrap();
     let f = d.join("exp.kdl");
-    // 33 files, batches of 16: the file is drawn into a batch within the first epochs
-    std::fs::write(&f, experiment(&data, "fail").replace("    epochs 2\n", "    epochs 6\n")).unwrap();
+    // 33 files, batches of 16: the file is drawn into a batch within a few epochs (of many:
+    // the run must not end before the file turns into a pipe)
+    std::fs::write(&f, experiment(&data, "fail").replace("    epochs 2\n", "    epochs 500\n")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ijepa"))
         .args(["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()])
         .stdout(Stdio::piped())
@@ -113,8 +125,10 @@ fn a_signal_stops_a_run_waiting_for_data() {
         }
     });
     rx.recv_timeout(Duration::from_secs(120)).expect("the pretraining did not start");
-    std::fs::remove_file(&stuck).unwrap();
-    assert!(Command::new("mkfifo").arg(&stuck).status().unwrap().success());
+    // (made beside it and renamed over it: a moment without the file would fail the run)
+    let pipe = d.join("pipe");
+    assert!(Command::new("mkfifo").arg(&pipe).status().unwrap().success());
+    std::fs::rename(&pipe, &stuck).unwrap();
     std::thread::sleep(Duration::from_secs(8));
     assert!(child.try_wait().unwrap().is_none(), "the run ended although one of its files never reads");
     assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
@@ -379,12 +393,7 @@ fn a_bad_test_folder_stops_the_run_before_pretraining() {
     let (data, test) = (d.join("data"), d.join("test"));
     make_folder(&data, 3, 12);
     make_folder(&test, 2, 4);
-    let exp = experiment(&data, "fail")
-        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"", test.display()))
-        .replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
-    let f = d.join("exp.kdl");
-    std::fs::write(&f, exp).unwrap();
-    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("checked before pretraining") && t.contains("class_2"), "{t}");
@@ -399,12 +408,7 @@ fn the_training_folder_as_test_folder_is_said() {
     let d = scratch("sametest");
     let data = d.join("data");
     make_folder(&data, 3, 12);
-    let exp = experiment(&data, "fail")
-        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"", data.display()))
-        .replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
-    let f = d.join("exp.kdl");
-    std::fs::write(&f, exp).unwrap();
-    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let o = run_evaluated(&d, &data, &data, "eval \"knn\" { k 3; }");
     let t = text(&o);
     assert!(o.status.success() && t.contains("is the training folder: the knn evaluation scores the images it trains on"), "{t}");
 }
@@ -476,12 +480,7 @@ fn class_names_that_are_not_utf8_are_compared_exactly() {
             std::fs::rename(root.join(format!("class_{c}")), root.join(name(&n[..]))).unwrap();
         }
     }
-    let exp = experiment(&data, "fail")
-        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"", test.display()))
-        .replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
-    let f = d.join("exp.kdl");
-    std::fs::write(&f, exp).unwrap();
-    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
     let t = text(&o);
     assert!(!o.status.success() && t.contains("does not have the classes of the training folder"), "{t}");
     assert!(t.contains(r#"only in training: "x\xE8""#) && t.contains(r#"only in test: "x\xEA""#), "{t}");
@@ -529,19 +528,15 @@ fn a_split_file_is_checked_before_pretraining() {
     make_folder(&data, 3, 12);
     let list = d.join("split.txt");
     std::fs::write(&list, "class_0/img_1.png\nclass_1/img_2.png\nclass_2/nonexistent.png\n").unwrap();
-    let exp = experiment(&data, "fail")
-        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"", data.display()))
-        .replace("    device \"cpu\"\n", &format!("    device \"cpu\"\n    eval \"low-shot\" {{ split-file \"{}\"; }}\n", list.display()));
-    let f = d.join("exp.kdl");
-    std::fs::write(&f, exp).unwrap();
-    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let eval = format!("eval \"low-shot\" {{ split-file \"{}\"; }}", list.display());
+    let o = run_evaluated(&d, &data, &data, &eval);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("split-file, checked before pretraining") && t.contains("line 3: class_2/nonexistent.png"), "{t}");
     let trained = std::fs::read_dir(d.join("runs/folder")).map(|r| r.count()).unwrap_or(0);
     assert_eq!(trained, 0, "{t}");
     // a list without class_2: runs, and says the probe can never predict it (once)
     std::fs::write(&list, "class_0/img_1.png\nclass_1/img_2.png\n").unwrap();
-    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let o = run_evaluated(&d, &data, &data, &eval);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert_eq!(t.matches("names no image of 1 of the 3 classes (class_2)").count(), 1, "{t}");
