@@ -183,7 +183,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 }
                 // a low-shot `split-file` too (it was read after pretraining)
                 let cfg = &exp.evals[eval];
-                if plan.status(n) != Status::Done && cfg.split_file.is_some() && lists.insert((serde_json::to_string(data)?, cfg.split_file.clone())) {
+                // (once per folder and list: a sweep over other data settings reads the same)
+                if plan.status(n) != Status::Done && cfg.split_file.is_some() && lists.insert((serde_json::to_string(&data.source)?, cfg.split_file.clone())) {
                     ijepa_engine::stages::check_split_file(exp, cfg)
                         .map_err(|e| format!("the evaluation's split-file, checked before pretraining: {e}"))?;
                 }

@@ -345,7 +345,8 @@ fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
         "on-error \"fail\"",
         &format!("on-error \"fail\"\n        test-root \"{}\"", test.display()),
     );
-    let exp = exp.replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
+    // (every epoch's checkpoint kept: the stopped run below resumes from the first)
+    let exp = exp.replace("    device \"cpu\"\n", "    device \"cpu\"\n    checkpoint keep-every=1\n    eval \"knn\" { k 3; }\n");
     let f = d.join("exp.kdl");
     std::fs::write(&f, exp).unwrap();
     let runs = d.join("runs");
@@ -367,8 +368,10 @@ fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("(36 train / 18 test examples"), "{t}");
-    // the run said to be stopped, then one more training image: 37 images give the 2 steps an
-    // epoch the checkpoint's run had, but other epochs (it resumed over them without a word)
+    // the run said to be stopped after its first epoch, then one more training image: 37
+    // images give the 2 steps an epoch the checkpoint's run had, but other epochs (it resumed
+    // over them without a word). (A run stopped at its end resumes only to write its final
+    // weights, which any data allows.)
     let pretrain = std::fs::read_dir(&folder)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -377,7 +380,11 @@ fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
     let mpath = pretrain.join("manifest.json");
     let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
     m["status"] = "interrupted".into();
+    // (as a run stopped after its first epoch leaves it: no record of a later checkpoint)
+    m["checkpoints"] = serde_json::json!([]);
     std::fs::write(&mpath, m.to_string()).unwrap();
+    let ckpt = pretrain.join("checkpoints");
+    std::fs::copy(ckpt.join("epoch-0001.safetensors"), ckpt.join("latest.safetensors")).unwrap();
     std::fs::copy(data.join("class_0/img_0.png"), data.join("class_0/img_extra.png")).unwrap();
     let o = run();
     let t = text(&o);

@@ -78,6 +78,10 @@ pub(crate) fn expand(
     let locations = schema::locations();
     let mut points = Vec::with_capacity(combos.len());
     let mut errors: Vec<Vec<DslError>> = Vec::with_capacity(combos.len());
+    let recipe_swept = dims.iter().any(|d| d.path == "recipe");
+    // which `vary` some point applied (a mask setting is skipped at the points of a recipe
+    // whose mask lacks it: one no point has is an error, not a sweep that varies nothing)
+    let mut applied = vec![false; dims.len()];
     for combo in &combos {
         let mut cx = Ctx::new(src, locations.clone(), schema::PLANNED);
         cx.spans = spans.clone();
@@ -93,7 +97,6 @@ pub(crate) fn expand(
         // order of the `vary` lines: a setting is never reset by a kind written after it
         let mut order: Vec<usize> = (0..dims.len()).collect();
         order.sort_by_key(|&d| dims[d].setting.canonical().contains('.'));
-        let recipe_swept = dims.iter().any(|d| d.path == "recipe");
         for &d in &order {
             let (dim, value) = (dims[d], &dims[d].values[combo[d]]);
             // a sweep over recipes: a mask setting the point's mask does not have (`targets`
@@ -109,6 +112,7 @@ pub(crate) fn expand(
                     }
                 }
             }
+            applied[d] = true;
             let node = dim.setting.synthesize(&value.entries, &exp, dim.span, value.span);
             schema::read_experiment_node(&mut cx, &node, &mut exp);
             varied.insert(dim.path.clone(), value.text.clone());
@@ -131,6 +135,16 @@ pub(crate) fn expand(
         crate::validate::validate(&mut cx, &exp);
         points.push(Point { name, experiment: exp, varied });
         errors.push(cx.errors);
+    }
+    for (_, dim) in dims.iter().enumerate().filter(|&(d, _)| !applied[d]) {
+        if let Some(first) = errors.first_mut() {
+            first.push(DslError::InvalidValue {
+                what: dim.path.clone(),
+                message: format!("no point of this sweep has a mask that reads `{}`: the sweep would vary nothing", dim.path),
+                span: dim.span,
+                help: "each point's recipe samples a mask without this setting (MAE's random mask has no `targets`); vary a setting of the mask written, or write the mask that has it".into(),
+            });
+        }
     }
     let errors = sort_out(&points, errors);
     if errors.is_empty() {

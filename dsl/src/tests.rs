@@ -845,6 +845,10 @@ fn a_sweep_varies_what_its_recipe_reads() {
     let targets: Vec<(String, MaskKind, usize)> = study.points.iter().map(|p| (p.experiment.recipe.clone(), p.experiment.mask.kind, p.experiment.mask.n_targets)).collect();
     assert_eq!(targets[..2], [("ijepa".to_string(), MaskKind::MultiBlock, 2), ("ijepa".to_string(), MaskKind::MultiBlock, 3)]);
     assert!(targets[2..].iter().all(|(r, k, _)| r == "mae" && *k == MaskKind::Random), "{targets:?}");
+    // ... but one no point's mask has is refused (it varied nothing, without a word)
+    let src = "experiment \"s\" {\n encoder width=96 depth=2 heads=3 patch=4\n mask \"random\"\n}\nsweep \"grid\" {\n vary \"recipe\" \"ijepa\" \"mae\"\n vary \"mask.targets.count\" 2 3\n}\n";
+    let text = crate::parse_study("s.kdl", src).expect_err("no point reads it").render_plain();
+    assert!(text.contains("no point of this sweep has a mask that reads `mask.targets.count`"), "{text}");
     // each recipe's own settings, applied to its points
     assert!(sweep("mae", "vary \"mask.ratio\" 0.6 0.75").is_empty());
     assert!(sweep("dino", "vary \"dino.teacher-temp\" 0.04 0.07").is_empty());

@@ -400,6 +400,28 @@ fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBa
     Ok(interrupted(Some(pos.global_step), &run.dir))
 }
 
+/// Saves `pos` (unless the last checkpoint is already there) before a run stops on `error`;
+/// says how to resume. A failure to save is said, never put in place of `error`.
+fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, error: &Error, bar: &ProgressBar) {
+    let saved = run.finish_writes().and_then(|()| {
+        // (an error on an epoch's first batch: its end's checkpoint is this position)
+        if run.manifest.checkpoint(schema::LATEST).is_some_and(|c| c.step == pos.global_step) {
+            return Ok(());
+        }
+        save_latest(recipe, run, pos, None)?;
+        run.finish_writes()
+    });
+    let step = pos.global_step;
+    bar.suspend(|| match (&saved, error) {
+        (Err(w), _) => tracing::warn!("the {step} steps done could not be checkpointed: {w}"),
+        (Ok(()), Error::Data(_) | Error::Io { .. }) => tracing::warn!(
+            "the {step} steps done are checkpointed in {}: once the image can be read (a readable copy in its place), the same command resumes at step {step}",
+            run.dir.display()
+        ),
+        (Ok(()), _) => tracing::warn!("the {step} steps done are checkpointed in {}: the same command resumes at step {step}", run.dir.display()),
+    });
+}
+
 /// A checkpoint resumes only on the training images it was taken on (their count) and where
 /// its epochs have the steps this run's have: data that gained or lost images since (or
 /// another number of ranks) gives other epochs, and resumed there the run would follow other
@@ -776,7 +798,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 pos.global_step
             )));
         }
-        check_position(&from, pos, ipe as u64, n_images, exp.data.batch_size, world)?;
+        // (a finished run that lost its final weights trains no more: any data writes them)
+        if (pos.epoch as usize) < exp.epochs {
+            check_position(&from, pos, ipe as u64, n_images, exp.data.batch_size, world)?;
+        }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
             let (last, _) = truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
@@ -883,19 +908,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     let pos = at(global as u64, epoch as u64, in_epoch);
                     return Err(stop_at(recipe, run, pos, &bar)?);
                 }
-                // an unreadable image (on-error "fail"): the steps done since the last
-                // checkpoint are saved first (they were lost: up to an epoch's), then the error
+                // an unreadable image (on-error "fail"), or another failure of the loader: the
+                // steps done since the last checkpoint are saved first (they were lost: up to an
+                // epoch's), then the error. Rank 0's own failures only: another rank's leaves
+                // rank 0 in the step's collective, which fails as a dead peer
                 Err(e) => {
                     if lead && global > start.global_step as usize {
-                        let pos = at(global as u64, epoch as u64, in_epoch);
-                        save_latest(recipe, run, pos, None)?;
-                        run.finish_writes()?;
-                        bar.suspend(|| {
-                            tracing::warn!(
-                                "the {global} steps done are checkpointed in {}: once the image can be read (a readable copy in its place), the same command resumes at step {global}",
-                                run.dir.display()
-                            )
-                        });
+                        save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
                     }
                     return Err(e);
                 }

@@ -199,7 +199,8 @@ fn junk_between_header_segments_is_skipped_like_pil() {
     // after SOI and the first segment
     let len = u16::from_be_bytes([clean[4], clean[5]]) as usize;
     let at = 4 + len;
-    let junky: Vec<u8> = clean[..at].iter().chain(b"junk!".iter()).chain(&clean[at..]).copied().collect();
+    // (a stuffed 0xFF, `FF 00`, among them is junk too)
+    let junky: Vec<u8> = clean[..at].iter().chain(b"junk!\xff\x00\x10\x00".iter()).chain(&clean[at..]).copied().collect();
     assert_eq!(image_size(&junky, "junk.jpg").unwrap(), (30, 40));
     assert_eq!(decode(&junky, 1, "junk.jpg").unwrap().0.pixels, decode(&clean, 1, "clean.jpg").unwrap().0.pixels);
 }
@@ -580,6 +581,15 @@ x.png
     std::fs::write(&list, "\u{feff}cls_a_1.png\nx.png\n").unwrap();
     let sub = Subset::from_list(base, &list).unwrap();
     assert_eq!((0..2).map(|i| sub.label(i)).collect::<Vec<_>>(), [0, 1]);
+    // a class folder whose name is not UTF-8, named by its bytes in a `CLASS/FILE` line
+    use std::os::unix::ffi::OsStrExt;
+    let odd = t.0.join("odd");
+    write(&odd.join(std::ffi::OsStr::from_bytes(b"k\xe8")).join("y.png"), &img);
+    write(&odd.join("a").join("z.png"), &img);
+    let base = ImageFolder::open(&odd, OnError::Fail).unwrap();
+    std::fs::write(&list, b"k\xe8/y.png\na/z.png\n").unwrap();
+    let sub = Subset::from_list(base, &list).unwrap();
+    assert_eq!((0..2).map(|i| sub.label(i)).collect::<Vec<_>>(), [1, 0]);
 }
 
 /// The monitor's held-out images stay out of pretraining when a list names a file twice (the

@@ -91,6 +91,12 @@ pub trait Dataset: Send + Sync {
         h.hex()
     }
 
+    /// Whether two samples can be one file (a list naming a file twice); `false` for a
+    /// dataset whose samples are distinct by construction (a folder's files, a file's records).
+    fn may_repeat(&self) -> bool {
+        false
+    }
+
     /// Decodes sample `i`. The decoder may shrink the image by any factor of
     /// [`SHRINK_FACTORS`] up to `max_shrink` (1 = full resolution); returns the image and the
     /// factor it applied (the image's size is then about the full size divided by it).

@@ -177,6 +177,7 @@ fn jpeg_sof(b: &[u8], name: &str) -> Result<Option<(usize, usize, usize)>> {
         i += 1;
         match m {
             0xd0..=0xd7 | 0x01 => continue, // standalone markers
+            0x00 => continue,               // a stuffed 0xFF: junk here, as to PIL and libjpeg
             0xd9 | 0xda => {
                 return Err(Error::Data(format!(
                     "{name}: corrupt JPEG: no frame header (SOF) before the image data"

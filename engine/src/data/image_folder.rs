@@ -312,6 +312,12 @@ impl ImageFolder {
         &self.classes
     }
 
+    /// Class `c`'s folder name as the OS gives it (its bytes: the order labels follow, and what
+    /// a list line names); [`ImageFolder::classes`] is for showing.
+    pub fn class_key(&self, c: usize) -> &[u8] {
+        self.class_dirs[c].file_name().map_or(&[], |n| n.as_encoded_bytes())
+    }
+
     /// The root folder.
     pub fn root(&self) -> &Path {
         &self.root

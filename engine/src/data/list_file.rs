@@ -25,21 +25,23 @@ impl Subset {
     /// file of `base` (no class folder of that prefix, or no such file in it) is an error
     /// naming the list, the line numbers and the names; so is an empty list.
     pub fn from_list(base: ImageFolder, list: &Path) -> Result<Self> {
-        let text = std::fs::read(list).map_err(|e| Error::io(list, e))?;
-        let text = String::from_utf8_lossy(&text);
+        // read as bytes, as the OS names files (a class folder whose name is not UTF-8 is
+        // named so in the list too)
+        let bytes = std::fs::read(list).map_err(|e| Error::io(list, e))?;
         // a byte-order mark (a list saved by a Windows editor) is no part of the first name
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
         let mut indices = Vec::new();
         let mut missing = Vec::new();
         let mut ambiguous = Vec::new();
         // every file name of the folder, built at the first line the ImageNet rule does not
         // find (class folders with `_` in their names, other naming schemes)
         let mut by_name: Option<std::collections::HashMap<&[u8], Vec<usize>>> = None;
-        for (n, line) in text.lines().enumerate() {
-            let name = line.trim();
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            let name = line.trim_ascii();
             if name.is_empty() {
                 continue;
             }
+            let shown = String::from_utf8_lossy(name);
             // the folder's files of that name when the ImageNet rule finds none
             let found = match find(&base, name) {
                 Some(i) => Ok(i),
@@ -51,7 +53,7 @@ impl Subset {
                         }
                         m
                     });
-                    match names.get(name.as_bytes()).map(Vec::as_slice) {
+                    match names.get(name).map(Vec::as_slice) {
                         Some([i]) => Ok(*i),
                         Some([first, .., last]) => Err(Some((*first, *last))),
                         _ => Err(None),
@@ -62,9 +64,9 @@ impl Subset {
                 Ok(i) => indices.push(i),
                 Err(Some((first, last))) => {
                     let folder = |i: usize| base.classes()[base.label(i) as usize].clone();
-                    ambiguous.push(format!("line {}: {name} (in {} and {})", n + 1, folder(first), folder(last)));
+                    ambiguous.push(format!("line {}: {shown} (in {} and {})", n + 1, folder(first), folder(last)));
                 }
-                Err(None) => missing.push(format!("line {}: {name}", n + 1)),
+                Err(None) => missing.push(format!("line {}: {shown}", n + 1)),
             }
         }
         if !ambiguous.is_empty() {
@@ -111,35 +113,41 @@ impl Subset {
 }
 
 /// Base index of the file called `name` in the class folder named by its prefix, or of the
-/// path `CLASS/FILE` (relative to the class folder).
-fn find(base: &ImageFolder, name: &str) -> Option<usize> {
-    if let Some((class, rest)) = name.split_once('/') {
-        let c = base.classes().iter().position(|k| k == class)?;
-        return base.class_range(c).find(|&i| base.relative_path(i).as_encoded_bytes() == rest.as_bytes());
+/// path `CLASS/FILE` (relative to the class folder); names compared as the OS's bytes.
+fn find(base: &ImageFolder, name: &[u8]) -> Option<usize> {
+    if let Some(at) = name.iter().position(|&b| b == b'/') {
+        let (class, rest) = (&name[..at], &name[at + 1..]);
+        let c = (0..base.num_classes()).find(|&c| base.class_key(c) == class)?;
+        return base.class_range(c).find(|&i| base.relative_path(i).as_encoded_bytes() == rest);
     }
-    let class = name.split('_').next()?;
-    let c = base
-        .classes()
-        .binary_search_by(|k| k.as_bytes().cmp(class.as_bytes()))
-        .ok()?;
-    let range = base.class_range(c);
-    // flat class folders: the relative paths are the sorted file names
-    let (mut lo, mut hi) = (range.start, range.end);
+    let class = name.split(|&b| b == b'_').next()?;
+    // the class folders are in the order of their names' bytes
+    let (mut lo, mut hi) = (0, base.num_classes());
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if base.relative_path(mid).as_encoded_bytes() < name.as_bytes() {
+        if base.class_key(mid) < class {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    if lo < range.end && base.relative_path(lo).as_encoded_bytes() == name.as_bytes() {
+    let c = Some(lo).filter(|&c| c < base.num_classes() && base.class_key(c) == class)?;
+    let range = base.class_range(c);
+    // flat class folders: the relative paths are the sorted file names
+    let (mut lo, mut hi) = (range.start, range.end);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if base.relative_path(mid).as_encoded_bytes() < name {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if lo < range.end && base.relative_path(lo).as_encoded_bytes() == name {
         return Some(lo);
     }
     // nested folders: any file of that name
-    range
-        .into_iter()
-        .find(|&i| base.file_name(i).as_encoded_bytes() == name.as_bytes())
+    range.into_iter().find(|&i| base.file_name(i).as_encoded_bytes() == name)
 }
 
 impl Dataset for Subset {
@@ -161,6 +169,10 @@ impl Dataset for Subset {
 
     fn size(&self, i: usize) -> Result<(usize, usize)> {
         self.base.size(self.indices[i])
+    }
+
+    fn may_repeat(&self) -> bool {
+        true
     }
 
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {

@@ -70,6 +70,9 @@ impl Dataset for Indexed {
     fn size(&self, i: usize) -> Result<(usize, usize)> {
         self.inner.size(self.indices[i])
     }
+    fn may_repeat(&self) -> bool {
+        self.inner.may_repeat()
+    }
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
         self.inner.load(self.indices[i], max_shrink)
     }
@@ -95,7 +98,7 @@ pub fn subset(ds: Arc<dyn Dataset>, indices: Vec<usize>) -> Arc<dyn Dataset> {
 /// Splits `ds` into (the rest, `n` held-out samples). The held-out samples are a fixed random
 /// draw (the same for every seed and experiment on the same dataset), in index order; a
 /// sample of the rest that is the same file as a held-out one ([`Dataset::describe`]: a list
-/// naming a file twice) is left out of both.
+/// naming a file twice, [`Dataset::may_repeat`]) is left out of the rest.
 ///
 /// Errors: `n` not below the dataset's size.
 pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
@@ -114,9 +117,13 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc
     // a file listed twice (a `subset` list keeps duplicates, as the official ImageNetSubset
     // does) is one image: held out, its other copies leave pretraining too, or the monitor
     // would score images the encoder trains on
-    let held_files: std::collections::HashSet<String> = held.iter().map(|&i| ds.describe(i)).collect();
+    // (only a dataset that can repeat a file is read for it: a path per sample costs seconds
+    // on a folder of millions)
     let before = rest.len();
-    rest.retain(|&i| !held_files.contains(&ds.describe(i)));
+    if ds.may_repeat() {
+        let held_files: std::collections::HashSet<String> = held.iter().map(|&i| ds.describe(i)).collect();
+        rest.retain(|&i| !held_files.contains(&ds.describe(i)));
+    }
     if rest.len() < before {
         tracing::warn!(
             "{} pretraining sample(s) repeat an image the monitor holds out (a file listed twice): left out of pretraining, so the monitor's images stay unseen",
