@@ -175,16 +175,19 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         let mut lists = BTreeSet::new();
         for &n in &selected {
             if let Task::Eval { point, eval, .. } = plan.graph[n].task {
+                if plan.status(n) == Status::Done {
+                    continue;
+                }
                 let exp = &plan.points[point].experiment;
                 let data = &exp.data;
-                if plan.status(n) != Status::Done && opened.insert(serde_json::to_string(data)?) {
+                if opened.insert(serde_json::to_string(data)?) {
                     ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
                         .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
                 }
                 // a low-shot `split-file` too (it was read after pretraining)
                 let cfg = &exp.evals[eval];
                 // (once per folder and list: a sweep over other data settings reads the same)
-                if plan.status(n) != Status::Done && cfg.split_file.is_some() && lists.insert((serde_json::to_string(&data.source)?, cfg.split_file.clone())) {
+                if cfg.split_file.is_some() && lists.insert((serde_json::to_string(&data.source)?, cfg.split_file.clone())) {
                     ijepa_engine::stages::check_split_file(exp, cfg)
                         .map_err(|e| format!("the evaluation's split-file, checked before pretraining: {e}"))?;
                 }

@@ -3,7 +3,7 @@
 //! file: "fail" names the file, "skip" substitutes it and counts it in the metrics.
 
 mod common;
-use common::{ijepa, scratch, text};
+use common::{ijepa, scratch, text, watch_stdout};
 
 use std::path::Path;
 
@@ -114,16 +114,7 @@ fn a_signal_stops_a_run_waiting_for_data() {
         .unwrap();
     // once the folder is listed (a named pipe there is refused), the file turns into a pipe
     // nobody writes: its reads never return, like a hung network file system's
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("pretraining folder") {
-                let _ = tx.send(());
-            }
-        }
-    });
+    let (rx, _reader) = watch_stdout(&mut child, |line| line.starts_with("pretraining folder"));
     rx.recv_timeout(Duration::from_secs(120)).expect("the pretraining did not start");
     // (made beside it and renamed over it: a moment without the file would fail the run)
     let pipe = d.join("pipe");

@@ -3,7 +3,7 @@
 //! uninterrupted run; crashes during checkpoint writes leave a usable checkpoint.
 
 mod common;
-use common::scratch;
+use common::{scratch, watch_stdout};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -489,20 +489,7 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
     std::fs::write(&evalf, body).unwrap();
     let runs = d.join("eval");
     let mut child = command(&evalf, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut seen = String::new();
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("== run eval") {
-                let _ = tx.send(());
-            }
-            seen.push_str(&line);
-            seen.push('\n');
-        }
-        seen
-    });
+    let (rx, reader) = watch_stdout(&mut child, |line| line.starts_with("== run eval"));
     rx.recv_timeout(Duration::from_secs(120)).expect("the evaluation stage did not start");
     std::thread::sleep(Duration::from_millis(500));
     signal(child.id(), "TERM");
@@ -555,21 +542,8 @@ fn a_signal_during_the_first_monitor_stops_before_the_first_step() {
     std::fs::write(&file, body).unwrap();
     let runs = d.join("runs");
     let mut child = command(&file, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut seen = String::new();
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            // logged right before the epoch-0 monitor
-            if line.contains("pretraining resume (") {
-                let _ = tx.send(());
-            }
-            seen.push_str(&line);
-            seen.push('\n');
-        }
-        seen
-    });
+    // (logged right before the epoch-0 monitor)
+    let (rx, reader) = watch_stdout(&mut child, |line| line.contains("pretraining resume ("));
     rx.recv_timeout(Duration::from_secs(120)).expect("the pretraining did not start");
     std::thread::sleep(Duration::from_millis(300));
     signal(child.id(), "INT");

@@ -136,7 +136,7 @@ pub(crate) fn expand(
         points.push(Point { name, experiment: exp, varied });
         errors.push(cx.errors);
     }
-    for (_, dim) in dims.iter().enumerate().filter(|&(d, _)| !applied[d]) {
+    for (dim, _) in dims.iter().zip(&applied).filter(|(_, &a)| !a) {
         if let Some(first) = errors.first_mut() {
             first.push(DslError::InvalidValue {
                 what: dim.path.clone(),

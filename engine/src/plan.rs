@@ -512,19 +512,24 @@ impl Plan {
             count(StageKind::Report),
             if self.world_size > 1 { format!("; pretraining on {} processes", self.world_size) } else { String::new() }
         );
+        // the first evaluation of each hash: a later one (another point with the same settings,
+        // a sweep over another protocol's settings) is computed once, recorded under each point
+        let mut first_eval: std::collections::HashMap<&str, NodeIndex> = std::collections::HashMap::new();
+        for m in self.graph.node_indices().filter(|&m| self.graph[m].kind() == StageKind::Eval) {
+            first_eval.entry(self.graph[m].hash.as_str()).or_insert(m);
+        }
         let line = |out: &mut String, prefix: &str, n: NodeIndex| {
             let s = &self.graph[n];
+            let status = self.status(n);
             // a stage another process is running right now says so (its status is that of the
             // folder as that process left it so far)
             let busy = crate::run_dir::StageLock::holder(&s.dir).map(|h| format!("  (running now: {h})")).unwrap_or_default();
-            // an evaluation of another point with the same settings (a sweep over another
-            // protocol's settings): computed once, recorded under each point
-            let twin = (s.kind() == StageKind::Eval && self.status(n) != Status::Done)
-                .then(|| self.graph.node_indices().find(|&m| m.index() < n.index() && self.graph[m].kind() == StageKind::Eval && self.graph[m].hash == s.hash))
-                .flatten()
-                .map(|m| format!("  (the same stage as {}: computed once)", self.graph[m].id))
+            let twin = first_eval
+                .get(s.hash.as_str())
+                .filter(|&&m| m != n && s.kind() == StageKind::Eval && status != Status::Done)
+                .map(|&m| format!("  (the same stage as {}: computed once)", self.graph[m].id))
                 .unwrap_or_default();
-            let _ = writeln!(out, "{prefix}{}  [{}] {}  {}{busy}{twin}", s.id, &s.hash[..12], self.status(n), s.dir.display());
+            let _ = writeln!(out, "{prefix}{}  [{}] {}  {}{busy}{twin}", s.id, &s.hash[..12], status, s.dir.display());
         };
         let tops: Vec<NodeIndex> =
             self.order().into_iter().filter(|&n| self.graph[n].kind() != StageKind::Report && self.inputs(n).is_empty()).collect();

@@ -10,6 +10,29 @@ pub fn ijepa(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).output().expect("run ijepa")
 }
 
+/// Reads a spawned child's stdout on a thread: the receiver gets a message at each line `when`
+/// accepts (the moment a test waits for); the thread returns every line read.
+pub fn watch_stdout(
+    child: &mut std::process::Child,
+    when: impl Fn(&str) -> bool + Send + 'static,
+) -> (std::sync::mpsc::Receiver<()>, std::thread::JoinHandle<String>) {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("a piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if when(&line) {
+                let _ = tx.send(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    (rx, reader)
+}
+
 /// stdout and stderr together.
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))

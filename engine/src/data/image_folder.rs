@@ -67,16 +67,35 @@ fn has_image_extension(name: &[u8]) -> bool {
     })
 }
 
-/// Whether a directory entry is a folder, following a symlink (a broken one is not).
-fn is_dir(entry: &fs::DirEntry) -> std::io::Result<bool> {
+/// What a directory entry is, following a symbolic link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    Folder,
+    File,
+    /// A named pipe, a socket or a device.
+    Special,
+    /// A symbolic link to nothing.
+    Broken,
+}
+
+/// The entry's kind and whether it is a symbolic link (one `stat` for a link, none otherwise).
+fn entry_kind(entry: &fs::DirEntry) -> std::io::Result<(EntryKind, bool)> {
     let ft = entry.file_type()?;
-    Ok(if ft.is_symlink() {
-        fs::metadata(entry.path())
-            .map(|m| m.is_dir())
-            .unwrap_or(false)
+    let kind = if ft.is_symlink() {
+        match fs::metadata(entry.path()) {
+            Ok(m) if m.is_dir() => EntryKind::Folder,
+            Ok(m) if m.is_file() => EntryKind::File,
+            Ok(_) => EntryKind::Special,
+            Err(_) => EntryKind::Broken,
+        }
+    } else if ft.is_dir() {
+        EntryKind::Folder
+    } else if ft.is_file() {
+        EntryKind::File
     } else {
-        ft.is_dir()
-    })
+        EntryKind::Special
+    };
+    Ok((kind, ft.is_symlink()))
 }
 
 /// The class-relative paths of the image files under `dir`, in torchvision's order.
@@ -118,7 +137,8 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
             let entry = entry.map_err(|e| Error::io(&path, e))?;
             let name = entry.file_name();
             let name = name.as_encoded_bytes();
-            if is_dir(&entry).map_err(|e| Error::io(entry.path(), e))? {
+            let (kind, link) = entry_kind(&entry).map_err(|e| Error::io(entry.path(), e))?;
+            if kind == EntryKind::Folder {
                 let mut sub = rel.clone();
                 if !sub.is_empty() {
                     sub.push(b'/');
@@ -128,17 +148,11 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
             } else if has_image_extension(name) {
                 // a named pipe, a socket or a device (itself, or behind a link) is no image, and
                 // opening a pipe waits for a writer forever: refused by name, as listed
-                let ft = entry.file_type().map_err(|e| Error::io(entry.path(), e))?;
-                let special = if ft.is_symlink() {
-                    fs::metadata(entry.path()).is_ok_and(|m| !m.is_file())
-                } else {
-                    !ft.is_file()
-                };
-                if special {
+                if kind == EntryKind::Special {
                     return Err(Error::Data(format!(
                         "{}: not a regular file (a named pipe, a socket or a device{}): it cannot be an image, and reading a pipe waits forever; move it out of the image folder",
                         entry.path().display(),
-                        if ft.is_symlink() { ", behind a symbolic link" } else { "" }
+                        if link { ", behind a symbolic link" } else { "" }
                     )));
                 }
                 files.push(name.to_vec());
@@ -173,7 +187,8 @@ fn class_folders(root: &Path) -> Result<Vec<(Vec<u8>, String)>> {
     let mut loose = 0usize;
     for entry in fs::read_dir(root).map_err(|e| Error::io(root, e))? {
         let entry = entry.map_err(|e| Error::io(root, e))?;
-        if is_dir(&entry).map_err(|e| Error::io(entry.path(), e))? {
+        let (kind, _) = entry_kind(&entry).map_err(|e| Error::io(entry.path(), e))?;
+        if kind == EntryKind::Folder {
             let name = entry.file_name();
             if name.as_encoded_bytes().starts_with(b".") {
                 // a class as torchvision makes it, but rarely meant (`.ipynb_checkpoints`, a
@@ -187,7 +202,7 @@ fn class_folders(root: &Path) -> Result<Vec<(Vec<u8>, String)>> {
             classes.push((name.as_encoded_bytes().to_vec(), shown));
         } else if has_image_extension(entry.file_name().as_encoded_bytes()) {
             loose += 1;
-        } else if entry.file_type().is_ok_and(|t| t.is_symlink()) && fs::metadata(entry.path()).is_err() {
+        } else if kind == EntryKind::Broken {
             // torchvision drops it without a word: a class would be missing from the labels
             tracing::warn!(
                 "{}: a symbolic link to {}, which does not exist: not a class folder (a class is missing?)",
