@@ -3,7 +3,7 @@
 //! stops the others with a clear error instead of a hang; rendezvous failures are clear.
 
 mod common;
-use common::{ijepa, scratch, text};
+use common::{ijepa, make_folder, scratch, text};
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -223,6 +223,49 @@ fn a_killed_rank_stops_the_other_with_a_clear_error() {
     // the run folder says so and keeps its checkpoint policy: status failed, not done
     let m = manifest(&runs);
     assert_eq!(m["status"], "failed");
+}
+
+/// An image another rank than rank 0 cannot read (on-error "fail") stops every rank at the
+/// step it was due, with the steps done checkpointed: rank 0 waited in the step's gradient
+/// collective, failed as if its peer had died, and the steps since the last checkpoint were
+/// lost. Once the image is readable the same command resumes there.
+#[test]
+fn a_data_error_on_another_rank_keeps_the_steps_done() {
+    let d = scratch("ddp-data-error");
+    let data = d.join("data");
+    make_folder(&data, 2, 64);
+    let bad = data.join("class_1").join("img_3.png");
+    let good = std::fs::read(&bad).unwrap();
+    // (this seed's permutation gives this image to rank 1, in its epoch-1 batch for step 2)
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\n truncated").unwrap();
+    let f = d.join("f.kdl");
+    std::fs::write(
+        &f,
+        format!(
+            "experiment \"ddp\" {{\n    data \"image-folder\" root=\"{}\" {{ crop-size 32; batch-size 8; workers 1 }}\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" {{ min-keep 3 }}\n    epochs 3\n    log-every 1\n    precision \"fp32\"\n    device \"cpu\"\n}}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    let launch = || {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ijepa"));
+        c.args(["launch", "--nproc-per-node", "2", f.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()]).env("OMP_NUM_THREADS", "1");
+        c.output().unwrap()
+    };
+    let o = launch();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("rank 1 could not load its batch for step 2") && t.contains("img_3.png"), "rank 1's failure, named on rank 0 and with its cause: {t}");
+    assert!(t.contains("the 1 steps done are checkpointed in"), "{t}");
+    let m = manifest(&runs);
+    assert_eq!((m["status"].as_str(), m["steps"].as_u64()), (Some("failed"), Some(1)), "{m}");
+    assert!(pretrain_dir(&runs).join("checkpoints/latest.safetensors").is_file());
+    std::fs::write(&bad, good).unwrap();
+    let o = launch();
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("at step 1 "), "{t}");
+    assert_eq!(manifest(&runs)["steps"], 24);
 }
 
 /// `ijepa launch` of 2 ranks on a long run (stderr piped), once rank 0 has written metrics.

@@ -3,31 +3,9 @@
 //! file: "fail" names the file, "skip" substitutes it and counts it in the metrics.
 
 mod common;
-use common::{ijepa, scratch, text, watch_stdout};
+use common::{ijepa, make_folder, scratch, text, watch_stdout};
 
 use std::path::Path;
-
-/// `classes` folders of `per_class` RGB PNGs (varied sizes, class-dependent colours).
-fn make_folder(root: &Path, classes: usize, per_class: usize) {
-    for c in 0..classes {
-        let dir = root.join(format!("class_{c}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        for i in 0..per_class {
-            let (w, h) = (40 + (i * 7) % 25, 36 + (i * 5) % 30);
-            let mut px = Vec::with_capacity(w * h * 3);
-            for y in 0..h {
-                for x in 0..w {
-                    px.extend_from_slice(&[(x * 255 / w) as u8, (y * 255 / h) as u8, (c * 60 + i) as u8]);
-                }
-            }
-            let f = std::fs::File::create(dir.join(format!("img_{i}.png"))).unwrap();
-            let mut e = png::Encoder::new(std::io::BufWriter::new(f), w as u32, h as u32);
-            e.set_color(png::ColorType::Rgb);
-            e.set_depth(png::BitDepth::Eight);
-            e.write_header().unwrap().write_image_data(&px).unwrap();
-        }
-    }
-}
 
 fn experiment(root: &Path, on_error: &str) -> String {
     format!(

@@ -393,8 +393,13 @@ fn interrupted(step: Option<u64>, dir: &Path) -> Error {
 /// the write; returns the error the run ends with.
 fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBar) -> Result<Error> {
     if run.lead {
-        save_latest(recipe, run, pos, None)?;
         run.finish_writes()?;
+        // (a distributed run stopped before an epoch's first step: its end's checkpoint is this
+        // position, or a resumed run's: the one it resumed from)
+        if !run.manifest.checkpoint(schema::LATEST).is_some_and(|c| c.step == pos.global_step) {
+            save_latest(recipe, run, pos, None)?;
+            run.finish_writes()?;
+        }
     }
     bar.finish_and_clear();
     Ok(interrupted(Some(pos.global_step), &run.dir))
@@ -703,6 +708,47 @@ fn any_rank(dist: Option<&ProcessGroup>, flag: bool) -> Result<bool> {
     Ok(t.f_int64_value(&[0])? > 0)
 }
 
+/// What the ranks of a distributed run agreed before a step.
+#[derive(Debug, PartialEq, Eq)]
+enum Agreement {
+    /// Every rank has its batch and no stop was requested.
+    Go,
+    /// A stop was requested on some rank (and every rank has its batch).
+    Stop,
+    /// These ranks' loaders failed (each says its cause itself).
+    Failed(Vec<usize>),
+}
+
+/// The ranks' agreement before a step: each says whether its loader `failed` and whether a
+/// stop was requested on it (one all-gather of two integers a rank).
+fn agree_before_step(pg: &ProcessGroup, failed: bool) -> Result<Agreement> {
+    let mine = [i64::from(failed), i64::from(crate::interrupt::requested().is_some())];
+    let all = pg.all_gather(&Tensor::from_slice(&mine).to_device(pg.device()))?;
+    let all = Vec::<i64>::try_from(all.f_to_device(tch::Device::Cpu)?.f_reshape([-1])?)?;
+    Ok(agreement(&all))
+}
+
+/// [`Agreement`] from the ranks' `[failed, stop]` pairs, rank after rank.
+fn agreement(all: &[i64]) -> Agreement {
+    let failed: Vec<usize> = all.chunks(2).enumerate().filter(|(_, f)| f[0] != 0).map(|(r, _)| r).collect();
+    if !failed.is_empty() {
+        Agreement::Failed(failed)
+    } else if all.chunks(2).any(|f| f.get(1).is_some_and(|s| *s != 0)) {
+        Agreement::Stop
+    } else {
+        Agreement::Go
+    }
+}
+
+/// "rank 1", "ranks 1 and 3", "ranks 0, 1 and 3".
+fn plural_ranks(ranks: &[usize]) -> String {
+    match ranks {
+        [r] => format!("rank {r}"),
+        [init @ .., last] => format!("ranks {} and {last}", init.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+        [] => "no rank".to_string(),
+    }
+}
+
 /// Every rank trains the same experiment: the ranks compare their pretraining hashes (every
 /// setting that changes the run, the resolved precision included) before the first
 /// collective of training, so a rank started with another file fails at once, naming the
@@ -910,15 +956,46 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 }
                 // an unreadable image (on-error "fail"), or another failure of the loader: the
                 // steps done since the last checkpoint are saved first (they were lost: up to an
-                // epoch's), then the error. Rank 0's own failures only: another rank's leaves
-                // rank 0 in the step's collective, which fails as a dead peer
+                // epoch's), then the error. A distributed run's ranks learn of it first (they
+                // wait in the agreement below), so rank 0 saves whichever rank failed
                 Err(e) => {
+                    if let Some(pg) = opts.dist.as_deref() {
+                        // (a failure to tell them is not this error's cause: they see a dead peer)
+                        let _ = agree_before_step(pg, true);
+                    }
                     if lead && global > start.global_step as usize {
                         save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
                     }
                     return Err(e);
                 }
             };
+            // a distributed run's ranks agree before each step that every rank has its batch
+            // and none was asked to stop (SIGINT/SIGTERM/SIGHUP): one small collective a step,
+            // where a rank whose loader failed used to leave the others in the step's gradient
+            // collective (a dead peer, the steps since the last checkpoint lost)
+            if let Some(pg) = opts.dist.as_deref() {
+                match agree_before_step(pg, false)? {
+                    Agreement::Go => {}
+                    Agreement::Stop if global == 0 => {
+                        bar.finish_and_clear();
+                        return Err(interrupted(None, &run.dir));
+                    }
+                    Agreement::Stop => return Err(stop_at(recipe, run, at(global as u64, epoch as u64, in_epoch), &bar)?),
+                    Agreement::Failed(ranks) => {
+                        let e = Error::Data(format!(
+                            "{} could not load {} batch for step {} (the cause is in {} output); this rank stopped with it",
+                            plural_ranks(&ranks),
+                            if ranks.len() == 1 { "its" } else { "their" },
+                            global + 1,
+                            if ranks.len() == 1 { "its" } else { "their" },
+                        ));
+                        if lead && global > start.global_step as usize {
+                            save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
+                        }
+                        return Err(e);
+                    }
+                }
+            }
             in_epoch = batch.step + 1;
             let views: Vec<Tensor> = batch.views_tensors(dev)?;
             recipe.set_progress(epoch as u64, global as u64, total as u64);
@@ -970,9 +1047,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 let pos = at(global as u64, epoch as u64, batch.step + 1);
                 save_latest(recipe, run, pos, None)?;
             }
-            // a stop request (SIGINT/SIGTERM/SIGHUP) is honoured between steps: a request on
-            // any rank stops every rank; the epoch's last step leaves it to the epoch's end
-            if mid_epoch && any_rank(opts.dist.as_deref(), crate::interrupt::requested().is_some())? {
+            // one process: a stop request (SIGINT/SIGTERM/SIGHUP) is honoured between steps
+            // (a distributed run's ranks agree on it before the next step); the epoch's last
+            // step leaves it to the epoch's end
+            if mid_epoch && opts.dist.is_none() && crate::interrupt::requested().is_some() {
                 let pos = at(global as u64, epoch as u64, in_epoch);
                 return Err(stop_at(recipe, run, pos, &bar)?);
             }
@@ -1129,6 +1207,20 @@ fn check_replicas(pg: &ProcessGroup, state: &[(String, Tensor)]) -> Result<Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Before a step the ranks' `[failed, stop]` pairs decide: any failed loader stops the run
+    /// naming the failed ranks (a stop request beside it changes nothing), else any stop
+    /// request stops it.
+    #[test]
+    fn the_ranks_agree_on_a_failed_loader_before_a_stop() {
+        assert_eq!(agreement(&[0, 0, 0, 0]), Agreement::Go);
+        assert_eq!(agreement(&[0, 0, 0, 1]), Agreement::Stop);
+        assert_eq!(agreement(&[0, 1, 1, 0]), Agreement::Failed(vec![1]));
+        assert_eq!(agreement(&[1, 0, 0, 0, 1, 1]), Agreement::Failed(vec![0, 2]));
+        assert_eq!(plural_ranks(&[1]), "rank 1");
+        assert_eq!(plural_ranks(&[0, 2]), "ranks 0 and 2");
+        assert_eq!(plural_ranks(&[0, 1, 3]), "ranks 0, 1 and 3");
+    }
 
     /// On resume the metrics keep their header and the complete rows up to the checkpoint's
     /// step: later rows and a row torn by a crash go; a deleted file starts again from the
