@@ -89,6 +89,10 @@ pub(crate) struct BenchData {
     /// Side of the local crops (with --multi-crop; official 96 at 224).
     #[arg(long, default_value_t = 96)]
     local_size: usize,
+    /// How the crops are resized: bilinear (I-JEPA's) or bicubic (MAE's and DINO's); default:
+    /// bicubic with --multi-crop (DINO's), else bilinear.
+    #[arg(long, value_parser = ["bilinear", "bicubic"])]
+    interpolation: Option<String>,
 }
 
 /// A number strictly between 0 and 1 (NaN is none).
@@ -517,12 +521,18 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
         "exact" => true,
         other => return Err(format!("unknown decode mode {other:?} (fast or exact)").into()),
     };
+    let filter = match b.interpolation.as_deref() {
+        Some("bicubic") => ijepa_engine::data::Filter::Bicubic,
+        Some(_) => ijepa_engine::data::Filter::Bilinear,
+        None if b.multi_crop.is_some() => ijepa_engine::data::Filter::Bicubic,
+        None => ijepa_engine::data::Filter::Bilinear,
+    };
     let t0 = Instant::now();
     let ds = Arc::new(image_folder::ImageFolder::open(&b.dir, image_folder::OnError::Fail)?);
     let index_s = t0.elapsed().as_secs_f64();
     let n = ds.len();
     let transform: Arc<dyn ijepa_engine::data::SampleTransform> = match b.multi_crop {
-        None => Arc::new(TrainTransform::new(TrainTransformCfg { size: b.size, exact, ..Default::default() })?),
+        None => Arc::new(TrainTransform::new(TrainTransformCfg { size: b.size, exact, filter, ..Default::default() })?),
         Some(local_crops) => Arc::new(ijepa_engine::data::MultiCrop::dino(&ijepa_engine::data::MultiCropCfg {
             global_size: b.size,
             global_scale: (0.4, 1.0),
@@ -530,6 +540,7 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
             local_size: b.local_size,
             local_scale: (0.05, 0.4),
             exact,
+            filter,
         })?),
     };
     let views = transform.view_sizes();

@@ -443,6 +443,31 @@ pub enum OnError {
     Skip,
 }
 
+/// The resampling filter of the pretraining crops (torchvision's `interpolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interpolation {
+    /// PIL BILINEAR: the official I-JEPA transforms (RandomResizedCrop's default).
+    #[default]
+    Bilinear,
+    /// PIL BICUBIC: MAE's `main_pretrain.py` and DINO's `DataAugmentationDINO`.
+    Bicubic,
+}
+
+impl Interpolation {
+    /// Its name in the language.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interpolation::Bilinear => "bilinear",
+            Interpolation::Bicubic => "bicubic",
+        }
+    }
+
+    fn is_bilinear(&self) -> bool {
+        *self == Interpolation::Bilinear
+    }
+}
+
 /// Where the dataset's files come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -487,6 +512,10 @@ pub struct DataConfig {
     pub test_root: Option<std::path::PathBuf>,
     /// Horizontal flip probability (official `use_horizontal_flip`: 0.5 when on).
     pub hflip: f64,
+    /// How the crops are resized (the recipe's default: I-JEPA bilinear, MAE and DINO bicubic);
+    /// bilinear is not serialised, so the stage hashes of earlier runs stay what they were.
+    #[serde(default, skip_serializing_if = "Interpolation::is_bilinear")]
+    pub interpolation: Interpolation,
     /// Colour distortion strength s (official `color_jitter_strength`): ColorJitter(0.8s, 0.8s,
     /// 0.8s, 0.2s) with p 0.8, then grayscale with p 0.2. None: off (official default).
     pub color_jitter: Option<f64>,
@@ -920,18 +949,22 @@ impl DataConfig {
 
     /// What an evaluation of a baseline (raw pixels, random init) reads of this block: the
     /// images and their evaluation transform, not the pretraining's batch size or loader
-    /// threads, nor the augmentations unless `augmented` (fine-tuning trains with them). Those
-    /// are set to fixed values (the defaults; no threads), so changing them does not repeat a
-    /// baseline's evaluation.
+    /// threads, nor the augmentations and the crops' interpolation unless `augmented`
+    /// (fine-tuning trains with them). Those are set to fixed values (the defaults; no
+    /// threads), so changing them does not repeat a baseline's evaluation.
     pub fn read_by_evaluation(&self, augmented: bool) -> DataConfig {
-        let base = if augmented { self.clone() } else { self.without_augmentations() };
+        let base = if augmented {
+            self.clone()
+        } else {
+            DataConfig { interpolation: Interpolation::default(), ..self.without_augmentations() }
+        };
         DataConfig { batch_size: DataConfig::default().batch_size, workers: 0, prefetch: 0, ..base }
     }
 
     /// Whether an evaluation of a baseline reads the data block's setting `name` (`vary
     /// "data.NAME"`; see [`DataConfig::read_by_evaluation`]).
     pub fn read_by_evaluation_named(name: &str, augmented: bool) -> bool {
-        !["batch-size", "workers", "prefetch"].contains(&name) && (augmented || !AUGMENTATIONS.contains(&name))
+        !["batch-size", "workers", "prefetch"].contains(&name) && (augmented || !(AUGMENTATIONS.contains(&name) || name == "interpolation"))
     }
 }
 
@@ -949,6 +982,7 @@ impl Default for DataConfig {
             subset: None,
             test_root: None,
             hflip: 0.0,
+            interpolation: Interpolation::Bilinear,
             color_jitter: None,
             blur: 0.0,
             exact_decode: false,

@@ -12,15 +12,18 @@
 //! | `mae` | `decoder` | `random` |
 //! | `dino` | `dino` | none (multi-crop views instead) |
 //!
-//! A recipe may also change a shared default: MAE's AdamW betas are (0.9, 0.95) unless the
-//! experiment writes `betas`; DINO's learning rate follows `main_dino.py` (from 0 over 10
-//! warm-up epochs to 5e-4 x global batch / 256) unless the experiment writes `lr`.
+//! A recipe may also change a shared default, each only where the experiment (or a base it
+//! extends) does not write it: MAE's follow `main_pretrain.py` and its PRETRAIN.md (AdamW
+//! betas (0.9, 0.95); learning rate from 0 over 40 warm-up epochs to 1.5e-4 x global batch /
+//! 256, cosine to 0; constant weight decay 0.05; crops of 20-100% of the image, flipped with
+//! p = 0.5, resized bicubically); DINO's follow `main_dino.py` (learning rate from 0 over 10
+//! warm-up epochs to 5e-4 x global batch / 256, cosine to 1e-6; crops resized bicubically).
 //!
 //! A node another recipe owns (a `decoder` in an I-JEPA experiment, a `predictor` in an MAE
 //! one) is a diagnostic at the node naming both recipes; so is a `mask` kind the recipe does
 //! not sample, or any `mask` for a recipe that takes none.
 
-use crate::config::{LrSchedule, MaskKind};
+use crate::config::{Interpolation, LrSchedule, MaskKind, WdSchedule, WdShape};
 use std::sync::{LazyLock, RwLock};
 
 /// The language's view of one recipe.
@@ -44,6 +47,16 @@ pub struct RecipeSchema {
     /// The learning-rate schedule of an experiment whose `optimizer` writes no `lr` (None: the
     /// language's, I-JEPA's official).
     pub default_lr: Option<LrSchedule>,
+    /// The weight-decay schedule of an experiment whose `optimizer` writes no `weight-decay`
+    /// (None: the language's, I-JEPA's official cosine 0.04 -> 0.4).
+    pub default_weight_decay: Option<WdSchedule>,
+    /// The crop scale of a data block that writes no `crop-scale` (None: the language's 0.3-1.0).
+    pub default_crop_scale: Option<(f64, f64)>,
+    /// The flip probability of a data block that writes no `horizontal-flip` (None: 0).
+    pub default_hflip: Option<f64>,
+    /// The crops' resampling filter where the data block writes no `interpolation` (None:
+    /// bilinear).
+    pub default_interpolation: Option<Interpolation>,
 }
 
 impl RecipeSchema {
@@ -51,7 +64,20 @@ impl RecipeSchema {
     /// settings: data, encoder, optimizer, epochs, ...).
     pub fn new(name: impl Into<String>, summary: impl Into<String>) -> Self {
         let name = name.into();
-        Self { display: name.clone(), name, summary: summary.into(), own_nodes: Vec::new(), mask_kinds: Vec::new(), default_betas: None, default_mask_ratio: None, default_lr: None }
+        Self {
+            display: name.clone(),
+            name,
+            summary: summary.into(),
+            own_nodes: Vec::new(),
+            mask_kinds: Vec::new(),
+            default_betas: None,
+            default_mask_ratio: None,
+            default_lr: None,
+            default_weight_decay: None,
+            default_crop_scale: None,
+            default_hflip: None,
+            default_interpolation: None,
+        }
     }
 
     /// The mask kind this recipe samples for an experiment whose mask is of kind `kind`:
@@ -79,6 +105,10 @@ fn builtins() -> Vec<RecipeSchema> {
             // Table 6's "random": 60% of the patches are the target
             default_mask_ratio: Some(0.6),
             default_lr: None,
+            default_weight_decay: None,
+            default_crop_scale: None,
+            default_hflip: None,
+            default_interpolation: None,
         },
         RecipeSchema {
             name: "mae".into(),
@@ -89,7 +119,16 @@ fn builtins() -> Vec<RecipeSchema> {
             // main_pretrain.py: torch.optim.AdamW(param_groups, lr=args.lr, betas=(0.9, 0.95))
             default_betas: Some((0.9, 0.95)),
             default_mask_ratio: None,
-            default_lr: None,
+            // PRETRAIN.md's command (--blr 1.5e-4 --weight_decay 0.05 --warmup_epochs 40) and
+            // util/lr_sched.py: linear warm-up from 0, half-cycle cosine to min_lr 0
+            default_lr: Some(LrSchedule { start: 0.0, peak: 1.5e-4, final_: 0.0, warmup_epochs: 40.0, blr: Some(1.5e-4) }),
+            // AdamW's weight decay, constant (no schedule in main_pretrain.py)
+            default_weight_decay: Some(WdSchedule { start: 0.05, final_: 0.05, shape: WdShape::Cosine }),
+            // main_pretrain.py: RandomResizedCrop(input_size, scale=(0.2, 1.0),
+            // interpolation=3), RandomHorizontalFlip()
+            default_crop_scale: Some((0.2, 1.0)),
+            default_hflip: Some(0.5),
+            default_interpolation: Some(Interpolation::Bicubic),
         },
         RecipeSchema {
             name: "dino".into(),
@@ -102,6 +141,12 @@ fn builtins() -> Vec<RecipeSchema> {
             // main_dino.py: lr = 0.0005 x batch / 256, linear warm-up from 0 over 10 epochs,
             // cosine to min_lr 1e-6 (its weight decay, cosine 0.04 -> 0.4, is the language's)
             default_lr: Some(LrSchedule { start: 0.0, peak: 5e-4, final_: 1e-6, warmup_epochs: 10.0, blr: Some(5e-4) }),
+            default_weight_decay: None,
+            // its own multi-crop reads no crop scale or flip of the data block;
+            // DataAugmentationDINO resizes every crop with Image.BICUBIC
+            default_crop_scale: None,
+            default_hflip: None,
+            default_interpolation: Some(Interpolation::Bicubic),
         },
     ]
 }
@@ -200,7 +245,7 @@ pub(crate) fn settle(exp: &mut crate::config::Experiment, written: &dyn Fn(&str)
         exp.mask = crate::config::MaskConfig::for_kind(kind, s.default_mask_ratio);
     }
     mask_ratio_default(exp, &s, written);
-    optimizer_defaults(exp, &s, written);
+    recipe_defaults(exp, &s, written);
 }
 
 /// A random mask's ratio that neither the file nor its bases wrote is the recipe's (MAE 0.75,
@@ -212,14 +257,35 @@ pub(crate) fn mask_ratio_default(exp: &mut crate::config::Experiment, s: &Recipe
     }
 }
 
-/// The recipe's optimizer defaults (its betas, its learning-rate schedule) for what the
-/// file did not write (`written(path)`: `optimizer.betas`, `optimizer.lr.start`, ...); a
-/// written value is kept whatever it is, the language's default included. Each `lr`
-/// property defaults on its own; the peak and MAE's `blr` as one (either written keeps both).
-pub(crate) fn optimizer_defaults(exp: &mut crate::config::Experiment, s: &RecipeSchema, written: &dyn Fn(&str) -> bool) {
+/// The recipe's defaults (its betas, learning-rate and weight-decay schedules, crop scale,
+/// flip and interpolation) for what the file did not write (`written(path)`:
+/// `optimizer.betas`, `optimizer.lr.start`, `data.crop-scale`, ...); a written value is kept
+/// whatever it is, the language's default included. Each `lr` and `weight-decay` property
+/// defaults on its own; the peak and `blr` as one (either written keeps both).
+pub(crate) fn recipe_defaults(exp: &mut crate::config::Experiment, s: &RecipeSchema, written: &dyn Fn(&str) -> bool) {
+    let data = crate::config::DataConfig::default();
+    if !written("data.crop-scale") {
+        exp.data.crop_scale = s.default_crop_scale.unwrap_or(data.crop_scale);
+    }
+    if !written("data.horizontal-flip") {
+        exp.data.hflip = s.default_hflip.unwrap_or(data.hflip);
+    }
+    if !written("data.interpolation") {
+        exp.data.interpolation = s.default_interpolation.unwrap_or(data.interpolation);
+    }
     let language = crate::config::OptimizerConfig::default();
     if !written("optimizer.betas") {
         exp.optimizer.betas = s.default_betas.unwrap_or(language.betas);
+    }
+    let d = s.default_weight_decay.clone().unwrap_or(language.weight_decay);
+    let w = &mut exp.optimizer.weight_decay;
+    for (key, slot, value) in [("start", &mut w.start, d.start), ("final", &mut w.final_, d.final_)] {
+        if !written(&format!("optimizer.weight-decay.{key}")) {
+            *slot = value;
+        }
+    }
+    if !written("optimizer.weight-decay.schedule") {
+        w.shape = d.shape;
     }
     let d = s.default_lr.clone().unwrap_or(language.lr);
     let l = &mut exp.optimizer.lr;

@@ -671,6 +671,40 @@ fn mae_experiments_read_their_decoder_and_random_mask() {
     assert_eq!(errs("recipe \"mae\"\n decoder width=60 heads=16"), vec!["heads_width"]);
 }
 
+/// An MAE experiment takes the official pretraining recipe for what it does not write
+/// (`main_pretrain.py`, PRETRAIN.md): crops of 20-100% flipped with p = 0.5 and resized
+/// bicubically, lr from 0 over 40 warm-up epochs to blr 1.5e-4 then to 0, weight decay 0.05
+/// throughout; DINO's crops are bicubic; I-JEPA keeps the language's (its official) values.
+/// Written values stay, property by property, the language's defaults included.
+#[test]
+fn recipes_default_to_their_official_data_and_optimizer_settings() {
+    use crate::config::{Interpolation, WdShape};
+    let e = exp("recipe \"mae\"");
+    assert_eq!((e.data.crop_scale, e.data.hflip, e.data.interpolation), ((0.2, 1.0), 0.5, Interpolation::Bicubic));
+    let l = &e.optimizer.lr;
+    assert_eq!((l.start, l.blr, l.final_, l.warmup_epochs), (0.0, Some(1.5e-4), 0.0, 40.0));
+    let w = &e.optimizer.weight_decay;
+    assert_eq!((w.start, w.final_, w.shape), (0.05, 0.05, WdShape::Cosine));
+    let e = exp("recipe \"mae\"\n data \"fashion-mnist\" { crop-scale 0.3 1.0; horizontal-flip 0; interpolation \"bilinear\"; }\n optimizer \"adamw\" { weight-decay final=0.4; }");
+    assert_eq!((e.data.crop_scale, e.data.hflip, e.data.interpolation), ((0.3, 1.0), 0.0, Interpolation::Bilinear));
+    assert_eq!((e.optimizer.weight_decay.start, e.optimizer.weight_decay.final_), (0.05, 0.4));
+    let e = exp("recipe \"dino\"");
+    assert_eq!((e.data.crop_scale, e.data.hflip, e.data.interpolation), ((0.3, 1.0), 0.0, Interpolation::Bicubic));
+    let e = exp("");
+    assert_eq!((e.data.crop_scale, e.data.hflip, e.data.interpolation), ((0.3, 1.0), 0.0, Interpolation::Bilinear));
+    assert_eq!((e.optimizer.weight_decay.start, e.optimizer.weight_decay.final_), (0.04, 0.4));
+    // bilinear is not serialised: the stage hashes of I-JEPA experiments stay
+    assert!(!serde_json::to_string(&e).unwrap().contains("interpolation"));
+    assert!(serde_json::to_string(&exp("data \"fashion-mnist\" { interpolation \"bicubic\"; }")).unwrap().contains("\"interpolation\":\"bicubic\""));
+    assert_eq!(errs("data \"fashion-mnist\" { interpolation \"lanczos\"; }"), vec!["unknown_value"]);
+    // a sweep's MAE point gets MAE's data defaults where the base writes none
+    let src = "experiment \"m\" {\n encoder width=96 depth=2 heads=3 patch=4\n data \"fashion-mnist\" { crop-scale 0.3 1.0; }\n}\nsweep \"grid\" {\n vary \"recipe\" \"ijepa\" \"mae\"\n}\n";
+    let study = crate::parse_study("m.kdl", src).map_err(|d| d.render_plain()).unwrap();
+    let (ij, mae) = (&study.points[0].experiment.data, &study.points[1].experiment.data);
+    assert_eq!((ij.crop_scale, ij.hflip, ij.interpolation), ((0.3, 1.0), 0.0, Interpolation::Bilinear));
+    assert_eq!((mae.crop_scale, mae.hflip, mae.interpolation), ((0.3, 1.0), 0.5, Interpolation::Bicubic));
+}
+
 #[test]
 fn dino_experiments_read_their_block() {
     let e = exp("recipe \"dino\"\n dino {\n out-dim 4096\n hidden-dim 512\n bottleneck-dim 64\n norm-last-layer #false\n local-crops 6\n local-size 28\n local-scale 0.1 0.5\n global-scale 0.3 1.0\n teacher-temp 0.07\n warmup-teacher-temp-epochs 3\n momentum-teacher 0.99\n freeze-last-layer 0\n clip-grad 0\n }");

@@ -396,7 +396,7 @@ fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBa
         run.finish_writes()?;
         // (a distributed run stopped before an epoch's first step: its end's checkpoint is this
         // position, or a resumed run's: the one it resumed from)
-        if !run.manifest.checkpoint(schema::LATEST).is_some_and(|c| c.step == pos.global_step) {
+        if run.manifest.checkpoint(schema::LATEST).is_none_or(|c| c.step != pos.global_step) {
             save_latest(recipe, run, pos, None)?;
             run.finish_writes()?;
         }

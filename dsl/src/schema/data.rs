@@ -1,7 +1,7 @@
 //! The `data "DATASET" root="/path" { ... }` block: dataset, crops and loader
 //! (official `data` section: `crop_size`, `crop_scale`, `batch_size`, `num_workers`).
 
-use crate::config::{DataConfig, DataSource, DatasetKind, Experiment, OnError};
+use crate::config::{DataConfig, DataSource, DatasetKind, Experiment, Interpolation, OnError};
 use crate::diagnostics::DslError;
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
@@ -42,6 +42,7 @@ pub(crate) const FIELDS: &[Field<DataConfig>] = &[
     Field { name: "subset", shape: Shape::scalar(&["FILE"], "subset \"/data/1percent.txt\""), read: subset },
     Field { name: "test-root", shape: Shape::scalar(&["FOLDER"], "test-root \"/data/imagenet/val\""), read: test_root },
     Field { name: "horizontal-flip", shape: Shape::scalar(&["P"], "horizontal-flip 0.5"), read: hflip },
+    Field { name: "interpolation", shape: Shape::scalar(&["FILTER"], "interpolation \"bicubic\""), read: interpolation },
     Field { name: "color-jitter", shape: Shape::scalar(&["STRENGTH"], "color-jitter 0.5"), read: color_jitter },
     Field { name: "gaussian-blur", shape: Shape::scalar(&["P"], "gaussian-blur 0.5"), read: blur },
     Field { name: "decode", shape: Shape::scalar(&["MODE"], "decode \"fast\""), read: decode },
@@ -179,6 +180,13 @@ fn decode(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
     const MODES: &[(&str, bool)] = &[("fast", false), ("exact", true)];
     if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "decode mode", MODES)) {
         d.exact_decode = v;
+    }
+}
+
+fn interpolation(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
+    const FILTERS: &[(&str, Interpolation)] = &[("bilinear", Interpolation::Bilinear), ("bicubic", Interpolation::Bicubic)];
+    if let Some(v) = n.arg(0).and_then(|e| cx.keyword(e, &n.path, "interpolation", FILTERS)) {
+        d.interpolation = v;
     }
 }
 

@@ -273,7 +273,7 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment, base
         // the recipe's defaults for what neither this file nor its bases wrote (a base of
         // another recipe brought that recipe's defaults); what they wrote is kept, the
         // language's default value included
-        _ => crate::recipes::optimizer_defaults(exp, &schema, &|path| cx.written(path)),
+        _ => crate::recipes::recipe_defaults(exp, &schema, &|path| cx.written(path)),
     }
     crate::recipes::mask_ratio_default(exp, &schema, &|path| cx.written(path));
     let written = nodes.iter().find(|k| k.name().value() == "mask");

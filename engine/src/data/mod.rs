@@ -30,7 +30,7 @@ pub use fashion_mnist::{FashionMnist, Split};
 pub use loader::{Batch, CollateFn, EpochIter, Loader, LoaderCfg};
 pub use multicrop::{MultiCrop, MultiCropCfg};
 pub use transform::{
-    CropParams, EvalTransform, PassOrder, RandomResizedCrop, TrainTransform, TrainTransformCfg,
+    CropParams, EvalTransform, Filter, PassOrder, RandomResizedCrop, TrainTransform, TrainTransformCfg,
     IMAGENET_MEAN, IMAGENET_STD,
 };
 
@@ -256,6 +256,14 @@ fn same_classes(train_root: &Path, train: &[String], test: &image_folder::ImageF
     )))
 }
 
+/// The resampling filter of an `interpolation` setting.
+pub fn filter(i: ijepa_dsl::config::Interpolation) -> Filter {
+    match i {
+        ijepa_dsl::config::Interpolation::Bilinear => Filter::Bilinear,
+        ijepa_dsl::config::Interpolation::Bicubic => Filter::Bicubic,
+    }
+}
+
 /// The pretraining transform a data block describes.
 pub fn train_transform(cfg: &DataConfig) -> Result<Arc<dyn SampleTransform>> {
     let mut t = TrainTransformCfg {
@@ -264,6 +272,7 @@ pub fn train_transform(cfg: &DataConfig) -> Result<Arc<dyn SampleTransform>> {
         hflip: cfg.hflip,
         blur: cfg.blur,
         exact: cfg.exact_decode,
+        filter: filter(cfg.interpolation),
         ..Default::default()
     };
     if let Some(s) = cfg.color_jitter {

@@ -17,7 +17,7 @@
 //! decoded once, at full resolution, for all its views.
 
 use super::dataset::{Dataset, SampleTransform};
-use super::transform::{in_sample, TrainTransform, TrainTransformCfg};
+use super::transform::{in_sample, Filter, TrainTransform, TrainTransformCfg};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -36,6 +36,8 @@ pub struct MultiCropCfg {
     pub local_scale: (f64, f64),
     /// Decode at full resolution (see [`TrainTransformCfg::exact`]).
     pub exact: bool,
+    /// The crops' resampling filter (official: bicubic).
+    pub filter: Filter,
 }
 
 /// Several [`TrainTransform`] views per sample.
@@ -67,6 +69,7 @@ impl MultiCrop {
             color_jitter_p: 0.8,
             grayscale: 0.2,
             exact: cfg.exact,
+            filter: cfg.filter,
             ..TrainTransformCfg::default()
         };
         let global = TrainTransformCfg { size: cfg.global_size, scale: cfg.global_scale, ..base };
@@ -148,7 +151,7 @@ mod tests {
     }
 
     fn cfg() -> MultiCropCfg {
-        MultiCropCfg { global_size: 28, global_scale: (0.4, 1.0), local_crops: 3, local_size: 12, local_scale: (0.05, 0.4), exact: true }
+        MultiCropCfg { global_size: 28, global_scale: (0.4, 1.0), local_crops: 3, local_size: 12, local_scale: (0.05, 0.4), exact: true, filter: Filter::Bicubic }
     }
 
     #[test]

@@ -17,7 +17,9 @@
 //!   transforms use) this reproduces PIL's fixed-point arithmetic bit for bit, band by band,
 //!   including the rounding to 8 bits between the two passes, so our tensors equal
 //!   torchvision's on the same crop box; [`resize_bilinear_f32`] is PIL's float ("F" mode)
-//!   path. Which pass runs first changed in Pillow 13 ([`PassOrder`]); the two orders can
+//!   path. PIL's BICUBIC filter (MAE's and DINO's crops, [`Filter::Bicubic`]) takes the same
+//!   fixed-point path with its own weights ([`resize_image`], [`resize_u8`]).
+//!   Which pass runs first changed in Pillow 13 ([`PassOrder`]); the two orders can
 //!   differ (by one grey level in our tests) only when the crop is taller than the output, so
 //!   never when a 28 px image is cropped and resized to 28 px or more;
 //! - unless `exact`, the decoder may shrink the image (JPEG DCT scaling by 2, 4 or 8) while
@@ -342,7 +344,7 @@ fn resize_planes(
                 height: crop.height,
                 width: crop.width,
             };
-            resample(plane, out_h, out_w, order)
+            resample(plane, out_h, out_w, order, Filter::Bilinear)
         })
         .collect()
 }
@@ -356,6 +358,19 @@ pub fn resize_bilinear_image(
     out_h: usize,
     out_w: usize,
     order: PassOrder,
+) -> Result<Image> {
+    resize_image(img, crop, out_h, out_w, order, Filter::Bilinear)
+}
+
+/// PIL `Image.crop(box).resize((out_w, out_h), FILTER)` of a grey or RGB image with `filter`,
+/// bit-exact ([`resize_bilinear_image`] is the bilinear one).
+pub fn resize_image(
+    img: &Image,
+    crop: CropParams,
+    out_h: usize,
+    out_w: usize,
+    order: PassOrder,
+    filter: Filter,
 ) -> Result<Image> {
     check_decoded(img)?;
     crop.check(img.height, img.width)?;
@@ -376,10 +391,10 @@ pub fn resize_bilinear_image(
     for pass in 0..2 {
         let horizontal = (pass == 0) == horizontal_first;
         if horizontal && need_h {
-            data = horizontal_interleaved(&data, h, w, ch, out_w);
+            data = horizontal_interleaved(&data, h, w, ch, out_w, filter);
             w = out_w;
         } else if !horizontal && need_v {
-            let p = u8::vertical(&Plane { data, height: h, width: w * ch }, out_h);
+            let p = u8::vertical(&Plane { data, height: h, width: w * ch }, out_h, filter);
             data = p.data;
             h = out_h;
         }
@@ -388,8 +403,8 @@ pub fn resize_bilinear_image(
 }
 
 /// The horizontal 8-bit pass on `ch` interleaved channels (PIL's `ImagingResampleHorizontal_8bpc`).
-fn horizontal_interleaved(data: &[u8], h: usize, w: usize, ch: usize, out_w: usize) -> Vec<u8> {
-    let taps = Coeffs::bilinear(w, out_w).fixed();
+fn horizontal_interleaved(data: &[u8], h: usize, w: usize, ch: usize, out_w: usize, filter: Filter) -> Vec<u8> {
+    let taps = Coeffs::new(filter, w, out_w).fixed();
     let mut out = Vec::with_capacity(h * out_w * ch);
     if ch == 3 {
         // the common case, unrolled over the channels
@@ -502,6 +517,8 @@ pub struct TrainTransformCfg {
     /// True: always decode at full resolution, so the pixels equal torchvision/PIL's; false:
     /// let the decoder shrink by the largest factor that keeps the crop >= `size`.
     pub exact: bool,
+    /// The crop's resampling filter (I-JEPA's bilinear; MAE's and DINO's bicubic).
+    pub filter: Filter,
 }
 
 impl Default for TrainTransformCfg {
@@ -518,6 +535,7 @@ impl Default for TrainTransformCfg {
             blur: 0.0,
             solarize: 0.0,
             exact: false,
+            filter: Filter::Bilinear,
         }
     }
 }
@@ -536,7 +554,7 @@ impl TrainTransformCfg {
 }
 
 /// The training transform: RandomResizedCrop (parameters drawn on the full-resolution size,
-/// PIL bilinear resize, optionally from a decoder-shrunk image), then horizontal flip, colour
+/// PIL bilinear or bicubic resize, optionally from a decoder-shrunk image), then horizontal flip, colour
 /// jitter (RandomApply), grayscale, Gaussian blur, ToTensor and Normalize, into `[3, S, S]`.
 ///
 /// Random draws, in this order, each only when its operation is enabled (probability > 0 or
@@ -619,7 +637,7 @@ impl TrainTransform {
     fn finish(&self, rng: &mut Rng, img: &Image, crop: CropParams, out: &mut [f32]) -> Result<()> {
         let s = self.cfg.size;
         let n = s * s;
-        let resized = resize_bilinear_image(img, crop, s, s, self.rrc.pass_order)?;
+        let resized = resize_image(img, crop, s, s, self.rrc.pass_order, self.cfg.filter)?;
         to_tensor_hwc(&resized, out)?;
         if self.cfg.hflip > 0.0 && rng.uniform() < self.cfg.hflip {
             augment::hflip(out, 3, s, s)?;
@@ -897,18 +915,65 @@ impl PassOrder {
     }
 }
 
-/// Resampling weights of one axis (PIL `precompute_coeffs` with the bilinear filter).
+/// PIL's resampling filter (torchvision's `interpolation`): the official I-JEPA transforms
+/// resize bilinearly (RandomResizedCrop's default), MAE's and DINO's bicubically
+/// (`interpolation=3`, `Image.BICUBIC`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Filter {
+    /// PIL BILINEAR: the triangle filter, support 1.
+    #[default]
+    Bilinear,
+    /// PIL BICUBIC: the cubic convolution with a = -0.5, support 2 (its weights can be
+    /// negative: the 8-bit path saturates at 0 and 255).
+    Bicubic,
+}
+
+impl Filter {
+    /// Half-width of the filter at scale 1 (PIL's `filter->support`).
+    fn support(self) -> f64 {
+        match self {
+            Filter::Bilinear => 1.0,
+            Filter::Bicubic => 2.0,
+        }
+    }
+
+    /// PIL's `bilinear_filter` / `bicubic_filter`.
+    fn weight(self, x: f64) -> f64 {
+        let x = x.abs();
+        match self {
+            Filter::Bilinear => {
+                if x < 1.0 {
+                    1.0 - x
+                } else {
+                    0.0
+                }
+            }
+            Filter::Bicubic => {
+                const A: f64 = -0.5;
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// Resampling weights of one axis (PIL `precompute_coeffs`).
 struct Coeffs {
     /// Per output pixel: first input pixel and weights of the consecutive input pixels.
     taps: Vec<(usize, Vec<f64>)>,
 }
 
 impl Coeffs {
-    /// Weights mapping `in_size` pixels onto `out_size` (both > 0).
-    fn bilinear(in_size: usize, out_size: usize) -> Self {
+    /// Weights of `filter` mapping `in_size` pixels onto `out_size` (both > 0).
+    fn new(filter: Filter, in_size: usize, out_size: usize) -> Self {
         let scale = in_size as f64 / out_size as f64;
         let filterscale = scale.max(1.0);
-        let support = filterscale; // the bilinear (triangle) filter has support 1
+        let support = filter.support() * filterscale;
         let ss = 1.0 / filterscale;
         let taps = (0..out_size)
             .map(|xx| {
@@ -917,14 +982,7 @@ impl Coeffs {
                 let xmin = ((center - support + 0.5) as i64).max(0) as usize;
                 let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
                 let mut k: Vec<f64> = (xmin..xmax)
-                    .map(|x| {
-                        let t = ((x as f64 - center + 0.5) * ss).abs();
-                        if t < 1.0 {
-                            1.0 - t
-                        } else {
-                            0.0
-                        }
-                    })
+                    .map(|x| filter.weight((x as f64 - center + 0.5) * ss))
                     .collect();
                 let ww: f64 = k.iter().sum();
                 if ww != 0.0 {
@@ -1002,13 +1060,13 @@ impl<T: Copy> Plane<T> {
 
 /// One resampling pass along x (`horizontal`) or y, for one pixel type.
 trait Pass: Sized + Copy {
-    fn horizontal(p: &Plane<Self>, out_w: usize) -> Plane<Self>;
-    fn vertical(p: &Plane<Self>, out_h: usize) -> Plane<Self>;
+    fn horizontal(p: &Plane<Self>, out_w: usize, f: Filter) -> Plane<Self>;
+    fn vertical(p: &Plane<Self>, out_h: usize, f: Filter) -> Plane<Self>;
 }
 
 impl Pass for u8 {
-    fn horizontal(p: &Plane<u8>, out_w: usize) -> Plane<u8> {
-        let taps = Coeffs::bilinear(p.width, out_w).fixed();
+    fn horizontal(p: &Plane<u8>, out_w: usize, f: Filter) -> Plane<u8> {
+        let taps = Coeffs::new(f, p.width, out_w).fixed();
         let mut data = Vec::with_capacity(p.height * out_w);
         for row in p.data.chunks_exact(p.width) {
             for (x0, k) in &taps {
@@ -1026,8 +1084,8 @@ impl Pass for u8 {
         }
     }
 
-    fn vertical(p: &Plane<u8>, out_h: usize) -> Plane<u8> {
-        let taps = Coeffs::bilinear(p.height, out_h).fixed();
+    fn vertical(p: &Plane<u8>, out_h: usize, f: Filter) -> Plane<u8> {
+        let taps = Coeffs::new(f, p.height, out_h).fixed();
         let w = p.width;
         let mut data = Vec::with_capacity(out_h * w);
         let mut acc = vec![0i32; w];
@@ -1051,8 +1109,8 @@ impl Pass for u8 {
 }
 
 impl Pass for f32 {
-    fn horizontal(p: &Plane<f32>, out_w: usize) -> Plane<f32> {
-        let c = Coeffs::bilinear(p.width, out_w);
+    fn horizontal(p: &Plane<f32>, out_w: usize, f: Filter) -> Plane<f32> {
+        let c = Coeffs::new(f, p.width, out_w);
         let mut data = Vec::with_capacity(p.height * out_w);
         for row in p.data.chunks_exact(p.width) {
             for (x0, k) in &c.taps {
@@ -1070,8 +1128,8 @@ impl Pass for f32 {
         }
     }
 
-    fn vertical(p: &Plane<f32>, out_h: usize) -> Plane<f32> {
-        let c = Coeffs::bilinear(p.height, out_h);
+    fn vertical(p: &Plane<f32>, out_h: usize, f: Filter) -> Plane<f32> {
+        let c = Coeffs::new(f, p.height, out_h);
         let w = p.width;
         let mut data = Vec::with_capacity(out_h * w);
         let mut acc = vec![0f64; w];
@@ -1095,22 +1153,22 @@ impl Pass for f32 {
 }
 
 /// PIL `ImagingResampleInner` on a cropped plane: each needed pass, in `order`.
-fn resample<T: Pass>(p: Plane<T>, out_h: usize, out_w: usize, order: PassOrder) -> Result<Vec<T>> {
+fn resample<T: Pass>(p: Plane<T>, out_h: usize, out_w: usize, order: PassOrder, f: Filter) -> Result<Vec<T>> {
     if out_h == 0 || out_w == 0 {
         return Err(Error::Config(format!("resize to {out_h}x{out_w}")));
     }
     let (need_h, need_v) = (out_w != p.width, out_h != p.height);
     let p = if order.horizontal_first(p.height, p.width, out_h, out_w) {
-        let p = if need_h { T::horizontal(&p, out_w) } else { p };
+        let p = if need_h { T::horizontal(&p, out_w, f) } else { p };
         if need_v {
-            T::vertical(&p, out_h)
+            T::vertical(&p, out_h, f)
         } else {
             p
         }
     } else {
-        let p = if need_v { T::vertical(&p, out_h) } else { p };
+        let p = if need_v { T::vertical(&p, out_h, f) } else { p };
         if need_h {
-            T::horizontal(&p, out_w)
+            T::horizontal(&p, out_w, f)
         } else {
             p
         }
@@ -1143,7 +1201,24 @@ pub fn resize_bilinear_u8_ordered(
     out_w: usize,
     order: PassOrder,
 ) -> Result<Vec<u8>> {
-    resample(Plane::crop(img, height, width, crop)?, out_h, out_w, order)
+    resize_u8(img, height, width, crop, out_h, out_w, order, Filter::Bilinear)
+}
+
+/// PIL `Image.resize((out_w, out_h), FILTER)` of the `crop` box of a grey 8-bit image with
+/// `filter` and pass `order`, bit-exact with PIL's fixed-point path ([`resize_bilinear_u8`]
+/// is the bilinear one).
+#[allow(clippy::too_many_arguments)]
+pub fn resize_u8(
+    img: &[u8],
+    height: usize,
+    width: usize,
+    crop: CropParams,
+    out_h: usize,
+    out_w: usize,
+    order: PassOrder,
+    filter: Filter,
+) -> Result<Vec<u8>> {
+    resample(Plane::crop(img, height, width, crop)?, out_h, out_w, order, filter)
 }
 
 /// PIL `Image.resize((out_w, out_h), BILINEAR)` of the `crop` box of a float ("F" mode)
@@ -1157,7 +1232,7 @@ pub fn resize_bilinear_f32(
     out_w: usize,
     order: PassOrder,
 ) -> Result<Vec<f32>> {
-    resample(Plane::crop(img, height, width, crop)?, out_h, out_w, order)
+    resample(Plane::crop(img, height, width, crop)?, out_h, out_w, order, Filter::Bilinear)
 }
 
 #[cfg(test)]
@@ -1442,6 +1517,39 @@ mod tests {
         255.0, 163.92857, 18.214285, 64.0, 123.42857, 86.85714, 64.0,
     ];
     const PIL_DOWN_L: [u8; 6] = [115, 124, 133, 187, 196, 205];
+
+    /// MAE's and DINO's resize (`Image.BICUBIC`), bit-exact with Pillow 13.0.0's 8-bit path:
+    /// upscaling (weights below 0 and above 1: saturation at 0 and 255), a crop and a
+    /// downscale (support 2 x the scale), the vertical-first pass order, and an RGB image.
+    ///
+    /// ```python
+    /// a = np.array([0, 50, 200, 255, 10, 100, 30, 90, 255, 0, 128, 64], np.uint8).reshape(3, 4)
+    /// Image.fromarray(a).resize((7, 5), Image.BICUBIC)
+    /// b = (np.arange(63, dtype=np.uint32).reshape(7, 9) * 4 % 251).astype(np.uint8)
+    /// Image.fromarray(b).crop((1, 2, 8, 7)).resize((3, 2), Image.BICUBIC)
+    /// c = (np.arange(63, dtype=np.uint32).reshape(7, 9) * 37 % 251).astype(np.uint8)
+    /// Image.fromarray(c).resize((8, 2), Image.BICUBIC)
+    /// r = (np.arange(5 * 6 * 3, dtype=np.uint32).reshape(5, 6, 3) * 53 % 256).astype(np.uint8)
+    /// Image.fromarray(r).crop((1, 0, 6, 4)).resize((7, 6), Image.BICUBIC)
+    /// ```
+    #[test]
+    fn bicubic_resize_matches_pil() {
+        let order = PassOrder::Pillow13;
+        let a: [u8; 12] = [0, 50, 200, 255, 10, 100, 30, 90, 255, 0, 128, 64];
+        let up = resize_u8(&a, 3, 4, CropParams::full(3, 4), 5, 7, order, Filter::Bicubic).unwrap();
+        assert_eq!(up, [0, 7, 39, 129, 220, 255, 255, 0, 14, 66, 105, 141, 182, 200, 3, 40, 98, 67, 31, 69, 95, 167, 128, 42, 55, 87, 73, 64, 255, 183, 1, 51, 136, 89, 56]);
+        // not the bilinear result
+        assert_ne!(up, PIL_UP_L);
+        let b: Vec<u8> = (0..63u32).map(|i| (i * 4 % 251) as u8).collect();
+        let crop = CropParams { top: 2, left: 1, height: 5, width: 7 };
+        assert_eq!(resize_u8(&b, 7, 9, crop, 2, 3, order, Filter::Bicubic).unwrap(), [110, 119, 128, 192, 201, 210]);
+        let c: Vec<u8> = (0..63u32).map(|i| (i * 37 % 251) as u8).collect();
+        assert_eq!(resize_u8(&c, 7, 9, CropParams::full(7, 9), 2, 8, order, Filter::Bicubic).unwrap(), [108, 117, 137, 133, 124, 127, 87, 111, 168, 119, 132, 111, 116, 127, 142, 121]);
+        let r = Image { height: 5, width: 6, channels: 3, pixels: (0..90u32).map(|i| (i * 53 % 256) as u8).collect() };
+        let crop = CropParams { top: 0, left: 1, height: 4, width: 5 };
+        let got = resize_image(&r, crop, 6, 7, order, Filter::Bicubic).unwrap();
+        assert_eq!(got.pixels, [171, 223, 0, 88, 170, 101, 87, 80, 157, 226, 6, 76, 165, 143, 201, 72, 151, 203, 8, 79, 132, 129, 190, 99, 140, 118, 129, 168, 71, 110, 192, 110, 27, 105, 148, 164, 90, 102, 164, 121, 29, 82, 64, 134, 205, 180, 84, 138, 239, 97, 56, 139, 207, 20, 75, 129, 121, 132, 57, 128, 224, 25, 78, 6, 76, 147, 121, 159, 66, 177, 209, 53, 93, 149, 168, 192, 49, 113, 202, 90, 154, 154, 185, 234, 112, 25, 82, 133, 135, 103, 110, 189, 138, 40, 93, 161, 177, 116, 65, 176, 151, 118, 95, 172, 231, 224, 0, 40, 160, 92, 156, 67, 139, 214, 6, 59, 112, 131, 198, 24, 133, 197, 79, 62, 114, 184]);
+    }
 
     #[test]
     fn normalisation_is_torchvisions() {
@@ -1739,6 +1847,26 @@ mod tests {
         }
         // a 28 px image never holds a crop of 2 x 32: always full resolution
         assert!(ds.asked().iter().all(|&f| f == 1));
+    }
+
+    /// `filter` Bicubic resizes the crop bicubically (MAE's and DINO's crops): the output is
+    /// the bicubic resize of the same crop box, normalised, and not the bilinear one.
+    #[test]
+    fn a_bicubic_train_transform_resizes_its_crop_bicubically() {
+        let img: Vec<u8> = (0..28 * 28).map(|i| (i * 37 % 256) as u8).collect();
+        let t = TrainTransform::new(TrainTransformCfg { size: 32, filter: Filter::Bicubic, ..Default::default() }).unwrap();
+        let bilinear = TrainTransform::new(TrainTransformCfg { size: 32, ..Default::default() }).unwrap();
+        for k in 0..10 {
+            let mut got = vec![0f32; t.output_len()];
+            let c = t.apply_image(&mut Rng::from_key(&[k]), &grey(28, 28, img.clone()), &mut got).unwrap();
+            let resized = resize_u8(&img, 28, 28, c, 32, 32, PassOrder::default(), Filter::Bicubic).unwrap();
+            let mut want = vec![0f32; t.output_len()];
+            normalize_grey_u8(&resized, &mut want);
+            assert_eq!(got, want);
+            let mut other = vec![0f32; t.output_len()];
+            bilinear.apply_image(&mut Rng::from_key(&[k]), &grey(28, 28, img.clone()), &mut other).unwrap();
+            assert_ne!(got, other);
+        }
     }
 
     #[test]

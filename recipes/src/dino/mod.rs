@@ -396,6 +396,7 @@ pub fn multi_crop(data: &DataConfig, d: &DinoConfig) -> Result<MultiCrop> {
         local_size: d.local_size,
         local_scale: d.local_scale,
         exact: data.exact_decode,
+        filter: ijepa_engine::data::filter(data.interpolation),
     })
 }
 
