@@ -146,8 +146,8 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         }
         if !failed.is_empty() {
             // the first failure takes the others down within moments: give them that moment,
-            // then blame a rank killed by a signal (the cause) before one that exited with an
-            // error (the consequence)
+            // then blame the cause before its consequences (blame_order)
+            let first = failed.len();
             std::thread::sleep(Duration::from_millis(300));
             for (rank, slot) in children.iter_mut().enumerate() {
                 if let Some(Ok(Some(status))) = slot.as_mut().map(|c| c.try_wait()) {
@@ -158,8 +158,10 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
                 }
             }
             stop_all(&mut children, grace, libc::SIGTERM);
-            failed.sort_by_key(|(rank, s)| (s.code().is_some(), *rank));
-            let (rank, status) = failed[0];
+            let mut order: Vec<(usize, (bool, bool, u8, usize))> =
+                failed.iter().enumerate().map(|(i, (rank, s))| (i, blame_order(*rank, s.code(), i >= first))).collect();
+            order.sort_by_key(|(_, key)| *key);
+            let (rank, status) = failed[order[0].0];
             let message = format!("rank {rank} {}; stopped the other ranks", describe(status));
             // a rank that was interrupted (and stopped cleanly) ends the launch as interrupted
             return Err(match status.code() {
@@ -172,6 +174,20 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// How the launcher orders failed ranks to name the cause (smallest first): a rank killed by a
+/// signal (the cause) before one that exited; a rank seen to end first (the loader's failure
+/// on rank 1, before rank 0 stopped with it) before one that ended `later`; a rank stopped by
+/// SIGTERM or SIGHUP of its own (exit 143, 129) before one stopped with it (130: "a signal to
+/// another rank"); then the lowest rank.
+fn blame_order(rank: usize, code: Option<i32>, later: bool) -> (bool, bool, u8, usize) {
+    let interrupt = match code {
+        Some(143 | 129) => 0,
+        Some(130) => 1,
+        _ => 2,
+    };
+    (code.is_some(), later, interrupt, rank)
 }
 
 /// `sig` to every running child, SIGKILL to those still running after `grace`. A signal the
@@ -272,9 +288,11 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     let _ = writeln!(out, "# rank 0's host is the rendezvous; every task reads SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID");
     let _ = writeln!(out, "export MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)");
     let _ = writeln!(out, "export MASTER_PORT=$((10000 + SLURM_JOB_ID % 20000))");
+    // srun does not inherit sbatch's --cpus-per-task (Slurm >= 22.05): each task would get one
     let _ = writeln!(
         out,
-        "srun --kill-on-bad-exit=1 --output={}/%j-rank%t.out {} run {} --runs-dir {}",
+        "srun --kill-on-bad-exit=1 --cpus-per-task={} --output={}/%j-rank%t.out {} run {} --runs-dir {}",
+        s.cpus_per_task,
         shell_quote(&logs.display().to_string()),
         shell_quote(&exe.display().to_string()),
         shell_quote(&file.display().to_string()),
@@ -310,4 +328,27 @@ pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<
         print!("{}", String::from_utf8_lossy(&o.stdout));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::blame_order;
+
+    /// The rank named is the cause: killed by a signal, else the first seen to end, else a
+    /// rank's own SIGTERM/SIGHUP (143/129) over the 130 of a rank stopped with it, else the
+    /// lowest rank.
+    #[test]
+    fn the_launcher_blames_the_cause() {
+        let pick = |failed: &[(usize, Option<i32>, bool)]| {
+            failed.iter().min_by_key(|(r, c, later)| blame_order(*r, *c, *later)).map(|f| f.0).unwrap()
+        };
+        // rank 1 killed (no exit code) beside rank 0's error
+        assert_eq!(pick(&[(0, Some(1), false), (1, None, false)]), 1);
+        // rank 1's loader failed first; rank 0 ended after saving the steps done
+        assert_eq!(pick(&[(1, Some(1), false), (0, Some(1), true)]), 1);
+        // SIGTERM to rank 1: it exits 143, rank 0 stops with it (130), seen together
+        assert_eq!(pick(&[(0, Some(130), false), (1, Some(143), false)]), 1);
+        // otherwise the lowest rank
+        assert_eq!(pick(&[(1, Some(1), false), (0, Some(1), false)]), 0);
+    }
 }

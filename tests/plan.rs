@@ -243,7 +243,7 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
     let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let s = std::fs::read_to_string(&out).unwrap();
-    for line in ["#SBATCH --nodes=16", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8", "#SBATCH --cpus-per-task=10", "#SBATCH --mem-per-gpu=55G", "srun "] {
+    for line in ["#SBATCH --nodes=16", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8", "#SBATCH --cpus-per-task=10", "#SBATCH --mem-per-gpu=55G", "srun --kill-on-bad-exit=1 --cpus-per-task=10 "] {
         assert!(s.contains(line), "{line}: {s}");
     }
     assert!(s.contains("run ") && s.contains("vitg16_in22k.kdl"), "{s}");

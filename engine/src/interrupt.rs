@@ -6,17 +6,31 @@
 //! Nothing happens until [`install`] is called (the binary's `run`), so libraries and tests
 //! keep the default behaviour.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// The first signal received (0: none).
 static REQUESTED: AtomicI32 = AtomicI32::new(0);
+
+/// Set while the process waits where it has nothing to save and no safe point will come soon
+/// ([`at_once`]): a first signal then stops it at once.
+static AT_ONCE: AtomicBool = AtomicBool::new(false);
+
+const AT_ONCE_NOTE: &[u8] = b"\nstopping now: this rank is still waiting for the others to join (nothing to save yet)\n";
 
 const NOTE: &[u8] = b"\nstopping at the next safe point (pretraining: the next step, where a checkpoint is saved; an evaluation: its next batch); send the signal again to stop at once\n";
 
 const NOW: &[u8] = b"\nsecond signal: stopping now, without a checkpoint (the next run resumes from the last one saved)\n";
 
 extern "C" fn on_signal(sig: libc::c_int) {
-    // only async-signal-safe calls here: an atomic swap, write, signal, raise
+    // only async-signal-safe calls here: atomic loads and swaps, write, signal, raise
+    if AT_ONCE.load(Ordering::SeqCst) {
+        unsafe {
+            libc::write(2, AT_ONCE_NOTE.as_ptr().cast(), AT_ONCE_NOTE.len());
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+        return;
+    }
     if REQUESTED.swap(sig, Ordering::SeqCst) != 0 {
         unsafe {
             libc::write(2, NOW.as_ptr().cast(), NOW.len());
@@ -62,6 +76,28 @@ pub fn check() -> crate::Result<()> {
         Some(signal) => Err(crate::Error::Interrupted { signal: signal.to_string(), step: None, dir: std::path::PathBuf::new(), finished: false }),
         None => Ok(()),
     }
+}
+
+/// Runs `f`, a wait that holds nothing to save and cannot stop at a safe point of its own (a
+/// rank blocked in the rendezvous of its process group, up to the group's timeout), such that
+/// a first signal stops the process at once, as a second one would elsewhere; the default
+/// behaviour returns after it. A stop requested before is an [`crate::Error::Interrupted`]
+/// without running `f`.
+///
+/// # Errors
+/// [`crate::Error::Interrupted`] when a stop was requested before.
+pub fn at_once<T>(f: impl FnOnce() -> T) -> crate::Result<T> {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            AT_ONCE.store(false, Ordering::SeqCst);
+        }
+    }
+    AT_ONCE.store(true, Ordering::SeqCst);
+    let _reset = Reset;
+    // (a signal between the check and the store above would have been a request: seen here)
+    check()?;
+    Ok(f())
 }
 
 /// Asks for a stop as a signal would (tests, and callers that stop for other reasons).

@@ -265,7 +265,7 @@ fn dead_peer_fails_the_next_collective() {
     assert_ok(&o0, "dead-peer rank 0");
     let t = text(&o0);
     assert!(t.contains("DIST-ERROR: distributed: rank 0 of 2: all-reduce failed"), "{t}");
-    assert!(t.contains("a peer probably died or is unreachable; timeout 30 s"), "{t}");
+    assert!(t.contains("a peer probably died or is unreachable, or rank 0 spent longer than the timeout") && t.contains("; timeout 30 s)"), "{t}");
     // c10d's timeout is 30 s; a dead peer is noticed by its cause (the closed connection),
     // before that timeout: measured inside rank 0, so slow process starts do not count
     assert!(elapsed_ms(&t) < 30_000, "rank 0 waited for the timeout: {t}");

@@ -179,6 +179,33 @@ fn resolve_master(env: &DistEnv, timeout: Duration, who: &str) -> Result<()> {
     }
 }
 
+/// A rank other than 0 waits until rank 0's rendezvous port accepts a connection, for at most
+/// `timeout` (c10d's own connect retries overshot it: 49 s for a 20 s timeout, ~74 minutes for
+/// the default 30), and stops on a signal (before, it waited out the rendezvous).
+fn wait_for_master(env: &DistEnv, timeout: Duration, who: &str) -> Result<()> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(Error::Interrupted { signal: signal.to_string(), step: None, dir: std::path::PathBuf::new(), finished: false });
+        }
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(Error::Dist(format!(
+                "{who}: could not reach the master {}:{} within {}: is rank 0 running and MASTER_ADDR/MASTER_PORT right?",
+                env.master_addr,
+                env.master_port,
+                fmt_duration(timeout)
+            )));
+        }
+        let addrs: Vec<std::net::SocketAddr> = (env.master_addr.as_str(), env.master_port).to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+        if addrs.iter().any(|a| TcpStream::connect_timeout(a, left.min(Duration::from_secs(1))).is_ok()) {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(Duration::from_millis(200)));
+    }
+}
+
 /// Whether a c10d message reads like a lost or silent peer (vs a bad argument).
 fn looks_like_peer_failure(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
@@ -288,6 +315,9 @@ impl ProcessGroup {
             CString::new(s).map_err(|_| Error::Dist(format!("{who}: {what} contains a NUL byte")))
         };
         resolve_master(env, timeout, &who)?;
+        if env.rank != 0 {
+            wait_for_master(env, timeout, &who)?;
+        }
         let (iface, host) = match backend {
             Backend::Gloo => gloo_transport(env),
             Backend::Nccl => (String::new(), String::new()),
@@ -304,8 +334,9 @@ impl ProcessGroup {
         let mut phase: c_int = 0;
         let mut raw: *mut c_void = std::ptr::null_mut();
         // SAFETY: every pointer is a live NUL-terminated string or a valid out-parameter; the
-        // shim catches all C++ exceptions.
-        let err = unsafe {
+        // shim catches all C++ exceptions. A signal while the ranks meet (up to the timeout,
+        // with nothing to save) stops the process at once: no safe point comes before it ends
+        let err = crate::interrupt::at_once(|| unsafe {
             ijepa_c10d_create(
                 c_backend.as_ptr(),
                 c_addr.as_ptr(),
@@ -319,7 +350,7 @@ impl ProcessGroup {
                 &mut phase,
                 &mut raw,
             )
-        };
+        })?;
         if let Some(msg) = take_error(err) {
             return Err(Error::Dist(create_error(env, backend, timeout, phase, &iface, &host, &msg)));
         }
@@ -382,7 +413,10 @@ impl ProcessGroup {
             None => Ok(()),
             Some(msg) => {
                 let hint = if looks_like_peer_failure(&msg) {
-                    format!(" (a peer probably died or is unreachable; timeout {})", fmt_duration(self.timeout))
+                    format!(
+                        " (a peer probably died or is unreachable, or rank 0 spent longer than the timeout on work of its own, a monitor or a checkpoint, while the others waited; timeout {})",
+                        fmt_duration(self.timeout)
+                    )
                 } else {
                     String::new()
                 };
@@ -510,7 +544,7 @@ fn create_error(
         ),
         1 if env.rank == 0 => {
             let cause = if lower.contains("eaddrinuse") || lower.contains("address already in use") {
-                "address in use (another job or a leftover process holds it: pick another MASTER_PORT)"
+                "address in use (another job or a leftover process holds it: pick another MASTER_PORT, or with `ijepa launch` another --master-port or none, for a free one)"
             } else if lower.contains("eaddrnotavail") || lower.contains("cannot assign requested address") {
                 "this host has no such address (MASTER_ADDR must name rank 0's own host)"
             } else {
