@@ -89,15 +89,21 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     let store = ParamStore::new(tch::Device::Cpu);
     VisionTransformer::new(&store.root(), &vit)?;
     let mut modules = Vec::new();
+    // a module that does not load is named (an encoder 96 wide beside a target encoder 64
+    // wide read "key patch_embed.proj.weight has shape [96, ...]" without saying which)
+    let of_module = |name: &str, e: Error| match e {
+        Error::Checkpoint { path, message } => Error::Checkpoint { path, message: format!("its {name}: {message}") },
+        other => other,
+    };
     for (name, sd) in import::MODELS.iter().zip([&models.encoder, &models.predictor, &models.target_encoder]) {
         let Some(sd) = sd else { continue };
         if *name == "predictor" {
             let pcfg = PredictorConfig::infer(sd, &vit, file)?;
             let ps = ParamStore::new(tch::Device::Cpu);
             VisionTransformerPredictor::new(&ps.root(), &pcfg)?;
-            ps.load_strict(&import::to_map(sd), file)?;
+            ps.load_strict(&import::to_map(sd), file).map_err(|e| of_module(name, e))?;
         } else {
-            store.load_strict(&import::to_map(sd), file)?;
+            store.load_strict(&import::to_map(sd), file).map_err(|e| of_module(name, e))?;
         }
         modules.push((name.to_string(), sd.len(), true));
     }
@@ -107,7 +113,7 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
         if checked {
             let bs = ParamStore::new(tch::Device::Cpu);
             VisionTransformer::new(&bs.root(), &vit)?;
-            bs.load_strict(&import::to_map(sd), file)?;
+            bs.load_strict(&import::to_map(sd), file).map_err(|e| of_module(name, e))?;
         }
         modules.push((name.clone(), sd.len(), checked));
     }

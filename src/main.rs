@@ -591,9 +591,31 @@ fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String>
         return refuse(&parent, &format!("its {name}"));
     }
     let checkpoint = name == ijepa_schema::FINAL || name == ijepa_schema::LATEST || ijepa_schema::is_kept_checkpoint(name);
-    match parent.parent().filter(|run| parent.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && is_run(run)) {
-        Some(run) if checkpoint => refuse(run, &format!("its checkpoint {name}")),
-        _ => Ok(()),
+    if !checkpoint {
+        return Ok(());
+    }
+    let in_run = |dir: &std::path::Path| dir.parent().filter(|run| dir.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && is_run(run)).map(std::path::Path::to_path_buf);
+    // the folder as written too: a checkpoints folder that is a symbolic link (to scratch
+    // space) resolves to a folder of another name
+    let given = out.parent().filter(|p| !p.as_os_str().is_empty()).map(std::path::Path::to_path_buf).unwrap_or_else(|| ".".into());
+    if let Some(run) = in_run(&parent).or_else(|| in_run(&given)) {
+        return refuse(&run, &format!("its checkpoint {name}"));
+    }
+    // and named through the link's target: a folder that holds a pretraining's checkpoint is
+    // one (regular files only: a pipe would block the read)
+    let holds = std::fs::read_dir(&parent).into_iter().flatten().flatten().map(|e| e.path()).find(|p| {
+        p.extension().is_some_and(|e| e == "safetensors")
+            && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+            && ijepa_engine::checkpoint::state::metadata_of(p).is_some_and(|m| m.get("format").map(String::as_str) == Some(ijepa_engine::checkpoint::state::FORMAT))
+    });
+    match holds {
+        Some(found) => Err(format!(
+            "{flag} {}: {} holds a pretraining's checkpoints ({}): writing {name} there would change what a resume reads; choose another path",
+            out.display(),
+            parent.display(),
+            found.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        )),
+        None => Ok(()),
     }
 }
 

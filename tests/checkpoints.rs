@@ -196,6 +196,69 @@ fn wrong_shape_missing_and_unexpected_keys_are_named() {
     fails_with(&ijepa(&["parity", FIXTURE, "--weights", missing.to_str().unwrap()]), &["missing key `mask_token`"]);
     let extra = edited_weights(&d, "extra.safetensors", |t| t.push(("encoder.cls_token".into(), vec![1], vec![0.0])));
     fails_with(&ijepa(&["parity", FIXTURE, "--weights", extra.to_str().unwrap()]), &["unexpected key `cls_token`"]);
+    // import names the module whose key does not fit (the encoder's here)
+    fails_with(&ijepa(&["import-checkpoint", shape.to_str().unwrap(), "--out", d.join("i.safetensors").to_str().unwrap()]), &["its encoder: key `norm.weight`"]);
+    // a 0-d tensor where the shape is read (it panicked: "index out of bounds") is an error
+    // naming the key
+    for key in ["encoder.blocks.0.mlp.fc1.weight", "predictor.predictor_embed.weight"] {
+        let scalar = edited_weights(&d, "scalar.safetensors", |t| {
+            let e = t.iter_mut().find(|e| e.0 == key).unwrap();
+            e.1 = vec![];
+            e.2.truncate(1);
+        });
+        let field = key.split_once('.').unwrap().1;
+        for args in [
+            vec!["import-checkpoint", scalar.to_str().unwrap(), "--out", d.join("i.safetensors").to_str().unwrap()],
+            vec!["export", scalar.to_str().unwrap(), "--format", "official", "--encoder", "context", "--out", d.join("e.safetensors").to_str().unwrap()],
+        ] {
+            let o = ijepa(&args);
+            if key.starts_with("predictor") && args[0] == "export" {
+                // the encoder alone is exported: the predictor is not read
+                continue;
+            }
+            assert_eq!(o.status.code(), Some(1), "{:?}: {}", args, text(&o));
+            assert!(text(&o).contains(&format!("`{field}` has shape []")), "{}", text(&o));
+        }
+    }
+}
+
+/// Our own run whose predictor's heads do not divide by the encoder's (a preset width, its
+/// head count implied: ViT 192 with 3 heads, predictor 64 wide with 4) imports; it was
+/// refused ("3 heads do not divide the width 64"). And no export or import writes a
+/// checkpoint's name into a run's checkpoints folder reached through a symbolic link (to
+/// scratch space, as clusters do), by the link or by its target.
+#[test]
+fn our_checkpoints_import_and_a_linked_checkpoints_folder_is_guarded() {
+    let d = scratch("own-import");
+    let f = d.join("p.kdl");
+    std::fs::write(
+        &f,
+        "experiment \"p\" {\n    data \"fashion-mnist\" { crop-size 28; batch-size 16; workers 1; limit 64 }\n    encoder width=192 depth=1 heads=3 patch=4\n    predictor depth=1 width=64 heads=4\n    mask \"multi-block\" { min-keep 4 }\n    epochs 1\n    precision \"fp32\"\n    device \"cpu\"\n}\n",
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = std::fs::read_dir(runs.join("p")).unwrap().map(|e| e.unwrap().path()).find(|p| p.join("manifest.json").is_file()).unwrap();
+    let fin = run.join("checkpoints/final.safetensors");
+    let o = ijepa(&["import-checkpoint", fin.to_str().unwrap(), "--out", d.join("i.safetensors").to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("ViT 192x1x3"), "{}", text(&o));
+    // the checkpoints folder moved to scratch space, a link in its place
+    let scratch_dir = d.join("scratch");
+    std::fs::rename(run.join("checkpoints"), &scratch_dir).unwrap();
+    std::os::unix::fs::symlink(&scratch_dir, run.join("checkpoints")).unwrap();
+    let latest = std::fs::read(scratch_dir.join("latest.safetensors")).unwrap();
+    for out in [run.join("checkpoints/epoch-0001.safetensors"), scratch_dir.join("latest.safetensors"), scratch_dir.join("epoch-0002.safetensors")] {
+        let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "official", "--out", out.to_str().unwrap()]);
+        fails_with(&o, &["choose another path"]);
+        let o = ijepa(&["import-checkpoint", fin.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        fails_with(&o, &["choose another path"]);
+    }
+    assert_eq!(std::fs::read(scratch_dir.join("latest.safetensors")).unwrap(), latest);
+    assert!(!scratch_dir.join("epoch-0002.safetensors").exists());
+    // a file of another name there is the user's
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "official", "--out", scratch_dir.join("encoder.safetensors").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 #[test]

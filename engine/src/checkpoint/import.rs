@@ -248,25 +248,38 @@ pub fn shape_of(sd: &StateDict, key: &str, path: &Path) -> Result<Vec<i64>> {
         .ok_or_else(|| bad(path, format!("missing key `{key}`")))
 }
 
+/// The shape of tensor `key`, which must have `rank` dimensions, none of them empty (a
+/// checkpoint whose `fc1.weight` was a scalar panicked where its rows were read).
+///
+/// # Errors
+/// A missing key, another rank or an empty dimension, naming the key and its shape.
+pub fn shape_of_rank(sd: &StateDict, key: &str, rank: usize, path: &Path) -> Result<Vec<i64>> {
+    let shape = shape_of(sd, key, path)?;
+    if shape.len() != rank || shape.contains(&0) {
+        return Err(bad(path, format!("`{key}` has shape {shape:?}: a {rank}-d tensor with no empty dimension was expected")));
+    }
+    Ok(shape)
+}
+
 /// Infers the encoder shape from its state dict: width and grid from `pos_embed` (one row
 /// more, first, when a `cls_token` is present: MAE's), patch from
 /// `patch_embed.proj.weight`, depth from the block count, MLP ratio from `fc1`. The head count
 /// is not stored in weights: it comes from the preset of that width (tiny 3 ... giant 16),
 /// else `heads` must be given.
 pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<VitConfig> {
-    let pos = shape_of(sd, "pos_embed", path)?;
-    let proj = shape_of(sd, "patch_embed.proj.weight", path)?;
-    if pos.len() != 3 || proj.len() != 4 {
-        return Err(bad(path, format!("`pos_embed` {pos:?} / `patch_embed.proj.weight` {proj:?} have unexpected ranks")));
-    }
+    let pos = shape_of_rank(sd, "pos_embed", 3, path)?;
+    let proj = shape_of_rank(sd, "patch_embed.proj.weight", 4, path)?;
     let cls_token = sd.iter().any(|(k, _)| k == "cls_token");
     let (n, d, patch) = ((pos[1] as usize).saturating_sub(usize::from(cls_token)), pos[2] as usize, proj[2] as usize);
     let grid = (n as f64).sqrt().round() as usize;
+    if n == 0 {
+        return Err(bad(path, format!("`pos_embed` {pos:?} has no patch position")));
+    }
     if grid * grid != n {
         return Err(bad(path, format!("`pos_embed` has {n} positions, not a square grid")));
     }
     let depth = (0..).take_while(|i| sd.iter().any(|(k, _)| k.starts_with(&format!("blocks.{i}.")))).count();
-    let hidden = shape_of(sd, "blocks.0.mlp.fc1.weight", path)?[0] as usize;
+    let hidden = shape_of_rank(sd, "blocks.0.mlp.fc1.weight", 2, path)?[0] as usize;
     let preset_heads = ijepa_dsl::config::VIT_PRESETS.iter().find(|p| p.1 == d).map(|p| p.3);
     let num_heads = heads.or(preset_heads).ok_or_else(|| {
         bad(path, format!("width {d} matches no preset, so the head count is unknown; give it (`--heads`)"))

@@ -152,9 +152,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The bytes of the file at `path`, which must be a regular file: a named pipe put in a
+/// checkpoint's place blocked the read (a resume waited for a writer that never came).
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(Error::Checkpoint { path: path.to_path_buf(), message: "not a regular file (a pipe, a device or a folder in a checkpoint's place)".into() })
+        }
+        _ => {}
+    }
+    std::fs::read(path).map_err(|e| Error::io(path, e))
+}
+
 /// SHA-256 of a whole file, as hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_file(path)?;
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
@@ -272,7 +284,7 @@ pub fn save_weights_with(path: &Path, tensors: &[(String, Tensor)], extra: &[(&s
 /// # Errors
 /// An unreadable header, or tensor data that does not match its checksum.
 pub fn verify_file(path: &Path) -> Result<bool> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_file(path)?;
     Ok(verified(path, &bytes)?.is_some())
 }
 
@@ -331,6 +343,10 @@ pub fn position_of(path: &Path) -> Option<Position> {
 /// The metadata of a safetensors file, read from the header alone (not verified).
 pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
     use std::io::Read;
+    // (a pipe would block the read)
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
     let mut f = std::fs::File::open(path).ok()?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).ok()?;
@@ -348,7 +364,7 @@ pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
 /// Reads a checkpoint written by [`save`], verifying its data checksum.
 pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
     let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_file(path)?;
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
     let meta = header.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
@@ -371,7 +387,7 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
 /// An unreadable or corrupt file, a checksum mismatch, a dtype other than F32 / I64, a
 /// non-finite value.
 pub fn read_verified(path: &Path) -> Result<Option<HashMap<String, Tensor>>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = read_file(path)?;
     verified(path, &bytes)?.map(|st| tensors_of(path, &st)).transpose()
 }
 
@@ -395,6 +411,22 @@ fn tensors_of(path: &Path, st: &SafeTensors<'_>) -> Result<HashMap<String, Tenso
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A named pipe in a checkpoint's place is refused, not read: the read blocked for a
+    /// writer that never came (a resume hung before its first step).
+    #[test]
+    fn a_pipe_is_not_read_as_a_checkpoint() {
+        let d = crate::testdir::scratch("state", "fifo");
+        let p = d.join("latest.safetensors");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo(3) on a NUL-terminated path
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        for e in [load(&p).map(|_| ()), verify_file(&p).map(|_| ()), read_verified(&p).map(|_| ()), sha256_file(&p).map(|_| ())] {
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains("not a regular file"), "{e}");
+        }
+        assert!(metadata_of(&p).is_none() && position_of(&p).is_none());
+    }
 
     fn tmpdir(name: &str) -> crate::testdir::Scratch {
         crate::testdir::scratch("ckpt", name)

@@ -3,7 +3,7 @@
 //! [context, targets], and projects the target outputs back to the encoder width.
 
 use ijepa_engine::model::vit::{apply_masks, block::Block, encoder::mlp_hidden, repeat_interleave_batch, VitConfig};
-use ijepa_engine::checkpoint::import::{shape_of, StateDict};
+use ijepa_engine::checkpoint::import::{shape_of, shape_of_rank, StateDict};
 use ijepa_engine::error::{Error, Result};
 use ijepa_engine::model::{init, layer_norm::LayerNorm, linear::Linear, pos_embed, Path};
 use std::path::Path as FsPath;
@@ -114,24 +114,32 @@ impl VisionTransformerPredictor {
 }
 
 impl PredictorConfig {
-    /// The predictor shape of an (official or our) state dict (heads = the encoder's, as in
-    /// the official code); `path` names the file in errors.
+    /// The predictor shape of an (official or our) state dict; `path` names the file in
+    /// errors. Its head count is in no tensor's shape: the encoder's (as in the official code)
+    /// where it divides the predictor's width, else 1 (a run may give its predictor other
+    /// heads: ours of 4 heads at width 64 beside a 3-head encoder was refused as "3 heads do
+    /// not divide the width 64").
     ///
     /// # Errors
-    /// A missing `predictor_embed.weight` or `predictor_blocks.0.mlp.fc1.weight`.
+    /// A missing `predictor_embed.weight` or `predictor_blocks.0.mlp.fc1.weight`, or one of
+    /// another rank.
     pub fn infer(sd: &StateDict, enc: &VitConfig, path: &FsPath) -> Result<Self> {
-        let embed = shape_of(sd, "predictor_embed.weight", path)?;
+        let embed = shape_of_rank(sd, "predictor_embed.weight", 2, path)?;
         let depth = (0..).take_while(|i| sd.iter().any(|(k, _)| k.starts_with(&format!("predictor_blocks.{i}.")))).count();
-        let hidden = shape_of(sd, "predictor_blocks.0.mlp.fc1.weight", path)?[0] as usize;
+        let hidden = shape_of_rank(sd, "predictor_blocks.0.mlp.fc1.weight", 2, path)?[0] as usize;
         let dp = embed[0] as usize;
-        let out_dim = shape_of(sd, "predictor_proj.weight", path).map_or(enc.embed_dim, |s| s[0] as usize);
+        let out_dim = match shape_of(sd, "predictor_proj.weight", path) {
+            Ok(_) => shape_of_rank(sd, "predictor_proj.weight", 2, path)?[0] as usize,
+            Err(_) => enc.embed_dim,
+        };
+        let num_heads = if enc.num_heads > 0 && dp.is_multiple_of(enc.num_heads) { enc.num_heads } else { 1 };
         Ok(Self {
             grid: enc.grid(),
             encoder_dim: enc.embed_dim,
             out_dim,
             embed_dim: dp,
             depth,
-            num_heads: enc.num_heads,
+            num_heads,
             mlp_ratio: hidden as f64 / dp as f64,
             eps: 1e-6,
             rescale_init: false,
