@@ -10,13 +10,17 @@ L1; backward; AdamW step; EMA update of the target encoder). Writes
     OUT.json          the configuration and the loss
     OUT.safetensors   init.* (state dicts before the step), input.* (images, masks),
                       output.* (target, context, prediction), grad.* (gradients),
-                      after.* (encoder, predictor, target encoder after the step)
+                      after.* (encoder, predictor, target encoder after the step),
+                      opt.exp_avg.* / opt.exp_avg_sq.* (AdamW's moments after the step:
+                      (1 - beta1) g and (1 - beta2) g^2, so the betas are checked too, which
+                      the first update alone cannot see: its bias correction cancels them)
 
 The learning rate and weight decay are set on the optimiser's groups directly (what the
 official schedulers' `step()` writes into them), so the step uses exactly `--lr` and `--wd`.
 
+    python scripts/make-parity-fixture.py OFFICIAL_CHECKOUT tests/fixtures/official-step-tiny --name tiny
     python scripts/make-parity-fixture.py OFFICIAL_CHECKOUT tests/fixtures/official-step-mlp3 \
-        --mlp-ratio 3.0
+        --mlp-ratio 3.0 --seed 1
 
 needs: torch (the project venv's) and numpy (the official vision_transformer.py imports it:
 `pip install numpy` into the venv), the official checkout. fp32 on CPU.
@@ -124,6 +128,12 @@ def main():
             if p.requires_grad:  # pos_embed is a fixed sin-cos table
                 tensors[prefix + k] = p.grad.detach().clone()
     optimizer.step()
+    # AdamW's moments after the step, under the gradients' names
+    for prefix, model in [("opt.{}.encoder.", encoder), ("opt.{}.predictor.", predictor)]:
+        for k, p in model.named_parameters():
+            if p.requires_grad:
+                for moment in ("exp_avg", "exp_avg_sq"):
+                    tensors[prefix.format(moment) + k] = optimizer.state[p][moment].detach().clone()
     optimizer.zero_grad()
     with torch.no_grad():
         for q, k in zip(encoder.parameters(), target_encoder.parameters()):
@@ -150,6 +160,7 @@ def main():
         "optimizer": {"kind": "adamw", "lr": a.lr, "weight_decay": a.wd, "betas": [0.9, 0.999], "eps": 1e-8,
                       "no_decay": "biases and 1-D tensors"},
         "ema_momentum": a.ema,
+        "seed": a.seed,
         "loss": "smooth_l1 (beta 1, mean) against layer-normed target-encoder output",
         "loss_value": loss.item(),
         "generator": "scripts/make-parity-fixture.py (facebookresearch/ijepa, torch %s)" % torch.__version__,
@@ -159,6 +170,7 @@ def main():
             "output": "target [n_targets*B,K,D] (layer-normed, gathered); context = encoder(images, masks_enc); prediction = predictor(...)",
             "grad": "gradients of the loss",
             "after": "state dicts after AdamW step and EMA update",
+            "opt": "AdamW's exp_avg and exp_avg_sq after the step, per trainable tensor",
         },
     }
     with open(a.out + ".json", "w") as f:

@@ -93,12 +93,18 @@ pub struct Tolerance {
 /// kernel-order noise): outputs and loss exact, gradients <= 9.1e-7, updates within the
 /// rounding term. The negative tests in `recipes/tests/parity.rs` prove the bounds catch lr
 /// x1.1, weight decay x0.5 and x1.5 (a 4e-4 relative change of the encoder's update), an EMA
-/// momentum off by 1e-3 and one block's zeroed gradients.
-pub const TOLERANCES: [(&str, Tolerance); 4] = [
+/// momentum off by 1e-3 and one block's zeroed gradients. "moments" (AdamW's `exp_avg` and
+/// `exp_avg_sq` after the step, where a fixture records them: I-JEPA's) are `(1 - beta1) g` and
+/// `(1 - beta2) g^2`, held as the gradients are (exact on the host that made the fixtures, as
+/// are its gradients; elsewhere they carry the gradients' float noise): the first update cannot
+/// see the betas (its bias correction cancels them), the moments can (betas (0.5, 0.5) fail
+/// them and nothing else).
+pub const TOLERANCES: [(&str, Tolerance); 5] = [
     ("outputs", Tolerance { rel: 1e-5, floor: 1e-7 }),
     ("loss", Tolerance { rel: 1e-6, floor: 1e-9 }),
     ("gradients", Tolerance { rel: 1e-5, floor: 1e-12 }),
     ("updates", Tolerance { rel: 1e-4, floor: 1e-10 }),
+    ("moments", Tolerance { rel: 1e-5, floor: 1e-20 }),
 ];
 
 /// What an update (after minus before, float32) may carry beyond its tolerance: two float32
@@ -142,7 +148,8 @@ impl ParityReport {
         self.comparisons.iter().all(|c| c.pass)
     }
 
-    /// Per group: (group, worst relative error, tensors compared, all pass).
+    /// Per group: (group, worst relative error, tensors compared, all pass); "moments" only
+    /// where the fixture records them.
     pub fn by_group(&self) -> Vec<(&'static str, f64, usize, bool)> {
         TOLERANCES
             .iter()
@@ -151,6 +158,7 @@ impl ParityReport {
                 let worst = cs.iter().map(|c| c.rel).fold(0.0, f64::max);
                 (*g, worst, cs.len(), cs.iter().all(|c| c.pass))
             })
+            .filter(|(g, _, n, _)| *g != "moments" || *n > 0)
             .collect()
     }
 
@@ -172,6 +180,8 @@ pub struct Perturb {
     /// Zero the gradients of the trainable tensors whose name starts with this (a dropped
     /// block), before they are compared.
     pub zero_grads: Option<&'static str>,
+    /// Use these AdamW betas instead of the fixture's.
+    pub betas: Option<(f64, f64)>,
 }
 
 pub(crate) fn tolerance(group: &str) -> Tolerance {
@@ -313,7 +323,7 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         loss: LossKind::SmoothL1,
         target: Default::default(),
         bf16: false,
-        betas: f.optimizer.betas,
+        betas: perturb.betas.unwrap_or(f.optimizer.betas),
         eps: f.optimizer.eps,
     };
     let mut m = IJepa::new(&spec, 0, device)?;
@@ -375,6 +385,19 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         };
         cs.push(compare("gradients", &slot.name, &slot.param.grad(), official)?);
         official_grads.insert(slot.name.clone(), official.shallow_clone());
+        // AdamW's moments, where the fixture records them (every tensor's, or none)
+        for (moment, ours) in [("exp_avg", &slot.exp_avg), ("exp_avg_sq", &slot.exp_avg_sq)] {
+            if let Some(official) = t.get(&format!("opt.{moment}.{}", slot.name)) {
+                cs.push(compare("moments", &format!("{moment}.{}", slot.name), ours, official)?);
+            }
+        }
+    }
+    let moments = t.keys().filter(|k| k.starts_with("opt.")).count();
+    if moments != 0 && moments != 2 * m.optimizer.slots.len() {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("fixture has {moments} AdamW moments, the model's {} trainable tensors have {}", m.optimizer.slots.len(), 2 * m.optimizer.slots.len()),
+        });
     }
     let expected_grads = t.keys().filter(|k| k.starts_with("grad.")).count();
     if expected_grads != m.optimizer.slots.len() {

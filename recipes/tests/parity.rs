@@ -27,9 +27,10 @@ fn matches(name: &str) {
     for c in &r.comparisons {
         assert!(c.of_tolerance <= 1.0, "{} {} passes at {} of its tolerance", c.group, c.name, c.of_tolerance);
     }
-    // every group was actually compared: 3 outputs, loss, 59 gradients, 90 updates
+    // every group was actually compared: 3 outputs, loss, 59 gradients, 90 updates, and the
+    // 59 trainable tensors' two AdamW moments
     let counts: Vec<usize> = r.by_group().iter().map(|g| g.2).collect();
-    assert_eq!(counts, vec![3, 1, 59, 90]);
+    assert_eq!(counts, vec![3, 1, 59, 90, 118]);
     assert!((r.loss.0 - r.loss.1).abs() < 1e-6, "{:?}", r.loss);
 }
 
@@ -92,6 +93,17 @@ fn learning_rate_ten_percent_high_is_caught() {
     let bad = failing(Perturb { lr_scale: Some(1.1), ..Default::default() });
     caught_on_both(&bad, "updates", "encoder.");
     caught_on_both(&bad, "updates", "predictor.");
+}
+
+/// Betas the first update cannot see (its bias correction cancels them: the fixture's betas
+/// edited to (0.5, 0.5) still passed every update) fail the moments, and only them.
+#[test]
+fn wrong_adamw_betas_are_caught() {
+    for betas in [(0.5, 0.5), (0.9, 0.95), (0.8, 0.999)] {
+        let bad = failing(Perturb { betas: Some(betas), ..Default::default() });
+        caught_on_both(&bad, "moments", if betas.1 != 0.999 { "exp_avg_sq.encoder." } else { "exp_avg.encoder." });
+        assert!(bad.iter().all(|(_, g, _)| *g == "moments"), "{betas:?}: {bad:?}");
+    }
 }
 
 #[test]
