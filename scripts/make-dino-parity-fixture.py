@@ -54,6 +54,8 @@ Writes
                       grad.<key>  after clip_gradients and cancel_gradients_last_layer (keys
                         whose gradient is then None are left out; JSON "no_grad_after_cancel")
                       after.student.<key>, after.teacher.<key>, after.center
+                      opt.exp_avg.<key>, opt.exp_avg_sq.<key>  AdamW's moments after the step
+                        (the student's; none for a cancelled last layer, which took no step)
 
 The fixtures checked in are
 
@@ -242,6 +244,12 @@ def main():
             else:
                 tensors["grad." + k] = p.grad.detach().clone()
         optimizer.step()
+        # AdamW's moments after the step (what checks the betas; a cancelled last layer took
+        # no step and has none)
+        for k, p in student.named_parameters():
+            if p in optimizer.state and "exp_avg" in optimizer.state[p]:
+                for moment in ("exp_avg", "exp_avg_sq"):
+                    tensors["opt.%s.%s" % (moment, k)] = optimizer.state[p][moment].detach().clone()
         # EMA update for the teacher (main_dino: student.module; no DDP here)
         with torch.no_grad():
             m = a.momentum

@@ -19,6 +19,7 @@ clipping, as in pretraining). Writes
                         per-patch normalised when norm_pix_loss); output.ids_restore [N,L] (I64)
                       grad.<key>  gradients (parameters with requires_grad; not the sin-cos tables)
                       after.<key> model.state_dict() after the AdamW step
+                      opt.exp_avg.<key>, opt.exp_avg_sq.<key>  AdamW's moments after it
 
 The learning rate is set on the optimiser's groups directly (what util/lr_sched.adjust_learning_rate
 writes into them), so the step uses exactly `--lr`. The masking noise is drawn from a seeded
@@ -159,6 +160,12 @@ def main():
         if p.requires_grad:  # pos_embed / decoder_pos_embed are fixed sin-cos tables
             tensors["grad." + k] = p.grad.detach().clone()
     optimizer.step()
+    # AdamW's moments after the step ((1 - beta1) g, (1 - beta2) g^2): what checks the betas,
+    # which the first update cannot see (its bias correction cancels them)
+    for k, p in model.named_parameters():
+        if p in optimizer.state:
+            for moment in ("exp_avg", "exp_avg_sq"):
+                tensors["opt.%s.%s" % (moment, k)] = optimizer.state[p][moment].detach().clone()
     optimizer.zero_grad()
 
     # checks: the mask is argsort(noise)'s, the target / loss are forward_loss's

@@ -104,7 +104,7 @@ fn parity_passes_on_the_mae_fixture() {
     let o = ijepa(&["parity", "tests/fixtures/mae-step-tiny.safetensors"]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
-    assert!(out.trim_end().ends_with("PASS") && out.contains("62 tensors"), "{out}");
+    assert!(out.trim_end().ends_with("PASS") && out.contains("62 tensors") && out.contains("120 tensors"), "{out}");
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn parity_passes_on_the_dino_fixtures() {
         let o = ijepa(&["parity", &format!("tests/fixtures/{name}.safetensors")]);
         let (out, err) = outputs(&o);
         assert!(o.status.success(), "{out}{err}");
-        assert!(out.trim_end().ends_with("PASS") && out.contains("77 tensors"), "{out}");
+        assert!(out.trim_end().ends_with("PASS") && out.contains("77 tensors") && out.contains("74 tensors"), "{out}");
     }
 }
 

@@ -32,9 +32,10 @@ fn matches(name: &str, gradients: usize) {
     let failed: Vec<_> = r.comparisons.iter().filter(|c| !c.pass).collect();
     assert!(failed.is_empty(), "failed: {failed:#?}");
     // 4 network outputs + the interpolated position table, the loss, the student's
-    // gradients, and 38 + 38 + 1 updates (student, teacher, centre)
+    // gradients, 38 + 38 + 1 updates (student, teacher, centre), and the two AdamW moments of
+    // the 37 trainable tensors (a cancelled last layer's: zero, as it took no step)
     let counts: Vec<usize> = r.by_group().iter().map(|g| g.2).collect();
-    assert_eq!(counts, vec![5, 1, gradients, 77]);
+    assert_eq!(counts, vec![5, 1, gradients, 77, 74]);
     assert!((r.loss.0 - r.loss.1).abs() < 1e-5, "{:?}", r.loss);
 }
 
@@ -62,6 +63,17 @@ fn dino_teacher_momentum_off_by_1e_3_is_caught() {
     let bad = failing("dino-step-tiny", Perturb { momentum: Some(0.997), ..Default::default() });
     assert!(bad.iter().any(|(g, n)| *g == "updates" && n.starts_with("teacher.")), "{bad:?}");
     assert!(!bad.iter().any(|(_, n)| n.starts_with("student.")), "the student does not depend on the momentum: {bad:?}");
+}
+
+/// DINO's betas (0.9, 0.999) are checked by the moments (the first update cannot see them);
+/// on the frozen step too, where the last layer's moments must stay zero.
+#[test]
+fn dino_betas_are_checked() {
+    for name in ["dino-step-tiny", "dino-step-frozen"] {
+        let bad = failing(name, Perturb { betas: Some((0.9, 0.95)), ..Default::default() });
+        assert!(bad.iter().any(|(g, n)| *g == "moments" && n.starts_with("exp_avg_sq.student.backbone.")), "{name}: {bad:?}");
+        assert!(bad.iter().all(|(g, _)| *g == "moments"), "{name}: {bad:?}");
+    }
 }
 
 #[test]

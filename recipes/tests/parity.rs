@@ -147,9 +147,10 @@ fn official_mae_step_matches() {
     show(&r);
     let failed: Vec<_> = r.comparisons.iter().filter(|c| !c.pass).collect();
     assert!(failed.is_empty(), "failed: {failed:#?}");
-    // latent, pred, mask, target; loss; 60 gradients (all but the two fixed tables); 62 updates
+    // latent, pred, mask, target; loss; 60 gradients (all but the two fixed tables); 62
+    // updates; the 60 trained tensors' two AdamW moments
     let counts: Vec<usize> = r.by_group().iter().map(|g| g.2).collect();
-    assert_eq!(counts, vec![4, 1, 60, 62]);
+    assert_eq!(counts, vec![4, 1, 60, 62, 120]);
     assert!((r.loss.0 - r.loss.1).abs() < 1e-6, "{:?}", r.loss);
 }
 
@@ -164,6 +165,15 @@ fn mae_weight_decay_and_lr_mistakes_are_caught() {
     }
     let bad = mae_failing(Perturb { lr_scale: Some(1.1), ..Default::default() });
     assert!(bad.iter().any(|(g, n)| *g == "updates" && n.ends_with(".bias")), "lr x1.1: {bad:?}");
+}
+
+/// MAE's own betas (0.9, 0.95): the language's (0.9, 0.999) in their place fails the moments,
+/// and only them (the first update cannot see betas).
+#[test]
+fn mae_betas_are_checked() {
+    let bad = mae_failing(Perturb { betas: Some((0.9, 0.999)), ..Default::default() });
+    assert!(bad.iter().any(|(g, n)| *g == "moments" && n.starts_with("exp_avg_sq.encoder.")), "{bad:?}");
+    assert!(bad.iter().all(|(g, _)| *g == "moments"), "{bad:?}");
 }
 
 #[test]

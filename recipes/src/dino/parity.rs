@@ -10,7 +10,7 @@
 //! where a gradient is rounding noise.
 
 use super::{Dino, DinoSpec};
-use crate::parity::{compare, compare_first_adamw_update, get, read_fixture, ParityReport, Perturb};
+use crate::parity::{compare, compare_first_adamw_update, compare_moments, get, read_fixture, ParityReport, Perturb};
 use ijepa_dsl::config::{DinoConfig, Experiment};
 use ijepa_engine::error::{Error, Result};
 use ijepa_engine::recipe::{prefixed, Hyper};
@@ -106,7 +106,7 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
     exp.encoder.num_heads = f.heads;
     exp.encoder.mlp_ratio = f.mlp_ratio;
     exp.epochs = f.epoch as usize + 1;
-    exp.optimizer.betas = f.betas;
+    exp.optimizer.betas = perturb.betas.unwrap_or(f.betas);
     exp.optimizer.eps = f.adam_eps;
     exp.dino = DinoConfig {
         out_dim: f.out_dim,
@@ -176,6 +176,9 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
         cs.push(compare("gradients", &slot.name, &slot.param.grad(), g)?);
         official_grads.insert(slot.name.clone(), g.shallow_clone());
     }
+    // (a cancelled last layer took no step: no moments in the official optimizer, zeros in ours)
+    let official_name = |name: &str| name.strip_prefix("student.").unwrap_or(name).to_string();
+    compare_moments(&mut cs, &d.optimizer.slots, &t, |name| Some(official_name(name)).filter(|n| !cancelled.contains(n.as_str())), path)?;
     let expected = t.keys().filter(|k| k.starts_with("grad.")).count();
     if expected + cancelled.len() != d.optimizer.slots.len() {
         return Err(Error::Checkpoint {
