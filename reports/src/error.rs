@@ -29,6 +29,14 @@ pub enum ReportError {
         /// What is wrong, with the line number where known.
         message: String,
     },
+    /// A record whose values cannot be what was measured (an accuracy outside 0-100).
+    #[error("{}: {message}", .path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// An evaluation's folder without its record: it failed, was stopped, or runs now.
     #[error("{}: an evaluation without its eval.json (it failed, was stopped, or is running now)", .dir.display())]
     Unfinished {

@@ -31,7 +31,7 @@ fn point_text(varied: &BTreeMap<String, String>) -> String {
 
 /// `<experiment folder>/<stage folder>` of a run folder: how evaluations name their encoder's
 /// pretraining (`pretrain_dir`, relative to wherever the runs folder was).
-fn tail2(p: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn tail2(p: &std::path::Path) -> std::path::PathBuf {
     let mut it = p.components().rev().take(2).collect::<Vec<_>>();
     it.reverse();
     it.iter().collect()
@@ -427,7 +427,22 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     let mut paper: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
     let last = (values.len().max(1) - 1) as f64;
     for p in &protocols {
-        let mut ours: Vec<&EvalRun> = swept.iter().copied().filter(|e| e.record.protocol == *p).collect();
+        // the line joins this study's own pretrainings; a checkpoint from elsewhere evaluated
+        // at a point (`ijepa eval --point P --checkpoint F`: no pretraining folder) is drawn
+        // apart, as dots of its own (it was averaged into the point: a value neither measured)
+        let foreign = |e: &EvalRun| e.record.pretrain_dir.is_none() && e.record.checkpoint.is_some();
+        let mut ours: Vec<&EvalRun> = swept.iter().copied().filter(|e| e.record.protocol == *p && !foreign(e)).collect();
+        for method in distinct(swept.iter().filter(|e| e.record.protocol == *p && foreign(e)).map(|e| e.record.method.as_str())) {
+            let dots: Vec<(f64, f64)> = swept
+                .iter()
+                .filter(|e| e.record.protocol == *p && foreign(e) && e.record.method == method)
+                .map(|e| (at(&value(e)), e.record.top1))
+                .collect();
+            series.push(Series::new(format!("{method} · {p}"), dots, protocol_colour(p), Stroke::Points));
+        }
+        if ours.is_empty() {
+            continue;
+        }
         ours.sort_by(|a, b| at(&value(a)).total_cmp(&at(&value(b))));
         let mut pts = Vec::new();
         for (i, v) in values.iter().enumerate() {

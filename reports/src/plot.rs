@@ -198,6 +198,11 @@ pub fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
+    // a span past f64's range (values of -1e308 and 1e308 in a hand-edited file) made the axis
+    // infinite and the drawing never ended: the axis stops at +-f64::MAX / 8 (farther values are
+    // clipped)
+    const LIMIT: f64 = f64::MAX / 8.0;
+    let (lo, hi) = (lo.clamp(-LIMIT, LIMIT), hi.clamp(-LIMIT, LIMIT));
     let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) * 0.1 };
     (lo - 0.05 * span, hi + 0.05 * span)
 }
@@ -549,6 +554,21 @@ mod tests {
         assert!((s[0] - 1.0).abs() < 1e-12 && (s[3] - 1.0).abs() < 1e-12 && s[2].is_nan());
         let s = smooth(&[0.0, 10.0], 0.5);
         assert!((s[1] - 10.0 * 0.5 / 0.75).abs() < 1e-9);
+    }
+
+    /// Values whose span is past f64's range are drawn (clipped to a finite axis): the
+    /// drawing never ended.
+    #[test]
+    fn values_spanning_past_f64_are_drawn() {
+        let (lo, hi) = padded_range([-1e308, 1e308].into_iter());
+        assert!(lo.is_finite() && hi.is_finite() && (hi - lo).is_finite(), "{lo} {hi}");
+        let mut f = fig(false);
+        f.panels[0].series[0].points = vec![(0.0, -1e308), (1.0, 1e308), (1e308, 0.0)];
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(render(&f).is_ok());
+        });
+        assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(30)), Ok(true), "the drawing did not end within 30 s");
     }
 
     #[test]

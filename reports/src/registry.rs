@@ -181,7 +181,7 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
             let manifest_path = dir.join(ijepa_schema::MANIFEST);
             let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
             let read = if eval_path.is_file() {
-                read_json(&eval_path).map(|record: EvalRecord| reg.evals.push(EvalRun { dir, record }))
+                read_json(&eval_path).and_then(|record: EvalRecord| percentages(&eval_path, &record)).map(|record| reg.evals.push(EvalRun { dir, record }))
             } else if manifest_path.is_file() {
                 read_json(&manifest_path).and_then(|manifest: Manifest| {
                     if manifest.stage == "pretrain" {
@@ -206,7 +206,52 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
             }
         }
     }
+    leave_out_outdated(&mut reg);
     Ok(reg)
+}
+
+/// Leaves out (and lists) each evaluation of a checkpoint that is no longer its pretraining's
+/// final one: the pretraining ran again since (`--force` from another file that shares it) or
+/// is running again, with another final checkpoint or none yet. `ijepa plan` counts such an
+/// evaluation to run again; the report showed its number beside the new run. A pretraining
+/// not in this runs folder cannot be checked: its evaluations are kept.
+fn leave_out_outdated(reg: &mut Registry) {
+    let finals: std::collections::HashMap<PathBuf, String> = reg
+        .pretrains
+        .iter()
+        .map(|r| (crate::figures::tail2(&r.dir), r.manifest.checkpoint(ijepa_schema::FINAL).map(|c| c.sha256.clone()).unwrap_or_default()))
+        .collect();
+    let mut left_out = Vec::new();
+    reg.evals.retain(|e| {
+        let Some(pretrain) = e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(Path::new(d))) else { return true };
+        match finals.get(&pretrain) {
+            Some(now) if ijepa_schema::eval_outdated(&e.record, Some(now)) => {
+                left_out.push(format!(
+                    "{}: evaluated a checkpoint that is no longer the final one of its pretraining {} ({}): left out; `ijepa run` evaluates it again",
+                    e.dir.display(),
+                    pretrain.display(),
+                    if now.is_empty() { "trained again since, not finished" } else { "trained again since" }
+                ));
+                false
+            }
+            _ => true,
+        }
+    });
+    reg.unreadable.extend(left_out);
+}
+
+/// `record` when its accuracies (the test top-1, the held-out sweep's, the curve's) are
+/// percentages: a hand-edited 150, -5 or 1e308 was printed as measured.
+fn percentages(path: &Path, record: &EvalRecord) -> Result<EvalRecord> {
+    let all = std::iter::once(("top1", record.top1))
+        .chain(record.sweep.iter().map(|p| ("sweep heldout_top1", p.heldout_top1)))
+        .chain(record.curve.iter().map(|c| ("curve top1", c.top1)));
+    for (what, v) in all {
+        if !(0.0..=100.0).contains(&v) {
+            return Err(ReportError::Invalid { path: path.to_path_buf(), message: format!("{what} {v} is not a percentage (0-100)") });
+        }
+    }
+    Ok(record.clone())
 }
 
 /// A pretraining folder's run, and why its `monitor.csv` could not be read, if so (the run is
@@ -288,9 +333,17 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
     let (i_epoch, i_lr, i_wd, i_momentum, i_ms, i_ips) =
         (find("epoch"), find("lr"), find("wd"), find("momentum").or(find("teacher_momentum")), find("ms_per_step"), find("img_per_s"));
     let mut rows = Vec::new();
-    for (n, rec) in rdr.records().enumerate() {
+    let mut records = rdr.records().enumerate().peekable();
+    while let Some((n, rec)) = records.next() {
         let line = n + 2;
-        let rec = rec.map_err(|e| csv_err(e.to_string()))?;
+        // the last row torn by a crash (a run killed mid-write: `ijepa run` drops it when it
+        // resumes) is left out, not the whole run
+        let last = records.peek().is_none();
+        let rec = match rec {
+            Ok(r) if last && r.len() != headers.len() => break,
+            Err(_) if last => break,
+            r => r.map_err(|e| csv_err(e.to_string()))?,
+        };
         let field = |i: usize| rec.get(i).map(str::trim).unwrap_or("");
         let num = |i: usize| -> Result<f64> {
             field(i).parse::<f64>().map_err(|_| {

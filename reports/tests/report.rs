@@ -999,3 +999,65 @@ fn dino_s_teacher_momentum_is_read_as_the_ema_momentum() {
     let reg = load_registry(&runs).unwrap();
     assert_eq!(reg.pretrains[0].metrics[0].momentum, Some(0.996));
 }
+
+/// What a report shows was measured on what is there now: an evaluation of a checkpoint that
+/// is no longer its pretraining's final one (the pretraining trained again since: `--force`
+/// from another file that shares it) is left out and listed, as `ijepa plan` counts it to run
+/// again; an accuracy outside 0-100 is no measurement; a metrics row or monitor row torn by a
+/// crash costs that row, not the run.
+#[test]
+fn outdated_or_impossible_records_are_left_out_and_torn_rows_cost_one_row() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    // point 0's pretraining now has another final checkpoint than its linear eval read
+    let pdir = runs.join("tscale-targets-scale-0.1-0.2/pretrain-000000000000");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(pdir.join("manifest.json")).unwrap()).unwrap();
+    m["checkpoints"] = json!([{"file": "final.safetensors", "step": 40, "sha256": "new"}]);
+    write_json(&pdir.join("manifest.json"), &m);
+    patch_eval(&runs, "tscale", "linear-ijepa-0", |v| v["checkpoint_sha256"] = json!("old"));
+    // point 1's reads the final one it has: kept
+    let p1 = runs.join("tscale-targets-scale-0.15-0.2/pretrain-111111111111");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(p1.join("manifest.json")).unwrap()).unwrap();
+    m["checkpoints"] = json!([{"file": "final.safetensors", "step": 40, "sha256": "same"}]);
+    write_json(&p1.join("manifest.json"), &m);
+    patch_eval(&runs, "tscale", "linear-ijepa-1", |v| v["checkpoint_sha256"] = json!("same"));
+    // an impossible accuracy
+    patch_eval(&runs, "tscale", "knn-ijepa-2", |v| v["top1"] = json!(150.0));
+    // point 2's metrics and monitor end in a torn row
+    let p2 = runs.join("tscale-targets-scale-0.2-0.2/pretrain-222222222222");
+    for f in ["metrics.csv", "monitor.csv"] {
+        let mut text = fs::read_to_string(p2.join(f)).unwrap();
+        text.push_str("41,5,0.0");
+        fs::write(p2.join(f), text).unwrap();
+    }
+    let reg = load_registry(&runs).unwrap();
+    let dirs: Vec<String> = reg.evals.iter().map(|e| e.dir.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(!dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-0-") || d.starts_with("eval-knn-ijepa-2-")), "{dirs:?}");
+    assert!(dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-1-")), "{dirs:?}");
+    let listed = reg.unreadable.join("\n");
+    assert!(listed.contains("eval-linear-ijepa-0-") && listed.contains("no longer the final one of its pretraining"), "{listed}");
+    assert!(listed.contains("top1 150 is not a percentage"), "{listed}");
+    let run = reg.pretrains.iter().find(|r| r.dir == p2).expect("the run with torn rows is shown");
+    assert_eq!((run.metrics.len(), run.monitor.len()), (40, 11), "every whole row, without the torn one");
+}
+
+/// A checkpoint from elsewhere evaluated at a sweep's point (`ijepa eval --point P
+/// --checkpoint F`: no pretraining folder) is drawn apart, as dots of its own: it was averaged
+/// with the point's own evaluation into a value neither measured.
+#[test]
+fn a_foreign_checkpoint_at_a_point_is_not_averaged_into_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    eval(&runs, "tscale", "linear-foreign", "linear", "ijepa", 90.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
+    patch_eval(&runs, "tscale", "linear-foreign", |v| {
+        v["method"] = json!("I-JEPA (final.safetensors)");
+        v["checkpoint"] = json!("/elsewhere/final.safetensors");
+    });
+    let reg = load_registry(&runs).unwrap();
+    let panel = sweep_panel(&reg, "tscale");
+    // the line keeps the point's own 71.0; the checkpoint is a dot at its point
+    assert_eq!(series(&panel, "I-JEPA (ours) · linear").points[0], (0.0, 71.0));
+    assert_eq!(series(&panel, "I-JEPA (final.safetensors) · linear").points, vec![(0.0, 90.0)]);
+}

@@ -259,7 +259,12 @@ impl MonitorRow {
         let cols = [find("step")?, find("epoch")?, find("knn_top1")?, find("rankme")?, find("spread")?];
         let i_enc = find("encoder")?;
         let mut rows = Vec::new();
-        for (n, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let lines: Vec<&str> = lines.collect();
+        // a last line torn by a crash (no newline after it, fields missing) is left out, as a
+        // resume drops it, not the whole file
+        let torn = !text.ends_with('\n') && lines.last().is_some_and(|l| l.split(',').count() < headers.len());
+        let whole = lines.len() - usize::from(torn);
+        for (n, line) in lines[..whole].iter().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let fields: Vec<&str> = line.split(',').map(str::trim).collect();
             let field = |i: usize| fields.get(i).copied().unwrap_or("");
             let mut v = [0f64; 5];
