@@ -473,6 +473,23 @@ fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<
     let (study, _) = load_resolved(file)?;
     let given = world;
     let world = world.unwrap_or_else(|| study.points[0].experiment.distributed.world_size());
+    // a layout given here is checked as one written in the file is (`check` refuses a block
+    // that leaves a process less than a batch of a `limit`ed dataset)
+    if let Some(n) = given.filter(|&n| n > 1) {
+        for e in study.points.iter().map(|p| &p.experiment) {
+            let Some(limit) = e.data.limit else { continue };
+            let held = e.monitor.as_ref().map_or(0, |m| m.images);
+            let per = limit.saturating_sub(held) / n;
+            if per < e.data.batch_size {
+                tracing::warn!(
+                    "{}: {limit} images{} shared by {n} processes leave {per} per process, less than one batch of {}: a run of this layout fails when it starts",
+                    e.name,
+                    if held > 0 { format!(" less the monitor's {held}") } else { String::new() },
+                    e.data.batch_size
+                );
+            }
+        }
+    }
     let plan = Plan::build(&study, &folders.runs_dir, &folders.reports_dir, world);
     if dot {
         print!("{}", plan.dot());
@@ -704,6 +721,13 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
 }
 
 fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
+    // never into the runs folder itself or a stage folder of it (the report's plots/, tables/
+    // and lock landed beside a run's manifest)
+    let resolved = |p: &std::path::Path| p.canonicalize().ok();
+    let stage = |p: &std::path::Path| [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| p.join(f).is_file());
+    if resolved(out).is_some_and(|o| Some(&o) == resolved(runs_dir).as_ref() || stage(&o) || o.parent().is_some_and(stage)) {
+        return Err(format!("--out {}: the runs folder or one of its stage folders; write the report beside them (the default is reports-out/)", out.display()).into());
+    }
     let registry = ijepa_reports::load_registry(runs_dir)?;
     for e in &registry.unreadable {
         eprintln!("warning: left out of the report: {e}");

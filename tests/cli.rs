@@ -684,6 +684,15 @@ fn run_with_evals_and_report() {
     let o = ijepa(&args);
     let (out, _) = outputs(&o);
     assert!(out.contains("already done") && !out.contains("top-1"), "{out}");
+    // `ijepa report` writes beside the runs, never into the runs folder or a stage folder
+    for into in [runs.clone(), pre.clone()] {
+        let o = ijepa(&["report", runs.to_str().unwrap(), "--out", into.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains("the runs folder or one of its stage folders"), "{out}{err}");
+        assert!(!into.join("report.md").exists() && !into.join("plots").exists());
+    }
+    let o = ijepa(&["report", runs.to_str().unwrap(), "--out", d.join("again").to_str().unwrap()]);
+    assert!(o.status.success() && d.join("again/report.md").is_file(), "{}", outputs(&o).1);
 }
 
 /// `features "last" "last4"`: each probe runs on both feature sets and keeps the one with the

@@ -462,6 +462,14 @@ fn plan_and_run_say_which_process_count_a_folder_is_for() {
     let dry = text(&ijepa(&["run", "--dry-run", "experiments/quickstart-2ranks.kdl", "--runs-dir", r]));
     assert!(dry.contains(&one) && !dry.contains(&two), "run --dry-run without a launcher uses the 1-process folder {one}: {dry}");
     assert!(dry.contains("asks for 2 processes") && dry.contains("trains alone"), "the dry run warns as the run does: {dry}");
+    // a layout given to plan is checked as one written in the file: 200 images less the
+    // monitor's 50 over 8 processes leave each less than a batch (`check` refuses that block)
+    let f = d.join("small.kdl");
+    std::fs::write(&f, "experiment \"small\" {\n    data \"fashion-mnist\" { crop-size 28; batch-size 32; workers 1; limit 200 }\n    encoder width=32 depth=1 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 4 }\n    monitor every=1 images=50\n    epochs 1\n}\n").unwrap();
+    let t = text(&ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", r, "--world-size", "8"]));
+    assert!(t.contains("less the monitor's 50 shared by 8 processes leave 18 per process, less than one batch of 32"), "{t}");
+    let t = text(&ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", r, "--world-size", "2"]));
+    assert!(!t.contains("less than one batch"), "{t}");
 }
 
 /// One diverged point of a learning-rate sweep does not stop the study: the other point trains
