@@ -158,7 +158,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
                 }
             }
             stop_all(&mut children, grace, libc::SIGTERM);
-            let mut order: Vec<(usize, (bool, bool, u8, usize))> =
+            let mut order: Vec<(usize, (bool, u8, bool, usize))> =
                 failed.iter().enumerate().map(|(i, (rank, s))| (i, blame_order(*rank, s.code(), i >= first))).collect();
             order.sort_by_key(|(_, key)| *key);
             let (rank, status) = failed[order[0].0];
@@ -177,17 +177,17 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
 }
 
 /// How the launcher orders failed ranks to name the cause (smallest first): a rank killed by a
-/// signal (the cause) before one that exited; a rank seen to end first (the loader's failure
-/// on rank 1, before rank 0 stopped with it) before one that ended `later`; a rank stopped by
-/// SIGTERM or SIGHUP of its own (exit 143, 129) before one stopped with it (130: "a signal to
-/// another rank"); then the lowest rank.
-fn blame_order(rank: usize, code: Option<i32>, later: bool) -> (bool, bool, u8, usize) {
+/// signal (the cause) before one that exited; a rank stopped by SIGTERM or SIGHUP of its own
+/// (exit 143, 129) before one stopped with it (130: "a signal to another rank", which may end
+/// first); a rank seen to end first (the loader's failure on rank 1, before rank 0 stopped
+/// with it) before one that ended `later`; then the lowest rank.
+fn blame_order(rank: usize, code: Option<i32>, later: bool) -> (bool, u8, bool, usize) {
     let interrupt = match code {
         Some(143 | 129) => 0,
         Some(130) => 1,
         _ => 2,
     };
-    (code.is_some(), later, interrupt, rank)
+    (code.is_some(), interrupt, later, rank)
 }
 
 /// `sig` to every running child, SIGKILL to those still running after `grace`. A signal the
@@ -346,8 +346,9 @@ mod tests {
         assert_eq!(pick(&[(0, Some(1), false), (1, None, false)]), 1);
         // rank 1's loader failed first; rank 0 ended after saving the steps done
         assert_eq!(pick(&[(1, Some(1), false), (0, Some(1), true)]), 1);
-        // SIGTERM to rank 1: it exits 143, rank 0 stops with it (130), seen together
+        // SIGTERM to rank 1: it exits 143, rank 0 stops with it (130), seen together or first
         assert_eq!(pick(&[(0, Some(130), false), (1, Some(143), false)]), 1);
+        assert_eq!(pick(&[(0, Some(130), false), (1, Some(143), true)]), 1);
         // otherwise the lowest rank
         assert_eq!(pick(&[(1, Some(1), false), (0, Some(1), false)]), 0);
     }

@@ -615,7 +615,9 @@ fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String>
     // the folder as written too: a checkpoints folder that is a symbolic link (to scratch
     // space) resolves to a folder of another name
     let given = out.parent().filter(|p| !p.as_os_str().is_empty()).map(std::path::Path::to_path_buf).unwrap_or_else(|| ".".into());
-    if let Some(run) = in_run(&parent).or_else(|| in_run(&given)) {
+    // (the run as given, made absolute without resolving the link, to be named)
+    let absolute = |p: std::path::PathBuf| if p.is_absolute() { p } else { std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p) };
+    if let Some(run) = in_run(&parent).or_else(|| in_run(&absolute(given))) {
         return refuse(&run, &format!("its checkpoint {name}"));
     }
     // and named through the link's target: a folder that holds a pretraining's checkpoint is
@@ -627,7 +629,7 @@ fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String>
     });
     match holds {
         Some(found) => Err(format!(
-            "{flag} {}: {} holds a pretraining's checkpoints ({}): writing {name} there would change what a resume reads; choose another path",
+            "{flag} {}: {} holds a pretraining's training checkpoint ({}), as a run's checkpoints folder does (one reached through a symbolic link has another name): {name} there would be what a resume reads; choose another path",
             out.display(),
             parent.display(),
             found.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
@@ -725,8 +727,12 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     // and lock landed beside a run's manifest)
     let resolved = |p: &std::path::Path| p.canonicalize().ok();
     let stage = |p: &std::path::Path| [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| p.join(f).is_file());
-    if resolved(out).is_some_and(|o| Some(&o) == resolved(runs_dir).as_ref() || stage(&o) || o.parent().is_some_and(stage)) {
-        return Err(format!("--out {}: the runs folder or one of its stage folders; write the report beside them (the default is reports-out/)", out.display()).into());
+    // (a folder not made yet: the nearest one that is, so that the answer does not change
+    // once the first report made it)
+    let existing = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists()).unwrap_or(std::path::Path::new("."));
+    let runs = resolved(runs_dir);
+    if resolved(existing).is_some_and(|e| e.ancestors().any(|a| Some(a) == runs.as_deref() || stage(a))) {
+        return Err(format!("--out {}: inside the runs folder or one of its stage folders; write the report beside them (the default is reports-out/)", out.display()).into());
     }
     let registry = ijepa_reports::load_registry(runs_dir)?;
     for e in &registry.unreadable {

@@ -212,6 +212,40 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     assert!(!o.status.success() && err.contains("--local-size 32") && err.contains("at most --size 16"), "{out}{err}");
 }
 
+/// Each recipe reads its schedules where its official code does: I-JEPA's first step takes
+/// the values at step 1 (its schedulers are stepped first), MAE's and DINO's at step 0 (their
+/// per-iteration tables), so their first step's learning rate is the warm-up's start (0).
+#[test]
+fn recipes_read_their_schedules_at_their_official_steps() {
+    let d = scratch("schedule-steps");
+    let body = |recipe: &str, own: &str| {
+        format!(
+            "experiment \"{recipe}\" {{\n    recipe \"{recipe}\"\n    data \"fashion-mnist\" {{ crop-size 28; batch-size 32; workers 1; limit 128 }}\n    encoder width=32 depth=1 heads=2 patch=4\n    {own}\n    optimizer \"adamw\" {{\n        lr start=0 peak=1e-3 final=0 warmup-epochs=1\n        weight-decay start=0.04 final=0.4\n    }}\n    epochs 2\n    log-every 1\n    precision \"fp32\"\n}}\n"
+        )
+    };
+    // 128 images of batch 32: 4 steps an epoch, 4 of warm-up, 8 in all
+    for (recipe, own, first, second) in [
+        ("ijepa", "predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 4 }", 2.5e-4, 5e-4),
+        ("mae", "decoder depth=1 width=16 heads=2", 0.0, 2.5e-4),
+        ("dino", "dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 0; }", 0.0, 2.5e-4),
+    ] {
+        let f = write(&d, &format!("{recipe}.kdl"), &body(recipe, own));
+        let runs = d.join("runs");
+        let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.success(), "{recipe}: {out}{err}");
+        let run = std::fs::read_dir(runs.join(recipe)).unwrap().map(|e| e.unwrap().path()).find(|p| p.join("metrics.csv").is_file()).unwrap();
+        let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+        let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+        let col = |row: usize, name: &str| -> f64 {
+            let i = header.iter().position(|h| *h == name).unwrap();
+            metrics.lines().nth(row).unwrap().split(',').nth(i).unwrap().parse().unwrap()
+        };
+        assert_eq!((col(1, "step"), col(2, "step")), (1.0, 2.0), "{metrics}");
+        assert!((col(1, "lr") - first).abs() < 1e-12 && (col(2, "lr") - second).abs() < 1e-12, "{recipe}: {metrics}");
+    }
+}
+
 /// An MAE run end to end: pretraining, `ijepa eval` of its checkpoint, `masks`, and
 /// `export --format hf` as a transformers ViTMAEModel (with the class token) or under the
 /// official names.
@@ -685,10 +719,12 @@ fn run_with_evals_and_report() {
     let (out, _) = outputs(&o);
     assert!(out.contains("already done") && !out.contains("top-1"), "{out}");
     // `ijepa report` writes beside the runs, never into the runs folder or a stage folder
-    for into in [runs.clone(), pre.clone()] {
+    // (also a folder inside one, made or not yet)
+    std::fs::create_dir_all(pre.join("made")).unwrap();
+    for into in [runs.clone(), pre.clone(), pre.join("new"), pre.join("made"), runs.join("ev").join("sub")] {
         let o = ijepa(&["report", runs.to_str().unwrap(), "--out", into.to_str().unwrap()]);
         let (out, err) = outputs(&o);
-        assert!(!o.status.success() && err.contains("the runs folder or one of its stage folders"), "{out}{err}");
+        assert!(!o.status.success() && err.contains("inside the runs folder or one of its stage folders"), "{out}{err}");
         assert!(!into.join("report.md").exists() && !into.join("plots").exists());
     }
     let o = ijepa(&["report", runs.to_str().unwrap(), "--out", d.join("again").to_str().unwrap()]);

@@ -369,8 +369,28 @@ fn a_signal_during_the_rendezvous_stops_a_rank_at_once() {
     let f = write_exp(&d, 16, 1);
     for rank in [0, 1] {
         let port = free_port();
-        let mut child = rank_cmd(&f, &d.join("runs"), rank, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-        std::thread::sleep(Duration::from_secs(2));
+        let mut child = rank_cmd(&f, &d.join("runs"), rank, 2, port).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // its output line by line: signalled once it says it is joining (its handler is in
+        // place then), then everything it said
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipes: [Box<dyn std::io::Read + Send>; 2] = [Box::new(child.stdout.take().unwrap()), Box::new(child.stderr.take().unwrap())];
+        for pipe in pipes {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufRead::lines(std::io::BufReader::new(pipe)).map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        drop(tx);
+        let mut err = String::new();
+        let t0 = Instant::now();
+        while !err.contains("joining") {
+            let line = rx.recv_timeout(Duration::from_secs(60).saturating_sub(t0.elapsed())).unwrap_or_else(|_| panic!("rank {rank} never said it was joining: {err}"));
+            err.push_str(&line);
+            err.push('\n');
+        }
+        std::thread::sleep(Duration::from_millis(500));
         // SAFETY: kill(2) on our own child
         unsafe {
             libc::kill(child.id() as i32, libc::SIGINT);
@@ -380,8 +400,10 @@ fn a_signal_during_the_rendezvous_stops_a_rank_at_once() {
             child.kill().unwrap();
             panic!("rank {rank} still waiting 10 s after SIGINT");
         };
-        let mut err = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        while let Ok(line) = rx.recv_timeout(Duration::from_secs(5)) {
+            err.push_str(&line);
+            err.push('\n');
+        }
         assert!(!status.success(), "{err}");
         assert!(err.contains("stopping now") || err.contains("interrupted by SIGINT"), "rank {rank}: {err}");
         eprintln!("rank {rank} stopped {:.2} s after SIGINT", t0.elapsed().as_secs_f64());

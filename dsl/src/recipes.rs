@@ -237,8 +237,9 @@ fn vary_nodes(doc: &kdl::KdlDocument) -> impl Iterator<Item = (&str, &kdl::KdlNo
 }
 
 /// A sweep point whose recipe was varied keeps what its recipe samples and defaults to: a
-/// mask of a kind it does not sample becomes its default kind, and unwritten betas its
-/// default betas.
+/// mask of a kind it does not sample becomes its default kind, and what is not written of its
+/// defaults ([`recipe_defaults`]: betas, lr and weight-decay properties, crop scale, flip,
+/// interpolation) its own.
 pub(crate) fn settle(exp: &mut crate::config::Experiment, written: &dyn Fn(&str) -> bool) {
     let Some(s) = schema(&exp.recipe) else { return };
     if let Some(kind) = s.sampled_kind(exp.mask.kind).filter(|&k| k != exp.mask.kind) {

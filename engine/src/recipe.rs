@@ -227,6 +227,16 @@ pub trait Recipe {
         &[]
     }
 
+    /// The schedules' counter at the first optimiser step: the learning rate and weight decay
+    /// of step `i` (from 0) are the schedules at `i + first_schedule_step()`. Default 1: the
+    /// official I-JEPA schedulers are stepped before each step (`scheduler.step()`, counter 1
+    /// on the first); MAE (`lr_sched.adjust_learning_rate` at `data_iter_step / len + epoch`)
+    /// and DINO (`lr_schedule[it]`, `wd_schedule[it]`) index theirs from 0, so their first
+    /// step's rate is the warm-up's start (0 by default).
+    fn first_schedule_step(&self) -> usize {
+        1
+    }
+
     /// Whether the recipe follows the EMA momentum schedule (a `momentum` metrics column and
     /// the epoch line's `ema`). Default: no.
     fn uses_momentum(&self) -> bool {

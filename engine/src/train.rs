@@ -390,19 +390,36 @@ fn interrupted(step: Option<u64>, dir: &Path) -> Error {
 }
 
 /// Ends a run stopped by a signal in the middle of an epoch: rank 0 saves `pos` and waits for
-/// the write; returns the error the run ends with.
-fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBar) -> Result<Error> {
-    if run.lead {
-        run.finish_writes()?;
-        // (a distributed run stopped before an epoch's first step: its end's checkpoint is this
-        // position, or a resumed run's: the one it resumed from)
-        if run.manifest.checkpoint(schema::LATEST).is_none_or(|c| c.step != pos.global_step) {
-            save_latest(recipe, run, pos, None)?;
-            run.finish_writes()?;
-        }
-    }
+/// the write, every rank of a distributed run leaves after it ([`part`]); returns the error
+/// the run ends with.
+fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBar, dist: Option<&ProcessGroup>) -> Result<Error> {
+    let saved = if run.lead {
+        run.finish_writes().and_then(|()| {
+            // (a distributed run stopped before an epoch's first step: its end's checkpoint is
+            // this position, or a resumed run's: the one it resumed from)
+            if run.manifest.checkpoint(schema::LATEST).is_none_or(|c| c.step != pos.global_step) {
+                save_latest(recipe, run, pos, None)?;
+                run.finish_writes()?;
+            }
+            Ok(())
+        })
+    } else {
+        Ok(())
+    };
+    part(dist);
+    saved?;
     bar.finish_and_clear();
     Ok(interrupted(Some(pos.global_step), &run.dir))
+}
+
+/// The ranks of a distributed run that stops together (a signal, a rank's failed loader) wait
+/// here until every rank is here, rank 0 after its checkpoint is on disk: a rank that left at
+/// once had its launcher (`ijepa launch`, srun's `--kill-on-bad-exit`) stop rank 0 in the
+/// middle of the save. A failure here (a dead peer) is not the stop's cause: ignored.
+fn part(dist: Option<&ProcessGroup>) {
+    if let Some(pg) = dist {
+        let _ = pg.barrier();
+    }
 }
 
 /// Saves `pos` (unless the last checkpoint is already there) before a run stops on `error`;
@@ -952,7 +969,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 }
                 Err(Error::Interrupted { .. }) => {
                     let pos = at(global as u64, epoch as u64, in_epoch);
-                    return Err(stop_at(recipe, run, pos, &bar)?);
+                    return Err(stop_at(recipe, run, pos, &bar, None)?);
                 }
                 // an unreadable image (on-error "fail"), or another failure of the loader: the
                 // steps done since the last checkpoint are saved first (they were lost: up to an
@@ -966,6 +983,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     if lead && global > start.global_step as usize {
                         save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
                     }
+                    part(opts.dist.as_deref());
                     return Err(e);
                 }
             };
@@ -980,7 +998,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                         bar.finish_and_clear();
                         return Err(interrupted(None, &run.dir));
                     }
-                    Agreement::Stop => return Err(stop_at(recipe, run, at(global as u64, epoch as u64, in_epoch), &bar)?),
+                    Agreement::Stop => return Err(stop_at(recipe, run, at(global as u64, epoch as u64, in_epoch), &bar, Some(pg))?),
                     Agreement::Failed(ranks) => {
                         let e = Error::Data(format!(
                             "{} could not load {} batch for step {} (the cause is in {} output); this rank stopped with it",
@@ -992,6 +1010,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                         if lead && global > start.global_step as usize {
                             save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
                         }
+                        part(Some(pg));
                         return Err(e);
                     }
                 }
@@ -999,7 +1018,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             in_epoch = batch.step + 1;
             let views: Vec<Tensor> = batch.views_tensors(dev)?;
             recipe.set_progress(epoch as u64, global as u64, total as u64);
-            let k = global + 1;
+            let k = global + recipe.first_schedule_step();
             let hyper = Hyper { lr: sched.lr(k), wd: sched.wd(k), momentum: sched.momentum(global) };
             let t0 = Instant::now();
             // a libtorch failure in the step (e.g. out of memory) is an error naming the step
@@ -1052,7 +1071,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             // step leaves it to the epoch's end
             if mid_epoch && opts.dist.is_none() && crate::interrupt::requested().is_some() {
                 let pos = at(global as u64, epoch as u64, in_epoch);
-                return Err(stop_at(recipe, run, pos, &bar)?);
+                return Err(stop_at(recipe, run, pos, &bar, None)?);
             }
             let recent = &losses[losses.len().saturating_sub(20)..];
             bar.set_message(format!("loss {:.4}", recent.iter().sum::<f64>() / recent.len() as f64));

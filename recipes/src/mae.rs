@@ -489,6 +489,12 @@ impl Recipe for Mae {
         "mae"
     }
 
+    /// `engine_pretrain.py` sets the rate at `data_iter_step / len(data_loader) + epoch`
+    /// before each step: from 0 (the first step's rate is the warm-up's start, 0).
+    fn first_schedule_step(&self) -> usize {
+        0
+    }
+
     fn device(&self) -> Device {
         self.device
     }

@@ -241,10 +241,11 @@ fn leave_out_outdated(reg: &mut Registry) {
 }
 
 /// `record` when its accuracies (the test top-1, the held-out sweep's, the curve's) are
-/// percentages: a hand-edited 150, -5 or 1e308 was printed as measured.
+/// percentages: a hand-edited 150, -5 or 1e308 was printed as measured. A sweep point may be
+/// NaN (its training diverged).
 fn percentages(path: &Path, record: &EvalRecord) -> Result<EvalRecord> {
     let all = std::iter::once(("top1", record.top1))
-        .chain(record.sweep.iter().map(|p| ("sweep heldout_top1", p.heldout_top1)))
+        .chain(record.sweep.iter().map(|p| ("sweep heldout_top1", p.heldout_top1)).filter(|(_, v)| !v.is_nan()))
         .chain(record.curve.iter().map(|c| ("curve top1", c.top1)));
     for (what, v) in all {
         if !(0.0..=100.0).contains(&v) {

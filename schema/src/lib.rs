@@ -290,7 +290,10 @@ pub struct SweepPoint {
     /// Hyper-parameters of the point, e.g. `{"lr": 0.01, "wd": 0.0005}`.
     #[serde(default)]
     pub params: BTreeMap<String, f64>,
-    /// Top-1 (percent) on the held-out split of the training set.
+    /// Top-1 (percent) on the held-out split of the training set; NaN for a point whose
+    /// training diverged (written as JSON `null`, read back as NaN: such a record could not be
+    /// read, so its evaluation ran again on every run and no report showed it).
+    #[serde(deserialize_with = "null_as_nan")]
     pub heldout_top1: f64,
 }
 
@@ -401,6 +404,14 @@ pub struct EvalRecord {
     pub wall_s: f64,
 }
 
+/// Reads `null` as NaN (serde_json writes a NaN as `null`).
+fn null_as_nan<'de, D>(d: D) -> Result<f64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// Reads `null` as the type's default (an empty list or map).
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -466,6 +477,13 @@ mod tests {
         // a record round-trips
         let back: EvalRecord = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
         assert_eq!(back, e);
+        // ... also with a diverged sweep point (NaN, written as null): it could not be read back
+        let mut d = e.clone();
+        d.sweep = vec![SweepPoint { params: BTreeMap::from([("lr".to_string(), 1.0)]), heldout_top1: f64::NAN }];
+        let text = serde_json::to_string(&d).unwrap();
+        assert!(text.contains("\"heldout_top1\":null"), "{text}");
+        let back: EvalRecord = serde_json::from_str(&text).unwrap();
+        assert!(back.sweep[0].heldout_top1.is_nan());
     }
 
     #[test]

@@ -407,6 +407,11 @@ impl Recipe for Dino {
         "dino"
     }
 
+    /// `main_dino.py` reads `lr_schedule[it]` and `wd_schedule[it]` with `it` from 0.
+    fn first_schedule_step(&self) -> usize {
+        0
+    }
+
     fn device(&self) -> Device {
         self.device
     }
