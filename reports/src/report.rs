@@ -333,6 +333,8 @@ pub fn render_markdown(reg: &Registry) -> Result<String> {
 /// A folder or file that cannot be created or written (the error names it).
 pub fn write_report(reg: &Registry, out: &Path) -> Result<ReportFiles> {
     let secs = sections(reg)?;
+    // the files the report in this folder wrote before (named in its report.md)
+    let before = fs::read_to_string(out.join("report.md")).map(|md| written_by(&md)).unwrap_or_default();
     let (tables_dir, plots_dir) = (out.join("tables"), out.join("plots"));
     for d in [&tables_dir, &plots_dir] {
         fs::create_dir_all(d).map_err(|e| ReportError::io(d, e))?;
@@ -351,6 +353,15 @@ pub fn write_report(reg: &Registry, out: &Path) -> Result<ReportFiles> {
     }
     let markdown = write(&out.join("report.md"), markdown(reg, &secs).as_bytes())?;
     let html = write(&out.join("report.html"), html(reg, &secs).as_bytes())?;
+    // ... and no longer writes: gone, so that the folder holds this report only (another runs
+    // folder's tables and figures stayed beside it); no other file of the folder is touched
+    for stale in before.iter().map(|f| out.join(f)).filter(|f| !tables.contains(f) && !plots.contains(f)) {
+        if let Err(e) = fs::remove_file(&stale) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("{}: {e} (left from an earlier report)", stale.display());
+            }
+        }
+    }
     Ok(ReportFiles {
         markdown,
         html,
@@ -359,9 +370,35 @@ pub fn write_report(reg: &Registry, out: &Path) -> Result<ReportFiles> {
     })
 }
 
+/// The files a report's markdown names (`tables/X.csv`, `plots/X.png` and `plots/X.svg`),
+/// relative to its folder: what that report wrote. A name with a path separator or `..` in it
+/// is not one of ours.
+fn written_by(md: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for (dir, exts) in [("tables/", &["csv"][..]), ("plots/", &["png", "svg"][..])] {
+        for piece in md.split(dir).skip(1) {
+            let name: String = piece.chars().take_while(|c| !matches!(c, '`' | ')' | ' ' | '\n' | '"' | '/' | '\\')).collect();
+            let ours = exts.iter().any(|e| name.ends_with(&format!(".{e}"))) && !name.contains("..") && !name.is_empty();
+            if ours {
+                out.push(std::path::Path::new(dir).join(&name));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_names_the_files_it_wrote() {
+        let md = "x\n(CSV: `tables/linear.csv`)\n![t](plots/loss-a.png)\n\n(SVG: `plots/loss-a.svg`)\n`tables/../x.csv` plots/a/b.png";
+        let got: Vec<String> = written_by(md).iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(got, ["plots/loss-a.png", "plots/loss-a.svg", "tables/linear.csv"]);
+    }
 
     #[test]
     fn slug_and_inline() {

@@ -1061,3 +1061,27 @@ fn a_foreign_checkpoint_at_a_point_is_not_averaged_into_it() {
     assert_eq!(series(&panel, "I-JEPA (ours) · linear").points[0], (0.0, 71.0));
     assert_eq!(series(&panel, "I-JEPA (final.safetensors) · linear").points, vec![(0.0, 90.0)]);
 }
+
+/// A report written where an earlier report of another runs folder lies keeps none of that
+/// report's tables and figures (they stayed beside the new one, of experiments it does not
+/// read); other files of the folder stay.
+#[test]
+fn a_report_replaces_the_files_of_the_earlier_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, out) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("out"));
+    study_runs(&a);
+    fake_runs(&b);
+    let first = write_report(&load_registry(&a).unwrap(), &out).unwrap();
+    fs::write(out.join("plots").join("mine.png"), b"a file of the user's").unwrap();
+    let second = write_report(&load_registry(&b).unwrap(), &out).unwrap();
+    let now: Vec<std::path::PathBuf> = second.tables.iter().chain(&second.plots).cloned().collect();
+    let gone: Vec<_> = first.tables.iter().chain(&first.plots).filter(|f| !now.contains(f)).collect();
+    assert!(!gone.is_empty(), "the two runs folders share every file name: nothing tested");
+    for f in gone {
+        assert!(!f.exists(), "{} of the earlier report is still there", f.display());
+    }
+    for f in &now {
+        assert!(f.exists(), "{}", f.display());
+    }
+    assert!(out.join("plots").join("mine.png").exists());
+}
