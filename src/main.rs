@@ -730,9 +730,9 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     // (a folder not made yet: the nearest one that is, so that the answer does not change
     // once the first report made it)
     let existing = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists()).unwrap_or(std::path::Path::new("."));
-    let runs = resolved(runs_dir);
-    if resolved(existing).is_some_and(|e| e.ancestors().any(|a| Some(a) == runs.as_deref() || stage(a))) {
-        return Err(format!("--out {}: inside the runs folder or one of its stage folders; write the report beside them (the default is reports-out/)", out.display()).into());
+    let into_runs = resolved(out).is_some_and(|o| Some(o) == resolved(runs_dir));
+    if into_runs || resolved(existing).is_some_and(|e| e.ancestors().any(stage)) {
+        return Err(format!("--out {}: the runs folder or inside one of its stage folders; write the report beside them (the default is reports-out/)", out.display()).into());
     }
     let registry = ijepa_reports::load_registry(runs_dir)?;
     for e in &registry.unreadable {
