@@ -258,6 +258,20 @@ struct Folders {
     reports_dir: PathBuf,
 }
 
+impl Folders {
+    /// Refuses a `--runs-dir` or `--reports-dir` that exists and is not a folder: `plan` and
+    /// `run --dry-run` planned every stage "to run" there without a word (a run failed at its
+    /// first stage).
+    fn check(&self) -> Result<(), String> {
+        for (flag, dir) in [("--runs-dir", &self.runs_dir), ("--reports-dir", &self.reports_dir)] {
+            if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+                return Err(format!("{flag} {}: a file, not a folder", dir.display()));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn main() -> ExitCode {
     // the engine's and the library's events: progress on stdout, warnings on stderr (RUST_LOG adds)
     ijepa::logging::init();
@@ -451,6 +465,7 @@ fn with_bases(source: &str, files: &[PathBuf]) -> String {
 }
 
 fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOptions) -> CmdResult {
+    folders.check()?;
     let (study, source) = load_resolved(file)?;
     let first = &study.points[0].experiment;
     let dist = if opts.dry_run { None } else { exec::process_group(first, exec::rank_device(first)?)? };
@@ -470,6 +485,7 @@ fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOption
 }
 
 fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<usize>) -> CmdResult {
+    folders.check()?;
     let (study, _) = load_resolved(file)?;
     let given = world;
     let world = world.unwrap_or_else(|| study.points[0].experiment.distributed.world_size());

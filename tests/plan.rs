@@ -470,6 +470,13 @@ fn plan_and_run_say_which_process_count_a_folder_is_for() {
     assert!(t.contains("less the monitor's 50 shared by 8 processes leave 18 per process, less than one batch of 32"), "{t}");
     let t = text(&ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", r, "--world-size", "2"]));
     assert!(!t.contains("less than one batch"), "{t}");
+    // a runs folder that is a file: refused by plan and a dry run as by the run, not planned
+    let file = d.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    for args in [vec!["plan", f.to_str().unwrap(), "--runs-dir", file.to_str().unwrap()], vec!["run", "--dry-run", f.to_str().unwrap(), "--runs-dir", file.to_str().unwrap()], vec!["plan", f.to_str().unwrap(), "--reports-dir", file.to_str().unwrap()]] {
+        let o = ijepa(&args);
+        assert!(!o.status.success() && text(&o).contains("a-file: a file, not a folder"), "{args:?}: {}", text(&o));
+    }
 }
 
 /// One diverged point of a learning-rate sweep does not stop the study: the other point trains

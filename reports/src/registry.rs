@@ -361,9 +361,21 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
                 _ => Ok(None),
             }
         };
+        // a step or epoch must be a count (`as u64` read -5 and NaN as 0)
+        let count = |i: usize, v: f64| -> Result<u64> {
+            if v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(53) {
+                Ok(v as u64)
+            } else {
+                Err(csv_err(format!("line {line}: `{}` in column `{}` is not a count", field(i), &headers[i])))
+            }
+        };
+        let epoch = match (i_epoch, opt(i_epoch)?) {
+            (Some(i), Some(v)) => Some(count(i, v)?),
+            _ => None,
+        };
         rows.push(MetricRow {
-            step: num(i_step)? as u64,
-            epoch: opt(i_epoch)?.map(|e| e as u64),
+            step: count(i_step, num(i_step)?)?,
+            epoch,
             loss: num(i_loss)?,
             lr: opt(i_lr)?,
             wd: opt(i_wd)?,

@@ -524,6 +524,12 @@ fn missing_or_bad_pretrain_files_name_the_file() {
     let reg = load_registry(tmp.path()).unwrap();
     assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("metrics.csv") && reg.unreadable[0].contains("line 3"), "{:?}", reg.unreadable);
     assert_eq!(reg.pretrains.len(), n - 1);
+    // a step or epoch that is no count (read as 0 before) is named
+    for (bad, what) in [("-5,1,0.4", "`-5` in column `step` is not a count"), ("2,NaN,0.4", "`NaN` in column `epoch` is not a count"), ("2.5,1,0.4", "`2.5` in column `step`")] {
+        fs::write(&metrics, format!("step,epoch,loss\n1,1,0.5\n{bad}\n3,1,0.3\n")).unwrap();
+        let reg = load_registry(tmp.path()).unwrap();
+        assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains(what) && reg.unreadable[0].contains("line 3"), "{:?}", reg.unreadable);
+    }
     fs::remove_file(&metrics).unwrap();
     let reg = load_registry(tmp.path()).unwrap();
     assert!(
