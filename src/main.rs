@@ -259,14 +259,12 @@ struct Folders {
 }
 
 impl Folders {
-    /// Refuses a `--runs-dir` or `--reports-dir` that exists and is not a folder: `plan` and
-    /// `run --dry-run` planned every stage "to run" there without a word (a run failed at its
-    /// first stage).
+    /// Refuses a `--runs-dir` that exists and is not a folder: `plan` and `run --dry-run`
+    /// planned every stage "to run" there without a word (a run failed at its first stage).
+    /// (`run` checks `--reports-dir` before any stage, saying what the report folder needs.)
     fn check(&self) -> Result<(), String> {
-        for (flag, dir) in [("--runs-dir", &self.runs_dir), ("--reports-dir", &self.reports_dir)] {
-            if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
-                return Err(format!("{flag} {}: a file, not a folder", dir.display()));
-            }
+        if std::fs::metadata(&self.runs_dir).is_ok_and(|m| !m.is_dir()) {
+            return Err(format!("--runs-dir {}: a file, not a folder", self.runs_dir.display()));
         }
         Ok(())
     }

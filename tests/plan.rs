@@ -473,7 +473,7 @@ fn plan_and_run_say_which_process_count_a_folder_is_for() {
     // a runs folder that is a file: refused by plan and a dry run as by the run, not planned
     let file = d.join("a-file");
     std::fs::write(&file, "").unwrap();
-    for args in [vec!["plan", f.to_str().unwrap(), "--runs-dir", file.to_str().unwrap()], vec!["run", "--dry-run", f.to_str().unwrap(), "--runs-dir", file.to_str().unwrap()], vec!["plan", f.to_str().unwrap(), "--reports-dir", file.to_str().unwrap()]] {
+    for args in [vec!["plan", f.to_str().unwrap(), "--runs-dir", file.to_str().unwrap()], vec!["run", "--dry-run", f.to_str().unwrap(), "--runs-dir", file.to_str().unwrap()]] {
         let o = ijepa(&args);
         assert!(!o.status.success() && text(&o).contains("a-file: a file, not a folder"), "{args:?}: {}", text(&o));
     }
