@@ -158,10 +158,11 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
                 }
             }
             stop_all(&mut children, grace, libc::SIGTERM);
-            let mut order: Vec<(usize, (bool, u8, bool, usize))> =
-                failed.iter().enumerate().map(|(i, (rank, s))| (i, blame_order(*rank, s.code(), i >= first))).collect();
-            order.sort_by_key(|(_, key)| *key);
-            let (rank, status) = failed[order[0].0];
+            let (_, &(rank, status)) = failed
+                .iter()
+                .enumerate()
+                .min_by_key(|(i, (rank, s))| blame_order(*rank, s.code(), *i >= first))
+                .expect("a failed rank");
             let message = format!("rank {rank} {}; stopped the other ranks", describe(status));
             // a rank that was interrupted (and stopped cleanly) ends the launch as interrupted
             return Err(match status.code() {

@@ -740,9 +740,13 @@ enum Agreement {
 /// stop was requested on it (one all-gather of two integers a rank).
 fn agree_before_step(pg: &ProcessGroup, failed: bool) -> Result<Agreement> {
     let mine = [i64::from(failed), i64::from(crate::interrupt::requested().is_some())];
-    let all = pg.all_gather(&Tensor::from_slice(&mine).to_device(pg.device()))?;
-    let all = Vec::<i64>::try_from(all.f_to_device(tch::Device::Cpu)?.f_reshape([-1])?)?;
-    Ok(agreement(&all))
+    Ok(agreement(&gather(pg, &mine)?))
+}
+
+/// Every rank's `mine`, rank after rank (one all-gather).
+fn gather(pg: &ProcessGroup, mine: &[i64]) -> Result<Vec<i64>> {
+    let all = pg.all_gather(&Tensor::from_slice(mine).f_to_device(pg.device())?)?;
+    Ok(Vec::<i64>::try_from(all.f_to_device(tch::Device::Cpu)?.f_reshape([-1])?)?)
 }
 
 /// [`Agreement`] from the ranks' `[failed, stop]` pairs, rank after rank.
@@ -774,8 +778,7 @@ fn plural_ranks(ranks: &[usize]) -> String {
 fn same_experiment_on_every_rank(pg: &ProcessGroup, exp: &Experiment, world: usize) -> Result<()> {
     let hash = crate::plan::pretrain_hash(exp, world);
     let mine = u64::from_str_radix(&hash[..hash.len().min(16)], 16).unwrap_or(0) as i64;
-    let all = pg.all_gather(&Tensor::from_slice(&[mine]).to_device(pg.device()))?;
-    let all = Vec::<i64>::try_from(all.f_to_device(tch::Device::Cpu)?.f_reshape([-1])?)?;
+    let all = gather(pg, &[mine])?;
     let differ: Vec<String> = all.iter().enumerate().filter(|(_, h)| **h != all[0]).map(|(r, h)| format!("rank {r} ({:x})", *h as u64)).collect();
     if differ.is_empty() {
         return Ok(());
@@ -1213,9 +1216,7 @@ fn digest(tensors: &[(String, Tensor)]) -> Result<i64> {
 /// bit-identical, so a difference means a desynchronised run and is an error. Returns the
 /// digests in rank order.
 fn check_replicas(pg: &ProcessGroup, state: &[(String, Tensor)]) -> Result<Vec<String>> {
-    let mine = Tensor::from_slice(&[digest(state)?]).f_to_device(pg.device())?;
-    let all = pg.all_gather(&mine)?.f_to_device(tch::Device::Cpu)?.f_reshape([-1])?;
-    let all: Vec<i64> = Vec::<i64>::try_from(&all)?;
+    let all = gather(pg, &[digest(state)?])?;
     let hex: Vec<String> = all.iter().map(|d| format!("{:016x}", *d as u64)).collect();
     if all.iter().any(|d| *d != all[0]) {
         return Err(Error::Train(format!("the ranks' weights differ after training (digests {hex:?}): the replicas desynchronised")));

@@ -181,7 +181,7 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
             let manifest_path = dir.join(ijepa_schema::MANIFEST);
             let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
             let read = if eval_path.is_file() {
-                read_json(&eval_path).and_then(|record: EvalRecord| percentages(&eval_path, &record)).map(|record| reg.evals.push(EvalRun { dir, record }))
+                read_json(&eval_path).and_then(|record: EvalRecord| percentages(&eval_path, record)).map(|record| reg.evals.push(EvalRun { dir, record }))
             } else if manifest_path.is_file() {
                 read_json(&manifest_path).and_then(|manifest: Manifest| {
                     if manifest.stage == "pretrain" {
@@ -243,7 +243,7 @@ fn leave_out_outdated(reg: &mut Registry) {
 /// `record` when its accuracies (the test top-1, the held-out sweep's, the curve's) are
 /// percentages: a hand-edited 150, -5 or 1e308 was printed as measured. A sweep point may be
 /// NaN (its training diverged).
-fn percentages(path: &Path, record: &EvalRecord) -> Result<EvalRecord> {
+fn percentages(path: &Path, record: EvalRecord) -> Result<EvalRecord> {
     let all = std::iter::once(("top1", record.top1))
         .chain(record.sweep.iter().map(|p| ("sweep heldout_top1", p.heldout_top1)).filter(|(_, v)| !v.is_nan()))
         .chain(record.curve.iter().map(|c| ("curve top1", c.top1)));
@@ -252,7 +252,7 @@ fn percentages(path: &Path, record: &EvalRecord) -> Result<EvalRecord> {
             return Err(ReportError::Invalid { path: path.to_path_buf(), message: format!("{what} {v} is not a percentage (0-100)") });
         }
     }
-    Ok(record.clone())
+    Ok(record)
 }
 
 /// A pretraining folder's run, and why its `monitor.csv` could not be read, if so (the run is

@@ -152,15 +152,11 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The bytes of the file at `path`, which must be a regular file: a named pipe put in a
-/// checkpoint's place blocked the read (a resume waited for a writer that never came).
+/// The bytes of the file at `path`, which must be a regular file
+/// ([`super::import::regular_file`]): a named pipe put in a checkpoint's place blocked the read
+/// (a resume waited for a writer that never came).
 fn read_file(path: &Path) -> Result<Vec<u8>> {
-    match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() => {
-            return Err(Error::Checkpoint { path: path.to_path_buf(), message: "not a regular file (a pipe, a device or a folder in a checkpoint's place)".into() })
-        }
-        _ => {}
-    }
+    super::import::regular_file(path)?;
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
@@ -344,9 +340,7 @@ pub fn position_of(path: &Path) -> Option<Position> {
 pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
     use std::io::Read;
     // (a pipe would block the read)
-    if !std::fs::metadata(path).ok()?.is_file() {
-        return None;
-    }
+    super::import::regular_file(path).ok()?;
     let mut f = std::fs::File::open(path).ok()?;
     let mut len = [0u8; 8];
     f.read_exact(&mut len).ok()?;
