@@ -115,6 +115,16 @@ fn parity_passes_on_the_dino_fixtures() {
         assert!(o.status.success(), "{out}{err}");
         assert!(out.trim_end().ends_with("PASS") && out.contains("77 tensors") && out.contains("74 tensors"), "{out}");
     }
+    // a fixture written with the student's stochastic depth cannot be replayed (the official
+    // draws are torch's): refused by name, not a mismatch
+    let d = scratch("dino-parity-drop-path");
+    std::fs::copy("tests/fixtures/dino-step-tiny.safetensors", d.join("f.safetensors")).unwrap();
+    let json = std::fs::read_to_string("tests/fixtures/dino-step-tiny.json").unwrap();
+    assert!(json.contains("\"drop_path_rate\": 0.0"), "{json}");
+    std::fs::write(d.join("f.json"), json.replace("\"drop_path_rate\": 0.0", "\"drop_path_rate\": 0.1")).unwrap();
+    let o = ijepa(&["parity", d.join("f.safetensors").to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("drop_path_rate 0.1: the replay draws no stochastic depth"), "{out}{err}");
 }
 
 /// A DINO run end to end: multi-crop views through the loader, the monitors on the teacher

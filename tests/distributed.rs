@@ -111,9 +111,10 @@ fn two_ranks_train_like_one_process_with_the_global_batch() {
 }
 
 /// DINO on two ranks of batch B trains like one process of batch 2B too: the gradients are
-/// averaged as for every recipe, and the centre moves with the global batch's mean teacher
+/// averaged as for every recipe, the centre moves with the global batch's mean teacher
 /// output (each rank's mean, averaged over the ranks; it was refused, "DINO runs on one
-/// process for now").
+/// process for now"), and the student's stochastic depth draws for each image what one
+/// process draws for it (keyed by the image, not by its place in a rank's batch).
 #[test]
 fn dino_on_two_ranks_trains_like_one_process_with_the_global_batch() {
     let d = scratch("ddp-dino");
@@ -123,7 +124,7 @@ fn dino_on_two_ranks_trains_like_one_process_with_the_global_batch() {
             .replace("BATCH", &batch.to_string())
             .replace("EPOCHS", "2")
             .replace("crop-size 32", "crop-size 16")
-            .replace("    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 4 }\n", "    recipe \"dino\"\n    dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 2; local-size 8; }\n");
+            .replace("    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 4 }\n", "    recipe \"dino\"\n    dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 2; local-size 8; drop-path-rate 0.3; }\n");
         assert!(text.contains("recipe \"dino\""), "{text}");
         std::fs::write(&f, text).unwrap();
         f

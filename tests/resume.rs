@@ -64,13 +64,14 @@ fn mae_exp(precision: &str) -> String {
 }
 
 /// [`EXP`] as a DINO experiment: multi-crop views, the last layer frozen for the first epoch
-/// (a resume must restart its AdamW step count where torch's per-parameter count would be).
+/// (a resume must restart its AdamW step count where torch's per-parameter count would be),
+/// the student's stochastic depth (a resume must draw what the uninterrupted run drew).
 fn dino_exp(precision: &str) -> String {
     EXP.replace("PRECISION", precision)
         .replace("    seed 3\n", "    recipe \"dino\"\n    seed 3\n")
         .replace(
             "predictor depth=1 width=32 heads=2",
-            "dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 2; local-size 16; freeze-last-layer 1; }",
+            "dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 2; local-size 16; freeze-last-layer 1; drop-path-rate 0.3; }",
         )
         .replace("    mask \"multi-block\" { min-keep 4 }\n", "")
 }

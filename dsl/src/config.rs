@@ -657,6 +657,11 @@ pub struct DinoConfig {
     pub freeze_last_layer: usize,
     /// Per-parameter gradient norm clip (`clip_grad`, 3.0; 0 = off).
     pub clip_grad: f64,
+    /// The student's stochastic depth at its last block, rising linearly from 0 at the first
+    /// (`drop_path_rate`, 0.1; the teacher has none). A run's `config.json` written before the
+    /// setting existed reads as 0: those runs had none.
+    #[serde(default)]
+    pub drop_path_rate: f64,
 }
 
 impl Default for DinoConfig {
@@ -679,6 +684,7 @@ impl Default for DinoConfig {
             momentum_teacher: 0.996,
             freeze_last_layer: 1,
             clip_grad: 3.0,
+            drop_path_rate: 0.1,
         }
     }
 }

@@ -758,6 +758,15 @@ fn dino_experiments_read_their_block() {
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.peak, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr), (0.0, 1e-3, 10.0, None));
     assert_eq!(errs("recipe \"dino\"\n dino { local-crops -1 }"), vec!["out_of_range"]);
     assert_eq!(errs("recipe \"dino\"\n dino { teacher-temp 0 }"), vec!["out_of_range"]);
+    // the student's stochastic depth: official 0.1, a rate in [0, 1); a run's config.json
+    // written before the setting read as none (those runs had none)
+    assert_eq!(exp("recipe \"dino\"").dino.drop_path_rate, 0.1);
+    assert_eq!(exp("recipe \"dino\"\n dino { drop-path-rate 0 }").dino.drop_path_rate, 0.0);
+    assert_eq!(errs("recipe \"dino\"\n dino { drop-path-rate 1 }"), vec!["out_of_range"]);
+    assert_eq!(errs("recipe \"dino\"\n dino { drop-path-rate -0.1 }"), vec!["out_of_range"]);
+    let mut old = serde_json::to_value(exp("recipe \"dino\"\n dino { out-dim 64 }")).unwrap();
+    old["dino"].as_object_mut().unwrap().remove("drop_path_rate");
+    assert_eq!(serde_json::from_value::<Experiment>(old).unwrap().dino.drop_path_rate, 0.0);
     assert_eq!(errs("recipe \"dino\"\n dino { out-dims 10 }"), vec!["unknown_node"]);
     assert_eq!(errs("recipe \"dino\"\n mask \"random\""), vec!["not_of_recipe"]);
     assert_eq!(errs("dino { out-dim 10 }"), vec!["not_of_recipe"]);

@@ -193,6 +193,13 @@ pub trait Recipe {
     /// carry (DINO's teacher temperature and momentum, its frozen last layer). Default: ignored.
     fn set_progress(&mut self, _epoch: u64, _global_step: u64, _total_steps: u64) {}
 
+    /// The dataset indices of the coming step's images on this rank (the batch's order), in
+    /// `epoch`: for recipes that key per-image randomness on the image rather than on its
+    /// place in a rank's batch, so that N ranks draw as one process with the global batch
+    /// and a resumed run draws as the uninterrupted one (DINO's stochastic depth). Called
+    /// before each step, after [`Recipe::set_progress`]. Default: ignored.
+    fn set_samples(&mut self, _epoch: u64, _indices: &[usize]) {}
+
     /// Every tensor a checkpoint holds, under official names with the module prefix
     /// (`encoder.…`, `predictor.…`, `target_encoder.…`).
     fn state(&self) -> Vec<(String, Tensor)>;
@@ -235,6 +242,14 @@ pub trait Recipe {
     /// step's rate is the warm-up's start (0 by default).
     fn first_schedule_step(&self) -> usize {
         1
+    }
+
+    /// Whether the learning-rate warm-up reaches the peak on its last step, as DINO's
+    /// `np.linspace(start, peak, W)` does (step `i < W` at `start + (peak - start) i / (W - 1)`),
+    /// rather than on the step after it (I-JEPA's `WarmupCosineSchedule`, MAE's `lr * epoch /
+    /// warmup_epochs`: `i / W`). Default: no.
+    fn linspace_warmup(&self) -> bool {
+        false
     }
 
     /// Whether the recipe follows the EMA momentum schedule (a `momentum` metrics column and

@@ -19,6 +19,9 @@ pub enum Stream {
     Init = 4,
     /// Dataset subset selection.
     Subset = 5,
+    /// Per-image stochastic-depth draws of a recipe's network (DINO's student; key: epoch,
+    /// dataset index, view).
+    DropPath = 6,
 }
 
 /// xoshiro256++ generator.

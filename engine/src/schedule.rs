@@ -12,6 +12,8 @@ pub struct Schedules {
     wd: WdSchedule,
     ema: EmaConfig,
     warmup_steps: usize,
+    /// The warm-up is `np.linspace(start, peak, W)` (DINO), reaching the peak on its last step.
+    linspace_warmup: bool,
     total_steps: usize,
     ema_steps: usize,
     ema_denom: f64,
@@ -26,10 +28,19 @@ impl Schedules {
             wd: wd.clone(),
             ema: ema.clone(),
             warmup_steps: (lr.warmup_epochs * ipe as f64) as usize,
+            linspace_warmup: false,
             total_steps: total,
             ema_steps: total + 1,
             ema_denom: ipe as f64 * epochs as f64 * ipe_scale,
         }
+    }
+
+    /// The same schedules with the learning-rate warm-up of DINO's `cosine_scheduler` when
+    /// `yes`: `np.linspace(start, peak, W)`, the peak on the warm-up's last step `W - 1`
+    /// (I-JEPA's `WarmupCosineSchedule` and MAE's `lr * epoch / warmup_epochs` reach it on the
+    /// step after, `W`). The cosine part is the same.
+    pub fn with_linspace_warmup(self, yes: bool) -> Self {
+        Self { linspace_warmup: yes, ..self }
     }
 
     /// Steps the schedules span, T = int(ipe_scale * epochs * ipe).
@@ -42,11 +53,17 @@ impl Schedules {
         self.warmup_steps
     }
 
-    /// Learning rate at counter k (warmup then cosine, official `WarmupCosineSchedule`).
+    /// Learning rate at counter k (warmup then cosine, official `WarmupCosineSchedule`; DINO's
+    /// warm-up with [`Self::with_linspace_warmup`]).
     pub fn lr(&self, k: usize) -> f64 {
         let (s, r, f) = (self.lr.start, self.lr.peak, self.lr.final_);
         if k < self.warmup_steps {
-            s + (k as f64 / self.warmup_steps as f64) * (r - s)
+            let span = match self.linspace_warmup {
+                // np.linspace(s, r, 1) is [s]
+                true => (self.warmup_steps - 1).max(1),
+                false => self.warmup_steps,
+            };
+            s + (k as f64 / span as f64) * (r - s)
         } else {
             let t = self.total_steps.saturating_sub(self.warmup_steps).max(1) as f64;
             let p = (k - self.warmup_steps) as f64 / t;
@@ -98,6 +115,29 @@ mod tests {
         assert!((s.lr(400) - 1e-3).abs() < 1e-12);
         assert!((s.lr(3000) - 1e-6).abs() < 1e-12);
         assert!(s.lr(1700) < 1e-3 && s.lr(1700) > 1e-6);
+    }
+
+    #[test]
+    fn dino_warmup_is_a_linspace_that_ends_at_the_peak() {
+        let o = OptimizerConfig::default();
+        let lr = LrSchedule { start: 0.0, peak: 1e-3, final_: 1e-6, warmup_epochs: 2.0, blr: None };
+        let dino = |warmup_epochs: f64| {
+            let lr = LrSchedule { warmup_epochs, ..lr.clone() };
+            Schedules::new(&lr, &o.weight_decay, &EmaConfig::default(), 2, 10, 1.0).with_linspace_warmup(true)
+        };
+        // main_dino's cosine_scheduler(1e-3, 1e-6, 10, 2, warmup_epochs=2): np.linspace(0, 1e-3, 4),
+        // then 1e-6 + 0.5 * (1e-3 - 1e-6) * (1 + cos(pi * i / 16)) for i in 0..16
+        let want = [0.0, 1e-3 / 3.0, 2e-3 / 3.0, 1e-3, 1e-3, 1e-6 + 0.5 * (1e-3 - 1e-6) * (1.0 + (std::f64::consts::PI / 16.0).cos())];
+        for (k, w) in want.iter().enumerate() {
+            assert!((dino(2.0).lr(k) - w).abs() < 1e-15, "step {k}: {} against {w}", dino(2.0).lr(k));
+        }
+        // I-JEPA's and MAE's warm-up reach the peak a step later
+        let plain = Schedules::new(&lr, &o.weight_decay, &EmaConfig::default(), 2, 10, 1.0);
+        assert!((plain.lr(3) - 7.5e-4).abs() < 1e-15 && (plain.lr(4) - 1e-3).abs() < 1e-15);
+        // np.linspace(0, peak, 1) is [0]; no warm-up starts at the peak
+        assert_eq!(dino(0.5).lr(0), 0.0);
+        assert!((dino(0.5).lr(1) - 1e-3).abs() < 1e-15);
+        assert!((dino(0.0).lr(0) - 1e-3).abs() < 1e-15);
     }
 
     #[test]

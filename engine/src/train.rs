@@ -819,7 +819,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
     let mut lr = exp.optimizer.lr.clone();
     lr.peak = lr.peak_for(exp.data.batch_size * world);
-    let sched = Schedules::new(&lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
+    let sched = Schedules::new(&lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale).with_linspace_warmup(recipe.linspace_warmup());
     // the official code divides by the schedule's length (ZeroDivisionError): a clear error
     if sched.total_steps() == 0 {
         return Err(Error::Config(format!(
@@ -1021,6 +1021,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             in_epoch = batch.step + 1;
             let views: Vec<Tensor> = batch.views_tensors(dev)?;
             recipe.set_progress(epoch as u64, global as u64, total as u64);
+            recipe.set_samples(epoch as u64, &batch.indices);
             let k = global + recipe.first_schedule_step();
             let hyper = Hyper { lr: sched.lr(k), wd: sched.wd(k), momentum: sched.momentum(global) };
             let t0 = Instant::now();

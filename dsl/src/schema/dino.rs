@@ -3,8 +3,8 @@
 //! bottleneck widths), the multi-crop views (`global_crops_scale`, `local_crops_number`,
 //! `local_crops_scale`, and the local crops' side, 96 at 224 px), the temperatures
 //! (`student_temp`, `teacher_temp`, `warmup_teacher_temp`, `warmup_teacher_temp_epochs`), the
-//! centre's momentum, the teacher's (`momentum_teacher`, cosine to 1), `freeze_last_layer`
-//! and `clip_grad`. The global crops' side is the data block's `crop-size`.
+//! centre's momentum, the teacher's (`momentum_teacher`, cosine to 1), `freeze_last_layer`,
+//! `clip_grad` and the student's `drop_path_rate`. The global crops' side is the data block's `crop-size`.
 
 use crate::config::{DinoConfig, Experiment};
 use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
@@ -41,6 +41,7 @@ pub(crate) const FIELDS: &[Field<DinoConfig>] = &[
     Field { name: "momentum-teacher", shape: Shape::scalar(&["M"], "momentum-teacher 0.996"), read: momentum_teacher },
     Field { name: "freeze-last-layer", shape: Shape::scalar(&["EPOCHS"], "freeze-last-layer 1"), read: freeze_last_layer },
     Field { name: "clip-grad", shape: Shape::scalar(&["NORM"], "clip-grad 3.0"), read: clip_grad },
+    Field { name: "drop-path-rate", shape: Shape::scalar(&["RATE"], "drop-path-rate 0.1"), read: drop_path_rate },
 ];
 
 /// Reads the dino block into `exp.dino`.
@@ -148,5 +149,11 @@ fn freeze_last_layer(cx: &mut Ctx, n: &Node, d: &mut DinoConfig) {
 fn clip_grad(cx: &mut Ctx, n: &Node, d: &mut DinoConfig) {
     if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::NonNegative)) {
         d.clip_grad = v;
+    }
+}
+
+fn drop_path_rate(cx: &mut Ctx, n: &Node, d: &mut DinoConfig) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::UnitClosedOpen)) {
+        d.drop_path_rate = v;
     }
 }

@@ -36,6 +36,8 @@ use crate::optim::{AdamW, Group};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
+
+pub use crate::model::vit::block::drop_path_rates;
 use tch::{Device, Kind, Reduction, Tensor};
 
 /// Fine-tuning configuration (see the module docs for the protocol).
@@ -149,16 +151,6 @@ pub fn lr_at(e: f64, peak: f64, min_lr: f64, warmup: f64, epochs: f64) -> f64 {
     } else {
         let span = (epochs - warmup).max(f64::MIN_POSITIVE);
         min_lr + (peak - min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * (e - warmup) / span).cos())
-    }
-}
-
-/// Stochastic-depth rates of `depth` blocks rising linearly from 0 to `rate` (timm's
-/// `torch.linspace(0, drop_path_rate, depth)`).
-pub fn drop_path_rates(rate: f64, depth: usize) -> Vec<f64> {
-    match depth {
-        0 => Vec::new(),
-        1 => vec![0.0],
-        _ => (0..depth).map(|i| rate * i as f64 / (depth - 1) as f64).collect(),
     }
 }
 

@@ -34,7 +34,9 @@ use ijepa_dsl::config::{DataConfig, DinoConfig, Experiment};
 use ijepa_engine::autocast;
 use ijepa_engine::data::{MultiCrop, MultiCropCfg, SampleTransform};
 use ijepa_engine::error::{Error, Result};
+use ijepa_engine::model::vit::block::{drop_path_rates, Keep};
 use ijepa_engine::model::vit::{VisionTransformer, VitConfig};
+use ijepa_engine::rng::{Rng, Stream};
 use ijepa_engine::model::ParamStore;
 use ijepa_engine::optim::{ema_update, AdamW};
 use ijepa_engine::recipe::{backward_sync, Collate, GradSync, Hyper, Modules, Recipe, StepStats};
@@ -153,21 +155,48 @@ impl Network {
     /// # Shapes
     /// each crop `[B, 3, S_v, S_v]` -> (`[n * B, D]` backbone, `[n * B, K]` head)
     pub fn forward(&self, crops: &[Tensor]) -> (Tensor, Tensor) {
-        let mut outs = Vec::new();
-        let mut start = 0;
-        while start < crops.len() {
-            let side = crops[start].size()[3];
-            let mut end = start + 1;
-            while end < crops.len() && crops[end].size()[3] == side {
-                end += 1;
-            }
-            outs.push(self.backbone.forward_cls(&Tensor::cat(&crops[start..end], 0)));
-            start = end;
-        }
+        self.forward_keep(crops, &[])
+    }
+
+    /// [`Self::forward`] with stochastic depth of given draws: `keep[g]` for the `g`-th run
+    /// of crops of one side ([`side_groups`]), one entry per block
+    /// ([`VisionTransformer::forward_cls_keep`]); empty: no stochastic depth (the teacher).
+    ///
+    /// # Shapes
+    /// each crop `[B, 3, S_v, S_v]`, `keep[g]`'s masks `[n_g * B]` -> (`[n * B, D]`, `[n * B, K]`)
+    pub fn forward_keep(&self, crops: &[Tensor], keep: &[Vec<Option<Keep>>]) -> (Tensor, Tensor) {
+        let outs: Vec<Tensor> = side_groups(crops)
+            .into_iter()
+            .enumerate()
+            .map(|(g, (start, end))| {
+                let x = Tensor::cat(&crops[start..end], 0);
+                match keep.get(g) {
+                    Some(k) => self.backbone.forward_cls_keep(&x, k),
+                    None => self.backbone.forward_cls(&x),
+                }
+            })
+            .collect();
         let feats = Tensor::cat(&outs, 0);
         let logits = self.head.forward(&feats);
         (feats, logits)
     }
+}
+
+/// The runs of consecutive crops of one side, `(start, end)` (`MultiCropWrapper`'s
+/// `idx_crops`: each run goes through the backbone as one batch).
+pub fn side_groups(crops: &[Tensor]) -> Vec<(usize, usize)> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    while start < crops.len() {
+        let side = crops[start].size()[3];
+        let mut end = start + 1;
+        while end < crops.len() && crops[end].size()[3] == side {
+            end += 1;
+        }
+        groups.push((start, end));
+        start = end;
+    }
+    groups
 }
 
 /// What one step computed (for the parity replay).
@@ -211,6 +240,10 @@ pub struct Dino {
     ema_pairs: Vec<(Tensor, Tensor)>,
     /// Restored from a checkpoint, the frozen steps not yet taken off the last layer's count.
     restored: bool,
+    /// The run's seed (the stochastic-depth draws' key).
+    seed: u64,
+    /// The coming step's epoch and dataset indices ([`Recipe::set_samples`]).
+    samples: Option<(u64, Vec<usize>)>,
 }
 
 /// Whether a student parameter belongs to the last layer (`utils.cancel_gradients_last_layer`
@@ -279,6 +312,8 @@ impl Dino {
             modules,
             ema_pairs,
             restored: false,
+            seed,
+            samples: None,
         })
     }
 
@@ -318,13 +353,65 @@ impl Dino {
             return Err(Error::Config(format!("DINO needs two global crops per image, got {} view(s)", crops.len())));
         }
         let temp = self.spec.teacher_temp(self.progress.0);
+        let keep = self.student_keep(crops)?;
         autocast::bf16(self.device, self.spec.bf16, || {
             let (teacher_backbone, teacher) = tch::no_grad(|| self.teacher.forward(&crops[..2]));
-            let (student_backbone, student) = self.student.forward(crops);
+            let (student_backbone, student) = self.student.forward_keep(crops, &keep);
             let (teacher, student) = (teacher.to_kind(Kind::Float), student.to_kind(Kind::Float));
             let loss = dino_loss(&student, &teacher, &self.center, crops.len() as i64, self.spec.dino.student_temp, temp);
             DinoForward { teacher_backbone, teacher, student_backbone, student, loss }
         })
+    }
+
+    /// The student's stochastic-depth draws for `crops` (official `DropPath` in each block
+    /// of rate `drop_path_rate * i / (depth - 1)`, one draw per image, view and branch), one
+    /// list per run of crops of one side ([`side_groups`]); empty when no block drops.
+    ///
+    /// Each image's draws come from its own generator, keyed by the run's seed, the epoch,
+    /// the image's dataset index ([`Recipe::set_samples`]) and the view, never from a shared
+    /// one: two ranks of batch B draw for each image what one process of batch 2B draws for
+    /// it, and a resumed run draws what the uninterrupted one did. Without indices (bench,
+    /// tests) the key is the global step and the image's place in the batch.
+    ///
+    /// # Errors
+    /// libtorch's (the masks' copy to the device).
+    pub fn student_keep(&self, crops: &[Tensor]) -> Result<Vec<Vec<Option<Keep>>>> {
+        let depth = self.spec.backbone.depth;
+        let rates = drop_path_rates(self.spec.dino.drop_path_rate, depth);
+        if rates.iter().all(|&r| r <= 0.0) {
+            return Ok(Vec::new());
+        }
+        let b = crops[0].size()[0] as usize;
+        // (which key, its time word, each image's word)
+        let (tag, time, images): (u64, u64, Vec<u64>) = match &self.samples {
+            Some((epoch, idx)) if idx.len() == b => (1, *epoch, idx.iter().map(|&i| i as u64).collect()),
+            _ => (0, self.progress.1, (0..b as u64).collect()),
+        };
+        side_groups(crops)
+            .into_iter()
+            .map(|(start, end)| {
+                // u[block][branch][row], rows in the batch order of the concatenated views
+                let rows = (end - start) * b;
+                let mut u = vec![[Vec::with_capacity(rows), Vec::with_capacity(rows)]; depth];
+                for view in start..end {
+                    for &image in &images {
+                        let mut rng = Rng::derive(self.seed, Stream::DropPath, &[tag, time, image, view as u64]);
+                        for block in u.iter_mut() {
+                            block[0].push(rng.uniform());
+                            block[1].push(rng.uniform());
+                        }
+                    }
+                }
+                rates
+                    .iter()
+                    .zip(&u)
+                    .map(|(&rate, [attn, mlp])| match rate > 0.0 {
+                        true => Keep::from_uniforms(rate, attn, mlp, self.device).map(Some).map_err(Error::from),
+                        false => Ok(None),
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// One training step: forward, backward, per-parameter clipping, the frozen last layer,
@@ -412,6 +499,11 @@ impl Recipe for Dino {
         0
     }
 
+    /// `cosine_scheduler`'s warm-up is `np.linspace(0, peak, W)`.
+    fn linspace_warmup(&self) -> bool {
+        true
+    }
+
     fn device(&self) -> Device {
         self.device
     }
@@ -442,6 +534,10 @@ impl Recipe for Dino {
             );
         }
         Ok(Arc::new(multi_crop(data, &self.spec.dino)?))
+    }
+
+    fn set_samples(&mut self, epoch: u64, indices: &[usize]) {
+        self.samples = Some((epoch, indices.to_vec()));
     }
 
     fn set_progress(&mut self, epoch: u64, global_step: u64, total_steps: u64) {
@@ -556,6 +652,50 @@ mod tests {
         for want in ["student.backbone.cls_token", "student.backbone.pos_embed", "student.head.mlp.4.weight", "teacher.head.last_layer.weight_v", "dino_loss.center"] {
             assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
         }
+    }
+
+    #[test]
+    fn the_students_stochastic_depth_is_drawn_per_image_not_per_place_in_a_batch() {
+        let mut s = spec();
+        s.dino.drop_path_rate = 0.5;
+        let mut d = Dino::new(&s, 0, Device::Cpu).unwrap();
+        // two global views of 16 px, two local ones of 8 px: two runs of one side
+        let views = |b: i64| -> Vec<Tensor> { [16, 16, 8, 8].iter().map(|&side| Tensor::zeros([b, 3, side, side], (Kind::Float, Device::Cpu))).collect() };
+        let values = |t: &Tensor| Vec::<f32>::try_from(t).unwrap();
+        // one process holding images 3, 8, 11 and 40; a rank holding 11 and 40 of the same batch
+        d.set_samples(2, &[3, 8, 11, 40]);
+        let all = d.student_keep(&views(4)).unwrap();
+        d.set_samples(2, &[11, 40]);
+        let part = d.student_keep(&views(2)).unwrap();
+        assert_eq!((all.len(), all[0].len()), (2, 2));
+        // rates linspace(0, 0.5, 2): the first block drops nothing
+        assert!(all.iter().chain(&part).all(|g| g[0].is_none() && g[1].is_some()));
+        for g in 0..2 {
+            let (a, p) = (all[g][1].as_ref().unwrap(), part[g][1].as_ref().unwrap());
+            assert_eq!(a.rate, 0.5);
+            for (mask_all, mask_part) in [(values(&a.attn), values(&p.attn)), (values(&a.mlp), values(&p.mlp))] {
+                // rows view by view, the images in batch order within each view
+                assert_eq!(mask_all.len(), 8);
+                for view in 0..2 {
+                    assert_eq!(mask_all[view * 4 + 2..view * 4 + 4], mask_part[view * 2..view * 2 + 2], "group {g}");
+                }
+            }
+        }
+        // another epoch draws anew; over many images half of each branch is dropped
+        let images: Vec<usize> = (0..2000).collect();
+        d.set_samples(0, &images);
+        let epoch0 = d.student_keep(&views(2000)).unwrap();
+        d.set_samples(1, &images);
+        let epoch1 = d.student_keep(&views(2000)).unwrap();
+        let attn0 = values(&epoch0[0][1].as_ref().unwrap().attn);
+        assert_ne!(attn0, values(&epoch1[0][1].as_ref().unwrap().attn));
+        let kept = attn0.iter().sum::<f32>() / attn0.len() as f32;
+        assert!((kept - 0.5).abs() < 0.03, "kept {kept}");
+        // the two branches draw apart
+        assert_ne!(attn0, values(&epoch0[0][1].as_ref().unwrap().mlp));
+        // no rate, no draws: the student runs as the teacher does
+        s.dino.drop_path_rate = 0.0;
+        assert!(Dino::new(&s, 0, Device::Cpu).unwrap().student_keep(&views(4)).unwrap().is_empty());
     }
 
     #[test]

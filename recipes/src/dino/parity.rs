@@ -77,6 +77,10 @@ pub struct DinoFixtureSpec {
     /// Student parameters whose gradient `cancel_gradients_last_layer` removed.
     #[serde(default)]
     pub no_grad_after_cancel: Vec<String>,
+    /// The student's stochastic depth (`drop_path_rate`); the replay needs 0, its draws being
+    /// torch's.
+    #[serde(default)]
+    pub drop_path_rate: f64,
 }
 
 /// Replays a DINO fixture on the CPU.
@@ -95,6 +99,15 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
     let (f, t): (DinoFixtureSpec, _) = read_fixture(path, "DINO", device)?;
     if f.n_global != 2 {
         return Err(Error::Checkpoint { path: path.with_extension("json"), message: format!("DINO has 2 global crops, the fixture {}", f.n_global) });
+    }
+    if f.drop_path_rate != 0.0 {
+        return Err(Error::Checkpoint {
+            path: path.with_extension("json"),
+            message: format!(
+                "drop_path_rate {}: the replay draws no stochastic depth (the official step's draws come from torch's generator); write the fixture with drop_path_rate 0",
+                f.drop_path_rate
+            ),
+        });
     }
 
     let mut exp = Experiment::with_defaults("dino-parity");
@@ -125,6 +138,7 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
         momentum_teacher: perturb.momentum.unwrap_or(f.momentum),
         freeze_last_layer: f.freeze_last_layer,
         clip_grad: f.clip_grad,
+        drop_path_rate: 0.0,
         ..DinoConfig::default()
     };
     let spec = DinoSpec::from_experiment(&exp);

@@ -3,7 +3,7 @@
 //! ([`VitConfig::cls_token`]) prepends a learnt `cls_token` (plus the table's extra first row,
 //! zeros) after masking, as the official `forward_encoder` does.
 
-use super::{apply_masks, block::Block, patch_embed::PatchEmbed};
+use super::{apply_masks, block::{Block, Keep}, patch_embed::PatchEmbed};
 use crate::error::{Error, Result};
 use crate::model::{layer_norm::LayerNorm, pos_embed, Path};
 use tch::Tensor;
@@ -224,13 +224,26 @@ impl VisionTransformer {
     /// # Shapes
     /// `x: [B, 3, H, H]` -> `[B, D]`
     pub fn forward_cls(&self, x: &Tensor) -> Tensor {
+        self.forward_cls_keep(x, &[])
+    }
+
+    /// [`Self::forward_cls`] with stochastic depth of given draws (DINO's student): block `i`
+    /// keeps its branches as `keep[i]` says ([`Block::forward_keep`]); a block with `None`,
+    /// or past the end of `keep`, drops nothing.
+    ///
+    /// # Shapes
+    /// `x: [B, 3, H, H]`, each [`Keep`]'s masks `[B]` -> `[B, D]`
+    pub fn forward_cls_keep(&self, x: &Tensor, keep: &[Option<Keep>]) -> Tensor {
         let cls = self.cls_token.as_ref().expect("forward_cls needs an encoder with a class token");
         let side = x.size()[3];
         let t = self.patch_embed.forward(x);
         let b = t.size()[0];
         let mut x = Tensor::cat(&[cls.expand([b, -1, -1], false), t], 1) + self.interpolate_pos_encoding(side);
-        for blk in &self.blocks {
-            x = blk.forward(&x);
+        for (i, blk) in self.blocks.iter().enumerate() {
+            x = match keep.get(i) {
+                Some(Some(k)) => blk.forward_keep(&x, k),
+                _ => blk.forward(&x),
+            };
         }
         self.norm.forward(&x).select(1, 0)
     }
