@@ -221,7 +221,25 @@ struct Builder {
     stack: Vec<Frame>,
     docs: Vec<Node>,
     anchors: HashMap<usize, Node>,
+    /// Values (scalars, lists, mappings) of each anchored node, aliases expanded.
+    anchor_sizes: HashMap<usize, usize>,
+    /// Values built so far, aliases expanded (bounded by [`MAX_VALUES`]).
+    values: usize,
     error: Option<ImportError>,
+}
+
+/// The most values (scalars, lists, mappings) a config may hold once its aliases are expanded:
+/// an official I-JEPA config has about 60; a few lines of nested aliases can expand to
+/// billions ("billion laughs"), which must be an error, not an exhausted memory.
+const MAX_VALUES: usize = 100_000;
+
+/// Values of `node`, itself included.
+fn size(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Map(entries) => entries.iter().map(|e| size(&e.node)).sum(),
+        Value::Seq(items) => items.iter().map(size).sum(),
+        Value::Scalar { .. } | Value::Tagged(_) => 0,
+    }
 }
 
 impl Builder {
@@ -245,6 +263,7 @@ impl Builder {
 
     fn complete(&mut self, node: Node, anchor: usize) {
         if anchor > 0 {
+            self.anchor_sizes.insert(anchor, size(&node));
             self.anchors.insert(anchor, node.clone());
         }
         let path_with = |b: &Builder, key: &str| {
@@ -300,6 +319,22 @@ impl MarkedEventReceiver for Builder {
             return;
         }
         let line = mark.line();
+        let added = match &ev {
+            Event::MappingStart(..) | Event::SequenceStart(..) | Event::Scalar(..) => 1,
+            Event::Alias(id) => self.anchor_sizes.get(id).copied().unwrap_or(0),
+            _ => 0,
+        };
+        self.values = self.values.saturating_add(added);
+        if self.values > MAX_VALUES {
+            return self.fail(ImportError::Syntax {
+                line,
+                column: mark.col() + 1,
+                message: format!(
+                    "the file holds more than {MAX_VALUES} values once its aliases (*name) are expanded (an official config has about 60): \
+                     aliases of aliases multiply; write the values out"
+                ),
+            });
+        }
         match ev {
             Event::MappingStart(anchor, _) => {
                 self.stack.push(Frame::Map { entries: Vec::new(), pending: None, line, anchor });

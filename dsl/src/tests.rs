@@ -449,6 +449,11 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
     assert!(errs(r#"encoder width=64 depth=4 heads=2 patch=4; eval "knn" { features "last4" }"#).is_empty());
     assert_eq!(errs(r#"eval "finetune" { layer-decay 0 }"#), ["out_of_range"]);
     assert_eq!(errs(r#"eval "finetune" { drop-path 1 }"#), ["out_of_range"]);
+    // a BatchNorm head never trains on batches of one (it reported its zero weights' guess)
+    assert_eq!(errs(r#"eval "linear" { batch-size 1 }"#), ["conflict"]);
+    assert_eq!(errs(r#"eval "low-shot" { head "bn-linear"; batch-size 1 }"#), ["conflict"]);
+    assert!(errs(r#"eval "linear" { head "linear"; batch-size 1 }"#).is_empty());
+    assert!(errs(r#"eval "linear" { batch-size 2 }"#).is_empty());
     // a setting only another protocol reads is refused, not ignored (it would still have moved
     // the stage's hash)
     for body in [

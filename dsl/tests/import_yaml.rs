@@ -309,6 +309,17 @@ fn malformed_yaml_is_an_error_with_its_position() {
     assert!(matches!(err(""), ImportError::Document(_)));
     assert!(matches!(err(&format!("{}---\n{}", base(), base())), ImportError::Document(_)));
     assert!(matches!(err("- 1\n- 2\n"), ImportError::WrongType { .. }));
+    // aliases of aliases ("billion laughs": 9^7 values from seven short lines) are refused
+    // while they are read, not expanded until memory runs out (it aborted the process)
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for (name, prev) in ["b", "c", "d", "e", "f", "g"].iter().zip(["a", "b", "c", "d", "e", "f"]) {
+        bomb.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 9].join(", ")));
+    }
+    let e = err(&bomb);
+    assert!(matches!(e, ImportError::Syntax { line: 6, .. }) && e.to_string().contains("more than 100000 values once its aliases"), "{e}");
+    // an alias or two stay what they are: the value they name
+    let (_, exp) = ok(&edit("  - 0.3\n  - 1.0\n", "  - 0.3\n  - &one 1.0\n").replace("  - 0.85\n  - 1.0\n", "  - 0.85\n  - *one\n"));
+    assert_eq!((exp.data.crop_scale, exp.mask.context_scale), ((0.3, 1.0), (0.85, 1.0)));
 }
 
 #[test]

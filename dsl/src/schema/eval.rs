@@ -177,6 +177,18 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             help: "give `c` at least two values (the default is 0.01 0.1 1 10), or one `features` value".into(),
         });
     }
+    // a BatchNorm head takes no step on a batch of one (no batch statistics): with
+    // `batch-size 1` it would never train and report its zero weights' guess
+    if cfg.head == HeadKind::BnLinear && cfg.batch_size < 2 && protocol != EvalProtocol::Finetune {
+        cx.err(DslError::Conflict {
+            message: "a `bn-linear` head normalises each batch by its own statistics, so it never trains on batches of one image".into(),
+            span: cx.span_or(&[&n.sub("batch-size"), &n.path]),
+            label: "batch-size 1".into(),
+            other: cx.span_of(&n.sub("head")),
+            other_label: "bn-linear".into(),
+            help: "write `batch-size 2` or more, or `head \"linear\"`".into(),
+        });
+    }
     if cfg.head == HeadKind::Logistic && protocol == EvalProtocol::Linear {
         cx.err(DslError::InvalidValue {
             what: "head".into(),
