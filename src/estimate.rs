@@ -294,11 +294,12 @@ impl std::fmt::Display for Estimate {
         if per_process > acc.memory {
             let _ = writeln!(
                 s,
-                "  does not fit    {} per process (analytic) is more than the {} of an {}: the projection above cannot run; \
+                "  does not fit    {} per process (analytic) is more than the {} of one {}: {}; \
                  lower batch-size (the activations, {} of it, grow with it), the model, or the image size",
                 gib(per_process),
                 gib(acc.memory),
                 acc.name,
+                if proj.is_some() { "the projection above cannot run" } else { "it could not run there" },
                 gib(self.memory.1)
             );
         }

@@ -347,6 +347,14 @@ fn masks_prints_statistics_and_draws_a_png() {
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert!(bytes.len() > 500);
+    // a run of 2 processes truncates each step's masks over the global batch: the default
+    // batch is that one (it was one process's), and the estimate counts its tokens the same way
+    let o = ijepa(&["masks", "experiments/quickstart-2ranks.kdl", "--batches", "20"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("20 batches of 32;"), "{out}{err}");
+    let context = |out: &str| out.lines().find(|l| l.contains("context length")).map(String::from).unwrap_or_default();
+    let o = ijepa(&["masks", "experiments/quickstart-2ranks.kdl", "--batches", "20", "--batch-size", "32"]);
+    assert_eq!(context(&outputs(&o).0), context(&out));
 }
 
 #[test]
@@ -443,7 +451,7 @@ fn estimate_counts_measures_and_projects() {
     let big = write(&d, "big.kdl", &std::fs::read_to_string(&f).unwrap().replace("crop-size 28; batch-size 16; limit 640", "crop-size 224; batch-size 65536").replace("patch=4", "patch=8"));
     let o = ijepa(&["estimate", big.to_str().unwrap(), "--no-measure", "--gpu", "h100", "--images", "1281167"]);
     let (out, err) = outputs(&o);
-    assert!(o.status.success() && out.contains("does not fit") && out.contains("80.00 GiB of an h100"), "{out}{err}");
+    assert!(o.status.success() && out.contains("does not fit") && out.contains("80.00 GiB of one h100: the projection above cannot run"), "{out}{err}");
     // bad input names its cause
     let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--gpu", "tpu"]);
     let (_, err) = outputs(&o);

@@ -10,8 +10,11 @@ use ijepa_dsl::config::{Experiment, TargetKind, TargetMasking};
 use ijepa_engine::error::Result;
 use ijepa_engine::estimate::{patch_embed_flops, Stack, StepCost};
 
-/// Batches sampled for the mean token counts.
+/// Batches sampled for the mean token counts (fewer when they would exceed [`MAX_IMAGES`]).
 const BATCHES: usize = 20;
+
+/// The most images whose masks the estimate samples (a batch of a million took two minutes).
+const MAX_IMAGES: usize = 200_000;
 
 /// The step's cost for `exp`.
 ///
@@ -37,7 +40,9 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
     };
     let predictor_params = d * dp + dp + dp + pred.params() + dp * out + out;
     let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, e.patch_size)?;
-    let st = statistics(&sampler, exp.seed, BATCHES, exp.data.batch_size.max(1))?;
+    // the masks training draws: each step's for the global batch, truncated over it
+    let global = exp.data.batch_size.saturating_mul(exp.distributed.world_size()).max(1);
+    let st = statistics(&sampler, exp.seed, (MAX_IMAGES / global).clamp(1, BATCHES), global)?;
     let (nc, nt) = (st.context_len.mean, st.target_len.mean);
     let (contexts, targets) = (sampler.n_context() as f64, sampler.n_targets() as f64);
     let embed = patch_embed_flops(n, p, d);
@@ -58,7 +63,12 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
         flops_per_image: target_fwd + 3.0 * (context_fwd + predictor_fwd),
         activation_elems_per_image: activations,
         tokens: format!(
-            "{n:.0} patches; target encoder on all, context encoder on {nc:.1} (x{contexts:.0}), predictor on {nc:.1} + {nt:.1} (x{:.0})",
+            "{n:.0} patches; {}, context encoder on {nc:.1} (x{contexts:.0}), predictor on {nc:.1} + {nt:.1} (x{:.0})",
+            match (exp.target.kind, exp.target.masking) {
+                (TargetKind::Pixels, _) => "no target encoder (pixel targets)".to_string(),
+                (_, TargetMasking::Input) => format!("target encoder on each target block's {nt:.1} (x{targets:.0})"),
+                (_, TargetMasking::Output) => "target encoder on all".to_string(),
+            },
             contexts * targets
         ),
     })
