@@ -144,6 +144,17 @@ fn an_imported_checkpoint_is_labelled_by_its_source() {
     drop(held);
     let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", PTH, "--runs-dir", runs.to_str().unwrap()]);
     assert!(o.status.success() && eval.exists(), "{}", text(&o));
+    // an evaluation that fails before it stores features leaves no empty feature cache
+    // (an MAE encoder has a class token this I-JEPA checkpoint lacks)
+    let mae = d.join("evm.kdl");
+    std::fs::write(
+        &mae,
+        "experiment \"evm\" {\n    recipe \"mae\"\n    data \"fashion-mnist\" { crop-size 32; limit 512 }\n    encoder width=96 depth=2 heads=3 patch=4\n    decoder depth=1 width=48 heads=3\n    mask \"random\" { ratio 0.75 }\n    eval \"knn\" { k 5 }\n}\n",
+    )
+    .unwrap();
+    let o = ijepa(&["eval", mae.to_str().unwrap(), "--checkpoint", PTH, "--runs-dir", runs.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("cls_token"), "{}", text(&o));
+    assert!(!runs.join("evm/features").exists(), "{:?}", std::fs::read_dir(runs.join("evm")).map(|d| d.map(|e| e.unwrap().file_name()).collect::<Vec<_>>()));
 }
 
 /// Writes a safetensors file of the fixture's init weights with one change applied.

@@ -19,6 +19,19 @@ pub(crate) const SHAPE: Shape = Shape::scalar(&["FILE"], "extends \"base.kdl\"")
 /// Most files one chain of `extends` may hold.
 const MAX_DEPTH: usize = 32;
 
+/// How the error of a chain of bases longer than [`MAX_DEPTH`] starts.
+const CHAIN_TOO_LONG: &str = "the chain of bases is longer than";
+
+/// The error of a chain of bases longer than [`MAX_DEPTH`], at `span`.
+fn chain_too_long(span: miette::SourceSpan, message: &str) -> DslError {
+    DslError::InvalidValue {
+        what: "extends".into(),
+        message: message.to_string(),
+        span,
+        help: "flatten the chain: let the base hold the shared settings".into(),
+    }
+}
+
 /// Largest base file read (experiment files are a few KiB).
 const MAX_BYTES: u64 = 4 << 20;
 
@@ -50,12 +63,7 @@ pub(crate) fn resolve(cx: &mut Ctx, n: &Node) -> Option<Experiment> {
         return None;
     }
     if cx.origin.stack.len() >= MAX_DEPTH {
-        cx.err(DslError::InvalidValue {
-            what: "extends".into(),
-            message: format!("the chain of bases is longer than {MAX_DEPTH} files"),
-            span: v.span,
-            help: "flatten the chain: let the base hold the shared settings".into(),
-        });
+        cx.err(chain_too_long(v.span, &format!("{CHAIN_TOO_LONG} {MAX_DEPTH} files (it goes on past `{}`)", cx.origin.stack.last().map(|(_, s)| s.as_str()).unwrap_or("?"))));
         return None;
     }
     let src = match read_base(&path) {
@@ -94,6 +102,14 @@ pub(crate) fn resolve(cx: &mut Ctx, n: &Node) -> Option<Experiment> {
             cx.bases.extend(c.study.files);
             cx.base_written.extend(c.written);
             Some(c.study.base)
+        }
+        // a chain too long is the root file's error, said once at its `extends` (each base on
+        // the way is valid; wrapped at every level it was blamed on the 32nd file)
+        Err(d) if matches!(d.errors(), [DslError::InvalidValue { message, .. }] if message.starts_with(CHAIN_TOO_LONG)) => {
+            if let [DslError::InvalidValue { message, .. }] = d.errors() {
+                cx.err(chain_too_long(v.span, message));
+            }
+            None
         }
         Err(d) => {
             cx.err(DslError::BaseInvalid {

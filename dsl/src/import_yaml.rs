@@ -124,9 +124,11 @@ fn at(line: usize) -> String {
 
 /// A folder-safe experiment name from a config's path: its file stem with every character other
 /// than letters, digits, `-`, `_` and `.` replaced by `-` (`in1k_vith14_ep300.yaml` ->
-/// `in1k_vith14_ep300`).
+/// `in1k_vith14_ep300`); `imported` for a path that names no file of its own (a pipe such as
+/// `/dev/fd/63` or `/proc/self/fd/0`, from `<(...)`).
 pub fn default_name(path: &Path) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let piped = path.parent().is_some_and(|p| p.ends_with("dev/fd") || (p.ends_with("fd") && p.starts_with("/proc")));
+    let stem = if piped { String::new() } else { path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default() };
     let mut name: String = stem
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
@@ -212,8 +214,16 @@ struct Entry {
 }
 
 enum Frame {
-    Map { entries: Vec<Entry>, pending: Option<(String, usize)>, line: usize, anchor: usize },
-    Seq { items: Vec<Node>, line: usize, anchor: usize },
+    Map { entries: Vec<Entry>, pending: Option<(String, usize)>, line: usize, anchor: usize, tag: Option<String> },
+    Seq { items: Vec<Node>, line: usize, anchor: usize, tag: Option<String> },
+}
+
+/// A tag we do not resolve on a mapping or list (`!!python/tuple [0.3, 1.0]`): anything but
+/// YAML's own `!!map` / `!!seq` (`standard`).
+fn foreign_tag(tag: Option<&yaml_rust2::parser::Tag>, standard: &str) -> Option<String> {
+    let t = tag?;
+    let yaml = t.handle == "tag:yaml.org,2002:" || t.handle == "!!";
+    (!(yaml && t.suffix == standard)).then(|| format!("{}{}", if yaml { "!!" } else { t.handle.as_str() }, t.suffix))
 }
 
 #[derive(Default)]
@@ -336,17 +346,22 @@ impl MarkedEventReceiver for Builder {
             });
         }
         match ev {
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { entries: Vec::new(), pending: None, line, anchor });
+            Event::MappingStart(anchor, tag) => {
+                let tag = foreign_tag(tag.as_ref(), "map");
+                self.stack.push(Frame::Map { entries: Vec::new(), pending: None, line, anchor, tag });
             }
-            Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq { items: Vec::new(), line, anchor });
+            Event::SequenceStart(anchor, tag) => {
+                let tag = foreign_tag(tag.as_ref(), "seq");
+                self.stack.push(Frame::Seq { items: Vec::new(), line, anchor, tag });
             }
+            // a tagged mapping or list is refused as a tagged scalar is (its values unread)
             Event::MappingEnd | Event::SequenceEnd => match self.stack.pop() {
+                Some(Frame::Map { line, anchor, tag: Some(t), .. }) => self.complete(Node { value: Value::Tagged(format!("{t} {{...}}")), line }, anchor),
+                Some(Frame::Seq { line, anchor, tag: Some(t), .. }) => self.complete(Node { value: Value::Tagged(format!("{t} [...]")), line }, anchor),
                 Some(Frame::Map { entries, line, anchor, .. }) => {
                     self.complete(Node { value: Value::Map(entries), line }, anchor);
                 }
-                Some(Frame::Seq { items, line, anchor }) => {
+                Some(Frame::Seq { items, line, anchor, .. }) => {
                     self.complete(Node { value: Value::Seq(items), line }, anchor);
                 }
                 None => {}
@@ -361,7 +376,16 @@ impl MarkedEventReceiver for Builder {
                                 raw: text,
                                 plain: false,
                             },
-                            "int" | "float" | "bool" | "null" => Value::Scalar {
+                            // `!!float 224` is the float 224.0 (PyYAML's too), not an int
+                            "float" => Value::Scalar {
+                                yaml: match Yaml::from_str(&text) {
+                                    Yaml::Integer(_) => Yaml::Real(text.clone()),
+                                    other => other,
+                                },
+                                raw: text,
+                                plain: true,
+                            },
+                            "int" | "bool" | "null" => Value::Scalar {
                                 yaml: Yaml::from_str(&text),
                                 raw: text,
                                 plain: true,

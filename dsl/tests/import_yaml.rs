@@ -339,6 +339,10 @@ fn missing_duplicate_and_mistyped_keys() {
         ("lr: 0.001", "lr: .inf", "optimization.lr"),
         ("allow_overlap: false", "allow_overlap: 0", "mask.allow_overlap"),
         ("image_folder: imagenet_full_size/061417/", "image_folder: 61417", "data.image_folder"),
+        // `!!float 224` is a float (PyYAML's too), and a size must be an integer
+        ("crop_size: 224", "crop_size: !!float 224", "data.crop_size"),
+        // a tag on a list or mapping is refused as on a scalar (it was dropped without a word)
+        ("crop_scale:\n  - 0.3\n  - 1.0", "crop_scale: !!python/tuple [0.3, 1.0]", "data.crop_scale"),
     ] {
         let e = err(&edit(from, to));
         assert!(matches!(&e, ImportError::WrongType { key: k, .. } if k == key), "{to}: {e:?}");
@@ -346,6 +350,11 @@ fn missing_duplicate_and_mistyped_keys() {
     }
     let e = err(&edit("  - 0.3\n  - 1.0\n", "  - 0.3\n"));
     assert!(matches!(&e, ImportError::WrongType { key, .. } if key == "data.crop_scale"), "{e:?}");
+    let e = err(&edit("crop_scale:\n  - 0.3\n  - 1.0", "crop_scale: !!python/tuple [0.3, 1.0]"));
+    assert!(e.to_string().contains("`!!python/tuple [...]` (YAML tags are not supported)"), "{e}");
+    // YAML's own collection tags are the collections themselves
+    let (_, exp) = ok(&edit("crop_scale:\n  - 0.3\n  - 1.0", "crop_scale: !!seq [0.3, 1.0]"));
+    assert_eq!(exp.data.crop_scale, (0.3, 1.0));
 }
 
 #[test]
@@ -414,6 +423,10 @@ fn names() {
     assert_eq!(default_name(Path::new("my config (v2).yml")), "my-config--v2-");
     assert_eq!(default_name(Path::new(".hidden.yaml")), "hidden");
     assert_eq!(default_name(Path::new("")), "imported");
+    // `ijepa import-yaml <(cat cfg.yaml)`: the pipe's number is no name
+    assert_eq!(default_name(Path::new("/dev/fd/63")), "imported");
+    assert_eq!(default_name(Path::new("/proc/self/fd/0")), "imported");
+    assert_eq!(default_name(Path::new("/data/fd/vit.yaml")), "vit");
     assert!(matches!(
         yaml_to_kdl(&base(), "a.yaml", "bad name"),
         Err(ImportError::InvalidName { .. })

@@ -220,6 +220,29 @@ fn chains_resolve_in_order() {
     let _ = (b, c);
 }
 
+/// A chain of bases longer than 32 files is one error at the root file's `extends` (it was
+/// blamed on whichever file came 32nd, wrapped once per level: 513 lines for 40 files).
+#[test]
+fn a_chain_too_long_is_the_root_file_s_one_error() {
+    let dir = Dir::new("long-chain");
+    dir.write("c39.kdl", "experiment c39 {\n epochs 3\n}");
+    for i in 0..39 {
+        dir.write(&format!("c{i}.kdl"), &format!("experiment c{i} {{\n extends \"c{}.kdl\"\n}}", i + 1));
+    }
+    for root in ["c0.kdl", "c7.kdl"] {
+        let path = dir.0.join(root);
+        let d = failure(&path);
+        assert_eq!(d.len(), 1, "{root}: {:?}", d.errors());
+        let src = fs::read_to_string(&path).expect("read");
+        let next = format!("\"c{}.kdl\"", root[1..root.len() - 4].parse::<usize>().unwrap() + 1);
+        assert_eq!(at(&src, &d, 0), next, "{root}");
+        let message = d.errors()[0].to_string();
+        assert!(message.contains("the chain of bases is longer than 32 files (it goes on past"), "{message}");
+    }
+    // 32 files are a chain the language takes
+    assert_eq!(exp(&dir.0.join("c8.kdl")).epochs, 3);
+}
+
 #[test]
 fn cycles_are_reported_with_the_chain() {
     let dir = Dir::new("cycle");

@@ -489,7 +489,7 @@ fn frozen_features(
     if feature_dir.exists() && !feature_dir.is_dir() {
         return Err(Error::Data(format!("{} is a file, where the evaluations keep their feature cache (a folder): move it away", feature_dir.display())));
     }
-    std::fs::create_dir_all(&feature_dir).map_err(|e| Error::io(&feature_dir, e))?;
+    // (made when the first features are stored: an evaluation that fails before leaves none)
     let bf16 = crate::precision::uses_bf16(exp.precision, device);
     let kind = if cfg.features.contains(&FeatureChoice::Last4) { FeatureKind::Last4 } else { FeatureKind::Last };
     // features computed under bf16 autocast differ from fp32 ones: the precision keys the cache

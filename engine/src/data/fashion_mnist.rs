@@ -133,9 +133,13 @@ impl FashionMnist {
         let im = idx::parse(images, MAGIC_IMAGES, images_name)?;
         let lb = idx::parse(labels, MAGIC_LABELS, labels_name)?;
         let (n, rows, cols) = (im.dims[0], im.dims[1], im.dims[2]);
-        if rows == 0 || cols == 0 {
+        // every MNIST-family set is 28x28; a header saying otherwise over the same bytes read
+        // the images at another shape, without a word (and the test split apart from the
+        // training one's)
+        if (rows, cols) != (28, 28) {
             return Err(Error::Data(format!(
-                "{images_name}: images of size {rows}x{cols}"
+                "{images_name}: its header gives images of {rows}x{cols}; the MNIST family's idx files hold 28x28 images \
+                 (another size is an image folder's: `data \"image-folder\"`)"
             )));
         }
         if lb.dims[0] != n {
@@ -328,13 +332,19 @@ mod tests {
         let mut lab = 0x0000_0801u32.to_be_bytes().to_vec();
         lab.extend_from_slice(&1u32.to_be_bytes());
         lab.push(12);
-        let mut img = 0x0000_0803u32.to_be_bytes().to_vec();
-        for d in [1u32, 2, 2] {
-            img.extend_from_slice(&d.to_be_bytes());
-        }
-        img.extend_from_slice(&[0; 4]);
-        let e = FashionMnist::from_idx_bytes(&img, &lab, "i", "l").unwrap_err();
+        let images = |rows: u32, cols: u32| {
+            let mut img = 0x0000_0803u32.to_be_bytes().to_vec();
+            for d in [1u32, rows, cols] {
+                img.extend_from_slice(&d.to_be_bytes());
+            }
+            img.extend_from_slice(&vec![0; (rows * cols) as usize]);
+            img
+        };
+        let e = FashionMnist::from_idx_bytes(&images(28, 28), &lab, "i", "l").unwrap_err();
         assert!(e.to_string().contains("label 12"), "{e}");
+        // the same 784 bytes under a header of 14x56 (they were read at that shape)
+        let e = FashionMnist::from_idx_bytes(&images(14, 56), &lab, "i", "l").unwrap_err();
+        assert!(e.to_string().contains("images of 14x56; the MNIST family's idx files hold 28x28"), "{e}");
     }
 
     /// The full dataset from Debian's `dataset-fashion-mnist`, when installed. CI sets

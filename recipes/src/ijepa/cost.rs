@@ -39,7 +39,7 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
         TargetKind::Pixels => 3.0 * p * p,
     };
     let predictor_params = d * dp + dp + dp + pred.params() + dp * out + out;
-    let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, e.patch_size)?;
+    let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, e.patch_size)?.quiet();
     // the masks training draws: each step's for the global batch, truncated over it
     let global = exp.data.batch_size.saturating_mul(exp.distributed.world_size()).max(1);
     let st = statistics(&sampler, exp.seed, (MAX_IMAGES / global).clamp(1, BATCHES), global)?;

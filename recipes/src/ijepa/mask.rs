@@ -403,8 +403,16 @@ impl MaskSampler {
             Self::MultiBlock(m) => {
                 let c = &m.cfg;
                 format!(
-                    "multi-block: {} target blocks of scale {}-{}, aspect {}-{}; context block of scale {}-{} outside them",
-                    c.n_targets, c.target_scale.0, c.target_scale.1, c.target_aspect.0, c.target_aspect.1, c.context_scale.0, c.context_scale.1
+                    "multi-block: {} target blocks of scale {}-{}, aspect {}-{}; {} of scale {}-{} {}",
+                    c.n_targets,
+                    c.target_scale.0,
+                    c.target_scale.1,
+                    c.target_aspect.0,
+                    c.target_aspect.1,
+                    if c.n_context == 1 { "context block".to_string() } else { format!("{} context blocks", c.n_context) },
+                    c.context_scale.0,
+                    c.context_scale.1,
+                    if c.allow_overlap { "(allowed to overlap them)" } else { "outside them" }
                 )
             }
             Self::Rasterized { gh, gw } => format!(
@@ -442,6 +450,16 @@ impl SampleMasks for MaskSampler {
 }
 
 impl MaskSampler {
+    /// The same sampler without its "the sampler dropped constraints" warning (`ijepa masks`
+    /// prints the share of such images itself; `ijepa estimate` only counts tokens): the
+    /// warning speaks of a run's batches.
+    pub fn quiet(self) -> Self {
+        if let Self::MultiBlock(m) | Self::Block(m) = &self {
+            m.overlap_warned.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self
+    }
+
     /// Grid (rows, columns).
     pub fn grid(&self) -> (usize, usize) {
         match self {
@@ -599,7 +617,7 @@ pub fn statistics<S: SampleMasks>(sampler: &S, seed: u64, batches: usize, batch:
 /// # Errors
 /// A mask configuration the sampler cannot honour, or the PNG's file.
 pub fn report(exp: &ijepa_dsl::config::Experiment, query: &ijepa_engine::recipe::MaskQuery) -> Result<String> {
-    let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?;
+    let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, exp.encoder.patch_size)?.quiet();
     let (batches, batch) = (query.batches, query.batch_size);
     let (gh, gw) = sampler.grid();
     let st = statistics(&sampler, exp.seed, batches, batch)?;
