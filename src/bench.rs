@@ -242,12 +242,13 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
         match b.recipe.as_str() {
             "mae" => format!("dec_depth={} dec_width={} dec_heads={} mask_ratio={}", b.dec_depth, b.dec_width, b.dec_heads, b.mask_ratio),
             "dino" => format!(
-                "global_crops=2 local_crops={} local_size={} out_dim={} hidden_dim={} bottleneck_dim={}",
+                "global_crops=2 local_crops={} local_size={} out_dim={} hidden_dim={} bottleneck_dim={} drop_path_rate={}",
                 b.local_crops,
                 bench_local_size(b),
                 b.out_dim,
                 b.hidden_dim,
-                b.bottleneck_dim
+                b.bottleneck_dim,
+                ijepa_dsl::config::DinoConfig::default().drop_path_rate
             ),
             _ => format!("pred_depth={} pred_width={} targets={}", b.pred_depth, b.pred_width, b.targets),
         },

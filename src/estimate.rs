@@ -159,7 +159,7 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
         },
     };
     let batch = exp.data.batch_size;
-    let global = batch * exp.distributed.nodes.max(1) * exp.distributed.procs_per_node.max(1);
+    let global = exp.global_batch();
     if images.0 < global as u64 {
         return Err(format!(
             "{} training images ({}) make no full global batch of {global}: the pretraining would take no step",

@@ -238,8 +238,9 @@ enum Command {
         /// Number of batches to sample.
         #[arg(long, default_value_t = 200, value_parser = positive)]
         batches: usize,
-        /// Batch size (default: the experiment's global batch, `batch-size` x its processes: each
-        /// step's masks are drawn and truncated over the global batch).
+        /// Batch size (default: the experiment's global batch, `batch-size` x the processes of
+        /// its `distributed` block: each step's masks are drawn and truncated over the global
+        /// batch; a run launched with another process count truncates over its own).
         #[arg(long, value_parser = positive)]
         batch_size: Option<usize>,
         /// Also draw the layouts of the first batch's first 8 images to this PNG.
@@ -887,8 +888,7 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
         return Ok(ExitCode::SUCCESS);
     };
     // training draws each step's masks for the global batch and truncates them over it
-    let global = exp.data.batch_size.saturating_mul(exp.distributed.world_size().max(1));
-    let query = ijepa_engine::recipe::MaskQuery { batches, batch_size: batch_size.unwrap_or(global), png: png.as_deref() };
+    let query = ijepa_engine::recipe::MaskQuery { batches, batch_size: batch_size.unwrap_or(exp.global_batch()), png: png.as_deref() };
     // the statistics keep a few numbers per image: a count past this (which settles nothing
     // the default's hundreds of thousands do not) would exhaust memory or time
     let images = query.batches.saturating_mul(query.batch_size);

@@ -658,8 +658,10 @@ pub struct DinoConfig {
     /// Per-parameter gradient norm clip (`clip_grad`, 3.0; 0 = off).
     pub clip_grad: f64,
     /// The student's stochastic depth at its last block, rising linearly from 0 at the first
-    /// (`drop_path_rate`, 0.1; the teacher has none). A run's `config.json` written before the
-    /// setting existed reads as 0: those runs had none.
+    /// (`drop_path_rate`, 0.1; the teacher has none). In a run's `config.json` written before
+    /// the setting existed, a written `dino` block without it reads as 0 (those runs had none);
+    /// a default block was not written and reads as today's default (such runs' hashes moved:
+    /// `ijepa_engine::plan`'s DINO revision).
     #[serde(default)]
     pub drop_path_rate: f64,
 }
@@ -1054,6 +1056,12 @@ impl Default for EmaConfig {
 }
 
 impl Experiment {
+    /// Images of one optimiser step over all processes: `batch-size` x the `distributed`
+    /// block's processes (what each step's masks are drawn and truncated over).
+    pub fn global_batch(&self) -> usize {
+        self.data.batch_size.saturating_mul(self.distributed.world_size().max(1))
+    }
+
     /// An experiment with every default (official values; vit-huge/14 at 224 px) and the given name.
     pub fn with_defaults(name: &str) -> Self {
         Self {

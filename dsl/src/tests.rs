@@ -454,6 +454,8 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
     assert_eq!(errs(r#"eval "low-shot" { head "bn-linear"; batch-size 1 }"#), ["conflict"]);
     assert!(errs(r#"eval "linear" { head "linear"; batch-size 1 }"#).is_empty());
     assert!(errs(r#"eval "linear" { batch-size 2 }"#).is_empty());
+    // kNN trains no head: its batch size is another protocol's setting, said once
+    assert_eq!(errs(r#"eval "knn" { batch-size 1 }"#), ["invalid_value"]);
     // a setting only another protocol reads is refused, not ignored (it would still have moved
     // the stage's hash)
     for body in [
@@ -763,8 +765,8 @@ fn dino_experiments_read_their_block() {
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.peak, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr), (0.0, 1e-3, 10.0, None));
     assert_eq!(errs("recipe \"dino\"\n dino { local-crops -1 }"), vec!["out_of_range"]);
     assert_eq!(errs("recipe \"dino\"\n dino { teacher-temp 0 }"), vec!["out_of_range"]);
-    // the student's stochastic depth: official 0.1, a rate in [0, 1); a run's config.json
-    // written before the setting read as none (those runs had none)
+    // the student's stochastic depth: official 0.1, a rate in [0, 1); a written dino block of
+    // a run's config.json from before the setting reads as none (those runs had none)
     assert_eq!(exp("recipe \"dino\"").dino.drop_path_rate, 0.1);
     assert_eq!(exp("recipe \"dino\"\n dino { drop-path-rate 0 }").dino.drop_path_rate, 0.0);
     assert_eq!(errs("recipe \"dino\"\n dino { drop-path-rate 1 }"), vec!["out_of_range"]);

@@ -211,8 +211,18 @@ fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     if e.recipe != "dino" {
         e.dino = Default::default();
     }
-    content_hash(json!({"experiment": e, "world_size": world_size}).to_string().as_bytes())
+    match e.recipe.as_str() {
+        // DINO's student gained its stochastic depth and its warm-up the official linspace:
+        // every DINO run trains differently from before, a file that writes no `dino` block
+        // (whose settings serialise as before) included, so none may find an earlier folder
+        "dino" => content_hash(json!({"experiment": e, "world_size": world_size, "dino_revision": DINO_REVISION}).to_string().as_bytes()),
+        _ => content_hash(json!({"experiment": e, "world_size": world_size}).to_string().as_bytes()),
+    }
 }
+
+/// Part of every DINO pretraining's hash: raised when DINO's training changes in a way its
+/// settings do not show (2: the student's stochastic depth and the linspace warm-up).
+const DINO_REVISION: u32 = 2;
 
 /// The content hash of an evaluation of `subject` whose weights come from `input` (the
 /// pretraining hash, or a checkpoint's SHA-256); baselines ignore `input`, and of the data
@@ -848,5 +858,23 @@ mod tests {
         let mut ijepa_mask = ijepa.clone();
         ijepa_mask.mask.min_keep += 3;
         assert_ne!(pretrain_hash(&ijepa, 1), pretrain_hash(&ijepa_mask, 1));
+    }
+
+    /// DINO's training changed where its settings do not show (the student's stochastic depth,
+    /// the linspace warm-up): a DINO file that writes no `dino` block serialises as before, yet
+    /// must not find the folder the previous version trained (047bef5d8d4d3425 was that
+    /// version's hash of this experiment), nor any of its fallbacks.
+    #[test]
+    fn dino_runs_of_the_previous_training_are_not_found() {
+        let mut dino = Experiment::with_defaults("x");
+        dino.recipe = "dino".into();
+        assert!(!serde_json::to_string(&dino).unwrap().contains("\"dino\":"), "a default dino block is not serialised");
+        let before = "047bef5d8d4d3425";
+        assert_ne!(pretrain_hash(&dino, 1), before);
+        let root = crate::testdir::scratch("plan", "dino-revision");
+        let old_dir = run_dir::stage_path(&root, "x", "pretrain", before);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
+        assert_ne!(pretrain_stage(&root, &dino, 1).1, old_dir);
     }
 }

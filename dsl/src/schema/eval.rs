@@ -179,7 +179,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     }
     // a BatchNorm head takes no step on a batch of one (no batch statistics): with
     // `batch-size 1` it would never train and report its zero weights' guess
-    if cfg.head == HeadKind::BnLinear && cfg.batch_size < 2 && protocol != EvalProtocol::Finetune {
+    if cfg.head == HeadKind::BnLinear && cfg.batch_size < 2 && matches!(protocol, EvalProtocol::Linear | EvalProtocol::LowShot) {
         cx.err(DslError::Conflict {
             message: "a `bn-linear` head normalises each batch by its own statistics, so it never trains on batches of one image".into(),
             span: cx.span_or(&[&n.sub("batch-size"), &n.path]),

@@ -4,8 +4,9 @@
 //!
 //! Per image the loader delivers two global crops and several local ones
 //! ([`ijepa_engine::data::MultiCrop::dino`]). The student (a ViT with a class token and a
-//! learnt, interpolated position table, then a [`head::DinoHead`]) sees every crop; the
-//! teacher, an EMA of the student, sees the two global ones. The loss is the cross-entropy
+//! learnt, interpolated position table, then a [`head::DinoHead`]) sees every crop, with
+//! stochastic depth (`drop_path_rate`, each image's own draws: [`Dino::student_keep`]); the
+//! teacher, an EMA of the student, sees the two global ones, without. The loss is the cross-entropy
 //! between the teacher's centred, sharpened softmax (temperature warming up from
 //! `warmup_teacher_temp` to `teacher_temp`) and the student's softmax (`student_temp`), over
 //! every (teacher global crop, student crop of another index) pair. After backward: each
@@ -373,19 +374,32 @@ impl Dino {
     /// it, and a resumed run draws what the uninterrupted one did. Without indices (bench,
     /// tests) the key is the global step and the image's place in the batch.
     ///
+    /// # Shapes
+    /// each crop `[B, 3, S_v, S_v]` -> per run of `n_g` crops of one side, per block, masks
+    /// `[n_g * B]`
+    ///
     /// # Errors
-    /// libtorch's (the masks' copy to the device).
+    /// Indices of another number of images than the batch's, or libtorch's (the masks' copy to
+    /// the device).
     pub fn student_keep(&self, crops: &[Tensor]) -> Result<Vec<Vec<Option<Keep>>>> {
         let depth = self.spec.backbone.depth;
         let rates = drop_path_rates(self.spec.dino.drop_path_rate, depth);
+        let Some(first) = crops.first() else { return Ok(Vec::new()) };
         if rates.iter().all(|&r| r <= 0.0) {
             return Ok(Vec::new());
         }
-        let b = crops[0].size()[0] as usize;
+        let b = first.size()[0] as usize;
         // (which key, its time word, each image's word)
         let (tag, time, images): (u64, u64, Vec<u64>) = match &self.samples {
             Some((epoch, idx)) if idx.len() == b => (1, *epoch, idx.iter().map(|&i| i as u64).collect()),
-            _ => (0, self.progress.1, (0..b as u64).collect()),
+            // keyed by place, the draws would depend on the ranks' split of the batch
+            Some((_, idx)) => {
+                return Err(Error::Train(format!(
+                    "DINO's stochastic depth: the step was given the dataset indices of {} images for a batch of {b}",
+                    idx.len()
+                )))
+            }
+            None => (0, self.progress.1, (0..b as u64).collect()),
         };
         side_groups(crops)
             .into_iter()
@@ -519,7 +533,10 @@ impl Recipe for Dino {
     fn step_views(&mut self, views: &[Tensor], _extras: &(), hyper: Hyper) -> Result<StepStats> {
         let temp = self.spec.teacher_temp(self.progress.0);
         let m = self.spec.teacher_momentum(self.progress.1, self.progress.2);
-        let (_, loss) = self.train_step(views, hyper)?;
+        let step = self.train_step(views, hyper);
+        // the indices were this step's: a later step without its own is keyed by place
+        self.samples = None;
+        let (_, loss) = step?;
         Ok(StepStats { loss, values: vec![temp, m] })
     }
 
@@ -693,6 +710,10 @@ mod tests {
         assert!((kept - 0.5).abs() < 0.03, "kept {kept}");
         // the two branches draw apart
         assert_ne!(attn0, values(&epoch0[0][1].as_ref().unwrap().mlp));
+        // indices of another batch are an error, not draws keyed by place
+        d.set_samples(0, &[1, 2, 3]);
+        let e = d.student_keep(&views(4)).unwrap_err().to_string();
+        assert!(e.contains("the dataset indices of 3 images for a batch of 4"), "{e}");
         // no rate, no draws: the student runs as the teacher does
         s.dino.drop_path_rate = 0.0;
         assert!(Dino::new(&s, 0, Device::Cpu).unwrap().student_keep(&views(4)).unwrap().is_empty());

@@ -10,8 +10,9 @@ use ijepa_dsl::config::{Experiment, TargetKind, TargetMasking};
 use ijepa_engine::error::Result;
 use ijepa_engine::estimate::{patch_embed_flops, Stack, StepCost};
 
-/// Batches sampled for the mean token counts (fewer when they would exceed [`MAX_IMAGES`]).
-const BATCHES: usize = 20;
+/// Batches sampled for the mean token counts at most (fewer when they would exceed
+/// [`MAX_IMAGES`]).
+const BATCHES: usize = 100;
 
 /// The most images whose masks the estimate samples (a batch of a million took two minutes).
 const MAX_IMAGES: usize = 200_000;
@@ -41,7 +42,7 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
     let predictor_params = d * dp + dp + dp + pred.params() + dp * out + out;
     let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, e.patch_size)?.quiet();
     // the masks training draws: each step's for the global batch, truncated over it
-    let global = exp.data.batch_size.saturating_mul(exp.distributed.world_size()).max(1);
+    let global = exp.global_batch().max(1);
     let st = statistics(&sampler, exp.seed, (MAX_IMAGES / global).clamp(1, BATCHES), global)?;
     let (nc, nt) = (st.context_len.mean, st.target_len.mean);
     let (contexts, targets) = (sampler.n_context() as f64, sampler.n_targets() as f64);

@@ -5,7 +5,8 @@ use super::{attention::Attention, mlp::Mlp};
 use crate::model::{layer_norm::LayerNorm, Path};
 use tch::{TchError, Tensor};
 
-/// Official `Block` (drop-path 0 in pretraining; [`Block::forward_drop_path`] for fine-tuning).
+/// Official `Block` (no drop-path in I-JEPA's and MAE's pretraining; [`Block::forward_drop_path`]
+/// for fine-tuning, [`Block::forward_keep`] for DINO's student).
 #[derive(Debug)]
 pub struct Block {
     /// `norm1`
