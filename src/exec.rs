@@ -405,6 +405,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
                 source,
                 progress: std::io::stderr().is_terminal(),
                 dist,
+                stage: Some((stage.hash.clone(), stage.dir.clone())),
             };
             let summary = recipe.pretrain(exp, &ropts)?;
             if summary.run_dir != stage.dir {

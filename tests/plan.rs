@@ -340,6 +340,42 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     assert!(o.status.success() && !t.contains("is reused") && t.matches("eval linear   ijepa").count() == 1, "{t}");
 }
 
+/// A file that trained as a plain experiment and then gains its first `seeds` (its point is
+/// renamed `<experiment>-seed-1`, which moved its hash and folder) or becomes a sweep whose
+/// point has the same settings keeps that pretraining: only the new points train.
+#[test]
+fn a_plain_file_made_a_sweep_keeps_its_finished_pretraining() {
+    let d = study("plan-plain-then-seeds", 1);
+    let (runs, reports) = (d.join("runs"), d.join("reports"));
+    let plain = d.join("one.kdl");
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
+    let go = |f: &Path, extra: &[&str]| {
+        let mut args = vec!["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = ijepa(&args);
+        (o.status.success(), text(&o))
+    };
+    let (ok, t) = go(&plain, &[]);
+    assert!(ok, "{t}");
+    let trained = pretrain_dirs(&runs);
+    assert_eq!(trained.len(), 1, "{trained:?}");
+    // the same file with `seeds 1 2` (base.kdl's seed is 1): seed 1 is the run already done
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    seeds 1 2\n}\n").unwrap();
+    let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let t = text(&o);
+    let line = |id: &str| t.lines().find(|l| l.contains(id)).unwrap_or_default().to_string();
+    assert!(line("pretrain/seed-1").contains("done") && line("pretrain/seed-1").contains(trained[0].to_str().unwrap()), "{t}");
+    assert!(line("pretrain/seed-2").contains("to run"), "{t}");
+    let (ok, t) = go(&plain, &[]);
+    assert!(ok, "{t}");
+    assert_eq!(t.matches("pretraining one").count(), 1, "only the new point trains: {t}");
+    assert_eq!(pretrain_dirs(&runs).len(), 2);
+    // a point of other settings does not take it
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    seeds 3\n}\n").unwrap();
+    let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(text(&o).lines().any(|l| l.contains("pretrain/seed-3") && l.contains("to run")), "{}", text(&o));
+}
+
 /// `--force` never moves a report folder: `--reports-dir out --runs-dir out/runs` (the report
 /// beside its runs) set the whole runs folder aside with it, and the next run trained again.
 #[test]

@@ -192,6 +192,23 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
     (hash, dir)
 }
 
+/// [`pretrain_stage`] of a sweep point of the study `study`, or, when that folder holds no
+/// manifest and the point's settings, under the study's own name, are those of a pretraining
+/// that finished there, that one: the run the file trained before it became a sweep or gained
+/// its first `seeds` (which renamed its one point `<study>-seed-0`, and so its hash and folder).
+pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize, study: &str) -> (String, PathBuf) {
+    let own = pretrain_stage(runs_dir, exp, world_size);
+    if exp.name == study || own.1.join(ijepa_schema::MANIFEST).is_file() {
+        return own;
+    }
+    let plain = Experiment { name: study.to_string(), ..exp.clone() };
+    let earlier = pretrain_stage(runs_dir, &plain, world_size);
+    match ijepa_schema::read_manifest(&earlier.1) {
+        Some(m) if m.is_done() => earlier,
+        _ => own,
+    }
+}
+
 /// The hash earlier versions gave a pretraining: [`pretrain_hash`] with `log-every` and
 /// `checkpoint` counted (and, for DINO, the data block's augmentations it does not read). It
 /// equals [`pretrain_hash`] for files that leave those at their defaults; for the others
@@ -331,7 +348,7 @@ impl Plan {
             let (pretrain, phash) = match pretrains.get(&key) {
                 Some((n, h)) => (*n, h.clone()),
                 None => {
-                    let (phash, dir) = pretrain_stage(runs_dir, exp, world_size);
+                    let (phash, dir) = point_pretrain_stage(runs_dir, exp, world_size, &study.name);
                     let n = graph.add_node(Stage {
                         id: format!("pretrain{}", suffix(point)),
                         task: Task::Pretrain { point: pi },

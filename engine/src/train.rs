@@ -33,6 +33,10 @@ pub struct RunOptions {
     /// The process group of a distributed run (`None`: one process). Every rank trains on its
     /// shard with gradients averaged across ranks; only rank 0 writes the run folder.
     pub dist: Option<Arc<ProcessGroup>>,
+    /// The stage's hash and folder as the plan chose them (every rank plans the same;
+    /// [`crate::plan::point_pretrain_stage`]); `None`: [`crate::plan::pretrain_stage`] of the
+    /// experiment.
+    pub stage: Option<(String, PathBuf)>,
 }
 
 impl RunOptions {
@@ -206,7 +210,10 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     let (rank, world) = opts.rank_world();
     let lead = rank == 0;
     // the pretraining stage's identity: everything but what runs after it (evals, report)
-    let (hash, dir) = crate::plan::pretrain_stage(&opts.runs_dir, exp, world);
+    let (hash, dir) = match &opts.stage {
+        Some(stage) => stage.clone(),
+        None => crate::plan::pretrain_stage(&opts.runs_dir, exp, world),
+    };
     if lead {
         let checkpoints = dir.join(schema::CHECKPOINTS);
         std::fs::create_dir_all(&checkpoints).map_err(|e| Error::io(&checkpoints, e))?;
