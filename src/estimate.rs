@@ -183,7 +183,15 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
         None if step_flops > MEASURE_MAX_FLOPS => {
             (None, Some(format!("a step is {:.1} TFLOP, too long to time here (--measure to force)", step_flops / 1e12)))
         }
-        None => (Some(measure(exp, opts.steps)?), None),
+        // measured unasked: a failure (out of memory, say) leaves the analytic estimate standing
+        None => match measure(exp, opts.steps) {
+            Ok(m) => (Some(m), None),
+            Err(e) => {
+                // (a Ctrl-C during it still stops)
+                ijepa_engine::interrupt::check()?;
+                (None, Some(format!("the measurement failed ({e}); the figures above are analytic")))
+            }
+        },
     };
     let measured = measured.map(|m| {
         let p = est::project(exp, images.0, m.step_seconds);

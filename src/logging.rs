@@ -15,6 +15,9 @@
 //! leaves warnings only); a `RUST_LOG` with a bare level (`RUST_LOG=debug`, `RUST_LOG=warn`)
 //! replaces the default altogether, as everywhere else.
 //! A closed stdout or stderr (`ijepa run ... | head`) drops the lines and never stops a run.
+//! In a distributed run (`RANK` and `WORLD_SIZE` set, as `ijepa launch`, torchrun and srun set
+//! them), the warnings and errors of a rank other than 0 name it (`warning: rank 1: ...`): every
+//! rank says what it saw, and the launcher's terminal interleaves them.
 
 use std::fmt;
 use tracing::{Event, Level, Subscriber};
@@ -28,9 +31,13 @@ use tracing_subscriber::EnvFilter;
 /// `ijepa` covers `ijepa_engine`, `ijepa_recipes`, `ijepa::exec`, ...), and warnings.
 pub const DEFAULT_FILTER: &str = "warn,ijepa=info";
 
-/// The line format of [`init`]: `info` bare, `warning: `, `error: `, `debug: TARGET: `.
+/// The line format of [`init`]: `info` bare, `warning: `, `error: `, `debug: TARGET: `; with a
+/// rank other than 0, `warning: rank N: ` and `error: rank N: `.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Plain;
+pub struct Plain {
+    /// The process's rank in a distributed run, when not 0.
+    pub rank: Option<usize>,
+}
 
 impl<S, N> FormatEvent<S, N> for Plain
 where
@@ -41,13 +48,30 @@ where
         let meta = event.metadata();
         match *meta.level() {
             Level::INFO => {}
-            Level::WARN => write!(w, "warning: ")?,
-            Level::ERROR => write!(w, "error: ")?,
+            Level::WARN => write!(w, "warning: {}", self.prefix())?,
+            Level::ERROR => write!(w, "error: {}", self.prefix())?,
             Level::DEBUG => write!(w, "debug: {}: ", meta.target())?,
             Level::TRACE => write!(w, "trace: {}: ", meta.target())?,
         }
         ctx.field_format().format_fields(w.by_ref(), event)?;
         writeln!(w)
+    }
+}
+
+impl Plain {
+    /// `rank N: ` for a rank other than 0.
+    fn prefix(&self) -> String {
+        self.rank.map(|r| format!("rank {r}: ")).unwrap_or_default()
+    }
+
+    /// The format for this process: a rank other than 0 of a world of several (`RANK`,
+    /// `WORLD_SIZE`) names itself.
+    pub fn from_env(rank: Option<&str>, world: Option<&str>) -> Self {
+        let parse = |v: Option<&str>| v.and_then(|v| v.trim().parse::<usize>().ok());
+        match (parse(rank), parse(world)) {
+            (Some(r), Some(w)) if w > 1 && r > 0 => Self { rank: Some(r) },
+            _ => Self::default(),
+        }
     }
 }
 
@@ -75,6 +99,15 @@ where
     O: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     E: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    subscriber_with(filter, out, err, Plain::default())
+}
+
+/// [`subscriber`] with the given line format (a rank's).
+pub fn subscriber_with<O, E>(filter: EnvFilter, out: O, err: E, format: Plain) -> impl Subscriber + Send + Sync
+where
+    O: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    E: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     // one filter, not with_max_level + with_min_level: nested, those pass an empty writer to
     // `or_else`, which then drops debug events instead of sending them to `err`
     let writer = out.with_filter(|m| *m.level() == Level::INFO).or_else(err);
@@ -82,7 +115,7 @@ where
         .with_env_filter(filter)
         .with_ansi(false) // no colours or italics in the fields: the lines go to files and pipes too
         .log_internal_errors(false) // a closed pipe drops the line without a complaint
-        .event_format(Plain)
+        .event_format(format)
         .with_writer(writer)
         .finish()
 }
@@ -92,7 +125,8 @@ where
 pub fn init() {
     let rust_log = std::env::var("RUST_LOG").ok();
     let (filter, warning) = filter(rust_log.as_deref());
-    if tracing::subscriber::set_global_default(subscriber(filter, std::io::stdout, std::io::stderr)).is_ok() {
+    let format = Plain::from_env(std::env::var("RANK").ok().as_deref(), std::env::var("WORLD_SIZE").ok().as_deref());
+    if tracing::subscriber::set_global_default(subscriber_with(filter, std::io::stdout, std::io::stderr, format)).is_ok() {
         if let Some(w) = warning {
             tracing::warn!("{w}");
         }
@@ -155,6 +189,26 @@ mod tests {
             err,
             "warning: epoch 1: the rank fell\nerror: the manifest could not be written\nwarning: theirs, a warning\n"
         );
+    }
+
+    /// A rank other than 0 of a distributed run names itself in its warnings and errors (each
+    /// rank says a "said once a run" warning once: the launcher's terminal showed it twice,
+    /// alike); its progress lines, and a single process's lines, stay as they are.
+    #[test]
+    fn a_rank_other_than_0_names_itself_in_its_warnings() {
+        assert_eq!(Plain::from_env(Some("1"), Some("2")).rank, Some(1));
+        for (rank, world) in [(Some("0"), Some("2")), (Some("1"), Some("1")), (None, Some("2")), (Some("x"), Some("2")), (Some("1"), None)] {
+            assert_eq!(Plain::from_env(rank, world).rank, None, "{rank:?} of {world:?}");
+        }
+        let (out, err) = (Buf::default(), Buf::default());
+        let format = Plain::from_env(Some("3"), Some("4"));
+        tracing::subscriber::with_default(subscriber_with(filter(None).0, out.clone(), err.clone(), format), || {
+            tracing::info!(target: "ijepa_engine::train", "epoch   1/2");
+            tracing::warn!(target: "ijepa_engine::train", "masks: the sampler dropped constraints");
+            tracing::error!(target: "ijepa", "the step failed");
+        });
+        assert_eq!(out.text(), "epoch   1/2\n");
+        assert_eq!(err.text(), "warning: rank 3: masks: the sampler dropped constraints\nerror: rank 3: the step failed\n");
     }
 
     #[test]

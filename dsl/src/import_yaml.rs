@@ -382,7 +382,7 @@ impl MarkedEventReceiver for Builder {
                                     Yaml::Integer(_) => Yaml::Real(text.clone()),
                                     other => other,
                                 },
-                                raw: text,
+                                raw: format!("!!float {text}"),
                                 plain: true,
                             },
                             "int" | "bool" | "null" => Value::Scalar {

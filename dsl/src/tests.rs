@@ -771,6 +771,10 @@ fn dino_experiments_read_their_block() {
     assert_eq!(exp("recipe \"dino\"\n dino { drop-path-rate 0 }").dino.drop_path_rate, 0.0);
     assert_eq!(errs("recipe \"dino\"\n dino { drop-path-rate 1 }"), vec!["out_of_range"]);
     assert_eq!(errs("recipe \"dino\"\n dino { drop-path-rate -0.1 }"), vec!["out_of_range"]);
+    // one block drops nothing (rates linspace(0, r, 1) = [0]): a written rate would be ignored
+    let one = "recipe \"dino\"\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=32 depth=1 heads=2 patch=4";
+    assert_eq!(errs(&format!("{one}\n dino {{ local-size 12; drop-path-rate 0.5 }}")), vec!["invalid_value"]);
+    assert!(errs(&format!("{one}\n dino {{ local-size 12 }}")).is_empty());
     let mut old = serde_json::to_value(exp("recipe \"dino\"\n dino { out-dim 64 }")).unwrap();
     old["dino"].as_object_mut().unwrap().remove("drop_path_rate");
     assert_eq!(serde_json::from_value::<Experiment>(old).unwrap().dino.drop_path_rate, 0.0);

@@ -69,7 +69,8 @@ fn dino_has_no_ipe_scale(cx: &mut Ctx, exp: &Experiment) {
 }
 
 /// DINO settings that another setting turns off: the warm-up's start temperature with no
-/// warm-up epochs, the local crops' size and scale with no local crops. Accepted, they were
+/// warm-up epochs, the local crops' size and scale with no local crops, the student's
+/// stochastic depth on an encoder of one block (its rates rise from 0 at the first). Accepted, they were
 /// never read, yet moved the pretraining's hash (the same model trained again under another
 /// folder); a sweep that varies the setting that turns them on reads them at its other points.
 fn dino_settings_are_read(cx: &mut Ctx, exp: &Experiment) {
@@ -77,7 +78,7 @@ fn dino_settings_are_read(cx: &mut Ctx, exp: &Experiment) {
     if exp.recipe != "dino" || !cx.ok(&["dino", "recipe"]) {
         return;
     }
-    let rules: [(&str, &[&str], bool, String, &str); 2] = [
+    let rules: [(&str, &[&str], bool, String, &str); 3] = [
         (
             "dino.warmup-teacher-temp-epochs",
             &["dino.warmup-teacher-temp"],
@@ -92,9 +93,16 @@ fn dino_settings_are_read(cx: &mut Ctx, exp: &Experiment) {
             "no local crops (`local-crops 0`)".into(),
             "write `local-crops N` (the official 8) for local crops of this size and scale, or remove it",
         ),
+        (
+            "encoder.depth",
+            &["dino.drop-path-rate"],
+            exp.encoder.depth < 2,
+            "an encoder of one block (`depth=1`: the rates rise from 0 at the first block)".into(),
+            "remove `drop-path-rate`, or give the encoder more blocks",
+        ),
     ];
     for (switch, settings, off, why, help) in rules {
-        let swept = cx.swept_paths.iter().any(|p| p == "dino" || p == switch);
+        let swept = cx.swept_paths.iter().any(|p| p == "dino" || p == switch || (switch == "encoder.depth" && p == "encoder"));
         if !off || swept || !cx.ok(&[switch]) {
             continue;
         }

@@ -350,6 +350,8 @@ fn missing_duplicate_and_mistyped_keys() {
     }
     let e = err(&edit("  - 0.3\n  - 1.0\n", "  - 0.3\n"));
     assert!(matches!(&e, ImportError::WrongType { key, .. } if key == "data.crop_scale"), "{e:?}");
+    let e = err(&edit("crop_size: 224", "crop_size: !!float 224"));
+    assert!(e.to_string().contains("found `!!float 224`"), "{e}");
     let e = err(&edit("crop_scale:\n  - 0.3\n  - 1.0", "crop_scale: !!python/tuple [0.3, 1.0]"));
     assert!(e.to_string().contains("`!!python/tuple [...]` (YAML tags are not supported)"), "{e}");
     // YAML's own collection tags are the collections themselves

@@ -194,8 +194,9 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
 
 /// [`pretrain_stage`] of a sweep point of the study `study`, or, when that folder holds no
 /// manifest and the point's settings, under the study's own name, are those of a pretraining
-/// that finished there, that one: the run the file trained before it became a sweep or gained
-/// its first `seeds` (which renamed its one point `<study>-seed-0`, and so its hash and folder).
+/// that finished there (its final checkpoint on disk: one to resume stays the plain file's),
+/// that one: the run the file trained before it became a sweep or gained
+/// its first `seeds` (which renamed its one point `<study>-seed-N`, and so its hash and folder).
 pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize, study: &str) -> (String, PathBuf) {
     let own = pretrain_stage(runs_dir, exp, world_size);
     if exp.name == study || own.1.join(ijepa_schema::MANIFEST).is_file() {
@@ -203,8 +204,8 @@ pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize
     }
     let plain = Experiment { name: study.to_string(), ..exp.clone() };
     let earlier = pretrain_stage(runs_dir, &plain, world_size);
-    match ijepa_schema::read_manifest(&earlier.1) {
-        Some(m) if m.is_done() => earlier,
+    match pretrain_status(&earlier.1) {
+        Status::Done => earlier,
         _ => own,
     }
 }

@@ -95,6 +95,11 @@ impl LinearCfg {
         if self.lrs.is_empty() || self.wds.is_empty() {
             return bad("the lr and weight-decay grids must not be empty".into());
         }
+        // a BatchNorm head skips batches of one image (no batch statistics): it would never
+        // train, and its zero weights would score as a result
+        if self.head == Head::BnLinear && self.batch < 2 {
+            return bad("a bn-linear head needs batches of at least 2 images (it takes no step on a batch of one)".into());
+        }
         if let Some(lr) = self.lrs.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
             return bad(format!("learning rate {lr} must be positive"));
         }
@@ -330,6 +335,9 @@ pub(crate) mod tests {
         assert!(bad(LinearCfg { lrs: vec![-1.0], ..LinearCfg::default() }));
         assert!(bad(LinearCfg { heldout: 1.0, ..LinearCfg::default() }));
         assert!(bad(LinearCfg { heldout: 0.0, ..LinearCfg::default() }), "grid without held-out data");
+        // a BatchNorm head never steps on batches of one (it scored its zero weights' guess)
+        assert!(bad(LinearCfg { batch: 1, head: Head::BnLinear, ..LinearCfg::default() }));
+        assert!(!bad(LinearCfg { batch: 1, head: Head::Linear, epochs: 1, ..LinearCfg::default() }));
         // a single point needs no held-out data
         let one = LinearCfg { heldout: 0.0, lrs: vec![0.05], wds: vec![0.0], epochs: 5, ..LinearCfg::default() };
         let r = linear_probe(&tr, &te, 3, &one).unwrap();
