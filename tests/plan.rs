@@ -88,6 +88,11 @@ fn plan_prints_the_sweep_as_a_tree_and_as_dot() {
     let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     let t = text(&o);
     assert_eq!(t.matches(&format!("(running now: pid {} on", std::process::id())).count(), 1, "{t}");
+    // ... and so does the DOT drawing (it did not)
+    let o = ijepa(&["plan", "--dot", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let dot = text(&o);
+    assert_eq!(dot.matches(&format!("running now: pid {} on", std::process::id())).count(), 1, "{dot}");
+    assert_eq!(dot.matches("penwidth=3").count(), 1, "{dot}");
     drop(held);
 
     let o = ijepa(&["plan", "--dot", f.to_str().unwrap()]);

@@ -598,13 +598,16 @@ impl Plan {
                 Status::Pending => "white",
                 Status::Diverged { .. } => "lightpink",
             };
+            // a stage another process holds now, as the tree says it ("running now: ...")
+            let busy = crate::run_dir::StageLock::holder(&s.dir).map(|h| format!("\\nrunning now: {}", dot_escape(&h))).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  n{} [label=\"{}\\n{}\\n{}\", style=filled, fillcolor={color}];",
+                "  n{} [label=\"{}\\n{}\\n{}{busy}\", style=filled, fillcolor={color}{}];",
                 n.index(),
                 dot_escape(&s.id),
                 &s.hash[..12],
-                self.status(n)
+                self.status(n),
+                if busy.is_empty() { "" } else { ", penwidth=3" }
             );
         }
         for e in self.graph.edge_references() {
