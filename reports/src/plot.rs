@@ -285,12 +285,17 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     let (y0, y1) = padded_range(all().map(|p| p.1));
     // category labels wider than their share of the axis (a sweep's several keys: "block,
     // representation, output") are wrapped at their commas onto lines of their own, drawn
-    // under the axis here (the mesh writes a label on one line, into its neighbours)
+    // under the axis here (the mesh writes a label on one line, into its neighbours); when
+    // even a wrapped line is wider than its share (a sweep of 60 points), every stride-th
+    // category is named, with the room of `stride` shares
     let wrapped: Option<Vec<Vec<String>>> = match &panel.x {
         XAxis::Categories(c) => {
             let share = (area.dim_in_pixel().0 as f64 - 110.0) / c.len().max(1) as f64;
-            let lines: Vec<Vec<String>> = c.iter().map(|l| wrap_label(l, share)).collect();
-            lines.iter().any(|l| l.len() > 1).then_some(lines)
+            let widest = c.iter().flat_map(|l| wrap_label(l, share)).map(|line| label_px(&line)).fold(0.0, f64::max);
+            let stride = ((widest + LABEL_GAP_PX) / share.max(1.0)).ceil().max(1.0) as usize;
+            let lines: Vec<Vec<String>> =
+                c.iter().enumerate().map(|(i, l)| if i % stride == 0 { wrap_label(l, share * stride as f64) } else { Vec::new() }).collect();
+            (stride > 1 || lines.iter().any(|l| l.len() > 1)).then_some(lines)
         }
         XAxis::Numeric => None,
     };
@@ -359,15 +364,22 @@ const WRAPPED_PT: u32 = TICK_PT - 2;
 
 /// `label` cut at its `, ` into lines of at most `width` pixels (a part longer than that keeps
 /// a line of its own); one line when it fits.
+/// Room kept between two category labels, in pixels.
+const LABEL_GAP_PX: f64 = 6.0;
+
+/// The width of a wrapped label line, in pixels (~0.6 em a character).
+fn label_px(line: &str) -> f64 {
+    line.chars().count() as f64 * WRAPPED_PT as f64 * 0.6
+}
+
 fn wrap_label(label: &str, width: f64) -> Vec<String> {
     if label.chars().count() as f64 * TICK_PT as f64 * 0.6 <= width {
         return vec![label.to_string()];
     }
-    let px = |s: &str| s.chars().count() as f64 * WRAPPED_PT as f64 * 0.6;
     let mut lines: Vec<String> = Vec::new();
     for part in label.split(", ") {
         match lines.last_mut() {
-            Some(last) if px(&format!("{last}, {part}")) <= width => {
+            Some(last) if label_px(&format!("{last}, {part}")) <= width => {
                 last.push_str(", ");
                 last.push_str(part);
             }
@@ -540,6 +552,21 @@ mod tests {
         assert!(texts.iter().any(|t| t == "0.1-0.2") && texts.iter().any(|t| t == "0.15-0.2"), "{texts:?}");
         // no fractional positions get a label
         assert!(!texts.iter().any(|t| t == "0.5" || t == "-0.5"), "{texts:?}");
+    }
+
+    /// A sweep of 60 points names every few categories instead of writing 60 labels into each
+    /// other; two categories keep both names.
+    #[test]
+    fn many_categories_are_named_every_few() {
+        let mut f = fig(true);
+        let names: Vec<String> = (0..60).map(|i| format!("{:.4}", 0.0001 * (i + 1) as f64)).collect();
+        f.panels[0].x = XAxis::Categories(names.clone());
+        let texts = svg_texts(&render(&f).unwrap().svg);
+        let named: Vec<&String> = names.iter().filter(|n| texts.contains(n)).collect();
+        assert!(texts.contains(&names[0]), "{texts:?}");
+        assert!(named.len() > 3 && named.len() < 30, "{} of 60 named: {named:?}", named.len());
+        let texts = svg_texts(&render(&fig(true)).unwrap().svg);
+        assert!(texts.iter().any(|t| t == "0.1-0.2") && texts.iter().any(|t| t == "0.15-0.2"), "{texts:?}");
     }
 
     #[test]
