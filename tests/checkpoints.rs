@@ -63,6 +63,9 @@ fn import_then_parity_and_hf_export() {
         assert!(header.get(key).is_some(), "HF export lacks {key}");
     }
     assert_eq!(header["encoder.layer.1.attention.attention.query.weight"]["shape"], serde_json::json!([96, 96]));
+    // given back to ijepa, the export is named for what it is (it read "unexpected key
+    // `embeddings.position_embeddings` beside the module keys")
+    fails_with(&ijepa(&["import-checkpoint", hf.join("model.safetensors").to_str().unwrap()]), &["the Hugging Face transformers layout", "--format official"]);
     // the official-names export
     let off = d.join("enc.safetensors");
     let o = ijepa(&["export", PTH, "--format", "official", "--heads", "3", "--out", off.to_str().unwrap()]);

@@ -201,6 +201,16 @@ fn from_safetensors(path: &Path) -> Result<Models> {
     state::verify_file(path)?;
     let all = Tensor::read_safetensors(path)
         .map_err(|e| bad(path, format!("neither a PyTorch zip checkpoint nor a readable safetensors file ({e})")))?;
+    // the transformers layout `ijepa export --format hf` writes is named, not reported as a
+    // stray key beside the module keys
+    if all.iter().any(|(k, _)| k.starts_with("embeddings.patch_embeddings.projection.")) {
+        return Err(bad(
+            path,
+            "the file holds the Hugging Face transformers layout (`embeddings.*`, `encoder.layer.*`, as `ijepa export --format hf` \
+             writes it), which is not read back: give the checkpoint it was exported from, or an export under the official names \
+             (`ijepa export --format official`)",
+        ));
+    }
     let mut m = Models { path: path.to_path_buf(), ..Default::default() };
     let mut plain = Vec::new();
     // the module prefixes: I-JEPA's and every registered recipe's (MAE's `decoder`, ...)
