@@ -775,6 +775,11 @@ fn dino_experiments_read_their_block() {
     let one = "recipe \"dino\"\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=32 depth=1 heads=2 patch=4";
     assert_eq!(errs(&format!("{one}\n dino {{ local-size 12; drop-path-rate 0.5 }}")), vec!["invalid_value"]);
     assert!(errs(&format!("{one}\n dino {{ local-size 12 }}")).is_empty());
+    // ... unless a sweep varies the depth, or the encoder above it: other points read the rate
+    for vary in ["vary \"encoder.depth\" 1 2", "vary \"encoder\" \"vit-tiny\""] {
+        let src = format!("experiment \"d\" {{\n{one}\n dino {{ local-size 12; drop-path-rate 0.5 }}\n}}\nsweep \"grid\" {{\n {vary}\n}}\n");
+        assert!(crate::parse_study("d.kdl", &src).is_ok(), "{vary}: {}", crate::parse_study("d.kdl", &src).err().map(|d| d.render_plain()).unwrap_or_default());
+    }
     let mut old = serde_json::to_value(exp("recipe \"dino\"\n dino { out-dim 64 }")).unwrap();
     old["dino"].as_object_mut().unwrap().remove("drop_path_rate");
     assert_eq!(serde_json::from_value::<Experiment>(old).unwrap().dino.drop_path_rate, 0.0);

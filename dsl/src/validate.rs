@@ -102,7 +102,8 @@ fn dino_settings_are_read(cx: &mut Ctx, exp: &Experiment) {
         ),
     ];
     for (switch, settings, off, why, help) in rules {
-        let swept = cx.swept_paths.iter().any(|p| p == "dino" || p == switch || (switch == "encoder.depth" && p == "encoder"));
+        // the switch, or a node above it (`encoder` for `encoder.depth`), varied by a sweep
+        let swept = cx.swept_paths.iter().any(|p| p == "dino" || switch.strip_prefix(p.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')));
         if !off || swept || !cx.ok(&[switch]) {
             continue;
         }

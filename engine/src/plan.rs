@@ -592,7 +592,9 @@ impl Plan {
         let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
         for n in self.order() {
             let s = &self.graph[n];
-            let color = match self.status(n) {
+            // (read once: a status reads the stage's files)
+            let status = self.status(n);
+            let color = match status {
                 Status::Done => "palegreen",
                 Status::Partial { .. } => "khaki",
                 Status::Pending => "white",
@@ -606,7 +608,7 @@ impl Plan {
                 n.index(),
                 dot_escape(&s.id),
                 &s.hash[..12],
-                self.status(n),
+                status,
                 if busy.is_empty() { "" } else { ", penwidth=3" }
             );
         }

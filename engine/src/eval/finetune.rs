@@ -36,9 +36,9 @@ use crate::optim::{AdamW, Group};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
+use tch::{Device, Kind, Reduction, Tensor};
 
 pub use crate::model::vit::block::drop_path_rates;
-use tch::{Device, Kind, Reduction, Tensor};
 
 /// Fine-tuning configuration (see the module docs for the protocol).
 #[derive(Debug, Clone, PartialEq)]
