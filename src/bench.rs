@@ -106,6 +106,8 @@ fn open_fraction(s: &str) -> Result<f64, String> {
 
 fn at_least_two(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
+        // (as many as `ijepa launch` starts on one machine: it started 100,000 processes)
+        Ok(n) if n > ijepa_dsl::MAX_PROCS_PER_NODE => Err(format!("{n} ranks on one machine: at most {}, as `ijepa launch`", ijepa_dsl::MAX_PROCS_PER_NODE)),
         Ok(n) if n >= 2 => Ok(n),
         Ok(n) => Err(format!("{n} rank(s) have no all-reduce to time: give at least 2")),
         Err(e) => Err(e.to_string()),
@@ -114,11 +116,11 @@ fn at_least_two(s: &str) -> Result<usize, String> {
 
 #[derive(Args)]
 pub(crate) struct BenchDist {
-    /// Ranks (at least 2: one process has no all-reduce to time).
+    /// Ranks, 2 to 64 (one process has no all-reduce to time).
     #[arg(long, default_value_t = 2, value_parser = at_least_two)]
     nproc: usize,
     /// Timed all-reduces per size.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = crate::positive)]
     iters: usize,
     /// The training step to time (see `bench step`); its `--threads` are the torch threads per
     /// rank and of the 1-process run (default here: 1).

@@ -260,6 +260,10 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
             format!("exported the {name} of {} as a transformers {} to {}/", file.display(), model.class(), out.display())
         }
         ExportFormat::Official => {
+            // the folder of `--out` is made, as for `--format hf` and `import-checkpoint`
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
             ijepa_engine::checkpoint::state::save_weights(out, enc)?;
             format!("exported the {name} of {} under the official names to {}", file.display(), out.display())
         }

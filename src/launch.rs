@@ -72,7 +72,16 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     // like torchrun: ranks sharing a machine share its cores instead of each taking them all
     // (a caller that sets the ranks' threads itself passes OMP_NUM_THREADS in `extra_env`)
     let given = extra_env.iter().find(|(k, _)| k == "OMP_NUM_THREADS").map(|(_, v)| v.clone());
-    let threads = given.or_else(|| std::env::var("OMP_NUM_THREADS").ok()).unwrap_or_else(|| {
+    // a count of threads, else the default with a word (OpenMP ignores `abc`, 0 or nothing,
+    // and each rank took every core)
+    let set = std::env::var("OMP_NUM_THREADS").ok().filter(|v| {
+        let ok = v.trim().parse::<usize>().is_ok_and(|n| n > 0);
+        if !ok {
+            tracing::warn!("OMP_NUM_THREADS={v:?} is not a number of threads: ignored, each rank takes its share of the cores");
+        }
+        ok
+    });
+    let threads = given.or(set).unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         (cores / nproc).max(1).to_string()
     });
@@ -121,12 +130,9 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     let pids: Vec<String> = children.iter().flatten().map(|c| c.id().to_string()).collect();
     eprintln!("launched {nproc} rank(s) on 127.0.0.1:{port} (pids {}; {threads} torch thread(s) each)", pids.join(", "));
     loop {
+        // (read before the ranks are reaped: a signal that comes after the last rank ended well
+        // stops nothing, and the launch succeeded; it said "stopped by signal 2")
         let sig = STOP.load(Ordering::SeqCst);
-        if sig != 0 {
-            // the same signal, once: each rank stops at its next step with a checkpoint
-            stop_all(&mut children, STOP_GRACE.max(grace), sig);
-            return Err(Box::new(Stopped { message: format!("stopped by signal {sig}; stopped the ranks (run the same command again to resume)"), code: (128 + sig).clamp(129, 255) as u8 }));
-        }
         let mut running = 0;
         let mut failed: Vec<(usize, ExitStatus)> = Vec::new();
         for rank in 0..nproc {
@@ -172,6 +178,11 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         }
         if running == 0 {
             return Ok(());
+        }
+        if sig != 0 {
+            // the same signal, once: each rank stops at its next step with a checkpoint
+            stop_all(&mut children, STOP_GRACE.max(grace), sig);
+            return Err(Box::new(Stopped { message: format!("stopped by signal {sig}; stopped the ranks (run the same command again to resume)"), code: (128 + sig).clamp(129, 255) as u8 }));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -280,9 +291,15 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
             let _ = writeln!(out, "#SBATCH --{flag}={v}");
         }
     }
-    let logs = runs_dir.join(&exp.name).join("slurm");
+    let logs = runs_dir.join(&exp.name).join("slurm").display().to_string();
+    // a directive cannot hold a double quote (sbatch removes it) nor a line break
+    if logs.contains(['"', '\n', '\r']) {
+        return Err(format!("the log folder {logs:?} holds a double quote or a line break, which an #SBATCH directive cannot: run from, or give --runs-dir, a path without them").into());
+    }
+    // SLURM fills `%j`, `%t`, ... in an output path: a `%` of the folder's own name is `%%`
+    let logs = logs.replace('%', "%%");
     // sbatch reads its directives without a shell: a path with a space is quoted for it
-    let _ = writeln!(out, "#SBATCH --output={}", sbatch_value(&format!("{}/%j.out", logs.display())));
+    let _ = writeln!(out, "#SBATCH --output={}", sbatch_value(&format!("{logs}/%j.out")));
     let _ = writeln!(out);
     let _ = writeln!(out, "set -euo pipefail");
     let _ = writeln!(out, "cd {}", shell_quote(&workdir.display().to_string()));
@@ -294,7 +311,7 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
         out,
         "srun --kill-on-bad-exit=1 --cpus-per-task={} --output={}/%j-rank%t.out {} run {} --runs-dir {}",
         s.cpus_per_task,
-        shell_quote(&logs.display().to_string()),
+        shell_quote(&logs),
         shell_quote(&exe.display().to_string()),
         shell_quote(&file.display().to_string()),
         shell_quote(&runs_dir.display().to_string())
@@ -334,6 +351,19 @@ pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<
 #[cfg(test)]
 mod tests {
     use super::blame_order;
+
+    /// A `%` of the runs folder's name is SLURM's `%%` in both log paths (SLURM filled `%j`
+    /// in the folder's name, whose logs then went nowhere), and a double quote is refused.
+    #[test]
+    fn slurm_log_paths_keep_their_percent_signs() {
+        let exp = ijepa_dsl::parse_str("x.kdl", "experiment \"x\" { distributed { nodes 2; gpus-per-node 4; launcher \"slurm\" } }").unwrap();
+        let p = std::path::Path::new;
+        let s = super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/runs %j 100%"), p("/w")).unwrap();
+        assert!(s.contains("#SBATCH --output=\"/w/runs %%j 100%%/x/slurm/%j.out\""), "{s}");
+        assert!(s.contains("--output='/w/runs %%j 100%%/x/slurm'/%j-rank%t.out"), "{s}");
+        let e = super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/a\"b"), p("/w")).unwrap_err().to_string();
+        assert!(e.contains("double quote"), "{e}");
+    }
 
     /// The rank named is the cause: killed by a signal, else the first seen to end, else a
     /// rank's own SIGTERM/SIGHUP (143/129) over the 130 of a rank stopped with it, else the

@@ -273,6 +273,10 @@ fn our_checkpoints_import_and_a_linked_checkpoints_folder_is_guarded() {
     // a file of another name there is the user's
     let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "official", "--out", scratch_dir.join("encoder.safetensors").to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
+    // a folder of `--out` that does not exist yet is made (it said "the folder ... does not exist")
+    let nested = d.join("exports/new/encoder.safetensors");
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "official", "--out", nested.to_str().unwrap()]);
+    assert!(o.status.success() && nested.is_file(), "{}", text(&o));
 }
 
 #[test]

@@ -449,6 +449,16 @@ fn an_evaluation_of_weights_trained_again_is_stale() {
     assert_eq!(aside["checkpoint_sha256"], old.as_str());
     let (ok, t) = go("base.kdl", "runs", &[]);
     assert!(ok && t.contains("0 stage(s) run"), "{t}");
+    // final weights put in place of the run's own without its manifest saying so (another
+    // run's file, copied by hand) are not evaluated as this run's: they were, without a word
+    // (any other file: the run's own last training checkpoint)
+    let own = std::fs::read(ours.join("checkpoints/final.safetensors")).unwrap();
+    std::fs::copy(ours.join("checkpoints/latest.safetensors"), ours.join("checkpoints/final.safetensors")).unwrap();
+    let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);
+    assert!(!ok && t.contains("is not the file this run wrote") && t.contains("move it aside"), "{t}");
+    std::fs::write(ours.join("checkpoints/final.safetensors"), &own).unwrap();
+    let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);
+    assert!(ok, "{t}");
 }
 
 #[test]
@@ -581,6 +591,21 @@ fn a_diverged_point_does_not_stop_the_sweep() {
     assert!(ok && t.contains("== run report") && !t.contains("== run eval"), "{t}");
     let (ok, t) = run(&d, &[]);
     assert!(ok && t.contains("skip report (done"), "{t}");
+    // the report covers every experiment of the runs folder: another experiment's run added,
+    // edited or deleted there makes it stale too (it was skipped as done, showing the old)
+    let other = d.join("runs/zzadded/eval-knn-ijepa-000000000000");
+    std::fs::create_dir_all(&other).unwrap();
+    record["experiment"] = serde_json::json!("zzadded");
+    std::fs::write(other.join("eval.json"), record.to_string()).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("== run report") && !t.contains("== run eval"), "{t}");
+    assert!(std::fs::read_to_string(d.join("reports/report.md")).unwrap().contains("zzadded"));
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("skip report (done"), "{t}");
+    std::fs::remove_dir_all(d.join("runs/zzadded")).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("== run report"), "{t}");
+    assert!(!std::fs::read_to_string(d.join("reports/report.md")).unwrap().contains("zzadded"));
 }
 
 /// A sweep over recipes has one random-init baseline per recipe (MAE's initialisation is not

@@ -219,6 +219,12 @@ fn monitor_reads_and_checks_its_settings() {
     assert_eq!(errs("monitor images=10"), ["out_of_range"]);
     assert_eq!(errs("monitor images=50 k=50"), ["invalid_value"]);
     assert_eq!(errs("monitor rank-floor=-1"), ["out_of_range"]);
+    // floors a run cannot meet (warned "collapsing" at every epoch of a healthy run)
+    assert_eq!(errs("monitor spread-floor=1"), ["out_of_range"]);
+    assert_eq!(errs("monitor spread-floor=1.5"), ["out_of_range"]);
+    assert_eq!(errs("encoder width=32 depth=2 heads=2 patch=4\n    monitor rank-floor=32"), ["invalid_value"]);
+    assert_eq!(errs("encoder width=32 depth=2 heads=2 patch=4\n    monitor rank-floor=31.5"), Vec::<String>::new());
+    assert_eq!(errs("monitor images=20 k=5 rank-floor=20"), ["invalid_value"]);
     assert_eq!(errs("monitor often=1"), ["unknown_property"]);
     assert_eq!(exp("precision \"auto\"").precision, Precision::Auto);
 }

@@ -23,6 +23,30 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     mlp_has_width(cx, exp);
     dino_has_no_ipe_scale(cx, exp);
     dino_settings_are_read(cx, exp);
+    monitor_rank_floor_can_be_met(cx, exp);
+}
+
+/// The monitor's effective rank is that of `images` features of the encoder's width: at most
+/// the smaller of the two. A `rank-floor` at or above it warned "collapsing" at every epoch of
+/// a healthy run.
+fn monitor_rank_floor_can_be_met(cx: &mut Ctx, exp: &Experiment) {
+    let Some(m) = &exp.monitor else { return };
+    if !cx.ok(&["monitor", "monitor.rank-floor", "monitor.images", "encoder", "encoder.width", "encoder.preset"]) {
+        return;
+    }
+    let most = exp.encoder.embed_dim.min(m.images);
+    if m.rank_floor < most as f64 {
+        return;
+    }
+    cx.err(DslError::InvalidValue {
+        what: "rank-floor".into(),
+        message: format!(
+            "rank-floor={} is never met: the effective rank of {} features of {} dimensions is below {most}",
+            m.rank_floor, m.images, exp.encoder.embed_dim
+        ),
+        span: cx.span_or(&["monitor.rank-floor", "monitor"]),
+        help: "a floor well under the encoder's width (default 2: the rank of features that have collapsed)".into(),
+    });
 }
 
 /// A block's MLP is `int(width x mlp-ratio)` wide (the official `int(dim * mlp_ratio)`): a

@@ -599,6 +599,18 @@ fn sweeps_reach_every_block() {
     assert_ne!(n, &s.points[1].name);
 }
 
+/// The layout is the launch's: a sweep over it trained every point on the layout the study
+/// was launched with, under the others' labels.
+#[test]
+fn a_sweep_over_the_layout_is_refused() {
+    for path in ["distributed.gpus-per-node", "distributed.nodes"] {
+        let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"{path}\" 1 2\n}}");
+        let d = sweep_err(&src);
+        let text = d.render_plain();
+        assert!(d.codes() == ["ijepa::dsl::invalid_value"] && text.contains("the launch's layout") && text.contains("one file per layout"), "{text}");
+    }
+}
+
 #[test]
 fn a_sweep_over_mask_kinds_and_targets() {
     let s = sweep(&format!(

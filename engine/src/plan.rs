@@ -121,6 +121,8 @@ pub struct Plan {
     pub world_size: usize,
     /// The report's output folder.
     pub reports_dir: PathBuf,
+    /// The runs folder the stages' folders are in (and the report reads, every experiment's).
+    pub runs_dir: PathBuf,
 }
 
 /// The content hash of a pretraining run: every setting that can change its result, plus the
@@ -433,6 +435,7 @@ impl Plan {
             graph,
             world_size,
             reports_dir: reports_dir.to_path_buf(),
+            runs_dir: runs_dir.to_path_buf(),
         }
     }
 
@@ -484,21 +487,40 @@ impl Plan {
         })
     }
 
-    /// What a report reads of the plan's other stages, hashed: each folder's record (a
-    /// pretraining's manifest, an evaluation's `eval.json`). A report written before one of them
-    /// changed (an evaluation run again, a run resumed) is stale although its own hash is not.
+    /// What a report reads, hashed: the plan's stages' folders and every other stage folder of
+    /// the runs folder (the report covers each experiment there, as `ijepa report` does), each
+    /// by its record (a pretraining's manifest, an evaluation's `eval.json`). A report written
+    /// before one of them changed (an evaluation run again, a run resumed, another experiment's
+    /// run added, edited or deleted) is stale although its own hash is not.
     pub fn report_inputs(&self) -> String {
+        let mut dirs: Vec<PathBuf> = self.order().into_iter().map(|n| &self.graph[n]).filter(|s| s.kind() != StageKind::Report).map(|s| s.dir.clone()).collect();
+        // the folders `ijepa_reports::load_registry` reads: `RUNS/<experiment>/<stage>/`,
+        // hidden ones (set aside by `--force`) not
+        let subdirs = |d: &Path| -> Vec<PathBuf> {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(d)
+                .map(|r| {
+                    r.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                        .collect()
+                })
+                .unwrap_or_default();
+            v.sort();
+            v
+        };
+        for exp in subdirs(&self.runs_dir) {
+            for d in subdirs(&exp) {
+                if !dirs.contains(&d) {
+                    dirs.push(d);
+                }
+            }
+        }
         let mut bytes = Vec::new();
-        for n in self.order() {
-            let stage = &self.graph[n];
-            let record = match stage.kind() {
-                StageKind::Pretrain => ijepa_schema::MANIFEST,
-                StageKind::Eval => ijepa_schema::EVAL,
-                StageKind::Report => continue,
-            };
-            bytes.extend_from_slice(stage.dir.to_string_lossy().as_bytes());
+        for dir in dirs {
+            bytes.extend_from_slice(dir.to_string_lossy().as_bytes());
             bytes.push(0);
-            bytes.extend(std::fs::read(stage.dir.join(record)).unwrap_or_default());
+            let eval = std::fs::read(dir.join(ijepa_schema::EVAL));
+            bytes.extend(eval.or_else(|_| std::fs::read(dir.join(ijepa_schema::MANIFEST))).unwrap_or_default());
             bytes.push(0);
         }
         crate::run_dir::content_hash(&bytes)
@@ -648,7 +670,9 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// a checkpoint to resume from (a done run that lost `final.safetensors` resumes to write it).
 pub fn pretrain_status(dir: &Path) -> Status {
     let manifest = ijepa_schema::read_manifest(dir);
-    if manifest.as_ref().is_some_and(|m| m.is_done()) && dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL).is_file() {
+    // (a final checkpoint cut short, e.g. by an interrupted copy of the folder, is not done: the
+    // run writes it again from its last checkpoint)
+    if manifest.as_ref().is_some_and(|m| m.is_done()) && crate::checkpoint::state::is_complete(&dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL)) {
         return Status::Done;
     }
     if let Some(step) = manifest.as_ref().and_then(|m| m.diverged()) {

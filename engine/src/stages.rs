@@ -339,6 +339,22 @@ pub fn run_eval(
     meta: &EvalMeta,
     shared: &mut EvalCache,
 ) -> Result<()> {
+    // a run's final weights are the file its manifest recorded: another put in its place
+    // (copied by hand from another run) was evaluated as this run's without a word
+    if let (Subject::Pretrained, Some(run)) = (subject, &source.pretrain_dir) {
+        let recorded = ijepa_schema::read_manifest(run).and_then(|m| m.checkpoint(ijepa_schema::FINAL).map(|c| c.sha256.clone()));
+        if let Some(recorded) = recorded.filter(|_| source.checkpoint == run.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL)) {
+            if shared.checkpoint_sha256(&source.checkpoint)? != recorded {
+                return Err(Error::Checkpoint {
+                    path: source.checkpoint.clone(),
+                    message: format!(
+                        "is not the file this run wrote (its SHA-256 differs from the one {} records for it): move it aside (or delete it) and run again, and the run writes its final weights again from its last checkpoint",
+                        run.join(ijepa_schema::MANIFEST).display()
+                    ),
+                });
+            }
+        }
+    }
     let record = dir.join(ijepa_schema::EVAL);
     if let Some(done) = ijepa_schema::read_eval(dir) {
         let now = match (subject, &source.pretrain_dir) {

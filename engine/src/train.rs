@@ -235,12 +235,17 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         Err(_) => None,
     };
     // done, with its final weights on disk: a finished run whose `final.safetensors` is gone
-    // resumes from its last checkpoint, which writes them again without training
+    // (or cut short: shorter than its header says) resumes from its last checkpoint, which
+    // writes them again without training
     let final_path = dir.join(schema::CHECKPOINTS).join(schema::FINAL);
     let done = previous.as_ref().filter(|m| m.is_done()).map(|m| m.steps);
     let done = match done {
-        Some(steps) if !final_path.is_file() => {
+        Some(steps) if !state::is_complete(&final_path) => {
             if lead {
+                if final_path.exists() {
+                    let aside = run_dir::keep_aside(&final_path, "truncated")?;
+                    tracing::warn!("{} is shorter than its header says (cut short): kept as {}", final_path.display(), aside.display());
+                }
                 // what a resume can start from: `latest` or a kept epoch checkpoint
                 let checkpoints = dir.join(schema::CHECKPOINTS);
                 let resumable = checkpoints.join(schema::LATEST).exists() || kept_checkpoints(&checkpoints).is_ok_and(|k| !k.is_empty());
@@ -600,6 +605,15 @@ type Resumable = (std::collections::HashMap<String, Tensor>, Position, PathBuf);
 /// same file); when none does, sets `latest` aside and the run starts over. Returns the tensors,
 /// the position and the file they came from.
 fn latest_or_fallback(latest: &Path, stage: u64, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
+    // the run replaces the file at every checkpoint: a link (or a folder) in its place failed
+    // at the first one, after the steps since the resume were trained again
+    if let Some(m) = std::fs::symlink_metadata(latest).ok().filter(|m| !m.is_file()) {
+        let what = if m.file_type().is_symlink() { "a symbolic link" } else if m.is_dir() { "a folder" } else { "not a regular file" };
+        return Err(Error::Checkpoint {
+            path: latest.to_path_buf(),
+            message: format!("is {what}, which the run's next checkpoint cannot replace: put the file itself in its place (or move it aside to resume from a kept checkpoint)"),
+        });
+    }
     let missing = !latest.exists();
     let err = if missing {
         Error::Checkpoint { path: latest.to_path_buf(), message: "it is missing".into() }
@@ -629,10 +643,9 @@ fn latest_or_fallback(latest: &Path, stage: u64, recorded: Option<&schema::Check
                     candidate.display(),
                     loaded.1.global_step
                 );
-                let tmp = latest.with_extension("safetensors.tmp");
-                std::fs::copy(candidate, &tmp).map_err(|e| Error::io(&tmp, e))?;
-                std::fs::rename(&tmp, latest).map_err(|e| Error::io(latest, e))?;
-                run_dir::fsync_dir(latest);
+                // (through a temporary file of this process's, synced before the rename: a fixed
+                // name was left behind by a failed or killed copy)
+                run_dir::write_atomic_with(latest, |f| std::io::copy(&mut std::fs::File::open(candidate)?, f).map(|_| ()))?;
                 return Ok(Some((loaded.0, loaded.1, candidate.clone())));
             }
             Err(e) => tracing::warn!("{} is unusable too ({e})", candidate.display()),

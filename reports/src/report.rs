@@ -192,7 +192,7 @@ fn markdown(reg: &Registry, secs: &[Section]) -> String {
         md.push_str(&format!("\n**Warning: {w}.**\n"));
     }
     if !reg.unreadable.is_empty() {
-        md.push_str(&format!("\n**Left out: {} stage folder(s) that could not be read:**\n\n", reg.unreadable.len()));
+        md.push_str(&format!("\n**Left out: {} stage folder(s) or file(s), each with why:**\n\n", reg.unreadable.len()));
         for e in &reg.unreadable {
             md.push_str(&format!("- {e}\n"));
         }
@@ -253,7 +253,7 @@ fn html(reg: &Registry, secs: &[Section]) -> String {
         h.push_str(&format!("<p><strong>Warning: {}.</strong></p>\n", esc(&w)));
     }
     if !reg.unreadable.is_empty() {
-        h.push_str(&format!("<p><strong>Left out: {} stage folder(s) that could not be read:</strong></p>\n<ul>\n", reg.unreadable.len()));
+        h.push_str(&format!("<p><strong>Left out: {} stage folder(s) or file(s), each with why:</strong></p>\n<ul>\n", reg.unreadable.len()));
         for e in &reg.unreadable {
             h.push_str(&format!("<li>{}</li>\n", esc(e)));
         }

@@ -253,6 +253,8 @@ impl MonitorRow {
     /// A header without one of the columns, or a field that is not a number, named with its
     /// line.
     pub fn parse_csv(text: &str) -> Result<Vec<MonitorRow>, String> {
+        // (a byte-order mark, as some editors save a CSV, is not part of the first header)
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut lines = text.lines();
         let headers: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
         let find = |name: &str| headers.iter().position(|h| *h == name).ok_or_else(|| format!("header lacks a `{name}` column"));
@@ -270,6 +272,22 @@ impl MonitorRow {
             let mut v = [0f64; 5];
             for (slot, &i) in v.iter_mut().zip(&cols) {
                 *slot = field(i).parse().map_err(|_| format!("line {}: `{}` in column `{}` is not a number", n + 2, field(i), headers[i]))?;
+            }
+            // what the monitor can measure (NaN: features of weights that are not finite); a
+            // hand-edited 250% or -1 was drawn as measured
+            let line = n + 2;
+            for (j, &i) in cols.iter().enumerate() {
+                let x = v[j];
+                let (fits, what) = match j {
+                    0 | 1 => (x >= 0.0 && x.fract() == 0.0 && x < 2f64.powi(53), "a count"),
+                    2 => (x.is_nan() || (0.0..=100.0).contains(&x), "a percentage (0-100)"),
+                    3 => (x.is_nan() || (0.0..f64::INFINITY).contains(&x), "an effective rank (0 or more)"),
+                    // at most 1 (isotropic features), up to rounding
+                    _ => (x.is_nan() || (0.0..=1.001).contains(&x), "a feature spread (0-1)"),
+                };
+                if !fits {
+                    return Err(format!("line {line}: `{}` in column `{}` is not {what}", field(i), headers[i]));
+                }
             }
             rows.push(MonitorRow {
                 step: v[0] as u64,
@@ -508,5 +526,21 @@ mod tests {
         assert!(err.contains("`spread`"), "{err}");
         let err = MonitorRow::parse_csv(&format!("{MONITOR_HEADER}\n0,0,target,x,2.8,0.15,1\n")).unwrap_err();
         assert!(err.contains("line 2") && err.contains("knn_top1"), "{err}");
+        // values the monitor cannot measure are named (they were drawn as measured), NaN is kept
+        for (row, what) in [
+            ("90,-1,target,50,2.8,0.15,1", "`-1` in column `epoch` is not a count"),
+            ("90,1.9,target,50,2.8,0.15,1", "`1.9` in column `epoch`"),
+            ("NaN,1,target,50,2.8,0.15,1", "column `step`"),
+            ("90,1,target,250,2.8,0.15,1", "`250` in column `knn_top1` is not a percentage"),
+            ("90,1,target,50,inf,0.15,1", "column `rankme`"),
+            ("90,1,target,50,-2,0.15,1", "column `rankme`"),
+            ("90,1,target,50,2.8,-0.5,1", "`-0.5` in column `spread` is not a feature spread"),
+            ("90,1,target,50,2.8,1.5,1", "column `spread`"),
+        ] {
+            let err = MonitorRow::parse_csv(&format!("{MONITOR_HEADER}\n0,0,target,42.70,2.858,0.1526,1.39\n{row}\n")).unwrap_err();
+            assert!(err.contains("line 3") && err.contains(what), "{row}: {err}");
+        }
+        let rows = MonitorRow::parse_csv(&format!("\u{feff}{MONITOR_HEADER}\n90,1,target,NaN,NaN,NaN,1\n")).unwrap();
+        assert!(rows[0].knn_top1.is_nan() && rows[0].rankme.is_nan() && rows[0].spread.is_nan());
     }
 }

@@ -373,7 +373,8 @@ fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(v) = n.prop("rank-floor").and_then(|e| cx.f64_in(e, &n.sub("rank-floor"), Bound::NonNegative)) {
         m.rank_floor = v;
     }
-    if let Some(v) = n.prop("spread-floor").and_then(|e| cx.f64_in(e, &n.sub("spread-floor"), Bound::NonNegative)) {
+    // (the spread is at most 1: that of isotropic features)
+    if let Some(v) = n.prop("spread-floor").and_then(|e| cx.f64_in(e, &n.sub("spread-floor"), Bound::UnitClosedOpen)) {
         m.spread_floor = v;
     }
     if m.k >= m.images {

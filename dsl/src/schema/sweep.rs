@@ -194,6 +194,18 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
         });
         return;
     };
+    // the number of processes is the launch's, one for the whole study: `ijepa launch` and
+    // `ijepa slurm` start every point on it, so each point but one trained under another
+    // layout than its label says (and all shared one pretraining)
+    if ["distributed.nodes", "distributed.gpus-per-node"].contains(&path.value.as_str()) {
+        cx.err(DslError::InvalidValue {
+            what: "vary".into(),
+            message: format!("`{}` is the launch's layout, one for every point of a study: its points would all train on the layout the study is launched with", path.value),
+            span: path.span,
+            help: "write one file per layout (each `extends` a common base) and launch each".into(),
+        });
+        return;
+    }
     let args: Vec<&KdlEntry> =
         n.kdl.entries().iter().filter(|e| e.name().is_none()).skip(1).collect();
     let children = n.children();

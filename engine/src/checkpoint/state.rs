@@ -336,12 +336,13 @@ pub fn position_of(path: &Path) -> Option<Position> {
     serde_json::from_str(metadata_of(path)?.get("position")?).ok()
 }
 
-/// The metadata of a safetensors file, read from the header alone (not verified).
-pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
+/// The header of a safetensors file (its JSON) and the file's length, read without the data.
+fn header_of(path: &Path) -> Option<(serde_json::Value, u64, u64)> {
     use std::io::Read;
     // (a pipe would block the read)
     super::import::regular_file(path).ok()?;
     let mut f = std::fs::File::open(path).ok()?;
+    let size = f.metadata().ok()?.len();
     let mut len = [0u8; 8];
     f.read_exact(&mut len).ok()?;
     let len = u64::from_le_bytes(len);
@@ -351,8 +352,32 @@ pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
     }
     let mut header = vec![0u8; len as usize];
     f.read_exact(&mut header).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    Some((serde_json::from_slice(&header).ok()?, len, size))
+}
+
+/// The metadata of a safetensors file, read from the header alone (not verified).
+pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
+    let (v, _, _) = header_of(path)?;
     serde_json::from_value(v.get("__metadata__")?.clone()).ok()
+}
+
+/// Whether the file is as long as its header says (the header's length, the header, and the
+/// end of its last tensor's data), read from the header alone: a truncated copy is not, a
+/// flipped byte can be (the data checksum of [`load`] finds that).
+pub fn is_complete(path: &Path) -> bool {
+    let Some((v, len, size)) = header_of(path) else { return false };
+    let Some(entries) = v.as_object() else { return false };
+    let mut end = 0u64;
+    for (name, t) in entries {
+        if name == "__metadata__" {
+            continue;
+        }
+        match t["data_offsets"].as_array().and_then(|o| o.get(1)).and_then(serde_json::Value::as_u64) {
+            Some(e) => end = end.max(e),
+            None => return false,
+        }
+    }
+    8u64.checked_add(len).and_then(|n| n.checked_add(end)) == Some(size)
 }
 
 /// Reads a checkpoint written by [`save`], verifying its data checksum.
@@ -420,6 +445,27 @@ mod tests {
             assert!(e.contains("not a regular file"), "{e}");
         }
         assert!(metadata_of(&p).is_none() && position_of(&p).is_none());
+    }
+
+    /// A checkpoint cut short anywhere (in its header, at a tensor's edge, one byte short) is
+    /// not complete, nor one with bytes after its data; the whole file is.
+    #[test]
+    fn a_truncated_file_is_not_complete() {
+        let d = tmpdir("complete");
+        let p = d.join("final.safetensors");
+        save_weights(&p, &sample()).unwrap();
+        assert!(is_complete(&p));
+        let bytes = std::fs::read(&p).unwrap();
+        let cut = d.join("cut.safetensors");
+        for n in [0, 7, 8, 20, bytes.len() - 12, bytes.len() - 1] {
+            std::fs::write(&cut, &bytes[..n]).unwrap();
+            assert!(!is_complete(&cut), "cut at {n} of {}", bytes.len());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        std::fs::write(&cut, &longer).unwrap();
+        assert!(!is_complete(&cut));
+        assert!(!is_complete(&d.join("absent.safetensors")));
     }
 
     fn tmpdir(name: &str) -> crate::testdir::Scratch {

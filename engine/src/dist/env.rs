@@ -86,6 +86,11 @@ fn check(rank: usize, world: usize, local_rank: usize, local_world: usize, names
     if world == 0 {
         return Err(env_err(format!("{}=0: the world needs at least one process", names[1])));
     }
+    // (ten million took 8 GB of bookkeeping before the rendezvous, past its timeout)
+    let most = ijepa_dsl::MAX_NODES * ijepa_dsl::MAX_PROCS_PER_NODE;
+    if world > most {
+        return Err(env_err(format!("{}={world} is more processes than a run can have (at most {most}: the language's nodes x gpus-per-node)", names[1])));
+    }
     if rank >= world {
         return Err(env_err(format!("{}={rank} is not below {}={world}", names[0], names[1])));
     }
@@ -299,6 +304,8 @@ mod tests {
             .contains("MASTER_PORT=\"70000\" is not a TCP port"));
         assert!(err(&[("RANK", "0"), ("WORLD_SIZE", "0"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")])
             .contains("WORLD_SIZE=0"));
+        let e = err(&[("RANK", "0"), ("WORLD_SIZE", "10000000"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")]);
+        assert!(e.contains("WORLD_SIZE=10000000 is more processes than a run can have (at most 262144"), "{e}");
         let e = err(&[
             ("RANK", "0"),
             ("WORLD_SIZE", "4"),
