@@ -19,9 +19,18 @@ pub struct NamedFigure {
     pub caption: String,
 }
 
-/// A file-name-safe form of an experiment name.
+/// A file-name-safe form of an experiment name: the name itself where it is (the language's
+/// names are), else with its other characters as `-` and a hash of the whole name (`α` and
+/// `β`, of hand-edited or foreign records, both were `-`: one's figures overwrote the other's).
 pub fn slug(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '-' }).collect()
+    let safe = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    let s: String = name.chars().map(|c| if safe(c) { c } else { '-' }).collect();
+    if name.chars().all(safe) {
+        return s;
+    }
+    // FNV-1a: stable across versions and machines (file names are kept between reports)
+    let h = name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("{s}-{h:08x}")
 }
 
 /// `key=value, ...` of a sweep point.

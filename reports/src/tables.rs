@@ -640,17 +640,23 @@ pub fn fixed(x: f64, decimals: usize) -> String {
 }
 
 /// One cell as text: nulls empty, `top1`-like floats with one decimal in Markdown, other
-/// floats with up to 4 decimals (both rounding a half away from zero, [`fixed`]); CSV keeps
-/// full precision.
+/// floats with up to 4 decimals (both rounding a half away from zero, [`fixed`]), or 3
+/// significant digits where those would show a nonzero value as 0; CSV keeps full precision
+/// (the shortest decimal that reads back as the same float, `77.0`, `1.5e-9`: polars' own
+/// display kept 6 digits).
 fn cell(v: &AnyValue<'_>, column: &str, markdown: bool) -> String {
     match v {
         AnyValue::Null => String::new(),
         AnyValue::Float64(x) if markdown && column.contains("top1") => fixed(*x, 1),
+        // (a loss of 1e-9, a collapsing run's, read as exactly 0)
+        AnyValue::Float64(x) if markdown && *x != 0.0 && x.abs() < 5e-5 => format!("{x:.2e}"),
         AnyValue::Float64(x) if markdown => {
             let s = fixed(*x, 4);
             let s = s.trim_end_matches('0').trim_end_matches('.');
             s.to_string()
         }
+        AnyValue::Float64(x) => format!("{x:?}"),
+        AnyValue::Float32(x) => format!("{x:?}"),
         AnyValue::String(s) => s.to_string(),
         AnyValue::StringOwned(s) => s.to_string(),
         other => other.to_string(),
@@ -811,6 +817,16 @@ mod tests {
         assert!(md.contains("| 16.0 | 0.0013 |") && md.contains("| 33.1 | 0.5 |") && md.contains("| 47.4 | 2.5 |"), "{md}");
         // CSV keeps the value itself
         assert_eq!(to_csv(&df), "top1,lr\n15.95,0.00125\n33.05,0.5\n47.35,2.5\n");
+    }
+
+    /// CSV cells keep every digit, whatever the magnitude; Markdown shows a tiny nonzero value
+    /// with its exponent (a loss of 1.2e-9 read "0").
+    #[test]
+    fn csv_keeps_full_precision_and_markdown_no_false_zero() {
+        let df = df!("final_loss" => [0.141946180164814, 1.23456789e-9, 123456789012.5, 0.0]).unwrap();
+        assert_eq!(to_csv(&df), "final_loss\n0.141946180164814\n1.23456789e-9\n123456789012.5\n0.0\n");
+        let md = to_markdown(&df);
+        assert!(md.contains("| 0.1419 |") && md.contains("| 1.23e-9 |") && md.contains("| 0 |"), "{md}");
     }
 
     #[test]
