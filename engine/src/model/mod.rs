@@ -100,15 +100,19 @@ impl ParamStore {
         let err = |message: String| Error::Checkpoint { path: origin.to_path_buf(), message };
         for p in params.iter() {
             let Some(src) = tensors.get(&p.name) else {
-                return Err(err(format!("missing key `{}`", p.name)));
+                // (an encoder with a class token loaded as one without, or the reverse: the
+                // weights of another recipe)
+                let hint = if p.name.ends_with("cls_token") { ": the model has a class token (MAE's and DINO's encoders), the file's encoder none (I-JEPA's?)" } else { "" };
+                return Err(err(format!("missing key `{}`{hint}", p.name)));
             };
             if src.size() != p.tensor.size() {
-                return Err(err(format!(
-                    "key `{}` has shape {:?}, the model expects {:?}",
-                    p.name,
-                    src.size(),
-                    p.tensor.size()
-                )));
+                let (theirs, ours) = (src.size(), p.tensor.size());
+                let hint = if p.name.ends_with("pos_embed") && theirs.len() == 3 && ours.len() == 3 && theirs[1] == ours[1] + 1 && theirs[2] == ours[2] {
+                    ": one position more, a class token's (MAE's and DINO's encoders have one, I-JEPA's none): the weights of another recipe?"
+                } else {
+                    ""
+                };
+                return Err(err(format!("key `{}` has shape {theirs:?}, the model expects {ours:?}{hint}", p.name)));
             }
             // weights are floating point (fp32, bf16, fp16, fp64 convert); integers or booleans
             // are not weights, whatever their shape
@@ -205,5 +209,14 @@ mod tests {
             assert!(e.contains("x.safetensors") && e.contains("`w.weight`") && e.contains(says), "{e}");
         }
         assert!(store.load_strict(&HashMap::new(), origin).unwrap_err().to_string().contains("missing key `w.weight`"));
+        // a class token's position more (an MAE or DINO encoder where I-JEPA's is expected),
+        // or a class token missing: said, beside the shapes
+        let vit = ParamStore::new(Device::Cpu);
+        let _pos = vit.root().add("pos_embed", Tensor::zeros([1, 49, 8], (Kind::Float, Device::Cpu)), false).unwrap();
+        let e = vit.load_strict(&HashMap::from([("pos_embed".to_string(), Tensor::zeros([1, 50, 8], (Kind::Float, Device::Cpu)))]), origin).unwrap_err().to_string();
+        assert!(e.contains("has shape [1, 50, 8], the model expects [1, 49, 8]") && e.contains("class token"), "{e}");
+        let _cls = vit.root().add("cls_token", Tensor::zeros([1, 1, 8], (Kind::Float, Device::Cpu)), true).unwrap();
+        let e = vit.load_strict(&HashMap::from([("pos_embed".to_string(), Tensor::zeros([1, 49, 8], (Kind::Float, Device::Cpu)))]), origin).unwrap_err().to_string();
+        assert!(e.contains("missing key `cls_token`") && e.contains("class token"), "{e}");
     }
 }
