@@ -349,6 +349,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             block(n, step, &mut blocked);
             continue;
         }
+        if outcome.is_err() && lead && stage.kind() != StageKind::Report {
+            // a stage that failed before writing anything (an evaluation of weights it cannot
+            // read) leaves no folder of a lock file alone
+            ijepa_engine::run_dir::remove_if_only_lock(&stage.dir);
+        }
         outcome?;
         drop(lock);
         n_run += 1;

@@ -456,6 +456,9 @@ fn an_evaluation_of_weights_trained_again_is_stale() {
     std::fs::copy(ours.join("checkpoints/latest.safetensors"), ours.join("checkpoints/final.safetensors")).unwrap();
     let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);
     assert!(!ok && t.contains("is not the file this run wrote") && t.contains("move it aside"), "{t}");
+    // and the evaluation that failed before writing anything leaves no folder of its lock alone
+    let evals = |prefix: &str| std::fs::read_dir(ours.parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count();
+    assert_eq!(evals("eval-knn-ijepa-"), 0, "{t}");
     std::fs::write(ours.join("checkpoints/final.safetensors"), &own).unwrap();
     let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);
     assert!(ok, "{t}");

@@ -254,6 +254,18 @@ pub fn keep_aside(path: &Path, why: &str) -> Result<PathBuf> {
     Ok(aside)
 }
 
+/// Removes a stage folder that holds nothing but its lock file: what a stage that failed
+/// before writing anything leaves (called while the lock is still held; a process that opened
+/// the lock file just before fails writing into the removed folder, with an error naming it,
+/// and is run again).
+pub fn remove_if_only_lock(dir: &Path) {
+    let only_lock = std::fs::read_dir(dir).is_ok_and(|mut d| d.all(|e| e.is_ok_and(|e| e.file_name() == ijepa_schema::LOCK)));
+    if only_lock {
+        let _ = std::fs::remove_file(dir.join(ijepa_schema::LOCK));
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 /// `root/<experiment>/<stage>-<first 12 hex digits of hash>`.
 pub fn stage_path(root: &Path, experiment: &str, stage: &str, hash: &str) -> PathBuf {
     root.join(experiment).join(format!("{stage}-{}", &hash[..12.min(hash.len())]))

@@ -178,11 +178,7 @@ pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: 
             // writing into the removed folder, with an error naming it, and is run again)
             if done.is_err() {
                 // a stage that wrote nothing (a file that is no checkpoint) leaves no folder
-                let only_lock = std::fs::read_dir(&dir).is_ok_and(|mut d| d.all(|e| e.is_ok_and(|e| e.file_name() == ijepa_schema::LOCK)));
-                if only_lock {
-                    let _ = std::fs::remove_file(dir.join(ijepa_schema::LOCK));
-                    let _ = std::fs::remove_dir(&dir);
-                }
+                run_dir::remove_if_only_lock(&dir);
             }
             drop(lock);
             done?;
