@@ -149,6 +149,10 @@ struct Run {
     /// The steps done so far (the global step of the last one), for the manifest of a run
     /// that fails.
     steps_done: Option<usize>,
+    /// When this attempt started, and the seconds of the earlier ones (the manifest's
+    /// `seconds`, written with every manifest).
+    since: Instant,
+    seconds_before: f64,
 }
 
 impl Run {
@@ -156,7 +160,9 @@ impl Run {
         if !self.lead {
             return Ok(());
         }
-        write_json(&self.dir.join(schema::MANIFEST), &self.manifest)
+        let mut manifest = self.manifest.clone();
+        manifest.seconds = Some(self.seconds_before + self.since.elapsed().as_secs_f64());
+        write_json(&self.dir.join(schema::MANIFEST), &manifest)
     }
 
     /// Records checkpoints now on disk (each of their files) in the manifest.
@@ -288,6 +294,8 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         run_dir::write_atomic(&dir.join(schema::CONFIG_KDL), opts.source.as_bytes())?;
         run_dir::write_atomic(&dir.join(schema::CONFIG_JSON), resolved.as_bytes())?;
     }
+    // (an attempt stopped at once, SIGKILL, kept what its last manifest recorded)
+    let seconds_before = previous.as_ref().and_then(|m| m.seconds).unwrap_or(0.0);
     let manifest = Manifest {
         stage: "pretrain".into(),
         experiment: exp.name.clone(),
@@ -307,8 +315,9 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         resumed_at: previous.as_ref().map(|m| m.resumed_at.clone()).unwrap_or_default(),
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
         rank_digests: Vec::new(),
+        seconds: None,
     };
-    let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None };
+    let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before };
     run.save_manifest()?;
     let result = train_loop(exp, recipe, opts, &mut run);
     // a checkpoint still in flight (an error left the loop) is finished and recorded; an error

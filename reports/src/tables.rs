@@ -312,7 +312,8 @@ pub fn has_protocol(reg: &Registry, protocol: &str) -> bool {
 /// `epochs`, `steps`, `final_loss` (the manifest's mean loss of the last min(10, half of the)
 /// steps, else, for a run still running or stopped, the mean of as many of its last logged
 /// losses, one every `log-every` steps; null for a failed
-/// run without one, whose last logged loss may be the divergence itself), `minutes` (wall clock) and `device`.
+/// run without one, whose last logged loss may be the divergence itself), `minutes` (the time its processes spent on it, every attempt; wall clock from start to end for
+/// an earlier version's manifest) and `device`.
 pub fn pretrain_table(reg: &Registry) -> DataFrame {
     let runs = &reg.pretrains;
     let s = |f: &dyn Fn(&crate::PretrainRun) -> Option<String>| -> Vec<Option<String>> {
@@ -375,8 +376,10 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
         Column::new(
             "minutes".into(),
             runs.iter()
-                .map(|r| match (r.manifest.started, r.manifest.finished) {
-                    (a, Some(b)) if a > 0 => Some(b.saturating_sub(a) as f64 / 60.0),
+                .map(|r| match (r.manifest.seconds, r.manifest.started, r.manifest.finished) {
+                    // the time spent on it (not the days it stood stopped before a resume)
+                    (Some(s), _, _) if r.manifest.finished.is_some() => Some(s / 60.0),
+                    (None, a, Some(b)) if a > 0 => Some(b.saturating_sub(a) as f64 / 60.0),
                     _ => None,
                 })
                 .collect::<Vec<_>>(),

@@ -164,6 +164,11 @@ pub struct Manifest {
     /// Steps at which this run was resumed from a checkpoint.
     #[serde(default)]
     pub resumed_at: Vec<u64>,
+    /// Seconds the run's processes have spent on it, over every attempt (start-up, training,
+    /// monitors, checkpoints), without the time it stood stopped between an interruption and
+    /// its resume, which `finished - started` counts; `None` in earlier versions' manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
     /// Checkpoints on disk (latest and the kept ones), with checksums.
     #[serde(default)]
     pub checkpoints: Vec<CheckpointRecord>,
