@@ -23,7 +23,8 @@
 //!
 //! A truncated or corrupt file is an [`Error::Data`] naming the file and the cause. libjpeg
 //! warnings about recoverable damage (extraneous bytes before a marker, in the header too) are
-//! tolerated like PIL does; a premature end of data (a truncated file) is an error.
+//! tolerated like PIL does (and a scan cut short by the next marker, "premature end of data
+//! segment"); a premature end of the file (a truncated file) is an error.
 
 use std::cell::RefCell;
 use std::ffi::{c_int, c_ulong, CStr};
@@ -328,8 +329,12 @@ fn decode_jpeg_with(h: tj::tjhandle, bytes: &[u8], shrink: u32, name: &str) -> R
         // SAFETY: plain query on a valid handle.
         let warning = unsafe { tj::tjGetErrorCode(h) } == tj::TJERR_TJERR_WARNING as c_int;
         let msg = tj_message(h);
-        if !warning || msg.to_ascii_lowercase().contains("premature end") {
-            let cause = if msg.to_ascii_lowercase().contains("premature end") {
+        // ("Premature end of JPEG file": the file ends before the image, which PIL calls
+        // truncated; "Corrupt JPEG data: premature end of data segment", a scan cut short by
+        // the next marker, PIL decodes)
+        let cut = msg.to_ascii_lowercase().contains("premature end of jpeg file");
+        if !warning || cut {
+            let cause = if cut {
                 format!("truncated file ({msg})")
             } else {
                 msg
@@ -505,6 +510,26 @@ mod tests {
         jpeg[sof + 5..sof + 9].copy_from_slice(&[0xea, 0x60, 0xea, 0x60]);
         let e = decode(&jpeg, 1, "bomb.jpg").unwrap_err().to_string();
         assert!(e.contains("bomb.jpg") && e.contains("60000x60000") && e.contains("more than"), "{e}");
+    }
+
+    /// Damage libjpeg recovers from with a warning ("Corrupt JPEG data: premature end of data
+    /// segment": a scan's data cut short by the next marker) decodes, as PIL (and so
+    /// torchvision) decodes it; a file that ends before its image does ("Premature end of JPEG
+    /// file") is a truncated one, as for PIL.
+    #[test]
+    fn recoverable_jpeg_damage_decodes_and_a_cut_file_does_not() {
+        let noise: Vec<u8> = (0..48 * 64 * 3u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90).encode(&noise, 64, 48, jpeg_encoder::ColorType::Rgb).unwrap();
+        assert!(decode(&jpeg, 1, "ok.jpg").is_ok());
+        // the scan cut in half and closed by its end marker (PIL decodes it; the cut file alone
+        // it calls truncated)
+        let n = jpeg.len();
+        let garbled = [&jpeg[..n / 2], &[0xff, 0xd9]].concat();
+        let (img, _) = decode(&garbled, 1, "garbled.jpg").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((img.width, img.height), (64, 48));
+        let e = decode(&jpeg[..n / 2], 1, "cut.jpg").unwrap_err().to_string();
+        assert!(e.contains("cut.jpg") && e.contains("truncated file") && e.contains("Premature end of JPEG file"), "{e}");
     }
 
     #[test]
