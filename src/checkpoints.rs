@@ -249,7 +249,9 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
             let decoder = if model == export::HfModel::VitMae { models.module("decoder").and_then(export::decoder_shape) } else { None };
             // what the weights do not say, from the run that trained them
             let decoder = decoder.map(|d| {
-                let of_run = run.as_ref().map(|(_, c)| &c["decoder"]);
+                // (a run's config.json leaves the decoder out while it holds the defaults)
+                let defaults = serde_json::to_value(ijepa_dsl::config::DecoderConfig::default()).unwrap_or_default();
+                let of_run = run.as_ref().map(|(_, c)| if c["decoder"].is_object() { &c["decoder"] } else { &defaults });
                 export::HfDecoder {
                     heads: of_run.and_then(|c| c["num_heads"].as_u64()).map(|h| h as usize),
                     norm_pix_loss: of_run.and_then(|c| c["norm_pix_loss"].as_bool()),

@@ -74,14 +74,17 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     let given = extra_env.iter().find(|(k, _)| k == "OMP_NUM_THREADS").map(|(_, v)| v.clone());
     // a count of threads, else the default with a word (OpenMP ignores `abc`, 0 or nothing,
     // and each rank took every core)
-    let set = std::env::var("OMP_NUM_THREADS").ok().filter(|v| {
-        let ok = v.trim().parse::<usize>().is_ok_and(|n| n > 0);
-        if !ok {
-            tracing::warn!("OMP_NUM_THREADS={v:?} is not a number of threads: ignored, each rank takes its share of the cores");
-        }
-        ok
-    });
-    let threads = given.or(set).unwrap_or_else(|| {
+    // (read only when the caller gives none; OpenMP also takes a list, one count per level)
+    let set = || {
+        std::env::var("OMP_NUM_THREADS").ok().filter(|v| {
+            let ok = v.split(',').all(|n| n.trim().parse::<usize>().is_ok_and(|n| n > 0));
+            if !ok {
+                tracing::warn!("OMP_NUM_THREADS={v:?} is not a number of threads: ignored, each rank takes its share of the cores");
+            }
+            ok
+        })
+    };
+    let threads = given.or_else(set).unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         (cores / nproc).max(1).to_string()
     });
@@ -293,8 +296,9 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     }
     let logs = runs_dir.join(&exp.name).join("slurm").display().to_string();
     // a directive cannot hold a double quote (sbatch removes it) nor a line break
-    if logs.contains(['"', '\n', '\r']) {
-        return Err(format!("the log folder {logs:?} holds a double quote or a line break, which an #SBATCH directive cannot: run from, or give --runs-dir, a path without them").into());
+    // (nor a backslash, which turns SLURM's `%` patterns off: `%j` would name no job)
+    if logs.contains(['"', '\\', '\n', '\r']) {
+        return Err(format!("the log folder {logs:?} holds a double quote, a backslash or a line break, which an #SBATCH directive cannot: run from, or give --runs-dir, a path without them").into());
     }
     // SLURM fills `%j`, `%t`, ... in an output path: a `%` of the folder's own name is `%%`
     let logs = logs.replace('%', "%%");
@@ -363,6 +367,7 @@ mod tests {
         assert!(s.contains("--output='/w/runs %%j 100%%/x/slurm'/%j-rank%t.out"), "{s}");
         let e = super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/a\"b"), p("/w")).unwrap_err().to_string();
         assert!(e.contains("double quote"), "{e}");
+        assert!(super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/a\\b"), p("/w")).is_err());
     }
 
     /// The rank named is the cause: killed by a signal, else the first seen to end, else a

@@ -99,7 +99,7 @@ enum Command {
     ImportYaml {
         /// The YAML config.
         file: PathBuf,
-        /// Experiment name (default: the file name).
+        /// Experiment name (default: the file's name without its extension).
         #[arg(long)]
         name: Option<String>,
         /// Output .kdl file (default: print the experiment); an existing one is not replaced.
@@ -446,7 +446,7 @@ fn load_resolved(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), B
 
 /// The experiment's text as a run keeps it (`config.kdl`), followed by the text of every base
 /// it extends, commented out: the base files may change or move, and a run folder should say
-/// what it was trained from (`config.json` holds every resolved setting).
+/// what it was trained from (`config.json` holds the resolved settings).
 fn with_bases(source: &str, files: &[PathBuf]) -> String {
     let mut out = source.to_string();
     for base in files.iter().skip(1) {

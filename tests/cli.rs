@@ -335,6 +335,18 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
         assert!(names.iter().any(|x| x == n), "{n} missing: {names:?}");
     }
     assert!(!names.iter().any(|n| n.contains("decoder")), "only the encoder is exported: {names:?}");
+    // a run of the default decoder (its config.json leaves the decoder out): its defaults, the
+    // official 16 heads and norm_pix_loss, are exported (the fields were left out, and
+    // transformers read norm_pix_loss as false)
+    let config_path = pretrain.join("config.json");
+    let mut config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    config.as_object_mut().unwrap().remove("decoder");
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let hf2 = d.join("hf-default-decoder");
+    let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--out", hf2.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf2.join("config.json")).unwrap()).unwrap();
+    assert_eq!((cfg["decoder_num_attention_heads"].as_i64(), cfg["norm_pix_loss"].as_bool()), (Some(16), Some(true)), "{cfg}");
 }
 
 #[test]

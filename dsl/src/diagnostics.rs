@@ -571,26 +571,30 @@ pub const MAX_ERRORS: usize = 50;
 
 /// All errors of one experiment file, with its source text attached once.
 #[derive(Debug, Clone, Error, Diagnostic)]
-#[error("{} has {} error{}", .source_code.name(), .errors.len(), if .errors.len() == 1 { "" } else { "s" })]
+#[error("{} has {} error{}", .source_code.name(), .total, if *.total == 1 { "" } else { "s" })]
 #[diagnostic(code(ijepa::dsl::invalid_experiment))]
 pub struct Diagnostics {
     #[source_code]
     source_code: NamedSource<String>,
     #[related]
     errors: Vec<DslError>,
+    /// How many errors the file has: those listed, and those a long list leaves out (it said
+    /// "51 errors" of a file of 55: the 50 listed and the count of the rest).
+    total: usize,
 }
 
 impl Diagnostics {
     /// Collects `errors` of the file `file_name` whose text is `source`, sorted by position.
     pub fn new(file_name: &str, source: &str, mut errors: Vec<DslError>) -> Self {
         errors.sort_by_key(DslError::offset);
+        let total = errors.len();
         if errors.len() > MAX_ERRORS {
             // a file of thousands of mistakes is one mistake repeated: the first ones say it
             let more = errors.len() - MAX_ERRORS;
             errors.truncate(MAX_ERRORS);
             errors.push(DslError::MoreErrors { more });
         }
-        Self { source_code: NamedSource::new(file_name, source.to_string()), errors }
+        Self { source_code: NamedSource::new(file_name, source.to_string()), errors, total }
     }
 
     /// The errors, in source order.

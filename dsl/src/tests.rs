@@ -640,6 +640,7 @@ fn thousands_of_errors_are_capped_with_a_count() {
     assert_eq!(err.errors().len(), crate::diagnostics::MAX_ERRORS + 1);
     let last = err.errors().last().unwrap().to_string();
     assert!(last.contains(&format!("{} more", 5000 - crate::diagnostics::MAX_ERRORS)), "{last}");
+    assert_eq!(err.to_string(), "many.kdl has 5000 errors");
 }
 
 #[test]

@@ -26,7 +26,8 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     monitor_rank_floor_can_be_met(cx, exp);
 }
 
-/// The monitor's effective rank is that of `images` features of the encoder's width: at most
+/// The monitor's effective rank is that of `images` features of the encoder's width (every
+/// shipped recipe's monitored encoders pool to it; a custom recipe's could differ): at most
 /// the smaller of the two. A `rank-floor` at or above it warned "collapsing" at every epoch of
 /// a healthy run.
 fn monitor_rank_floor_can_be_met(cx: &mut Ctx, exp: &Experiment) {

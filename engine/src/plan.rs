@@ -508,9 +508,17 @@ impl Plan {
             v.sort();
             v
         };
+        // (as the registry: a folder with a record, or named as a stage; not `features/`,
+        // `slurm/` or a report folder inside the runs folder)
+        let stage_folder = |d: &Path| {
+            d.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pretrain-") || n.to_string_lossy().starts_with("eval-"))
+                || d.join(ijepa_schema::EVAL).is_file()
+                || d.join(ijepa_schema::MANIFEST).is_file()
+        };
+        let mut seen: std::collections::HashSet<PathBuf> = dirs.iter().cloned().collect();
         for exp in subdirs(&self.runs_dir) {
             for d in subdirs(&exp) {
-                if !dirs.contains(&d) {
+                if stage_folder(&d) && seen.insert(d.clone()) {
                     dirs.push(d);
                 }
             }
@@ -672,7 +680,8 @@ pub fn pretrain_status(dir: &Path) -> Status {
     let manifest = ijepa_schema::read_manifest(dir);
     // (a final checkpoint cut short, e.g. by an interrupted copy of the folder, is not done: the
     // run writes it again from its last checkpoint)
-    if manifest.as_ref().is_some_and(|m| m.is_done()) && crate::checkpoint::state::is_complete(&dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL)) {
+    let fin = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL);
+    if manifest.as_ref().is_some_and(|m| m.is_done()) && fin.is_file() && !crate::checkpoint::state::is_cut_short(&fin) {
         return Status::Done;
     }
     if let Some(step) = manifest.as_ref().and_then(|m| m.diverged()) {

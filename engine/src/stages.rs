@@ -233,7 +233,7 @@ fn check_run_encoder(exp: &Experiment, checkpoint: &Path) -> Result<()> {
     Err(Error::Checkpoint {
         path: checkpoint.to_path_buf(),
         message: format!(
-            "trained by {} with another recipe or encoder than {}'s ({}); evaluate it with the experiment that trained it (its config.kdl; config.json holds every resolved setting, the settings of the files it extends included)",
+            "trained by {} with another recipe or encoder than {}'s ({}); evaluate it with the experiment that trained it (its config.kdl; config.json holds the resolved settings, the settings of the files it extends included)",
             run.display(),
             exp.name,
             differ.join(", ")
@@ -344,8 +344,13 @@ pub fn run_eval(
                 return Err(Error::Checkpoint {
                     path: source.checkpoint.clone(),
                     message: format!(
-                        "is not the file this run wrote (its SHA-256 differs from the one {} records for it): move it aside (or delete it) and run again, and the run writes its final weights again from its last checkpoint",
-                        run.join(ijepa_schema::MANIFEST).display()
+                        "is not the file this run wrote (its SHA-256 differs from the one {} records for it): move it aside (or delete it) and run again: {}",
+                        run.join(ijepa_schema::MANIFEST).display(),
+                        if run.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::LATEST).is_file() {
+                            "the run writes its final weights again from its last checkpoint"
+                        } else {
+                            "the run trains again (unless a kept epoch checkpoint is left)"
+                        }
                     ),
                 });
             }

@@ -361,10 +361,12 @@ pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
     serde_json::from_value(v.get("__metadata__")?.clone()).ok()
 }
 
-/// Whether the file is as long as its header says (the header's length, the header, and the
-/// end of its last tensor's data), read from the header alone: a truncated copy is not, a
-/// flipped byte can be (the data checksum of [`load`] finds that).
-pub fn is_complete(path: &Path) -> bool {
+/// Whether the file is shorter than its readable header says (the header's length, the
+/// header, and the end of its last tensor's data), read from the header alone: a copy cut
+/// short is. Anything else — a whole file, a file whose header cannot be read, one longer than
+/// it says — is not *cut short* (reading it says what is wrong; a flipped byte is found by the
+/// data checksum of [`load`]).
+pub fn is_cut_short(path: &Path) -> bool {
     let Some((v, len, size)) = header_of(path) else { return false };
     let Some(entries) = v.as_object() else { return false };
     let mut end = 0u64;
@@ -377,7 +379,7 @@ pub fn is_complete(path: &Path) -> bool {
             None => return false,
         }
     }
-    8u64.checked_add(len).and_then(|n| n.checked_add(end)) == Some(size)
+    8u64.checked_add(len).and_then(|n| n.checked_add(end)).is_some_and(|whole| size < whole)
 }
 
 /// Reads a checkpoint written by [`save`], verifying its data checksum.
@@ -447,25 +449,31 @@ mod tests {
         assert!(metadata_of(&p).is_none() && position_of(&p).is_none());
     }
 
-    /// A checkpoint cut short anywhere (in its header, at a tensor's edge, one byte short) is
-    /// not complete, nor one with bytes after its data; the whole file is.
+    /// A checkpoint cut short after its header (at a tensor's edge, one byte short) is cut
+    /// short; the whole file is not, nor what is no such copy (a header cut too, bytes after
+    /// the data, no file): reading those says what is wrong with them.
     #[test]
-    fn a_truncated_file_is_not_complete() {
+    fn a_file_cut_short_is_told_from_the_whole_one() {
         let d = tmpdir("complete");
         let p = d.join("final.safetensors");
         save_weights(&p, &sample()).unwrap();
-        assert!(is_complete(&p));
+        assert!(!is_cut_short(&p));
         let bytes = std::fs::read(&p).unwrap();
         let cut = d.join("cut.safetensors");
-        for n in [0, 7, 8, 20, bytes.len() - 12, bytes.len() - 1] {
+        let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        for n in [header, header + 12, bytes.len() - 1] {
             std::fs::write(&cut, &bytes[..n]).unwrap();
-            assert!(!is_complete(&cut), "cut at {n} of {}", bytes.len());
+            assert!(is_cut_short(&cut), "cut at {n} of {}", bytes.len());
+        }
+        for n in [0, 7, 20] {
+            std::fs::write(&cut, &bytes[..n]).unwrap();
+            assert!(!is_cut_short(&cut), "cut at {n} of {}", bytes.len());
         }
         let mut longer = bytes.clone();
         longer.push(0);
         std::fs::write(&cut, &longer).unwrap();
-        assert!(!is_complete(&cut));
-        assert!(!is_complete(&d.join("absent.safetensors")));
+        assert!(!is_cut_short(&cut));
+        assert!(!is_cut_short(&d.join("absent.safetensors")));
     }
 
     fn tmpdir(name: &str) -> crate::testdir::Scratch {
