@@ -530,6 +530,10 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
         None if b.multi_crop.is_some() => ijepa_engine::data::Filter::Bicubic,
         None => ijepa_engine::data::Filter::Bilinear,
     };
+    // (the language's rule on DINO's crops: the local ones are the small views)
+    if b.multi_crop.is_some_and(|n| n > 0) && b.local_size > b.size {
+        return Err(format!("--local-size {}: the local crops are the small views, at most --size {}", b.local_size, b.size).into());
+    }
     let t0 = Instant::now();
     let ds = Arc::new(image_folder::ImageFolder::open(&b.dir, image_folder::OnError::Fail)?);
     let index_s = t0.elapsed().as_secs_f64();

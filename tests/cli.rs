@@ -425,6 +425,14 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     // bench dist: one rank has nothing to all-reduce
     let o = ijepa(&["bench", "dist", "--nproc", "1"]);
     assert!(!o.status.success() && outputs(&o).1.contains("give at least 2"), "{:?}", outputs(&o));
+    // ... nor as many processes as it is asked for (100,000 were started), nor zero all-reduces
+    let o = ijepa(&["bench", "dist", "--nproc", "100000"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("at most 64"), "{:?}", outputs(&o));
+    let o = ijepa(&["bench", "dist", "--iters", "0"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("must be at least 1"), "{:?}", outputs(&o));
+    // bench data's local crops are the small views, as in the language
+    let o = ijepa(&["bench", "data", "/nonexistent", "--size", "16", "--multi-crop", "2", "--local-size", "96"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("at most --size 16"), "{:?}", outputs(&o));
 }
 
 #[test]
