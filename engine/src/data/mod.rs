@@ -244,9 +244,23 @@ fn same_classes(train_root: &Path, train: &[String], test: &image_folder::ImageF
         return Ok(());
     }
     let only = |a: &[String], b: &[String]| -> Vec<String> { a.iter().filter(|c| !b.contains(c)).take(5).cloned().collect() };
-    let (train_only, test_only) = (only(train, test.classes()), only(test.classes(), train));
+    let (mut train_only, mut test_only) = (only(train, test.classes()), only(test.classes(), train));
+    // names on both sides with characters beyond ASCII may print alike and differ (`café`
+    // written as é, or as e and a combining accent): shown with those characters as codes
+    let mut note = "";
+    let wide = |v: &[String]| v.iter().any(|s| !s.is_ascii());
+    if !train_only.is_empty() && !test_only.is_empty() && (wide(&train_only) || wide(&test_only)) {
+        let escape = |v: &mut Vec<String>| {
+            for s in v.iter_mut() {
+                *s = s.chars().map(|c| if c.is_ascii() { c.to_string() } else { c.escape_unicode().to_string() }).collect();
+            }
+        };
+        escape(&mut train_only);
+        escape(&mut test_only);
+        note = " (characters beyond ASCII as their codes: names that print alike can differ, e.g. in their Unicode normalisation)";
+    }
     Err(crate::Error::Data(format!(
-        "the test folder {} does not have the classes of the training folder {} ({} against {} classes{}{}): a label is a class's index, so both need the same class folders",
+        "the test folder {} does not have the classes of the training folder {} ({} against {} classes{}{}{note}): a label is a class's index, so both need the same class folders",
         test.root().display(),
         train_root.display(),
         test.classes().len(),
