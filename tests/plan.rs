@@ -379,6 +379,21 @@ fn a_plain_file_made_a_sweep_keeps_its_finished_pretraining() {
     std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    seeds 3\n}\n").unwrap();
     let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     assert!(text(&o).lines().any(|l| l.contains("pretrain/seed-3") && l.contains("to run")), "{}", text(&o));
+    // a sweep over an evaluation setting names its shared pretraining after its first point:
+    // values added, reordered or dropped renamed it, and an identical model trained again
+    let pretrains = pretrain_dirs(&runs).len();
+    for values in ["3 5", "5 3", "7"] {
+        std::fs::write(&plain, format!("experiment \"one\" {{\n    extends \"base.kdl\"\n}}\nsweep \"grid\" {{\n    seeds 1 2\n    vary \"eval.knn.k\" {values}\n}}\n")).unwrap();
+        let (ok, t) = go(&plain, &[]);
+        assert!(ok && !t.contains("== run pretrain") && !t.contains("== resume pretrain"), "k {values}: {t}");
+    }
+    assert_eq!(pretrain_dirs(&runs).len(), pretrains);
+    // ... and the plain file run after its sweep takes the sweep's run of its settings
+    let back = d.join("back.kdl");
+    std::fs::write(&back, "experiment \"one\" {\n    extends \"base.kdl\"\n    seed 2\n}\n").unwrap();
+    let (ok, t) = go(&back, &[]);
+    assert!(ok && !t.contains("== run pretrain"), "{t}");
+    assert_eq!(pretrain_dirs(&runs).len(), pretrains);
 }
 
 /// `--force` never moves a report folder: `--reports-dir out --runs-dir out/runs` (the report

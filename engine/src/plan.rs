@@ -194,22 +194,33 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
     (hash, dir)
 }
 
-/// [`pretrain_stage`] of a sweep point of the study `study`, or, when that folder holds no
-/// manifest and the point's settings, under the study's own name, are those of a pretraining
-/// that finished there (its final checkpoint on disk: one to resume stays the plain file's),
-/// that one: the run the file trained before it became a sweep or gained
-/// its first `seeds` (which renamed its one point `<study>-seed-N`, and so its hash and folder).
+/// [`pretrain_stage`] of a point of the study `study` (its one point, or a sweep point), or,
+/// when that folder holds no manifest and the point's settings are those of a pretraining that
+/// finished under another name of the study (its final checkpoint on disk: one to resume stays
+/// where it is), that one. The names tried: the study's own (the run the file trained before it
+/// became a sweep or gained its first `seeds`, which renamed its one point `<study>-seed-N`,
+/// and so its hash and folder), then the study's other point names in the runs folder
+/// (`<study>-...`: points named after an evaluation setting a sweep varies, renamed when that
+/// sweep gained, lost or reordered values, or a point run by the sweep before the plain file).
 pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize, study: &str) -> (String, PathBuf) {
     let own = pretrain_stage(runs_dir, exp, world_size);
-    if exp.name == study || own.1.join(ijepa_schema::MANIFEST).is_file() {
+    if own.1.join(ijepa_schema::MANIFEST).is_file() {
         return own;
     }
-    let plain = Experiment { name: study.to_string(), ..exp.clone() };
-    let earlier = pretrain_stage(runs_dir, &plain, world_size);
-    match pretrain_status(&earlier.1) {
-        Status::Done => earlier,
-        _ => own,
+    let prefix = format!("{study}-");
+    let mut others: Vec<String> = std::fs::read_dir(runs_dir)
+        .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).filter(|n| n.starts_with(&prefix)).collect())
+        .unwrap_or_default();
+    others.sort();
+    let names = std::iter::once(study.to_string()).chain(others).filter(|n| *n != exp.name);
+    for name in names {
+        // (a folder of that name holds this pretraining only if its hash under that name is there)
+        let earlier = pretrain_stage(runs_dir, &Experiment { name, ..exp.clone() }, world_size);
+        if pretrain_status(&earlier.1) == Status::Done {
+            return earlier;
+        }
     }
+    own
 }
 
 /// The hash earlier versions gave a pretraining: [`pretrain_hash`] with `log-every` and
