@@ -396,6 +396,32 @@ fn a_plain_file_made_a_sweep_keeps_its_finished_pretraining() {
     assert_eq!(pretrain_dirs(&runs).len(), pretrains);
 }
 
+/// A baseline shared by a plain file and its sweep (the same study, the same settings) is placed
+/// in each one's report by its stage in that file's plan: its `eval.json` records the varied
+/// settings of whichever ran it first, and the sweep's report lacked that point's baseline (it
+/// showed as a plain row), or the plain file's report showed it in a sweep section of its own.
+#[test]
+fn a_baseline_shared_by_a_plain_file_and_its_sweep_is_placed_by_each_plan() {
+    let d = scratch("plan-shared-baseline");
+    std::fs::write(d.join("x.kdl"), BASE.replace("EPOCHS", "1").replace("experiment \"tiny\"", "experiment \"x\"").replace("eval \"knn\" {", "eval \"knn\" { k 3;")).unwrap();
+    std::fs::write(d.join("sw.kdl"), "experiment \"x\" {\n    extends \"x.kdl\"\n}\nsweep \"grid\" {\n    vary \"eval.knn.k\" 3 5\n    seeds 1 2\n}\n").unwrap();
+    let go = |file: &str, runs: &str, reports: &str| {
+        let o = ijepa(&["run", d.join(file).to_str().unwrap(), "--runs-dir", d.join(runs).to_str().unwrap(), "--reports-dir", d.join(reports).to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+    };
+    // the plain file first: the sweep's table has a raw-pixels row for each of its 4 points
+    go("x.kdl", "runs-a", "plain-a");
+    go("sw.kdl", "runs-a", "sweep-a");
+    let table = std::fs::read_to_string(d.join("sweep-a/tables/ablation-x.csv")).unwrap();
+    assert_eq!(table.lines().filter(|l| l.contains("raw pixels")).count(), 4, "{table}");
+    // the sweep first: the plain file's report has no sweep section
+    go("sw.kdl", "runs-b", "sweep-b");
+    go("x.kdl", "runs-b", "plain-b");
+    assert!(!d.join("plain-b/tables/ablation-x.csv").exists(), "{:?}", std::fs::read_dir(d.join("plain-b/tables")).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>());
+    let knn = std::fs::read_to_string(d.join("plain-b/tables/knn.csv")).unwrap();
+    assert!(knn.lines().any(|l| l.contains("raw pixels")), "{knn}");
+}
+
 /// `--force` never moves a report folder: `--reports-dir out --runs-dir out/runs` (the report
 /// beside its runs) set the whole runs folder aside with it, and the next run trained again.
 #[test]
