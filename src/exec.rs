@@ -411,6 +411,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
                 progress: std::io::stderr().is_terminal(),
                 dist,
                 stage: Some((stage.hash.clone(), stage.dir.clone())),
+                study: Some(plan.name.clone()),
             };
             let summary = recipe.pretrain(exp, &ropts)?;
             if summary.run_dir != stage.dir {

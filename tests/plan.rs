@@ -422,6 +422,29 @@ fn a_baseline_shared_by_a_plain_file_and_its_sweep_is_placed_by_each_plan() {
     assert!(knn.lines().any(|l| l.contains("raw pixels")), "{knn}");
 }
 
+/// A sweep whose values were edited: its report covers the points it has now, and the
+/// pretrainings of the points it no longer has (named after those points, they read as other
+/// experiments' and were listed beside the new ones) are left out by the study their manifests
+/// record.
+#[test]
+fn the_report_of_an_edited_sweep_leaves_its_old_points_pretrainings_out() {
+    let d = study("plan-edited-sweep", 1);
+    let f = d.join("sweep.kdl");
+    let write = |values: &str| std::fs::write(&f, format!("experiment \"ed\" {{\n    extends \"base.kdl\"\n}}\nsweep \"grid\" {{\n    vary \"optimizer.lr.peak\" {values}\n}}\n")).unwrap();
+    write("1e-3 2e-3");
+    let (ok, t) = run(&d, &[]);
+    assert!(ok, "{t}");
+    write("3e-3 4e-3");
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("left out of its report"), "{t}");
+    let table = std::fs::read_to_string(d.join("reports/tables/pretrain.csv")).unwrap();
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows.iter().all(|r| r.contains("0.003") || r.contains("0.004")), "{table}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pretrain_dirs(&d.join("runs"))[0].join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["study"], "ed");
+}
+
 /// `--force` never moves a report folder: `--reports-dir out --runs-dir out/runs` (the report
 /// beside its runs) set the whole runs folder aside with it, and the next run trained again.
 #[test]

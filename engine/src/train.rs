@@ -37,6 +37,8 @@ pub struct RunOptions {
     /// [`crate::plan::point_pretrain_stage`]); `None`: [`crate::plan::pretrain_stage`] of the
     /// experiment.
     pub stage: Option<(String, PathBuf)>,
+    /// The study whose plan runs it (recorded in the manifest: [`schema::Manifest::study`]).
+    pub study: Option<String>,
 }
 
 impl RunOptions {
@@ -316,6 +318,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
         rank_digests: Vec::new(),
         seconds: None,
+        study: opts.study.clone(),
     };
     let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before };
     run.save_manifest()?;

@@ -106,7 +106,9 @@ impl Registry {
         let keep: std::collections::HashSet<_> = dirs.iter().filter_map(|d| tail(d)).collect();
         let wanted = |exp: &str, dir: &Path| !experiments.iter().any(|e| e == exp) || tail(dir).is_some_and(|t| keep.contains(&t));
         let before = self.pretrains.len() + self.evals.len();
-        self.pretrains.retain(|r| wanted(&r.manifest.experiment, &r.dir));
+        // a pretraining is named after its point: one of a point the study no longer has is
+        // the study's by the study its manifest records (it was shown as another experiment's)
+        self.pretrains.retain(|r| wanted(r.manifest.study.as_deref().filter(|s| experiments.iter().any(|e| e == s)).unwrap_or(&r.manifest.experiment), &r.dir));
         self.evals.retain(|e| wanted(&e.record.experiment, &e.dir));
         before - self.pretrains.len() - self.evals.len()
     }

@@ -176,6 +176,12 @@ pub struct Manifest {
     /// fails: DDP keeps the replicas bit-identical).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rank_digests: Vec<String>,
+    /// The study (the file's experiment name, before sweep suffixes) whose plan ran it: a
+    /// sweep point's pretraining is named after the point, and the report of the study tells
+    /// the points an earlier version of it left from other experiments by this; `None` for a
+    /// run of an earlier version or of the library alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<String>,
 }
 
 impl Manifest {
