@@ -459,18 +459,8 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             experiments.push(plan.name.clone());
             let dirs: Vec<std::path::PathBuf> = plan.graph.node_weights().map(|s| s.dir.clone()).collect();
             let stale = registry.retain_stages(&experiments, &dirs);
-            // a baseline shared with another file of the same study (a plain file and its sweep)
-            // records the varied settings of the run that wrote it first: this report places it
-            // by its stage in this plan (the plain file's report showed the sweep's baselines in
-            // a sweep section of their own, the sweep's report its baselines as plain rows)
-            let tail = |p: &std::path::Path| p.iter().rev().take(2).map(|c| c.to_os_string()).collect::<Vec<_>>();
-            let varied: std::collections::HashMap<_, _> =
-                plan.graph.node_weights().filter(|s| s.kind() == StageKind::Eval).map(|s| (tail(&s.dir), &s.varied)).collect();
-            for e in registry.evals.iter_mut() {
-                if let Some(v) = varied.get(&tail(&e.dir)) {
-                    e.record.varied = (*v).clone();
-                }
-            }
+            // (a baseline shared with another file of the study: placed by its stage here)
+            registry.place_evals(plan.graph.node_weights().filter(|s| s.kind() == StageKind::Eval).map(|s| (s.dir.as_path(), &s.varied)));
             if stale > 0 {
                 tracing::info!(
                     "{stale} stage(s) of {} in {} are not of this version of the study: left out of its report (`ijepa report {}` shows every stage)",

@@ -338,27 +338,24 @@ fn weights_are_verified_by_every_reader() {
     // writes them again from the last checkpoint (the same bytes) without training a step
     let original = std::fs::read(&fin).unwrap();
     let metrics_before = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
-    std::fs::remove_file(&fin).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(["plan", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]).output().unwrap();
-    let plan = String::from_utf8_lossy(&o.stdout);
-    let pretrain_line = plan.lines().find(|l| l.contains("pretrain  [")).unwrap_or_default();
-    assert!(pretrain_line.contains(&format!("resumes at step {}", manifest["steps"])), "{plan}");
-    let out = run_to_end(&file, &runs);
-    assert!(out.contains("is marked done") && out.contains("final.safetensors is missing"), "{out}");
-    assert_eq!(std::fs::read(&fin).unwrap(), original, "final weights written again differ");
-    assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap(), metrics_before, "steps were trained again");
+    // after `damage` to the final weights: `plan` says the run resumes at its last step, and
+    // `run` says `says` and writes them again (the same bytes) without training a step
+    let written_again = |damage: &dyn Fn(), says: &[&str]| {
+        damage();
+        let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(["plan", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]).output().unwrap();
+        let plan = String::from_utf8_lossy(&o.stdout);
+        let pretrain_line = plan.lines().find(|l| l.contains("pretrain  [")).unwrap_or_default();
+        assert!(pretrain_line.contains(&format!("resumes at step {}", manifest["steps"])), "{plan}");
+        let out = run_to_end(&file, &runs);
+        assert!(says.iter().all(|s| out.contains(s)), "{says:?}: {out}");
+        assert_eq!(std::fs::read(&fin).unwrap(), original, "final weights written again differ");
+        assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap(), metrics_before, "steps were trained again");
+    };
+    written_again(&|| std::fs::remove_file(&fin).unwrap(), &["is marked done", "final.safetensors is missing"]);
     // ... and so are final weights cut short (an interrupted copy of the folder): `plan` called
     // the run done and its evaluations failed on the file; now it is kept aside and written again
-    std::fs::write(&fin, &original[..original.len() / 2]).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(["plan", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]).output().unwrap();
-    let plan = String::from_utf8_lossy(&o.stdout);
-    let pretrain_line = plan.lines().find(|l| l.contains("pretrain  [")).unwrap_or_default();
-    assert!(pretrain_line.contains(&format!("resumes at step {}", manifest["steps"])), "{plan}");
-    let out = run_to_end(&file, &runs);
-    assert!(out.contains("shorter than its header says") && out.contains("final.safetensors.truncated"), "{out}");
-    assert_eq!(std::fs::read(&fin).unwrap(), original, "final weights written again differ");
+    written_again(&|| std::fs::write(&fin, &original[..original.len() / 2]).unwrap(), &["shorter than its header says", "final.safetensors.truncated"]);
     assert_eq!(std::fs::read(run.join("checkpoints/final.safetensors.truncated")).unwrap().len(), original.len() / 2);
-    assert_eq!(std::fs::read_to_string(run.join("metrics.csv")).unwrap(), metrics_before, "steps were trained again");
     std::fs::remove_file(run.join("checkpoints/final.safetensors.truncated")).unwrap();
     // the checkpoints written in the background are each recorded once on disk, with the
     // SHA-256 of the file as it stands (the latest record is the last epoch's, whose kept copy

@@ -692,7 +692,7 @@ pub fn pretrain_status(dir: &Path) -> Status {
     // (a final checkpoint cut short, e.g. by an interrupted copy of the folder, is not done: the
     // run writes it again from its last checkpoint)
     let fin = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL);
-    if manifest.as_ref().is_some_and(|m| m.is_done()) && fin.is_file() && !crate::checkpoint::state::is_cut_short(&fin) {
+    if manifest.as_ref().is_some_and(|m| m.is_done()) && crate::checkpoint::state::is_whole_file(&fin) {
         return Status::Done;
     }
     if let Some(step) = manifest.as_ref().and_then(|m| m.diverged()) {

@@ -248,7 +248,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     let final_path = dir.join(schema::CHECKPOINTS).join(schema::FINAL);
     let done = previous.as_ref().filter(|m| m.is_done()).map(|m| m.steps);
     let done = match done {
-        Some(steps) if !final_path.is_file() || state::is_cut_short(&final_path) => {
+        Some(steps) if !state::is_whole_file(&final_path) => {
             if lead {
                 if final_path.is_file() {
                     let aside = run_dir::keep_aside(&final_path, "truncated")?;

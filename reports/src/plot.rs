@@ -362,8 +362,6 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
 const LABEL_LINE_H: u32 = 16;
 const WRAPPED_PT: u32 = TICK_PT - 2;
 
-/// `label` cut at its `, ` into lines of at most `width` pixels (a part longer than that keeps
-/// a line of its own); one line when it fits.
 /// Room kept between two category labels, in pixels.
 const LABEL_GAP_PX: f64 = 6.0;
 
@@ -372,6 +370,8 @@ fn label_px(line: &str) -> f64 {
     line.chars().count() as f64 * WRAPPED_PT as f64 * 0.6
 }
 
+/// `label` cut at its `, ` into lines of at most `width` pixels (a part longer than that keeps
+/// a line of its own); one line when it fits.
 fn wrap_label(label: &str, width: f64) -> Vec<String> {
     if label.chars().count() as f64 * TICK_PT as f64 * 0.6 <= width {
         return vec![label.to_string()];

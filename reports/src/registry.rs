@@ -113,6 +113,22 @@ impl Registry {
         before - self.pretrains.len() - self.evals.len()
     }
 
+    /// Gives each evaluation whose folder is among `stages` (compared by their last two
+    /// components, `<experiment>/<stage>-<hash>`) the varied settings given with it. A baseline
+    /// shared with another file of the same study (a plain file and its sweep) records those
+    /// of the file that ran it first; the report `ijepa run` writes places it by its stage in
+    /// that run's plan (the plain file's report showed the sweep's baselines in a sweep section
+    /// of their own, the sweep's report its baselines as plain rows).
+    pub fn place_evals<'a>(&mut self, stages: impl IntoIterator<Item = (&'a Path, &'a std::collections::BTreeMap<String, String>)>) {
+        let varied: std::collections::HashMap<PathBuf, &std::collections::BTreeMap<String, String>> =
+            stages.into_iter().map(|(dir, v)| (crate::figures::tail2(dir), v)).collect();
+        for e in &mut self.evals {
+            if let Some(v) = varied.get(&crate::figures::tail2(&e.dir)) {
+                e.record.varied = (*v).clone();
+            }
+        }
+    }
+
     /// When the folder read holds none of our runs (and no unreadable one, which is reported as
     /// such): a warning naming the folder and what to pass instead. Whoever reports on it
     /// gets tables with only the paper's rows, so a wrong folder (an experiment folder

@@ -382,6 +382,12 @@ pub fn is_cut_short(path: &Path) -> bool {
     8u64.checked_add(len).and_then(|n| n.checked_add(end)).is_some_and(|whole| size < whole)
 }
 
+/// Whether `path` is a file not [cut short](is_cut_short): a run's final weights that count as
+/// written (`ijepa plan`'s "done", and the run that would otherwise write them again).
+pub fn is_whole_file(path: &Path) -> bool {
+    path.is_file() && !is_cut_short(path)
+}
+
 /// Reads a checkpoint written by [`save`], verifying its data checksum.
 pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
     let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
