@@ -11,7 +11,7 @@ pub mod logging;
 use std::path::Path;
 
 /// `ijepa run FILE --runs-dir RUNS --reports-dir REPORTS` in this process, on one process:
-/// registers the built-in recipes (I-JEPA, MAE; idempotent), checks the file and its inputs,
+/// registers the built-in recipes (I-JEPA, MAE, DINO; idempotent), checks the file and its inputs,
 /// resolves `precision "auto"`, plans and runs every stage.
 ///
 /// # Errors

@@ -2,10 +2,12 @@
 //! linear autoencoder: a ViT encoder whose average-pooled features a linear layer maps back to
 //! the image's pixels), registered through the public API, runs from a KDL file through the
 //! plan, pretraining, an evaluation against its random initialisation, and the report, with
-//! no change to the language, the engine or the recipes crate.
+//! no change to the language, the engine or the recipes crate. Its own hyper-parameters (the
+//! `ae` node: loss weight, pooling, tokens pooled) are declared by its schema and read,
+//! checked, defaulted, swept and hashed by the language like the built-in recipes' settings.
 
-use ijepa_dsl::config::Experiment;
-use ijepa_dsl::recipes::RecipeSchema;
+use ijepa_dsl::config::{Experiment, SettingValue};
+use ijepa_dsl::recipes::{RecipeSchema, SettingKey, SettingNode};
 use ijepa_engine::model::linear::Linear;
 use ijepa_engine::model::vit::{VisionTransformer, VitConfig};
 use ijepa_engine::model::ParamStore;
@@ -28,6 +30,10 @@ struct LinearAe {
     optimizer: AdamW,
     device: Device,
     sync: Option<Box<dyn GradSync>>,
+    /// The `ae` node: the loss's factor, `mean` or `first` token pooling, tokens pooled (0: all).
+    loss_weight: f64,
+    pool_first: bool,
+    tokens: i64,
 }
 
 fn encoder_config(exp: &Experiment) -> VitConfig {
@@ -48,7 +54,19 @@ impl LinearAe {
             params.extend(store.trainable().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
         }
         let optimizer = AdamW::new(params, exp.optimizer.betas, exp.optimizer.eps)?;
-        Ok(Self { encoder_store, decoder_store, encoder, decoder, optimizer, device, sync: None })
+        let setting = |key: &str| exp.setting("ae", key).cloned().expect("the language fills every key of the recipe's node");
+        Ok(Self {
+            encoder_store,
+            decoder_store,
+            encoder,
+            decoder,
+            optimizer,
+            device,
+            sync: None,
+            loss_weight: setting("loss-weight").as_f64().unwrap(),
+            pool_first: setting("pool").as_str() == Some("first"),
+            tokens: setting("tokens").as_i64().unwrap(),
+        })
     }
 }
 
@@ -69,9 +87,13 @@ impl Recipe for LinearAe {
 
     fn step(&mut self, images: &Tensor, _: &(), hyper: Hyper) -> Result<StepStats> {
         self.optimizer.zero_grad()?;
-        let pooled = self.encoder.forward(images, None).mean_dim(1, false, Kind::Float);
+        let mut tokens = self.encoder.forward(images, None);
+        if self.tokens > 0 {
+            tokens = tokens.narrow(1, 0, self.tokens.min(tokens.size()[1]));
+        }
+        let pooled = if self.pool_first { tokens.select(1, 0) } else { tokens.mean_dim(1, false, Kind::Float) };
         let recon = self.decoder.forward(&pooled);
-        let loss = recon.mse_loss(&images.flatten(1, -1), tch::Reduction::Mean);
+        let loss = recon.mse_loss(&images.flatten(1, -1), tch::Reduction::Mean) * self.loss_weight;
         loss.f_backward()?;
         let mut value = loss.double_value(&[]);
         if let Some(s) = self.sync.as_mut() {
@@ -124,7 +146,17 @@ impl Recipe for LinearAe {
 
 fn entry() -> RecipeEntry {
     RecipeEntry {
-        schema: RecipeSchema::new("linear-ae", "a linear autoencoder on pooled ViT features (a test recipe)"),
+        schema: RecipeSchema {
+            settings: vec![SettingNode::new(
+                "ae",
+                vec![
+                    SettingKey::number("loss-weight", 1.0).range(1e-3, 100.0),
+                    SettingKey::choice("pool", "mean", &["mean", "first"]),
+                    SettingKey::integer("tokens", 0).at_least(0.0),
+                ],
+            )],
+            ..RecipeSchema::new("linear-ae", "a linear autoencoder on pooled ViT features (a test recipe)")
+        },
         modules: vec!["encoder".into(), "decoder".into()],
         feature_module: ijepa_engine::recipe::fixed_module("encoder"),
         encoder_config: Arc::new(encoder_config),
@@ -147,6 +179,7 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
     recipe "linear-ae"
     data "fashion-mnist" { crop-size 16; batch-size 32; workers 1; limit 256 }
     encoder width=32 depth=1 heads=2 patch=4
+    ae loss-weight=2.0 tokens=8
     optimizer "adamw" { lr start=1e-3 peak=1e-3 final=1e-4 warmup-epochs=0; }
     epochs 2
     precision "fp32"
@@ -176,6 +209,9 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
     let pretrain = folder("pretrain-");
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pretrain.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "done", "{manifest}");
+    // the resolved config records the recipe's own settings, defaults filled in
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pretrain.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["recipe_settings"], serde_json::json!({"ae": {"loss-weight": 2.0, "pool": "mean", "tokens": 8}}), "{config}");
     let metrics = std::fs::read_to_string(pretrain.join("metrics.csv")).unwrap();
     let mut lines = metrics.lines();
     assert_eq!(lines.next(), Some("step,epoch,loss,lr,wd,feature_norm,ms_per_step,img_per_s,skipped"));
@@ -194,4 +230,79 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
     }
     let report = std::fs::read_to_string(reports.join("report.md")).unwrap();
     assert!(report.starts_with("# linear-ae report") && report.contains("linear-ae (ours)"), "{report}");
+}
+
+fn load(d: &Path, name: &str, body: &str) -> std::result::Result<ijepa_dsl::Study, String> {
+    let file = d.join(format!("{name}.kdl"));
+    std::fs::write(&file, body).unwrap();
+    ijepa_dsl::load_study(&file).map(|(s, _)| s).map_err(|e| e.render_plain())
+}
+
+#[test]
+fn a_registered_recipes_own_settings_are_read_checked_defaulted_swept_and_hashed() {
+    ijepa_recipes::register_builtins().unwrap();
+    register(entry()).unwrap();
+    let d = common::scratch("custom-recipe-settings");
+    let head = "experiment \"s\" {\n    recipe \"linear-ae\"\n    encoder width=32 depth=1 heads=2 patch=4\n";
+    let ae = |study: &ijepa_dsl::Study, key: &str| study.points[0].experiment.setting("ae", key).cloned();
+
+    // what the file writes, the recipe's defaults for the rest; the same values written out
+    // are the same pretraining (same hash), another value another one
+    let written = load(&d, "written", &format!("{head}    ae loss-weight=0.5\n}}\n")).unwrap();
+    assert_eq!(ae(&written, "loss-weight"), Some(SettingValue::Float(0.5)));
+    assert_eq!(ae(&written, "pool"), Some(SettingValue::Str("mean".into())));
+    assert_eq!(ae(&written, "tokens"), Some(SettingValue::Int(0)));
+    let none = load(&d, "none", &format!("{head}}}\n")).unwrap();
+    assert_eq!(ae(&none, "loss-weight"), Some(SettingValue::Float(1.0)));
+    let explicit = load(&d, "explicit", &format!("{head}    ae loss-weight=1 pool=\"mean\" tokens=0\n}}\n")).unwrap();
+    let hash = |s: &ijepa_dsl::Study| ijepa_engine::plan::pretrain_hash(&s.points[0].experiment, 1);
+    assert_eq!(hash(&none), hash(&explicit));
+    assert_ne!(hash(&none), hash(&written));
+    // the resolved experiment survives its config.json
+    let e = &written.points[0].experiment;
+    let back: Experiment = serde_json::from_value(serde_json::to_value(e).unwrap()).unwrap();
+    assert_eq!(&back, e);
+
+    // each wrong value at its place: range, choices, type, an unknown property, twice
+    let err = load(&d, "bad", &format!("{head}    ae loss-weight=-1 pool=\"max\" tokens=1.5 colour=3\n    ae tokens=2\n}}\n")).unwrap_err();
+    for want in [
+        "ae.loss-weight must be in 0.001 ..= 100; found -1.0 (the default is 1.0)",
+        "unknown ae.pool `max`",
+        "known: `mean`, `first`",
+        "wrong type for `ae.tokens`: expected a whole number",
+        "colour",
+        "duplicate node `ae`",
+        "bad.kdl:4:",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in\n{err}");
+    }
+    // another recipe's experiment writing the node, by name
+    let other = load(&d, "other", "experiment \"o\" {\n    recipe \"ijepa\"\n    ae pool=\"first\"\n}\n").unwrap_err();
+    assert!(other.contains("`ae` is a setting of recipe \"linear-ae\", not of recipe \"ijepa\""), "{other}");
+
+    // a sweep varies it: one pretraining per value, the others' defaults kept
+    let sweep = load(&d, "sweep", &format!("{head}}}\nsweep \"grid\" {{\n    vary \"ae.pool\" \"mean\" \"first\"\n}}\n")).unwrap();
+    let pools: Vec<_> = sweep.points.iter().map(|p| p.experiment.setting("ae", "pool").cloned()).collect();
+    assert_eq!(pools, [Some(SettingValue::Str("mean".into())), Some(SettingValue::Str("first".into()))]);
+    assert!(sweep.points.iter().all(|p| p.experiment.setting("ae", "loss-weight") == Some(&SettingValue::Float(1.0))));
+    let hashes: Vec<_> = sweep.points.iter().map(|p| ijepa_engine::plan::pretrain_hash(&p.experiment, 1)).collect();
+    assert_ne!(hashes[0], hashes[1]);
+    let bad_value = load(&d, "sweep-bad", &format!("{head}}}\nsweep \"grid\" {{\n    vary \"ae.pool\" \"mean\" \"max\"\n}}\n")).unwrap_err();
+    assert!(bad_value.contains("unknown ae.pool `max`"), "{bad_value}");
+    let typo = load(&d, "sweep-typo", &format!("{head}}}\nsweep \"grid\" {{\n    vary \"ae.tokns\" 1 2\n}}\n")).unwrap_err();
+    assert!(typo.contains("did you mean `ae.tokens`?"), "{typo}");
+
+    // what a schema may declare
+    let with = |node: SettingNode| RecipeSchema { settings: vec![node], ..RecipeSchema::new("settings-probe", "") };
+    for (node, want) in [
+        (SettingNode::new("data", vec![SettingKey::boolean("x", true)]), "the language already has `data`"),
+        (SettingNode::new("ae", vec![SettingKey::boolean("x", true)]), "already a setting of recipe \"linear-ae\""),
+        (SettingNode::new("probe", vec![SettingKey::number("t", 5.0).range(0.0, 1.0)]), "its default 5.0 must be in 0 ..= 1"),
+        (SettingNode::new("probe", vec![SettingKey::choice("p", "a", &["b"])]), "its default \"a\" must be one of \"b\""),
+        (SettingNode::new("probe", vec![SettingKey::boolean("x", true).at_least(0.0)]), "bounds are for numbers"),
+        (SettingNode::new("probe", vec![]), "declares no property"),
+    ] {
+        let e = ijepa_dsl::recipes::register(with(node)).unwrap_err();
+        assert!(e.contains(want), "missing {want:?} in {e}");
+    }
 }

@@ -63,6 +63,84 @@ pub struct Experiment {
     /// Learning monitors during pretraining (`None`: off).
     #[serde(default)]
     pub monitor: Option<MonitorConfig>,
+    /// The settings of a registered recipe's own nodes ([`crate::recipes::SettingNode`]), by
+    /// node then key, every key resolved (what the file wrote, else the recipe's default):
+    /// `contrast temperature=0.2` is `{"contrast": {"temperature": 0.2, ...}}`. Empty for the
+    /// built-in recipes (their settings have typed fields) and left out of the serialised form
+    /// while empty, so their stage hashes do not change.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub recipe_settings: std::collections::BTreeMap<String, std::collections::BTreeMap<String, SettingValue>>,
+}
+
+/// One value of a recipe's own setting ([`Experiment::recipe_settings`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SettingValue {
+    /// `#true` / `#false`.
+    Bool(bool),
+    /// A whole number.
+    Int(i64),
+    /// A number.
+    Float(f64),
+    /// A string (one of the setting's choices when it lists any).
+    Str(String),
+}
+
+impl SettingValue {
+    /// The number (an integer too), else `None`.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            SettingValue::Int(i) => Some(*i as f64),
+            SettingValue::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// The whole number, else `None`.
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            SettingValue::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The boolean, else `None`.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            SettingValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The string, else `None`.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            SettingValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The kind of value, for messages (`a number`, `a whole number`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SettingValue::Bool(_) => "a boolean",
+            SettingValue::Int(_) => "a whole number",
+            SettingValue::Float(_) => "a number",
+            SettingValue::Str(_) => "a string",
+        }
+    }
+}
+
+impl std::fmt::Display for SettingValue {
+    /// As KDL writes it (`0.2`, `4`, `#true`, `"cosine"`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingValue::Bool(b) => write!(f, "#{b}"),
+            SettingValue::Int(i) => write!(f, "{i}"),
+            SettingValue::Float(x) => write!(f, "{x:?}"),
+            SettingValue::Str(s) => write!(f, "{s:?}"),
+        }
+    }
 }
 
 /// The `monitor` node: kNN accuracy, effective rank (RankMe) and feature spread of the frozen
@@ -1088,6 +1166,14 @@ impl Experiment {
             report: false,
             distributed: DistributedConfig::default(),
             monitor: None,
+            recipe_settings: Default::default(),
         }
+    }
+
+    /// The value of `key` of the recipe's own setting node `node` (`contrast`,
+    /// `temperature`): what the file wrote, else the recipe's default; `None` when the
+    /// recipe declares no such setting.
+    pub fn setting(&self, node: &str, key: &str) -> Option<&SettingValue> {
+        self.recipe_settings.get(node)?.get(key)
     }
 }

@@ -419,6 +419,28 @@ impl FromKdl for u64 {
     }
 }
 
+impl FromKdl for i64 {
+    const EXPECTED: &'static str = "a whole number";
+    fn from_kdl(v: &KdlValue) -> Result<Self, Mismatch> {
+        match v {
+            KdlValue::Integer(i) => i64::try_from(*i).map_err(|_| Mismatch::Range {
+                message: "too large".into(),
+                help: format!("{i} is beyond a 64-bit whole number"),
+            }),
+            KdlValue::Float(f) => Err(Mismatch::Type {
+                help: if f.is_finite() && f.fract() == 0.0 {
+                    format!("write the integer without a decimal point: `{}`", *f as i64)
+                } else {
+                    "this setting takes a whole number such as `4`".into()
+                },
+            }),
+            _ => Err(Mismatch::Type {
+                help: quoted_number_help(v).unwrap_or_else(|| "write a whole number such as `4`".into()),
+            }),
+        }
+    }
+}
+
 impl FromKdl for bool {
     const EXPECTED: &'static str = "a boolean";
     fn from_kdl(v: &KdlValue) -> Result<Self, Mismatch> {

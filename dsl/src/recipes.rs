@@ -4,7 +4,7 @@
 //! registers the schema here, so a recipe defined outside this crate (a test's, a user's
 //! crate) is known to `recipe "NAME"`, `check`, `plan` and `run` once registered.
 //!
-//! The two built-in recipes are known from the start, so parsing works without the engine:
+//! The built-in recipes are known from the start, so parsing works without the engine:
 //!
 //! | recipe | own nodes | mask kinds |
 //! |---|---|---|
@@ -22,9 +22,114 @@
 //! A node another recipe owns (a `decoder` in an I-JEPA experiment, a `predictor` in an MAE
 //! one) is a diagnostic at the node naming both recipes; so is a `mask` kind the recipe does
 //! not sample, or any `mask` for a recipe that takes none.
+//!
+//! A recipe registered from outside declares the settings of its own in
+//! [`RecipeSchema::settings`]: nodes of properties (`contrast temperature=0.1 views=2`), each
+//! key typed with its default and range. The language reads, checks (with spans), defaults,
+//! sweeps (`vary "contrast.temperature" 0.1 0.2`) and hashes them as it does its own nodes;
+//! the recipe reads them with [`crate::config::Experiment::setting`].
 
-use crate::config::{Interpolation, LrSchedule, MaskKind, WdSchedule, WdShape};
+use crate::config::{Interpolation, LrSchedule, MaskKind, SettingValue, WdSchedule, WdShape};
 use std::sync::{LazyLock, RwLock};
+
+/// A node of settings a registered recipe declares as its own (`contrast temperature=0.1
+/// views=2`): written at the experiment level, properties only, each key at most once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingNode {
+    /// The node's name (letters, digits and `-`; not a node the language already has).
+    pub name: String,
+    /// Its properties.
+    pub keys: Vec<SettingKey>,
+}
+
+impl SettingNode {
+    /// A node named `name` with properties `keys`.
+    pub fn new(name: impl Into<String>, keys: Vec<SettingKey>) -> Self {
+        Self { name: name.into(), keys }
+    }
+
+    /// `contrast temperature=0.1 views=2`: the node with its defaults, for help texts.
+    pub fn usage(&self) -> String {
+        let mut out = self.name.clone();
+        for k in &self.keys {
+            out.push_str(&format!(" {}={}", k.name, k.default));
+        }
+        out
+    }
+}
+
+/// One property of a [`SettingNode`]: its type is its default's (a number, a whole number, a
+/// boolean, a string), with bounds for numbers and the accepted strings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingKey {
+    /// The property's name.
+    pub name: String,
+    /// Its value where the experiment writes none; also its type.
+    pub default: SettingValue,
+    /// Smallest value a number takes (inclusive).
+    pub min: Option<f64>,
+    /// Largest value a number takes (inclusive).
+    pub max: Option<f64>,
+    /// The strings a string setting takes (empty: any).
+    pub choices: Vec<String>,
+}
+
+impl SettingKey {
+    fn of(name: impl Into<String>, default: SettingValue) -> Self {
+        Self { name: name.into(), default, min: None, max: None, choices: Vec::new() }
+    }
+
+    /// A finite number (an integer is read as one too).
+    pub fn number(name: impl Into<String>, default: f64) -> Self {
+        Self::of(name, SettingValue::Float(default))
+    }
+
+    /// A whole number.
+    pub fn integer(name: impl Into<String>, default: i64) -> Self {
+        Self::of(name, SettingValue::Int(default))
+    }
+
+    /// `#true` or `#false`.
+    pub fn boolean(name: impl Into<String>, default: bool) -> Self {
+        Self::of(name, SettingValue::Bool(default))
+    }
+
+    /// One of `choices` (any string when empty).
+    pub fn choice(name: impl Into<String>, default: &str, choices: &[&str]) -> Self {
+        Self { choices: choices.iter().map(|c| c.to_string()).collect(), ..Self::of(name, SettingValue::Str(default.into())) }
+    }
+
+    /// Bounds a number: `min <= value <= max` (inclusive).
+    pub fn range(self, min: f64, max: f64) -> Self {
+        Self { min: Some(min), max: Some(max), ..self }
+    }
+
+    /// Bounds a number from below only.
+    pub fn at_least(self, min: f64) -> Self {
+        Self { min: Some(min), ..self }
+    }
+
+    /// Why `value` is not a value of this key, if it is not.
+    pub(crate) fn refuse(&self, value: &SettingValue) -> Option<String> {
+        if let Some(x) = value.as_f64() {
+            if !x.is_finite() {
+                return Some("must be a finite number".into());
+            }
+            match (self.min, self.max) {
+                (Some(lo), Some(hi)) if x < lo || x > hi => return Some(format!("must be in {lo} ..= {hi}")),
+                (Some(lo), _) if x < lo => return Some(format!("must be at least {lo}")),
+                (_, Some(hi)) if x > hi => return Some(format!("must be at most {hi}")),
+                _ => {}
+            }
+        }
+        if let Some(v) = value.as_str() {
+            if !self.choices.is_empty() && !self.choices.iter().any(|c| c == v) {
+                return Some(format!("must be one of {}", self.choices.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")));
+            }
+        }
+        None
+    }
+}
 
 /// The language's view of one recipe.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +162,9 @@ pub struct RecipeSchema {
     /// The crops' resampling filter where the data block writes no `interpolation` (None:
     /// bilinear).
     pub default_interpolation: Option<Interpolation>,
+    /// Nodes of settings only this recipe reads, declared here (a registered recipe's own
+    /// hyper-parameters: `contrast temperature=0.1`); the built-in recipes' have typed fields.
+    pub settings: Vec<SettingNode>,
 }
 
 impl RecipeSchema {
@@ -77,6 +185,7 @@ impl RecipeSchema {
             default_crop_scale: None,
             default_hflip: None,
             default_interpolation: None,
+            settings: Vec::new(),
         }
     }
 
@@ -109,6 +218,7 @@ fn builtins() -> Vec<RecipeSchema> {
             default_crop_scale: None,
             default_hflip: None,
             default_interpolation: None,
+            settings: Vec::new(),
         },
         RecipeSchema {
             name: "mae".into(),
@@ -129,6 +239,7 @@ fn builtins() -> Vec<RecipeSchema> {
             default_crop_scale: Some((0.2, 1.0)),
             default_hflip: Some(0.5),
             default_interpolation: Some(Interpolation::Bicubic),
+            settings: Vec::new(),
         },
         RecipeSchema {
             name: "dino".into(),
@@ -147,6 +258,7 @@ fn builtins() -> Vec<RecipeSchema> {
             default_crop_scale: None,
             default_hflip: None,
             default_interpolation: Some(Interpolation::Bicubic),
+            settings: Vec::new(),
         },
     ]
 }
@@ -169,13 +281,91 @@ pub fn register(schema: RecipeSchema) -> Result<(), String> {
     if let Some(shared) = schema.own_nodes.iter().find(|n| crate::schema::shared_node(n)) {
         return Err(format!("recipe {:?} cannot own `{shared}`: every experiment has it", schema.name));
     }
+    check_settings(&schema)?;
     let mut all = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
     match all.iter().find(|s| s.name == schema.name) {
         Some(s) if *s == schema => Ok(()),
         Some(_) => Err(format!("a different recipe {:?} is already registered", schema.name)),
         None => {
+            let nodes = |s: &RecipeSchema| s.own_nodes.iter().cloned().chain(s.settings.iter().map(|n| n.name.clone())).collect::<Vec<_>>();
+            if let Some((other, node)) = all.iter().find_map(|o| nodes(&schema).into_iter().find(|n| o.settings.iter().any(|m| m.name == *n)).map(|n| (o.name.clone(), n))) {
+                return Err(format!("recipe {:?}: node `{node}` is already a setting of recipe {other:?}", schema.name));
+            }
+            if let Some((other, node)) = schema.settings.iter().find_map(|n| all.iter().find(|o| o.own_nodes.contains(&n.name)).map(|o| (o.name.clone(), n.name.clone()))) {
+                return Err(format!("recipe {:?}: node `{node}` is already recipe {other:?}'s", schema.name));
+            }
+            for node in &schema.settings {
+                crate::schema::settings::register_node(node);
+            }
             all.push(schema);
             Ok(())
+        }
+    }
+}
+
+/// The rules on a schema's [`RecipeSchema::settings`]: names a file can write, no node the
+/// language already has, each key once, defaults of their own type and range.
+fn check_settings(schema: &RecipeSchema) -> Result<(), String> {
+    let word = |n: &str| !n.is_empty() && n.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    for (i, node) in schema.settings.iter().enumerate() {
+        let at = format!("recipe {:?}, setting node `{}`", schema.name, node.name);
+        if !word(&node.name) {
+            return Err(format!("{at}: a node name starts with a letter and has letters, digits and `-`"));
+        }
+        if crate::schema::experiment_node(&node.name) {
+            return Err(format!("{at}: the language already has `{}` (write the recipe's settings under a name of its own)", node.name));
+        }
+        if schema.own_nodes.contains(&node.name) || schema.settings[..i].iter().any(|n| n.name == node.name) {
+            return Err(format!("{at}: declared twice"));
+        }
+        if node.keys.is_empty() {
+            return Err(format!("{at}: declares no property"));
+        }
+        for (j, key) in node.keys.iter().enumerate() {
+            let at = format!("{at}, property `{}`", key.name);
+            if !word(&key.name) {
+                return Err(format!("{at}: a property name starts with a letter and has letters, digits and `-`"));
+            }
+            if node.keys[..j].iter().any(|k| k.name == key.name) {
+                return Err(format!("{at}: declared twice"));
+            }
+            let number = key.default.as_f64().is_some();
+            if (key.min.is_some() || key.max.is_some()) && !number {
+                return Err(format!("{at}: bounds are for numbers; its default is {}", key.default.kind()));
+            }
+            if !key.choices.is_empty() && key.default.as_str().is_none() {
+                return Err(format!("{at}: choices are for strings; its default is {}", key.default.kind()));
+            }
+            if let (Some(lo), Some(hi)) = (key.min, key.max) {
+                if lo.is_nan() || hi.is_nan() || lo > hi {
+                    return Err(format!("{at}: its range {lo} ..= {hi} is empty"));
+                }
+            }
+            if let Some(why) = key.refuse(&key.default) {
+                return Err(format!("{at}: its default {} {why}", key.default));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The recipe that declares the setting node `name`, with the node.
+pub fn setting_node(name: &str) -> Option<(String, SettingNode)> {
+    read().iter().find_map(|s| s.settings.iter().find(|n| n.name == name).map(|n| (s.name.clone(), n.clone())))
+}
+
+/// Resolves an experiment's [`crate::config::Experiment::recipe_settings`] for recipe `s`:
+/// each of its setting nodes gets every key the file did not write at its default, and the
+/// nodes of recipes not in `keep` (besides `s` itself) are dropped (a base of another recipe
+/// brought them; the diagnostics name any the files wrote).
+pub(crate) fn settings_defaults(exp: &mut crate::config::Experiment, s: &RecipeSchema, keep: &[String]) {
+    exp.recipe_settings.retain(|node, _| {
+        s.settings.iter().any(|n| n.name == *node) || keep.iter().filter_map(|r| schema(r)).any(|r| r.settings.iter().any(|n| n.name == *node))
+    });
+    for node in &s.settings {
+        let values = exp.recipe_settings.entry(node.name.clone()).or_default();
+        for key in &node.keys {
+            values.entry(key.name.clone()).or_insert_with(|| key.default.clone());
         }
     }
 }
@@ -190,9 +380,14 @@ pub fn names() -> Vec<String> {
     read().iter().map(|s| s.name.clone()).collect()
 }
 
-/// The recipes that own the experiment-level node `node`.
+/// The recipes that own the experiment-level node `node` (one of its `own_nodes` or
+/// `settings`).
 pub fn owners(node: &str) -> Vec<String> {
-    read().iter().filter(|s| s.own_nodes.iter().any(|n| n == node)).map(|s| s.name.clone()).collect()
+    read()
+        .iter()
+        .filter(|s| s.own_nodes.iter().any(|n| n == node) || s.settings.iter().any(|n| n.name == node))
+        .map(|s| s.name.clone())
+        .collect()
 }
 
 /// The recipes that sample masks of kind `kind`.
@@ -200,9 +395,10 @@ pub fn samplers(kind: MaskKind) -> Vec<String> {
     read().iter().filter(|s| s.mask_kinds.contains(&kind)).map(|s| s.name.clone()).collect()
 }
 
-/// Every node some recipe owns (what the experiment block accepts besides the shared ones).
+/// Every node some recipe owns (what the experiment block accepts besides the shared ones),
+/// its settings' nodes included.
 pub fn owned_nodes() -> Vec<String> {
-    let mut out: Vec<String> = read().iter().flat_map(|s| s.own_nodes.clone()).collect();
+    let mut out: Vec<String> = read().iter().flat_map(|s| s.own_nodes.iter().cloned().chain(s.settings.iter().map(|n| n.name.clone()))).collect();
     out.sort();
     out.dedup();
     out
@@ -247,6 +443,7 @@ pub(crate) fn settle(exp: &mut crate::config::Experiment, written: &dyn Fn(&str)
     }
     mask_ratio_default(exp, &s, written);
     recipe_defaults(exp, &s, written);
+    settings_defaults(exp, &s, &[]);
 }
 
 /// A random mask's ratio that neither the file nor its bases wrote is the recipe's (MAE 0.75,

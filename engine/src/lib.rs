@@ -3,7 +3,7 @@
 //! The ViT encoder shared by the recipes, data (datasets, transforms, threaded loader), the
 //! optimiser and schedules, checkpoints, evaluations, and the pretraining loop that a recipe
 //! plugs into. Recipe-specific code (I-JEPA's predictor and multi-block sampler, MAE's
-//! decoder) lives in the `ijepa-recipes` crate.
+//! decoder, DINO's head and loss) lives in the `ijepa-recipes` crate.
 
 /// `println!` that never panics: a closed stdout (`ijepa run ... | head`) must not stop
 /// training, so write errors are ignored (the run folder has everything printed). Exported

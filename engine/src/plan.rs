@@ -158,7 +158,12 @@ fn without_other_recipes(exp: &Experiment) -> Experiment {
             _ => {}
         }
     }
-    serde_json::from_value(v).unwrap_or_else(|_| exp.clone())
+    let mut out: Experiment = serde_json::from_value(v).unwrap_or_else(|_| exp.clone());
+    // a registered recipe's setting nodes: only its own are read (a sweep over recipes keeps
+    // every swept recipe's in each point)
+    let settings = ijepa_dsl::recipes::schema(&exp.recipe).map(|s| s.settings).unwrap_or_default();
+    out.recipe_settings.retain(|node, _| settings.iter().any(|n| n.name == *node));
+    out
 }
 
 /// The hash of the logging and checkpoint cadence left out: [`pretrain_hash`] of what the

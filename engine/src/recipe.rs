@@ -273,7 +273,7 @@ pub trait Recipe {
 // ---------------------------------------------------------------------------------------
 // The registry: one list of recipes, used by the language (through the schema each entry
 // registers in `ijepa_dsl::recipes`), the plan and executor, `bench`, `eval`, import and
-// export. `ijepa_recipes::register_builtins` adds I-JEPA and MAE; any crate (a test, a
+// export. `ijepa_recipes::register_builtins` adds I-JEPA, MAE and DINO; any crate (a test, a
 // user's) adds its own with [`register`].
 // ---------------------------------------------------------------------------------------
 
@@ -442,7 +442,7 @@ pub struct RecipeEntry {
     pub modules: Vec<String>,
     /// The module evaluations read, for an experiment (I-JEPA: `target_encoder`, as the
     /// paper, or `encoder` with pixel targets; MAE: `encoder`); the same as the built
-    /// recipe's [`DynRecipe::feature_module`].
+    /// recipe's [`Recipe::feature_module`].
     pub feature_module: FeatureModuleFn,
     /// The evaluated encoder's shape for an experiment.
     pub encoder_config: EncoderConfigFn,

@@ -528,7 +528,7 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     // each table's rows (the method's among them, at the method's point: a variant reads
     // against its own table's method), one colour per table
     let mut arch: BTreeMap<i64, String> = BTreeMap::new();
-    for e in &swept {
+    for e in swept.iter().filter(|e| crate::tables::of_the_paper(e)) {
         for row in paper_ablation_rows(&e.record.varied.iter().collect::<Vec<_>>()) {
             arch.insert(row.table, row.arch.clone());
             let pts = paper.entry(row.table).or_default();

@@ -473,6 +473,14 @@ pub fn paper_ablation_point(varied: &[(&String, &String)]) -> Option<PaperRow> {
     paper_rows().into_iter().find(|p| p.table == *table && p.setting == *setting)
 }
 
+/// Whether the paper's ablation rows (Tables 6-11, I-JEPA's) may stand beside this result:
+/// an I-JEPA encoder's, or a record that names no recipe (the raw pixels, records written
+/// before the recipe was recorded); not another recipe's sweep over a setting of the same
+/// name.
+pub(crate) fn of_the_paper(e: &crate::registry::EvalRun) -> bool {
+    e.record.recipe.as_deref().is_none_or(|r| r == "ijepa")
+}
+
 /// Every paper row a sweep point stands for: [`paper_ablation_point`]'s, and for the method
 /// itself in a zip over the variants of Tables 6, 7 and 11 (each table's reference row), the
 /// method's row of every table a varied key belongs to: a figure draws each table's method
@@ -577,7 +585,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let paper: Vec<Option<PaperRow>> = evals
         .iter()
         .map(|e| {
-            (Some(e.record.protocol.as_str()) == paper_protocol)
+            (Some(e.record.protocol.as_str()) == paper_protocol && of_the_paper(e))
                 .then(|| paper_ablation_point(&e.record.varied.iter().collect::<Vec<_>>()))
                 .flatten()
         })

@@ -305,6 +305,16 @@ fn ablation_pairs_with_paper() {
         ),
         ("", "")
     );
+    // another recipe's sweep over a setting of the same name is not the paper's ablation
+    eval(tmp.path(), "custom-tscale", "linear-s1", "linear", "ijepa", 80.1, None, json!({"mask.targets.scale": "0.15-0.2"}));
+    let file = tmp.path().join("custom-tscale/eval-linear-s1-abcdef012345/eval.json");
+    let mut e: serde_json::Value = serde_json::from_str(&fs::read_to_string(&file).unwrap()).unwrap();
+    e["recipe"] = json!("linear-ae");
+    e["model"] = json!("linear-ae");
+    write_json(&file, &e);
+    let reg = load_registry(tmp.path()).unwrap();
+    let abl = rows(&ablation_table(&reg, "custom-tscale"));
+    assert_eq!((abl.len(), abl[0]["top1"].as_str(), abl[0]["paper_top1"].as_str()), (1, "80.1", ""));
 }
 
 #[test]

@@ -113,7 +113,10 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
         }
         exp.name = name.value;
     }
-    read_children(cx, nodes, "", "experiment", FIELDS, &mut exp);
+    // a registered recipe's own setting nodes are not in the field table
+    let (own, shared): (Vec<_>, Vec<_>) = nodes.iter().cloned().partition(is_recipe_node);
+    read_children(cx, &shared, "", "experiment", FIELDS, &mut exp);
+    read_recipe_nodes(cx, &own, &mut exp);
     if let Some(base) = &base {
         base_of_another_recipe(cx, nodes, base, &exp);
     }
@@ -157,6 +160,13 @@ fn base_of_another_recipe(cx: &mut Ctx, nodes: &[kdl::KdlNode], base: &Experimen
         .filter(|node| set.get(node.as_str()).is_some_and(|v| defaults.get(node.as_str()) != Some(v)))
         .cloned()
         .collect();
+    // a registered recipe's setting nodes the base wrote away from their defaults
+    for node in old.settings.iter().filter(|n| !new.settings.iter().any(|m| m.name == n.name)) {
+        let values = base.recipe_settings.get(&node.name);
+        if node.keys.iter().any(|k| values.and_then(|v| v.get(&k.name)).is_some_and(|v| *v != k.default)) {
+            dropped.push(node.name.clone());
+        }
+    }
     // a mask the base wrote (not its recipe's default) that the new recipe cannot sample,
     // where this file writes none: it would become the new recipe's default mask
     let base_default = old.mask_kinds.first().map(|k| crate::config::MaskConfig::for_kind(*k, old.default_mask_ratio));
@@ -181,6 +191,62 @@ fn base_of_another_recipe(cx: &mut Ctx, nodes: &[kdl::KdlNode], base: &Experimen
             if dropped.iter().any(|d| d.starts_with("mask")) { ", or write this recipe's `mask` here" } else { "" }
         ),
     });
+}
+
+/// Whether `node` is a setting node a registered recipe declares
+/// ([`crate::recipes::RecipeSchema::settings`]).
+pub(crate) fn is_recipe_node(node: &kdl::KdlNode) -> bool {
+    let name = node.name().value();
+    !FIELDS.iter().any(|f| f.name == name) && crate::recipes::setting_node(name).is_some()
+}
+
+/// Reads registered recipes' setting nodes (`contrast temperature=0.2`) into
+/// `exp.recipe_settings`: the node's shape (properties it declares, nothing else), each value
+/// of its key's type and range, each node once. Whose node it is, and the defaults of what is
+/// not written, are [`recipe_rules`]'.
+pub(crate) fn read_recipe_nodes(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment) {
+    use crate::config::SettingValue;
+    let mut seen: Vec<(&str, miette::SourceSpan)> = Vec::new();
+    for kdl in nodes {
+        let name = kdl.name().value();
+        let (Some((_, decl)), Some(shape)) = (crate::recipes::setting_node(name), super::settings::recipe_node_shape(name)) else { continue };
+        let span = cx.name_span(kdl);
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            cx.err(DslError::DuplicateNode {
+                name: name.to_string(),
+                span,
+                first: *first,
+                help: format!("`{name}` may appear once in `experiment`; write its properties on one node"),
+            });
+            continue;
+        }
+        seen.push((name, span));
+        let n = Node::check(cx, kdl, name.to_string(), &shape);
+        for key in &decl.keys {
+            let Some(entry) = n.prop(&key.name) else { continue };
+            let path = n.sub(&key.name);
+            let value = match &key.default {
+                SettingValue::Float(_) => cx.value::<f64>(entry, &path).map(|v| (SettingValue::Float(v.value), v.span)),
+                SettingValue::Int(_) => cx.value::<i64>(entry, &path).map(|v| (SettingValue::Int(v.value), v.span)),
+                SettingValue::Bool(_) => cx.value::<bool>(entry, &path).map(|v| (SettingValue::Bool(v.value), v.span)),
+                SettingValue::Str(_) => cx.value::<String>(entry, &path).map(|v| (SettingValue::Str(v.value), v.span)),
+            };
+            let Some((value, vspan)) = value else { continue };
+            if let (SettingValue::Str(found), false) = (&value, key.choices.is_empty()) {
+                if !key.choices.contains(found) {
+                    let known: Vec<&str> = key.choices.iter().map(String::as_str).collect();
+                    cx.poison(&path);
+                    cx.err(DslError::UnknownValue { what: path.clone(), found: found.clone(), span: vspan, help: crate::reader::choices_help(found, &known) });
+                    continue;
+                }
+            }
+            if let Some(why) = key.refuse(&value) {
+                cx.out_of_range(&path, vspan, &why, &format!("{path} {why}; found {value} (the default is {})", key.default));
+                continue;
+            }
+            exp.recipe_settings.entry(name.to_string()).or_default().insert(key.name.clone(), value);
+        }
+    }
 }
 
 fn misplaced_extends(cx: &mut Ctx, n: &Node, _exp: &mut Experiment) {
@@ -275,6 +341,7 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment, base
         // language's default value included
         _ => crate::recipes::recipe_defaults(exp, &schema, &|path| cx.written(path)),
     }
+    crate::recipes::settings_defaults(exp, &schema, &allowed);
     crate::recipes::mask_ratio_default(exp, &schema, &|path| cx.written(path));
     let written = nodes.iter().find(|k| k.name().value() == "mask");
     match (written, schema.sampled_kind(exp.mask.kind)) {

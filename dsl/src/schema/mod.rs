@@ -93,9 +93,20 @@ pub(crate) fn shared_node(name: &str) -> bool {
     experiment::FIELDS.iter().any(|f| f.name == name) && !BUILTIN_OWNED.contains(&name)
 }
 
+/// Whether the experiment block has a node `name` of its own (shared, or a built-in
+/// recipe's): what a registered recipe's setting node may not be called.
+pub(crate) fn experiment_node(name: &str) -> bool {
+    experiment::FIELDS.iter().any(|f| f.name == name)
+}
+
 /// Reads one node written at the experiment level (a sweep point's setting) into `exp`.
 pub(crate) fn read_experiment_node(cx: &mut Ctx, node: &KdlNode, exp: &mut Experiment) {
-    read_children(cx, std::slice::from_ref(node), "", "experiment", experiment::FIELDS, exp);
+    let nodes = std::slice::from_ref(node);
+    if experiment::is_recipe_node(node) {
+        experiment::read_recipe_nodes(cx, nodes, exp);
+    } else {
+        read_children(cx, nodes, "", "experiment", experiment::FIELDS, exp);
+    }
 }
 
 /// Reads a whole document: exactly one `experiment` node, at most one `sweep`.

@@ -145,15 +145,44 @@ pub(crate) fn all() -> &'static [Setting] {
     ALL.get_or_init(build)
 }
 
+/// The settings of registered recipes' own nodes ([`crate::recipes::SettingNode`]), one per
+/// property, added as each recipe registers.
+static RECIPES: std::sync::RwLock<Vec<&'static Setting>> = std::sync::RwLock::new(Vec::new());
+
+fn recipe_settings() -> Vec<&'static Setting> {
+    RECIPES.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Makes each property of a registered recipe's setting node a setting a sweep can vary
+/// (`contrast.temperature`). Called once per node, when its recipe first registers (the
+/// registry refuses a second, different recipe of the same name): the names are leaked, as
+/// the schema's own are static.
+pub(crate) fn register_node(node: &crate::recipes::SettingNode) {
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let name = leak(node.name.clone());
+    let props: &'static [&'static str] = Box::leak(node.keys.iter().map(|k| leak(k.name.clone())).collect::<Vec<_>>().into_boxed_slice());
+    let shape = Shape::props(props, leak(node.usage()));
+    let mut all = RECIPES.write().unwrap_or_else(|e| e.into_inner());
+    for key in props {
+        let setting = Setting { path: join(name, key), chain: vec![(name, Arg::None)], slot: Slot::Prop(key), shape };
+        all.push(Box::leak(Box::new(setting)));
+    }
+}
+
+/// The shape of a registered recipe's setting node `name` (`contrast temperature=.. views=..`).
+pub(crate) fn recipe_node_shape(name: &str) -> Option<Shape> {
+    recipe_settings().into_iter().find(|s| s.chain.first().is_some_and(|(n, _)| *n == name)).map(|s| s.shape)
+}
+
 /// The setting at `path`.
 pub(crate) fn find(path: &str) -> Option<&'static Setting> {
-    all().iter().find(|s| s.path == path)
+    all().iter().find(|s| s.path == path).or_else(|| recipe_settings().into_iter().find(|s| s.path == path))
 }
 
 /// Help for a path that names no setting: a close path, the settings of the block it starts
 /// with, or the general form.
 pub(crate) fn unknown_help(path: &str) -> String {
-    let paths: Vec<&str> = all().iter().map(|s| s.path.as_str()).collect();
+    let paths: Vec<&str> = all().iter().chain(recipe_settings()).map(|s| s.path.as_str()).collect();
     let quoted = |ps: &[&str]| ps.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
     let tail = format!(".{path}");
     let tails: Vec<&str> = paths.iter().copied().filter(|p| p.ends_with(&tail)).collect();

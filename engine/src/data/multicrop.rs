@@ -9,8 +9,8 @@
 //! 0.2, 0.1), p=0.8), RandomGrayscale(0.2); the first global crop then blurs with p = 1.0, the
 //! second with p = 0.1 and solarises with p = 0.2, each local crop blurs with p = 0.5; blur
 //! radius ~ U(0.1, 2.0); then ToTensor and the ImageNet Normalize. The crops are
-//! RandomResizedCrop (global scale (0.4, 1.0), local (0.05, 0.4)); DINO resizes them
-//! bicubically, we resize bilinearly (the one difference; stated in docs/language.md).
+//! RandomResizedCrop (global scale (0.4, 1.0), local (0.05, 0.4)), resized with the data
+//! block's `interpolation` (DINO's default: bicubic, as `DataAugmentationDINO`).
 //!
 //! Randomness: view `v` of sample `i` draws from its own generator keyed by the sample's
 //! generator and `v`, so a view does not depend on how many views precede it. The image is
