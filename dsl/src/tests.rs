@@ -702,7 +702,7 @@ fn recipes_default_to_their_official_data_and_optimizer_settings() {
     let e = exp("recipe \"mae\"\n data \"fashion-mnist\" { crop-scale 0.3 1.0; horizontal-flip 0; interpolation \"bilinear\"; }\n optimizer \"adamw\" { weight-decay final=0.4; }");
     assert_eq!((e.data.crop_scale, e.data.hflip, e.data.interpolation), ((0.3, 1.0), 0.0, Interpolation::Bilinear));
     assert_eq!((e.optimizer.weight_decay.start, e.optimizer.weight_decay.final_), (0.05, 0.4));
-    let e = exp("recipe \"dino\"");
+    let e = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16");
     assert_eq!((e.data.crop_scale, e.data.hflip, e.data.interpolation), ((0.3, 1.0), 0.0, Interpolation::Bicubic));
     let e = exp("");
     assert_eq!((e.data.crop_scale, e.data.hflip, e.data.interpolation), ((0.3, 1.0), 0.0, Interpolation::Bilinear));
@@ -729,7 +729,7 @@ fn dino_experiments_read_their_block() {
     assert_eq!((d.teacher_temp, d.warmup_teacher_temp, d.warmup_teacher_temp_epochs), (0.07, 0.04, 3));
     assert_eq!((d.momentum_teacher, d.freeze_last_layer, d.clip_grad, d.student_temp), (0.99, 0, 0.0, 0.1));
     // the official defaults; not serialised while default (stage hashes of other experiments keep)
-    let e = exp("recipe \"dino\"");
+    let e = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16");
     assert_eq!(e.dino, DinoConfig::default());
     assert_eq!((e.dino.out_dim, e.dino.local_crops, e.dino.local_size), (65536, 8, 96));
     assert!(!serde_json::to_string(&e).unwrap().contains("\"dino\":{"));
@@ -745,6 +745,17 @@ fn dino_experiments_read_their_block() {
     assert_eq!(errs(&format!("{small}\n dino {{ local-size 10; }}")), vec!["conflict"]);
     assert!(errs(&format!("{small}\n dino {{ local-size 12; }}")).is_empty());
     assert!(errs(&format!("{small}\n dino {{ local-crops 0; }}")).is_empty());
+    // the bare defaults too (the language's ViT-H/14: 96 px is no whole number of 14 px
+    // patches), and what a base wrote: the run failed building the model, or trained on
+    // local crops larger than the global ones
+    assert_eq!(errs("recipe \"dino\""), vec!["conflict"]);
+    let d = std::env::temp_dir().join(format!("ijepa-dino-base-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("base.kdl"), "experiment \"b\" {\n recipe \"mae\"\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=32 depth=2 heads=2 patch=4\n}\n").unwrap();
+    std::fs::write(d.join("child.kdl"), "experiment \"c\" {\n extends \"base.kdl\"\n recipe \"dino\"\n dino { out-dim 64; local-crops 2; }\n}\n").unwrap();
+    let text = crate::load(&d.join("child.kdl")).map(|_| String::new()).unwrap_or_else(|e| e.render_plain());
+    assert!(text.contains("local crops of 96 px (the default 96) are larger than its 28 px global crops") && text.contains("child.kdl:4:"), "{text}");
+    std::fs::remove_dir_all(&d).ok();
     // MAE's random mask must keep a patch of the grid
     let mae = "recipe \"mae\"\n data \"fashion-mnist\" { crop-size 16; }\n encoder width=64 depth=2 heads=2 patch=4\n decoder depth=1 width=32 heads=2";
     assert_eq!(errs(&format!("{mae}\n mask \"random\" {{ ratio 0.99; }}")), vec!["conflict"]);
@@ -762,38 +773,44 @@ fn dino_experiments_read_their_block() {
     assert!(errs(&format!("{mae7}\n mask \"random\" {{ ratio 0.9795; }}")).is_empty());
     // main_dino.py's learning rate unless written: from 0 over 10 epochs to blr 5e-4 x batch / 256
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr, e.optimizer.lr.final_), (0.0, 10.0, Some(5e-4), 1e-6));
-    let e = exp("recipe \"dino\"\n optimizer \"adamw\" { lr start=1e-4 peak=5e-4 final=1e-6 warmup-epochs=1; }");
+    let e = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n optimizer \"adamw\" { lr start=1e-4 peak=5e-4 final=1e-6 warmup-epochs=1; }");
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.blr), (1e-4, None));
     // ... also I-JEPA's schedule written out (the language's default values)
-    let e = exp("recipe \"dino\"\n optimizer \"adamw\" { lr start=2e-4 peak=1e-3 final=1e-6 warmup-epochs=40; }");
+    let e = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n optimizer \"adamw\" { lr start=2e-4 peak=1e-3 final=1e-6 warmup-epochs=40; }");
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.peak, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr), (2e-4, 1e-3, 40.0, None));
     // what is not written is DINO's: a peak alone keeps DINO's start and warm-up
-    let e = exp("recipe \"dino\"\n optimizer \"adamw\" { lr peak=1e-3; }");
+    let e = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n optimizer \"adamw\" { lr peak=1e-3; }");
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.peak, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr), (0.0, 1e-3, 10.0, None));
-    assert_eq!(errs("recipe \"dino\"\n dino { local-crops -1 }"), vec!["out_of_range"]);
-    assert_eq!(errs("recipe \"dino\"\n dino { teacher-temp 0 }"), vec!["out_of_range"]);
+    assert_eq!(errs("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { local-crops -1 }"), vec!["out_of_range"]);
+    assert_eq!(errs("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { teacher-temp 0 }"), vec!["out_of_range"]);
     // the student's stochastic depth: official 0.1, a rate in [0, 1); a written dino block of
     // a run's config.json from before the setting reads as none (those runs had none)
-    assert_eq!(exp("recipe \"dino\"").dino.drop_path_rate, 0.1);
-    assert_eq!(exp("recipe \"dino\"\n dino { drop-path-rate 0 }").dino.drop_path_rate, 0.0);
-    assert_eq!(errs("recipe \"dino\"\n dino { drop-path-rate 1 }"), vec!["out_of_range"]);
-    assert_eq!(errs("recipe \"dino\"\n dino { drop-path-rate -0.1 }"), vec!["out_of_range"]);
+    assert_eq!(exp("recipe \"dino\"\n encoder \"vit-small\" patch=16").dino.drop_path_rate, 0.1);
+    assert_eq!(exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { drop-path-rate 0 }").dino.drop_path_rate, 0.0);
+    assert_eq!(errs("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { drop-path-rate 1 }"), vec!["out_of_range"]);
+    assert_eq!(errs("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { drop-path-rate -0.1 }"), vec!["out_of_range"]);
     // one block drops nothing (rates linspace(0, r, 1) = [0]): a written rate would be ignored
     let one = "recipe \"dino\"\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=32 depth=1 heads=2 patch=4";
     assert_eq!(errs(&format!("{one}\n dino {{ local-size 12; drop-path-rate 0.5 }}")), vec!["invalid_value"]);
     assert!(errs(&format!("{one}\n dino {{ local-size 12 }}")).is_empty());
+    // a head of one layer has no hidden layer; a temperature warm-up longer than the run never
+    // reaches the teacher temperature (the official code fails there)
+    assert_eq!(errs(&format!("{one}\n dino {{ local-size 12; head-layers 1; hidden-dim 32 }}")), vec!["invalid_value"]);
+    assert!(errs(&format!("{one}\n dino {{ local-size 12; head-layers 1 }}")).is_empty());
+    assert_eq!(errs(&format!("{one}\n epochs 2\n dino {{ local-size 12; warmup-teacher-temp-epochs 3 }}")), vec!["invalid_value"]);
+    assert!(errs(&format!("{one}\n epochs 3\n dino {{ local-size 12; warmup-teacher-temp-epochs 3 }}")).is_empty());
     // ... unless a sweep varies the depth, or the encoder above it: other points read the rate
     for vary in ["vary \"encoder.depth\" 1 2", "vary \"encoder\" \"vit-tiny\""] {
         let src = format!("experiment \"d\" {{\n{one}\n dino {{ local-size 12; drop-path-rate 0.5 }}\n}}\nsweep \"grid\" {{\n {vary}\n}}\n");
         assert!(crate::parse_study("d.kdl", &src).is_ok(), "{vary}: {}", crate::parse_study("d.kdl", &src).err().map(|d| d.render_plain()).unwrap_or_default());
     }
-    let mut old = serde_json::to_value(exp("recipe \"dino\"\n dino { out-dim 64 }")).unwrap();
+    let mut old = serde_json::to_value(exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { out-dim 64 }")).unwrap();
     old["dino"].as_object_mut().unwrap().remove("drop_path_rate");
     assert_eq!(serde_json::from_value::<Experiment>(old).unwrap().dino.drop_path_rate, 0.0);
-    assert_eq!(errs("recipe \"dino\"\n dino { out-dims 10 }"), vec!["unknown_node"]);
-    assert_eq!(errs("recipe \"dino\"\n mask \"random\""), vec!["not_of_recipe"]);
+    assert_eq!(errs("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { out-dims 10 }"), vec!["unknown_node"]);
+    assert_eq!(errs("recipe \"dino\"\n encoder \"vit-small\" patch=16\n mask \"random\""), vec!["not_of_recipe"]);
     assert_eq!(errs("dino { out-dim 10 }"), vec!["not_of_recipe"]);
-    assert_eq!(errs("recipe \"dino\"\n dino { out-dim 1 }"), vec!["out_of_range"]);
+    assert_eq!(errs("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { out-dim 1 }"), vec!["out_of_range"]);
 }
 
 #[test]
@@ -1048,7 +1065,7 @@ fn run_time_failures_are_found_at_check() {
     assert!(errs("encoder width=128 depth=1 heads=2 patch=14 mlp-ratio=0.01").is_empty());
     assert_eq!(errs("predictor width=64 heads=2 mlp-ratio=0.01"), ["conflict"]);
     // DINO's schedules are not stretched
-    assert_eq!(errs("recipe \"dino\"\nipe-scale 1.25"), ["invalid_value"]);
+    assert_eq!(errs("recipe \"dino\"\nencoder \"vit-small\" patch=16\nipe-scale 1.25"), ["invalid_value"]);
     // a value or a baseline listed twice (as `features` already was)
     assert_eq!(errs("eval \"linear\" { lr 0.1 0.1 }"), ["invalid_value"]);
     assert_eq!(errs("eval \"low-shot\" { c 1 1 }"), ["invalid_value"]);

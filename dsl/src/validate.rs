@@ -23,6 +23,7 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     mlp_has_width(cx, exp);
     dino_has_no_ipe_scale(cx, exp);
     dino_settings_are_read(cx, exp);
+    dino_temperature_warmup_fits(cx, exp);
     monitor_rank_floor_can_be_met(cx, exp);
 }
 
@@ -103,7 +104,7 @@ fn dino_settings_are_read(cx: &mut Ctx, exp: &Experiment) {
     if exp.recipe != "dino" || !cx.ok(&["dino", "recipe"]) {
         return;
     }
-    let rules: [(&str, &[&str], bool, String, &str); 3] = [
+    let rules: [(&str, &[&str], bool, String, &str); 4] = [
         (
             "dino.warmup-teacher-temp-epochs",
             &["dino.warmup-teacher-temp"],
@@ -125,6 +126,13 @@ fn dino_settings_are_read(cx: &mut Ctx, exp: &Experiment) {
             "an encoder of one block (`depth=1`: the rates rise from 0 at the first block)".into(),
             "remove `drop-path-rate`, or give the encoder more blocks",
         ),
+        (
+            "dino.head-layers",
+            &["dino.hidden-dim"],
+            d.head_layers == 1,
+            "a head of one layer (`head-layers 1`: one linear map to the bottleneck, no hidden layer)".into(),
+            "remove `hidden-dim`, or give the head 2 or more layers (the official 3)",
+        ),
     ];
     for (switch, settings, off, why, help) in rules {
         // the switch, or a node above it (`encoder` for `encoder.depth`), varied by a sweep
@@ -145,6 +153,21 @@ fn dino_settings_are_read(cx: &mut Ctx, exp: &Experiment) {
             });
         }
     }
+}
+
+/// DINO's teacher temperature warms up over `warmup-teacher-temp-epochs`: longer than the run,
+/// it never reaches `teacher-temp` (the official `np.ones(nepochs - warmup)` fails there).
+fn dino_temperature_warmup_fits(cx: &mut Ctx, exp: &Experiment) {
+    let w = exp.dino.warmup_teacher_temp_epochs;
+    if exp.recipe != "dino" || w <= exp.epochs || !cx.ok(&["dino", "recipe", "dino.warmup-teacher-temp-epochs", "epochs"]) {
+        return;
+    }
+    cx.err(DslError::InvalidValue {
+        what: "warmup-teacher-temp-epochs".into(),
+        message: format!("the teacher temperature would warm up over {w} epochs, longer than the run's {}: it would never reach teacher-temp {}", exp.epochs, exp.dino.teacher_temp),
+        span: cx.span_or(&["dino.warmup-teacher-temp-epochs", "epochs", "dino"]),
+        help: format!("write `warmup-teacher-temp-epochs` of at most {} (the official 30 of 100 epochs and more), or more epochs", exp.epochs),
+    });
 }
 
 /// With `limit N` the training images are known here: the monitor's held-out images must
@@ -226,16 +249,13 @@ fn random_mask_keeps_a_patch(cx: &mut Ctx, exp: &Experiment) {
 
 /// DINO's local crops are cut in patches like the global ones (a side that is a multiple of
 /// the patch) and are the small views (no larger than the global crop: the default 96 px is
-/// the official size for 224 px crops). Checked when the file writes the local size, the crop
-/// size or the patch (the bare defaults are left to the model's own check).
+/// the official size for 224 px crops). Checked on the resolved experiment: what a base wrote
+/// and the bare defaults (the language's ViT-H/14 has no whole number of patches in 96 px)
+/// too, else the run failed when it built the model, or trained on local crops larger than
+/// the image's global ones.
 fn dino_local_crops_fit(cx: &mut Ctx, exp: &Experiment) {
     let d = &exp.dino;
     if exp.recipe != "dino" || d.local_crops == 0 || !cx.ok(&["dino", "dino.local-size", "dino.local-crops", "encoder.patch", "encoder.preset", "data.crop-size"]) {
-        return;
-    }
-    // an experiment that writes none of the three keeps the defaults' behaviour (96 px local
-    // crops, checked when the model is built)
-    if ["dino.local-size", "data.crop-size", "encoder.patch"].iter().all(|p| cx.span_of(p).is_none()) {
         return;
     }
     let (patch, crop, local) = (exp.encoder.patch_size.max(1), exp.data.crop_size, d.local_size);
@@ -259,7 +279,8 @@ fn dino_local_crops_fit(cx: &mut Ctx, exp: &Experiment) {
     };
     cx.err(DslError::Conflict {
         message: format!("DINO's local crops of {local} px{default_note} {problem}"),
-        span: cx.span_or(&["dino.local-size", "dino"]),
+        // (where it is written; else the DINO block, the recipe or the `extends` that brought it)
+        span: cx.span_or(&["dino.local-size", "dino", "recipe", "extends"]),
         label: format!("{local} px"),
         other: cx.span_of(other),
         other_label,

@@ -270,6 +270,13 @@ impl Dino {
                 spec.dino.local_size
             )));
         }
+        // (the language refuses it too; a spec built by hand may not have been checked)
+        if spec.dino.local_crops > 0 && spec.dino.local_size > spec.backbone.image_size {
+            return Err(Error::Config(format!(
+                "dino local-size {} is larger than the {} px global crops: the local crops are the small views (write a local-size of at most {})",
+                spec.dino.local_size, spec.backbone.image_size, spec.backbone.image_size
+            )));
+        }
         tch::manual_seed(seed as i64);
         let student_store = ParamStore::new(device);
         let student = Network::new(&student_store, spec)?;
