@@ -212,6 +212,11 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
         // DINO's online network is its student (`student.backbone`)
         Which::Context => match (&models.encoder, models.module("student.backbone")) {
             (None, Some(student)) => (Some(student), "student encoder"),
+            // one encoder and no predictor (MAE's, a bare encoder's): there is no context
+            // encoder beside it (its export was labelled one, byte for byte the default's)
+            (Some(_), _) if models.target_encoder.is_none() && models.predictor.is_none() => {
+                return Err(refused(file, "holds one encoder and no context encoder beside it (an MAE or bare encoder checkpoint): export it with `--encoder target`, the default"));
+            }
             (enc, _) => (enc.as_ref(), "context encoder"),
         },
     };

@@ -162,7 +162,8 @@ enum Command {
         /// The checkpoint to read.
         file: PathBuf,
         /// Output .safetensors (default: FILE with .safetensors for .pth / .pth.tar / .pt, or
-        /// NAME.imported.safetensors for NAME.safetensors).
+        /// NAME.imported.safetensors for NAME.safetensors; the default is never written over an
+        /// existing file: name it with --out to replace it).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Attention heads, when the width matches no preset (only printed: no shape depends on it).
@@ -302,6 +303,20 @@ fn main() -> ExitCode {
         Command::Parity { fixture, weights, device } => cmd_parity(&fixture, weights.as_deref(), &device),
         Command::ImportCheckpoint { file, out, heads } => {
             output_path(out.as_deref(), "--out", &[&file], Some(OutKind::Safetensors))?;
+            // the default output is a name the user did not write: never over a file there (a
+            // downloaded `model.safetensors` beside `model.pth` was replaced)
+            if out.is_none() {
+                let default = ijepa::checkpoints::default_import_path(&file);
+                output_path(Some(&default), "the default output", &[&file], Some(OutKind::Safetensors))?;
+                if default.symlink_metadata().is_ok() {
+                    return Err(format!(
+                        "{} exists: without --out, import-checkpoint writes only where no file is; pass `--out {}` to replace it, or another path",
+                        default.display(),
+                        default.display()
+                    )
+                    .into());
+                }
+            }
             println!("{}", ijepa::checkpoints::import_checkpoint(&file, out, heads)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -40,6 +40,19 @@ fn import_then_parity_and_hf_export() {
     // the converted file holds the three models under our names and still reproduces the step
     let o = ijepa(&["parity", FIXTURE, "--weights", out.to_str().unwrap()]);
     assert!(o.status.success() && text(&o).trim_end().ends_with("PASS"), "{}", text(&o));
+    // the default output never replaces a file the user did not name; --out does
+    let pth = d.join("model.pth.tar");
+    std::fs::copy(PTH, &pth).unwrap();
+    let theirs = d.join("model.safetensors");
+    std::fs::copy("tests/fixtures/mae-step-tiny.safetensors", &theirs).unwrap();
+    fails_with(&ijepa(&["import-checkpoint", pth.to_str().unwrap()]), &["model.safetensors exists", "--out"]);
+    assert_eq!(std::fs::read(&theirs).unwrap(), std::fs::read("tests/fixtures/mae-step-tiny.safetensors").unwrap());
+    std::fs::remove_file(&theirs).unwrap();
+    let o = ijepa(&["import-checkpoint", pth.to_str().unwrap()]);
+    assert!(o.status.success() && theirs.is_file(), "{}", text(&o));
+    fails_with(&ijepa(&["import-checkpoint", pth.to_str().unwrap()]), &["model.safetensors exists"]);
+    let o = ijepa(&["import-checkpoint", pth.to_str().unwrap(), "--out", theirs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
 
     let hf = d.join("hf");
     let o = ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", hf.to_str().unwrap()]);
@@ -325,6 +338,10 @@ fn official_mae_and_dino_layouts_import() {
     let k = keys(&mae);
     assert!(k.contains_key("encoder.blocks.0.attn.qkv.weight") && k.contains_key("encoder.cls_token"), "{:?}", k.keys());
     assert!(k.contains_key("decoder.mask_token") && k.contains_key("decoder.decoder_pred.weight") && !k.contains_key("encoder.mask_token"), "{:?}", k.keys());
+    // MAE has one encoder: no context encoder to export (it was labelled one, the same bytes)
+    let ctx = d.join("mae-context.safetensors");
+    fails_with(&ijepa(&["export", mae.to_str().unwrap(), "--format", "official", "--encoder", "context", "--out", ctx.to_str().unwrap()]), &["no context encoder", "--encoder target"]);
+    assert!(!ctx.exists());
     // the training checkpoint holds the same model
     let mae_train = d.join("mae-train.safetensors");
     let o = ijepa(&["import-checkpoint", "tests/fixtures/pth/mae-checkpoint-tiny.pth", "--out", mae_train.to_str().unwrap()]);
