@@ -143,7 +143,9 @@ enum Command {
         what: Box<bench::BenchCommand>,
     },
     /// Replay an official training step from a fixture (NAME.safetensors + NAME.json) and
-    /// compare outputs, loss, gradients and weights after the step. Exit 1 on mismatch.
+    /// compare outputs, loss, gradients and weights after the step. Exit 1 on mismatch, 2
+    /// when no comparison could be made (a fixture or --weights that cannot be read or does not
+    /// fit its description, a device this machine lacks).
     Parity {
         /// The fixture's .safetensors file.
         fixture: PathBuf,
@@ -835,8 +837,18 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
 }
 
 fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, device: &str) -> CmdResult {
-    let dev = device::resolve(device)?;
-    let r = ijepa_recipes::parity::run_any_on(fixture, Default::default(), weights, dev)?;
+    // exit 2 where no comparison was made (a fixture or --weights that cannot be read or does
+    // not fit its description, a device this machine lacks): 1 is a step that differs
+    let replay = device::resolve(device).map_err(|e| e.to_string()).and_then(|dev| {
+        ijepa_recipes::parity::run_any_on(fixture, Default::default(), weights, dev).map(|r| (dev, r)).map_err(|e| e.to_string())
+    });
+    let (dev, r) = match replay {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let on = device::describe(dev);
     match weights {
         Some(w) => println!("parity against {} on {on} (initial weights from {})", fixture.display(), w.display()),

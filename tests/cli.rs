@@ -96,7 +96,27 @@ fn parity_passes_on_the_shipped_fixture() {
     std::fs::copy("tests/fixtures/official-step-tiny.safetensors", &alone).unwrap();
     let o = ijepa(&["parity", alone.to_str().unwrap()]);
     let (out, err) = outputs(&o);
-    assert!(!o.status.success() && err.contains("step.json is missing: a parity fixture is NAME.safetensors with NAME.json beside it"), "{out}{err}");
+    assert!(o.status.code() == Some(2) && err.contains("step.json is missing: a parity fixture is NAME.safetensors with NAME.json beside it"), "{out}{err}");
+    // inputs that do not fit the description are named before the step, exit 2 (no
+    // comparison made; 1 is a step that differs): libtorch's errors with a C++ backtrace before
+    std::fs::copy("tests/fixtures/official-step-tiny.json", d.join("step.json")).unwrap();
+    let tensors: Vec<(String, tch::Tensor)> = tch::Tensor::read_safetensors("tests/fixtures/official-step-tiny.safetensors").unwrap();
+    let edited = |name: &str, key: &str, f: &dyn Fn(&tch::Tensor) -> tch::Tensor| {
+        let path = d.join(format!("{name}.safetensors"));
+        let t: Vec<(String, tch::Tensor)> = tensors.iter().map(|(k, v)| (k.clone(), if k == key { f(v) } else { v.shallow_clone() })).collect();
+        tch::Tensor::write_safetensors(&t, &path).unwrap();
+        std::fs::copy("tests/fixtures/official-step-tiny.json", d.join(format!("{name}.json"))).unwrap();
+        path
+    };
+    for (name, key, f, want) in [
+        ("half", "input.images", (|t: &tch::Tensor| t.to_kind(tch::Kind::Half)) as fn(&tch::Tensor) -> tch::Tensor, "input `input.images` is Half [4, 3, 32, 32], where the fixture's description calls for Float [*, 3, 32, 32]"),
+        ("batch", "input.images", |t| t.narrow(0, 0, 2), "input `input.masks_enc` is Int64 [1, 4, 10], where the fixture's description calls for Int64 [*, 2, *]"),
+        ("index", "input.masks_enc", |t| t.fill(100_000), "input `input.masks_enc` holds patch indices 100000..=100000, outside the 64 patches"),
+    ] {
+        let o = ijepa(&["parity", edited(name, key, &f).to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.code() == Some(2) && err.contains(want) && !err.contains("frame #"), "{name}: {out}{err}");
+    }
 }
 
 #[test]

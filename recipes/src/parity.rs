@@ -263,6 +263,31 @@ pub(crate) fn get<'a>(all: &'a HashMap<String, Tensor>, key: &str, path: &Path) 
     all.get(key).ok_or_else(|| Error::Checkpoint { path: path.to_path_buf(), message: format!("missing key `{key}`") })
 }
 
+/// An input of the fixture checked before the step: its dtype and each dimension the
+/// description (or another input) fixes, `None` for any (a hand-edited or stale fixture got
+/// libtorch's error with its C++ backtrace, or an index out of bounds).
+pub(crate) fn input<'a>(all: &'a HashMap<String, Tensor>, key: &str, path: &Path, kind: Kind, dims: &[Option<i64>]) -> Result<&'a Tensor> {
+    let t = get(all, key, path)?;
+    let size = t.size();
+    if t.kind() == kind && size.len() == dims.len() && size.iter().zip(dims).all(|(s, d)| d.is_none_or(|d| *s == d)) {
+        return Ok(t);
+    }
+    let want = dims.iter().map(|d| d.map_or("*".to_string(), |d| d.to_string())).collect::<Vec<_>>().join(", ");
+    Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("input `{key}` is {:?} {size:?}, where the fixture's description calls for {kind:?} [{want}]", t.kind()) })
+}
+
+/// Checks that the patch indices of the mask input `key` are in `0..n` (the patch grid).
+fn indices_below(t: &Tensor, key: &str, path: &Path, n: i64) -> Result<()> {
+    if t.numel() == 0 {
+        return Ok(());
+    }
+    let (lo, hi) = (t.f_min()?.f_int64_value(&[])?, t.f_max()?.f_int64_value(&[])?);
+    if lo < 0 || hi >= n {
+        return Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("input `{key}` holds patch indices {lo}..={hi}, outside the {n} patches of the description's grid") });
+    }
+    Ok(())
+}
+
 /// Replays the fixture's step (fp32, CPU) and compares everything.
 pub fn run(path: &Path, perturb: Perturb) -> Result<ParityReport> {
     run_with_weights(path, perturb, None)
@@ -345,9 +370,13 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         }
     }
 
-    let images = get(&t, "input.images", path)?;
+    let side = Some(f.image_size as i64);
+    let images = input(&t, "input.images", path, Kind::Float, &[None, Some(3), side, side])?;
+    let batch = Some(images.size()[0]);
+    let patches = (f.image_size / f.patch_size.max(1)).pow(2) as i64;
     let split = |key: &str| -> Result<Vec<Tensor>> {
-        let m = get(&t, key, path)?;
+        let m = input(&t, key, path, Kind::Int64, &[None, batch, None])?;
+        indices_below(m, key, path, patches)?;
         Ok((0..m.size()[0]).map(|i| m.get(i)).collect())
     };
     let (masks_enc, masks_pred) = (split("input.masks_enc")?, split("input.masks_pred")?);
@@ -617,8 +646,10 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
     m.decoder_store.load_strict(&pick(true), path)?;
     let official = |k: &str| k.split_once('.').map(|(_, rest)| rest.to_string()).unwrap_or_default();
 
-    let images = get(&t, "input.imgs", path)?;
-    let noise = get(&t, "input.noise", path)?;
+    let side = Some(f.image_size as i64);
+    let images = input(&t, "input.imgs", path, Kind::Float, &[None, Some(3), side, side])?;
+    let patches = (f.image_size / f.patch.max(1)).pow(2) as i64;
+    let noise = input(&t, "input.noise", path, Kind::Float, &[Some(images.size()[0]), Some(patches)])?;
     let hyper = Hyper {
         lr: f.lr * perturb.lr_scale.unwrap_or(1.0),
         wd: f.wd * perturb.wd_scale.unwrap_or(1.0),

@@ -150,7 +150,10 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
 
     let mut cs_pre = Vec::new();
     let crops: Vec<Tensor> = (0..f.n_global + f.n_local)
-        .map(|i| get(&t, &format!("input.crop{i}"), path).map(|c| c.shallow_clone()))
+        .map(|i| {
+            let side = Some(if i < f.n_global { f.global_size } else { f.local_size } as i64);
+            crate::parity::input(&t, &format!("input.crop{i}"), path, tch::Kind::Float, &[None, Some(3), side, side]).map(|c| c.shallow_clone())
+        })
         .collect::<Result<_>>()?;
     // the position table as resized for the local crops, before the step
     if f.n_local > 0 && t.contains_key("interp.pos_embed_local") {
