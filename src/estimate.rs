@@ -151,10 +151,17 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     if let Some(h) = opts.budget_hours.filter(|h| !(h.is_finite() && *h >= 1e-3)) {
         return Err(format!("--budget-hours {h} is not a number of hours (at least 0.001)").into());
     }
+    // what the run trains on: the split (`limit`ed), less the monitor's held-out images
+    let held = exp.monitor.as_ref().map_or(0, |m| m.images as u64);
+    let less_held = if held > 0 { format!(", less the monitor's {held} held-out images") } else { String::new() };
     let images = match opts.images {
-        Some(n) => (n, "given with --images".to_string()),
+        Some(n) => {
+            let limited = exp.data.limit.map_or(n, |l| n.min(l as u64));
+            let limit = if limited < n { format!(", `limit`ed to {limited}") } else { String::new() };
+            (limited.saturating_sub(held), format!("{n} given with --images{limit}{less_held}"))
+        }
         None => match count_images(exp) {
-            Ok(n) => (n, "the dataset's training split, less the monitor's held-out images".to_string()),
+            Ok(n) => (n, format!("the dataset's training split{}{less_held}", exp.data.limit.map_or(String::new(), |l| format!(" (at most `limit` {l})")))),
             Err(e) => return Err(format!("cannot count the training images ({e}); give their number with --images N (ImageNet-1K: 1281167)").into()),
         },
     };
@@ -175,7 +182,19 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     let analytic = (est::state_bytes(&cost), batch as f64 * est::activation_bytes(cost.activation_elems_per_image, gpu_precision));
     let gpu_proj = est::gpu_step_seconds(&cost, batch, acc, gpu_precision, opts.mfu).map(|t| est::project(exp, images.0, t));
     let step_flops = cost.flops_per_image * batch as f64;
-    let fits = memory::available().is_some_and(|a| analytic.0 + analytic.1 < 0.5 * a);
+    let available = memory::available();
+    let fits = available.is_some_and(|a| analytic.0 + analytic.1 < 0.5 * a);
+    // forced, a measurement that cannot fit at all is refused (it ran into the OOM killer)
+    if let (Some(true), Some(a)) = (opts.measure, available) {
+        if analytic.0 + analytic.1 >= a {
+            return Err(format!(
+                "--measure: a step of this experiment needs about {} (analytic), more than the {} this machine has available: it would run out of memory; drop --measure for the analytic estimate",
+                gib(analytic.0 + analytic.1),
+                gib(a)
+            )
+            .into());
+        }
+    }
     let (measured, not_measured) = match opts.measure {
         Some(false) => (None, Some("--no-measure".to_string())),
         Some(true) => (Some(measure(exp, opts.steps)?), None),

@@ -208,8 +208,9 @@ enum Command {
         /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`).
         #[arg(long)]
         point: Option<String>,
-        /// Training images (default: counted by opening the experiment's dataset; ImageNet-1K
-        /// has 1281167).
+        /// The dataset's training images (default: counted by opening the experiment's dataset;
+        /// ImageNet-1K has 1281167); the file's `limit` and the monitor's held-out images apply
+        /// to it.
         #[arg(long)]
         images: Option<u64>,
         /// The GPU of the projection: a100, h100, h200, v100.
@@ -221,7 +222,8 @@ enum Command {
         /// A GPU-hour budget (for example a paper's): prints the MFU it requires.
         #[arg(long)]
         budget_hours: Option<f64>,
-        /// Measure the step here even when it is large.
+        /// Measure the step here even when it is large (not when its analytic memory exceeds
+        /// what this machine has available).
         #[arg(long, conflicts_with = "no_measure")]
         measure: bool,
         /// Never measure (analytic memory only, no CPU projection).

@@ -505,6 +505,22 @@ fn estimate_counts_measures_and_projects() {
     assert!(!o.status.success() && outputs(&o).1.contains("make no full global batch of 16"), "{:?}", outputs(&o));
     let o = ijepa(&["estimate", f.to_str().unwrap(), "--steps", "0"]);
     assert!(!o.status.success() && outputs(&o).1.contains("--steps"), "{:?}", outputs(&o));
+    // --images is the split's size: the file's `limit` and the monitor's held-out images
+    // apply to it as to the counted one (a million images projected 31,250 steps of a run
+    // that trains on 640)
+    let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--images", "1000000"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("images          640 (1000000 given with --images, `limit`ed to 640)") && out.contains("120 steps of"), "{out}{err}");
+    let monitored = write(&d, "monitored.kdl", &std::fs::read_to_string(&f).unwrap().replace("    epochs 3\n", "    epochs 3\n    monitor images=320 k=5\n"));
+    let o = ijepa(&["estimate", monitored.to_str().unwrap(), "--no-measure", "--images", "1000000"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("images          320 (1000000 given with --images, `limit`ed to 640, less the monitor's 320 held-out images)") && out.contains("60 steps of"), "{out}{err}");
+    // a forced measurement that cannot fit in this machine's memory is refused, not started
+    // (a ViT of 200 billion parameters: its state alone is terabytes)
+    let huge = write(&d, "huge.kdl", &std::fs::read_to_string(&f).unwrap().replace("crop-size 28; batch-size 16; limit 640", "crop-size 224; batch-size 16").replace("width=64 depth=2 heads=2 patch=4", "width=16384 depth=64 heads=64 patch=16"));
+    let o = ijepa(&["estimate", huge.to_str().unwrap(), "--measure", "--images", "2000000"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("more than the") && err.contains("this machine has available: it would run out of memory"), "{out}{err}");
     let folder = write(&d, "folder.kdl", "experiment \"f\" {\n    data \"image-folder\" root=\"/nonexistent/train\" { crop-size 32; batch-size 8 }\n    encoder width=64 depth=2 heads=2 patch=4\n    mask \"multi-block\" { min-keep 4 }\n}\n");
     let o = ijepa(&["estimate", folder.to_str().unwrap(), "--no-measure"]);
     let (_, err) = outputs(&o);

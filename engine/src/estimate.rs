@@ -139,12 +139,14 @@ pub struct Accelerator {
 }
 
 const GIB: f64 = (1u64 << 30) as f64;
+/// (the H200's 141 GB is what `nvidia-smi` reports as 143771 MiB: 140.4 GiB, not 131.3)
+const MIB: f64 = (1u64 << 20) as f64;
 
 /// The accelerators `ijepa estimate --gpu` knows (dense peaks, no sparsity).
 pub const ACCELERATORS: &[Accelerator] = &[
     Accelerator { name: "a100", description: "NVIDIA A100 SXM (312 TFLOP/s bf16, 19.5 fp32)", bf16: 312e12, fp32: 19.5e12, memory: 80.0 * GIB },
     Accelerator { name: "h100", description: "NVIDIA H100 SXM (989 TFLOP/s bf16, 67 fp32)", bf16: 989e12, fp32: 67e12, memory: 80.0 * GIB },
-    Accelerator { name: "h200", description: "NVIDIA H200 (989 TFLOP/s bf16, 67 fp32)", bf16: 989e12, fp32: 67e12, memory: 141e9 },
+    Accelerator { name: "h200", description: "NVIDIA H200 (989 TFLOP/s bf16, 67 fp32)", bf16: 989e12, fp32: 67e12, memory: 143_771.0 * MIB },
     Accelerator { name: "v100", description: "NVIDIA V100 SXM (no bf16: 15.7 TFLOP/s fp32)", bf16: 0.0, fp32: 15.7e12, memory: 32.0 * GIB },
 ];
 
