@@ -282,6 +282,19 @@ pub(crate) fn compile(
         return Ok(Compiled { study, spans: cx.spans, sweep: None, written });
     };
     if !cx.errors.is_empty() {
+        // the rules across settings the sweep leaves alone are checked on the base too, so
+        // that one `check` lists them with the other errors (they waited for a second round):
+        // every varied setting and the blocks above it are set aside, as a rejected value is
+        // (a point's value may satisfy a rule the base's breaks); not in a sweep over recipes
+        if cx.ok(&["extends"]) && !cx.swept_paths.iter().any(|p| p == "recipe") {
+            for path in cx.swept_paths.clone() {
+                let parts: Vec<&str> = path.split('.').collect();
+                for n in 1..=parts.len() {
+                    cx.poison(&parts[..n].join("."));
+                }
+            }
+            validate::validate(&mut cx, &base);
+        }
         return Err(fail(cx));
     }
     let points = study::expand(src, &base, &cx.spans, &cx.base_written, &spec)

@@ -367,7 +367,8 @@ impl FromKdl for f64 {
     fn from_kdl(v: &KdlValue) -> Result<Self, Mismatch> {
         match v {
             KdlValue::Integer(i) => Ok(*i as f64),
-            KdlValue::Float(f) if f.is_finite() => Ok(*f),
+            // (-0.0 is 0: written either way it is one setting, one stage hash)
+            KdlValue::Float(f) if f.is_finite() => Ok(*f + 0.0),
             KdlValue::Float(_) => Err(Mismatch::Range {
                 message: "must be a finite number".into(),
                 help: "#inf, #-inf and #nan are not allowed here".into(),

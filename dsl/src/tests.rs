@@ -1058,6 +1058,18 @@ fn run_time_failures_are_found_at_check() {
     assert_eq!(errs(&format!("{small}\nmonitor images=64")), ["conflict"]);
     assert_eq!(errs(&format!("{small}\nmonitor images=50")), ["conflict"], "14 images left, batch 16");
     assert!(errs(&format!("{small}\nmonitor images=40 k=5")).is_empty());
+    // a limit below what the smallest monitor holds out: the help asks for a larger limit
+    // (it said "lower `monitor images=` below 10", which is under the monitor's 20)
+    let tiny = small.replace("limit 64", "limit 10");
+    let text = match parse_str("t.kdl", &format!("experiment \"t\" {{\n{tiny}\nmonitor images=20 k=5\n}}\n")) {
+        Err(d) => d.render_plain(),
+        Ok(_) => String::new(),
+    };
+    assert!(text.contains("raise `limit` to at least 36 (the monitor's 20 images and a batch of 16 to train on)"), "{text}");
+    // -0.0 is 0: one setting, one stage hash
+    let neg = exp("data \"fashion-mnist\" { horizontal-flip -0.0; }\noptimizer \"adamw\" { lr start=-0.0; }");
+    assert!(neg.data.hflip.is_sign_positive() && neg.optimizer.lr.start.is_sign_positive());
+    assert_eq!(serde_json::to_string(&neg).unwrap(), serde_json::to_string(&exp("data \"fashion-mnist\" { horizontal-flip 0; }\noptimizer \"adamw\" { lr start=0; }")).unwrap());
     assert_eq!(errs(&small.replace("batch-size 16", "batch-size 128")), ["conflict"]);
     assert_eq!(errs(&format!("{small}\ndistributed {{ gpus-per-node 8 }}")), ["conflict"], "8 per process");
     // an MLP rounded to no width
@@ -1167,4 +1179,17 @@ fn a_child_s_head_makes_the_base_s_settings_unread() {
     std::fs::write(&child, "experiment \"c\" {\n extends \"base.kdl\"\n eval \"low-shot\" { lr 0.2; }\n}\n").unwrap();
     assert!(crate::load(&child).is_ok());
     let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_sweep_files_rules_across_settings_are_listed_with_its_other_errors() {
+    // a setting's own error (epochs 2.5) beside a rule across settings (7 heads do not divide
+    // a width of 36): one `check` lists both (the rule waited for the first to be fixed)
+    let body = "experiment \"t\" {\n encoder width=36 depth=2 heads=7 patch=4\n predictor depth=1 width=28\n mask \"multi-block\" { min-keep 4 }\n data \"fashion-mnist\" { crop-size 28; }\n epochs 2.5\n}\n";
+    let seeds = codes(&format!("{body}sweep \"grid\" {{\n vary \"seed\" 1 2\n}}\n"));
+    assert_eq!(seeds, codes(body));
+    assert_eq!(seeds, ["heads_width", "wrong_type"]);
+    // a rule on a setting the sweep varies is the points' (7 heads divide 28 and 56)
+    assert_eq!(codes(&format!("{body}sweep \"grid\" {{\n vary \"encoder.width\" 28 56\n}}\n")), ["wrong_type"]);
+    assert_eq!(codes(&format!("{body}sweep \"grid\" {{\n vary \"encoder\" \"vit-tiny\" \"vit-small\"\n}}\n")), ["wrong_type"]);
 }

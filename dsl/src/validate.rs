@@ -186,7 +186,11 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
             label: format!("{held} held out"),
             other: cx.span_of("data.limit"),
             other_label: format!("{limit} images"),
-            help: format!("lower `monitor images=` below {limit} (and leave at least a batch to train on), or raise `limit`"),
+            // (the monitor takes at least 20 images: below that, only a larger `limit` helps)
+            help: match limit > 20 + exp.data.batch_size {
+                true => format!("lower `monitor images=` below {limit} (and leave at least a batch to train on), or raise `limit`"),
+                false => format!("raise `limit` to at least {} (the monitor's {held} images and a batch of {} to train on), or remove `monitor`", held + exp.data.batch_size, exp.data.batch_size),
+            },
         });
         return;
     }
@@ -298,6 +302,9 @@ fn last4_needs_four_blocks(cx: &mut Ctx, exp: &Experiment) {
     }
     for e in exp.evals.iter().filter(|e| e.features.contains(&FeatureChoice::Last4)) {
         let at = format!("eval.{}.features", e.name());
+        if !cx.ok(&[&at]) {
+            continue;
+        }
         cx.err(DslError::Conflict {
             message: format!("`features \"last4\"` pools the last four blocks of an encoder of depth {depth}"),
             span: cx.span_or(&[&at, &format!("eval.{}", e.name())]),

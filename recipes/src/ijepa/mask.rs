@@ -403,8 +403,8 @@ impl MaskSampler {
             Self::MultiBlock(m) => {
                 let c = &m.cfg;
                 format!(
-                    "multi-block: {} target blocks of scale {}-{}, aspect {}-{}; {} of scale {}-{} {}",
-                    c.n_targets,
+                    "multi-block: {} of scale {}-{}, aspect {}-{}; {} of scale {}-{} {}",
+                    if c.n_targets == 1 { "1 target block".to_string() } else { format!("{} target blocks", c.n_targets) },
                     c.target_scale.0,
                     c.target_scale.1,
                     c.target_aspect.0,
@@ -621,7 +621,7 @@ pub fn report(exp: &ijepa_dsl::config::Experiment, query: &ijepa_engine::recipe:
     let (batches, batch) = (query.batches, query.batch_size);
     let (gh, gw) = sampler.grid();
     let st = statistics(&sampler, exp.seed, batches, batch)?;
-    let mut out = format!("masks of {:?}: {gh}x{gw} patch grid, {batches} batches of {batch}; {}", exp.name, sampler.describe());
+    let mut out = format!("masks of {:?}: {gh}x{gw} patch grid, {batches} batch{} of {batch}; {}", exp.name, if batches == 1 { "" } else { "es" }, sampler.describe());
     for (what, s) in [("context length", st.context_len), ("target length", st.target_len)] {
         out += &format!("\n  {what:<15} mean {:>7.2}  std {:>6.2}  min {:>4}  max {:>4}", s.mean, s.std, s.min, s.max);
     }
