@@ -724,6 +724,10 @@ fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<Pat
     }
     match out {
         Some(out) => {
+            // the folder of `--out` is made, as `export` and `import-checkpoint` do
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("making {}: {e}", dir.display()))?;
+            }
             std::fs::write(&out, &kdl).map_err(|e| format!("writing {}: {e}", out.display()))?;
             println!("wrote {} (check it with `ijepa check {}`)", out.display(), out.display());
         }

@@ -97,6 +97,10 @@ fn parity_passes_on_the_shipped_fixture() {
     let o = ijepa(&["parity", alone.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.code() == Some(2) && err.contains("step.json is missing: a parity fixture is NAME.safetensors with NAME.json beside it"), "{out}{err}");
+    // a path that is no file is said so (it was "its description ... is missing")
+    let o = ijepa(&["parity", d.join("nothing.safetensors").to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.code() == Some(2) && err.contains("nothing.safetensors: does not exist"), "{out}{err}");
     // inputs that do not fit the description are named before the step, exit 2 (no
     // comparison made; 1 is a step that differs): libtorch's errors with a C++ backtrace before
     std::fs::copy("tests/fixtures/official-step-tiny.json", d.join("step.json")).unwrap();

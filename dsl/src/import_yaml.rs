@@ -155,6 +155,8 @@ pub fn yaml_to_kdl(
     experiment_name: &str,
 ) -> Result<String, ImportError> {
     check_name(experiment_name)?;
+    // a byte-order mark (an editor's) is no part of the first key, as for PyYAML
+    let yaml = yaml.strip_prefix('\u{feff}').unwrap_or(yaml);
     let root = parse_yaml(yaml)?;
     let cfg = Official::read(&root)?;
     let file = Path::new(source_name)

@@ -639,6 +639,10 @@ impl<'a> Node<'a> {
 
 fn args_help(name: &str, shape: &Shape) -> String {
     let n = shape.args.len();
+    // `vary "PATH" V1 ... V64`: the path is no value
+    if name == "vary" {
+        return format!("`vary` takes the setting's path and up to {} values as arguments (more as `-` children): `{}`", n - 1, shape.usage);
+    }
     let count = match (shape.required, n) {
         (_, 0) => "no arguments".to_string(),
         (r, n) if r == n => format!("{n} argument{}", if n == 1 { "" } else { "s" }),
@@ -758,6 +762,10 @@ fn unknown_node_help(cx: &Ctx, name: &str, parent: &str, known: &[&str]) -> Stri
     }
     if let Some(s) = suggest(name, known) {
         return format!("did you mean `{s}`?");
+    }
+    if known.is_empty() {
+        // (a `mask "rasterized"`: its kind has no settings)
+        return format!("{} takes no nodes here", block_label(parent));
     }
     format!("{} accepts: {}", block_label(parent), known.join(", "))
 }

@@ -1193,3 +1193,18 @@ fn a_sweep_files_rules_across_settings_are_listed_with_its_other_errors() {
     assert_eq!(codes(&format!("{body}sweep \"grid\" {{\n vary \"encoder.width\" 28 56\n}}\n")), ["wrong_type"]);
     assert_eq!(codes(&format!("{body}sweep \"grid\" {{\n vary \"encoder\" \"vit-tiny\" \"vit-small\"\n}}\n")), ["wrong_type"]);
 }
+
+#[test]
+fn help_texts_say_what_a_node_takes() {
+    let render = |src: &str| match parse_str("t.kdl", src) {
+        Err(d) => d.render_plain(),
+        Ok(_) => String::new(),
+    };
+    // the path of a `vary` is no value: 64 values, not "1 to 65 arguments"
+    let many: Vec<String> = (0..65).map(|i| i.to_string()).collect();
+    let text = render(&format!("experiment \"t\" {{\n}}\nsweep \"grid\" {{\n vary \"seed\" {}\n}}\n", many.join(" ")));
+    assert!(text.contains("`vary` takes the setting's path and up to 64 values as arguments (more as `-` children)"), "{text}");
+    // a block with no settings says so (the list of what it accepts was empty)
+    let text = render("experiment \"t\" {\n mask \"rasterized\" { min-keep 3 }\n}\n");
+    assert!(text.contains("takes no nodes here") && !text.contains("accepts: \n"), "{text}");
+}

@@ -365,6 +365,10 @@ fn harmless_variants_import() {
     let (kdl, _) = ok(&edit("load_checkpoint: false", "load_checkpoint: true"));
     assert!(kdl.contains("resuming from the latest checkpoint is automatic"), "{kdl}");
 
+    // an editor's byte-order mark is read as PyYAML reads it (it was part of the first key)
+    let (_, bom) = ok(&format!("\u{feff}{}", base()));
+    assert_eq!(bom, ok(&base()).1);
+
     // augmentations on; PyYAML's yes/no booleans; a float written as an integer
     let (_, exp) = ok(&edit("use_horizontal_flip: false", "use_horizontal_flip: yes")
         .replace("use_gaussian_blur: false", "use_gaussian_blur: true")
