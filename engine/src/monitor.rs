@@ -166,7 +166,7 @@ impl Measure {
             format!(
                 "{} is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
                  (epoch 0), effective rank {:.1}; a falling loss alone does not show learning (see \
-                 facebookresearch/ijepa#55): lower the learning rate, check the masks or, with an EMA target encoder, raise its momentum",
+                 facebookresearch/ijepa#55): lower the learning rate, check the masks (or crops), or raise the momentum of an EMA target (I-JEPA's target encoder, DINO's teacher)",
                 self.who(), self.knn, knn0, self.rankme
             )
         })
@@ -193,7 +193,7 @@ impl Measure {
         (!why.is_empty()).then(|| {
             format!(
                 "{}'s features are collapsing ({}): the loss can still fall while every image maps \
-                 to nearly the same feature; lower the learning rate, check the masks or, with an EMA target encoder, raise its momentum",
+                 to nearly the same feature; lower the learning rate, check the masks (or crops), or raise the momentum of an EMA target (I-JEPA's target encoder, DINO's teacher)",
                 self.who(),
                 why.join(", ")
             )

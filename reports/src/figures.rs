@@ -340,8 +340,8 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     }
     Some(NamedFigure {
         stem: format!("probe-{}", slug(exp)),
-        caption: "Probe top-1 on the test split after each probe-training (or fine-tuning) epoch (the hyper-parameters \
-                  were chosen on a held-out part of the training split), per subject: the pretrained encoder, \
+        caption: "Probe top-1 on the test split after each probe-training (or fine-tuning) epoch (hyper-parameters, where \
+                  an evaluation had several to choose from, were chosen on a held-out part of the training split), per subject: the pretrained encoder, \
                   the encoder at its random initialisation and the raw pixels, under the same protocol."
             .into(),
         figure: Figure {
