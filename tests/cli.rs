@@ -121,6 +121,24 @@ fn parity_passes_on_the_shipped_fixture() {
         let (out, err) = outputs(&o);
         assert!(o.status.code() == Some(2) && err.contains(want) && !err.contains("frame #"), "{name}: {out}{err}");
     }
+    // a description that contradicts its tensors (edited, or of another step) is refused: it
+    // passed, the replay reading only the tensors
+    for (fixture, field, value, want) in [
+        ("official-step-tiny", "/batch", serde_json::json!(8), "says batch 8, but the fixture's tensors hold 4"),
+        ("official-step-tiny", "/n_targets", serde_json::json!(3), "says n_targets 3"),
+        ("official-step-tiny", "/optimizer/kind", serde_json::json!("sgd"), "says optimizer \"sgd\""),
+        ("mae-step-tiny", "/len_keep", serde_json::json!(20), "says len_keep 20"),
+        ("dino-step-tiny", "/ncrops", serde_json::json!(5), "says ncrops 5"),
+    ] {
+        let name = format!("contradicts-{}", field.replace('/', "-"));
+        std::fs::copy(format!("tests/fixtures/{fixture}.safetensors"), d.join(format!("{name}.safetensors"))).unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(format!("tests/fixtures/{fixture}.json")).unwrap()).unwrap();
+        *json.pointer_mut(field).unwrap() = value;
+        std::fs::write(d.join(format!("{name}.json")), json.to_string()).unwrap();
+        let o = ijepa(&["parity", d.join(format!("{name}.safetensors")).to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.code() == Some(2) && err.contains(want), "{fixture} {field}: {out}{err}");
+    }
 }
 
 #[test]

@@ -51,6 +51,15 @@ pub struct FixtureSpec {
     pub ema_momentum: f64,
     /// Official loss value.
     pub loss_value: f64,
+    /// Images of the step (the tensors' batch; checked against them).
+    #[serde(default)]
+    pub batch: Option<i64>,
+    /// Target blocks per image (checked against `input.masks_pred`).
+    #[serde(default)]
+    pub n_targets: Option<i64>,
+    /// Context blocks per image (checked against `input.masks_enc`).
+    #[serde(default)]
+    pub n_context: Option<i64>,
 }
 
 fn official_predictor_mlp_ratio() -> f64 {
@@ -68,6 +77,9 @@ pub struct FixtureOptimizer {
     pub betas: (f64, f64),
     /// Adam epsilon.
     pub eps: f64,
+    /// The optimiser (`adamw`: the one replayed).
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 fn default_eps() -> f64 {
@@ -281,6 +293,18 @@ pub(crate) fn input<'a>(all: &'a HashMap<String, Tensor>, key: &str, path: &Path
     Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("input `{key}` is {:?} {size:?}, where the fixture's description calls for {kind:?} [{want}]", t.kind()) })
 }
 
+/// Checks a count the fixture's description states (`batch`, `n_targets`, ...) against what
+/// its tensors hold: an edited or stale description replayed what the tensors said and passed.
+pub(crate) fn stated(path: &Path, what: &str, said: Option<i64>, holds: i64) -> Result<()> {
+    match said {
+        Some(s) if s != holds => Err(Error::Checkpoint {
+            path: path.with_extension("json"),
+            message: format!("says {what} {s}, but the fixture's tensors hold {holds}: the description and the tensors are of different steps"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that the patch indices of the mask input `key` are in `0..n` (the patch grid).
 fn indices_below(t: &Tensor, key: &str, path: &Path, n: i64) -> Result<()> {
     if t.numel() == 0 {
@@ -385,6 +409,12 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         Ok((0..m.size()[0]).map(|i| m.get(i)).collect())
     };
     let (masks_enc, masks_pred) = (split("input.masks_enc")?, split("input.masks_pred")?);
+    stated(path, "batch", f.batch, images.size()[0])?;
+    stated(path, "n_targets", f.n_targets, masks_pred.len() as i64)?;
+    stated(path, "n_context", f.n_context, masks_enc.len() as i64)?;
+    if let Some(kind) = f.optimizer.kind.as_deref().filter(|k| *k != "adamw") {
+        return Err(Error::Checkpoint { path: path.with_extension("json"), message: format!("says optimizer {kind:?}: the replay steps AdamW, the official code's") });
+    }
     let hyper = Hyper {
         lr: f.optimizer.lr * perturb.lr_scale.unwrap_or(1.0),
         wd: f.optimizer.weight_decay * perturb.wd_scale.unwrap_or(1.0),
@@ -564,6 +594,15 @@ pub struct MaeFixtureSpec {
     pub adam_eps: f64,
     /// The official loss.
     pub loss: f64,
+    /// Images of the step (checked against the tensors).
+    #[serde(default)]
+    pub batch: Option<i64>,
+    /// Patches per image (checked against the image and patch sizes).
+    #[serde(default)]
+    pub num_patches: Option<i64>,
+    /// Patches kept visible (checked against `mask_ratio`: `int(L * (1 - mask_ratio))`).
+    #[serde(default)]
+    pub len_keep: Option<i64>,
 }
 
 /// Which recipe a fixture records: its JSON's `recipe` (I-JEPA's fixtures predate the field).
@@ -655,6 +694,9 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
     let images = input(&t, "input.imgs", path, Kind::Float, &[None, Some(3), side, side])?;
     let patches = (f.image_size / f.patch.max(1)).pow(2) as i64;
     let noise = input(&t, "input.noise", path, Kind::Float, &[Some(images.size()[0]), Some(patches)])?;
+    stated(path, "batch", f.batch, images.size()[0])?;
+    stated(path, "num_patches", f.num_patches, patches)?;
+    stated(path, "len_keep", f.len_keep, (patches as f64 * (1.0 - f.mask_ratio)) as i64)?;
     let hyper = Hyper {
         lr: f.lr * perturb.lr_scale.unwrap_or(1.0),
         wd: f.wd * perturb.wd_scale.unwrap_or(1.0),

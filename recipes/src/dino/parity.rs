@@ -81,6 +81,12 @@ pub struct DinoFixtureSpec {
     /// torch's.
     #[serde(default)]
     pub drop_path_rate: f64,
+    /// Images of the step (checked against the crops).
+    #[serde(default)]
+    pub batch: Option<i64>,
+    /// Views per image (checked against `n_global + n_local`).
+    #[serde(default)]
+    pub ncrops: Option<i64>,
 }
 
 /// Replays a DINO fixture on the CPU.
@@ -155,6 +161,10 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
             crate::parity::input(&t, &format!("input.crop{i}"), path, tch::Kind::Float, &[None, Some(3), side, side]).map(|c| c.shallow_clone())
         })
         .collect::<Result<_>>()?;
+    crate::parity::stated(path, "ncrops", f.ncrops, (f.n_global + f.n_local) as i64)?;
+    for c in &crops {
+        crate::parity::stated(path, "batch", f.batch, c.size()[0])?;
+    }
     // the position table as resized for the local crops, before the step
     if f.n_local > 0 && t.contains_key("interp.pos_embed_local") {
         let ours = d.student.backbone.interpolate_pos_encoding(f.local_size as i64);
