@@ -252,7 +252,9 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
                 b.bottleneck_dim,
                 ijepa_dsl::config::DinoConfig::default().drop_path_rate
             ),
-            _ => format!("pred_depth={} pred_width={} targets={}", b.pred_depth, b.pred_width, b.targets),
+            "ijepa" => format!("pred_depth={} pred_width={} targets={}", b.pred_depth, b.pred_width, b.targets),
+            // (another registered recipe: its settings are its own; none of I-JEPA's)
+            _ => String::new(),
         },
         precision::name(resolved.precision),
         device::describe(dev).replace(' ', "_"),

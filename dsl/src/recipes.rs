@@ -165,6 +165,12 @@ pub struct RecipeSchema {
     /// Nodes of settings only this recipe reads, declared here (a registered recipe's own
     /// hyper-parameters: `contrast temperature=0.1`); the built-in recipes' have typed fields.
     pub settings: Vec<SettingNode>,
+    /// Its views are its own (DINO's multi-crop): the data block's augmentations (crop scale,
+    /// flip, colour jitter, blur) are not read, nor part of its pretraining's hash.
+    pub own_augmentations: bool,
+    /// Raised when the recipe's training changes in a way its settings do not show: part of
+    /// its pretraining's hash (0: none), so that no run finds an earlier version's folder.
+    pub hash_revision: u32,
 }
 
 impl RecipeSchema {
@@ -186,6 +192,8 @@ impl RecipeSchema {
             default_hflip: None,
             default_interpolation: None,
             settings: Vec::new(),
+            own_augmentations: false,
+            hash_revision: 0,
         }
     }
 
@@ -219,6 +227,8 @@ fn builtins() -> Vec<RecipeSchema> {
             default_hflip: None,
             default_interpolation: None,
             settings: Vec::new(),
+            own_augmentations: false,
+            hash_revision: 0,
         },
         RecipeSchema {
             name: "mae".into(),
@@ -240,6 +250,8 @@ fn builtins() -> Vec<RecipeSchema> {
             default_hflip: Some(0.5),
             default_interpolation: Some(Interpolation::Bicubic),
             settings: Vec::new(),
+            own_augmentations: false,
+            hash_revision: 0,
         },
         RecipeSchema {
             name: "dino".into(),
@@ -259,6 +271,10 @@ fn builtins() -> Vec<RecipeSchema> {
             default_hflip: None,
             default_interpolation: Some(Interpolation::Bicubic),
             settings: Vec::new(),
+            // its multi-crop (`dino { global-scale ...; local-scale ... }`) makes its views
+            own_augmentations: true,
+            // 2: the student's stochastic depth and the official linspace warm-up
+            hash_revision: 2,
         },
     ]
 }

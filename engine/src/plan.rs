@@ -173,8 +173,9 @@ fn cadence_free_hash(exp: &Experiment, world_size: usize) -> String {
     let mut e = exp.clone();
     e.log_every = Experiment::with_defaults("").log_every;
     e.checkpoint = Default::default();
-    // DINO's multi-crop has its own augmentations: the data block's are not read
-    if e.recipe == "dino" {
+    // a recipe whose views are its own (DINO's multi-crop) reads none of the data block's
+    // augmentations
+    if ijepa_dsl::recipes::schema(&e.recipe).is_some_and(|s| s.own_augmentations) {
         e.data = e.data.without_augmentations();
     }
     legacy_pretrain_hash(&e, world_size)
@@ -241,24 +242,27 @@ fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     e.data.prefetch = 0;
     // the evaluations' test images do not change what is pretrained
     e.data.test_root = None;
-    // DINO's settings change only DINO runs (another recipe's point of a sweep that varies the
-    // recipe keeps its hash; the older own nodes, `predictor` / `decoder`, still count for
-    // every recipe so that existing hashes stay)
+    // (legacy, kept so that existing hashes stay; not a pattern for new recipes, whose own
+    // nodes `without_other_recipes` resets) DINO's settings change only DINO runs (another
+    // recipe's point of a sweep that varies the recipe keeps its hash; the older own nodes,
+    // `predictor` / `decoder`, still count for every recipe)
     if e.recipe != "dino" {
         e.dino = Default::default();
     }
-    match e.recipe.as_str() {
-        // DINO's student gained its stochastic depth and its warm-up the official linspace:
-        // every DINO run trains differently from before, a file that writes no `dino` block
-        // (whose settings serialise as before) included, so none may find an earlier folder
-        "dino" => content_hash(json!({"experiment": e, "world_size": world_size, "dino_revision": DINO_REVISION}).to_string().as_bytes()),
-        _ => content_hash(json!({"experiment": e, "world_size": world_size}).to_string().as_bytes()),
+    // a recipe whose training changed where its settings do not show declares a revision
+    // (DINO's 2: the student's stochastic depth, the linspace warm-up), part of the hash as
+    // `<recipe>_revision`, so that no run of it finds an earlier version's folder
+    match ijepa_dsl::recipes::schema(&e.recipe).map_or(0, |s| s.hash_revision) {
+        0 => content_hash(json!({"experiment": e, "world_size": world_size}).to_string().as_bytes()),
+        revision => {
+            let mut v = serde_json::Map::new();
+            v.insert("experiment".into(), json!(e));
+            v.insert("world_size".into(), json!(world_size));
+            v.insert(format!("{}_revision", e.recipe), json!(revision));
+            content_hash(serde_json::Value::Object(v).to_string().as_bytes())
+        }
     }
 }
-
-/// Part of every DINO pretraining's hash: raised when DINO's training changes in a way its
-/// settings do not show (2: the student's stochastic depth and the linspace warm-up).
-const DINO_REVISION: u32 = 2;
 
 /// The content hash of an evaluation of `subject` whose weights come from `input` (the
 /// pretraining hash, or a checkpoint's SHA-256); baselines ignore `input`, and of the data
@@ -943,6 +947,8 @@ mod tests {
         assert!(!serde_json::to_string(&dino).unwrap().contains("\"dino\":"), "a default dino block is not serialised");
         let before = "047bef5d8d4d3425";
         assert_ne!(pretrain_hash(&dino, 1), before);
+        // this version's (the revision now declared by DINO's schema: unchanged)
+        assert_eq!(pretrain_hash(&dino, 1), "77beb42127b25361");
         let root = crate::testdir::scratch("plan", "dino-revision");
         let old_dir = run_dir::stage_path(&root, "x", "pretrain", before);
         std::fs::create_dir_all(&old_dir).unwrap();
