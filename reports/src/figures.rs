@@ -158,11 +158,18 @@ fn schedules_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, 
     })
 }
 
-/// Orders a monitor's encoders: the one evaluations read (I-JEPA's `target`, DINO's
-/// `teacher`, MAE's single `encoder`) before the others (I-JEPA's `context`, DINO's
-/// `student`).
-fn evaluated_last(encoder: &str) -> bool {
-    !matches!(encoder, "target" | "teacher" | "encoder")
+/// A run's monitored encoders in the order its `monitor.csv` first lists them, which is the
+/// recipe's (`Recipe::feature_encoders`): the one evaluations read first (I-JEPA's `target`,
+/// DINO's `teacher`, MAE's single `encoder`, whatever a registered recipe calls its own),
+/// then the others (I-JEPA's `context`, DINO's `student`). The raw pixels are not an encoder.
+fn monitored_encoders(r: &PretrainRun) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for m in &r.monitor {
+        if m.encoder != "pixels" && !out.contains(&m.encoder.as_str()) {
+            out.push(m.encoder.as_str());
+        }
+    }
+    out
 }
 
 fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
@@ -181,12 +188,8 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
         let mut series = Vec::new();
         for &(i, r) in &runs {
             let last_epoch = r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64;
-            let mut encoders: Vec<&str> = r.monitor.iter().map(|m| m.encoder.as_str()).filter(|e| *e != "pixels").collect();
-            encoders.sort_unstable();
-            encoders.dedup();
             // the encoder evaluations read first (solid), then the other (dashed)
-            encoders.sort_by_key(|e| evaluated_last(e));
-            for (k, enc) in encoders.iter().enumerate() {
+            for (k, enc) in monitored_encoders(r).iter().enumerate() {
                 let pts = r.monitor.iter().filter(|m| m.encoder == *enc).map(|m| (m.epoch as f64, get(m))).collect();
                 let stroke = if k == 0 { Stroke::Solid } else { Stroke::Dashed };
                 // MAE's one encoder is `encoder`: not "encoder encoder"
@@ -241,13 +244,7 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     for (i, r) in runs.iter().enumerate() {
         // the encoder evaluations read (I-JEPA's target, DINO's teacher, MAE's `encoder`),
         // otherwise the recipe's first (the `context` encoder of I-JEPA with pixel targets)
-        let evaluated = r
-            .monitor
-            .iter()
-            .map(|m| m.encoder.as_str())
-            .filter(|e| *e != "pixels")
-            .min_by_key(|e| evaluated_last(e))
-            .unwrap_or("encoder");
+        let evaluated = monitored_encoders(r).first().copied().unwrap_or("encoder");
         let pts: Vec<(f64, f64)> = r
             .monitor
             .iter()

@@ -773,7 +773,8 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
 fn the_monitor_draws_the_evaluated_encoder_solid() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
-    for (exp, hash, encoders) in [("dino", "aaaaaaaaaaaa", &["teacher", "student"][..]), ("mae", "bbbbbbbbbbbb", &["encoder"][..])] {
+    // (a registered recipe's names, in its order: `slow` evaluated, though `fast` sorts first)
+    for (exp, hash, encoders) in [("dino", "aaaaaaaaaaaa", &["teacher", "student"][..]), ("mae", "bbbbbbbbbbbb", &["encoder"][..]), ("custom", "cccccccccccc", &["slow", "fast"][..])] {
         pretrain(&runs, exp, hash, [0.15, 0.2], 0.05);
         let mut mon = String::from("step,epoch,encoder,knn_top1,rankme,spread,seconds\n");
         for e in 0..=2 {
@@ -799,6 +800,10 @@ fn the_monitor_draws_the_evaluated_encoder_solid() {
         [("pretrain-aaaaaaaaaaaa teacher encoder".to_string(), Stroke::Solid), ("pretrain-aaaaaaaaaaaa student encoder".to_string(), Stroke::Dashed)]
     );
     assert_eq!(strokes("mae")[0], ("pretrain-bbbbbbbbbbbb encoder".to_string(), Stroke::Solid));
+    assert_eq!(
+        strokes("custom")[..2],
+        [("pretrain-cccccccccccc slow encoder".to_string(), Stroke::Solid), ("pretrain-cccccccccccc fast encoder".to_string(), Stroke::Dashed)]
+    );
 }
 
 /// A sweep with `seeds`: the seed is a repeat of a setting, so the paper's row of the setting
