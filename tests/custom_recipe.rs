@@ -306,3 +306,22 @@ fn a_registered_recipes_own_settings_are_read_checked_defaulted_swept_and_hashed
         assert!(e.contains(want), "missing {want:?} in {e}");
     }
 }
+
+/// A registered recipe's cost model sizes the memory bound checked before a run builds its
+/// models (a recipe the bound does not know counted only its encoder).
+#[test]
+fn a_registered_recipes_cost_model_sizes_the_memory_bound() {
+    ijepa_recipes::register_builtins().unwrap();
+    register(entry()).unwrap();
+    let cost = |_: &Experiment| -> Result<ijepa_engine::estimate::StepCost> {
+        Ok(ijepa_engine::estimate::StepCost { trainable_params: 1e9, frozen_params: 5e8, flops_per_image: 1.0, activation_elems_per_image: 1.0, tokens: String::new() })
+    };
+    let costed = RecipeEntry { schema: RecipeSchema::new("costed-ae", "the linear autoencoder with a cost model (a test recipe)"), cost: Some(Arc::new(cost)), ..entry() };
+    register(costed).unwrap();
+    let exp = |recipe: &str| ijepa_dsl::parse_str("m.kdl", &format!("experiment \"m\" {{\n recipe \"{recipe}\"\n encoder width=32 depth=1 heads=2 patch=4\n data \"fashion-mnist\" {{ crop-size 16; }}\n}}\n")).unwrap();
+    let with = ijepa_engine::memory::estimate(&exp("costed-ae")).state;
+    let without = ijepa_engine::memory::estimate(&exp("linear-ae")).state;
+    // 1e9 trained parameters with gradients and two moments, 5e8 held once, 4 bytes each
+    assert!(with >= 4.0 * (4.0 * 1e9 + 5e8), "{with}");
+    assert!(without < 1e7, "{without}");
+}

@@ -58,7 +58,15 @@ pub fn estimate(exp: &Experiment) -> Estimate {
         "dino" => (5.0 * dino_head_params(w, &exp.dino), 5.0),
         _ => (0.0, 4.0),
     };
-    let state = 4.0 * (copies * enc + second);
+    let mut state = 4.0 * (copies * enc + second);
+    // a registered recipe with a cost model states its parameters: its trained ones with their
+    // gradients and two AdamW moments, its held ones (an EMA copy) once
+    if !["ijepa", "mae", "dino"].contains(&exp.recipe.as_str()) {
+        let cost = crate::recipe::entry(&exp.recipe).ok().and_then(|e| e.cost).and_then(|c| c(exp).ok());
+        if let Some(c) = cost {
+            state = state.max(4.0 * (4.0 * c.trainable_params + c.frozen_params));
+        }
+    }
     let b = exp.data.batch_size as f64;
     let heads = e.num_heads.max(1) as f64;
     let hidden = (w * e.mlp_ratio).floor();
