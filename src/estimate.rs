@@ -184,12 +184,16 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     let step_flops = cost.flops_per_image * batch as f64;
     let available = memory::available();
     let fits = available.is_some_and(|a| analytic.0 + analytic.1 < 0.5 * a);
-    // forced, a measurement that cannot fit at all is refused (it ran into the OOM killer)
+    // forced, a measurement that cannot fit at all is refused (it ran into the OOM killer);
+    // measured at this CPU's precision (fp32 without native bf16: twice the GPU's activations)
     if let (Some(true), Some(a)) = (opts.measure, available) {
-        if analytic.0 + analytic.1 >= a {
+        let here = precision::resolve_with(exp.precision, &precision::bf16_support(tch::Device::Cpu)).precision;
+        let need = analytic.0 + batch as f64 * est::activation_bytes(cost.activation_elems_per_image, here);
+        if need >= a {
             return Err(format!(
-                "--measure: a step of this experiment needs about {} (analytic), more than the {} this machine has available: it would run out of memory; drop --measure for the analytic estimate",
-                gib(analytic.0 + analytic.1),
+                "--measure: a step of this experiment needs about {} (analytic, {} here), more than the {} this machine has available: it would run out of memory; drop --measure for the analytic estimate",
+                gib(need),
+                precision::name(here),
                 gib(a)
             )
             .into());

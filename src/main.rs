@@ -309,7 +309,7 @@ fn main() -> ExitCode {
             output_path(out.as_deref(), "--out", &[&file], Some(OutKind::Safetensors))?;
             // the default output is a name the user did not write: never over a file there (a
             // downloaded `model.safetensors` beside `model.pth` was replaced)
-            if out.is_none() {
+            if out.is_none() && file.is_file() {
                 let default = ijepa::checkpoints::default_import_path(&file);
                 output_path(Some(&default), "the default output", &[&file], Some(OutKind::Safetensors))?;
                 if default.symlink_metadata().is_ok() {

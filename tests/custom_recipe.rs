@@ -54,7 +54,7 @@ impl LinearAe {
             params.extend(store.trainable().into_iter().map(|(n, t)| (format!("{prefix}.{n}"), t)));
         }
         let optimizer = AdamW::new(params, exp.optimizer.betas, exp.optimizer.eps)?;
-        let setting = |key: &str| exp.setting("ae", key).cloned().expect("the language fills every key of the recipe's node");
+        let setting = |key: &str| exp.setting("ae", key).expect("a key the recipe declares");
         Ok(Self {
             encoder_store,
             decoder_store,
@@ -244,7 +244,7 @@ fn a_registered_recipes_own_settings_are_read_checked_defaulted_swept_and_hashed
     register(entry()).unwrap();
     let d = common::scratch("custom-recipe-settings");
     let head = "experiment \"s\" {\n    recipe \"linear-ae\"\n    encoder width=32 depth=1 heads=2 patch=4\n";
-    let ae = |study: &ijepa_dsl::Study, key: &str| study.points[0].experiment.setting("ae", key).cloned();
+    let ae = |study: &ijepa_dsl::Study, key: &str| study.points[0].experiment.recipe_settings["ae"].get(key).cloned();
 
     // what the file writes, the recipe's defaults for the rest; the same values written out
     // are the same pretraining (same hash), another value another one
@@ -276,15 +276,22 @@ fn a_registered_recipes_own_settings_are_read_checked_defaulted_swept_and_hashed
     ] {
         assert!(err.contains(want), "missing {want:?} in\n{err}");
     }
+    // a misspelt node is suggested the recipe's
+    let typo = load(&d, "typo", &format!("{head}    aee pool=\"first\"\n}}\n")).unwrap_err();
+    assert!(typo.contains("did you mean `ae`?"), "{typo}");
     // another recipe's experiment writing the node, by name
     let other = load(&d, "other", "experiment \"o\" {\n    recipe \"ijepa\"\n    ae pool=\"first\"\n}\n").unwrap_err();
     assert!(other.contains("`ae` is a setting of recipe \"linear-ae\", not of recipe \"ijepa\""), "{other}");
 
     // a sweep varies it: one pretraining per value, the others' defaults kept
     let sweep = load(&d, "sweep", &format!("{head}}}\nsweep \"grid\" {{\n    vary \"ae.pool\" \"mean\" \"first\"\n}}\n")).unwrap();
-    let pools: Vec<_> = sweep.points.iter().map(|p| p.experiment.setting("ae", "pool").cloned()).collect();
+    let pools: Vec<_> = sweep.points.iter().map(|p| p.experiment.setting("ae", "pool")).collect();
     assert_eq!(pools, [Some(SettingValue::Str("mean".into())), Some(SettingValue::Str("first".into()))]);
-    assert!(sweep.points.iter().all(|p| p.experiment.setting("ae", "loss-weight") == Some(&SettingValue::Float(1.0))));
+    assert!(sweep.points.iter().all(|p| p.experiment.setting("ae", "loss-weight") == Some(SettingValue::Float(1.0))));
+    // an experiment the language did not read (a config.json from before a key existed) gets
+    // the declared default; an undeclared key none
+    let bare = Experiment::with_defaults("bare");
+    assert_eq!((bare.setting("ae", "tokens"), bare.setting("ae", "colour")), (Some(SettingValue::Int(0)), None));
     let hashes: Vec<_> = sweep.points.iter().map(|p| ijepa_engine::plan::pretrain_hash(&p.experiment, 1)).collect();
     assert_ne!(hashes[0], hashes[1]);
     let bad_value = load(&d, "sweep-bad", &format!("{head}}}\nsweep \"grid\" {{\n    vary \"ae.pool\" \"mean\" \"max\"\n}}\n")).unwrap_err();
@@ -292,6 +299,8 @@ fn a_registered_recipes_own_settings_are_read_checked_defaulted_swept_and_hashed
     let typo = load(&d, "sweep-typo", &format!("{head}}}\nsweep \"grid\" {{\n    vary \"ae.tokns\" 1 2\n}}\n")).unwrap_err();
     assert!(typo.contains("did you mean `ae.tokens`?"), "{typo}");
 
+    // -0.0 is 0 in a declared default as in a written value
+    assert_eq!(SettingKey::number("shift", -0.0).default.as_f64().map(f64::is_sign_positive), Some(true));
     // what a schema may declare
     let with = |node: SettingNode| RecipeSchema { settings: vec![node], ..RecipeSchema::new("settings-probe", "") };
     for (node, want) in [
@@ -301,6 +310,8 @@ fn a_registered_recipes_own_settings_are_read_checked_defaulted_swept_and_hashed
         (SettingNode::new("probe", vec![SettingKey::choice("p", "a", &["b"])]), "its default \"a\" must be one of \"b\""),
         (SettingNode::new("probe", vec![SettingKey::boolean("x", true).at_least(0.0)]), "bounds are for numbers"),
         (SettingNode::new("probe", vec![]), "declares no property"),
+        (SettingNode::new("limit", vec![SettingKey::boolean("x", true)]), "the language already has `limit`"),
+        (SettingNode::new("probe", vec![SettingKey::number("t", 1.0).at_least(f64::NAN)]), "a bound of NaN bounds nothing"),
     ] {
         let e = ijepa_dsl::recipes::register(with(node)).unwrap_err();
         assert!(e.contains(want), "missing {want:?} in {e}");
@@ -324,4 +335,8 @@ fn a_registered_recipes_cost_model_sizes_the_memory_bound() {
     // 1e9 trained parameters with gradients and two moments, 5e8 held once, 4 bytes each
     assert!(with >= 4.0 * (4.0 * 1e9 + 5e8), "{with}");
     assert!(without < 1e7, "{without}");
+    // its builder makes a recipe that calls itself `linear-ae`: refused by name (its runs
+    // would be filed under another recipe's)
+    let err = ijepa_engine::recipe::build(&exp("costed-ae"), Device::Cpu, 0, 1).err().expect("a misnamed recipe is refused").to_string();
+    assert!(err.contains("recipe \"costed-ae\"'s builder made a recipe that calls itself \"linear-ae\""), "{err}");
 }

@@ -1170,10 +1170,15 @@ impl Experiment {
         }
     }
 
-    /// The value of `key` of the recipe's own setting node `node` (`contrast`,
-    /// `temperature`): what the file wrote, else the recipe's default; `None` when the
-    /// recipe declares no such setting.
-    pub fn setting(&self, node: &str, key: &str) -> Option<&SettingValue> {
-        self.recipe_settings.get(node)?.get(key)
+    /// The value of `key` of a registered recipe's setting node `node` (`contrast`,
+    /// `temperature`): what the file wrote, else the default the recipe declares (also for an
+    /// experiment the language did not read: `with_defaults`, a `config.json` written before
+    /// the recipe declared the key); `None` when no recipe declares it.
+    pub fn setting(&self, node: &str, key: &str) -> Option<SettingValue> {
+        if let Some(v) = self.recipe_settings.get(node).and_then(|n| n.get(key)) {
+            return Some(v.clone());
+        }
+        let (_, decl) = crate::recipes::setting_node(node)?;
+        decl.keys.into_iter().find(|k| k.name == key).map(|k| k.default)
     }
 }

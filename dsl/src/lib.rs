@@ -286,7 +286,9 @@ pub(crate) fn compile(
         // that one `check` lists them with the other errors (they waited for a second round):
         // every varied setting and the blocks above it are set aside, as a rejected value is
         // (a point's value may satisfy a rule the base's breaks); not in a sweep over recipes
-        if cx.ok(&["extends"]) && !cx.swept_paths.iter().any(|p| p == "recipe") {
+        // (nor when a `vary` names no setting: what it meant to vary is not known)
+        let known = cx.swept_paths.iter().all(|p| schema::settings::find(p).is_some());
+        if known && cx.ok(&["extends"]) && !cx.swept_paths.iter().any(|p| p == "recipe") {
             for path in cx.swept_paths.clone() {
                 let parts: Vec<&str> = path.split('.').collect();
                 for n in 1..=parts.len() {

@@ -429,7 +429,7 @@ impl FromKdl for i64 {
                 help: format!("{i} is beyond a 64-bit whole number"),
             }),
             KdlValue::Float(f) => Err(Mismatch::Type {
-                help: if f.is_finite() && f.fract() == 0.0 {
+                help: if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.2e18 {
                     format!("write the integer without a decimal point: `{}`", *f as i64)
                 } else {
                     "this setting takes a whole number such as `4`".into()
@@ -698,7 +698,10 @@ pub(crate) fn read_children<T>(
                 });
                 continue;
             }
-            let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            let mut names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            // at the experiment level, the setting nodes registered recipes declare too
+            let settings: Vec<String> = if parent_label == "experiment" { crate::recipes::setting_nodes() } else { Vec::new() };
+            names.extend(settings.iter().map(String::as_str));
             let help = unknown_node_help(cx, name, parent_label, &names);
             cx.err(DslError::UnknownNode {
                 name: name.to_string(),

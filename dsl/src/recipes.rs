@@ -81,7 +81,8 @@ impl SettingKey {
 
     /// A finite number (an integer is read as one too).
     pub fn number(name: impl Into<String>, default: f64) -> Self {
-        Self::of(name, SettingValue::Float(default))
+        // (-0.0 is 0, as the language reads a written one: one setting, one hash)
+        Self::of(name, SettingValue::Float(default + 0.0))
     }
 
     /// A whole number.
@@ -328,7 +329,8 @@ fn check_settings(schema: &RecipeSchema) -> Result<(), String> {
         if !word(&node.name) {
             return Err(format!("{at}: a node name starts with a letter and has letters, digits and `-`"));
         }
-        if crate::schema::experiment_node(&node.name) {
+        // (a node of any block: its "belongs inside `data`" help would name the recipe)
+        if crate::schema::experiment_node(&node.name) || crate::schema::locations().iter().any(|(n, _)| *n == node.name) {
             return Err(format!("{at}: the language already has `{}` (write the recipe's settings under a name of its own)", node.name));
         }
         if schema.own_nodes.contains(&node.name) || schema.settings[..i].iter().any(|n| n.name == node.name) {
@@ -352,8 +354,11 @@ fn check_settings(schema: &RecipeSchema) -> Result<(), String> {
             if !key.choices.is_empty() && key.default.as_str().is_none() {
                 return Err(format!("{at}: choices are for strings; its default is {}", key.default.kind()));
             }
+            if let Some(b) = [key.min, key.max].into_iter().flatten().find(|b| b.is_nan()) {
+                return Err(format!("{at}: a bound of {b} bounds nothing"));
+            }
             if let (Some(lo), Some(hi)) = (key.min, key.max) {
-                if lo.is_nan() || hi.is_nan() || lo > hi {
+                if lo > hi {
                     return Err(format!("{at}: its range {lo} ..= {hi} is empty"));
                 }
             }
@@ -363,6 +368,11 @@ fn check_settings(schema: &RecipeSchema) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The setting nodes registered recipes declare ([`RecipeSchema::settings`]).
+pub fn setting_nodes() -> Vec<String> {
+    read().iter().flat_map(|s| s.settings.iter().map(|n| n.name.clone())).collect()
 }
 
 /// The recipe that declares the setting node `name`, with the node.
@@ -411,10 +421,10 @@ pub fn samplers(kind: MaskKind) -> Vec<String> {
     read().iter().filter(|s| s.mask_kinds.contains(&kind)).map(|s| s.name.clone()).collect()
 }
 
-/// Every node some recipe owns (what the experiment block accepts besides the shared ones),
-/// its settings' nodes included.
+/// Every built-in node some recipe owns (`predictor`, `decoder`, ...: what the experiment
+/// block accepts besides the shared ones and the registered recipes' [`setting_nodes`]).
 pub fn owned_nodes() -> Vec<String> {
-    let mut out: Vec<String> = read().iter().flat_map(|s| s.own_nodes.iter().cloned().chain(s.settings.iter().map(|n| n.name.clone()))).collect();
+    let mut out: Vec<String> = read().iter().flat_map(|s| s.own_nodes.clone()).collect();
     out.sort();
     out.dedup();
     out

@@ -194,10 +194,13 @@ fn not_read_by_recipe(cx: &mut Ctx, dims: &[&Vary], exp: &Experiment) {
                 exp.recipe,
                 dim.path,
                 exp.recipe,
-                if schema.own_nodes.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (its own: {})", schema.own_nodes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                {
+                    let own: Vec<&String> = schema.own_nodes.iter().chain(schema.settings.iter().map(|n| &n.name)).collect();
+                    if own.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (its own: {})", own.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                    }
                 }
             ),
         });

@@ -755,6 +755,11 @@ fn dino_experiments_read_their_block() {
     std::fs::write(d.join("child.kdl"), "experiment \"c\" {\n extends \"base.kdl\"\n recipe \"dino\"\n dino { out-dim 64; local-crops 2; }\n}\n").unwrap();
     let text = crate::load(&d.join("child.kdl")).map(|_| String::new()).unwrap_or_else(|e| e.render_plain());
     assert!(text.contains("local crops of 96 px (the default 96) are larger than its 28 px global crops") && text.contains("child.kdl:4:"), "{text}");
+    // a size the base wrote is the base's, not the default
+    std::fs::write(d.join("dino-base.kdl"), "experiment \"b\" {\n recipe \"dino\"\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=32 depth=2 heads=2 patch=4\n dino { local-size 12; }\n}\n").unwrap();
+    std::fs::write(d.join("dino-child.kdl"), "experiment \"c\" {\n extends \"dino-base.kdl\"\n data \"fashion-mnist\" { crop-size 8; }\n}\n").unwrap();
+    let text = crate::load(&d.join("dino-child.kdl")).map(|_| String::new()).unwrap_or_else(|e| e.render_plain());
+    assert!(text.contains("local crops of 12 px (from the base) are"), "{text}");
     std::fs::remove_dir_all(&d).ok();
     // MAE's random mask must keep a patch of the grid
     let mae = "recipe \"mae\"\n data \"fashion-mnist\" { crop-size 16; }\n encoder width=64 depth=2 heads=2 patch=4\n decoder depth=1 width=32 heads=2";
@@ -1192,6 +1197,8 @@ fn a_sweep_files_rules_across_settings_are_listed_with_its_other_errors() {
     // a rule on a setting the sweep varies is the points' (7 heads divide 28 and 56)
     assert_eq!(codes(&format!("{body}sweep \"grid\" {{\n vary \"encoder.width\" 28 56\n}}\n")), ["wrong_type"]);
     assert_eq!(codes(&format!("{body}sweep \"grid\" {{\n vary \"encoder\" \"vit-tiny\" \"vit-small\"\n}}\n")), ["wrong_type"]);
+    // a misspelt path: what it meant to vary is not known, so the base is not judged
+    assert_eq!(codes(&format!("{body}sweep \"grid\" {{\n vary \"heads\" 4 6\n}}\n")), ["wrong_type", "unknown_sweep_path"]);
 }
 
 #[test]

@@ -267,7 +267,11 @@ fn dino_local_crops_fit(cx: &mut Ctx, exp: &Experiment) {
         let whole = ((crop as f64 * 96.0 / 224.0 / patch as f64).round() as usize).clamp(1, (crop / patch).max(1));
         format!("local-size {} (the official 96/224 of the crop, in whole patches)", whole * patch)
     };
-    let default_note = if cx.span_of("dino.local-size").is_none() { format!(" (the default {local})") } else { String::new() };
+    let default_note = match (cx.written("dino.local-size"), cx.span_of("dino.local-size")) {
+        (false, _) => format!(" (the default {local})"),
+        (true, None) => " (from the base)".to_string(),
+        (true, Some(_)) => String::new(),
+    };
     // what is wrong, the setting it is wrong against, and the help
     let (problem, other, other_label, help) = if !local.is_multiple_of(patch) {
         (format!("are not a whole number of {patch} px patches"), "encoder.patch", format!("{patch} px patches"), format!("write {suggest}"))

@@ -532,5 +532,14 @@ pub fn feature_modules() -> Vec<String> {
 /// An unregistered recipe, or the recipe's own.
 pub fn build(exp: &Experiment, device: Device, rank: u64, world: u64) -> Result<Box<dyn DynRecipe>> {
     let e = entry(&exp.recipe)?;
-    (e.build)(exp, device, rank, world)
+    let built = (e.build)(exp, device, rank, world)?;
+    // the name its metrics, checkpoints and evaluations are filed under is the registered one
+    if built.recipe_name() != e.schema.name {
+        return Err(crate::Error::Config(format!(
+            "recipe {:?}'s builder made a recipe that calls itself {:?}: `Recipe::name` must return the name it is registered under",
+            e.schema.name,
+            built.recipe_name()
+        )));
+    }
+    Ok(built)
 }

@@ -47,9 +47,10 @@ fn mae_parameters_match_the_built_model() {
 
 #[test]
 fn dino_parameters_match_the_built_student_and_flops_follow_the_crops() {
-    for (head, fixed) in [("head-layers 3", ""), ("head-layers 1; norm-last-layer #false", " (gain trained)")] {
+    // (a head of one layer has no hidden layer: `hidden-dim` is written with three)
+    for (head, fixed) in [("head-layers 3; hidden-dim 48", ""), ("head-layers 1; norm-last-layer #false", " (gain trained)")] {
         let src = format!(
-            "experiment \"t\" {{ recipe \"dino\"; data \"fashion-mnist\" {{ crop-size 16; batch-size 4 }}; encoder width=32 depth=2 heads=2 patch=4; dino {{ out-dim 64; hidden-dim 48; bottleneck-dim 16; local-crops 2; local-size 8; {head} }} }}"
+            "experiment \"t\" {{ recipe \"dino\"; data \"fashion-mnist\" {{ crop-size 16; batch-size 4 }}; encoder width=32 depth=2 heads=2 patch=4; dino {{ out-dim 64; bottleneck-dim 16; local-crops 2; local-size 8; {head} }} }}"
         );
         let e = exp(&src);
         let cost = ijepa_recipes::dino::cost::cost(&e).unwrap();

@@ -126,8 +126,9 @@ fn one_block_with_zeroed_gradients_is_caught() {
 
 #[test]
 fn missing_fixture_is_a_clear_error() {
+    // the fixture itself is named first (it was reported as its description missing)
     let err = run(&PathBuf::from("/nonexistent/x.safetensors"), Perturb::default()).unwrap_err().to_string();
-    assert!(err.contains("x.json"), "{err}");
+    assert!(err.contains("/nonexistent/x.safetensors: does not exist"), "{err}");
 }
 
 // ---- MAE (tests/fixtures/mae-step-tiny, from scripts/make-mae-parity-fixture.py against

@@ -325,10 +325,13 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment, base
                 "`{name}` configures recipe {}; remove it, or write `recipe \"{}\"`{}",
                 owners.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(" / "),
                 owners[0],
-                if schema.own_nodes.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (recipe \"{}\" has {})", schema.name, schema.own_nodes.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                {
+                    let own: Vec<&String> = schema.own_nodes.iter().chain(schema.settings.iter().map(|n| &n.name)).collect();
+                    if own.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (recipe \"{}\" has {})", schema.name, own.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+                    }
                 }
             ),
         });

@@ -155,15 +155,19 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
     tch::no_grad(|| d.center.shallow_clone().f_copy_(center))?;
 
     let mut cs_pre = Vec::new();
+    crate::parity::stated(path, "ncrops", f.ncrops, (f.n_global + f.n_local) as i64)?;
     let crops: Vec<Tensor> = (0..f.n_global + f.n_local)
         .map(|i| {
             let side = Some(if i < f.n_global { f.global_size } else { f.local_size } as i64);
             crate::parity::input(&t, &format!("input.crop{i}"), path, tch::Kind::Float, &[None, Some(3), side, side]).map(|c| c.shallow_clone())
         })
         .collect::<Result<_>>()?;
-    crate::parity::stated(path, "ncrops", f.ncrops, (f.n_global + f.n_local) as i64)?;
-    for c in &crops {
+    // every view of the step holds the same images
+    for (i, c) in crops.iter().enumerate() {
         crate::parity::stated(path, "batch", f.batch, c.size()[0])?;
+        if c.size()[0] != crops[0].size()[0] {
+            return Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("input `input.crop{i}` holds {} images, `input.crop0` {}: the views of one step are of the same images", c.size()[0], crops[0].size()[0]) });
+        }
     }
     // the position table as resized for the local crops, before the step
     if f.n_local > 0 && t.contains_key("interp.pos_embed_local") {
