@@ -804,6 +804,9 @@ fn dino_experiments_read_their_block() {
     assert!(errs(&format!("{one}\n dino {{ local-size 12; head-layers 1 }}")).is_empty());
     assert_eq!(errs(&format!("{one}\n epochs 2\n dino {{ local-size 12; warmup-teacher-temp-epochs 3 }}")), vec!["invalid_value"]);
     assert!(errs(&format!("{one}\n epochs 3\n dino {{ local-size 12; warmup-teacher-temp-epochs 3 }}")).is_empty());
+    // local crops all larger than the global ones swap the two kinds of views
+    assert_eq!(errs(&format!("{one}\n dino {{ local-size 12; local-scale 0.5 1.0; global-scale 0.05 0.1 }}")), vec!["conflict"]);
+    assert!(errs(&format!("{one}\n dino {{ local-size 12; local-scale 0.05 0.5; global-scale 0.4 1.0 }}")).is_empty());
     // ... unless a sweep varies the depth, or the encoder above it: other points read the rate
     for vary in ["vary \"encoder.depth\" 1 2", "vary \"encoder\" \"vit-tiny\""] {
         let src = format!("experiment \"d\" {{\n{one}\n dino {{ local-size 12; drop-path-rate 0.5 }}\n}}\nsweep \"grid\" {{\n {vary}\n}}\n");

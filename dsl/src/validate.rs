@@ -24,6 +24,7 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     dino_has_no_ipe_scale(cx, exp);
     dino_settings_are_read(cx, exp);
     dino_temperature_warmup_fits(cx, exp);
+    dino_local_views_are_smaller(cx, exp);
     monitor_rank_floor_can_be_met(cx, exp);
 }
 
@@ -167,6 +168,27 @@ fn dino_temperature_warmup_fits(cx: &mut Ctx, exp: &Experiment) {
         message: format!("the teacher temperature would warm up over {w} epochs, longer than the run's {}: it would never reach teacher-temp {}", exp.epochs, exp.dino.teacher_temp),
         span: cx.span_or(&["dino.warmup-teacher-temp-epochs", "epochs", "dino"]),
         help: format!("write `warmup-teacher-temp-epochs` of at most {} (the official 30 of 100 epochs and more), or more epochs", exp.epochs),
+    });
+}
+
+/// DINO's local crops are the small views: a local scale range entirely above the global one
+/// (local 0.5-1.0 with global 0.05-0.1) swaps the two kinds of views, which the loss then
+/// treats the wrong way round (the teacher sees only the global ones).
+fn dino_local_views_are_smaller(cx: &mut Ctx, exp: &Experiment) {
+    let d = &exp.dino;
+    if exp.recipe != "dino" || d.local_crops == 0 || d.local_scale.0 <= d.global_scale.1 || !cx.ok(&["dino", "recipe", "dino.local-scale", "dino.global-scale", "dino.local-crops"]) {
+        return;
+    }
+    cx.err(DslError::Conflict {
+        message: format!(
+            "DINO's local crops ({}-{} of the image) are all larger than its global crops ({}-{}): the teacher would see only the small views",
+            d.local_scale.0, d.local_scale.1, d.global_scale.0, d.global_scale.1
+        ),
+        span: cx.span_or(&["dino.local-scale", "dino.global-scale", "dino"]),
+        label: "local scale".into(),
+        other: cx.span_of("dino.global-scale"),
+        other_label: "global scale".into(),
+        help: "the local crops are the small views: official local-scale 0.05 0.4, global-scale 0.4 1.0".into(),
     });
 }
 
