@@ -90,7 +90,12 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     });
     // SIGINT/SIGTERM/SIGHUP to the launcher stop the ranks too (and if the launcher dies
     // anyway, the kernel sends each rank SIGTERM: PR_SET_PDEATHSIG)
+    // (one the launcher was started with ignored stays ignored, as for `run`: `nohup ijepa
+    // launch ...`; the ranks inherit it)
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        if ijepa_engine::interrupt::ignored(sig) {
+            continue;
+        }
         // SAFETY: the handler only stores into an atomic, which is async-signal-safe
         unsafe {
             libc::signal(sig, on_signal as *const () as libc::sighandler_t);

@@ -487,6 +487,39 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains("second signal: stopping now"), "one line says so: {err}");
     }
+    // a signal ignored when the run started stays ignored (`nohup ijepa run ...`: logging out
+    // sent SIGHUP and stopped it), and a file-size limit is an error naming the file (it
+    // killed the process with SIGXFSZ, nothing said)
+    let runs = d.join("nohup");
+    let mut c = command(&file, &runs);
+    // SAFETY: between fork and exec, signal(2) only (async-signal-safe)
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let child = c.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_rows(&runs, 3);
+    signal(child.id(), "HUP");
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{:?} {}", o.status, String::from_utf8_lossy(&o.stderr));
+    assert_eq!(count_rows(&run_folder(&runs)), total);
+    let mut c = command(&file, &d.join("fsize"));
+    // SAFETY: between fork and exec, setrlimit(2) only (async-signal-safe)
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(|| {
+            let lim = libc::rlimit { rlim_cur: 64 * 1024, rlim_max: 64 * 1024 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(1) && err.contains("File too large"), "{:?} {err}", o.status);
+
     // a closed stdout: the reader goes away after the first line, training goes on to the end
     let runs = d.join("pipe");
     let mut child = command(&file, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();

@@ -44,13 +44,33 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
-/// Routes SIGINT, SIGTERM and SIGHUP to the stop request (idempotent).
+/// Routes SIGINT, SIGTERM and SIGHUP to the stop request (idempotent), except a signal the
+/// process was started with ignored, which stays ignored (`nohup ijepa run ...` outlives the
+/// session that started it; a script's background job ignores SIGINT); and ignores SIGXFSZ,
+/// so that a write past a file-size limit (`ulimit -f`) fails with an error naming the file,
+/// as a full disk does, instead of killing the process with nothing said.
 pub fn install() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        if ignored(sig) {
+            continue;
+        }
         // SAFETY: the handler only performs async-signal-safe operations.
         unsafe {
             libc::signal(sig, on_signal as *const () as libc::sighandler_t);
         }
+    }
+    // SAFETY: ignoring a signal is always sound
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// Whether `sig` is ignored in this process now (as `nohup` leaves SIGHUP).
+pub fn ignored(sig: libc::c_int) -> bool {
+    // SAFETY: a null new action only reads the current one into `old`
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
     }
 }
 
