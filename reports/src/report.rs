@@ -311,8 +311,17 @@ fn svg_inline(svg: &str, title: &str) -> String {
     }
 }
 
+/// Writes one file of the report whole or not at all: a temporary file beside it, renamed
+/// over it (a full disk left a truncated figure beside the new tables, over the previous
+/// report's complete one).
 fn write(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
-    fs::write(path, bytes).map_err(|e| ReportError::io(path, e))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(ReportError::io(path, e));
+    }
     Ok(path.to_path_buf())
 }
 
