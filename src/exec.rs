@@ -232,9 +232,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // are the same run); taken before the folder's status is read, so a stage another
         // process is running is refused instead of resumed under it
         // (a stage the plan read as done, not rerun, is only read: another process that only
-        // reads it too holds the lock for moments, so it is waited for, briefly)
+        // reads it too holds the lock for moments, so it is waited for, briefly; one to run
+        // waits out a second, what `ijepa plan` probing the folder holds it for: a run that
+        // met such a probe failed, naming the lock's last holder, long gone)
         let done = plan.status(n) == Status::Done && !opts.force;
-        let wait = if done { std::time::Duration::from_secs(10) } else { std::time::Duration::ZERO };
+        let wait = std::time::Duration::from_secs(if done { 10 } else { 1 });
         let mut lock = if lead && !opts.dry_run { Some(StageLock::acquire_within(&stage.dir, wait)?) } else { None };
         let status = plan.status(n);
         let mut missing = missing_inputs(plan, n, &ran);
