@@ -201,7 +201,16 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     let models = import::load_models(file)?;
     // named as what it is: a checkpoint without a target encoder (pixel targets, MAE) gives
     // its encoder, which is said (it was called the target encoder)
+    // a registered recipe's checkpoint whose evaluated module has a name of its own (not the
+    // built-in `target_encoder` / `encoder`): that module is its target
+    let registered = models.recipe_feature_module().filter(|m| !["target_encoder", "encoder"].contains(&m.as_str()));
+    // (DINO's `teacher.backbone`: "the teacher encoder"; another recipe's by its module)
+    let registered_label = registered.as_deref().map(|m| match m.strip_suffix(".backbone") {
+        Some(net) => format!("{net} encoder"),
+        None => format!("`{m}` encoder (the one its evaluations read)"),
+    });
     let (enc, name) = match which {
+        Which::Target if registered.is_some() => (registered.as_deref().and_then(|m| models.module(m)), registered_label.as_deref().unwrap_or("encoder")),
         Which::Target => match (&models.target_encoder, &models.encoder) {
             (Some(t), _) => (Some(t), "target encoder"),
             // an I-JEPA checkpoint (a predictor beside it) of pixel targets, or MAE's

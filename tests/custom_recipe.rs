@@ -340,3 +340,29 @@ fn a_registered_recipes_cost_model_sizes_the_memory_bound() {
     let err = ijepa_engine::recipe::build(&exp("costed-ae"), Device::Cpu, 0, 1).err().expect("a misnamed recipe is refused").to_string();
     assert!(err.contains("recipe \"costed-ae\"'s builder made a recipe that calls itself \"linear-ae\""), "{err}");
 }
+
+/// A checkpoint holding exactly a registered recipe's modules gives, for evaluation and
+/// export, the module that recipe's evaluations read: here `slow`, beside an online
+/// `encoder` (which was taken, as the target encoder's absence left it first).
+#[test]
+fn a_checkpoint_of_a_registered_recipe_gives_its_evaluated_module() {
+    ijepa_recipes::register_builtins().unwrap();
+    register(entry()).unwrap();
+    let two = RecipeEntry {
+        schema: RecipeSchema::new("two-net-ae", "an online encoder and a slow copy (a test recipe)"),
+        modules: vec!["encoder".into(), "slow".into()],
+        feature_module: ijepa_engine::recipe::fixed_module("slow"),
+        ..entry()
+    };
+    register(two).unwrap();
+    let d = common::scratch("custom-recipe-modules");
+    let path = d.join("two.safetensors");
+    let tensors = vec![("encoder.w".to_string(), Tensor::zeros([1], (Kind::Float, Device::Cpu))), ("slow.w".to_string(), Tensor::zeros([2], (Kind::Float, Device::Cpu)))];
+    Tensor::write_safetensors(&tensors, &path).unwrap();
+    let models = ijepa_engine::checkpoint::import::load_models(&path).unwrap();
+    let enc = models.feature_encoder().expect("an encoder to evaluate");
+    assert_eq!(enc.iter().map(|(k, t)| (k.as_str(), t.size())).collect::<Vec<_>>(), [("w", vec![2])]);
+    // the built-in recipes' checkpoints still give theirs (I-JEPA's target encoder)
+    let ijepa = ijepa_engine::checkpoint::import::load_models(Path::new("tests/fixtures/pth/official-step-tiny.pth.tar")).unwrap();
+    assert!(std::ptr::eq(ijepa.feature_encoder().unwrap(), ijepa.target_encoder.as_ref().unwrap()));
+}

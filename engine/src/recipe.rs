@@ -526,6 +526,28 @@ pub fn feature_modules() -> Vec<String> {
     out
 }
 
+/// The module evaluations read of the one registered recipe whose checkpoint modules are
+/// exactly `modules` (in any order); `None` when none is, or when recipes of those modules
+/// read different ones.
+pub fn feature_module_of(modules: &[&str]) -> Option<String> {
+    let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
+    let mut found: Option<String> = None;
+    for e in all.iter() {
+        let same = e.modules.len() == modules.len() && e.modules.iter().all(|m| modules.contains(&m.as_str()));
+        if !same {
+            continue;
+        }
+        let mut exp = Experiment::with_defaults("");
+        exp.recipe = e.schema.name.clone();
+        let m = (e.feature_module)(&exp);
+        match &found {
+            Some(f) if *f != m => return None,
+            _ => found = Some(m),
+        }
+    }
+    found
+}
+
 /// Builds the recipe of `exp` through the registry.
 ///
 /// # Errors

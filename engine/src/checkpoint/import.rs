@@ -53,13 +53,32 @@ impl Models {
         }
     }
 
-    /// The encoder features should come from: the target encoder when present (the paper
-    /// evaluates it), else the encoder, else the module a registered recipe's evaluations read.
+    /// The encoder features should come from: the module a registered recipe's evaluations
+    /// read when the checkpoint holds exactly that recipe's modules (a recipe whose online
+    /// network is its `encoder` and whose evaluated one is another, as DINO's student and
+    /// teacher: the `encoder` was taken); else the target encoder when present (the paper
+    /// evaluates it), else the encoder, else the module any registered recipe's evaluations read.
     pub fn feature_encoder(&self) -> Option<&StateDict> {
+        if let Some(sd) = self.recipe_feature_module().and_then(|m| self.module(&m)) {
+            return Some(sd);
+        }
         self.target_encoder.as_ref().or(self.encoder.as_ref()).or_else(|| {
             // another registered recipe's (DINO: `teacher.backbone`)
             crate::recipe::feature_modules().iter().find_map(|m| self.module(m))
         })
+    }
+
+    /// The module the evaluations of the registered recipe whose modules are exactly this
+    /// checkpoint's read ([`crate::recipe::feature_module_of`]), if one is.
+    pub fn recipe_feature_module(&self) -> Option<String> {
+        let names: Vec<&str> = MODELS
+            .iter()
+            .zip([&self.encoder, &self.predictor, &self.target_encoder])
+            .filter(|(_, sd)| sd.is_some())
+            .map(|(n, _)| *n)
+            .chain(self.others.iter().map(|(n, _)| n.as_str()))
+            .collect();
+        crate::recipe::feature_module_of(&names)
     }
 
     /// All tensors as one map with their module prefixes (`encoder.`, `predictor.`, ...).
