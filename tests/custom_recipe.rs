@@ -232,6 +232,19 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
     assert!(report.starts_with("# linear-ae report") && report.contains("linear-ae (ours)"), "{report}");
 }
 
+/// The test recipe's rule: it pools at most the tokens of the grid.
+fn tokens_fit_the_grid(exp: &Experiment) -> Vec<ijepa_dsl::recipes::RuleBreak> {
+    let side = (exp.data.crop_size / exp.encoder.patch_size.max(1)) as i64;
+    match exp.setting("ae", "tokens").and_then(|t| t.as_i64()) {
+        Some(t) if t > side * side => vec![ijepa_dsl::recipes::RuleBreak {
+            path: "ae.tokens".into(),
+            message: format!("`ae.tokens` pools {t} tokens of a {side}x{side} grid of {}", side * side),
+            help: "write at most the grid's tokens, or 0 for all".into(),
+        }],
+        _ => Vec::new(),
+    }
+}
+
 fn load(d: &Path, name: &str, body: &str) -> std::result::Result<ijepa_dsl::Study, String> {
     let file = d.join(format!("{name}.kdl"));
     std::fs::write(&file, body).unwrap();
@@ -276,6 +289,12 @@ fn a_registered_recipes_own_settings_are_read_checked_defaulted_swept_and_hashed
     ] {
         assert!(err.contains(want), "missing {want:?} in\n{err}");
     }
+    // a rule of the recipe's own across settings, at the setting it names: more tokens pooled
+    // than the grid has
+    ijepa_dsl::recipes::register_check("linear-ae", tokens_fit_the_grid);
+    let many = load(&d, "many", &format!("{head}    data \"fashion-mnist\" {{ crop-size 16; }}\n    ae tokens=20\n}}\n")).unwrap_err();
+    assert!(many.contains("`ae.tokens` pools 20 tokens of a 4x4 grid of 16") && many.contains("many.kdl:5:"), "{many}");
+    assert!(load(&d, "few", &format!("{head}    data \"fashion-mnist\" {{ crop-size 16; }}\n    ae tokens=16\n}}\n")).is_ok());
     // a misspelt node is suggested the recipe's
     let typo = load(&d, "typo", &format!("{head}    aee pool=\"first\"\n}}\n")).unwrap_err();
     assert!(typo.contains("did you mean `ae`?"), "{typo}");

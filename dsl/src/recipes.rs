@@ -370,6 +370,39 @@ fn check_settings(schema: &RecipeSchema) -> Result<(), String> {
     Ok(())
 }
 
+/// A rule a registered recipe puts across its settings (and the shared ones), run by `check`,
+/// `plan` and `run` on every resolved experiment of that recipe once each setting it names is
+/// valid on its own: the rule breaks it finds, each naming the setting to point at.
+pub type RecipeCheck = fn(&crate::config::Experiment) -> Vec<RuleBreak>;
+
+/// One break of a [`RecipeCheck`]: an `ijepa::dsl::invalid_value` at the setting `path`
+/// (`ae.tokens`, `data.crop-size`: where it is written, else its block, else `recipe`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleBreak {
+    /// The setting the diagnostic points at (a dotted path, as `vary` writes it).
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: String,
+}
+
+static CHECKS: LazyLock<RwLock<Vec<(String, RecipeCheck)>>> = LazyLock::new(|| RwLock::new(Vec::new()));
+
+/// Adds `check` to the rules of recipe `recipe` (registering the same function again is a
+/// no-op). A recipe that is not registered has its rules run once it is.
+pub fn register_check(recipe: &str, check: RecipeCheck) {
+    let mut all = CHECKS.write().unwrap_or_else(|e| e.into_inner());
+    if !all.iter().any(|(r, c)| r == recipe && std::ptr::fn_addr_eq(*c, check)) {
+        all.push((recipe.to_string(), check));
+    }
+}
+
+/// The rules registered for `recipe`.
+pub(crate) fn checks(recipe: &str) -> Vec<RecipeCheck> {
+    CHECKS.read().unwrap_or_else(|e| e.into_inner()).iter().filter(|(r, _)| r == recipe).map(|(_, c)| *c).collect()
+}
+
 /// The setting nodes registered recipes declare ([`RecipeSchema::settings`]).
 pub fn setting_nodes() -> Vec<String> {
     read().iter().flat_map(|s| s.settings.iter().map(|n| n.name.clone())).collect()

@@ -26,6 +26,31 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     dino_temperature_warmup_fits(cx, exp);
     dino_local_views_are_smaller(cx, exp);
     monitor_rank_floor_can_be_met(cx, exp);
+    registered_rules(cx, exp);
+}
+
+/// The rules a registered recipe adds ([`crate::recipes::register_check`]): each break at
+/// the setting it names, once the settings it uses (the recipe, its own nodes, the named
+/// setting) were read without error.
+fn registered_rules(cx: &mut Ctx, exp: &Experiment) {
+    let checks = crate::recipes::checks(&exp.recipe);
+    if checks.is_empty() || !cx.ok(&["recipe"]) {
+        return;
+    }
+    let own: Vec<String> = crate::recipes::schema(&exp.recipe).map(|s| s.settings.iter().map(|n| n.name.clone()).collect()).unwrap_or_default();
+    if !own.iter().all(|n| cx.ok(&[n.as_str()])) {
+        return;
+    }
+    for check in checks {
+        for b in check(exp) {
+            if !cx.ok(&[&b.path]) {
+                continue;
+            }
+            let block = b.path.split('.').next().unwrap_or("").to_string();
+            let span = cx.span_or(&[&b.path, &block, "recipe"]);
+            cx.err(DslError::InvalidValue { what: b.path, message: b.message, span, help: b.help });
+        }
+    }
 }
 
 /// The monitor's effective rank is that of `images` features of the encoder's width (every
