@@ -92,15 +92,8 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     // anyway, the kernel sends each rank SIGTERM: PR_SET_PDEATHSIG)
     // (one the launcher was started with ignored stays ignored, as for `run`: `nohup ijepa
     // launch ...`; the ranks inherit it)
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        if ijepa_engine::interrupt::ignored(sig) {
-            continue;
-        }
-        // SAFETY: the handler only stores into an atomic, which is async-signal-safe
-        unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
+    // (the handler only stores into atomics, which is async-signal-safe)
+    ijepa_engine::interrupt::route(on_signal);
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
     for rank in 0..nproc {
         let mut cmd = Command::new(&exe);

@@ -198,6 +198,12 @@ impl RecipeSchema {
         }
     }
 
+    /// Every experiment-level node only this recipe reads: its `own_nodes`, then the nodes of
+    /// its `settings`.
+    pub fn nodes(&self) -> Vec<&str> {
+        self.own_nodes.iter().map(String::as_str).chain(self.settings.iter().map(|n| n.name.as_str())).collect()
+    }
+
     /// The mask kind this recipe samples for an experiment whose mask is of kind `kind`:
     /// `kind` itself when the recipe samples it, else the recipe's default; none when the
     /// recipe samples no mask.
@@ -304,8 +310,7 @@ pub fn register(schema: RecipeSchema) -> Result<(), String> {
         Some(s) if *s == schema => Ok(()),
         Some(_) => Err(format!("a different recipe {:?} is already registered", schema.name)),
         None => {
-            let nodes = |s: &RecipeSchema| s.own_nodes.iter().cloned().chain(s.settings.iter().map(|n| n.name.clone())).collect::<Vec<_>>();
-            if let Some((other, node)) = all.iter().find_map(|o| nodes(&schema).into_iter().find(|n| o.settings.iter().any(|m| m.name == *n)).map(|n| (o.name.clone(), n))) {
+            if let Some((other, node)) = all.iter().find_map(|o| schema.nodes().into_iter().find(|n| o.settings.iter().any(|m| m.name == *n)).map(|n| (o.name.clone(), n))) {
                 return Err(format!("recipe {:?}: node `{node}` is already a setting of recipe {other:?}", schema.name));
             }
             if let Some((other, node)) = schema.settings.iter().find_map(|n| all.iter().find(|o| o.own_nodes.contains(&n.name)).map(|o| (o.name.clone(), n.name.clone()))) {
@@ -444,7 +449,7 @@ pub fn names() -> Vec<String> {
 pub fn owners(node: &str) -> Vec<String> {
     read()
         .iter()
-        .filter(|s| s.own_nodes.iter().any(|n| n == node) || s.settings.iter().any(|n| n.name == node))
+        .filter(|s| s.nodes().contains(&node))
         .map(|s| s.name.clone())
         .collect()
 }

@@ -195,7 +195,7 @@ fn not_read_by_recipe(cx: &mut Ctx, dims: &[&Vary], exp: &Experiment) {
                 dim.path,
                 exp.recipe,
                 {
-                    let own: Vec<&String> = schema.own_nodes.iter().chain(schema.settings.iter().map(|n| &n.name)).collect();
+                    let own = schema.nodes();
                     if own.is_empty() {
                         String::new()
                     } else {

@@ -50,23 +50,30 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// so that a write past a file-size limit (`ulimit -f`) fails with an error naming the file,
 /// as a full disk does, instead of killing the process with nothing said.
 pub fn install() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        if ignored(sig) {
-            continue;
-        }
-        // SAFETY: the handler only performs async-signal-safe operations.
-        unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
+    route(on_signal);
     // SAFETY: ignoring a signal is always sound
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 
+/// Routes SIGINT, SIGTERM and SIGHUP to `handler` (this module's, or `ijepa launch`'s, which
+/// passes them on to its ranks), except one the process was started with ignored.
+/// `handler` must perform async-signal-safe operations only.
+pub fn route(handler: extern "C" fn(libc::c_int)) {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        if ignored(sig) {
+            continue;
+        }
+        // SAFETY: the handler is async-signal-safe (the caller's contract)
+        unsafe {
+            libc::signal(sig, handler as *const () as libc::sighandler_t);
+        }
+    }
+}
+
 /// Whether `sig` is ignored in this process now (as `nohup` leaves SIGHUP).
-pub fn ignored(sig: libc::c_int) -> bool {
+fn ignored(sig: libc::c_int) -> bool {
     // SAFETY: a null new action only reads the current one into `old`
     unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();

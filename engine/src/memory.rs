@@ -46,33 +46,33 @@ pub fn estimate(exp: &Experiment) -> Estimate {
     // the second network, with its copies (the network, gradients, two moments, and an EMA
     // copy where there is one): I-JEPA's predictor (the encoder's EMA target too, unless the
     // targets are pixels), MAE's decoder, DINO's projection head (student and teacher, as the
-    // backbones); a recipe this bound does not know counts only its encoder (still a lower bound)
+    // backbones); another recipe counts its encoder, or what its cost model states if more
     let transformer = |depth: usize, pw: f64, ratio: f64| second_transformer_params(w, tokens, depth, pw, ratio);
-    let (second, copies) = match exp.recipe.as_str() {
+    let (second, copies, declared) = match exp.recipe.as_str() {
         "ijepa" => {
             let p = &exp.predictor;
             let ema = exp.target.kind != ijepa_dsl::config::TargetKind::Pixels;
-            (4.0 * transformer(p.depth, p.embed_dim as f64, p.mlp_ratio), if ema { 5.0 } else { 4.0 })
+            (4.0 * transformer(p.depth, p.embed_dim as f64, p.mlp_ratio), if ema { 5.0 } else { 4.0 }, None)
         }
-        "mae" => (4.0 * transformer(exp.decoder.depth, exp.decoder.embed_dim as f64, exp.decoder.mlp_ratio), 4.0),
-        "dino" => (5.0 * dino_head_params(w, &exp.dino), 5.0),
-        _ => (0.0, 4.0),
+        "mae" => (4.0 * transformer(exp.decoder.depth, exp.decoder.embed_dim as f64, exp.decoder.mlp_ratio), 4.0, None),
+        "dino" => (5.0 * dino_head_params(w, &exp.dino), 5.0, None),
+        _ => (0.0, 4.0, declared_state(exp)),
     };
-    let mut state = 4.0 * (copies * enc + second);
-    // a registered recipe with a cost model states its parameters: its trained ones with their
-    // gradients and two AdamW moments, its held ones (an EMA copy) once
-    if !["ijepa", "mae", "dino"].contains(&exp.recipe.as_str()) {
-        let cost = crate::recipe::entry(&exp.recipe).ok().and_then(|e| e.cost).and_then(|c| c(exp).ok());
-        if let Some(c) = cost {
-            state = state.max(4.0 * (4.0 * c.trainable_params + c.frozen_params));
-        }
-    }
+    let state = (4.0 * (copies * enc + second)).max(declared.unwrap_or(0.0));
     let b = exp.data.batch_size as f64;
     let heads = e.num_heads.max(1) as f64;
     let hidden = (w * e.mlp_ratio).floor();
     let activations = 4.0 * b * (tokens * (4.0 * w + hidden) + heads * tokens * tokens);
     let masks = 8.0 * b * (exp.mask.n_targets + exp.mask.n_context) as f64 * tokens;
     Estimate { state, activations, masks }
+}
+
+/// The state bytes a registered recipe's cost model states: its trained parameters with their
+/// gradients and two AdamW moments, its held ones (an EMA copy) once; `None` without one.
+fn declared_state(exp: &Experiment) -> Option<f64> {
+    let cost = crate::recipe::entry(&exp.recipe).ok()?.cost?;
+    let c = cost(exp).ok()?;
+    Some(4.0 * (4.0 * c.trainable_params + c.frozen_params))
 }
 
 /// Parameters of a transformer of `depth` blocks of width `pw` beside an encoder of width `w`

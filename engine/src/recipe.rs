@@ -510,15 +510,20 @@ pub fn module_names() -> Vec<String> {
     out
 }
 
+/// The module `e`'s evaluations read for an experiment of its defaults.
+fn default_feature_module(e: &RecipeEntry) -> String {
+    let mut exp = Experiment::with_defaults("");
+    exp.recipe = e.schema.name.clone();
+    (e.feature_module)(&exp)
+}
+
 /// The module every registered recipe's evaluations read at its defaults (`target_encoder`,
 /// `encoder`, DINO's `teacher.backbone`), in registration order, without repeats.
 pub fn feature_modules() -> Vec<String> {
     let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
     let mut out: Vec<String> = Vec::new();
     for e in all.iter() {
-        let mut exp = Experiment::with_defaults("");
-        exp.recipe = e.schema.name.clone();
-        let m = (e.feature_module)(&exp);
+        let m = default_feature_module(e);
         if !out.contains(&m) {
             out.push(m);
         }
@@ -537,9 +542,7 @@ pub fn feature_module_of(modules: &[&str]) -> Option<String> {
         if !same {
             continue;
         }
-        let mut exp = Experiment::with_defaults("");
-        exp.recipe = e.schema.name.clone();
-        let m = (e.feature_module)(&exp);
+        let m = default_feature_module(e);
         match &found {
             Some(f) if *f != m => return None,
             _ => found = Some(m),

@@ -326,7 +326,7 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment, base
                 owners.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(" / "),
                 owners[0],
                 {
-                    let own: Vec<&String> = schema.own_nodes.iter().chain(schema.settings.iter().map(|n| &n.name)).collect();
+                    let own = schema.nodes();
                     if own.is_empty() {
                         String::new()
                     } else {
