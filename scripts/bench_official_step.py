@@ -65,7 +65,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
                     help="after the timed steps, profile this many more (torch.profiler, CPU) and print "
-                         "the time in matrix products (mm, addmm, bmm, baddbmm) against the whole step: "
+                         "the time in matrix products (mm, addmm, bmm, baddbmm, and the convolutions) against the whole step: "
                          "the floor any implementation with the same kernels and FLOPs stays above")
     a = ap.parse_args()
     sys.path.insert(0, a.official)
@@ -180,7 +180,7 @@ def main():
     if prof is not None:
         wall = time.perf_counter() - t_prof
         prof.__exit__(None, None, None)
-        gemm = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+        gemm = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::mkldnn_convolution", "aten::convolution_backward")
         rows = prof.key_averages()
         gemm_us = sum(r.self_cpu_time_total for r in rows if r.key in gemm)
         all_us = sum(r.self_cpu_time_total for r in rows)

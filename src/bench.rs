@@ -212,6 +212,12 @@ pub(crate) struct BenchStep {
     /// Torch intra-op threads (default: torch's choice; `bench dist`: 1 per rank).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     threads: Option<i32>,
+    /// Kernel of the dense layers' matrix products on a CPU: auto (measure both on this model
+    /// and keep oneDNN where it is at least 10% faster, as `ijepa run` does), blas (`linear`, the
+    /// official code's) or onednn (the same product as a 1x1 convolution). Default:
+    /// IJEPA_CPU_PRODUCTS, else auto.
+    #[arg(long, value_parser = ijepa_engine::products::Policy::parse)]
+    products: Option<ijepa_engine::products::Policy>,
     /// After the timed steps, run this many more under libtorch's operator profiler and print
     /// each operator's calls and self time per step, and the matrix products' share of it (as
     /// `scripts/bench_official_step.py --profile` does for the official code). `bench dist`
@@ -228,11 +234,11 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
     if let Some(t) = b.threads {
         tch::set_num_threads(t);
     }
-    let (st, dev, params, resolved) = time_step(b, None)?;
+    let (st, dev, params, resolved, products) = time_step(b, None)?;
     // the preset with what --width / --depth / --heads changed of it
     let enc = bench_experiment(b)?.encoder;
     println!(
-        "bench step recipe={} preset={} width={} depth={} heads={} patch={} size={} batch={} {} precision={} device={} threads={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} peak_rss_mb={:.0} cpu={:?}",
+        "bench step recipe={} preset={} width={} depth={} heads={} patch={} size={} batch={} {} precision={} products={} device={} threads={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} peak_rss_mb={:.0} cpu={:?}",
         b.recipe,
         b.preset,
         enc.embed_dim,
@@ -257,6 +263,7 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
             _ => String::new(),
         },
         precision::name(resolved.precision),
+        products,
         device::describe(dev).replace(' ', "_"),
         tch::get_num_threads(),
         params as f64 / 1e6,
@@ -346,7 +353,7 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
 fn time_step(
     b: &BenchStep,
     dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>,
-) -> Result<(mask::Stats, tch::Device, i64, precision::Resolved), Box<dyn std::error::Error>> {
+) -> Result<(mask::Stats, tch::Device, i64, precision::Resolved, &'static str), Box<dyn std::error::Error>> {
     // the trace replaces its file: never an input, a run's file, or a file that is no trace
     // (found before the timing, not after it)
     if b.profile > 0 {
@@ -363,6 +370,7 @@ fn time_step(
         eprintln!("warning: {w}");
     }
     exp.precision = resolved.precision;
+    let products = cpu_products(b, dev, &exp)?;
     let (rank, world) = dist.map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
     let mut recipe = ijepa_engine::recipe::build(&exp, dev, rank, world)?;
     if let Some(pg) = dist {
@@ -387,7 +395,28 @@ fn time_step(
         );
         print!("{}", profile::table(&totals, b.profile, 15));
     }
-    Ok((mask::Stats::of(&times), dev, recipe.params(), resolved))
+    Ok((mask::Stats::of(&times), dev, recipe.params(), resolved, products))
+}
+
+/// Settles the kernel of the CPU's matrix products for `exp` on `dev` (`--products`, else the
+/// process's policy) and names it for the bench line: `blas` or `onednn`, `device` off the CPU.
+/// The first measurement is said on stderr.
+fn cpu_products(b: &BenchStep, dev: tch::Device, exp: &Experiment) -> Result<&'static str, Box<dyn std::error::Error>> {
+    use ijepa_engine::products;
+    if let Some(p) = b.products {
+        if products::policy() != p {
+            products::set_policy(p);
+        }
+    }
+    match products::prepare(dev, exp.encoder.embed_dim as i64, exp.precision == Precision::Bf16)? {
+        Some(c) => {
+            if c.measured.is_some() {
+                eprintln!("CPU matrix products: {}", c.describe());
+            }
+            Ok(c.products.name())
+        }
+        None => Ok("device"),
+    }
 }
 
 /// `bench dist`: run as the parent, it times the step on one process, then starts `nproc`
@@ -399,7 +428,7 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
     let Some(env) = DistEnv::from_env()? else {
         let mut extra = Vec::new();
         if !b.no_step {
-            let (st, dev, params, _) = time_step(&b.step, None)?;
+            let (st, dev, params, _, _) = time_step(&b.step, None)?;
             println!(
                 "step, 1 process:  {:.1} ms/step (std {:.1}), batch {} on {}, {:.2}M params, {} torch thread(s)",
                 st.mean * 1e3,
@@ -431,7 +460,7 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
         }
     }
     if !b.no_step {
-        let (st, _, _, _) = time_step(&b.step, Some(&pg))?;
+        let (st, _, _, _, _) = time_step(&b.step, Some(&pg))?;
         if env.rank == 0 {
             let single: Option<f64> = std::env::var("IJEPA_BENCH_SINGLE_MS").ok().and_then(|v| v.parse().ok());
             println!(
@@ -462,6 +491,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     let resolved = precision::resolve_with(exp.precision, &precision::bf16_support(dev));
     exp.precision = resolved.precision;
     let bf16 = resolved.precision == Precision::Bf16;
+    let products = cpu_products(&b.step, dev, &exp)?;
     exp.data.dataset = ijepa_dsl::config::DatasetKind::FashionMnist;
     exp.data.source = ijepa_dsl::config::DataSource::Embedded;
     exp.data.limit = None;
@@ -483,7 +513,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     let n = f.len() as f64;
     let fwd = ijepa_engine::estimate::vit_forward_flops(&cfg);
     let mut line = format!(
-        "bench features encoder={}x{} heads={} patch={} size={} images={} batch={} precision={} device={} threads={} img_per_s={:.1} gflop_per_img={:.3} gflop_per_s={:.1}",
+        "bench features encoder={}x{} heads={} patch={} size={} images={} batch={} precision={} products={} device={} threads={} img_per_s={:.1} gflop_per_img={:.3} gflop_per_s={:.1}",
         cfg.embed_dim,
         cfg.depth,
         cfg.num_heads,
@@ -492,6 +522,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
         f.len(),
         b.extract_batch,
         precision::name(resolved.precision),
+        products,
         device::describe(dev).replace(' ', "_"),
         tch::get_num_threads(),
         n / secs,
@@ -499,7 +530,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
         n / secs * fwd / 1e9
     );
     if !b.no_step {
-        let (st, _, _, _) = time_step(&b.step, None)?;
+        let (st, _, _, _, _) = time_step(&b.step, None)?;
         let cost = entry.cost.as_ref().map(|c| c(&exp)).transpose()?;
         let img_s = b.step.batch as f64 / st.mean;
         match cost {

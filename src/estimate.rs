@@ -114,6 +114,9 @@ fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::erro
     let mut exp = exp.clone();
     let resolved = precision::resolve_with(exp.precision, &precision::bf16_support(tch::Device::Cpu));
     exp.precision = resolved.precision;
+    // the CPU's matrix products on the kernel a run here would take (measured before the
+    // memory baseline: the measurement's tensors are freed)
+    ijepa_engine::products::prepare(tch::Device::Cpu, exp.encoder.embed_dim as i64, exp.precision == ijepa_dsl::config::Precision::Bf16)?;
     let before = memory::resident().map_or(0.0, |(now, _)| now);
     let mut recipe = ijepa_engine::recipe::build(&exp, tch::Device::Cpu, 0, 1)?;
     let b = exp.data.batch_size;

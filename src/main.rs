@@ -18,7 +18,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ijepa", version, about = "Self-supervised vision experiments (I-JEPA) written in KDL, run on libtorch")]
+#[command(
+    name = "ijepa",
+    version,
+    about = "Self-supervised vision experiments (I-JEPA) written in KDL, run on libtorch",
+    after_help = "Environment: IJEPA_CPU_PRODUCTS=auto|blas|onednn picks the kernel of the dense layers' matrix products on a CPU \
+                  (auto, the default: each process measures BLAS and oneDNN on its model and keeps the faster; a run records its \
+                  choice in its manifest and a resume keeps it). RUST_LOG adds log detail."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -285,6 +292,14 @@ fn main() -> ExitCode {
     if let Err(e) = ijepa_recipes::register_builtins() {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
+    }
+    // the kernel of the CPU's matrix products: measured by each process unless fixed
+    match ijepa_engine::products::policy_from_env() {
+        Ok(p) => ijepa_engine::products::set_policy(p),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     let what = format!("`ijepa {}`", std::env::args().nth(1).unwrap_or_default());
     // the last net under every command: a libtorch failure anywhere is an error, not a panic
@@ -846,16 +861,22 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, devi
     // exit 2 where no comparison was made (a fixture or --weights that cannot be read or does
     // not fit its description, a device this machine lacks): 1 is a step that differs
     let replay = device::resolve(device).map_err(|e| e.to_string()).and_then(|dev| {
-        ijepa_recipes::parity::run_any_on(fixture, Default::default(), weights, dev).map(|r| (dev, r)).map_err(|e| e.to_string())
+        // the CPU's matrix products on the kernel a run of this model here would take (fp32)
+        let width = ijepa_recipes::parity::fixture_width(fixture).map_err(|e| e.to_string())?;
+        let products = ijepa_engine::products::prepare(dev, width.unwrap_or(192) as i64, false).map_err(|e| e.to_string())?;
+        ijepa_recipes::parity::run_any_on(fixture, Default::default(), weights, dev).map(|r| (dev, r, products)).map_err(|e| e.to_string())
     });
-    let (dev, r) = match replay {
+    let (dev, r, products) = match replay {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
         }
     };
-    let on = device::describe(dev);
+    let mut on = device::describe(dev);
+    if let Some(p) = products {
+        on = format!("{on} (matrix products: {})", p.products.name());
+    }
     match weights {
         Some(w) => println!("parity against {} on {on} (initial weights from {})", fixture.display(), w.display()),
         None => println!("parity against {} on {on}", fixture.display()),

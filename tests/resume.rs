@@ -31,7 +31,16 @@ fn command(file: &Path, runs: &Path) -> Command {
 }
 
 fn run_to_end(file: &Path, runs: &Path) -> String {
-    let o = command(file, runs).output().unwrap();
+    run_to_end_on(file, runs, None)
+}
+
+/// [`run_to_end`] with `IJEPA_CPU_PRODUCTS` set to `products` where given.
+fn run_to_end_on(file: &Path, runs: &Path, products: Option<&str>) -> String {
+    let mut c = command(file, runs);
+    if let Some(p) = products {
+        c.env("IJEPA_CPU_PRODUCTS", p);
+    }
+    let o = c.output().unwrap();
     // stdout, then the warnings (stderr)
     let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "{out}");
@@ -87,11 +96,18 @@ fn resume_equals_uninterrupted(precision: &str) {
 /// `encoders`: the encoders the monitor measures (I-JEPA: target and context; MAE: one; DINO:
 /// teacher and student).
 fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) {
-    let d = scratch(&format!("{precision}-{}", exp.len()));
+    resume_equals_uninterrupted_on(precision, exp, encoders, None);
+}
+
+/// [`resume_equals_uninterrupted_for`] where the uninterrupted run and the killed one use the
+/// CPU matrix-product kernel `products` (`IJEPA_CPU_PRODUCTS`) and the resume is left to measure
+/// its own (`auto`).
+fn resume_equals_uninterrupted_on(precision: &str, exp: &str, encoders: usize, products: Option<&str>) {
+    let d = scratch(&format!("{precision}-{}-{}", exp.len(), products.unwrap_or("default")));
     let file = d.join("resume.kdl");
     std::fs::write(&file, exp).unwrap();
     let (a, b) = (d.join("a"), d.join("b"));
-    run_to_end(&file, &a);
+    run_to_end_on(&file, &a, products);
     // the monitor holds 64 of the 320 images out of pretraining
     let total = 4 * (256 / 32);
 
@@ -100,7 +116,11 @@ fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) 
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as usize;
     let kill_at = 4 + nanos % (total - 10);
     println!("{precision}: killing at step >= {kill_at} of {total}");
-    let mut child = command(&file, &b).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut killed = command(&file, &b);
+    if let Some(p) = products {
+        killed.env("IJEPA_CPU_PRODUCTS", p);
+    }
+    let mut child = killed.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let t = Instant::now();
     loop {
         // the experiment's folder can exist a moment before the run folder inside it
@@ -123,8 +143,11 @@ fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) 
     };
     assert_eq!(status(&run_b), "running");
     assert_eq!(ijepa_schema::shown_status(&status(&run_b), &run_b), "killed");
-    let out = run_to_end(&file, &b);
+    let out = run_to_end_on(&file, &b, products.map(|_| "auto"));
     assert!(out.contains("resuming resume from"), "{out}");
+    if let Some(p) = products {
+        assert!(out.contains(&format!("CPU matrix products: {p} (the kernel this run began with)")), "{out}");
+    }
     assert!(out.contains("ended without marking its manifest"), "the resume names the kill: {out}");
 
     let run_a = run_folder(&a);
@@ -140,6 +163,9 @@ fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) 
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_b.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["status"], "done");
     assert!(!manifest["resumed_at"].as_array().unwrap().is_empty());
+    if let Some(p) = products {
+        assert_eq!(manifest["cpu_products"], p, "{manifest}");
+    }
     for kept in ["epoch-0002.safetensors", "epoch-0004.safetensors", "latest.safetensors"] {
         assert!(run_b.join("checkpoints").join(kept).exists(), "{kept} missing");
     }
@@ -151,6 +177,17 @@ fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) 
 #[test]
 fn resume_after_kill_is_bit_identical_fp32() {
     resume_equals_uninterrupted("fp32");
+}
+
+/// A resumed run keeps the CPU matrix-product kernel its manifest records, whatever the
+/// resuming process would measure: begun on each kernel (fixed), resumed with `auto`, it ends
+/// bit for bit as an uninterrupted run on the kernel it began with (on any CPU, at least one of
+/// the two is not the one `auto` takes there).
+#[test]
+fn a_resume_keeps_the_matrix_product_kernel_it_began_with() {
+    for p in ["blas", "onednn"] {
+        resume_equals_uninterrupted_on("fp32", &EXP.replace("PRECISION", "fp32"), 2, Some(p));
+    }
 }
 
 #[test]

@@ -51,6 +51,7 @@ pub mod monitor;
 pub mod optim;
 pub mod plan;
 pub mod precision;
+pub mod products;
 pub mod profile;
 pub mod recipe;
 pub mod rng;

@@ -14,8 +14,10 @@ extern "C" {
     fn ijepa_profiler_stop(path: *const std::os::raw::c_char) -> i32;
 }
 
-/// The matrix products: what a step with the same kernels and FLOPs cannot avoid.
-pub const MATRIX_PRODUCTS: [&str; 4] = ["aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"];
+/// The matrix products: what a step with the same kernels and FLOPs cannot avoid (the dense
+/// layers' whether BLAS or oneDNN's 1x1 convolutions run them, `crate::products`, and the
+/// patch embedding's convolution).
+pub const MATRIX_PRODUCTS: [&str; 6] = ["aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::mkldnn_convolution", "aten::convolution_backward"];
 
 /// Starts recording every operator libtorch runs on this thread until [`stop`].
 ///

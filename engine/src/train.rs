@@ -126,6 +126,35 @@ fn precision_line(exp: &Experiment, dev: tch::Device) -> String {
     }
 }
 
+/// The kernel of the run's CPU matrix products ([`crate::products`]) for its manifest, and a
+/// line saying how it was chosen: a resumed run keeps the one it recorded (so it goes on bit
+/// for bit where it stopped) unless the process's policy fixes another; otherwise the
+/// process's own, measured once; every rank takes rank 0's. `None` off the CPU.
+fn cpu_products(exp: &Experiment, dev: tch::Device, previous: Option<&Manifest>, dist: Option<&ProcessGroup>) -> Result<(Option<String>, Option<String>)> {
+    use crate::products::{self, Policy, Products};
+    if dev != tch::Device::Cpu {
+        return Ok((None, None));
+    }
+    let recorded = previous.and_then(|m| m.cpu_products.as_deref()).and_then(Products::parse);
+    let (mine, line) = match (recorded, products::policy()) {
+        (Some(p), Policy::Auto) => {
+            products::adopt(p);
+            (p, format!("{} (the kernel this run began with)", p.name()))
+        }
+        _ => {
+            let bf16 = exp.precision == ijepa_dsl::config::Precision::Bf16;
+            let c = products::prepare(dev, exp.encoder.embed_dim as i64, bf16)?.unwrap_or(products::Choice { products: Products::Blas, measured: None });
+            (c.products, c.describe())
+        }
+    };
+    let agreed = if agree(dist, i64::from(mine == Products::OneDnn))? == 1 { Products::OneDnn } else { Products::Blas };
+    if agreed != mine {
+        products::adopt(agreed);
+    }
+    let line = if agreed == mine { line } else { format!("{} (rank 0's)", agreed.name()) };
+    Ok((Some(agreed.name().to_string()), Some(line)))
+}
+
 /// Columns of `metrics.csv`.
 /// The `metrics.csv` header of a recipe: step, epoch, loss, lr, wd, its schedules (`momentum`
 /// for I-JEPA), its statistics, then ms_per_step, img_per_s, skipped. I-JEPA's is
@@ -296,6 +325,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         run_dir::write_atomic(&dir.join(schema::CONFIG_KDL), opts.source.as_bytes())?;
         run_dir::write_atomic(&dir.join(schema::CONFIG_JSON), resolved.as_bytes())?;
     }
+    let (cpu_products, products_line) = cpu_products(exp, recipe.device(), previous.as_ref(), opts.dist.as_deref())?;
     // (an attempt stopped at once, SIGKILL, kept what its last manifest recorded)
     let seconds_before = previous.as_ref().and_then(|m| m.seconds).unwrap_or(0.0);
     let manifest = Manifest {
@@ -310,6 +340,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         world_size: world,
         device: device::describe(recipe.device()),
         precision: precision_line(exp, recipe.device()),
+        cpu_products,
         steps: 0,
         final_loss: None,
         error: None,
@@ -322,6 +353,11 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     };
     let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before };
     run.save_manifest()?;
+    if lead {
+        if let Some(line) = products_line {
+            tracing::info!("CPU matrix products: {line}");
+        }
+    }
     let result = train_loop(exp, recipe, opts, &mut run);
     // a checkpoint still in flight (an error left the loop) is finished and recorded; an error
     // writing it fails a run that had succeeded, and is logged beside the error of one that had not

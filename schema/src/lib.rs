@@ -148,6 +148,10 @@ pub struct Manifest {
     /// The precision the run computes in, and why (`bf16 (auto: this CPU has AMX-BF16)`).
     #[serde(default)]
     pub precision: String,
+    /// The kernel of the dense layers' matrix products on a CPU, `blas` or `onednn` (the
+    /// engine's `products`), which a resumed run keeps; absent on a GPU and in older manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_products: Option<String>,
     /// Optimiser steps done.
     #[serde(default)]
     pub steps: usize,
