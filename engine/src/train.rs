@@ -129,14 +129,17 @@ fn precision_line(exp: &Experiment, dev: tch::Device) -> String {
 /// The kernel of the run's CPU matrix products ([`crate::products`]) for its manifest, and a
 /// line saying how it was chosen: a resumed run keeps the one it recorded (so it goes on bit
 /// for bit where it stopped) unless the process's policy fixes another; otherwise the
-/// process's own, measured once; every rank takes rank 0's. `None` off the CPU.
+/// process's own, measured once; the other ranks take rank 0's. `None` off the CPU.
 fn cpu_products(exp: &Experiment, dev: tch::Device, previous: Option<&Manifest>, dist: Option<&ProcessGroup>) -> Result<(Option<String>, Option<String>)> {
     use crate::products::{self, Policy, Products};
     if dev != tch::Device::Cpu {
         return Ok((None, None));
     }
     let recorded = previous.and_then(|m| m.cpu_products.as_deref()).and_then(Products::parse);
+    // (only rank 0 measures: ranks measuring at once on shared cores would skew its times)
+    let lead = dist.is_none_or(|pg| pg.rank() == 0);
     let (mine, line) = match (recorded, products::policy()) {
+        _ if !lead => (Products::Blas, String::new()),
         (Some(p), Policy::Auto) => {
             products::adopt(p);
             (p, format!("{} (the kernel this run began with)", p.name()))
@@ -148,7 +151,7 @@ fn cpu_products(exp: &Experiment, dev: tch::Device, previous: Option<&Manifest>,
         }
     };
     let agreed = if agree(dist, i64::from(mine == Products::OneDnn))? == 1 { Products::OneDnn } else { Products::Blas };
-    if agreed != mine {
+    if agreed != mine || !lead {
         products::adopt(agreed);
     }
     let line = if agreed == mine { line } else { format!("{} (rank 0's)", agreed.name()) };
