@@ -9,8 +9,11 @@
 #
 # The options are those of `ijepa bench step` and scripts/bench_official_step.py (the same
 # names): --preset --patch --size --batch --pred-depth --pred-width --targets --min-keep
-# --precision --device --steps --warmup --threads. Defaults: ViT-T/4 at 32 px, batch 64,
-# predictor 4x96, 4 targets, precision auto, threads = the CPU count, 3 rounds.
+# --precision --device --steps --warmup --threads --products. Defaults: ViT-T/4 at 32 px, batch 64,
+# predictor 4x96, 4 targets, precision auto, threads = the CPU count, 3 rounds. `--products
+# onednn` runs both sides' dense layers on oneDNN (the official nn.Linear patched to ijepa's 1x1
+# convolution), to compare the two codes on the same kernel; by default the official code runs
+# as it is (BLAS) and ijepa takes its own choice (`auto`).
 #
 #   scripts/bench-official.sh ~/src/ijepa --precision fp32
 #   scripts/bench-official.sh ~/src/ijepa --preset vit-base --patch 16 --size 224 --batch 32 --precision bf16 --device cuda
@@ -34,7 +37,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
         --rounds) rounds=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
-        --preset|--patch|--size|--batch|--pred-depth|--pred-width|--targets|--min-keep|--precision|--device|--steps|--warmup)
+        --preset|--patch|--size|--batch|--pred-depth|--pred-width|--targets|--min-keep|--precision|--device|--steps|--warmup|--products)
             [[ $# -ge 2 ]] || { echo "error: $1 needs a value" >&2; exit 2; }
             args+=("$1" "$2"); shift 2 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;

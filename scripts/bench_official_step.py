@@ -63,6 +63,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--products", default="blas", choices=["auto", "blas", "onednn"],
+                    help="kernel of the dense layers' products on a CPU: blas (nn.Linear as it is: the official "
+                         "code; `auto` means the same here) or onednn (nn.Linear computed as ijepa's 1x1 "
+                         "convolution over a channels-last view, to compare both codes on the same kernel)")
     ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
                     help="after the timed steps, profile this many more (torch.profiler, CPU) and print "
                          "the time in matrix products (mm, addmm, bmm, baddbmm, and the convolutions) against the whole step: "
@@ -87,6 +91,8 @@ def main():
 
     if a.threads:
         torch.set_num_threads(a.threads)
+    if a.products == "onednn":
+        torch.nn.Linear.forward = linear_as_convolution
     torch.manual_seed(a.seed)
     if a.device == "auto":
         dev = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
@@ -195,9 +201,23 @@ def main():
     gpu = f" gpu_peak_mb={torch.cuda.max_memory_allocated(dev) / 2**20:.0f}" if dev.type == "cuda" else ""
     print(f"official step preset={a.preset} patch={a.patch} size={a.size} batch={a.batch} "
           f"pred_depth={a.pred_depth} pred_width={a.pred_width} targets={a.targets} "
-          f"precision={'bf16' if bf16 else 'fp32'} device={dev} threads={torch.get_num_threads()} "
+          f"precision={'bf16' if bf16 else 'fp32'} products={'onednn' if a.products == 'onednn' else 'blas'} "
+          f"device={dev} threads={torch.get_num_threads()} "
           f"params={params / 1e6:.2f}M steps={a.steps} ms_per_step={mean * 1e3:.2f} ms_std={std * 1e3:.2f} "
           f"img_per_s={a.batch / mean:.1f} peak_rss_mb={rss_mb:.0f}{gpu}", flush=True)
+
+
+def linear_as_convolution(self, x):
+    """nn.Linear's forward as ijepa's oneDNN path (engine/src/model/linear.rs): the rows as 16
+    images of M/16 x 1 pixels, channels-last (no copy), and the weight as 1x1 filters; rows not in
+    groups of 16 are one image where torch has more than one thread, else plain `linear`."""
+    k = x.shape[-1]
+    m = x.numel() // max(k, 1)
+    if x.device.type != "cpu" or m == 0 or (m % 16 and torch.get_num_threads() == 1):
+        return torch.nn.functional.linear(x, self.weight, self.bias)
+    g = 16 if m % 16 == 0 else 1
+    y = torch.nn.functional.conv2d(x.reshape(g, m // g, 1, k).permute(0, 3, 1, 2), self.weight.view(-1, k, 1, 1), self.bias)
+    return y.permute(0, 2, 3, 1).reshape(*x.shape[:-1], self.weight.shape[0])
 
 
 if __name__ == "__main__":

@@ -212,10 +212,10 @@ pub(crate) struct BenchStep {
     /// Torch intra-op threads (default: torch's choice; `bench dist`: 1 per rank).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     threads: Option<i32>,
-    /// Kernel of the dense layers' matrix products on a CPU: auto (measure both on this model
-    /// and keep oneDNN where it is at least 10% faster, as `ijepa run` does), blas (`linear`, the
-    /// official code's) or onednn (the same product as a 1x1 convolution). Default:
-    /// IJEPA_CPU_PRODUCTS, else auto.
+    /// Kernel of the dense layers' matrix products on a CPU: auto (as `ijepa run`: oneDNN for
+    /// fp32 on an x86 CPU with AVX-512 not made by Intel, where MKL runs AVX2 code; BLAS
+    /// elsewhere), blas (`linear`, the official code's) or onednn (the same product as a 1x1
+    /// convolution). Default: IJEPA_CPU_PRODUCTS, else auto.
     #[arg(long, value_parser = ijepa_engine::products::Policy::parse)]
     products: Option<ijepa_engine::products::Policy>,
     /// After the timed steps, run this many more under libtorch's operator profiler and print
@@ -350,10 +350,14 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
 
 /// Times the training step of `b`, data-parallel over `dist` when given (the profiler, with
 /// `--profile`, runs only without `dist`: the parent of `bench dist` profiles its 1-process step).
+/// What [`time_step`] measured: the steps' times, the device, the parameters, the resolved
+/// precision and the CPU products' kernel (`device` off the CPU).
+type Timed = (mask::Stats, tch::Device, i64, precision::Resolved, &'static str);
+
 fn time_step(
     b: &BenchStep,
     dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>,
-) -> Result<(mask::Stats, tch::Device, i64, precision::Resolved, &'static str), Box<dyn std::error::Error>> {
+) -> Result<Timed, Box<dyn std::error::Error>> {
     // the trace replaces its file: never an input, a run's file, or a file that is no trace
     // (found before the timing, not after it)
     if b.profile > 0 {
@@ -370,7 +374,7 @@ fn time_step(
         eprintln!("warning: {w}");
     }
     exp.precision = resolved.precision;
-    let products = cpu_products(b, dev, &exp)?;
+    let products = cpu_products(b, dev, &exp);
     let (rank, world) = dist.map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
     let mut recipe = ijepa_engine::recipe::build(&exp, dev, rank, world)?;
     if let Some(pg) = dist {
@@ -398,25 +402,14 @@ fn time_step(
     Ok((mask::Stats::of(&times), dev, recipe.params(), resolved, products))
 }
 
-/// Settles the kernel of the CPU's matrix products for `exp` on `dev` (`--products`, else the
+/// Chooses the kernel of the CPU's matrix products for `exp` on `dev` (`--products`, else the
 /// process's policy) and names it for the bench line: `blas` or `onednn`, `device` off the CPU.
-/// The first measurement is said on stderr.
-fn cpu_products(b: &BenchStep, dev: tch::Device, exp: &Experiment) -> Result<&'static str, Box<dyn std::error::Error>> {
+fn cpu_products(b: &BenchStep, dev: tch::Device, exp: &Experiment) -> &'static str {
     use ijepa_engine::products;
     if let Some(p) = b.products {
-        if products::policy() != p {
-            products::set_policy(p);
-        }
+        products::set_policy(p);
     }
-    match products::prepare(dev, exp.encoder.embed_dim as i64, exp.precision == Precision::Bf16)? {
-        Some(c) => {
-            if c.measured.is_some() {
-                eprintln!("CPU matrix products: {}", c.describe());
-            }
-            Ok(c.products.name())
-        }
-        None => Ok("device"),
-    }
+    products::choose(dev, exp.precision == Precision::Bf16).map_or("device", |c| c.products.name())
 }
 
 /// `bench dist`: run as the parent, it times the step on one process, then starts `nproc`
@@ -491,7 +484,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     let resolved = precision::resolve_with(exp.precision, &precision::bf16_support(dev));
     exp.precision = resolved.precision;
     let bf16 = resolved.precision == Precision::Bf16;
-    let products = cpu_products(&b.step, dev, &exp)?;
+    let products = cpu_products(&b.step, dev, &exp);
     exp.data.dataset = ijepa_dsl::config::DatasetKind::FashionMnist;
     exp.data.source = ijepa_dsl::config::DataSource::Embedded;
     exp.data.limit = None;

@@ -44,6 +44,8 @@ pub struct Measured {
     pub precision: String,
     /// Torch threads.
     pub threads: i32,
+    /// The kernel of the matrix products (`blas` or `onednn`).
+    pub products: &'static str,
 }
 
 /// The estimate of one experiment.
@@ -114,9 +116,8 @@ fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::erro
     let mut exp = exp.clone();
     let resolved = precision::resolve_with(exp.precision, &precision::bf16_support(tch::Device::Cpu));
     exp.precision = resolved.precision;
-    // the CPU's matrix products on the kernel a run here would take (measured before the
-    // memory baseline: the measurement's tensors are freed)
-    ijepa_engine::products::prepare(tch::Device::Cpu, exp.encoder.embed_dim as i64, exp.precision == ijepa_dsl::config::Precision::Bf16)?;
+    // the CPU's matrix products on the kernel a run here would take
+    let products = ijepa_engine::products::choose(tch::Device::Cpu, exp.precision == ijepa_dsl::config::Precision::Bf16).map_or("blas", |c| c.products.name());
     let before = memory::resident().map_or(0.0, |(now, _)| now);
     let mut recipe = ijepa_engine::recipe::build(&exp, tch::Device::Cpu, 0, 1)?;
     let b = exp.data.batch_size;
@@ -129,6 +130,7 @@ fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::erro
         peak_bytes: (peak - before).max(0.0),
         precision: resolved.describe,
         threads: tch::get_num_threads(),
+        products,
     })
 }
 
@@ -280,11 +282,12 @@ impl std::fmt::Display for Estimate {
             Some((m, p)) => {
                 let _ = writeln!(
                     s,
-                    "  measured here   {:.1} ms/step, peak resident memory +{} (the process, libtorch's own included; {}, {} threads, {})",
+                    "  measured here   {:.1} ms/step, peak resident memory +{} (the process, libtorch's own included; {}, {} threads, {} products, {})",
                     m.step_seconds * 1e3,
                     gib(m.peak_bytes),
                     m.precision,
                     m.threads,
+                    m.products,
                     self.cpu
                 );
                 let _ = writeln!(

@@ -23,8 +23,8 @@ use std::process::ExitCode;
     version,
     about = "Self-supervised vision experiments (I-JEPA) written in KDL, run on libtorch",
     after_help = "Environment: IJEPA_CPU_PRODUCTS=auto|blas|onednn picks the kernel of the dense layers' matrix products on a CPU \
-                  (auto, the default: each process measures BLAS and oneDNN on its model and keeps the faster; a run records its \
-                  choice in its manifest and a resume keeps it). RUST_LOG adds log detail."
+                  (auto, the default: oneDNN for fp32 on an x86 CPU with AVX-512 not made by Intel, where MKL runs AVX2 code; \
+                  BLAS, the official code's, elsewhere; a run records it in its manifest and a resume keeps it). RUST_LOG adds log detail."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -293,12 +293,14 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
-    // the kernel of the CPU's matrix products: measured by each process unless fixed
-    match ijepa_engine::products::policy_from_env() {
-        Ok(p) => ijepa_engine::products::set_policy(p),
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+    // the kernel of the CPU's matrix products (commands that compute: the others never read it)
+    if matches!(cli.command, Command::Run { .. } | Command::Launch { .. } | Command::Eval { .. } | Command::Bench { .. } | Command::Parity { .. } | Command::Estimate { .. }) {
+        match ijepa_engine::products::policy_from_env() {
+            Ok(p) => ijepa_engine::products::set_policy(p),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
         }
     }
     let what = format!("`ijepa {}`", std::env::args().nth(1).unwrap_or_default());
@@ -862,8 +864,7 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, devi
     // not fit its description, a device this machine lacks): 1 is a step that differs
     let replay = device::resolve(device).map_err(|e| e.to_string()).and_then(|dev| {
         // the CPU's matrix products on the kernel a run of this model here would take (fp32)
-        let width = ijepa_recipes::parity::fixture_width(fixture).map_err(|e| e.to_string())?;
-        let products = ijepa_engine::products::prepare(dev, width.unwrap_or(192) as i64, false).map_err(|e| e.to_string())?;
+        let products = ijepa_engine::products::choose(dev, false);
         ijepa_recipes::parity::run_any_on(fixture, Default::default(), weights, dev).map(|r| (dev, r, products)).map_err(|e| e.to_string())
     });
     let (dev, r, products) = match replay {

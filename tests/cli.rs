@@ -429,6 +429,27 @@ fn bench_step_prints_one_line() {
     }
 }
 
+/// The kernel of the CPU's products: `--products` fixes it and the bench line names it; a bad
+/// IJEPA_CPU_PRODUCTS is a clear error in a command that computes, and unread by one that does not.
+#[test]
+fn the_cpu_products_kernel_is_named_and_a_bad_one_refused() {
+    for p in ["blas", "onednn"] {
+        let o = ijepa(&["bench", "step", "--steps", "1", "--warmup", "0", "--batch", "8", "--device", "cpu", "--precision", "fp32", "--products", p]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.success(), "{out}{err}");
+        assert!(out.contains(&format!(" products={p} ")), "{out}");
+    }
+    let bad = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).env("IJEPA_CPU_PRODUCTS", "mkl").output().unwrap();
+    let o = bad(&["bench", "step", "--steps", "1", "--device", "cpu"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success(), "{out}{err}");
+    assert!(err.contains("IJEPA_CPU_PRODUCTS: \"mkl\" is not a kernel") && err.contains("auto, blas or onednn"), "{err}");
+    let o = bad(&["check", "experiments/quickstart.kdl"]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
+    let o = ijepa(&["bench", "step", "--products", "mkl"]);
+    assert_eq!(o.status.code(), Some(2), "{:?}", outputs(&o));
+}
+
 #[test]
 fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     let d = scratch("bench-profile");

@@ -190,6 +190,29 @@ fn a_resume_keeps_the_matrix_product_kernel_it_began_with() {
     }
 }
 
+/// A CPU run whose manifest predates `cpu_products` (when BLAS was all there was) goes on on
+/// BLAS, whatever `auto` would take here.
+#[test]
+fn a_run_recorded_before_the_kernel_field_goes_on_on_blas() {
+    let d = scratch("before-the-kernel-field");
+    let file = d.join("resume.kdl");
+    std::fs::write(&file, EXP.replace("PRECISION", "fp32")).unwrap();
+    let runs = d.join("runs");
+    run_to_end_on(&file, &runs, Some("blas"));
+    let run = run_folder(&runs);
+    let path = run.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(m["cpu_products"], "blas", "{m}");
+    m.as_object_mut().unwrap().remove("cpu_products");
+    std::fs::write(&path, m.to_string()).unwrap();
+    // (a finished run whose final weights are gone writes them again from its last checkpoint)
+    std::fs::remove_file(run.join("checkpoints/final.safetensors")).unwrap();
+    let out = run_to_end_on(&file, &runs, Some("auto"));
+    assert!(out.contains("CPU matrix products: blas (the kernel this run began with)"), "{out}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(m["cpu_products"], "blas", "{m}");
+}
+
 #[test]
 fn resume_after_kill_is_bit_identical_bf16() {
     resume_equals_uninterrupted("bf16");

@@ -1,25 +1,25 @@
 //! Which kernel computes the dense layers' matrix products on a CPU ([`Linear`]).
 //!
 //! libtorch computes `torch.nn.functional.linear` in fp32 with its BLAS (MKL's sgemm on x86
-//! builds, what the official code runs); the same product is also a 1x1 convolution over a
+//! builds: the official code's path); the same product is also a 1x1 convolution over a
 //! channels-last view of the tokens, which libtorch hands to oneDNN, with no copy. The two give
-//! the same values up to float32 rounding (the parity fixtures replay either way), but not at the
-//! same speed everywhere: on an AMD EPYC with AVX-512, MKL runs its AVX2 code and oneDNN its
-//! AVX-512 code, about twice as fast; elsewhere they can be level, or BLAS ahead. So nothing
-//! here is tuned to one machine: where the binary lets it ([`Policy::Auto`], `IJEPA_CPU_PRODUCTS`
-//! unset or `auto`), a process measures both on its model's layer shapes, forward and backward
-//! at its precision and threads, and takes oneDNN only when it is at least 10% faster
-//! ([`calibrate`]). The choice holds for the whole process; a pretraining records it in its
-//! manifest (`cpu_products`) and a resumed run takes the recorded one again, so it stays bit for
-//! bit on the path it began on. Libraries and tests that never set a policy keep BLAS.
+//! the same values up to float32 rounding (the parity fixtures replay either way), not always at
+//! the same speed: MKL runs its AVX-512 code only on Intel's CPUs, so on an x86 CPU of another
+//! maker with AVX-512 (AMD's Zen 4 and later) it runs AVX2 code where oneDNN runs AVX-512
+//! (measured on a 2-core AMD EPYC: 1.6-2x on a ViT-Tiny's layers). So `auto` (the binary's
+//! default, [`Policy::Auto`]) decides by detection, like `precision "auto"`, never by a timing
+//! (which would make two runs of one file on one machine differ in the last bits): oneDNN for
+//! fp32 on such a CPU, BLAS elsewhere and under bf16 autocast (where `linear` already runs on
+//! oneDNN) ([`rule`]). A pretraining records its kernel in its manifest (`cpu_products`) and a
+//! resumed run keeps the recorded one ([`adopt`]), so it goes on bit for bit. Libraries and
+//! tests that never set a policy keep BLAS.
 //!
 //! [`Linear`]: crate::model::linear::Linear
 
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
-use tch::{Device, Kind, Tensor};
+use tch::Device;
 
 /// A kernel for the dense products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,54 +52,74 @@ impl Products {
 /// How a process picks its kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
-    /// Measure both on the first model and take the faster (oneDNN only when 10% faster).
+    /// By detection ([`rule`]).
     Auto,
     /// Always this one.
     Fixed(Products),
 }
 
 impl Policy {
-    /// `auto`, `blas` or `onednn` (what `IJEPA_CPU_PRODUCTS` and `bench --products` accept).
+    /// `auto`, `blas` or `onednn`, in any case (what `IJEPA_CPU_PRODUCTS` and `bench
+    /// --products` accept).
     ///
     /// # Errors
     /// Any other word, named.
     pub fn parse(s: &str) -> std::result::Result<Self, String> {
-        match s {
+        match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Policy::Auto),
-            _ => Products::parse(s).map(Policy::Fixed).ok_or_else(|| format!("{s:?} is not a kernel for the CPU's matrix products: auto, blas or onednn")),
+            w => Products::parse(w).map(Policy::Fixed).ok_or_else(|| format!("{s:?} is not a kernel for the CPU's matrix products: auto, blas or onednn")),
         }
     }
+}
+
+/// A kernel and why it was taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// The kernel.
+    pub products: Products,
+    /// Why, in words (`auto: this AuthenticAMD CPU has AVX-512, where MKL runs AVX2 code ...`).
+    pub why: String,
+}
+
+impl Choice {
+    /// One line for a log: the kernel and why.
+    pub fn describe(&self) -> String {
+        let what = match self.products {
+            Products::Blas => "BLAS (linear)",
+            Products::OneDnn => "oneDNN (1x1 convolution)",
+        };
+        format!("{what}: {}", self.why)
+    }
+}
+
+/// The kernel `auto` takes for a CPU of this `/proc/cpuinfo` text (or its `vendor_id` and
+/// `flags` lines) at `bf16` autocast or not: oneDNN for fp32 on an x86 CPU with AVX-512 whose
+/// maker is not Intel, BLAS elsewhere.
+pub fn rule(cpuinfo: &str, bf16: bool) -> Choice {
+    let field = |name: &str| cpuinfo.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string());
+    let vendor = field("vendor_id").unwrap_or_default();
+    let flags = field("flags").unwrap_or_default();
+    let avx512 = flags.split_whitespace().any(|f| f == "avx512f");
+    let (products, why) = if bf16 {
+        (Products::Blas, "auto: under bf16 autocast `linear` runs on oneDNN already".to_string())
+    } else if avx512 && !vendor.is_empty() && vendor != "GenuineIntel" {
+        (Products::OneDnn, format!("auto: this {vendor} CPU has AVX-512, where MKL runs AVX2 code and oneDNN AVX-512"))
+    } else if avx512 {
+        (Products::Blas, "auto: MKL runs AVX-512 code on this Intel CPU".to_string())
+    } else if vendor.is_empty() && flags.is_empty() {
+        (Products::Blas, "auto: the CPU's maker and flags could not be read".to_string())
+    } else {
+        (Products::Blas, "auto: no AVX-512 on this CPU".to_string())
+    };
+    Choice { products, why }
 }
 
 const BLAS: u8 = 0;
 const ONEDNN: u8 = 1;
 /// The kernel [`Linear`](crate::model::linear::Linear) uses on CPU tensors.
 static CURRENT: AtomicU8 = AtomicU8::new(BLAS);
-/// The process's policy and what it settled on (`None`: not yet chosen).
-static STATE: Mutex<(Policy, Option<Choice>)> = Mutex::new((Policy::Fixed(Products::Blas), None));
-
-/// A settled choice and how it was made.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Choice {
-    /// The kernel.
-    pub products: Products,
-    /// Milliseconds of the measured products with BLAS and with oneDNN (`None`: not measured).
-    pub measured: Option<(f64, f64)>,
-}
-
-impl Choice {
-    /// One line for the run's log and `bench`: the kernel and, when measured, both times.
-    pub fn describe(&self) -> String {
-        let what = match self.products {
-            Products::Blas => "BLAS (linear)",
-            Products::OneDnn => "oneDNN (1x1 convolution)",
-        };
-        match self.measured {
-            Some((blas, onednn)) => format!("{what}; measured here: BLAS {blas:.1} ms, oneDNN {onednn:.1} ms"),
-            None => what.to_string(),
-        }
-    }
-}
+/// The process's policy, and the kernel a resumed run (or rank 0) imposed, if any.
+static STATE: Mutex<(Policy, Option<Products>)> = Mutex::new((Policy::Fixed(Products::Blas), None));
 
 /// The kernel CPU products use now.
 pub fn current() -> Products {
@@ -114,22 +134,14 @@ fn set_current(p: Products) {
     CURRENT.store(if p == Products::OneDnn { ONEDNN } else { BLAS }, Ordering::Relaxed);
 }
 
-fn state() -> std::sync::MutexGuard<'static, (Policy, Option<Choice>)> {
+fn state() -> std::sync::MutexGuard<'static, (Policy, Option<Products>)> {
     STATE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Sets the process's policy (the binary: from `IJEPA_CPU_PRODUCTS`, default `auto`). A fixed
-/// kernel applies at once; `auto` measures at the first [`prepare`].
+/// Sets the process's policy (the binary: from `IJEPA_CPU_PRODUCTS`, default `auto`); applied
+/// by the next [`choose`].
 pub fn set_policy(policy: Policy) {
-    let mut s = state();
-    s.0 = policy;
-    s.1 = match policy {
-        Policy::Fixed(p) => {
-            set_current(p);
-            Some(Choice { products: p, measured: None })
-        }
-        Policy::Auto => None,
-    };
+    state().0 = policy;
 }
 
 /// The process's policy.
@@ -137,92 +149,51 @@ pub fn policy() -> Policy {
     state().0
 }
 
-/// Settles the kernel for a model of width `width` on `device` at `bf16` (autocast or not)
-/// and returns it: what the process already settled on, else (policy `auto`) a measurement.
-/// `None` off the CPU (the products there are the device's).
-///
-/// # Errors
-/// libtorch's, from the measurement.
-pub fn prepare(device: Device, width: i64, bf16: bool) -> Result<Option<Choice>> {
+/// Chooses the kernel for work on `device` at `bf16` by the policy (a fixed kernel, or
+/// [`rule`] for this CPU), drops what an earlier [`adopt`] imposed, and returns it; `None` off
+/// the CPU (the products there are the device's).
+pub fn choose(device: Device, bf16: bool) -> Option<Choice> {
     if device != Device::Cpu {
-        return Ok(None);
+        return None;
     }
     let mut s = state();
-    if let Some(c) = &s.1 {
-        return Ok(Some(c.clone()));
-    }
-    let choice = calibrate(width, bf16)?;
-    set_current(choice.products);
-    tracing::debug!("CPU matrix products: {}", choice.describe());
-    s.1 = Some(choice.clone());
-    Ok(Some(choice))
-}
-
-/// Makes `p` the process's kernel from now on (a resumed run's recorded one, or rank 0's).
-pub fn adopt(p: Products) {
-    let mut s = state();
-    set_current(p);
-    match &mut s.1 {
-        Some(c) if c.products == p => {}
-        other => *other = Some(Choice { products: p, measured: None }),
-    }
-}
-
-/// Times both kernels on the products of a transformer block of width `width` (`width ->
-/// 4 width` and back, forward and backward, at `bf16` autocast or not, on the process's
-/// threads), alternating them over five rounds after two untimed ones, and keeps each
-/// kernel's fastest round. oneDNN is chosen when it takes at most 0.9 of BLAS's time.
-///
-/// # Errors
-/// libtorch's (a product that fails with BLAS); a oneDNN product that fails chooses BLAS.
-pub fn calibrate(width: i64, bf16: bool) -> Result<Choice> {
-    // (a model wider than 2048 measures at 2048: the kernels' relative speed, not its cost)
-    let w = width.clamp(8, 2048);
-    // about 2^28 multiply-adds a product, in a whole number of 16-row groups (256-4096 rows)
-    let rows = ((1i64 << 28) / (4 * w * w)).clamp(256, 4096) / 16 * 16;
-    let opts = (Kind::Float, Device::Cpu);
-    let shapes = [(w, 4 * w), (4 * w, w)];
-    let data: Vec<(Tensor, Tensor, Tensor, Tensor)> = shapes
-        .iter()
-        .map(|&(k, n)| {
-            let x = Tensor::randn([16, rows / 16, k], opts).set_requires_grad(true);
-            let weight = (Tensor::randn([n, k], opts) * (1.0 / (k as f64).sqrt())).set_requires_grad(true);
-            let bias = Tensor::zeros([n], opts).set_requires_grad(true);
-            let g = Tensor::randn([16, rows / 16, n], opts);
-            (x, weight, bias, g)
-        })
-        .collect();
-    let run = |p: Products| -> Result<f64> {
-        let t = Instant::now();
-        for (x, weight, bias, g) in &data {
-            let y = crate::autocast::bf16(Device::Cpu, bf16, || crate::model::linear::product(p, x, weight, bias))??;
-            y.f_mul(g)?.f_sum(Kind::Float)?.f_backward()?;
-        }
-        Ok(t.elapsed().as_secs_f64() * 1e3)
+    let c = match s.0 {
+        Policy::Fixed(p) => Choice { products: p, why: "fixed (IJEPA_CPU_PRODUCTS or --products)".into() },
+        Policy::Auto => rule(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default(), bf16),
     };
-    for _ in 0..2 {
-        run(Products::Blas)?;
-        if let Err(e) = run(Products::OneDnn) {
-            tracing::debug!("oneDNN products failed ({e}): BLAS");
-            return Ok(Choice { products: Products::Blas, measured: None });
-        }
-    }
-    let (mut blas, mut onednn) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..5 {
-        blas = blas.min(run(Products::Blas)?);
-        onednn = onednn.min(run(Products::OneDnn)?);
-    }
-    let products = if onednn <= 0.9 * blas { Products::OneDnn } else { Products::Blas };
-    Ok(Choice { products, measured: Some((blas, onednn)) })
+    s.1 = None;
+    set_current(c.products);
+    Some(c)
 }
 
-/// The policy `IJEPA_CPU_PRODUCTS` asks for (unset: `auto`).
+/// Like [`choose`], but keeping what an [`adopt`] imposed (feature extraction inside a resumed
+/// run stays on the run's kernel).
+pub fn prepare(device: Device, bf16: bool) -> Option<Choice> {
+    if device != Device::Cpu {
+        return None;
+    }
+    if let Some(p) = state().1 {
+        set_current(p);
+        return Some(Choice { products: p, why: "the run's".into() });
+    }
+    choose(device, bf16)
+}
+
+/// Makes `p` the process's kernel until the next [`choose`] (a resumed run's recorded one, or
+/// rank 0's).
+pub fn adopt(p: Products) {
+    state().1 = Some(p);
+    set_current(p);
+}
+
+/// The policy `IJEPA_CPU_PRODUCTS` asks for (unset or empty: `auto`).
 ///
 /// # Errors
 /// A value other than auto, blas or onednn, named.
 pub fn policy_from_env() -> Result<Policy> {
     match std::env::var("IJEPA_CPU_PRODUCTS") {
-        Ok(v) => Policy::parse(v.trim()).map_err(|e| Error::Usage(format!("IJEPA_CPU_PRODUCTS={v:?}: {e}"))),
+        Ok(v) if v.trim().is_empty() => Ok(Policy::Auto),
+        Ok(v) => Policy::parse(&v).map_err(|e| Error::Usage(format!("IJEPA_CPU_PRODUCTS: {e}"))),
         Err(std::env::VarError::NotPresent) => Ok(Policy::Auto),
         Err(std::env::VarError::NotUnicode(v)) => Err(Error::Usage(format!("IJEPA_CPU_PRODUCTS={v:?} is not text: auto, blas or onednn"))),
     }
@@ -235,7 +206,7 @@ mod tests {
     #[test]
     fn policies_parse_and_name_the_bad_word() {
         assert_eq!(Policy::parse("auto"), Ok(Policy::Auto));
-        assert_eq!(Policy::parse("onednn"), Ok(Policy::Fixed(Products::OneDnn)));
+        assert_eq!(Policy::parse(" OneDNN "), Ok(Policy::Fixed(Products::OneDnn)));
         assert_eq!(Policy::parse("blas"), Ok(Policy::Fixed(Products::Blas)));
         let e = Policy::parse("mkl").unwrap_err();
         assert!(e.contains("\"mkl\"") && e.contains("auto, blas or onednn"), "{e}");
@@ -244,12 +215,21 @@ mod tests {
         }
     }
 
+    /// The rule on captured CPU descriptions: AMD with AVX-512 (Zen 4), Intel with AVX-512
+    /// (Sapphire Rapids), AMD with AVX2 only (Zen 3), an unreadable one; bf16 keeps `linear`.
     #[test]
-    fn calibration_measures_both_and_chooses_by_the_margin() {
-        let c = calibrate(32, false).unwrap();
-        let (blas, onednn) = c.measured.expect("both kernels run on this CPU");
-        assert!(blas > 0.0 && onednn > 0.0, "{c:?}");
-        assert_eq!(c.products == Products::OneDnn, onednn <= 0.9 * blas, "{c:?}");
-        assert!(c.describe().contains("measured here"), "{}", c.describe());
+    fn the_rule_on_captured_cpus() {
+        const ZEN4: &str = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16 avx512_vnni\n";
+        const SAPPHIRE_RAPIDS: &str = "vendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 avx512f avx512dq avx512_bf16 amx_bf16 amx_tile\n";
+        const ZEN3: &str = "vendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 fma\n";
+        assert_eq!(rule(ZEN4, false).products, Products::OneDnn);
+        assert!(rule(ZEN4, false).why.contains("AuthenticAMD"), "{:?}", rule(ZEN4, false));
+        assert_eq!(rule(ZEN4, true).products, Products::Blas);
+        assert_eq!(rule(SAPPHIRE_RAPIDS, false).products, Products::Blas);
+        assert_eq!(rule(ZEN3, false).products, Products::Blas);
+        assert_eq!(rule("", false).products, Products::Blas);
+        assert!(rule("", false).why.contains("could not be read"));
+        // "avx512f" is a whole flag, not a prefix of another
+        assert_eq!(rule("vendor_id\t: AuthenticAMD\nflags\t\t: avx512fx\n", false).products, Products::Blas);
     }
 }

@@ -127,33 +127,46 @@ fn precision_line(exp: &Experiment, dev: tch::Device) -> String {
 }
 
 /// The kernel of the run's CPU matrix products ([`crate::products`]) for its manifest, and a
-/// line saying how it was chosen: a resumed run keeps the one it recorded (so it goes on bit
-/// for bit where it stopped) unless the process's policy fixes another; otherwise the
-/// process's own, measured once; the other ranks take rank 0's. `None` off the CPU.
+/// line saying why: a resumed run keeps the one it began with (its manifest's `cpu_products`;
+/// BLAS for a CPU run recorded before the field, when BLAS was all there was), so it goes on
+/// bit for bit, unless the process's policy fixes another (said in a warning); otherwise the
+/// process's choice. The other ranks take rank 0's. `None` off the CPU.
 fn cpu_products(exp: &Experiment, dev: tch::Device, previous: Option<&Manifest>, dist: Option<&ProcessGroup>) -> Result<(Option<String>, Option<String>)> {
     use crate::products::{self, Policy, Products};
     if dev != tch::Device::Cpu {
         return Ok((None, None));
     }
-    let recorded = previous.and_then(|m| m.cpu_products.as_deref()).and_then(Products::parse);
-    // (only rank 0 measures: ranks measuring at once on shared cores would skew its times)
     let lead = dist.is_none_or(|pg| pg.rank() == 0);
-    let (mine, line) = match (recorded, products::policy()) {
-        _ if !lead => (Products::Blas, String::new()),
-        (Some(p), Policy::Auto) => {
-            products::adopt(p);
-            (p, format!("{} (the kernel this run began with)", p.name()))
+    let (mine, line) = if lead {
+        let c = products::choose(dev, exp.precision == ijepa_dsl::config::Precision::Bf16).unwrap_or(products::Choice { products: Products::Blas, why: String::new() });
+        let began = previous.filter(|m| m.device.starts_with("cpu")).and_then(|m| match m.cpu_products.as_deref() {
+            None => Some(Products::Blas),
+            Some(s) => {
+                let p = Products::parse(s);
+                if p.is_none() {
+                    tracing::warn!("the manifest's cpu_products {s:?} is no kernel (blas or onednn): this run takes {}", c.products.name());
+                }
+                p
+            }
+        });
+        match began {
+            Some(p) if products::policy() == Policy::Auto => (p, format!("{} (the kernel this run began with)", p.name())),
+            Some(p) if p != c.products => {
+                tracing::warn!(
+                    "this run began on {} matrix products and goes on on {} (IJEPA_CPU_PRODUCTS): its weights will differ in the last bits from an uninterrupted run's",
+                    p.name(),
+                    c.products.name()
+                );
+                (c.products, c.describe())
+            }
+            _ => (c.products, c.describe()),
         }
-        _ => {
-            let bf16 = exp.precision == ijepa_dsl::config::Precision::Bf16;
-            let c = products::prepare(dev, exp.encoder.embed_dim as i64, bf16)?.unwrap_or(products::Choice { products: Products::Blas, measured: None });
-            (c.products, c.describe())
-        }
+    } else {
+        (Products::Blas, String::new())
     };
     let agreed = if agree(dist, i64::from(mine == Products::OneDnn))? == 1 { Products::OneDnn } else { Products::Blas };
-    if agreed != mine || !lead {
-        products::adopt(agreed);
-    }
+    // (held for the run: the monitors' feature extraction keeps it)
+    products::adopt(agreed);
     let line = if agreed == mine { line } else { format!("{} (rank 0's)", agreed.name()) };
     Ok((Some(agreed.name().to_string()), Some(line)))
 }

@@ -607,23 +607,10 @@ pub struct MaeFixtureSpec {
 
 /// Which recipe a fixture records: its JSON's `recipe` (I-JEPA's fixtures predate the field).
 pub fn fixture_recipe(path: &Path) -> Result<String> {
-    let v = fixture_json(path)?;
-    Ok(v.get("recipe").and_then(|r| r.as_str()).unwrap_or("ijepa").to_string())
-}
-
-/// The encoder width a fixture's description states (I-JEPA's `embed_dim`, MAE's and DINO's
-/// `width`), `None` where it states none.
-///
-/// # Errors
-/// An unreadable or malformed description.
-pub fn fixture_width(path: &Path) -> Result<Option<u64>> {
-    let v = fixture_json(path)?;
-    Ok(v.get("embed_dim").or_else(|| v.get("width")).and_then(serde_json::Value::as_u64))
-}
-
-fn fixture_json(path: &Path) -> Result<serde_json::Value> {
     let (json_path, text) = fixture_description(path)?;
-    serde_json::from_str(&text).map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad fixture description: {e}") })
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Checkpoint { path: json_path.clone(), message: format!("bad fixture description: {e}") })?;
+    Ok(v.get("recipe").and_then(|r| r.as_str()).unwrap_or("ijepa").to_string())
 }
 
 /// Replays the fixture's step with the recipe it names (`ijepa parity` uses this).

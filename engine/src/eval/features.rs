@@ -162,8 +162,8 @@ pub fn extract(
             encoder.blocks.len()
         )));
     }
-    // the CPU's matrix products: the process's kernel (measured here if nothing chose it yet)
-    crate::products::prepare(device, encoder.cfg.embed_dim as i64, bf16)?;
+    // the CPU's matrix products: the process's kernel (a run's, or chosen here)
+    crate::products::prepare(device, bf16);
     let width = match kind {
         FeatureKind::Last => encoder.cfg.embed_dim,
         FeatureKind::Last4 => 4 * encoder.cfg.embed_dim,
