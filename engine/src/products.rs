@@ -158,7 +158,7 @@ pub fn choose(device: Device, bf16: bool) -> Option<Choice> {
     }
     let mut s = state();
     let c = match s.0 {
-        Policy::Fixed(p) => Choice { products: p, why: "fixed (IJEPA_CPU_PRODUCTS or --products)".into() },
+        Policy::Fixed(p) => Choice { products: p, why: "fixed (IJEPA_CPU_PRODUCTS or --products; BLAS where a library sets no policy)".into() },
         Policy::Auto => rule(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default(), bf16),
     };
     s.1 = None;
