@@ -100,8 +100,8 @@ fn resume_equals_uninterrupted_for(precision: &str, exp: &str, encoders: usize) 
 }
 
 /// [`resume_equals_uninterrupted_for`] where the uninterrupted run and the killed one use the
-/// CPU matrix-product kernel `products` (`IJEPA_CPU_PRODUCTS`) and the resume is left to measure
-/// its own (`auto`).
+/// CPU matrix-product kernel `products` (`IJEPA_CPU_PRODUCTS`) and the resume is left to `auto`
+/// (which, by itself, would take the rule's kernel for this CPU).
 fn resume_equals_uninterrupted_on(precision: &str, exp: &str, encoders: usize, products: Option<&str>) {
     let d = scratch(&format!("{precision}-{}-{}", exp.len(), products.unwrap_or("default")));
     let file = d.join("resume.kdl");

@@ -39,9 +39,9 @@ impl Products {
         }
     }
 
-    /// The inverse of [`Products::name`].
+    /// The inverse of [`Products::name`] (any case, spaces around ignored).
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
+        match s.trim().to_ascii_lowercase().as_str() {
             "blas" => Some(Products::Blas),
             "onednn" => Some(Products::OneDnn),
             _ => None,
@@ -179,11 +179,36 @@ pub fn prepare(device: Device, bf16: bool) -> Option<Choice> {
     choose(device, bf16)
 }
 
-/// Makes `p` the process's kernel until the next [`choose`] (a resumed run's recorded one, or
-/// rank 0's).
+/// Makes `p` the process's kernel until the next [`choose`] or [`release`] (a run's: its
+/// recorded one, or rank 0's).
 pub fn adopt(p: Products) {
     state().1 = Some(p);
     set_current(p);
+}
+
+/// Ends what [`adopt`] imposed (a run that returns): the next [`prepare`] chooses afresh, so a
+/// later evaluation in the same process takes the kernel `ijepa eval` alone would.
+pub fn release() {
+    state().1 = None;
+}
+
+/// What a pretraining runs on, from what it `began` with (a resume: its manifest's kernel),
+/// the process's `policy` and the kernel that policy gives (`chosen`): the kernel, a line for
+/// the log, and a warning where a fixed policy changes a resumed run's kernel.
+pub fn for_run(began: Option<Products>, policy: Policy, chosen: &Choice) -> (Products, String, Option<String>) {
+    match began {
+        Some(p) if policy == Policy::Auto => (p, format!("{} (the kernel this run began with)", p.name()), None),
+        Some(p) if p != chosen.products => (
+            chosen.products,
+            chosen.describe(),
+            Some(format!(
+                "this run began on {} matrix products and goes on on {} (IJEPA_CPU_PRODUCTS): its weights will differ in the last bits from an uninterrupted run's",
+                p.name(),
+                chosen.products.name()
+            )),
+        ),
+        _ => (chosen.products, chosen.describe(), None),
+    }
 }
 
 /// The policy `IJEPA_CPU_PRODUCTS` asks for (unset or empty: `auto`).
@@ -207,11 +232,31 @@ mod tests {
     fn policies_parse_and_name_the_bad_word() {
         assert_eq!(Policy::parse("auto"), Ok(Policy::Auto));
         assert_eq!(Policy::parse(" OneDNN "), Ok(Policy::Fixed(Products::OneDnn)));
+        assert_eq!(Products::parse("ONEDNN"), Some(Products::OneDnn));
         assert_eq!(Policy::parse("blas"), Ok(Policy::Fixed(Products::Blas)));
         let e = Policy::parse("mkl").unwrap_err();
         assert!(e.contains("\"mkl\"") && e.contains("auto, blas or onednn"), "{e}");
         for p in [Products::Blas, Products::OneDnn] {
             assert_eq!(Products::parse(p.name()), Some(p));
+        }
+    }
+
+    /// A resumed run keeps its kernel under `auto` whatever the rule gives; a fixed policy wins,
+    /// with a warning where it changes the kernel; a fresh run takes the choice.
+    #[test]
+    fn a_run_keeps_the_kernel_it_began_with() {
+        use Products::{Blas, OneDnn};
+        for (rule_gives, began) in [(Blas, OneDnn), (OneDnn, Blas)] {
+            let chosen = Choice { products: rule_gives, why: "auto: test".into() };
+            let (p, line, warn) = for_run(Some(began), Policy::Auto, &chosen);
+            assert_eq!((p, warn), (began, None));
+            assert!(line.contains("the kernel this run began with"), "{line}");
+            let fixed = Choice { products: rule_gives, why: "fixed".into() };
+            let (p, _, warn) = for_run(Some(began), Policy::Fixed(rule_gives), &fixed);
+            assert_eq!(p, rule_gives);
+            assert!(warn.is_some_and(|w| w.contains("last bits")));
+            assert_eq!(for_run(Some(rule_gives), Policy::Fixed(rule_gives), &fixed).2, None);
+            assert_eq!(for_run(None, Policy::Auto, &chosen).0, rule_gives);
         }
     }
 

@@ -132,7 +132,7 @@ fn precision_line(exp: &Experiment, dev: tch::Device) -> String {
 /// bit for bit, unless the process's policy fixes another (said in a warning); otherwise the
 /// process's choice. The other ranks take rank 0's. `None` off the CPU.
 fn cpu_products(exp: &Experiment, dev: tch::Device, previous: Option<&Manifest>, dist: Option<&ProcessGroup>) -> Result<(Option<String>, Option<String>)> {
-    use crate::products::{self, Policy, Products};
+    use crate::products::{self, Products};
     if dev != tch::Device::Cpu {
         return Ok((None, None));
     }
@@ -149,18 +149,11 @@ fn cpu_products(exp: &Experiment, dev: tch::Device, previous: Option<&Manifest>,
                 p
             }
         });
-        match began {
-            Some(p) if products::policy() == Policy::Auto => (p, format!("{} (the kernel this run began with)", p.name())),
-            Some(p) if p != c.products => {
-                tracing::warn!(
-                    "this run began on {} matrix products and goes on on {} (IJEPA_CPU_PRODUCTS): its weights will differ in the last bits from an uninterrupted run's",
-                    p.name(),
-                    c.products.name()
-                );
-                (c.products, c.describe())
-            }
-            _ => (c.products, c.describe()),
+        let (p, line, warning) = products::for_run(began, products::policy(), &c);
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
         }
+        (p, line)
     } else {
         (Products::Blas, String::new())
     };
@@ -375,6 +368,8 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         }
     }
     let result = train_loop(exp, recipe, opts, &mut run);
+    // (the run's kernel ends with it: a later evaluation in this process chooses its own)
+    crate::products::release();
     // a checkpoint still in flight (an error left the loop) is finished and recorded; an error
     // writing it fails a run that had succeeded, and is logged beside the error of one that had not
     let result = match (result, run.finish_writes()) {
