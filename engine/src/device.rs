@@ -29,11 +29,17 @@ pub fn synchronize(device: Device) {
     }
 }
 
+/// The value of the first line of `/proc/cpuinfo` text that starts with one of `names` (what
+/// follows its `:`, trimmed): the model name, the vendor, the flags.
+pub fn cpuinfo_field<'a>(cpuinfo: &'a str, names: &[&str]) -> Option<&'a str> {
+    cpuinfo.lines().find(|l| names.iter().any(|n| l.starts_with(n))).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim())
+}
+
 /// The CPU's model name (the first `model name` of `/proc/cpuinfo`), for measurement lines.
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .and_then(|t| cpuinfo_field(&t, &["model name"]).map(str::to_string))
         .unwrap_or_else(|| "unknown".into())
 }
 

@@ -30,13 +30,7 @@ pub const BF16_CPU_FLAGS: [&str; 2] = ["amx_bf16", "avx512_bf16"];
 
 /// bf16 support of a CPU from its `/proc/cpuinfo` text (or just its `flags` line).
 pub fn cpu_bf16(cpuinfo: &str) -> Bf16Support {
-    let flags: Vec<&str> = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("flags") || l.starts_with("Features"))
-        .and_then(|l| l.split_once(':').map(|(_, f)| f))
-        .unwrap_or(cpuinfo)
-        .split_whitespace()
-        .collect();
+    let flags: Vec<&str> = crate::device::cpuinfo_field(cpuinfo, &["flags", "Features"]).unwrap_or(cpuinfo).split_whitespace().collect();
     match BF16_CPU_FLAGS.iter().find(|f| flags.contains(f)) {
         Some(f) => Bf16Support { native: true, why: format!("this CPU has {}", f.to_uppercase().replace('_', "-")) },
         None => Bf16Support {

@@ -96,9 +96,8 @@ impl Choice {
 /// `flags` lines) at `bf16` autocast or not: oneDNN for fp32 on an x86 CPU with AVX-512 whose
 /// maker is not Intel, BLAS elsewhere.
 pub fn rule(cpuinfo: &str, bf16: bool) -> Choice {
-    let field = |name: &str| cpuinfo.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_string());
-    let vendor = field("vendor_id").unwrap_or_default();
-    let flags = field("flags").unwrap_or_default();
+    let vendor = crate::device::cpuinfo_field(cpuinfo, &["vendor_id"]).unwrap_or_default();
+    let flags = crate::device::cpuinfo_field(cpuinfo, &["flags"]).unwrap_or_default();
     let avx512 = flags.split_whitespace().any(|f| f == "avx512f");
     let (products, why) = if bf16 {
         (Products::Blas, "auto: under bf16 autocast `linear` runs on oneDNN already".to_string())
@@ -168,15 +167,13 @@ pub fn choose(device: Device, bf16: bool) -> Option<Choice> {
 
 /// Like [`choose`], but keeping what an [`adopt`] imposed (feature extraction inside a resumed
 /// run stays on the run's kernel).
-pub fn prepare(device: Device, bf16: bool) -> Option<Choice> {
-    if device != Device::Cpu {
-        return None;
+pub fn prepare(device: Device, bf16: bool) {
+    match state().1 {
+        Some(p) if device == Device::Cpu => set_current(p),
+        _ => {
+            choose(device, bf16);
+        }
     }
-    if let Some(p) = state().1 {
-        set_current(p);
-        return Some(Choice { products: p, why: "the run's".into() });
-    }
-    choose(device, bf16)
 }
 
 /// Makes `p` the process's kernel until the next [`choose`] or [`release`] (a run's: its

@@ -29,12 +29,10 @@ impl Linear {
     /// # Shapes
     /// `[..., in]` -> `[..., out]`
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        if x.device() == tch::Device::Cpu && crate::products::current() == Products::OneDnn {
-            if let Some(y) = as_convolution(x, &self.weight, &self.bias) {
-                return y;
-            }
-        }
-        x.linear(&self.weight, Some(&self.bias))
+        let p = if x.device() == tch::Device::Cpu { crate::products::current() } else { Products::Blas };
+        // (libtorch's errors panic as in tch's `linear`, `f_linear(..).unwrap()`: `guard::torch`
+        // knows that panic's message for a libtorch error, an allocation failure among them)
+        product(p, x, &self.weight, &self.bias).unwrap()
     }
 }
 
@@ -53,10 +51,6 @@ pub fn product(p: Products, x: &Tensor, weight: &Tensor, bias: &Tensor) -> Resul
         }
     }
     x.f_linear(weight, Some(bias))
-}
-
-fn as_convolution(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Option<Tensor> {
-    f_as_convolution(x, weight, bias).map(|y| y.unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// The product as a 1x1 convolution, which libtorch runs with oneDNN: the `M` rows of `x` as
