@@ -168,7 +168,9 @@ pub fn choose(device: Device, bf16: bool) -> Option<Choice> {
 /// Like [`choose`], but keeping what an [`adopt`] imposed (feature extraction inside a resumed
 /// run stays on the run's kernel).
 pub fn prepare(device: Device, bf16: bool) {
-    match state().1 {
+    // (the lock is released before `choose` takes it again)
+    let adopted = state().1;
+    match adopted {
         Some(p) if device == Device::Cpu => set_current(p),
         _ => {
             choose(device, bf16);
@@ -255,6 +257,20 @@ mod tests {
             assert_eq!(for_run(Some(rule_gives), Policy::Fixed(rule_gives), &fixed).2, None);
             assert_eq!(for_run(None, Policy::Auto, &chosen).0, rule_gives);
         }
+    }
+
+    /// `prepare` with nothing adopted chooses, and returns (it once held the state's lock into
+    /// `choose`, which takes it again: a deadlock). Touches no global setting a library's
+    /// default does not already have: policy BLAS, nothing adopted.
+    #[test]
+    fn prepare_without_an_adopted_kernel_returns() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            prepare(Device::Cpu, false);
+            tx.send(current()).unwrap();
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("prepare returned");
+        assert_eq!(got, Products::Blas);
     }
 
     /// The rule on captured CPU descriptions: AMD with AVX-512 (Zen 4), Intel with AVX-512
