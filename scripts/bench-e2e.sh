@@ -4,7 +4,9 @@
 # Does the loader keep the step fed? `ijepa run` of an I-JEPA pretraining on an image folder
 # (class sub-folders of JPEG/PNG files; scripts/make_bench_folder.py writes a synthetic
 # ImageNet-like one) against `ijepa bench step` at the same settings (model, batch, masks,
-# precision, threads), alternating round after round so both see the same machine state.
+# precision, threads), alternating round after round so both see the same machine state
+# (the first round runs first: bench step then times as many steps as the run, drawing the
+# very masks the run trained on, `--epoch-steps`; a step's cost follows its context length).
 # Prints each round, then the medians: the run's images/s over the whole process (start,
 # folder index, model, checkpoints included), over all its epochs, and over its epochs after
 # the first (the first carries the allocator's warm-up, which bench step leaves to its
@@ -21,7 +23,7 @@
 # Needs: the release binary ($IJEPA_BIN, or `ijepa` on PATH).
 set -euo pipefail
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then usage; exit 2; fi
 folder=$(cd "$1" 2>/dev/null && pwd) || { echo "error: $1 is not a folder" >&2; exit 2; }
 shift
@@ -88,6 +90,8 @@ for ((r = 1; r <= rounds; r++)); do
             t1=$(date +%s.%N)
             # "epoch   2/6  loss ...  1780 ms/step  17 img/s  28.6 s": images = steps x batch
             steps=$(sed -n 's/^done: \([0-9]*\) steps.*/\1/p' <<<"$out")
+            # "pretraining ... on 512 images, 6 epochs x 16 steps of 32, ...": bench step times these
+            ipe=$(sed -n 's/^pretraining .* epochs x \([0-9]*\) steps of .*/\1/p' <<<"$out" | head -1)
             read -r w a l < <(awk -v t0="$t0" -v t1="$t1" -v steps="$steps" -v b="$batch" -v e="$epochs" '
                 /^epoch +[0-9]+\/[0-9]+ .* s$/ { n++; s = $(NF - 1); tot += s; if (n > 1) rest += s }
                 END { per = steps * b / e; printf "%.2f %.2f %.2f\n", steps * b / (t1 - t0), steps * b / tot, (e > 1 ? per * (e - 1) / rest : 0) }' <<<"$out")
@@ -95,7 +99,8 @@ for ((r = 1; r <= rounds; r++)); do
             printf 'round %d  run:  %s images in %.1f s: %s img/s whole process, %s over its epochs, %s after the first\n' \
                 "$r" "$((steps * batch))" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$w" "$a" "$l"
         else
-            line=$("$bin" bench step "${step_args[@]}" --steps 15 --warmup 3 2>&1 | grep '^bench step') || { echo "bench step failed" >&2; exit 1; }
+            # the run's steps with the run's masks (a step's cost follows its context length)
+            line=$("$bin" bench step "${step_args[@]}" --steps $((epochs * ipe)) --epoch-steps "$ipe" --warmup 3 2>&1 | grep '^bench step') || { echo "bench step failed" >&2; exit 1; }
             s=$(sed -n 's/.* img_per_s=\([0-9.]*\).*/\1/p' <<<"$line")
             step+=("$s")
             printf 'round %d  step: %s img/s (%s)\n' "$r" "$s" "$(sed -n 's/.*\(ms_per_step=[0-9.]* ms_std=[0-9.]*\).*/\1/p' <<<"$line")"

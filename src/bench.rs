@@ -209,6 +209,14 @@ pub(crate) struct BenchStep {
     /// Untimed warm-up steps.
     #[arg(long, default_value_t = 3)]
     warmup: usize,
+    /// Time the masks (or views' extras) a run of this many steps an epoch trains on: the
+    /// timed steps draw those of its steps 1, 2, ... in order (epoch 1's, then epoch 2's), the
+    /// warm-up steps those of the first timed steps. A step's cost follows its masks (the
+    /// context length), so `--steps` = the run's steps and this = its steps an epoch time the
+    /// very masks `ijepa run` trains on (`scripts/bench-e2e.sh` does). Default: epoch 1's
+    /// steps 1, 2, ..., warm-up included
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    epoch_steps: Option<u64>,
     /// Torch intra-op threads (default: torch's choice; `bench dist`: 1 per rank).
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..))]
     threads: Option<i32>,
@@ -238,7 +246,7 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
     // the preset with what --width / --depth / --heads changed of it
     let enc = bench_experiment(b)?.encoder;
     println!(
-        "bench step recipe={} preset={} width={} depth={} heads={} patch={} size={} batch={} {} precision={} products={} device={} threads={} params={:.2}M steps={} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} peak_rss_mb={:.0} cpu={:?}",
+        "bench step recipe={} preset={} width={} depth={} heads={} patch={} size={} batch={} {} precision={} products={} device={} threads={} params={:.2}M steps={}{} ms_per_step={:.2} ms_std={:.2} img_per_s={:.1} peak_rss_mb={:.0} cpu={:?}",
         b.recipe,
         b.preset,
         enc.embed_dim,
@@ -268,6 +276,7 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
         tch::get_num_threads(),
         params as f64 / 1e6,
         b.steps,
+        b.epoch_steps.map(|n| format!(" epoch_steps={n}")).unwrap_or_default(),
         st.mean * 1e3,
         st.std * 1e3,
         b.batch as f64 / st.mean,
@@ -382,7 +391,7 @@ fn time_step(
     }
     let views = ijepa_engine::recipe::random_views(recipe.as_ref(), &exp.data, b.batch, dev)?;
     let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
-    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b.batch, b.warmup, b.steps, hyper, dev)?;
+    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b.batch, b.warmup, b.steps, b.epoch_steps, hyper, dev)?;
     if b.profile > 0 && dist.is_none() {
         let trace = b.trace.clone().unwrap_or_else(|| std::env::temp_dir().join("ijepa-step-trace.json"));
         let wall = ijepa_engine::recipe::profile_steps(recipe.as_mut(), &views, b.batch, b.profile, hyper, dev, &trace)?;

@@ -123,7 +123,7 @@ fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::erro
     let b = exp.data.batch_size;
     let views = ijepa_engine::recipe::random_views(recipe.as_ref(), &exp.data, b, tch::Device::Cpu)?;
     let hyper = ijepa_engine::recipe::Hyper { lr: 1e-4, wd: 0.04, momentum: 0.996 };
-    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b, 1, steps, hyper, tch::Device::Cpu)?;
+    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b, 1, steps, None, hyper, tch::Device::Cpu)?;
     let peak = memory::resident().map_or(0.0, |(_, peak)| peak);
     Ok(Measured {
         step_seconds: times.iter().sum::<f64>() / times.len().max(1) as f64,

@@ -363,17 +363,46 @@ pub fn random_views(recipe: &dyn DynRecipe, data: &ijepa_dsl::config::DataConfig
         .collect()
 }
 
+/// The `(epoch, step in epoch)` whose extras (masks) step `i` of [`time_steps`] draws, of
+/// `warmup` untimed steps then `steps` timed ones. `None`: epoch 0's step `i`, warm-up
+/// included. `Some(n)`: the timed steps draw what a run of `n` steps an epoch draws at its
+/// steps 1, 2, ... (epoch 0's `n`, then epoch 1's, ...), so a comparison with that run times
+/// the very masks it trained on (a step's cost follows its context length); warm-up step `i`
+/// draws the extras of timed step `i % steps`.
+pub fn bench_key(i: usize, warmup: usize, steps: usize, epoch_steps: Option<u64>) -> (u64, u64) {
+    match epoch_steps {
+        None => (0, i as u64),
+        Some(n) => {
+            let j = if i < warmup { (i % steps.max(1)) as u64 } else { (i - warmup) as u64 };
+            let n = n.max(1);
+            (j / n, j % n)
+        }
+    }
+}
+
 /// Times `warmup + steps` training steps of `recipe` on `views` (a batch of `batch`, one tensor per view) on
 /// `device`, returning the seconds of the last `steps`: each step's extras are collated before
-/// its timer starts (as the loader does ahead of a step), and CUDA is synchronised around it.
+/// its timer starts (as the loader does ahead of a step), and CUDA is synchronised around it;
+/// step `i` draws the extras of [`bench_key`]`(i, warmup, steps, epoch_steps)`.
 /// What `bench step`, `bench dist` and `ijepa estimate` time.
 ///
 /// # Errors
 /// The recipe's.
-pub fn time_steps(recipe: &mut dyn DynRecipe, views: &[Tensor], batch: usize, warmup: usize, steps: usize, hyper: Hyper, device: Device) -> Result<Vec<f64>> {
+#[allow(clippy::too_many_arguments)]
+pub fn time_steps(
+    recipe: &mut dyn DynRecipe,
+    views: &[Tensor],
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+    epoch_steps: Option<u64>,
+    hyper: Hyper,
+    device: Device,
+) -> Result<Vec<f64>> {
     let mut times = Vec::with_capacity(steps);
     for i in 0..warmup + steps {
-        let extras = recipe.bench_collate(0, i as u64, batch)?;
+        let (epoch, step) = bench_key(i, warmup, steps, epoch_steps);
+        let extras = recipe.bench_collate(epoch, step, batch)?;
         crate::device::synchronize(device);
         let t0 = std::time::Instant::now();
         recipe.bench_step(views, extras.as_ref(), hyper)?;
@@ -567,4 +596,22 @@ pub fn build(exp: &Experiment, device: Device, rank: u64, world: u64) -> Result<
         )));
     }
     Ok(built)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bench_key;
+
+    #[test]
+    fn bench_keys_follow_a_run_of_the_given_epoch_length() {
+        // default: epoch 0's steps, warm-up included
+        assert_eq!((0..5).map(|i| bench_key(i, 2, 3, None)).collect::<Vec<_>>(), [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4)]);
+        // a run of 4 steps an epoch, 2 warm-up steps and 9 timed: the timed steps draw the
+        // run's steps 1-9 in order (epoch 0's four, epoch 1's four, epoch 2's first), the
+        // warm-up steps the first timed steps' masks
+        let keys: Vec<_> = (0..11).map(|i| bench_key(i, 2, 9, Some(4))).collect();
+        assert_eq!(keys, [(0, 0), (0, 1), (0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (1, 3), (2, 0)]);
+        // more warm-up steps than timed ones wrap around the timed steps' masks
+        assert_eq!((0..4).map(|i| bench_key(i, 3, 2, Some(16))).collect::<Vec<_>>(), [(0, 0), (0, 1), (0, 0), (0, 0)]);
+    }
 }
