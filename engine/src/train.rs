@@ -1023,13 +1023,6 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let mut skipped_seen: std::collections::BTreeSet<String> = std::fs::read_to_string(run.dir.join(SKIPPED_FILE))
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default();
-    // the loader of the epoch to come, started ahead of it: the first epoch's before the epoch-0
-    // monitor, each next one as the epoch before delivers its last batch, so its workers build
-    // the first batches while the last step, the monitor and the checkpoint run and an epoch
-    // does not begin by waiting for its first batch (0.10-0.17 s of each 16-17 s epoch of
-    // scripts/bench-e2e.sh's run before, 0.05-0.15 s after). The batches are keyed by (epoch,
-    // step): the same either way.
-    let mut upcoming = ((start.epoch as usize) < exp.epochs).then(|| (start.epoch as usize, loader.epoch_from(start.epoch, start.step_in_epoch)));
     if start.global_step == 0 {
         if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s).map_err(|e| data::outside_skip(&exp.data, e))? {
             bar.suspend(|| tracing::info!("epoch   0/{}  monitor: {}", exp.epochs, t.summary()));
@@ -1048,16 +1041,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let (mut ep_loss, mut ep_steps, mut ep_step_s) = (0.0, 0usize, 0.0);
         // where the epoch stands: a stop while the loader is still preparing a batch saves here
         let mut in_epoch = first;
-        let batches = match upcoming.take() {
-            Some((e, it)) if e == epoch => it,
-            _ => loader.epoch_from(epoch as u64, first),
-        };
-        for batch in batches.stop_on_signal(opts.dist.is_none()) {
+        for batch in loader.epoch_from(epoch as u64, first).stop_on_signal(opts.dist.is_none()) {
             let batch = match batch {
-                Ok(b) if b.step + 1 == ipe as u64 && epoch + 1 < exp.epochs => {
-                    upcoming = Some((epoch + 1, loader.epoch_from(epoch as u64 + 1, 0)));
-                    b
-                }
                 Ok(b) => b,
                 // one process, stopped while waiting for data: the steps done so far are kept
                 Err(Error::Interrupted { .. }) if global == 0 => {
