@@ -228,17 +228,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             }
             continue;
         }
-        // one process per stage folder: rank 0 holds it while the stage runs (its other ranks
-        // are the same run); taken before the folder's status is read, so a stage another
-        // process is running is refused instead of resumed under it
-        // (a stage the plan read as done, not rerun, is only read: another process that only
-        // reads it too holds the lock for moments, so it is waited for, briefly; one to run
-        // waits out a second, what `ijepa plan` probing the folder holds it for: a run that
-        // met such a probe failed, naming the lock's last holder, long gone)
-        let done = plan.status(n) == Status::Done && !opts.force;
-        let wait = std::time::Duration::from_secs(if done { 10 } else { 1 });
-        let mut lock = if lead && !opts.dry_run { Some(StageLock::acquire_within(&stage.dir, wait)?) } else { None };
-        let status = plan.status(n);
+        // (before the lock: a stage refused here leaves no folder behind)
         let mut missing = missing_inputs(plan, n, &ran);
         // the report reports what there is: a diverged point is a failed run in its tables
         missing.retain(|m| !blocked.contains(m));
@@ -251,6 +241,17 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             )
             .into());
         }
+        // one process per stage folder: rank 0 holds it while the stage runs (its other ranks
+        // are the same run); taken before the folder's status is read, so a stage another
+        // process is running is refused instead of resumed under it
+        // (a stage the plan read as done, not rerun, is only read: another process that only
+        // reads it too holds the lock for moments, so it is waited for, briefly; one to run
+        // waits out a second, what `ijepa plan` probing the folder holds it for: a run that
+        // met such a probe failed, naming the lock's last holder, long gone)
+        let done = plan.status(n) == Status::Done && !opts.force;
+        let wait = std::time::Duration::from_secs(if done { 10 } else { 1 });
+        let mut lock = if lead && !opts.dry_run { Some(StageLock::acquire_within(&stage.dir, wait)?) } else { None };
+        let status = plan.status(n);
         let action = match (status, opts.force) {
             (Status::Done, false) => "skip (done)",
             (Status::Done, true) => "rerun (--force)",

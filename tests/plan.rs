@@ -121,6 +121,16 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     // an evaluation whose pretraining has not run cannot run alone
     let (ok, t) = run(&d, &["--only", "eval-knn-ijepa/targets-scale-0.1-0.2_seed-1"]);
     assert!(!ok && t.contains("needs pretrain/targets-scale-0.1-0.2_seed-1 first"), "{t}");
+    // ... and leaves no folder behind (one holding a lock alone was listed by every later
+    // report as a stage that failed or was stopped)
+    let evals: Vec<_> = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("eval-"))
+        .map(|e| e.path())
+        .collect();
+    assert!(evals.is_empty(), "a refused stage left {evals:?}");
     let (ok, t) = run(&d, &["--only", "no-such-stage"]);
     assert!(!ok && t.contains("selects no stage"), "{t}");
 
