@@ -289,6 +289,11 @@ fn build() -> Vec<Setting> {
                 for g in mask::RANDOM_FIELDS {
                     leaf(&mut out, "mask", &chain, g.name, g.shape);
                 }
+                // a block mask's own nodes (Table 6's Block(0.6): `scale`, `aspect`; its
+                // `corner` and `aspect-sampling` are the multi-block sampler's, below)
+                for g in mask::BLOCK_FIELDS_SINGLE.iter().filter(|g| !mask::FIELDS.iter().any(|f| f.name == g.name)) {
+                    leaf(&mut out, "mask", &chain, g.name, g.shape);
+                }
                 for g in mask::FIELDS {
                     if g.shape.children {
                         let mut sub = chain.to_vec();
