@@ -290,6 +290,11 @@ fn a_base_of_another_recipe_keeps_its_settings_or_is_refused() {
     dir.write("plain.kdl", "experiment p {\n encoder width=32 depth=1 heads=2 patch=4\n data fashion-mnist { crop-size 64; }\n epochs 2\n}");
     let child = dir.write("plain-mae.kdl", "experiment c {\n extends \"plain.kdl\"\n recipe \"mae\"\n}");
     assert_eq!(exp(&child).recipe, "mae");
+    // a recipe that samples no mask (DINO) reads none: a base's mask is not refused (this file
+    // could not write one in its place: DINO refuses a `mask` node)
+    dir.write("masked.kdl", "experiment p {\n encoder width=32 depth=1 heads=2 patch=16\n data fashion-mnist { crop-size 224; }\n mask \"multi-block\" { min-keep 3 }\n}");
+    let child = dir.write("masked-dino.kdl", "experiment c {\n extends \"masked.kdl\"\n recipe \"dino\"\n}");
+    assert_eq!(exp(&child).recipe, "dino");
 }
 
 #[test]

@@ -168,10 +168,12 @@ fn base_of_another_recipe(cx: &mut Ctx, nodes: &[kdl::KdlNode], base: &Experimen
         }
     }
     // a mask the base wrote (not its recipe's default) that the new recipe cannot sample,
-    // where this file writes none: it would become the new recipe's default mask
+    // where this file writes none: it would become the new recipe's default mask (a recipe
+    // that samples no mask, DINO, reads none: the base's is not its setting, and this file
+    // could not write one in its place)
     let base_default = old.mask_kinds.first().map(|k| crate::config::MaskConfig::for_kind(*k, old.default_mask_ratio));
     let mask_written_here = nodes.iter().any(|k| k.name().value() == "mask");
-    if !mask_written_here && !new.mask_kinds.contains(&base.mask.kind) && base_default.as_ref().is_some_and(|d| *d != base.mask) {
+    if !mask_written_here && !new.mask_kinds.is_empty() && !new.mask_kinds.contains(&base.mask.kind) && base_default.as_ref().is_some_and(|d| *d != base.mask) {
         dropped.push(format!("mask \"{}\"", base.mask.kind.name()));
     }
     if dropped.is_empty() {
