@@ -981,7 +981,7 @@ fn a_sweep_varies_what_its_recipe_reads() {
     // paths at all)
     let src = "experiment \"s\" {\n data \"fashion-mnist\" { crop-size 56 }\n encoder width=96 depth=2 heads=3 patch=4\n mask \"block\"\n}\nsweep \"grid\" {\n vary \"mask.scale\" { - 0.5 0.5; - 0.6 0.6; }\n vary \"mask.aspect\" { - 1.0 1.0; }\n}\n";
     let study = crate::parse_study("s.kdl", src).map_err(|d| d.render_plain()).unwrap();
-    let blocks: Vec<(MaskKind, (f64, f64), (f64, f64))> = study.points.iter().map(|p| (p.experiment.mask.kind, p.experiment.mask.target_scale, p.experiment.mask.target_aspect)).collect();
+    let blocks: Vec<_> = study.points.iter().map(|p| (p.experiment.mask.kind, p.experiment.mask.target_scale, p.experiment.mask.target_aspect)).collect();
     assert_eq!(blocks, [(MaskKind::Block, (0.5, 0.5), (1.0, 1.0)), (MaskKind::Block, (0.6, 0.6), (1.0, 1.0))]);
     // ... and on a multi-block mask, which has none, an error at the value
     let e = crate::parse_study("s.kdl", &src.replace("mask \"block\"", "mask \"multi-block\"")).unwrap_err().render_plain();
