@@ -131,7 +131,8 @@ pub struct Plan {
 /// not the weights), and for DINO the data block's augmentations (its multi-crop has its
 /// own) are not part of it (adding an evaluation, changing `workers` or keeping
 /// more checkpoints never retrains); nor are the settings of other recipes (in a sweep over
-/// recipes, I-JEPA's `predictor` or `ema` changed does not retrain the MAE and DINO points).
+/// recipes, I-JEPA's `predictor` or `ema` changed does not retrain the MAE and DINO points),
+/// nor a `peak` learning rate that a `blr=` overrides.
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     cadence_free_hash(&without_other_recipes(exp), world_size)
 }
@@ -163,6 +164,12 @@ fn without_other_recipes(exp: &Experiment) -> Experiment {
     // every swept recipe's in each point)
     let settings = ijepa_dsl::recipes::schema(&exp.recipe).map(|s| s.settings).unwrap_or_default();
     out.recipe_settings.retain(|node, _| settings.iter().any(|n| n.name == *node));
+    // a `blr=` sets the peak (blr x global batch / 256): the `peak` beside it is not read (the
+    // language's 1e-3 when a file writes `blr=`, the blr itself in the recipes' defaults, so a
+    // blr written at its default trained again under another hash)
+    if let Some(b) = out.optimizer.lr.blr {
+        out.optimizer.lr.peak = b;
+    }
     out
 }
 
@@ -934,6 +941,33 @@ mod tests {
         let mut ijepa_mask = ijepa.clone();
         ijepa_mask.mask.min_keep += 3;
         assert_ne!(pretrain_hash(&ijepa, 1), pretrain_hash(&ijepa_mask, 1));
+    }
+
+    /// MAE's and DINO's default learning rate is a `blr=`: written at its default it is the
+    /// same pretraining (the `peak` a written blr leaves at the language's 1e-3 is not read),
+    /// and a folder the previous version named with that peak counted is still found.
+    #[test]
+    fn a_blr_written_at_its_default_is_the_default() {
+        for (recipe, blr) in [("mae", "1.5e-4"), ("dino", "5e-4")] {
+            let parse = |opt: &str| {
+                let src = format!("experiment \"x\" {{\n recipe \"{recipe}\"\n encoder width=96 depth=2 heads=3 patch=16\n data \"fashion-mnist\" {{ crop-size 224 }}\n {opt}\n}}\n");
+                ijepa_dsl::parse_str("x.kdl", &src).map_err(|d| d.render_plain()).unwrap()
+            };
+            let (plain, written) = (parse(""), parse(&format!("optimizer \"adamw\" {{ lr blr={blr} }}")));
+            assert_ne!(plain.optimizer.lr.peak, written.optimizer.lr.peak, "{recipe}: the case this guards");
+            assert_eq!(pretrain_hash(&plain, 1), pretrain_hash(&written, 1), "{recipe}");
+            // another blr is another pretraining
+            let other = parse("optimizer \"adamw\" { lr blr=1e-3 }");
+            assert_ne!(pretrain_hash(&plain, 1), pretrain_hash(&other, 1), "{recipe}");
+            // the folder of a run the previous version hashed with the unread peak
+            let root = crate::testdir::scratch("plan", &format!("blr-{recipe}"));
+            let old = cadence_free_hash(&written, 1);
+            assert_ne!(old, pretrain_hash(&written, 1));
+            let old_dir = run_dir::stage_path(&root, "x", "pretrain", &old);
+            std::fs::create_dir_all(&old_dir).unwrap();
+            std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
+            assert_eq!(pretrain_stage(&root, &written, 1), (old, old_dir), "{recipe}");
+        }
     }
 
     /// DINO's training changed where its settings do not show (the student's stochastic depth,
