@@ -610,6 +610,42 @@ fn gpu_checks_refuse_clearly_without_a_gpu() {
     assert!(err.contains("device-check: FAILED") && (err.contains("NVIDIA") || err.contains("CUDA")), "{err}");
 }
 
+/// scripts/device-check.sh runs only where a GPU is, so a change of the CLI that breaks it is
+/// otherwise found by the first session lent one (its estimate step once passed `--images 1`,
+/// which `estimate` refuses since: the script ended before its last figure). What it runs that
+/// needs no GPU runs here: every experiment it trains passes `check`, and its estimate command,
+/// as written in the script, prints the FLOP count it reads.
+#[test]
+fn device_check_commands_that_need_no_gpu_run() {
+    let script = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/device-check.sh")).unwrap();
+    let d = scratch("device-check-cpu");
+    // the experiments: `cat >"$out/NAME.kdl" <<'EOF'` ... `EOF`
+    let mut files = std::collections::BTreeMap::new();
+    for (i, _) in script.match_indices("cat >\"$out/") {
+        let head = &script[i..];
+        let name = &head["cat >\"$out/".len()..head.find("\" <<'EOF'\n").expect("a quoted heredoc")];
+        let body_at = head.find("<<'EOF'\n").unwrap() + "<<'EOF'\n".len();
+        let body = &head[body_at..body_at + head[body_at..].find("\nEOF\n").expect("its EOF")];
+        files.insert(name.to_string(), write(&d, name, body));
+    }
+    assert!(files.contains_key("nccl.kdl") && files.contains_key("vitb16.kdl"), "{:?}", files.keys());
+    // (those it trains; the estimate's names a folder that is not there: it reads no data)
+    let trained = |name: &str| script.lines().any(|l| (l.contains("\"$bin\" launch ") || l.contains("\"$bin\" run ")) && l.contains(&format!("\"$out/{name}\"")));
+    assert!(trained("nccl.kdl"));
+    for (name, f) in files.iter().filter(|(n, _)| trained(n)) {
+        let o = ijepa(&["check", f.to_str().unwrap()]);
+        assert!(o.status.success(), "{name}: {:?}", outputs(&o));
+    }
+    // `"$bin" estimate "$out/vitb16.kdl" --images 64 --no-measure 2>&1`, with its options
+    let line = script.lines().find(|l| l.contains("\"$bin\" estimate ")).expect("the estimate step");
+    let opts = &line[line.find(".kdl\"").unwrap() + ".kdl\"".len()..];
+    let opts: Vec<&str> = opts.split_whitespace().take_while(|w| !w.starts_with("2>") && !w.starts_with(')')).collect();
+    let args: Vec<&str> = ["estimate", files["vitb16.kdl"].to_str().unwrap()].into_iter().chain(opts.iter().copied()).collect();
+    let o = ijepa(&args);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("GFLOP per image"), "{args:?}: {out}{err}");
+}
+
 /// A tiny real run: the loss falls, metrics rows are complete, the checkpoint holds the three
 /// models under the official names.
 #[test]
