@@ -134,7 +134,17 @@ pub struct Plan {
 /// recipes, I-JEPA's `predictor` or `ema` changed does not retrain the MAE and DINO points),
 /// nor a `peak` learning rate that a `blr=` overrides.
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
-    cadence_free_hash(&without_other_recipes(exp), world_size)
+    cadence_free_hash(&without_unread_peak(without_other_recipes(exp)), world_size)
+}
+
+/// `exp` with the `peak` a `blr=` overrides (the peak is blr x global batch / 256) set to the
+/// blr: the language's 1e-3 when a file writes `blr=`, the blr itself in the recipes' defaults,
+/// so a blr written at its default trained again under another hash.
+fn without_unread_peak(mut exp: Experiment) -> Experiment {
+    if let Some(b) = exp.optimizer.lr.blr {
+        exp.optimizer.lr.peak = b;
+    }
+    exp
 }
 
 /// `exp` with every node another recipe owns (I-JEPA's `predictor`, `ema`, `loss`, `target`,
@@ -164,12 +174,6 @@ fn without_other_recipes(exp: &Experiment) -> Experiment {
     // every swept recipe's in each point)
     let settings = ijepa_dsl::recipes::schema(&exp.recipe).map(|s| s.settings).unwrap_or_default();
     out.recipe_settings.retain(|node, _| settings.iter().any(|n| n.name == *node));
-    // a `blr=` sets the peak (blr x global batch / 256): the `peak` beside it is not read (the
-    // language's 1e-3 when a file writes `blr=`, the blr itself in the recipes' defaults, so a
-    // blr written at its default trained again under another hash)
-    if let Some(b) = out.optimizer.lr.blr {
-        out.optimizer.lr.peak = b;
-    }
     out
 }
 
@@ -196,8 +200,10 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
     let hash = pretrain_hash(exp, world_size);
     let dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &hash);
     if !dir.exists() {
-        // the earlier versions' hashes, newest first
-        for old in [cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
+        // the earlier versions' hashes, newest first (the peak a blr overrides counted; other
+        // recipes' settings counted too; the cadence counted too)
+        let counted_peak = cadence_free_hash(&without_other_recipes(exp), world_size);
+        for old in [counted_peak, cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
             let old_dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old);
             if old != hash && old_dir.join(ijepa_schema::MANIFEST).is_file() {
                 return (old, old_dir);
@@ -967,6 +973,17 @@ mod tests {
             std::fs::create_dir_all(&old_dir).unwrap();
             std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
             assert_eq!(pretrain_stage(&root, &written, 1), (old, old_dir), "{recipe}");
+            // ... and that of a point of a sweep over recipes, which keeps another recipe's
+            // settings (a predictor) that its hash leaves out
+            let mut point = written.clone();
+            point.predictor.depth += 1;
+            let old = cadence_free_hash(&without_other_recipes(&point), 1);
+            assert_ne!(old, pretrain_hash(&point, 1));
+            assert_ne!(old, cadence_free_hash(&point, 1), "{recipe}: the case this guards");
+            let old_dir = run_dir::stage_path(&root, "x", "pretrain", &old);
+            std::fs::create_dir_all(&old_dir).unwrap();
+            std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
+            assert_eq!(pretrain_stage(&root, &point, 1), (old, old_dir), "{recipe}");
         }
     }
 
