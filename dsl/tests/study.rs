@@ -295,6 +295,14 @@ fn a_base_of_another_recipe_keeps_its_settings_or_is_refused() {
     dir.write("masked.kdl", "experiment p {\n encoder width=32 depth=1 heads=2 patch=16\n data fashion-mnist { crop-size 224; }\n mask \"multi-block\" { min-keep 3 }\n}");
     let child = dir.write("masked-dino.kdl", "experiment c {\n extends \"masked.kdl\"\n recipe \"dino\"\n}");
     assert_eq!(exp(&child).recipe, "dino");
+    // ... but the mask it carries is still refused where a recipe would sample it: a child of
+    // that DINO file changing to MAE, or a sweep of it over DINO and MAE (each was an MAE
+    // point silently on MAE's default mask)
+    let grandchild = dir.write("masked-dino-mae.kdl", "experiment g {\n extends \"masked-dino.kdl\"\n recipe \"mae\"\n}");
+    assert_eq!(failure(&grandchild).codes(), ["ijepa::dsl::not_of_recipe"]);
+    let swept = dir.write("masked-sweep.kdl", "experiment s {\n extends \"masked.kdl\"\n recipe \"dino\"\n}\nsweep \"zip\" {\n vary \"recipe\" \"dino\" \"mae\"\n}");
+    let d = ijepa_dsl::load_study(&swept).expect_err("an MAE point reads the base's mask");
+    assert!(d.codes().contains(&"ijepa::dsl::not_of_recipe".to_string()), "{}", d.render_plain());
 }
 
 #[test]

@@ -167,13 +167,19 @@ fn base_of_another_recipe(cx: &mut Ctx, nodes: &[kdl::KdlNode], base: &Experimen
             dropped.push(node.name.clone());
         }
     }
-    // a mask the base wrote (not its recipe's default) that the new recipe cannot sample,
-    // where this file writes none: it would become the new recipe's default mask (a recipe
-    // that samples no mask, DINO, reads none: the base's is not its setting, and this file
-    // could not write one in its place)
-    let base_default = old.mask_kinds.first().map(|k| crate::config::MaskConfig::for_kind(*k, old.default_mask_ratio));
+    // a mask the base wrote (not its recipe's default; for a base of a recipe that samples
+    // none, DINO, which may carry its own base's: not the language's default) that the new
+    // recipe cannot sample, where this file writes none: it would become the new recipe's
+    // default mask. Unless no recipe of this file samples a mask (DINO, not swept with one that
+    // does): none reads the base's, and this file could not write one in its place
+    let base_default = Some(match old.mask_kinds.first() {
+        Some(k) => crate::config::MaskConfig::for_kind(*k, old.default_mask_ratio),
+        None => Experiment::with_defaults("").mask,
+    });
     let mask_written_here = nodes.iter().any(|k| k.name().value() == "mask");
-    if !mask_written_here && !new.mask_kinds.is_empty() && !new.mask_kinds.contains(&base.mask.kind) && base_default.as_ref().is_some_and(|d| *d != base.mask) {
+    let samples = |r: &str| crate::recipes::schema(r).is_some_and(|s| !s.mask_kinds.is_empty());
+    let a_reader = samples(&exp.recipe) || cx.swept_recipes.iter().any(|r| samples(r));
+    if !mask_written_here && a_reader && !new.mask_kinds.contains(&base.mask.kind) && base_default.as_ref().is_some_and(|d| *d != base.mask) {
         dropped.push(format!("mask \"{}\"", base.mask.kind.name()));
     }
     if dropped.is_empty() {
