@@ -211,6 +211,21 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             blocked.extend(downstream(m));
         }
     }
+    // every selected stage's inputs are done or selected, checked before anything runs (the
+    // refusal came when the loop reached the stage: after the selected stages before it had
+    // run, hours of pretraining, then the error)
+    for &n in selected.iter().filter(|n| !blocked.contains(n)) {
+        let missing: Vec<NodeIndex> = missing_inputs(plan, n, &ran).into_iter().filter(|m| !blocked.contains(m) && !selected.contains(m)).collect();
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|m| plan.graph[*m].id.as_str()).collect();
+            return Err(format!(
+                "stage {} needs {} first (not done, not selected): drop --only or select them too",
+                plan.graph[n].id,
+                names.join(", ")
+            )
+            .into());
+        }
+    }
     let mut block = |n: NodeIndex, step: u64, blocked: &mut BTreeSet<NodeIndex>| {
         diverged.push((n, step));
         blocked.insert(n);

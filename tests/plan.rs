@@ -131,6 +131,10 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
         .map(|e| e.path())
         .collect();
     assert!(evals.is_empty(), "a refused stage left {evals:?}");
+    // ... refused before anything runs, also beside a stage that could (which ran first)
+    let (ok, t) = run(&d, &["--only", "pretrain/targets-scale-0.15-0.2_seed-1", "--only", "eval-knn-ijepa/targets-scale-0.1-0.2_seed-1"]);
+    assert!(!ok && t.contains("needs pretrain/targets-scale-0.1-0.2_seed-1 first"), "{t}");
+    assert_eq!(pretrain_dirs(&runs).len(), 1, "nothing trained before the refusal: {t}");
     let (ok, t) = run(&d, &["--only", "no-such-stage"]);
     assert!(!ok && t.contains("selects no stage"), "{t}");
 
