@@ -205,7 +205,11 @@ impl Archive {
             }));
         }
         file.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
-        let zip = ZipArchive::new(BufReader::new(file))
+        // the archive starts at byte 0 (the magic above): the zip crate's search for where it
+        // starts refused some valid torch.save files ("Invalid Central Directory header": 1 in
+        // 80 re-saves of one checkpoint, by where the records fell)
+        let config = zip::read::Config { archive_offset: zip::read::ArchiveOffset::Known(0) };
+        let zip = ZipArchive::with_config(config, BufReader::new(file))
             .map_err(|e| ck(format!("corrupt or truncated zip archive: {e}")))?;
         if zip.has_duplicate_names() {
             return Err(ck("zip archive with duplicate entry names".into()));
