@@ -144,7 +144,14 @@ fn bad_checkpoints_are_clear_errors() {
     // legacy (non-zip) torch.save: says what the file is and how to convert it
     let legacy = d.join("old.pth");
     std::fs::write(&legacy, b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03.").unwrap();
-    fails_with(&ijepa(&["import-checkpoint", legacy.to_str().unwrap()]), &["old.pth", "legacy (non-zip) torch.save", "torch.save(torch.load("]);
+    fails_with(&ijepa(&["import-checkpoint", legacy.to_str().unwrap()]), &["old.pth", "legacy (non-zip) torch.save", "torch.save(torch.load(OLD, weights_only=True)"]);
+    // any other pickle is no torch.save file: not called one (whose advice, to unpickle it,
+    // would run its code)
+    let pickle = d.join("evil.pkl");
+    std::fs::write(&pickle, b"\x80\x04\x95\x1d\x00\x00\x00\x00\x00\x00\x00\x8c\x05posix\x94\x8c\x06system\x94\x93\x94\x8c\x04true\x94\x85\x94R\x94.").unwrap();
+    let o = ijepa(&["import-checkpoint", pickle.to_str().unwrap()]);
+    fails_with(&o, &["evil.pkl", "a bare Python pickle"]);
+    assert!(!text(&o).contains("legacy") && !text(&o).contains("torch.load("), "{}", text(&o));
 }
 
 /// An evaluation of a checkpoint from elsewhere (here the official-code fixture) is labelled

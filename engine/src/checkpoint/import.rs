@@ -120,22 +120,34 @@ pub fn regular_file(path: &Path) -> Result<()> {
 /// Reads the models of `path`, whatever its format (detected from the first bytes).
 pub fn load_models(path: &Path) -> Result<Models> {
     regular_file(path)?;
-    let mut head = [0u8; 8];
+    // the first 14 bytes (fewer in a shorter file)
+    let mut first = Vec::with_capacity(14);
     {
         use std::io::Read;
-        let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let n = f.read(&mut head).map_err(|e| Error::io(path, e))?;
-        if n < 8 {
-            return Err(bad(path, format!("the file is {n} bytes long: not a checkpoint")));
-        }
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        f.take(14).read_to_end(&mut first).map_err(|e| Error::io(path, e))?;
     }
+    let n = first.len();
+    if n < 8 {
+        return Err(bad(path, format!("the file is {n} bytes long: not a checkpoint")));
+    }
+    let head: [u8; 8] = first[..8].try_into().expect("8 of 14 bytes");
     if head[0] == 0x80 && (2..=5).contains(&head[1]) {
         // a pickle stream at the top level: torch.save's legacy (pre-1.6, non-zip) format
+        // begins with its magic number (0x1950a86a20f9469cfc6c, pickled as a LONG1); any
+        // other pickle is no torch.save file at all
+        if first[2..] == [0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19] {
+            return Err(bad(
+                path,
+                "a legacy (non-zip) torch.save file (PyTorch < 1.6), a format we do not read. \
+                 Re-save it in the zip format PyTorch has written since 1.6, in Python: \
+                 torch.save(torch.load(OLD, weights_only=True), NEW) (`weights_only=False` runs the file's code: only for a file you trust)",
+            ));
+        }
         return Err(bad(
             path,
-            "a legacy (non-zip) torch.save file (PyTorch < 1.6), a format we do not read. \
-             Re-save it in the zip format PyTorch has written since 1.6, in Python, from a source you trust: \
-             torch.save(torch.load(OLD, weights_only=False), NEW)",
+            "a bare Python pickle, not a torch.save file nor safetensors: not a checkpoint we read \
+             (never unpickle a file you do not trust: unpickling runs its code)",
         ));
     }
     // safetensors begins with its header's length (little-endian u64) and then `{`: anything
