@@ -197,6 +197,39 @@ fn hf_model(models: &import::Models, cls_token: bool) -> std::result::Result<exp
 ///
 /// # Errors
 /// An unreadable or refused file, no such encoder, weights that build no model, the write.
+/// The files `--format hf` writes into its folder.
+const HF_FILES: [&str; 3] = ["model.safetensors", "config.json", "preprocessor_config.json"];
+
+/// Whether `--format hf` may write into `out`: a folder not there yet, an empty one, or one
+/// that holds only an earlier export (its three files, its `config.json` a transformers
+/// config): anything else in it (the user's files, another tool's `config.json`) is refused,
+/// so that nothing but an earlier export's own files is replaced.
+///
+/// # Errors
+/// The folder holds other files, naming them.
+pub fn check_hf_folder(out: &Path) -> std::result::Result<(), String> {
+    // (not there: made; not a folder: the caller's output check says so)
+    let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
+    let mut others: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !HF_FILES.contains(&n.as_str())).collect();
+    others.sort();
+    if let Ok(text) = std::fs::read_to_string(out.join("config.json")) {
+        let export = serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| v.get("architectures").is_some() && v.get("model_type").is_some());
+        if !export {
+            others.insert(0, "config.json (not a transformers config an export wrote)".into());
+        }
+    }
+    if others.is_empty() {
+        return Ok(());
+    }
+    let shown = others.iter().take(3).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let more = if others.len() > 3 { format!(" and {} more", others.len() - 3) } else { String::new() };
+    Err(format!(
+        "{} holds {shown}{more}: `--format hf` writes {} into a new or empty folder, or over an earlier export's; choose another --out",
+        out.display(),
+        HF_FILES.join(", ")
+    ))
+}
+
 pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Option<usize>, out: &Path) -> Result<String> {
     let models = import::load_models(file)?;
     // named as what it is: a checkpoint without a target encoder (pixel targets, MAE) gives

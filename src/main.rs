@@ -200,7 +200,8 @@ enum Command {
         /// else from the preset of the width; needed for other widths.
         #[arg(long)]
         heads: Option<usize>,
-        /// Output file (official) or folder (hf).
+        /// Output file (official) or folder (hf: a new or empty one, or an earlier export's,
+        /// whose three files are replaced; a folder holding anything else is refused).
         #[arg(long)]
         out: PathBuf,
     },
@@ -345,6 +346,9 @@ fn main() -> ExitCode {
             // (the Hugging Face layout is a folder of its own files)
             let kind = (format == ijepa::checkpoints::ExportFormat::Official).then_some(OutKind::Safetensors);
             output_path(Some(&out), "--out", &[&file], kind)?;
+            if format == ijepa::checkpoints::ExportFormat::Hf {
+                ijepa::checkpoints::check_hf_folder(&out)?;
+            }
             println!("{}", ijepa::checkpoints::export_encoder(&file, format, encoder, heads, &out)?);
             Ok(ExitCode::SUCCESS)
         }

@@ -81,6 +81,21 @@ fn import_then_parity_and_hf_export() {
         assert!(header.get(key).is_some(), "HF export lacks {key}");
     }
     assert_eq!(header["encoder.layer.1.attention.attention.query.weight"]["shape"], serde_json::json!([96, 96]));
+    // again over that export: its own three files are replaced
+    let o = ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", hf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    // a folder holding anything else is refused, and left as it was: the user's files, or
+    // another tool's config.json (both were replaced or written beside without a word)
+    let busy = d.join("busy");
+    std::fs::create_dir_all(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "mine").unwrap();
+    fails_with(&ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", busy.to_str().unwrap()]), &["busy", "`notes.txt`", "choose another --out"]);
+    assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
+    let theirs = d.join("theirs");
+    std::fs::create_dir_all(&theirs).unwrap();
+    std::fs::write(theirs.join("config.json"), r#"{"x": 1}"#).unwrap();
+    fails_with(&ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", theirs.to_str().unwrap()]), &["config.json (not a transformers config"]);
+    assert_eq!(std::fs::read_to_string(theirs.join("config.json")).unwrap(), r#"{"x": 1}"#);
     // given back to ijepa, the export is named for what it is (it read "unexpected key
     // `embeddings.position_embeddings` beside the module keys")
     fails_with(&ijepa(&["import-checkpoint", hf.join("model.safetensors").to_str().unwrap()]), &["the Hugging Face transformers layout", "--format official"]);
