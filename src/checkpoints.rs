@@ -192,11 +192,6 @@ fn hf_model(models: &import::Models, cls_token: bool) -> std::result::Result<exp
     Ok(if cls_token { export::HfModel::Vit } else { export::HfModel::IJepa })
 }
 
-/// Writes one encoder of the checkpoint `file` to `out` in `format`, after building and
-/// loading it strictly. Returns the line to print.
-///
-/// # Errors
-/// An unreadable or refused file, no such encoder, weights that build no model, the write.
 /// The files `--format hf` writes into its folder.
 const HF_FILES: [&str; 3] = ["model.safetensors", "config.json", "preprocessor_config.json"];
 
@@ -230,6 +225,11 @@ pub fn check_hf_folder(out: &Path) -> std::result::Result<(), String> {
     ))
 }
 
+/// Writes one encoder of the checkpoint `file` to `out` in `format`, after building and
+/// loading it strictly. Returns the line to print.
+///
+/// # Errors
+/// An unreadable or refused file, no such encoder, weights that build no model, the write.
 pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Option<usize>, out: &Path) -> Result<String> {
     let models = import::load_models(file)?;
     // named as what it is: a checkpoint without a target encoder (pixel targets, MAE) gives
