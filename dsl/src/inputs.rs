@@ -55,7 +55,13 @@ pub(crate) fn check(study: &Study, spans: &SpanMap) -> Vec<DslError> {
 }
 
 fn missing(what: &str, path: &Path, span: SourceSpan, help: &str) -> DslError {
-    let why = if path.is_dir() { "is a folder, not a list file" } else { "does not exist" };
+    // (a named pipe, a device, a socket: there, but no list file; a dangling link: not there)
+    let why = match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => "is a folder, not a list file",
+        Ok(_) => "is not a regular file (a named pipe, a device or a socket), not a list file",
+        Err(_) if path.symlink_metadata().is_ok() => "is a symbolic link to nothing (its target does not exist)",
+        Err(_) => "does not exist",
+    };
     DslError::MissingInput { what: what.into(), message: format!("{} {why}", path.display()), span, help: help.into() }
 }
 
@@ -89,4 +95,28 @@ fn root_error(what: &str, root: &Path, dataset: &DatasetKind, span: SourceSpan) 
         });
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missing;
+
+    /// Each kind of path that is no list file says what it is (a named pipe was "does not
+    /// exist").
+    #[test]
+    fn a_list_that_is_no_file_says_what_it_is() {
+        let d = std::env::temp_dir().join(format!("ijepa-dsl-{}-lists", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("folder")).unwrap();
+        std::os::unix::fs::symlink(d.join("gone"), d.join("dangling")).unwrap();
+        let fifo = std::process::Command::new("mkfifo").arg(d.join("fifo")).status().is_ok_and(|s| s.success());
+        let why = |name: &str| missing("data subset list", &d.join(name), (0..0).into(), "").to_string();
+        assert!(why("folder").ends_with("is a folder, not a list file"), "{}", why("folder"));
+        assert!(why("dangling").ends_with("is a symbolic link to nothing (its target does not exist)"), "{}", why("dangling"));
+        assert!(why("nothing").ends_with("does not exist"), "{}", why("nothing"));
+        if fifo {
+            assert!(why("fifo").contains("is not a regular file (a named pipe"), "{}", why("fifo"));
+        }
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
