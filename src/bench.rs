@@ -357,12 +357,12 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
     Ok(exp)
 }
 
-/// Times the training step of `b`, data-parallel over `dist` when given (the profiler, with
-/// `--profile`, runs only without `dist`: the parent of `bench dist` profiles its 1-process step).
 /// What [`time_step`] measured: the steps' times, the device, the parameters, the resolved
 /// precision and the CPU products' kernel (`device` off the CPU).
 type Timed = (mask::Stats, tch::Device, i64, precision::Resolved, &'static str);
 
+/// Times the training step of `b`, data-parallel over `dist` when given (the profiler, with
+/// `--profile`, runs only without `dist`: the parent of `bench dist` profiles its 1-process step).
 fn time_step(
     b: &BenchStep,
     dist: Option<&std::sync::Arc<ijepa_engine::dist::ProcessGroup>>,

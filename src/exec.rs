@@ -213,7 +213,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     }
     // every selected stage's inputs are done or selected, checked before anything runs (the
     // refusal came when the loop reached the stage: after the selected stages before it had
-    // run, hours of pretraining, then the error)
+    // run, hours of pretraining, then the error), and before any stage folder's lock is taken
+    // (a stage refused there left a folder of a lock alone). What reads a diverged pretraining
+    // is blocked, not refused: the report reports what there is, a diverged point as a failed
+    // run in its tables; a stage blocked by one that diverges now is skipped in the loop
     for &n in selected.iter().filter(|n| !blocked.contains(n)) {
         let missing: Vec<NodeIndex> = missing_inputs(plan, n, &ran).into_iter().filter(|m| !blocked.contains(m) && !selected.contains(m)).collect();
         if !missing.is_empty() {
@@ -242,19 +245,6 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 tracing::info!("skip {}: the pretraining it reads diverged", stage.id);
             }
             continue;
-        }
-        // (before the lock: a stage refused here leaves no folder behind)
-        let mut missing = missing_inputs(plan, n, &ran);
-        // the report reports what there is: a diverged point is a failed run in its tables
-        missing.retain(|m| !blocked.contains(m));
-        if !missing.is_empty() && !missing.iter().all(|m| selected.contains(m)) {
-            let names: Vec<&str> = missing.iter().map(|m| plan.graph[*m].id.as_str()).collect();
-            return Err(format!(
-                "stage {} needs {} first (not done, not selected): drop --only or select them too",
-                stage.id,
-                names.join(", ")
-            )
-            .into());
         }
         // one process per stage folder: rank 0 holds it while the stage runs (its other ranks
         // are the same run); taken before the folder's status is read, so a stage another
