@@ -527,6 +527,18 @@ fn a_split_file_is_checked_before_pretraining() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert_eq!(t.matches("names no image of 1 of the 3 classes (class_2)").count(), 1, "{t}");
+    // an edited list evaluates again, under other folders (it was "done" with the old list's
+    // results); the pretraining, which does not read it, stays done
+    let folders = |prefix: &str| -> usize {
+        std::fs::read_dir(d.join("runs/folder")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count()
+    };
+    let (pretrains, lowshots) = (folders("pretrain-"), folders("eval-low-shot-"));
+    assert!(lowshots > 0);
+    std::fs::write(&list, "class_0/img_1.png\nclass_1/img_2.png\nclass_2/img_3.png\n").unwrap();
+    let o = run_evaluated(&d, &data, &data, &eval);
+    let t = text(&o);
+    assert!(o.status.success() && !t.contains("names no image of 1 of the 3 classes"), "{t}");
+    assert_eq!((folders("pretrain-"), folders("eval-low-shot-")), (pretrains, 2 * lowshots), "{t}");
 }
 
 /// A hidden sub-folder (`.ipynb_checkpoints`) is a class, as torchvision makes it, and images

@@ -133,8 +133,51 @@ pub struct Plan {
 /// more checkpoints never retrains); nor are the settings of other recipes (in a sweep over
 /// recipes, I-JEPA's `predictor` or `ema` changed does not retrain the MAE and DINO points),
 /// nor a `peak` learning rate that a `blr=` overrides.
+/// The contents of the list file it reads (`data.subset`) count too ([`pretrain_inputs`]): an
+/// edited list trains again, under another folder.
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
+    with_inputs(listless_pretrain_hash(exp, world_size), &pretrain_inputs(exp))
+}
+
+/// [`pretrain_hash`] without the list files' contents: the hash of earlier versions, which
+/// named a run by its lists' paths alone.
+fn listless_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     cadence_free_hash(&without_unread_peak(without_other_recipes(exp)), world_size)
+}
+
+/// The list files a pretraining of `exp` reads (`data.subset`), by setting, with a digest of
+/// each one's bytes; a list that cannot be read is left out (the run refuses it before
+/// training). The manifest records them ([`ijepa_schema::Manifest::inputs`]).
+pub fn pretrain_inputs(exp: &Experiment) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if let Some(d) = exp.data.subset.as_deref().and_then(file_digest) {
+        m.insert("data.subset".to_string(), d);
+    }
+    m
+}
+
+/// The list files the evaluation `cfg` of `exp` reads (`data.subset`, the evaluation's
+/// `split-file`), as [`pretrain_inputs`]; `eval.json` records them.
+pub fn eval_inputs(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, String> {
+    let mut m = pretrain_inputs(exp);
+    if let Some(d) = cfg.split_file.as_deref().and_then(file_digest) {
+        m.insert(format!("eval.{}.split-file", cfg.name()), d);
+    }
+    m
+}
+
+/// A digest of the bytes of the file at `path` ([`content_hash`]); `None` when it cannot be read.
+fn file_digest(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|b| content_hash(&b))
+}
+
+/// `hash` with the list files' digests `inputs` counted: `hash` itself when there are none
+/// (the stages of files without lists keep their folders).
+fn with_inputs(hash: String, inputs: &BTreeMap<String, String>) -> String {
+    if inputs.is_empty() {
+        return hash;
+    }
+    content_hash(json!({"hash": hash, "inputs": inputs}).to_string().as_bytes())
 }
 
 /// `exp` with the `peak` a `blr=` overrides (the peak is blr x global batch / 256) set to the
@@ -200,12 +243,18 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
     let hash = pretrain_hash(exp, world_size);
     let dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &hash);
     if !dir.exists() {
-        // the earlier versions' hashes, newest first (the peak a blr overrides counted; other
-        // recipes' settings counted too; the cadence counted too)
+        // the earlier versions' hashes, newest first (the list files' contents did not count;
+        // the peak a blr overrides counted; other recipes' settings counted too; the cadence
+        // counted too); a folder whose manifest recorded other lists than today's is not this
+        // run
         let counted_peak = cadence_free_hash(&without_other_recipes(exp), world_size);
-        for old in [counted_peak, cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
+        let current = pretrain_inputs(exp);
+        for old in [listless_pretrain_hash(exp, world_size), counted_peak, cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
             let old_dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old);
-            if old != hash && old_dir.join(ijepa_schema::MANIFEST).is_file() {
+            if old != hash
+                && old_dir.join(ijepa_schema::MANIFEST).is_file()
+                && ijepa_schema::read_manifest(&old_dir).is_none_or(|m| ijepa_schema::inputs_match(&m.inputs, &current))
+            {
                 return (old, old_dir);
             }
         }
@@ -283,7 +332,14 @@ fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
 /// sweep over the batch size or the augmentations evaluates the pixels once).
 ///
 /// [`DataConfig::read_by_evaluation`]: ijepa_dsl::config::DataConfig::read_by_evaluation
+///
+/// The contents of the list files it reads count too ([`eval_inputs`]).
 pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
+    with_inputs(listless_eval_hash(exp, cfg, subject, input), &eval_inputs(exp, cfg))
+}
+
+/// [`eval_hash`] without the list files' contents (earlier versions' hash).
+fn listless_eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
     let data = match subject {
         Subject::Pretrained => None,
         Subject::RandomInit | Subject::RawPixels => Some(exp.data.read_by_evaluation(cfg.protocol == EvalProtocol::Finetune)),
@@ -331,11 +387,20 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
     let folder = format!("eval-{}-{}", cfg.name(), subject.key(&exp.recipe));
     let hash = eval_hash(exp, cfg, subject, input);
     let dir = run_dir::stage_path(runs_dir, experiment, &folder, &hash);
-    if subject != Subject::Pretrained && !dir.exists() {
-        let old = legacy_eval_hash(exp, cfg, subject, input);
-        let old_dir = run_dir::stage_path(runs_dir, experiment, &folder, &old);
-        if old != hash && ijepa_schema::eval_done(&old_dir) {
-            return (old, old_dir);
+    if !dir.exists() {
+        // earlier versions' hashes: without the lists' contents, and for a baseline with the
+        // whole data block counted; a result that recorded other lists than today's is not
+        // this evaluation
+        let current = eval_inputs(exp, cfg);
+        let mut old = vec![listless_eval_hash(exp, cfg, subject, input)];
+        if subject != Subject::Pretrained {
+            old.push(legacy_eval_hash(exp, cfg, subject, input));
+        }
+        for old in old {
+            let old_dir = run_dir::stage_path(runs_dir, experiment, &folder, &old);
+            if old != hash && ijepa_schema::read_eval(&old_dir).is_some_and(|r| ijepa_schema::inputs_match(&r.inputs, &current)) {
+                return (old, old_dir);
+            }
         }
     }
     (hash, dir)
@@ -556,6 +621,9 @@ impl Plan {
                 }
             }
         }
+        // in folder order, as the registry reads them: a sweep whose values were reordered
+        // (its points, and so its stages, in another order) reports the same stages
+        dirs.sort();
         let mut bytes = Vec::new();
         for dir in dirs {
             bytes.extend_from_slice(dir.to_string_lossy().as_bytes());
@@ -904,6 +972,110 @@ mod tests {
         // once this version's folder exists, it is the one
         std::fs::create_dir_all(&dir).unwrap();
         assert_eq!(pretrain_stage(&root, &chatty, 1), (hash, dir));
+    }
+
+    /// A sweep whose values are listed in another order plans the same report: its stage hash
+    /// and what it reads (the folders in another order re-ran a report that was done).
+    #[test]
+    fn a_reordered_sweep_plans_the_same_report() {
+        let src = |values: &str| {
+            format!(
+                r#"experiment "s" {{
+            encoder width=32 depth=1 heads=2 patch=4
+            mask "multi-block" {{ min-keep 4 }}
+            data "fashion-mnist" {{ crop-size 28; limit 64 }}
+            eval "linear" {{ baselines "raw-pixels" }}
+            report
+        }}
+        sweep "grid" {{
+            vary "data.batch-size" {{ {values} }}
+        }}"#
+            )
+        };
+        let root = crate::testdir::scratch("plan", "reordered-report");
+        let report = |values: &str| {
+            let study = ijepa_dsl::parse_study("s.kdl", &src(values)).unwrap();
+            let plan = Plan::build(&study, &root, &root.join("reports"), 1);
+            let n = plan.order().into_iter().find(|&n| plan.graph[n].kind() == StageKind::Report).unwrap();
+            // (each stage's folder with a record, as after a run)
+            for s in plan.graph.node_weights().filter(|s| s.kind() == StageKind::Eval) {
+                std::fs::create_dir_all(&s.dir).unwrap();
+                std::fs::write(s.dir.join(ijepa_schema::EVAL), format!("{{\"stage\": \"{}\"}}", s.id)).unwrap();
+            }
+            (plan.graph[n].hash.clone(), plan.report_inputs())
+        };
+        let forward = report("- 16; - 32; - 64");
+        assert_eq!(forward, report("- 64; - 16; - 32"));
+        assert_ne!(forward, report("- 16; - 32"));
+    }
+
+    /// The contents of a `subset` list and of an evaluation's `split-file` name their stages
+    /// (an edited list was found "done" under its path's folder, with the old list's results);
+    /// files without lists keep their hashes, and a folder of the version that did not count
+    /// the contents is still found unless its record names other contents.
+    #[test]
+    fn a_list_files_contents_are_part_of_the_stage_hashes() {
+        let root = crate::testdir::scratch("plan", "list-digests");
+        let list = root.join("subset.txt");
+        std::fs::write(&list, "a/1.png\n").unwrap();
+        let plain = Experiment::with_defaults("x");
+        assert_eq!(pretrain_hash(&plain, 1), listless_pretrain_hash(&plain, 1));
+        let mut exp = plain.clone();
+        exp.data.dataset = ijepa_dsl::config::DatasetKind::ImageFolder;
+        exp.data.subset = Some(list.clone());
+        let mut cfg = EvalConfig::defaults(EvalProtocol::LowShot);
+        cfg.split_file = Some(root.join("split.txt"));
+        std::fs::write(cfg.split_file.as_ref().unwrap(), "a/1.png\n").unwrap();
+        let runs = root.join("runs");
+        let (first, first_dir) = pretrain_stage(&runs, &exp, 1);
+        let first_eval = eval_hash(&exp, &cfg, Subject::RawPixels, &first);
+        assert_ne!(first, listless_pretrain_hash(&exp, 1));
+        assert_eq!(pretrain_inputs(&exp).keys().collect::<Vec<_>>(), ["data.subset"]);
+        assert_eq!(eval_inputs(&exp, &cfg).keys().collect::<Vec<_>>(), ["data.subset", "eval.low-shot.split-file"]);
+        // an edited list: another pretraining, other evaluations
+        std::fs::write(&list, "a/1.png\nb/2.png\n").unwrap();
+        let (second, _) = pretrain_stage(&runs, &exp, 1);
+        assert_ne!(first, second);
+        assert_ne!(first_eval, eval_hash(&exp, &cfg, Subject::RawPixels, &second));
+        // an edited split file: the low-shot evaluations only
+        let pixels = eval_hash(&exp, &cfg, Subject::RawPixels, &second);
+        std::fs::write(cfg.split_file.as_ref().unwrap(), "b/2.png\n").unwrap();
+        assert_ne!(pixels, eval_hash(&exp, &cfg, Subject::RawPixels, &second));
+        assert_eq!(pretrain_stage(&runs, &exp, 1).0, second);
+        // a run of the earlier version (no contents recorded) is found; one that recorded
+        // other contents is not
+        let old = listless_pretrain_hash(&exp, 1);
+        let old_dir = run_dir::stage_path(&runs, "x", "pretrain", &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        let manifest = |inputs: BTreeMap<String, String>| {
+            let mut m = serde_json::json!({"stage": "pretrain", "experiment": "x", "hash": old});
+            if !inputs.is_empty() {
+                m["inputs"] = serde_json::json!(inputs);
+            }
+            std::fs::write(old_dir.join(ijepa_schema::MANIFEST), m.to_string()).unwrap();
+        };
+        manifest(BTreeMap::new());
+        assert_eq!(pretrain_stage(&runs, &exp, 1), (old.clone(), old_dir.clone()));
+        manifest(BTreeMap::from([("data.subset".to_string(), "0123".to_string())]));
+        assert_eq!(pretrain_stage(&runs, &exp, 1).0, second);
+        assert_ne!(first_dir, old_dir);
+        // the same for an evaluation's result
+        let input = "p".to_string();
+        let old_eval = listless_eval_hash(&exp, &cfg, Subject::Pretrained, &input);
+        let folder = format!("eval-{}-ijepa", cfg.name());
+        let old_eval_dir = run_dir::stage_path(&runs, "x", &folder, &old_eval);
+        std::fs::create_dir_all(&old_eval_dir).unwrap();
+        let record = |inputs: serde_json::Value| {
+            let r = serde_json::json!({"experiment": "x", "protocol": "low-shot", "model": "ijepa", "method": "I-JEPA",
+                "arch": "ViT", "top1": 50.0, "inputs": inputs});
+            std::fs::write(old_eval_dir.join(ijepa_schema::EVAL), r.to_string()).unwrap();
+        };
+        record(serde_json::Value::Null);
+        assert_eq!(eval_stage(&runs, "x", &exp, &cfg, Subject::Pretrained, &input).1, old_eval_dir);
+        record(serde_json::json!({"data.subset": "0123"}));
+        let (hash, dir) = eval_stage(&runs, "x", &exp, &cfg, Subject::Pretrained, &input);
+        assert_eq!(hash, eval_hash(&exp, &cfg, Subject::Pretrained, &input));
+        assert_ne!(dir, old_eval_dir);
     }
 
     /// A recipe's pretraining is keyed by what it reads: another recipe's settings (in a sweep

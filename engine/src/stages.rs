@@ -787,6 +787,7 @@ fn record(
         curve: result.curve.iter().map(|&(ep, acc)| CurvePoint { epoch: ep as u64, top1: acc }).collect(),
         settings: protocol_settings(exp, cfg),
         wall_s: 0.0,
+        inputs: crate::plan::eval_inputs(exp, cfg),
     }
 }
 

@@ -359,6 +359,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         rank_digests: Vec::new(),
         seconds: None,
         study: opts.study.clone(),
+        inputs: crate::plan::pretrain_inputs(exp),
     };
     let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before };
     run.save_manifest()?;

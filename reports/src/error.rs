@@ -43,6 +43,15 @@ pub enum ReportError {
         /// The evaluation's folder.
         dir: PathBuf,
     },
+    /// A folder that holds a stage's files under a name no stage has (`<stage>-<12 hex
+    /// digits>`): a copy or a renamed folder, whose rows would count twice.
+    #[error("{}: {why}: left out (a copy or a renamed stage folder? its rows would count twice; move it out of the runs folder)", .dir.display())]
+    NotAStage {
+        /// The folder.
+        dir: PathBuf,
+        /// What does not match.
+        why: String,
+    },
     /// A required file of a run folder is missing.
     #[error("{path}: missing (required for a finished {what})")]
     Missing {

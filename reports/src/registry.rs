@@ -198,9 +198,19 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
             let eval_path = dir.join(ijepa_schema::EVAL);
             let manifest_path = dir.join(ijepa_schema::MANIFEST);
             let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
-            let read = if eval_path.is_file() {
-                read_json(&eval_path).and_then(|record: EvalRecord| percentages(&eval_path, record)).map(|record| reg.evals.push(EvalRun { dir, record }))
-            } else if manifest_path.is_file() {
+            // the folder's name says what it is: a stray eval.json in a pretraining's folder
+            // hid the run, and a copy of a stage folder (`eval-...-0123456789ab.bak`) counted
+            // its rows twice
+            let staged = stage_name(&name);
+            let read = if staged && name.starts_with("eval-") && eval_path.is_file() {
+                read_json(&eval_path)
+                    .and_then(|record: EvalRecord| percentages(&eval_path, record))
+                    .and_then(|record| record_of_folder(&dir, &name, record))
+                    .map(|record| reg.evals.push(EvalRun { dir, record }))
+            } else if staged && name.starts_with("pretrain-") && manifest_path.is_file() {
+                if eval_path.is_file() {
+                    reg.unreadable.push(format!("{}: an evaluation's record in a pretraining's folder: ignored (the run is shown)", eval_path.display()));
+                }
                 read_json(&manifest_path).and_then(|manifest: Manifest| {
                     if manifest.stage == "pretrain" {
                         let (run, monitor_error) = load_pretrain(dir, manifest)?;
@@ -210,11 +220,18 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
                     }
                     Ok(())
                 })
-            } else if name.starts_with("pretrain-") {
+            } else if staged && name.starts_with("pretrain-") {
                 Err(ReportError::Missing { path: manifest_path, what: "pretrain run" })
-            } else if name.starts_with("eval-") {
+            } else if staged && name.starts_with("eval-") {
                 // a failed evaluation is named, not silently absent from the tables
                 Err(ReportError::Unfinished { dir: dir.clone() })
+            } else if eval_path.is_file() || manifest_path.is_file() {
+                Err(ReportError::NotAStage {
+                    dir: dir.clone(),
+                    why: "it holds a stage's record but its name is not a stage folder's (`pretrain-<12 hex digits>`, \
+                          `eval-<protocol>-<model>-<12 hex digits>`)"
+                        .into(),
+                })
             } else {
                 Ok(())
             };
@@ -256,6 +273,30 @@ fn leave_out_outdated(reg: &mut Registry) {
         }
     });
     reg.unreadable.extend(left_out);
+}
+
+/// Whether `name` is a stage folder's: `pretrain-` or `eval-...-`, then the 12 hex digits of
+/// the stage's hash.
+fn stage_name(name: &str) -> bool {
+    let hex = |h: &str| h.len() == 12 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    match name.rsplit_once('-') {
+        Some(("pretrain", h)) => hex(h),
+        Some((stage, h)) => stage.starts_with("eval-") && hex(h),
+        None => false,
+    }
+}
+
+/// `record` when it is a record of the evaluation its folder `name` names (`<stage>-...`): an
+/// `eval.json` copied into another protocol's folder showed its row twice. Records of earlier
+/// versions without their stage are taken as they are.
+fn record_of_folder(dir: &Path, name: &str, record: EvalRecord) -> Result<EvalRecord> {
+    if record.stage.is_empty() || name.starts_with(&format!("{}-", record.stage)) {
+        return Ok(record);
+    }
+    Err(ReportError::NotAStage {
+        dir: dir.to_path_buf(),
+        why: format!("its eval.json is the record of a `{}` evaluation, not of the stage its name says", record.stage),
+    })
 }
 
 /// `record` when its accuracies (the test top-1, the held-out sweep's, the curve's) are

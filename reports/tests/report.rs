@@ -522,6 +522,44 @@ fn malformed_eval_names_the_file() {
     assert!(reg.unreadable.iter().any(|u| u.contains("eval-knn-ijepa-111111111111: an evaluation without its eval.json")), "{:?}", reg.unreadable);
 }
 
+/// A copy of a stage folder (`cp -r` to a `.bak`, a file manager's "(copy)") and an
+/// `eval.json` in a folder that is not its stage's are left out and named: their rows counted
+/// twice (and skewed the seed means); a stray `eval.json` in a pretraining's folder no longer
+/// hides the run.
+#[test]
+fn copies_and_misplaced_records_are_left_out_not_counted_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    let whole = load_registry(tmp.path()).unwrap();
+    assert!(whole.unreadable.is_empty(), "{:?}", whole.unreadable);
+    let first = whole.evals[0].dir.clone();
+    let exp = first.parent().unwrap().to_path_buf();
+    let name = first.file_name().unwrap().to_str().unwrap().to_string();
+    let copy = |to: &str| {
+        fs::create_dir_all(exp.join(to)).unwrap();
+        fs::copy(first.join("eval.json"), exp.join(to).join("eval.json")).unwrap();
+    };
+    copy(&format!("{name}.bak"));
+    copy(&format!("{name} (copy)"));
+    copy("backup");
+    // another protocol's folder holding this record
+    let other = if name.starts_with("eval-knn") { "eval-linear-ijepa-0123456789ab" } else { "eval-knn-ijepa-0123456789ab" };
+    copy(other);
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.evals.len(), whole.evals.len(), "{:?}", reg.evals.iter().map(|e| &e.dir).collect::<Vec<_>>());
+    assert_eq!(reg.unreadable.len(), 4, "{:?}", reg.unreadable);
+    for left in [format!("{name}.bak"), format!("{name} (copy)"), "backup".to_string()] {
+        assert!(reg.unreadable.iter().any(|u| u.contains(&left) && u.contains("not a stage folder's")), "{left}: {:?}", reg.unreadable);
+    }
+    assert!(reg.unreadable.iter().any(|u| u.contains(other) && u.contains("not of the stage its name says")), "{:?}", reg.unreadable);
+    // a stray eval.json in a pretraining's folder: the run stays, the file is named
+    let run = whole.pretrains[0].dir.clone();
+    fs::copy(first.join("eval.json"), run.join("eval.json")).unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.pretrains.len(), whole.pretrains.len());
+    assert!(reg.unreadable.iter().any(|u| u.contains(&format!("{}/eval.json", run.display())) && u.contains("ignored")), "{:?}", reg.unreadable);
+}
+
 /// A damaged or missing file of a pretrain run leaves that run out, named with the file and
 /// the cause (the line of a malformed metrics row, a missing metrics.csv of a finished run).
 #[test]

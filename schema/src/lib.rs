@@ -186,6 +186,18 @@ pub struct Manifest {
     /// run of an earlier version or of the library alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub study: Option<String>,
+    /// The list files the run read (`data.subset`), by setting, with a digest of each one's
+    /// bytes ([`inputs_match`]); empty for a run that read none and in earlier versions'
+    /// manifests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
+}
+
+/// Whether a stage that recorded the list-file digests `recorded` read the lists that are
+/// `current` now: the same digests, or none recorded (a stage of an earlier version, which did
+/// not record them: its lists are taken as they are).
+pub fn inputs_match(recorded: &BTreeMap<String, String>, current: &BTreeMap<String, String>) -> bool {
+    recorded.is_empty() || recorded == current
 }
 
 impl Manifest {
@@ -435,6 +447,10 @@ pub struct EvalRecord {
     /// Wall-clock seconds of the evaluation.
     #[serde(default)]
     pub wall_s: f64,
+    /// The list files the evaluation read (`data.subset`, its `split-file`), by setting, with a
+    /// digest of each one's bytes, as [`Manifest::inputs`]; absent when it read none.
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, String>,
 }
 
 /// Reads `null` as NaN (serde_json writes a NaN as `null`).
