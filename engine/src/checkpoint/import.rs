@@ -159,8 +159,26 @@ pub fn load_models(path: &Path) -> Result<Models> {
     let m = if head.starts_with(b"PK") { from_torch(path)? } else { from_safetensors(path)? };
     for (k, t) in m.prefixed() {
         state::check_finite(path, &k, &t)?;
+        fits_float32(path, &k, &t)?;
     }
     Ok(m)
+}
+
+/// `t` (the tensor `name` of `path`) when its values fit in float32, where every model
+/// computes: a float64 value beyond float32's range became Inf there (an imported file held
+/// Inf weights, exit 0).
+fn fits_float32(path: &Path, name: &str, t: &Tensor) -> Result<()> {
+    if t.kind() != Kind::Double || t.numel() == 0 {
+        return Ok(());
+    }
+    let largest = t.f_abs()?.f_max()?.double_value(&[]);
+    if largest > f64::from(f32::MAX) {
+        return Err(bad(
+            path,
+            format!("tensor `{name}` (float64) holds a value of magnitude {largest:e}, beyond float32's range (3.4e38): the models compute in float32, where it would be Inf"),
+        ));
+    }
+    Ok(())
 }
 
 fn from_torch(path: &Path) -> Result<Models> {
@@ -354,4 +372,25 @@ pub fn write_ours(models: &Models, out: &Path) -> Result<()> {
         .map(|(k, t)| Ok((k, t.f_to_kind(Kind::Float)?)))
         .collect::<Result<_>>()?;
     state::save_weights(out, &tensors).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A float64 weight beyond float32's range is refused, naming the tensor (it was imported
+    /// as Inf, exit 0); one within it loads.
+    #[test]
+    fn float64_beyond_float32_is_refused() {
+        let d = crate::testdir::scratch("import", "f64-range");
+        let write = |name: &str, v: f64| {
+            let f = d.join(name);
+            let t = Tensor::from_slice(&[1.0f64, -v]).reshape([1, 2]);
+            Tensor::write_safetensors(&[("pos_embed", &t)], &f).unwrap();
+            f
+        };
+        let err = load_models(&write("big.safetensors", 1e300)).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("pos_embed` (float64) holds a value of magnitude 1e300") && err.contains("float32"), "{err}");
+        assert!(load_models(&write("fits.safetensors", 3e38)).is_ok());
+    }
 }
