@@ -131,6 +131,9 @@ const LEGEND_ROW_H: u32 = 24;
 const LEGEND_SWATCH: i32 = 34;
 /// Lines with at most this many points also mark each point.
 const MARKERS_UP_TO: usize = 40;
+/// A line is drawn through at most about twice this many points ([`thinned`]): a panel is
+/// 640 pixels wide, and a run's 150,000 logged losses wrote a 61 MB `report.html`.
+const LINE_BUCKETS: usize = 1000;
 const TITLE_PT: u32 = 22;
 const CAPTION_PT: u32 = 18;
 const AXIS_PT: u32 = 16;
@@ -233,6 +236,30 @@ fn runs(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
     out
 }
 
+/// `run` (consecutive finite points) drawn through fewer points when it has more than twice
+/// `buckets`: cut into `buckets` stretches of consecutive points, each kept as its lowest and
+/// its highest point, in their order (the line's envelope, spikes included: at a panel's width
+/// it draws the same). The first and last points stay.
+fn thinned(run: &[(f64, f64)], buckets: usize) -> Vec<(f64, f64)> {
+    if buckets == 0 || run.len() <= 2 * buckets {
+        return run.to_vec();
+    }
+    let mut out = Vec::with_capacity(2 * buckets + 2);
+    out.push(run[0]);
+    for b in 0..buckets {
+        let chunk = &run[b * run.len() / buckets..(b + 1) * run.len() / buckets];
+        let lowest = (0..chunk.len()).min_by(|&i, &j| chunk[i].1.total_cmp(&chunk[j].1)).unwrap_or(0);
+        let highest = (0..chunk.len()).max_by(|&i, &j| chunk[i].1.total_cmp(&chunk[j].1)).unwrap_or(0);
+        let (first, second) = if lowest <= highest { (lowest, highest) } else { (highest, lowest) };
+        out.push(chunk[first]);
+        if second != first {
+            out.push(chunk[second]);
+        }
+    }
+    out.push(run[run.len() - 1]);
+    out
+}
+
 fn style_of(colour: usize, stroke: Stroke) -> ShapeStyle {
     let c = PALETTE[colour % PALETTE.len()].1;
     match stroke {
@@ -249,6 +276,10 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
 ) -> DrawResult<DB> {
     let style = style_of(s.colour, s.stroke);
     for run in runs(&s.points) {
+        let run = match s.stroke {
+            Stroke::Solid | Stroke::Faint | Stroke::Dashed | Stroke::Dotted => thinned(&run, LINE_BUCKETS),
+            Stroke::Markers | Stroke::Points => run,
+        };
         match s.stroke {
             Stroke::Solid | Stroke::Faint => {
                 chart.draw_series(std::iter::once(PathElement::new(run.clone(), style)))?;
@@ -488,6 +519,35 @@ pub fn smooth(values: &[f64], weight: f64) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A line of a million points is drawn through ~2,000 that keep its envelope (a long
+    /// run's losses wrote a 61 MB report); a short one is drawn as it is.
+    #[test]
+    fn long_lines_are_thinned_to_their_envelope() {
+        let n = 1_000_000;
+        let pts: Vec<(f64, f64)> = (0..n).map(|i| (i as f64, ((i * 7919) % 1000) as f64 + if i == 123_457 { 5000.0 } else { 0.0 })).collect();
+        let t = thinned(&pts, 1000);
+        assert!(t.len() <= 2002 && t.len() > 1000, "{}", t.len());
+        assert_eq!((t[0], t[t.len() - 1]), (pts[0], pts[n - 1]));
+        assert!(t.windows(2).all(|w| w[0].0 <= w[1].0), "x order kept");
+        let top = |v: &[(f64, f64)]| v.iter().map(|p| p.1).fold(f64::MIN, f64::max);
+        let bottom = |v: &[(f64, f64)]| v.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+        assert_eq!((top(&t), bottom(&t)), (top(&pts), bottom(&pts)), "the spike and the floor stay");
+        let short: Vec<(f64, f64)> = pts[..1500].to_vec();
+        assert_eq!(thinned(&short, 1000), short);
+        let fig = Figure {
+            title: "t".into(),
+            panels: vec![Panel {
+                title: String::new(),
+                x_label: "step".into(),
+                y_label: "loss".into(),
+                x: XAxis::Numeric,
+                series: vec![Series::new("run", pts, 0, Stroke::Solid)],
+            }],
+        };
+        let r = render(&fig).unwrap();
+        assert!(r.svg.len() < 200_000, "{} bytes of SVG", r.svg.len());
+    }
 
     #[test]
     fn long_category_labels_wrap_at_their_commas() {
