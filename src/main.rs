@@ -804,6 +804,12 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     // the folder's lock, as a study's report stage takes it: two writers of one report folder
     // (this and a running study's report stage) wait for each other instead of interleaving
     let _lock = ijepa_engine::run_dir::StageLock::acquire_within(out, std::time::Duration::from_secs(30))?;
+    // a study's report stage that wrote this folder is done no longer: its files are replaced
+    // by this report of `runs_dir` (the stage stayed "done" over another folder's report)
+    match std::fs::remove_file(out.join(ijepa_engine::plan::REPORT_MARKER)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("{}: {e}", out.join(ijepa_engine::plan::REPORT_MARKER).display()).into()),
+        _ => {}
+    }
     let files = ijepa_reports::write_report(&registry, out)?;
     println!(
         "report of {} written to {}: {} and report.html, {} tables, {} plots",

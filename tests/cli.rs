@@ -884,6 +884,17 @@ fn run_with_evals_and_report() {
     }
     let o = ijepa(&["report", runs.to_str().unwrap(), "--out", d.join("again").to_str().unwrap()]);
     assert!(o.status.success() && d.join("again/report.md").is_file(), "{}", outputs(&o).1);
+    // `ijepa report` of another runs folder (a copy: the same files) into the study's report
+    // folder: the study's report stage is to run again (it stayed done over the other
+    // folder's report)
+    let plan = ["plan", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
+    let report_line = |o: &std::process::Output| outputs(o).0.lines().find(|l| l.contains("report  [")).unwrap_or_default().to_string();
+    assert!(report_line(&ijepa(&plan)).contains(" done"), "{}", outputs(&ijepa(&plan)).0);
+    let copied = std::process::Command::new("cp").arg("-r").arg(&runs).arg(d.join("other-runs")).status().unwrap();
+    assert!(copied.success());
+    let o = ijepa(&["report", d.join("other-runs").to_str().unwrap(), "--out", reports.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", outputs(&o).1);
+    assert!(report_line(&ijepa(&plan)).contains("to run"), "{}", outputs(&ijepa(&plan)).0);
 }
 
 /// `features "last" "last4"`: each probe runs on both feature sets and keeps the one with the
