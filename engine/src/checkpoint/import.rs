@@ -164,6 +164,21 @@ pub fn load_models(path: &Path) -> Result<Models> {
     Ok(m)
 }
 
+/// The tensors of the safetensors file `path` whose dtype (its header's) is none the reader
+/// takes, with that dtype, in the header's order of names.
+fn unread_dtypes(path: &Path) -> Vec<(String, String)> {
+    const READ: [&str; 10] = ["BOOL", "U8", "I8", "I16", "I32", "I64", "F16", "BF16", "F32", "F64"];
+    let Some((header, _, _)) = state::header_of(path) else { return Vec::new() };
+    let Some(entries) = header.as_object() else { return Vec::new() };
+    let mut out: Vec<(String, String)> = entries
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .filter_map(|(k, v)| v.get("dtype").and_then(|d| d.as_str()).filter(|d| !READ.contains(d)).map(|d| (k.clone(), d.to_string())))
+        .collect();
+    out.sort();
+    out
+}
+
 /// `t` (the tensor `name` of `path`) when its values fit in float32, where every model
 /// computes: a float64 value beyond float32's range became Inf there (an imported file held
 /// Inf weights, exit 0).
@@ -248,8 +263,17 @@ fn from_torch(path: &Path) -> Result<Models> {
 fn from_safetensors(path: &Path) -> Result<Models> {
     // ours carry a checksum of their data (final, imported, exported and training files)
     state::verify_file(path)?;
-    let all = Tensor::read_safetensors(path)
-        .map_err(|e| bad(path, format!("neither a PyTorch zip checkpoint nor a readable safetensors file ({e})")))?;
+    let all = Tensor::read_safetensors(path).map_err(|e| match unread_dtypes(path).first() {
+        // (a header the reader could not take for its dtypes: float8, unsigned 16-64 bit...)
+        Some((name, dtype)) => bad(
+            path,
+            format!(
+                "tensor `{name}` is stored as {dtype}, which is not read (F64, F32, F16, BF16, and integer and bool tensors are): convert the \
+                 file's tensors to float32, e.g. in Python with safetensors: save_file({{k: v.float() for k, v in load_file(IN).items()}}, OUT)"
+            ),
+        ),
+        None => bad(path, format!("neither a PyTorch zip checkpoint nor a readable safetensors file ({e})")),
+    })?;
     // the transformers layout `ijepa export --format hf` writes is named, not reported as a
     // stray key beside the module keys
     if all.iter().any(|(k, _)| k.starts_with("embeddings.patch_embeddings.projection.")) {
@@ -392,5 +416,22 @@ mod tests {
         let err = load_models(&write("big.safetensors", 1e300)).map(|_| ()).unwrap_err().to_string();
         assert!(err.contains("pos_embed` (float64) holds a value of magnitude 1e300") && err.contains("float32"), "{err}");
         assert!(load_models(&write("fits.safetensors", 3e38)).is_ok());
+    }
+
+    /// A float8 safetensors file names the tensor and its dtype (it said
+    /// "InvalidHeaderDeserialization").
+    #[test]
+    fn a_dtype_not_read_is_named() {
+        let d = crate::testdir::scratch("import", "f8");
+        let data = [0x38u8; 6];
+        let mut header = serde_json::json!({"pos_embed": {"dtype": "F8_E4M3", "shape": [2, 3], "data_offsets": [0, 6]}}).to_string();
+        while header.len() % 8 != 0 {
+            header.push(' ');
+        }
+        let f = d.join("f8.safetensors");
+        let bytes = [&(header.len() as u64).to_le_bytes()[..], header.as_bytes(), &data].concat();
+        std::fs::write(&f, bytes).unwrap();
+        let err = load_models(&f).map(|_| ()).unwrap_err().to_string();
+        assert!(err.contains("tensor `pos_embed` is stored as F8_E4M3, which is not read"), "{err}");
     }
 }

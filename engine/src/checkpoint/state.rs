@@ -337,7 +337,7 @@ pub fn position_of(path: &Path) -> Option<Position> {
 }
 
 /// The header of a safetensors file (its JSON) and the file's length, read without the data.
-fn header_of(path: &Path) -> Option<(serde_json::Value, u64, u64)> {
+pub(crate) fn header_of(path: &Path) -> Option<(serde_json::Value, u64, u64)> {
     use std::io::Read;
     // (a pipe would block the read)
     super::import::regular_file(path).ok()?;
