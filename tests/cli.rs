@@ -843,6 +843,12 @@ fn run_with_evals_and_report() {
     evals.sort_by_key(|e| format!("{}-{}", e["protocol"], e["model"]));
     let keys: Vec<String> = evals.iter().map(|e| format!("{}/{}", e["protocol"].as_str().unwrap(), e["model"].as_str().unwrap())).collect();
     assert_eq!(keys, ["knn/ijepa", "linear/ijepa", "linear/random-init", "linear/raw-pixels", "low-shot/ijepa"]);
+    // each record says what computed it: the precision of the encoder's features, the device
+    for e in &evals {
+        let precision = if e["model"] == "raw-pixels" { serde_json::Value::Null } else { serde_json::json!("fp32") };
+        assert_eq!(&e["precision"], &precision, "{e}");
+        assert!(e["device"].as_str().is_some_and(|d| d.starts_with("cpu")), "{e}");
+    }
     for e in &evals {
         let top1 = e["top1"].as_f64().unwrap();
         assert!((0.0..=100.0).contains(&top1), "{e}");

@@ -447,6 +447,10 @@ fn eval_stage(
         record.checkpoint_sha256 = Some(shared.checkpoint_sha256(&source.checkpoint)?);
     }
     record.wall_s = t0.elapsed().as_secs_f64();
+    record.device = Some(crate::device::describe(device));
+    // (the pixels are no encoder's features)
+    let bf16 = crate::precision::uses_bf16(exp.precision, device);
+    record.precision = (subject != Subject::RawPixels).then(|| if bf16 { "bf16" } else { "fp32" }.to_string());
     run_dir::write_json(&dir.join(ijepa_schema::EVAL), &record)?;
     tracing::info!(
         "eval {:<8} {:<13} top-1 {:>6.2}%  ({} train / {} test examples, {:.1} s) -> {}",
@@ -788,6 +792,8 @@ fn record(
         settings: protocol_settings(exp, cfg),
         wall_s: 0.0,
         inputs: crate::plan::eval_inputs(exp, cfg),
+        precision: None,
+        device: None,
     }
 }
 

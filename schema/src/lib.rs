@@ -447,6 +447,14 @@ pub struct EvalRecord {
     /// Wall-clock seconds of the evaluation.
     #[serde(default)]
     pub wall_s: f64,
+    /// The precision the encoder's features were computed in (`fp32`, `bf16`); absent for the
+    /// raw pixels and from records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    /// The device the evaluation ran on (`cpu`, `cuda:0 (NVIDIA H100 ...)`); absent from
+    /// records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// The list files the evaluation read (`data.subset`, its `split-file`), by setting, with a
     /// digest of each one's bytes, as [`Manifest::inputs`]; absent when it read none.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
