@@ -78,7 +78,35 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
         backend.name(),
         timeout.as_secs()
     );
-    Ok(Some(Arc::new(ProcessGroup::new(&env, backend, timeout)?)))
+    let pg = ProcessGroup::new(&env, backend, timeout)?;
+    same_launch(&pg, &env)?;
+    Ok(Some(Arc::new(pg)))
+}
+
+/// The variable that gives each rank of one `ijepa launch` the launch's identity, which the
+/// ranks compare once their group formed ([`same_launch`]).
+pub const LAUNCH_ID: &str = "IJEPA_LAUNCH_ID";
+
+/// Every rank of the group was started by the same `ijepa launch` (its [`LAUNCH_ID`]; none for ranks of torchrun or SLURM): two launches given one
+/// `--master-port` formed groups of each other's ranks, which then failed on another cause
+/// ("the ranks do not train one experiment") or, for one file, trained on.
+fn same_launch(pg: &ProcessGroup, env: &DistEnv) -> Result<()> {
+    let mine = std::env::var(LAUNCH_ID).ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) as i64;
+    let all = pg.all_gather(&tch::Tensor::from_slice(&[mine]).f_to_device(pg.device())?)?;
+    let all = Vec::<i64>::try_from(all.f_to_device(tch::Device::Cpu)?.f_reshape([-1])?)?;
+    let others: Vec<String> = all.iter().enumerate().filter(|(_, id)| **id != mine).map(|(r, _)| r.to_string()).collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "rank {} of {}: rank(s) {} of this process group were started by another launch: two `ijepa launch` (or a launch and another job) share the rendezvous {}:{}; give each its own --master-port, or none for a free one",
+        env.rank,
+        env.world_size,
+        others.join(", "),
+        env.master_addr,
+        env.master_port
+    )
+    .into())
 }
 
 /// The device of this rank: `cuda:LOCAL_RANK` when the experiment's device is CUDA and the

@@ -60,6 +60,16 @@ fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// A number that tells this launch from any other on the machine (the process id and the
+/// time, hashed).
+fn launch_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
+    h.finish()
+}
+
 /// Starts `nproc` copies of this binary with `args`, as ranks 0..nproc of one world on this
 /// machine (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1,
 /// MASTER_PORT; OMP_NUM_THREADS = cores / nproc unless set), and waits. When a rank fails, the others are stopped (SIGTERM, then SIGKILL
@@ -95,6 +105,9 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     // (the handler only stores into atomics, which is async-signal-safe)
     ijepa_engine::interrupt::route(on_signal);
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
+    // this launch's ranks know each other by it: the ranks of two launches on one port (both
+    // rendezvous servers started, one on IPv4 and one on IPv6) joined each other's group
+    let launch_id = launch_id();
     for rank in 0..nproc {
         let mut cmd = Command::new(&exe);
         // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec
@@ -116,7 +129,8 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
             .env("LOCAL_WORLD_SIZE", nproc.to_string())
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string())
-            .env("OMP_NUM_THREADS", &threads);
+            .env("OMP_NUM_THREADS", &threads)
+            .env(ijepa::exec::LAUNCH_ID, launch_id.to_string());
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

@@ -133,6 +133,17 @@ pub fn init() {
     }
 }
 
+/// Prints the line `ijepa` ends with on an error: `error: MESSAGE`, or `error: rank N: MESSAGE`
+/// for a rank other than 0 of a distributed run (as [`Plain`] writes warnings), in one write:
+/// the ranks of a launch share its stderr, and two ranks' errors were cut into each other
+/// (`error: error: ...`) and did not say which rank failed.
+pub fn print_error(message: &dyn std::fmt::Display) {
+    use std::io::Write;
+    let format = Plain::from_env(std::env::var("RANK").ok().as_deref(), std::env::var("WORLD_SIZE").ok().as_deref());
+    let line = format!("error: {}{message}\n", format.prefix());
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,9 +195,10 @@ enum Command {
         /// student).
         #[arg(long, default_value = "target")]
         encoder: ijepa::checkpoints::Which,
-        /// Attention heads (hf only: no tensor's shape depends on it). Read from the run's
-        /// config.json when the checkpoint lies in a run folder (a different value is refused),
-        /// else from the preset of the width; needed for other widths.
+        /// Attention heads, which hf's config.json records (no tensor's shape depends on it; the
+        /// official layout records none, and only checks that the heads divide the width). Read
+        /// from the run's config.json when the checkpoint lies in a run folder (a different
+        /// value is refused), else from the preset of the width; needed for other widths (hf).
         #[arg(long)]
         heads: Option<usize>,
         /// Output file (official) or folder (hf: a new or empty one, or an earlier export's,
@@ -361,7 +362,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            ijepa::logging::print_error(&e);
             match e.downcast_ref::<ijepa_engine::Error>() {
                 // 128 + the signal's number, as shells report it
                 Some(ijepa_engine::Error::Interrupted { signal, .. }) => ExitCode::from(match signal.as_str() {
@@ -783,17 +784,9 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
 }
 
 fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
-    // never into the runs folder itself or a stage folder of it (the report's plots/, tables/
-    // and lock landed beside a run's manifest)
-    let resolved = |p: &std::path::Path| p.canonicalize().ok();
-    let stage = |p: &std::path::Path| [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| p.join(f).is_file());
-    // (a folder not made yet: the nearest one that is, so that the answer does not change
-    // once the first report made it)
-    let existing = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists()).unwrap_or(std::path::Path::new("."));
-    let into_runs = resolved(out).is_some_and(|o| Some(o) == resolved(runs_dir));
-    if into_runs || resolved(existing).is_some_and(|e| e.ancestors().any(stage)) {
-        return Err(format!("--out {}: the runs folder or inside one of its stage folders; write the report beside them (the default is reports-out/)", out.display()).into());
-    }
+    // never into the runs folder, inside it or inside a stage folder (checked first, and
+    // again under the folder's lock, where a study's report marker there is removed)
+    ijepa_reports::claim_out(runs_dir, out).map_err(|e| e.to_string())?;
     let registry = ijepa_reports::load_registry(runs_dir)?;
     for e in &registry.unreadable {
         eprintln!("warning: left out of the report: {e}");
@@ -804,12 +797,7 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     // the folder's lock, as a study's report stage takes it: two writers of one report folder
     // (this and a running study's report stage) wait for each other instead of interleaving
     let _lock = ijepa_engine::run_dir::StageLock::acquire_within(out, std::time::Duration::from_secs(30))?;
-    // a study's report stage that wrote this folder is done no longer: its files are replaced
-    // by this report of `runs_dir` (the stage stayed "done" over another folder's report)
-    match std::fs::remove_file(out.join(ijepa_engine::plan::REPORT_MARKER)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("{}: {e}", out.join(ijepa_engine::plan::REPORT_MARKER).display()).into()),
-        _ => {}
-    }
+    ijepa_reports::claim_out(runs_dir, out)?;
     let files = ijepa_reports::write_report(&registry, out)?;
     println!(
         "report of {} written to {}: {} and report.html, {} tables, {} plots",

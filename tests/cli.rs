@@ -882,10 +882,11 @@ fn run_with_evals_and_report() {
     // `ijepa report` writes beside the runs, never into the runs folder or a stage folder
     // (also a folder inside one, made or not yet)
     std::fs::create_dir_all(pre.join("made")).unwrap();
-    for into in [runs.clone(), pre.clone(), pre.join("new"), pre.join("made")] {
+    // (nor anywhere inside the runs folder: an experiment's folder, a new one)
+    for into in [runs.clone(), pre.clone(), pre.join("new"), pre.join("made"), runs.join("ev"), runs.join("reports")] {
         let o = ijepa(&["report", runs.to_str().unwrap(), "--out", into.to_str().unwrap()]);
         let (out, err) = outputs(&o);
-        assert!(!o.status.success() && err.contains("the runs folder or inside one of its stage folders"), "{out}{err}");
+        assert!(!o.status.success() && err.contains("the runs folder, inside it or inside a stage folder"), "{out}{err}");
         assert!(!into.join("report.md").exists() && !into.join("plots").exists());
     }
     let o = ijepa(&["report", runs.to_str().unwrap(), "--out", d.join("again").to_str().unwrap()]);

@@ -479,6 +479,33 @@ fn ranks_of_different_experiments_are_refused_before_training() {
     assert_eq!(metrics_rows(&runs), 0);
 }
 
+/// Ranks of two launches (their launch identities differ) that formed one group — two
+/// `ijepa launch` given one `--master-port` did, and failed blaming the file, or with one file
+/// would have trained on — are refused as soon as the group forms, naming the cause.
+#[test]
+fn ranks_of_two_launches_are_refused_as_such() {
+    let d = scratch("ddp-two-launches");
+    let file = write_exp(&d, 16, 1);
+    let runs = d.join("runs");
+    let port = free_port();
+    let mut r0 = rank_cmd(&file, &runs, 0, 2, port).env("IJEPA_LAUNCH_ID", "11").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut r1 = rank_cmd(&file, &runs, 1, 2, port).env("IJEPA_LAUNCH_ID", "12").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    for (rank, child) in [(0, &mut r0), (1, &mut r1)] {
+        let Some(status) = wait_timeout(child, Duration::from_secs(120)) else {
+            let _ = child.kill();
+            panic!("rank {rank} still running");
+        };
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert!(!status.success(), "rank {rank} must fail: {err}");
+        let other = 1 - rank;
+        assert!(err.contains(&format!("rank(s) {other} of this process group were started by another launch")) && err.contains("--master-port"), "rank {rank}: {err}");
+        // (a rank other than 0 names itself in its error)
+        assert_eq!(err.contains("error: rank 1: "), rank == 1, "rank {rank}: {err}");
+    }
+    assert_eq!(metrics_rows(&runs), 0);
+}
+
 /// SIGINT to a rank other than 0 stops every rank at the same step, checkpointed, as a
 /// signal to rank 0 does (it used to be announced and ignored).
 #[test]

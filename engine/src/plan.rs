@@ -801,7 +801,7 @@ pub fn pretrain_status(dir: &Path) -> Status {
 }
 
 /// File in the report folder recording which plan wrote it.
-pub const REPORT_MARKER: &str = "report-stage.json";
+pub use ijepa_schema::REPORT_MARKER;
 
 /// The stage hash and the inputs' hash ([`Plan::report_inputs`]) recorded by the last report
 /// stage that wrote `dir`, while every file it wrote is still there (an earlier version's

@@ -859,12 +859,12 @@ fn same_experiment_on_every_rank(pg: &ProcessGroup, exp: &Experiment, world: usi
     let hash = crate::plan::pretrain_hash(exp, world);
     let mine = u64::from_str_radix(&hash[..hash.len().min(16)], 16).unwrap_or(0) as i64;
     let all = gather(pg, &[mine])?;
-    let differ: Vec<String> = all.iter().enumerate().filter(|(_, h)| **h != all[0]).map(|(r, h)| format!("rank {r} ({:x})", *h as u64)).collect();
+    let differ: Vec<String> = all.iter().enumerate().filter(|(_, h)| **h != all[0]).map(|(r, h)| format!("rank {r} ({:016x})", *h as u64)).collect();
     if differ.is_empty() {
         return Ok(());
     }
     Err(Error::Config(format!(
-        "the ranks do not train one experiment: {} against rank 0's pretraining hash {:x}; start every rank with the same file (and, with precision \"auto\", on machines that resolve it alike)",
+        "the ranks do not train one experiment: {} against rank 0's pretraining hash {:016x}; start every rank with the same file (and, with precision \"auto\", on machines that resolve it alike)",
         differ.join(", "),
         all[0] as u64
     )))

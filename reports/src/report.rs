@@ -419,3 +419,32 @@ mod tests {
         assert_eq!(inline("x `y` <z>"), "x <code>y</code> &lt;z&gt;");
     }
 }
+
+/// Where a report of the runs folder `runs` may go, checked before anything is written: not
+/// the runs folder, nothing inside it (its figures and tables were read as an experiment's
+/// folder, or landed in one beside its feature cache), nor inside a stage folder. Then the
+/// marker of a study's report stage in `out` is removed: the report written there replaces
+/// that stage's (which stayed "done" over this one). `ijepa report` and `ijepa-report` call it.
+///
+/// # Errors
+/// [`ReportError::Invalid`] naming `out` for a place refused; [`ReportError::Io`] removing the
+/// marker.
+pub fn claim_out(runs: &Path, out: &Path) -> Result<()> {
+    let resolved = |p: &Path| p.canonicalize().ok();
+    let stage = |p: &Path| [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| p.join(f).is_file());
+    // (a folder not made yet: the nearest one that is, so that the answer does not change
+    // once the first report made it)
+    let existing = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists()).unwrap_or(Path::new("."));
+    let into_runs = resolved(runs).is_some_and(|r| resolved(existing).is_some_and(|e| e.starts_with(&r)));
+    if into_runs || resolved(existing).is_some_and(|e| e.ancestors().any(stage)) {
+        return Err(ReportError::Invalid {
+            path: out.to_path_buf(),
+            message: "the runs folder, inside it or inside a stage folder: write the report beside them (the default is reports-out/)".into(),
+        });
+    }
+    let marker = out.join(ijepa_schema::REPORT_MARKER);
+    match std::fs::remove_file(&marker) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ReportError::io(marker, e)),
+        _ => Ok(()),
+    }
+}

@@ -627,6 +627,17 @@ fn binary_prints_tables_and_paths() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("report.html"));
     assert!(out.join("report.md").is_file());
+    // as `ijepa report`: never into the runs folder or anywhere inside it (it wrote there)
+    for into in [runs.clone(), runs.join("fmnist"), runs.join("new")] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).arg("--out").arg(&into).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains("the runs folder, inside it or inside a stage folder"), "{err}");
+        assert!(!into.join("report.md").exists());
+    }
+    // a study's report stage marker in the folder goes: this report replaces that stage's
+    std::fs::write(out.join("report-stage.json"), "{}").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).arg("--out").arg(&out).output().unwrap();
+    assert!(o.status.success() && !out.join("report-stage.json").exists(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report"))
         .arg(tmp.path().join("nope"))
         .output()

@@ -39,6 +39,9 @@ pub fn is_kept_checkpoint(name: &str) -> bool {
 }
 /// The record of an evaluation stage.
 pub const EVAL: &str = "eval.json";
+/// File in a report folder recording which study's report stage wrote it (its hash and what
+/// it read); `ijepa report` of a runs folder removes it.
+pub const REPORT_MARKER: &str = "report-stage.json";
 /// Cached frozen features, per experiment folder.
 pub const FEATURES: &str = "features";
 

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    let result = ijepa_reports::load_registry(&runs).and_then(|reg| {
+    let result = ijepa_reports::claim_out(&runs, &out).and_then(|()| ijepa_reports::load_registry(&runs)).and_then(|reg| {
         for e in &reg.unreadable {
             eprintln!("warning: left out of the report: {e}");
         }
