@@ -584,6 +584,12 @@ fn cmd_launch(file: &std::path::Path, nproc: Option<usize>, port: Option<u16>, r
     };
     let mut args = vec!["run".to_string(), file.display().to_string()];
     args.extend(run_args.iter().cloned());
+    // the ranks' `run` arguments, read once here: `-- --help` (or an argument `run` refuses)
+    // is printed once, not by every rank
+    if let Err(e) = Cli::try_parse_from(std::iter::once("ijepa".to_string()).chain(args.iter().cloned())) {
+        let _ = e.print();
+        return Ok(ExitCode::from(if e.use_stderr() { 2 } else { 0 }));
+    }
     launch::spawn_local(nproc, port, &args, &[], std::time::Duration::from_secs(10))?;
     Ok(ExitCode::SUCCESS)
 }

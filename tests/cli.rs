@@ -1095,6 +1095,14 @@ fn launch_refuses_a_process_count_or_port_it_cannot_use() {
     assert!(!o.status.success() && err.contains("--master-port") && !d.join("runs").exists(), "{out}{err}");
     let o = ijepa(&["plan", "--world-size", "99999999999", f.to_str().unwrap()]);
     assert!(!o.status.success() && outputs(&o).1.contains("at most"), "{:?}", outputs(&o));
+    // the ranks' `run` arguments are read once, before any rank starts: `-- --help` prints
+    // `run`'s help once (each rank printed it), an argument `run` refuses is said once
+    let o = ijepa(&["launch", "--nproc-per-node", "2", f.to_str().unwrap(), "--", "--help"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.matches("--runs-dir").count() == 1 && !err.contains("launched"), "{out}{err}");
+    let o = ijepa(&["launch", "--nproc-per-node", "2", f.to_str().unwrap(), "--", "--no-such-flag"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.matches("unexpected argument '--no-such-flag'").count() == 1 && !err.contains("launched") && !d.join("runs").exists(), "{out}{err}");
 }
 
 /// Special files given where a file is read are refused at once: `/dev/zero` as a checkpoint
