@@ -476,6 +476,22 @@ fn image_folder_orders_classes_and_files_like_torchvision() {
         "{e}"
     );
     assert!(ds.size(0).is_err());
+
+    // with on-error "fail" the folder is refused when listed, naming the file that is no JPEG
+    // or PNG (a `.webp`) and a link to nothing; a PNG under `.jpeg` is an image (it was found
+    // only when read: after the steps before it, or after pretraining in a test folder)
+    let e = ImageFolder::open(&root, OnError::Fail).unwrap_err().to_string();
+    assert!(e.contains("1 listed file(s) cannot be read as images") && e.contains("w.webp (neither JPEG nor PNG"), "{e}");
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(root.join("gone.jpg"), root.join("b/gone.jpg")).unwrap();
+        let e = ImageFolder::open(&root, OnError::Fail).unwrap_err().to_string();
+        assert!(e.contains("2 listed file(s)") && e.contains("gone.jpg (a symbolic link to nothing)"), "{e}");
+        std::fs::remove_file(root.join("b/gone.jpg")).unwrap();
+    }
+    std::fs::remove_file(root.join("C/w.webp")).unwrap();
+    write(&root.join("C/w.webp"), &red);
+    assert!(ImageFolder::open(&root, OnError::Fail).is_ok(), "a JPEG under .webp is an image");
 }
 
 #[test]

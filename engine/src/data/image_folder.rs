@@ -7,8 +7,11 @@
 //! the samples of a class are the files under its folder (recursively, symlinks followed, as
 //! `os.walk(followlinks=True)`) whose name ends, case-insensitively, with one of
 //! torchvision's `IMG_EXTENSIONS`, in the order `sorted(os.walk(...))` then `sorted(fnames)`
-//! gives. Only JPEG and PNG are decoded (told by their bytes, see [`super::decode`]); a file
-//! of another format fails at load with an "unsupported format" error.
+//! gives. Only JPEG and PNG are decoded (told by their bytes, see [`super::decode`]): a file
+//! of another format under one of the other extensions (`.bmp`, `.tif`, `.webp`...) and a
+//! symbolic link to nothing are found when the folder is listed (an error with on-error
+//! "fail", a warning with "skip"); one under `.jpg`/`.jpeg`/`.png` fails at load with an
+//! "unsupported format" error.
 //!
 //! Built for IN-22K scale (~14M files in ~21k classes): the index comes from `readdir` alone
 //! (no per-file `stat`, except to follow a symlink), the class folders are listed by several
@@ -98,8 +101,40 @@ fn entry_kind(entry: &fs::DirEntry) -> std::io::Result<(EntryKind, bool)> {
     Ok((kind, ft.is_symlink()))
 }
 
-/// The class-relative paths of the image files under `dir`, in torchvision's order.
-fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
+/// Whether a file listed under an extension other than JPEG's and PNG's (`.bmp`, `.tif`,
+/// `.webp`, ...) holds no JPEG or PNG: only those two are decoded (told by their bytes), so it
+/// fails when read. Read at listing, from its first bytes (files under `.jpg`, `.jpeg`, `.png`
+/// are not read here: the listing of ImageNet stays `readdir` alone).
+fn undecodable(path: &Path, name: &[u8]) -> bool {
+    let decoded_extension = [".jpg", ".jpeg", ".png"].iter().any(|ext| {
+        name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())
+    });
+    if decoded_extension {
+        return false;
+    }
+    let mut head = [0u8; 8];
+    let n = fs::File::open(path).and_then(|mut f| {
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..])? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        Ok(n)
+    });
+    match n {
+        Ok(n) => !(head[..n].starts_with(&[0xFF, 0xD8, 0xFF]) || head[..n].starts_with(b"\x89PNG\r\n\x1a\n")),
+        // (unreadable: said when read, with the cause)
+        Err(_) => false,
+    }
+}
+
+/// The class-relative paths of the image files under `dir`, in torchvision's order, and the
+/// listed files that cannot be read as images (each with why): a symbolic link to nothing, a
+/// file of a format not decoded ([`undecodable`]).
+fn list_class(dir: &Path) -> Result<(Vec<Vec<u8>>, Vec<(PathBuf, &'static str)>)> {
+    let mut unreadable = Vec::new();
     // (folder path relative to the class, sorted file names): os.walk then sorted()
     let mut folders: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
     // each folder with the (device, inode) of the folders above it: a symbolic link back to one
@@ -155,6 +190,11 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
                         if link { ", behind a symbolic link" } else { "" }
                     )));
                 }
+                if kind == EntryKind::Broken {
+                    unreadable.push((entry.path(), "a symbolic link to nothing"));
+                } else if undecodable(&entry.path(), name) {
+                    unreadable.push((entry.path(), "neither JPEG nor PNG, the formats decoded"));
+                }
                 files.push(name.to_vec());
             }
         }
@@ -176,7 +216,7 @@ fn list_class(dir: &Path) -> Result<Vec<Vec<u8>>> {
             }
         }
     }
-    Ok(out)
+    Ok((out, unreadable))
 }
 
 /// The class folders of `root` (its sub-folders, following links), sorted by name: each as
@@ -255,7 +295,8 @@ impl ImageFolder {
             // SAFETY: the bytes came from `as_encoded_bytes` of a file name.
             .map(|(b, _)| root.join(unsafe { OsStr::from_encoded_bytes_unchecked(b) }))
             .collect();
-        let mut lists: Vec<Option<Result<Vec<Vec<u8>>>>> = (0..dirs.len()).map(|_| None).collect();
+        type Listed = Result<(Vec<Vec<u8>>, Vec<(PathBuf, &'static str)>)>;
+        let mut lists: Vec<Option<Listed>> = (0..dirs.len()).map(|_| None).collect();
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
@@ -279,10 +320,12 @@ impl ImageFolder {
         let mut arena = Vec::new();
         let mut ends = Vec::new();
         let mut empty = Vec::new();
+        let mut unreadable = Vec::new();
         for (c, list) in lists.into_iter().enumerate() {
-            let list = list.ok_or_else(|| {
+            let (list, bad) = list.ok_or_else(|| {
                 Error::Data(format!("{}: listing the folder failed", dirs[c].display()))
             })??;
+            unreadable.extend(bad);
             if list.is_empty() {
                 empty.push(dirs[c].display().to_string());
             }
@@ -307,6 +350,25 @@ impl ImageFolder {
                 shown.join(", "),
                 if n > 5 { ", ..." } else { "" }
             )));
+        }
+        // files that cannot be images, found now: with on-error "fail" a run stopped at the
+        // first of them, after the steps before it (or, in a test folder, after pretraining)
+        if !unreadable.is_empty() {
+            let n = unreadable.len();
+            let shown: Vec<String> = unreadable.iter().take(5).map(|(p, why)| format!("{} ({why})", p.display())).collect();
+            let listed = format!("{}{}", shown.join(", "), if n > 5 { ", ..." } else { "" });
+            match on_error {
+                OnError::Fail => {
+                    return Err(Error::Data(format!(
+                        "{}: {n} listed file(s) cannot be read as images: {listed}; convert them to JPEG or PNG (or remove them), or set `on-error \"skip\"` to train without them",
+                        root.display()
+                    )))
+                }
+                OnError::Skip => super::warn_once(
+                    format!("unreadable {}", root.display()),
+                    format!("{}: {n} listed file(s) cannot be read as images, skipped when read (on-error \"skip\"): {listed}", root.display()),
+                ),
+            }
         }
         arena.shrink_to_fit();
         ends.shrink_to_fit();
