@@ -282,6 +282,18 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // waits out a second, what `ijepa plan` probing the folder holds it for: a run that
         // met such a probe failed, naming the lock's last holder, long gone)
         let done = plan.status(n) == Status::Done && !opts.force;
+        // a list file edited since the plan was made (hours ago, before an earlier point of
+        // a sweep) for a stage to run: its folder is named by the earlier contents, which it
+        // would not hold (refused before its folder is made)
+        let changed = if done || opts.dry_run { Vec::new() } else { plan.changed_inputs(n) };
+        if !changed.is_empty() {
+            return Err(format!(
+                "stage {}: the list file(s) {} changed since this command planned its stages (the stage's folder is named by their contents then): run the command again to plan with the lists as they are now",
+                stage.id,
+                changed.join(", ")
+            )
+            .into());
+        }
         let wait = std::time::Duration::from_secs(if done { 10 } else { 1 });
         let mut lock = if lead && !opts.dry_run { Some(StageLock::acquire_within(&stage.dir, wait)?) } else { None };
         let status = plan.status(n);
@@ -330,6 +342,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             n_skip += 1;
             if lead {
                 tracing::info!("skip {} (done: {})", stage.id, stage.dir.display());
+                adopt_inputs(stage)?;
                 if let Task::Pretrain { point } = stage.task {
                     train::restore_config(&stage.dir, &plan.points[point].experiment)?;
                 }
@@ -413,6 +426,31 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             which.join(", ")
         )
         .into());
+    }
+    Ok(())
+}
+
+/// A done stage of an earlier version, found under the hash that did not count its list
+/// files' contents, records them now (the lists as planned): a list edited later is then
+/// noticed, where such a folder stood for any contents of its lists.
+fn adopt_inputs(stage: &ijepa_engine::plan::Stage) -> Result<()> {
+    if stage.inputs.is_empty() {
+        return Ok(());
+    }
+    match stage.kind() {
+        StageKind::Pretrain => {
+            if let Some(mut m) = ijepa_schema::read_manifest(&stage.dir).filter(|m| m.inputs.is_empty()) {
+                m.inputs = stage.inputs.clone();
+                ijepa_engine::run_dir::write_json(&stage.dir.join(ijepa_schema::MANIFEST), &m)?;
+            }
+        }
+        StageKind::Eval => {
+            if let Some(mut r) = ijepa_schema::read_eval(&stage.dir).filter(|r| r.inputs.is_empty()) {
+                r.inputs = stage.inputs.clone();
+                ijepa_engine::run_dir::write_json(&stage.dir.join(ijepa_schema::EVAL), &r)?;
+            }
+        }
+        StageKind::Report => {}
     }
     Ok(())
 }
@@ -520,4 +558,38 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ijepa_engine::plan::Stage;
+
+    /// A done stage of an earlier version (its record without `inputs`) skipped as done
+    /// records the lists as planned, so that a later edit is noticed; one that recorded them
+    /// is left as it is.
+    #[test]
+    fn a_done_stage_of_an_earlier_version_records_its_lists() {
+        let d = std::env::temp_dir().join(format!("ijepa-exec-{}-adopt", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let inputs: std::collections::BTreeMap<String, String> = [("data.subset".to_string(), "00ff".to_string())].into();
+        let stage = |kind: &str, task: Task| Stage { id: kind.into(), task, hash: "0".repeat(16), dir: d.join(kind), varied: Default::default(), inputs: inputs.clone() };
+        let eval = stage("eval", Task::Eval { point: 0, eval: 0, subject: stages::Subject::RawPixels });
+        std::fs::create_dir_all(&eval.dir).unwrap();
+        std::fs::write(eval.dir.join(ijepa_schema::EVAL), r#"{"experiment": "x", "protocol": "knn", "model": "raw-pixels", "method": "raw pixels", "arch": "pixels", "top1": 50.0}"#).unwrap();
+        let pretrain = stage("pretrain", Task::Pretrain { point: 0 });
+        std::fs::create_dir_all(&pretrain.dir).unwrap();
+        std::fs::write(pretrain.dir.join(ijepa_schema::MANIFEST), r#"{"stage": "pretrain", "experiment": "x", "status": "done"}"#).unwrap();
+        for s in [&eval, &pretrain] {
+            adopt_inputs(s).unwrap();
+        }
+        assert_eq!(ijepa_schema::read_eval(&eval.dir).unwrap().inputs, inputs);
+        assert_eq!(ijepa_schema::read_manifest(&pretrain.dir).unwrap().inputs, inputs);
+        // recorded already: not replaced
+        let other = Stage { inputs: [("data.subset".to_string(), "aaaa".to_string())].into(), ..eval.clone() };
+        adopt_inputs(&other).unwrap();
+        assert_eq!(ijepa_schema::read_eval(&eval.dir).unwrap().inputs, inputs);
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }

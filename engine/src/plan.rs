@@ -64,6 +64,10 @@ pub struct Stage {
     /// Setting path -> value of the sweep point this stage belongs to (only the settings
     /// that matter to it: a baseline does not depend on masking or optimiser settings).
     pub varied: BTreeMap<String, String>,
+    /// The list files it reads, with their digests when the plan was made ([`pretrain_inputs`],
+    /// [`eval_inputs`]): its hash counts them, so a list edited before the stage runs is
+    /// refused ([`Plan::changed_inputs`]), not read under the folder of its earlier contents.
+    pub inputs: BTreeMap<String, String>,
 }
 
 impl Stage {
@@ -166,9 +170,31 @@ pub fn eval_inputs(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, Strin
     m
 }
 
-/// A digest of the bytes of the file at `path` ([`content_hash`]); `None` when it cannot be read.
+/// A digest of the list file at `path` as it is read ([`content_hash`] of its lines, each
+/// trimmed, blank ones and a byte-order mark left out, as `Subset::from_list` reads them: a
+/// list saved with other line endings is the same list); `None` when it cannot be read.
+/// Cached by path, size and modification time: a plan of many sweep points reads it once.
 fn file_digest(path: &Path) -> Option<String> {
-    std::fs::read(path).ok().map(|b| content_hash(&b))
+    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<Key, String>>> = std::sync::OnceLock::new();
+    let meta = std::fs::metadata(path).ok()?;
+    let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(d) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Some(d);
+    }
+    let bytes = std::fs::read(path).ok()?;
+    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let mut lines = Vec::with_capacity(text.len());
+    for line in text.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).filter(|l| !l.is_empty()) {
+        lines.extend_from_slice(line);
+        lines.push(b'\n');
+    }
+    let digest = content_hash(&lines);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(key, digest.clone());
+    }
+    Some(digest)
 }
 
 /// `hash` with the list files' digests `inputs` counted: `hash` itself when there are none
@@ -456,6 +482,7 @@ impl Plan {
                         dir,
                         hash: phash.clone(),
                         varied: point.varied.clone(),
+                        inputs: pretrain_inputs(exp),
                     });
                     pretrains.insert(key, (n, phash.clone()));
                     (n, phash)
@@ -494,7 +521,7 @@ impl Plan {
                         Some(&n) => n,
                         None => {
                             let task = Task::Eval { point: pi, eval: ei, subject };
-                            let n = graph.add_node(Stage { id, task, hash, dir: dir.clone(), varied });
+                            let n = graph.add_node(Stage { id, task, hash, dir: dir.clone(), varied, inputs: eval_inputs(exp, cfg) });
                             by_dir.insert(dir, n);
                             evals.push(n);
                             n
@@ -522,6 +549,7 @@ impl Plan {
                 hash,
                 dir: reports_dir.to_path_buf(),
                 varied: BTreeMap::new(),
+                inputs: BTreeMap::new(),
             });
             for n in evals {
                 graph.add_edge(n, report, ());
@@ -571,6 +599,28 @@ impl Plan {
             }
             _ => Status::Pending,
         }
+    }
+
+    /// The list files of stage `n` whose contents are not what they were when the plan was
+    /// made (its folder is named by those), each as `setting (path)`; empty when none changed.
+    pub fn changed_inputs(&self, n: NodeIndex) -> Vec<String> {
+        let stage = &self.graph[n];
+        let (now, exp, cfg) = match stage.task {
+            Task::Pretrain { point } => (pretrain_inputs(&self.points[point].experiment), &self.points[point].experiment, None),
+            Task::Eval { point, eval, .. } => {
+                let exp = &self.points[point].experiment;
+                (eval_inputs(exp, &exp.evals[eval]), exp, Some(&exp.evals[eval]))
+            }
+            Task::Report => return Vec::new(),
+        };
+        let keys: std::collections::BTreeSet<&String> = stage.inputs.keys().chain(now.keys()).collect();
+        keys.into_iter()
+            .filter(|k| stage.inputs.get(*k) != now.get(*k))
+            .map(|k| {
+                let path = if k.as_str() == "data.subset" { exp.data.subset.as_deref() } else { cfg.and_then(|c| c.split_file.as_deref()) };
+                format!("`{k}` ({})", path.map(|p| p.display().to_string()).unwrap_or_default())
+            })
+            .collect()
     }
 
     /// Whether a finished evaluation read another checkpoint than its pretraining's final one
@@ -974,6 +1024,47 @@ mod tests {
         assert_eq!(pretrain_stage(&root, &chatty, 1), (hash, dir));
     }
 
+    /// A list edited after the plan was made (before a later point of a sweep ran) is named
+    /// by [`Plan::changed_inputs`] for the stages that read it, which `ijepa run` refuses to run
+    /// under the folders of the earlier contents.
+    #[test]
+    fn lists_edited_after_planning_are_named() {
+        let root = crate::testdir::scratch("plan", "changed-lists");
+        let (list, split) = (root.join("subset.txt"), root.join("split.txt"));
+        std::fs::write(&list, "a/1.png\n").unwrap();
+        std::fs::write(&split, "a/1.png\n").unwrap();
+        let plan_of = |data: &str, evals: &str| {
+            let src = format!(
+                r#"experiment "s" {{
+            encoder width=32 depth=1 heads=2 patch=4
+            mask "multi-block" {{ min-keep 4 }}
+            data "image-folder" root="{root}" {{ crop-size 32; test-root "{root}"; {data} }}
+            {evals}
+        }}"#,
+                root = root.display()
+            );
+            let study = ijepa_dsl::parse_study("s.kdl", &src).unwrap();
+            Plan::build(&study, &root.join("runs"), &root.join("reports"), 1)
+        };
+        let changed = |plan: &Plan| -> Vec<(String, Vec<String>)> {
+            plan.graph.node_indices().map(|n| (plan.graph[n].id.clone(), plan.changed_inputs(n))).filter(|(_, c)| !c.is_empty()).collect()
+        };
+        // a split file: the low-shot evaluation reads it
+        let plan = plan_of("", &format!(r#"eval "knn"; eval "low-shot" {{ split-file "{}" }}"#, split.display()));
+        assert!(changed(&plan).is_empty());
+        std::fs::write(&split, "a/1.png\nb/22.png\n").unwrap();
+        let c = changed(&plan);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(c[0].0 == "eval-low-shot-ijepa" && c[0].1[0].contains("split-file") && c[0].1[0].contains(&split.display().to_string()), "{c:?}");
+        // a subset list: the pretraining and every evaluation read it
+        let plan = plan_of(&format!(r#"subset "{}""#, list.display()), r#"eval "knn""#);
+        assert!(changed(&plan).is_empty());
+        std::fs::write(&list, "a/1.png\nb/22.png\n").unwrap();
+        let c = changed(&plan);
+        assert_eq!(c.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["pretrain", "eval-knn-ijepa"], "{c:?}");
+        assert!(c[0].1[0].contains("data.subset") && c[0].1[0].contains(&list.display().to_string()), "{c:?}");
+    }
+
     /// A sweep whose values are listed in another order plans the same report: its stage hash
     /// and what it reads (the folders in another order re-ran a report that was done).
     #[test]
@@ -1039,8 +1130,12 @@ mod tests {
         assert_ne!(first_eval, eval_hash(&exp, &cfg, Subject::RawPixels, &second));
         // an edited split file: the low-shot evaluations only
         let pixels = eval_hash(&exp, &cfg, Subject::RawPixels, &second);
-        std::fs::write(cfg.split_file.as_ref().unwrap(), "b/2.png\n").unwrap();
+        std::fs::write(cfg.split_file.as_ref().unwrap(), "b/22.png\n").unwrap();
         assert_ne!(pixels, eval_hash(&exp, &cfg, Subject::RawPixels, &second));
+        assert_eq!(pretrain_stage(&runs, &exp, 1).0, second);
+        // the same list read the same way (other line endings, a byte-order mark, blank lines,
+        // spaces): the same stage
+        std::fs::write(&list, "\u{feff}a/1.png\r\n\r\n  b/2.png \r\n").unwrap();
         assert_eq!(pretrain_stage(&runs, &exp, 1).0, second);
         // a run of the earlier version (no contents recorded) is found; one that recorded
         // other contents is not

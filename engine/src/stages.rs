@@ -397,6 +397,8 @@ fn eval_stage(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let t0 = Instant::now();
+    // the list files as the evaluation starts, which its result must have read
+    let inputs = crate::plan::eval_inputs(exp, cfg);
     let (train_ds, test_ds) = shared.datasets(&exp.data)?;
     check_splits(cfg, train_ds.as_ref(), test_ds.as_ref())?;
     if let (ijepa_dsl::config::DataSource::Path(root), Some(test)) = (&exp.data.source, &exp.data.test_root) {
@@ -447,6 +449,13 @@ fn eval_stage(
         record.checkpoint_sha256 = Some(shared.checkpoint_sha256(&source.checkpoint)?);
     }
     record.wall_s = t0.elapsed().as_secs_f64();
+    if record.inputs != inputs {
+        return Err(Error::Config(format!(
+            "a list file of the {} evaluation ({}) changed while it ran: its result is not recorded; run the command again",
+            cfg.name(),
+            exp.data.subset.iter().chain(&cfg.split_file).map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        )));
+    }
     record.device = Some(crate::device::describe(device));
     // (the pixels are no encoder's features)
     let bf16 = crate::precision::uses_bf16(exp.precision, device);
