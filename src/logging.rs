@@ -140,13 +140,28 @@ pub fn init() {
 pub fn print_error(message: &dyn std::fmt::Display) {
     use std::io::Write;
     let format = Plain::from_env(std::env::var("RANK").ok().as_deref(), std::env::var("WORLD_SIZE").ok().as_deref());
-    let line = format!("error: {}{message}\n", format.prefix());
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    let _ = std::io::stderr().lock().write_all(error_line(&message.to_string(), format).as_bytes());
+}
+
+/// The line [`print_error`] writes (a message that names its rank already, `rank 1 of 2:
+/// ...`, is not prefixed again).
+fn error_line(message: &str, format: Plain) -> String {
+    let named = format.rank.is_some_and(|r| message.starts_with(&format!("rank {r} of ")));
+    format!("error: {}{message}\n", if named { String::new() } else { format.prefix() })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_line_names_its_rank_once() {
+        let rank = |r: &str| Plain::from_env(Some(r), Some("2"));
+        assert_eq!(error_line("no batch", rank("0")), "error: no batch\n");
+        assert_eq!(error_line("no batch", rank("1")), "error: rank 1: no batch\n");
+        assert_eq!(error_line("rank 1 of 2: a peer died", rank("1")), "error: rank 1 of 2: a peer died\n");
+        assert_eq!(error_line("rank 0 of 2: gone", rank("1")), "error: rank 1: rank 0 of 2: gone\n");
+    }
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 

@@ -792,7 +792,7 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
 fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     // never into the runs folder, inside it or inside a stage folder (checked first, and
     // again under the folder's lock, where a study's report marker there is removed)
-    ijepa_reports::claim_out(runs_dir, out).map_err(|e| e.to_string())?;
+    ijepa_reports::check_out(runs_dir, out).map_err(|e| e.to_string())?;
     let registry = ijepa_reports::load_registry(runs_dir)?;
     for e in &registry.unreadable {
         eprintln!("warning: left out of the report: {e}");

@@ -262,9 +262,11 @@ fn cadence_free_hash(exp: &Experiment, world_size: usize) -> String {
 }
 
 /// The hash and folder of `exp`'s pretraining under `runs_dir`: those of [`pretrain_hash`],
-/// or, when that folder does not exist and an earlier version's ([`legacy_pretrain_hash`])
-/// holds a manifest, that one, so that a run started before the cadence left the hash is
-/// skipped or resumed, not repeated. `ijepa plan`, `ijepa run` and every rank agree on it.
+/// or, when that folder does not exist and an earlier version's holds a manifest recording no
+/// other list contents than today's (without the lists' contents, with the peak a blr
+/// overrides, with other recipes' settings, with the cadence: [`legacy_pretrain_hash`]), that
+/// one, so that a run started before is skipped or resumed, not repeated. `ijepa plan`,
+/// `ijepa run` and every rank agree on it.
 pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (String, PathBuf) {
     let hash = pretrain_hash(exp, world_size);
     let dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &hash);
@@ -406,9 +408,10 @@ fn eval_hash_of(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &st
 }
 
 /// The hash and folder of the evaluation `cfg` of `subject` under `runs_dir/<experiment>`:
-/// those of [`eval_hash`], or, for a baseline whose folder does not exist, an earlier
-/// version's ([`legacy_eval_hash`]) when that one holds a result, so that evaluations done
-/// before the baselines' hash left the pretraining's data settings are not repeated.
+/// those of [`eval_hash`], or, when that folder does not exist, an earlier version's that
+/// holds a result recording no other list contents than today's: the hash without the lists'
+/// contents ([`listless_eval_hash`]), and for a baseline the one that counted the whole data
+/// block ([`legacy_eval_hash`]), so that evaluations done before are not repeated.
 pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> (String, PathBuf) {
     let folder = format!("eval-{}-{}", cfg.name(), subject.key(&exp.recipe));
     let hash = eval_hash(exp, cfg, subject, input);
@@ -656,8 +659,8 @@ impl Plan {
             v.sort();
             v
         };
-        // (as the registry: a folder with a record, or named as a stage; not `features/`,
-        // `slurm/` or a report folder inside the runs folder)
+        // (a folder named as a stage, or holding a record, which the registry lists as left
+        // out when its name is not a stage's; not `features/`, `slurm/`)
         let stage_folder = |d: &Path| {
             d.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pretrain-") || n.to_string_lossy().starts_with("eval-"))
                 || d.join(ijepa_schema::EVAL).is_file()

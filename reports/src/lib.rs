@@ -23,7 +23,7 @@ pub use registry::{
     load_registry, CurvePoint, EvalRecord, EvalRun, Manifest, MetricRow, PretrainRun, Registry,
     SweepPoint,
 };
-pub use report::{claim_out, render_markdown, write_report, ReportFiles};
+pub use report::{check_out, claim_out, render_markdown, write_report, ReportFiles};
 pub use tables::{
     ablation_table, finetune_table, knn_table, linear_table, lowshot_table, paper_table, pretrain_table, to_csv,
     to_markdown,

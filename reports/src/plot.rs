@@ -132,7 +132,8 @@ const LEGEND_SWATCH: i32 = 34;
 /// Lines with at most this many points also mark each point.
 const MARKERS_UP_TO: usize = 40;
 /// A line is drawn through at most about twice this many points ([`thinned`]): a panel is
-/// 640 pixels wide, and a run's 150,000 logged losses wrote a 61 MB `report.html`.
+/// 640 pixels wide, and a long run's logged losses (a million: an 8 MB SVG per figure) made
+/// `report.html` tens of MB.
 const LINE_BUCKETS: usize = 1000;
 const TITLE_PT: u32 = 22;
 const CAPTION_PT: u32 = 18;

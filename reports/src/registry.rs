@@ -179,8 +179,9 @@ impl Registry {
     }
 }
 
-/// Reads every `RUNS/*/*/` folder: pretrain manifests with their metrics and configs, and
-/// `eval.json` files.
+/// Reads every `RUNS/*/*/` stage folder (`pretrain-<12 hex digits>`, `eval-...-<12 hex
+/// digits>`): pretrain manifests with their metrics and configs, and `eval.json` files; a
+/// folder of another name holding a stage's record (a copy) is left out and listed.
 ///
 /// A stage folder with a present but malformed `manifest.json`, `metrics.csv`, `config.json`
 /// or `eval.json` (or a finished pretrain run without its `metrics.csv` / `config.json`) is

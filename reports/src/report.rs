@@ -422,14 +422,11 @@ mod tests {
 
 /// Where a report of the runs folder `runs` may go, checked before anything is written: not
 /// the runs folder, nothing inside it (its figures and tables were read as an experiment's
-/// folder, or landed in one beside its feature cache), nor inside a stage folder. Then the
-/// marker of a study's report stage in `out` is removed: the report written there replaces
-/// that stage's (which stayed "done" over this one). `ijepa report` and `ijepa-report` call it.
+/// folder, or landed in one beside its feature cache), nor inside a stage folder.
 ///
 /// # Errors
-/// [`ReportError::Invalid`] naming `out` for a place refused; [`ReportError::Io`] removing the
-/// marker.
-pub fn claim_out(runs: &Path, out: &Path) -> Result<()> {
+/// [`ReportError::Invalid`] naming `out` for a place refused.
+pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
     let resolved = |p: &Path| p.canonicalize().ok();
     let stage = |p: &Path| [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| p.join(f).is_file());
     // (a folder not made yet: the nearest one that is, so that the answer does not change
@@ -442,6 +439,17 @@ pub fn claim_out(runs: &Path, out: &Path) -> Result<()> {
             message: "the runs folder, inside it or inside a stage folder: write the report beside them (the default is reports-out/)".into(),
         });
     }
+    Ok(())
+}
+
+/// [`check_out`], then the marker of a study's report stage in `out` is removed: the report
+/// written there replaces that stage's (which stayed "done" over this one). `ijepa report`
+/// (under the folder's lock) and `ijepa-report` call it before writing.
+///
+/// # Errors
+/// As [`check_out`]; [`ReportError::Io`] removing the marker.
+pub fn claim_out(runs: &Path, out: &Path) -> Result<()> {
+    check_out(runs, out)?;
     let marker = out.join(ijepa_schema::REPORT_MARKER);
     match std::fs::remove_file(&marker) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ReportError::io(marker, e)),
