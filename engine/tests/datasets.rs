@@ -718,6 +718,41 @@ fn cifar10_and_cifar100_binaries() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("test.bin") && e.contains("3074"), "{e}");
+
+    // a batch file that is a named pipe (its `open` waited for a writer forever), a device
+    // (`/dev/zero` was read until the memory ran out), a folder or a link to nothing: said as
+    // such, at once (on a thread: a hang fails the test instead of stalling it)
+    #[cfg(unix)]
+    {
+        let fifo = dir.join("data_batch_3.bin");
+        std::fs::remove_file(&fifo).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let open = |root: std::path::PathBuf| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(Cifar::open(&root, CifarVariant::Cifar10, CifarSplit::Train).map(|_| ()).unwrap_err().to_string());
+            });
+            rx.recv_timeout(std::time::Duration::from_secs(20)).expect("Cifar::open hangs")
+        };
+        let e = open(t.0.clone());
+        assert!(e.contains("data_batch_3.bin: not a regular file (a named pipe"), "{e}");
+        std::fs::remove_file(&fifo).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &fifo).unwrap();
+        assert!(open(t.0.clone()).contains("data_batch_3.bin: not a regular file"));
+        std::fs::remove_file(&fifo).unwrap();
+        std::os::unix::fs::symlink(dir.join("gone"), &fifo).unwrap();
+        assert!(open(t.0.clone()).contains("data_batch_3.bin: a symbolic link to nothing"));
+        // the first batch, which tells where the files are
+        let first = dir.join("data_batch_1.bin");
+        std::fs::remove_file(&first).unwrap();
+        std::fs::create_dir(&first).unwrap();
+        assert!(open(t.0.clone()).contains("data_batch_1.bin: a folder, not a data file"));
+    }
+    // an idx file that is a folder: said as such (it was "no such file")
+    let fm = t.0.join("fm");
+    std::fs::create_dir_all(fm.join("train-images-idx3-ubyte.gz")).unwrap();
+    let e = ijepa_engine::data::fashion_mnist::FashionMnist::from_dir(&fm, ijepa_engine::data::fashion_mnist::Split::Train).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("train-images-idx3-ubyte.gz: a folder, not a data file"), "{e}");
 }
 
 /// Index speed on 200 classes x 1,000 empty files (run with `--ignored`; prints the time).

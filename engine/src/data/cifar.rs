@@ -103,6 +103,14 @@ impl Cifar {
             .into_iter()
             .find(|d| d.join(&names[0]).is_file())
             .ok_or_else(|| {
+                // there, but no file (a folder, a pipe, a link to nothing): said as such
+                if let Some(Err(e)) = [root.join(&names[0]), root.join(variant.archive_folder()).join(&names[0])]
+                    .iter()
+                    .find(|p| p.symlink_metadata().is_ok())
+                    .map(|p| super::data_file(p))
+                {
+                    return e;
+                }
                 let why = if root.is_dir() {
                     format!("no such file (nor in {}/)", variant.archive_folder())
                 } else {
@@ -122,6 +130,7 @@ impl Cifar {
         };
         for name in names {
             let path = dir.join(name);
+            super::data_file(&path)?;
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             if bytes.is_empty() || bytes.len() % rec != 0 {
                 return Err(Error::Data(format!(

@@ -211,6 +211,12 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf> {
     if plain.is_file() {
         return Ok(plain);
     }
+    // there, but no file (a folder, a named pipe, a link to nothing): said as such
+    for p in [&gz, &plain] {
+        if p.symlink_metadata().is_ok() {
+            super::data_file(p)?;
+        }
+    }
     let why = if dir.is_dir() {
         format!("no such file (nor {})", plain.display())
     } else {

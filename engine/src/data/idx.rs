@@ -54,10 +54,51 @@ pub fn maybe_gunzip<'a>(bytes: &'a [u8], name: &str) -> Result<std::borrow::Cow<
     Ok(std::borrow::Cow::Owned(out))
 }
 
+/// Inflates the gzip stream `bytes` of an idx file only as far as its header says the data
+/// goes, and one byte more (to tell trailing bytes): a few MB of gzip that inflate to GBs of
+/// zeros behind a small header were inflated whole (up to 4 GiB) before the header was read.
+/// A header that is no idx header stops the inflating there (the parse then says why).
+fn inflate_idx<'a>(bytes: &[u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
+    let corrupt = |e: std::io::Error| Error::Data(format!("{name}: corrupt or truncated gzip stream: {e}"));
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes);
+    let mut out = Vec::new();
+    // up to `want` bytes in all (fewer at the stream's end)
+    let mut fill = |out: &mut Vec<u8>, want: u64| -> Result<()> {
+        let have = out.len() as u64;
+        if want > have {
+            (&mut dec).take(want - have).read_to_end(out).map_err(corrupt)?;
+        }
+        Ok(())
+    };
+    fill(&mut out, 4)?;
+    if out.len() < 4 || out[0] != 0 || out[1] != 0 {
+        return Ok(std::borrow::Cow::Owned(out));
+    }
+    let header = 4 + 4 * out[3] as u64;
+    fill(&mut out, header)?;
+    if (out.len() as u64) < header {
+        return Ok(std::borrow::Cow::Owned(out));
+    }
+    let len = out[4..]
+        .chunks_exact(4)
+        .try_fold(1u64, |acc, d| acc.checked_mul(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as u64))
+        .and_then(|l| l.checked_add(header));
+    match len {
+        Some(total) if total <= MAX_DECODED_BYTES => fill(&mut out, total + 1)?,
+        _ => {
+            return Err(Error::Data(format!(
+                "{name}: the idx header declares more than {MAX_DECODED_BYTES} bytes of data: not inflated"
+            )))
+        }
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
 /// Parses an idx file (plain or gzip) held in memory and checks that its magic number is
 /// `expected_magic` (e.g. [`MAGIC_IMAGES`]). `name` names the source in errors.
 pub fn parse(bytes: &[u8], expected_magic: u32, name: &str) -> Result<IdxArray> {
-    let raw = maybe_gunzip(bytes, name)?;
+    let gzipped = is_gzip(bytes);
+    let raw = if gzipped { inflate_idx(bytes, name)? } else { std::borrow::Cow::Borrowed(bytes) };
     let raw: &[u8] = &raw;
     if raw.len() < 4 {
         return Err(Error::Data(format!(
@@ -111,10 +152,9 @@ pub fn parse(bytes: &[u8], expected_magic: u32, name: &str) -> Result<IdxArray> 
         )));
     }
     if body.len() > len {
-        return Err(Error::Data(format!(
-            "{name}: {} trailing bytes after the idx data of dimensions {dims:?}",
-            body.len() - len
-        )));
+        // (a gzip stream is inflated only one byte past the data its header declares)
+        let trailing = if gzipped { "more".to_string() } else { (body.len() - len).to_string() };
+        return Err(Error::Data(format!("{name}: {trailing} trailing bytes after the idx data of dimensions {dims:?}")));
     }
     Ok(IdxArray {
         dims,
@@ -201,6 +241,19 @@ mod tests {
             *b ^= 0x5a;
         }
         assert!(err(parse(&bad, MAGIC_IMAGES, "f.gz")).contains("f.gz"));
+        // a small header before a flood of zeros: inflated only one byte past the declared
+        // data (it was inflated whole, up to 4 GiB, before the header was read)
+        let mut bomb = idx_bytes(MAGIC_IMAGES, &[2, 3, 4], &data);
+        bomb.resize(bomb.len() + (64 << 20), 0);
+        let e = err(parse(&gz(&bomb), MAGIC_IMAGES, "f.gz"));
+        assert!(e.contains("f.gz: more trailing bytes after the idx data of dimensions [2, 3, 4]"), "{e}");
+        let big = idx_bytes(MAGIC_IMAGES, &[u32::MAX, 2, 2], &[]);
+        assert!(err(parse(&gz(&big), MAGIC_IMAGES, "f.gz")).contains("declares more than"));
+        // a gzip of a whole file still reads, and checks the stream to its end
+        let mut flipped = gz(&good);
+        let n = flipped.len();
+        flipped[n - 5] ^= 1; // the CRC
+        assert!(err(parse(&flipped, MAGIC_IMAGES, "f.gz")).contains("corrupt or truncated gzip"));
     }
 
     #[test]

@@ -202,6 +202,21 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
 }
 
 /// Says `message` once per process for `key` (a dataset is opened by every stage of a study).
+/// `Ok` when `path` (a dataset's file: an idx or CIFAR batch file) is a regular file (a link
+/// to one counts); else an error saying what it is: a named pipe or a device was read without
+/// end (a pipe's `open` waits for a writer forever, `/dev/zero` filled the memory), a folder or
+/// a link to nothing was "no such file".
+pub(crate) fn data_file(path: &Path) -> Result<()> {
+    let why = match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => return Ok(()),
+        Ok(m) if m.is_dir() => "a folder, not a data file",
+        Ok(_) => "not a regular file (a named pipe, a device or a socket): reading it would wait forever or never end",
+        Err(_) if path.symlink_metadata().is_ok() => "a symbolic link to nothing (its target does not exist)",
+        Err(e) => return Err(crate::Error::io(path, e)),
+    };
+    Err(crate::Error::Data(format!("{}: {why}", path.display())))
+}
+
 pub(crate) fn warn_once(key: String, message: String) {
     static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
