@@ -20,6 +20,18 @@ pub struct Subset {
     indices: Vec<usize>,
 }
 
+/// A list line as an error shows it: control characters escaped (a NUL or a terminal escape
+/// sequence was printed raw), at most 200 characters (a 100,000-character line was printed
+/// whole).
+fn shown_line(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let mut out: String = text.chars().take(200).flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect();
+    if text.chars().count() > 200 {
+        out.push_str(&format!("... ({} characters)", text.chars().count()));
+    }
+    out
+}
+
 impl Subset {
     /// Selects from `base` the files named in `list` (blank lines ignored). A line naming no
     /// file of `base` (no class folder of that prefix, or no such file in it) is an error
@@ -41,7 +53,7 @@ impl Subset {
             if name.is_empty() {
                 continue;
             }
-            let shown = String::from_utf8_lossy(name);
+            let shown = shown_line(name);
             // the folder's files of that name when the ImageNet rule finds none
             let found = match find(&base, name) {
                 Some(i) => Ok(i),
@@ -177,5 +189,18 @@ impl Dataset for Subset {
 
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
         self.base.load(self.indices[i], max_shrink)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_line;
+
+    #[test]
+    fn list_lines_are_shown_escaped_and_cut() {
+        assert_eq!(shown_line(b"n01440764/x.JPEG"), "n01440764/x.JPEG");
+        assert_eq!(shown_line(b"a\x00b\x1b[31m"), "a\\u{0}b\\u{1b}[31m");
+        let long = shown_line(&[b'a'; 100_000]);
+        assert!(long.starts_with(&"a".repeat(200)) && long.ends_with("... (100000 characters)") && long.len() < 300, "{long}");
     }
 }
