@@ -142,6 +142,10 @@ impl FashionMnist {
                  (another size is an image folder's: `data \"image-folder\"`)"
             )));
         }
+        // (an empty split was "loader: the dataset is empty", naming no file)
+        if n == 0 {
+            return Err(Error::Data(format!("{images_name}: its header gives 0 images: an empty idx file (truncated when written?)")));
+        }
         if lb.dims[0] != n {
             return Err(Error::Data(format!(
                 "{images_name} holds {n} images but {labels_name} holds {} labels",
@@ -328,6 +332,10 @@ mod tests {
         std::fs::write(dir.join("t10k-labels-idx1-ubyte"), &lab).unwrap();
         let e = FashionMnist::load(&DataSource::Path(dir.clone()), Split::Test).unwrap_err();
         assert!(e.to_string().contains("t10k-labels-idx1-ubyte"), "{e}");
+        // no images: said with the file (it was the loader's "the dataset is empty")
+        let empty = |magic: u32, dims: &[u32]| magic.to_be_bytes().into_iter().chain(dims.iter().flat_map(|d| d.to_be_bytes())).collect::<Vec<u8>>();
+        let e = FashionMnist::from_idx_bytes(&empty(idx::MAGIC_IMAGES, &[0, 28, 28]), &empty(idx::MAGIC_LABELS, &[0]), "i.idx", "l.idx").unwrap_err();
+        assert!(e.to_string().contains("i.idx: its header gives 0 images"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
         let e = FashionMnist::load(&DataSource::Path(dir.clone()), Split::Test).unwrap_err();
         assert!(e.to_string().contains("does not exist"), "{e}");
