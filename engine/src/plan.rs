@@ -596,7 +596,10 @@ impl Plan {
             Task::Pretrain { .. } => pretrain_status(&stage.dir),
             Task::Eval { .. } if ijepa_schema::read_eval(&stage.dir).is_some_and(|r| !self.eval_outdated(n, &r)) => Status::Done,
             Task::Report
-                if report_marker(&stage.dir).is_some_and(|(hash, inputs)| hash == stage.hash && inputs == self.report_inputs()) =>
+                // (a marker an earlier version wrote hashed the folders in plan order)
+                if report_marker(&stage.dir).is_some_and(|(hash, inputs)| {
+                    hash == stage.hash && (inputs == self.report_inputs() || inputs == self.report_inputs_in(false))
+                }) =>
             {
                 Status::Done
             }
@@ -644,6 +647,12 @@ impl Plan {
     /// before one of them changed (an evaluation run again, a run resumed, another experiment's
     /// run added, edited or deleted) is stale although its own hash is not.
     pub fn report_inputs(&self) -> String {
+        self.report_inputs_in(true)
+    }
+
+    /// [`Plan::report_inputs`] with the folders in folder order (`sorted`), or in the order
+    /// earlier versions hashed them (the plan's, then the others'), whose markers still count.
+    fn report_inputs_in(&self, sorted: bool) -> String {
         let mut dirs: Vec<PathBuf> = self.order().into_iter().map(|n| &self.graph[n]).filter(|s| s.kind() != StageKind::Report).map(|s| s.dir.clone()).collect();
         // the folders `ijepa_reports::load_registry` reads: `RUNS/<experiment>/<stage>/`,
         // hidden ones (set aside by `--force`) not
@@ -676,7 +685,9 @@ impl Plan {
         }
         // in folder order, as the registry reads them: a sweep whose values were reordered
         // (its points, and so its stages, in another order) reports the same stages
-        dirs.sort();
+        if sorted {
+            dirs.sort();
+        }
         let mut bytes = Vec::new();
         for dir in dirs {
             bytes.extend_from_slice(dir.to_string_lossy().as_bytes());
@@ -1101,6 +1112,20 @@ mod tests {
         let forward = report("- 16; - 32; - 64");
         assert_eq!(forward, report("- 64; - 16; - 32"));
         assert_ne!(forward, report("- 16; - 32"));
+        // a report an earlier version marked done (its inputs hashed in plan order) stays done
+        let study = ijepa_dsl::parse_study("s.kdl", &src("- 64; - 16; - 32")).unwrap();
+        let plan = Plan::build(&study, &root, &root.join("reports"), 1);
+        let n = plan.order().into_iter().find(|&n| plan.graph[n].kind() == StageKind::Report).unwrap();
+        std::fs::create_dir_all(root.join("reports")).unwrap();
+        let mark = |inputs: String| {
+            let marker = serde_json::json!({"hash": plan.graph[n].hash, "inputs": inputs, "written": []});
+            std::fs::write(root.join("reports").join(REPORT_MARKER), marker.to_string()).unwrap();
+        };
+        assert_ne!(plan.report_inputs_in(false), plan.report_inputs());
+        mark(plan.report_inputs_in(false));
+        assert_eq!(plan.status(n), Status::Done);
+        mark("other".into());
+        assert_eq!(plan.status(n), Status::Pending);
     }
 
     /// The contents of a `subset` list and of an evaluation's `split-file` name their stages
