@@ -134,7 +134,8 @@ enum Command {
         /// Root folder of the run registry.
         #[arg(default_value = "runs")]
         runs_dir: PathBuf,
-        /// Output folder.
+        /// Output folder (not the runs folder nor anything inside it; a study's report written
+        /// there before is replaced, and that study's next run writes its own again).
         #[arg(long, default_value = "reports-out")]
         out: PathBuf,
     },
