@@ -398,28 +398,6 @@ fn written_by(md: &str) -> Vec<std::path::PathBuf> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_report_names_the_files_it_wrote() {
-        let md = "x\n(CSV: `tables/linear.csv`)\n![t](plots/loss-a.png)\n\n(SVG: `plots/loss-a.svg`)\n`tables/../x.csv` plots/a/b.png";
-        let got: Vec<String> = written_by(md).iter().map(|p| p.display().to_string()).collect();
-        assert_eq!(got, ["plots/loss-a.png", "plots/loss-a.svg", "tables/linear.csv"]);
-    }
-
-    #[test]
-    fn slug_and_inline() {
-        assert_eq!(slug("fmnist-ijepa_v1.2"), "fmnist-ijepa_v1.2");
-        // names that differ only in what a file name cannot hold stay apart
-        let (a, b) = (slug("α"), slug("β"));
-        assert!(a.starts_with("--") && b.starts_with("--") && a != b, "{a} {b}");
-        assert!(slug("a b/c").starts_with("a-b-c-") && slug("a b/c") != slug("a/b c"));
-        assert_eq!(inline("x `y` <z>"), "x <code>y</code> &lt;z&gt;");
-    }
-}
-
 /// Where a report of the runs folder `runs` may go, checked before anything is written: not
 /// the runs folder, nothing inside it (its figures and tables were read as an experiment's
 /// folder, or landed in one beside its feature cache), nor inside a stage folder.
@@ -454,5 +432,27 @@ pub fn claim_out(runs: &Path, out: &Path) -> Result<()> {
     match std::fs::remove_file(&marker) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ReportError::io(marker, e)),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_names_the_files_it_wrote() {
+        let md = "x\n(CSV: `tables/linear.csv`)\n![t](plots/loss-a.png)\n\n(SVG: `plots/loss-a.svg`)\n`tables/../x.csv` plots/a/b.png";
+        let got: Vec<String> = written_by(md).iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(got, ["plots/loss-a.png", "plots/loss-a.svg", "tables/linear.csv"]);
+    }
+
+    #[test]
+    fn slug_and_inline() {
+        assert_eq!(slug("fmnist-ijepa_v1.2"), "fmnist-ijepa_v1.2");
+        // names that differ only in what a file name cannot hold stay apart
+        let (a, b) = (slug("α"), slug("β"));
+        assert!(a.starts_with("--") && b.starts_with("--") && a != b, "{a} {b}");
+        assert!(slug("a b/c").starts_with("a-b-c-") && slug("a b/c") != slug("a/b c"));
+        assert_eq!(inline("x `y` <z>"), "x <code>y</code> &lt;z&gt;");
     }
 }

@@ -425,7 +425,7 @@ mod tests {
         let d = crate::testdir::scratch("import", "f8");
         let data = [0x38u8; 6];
         let mut header = serde_json::json!({"pos_embed": {"dtype": "F8_E4M3", "shape": [2, 3], "data_offsets": [0, 6]}}).to_string();
-        while header.len() % 8 != 0 {
+        while !header.len().is_multiple_of(8) {
             header.push(' ');
         }
         let f = d.join("f8.safetensors");

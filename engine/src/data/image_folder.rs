@@ -130,10 +130,14 @@ fn undecodable(path: &Path, name: &[u8]) -> bool {
     }
 }
 
+/// A class folder's listing: the class-relative paths of its image files, and the listed
+/// files that cannot be read as images, each with why.
+type ClassListing = (Vec<Vec<u8>>, Vec<(PathBuf, &'static str)>);
+
 /// The class-relative paths of the image files under `dir`, in torchvision's order, and the
 /// listed files that cannot be read as images (each with why): a symbolic link to nothing, a
 /// file of a format not decoded ([`undecodable`]).
-fn list_class(dir: &Path) -> Result<(Vec<Vec<u8>>, Vec<(PathBuf, &'static str)>)> {
+fn list_class(dir: &Path) -> Result<ClassListing> {
     let mut unreadable = Vec::new();
     // (folder path relative to the class, sorted file names): os.walk then sorted()
     let mut folders: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
@@ -295,8 +299,7 @@ impl ImageFolder {
             // SAFETY: the bytes came from `as_encoded_bytes` of a file name.
             .map(|(b, _)| root.join(unsafe { OsStr::from_encoded_bytes_unchecked(b) }))
             .collect();
-        type Listed = Result<(Vec<Vec<u8>>, Vec<(PathBuf, &'static str)>)>;
-        let mut lists: Vec<Option<Listed>> = (0..dirs.len()).map(|_| None).collect();
+        let mut lists: Vec<Option<Result<ClassListing>>> = (0..dirs.len()).map(|_| None).collect();
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|t| {
