@@ -211,6 +211,21 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 if opened.insert(serde_json::to_string(data)?) {
                     ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
                         .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
+                    // training images `on-error "skip"` passes over in pretraining, which the
+                    // probes then stop on (after pretraining): found now
+                    if data.on_error == ijepa_dsl::config::OnError::Skip && data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder {
+                        let train = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?;
+                        let bad = train.unreadable();
+                        if let Some((i, why)) = bad.first() {
+                            return Err(format!(
+                                "{} training image(s) cannot be read ({} ({why}){}): `on-error \"skip\"` pretrains without them, but the evaluations read every training image and would stop on them after pretraining; convert them to JPEG or PNG or remove them",
+                                bad.len(),
+                                train.describe(*i),
+                                if bad.len() > 1 { ", ..." } else { "" }
+                            )
+                            .into());
+                        }
+                    }
                 }
                 // a low-shot `split-file` too (it was read after pretraining)
                 let cfg = &exp.evals[eval];

@@ -541,6 +541,38 @@ fn a_split_file_is_checked_before_pretraining() {
     assert_eq!((folders("pretrain-"), folders("eval-low-shot-")), (pretrains, 2 * lowshots), "{t}");
 }
 
+/// A file that cannot be an image (bytes of no JPEG or PNG under `.bmp`) is found when the
+/// folder is listed, not when read: with evaluations, `on-error "skip"` stops before
+/// pretraining (the probes read every training image: they stopped after it), and a `subset`
+/// that leaves the file out runs (the check once refused it for a file it never reads).
+#[test]
+fn files_that_cannot_be_images_are_found_when_listed() {
+    let d = scratch("unreadable");
+    let data = d.join("data");
+    make_folder(&data, 3, 12);
+    std::fs::write(data.join("class_0/zz.bmp"), b"not an image at all").unwrap();
+    let test = d.join("test");
+    make_folder(&test, 3, 4);
+    let skip = |s: String| s.replace("on-error \"fail\"", "on-error \"skip\"");
+    let exp = skip(experiment(&data, "fail"))
+        .replace("on-error \"skip\"", &format!("on-error \"skip\"\n        test-root \"{}\"", test.display()))
+        .replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\"\n");
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, &exp).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("1 training image(s) cannot be read") && t.contains("zz.bmp (neither JPEG nor PNG"), "{t}");
+    assert!(!d.join("runs/folder").exists() || std::fs::read_dir(d.join("runs/folder")).unwrap().count() == 0, "{t}");
+    // a subset without it: trains and evaluates
+    let list = d.join("subset.txt");
+    let lines: String = (0..3).flat_map(|c| (0..8).map(move |i| format!("class_{c}/img_{i}.png\n"))).collect();
+    std::fs::write(&list, lines).unwrap();
+    std::fs::write(&f, exp.replace("on-error \"skip\"", &format!("on-error \"fail\"\n        subset \"{}\"", list.display()))).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("eval knn"), "{t}");
+}
+
 /// A hidden sub-folder (`.ipynb_checkpoints`) is a class, as torchvision makes it, and images
 /// in the root itself are in none: both said once (both went by without a word; the hidden
 /// class shifts every label after it).

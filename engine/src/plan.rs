@@ -153,19 +153,41 @@ fn listless_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
 /// each one's bytes; a list that cannot be read is left out (the run refuses it before
 /// training). The manifest records them ([`ijepa_schema::Manifest::inputs`]).
 pub fn pretrain_inputs(exp: &Experiment) -> BTreeMap<String, String> {
-    let mut m = BTreeMap::new();
-    if let Some(d) = exp.data.subset.as_deref().and_then(file_digest) {
-        m.insert("data.subset".to_string(), d);
-    }
-    m
+    list_inputs(exp, None, false)
 }
 
 /// The list files the evaluation `cfg` of `exp` reads (`data.subset`, the evaluation's
 /// `split-file`), as [`pretrain_inputs`]; `eval.json` records them.
 pub fn eval_inputs(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, String> {
-    let mut m = pretrain_inputs(exp);
-    if let Some(d) = cfg.split_file.as_deref().and_then(file_digest) {
-        m.insert(format!("eval.{}.split-file", cfg.name()), d);
+    list_inputs(exp, Some(cfg), false)
+}
+
+/// [`pretrain_inputs`] read from the files now, not from what this process read before: what
+/// a check that the lists did not change compares.
+pub fn pretrain_inputs_now(exp: &Experiment) -> BTreeMap<String, String> {
+    list_inputs(exp, None, true)
+}
+
+/// [`eval_inputs`] read from the files now (see [`pretrain_inputs_now`]).
+pub fn eval_inputs_now(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, String> {
+    list_inputs(exp, Some(cfg), true)
+}
+
+/// The digest of the list file at `path` as read now (`None`: unreadable), as the stage
+/// hashes count it.
+pub fn list_digest_now(path: &Path) -> Option<String> {
+    file_digest(path, true)
+}
+
+fn list_inputs(exp: &Experiment, cfg: Option<&EvalConfig>, now: bool) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if let Some(d) = exp.data.subset.as_deref().and_then(|p| file_digest(p, now)) {
+        m.insert("data.subset".to_string(), d);
+    }
+    if let Some(cfg) = cfg {
+        if let Some(d) = cfg.split_file.as_deref().and_then(|p| file_digest(p, now)) {
+            m.insert(format!("eval.{}.split-file", cfg.name()), d);
+        }
     }
     m
 }
@@ -173,14 +195,18 @@ pub fn eval_inputs(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, Strin
 /// A digest of the list file at `path` as it is read ([`content_hash`] of its lines, each
 /// trimmed, blank ones and a byte-order mark left out, as `Subset::from_list` reads them: a
 /// list saved with other line endings is the same list); `None` when it cannot be read.
-/// Cached by path, size and modification time: a plan of many sweep points reads it once.
-fn file_digest(path: &Path) -> Option<String> {
-    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
+/// Cached by path, file, size and change times (a plan of many sweep points reads it once),
+/// unless `now`: a check that it did not change reads the file itself (an edit of the same
+/// size with its modification time put back, or within a file system's coarse clock, kept
+/// the key).
+fn file_digest(path: &Path, now: bool) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    type Key = (PathBuf, u64, u64, u64, i64, i64, i64, i64);
     static CACHE: std::sync::OnceLock<std::sync::Mutex<HashMap<Key, String>>> = std::sync::OnceLock::new();
-    let meta = std::fs::metadata(path).ok()?;
-    let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
+    let m = std::fs::metadata(path).ok()?;
+    let key = (path.to_path_buf(), m.dev(), m.ino(), m.len(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(d) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+    if let Some(d) = cache.lock().ok().filter(|_| !now).and_then(|c| c.get(&key).cloned()) {
         return Some(d);
     }
     let bytes = std::fs::read(path).ok()?;
@@ -612,10 +638,10 @@ impl Plan {
     pub fn changed_inputs(&self, n: NodeIndex) -> Vec<String> {
         let stage = &self.graph[n];
         let (now, exp, cfg) = match stage.task {
-            Task::Pretrain { point } => (pretrain_inputs(&self.points[point].experiment), &self.points[point].experiment, None),
+            Task::Pretrain { point } => (pretrain_inputs_now(&self.points[point].experiment), &self.points[point].experiment, None),
             Task::Eval { point, eval, .. } => {
                 let exp = &self.points[point].experiment;
-                (eval_inputs(exp, &exp.evals[eval]), exp, Some(&exp.evals[eval]))
+                (eval_inputs_now(exp, &exp.evals[eval]), exp, Some(&exp.evals[eval]))
             }
             Task::Report => return Vec::new(),
         };

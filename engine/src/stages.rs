@@ -279,10 +279,19 @@ pub struct EvalCache {
     refreshed: std::collections::HashSet<PathBuf>,
 }
 
+/// What the datasets of `data` are kept under in an [`EvalCache`]: its settings and the
+/// contents of its `subset` list as they are now (an edit between two evaluations of one
+/// `ijepa eval` scored the second on the list it had before, recorded as the new one).
+fn data_key(data: &DataConfig) -> Result<String> {
+    let settings = serde_json::to_string(data).map_err(|e| Error::Train(format!("serialising the data config: {e}")))?;
+    let list = data.subset.as_deref().and_then(crate::plan::list_digest_now).unwrap_or_default();
+    Ok(format!("{settings}\n{list}"))
+}
+
 impl EvalCache {
     /// The training and test splits of `data`.
     fn datasets(&mut self, data: &DataConfig) -> Result<Splits> {
-        let key = serde_json::to_string(data).map_err(|e| Error::Train(format!("serialising the data config: {e}")))?;
+        let key = data_key(data)?;
         if let Some((train, test)) = self.datasets.get(&key) {
             return Ok((train.clone(), test.clone()));
         }
@@ -293,7 +302,7 @@ impl EvalCache {
 
     /// The fingerprints ([`Dataset::fingerprint`]) of the training and test splits of `data`.
     fn fingerprints(&mut self, data: &DataConfig) -> Result<(String, String)> {
-        let key = serde_json::to_string(data).map_err(|e| Error::Train(format!("serialising the data config: {e}")))?;
+        let key = data_key(data)?;
         if let Some(fp) = self.fingerprints.get(&key) {
             return Ok(fp.clone());
         }
@@ -398,7 +407,7 @@ fn eval_stage(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let t0 = Instant::now();
     // the list files as the evaluation starts, which its result must have read
-    let inputs = crate::plan::eval_inputs(exp, cfg);
+    let inputs = crate::plan::eval_inputs_now(exp, cfg);
     let (train_ds, test_ds) = shared.datasets(&exp.data)?;
     check_splits(cfg, train_ds.as_ref(), test_ds.as_ref())?;
     if let (ijepa_dsl::config::DataSource::Path(root), Some(test)) = (&exp.data.source, &exp.data.test_root) {
@@ -800,7 +809,7 @@ fn record(
         curve: result.curve.iter().map(|&(ep, acc)| CurvePoint { epoch: ep as u64, top1: acc }).collect(),
         settings: protocol_settings(exp, cfg),
         wall_s: 0.0,
-        inputs: crate::plan::eval_inputs(exp, cfg),
+        inputs: crate::plan::eval_inputs_now(exp, cfg),
         precision: None,
         device: None,
     }

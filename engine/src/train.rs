@@ -881,7 +881,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let dataset = data::open_dataset(&exp.data, Split::Train)?;
     // the list the loader read is the one the folder is named by and the manifest records (an
     // edit while the run started would train on other images under this folder)
-    if crate::plan::pretrain_inputs(exp) != run.manifest.inputs {
+    if crate::plan::pretrain_inputs_now(exp) != run.manifest.inputs {
         return Err(Error::Config(format!(
             "the subset list {} changed while the run started (its folder is named by the contents it had): run the command again",
             exp.data.subset.as_deref().map(|p| p.display().to_string()).unwrap_or_default()

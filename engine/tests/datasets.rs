@@ -477,21 +477,39 @@ fn image_folder_orders_classes_and_files_like_torchvision() {
     );
     assert!(ds.size(0).is_err());
 
-    // with on-error "fail" the folder is refused when listed, naming the file that is no JPEG
-    // or PNG (a `.webp`) and a link to nothing; a PNG under `.jpeg` is an image (it was found
-    // only when read: after the steps before it, or after pretraining in a test folder)
-    let e = ImageFolder::open(&root, OnError::Fail).unwrap_err().to_string();
-    assert!(e.contains("1 listed file(s) cannot be read as images") && e.contains("w.webp (neither JPEG nor PNG"), "{e}");
+    // the listing knows which samples cannot be images: the file that is no JPEG or PNG (a
+    // `.webp`) and a link to nothing; a PNG under `.jpeg` is an image (they were found only
+    // when read: after the steps before them, or after pretraining in a test folder)
+    assert_eq!(ds.unreadable(), [(0, "neither JPEG nor PNG, the formats decoded")]);
+    let cfg = |on_error| ijepa_dsl::config::DataConfig {
+        dataset: ijepa_dsl::config::DatasetKind::ImageFolder,
+        source: ijepa_dsl::config::DataSource::Path(root.clone()),
+        test_root: Some(root.clone()),
+        on_error,
+        ..Default::default()
+    };
+    let open = |on_error, split| ijepa_engine::data::open_dataset(&cfg(on_error), split).map(|d| d.len()).map_err(|e| e.to_string());
+    let e = open(ijepa_dsl::config::OnError::Fail, ijepa_engine::data::Split::Train).unwrap_err();
+    assert!(e.contains("1 training image(s) cannot be read") && e.contains("w.webp (neither JPEG nor PNG"), "{e}");
+    // skipped in pretraining (a warning), never in the evaluations' test images
+    assert!(open(ijepa_dsl::config::OnError::Skip, ijepa_engine::data::Split::Train).is_ok());
+    let e = open(ijepa_dsl::config::OnError::Skip, ijepa_engine::data::Split::Test).unwrap_err();
+    assert!(e.contains("1 test image(s) cannot be read") && !e.contains("skip"), "{e}");
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink(root.join("gone.jpg"), root.join("b/gone.jpg")).unwrap();
-        let e = ImageFolder::open(&root, OnError::Fail).unwrap_err().to_string();
-        assert!(e.contains("2 listed file(s)") && e.contains("gone.jpg (a symbolic link to nothing)"), "{e}");
+        let e = open(ijepa_dsl::config::OnError::Fail, ijepa_engine::data::Split::Train).unwrap_err();
+        assert!(e.contains("2 training image(s)") && e.contains("gone.jpg (a symbolic link to nothing)"), "{e}");
+        // a subset that leaves them out never reads them
+        let list = root.join("list.txt");
+        std::fs::write(&list, "a/x.jpg\nb/z.JPEG\n").unwrap();
+        let subset = ijepa_dsl::config::DataConfig { subset: Some(list), test_root: None, ..cfg(ijepa_dsl::config::OnError::Fail) };
+        assert_eq!(ijepa_engine::data::open_dataset(&subset, ijepa_engine::data::Split::Train).map(|d| d.len()).unwrap(), 2);
         std::fs::remove_file(root.join("b/gone.jpg")).unwrap();
     }
     std::fs::remove_file(root.join("C/w.webp")).unwrap();
     write(&root.join("C/w.webp"), &red);
-    assert!(ImageFolder::open(&root, OnError::Fail).is_ok(), "a JPEG under .webp is an image");
+    assert!(ImageFolder::open(&root, OnError::Fail).unwrap().unreadable().is_empty(), "a JPEG under .webp is an image");
 }
 
 #[test]

@@ -91,6 +91,12 @@ pub trait Dataset: Send + Sync {
         h.hex()
     }
 
+    /// The samples known, before they are read, not to be readable images (index, why): an
+    /// image folder's links to nothing and files of formats not decoded, found when listed.
+    fn unreadable(&self) -> Vec<(usize, &'static str)> {
+        Vec::new()
+    }
+
     /// Whether two samples can be one file (a list naming a file twice); `false` for a
     /// dataset whose samples are distinct by construction (a folder's files, a file's records).
     fn may_repeat(&self) -> bool {

@@ -9,9 +9,9 @@
 //! torchvision's `IMG_EXTENSIONS`, in the order `sorted(os.walk(...))` then `sorted(fnames)`
 //! gives. Only JPEG and PNG are decoded (told by their bytes, see [`super::decode`]): a file
 //! of another format under one of the other extensions (`.bmp`, `.tif`, `.webp`...) and a
-//! symbolic link to nothing are found when the folder is listed (an error with on-error
-//! "fail", a warning with "skip"); one under `.jpg`/`.jpeg`/`.png` fails at load with an
-//! "unsupported format" error.
+//! symbolic link to nothing are found when the folder is listed ([`Dataset::unreadable`],
+//! which `super::open_dataset` acts on for the samples it keeps); one under
+//! `.jpg`/`.jpeg`/`.png` fails at load with an "unsupported format" error.
 //!
 //! Built for IN-22K scale (~14M files in ~21k classes): the index comes from `readdir` alone
 //! (no per-file `stat`, except to follow a symlink), the class folders are listed by several
@@ -58,6 +58,8 @@ pub struct ImageFolder {
     /// Sample `i`'s path is `arena[ends[i - 1]..ends[i]]` (`0` for `i = 0`).
     ends: Vec<u32>,
     on_error: OnError,
+    /// Samples that cannot be images, found when listed ([`Dataset::unreadable`]).
+    unreadable: Vec<(usize, &'static str)>,
 }
 
 /// Bytes to read for a header before falling back to the whole file.
@@ -130,15 +132,16 @@ fn undecodable(path: &Path, name: &[u8]) -> bool {
     }
 }
 
-/// A class folder's listing: the class-relative paths of its image files, and the listed
-/// files that cannot be read as images, each with why.
-type ClassListing = (Vec<Vec<u8>>, Vec<(PathBuf, &'static str)>);
+/// A class folder's listing: the class-relative paths of its image files, and those of the
+/// listed files that cannot be read as images, each with why.
+type ClassListing = (Vec<Vec<u8>>, std::collections::HashMap<Vec<u8>, &'static str>);
 
 /// The class-relative paths of the image files under `dir`, in torchvision's order, and the
 /// listed files that cannot be read as images (each with why): a symbolic link to nothing, a
 /// file of a format not decoded ([`undecodable`]).
 fn list_class(dir: &Path) -> Result<ClassListing> {
-    let mut unreadable = Vec::new();
+    // (by folder, then file name: made class-relative below)
+    let mut unreadable: Vec<(Vec<u8>, Vec<u8>, &'static str)> = Vec::new();
     // (folder path relative to the class, sorted file names): os.walk then sorted()
     let mut folders: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
     // each folder with the (device, inode) of the folders above it: a symbolic link back to one
@@ -195,9 +198,9 @@ fn list_class(dir: &Path) -> Result<ClassListing> {
                     )));
                 }
                 if kind == EntryKind::Broken {
-                    unreadable.push((entry.path(), "a symbolic link to nothing"));
+                    unreadable.push((rel.clone(), name.to_vec(), "a symbolic link to nothing"));
                 } else if undecodable(&entry.path(), name) {
-                    unreadable.push((entry.path(), "neither JPEG nor PNG, the formats decoded"));
+                    unreadable.push((rel.clone(), name.to_vec(), "neither JPEG nor PNG, the formats decoded"));
                 }
                 files.push(name.to_vec());
             }
@@ -220,6 +223,17 @@ fn list_class(dir: &Path) -> Result<ClassListing> {
             }
         }
     }
+    let unreadable = unreadable
+        .into_iter()
+        .map(|(rel, name, why)| {
+            let mut p = rel;
+            if !p.is_empty() {
+                p.push(b'/');
+            }
+            p.extend_from_slice(&name);
+            (p, why)
+        })
+        .collect();
     Ok((out, unreadable))
 }
 
@@ -328,11 +342,13 @@ impl ImageFolder {
             let (list, bad) = list.ok_or_else(|| {
                 Error::Data(format!("{}: listing the folder failed", dirs[c].display()))
             })??;
-            unreadable.extend(bad);
             if list.is_empty() {
                 empty.push(dirs[c].display().to_string());
             }
             for p in list {
+                if let Some(why) = bad.get(&p) {
+                    unreadable.push((ends.len(), *why));
+                }
                 arena.extend_from_slice(&p);
                 let end = u32::try_from(arena.len()).map_err(|_| {
                     Error::Data(format!(
@@ -354,25 +370,6 @@ impl ImageFolder {
                 if n > 5 { ", ..." } else { "" }
             )));
         }
-        // files that cannot be images, found now: with on-error "fail" a run stopped at the
-        // first of them, after the steps before it (or, in a test folder, after pretraining)
-        if !unreadable.is_empty() {
-            let n = unreadable.len();
-            let shown: Vec<String> = unreadable.iter().take(5).map(|(p, why)| format!("{} ({why})", p.display())).collect();
-            let listed = format!("{}{}", shown.join(", "), if n > 5 { ", ..." } else { "" });
-            match on_error {
-                OnError::Fail => {
-                    return Err(Error::Data(format!(
-                        "{}: {n} listed file(s) cannot be read as images: {listed}; convert them to JPEG or PNG (or remove them), or set `on-error \"skip\"` to train without them",
-                        root.display()
-                    )))
-                }
-                OnError::Skip => super::warn_once(
-                    format!("unreadable {}", root.display()),
-                    format!("{}: {n} listed file(s) cannot be read as images, skipped when read (on-error \"skip\"): {listed}", root.display()),
-                ),
-            }
-        }
         arena.shrink_to_fit();
         ends.shrink_to_fit();
         Ok(Self {
@@ -383,6 +380,7 @@ impl ImageFolder {
             arena,
             ends,
             on_error,
+            unreadable,
         })
     }
 
@@ -441,6 +439,10 @@ impl ImageFolder {
 }
 
 impl Dataset for ImageFolder {
+    fn unreadable(&self) -> Vec<(usize, &'static str)> {
+        self.unreadable.clone()
+    }
+
     fn len(&self) -> usize {
         self.ends.len()
     }

@@ -187,6 +187,10 @@ impl Dataset for Subset {
         true
     }
 
+    fn unreadable(&self) -> Vec<(usize, &'static str)> {
+        super::selected_unreadable(&self.base, &self.indices)
+    }
+
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
         self.base.load(self.indices[i], max_shrink)
     }

@@ -73,8 +73,53 @@ impl Dataset for Indexed {
     fn may_repeat(&self) -> bool {
         self.inner.may_repeat()
     }
+    fn unreadable(&self) -> Vec<(usize, &'static str)> {
+        selected_unreadable(self.inner.as_ref(), &self.indices)
+    }
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
         self.inner.load(self.indices[i], max_shrink)
+    }
+}
+
+/// The unreadable samples of `inner` among `indices`, by their position there.
+pub(crate) fn selected_unreadable(inner: &dyn Dataset, indices: &[usize]) -> Vec<(usize, &'static str)> {
+    let bad: std::collections::HashMap<usize, &'static str> = inner.unreadable().into_iter().collect();
+    if bad.is_empty() {
+        return Vec::new();
+    }
+    indices.iter().enumerate().filter_map(|(j, i)| bad.get(i).map(|why| (j, *why))).collect()
+}
+
+/// Refuses (or, for pretraining's images under `on-error "skip"`, warns of) the samples of
+/// `ds` known not to be readable images ([`Dataset::unreadable`]: an image folder's links to
+/// nothing and files of formats not decoded): found when listed, not when the loader reached
+/// them (a run stopped mid-epoch, or in a test folder after pretraining). Only the samples
+/// kept count: a stray file a `subset` list leaves out is never read.
+pub fn check_unreadable(ds: &dyn Dataset, cfg: &DataConfig, split: Split) -> Result<()> {
+    let bad = ds.unreadable();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    let n = bad.len();
+    let shown: Vec<String> = bad.iter().take(5).map(|(i, why)| format!("{} ({why})", ds.describe(*i))).collect();
+    let listed = format!("{}{}", shown.join(", "), if n > 5 { ", ..." } else { "" });
+    let skip = cfg.on_error == ijepa_dsl::config::OnError::Skip;
+    match split {
+        Split::Train if skip => {
+            warn_once(
+                format!("unreadable {listed}"),
+                format!(
+                    "{n} training image(s) cannot be read: {listed}; pretraining skips them (on-error \"skip\"), but the evaluations and the monitor read every image of their sets and stop on them"
+                ),
+            );
+            Ok(())
+        }
+        Split::Train => Err(crate::Error::Data(format!(
+            "{n} training image(s) cannot be read: {listed}; convert them to JPEG or PNG or remove them (`on-error \"skip\"` pretrains without them, but the evaluations and the monitor read every image)"
+        ))),
+        Split::Test => Err(crate::Error::Data(format!(
+            "{n} test image(s) cannot be read: {listed}; the evaluations read every test image: convert them to JPEG or PNG or remove them"
+        ))),
     }
 }
 
@@ -180,7 +225,7 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
             Arc::new(cifar::Cifar::open(need_root()?, variant, split)?)
         }
     };
-    Ok(match cfg.limit {
+    let ds: Arc<dyn Dataset> = match cfg.limit {
         Some(n) if split == Split::Train && n < ds.len() => {
             warn_missing_classes(ds.as_ref(), n);
             Arc::new(Indexed { inner: ds, indices: (0..n).collect() })
@@ -198,10 +243,11 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
             ds
         }
         _ => ds,
-    })
+    };
+    check_unreadable(ds.as_ref(), cfg, split)?;
+    Ok(ds)
 }
 
-/// Says `message` once per process for `key` (a dataset is opened by every stage of a study).
 /// `Ok` when `path` (a dataset's file: an idx or CIFAR batch file) is a regular file (a link
 /// to one counts); else an error saying what it is: a named pipe or a device was read without
 /// end (a pipe's `open` waits for a writer forever, `/dev/zero` filled the memory), a folder or
@@ -217,6 +263,7 @@ pub(crate) fn data_file(path: &Path) -> Result<()> {
     Err(crate::Error::Data(format!("{}: {why}", path.display())))
 }
 
+/// Says `message` once per process for `key` (a dataset is opened by every stage of a study).
 pub(crate) fn warn_once(key: String, message: String) {
     static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut warned = WARNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
