@@ -87,9 +87,10 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
 /// ranks compare once their group formed ([`same_launch`]).
 pub const LAUNCH_ID: &str = "IJEPA_LAUNCH_ID";
 
-/// Every rank of the group was started by the same `ijepa launch` (its [`LAUNCH_ID`]; none for ranks of torchrun or SLURM): two launches given one
-/// `--master-port` formed groups of each other's ranks, which then failed on another cause
-/// ("the ranks do not train one experiment") or, for one file, trained on.
+/// Every rank of the group was started by the same `ijepa launch` (its [`LAUNCH_ID`]; none
+/// for ranks of torchrun or SLURM): two launches given one `--master-port` formed groups of
+/// each other's ranks, which then failed on another cause ("the ranks do not train one
+/// experiment") or, for one file, trained on.
 fn same_launch(pg: &ProcessGroup, env: &DistEnv) -> Result<()> {
     let mine = std::env::var(LAUNCH_ID).ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) as i64;
     let all = pg.all_gather(&tch::Tensor::from_slice(&[mine]).f_to_device(pg.device())?)?;

@@ -452,6 +452,18 @@ fn one_ctrl_c_to_the_launcher_s_group_is_one_signal() {
     assert_eq!(m["status"], "interrupted", "{err}");
 }
 
+/// The stderr of `child` (rank `rank`), which must fail within two minutes.
+fn failed_stderr(rank: usize, child: &mut Child) -> String {
+    let Some(status) = wait_timeout(child, Duration::from_secs(120)) else {
+        let _ = child.kill();
+        panic!("rank {rank} still running");
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "rank {rank} must fail: {err}");
+    err
+}
+
 /// A rank started with another experiment (here: another seed, which trained on without a
 /// word; another width aborted inside a collective) is found before training: both ranks
 /// fail at once, naming the rank.
@@ -466,13 +478,7 @@ fn ranks_of_different_experiments_are_refused_before_training() {
     let mut r0 = rank_cmd(&file, &runs, 0, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut r1 = rank_cmd(&other, &runs, 1, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     for (rank, child) in [(0, &mut r0), (1, &mut r1)] {
-        let Some(status) = wait_timeout(child, Duration::from_secs(120)) else {
-            let _ = child.kill();
-            panic!("rank {rank} still running");
-        };
-        let mut err = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-        assert!(!status.success(), "rank {rank} must fail: {err}");
+        let err = failed_stderr(rank, child);
         assert!(err.contains("the ranks do not train one experiment") && err.contains("rank 1 ("), "rank {rank}: {err}");
     }
     // no metrics row was trained
@@ -491,13 +497,7 @@ fn ranks_of_two_launches_are_refused_as_such() {
     let mut r0 = rank_cmd(&file, &runs, 0, 2, port).env("IJEPA_LAUNCH_ID", "11").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut r1 = rank_cmd(&file, &runs, 1, 2, port).env("IJEPA_LAUNCH_ID", "12").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     for (rank, child) in [(0, &mut r0), (1, &mut r1)] {
-        let Some(status) = wait_timeout(child, Duration::from_secs(120)) else {
-            let _ = child.kill();
-            panic!("rank {rank} still running");
-        };
-        let mut err = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-        assert!(!status.success(), "rank {rank} must fail: {err}");
+        let err = failed_stderr(rank, child);
         let other = 1 - rank;
         assert!(err.contains(&format!("rank(s) {other} of this process group were started by another launch")) && err.contains("--master-port"), "rank {rank}: {err}");
         // (each names its rank, once)
