@@ -216,13 +216,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                     // probes then stop on (after pretraining): found now
                     if data.on_error == ijepa_dsl::config::OnError::Skip && data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder {
                         let train = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?;
-                        let bad = train.unreadable();
-                        if let Some((i, why)) = bad.first() {
+                        if let Some((n, listed)) = ijepa_engine::data::unreadable_listed(train.as_ref()) {
                             return Err(format!(
-                                "{} training image(s) cannot be read ({} ({why}){}): `on-error \"skip\"` pretrains without them, but the evaluations read every training image and would stop on them after pretraining; convert them to JPEG or PNG or remove them",
-                                bad.len(),
-                                train.describe(*i),
-                                if bad.len() > 1 { ", ..." } else { "" }
+                                "{n} training image(s) cannot be read ({listed}): `on-error \"skip\"` pretrains without them, but the evaluations read every training image and would stop on them after pretraining; convert them to JPEG or PNG or remove them"
                             )
                             .into());
                         }

@@ -153,6 +153,8 @@ fn error_line(message: &str, format: Plain) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn an_error_line_names_its_rank_once() {
@@ -162,8 +164,6 @@ mod tests {
         assert_eq!(error_line("rank 1 of 2: a peer died", rank("1")), "error: rank 1 of 2: a peer died\n");
         assert_eq!(error_line("rank 0 of 2: gone", rank("1")), "error: rank 1: rank 0 of 2: gone\n");
     }
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
 
     /// A `MakeWriter` appending to a shared buffer.
     #[derive(Clone, Default)]

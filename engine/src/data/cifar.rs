@@ -104,11 +104,7 @@ impl Cifar {
             .find(|d| d.join(&names[0]).is_file())
             .ok_or_else(|| {
                 // there, but no file (a folder, a pipe, a link to nothing): said as such
-                if let Some(Err(e)) = [root.join(&names[0]), root.join(variant.archive_folder()).join(&names[0])]
-                    .iter()
-                    .find(|p| p.symlink_metadata().is_ok())
-                    .map(|p| super::data_file(p))
-                {
+                if let Err(e) = super::no_file_among(&[&root.join(&names[0]), &root.join(variant.archive_folder()).join(&names[0])]) {
                     return e;
                 }
                 let why = if root.is_dir() {

@@ -36,24 +36,6 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
     bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
 }
 
-/// Inflates `bytes` if they are gzip-compressed (else borrows them unchanged).
-/// `name` names the source in errors.
-pub fn maybe_gunzip<'a>(bytes: &'a [u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
-    if !is_gzip(bytes) {
-        return Ok(std::borrow::Cow::Borrowed(bytes));
-    }
-    let mut out = Vec::with_capacity(bytes.len().saturating_mul(2));
-    let mut dec = flate2::read::MultiGzDecoder::new(bytes).take(MAX_DECODED_BYTES + 1);
-    dec.read_to_end(&mut out)
-        .map_err(|e| Error::Data(format!("{name}: corrupt or truncated gzip stream: {e}")))?;
-    if out.len() as u64 > MAX_DECODED_BYTES {
-        return Err(Error::Data(format!(
-            "{name}: gzip stream inflates to more than {MAX_DECODED_BYTES} bytes"
-        )));
-    }
-    Ok(std::borrow::Cow::Owned(out))
-}
-
 /// Inflates the gzip stream `bytes` of an idx file only as far as its header says the data
 /// goes, and one byte more (to tell trailing bytes): a few MB of gzip that inflate to GBs of
 /// zeros behind a small header were inflated whole (up to 4 GiB) before the header was read.

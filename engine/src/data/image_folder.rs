@@ -66,7 +66,12 @@ pub struct ImageFolder {
 const HEADER_PREFIX: u64 = 64 * 1024;
 
 fn has_image_extension(name: &[u8]) -> bool {
-    IMG_EXTENSIONS.iter().any(|ext| {
+    has_extension(name, &IMG_EXTENSIONS)
+}
+
+/// Whether `name` ends, case-insensitively, with one of `extensions`.
+fn has_extension(name: &[u8], extensions: &[&str]) -> bool {
+    extensions.iter().any(|ext| {
         name.len() >= ext.len()
             && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())
     })
@@ -108,10 +113,7 @@ fn entry_kind(entry: &fs::DirEntry) -> std::io::Result<(EntryKind, bool)> {
 /// fails when read. Read at listing, from its first bytes (files under `.jpg`, `.jpeg`, `.png`
 /// are not read here: the listing of ImageNet stays `readdir` alone).
 fn undecodable(path: &Path, name: &[u8]) -> bool {
-    let decoded_extension = [".jpg", ".jpeg", ".png"].iter().any(|ext| {
-        name.len() >= ext.len() && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext.as_bytes())
-    });
-    if decoded_extension {
+    if has_extension(name, &[".jpg", ".jpeg", ".png"]) {
         return false;
     }
     let mut head = [0u8; 8];
@@ -126,7 +128,7 @@ fn undecodable(path: &Path, name: &[u8]) -> bool {
         Ok(n)
     });
     match n {
-        Ok(n) => !(head[..n].starts_with(&[0xFF, 0xD8, 0xFF]) || head[..n].starts_with(b"\x89PNG\r\n\x1a\n")),
+        Ok(n) => !matches!(decode::sniff(&head[..n]), decode::Format::Jpeg | decode::Format::Png),
         // (unreadable: said when read, with the cause)
         Err(_) => false,
     }

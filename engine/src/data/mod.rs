@@ -90,19 +90,25 @@ pub(crate) fn selected_unreadable(inner: &dyn Dataset, indices: &[usize]) -> Vec
     indices.iter().enumerate().filter_map(|(j, i)| bad.get(i).map(|why| (j, *why))).collect()
 }
 
+/// How many samples of `ds` are known not to be readable images ([`Dataset::unreadable`]),
+/// and the first five as an error names them (`FILE (why)`); `None` when there are none.
+pub fn unreadable_listed(ds: &dyn Dataset) -> Option<(usize, String)> {
+    let bad = ds.unreadable();
+    if bad.is_empty() {
+        return None;
+    }
+    let n = bad.len();
+    let shown: Vec<String> = bad.iter().take(5).map(|(i, why)| format!("{} ({why})", ds.describe(*i))).collect();
+    Some((n, format!("{}{}", shown.join(", "), if n > 5 { ", ..." } else { "" })))
+}
+
 /// Refuses (or, for pretraining's images under `on-error "skip"`, warns of) the samples of
 /// `ds` known not to be readable images ([`Dataset::unreadable`]: an image folder's links to
 /// nothing and files of formats not decoded): found when listed, not when the loader reached
 /// them (a run stopped mid-epoch, or in a test folder after pretraining). Only the samples
 /// kept count: a stray file a `subset` list leaves out is never read.
 pub fn check_unreadable(ds: &dyn Dataset, cfg: &DataConfig, split: Split) -> Result<()> {
-    let bad = ds.unreadable();
-    if bad.is_empty() {
-        return Ok(());
-    }
-    let n = bad.len();
-    let shown: Vec<String> = bad.iter().take(5).map(|(i, why)| format!("{} ({why})", ds.describe(*i))).collect();
-    let listed = format!("{}{}", shown.join(", "), if n > 5 { ", ..." } else { "" });
+    let Some((n, listed)) = unreadable_listed(ds) else { return Ok(()) };
     let skip = cfg.on_error == ijepa_dsl::config::OnError::Skip;
     match split {
         Split::Train if skip => {
@@ -261,6 +267,13 @@ pub(crate) fn data_file(path: &Path) -> Result<()> {
         Err(e) => return Err(crate::Error::io(path, e)),
     };
     Err(crate::Error::Data(format!("{}: {why}", path.display())))
+}
+
+/// [`data_file`]'s error for the first of `paths` that is there (a folder, a named pipe, a link
+/// to nothing) when none of them is a file to read: where a dataset's file was looked for in
+/// several places, "no such file" is said only when none is there at all.
+pub(crate) fn no_file_among(paths: &[&Path]) -> Result<()> {
+    paths.iter().find(|p| p.symlink_metadata().is_ok()).map_or(Ok(()), |p| data_file(p))
 }
 
 /// Says `message` once per process for `key` (a dataset is opened by every stage of a study).
