@@ -384,9 +384,13 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             // checkpoint is not done, and it has none once set aside)
             let done: Vec<NodeIndex> = downstream(n).filter(|&d| plan.status(d) == Status::Done).collect();
             if stage.kind() != StageKind::Report {
-                drop(lock.take());
+                // the folder moves with its lock held, and the new one is locked before the
+                // old lock is let go: a second `--force` waiting for the lock took the old
+                // folder's in between, moved this process's new folder aside, and both trained
+                let held = lock.take();
                 set_aside(&stage.dir)?;
                 lock = Some(StageLock::acquire(&stage.dir)?);
+                drop(held);
             }
             for d in done {
                 set_aside(&plan.graph[d].dir)?;

@@ -172,7 +172,6 @@ impl StageLock {
     /// # Errors
     /// As [`StageLock::acquire`].
     pub fn acquire_within(dir: &Path, wait: std::time::Duration) -> Result<StageLock> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let path = dir.join(ijepa_schema::LOCK);
         // not through a symbolic link: the holder's details would be written into its target
         use std::os::unix::fs::OpenOptionsExt;
@@ -181,24 +180,36 @@ impl StageLock {
             let message = format!("the stage's lock file is {what}; move it aside (a lock file only names the process running the stage) and run again");
             return Err(Error::io(&path, std::io::Error::other(message)));
         }
-        let opened = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).custom_flags(libc::O_NOFOLLOW).open(&path);
-        let (mut file, read_only) = match opened {
-            Ok(f) => (f, false),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem) => {
-                match std::fs::File::open(&path) {
-                    Ok(f) => (f, true),
-                    Err(e2) if e2.kind() == std::io::ErrorKind::NotFound => return Ok(StageLock { file: None, path, read_only: true }),
-                    Err(_) => return Err(Error::io(&path, e)),
-                }
-            }
-            Err(e) => return Err(Error::io(&path, e)),
-        };
         let t0 = std::time::Instant::now();
-        let mut locked = file.try_lock();
-        while matches!(locked, Err(std::fs::TryLockError::WouldBlock)) && t0.elapsed() < wait {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            locked = file.try_lock();
-        }
+        let (mut file, read_only, locked) = loop {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            let opened = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).custom_flags(libc::O_NOFOLLOW).open(&path);
+            let (file, read_only) = match opened {
+                Ok(f) => (f, false),
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem) => {
+                    match std::fs::File::open(&path) {
+                        Ok(f) => (f, true),
+                        Err(e2) if e2.kind() == std::io::ErrorKind::NotFound => return Ok(StageLock { file: None, path, read_only: true }),
+                        Err(_) => return Err(Error::io(&path, e)),
+                    }
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            };
+            let mut locked = file.try_lock();
+            while matches!(locked, Err(std::fs::TryLockError::WouldBlock)) && t0.elapsed() < wait {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                locked = file.try_lock();
+            }
+            // the file locked must still be the folder's lock file: a `--force` moves a done
+            // stage's folder aside with its lock held, and a process that waited on the moved
+            // file would otherwise hold the old folder's lock and run the stage beside the
+            // process that moved it (each moving the other's folder aside)
+            if locked.is_ok() && !same_file(&file, &path) {
+                drop(file);
+                continue;
+            }
+            break (file, read_only, locked);
+        };
         match locked {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -230,6 +241,15 @@ impl StageLock {
     /// running there fails at once instead of at its first write, after its computing.
     pub fn read_only(&self) -> bool {
         self.read_only
+    }
+}
+
+/// Whether `file` is the file at `path` now (not one moved or removed since it was opened).
+fn same_file(file: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -274,6 +294,32 @@ pub fn stage_path(root: &Path, experiment: &str, stage: &str, hash: &str) -> Pat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_waited_for_is_the_folders_lock_after_the_folder_moved() {
+        // `--force` moves a done stage's folder aside with its lock held and locks the new
+        // folder; a second process that was waiting on the moved lock file must not come away
+        // holding it (it ran the stage beside the first, each moving the other's folder aside)
+        let d = crate::testdir::scratch("lock", "moved");
+        let stage = d.join("pretrain-0123456789ab");
+        let first = StageLock::acquire(&stage).unwrap();
+        let waiter = {
+            let stage = stage.clone();
+            std::thread::spawn(move || StageLock::acquire_within(&stage, std::time::Duration::from_secs(3)))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::rename(&stage, d.join(".pretrain-0123456789ab.old-1")).unwrap();
+        let again = StageLock::acquire(&stage).unwrap();
+        drop(first);
+        match waiter.join().unwrap() {
+            Err(Error::Busy { .. }) => {}
+            Err(e) => panic!("the waiting process failed otherwise: {e}"),
+            Ok(lock) => panic!("the waiting process holds the lock of {}", lock.path().display()),
+        }
+        drop(again);
+        // once the folder's lock is let go, it is taken
+        assert!(StageLock::acquire(&stage).is_ok());
+    }
 
     #[test]
     fn an_atomic_write_uses_its_own_temporary_file_and_clears_dead_ones() {
