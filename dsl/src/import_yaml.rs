@@ -653,7 +653,26 @@ impl<'a> Reader<'a> {
         self.entry(key).map(|e| e.line).unwrap_or(0)
     }
 
+    /// An error when the number written at `key` (or one of its list's) reads otherwise under
+    /// PyYAML, the official code's loader ([`pyyaml_reads_otherwise`]).
+    fn as_pyyaml(&self, key: &str) -> Result<(), ImportError> {
+        let scalars: Vec<&Value> = match self.entry(key).map(|e| &e.node.value) {
+            Some(Value::Seq(items)) => items.iter().map(|n| &n.value).collect(),
+            Some(v) => vec![v],
+            None => Vec::new(),
+        };
+        for v in scalars {
+            if let Value::Scalar { raw, plain: true, .. } = v {
+                if let Some(reason) = pyyaml_reads_otherwise(raw) {
+                    return Err(ImportError::Unsupported { key: key.to_string(), line: self.line(key), value: sanitize(raw), reason });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn uint(&self, key: &str, min: u64) -> Result<u64, ImportError> {
+        self.as_pyyaml(key)?;
         match self.entry(key).map(|e| &e.node.value) {
             Some(Value::Scalar { yaml: Yaml::Integer(i), .. }) if *i >= 0 && *i as u64 >= min => {
                 Ok(*i as u64)
@@ -680,12 +699,14 @@ impl<'a> Reader<'a> {
     }
 
     fn num(&self, key: &str) -> Result<Num, ImportError> {
+        self.as_pyyaml(key)?;
         self.entry(key)
             .and_then(|e| Self::num_of(&e.node.value))
             .ok_or_else(|| self.wrong(key, "a finite number"))
     }
 
     fn pair(&self, key: &str) -> Result<(Num, Num), ImportError> {
+        self.as_pyyaml(key)?;
         match self.entry(key).map(|e| &e.node.value) {
             Some(Value::Seq(items)) if items.len() == 2 => {
                 match (Self::num_of(&items[0].value), Self::num_of(&items[1].value)) {
@@ -735,6 +756,27 @@ impl<'a> Reader<'a> {
             None | Some(Value::Scalar { yaml: Yaml::Null, .. }) => Ok(None),
             Some(_) => self.string(key).map(Some),
         }
+    }
+}
+
+/// Why PyYAML (YAML 1.1, the official code's loader) reads the plain scalar `raw` as another
+/// value than this importer (YAML 1.2) does, for the integers where the two differ: a leading
+/// zero is octal to PyYAML (`0300` is 192 there, 300 here), and `0o14` is a string to it (12
+/// here). `None` when both read the same.
+fn pyyaml_reads_otherwise(raw: &str) -> Option<String> {
+    let digits = raw.strip_prefix(['+', '-']).unwrap_or(raw);
+    if digits.len() > 2 && (digits.starts_with("0o") || digits.starts_with("0O")) && digits[2..].bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Some("PyYAML, the official code's loader, reads `0o...` as a string (the official code fails on it); write the number in decimal".into());
+    }
+    let rest = digits.strip_prefix('0')?;
+    if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match (u64::from_str_radix(rest, 8), rest.parse::<u64>()) {
+        // `07`: 7 to both
+        (Ok(octal), Ok(decimal)) if octal == decimal => None,
+        (Ok(octal), _) => Some(format!("PyYAML, the official code's loader, reads a leading 0 as octal ({octal}, where this importer would read {}); write the number in decimal, without the leading zero", rest.parse::<u64>().unwrap_or(0))),
+        (Err(_), _) => Some("PyYAML, the official code's loader, reads a number with a leading 0 and an 8 or 9 as a string (the official code fails on it); write the number without the leading zero".into()),
     }
 }
 

@@ -294,6 +294,26 @@ fn values_we_cannot_honour_are_errors() {
 }
 
 #[test]
+fn integers_pyyaml_reads_otherwise_are_errors() {
+    // a leading zero is octal to PyYAML, the official loader (`0300` epochs: 192 there)
+    let e = err(&edit("epochs: 300", "epochs: 0300"));
+    assert!(matches!(&e, ImportError::Unsupported { key, value, .. } if key == "optimization.epochs" && value == "0300"), "{e:?}");
+    assert!(e.to_string().contains("octal (192, where this importer would read 300)"), "{e}");
+    let e = err(&edit("num_workers: 10", "num_workers: 010"));
+    assert!(matches!(&e, ImportError::Unsupported { key, .. } if key == "data.num_workers"), "{e:?}");
+    // `0o14` is a string to PyYAML; `089` too; in a range as well
+    let e = err(&edit("epochs: 300", "epochs: 0o14"));
+    assert!(e.to_string().contains("reads `0o...` as a string"), "{e}");
+    let e = err(&edit("epochs: 300", "epochs: 089"));
+    assert!(e.to_string().contains("as a string"), "{e}");
+    let e = err(&edit("- 0.3\n  - 1.0", "- 0.3\n  - 010"));
+    assert!(matches!(&e, ImportError::Unsupported { key, .. } if key == "data.crop_scale"), "{e:?}");
+    // the same value to both: imported
+    let (_, exp) = ok(&edit("epochs: 300", "epochs: 07"));
+    assert_eq!(exp.epochs, 7);
+}
+
+#[test]
 fn malformed_yaml_is_an_error_with_its_position() {
     let e = err("data:\n  batch_size: 128\n crop_size: 224\n");
     match &e {
