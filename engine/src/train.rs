@@ -1114,8 +1114,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             let hyper = Hyper { lr: sched.lr(k), wd: sched.wd(k), momentum: sched.momentum(global) };
             let t0 = Instant::now();
             // a libtorch failure in the step (e.g. out of memory) is an error naming the step
+            let computing = crate::data::loader::StepOnCpu::begin(dev);
             let stats = crate::guard::torch(&format!("pretraining step {k}"), || recipe.step_views(&views, &batch.masks, hyper))?;
             device::synchronize(dev);
+            drop(computing);
             let dt = t0.elapsed().as_secs_f64();
             if !stats.loss.is_finite() {
                 // the checkpoint in flight (if any) is the last good one: on disk before it is named

@@ -240,7 +240,32 @@ pub fn linear_sweep(train_f: &Features, num_classes: usize, cfg: &LinearCfg) -> 
         None if sweep.is_empty() => grid[0],
         None => return Err(Error::Train("linear probe: every lr/wd point diverged".into())),
     };
+    if let Some(why) = thin_choice(&sweep, held_idx.len(), num_classes) {
+        tracing::warn!("linear probe: lr {} and wd {} {why}", point.0, point.1);
+    }
     Ok((sweep, point))
+}
+
+/// Why a grid's choice on `held` held-out images of `num_classes` classes means little, if it
+/// does: fewer than 10 images a class (a score moves in steps of `100 / held` points: one
+/// image chose among the points), or every point scored alike (the first is kept).
+fn thin_choice(sweep: &Sweep, held: usize, num_classes: usize) -> Option<String> {
+    if sweep.len() < 2 {
+        return None;
+    }
+    if super::logistic::undecided(sweep) {
+        return Some(format!(
+            "(the grid's first) are kept without evidence: every point scored {:.2}% on the {held} held-out image(s); more training images or a larger `held-out` would let the choice mean something",
+            sweep[0].1
+        ));
+    }
+    (held < 10 * num_classes).then(|| {
+        format!(
+            "were chosen on {held} held-out image(s), {:.1} a class (a score moves in steps of {:.1} points): more training images or a larger `held-out` would let the choice mean something",
+            held as f64 / num_classes.max(1) as f64,
+            100.0 / held as f64
+        )
+    })
 }
 
 /// The recorded form of an lr x wd point.
@@ -334,6 +359,12 @@ pub(crate) mod tests {
         assert!(bad(LinearCfg { lrs: vec![], ..LinearCfg::default() }));
         assert!(bad(LinearCfg { lrs: vec![-1.0], ..LinearCfg::default() }));
         assert!(bad(LinearCfg { heldout: 1.0, ..LinearCfg::default() }));
+        // a choice on one held-out image, or among equal scores, is said to mean little
+        let two = |a: f64, b: f64| vec![(params(0.1, 0.0), a), (params(0.01, 0.0), b)];
+        assert!(thin_choice(&two(0.0, 100.0), 1, 10).is_some_and(|w| w.contains("1 held-out image(s), 0.1 a class")));
+        assert!(thin_choice(&two(50.0, 50.0), 5000, 10).is_some_and(|w| w.contains("without evidence")));
+        assert_eq!(thin_choice(&two(80.0, 81.0), 100, 10), None);
+        assert_eq!(thin_choice(&two(0.0, 100.0)[..1].to_vec(), 1, 10), None, "no choice made");
         assert!(bad(LinearCfg { heldout: 0.0, ..LinearCfg::default() }), "grid without held-out data");
         // a BatchNorm head never steps on batches of one (it scored its zero weights' guess)
         assert!(bad(LinearCfg { batch: 1, head: Head::BnLinear, ..LinearCfg::default() }));
