@@ -143,6 +143,11 @@ fn resume_equals_uninterrupted_on(precision: &str, exp: &str, encoders: usize, p
     };
     assert_eq!(status(&run_b), "running");
     assert_eq!(ijepa_schema::shown_status(&status(&run_b), &run_b), "killed");
+    // its steps are those of its last recorded checkpoint (what a resume starts from), not 0
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_b.join("manifest.json")).unwrap()).unwrap();
+    if let Some(c) = m["checkpoints"].as_array().unwrap().iter().rev().find(|c| c["file"] == "latest.safetensors") {
+        assert_eq!(m["steps"], c["step"], "{m}");
+    }
     let out = run_to_end_on(&file, &b, products.map(|_| "auto"));
     assert!(out.contains("resuming resume from"), "{out}");
     if let Some(p) = products {
@@ -417,6 +422,9 @@ fn weights_are_verified_by_every_reader() {
     written_again(&|| std::fs::write(&fin, &original[..original.len() / 2]).unwrap(), &["shorter than its header says", "final.safetensors.truncated"]);
     assert_eq!(std::fs::read(run.join("checkpoints/final.safetensors.truncated")).unwrap().len(), original.len() / 2);
     std::fs::remove_file(run.join("checkpoints/final.safetensors.truncated")).unwrap();
+    // ... and an empty one (the run was "done" over it, its evaluations skipped)
+    written_again(&|| std::fs::write(&fin, b"").unwrap(), &["is no safetensors file", "final.safetensors.unreadable"]);
+    std::fs::remove_file(run.join("checkpoints/final.safetensors.unreadable")).unwrap();
     // the checkpoints written in the background are each recorded once on disk, with the
     // SHA-256 of the file as it stands (the latest record is the last epoch's, whose kept copy
     // holds the same bytes), and no temporary file is left

@@ -215,6 +215,9 @@ impl Run {
                 let file = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 self.manifest.record(CheckpointRecord { file, step: w.step, sha256: w.sha256.clone() });
             }
+            // a run killed now is seen (in the manifest, the report) at its last checkpoint,
+            // what it resumes from, not at the steps it had when it started
+            self.manifest.steps = self.manifest.steps.max(w.step as usize);
         }
         self.save_manifest()
     }
@@ -281,16 +284,22 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         Err(_) => None,
     };
     // done, with its final weights on disk: a finished run whose `final.safetensors` is gone
-    // (or cut short: shorter than its header says) resumes from its last checkpoint, which
-    // writes them again without training
+    // (or cut short: shorter than its header says; or no safetensors file: empty, overwritten)
+    // resumes from its last checkpoint, which writes them again without training
     let final_path = dir.join(schema::CHECKPOINTS).join(schema::FINAL);
     let done = previous.as_ref().filter(|m| m.is_done()).map(|m| m.steps);
     let done = match done {
         Some(steps) if !state::is_whole_file(&final_path) => {
             if lead {
                 if final_path.is_file() {
-                    let aside = run_dir::keep_aside(&final_path, "truncated")?;
-                    tracing::warn!("{} is shorter than its header says (cut short): kept as {}", final_path.display(), aside.display());
+                    let cut = state::is_cut_short(&final_path);
+                    let aside = run_dir::keep_aside(&final_path, if cut { "truncated" } else { "unreadable" })?;
+                    tracing::warn!(
+                        "{} {}: kept as {}",
+                        final_path.display(),
+                        if cut { "is shorter than its header says (cut short)" } else { "is no safetensors file (empty, or its header cannot be read)" },
+                        aside.display()
+                    );
                 }
                 // what a resume can start from: `latest` or a kept epoch checkpoint
                 let checkpoints = dir.join(schema::CHECKPOINTS);

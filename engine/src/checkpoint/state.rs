@@ -382,10 +382,12 @@ pub fn is_cut_short(path: &Path) -> bool {
     8u64.checked_add(len).and_then(|n| n.checked_add(end)).is_some_and(|whole| size < whole)
 }
 
-/// Whether `path` is a file not [cut short](is_cut_short): a run's final weights that count as
-/// written (`ijepa plan`'s "done", and the run that would otherwise write them again).
+/// Whether `path` is a file with a readable safetensors header, not [cut short](is_cut_short):
+/// a run's final weights that count as written (`ijepa plan`'s "done", and the run that would
+/// otherwise write them again). An empty file, or one that is no safetensors file, is not: a
+/// run "done" over it skipped its evaluations, and a new evaluation failed on it.
 pub fn is_whole_file(path: &Path) -> bool {
-    path.is_file() && !is_cut_short(path)
+    path.is_file() && header_of(path).is_some() && !is_cut_short(path)
 }
 
 /// Reads a checkpoint written by [`save`], verifying its data checksum.
@@ -480,6 +482,12 @@ mod tests {
         std::fs::write(&cut, &longer).unwrap();
         assert!(!is_cut_short(&cut));
         assert!(!is_cut_short(&d.join("absent.safetensors")));
+        // final weights count as written when whole: not cut short, not empty, not garbage
+        assert!(is_whole_file(&p));
+        for bad in [&bytes[..0], &bytes[..bytes.len() - 1], b"not a safetensors file at all".as_slice()] {
+            std::fs::write(&cut, bad).unwrap();
+            assert!(!is_whole_file(&cut), "{} bytes", bad.len());
+        }
     }
 
     fn tmpdir(name: &str) -> crate::testdir::Scratch {
