@@ -729,6 +729,34 @@ mod tests {
     }
 
     #[test]
+    fn workers_pause_while_a_step_computes_on_the_cpu() {
+        let built = Arc::new(AtomicUsize::new(0));
+        let counted: CollateFn<Vec<u64>> = {
+            let built = Arc::clone(&built);
+            Arc::new(move |e, s, b| {
+                built.fetch_add(1, Ordering::SeqCst);
+                collate()(e, s, b)
+            })
+        };
+        let loader = new_loader(dataset(), cfg(2), counted).unwrap();
+        let expected = run(&loader, 0);
+        built.store(0, Ordering::SeqCst);
+        // a step on a GPU does not pause them
+        let gpu = StepOnCpu::begin(Device::Cuda(0));
+        assert_eq!(run(&loader, 0).len(), expected.len());
+        drop(gpu);
+        built.store(0, Ordering::SeqCst);
+        let step = StepOnCpu::begin(Device::Cpu);
+        let mut it = loader.epoch(0);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(built.load(Ordering::SeqCst), 0, "a worker built a batch while the step computed");
+        drop(step);
+        let first = it.next().unwrap().unwrap();
+        assert_eq!((first.step, &first.masks), (0, &expected[0].masks));
+        assert_eq!(it.count() + 1, expected.len(), "the epoch goes on once the step is done");
+    }
+
+    #[test]
     fn batches_are_in_order_and_well_formed() {
         let ds = dataset();
         let loader = new_loader(ds.clone(), cfg(3), collate()).unwrap();
