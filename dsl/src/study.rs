@@ -172,6 +172,29 @@ fn not_read_by_recipe(cx: &mut Ctx, dims: &[&Vary], exp: &Experiment) {
             });
             continue;
         }
+        // DINO's views are its own multi-crop's: the data block's augmentations are not read
+        // (a DINO-only sweep over them evaluated one model under as many labels, the report
+        // showing an ablation of nothing)
+        if schema.own_augmentations && dim.path.strip_prefix("data.").is_some_and(|k| crate::config::AUGMENTATIONS.contains(&k)) {
+            let readers: Vec<String> = crate::recipes::names()
+                .into_iter()
+                .filter(|n| crate::recipes::schema(n).is_some_and(|s| !s.own_augmentations))
+                .map(|n| format!("\"{n}\""))
+                .collect();
+            cx.err(DslError::NotOfRecipe {
+                node: dim.path.clone(),
+                owner: readers.join(" / "),
+                recipe: exp.recipe.clone(),
+                span: dim.span,
+                help: format!(
+                    "recipe \"{}\" makes its views with its own multi-crop and does not read `{}`: its points would train the same model; vary a setting it reads (its own: {})",
+                    exp.recipe,
+                    dim.path,
+                    schema.nodes().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ),
+            });
+            continue;
+        }
         let owners: Vec<String> = if node == "mask" {
             if schema.mask_kinds.contains(&exp.mask.kind) {
                 continue;

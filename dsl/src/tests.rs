@@ -926,6 +926,10 @@ fn a_sweep_varies_what_its_recipe_reads() {
     assert_eq!(sweep("ijepa", "vary \"decoder.width\" 32 64"), ["not_of_recipe"]);
     assert_eq!(sweep("dino", "vary \"decoder.depth\" 1 2"), ["not_of_recipe"]);
     assert_eq!(sweep("dino", "vary \"mask.targets.scale\" { - 0.1 0.2; - 0.15 0.2; }"), ["not_of_recipe"]);
+    // DINO's views are its own multi-crop's: the data block's augmentations are not read
+    assert_eq!(sweep("dino", "vary \"data.horizontal-flip\" 0.0 0.5"), ["not_of_recipe"]);
+    assert_eq!(sweep("dino", "vary \"data.crop-scale\" { - 0.3 1.0; - 0.5 1.0; }"), ["not_of_recipe"]);
+    assert_eq!(sweep("mae", "vary \"data.horizontal-flip\" 0.0 0.5"), Vec::<String>::new());
     assert!(sweep("ijepa", "vary \"predictor.depth\" 1 2").is_empty());
     // a sweep over recipes pairs values with recipes: a point ignores what its recipe does not read
     assert!(sweep("ijepa", "vary \"recipe\" \"ijepa\" \"mae\"\n vary \"predictor.depth\" 1 2").is_empty());
