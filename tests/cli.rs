@@ -201,6 +201,11 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
+    // the record says which weights it measured: the file's SHA-256 and the step it was written at
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pretrain.join("manifest.json")).unwrap()).unwrap();
+    let final_sha = manifest["checkpoints"].as_array().unwrap().iter().rev().find(|c| c["file"] == "final.safetensors").unwrap()["sha256"].clone();
+    let given: Vec<serde_json::Value> = eval_records(&runs2.join("dino")).into_iter().filter(|r| r["model"] == "dino").collect();
+    assert!(!given.is_empty() && given.iter().all(|r| r["checkpoint_sha256"] == final_sha && r["checkpoint_step"] == manifest["steps"]), "{given:?}");
     // its teacher's backbone is a transformers ViTModel (class token, learnt positions, tokens
     // in order), not an MAE one (which would shuffle the tokens and has a decoder config)
     let hf = d.join("hf");

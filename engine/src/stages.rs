@@ -454,8 +454,11 @@ fn eval_stage(
     if subject != Subject::RawPixels && cfg.protocol != EvalProtocol::Finetune {
         record.features = kind.name().to_string();
     }
-    if subject == Subject::Pretrained && source.pretrain_dir.is_some() {
+    // which weights were measured: a pretraining's final ones, or any checkpoint given to
+    // `ijepa eval` (a run's `latest`, evaluated while it trains, is other weights an hour later)
+    if subject == Subject::Pretrained {
         record.checkpoint_sha256 = Some(shared.checkpoint_sha256(&source.checkpoint)?);
+        record.checkpoint_step = checkpoint_step(&source.checkpoint, record.checkpoint_sha256.as_deref());
     }
     record.wall_s = t0.elapsed().as_secs_f64();
     if record.inputs != inputs {
@@ -754,6 +757,19 @@ fn evaluate_at(
     evaluate(exp, &one, train, test, num_classes)
 }
 
+/// The training step `checkpoint` was written at: its own header's (a training checkpoint's
+/// position), else its run's manifest's record of that file with that SHA-256 (the final
+/// weights carry no position); `None` for a file that says neither (an official checkpoint).
+fn checkpoint_step(checkpoint: &Path, sha256: Option<&str>) -> Option<u64> {
+    if let Some(p) = crate::checkpoint::state::position_of(checkpoint) {
+        return Some(p.global_step);
+    }
+    let name = checkpoint.file_name()?.to_str()?;
+    let run = checkpoint.parent().filter(|d| d.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS))?.parent()?;
+    let manifest = ijepa_schema::read_manifest(run)?;
+    manifest.checkpoints.iter().rev().find(|c| c.file == name && Some(c.sha256.as_str()) == sha256).map(|c| c.step)
+}
+
 /// The `eval.json` record of a stage (the run-folder schema's [`EvalRecord`]).
 #[allow(clippy::too_many_arguments)]
 fn record(
@@ -806,6 +822,7 @@ fn record(
         pretrain_dir: source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
         checkpoint: Some(source.checkpoint.display().to_string()),
         checkpoint_sha256: None,
+        checkpoint_step: None,
         curve: result.curve.iter().map(|&(ep, acc)| CurvePoint { epoch: ep as u64, top1: acc }).collect(),
         settings: protocol_settings(exp, cfg),
         wall_s: 0.0,

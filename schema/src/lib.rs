@@ -439,6 +439,11 @@ pub struct EvalRecord {
     /// file that shares it) holds other weights, and the evaluation is stale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_sha256: Option<String>,
+    /// The training step the checkpoint evaluated was written at, when it says (ours do; an
+    /// official checkpoint or a state dict does not): evaluations of a run's `latest` weights
+    /// taken at two moments differed in nothing else. Absent from records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_step: Option<u64>,
     /// Test top-1 per epoch of the final probe, when recorded.
     #[serde(default, deserialize_with = "null_as_default")]
     pub curve: Vec<CurvePoint>,
