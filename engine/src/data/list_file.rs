@@ -45,6 +45,11 @@ impl Subset {
         let mut indices = Vec::new();
         let mut missing = Vec::new();
         let mut ambiguous = Vec::new();
+        // the line that first named each file: a file named twice was trained on (or, in a
+        // low-shot split, fitted) twice, and the probe's cross-validation scored each copy
+        // against its twin
+        let mut first_line: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+        let mut repeated = Vec::new();
         // every file name of the folder, built at the first line the ImageNet rule does not
         // find (class folders with `_` in their names, other naming schemes)
         let mut by_name: Option<std::collections::HashMap<&[u8], Vec<usize>>> = None;
@@ -73,7 +78,13 @@ impl Subset {
                 }
             };
             match found {
-                Ok(i) => indices.push(i),
+                Ok(i) => match first_line.entry(i) {
+                    std::collections::hash_map::Entry::Occupied(e) => repeated.push(format!("line {}: {shown} (the file of line {})", n + 1, e.get() + 1)),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(n);
+                        indices.push(i);
+                    }
+                },
                 Err(Some((first, last))) => {
                     let folder = |i: usize| base.classes()[base.label(i) as usize].clone();
                     ambiguous.push(format!("line {}: {shown} (in {} and {})", n + 1, folder(first), folder(last)));
@@ -100,6 +111,16 @@ impl Subset {
                  (ImageNet's `n01440764_10026.JPEG`), else in the one class folder holding a file of that name; or a path `CLASS/FILE`)",
                 list.display(),
                 base.root().display(),
+                shown.join("; "),
+                if k > 10 { "; ..." } else { "" }
+            )));
+        }
+        if !repeated.is_empty() {
+            let k = repeated.len();
+            let shown: Vec<&str> = repeated.iter().take(10).map(String::as_str).collect();
+            return Err(Error::Data(format!(
+                "{}: {k} line(s) name a file an earlier line names: {}{} (a list names each image once)",
+                list.display(),
                 shown.join("; "),
                 if k > 10 { "; ..." } else { "" }
             )));
@@ -198,7 +219,26 @@ impl Dataset for Subset {
 
 #[cfg(test)]
 mod tests {
-    use super::shown_line;
+    use super::{shown_line, Subset};
+    use crate::data::image_folder::{ImageFolder, OnError};
+
+    #[test]
+    fn a_file_named_twice_is_an_error_naming_both_lines() {
+        let d = crate::testdir::scratch("list", "repeated");
+        for f in ["cat/cat_0.png", "cat/cat_1.png", "dog/dog_0.png"] {
+            std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
+            std::fs::write(d.join(f), b"").unwrap();
+        }
+        let list = d.join("split.txt");
+        let subset = |text: &str| {
+            std::fs::write(&list, text).unwrap();
+            Subset::from_list(ImageFolder::open(&d, OnError::Fail).unwrap(), &list)
+        };
+        assert_eq!(subset("cat_0.png\ndog_0.png\n").unwrap().indices.len(), 2);
+        // the same file, written alike or as CLASS/FILE
+        let e = subset("cat_0.png\ndog_0.png\ncat_0.png\ncat/cat_0.png\n").unwrap_err().to_string();
+        assert!(e.contains("2 line(s) name a file an earlier line names: line 3: cat_0.png (the file of line 1); line 4: cat/cat_0.png (the file of line 1)"), "{e}");
+    }
 
     #[test]
     fn list_lines_are_shown_escaped_and_cut() {

@@ -199,6 +199,12 @@ fn train_one(
         skip_errors: false,
     };
     let n = train.len();
+    if n < cfg.batch {
+        return Err(Error::Config(format!(
+            "fine-tuning: its batch-size {} is more than the {n} images a fit trains on (the training split, less its held-out part while lr/wd points are compared; the last incomplete batch is dropped): lower the finetune evaluation's `batch-size`",
+            cfg.batch
+        )));
+    }
     let loader = Loader::<()>::new(train, train_tf, loader_cfg, Arc::new(|_, _, _| Ok(())))?;
     let ipe = loader.steps_per_epoch();
     let mut curve = Vec::new();

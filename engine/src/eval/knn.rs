@@ -66,8 +66,9 @@ pub fn knn_heldout(train: &Features, num_classes: usize, k: usize, t: f64, fract
     let (rest, held) = super::stratified_split(&train.y, num_classes, fraction, seed);
     if held.is_empty() || rest.is_empty() {
         return Err(Error::Config(format!(
-            "kNN: held-out fraction {fraction} of {} train samples leaves no held-out sample to choose with",
-            train.len()
+            "kNN: held-out fraction {fraction} of {} train samples leaves no held-out sample to choose with {}",
+            train.len(),
+            super::why_none_held_out(&train.y, num_classes, fraction)
         )));
     }
     knn(&super::subset(train, &rest)?, &super::subset(train, &held)?, num_classes, k, t)

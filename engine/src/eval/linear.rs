@@ -230,9 +230,10 @@ pub fn linear_sweep(train_f: &Features, num_classes: usize, cfg: &LinearCfg) -> 
         }
     } else if grid.len() > 1 {
         return Err(Error::Config(format!(
-            "linear probe: held-out fraction {} leaves no held-out sample to choose among {} lr/wd points",
+            "linear probe: held-out fraction {} leaves no held-out sample to choose among {} lr/wd points {}",
             cfg.heldout,
-            grid.len()
+            grid.len(),
+            super::why_none_held_out(&train_f.y, num_classes, cfg.heldout)
         )));
     }
     let point = match best_of(&sweep) {

@@ -152,6 +152,19 @@ pub(crate) fn stratified_split(y: &[i64], num_classes: usize, fraction: f64, see
     (train, held)
 }
 
+/// Why [`stratified_split`] held out nothing at `fraction`: each class holds out its rounded
+/// share, and every class here is too small for it; what fraction holds out one image.
+pub(crate) fn why_none_held_out(y: &[i64], num_classes: usize, fraction: f64) -> String {
+    let largest = by_class(y, num_classes).iter().map(Vec::len).max().unwrap_or(0);
+    if largest < 2 {
+        return "(each class holds out its share rounded, and keeps at least one image: these classes have one image each)".into();
+    }
+    format!(
+        "(each class holds out its share rounded: {fraction} x at most {largest} images a class rounds to 0; `held-out` {} or more holds out an image of the largest class)",
+        (0.5 / largest as f64 * 1000.0).ceil() / 1000.0
+    )
+}
+
 /// The first best entry of a sweep (NaN scores never win).
 pub(crate) fn best_of(sweep: &[(BTreeMap<String, f64>, f64)]) -> Option<usize> {
     let mut best: Option<usize> = None;
@@ -239,6 +252,12 @@ mod tests {
 
     #[test]
     fn stratified_split_holds_out_per_class_and_keeps_one() {
+        // a fraction too small for every class says what would hold one out, and does
+        let y30: Vec<i64> = (0..90).map(|i| (i % 3) as i64).collect();
+        assert!(stratified_split(&y30, 3, 0.01, 3).1.is_empty());
+        let why = why_none_held_out(&y30, 3, 0.01);
+        assert!(why.contains("0.01 x at most 30 images a class rounds to 0; `held-out` 0.017 or more"), "{why}");
+        assert_eq!(stratified_split(&y30, 3, 0.017, 3).1.len(), 3);
         let y: Vec<i64> = (0..100).map(|i| (i % 4) as i64).chain([4]).collect();
         let (tr, he) = stratified_split(&y, 5, 0.2, 3);
         assert_eq!(tr.len() + he.len(), 101);
