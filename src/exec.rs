@@ -393,7 +393,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 drop(held);
             }
             for d in done {
-                set_aside(&plan.graph[d].dir)?;
+                // under its lock too: a process evaluating there (or reading the record) had
+                // the folder renamed under it
+                let dir = &plan.graph[d].dir;
+                let held = StageLock::acquire(dir)?;
+                set_aside(dir)?;
+                drop(held);
             }
         }
         if lead {

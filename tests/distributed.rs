@@ -485,6 +485,33 @@ fn ranks_of_different_experiments_are_refused_before_training() {
     assert_eq!(metrics_rows(&runs), 0);
 }
 
+/// Ranks that read training sets of different sizes (one experiment with a relative `root`,
+/// each node's working folder holding its own copy, one larger) trained on other schedules
+/// and aborted in a collective at the shorter epoch's end, blaming a data error; they are
+/// refused before the first step, naming each rank's count.
+#[test]
+fn ranks_reading_different_training_sets_are_refused_before_training() {
+    let d = scratch("ddp-other-data");
+    let (a, b) = (d.join("node-a"), d.join("node-b"));
+    make_folder(&a.join("data"), 2, 16);
+    make_folder(&b.join("data"), 2, 20);
+    let f = d.join("f.kdl");
+    std::fs::write(
+        &f,
+        "experiment \"ddp\" {\n    data \"image-folder\" root=\"data\" { crop-size 32; batch-size 8; workers 1 }\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 3 }\n    epochs 2\n    log-every 1\n    precision \"fp32\"\n    device \"cpu\"\n}\n",
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    let port = free_port();
+    let mut r0 = rank_cmd(&f, &runs, 0, 2, port).current_dir(&a).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut r1 = rank_cmd(&f, &runs, 1, 2, port).current_dir(&b).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    for (rank, child) in [(0, &mut r0), (1, &mut r1)] {
+        let err = failed_stderr(rank, child);
+        assert!(err.contains("training sets of different sizes (rank 0: 32, rank 1: 40 images)"), "rank {rank}: {err}");
+    }
+    assert_eq!(metrics_rows(&runs), 0, "a step was trained");
+}
+
 /// Ranks of two launches (their launch identities differ) that formed one group — two
 /// `ijepa launch` given one `--master-port` did, and failed blaming the file, or with one file
 /// would have trained on — are refused as soon as the group forms, naming the cause.

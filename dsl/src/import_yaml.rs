@@ -387,7 +387,13 @@ impl MarkedEventReceiver for Builder {
                                 raw: format!("!!float {text}"),
                                 plain: true,
                             },
-                            "int" | "bool" | "null" => Value::Scalar {
+                            // (marked: PyYAML's `!!int` reads `0o14` as 12, untagged as a string)
+                            "int" => Value::Scalar {
+                                yaml: Yaml::from_str(&text),
+                                raw: format!("!!int {text}"),
+                                plain: true,
+                            },
+                            "bool" | "null" => Value::Scalar {
                                 yaml: Yaml::from_str(&text),
                                 raw: text,
                                 plain: true,
@@ -764,19 +770,31 @@ impl<'a> Reader<'a> {
 /// zero is octal to PyYAML (`0300` is 192 there, 300 here), and `0o14` is a string to it (12
 /// here). `None` when both read the same.
 fn pyyaml_reads_otherwise(raw: &str) -> Option<String> {
+    // `!!int 0o14` is 12 to PyYAML too (its int constructor takes the prefix); a leading zero
+    // is octal to it tagged or not
+    let (tagged, raw) = match raw.strip_prefix("!!int ") {
+        Some(r) => (true, r.trim()),
+        None => (false, raw),
+    };
+    let sign = if raw.starts_with('-') { "-" } else { "" };
     let digits = raw.strip_prefix(['+', '-']).unwrap_or(raw);
-    if digits.len() > 2 && (digits.starts_with("0o") || digits.starts_with("0O")) && digits[2..].bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+    if !tagged && digits.len() > 2 && (digits.starts_with("0o") || digits.starts_with("0O")) && digits[2..].bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return Some("PyYAML, the official code's loader, reads `0o...` as a string (the official code fails on it); write the number in decimal".into());
     }
     let rest = digits.strip_prefix('0')?;
     if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    if rest.bytes().any(|b| b == b'8' || b == b'9') {
+        return Some("PyYAML, the official code's loader, reads a number with a leading 0 and an 8 or 9 as a string (the official code fails on it); write the number without the leading zero".into());
+    }
     match (u64::from_str_radix(rest, 8), rest.parse::<u64>()) {
         // `07`: 7 to both
         (Ok(octal), Ok(decimal)) if octal == decimal => None,
-        (Ok(octal), _) => Some(format!("PyYAML, the official code's loader, reads a leading 0 as octal ({octal}, where this importer would read {}); write the number in decimal, without the leading zero", rest.parse::<u64>().unwrap_or(0))),
-        (Err(_), _) => Some("PyYAML, the official code's loader, reads a number with a leading 0 and an 8 or 9 as a string (the official code fails on it); write the number without the leading zero".into()),
+        (Ok(octal), Ok(decimal)) => Some(format!(
+            "PyYAML, the official code's loader, reads a leading 0 as octal ({sign}{octal}, where this importer would read {sign}{decimal}); write the number in decimal, without the leading zero"
+        )),
+        _ => Some("PyYAML, the official code's loader, reads a leading 0 as octal; this number is too long for either reading: write it in decimal, without the leading zero".into()),
     }
 }
 

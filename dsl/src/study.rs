@@ -174,8 +174,10 @@ fn not_read_by_recipe(cx: &mut Ctx, dims: &[&Vary], exp: &Experiment) {
         }
         // DINO's views are its own multi-crop's: the data block's augmentations are not read
         // (a DINO-only sweep over them evaluated one model under as many labels, the report
-        // showing an ablation of nothing)
-        if schema.own_augmentations && dim.path.strip_prefix("data.").is_some_and(|k| crate::config::AUGMENTATIONS.contains(&k)) {
+        // showing an ablation of nothing) unless an evaluation fine-tunes
+        // (fine-tuning trains on the experiment's transform: there they are a real ablation)
+        let finetunes = exp.evals.iter().any(|e| e.protocol == crate::config::EvalProtocol::Finetune);
+        if schema.own_augmentations && !finetunes && dim.path.strip_prefix("data.").is_some_and(|k| crate::config::AUGMENTATIONS.contains(&k)) {
             let readers: Vec<String> = crate::recipes::names()
                 .into_iter()
                 .filter(|n| crate::recipes::schema(n).is_some_and(|s| !s.own_augmentations))

@@ -930,6 +930,9 @@ fn a_sweep_varies_what_its_recipe_reads() {
     assert_eq!(sweep("dino", "vary \"data.horizontal-flip\" 0.0 0.5"), ["not_of_recipe"]);
     assert_eq!(sweep("dino", "vary \"data.crop-scale\" { - 0.3 1.0; - 0.5 1.0; }"), ["not_of_recipe"]);
     assert_eq!(sweep("mae", "vary \"data.horizontal-flip\" 0.0 0.5"), Vec::<String>::new());
+    // ... unless an evaluation fine-tunes, through the experiment's training transform
+    let finetuned = "experiment \"s\" {\n recipe \"dino\"\n encoder width=96 depth=2 heads=3 patch=4\n eval \"finetune\" { epochs 1; }\n}\nsweep \"grid\" {\n vary \"data.horizontal-flip\" 0.0 0.5\n}\n";
+    assert!(crate::parse_study("s.kdl", finetuned).is_ok());
     assert!(sweep("ijepa", "vary \"predictor.depth\" 1 2").is_empty());
     // a sweep over recipes pairs values with recipes: a point ignores what its recipe does not read
     assert!(sweep("ijepa", "vary \"recipe\" \"ijepa\" \"mae\"\n vary \"predictor.depth\" 1 2").is_empty());

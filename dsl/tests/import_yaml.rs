@@ -308,9 +308,16 @@ fn integers_pyyaml_reads_otherwise_are_errors() {
     assert!(e.to_string().contains("as a string"), "{e}");
     let e = err(&edit("- 0.3\n  - 1.0", "- 0.3\n  - 010"));
     assert!(matches!(&e, ImportError::Unsupported { key, .. } if key == "data.crop_scale"), "{e:?}");
-    // the same value to both: imported
+    // the same value to both: imported (PyYAML's `!!int` takes the `0o` prefix)
     let (_, exp) = ok(&edit("epochs: 300", "epochs: 07"));
     assert_eq!(exp.epochs, 7);
+    let (_, exp) = ok(&edit("epochs: 300", "epochs: !!int 0o14"));
+    assert_eq!(exp.epochs, 12);
+    // tagged, a leading zero is still octal to PyYAML; a sign is kept in both readings
+    let e = err(&edit("epochs: 300", "epochs: !!int 0300"));
+    assert!(e.to_string().contains("octal (192, where this importer would read 300)"), "{e}");
+    let e = err(&edit("start_lr: 0.0002", "start_lr: -0300"));
+    assert!(e.to_string().contains("octal (-192, where this importer would read -300)"), "{e}");
 }
 
 #[test]

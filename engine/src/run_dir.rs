@@ -206,7 +206,12 @@ impl StageLock {
             // process that moved it (each moving the other's folder aside)
             if locked.is_ok() && !same_file(&file, &path) {
                 drop(file);
-                continue;
+                if t0.elapsed() < wait {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    continue;
+                }
+                // (a file system whose file identities do not stay put would loop forever)
+                return Err(Error::io(&path, std::io::Error::other("the stage's lock file was replaced while this process took it (another process moved the folder): run again")));
             }
             break (file, read_only, locked);
         };

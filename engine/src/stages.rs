@@ -656,6 +656,7 @@ fn linear_cfg(exp: &Experiment, cfg: &EvalConfig) -> linear::LinearCfg {
         heldout: cfg.heldout,
         head: if cfg.head == HeadKind::BnLinear { linear::Head::BnLinear } else { linear::Head::Linear },
         seed: exp.seed,
+        few_labels: cfg.protocol == EvalProtocol::LowShot,
     }
 }
 
@@ -757,17 +758,19 @@ fn evaluate_at(
     evaluate(exp, &one, train, test, num_classes)
 }
 
-/// The training step `checkpoint` was written at: its own header's (a training checkpoint's
-/// position), else its run's manifest's record of that file with that SHA-256 (the final
-/// weights carry no position); `None` for a file that says neither (an official checkpoint).
+/// The training step `checkpoint` was written at: its run's manifest's record of that file
+/// with that SHA-256 (the final weights carry no position; the hash ties the step to the bytes
+/// hashed, where a `latest` replaced since would not be), else its own header's position (a
+/// training checkpoint not recorded yet, or out of its run); `None` for a file that says
+/// neither (an official checkpoint).
 fn checkpoint_step(checkpoint: &Path, sha256: Option<&str>) -> Option<u64> {
-    if let Some(p) = crate::checkpoint::state::position_of(checkpoint) {
-        return Some(p.global_step);
-    }
-    let name = checkpoint.file_name()?.to_str()?;
-    let run = checkpoint.parent().filter(|d| d.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS))?.parent()?;
-    let manifest = ijepa_schema::read_manifest(run)?;
-    manifest.checkpoints.iter().rev().find(|c| c.file == name && Some(c.sha256.as_str()) == sha256).map(|c| c.step)
+    let recorded = || {
+        let name = checkpoint.file_name()?.to_str()?;
+        let run = checkpoint.parent().filter(|d| d.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS))?.parent()?;
+        let manifest = ijepa_schema::read_manifest(run)?;
+        manifest.checkpoints.iter().rev().find(|c| c.file == name && Some(c.sha256.as_str()) == sha256).map(|c| c.step)
+    };
+    recorded().or_else(|| crate::checkpoint::state::position_of(checkpoint).map(|p| p.global_step))
 }
 
 /// The `eval.json` record of a stage (the run-folder schema's [`EvalRecord`]).
@@ -876,7 +879,7 @@ fn split_indices(exp: &Experiment, list: &Path) -> Result<Vec<usize>> {
         ));
     }
     let folder = data::image_folder::ImageFolder::open(root, data::image_folder::OnError::Fail)?;
-    let subset = data::list_file::Subset::from_list(folder, list)?;
+    let subset = data::list_file::Subset::from_list_once(folder, list)?;
     // a class the list labels no image of can never be predicted: said (once a list), as the
     // other protocols say a class without training images
     let mut seen = vec![false; subset.num_classes()];

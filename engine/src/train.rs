@@ -913,6 +913,19 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         (e, _) => e,
     })?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
+    // every rank trains on its share of one data set: ranks that read other sets (a relative
+    // `root` read from each node's working folder, one copy larger) trained on other
+    // schedules under one folder and aborted in a collective at the end of the shorter epoch
+    if let Some(pg) = opts.dist.as_deref() {
+        let all = gather(pg, &[n_images as i64])?;
+        if all.iter().any(|&n| n != all[0]) {
+            let counts: Vec<String> = all.iter().enumerate().map(|(r, n)| format!("rank {r}: {n}")).collect();
+            return Err(Error::Config(format!(
+                "the ranks read training sets of different sizes ({} images): every rank trains on its share of one data set; give each rank the same data (a relative `root` or `subset` is read from each rank's working folder)",
+                counts.join(", ")
+            )));
+        }
+    }
     // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
     let mut lr = exp.optimizer.lr.clone();
     lr.peak = lr.peak_for(exp.data.batch_size * world);
@@ -982,6 +995,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 );
             }
             run.manifest.resumed_at.push(pos.global_step);
+            // a resumed run is at its checkpoint's steps (killed before its first checkpoint of
+            // this attempt, its manifest said 0)
+            run.manifest.steps = pos.global_step as usize;
+            run.save_manifest()?;
             if pos.epoch as usize >= exp.epochs {
                 tracing::info!("resuming {} from {} at step {}, the end of training: the final weights are written", exp.name, from.display(), pos.global_step);
             } else {

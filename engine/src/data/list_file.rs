@@ -36,7 +36,21 @@ impl Subset {
     /// Selects from `base` the files named in `list` (blank lines ignored). A line naming no
     /// file of `base` (no class folder of that prefix, or no such file in it) is an error
     /// naming the list, the line numbers and the names; so is an empty list.
+    ///
+    /// A file named twice is kept twice (the official `ImageNetSubset` trains on each line);
+    /// [`Subset::from_list_once`] refuses it.
     pub fn from_list(base: ImageFolder, list: &Path) -> Result<Self> {
+        Self::read(base, list, false)
+    }
+
+    /// [`Subset::from_list`] where a file named by two lines is an error naming both: a
+    /// low-shot `split-file` fitted such an image twice, and its cross-validation scored each
+    /// copy against its twin.
+    pub fn from_list_once(base: ImageFolder, list: &Path) -> Result<Self> {
+        Self::read(base, list, true)
+    }
+
+    fn read(base: ImageFolder, list: &Path, once: bool) -> Result<Self> {
         // read as bytes, as the OS names files (a class folder whose name is not UTF-8 is
         // named so in the list too)
         let bytes = std::fs::read(list).map_err(|e| Error::io(list, e))?;
@@ -45,9 +59,7 @@ impl Subset {
         let mut indices = Vec::new();
         let mut missing = Vec::new();
         let mut ambiguous = Vec::new();
-        // the line that first named each file: a file named twice was trained on (or, in a
-        // low-shot split, fitted) twice, and the probe's cross-validation scored each copy
-        // against its twin
+        // the line that first named each file (`once`)
         let mut first_line: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
         let mut repeated = Vec::new();
         // every file name of the folder, built at the first line the ImageNet rule does not
@@ -78,6 +90,7 @@ impl Subset {
                 }
             };
             match found {
+                Ok(i) if !once => indices.push(i),
                 Ok(i) => match first_line.entry(i) {
                     std::collections::hash_map::Entry::Occupied(e) => repeated.push(format!("line {}: {shown} (the file of line {})", n + 1, e.get() + 1)),
                     std::collections::hash_map::Entry::Vacant(e) => {
@@ -119,7 +132,7 @@ impl Subset {
             let k = repeated.len();
             let shown: Vec<&str> = repeated.iter().take(10).map(String::as_str).collect();
             return Err(Error::Data(format!(
-                "{}: {k} line(s) name a file an earlier line names: {}{} (a list names each image once)",
+                "{}: {k} line(s) name a file an earlier line names: {}{} (a split file names each labelled image once)",
                 list.display(),
                 shown.join("; "),
                 if k > 10 { "; ..." } else { "" }
@@ -223,7 +236,7 @@ mod tests {
     use crate::data::image_folder::{ImageFolder, OnError};
 
     #[test]
-    fn a_file_named_twice_is_an_error_naming_both_lines() {
+    fn a_file_named_twice_in_a_split_is_an_error_naming_both_lines() {
         let d = crate::testdir::scratch("list", "repeated");
         for f in ["cat/cat_0.png", "cat/cat_1.png", "dog/dog_0.png"] {
             std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
@@ -232,9 +245,12 @@ mod tests {
         let list = d.join("split.txt");
         let subset = |text: &str| {
             std::fs::write(&list, text).unwrap();
-            Subset::from_list(ImageFolder::open(&d, OnError::Fail).unwrap(), &list)
+            Subset::from_list_once(ImageFolder::open(&d, OnError::Fail).unwrap(), &list)
         };
         assert_eq!(subset("cat_0.png\ndog_0.png\n").unwrap().indices.len(), 2);
+        // (a pretraining `subset` keeps both, as the official ImageNetSubset does)
+        std::fs::write(&list, "cat_0.png\ncat_0.png\n").unwrap();
+        assert_eq!(Subset::from_list(ImageFolder::open(&d, OnError::Fail).unwrap(), &list).unwrap().indices.len(), 2);
         // the same file, written alike or as CLASS/FILE
         let e = subset("cat_0.png\ndog_0.png\ncat_0.png\ncat/cat_0.png\n").unwrap_err().to_string();
         assert!(e.contains("2 line(s) name a file an earlier line names: line 3: cat_0.png (the file of line 1); line 4: cat/cat_0.png (the file of line 1)"), "{e}");

@@ -61,6 +61,9 @@ pub struct LinearCfg {
     pub head: Head,
     /// Seed of the held-out split and of the epoch shuffles.
     pub seed: u64,
+    /// Labels are few by design (a low-shot probe): a choice on few held-out images a class
+    /// is what the protocol gives, not said; a grid whose points all tie still is.
+    pub few_labels: bool,
 }
 
 /// LARS momentum.
@@ -79,6 +82,7 @@ impl Default for LinearCfg {
             heldout: 0.1,
             head: Head::Linear,
             seed: 0,
+            few_labels: false,
         }
     }
 }
@@ -241,7 +245,7 @@ pub fn linear_sweep(train_f: &Features, num_classes: usize, cfg: &LinearCfg) -> 
         None if sweep.is_empty() => grid[0],
         None => return Err(Error::Train("linear probe: every lr/wd point diverged".into())),
     };
-    if let Some(why) = thin_choice(&sweep, held_idx.len(), num_classes) {
+    if let Some(why) = thin_choice(&sweep, held_idx.len(), num_classes).filter(|w| !cfg.few_labels || w.contains("without evidence")) {
         tracing::warn!("linear probe: lr {} and wd {} {why}", point.0, point.1);
     }
     Ok((sweep, point))
@@ -254,10 +258,12 @@ fn thin_choice(sweep: &Sweep, held: usize, num_classes: usize) -> Option<String>
     if sweep.len() < 2 {
         return None;
     }
-    if super::logistic::undecided(sweep) {
+    // (a diverged point, NaN, is no score)
+    let scores: Vec<f64> = sweep.iter().map(|(_, s)| *s).filter(|s| !s.is_nan()).collect();
+    if scores.len() > 1 && scores.iter().all(|s| *s == scores[0]) {
         return Some(format!(
-            "(the grid's first) are kept without evidence: every point scored {:.2}% on the {held} held-out image(s); more training images or a larger `held-out` would let the choice mean something",
-            sweep[0].1
+            "are kept without evidence: every point scored {:.2}% on the {held} held-out image(s); more training images or a larger `held-out` would let the choice mean something",
+            scores[0]
         ));
     }
     (held < 10 * num_classes).then(|| {
@@ -364,6 +370,9 @@ pub(crate) mod tests {
         let two = |a: f64, b: f64| vec![(params(0.1, 0.0), a), (params(0.01, 0.0), b)];
         assert!(thin_choice(&two(0.0, 100.0), 1, 10).is_some_and(|w| w.contains("1 held-out image(s), 0.1 a class")));
         assert!(thin_choice(&two(50.0, 50.0), 5000, 10).is_some_and(|w| w.contains("without evidence")));
+        let mut diverged_first = two(50.0, 50.0);
+        diverged_first.insert(0, (params(1.0, 0.0), f64::NAN));
+        assert!(thin_choice(&diverged_first, 5000, 10).is_some_and(|w| w.contains("without evidence")));
         assert_eq!(thin_choice(&two(80.0, 81.0), 100, 10), None);
         assert_eq!(thin_choice(&two(0.0, 100.0)[..1].to_vec(), 1, 10), None, "no choice made");
         assert!(bad(LinearCfg { heldout: 0.0, ..LinearCfg::default() }), "grid without held-out data");
