@@ -269,6 +269,41 @@ fn a_data_error_on_another_rank_keeps_the_steps_done() {
     assert_eq!(manifest(&runs)["steps"], 24);
 }
 
+/// With `on-error "skip"`, an image another rank replaces is counted in the metrics' `skipped`
+/// column and listed in the run's `skipped.txt` (rank 1's were only warned about): once an
+/// epoch, as one process counts it.
+#[test]
+fn images_another_rank_skips_are_counted_and_listed() {
+    let d = scratch("ddp-skip");
+    let data = d.join("data");
+    make_folder(&data, 2, 64);
+    // (given to rank 1 in epoch 1: see a_data_error_on_another_rank_keeps_the_steps_done)
+    std::fs::write(data.join("class_1").join("img_3.png"), b"\x89PNG\r\n\x1a\n truncated").unwrap();
+    let f = d.join("f.kdl");
+    std::fs::write(
+        &f,
+        format!(
+            "experiment \"ddp\" {{\n    data \"image-folder\" root=\"{}\" {{ crop-size 32; batch-size 8; workers 1; on-error \"skip\" }}\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" {{ min-keep 3 }}\n    epochs 3\n    log-every 1\n    precision \"fp32\"\n    device \"cpu\"\n}}\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["launch", "--nproc-per-node", "2", f.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(!t.contains("rank 1: rank 1:"), "{t}");
+    let metrics = std::fs::read_to_string(pretrain_dir(&runs).join("metrics.csv")).unwrap();
+    let skipped: u64 = metrics.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse::<u64>().unwrap()).sum();
+    assert_eq!(skipped, 3, "{metrics}");
+    let listed = std::fs::read_to_string(pretrain_dir(&runs).join("skipped.txt")).unwrap_or_default();
+    assert!(listed.contains("img_3.png"), "{listed:?}\n{t}");
+}
+
 /// `ijepa launch` of 2 ranks on a long run (stderr piped), once rank 0 has written metrics.
 fn launch_and_wait_for_training(name: &str) -> Child {
     launch_in_group(name, false).0

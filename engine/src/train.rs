@@ -454,10 +454,12 @@ fn record_skipped(
     for (name, why) in new {
         match &mut list {
             Some((f, p)) => {
-                writeln!(f, "{name}").map_err(|e| Error::io(&*p, e))?;
+                // one write a line: the ranks append to one file
+                f.write_all(format!("{name}\n").as_bytes()).map_err(|e| Error::io(&*p, e))?;
                 bar.suspend(|| tracing::warn!("skipping unreadable {name}: {why} (on-error \"skip\"; listed in {})", p.display()));
             }
-            None => tracing::warn!("rank {rank}: skipping unreadable {name}: {why} (on-error \"skip\")"),
+            // (the log names the rank)
+            None => tracing::warn!("skipping unreadable {name}: {why} (on-error \"skip\"; rank {rank} cannot reach the run's folder to list it)"),
         }
         seen.insert(name.clone());
     }
@@ -825,11 +827,14 @@ enum Agreement {
     Failed(Vec<usize>),
 }
 
-/// The ranks' agreement before a step: each says whether its loader `failed` and whether a
-/// stop was requested on it (one all-gather of two integers a rank).
-fn agree_before_step(pg: &ProcessGroup, failed: bool) -> Result<Agreement> {
-    let mine = [i64::from(failed), i64::from(crate::interrupt::requested().is_some())];
-    Ok(agreement(&gather(pg, &mine)?))
+/// The ranks' agreement before a step: each says whether its loader `failed`, whether a stop
+/// was requested on it, and how many unreadable images its batch replaced (`skipped`; one
+/// all-gather of three integers a rank); with the step's skipped images over every rank.
+fn agree_before_step(pg: &ProcessGroup, failed: bool, skipped: usize) -> Result<(Agreement, usize)> {
+    let mine = [i64::from(failed), i64::from(crate::interrupt::requested().is_some()), skipped as i64];
+    let all = gather(pg, &mine)?;
+    let pairs: Vec<i64> = all.chunks(3).flat_map(|c| c[..2].to_vec()).collect();
+    Ok((agreement(&pairs), all.chunks(3).map(|c| c[2].max(0) as usize).sum()))
 }
 
 /// Every rank's `mine`, rank after rank (one all-gather).
@@ -1095,7 +1100,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 Err(e) => {
                     if let Some(pg) = opts.dist.as_deref() {
                         // (a failure to tell them is not this error's cause: they see a dead peer)
-                        let _ = agree_before_step(pg, true);
+                        let _ = agree_before_step(pg, true, 0);
                     }
                     if lead && global > start.global_step as usize {
                         save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
@@ -1104,12 +1109,16 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     return Err(e);
                 }
             };
+            // the unreadable images this step's batches replaced (every rank's, once agreed)
+            let mut step_skipped = batch.skipped;
             // a distributed run's ranks agree before each step that every rank has its batch
             // and none was asked to stop (SIGINT/SIGTERM/SIGHUP): one small collective a step,
             // where a rank whose loader failed used to leave the others in the step's gradient
             // collective (a dead peer, the steps since the last checkpoint lost)
             if let Some(pg) = opts.dist.as_deref() {
-                match agree_before_step(pg, false)? {
+                let (agreed, skipped) = agree_before_step(pg, false, batch.skipped)?;
+                step_skipped = skipped;
+                match agreed {
                     Agreement::Go => {}
                     Agreement::Stop if global == 0 => {
                         bar.finish_and_clear();
@@ -1171,12 +1180,14 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 for v in &stats.values {
                     row.push_str(&format!(",{v}"));
                 }
-                writeln!(metrics, "{row},{:.2},{:.1},{}", dt * 1e3, (batch.len() * world) as f64 / dt, batch.skipped)
+                writeln!(metrics, "{row},{:.2},{:.1},{}", dt * 1e3, (batch.len() * world) as f64 / dt, step_skipped)
                 .and_then(|_| metrics.flush())
                 .map_err(|e| Error::io(&metrics_path, e))?;
             }
             if !batch.skipped_files.is_empty() {
-                record_skipped(lead.then_some(run.dir.as_path()), rank, &batch.skipped_files, &mut skipped_seen, &bar)?;
+                // every rank lists its own in the run's list, where it can reach the folder (a
+                // shared file system; rank 0 made it): rank 1's skips were only warned about
+                record_skipped((lead || run.dir.is_dir()).then_some(run.dir.as_path()), rank, &batch.skipped_files, &mut skipped_seen, &bar)?;
             }
             if lead {
                 run.poll_writes()?;
