@@ -392,9 +392,18 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
             Err(e)
         }
     };
-    // no rank leaves while another still needs it (the barrier also surfaces a dead peer)
+    // no rank leaves while another still needs it (the barrier also surfaces a dead peer);
+    // a peer that died after the final weights were written and the replicas compared takes
+    // nothing from the run: it is done (it was marked failed, and trained again to its end)
     let result = match (result, opts.dist.as_deref()) {
-        (Ok(s), Some(pg)) => pg.barrier().map(|_| s),
+        (Ok(s), Some(pg)) => match pg.barrier() {
+            Ok(_) => Ok(s),
+            Err(e) if run.lead => {
+                tracing::warn!("a rank left before the others at the end of training ({e}); the final weights were written and the replicas compared: the run is done");
+                Ok(s)
+            }
+            Err(e) => Err(e),
+        },
         (r, _) => r,
     };
     run.manifest.finished = Some(now());
@@ -914,7 +923,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let transform = recipe.train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate()).map_err(|e| match (e, &exp.monitor) {
         // the images the monitor holds out are where the rest went (`limit` or a small folder)
-        (Error::Config(m), Some(mon)) => Error::Config(format!("{m} (the training images left after the monitor holds out its {}: lower `monitor images=`)", mon.images)),
+        // (said only where fewer held-out images would give each rank a batch)
+        (Error::Config(m), Some(mon)) if (n_images + mon.images) / world >= exp.data.batch_size => {
+            Error::Config(format!("{m} (the training images left after the monitor holds out its {}: lower `monitor images=`)", mon.images))
+        }
         (e, _) => e,
     })?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
