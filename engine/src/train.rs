@@ -920,19 +920,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     };
     let monitor = monitor.filter(|_| lead);
     let n_images = dataset.len();
-    let transform = recipe.train_transform(&exp.data)?;
-    let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate()).map_err(|e| match (e, &exp.monitor) {
-        // the images the monitor holds out are where the rest went (`limit` or a small folder)
-        // (said only where fewer held-out images would give each rank a batch)
-        (Error::Config(m), Some(mon)) if (n_images + mon.images) / world >= exp.data.batch_size => {
-            Error::Config(format!("{m} (the training images left after the monitor holds out its {}: lower `monitor images=`)", mon.images))
-        }
-        (e, _) => e,
-    })?;
-    let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
     // every rank trains on its share of one data set: ranks that read other sets (a relative
     // `root` read from each node's working folder, one copy larger) trained on other
     // schedules under one folder and aborted in a collective at the end of the shorter epoch
+    // (compared before the loader, which refuses a share smaller than a batch on one rank)
     if let Some(pg) = opts.dist.as_deref() {
         let all = gather(pg, &[n_images as i64])?;
         if all.iter().any(|&n| n != all[0]) {
@@ -943,6 +934,16 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             )));
         }
     }
+    let transform = recipe.train_transform(&exp.data)?;
+    let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate()).map_err(|e| match (e, &exp.monitor) {
+        // the images the monitor holds out are where the rest went (`limit` or a small folder)
+        // (said only where fewer held-out images would give each rank a batch)
+        (Error::Config(m), Some(mon)) if (n_images + mon.images) / world >= exp.data.batch_size => {
+            Error::Config(format!("{m} (the training images left after the monitor holds out its {}: lower `monitor images=`)", mon.images))
+        }
+        (e, _) => e,
+    })?;
+    let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
     // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
     let mut lr = exp.optimizer.lr.clone();
     lr.peak = lr.peak_for(exp.data.batch_size * world);
