@@ -451,18 +451,21 @@ fn record_skipped(
     if new.is_empty() {
         return Ok(());
     }
-    // rank 0's list, open for appending, with its path
+    // the run's list, open for appending, with its path, and the names it holds (another
+    // rank, or this one in an earlier epoch's share, may have listed a file)
     let mut list = match dir {
         Some(d) => {
             let p = d.join(SKIPPED_FILE);
+            let listed: std::collections::HashSet<String> = std::fs::read_to_string(&p).unwrap_or_default().lines().map(str::to_string).collect();
             let f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| Error::io(&p, e))?;
-            Some((f, p))
+            Some((f, p, listed))
         }
         None => None,
     };
     for (name, why) in new {
         match &mut list {
-            Some((f, p)) => {
+            Some((_, _, listed)) if listed.contains(name) => {}
+            Some((f, p, _)) => {
                 // one write a line: the ranks append to one file
                 f.write_all(format!("{name}\n").as_bytes()).map_err(|e| Error::io(&*p, e))?;
                 bar.suspend(|| tracing::warn!("skipping unreadable {name}: {why} (on-error \"skip\"; listed in {})", p.display()));

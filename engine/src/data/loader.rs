@@ -459,7 +459,11 @@ impl<M> Shared<M> {
         }
         let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
         let masks = (self.collate)(self.epoch, step, indices.len())?;
-        let skipped_files: Vec<(String, String)> = failed.into_iter().map(|(j, why)| (self.dataset.describe(j), why)).collect();
+        // the ones of this rank's share: a substitute's search crosses the other ranks' images,
+        // and each rank counting what it met counted a file once a rank (as one process, where
+        // the share is every image, all are kept)
+        let skipped_files: Vec<(String, String)> =
+            failed.into_iter().filter(|(j, _)| self.shard.contains(j)).map(|(j, why)| (self.dataset.describe(j), why)).collect();
         Ok(Batch { images, labels, indices, masks, epoch: self.epoch, step, crop_size: size, view_sizes, skipped: skipped_files.len(), skipped_files })
     }
 
