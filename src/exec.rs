@@ -139,6 +139,15 @@ fn descendants(plan: &Plan, n: NodeIndex) -> BTreeSet<NodeIndex> {
     out
 }
 
+/// Whether the stage of `dir` finished after `began`: its record (`manifest.json`,
+/// `eval.json`) was written since.
+fn finished_since(dir: &Path, began: std::time::SystemTime) -> bool {
+    [ijepa_schema::MANIFEST, ijepa_schema::EVAL]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f)).and_then(|m| m.modified()).ok())
+        .any(|t| t >= began)
+}
+
 /// Moves a finished stage's folder aside for `--force`: `.<folder>.old-<unix seconds>` beside
 /// it (hidden: reports do not read it).
 fn set_aside(dir: &Path) -> Result<()> {
@@ -235,6 +244,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         }
     }
     let mut ran: BTreeSet<NodeIndex> = BTreeSet::new();
+    // when this command began: a stage `--force` finds finished after it (its record written
+    // since) was run by another process meanwhile (a second `--force` moved the first one's
+    // fresh folder aside while its evaluations read it)
+    let began = std::time::SystemTime::now();
     // `--force` computes the features of the evaluations it reruns again too
     let mut shared = EvalCache::default();
     shared.refresh = opts.force;
@@ -373,6 +386,14 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         }
         if lock.as_ref().is_some_and(StageLock::read_only) {
             return Err(format!("stage {} needs running, but its folder {} cannot be written (read-only)", stage.id, stage.dir.display()).into());
+        }
+        if opts.force && status == Status::Done && stage.kind() != StageKind::Report && finished_since(&stage.dir, began) {
+            n_skip += 1;
+            if lead {
+                tracing::warn!("skip {}: another process ran it again since this command began ({}); it is not forced a second time", stage.id, stage.dir.display());
+            }
+            ran.insert(n);
+            continue;
         }
         if matches!(status, Status::Done | Status::Diverged { .. }) && lead {
             // a rerun stage makes what was computed from it stale: set those aside too (they
