@@ -32,6 +32,13 @@ fn shown_line(line: &[u8]) -> String {
     out
 }
 
+/// The first ten of an error's `lines`, joined by "; " (and "; ..." after them when there are
+/// more).
+fn first_lines(lines: &[String]) -> String {
+    let shown: Vec<&str> = lines.iter().take(10).map(String::as_str).collect();
+    format!("{}{}", shown.join("; "), if lines.len() > 10 { "; ..." } else { "" })
+}
+
 impl Subset {
     /// Selects from `base` the files named in `list` (blank lines ignored). A line naming no
     /// file of `base` (no class folder of that prefix, or no such file in it) is an error
@@ -106,36 +113,30 @@ impl Subset {
             }
         }
         if !ambiguous.is_empty() {
-            let k = ambiguous.len();
-            let shown: Vec<&str> = ambiguous.iter().take(10).map(String::as_str).collect();
             return Err(Error::Data(format!(
-                "{}: {k} line(s) name a file that several class folders of {} hold: {}{} (write the line as `CLASS/FILE`)",
+                "{}: {} line(s) name a file that several class folders of {} hold: {} (write the line as `CLASS/FILE`)",
                 list.display(),
+                ambiguous.len(),
                 base.root().display(),
-                shown.join("; "),
-                if k > 10 { "; ..." } else { "" }
+                first_lines(&ambiguous)
             )));
         }
         if !missing.is_empty() {
-            let k = missing.len();
-            let shown: Vec<&str> = missing.iter().take(10).map(String::as_str).collect();
             return Err(Error::Data(format!(
-                "{}: {k} line(s) name no file of {}: {}{} (a line is a file name, found in the class folder its prefix before the first `_` names \
+                "{}: {} line(s) name no file of {}: {} (a line is a file name, found in the class folder its prefix before the first `_` names \
                  (ImageNet's `n01440764_10026.JPEG`), else in the one class folder holding a file of that name; or a path `CLASS/FILE`)",
                 list.display(),
+                missing.len(),
                 base.root().display(),
-                shown.join("; "),
-                if k > 10 { "; ..." } else { "" }
+                first_lines(&missing)
             )));
         }
         if !repeated.is_empty() {
-            let k = repeated.len();
-            let shown: Vec<&str> = repeated.iter().take(10).map(String::as_str).collect();
             return Err(Error::Data(format!(
-                "{}: {k} line(s) name a file an earlier line names: {}{} (a split file names each labelled image once)",
+                "{}: {} line(s) name a file an earlier line names: {} (a split file names each labelled image once)",
                 list.display(),
-                shown.join("; "),
-                if k > 10 { "; ..." } else { "" }
+                repeated.len(),
+                first_lines(&repeated)
             )));
         }
         if indices.is_empty() {
