@@ -387,7 +387,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if lock.as_ref().is_some_and(StageLock::read_only) {
             return Err(format!("stage {} needs running, but its folder {} cannot be written (read-only)", stage.id, stage.dir.display()).into());
         }
-        if opts.force && status == Status::Done && stage.kind() != StageKind::Report && finished_since(&stage.dir, began) {
+        // (as the status: every rank of a pretraining follows rank 0's reading, which may not be
+        // its own: the ranks' `began` differ by moments)
+        let again = opts.force && status == Status::Done && stage.kind() != StageKind::Report && finished_since(&stage.dir, began);
+        let again = if opts.force && stage.kind() == StageKind::Pretrain { train::agree(dist.as_deref(), i64::from(again))? == 1 } else { again };
+        if again {
             n_skip += 1;
             if lead {
                 tracing::warn!("skip {}: another process ran it again since this command began ({}); it is not forced a second time", stage.id, stage.dir.display());
