@@ -226,6 +226,30 @@ fn a_killed_rank_stops_the_other_with_a_clear_error() {
     assert_eq!(m["status"], "failed");
 }
 
+/// `d/f.kdl`: a tiny I-JEPA pretraining of `epochs` on the image folder `root` (as written: a
+/// relative one is read from each rank's working folder), batch 8, with `data_extra` appended
+/// to the data block's settings.
+fn folder_exp(d: &Path, root: &str, data_extra: &str, epochs: usize) -> PathBuf {
+    let f = d.join("f.kdl");
+    std::fs::write(
+        &f,
+        format!(
+            "experiment \"ddp\" {{\n    data \"image-folder\" root=\"{root}\" {{ crop-size 32; batch-size 8; workers 1{data_extra} }}\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" {{ min-keep 3 }}\n    epochs {epochs}\n    log-every 1\n    precision \"fp32\"\n    device \"cpu\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    f
+}
+
+/// `ijepa launch` of `file` on 2 ranks into `runs`, to its end.
+fn launch_two(file: &Path, runs: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap()
+}
+
 /// An image another rank than rank 0 cannot read (on-error "fail") stops every rank at the
 /// step it was due, with the steps done checkpointed: rank 0 waited in the step's gradient
 /// collective, failed as if its peer had died, and the steps since the last checkpoint were
@@ -239,21 +263,9 @@ fn a_data_error_on_another_rank_keeps_the_steps_done() {
     let good = std::fs::read(&bad).unwrap();
     // (this seed's permutation gives this image to rank 1, in its epoch-1 batch for step 2)
     std::fs::write(&bad, b"\x89PNG\r\n\x1a\n truncated").unwrap();
-    let f = d.join("f.kdl");
-    std::fs::write(
-        &f,
-        format!(
-            "experiment \"ddp\" {{\n    data \"image-folder\" root=\"{}\" {{ crop-size 32; batch-size 8; workers 1 }}\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" {{ min-keep 3 }}\n    epochs 3\n    log-every 1\n    precision \"fp32\"\n    device \"cpu\"\n}}\n",
-            data.display()
-        ),
-    )
-    .unwrap();
+    let f = folder_exp(&d, &data.display().to_string(), "", 3);
     let runs = d.join("runs");
-    let launch = || {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ijepa"));
-        c.args(["launch", "--nproc-per-node", "2", f.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()]).env("OMP_NUM_THREADS", "1");
-        c.output().unwrap()
-    };
+    let launch = || launch_two(&f, &runs);
     let o = launch();
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
@@ -283,21 +295,9 @@ fn images_another_rank_skips_are_counted_and_listed() {
     for b in &bad {
         std::fs::write(b, b"\x89PNG\r\n\x1a\n truncated").unwrap();
     }
-    let f = d.join("f.kdl");
-    std::fs::write(
-        &f,
-        format!(
-            "experiment \"ddp\" {{\n    data \"image-folder\" root=\"{}\" {{ crop-size 32; batch-size 8; workers 1; on-error \"skip\" }}\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" {{ min-keep 3 }}\n    epochs 3\n    log-every 1\n    precision \"fp32\"\n    device \"cpu\"\n}}\n",
-            data.display()
-        ),
-    )
-    .unwrap();
+    let f = folder_exp(&d, &data.display().to_string(), "; on-error \"skip\"", 3);
     let runs = d.join("runs");
-    let o = Command::new(env!("CARGO_BIN_EXE_ijepa"))
-        .args(["launch", "--nproc-per-node", "2", f.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap();
+    let o = launch_two(&f, &runs);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(!t.contains("rank 1: rank 1:"), "{t}");
@@ -540,12 +540,7 @@ fn ranks_reading_different_training_sets_are_refused_before_training() {
     let (a, b) = (d.join("node-a"), d.join("node-b"));
     make_folder(&a.join("data"), 2, 16);
     make_folder(&b.join("data"), 2, 20);
-    let f = d.join("f.kdl");
-    std::fs::write(
-        &f,
-        "experiment \"ddp\" {\n    data \"image-folder\" root=\"data\" { crop-size 32; batch-size 8; workers 1 }\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 3 }\n    epochs 2\n    log-every 1\n    precision \"fp32\"\n    device \"cpu\"\n}\n",
-    )
-    .unwrap();
+    let f = folder_exp(&d, "data", "", 2);
     let runs = d.join("runs");
     let port = free_port();
     let mut r0 = rank_cmd(&f, &runs, 0, 2, port).current_dir(&a).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
