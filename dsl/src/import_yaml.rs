@@ -700,6 +700,11 @@ impl<'a> Reader<'a> {
                     .filter(|v| v.is_finite())
                     .map(|value| Num { value, int: None })
             }
+            // `0.000_2`: a string in YAML 1.2, the float 0.0002 to PyYAML (it drops the `_`)
+            Value::Scalar { yaml: Yaml::String(_), raw, plain: true } if raw.contains('_') && pyyaml_float(raw) => {
+                let t = raw.replace('_', "");
+                t.strip_prefix('+').unwrap_or(&t).parse::<f64>().ok().filter(|v| v.is_finite()).map(|value| Num { value, int: None })
+            }
             _ => None,
         }
     }
@@ -770,6 +775,19 @@ impl<'a> Reader<'a> {
 /// zero is octal to PyYAML (`0300` is 192 there, 300 here), and `0o14` is a string to it (12
 /// here). `None` when both read the same.
 fn pyyaml_reads_otherwise(raw: &str) -> Option<String> {
+    // a float without a decimal point (`1e-3`) or without a sign after the exponent's `e`
+    // (`1.0e3`) is a string to PyYAML, the official code then fails on it (`!!float 1e-3` is a
+    // float to it: its constructor calls `float`)
+    if !raw.starts_with("!!") && matches!(Yaml::from_str(raw), Yaml::Real(_)) && !pyyaml_float(raw) {
+        let like = raw.strip_prefix('+').unwrap_or(raw).parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| {
+            let s = v.to_string();
+            if s.contains('.') { s } else { format!("{s}.0") }
+        });
+        return Some(format!(
+            "PyYAML, the official code's loader, reads it as a string, not a number (its floats need a decimal point, and a sign after the exponent's e, as in 1.0e-3), and the official code fails on it; write {}",
+            like.map_or_else(|| "it with a decimal point".to_string(), |l| format!("`{l}`"))
+        ));
+    }
     // `!!int 0o14` is 12 to PyYAML too (its int constructor takes the prefix); a leading zero
     // is octal to it tagged or not
     let (tagged, raw) = match raw.strip_prefix("!!int ") {
@@ -796,6 +814,29 @@ fn pyyaml_reads_otherwise(raw: &str) -> Option<String> {
         )),
         _ => Some("PyYAML, the official code's loader, reads a leading 0 as octal; this number is too long for either reading: write it in decimal, without the leading zero".into()),
     }
+}
+
+/// Whether PyYAML reads the plain scalar `s` as a float (its YAML 1.1 resolver, less the
+/// base-60 form): `[-+]?[0-9][0-9_]*\.[0-9_]*([eE][-+][0-9]+)?`, `\.[0-9][0-9_]*([eE][-+][0-9]+)?`,
+/// `[-+]?.inf` and `.nan` in their three spellings.
+fn pyyaml_float(s: &str) -> bool {
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if matches!(unsigned, ".inf" | ".Inf" | ".INF") || matches!(s, ".nan" | ".NaN" | ".NAN") {
+        return true;
+    }
+    let Some((whole, rest)) = unsigned.split_once('.') else { return false };
+    let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    let (frac, exp) = rest.find(['e', 'E']).map_or((rest, ""), |i| rest.split_at(i));
+    let lead_ok = match whole.as_bytes().first() {
+        Some(b) => b.is_ascii_digit() && digits(whole),
+        // `.5`: a digit first, and no sign before the point
+        None => unsigned.len() == s.len() && frac.as_bytes().first().is_some_and(u8::is_ascii_digit),
+    };
+    let exp_ok = exp.is_empty() || {
+        let e = &exp.as_bytes()[1..];
+        e.len() >= 2 && matches!(e[0], b'+' | b'-') && e[1..].iter().all(u8::is_ascii_digit)
+    };
+    lead_ok && digits(frac) && exp_ok
 }
 
 /// Levenshtein distance (small strings).

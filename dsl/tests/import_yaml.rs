@@ -321,6 +321,27 @@ fn integers_pyyaml_reads_otherwise_are_errors() {
 }
 
 #[test]
+fn floats_pyyaml_reads_as_strings_are_errors() {
+    // PyYAML's floats need a decimal point and a signed exponent: `2e-4` and `2.0e4` are strings
+    // to it (the official schedulers then fail on them)
+    let e = err(&edit("start_lr: 0.0002", "start_lr: 2e-4"));
+    assert!(matches!(&e, ImportError::Unsupported { key, value, .. } if key == "optimization.start_lr" && value == "2e-4"), "{e:?}");
+    assert!(e.to_string().contains("reads it as a string") && e.to_string().contains("write `0.0002`"), "{e}");
+    let e = err(&edit("start_lr: 0.0002", "start_lr: 2.0e4"));
+    assert!(e.to_string().contains("write `20000.0`"), "{e}");
+    let e = err(&edit("start_lr: 0.0002", "start_lr: -.5"));
+    assert!(e.to_string().contains("write `-0.5`"), "{e}");
+    // in a range too
+    let e = err(&edit("- 0.3\n  - 1.0", "- 3e-1\n  - 1.0"));
+    assert!(matches!(&e, ImportError::Unsupported { key, .. } if key == "data.crop_scale"), "{e:?}");
+    // what PyYAML reads as the same float is imported
+    for (text, want) in [("2.0e-4", 0.0002), ("2.E-4", 0.0002), ("+0.0002", 0.0002), (".0002", 0.0002), ("!!float 2e-4", 0.0002), ("0.000_2", 0.0002)] {
+        let (_, exp) = ok(&edit("start_lr: 0.0002", &format!("start_lr: {text}")));
+        assert!((exp.optimizer.lr.start - want).abs() < 1e-12, "{text}: {}", exp.optimizer.lr.start);
+    }
+}
+
+#[test]
 fn malformed_yaml_is_an_error_with_its_position() {
     let e = err("data:\n  batch_size: 128\n crop_size: 224\n");
     match &e {
