@@ -268,13 +268,20 @@ impl Drop for StageLock {
 
 /// Moves a record that is replaced (`eval.json`, `manifest.json`: unreadable, or outdated) to
 /// `<name>.<why>` beside it, so that a new one can be written without losing the old bytes;
-/// returns where it went (the caller says why, and what happens next).
+/// returns where it went (the caller says why, and what happens next). A record set aside
+/// earlier for the same reason is kept: the new one goes to `<name>.<why>.2`, `.3`, ...
 ///
 /// # Errors
 /// The rename fails.
 pub fn keep_aside(path: &Path, why: &str) -> Result<PathBuf> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let aside = path.with_file_name(format!("{name}.{why}"));
+    let mut aside = path.with_file_name(format!("{name}.{why}"));
+    let mut n = 1u32;
+    // (the caller holds the stage's lock: nothing else names records aside in this folder)
+    while aside.symlink_metadata().is_ok() {
+        n += 1;
+        aside = path.with_file_name(format!("{name}.{why}.{n}"));
+    }
     std::fs::rename(path, &aside).map_err(|e| Error::io(path, e))?;
     Ok(aside)
 }
@@ -299,6 +306,25 @@ pub fn stage_path(root: &Path, experiment: &str, stage: &str, hash: &str) -> Pat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_set_aside_twice_keeps_both() {
+        let dir = std::env::temp_dir().join(format!("ijepa-aside-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = dir.join("eval.json");
+        let mut kept = Vec::new();
+        for bytes in ["first", "second", "third"] {
+            std::fs::write(&record, bytes).unwrap();
+            kept.push(keep_aside(&record, "unreadable").unwrap());
+        }
+        let names: Vec<String> = kept.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["eval.json.unreadable", "eval.json.unreadable.2", "eval.json.unreadable.3"]);
+        let bytes: Vec<String> = kept.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+        assert_eq!(bytes, ["first", "second", "third"]);
+        assert!(!record.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_lock_waited_for_is_the_folders_lock_after_the_folder_moved() {
