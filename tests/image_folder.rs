@@ -389,6 +389,19 @@ fn the_training_folder_as_test_folder_is_said() {
     assert!(o.status.success() && t.contains("is the training folder: the knn evaluation scores the images it trains on"), "{t}");
 }
 
+/// A training split of one class (every probe then scores 100% on a test split of that class,
+/// whatever the encoder) is said.
+#[test]
+fn a_training_split_of_one_class_is_said() {
+    let d = scratch("oneclass");
+    let (data, test) = (d.join("data"), d.join("test"));
+    make_folder(&data, 1, 20);
+    make_folder(&test, 1, 6);
+    let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("the knn evaluation's training split holds one class (0)") && t.contains("100%, the test split holding that class alone"), "{t}");
+}
+
 /// A class folder that is a broken symbolic link is said, not dropped without a word (the
 /// labels would miss a class).
 #[test]

@@ -497,6 +497,14 @@ fn check_splits(cfg: &EvalConfig, train: &dyn Dataset, test: &dyn Dataset) -> Re
     }
     let classes = |ds: &dyn Dataset| (0..ds.len()).map(|i| ds.label(i)).collect::<std::collections::BTreeSet<i64>>();
     let (seen, wanted) = (classes(train), classes(test));
+    if let [only] = seen.iter().collect::<Vec<_>>()[..] {
+        // (a folder of one class, or a split file that kept one: every answer is that class)
+        tracing::warn!(
+            "the {} evaluation's training split holds one class ({only}): whatever the features, a classifier trained on it answers that class, so its accuracy is the test split's share of it ({}), not a measure of the features",
+            cfg.name(),
+            if wanted.len() == 1 && wanted.contains(only) { "100%, the test split holding that class alone" } else { "below 100%" }
+        );
+    }
     let missing: Vec<String> = wanted.difference(&seen).map(|c| c.to_string()).collect();
     if !missing.is_empty() {
         tracing::warn!(
