@@ -115,7 +115,12 @@ fn import_then_parity_and_hf_export() {
     // nor the folder of its checkpoints (an HF export wrote config.json and model.safetensors
     // beside them)
     let hf_in_checkpoints = ["export", PTH, "--format", "hf", "--heads", "3", "--out", run.join("checkpoints").to_str().unwrap()].map(str::to_string);
-    for args in [hf_over.map(str::to_string), file_over, hf_in_checkpoints] {
+    // nor through a folder still to be created: the writer creates `nosuch`, and `..` out of it
+    // is the run folder (an HF export replaced its config.json; `checkpoints/nosuch/..` led to
+    // the checkpoint a resume reads)
+    let hf_through_new = ["export", PTH, "--format", "hf", "--heads", "3", "--out", &format!("{}/nosuch/..", run.display())].map(str::to_string);
+    let file_through_new = ["import-checkpoint", PTH, "--out", &format!("{}/checkpoints/nosuch/../latest.safetensors", run.display())].map(str::to_string);
+    for args in [hf_over.map(str::to_string).to_vec(), file_over.to_vec(), hf_in_checkpoints.to_vec(), hf_through_new.to_vec(), file_through_new.to_vec()] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         fails_with(&ijepa(&args), &["is a pretraining's run folder", "choose another path"]);
     }

@@ -335,6 +335,19 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let o = ijepa(&["eval", f4.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(!o.status.success() && err.contains("num_heads 2 there, 4 here") && err.contains("another recipe or encoder"), "{out}{err}");
+    // ... through a symbolic link to the checkpoint, or to the run's checkpoints folder, too
+    // (the path's text led to no run, and the other head count was evaluated without a word)
+    let (file_link, dir_link) = (d.join("final-link.safetensors"), d.join("ckpts-link"));
+    std::os::unix::fs::symlink(&fin, &file_link).unwrap();
+    std::os::unix::fs::symlink(pretrain.join("checkpoints"), &dir_link).unwrap();
+    for linked in [file_link.clone(), dir_link.join("final.safetensors")] {
+        let o = ijepa(&["eval", f4.to_str().unwrap(), "--checkpoint", linked.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains("num_heads 2 there, 4 here"), "{out}{err}");
+        let o = ijepa(&["export", linked.to_str().unwrap(), "--heads", "4", "--out", d.join("linked-hf").to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains("was trained with 2 attention heads"), "{out}{err}");
+    }
     // nor is an MAE run's encoder evaluated as an I-JEPA one
     let text = std::fs::read_to_string(&f).unwrap().replace("recipe \"mae\"", "recipe \"ijepa\"").replace("decoder depth=1 width=16 heads=2 norm-pix-loss=#false", "predictor depth=1 width=16 heads=2");
     let fi = write(&d, "as-ijepa.kdl", &text);

@@ -189,14 +189,20 @@ pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: 
 }
 
 /// The pretraining run folder a checkpoint lies in (`<run>/checkpoints/<file>`) and its
-/// resolved experiment (`<run>/config.json`), when it is in one. An unreadable `config.json`
-/// is warned about and reads as none.
+/// resolved experiment (`<run>/config.json`), when it is in one: as the path is written (a
+/// run whose checkpoints folder is a symbolic link to scratch space), else with its symbolic
+/// links resolved (a link to a run's checkpoint, or to its checkpoints folder, is that run's).
+/// An unreadable `config.json` is warned about and reads as none.
 pub fn run_of_checkpoint(checkpoint: &Path) -> Option<(PathBuf, serde_json::Value)> {
-    let run = checkpoint.parent().filter(|p| p.file_name() == Some(ijepa_schema::CHECKPOINTS.as_ref()))?.parent()?;
+    let run_of = |c: &Path| {
+        let run = c.parent().filter(|p| p.file_name() == Some(ijepa_schema::CHECKPOINTS.as_ref()))?.parent()?.to_path_buf();
+        run.join(ijepa_schema::CONFIG_JSON).is_file().then_some(run)
+    };
+    let run = run_of(checkpoint).or_else(|| run_of(&checkpoint.canonicalize().ok()?))?;
     let config = run.join(ijepa_schema::CONFIG_JSON);
     let text = std::fs::read_to_string(&config).ok()?;
     match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(v) => Some((run.to_path_buf(), v)),
+        Ok(v) => Some((run, v)),
         Err(e) => {
             tracing::warn!("{} is not readable JSON ({e}): the checkpoint is not checked against the run that wrote it", config.display());
             None
