@@ -371,8 +371,8 @@ fn a_diverging_run_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
 /// beside the encoder (`mae_visualize_*`; its decoder keys were "unexpected"), MAE's training
 /// checkpoint and DINO's `checkpoint.pth` (`student` / `teacher` / `dino_loss`; "neither ... nor
 /// a plain state dict"; both with the optimizer, the scaler and the `args` Namespace that was
-/// "forbidden pickle global `argparse.Namespace`"), their modules under our names. Fixtures:
-/// tests/fixtures/pth/make_mae_dino_release_pth.py.
+/// "forbidden pickle global `argparse.Namespace`"), their modules under our names; a flat dict
+/// reads the same from either file format. Fixtures: tests/fixtures/pth/make_mae_dino_release_pth.py.
 #[test]
 fn official_mae_and_dino_layouts_import() {
     let d = scratch("release-layouts");
@@ -383,6 +383,23 @@ fn official_mae_and_dino_layouts_import() {
     let k = keys(&mae);
     assert!(k.contains_key("encoder.blocks.0.attn.qkv.weight") && k.contains_key("encoder.cls_token"), "{:?}", k.keys());
     assert!(k.contains_key("decoder.mask_token") && k.contains_key("decoder.decoder_pred.weight") && !k.contains_key("encoder.mask_token"), "{:?}", k.keys());
+    // the same tensors as one flat dict read the same from a torch.save file or a safetensors
+    // file: under our module prefixes (the torch file read as one encoder: "missing key
+    // `pos_embed`"), or in the official layout (the safetensors file: "its encoder: unexpected
+    // key `decoder_pos_embed`")
+    let flat_pth = d.join("flat-pth.safetensors");
+    let o = ijepa(&["import-checkpoint", "tests/fixtures/pth/mae-flat-prefixed.pth", "--out", flat_pth.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let official: Vec<(String, tch::Tensor)> = k.iter().map(|(n, t)| (n.split_once('.').unwrap().1.to_string(), t.shallow_clone())).collect();
+    let official_st = d.join("official-layout.safetensors");
+    tch::Tensor::write_safetensors(&official, &official_st).unwrap();
+    let flat_st = d.join("flat-st.safetensors");
+    let o = ijepa(&["import-checkpoint", official_st.to_str().unwrap(), "--out", flat_st.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    for read in [keys(&flat_pth), keys(&flat_st)] {
+        assert_eq!(read.keys().collect::<Vec<_>>(), k.keys().collect::<Vec<_>>());
+        assert!(read.iter().all(|(n, t)| t.equal(&k[n])));
+    }
     // MAE has one encoder: no context encoder to export (it was labelled one, the same bytes)
     let ctx = d.join("mae-context.safetensors");
     fails_with(&ijepa(&["export", mae.to_str().unwrap(), "--format", "official", "--encoder", "context", "--out", ctx.to_str().unwrap()]), &["no context encoder", "--encoder target"]);

@@ -234,13 +234,7 @@ fn from_torch(path: &Path) -> Result<Models> {
         let all = strip_all(torch_file::state_dict(sd, path).map_err(|e| {
             bad(path, format!("holds neither `encoder`/`predictor`/`target_encoder`, DINO's `student`/`teacher`, nor a plain state dict ({e})"))
         })?);
-        if all.iter().any(|(k, _)| k.starts_with("decoder_")) {
-            let (decoder, encoder): (StateDict, StateDict) = all.into_iter().partition(|(k, _)| k.starts_with("decoder_") || k == "mask_token");
-            m.encoder = Some(encoder);
-            m.others.push(("decoder".into(), decoder));
-        } else {
-            m.encoder = Some(all);
-        }
+        assign_flat(&mut m, all, path)?;
     }
     // what a training checkpoint says of itself (I-JEPA's epoch, loss, lr...; MAE's and DINO's
     // epoch), and the architecture MAE's and DINO's command line (`args`, an
@@ -285,6 +279,16 @@ fn from_safetensors(path: &Path) -> Result<Models> {
         ));
     }
     let mut m = Models { path: path.to_path_buf(), ..Default::default() };
+    assign_flat(&mut m, all, path)?;
+    Ok(m)
+}
+
+/// A flat state dict into `m`, whichever file it came from (a torch.save dict and a
+/// safetensors file of the same tensors read the same): split by the module prefixes as our
+/// files are written (`encoder.`, `predictor.`, `target_encoder.`, every registered recipe's:
+/// MAE's `decoder.`, ...); without them, one encoder, or an official MAE model with its decoder
+/// (the `mae_visualize_*` releases: `decoder_*` and `mask_token` are the decoder's module).
+fn assign_flat(m: &mut Models, all: StateDict, path: &Path) -> Result<()> {
     let mut plain = Vec::new();
     // the module prefixes: I-JEPA's and every registered recipe's (MAE's `decoder`, ...)
     let mut modules: Vec<String> = MODELS.iter().map(|s| s.to_string()).collect();
@@ -307,7 +311,13 @@ fn from_safetensors(path: &Path) -> Result<Models> {
         }
     }
     if split.is_empty() {
-        m.encoder = Some(plain);
+        if plain.iter().any(|(k, _)| k.starts_with("decoder_")) {
+            let (decoder, encoder): (StateDict, StateDict) = plain.into_iter().partition(|(k, _)| k.starts_with("decoder_") || k == "mask_token");
+            m.encoder = Some(encoder);
+            m.others.push(("decoder".into(), decoder));
+        } else {
+            m.encoder = Some(plain);
+        }
     } else if let Some((k, _)) = plain.first() {
         return Err(bad(path, format!("unexpected key `{k}` beside the module keys ({}.)", modules.join("., "))));
     } else {
@@ -320,7 +330,7 @@ fn from_safetensors(path: &Path) -> Result<Models> {
             }
         }
     }
-    Ok(m)
+    Ok(())
 }
 
 /// The shape of tensor `key` of a state dict; an error naming `path` when it is absent.
