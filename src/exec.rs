@@ -567,6 +567,21 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             stages::run_eval(exp, &exp.evals[*eval], *subject, &source, &stage.dir, dev, &meta, shared)?;
         }
         Task::Report => {
+            // a stage it reads that another process runs now (a `--force` of it, begun after
+            // this command ran it) is waited for as a reader waits for a done stage; one that
+            // runs on is an error: the report was written without it, and the run ended well
+            for m in plan.inputs(n) {
+                let dir = &plan.graph[m].dir;
+                if let Some(holder) = StageLock::holder(dir) {
+                    if StageLock::acquire_within(dir, std::time::Duration::from_secs(10)).is_err() {
+                        return Err(format!(
+                            "the report reads {}, which another process is running now ({holder}): it is not written without it; run the same command again once that process has finished",
+                            plan.graph[m].id
+                        )
+                        .into());
+                    }
+                }
+            }
             // what it reads, hashed before it reads it: a record another process rewrites
             // meanwhile makes this report stale, not current
             let inputs = plan.report_inputs();

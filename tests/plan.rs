@@ -183,6 +183,15 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     assert!(t.contains("1 stage(s) run, 0 skipped"), "{t}");
     assert!(std::fs::metadata(d.join("reports/report.md")).unwrap().modified().unwrap() > before, "written again");
     assert!(!std::fs::read_dir(&d).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with(".reports.old-")));
+    // an evaluation another process runs again now (a `--force` of it begun after this
+    // command planned: here this test holds its lock) is not left out of a report that ends
+    // well: the report waits for it, then fails naming it
+    let held = ijepa_engine::run_dir::StageLock::acquire(&eval_dir).unwrap();
+    let written = std::fs::read(d.join("reports/report.md")).unwrap();
+    let (ok, t) = run(&d, &["--only", "report", "--force"]);
+    assert!(!ok && t.contains("the report reads eval-knn-ijepa/targets-scale-0.15-0.2_seed-2, which another process is running now") && !t.contains("left out of the report"), "{t}");
+    assert_eq!(std::fs::read(d.join("reports/report.md")).unwrap(), written);
+    drop(held);
 
     // forcing a pretraining sets aside what was computed from it: its evaluation and the
     // report run again (the raw-pixel baselines do not depend on it and stay done); the dry
