@@ -238,6 +238,34 @@ fn dino_resume_after_kill_is_bit_identical_fp32() {
     resume_equals_uninterrupted_for("fp32", &dino_exp("fp32"), 2);
 }
 
+/// A checkpoint that cannot be written (here past the file-size limit: EFBIG, as a full disk
+/// gives ENOSPC) fails the run naming the file, and its manifest counts the steps as far as
+/// they are checkpointed, where a resume starts (it counted the steps trained, 4, where none
+/// was saved).
+#[test]
+fn a_checkpoint_that_cannot_be_written_fails_the_run_at_its_saved_steps() {
+    use std::os::unix::process::CommandExt;
+    let d = scratch("efbig");
+    let file = d.join("resume.kdl");
+    std::fs::write(&file, EXP.replace("PRECISION", "fp32").replace("epochs 4", "epochs 2")).unwrap();
+    let runs = d.join("runs");
+    let mut c = command(&file, &runs);
+    // SAFETY: signal(2) and setrlimit(2) only, between fork and exec
+    unsafe {
+        c.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let limit = libc::rlimit { rlim_cur: 96 << 10, rlim_max: 96 << 10 };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(!o.status.success() && out.contains("writing the checkpoint of step 3") && out.contains("latest.safetensors"), "{out}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_folder(&runs).join("manifest.json")).unwrap()).unwrap();
+    assert_eq!((m["status"].as_str(), m["steps"].as_u64()), (Some("failed"), Some(0)), "{m}");
+}
+
 #[test]
 fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     let d = scratch("crash");
@@ -441,6 +469,20 @@ fn weights_are_verified_by_every_reader() {
         assert!(!name.ends_with(".tmp"), "{name} left behind");
         assert!(records.iter().any(|c| c["file"] == name.as_str()), "{name} is not in the manifest");
     }
+    // a run killed between writing `latest` and recording it: the manifest's record is of an
+    // older step, and `plan` says where a resume starts, the file's own newer step (it said
+    // the record's)
+    let manifest_text = std::fs::read_to_string(run.join("manifest.json")).unwrap();
+    let mut stale = manifest.clone();
+    stale["status"] = "running".into();
+    for c in stale["checkpoints"].as_array_mut().unwrap().iter_mut().filter(|c| c["file"] == "latest.safetensors") {
+        c["step"] = 1.into();
+    }
+    std::fs::write(run.join("manifest.json"), stale.to_string()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(["plan", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]).output().unwrap();
+    let plan = String::from_utf8_lossy(&o.stdout);
+    assert!(plan.lines().any(|l| l.contains("pretrain  [") && l.contains(&format!("resumes at step {}", manifest["steps"]))), "{plan}");
+    std::fs::write(run.join("manifest.json"), manifest_text).unwrap();
 
     let run_cmd = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).output().unwrap();

@@ -880,11 +880,17 @@ pub fn pretrain_status(dir: &Path) -> Status {
     }
     let latest = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::LATEST);
     if latest.is_file() {
-        // the manifest's record, else the checkpoint's own header (a lost or damaged manifest)
-        let step = manifest
-            .and_then(|m| m.checkpoint(ijepa_schema::LATEST).map(|c| c.step))
-            .or_else(|| crate::checkpoint::state::position_of(&latest).map(|p| p.global_step))
-            .unwrap_or(0);
+        // where a resume starts: the manifest's record, or the checkpoint's own header when
+        // the manifest has none (lost or damaged) or an older step (a run killed between
+        // writing the file and recording it: the resume reads the newer file, if it is this
+        // stage's)
+        let recorded = manifest.as_ref().and_then(|m| m.checkpoint(ijepa_schema::LATEST).map(|c| c.step));
+        let stage = manifest.as_ref().map_or(0, |m| crate::checkpoint::state::stage_id(&m.hash));
+        let own = crate::checkpoint::state::position_of(&latest).filter(|p| !p.of_another_stage(stage)).map(|p| p.global_step);
+        let step = match (recorded, own) {
+            (Some(r), Some(o)) => r.max(o),
+            (r, o) => r.or(o).unwrap_or(0),
+        };
         return Status::Partial { step };
     }
     Status::Pending

@@ -426,8 +426,11 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
                 // the steps before the one that diverged
                 run.manifest.steps = step.saturating_sub(1) as usize;
             } else if let Some(done) = run.steps_done {
-                // the steps done before the error (a full disk, a dead rank, a bad image)
-                run.manifest.steps = done;
+                // the steps done before the error (a full disk, a dead rank, a bad image) as far
+                // as they are checkpointed: what a resume starts from (the checkpoint of the
+                // steps done could not be written, or none was attempted)
+                let saved = run.manifest.checkpoints.iter().map(|c| c.step as usize).max().unwrap_or(0);
+                run.manifest.steps = done.min(saved);
             }
         }
     }
