@@ -265,13 +265,17 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     let enc = enc.ok_or_else(|| refused(file, &format!("holds no {}", if which == Which::Target { "target encoder" } else { name })))?;
     // the head count is in no tensor's shape: the run that trained the weights says it
     let run = ijepa_engine::stages::run_of_checkpoint(file);
-    let run_heads = run.as_ref().and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.clone(), h as usize)));
+    // (else the file's own record of it: a pretraining's checkpoint copied out of its run)
+    let run_heads = run
+        .as_ref()
+        .and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.join(ijepa_schema::CONFIG_JSON).display().to_string(), h as usize)))
+        .or_else(|| ijepa_engine::checkpoint::state::encoder_heads_of(file).map(|h| ("the file's metadata".to_string(), h)));
     let heads = match (heads, &run_heads) {
-        (Some(h), Some((run, theirs))) if h != *theirs => {
-            return Err(refused(file, &format!("was trained with {theirs} attention heads ({}), not --heads {h}", run.join(ijepa_schema::CONFIG_JSON).display())))
-        }
+        (Some(h), Some((source, theirs))) if h != *theirs => return Err(refused(file, &format!("was trained with {theirs} attention heads ({source}), not --heads {h}"))),
         (h, theirs) => h.or(theirs.as_ref().map(|t| t.1)),
     };
+    // what the official-names file records (not the stand-in below)
+    let known_heads = heads;
     // the official layout names tensors only: any head count builds the model that checks them
     let heads = if format == ExportFormat::Official { heads.or(Some(1)) } else { heads };
     let cfg = import::infer_vit(enc, heads, file).map_err(|e| {
@@ -313,7 +317,9 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
-            ijepa_engine::checkpoint::state::save_weights(out, enc)?;
+            let recorded = known_heads.map(|h| h.to_string());
+            let meta: Vec<(&str, &str)> = recorded.as_deref().map(|h| (ijepa_engine::checkpoint::state::ENCODER_HEADS, h)).into_iter().collect();
+            ijepa_engine::checkpoint::state::save_weights_with(out, enc, &meta)?;
             format!("exported the {name} of {} under the official names to {}", file.display(), out.display())
         }
     })

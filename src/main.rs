@@ -199,9 +199,10 @@ enum Command {
         #[arg(long, default_value = "target")]
         encoder: ijepa::checkpoints::Which,
         /// Attention heads, which hf's config.json records (no tensor's shape depends on it; the
-        /// official layout records none, and only checks that the heads divide the width). Read
-        /// from the run's config.json when the checkpoint lies in a run folder (a different
-        /// value is refused), else from the preset of the width; needed for other widths (hf).
+        /// official layout's tensors do not, its file's metadata does when known). Read from the
+        /// run's config.json when the checkpoint lies in a run folder, else from the file's own
+        /// record (a pretraining's checkpoints carry it), else from the preset of the width; a
+        /// different value is refused; needed for other widths (hf).
         #[arg(long)]
         heads: Option<usize>,
         /// Output file (official) or folder (hf: a new or empty one, or an earlier export's,

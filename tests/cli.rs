@@ -348,6 +348,26 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
         let (out, err) = outputs(&o);
         assert!(!o.status.success() && err.contains("was trained with 2 attention heads"), "{out}{err}");
     }
+    // ... and a copy out of the run: the checkpoint records its head count itself, and so does
+    // its official-names export
+    let copied = d.join("copied.safetensors");
+    std::fs::copy(&fin, &copied).unwrap();
+    let exported = d.join("exported-official.safetensors");
+    let o = ijepa(&["export", copied.to_str().unwrap(), "--format", "official", "--out", exported.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", outputs(&o).1);
+    for file in [&copied, &exported] {
+        assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(file), Some(2), "{}", file.display());
+        let o = ijepa(&["eval", f4.to_str().unwrap(), "--checkpoint", file.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains("records an encoder of 2 attention heads (its metadata), where mae has 4"), "{out}{err}");
+        let o = ijepa(&["export", file.to_str().unwrap(), "--heads", "4", "--out", d.join("copied-hf").to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains("was trained with 2 attention heads (the file's metadata), not --heads 4"), "{out}{err}");
+    }
+    let o = ijepa(&["export", copied.to_str().unwrap(), "--out", d.join("copied-hf").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", outputs(&o).1);
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("copied-hf/config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["num_attention_heads"], 2);
     // nor is an MAE run's encoder evaluated as an I-JEPA one
     let text = std::fs::read_to_string(&f).unwrap().replace("recipe \"mae\"", "recipe \"ijepa\"").replace("decoder depth=1 width=16 heads=2 norm-pix-loss=#false", "predictor depth=1 width=16 heads=2");
     let fi = write(&d, "as-ijepa.kdl", &text);
@@ -375,9 +395,11 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let o = ijepa(&["export", fin.to_str().unwrap(), "--format", "hf", "--out", hf.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert!(o.status.success() && out.contains("ViTMAEModel"), "{out}{err}");
-    // outside a run folder, width 32 names no preset: hf needs --heads, the official names do not
+    // outside a run folder and without its metadata (its head count: a copy keeps it, see
+    // below), width 32 names no preset: hf needs --heads, the official names do not
     let alone = d.join("alone.safetensors");
-    std::fs::copy(&fin, &alone).unwrap();
+    tch::Tensor::write_safetensors(&tch::Tensor::read_safetensors(&fin).unwrap(), &alone).unwrap();
+    assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(&alone), None);
     let o = ijepa(&["export", alone.to_str().unwrap(), "--format", "hf", "--out", d.join("hf-alone").to_str().unwrap()]);
     assert!(!o.status.success() && outputs(&o).1.contains("give it (`--heads`)"), "{:?}", outputs(&o));
     let o = ijepa(&["export", alone.to_str().unwrap(), "--format", "official", "--out", d.join("off.safetensors").to_str().unwrap()]);

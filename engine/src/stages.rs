@@ -220,7 +220,19 @@ pub fn run_of_checkpoint(checkpoint: &Path) -> Option<(PathBuf, serde_json::Valu
 /// # Errors
 /// [`Error::Checkpoint`] naming each setting that differs.
 fn check_run_encoder(exp: &Experiment, checkpoint: &Path) -> Result<()> {
-    let Some((run, config)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
+    let Some((run, config)) = run_of_checkpoint(checkpoint) else {
+        // a copy out of its run folder still records its head count (our checkpoints do)
+        return match crate::checkpoint::state::encoder_heads_of(checkpoint) {
+            Some(h) if h != exp.encoder.num_heads => Err(Error::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!(
+                    "records an encoder of {h} attention heads (its metadata), where {} has {}: the weights load with any head count and compute other features; evaluate it with the experiment that trained it",
+                    exp.name, exp.encoder.num_heads
+                ),
+            }),
+            _ => Ok(()),
+        };
+    };
     let mut differ = Vec::new();
     if let Some(recipe) = config.get("recipe").and_then(|r| r.as_str()).filter(|r| *r != exp.recipe) {
         differ.push(format!("recipe {recipe} there, {} here", exp.recipe));

@@ -193,6 +193,8 @@ struct Run {
     /// `seconds`, written with every manifest).
     since: Instant,
     seconds_before: f64,
+    /// The encoder's head count, recorded in every checkpoint ([`state::ENCODER_HEADS`]).
+    encoder_heads: usize,
 }
 
 impl Run {
@@ -370,7 +372,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         study: opts.study.clone(),
         inputs: crate::plan::pretrain_inputs(exp),
     };
-    let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before };
+    let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before, encoder_heads: exp.encoder.num_heads };
     run.save_manifest()?;
     if lead {
         if let Some(line) = products_line {
@@ -782,7 +784,7 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option
             });
         }
     }
-    let snapshot = Snapshot::checkpoint(&tensors, Position { optimizer_step, ..pos })?;
+    let snapshot = Snapshot::checkpoint(&tensors, Position { optimizer_step, ..pos })?.with_meta(state::ENCODER_HEADS, run.encoder_heads.to_string());
     // the kept copy first: a run killed between the two resumes from the previous `latest`
     // and writes this epoch's copy again, so a kept epoch is never skipped
     let mut files: Vec<PathBuf> = keep.map(|k| folder.join(k)).into_iter().collect();
@@ -1276,7 +1278,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     }
     // the last epoch's checkpoint is on disk and recorded before the final weights
     run.finish_writes()?;
-    let sha256 = state::save_weights(&s.checkpoint, &recipe.state())?;
+    let sha256 = state::save_weights_with(&s.checkpoint, &recipe.state(), &[(state::ENCODER_HEADS, &run.encoder_heads.to_string())])?;
     run.manifest.record(CheckpointRecord { file: schema::FINAL.into(), step: global as u64, sha256 });
     run.save_manifest()?;
     let w = s.loss_window;

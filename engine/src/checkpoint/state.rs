@@ -199,6 +199,13 @@ impl Snapshot {
         Self::new(tensors, HashMap::from([("format".to_string(), FORMAT.to_string()), ("position".to_string(), position)]))
     }
 
+    /// With `key` = `value` in the file's metadata as well (e.g. [`ENCODER_HEADS`]).
+    #[must_use]
+    pub fn with_meta(mut self, key: &str, value: String) -> Self {
+        self.meta.insert(key.to_string(), value);
+        self
+    }
+
     /// Writes the file to each of `paths` (the same bytes), each atomically: a temporary
     /// file beside it, fsync, rename, fsync of the folder; a crash leaves the previous file
     /// intact. Streams the tensors' bytes without assembling the file in memory. Returns the
@@ -359,6 +366,16 @@ pub(crate) fn header_of(path: &Path) -> Option<(serde_json::Value, u64, u64)> {
 pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
     let (v, _, _) = header_of(path)?;
     serde_json::from_value(v.get("__metadata__")?.clone()).ok()
+}
+
+/// Metadata key of the encoder's number of attention heads, which no tensor's shape carries:
+/// written in a pretraining's checkpoints (and the official-names export), so that a copy
+/// taken out of its run folder still says it.
+pub const ENCODER_HEADS: &str = "encoder_heads";
+
+/// The encoder's head count a file records ([`ENCODER_HEADS`]), if it does.
+pub fn encoder_heads_of(path: &Path) -> Option<usize> {
+    metadata_of(path)?.get(ENCODER_HEADS)?.parse().ok().filter(|&h| h > 0)
 }
 
 /// Whether the file is shorter than its readable header says (the header's length, the
