@@ -203,15 +203,21 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     }
 }
 
+/// Exit status of a rank that stopped because another rank failed
+/// (`Error::StoppedWithRank`): the launcher blames the other.
+pub const STOPPED_WITH_RANK: u8 = 3;
+
 /// How the launcher orders failed ranks to name the cause (smallest first): a rank killed by a
 /// signal (the cause) before one that exited; a rank stopped by SIGTERM or SIGHUP of its own
 /// (exit 143, 129) before one stopped with it (130: "a signal to another rank", which may end
-/// first); a rank seen to end first (the loader's failure on rank 1, before rank 0 stopped
-/// with it) before one that ended `later`; then the lowest rank.
+/// first); a rank that failed before one that stopped because it did ([`STOPPED_WITH_RANK`]:
+/// both are often seen in one poll); a rank seen to end first (the loader's failure on rank 1,
+/// before rank 0 stopped with it) before one that ended `later`; then the lowest rank.
 fn blame_order(rank: usize, code: Option<i32>, later: bool) -> (bool, u8, bool, usize) {
     let interrupt = match code {
         Some(143 | 129) => 0,
         Some(130) => 1,
+        Some(c) if c == i32::from(STOPPED_WITH_RANK) => 3,
         _ => 2,
     };
     (code.is_some(), interrupt, later, rank)
@@ -397,6 +403,8 @@ mod tests {
         // SIGTERM to rank 1: it exits 143, rank 0 stops with it (130), seen together or first
         assert_eq!(pick(&[(0, Some(130), false), (1, Some(143), false)]), 1);
         assert_eq!(pick(&[(0, Some(130), false), (1, Some(143), true)]), 1);
+        // rank 1's loader failed and rank 0 stopped with it (exit 3), seen in one poll
+        assert_eq!(pick(&[(0, Some(3), false), (1, Some(1), false)]), 1);
         // otherwise the lowest rank
         assert_eq!(pick(&[(1, Some(1), false), (0, Some(1), false)]), 0);
     }

@@ -374,6 +374,8 @@ fn main() -> ExitCode {
                     "SIGHUP" => 129,
                     _ => 130,
                 }),
+                // a rank stopped with another that failed: the launcher blames that one
+                Some(ijepa_engine::Error::StoppedWithRank(_)) => ExitCode::from(launch::STOPPED_WITH_RANK),
                 _ => match e.downcast_ref::<launch::Stopped>() {
                     Some(stopped) => ExitCode::from(stopped.code),
                     None => ExitCode::FAILURE,

@@ -270,6 +270,8 @@ fn a_data_error_on_another_rank_keeps_the_steps_done() {
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("rank 1 could not load its batch for step 2") && t.contains("img_3.png"), "rank 1's failure, named on rank 0 and with its cause: {t}");
+    // ... and by the launcher, whichever rank it saw end first (rank 0 exits 3: stopped with it)
+    assert!(t.contains("rank 1 exited with status 1; stopped the other ranks") && o.status.code() == Some(1), "{t}");
     assert!(t.contains("the 1 steps done are checkpointed in"), "{t}");
     let m = manifest(&runs);
     assert_eq!((m["status"].as_str(), m["steps"].as_u64()), (Some("failed"), Some(1)), "{m}");

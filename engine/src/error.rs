@@ -65,6 +65,11 @@ pub enum Error {
     /// likely cause).
     #[error("distributed: {0}")]
     Dist(String),
+    /// This rank stopped because another rank of its distributed run failed (the message
+    /// names it; the cause is in that rank's output): its exit status is 3, so that a launcher
+    /// names the rank that failed, not this one.
+    #[error("{0}")]
+    StoppedWithRank(String),
     /// Another process holds the stage folder (see [`crate::run_dir::StageLock`]).
     #[error("{dir} is in use by another process ({holder}); wait for it to finish or stop it, then run again")]
     Busy {

@@ -536,7 +536,7 @@ fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, error: 
     let step = pos.global_step;
     bar.suspend(|| match (&saved, error) {
         (Err(w), _) => tracing::warn!("the {step} steps done could not be checkpointed: {w}"),
-        (Ok(()), Error::Data(_) | Error::Io { .. }) => tracing::warn!(
+        (Ok(()), Error::Data(_) | Error::Io { .. } | Error::StoppedWithRank(_)) => tracing::warn!(
             "the {step} steps done are checkpointed in {}: once the image can be read (a readable copy in its place), the same command resumes at step {step}",
             run.dir.display()
         ),
@@ -1147,7 +1147,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     }
                     Agreement::Stop => return Err(stop_at(recipe, run, at(global as u64, epoch as u64, in_epoch), &bar, Some(pg))?),
                     Agreement::Failed(ranks) => {
-                        let e = Error::Data(format!(
+                        let e = Error::StoppedWithRank(format!(
                             "{} could not load {} batch for step {} (the cause is in {} output); this rank stopped with it",
                             plural_ranks(&ranks),
                             if ranks.len() == 1 { "its" } else { "their" },
