@@ -242,8 +242,73 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
             }
         }
     }
+    leave_out_copies(&mut reg);
     leave_out_outdated(&mut reg);
     Ok(reg)
+}
+
+/// Leaves out (and lists) the copies of a stage: the same stage folder (its name and hash)
+/// holding the record of the same experiment (and sweep point) in two experiment folders, as a
+/// copied experiment folder (`runs/plain (copy)/`, `runs/x-seed-0.bak/`) leaves them: each row
+/// counted twice and skewed a seed mean. Kept: the one in the folder the run writes (a
+/// pretraining's own experiment's; an evaluation's beside its pretraining, or its study's for
+/// a baseline), else the first by path.
+fn leave_out_copies(reg: &mut Registry) {
+    fn parent_name(dir: &Path) -> String {
+        dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+    fn stage_of(dir: &Path) -> String {
+        dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    }
+    /// The indices to keep: of each group of equal keys, the one at home, else the first.
+    fn keep(keys: &[(String, bool)]) -> Vec<bool> {
+        let mut chosen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, (key, home)) in keys.iter().enumerate() {
+            let first = *chosen.entry(key).or_insert(i);
+            if *home && !keys[first].1 {
+                chosen.insert(key, i);
+            }
+        }
+        (0..keys.len()).map(|i| chosen[keys[i].0.as_str()] == i).collect()
+    }
+    let mut left_out = Vec::new();
+    let keys: Vec<(String, bool)> = reg
+        .pretrains
+        .iter()
+        .map(|r| (format!("{}\0{}", stage_of(&r.dir), r.manifest.experiment), parent_name(&r.dir) == r.manifest.experiment))
+        .collect();
+    let kept = keep(&keys);
+    let mut i = 0;
+    reg.pretrains.retain(|r| {
+        let k = kept[i];
+        i += 1;
+        if !k {
+            left_out.push(format!("{}: a copy of the stage {} of {} found in another folder: left out (its rows would count twice)", r.dir.display(), stage_of(&r.dir), r.manifest.experiment));
+        }
+        k
+    });
+    let keys: Vec<(String, bool)> = reg
+        .evals
+        .iter()
+        .map(|e| {
+            let home = match e.record.pretrain_dir.as_deref() {
+                Some(p) => parent_name(Path::new(p)),
+                None => e.record.experiment.clone(),
+            };
+            (format!("{}\0{}\0{:?}", stage_of(&e.dir), e.record.experiment, e.record.varied), parent_name(&e.dir) == home)
+        })
+        .collect();
+    let kept = keep(&keys);
+    let mut i = 0;
+    reg.evals.retain(|e| {
+        let k = kept[i];
+        i += 1;
+        if !k {
+            left_out.push(format!("{}: a copy of the evaluation {} of {} found in another folder: left out (its rows would count twice)", e.dir.display(), stage_of(&e.dir), e.record.experiment));
+        }
+        k
+    });
+    reg.unreadable.extend(left_out);
 }
 
 /// Leaves out (and lists) each evaluation of a checkpoint that is no longer its pretraining's

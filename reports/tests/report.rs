@@ -560,6 +560,36 @@ fn copies_and_misplaced_records_are_left_out_not_counted_twice() {
     assert!(reg.unreadable.iter().any(|u| u.contains(&format!("{}/eval.json", run.display())) && u.contains("ignored")), "{:?}", reg.unreadable);
 }
 
+/// A copy of a whole experiment folder (`cp -r runs/x "runs/x (copy)"`, a sweep point's
+/// `.bak`) holds the same stages of the same experiment: they are left out and named, the
+/// ones in the folder the run wrote kept (every row counted twice, and a seed mean skewed).
+#[test]
+fn a_copied_experiment_folder_is_left_out_not_counted_twice() {
+    fn copy_dir(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for e in fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    let whole = load_registry(tmp.path()).unwrap();
+    let exp = whole.pretrains[0].dir.parent().unwrap().to_path_buf();
+    let stages = whole.evals.iter().filter(|e| e.dir.parent() == Some(exp.as_path())).count() + whole.pretrains.iter().filter(|r| r.dir.parent() == Some(exp.as_path())).count();
+    // (sorted before the original: the one at home is kept, not the first by path)
+    let copy = tmp.path().join(format!("0-{} (copy)", exp.file_name().unwrap().to_string_lossy()));
+    copy_dir(&exp, &copy);
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!((reg.evals.len(), reg.pretrains.len()), (whole.evals.len(), whole.pretrains.len()), "{:?}", reg.unreadable);
+    assert!(reg.evals.iter().all(|e| !e.dir.starts_with(&copy)) && reg.pretrains.iter().all(|r| !r.dir.starts_with(&copy)));
+    assert_eq!(reg.unreadable.iter().filter(|u| u.contains("(copy)") && u.contains("its rows would count twice")).count(), stages, "{:?}", reg.unreadable);
+}
+
 /// A damaged or missing file of a pretrain run leaves that run out, named with the file and
 /// the cause (the line of a malformed metrics row, a missing metrics.csv of a finished run).
 #[test]
