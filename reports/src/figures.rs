@@ -24,13 +24,16 @@ pub struct NamedFigure {
 /// `β`, of hand-edited or foreign records, both were `-`: one's figures overwrote the other's).
 pub fn slug(name: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    // (a long name is cut: with the figure's prefix and suffix a file name stays far below
+    // the 255 bytes file systems allow, where a 240-character name failed the whole report)
+    const LONGEST: usize = 100;
     let s: String = name.chars().map(|c| if safe(c) { c } else { '-' }).collect();
-    if name.chars().all(safe) {
+    if name.chars().all(safe) && s.len() <= LONGEST {
         return s;
     }
     // FNV-1a: stable across versions and machines (file names are kept between reports)
     let h = name.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("{s}-{h:08x}")
+    format!("{}-{h:08x}", &s[..s.len().min(LONGEST)])
 }
 
 /// `key=value, ...` of a sweep point.

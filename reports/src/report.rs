@@ -11,7 +11,7 @@ use crate::figures::{experiment_figures, shown_by_study, slug};
 use crate::plot::{render, Rendered};
 use crate::registry::Registry;
 use crate::tables::{
-    ablation_table, finetune_table, has_protocol, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, to_csv,
+    ablation_table, finetune_table, has_protocol, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, to_csv, md_text,
     to_markdown,
 };
 
@@ -194,11 +194,11 @@ fn markdown(reg: &Registry, secs: &[Section]) -> String {
     if !reg.unreadable.is_empty() {
         md.push_str(&format!("\n**Left out: {} stage folder(s) or file(s), each with why:**\n\n", reg.unreadable.len()));
         for e in &reg.unreadable {
-            md.push_str(&format!("- {e}\n"));
+            md.push_str(&format!("- {}\n", md_text(e)));
         }
     }
     for s in secs {
-        md.push_str(&format!("\n## {}\n\n{}\n\n", s.title, s.blurb));
+        md.push_str(&format!("\n## {}\n\n{}\n\n", md_text(&s.title), s.blurb));
         match &s.body {
             Body::Table { csv, df } => {
                 md.push_str(&to_markdown(df));
@@ -207,7 +207,7 @@ fn markdown(reg: &Registry, secs: &[Section]) -> String {
             Body::Figure { stem, .. } => {
                 md.push_str(&format!(
                     "![{}](plots/{stem}.png)\n\n(SVG: `plots/{stem}.svg`)\n",
-                    s.title.replace('`', "")
+                    md_text(&s.title.replace('`', "")).replace('[', "\\[").replace(']', "\\]")
                 ));
             }
         }

@@ -693,7 +693,16 @@ pub fn rows_as_text(df: &DataFrame, markdown: bool) -> Vec<Vec<String>> {
 /// Renders a DataFrame as a GitHub-flavoured Markdown table.
 pub fn to_markdown(df: &DataFrame) -> String {
     let rows = rows_as_text(df, true);
-    let esc = |s: &str| s.replace('|', "\\|");
+    // a cell holds names from the runs' records: nothing in one may end the cell, the row or
+    // the table (`|`, a line break), open a code span, or pass as HTML to a viewer that renders it
+    let esc = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('|', "\\|")
+            .replace('`', "\\`")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace(['\r', '\n'], " ")
+    };
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
         out.push_str("| ");
@@ -704,6 +713,26 @@ pub fn to_markdown(df: &DataFrame) -> String {
         }
     }
     out
+}
+
+/// `s` as Markdown text (a heading, a list item): its line breaks as spaces, and outside its
+/// code spans (between backticks, left as they are) backslashes escaped and `<`, `>` as
+/// entities, so that a name from a run's records is shown as written, never run as HTML by a
+/// viewer that renders HTML in Markdown.
+pub fn md_text(s: &str) -> String {
+    let spans = s.matches('`').count() % 2 == 0;
+    s.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            let part = part.replace(['\r', '\n'], " ");
+            if spans && i % 2 == 1 {
+                part
+            } else {
+                part.replace('\\', "\\\\").replace('<', "&lt;").replace('>', "&gt;")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
 }
 
 /// Renders a DataFrame as CSV (header line first, full precision).

@@ -590,6 +590,38 @@ fn a_copied_experiment_folder_is_left_out_not_counted_twice() {
     assert_eq!(reg.unreadable.iter().filter(|u| u.contains("(copy)") && u.contains("its rows would count twice")).count(), stages, "{:?}", reg.unreadable);
 }
 
+/// Names from the records are shown as written in report.md: a `|`, a backslash, a line break
+/// or HTML (`<script>`) neither breaks its tables nor runs in a viewer that renders HTML in
+/// Markdown; a long name gives its figures file names a file system takes (one of 240
+/// characters failed the whole report).
+#[test]
+fn odd_names_stay_text_and_long_ones_get_short_file_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let odd = "<script>alert(1)<\\script> a|b\\|c";
+    let long = "x".repeat(240);
+    for exp in [odd, long.as_str()] {
+        pretrain(tmp.path(), exp, "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
+        eval(tmp.path(), exp, "linear", "linear", "ijepa", 82.5, None, json!({}));
+    }
+    // a line break in a field a table shows
+    let m = tmp.path().join(odd).join("pretrain-aaaaaaaaaaaa/manifest.json");
+    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&m).unwrap()).unwrap();
+    v["device"] = "cpu\n| injected | row |".into();
+    write_json(&m, &v);
+    let reg = load_registry(tmp.path()).unwrap();
+    assert!(reg.unreadable.is_empty(), "{:?}", reg.unreadable);
+    let files = write_report(&reg, &tmp.path().join("out")).unwrap();
+    let md = fs::read_to_string(&files.markdown).unwrap();
+    assert!(!md.contains("<script") && md.contains("&lt;script&gt;alert(1)&lt;\\\\script&gt; a\\|b\\\\\\|c"), "{md}");
+    for table in md.split("\n\n").filter(|b| b.starts_with("| ")) {
+        assert!(table.lines().all(|l| l.starts_with("| ") && l.ends_with(" |")), "{table}");
+    }
+    assert!(!md.contains("\n| injected") && md.contains("cpu \\| injected \\| row \\| |"), "{md}");
+    for f in files.plots.iter().chain(&files.tables) {
+        assert!(f.file_name().unwrap().len() < 130, "{}", f.display());
+    }
+}
+
 /// A damaged or missing file of a pretrain run leaves that run out, named with the file and
 /// the cause (the line of a malformed metrics row, a missing metrics.csv of a finished run).
 #[test]
