@@ -211,6 +211,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     if lead && !opts.dry_run && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && plan.status(n) != Status::Done) {
         let mut opened = BTreeSet::new();
         let mut lists = BTreeSet::new();
+        // the training labels of each data block, and its number of classes
+        let mut labelled: std::collections::HashMap<String, (Vec<i64>, usize)> = std::collections::HashMap::new();
         for &n in &selected {
             if let Task::Eval { point, eval, .. } = plan.graph[n].task {
                 if plan.status(n) == Status::Done {
@@ -233,8 +235,17 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                         }
                     }
                 }
-                // a low-shot `split-file` too (it was read after pretraining)
                 let cfg = &exp.evals[eval];
+                // a held-out part that holds out no image (each class's share rounds to 0):
+                // the probe stopped on it after pretraining
+                let key = serde_json::to_string(data)?;
+                if !labelled.contains_key(&key) {
+                    let train = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?;
+                    labelled.insert(key.clone(), ((0..train.len()).map(|i| train.label(i)).collect::<Vec<i64>>(), train.num_classes()));
+                }
+                let (labels, classes) = &labelled[&key];
+                ijepa_engine::stages::check_held_out(exp, cfg, labels, *classes).map_err(|e| format!("checked before pretraining: {e}"))?;
+                // a low-shot `split-file` too (it was read after pretraining)
                 // (once per folder and list: a sweep over other data settings reads the same)
                 if cfg.split_file.is_some() && lists.insert((serde_json::to_string(&data.source)?, cfg.split_file.clone())) {
                     ijepa_engine::stages::check_split_file(exp, cfg)

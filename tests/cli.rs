@@ -1187,3 +1187,30 @@ fn special_files_are_refused_as_inputs() {
     assert_eq!(std::fs::read(&f).unwrap(), before);
     assert_eq!(std::fs::read_to_string(&doc).unwrap(), "my notes");
 }
+
+/// An evaluation that must choose on a held-out part of the training split (a grid of
+/// learning rates, several feature sets) with a `held-out` fraction that holds out no image
+/// (each class's share rounds to 0) stops the run before pretraining, naming it: the linear
+/// probe and kNN stopped after pretraining, and fine-tuning "chose" on no image (every point
+/// 0.00%) without a word.
+#[test]
+fn a_held_out_part_of_no_image_is_found_before_pretraining() {
+    let d = scratch("held-out-none");
+    let base = "experiment \"h\" {\n    data \"fashion-mnist\" { crop-size 28; batch-size 16; workers 1; limit 200 }\n    encoder width=16 depth=4 heads=2 patch=7\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 0 }\n    epochs 1\n    precision \"fp32\"\n    EVAL\n}\n";
+    let runs = d.join("runs");
+    for (name, eval, says) in [
+        ("linear", "eval \"linear\" { epochs 1; held-out 0.001; lr 0.01 0.02 }", "the linear evaluation: held-out fraction 0.001 of 200 training images leaves no held-out sample to choose among its 4 (lr, weight decay) points"),
+        ("knn", "eval \"knn\" { features \"last\" \"last4\"; held-out 0.001 }", "the knn evaluation: held-out fraction 0.001 of 200 training images leaves no held-out sample to choose among its feature sets"),
+        ("finetune", "eval \"finetune\" { epochs 1; batch-size 8; held-out 0.001; lr 0.01 0.02; weight-decay 0 }", "the finetune evaluation: held-out fraction 0.001"),
+    ] {
+        let f = write(&d, &format!("{name}.kdl"), &base.replace("EVAL", eval));
+        let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains("checked before pretraining") && err.contains(says) && err.contains("rounds to 0"), "{name}: {out}{err}");
+        assert!(!out.contains("== run pretrain") && !runs.join("h").exists(), "{name}: {out}{err}");
+    }
+    // a held-out part of one image a class is enough
+    let f = write(&d, "enough.kdl", &base.replace("EVAL", "eval \"knn\" { features \"last\" \"last4\"; held-out 0.05 }"));
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
+}

@@ -691,6 +691,44 @@ fn logistic_cfg(exp: &Experiment, cfg: &EvalConfig) -> logistic::LogisticCfg {
     logistic::LogisticCfg { cs: cfg.cs.clone(), heldout: cfg.heldout, seed: exp.seed, ..Default::default() }
 }
 
+/// Whether the evaluation `cfg` can make the choices it has to make on a held-out part of the
+/// training split whose labels are `labels`: checked before pretraining, where the probe
+/// stopped on it after pretraining. A choice is a grid of more than one (lr, weight decay)
+/// point, or several feature sets; the held-out part is each class's share rounded, which can
+/// be none. (The logistic probe, which chooses by cross-validation, and a low-shot
+/// `split-file`, read with the features, are checked when they run.)
+///
+/// # Errors
+/// [`Error::Config`] naming the evaluation, the fraction and what would hold an image out.
+pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_classes: usize) -> Result<()> {
+    let grid = cfg.lrs.len().max(1) * cfg.wds.len().max(1);
+    let features = cfg.features.len() > 1;
+    let chooses_on = |y: &[i64], what: &str| -> Result<()> {
+        let (rest, held) = crate::eval::stratified_split(y, num_classes, cfg.heldout, exp.seed);
+        if held.is_empty() || rest.is_empty() {
+            return Err(Error::Config(format!(
+                "the {} evaluation: held-out fraction {} of {} {what} leaves no held-out sample to choose {} {}",
+                cfg.name(),
+                cfg.heldout,
+                y.len(),
+                if grid > 1 && cfg.protocol != EvalProtocol::Knn { format!("among its {grid} (lr, weight decay) points") } else { "among its feature sets".into() },
+                crate::eval::why_none_held_out(y, num_classes, cfg.heldout)
+            )));
+        }
+        Ok(())
+    };
+    match cfg.protocol {
+        EvalProtocol::Linear if grid > 1 || features => chooses_on(labels, "training images"),
+        EvalProtocol::LowShot if cfg.head != HeadKind::Logistic && cfg.split_file.is_none() && (grid > 1 || features) => {
+            let few: Vec<i64> = lowshot::sample_per_class(labels, num_classes, cfg.fraction, exp.seed).into_iter().map(|i| labels[i]).collect();
+            chooses_on(&few, "labelled images")
+        }
+        EvalProtocol::Knn if features => chooses_on(labels, "training images"),
+        EvalProtocol::Finetune if grid > 1 && cfg.heldout > 0.0 => chooses_on(labels, "training images"),
+        _ => Ok(()),
+    }
+}
+
 /// The labelled few of a low-shot protocol: the split file's images, or `fraction` of each
 /// class drawn by the experiment's seed (the same for every subject and feature set).
 fn lowshot_few(exp: &Experiment, cfg: &EvalConfig, train: &Features, num_classes: usize) -> Result<Features> {

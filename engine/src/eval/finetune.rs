@@ -282,6 +282,15 @@ pub fn finetune(
             return Err(Error::Data("fine-tuning: the training split has no labelled sample".into()));
         }
         let (fit, held) = stratified_split(&labels, num_classes, cfg.heldout, cfg.seed);
+        // (scored on no image, every point read 0% and the first was "chosen")
+        if held.is_empty() {
+            return Err(Error::Config(format!(
+                "fine-tuning: held-out fraction {} leaves no held-out sample to choose among {} (lr, weight decay) pairs {}",
+                cfg.heldout,
+                grid.len(),
+                super::why_none_held_out(&labels, num_classes, cfg.heldout)
+            )));
+        }
         let (fit, held) = (data::subset(train.clone(), fit), data::subset(train.clone(), held));
         for &(lr, wd) in &grid {
             let (model, _) = train_one(build, fit.clone(), train_tf.clone(), None, cfg, lr, wd, device)?;
