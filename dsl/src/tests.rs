@@ -943,6 +943,17 @@ fn a_sweep_varies_what_its_recipe_reads() {
     let targets: Vec<(String, MaskKind, usize)> = study.points.iter().map(|p| (p.experiment.recipe.clone(), p.experiment.mask.kind, p.experiment.mask.n_targets)).collect();
     assert_eq!(targets[..2], [("ijepa".to_string(), MaskKind::MultiBlock, 2), ("ijepa".to_string(), MaskKind::MultiBlock, 3)]);
     assert!(targets[2..].iter().all(|(r, k, _)| r == "mae" && *k == MaskKind::Random), "{targets:?}");
+    // a setting only the block's own recipe reads, where the sweep's recipes leave it out, is
+    // read by no point: refused (an MAE/DINO sweep dropped the I-JEPA predictor and mask)
+    let src = "experiment \"s\" {\n encoder width=96 depth=2 heads=3 patch=4\n predictor depth=1 width=48\n mask \"multi-block\" { min-keep 4 }\n}\nsweep \"grid\" {\n vary \"recipe\" \"mae\" \"dino\"\n}\n";
+    let d = crate::parse_study("s.kdl", src).expect_err("no point reads them");
+    let text = d.render_plain();
+    assert_eq!(d.codes(), ["ijepa::dsl::not_of_recipe", "ijepa::dsl::not_of_recipe"], "{text}");
+    assert!(text.contains("`predictor` is a setting of recipe \"ijepa\", not of recipe \"mae\" / \"dino\"") && text.contains("`mask \"multi-block\"`"), "{text}");
+    assert!(text.contains("add \"ijepa\" to `vary \"recipe\"`"), "{text}");
+    // ... as long as one swept recipe reads it, it is kept for that recipe's points
+    let src = "experiment \"s\" {\n encoder width=96 depth=2 heads=3 patch=4\n predictor depth=1 width=48\n}\nsweep \"grid\" {\n vary \"recipe\" \"ijepa\" \"mae\"\n}\n";
+    assert!(crate::parse_study("s.kdl", src).is_ok());
     // ... but one no point's mask has is refused (it varied nothing, without a word)
     let src = "experiment \"s\" {\n encoder width=96 depth=2 heads=3 patch=4\n mask \"random\"\n}\nsweep \"grid\" {\n vary \"recipe\" \"ijepa\" \"mae\"\n vary \"mask.targets.count\" 2 3\n}\n";
     let text = crate::parse_study("s.kdl", src).expect_err("no point reads it").render_plain();

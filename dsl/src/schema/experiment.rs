@@ -344,6 +344,40 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment, base
             ),
         });
     }
+    // in a sweep over recipes every point trains one of the swept recipes: a setting (or a
+    // mask kind) only the block's own recipe reads, which the sweep leaves out, is read by no
+    // point (it was dropped without a word)
+    if !cx.swept_recipes.is_empty() && !cx.swept_recipes.contains(&schema.name) {
+        let swept = cx.swept_recipes.clone();
+        let swept_text = swept.iter().map(|r| format!("\"{r}\"")).collect::<Vec<_>>().join(", ");
+        let sampled: Vec<crate::config::MaskKind> = swept.iter().filter_map(|r| crate::recipes::schema(r)).flat_map(|s| s.mask_kinds).collect();
+        for kdl in nodes {
+            let name = kdl.name().value();
+            let owners = if name == "mask" {
+                if sampled.contains(&exp.mask.kind) || !cx.ok(&["mask"]) {
+                    continue;
+                }
+                crate::recipes::samplers(exp.mask.kind)
+            } else {
+                crate::recipes::owners(name)
+            };
+            if owners.is_empty() || owners.iter().any(|o| swept.contains(o)) || !cx.ok(&[name]) {
+                continue;
+            }
+            let node = if name == "mask" { format!("mask \"{}\"", exp.mask.kind.name()) } else { name.to_string() };
+            cx.poison(name);
+            cx.err(DslError::NotOfRecipe {
+                owner: owners.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(" / "),
+                recipe: swept.join("\" / \""),
+                span: cx.name_span(kdl),
+                help: format!(
+                    "every point of this sweep trains one of the recipes it varies ({swept_text}), none of which reads `{node}`: remove it, or add \"{}\" to `vary \"recipe\"`",
+                    owners[0]
+                ),
+                node,
+            });
+        }
+    }
     match base {
         // a base of this recipe has its defaults already, and what it wrote stays
         Some(b) if b.recipe == exp.recipe => {}
