@@ -460,6 +460,10 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
     assert_eq!(errs(r#"eval "low-shot" { head "bn-linear"; batch-size 1 }"#), ["conflict"]);
     assert!(errs(r#"eval "linear" { head "linear"; batch-size 1 }"#).is_empty());
     assert!(errs(r#"eval "linear" { batch-size 2 }"#).is_empty());
+    // fine-tuning's batch (256 by default) within the images `limit` keeps: found before
+    // pretraining, where the run stopped on it after
+    assert_eq!(errs("data \"fashion-mnist\" { limit 200; batch-size 16 }\n eval \"finetune\" { epochs 1 }"), ["conflict"]);
+    assert!(errs("data \"fashion-mnist\" { limit 200; batch-size 16 }\n eval \"finetune\" { epochs 1; batch-size 64 }").is_empty());
     // kNN trains no head: its batch size is another protocol's setting, said once
     assert_eq!(errs(r#"eval "knn" { batch-size 1 }"#), ["invalid_value"]);
     // a setting only another protocol reads is refused, not ignored (it would still have moved

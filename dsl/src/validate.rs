@@ -20,6 +20,7 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     random_mask_keeps_a_patch(cx, exp);
     dino_local_crops_fit(cx, exp);
     limit_holds_a_batch(cx, exp);
+    finetune_batch_fits_the_limit(cx, exp);
     mlp_has_width(cx, exp);
     dino_has_no_ipe_scale(cx, exp);
     dino_settings_are_read(cx, exp);
@@ -258,6 +259,29 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
             other: cx.span_of("data.batch-size"),
             other_label: format!("batch {}", exp.data.batch_size),
             help: format!("raise `limit` to at least {} or lower `batch-size`", exp.data.batch_size * world + held),
+        });
+    }
+}
+
+/// With `limit N`, fine-tuning's batch must fit in the N training images a fit trains on
+/// (its default batch is 256): the run stopped on it after pretraining.
+fn finetune_batch_fits_the_limit(cx: &mut Ctx, exp: &Experiment) {
+    let Some(limit) = exp.data.limit else { return };
+    if !cx.ok(&["data.limit"]) {
+        return;
+    }
+    for e in exp.evals.iter().filter(|e| e.protocol == crate::config::EvalProtocol::Finetune && e.batch_size > limit) {
+        let at = format!("eval.{}.batch-size", e.name());
+        if !cx.ok(&[&at]) {
+            continue;
+        }
+        cx.err(DslError::Conflict {
+            message: format!("fine-tuning's batch of {} is more than the {limit} training images `limit` keeps", e.batch_size),
+            span: cx.span_or(&[&at, &format!("eval.{}", e.name())]),
+            label: format!("batch {}", e.batch_size),
+            other: cx.span_of("data.limit"),
+            other_label: format!("{limit} images"),
+            help: format!("write a `batch-size` of at most {limit} in the eval block (fine-tuning's default is 256), or raise `limit`"),
         });
     }
 }
