@@ -105,19 +105,19 @@ fn local_scale(cx: &mut Ctx, n: &Node, d: &mut DinoConfig) {
 }
 
 fn student_temp(cx: &mut Ctx, n: &Node, d: &mut DinoConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::Positive)) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::PositiveF32)) {
         d.student_temp = v;
     }
 }
 
 fn teacher_temp(cx: &mut Ctx, n: &Node, d: &mut DinoConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::Positive)) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::PositiveF32)) {
         d.teacher_temp = v;
     }
 }
 
 fn warmup_teacher_temp(cx: &mut Ctx, n: &Node, d: &mut DinoConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::Positive)) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::PositiveF32)) {
         d.warmup_teacher_temp = v;
     }
 }
