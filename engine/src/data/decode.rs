@@ -263,7 +263,16 @@ fn decode_jpeg(bytes: &[u8], shrink: u32, name: &str) -> Result<Image> {
 }
 
 fn decode_jpeg_with(h: tj::tjhandle, bytes: &[u8], shrink: u32, name: &str) -> Result<Image> {
-    let corrupt = |what: String| Error::Data(format!("{name}: corrupt JPEG: {what}"));
+    let corrupt = |what: String| {
+        // (a JPEG process this libjpeg-turbo does not decode is not damage: lossless JPEG needs
+        // libjpeg-turbo 3, which PIL's wheels bundle)
+        if what.contains("Unsupported JPEG process") {
+            return Error::Data(format!(
+                "{name}: a JPEG this system's libjpeg-turbo does not decode ({what}; lossless JPEG needs libjpeg-turbo 3): convert it, e.g. to PNG"
+            ));
+        }
+        Error::Data(format!("{name}: corrupt JPEG: {what}"))
+    };
     let (mut w, mut hh, mut subsamp, mut cs): (c_int, c_int, c_int, c_int) = (0, 0, 0, 0);
     let size = bytes.len() as c_ulong;
     // SAFETY: the buffer and its length are valid; the outputs are plain ints.
@@ -387,35 +396,63 @@ fn check_pixels(name: &str, width: u64, height: u64) -> Result<()> {
 }
 
 fn decode_png(bytes: &[u8], name: &str) -> Result<Image> {
-    // Ok(Err(_)): refused before decoding (too many pixels); Err(_): the decoder's failure
+    match png_image(bytes, name, false) {
+        // a file PIL reads though the png crate does not: cut after its image data (no IEND,
+        // common in scraped images), or with an IDAT whose CRC is wrong (PIL does not check
+        // it): its rows read one by one, as many as the image has, checksums not verified
+        Err(e) if e.contains("EOF") || e.to_ascii_lowercase().contains("unexpected end") || e.contains("CRC") => match png_image(bytes, name, true) {
+            Ok(image) => image,
+            Err(_) => Err(png_error(name, &e)),
+        },
+        Err(e) => Err(png_error(name, &e)),
+        Ok(image) => image,
+    }
+}
+
+fn png_error(name: &str, e: &str) -> Error {
+    let cause = if e.contains("EOF") || e.to_ascii_lowercase().contains("unexpected end") { format!("truncated file ({e})") } else { e.to_string() };
+    Error::Data(format!("{name}: corrupt PNG: {cause}"))
+}
+
+/// The PNG `bytes`: `Ok(Err(_))` when refused before decoding (too many pixels), `Err(_)` the
+/// decoder's failure (a panic of it included). `rows`: a non-interlaced image's rows read one
+/// by one, nothing after the last one, checksums not verified.
+fn png_image(bytes: &[u8], name: &str, rows: bool) -> std::result::Result<Result<Image>, String> {
     let run = || -> std::result::Result<Result<Image>, String> {
         let mut dec = png::Decoder::new(std::io::Cursor::new(bytes));
         dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+        if rows {
+            dec.ignore_checksums(true);
+        }
         let mut reader = dec.read_info().map_err(|e| e.to_string())?;
         let (iw, ih) = (reader.info().width, reader.info().height);
         if let Err(e) = check_pixels(name, iw as u64, ih as u64) {
             return Ok(Err(e));
         }
-        let len = reader
-            .output_buffer_size()
-            .ok_or_else(|| "image too large".to_string())?;
-        let mut buf = vec![0u8; len];
-        let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
-        let (w, h) = (info.width as usize, info.height as usize);
-        let ch = match info.color_type {
+        let (buf, w, h, color_type, bit_depth, line) = if rows && !reader.info().interlaced {
+            let (color_type, bit_depth) = reader.output_color_type();
+            let line = reader.output_line_size(iw).ok_or_else(|| "image too large".to_string())?;
+            let mut buf = vec![0u8; line * ih as usize];
+            for row in buf.chunks_exact_mut(line) {
+                reader.read_row(row).map_err(|e| e.to_string())?;
+            }
+            (buf, iw as usize, ih as usize, color_type, bit_depth, line)
+        } else {
+            let len = reader.output_buffer_size().ok_or_else(|| "image too large".to_string())?;
+            let mut buf = vec![0u8; len];
+            let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+            (buf, info.width as usize, info.height as usize, info.color_type, info.bit_depth, info.line_size)
+        };
+        let ch = match color_type {
             png::ColorType::Grayscale => 1,
             png::ColorType::GrayscaleAlpha => 2,
             png::ColorType::Rgb => 3,
             png::ColorType::Rgba => 4,
             png::ColorType::Indexed => return Err("palette not expanded".into()),
         };
-        if info.bit_depth != png::BitDepth::Eight {
-            return Err(format!(
-                "unexpected bit depth {:?} after expansion",
-                info.bit_depth
-            ));
+        if bit_depth != png::BitDepth::Eight {
+            return Err(format!("unexpected bit depth {bit_depth:?} after expansion"));
         }
-        let line = info.line_size;
         if line < w * ch || buf.len() < line * h {
             return Err("decoded buffer smaller than the image".into());
         }
@@ -428,27 +465,9 @@ fn decode_png(bytes: &[u8], name: &str) -> Result<Image> {
                 _ => row.chunks_exact(4).for_each(|p| pixels.extend(&p[..3])),
             }
         }
-        Ok(Ok(Image {
-            height: h,
-            width: w,
-            channels: 3,
-            pixels,
-        }))
+        Ok(Ok(Image { height: h, width: w, channels: 3, pixels }))
     };
-    match std::panic::catch_unwind(run) {
-        Ok(Ok(decoded)) => decoded,
-        Ok(Err(e)) => {
-            let cause = if e.contains("EOF") || e.to_ascii_lowercase().contains("unexpected end") {
-                format!("truncated file ({e})")
-            } else {
-                e
-            };
-            Err(Error::Data(format!("{name}: corrupt PNG: {cause}")))
-        }
-        Err(_) => Err(Error::Data(format!(
-            "{name}: corrupt PNG: the decoder panicked"
-        ))),
-    }
+    std::panic::catch_unwind(run).unwrap_or_else(|_| Err("the decoder panicked".into()))
 }
 
 #[cfg(test)]
@@ -510,6 +529,35 @@ mod tests {
         jpeg[sof + 5..sof + 9].copy_from_slice(&[0xea, 0x60, 0xea, 0x60]);
         let e = decode(&jpeg, 1, "bomb.jpg").unwrap_err().to_string();
         assert!(e.contains("bomb.jpg") && e.contains("60000x60000") && e.contains("more than"), "{e}");
+    }
+
+    /// A PNG cut after its image data (no IEND: common in scraped images) or with a wrong
+    /// IDAT CRC decodes to its pixels, as PIL decodes it (both were "corrupt PNG"); one cut
+    /// inside its image data is still a truncated file.
+    #[test]
+    fn a_png_without_its_end_or_with_a_bad_idat_crc_decodes_as_pil_does() {
+        let (w, h) = (37u32, 23u32);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+        let mut file = Vec::new();
+        {
+            let mut e = png::Encoder::new(&mut file, w, h);
+            e.set_color(png::ColorType::Rgb);
+            e.set_depth(png::BitDepth::Eight);
+            e.write_header().unwrap().write_image_data(&rgb).unwrap();
+        }
+        let whole = decode(&file, 1, "whole.png").unwrap().0;
+        assert_eq!(whole.pixels, rgb);
+        // no IEND (its 12 bytes)
+        let no_end = &file[..file.len() - 12];
+        assert_eq!(decode(no_end, 1, "noiend.png").unwrap_or_else(|e| panic!("{e}")).0.pixels, rgb);
+        // the IDAT's CRC (the 4 bytes before IEND) flipped
+        let mut bad_crc = file.clone();
+        let at = file.len() - 12 - 1;
+        bad_crc[at] ^= 0xff;
+        assert_eq!(decode(&bad_crc, 1, "badcrc.png").unwrap_or_else(|e| panic!("{e}")).0.pixels, rgb);
+        // cut inside the image data
+        let e = decode(&file[..file.len() / 2], 1, "cut.png").unwrap_err().to_string();
+        assert!(e.contains("cut.png") && e.contains("corrupt PNG") && e.contains("truncated file"), "{e}");
     }
 
     /// Damage libjpeg recovers from with a warning ("Corrupt JPEG data: premature end of data
