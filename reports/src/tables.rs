@@ -720,7 +720,7 @@ pub fn to_markdown(df: &DataFrame) -> String {
 /// entities, so that a name from a run's records is shown as written, never run as HTML by a
 /// viewer that renders HTML in Markdown.
 pub fn md_text(s: &str) -> String {
-    let spans = s.matches('`').count() % 2 == 0;
+    let spans = s.matches('`').count().is_multiple_of(2);
     s.split('`')
         .enumerate()
         .map(|(i, part)| {
