@@ -407,11 +407,21 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Optio
         None
     };
     let monitor_path = dir.join(ijepa_schema::MONITOR);
-    let (monitor, monitor_error) = match monitor_path.is_file().then(|| read_monitor(&monitor_path)) {
+    let (monitor, mut monitor_error) = match monitor_path.is_file().then(|| read_monitor(&monitor_path)) {
         Some(Ok(rows)) => (rows, None),
         Some(Err(e)) => (Vec::new(), Some(format!("{e} (the run is shown without its monitor rows)"))),
         None => (Vec::new(), None),
     };
+    // a finished run logs a row every `log_every` steps: none where it trained that many is a
+    // damaged file, whose loss and schedule figures would be missing without a word
+    let log_every = config.as_ref().and_then(|c: &serde_json::Value| c.get("log_every")).and_then(serde_json::Value::as_u64).unwrap_or(1).max(1);
+    if done && metrics.is_empty() && manifest.steps as u64 >= log_every {
+        let note = format!("{}: no rows, though the run trained {} steps (the run is shown without its loss and schedule figures)", metrics_path.display(), manifest.steps);
+        monitor_error = Some(match monitor_error {
+            Some(e) => format!("{e}; {note}"),
+            None => note,
+        });
+    }
     let run = PretrainRun {
         dir,
         manifest,

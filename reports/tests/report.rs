@@ -622,6 +622,20 @@ fn odd_names_stay_text_and_long_ones_get_short_file_names() {
     }
 }
 
+/// A finished run's metrics.csv without a row (its header alone) is named: the run's loss and
+/// schedule figures were missing without a word.
+#[test]
+fn a_finished_run_without_metrics_rows_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    fake_runs(tmp.path());
+    let metrics = tmp.path().join("fmnist/pretrain-aaaaaaaaaaaa/metrics.csv");
+    let header = fs::read_to_string(&metrics).unwrap().lines().next().unwrap().to_string();
+    fs::write(&metrics, format!("{header}\n")).unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert!(reg.pretrains.iter().any(|r| r.dir.ends_with("pretrain-aaaaaaaaaaaa")), "the run is still shown");
+    assert!(reg.unreadable.iter().any(|u| u.contains("metrics.csv: no rows, though the run trained 40 steps")), "{:?}", reg.unreadable);
+}
+
 /// A damaged or missing file of a pretrain run leaves that run out, named with the file and
 /// the cause (the line of a malformed metrics row, a missing metrics.csv of a finished run).
 #[test]
