@@ -395,6 +395,14 @@ pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &s
 /// [`eval_hash`] without the list files' contents (earlier versions' hash).
 fn listless_eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
     let data = match subject {
+        // a recipe that makes its own views (DINO's multi-crop) trains one model whatever the
+        // data block's augmentations, and a frozen-feature evaluation of it does not read them
+        // either: they are left at their defaults (a sweep over them for its fine-tuning
+        // evaluated that one model's features once a point); elsewhere the whole block counts,
+        // as it always did
+        Subject::Pretrained if cfg.protocol != EvalProtocol::Finetune && ijepa_dsl::recipes::schema(&exp.recipe).is_some_and(|s| s.own_augmentations) => {
+            Some(DataConfig { workers: 0, prefetch: 0, ..exp.data.without_augmentations() })
+        }
         Subject::Pretrained => None,
         Subject::RandomInit | Subject::RawPixels => Some(exp.data.read_by_evaluation(cfg.protocol == EvalProtocol::Finetune)),
     };
@@ -436,8 +444,9 @@ fn eval_hash_of(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &st
 /// The hash and folder of the evaluation `cfg` of `subject` under `runs_dir/<experiment>`:
 /// those of [`eval_hash`], or, when that folder does not exist, an earlier version's that
 /// holds a result recording no other list contents than today's: the hash without the lists'
-/// contents ([`listless_eval_hash`]), and for a baseline the one that counted the whole data
-/// block ([`legacy_eval_hash`]), so that evaluations done before are not repeated.
+/// contents ([`listless_eval_hash`]), and the one that counted the whole data block
+/// ([`legacy_eval_hash`]: a baseline's, a DINO encoder's), so that evaluations done before are
+/// not repeated.
 pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> (String, PathBuf) {
     let folder = format!("eval-{}-{}", cfg.name(), subject.key(&exp.recipe));
     let hash = eval_hash(exp, cfg, subject, input);
@@ -447,9 +456,10 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
         // whole data block counted; a result that recorded other lists than today's is not
         // this evaluation
         let current = eval_inputs(exp, cfg);
-        let mut old = vec![listless_eval_hash(exp, cfg, subject, input)];
-        if subject != Subject::Pretrained {
-            old.push(legacy_eval_hash(exp, cfg, subject, input));
+        let mut old = vec![listless_eval_hash(exp, cfg, subject, input), legacy_eval_hash(exp, cfg, subject, input)];
+        // (a DINO evaluation of earlier versions, which counted the augmentations, and its lists)
+        if subject == Subject::Pretrained {
+            old.push(with_inputs(legacy_eval_hash(exp, cfg, subject, input), &current));
         }
         for old in old {
             let old_dir = run_dir::stage_path(runs_dir, experiment, &folder, &old);
@@ -928,6 +938,49 @@ mod tests {
         assert!(glob("pre*/a", "pretrain/a"));
         assert!(!glob("eval-*-ijepa", "eval-linear-raw-pixels"));
         assert!(!glob("report", "reports"));
+    }
+
+    /// DINO trains one model whatever the data block's augmentations (its multi-crop is its
+    /// own): in a sweep over them (for its fine-tuning evaluation) the points share the
+    /// pretraining and now its kNN evaluation too, which was computed once a point; the
+    /// fine-tuning, which trains on them, is each point's; a folder an earlier version named
+    /// is still found.
+    #[test]
+    fn a_dino_sweep_over_augmentations_evaluates_its_one_model_once() {
+        let src = r#"experiment "d" {
+            recipe "dino"
+            data "fashion-mnist" { crop-size 28; batch-size 16; limit 64 }
+            encoder width=16 depth=1 heads=2 patch=7
+            dino { local-crops 1; local-size 14; out-dim 8; hidden-dim 8; bottleneck-dim 4 }
+            eval "knn" { k 5 }
+            eval "finetune" { epochs 1; batch-size 16 }
+        }
+        sweep "grid" {
+            vary "data.horizontal-flip" 0.0 0.5
+        }"#;
+        let study = ijepa_dsl::parse_study("d.kdl", src).unwrap();
+        let root = crate::testdir::scratch("plan", "dino-augmentations");
+        let plan = Plan::build(&study, &root, &root.join("reports"), 1);
+        let hashes = |prefix: &str| -> Vec<String> {
+            let mut h: Vec<String> = plan.graph.node_weights().filter(|s| s.id.starts_with(prefix)).map(|s| s.hash.clone()).collect();
+            h.dedup();
+            h
+        };
+        assert_eq!(hashes("pretrain").len(), 1);
+        assert_eq!(hashes("eval-knn").len(), 1, "one model, one kNN");
+        assert_eq!(plan.graph.node_weights().filter(|s| s.id.starts_with("eval-finetune")).map(|s| s.hash.clone()).collect::<std::collections::BTreeSet<_>>().len(), 2);
+        // the folder of an earlier version's hash (the whole data block) is found
+        let flipped = &study.points[1].experiment;
+        let knn = &flipped.evals[0];
+        let old = legacy_eval_hash(flipped, knn, Subject::Pretrained, "p");
+        assert_ne!(old, eval_hash(flipped, knn, Subject::Pretrained, "p"));
+        let old_dir = run_dir::stage_path(&root, "d", "eval-knn-dino", &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        std::fs::write(old_dir.join(ijepa_schema::EVAL), r#"{"experiment": "d", "protocol": "knn", "model": "dino", "method": "DINO", "arch": "x", "top1": 50.0}"#).unwrap();
+        assert_eq!(eval_stage(&root, "d", flipped, knn, Subject::Pretrained, "p"), (old, old_dir));
+        // I-JEPA reads them: its evaluations keep the whole block, as they always did
+        let ijepa = Experiment { recipe: "ijepa".into(), ..flipped.clone() };
+        assert_eq!(eval_hash(&ijepa, knn, Subject::Pretrained, "p"), legacy_eval_hash(&ijepa, knn, Subject::Pretrained, "p"));
     }
 
     #[test]
