@@ -417,6 +417,16 @@ fn a_plain_file_made_a_sweep_keeps_its_finished_pretraining() {
     let (ok, t) = go(&back, &[]);
     assert!(ok && !t.contains("== run pretrain"), "{t}");
     assert_eq!(pretrain_dirs(&runs).len(), pretrains);
+    // ... but not another experiment's whose name starts with `one-` (a `--force` of this
+    // file would have set aside and trained again that experiment's run)
+    let other = d.join("other.kdl");
+    std::fs::write(&other, "experiment \"one-other\" {\n    extends \"base.kdl\"\n    seed 5\n}\n").unwrap();
+    let (ok, t) = go(&other, &[]);
+    assert!(ok, "{t}");
+    std::fs::write(&back, "experiment \"one\" {\n    extends \"base.kdl\"\n    seed 5\n}\n").unwrap();
+    let o = ijepa(&["plan", back.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(t.lines().any(|l| l.contains("pretrain  [") && l.contains("to run") && !l.contains("one-other")), "{t}");
 }
 
 /// A baseline shared by a plain file and its sweep (the same study, the same settings) is placed

@@ -338,7 +338,11 @@ pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize
     for name in names {
         // (a folder of that name holds this pretraining only if its hash under that name is there)
         let earlier = pretrain_stage(runs_dir, &Experiment { name, ..exp.clone() }, world_size);
-        if pretrain_status(&earlier.1) == Status::Done {
+        // ... and it is this study's: `<study>-x` may be another experiment's name (`t-x`
+        // beside `t`), whose run a `--force` of this study would have set aside and trained
+        // again (a manifest of an earlier version, which names no study, is taken)
+        let of_another_study = ijepa_schema::read_manifest(&earlier.1).and_then(|m| m.study).is_some_and(|s| s != study);
+        if pretrain_status(&earlier.1) == Status::Done && !of_another_study {
             return earlier;
         }
     }
