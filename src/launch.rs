@@ -292,7 +292,10 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     // an experiment on the CPU (`device "cpu"`) asks for no GPU
     let gpus = exp.device != "cpu";
     let per = if gpus { "GPU(s)" } else { "process(es) on the CPU" };
-    let _ = writeln!(out, "# Written by `ijepa slurm {}` — {} node(s) x {} {per}.", file.display(), d.nodes, d.procs_per_node);
+    // (a line break in the file's name ended the comment: what followed ran as a command, and
+    // sbatch stopped reading the #SBATCH directives before it)
+    let shown: String = file.display().to_string().chars().map(|c| if c.is_control() { '?' } else { c }).collect();
+    let _ = writeln!(out, "# Written by `ijepa slurm {shown}` — {} node(s) x {} {per}.", d.nodes, d.procs_per_node);
     let _ = writeln!(out, "#SBATCH --job-name={}", exp.name);
     let _ = writeln!(out, "#SBATCH --nodes={}", d.nodes);
     let _ = writeln!(out, "#SBATCH --ntasks-per-node={}", d.procs_per_node);
@@ -328,6 +331,9 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     let _ = writeln!(out, "# rank 0's host is the rendezvous; every task reads SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID");
     let _ = writeln!(out, "export MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n 1)");
     let _ = writeln!(out, "export MASTER_PORT=$((10000 + SLURM_JOB_ID % 20000))");
+    // sbatch passes the submitting shell's environment on: torchrun's variables left there
+    // would be read before SLURM's, and every task would train alone as rank 0 of 1
+    let _ = writeln!(out, "unset RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE");
     // srun does not inherit sbatch's --cpus-per-task (Slurm >= 22.05): each task would get one
     let _ = writeln!(
         out,
@@ -363,7 +369,9 @@ pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<
             .output()
             .map_err(|e| format!("running sbatch: {e} (is this a SLURM login node? the script is {})", out.display()))?;
         if !o.status.success() {
-            return Err(format!("sbatch {} failed: {}", out.display(), String::from_utf8_lossy(&o.stderr).trim()).into());
+            // (its message on stdout when stderr holds none)
+            let said = [&o.stderr, &o.stdout].iter().map(|b| String::from_utf8_lossy(b).trim().to_string()).find(|t| !t.is_empty()).unwrap_or_else(|| "no message".into());
+            return Err(format!("sbatch {} failed ({}): {said}", out.display(), o.status).into());
         }
         print!("{}", String::from_utf8_lossy(&o.stdout));
     }
@@ -386,6 +394,25 @@ mod tests {
         let e = super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/a\"b"), p("/w")).unwrap_err().to_string();
         assert!(e.contains("double quote"), "{e}");
         assert!(super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/a\\b"), p("/w")).is_err());
+    }
+
+    /// A line break in the experiment file's name stays inside the script's comment (what
+    /// followed it ran as a command, and sbatch read no directive after it); torchrun's
+    /// variables of the submitting shell are unset before `srun` (read before SLURM's, every
+    /// task trained alone as rank 0 of 1).
+    #[test]
+    fn the_sbatch_script_runs_nothing_but_srun() {
+        let exp = ijepa_dsl::parse_str("x.kdl", "experiment \"x\" { distributed { nodes 2; gpus-per-node 4; launcher \"slurm\" } }").unwrap();
+        let p = std::path::Path::new;
+        let s = super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/a\ntouch PWNED #.kdl"), p("/w/runs"), p("/w")).unwrap();
+        assert!(s.contains("# Written by `ijepa slurm /w/a?touch PWNED #.kdl`"), "{s}");
+        // (the one line starting `touch` is the quoted argument's second line)
+        assert!(s.contains("run '/w/a\ntouch PWNED #.kdl' --runs-dir") && s.matches("\ntouch").count() == 1, "the path itself is passed as it is: {s}");
+        let unset = s.find("unset RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE").expect("the torchrun variables unset");
+        assert!(unset < s.find("srun ").unwrap(), "{s}");
+        // every directive comes before the first command
+        let first_command = s.lines().position(|l| !l.is_empty() && !l.starts_with('#')).unwrap();
+        assert!(s.lines().skip(first_command).all(|l| !l.starts_with("#SBATCH")), "{s}");
     }
 
     /// The rank named is the cause: killed by a signal, else the first seen to end, else a
