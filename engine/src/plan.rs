@@ -476,8 +476,8 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
 }
 
 /// The settings of a sweep point a baseline of the `protocol` evaluation depends on (data,
-/// encoder, seed, that evaluation's own settings: not another protocol's; the recipe for a
-/// random init, which is the recipe's).
+/// encoder, seed, that evaluation's own settings: not another protocol's; the recipe and the
+/// precision for a random init, which is the recipe's, computed in that precision).
 pub(crate) fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig, subject: Subject) -> BTreeMap<String, String> {
     let own = format!("eval.{}", cfg.name());
     let of_own = |k: &str| k.strip_prefix(own.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
@@ -485,7 +485,9 @@ pub(crate) fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfi
     let data_read = |k: &str| k.strip_prefix("data.").is_some_and(|name| DataConfig::read_by_evaluation_named(name, augmented));
     varied
         .iter()
-        .filter(|(k, _)| data_read(k) || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed" || (k.as_str() == "recipe" && subject == Subject::RandomInit))
+        // (a random encoder's features are computed in the experiment's precision: in a sweep
+        // over it the random-init stages were two of one id, which `--only` could not tell apart)
+        .filter(|(k, _)| data_read(k) || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed" || (matches!(k.as_str(), "recipe" | "precision") && subject == Subject::RandomInit))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -985,6 +987,29 @@ mod tests {
         // I-JEPA reads them: its evaluations keep the whole block, as they always did
         let ijepa = Experiment { recipe: "ijepa".into(), ..flipped.clone() };
         assert_eq!(eval_hash(&ijepa, knn, Subject::Pretrained, "p"), legacy_eval_hash(&ijepa, knn, Subject::Pretrained, "p"));
+    }
+
+    /// In a sweep over the precision each random-init baseline (computed in that precision)
+    /// is a stage of its own id, which `--only` can select; the pixels stay one stage.
+    #[test]
+    fn random_init_baselines_of_a_precision_sweep_have_their_own_ids() {
+        let src = r#"experiment "p" {
+            data "fashion-mnist" { crop-size 28; batch-size 16; limit 64 }
+            encoder width=16 depth=1 heads=2 patch=4
+            mask "multi-block" { min-keep 4 }
+            eval "knn" { k 5; baselines "random-init" "raw-pixels" }
+        }
+        sweep "grid" {
+            vary "precision" "bf16" "fp32"
+        }"#;
+        let study = ijepa_dsl::parse_study("p.kdl", src).unwrap();
+        let root = crate::testdir::scratch("plan", "precision-baselines");
+        let plan = Plan::build(&study, &root, &root.join("reports"), 1);
+        let ids = |prefix: &str| -> Vec<String> { plan.graph.node_weights().filter(|s| s.id.starts_with(prefix)).map(|s| s.id.clone()).collect() };
+        let random = ids("eval-knn-random-init");
+        assert_eq!(random.len(), 2, "{random:?}");
+        assert_ne!(random[0], random[1]);
+        assert_eq!(ids("eval-knn-raw-pixels").len(), 1);
     }
 
     #[test]
