@@ -520,6 +520,10 @@ fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOption
     if opts.dry_run && env.is_none() {
         exec::warn_if_alone(first);
     }
+    // a preview forms no group: rank 0 prints the plan, once (each rank printed it)
+    if opts.dry_run && env.as_ref().is_some_and(|e| e.rank != 0) {
+        return Ok(ExitCode::SUCCESS);
+    }
     let world = match &dist {
         Some(pg) => pg.world_size(),
         None => env.map(|e| e.world_size).unwrap_or(1),

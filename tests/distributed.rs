@@ -378,6 +378,24 @@ fn children_of(pid: u32) -> Vec<u32> {
     out
 }
 
+/// `ijepa launch FILE -- --dry-run`: the ranks form no group for a preview, and rank 0 alone
+/// prints the plan (each rank printed it), for the launch's world size.
+#[test]
+fn a_launched_dry_run_prints_the_plan_once() {
+    let d = scratch("ddp-dry-run");
+    let file = write_exp(&d, 16, 1);
+    let runs = d.join("runs");
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--dry-run", "--runs-dir", runs.to_str().unwrap()])
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.lines().filter(|l| l.starts_with("run ") && l.contains("pretrain  [")).count(), 1, "{t}");
+    assert!(!runs.exists(), "a preview writes nothing: {t}");
+}
+
 #[test]
 fn a_taken_port_is_a_clear_error() {
     let d = scratch("ddp-port");
