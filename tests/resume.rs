@@ -454,6 +454,10 @@ fn weights_are_verified_by_every_reader() {
     // ... and an empty one (the run was "done" over it, its evaluations skipped)
     written_again(&|| std::fs::write(&fin, b"").unwrap(), &["is no safetensors file", "final.safetensors.unreadable"]);
     std::fs::remove_file(run.join("checkpoints/final.safetensors.unreadable")).unwrap();
+    // ... and a safetensors file of no tensor (a header alone: "done", and its evaluations
+    // failed on it)
+    written_again(&|| tch::Tensor::write_safetensors(&Vec::<(String, tch::Tensor)>::new(), &fin).unwrap(), &["no tensor in it", "final.safetensors.unreadable"]);
+    std::fs::remove_file(run.join("checkpoints/final.safetensors.unreadable")).unwrap();
     // the checkpoints written in the background are each recorded once on disk, with the
     // SHA-256 of the file as it stands (the latest record is the last epoch's, whose kept copy
     // holds the same bytes), and no temporary file is left

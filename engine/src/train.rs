@@ -299,7 +299,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
                     tracing::warn!(
                         "{} {}: kept as {}",
                         final_path.display(),
-                        if cut { "is shorter than its header says (cut short)" } else { "is no safetensors file (empty, or its header cannot be read)" },
+                        if cut { "is shorter than its header says (cut short)" } else { "is no safetensors file of weights (empty, its header unreadable, or no tensor in it)" },
                         aside.display()
                     );
                 }

@@ -399,12 +399,14 @@ pub fn is_cut_short(path: &Path) -> bool {
     8u64.checked_add(len).and_then(|n| n.checked_add(end)).is_some_and(|whole| size < whole)
 }
 
-/// Whether `path` is a file with a readable safetensors header, not [cut short](is_cut_short):
-/// a run's final weights that count as written (`ijepa plan`'s "done", and the run that would
-/// otherwise write them again). An empty file, or one that is no safetensors file, is not: a
-/// run "done" over it skipped its evaluations, and a new evaluation failed on it.
+/// Whether `path` is a file with a readable safetensors header naming at least one tensor,
+/// not [cut short](is_cut_short): a run's final weights that count as written (`ijepa plan`'s
+/// "done", and the run that would otherwise write them again). An empty file, one that is no
+/// safetensors file, or one of no tensor (a header alone) is not: a run "done" over it skipped
+/// its evaluations, and a new evaluation failed on it.
 pub fn is_whole_file(path: &Path) -> bool {
-    path.is_file() && header_of(path).is_some() && !is_cut_short(path)
+    let holds_a_tensor = |(v, _, _): (serde_json::Value, u64, u64)| v.as_object().is_some_and(|o| o.keys().any(|k| k != "__metadata__"));
+    path.is_file() && header_of(path).is_some_and(holds_a_tensor) && !is_cut_short(path)
 }
 
 /// Reads a checkpoint written by [`save`], verifying its data checksum.
