@@ -14,8 +14,8 @@ trainable parameters and the counted GFLOP. Compare with
 
 of an experiment `recipe "dino"`, `encoder "vit-small" patch=16`, crop-size 224,
 `dino { local-crops 10; local-size 96 }`. Measured (torch 2.11, AMD EPYC): 43,952,256
-parameters and 123.36 GFLOP here; 43.95M and 123.80 GFLOP by the estimate (+0.4%: it counts
-the patch embedding's backward in full, input gradient included).
+parameters and 123.36 GFLOP here; 43.95M and 123.36 GFLOP by the estimate (an earlier one
+counted the patch embedding's input gradient too, which the step never computes: 123.80).
 """
 import sys
 

@@ -582,7 +582,8 @@ pub fn cost(exp: &Experiment) -> Result<ijepa_engine::estimate::StepCost> {
     Ok(StepCost {
         trainable_params: encoder_params + decoder_params,
         frozen_params: 0.0,
-        flops_per_image: 3.0 * forward,
+        // (the patch embedding's backward is its weights' gradient alone: the images need none)
+        flops_per_image: 3.0 * forward - patch_embed_flops(n, p, d),
         activation_elems_per_image: n * d + enc.activations(keep + 1.0) + dec.activations(n + 1.0),
         tokens: format!("{n:.0} patches; encoder on {keep:.0} visible + class token, decoder on {:.0}", n + 1.0),
     })

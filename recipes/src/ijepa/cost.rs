@@ -1,7 +1,8 @@
 //! I-JEPA's cost model for `ijepa estimate` ([`ijepa_engine::estimate`]): the target encoder's
 //! forward over every patch, the context encoder's forward and backward over the context, the
 //! predictor's forward and backward over context + target tokens once per (context, target)
-//! pair, as the official `train_step` runs them. The token counts are the means of the
+//! pair (its `predictor_embed` once per context), the patch embedding once with its weights'
+//! gradient, as the official `train_step` runs them. The token counts are the means of the
 //! experiment's own mask sampler (multi-block: after the official truncation to the batch's
 //! shortest mask).
 
@@ -11,8 +12,9 @@ use ijepa_engine::error::Result;
 use ijepa_engine::estimate::{patch_embed_flops, Stack, StepCost};
 
 /// Batches sampled for the mean token counts at most (fewer when they would exceed
-/// [`MAX_IMAGES`]).
-const BATCHES: usize = 100;
+/// [`MAX_IMAGES`]): 100 moved the quickstart's mean context by half a token from one seed to
+/// the next (its FLOPs by 2-3%).
+const BATCHES: usize = 1000;
 
 /// The most images whose masks the estimate samples (a batch of a million took two minutes).
 const MAX_IMAGES: usize = 200_000;
@@ -54,14 +56,16 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
         (_, TargetMasking::Input) => targets * (embed + enc.flops(nt)),
         (_, TargetMasking::Output) => embed + enc.flops(n),
     };
-    // the official encoder embeds every patch, then keeps the context's
-    let context_fwd = contexts * (embed + enc.flops(nc));
-    let predictor_fwd = contexts * targets * (2.0 * nc * d * dp + pred.flops(nc + nt) + 2.0 * nt * dp * out);
-    let activations = contexts * (n * d + enc.activations(nc)) + contexts * targets * pred.activations(nc + nt);
+    // the official encoder embeds every patch once, then keeps each context's (`apply_masks`);
+    // the patch embedding's backward is its weights' gradient alone (the images need none)
+    let context_fwd = contexts * enc.flops(nc);
+    // `predictor_embed` runs once per context, then its rows are repeated for each target
+    let predictor_fwd = contexts * 2.0 * nc * d * dp + contexts * targets * (pred.flops(nc + nt) + 2.0 * nt * dp * out);
+    let activations = n * d + contexts * enc.activations(nc) + contexts * targets * pred.activations(nc + nt);
     Ok(StepCost {
         trainable_params: encoder_params + predictor_params,
         frozen_params: if exp.target.kind == TargetKind::Pixels { 0.0 } else { encoder_params },
-        flops_per_image: target_fwd + 3.0 * (context_fwd + predictor_fwd),
+        flops_per_image: target_fwd + 2.0 * embed + 3.0 * (context_fwd + predictor_fwd),
         activation_elems_per_image: activations,
         tokens: format!(
             "{n:.0} patches; {}, context encoder on {nc:.1} (x{contexts:.0}), predictor on {nc:.1} + {nt:.1} (x{:.0})",
