@@ -260,34 +260,38 @@ fn leave_out_copies(reg: &mut Registry) {
     fn stage_of(dir: &Path) -> String {
         dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
-    /// The indices to keep: of each group of equal keys, the one at home, else the first.
-    fn keep(keys: &[(String, bool)]) -> Vec<bool> {
+    /// Keeps of each group of equal keys (`(key, at home, what it is)` an item) the one at home,
+    /// else the first; says what it leaves out.
+    fn keep_one<T>(items: &mut Vec<T>, keys: Vec<(String, bool, String)>, dir: impl Fn(&T) -> &Path, left_out: &mut Vec<String>) {
         let mut chosen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for (i, (key, home)) in keys.iter().enumerate() {
+        for (i, (key, home, _)) in keys.iter().enumerate() {
             let first = *chosen.entry(key).or_insert(i);
             if *home && !keys[first].1 {
                 chosen.insert(key, i);
             }
         }
-        (0..keys.len()).map(|i| chosen[keys[i].0.as_str()] == i).collect()
+        let kept: Vec<bool> = (0..keys.len()).map(|i| chosen[keys[i].0.as_str()] == i).collect();
+        let mut i = 0;
+        items.retain(|item| {
+            let k = kept[i];
+            if !k {
+                left_out.push(format!("{}: a copy of {} found in another folder: left out (its rows would count twice)", dir(item).display(), keys[i].2));
+            }
+            i += 1;
+            k
+        });
     }
     let mut left_out = Vec::new();
-    let keys: Vec<(String, bool)> = reg
+    let keys = reg
         .pretrains
         .iter()
-        .map(|r| (format!("{}\0{}", stage_of(&r.dir), r.manifest.experiment), parent_name(&r.dir) == r.manifest.experiment))
+        .map(|r| {
+            let (stage, exp) = (stage_of(&r.dir), &r.manifest.experiment);
+            (format!("{stage}\0{exp}"), parent_name(&r.dir) == *exp, format!("the stage {stage} of {exp}"))
+        })
         .collect();
-    let kept = keep(&keys);
-    let mut i = 0;
-    reg.pretrains.retain(|r| {
-        let k = kept[i];
-        i += 1;
-        if !k {
-            left_out.push(format!("{}: a copy of the stage {} of {} found in another folder: left out (its rows would count twice)", r.dir.display(), stage_of(&r.dir), r.manifest.experiment));
-        }
-        k
-    });
-    let keys: Vec<(String, bool)> = reg
+    keep_one(&mut reg.pretrains, keys, |r| r.dir.as_path(), &mut left_out);
+    let keys = reg
         .evals
         .iter()
         .map(|e| {
@@ -295,19 +299,11 @@ fn leave_out_copies(reg: &mut Registry) {
                 Some(p) => parent_name(Path::new(p)),
                 None => e.record.experiment.clone(),
             };
-            (format!("{}\0{}\0{:?}", stage_of(&e.dir), e.record.experiment, e.record.varied), parent_name(&e.dir) == home)
+            let (stage, exp) = (stage_of(&e.dir), &e.record.experiment);
+            (format!("{stage}\0{exp}\0{:?}", e.record.varied), parent_name(&e.dir) == home, format!("the evaluation {stage} of {exp}"))
         })
         .collect();
-    let kept = keep(&keys);
-    let mut i = 0;
-    reg.evals.retain(|e| {
-        let k = kept[i];
-        i += 1;
-        if !k {
-            left_out.push(format!("{}: a copy of the evaluation {} of {} found in another folder: left out (its rows would count twice)", e.dir.display(), stage_of(&e.dir), e.record.experiment));
-        }
-        k
-    });
+    keep_one(&mut reg.evals, keys, |e| e.dir.as_path(), &mut left_out);
     reg.unreadable.extend(left_out);
 }
 
