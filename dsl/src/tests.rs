@@ -773,8 +773,11 @@ fn dino_experiments_read_their_block() {
     assert!(errs(&format!("{mae}\n mask \"random\" {{ ratio 0.9; }}")).is_empty());
     // ... and mask one: 16 patches x (1 - 0.05) keeps 15, 1e-17 keeps all 16 (a 0/0 loss)
     assert!(errs(&format!("{mae}\n mask \"random\" {{ ratio 0.07; }}")).is_empty());
+    for small in ["0.001", "1e-15"] {
+        assert!(errs(&format!("{mae}\n mask \"random\" {{ ratio {small}; }}")).is_empty(), "{small}");
+    }
     let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{mae}\n mask \"random\" {{ ratio 1e-17; }}\n}}\n")).unwrap_err().render_plain();
-    assert!(text.contains("masks no patch of the 4x4 grid's 16") && text.contains("at least 0.0625"), "{text}");
+    assert!(text.contains("masks no patch of the 4x4 grid's 16") && text.contains("any ratio of 1e-15 or more masks at least one of the 16 patches"), "{text}");
     // the bound the help gives is itself accepted: 48/49 = 0.97959... is shown rounded down
     let mae7 = "recipe \"mae\"\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=64 depth=2 heads=2 patch=4\n decoder depth=1 width=32 heads=2";
     let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{mae7}\n mask \"random\" {{ ratio 0.98; }}\n}}\n")).unwrap_err().render_plain();

@@ -304,7 +304,9 @@ fn random_mask_keeps_a_patch(cx: &mut Ctx, exp: &Experiment) {
             label: "masks nothing".into(),
             other: cx.span_of("data.crop-size").or(cx.span_of("encoder.patch")),
             other_label: format!("{n} patches"),
-            help: format!("a ratio of at least {:.4} masks one patch of {n}", 1.0 / n as f64),
+            // (it keeps floor(N x (1 - ratio)): a ratio whose 1 - ratio is below 1 in floating
+            // point masks a patch, 0.001 too; 1e-17 rounds to 1)
+            help: format!("any ratio of 1e-15 or more masks at least one of the {n} patches (it keeps floor({n} x (1 - ratio)))"),
         });
         return;
     }

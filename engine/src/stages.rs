@@ -458,7 +458,7 @@ fn eval_stage(
             for (kind, train, _) in &sets {
                 let r = choose_on_heldout(exp, cfg, train, train_ds.num_classes())?;
                 let heldout = r.sweep.iter().map(|p| p.1).filter(|s| !s.is_nan()).fold(f64::NAN, f64::max);
-                tracing::info!(features = kind.name(), heldout_top1 = heldout, "probe on one feature set");
+                tracing::info!("{} features `{}`: held-out top-1 {heldout:.2}% (the better of the sets is kept)", cfg.name(), kind.name());
                 runs.push((kind.blocks(), r));
             }
             let (win, chosen) = crate::eval::choose_features(runs)?;
