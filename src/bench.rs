@@ -67,16 +67,16 @@ pub(crate) struct BenchData {
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Crop side in pixels.
-    #[arg(long, default_value_t = 224, value_parser = crate::positive)]
+    #[arg(long, default_value_t = 224, value_parser = side)]
     size: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 64, value_parser = crate::positive)]
+    #[arg(long, default_value_t = 64, value_parser = batch)]
     batch: usize,
     /// Timed batches.
-    #[arg(long, default_value_t = 20, value_parser = crate::positive)]
+    #[arg(long, default_value_t = 20, value_parser = count)]
     batches: usize,
     /// Untimed warm-up batches.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = count_or_none)]
     warmup: usize,
     /// fast (JPEG DCT-scaled decoding when the crop allows) or exact (full decode, PIL-exact).
     #[arg(long, default_value = "fast")]
@@ -168,10 +168,10 @@ pub(crate) struct BenchStep {
     #[arg(long, default_value_t = 4, value_parser = crate::positive)]
     patch: usize,
     /// Image side in pixels.
-    #[arg(long, default_value_t = 32, value_parser = crate::positive)]
+    #[arg(long, default_value_t = 32, value_parser = side)]
     size: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 64, value_parser = crate::positive)]
+    #[arg(long, default_value_t = 64, value_parser = batch)]
     batch: usize,
     /// Predictor depth (ijepa).
     #[arg(long, default_value_t = 4, value_parser = crate::positive)]
@@ -204,10 +204,10 @@ pub(crate) struct BenchStep {
     #[arg(long, default_value = "auto")]
     device: String,
     /// Timed steps.
-    #[arg(long, default_value_t = 20, value_parser = crate::positive)]
+    #[arg(long, default_value_t = 20, value_parser = count)]
     steps: usize,
     /// Untimed warm-up steps.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = count_or_none)]
     warmup: usize,
     /// Time the masks (or views' extras) a run of this many steps an epoch trains on: the
     /// timed steps draw those of its steps 1, 2, ... in order (epoch 1's, then epoch 2's), the
@@ -230,7 +230,7 @@ pub(crate) struct BenchStep {
     /// each operator's calls and self time per step, and the matrix products' share of it (as
     /// `scripts/bench_official_step.py --profile` does for the official code). `bench dist`
     /// and `bench features` profile their 1-process step (not the ranks' data-parallel one).
-    #[arg(long, default_value_t = 0, value_name = "STEPS")]
+    #[arg(long, default_value_t = 0, value_name = "STEPS", value_parser = count_or_none)]
     profile: usize,
     /// Where `--profile` writes its Chrome trace (default: ijepa-step-trace.json in the
     /// system's temporary folder).
@@ -621,4 +621,29 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
         rate / b.threads.max(1) as f64
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// An image side in 1..=4096, the language's crop-size (a larger one overflowed the position
+/// table's allocation, a panic).
+fn side(s: &str) -> Result<usize, String> {
+    crate::bounded(s, 4096, "pixels a side, as the language's crop-size")
+}
+
+/// A batch in 1..=1,048,576, the language's batch-size.
+fn batch(s: &str) -> Result<usize, String> {
+    crate::bounded(s, 1 << 20, "images, as the language's batch-size")
+}
+
+/// A count of timed steps or batches in 1..=1,000,000 (a huge one aborted on its allocation).
+fn count(s: &str) -> Result<usize, String> {
+    crate::bounded(s, 1_000_000, "a benchmark's steps or batches")
+}
+
+/// [`count`], or 0 (no warm-up, no profile): the sums of warm-up and timed steps cannot
+/// overflow (they did, and nothing was timed: "inf images/s").
+fn count_or_none(s: &str) -> Result<usize, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    count(s)
 }

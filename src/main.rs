@@ -632,6 +632,9 @@ enum OutKind {
 fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path], kind: Option<OutKind>) -> Result<(), String> {
     not_an_input(out, flag, inputs)?;
     not_in_a_run(out, flag)?;
+    if let (Some(out), Some(OutKind::Json)) = (out, kind) {
+        return trace_path(out, flag);
+    }
     let (Some(out), Some(kind)) = (out.filter(|o| o.is_file()), kind) else { return Ok(()) };
     let mut head = [0u8; 9];
     let n = std::fs::File::open(out).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
@@ -640,12 +643,42 @@ fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::
         OutKind::Safetensors => (head.len() == 9 && head[8] == b'{', "a safetensors file"),
         OutKind::Png => (head.starts_with(b"\x89PNG"), "a PNG image"),
         OutKind::Script => (head.starts_with(b"#!"), "a script (#!)"),
-        OutKind::Json => (head.trim_ascii_start().first().is_some_and(|c| *c == b'{' || *c == b'[') && out.extension().is_some_and(|e| e == "json"), "a .json trace"),
+        OutKind::Json => unreachable!("checked by trace_path"),
     };
     if ok || n == 0 {
         return Ok(());
     }
     Err(format!("{flag} {} exists and is not {what}: writing would replace it; choose another path, or remove it first", out.display()))
+}
+
+/// Where libtorch may write a profiler's Chrome trace: it writes `PATH.tmp` and renames it over
+/// `PATH`, replacing whatever is there (a device file, an empty folder, any JSON file became the
+/// trace). Taken: a new path in an existing folder, or a file that is already a Chrome trace
+/// (`"traceEvents"`), with no `PATH.tmp` beside it; checked before anything is timed.
+fn trace_path(out: &std::path::Path, flag: &str) -> Result<(), String> {
+    let refuse = |why: &str| Err(format!("{flag} {}: {why}; choose another path", out.display()));
+    let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if !folder.is_dir() {
+        return refuse(&format!("its folder {} does not exist", folder.display()));
+    }
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    if std::path::Path::new(&tmp).symlink_metadata().is_ok() {
+        return refuse(&format!("libtorch writes the trace to {} first, which exists and would be replaced", std::path::Path::new(&tmp).display()));
+    }
+    match out.symlink_metadata() {
+        Err(_) => Ok(()),
+        Ok(m) if !m.is_file() => refuse("it exists and is not a regular file (a folder, a link, a device): the trace would replace it"),
+        Ok(_) => {
+            let text = std::fs::read(out).unwrap_or_default();
+            let trace = text.is_empty() || text.windows(13).any(|w| w == b"\"traceEvents\"");
+            if trace {
+                Ok(())
+            } else {
+                refuse("it exists and is not a Chrome trace (no \"traceEvents\"): writing would replace it")
+            }
+        }
+    }
 }
 
 /// Refuses an output path that is a pretraining's run folder (`export --format hf --out RUN`

@@ -516,6 +516,34 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     // --trace without --profile is refused by the argument parser
     let o = ijepa(&[&args[..], &["--trace", trace.to_str().unwrap()]].concat());
     assert!(!o.status.success());
+    // libtorch renames its `PATH.tmp` over PATH: an earlier trace is replaced; a folder, a
+    // JSON file that is no trace, a missing folder or a `PATH.tmp` of the user's are refused
+    // before anything is timed (a folder and /dev/null became trace files)
+    let o = ijepa(&[&args[..], &["--precision", "fp32", "--profile", "1", "--trace", trace.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{:?}", outputs(&o));
+    let (folder, settings, tmp_of) = (d.join("a-folder"), d.join("settings.json"), d.join("new.json"));
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(&settings, r#"{"my": "settings"}"#).unwrap();
+    std::fs::write(d.join("new.json.tmp"), "notes").unwrap();
+    for (path, says) in [
+        (folder.clone(), "is not a regular file"),
+        (settings.clone(), "is not a Chrome trace"),
+        (d.join("nosuch/t.json"), "does not exist"),
+        (tmp_of.clone(), "new.json.tmp first, which exists"),
+    ] {
+        let o = ijepa(&[&args[..], &["--profile", "1", "--trace", path.to_str().unwrap()]].concat());
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains(says) && !out.contains("bench step"), "{}: {out}{err}", path.display());
+    }
+    assert!(folder.is_dir() && std::fs::read_to_string(&settings).unwrap() == r#"{"my": "settings"}"# && std::fs::read_to_string(d.join("new.json.tmp")).unwrap() == "notes");
+    // counts and sizes the language would refuse are refused (a warm-up that overflowed its sum
+    // with the steps timed nothing and printed "inf images/s"; a huge size or step count
+    // panicked or aborted on its allocation)
+    for (flag, value) in [("--warmup", "18446744073709551614"), ("--steps", "18446744073709551615"), ("--size", "4000000000"), ("--batch", "18446744073709551615")] {
+        let o = ijepa(&["bench", "step", flag, value]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.code() == Some(2) && err.contains("at most") && !err.contains("panicked"), "{flag}: {out}{err}");
+    }
     // --profile profiles the 1-process step: with --no-step (bench features, bench dist) it
     // is refused, naming both, before anything is timed or launched
     for cmd in ["features", "dist"] {
@@ -842,7 +870,7 @@ fn a_pixel_target_run_is_evaluated_on_its_encoder() {
     // a profile's trace never replaces an experiment file (checked before any timing)
     let o = ijepa(&["bench", "step", "--width", "32", "--depth", "1", "--heads", "2", "--pred-depth", "1", "--pred-width", "16", "--batch", "2", "--steps", "1", "--profile", "1", "--trace", f.to_str().unwrap()]);
     let (out, err) = outputs(&o);
-    assert!(!o.status.success() && err.contains("exists and is not a .json trace"), "{out}{err}");
+    assert!(!o.status.success() && err.contains("is not a Chrome trace"), "{out}{err}");
     assert!(std::fs::read_to_string(&f).unwrap().starts_with("experiment \"px\""));
     // masks of more images than the statistics need are refused, not an out-of-memory abort
     let o = ijepa(&["masks", f.to_str().unwrap(), "--batches", "4294967296", "--batch-size", "1"]);
