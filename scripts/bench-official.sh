@@ -35,8 +35,8 @@ threads=$(nproc)
 args=()
 while [[ $# -gt 0 ]]; do
     case $1 in
-        --rounds) rounds=$2; shift 2 ;;
-        --threads) threads=$2; shift 2 ;;
+        --rounds|--threads) [[ $# -ge 2 ]] || { echo "error: $1 needs a value" >&2; exit 2; }
+            if [[ $1 == --rounds ]]; then rounds=$2; else threads=$2; fi; shift 2 ;;
         --preset|--patch|--size|--batch|--pred-depth|--pred-width|--targets|--min-keep|--precision|--device|--steps|--warmup|--products)
             [[ $# -ge 2 ]] || { echo "error: $1 needs a value" >&2; exit 2; }
             args+=("$1" "$2"); shift 2 ;;
@@ -55,16 +55,23 @@ fi
 
 ms() { sed -n 's/.* ms_per_step=\([0-9.]*\).*/\1/p' <<<"$1"; }
 rss() { sed -n 's/.* peak_rss_mb=\([0-9.]*\).*/\1/p' <<<"$1"; }
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "error: --rounds takes a number of rounds, at least 1 (got '$rounds')" >&2; exit 2; }
+errs=$(mktemp); trap 'rm -f "$errs"' EXIT
 ours_ms=(); off_ms=(); ours_rss=(); off_rss=()
 echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) CPUs, threads $threads"
 for ((r = 1; r <= rounds; r++)); do
-    # alternate which side goes first, so neither always runs on a warmer machine
-    for side in $( ((r % 2)) && echo "official ours" || echo "ours official"); do
+    # alternate which side goes first, so neither always runs on a warmer machine; ours first
+    # in round 1: a configuration it refuses (a mask the official sampler never finishes
+    # drawing) stops the script at once, not after the official side hangs
+    for side in $( ((r % 2)) && echo "ours official" || echo "official ours"); do
         if [[ $side == official ]]; then
             line=$("$py" "$here/bench_official_step.py" "$official" "${args[@]}")
             off_ms+=("$(ms "$line")"); off_rss+=("$(rss "$line")")
         else
-            line=$("$bin" bench step "${args[@]}" 2>/dev/null)
+            # (its error shown: it was dropped, and the script ended with no word)
+            if ! line=$("$bin" bench step "${args[@]}" 2>"$errs"); then
+                echo "error: ijepa bench step failed:" >&2; cat "$errs" >&2; exit 1
+            fi
             ours_ms+=("$(ms "$line")"); ours_rss+=("$(rss "$line")")
         fi
         echo "round $r $side: $line"
