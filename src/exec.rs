@@ -209,10 +209,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     // or damaged test split (or a test folder of other classes) stops the run before its
     // first step
     if lead && !opts.dry_run && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && plan.status(n) != Status::Done) {
-        let mut opened = BTreeSet::new();
+        // each data block's training labels and number of classes, its splits opened once
+        let mut opened: std::collections::HashMap<String, (Vec<i64>, usize)> = std::collections::HashMap::new();
         let mut lists = BTreeSet::new();
-        // the training labels of each data block, and its number of classes
-        let mut labelled: std::collections::HashMap<String, (Vec<i64>, usize)> = std::collections::HashMap::new();
         for &n in &selected {
             if let Task::Eval { point, eval, .. } = plan.graph[n].task {
                 if plan.status(n) == Status::Done {
@@ -220,13 +219,14 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 }
                 let exp = &plan.points[point].experiment;
                 let data = &exp.data;
-                if opened.insert(serde_json::to_string(data)?) {
+                let key = serde_json::to_string(data)?;
+                if !opened.contains_key(&key) {
                     ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
                         .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
+                    let train = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?;
                     // training images `on-error "skip"` passes over in pretraining, which the
                     // probes then stop on (after pretraining): found now
                     if data.on_error == ijepa_dsl::config::OnError::Skip && data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder {
-                        let train = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?;
                         if let Some((n, listed)) = ijepa_engine::data::unreadable_listed(train.as_ref()) {
                             return Err(format!(
                                 "{n} training image(s) cannot be read ({listed}): `on-error \"skip\"` pretrains without them, but the evaluations read every training image and would stop on them after pretraining; convert them to JPEG or PNG or remove them"
@@ -234,16 +234,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                             .into());
                         }
                     }
+                    opened.insert(key.clone(), ((0..train.len()).map(|i| train.label(i)).collect(), train.num_classes()));
                 }
                 let cfg = &exp.evals[eval];
                 // a held-out part that holds out no image (each class's share rounds to 0):
                 // the probe stopped on it after pretraining
-                let key = serde_json::to_string(data)?;
-                if !labelled.contains_key(&key) {
-                    let train = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?;
-                    labelled.insert(key.clone(), ((0..train.len()).map(|i| train.label(i)).collect::<Vec<i64>>(), train.num_classes()));
-                }
-                let (labels, classes) = &labelled[&key];
+                let (labels, classes) = &opened[&key];
                 ijepa_engine::stages::check_held_out(exp, cfg, labels, *classes).map_err(|e| format!("checked before pretraining: {e}"))?;
                 // a low-shot `split-file` too (it was read after pretraining)
                 // (once per folder and list: a sweep over other data settings reads the same)

@@ -460,10 +460,11 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
         // whole data block counted; a result that recorded other lists than today's is not
         // this evaluation
         let current = eval_inputs(exp, cfg);
-        let mut old = vec![listless_eval_hash(exp, cfg, subject, input), legacy_eval_hash(exp, cfg, subject, input)];
+        let legacy = legacy_eval_hash(exp, cfg, subject, input);
+        let mut old = vec![listless_eval_hash(exp, cfg, subject, input), legacy.clone()];
         // (a DINO evaluation of earlier versions, which counted the augmentations, and its lists)
         if subject == Subject::Pretrained {
-            old.push(with_inputs(legacy_eval_hash(exp, cfg, subject, input), &current));
+            old.push(with_inputs(legacy, &current));
         }
         for old in old {
             let old_dir = run_dir::stage_path(runs_dir, experiment, &folder, &old);
