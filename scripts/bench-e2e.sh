@@ -48,6 +48,10 @@ while [[ $# -gt 0 ]]; do
     esac
     shift 2
 done
+# counts the arithmetic below divides by: a round needs both sides, "after the first" a second epoch
+[[ $rounds =~ ^[0-9]+$ ]] && ((10#$rounds >= 1 && 10#$rounds <= 100)) || { echo "error: --rounds takes a whole number of rounds from 1 to 100, not $rounds" >&2; exit 2; }
+[[ $epochs =~ ^[0-9]+$ ]] && ((10#$epochs >= 1 && 10#$epochs <= 1000)) || { echo "error: --epochs takes a whole number of epochs from 1 to 1000, not $epochs" >&2; exit 2; }
+rounds=$((10#$rounds)) epochs=$((10#$epochs))
 bin=${IJEPA_BIN:-$(command -v ijepa || true)}
 [[ -n $bin && -x $bin ]] || { echo "error: no ijepa binary: set IJEPA_BIN or put ijepa on PATH (cargo build --release)" >&2; exit 2; }
 
@@ -97,7 +101,7 @@ for ((r = 1; r <= rounds; r++)); do
                 END { per = steps * b / e; printf "%.2f %.2f %.2f\n", steps * b / (t1 - t0), steps * b / tot, (e > 1 ? per * (e - 1) / rest : 0) }' <<<"$out")
             whole+=("$w") all+=("$a") later+=("$l")
             printf 'round %d  run:  %s images in %.1f s: %s img/s whole process, %s over its epochs, %s after the first\n' \
-                "$r" "$((steps * batch))" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$w" "$a" "$l"
+                "$r" "$((steps * batch))" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" "$w" "$a" "$( ((epochs > 1)) && echo "$l" || echo "none")"
         else
             # the run's steps with the run's masks (a step's cost follows its context length)
             line=$("$bin" bench step "${step_args[@]}" --steps $((epochs * ipe)) --epoch-steps "$ipe" --warmup 3 2>&1 | grep '^bench step') || { echo "bench step failed" >&2; exit 1; }
@@ -113,4 +117,8 @@ mw=$(printf '%s\n' "${whole[@]}" | median) ma=$(printf '%s\n' "${all[@]}" | medi
 echo "median over $rounds rounds: bench step $ms img/s"
 echo "  run, whole process:      $mw img/s = $(share "$mw") of bench step"
 echo "  run, all epochs:         $ma img/s = $(share "$ma")"
-echo "  run, epochs 2-$epochs:         $ml img/s = $(share "$ml")"
+if ((epochs > 1)); then
+    echo "  run, epochs 2-$epochs:         $ml img/s = $(share "$ml")"
+else
+    echo "  run, after the first epoch: none (--epochs 1)"
+fi
