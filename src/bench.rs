@@ -75,7 +75,8 @@ pub(crate) struct BenchData {
     /// Timed batches.
     #[arg(long, default_value_t = 20, value_parser = count)]
     batches: usize,
-    /// Untimed warm-up batches.
+    /// Untimed warm-up batches; at least one per loader thread (the threads start together, so
+    /// their first batches arrive together: timed, they came for free and inflated the rate).
     #[arg(long, default_value_t = 2, value_parser = count_or_none)]
     warmup: usize,
     /// fast (JPEG DCT-scaled decoding when the crop allows) or exact (full decode, PIL-exact).
@@ -589,17 +590,20 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
     let cfg = LoaderCfg { batch_size: b.batch, workers: b.threads, prefetch: b.threads, seed: 0, drop_last: true, rank: 0, world_size: 1, skip_errors: false };
     let loader: Loader<()> = Loader::new(ds, transform, cfg, Arc::new(|_, _, _| Ok(())))?;
     let ipe = loader.steps_per_epoch() as u64;
+    // the threads' first batches are decoded side by side from the start: the timing begins
+    // once each thread has delivered one, so a batch decoded before it is not counted in it
+    let warmup = b.warmup.max(b.threads).max(1);
     let (mut done, mut images, mut started) = (0usize, 0usize, None);
     'outer: for epoch in 0.. {
         for batch in loader.epoch(epoch) {
             let batch = batch?;
             done += 1;
-            if done == b.warmup.max(1) {
+            if done == warmup {
                 started = Some(Instant::now());
-            } else if done > b.warmup.max(1) {
+            } else if done > warmup {
                 images += batch.len();
             }
-            if done >= b.warmup.max(1) + b.batches {
+            if done >= warmup + b.batches {
                 break 'outer;
             }
         }
@@ -610,7 +614,7 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
     let dt = started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
     let rate = if dt > 0.0 { images as f64 / dt } else { 0.0 };
     println!(
-        "bench data dir={} images={n} index_s={index_s:.3} threads={} size={} views={} batch={} batches={} decode={} img_per_s={rate:.1} img_per_s_per_thread={:.1}",
+        "bench data dir={} images={n} index_s={index_s:.3} threads={} size={} views={} batch={} batches={} warmup={warmup} decode={} img_per_s={rate:.1} img_per_s_per_thread={:.1}",
         b.dir.display(),
         b.threads,
         b.size,
