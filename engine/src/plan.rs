@@ -139,8 +139,65 @@ pub struct Plan {
 /// nor a `peak` learning rate that a `blr=` overrides.
 /// The contents of the list file it reads (`data.subset`) count too ([`pretrain_inputs`]): an
 /// edited list trains again, under another folder.
+///
+/// Spellings of one setting hash alike ([`spelled_alike`]): a path with or without its
+/// trailing slash, a predictor's head count written or left to the encoder's, a preset named
+/// beside its numbers, `device "cpu"` where `auto` is the CPU.
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
+    as_written_pretrain_hash(&spelled_alike(exp), world_size)
+}
+
+/// [`pretrain_hash`] of the settings as the file spells them: the hash of earlier versions.
+fn as_written_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     with_inputs(listless_pretrain_hash(exp, world_size), &pretrain_inputs(exp))
+}
+
+/// `path` spelled lexically alike: repeated and trailing slashes, and `.` components after the
+/// first, dropped (`/data/x/`, `/data//x` and `/data/./x` are `/data/x`). Not `..`, which a
+/// symbolic link gives another meaning, and not resolved on disk: the path stays what the file
+/// says, only its spelling is one.
+fn path_alike(path: &Path) -> PathBuf {
+    let alike: PathBuf = path.components().collect();
+    if alike.as_os_str().is_empty() {
+        path.to_path_buf()
+    } else {
+        alike
+    }
+}
+
+/// `exp` with the settings that several spellings give one value spelled one way, so that
+/// rewriting a file without changing what it trains finds the stages it ran before: the data's
+/// paths ([`path_alike`]); the encoder's preset name (its numbers are what builds it: `encoder
+/// "vit-tiny" patch=4` and `encoder width=192 depth=12 heads=3 patch=4` are one model, and a
+/// preset whose numbers the file overrode is not that preset); the predictor's head count
+/// where it is the encoder's (written or left out, one predictor); the
+/// device where it is the one `auto` picks on this machine (`cpu` without CUDA, `cuda` and
+/// `cuda:0` with it).
+pub fn spelled_alike(exp: &Experiment) -> Experiment {
+    use ijepa_dsl::config::DataSource;
+    let mut e = exp.clone();
+    if let DataSource::Path(p) = &e.data.source {
+        e.data.source = DataSource::Path(path_alike(p));
+    }
+    e.data.subset = e.data.subset.as_deref().map(path_alike);
+    e.data.test_root = e.data.test_root.as_deref().map(path_alike);
+    for cfg in &mut e.evals {
+        cfg.split_file = cfg.split_file.as_deref().map(path_alike);
+    }
+    // (spelled as the files that named a preset and the defaults always were: the preset of
+    // those numbers, if any, and no predictor head count where it is the encoder's)
+    let enc = &e.encoder;
+    e.encoder.preset = ijepa_dsl::config::VIT_PRESETS
+        .iter()
+        .find(|&&(_, width, depth, heads, ratio)| (width, depth, heads, ratio) == (enc.embed_dim, enc.depth, enc.num_heads, enc.mlp_ratio))
+        .map(|p| p.0.to_string());
+    if e.predictor.num_heads == Some(e.encoder.num_heads) {
+        e.predictor.num_heads = None;
+    }
+    if e.device != "auto" && crate::device::resolve(&e.device).ok().is_some_and(|d| crate::device::resolve("auto").ok() == Some(d)) {
+        e.device = "auto".into();
+    }
+    e
 }
 
 /// [`pretrain_hash`] without the list files' contents: the hash of earlier versions, which
@@ -303,7 +360,8 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
         // run
         let counted_peak = cadence_free_hash(&without_other_recipes(exp), world_size);
         let current = pretrain_inputs(exp);
-        for old in [listless_pretrain_hash(exp, world_size), counted_peak, cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
+        let as_written = as_written_pretrain_hash(exp, world_size);
+        for old in [as_written, listless_pretrain_hash(exp, world_size), counted_peak, cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
             let old_dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old);
             if old != hash
                 && old_dir.join(ijepa_schema::MANIFEST).is_file()
@@ -392,7 +450,16 @@ fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
 /// [`DataConfig::read_by_evaluation`]: ijepa_dsl::config::DataConfig::read_by_evaluation
 ///
 /// The contents of the list files it reads count too ([`eval_inputs`]).
+///
+/// Spellings of one setting hash alike, as for [`pretrain_hash`].
 pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
+    let mut cfg = cfg.clone();
+    cfg.split_file = cfg.split_file.as_deref().map(path_alike);
+    as_written_eval_hash(&spelled_alike(exp), &cfg, subject, input)
+}
+
+/// [`eval_hash`] of the settings as the file spells them: the hash of earlier versions.
+fn as_written_eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
     with_inputs(listless_eval_hash(exp, cfg, subject, input), &eval_inputs(exp, cfg))
 }
 
@@ -461,7 +528,7 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
         // this evaluation
         let current = eval_inputs(exp, cfg);
         let legacy = legacy_eval_hash(exp, cfg, subject, input);
-        let mut old = vec![listless_eval_hash(exp, cfg, subject, input), legacy.clone()];
+        let mut old = vec![as_written_eval_hash(exp, cfg, subject, input), listless_eval_hash(exp, cfg, subject, input), legacy.clone()];
         // (a DINO evaluation of earlier versions, which counted the augmentations, and its lists)
         if subject == Subject::Pretrained {
             old.push(with_inputs(legacy, &current));
@@ -1415,5 +1482,78 @@ mod tests {
         std::fs::create_dir_all(&old_dir).unwrap();
         std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
         assert_ne!(pretrain_stage(&root, &dino, 1).1, old_dir);
+    }
+
+    /// Rewriting a file without changing what it trains finds the stages it ran: a data path
+    /// with a trailing slash, `//` or `./` in it; a preset named beside its numbers, or its
+    /// numbers written out; the predictor's head count written as the encoder's; the device
+    /// `auto` picks here written out. A stage an earlier version hashed as the file spelled it
+    /// is still found, and a real change still trains again.
+    #[test]
+    fn spellings_of_one_setting_hash_alike() {
+        use ijepa_dsl::config::DataSource;
+        let mut exp = Experiment::with_defaults("x");
+        exp.data.source = DataSource::Path("/data/fmnist".into());
+        exp.evals.push(EvalConfig::defaults(EvalProtocol::Knn));
+        let knn = exp.evals[0].clone();
+        let same = |e: &Experiment| {
+            assert_eq!(pretrain_hash(e, 1), pretrain_hash(&exp, 1), "{e:?}");
+            for subject in [Subject::Pretrained, Subject::RandomInit, Subject::RawPixels] {
+                assert_eq!(eval_hash(e, &e.evals[0], subject, "p"), eval_hash(&exp, &knn, subject, "p"), "{subject:?}");
+            }
+        };
+        for spelling in ["/data/fmnist/", "/data//fmnist", "/data/./fmnist/"] {
+            let mut e = exp.clone();
+            e.data.source = DataSource::Path(spelling.into());
+            same(&e);
+        }
+        // the defaults (vit-base, the encoder's heads) hash as they always did
+        assert_eq!(pretrain_hash(&exp, 1), as_written_pretrain_hash(&exp, 1));
+        let mut numbers = exp.clone();
+        numbers.encoder.preset = None;
+        same(&numbers);
+        let mut heads = exp.clone();
+        heads.predictor.num_heads = Some(exp.encoder.num_heads);
+        same(&heads);
+        let mut written = exp.clone();
+        written.device = if tch::Cuda::is_available() { "cuda:0" } else { "cpu" }.into();
+        same(&written);
+        // a preset whose numbers were overridden is not that preset: the overridden model named
+        // without it is the same model
+        let mut small = exp.clone();
+        small.encoder.depth = 4;
+        let mut unnamed = small.clone();
+        unnamed.encoder.preset = None;
+        assert_eq!(pretrain_hash(&small, 1), pretrain_hash(&unnamed, 1));
+        assert_ne!(pretrain_hash(&small, 1), pretrain_hash(&exp, 1));
+        // what differs still differs: another path, another head count, a `..`
+        for change in [
+            |e: &mut Experiment| e.data.source = DataSource::Path("/data/fmnist2".into()),
+            |e: &mut Experiment| e.data.source = DataSource::Path("/data/x/../fmnist".into()),
+            |e: &mut Experiment| e.predictor.num_heads = Some(1),
+        ] {
+            let mut e = exp.clone();
+            change(&mut e);
+            assert_ne!(pretrain_hash(&e, 1), pretrain_hash(&exp, 1), "{e:?}");
+        }
+        // stages run before under the hash of the file as it was spelled are found
+        let root = crate::testdir::scratch("plan", "spellings");
+        let mut slash = exp.clone();
+        slash.data.source = DataSource::Path("/data/fmnist/".into());
+        let old = as_written_pretrain_hash(&slash, 1);
+        assert_ne!(old, pretrain_hash(&slash, 1));
+        let old_dir = run_dir::stage_path(&root, "x", "pretrain", &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        assert_ne!(pretrain_stage(&root, &slash, 1).1, old_dir, "a folder without a manifest is not a run");
+        std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
+        assert_eq!(pretrain_stage(&root, &slash, 1), (old, old_dir));
+        assert_eq!(pretrain_stage(&root, &exp, 1).0, pretrain_hash(&exp, 1), "the folder spelled otherwise is the other file's");
+        let old = as_written_eval_hash(&slash, &knn, Subject::RawPixels, "p");
+        assert_ne!(old, eval_hash(&slash, &knn, Subject::RawPixels, "p"));
+        let old_dir = run_dir::stage_path(&root, "x", "eval-knn-raw-pixels", &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        let record = r#"{"experiment":"x","protocol":"knn","model":"raw-pixels","method":"raw pixels","arch":"pixels","top1":80.0}"#;
+        std::fs::write(old_dir.join(ijepa_schema::EVAL), record).unwrap();
+        assert_eq!(eval_stage(&root, "x", &slash, &knn, Subject::RawPixels, "p"), (old, old_dir));
     }
 }
