@@ -42,7 +42,7 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 /// A header that is no idx header stops the inflating there (the parse then says why).
 fn inflate_idx<'a>(bytes: &[u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
     let corrupt = |e: std::io::Error| Error::Data(format!("{name}: corrupt or truncated gzip stream: {e}"));
-    let mut dec = flate2::read::MultiGzDecoder::new(bytes);
+    let mut dec = Members { rest: bytes, member: None, after_member: false };
     let mut out = Vec::new();
     // up to `want` bytes in all (fewer at the stream's end)
     let mut fill = |out: &mut Vec<u8>, want: u64| -> Result<()> {
@@ -74,6 +74,44 @@ fn inflate_idx<'a>(bytes: &[u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]
         }
     }
     Ok(std::borrow::Cow::Owned(out))
+}
+
+/// The members of a gzip file one after another (a concatenation of gzip files is one file, as
+/// for gzip and Python's `gzip`), then nothing: zero bytes after the last member are padding,
+/// as gzip and Python read them (a file copied in blocks); other bytes there must be a member.
+struct Members<'a> {
+    /// The input after the members read so far (the current one's included).
+    rest: &'a [u8],
+    member: Option<flate2::bufread::GzDecoder<&'a [u8]>>,
+    /// Whether the current member follows another and none of it has been read.
+    after_member: bool,
+}
+
+impl Read for Members<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(member) = &mut self.member {
+                let n = match member.read(buf) {
+                    Err(e) if self.after_member => {
+                        let what = "are neither another gzip member nor zero padding";
+                        return Err(std::io::Error::new(e.kind(), format!("the {} bytes after the gzip data {what} ({e})", self.rest.len())));
+                    }
+                    r => r?,
+                };
+                if n > 0 || buf.is_empty() {
+                    self.after_member &= n == 0;
+                    return Ok(n);
+                }
+                // the member's end: what follows it is the next member, padding or nothing
+                self.rest = self.member.take().map_or(self.rest, |m| m.into_inner());
+                self.after_member = true;
+            }
+            if self.rest.iter().all(|&b| b == 0) {
+                return Ok(0);
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(self.rest));
+        }
+    }
 }
 
 /// Parses an idx file (plain or gzip) held in memory and checks that its magic number is
@@ -236,6 +274,36 @@ mod tests {
         let n = flipped.len();
         flipped[n - 5] ^= 1; // the CRC
         assert!(err(parse(&flipped, MAGIC_IMAGES, "f.gz")).contains("corrupt or truncated gzip"));
+    }
+
+    /// As gzip and Python's `gzip` read a file: members one after another are one stream, and
+    /// zero bytes after the last are padding (a file copied in blocks was refused: "invalid
+    /// gzip header"); other bytes there are an error that says so (it said "truncated").
+    #[test]
+    fn gzip_members_and_padding_read_as_gzip_reads_them() {
+        let data: Vec<u8> = (0..24).collect();
+        let good = idx_bytes(MAGIC_IMAGES, &[2, 3, 4], &data);
+        let want = parse(&good, MAGIC_IMAGES, "f.idx").unwrap();
+        let mut padded = gz(&good);
+        padded.resize(padded.len() + 512, 0);
+        assert_eq!(parse(&padded, MAGIC_IMAGES, "f.gz").unwrap(), want);
+        for cut in [3, 10, good.len() - 1] {
+            let mut two = gz(&good[..cut]);
+            two.extend(gz(&good[cut..]));
+            assert_eq!(parse(&two, MAGIC_IMAGES, "f.gz").unwrap(), want, "{cut}");
+            two.extend([0; 7]);
+            assert_eq!(parse(&two, MAGIC_IMAGES, "f.gz").unwrap(), want, "{cut}");
+        }
+        let mut junk = gz(&good);
+        junk.extend(b"garbage!");
+        let e = err(parse(&junk, MAGIC_IMAGES, "f.gz"));
+        assert!(e.contains("f.gz: corrupt or truncated gzip stream: the 8 bytes after the gzip data are neither another gzip member nor zero padding"), "{e}");
+        // data after the declared data is still trailing data, padded or not
+        let mut long = good.clone();
+        long.push(0);
+        let mut long = gz(&long);
+        long.extend([0; 4]);
+        assert!(err(parse(&long, MAGIC_IMAGES, "f.gz")).contains("more trailing bytes"));
     }
 
     #[test]
