@@ -512,6 +512,35 @@ fn image_folder_orders_classes_and_files_like_torchvision() {
     assert!(ImageFolder::open(&root, OnError::Fail).unwrap().unreadable().is_empty(), "a JPEG under .webp is an image");
 }
 
+/// Names that are not UTF-8 sort as Python's `sorted()` orders what `os.scandir` gives (bytes
+/// that are not UTF-8 decoded to U+DC80..U+DCFF): after `退` (U+9000), where byte order put
+/// `\xE8` first and swapped the labels torchvision's ImageFolder gives; files and nested
+/// folders alike.
+#[cfg(unix)]
+#[test]
+fn image_folder_orders_names_that_are_not_utf8_like_python() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TempDir::new("not-utf8");
+    let root = t.0.join("train");
+    let red = jpeg(&solid(8, 8, &[250, 0, 0]), 8, 8, ColorType::Rgb, false);
+    let name = |b: &[u8]| std::ffi::OsStr::from_bytes(b).to_os_string();
+    for class in [&b"\xe8"[..], "退".as_bytes(), b"z"] {
+        let dir = root.join(name(class));
+        write(&dir.join(name(b"\xe9.jpg")), &red);
+        write(&dir.join("退.jpg"), &red);
+        write(&dir.join(name(b"\xe9")).join("a.jpg"), &red);
+        write(&dir.join("退").join("a.jpg"), &red);
+    }
+    let ds = ImageFolder::open(&root, OnError::Fail).unwrap();
+    // Python: sorted(['\udce8', '退', 'z']) == ['z', '退', '\udce8']
+    assert_eq!(ds.classes(), ["z", "退", "\"\\xE8\""]);
+    let files: Vec<(i64, Vec<u8>)> = (0..ds.len()).map(|i| (ds.label(i), ds.relative_path(i).as_bytes().to_vec())).collect();
+    // sorted(os.walk(class)): the class folder, then "退", then "\udce9"; files "退.jpg" before "\udce9.jpg"
+    let of_class: Vec<Vec<u8>> = vec!["退.jpg".into(), b"\xe9.jpg".to_vec(), "退/a.jpg".into(), b"\xe9/a.jpg".to_vec()];
+    let want: Vec<(i64, Vec<u8>)> = (0..3).flat_map(|l| of_class.iter().map(move |f| (l, f.clone()))).collect();
+    assert_eq!(files, want);
+}
+
 #[test]
 fn image_folder_errors_at_open() {
     let t = TempDir::new("folder-errors");

@@ -3,7 +3,7 @@
 //!
 //! Mirrors `torchvision.datasets.ImageFolder` as used by the official
 //! `src/datasets/imagenet1k.py`: the classes are the immediate sub-folders of the root sorted
-//! by name (byte order, as `sorted(os.scandir(root))`), class index = position in that order;
+//! by name (as `sorted(os.scandir(root))` orders them: [`python_order`]), class index = position in that order;
 //! the samples of a class are the files under its folder (recursively, symlinks followed, as
 //! `os.walk(followlinks=True)`) whose name ends, case-insensitively, with one of
 //! torchvision's `IMG_EXTENSIONS`, in the order `sorted(os.walk(...))` then `sorted(fnames)`
@@ -207,11 +207,11 @@ fn list_class(dir: &Path) -> Result<ClassListing> {
                 files.push(name.to_vec());
             }
         }
-        files.sort_unstable();
+        files.sort_unstable_by(|a, b| python_order(a, b));
         folders.push((rel, files));
     }
     // sorted(os.walk(class_dir)): by the full folder path, the class folder itself first
-    folders.sort_by(|a, b| a.0.cmp(&b.0));
+    folders.sort_by(|a, b| python_order(&a.0, &b.0));
     let mut out = Vec::new();
     for (rel, files) in folders {
         for f in files {
@@ -237,6 +237,18 @@ fn list_class(dir: &Path) -> Result<ClassListing> {
         })
         .collect();
     Ok((out, unreadable))
+}
+
+/// How Python's `sorted()` orders two file names, as `os.scandir` / `os.walk` give them: by
+/// the code points of the name decoded from UTF-8 with `surrogateescape` (a byte that is not
+/// UTF-8 is U+DC80 + its value less 0x80). For UTF-8 names that is their byte order; a byte that
+/// is not UTF-8 sorts after every character below U+DC80 (`"\xE8"` after `"退"`, where byte order
+/// put it first and gave the classes other labels than torchvision's).
+fn python_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    fn code_points(name: &[u8]) -> impl Iterator<Item = u32> + '_ {
+        name.utf8_chunks().flat_map(|c| c.valid().chars().map(u32::from).chain(c.invalid().iter().map(|&b| 0xDC00 + u32::from(b))))
+    }
+    code_points(a).cmp(code_points(b))
 }
 
 /// The class folders of `root` (its sub-folders, following links), sorted by name: each as
@@ -284,7 +296,7 @@ fn class_folders(root: &Path) -> Result<Vec<(Vec<u8>, String)>> {
             format!("{}: {loose} image(s) lie in the root itself, in no class folder: not used (a class is root/<class>/<image>)", root.display()),
         );
     }
-    classes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    classes.sort_unstable_by(|a, b| python_order(&a.0, &b.0));
     Ok(classes)
 }
 
