@@ -621,3 +621,31 @@ fn bench_data_warms_up_every_thread() {
     let t = text(&o);
     assert!(o.status.success() && t.contains(" warmup=3 "), "{t}");
 }
+
+/// A skipped file whose name holds a line break or bytes that are not UTF-8 is one line of
+/// `skipped.txt`, escaped as class names are, naming that file: the line break split it over
+/// two lines and the bytes were replaced by U+FFFD, a path that does not exist.
+#[cfg(unix)]
+#[test]
+fn skipped_names_are_one_line_each_and_name_the_file() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = scratch("skipped-names");
+    let data = d.join("data");
+    make_folder(&data, 2, 16);
+    let broken = b"\x89PNG\r\n\x1a\n broken";
+    std::fs::write(data.join("class_1").join("evil\nsecond.png"), broken).unwrap();
+    std::fs::write(data.join("class_1").join(std::ffi::OsStr::from_bytes(b"bad\xff.png")), broken).unwrap();
+    let f = d.join("skip.kdl");
+    std::fs::write(&f, experiment(&data, "skip")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let run = std::fs::read_dir(d.join("runs").join("folder")).unwrap().next().unwrap().unwrap().path();
+    let listed = std::fs::read_to_string(run.join("skipped.txt")).unwrap();
+    let mut lines: Vec<&str> = listed.lines().collect();
+    lines.sort();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines[0].starts_with('"') && lines[0].ends_with("class_1/bad\\xFF.png\""), "{listed}");
+    assert!(lines[1].starts_with('"') && lines[1].ends_with("class_1/evil\\nsecond.png\""), "{listed}");
+    assert!(t.contains("class_1/evil\\nsecond.png") && !t.contains('\u{FFFD}'), "{t}");
+}

@@ -470,12 +470,19 @@ impl Dataset for ImageFolder {
     }
 
     fn describe(&self, i: usize) -> String {
-        self.path(i).display().to_string()
+        // a name that is not UTF-8, or holds a line break or another control character, is
+        // shown quoted with those escaped (`"a/b\xE9.png"`, `"a/evil\nsecond.png"`), as class
+        // names are: one line of `skipped.txt` names one file, and names the file it is
+        let p = self.path(i);
+        match p.to_str() {
+            Some(s) if !s.chars().any(char::is_control) => s.to_string(),
+            _ => format!("{:?}", p.as_os_str()),
+        }
     }
 
     fn size(&self, i: usize) -> Result<(usize, usize)> {
         let p = self.path(i);
-        let name = p.display().to_string();
+        let name = self.describe(i);
         let f = fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
         let mut head = Vec::with_capacity(HEADER_PREFIX as usize);
         f.take(HEADER_PREFIX)
