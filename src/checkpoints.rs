@@ -80,6 +80,16 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     let out = out.unwrap_or_else(|| default_import_path(file));
     // check the weights form a model we can build, before writing anything
     let enc = models.feature_encoder().ok_or_else(|| refused(file, "holds no encoder"))?;
+    // the head count no shape carries: --heads, or what the file's run or metadata records (one
+    // of our checkpoints), kept in the file written (it was dropped, and an evaluation of the
+    // import under another head count was no longer refused)
+    let recorded = ijepa_engine::stages::run_of_checkpoint(file)
+        .and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.join(ijepa_schema::CONFIG_JSON).display().to_string(), h as usize)))
+        .or_else(|| ijepa_engine::checkpoint::state::encoder_heads_of(file).map(|h| ("the file's metadata".to_string(), h)));
+    let heads = match (heads, recorded) {
+        (Some(h), Some((source, theirs))) if h != theirs => return Err(refused(file, &format!("was trained with {theirs} attention heads ({source}), not --heads {h}"))),
+        (h, theirs) => h.or(theirs.map(|t| t.1)),
+    };
     // the head count shapes no tensor: when the width names no preset, check with one head
     let (vit, heads_known) = match import::infer_vit(enc, heads, file) {
         Ok(cfg) => (cfg, true),
@@ -121,7 +131,7 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    import::write_ours(&models, &out)?;
+    import::write_ours(&models, &out, heads)?;
     Ok(Imported { source: file.to_path_buf(), out, modules, vit, heads_known, info: models.info.clone() })
 }
 

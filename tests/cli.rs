@@ -355,7 +355,14 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let exported = d.join("exported-official.safetensors");
     let o = ijepa(&["export", copied.to_str().unwrap(), "--format", "official", "--out", exported.to_str().unwrap()]);
     assert!(o.status.success(), "{}", outputs(&o).1);
-    for file in [&copied, &exported] {
+    // ... and its import (the head count was dropped: the import of a run's checkpoint was
+    // evaluated under 4 heads without a word)
+    let imported = d.join("imported.safetensors");
+    let o = ijepa(&["import-checkpoint", copied.to_str().unwrap(), "--out", imported.to_str().unwrap()]);
+    assert!(o.status.success() && outputs(&o).0.contains("ViT 32x2x2 "), "{:?}", outputs(&o));
+    let o = ijepa(&["import-checkpoint", fin.to_str().unwrap(), "--heads", "4", "--out", d.join("imported4.safetensors").to_str().unwrap()]);
+    assert!(!o.status.success() && outputs(&o).1.contains("was trained with 2 attention heads") && !d.join("imported4.safetensors").exists(), "{:?}", outputs(&o));
+    for file in [&copied, &exported, &imported] {
         assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(file), Some(2), "{}", file.display());
         let o = ijepa(&["eval", f4.to_str().unwrap(), "--checkpoint", file.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
         let (out, err) = outputs(&o);
@@ -404,6 +411,13 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     assert!(!o.status.success() && outputs(&o).1.contains("give it (`--heads`)"), "{:?}", outputs(&o));
     let o = ijepa(&["export", alone.to_str().unwrap(), "--format", "official", "--out", d.join("off.safetensors").to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", outputs(&o));
+    // imported with the head count given, the file records it; without, nothing is guessed
+    let o = ijepa(&["import-checkpoint", alone.to_str().unwrap(), "--heads", "2", "--out", d.join("alone2.safetensors").to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
+    assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(&d.join("alone2.safetensors")), Some(2));
+    let o = ijepa(&["import-checkpoint", alone.to_str().unwrap(), "--out", d.join("alone-.safetensors").to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
+    assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(&d.join("alone-.safetensors")), None);
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["model_type"], "vit_mae");
     assert_eq!(cfg["hidden_size"], 32);

@@ -399,13 +399,16 @@ pub fn to_map(sd: &StateDict) -> HashMap<String, Tensor> {
 
 /// Writes the models as one float32 safetensors file under our (= official) names with
 /// `encoder.`/`predictor.`/`target_encoder.` prefixes.
-pub fn write_ours(models: &Models, out: &Path) -> Result<()> {
+pub fn write_ours(models: &Models, out: &Path, encoder_heads: Option<usize>) -> Result<()> {
     let tensors: Vec<(String, Tensor)> = models
         .prefixed()
         .into_iter()
         .map(|(k, t)| Ok((k, t.f_to_kind(Kind::Float)?)))
         .collect::<Result<_>>()?;
-    state::save_weights(out, &tensors).map(|_| ())
+    // the head count no tensor's shape carries, where it is known ([`state::ENCODER_HEADS`])
+    let heads = encoder_heads.map(|h| h.to_string());
+    let meta: Vec<(&str, &str)> = heads.as_deref().map(|h| (state::ENCODER_HEADS, h)).into_iter().collect();
+    state::save_weights_with(out, &tensors, &meta).map(|_| ())
 }
 
 #[cfg(test)]
