@@ -37,7 +37,8 @@ struct Cli {
 enum Command {
     /// Run an experiment's stages (pretraining of each sweep point, evaluations, report) in
     /// order; finished stages are skipped, interrupted ones resume from their last checkpoint.
-    /// Stage folders: RUNS/<experiment>/<stage>-<hash>/. See `ijepa plan` for the stages.
+    /// Stage folders: RUNS/<experiment>/<stage>-<hash>/ (a sweep point's pretraining and
+    /// evaluations: RUNS/<experiment>-<point>/...). See `ijepa plan` for the stages.
     Run {
         /// Experiment file (.kdl).
         file: PathBuf,
@@ -178,12 +179,14 @@ enum Command {
         /// existing file: name it with --out to replace it).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Attention heads, when the width matches no preset (only printed: no shape depends on it).
+        /// Attention heads, when the width matches no preset and neither the file nor its run
+        /// records them (no shape depends on them): recorded in the file written, as a
+        /// pretraining's checkpoints record them, for `eval` and `export` to read.
         #[arg(long)]
         heads: Option<usize>,
     },
     /// Export the encoder of a checkpoint: official names (safetensors) or the Hugging Face
-    /// transformers layout (a folder with model.safetensors and config.json): IJepaModel for
+    /// transformers layout (a folder with model.safetensors, config.json and preprocessor_config.json): IJepaModel for
     /// I-JEPA, ViTMAEModel for MAE (the encoder's weights; config.json also records the
     /// decoder's shape), ViTModel for DINO and a bare encoder with a class token. Never over a
     /// pretraining run's own files (the run folder itself, its checkpoints, its config).
