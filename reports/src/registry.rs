@@ -312,14 +312,44 @@ fn leave_out_copies(reg: &mut Registry) {
 /// is running again, with another final checkpoint or none yet. `ijepa plan` counts such an
 /// evaluation to run again; the report showed its number beside the new run. A pretraining
 /// not in this runs folder cannot be checked: its evaluations are kept.
+///
+/// Likewise an evaluation of one of a run's checkpoints given to `ijepa eval` (its `latest`
+/// while it trained): when the run's manifest records another file under that name now (a
+/// `latest` written since, at another step), the weights it measured are gone: left out (it
+/// was shown under the file's name beside weights it never measured).
 fn leave_out_outdated(reg: &mut Registry) {
     let finals: std::collections::HashMap<PathBuf, String> = reg
         .pretrains
         .iter()
         .map(|r| (crate::figures::tail2(&r.dir), r.manifest.checkpoint(ijepa_schema::FINAL).map(|c| c.sha256.clone()).unwrap_or_default()))
         .collect();
+    let manifests: std::collections::HashMap<PathBuf, &Manifest> = reg.pretrains.iter().map(|r| (crate::figures::tail2(&r.dir), &r.manifest)).collect();
+    // (the run's `<experiment>/pretrain-<hash>` and the file's record in its manifest, for a
+    // checkpoint that lies in a run's `checkpoints/` folder)
+    let in_run = |checkpoint: &str| {
+        let path = Path::new(checkpoint);
+        let file = path.file_name()?.to_str()?;
+        let run = path.parent().filter(|d| d.file_name() == Some(ijepa_schema::CHECKPOINTS.as_ref()))?.parent()?;
+        let run = crate::figures::tail2(run);
+        let record = manifests.get(&run)?.checkpoint(file)?;
+        Some((run, file.to_string(), record.clone()))
+    };
     let mut left_out = Vec::new();
     reg.evals.retain(|e| {
+        if e.record.pretrain_dir.is_none() {
+            let given = e.record.checkpoint.as_deref().zip(e.record.checkpoint_sha256.as_deref());
+            if let Some((run, file, now)) = given.and_then(|(c, read)| in_run(c).filter(|(_, _, now)| now.sha256 != read)) {
+                left_out.push(format!(
+                    "{}: evaluated {file} of {}{}, which has been written again since (now the one of step {}): left out; `ijepa eval` it again",
+                    e.dir.display(),
+                    run.display(),
+                    e.record.checkpoint_step.map(|s| format!(" at step {s}")).unwrap_or_default(),
+                    now.step
+                ));
+                return false;
+            }
+            return true;
+        }
         let Some(pretrain) = e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(Path::new(d))) else { return true };
         match finals.get(&pretrain) {
             Some(now) if ijepa_schema::eval_outdated(&e.record, Some(now)) => {

@@ -1165,9 +1165,23 @@ fn outdated_or_impossible_records_are_left_out_and_torn_rows_cost_one_row() {
     // point 1's reads the final one it has: kept
     let p1 = runs.join("tscale-targets-scale-0.15-0.2/pretrain-111111111111");
     let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(p1.join("manifest.json")).unwrap()).unwrap();
-    m["checkpoints"] = json!([{"file": "final.safetensors", "step": 40, "sha256": "same"}]);
+    m["checkpoints"] = json!([{"file": "final.safetensors", "step": 40, "sha256": "same"}, {"file": "latest.safetensors", "step": 40, "sha256": "latest-now"}]);
     write_json(&p1.join("manifest.json"), &m);
     patch_eval(&runs, "tscale", "linear-ijepa-1", |v| v["checkpoint_sha256"] = json!("same"));
+    // `ijepa eval --checkpoint` of point 1's `latest` at step 10, written again since: left out
+    // (it was shown as that file's result); of the `latest` there is now: kept
+    let latest = p1.join("checkpoints/latest.safetensors");
+    let given = |read: &'static str| {
+        let latest = latest.display().to_string();
+        move |v: &mut serde_json::Value| {
+            v["pretrain_dir"] = serde_json::Value::Null;
+            v["checkpoint"] = json!(latest);
+            v["checkpoint_sha256"] = json!(read);
+            v["checkpoint_step"] = json!(10);
+        }
+    };
+    patch_eval(&runs, "tscale", "knn-ijepa-1", given("latest-then"));
+    patch_eval(&runs, "tscale", "knn-ijepa-0", given("latest-now"));
     // an impossible accuracy
     patch_eval(&runs, "tscale", "knn-ijepa-2", |v| v["top1"] = json!(150.0));
     // point 2's metrics and monitor end in a torn row
@@ -1181,7 +1195,13 @@ fn outdated_or_impossible_records_are_left_out_and_torn_rows_cost_one_row() {
     let dirs: Vec<String> = reg.evals.iter().map(|e| e.dir.file_name().unwrap().to_string_lossy().into_owned()).collect();
     assert!(!dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-0-") || d.starts_with("eval-knn-ijepa-2-")), "{dirs:?}");
     assert!(dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-1-")), "{dirs:?}");
+    assert!(!dirs.iter().any(|d| d.starts_with("eval-knn-ijepa-1-")) && dirs.iter().any(|d| d.starts_with("eval-knn-ijepa-0-")), "{dirs:?}");
     let listed = reg.unreadable.join("\n");
+    assert!(
+        listed.contains("eval-knn-ijepa-1-")
+            && listed.contains("evaluated latest.safetensors of tscale-targets-scale-0.15-0.2/pretrain-111111111111 at step 10, which has been written again since (now the one of step 40)"),
+        "{listed}"
+    );
     assert!(listed.contains("eval-linear-ijepa-0-") && listed.contains("no longer the final one of its pretraining"), "{listed}");
     assert!(listed.contains("top1 150 is not a percentage"), "{listed}");
     let run = reg.pretrains.iter().find(|r| r.dir == p2).expect("the run with torn rows is shown");
