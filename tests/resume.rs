@@ -775,3 +775,29 @@ fn a_read_only_finished_runs_folder_is_read() {
     assert!(!alone.0 && alone.1.contains("stage eval-knn-ijepa needs running, but its folder") && alone.1.contains("cannot be written (read-only)"), "{}", alone.1);
     assert!(!alone.1.contains("== run"), "{}", alone.1);
 }
+
+/// A run killed before its first checkpoint left a manifest saying `running` and nothing to
+/// resume: the next run says it starts over (it said "what it checkpointed is resumed" and
+/// trained from step 0), and ends as an uninterrupted run does.
+#[test]
+fn a_run_killed_before_its_first_checkpoint_is_said_to_start_over() {
+    let d = scratch("killed-early");
+    let file = d.join("resume.kdl");
+    std::fs::write(&file, EXP.replace("PRECISION", "fp32").replace("epochs 4", "epochs 1")).unwrap();
+    let (a, b) = (d.join("a"), d.join("b"));
+    run_to_end(&file, &a);
+    // what a SIGKILL during start-up leaves: the manifest of a run that is running, no checkpoint
+    run_to_end(&file, &b);
+    let run = run_folder(&b);
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    m["status"] = "running".into();
+    m["checkpoints"] = serde_json::json!([]);
+    m["steps"] = 0.into();
+    std::fs::write(run.join("manifest.json"), m.to_string()).unwrap();
+    std::fs::remove_dir_all(run.join("checkpoints")).unwrap();
+    std::fs::remove_file(run.join("metrics.csv")).unwrap();
+    let out = run_to_end(&file, &b);
+    assert!(out.contains("ended without marking its manifest") && out.contains("it had checkpointed nothing, so training starts from step 0"), "{out}");
+    assert!(!out.contains("what it checkpointed is resumed"), "{out}");
+    assert_eq!(rows(&run_folder(&a)), rows(&run), "metrics rows differ after the restart");
+}

@@ -335,11 +335,13 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         // `running` left behind: the process that wrote it never recorded how it ended (the
         // folder's lock is ours now, so it is gone)
         if let Some(p) = previous.as_ref().filter(|m| m.status == schema::status::RUNNING) {
+            // (killed before its first checkpoint: nothing to resume, said so)
+            let checkpointed = !p.checkpoints.is_empty() || dir.join(schema::CHECKPOINTS).join(schema::LATEST).is_file();
             tracing::warn!(
-                "the last run in {} (started on {}) ended without marking its manifest: stopped at once (SIGKILL, the out-of-memory killer, a second Ctrl-C) or crashed; \
-                 what it checkpointed is resumed",
+                "the last run in {} (started on {}) ended without marking its manifest: stopped at once (SIGKILL, the out-of-memory killer, a second Ctrl-C) or crashed; {}",
                 dir.display(),
-                if p.host.is_empty() { "an unknown host" } else { p.host.as_str() }
+                if p.host.is_empty() { "an unknown host" } else { p.host.as_str() },
+                if checkpointed { "what it checkpointed is resumed" } else { "it had checkpointed nothing, so training starts from step 0" }
             );
         }
         run_dir::write_atomic(&dir.join(schema::CONFIG_KDL), opts.source.as_bytes())?;
