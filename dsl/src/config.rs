@@ -1134,6 +1134,39 @@ impl Default for EmaConfig {
 }
 
 impl Experiment {
+    /// The experiment with each setting another one turns off at its default: DINO's
+    /// `warmup-teacher-temp` with no warm-up epochs, `local-size` / `local-scale` with no local
+    /// crops, `hidden-dim` with a head of one layer, `drop-path-rate` on an encoder of one
+    /// block; an `ema` beside pixel targets. What the checker refuses written in a file
+    /// (`validate`'s `dino_settings_are_read`, `pixels_read_no_ema`), and what the points of a
+    /// sweep that varies the switch still carry where it is off: the stage hashes read the
+    /// experiment through this, so those points train one model, once (two points with
+    /// `local-crops 0` and another `local-size` trained the same model twice, byte for byte).
+    pub fn without_settings_turned_off(&self) -> Experiment {
+        let mut e = self.clone();
+        let defaults = DinoConfig::default();
+        if e.recipe == "dino" {
+            let d = &mut e.dino;
+            if d.warmup_teacher_temp_epochs == 0 {
+                d.warmup_teacher_temp = defaults.warmup_teacher_temp;
+            }
+            if d.local_crops == 0 {
+                d.local_size = defaults.local_size;
+                d.local_scale = defaults.local_scale;
+            }
+            if d.head_layers == 1 {
+                d.hidden_dim = defaults.hidden_dim;
+            }
+            if e.encoder.depth < 2 {
+                d.drop_path_rate = defaults.drop_path_rate;
+            }
+        }
+        if e.target.kind == TargetKind::Pixels {
+            e.ema = Experiment::with_defaults("").ema;
+        }
+        e
+    }
+
     /// Images of one optimiser step over all processes: `batch-size` x the `distributed`
     /// block's processes (what each step's masks are drawn and truncated over).
     pub fn global_batch(&self) -> usize {

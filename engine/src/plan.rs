@@ -172,10 +172,12 @@ fn path_alike(path: &Path) -> PathBuf {
 /// preset whose numbers the file overrode is not that preset); the predictor's head count
 /// where it is the encoder's (written or left out, one predictor); the
 /// device where it is the one `auto` picks on this machine (`cpu` without CUDA, `cuda` and
-/// `cuda:0` with it).
+/// `cuda:0` with it); a setting another one turns off, whatever it says
+/// ([`Experiment::without_settings_turned_off`]: the points of a sweep that varies the switch).
 pub fn spelled_alike(exp: &Experiment) -> Experiment {
     use ijepa_dsl::config::DataSource;
-    let mut e = exp.clone();
+    // (and a setting another turns off, at its default: one model, whatever it says)
+    let mut e = exp.without_settings_turned_off();
     if let DataSource::Path(p) = &e.data.source {
         e.data.source = DataSource::Path(path_alike(p));
     }
@@ -1555,5 +1557,54 @@ mod tests {
         let record = r#"{"experiment":"x","protocol":"knn","model":"raw-pixels","method":"raw pixels","arch":"pixels","top1":80.0}"#;
         std::fs::write(old_dir.join(ijepa_schema::EVAL), record).unwrap();
         assert_eq!(eval_stage(&root, "x", &slash, &knn, Subject::RawPixels, "p"), (old, old_dir));
+    }
+
+    /// A setting another one turns off is not part of the hash at the points of a sweep where it
+    /// is off: a DINO grid over `local-crops 0 2` and `local-size 8 12` trains three models, not
+    /// four (its two `local-crops 0` points trained one model twice, byte for byte); likewise
+    /// the warm-up's start temperature with no warm-up, a one-layer head's hidden width, and an
+    /// `ema` beside pixel targets.
+    #[test]
+    fn settings_turned_off_do_not_tell_points_apart() {
+        let src = r#"experiment "d" {
+            recipe "dino"
+            data "fashion-mnist" { crop-size 28; batch-size 8; limit 64 }
+            encoder width=16 depth=2 heads=2 patch=4
+            dino { out-dim 16; hidden-dim 16; bottleneck-dim 8; local-size 8; }
+            epochs 1
+        }
+        sweep "grid" {
+            vary "dino.local-crops" 0 2
+            vary "dino.local-size" 8 12
+        }"#;
+        let study = ijepa_dsl::parse_study("d.kdl", src).unwrap();
+        let root = crate::testdir::scratch("plan", "turned-off");
+        let plan = Plan::build(&study, &root, &root.join("reports"), 1);
+        assert_eq!(study.points.len(), 4);
+        assert_eq!(plan.graph.node_weights().filter(|s| s.kind() == StageKind::Pretrain).count(), 3);
+        let dino = study.points[0].experiment.clone();
+        let hash = |f: &dyn Fn(&mut Experiment)| {
+            let mut e = dino.clone();
+            f(&mut e);
+            pretrain_hash(&e, 1)
+        };
+        let none = |e: &mut Experiment| e.dino.local_crops = 0;
+        assert_eq!(hash(&none), hash(&|e| {
+            none(e);
+            e.dino.local_scale = (0.1, 0.3);
+        }));
+        assert_eq!(hash(&|e| e.dino.warmup_teacher_temp = 0.02), hash(&|_| {}));
+        assert_ne!(hash(&|e| { e.dino.warmup_teacher_temp = 0.02; e.dino.warmup_teacher_temp_epochs = 1 }), hash(&|e| e.dino.warmup_teacher_temp_epochs = 1));
+        assert_eq!(hash(&|e| { e.dino.head_layers = 1; e.dino.hidden_dim = 32 }), hash(&|e| e.dino.head_layers = 1));
+        assert_ne!(hash(&|e| e.dino.hidden_dim = 32), hash(&|_| {}));
+        assert_eq!(hash(&|e| { e.encoder.depth = 1; e.dino.drop_path_rate = 0.3 }), hash(&|e| e.encoder.depth = 1));
+        let mut pixels = Experiment::with_defaults("p");
+        pixels.target.kind = ijepa_dsl::config::TargetKind::Pixels;
+        let mut other_ema = pixels.clone();
+        other_ema.ema.start = 0.9;
+        assert_eq!(pretrain_hash(&pixels, 1), pretrain_hash(&other_ema, 1));
+        let mut represented = other_ema.clone();
+        represented.target.kind = ijepa_dsl::config::TargetKind::Representation;
+        assert_ne!(pretrain_hash(&represented, 1), pretrain_hash(&Experiment::with_defaults("p"), 1));
     }
 }
