@@ -630,6 +630,31 @@ fn plan_and_run_say_which_process_count_a_folder_is_for() {
     }
 }
 
+/// A diverged MAE or DINO run names the step that diverged as metrics.csv numbers it (the
+/// one after its last row), as I-JEPA's does: it named the step before (their schedules count
+/// from 0), whose row holds a finite loss.
+#[test]
+fn a_diverged_run_names_the_step_that_diverged() {
+    for (recipe, own) in [
+        ("mae", "decoder depth=1 width=16 heads=2 norm-pix-loss=#false\n    mask \"random\" { ratio 0.75 }"),
+        ("dino", "dino { out-dim 16; hidden-dim 16; bottleneck-dim 8; local-crops 0; student-temp 1e-37 }"),
+    ] {
+        let d = scratch(&format!("diverged-{recipe}"));
+        std::fs::write(
+            d.join("sweep.kdl"),
+            format!("experiment \"{recipe}\" {{\n    recipe \"{recipe}\"\n    data \"fashion-mnist\" {{ crop-size 16; batch-size 16; workers 1; limit 128 }}\n    encoder width=32 depth=2 heads=2 patch=4\n    {own}\n    optimizer \"adamw\" {{ lr start=1e30 peak=1e30 final=1e30 warmup-epochs=0; }}\n    epochs 2\n    precision \"fp32\"\n    log-every 1\n}}\n"),
+        )
+        .unwrap();
+        let (ok, t) = run(&d, &[]);
+        assert!(!ok && t.contains("training diverged"), "{recipe}: {t}");
+        let dir = pretrain_dirs(&d.join("runs")).pop().unwrap();
+        let rows = std::fs::read_to_string(dir.join("metrics.csv")).unwrap().lines().count() - 1;
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(m["diverged_at"].as_u64(), Some(rows as u64 + 1), "{recipe}: {m}");
+        assert!(t.contains(&format!("at step {} (epoch", rows + 1)), "{recipe}: {t}");
+    }
+}
+
 /// One diverged point of a learning-rate sweep does not stop the study: the other point trains
 /// and is evaluated, the report is written with the diverged run as `failed`, and the run ends
 /// with an error naming the point. Run again, the diverged point is not trained again (it

@@ -1173,7 +1173,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             let t0 = Instant::now();
             // a libtorch failure in the step (e.g. out of memory) is an error naming the step
             let computing = crate::data::loader::StepOnCpu::begin(dev);
-            let stats = crate::guard::torch(&format!("pretraining step {k}"), || recipe.step_views(&views, &batch.masks, hyper))?;
+            // (named as metrics.csv numbers it, from 1: `k` is the schedules' index, from 0 for
+            // MAE and DINO, which named the step before the one that failed)
+            let stats = crate::guard::torch(&format!("pretraining step {}", global + 1), || recipe.step_views(&views, &batch.masks, hyper))?;
             device::synchronize(dev);
             drop(computing);
             let dt = t0.elapsed().as_secs_f64();
@@ -1184,7 +1186,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 }
                 return Err(Error::Diverged {
                     what: format!("the loss is {}", stats.loss),
-                    step: k as u64,
+                    step: global as u64 + 1,
                     epoch: Some(epoch as u64 + 1),
                     last_good: latest.exists().then(|| latest.clone()),
                 });
