@@ -302,6 +302,15 @@ fn recipes_read_their_schedules_at_their_official_steps() {
         assert_eq!((col(1, "step"), col(2, "step")), (1.0, 2.0), "{metrics}");
         // (metrics.csv writes lr with 7 significant digits)
         assert!((col(1, "lr") - first).abs() < 1e-10 && (col(2, "lr") - second).abs() < 1e-10, "{recipe}: {metrics}");
+        // each epoch's line shows what its last step used (MAE's and DINO's showed the next
+        // step's rates)
+        for (epoch, row) in [(1, 4), (2, 8)] {
+            let line = format!("{out}{err}").lines().find(|l| l.starts_with(&format!("epoch   {epoch}/2"))).map(str::to_string).unwrap_or_default();
+            for name in ["lr", "wd"] {
+                let want = if name == "lr" { format!("lr {:.2e}", col(row, name)) } else { format!("wd {:.3}", col(row, name)) };
+                assert!(line.contains(&want), "{recipe}: {want:?} in {line:?}\n{metrics}");
+            }
+        }
     }
 }
 

@@ -1255,8 +1255,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 ep_loss / ep_steps.max(1) as f64,
                 // an epoch resumed mid-way: the means are over the steps this process ran
                 if first > 0 { format!(" (steps {}-{ipe} of the epoch, since the resume)", first + 1) } else { String::new() },
-                sched.lr(global),
-                sched.wd(global),
+                // what the epoch's last step used (its schedule index: MAE's and DINO's count
+                // from 0, and showed the next step's)
+                sched.lr(global.saturating_sub(1) + recipe.first_schedule_step()),
+                sched.wd(global.saturating_sub(1) + recipe.first_schedule_step()),
                 if uses_momentum { format!("  ema {:.4}", sched.momentum(global.saturating_sub(1))) } else { String::new() },
                 ep_step_s / ep_steps.max(1) as f64 * 1e3,
                 (ep_steps * exp.data.batch_size * world) as f64 / wall,
