@@ -152,12 +152,12 @@ fn as_written_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     with_inputs(listless_pretrain_hash(exp, world_size), &pretrain_inputs(exp))
 }
 
-/// `path` spelled lexically alike: repeated and trailing slashes, and `.` components after the
-/// first, dropped (`/data/x/`, `/data//x` and `/data/./x` are `/data/x`). Not `..`, which a
-/// symbolic link gives another meaning, and not resolved on disk: the path stays what the file
-/// says, only its spelling is one.
+/// `path` spelled lexically alike: repeated and trailing slashes, and `.` components, dropped
+/// (`/data/x/`, `/data//x` and `/data/./x` are `/data/x`, `./data` is `data`). Not `..`, which
+/// a symbolic link gives another meaning, and not resolved on disk: the path stays what the
+/// file says, only its spelling is one.
 fn path_alike(path: &Path) -> PathBuf {
-    let alike: PathBuf = path.components().collect();
+    let alike: PathBuf = path.components().filter(|c| *c != std::path::Component::CurDir).collect();
     if alike.as_os_str().is_empty() {
         path.to_path_buf()
     } else {
@@ -1504,11 +1504,17 @@ mod tests {
                 assert_eq!(eval_hash(e, &e.evals[0], subject, "p"), eval_hash(&exp, &knn, subject, "p"), "{subject:?}");
             }
         };
-        for spelling in ["/data/fmnist/", "/data//fmnist", "/data/./fmnist/"] {
+        for spelling in ["/data/fmnist/", "/data//fmnist", "/data/./fmnist/", "/data/fmnist/."] {
             let mut e = exp.clone();
             e.data.source = DataSource::Path(spelling.into());
             same(&e);
         }
+        // a relative path: with or without `./`; `.` alone stays `.`
+        assert_eq!(path_alike(Path::new("./data/")), Path::new("data"));
+        assert_eq!(path_alike(Path::new(".")), Path::new("."));
+        assert_eq!(path_alike(Path::new("./")), Path::new("./"));
+        assert_eq!(path_alike(Path::new("/")), Path::new("/"));
+        assert_eq!(path_alike(Path::new("../d/./x/")), Path::new("../d/x"));
         // the defaults (vit-base, the encoder's heads) hash as they always did
         assert_eq!(pretrain_hash(&exp, 1), as_written_pretrain_hash(&exp, 1));
         let mut numbers = exp.clone();
