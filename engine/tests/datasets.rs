@@ -539,6 +539,20 @@ fn image_folder_orders_names_that_are_not_utf8_like_python() {
     let of_class: Vec<Vec<u8>> = vec!["退.jpg".into(), b"\xe9.jpg".to_vec(), "退/a.jpg".into(), b"\xe9/a.jpg".to_vec()];
     let want: Vec<(i64, Vec<u8>)> = (0..3).flat_map(|l| of_class.iter().map(move |f| (l, f.clone()))).collect();
     assert_eq!(files, want);
+    // a list file finds them by the ImageNet prefix rule (`CLASS_...`) in that order: a copy
+    // named `\xE8_0.jpg` in another class does not make the line ambiguous
+    let e8 = root.join(name(b"\xe8"));
+    write(&e8.join(name(b"\xe8_0.jpg")), &red);
+    write(&root.join("z").join(name(b"\xe8_0.jpg")), &red);
+    write(&root.join("退").join("退_1.jpg"), &red);
+    let list = t.0.join("list.txt");
+    let mut lines = b"\xe8_0.jpg\n".to_vec();
+    lines.extend("退_1.jpg\n".as_bytes());
+    std::fs::write(&list, &lines).unwrap();
+    let base = ImageFolder::open(&root, OnError::Fail).unwrap();
+    let sub = Subset::from_list(base.clone(), &list).unwrap();
+    let picked: Vec<(i64, Vec<u8>)> = (0..sub.len()).map(|i| (sub.label(i), base.relative_path(sub.base_index(i)).as_bytes().to_vec())).collect();
+    assert_eq!(picked, [(2, b"\xe8_0.jpg".to_vec()), (1, "退_1.jpg".as_bytes().to_vec())]);
 }
 
 #[test]

@@ -244,7 +244,7 @@ fn list_class(dir: &Path) -> Result<ClassListing> {
 /// UTF-8 is U+DC80 + its value less 0x80). For UTF-8 names that is their byte order; a byte that
 /// is not UTF-8 sorts after every character below U+DC80 (`"\xE8"` after `"退"`, where byte order
 /// put it first and gave the classes other labels than torchvision's).
-fn python_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+pub(crate) fn python_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     fn code_points(name: &[u8]) -> impl Iterator<Item = u32> + '_ {
         name.utf8_chunks().flat_map(|c| c.valid().chars().map(u32::from).chain(c.invalid().iter().map(|&b| 0xDC00 + u32::from(b))))
     }

@@ -168,11 +168,13 @@ fn find(base: &ImageFolder, name: &[u8]) -> Option<usize> {
         return base.class_range(c).find(|&i| base.relative_path(i).as_encoded_bytes() == rest);
     }
     let class = name.split(|&b| b == b'_').next()?;
-    // the class folders are in the order of their names' bytes
+    // the class folders are in the order Python's sorted() gives their names (byte order for
+    // UTF-8 names; a search in byte order missed names that are not UTF-8)
+    let before = |a: &[u8], b: &[u8]| crate::data::image_folder::python_order(a, b) == std::cmp::Ordering::Less;
     let (mut lo, mut hi) = (0, base.num_classes());
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if base.class_key(mid) < class {
+        if before(base.class_key(mid), class) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -180,11 +182,11 @@ fn find(base: &ImageFolder, name: &[u8]) -> Option<usize> {
     }
     let c = Some(lo).filter(|&c| c < base.num_classes() && base.class_key(c) == class)?;
     let range = base.class_range(c);
-    // flat class folders: the relative paths are the sorted file names
+    // flat class folders: the relative paths are the sorted file names (in the same order)
     let (mut lo, mut hi) = (range.start, range.end);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if base.relative_path(mid).as_encoded_bytes() < name {
+        if before(base.relative_path(mid).as_encoded_bytes(), name) {
             lo = mid + 1;
         } else {
             hi = mid;
