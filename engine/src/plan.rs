@@ -142,7 +142,7 @@ pub struct Plan {
 ///
 /// Spellings of one setting hash alike ([`spelled_alike`]): a path with or without its
 /// trailing slash, a predictor's head count written or left to the encoder's, a preset named
-/// beside its numbers, `device "cpu"` where `auto` is the CPU.
+/// beside its numbers, `device "cuda:0"` as `cuda`.
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     as_written_pretrain_hash(&spelled_alike(exp), world_size)
 }
@@ -171,8 +171,8 @@ fn path_alike(path: &Path) -> PathBuf {
 /// "vit-tiny" patch=4` and `encoder width=192 depth=12 heads=3 patch=4` are one model, and a
 /// preset whose numbers the file overrode is not that preset); the predictor's head count
 /// where it is the encoder's (written or left out, one predictor); the
-/// device where it is the one `auto` picks on this machine (`cpu` without CUDA, `cuda` and
-/// `cuda:0` with it); a setting another one turns off, whatever it says
+/// device `cuda:0` written as `cuda` (the same on every machine; not `cpu` as `auto`, which
+/// means it only where there is no CUDA); a setting another one turns off, whatever it says
 /// ([`Experiment::without_settings_turned_off`]: the points of a sweep that varies the switch).
 pub fn spelled_alike(exp: &Experiment) -> Experiment {
     use ijepa_dsl::config::DataSource;
@@ -196,8 +196,11 @@ pub fn spelled_alike(exp: &Experiment) -> Experiment {
     if e.predictor.num_heads == Some(e.encoder.num_heads) {
         e.predictor.num_heads = None;
     }
-    if e.device != "auto" && crate::device::resolve(&e.device).ok().is_some_and(|d| crate::device::resolve("auto").ok() == Some(d)) {
-        e.device = "auto".into();
+    // (`cuda:0` is `cuda` on every machine; `cpu` is `auto` only on a machine without CUDA,
+    // and a hash that depended on the machine would not find a run from another kind, nor let
+    // the ranks of a CPU run on mixed nodes agree)
+    if e.device == "cuda:0" {
+        e.device = "cuda".into();
     }
     e
 }
@@ -1488,8 +1491,8 @@ mod tests {
 
     /// Rewriting a file without changing what it trains finds the stages it ran: a data path
     /// with a trailing slash, `//` or `./` in it; a preset named beside its numbers, or its
-    /// numbers written out; the predictor's head count written as the encoder's; the device
-    /// `auto` picks here written out. A stage an earlier version hashed as the file spelled it
+    /// numbers written out; the predictor's head count written as the encoder's; `cuda:0` as
+    /// `cuda`. A stage an earlier version hashed as the file spelled it
     /// is still found, and a real change still trains again.
     #[test]
     fn spellings_of_one_setting_hash_alike() {
@@ -1523,9 +1526,16 @@ mod tests {
         let mut heads = exp.clone();
         heads.predictor.num_heads = Some(exp.encoder.num_heads);
         same(&heads);
-        let mut written = exp.clone();
-        written.device = if tch::Cuda::is_available() { "cuda:0" } else { "cpu" }.into();
-        same(&written);
+        let mut cuda = exp.clone();
+        cuda.device = "cuda".into();
+        let mut zero = exp.clone();
+        zero.device = "cuda:0".into();
+        assert_eq!(pretrain_hash(&cuda, 1), pretrain_hash(&zero, 1));
+        // `cpu` is not `auto`, which means the CPU only on some machines: a hash of one
+        // machine would not find the run on another
+        let mut cpu = exp.clone();
+        cpu.device = "cpu".into();
+        assert_ne!(pretrain_hash(&cpu, 1), pretrain_hash(&exp, 1));
         // a preset whose numbers were overridden is not that preset: the overridden model named
         // without it is the same model
         let mut small = exp.clone();
