@@ -106,7 +106,11 @@ impl Read for Members<'_> {
                 self.rest = self.member.take().map_or(self.rest, |m| m.into_inner());
                 self.after_member = true;
             }
-            if self.rest.iter().all(|&b| b == 0) {
+            // zero bytes after a member are padding, before the next member too (gzip and
+            // Python skip them)
+            let padding = self.rest.iter().take_while(|&&b| b == 0).count();
+            self.rest = &self.rest[padding..];
+            if self.rest.is_empty() {
                 return Ok(0);
             }
             self.member = Some(flate2::bufread::GzDecoder::new(self.rest));
@@ -293,6 +297,11 @@ mod tests {
             assert_eq!(parse(&two, MAGIC_IMAGES, "f.gz").unwrap(), want, "{cut}");
             two.extend([0; 7]);
             assert_eq!(parse(&two, MAGIC_IMAGES, "f.gz").unwrap(), want, "{cut}");
+            // zeros between the members too
+            let mut padded = gz(&good[..cut]);
+            padded.extend([0; 16]);
+            padded.extend(gz(&good[cut..]));
+            assert_eq!(parse(&padded, MAGIC_IMAGES, "f.gz").unwrap(), want, "{cut}");
         }
         let mut junk = gz(&good);
         junk.extend(b"garbage!");
