@@ -336,7 +336,9 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         // folder's lock is ours now, so it is gone)
         if let Some(p) = previous.as_ref().filter(|m| m.status == schema::status::RUNNING) {
             // (killed before its first checkpoint: nothing to resume, said so)
-            let checkpointed = !p.checkpoints.is_empty() || dir.join(schema::CHECKPOINTS).join(schema::LATEST).is_file();
+            // (what a resume starts from: `latest` or a kept epoch checkpoint on disk)
+            let checkpoints = dir.join(schema::CHECKPOINTS);
+            let checkpointed = checkpoints.join(schema::LATEST).exists() || kept_checkpoints(&checkpoints).is_ok_and(|k| !k.is_empty());
             tracing::warn!(
                 "the last run in {} (started on {}) ended without marking its manifest: stopped at once (SIGKILL, the out-of-memory killer, a second Ctrl-C) or crashed; {}",
                 dir.display(),
