@@ -323,15 +323,21 @@ fn leave_out_outdated(reg: &mut Registry) {
         .iter()
         .map(|r| (crate::figures::tail2(&r.dir), r.manifest.checkpoint(ijepa_schema::FINAL).map(|c| c.sha256.clone()).unwrap_or_default()))
         .collect();
-    let manifests: std::collections::HashMap<PathBuf, &Manifest> = reg.pretrains.iter().map(|r| (crate::figures::tail2(&r.dir), &r.manifest)).collect();
+    let runs: std::collections::HashMap<PathBuf, &PretrainRun> = reg.pretrains.iter().map(|r| (crate::figures::tail2(&r.dir), r)).collect();
     // (the run's `<experiment>/pretrain-<hash>` and the file's record in its manifest, for a
-    // checkpoint that lies in a run's `checkpoints/` folder)
+    // checkpoint that lies in the `checkpoints/` folder of a run of this runs folder: the
+    // same file, not a copy of the run elsewhere, whose file is still what was measured)
     let in_run = |checkpoint: &str| {
         let path = Path::new(checkpoint);
         let file = path.file_name()?.to_str()?;
         let run = path.parent().filter(|d| d.file_name() == Some(ijepa_schema::CHECKPOINTS.as_ref()))?.parent()?;
         let run = crate::figures::tail2(run);
-        let record = manifests.get(&run)?.checkpoint(file)?;
+        let ours = runs.get(&run)?;
+        let here = ours.dir.join(ijepa_schema::CHECKPOINTS).join(file);
+        if path.canonicalize().ok()? != here.canonicalize().ok()? {
+            return None;
+        }
+        let record = ours.manifest.checkpoint(file)?;
         Some((run, file.to_string(), record.clone()))
     };
     let mut left_out = Vec::new();

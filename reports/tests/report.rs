@@ -1171,6 +1171,18 @@ fn outdated_or_impossible_records_are_left_out_and_torn_rows_cost_one_row() {
     // `ijepa eval --checkpoint` of point 1's `latest` at step 10, written again since: left out
     // (it was shown as that file's result); of the `latest` there is now: kept
     let latest = p1.join("checkpoints/latest.safetensors");
+    fs::create_dir_all(p1.join("checkpoints")).unwrap();
+    fs::write(&latest, b"weights").unwrap();
+    // ... and a copy of the run elsewhere (a snapshot to evaluate its latest safely) is that
+    // copy's file, which the run's manifest does not describe: kept
+    let copy = tmp.path().join("snap/tscale-targets-scale-0.15-0.2/pretrain-111111111111/checkpoints/latest.safetensors");
+    fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    fs::write(&copy, b"weights").unwrap();
+    patch_eval(&runs, "tscale", "linear-ijepa-2", |v| {
+        v["pretrain_dir"] = serde_json::Value::Null;
+        v["checkpoint"] = json!(copy.display().to_string());
+        v["checkpoint_sha256"] = json!("latest-then");
+    });
     let given = |read: &'static str| {
         let latest = latest.display().to_string();
         move |v: &mut serde_json::Value| {
@@ -1196,6 +1208,7 @@ fn outdated_or_impossible_records_are_left_out_and_torn_rows_cost_one_row() {
     assert!(!dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-0-") || d.starts_with("eval-knn-ijepa-2-")), "{dirs:?}");
     assert!(dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-1-")), "{dirs:?}");
     assert!(!dirs.iter().any(|d| d.starts_with("eval-knn-ijepa-1-")) && dirs.iter().any(|d| d.starts_with("eval-knn-ijepa-0-")), "{dirs:?}");
+    assert!(dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-2-")), "the copy's evaluation is kept: {dirs:?}");
     let listed = reg.unreadable.join("\n");
     assert!(
         listed.contains("eval-knn-ijepa-1-")
