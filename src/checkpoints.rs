@@ -68,6 +68,20 @@ fn refused(file: &Path, message: &str) -> Error {
     Error::Checkpoint { path: file.to_path_buf(), message: message.into() }
 }
 
+/// The encoder's head count of checkpoint `file`, which no tensor's shape carries: `heads`
+/// (`--heads`), or what trained it records — its `run` (the run folder it lies in and that
+/// run's `config.json`), else the file's own metadata (a pretraining's checkpoint copied out of
+/// its run); `None` where nothing says it. A `heads` other than the recorded one is refused.
+fn heads_of(file: &Path, run: Option<&(PathBuf, serde_json::Value)>, heads: Option<usize>) -> Result<Option<usize>> {
+    let recorded = run
+        .and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.join(ijepa_schema::CONFIG_JSON).display().to_string(), h as usize)))
+        .or_else(|| ijepa_engine::checkpoint::state::encoder_heads_of(file).map(|h| ("the file's metadata".to_string(), h)));
+    match (heads, recorded) {
+        (Some(h), Some((source, theirs))) if h != theirs => Err(refused(file, &format!("was trained with {theirs} attention heads ({source}), not --heads {h}"))),
+        (h, theirs) => Ok(h.or(theirs.map(|t| t.1))),
+    }
+}
+
 /// Converts the checkpoint `file` into our safetensors (official names, `module.` stripped) at
 /// `out` (default: [`default_import_path`]). The encoder, predictor and target encoder it holds
 /// are built and loaded strictly first; `heads` names the head count where the width implies
@@ -80,16 +94,9 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     let out = out.unwrap_or_else(|| default_import_path(file));
     // check the weights form a model we can build, before writing anything
     let enc = models.feature_encoder().ok_or_else(|| refused(file, "holds no encoder"))?;
-    // the head count no shape carries: --heads, or what the file's run or metadata records (one
-    // of our checkpoints), kept in the file written (it was dropped, and an evaluation of the
-    // import under another head count was no longer refused)
-    let recorded = ijepa_engine::stages::run_of_checkpoint(file)
-        .and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.join(ijepa_schema::CONFIG_JSON).display().to_string(), h as usize)))
-        .or_else(|| ijepa_engine::checkpoint::state::encoder_heads_of(file).map(|h| ("the file's metadata".to_string(), h)));
-    let heads = match (heads, recorded) {
-        (Some(h), Some((source, theirs))) if h != theirs => return Err(refused(file, &format!("was trained with {theirs} attention heads ({source}), not --heads {h}"))),
-        (h, theirs) => h.or(theirs.map(|t| t.1)),
-    };
+    // the head count no shape carries, kept in the file written (it was dropped, and an
+    // evaluation of the import under another head count was no longer refused)
+    let heads = heads_of(file, ijepa_engine::stages::run_of_checkpoint(file).as_ref(), heads)?;
     // the head count shapes no tensor: when the width names no preset, check with one head
     let (vit, heads_known) = match import::infer_vit(enc, heads, file) {
         Ok(cfg) => (cfg, true),
@@ -275,15 +282,7 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     let enc = enc.ok_or_else(|| refused(file, &format!("holds no {}", if which == Which::Target { "target encoder" } else { name })))?;
     // the head count is in no tensor's shape: the run that trained the weights says it
     let run = ijepa_engine::stages::run_of_checkpoint(file);
-    // (else the file's own record of it: a pretraining's checkpoint copied out of its run)
-    let run_heads = run
-        .as_ref()
-        .and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.join(ijepa_schema::CONFIG_JSON).display().to_string(), h as usize)))
-        .or_else(|| ijepa_engine::checkpoint::state::encoder_heads_of(file).map(|h| ("the file's metadata".to_string(), h)));
-    let heads = match (heads, &run_heads) {
-        (Some(h), Some((source, theirs))) if h != *theirs => return Err(refused(file, &format!("was trained with {theirs} attention heads ({source}), not --heads {h}"))),
-        (h, theirs) => h.or(theirs.as_ref().map(|t| t.1)),
-    };
+    let heads = heads_of(file, run.as_ref(), heads)?;
     // what the official-names file records (not the stand-in below)
     let known_heads = heads;
     // the official layout names tensors only: any head count builds the model that checks them
