@@ -303,9 +303,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
                         aside.display()
                     );
                 }
-                // what a resume can start from: `latest` or a kept epoch checkpoint
-                let checkpoints = dir.join(schema::CHECKPOINTS);
-                let resumable = checkpoints.join(schema::LATEST).exists() || kept_checkpoints(&checkpoints).is_ok_and(|k| !k.is_empty());
+                let resumable = resumable(&dir);
                 tracing::warn!(
                     "{} is marked done ({steps} steps) but {} is missing: {}",
                     dir.display(),
@@ -336,9 +334,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         // folder's lock is ours now, so it is gone)
         if let Some(p) = previous.as_ref().filter(|m| m.status == schema::status::RUNNING) {
             // (killed before its first checkpoint: nothing to resume, said so)
-            // (what a resume starts from: `latest` or a kept epoch checkpoint on disk)
-            let checkpoints = dir.join(schema::CHECKPOINTS);
-            let checkpointed = checkpoints.join(schema::LATEST).exists() || kept_checkpoints(&checkpoints).is_ok_and(|k| !k.is_empty());
+            let checkpointed = resumable(&dir);
             tracing::warn!(
                 "the last run in {} (started on {}) ended without marking its manifest: stopped at once (SIGKILL, the out-of-memory killer, a second Ctrl-C) or crashed; {}",
                 dir.display(),
@@ -442,6 +438,13 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     }
     run.save_manifest()?;
     result
+}
+
+/// Whether the run folder `dir` holds what a resume can start from: `latest` or a kept epoch
+/// checkpoint.
+fn resumable(dir: &Path) -> bool {
+    let checkpoints = dir.join(schema::CHECKPOINTS);
+    checkpoints.join(schema::LATEST).exists() || kept_checkpoints(&checkpoints).is_ok_and(|k| !k.is_empty())
 }
 
 /// The list of unreadable images a run skipped (`on-error "skip"`), one per line.
