@@ -318,11 +318,6 @@ fn leave_out_copies(reg: &mut Registry) {
 /// `latest` written since, at another step), the weights it measured are gone: left out (it
 /// was shown under the file's name beside weights it never measured).
 fn leave_out_outdated(reg: &mut Registry) {
-    let finals: std::collections::HashMap<PathBuf, String> = reg
-        .pretrains
-        .iter()
-        .map(|r| (crate::figures::tail2(&r.dir), r.manifest.checkpoint(ijepa_schema::FINAL).map(|c| c.sha256.clone()).unwrap_or_default()))
-        .collect();
     let runs: std::collections::HashMap<PathBuf, &PretrainRun> = reg.pretrains.iter().map(|r| (crate::figures::tail2(&r.dir), r)).collect();
     // (the run's `<experiment>/pretrain-<hash>` and the file's record in its manifest, for a
     // checkpoint that lies in the `checkpoints/` folder of a run of this runs folder: the
@@ -357,7 +352,9 @@ fn leave_out_outdated(reg: &mut Registry) {
             return true;
         }
         let Some(pretrain) = e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(Path::new(d))) else { return true };
-        match finals.get(&pretrain) {
+        // (its final checkpoint now: "" where it has none yet)
+        let final_now = runs.get(&pretrain).map(|r| r.manifest.checkpoint(ijepa_schema::FINAL).map_or("", |c| c.sha256.as_str()));
+        match final_now {
             Some(now) if ijepa_schema::eval_outdated(&e.record, Some(now)) => {
                 left_out.push(format!(
                     "{}: evaluated a checkpoint that is no longer the final one of its pretraining {} ({}): left out; `ijepa run` evaluates it again",
