@@ -165,6 +165,11 @@ fn path_alike(path: &Path) -> PathBuf {
     }
 }
 
+/// An evaluation's settings as [`spelled_alike`] spells them: its list file's path.
+fn eval_spelled_alike(cfg: &EvalConfig) -> EvalConfig {
+    EvalConfig { split_file: cfg.split_file.as_deref().map(path_alike), ..cfg.clone() }
+}
+
 /// `exp` with the settings that several spellings give one value spelled one way, so that
 /// rewriting a file without changing what it trains finds the stages it ran before: the data's
 /// paths ([`path_alike`]); the encoder's preset name (its numbers are what builds it: `encoder
@@ -184,7 +189,7 @@ pub fn spelled_alike(exp: &Experiment) -> Experiment {
     e.data.subset = e.data.subset.as_deref().map(path_alike);
     e.data.test_root = e.data.test_root.as_deref().map(path_alike);
     for cfg in &mut e.evals {
-        cfg.split_file = cfg.split_file.as_deref().map(path_alike);
+        *cfg = eval_spelled_alike(cfg);
     }
     // (spelled as the files that named a preset and the defaults always were: the preset of
     // those numbers, if any, and no predictor head count where it is the encoder's)
@@ -458,9 +463,7 @@ fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
 ///
 /// Spellings of one setting hash alike, as for [`pretrain_hash`].
 pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
-    let mut cfg = cfg.clone();
-    cfg.split_file = cfg.split_file.as_deref().map(path_alike);
-    as_written_eval_hash(&spelled_alike(exp), &cfg, subject, input)
+    as_written_eval_hash(&spelled_alike(exp), &eval_spelled_alike(cfg), subject, input)
 }
 
 /// [`eval_hash`] of the settings as the file spells them: the hash of earlier versions.
