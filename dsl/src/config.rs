@@ -1127,6 +1127,24 @@ impl Default for OptimizerConfig {
     }
 }
 
+/// A setting that another one, the switch, turns off where it is at its default
+/// ([`Experiment::dino_settings_turned_off`]).
+#[derive(Debug, Clone)]
+pub struct TurnedOff {
+    /// The switch's path (`dino.local-crops`).
+    pub switch: &'static str,
+    /// The paths of the settings it turns off (`dino.local-size`, `dino.local-scale`).
+    pub settings: &'static [&'static str],
+    /// Whether the switch turns them off in this experiment.
+    pub off: bool,
+    /// What turns them off, for the checker's message.
+    pub why: &'static str,
+    /// What to write instead, for the checker's help.
+    pub help: &'static str,
+    /// Puts the settings back to their defaults.
+    reset: fn(&mut Experiment),
+}
+
 impl Default for EmaConfig {
     fn default() -> Self {
         Self { start: 0.996, final_: 1.0 }
@@ -1134,32 +1152,67 @@ impl Default for EmaConfig {
 }
 
 impl Experiment {
+    /// The settings of DINO that another one turns off at its default: `warmup-teacher-temp`
+    /// with no warm-up epochs, `local-size` / `local-scale` with no local crops, `hidden-dim`
+    /// with a head of one layer, `drop-path-rate` on an encoder of one block. One table, read
+    /// by the checker (`validate`'s `dino_settings_are_read`: such a setting written where it
+    /// is off is refused) and by [`Experiment::without_settings_turned_off`] (the stage
+    /// hashes). Empty for another recipe.
+    pub fn dino_settings_turned_off(&self) -> Vec<TurnedOff> {
+        if self.recipe != "dino" {
+            return Vec::new();
+        }
+        let d = &self.dino;
+        vec![
+            TurnedOff {
+                switch: "dino.warmup-teacher-temp-epochs",
+                settings: &["dino.warmup-teacher-temp"],
+                off: d.warmup_teacher_temp_epochs == 0,
+                why: "no warm-up (`warmup-teacher-temp-epochs 0`, the default)",
+                help: "write `warmup-teacher-temp-epochs N` (the official 30) for the teacher temperature to warm up from it, or remove it",
+                reset: |e| e.dino.warmup_teacher_temp = DinoConfig::default().warmup_teacher_temp,
+            },
+            TurnedOff {
+                switch: "dino.local-crops",
+                settings: &["dino.local-size", "dino.local-scale"],
+                off: d.local_crops == 0,
+                why: "no local crops (`local-crops 0`)",
+                help: "write `local-crops N` (the official 8) for local crops of this size and scale, or remove it",
+                reset: |e| {
+                    let defaults = DinoConfig::default();
+                    e.dino.local_size = defaults.local_size;
+                    e.dino.local_scale = defaults.local_scale;
+                },
+            },
+            TurnedOff {
+                switch: "encoder.depth",
+                settings: &["dino.drop-path-rate"],
+                off: self.encoder.depth < 2,
+                why: "an encoder of one block (`depth=1`: the rates rise from 0 at the first block)",
+                help: "remove `drop-path-rate`, or give the encoder more blocks",
+                reset: |e| e.dino.drop_path_rate = DinoConfig::default().drop_path_rate,
+            },
+            TurnedOff {
+                switch: "dino.head-layers",
+                settings: &["dino.hidden-dim"],
+                off: d.head_layers == 1,
+                why: "a head of one layer (`head-layers 1`: one linear map to the bottleneck, no hidden layer)",
+                help: "remove `hidden-dim`, or give the head 2 or more layers (the official 3)",
+                reset: |e| e.dino.hidden_dim = DinoConfig::default().hidden_dim,
+            },
+        ]
+    }
+
     /// The experiment with each setting another one turns off at its default: DINO's
-    /// `warmup-teacher-temp` with no warm-up epochs, `local-size` / `local-scale` with no local
-    /// crops, `hidden-dim` with a head of one layer, `drop-path-rate` on an encoder of one
-    /// block; an `ema` beside pixel targets. What the checker refuses written in a file
-    /// (`validate`'s `dino_settings_are_read`, `pixels_read_no_ema`), and what the points of a
-    /// sweep that varies the switch still carry where it is off: the stage hashes read the
+    /// ([`Experiment::dino_settings_turned_off`]); an `ema` beside pixel targets (which the
+    /// checker refuses written in a file, `schema::experiment`). What the points of a sweep
+    /// that varies the switch still carry where it is off: the stage hashes read the
     /// experiment through this, so those points train one model, once (two points with
     /// `local-crops 0` and another `local-size` trained the same model twice, byte for byte).
     pub fn without_settings_turned_off(&self) -> Experiment {
         let mut e = self.clone();
-        let defaults = DinoConfig::default();
-        if e.recipe == "dino" {
-            let d = &mut e.dino;
-            if d.warmup_teacher_temp_epochs == 0 {
-                d.warmup_teacher_temp = defaults.warmup_teacher_temp;
-            }
-            if d.local_crops == 0 {
-                d.local_size = defaults.local_size;
-                d.local_scale = defaults.local_scale;
-            }
-            if d.head_layers == 1 {
-                d.hidden_dim = defaults.hidden_dim;
-            }
-            if e.encoder.depth < 2 {
-                d.drop_path_rate = defaults.drop_path_rate;
-            }
+        for t in self.dino_settings_turned_off().into_iter().filter(|t| t.off) {
+            (t.reset)(&mut e);
         }
         if e.target.kind == TargetKind::Pixels {
             e.ema = Experiment::with_defaults("").ema;

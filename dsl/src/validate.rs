@@ -121,47 +121,17 @@ fn dino_has_no_ipe_scale(cx: &mut Ctx, exp: &Experiment) {
     });
 }
 
-/// DINO settings that another setting turns off: the warm-up's start temperature with no
-/// warm-up epochs, the local crops' size and scale with no local crops, the student's
-/// stochastic depth on an encoder of one block (its rates rise from 0 at the first). Accepted, they were
-/// never read, yet moved the pretraining's hash (the same model trained again under another
-/// folder); a sweep that varies the setting that turns them on reads them at its other points.
+/// DINO settings that another setting turns off ([`Experiment::dino_settings_turned_off`]: the
+/// warm-up's start temperature with no warm-up epochs, the local crops' size and scale with no
+/// local crops, the student's stochastic depth on an encoder of one block, the head's hidden
+/// width with a head of one layer). Accepted, they were never read, yet moved the pretraining's
+/// hash (the same model trained again under another folder); a sweep that varies the setting
+/// that turns them on reads them at its other points.
 fn dino_settings_are_read(cx: &mut Ctx, exp: &Experiment) {
-    let d = &exp.dino;
     if exp.recipe != "dino" || !cx.ok(&["dino", "recipe"]) {
         return;
     }
-    let rules: [(&str, &[&str], bool, String, &str); 4] = [
-        (
-            "dino.warmup-teacher-temp-epochs",
-            &["dino.warmup-teacher-temp"],
-            d.warmup_teacher_temp_epochs == 0,
-            "no warm-up (`warmup-teacher-temp-epochs 0`, the default)".into(),
-            "write `warmup-teacher-temp-epochs N` (the official 30) for the teacher temperature to warm up from it, or remove it",
-        ),
-        (
-            "dino.local-crops",
-            &["dino.local-size", "dino.local-scale"],
-            d.local_crops == 0,
-            "no local crops (`local-crops 0`)".into(),
-            "write `local-crops N` (the official 8) for local crops of this size and scale, or remove it",
-        ),
-        (
-            "encoder.depth",
-            &["dino.drop-path-rate"],
-            exp.encoder.depth < 2,
-            "an encoder of one block (`depth=1`: the rates rise from 0 at the first block)".into(),
-            "remove `drop-path-rate`, or give the encoder more blocks",
-        ),
-        (
-            "dino.head-layers",
-            &["dino.hidden-dim"],
-            d.head_layers == 1,
-            "a head of one layer (`head-layers 1`: one linear map to the bottleneck, no hidden layer)".into(),
-            "remove `hidden-dim`, or give the head 2 or more layers (the official 3)",
-        ),
-    ];
-    for (switch, settings, off, why, help) in rules {
+    for crate::config::TurnedOff { switch, settings, off, why, help, .. } in exp.dino_settings_turned_off() {
         // the switch, or a node above it (`encoder` for `encoder.depth`), varied by a sweep
         let swept = cx.swept_paths.iter().any(|p| p == "dino" || switch.strip_prefix(p.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')));
         if !off || swept || !cx.ok(&[switch]) {
