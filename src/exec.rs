@@ -361,7 +361,13 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 Status::Diverged { step } => -3 - step as i64,
                 Status::Partial { step } => step as i64,
             };
-            match train::agree(dist.as_deref(), code)? {
+            // (rank 0 that cannot send it failed before: the folder is in use by another
+            // process, or cannot be made; its error says why, and this rank stopped with it)
+            let agreed = train::agree(dist.as_deref(), code).map_err(|e| match lead {
+                true => e,
+                false => ijepa_engine::Error::StoppedWithRank(format!("rank 0 did not send its reading of {} ({e}): the cause is in rank 0's output; this rank stopped with it", stage.id)),
+            })?;
+            match agreed {
                 -1 => Status::Done,
                 -2 => Status::Pending,
                 c if c <= -3 => Status::Diverged { step: (-3 - c) as u64 },
@@ -539,6 +545,9 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
                 dist,
                 stage: Some((stage.hash.clone(), stage.dir.clone())),
                 study: Some(plan.name.clone()),
+                // (a pretraining shared by points that differ only in an evaluation's settings
+                // is the pretraining of each)
+                varied: p.varied.iter().filter(|(k, _)| !k.starts_with("eval.")).map(|(k, v)| (k.clone(), v.clone())).collect(),
             };
             let summary = recipe.pretrain(exp, &ropts)?;
             if summary.run_dir != stage.dir {

@@ -169,22 +169,50 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
             // the first failure takes the others down within moments: give them that moment,
             // then blame the cause before its consequences (blame_order)
             let first = failed.len();
-            std::thread::sleep(Duration::from_millis(300));
-            for (rank, slot) in children.iter_mut().enumerate() {
-                if let Some(Ok(Some(status))) = slot.as_mut().map(|c| c.try_wait()) {
-                    *slot = None;
-                    if !status.success() {
-                        failed.push((rank, status));
+            let reap = |children: &mut [Option<Child>], failed: &mut Vec<(usize, ExitStatus)>| {
+                for (rank, slot) in children.iter_mut().enumerate() {
+                    if let Some(Ok(Some(status))) = slot.as_mut().map(|c| c.try_wait()) {
+                        *slot = None;
+                        if !status.success() {
+                            failed.push((rank, status));
+                        }
                     }
                 }
+            };
+            std::thread::sleep(Duration::from_millis(300));
+            reap(&mut children, &mut failed);
+            // ranks that stopped because another did ([`STOPPED_WITH_RANK`]) say the cause is
+            // elsewhere: while nothing else is seen, the rest are given the time a stop gives
+            // them (the cause may be rank 0 saving its checkpoint after a signal; it was named
+            // after the rank that stopped with it, or not at all)
+            let t0 = Instant::now();
+            while failed.iter().all(|(_, s)| s.code() == Some(i32::from(STOPPED_WITH_RANK)))
+                && children.iter().any(Option::is_some)
+                && t0.elapsed() < STOP_GRACE.max(grace)
+            {
+                std::thread::sleep(Duration::from_millis(100));
+                reap(&mut children, &mut failed);
             }
-            stop_all(&mut children, grace, libc::SIGTERM);
+            let killed = stop_all(&mut children, grace, libc::SIGTERM);
             let (_, &(rank, status)) = failed
                 .iter()
                 .enumerate()
                 .min_by_key(|(i, (rank, s))| blame_order(*rank, s.code(), *i >= first))
                 .expect("a failed rank");
-            let message = format!("rank {rank} {}; stopped the other ranks", describe(status));
+            let mut message = format!("rank {rank} {}; stopped the other ranks", describe(status));
+            // a rank that did not stop when asked may be what the others failed on: one that
+            // stopped responding (SIGSTOP, stuck outside the collectives) lets the others'
+            // collectives time out, and they fail first
+            if !killed.is_empty() {
+                let ranks: Vec<String> = killed.iter().map(|r| r.to_string()).collect();
+                message.push_str(&format!(
+                    "; rank{} {} did not stop within {} s of SIGTERM and {} killed (SIGKILL): a rank that stops responding makes the others' collectives time out, so it may be the cause",
+                    if killed.len() == 1 { "" } else { "s" },
+                    ranks.join(", "),
+                    grace.as_secs(),
+                    if killed.len() == 1 { "was" } else { "were" },
+                ));
+            }
             // a rank that was interrupted (and stopped cleanly) ends the launch as interrupted
             return Err(match status.code() {
                 Some(c @ (129 | 130 | 143)) => Box::new(Stopped { message: format!("{message} (run the same command again to resume)"), code: c as u8 }),
@@ -203,15 +231,17 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     }
 }
 
-/// Exit status of a rank that stopped because another rank failed
-/// (`Error::StoppedWithRank`): the launcher blames the other.
+/// Exit status of a rank that stopped because another rank failed (`Error::StoppedWithRank`),
+/// or because a signal reached another rank (`interrupt::TO_ANOTHER_RANK`): the launcher
+/// blames the other.
 pub const STOPPED_WITH_RANK: u8 = 3;
 
 /// How the launcher orders failed ranks to name the cause (smallest first): a rank killed by a
-/// signal (the cause) before one that exited; a rank stopped by SIGTERM or SIGHUP of its own
-/// (exit 143, 129) before one stopped with it (130: "a signal to another rank", which may end
-/// first); a rank that failed before one that stopped because it did ([`STOPPED_WITH_RANK`]:
-/// both are often seen in one poll); a rank seen to end first (the loader's failure on rank 1,
+/// signal (the cause) before one that exited; a rank stopped by a signal of its own (exit 143,
+/// 129, then 130: Ctrl-C reaches every rank of a terminal's group); a rank that failed before
+/// one that stopped because it did or because another rank was signalled
+/// ([`STOPPED_WITH_RANK`]: both are often seen in one poll, and the rank stopped with another
+/// may end first); a rank seen to end first (the loader's failure on rank 1,
 /// before rank 0 stopped with it) before one that ended `later`; then the lowest rank.
 fn blame_order(rank: usize, code: Option<i32>, later: bool) -> (bool, u8, bool, usize) {
     let interrupt = match code {
@@ -223,9 +253,10 @@ fn blame_order(rank: usize, code: Option<i32>, later: bool) -> (bool, u8, bool, 
     (code.is_some(), interrupt, later, rank)
 }
 
-/// `sig` to every running child, SIGKILL to those still running after `grace`. A signal the
-/// launcher receives meanwhile is passed on too (a second Ctrl-C: the ranks stop at once).
-fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) {
+/// `sig` to every running child, SIGKILL to those still running after `grace`; returns the
+/// ranks it had to kill so. A signal the launcher receives meanwhile is passed on too (a
+/// second Ctrl-C: the ranks stop at once).
+fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -> Vec<usize> {
     // (to the children still running: a reaped child's pid may be another process's now)
     let send = |children: &mut [Option<Child>], sig: libc::c_int| {
         for c in children.iter_mut().flatten() {
@@ -242,7 +273,7 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) {
     let t0 = Instant::now();
     while t0.elapsed() < grace {
         if children.iter_mut().flatten().all(|c| matches!(c.try_wait(), Ok(Some(_)))) {
-            return;
+            return Vec::new();
         }
         let now = SIGNALS.load(Ordering::SeqCst);
         if now > passed {
@@ -251,10 +282,16 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    for c in children.iter_mut().flatten() {
+    let mut killed = Vec::new();
+    for (rank, slot) in children.iter_mut().enumerate() {
+        let Some(c) = slot else { continue };
+        if matches!(c.try_wait(), Ok(None)) {
+            killed.push(rank);
+        }
         let _ = c.kill();
         let _ = c.wait();
     }
+    killed
 }
 
 /// A `#SBATCH` option's value: sbatch splits its directives at white space and removes
@@ -427,8 +464,13 @@ mod tests {
         assert_eq!(pick(&[(0, Some(1), false), (1, None, false)]), 1);
         // rank 1's loader failed first; rank 0 ended after saving the steps done
         assert_eq!(pick(&[(1, Some(1), false), (0, Some(1), true)]), 1);
-        // SIGTERM to rank 1: it exits 143, rank 0 stops with it (130), seen together or first
-        assert_eq!(pick(&[(0, Some(130), false), (1, Some(143), false)]), 1);
+        // SIGTERM or SIGINT to rank 1: it exits 143 or 130, rank 0 stops with it (3), seen
+        // together or first
+        for own in [143, 130, 129] {
+            assert_eq!(pick(&[(0, Some(3), false), (1, Some(own), false)]), 1);
+            assert_eq!(pick(&[(0, Some(3), false), (1, Some(own), true)]), 1);
+        }
+        // (a rank that exited 130 in an earlier version, stopped with rank 1's SIGTERM)
         assert_eq!(pick(&[(0, Some(130), false), (1, Some(143), true)]), 1);
         // rank 1's loader failed and rank 0 stopped with it (exit 3), seen in one poll
         assert_eq!(pick(&[(0, Some(3), false), (1, Some(1), false)]), 1);

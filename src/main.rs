@@ -375,6 +375,8 @@ fn main() -> ExitCode {
                 Some(ijepa_engine::Error::Interrupted { signal, .. }) => ExitCode::from(match signal.as_str() {
                     "SIGTERM" => 143,
                     "SIGHUP" => 129,
+                    // (stopped because another rank was signalled: the launcher names that one)
+                    ijepa_engine::interrupt::TO_ANOTHER_RANK => launch::STOPPED_WITH_RANK,
                     _ => 130,
                 }),
                 // a rank stopped with another that failed: the launcher blames that one

@@ -364,6 +364,50 @@ fn launch_stops_the_other_ranks_when_one_dies() {
     assert!(err.contains("rank 1 was killed") || err.contains("rank 0"), "{err}");
 }
 
+/// A rank that stops responding (SIGSTOP) lets the other's collectives time out, so the other
+/// fails first: the launcher, which then has to kill the stopped rank, says so (it named only
+/// the rank whose collective timed out).
+#[test]
+fn a_rank_that_stops_responding_is_named_by_the_launcher() {
+    let d = scratch("ddp-launch-stop");
+    let file = d.join("ddp-stop.kdl");
+    let exp = EXP.replace("BATCH", "16").replace("EPOCHS", "50");
+    let exp = exp.trim_end().strip_suffix('}').unwrap().to_string() + "    distributed { gpus-per-node 2; timeout \"5s\" }\n}\n";
+    std::fs::write(&file, exp).unwrap();
+    let runs = d.join("runs");
+    let mut launch = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
+        .env("OMP_NUM_THREADS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while metrics_rows(&runs) < 2 {
+        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
+        assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rank1 = children_of(launch.id())
+        .into_iter()
+        .find(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| e.split(|b| *b == 0).any(|kv| kv == b"RANK=1")))
+        .expect("rank 1's process");
+    // SAFETY: kill(2) on a pid we just found among our grandchildren
+    unsafe {
+        libc::kill(rank1 as i32, libc::SIGSTOP);
+    }
+    let Some(status) = wait_timeout(&mut launch, Duration::from_secs(90)) else {
+        let _ = launch.kill();
+        panic!("launch still running 90 s after rank 1 was stopped");
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(launch.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    let last = err.lines().rev().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert!(last.contains("rank 1 did not stop within 10 s of SIGTERM and was killed (SIGKILL)"), "{err}");
+    assert!(std::fs::metadata(format!("/proc/{rank1}")).is_err() || std::fs::read_to_string(format!("/proc/{rank1}/stat")).is_ok_and(|s| s.contains(") Z ")), "rank 1 is gone");
+}
+
 fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -593,6 +637,34 @@ fn ranks_of_two_launches_are_refused_as_such() {
     assert_eq!(metrics_rows(&runs), 0);
 }
 
+/// Ranks started on a run another launch is training: rank 0 is refused the folder (in use),
+/// and rank 1, whose wait for rank 0's reading of it fails, stops with the status that has a
+/// launcher name rank 0 (it exited 1 as rank 0 did, and `ijepa launch` named either).
+#[test]
+fn ranks_on_a_folder_in_use_name_rank_0() {
+    let (mut r0, mut r1, runs) = two_ranks_training("ddp-busy");
+    let file = runs.parent().unwrap().join("ddp-16-50.kdl");
+    let port = free_port();
+    let mut s0 = rank_cmd(&file, &runs, 0, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut s1 = rank_cmd(&file, &runs, 1, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut codes = Vec::new();
+    for (rank, child) in [(0, &mut s0), (1, &mut s1)] {
+        let Some(status) = wait_timeout(child, Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("second rank {rank} still running after 60 s");
+        };
+        codes.push(status.code());
+    }
+    let (e0, e1) = (failed_stderr(0, &mut s0), failed_stderr(1, &mut s1));
+    for c in [&mut r0, &mut r1] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert_eq!(codes, [Some(1), Some(3)], "rank 0: {e0}\nrank 1: {e1}");
+    assert!(e0.contains("is in use by another process"), "{e0}");
+    assert!(e1.contains("the cause is in rank 0's output"), "{e1}");
+}
+
 /// SIGINT to a rank other than 0 stops every rank at the same step, checkpointed, as a
 /// signal to rank 0 does (it used to be announced and ignored).
 #[test]
@@ -610,7 +682,9 @@ fn a_signal_to_any_rank_stops_every_rank() {
     }
     let mut err = String::new();
     std::io::Read::read_to_string(r0.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(codes, [Some(130), Some(130)], "rank 0: {err}");
+    // rank 1 was signalled (130); rank 0 stopped with it, with the status that tells a
+    // launcher to name the other rank (it exited 130 too, and `ijepa launch` named either)
+    assert_eq!(codes, [Some(3), Some(130)], "rank 0: {err}");
     assert!(err.contains("interrupted by a signal to another rank at step"), "{err}");
     assert_eq!(manifest(&runs)["status"], "interrupted");
 }

@@ -81,6 +81,11 @@ fn ignored(sig: libc::c_int) -> bool {
     }
 }
 
+/// What stopped a rank of a distributed run that received no signal itself: the others
+/// agreed to stop because one of them did (its exit status is the launcher's
+/// `STOPPED_WITH_RANK`, so that the rank signalled is the one named).
+pub const TO_ANOTHER_RANK: &str = "a signal to another rank";
+
 /// The signal that asked the run to stop, if any (e.g. `"SIGINT"`).
 pub fn requested() -> Option<&'static str> {
     match REQUESTED.load(Ordering::SeqCst) {

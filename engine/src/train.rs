@@ -17,6 +17,7 @@ use ijepa_schema as schema;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tch::Tensor;
@@ -39,6 +40,8 @@ pub struct RunOptions {
     pub stage: Option<(String, PathBuf)>,
     /// The study whose plan runs it (recorded in the manifest: [`schema::Manifest::study`]).
     pub study: Option<String>,
+    /// The sweep point's settings that pretraining reads ([`schema::Manifest::varied`]).
+    pub varied: BTreeMap<String, String>,
 }
 
 impl RunOptions {
@@ -370,6 +373,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         rank_digests: Vec::new(),
         seconds: None,
         study: opts.study.clone(),
+        varied: opts.varied.clone(),
         inputs: crate::plan::pretrain_inputs(exp),
     };
     let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before, encoder_heads: exp.encoder.num_heads };
@@ -493,7 +497,7 @@ fn record_skipped(
 /// The error of a run stopped by a signal after `step` steps (`None`: before its first, with
 /// nothing saved).
 fn interrupted(step: Option<u64>, dir: &Path) -> Error {
-    Error::Interrupted { signal: crate::interrupt::requested().unwrap_or("a signal to another rank").to_string(), step, dir: dir.to_path_buf(), finished: false }
+    Error::Interrupted { signal: crate::interrupt::requested().unwrap_or(crate::interrupt::TO_ANOTHER_RANK).to_string(), step, dir: dir.to_path_buf(), finished: false }
 }
 
 /// Ends a run stopped by a signal in the middle of an epoch: rank 0 saves `pos` and waits for

@@ -58,7 +58,12 @@ pub fn runs_of<'a>(reg: &'a Registry, exp: &str) -> Vec<&'a PretrainRun> {
         .filter(|e| e.record.experiment == exp)
         .filter_map(|e| e.record.pretrain_dir.as_deref().map(|d| tail2(std::path::Path::new(d))))
         .collect();
-    reg.pretrains.iter().filter(|r| r.manifest.experiment == exp || read.contains(&tail2(&r.dir))).collect()
+    // (and a point's that none read: it diverged or was stopped, and its manifest records the
+    // study that ran it)
+    reg.pretrains
+        .iter()
+        .filter(|r| r.manifest.experiment == exp || read.contains(&tail2(&r.dir)) || r.manifest.study.as_deref() == Some(exp))
+        .collect()
 }
 
 /// Whether an experiment is only a sweep point whose runs another experiment (its study)
@@ -72,9 +77,13 @@ pub fn shown_by_study(reg: &Registry, exp: &str) -> bool {
         })
 }
 
-/// The sweep point each pretrain folder belongs to (from the evaluations that read it).
+/// The sweep point each pretrain folder belongs to (from the evaluations that read it, else
+/// from its manifest: a point that diverged has no evaluation).
 fn points_of_runs(reg: &Registry) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
+    for r in reg.pretrains.iter().filter(|r| !r.manifest.varied.is_empty()) {
+        out.insert(tail2(&r.dir).to_string_lossy().into_owned(), point_text(&r.manifest.varied));
+    }
     for e in &reg.evals {
         if let Some(dir) = &e.record.pretrain_dir {
             if !e.record.varied.is_empty() {

@@ -590,23 +590,53 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
                 .flatten()
         })
         .collect();
-    let method_top1: Vec<Option<f64>> =
+    let mut method_top1: Vec<Option<f64>> =
         paper.iter().map(|p| p.as_ref().and_then(|p| paper_method_row(p.table)).map(|m| m.top1)).collect();
+    let mut rows: Vec<[String; 4]> = evals
+        .iter()
+        .map(|e| [key_of(e), value_of(e), e.record.protocol.clone(), e.record.method.clone()])
+        .collect();
+    let mut top1: Vec<Option<f64>> = evals.iter().map(|e| Some(e.record.top1)).collect();
+    let mut paper = paper;
+    // the study's points with no evaluation (a pretraining that diverged, or was stopped): a
+    // row each, saying so, where the sweep showed only the points that were evaluated
+    let evaluated: HashSet<std::path::PathBuf> = evals
+        .iter()
+        .filter_map(|e| e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(std::path::Path::new(d))))
+        .collect();
+    let mut unevaluated: Vec<_> = reg
+        .pretrains
+        .iter()
+        .filter(|r| r.manifest.study.as_deref() == Some(experiment) && !r.manifest.varied.is_empty())
+        .filter(|r| !evaluated.contains(&crate::figures::tail2(&r.dir)))
+        .collect();
+    unevaluated.sort_by(|a, b| a.manifest.varied.cmp(&b.manifest.varied).then(a.dir.cmp(&b.dir)));
+    for r in unevaluated {
+        let status = match r.manifest.diverged() {
+            Some(step) => format!("diverged at step {step}"),
+            None => match r.status().as_str() {
+                ijepa_schema::status::DONE => "done, not evaluated".to_string(),
+                s => s.to_string(),
+            },
+        };
+        let v = &r.manifest.varied;
+        rows.push([
+            v.keys().cloned().collect::<Vec<_>>().join(", "),
+            v.values().cloned().collect::<Vec<_>>().join(", "),
+            format!("none (pretraining {status})"),
+            String::new(),
+        ]);
+        top1.push(None);
+        paper.push(None);
+        method_top1.push(None);
+    }
+    let col = |i: usize| rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>();
     frame(vec![
-        str_col("key", evals.iter().map(|e| key_of(e)).collect()),
-        str_col("value", evals.iter().map(|e| value_of(e)).collect()),
-        str_col(
-            "protocol",
-            evals.iter().map(|e| e.record.protocol.clone()).collect(),
-        ),
-        str_col(
-            "method",
-            evals.iter().map(|e| e.record.method.clone()).collect(),
-        ),
-        Column::new(
-            "top1".into(),
-            evals.iter().map(|e| e.record.top1).collect::<Vec<_>>(),
-        ),
+        str_col("key", col(0)),
+        str_col("value", col(1)),
+        str_col("protocol", col(2)),
+        str_col("method", col(3)),
+        Column::new("top1".into(), top1),
         Column::new(
             "paper_table".into(),
             paper

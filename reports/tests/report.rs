@@ -458,6 +458,38 @@ fn a_study_reads_as_one_sweep_with_its_trend_figure() {
     assert!(fig("monitor-tscale").contains("raw pixels (same images)") && fig("monitor-tscale").contains("Effective rank"));
 }
 
+/// A point of a sweep that diverged has no evaluation: it is a row of its study's sweep table
+/// saying so, and its curves are drawn in the study's figures labelled with its point, not as
+/// an experiment of its own (the sweep showed only the points that were evaluated).
+#[test]
+fn a_diverged_point_stays_in_its_study() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    let point = "tscale-targets-scale-0.3-0.2";
+    pretrain(&runs, point, "999999999999", [0.3, 0.2], 0.05);
+    let path = runs.join(point).join("pretrain-999999999999/manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    m["status"] = json!("failed");
+    m["diverged_at"] = json!(12);
+    m["study"] = json!("tscale");
+    m["varied"] = json!({"mask.targets.scale": "0.3-0.2"});
+    write_json(&path, &m);
+    let reg = load_registry(&runs).unwrap();
+    let abl = rows(&ablation_table(&reg, "tscale"));
+    let row = find(&abl, &[("value", "0.3-0.2")]);
+    assert_eq!(row.len(), 1, "{abl:?}");
+    assert_eq!((row[0]["key"].as_str(), row[0]["protocol"].as_str(), row[0]["top1"].as_str()), ("mask.targets.scale", "none (pretraining diverged at step 12)", ""));
+    // the evaluated points are rows as before, and no point of theirs reads "none"
+    assert_eq!(abl.iter().filter(|r| r["protocol"].starts_with("none")).count(), 1);
+    let files = write_report(&reg, &tmp.path().join("out")).unwrap();
+    let html = fs::read_to_string(&files.html).unwrap();
+    let ids: Vec<&str> = html.split("<figure id=\"fig-").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    assert_eq!(ids, ["sweep-tscale", "loss-tscale", "schedules-tscale", "monitor-tscale", "probe-tscale"], "no figures of the point's own");
+    let loss = html.split("id=\"fig-loss-tscale\"").nth(1).unwrap().split("</figure>").next().unwrap();
+    assert!(loss.contains("pretrain-999999999999 [mask.targets.scale=0.3-0.2]"), "the diverged point's curve, labelled");
+}
+
 /// The report in headless Chromium (scripts/check-report.sh): loads without console errors,
 /// fetches nothing, shows every figure. Runs where Chromium is installed; CI installs it and
 /// sets IJEPA_REQUIRE_CHROMIUM=1, so there a missing browser fails instead of skipping.

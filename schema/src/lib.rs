@@ -189,6 +189,13 @@ pub struct Manifest {
     /// run of an earlier version or of the library alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub study: Option<String>,
+    /// The settings its sweep point varies that pretraining reads (`optimizer.lr.peak` ->
+    /// `1e-3`; a point's evaluation settings are not the pretraining's), as the point's
+    /// evaluations record them: the report places a point that has no evaluation (it diverged,
+    /// it was stopped) in its study's sweep by this. Empty outside a sweep and in earlier
+    /// versions' manifests.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub varied: BTreeMap<String, String>,
     /// The list files the run read (`data.subset`), by setting, with a digest of each one's
     /// bytes ([`inputs_match`]); empty for a run that read none and in earlier versions'
     /// manifests.
