@@ -177,6 +177,39 @@ fn writable_folder(dir: &std::path::Path) -> Result<()> {
         .map_err(|e| format!("the report folder {} cannot be written ({e}); give another --reports-dir", dir.display()).into())
 }
 
+/// Refuses a plan whose stages go into an experiment folder that holds the pretraining of
+/// another study: a plain experiment named like a sweep point of another file
+/// (`s3-lr-peak-0.001`), or a sweep whose point is named like an experiment of its own. The two
+/// shared one folder, and the report each wrote left out the other's stages as "not of this
+/// version of the study". (Manifests of versions that recorded no study are not read so.)
+fn shares_no_folder(plan: &Plan) -> Result<()> {
+    let folders: BTreeSet<&Path> = plan.graph.node_weights().filter(|s| s.kind() != StageKind::Report).filter_map(|s| s.dir.parent()).collect();
+    for folder in folders {
+        let Ok(entries) = std::fs::read_dir(folder) else { continue };
+        let mut others: Vec<(String, String)> = entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("pretrain-"))
+            .filter_map(|e| ijepa_schema::read_manifest(&e.path()).and_then(|m| m.study).map(|s| (s, e.file_name().to_string_lossy().into_owned())))
+            .filter(|(s, _)| *s != plan.name)
+            .collect();
+        others.sort();
+        if let Some((study, stage)) = others.first() {
+            let point = match plan.points.iter().find(|p| p.experiment.name == folder.file_name().unwrap_or_default().to_string_lossy()) {
+                Some(p) if !p.varied.is_empty() => format!("its sweep point {:?}", p.name),
+                _ => "its stages".to_string(),
+            };
+            return Err(format!(
+                "{} holds a pretraining of the experiment {study:?} ({stage}), and {} of {:?} would go there too: the two would share the folder, and each one's report would leave out the other's stages; rename this experiment (or move that folder away)",
+                folder.display(),
+                point,
+                plan.name
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Runs (or with `dry_run`, previews) the plan; `dist` is this process's group when it is one
 /// rank of several.
 pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> Result<()> {
@@ -198,6 +231,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         selected.sort_by_key(|n| order.iter().position(|m| m == n));
         selected.dedup();
     }
+    shares_no_folder(plan)?;
     // a report folder that cannot be written is found now, not after hours of pretraining
     if lead && !opts.dry_run {
         // (one that is done and not forced is not written: a read-only finished study runs)
@@ -601,14 +635,14 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             // what it reads, hashed before it reads it: a record another process rewrites
             // meanwhile makes this report stale, not current
             let inputs = plan.report_inputs();
-            let mut registry = ijepa_reports::load_registry(&opts.runs_dir)?;
+            let dirs: Vec<std::path::PathBuf> = plan.graph.node_weights().map(|s| s.dir.clone()).collect();
+            let mut registry = ijepa_reports::load_registry_for(&opts.runs_dir, &dirs)?;
             for e in &registry.unreadable {
                 tracing::warn!("left out of the report: {e}");
             }
             // the study as it is now: stages an earlier version of it left are not mixed in
             let mut experiments: Vec<String> = plan.points.iter().map(|p| p.experiment.name.clone()).collect();
             experiments.push(plan.name.clone());
-            let dirs: Vec<std::path::PathBuf> = plan.graph.node_weights().map(|s| s.dir.clone()).collect();
             let stale = registry.retain_stages(&experiments, &dirs);
             // (a baseline shared with another file of the study: placed by its stage here)
             registry.place_evals(plan.graph.node_weights().filter(|s| s.kind() == StageKind::Eval).map(|s| (s.dir.as_path(), &s.varied)));

@@ -102,6 +102,40 @@ fn plan_prints_the_sweep_as_a_tree_and_as_dot() {
     assert_eq!(dot.matches("[label=").count(), 11, "{dot}");
 }
 
+/// A pretraining of one study in the folder another would write into: a plain experiment
+/// named like a sweep point of another file, or a sweep whose point is named like an
+/// experiment that ran on its own. Refused before anything runs, naming the folder and the
+/// other experiment (the two shared the folder, and each one's report left out the other's).
+#[test]
+fn a_folder_of_another_study_is_refused() {
+    let d = study("plan-shared", 1);
+    let runs = d.join("runs");
+    let manifest = |folder: &str, study: &str| {
+        let m = d.join("runs").join(folder).join("pretrain-0123456789ab");
+        std::fs::create_dir_all(&m).unwrap();
+        let json = serde_json::json!({"stage": "pretrain", "experiment": folder, "hash": "0123456789ab0000", "status": "done",
+            "started": 1, "finished": 2, "ijepa_version": "0.1.0", "host": "h", "world_size": 1, "device": "cpu",
+            "precision": "fp32", "steps": 4, "resumed_at": [], "checkpoints": [], "study": study});
+        std::fs::write(m.join("manifest.json"), json.to_string()).unwrap();
+    };
+    // the sweep's point folder holds a pretraining of a plain experiment of that name
+    manifest("tiny-sweep-targets-scale-0.1-0.2_seed-1", "tiny-sweep-targets-scale-0.1-0.2_seed-1");
+    let (ok, t) = run(&d, &["--dry-run"]);
+    assert!(!ok, "{t}");
+    assert!(t.contains("tiny-sweep-targets-scale-0.1-0.2_seed-1 holds a pretraining of the experiment \"tiny-sweep-targets-scale-0.1-0.2_seed-1\" (pretrain-0123456789ab)"), "{t}");
+    assert!(t.contains("its sweep point \"targets-scale-0.1-0.2_seed-1\" of \"tiny-sweep\""), "{t}");
+    // a plain experiment whose folder holds a pretraining another study ran there
+    manifest("tiny", "tiny-sweep");
+    let base = d.join("base.kdl");
+    let o = ijepa(&["run", base.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--dry-run"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("holds a pretraining of the experiment \"tiny-sweep\"") && t.contains("its stages of \"tiny\""), "{t}");
+    // a folder of the experiment's own runs
+    manifest("tiny", "tiny");
+    let o = ijepa(&["run", base.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--dry-run"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
 #[test]
 fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     let d = study("plan-run", 1);

@@ -20,7 +20,7 @@ pub mod tables;
 pub use error::{ReportError, Result};
 pub use polars::prelude::DataFrame;
 pub use registry::{
-    load_registry, CurvePoint, EvalRecord, EvalRun, Manifest, MetricRow, PretrainRun, Registry,
+    load_registry, load_registry_for, CurvePoint, EvalRecord, EvalRun, Manifest, MetricRow, PretrainRun, Registry,
     SweepPoint,
 };
 pub use report::{check_out, claim_out, render_markdown, write_report, ReportFiles};

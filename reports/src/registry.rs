@@ -190,6 +190,19 @@ impl Registry {
 /// # Errors
 /// An unreadable `runs` folder or experiment folder.
 pub fn load_registry(runs: &Path) -> Result<Registry> {
+    load_registry_for(runs, &[])
+}
+
+/// [`load_registry`] for the report of a plan whose stages are in the folders `stages`: of two
+/// copies of a stage, the one in the plan's folder is kept. (A point renamed when a new value
+/// took its folder name, `-2`, runs its evaluation again in its new folder while its
+/// pretraining, found by hash, stays in the old one: the old folder's record, beside the
+/// pretraining, was kept as the original and the new one left out as its copy, and the report
+/// of the plan, which covers only its own folders, then showed neither.)
+///
+/// # Errors
+/// An unreadable `runs` folder or experiment folder.
+pub fn load_registry_for(runs: &Path, stages: &[PathBuf]) -> Result<Registry> {
     let mut reg = Registry {
         root: runs.to_path_buf(),
         ..Registry::default()
@@ -242,7 +255,8 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
             }
         }
     }
-    leave_out_copies(&mut reg);
+    let planned: std::collections::HashSet<PathBuf> = stages.iter().map(|d| crate::figures::tail2(d)).collect();
+    leave_out_copies(&mut reg, &planned);
     leave_out_outdated(&mut reg);
     Ok(reg)
 }
@@ -252,21 +266,23 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
 /// copied experiment folder (`runs/plain (copy)/`, `runs/x-seed-0.bak/`) leaves them: each row
 /// counted twice and skewed a seed mean. Kept: the one in the folder the run writes (a
 /// pretraining's own experiment's; an evaluation's beside its pretraining, or its study's for
-/// a baseline), else the first by path.
-fn leave_out_copies(reg: &mut Registry) {
+/// a baseline), else the first by path; before either, one in a folder of `planned` (the
+/// stage folders of the plan reported on, by their last two components).
+fn leave_out_copies(reg: &mut Registry, planned: &std::collections::HashSet<PathBuf>) {
     fn parent_name(dir: &Path) -> String {
         dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
     fn stage_of(dir: &Path) -> String {
         dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
     }
-    /// Keeps of each group of equal keys (`(key, at home, what it is)` an item) the one at home,
-    /// else the first; says what it leaves out.
-    fn keep_one<T>(items: &mut Vec<T>, keys: Vec<(String, bool, String)>, dir: impl Fn(&T) -> &Path, left_out: &mut Vec<String>) {
+    /// Keeps of each group of equal keys (`(key, how much at home, what it is)` an item: 2 in
+    /// a planned folder, 1 where the run writes it, 0 elsewhere) the one most at home, else the
+    /// first; says what it leaves out.
+    fn keep_one<T>(items: &mut Vec<T>, keys: Vec<(String, u8, String)>, dir: impl Fn(&T) -> &Path, left_out: &mut Vec<String>) {
         let mut chosen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (i, (key, home, _)) in keys.iter().enumerate() {
-            let first = *chosen.entry(key).or_insert(i);
-            if *home && !keys[first].1 {
+            let best = *chosen.entry(key).or_insert(i);
+            if *home > keys[best].1 {
                 chosen.insert(key, i);
             }
         }
@@ -281,13 +297,14 @@ fn leave_out_copies(reg: &mut Registry) {
             k
         });
     }
+    let home = |dir: &Path, written_here: bool| if planned.contains(&crate::figures::tail2(dir)) { 2 } else { u8::from(written_here) };
     let mut left_out = Vec::new();
     let keys = reg
         .pretrains
         .iter()
         .map(|r| {
             let (stage, exp) = (stage_of(&r.dir), &r.manifest.experiment);
-            (format!("{stage}\0{exp}"), parent_name(&r.dir) == *exp, format!("the stage {stage} of {exp}"))
+            (format!("{stage}\0{exp}"), home(&r.dir, parent_name(&r.dir) == *exp), format!("the stage {stage} of {exp}"))
         })
         .collect();
     keep_one(&mut reg.pretrains, keys, |r| r.dir.as_path(), &mut left_out);
@@ -295,12 +312,12 @@ fn leave_out_copies(reg: &mut Registry) {
         .evals
         .iter()
         .map(|e| {
-            let home = match e.record.pretrain_dir.as_deref() {
+            let beside = match e.record.pretrain_dir.as_deref() {
                 Some(p) => parent_name(Path::new(p)),
                 None => e.record.experiment.clone(),
             };
             let (stage, exp) = (stage_of(&e.dir), &e.record.experiment);
-            (format!("{stage}\0{exp}\0{:?}", e.record.varied), parent_name(&e.dir) == home, format!("the evaluation {stage} of {exp}"))
+            (format!("{stage}\0{exp}\0{:?}", e.record.varied), home(&e.dir, parent_name(&e.dir) == beside), format!("the evaluation {stage} of {exp}"))
         })
         .collect();
     keep_one(&mut reg.evals, keys, |e| e.dir.as_path(), &mut left_out);

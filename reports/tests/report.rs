@@ -592,6 +592,29 @@ fn copies_and_misplaced_records_are_left_out_not_counted_twice() {
     assert!(reg.unreadable.iter().any(|u| u.contains(&format!("{}/eval.json", run.display())) && u.contains("ignored")), "{:?}", reg.unreadable);
 }
 
+/// A point renamed (`-2`: a new value took its folder name) evaluates again in its new folder
+/// while its pretraining, found by hash, stays in the old one: the report of the plan keeps the
+/// record in the plan's folder, where the old one, beside the pretraining, was kept as the
+/// original and the plan's left out as its copy (and the plan's report then showed neither).
+#[test]
+fn the_plans_own_copy_of_a_renamed_point_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    let whole = load_registry(&runs).unwrap();
+    let old = whole.evals.iter().find(|e| e.record.pretrain_dir.is_some()).unwrap().dir.clone();
+    let renamed = runs.join("tscale-2").join(old.file_name().unwrap());
+    fs::create_dir_all(&renamed).unwrap();
+    fs::copy(old.join("eval.json"), renamed.join("eval.json")).unwrap();
+    // without a plan: the one beside its pretraining's study, as before
+    let reg = load_registry(&runs).unwrap();
+    assert!(reg.evals.iter().any(|e| e.dir == old) && !reg.evals.iter().any(|e| e.dir == renamed));
+    // the plan's report: its own folder's
+    let reg = ijepa_reports::load_registry_for(&runs, &[renamed.clone()]).unwrap();
+    assert!(reg.evals.iter().any(|e| e.dir == renamed) && !reg.evals.iter().any(|e| e.dir == old), "{:?}", reg.unreadable);
+    assert!(reg.unreadable.iter().any(|u| u.contains(&old.display().to_string()) && u.contains("a copy of")), "{:?}", reg.unreadable);
+}
+
 /// A copy of a whole experiment folder (`cp -r runs/x "runs/x (copy)"`, a sweep point's
 /// `.bak`) holds the same stages of the same experiment: they are left out and named, the
 /// ones in the folder the run wrote kept (every row counted twice, and a seed mean skewed).
