@@ -93,29 +93,33 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     let models = import::load_models(file)?;
     let out = out.unwrap_or_else(|| default_import_path(file));
     // check the weights form a model we can build, before writing anything
-    let enc = models.feature_encoder().ok_or_else(|| refused(file, "holds no encoder"))?;
+    let (shape_from, enc) = models.feature_encoder_named().ok_or_else(|| refused(file, "holds no encoder"))?;
+    // an error of the module the model's shape is read from names it; one of another module
+    // says where the shape came from (an encoder deeper than the target encoder read "its
+    // encoder: missing key blocks.1..." as if the file lacked it)
+    let of_module = |name: &str, e: Error| match e {
+        Error::Checkpoint { path, message } if name == shape_from => Error::Checkpoint { path, message: format!("its {name}: {message}") },
+        Error::Checkpoint { path, message } => Error::Checkpoint { path, message: format!("its {name}: {message} (the model's shape is read from its {shape_from})") },
+        other => other,
+    };
     // the head count no shape carries, kept in the file written (it was dropped, and an
     // evaluation of the import under another head count was no longer refused)
     let heads = heads_of(file, ijepa_engine::stages::run_of_checkpoint(file).as_ref(), heads)?;
     // the head count shapes no tensor: when the width names no preset, check with one head
     let (vit, heads_known) = match import::infer_vit(enc, heads, file) {
         Ok(cfg) => (cfg, true),
-        Err(_) if heads.is_none() => (import::infer_vit(enc, Some(1), file)?, false),
-        Err(e) => return Err(e),
+        Err(_) if heads.is_none() => (import::infer_vit(enc, Some(1), file).map_err(|e| of_module(&shape_from, e))?, false),
+        Err(e) => return Err(of_module(&shape_from, e)),
     };
     let store = ParamStore::new(tch::Device::Cpu);
     VisionTransformer::new(&store.root(), &vit)?;
     let mut modules = Vec::new();
     // a module that does not load is named (an encoder 96 wide beside a target encoder 64
     // wide read "key patch_embed.proj.weight has shape [96, ...]" without saying which)
-    let of_module = |name: &str, e: Error| match e {
-        Error::Checkpoint { path, message } => Error::Checkpoint { path, message: format!("its {name}: {message}") },
-        other => other,
-    };
     for (name, sd) in import::MODELS.iter().zip([&models.encoder, &models.predictor, &models.target_encoder]) {
         let Some(sd) = sd else { continue };
         if *name == "predictor" {
-            let pcfg = PredictorConfig::infer(sd, &vit, file)?;
+            let pcfg = PredictorConfig::infer(sd, &vit, file).map_err(|e| of_module(name, e))?;
             let ps = ParamStore::new(tch::Device::Cpu);
             VisionTransformerPredictor::new(&ps.root(), &pcfg)?;
             ps.load_strict(&import::to_map(sd), file).map_err(|e| of_module(name, e))?;

@@ -270,6 +270,20 @@ fn wrong_shape_missing_and_unexpected_keys_are_named() {
     fails_with_code(&ijepa(&["parity", FIXTURE, "--weights", extra.to_str().unwrap()]), 2, &["unexpected key `cls_token`"]);
     // import names the module whose key does not fit (the encoder's here)
     fails_with(&ijepa(&["import-checkpoint", shape.to_str().unwrap(), "--out", d.join("i.safetensors").to_str().unwrap()]), &["its encoder: key `norm.weight`"]);
+    // ... also where the model's shape is read (it said "missing key `pos_embed`" of no module),
+    // and a module that disagrees with that shape says where the shape came from
+    let no_pos = edited_weights(&d, "no-pos.safetensors", |t| t.retain(|e| e.0 != "encoder.pos_embed"));
+    fails_with(&ijepa(&["import-checkpoint", no_pos.to_str().unwrap(), "--out", d.join("i.safetensors").to_str().unwrap()]), &["its encoder: missing key `pos_embed`"]);
+    let pred = edited_weights(&d, "pred.safetensors", |t| {
+        let e = t.iter_mut().find(|e| e.0 == "predictor.predictor_pos_embed").unwrap();
+        let per = e.2.len() / e.1[1];
+        e.1[1] += 1;
+        e.2.extend(vec![0.0; per]);
+    });
+    fails_with(
+        &ijepa(&["import-checkpoint", pred.to_str().unwrap(), "--out", d.join("i.safetensors").to_str().unwrap()]),
+        &["its predictor: key `predictor_pos_embed` has shape", "(the model's shape is read from its encoder)"],
+    );
     // a 0-d tensor where the shape is read (it panicked: "index out of bounds") is an error
     // naming the key
     for key in ["encoder.blocks.0.mlp.fc1.weight", "predictor.predictor_embed.weight"] {

@@ -59,13 +59,22 @@ impl Models {
     /// teacher: the `encoder` was taken); else the target encoder when present (the paper
     /// evaluates it), else the encoder, else the module any registered recipe's evaluations read.
     pub fn feature_encoder(&self) -> Option<&StateDict> {
-        if let Some(sd) = self.recipe_feature_module().and_then(|m| self.module(&m)) {
-            return Some(sd);
+        self.feature_encoder_named().map(|(_, sd)| sd)
+    }
+
+    /// [`Models::feature_encoder`] with its module's name (`target_encoder`, ...).
+    pub fn feature_encoder_named(&self) -> Option<(String, &StateDict)> {
+        if let Some(m) = self.recipe_feature_module() {
+            if let Some(sd) = self.module(&m) {
+                return Some((m, sd));
+            }
         }
-        self.target_encoder.as_ref().or(self.encoder.as_ref()).or_else(|| {
+        ["target_encoder", "encoder"]
+            .into_iter()
+            .map(String::from)
             // another registered recipe's (DINO: `teacher.backbone`)
-            crate::recipe::feature_modules().iter().find_map(|m| self.module(m))
-        })
+            .chain(crate::recipe::feature_modules())
+            .find_map(|m| self.module(&m).map(|sd| (m, sd)))
     }
 
     /// The module the evaluations of the registered recipe whose modules are exactly this

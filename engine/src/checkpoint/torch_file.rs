@@ -47,6 +47,9 @@ const VERSIONS: std::ops::RangeInclusive<u64> = 1..=10;
 
 /// Initial buffer for an entry; larger entries grow as their bytes actually arrive.
 const CHUNK: u64 = 64 << 20;
+/// The most an expanded tensor (a view that repeats its storage's elements) may take once
+/// materialised: its storage is bounded by the file, its view only by this.
+const EXPANDED_MAX_BYTES: u128 = 1 << 30;
 
 /// Reads a whole `torch.save` file, every tensor materialised as [`Value::Tensor`].
 pub fn load(path: &Path) -> Result<Value> {
@@ -340,7 +343,8 @@ impl Archive {
         Tensor::f_from_data_size(&data, &[s.numel], s.kind).map_err(|e| self.err(format!("{what}: {e}")))
     }
 
-    /// The tensor `r` describes, checked against its storage, as an independent contiguous tensor.
+    /// The tensor `r` describes, checked against its storage, as an independent contiguous tensor
+    /// (an expanded one of at most [`EXPANDED_MAX_BYTES`]).
     fn materialise(&mut self, r: &TensorRef, path: &[String], cache: &mut StorageCache) -> Result<Tensor> {
         let at = || format!("tensor `{}`", path.join("/"));
         let s = &r.storage;
@@ -366,6 +370,24 @@ impl Archive {
                     )))
                 }
             }
+        }
+        // a view that repeats its storage's elements (a stride of 0: an expanded tensor; or
+        // overlapping strides) is materialised at its full size: up to a bound, so that a
+        // small file cannot ask for any memory it likes (1.6 KB asked for 4 TB before any
+        // shape was checked, and failed with libtorch's backtrace)
+        let bytes = (numel as u128) * s.kind.elt_size_in_bytes() as u128;
+        if numel > s.numel && bytes > EXPANDED_MAX_BYTES {
+            return Err(self.err(format!(
+                "{}: a view of {numel} elements over a storage `{}` of {} element{} (size {:?}, stride {:?}: an expanded tensor, its elements repeated), {:.1} GiB once its elements are its own: more than the {} GiB an expanded tensor may take; save it `.contiguous()` if it is meant",
+                at(),
+                s.key,
+                s.numel,
+                if s.numel == 1 { "" } else { "s" },
+                r.size,
+                r.stride,
+                bytes as f64 / (1u64 << 30) as f64,
+                EXPANDED_MAX_BYTES >> 30
+            )));
         }
         let storage = match cache.tensors.get(&s.key) {
             Some(t) => t.shallow_clone(),
