@@ -19,6 +19,49 @@ extern "C" fn on_signal(sig: libc::c_int) {
     SIGNALS.fetch_add(1, Ordering::SeqCst);
 }
 
+/// The most ranks one launcher starts (`--nproc-per-node`, as the language's gpus-per-node).
+pub const MAX_RANKS: usize = ijepa_dsl::MAX_PROCS_PER_NODE;
+
+/// The process ids of the running ranks (0: none), for [`on_stop`].
+static RANK_PIDS: [AtomicI32; MAX_RANKS] = [const { AtomicI32::new(0) }; MAX_RANKS];
+
+/// Ctrl-Z (SIGTSTP) to the launcher: each rank has a process group of its own, so the
+/// terminal's stop reached the launcher alone and the ranks trained on. The ranks are stopped
+/// (SIGSTOP), then the launcher; when it is continued (`fg`, `bg`, SIGCONT), so are they.
+extern "C" fn on_stop(_: libc::c_int) {
+    // only async-signal-safe calls here: atomic loads, kill, getpid
+    let each = |sig: libc::c_int| {
+        for p in &RANK_PIDS {
+            let pid = p.load(Ordering::SeqCst);
+            if pid > 0 {
+                // SAFETY: kill(2) on a rank's pid, recorded while it runs
+                unsafe {
+                    libc::kill(pid, sig);
+                }
+            }
+        }
+    };
+    each(libc::SIGSTOP);
+    // SAFETY: stops this process until a SIGCONT (SIGSTOP cannot be blocked: it stops here,
+    // inside the handler, and the handler goes on when the launcher is continued)
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGSTOP);
+    }
+    each(libc::SIGCONT);
+}
+
+/// Forgets the ranks' process ids when the launcher is done with them (a pid reaped may be
+/// another process's soon).
+struct ForgetRanks;
+
+impl Drop for ForgetRanks {
+    fn drop(&mut self) {
+        for p in &RANK_PIDS {
+            p.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
 /// How long ranks a signal stops get to finish their step and save a checkpoint before they
 /// are killed (a second signal to the launcher stops them at once, as it does a run).
 const STOP_GRACE: Duration = Duration::from_secs(120);
@@ -104,6 +147,18 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     // launch ...`; the ranks inherit it)
     // (the handler only stores into atomics, which is async-signal-safe)
     ijepa_engine::interrupt::route(on_signal);
+    if nproc > MAX_RANKS {
+        return Err(format!("--nproc-per-node is at most {MAX_RANKS}").into());
+    }
+    let _forget = ForgetRanks;
+    // (a SIGTSTP the launcher was started with ignored stays ignored)
+    // SAFETY: reading the current action, and installing an async-signal-safe handler
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGTSTP, std::ptr::null(), &mut old) == 0 && old.sa_sigaction != libc::SIG_IGN {
+            libc::signal(libc::SIGTSTP, on_stop as *const () as libc::sighandler_t);
+        }
+    }
     let mut children: Vec<Option<Child>> = Vec::with_capacity(nproc);
     // this launch's ranks know each other by it: the ranks of two launches on one port (both
     // rendezvous servers started, one on IPv4 and one on IPv6) joined each other's group
@@ -135,7 +190,10 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
             cmd.env(k, v);
         }
         match cmd.spawn() {
-            Ok(c) => children.push(Some(c)),
+            Ok(c) => {
+                RANK_PIDS[rank].store(c.id() as i32, Ordering::SeqCst);
+                children.push(Some(c));
+            }
             Err(e) => {
                 stop_all(&mut children, grace, libc::SIGTERM);
                 return Err(format!("starting rank {rank}: {e}").into());
@@ -153,8 +211,12 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         for rank in 0..nproc {
             let Some(child) = children[rank].as_mut() else { continue };
             match child.try_wait() {
-                Ok(Some(status)) if status.success() => children[rank] = None,
+                Ok(Some(status)) if status.success() => {
+                    RANK_PIDS[rank].store(0, Ordering::SeqCst);
+                    children[rank] = None;
+                }
                 Ok(Some(status)) => {
+                    RANK_PIDS[rank].store(0, Ordering::SeqCst);
                     children[rank] = None;
                     failed.push((rank, status));
                 }
@@ -172,6 +234,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
             let reap = |children: &mut [Option<Child>], failed: &mut Vec<(usize, ExitStatus)>| {
                 for (rank, slot) in children.iter_mut().enumerate() {
                     if let Some(Ok(Some(status))) = slot.as_mut().map(|c| c.try_wait()) {
+                        RANK_PIDS[rank].store(0, Ordering::SeqCst);
                         *slot = None;
                         if !status.success() {
                             failed.push((rank, status));

@@ -74,7 +74,8 @@ enum Command {
     },
     /// Start the ranks of a multi-process run on this machine (like `torchrun --standalone`):
     /// N copies of `ijepa run FILE`, rank 0 hosting the rendezvous on 127.0.0.1. When a rank
-    /// fails the others are stopped. On CPU the ranks use Gloo; on GPUs NCCL, one GPU each.
+    /// fails the others are stopped; a signal to the launcher (Ctrl-C, SIGTERM) is passed on to
+    /// them, and Ctrl-Z stops them with it. On CPU the ranks use Gloo; on GPUs NCCL, one GPU each.
     Launch {
         /// Processes, 1 to 64 (default: the experiment's `distributed { gpus-per-node N }`).
         #[arg(long, value_parser = procs_per_node)]

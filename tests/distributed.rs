@@ -408,6 +408,41 @@ fn a_rank_that_stops_responding_is_named_by_the_launcher() {
     assert!(std::fs::metadata(format!("/proc/{rank1}")).is_err() || std::fs::read_to_string(format!("/proc/{rank1}/stat")).is_ok_and(|s| s.contains(") Z ")), "rank 1 is gone");
 }
 
+/// Ctrl-Z (SIGTSTP) to the launcher stops its ranks too, and continuing it continues them
+/// (each rank has a process group of its own: the terminal's stop reached the launcher alone,
+/// and the ranks trained on).
+#[test]
+fn ctrl_z_to_the_launcher_stops_its_ranks() {
+    let (mut launch, runs) = launch_in_group("ddp-launch-tstp", false);
+    let ranks = children_of(launch.id());
+    assert_eq!(ranks.len(), 2, "two rank processes");
+    let state = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().and_then(|s| s.rsplit_once(')').and_then(|x| x.1.split_whitespace().next().map(str::to_string)));
+    let signal = |sig: libc::c_int| {
+        // SAFETY: kill(2) on our own child
+        unsafe {
+            libc::kill(launch.id() as i32, sig);
+        }
+    };
+    signal(libc::SIGTSTP);
+    let t0 = Instant::now();
+    while !ranks.iter().all(|&p| state(p).as_deref() == Some("T")) {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the ranks were not stopped: {:?}", ranks.iter().map(|&p| state(p)).collect::<Vec<_>>());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rows = metrics_rows(&runs);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(metrics_rows(&runs), rows, "training went on while stopped");
+    signal(libc::SIGCONT);
+    let t0 = Instant::now();
+    while metrics_rows(&runs) == rows {
+        assert!(t0.elapsed() < Duration::from_secs(60), "training did not go on after SIGCONT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(libc::SIGTERM);
+    let status = wait_timeout(&mut launch, Duration::from_secs(60)).expect("launch exits within 60 s of SIGTERM");
+    assert_eq!(status.code(), Some(143));
+}
+
 fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
