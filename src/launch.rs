@@ -163,7 +163,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     // this launch's ranks know each other by it: the ranks of two launches on one port (both
     // rendezvous servers started, one on IPv4 and one on IPv6) joined each other's group
     let launch_id = launch_id();
-    for rank in 0..nproc {
+    for (rank, pid) in RANK_PIDS.iter().enumerate().take(nproc) {
         let mut cmd = Command::new(&exe);
         // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec
         unsafe {
@@ -191,7 +191,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         }
         match cmd.spawn() {
             Ok(c) => {
-                RANK_PIDS[rank].store(c.id() as i32, Ordering::SeqCst);
+                pid.store(c.id() as i32, Ordering::SeqCst);
                 children.push(Some(c));
             }
             Err(e) => {
