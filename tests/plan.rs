@@ -206,8 +206,18 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     std::fs::write(eval_dir.join("eval.json"), "").unwrap();
     let (ok, t) = run(&d, &[]);
     assert!(ok, "{t}");
-    assert!(t.contains("is not a readable result: evaluating again") && t.contains("2 stage(s) run, 9 skipped") && t.contains("== run report"), "{t}");
+    assert!(t.contains("is not a readable result (damaged, or an accuracy outside 0-100): evaluating again") && t.contains("2 stage(s) run, 9 skipped") && t.contains("== run report"), "{t}");
     assert!(eval_dir.join("eval.json.unreadable").is_file() && ijepa_schema::eval_done(&eval_dir));
+    // ... nor is one whose accuracy is no percentage (a hand edit the report refuses: it was
+    // counted done, and the point never came back to the report)
+    let f = eval_dir.join("eval.json");
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+    v["top1"] = serde_json::json!(-1.0);
+    std::fs::write(&f, v.to_string()).unwrap();
+    assert!(!ijepa_schema::eval_done(&eval_dir));
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("is not a readable result") && t.contains("2 stage(s) run, 9 skipped"), "{t}");
+    assert!(ijepa_schema::eval_done(&eval_dir));
 
     // --force reruns what it selects; a report is written again in place (its folder may
     // hold the runs folder: it is never moved)

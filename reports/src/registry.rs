@@ -415,14 +415,7 @@ fn record_of_folder(dir: &Path, name: &str, record: EvalRecord) -> Result<EvalRe
 /// percentages: a hand-edited 150, -5 or 1e308 was printed as measured. A sweep point may be
 /// NaN (its training diverged).
 fn percentages(path: &Path, record: EvalRecord) -> Result<EvalRecord> {
-    let all = std::iter::once(("top1", record.top1))
-        .chain(record.sweep.iter().map(|p| ("sweep heldout_top1", p.heldout_top1)).filter(|(_, v)| !v.is_nan()))
-        .chain(record.curve.iter().map(|c| ("curve top1", c.top1)));
-    for (what, v) in all {
-        if !(0.0..=100.0).contains(&v) {
-            return Err(ReportError::Invalid { path: path.to_path_buf(), message: format!("{what} {v} is not a percentage (0-100)") });
-        }
-    }
+    record.percentages().map_err(|message| ReportError::Invalid { path: path.to_path_buf(), message })?;
     Ok(record)
 }
 

@@ -367,9 +367,31 @@ pub fn eval_done(dir: &Path) -> bool {
     read_eval(dir).is_some()
 }
 
-/// The readable `eval.json` of a stage folder.
+/// The readable `eval.json` of a stage folder, whose accuracies are percentages
+/// ([`EvalRecord::percentages`]: one the report refuses is not a finished evaluation either;
+/// it counted as done, and the point never came back to the report).
 pub fn read_eval(dir: &Path) -> Option<EvalRecord> {
-    std::fs::read(dir.join(EVAL)).ok().and_then(|b| serde_json::from_slice::<EvalRecord>(&b).ok())
+    std::fs::read(dir.join(EVAL)).ok().and_then(|b| serde_json::from_slice::<EvalRecord>(&b).ok()).filter(|r| r.percentages().is_ok())
+}
+
+impl EvalRecord {
+    /// Whether its accuracies (the test top-1, the held-out sweep's, the curve's) are
+    /// percentages; `Err` names the first that is not (a hand-edited 150, -5 or 1e308). A
+    /// sweep point may be NaN (its training diverged).
+    ///
+    /// # Errors
+    /// `"top1 -1 is not a percentage (0-100)"`, and the like.
+    pub fn percentages(&self) -> std::result::Result<(), String> {
+        let all = std::iter::once(("top1", self.top1))
+            .chain(self.sweep.iter().map(|p| ("sweep heldout_top1", p.heldout_top1)).filter(|(_, v)| !v.is_nan()))
+            .chain(self.curve.iter().map(|c| ("curve top1", c.top1)));
+        for (what, v) in all {
+            if !(0.0..=100.0).contains(&v) {
+                return Err(format!("{what} {v} is not a percentage (0-100)"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Whether a finished evaluation read a pretrained checkpoint other than `sha256` (the
