@@ -219,6 +219,19 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     assert!(ok && t.contains("is not a readable result") && t.contains("2 stage(s) run, 9 skipped"), "{t}");
     assert!(ijepa_schema::eval_done(&eval_dir));
 
+    // a pretraining's manifest lost: the plan says it resumes, and that its evaluation is done
+    // (the resume writes the same final checkpoint, which the evaluation read; the plan
+    // listed it to run, and the run skipped it)
+    let pre = pretrain_dirs(&runs).into_iter().find(|p| p.parent() == eval_dir.parent()).unwrap();
+    std::fs::remove_file(pre.join("manifest.json")).unwrap();
+    let (ok, t) = run(&d, &["--dry-run"]);
+    assert!(ok, "{t}");
+    let line = |id: &str| t.lines().find(|l| l.contains(id)).unwrap_or_default().to_string();
+    assert!(line("pretrain/targets-scale-0.15-0.2_seed-2 ").starts_with("resume"), "{t}");
+    assert!(line("eval-knn-ijepa/targets-scale-0.15-0.2_seed-2 ").starts_with("skip (done)"), "{t}");
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("skip eval-knn-ijepa/targets-scale-0.15-0.2_seed-2 (done"), "{t}");
+
     // --force reruns what it selects; a report is written again in place (its folder may
     // hold the runs folder: it is never moved)
     let before = std::fs::metadata(d.join("reports/report.md")).unwrap().modified().unwrap();

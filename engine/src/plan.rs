@@ -752,10 +752,20 @@ impl Plan {
     /// `--force` from another file that shares it.
     fn eval_outdated(&self, n: NodeIndex, record: &ijepa_schema::EvalRecord) -> bool {
         self.inputs(n).into_iter().filter(|&p| self.graph[p].kind() == StageKind::Pretrain).any(|p| {
-            let manifest = ijepa_schema::read_manifest(&self.graph[p].dir);
-            // no final checkpoint recorded: the pretraining is not done, and runs first
-            let last = manifest.as_ref().and_then(|m| m.checkpoint(ijepa_schema::FINAL)).map_or("", |c| c.sha256.as_str());
-            ijepa_schema::eval_outdated(record, Some(last))
+            let dir = &self.graph[p].dir;
+            let manifest = ijepa_schema::read_manifest(dir);
+            // no final checkpoint recorded: the pretraining is not done, and runs first; but a
+            // manifest lost (or damaged) beside a whole final checkpoint: the run resumes and
+            // writes that file again, the same bytes (a run replays bit for bit), so it is what
+            // the evaluation will be checked against (the plan listed the evaluation to run,
+            // and the run skipped it as done)
+            let fin = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL);
+            let last = match &manifest {
+                Some(m) => m.checkpoint(ijepa_schema::FINAL).map(|c| c.sha256.clone()),
+                None if crate::checkpoint::state::is_whole_file(&fin) => crate::checkpoint::state::sha256_file(&fin).ok(),
+                None => None,
+            };
+            ijepa_schema::eval_outdated(record, Some(last.as_deref().unwrap_or("")))
         })
     }
 
