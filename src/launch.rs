@@ -252,6 +252,8 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
             while failed.iter().all(|(_, s)| s.code() == Some(i32::from(STOPPED_WITH_RANK)))
                 && children.iter().any(Option::is_some)
                 && t0.elapsed() < STOP_GRACE.max(grace)
+                // (a signal to the launcher meanwhile: the rest are stopped now, as it asks)
+                && STOP.load(Ordering::SeqCst) == 0
             {
                 std::thread::sleep(Duration::from_millis(100));
                 reap(&mut children, &mut failed);
