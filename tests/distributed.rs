@@ -327,6 +327,12 @@ fn launch_in_group(name: &str, own_group: bool) -> (Child, PathBuf) {
     let d = scratch(name);
     let file = write_exp(&d, 16, 50);
     let runs = d.join("runs");
+    (launch_file(&file, &runs, own_group), runs)
+}
+
+/// `ijepa launch` of 2 ranks of `file` into `runs` (stderr piped), once rank 0 has written
+/// metrics.
+fn launch_file(file: &Path, runs: &Path, own_group: bool) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ijepa"));
     cmd.args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
         .env("OMP_NUM_THREADS", "1")
@@ -337,22 +343,18 @@ fn launch_in_group(name: &str, own_group: bool) -> (Child, PathBuf) {
     }
     let mut launch = cmd.spawn().unwrap();
     let t0 = Instant::now();
-    while metrics_rows(&runs) < 2 {
+    while metrics_rows(runs) < 2 {
         assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
         assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (launch, runs)
+    launch
 }
 
 #[test]
 fn launch_stops_the_other_ranks_when_one_dies() {
     let mut launch = launch_and_wait_for_training("ddp-launch-kill");
-    // find rank 1: a child of the launcher whose environment has RANK=1
-    let rank1 = children_of(launch.id())
-        .into_iter()
-        .find(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| e.split(|b| *b == 0).any(|kv| kv == b"RANK=1")))
-        .expect("rank 1's process");
+    let rank1 = rank_pid(launch.id(), 1);
     // SAFETY: kill(2) on a pid we just found among our grandchildren
     unsafe {
         libc::kill(rank1 as i32, libc::SIGKILL);
@@ -375,23 +377,8 @@ fn a_rank_that_stops_responding_is_named_by_the_launcher() {
     let exp = exp.trim_end().strip_suffix('}').unwrap().to_string() + "    distributed { gpus-per-node 2; timeout \"5s\" }\n}\n";
     std::fs::write(&file, exp).unwrap();
     let runs = d.join("runs");
-    let mut launch = Command::new(env!("CARGO_BIN_EXE_ijepa"))
-        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
-        .env("OMP_NUM_THREADS", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while metrics_rows(&runs) < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "training did not start");
-        assert!(launch.try_wait().unwrap().is_none(), "launch ended early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let rank1 = children_of(launch.id())
-        .into_iter()
-        .find(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| e.split(|b| *b == 0).any(|kv| kv == b"RANK=1")))
-        .expect("rank 1's process");
+    let mut launch = launch_file(&file, &runs, false);
+    let rank1 = rank_pid(launch.id(), 1);
     // SAFETY: kill(2) on a pid we just found among our grandchildren
     unsafe {
         libc::kill(rank1 as i32, libc::SIGSTOP);
@@ -441,6 +428,16 @@ fn ctrl_z_to_the_launcher_stops_its_ranks() {
     signal(libc::SIGTERM);
     let status = wait_timeout(&mut launch, Duration::from_secs(60)).expect("launch exits within 60 s of SIGTERM");
     assert_eq!(status.code(), Some(143));
+}
+
+/// The process of rank `rank` among a launcher's children (the one whose environment has
+/// RANK=`rank`).
+fn rank_pid(launcher: u32, rank: usize) -> u32 {
+    let want = format!("RANK={rank}");
+    children_of(launcher)
+        .into_iter()
+        .find(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|e| e.split(|b| *b == 0).any(|kv| kv == want.as_bytes())))
+        .unwrap_or_else(|| panic!("rank {rank}'s process"))
 }
 
 fn children_of(pid: u32) -> Vec<u32> {
