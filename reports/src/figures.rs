@@ -77,19 +77,20 @@ pub fn shown_by_study(reg: &Registry, exp: &str) -> bool {
         })
 }
 
-/// The sweep point each pretrain folder belongs to (from the evaluations that read it, else
-/// from its manifest: a point that diverged has no evaluation).
+/// The sweep point each pretrain folder belongs to: from its manifest (the point's settings
+/// that pretraining reads: one pretraining serves the points that differ only in an
+/// evaluation's), else from the evaluations that read it (a run of an earlier version).
 fn points_of_runs(reg: &Registry) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for r in reg.pretrains.iter().filter(|r| !r.manifest.varied.is_empty()) {
-        out.insert(tail2(&r.dir).to_string_lossy().into_owned(), point_text(&r.manifest.varied));
-    }
     for e in &reg.evals {
         if let Some(dir) = &e.record.pretrain_dir {
             if !e.record.varied.is_empty() {
                 out.insert(tail2(std::path::Path::new(dir)).to_string_lossy().into_owned(), point_text(&e.record.varied));
             }
         }
+    }
+    for r in reg.pretrains.iter().filter(|r| !r.manifest.varied.is_empty()) {
+        out.insert(tail2(&r.dir).to_string_lossy().into_owned(), point_text(&r.manifest.varied));
     }
     out
 }

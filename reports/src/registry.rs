@@ -165,12 +165,14 @@ impl Registry {
         Some(format!("{} holds no runs, so the report has only the paper's numbers: {hint}", root.display()))
     }
 
-    /// Experiment names that have at least one run, sorted.
+    /// Experiment names that have at least one run, sorted; a study whose points ran counts,
+    /// evaluated or not (every point of a sweep diverged, or `run --only` pretrained them: the
+    /// study was missing and each point shown as an experiment of its own).
     pub fn experiments(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .pretrains
             .iter()
-            .map(|r| r.manifest.experiment.clone())
+            .flat_map(|r| std::iter::once(r.manifest.experiment.clone()).chain(r.manifest.study.clone()))
             .chain(self.evals.iter().map(|e| e.record.experiment.clone()))
             .collect();
         names.sort();

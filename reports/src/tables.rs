@@ -599,8 +599,10 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let mut top1: Vec<Option<f64>> = evals.iter().map(|e| Some(e.record.top1)).collect();
     let mut paper = paper;
     // the study's points with no evaluation (a pretraining that diverged, or was stopped): a
-    // row each, saying so, where the sweep showed only the points that were evaluated
-    let evaluated: HashSet<std::path::PathBuf> = evals
+    // row each, saying so, where the sweep showed only the points that were evaluated (any
+    // evaluation counts: a plain file's of the run its sweep trained)
+    let evaluated: HashSet<std::path::PathBuf> = reg
+        .evals
         .iter()
         .filter_map(|e| e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(std::path::Path::new(d))))
         .collect();

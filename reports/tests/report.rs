@@ -490,6 +490,53 @@ fn a_diverged_point_stays_in_its_study() {
     assert!(loss.contains("pretrain-999999999999 [mask.targets.scale=0.3-0.2]"), "the diverged point's curve, labelled");
 }
 
+/// A sweep none of whose points was evaluated (all diverged, or `run --only` pretrained them)
+/// is still one study: its sweep table lists each point, its figures draw their runs, and no
+/// point is an experiment of its own; a point's run evaluated by the plain file (which takes
+/// the run of its settings) is no "not evaluated" row.
+#[test]
+fn a_study_without_evaluations_is_still_one_study() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    for (i, lr) in ["1e8", "1e9"].into_iter().enumerate() {
+        let point = format!("div-lr-peak-{lr}");
+        let hash = format!("{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}");
+        pretrain(&runs, &point, &hash, [0.15, 0.2], 0.05);
+        let path = runs.join(&point).join(format!("pretrain-{hash}/manifest.json"));
+        let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        m["status"] = json!("failed");
+        m["diverged_at"] = json!(2);
+        m["study"] = json!("div");
+        m["varied"] = json!({"optimizer.lr.peak": lr});
+        write_json(&path, &m);
+    }
+    let reg = load_registry(&runs).unwrap();
+    assert!(reg.experiments().contains(&"div".to_string()), "{:?}", reg.experiments());
+    let abl = rows(&ablation_table(&reg, "div"));
+    assert_eq!(abl.iter().filter(|r| r["protocol"] == "none (pretraining diverged at step 2)").count(), 2, "{abl:?}");
+    let files = write_report(&reg, &tmp.path().join("out")).unwrap();
+    let html = fs::read_to_string(&files.html).unwrap();
+    let ids: Vec<&str> = html.split("<figure id=\"fig-").skip(1).map(|s| s.split('"').next().unwrap()).collect();
+    assert_eq!(ids, ["loss-div", "schedules-div"], "the study's figures, none of the points' own");
+
+    // the plain file's evaluation of a point's run: that point is evaluated
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    pretrain(&runs, "tb", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
+    let path = runs.join("tb/pretrain-aaaaaaaaaaaa/manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    m["study"] = json!("tb");
+    m["varied"] = json!({"optimizer.lr.peak": "1e-3"});
+    write_json(&path, &m);
+    eval(&runs, "tb", "knn-ijepa", "knn", "ijepa", 43.7, None, json!({}));
+    let f = runs.join("tb/eval-knn-ijepa-abcdef012345/eval.json");
+    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
+    v["pretrain_dir"] = json!("runs/tb/pretrain-aaaaaaaaaaaa");
+    write_json(&f, &v);
+    let reg = load_registry(&runs).unwrap();
+    assert_eq!(ablation_table(&reg, "tb").height(), 0, "{:?}", rows(&ablation_table(&reg, "tb")));
+}
+
 /// The report in headless Chromium (scripts/check-report.sh): loads without console errors,
 /// fetches nothing, shows every figure. Runs where Chromium is installed; CI installs it and
 /// sets IJEPA_REQUIRE_CHROMIUM=1, so there a missing browser fails instead of skipping.
@@ -610,7 +657,7 @@ fn the_plans_own_copy_of_a_renamed_point_is_kept() {
     let reg = load_registry(&runs).unwrap();
     assert!(reg.evals.iter().any(|e| e.dir == old) && !reg.evals.iter().any(|e| e.dir == renamed));
     // the plan's report: its own folder's
-    let reg = ijepa_reports::load_registry_for(&runs, &[renamed.clone()]).unwrap();
+    let reg = ijepa_reports::load_registry_for(&runs, std::slice::from_ref(&renamed)).unwrap();
     assert!(reg.evals.iter().any(|e| e.dir == renamed) && !reg.evals.iter().any(|e| e.dir == old), "{:?}", reg.unreadable);
     assert!(reg.unreadable.iter().any(|u| u.contains(&old.display().to_string()) && u.contains("a copy of")), "{:?}", reg.unreadable);
 }
