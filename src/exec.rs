@@ -395,11 +395,15 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 Status::Diverged { step } => -3 - step as i64,
                 Status::Partial { step } => step as i64,
             };
-            // (rank 0 that cannot send it failed before: the folder is in use by another
-            // process, or cannot be made; its error says why, and this rank stopped with it)
-            let agreed = train::agree(dist.as_deref(), code).map_err(|e| match lead {
-                true => e,
-                false => ijepa_engine::Error::StoppedWithRank(format!("rank 0 did not send its reading of {} ({e}): the cause is in rank 0's output; this rank stopped with it", stage.id)),
+            // (a peer that closed its connection failed before: rank 0 refused the folder, in
+            // use by another process; its error says why, and this rank stopped with it. A
+            // timeout stays this rank's error: rank 0 may only be slow)
+            let agreed = train::agree(dist.as_deref(), code).map_err(|e| match !lead && ijepa_engine::dist::peer_closed(&e) {
+                true => ijepa_engine::Error::StoppedWithRank(format!(
+                    "the broadcast of rank 0's reading of {} failed: a peer closed its connection ({e}); the rank that failed says why, and this rank stopped with it",
+                    stage.id
+                )),
+                false => e,
             })?;
             match agreed {
                 -1 => Status::Done,

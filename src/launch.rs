@@ -29,7 +29,10 @@ static RANK_PIDS: [AtomicI32; MAX_RANKS] = [const { AtomicI32::new(0) }; MAX_RAN
 /// terminal's stop reached the launcher alone and the ranks trained on. The ranks are stopped
 /// (SIGSTOP), then the launcher; when it is continued (`fg`, `bg`, SIGCONT), so are they.
 extern "C" fn on_stop(_: libc::c_int) {
-    // only async-signal-safe calls here: atomic loads, kill, getpid
+    // only async-signal-safe calls here: atomic loads, kill, getpid; errno kept for the code
+    // the signal interrupted (a kill of a rank that just ended sets it)
+    // SAFETY: errno is this thread's
+    let errno = unsafe { *libc::__errno_location() };
     let each = |sig: libc::c_int| {
         for p in &RANK_PIDS {
             let pid = p.load(Ordering::SeqCst);
@@ -48,6 +51,10 @@ extern "C" fn on_stop(_: libc::c_int) {
         libc::kill(libc::getpid(), libc::SIGSTOP);
     }
     each(libc::SIGCONT);
+    // SAFETY: as above
+    unsafe {
+        *libc::__errno_location() = errno;
+    }
 }
 
 /// Forgets the ranks' process ids when the launcher is done with them (a pid reaped may be
@@ -252,8 +259,10 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
             while failed.iter().all(|(_, s)| s.code() == Some(i32::from(STOPPED_WITH_RANK)))
                 && children.iter().any(Option::is_some)
                 && t0.elapsed() < STOP_GRACE.max(grace)
-                // (a signal to the launcher meanwhile: the rest are stopped now, as it asks)
-                && STOP.load(Ordering::SeqCst) == 0
+                // (the rest already stop, saving their checkpoint: a first signal to the launcher
+                // meanwhile asks what they do, and passed on it would be their second, which
+                // stops at once without it; a second signal to the launcher is that)
+                && SIGNALS.load(Ordering::SeqCst) < 2
             {
                 std::thread::sleep(Duration::from_millis(100));
                 reap(&mut children, &mut failed);
@@ -324,8 +333,8 @@ fn blame_order(rank: usize, code: Option<i32>, later: bool) -> (bool, u8, bool, 
 fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -> Vec<usize> {
     // (to the children still running: a reaped child's pid may be another process's now)
     let send = |children: &mut [Option<Child>], sig: libc::c_int| {
-        for c in children.iter_mut().flatten() {
-            if matches!(c.try_wait(), Ok(None)) {
+        for (rank, c) in children.iter_mut().enumerate().filter_map(|(r, c)| c.as_mut().map(|c| (r, c))) {
+            if running(rank, c) {
                 // SAFETY: kill(2) on a running child's pid; no memory is involved
                 unsafe {
                     libc::kill(c.id() as i32, sig);
@@ -337,7 +346,7 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -
     let mut passed = SIGNALS.load(Ordering::SeqCst);
     let t0 = Instant::now();
     while t0.elapsed() < grace {
-        if children.iter_mut().flatten().all(|c| matches!(c.try_wait(), Ok(Some(_)))) {
+        if !children.iter_mut().enumerate().filter_map(|(r, c)| c.as_mut().map(|c| (r, c))).any(|(r, c)| running(r, c)) {
             return Vec::new();
         }
         let now = SIGNALS.load(Ordering::SeqCst);
@@ -350,13 +359,24 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -
     let mut killed = Vec::new();
     for (rank, slot) in children.iter_mut().enumerate() {
         let Some(c) = slot else { continue };
-        if matches!(c.try_wait(), Ok(None)) {
+        if running(rank, c) {
             killed.push(rank);
         }
         let _ = c.kill();
         let _ = c.wait();
+        RANK_PIDS[rank].store(0, Ordering::SeqCst);
     }
     killed
+}
+
+/// Whether rank `rank`'s process still runs; one that ended (reaped now) is forgotten by
+/// Ctrl-Z's handler, whose pid may be another process's soon.
+fn running(rank: usize, c: &mut Child) -> bool {
+    let on = matches!(c.try_wait(), Ok(None));
+    if !on {
+        RANK_PIDS[rank].store(0, Ordering::SeqCst);
+    }
+    on
 }
 
 /// A `#SBATCH` option's value: sbatch splits its directives at white space and removes
@@ -517,9 +537,9 @@ mod tests {
         assert!(s.lines().skip(first_command).all(|l| !l.starts_with("#SBATCH")), "{s}");
     }
 
-    /// The rank named is the cause: killed by a signal, else the first seen to end, else a
-    /// rank's own SIGTERM/SIGHUP (143/129) over the 130 of a rank stopped with it, else the
-    /// lowest rank.
+    /// The rank named is the cause: killed by a signal, else stopped by a signal of its own
+    /// (143, 129, then 130), else failed (1), else stopped with another (3); among equals the
+    /// first seen to end, then the lowest rank.
     #[test]
     fn the_launcher_blames_the_cause() {
         let pick = |failed: &[(usize, Option<i32>, bool)]| {

@@ -762,7 +762,7 @@ impl Plan {
             let fin = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL);
             let last = match &manifest {
                 Some(m) => m.checkpoint(ijepa_schema::FINAL).map(|c| c.sha256.clone()),
-                None if crate::checkpoint::state::is_whole_file(&fin) => crate::checkpoint::state::sha256_file(&fin).ok(),
+                None if crate::checkpoint::state::is_whole_file(&fin) => file_sha256(&fin),
                 None => None,
             };
             ijepa_schema::eval_outdated(record, Some(last.as_deref().unwrap_or("")))
@@ -996,6 +996,23 @@ pub fn pretrain_status(dir: &Path) -> Status {
         return Status::Partial { step };
     }
     Status::Pending
+}
+
+/// The sha256 of a file, cached by path, length and modification time: a plan asks for a
+/// final checkpoint's (whose manifest is lost) once for each evaluation of it and each time it
+/// reads their status, and a ViT-H checkpoint is gigabytes.
+fn file_sha256(path: &Path) -> Option<String> {
+    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
+    static CACHE: std::sync::Mutex<Option<std::collections::HashMap<Key, String>>> = std::sync::Mutex::new(None);
+    let m = std::fs::metadata(path).ok()?;
+    let key = (path.to_path_buf(), m.len(), m.modified().ok());
+    let mut cache = CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(sha) = cache.get_or_insert_with(Default::default).get(&key) {
+        return Some(sha.clone());
+    }
+    let sha = crate::checkpoint::state::sha256_file(path).ok()?;
+    cache.get_or_insert_with(Default::default).insert(key, sha.clone());
+    Some(sha)
 }
 
 /// File in the report folder recording which plan wrote it.

@@ -543,7 +543,9 @@ pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
 /// The paper's ablations are 1%-label linear probes: the `paper_*` columns are filled on the
 /// `low-shot` rows (in a sweep without them, on the `linear` rows, else the `knn` rows), not
 /// repeated beside every protocol. Sorted by key,
-/// protocol, the value's numbers and its text.
+/// protocol, the value's numbers and its text; then a row for each point of the study whose
+/// pretraining no evaluation read (`protocol` `none (pretraining diverged at step N)`, or its
+/// status), by its settings.
 pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let mut evals: Vec<&EvalRun> = reg
         .evals

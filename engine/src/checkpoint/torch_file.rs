@@ -100,7 +100,7 @@ pub fn load_selected(path: &Path, mut keep: impl FnMut(&[String]) -> bool) -> Re
     })?;
 
     // Pass 2: materialise.
-    let mut cache = StorageCache { tensors: HashMap::new(), left: uses.clone(), total: uses };
+    let mut cache = StorageCache { tensors: HashMap::new(), left: uses.clone(), total: uses, expanded: 0 };
     let mut next = decisions.into_iter();
     walk(&mut root, &mut Vec::new(), &mut |v, p| {
         let Value::Lazy(r) = v else { return Ok(()) };
@@ -174,6 +174,10 @@ struct StorageCache {
     tensors: HashMap<String, Tensor>,
     left: HashMap<String, usize>,
     total: HashMap<String, usize>,
+    /// Bytes the expanded tensors materialised so far took beyond their storages' (the
+    /// bound, [`EXPANDED_MAX_BYTES`], is over the whole file: one per tensor let a file of N
+    /// such tensors ask for N GiB).
+    expanded: u128,
 }
 
 struct Archive {
@@ -376,9 +380,10 @@ impl Archive {
         // small file cannot ask for any memory it likes (1.6 KB asked for 4 TB before any
         // shape was checked, and failed with libtorch's backtrace)
         let bytes = (numel as u128) * s.kind.elt_size_in_bytes() as u128;
-        if numel > s.numel && bytes > EXPANDED_MAX_BYTES {
+        let extra = if numel > s.numel { bytes - (s.numel as u128) * s.kind.elt_size_in_bytes() as u128 } else { 0 };
+        if extra > 0 && cache.expanded + extra > EXPANDED_MAX_BYTES {
             return Err(self.err(format!(
-                "{}: a view of {numel} elements over a storage `{}` of {} element{} (size {:?}, stride {:?}: an expanded tensor, its elements repeated), {:.1} GiB once its elements are its own: more than the {} GiB an expanded tensor may take; save it `.contiguous()` if it is meant",
+                "{}: a view of {numel} elements over a storage `{}` of {} element{} (size {:?}, stride {:?}: an expanded tensor, its elements repeated), {:.1} GiB once its elements are its own: with the file's other expanded tensors, more than the {} GiB they may take; save them `.contiguous()` if they are meant",
                 at(),
                 s.key,
                 s.numel,
@@ -389,6 +394,7 @@ impl Archive {
                 EXPANDED_MAX_BYTES >> 30
             )));
         }
+        cache.expanded += extra;
         let storage = match cache.tensors.get(&s.key) {
             Some(t) => t.shallow_clone(),
             None => {

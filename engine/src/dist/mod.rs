@@ -207,6 +207,14 @@ fn wait_for_master(env: &DistEnv, timeout: Duration, who: &str) -> Result<()> {
 }
 
 /// Whether a c10d message reads like a lost or silent peer (vs a bad argument).
+/// Whether `e` is a collective that failed because a peer closed its connection (it exited:
+/// the error is that peer's, not this rank's), not because it timed out.
+pub fn peer_closed(e: &crate::Error) -> bool {
+    let crate::Error::Dist(msg) = e else { return false };
+    let m = msg.to_ascii_lowercase();
+    ["closed by peer", "reset by peer", "broken pipe"].iter().any(|k| m.contains(k)) && !m.contains("timed out")
+}
+
 fn looks_like_peer_failure(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     [
@@ -589,6 +597,18 @@ fn create_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer that closed its connection (it exited) is its error, not this rank's; a timeout
+    /// or another failure is this rank's.
+    #[test]
+    fn a_closed_peer_is_told_from_a_timeout() {
+        let dist = |m: &str| crate::Error::Dist(format!("rank 1 of 2: broadcast failed: {m}"));
+        assert!(peer_closed(&dist("Connection closed by peer [127.0.0.1]:903 (a peer probably died ...)")));
+        assert!(peer_closed(&dist("Connection reset by peer")));
+        assert!(!peer_closed(&dist("Operation timed out! (a peer probably died ...)")));
+        assert!(!peer_closed(&dist("NCCL error: unhandled cuda error")));
+        assert!(!peer_closed(&crate::Error::Data("closed by peer".into())));
+    }
 
     #[test]
     fn gloo_source_locations_are_dropped() {
