@@ -182,7 +182,7 @@ fn writable_folder(dir: &std::path::Path) -> Result<()> {
 /// (`s3-lr-peak-0.001`), or a sweep whose point is named like an experiment of its own. The two
 /// shared one folder, and the report each wrote left out the other's stages as "not of this
 /// version of the study". (Manifests of versions that recorded no study are not read so.)
-fn shares_no_folder(plan: &Plan) -> Result<()> {
+pub fn shares_no_folder(plan: &Plan) -> Result<()> {
     let folders: BTreeSet<&Path> = plan.graph.node_weights().filter(|s| s.kind() != StageKind::Report).filter_map(|s| s.dir.parent()).collect();
     for folder in folders {
         let Ok(entries) = std::fs::read_dir(folder) else { continue };

@@ -575,6 +575,10 @@ fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<
             );
         }
     }
+    // what `ijepa run` refuses before anything runs (the plan is still shown)
+    if let Err(e) = ijepa::exec::shares_no_folder(&plan) {
+        tracing::warn!("`ijepa run` of this file is refused: {e}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

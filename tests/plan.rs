@@ -120,6 +120,10 @@ fn a_folder_of_another_study_is_refused() {
     };
     // the sweep's point folder holds a pretraining of a plain experiment of that name
     manifest("tiny-sweep-targets-scale-0.1-0.2_seed-1", "tiny-sweep-targets-scale-0.1-0.2_seed-1");
+    // (the plan is shown, with the refusal the run will meet)
+    let f = d.join("sweep.kdl");
+    let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("`ijepa run` of this file is refused:") && text(&o).contains("would share the folder"), "{}", text(&o));
     let (ok, t) = run(&d, &["--dry-run"]);
     assert!(!ok, "{t}");
     assert!(t.contains("tiny-sweep-targets-scale-0.1-0.2_seed-1 holds a pretraining of the experiment \"tiny-sweep-targets-scale-0.1-0.2_seed-1\" (pretrain-0123456789ab)"), "{t}");
