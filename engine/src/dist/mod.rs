@@ -206,7 +206,6 @@ fn wait_for_master(env: &DistEnv, timeout: Duration, who: &str) -> Result<()> {
     }
 }
 
-/// Whether a c10d message reads like a lost or silent peer (vs a bad argument).
 /// Whether `e` is a collective that failed because a peer closed its connection (it exited:
 /// the error is that peer's, not this rank's), not because it timed out.
 pub fn peer_closed(e: &crate::Error) -> bool {
@@ -215,6 +214,7 @@ pub fn peer_closed(e: &crate::Error) -> bool {
     ["closed by peer", "reset by peer", "broken pipe"].iter().any(|k| m.contains(k)) && !m.contains("timed out")
 }
 
+/// Whether a c10d message reads like a lost or silent peer (vs a bad argument).
 fn looks_like_peer_failure(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
     [
