@@ -213,44 +213,18 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         // (read before the ranks are reaped: a signal that comes after the last rank ended well
         // stops nothing, and the launch succeeded; it said "stopped by signal 2")
         let sig = STOP.load(Ordering::SeqCst);
-        let mut running = 0;
         let mut failed: Vec<(usize, ExitStatus)> = Vec::new();
-        for rank in 0..nproc {
-            let Some(child) = children[rank].as_mut() else { continue };
-            match child.try_wait() {
-                Ok(Some(status)) if status.success() => {
-                    RANK_PIDS[rank].store(0, Ordering::SeqCst);
-                    children[rank] = None;
-                }
-                Ok(Some(status)) => {
-                    RANK_PIDS[rank].store(0, Ordering::SeqCst);
-                    children[rank] = None;
-                    failed.push((rank, status));
-                }
-                Ok(None) => running += 1,
-                Err(e) => {
-                    stop_all(&mut children, grace, libc::SIGTERM);
-                    return Err(format!("waiting for rank {rank}: {e}").into());
-                }
-            }
+        if let Err((rank, e)) = reap(&mut children, &mut failed) {
+            stop_all(&mut children, grace, libc::SIGTERM);
+            return Err(format!("waiting for rank {rank}: {e}").into());
         }
         if !failed.is_empty() {
             // the first failure takes the others down within moments: give them that moment,
             // then blame the cause before its consequences (blame_order)
+            // (a rank that cannot be waited for now is waited for by stop_all below)
             let first = failed.len();
-            let reap = |children: &mut [Option<Child>], failed: &mut Vec<(usize, ExitStatus)>| {
-                for (rank, slot) in children.iter_mut().enumerate() {
-                    if let Some(Ok(Some(status))) = slot.as_mut().map(|c| c.try_wait()) {
-                        RANK_PIDS[rank].store(0, Ordering::SeqCst);
-                        *slot = None;
-                        if !status.success() {
-                            failed.push((rank, status));
-                        }
-                    }
-                }
-            };
             std::thread::sleep(Duration::from_millis(300));
-            reap(&mut children, &mut failed);
+            let _ = reap(&mut children, &mut failed);
             // ranks that stopped because another did ([`STOPPED_WITH_RANK`]) say the cause is
             // elsewhere: while nothing else is seen, the rest are given the time a stop gives
             // them (the cause may be rank 0 saving its checkpoint after a signal; it was named
@@ -265,7 +239,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
                 && SIGNALS.load(Ordering::SeqCst) < 2
             {
                 std::thread::sleep(Duration::from_millis(100));
-                reap(&mut children, &mut failed);
+                let _ = reap(&mut children, &mut failed);
             }
             let killed = stop_all(&mut children, grace, libc::SIGTERM);
             let (_, &(rank, status)) = failed
@@ -293,7 +267,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
                 _ => message.into(),
             });
         }
-        if running == 0 {
+        if children.iter().all(Option::is_none) {
             return Ok(());
         }
         if sig != 0 {
@@ -333,7 +307,7 @@ fn blame_order(rank: usize, code: Option<i32>, later: bool) -> (bool, u8, bool, 
 fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -> Vec<usize> {
     // (to the children still running: a reaped child's pid may be another process's now)
     let send = |children: &mut [Option<Child>], sig: libc::c_int| {
-        for (rank, c) in children.iter_mut().enumerate().filter_map(|(r, c)| c.as_mut().map(|c| (r, c))) {
+        for (rank, c) in live(children) {
             if running(rank, c) {
                 // SAFETY: kill(2) on a running child's pid; no memory is involved
                 unsafe {
@@ -346,7 +320,7 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -
     let mut passed = SIGNALS.load(Ordering::SeqCst);
     let t0 = Instant::now();
     while t0.elapsed() < grace {
-        if !children.iter_mut().enumerate().filter_map(|(r, c)| c.as_mut().map(|c| (r, c))).any(|(r, c)| running(r, c)) {
+        if !live(children).any(|(r, c)| running(r, c)) {
             return Vec::new();
         }
         let now = SIGNALS.load(Ordering::SeqCst);
@@ -357,8 +331,7 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut killed = Vec::new();
-    for (rank, slot) in children.iter_mut().enumerate() {
-        let Some(c) = slot else { continue };
+    for (rank, c) in live(children) {
         if running(rank, c) {
             killed.push(rank);
         }
@@ -367,6 +340,35 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -
         RANK_PIDS[rank].store(0, Ordering::SeqCst);
     }
     killed
+}
+
+/// Reaps the ranks that ended (their slots emptied, their pids forgotten: [`running`]),
+/// recording each failure in `failed`; the first rank that could not be waited for, with why,
+/// after the others were looked at.
+fn reap(children: &mut [Option<Child>], failed: &mut Vec<(usize, ExitStatus)>) -> std::result::Result<(), (usize, std::io::Error)> {
+    let mut first_error = None;
+    for (rank, slot) in children.iter_mut().enumerate() {
+        let Some(c) = slot else { continue };
+        match c.try_wait() {
+            Ok(None) => {}
+            Ok(Some(status)) => {
+                RANK_PIDS[rank].store(0, Ordering::SeqCst);
+                *slot = None;
+                if !status.success() {
+                    failed.push((rank, status));
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert((rank, e));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// The ranks whose process has not been reaped, with their rank.
+fn live(children: &mut [Option<Child>]) -> impl Iterator<Item = (usize, &mut Child)> {
+    children.iter_mut().enumerate().filter_map(|(r, c)| c.as_mut().map(|c| (r, c)))
 }
 
 /// Whether rank `rank`'s process still runs; one that ended (reaped now) is forgotten by
