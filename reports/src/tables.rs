@@ -5,7 +5,7 @@
 //! The paper's rows are ImageNet-1k results, shown for reference only: our runs use small
 //! datasets and models, so the numbers are not comparable, only the ordering and trends.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use polars::prelude::*;
 
@@ -552,22 +552,12 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .iter()
         .filter(|e| e.record.experiment == experiment && !e.record.varied.is_empty())
         .collect();
-    let key_of = |e: &EvalRun| {
-        e.record
-            .varied
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let value_of = |e: &EvalRun| {
-        e.record
-            .varied
-            .values()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    // a point's settings and values, each joined in the settings' order (the evaluated rows
+    // and the rows of points not evaluated alike)
+    let keys = |v: &BTreeMap<String, String>| v.keys().cloned().collect::<Vec<_>>().join(", ");
+    let values = |v: &BTreeMap<String, String>| v.values().cloned().collect::<Vec<_>>().join(", ");
+    let key_of = |e: &EvalRun| keys(&e.record.varied);
+    let value_of = |e: &EvalRun| values(&e.record.varied);
     evals.sort_by(|a, b| {
         let nums = |e: &EvalRun| numbers(&value_of(e));
         key_of(a)
@@ -584,7 +574,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     // the paper's protocol is a linear probe on 1% of the labels: its numbers sit beside our
     // low-shot rows, or, in a sweep without them, beside one protocol's (linear, else kNN)
     let paper_protocol = ["low-shot", "linear", "knn", "finetune"].into_iter().find(|p| evals.iter().any(|e| e.record.protocol == *p));
-    let paper: Vec<Option<PaperRow>> = evals
+    let mut paper: Vec<Option<PaperRow>> = evals
         .iter()
         .map(|e| {
             (Some(e.record.protocol.as_str()) == paper_protocol && of_the_paper(e))
@@ -599,7 +589,6 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .map(|e| [key_of(e), value_of(e), e.record.protocol.clone(), e.record.method.clone()])
         .collect();
     let mut top1: Vec<Option<f64>> = evals.iter().map(|e| Some(e.record.top1)).collect();
-    let mut paper = paper;
     // the study's points with no evaluation (a pretraining that diverged, or was stopped): a
     // row each, saying so, where the sweep showed only the points that were evaluated (any
     // evaluation counts: a plain file's of the run its sweep trained)
@@ -623,13 +612,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
                 s => s.to_string(),
             },
         };
-        let v = &r.manifest.varied;
-        rows.push([
-            v.keys().cloned().collect::<Vec<_>>().join(", "),
-            v.values().cloned().collect::<Vec<_>>().join(", "),
-            format!("none (pretraining {status})"),
-            String::new(),
-        ]);
+        rows.push([keys(&r.manifest.varied), values(&r.manifest.varied), format!("none (pretraining {status})"), String::new()]);
         top1.push(None);
         paper.push(None);
         method_top1.push(None);
