@@ -1003,15 +1003,15 @@ pub fn pretrain_status(dir: &Path) -> Status {
 /// reads their status, and a ViT-H checkpoint is gigabytes.
 fn file_sha256(path: &Path) -> Option<String> {
     type Key = (PathBuf, u64, Option<std::time::SystemTime>);
-    static CACHE: std::sync::Mutex<Option<std::collections::HashMap<Key, String>>> = std::sync::Mutex::new(None);
+    static CACHE: std::sync::Mutex<BTreeMap<Key, String>> = std::sync::Mutex::new(BTreeMap::new());
     let m = std::fs::metadata(path).ok()?;
     let key = (path.to_path_buf(), m.len(), m.modified().ok());
     let mut cache = CACHE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(sha) = cache.get_or_insert_with(Default::default).get(&key) {
+    if let Some(sha) = cache.get(&key) {
         return Some(sha.clone());
     }
     let sha = crate::checkpoint::state::sha256_file(path).ok()?;
-    cache.get_or_insert_with(Default::default).insert(key, sha.clone());
+    cache.insert(key, sha.clone());
     Some(sha)
 }
 
