@@ -186,14 +186,14 @@ pub fn shares_no_folder(plan: &Plan) -> Result<()> {
     let folders: BTreeSet<&Path> = plan.graph.node_weights().filter(|s| s.kind() != StageKind::Report).filter_map(|s| s.dir.parent()).collect();
     for folder in folders {
         let Ok(entries) = std::fs::read_dir(folder) else { continue };
-        let mut others: Vec<(String, String)> = entries
+        // (the first by name, the same on every run)
+        let other = entries
             .flatten()
             .filter(|e| e.file_name().to_string_lossy().starts_with("pretrain-"))
             .filter_map(|e| ijepa_schema::read_manifest(&e.path()).and_then(|m| m.study).map(|s| (s, e.file_name().to_string_lossy().into_owned())))
             .filter(|(s, _)| *s != plan.name)
-            .collect();
-        others.sort();
-        if let Some((study, stage)) = others.first() {
+            .min();
+        if let Some((study, stage)) = other {
             let point = match plan.points.iter().find(|p| p.experiment.name == folder.file_name().unwrap_or_default().to_string_lossy()) {
                 Some(p) if !p.varied.is_empty() => format!("its sweep point {:?}", p.name),
                 _ => "its stages".to_string(),
