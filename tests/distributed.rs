@@ -594,6 +594,20 @@ fn one_ctrl_c_to_the_launcher_s_group_is_one_signal() {
 }
 
 /// The stderr of `child` (rank `rank`), which must fail within two minutes.
+/// The exit codes of ranks 0, 1, ... once each has ended within 60 s (a rank still running
+/// then is killed and the test fails, saying `when`).
+fn exit_codes<const N: usize>(ranks: [&mut Child; N], when: &str) -> Vec<Option<i32>> {
+    let mut codes = Vec::new();
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let Some(status) = wait_timeout(child, Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("rank {rank} still running {when}");
+        };
+        codes.push(status.code());
+    }
+    codes
+}
+
 fn failed_stderr(rank: usize, child: &mut Child) -> String {
     let Some(status) = wait_timeout(child, Duration::from_secs(120)) else {
         let _ = child.kill();
@@ -679,14 +693,7 @@ fn ranks_on_a_folder_in_use_name_rank_0() {
     let port = free_port();
     let mut s0 = rank_cmd(&file, &runs, 0, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut s1 = rank_cmd(&file, &runs, 1, 2, port).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut codes = Vec::new();
-    for (rank, child) in [(0, &mut s0), (1, &mut s1)] {
-        let Some(status) = wait_timeout(child, Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!("second rank {rank} still running after 60 s");
-        };
-        codes.push(status.code());
-    }
+    let codes = exit_codes([&mut s0, &mut s1], "after 60 s (the second launch)");
     let (e0, e1) = (failed_stderr(0, &mut s0), failed_stderr(1, &mut s1));
     for c in [&mut r0, &mut r1] {
         let _ = c.kill();
@@ -704,14 +711,7 @@ fn a_signal_to_any_rank_stops_every_rank() {
     let (mut r0, mut r1, runs) = two_ranks_training("ddp-signal-rank1");
     let ok = Command::new("kill").args(["-INT", &r1.id().to_string()]).status().unwrap();
     assert!(ok.success());
-    let mut codes = Vec::new();
-    for (rank, child) in [(0, &mut r0), (1, &mut r1)] {
-        let Some(status) = wait_timeout(child, Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!("rank {rank} still running 60 s after the signal to rank 1");
-        };
-        codes.push(status.code());
-    }
+    let codes = exit_codes([&mut r0, &mut r1], "60 s after the signal to rank 1");
     let mut err = String::new();
     std::io::Read::read_to_string(r0.stderr.as_mut().unwrap(), &mut err).unwrap();
     // rank 1 was signalled (130); rank 0 stopped with it, with the status that tells a

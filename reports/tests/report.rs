@@ -468,13 +468,12 @@ fn a_diverged_point_stays_in_its_study() {
     study_runs(&runs);
     let point = "tscale-targets-scale-0.3-0.2";
     pretrain(&runs, point, "999999999999", [0.3, 0.2], 0.05);
-    let path = runs.join(point).join("pretrain-999999999999/manifest.json");
-    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-    m["status"] = json!("failed");
-    m["diverged_at"] = json!(12);
-    m["study"] = json!("tscale");
-    m["varied"] = json!({"mask.targets.scale": "0.3-0.2"});
-    write_json(&path, &m);
+    patch_json(&runs.join(point).join("pretrain-999999999999/manifest.json"), |m| {
+        m["status"] = json!("failed");
+        m["diverged_at"] = json!(12);
+        m["study"] = json!("tscale");
+        m["varied"] = json!({"mask.targets.scale": "0.3-0.2"});
+    });
     let reg = load_registry(&runs).unwrap();
     let abl = rows(&ablation_table(&reg, "tscale"));
     let row = find(&abl, &[("value", "0.3-0.2")]);
@@ -502,13 +501,12 @@ fn a_study_without_evaluations_is_still_one_study() {
         let point = format!("div-lr-peak-{lr}");
         let hash = format!("{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}{i}");
         pretrain(&runs, &point, &hash, [0.15, 0.2], 0.05);
-        let path = runs.join(&point).join(format!("pretrain-{hash}/manifest.json"));
-        let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-        m["status"] = json!("failed");
-        m["diverged_at"] = json!(2);
-        m["study"] = json!("div");
-        m["varied"] = json!({"optimizer.lr.peak": lr});
-        write_json(&path, &m);
+        patch_json(&runs.join(&point).join(format!("pretrain-{hash}/manifest.json")), |m| {
+            m["status"] = json!("failed");
+            m["diverged_at"] = json!(2);
+            m["study"] = json!("div");
+            m["varied"] = json!({"optimizer.lr.peak": lr});
+        });
     }
     let reg = load_registry(&runs).unwrap();
     assert!(reg.experiments().contains(&"div".to_string()), "{:?}", reg.experiments());
@@ -523,16 +521,12 @@ fn a_study_without_evaluations_is_still_one_study() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     pretrain(&runs, "tb", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
-    let path = runs.join("tb/pretrain-aaaaaaaaaaaa/manifest.json");
-    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-    m["study"] = json!("tb");
-    m["varied"] = json!({"optimizer.lr.peak": "1e-3"});
-    write_json(&path, &m);
+    patch_json(&runs.join("tb/pretrain-aaaaaaaaaaaa/manifest.json"), |m| {
+        m["study"] = json!("tb");
+        m["varied"] = json!({"optimizer.lr.peak": "1e-3"});
+    });
     eval(&runs, "tb", "knn-ijepa", "knn", "ijepa", 43.7, None, json!({}));
-    let f = runs.join("tb/eval-knn-ijepa-abcdef012345/eval.json");
-    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
-    v["pretrain_dir"] = json!("runs/tb/pretrain-aaaaaaaaaaaa");
-    write_json(&f, &v);
+    patch_eval(&runs, "tb", "knn-ijepa", |v| v["pretrain_dir"] = json!("runs/tb/pretrain-aaaaaaaaaaaa"));
     let reg = load_registry(&runs).unwrap();
     assert_eq!(ablation_table(&reg, "tb").height(), 0, "{:?}", rows(&ablation_table(&reg, "tb")));
 }
@@ -911,10 +905,14 @@ fn a_sweep_over_an_eval_setting_draws_its_baselines_against_the_points() {
 
 /// Rewrites an evaluation's `eval.json` (as [`eval`] wrote it) with `f`.
 fn patch_eval(runs: &Path, exp: &str, name: &str, f: impl FnOnce(&mut serde_json::Value)) {
-    let path = runs.join(exp).join(format!("eval-{name}-abcdef012345/eval.json"));
-    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    patch_json(&runs.join(exp).join(format!("eval-{name}-abcdef012345/eval.json")), f);
+}
+
+/// Edits the JSON file at `path` in place.
+fn patch_json(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
     f(&mut v);
-    write_json(&path, &v);
+    write_json(path, &v);
 }
 
 /// The sweep figure's only panel of an experiment, with a lookup of its series by label.
