@@ -150,3 +150,47 @@ fn finetune_trains_the_whole_encoder_with_layer_decay_and_selects_on_held_out_da
     assert_eq!(r.top1, r.curve[5].1);
     assert!(r.top1 > 45.0, "{r:?}");
 }
+
+#[test]
+fn finetune_grid_point_that_diverges_is_no_score_and_the_others_are_compared() {
+    use ijepa_engine::eval::finetune::{self, Classifier, FinetuneCfg};
+    use std::sync::Arc;
+    let train: Arc<dyn Dataset> = Arc::new(FashionMnist::embedded(Split::Train).unwrap().limit(Some(400)));
+    let test = FashionMnist::embedded(Split::Test).unwrap().limit(Some(100));
+    let eval_tf = EvalTransform::resize_only(28).unwrap();
+    let train_tf: Arc<dyn ijepa_engine::data::SampleTransform> = Arc::new(
+        ijepa_engine::data::TrainTransform::new(ijepa_engine::data::TrainTransformCfg { size: 28, ..Default::default() }).unwrap(),
+    );
+    let build = || {
+        let store = ParamStore::new(Device::Cpu);
+        let vit = tiny_vit(&store);
+        Classifier::new(store, vit, 10)
+    };
+    let cfg = |lrs: Vec<f64>| FinetuneCfg {
+        epochs: 1,
+        batch: 32,
+        lrs,
+        wds: vec![0.05],
+        warmup_epochs: 0.0,
+        min_lr: 1e-6,
+        layer_decay: 0.75,
+        drop_path: 0.0,
+        label_smoothing: 0.0,
+        heldout: 0.2,
+        seed: 0,
+        workers: 1,
+        bf16: false,
+    };
+    // an AdamW step of 1e30 overflows the next forward: the loss is NaN
+    let r = finetune::finetune(&build, train.clone(), Arc::new(test.clone()), train_tf.clone(), &eval_tf, 10, &cfg(vec![1e30, 1e-3]), Device::Cpu).unwrap();
+    assert_eq!(r.sweep.len(), 2, "{r:?}");
+    assert!(r.sweep[0].1.is_nan(), "the diverged point has no score: {r:?}");
+    assert!(r.sweep[1].1.is_finite(), "{r:?}");
+    assert_eq!(r.chosen["lr"], 1e-3);
+    assert!(r.top1.is_finite(), "{r:?}");
+    // every point diverging, or the final fit diverging, is still an error naming it
+    let e = finetune::finetune(&build, train.clone(), Arc::new(test.clone()), train_tf.clone(), &eval_tf, 10, &cfg(vec![1e30, 1e31]), Device::Cpu).unwrap_err();
+    assert!(e.to_string().contains("every grid point diverged"), "{e}");
+    let e = finetune::finetune(&build, train, Arc::new(test), train_tf, &eval_tf, 10, &cfg(vec![1e30]), Device::Cpu).unwrap_err();
+    assert!(e.to_string().contains("fine-tuning diverged at lr 1.0e30, wd 0.05: loss NaN"), "{e}");
+}

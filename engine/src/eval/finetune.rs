@@ -171,8 +171,18 @@ pub fn accuracy(model: &Classifier, ds: &dyn Dataset, transform: &dyn SampleTran
     Ok(if total == 0 { 0.0 } else { 100.0 * correct as f64 / total as f64 })
 }
 
+/// How one fit of [`train_one`] ended.
+enum Fit {
+    /// The trained model and its curve (top-1 on the test split after every epoch, when given).
+    Trained(Classifier, Vec<(usize, f64)>),
+    /// The loss was not finite: what, where and at which learning rate.
+    Diverged(String),
+}
+
 /// Fine-tunes one model built by `build` on `train` with peak lr `lr` and weight decay `wd`;
-/// after every epoch, scores it on `test` when given (the returned curve).
+/// after every epoch, scores it on `test` when given (the returned curve). A non-finite loss
+/// ends the fit as [`Fit::Diverged`]: a grid point that diverges is no score, not the end of
+/// the comparison.
 #[allow(clippy::too_many_arguments)]
 fn train_one(
     build: &dyn Fn() -> Result<Classifier>,
@@ -183,7 +193,7 @@ fn train_one(
     lr: f64,
     wd: f64,
     device: Device,
-) -> Result<(Classifier, Vec<(usize, f64)>)> {
+) -> Result<Fit> {
     tch::manual_seed(cfg.seed as i64);
     let model = build()?;
     let mut opt = model.optimizer(cfg.layer_decay)?;
@@ -222,7 +232,7 @@ fn train_one(
             let loss = logits.f_to_kind(Kind::Float)?.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, cfg.label_smoothing)?;
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
-                return Err(Error::Train(format!("fine-tuning diverged: loss {value} at epoch {epoch}, step {it} (lr {lr_now:.3e})")));
+                return Ok(Fit::Diverged(format!("loss {value} at epoch {epoch}, step {it} (lr {lr_now:.3e})")));
             }
             opt.zero_grad()?;
             loss.f_backward()?;
@@ -244,7 +254,7 @@ fn train_one(
         }
         tracing::info!("{line}");
     }
-    Ok((model, curve))
+    Ok(Fit::Trained(model, curve))
 }
 
 fn params(lr: f64, wd: f64) -> BTreeMap<String, f64> {
@@ -255,8 +265,9 @@ fn params(lr: f64, wd: f64) -> BTreeMap<String, f64> {
 /// evaluation, a new head) each time it is called; `train_tf` is the training augmentation,
 /// `eval_tf` the deterministic evaluation transform.
 ///
-/// Errors: an empty grid, a training split without samples, an unusable batch, a
-/// diverging loss, and anything loading or libtorch reports.
+/// Errors: an empty grid, a training split without samples, an unusable batch, every grid
+/// point diverging on the held-out comparison (one that diverges is recorded with no score,
+/// NaN), the final fit diverging, and anything loading or libtorch reports.
 #[allow(clippy::too_many_arguments)]
 pub fn finetune(
     build: &dyn Fn() -> Result<Classifier>,
@@ -293,9 +304,18 @@ pub fn finetune(
         }
         let (fit, held) = (data::subset(train.clone(), fit), data::subset(train.clone(), held));
         for &(lr, wd) in &grid {
-            let (model, _) = train_one(build, fit.clone(), train_tf.clone(), None, cfg, lr, wd, device)?;
-            let acc = accuracy(&model, held.as_ref(), eval_tf, 256, device, cfg.bf16)?;
-            tracing::info!("finetune lr {lr:.1e} wd {wd}: held-out top-1 {acc:.2}%");
+            // (a diverged point scores NaN, recorded as null, and the others are still compared)
+            let acc = match train_one(build, fit.clone(), train_tf.clone(), None, cfg, lr, wd, device)? {
+                Fit::Trained(model, _) => {
+                    let acc = accuracy(&model, held.as_ref(), eval_tf, 256, device, cfg.bf16)?;
+                    tracing::info!("finetune lr {lr:.1e} wd {wd}: held-out top-1 {acc:.2}%");
+                    acc
+                }
+                Fit::Diverged(why) => {
+                    tracing::warn!("finetune lr {lr:.1e} wd {wd} diverged ({why}): no held-out score, the other points are compared");
+                    f64::NAN
+                }
+            };
             sweep.push((params(lr, wd), acc));
         }
         let best = best_of(&sweep).ok_or_else(|| Error::Train("fine-tuning: every grid point diverged".into()))?;
@@ -306,7 +326,10 @@ pub fn finetune(
         }
         grid[0]
     };
-    let (_, curve) = train_one(build, train, train_tf, Some((test.as_ref(), eval_tf)), cfg, lr, wd, device)?;
+    let curve = match train_one(build, train, train_tf, Some((test.as_ref(), eval_tf)), cfg, lr, wd, device)? {
+        Fit::Trained(_, curve) => curve,
+        Fit::Diverged(why) => return Err(Error::Train(format!("fine-tuning diverged at lr {lr:.1e}, wd {wd}: {why}"))),
+    };
     let top1 = curve.last().map(|c| c.1).unwrap_or(f64::NAN);
     Ok(ProbeResult { sweep, chosen: params(lr, wd), top1, curve })
 }
