@@ -490,6 +490,35 @@ fn a_plain_file_made_a_sweep_keeps_its_finished_pretraining() {
     assert!(t.lines().any(|l| l.contains("pretrain  [") && l.contains("to run") && !l.contains("one-other")), "{t}");
 }
 
+/// The plain file's run that lost its manifest (a whole final checkpoint beside it) is still the
+/// run of the sweep point of its settings: the point resumes there (it trained again in a
+/// folder of its own).
+#[test]
+fn a_plain_run_that_lost_its_manifest_is_still_its_sweep_points() {
+    let d = study("plan-plain-lost-manifest", 1);
+    let runs = d.join("runs");
+    let plain = d.join("one.kdl");
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
+    let go = || {
+        let o = ijepa(&["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()]);
+        (o.status.success(), text(&o))
+    };
+    let (ok, t) = go();
+    assert!(ok, "{t}");
+    let trained = pretrain_dirs(&runs);
+    assert_eq!(trained.len(), 1, "{trained:?}");
+    std::fs::remove_file(trained[0].join("manifest.json")).unwrap();
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    seeds 1 2\n}\n").unwrap();
+    let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let t = text(&o);
+    let line = t.lines().find(|l| l.contains("pretrain/seed-1")).unwrap_or_default();
+    assert!(line.contains(trained[0].to_str().unwrap()), "{t}");
+    let (ok, t) = go();
+    assert!(ok, "{t}");
+    assert_eq!(pretrain_dirs(&runs).len(), 2, "only seed 2 trains in a new folder: {t}");
+    assert!(trained[0].join("manifest.json").is_file(), "the resume wrote the manifest again: {t}");
+}
+
 /// A baseline shared by a plain file and its sweep (the same study, the same settings) is placed
 /// in each one's report by its stage in that file's plan: its `eval.json` records the varied
 /// settings of whichever ran it first, and the sweep's report lacked that point's baseline (it

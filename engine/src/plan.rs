@@ -387,7 +387,7 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
 /// [`pretrain_stage`] of a point of the study `study` (its one point, or a sweep point), or,
 /// when that folder holds no manifest and the point's settings are those of a pretraining that
 /// finished under another name of the study (its final checkpoint on disk: one to resume stays
-/// where it is), that one. The names tried: the study's own (the run the file trained before it
+/// where it is; the study's own name's also when its manifest was lost), that one. The names tried: the study's own (the run the file trained before it
 /// became a sweep or gained its first `seeds`, which renamed its one point `<study>-seed-N`,
 /// and so its hash and folder), then the study's other point names in the runs folder
 /// (`<study>-...`: points named after an evaluation setting a sweep varies, renamed when that
@@ -404,17 +404,35 @@ pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize
     others.sort();
     let names = std::iter::once(study.to_string()).chain(others).filter(|n| *n != exp.name);
     for name in names {
+        let plain = name == study;
         // (a folder of that name holds this pretraining only if its hash under that name is there)
         let earlier = pretrain_stage(runs_dir, &Experiment { name, ..exp.clone() }, world_size);
         // ... and it is this study's: `<study>-x` may be another experiment's name (`t-x`
         // beside `t`), whose run a `--force` of this study would have set aside and trained
         // again (a manifest of an earlier version, which names no study, is taken)
-        let of_another_study = ijepa_schema::read_manifest(&earlier.1).and_then(|m| m.study).is_some_and(|s| s != study);
-        if pretrain_status(&earlier.1) == Status::Done && !of_another_study {
+        let manifest = ijepa_schema::read_manifest(&earlier.1);
+        let of_another_study = manifest.as_ref().and_then(|m| m.study.as_deref()).is_some_and(|s| s != study);
+        // the plain file's run whose manifest was lost (or damaged) beside a whole final
+        // checkpoint of this stage is finished too: the stage resumes there and writes the same
+        // file again (a run replays bit for bit), where the point trained the whole run again
+        // in its own folder. (Under another name a folder without a manifest may be another
+        // experiment's: not taken.)
+        let finished = pretrain_status(&earlier.1) == Status::Done || (plain && manifest.is_none() && final_of_stage(&earlier.1, &earlier.0));
+        if finished && !of_another_study {
             return earlier;
         }
     }
     own
+}
+
+/// Whether the folder `dir` of the pretraining stage `hash` holds a whole final checkpoint of
+/// that stage: its weights (which record no stage) beside a `latest` checkpoint written by no
+/// other stage.
+fn final_of_stage(dir: &Path, hash: &str) -> bool {
+    use crate::checkpoint::state::{is_whole_file, position_of, stage_id};
+    let checkpoints = dir.join(ijepa_schema::CHECKPOINTS);
+    is_whole_file(&checkpoints.join(ijepa_schema::FINAL))
+        && position_of(&checkpoints.join(ijepa_schema::LATEST)).is_none_or(|p| !p.of_another_stage(stage_id(hash)))
 }
 
 /// The hash earlier versions gave a pretraining: [`pretrain_hash`] with `log-every` and
