@@ -448,7 +448,9 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Optio
         None
     };
     let monitor_path = dir.join(ijepa_schema::MONITOR);
-    let (monitor, mut monitor_error) = match monitor_path.is_file().then(|| read_monitor(&monitor_path)) {
+    // (anything under that name but a file, a folder, is read and named: its figure was left
+    // out without a word)
+    let (monitor, mut monitor_error) = match std::fs::symlink_metadata(&monitor_path).is_ok().then(|| read_monitor(&monitor_path)) {
         Some(Ok(rows)) => (rows, None),
         Some(Err(e)) => (Vec::new(), Some(format!("{e} (the run is shown without its monitor rows)"))),
         None => (Vec::new(), None),

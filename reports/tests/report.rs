@@ -773,6 +773,12 @@ fn a_bad_monitor_keeps_the_run_and_a_lost_manifest_is_named() {
     let reg = load_registry(tmp.path()).unwrap();
     assert_eq!(reg.pretrains.len(), n, "{:?}", reg.unreadable);
     assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("monitor.csv") && reg.unreadable[0].contains("without its monitor rows"), "{:?}", reg.unreadable);
+    // a folder in its place is named too (its figure vanished without a word)
+    fs::remove_file(run.join("monitor.csv")).unwrap();
+    fs::create_dir(run.join("monitor.csv")).unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.pretrains.len(), n, "{:?}", reg.unreadable);
+    assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("monitor.csv") && reg.unreadable[0].contains("without its monitor rows"), "{:?}", reg.unreadable);
     fs::remove_file(run.join("manifest.json")).unwrap();
     let reg = load_registry(tmp.path()).unwrap();
     assert_eq!(reg.pretrains.len(), n - 1);
