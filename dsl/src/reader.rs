@@ -358,12 +358,13 @@ pub(crate) trait FromKdl: Sized {
 }
 
 fn quoted_number_help(v: &KdlValue) -> Option<String> {
-    match v {
-        KdlValue::String(s) if s.trim().parse::<f64>().is_ok() => Some(format!(
-            "numbers are written without quotes in KDL: write `{}` instead of `\"{s}\"`",
-            s.trim()
-        )),
-        _ => None,
+    let KdlValue::String(s) = v else { return None };
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Some(format!("numbers are written without quotes in KDL: write `{}` instead of `\"{s}\"`", s.trim())),
+        // (`NaN` and `inf` parse as Rust floats, but in KDL they are words, quoted or not: the
+        // help said to write `NaN` instead of `"NaN"` to someone who had written `NaN`)
+        Ok(_) => Some(format!("`{s}` is text in KDL, not a number (KDL spells the non-finite floats #nan, #inf and #-inf), and this setting takes a finite number")),
+        Err(_) => None,
     }
 }
 
