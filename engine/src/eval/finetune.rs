@@ -174,7 +174,7 @@ pub fn accuracy(model: &Classifier, ds: &dyn Dataset, transform: &dyn SampleTran
 /// How one fit of [`train_one`] ended.
 enum Fit {
     /// The trained model and its curve (top-1 on the test split after every epoch, when given).
-    Trained(Classifier, Vec<(usize, f64)>),
+    Trained(Box<Classifier>, Vec<(usize, f64)>),
     /// The loss was not finite: what, where and at which learning rate.
     Diverged(String),
 }
@@ -254,7 +254,7 @@ fn train_one(
         }
         tracing::info!("{line}");
     }
-    Ok(Fit::Trained(model, curve))
+    Ok(Fit::Trained(Box::new(model), curve))
 }
 
 fn params(lr: f64, wd: f64) -> BTreeMap<String, f64> {
