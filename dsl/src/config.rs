@@ -1017,7 +1017,17 @@ pub fn len_keep(num_patches: usize, mask_ratio: f64) -> usize {
     (num_patches as f64 * (1.0 - mask_ratio)) as usize
 }
 
+/// Training images of the embedded Fashion-MNIST subset (1,000 a class; the engine's test of
+/// the subset checks the count).
+pub const EMBEDDED_FASHION_MNIST_TRAIN: usize = 10_000;
+
 impl DataConfig {
+    /// How many training images the data has, where that is known without reading it: the
+    /// embedded Fashion-MNIST subset's (before `limit`); `None` for data in a folder.
+    pub fn embedded_train_images(&self) -> Option<usize> {
+        (self.dataset == DatasetKind::FashionMnist && self.source == DataSource::Embedded).then_some(EMBEDDED_FASHION_MNIST_TRAIN)
+    }
+
     /// The training augmentations this block sets away from their defaults, by their names in
     /// the language (`crop-scale`, `horizontal-flip`, `color-jitter`, `gaussian-blur`).
     pub fn augmentations_set(&self) -> Vec<&'static str> {

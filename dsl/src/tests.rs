@@ -1112,6 +1112,22 @@ fn run_time_failures_are_found_at_check() {
         Ok(_) => String::new(),
     };
     assert!(text.contains("raise `limit` to at least 36 (the monitor's 20 images and a batch of 16 to train on)"), "{text}");
+    // without `limit`, the embedded subset's 10,000 images are known too (only the run said so,
+    // with no place in the file); data in a folder is not counted here
+    let embedded = "encoder width=32 depth=1 heads=2 patch=4\nmonitor images=10000";
+    assert_eq!(errs(embedded), ["conflict"]);
+    let text = match parse_str("t.kdl", &format!("experiment \"t\" {{\n{embedded}\n}}\n")) {
+        Err(d) => d.render_plain(),
+        Ok(_) => String::new(),
+    };
+    // (the rendering wraps its lines)
+    let flat = text.split_whitespace().filter(|w| *w != "|").collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("the monitor holds out 10000 images, and the embedded Fashion-MNIST subset has 10000 training images") && flat.contains("give the full data set"), "{text}");
+    // (its batch is not held to the subset: `ijepa estimate --images N` projects such files)
+    assert!(errs(&embedded.replace("10000", "2000").replace("patch=4", "patch=4\ndata \"fashion-mnist\" { batch-size 65536; }")).is_empty());
+    assert!(errs(&embedded.replace("10000", "2000")).is_empty());
+    assert!(errs(&format!("data \"fashion-mnist\" root=\"/nowhere\"\n{embedded}")).iter().all(|e| e != "conflict"));
+    assert_eq!(errs(&format!("data \"fashion-mnist\" {{ limit 20000; }}\n{embedded}")), ["conflict"], "a limit above the subset keeps all of it");
     // -0.0 is 0: one setting, one stage hash
     let neg = exp("data \"fashion-mnist\" { horizontal-flip -0.0; }\noptimizer \"adamw\" { lr start=-0.0; }");
     assert!(neg.data.hflip.is_sign_positive() && neg.optimizer.lr.start.is_sign_positive());

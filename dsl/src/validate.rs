@@ -188,25 +188,45 @@ fn dino_local_views_are_smaller(cx: &mut Ctx, exp: &Experiment) {
     });
 }
 
-/// With `limit N` the training images are known here: the monitor's held-out images must
-/// leave some, and each process must get at least one batch of what is left (else the run
-/// fails when it starts, after the file was accepted).
+/// With `limit N`, or on the embedded Fashion-MNIST subset, the training images are known
+/// here: the monitor's held-out images must leave some, and with `limit` each process must get
+/// at least one batch of what is left (else the run fails when it starts, after the file was
+/// accepted). (A file on the embedded subset without `limit` may stand for a larger data set
+/// in `ijepa estimate --images N`: its batch is not held to the subset's size here.)
 fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
-    let Some(limit) = exp.data.limit else { return };
-    if !cx.ok(&["data.limit", "data.batch-size", "monitor", "monitor.images", "distributed"]) {
+    // (`limit` above the embedded subset's size keeps all of it)
+    let (limit, by_limit) = match (exp.data.limit, exp.data.embedded_train_images()) {
+        (Some(l), Some(e)) if e < l => (e, false),
+        (Some(l), _) => (l, true),
+        (None, Some(e)) => (e, false),
+        (None, None) => return,
+    };
+    if !cx.ok(&["data", "data.limit", "data.batch-size", "monitor", "monitor.images", "distributed"]) {
         return;
     }
+    let (has, other, other_label) = match by_limit {
+        true => (format!("`limit` keeps {limit} training images"), cx.span_of("data.limit"), format!("{limit} images")),
+        false => (
+            format!("the embedded Fashion-MNIST subset has {limit} training images"),
+            cx.span_of("data.limit").or_else(|| cx.span_of("data")),
+            format!("the embedded subset: {limit} images"),
+        ),
+    };
+    let more = match by_limit {
+        true => "raise `limit`",
+        false => "give the full data set (`root=`, e.g. Debian's /usr/share/datasets/fashion-mnist)",
+    };
     let held = exp.monitor.as_ref().map_or(0, |m| m.images);
     if held >= limit {
         cx.err(DslError::Conflict {
-            message: format!("the monitor holds out {held} images, and `limit` keeps {limit} training images"),
+            message: format!("the monitor holds out {held} images, and {has}"),
             span: cx.span_or(&["monitor.images", "monitor"]),
             label: format!("{held} held out"),
-            other: cx.span_of("data.limit"),
-            other_label: format!("{limit} images"),
+            other,
+            other_label,
             // (the monitor takes at least 20 images: below that, only a larger `limit` helps)
             help: match limit > 20 + exp.data.batch_size {
-                true => format!("lower `monitor images=` below {limit} (and leave at least a batch to train on), or raise `limit`"),
+                true => format!("lower `monitor images=` below {limit} (and leave at least a batch to train on), or {more}"),
                 false => format!("raise `limit` to at least {} (the monitor's {held} images and a batch of {} to train on), or remove `monitor`", held + exp.data.batch_size, exp.data.batch_size),
             },
         });
@@ -214,7 +234,7 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
     }
     let world = exp.distributed.world_size().max(1);
     let per_rank = (limit - held) / world;
-    if per_rank < exp.data.batch_size {
+    if by_limit && per_rank < exp.data.batch_size {
         let mut of = format!("{limit} images");
         if held > 0 {
             of.push_str(&format!(" less the monitor's {held}"));

@@ -279,6 +279,10 @@ mod tests {
             let ds = FashionMnist::load(&DataSource::Embedded, split).unwrap();
             assert_eq!((ds.rows, ds.cols), (28, 28));
             assert_eq!(ds.len(), per_class * 10);
+            if split == Split::Train {
+                // (what `ijepa check` counts on without reading it)
+                assert_eq!(ds.len(), ijepa_dsl::config::EMBEDDED_FASHION_MNIST_TRAIN);
+            }
             assert_eq!(ds.images.len(), ds.len() * 28 * 28);
             let mut counts = [0usize; 10];
             for &l in &ds.labels {
