@@ -210,6 +210,28 @@ pub fn shares_no_folder(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a plan whose finished pretraining holds a final checkpoint other than the one it
+/// wrote ([`ijepa_engine::plan::replaced_final`]), unless it is among `forced` (the stages
+/// `--force` reruns: it trains again). Its evaluations were skipped as done, and the report
+/// showed what they had measured on weights no longer there.
+pub fn finals_are_their_runs(plan: &Plan, forced: &[NodeIndex]) -> Result<()> {
+    for n in plan.graph.node_indices().filter(|n| plan.graph[*n].kind() == StageKind::Pretrain && !forced.contains(n)) {
+        let stage = &plan.graph[n];
+        if let Some((now, recorded)) = ijepa_engine::plan::replaced_final(&stage.dir) {
+            return Err(format!(
+                "{} of the pretraining {} (written after its manifest: a file copied over it?; SHA-256 {}..., recorded {}...) {}",
+                stage.dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL).display(),
+                stage.id,
+                &now[..now.len().min(12)],
+                &recorded[..recorded.len().min(12)],
+                stages::not_the_runs_final(&stage.dir)
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Runs (or with `dry_run`, previews) the plan; `dist` is this process's group when it is one
 /// rank of several.
 pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> Result<()> {
@@ -232,6 +254,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         selected.dedup();
     }
     shares_no_folder(plan)?;
+    finals_are_their_runs(plan, if opts.force { &selected } else { &[] })?;
     // a report folder that cannot be written is found now, not after hours of pretraining
     if lead && !opts.dry_run {
         // (one that is done and not forced is not written: a read-only finished study runs)

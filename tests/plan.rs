@@ -519,6 +519,52 @@ fn a_plain_run_that_lost_its_manifest_is_still_its_sweep_points() {
     assert!(trained[0].join("manifest.json").is_file(), "the resume wrote the manifest again: {t}");
 }
 
+/// A finished run whose final checkpoint was replaced (a file copied over it) is refused, naming
+/// the file and both hashes; its evaluations were skipped as done, the report showing what they
+/// had measured on weights no longer there. Moved aside, the run writes it again; `--force` of
+/// the pretraining trains it again.
+#[test]
+fn a_replaced_final_checkpoint_is_refused() {
+    let d = study("plan-replaced-final", 1);
+    let (plain, runs, reports) = (d.join("one.kdl"), d.join("runs"), d.join("reports"));
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
+    let run = |_: &Path, extra: &[&str]| {
+        let mut args = vec!["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = ijepa(&args);
+        (o.status.success(), text(&o))
+    };
+    let (ok, t) = run(&d, &[]);
+    assert!(ok, "{t}");
+    let dirs = pretrain_dirs(&d.join("runs"));
+    let fin = dirs[0].join("checkpoints/final.safetensors");
+    // a copy of the folder made without its files' times is hashed and agrees
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let bytes = std::fs::read(&fin).unwrap();
+    std::fs::write(&fin, &bytes).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && !t.contains("not the final checkpoint"), "{t}");
+    // other weights, same shapes: one byte of the data changed
+    let mut other = bytes.clone();
+    let last = other.len() - 1;
+    other[last] ^= 0x40;
+    std::fs::write(&fin, &other).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(!ok && t.contains("final.safetensors of the pretraining pretrain") && t.contains("is not the file this run wrote") && t.contains("move it aside"), "{t}");
+    let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("is refused") && text(&o).contains("is not the file this run wrote"), "{}", text(&o));
+    // moved aside, the run writes it again from its last checkpoint
+    std::fs::rename(&fin, d.join("aside.safetensors")).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok, "{t}");
+    assert_eq!(std::fs::read(&fin).unwrap(), bytes, "written again, the same bytes");
+    // ... or `--force` trains it again
+    std::fs::write(&fin, &other).unwrap();
+    let (ok, t) = run(&d, &["--force", "--only", "pretrain"]);
+    assert!(ok, "{t}");
+    assert_eq!(std::fs::read(&fin).unwrap(), bytes, "trained again, the same bytes");
+}
+
 /// A baseline shared by a plain file and its sweep (the same study, the same settings) is placed
 /// in each one's report by its stage in that file's plan: its `eval.json` records the varied
 /// settings of whichever ran it first, and the sweep's report lacked that point's baseline (it
@@ -641,10 +687,17 @@ fn an_evaluation_of_weights_trained_again_is_stale() {
     // (any other file: the run's own last training checkpoint)
     let own = std::fs::read(ours.join("checkpoints/final.safetensors")).unwrap();
     std::fs::copy(ours.join("checkpoints/latest.safetensors"), ours.join("checkpoints/final.safetensors")).unwrap();
-    let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);
-    assert!(!ok && t.contains("is not the file this run wrote") && t.contains("move it aside"), "{t}");
-    // and the evaluation that failed before writing anything leaves no folder of its lock alone
     let evals = |prefix: &str| std::fs::read_dir(ours.parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count();
+    // (refused before anything runs: the file is newer than the manifest; the finished
+    // evaluation is left as it is)
+    let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);
+    assert!(!ok && t.contains("is not the file this run wrote") && t.contains("move it aside") && t.contains("written after its manifest"), "{t}");
+    assert_eq!(evals("eval-knn-ijepa-"), 1, "{t}");
+    // (a manifest written after it: the evaluation finds it when it hashes the file)
+    std::fs::write(ours.join("manifest.json"), std::fs::read(ours.join("manifest.json")).unwrap()).unwrap();
+    let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);
+    assert!(!ok && t.contains("is not the file this run wrote") && t.contains("move it aside") && !t.contains("written after its manifest"), "{t}");
+    // and the evaluation that failed before writing anything leaves no folder of its lock alone
     assert_eq!(evals("eval-knn-ijepa-"), 0, "{t}");
     std::fs::write(ours.join("checkpoints/final.safetensors"), &own).unwrap();
     let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);

@@ -1016,6 +1016,24 @@ pub fn pretrain_status(dir: &Path) -> Status {
     Status::Pending
 }
 
+/// The final checkpoint of the finished pretraining in `dir` when it is not the file the run
+/// wrote: `(its SHA-256, the manifest's record)`. Only a file written after the manifest (which
+/// the run writes after it) is hashed: one copied over it since; a folder copied without its
+/// files' times is hashed once and agrees. A run whose final checkpoint was replaced was still
+/// `done`: its evaluations were skipped as done and the report showed what they had measured
+/// on weights no longer there.
+pub fn replaced_final(dir: &Path) -> Option<(String, String)> {
+    let manifest = ijepa_schema::read_manifest(dir).filter(|m| m.is_done())?;
+    let recorded = manifest.checkpoint(ijepa_schema::FINAL)?.sha256.clone();
+    let fin = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&fin)? <= modified(&dir.join(ijepa_schema::MANIFEST))? {
+        return None;
+    }
+    let now = file_sha256(&fin)?;
+    (now != recorded).then_some((now, recorded))
+}
+
 /// The sha256 of a file, cached by path, length and modification time: a plan asks for a
 /// final checkpoint's (whose manifest is lost) once for each evaluation of it and each time it
 /// reads their status, and a ViT-H checkpoint is gigabytes.

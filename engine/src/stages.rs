@@ -349,6 +349,20 @@ impl EvalCache {
     }
 }
 
+/// What is said of a final checkpoint of the pretraining in `run` that is not the file the run
+/// wrote (its SHA-256 is not the one its manifest records), and how to recover.
+pub fn not_the_runs_final(run: &Path) -> String {
+    format!(
+        "is not the file this run wrote (its SHA-256 differs from the one {} records for it): move it aside (or delete it) and run again: {}",
+        run.join(ijepa_schema::MANIFEST).display(),
+        if run.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::LATEST).is_file() {
+            "the run writes its final weights again from its last checkpoint"
+        } else {
+            "the run trains again (unless a kept epoch checkpoint is left)"
+        }
+    )
+}
+
 /// Runs one evaluation stage — protocol `cfg` on `subject` — into `dir`, unless its
 /// `eval.json` exists. The features are cached under `dir/../features/`.
 #[allow(clippy::too_many_arguments)]
@@ -370,15 +384,7 @@ pub fn run_eval(
             if shared.checkpoint_sha256(&source.checkpoint)? != recorded {
                 return Err(Error::Checkpoint {
                     path: source.checkpoint.clone(),
-                    message: format!(
-                        "is not the file this run wrote (its SHA-256 differs from the one {} records for it): move it aside (or delete it) and run again: {}",
-                        run.join(ijepa_schema::MANIFEST).display(),
-                        if run.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::LATEST).is_file() {
-                            "the run writes its final weights again from its last checkpoint"
-                        } else {
-                            "the run trains again (unless a kept epoch checkpoint is left)"
-                        }
-                    ),
+                    message: not_the_runs_final(run),
                 });
             }
         }
