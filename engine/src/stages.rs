@@ -330,12 +330,13 @@ impl EvalCache {
         Ok(fp)
     }
 
-    /// [`features::cached`], or with [`EvalCache::refresh`] the features computed once more.
-    fn features(&mut self, path: &Path, compute: impl FnOnce() -> Result<Features>) -> Result<Features> {
+    /// [`features::cached_as`] of `shape` (`[images, width]`), or with [`EvalCache::refresh`]
+    /// the features computed once more.
+    fn features(&mut self, path: &Path, shape: [usize; 2], compute: impl FnOnce() -> Result<Features>) -> Result<Features> {
         if self.refresh && self.refreshed.insert(path.to_path_buf()) && path.exists() {
             std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
         }
-        features::cached(path, compute)
+        features::cached_as(path, Some(shape.map(|n| n as i64)), compute)
     }
 
     /// The SHA-256 of a checkpoint file.
@@ -592,7 +593,8 @@ fn frozen_features(
     Ok(match subject {
         Subject::RawPixels => {
             let px = |ds: &Arc<dyn Dataset>| features::raw_pixels(ds.as_ref(), transform, 256).map_err(|e| data::outside_skip(&exp.data, e));
-            vec![(cfg.features[0], shared.features(&train_key, || px(train_ds))?, shared.features(&test_key, || px(test_ds))?)]
+            let width = 3 * transform.size() * transform.size();
+            vec![(cfg.features[0], shared.features(&train_key, [train_ds.len(), width], || px(train_ds))?, shared.features(&test_key, [test_ds.len(), width], || px(test_ds))?)]
         }
         _ => {
             let (_store, vit) = encoder(exp, source, subject, device)?;
@@ -600,7 +602,11 @@ fn frozen_features(
                 let f = features::extract(&vit, ds.as_ref(), transform as &dyn SampleTransform, kind, 256, device, bf16).map_err(|e| data::outside_skip(&exp.data, e))?;
                 finite_features(f, subject, split)
             };
-            let (train, test) = (shared.features(&train_key, || ex(train_ds, "training"))?, shared.features(&test_key, || ex(test_ds, "test"))?);
+            let width = vit.cfg.embed_dim * if kind == FeatureKind::Last4 { 4 } else { 1 };
+            let (train, test) = (
+                shared.features(&train_key, [train_ds.len(), width], || ex(train_ds, "training"))?,
+                shared.features(&test_key, [test_ds.len(), width], || ex(test_ds, "test"))?,
+            );
             let mut sets: Vec<_> = (cfg.features.iter())
                 .filter(|&&c| c == FeatureChoice::Last && kind == FeatureKind::Last4)
                 .map(|&c| (c, last_of_last4(&train), last_of_last4(&test)))

@@ -206,8 +206,9 @@ fn cache_key(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Reads a cache file; `Err(why)` when it is not a usable feature file for `path`.
-fn read_cache(path: &Path) -> std::result::Result<Features, String> {
+/// Reads a cache file; `Err(why)` when it is not a usable feature file for `path` (of
+/// `shape`, `[images, width]`, when given).
+fn read_cache(path: &Path, shape: Option<[i64; 2]>) -> std::result::Result<Features, String> {
     // the tensors' checksum, as checkpoints carry: a flipped byte in the labels or the
     // features would otherwise change every score computed from them without a word
     // (read once: a cache of a large split is gigabytes)
@@ -230,6 +231,11 @@ fn read_cache(path: &Path) -> std::result::Result<Features, String> {
     if xs.len() != 2 || ys.len() != 1 || xs[0] != ys[0] || x.kind() != Kind::Float || y.kind() != Kind::Int64 {
         return Err(format!("features of shape {xs:?} with labels of shape {ys:?}"));
     }
+    // (a file of another data set's or encoder's under this name scored a probe on the wrong
+    // number of images, or failed later naming no file)
+    if let Some([n, w]) = shape.filter(|s| *s != [xs[0], xs[1]]) {
+        return Err(format!("features of {} images, {} values each, where the data has {n} images and the encoder gives {w} values", xs[0], xs[1]));
+    }
     let y = Vec::<i64>::try_from(&y).map_err(|e| e.to_string())?;
     Ok(Features { x, y })
 }
@@ -240,8 +246,14 @@ fn read_cache(path: &Path) -> std::result::Result<Features, String> {
 /// keys the path by everything the features depend on (checkpoint, kind, split, transform);
 /// the file records that key (its name) and is read only under it.
 pub fn cached(path: &Path, compute: impl FnOnce() -> Result<Features>) -> Result<Features> {
+    cached_as(path, None, compute)
+}
+
+/// [`cached`], where the features must have `shape` (`[images, width]`, when given): a file
+/// of another shape under the key is recomputed, saying why.
+pub fn cached_as(path: &Path, shape: Option<[i64; 2]>, compute: impl FnOnce() -> Result<Features>) -> Result<Features> {
     if path.exists() {
-        match read_cache(path) {
+        match read_cache(path, shape) {
             Ok(f) => return Ok(f),
             Err(why) => tracing::warn!("{}: not a usable feature cache ({why}); recomputing", path.display()),
         }
@@ -293,9 +305,15 @@ mod tests {
         let other = dir.join("sub").join("g.safetensors");
         cached(&other, || Ok(Features { x: x.copy(), y: vec![0, 0, 0] })).unwrap();
         std::fs::copy(&other, &path).unwrap();
-        assert_eq!(read_cache(&path).unwrap_err(), "it holds the features of g: a file copied over another's name");
+        assert_eq!(read_cache(&path, None).unwrap_err(), "it holds the features of g: a file copied over another's name");
         assert_eq!(cached(&path, || Ok(Features { x: x.copy(), y: vec![1, 1, 1] })).unwrap().y, vec![1, 1, 1], "recomputed");
-        assert_eq!(read_cache(&path).unwrap().y, vec![1, 1, 1], "written under its own key");
+        assert_eq!(read_cache(&path, None).unwrap().y, vec![1, 1, 1], "written under its own key");
+        // a file of another shape under the key (another data set's, a forged one) is recomputed
+        assert!(read_cache(&path, Some([2, 4])).unwrap_err().contains("features of 3 images, 4 values each, where the data has 2 images"));
+        assert!(read_cache(&path, Some([3, 5])).unwrap_err().contains("the encoder gives 5 values"));
+        let two = cached_as(&path, Some([2, 4]), || Ok(Features { x: x.narrow(0, 0, 2), y: vec![0, 1] })).unwrap();
+        assert_eq!(two.y, vec![0, 1], "recomputed");
+        assert_eq!(cached_as(&path, Some([2, 4]), || Err(Error::Train("no".into()))).unwrap().y, vec![0, 1]);
         // a file of an earlier version (checksummed, no key) is still read
         crate::checkpoint::state::save_weights(&path, &[("x".to_string(), x.copy()), ("y".to_string(), Tensor::from_slice(&[2i64, 2, 2]))]).unwrap();
         assert_eq!(cached(&path, || Err(Error::Train("no".into()))).unwrap().y, vec![2, 2, 2]);
