@@ -363,6 +363,8 @@ fn quoted_number_help(v: &KdlValue) -> Option<String> {
         Ok(x) if x.is_finite() => Some(format!("numbers are written without quotes in KDL: write `{}` instead of `\"{s}\"`", s.trim())),
         // (`NaN` and `inf` parse as Rust floats, but in KDL they are words, quoted or not: the
         // help said to write `NaN` instead of `"NaN"` to someone who had written `NaN`)
+        // ("1e400": digits beyond the largest float)
+        Ok(_) if s.chars().any(|c| c.is_ascii_digit()) => Some(format!("`{s}` is beyond the largest number (about 1.8e308): this setting takes a finite number, written without quotes")),
         Ok(_) => Some(format!("`{s}` is text in KDL, not a number (KDL spells the non-finite floats #nan, #inf and #-inf), and this setting takes a finite number")),
         Err(_) => None,
     }

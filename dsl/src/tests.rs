@@ -1123,7 +1123,9 @@ fn run_time_failures_are_found_at_check() {
     // (the rendering wraps its lines)
     let flat = text.split_whitespace().filter(|w| *w != "|").collect::<Vec<_>>().join(" ");
     assert!(flat.contains("the monitor holds out 10000 images, and the embedded Fashion-MNIST subset has 10000 training images") && flat.contains("give the full data set"), "{text}");
-    // (its batch is not held to the subset: `ijepa estimate --images N` projects such files)
+    // with `limit` above the subset, the batch is held to the subset's 10,000 images
+    assert_eq!(errs("data \"fashion-mnist\" { limit 20000; batch-size 30000; }\nencoder width=32 depth=1 heads=2 patch=4"), ["conflict"]);
+    // (without `limit` it is not: `ijepa estimate --images N` projects such files)
     assert!(errs(&embedded.replace("10000", "2000").replace("patch=4", "patch=4\ndata \"fashion-mnist\" { batch-size 65536; }")).is_empty());
     assert!(errs(&embedded.replace("10000", "2000")).is_empty());
     assert!(errs(&format!("data \"fashion-mnist\" root=\"/nowhere\"\n{embedded}")).iter().all(|e| e != "conflict"));

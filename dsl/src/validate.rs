@@ -225,17 +225,22 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
             other,
             other_label,
             // (the monitor takes at least 20 images: below that, only a larger `limit` helps)
-            help: match limit > 20 + exp.data.batch_size {
-                true => format!("lower `monitor images=` below {limit} (and leave at least a batch to train on), or {more}"),
-                false => format!("raise `limit` to at least {} (the monitor's {held} images and a batch of {} to train on), or remove `monitor`", held + exp.data.batch_size, exp.data.batch_size),
+            help: match (limit > 20 + exp.data.batch_size, by_limit) {
+                (true, _) => format!("lower `monitor images=` below {limit} (and leave at least a batch to train on), or {more}"),
+                (false, true) => format!("raise `limit` to at least {} (the monitor's {held} images and a batch of {} to train on), or remove `monitor`", held + exp.data.batch_size, exp.data.batch_size),
+                (false, false) => format!("lower `batch-size` and `monitor images=`, or {more}"),
             },
         });
         return;
     }
     let world = exp.distributed.world_size().max(1);
     let per_rank = (limit - held) / world;
-    if by_limit && per_rank < exp.data.batch_size {
-        let mut of = format!("{limit} images");
+    // (with `limit`, of the images it keeps: the subset's, when it asks for more)
+    if exp.data.limit.is_some() && per_rank < exp.data.batch_size {
+        let mut of = match by_limit {
+            true => format!("{limit} images"),
+            false => format!("the embedded subset's {limit} images (`limit` asks for more)"),
+        };
         if held > 0 {
             of.push_str(&format!(" less the monitor's {held}"));
         }
@@ -248,7 +253,10 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
             label: format!("{per_rank} per process"),
             other: cx.span_of("data.batch-size"),
             other_label: format!("batch {}", exp.data.batch_size),
-            help: format!("raise `limit` to at least {} or lower `batch-size`", exp.data.batch_size * world + held),
+            help: match by_limit {
+                true => format!("raise `limit` to at least {} or lower `batch-size`", exp.data.batch_size * world + held),
+                false => format!("lower `batch-size`, or {more}"),
+            },
         });
     }
 }

@@ -192,5 +192,5 @@ fn finetune_grid_point_that_diverges_is_no_score_and_the_others_are_compared() {
     let e = finetune::finetune(&build, train.clone(), Arc::new(test.clone()), train_tf.clone(), &eval_tf, 10, &cfg(vec![1e30, 1e31]), Device::Cpu).unwrap_err();
     assert!(e.to_string().contains("every grid point diverged"), "{e}");
     let e = finetune::finetune(&build, train, Arc::new(test), train_tf, &eval_tf, 10, &cfg(vec![1e30]), Device::Cpu).unwrap_err();
-    assert!(e.to_string().contains("fine-tuning diverged at lr 1.0e30, wd 0.05: loss NaN"), "{e}");
+    assert!(e.to_string().contains("fine-tuning diverged at lr 1.0e30, wd 0.05: loss "), "{e}");
 }

@@ -234,7 +234,7 @@ fn read_cache(path: &Path, shape: Option<[i64; 2]>) -> std::result::Result<Featu
     // (a file of another data set's or encoder's under this name scored a probe on the wrong
     // number of images, or failed later naming no file)
     if let Some([n, w]) = shape.filter(|s| *s != [xs[0], xs[1]]) {
-        return Err(format!("features of {} images, {} values each, where the data has {n} images and the encoder gives {w} values", xs[0], xs[1]));
+        return Err(format!("features of {} images, {} values each, where the data has {n} images of {w} values each", xs[0], xs[1]));
     }
     let y = Vec::<i64>::try_from(&y).map_err(|e| e.to_string())?;
     Ok(Features { x, y })
@@ -310,7 +310,7 @@ mod tests {
         assert_eq!(read_cache(&path, None).unwrap().y, vec![1, 1, 1], "written under its own key");
         // a file of another shape under the key (another data set's, a forged one) is recomputed
         assert!(read_cache(&path, Some([2, 4])).unwrap_err().contains("features of 3 images, 4 values each, where the data has 2 images"));
-        assert!(read_cache(&path, Some([3, 5])).unwrap_err().contains("the encoder gives 5 values"));
+        assert!(read_cache(&path, Some([3, 5])).unwrap_err().contains("the data has 3 images of 5 values each"));
         let two = cached_as(&path, Some([2, 4]), || Ok(Features { x: x.narrow(0, 0, 2), y: vec![0, 1] })).unwrap();
         assert_eq!(two.y, vec![0, 1], "recomputed");
         assert_eq!(cached_as(&path, Some([2, 4]), || Err(Error::Train("no".into()))).unwrap().y, vec![0, 1]);
