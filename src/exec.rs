@@ -210,16 +210,24 @@ pub fn shares_no_folder(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Refuses a plan whose finished pretraining holds a final checkpoint other than the one it
-/// wrote ([`ijepa_engine::plan::replaced_final`]), unless it is among `forced` (the stages
-/// `--force` reruns: it trains again). Its evaluations were skipped as done, and the report
-/// showed what they had measured on weights no longer there.
-pub fn finals_are_their_runs(plan: &Plan, forced: &[NodeIndex]) -> Result<()> {
-    for n in plan.graph.node_indices().filter(|n| plan.graph[*n].kind() == StageKind::Pretrain && !forced.contains(n)) {
+/// Refuses a plan whose finished pretraining, run or read by one of the stages `selected`,
+/// holds a final checkpoint other than the one it wrote ([`ijepa_engine::plan::replaced_final`]),
+/// unless `--force` trains it again (`forced`: it is selected). Its evaluations were skipped as
+/// done, and the report showed what they had measured on weights no longer there.
+pub fn finals_are_their_runs(plan: &Plan, selected: &[NodeIndex], forced: bool) -> Result<()> {
+    // the selected stages and every stage they read, through the evaluations a report reads
+    let mut read: BTreeSet<NodeIndex> = BTreeSet::new();
+    let mut todo: Vec<NodeIndex> = selected.to_vec();
+    while let Some(n) = todo.pop() {
+        if read.insert(n) {
+            todo.extend(plan.inputs(n));
+        }
+    }
+    for &n in read.iter().filter(|&&n| plan.graph[n].kind() == StageKind::Pretrain && !(forced && selected.contains(&n))) {
         let stage = &plan.graph[n];
         if let Some((now, recorded)) = ijepa_engine::plan::replaced_final(&stage.dir) {
             return Err(format!(
-                "{} of the pretraining {} (written after its manifest: a file copied over it?; SHA-256 {}..., recorded {}...) {}",
+                "{} of the pretraining {} (SHA-256 {}..., recorded {}...: another run's weights copied or moved over it?) {}",
                 stage.dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL).display(),
                 stage.id,
                 &now[..now.len().min(12)],
@@ -254,7 +262,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         selected.dedup();
     }
     shares_no_folder(plan)?;
-    finals_are_their_runs(plan, if opts.force { &selected } else { &[] })?;
+    // (a dry run shows the plan, and says what the run would refuse)
+    match finals_are_their_runs(plan, &selected, opts.force) {
+        Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
+        r => r?,
+    }
     // a report folder that cannot be written is found now, not after hours of pretraining
     if lead && !opts.dry_run {
         // (one that is done and not forced is not written: a read-only finished study runs)

@@ -576,7 +576,7 @@ fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<
         }
     }
     // what `ijepa run` refuses before anything runs (the plan is still shown)
-    if let Err(e) = ijepa::exec::shares_no_folder(&plan).and_then(|()| ijepa::exec::finals_are_their_runs(&plan, &[])) {
+    if let Err(e) = ijepa::exec::shares_no_folder(&plan).and_then(|()| ijepa::exec::finals_are_their_runs(&plan, &plan.order(), false)) {
         tracing::warn!("`ijepa run` of this file is refused: {e}");
     }
     Ok(ExitCode::SUCCESS)

@@ -359,6 +359,17 @@ fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("a run on 36 training images; the data now gives 37") && t.contains("or move") && t.contains("aside to train from the start"), "{t}");
+    // as many images, but not the same: one moved to another class (it resumed without a word)
+    std::fs::remove_file(data.join("class_0/img_extra.png")).unwrap();
+    std::fs::rename(data.join("class_0/img_0.png"), data.join("class_1/img_moved.png")).unwrap();
+    let o = run();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("a run on 36 training images; the data now gives as many, but not the same ones") && t.contains("aside to train from the start"), "{t}");
+    // put back, it resumes
+    std::fs::rename(data.join("class_1/img_moved.png"), data.join("class_0/img_0.png")).unwrap();
+    let o = run();
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 /// A test folder the evaluations cannot use (here without one of the training classes) stops

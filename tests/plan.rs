@@ -508,6 +508,8 @@ fn a_plain_run_that_lost_its_manifest_is_still_its_sweep_points() {
     let trained = pretrain_dirs(&runs);
     assert_eq!(trained.len(), 1, "{trained:?}");
     std::fs::remove_file(trained[0].join("manifest.json")).unwrap();
+    let kept = |f: &str| std::fs::read(trained[0].join(f)).unwrap();
+    let (weights, metrics) = (kept("checkpoints/final.safetensors"), kept("metrics.csv"));
     std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    seeds 1 2\n}\n").unwrap();
     let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     let t = text(&o);
@@ -517,50 +519,59 @@ fn a_plain_run_that_lost_its_manifest_is_still_its_sweep_points() {
     assert!(ok, "{t}");
     assert_eq!(pretrain_dirs(&runs).len(), 2, "only seed 2 trains in a new folder: {t}");
     assert!(trained[0].join("manifest.json").is_file(), "the resume wrote the manifest again: {t}");
+    assert!(kept("checkpoints/final.safetensors") == weights && kept("metrics.csv") == metrics, "nothing trained again: {t}");
 }
 
-/// A finished run whose final checkpoint was replaced (a file copied over it) is refused, naming
-/// the file and both hashes; its evaluations were skipped as done, the report showing what they
-/// had measured on weights no longer there. Moved aside, the run writes it again; `--force` of
-/// the pretraining trains it again.
+/// A finished run whose final checkpoint was replaced (another run's weights moved or copied
+/// over it) is refused, naming the file and both checksums; its evaluations were skipped as
+/// done, the report showing what they had measured on weights no longer there. Moved aside, the
+/// run writes it again; `--force` of the pretraining trains it again.
 #[test]
 fn a_replaced_final_checkpoint_is_refused() {
     let d = study("plan-replaced-final", 1);
     let (plain, runs, reports) = (d.join("one.kdl"), d.join("runs"), d.join("reports"));
     std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
-    let run = |_: &Path, extra: &[&str]| {
-        let mut args = vec!["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
+    let go = |file: &Path, runs: &Path, extra: &[&str]| {
+        let mut args = vec!["run", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
         args.extend_from_slice(extra);
         let o = ijepa(&args);
         (o.status.success(), text(&o))
     };
-    let (ok, t) = run(&d, &[]);
+    // another run's weights of the same shapes, trained first (its file is older than ours)
+    let seed2 = d.join("seed2.kdl");
+    std::fs::write(&seed2, "experiment \"one\" {\n    extends \"base.kdl\"\n    seed 2\n}\n").unwrap();
+    let (ok, t) = go(&seed2, &d.join("other"), &[]);
     assert!(ok, "{t}");
-    let dirs = pretrain_dirs(&d.join("runs"));
-    let fin = dirs[0].join("checkpoints/final.safetensors");
-    // a copy of the folder made without its files' times is hashed and agrees
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    let theirs = pretrain_dirs(&d.join("other"))[0].join("checkpoints/final.safetensors");
+    let (ok, t) = go(&plain, &runs, &[]);
+    assert!(ok, "{t}");
+    let fin = pretrain_dirs(&runs)[0].join("checkpoints/final.safetensors");
+    // its own bytes written again (a copy of the folder) are its own
     let bytes = std::fs::read(&fin).unwrap();
     std::fs::write(&fin, &bytes).unwrap();
-    let (ok, t) = run(&d, &[]);
-    assert!(ok && !t.contains("not the final checkpoint"), "{t}");
-    // other weights, same shapes: one byte of the data changed
-    let mut other = bytes.clone();
-    let last = other.len() - 1;
-    other[last] ^= 0x40;
-    std::fs::write(&fin, &other).unwrap();
-    let (ok, t) = run(&d, &[]);
-    assert!(!ok && t.contains("final.safetensors of the pretraining pretrain") && t.contains("is not the file this run wrote") && t.contains("move it aside"), "{t}");
+    let (ok, t) = go(&plain, &runs, &[]);
+    assert!(ok && !t.contains("is not the file this run wrote"), "{t}");
+    // moved over it, keeping its older time
+    let other = std::fs::read(&theirs).unwrap();
+    std::fs::rename(&theirs, &fin).unwrap();
+    let (ok, t) = go(&plain, &runs, &[]);
+    assert!(
+        !ok && t.contains("final.safetensors of the pretraining pretrain") && t.contains("another run's weights") && t.contains("is not the file this run wrote") && t.contains("move it aside"),
+        "{t}"
+    );
     let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("is refused") && text(&o).contains("is not the file this run wrote"), "{}", text(&o));
+    // a dry run shows the plan and says so
+    let (ok, t) = go(&plain, &runs, &["--dry-run"]);
+    assert!(ok && t.contains("would be refused"), "{t}");
     // moved aside, the run writes it again from its last checkpoint
     std::fs::rename(&fin, d.join("aside.safetensors")).unwrap();
-    let (ok, t) = run(&d, &[]);
+    let (ok, t) = go(&plain, &runs, &[]);
     assert!(ok, "{t}");
     assert_eq!(std::fs::read(&fin).unwrap(), bytes, "written again, the same bytes");
     // ... or `--force` trains it again
     std::fs::write(&fin, &other).unwrap();
-    let (ok, t) = run(&d, &["--force", "--only", "pretrain"]);
+    let (ok, t) = go(&plain, &runs, &["--force", "--only", "pretrain"]);
     assert!(ok, "{t}");
     assert_eq!(std::fs::read(&fin).unwrap(), bytes, "trained again, the same bytes");
 }
@@ -667,9 +678,16 @@ fn an_evaluation_of_weights_trained_again_is_stale() {
     };
     let (old, new) = (final_sha(&ours), final_sha(&theirs));
     assert_ne!(old, new);
+    // (and the checksum of its data the manifest records with it)
+    let final_data = |run: &Path| -> String {
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+        let c = m["checkpoints"].as_array().unwrap().iter().find(|c| c["file"] == "final.safetensors").unwrap().clone();
+        c["data_sha256"].as_str().unwrap().to_string()
+    };
+    let (old_data, new_data) = (final_data(&ours), final_data(&theirs));
     std::fs::copy(theirs.join("checkpoints/final.safetensors"), ours.join("checkpoints/final.safetensors")).unwrap();
     let text_of = std::fs::read_to_string(ours.join("manifest.json")).unwrap();
-    std::fs::write(ours.join("manifest.json"), text_of.replace(&old, &new)).unwrap();
+    std::fs::write(ours.join("manifest.json"), text_of.replace(&old, &new).replace(&old_data, &new_data)).unwrap();
     let (ok, t) = go("base.kdl", "runs", &["--dry-run"]);
     let line = |t: &str, id: &str| t.lines().find(|l| l.split_whitespace().any(|w| w == id)).unwrap_or_default().to_string();
     assert!(ok && !line(&t, "eval-knn-ijepa").contains("skip") && line(&t, "eval-knn-raw-pixels").contains("skip"), "{t}");
@@ -688,15 +706,21 @@ fn an_evaluation_of_weights_trained_again_is_stale() {
     let own = std::fs::read(ours.join("checkpoints/final.safetensors")).unwrap();
     std::fs::copy(ours.join("checkpoints/latest.safetensors"), ours.join("checkpoints/final.safetensors")).unwrap();
     let evals = |prefix: &str| std::fs::read_dir(ours.parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(prefix)).count();
-    // (refused before anything runs: the file is newer than the manifest; the finished
+    // (refused before anything runs: its data's checksum is not the manifest's; the finished
     // evaluation is left as it is)
     let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);
-    assert!(!ok && t.contains("is not the file this run wrote") && t.contains("move it aside") && t.contains("written after its manifest"), "{t}");
+    assert!(!ok && t.contains("is not the file this run wrote") && t.contains("move it aside") && t.contains("another run's weights"), "{t}");
     assert_eq!(evals("eval-knn-ijepa-"), 1, "{t}");
-    // (a manifest written after it: the evaluation finds it when it hashes the file)
-    std::fs::write(ours.join("manifest.json"), std::fs::read(ours.join("manifest.json")).unwrap()).unwrap();
+    // (a manifest of an earlier version, without that checksum, written after the file: the
+    // evaluation finds it when it hashes the file)
+    let m = std::fs::read_to_string(ours.join("manifest.json")).unwrap();
+    let mut v: serde_json::Value = serde_json::from_str(&m).unwrap();
+    for c in v["checkpoints"].as_array_mut().unwrap() {
+        c.as_object_mut().unwrap().remove("data_sha256");
+    }
+    std::fs::write(ours.join("manifest.json"), serde_json::to_string_pretty(&v).unwrap()).unwrap();
     let (ok, t) = go("base.kdl", "runs", &["--force", "--only", "eval"]);
-    assert!(!ok && t.contains("is not the file this run wrote") && t.contains("move it aside") && !t.contains("written after its manifest"), "{t}");
+    assert!(!ok && t.contains("is not the file this run wrote") && t.contains("move it aside") && !t.contains("another run's weights"), "{t}");
     // and the evaluation that failed before writing anything leaves no folder of its lock alone
     assert_eq!(evals("eval-knn-ijepa-"), 0, "{t}");
     std::fs::write(ours.join("checkpoints/final.safetensors"), &own).unwrap();

@@ -417,7 +417,7 @@ pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize
         // file again (a run replays bit for bit), where the point trained the whole run again
         // in its own folder. (Under another name a folder without a manifest may be another
         // experiment's: not taken.)
-        let finished = pretrain_status(&earlier.1) == Status::Done || (plain && manifest.is_none() && final_of_stage(&earlier.1, &earlier.0));
+        let finished = pretrain_status(&earlier.1) == Status::Done || (plain && manifest.is_none() && final_of_stage(&earlier.1, &earlier.0, exp));
         if finished && !of_another_study {
             return earlier;
         }
@@ -425,14 +425,15 @@ pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize
     own
 }
 
-/// Whether the folder `dir` of the pretraining stage `hash` holds a whole final checkpoint of
-/// that stage: its weights (which record no stage) beside a `latest` checkpoint written by no
-/// other stage.
-fn final_of_stage(dir: &Path, hash: &str) -> bool {
+/// Whether the folder `dir` of the pretraining stage `hash` of `exp` holds a whole final
+/// checkpoint of that stage: its weights (which record no stage) beside the `latest` checkpoint
+/// of that stage's last epoch, from which a resume writes them again without training (without
+/// it, the point would train from the start in another run's folder).
+fn final_of_stage(dir: &Path, hash: &str, exp: &Experiment) -> bool {
     use crate::checkpoint::state::{is_whole_file, position_of, stage_id};
     let checkpoints = dir.join(ijepa_schema::CHECKPOINTS);
     is_whole_file(&checkpoints.join(ijepa_schema::FINAL))
-        && position_of(&checkpoints.join(ijepa_schema::LATEST)).is_none_or(|p| !p.of_another_stage(stage_id(hash)))
+        && position_of(&checkpoints.join(ijepa_schema::LATEST)).is_some_and(|p| !p.of_another_stage(stage_id(hash)) && p.epoch as usize >= exp.epochs)
 }
 
 /// The hash earlier versions gave a pretraining: [`pretrain_hash`] with `log-every` and
@@ -1017,21 +1018,32 @@ pub fn pretrain_status(dir: &Path) -> Status {
 }
 
 /// The final checkpoint of the finished pretraining in `dir` when it is not the file the run
-/// wrote: `(its SHA-256, the manifest's record)`. Only a file written after the manifest (which
-/// the run writes after it) is hashed: one copied over it since; a folder copied without its
-/// files' times is hashed once and agrees. A run whose final checkpoint was replaced was still
-/// `done`: its evaluations were skipped as done and the report showed what they had measured
-/// on weights no longer there.
+/// wrote: `(what it holds, what the manifest records)`, SHA-256s. The checksum of its tensors'
+/// data in its header is compared with the one the manifest records (read from the header
+/// alone: another run's weights put in its place, however copied or moved); for a manifest of
+/// an earlier version, which records only the file's SHA-256, the file is hashed when it was
+/// written after the manifest. A cut-short or empty file is not this (the run writes it again
+/// from its last checkpoint). A run whose final checkpoint was replaced was still `done`: its
+/// evaluations were skipped as done and the report showed what they had measured on weights
+/// no longer there.
 pub fn replaced_final(dir: &Path) -> Option<(String, String)> {
+    use crate::checkpoint::state;
     let manifest = ijepa_schema::read_manifest(dir).filter(|m| m.is_done())?;
-    let recorded = manifest.checkpoint(ijepa_schema::FINAL)?.sha256.clone();
+    let record = manifest.checkpoint(ijepa_schema::FINAL)?;
     let fin = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL);
+    if !state::is_whole_file(&fin) {
+        return None;
+    }
+    if let Some(recorded) = &record.data_sha256 {
+        let now = state::metadata_of(&fin).and_then(|m| m.get(state::DATA_SHA256).cloned()).unwrap_or_default();
+        return (now != *recorded).then(|| (now, recorded.clone()));
+    }
     let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     if modified(&fin)? <= modified(&dir.join(ijepa_schema::MANIFEST))? {
         return None;
     }
     let now = file_sha256(&fin)?;
-    (now != recorded).then_some((now, recorded))
+    (now != record.sha256).then(|| (now, record.sha256.clone()))
 }
 
 /// The sha256 of a file, cached by path, length and modification time: a plan asks for a

@@ -218,7 +218,7 @@ impl Run {
         for w in &written {
             for f in &w.files {
                 let file = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                self.manifest.record(CheckpointRecord { file, step: w.step, sha256: w.sha256.clone() });
+                self.manifest.record(CheckpointRecord { file, step: w.step, sha256: w.sha256.clone(), data_sha256: None });
             }
             // a run killed now is seen (in the manifest, the report) at its last checkpoint,
             // what it resumes from, not at the steps it had when it started
@@ -564,9 +564,25 @@ fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, error: 
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming both counts and what to do.
-fn check_position(from: &Path, pos: Position, ipe: u64, n_images: usize, batch: usize, world: usize) -> Result<()> {
+fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, data): (usize, u64), batch: usize, world: usize) -> Result<()> {
     // `<run>/checkpoints/<file>`
     let run = from.parent().and_then(Path::parent).unwrap_or(from);
+    // (as many images, other ones: renamed, moved to another class, one replaced by a file of
+    // another name; for a data set in one file, other contents)
+    if pos.images == n_images as u64 && pos.data != 0 && data != 0 && pos.data != data {
+        return Err(Error::Checkpoint {
+            path: from.to_path_buf(),
+            message: format!(
+                "taken at step {} of a run on {n_images} training images; the data now gives as many, but not the same ones (files renamed, moved to another \
+                 class or replaced by files of other names, or other contents; its fingerprint was {:016x}, now {data:016x}): resumed here the run would go \
+                 on over other images in another order than it began. Restore the data the run started on (an unreadable image: a readable copy in its \
+                 place, under its name), or move {} aside to train from the start",
+                pos.global_step,
+                pos.data,
+                run.display()
+            ),
+        });
+    }
     if pos.images != 0 && pos.images != n_images as u64 {
         return Err(Error::Checkpoint {
             path: from.to_path_buf(),
@@ -953,6 +969,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             )));
         }
     }
+    // (what a resume checks it trains on: as many images are not the same images)
+    let data_id = state::stage_id(&dataset.fingerprint());
     let transform = recipe.train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate()).map_err(|e| match (e, &exp.monitor) {
         // the images the monitor holds out are where the rest went (`limit` or a small folder)
@@ -986,7 +1004,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let latest = run.dir.join(schema::CHECKPOINTS).join(schema::LATEST);
     // a position of this run (the optimiser's own count is the recipe's, filled in when saved)
     let stage = state::stage_id(&run.manifest.hash);
-    let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64, stage, images: n_images as u64 };
+    let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64, stage, images: n_images as u64, data: data_id };
     let mut start = at(0, 0, 0);
     let mut losses: Vec<f64> = Vec::new();
     // rank 0 decides whether to resume (and from which step); the others load the same file
@@ -1013,7 +1031,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
         // (a finished run that lost its final weights trains no more: any data writes them)
         if (pos.epoch as usize) < exp.epochs {
-            check_position(&from, pos, ipe as u64, n_images, exp.data.batch_size, world)?;
+            check_position(&from, pos, ipe as u64, (n_images, data_id), exp.data.batch_size, world)?;
         }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
@@ -1294,7 +1312,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // the last epoch's checkpoint is on disk and recorded before the final weights
     run.finish_writes()?;
     let sha256 = state::save_weights_with(&s.checkpoint, &recipe.state(), &[(state::ENCODER_HEADS, &run.encoder_heads.to_string())])?;
-    run.manifest.record(CheckpointRecord { file: schema::FINAL.into(), step: global as u64, sha256 });
+    let data_sha256 = state::metadata_of(&s.checkpoint).and_then(|m| m.get(state::DATA_SHA256).cloned());
+    run.manifest.record(CheckpointRecord { file: schema::FINAL.into(), step: global as u64, sha256, data_sha256 });
     run.save_manifest()?;
     let w = s.loss_window;
     tracing::info!(

@@ -115,6 +115,11 @@ pub struct CheckpointRecord {
     pub step: u64,
     /// SHA-256 of the file.
     pub sha256: String,
+    /// The `data_sha256` its metadata carries (the SHA-256 of its tensors' data), recorded for
+    /// `final.safetensors`: read from the header alone, it tells another run's weights put in
+    /// its place without hashing the file. Absent in earlier versions' manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
 }
 
 /// `manifest.json` of a stage.
@@ -583,8 +588,8 @@ mod tests {
     #[test]
     fn record_replaces_the_same_file() {
         let mut m: Manifest = serde_json::from_str(r#"{"stage":"pretrain","experiment":"q"}"#).unwrap();
-        m.record(CheckpointRecord { file: "latest.safetensors".into(), step: 1, sha256: "a".into() });
-        m.record(CheckpointRecord { file: "latest.safetensors".into(), step: 2, sha256: "b".into() });
+        m.record(CheckpointRecord { file: "latest.safetensors".into(), step: 1, sha256: "a".into(), data_sha256: None });
+        m.record(CheckpointRecord { file: "latest.safetensors".into(), step: 2, sha256: "b".into(), data_sha256: None });
         assert_eq!(m.checkpoints.len(), 1);
         assert_eq!(m.checkpoints[0].step, 2);
     }

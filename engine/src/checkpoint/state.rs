@@ -15,6 +15,9 @@ use tch::{Kind, Tensor};
 /// Identifies our checkpoints in their metadata.
 pub const FORMAT: &str = "ijepa-checkpoint-v1";
 
+/// The metadata key of the SHA-256 of a file's tensor data (every file we write carries it).
+pub const DATA_SHA256: &str = "data_sha256";
+
 /// Where in training a checkpoint was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Position {
@@ -40,6 +43,12 @@ pub struct Position {
     /// agree (its epochs would draw another order of other images).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub images: u64,
+    /// The training data's [`Dataset::fingerprint`](crate::data::Dataset::fingerprint) as a
+    /// number (0: not recorded, an earlier version's file): a resume on as many images but
+    /// other ones (a file renamed, moved to another class, or replaced by another of another
+    /// name) is refused too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub data: u64,
 }
 
 /// The [`Position::stage`] of a stage hash (hex).
@@ -186,7 +195,7 @@ impl Snapshot {
         let mut sorted: Vec<(String, &[u8])> = self.raws.iter().map(|(n, r)| (n.clone(), r.data.as_slice())).collect();
         sorted.sort_by(|a, b| a.0.cmp(&b.0));
         let mut meta = self.meta.clone();
-        meta.insert("data_sha256".to_string(), data_digest(&sorted));
+        meta.insert(DATA_SHA256.to_string(), data_digest(&sorted));
         meta
     }
 
@@ -309,7 +318,7 @@ fn way_out(path: &Path) -> String {
 fn verified<'a>(path: &Path, bytes: &'a [u8]) -> Result<Option<SafeTensors<'a>>> {
     let bad = |message: String| Error::Checkpoint { path: path.to_path_buf(), message: format!("{message}{}", way_out(path)) };
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
-    let Some(want) = header.metadata().as_ref().and_then(|m| m.get("data_sha256").cloned()) else {
+    let Some(want) = header.metadata().as_ref().and_then(|m| m.get(DATA_SHA256).cloned()) else {
         return Ok(None);
     };
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("corrupt tensor data: {e}")))?;
@@ -527,7 +536,7 @@ mod tests {
     #[test]
     fn the_file_layout_is_pinned() {
         let d = tmpdir("golden");
-        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7, steps_per_epoch: 0, stage: 0, images: 0 };
+        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7, steps_per_epoch: 0, stage: 0, images: 0, data: 0 };
         let sha = save(&d.join("g.safetensors"), &sample(), pos).unwrap();
         assert_eq!(sha, "4e207de32750acfa75ac30716614ba17efdc92309ff27d2aad2a98bd360e8074");
     }
@@ -536,7 +545,7 @@ mod tests {
     fn round_trip_is_exact() {
         let d = tmpdir("rt");
         let p = d.join("x.safetensors");
-        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7, steps_per_epoch: 0, stage: 0, images: 0 };
+        let pos = Position { global_step: 7, epoch: 1, step_in_epoch: 2, optimizer_step: 7, steps_per_epoch: 0, stage: 0, images: 0, data: 0 };
         let sha = save(&p, &sample(), pos).unwrap();
         assert_eq!(sha, sha256_file(&p).unwrap());
         let (t, back) = load(&p).unwrap();
@@ -554,7 +563,7 @@ mod tests {
     fn corruption_and_truncation_are_detected() {
         let d = tmpdir("bad");
         let p = d.join("x.safetensors");
-        save(&p, &sample(), Position { global_step: 1, epoch: 0, step_in_epoch: 1, optimizer_step: 1, steps_per_epoch: 0, stage: 0, images: 0 }).unwrap();
+        save(&p, &sample(), Position { global_step: 1, epoch: 0, step_in_epoch: 1, optimizer_step: 1, steps_per_epoch: 0, stage: 0, images: 0, data: 0 }).unwrap();
         let mut bytes = std::fs::read(&p).unwrap();
         let n = bytes.len();
         bytes[n - 3] ^= 0xff; // flip a data byte
@@ -585,7 +594,7 @@ mod tests {
         assert_eq!(header.metadata().as_ref().unwrap()["format"], WEIGHTS_FORMAT);
         // the streamed writes hold the assembled file's bytes, in each copy, and the hash is
         // theirs, also with no file to write
-        let snap = Snapshot::checkpoint(&sample(), Position { global_step: 5, epoch: 1, step_in_epoch: 0, optimizer_step: 5, steps_per_epoch: 0, stage: 0, images: 0 }).unwrap();
+        let snap = Snapshot::checkpoint(&sample(), Position { global_step: 5, epoch: 1, step_in_epoch: 0, optimizer_step: 5, steps_per_epoch: 0, stage: 0, images: 0, data: 0 }).unwrap();
         let (c, e) = (d.join("c.safetensors"), d.join("e.safetensors"));
         let sha = snap.write(&[c.as_path(), e.as_path()]).unwrap();
         assert_eq!(std::fs::read(&c).unwrap(), snap.file_bytes());

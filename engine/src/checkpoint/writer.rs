@@ -125,7 +125,7 @@ mod tests {
     }
 
     fn pos(step: u64) -> Position {
-        Position { global_step: step, epoch: 0, step_in_epoch: step, optimizer_step: step, steps_per_epoch: 0, stage: 0, images: 0 }
+        Position { global_step: step, epoch: 0, step_in_epoch: step, optimizer_step: step, steps_per_epoch: 0, stage: 0, images: 0, data: 0 }
     }
 
     /// Submits the checkpoint of `tensors(0.5)` at `step` to the one `file`.
