@@ -226,12 +226,14 @@ pub fn finals_are_their_runs(plan: &Plan, selected: &[NodeIndex], forced: bool) 
     for &n in read.iter().filter(|&&n| plan.graph[n].kind() == StageKind::Pretrain && !(forced && selected.contains(&n))) {
         let stage = &plan.graph[n];
         if let Some((now, recorded)) = ijepa_engine::plan::replaced_final(&stage.dir) {
+            // (a header's text may be anything: cut by characters)
+            let short = |h: &str| if h.is_empty() { "none".to_string() } else { format!("{}...", h.chars().take(12).collect::<String>()) };
             return Err(format!(
-                "{} of the pretraining {} (SHA-256 {}..., recorded {}...: another run's weights copied or moved over it?) {}",
+                "{} of the pretraining {} (checksum {}, the manifest records {}: another run's weights copied or moved over it?) {}",
                 stage.dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL).display(),
                 stage.id,
-                &now[..now.len().min(12)],
-                &recorded[..recorded.len().min(12)],
+                short(&now),
+                short(&recorded),
                 stages::not_the_runs_final(&stage.dir)
             )
             .into());

@@ -387,7 +387,8 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
 /// [`pretrain_stage`] of a point of the study `study` (its one point, or a sweep point), or,
 /// when that folder holds no manifest and the point's settings are those of a pretraining that
 /// finished under another name of the study (its final checkpoint on disk: one to resume stays
-/// where it is; the study's own name's also when its manifest was lost), that one. The names tried: the study's own (the run the file trained before it
+/// where it is; under the study's own name, also one whose manifest was lost), that one. The
+/// names tried: the study's own (the run the file trained before it
 /// became a sweep or gained its first `seeds`, which renamed its one point `<study>-seed-N`,
 /// and so its hash and folder), then the study's other point names in the runs folder
 /// (`<study>-...`: points named after an evaluation setting a sweep varies, renamed when that

@@ -969,7 +969,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             )));
         }
     }
-    // (what a resume checks it trains on: as many images are not the same images)
+    // (what a resume checks it trains on: as many images are not the same images; the
+    // fingerprint's 16 hex digits as a number, as a stage's)
     let data_id = state::stage_id(&dataset.fingerprint());
     let transform = recipe.train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate()).map_err(|e| match (e, &exp.monitor) {
