@@ -751,6 +751,13 @@ fn cifar10_and_cifar100_binaries() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("data_batch_3.bin") && e.contains("3073"), "{e}");
+    // a missing batch beside the others is said with the split's files
+    write(&dir.join("data_batch_3.bin"), &cifar_record(&[3], 0, 0, 0));
+    std::fs::remove_file(dir.join("data_batch_4.bin")).unwrap();
+    let e = Cifar::open(&t.0, CifarVariant::Cifar10, CifarSplit::Train)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("data_batch_4.bin: no such file") && e.contains("data_batch_1.bin, data_batch_2.bin") && e.contains("incomplete download"), "{e}");
 
     // CIFAR-100 at the root: coarse then fine label; the fine one is the label
     let c100 = t.0.join("c100");

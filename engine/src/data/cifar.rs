@@ -124,8 +124,19 @@ impl Cifar {
             labels: Vec::new(),
             files: Vec::new(),
         };
-        for name in names {
+        for name in &names {
             let path = dir.join(name);
+            // (one file of the split missing beside the others: an incomplete download or
+            // extraction; said with the split's files, not as a bare OS error)
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Err(Error::Data(format!(
+                    "{}: no such file, though {} holds {}: the split is the files {} (an incomplete download or extraction?)",
+                    path.display(),
+                    dir.display(),
+                    names[0],
+                    names.join(", ")
+                )));
+            }
             super::data_file(&path)?;
             let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
             if bytes.is_empty() || bytes.len() % rec != 0 {
