@@ -671,20 +671,16 @@ fn an_evaluation_of_weights_trained_again_is_stale() {
         assert!(ok, "{t}");
     }
     let (ours, theirs) = (pretrain_dirs(&d.join("runs")).remove(0), pretrain_dirs(&d.join("other")).remove(0));
-    let final_sha = |run: &Path| -> String {
+    // a field of the manifest's record of the final checkpoint
+    let final_record = |run: &Path, field: &str| -> String {
         let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
         let c = m["checkpoints"].as_array().unwrap().iter().find(|c| c["file"] == "final.safetensors").unwrap().clone();
-        c["sha256"].as_str().unwrap().to_string()
+        c[field].as_str().unwrap().to_string()
     };
-    let (old, new) = (final_sha(&ours), final_sha(&theirs));
+    let (old, new) = (final_record(&ours, "sha256"), final_record(&theirs, "sha256"));
     assert_ne!(old, new);
     // (and the checksum of its data the manifest records with it)
-    let final_data = |run: &Path| -> String {
-        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
-        let c = m["checkpoints"].as_array().unwrap().iter().find(|c| c["file"] == "final.safetensors").unwrap().clone();
-        c["data_sha256"].as_str().unwrap().to_string()
-    };
-    let (old_data, new_data) = (final_data(&ours), final_data(&theirs));
+    let (old_data, new_data) = (final_record(&ours, "data_sha256"), final_record(&theirs, "data_sha256"));
     std::fs::copy(theirs.join("checkpoints/final.safetensors"), ours.join("checkpoints/final.safetensors")).unwrap();
     let text_of = std::fs::read_to_string(ours.join("manifest.json")).unwrap();
     std::fs::write(ours.join("manifest.json"), text_of.replace(&old, &new).replace(&old_data, &new_data)).unwrap();

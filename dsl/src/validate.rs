@@ -204,17 +204,15 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
     if !cx.ok(&["data", "data.limit", "data.batch-size", "monitor", "monitor.images", "distributed"]) {
         return;
     }
-    let (has, other, other_label) = match by_limit {
-        true => (format!("`limit` keeps {limit} training images"), cx.span_of("data.limit"), format!("{limit} images")),
+    // what holds the images, where it is written, and the way to more of them
+    let (has, other, other_label, more) = match by_limit {
+        true => (format!("`limit` keeps {limit} training images"), cx.span_of("data.limit"), format!("{limit} images"), "raise `limit`"),
         false => (
             format!("the embedded Fashion-MNIST subset has {limit} training images"),
             cx.span_of("data.limit").or_else(|| cx.span_of("data")),
             format!("the embedded subset: {limit} images"),
+            "give the full data set (`root=`, e.g. Debian's /usr/share/datasets/fashion-mnist)",
         ),
-    };
-    let more = match by_limit {
-        true => "raise `limit`",
-        false => "give the full data set (`root=`, e.g. Debian's /usr/share/datasets/fashion-mnist)",
     };
     let held = exp.monitor.as_ref().map_or(0, |m| m.images);
     if held >= limit {

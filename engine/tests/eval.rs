@@ -8,6 +8,13 @@ use ijepa_engine::model::vit::{VisionTransformer, VitConfig};
 use ijepa_engine::model::ParamStore;
 use tch::{Device, Kind};
 
+/// A fine-tuning classifier: [`tiny_vit`] with a fresh 10-class head.
+fn tiny_classifier() -> ijepa_engine::Result<ijepa_engine::eval::finetune::Classifier> {
+    let store = ParamStore::new(Device::Cpu);
+    let vit = tiny_vit(&store);
+    ijepa_engine::eval::finetune::Classifier::new(store, vit, 10)
+}
+
 fn tiny_vit(store: &ParamStore) -> VisionTransformer {
     let cfg = VitConfig {
         image_size: 28,
@@ -92,7 +99,7 @@ fn eval_raw_pixel_baseline_beats_chance_by_far() {
 
 #[test]
 fn finetune_trains_the_whole_encoder_with_layer_decay_and_selects_on_held_out_data() {
-    use ijepa_engine::eval::finetune::{self, Classifier, FinetuneCfg};
+    use ijepa_engine::eval::finetune::{self, FinetuneCfg};
     use ijepa_engine::optim::Group;
     use std::sync::Arc;
     let train: Arc<dyn Dataset> = Arc::new(FashionMnist::embedded(Split::Train).unwrap().limit(Some(2000)));
@@ -106,11 +113,7 @@ fn finetune_trains_the_whole_encoder_with_layer_decay_and_selects_on_held_out_da
         })
         .unwrap(),
     );
-    let build = || {
-        let store = ParamStore::new(Device::Cpu);
-        let vit = tiny_vit(&store);
-        Classifier::new(store, vit, 10)
-    };
+    let build = tiny_classifier;
     // the optimiser's groups: MAE's layer-wise scales, no decay on 1-D tensors
     let m = build().unwrap();
     let opt = m.optimizer(0.5).unwrap();
@@ -153,7 +156,7 @@ fn finetune_trains_the_whole_encoder_with_layer_decay_and_selects_on_held_out_da
 
 #[test]
 fn finetune_grid_point_that_diverges_is_no_score_and_the_others_are_compared() {
-    use ijepa_engine::eval::finetune::{self, Classifier, FinetuneCfg};
+    use ijepa_engine::eval::finetune::{self, FinetuneCfg};
     use std::sync::Arc;
     let train: Arc<dyn Dataset> = Arc::new(FashionMnist::embedded(Split::Train).unwrap().limit(Some(400)));
     let test = FashionMnist::embedded(Split::Test).unwrap().limit(Some(100));
@@ -161,11 +164,7 @@ fn finetune_grid_point_that_diverges_is_no_score_and_the_others_are_compared() {
     let train_tf: Arc<dyn ijepa_engine::data::SampleTransform> = Arc::new(
         ijepa_engine::data::TrainTransform::new(ijepa_engine::data::TrainTransformCfg { size: 28, ..Default::default() }).unwrap(),
     );
-    let build = || {
-        let store = ParamStore::new(Device::Cpu);
-        let vit = tiny_vit(&store);
-        Classifier::new(store, vit, 10)
-    };
+    let build = tiny_classifier;
     let cfg = |lrs: Vec<f64>| FinetuneCfg {
         epochs: 1,
         batch: 32,
