@@ -13,7 +13,8 @@
 # predictor 4x96, 4 targets, precision auto, threads = the CPU count, 3 rounds. `--products
 # onednn` runs both sides' dense layers on oneDNN (the official nn.Linear patched to ijepa's 1x1
 # convolution), to compare the two codes on the same kernel; by default the official code runs
-# as it is (BLAS) and ijepa takes its own choice (`auto`).
+# as it is (BLAS) and ijepa takes its own choice (`auto`). `--chunk-bytes N` goes to ijepa's
+# side only: its target encoder's chunks on a CPU (0: whole batches, as the official code).
 #
 #   scripts/bench-official.sh ~/src/ijepa --precision fp32
 #   scripts/bench-official.sh ~/src/ijepa --preset vit-base --patch 16 --size 224 --batch 32 --precision bf16 --device cuda
@@ -33,6 +34,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 rounds=3
 threads=$(nproc)
 args=()
+ours=()
 while [[ $# -gt 0 ]]; do
     case $1 in
         --rounds|--threads) [[ $# -ge 2 ]] || { echo "error: $1 needs a value" >&2; exit 2; }
@@ -40,6 +42,8 @@ while [[ $# -gt 0 ]]; do
         --preset|--patch|--size|--batch|--pred-depth|--pred-width|--targets|--min-keep|--precision|--device|--steps|--warmup|--products)
             [[ $# -ge 2 ]] || { echo "error: $1 needs a value" >&2; exit 2; }
             args+=("$1" "$2"); shift 2 ;;
+        --chunk-bytes) [[ $# -ge 2 ]] || { echo "error: $1 needs a value" >&2; exit 2; }
+            ours+=("$1" "$2"); shift 2 ;;
         *) echo "error: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -69,7 +73,7 @@ for ((r = 1; r <= rounds; r++)); do
             off_ms+=("$(ms "$line")"); off_rss+=("$(rss "$line")")
         else
             # (its error shown: it was dropped, and the script ended with no word)
-            if ! line=$("$bin" bench step "${args[@]}" 2>"$errs"); then
+            if ! line=$("$bin" bench step "${args[@]}" "${ours[@]}" 2>"$errs"); then
                 echo "error: ijepa bench step failed:" >&2; cat "$errs" >&2; exit 1
             fi
             ours_ms+=("$(ms "$line")"); ours_rss+=("$(rss "$line")")

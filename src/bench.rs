@@ -227,6 +227,12 @@ pub(crate) struct BenchStep {
     /// convolution). Default: IJEPA_CPU_PRODUCTS, else auto.
     #[arg(long, value_parser = ijepa_engine::products::Policy::parse)]
     products: Option<ijepa_engine::products::Policy>,
+    /// On a CPU, the most bytes a block's largest activation takes in one chunk of a forward
+    /// without gradients (I-JEPA's target encoder, feature extraction), which run in chunks of
+    /// that many images; 0: whole batches (the official code's way, to compare). Not used by
+    /// MAE (no such forward) or DINO (its teacher runs whole batches: measured no faster).
+    #[arg(long, default_value_t = ijepa_engine::model::vit::encoder::CPU_CHUNK_BYTES)]
+    chunk_bytes: usize,
     /// After the timed steps, run this many more under libtorch's operator profiler and print
     /// each operator's calls and self time per step, and the matrix products' share of it (as
     /// `scripts/bench_official_step.py --profile` does for the official code). `bench dist`
@@ -267,7 +273,7 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
                 b.bottleneck_dim,
                 ijepa_dsl::config::DinoConfig::default().drop_path_rate
             ),
-            "ijepa" => format!("pred_depth={} pred_width={} targets={}", b.pred_depth, b.pred_width, b.targets),
+            "ijepa" => format!("pred_depth={} pred_width={} targets={} chunk_bytes={}", b.pred_depth, b.pred_width, b.targets, b.chunk_bytes),
             // (another registered recipe: its settings are its own; none of I-JEPA's)
             _ => String::new(),
         },
@@ -419,6 +425,7 @@ fn cpu_products(b: &BenchStep, dev: tch::Device, exp: &Experiment) -> &'static s
     if let Some(p) = b.products {
         products::set_policy(p);
     }
+    ijepa_engine::model::vit::encoder::set_cpu_chunk_bytes(b.chunk_bytes);
     products::choose(dev, exp.precision == Precision::Bf16).map_or("device", |c| c.products.name())
 }
 
@@ -516,7 +523,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     let n = f.len() as f64;
     let fwd = ijepa_engine::estimate::vit_forward_flops(&cfg);
     let mut line = format!(
-        "bench features encoder={}x{} heads={} patch={} size={} images={} batch={} precision={} products={} device={} threads={} img_per_s={:.1} gflop_per_img={:.3} gflop_per_s={:.1}",
+        "bench features encoder={}x{} heads={} patch={} size={} images={} batch={} chunk={} precision={} products={} device={} threads={} img_per_s={:.1} gflop_per_img={:.3} gflop_per_s={:.1}",
         cfg.embed_dim,
         cfg.depth,
         cfg.num_heads,
@@ -524,6 +531,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
         cfg.image_size,
         f.len(),
         b.extract_batch,
+        vit.images_per_chunk(dev).map_or("batch".to_string(), |c| c.min(b.extract_batch as i64).to_string()),
         precision::name(resolved.precision),
         products,
         device::describe(dev).replace(' ', "_"),

@@ -671,6 +671,16 @@ fn bench_features_prints_both_rates() {
     assert!(o.status.success(), "{out}{err}");
     let line = out.lines().find(|l| l.starts_with("bench features ")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("encoder=64x2") && line.contains("images=300") && line.contains("extraction/step FLOP rate"), "{line}");
+    // the chunks of the forward: 49 patches x 256 hidden x 4 bytes an image, 10 in 501,760
+    // bytes; 0: whole batches
+    for (bytes, chunk) in [("501760", "chunk=10 "), ("0", "chunk=batch ")] {
+        let o = ijepa(&[
+            "bench", "features", "--images", "30", "--extract-batch", "16", "--width", "64", "--depth", "2", "--heads", "2", "--size", "28",
+            "--precision", "fp32", "--device", "cpu", "--no-step", "--chunk-bytes", bytes,
+        ]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && out.contains(chunk), "{out}{err}");
+    }
     // more images than the embedded subset holds: said so (it warned of a `limit` no file wrote)
     let o = ijepa(&["bench", "features", "--images", "20000", "--width", "64", "--depth", "2", "--heads", "2", "--size", "28"]);
     let (out, err) = outputs(&o);

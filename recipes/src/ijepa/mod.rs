@@ -208,7 +208,11 @@ impl IJepa {
                         // block's patches; the method: it encodes the whole image, then the
                         // target patches are gathered
                         let input = (self.spec.target.masking == TargetMasking::Input).then_some(masks_pred);
-                        let h = t.forward(images, input);
+                        // (all patches: in cache-sized chunks on a CPU, the same values)
+                        let h = match input {
+                            Some(m) => t.forward(images, Some(m)),
+                            None => t.forward_chunked(images),
+                        };
                         let d = h.size()[2];
                         let h = h.layer_norm([d], None::<Tensor>, None::<Tensor>, 1e-5, true);
                         if input.is_some() { h } else { apply_masks(&h, masks_pred) }

@@ -116,6 +116,35 @@ pub fn mlp_hidden(dim: usize, ratio: f64) -> usize {
     (h + 1e-6).floor() as usize
 }
 
+/// On a CPU, the most bytes a block's largest activation may take in one chunk of a forward
+/// without gradients ([`VisionTransformer::forward_chunked`]). The memory-bound operators
+/// (the copies of the attention's reshapes, GELU, the attention's batched products) slow
+/// down once their tensors outgrow the cache: on a 2-core AMD EPYC (AVX2, 512 KiB L2 a core,
+/// 32 MiB L3), fp32, a ViT 192x6 at 64 patches extracted 56-63 GFLOP/s in batches of 256
+/// (50 MB MLP activations), 69-83 in batches of 128, 92-96 in batches of 32 (6 MB) and
+/// 79-95 in batches of 8-16, and the official code's own forward at batch 64 spent 3x as
+/// long in those operators as in chunks of 32. Smaller chunks cost little: the matrix
+/// products keep hundreds of rows.
+pub const CPU_CHUNK_BYTES: usize = 6 << 20;
+
+/// This process's chunk budget (`ijepa bench --chunk-bytes`; 0: whole batches).
+static CHUNK_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(CPU_CHUNK_BYTES);
+
+/// Sets this process's budget for [`VisionTransformer::images_per_chunk`] on a CPU, in place
+/// of [`CPU_CHUNK_BYTES`]; 0 runs whole batches (what `ijepa bench --chunk-bytes` compares).
+pub fn set_cpu_chunk_bytes(bytes: usize) {
+    CHUNK_BYTES.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// `f` over chunks of `per_chunk` of `x`'s rows (all at once: `None`, or at least as many as
+/// `x` has), its outputs concatenated along the first dimension.
+fn chunks_of(x: &Tensor, per_chunk: Option<i64>, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
+    match per_chunk {
+        Some(c) if c < x.size()[0] => Tensor::cat(&x.split(c, 0).iter().map(&f).collect::<Vec<_>>(), 0),
+        _ => f(x),
+    }
+}
+
 /// The encoder.
 #[derive(Debug)]
 pub struct VisionTransformer {
@@ -176,6 +205,45 @@ impl VisionTransformer {
             x = b.forward(&x);
         }
         self.norm.forward(&x)
+    }
+
+    /// [`Self::forward`] on all patches, run on a CPU in chunks of
+    /// [`Self::images_per_chunk`] images and concatenated; the whole batch at once elsewhere.
+    /// Each image's tokens are computed on their own (a product's rows are independent), so
+    /// the values are those of one forward: equal to the last bit on the BLAS and oneDNN
+    /// kernels we measured (a test checks them within float32 rounding). For forwards
+    /// without gradients (the target encoder, feature extraction): with gradients, a chunked
+    /// graph would also sum the weights' gradients in another order.
+    ///
+    /// # Shapes
+    /// `x: [B, 3, H, W]` -> `[B, N (+1), D]`
+    pub fn forward_chunked(&self, x: &Tensor) -> Tensor {
+        self.chunked(x, |c| self.forward(c, None))
+    }
+
+    /// `f` over chunks of `x`'s images ([`Self::images_per_chunk`]), its outputs concatenated
+    /// along the batch (every output of `f` must have the batch first).
+    pub fn chunked(&self, x: &Tensor, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
+        chunks_of(x, self.images_per_chunk(x.device()), f)
+    }
+
+    /// Images per forward chunk on `device`: on a CPU, as many as keep a block's largest
+    /// activation of the chunk (the MLP's hidden layer `[n, K, hidden]` or the attention
+    /// weights `[n, heads, K, K]`, in float32, for all K patches (+ class token) of an
+    /// image) within [`CPU_CHUNK_BYTES`] ([`set_cpu_chunk_bytes`]), at least one; `None`
+    /// (the whole batch) elsewhere, or with a budget of 0.
+    pub fn images_per_chunk(&self, device: tch::Device) -> Option<i64> {
+        self.images_within(device, CHUNK_BYTES.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// [`Self::images_per_chunk`] for a budget of `budget` bytes.
+    fn images_within(&self, device: tch::Device, budget: usize) -> Option<i64> {
+        if device != tch::Device::Cpu || budget == 0 {
+            return None;
+        }
+        let k = self.cfg.num_patches() + usize::from(self.cls_token.is_some());
+        let per_image = 4 * k * self.cfg.mlp_hidden().max(self.cfg.num_heads * k);
+        Some((budget / per_image.max(1)).max(1) as i64)
     }
 
     /// [`Self::forward`] on all patches with stochastic depth (fine-tuning): block `i` drops
@@ -298,5 +366,63 @@ impl VisionTransformer {
             outs.push(if i + 1 == self.blocks.len() { self.norm.forward(&x) } else { x.shallow_clone() });
         }
         outs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    fn vit(image: usize, patch: usize, width: usize, heads: usize, cls: bool) -> VisionTransformer {
+        let cfg = VitConfig {
+            image_size: image,
+            patch_size: patch,
+            embed_dim: width,
+            depth: 2,
+            num_heads: heads,
+            mlp_ratio: 4.0,
+            eps: 1e-6,
+            rescale_init: true,
+            cls_token: cls,
+            learned_pos_embed: false,
+        };
+        VisionTransformer::new(&crate::model::ParamStore::new(Device::Cpu).root(), &cfg).unwrap()
+    }
+
+    #[test]
+    fn a_chunk_holds_the_images_whose_largest_activation_fits_the_budget() {
+        // 64 patches x 768 hidden x 4 bytes = 196,608 bytes an image: 32 in 6 MiB
+        let v = vit(32, 4, 192, 3, false);
+        assert_eq!(v.images_within(Device::Cpu, 6 << 20), Some(32));
+        assert_eq!(v.images_within(Device::Cpu, 196_607), Some(1), "at least one image");
+        assert_eq!(v.images_within(Device::Cpu, 0), None, "0: whole batches");
+        assert_eq!(v.images_within(Device::Cuda(0), 6 << 20), None, "a GPU runs whole batches");
+        // the class token counts, and the attention weights where they outgrow the MLP:
+        // 65 tokens x 8 heads x 65 x 4 = 135,200 > 65 x 32 x 4
+        let v = vit(32, 4, 8, 8, true);
+        assert_eq!(v.images_within(Device::Cpu, 135_200 * 3 + 1), Some(3));
+    }
+
+    #[test]
+    fn the_chunked_forward_gives_the_whole_batch_forward() {
+        tch::manual_seed(0);
+        let v = vit(16, 4, 32, 2, false);
+        let x = Tensor::randn([7, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let whole = tch::no_grad(|| v.forward(&x, None));
+        for (per, want_calls) in [(1, 7), (2, 4), (3, 3), (7, 1), (100, 1)] {
+            let calls = std::cell::Cell::new(0);
+            let chunked = tch::no_grad(|| {
+                chunks_of(&x, Some(per), |c| {
+                    calls.set(calls.get() + 1);
+                    v.forward(c, None)
+                })
+            });
+            assert_eq!(calls.get(), want_calls, "{per} a chunk");
+            assert_eq!(chunked.size(), whole.size());
+            // each image alone: rows of the products are independent (float32 rounding at most)
+            let diff = (&chunked - &whole).abs().max().double_value(&[]);
+            assert!(diff <= 1e-6, "{per} a chunk: off by {diff}");
+        }
     }
 }
