@@ -210,8 +210,8 @@ impl VisionTransformer {
     /// [`Self::forward`] on all patches, run on a CPU in chunks of
     /// [`Self::images_per_chunk`] images and concatenated; the whole batch at once elsewhere.
     /// Each image's tokens are computed on their own (a product's rows are independent), so
-    /// the values are those of one forward: equal to the last bit on the BLAS and oneDNN
-    /// kernels we measured (a test checks them within float32 rounding). For forwards
+    /// the values are those of one forward (to the last bit where we compared: the official
+    /// model on MKL's fp32 products; a test checks them within float32 rounding). For forwards
     /// without gradients (the target encoder, feature extraction): with gradients, a chunked
     /// graph would also sum the weights' gradients in another order.
     ///
