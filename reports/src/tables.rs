@@ -597,11 +597,24 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .iter()
         .filter_map(|e| e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(std::path::Path::new(d))))
         .collect();
+    let of_study = |r: &&crate::registry::PretrainRun| r.manifest.study.as_deref() == Some(experiment) && !r.manifest.varied.is_empty();
+    let is_evaluated = |r: &crate::registry::PretrainRun| evaluated.contains(&crate::figures::tail2(&r.dir));
     let mut unevaluated: Vec<_> = reg
         .pretrains
         .iter()
-        .filter(|r| r.manifest.study.as_deref() == Some(experiment) && !r.manifest.varied.is_empty())
-        .filter(|r| !evaluated.contains(&crate::figures::tail2(&r.dir)))
+        .filter(of_study)
+        .filter(|r| !is_evaluated(r))
+        // a run of the point that a later version of the study replaced (another run of the
+        // same point, evaluated or started later: a diverged run whose file was mended, in a
+        // report of the whole folder) is not the point's row: the point would show twice
+        .filter(|r| {
+            !reg.pretrains.iter().filter(of_study).any(|o| {
+                o.dir != r.dir
+                    && o.manifest.experiment == r.manifest.experiment
+                    && o.manifest.varied == r.manifest.varied
+                    && (is_evaluated(o) || o.manifest.started > r.manifest.started)
+            })
+        })
         .collect();
     unevaluated.sort_by(|a, b| a.manifest.varied.cmp(&b.manifest.varied).then(a.dir.cmp(&b.dir)));
     for r in unevaluated {

@@ -489,6 +489,40 @@ fn a_diverged_point_stays_in_its_study() {
     assert!(loss.contains("pretrain-999999999999 [mask.targets.scale=0.3-0.2]"), "the diverged point's curve, labelled");
 }
 
+/// A point's diverged run that a later run of the point replaced (its file mended: another
+/// hash, evaluated) is not a row of its own in a report of the whole folder, where the point
+/// showed twice: once evaluated, once "diverged"; between two runs of a point that are not
+/// evaluated, the later one is the row.
+#[test]
+fn a_point_replaced_by_a_later_run_shows_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    let point = "tscale-targets-scale-0.3-0.2";
+    for (hash, status, started) in [("999999999999", "failed", 1_795_762_000u64), ("888888888888", "done", 1_795_763_000)] {
+        pretrain(&runs, point, hash, [0.3, 0.2], 0.05);
+        patch_json(&runs.join(point).join(format!("pretrain-{hash}/manifest.json")), |m| {
+            m["status"] = json!(status);
+            if status == "failed" {
+                m["diverged_at"] = json!(12);
+            }
+            m["started"] = json!(started);
+            m["study"] = json!("tscale");
+            m["varied"] = json!({"mask.targets.scale": "0.3-0.2"});
+        });
+    }
+    // neither evaluated: the later run's row
+    let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), "tscale"));
+    let row = find(&abl, &[("value", "0.3-0.2")]);
+    assert_eq!(row.iter().map(|r| r["protocol"].as_str()).collect::<Vec<_>>(), ["none (pretraining done, not evaluated)"], "{abl:?}");
+    // the later run evaluated: its row, and no "none" row of the point
+    eval(&runs, "tscale", "knn-ijepa-3", "knn", "ijepa", 71.5, None, json!({"mask.targets.scale": "0.3-0.2"}));
+    patch_eval(&runs, "tscale", "knn-ijepa-3", |v| v["pretrain_dir"] = json!(format!("runs/{point}/pretrain-888888888888")));
+    let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), "tscale"));
+    let row = find(&abl, &[("value", "0.3-0.2")]);
+    assert_eq!(row.iter().map(|r| r["protocol"].as_str()).collect::<Vec<_>>(), ["knn"], "{abl:?}");
+}
+
 /// A sweep none of whose points was evaluated (all diverged, or `run --only` pretrained them)
 /// is still one study: its sweep table lists each point, its figures draw their runs, and no
 /// point is an experiment of its own; a point's run evaluated by the plain file (which takes
