@@ -23,7 +23,7 @@
 # and numpy ($IJEPA_PYTHON, else the project venv's, else python3).
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^# Needs:/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then usage; exit 2; fi
 official=$1; shift
 if [[ ! -f $official/src/helper.py || ! -f $official/src/masks/multiblock.py ]]; then

@@ -229,8 +229,9 @@ pub(crate) struct BenchStep {
     products: Option<ijepa_engine::products::Policy>,
     /// On a CPU, the most bytes a block's largest activation takes in one chunk of a forward
     /// without gradients (I-JEPA's target encoder, feature extraction), which run in chunks of
-    /// that many images; 0: whole batches (the official code's way, to compare). Not used by
-    /// MAE (no such forward) or DINO (its teacher runs whole batches: measured no faster).
+    /// that many images; 0: whole batches (the official code's way, to compare). `bench
+    /// features`: every recipe's encoder; `bench step`: I-JEPA's target encoder only (MAE has
+    /// no such forward; DINO's teacher runs whole batches: measured no faster).
     #[arg(long, default_value_t = ijepa_engine::model::vit::encoder::CPU_CHUNK_BYTES)]
     chunk_bytes: usize,
     /// After the timed steps, run this many more under libtorch's operator profiler and print

@@ -174,7 +174,7 @@ pub fn extract(
         crate::interrupt::check()?;
         let b = ys.len() as i64;
         let x = Tensor::from_slice(&buf).view([b, 3, s as i64, s as i64]).to_device(device);
-        // (in cache-sized chunks on a CPU: the same values, faster)
+        // (in cache-sized chunks on a CPU: the same values up to float32 rounding, faster)
         let f = autocast::bf16(device, bf16, || tch::no_grad(|| encoder.chunked(&x, |c| encode(encoder, c, kind))))?;
         chunks.push(f);
         y.extend(ys);

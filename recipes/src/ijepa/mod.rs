@@ -208,7 +208,8 @@ impl IJepa {
                         // block's patches; the method: it encodes the whole image, then the
                         // target patches are gathered
                         let input = (self.spec.target.masking == TargetMasking::Input).then_some(masks_pred);
-                        // (all patches: in cache-sized chunks on a CPU, the same values)
+                        // (all patches: in cache-sized chunks on a CPU, the same values up to
+                        // float32 rounding)
                         let h = match input {
                             Some(m) => t.forward(images, Some(m)),
                             None => t.forward_chunked(images),

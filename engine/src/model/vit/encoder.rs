@@ -136,6 +136,23 @@ pub fn set_cpu_chunk_bytes(bytes: usize) {
     CHUNK_BYTES.store(bytes, std::sync::atomic::Ordering::Relaxed);
 }
 
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Chunks of at most `per_chunk` of `b` images (a multiple of `unit`, at least `unit`), as
+/// even as that allows: 33 images at 32 a chunk are chunks of 17 and 16, not 32 and 1.
+fn balanced(b: i64, per_chunk: i64, unit: i64) -> i64 {
+    let unit = unit.max(1);
+    let per = (per_chunk / unit * unit).max(unit);
+    if per >= b {
+        return b;
+    }
+    let n = (b + per - 1) / per;
+    let even = (b + n - 1) / n;
+    ((even + unit - 1) / unit * unit).min(b)
+}
+
 /// `f` over chunks of `per_chunk` of `x`'s rows (all at once: `None`, or at least as many as
 /// `x` has), its outputs concatenated along the first dimension.
 fn chunks_of(x: &Tensor, per_chunk: Option<i64>, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
@@ -210,8 +227,9 @@ impl VisionTransformer {
     /// [`Self::forward`] on all patches, run on a CPU in chunks of
     /// [`Self::images_per_chunk`] images and concatenated; the whole batch at once elsewhere.
     /// Each image's tokens are computed on their own (a product's rows are independent), so
-    /// the values are those of one forward (to the last bit where we compared: the official
-    /// model on MKL's fp32 products; a test checks them within float32 rounding). For forwards
+    /// the values are those of one forward up to float32 rounding (to the last bit where we
+    /// compared: the official model on MKL's fp32 products; a test checks them within float32
+    /// rounding), on the same kernel as the whole batch ([`Self::kernel_unit`]). For forwards
     /// without gradients (the target encoder, feature extraction): with gradients, a chunked
     /// graph would also sum the weights' gradients in another order.
     ///
@@ -224,14 +242,28 @@ impl VisionTransformer {
     /// `f` over chunks of `x`'s images ([`Self::images_per_chunk`]), its outputs concatenated
     /// along the batch (every output of `f` must have the batch first).
     pub fn chunked(&self, x: &Tensor, f: impl Fn(&Tensor) -> Tensor) -> Tensor {
-        chunks_of(x, self.images_per_chunk(x.device()), f)
+        let per = self.images_per_chunk(x.device()).map(|c| balanced(x.size()[0], c, self.kernel_unit()));
+        chunks_of(x, per, f)
+    }
+
+    /// The fewest images whose tokens the dense layers' kernel takes as it takes a whole
+    /// batch's: on oneDNN with one thread ([`crate::model::linear::product`]), rows in groups
+    /// of 16 (others fall back to BLAS: a chunk would compute on another kernel than its
+    /// batch); 1 elsewhere.
+    fn kernel_unit(&self) -> i64 {
+        if crate::products::current() != crate::products::Products::OneDnn || tch::get_num_threads() > 1 {
+            return 1;
+        }
+        let k = (self.cfg.num_patches() + usize::from(self.cls_token.is_some())) as i64;
+        16 / gcd(k, 16)
     }
 
     /// Images per forward chunk on `device`: on a CPU, as many as keep a block's largest
-    /// activation of the chunk (the MLP's hidden layer `[n, K, hidden]` or the attention
-    /// weights `[n, heads, K, K]`, in float32, for all K patches (+ class token) of an
-    /// image) within [`CPU_CHUNK_BYTES`] ([`set_cpu_chunk_bytes`]), at least one; `None`
-    /// (the whole batch) elsewhere, or with a budget of 0.
+    /// activation of the chunk (the MLP's hidden layer `[n, K, hidden]`, the attention's
+    /// `[n, K, 3D]` qkv or its weights `[n, heads, K, K]`, counted in float32, for all K
+    /// patches (+ class token) of an image) within [`CPU_CHUNK_BYTES`]
+    /// ([`set_cpu_chunk_bytes`]), at least one; `None` (the whole batch) elsewhere, or with a
+    /// budget of 0. [`Self::chunked`] evens the chunks out.
     pub fn images_per_chunk(&self, device: tch::Device) -> Option<i64> {
         self.images_within(device, CHUNK_BYTES.load(std::sync::atomic::Ordering::Relaxed))
     }
@@ -242,7 +274,7 @@ impl VisionTransformer {
             return None;
         }
         let k = self.cfg.num_patches() + usize::from(self.cls_token.is_some());
-        let per_image = 4 * k * self.cfg.mlp_hidden().max(self.cfg.num_heads * k);
+        let per_image = 4 * k * self.cfg.mlp_hidden().max(3 * self.cfg.embed_dim).max(self.cfg.num_heads * k);
         Some((budget / per_image.max(1)).max(1) as i64)
     }
 
@@ -402,6 +434,26 @@ mod tests {
         // 65 tokens x 8 heads x 65 x 4 = 135,200 > 65 x 32 x 4
         let v = vit(32, 4, 8, 8, true);
         assert_eq!(v.images_within(Device::Cpu, 135_200 * 3 + 1), Some(3));
+        // and the qkv where the MLP is narrower (ratio 2: 2D < 3D): 64 x 3 x 192 x 4 bytes
+        let mut cfg = vit(32, 4, 192, 3, false).cfg;
+        cfg.mlp_ratio = 2.0;
+        let v = VisionTransformer::new(&crate::model::ParamStore::new(Device::Cpu).root(), &cfg).unwrap();
+        assert_eq!(v.images_within(Device::Cpu, 147_456 * 5), Some(5));
+    }
+
+    #[test]
+    fn chunks_are_even_and_in_whole_kernel_units() {
+        assert_eq!(balanced(64, 32, 1), 32);
+        assert_eq!(balanced(33, 32, 1), 17, "17 + 16, not 32 + 1");
+        assert_eq!(balanced(20, 100, 1), 20, "one chunk");
+        assert_eq!(balanced(64, 1, 1), 1);
+        // 49 tokens an image: chunks of 16 images (784 rows, 49 groups of 16)
+        assert_eq!(balanced(64, 41, 16), 32);
+        assert_eq!(balanced(64, 5, 16), 16, "at least one unit");
+        assert_eq!(balanced(10, 5, 16), 10, "a batch below the unit: whole");
+        assert_eq!(gcd(49, 16), 1);
+        assert_eq!(gcd(65, 16), 1);
+        assert_eq!(gcd(196, 16), 4);
     }
 
     #[test]
