@@ -589,6 +589,27 @@ fn adopt_inputs(stage: &ijepa_engine::plan::Stage) -> Result<()> {
     Ok(())
 }
 
+/// The settings of every point whose evaluations read pretraining `n`, in plan order, where
+/// some vary evaluation settings (which `varied` leaves out, so the report can give each
+/// point a row if the pretraining diverges); empty otherwise.
+fn points_sharing(plan: &Plan, n: NodeIndex) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut points: Vec<usize> = plan
+        .graph
+        .neighbors_directed(n, petgraph::Direction::Outgoing)
+        .filter_map(|m| match &plan.graph[m].task {
+            Task::Eval { point, .. } => Some(*point),
+            _ => None,
+        })
+        .collect();
+    points.sort_unstable();
+    points.dedup();
+    let varied: Vec<_> = points.into_iter().map(|q| plan.points[q].varied.clone()).collect();
+    match varied.iter().any(|v| v.keys().any(|k| k.starts_with("eval."))) {
+        true => varied,
+        false => Vec::new(),
+    }
+}
+
 /// Runs stage `n`. `partial`: some stages the report reads did not run (a diverged
 /// pretraining's): the report is written, and marked as not done, so a later run that has
 /// them writes it again.
@@ -623,6 +644,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
                 // (a pretraining shared by points that differ only in an evaluation's settings
                 // is the pretraining of each)
                 varied: p.varied.iter().filter(|(k, _)| !k.starts_with("eval.")).map(|(k, v)| (k.clone(), v.clone())).collect(),
+                points: points_sharing(plan, n),
             };
             let summary = recipe.pretrain(exp, &ropts)?;
             if summary.run_dir != stage.dir {

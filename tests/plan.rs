@@ -414,6 +414,12 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     assert!(o.status.success(), "{t}");
     assert_eq!(t.matches("is reused").count(), 1, "{t}");
     assert_eq!(t.matches("eval linear   ijepa").count(), 1, "the probe trains once: {t}");
+    // the shared pretraining records both points by all their settings: were it to diverge,
+    // the report gives each a row (its `varied` leaves evaluation settings out)
+    let pdir = std::fs::read_dir(runs.join("knn-k-knn-k-5")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("pretrain-")).unwrap();
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pdir.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["points"], serde_json::json!([{"eval.knn.k": "5"}, {"eval.knn.k": "10"}]), "{m}");
+    assert!(m.get("varied").is_none(), "{m}");
     let records: Vec<serde_json::Value> = ["knn-k-knn-k-5", "knn-k-knn-k-10"]
         .iter()
         .map(|p| {

@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub study: Option<String>,
     /// The sweep point's settings that pretraining reads ([`schema::Manifest::varied`]).
     pub varied: BTreeMap<String, String>,
+    /// The points that share this pretraining, by all their varied settings, where they vary
+    /// evaluation settings ([`schema::Manifest::points`]).
+    pub points: Vec<BTreeMap<String, String>>,
 }
 
 impl RunOptions {
@@ -374,6 +377,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         seconds: None,
         study: opts.study.clone(),
         varied: opts.varied.clone(),
+        points: opts.points.clone(),
         inputs: crate::plan::pretrain_inputs(exp),
     };
     let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before, encoder_heads: exp.encoder.num_heads };

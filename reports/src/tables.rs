@@ -597,7 +597,18 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .iter()
         .filter_map(|e| e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(std::path::Path::new(d))))
         .collect();
-    let of_study = |r: &&crate::registry::PretrainRun| r.manifest.study.as_deref() == Some(experiment) && !r.manifest.varied.is_empty();
+    // a pretraining's points: those that shared it, by all their settings (a sweep of
+    // evaluation settings), else its own point
+    let points_of = |r: &crate::registry::PretrainRun| {
+        if !r.manifest.points.is_empty() {
+            r.manifest.points.clone()
+        } else if !r.manifest.varied.is_empty() {
+            vec![r.manifest.varied.clone()]
+        } else {
+            Vec::new()
+        }
+    };
+    let of_study = |r: &&crate::registry::PretrainRun| r.manifest.study.as_deref() == Some(experiment) && !points_of(r).is_empty();
     let is_evaluated = |r: &crate::registry::PretrainRun| evaluated.contains(&crate::figures::tail2(&r.dir));
     let mut unevaluated: Vec<_> = reg
         .pretrains
@@ -611,13 +622,14 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
             !reg.pretrains.iter().filter(of_study).any(|o| {
                 o.dir != r.dir
                     && o.manifest.experiment == r.manifest.experiment
-                    && o.manifest.varied == r.manifest.varied
+                    && points_of(o) == points_of(r)
                     && (is_evaluated(o) || o.manifest.started > r.manifest.started)
             })
         })
+        .flat_map(|r| points_of(r).into_iter().map(move |p| (p, r)))
         .collect();
-    unevaluated.sort_by(|a, b| a.manifest.varied.cmp(&b.manifest.varied).then(a.dir.cmp(&b.dir)));
-    for r in unevaluated {
+    unevaluated.sort_by(|(a, ra), (b, rb)| a.cmp(b).then(ra.dir.cmp(&rb.dir)));
+    for (point, r) in unevaluated {
         let status = match r.manifest.diverged() {
             Some(step) => format!("diverged at step {step}"),
             None => match r.status().as_str() {
@@ -625,7 +637,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
                 s => s.to_string(),
             },
         };
-        rows.push([keys(&r.manifest.varied), values(&r.manifest.varied), format!("none (pretraining {status})"), String::new()]);
+        rows.push([keys(&point), values(&point), format!("none (pretraining {status})"), String::new()]);
         top1.push(None);
         paper.push(None);
         method_top1.push(None);

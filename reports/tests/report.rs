@@ -523,6 +523,25 @@ fn a_point_replaced_by_a_later_run_shows_once() {
     assert_eq!(row.iter().map(|r| r["protocol"].as_str()).collect::<Vec<_>>(), ["knn"], "{abl:?}");
 }
 
+/// A sweep of evaluation settings alone whose one shared pretraining diverged: a row for each
+/// point, by its settings (the pretraining's `varied` is empty: it had none, and no section).
+#[test]
+fn a_diverged_pretraining_shared_by_points_is_a_row_for_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    pretrain(&runs, "kk-knn-k-5", "999999999999", [0.15, 0.2], 0.05);
+    patch_json(&runs.join("kk-knn-k-5/pretrain-999999999999/manifest.json"), |m| {
+        m["status"] = json!("failed");
+        m["diverged_at"] = json!(2);
+        m["study"] = json!("kk");
+        m["points"] = json!([{"eval.knn.k": "5"}, {"eval.knn.k": "10"}]);
+    });
+    let reg = load_registry(&runs).unwrap();
+    let abl = rows(&ablation_table(&reg, "kk"));
+    let got: Vec<(&str, &str, &str)> = abl.iter().map(|r| (r["key"].as_str(), r["value"].as_str(), r["protocol"].as_str())).collect();
+    assert_eq!(got, [("eval.knn.k", "10", "none (pretraining diverged at step 2)"), ("eval.knn.k", "5", "none (pretraining diverged at step 2)")], "{abl:?}");
+}
+
 /// A sweep none of whose points was evaluated (all diverged, or `run --only` pretrained them)
 /// is still one study: its sweep table lists each point, its figures draw their runs, and no
 /// point is an experiment of its own; a point's run evaluated by the plain file (which takes

@@ -201,6 +201,14 @@ pub struct Manifest {
     /// versions' manifests.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub varied: BTreeMap<String, String>,
+    /// Every sweep point whose pretraining this is, by all the settings it varies (evaluation
+    /// settings included), where those points vary evaluation settings: points that differ
+    /// only in them share one pretraining, whose `varied` then cannot tell them apart (and is
+    /// empty in a sweep of evaluation settings alone). The report gives each a row when the
+    /// pretraining has no evaluation (it diverged). Empty otherwise and in earlier versions'
+    /// manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub points: Vec<BTreeMap<String, String>>,
     /// The list files the run read (`data.subset`), by setting, with a digest of each one's
     /// bytes ([`inputs_match`]); empty for a run that read none and in earlier versions'
     /// manifests.
