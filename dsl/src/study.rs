@@ -74,6 +74,25 @@ pub(crate) fn expand(
     let dims: Vec<&Vary> = spec.vary.iter().chain(spec.seeds.as_ref()).collect();
     let combos = combinations(spec);
     let labels = labels(&dims);
+    // every point's own name (its settings and values), reserved before any is given: a name
+    // taken twice gets `-2`, `-3`, ..., never one that is another point's own (the values
+    // `a b`, `a-b`, `a-b-2` were named `a-b`, `a-b-2`, `a-b-2-2`: `a-b-2` named the wrong value)
+    let own: Vec<String> = combos
+        .iter()
+        .map(|combo| {
+            let parts: Vec<String> = dims
+                .iter()
+                .zip(combo)
+                .zip(&labels)
+                .map(|((dim, &i), label)| {
+                    let shown: Vec<String> = dim.values[i].entries.iter().map(|e| normal(e.value())).collect();
+                    format!("{label}-{}", shown.join("-"))
+                })
+                .collect();
+            folder_safe(&parts.join("_"))
+        })
+        .collect();
+    let reserved: BTreeSet<String> = own.iter().cloned().collect();
     let mut names = BTreeSet::new();
     let locations = schema::locations();
     let mut points = Vec::with_capacity(combos.len());
@@ -82,7 +101,7 @@ pub(crate) fn expand(
     // which `vary` some point applied (a mask setting is skipped at the points of a recipe
     // whose mask lacks it: one no point has is an error, not a sweep that varies nothing)
     let mut applied = vec![false; dims.len()];
-    for combo in &combos {
+    for (combo, own) in combos.iter().zip(own) {
         let mut cx = Ctx::new(src, locations.clone(), schema::PLANNED);
         cx.spans = spans.clone();
         cx.base_written = base_written.clone();
@@ -91,7 +110,6 @@ pub(crate) fn expand(
         cx.swept_paths = dims.iter().map(|d| d.path.clone()).collect();
         let mut exp = base.clone();
         let mut varied = BTreeMap::new();
-        let mut parts = Vec::new();
         // a block's kind first (`recipe`, `data`, `encoder`, `mask`: writing one starts its
         // block from that kind's defaults), then the settings inside blocks, whatever the
         // order of the `vary` lines: a setting is never reset by a kind written after it
@@ -117,10 +135,6 @@ pub(crate) fn expand(
             schema::read_experiment_node(&mut cx, &node, &mut exp);
             varied.insert(dim.path.clone(), value.text.clone());
         }
-        for ((dim, &i), label) in dims.iter().zip(combo).zip(&labels) {
-            let shown: Vec<String> = dim.values[i].entries.iter().map(|e| normal(e.value())).collect();
-            parts.push(format!("{label}-{}", shown.join("-")));
-        }
         if varied.contains_key("recipe") {
             crate::recipes::settle(&mut exp, &|path| cx.written(path));
         }
@@ -130,7 +144,7 @@ pub(crate) fn expand(
         if !varied.contains_key("recipe") {
             not_read_by_recipe(&mut cx, &dims, &exp);
         }
-        let name = unique(&mut names, folder_safe(&parts.join("_")));
+        let name = unique(&mut names, &reserved, own);
         exp.name = format!("{}-{name}", base.name);
         crate::validate::validate(&mut cx, &exp);
         points.push(Point { name, experiment: exp, varied });
@@ -331,11 +345,12 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         .fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
 }
 
-/// `name`, or `name-2`, `name-3`, ... when taken.
-fn unique(taken: &mut BTreeSet<String>, name: String) -> String {
+/// `name`, or when taken `name-2`, `name-3`, ..., the first neither taken nor `reserved` (another
+/// point's own name).
+fn unique(taken: &mut BTreeSet<String>, reserved: &BTreeSet<String>, name: String) -> String {
     let mut candidate = name.clone();
     let mut i = 2;
-    while taken.contains(&candidate) {
+    while taken.contains(&candidate) || (candidate != name && reserved.contains(&candidate)) {
         candidate = format!("{name}-{i}");
         i += 1;
     }
@@ -401,10 +416,16 @@ mod tests {
 
     #[test]
     fn unique_names() {
+        let (mut taken, none) = (BTreeSet::new(), BTreeSet::new());
+        assert_eq!(unique(&mut taken, &none, "a".into()), "a");
+        assert_eq!(unique(&mut taken, &none, "a".into()), "a-2");
+        assert_eq!(unique(&mut taken, &none, "a".into()), "a-3");
+        // another point's own name is skipped: `a b`, `a-b`, `a-b-2` (all `a-b...` once safe)
         let mut taken = BTreeSet::new();
-        assert_eq!(unique(&mut taken, "a".into()), "a");
-        assert_eq!(unique(&mut taken, "a".into()), "a-2");
-        assert_eq!(unique(&mut taken, "a".into()), "a-3");
+        let reserved: BTreeSet<String> = ["a-b", "a-b-2"].map(String::from).into();
+        assert_eq!(unique(&mut taken, &reserved, "a-b".into()), "a-b");
+        assert_eq!(unique(&mut taken, &reserved, "a-b".into()), "a-b-3");
+        assert_eq!(unique(&mut taken, &reserved, "a-b-2".into()), "a-b-2");
     }
 
     #[test]
