@@ -622,6 +622,10 @@ fn a_sweep_over_the_layout_is_refused() {
         let text = d.render_plain();
         assert!(d.codes() == ["ijepa::dsl::invalid_value"] && text.contains("the launch's layout") && text.contains("one file per layout"), "{text}");
     }
+    // and the SLURM job's settings: one script for every point (it wrote point 0's)
+    let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"distributed.slurm.time\" \"10\" \"600\"\n}}");
+    let text = sweep_err(&src).render_plain();
+    assert!(text.contains("`distributed.slurm.time` is the SLURM job's") && text.contains("one file per job setting"), "{text}");
 }
 
 #[test]

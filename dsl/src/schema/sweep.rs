@@ -206,6 +206,17 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
         });
         return;
     }
+    // one sbatch script for the whole study: `ijepa slurm` wrote point 0's time, partition,
+    // account... for every point, saying nothing
+    if path.value.starts_with("distributed.slurm.") {
+        cx.err(DslError::InvalidValue {
+            what: "vary".into(),
+            message: format!("`{}` is the SLURM job's, one for every point of a study: `ijepa slurm` writes one script for them all", path.value),
+            span: path.span,
+            help: "write one file per job setting (each `extends` a common base) and submit each".into(),
+        });
+        return;
+    }
     let args: Vec<&KdlEntry> =
         n.kdl.entries().iter().filter(|e| e.name().is_none()).skip(1).collect();
     let children = n.children();
