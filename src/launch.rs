@@ -485,7 +485,9 @@ pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<
         std::fs::create_dir_all(parent).map_err(|e| format!("creating {}: {e}", parent.display()))?;
     }
     std::fs::create_dir_all(runs_dir.join(&exp.name).join("slurm"))?;
-    std::fs::write(&out, &script).map_err(|e| format!("writing {}: {e}", out.display()))?;
+    // (atomically, and only ever over a regular file: a pipe named as --out blocked the write
+    // for ever, /dev/null took the script, a link's target was replaced)
+    ijepa_engine::run_dir::write_atomic(&out, script.as_bytes()).map_err(|e| e.to_string())?;
     println!("wrote {}", out.display());
     if submit {
         let o = Command::new("sbatch")

@@ -313,6 +313,8 @@ fn main() -> ExitCode {
             }
         }
     }
+    // a write past `ulimit -f` is an error naming the file, for every command
+    ijepa_engine::interrupt::ignore_file_size_signal();
     let what = format!("`ijepa {}`", std::env::args().nth(1).unwrap_or_default());
     // the last net under every command: a libtorch failure anywhere is an error, not a panic
     let result = ijepa_engine::guard::torch(&what, || match cli.command {
@@ -637,6 +639,10 @@ enum OutKind {
     Json,
 }
 
+/// The line of every script `ijepa slurm` writes ([`launch::write_sbatch`]), by which `--out`
+/// knows one it may replace.
+const SLURM_MARK: &[u8] = b"# Written by `ijepa slurm";
+
 /// Refuses an output path that is one of the command's inputs ([`not_an_input`]) or an
 /// existing file that is not of `kind`.
 fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path], kind: Option<OutKind>) -> Result<(), String> {
@@ -652,9 +658,27 @@ fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::
     let (ok, what) = match kind {
         OutKind::Safetensors => (head.len() == 9 && head[8] == b'{', "a safetensors file"),
         OutKind::Png => (head.starts_with(b"\x89PNG"), "a PNG image"),
-        OutKind::Script => (head.starts_with(b"#!"), "a script (#!)"),
+        // (a script of the user's own is not replaced: only one this command wrote)
+        OutKind::Script => (
+            head.starts_with(b"#!") && std::fs::read(out).is_ok_and(|t| t.windows(SLURM_MARK.len()).take(4096).any(|w| w == SLURM_MARK)),
+            "a script `ijepa slurm` wrote (its `# Written by `ijepa slurm` line)",
+        ),
         OutKind::Json => unreachable!("checked by trace_path"),
     };
+    if ok && matches!(kind, OutKind::Safetensors) {
+        // a safetensors file this command does not write: a training checkpoint (its AdamW
+        // state and position, lost to an encoder's weights) or an HF export's weights (their
+        // config.json would describe weights of other names)
+        if ijepa_engine::checkpoint::state::metadata_of(out).is_some_and(|m| m.get("format").map(String::as_str) == Some(ijepa_engine::checkpoint::state::FORMAT)) {
+            return Err(format!("{flag} {} is a training checkpoint (models, optimiser state, position): writing would replace it; choose another path", out.display()));
+        }
+        if out.file_name().is_some_and(|n| n == "model.safetensors") && out.with_file_name("config.json").is_file() {
+            return Err(format!(
+                "{flag} {} is the weights of a Hugging Face export (config.json beside it): official names there would not load as its model; choose another path",
+                out.display()
+            ));
+        }
+    }
     if ok || n == 0 {
         return Ok(());
     }
@@ -727,7 +751,15 @@ fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String>
     }
     let (Some(name), Some(parent)) = (out.file_name().and_then(|n| n.to_str()), out.parent()) else { return Ok(()) };
     let Ok(parent) = (if parent.as_os_str().is_empty() { std::path::Path::new(".") } else { parent }).canonicalize() else { return Ok(()) };
-    let run_file = [ijepa_schema::MANIFEST, ijepa_schema::CONFIG_JSON, ijepa_schema::CONFIG_KDL, ijepa_schema::METRICS, ijepa_schema::MONITOR, ijepa_schema::LOCK];
+    let run_file = [
+        ijepa_schema::MANIFEST,
+        ijepa_schema::CONFIG_JSON,
+        ijepa_schema::CONFIG_KDL,
+        ijepa_schema::METRICS,
+        ijepa_schema::MONITOR,
+        ijepa_schema::LOCK,
+        ijepa_engine::train::SKIPPED_FILE,
+    ];
     if is_run(&parent) && run_file.contains(&name) {
         return refuse(&parent, &format!("its {name}"));
     }

@@ -103,6 +103,19 @@ fn import_then_parity_and_hf_export() {
     let off = d.join("enc.safetensors");
     let o = ijepa(&["export", PTH, "--format", "official", "--heads", "3", "--out", off.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
+    // past a file-size limit (`ulimit -f`): an error naming the file, and no temporary file
+    // left behind (the signal killed the process without a word, and the file it left made
+    // the folder refuse the next export)
+    let small = d.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let o = std::process::Command::new("sh")
+        .args(["-c", "ulimit -f 1; exec \"$0\" \"$@\"", env!("CARGO_BIN_EXE_ijepa"), "export", PTH, "--format", "official", "--heads", "3"])
+        .arg("--out")
+        .arg(small.join("enc.safetensors"))
+        .output()
+        .unwrap();
+    assert!(o.status.code() == Some(1) && text(&o).contains("enc.safetensors"), "{:?}: {}", o.status, text(&o));
+    assert_eq!(std::fs::read_dir(&small).unwrap().count(), 0, "nothing left in {}", small.display());
     // never over a run's own files: the run folder itself (its config.json) or a file in it
     // (the checkpoint a resume reads); a new file inside one is fine
     let run = d.join("run");

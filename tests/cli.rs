@@ -1242,6 +1242,26 @@ fn special_files_are_refused_as_inputs() {
         let (out, err) = outputs(&o);
         assert!(!o.status.success() && (err.contains("exists and is not") || err.contains("is the input file")), "{args:?}: {out}{err}");
     }
+    // nor a safetensors file this command does not write: a training checkpoint (its
+    // optimiser state and position were lost to an encoder's weights), an HF export's weights
+    let header = br#"{"__metadata__":{"format":"ijepa-checkpoint-v1"}}"#;
+    let mut state = (header.len() as u64).to_le_bytes().to_vec();
+    state.extend_from_slice(header);
+    let training = d.join("backup.safetensors");
+    std::fs::write(&training, &state).unwrap();
+    let hf = d.join("hf");
+    std::fs::create_dir_all(&hf).unwrap();
+    std::fs::write(hf.join("config.json"), r#"{"architectures":["IJepaModel"],"model_type":"ijepa"}"#).unwrap();
+    let mut weights = 2u64.to_le_bytes().to_vec();
+    weights.extend_from_slice(b"{}");
+    std::fs::write(hf.join("model.safetensors"), &weights).unwrap();
+    for (to, says) in [(training.clone(), "is a training checkpoint"), (hf.join("model.safetensors"), "is the weights of a Hugging Face export")] {
+        let o = ijepa(&["export", junk.to_str().unwrap(), "--format", "official", "--out", to.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains(says), "{}: {out}{err}", to.display());
+    }
+    assert_eq!(std::fs::read(&training).unwrap(), state);
+    assert_eq!(std::fs::read(hf.join("model.safetensors")).unwrap(), weights);
     let doc = write(&d, "notes.txt", "my notes");
     let o = ijepa(&["masks", f.to_str().unwrap(), "--png", doc.to_str().unwrap()]);
     assert!(!o.status.success() && outputs(&o).1.contains("exists and is not a PNG image"), "{:?}", outputs(&o));

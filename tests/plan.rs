@@ -354,6 +354,23 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
         let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap(), "--submit"]);
         assert!(!o.status.success() && text(&o).contains("running sbatch"), "{}", text(&o));
     }
+    // --out replaces a script this command wrote (above), not a script of the user's, and
+    // never a pipe (the write blocked for ever) or a link's target
+    let mine = d.join("deploy.sh");
+    std::fs::write(&mine, "#!/bin/bash\nrsync -a src/ host:dst/\n").unwrap();
+    let fifo = d.join("pipe.sbatch");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let link = d.join("link.sbatch");
+    std::os::unix::fs::symlink(&out, &link).unwrap();
+    let before = std::fs::read_to_string(&out).unwrap();
+    for (to, says) in [(&mine, "is not a script `ijepa slurm` wrote"), (&fifo, "not a regular file"), (&link, "symbolic link")] {
+        let o = Command::new("timeout")
+            .args(["60", env!("CARGO_BIN_EXE_ijepa"), "slurm", "experiments/vitg16_in22k.kdl", "--out", to.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!o.status.success() && text(&o).contains(says), "{}: {}", to.display(), text(&o));
+    }
+    assert!(std::fs::read_to_string(&mine).unwrap().contains("rsync") && std::fs::read_to_string(&out).unwrap() == before);
 }
 
 #[test]

@@ -51,6 +51,13 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// as a full disk does, instead of killing the process with nothing said.
 pub fn install() {
     route(on_signal);
+    ignore_file_size_signal();
+}
+
+/// Ignores SIGXFSZ, so that a write past the file-size limit (`ulimit -f`) is an error naming
+/// the file (EFBIG), and the writer removes its temporary file, instead of the signal killing
+/// the process without a word and leaving it. Every command sets this.
+pub fn ignore_file_size_signal() {
     // SAFETY: ignoring a signal is always sound
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
