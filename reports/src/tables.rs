@@ -547,10 +547,38 @@ pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
 /// pretraining no evaluation read (`protocol` `none (pretraining diverged at step N)`, or its
 /// status), by its settings.
 pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
+    // a pretraining's points: those that shared it, by all their settings (a sweep of
+    // evaluation settings), else its own point
+    let points_of = |r: &crate::registry::PretrainRun| {
+        if !r.manifest.points.is_empty() {
+            r.manifest.points.clone()
+        } else if !r.manifest.varied.is_empty() {
+            vec![r.manifest.varied.clone()]
+        } else {
+            Vec::new()
+        }
+    };
+    let of_study = |r: &&crate::registry::PretrainRun| r.manifest.study.as_deref() == Some(experiment) && !points_of(r).is_empty();
+    // the runs of a point that a later version of the study replaced (another run of the same
+    // point started later: the file edited, in a report of the whole folder, which holds every
+    // version): neither their evaluations nor their status are the point's rows, which
+    // showed twice, and could not be told apart
+    let superseded: HashSet<std::path::PathBuf> = reg
+        .pretrains
+        .iter()
+        .filter(of_study)
+        .filter(|r| {
+            reg.pretrains.iter().filter(of_study).any(|o| {
+                o.dir != r.dir && o.manifest.experiment == r.manifest.experiment && points_of(o) == points_of(r) && o.manifest.started > r.manifest.started
+            })
+        })
+        .map(|r| crate::figures::tail2(&r.dir))
+        .collect();
     let mut evals: Vec<&EvalRun> = reg
         .evals
         .iter()
         .filter(|e| e.record.experiment == experiment && !e.record.varied.is_empty())
+        .filter(|e| !e.record.pretrain_dir.as_deref().is_some_and(|d| superseded.contains(&crate::figures::tail2(std::path::Path::new(d)))))
         .collect();
     // a point's settings and values, each joined in the settings' order (the evaluated rows
     // and the rows of points not evaluated alike)
@@ -597,35 +625,11 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .iter()
         .filter_map(|e| e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(std::path::Path::new(d))))
         .collect();
-    // a pretraining's points: those that shared it, by all their settings (a sweep of
-    // evaluation settings), else its own point
-    let points_of = |r: &crate::registry::PretrainRun| {
-        if !r.manifest.points.is_empty() {
-            r.manifest.points.clone()
-        } else if !r.manifest.varied.is_empty() {
-            vec![r.manifest.varied.clone()]
-        } else {
-            Vec::new()
-        }
-    };
-    let of_study = |r: &&crate::registry::PretrainRun| r.manifest.study.as_deref() == Some(experiment) && !points_of(r).is_empty();
-    let is_evaluated = |r: &crate::registry::PretrainRun| evaluated.contains(&crate::figures::tail2(&r.dir));
     let mut unevaluated: Vec<_> = reg
         .pretrains
         .iter()
         .filter(of_study)
-        .filter(|r| !is_evaluated(r))
-        // a run of the point that a later version of the study replaced (another run of the
-        // same point, evaluated or started later: a diverged run whose file was mended, in a
-        // report of the whole folder) is not the point's row: the point would show twice
-        .filter(|r| {
-            !reg.pretrains.iter().filter(of_study).any(|o| {
-                o.dir != r.dir
-                    && o.manifest.experiment == r.manifest.experiment
-                    && points_of(o) == points_of(r)
-                    && (is_evaluated(o) || o.manifest.started > r.manifest.started)
-            })
-        })
+        .filter(|r| !evaluated.contains(&crate::figures::tail2(&r.dir)) && !superseded.contains(&crate::figures::tail2(&r.dir)))
         .flat_map(|r| points_of(r).into_iter().map(move |p| (p, r)))
         .collect();
     unevaluated.sort_by(|(a, ra), (b, rb)| a.cmp(b).then(ra.dir.cmp(&rb.dir)));
@@ -739,6 +743,7 @@ pub fn to_markdown(df: &DataFrame) -> String {
     // the table (`|`, a line break), open a code span, or pass as HTML to a viewer that renders it
     let esc = |s: &str| {
         s.replace('\\', "\\\\")
+            .replace('&', "&amp;")
             .replace('|', "\\|")
             .replace('`', "\\`")
             .replace('<', "&lt;")
@@ -758,8 +763,8 @@ pub fn to_markdown(df: &DataFrame) -> String {
 }
 
 /// `s` as Markdown text (a heading, a list item): its line breaks as spaces, and outside its
-/// code spans (between backticks, left as they are) backslashes escaped and `<`, `>` as
-/// entities, so that a name from a run's records is shown as written, never run as HTML by a
+/// code spans (between backticks, left as they are) backslashes escaped and `&`, `<`, `>` as
+/// entities (a name holding `&amp;` is shown as written, not as `&`), so that a name from a run's records is shown as written, never run as HTML by a
 /// viewer that renders HTML in Markdown.
 pub fn md_text(s: &str) -> String {
     let spans = s.matches('`').count().is_multiple_of(2);
@@ -770,7 +775,7 @@ pub fn md_text(s: &str) -> String {
             if spans && i % 2 == 1 {
                 part
             } else {
-                part.replace('\\', "\\\\").replace('<', "&lt;").replace('>', "&gt;")
+                part.replace('\\', "\\\\").replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
             }
         })
         .collect::<Vec<_>>()

@@ -489,10 +489,9 @@ fn a_diverged_point_stays_in_its_study() {
     assert!(loss.contains("pretrain-999999999999 [mask.targets.scale=0.3-0.2]"), "the diverged point's curve, labelled");
 }
 
-/// A point's diverged run that a later run of the point replaced (its file mended: another
-/// hash, evaluated) is not a row of its own in a report of the whole folder, where the point
-/// showed twice: once evaluated, once "diverged"; between two runs of a point that are not
-/// evaluated, the later one is the row.
+/// A point's run that a later run of the point replaced (its file edited: another hash) is no
+/// row of the sweep table in a report of the whole folder, evaluated or not: the point showed
+/// twice (once evaluated, once "diverged"; or evaluated twice, rows no column told apart).
 #[test]
 fn a_point_replaced_by_a_later_run_shows_once() {
     let tmp = tempfile::tempdir().unwrap();
@@ -521,6 +520,21 @@ fn a_point_replaced_by_a_later_run_shows_once() {
     let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), "tscale"));
     let row = find(&abl, &[("value", "0.3-0.2")]);
     assert_eq!(row.iter().map(|r| r["protocol"].as_str()).collect::<Vec<_>>(), ["knn"], "{abl:?}");
+    // a still later run of the point diverged: the point is that run's row, not the older
+    // evaluation's
+    pretrain(&runs, point, "777777777777", [0.3, 0.2], 0.05);
+    patch_json(&runs.join(point).join("pretrain-777777777777/manifest.json"), |m| {
+        m["status"] = json!("failed");
+        m["diverged_at"] = json!(3);
+        m["started"] = json!(1_795_764_000u64);
+        m["study"] = json!("tscale");
+        m["varied"] = json!({"mask.targets.scale": "0.3-0.2"});
+    });
+    let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), "tscale"));
+    let row = find(&abl, &[("value", "0.3-0.2")]);
+    assert_eq!(row.iter().map(|r| r["protocol"].as_str()).collect::<Vec<_>>(), ["none (pretraining diverged at step 3)"], "{abl:?}");
+    // the other points' rows are untouched
+    assert_eq!(abl.iter().filter(|r| r["protocol"] == "knn").count(), 3, "{abl:?}");
 }
 
 /// A sweep of evaluation settings alone whose one shared pretraining diverged: a row for each
@@ -746,7 +760,7 @@ fn a_copied_experiment_folder_is_left_out_not_counted_twice() {
 #[test]
 fn odd_names_stay_text_and_long_ones_get_short_file_names() {
     let tmp = tempfile::tempdir().unwrap();
-    let odd = "<script>alert(1)<\\script> a|b\\|c";
+    let odd = "<script>alert(1)<\\script> a|b\\|c &amp;";
     let long = "x".repeat(240);
     for exp in [odd, long.as_str()] {
         pretrain(tmp.path(), exp, "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
@@ -761,7 +775,7 @@ fn odd_names_stay_text_and_long_ones_get_short_file_names() {
     assert!(reg.unreadable.is_empty(), "{:?}", reg.unreadable);
     let files = write_report(&reg, &tmp.path().join("out")).unwrap();
     let md = fs::read_to_string(&files.markdown).unwrap();
-    assert!(!md.contains("<script") && md.contains("&lt;script&gt;alert(1)&lt;\\\\script&gt; a\\|b\\\\\\|c"), "{md}");
+    assert!(!md.contains("<script") && md.contains("&lt;script&gt;alert(1)&lt;\\\\script&gt; a\\|b\\\\\\|c &amp;amp;"), "{md}");
     for table in md.split("\n\n").filter(|b| b.starts_with("| ")) {
         assert!(table.lines().all(|l| l.starts_with("| ") && l.ends_with(" |")), "{table}");
     }
