@@ -190,7 +190,8 @@ enum Command {
     /// transformers layout (a folder with model.safetensors, config.json and preprocessor_config.json): IJepaModel for
     /// I-JEPA, ViTMAEModel for MAE (the encoder's weights; config.json also records the
     /// decoder's shape), ViTModel for DINO and a bare encoder with a class token. Never over a
-    /// pretraining run's own files (the run folder itself, its checkpoints, its config).
+    /// pretraining run's own files (the run folder itself, its checkpoints, its config), nor
+    /// over a training checkpoint or an HF export's weights anywhere.
     Export {
         /// Any checkpoint `import-checkpoint` reads (ours, official .pth.tar, state dict).
         file: PathBuf,
