@@ -194,27 +194,25 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
         });
         return;
     };
-    // the number of processes is the launch's, one for the whole study: `ijepa launch` and
-    // `ijepa slurm` start every point on it, so each point but one trained under another
-    // layout than its label says (and all shared one pretraining)
-    if ["distributed.nodes", "distributed.gpus-per-node"].contains(&path.value.as_str()) {
-        cx.err(DslError::InvalidValue {
-            what: "vary".into(),
-            message: format!("`{}` is the launch's layout, one for every point of a study: its points would all train on the layout the study is launched with", path.value),
-            span: path.span,
-            help: "write one file per layout (each `extends` a common base) and launch each".into(),
-        });
-        return;
-    }
-    // one sbatch script for the whole study: `ijepa slurm` wrote point 0's time, partition,
-    // account... for every point, saying nothing
-    if path.value.starts_with("distributed.slurm.") {
-        cx.err(DslError::InvalidValue {
-            what: "vary".into(),
-            message: format!("`{}` is the SLURM job's, one for every point of a study: `ijepa slurm` writes one script for them all", path.value),
-            span: path.span,
-            help: "write one file per job setting (each `extends` a common base) and submit each".into(),
-        });
+    // settings one for the whole study: the number of processes is the launch's (`ijepa
+    // launch` and `ijepa slurm` start every point on it, so each point but one trained under
+    // another layout than its label says, and all shared one pretraining); the SLURM job's
+    // (`ijepa slurm` wrote point 0's time, partition, account... for every point, saying nothing)
+    let refused = if ["distributed.nodes", "distributed.gpus-per-node"].contains(&path.value.as_str()) {
+        Some((
+            format!("`{}` is the launch's layout, one for every point of a study: its points would all train on the layout the study is launched with", path.value),
+            "write one file per layout (each `extends` a common base) and launch each",
+        ))
+    } else if path.value.starts_with("distributed.slurm.") {
+        Some((
+            format!("`{}` is the SLURM job's, one for every point of a study: `ijepa slurm` writes one script for them all", path.value),
+            "write one file per job setting (each `extends` a common base) and submit each",
+        ))
+    } else {
+        None
+    };
+    if let Some((message, help)) = refused {
+        cx.err(DslError::InvalidValue { what: "vary".into(), message, span: path.span, help: help.into() });
         return;
     }
     let args: Vec<&KdlEntry> =
