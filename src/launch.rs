@@ -419,7 +419,7 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     // (a line break in the file's name ended the comment: what followed ran as a command, and
     // sbatch stopped reading the #SBATCH directives before it)
     let shown: String = file.display().to_string().chars().map(|c| if c.is_control() { '?' } else { c }).collect();
-    let _ = writeln!(out, "# Written by `ijepa slurm {shown}` — {} node(s) x {} {per}.", d.nodes, d.procs_per_node);
+    let _ = writeln!(out, "{SLURM_MARK} {shown}` — {} node(s) x {} {per}.", d.nodes, d.procs_per_node);
     let _ = writeln!(out, "#SBATCH --job-name={}", exp.name);
     let _ = writeln!(out, "#SBATCH --nodes={}", d.nodes);
     let _ = writeln!(out, "#SBATCH --ntasks-per-node={}", d.procs_per_node);
@@ -470,6 +470,10 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     );
     Ok(out)
 }
+
+/// How every script `ijepa slurm` writes begins its comment line (`# Written by `ijepa slurm
+/// FILE` — ...`): `--out` replaces only a file that holds it.
+pub const SLURM_MARK: &str = "# Written by `ijepa slurm";
 
 /// Writes the sbatch script to `out` (default `RUNS/<experiment>/slurm/<experiment>.sbatch`)
 /// and, with `submit`, hands it to `sbatch`. Returns the script's path.

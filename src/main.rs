@@ -640,10 +640,6 @@ enum OutKind {
     Json,
 }
 
-/// The line of every script `ijepa slurm` writes ([`launch::write_sbatch`]), by which `--out`
-/// knows one it may replace.
-const SLURM_MARK: &[u8] = b"# Written by `ijepa slurm";
-
 /// Refuses an output path that is one of the command's inputs ([`not_an_input`]) or an
 /// existing file that is not of `kind`.
 fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path], kind: Option<OutKind>) -> Result<(), String> {
@@ -661,7 +657,7 @@ fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::
         OutKind::Png => (head.starts_with(b"\x89PNG"), "a PNG image"),
         // (a script of the user's own is not replaced: only one this command wrote)
         OutKind::Script => (
-            head.starts_with(b"#!") && std::fs::read(out).is_ok_and(|t| t.windows(SLURM_MARK.len()).take(4096).any(|w| w == SLURM_MARK)),
+            head.starts_with(b"#!") && std::fs::read(out).is_ok_and(|t| t.windows(launch::SLURM_MARK.len()).take(4096).any(|w| w == launch::SLURM_MARK.as_bytes())),
             "a script `ijepa slurm` wrote (its `# Written by `ijepa slurm` line)",
         ),
         OutKind::Json => unreachable!("checked by trace_path"),
@@ -670,7 +666,7 @@ fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::
         // a safetensors file this command does not write: a training checkpoint (its AdamW
         // state and position, lost to an encoder's weights) or an HF export's weights (their
         // config.json would describe weights of other names)
-        if ijepa_engine::checkpoint::state::metadata_of(out).is_some_and(|m| m.get("format").map(String::as_str) == Some(ijepa_engine::checkpoint::state::FORMAT)) {
+        if ijepa_engine::checkpoint::state::is_training_checkpoint(out) {
             return Err(format!("{flag} {} is a training checkpoint (models, optimiser state, position): writing would replace it; choose another path", out.display()));
         }
         if out.file_name().is_some_and(|n| n == "model.safetensors") && out.with_file_name("config.json").is_file() {
@@ -782,7 +778,7 @@ fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String>
     let holds = std::fs::read_dir(&parent).into_iter().flatten().flatten().map(|e| e.path()).find(|p| {
         p.extension().is_some_and(|e| e == "safetensors")
             && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
-            && ijepa_engine::checkpoint::state::metadata_of(p).is_some_and(|m| m.get("format").map(String::as_str) == Some(ijepa_engine::checkpoint::state::FORMAT))
+            && ijepa_engine::checkpoint::state::is_training_checkpoint(p)
     });
     match holds {
         Some(found) => Err(format!(

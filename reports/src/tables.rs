@@ -547,18 +547,8 @@ pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
 /// pretraining no evaluation read (`protocol` `none (pretraining diverged at step N)`, or its
 /// status), by its settings.
 pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
-    // a pretraining's points: those that shared it, by all their settings (a sweep of
-    // evaluation settings), else its own point
-    let points_of = |r: &crate::registry::PretrainRun| {
-        if !r.manifest.points.is_empty() {
-            r.manifest.points.clone()
-        } else if !r.manifest.varied.is_empty() {
-            vec![r.manifest.varied.clone()]
-        } else {
-            Vec::new()
-        }
-    };
-    let of_study = |r: &&crate::registry::PretrainRun| r.manifest.study.as_deref() == Some(experiment) && !points_of(r).is_empty();
+    // (a pretraining's points: those that shared it, by all their settings, else its own)
+    let of_study = |r: &&crate::registry::PretrainRun| r.manifest.study.as_deref() == Some(experiment) && !r.manifest.points_of().is_empty();
     // the runs of a point that a later version of the study replaced (another run of the same
     // point started later: the file edited, in a report of the whole folder, which holds every
     // version): neither their evaluations nor their status are the point's rows, which
@@ -569,7 +559,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .filter(of_study)
         .filter(|r| {
             reg.pretrains.iter().filter(of_study).any(|o| {
-                o.dir != r.dir && o.manifest.experiment == r.manifest.experiment && points_of(o) == points_of(r) && o.manifest.started > r.manifest.started
+                o.dir != r.dir && o.manifest.experiment == r.manifest.experiment && o.manifest.points_of() == r.manifest.points_of() && o.manifest.started > r.manifest.started
             })
         })
         .map(|r| crate::figures::tail2(&r.dir))
@@ -630,7 +620,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .iter()
         .filter(of_study)
         .filter(|r| !evaluated.contains(&crate::figures::tail2(&r.dir)) && !superseded.contains(&crate::figures::tail2(&r.dir)))
-        .flat_map(|r| points_of(r).into_iter().map(move |p| (p, r)))
+        .flat_map(|r| r.manifest.points_of().iter().map(move |p| (p, r)))
         .collect();
     unevaluated.sort_by(|(a, ra), (b, rb)| a.cmp(b).then(ra.dir.cmp(&rb.dir)));
     for (point, r) in unevaluated {
@@ -641,7 +631,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
                 s => s.to_string(),
             },
         };
-        rows.push([keys(&point), values(&point), format!("none (pretraining {status})"), String::new()]);
+        rows.push([keys(point), values(point), format!("none (pretraining {status})"), String::new()]);
         top1.push(None);
         paper.push(None);
         method_top1.push(None);

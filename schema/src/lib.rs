@@ -235,6 +235,18 @@ impl Manifest {
         self.status == status::DONE
     }
 
+    /// The sweep points it is the pretraining of, by their settings: [`Manifest::points`], else
+    /// its own point ([`Manifest::varied`]); none outside a sweep.
+    pub fn points_of(&self) -> &[BTreeMap<String, String>] {
+        if !self.points.is_empty() {
+            &self.points
+        } else if !self.varied.is_empty() {
+            std::slice::from_ref(&self.varied)
+        } else {
+            &[]
+        }
+    }
+
     /// The step it diverged at, when it failed so.
     pub fn diverged(&self) -> Option<u64> {
         self.diverged_at.filter(|_| self.status == status::FAILED)

@@ -377,6 +377,12 @@ pub fn metadata_of(path: &Path) -> Option<HashMap<String, String>> {
     serde_json::from_value(v.get("__metadata__")?.clone()).ok()
 }
 
+/// Whether `path` is a training checkpoint (its metadata's `format` is [`FORMAT`]), read from
+/// the header alone.
+pub fn is_training_checkpoint(path: &Path) -> bool {
+    metadata_of(path).is_some_and(|m| m.get("format").map(String::as_str) == Some(FORMAT))
+}
+
 /// Metadata key of the encoder's number of attention heads, which no tensor's shape carries:
 /// written in a pretraining's checkpoints (and the official-names export), so that a copy
 /// taken out of its run folder still says it.

@@ -246,6 +246,11 @@ impl VisionTransformer {
         chunks_of(x, per, f)
     }
 
+    /// The tokens a block sees for an image: every patch, and the class token if any.
+    fn tokens(&self) -> usize {
+        self.cfg.num_patches() + usize::from(self.cls_token.is_some())
+    }
+
     /// The fewest images whose tokens the dense layers' kernel takes as it takes a whole
     /// batch's: on oneDNN with one thread ([`crate::model::linear::product`]), rows in groups
     /// of 16 (others fall back to BLAS: a chunk would compute on another kernel than its
@@ -254,8 +259,7 @@ impl VisionTransformer {
         if crate::products::current() != crate::products::Products::OneDnn || tch::get_num_threads() > 1 {
             return 1;
         }
-        let k = (self.cfg.num_patches() + usize::from(self.cls_token.is_some())) as i64;
-        16 / gcd(k, 16)
+        16 / gcd(self.tokens() as i64, 16)
     }
 
     /// Images per forward chunk on `device`: on a CPU, as many as keep a block's largest
@@ -273,7 +277,7 @@ impl VisionTransformer {
         if device != tch::Device::Cpu || budget == 0 {
             return None;
         }
-        let k = self.cfg.num_patches() + usize::from(self.cls_token.is_some());
+        let k = self.tokens();
         let per_image = 4 * k * self.cfg.mlp_hidden().max(3 * self.cfg.embed_dim).max(self.cfg.num_heads * k);
         Some((budget / per_image.max(1)).max(1) as i64)
     }
