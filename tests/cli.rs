@@ -1082,6 +1082,17 @@ fn a_missing_data_root_is_caught_before_anything_runs() {
         assert!(err.contains("ijepa::dsl::missing_input") && err.contains("/nonexistent/imgs does not exist") && err.contains("x.kdl:2:"), "{args:?}: {err}");
     }
     assert!(!runs.exists(), "nothing was written");
+    // a root a sweep varies is reported at its value (it was at the experiment node, line 1)
+    let f = d.join("y.kdl");
+    std::fs::write(
+        &f,
+        "experiment \"y\" {\n    encoder width=64 depth=2 heads=2 patch=4\n    mask \"multi-block\" { min-keep 4 }\n}\nsweep \"grid\" {\n    vary \"data.root\" \"/nonexistent/fm\"\n}\n",
+    )
+    .unwrap();
+    let o = ijepa(&["check", f.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(err.contains("ijepa::dsl::missing_input") && err.contains("/nonexistent/fm does not exist") && err.contains("y.kdl:6:22"), "{err}");
 }
 
 /// A libtorch allocation failure past the estimate (here: a step whose activations need tens

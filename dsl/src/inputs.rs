@@ -4,6 +4,7 @@
 //! as a diagnostic at the setting's span, before any model is built; the language itself
 //! ([`crate::load_study`]) does not look at the file system.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use miette::SourceSpan;
@@ -16,12 +17,18 @@ use crate::study::Study;
 /// How the official YAML files' placeholders start (`$replace_this_with_absolute_path_to_...`).
 pub const OFFICIAL_PLACEHOLDER: &str = "$replace_this";
 
-/// The missing inputs of every point of `study` (each path reported once).
-pub(crate) fn check(study: &Study, spans: &SpanMap) -> Vec<DslError> {
+/// The missing inputs of every point of `study` (each path reported once), at the setting's
+/// span, or at the sweep value that gave a point its path (`values`: (setting, value) -> span).
+pub(crate) fn check(study: &Study, spans: &SpanMap, values: &BTreeMap<(String, String), SourceSpan>) -> Vec<DslError> {
     let mut errors = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    let span_of = |key: &str| spans.get(key).copied().unwrap_or_else(|| SourceSpan::from(0..0));
     for p in &study.points {
+        // (`vary "data.root"`: the value, where the experiment's span is the base's root= or,
+        // when the base writes none, the experiment node)
+        let span_of = |key: &str| {
+            let varied = p.varied.get(key).and_then(|text| values.get(&(key.to_string(), text.clone())));
+            varied.or(spans.get(key)).copied().unwrap_or_else(|| SourceSpan::from(0..0))
+        };
         let d = &p.experiment.data;
         if let DataSource::Path(root) = &d.source {
             if seen.insert(("data.root", root.clone())) {
@@ -94,12 +101,67 @@ fn root_error(what: &str, root: &Path, dataset: &DatasetKind, span: SourceSpan) 
             help: "the setting names the folder holding the images".into(),
         });
     }
+    // a folder without the data set's first file (an empty or wrong folder): `run` found it
+    // only at its start, `check` said ok
+    let test = what == "test root";
+    let (folder, first): (&[&str], &[&str]) = match dataset {
+        DatasetKind::FashionMnist | DatasetKind::Mnist if test => (&[""], &["t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"]),
+        DatasetKind::FashionMnist | DatasetKind::Mnist => (&[""], &["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"]),
+        DatasetKind::Cifar10 => (&["", "cifar-10-batches-bin"], if test { &["test_batch.bin"] } else { &["data_batch_1.bin"] }),
+        DatasetKind::Cifar100 => (&["", "cifar-100-binary"], if test { &["test.bin"] } else { &["train.bin"] }),
+        DatasetKind::ImageFolder => return None,
+    };
+    let found = folder.iter().any(|f| first.iter().any(|n| root.join(f).join(n).is_file()));
+    if !found {
+        let names = first.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ");
+        let also = folder.iter().filter(|f| !f.is_empty()).map(|f| format!(" (nor its `{f}/`)")).collect::<String>();
+        return Some(DslError::MissingInput {
+            what: what.into(),
+            message: format!("{text} holds no {names}{also}"),
+            span,
+            help: match dataset {
+                DatasetKind::FashionMnist | DatasetKind::Mnist => "give the folder holding the idx files (`train-images-idx3-ubyte.gz`, ...; \
+                    Debian's `dataset-fashion-mnist` installs them in /usr/share/datasets/fashion-mnist)",
+                _ => "give the folder the official binary archive unpacks to (or the folder above it)",
+            }
+            .into(),
+        });
+    }
     None
 }
 
 #[cfg(test)]
 mod tests {
-    use super::missing;
+    use super::{missing, root_error};
+    use crate::config::DatasetKind;
+
+    /// A folder without the data set's files is refused by `check` too, for each kind, and
+    /// one that has them (or has them in the archive's own sub-folder) is not.
+    #[test]
+    fn a_root_without_the_data_sets_files_is_refused() {
+        let d = std::env::temp_dir().join(format!("ijepa-dsl-{}-roots", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("empty")).unwrap();
+        let err = |kind: &DatasetKind, what: &str, root: &str| root_error(what, &d.join(root), kind, (0..0).into()).map(|e| e.to_string());
+        let kinds = [DatasetKind::FashionMnist, DatasetKind::Mnist, DatasetKind::Cifar10, DatasetKind::Cifar100];
+        for k in &kinds {
+            let e = err(k, "data root", "empty").expect("refused");
+            assert!(e.contains("holds no `"), "{k:?}: {e}");
+        }
+        assert!(err(&DatasetKind::FashionMnist, "data root", "empty").unwrap().contains("train-images-idx3-ubyte.gz"));
+        assert!(err(&DatasetKind::FashionMnist, "test root", "empty").unwrap().contains("t10k-images-idx3-ubyte.gz"));
+        assert!(err(&DatasetKind::Cifar10, "data root", "empty").unwrap().contains("cifar-10-batches-bin/"));
+        assert_eq!(err(&DatasetKind::ImageFolder, "data root", "empty"), None);
+        std::fs::create_dir_all(d.join("fm")).unwrap();
+        std::fs::write(d.join("fm/train-images-idx3-ubyte"), b"").unwrap();
+        assert_eq!(err(&DatasetKind::FashionMnist, "data root", "fm"), None);
+        assert!(err(&DatasetKind::FashionMnist, "test root", "fm").is_some());
+        std::fs::create_dir_all(d.join("c10/cifar-10-batches-bin")).unwrap();
+        std::fs::write(d.join("c10/cifar-10-batches-bin/data_batch_1.bin"), b"").unwrap();
+        assert_eq!(err(&DatasetKind::Cifar10, "data root", "c10"), None);
+        assert!(err(&DatasetKind::Cifar100, "data root", "c10").is_some());
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     /// Each kind of path that is no list file says what it is (a named pipe was "does not
     /// exist").

@@ -118,7 +118,7 @@ pub fn load_study(path: &Path) -> Result<(Study, String), Diagnostics> {
 pub fn load_study_checked(path: &Path) -> Result<(Study, String), Diagnostics> {
     let (name, src) = read_source(path)?;
     let compiled = compile(&name, &src, origin_of(path))?;
-    let errors = inputs::check(&compiled.study, &compiled.spans);
+    let errors = inputs::check(&compiled.study, &compiled.spans, &compiled.values);
     if !errors.is_empty() {
         return Err(Diagnostics::new(&name, &src, errors));
     }
@@ -134,6 +134,9 @@ pub(crate) struct Compiled {
     pub sweep: Option<SourceSpan>,
     /// Every setting path written in this file or its bases (transitively).
     pub written: std::collections::BTreeSet<String>,
+    /// Where each sweep value is written: (the setting's dotted path, the value as a point's
+    /// `varied` holds it) -> its span; empty without a sweep.
+    pub values: std::collections::BTreeMap<(String, String), SourceSpan>,
 }
 
 /// Where a file lives and that it is the first of its `extends` chain.
@@ -279,7 +282,7 @@ pub(crate) fn compile(
         let point = Point { name: String::new(), experiment: base.clone(), varied: Default::default() };
         let study = Study { name, base, points: vec![point], mode: None, files };
         let written = cx.all_written();
-        return Ok(Compiled { study, spans: cx.spans, sweep: None, written });
+        return Ok(Compiled { study, spans: cx.spans, sweep: None, written, values: Default::default() });
     };
     if !cx.errors.is_empty() {
         // the rules across settings the sweep leaves alone are checked on the base too, so
@@ -303,7 +306,10 @@ pub(crate) fn compile(
         .map_err(|errors| Diagnostics::new(file_name, src, errors))?;
     let study = Study { name, base, points, mode: Some(spec.mode), files };
     let written = cx.all_written();
-    Ok(Compiled { study, spans: cx.spans, sweep: Some(spec.span), written })
+    let values = spec.vary.iter().chain(spec.seeds.as_ref())
+        .flat_map(|v| v.values.iter().map(|x| ((v.setting.path.clone(), x.text.clone()), x.span)))
+        .collect();
+    Ok(Compiled { study, spans: cx.spans, sweep: Some(spec.span), written, values })
 }
 
 /// Help for a syntax error the KDL parser gives no help for.

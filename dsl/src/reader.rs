@@ -379,7 +379,8 @@ impl FromKdl for f64 {
             KdlValue::Float(f) if f.is_finite() => Ok(*f + 0.0),
             KdlValue::Float(_) => Err(Mismatch::Range {
                 message: "must be a finite number".into(),
-                help: "#inf, #-inf and #nan are not allowed here".into(),
+                // (`1e400` overflows to inf as it is read: what was written is not known here)
+                help: "#inf, #-inf, #nan and numbers beyond the largest float (about 1.8e308, so not `1e400`) are not allowed here".into(),
             }),
             _ => Err(Mismatch::Type {
                 help: quoted_number_help(v)

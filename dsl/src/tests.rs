@@ -281,6 +281,11 @@ fn value_errors() {
     assert_eq!(errs("epochs 0"), ["out_of_range"]);
     assert_eq!(errs("ipe-scale 0"), ["out_of_range"]);
     assert_eq!(errs("ipe-scale #inf"), ["out_of_range"]);
+    // a literal beyond the largest float is read as inf: the help names that case too (it
+    // said only "#inf, #-inf and #nan are not allowed" to someone who wrote `1e400`)
+    assert_eq!(errs("ipe-scale 1e400"), ["out_of_range"]);
+    let text = parse_str("t.kdl", "experiment \"t\" {\n ipe-scale 1e400\n}\n").unwrap_err().render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("beyond the largest float") && text.contains("1e400"), "{text}");
     assert_eq!(errs("loss \"l1\""), ["unknown_value"]);
     assert_eq!(errs("precision \"fp16\""), ["unknown_value"]);
     assert_eq!(errs("device \"gpu\""), ["invalid_value"]);
@@ -1192,6 +1197,18 @@ fn belongs_inside_hints_name_a_real_home() {
     let src = "experiment \"t\" {\n encoder width=32 depth=2 heads=2 patch=4\n}\nsweep \"grid\" {\n seed 1 2\n}\n";
     let text = crate::parse_study("t.kdl", src).expect_err("refused").render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(text.contains("`seed` belongs inside the `experiment` block; here, did you mean `seeds`?"), "{text}");
+    // `seeds` and `vary "seed"` together: the one written second is "written again", the
+    // first "first written" (`seeds` was "written again" even when it came first)
+    for (nodes, again) in [(" seeds 0 1\n vary \"seed\" 0 1\n", "vary \"seed\""), (" vary \"seed\" 0 1\n seeds 0 1\n", "seeds")] {
+        let src = format!("experiment \"t\" {{\n encoder width=32 depth=2 heads=2 patch=4\n}}\nsweep \"grid\" {{\n{nodes}}}\n");
+        let err = crate::parse_study("t.kdl", &src).expect_err("refused");
+        let text = err.render_plain();
+        assert!(text.contains(&format!("duplicate node `{again}`")) && text.contains("both vary the seed"), "{text}");
+        // the "written again" label is on line 6, the second of the two
+        let again_at = text.lines().position(|l| l.contains("written again here")).unwrap();
+        let line6 = text.lines().position(|l| l.trim_start().starts_with("6 |")).unwrap();
+        assert!(again_at > line6, "{text}");
+    }
     // a list-valued setting varied with bare values: each value as a child, from what was written
     let src = "experiment \"t\" {\n encoder width=32 depth=4 heads=2 patch=4\n eval \"knn\" { held-out 0.2 }\n}\nsweep \"grid\" {\n vary \"eval.knn.features\" \"last\" \"last4\"\n}\n";
     let text = crate::parse_study("t.kdl", src).expect_err("refused").render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");

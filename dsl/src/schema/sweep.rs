@@ -129,11 +129,14 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
     if let (Some(seeds), Some(v)) =
         (&spec.seeds, spec.vary.iter().find(|v| v.setting.path == "seed"))
     {
+        // (the one written second is "written again", whichever it is)
+        let seeds_later = seeds.span.offset() > v.span.offset();
+        let (name, span, first) = if seeds_later { ("seeds", seeds.span, v.span) } else { ("vary \"seed\"", v.span, seeds.span) };
         cx.err(DslError::DuplicateNode {
-            name: "seeds".into(),
-            span: seeds.span,
-            first: v.span,
-            help: "`seeds` varies the seed; drop `vary \"seed\"` (or `seeds`)".into(),
+            name: name.into(),
+            span,
+            first,
+            help: "`seeds` and `vary \"seed\"` both vary the seed; drop one of them".into(),
         });
     }
     // one setting varied twice (`vary "encoder"` and `vary "encoder.preset"`): a point would
