@@ -427,6 +427,15 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
         let _ = writeln!(out, "#SBATCH --gpus-per-node={}", d.procs_per_node);
     }
     let _ = writeln!(out, "#SBATCH --cpus-per-task={}", s.cpus_per_task);
+    // (a job on the CPU asks for no GPU, so no memory per GPU: a value other than the
+    // official default was dropped without a word)
+    if let Some(m) = s.mem_per_gpu.as_deref().filter(|m| !gpus && *m != ijepa_dsl::config::SlurmConfig::default().mem_per_gpu.as_deref().unwrap_or_default()) {
+        eprintln!(
+            "note: {} runs on the CPU (device \"cpu\"), so the job asks for no GPU and mem-per-gpu={m:?} is not applied; \
+             the nodes' default memory per CPU applies (give the memory with the cluster's own sbatch options)",
+            exp.name
+        );
+    }
     for (flag, v) in [
         ("mem-per-gpu", if gpus { &s.mem_per_gpu } else { &None }),
         ("partition", &s.partition),
@@ -471,6 +480,41 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     Ok(out)
 }
 
+/// The one experiment whose allocation `ijepa slurm` asks for: a study's points run one after
+/// the other in one job, so they must agree on what the job holds (machines, processes per
+/// machine, GPUs or none, the launcher). Point 0 decided for every point before (a `vary
+/// "device" "cpu" "cuda"` asked for no GPU, and its CUDA point failed on the node).
+pub fn one_allocation(study: &ijepa_dsl::Study) -> Result<Experiment> {
+    let first = &study.points[0];
+    let what = |e: &Experiment| {
+        let d = &e.distributed;
+        [
+            ("distributed.nodes", d.nodes.to_string()),
+            ("distributed.gpus-per-node", d.procs_per_node.to_string()),
+            ("distributed.launcher", format!("{:?}", d.launcher).to_lowercase()),
+            ("device", if e.device == "cpu" { "cpu (no GPU)".to_string() } else { format!("{} (GPUs)", e.device) }),
+        ]
+    };
+    let want = what(&first.experiment);
+    for p in &study.points[1..] {
+        for ((key, a), (_, b)) in want.iter().zip(what(&p.experiment)) {
+            // (`cuda` and `cuda:0` ask for the same)
+            let gpu = |v: &str| v.ends_with("(GPUs)");
+            if *a != b && !(*key == "device" && gpu(a) && gpu(&b)) {
+                return Err(format!(
+                    "the points of this sweep ask for different SLURM jobs: `{key}` is {a} at point `{}` and {b} at point `{}`, \
+                     and one job holds one allocation for all its points; write one file per allocation (or leave `{key}` out of the sweep)",
+                    first.name, p.name
+                )
+                .into());
+            }
+        }
+    }
+    let mut exp = first.experiment.clone();
+    exp.name = study.name.clone();
+    Ok(exp)
+}
+
 /// How every script `ijepa slurm` writes begins its comment line (`# Written by `ijepa slurm
 /// FILE` — ...`): `--out` replaces only a file that holds it.
 pub const SLURM_MARK: &str = "# Written by `ijepa slurm";
@@ -511,6 +555,21 @@ pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<
 #[cfg(test)]
 mod tests {
     use super::blame_order;
+
+    /// A sweep's points share one SLURM job: points that need different allocations (GPUs
+    /// or none) are refused, naming the setting; `cuda` and `cuda:0` ask for the same.
+    #[test]
+    fn a_sweeps_points_share_one_allocation() {
+        let study = |vary: &str| {
+            let src = format!("experiment \"x\" {{ distributed {{ launcher \"slurm\" }} }}\nsweep \"grid\" {{ {vary} }}\n");
+            ijepa_dsl::parse_study("x.kdl", &src).map_err(|e| e.render_plain()).unwrap()
+        };
+        let e = super::one_allocation(&study("vary \"device\" \"cuda\" \"cpu\"")).unwrap_err().to_string();
+        assert!(e.contains("`device` is cuda (GPUs) at point `device-cuda` and cpu (no GPU) at point `device-cpu`"), "{e}");
+        let exp = super::one_allocation(&study("vary \"device\" \"cuda\" \"cuda:0\"")).unwrap();
+        assert_eq!(exp.name, "x");
+        assert!(super::one_allocation(&study("vary \"epochs\" 1 2")).is_ok());
+    }
 
     /// A `%` of the runs folder's name is SLURM's `%%` in both log paths (SLURM filled `%j`
     /// in the folder's name, whose logs then went nowhere), and a double quote is refused.

@@ -623,8 +623,7 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
         Err(code) => return Ok(code),
     };
     output_path(out.as_deref(), "--out", &[file], Some(OutKind::Script))?;
-    let mut exp = study.points[0].experiment.clone();
-    exp.name = study.name.clone();
+    let exp = launch::one_allocation(&study)?;
     launch::write_sbatch(&exp, file, runs_dir, out, submit)?;
     Ok(ExitCode::SUCCESS)
 }

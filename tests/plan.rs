@@ -343,6 +343,13 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
     assert!(o.status.success(), "{}", text(&o));
     let s = std::fs::read_to_string(&out).unwrap();
     assert!(!s.contains("--gpus-per-node") && !s.contains("--mem-per-gpu") && s.contains("#SBATCH --ntasks-per-node=8"), "{s}");
+    // ... and says so when the file gave a memory per GPU of its own (dropped without a word)
+    assert!(!text(&o).contains("is not applied"), "{}", text(&o));
+    let src = std::fs::read_to_string(&cpu).unwrap();
+    assert!(src.contains("launcher \"slurm\"\n") && !src.contains("mem-per-gpu="));
+    std::fs::write(&cpu, src.replacen("launcher \"slurm\"\n", "launcher \"slurm\"\n        slurm mem-per-gpu=\"200G\"\n", 1)).unwrap();
+    let o = ijepa(&["slurm", cpu.to_str().unwrap(), "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("mem-per-gpu=\"200G\" is not applied"), "{}", text(&o));
     // a runs folder with a space: sbatch splits its directives at spaces, so it is quoted
     let spaced = d.join("my runs");
     let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", out.to_str().unwrap(), "--runs-dir", spaced.to_str().unwrap()]);

@@ -599,6 +599,11 @@ fn distributed_errors() {
     assert_eq!(errs("distributed { nodes 2; launcher local }"), ["conflict"]);
     assert_eq!(errs("distributed { nodes 2; launcher torchrun }"), Vec::<String>::new());
     assert_eq!(errs("device \"cuda:1\"\ndistributed { gpus-per-node 2 }"), ["conflict"]);
+    // one GPU per machine under SLURM: the job's GPU is `cuda:0` (or `cuda`), never `cuda:1`
+    assert_eq!(errs("device \"cuda:1\"\ndistributed { launcher \"slurm\" }"), ["conflict"]);
+    assert_eq!(errs("device \"cuda:2\"\ndistributed { launcher \"slurm\"; gpus-per-node 4 }"), ["conflict"]);
+    assert!(errs("device \"cuda:0\"\ndistributed { launcher \"slurm\" }").is_empty());
+    assert!(errs("device \"cuda:1\"\ndistributed { launcher \"torchrun\" }").is_empty());
     assert_eq!(errs("distributed { slurm partition=\"x\" }"), ["conflict"]);
     assert_eq!(errs("distributed { launcher slurm; slurm time=\"72h\" }"), ["invalid_value"]);
     assert_eq!(errs("distributed { launcher slurm; slurm time=\"1:61\" }"), ["invalid_value"]);

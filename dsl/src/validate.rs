@@ -440,6 +440,24 @@ fn distributed_rules(cx: &mut Ctx, exp: &Experiment) {
                 .into(),
         });
     }
+    // SLURM shows a job only the GPUs it allocates, numbered from 0: with one process (one
+    // GPU) per machine `cuda:1` named a GPU no task has (it failed on the node, after the
+    // queue); with more, the rule above refuses any `cuda:N`
+    let index = exp.device.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok());
+    if let Some(n) = index.filter(|&n| n >= 1 && d.procs_per_node == 1 && d.launcher == Launcher::Slurm) {
+        if cx.ok(&["device", "distributed.launcher", "distributed.gpus-per-node"]) {
+            cx.err(DslError::Conflict {
+                message: format!("device {:?} names a GPU a SLURM job of one GPU per machine does not have", exp.device),
+                span: cx.span_or(&["device"]),
+                label: format!("GPU {n}"),
+                other: cx.span_of("distributed.launcher"),
+                other_label: "SLURM numbers the job's GPUs from 0".into(),
+                help: "write device \"cuda\" (or \"auto\"): each process takes the GPU of its local rank among \
+                       the ones SLURM allocated"
+                    .into(),
+            });
+        }
+    }
     if let Some(slurm) = cx.span_of("distributed.slurm") {
         if d.launcher != Launcher::Slurm && cx.ok(&["distributed.launcher"]) {
             cx.err(DslError::Conflict {
