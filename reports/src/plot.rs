@@ -309,6 +309,11 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
 }
 
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult<DB> {
+    draw_panel_with(area, panel, None)
+}
+
+/// [`draw_panel`], with the category labels' lines given (`Some`) or chosen here.
+fn draw_panel_with<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel, given: Option<Vec<Vec<String>>>) -> DrawResult<DB> {
     let all = || panel.series.iter().flat_map(|s| s.points.iter().copied());
     let (x0, x1) = match &panel.x {
         XAxis::Numeric => padded_range(all().map(|p| p.0)),
@@ -321,10 +326,21 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     // even a wrapped line is wider than its share (a sweep of 60 points), every stride-th
     // category is named, with the room of `stride` shares
     let wrapped: Option<Vec<Vec<String>>> = match &panel.x {
+        XAxis::Categories(_) if given.is_some() => given,
         XAxis::Categories(c) => {
             let share = (area.dim_in_pixel().0 as f64 - 110.0) / c.len().max(1) as f64;
+            // (a label is broken inside its parts too, at `-`, `_`, `/`, spaces, when that
+            // names every category in a few lines: two long values of a sweep left the second
+            // unnamed, one stride of two)
+            let broken: Vec<Vec<String>> = c.iter().map(|l| break_label(l, share - LABEL_GAP_PX)).collect();
+            let fits = |ls: &Vec<String>| ls.len() <= MAX_LABEL_LINES && ls.iter().all(|line| label_px(line) + LABEL_GAP_PX <= share);
             let widest = c.iter().flat_map(|l| wrap_label(l, share)).map(|line| label_px(&line)).fold(0.0, f64::max);
-            let stride = ((widest + LABEL_GAP_PX) / share.max(1.0)).ceil().max(1.0) as usize;
+            // (not into lines of a few characters: a sweep of 60 values is named every few)
+            let roomy = share - LABEL_GAP_PX >= label_px("0123456789");
+            let stride = if roomy && broken.iter().all(fits) { 1 } else { ((widest + LABEL_GAP_PX) / share.max(1.0)).ceil().max(1.0) as usize };
+            if stride == 1 && broken.iter().any(|l| l.len() > 1) {
+                return draw_panel_with(area, panel, Some(broken));
+            }
             let lines: Vec<Vec<String>> =
                 c.iter().enumerate().map(|(i, l)| if i % stride == 0 { wrap_label(l, share * stride as f64) } else { Vec::new() }).collect();
             (stride > 1 || lines.iter().any(|l| l.len() > 1)).then_some(lines)
@@ -419,6 +435,36 @@ fn wrap_label(label: &str, width: f64) -> Vec<String> {
         }
     }
     lines
+}
+
+/// Most lines a category label is broken into before the axis names every few categories
+/// instead.
+const MAX_LABEL_LINES: usize = 4;
+
+/// `label` in lines of at most `width` pixels: cut at its `, ` ([`wrap_label`]), then a line
+/// still too wide after its last `-`, `_`, `/`, `=` or space that fits (kept at the line's
+/// end), or, with none, at the width.
+fn break_label(label: &str, width: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in wrap_label(label, width) {
+        let mut rest: &str = &line;
+        while label_px(rest) > width {
+            let chars: Vec<(usize, char)> = rest.char_indices().collect();
+            let room = ((width / label_px("x")).floor() as usize).clamp(1, chars.len());
+            let cut = chars[..room]
+                .iter()
+                .rev()
+                .find(|(i, c)| *i > 0 && matches!(c, '-' | '_' | '/' | '=' | ' '))
+                .map(|&(i, c)| i + c.len_utf8())
+                .unwrap_or_else(|| chars.get(room).map_or(rest.len(), |&(i, _)| i));
+            out.push(rest[..cut].trim_end().to_string());
+            rest = rest[cut..].trim_start();
+        }
+        if !rest.is_empty() {
+            out.push(rest.to_string());
+        }
+    }
+    out
 }
 
 fn draw_legend<DB: DrawingBackend>(
@@ -558,6 +604,15 @@ mod tests {
         assert_eq!(wrap_label("block, representation, output", 150.0), ["block", "representation", "output"]);
         assert_eq!(wrap_label("block, representation, output", 200.0), ["block, representation", "output"]);
         assert_eq!(wrap_label("no-commas-at-all-but-long", 20.0), ["no-commas-at-all-but-long"]);
+        // broken further: after a separator that fits (7.2 px a character: 10 in 72 px), else
+        // at the width; no line wider than asked
+        assert_eq!(break_label("no-commas-at-all-but-long", 72.0), ["no-commas-", "at-all-", "but-long"]);
+        assert_eq!(break_label("abcdefghijklmnopqrstuvwxyz", 72.0), ["abcdefghij", "klmnopqrst", "uvwxyz"]);
+        assert_eq!(break_label("block, representation, output", 150.0), ["block", "representation", "output"]);
+        assert_eq!(break_label("short", 72.0), ["short"]);
+        for l in break_label("/data/fashion mnist/v2_full, seed-1", 60.0) {
+            assert!(label_px(&l) <= 60.0, "{l}");
+        }
     }
 
     fn fig(categories: bool) -> Figure {
@@ -628,6 +683,15 @@ mod tests {
         assert!(named.len() > 3 && named.len() < 30, "{} of 60 named: {named:?}", named.len());
         let texts = svg_texts(&render(&fig(true)).unwrap().svg);
         assert!(texts.iter().any(|t| t == "0.1-0.2") && texts.iter().any(|t| t == "0.15-0.2"), "{texts:?}");
+        // two long values without commas (data roots): both named, each in a few lines (the
+        // second was left unnamed, every second category being named)
+        let long = ["/datasets/fashion-mnist-variant-with-a-rather-long-name-one/train", "/datasets/fashion-mnist-variant-with-a-rather-long-name-two/train"];
+        f.panels[0].x = XAxis::Categories(long.iter().map(|s| s.to_string()).collect());
+        let texts = svg_texts(&render(&f).unwrap().svg);
+        for end in ["one/train", "two/train"] {
+            assert!(texts.iter().any(|t| t.ends_with(end)), "{end}: {texts:?}");
+        }
+        assert!(!texts.iter().any(|t| t == long[0]), "{texts:?}");
     }
 
     #[test]
