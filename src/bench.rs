@@ -274,7 +274,14 @@ fn cmd_bench_step(b: &BenchStep) -> CmdResult {
                 b.bottleneck_dim,
                 ijepa_dsl::config::DinoConfig::default().drop_path_rate
             ),
-            "ijepa" => format!("pred_depth={} pred_width={} targets={} chunk_bytes={}", b.pred_depth, b.pred_width, b.targets, b.chunk_bytes),
+            // (a GPU runs whole batches whatever --chunk-bytes says: `none` there)
+            "ijepa" => format!(
+                "pred_depth={} pred_width={} targets={} chunk_bytes={}",
+                b.pred_depth,
+                b.pred_width,
+                b.targets,
+                if dev == tch::Device::Cpu { b.chunk_bytes.to_string() } else { "none".into() }
+            ),
             // (another registered recipe: its settings are its own; none of I-JEPA's)
             _ => String::new(),
         },
