@@ -288,6 +288,21 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     let out = run_to_end(&file, &runs);
     assert!(out.contains("resuming"), "{out}");
 
+    // monitor.csv lost: said (it started again without a word, the check against epoch 0
+    // quietly off), and the pixels' row, which no weights change, is measured again
+    let pixels_row = |text: &str| text.lines().find(|l| l.split(',').nth(2) == Some("pixels")).map(|l| l.split(',').take(6).collect::<Vec<_>>().join(","));
+    let whole = std::fs::read_to_string(run.join("monitor.csv")).unwrap();
+    let before = pixels_row(&whole).expect("a pixels row");
+    std::fs::remove_file(run.join("monitor.csv")).unwrap();
+    m["status"] = "running".into();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("monitor.csv is missing: it starts again from its header") && out.contains("the check that the encoders learn"), "{out}");
+    let text = std::fs::read_to_string(run.join("monitor.csv")).unwrap();
+    assert_eq!(pixels_row(&text).as_deref(), Some(before.as_str()), "{text}");
+    // (the whole file again, for the checks below)
+    std::fs::write(run.join("monitor.csv"), whole).unwrap();
+
     // another run's latest (it verifies on its own) is not this stage's, at an earlier step
     // (1 epoch) or a later one than the manifest recorded (6 epochs; a crash after a write
     // can leave a newer own file): the run resumes from its newest kept checkpoint, and says

@@ -801,7 +801,18 @@ fn choose_on_heldout(exp: &Experiment, cfg: &EvalConfig, train: &Features, num_c
         }
         EvalProtocol::Knn => {
             let heldout = knn::knn_heldout(train, num_classes, cfg.k, cfg.temperature, cfg.heldout, exp.seed)?;
-            (vec![(knn_point(cfg, train.y.len()), heldout)], knn_point(cfg, train.y.len()))
+            // the held-out images vote against the rest alone: its `k` is at most their number
+            // (recorded as `k` unclamped, without a word, where the final fit warns)
+            let (rest, _) = crate::eval::stratified_split(&train.y, num_classes, cfg.heldout, exp.seed);
+            if cfg.k > rest.len() {
+                tracing::warn!(
+                    "kNN on the held-out images: k {} is more than the {} training images beside them: every image votes (k {} is recorded for the choice)",
+                    cfg.k,
+                    rest.len(),
+                    rest.len()
+                );
+            }
+            (vec![(knn_point(cfg, rest.len()), heldout)], knn_point(cfg, train.y.len()))
         }
         EvalProtocol::Finetune => return Err(Error::Config("fine-tuning does not read frozen features".into())),
     };
@@ -1026,6 +1037,16 @@ mod tests {
         let cfg = EvalConfig { k: 1000, ..EvalConfig::defaults(EvalProtocol::Knn) };
         assert_eq!(knn_point(&cfg, 160)["k"], 160.0);
         assert_eq!(knn_point(&cfg, 5000)["k"], 1000.0);
+        // the choice among feature sets: the held-out images vote against the rest alone, so
+        // its recorded k is at most the rest's size (it recorded 1000 against 120 there)
+        let (train, _) = two_sets(1);
+        let mut exp = ijepa_dsl::parse_str("t.kdl", "experiment \"t\" { encoder width=32 depth=1 heads=2 patch=4; eval \"knn\" { k 1000 } }").unwrap();
+        exp.evals[0].heldout = 0.25;
+        let r = choose_on_heldout(&exp, &exp.evals[0], &train, 4).unwrap();
+        let (rest, held) = crate::eval::stratified_split(&train.y, 4, 0.25, exp.seed);
+        assert_eq!((rest.len() + held.len(), rest.len()), (160, 120));
+        assert_eq!(r.sweep[0].0["k"], 120.0, "{:?}", r.sweep);
+        assert_eq!(r.chosen["k"], 160.0, "the final fit votes with every training image");
     }
 
     #[test]

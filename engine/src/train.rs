@@ -1012,6 +1012,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64, stage, images: n_images as u64, data: data_id };
     let mut start = at(0, 0, 0);
     let mut losses: Vec<f64> = Vec::new();
+    // a resumed run's monitor.csv was gone: its pixels' row is measured again
+    let mut monitor_lost = false;
     // rank 0 decides whether to resume (and from which step); the others load the same file
     // (a shared file system, as on every SLURM cluster) and check they see that step
     // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
@@ -1043,6 +1045,15 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             let (last, _) = truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
             if monitor.is_some() && monitor_path.exists() {
                 truncate_metrics(&monitor_path, pos.global_step, MONITOR_HEADER)?;
+            } else if monitor.is_some() && pos.global_step > 0 {
+                // (it started again without a word, and with its epoch-0 row went the check
+                // that the encoders learn, which compares with it)
+                tracing::warn!(
+                    "{} is missing: it starts again from its header (the monitor's rows of steps 0-{} are lost, and with the epoch-0 row the check that the encoders learn better than at their initialisation; the weights are not lost); the pixels' row is measured again",
+                    monitor_path.display(),
+                    pos.global_step
+                );
+                monitor_lost = true;
             }
             losses = read_losses(&metrics_path, pos.global_step)?;
             // rows are written every log-every steps: a longer gap before the checkpoint's step
@@ -1073,6 +1084,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // are not this run's)
     if monitor.is_some() && (resume_at < 0 || !monitor_path.exists()) {
         run_dir::write_atomic(&monitor_path, format!("{MONITOR_HEADER}\n").as_bytes())?;
+    }
+    // (the pixels do not depend on the weights: their baseline row is the same as before)
+    if let Some(m) = monitor.as_ref().filter(|_| monitor_lost) {
+        let px = m.measure_pixels().map_err(|e| data::outside_skip(&exp.data, e))?;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&monitor_path).map_err(|e| Error::io(&monitor_path, e))?;
+        f.write_all(format!("{}\n", px.csv_row(0, 0)).as_bytes()).and_then(|_| f.flush()).map_err(|e| Error::io(&monitor_path, e))?;
     }
     if let Some(pg) = &opts.dist {
         install_ddp(recipe, pg, exp.distributed.bucket_mb)?;

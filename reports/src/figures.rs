@@ -194,7 +194,7 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
     let columns: [(&str, &str, Get, bool); 3] = [
         ("kNN top-1 (held-out images)", "kNN top-1 (%)", |m| m.knn_top1, true),
         ("Effective rank (RankMe)", "effective rank", |m| m.rankme, false),
-        ("Feature spread", "mean per-dimension std", |m| m.spread, false),
+        ("Feature spread", "std per dimension x sqrt(D)", |m| m.spread, false),
     ];
     let mut panels = Vec::new();
     for (title, y, get, with_pixels) in columns {

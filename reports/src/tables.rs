@@ -148,6 +148,9 @@ struct ResultRow {
     /// The evaluation's folder name (`eval-knn-ijepa-cc469cc11cb5`), ours only: shown where
     /// two rows would read the same (evaluations of one pretraining with other settings).
     stage: Option<String>,
+    /// kNN's `k` that voted, ours only: a column of the kNN table where our rows have more
+    /// than one (rows of k 20 and k 200 read alike but for their score).
+    k: Option<f64>,
 }
 
 impl ResultRow {
@@ -168,6 +171,7 @@ impl ResultRow {
                 (!settings.is_empty()).then(|| settings.join(", "))
             },
             stage: e.dir.file_name().map(|n| n.to_string_lossy().into_owned()),
+            k: r.chosen.get("k").copied().filter(|_| r.protocol == "knn"),
         }
     }
 
@@ -184,6 +188,7 @@ impl ResultRow {
             source: "paper",
             point: None,
             stage: None,
+            k: None,
         }
     }
 }
@@ -230,13 +235,18 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
             rows.iter().map(|r| r.fraction).collect::<Vec<_>>(),
         ));
     }
+    // kNN rows that voted with other k
+    let ks: HashSet<u64> = rows.iter().filter_map(|r| r.k).map(f64::to_bits).collect();
+    if ks.len() > 1 {
+        cols.push(Column::new("k".into(), rows.iter().map(|r| r.k.map(|k| k as i64)).collect::<Vec<_>>()));
+    }
     // a sweep's points beside its recipes (its seeds) are told apart by their settings
     if rows.iter().any(|r| r.point.is_some()) {
         cols.push(opt_str_col("point", rows.iter().map(|r| r.point.clone()).collect()));
     }
     // and rows that still read the same (one pretraining evaluated with other settings, by
     // two files) by their folder
-    let key = |r: &ResultRow| format!("{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}", r.experiment, r.method, r.arch, r.epochs, r.data, r.features, r.fraction, r.point);
+    let key = |r: &ResultRow| format!("{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}", r.experiment, r.method, r.arch, r.epochs, r.data, r.features, r.fraction, r.point, r.k.filter(|_| ks.len() > 1));
     let mut seen: HashMap<String, usize> = HashMap::new();
     for r in rows.iter().filter(|r| r.source == "ours") {
         *seen.entry(key(r)).or_default() += 1;
@@ -290,7 +300,8 @@ pub fn lowshot_table(reg: &Registry) -> DataFrame {
 }
 
 /// k-NN evaluations (ours only; the paper reports none): columns `method`, `arch`, `epochs`,
-/// `data`, `features`, `top1`, `source`.
+/// `data`, `features`, `top1`, `source`; and `k` (the neighbours that voted) where the rows
+/// have more than one.
 pub fn knn_table(reg: &Registry) -> DataFrame {
     result_frame(&our_rows(reg, "knn"), false)
 }

@@ -1303,6 +1303,19 @@ fn rows_that_would_read_the_same_are_told_apart() {
     assert_eq!(stages, ["eval-knn-ijepa-k20-abcdef012345", "eval-knn-ijepa-k5-abcdef012345"]);
     // a row that reads as itself alone names no folder
     assert_eq!(find(&t, &[("method", "random init")])[0]["stage"], "");
+    // kNN rows that voted with other k say so in a `k` column (rows that differed in their
+    // method's name had nothing to tell k 20 from k 512), and need no folder then
+    for (name, k) in [("knn-ijepa-k20", 20), ("knn-ijepa-k5", 5)] {
+        let f = runs.join("plain").join(format!("eval-{name}-abcdef012345/eval.json"));
+        let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
+        v["chosen"] = json!({"k": k, "temperature": 0.07});
+        write_json(&f, &v);
+    }
+    let t = rows(&ijepa_reports::knn_table(&load_registry(&runs).unwrap()));
+    let mut ks: Vec<(&str, &str)> = find(&t, &[("experiment", "plain"), ("method", "I-JEPA (ours)")]).iter().map(|r| (r["k"].as_str(), r["top1"].as_str())).collect();
+    ks.sort_unstable();
+    assert_eq!(ks, [("20", "39.1"), ("5", "37.9")]);
+    assert!(t.iter().all(|r| !r.contains_key("stage")), "{t:?}");
 }
 
 /// DINO's metrics call the teacher's EMA momentum `teacher_momentum`: the schedules figure

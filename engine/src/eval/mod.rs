@@ -217,6 +217,15 @@ pub fn choose_features(candidates: Vec<(usize, ProbeResult)>) -> Result<(usize, 
     let Some(win) = best_of(&scores) else {
         return Err(Error::Train("every feature set's probe diverged on the held-out data".into()));
     };
+    // (a tie is no evidence: said, as the probes' own grids say it)
+    if scores.len() > 1 && scores.iter().all(|(_, s)| *s == scores[win].1) {
+        tracing::warn!(
+            "every feature set scored {:.2}% on the held-out images: the first (the last {} block(s)) is kept without evidence; \
+             more training images or a larger `held-out` would let the choice mean something",
+            scores[win].1,
+            candidates[win].0
+        );
+    }
     let (blocks, mut result) = candidates.into_iter().nth(win).expect("win indexes the candidates");
     result.chosen.insert(BLOCKS_PARAM.to_string(), blocks as f64);
     result.sweep = sweep;
