@@ -48,8 +48,12 @@ pub fn block_size(grid_h: usize, grid_w: usize, scale: f64, aspect: f64) -> (usi
     (h, w)
 }
 
-/// Intervals the feasibility check splits a range into (it tests `STEPS + 1` points).
+/// Draws the feasibility check tests evenly besides the exact ones (and all it tests where the
+/// ranges are too wide to list every size change: see [`smallest_block`]).
 pub const FEASIBILITY_STEPS: usize = 1000;
+
+/// Most draws [`smallest_block`] lists exactly before it falls back to a dense grid of draws.
+const MAX_EXACT_DRAWS: usize = 4_000_000;
 
 /// One block size the sampler can produce, with the scale/aspect that give it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,10 +75,19 @@ impl BlockShape {
     }
 }
 
-/// The smallest block (fewest patches) the sampler can draw from these ranges, checked on
-/// `FEASIBILITY_STEPS + 1` evenly spaced draws. With [`AspectSampling::Shared`] scale and aspect
-/// come from one draw `r`; with [`AspectSampling::Independent`] they are independent, and since
-/// the block grows with the scale, the smallest block has the lowest scale.
+/// The smallest block (fewest patches) the sampler can draw from these ranges. With
+/// [`AspectSampling::Shared`] scale and aspect come from one draw `r`; with
+/// [`AspectSampling::Independent`] they are independent, and since the block grows with the
+/// scale, the smallest block has the lowest scale.
+///
+/// Exact: the block's size is a step function of the draw, which changes only where
+/// `H*W*scale` crosses a whole number or `sqrt(area*aspect)` / `sqrt(area/aspect)` crosses a
+/// half; every such draw in the range (and the floats beside it) and a draw inside every
+/// interval between two of them is tested, with `FEASIBILITY_STEPS + 1` evenly spaced draws.
+/// (It tested those evenly spaced draws alone, which could step over a narrow interval of a
+/// smaller block: `check` passed a mask the sampler then refused thousands of steps into a
+/// run.) Past `MAX_EXACT_DRAWS` such draws (grids of hundreds of patches a side with wide
+/// ranges) it tests as many evenly spaced ones instead.
 pub fn smallest_block(
     grid_h: usize,
     grid_w: usize,
@@ -82,21 +95,84 @@ pub fn smallest_block(
     aspect: (f64, f64),
     sampling: AspectSampling,
 ) -> BlockShape {
-    let mut best: Option<BlockShape> = None;
-    for i in 0..=FEASIBILITY_STEPS {
-        let r = i as f64 / FEASIBILITY_STEPS as f64;
+    let shape_at = |r: f64| {
         let s = match sampling {
             AspectSampling::Shared => lerp(scale, r),
             AspectSampling::Independent => scale.0,
         };
         let a = lerp(aspect, r);
         let (h, w) = block_size(grid_h, grid_w, s, a);
-        let shape = BlockShape { scale: s, aspect: a, h, w };
+        BlockShape { scale: s, aspect: a, h, w }
+    };
+    let mut draws: Vec<f64> = (0..=FEASIBILITY_STEPS).map(|i| i as f64 / FEASIBILITY_STEPS as f64).collect();
+    match size_changes(grid_h, grid_w, scale, aspect, sampling) {
+        Some(mut cuts) => {
+            cuts.retain(|r| (0.0..=1.0).contains(r));
+            cuts.sort_by(f64::total_cmp);
+            cuts.dedup();
+            for pair in cuts.windows(2) {
+                draws.push(pair[0] + (pair[1] - pair[0]) / 2.0);
+            }
+            for r in cuts {
+                draws.extend([r.next_down(), r, r.next_up()].into_iter().filter(|r| (0.0..=1.0).contains(r)));
+            }
+        }
+        None => draws.extend((0..=MAX_EXACT_DRAWS).map(|i| i as f64 / MAX_EXACT_DRAWS as f64)),
+    }
+    let mut best: Option<BlockShape> = None;
+    for r in draws {
+        let shape = shape_at(r);
+        // (the first of the smallest in draw order: the evenly spaced draws come first)
         if best.is_none_or(|b| shape.patches() < b.patches()) {
             best = Some(shape);
         }
     }
     best.unwrap_or(BlockShape { scale: scale.0, aspect: aspect.0, h: 0, w: 0 })
+}
+
+/// The draws `r` at which the block size can change (see [`smallest_block`]); `None` when there
+/// are more than `MAX_EXACT_DRAWS` of them.
+fn size_changes(grid_h: usize, grid_w: usize, scale: (f64, f64), aspect: (f64, f64), sampling: AspectSampling) -> Option<Vec<f64>> {
+    let cells = grid_h as f64 * grid_w as f64;
+    let (s_lo, s_hi) = match sampling {
+        AspectSampling::Shared => scale,
+        AspectSampling::Independent => (scale.0, scale.0),
+    };
+    let finite = [s_lo, s_hi, aspect.0, aspect.1].iter().all(|x| x.is_finite()) && aspect.0 > 0.0 && aspect.1 > 0.0;
+    if !finite || cells <= 0.0 {
+        return Some(Vec::new());
+    }
+    // the draw at which a linear setting over `range` reaches `x` (none for a fixed setting)
+    let draw_of = |range: (f64, f64), x: f64| (range.1 != range.0).then(|| (x - range.0) / (range.1 - range.0));
+    let (k_lo, k_hi) = ((cells * s_lo.min(s_hi)).floor().max(0.0), (cells * s_lo.max(s_hi)).floor().max(0.0));
+    let (a_lo, a_hi) = (aspect.0.min(aspect.1), aspect.0.max(aspect.1));
+    // (a rough count: areas times the half-crossings of sqrt(area * aspect) and sqrt(area / aspect))
+    let per_area = 4.0 + k_hi.sqrt() * ((a_hi.sqrt() - a_lo.sqrt()) + (1.0 / a_lo.sqrt() - 1.0 / a_hi.sqrt()));
+    if (k_hi - k_lo + 1.0) * per_area > MAX_EXACT_DRAWS as f64 {
+        return None;
+    }
+    let mut cuts = Vec::new();
+    let mut k = k_lo;
+    while k <= k_hi {
+        if sampling == AspectSampling::Shared {
+            cuts.extend(draw_of((s_lo, s_hi), k / cells));
+        }
+        if k > 0.0 {
+            // h = round(sqrt(k * a)) steps where k * a = (m + 1/2)^2; w = round(sqrt(k / a))
+            // where k / a = (m + 1/2)^2
+            let halves = |lo: f64, hi: f64| (lo.floor() as i64 - 1).max(0)..=(hi.ceil() as i64 + 1);
+            for m in halves((k * a_lo).sqrt(), (k * a_hi).sqrt()) {
+                let half = m as f64 + 0.5;
+                cuts.extend(draw_of(aspect, half * half / k));
+            }
+            for m in halves((k / a_hi).sqrt(), (k / a_lo).sqrt()) {
+                let half = m as f64 + 0.5;
+                cuts.extend(draw_of(aspect, k / (half * half)));
+            }
+        }
+        k += 1.0;
+    }
+    Some(cuts)
 }
 
 /// Which block of the multi-block mask.
@@ -214,6 +290,61 @@ mod tests {
         assert!(check_feasible(&ok, 8, 8).is_empty());
         // The official configuration on 16x16 is feasible.
         assert!(check_feasible(&MaskConfig::default(), 16, 16).is_empty());
+    }
+
+    /// The smallest block is found where evenly spaced draws step over it: scale 0.12-0.69
+    /// and aspect 0.53-2.77 on a 16x16 grid draw a 4x7 block (28 patches) only for draws near
+    /// r = 0.0015, between two of the 1,001 evenly spaced ones (whose smallest is 32 patches):
+    /// `check` passed min-keep 30, and the sampler refused it thousands of steps into a run.
+    #[test]
+    fn a_narrow_interval_of_a_smaller_block_is_found() {
+        let s = smallest_block(16, 16, (0.12, 0.69), (0.53, 2.77), AspectSampling::Shared);
+        assert_eq!((s.h, s.w, s.patches()), (4, 7, 28), "{s:?}");
+        let evenly = (0..=FEASIBILITY_STEPS).map(|i| {
+            let r = i as f64 / FEASIBILITY_STEPS as f64;
+            let (h, w) = block_size(16, 16, lerp((0.12, 0.69), r), lerp((0.53, 2.77), r));
+            h * w
+        });
+        assert_eq!(evenly.min(), Some(32), "the evenly spaced draws alone miss it");
+        // the shape reported is one the sampler draws
+        assert_eq!(block_size(16, 16, s.scale, s.aspect), (4, 7));
+        // and a brute force over a million draws finds nothing smaller
+        let dense = (0..=1_000_000).map(|i| {
+            let r = i as f64 / 1e6;
+            let (h, w) = block_size(16, 16, lerp((0.12, 0.69), r), lerp((0.53, 2.77), r));
+            h * w
+        });
+        assert!(dense.min().unwrap() >= 28);
+        let mask = MaskConfig { n_targets: 1, target_scale: (0.12, 0.69), target_aspect: (0.53, 2.77), min_keep: 30, ..MaskConfig::default() };
+        assert!(check_feasible(&mask, 16, 16).iter().any(|b| b.block == BlockKind::Target && b.smallest.patches() == 28));
+    }
+
+    /// Over many random settings, the exact search finds a block at least as small as a dense
+    /// grid of draws does (it never misses one), and only blocks the sampler draws.
+    #[test]
+    fn the_exact_search_never_misses_a_smaller_block() {
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..200 {
+            let g = 4 + (next() * 20.0) as usize;
+            let s0 = 0.05 + next() * 0.5;
+            let s1 = s0 + next() * 0.4;
+            let a0 = 0.3 + next();
+            let a1 = a0 + next() * 2.5;
+            let best = smallest_block(g, g, (s0, s1), (a0, a1), AspectSampling::Shared);
+            assert_eq!(block_size(g, g, best.scale, best.aspect), (best.h, best.w));
+            let dense = (0..=100_000).map(|i| {
+                let r = i as f64 / 1e5;
+                let (h, w) = block_size(g, g, lerp((s0, s1), r), lerp((a0, a1), r));
+                h * w
+            });
+            assert!(best.patches() <= dense.min().unwrap(), "{g} {s0} {s1} {a0} {a1}: {best:?}");
+        }
     }
 
     #[test]
