@@ -16,8 +16,24 @@ use ijepa_engine::estimate::{patch_embed_flops, Stack, StepCost};
 /// the next (its FLOPs by 2-3%).
 const BATCHES: usize = 1000;
 
-/// The most images whose masks the estimate samples (a batch of a million took two minutes).
+/// The images whose masks the estimate samples (a batch of a million took two minutes),
+/// beyond [`MIN_BATCHES`].
 const MAX_IMAGES: usize = 200_000;
+
+/// Batches sampled at least, while they hold at most [`MAX_SAMPLED`] images: the truncation
+/// to a batch's shortest mask varies from batch to batch (at a global batch of 65,536, a
+/// context of 42-85 patches, std 12.5), and the 3 batches of [`MAX_IMAGES`] there put its mean
+/// at 61.3 where 100 batches give 53.2.
+const MIN_BATCHES: usize = 8;
+
+/// The most images [`MIN_BATCHES`] samples (~15 s).
+const MAX_SAMPLED: usize = 1_000_000;
+
+/// Batches of `global` images the estimate samples the masks of.
+fn batches_for(global: usize) -> usize {
+    let least = MIN_BATCHES.min((MAX_SAMPLED / global.max(1)).max(1));
+    (MAX_IMAGES / global.max(1)).clamp(least, BATCHES)
+}
 
 /// The step's cost for `exp`.
 ///
@@ -45,7 +61,7 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
     let sampler = MaskSampler::new(&exp.mask, exp.data.crop_size, e.patch_size)?.quiet();
     // the masks training draws: each step's for the global batch, truncated over it
     let global = exp.global_batch().max(1);
-    let st = statistics(&sampler, exp.seed, (MAX_IMAGES / global).clamp(1, BATCHES), global)?;
+    let st = statistics(&sampler, exp.seed, batches_for(global), global)?;
     let (nc, nt) = (st.context_len.mean, st.target_len.mean);
     let (contexts, targets) = (sampler.n_context() as f64, sampler.n_targets() as f64);
     let embed = patch_embed_flops(n, p, d);
@@ -77,4 +93,27 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
             contexts * targets
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The presets' global batch of 2,048 samples 97 batches, as before; a global batch of
+    /// 65,536 samples 8 (it sampled 3, whose mean context was 15% off), a million 1, and a
+    /// batch past the statistics' largest is refused with the reason (it ran for minutes and
+    /// aborted out of memory).
+    #[test]
+    fn large_global_batches_sample_enough_batches_or_are_refused() {
+        assert_eq!(batches_for(2048), 97);
+        assert_eq!(batches_for(128), 1000);
+        assert_eq!(batches_for(65_536), 8);
+        assert_eq!(batches_for(200_000), 5);
+        assert_eq!(batches_for(1 << 20), 1);
+        let mut exp = ijepa_dsl::parse_str("t.kdl", "experiment \"t\" { data \"fashion-mnist\" { crop-size 32 }; encoder width=32 depth=1 heads=2 patch=4; mask \"multi-block\" { min-keep 4 } }").unwrap();
+        exp.distributed.nodes = 4096;
+        exp.distributed.procs_per_node = 64;
+        let e = cost(&exp).err().expect("refused").to_string();
+        assert!(e.contains("more than the 1048576") && e.contains("GB"), "{e}");
+    }
 }

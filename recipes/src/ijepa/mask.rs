@@ -581,7 +581,21 @@ pub struct MaskStats {
 }
 
 /// Samples `batches` batches of `batch` images and summarises them.
+/// The largest batch [`statistics`] samples (`ijepa masks --batch-size`, `ijepa estimate`'s
+/// global batch): its masks take ~5 KB an image (1.8 GB at 262,144 images).
+pub const MAX_STATISTICS_BATCH: usize = 1 << 20;
+
 pub fn statistics<S: SampleMasks>(sampler: &S, seed: u64, batches: usize, batch: usize) -> Result<MaskStats> {
+    // (one batch's masks are held at once, a few KB an image: a global batch of 33 million
+    // ran for minutes and aborted out of memory)
+    if batch > MAX_STATISTICS_BATCH {
+        return Err(ijepa_engine::error::Error::Config(format!(
+            "the mask statistics sample whole batches, and a batch of {batch} images is more than the {MAX_STATISTICS_BATCH} they sample at most \
+             (its masks alone would take about {:.0} GB; the truncation to the shortest mask changes little past a few thousand images): \
+             use a smaller batch or layout",
+            batch as f64 * 5e3 / 1e9
+        )));
+    }
     let (gh, gw) = sampler.grid();
     let mut ctx = Vec::with_capacity(batches);
     let mut tgt = Vec::with_capacity(batches);
