@@ -538,8 +538,9 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
         cfg.patch_size,
         cfg.image_size,
         f.len(),
-        b.extract_batch,
-        vit.images_per_chunk(dev).map_or("batch".to_string(), |c| c.min(b.extract_batch as i64).to_string()),
+        // (the batch and chunk extraction ran: no more than the images, `--images 1` said 256)
+        b.extract_batch.min(f.len().max(1)),
+        vit.images_per_chunk(dev).map_or("batch".to_string(), |c| c.min(b.extract_batch.min(f.len().max(1)) as i64).to_string()),
         precision::name(resolved.precision),
         products,
         device::describe(dev).replace(' ', "_"),

@@ -149,12 +149,14 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
         let known: Vec<_> = est::ACCELERATORS.iter().map(|a| a.name).collect();
         return Err(format!("unknown GPU {:?} (known: {})", opts.gpu, known.join(", ")).into());
     };
-    if !(opts.mfu > 0.0 && opts.mfu <= 1.0) {
-        return Err(format!("--mfu {} is not a fraction in (0, 1]", opts.mfu).into());
+    // (1e-300 was taken, and printed "0% MFU" beside wall times of 300 digits)
+    if !(opts.mfu >= 1e-3 && opts.mfu <= 1.0) {
+        return Err(format!("--mfu {} is not a fraction in [0.001, 1] (0.1% to 100% of the GPU's peak)", opts.mfu).into());
     }
-    // (checked first: NaN was taken for no budget, a budget of a second for one of 1e25% MFU)
-    if let Some(h) = opts.budget_hours.filter(|h| !(h.is_finite() && *h >= 1e-3)) {
-        return Err(format!("--budget-hours {h} is not a number of hours (at least 0.001)").into());
+    // (checked first: NaN was taken for no budget, a budget of a second for one of 1e25% MFU;
+    // 1e300 printed 300 digits)
+    if let Some(h) = opts.budget_hours.filter(|h| !(h.is_finite() && (1e-3..=1e9).contains(h))) {
+        return Err(format!("--budget-hours {h} is not a number of hours from 0.001 to 1e9").into());
     }
     // what the run trains on: the split (`limit`ed), less the monitor's held-out images
     let held = exp.monitor.as_ref().map_or(0, |m| m.images as u64);
@@ -343,7 +345,9 @@ impl std::fmt::Display for Estimate {
         if let Some((h, m)) = self.budget {
             let _ = writeln!(
                 s,
-                "  budget          {h:.0} GPU-hours on {} need {:.0}% MFU{}",
+                "  budget          {} GPU-hours on {} need {:.0}% MFU{}",
+                // (0.001 hours printed as 0)
+                if h >= 10.0 { format!("{h:.0}") } else { format!("{h:.3}").trim_end_matches('0').trim_end_matches('.').to_string() },
                 acc.name,
                 m * 100.0,
                 if m > 1.0 { ": more than the peak, not reachable" } else { "" }

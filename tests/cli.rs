@@ -613,7 +613,7 @@ fn estimate_counts_measures_and_projects() {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
     // a budget that is no number of hours is refused (NaN was taken for no budget)
-    for h in ["NaN", "0", "1e-30"] {
+    for h in ["NaN", "0", "1e-30", "1e300"] {
         let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--budget-hours", h]);
         assert!(!o.status.success() && outputs(&o).1.contains("is not a number of hours"), "{h}: {:?}", outputs(&o));
     }
@@ -624,7 +624,7 @@ fn estimate_counts_measures_and_projects() {
     assert!(out.contains("measured here   no: --no-measure") && out.contains("on 1 x v100"), "{out}");
     assert!(!out.contains("does not fit"), "{out}");
     // a batch whose activations cannot be held by the GPU is said not to fit it
-    let big = write(&d, "big.kdl", &std::fs::read_to_string(&f).unwrap().replace("crop-size 28; batch-size 16; limit 640", "crop-size 224; batch-size 65536").replace("patch=4", "patch=8"));
+    let big = write(&d, "big.kdl", &std::fs::read_to_string(&f).unwrap().replace("crop-size 28; batch-size 16; limit 640", "crop-size 224; batch-size 16384").replace("patch=4", "patch=8"));
     let o = ijepa(&["estimate", big.to_str().unwrap(), "--no-measure", "--gpu", "h100", "--images", "1281167"]);
     let (out, err) = outputs(&o);
     assert!(o.status.success() && out.contains("does not fit") && out.contains("80.00 GiB of one h100: the projection above cannot run"), "{out}{err}");
@@ -632,8 +632,13 @@ fn estimate_counts_measures_and_projects() {
     let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--gpu", "tpu"]);
     let (_, err) = outputs(&o);
     assert!(!o.status.success() && err.contains("unknown GPU \"tpu\"") && err.contains("a100"), "{err}");
-    let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--mfu", "1.5"]);
-    assert!(!o.status.success() && outputs(&o).1.contains("--mfu 1.5"), "{}", outputs(&o).1);
+    for mfu in ["1.5", "1e-300"] {
+        let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--mfu", mfu]);
+        assert!(!o.status.success() && outputs(&o).1.contains(&format!("--mfu {}", mfu.parse::<f64>().unwrap())), "{}", outputs(&o).1);
+    }
+    // a small budget is printed as given (0.001 hours read "0 GPU-hours")
+    let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--budget-hours", "0.001"]);
+    assert!(o.status.success() && outputs(&o).0.contains("budget          0.001 GPU-hours"), "{:?}", outputs(&o));
     // fewer images than one batch: no step, said so (not "0 steps, 0.0 s"); no zero steps
     let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--images", "15"]);
     assert!(!o.status.success() && outputs(&o).1.contains("make no full global batch of 16"), "{:?}", outputs(&o));

@@ -1122,6 +1122,9 @@ fn run_time_failures_are_found_at_check() {
         Ok(_) => String::new(),
     };
     assert!(text.contains("raise `limit` to at least 36 (the monitor's 20 images and a batch of 16 to train on)"), "{text}");
+    // on the embedded subset, no `limit` past its 10,000 images is suggested (it keeps no more)
+    let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { batch-size 9500; limit 9600 }\n monitor images=1000\n}\n").unwrap_err().render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("lower `batch-size` to at most 8600: the embedded subset has 10000 images") && !text.contains("raise `limit`"), "{text}");
     // without `limit`, the embedded subset's 10,000 images are known too (only the run said so,
     // with no place in the file); data in a folder is not counted here
     let embedded = "encoder width=32 depth=1 heads=2 patch=4\nmonitor images=10000";
@@ -1198,6 +1201,12 @@ fn belongs_inside_hints_name_a_real_home() {
     assert!(text.contains("`scale` belongs inside the `mask.targets` block"), "{text}");
     let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 28 }\n crop-scale 0.3 1.0\n}\n").unwrap_err().render_plain();
     assert!(text.contains("`crop-scale` belongs inside the `data` block"), "{text}");
+    // an official YAML config given as an experiment: one error naming the converter
+    let yaml = "data:\n  batch_size: 128\n  crop_size: 224\nmask:\n  min_keep: 10\n";
+    let err = parse_str("in1k_vith14_ep300.yaml", yaml).unwrap_err();
+    let text = err.render_plain();
+    assert_eq!(err.codes().len(), 1, "{text}");
+    assert!(text.contains("this is a YAML file") && text.contains("ijepa import-yaml in1k_vith14_ep300.yaml"), "{text}");
     // a sweep's `seed` is told where it belongs, and what the sweep's own node is
     let src = "experiment \"t\" {\n encoder width=32 depth=2 heads=2 patch=4\n}\nsweep \"grid\" {\n seed 1 2\n}\n";
     let text = crate::parse_study("t.kdl", src).expect_err("refused").render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");

@@ -251,9 +251,15 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
             label: format!("{per_rank} per process"),
             other: cx.span_of("data.batch-size"),
             other_label: format!("batch {}", exp.data.batch_size),
-            help: match by_limit {
-                true => format!("raise `limit` to at least {} or lower `batch-size`", exp.data.batch_size * world + held),
-                false => format!("lower `batch-size`, or {more}"),
+            // (not past the embedded subset's size, where a larger `limit` keeps the same
+            // images: the help sent one to the next error)
+            help: match (by_limit, exp.data.embedded_train_images()) {
+                (true, Some(e)) if exp.data.batch_size * world + held > e => format!(
+                    "lower `batch-size` to at most {}: the embedded subset has {e} images, so a larger `limit` keeps no more; or give the full data set (`root=`, e.g. Debian's /usr/share/datasets/fashion-mnist)",
+                    (limit - held) / world
+                ),
+                (true, _) => format!("raise `limit` to at least {} or lower `batch-size`", exp.data.batch_size * world + held),
+                (false, _) => format!("lower `batch-size`, or {more}"),
             },
         });
     }

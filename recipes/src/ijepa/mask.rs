@@ -580,11 +580,12 @@ pub struct MaskStats {
     pub overlapping: f64,
 }
 
-/// Samples `batches` batches of `batch` images and summarises them.
 /// The largest batch [`statistics`] samples (`ijepa masks --batch-size`, `ijepa estimate`'s
 /// global batch): its masks take ~5 KB an image (1.8 GB at 262,144 images).
 pub const MAX_STATISTICS_BATCH: usize = 1 << 20;
 
+/// Samples `batches` batches of `batch` images and summarises them; a batch of more than
+/// [`MAX_STATISTICS_BATCH`] images is refused.
 pub fn statistics<S: SampleMasks>(sampler: &S, seed: u64, batches: usize, batch: usize) -> Result<MaskStats> {
     // (one batch's masks are held at once, a few KB an image: a global batch of 33 million
     // ran for minutes and aborted out of memory)
