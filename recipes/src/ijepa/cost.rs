@@ -113,7 +113,7 @@ mod tests {
         let mut exp = ijepa_dsl::parse_str("t.kdl", "experiment \"t\" { data \"fashion-mnist\" { crop-size 32 }; encoder width=32 depth=1 heads=2 patch=4; mask \"multi-block\" { min-keep 4 } }").unwrap();
         exp.distributed.nodes = 4096;
         exp.distributed.procs_per_node = 64;
-        let e = cost(&exp).err().expect("refused").to_string();
+        let e = cost(&exp).expect_err("refused").to_string();
         assert!(e.contains("more than the 1048576") && e.contains("GB"), "{e}");
     }
 }
