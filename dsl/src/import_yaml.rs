@@ -683,6 +683,10 @@ impl<'a> Reader<'a> {
             Some(Value::Scalar { yaml: Yaml::Integer(i), .. }) if *i >= 0 && *i as u64 >= min => {
                 Ok(*i as u64)
             }
+            // `3_00`: 300 to PyYAML (the official loader), a string in YAML 1.2
+            Some(Value::Scalar { yaml: Yaml::String(_), raw, plain: true }) if pyyaml_underscored_int(raw).is_some_and(|i| i >= 0 && i as u64 >= min) => {
+                Ok(pyyaml_underscored_int(raw).unwrap_or_default() as u64)
+            }
             _ if min == 0 => Err(self.wrong(key, "a non-negative integer")),
             _ => Err(self.wrong(key, &format!("an integer >= {min}"))),
         }
@@ -699,6 +703,10 @@ impl<'a> Reader<'a> {
                     .ok()
                     .filter(|v| v.is_finite())
                     .map(|value| Num { value, int: None })
+            }
+            // `3_00`: a string in YAML 1.2, the int 300 to PyYAML (it drops the `_`)
+            Value::Scalar { yaml: Yaml::String(_), raw, plain: true } if pyyaml_underscored_int(raw).is_some() => {
+                pyyaml_underscored_int(raw).map(|i| Num { value: i as f64, int: Some(i) })
             }
             // `0.000_2`: a string in YAML 1.2, the float 0.0002 to PyYAML (it drops the `_`)
             Value::Scalar { yaml: Yaml::String(_), raw, plain: true } if raw.contains('_') && pyyaml_float(raw) => {
@@ -778,7 +786,10 @@ fn pyyaml_reads_otherwise(raw: &str) -> Option<String> {
     // a float without a decimal point (`1e-3`) or without a sign after the exponent's `e`
     // (`1.0e3`) is a string to PyYAML, the official code then fails on it (`!!float 1e-3` is a
     // float to it: its constructor calls `float`)
-    if !raw.starts_with("!!") && matches!(Yaml::from_str(raw), Yaml::Real(_)) && !pyyaml_float(raw) {
+    // (an integer too long for 64 bits is a Real here and an int to PyYAML: not this case,
+    // whose help suggested a float the importer then refused; its range error says what it is)
+    let integer = raw.strip_prefix(['+', '-']).unwrap_or(raw).bytes().all(|b| b.is_ascii_digit());
+    if !raw.starts_with("!!") && !integer && matches!(Yaml::from_str(raw), Yaml::Real(_)) && !pyyaml_float(raw) {
         let like = raw.strip_prefix('+').unwrap_or(raw).parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| {
             let s = v.to_string();
             if s.contains('.') { s } else { format!("{s}.0") }
@@ -786,6 +797,13 @@ fn pyyaml_reads_otherwise(raw: &str) -> Option<String> {
         return Some(format!(
             "PyYAML, the official code's loader, reads it as a string, not a number (its floats need a decimal point, and a sign after the exponent's e, as in 1.0e-3), and the official code fails on it; write {}",
             like.map_or_else(|| "it with a decimal point".to_string(), |l| format!("`{l}`"))
+        ));
+    }
+    // YAML 1.1 ints that YAML 1.2 reads as strings: binary `0b...` and base 60 (`5:00` is 300
+    // to PyYAML), named with PyYAML's value (they were "expected an integer, found `5:00`")
+    if let Some((value, form)) = pyyaml_other_int(raw) {
+        return Some(format!(
+            "PyYAML, the official code's loader, reads it as the {form} number {value} (YAML 1.2, which this importer reads, as text); write {value} (or quote it if you meant text)"
         ));
     }
     // `!!int 0o14` is 12 to PyYAML too (its int constructor takes the prefix); a leading zero
@@ -814,6 +832,40 @@ fn pyyaml_reads_otherwise(raw: &str) -> Option<String> {
         )),
         _ => Some("PyYAML, the official code's loader, reads a leading 0 as octal; this number is too long for either reading: write it in decimal, without the leading zero".into()),
     }
+}
+
+/// PyYAML's value of a plain scalar its YAML 1.1 int resolver reads in a form YAML 1.2 reads
+/// as a string: binary (`[-+]?0b[0-1_]+`) or base 60 (`[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+`), with
+/// the form's name; `None` otherwise (or past 64 bits).
+fn pyyaml_other_int(raw: &str) -> Option<(i128, &'static str)> {
+    let negative = raw.starts_with('-');
+    let unsigned = raw.strip_prefix(['+', '-']).unwrap_or(raw);
+    let signed = |v: i128| if negative { -v } else { v };
+    if let Some(bits) = unsigned.strip_prefix("0b") {
+        let bits: String = bits.chars().filter(|&c| c != '_').collect();
+        if !bits.is_empty() && bits.len() <= 64 && bits.bytes().all(|b| b == b'0' || b == b'1') {
+            return i128::from_str_radix(&bits, 2).ok().map(|v| (signed(v), "binary"));
+        }
+        return None;
+    }
+    let mut parts = unsigned.split(':');
+    let head: String = parts.next()?.chars().filter(|&c| c != '_').collect();
+    let tail: Vec<&str> = parts.collect();
+    let head_ok = head.bytes().next().is_some_and(|b| (b'1'..=b'9').contains(&b)) && head.bytes().all(|b| b.is_ascii_digit()) && head.len() <= 18;
+    let tail_ok = !tail.is_empty() && tail.len() <= 3 && tail.iter().all(|t| (1..=2).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) && t.parse::<u8>().is_ok_and(|v| v < 60) && (t.len() == 1 || t.as_bytes()[0] <= b'5'));
+    if !(head_ok && tail_ok) {
+        return None;
+    }
+    let value = tail.iter().fold(head.parse::<i128>().ok()?, |acc, t| acc * 60 + t.parse::<i128>().unwrap_or(0));
+    Some((signed(value), "base-60"))
+}
+
+/// PyYAML's value of a plain decimal integer written with underscores (`3_00`, `300_`: its
+/// YAML 1.1 resolver drops them, YAML 1.2 reads a string), as [`pyyaml_float`]'s floats.
+fn pyyaml_underscored_int(raw: &str) -> Option<i64> {
+    let unsigned = raw.strip_prefix(['+', '-']).unwrap_or(raw);
+    let ok = raw.contains('_') && unsigned.bytes().next().is_some_and(|b| (b'1'..=b'9').contains(&b)) && unsigned.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    ok.then(|| raw.replace('_', "").strip_prefix('+').map_or_else(|| raw.replace('_', ""), str::to_string).parse::<i64>().ok()).flatten()
 }
 
 /// Whether PyYAML reads the plain scalar `s` as a float (its YAML 1.1 resolver, less the

@@ -341,6 +341,25 @@ fn floats_pyyaml_reads_as_strings_are_errors() {
     }
 }
 
+/// YAML 1.1 ints that YAML 1.2 reads as strings: underscores are PyYAML's int as for floats
+/// (`3_00` is 300 epochs), binary and base 60 are refused naming PyYAML's value (they were a
+/// bare "expected an integer, found `5:00`"), and an int past 64 bits is a range error, not
+/// "PyYAML reads it as a string; write 18446744073709552000.0".
+#[test]
+fn ints_pyyaml_reads_otherwise_are_read_or_named() {
+    for text in ["3_00", "300_", "+3_0_0"] {
+        let (_, exp) = ok(&edit("epochs: 300", &format!("epochs: {text}")));
+        assert_eq!(exp.epochs, 300, "{text}");
+    }
+    for (text, value, form) in [("0b100101100", "300", "binary"), ("5:00", "300", "base-60"), ("1:0", "60", "base-60"), ("1:00:00", "3600", "base-60")] {
+        let e = err(&edit("epochs: 300", &format!("epochs: {text}")));
+        assert!(matches!(&e, ImportError::Unsupported { key, .. } if key == "optimization.epochs"), "{text}: {e:?}");
+        assert!(e.to_string().contains(&format!("the {form} number {value}")) && e.to_string().contains(&format!("write {value}")), "{text}: {e}");
+    }
+    let e = err(&edit("epochs: 300", "epochs: 18446744073709551616"));
+    assert!(!e.to_string().contains("reads it as a string"), "{e}");
+}
+
 #[test]
 fn malformed_yaml_is_an_error_with_its_position() {
     let e = err("data:\n  batch_size: 128\n crop_size: 224\n");
