@@ -260,7 +260,7 @@ impl std::fmt::Display for Estimate {
             s,
             "  parameters      {:.2}M trained{}",
             c.trainable_params / 1e6,
-            if c.frozen_params > 0.0 { format!(", {:.2}M held untrained (EMA copy)", c.frozen_params / 1e6) } else { String::new() }
+            if c.frozen_params > 0.0 { format!(", {:.2}M held untrained{}", c.frozen_params / 1e6, if c.frozen_what.is_empty() { String::new() } else { format!(" ({})", c.frozen_what) }) } else { String::new() }
         );
         let _ = writeln!(s, "  tokens          {}", c.tokens);
         let _ = writeln!(

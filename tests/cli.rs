@@ -609,7 +609,7 @@ fn estimate_counts_measures_and_projects() {
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
     // 640 images / batch 16 = 40 steps an epoch, 3 epochs; measured here (a small model)
-    for want in ["parameters", "step FLOPs", "GFLOP per image", "images          640", "measured here", "120 steps (40 x 3 epochs)", "on 1 x a100", "budget"] {
+    for want in ["parameters", "held untrained (the EMA target encoder)", "step FLOPs", "GFLOP per image", "images          640", "measured here", "120 steps (40 x 3 epochs)", "on 1 x a100", "budget"] {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
     // a budget that is no number of hours is refused (NaN was taken for no budget)

@@ -344,7 +344,7 @@ fn a_registered_recipes_cost_model_sizes_the_memory_bound() {
     ijepa_recipes::register_builtins().unwrap();
     register(entry()).unwrap();
     let cost = |_: &Experiment| -> Result<ijepa_engine::estimate::StepCost> {
-        Ok(ijepa_engine::estimate::StepCost { trainable_params: 1e9, frozen_params: 5e8, flops_per_image: 1.0, activation_elems_per_image: 1.0, tokens: String::new() })
+        Ok(ijepa_engine::estimate::StepCost { trainable_params: 1e9, frozen_params: 5e8, frozen_what: "an EMA copy".into(), flops_per_image: 1.0, activation_elems_per_image: 1.0, tokens: String::new() })
     };
     let costed = RecipeEntry { schema: RecipeSchema::new("costed-ae", "the linear autoencoder with a cost model (a test recipe)"), cost: Some(Arc::new(cost)), ..entry() };
     register(costed).unwrap();

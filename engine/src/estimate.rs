@@ -28,6 +28,8 @@ pub struct StepCost {
     pub trainable_params: f64,
     /// Parameters held but not trained (an EMA target encoder).
     pub frozen_params: f64,
+    /// What [`Self::frozen_params`] are, in words (`"the EMA target encoder"`); empty without.
+    pub frozen_what: String,
     /// FLOPs of one image through the step (forward, backward of the trained modules).
     pub flops_per_image: f64,
     /// Bytes of activations autograd keeps for the backward, per image, at 4 bytes an element
@@ -228,7 +230,7 @@ mod tests {
 
     #[test]
     fn gpu_time_uses_the_precision_peak_and_refuses_what_the_device_lacks() {
-        let c = StepCost { trainable_params: 1.0, frozen_params: 0.0, flops_per_image: 1e12, activation_elems_per_image: 0.0, tokens: String::new() };
+        let c = StepCost { trainable_params: 1.0, frozen_params: 0.0, frozen_what: String::new(), flops_per_image: 1e12, activation_elems_per_image: 0.0, tokens: String::new() };
         let a100 = accelerator("A100").unwrap();
         let t = gpu_step_seconds(&c, 128, a100, Precision::Bf16, 0.5).unwrap();
         assert!((t - 128e12 / 156e12).abs() < 1e-12);

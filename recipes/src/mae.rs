@@ -582,6 +582,7 @@ pub fn cost(exp: &Experiment) -> Result<ijepa_engine::estimate::StepCost> {
     Ok(StepCost {
         trainable_params: encoder_params + decoder_params,
         frozen_params: 0.0,
+        frozen_what: String::new(),
         // (the patch embedding's backward is its weights' gradient alone: the images need none)
         flops_per_image: 3.0 * forward - patch_embed_flops(n, p, d),
         activation_elems_per_image: n * d + enc.activations(keep + 1.0) + dec.activations(n + 1.0),

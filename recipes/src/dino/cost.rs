@@ -56,6 +56,7 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
         trainable_params: backbone_params + head_params,
         // the teacher (backbone and head, its gain included), the student's fixed gain, the centre
         frozen_params: backbone_params + mlp_params + b * out + gain + if c.norm_last_layer { gain } else { 0.0 } + out,
+        frozen_what: format!("the EMA teacher{}, and the centre", if c.norm_last_layer { ", the student's fixed gain" } else { "" }),
         // (the patch embedding's backward is its weights' gradient alone: the crops need none)
         flops_per_image: teacher_fwd + 3.0 * student_fwd - (2.0 * patch_embed_flops(global, p, d) + locals * patch_embed_flops(local, p, d)),
         activation_elems_per_image: 2.0 * crop(global) + locals * crop(local),

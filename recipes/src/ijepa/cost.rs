@@ -81,6 +81,7 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
     Ok(StepCost {
         trainable_params: encoder_params + predictor_params,
         frozen_params: if exp.target.kind == TargetKind::Pixels { 0.0 } else { encoder_params },
+        frozen_what: "the EMA target encoder".into(),
         flops_per_image: target_fwd + 2.0 * embed + 3.0 * (context_fwd + predictor_fwd),
         activation_elems_per_image: activations,
         tokens: format!(
