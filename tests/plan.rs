@@ -552,6 +552,41 @@ fn a_plain_run_that_lost_its_manifest_is_still_its_sweep_points() {
     assert!(kept("checkpoints/final.safetensors") == weights && kept("metrics.csv") == metrics, "nothing trained again: {t}");
 }
 
+/// A plain run interrupted (a checkpoint to resume from, no final weights), then made a sweep
+/// (its point renamed `<study>-seed-1`): the point resumes the interrupted run where it is (it
+/// trained from the start in a new folder, the old checkpoints left behind); a point with a
+/// folder of its own keeps it.
+#[test]
+fn a_renamed_point_resumes_its_interrupted_run() {
+    let d = study("plan-renamed-interrupted", 2);
+    let runs = d.join("runs");
+    let plain = d.join("one.kdl");
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
+    let go = || {
+        let o = ijepa(&["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()]);
+        (o.status.success(), text(&o))
+    };
+    let (ok, t) = go();
+    assert!(ok, "{t}");
+    let trained = pretrain_dirs(&runs);
+    assert_eq!(trained.len(), 1, "{trained:?}");
+    // interrupted: the manifest says running, the final weights are not there
+    let mpath = trained[0].join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["status"] = "running".into();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    std::fs::remove_file(trained[0].join("checkpoints/final.safetensors")).unwrap();
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    seeds 1 2\n}\n").unwrap();
+    let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let t = text(&o);
+    let line = t.lines().find(|l| l.contains("pretrain/seed-1")).unwrap_or_default();
+    assert!(line.contains(trained[0].to_str().unwrap()) && line.contains("resume"), "{t}");
+    let (ok, t) = go();
+    assert!(ok, "{t}");
+    assert_eq!(pretrain_dirs(&runs).len(), 2, "only seed 2 trains in a new folder: {t}");
+    assert!(trained[0].join("checkpoints/final.safetensors").is_file(), "the resume wrote the final weights: {t}");
+}
+
 /// A finished run whose final checkpoint was replaced (another run's weights moved or copied
 /// over it) is refused, naming the file and both checksums; its evaluations were skipped as
 /// done, the report showing what they had measured on weights no longer there. Moved aside, the

@@ -386,8 +386,10 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
 
 /// [`pretrain_stage`] of a point of the study `study` (its one point, or a sweep point), or,
 /// when that folder holds no manifest and the point's settings are those of a pretraining that
-/// finished under another name of the study (its final checkpoint on disk: one to resume stays
-/// where it is; under the study's own name, also one whose manifest was lost), that one. The
+/// finished under another name of the study (its final checkpoint on disk; under the study's
+/// own name, also one whose manifest was lost), that one; failing that, when the point has no
+/// folder at all, one interrupted under another name (a checkpoint to resume from), which
+/// resumes where it is. The
 /// names tried: the study's own (the run the file trained before it
 /// became a sweep or gained its first `seeds`, which renamed its one point `<study>-seed-N`,
 /// and so its hash and folder), then the study's other point names in the runs folder
@@ -404,6 +406,10 @@ pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize
         .unwrap_or_default();
     others.sort();
     let names = std::iter::once(study.to_string()).chain(others).filter(|n| *n != exp.name);
+    // an interrupted run of these settings under another of the study's names (a sweep renamed
+    // since): resumed where it is when the point has no folder of its own (it trained from the
+    // start under the new name, the checkpoints of the old one left behind)
+    let mut interrupted = None;
     for name in names {
         let plain = name == study;
         // (a folder of that name holds this pretraining only if its hash under that name is there)
@@ -422,8 +428,14 @@ pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize
         if finished && !of_another_study {
             return earlier;
         }
+        if interrupted.is_none() && manifest.is_some() && !of_another_study && matches!(pretrain_status(&earlier.1), Status::Partial { .. }) {
+            interrupted = Some(earlier);
+        }
     }
-    own
+    match interrupted {
+        Some(earlier) if !own.1.exists() => earlier,
+        _ => own,
+    }
 }
 
 /// Whether the folder `dir` of the pretraining stage `hash` of `exp` holds a whole final
