@@ -31,19 +31,20 @@ pub(crate) fn check(study: &Study, spans: &SpanMap, values: &BTreeMap<(String, S
         };
         let d = &p.experiment.data;
         if let DataSource::Path(root) = &d.source {
-            if seen.insert(("data.root", root.clone())) {
+            // (per data set: one folder can hold CIFAR-10's files and not CIFAR-100's)
+            if seen.insert(("data.root", root.clone(), format!("{:?}", d.dataset))) {
                 if let Some(e) = root_error("data root", root, &d.dataset, span_of("data.root")) {
                     errors.push(e);
                 }
             }
         }
         if let Some(list) = &d.subset {
-            if seen.insert(("data.subset", list.clone())) && !list.is_file() {
+            if seen.insert(("data.subset", list.clone(), String::new())) && !list.is_file() {
                 errors.push(missing("data subset list", list, span_of("data.subset"), "give an existing list file (one image path per line)"));
             }
         }
         if let Some(test) = &d.test_root {
-            if seen.insert(("data.test-root", test.clone())) {
+            if seen.insert(("data.test-root", test.clone(), format!("{:?}", d.dataset))) {
                 if let Some(e) = root_error("test root", test, &d.dataset, span_of("data.test-root")) {
                     errors.push(e);
                 }
@@ -51,7 +52,7 @@ pub(crate) fn check(study: &Study, spans: &SpanMap, values: &BTreeMap<(String, S
         }
         for ev in &p.experiment.evals {
             if let Some(f) = &ev.split_file {
-                if seen.insert(("split-file", f.clone())) && !f.is_file() {
+                if seen.insert(("split-file", f.clone(), String::new())) && !f.is_file() {
                     let key = spans.keys().find(|k| k.starts_with("eval") && k.ends_with("split-file")).cloned().unwrap_or_default();
                     errors.push(missing("evaluation split file", f, span_of(&key), "give an existing `1percent.txt`-style list file"));
                 }
@@ -160,6 +161,13 @@ mod tests {
         std::fs::write(d.join("c10/cifar-10-batches-bin/data_batch_1.bin"), b"").unwrap();
         assert_eq!(err(&DatasetKind::Cifar10, "data root", "c10"), None);
         assert!(err(&DatasetKind::Cifar100, "data root", "c10").is_some());
+        // a sweep's two points on one folder, CIFAR-10 then CIFAR-100: each checked for its
+        // own files (the folder was checked once, for the first point's)
+        let f = d.join("zip.kdl");
+        let root = d.join("c10");
+        std::fs::write(&f, format!("experiment \"z\" {{\n encoder width=32 depth=2 heads=2 patch=4\n mask \"multi-block\" {{ min-keep 3 }}\n}}\nsweep \"zip\" {{\n vary \"data.dataset\" \"cifar10\" \"cifar100\"\n vary \"data.root\" \"{0}\" \"{0}\"\n}}\n", root.display())).unwrap();
+        let e = crate::load_study_checked(&f).err().expect("refused").render_plain();
+        assert!(e.contains("holds no `train.bin`"), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
 

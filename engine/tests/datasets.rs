@@ -863,4 +863,12 @@ fn image_folder_walks_a_symlink_loop_once() {
     let ds = ImageFolder::open(&root, OnError::Fail).unwrap();
     let files: Vec<String> = (0..ds.len()).filter(|&i| ds.label(i) == 0).map(|i| ds.relative_path(i).to_string_lossy().into_owned()).collect();
     assert_eq!(files, vec!["one.jpg", "side/three.jpg", "sub/two.jpg"]);
+    // a link inside a class to the root above it (or higher) is a loop too: not followed (it
+    // walked every class's images into this one, under its label)
+    std::os::unix::fs::symlink(&root, root.join("other/up")).unwrap();
+    std::os::unix::fs::symlink(&t.0, root.join("other/higher")).unwrap();
+    let ds = ImageFolder::open(&root, OnError::Fail).unwrap();
+    let other: Vec<String> = (0..ds.len()).filter(|&i| ds.label(i) == 1).map(|i| ds.relative_path(i).to_string_lossy().into_owned()).collect();
+    assert_eq!(other, vec!["three.jpg"]);
+    assert_eq!(ds.len(), 4);
 }

@@ -332,11 +332,11 @@ fn draw_panel_with<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Pa
             // (a label is broken inside its parts too, at `-`, `_`, `/`, spaces, when that
             // names every category in a few lines: two long values of a sweep left the second
             // unnamed, one stride of two)
-            let broken: Vec<Vec<String>> = c.iter().map(|l| break_label(l, share - LABEL_GAP_PX)).collect();
-            let fits = |ls: &Vec<String>| ls.len() <= MAX_LABEL_LINES && ls.iter().all(|line| label_px(line) + LABEL_GAP_PX <= share);
-            let widest = c.iter().flat_map(|l| wrap_label(l, share)).map(|line| label_px(&line)).fold(0.0, f64::max);
             // (not into lines of a few characters: a sweep of 60 values is named every few)
             let roomy = share - LABEL_GAP_PX >= label_px("0123456789");
+            let broken: Vec<Vec<String>> = if roomy { c.iter().map(|l| break_label(l, share - LABEL_GAP_PX)).collect() } else { Vec::new() };
+            let fits = |ls: &Vec<String>| ls.len() <= MAX_LABEL_LINES && ls.iter().all(|line| label_px(line) + LABEL_GAP_PX <= share);
+            let widest = c.iter().flat_map(|l| wrap_label(l, share)).map(|line| label_px(&line)).fold(0.0, f64::max);
             let stride = if roomy && broken.iter().all(fits) { 1 } else { ((widest + LABEL_GAP_PX) / share.max(1.0)).ceil().max(1.0) as usize };
             if stride == 1 && broken.iter().any(|l| l.len() > 1) {
                 return draw_panel_with(area, panel, Some(broken));
@@ -448,7 +448,9 @@ fn break_label(label: &str, width: f64) -> Vec<String> {
     let mut out = Vec::new();
     for line in wrap_label(label, width) {
         let mut rest: &str = &line;
-        while label_px(rest) > width {
+        // (a width below one character still takes one a line: a negative width, 89 sweep
+        // values on one panel, cut the last character and then panicked on nothing)
+        while !rest.is_empty() && label_px(rest) > width {
             let chars: Vec<(usize, char)> = rest.char_indices().collect();
             let room = ((width / label_px("x")).floor() as usize).clamp(1, chars.len());
             let cut = chars[..room]
@@ -610,6 +612,8 @@ mod tests {
         assert_eq!(break_label("abcdefghijklmnopqrstuvwxyz", 72.0), ["abcdefghij", "klmnopqrst", "uvwxyz"]);
         assert_eq!(break_label("block, representation, output", 150.0), ["block", "representation", "output"]);
         assert_eq!(break_label("short", 72.0), ["short"]);
+        assert_eq!(break_label("lr-0.001", -0.67), ["l", "r", "-", "0", ".", "0", "0", "1"]);
+        assert_eq!(break_label("", 0.0), Vec::<String>::new());
         for l in break_label("/data/fashion mnist/v2_full, seed-1", 60.0) {
             assert!(label_px(&l) <= 60.0, "{l}");
         }
@@ -683,6 +687,15 @@ mod tests {
         assert!(named.len() > 3 && named.len() < 30, "{} of 60 named: {named:?}", named.len());
         let texts = svg_texts(&render(&fig(true)).unwrap().svg);
         assert!(texts.iter().any(|t| t == "0.1-0.2") && texts.iter().any(|t| t == "0.15-0.2"), "{texts:?}");
+        // hundreds of values, on panels of every width (the side-by-side panel of a sweep left a
+        // negative width for each label past 88 values, and breaking them panicked)
+        for n in [89, 200, 1000] {
+            let mut many = fig(true);
+            many.panels[0].x = XAxis::Categories((0..n).map(|i| format!("lr-{i}")).collect());
+            render(&many).unwrap();
+            many.panels.push(many.panels[0].clone());
+            render(&many).unwrap();
+        }
         // two long values without commas (data roots): both named, each in a few lines (the
         // second was left unnamed, every second category being named)
         let long = ["/datasets/fashion-mnist-variant-with-a-rather-long-name-one/train", "/datasets/fashion-mnist-variant-with-a-rather-long-name-two/train"];

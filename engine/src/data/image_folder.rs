@@ -149,7 +149,14 @@ fn list_class(dir: &Path) -> Result<ClassListing> {
     // each folder with the (device, inode) of the folders above it: a symbolic link back to one
     // of them is a loop, walked once (torchvision's os.walk would recurse until the OS stops it)
     type FolderId = (u64, u64);
-    let mut stack: Vec<(Vec<u8>, Vec<FolderId>)> = vec![(Vec::new(), Vec::new())];
+    // ... and the folders above the class folder itself: a link in `dog/` to the image-folder
+    // root walked every class's images as dogs (the loop was caught one level down)
+    let ancestors: Vec<FolderId> = {
+        use std::os::unix::fs::MetadataExt;
+        let real = fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+        real.ancestors().skip(1).filter_map(|a| fs::metadata(a).ok()).map(|m| (m.dev(), m.ino())).collect()
+    };
+    let mut stack: Vec<(Vec<u8>, Vec<FolderId>)> = vec![(Vec::new(), ancestors)];
     let mut visited = 0usize;
     while let Some((rel, mut above)) = stack.pop() {
         visited += 1;
@@ -171,7 +178,7 @@ fn list_class(dir: &Path) -> Result<ClassListing> {
             let m = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
             let id = (m.dev(), m.ino());
             if above.contains(&id) {
-                tracing::warn!("{}: a symbolic link back to a folder above it (a loop); its images are listed once", path.display());
+                tracing::warn!("{}: a symbolic link back to a folder above it (a loop): not followed (that folder's images are listed where it is)", path.display());
                 continue;
             }
             above.push(id);
