@@ -687,6 +687,11 @@ impl<'a> Reader<'a> {
             Some(Value::Scalar { yaml: Yaml::String(_), raw, plain: true }) if pyyaml_underscored_int(raw).is_some_and(|i| i >= 0 && i as u64 >= min) => {
                 Ok(pyyaml_underscored_int(raw).unwrap_or_default() as u64)
             }
+            // (a whole number past 64 bits: "expected an integer >= 1, found 18446744073709551616"
+            // read as a contradiction)
+            Some(Value::Scalar { raw, plain: true, .. }) if raw.len() > 18 && raw.strip_prefix('+').unwrap_or(raw).bytes().all(|b| b.is_ascii_digit()) => {
+                Err(self.wrong(key, &format!("an integer from {min} to {} (this one is too large)", i64::MAX)))
+            }
             _ if min == 0 => Err(self.wrong(key, "a non-negative integer")),
             _ => Err(self.wrong(key, &format!("an integer >= {min}"))),
         }
@@ -849,7 +854,12 @@ fn pyyaml_other_int(raw: &str) -> Option<(i128, &'static str)> {
         return None;
     }
     let mut parts = unsigned.split(':');
-    let head: String = parts.next()?.chars().filter(|&c| c != '_').collect();
+    let head = parts.next()?;
+    // (`[1-9][0-9_]*`: a digit first, `_3:00` is a string to PyYAML too)
+    if !head.bytes().next().is_some_and(|b| (b'1'..=b'9').contains(&b)) {
+        return None;
+    }
+    let head: String = head.chars().filter(|&c| c != '_').collect();
     let tail: Vec<&str> = parts.collect();
     let head_ok = head.bytes().next().is_some_and(|b| (b'1'..=b'9').contains(&b)) && head.bytes().all(|b| b.is_ascii_digit()) && head.len() <= 18;
     let tail_ok = !tail.is_empty() && tail.len() <= 3 && tail.iter().all(|t| (1..=2).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) && t.parse::<u8>().is_ok_and(|v| v < 60) && (t.len() == 1 || t.as_bytes()[0] <= b'5'));

@@ -261,24 +261,24 @@ pub(crate) fn compile(
         let help = "an experiment file is a few kilobytes of text: check that this is the file you meant".into();
         return Err(Diagnostics::new(file_name, "", vec![DslError::Io { path: file_name.into(), message, help }]));
     }
-    let doc = parse_kdl(src).map_err(|errors| {
-        // an official YAML config given where an experiment file goes: one error naming the
-        // converter (it was a screen of KDL syntax errors)
-        let yaml = [".yaml", ".yml"].iter().any(|e| file_name.to_ascii_lowercase().ends_with(e));
-        let errors = match yaml {
-            true => vec![DslError::Syntax {
-                message: "this is a YAML file, and experiment files are KDL".into(),
-                span: match errors.first() {
-                    Some(DslError::Syntax { span, .. }) => *span,
-                    _ => (0..0).into(),
-                },
-                label: "not KDL".into(),
-                help: format!("convert an official I-JEPA config with `ijepa import-yaml {file_name}` (docs/official-configs.md) and use the .kdl file it writes"),
-            }],
-            false => errors,
-        };
-        Diagnostics::new(file_name, src, errors)
-    })?;
+    // an official YAML config given where an experiment file goes (named so, and reading as
+    // YAML: a `key:` line; a KDL file misnamed .yml keeps its own errors): one error naming the
+    // converter, where it was a screen of unknown nodes `data:` and syntax errors
+    let key_line = |l: &str| {
+        l.trim_start().split_once(':').is_some_and(|(k, v)| {
+            !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') && (v.is_empty() || v.starts_with(' '))
+        })
+    };
+    if [".yaml", ".yml"].iter().any(|e| file_name.to_ascii_lowercase().ends_with(e)) && src.lines().any(key_line) {
+        let at = src.lines().take_while(|l| !key_line(l)).map(|l| l.len() + 1).sum::<usize>();
+        return Err(Diagnostics::new(file_name, src, vec![DslError::Syntax {
+            message: "this is a YAML file, and experiment files are KDL".into(),
+            span: (at.min(src.len()), 0).into(),
+            label: "not KDL".into(),
+            help: format!("convert an official I-JEPA config with `ijepa import-yaml {file_name}` (docs/official-configs.md) and use the .kdl file it writes"),
+        }]));
+    }
+    let doc = parse_kdl(src).map_err(|errors| Diagnostics::new(file_name, src, errors))?;
     let mut cx = reader::Ctx::new(src, schema::locations(), schema::PLANNED);
     cx.origin = origin;
     cx.swept_recipes = recipes::swept(&doc);

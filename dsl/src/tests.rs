@@ -1207,6 +1207,9 @@ fn belongs_inside_hints_name_a_real_home() {
     let text = err.render_plain();
     assert_eq!(err.codes().len(), 1, "{text}");
     assert!(text.contains("this is a YAML file") && text.contains("ijepa import-yaml in1k_vith14_ep300.yaml"), "{text}");
+    // a KDL file misnamed .yml keeps its own syntax errors
+    let text = parse_str("x.yml", "experiment \"x\" {\n epochs 3\n").unwrap_err().render_plain();
+    assert!(!text.contains("this is a YAML file"), "{text}");
     // a sweep's `seed` is told where it belongs, and what the sweep's own node is
     let src = "experiment \"t\" {\n encoder width=32 depth=2 heads=2 patch=4\n}\nsweep \"grid\" {\n seed 1 2\n}\n";
     let text = crate::parse_study("t.kdl", src).expect_err("refused").render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");

@@ -357,7 +357,9 @@ fn ints_pyyaml_reads_otherwise_are_read_or_named() {
         assert!(e.to_string().contains(&format!("the {form} number {value}")) && e.to_string().contains(&format!("write {value}")), "{text}: {e}");
     }
     let e = err(&edit("epochs: 300", "epochs: 18446744073709551616"));
-    assert!(!e.to_string().contains("reads it as a string"), "{e}");
+    assert!(!e.to_string().contains("reads it as a string") && e.to_string().contains("too large"), "{e}");
+    let e = err(&edit("epochs: 300", "epochs: _3:00"));
+    assert!(!e.to_string().contains("base-60"), "{e}");
 }
 
 #[test]
