@@ -410,7 +410,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         };
         if opts.dry_run {
             if lead {
-                let busy = StageLock::holder(&stage.dir).map(|h| format!("  (running now: {h})")).unwrap_or_default();
+                let holder = StageLock::holder(&stage.dir);
+                let busy = holder.as_ref().map(|h| format!("  (running now: {h})")).unwrap_or_default();
+                // (a stage another process holds is refused by the real run, not resumed or
+                // trained again: the dry run said "resume" beside "running now")
+                let action = if holder.is_some() && action != "skip (done)" { "refused (in use)" } else { action };
                 tracing::info!("{action:<16} {}  [{}] {}{busy}", stage.id, &stage.hash[..12], stage.dir.display());
                 // what the rerun sets aside with it (see below)
                 if opts.force && matches!(status, Status::Done | Status::Diverged { .. }) {

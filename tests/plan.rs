@@ -93,6 +93,12 @@ fn plan_prints_the_sweep_as_a_tree_and_as_dot() {
     let dot = text(&o);
     assert_eq!(dot.matches(&format!("running now: pid {} on", std::process::id())).count(), 1, "{dot}");
     assert_eq!(dot.matches("penwidth=3").count(), 1, "{dot}");
+    // ... and `run --dry-run` says the real run would refuse it (it said "run" or "resume"
+    // beside "running now")
+    let o = ijepa(&["run", "--dry-run", "--force", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    let line = t.lines().find(|l| l.contains("running now")).unwrap_or_default();
+    assert!(line.starts_with("refused (in use)") || line.contains("refused (in use) "), "{t}");
     drop(held);
 
     let o = ijepa(&["plan", "--dot", f.to_str().unwrap()]);

@@ -691,7 +691,7 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     let out = reader.join().unwrap();
     assert_eq!(status.code(), Some(143), "{out}{err}");
-    assert!(err.contains("interrupted by SIGTERM; run the same command again to resume"), "{err}");
+    assert!(err.contains("interrupted by SIGTERM; run the same command again to go on (finished stages are kept; this one starts over)"), "{err}");
     let mut evals = 0;
     for e in std::fs::read_dir(runs.join("resume")).unwrap() {
         let p = e.unwrap().path();
@@ -734,7 +734,7 @@ fn a_signal_during_the_first_monitor_stops_before_the_first_step() {
     let o = child.wait_with_output().unwrap();
     let err = format!("{}{}", reader.join().unwrap(), String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted by SIGINT; run the same command again to resume") && !err.contains("epoch   1/"), "{err}");
+    assert!(err.contains("interrupted by SIGINT; run the same command again to go on") && !err.contains("epoch   1/"), "{err}");
     let run = run_folder(&runs);
     assert_eq!(count_rows(&run), 0, "a step was trained after the signal: {err}");
     assert!(!run.join("checkpoints/latest.safetensors").exists(), "{err}");
