@@ -416,6 +416,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 // trained again: the dry run said "resume" beside "running now")
                 let action = if holder.is_some() && action != "skip (done)" { "refused (in use)" } else { action };
                 tracing::info!("{action:<16} {}  [{}] {}{busy}", stage.id, &stage.hash[..12], stage.dir.display());
+                interrupted_note(plan, stage, status);
                 // what the rerun sets aside with it (see below)
                 if opts.force && matches!(status, Status::Done | Status::Diverged { .. }) {
                     for d in downstream(n).filter(|&d| plan.status(d) == Status::Done) {
@@ -520,6 +521,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         }
         if lead {
             tracing::info!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
+            interrupted_note(plan, stage, status);
         }
         let outcome = run_stage(plan, n, opts, dist.clone(), &mut shared, !blocked.is_empty());
         // one diverged point of a study does not stop the others (one process: the ranks of
@@ -571,6 +573,23 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
 /// A done stage of an earlier version, found under the hash that did not count its list
 /// files' contents, records them now (the lists as planned): a list edited later is then
 /// noticed, where such a folder stood for any contents of its lists.
+/// A pretraining that starts from step 0 beside one of its experiment interrupted with other
+/// settings: said, with the settings that differ (one who changed `epochs` to extend a run
+/// trained from the start, the interrupted run left behind without a word).
+fn interrupted_note(plan: &Plan, stage: &ijepa_engine::plan::Stage, status: Status) {
+    let ijepa_engine::plan::Task::Pretrain { point } = stage.task else { return };
+    if status != Status::Pending {
+        return;
+    }
+    for (dir, step, differ) in ijepa_engine::plan::interrupted_elsewhere(&plan.points[point].experiment, &stage.dir) {
+        tracing::warn!(
+            "{} holds this experiment's pretraining interrupted at step {step} with other settings ({}): it is not resumed, this one starts from step 0 (with those settings as they were, the file resumes it)",
+            dir.display(),
+            differ.join("; ")
+        );
+    }
+}
+
 fn adopt_inputs(stage: &ijepa_engine::plan::Stage) -> Result<()> {
     if stage.inputs.is_empty() {
         return Ok(());

@@ -593,6 +593,42 @@ fn a_renamed_point_resumes_its_interrupted_run() {
     assert!(trained[0].join("checkpoints/final.safetensors").is_file(), "the resume wrote the final weights: {t}");
 }
 
+/// An interrupted pretraining left behind by a changed setting (`epochs 2` made 3, to extend
+/// it) is named when the new one starts from step 0, with the settings that differ (it was
+/// left without a word).
+#[test]
+fn a_changed_setting_names_the_interrupted_run_it_leaves() {
+    let d = study("plan-changed-interrupted", 2);
+    let runs = d.join("runs");
+    let plain = d.join("one.kdl");
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
+    let reports = d.join("reports");
+    let go = |extra: &[&str]| {
+        let mut args = vec!["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = ijepa(&args);
+        (o.status.success(), text(&o))
+    };
+    let (ok, t) = go(&["--only", "pretrain"]);
+    assert!(ok, "{t}");
+    let trained = pretrain_dirs(&runs);
+    let mpath = trained[0].join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["status"] = "running".into();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    std::fs::remove_file(trained[0].join("checkpoints/final.safetensors")).unwrap();
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n    epochs 3\n}\n").unwrap();
+    for dry in [true, false] {
+        let (ok, t) = go(if dry { &["--dry-run", "--only", "pretrain"] } else { &["--only", "pretrain"] });
+        assert!(ok, "{t}");
+        assert!(t.contains(&format!("{} holds this experiment's pretraining interrupted at step", trained[0].display())) && t.contains("(epochs 2 -> 3)"), "{t}");
+    }
+    // a setting that does not change the weights (the evaluations') is no difference
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n    epochs 4\n    eval \"knn\" { k 5; baselines \"raw-pixels\" }\n}\n").unwrap();
+    let (ok, t) = go(&["--dry-run"]);
+    assert!(ok && t.contains("interrupted at step") && t.contains("(epochs 2 -> 4)"), "{t}");
+}
+
 /// A finished run whose final checkpoint was replaced (another run's weights moved or copied
 /// over it) is refused, naming the file and both checksums; its evaluations were skipped as
 /// done, the report showing what they had measured on weights no longer there. Moved aside, the

@@ -12,7 +12,7 @@ use ijepa_dsl::{Point, Study};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -382,6 +382,49 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
         }
     }
     (hash, dir)
+}
+
+/// Pretrainings of `exp`'s experiment interrupted with other settings (in its folder beside
+/// `dir`, a checkpoint to resume from): each folder, the step it reached and its settings that
+/// differ from `exp`'s (`epochs 12 -> 13`; the first few). A changed setting trains from the
+/// start in a fresh folder: said, so that one who only meant to extend a run sees what is left.
+pub fn interrupted_elsewhere(exp: &Experiment, dir: &Path) -> Vec<(PathBuf, u64, Vec<String>)> {
+    let Some(parent) = dir.parent() else { return Vec::new() };
+    let Ok(now) = serde_json::to_value(exp) else { return Vec::new() };
+    let mut out = Vec::new();
+    let mut others: Vec<PathBuf> = std::fs::read_dir(parent)
+        .map(|d| d.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pretrain-")) && p != dir).collect())
+        .unwrap_or_default();
+    others.sort();
+    for other in others {
+        let Status::Partial { step } = pretrain_status(&other) else { continue };
+        let Some(then) = std::fs::read_to_string(other.join(ijepa_schema::CONFIG_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { continue };
+        let mut differ = Vec::new();
+        json_differences("", &then, &now, &mut differ);
+        // (what does not change the weights: the evaluations', the report's, the layout's)
+        differ.retain(|d| !["evals", "report", "distributed", "log_every", "checkpoint", "name"].iter().any(|k| d.starts_with(k)));
+        if !differ.is_empty() {
+            out.push((other, step, differ));
+        }
+    }
+    out
+}
+
+/// The leaves of two JSON values that differ, as `path then -> now` (at most 6).
+fn json_differences(path: &str, then: &Value, now: &Value, out: &mut Vec<String>) {
+    if out.len() >= 6 || then == now {
+        return;
+    }
+    match (then, now) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                json_differences(&sub, a.get(k).unwrap_or(&Value::Null), b.get(k).unwrap_or(&Value::Null), out);
+            }
+        }
+        _ => out.push(format!("{path} {then} -> {now}")),
+    }
 }
 
 /// [`pretrain_stage`] of a point of the study `study` (its one point, or a sweep point), or,
