@@ -166,7 +166,7 @@ mod tests {
         let f = d.join("zip.kdl");
         let root = d.join("c10");
         std::fs::write(&f, format!("experiment \"z\" {{\n encoder width=32 depth=2 heads=2 patch=4\n mask \"multi-block\" {{ min-keep 3 }}\n}}\nsweep \"zip\" {{\n vary \"data.dataset\" \"cifar10\" \"cifar100\"\n vary \"data.root\" \"{0}\" \"{0}\"\n}}\n", root.display())).unwrap();
-        let e = crate::load_study_checked(&f).err().expect("refused").render_plain();
+        let e = crate::load_study_checked(&f).expect_err("refused").render_plain();
         assert!(e.contains("holds no `train.bin`"), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
