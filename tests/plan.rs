@@ -526,35 +526,58 @@ fn a_plain_file_made_a_sweep_keeps_its_finished_pretraining() {
     assert!(t.lines().any(|l| l.contains("pretrain  [") && l.contains("to run") && !l.contains("one-other")), "{t}");
 }
 
+/// Runs the plain file `one.kdl` of the scratch study `d` (with `extra` arguments) into
+/// `d/runs`, reports in `d/reports`.
+fn run_one(d: &Path, extra: &[&str]) -> (bool, String) {
+    let (plain, runs, reports) = (d.join("one.kdl"), d.join("runs"), d.join("reports"));
+    let mut args = vec!["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = ijepa(&args);
+    (o.status.success(), text(&o))
+}
+
+/// A scratch study whose plain file `one.kdl` (base.kdl for `epochs` epochs) has run with
+/// `extra` arguments: the study's folder and the one pretraining's folder.
+fn one_run(name: &str, epochs: usize, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let d = study(name, epochs);
+    std::fs::write(d.join("one.kdl"), "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
+    let (ok, t) = run_one(&d, extra);
+    assert!(ok, "{t}");
+    let trained = pretrain_dirs(&d.join("runs"));
+    assert_eq!(trained.len(), 1, "{trained:?}");
+    (d, trained[0].clone())
+}
+
+/// Makes the finished pretraining in `run` one that was interrupted: its manifest says
+/// running, its final weights are not there (its last checkpoint is).
+fn interrupt(run: &Path) {
+    let mpath = run.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["status"] = "running".into();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    std::fs::remove_file(run.join("checkpoints/final.safetensors")).unwrap();
+}
+
 /// The plain file's run that lost its manifest (a whole final checkpoint beside it) is still the
 /// run of the sweep point of its settings: the point resumes there (it trained again in a
 /// folder of its own).
 #[test]
 fn a_plain_run_that_lost_its_manifest_is_still_its_sweep_points() {
-    let d = study("plan-plain-lost-manifest", 1);
+    let (d, trained) = one_run("plan-plain-lost-manifest", 1, &[]);
     let runs = d.join("runs");
-    let plain = d.join("one.kdl");
-    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
-    let go = || {
-        let o = ijepa(&["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()]);
-        (o.status.success(), text(&o))
-    };
-    let (ok, t) = go();
-    assert!(ok, "{t}");
-    let trained = pretrain_dirs(&runs);
-    assert_eq!(trained.len(), 1, "{trained:?}");
-    std::fs::remove_file(trained[0].join("manifest.json")).unwrap();
-    let kept = |f: &str| std::fs::read(trained[0].join(f)).unwrap();
+    std::fs::remove_file(trained.join("manifest.json")).unwrap();
+    let kept = |f: &str| std::fs::read(trained.join(f)).unwrap();
     let (weights, metrics) = (kept("checkpoints/final.safetensors"), kept("metrics.csv"));
+    let plain = d.join("one.kdl");
     std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    seeds 1 2\n}\n").unwrap();
     let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     let t = text(&o);
     let line = t.lines().find(|l| l.contains("pretrain/seed-1")).unwrap_or_default();
-    assert!(line.contains(trained[0].to_str().unwrap()), "{t}");
-    let (ok, t) = go();
+    assert!(line.contains(trained.to_str().unwrap()), "{t}");
+    let (ok, t) = run_one(&d, &[]);
     assert!(ok, "{t}");
     assert_eq!(pretrain_dirs(&runs).len(), 2, "only seed 2 trains in a new folder: {t}");
-    assert!(trained[0].join("manifest.json").is_file(), "the resume wrote the manifest again: {t}");
+    assert!(trained.join("manifest.json").is_file(), "the resume wrote the manifest again: {t}");
     assert!(kept("checkpoints/final.safetensors") == weights && kept("metrics.csv") == metrics, "nothing trained again: {t}");
 }
 
@@ -564,33 +587,19 @@ fn a_plain_run_that_lost_its_manifest_is_still_its_sweep_points() {
 /// folder of its own keeps it.
 #[test]
 fn a_renamed_point_resumes_its_interrupted_run() {
-    let d = study("plan-renamed-interrupted", 2);
+    let (d, trained) = one_run("plan-renamed-interrupted", 2, &[]);
     let runs = d.join("runs");
+    interrupt(&trained);
     let plain = d.join("one.kdl");
-    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
-    let go = || {
-        let o = ijepa(&["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()]);
-        (o.status.success(), text(&o))
-    };
-    let (ok, t) = go();
-    assert!(ok, "{t}");
-    let trained = pretrain_dirs(&runs);
-    assert_eq!(trained.len(), 1, "{trained:?}");
-    // interrupted: the manifest says running, the final weights are not there
-    let mpath = trained[0].join("manifest.json");
-    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
-    m["status"] = "running".into();
-    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
-    std::fs::remove_file(trained[0].join("checkpoints/final.safetensors")).unwrap();
     std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    seeds 1 2\n}\n").unwrap();
     let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     let t = text(&o);
     let line = t.lines().find(|l| l.contains("pretrain/seed-1")).unwrap_or_default();
-    assert!(line.contains(trained[0].to_str().unwrap()) && line.contains("resume"), "{t}");
-    let (ok, t) = go();
+    assert!(line.contains(trained.to_str().unwrap()) && line.contains("resume"), "{t}");
+    let (ok, t) = run_one(&d, &[]);
     assert!(ok, "{t}");
     assert_eq!(pretrain_dirs(&runs).len(), 2, "only seed 2 trains in a new folder: {t}");
-    assert!(trained[0].join("checkpoints/final.safetensors").is_file(), "the resume wrote the final weights: {t}");
+    assert!(trained.join("checkpoints/final.safetensors").is_file(), "the resume wrote the final weights: {t}");
 }
 
 /// An interrupted pretraining left behind by a changed setting (`epochs 2` made 3, to extend
@@ -598,34 +607,18 @@ fn a_renamed_point_resumes_its_interrupted_run() {
 /// left without a word).
 #[test]
 fn a_changed_setting_names_the_interrupted_run_it_leaves() {
-    let d = study("plan-changed-interrupted", 2);
-    let runs = d.join("runs");
+    let (d, trained) = one_run("plan-changed-interrupted", 2, &["--only", "pretrain"]);
+    interrupt(&trained);
     let plain = d.join("one.kdl");
-    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
-    let reports = d.join("reports");
-    let go = |extra: &[&str]| {
-        let mut args = vec!["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        let o = ijepa(&args);
-        (o.status.success(), text(&o))
-    };
-    let (ok, t) = go(&["--only", "pretrain"]);
-    assert!(ok, "{t}");
-    let trained = pretrain_dirs(&runs);
-    let mpath = trained[0].join("manifest.json");
-    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
-    m["status"] = "running".into();
-    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
-    std::fs::remove_file(trained[0].join("checkpoints/final.safetensors")).unwrap();
     std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n    epochs 3\n}\n").unwrap();
-    for dry in [true, false] {
-        let (ok, t) = go(if dry { &["--dry-run", "--only", "pretrain"] } else { &["--only", "pretrain"] });
+    for extra in [&["--dry-run", "--only", "pretrain"][..], &["--only", "pretrain"]] {
+        let (ok, t) = run_one(&d, extra);
         assert!(ok, "{t}");
-        assert!(t.contains(&format!("{} holds this experiment's pretraining interrupted at step", trained[0].display())) && t.contains("(epochs 2 -> 3)"), "{t}");
+        assert!(t.contains(&format!("{} holds this experiment's pretraining interrupted at step", trained.display())) && t.contains("(epochs 2 -> 3)"), "{t}");
     }
     // a setting that does not change the weights (the evaluations') is no difference
     std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n    epochs 4\n    eval \"knn\" { k 5; baselines \"raw-pixels\" }\n}\n").unwrap();
-    let (ok, t) = go(&["--dry-run"]);
+    let (ok, t) = run_one(&d, &["--dry-run"]);
     assert!(ok && t.contains("interrupted at step") && t.contains("(epochs 2 -> 4)"), "{t}");
 }
 
