@@ -44,7 +44,12 @@ fn study(name: &str, epochs: usize) -> PathBuf {
 }
 
 fn run(d: &Path, extra: &[&str]) -> (bool, String) {
-    let (file, runs, reports) = (d.join("sweep.kdl"), d.join("runs"), d.join("reports"));
+    run_file(d, "sweep.kdl", extra)
+}
+
+/// `ijepa run d/FILE` (with `extra` arguments) into `d/runs`, reports in `d/reports`.
+fn run_file(d: &Path, file: &str, extra: &[&str]) -> (bool, String) {
+    let (file, runs, reports) = (d.join(file), d.join("runs"), d.join("reports"));
     let mut args = vec!["run", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
     args.extend_from_slice(extra);
     let o = ijepa(&args);
@@ -526,14 +531,9 @@ fn a_plain_file_made_a_sweep_keeps_its_finished_pretraining() {
     assert!(t.lines().any(|l| l.contains("pretrain  [") && l.contains("to run") && !l.contains("one-other")), "{t}");
 }
 
-/// Runs the plain file `one.kdl` of the scratch study `d` (with `extra` arguments) into
-/// `d/runs`, reports in `d/reports`.
+/// Runs the plain file `one.kdl` of the scratch study `d` (with `extra` arguments).
 fn run_one(d: &Path, extra: &[&str]) -> (bool, String) {
-    let (plain, runs, reports) = (d.join("one.kdl"), d.join("runs"), d.join("reports"));
-    let mut args = vec!["run", plain.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let o = ijepa(&args);
-    (o.status.success(), text(&o))
+    run_file(d, "one.kdl", extra)
 }
 
 /// A scratch study whose plain file `one.kdl` (base.kdl for `epochs` epochs) has run with
