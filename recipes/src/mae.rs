@@ -299,8 +299,8 @@ pub struct Mae {
     pub optimizer: AdamW,
     spec: MaeSpec,
     device: Device,
-    /// (seed, rank, per-rank batch is taken from the loader) of the noise draw.
-    noise_key: Option<(u64, u64)>,
+    /// (seed, rank, world size) of the noise draw (the per-rank batch is the loader's).
+    noise_key: Option<(u64, u64, u64)>,
     grad_sync: Option<Box<dyn GradSync>>,
     last_loss: f64,
     modules: Modules,
@@ -400,11 +400,11 @@ impl Mae {
     ///
     /// # Errors
     /// An invalid shape, or libtorch's.
-    pub fn for_experiment(exp: &Experiment, device: Device, rank: u64, _world: u64) -> Result<Self> {
+    pub fn for_experiment(exp: &Experiment, device: Device, rank: u64, world: u64) -> Result<Self> {
         let mut spec = MaeSpec::from_experiment(exp);
         spec.bf16 = ijepa_engine::precision::uses_bf16(exp.precision, device);
         let mut m = Self::new(&spec, exp.seed, device)?;
-        m.set_noise_key(exp.seed, rank);
+        m.set_noise_key(exp.seed, rank, world);
         Ok(m)
     }
 
@@ -413,11 +413,13 @@ impl Mae {
         &self.spec
     }
 
-    /// Sets the key of the per-step noise: (experiment seed, rank); the loader's batch size
-    /// gives the sample offset of a rank, so W ranks of batch B draw what one process of
-    /// batch W*B draws.
-    pub fn set_noise_key(&mut self, seed: u64, rank: u64) {
-        self.noise_key = Some((seed, rank));
+    /// Sets the key of the per-step noise: (experiment seed, rank, world size). The loader
+    /// deals a global batch's images to the ranks in turn (rank r's row i is row `i * W + r`
+    /// of one process's batch of W*B), and each image's noise is keyed by that global row, so
+    /// W ranks of batch B draw what one process of batch W*B draws. (It was keyed by `r * B +
+    /// i`, the rows' order by rank: two ranks masked every image otherwise than one process.)
+    pub fn set_noise_key(&mut self, seed: u64, rank: u64, world: u64) {
+        self.noise_key = Some((seed, rank, world.max(1)));
     }
 
     /// The forward pass (official `forward`) with the masking of `noise`.
@@ -451,11 +453,12 @@ impl Mae {
 }
 
 /// The noise of one rank's batch: uniform [0, 1) float32, keyed by (seed, epoch, step, global
-/// sample index).
-pub fn draw_noise(seed: u64, epoch: u64, step: u64, first_sample: u64, batch: usize, num_patches: usize) -> Vec<f32> {
+/// sample index); `(rank, world)` places the batch's rows in the global batch as the loader
+/// deals them (rank r's row i is global row `i * world + r`).
+pub fn draw_noise(seed: u64, epoch: u64, step: u64, (rank, world): (u64, u64), batch: usize, num_patches: usize) -> Vec<f32> {
     let mut out = Vec::with_capacity(batch * num_patches);
     for i in 0..batch as u64 {
-        let mut rng = Rng::derive(seed, Stream::Mask, &[NOISE_TAG, epoch, step, first_sample + i]);
+        let mut rng = Rng::derive(seed, Stream::Mask, &[NOISE_TAG, epoch, step, i * world.max(1) + rank]);
         out.extend((0..num_patches).map(|_| rng.uniform() as f32));
     }
     out
@@ -500,10 +503,10 @@ impl Recipe for Mae {
     }
 
     fn collate(&self) -> Collate<Noise> {
-        let (seed, rank) = self.noise_key.unwrap_or((0, 0));
+        let (seed, rank, world) = self.noise_key.unwrap_or((0, 0, 1));
         let l = self.spec.encoder.num_patches();
         Arc::new(move |epoch, step, batch| {
-            Ok(Noise { values: draw_noise(seed, epoch, step, rank * batch as u64, batch, l), batch, num_patches: l })
+            Ok(Noise { values: draw_noise(seed, epoch, step, (rank, world), batch, l), batch, num_patches: l })
         })
     }
 
@@ -622,6 +625,23 @@ mod tests {
         assert_eq!(Vec::<i64>::try_from(back.view([-1])).unwrap(), (0..8).collect::<Vec<i64>>());
     }
 
+    /// W ranks of batch B draw the noise one process of batch W*B draws for the same images:
+    /// the loader deals the global batch's rows in turn (rank r's row i is global row i*W + r),
+    /// and each row's noise follows its global row (it followed r*B + i: two ranks masked the
+    /// images otherwise than one process, where I-JEPA's and DINO's matched).
+    #[test]
+    fn ranks_draw_the_noise_of_their_rows_of_the_global_batch() {
+        let (b, l) = (3usize, 5usize);
+        let global = draw_noise(7, 1, 4, (0, 1), 2 * b, l);
+        for rank in 0..2u64 {
+            let part = draw_noise(7, 1, 4, (rank, 2), b, l);
+            for i in 0..b {
+                let g = i * 2 + rank as usize;
+                assert_eq!(part[i * l..(i + 1) * l], global[g * l..(g + 1) * l], "rank {rank} row {i}");
+            }
+        }
+    }
+
     #[test]
     fn patchify_orders_pixels_as_the_official_einsum() {
         // [1, 3, 4, 4], patch 2: patch (0, 1) holds rows 0-1, columns 2-3, channels last
@@ -645,7 +665,7 @@ mod tests {
         assert!(pe.iter().all(|&v| v == 0.0), "the class token's position row is zeros");
         tch::manual_seed(1);
         let images = Tensor::randn([4, 3, 16, 16], (Kind::Float, Device::Cpu));
-        let noise = Tensor::from_slice(&draw_noise(0, 0, 0, 0, 4, 16)).view([4, 16]);
+        let noise = Tensor::from_slice(&draw_noise(0, 0, 0, (0, 1), 4, 16)).view([4, 16]);
         let hyper = Hyper { lr: 1e-3, wd: 0.05, momentum: 0.0 };
         let first = m.train_step(&images, &noise, hyper).unwrap().loss.double_value(&[]);
         let mut last = first;
