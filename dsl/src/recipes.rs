@@ -172,6 +172,13 @@ pub struct RecipeSchema {
     /// Raised when the recipe's training changes in a way its settings do not show: part of
     /// its pretraining's hash (0: none), so that no run finds an earlier version's folder.
     pub hash_revision: u32,
+    /// Fields of the resolved experiment besides the encoder (dotted, as `config.json` spells
+    /// them: `decoder`, `dino.out_dim`) that its random initialisation of the evaluated encoder
+    /// depends on: modules built before the encoder's weights are drawn move the random stream
+    /// (MAE initialises after building its decoder; DINO draws its patch embedding after its
+    /// head). Part of the random-init baseline's identity, so that a decoder or head of other
+    /// shape is another baseline (it was one, computed for whichever point came first).
+    pub init_settings: Vec<String>,
 }
 
 impl RecipeSchema {
@@ -195,6 +202,7 @@ impl RecipeSchema {
             settings: Vec::new(),
             own_augmentations: false,
             hash_revision: 0,
+            init_settings: Vec::new(),
         }
     }
 
@@ -236,6 +244,8 @@ fn builtins() -> Vec<RecipeSchema> {
             settings: Vec::new(),
             own_augmentations: false,
             hash_revision: 0,
+            // (its encoder is built and initialised before the predictor)
+            init_settings: Vec::new(),
         },
         RecipeSchema {
             name: "mae".into(),
@@ -259,6 +269,8 @@ fn builtins() -> Vec<RecipeSchema> {
             settings: Vec::new(),
             own_augmentations: false,
             hash_revision: 0,
+            // the official `initialize_weights` runs after both are built
+            init_settings: vec!["decoder".into()],
         },
         RecipeSchema {
             name: "dino".into(),
@@ -282,8 +294,22 @@ fn builtins() -> Vec<RecipeSchema> {
             own_augmentations: true,
             // 2: the student's stochastic depth and the official linspace warm-up
             hash_revision: 2,
+            // its patch embedding is drawn after the head is built
+            init_settings: ["out_dim", "hidden_dim", "bottleneck_dim", "head_layers", "norm_last_layer"].iter().map(|f| format!("dino.{f}")).collect(),
         },
     ]
+}
+
+/// The values of the settings `recipe`'s random initialisation depends on besides the encoder
+/// ([`RecipeSchema::init_settings`]), by field path; `None` when it declares none.
+pub fn init_values(exp: &crate::config::Experiment) -> Option<serde_json::Value> {
+    let fields = schema(&exp.recipe).map(|s| s.init_settings).unwrap_or_default();
+    if fields.is_empty() {
+        return None;
+    }
+    let all = serde_json::to_value(exp).ok()?;
+    let values = fields.iter().map(|f| (f.clone(), f.split('.').fold(&all, |v, k| &v[k]).clone())).collect::<serde_json::Map<_, _>>();
+    Some(serde_json::Value::Object(values))
 }
 
 static REGISTRY: LazyLock<RwLock<Vec<RecipeSchema>>> = LazyLock::new(|| RwLock::new(builtins()));

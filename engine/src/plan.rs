@@ -578,7 +578,12 @@ fn eval_hash_of(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &st
         // (and on the recipe's initialisation: keyed by the recipe except I-JEPA's, whose
         // hashes predate the key)
         Subject::RandomInit if exp.recipe == "ijepa" => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision}),
-        Subject::RandomInit => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision, "recipe": exp.recipe}),
+        // (and on the settings it declares its initialisation depends on: MAE's decoder, DINO's
+        // head; a recipe declaring none keeps its earlier hash)
+        Subject::RandomInit => match ijepa_dsl::recipes::init_values(exp) {
+            Some(init) => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision, "recipe": exp.recipe, "init": init}),
+            None => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision, "recipe": exp.recipe}),
+        },
         Subject::RawPixels => json!("pixels"),
     };
     let mut cfg = cfg.clone();
@@ -629,8 +634,11 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
 /// The settings of a sweep point a baseline of the `protocol` evaluation depends on (data,
 /// encoder, seed, that evaluation's own settings: not another protocol's; the recipe and the
 /// precision for a random init, which is the recipe's, computed in that precision).
-pub(crate) fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig, subject: Subject) -> BTreeMap<String, String> {
+pub(crate) fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig, subject: Subject, recipe: &str) -> BTreeMap<String, String> {
     let own = format!("eval.{}", cfg.name());
+    // (a random init's own settings, as setting paths: `dino.out_dim` is `dino.out-dim`)
+    let init: Vec<String> = ijepa_dsl::recipes::schema(recipe).map(|s| s.init_settings).unwrap_or_default().iter().map(|f| f.replace('_', "-")).collect();
+    let of_init = |k: &str| subject == Subject::RandomInit && init.iter().any(|f| k == f || k.starts_with(&format!("{f}.")));
     let of_own = |k: &str| k.strip_prefix(own.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
     let augmented = cfg.protocol == EvalProtocol::Finetune;
     let data_read = |k: &str| k.strip_prefix("data.").is_some_and(|name| DataConfig::read_by_evaluation_named(name, augmented));
@@ -638,7 +646,7 @@ pub(crate) fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfi
         .iter()
         // (a random encoder's features are computed in the experiment's precision: in a sweep
         // over it the random-init stages were two of one id, which `--only` could not tell apart)
-        .filter(|(k, _)| data_read(k) || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed" || (matches!(k.as_str(), "recipe" | "precision") && subject == Subject::RandomInit))
+        .filter(|(k, _)| data_read(k) || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed" || (matches!(k.as_str(), "recipe" | "precision") && subject == Subject::RandomInit) || of_init(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -700,7 +708,7 @@ impl Plan {
                         // baselines do not depend on pretraining: one stage for every point
                         // that shares its settings (keyed by this version's hash: points an
                         // earlier version evaluated apart share the first folder found)
-                        let varied = baseline_varied(&point.varied, cfg, subject);
+                        let varied = baseline_varied(&point.varied, cfg, subject, &point.experiment.recipe);
                         let key = (folder.clone(), eval_hash(exp, cfg, subject, &phash));
                         let (hash, dir) = match baselines.get(&key) {
                             Some(&n) => (graph[n].hash.clone(), graph[n].dir.clone()),
@@ -1217,6 +1225,29 @@ mod tests {
         assert_eq!(random.len(), 2, "{random:?}");
         assert_ne!(random[0], random[1]);
         assert_eq!(ids("eval-knn-raw-pixels").len(), 1);
+    }
+
+    /// A random init is the recipe's: where the encoder's initial weights depend on another
+    /// module's shape (MAE initialises after building its decoder, DINO draws its patch
+    /// embedding after building its head), a sweep over that shape has a random-init baseline
+    /// per value (it had one, computed for the first point and shown for both); settings that
+    /// do not move the initialisation (DINO's temperatures, I-JEPA's predictor) still share one.
+    #[test]
+    fn random_init_baselines_follow_what_moves_the_initialisation() {
+        let count = |recipe: &str, node: &str, vary: &str| {
+            let src = format!(
+                "experiment \"p\" {{\n recipe \"{recipe}\"\n data \"fashion-mnist\" {{ crop-size 28; batch-size 16; limit 64 }}\n encoder width=16 depth=1 heads=2 patch=4\n {node}\n eval \"knn\" {{ k 5; baselines \"random-init\" }}\n}}\nsweep \"grid\" {{\n {vary}\n}}"
+            );
+            let study = ijepa_dsl::parse_study("p.kdl", &src).map_err(|e| e.render_plain()).unwrap();
+            let root = crate::testdir::scratch("plan", &format!("init-{recipe}-{}", vary.len()));
+            let plan = Plan::build(&study, &root, &root.join("reports"), 1);
+            let random: std::collections::BTreeSet<String> = plan.graph.node_weights().filter(|s| s.id.starts_with("eval-knn-random-init")).map(|s| s.hash.clone()).collect();
+            random.len()
+        };
+        assert_eq!(count("mae", "decoder depth=1 width=16 heads=2", "vary \"decoder.width\" 16 32"), 2);
+        assert_eq!(count("dino", "dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-size 12 }", "vary \"dino.head-layers\" 1 3"), 2);
+        assert_eq!(count("dino", "dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-size 12 }", "vary \"dino.teacher-temp\" 0.04 0.07"), 1);
+        assert_eq!(count("ijepa", "mask \"multi-block\" { min-keep 4 }", "vary \"predictor.depth\" 1 2"), 1);
     }
 
     #[test]

@@ -166,7 +166,7 @@ pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: 
         for subject in subjects(cfg) {
             let (folder, varied) = match subject {
                 Subject::Pretrained => (&exp.name, point.varied.clone()),
-                _ => (&point.experiment, crate::plan::baseline_varied(&point.varied, cfg, subject)),
+                _ => (&point.experiment, crate::plan::baseline_varied(&point.varied, cfg, subject, &exp.recipe)),
             };
             let (_, dir) = crate::plan::eval_stage(runs_dir, folder, exp, cfg, subject, &input);
             let meta = EvalMeta { experiment: point.experiment.clone(), varied };
@@ -577,7 +577,10 @@ fn frozen_features(
         // recipe's (MAE: xavier, a class token) is keyed by it
         Subject::RandomInit => {
             let recipe = if exp.recipe == "ijepa" { String::new() } else { format!("-{}", exp.recipe) };
-            format!("init{}{recipe}-{encoder_key}-{:?}{prec}", exp.seed, kind)
+            // (the settings the recipe's initialisation depends on besides the encoder: MAE's
+            // decoder, DINO's head; cached features of another decoder were read back)
+            let init = ijepa_dsl::recipes::init_values(exp).map_or(String::new(), |v| format!("-{}", &content_hash(v.to_string().as_bytes())[..8]));
+            format!("init{}{recipe}{init}-{encoder_key}-{:?}{prec}", exp.seed, kind)
         }
         Subject::RawPixels => "pixels".to_string(),
     };
