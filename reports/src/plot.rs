@@ -162,6 +162,14 @@ fn legend_entries(fig: &Figure) -> Vec<(String, usize, Stroke)> {
             }
         }
     }
+    // (an entry wider than the figure keeps its start and end: its tail, which told two
+    // sweep points apart, was cut at the figure's edge)
+    let n = fig.panels.len().max(1) as u32;
+    let width = if n == 1 { PANEL_W } else { PANEL_W_SIDE_BY_SIDE * n };
+    let max = (width.saturating_sub(20 + LEGEND_SWATCH as u32 + 30) / 8) as usize;
+    for e in &mut out {
+        e.0 = elide_middle(&e.0, max);
+    }
     out
 }
 
@@ -334,8 +342,24 @@ fn draw_panel_with<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Pa
             // unnamed, one stride of two)
             // (not into lines of a few characters: a sweep of 60 values is named every few)
             let roomy = share - LABEL_GAP_PX >= label_px("0123456789");
-            let broken: Vec<Vec<String>> = if roomy { c.iter().map(|l| break_label(l, share - LABEL_GAP_PX)).collect() } else { Vec::new() };
             let fits = |ls: &Vec<String>| ls.len() <= MAX_LABEL_LINES && ls.iter().all(|line| label_px(line) + LABEL_GAP_PX <= share);
+            // (a label too long for the lines it may take keeps its start and its end, which
+            // tell a sweep's values apart: a long data root left every later point unnamed)
+            let per_line = ((share - LABEL_GAP_PX) / label_px("x")).floor().max(1.0) as usize;
+            let broken: Vec<Vec<String>> = if roomy {
+                c.iter()
+                    .map(|l| {
+                        let whole = break_label(l, share - LABEL_GAP_PX);
+                        // (shorter and shorter: a separator ends a line early)
+                        let room = MAX_LABEL_LINES * per_line;
+                        let shorter = [3, 2, 1].map(|q| break_label(&elide_middle(l, room * q / 4), share - LABEL_GAP_PX));
+                        // (none fits: the whole label, and the axis names every few categories)
+                        std::iter::once(whole.clone()).chain(shorter).find(|b| fits(b)).unwrap_or(whole)
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let widest = c.iter().flat_map(|l| wrap_label(l, share)).map(|line| label_px(&line)).fold(0.0, f64::max);
             let stride = if roomy && broken.iter().all(fits) { 1 } else { ((widest + LABEL_GAP_PX) / share.max(1.0)).ceil().max(1.0) as usize };
             if stride == 1 && broken.iter().any(|l| l.len() > 1) {
@@ -435,6 +459,18 @@ fn wrap_label(label: &str, width: f64) -> Vec<String> {
         }
     }
     lines
+}
+
+/// `label` cut to at most `max` characters by replacing its middle with `…` (its start and
+/// its end kept: where a sweep's long values differ).
+fn elide_middle(label: &str, max: usize) -> String {
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= max || max < 3 {
+        return label.to_string();
+    }
+    let head = (max - 1) / 2;
+    let tail = max - 1 - head;
+    chars[..head].iter().chain(std::iter::once(&'…')).chain(&chars[chars.len() - tail..]).collect()
 }
 
 /// Most lines a category label is broken into before the axis names every few categories
@@ -612,6 +648,9 @@ mod tests {
         assert_eq!(break_label("abcdefghijklmnopqrstuvwxyz", 72.0), ["abcdefghij", "klmnopqrst", "uvwxyz"]);
         assert_eq!(break_label("block, representation, output", 150.0), ["block", "representation", "output"]);
         assert_eq!(break_label("short", 72.0), ["short"]);
+        assert_eq!(elide_middle("abcdefghij", 7), "abc…hij");
+        assert_eq!(elide_middle("abc", 7), "abc");
+        assert_eq!(elide_middle("ünï🚀-long-tail", 6), "ün…ail");
         assert_eq!(break_label("lr-0.001", -0.67), ["l", "r", "-", "0", ".", "0", "0", "1"]);
         assert_eq!(break_label("", 0.0), Vec::<String>::new());
         for l in break_label("/data/fashion mnist/v2_full, seed-1", 60.0) {
@@ -705,6 +744,17 @@ mod tests {
             assert!(texts.iter().any(|t| t.ends_with(end)), "{end}: {texts:?}");
         }
         assert!(!texts.iter().any(|t| t == long[0]), "{texts:?}");
+        // values too long for four lines keep their start and end, each named (the second of
+        // two 180-character roots was left unnamed); a legend entry wider than the figure too
+        let huge: Vec<String> = ["5e-4", "1e-3"].iter().map(|lr| format!("/data/{}, {lr}", "verylongdirectoryname".repeat(8))).collect();
+        f.panels[0].x = XAxis::Categories(huge.clone());
+        f.panels[0].series[0].label = Some(huge[0].clone());
+        let r = render(&f).unwrap();
+        let texts = svg_texts(&r.svg);
+        for lr in ["5e-4", "1e-3"] {
+            assert!(texts.iter().any(|t| t.ends_with(lr)), "{lr}: {texts:?}");
+        }
+        assert!(r.legend[0].0.contains('…') && r.legend[0].0.ends_with("5e-4"), "{:?}", r.legend);
     }
 
     #[test]
