@@ -388,8 +388,10 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
             "minutes".into(),
             runs.iter()
                 .map(|r| match (r.manifest.seconds, r.manifest.started, r.manifest.finished) {
-                    // the time spent on it (not the days it stood stopped before a resume)
-                    (Some(s), _, _) if r.manifest.finished.is_some() => Some(s / 60.0),
+                    // the time spent on it (not the days it stood stopped before a resume); a run
+                    // stopped (interrupted, killed, failed) spent what its manifest last counted
+                    // (the cell was empty), one still running is not over
+                    (Some(s), _, _) if r.manifest.finished.is_some() || r.status() != ijepa_schema::status::RUNNING => Some(s / 60.0),
                     (None, a, Some(b)) if a > 0 => Some(b.saturating_sub(a) as f64 / 60.0),
                     _ => None,
                 })

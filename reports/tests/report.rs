@@ -1228,12 +1228,22 @@ fn a_running_run_shows_the_final_loss_of_a_finished_one() {
     let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     m["status"] = json!("interrupted");
     m["final_loss"] = json!(null);
+    m["finished"] = json!(null);
+    m["seconds"] = json!(90.0);
     write_json(&path, &m);
     let reg = load_registry(tmp.path()).unwrap();
     let t = rows(&ijepa_reports::tables::pretrain_table(&reg));
     let shown: f64 = find(&t, &[("experiment", "live")])[0]["final_loss"].parse().unwrap();
     let want = (31..=40).map(|s| 1.0 + 0.4 * (-(s as f64) / 8.0).exp()).sum::<f64>() / 10.0;
     assert!((shown - want).abs() < 5e-4, "{shown} against {want} (the last row alone: {})", 1.0 + 0.4 * (-5.0f64).exp());
+    // a stopped run shows the minutes its processes spent (the cell was empty); a running one
+    // is not over and shows none
+    assert_eq!(find(&t, &[("experiment", "live")])[0]["minutes"], "1.5");
+    m["status"] = json!("running");
+    write_json(&path, &m);
+    fs::write(tmp.path().join("live/pretrain-cccccccccccc").join(ijepa_schema::LOCK), ijepa_schema::lock_text(std::process::id(), &ijepa_schema::host_name(), 0, "ijepa run x.kdl")).unwrap();
+    let t = rows(&ijepa_reports::tables::pretrain_table(&load_registry(tmp.path()).unwrap()));
+    assert_eq!((find(&t, &[("experiment", "live")])[0]["status"].as_str(), find(&t, &[("experiment", "live")])[0]["minutes"].as_str()), ("running", ""));
 }
 
 /// The zip over Tables 6, 7 and 11's variants: each variant reads against its own table's
