@@ -164,9 +164,7 @@ fn legend_entries(fig: &Figure) -> Vec<(String, usize, Stroke)> {
     }
     // (an entry wider than the figure keeps its start and end: its tail, which told two
     // sweep points apart, was cut at the figure's edge)
-    let n = fig.panels.len().max(1) as u32;
-    let width = if n == 1 { PANEL_W } else { PANEL_W_SIDE_BY_SIDE * n };
-    let max = (width.saturating_sub(20 + LEGEND_SWATCH as u32 + 30) / 8) as usize;
+    let max = (figure_width(fig).saturating_sub(20 + LEGEND_SWATCH as u32 + 30) / 8) as usize;
     for e in &mut out {
         e.0 = elide_middle(&e.0, max);
     }
@@ -194,9 +192,14 @@ fn legend_rows(entries: &[(String, usize, Stroke)], width: u32) -> Vec<Vec<usize
     rows
 }
 
-fn size(fig: &Figure) -> (u32, u32, Vec<Vec<usize>>) {
+/// The figure's width: one panel's, or every side-by-side panel's.
+fn figure_width(fig: &Figure) -> u32 {
     let n = fig.panels.len().max(1) as u32;
-    let w = if n == 1 { PANEL_W } else { PANEL_W_SIDE_BY_SIDE * n };
+    if n == 1 { PANEL_W } else { PANEL_W_SIDE_BY_SIDE * n }
+}
+
+fn size(fig: &Figure) -> (u32, u32, Vec<Vec<usize>>) {
+    let w = figure_width(fig);
     let rows = legend_rows(&legend_entries(fig), w);
     let legend_h = if rows.is_empty() { 0 } else { rows.len() as u32 * LEGEND_ROW_H + 14 };
     (w, TITLE_H + PANEL_H + legend_h, rows)
@@ -317,11 +320,6 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
 }
 
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult<DB> {
-    draw_panel_with(area, panel, None)
-}
-
-/// [`draw_panel`], with the category labels' lines given (`Some`) or chosen here.
-fn draw_panel_with<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel, given: Option<Vec<Vec<String>>>) -> DrawResult<DB> {
     let all = || panel.series.iter().flat_map(|s| s.points.iter().copied());
     let (x0, x1) = match &panel.x {
         XAxis::Numeric => padded_range(all().map(|p| p.0)),
@@ -334,7 +332,6 @@ fn draw_panel_with<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Pa
     // even a wrapped line is wider than its share (a sweep of 60 points), every stride-th
     // category is named, with the room of `stride` shares
     let wrapped: Option<Vec<Vec<String>>> = match &panel.x {
-        XAxis::Categories(_) if given.is_some() => given,
         XAxis::Categories(c) => {
             let share = (area.dim_in_pixel().0 as f64 - 110.0) / c.len().max(1) as f64;
             // (a label is broken inside its parts too, at `-`, `_`, `/`, spaces, when that
@@ -363,11 +360,12 @@ fn draw_panel_with<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Pa
             let widest = c.iter().flat_map(|l| wrap_label(l, share)).map(|line| label_px(&line)).fold(0.0, f64::max);
             let stride = if roomy && broken.iter().all(fits) { 1 } else { ((widest + LABEL_GAP_PX) / share.max(1.0)).ceil().max(1.0) as usize };
             if stride == 1 && broken.iter().any(|l| l.len() > 1) {
-                return draw_panel_with(area, panel, Some(broken));
+                Some(broken)
+            } else {
+                let lines: Vec<Vec<String>> =
+                    c.iter().enumerate().map(|(i, l)| if i % stride == 0 { wrap_label(l, share * stride as f64) } else { Vec::new() }).collect();
+                (stride > 1 || lines.iter().any(|l| l.len() > 1)).then_some(lines)
             }
-            let lines: Vec<Vec<String>> =
-                c.iter().enumerate().map(|(i, l)| if i % stride == 0 { wrap_label(l, share * stride as f64) } else { Vec::new() }).collect();
-            (stride > 1 || lines.iter().any(|l| l.len() > 1)).then_some(lines)
         }
         XAxis::Numeric => None,
     };
