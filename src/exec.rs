@@ -570,9 +570,6 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     Ok(())
 }
 
-/// A done stage of an earlier version, found under the hash that did not count its list
-/// files' contents, records them now (the lists as planned): a list edited later is then
-/// noticed, where such a folder stood for any contents of its lists.
 /// A pretraining that starts from step 0 beside one of its experiment interrupted with other
 /// settings: said, with the settings that differ (one who changed `epochs` to extend a run
 /// trained from the start, the interrupted run left behind without a word).
@@ -590,6 +587,9 @@ fn interrupted_note(plan: &Plan, stage: &ijepa_engine::plan::Stage, status: Stat
     }
 }
 
+/// A done stage of an earlier version, found under the hash that did not count its list
+/// files' contents, records them now (the lists as planned): a list edited later is then
+/// noticed, where such a folder stood for any contents of its lists.
 fn adopt_inputs(stage: &ijepa_engine::plan::Stage) -> Result<()> {
     if stage.inputs.is_empty() {
         return Ok(());
