@@ -486,21 +486,22 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
 /// "device" "cpu" "cuda"` asked for no GPU, and its CUDA point failed on the node).
 pub fn one_allocation(study: &ijepa_dsl::Study) -> Result<Experiment> {
     let first = &study.points[0];
+    // each setting: as shown, and what the job asks for by it (`cuda` and `cuda:0` ask for the
+    // same: GPUs)
     let what = |e: &Experiment| {
         let d = &e.distributed;
+        let shown = |v: String| (v.clone(), v);
         [
-            ("distributed.nodes", d.nodes.to_string()),
-            ("distributed.gpus-per-node", d.procs_per_node.to_string()),
-            ("distributed.launcher", format!("{:?}", d.launcher).to_lowercase()),
-            ("device", if e.device == "cpu" { "cpu (no GPU)".to_string() } else { format!("{} (GPUs)", e.device) }),
+            ("distributed.nodes", shown(d.nodes.to_string())),
+            ("distributed.gpus-per-node", shown(d.procs_per_node.to_string())),
+            ("distributed.launcher", shown(format!("{:?}", d.launcher).to_lowercase())),
+            ("device", if e.device == "cpu" { ("cpu (no GPU)".to_string(), "no GPU".into()) } else { (format!("{} (GPUs)", e.device), "GPUs".into()) }),
         ]
     };
     let want = what(&first.experiment);
     for p in &study.points[1..] {
-        for ((key, a), (_, b)) in want.iter().zip(what(&p.experiment)) {
-            // (`cuda` and `cuda:0` ask for the same)
-            let gpu = |v: &str| v.ends_with("(GPUs)");
-            if *a != b && !(*key == "device" && gpu(a) && gpu(&b)) {
+        for ((key, (a, asks_a)), (_, (b, asks_b))) in want.iter().zip(what(&p.experiment)) {
+            if *asks_a != asks_b {
                 return Err(format!(
                     "the points of this sweep ask for different SLURM jobs: `{key}` is {a} at point `{}` and {b} at point `{}`, \
                      and one job holds one allocation for all its points; write one file per allocation (or leave `{key}` out of the sweep)",
