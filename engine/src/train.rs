@@ -1088,8 +1088,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // (the pixels do not depend on the weights: their baseline row is the same as before)
     if let Some(m) = monitor.as_ref().filter(|_| monitor_lost) {
         let px = m.measure_pixels().map_err(|e| data::outside_skip(&exp.data, e))?;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&monitor_path).map_err(|e| Error::io(&monitor_path, e))?;
-        f.write_all(format!("{}\n", px.csv_row(0, 0)).as_bytes()).and_then(|_| f.flush()).map_err(|e| Error::io(&monitor_path, e))?;
+        append_rows(&monitor_path, &format!("{}\n", px.csv_row(0, 0)))?;
     }
     if let Some(pg) = &opts.dist {
         install_ddp(recipe, pg, exp.distributed.bucket_mb)?;
@@ -1397,9 +1396,14 @@ fn observe<R: Recipe>(
         rows.push('\n');
         *spent += ms.seconds;
     }
-    let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(rows.as_bytes()).and_then(|_| f.flush()).map_err(|e| Error::io(path, e))?;
+    append_rows(path, &rows)?;
     Ok((!measures.is_empty()).then(|| measures.swap_remove(0)))
+}
+
+/// Appends `rows` (whole lines) to the CSV file at `path`.
+fn append_rows(path: &Path, rows: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).map_err(|e| Error::io(path, e))?;
+    f.write_all(rows.as_bytes()).and_then(|_| f.flush()).map_err(|e| Error::io(path, e))
 }
 
 /// The first 8 bytes of the SHA-256 of every tensor's bytes, as an integer.
