@@ -684,8 +684,8 @@ impl<'a> Reader<'a> {
                 Ok(*i as u64)
             }
             // `3_00`: 300 to PyYAML (the official loader), a string in YAML 1.2
-            Some(Value::Scalar { yaml: Yaml::String(_), raw, plain: true }) if pyyaml_underscored_int(raw).is_some_and(|i| i >= 0 && i as u64 >= min) => {
-                Ok(pyyaml_underscored_int(raw).unwrap_or_default() as u64)
+            Some(Value::Scalar { yaml: Yaml::String(_), raw, plain: true }) if let Some(i) = pyyaml_underscored_int(raw).filter(|&i| i >= 0 && i as u64 >= min) => {
+                Ok(i as u64)
             }
             // (a whole number past 64 bits: "expected an integer >= 1, found 18446744073709551616"
             // read as a contradiction)
@@ -710,8 +710,8 @@ impl<'a> Reader<'a> {
                     .map(|value| Num { value, int: None })
             }
             // `3_00`: a string in YAML 1.2, the int 300 to PyYAML (it drops the `_`)
-            Value::Scalar { yaml: Yaml::String(_), raw, plain: true } if pyyaml_underscored_int(raw).is_some() => {
-                pyyaml_underscored_int(raw).map(|i| Num { value: i as f64, int: Some(i) })
+            Value::Scalar { yaml: Yaml::String(_), raw, plain: true } if let Some(i) = pyyaml_underscored_int(raw) => {
+                Some(Num { value: i as f64, int: Some(i) })
             }
             // `0.000_2`: a string in YAML 1.2, the float 0.0002 to PyYAML (it drops the `_`)
             Value::Scalar { yaml: Yaml::String(_), raw, plain: true } if raw.contains('_') && pyyaml_float(raw) => {
@@ -861,7 +861,7 @@ fn pyyaml_other_int(raw: &str) -> Option<(i128, &'static str)> {
     }
     let head: String = head.chars().filter(|&c| c != '_').collect();
     let tail: Vec<&str> = parts.collect();
-    let head_ok = head.bytes().next().is_some_and(|b| (b'1'..=b'9').contains(&b)) && head.bytes().all(|b| b.is_ascii_digit()) && head.len() <= 18;
+    let head_ok = head.bytes().all(|b| b.is_ascii_digit()) && head.len() <= 18;
     let tail_ok = !tail.is_empty() && tail.len() <= 3 && tail.iter().all(|t| (1..=2).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) && t.parse::<u8>().is_ok_and(|v| v < 60) && (t.len() == 1 || t.as_bytes()[0] <= b'5'));
     if !(head_ok && tail_ok) {
         return None;
@@ -875,7 +875,8 @@ fn pyyaml_other_int(raw: &str) -> Option<(i128, &'static str)> {
 fn pyyaml_underscored_int(raw: &str) -> Option<i64> {
     let unsigned = raw.strip_prefix(['+', '-']).unwrap_or(raw);
     let ok = raw.contains('_') && unsigned.bytes().next().is_some_and(|b| (b'1'..=b'9').contains(&b)) && unsigned.bytes().all(|b| b.is_ascii_digit() || b == b'_');
-    ok.then(|| raw.replace('_', "").strip_prefix('+').map_or_else(|| raw.replace('_', ""), str::to_string).parse::<i64>().ok()).flatten()
+    let digits = raw.replace('_', "");
+    ok.then(|| digits.strip_prefix('+').unwrap_or(&digits).parse::<i64>().ok()).flatten()
 }
 
 /// Whether PyYAML reads the plain scalar `s` as a float (its YAML 1.1 resolver, less the
