@@ -580,10 +580,13 @@ fn eval_hash_of(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &st
         Subject::RandomInit if exp.recipe == "ijepa" => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision}),
         // (and on the settings it declares its initialisation depends on: MAE's decoder, DINO's
         // head; a recipe declaring none keeps its earlier hash)
-        Subject::RandomInit => match ijepa_dsl::recipes::init_values(exp) {
-            Some(init) => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision, "recipe": exp.recipe, "init": init}),
-            None => json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision, "recipe": exp.recipe}),
-        },
+        Subject::RandomInit => {
+            let mut model = json!({"encoder": exp.encoder, "seed": exp.seed, "precision": exp.precision, "recipe": exp.recipe});
+            if let Some(init) = ijepa_dsl::recipes::init_values(exp) {
+                model["init"] = init;
+            }
+            model
+        }
         Subject::RawPixels => json!("pixels"),
     };
     let mut cfg = cfg.clone();

@@ -803,19 +803,13 @@ fn choose_on_heldout(exp: &Experiment, cfg: &EvalConfig, train: &Features, num_c
             }
         }
         EvalProtocol::Knn => {
-            let heldout = knn::knn_heldout(train, num_classes, cfg.k, cfg.temperature, cfg.heldout, exp.seed)?;
             // the held-out images vote against the rest alone: its `k` is at most their number
             // (recorded as `k` unclamped, without a word, where the final fit warns)
-            let (rest, _) = crate::eval::stratified_split(&train.y, num_classes, cfg.heldout, exp.seed);
-            if cfg.k > rest.len() {
-                tracing::warn!(
-                    "kNN on the held-out images: k {} is more than the {} training images beside them: every image votes (k {} is recorded for the choice)",
-                    cfg.k,
-                    rest.len(),
-                    rest.len()
-                );
+            let (heldout, rest) = knn::knn_heldout(train, num_classes, cfg.k, cfg.temperature, cfg.heldout, exp.seed)?;
+            if cfg.k > rest {
+                tracing::warn!("kNN on the held-out images: k {} is more than the {rest} training images beside them: every image votes (k {rest} is recorded for the choice)", cfg.k);
             }
-            (vec![(knn_point(cfg, rest.len()), heldout)], knn_point(cfg, train.y.len()))
+            (vec![(knn_point(cfg, rest), heldout)], knn_point(cfg, train.y.len()))
         }
         EvalProtocol::Finetune => return Err(Error::Config("fine-tuning does not read frozen features".into())),
     };

@@ -58,10 +58,11 @@ pub fn knn(train: &Features, test: &Features, num_classes: usize, k: usize, t: f
 /// Top-1 accuracy (percent) of [`knn`] on a stratified held-out `fraction` of `train`
 /// ([`super::stratified_split`] with `seed`, as the linear probe holds out), the rest of
 /// `train` being the neighbours: the score by which a kNN evaluation chooses among settings
-/// without reading the test split.
+/// without reading the test split. With it, the number of those neighbours (at most that
+/// many vote, whatever `k`).
 ///
 /// Errors: those of [`knn`], and a fraction that holds out no sample.
-pub fn knn_heldout(train: &Features, num_classes: usize, k: usize, t: f64, fraction: f64, seed: u64) -> Result<f64> {
+pub fn knn_heldout(train: &Features, num_classes: usize, k: usize, t: f64, fraction: f64, seed: u64) -> Result<(f64, usize)> {
     super::check_features(train, num_classes, "train")?;
     let (rest, held) = super::stratified_split(&train.y, num_classes, fraction, seed);
     if held.is_empty() || rest.is_empty() {
@@ -71,7 +72,7 @@ pub fn knn_heldout(train: &Features, num_classes: usize, k: usize, t: f64, fract
             super::why_none_held_out(&train.y, num_classes, fraction)
         )));
     }
-    knn(&super::subset(train, &rest)?, &super::subset(train, &held)?, num_classes, k, t)
+    Ok((knn(&super::subset(train, &rest)?, &super::subset(train, &held)?, num_classes, k, t)?, rest.len()))
 }
 
 #[cfg(test)]
@@ -102,12 +103,12 @@ mod tests {
     fn heldout_score_reads_only_the_train_split() {
         use super::super::linear::tests::{blobs, shuffled};
         let sep = blobs(4, 50, 16, 12.0, 1);
-        let acc = knn_heldout(&sep, 4, 10, 0.07, 0.2, 0).unwrap();
+        let (acc, _) = knn_heldout(&sep, 4, 10, 0.07, 0.2, 0).unwrap();
         assert!(acc > 95.0, "separable blobs: {acc}");
-        let chance = knn_heldout(&shuffled(&sep, 3), 4, 10, 0.07, 0.2, 0).unwrap();
+        let (chance, _) = knn_heldout(&shuffled(&sep, 3), 4, 10, 0.07, 0.2, 0).unwrap();
         assert!(chance < 45.0, "shuffled labels: {chance}");
         // deterministic in the seed; no held-out sample is an error, not a score
-        assert_eq!(knn_heldout(&sep, 4, 10, 0.07, 0.2, 0).unwrap(), acc);
+        assert_eq!(knn_heldout(&sep, 4, 10, 0.07, 0.2, 0).unwrap().0, acc);
         assert!(knn_heldout(&sep, 4, 10, 0.07, 0.0, 0).is_err());
     }
 }
