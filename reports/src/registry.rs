@@ -260,7 +260,49 @@ pub fn load_registry_for(runs: &Path, stages: &[PathBuf]) -> Result<Registry> {
     let planned: std::collections::HashSet<PathBuf> = stages.iter().map(|d| crate::figures::tail2(d)).collect();
     leave_out_copies(&mut reg, &planned);
     leave_out_outdated(&mut reg);
+    name_checkpoints_apart(&mut reg.evals);
     Ok(reg)
+}
+
+/// Names apart the checkpoint files given to `ijepa eval` that share a name: an evaluation
+/// of a file is named by it (`I-JEPA (final.safetensors)`), and the final checkpoints of two
+/// runs read alike in every table and drew one legend entry, in one colour, for both. Each is
+/// named instead by the fewest trailing components of its path that tell the files apart
+/// (`I-JEPA (pretrain-a17e6aa8ebf3/checkpoints/final.safetensors)`); one file evaluated by
+/// several protocols keeps one name.
+fn name_checkpoints_apart(evals: &mut [EvalRun]) {
+    use std::collections::{BTreeMap, BTreeSet};
+    // (the file's name, and the method's prefix before it, of an evaluation of a given file
+    // whose method reads `<recipe> (<file name>)`)
+    let named_by_file = |e: &EvalRun| -> Option<(String, String)> {
+        let path = Path::new(e.record.checkpoint.as_deref().filter(|_| e.record.pretrain_dir.is_none())?);
+        let file = path.file_name()?.to_str()?;
+        let prefix = e.record.method.strip_suffix(&format!(" ({file})"))?;
+        Some((prefix.to_string(), file.to_string()))
+    };
+    let mut paths: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for e in evals.iter() {
+        if let (Some(key), Some(path)) = (named_by_file(e), e.record.checkpoint.clone()) {
+            paths.entry(key).or_default().insert(path);
+        }
+    }
+    for e in evals.iter_mut() {
+        let Some(key) = named_by_file(e) else { continue };
+        let same = &paths[&key];
+        if same.len() < 2 {
+            continue;
+        }
+        let tail = |path: &str, n: usize| {
+            let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+            parts[parts.len().saturating_sub(n)..].join("/")
+        };
+        let longest = same.iter().map(|p| p.split('/').filter(|c| !c.is_empty()).count()).max().unwrap_or(1);
+        let n = (1..=longest)
+            .find(|&n| same.iter().map(|p| tail(p, n)).collect::<BTreeSet<_>>().len() == same.len())
+            .unwrap_or(longest);
+        let path = e.record.checkpoint.clone().unwrap_or_default();
+        e.record.method = format!("{} ({})", key.0, tail(&path, n));
+    }
 }
 
 /// Leaves out (and lists) the copies of a stage: the same stage folder (its name and hash)
