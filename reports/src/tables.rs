@@ -330,7 +330,7 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
     let s = |f: &dyn Fn(&crate::PretrainRun) -> Option<String>| -> Vec<Option<String>> {
         runs.iter().map(f).collect()
     };
-    frame(vec![
+    let mut cols = vec![
         str_col(
             "experiment",
             runs.iter().map(|r| r.manifest.experiment.clone()).collect(),
@@ -398,7 +398,17 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
                 .collect::<Vec<_>>(),
         ),
         opt_str_col("device", s(&|r| nonempty(&r.manifest.device))),
-    ])
+    ];
+    // a sweep point's settings, which its experiment's name gives only while it is short
+    // (a long one is cut and hashed: `grid-data-root-...-5f3a9c01`)
+    if runs.iter().any(|r| !r.manifest.varied.is_empty()) {
+        let point = |r: &crate::PretrainRun| {
+            let settings: Vec<String> = r.manifest.varied.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            (!settings.is_empty()).then(|| settings.join(", "))
+        };
+        cols.insert(2, opt_str_col("point", s(&point)));
+    }
+    frame(cols)
 }
 
 /// The sweep key of a point's seed (a sweep's `seeds`): runs that differ only in it are

@@ -1218,6 +1218,24 @@ fn a_failed_run_shows_no_final_loss() {
     assert_eq!(find(&t, &[("experiment", "fmnist")])[0]["final_loss"], "0.05");
 }
 
+/// A sweep point's pretraining row names the point's settings (its experiment's name is cut
+/// and hashed when they are long); a table without sweep points has no such column.
+#[test]
+fn a_pretraining_row_names_its_sweep_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    pretrain(tmp.path(), "plain", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
+    let t = rows(&ijepa_reports::tables::pretrain_table(&load_registry(tmp.path()).unwrap()));
+    assert!(!t[0].contains_key("point"), "{t:?}");
+    pretrain(tmp.path(), "grid-data-root-5f3a9c01", "bbbbbbbbbbbb", [0.15, 0.2], 0.05);
+    let path = tmp.path().join("grid-data-root-5f3a9c01/pretrain-bbbbbbbbbbbb/manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    m["varied"] = json!({"data.root": "/data/a long folder", "optimizer.lr.peak": "1e-3"});
+    write_json(&path, &m);
+    let t = rows(&ijepa_reports::tables::pretrain_table(&load_registry(tmp.path()).unwrap()));
+    assert_eq!(find(&t, &[("experiment", "grid-data-root-5f3a9c01")])[0]["point"], "data.root=/data/a long folder, optimizer.lr.peak=1e-3");
+    assert_eq!(find(&t, &[("experiment", "plain")])[0]["point"], "");
+}
+
 /// A run still running (or stopped) shows its final loss over the window a finished run's
 /// uses (the mean of the last 10 of its 40 logged losses), not its last logged loss.
 #[test]
