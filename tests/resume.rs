@@ -544,6 +544,39 @@ fn weights_are_verified_by_every_reader() {
     assert!(out.contains("latest.safetensors is unusable") && out.contains("resuming from") && out.contains("epoch-0002.safetensors"), "{out}");
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
     assert_eq!(m["status"], "done");
+
+    // a changed digit in the position the file records (metadata, outside the tensors'
+    // checksum): a step that does not add up resumed on other schedules (110 read as 910), an
+    // epoch past the end wrote the weights it held as the final ones (`Position::impossible`);
+    // both are damage, and the run falls back to its newest kept checkpoint that holds a
+    // possible position
+    let good = std::fs::read(&latest).unwrap();
+    for (key, change) in [("global_step", 9u64), ("epoch", 7)] {
+        let mut running = m.clone();
+        running["status"] = "running".into();
+        std::fs::write(&mpath, serde_json::to_string(&running).unwrap()).unwrap();
+        std::fs::write(&latest, &good).unwrap();
+        set_position_digit(&latest, key, change);
+        let o = command(&file, &runs).output().unwrap();
+        let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{key}: {out}");
+        let at = if key == "epoch" { "step 16, epoch 7," } else { "step 96, epoch 2," };
+        assert!(out.contains("latest.safetensors is unusable (") && out.contains(&format!("its position ({at} step 0 of the epoch) does not add up at 8 steps an epoch")), "{key}: {out}");
+        assert!(out.contains("resuming from") && out.contains("epoch-0002.safetensors"), "{key}: {out}");
+        let now: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+        assert_eq!((&now["status"], &now["steps"]), (&m["status"], &m["steps"]), "{key}: done at the run's own steps");
+    }
+}
+
+/// Sets the first digit of `key` in the position a checkpoint's header records to `digit`
+/// (the header keeps its length: the file reads as a valid checkpoint).
+fn set_position_digit(path: &Path, key: &str, digit: u64) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let needle = format!("\\\"{key}\\\":");
+    let at = bytes.windows(needle.len()).position(|w| w == needle.as_bytes()).unwrap_or_else(|| panic!("no {needle} in the header")) + needle.len();
+    assert!(bytes[at].is_ascii_digit() && bytes[at] != b'0' + digit as u8, "{}", bytes[at] as char);
+    bytes[at] = b'0' + digit as u8;
+    std::fs::write(path, bytes).unwrap();
 }
 
 fn signal(pid: u32, sig: &str) {

@@ -699,9 +699,12 @@ fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary 
 /// when it is newer than the record (a run stopped after writing it and before recording it);
 /// else why not (an older step: a stale copy; the recorded step with other bytes: another
 /// run's file).
-fn foreign_latest(latest: &Path, pos: &Position, stage: u64, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<String>> {
+fn foreign_latest(latest: &Path, pos: &Position, (stage, epochs): (u64, u64), recorded: Option<&schema::CheckpointRecord>) -> Result<Option<String>> {
     if pos.of_another_stage(stage) {
         return Ok(Some(format!("it was written by another pretraining (stage {:016x}, this one is {stage:016x}): another run's file", pos.stage)));
+    }
+    if let Some(why) = pos.impossible(epochs) {
+        return Ok(Some(why));
     }
     let step = pos.global_step;
     let Some(rec) = recorded else { return Ok(None) };
@@ -723,7 +726,7 @@ type Resumable = (std::collections::HashMap<String, Tensor>, Position, PathBuf);
 /// `epoch-NNNN.safetensors` that verifies, copying it over `latest` (so every rank reads the
 /// same file); when none does, sets `latest` aside and the run starts over. Returns the tensors,
 /// the position and the file they came from.
-fn latest_or_fallback(latest: &Path, stage: u64, recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
+fn latest_or_fallback(latest: &Path, (stage, epochs): (u64, u64), recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
     // the run replaces the file at every checkpoint: a link (or a folder) in its place failed
     // at the first one, after the steps since the resume were trained again
     if let Some(m) = std::fs::symlink_metadata(latest).ok().filter(|m| !m.is_file()) {
@@ -738,7 +741,7 @@ fn latest_or_fallback(latest: &Path, stage: u64, recorded: Option<&schema::Check
         Error::Checkpoint { path: latest.to_path_buf(), message: "it is missing".into() }
     } else {
         match state::load(latest) {
-            Ok(loaded) => match foreign_latest(latest, &loaded.1, stage, recorded)? {
+            Ok(loaded) => match foreign_latest(latest, &loaded.1, (stage, epochs), recorded)? {
                 None => return Ok(Some((loaded.0, loaded.1, latest.to_path_buf()))),
                 Some(why) => Error::Checkpoint { path: latest.to_path_buf(), message: why },
             },
@@ -754,6 +757,9 @@ fn latest_or_fallback(latest: &Path, stage: u64, recorded: Option<&schema::Check
         match state::load(candidate) {
             Ok(loaded) if loaded.1.of_another_stage(stage) => {
                 tracing::warn!("{} is unusable too (written by another pretraining)", candidate.display())
+            }
+            Ok(loaded) if loaded.1.impossible(epochs).is_some() => {
+                tracing::warn!("{} is unusable too ({})", candidate.display(), loaded.1.impossible(epochs).unwrap_or_default())
             }
             Ok(loaded) => {
                 tracing::warn!(
@@ -1019,7 +1025,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
     let recorded = run.manifest.checkpoint(schema::LATEST).cloned();
     // (a missing `latest` falls back to a kept epoch checkpoint too, not to step 0)
-    let mine = if lead { latest_or_fallback(&latest, stage, recorded.as_ref())? } else { None };
+    let mine = if lead { latest_or_fallback(&latest, (stage, exp.epochs as u64), recorded.as_ref())? } else { None };
     let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos, _)| pos.global_step as i64))?;
     if resume_at >= 0 {
         let (tensors, pos, from) = match mine {

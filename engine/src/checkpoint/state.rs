@@ -62,6 +62,23 @@ impl Position {
     pub fn of_another_stage(&self, stage: u64) -> bool {
         self.stage != 0 && stage != 0 && self.stage != stage
     }
+
+    /// Why this position cannot be one a run of `epochs` epochs saved, if it cannot: its step
+    /// is not its epoch's start plus its step in the epoch (for a file that records its steps
+    /// an epoch), or it lies past the end of training. The position is metadata, outside the
+    /// tensors' checksum: a changed digit resumed the run on other schedules (step 110 read as
+    /// 910), or wrote a barely trained run's weights as its final ones (a step past the end).
+    pub fn impossible(&self, epochs: u64) -> Option<String> {
+        let n = self.steps_per_epoch;
+        let at = format!("step {}, epoch {}, step {} of the epoch", self.global_step, self.epoch, self.step_in_epoch);
+        if n > 0 && (self.step_in_epoch >= n || self.epoch.checked_mul(n).and_then(|s| s.checked_add(self.step_in_epoch)) != Some(self.global_step)) {
+            return Some(format!("its position ({at}) does not add up at {n} steps an epoch: the file is damaged"));
+        }
+        if self.epoch > epochs || (self.epoch == epochs && self.step_in_epoch > 0) {
+            return Some(format!("its position ({at}) lies past the end of the run's {epochs} epochs: the file is damaged"));
+        }
+        None
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -473,6 +490,24 @@ fn tensors_of(path: &Path, st: &SafeTensors<'_>) -> Result<HashMap<String, Tenso
 
 #[cfg(test)]
 mod tests {
+    /// A position a run cannot have saved: a step that is not its epoch's start plus its step
+    /// in the epoch, a step in the epoch past the epoch's end, an epoch past the run's end
+    /// (a finished run's own is at the end, step 0); a file of an earlier version, which
+    /// records no steps an epoch, is held to the end alone.
+    #[test]
+    fn impossible_positions_are_named() {
+        let at = |global_step, epoch, step_in_epoch, steps_per_epoch| Position { global_step, epoch, step_in_epoch, optimizer_step: global_step, steps_per_epoch, stage: 0, images: 0, data: 0 };
+        assert_eq!(at(110, 13, 6, 8).impossible(300), None);
+        assert_eq!(at(2400, 300, 0, 8).impossible(300), None, "a finished run's last position");
+        assert!(at(910, 13, 6, 8).impossible(300).unwrap().contains("(step 910, epoch 13, step 6 of the epoch) does not add up at 8 steps an epoch"));
+        assert!(at(112, 13, 8, 8).impossible(300).unwrap().contains("does not add up"), "a step in the epoch past its end");
+        assert!(at(u64::MAX, u64::MAX, 6, 8).impossible(300).unwrap().contains("does not add up"), "no overflow");
+        assert!(at(5000, 625, 0, 8).impossible(300).unwrap().contains("lies past the end of the run's 300 epochs"));
+        assert!(at(2401, 300, 1, 8).impossible(300).unwrap().contains("lies past the end"));
+        assert_eq!(at(7, 1, 2, 0).impossible(300), None, "an earlier version's file");
+        assert!(at(7000, 301, 2, 0).impossible(300).unwrap().contains("lies past the end"));
+    }
+
     use super::*;
 
     /// A named pipe in a checkpoint's place is refused, not read: the read blocked for a
