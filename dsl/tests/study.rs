@@ -568,7 +568,7 @@ fn sweep_form_errors() {
     assert_eq!(codes("sweep { vary \"epochs\" { - 3 x=1 } }"), ["ijepa::dsl::unknown_property"]);
     assert_eq!(codes("sweep { seeds 1 }\nsweep { seeds 2 }"), ["ijepa::dsl::duplicate_node"]);
     assert_eq!(codes("sweep { seeds 1; epochs 2 }"), ["ijepa::dsl::unknown_node"]);
-    let many = "sweep { vary \"data.batch-size\" 1 2 3 4 5 6 7 8 9 10; vary \"epochs\" 1 2 3 4 5 6 7 8 9 10; vary \"seed\" 1 2 3 4 5 6 7 8 9 10; vary \"log-every\" 1 2 3 4 5 6 7 8 9 10 11 }";
+    let many = "sweep { vary \"data.batch-size\" 1 2 3 4 5 6 7 8 9 10; vary \"epochs\" 1 2 3 4 5 6 7 8 9 10; vary \"seed\" 1 2 3 4 5 6 7 8 9 10; vary \"predictor.depth\" 1 2 3 4 5 6 7 8 9 10 11 }";
     assert_eq!(codes(many), ["ijepa::dsl::invalid_value"]);
 }
 
@@ -588,7 +588,7 @@ fn single_experiment_api_refuses_sweeps() {
 #[test]
 fn sweeps_reach_every_block() {
     let s = sweep(&format!(
-        "{TINY}\nsweep \"zip\" {{\n vary \"encoder\" \"vit-tiny\" \"vit-small\"\n vary \"eval.linear.epochs\" 10 20\n vary \"distributed.timeout\" \"1m\" 120\n vary \"mask.targets.count\" 2 3\n vary \"optimizer.betas\" {{ - 0.9 0.95; - 0.9 0.999 }}\n}}"
+        "{TINY}\nsweep \"zip\" {{\n vary \"encoder\" \"vit-tiny\" \"vit-small\"\n vary \"eval.linear.epochs\" 10 20\n vary \"ema.start\" 0.99 0.996\n vary \"mask.targets.count\" 2 3\n vary \"optimizer.betas\" {{ - 0.9 0.95; - 0.9 0.999 }}\n}}"
     ));
     let e = &s.points[1].experiment;
     // a preset keeps the experiment's patch
@@ -598,14 +598,14 @@ fn sweeps_reach_every_block() {
     );
     assert_eq!((e.evals.len(), e.evals[0].epochs), (1, 20));
     assert_eq!(
-        (e.distributed.timeout_s, e.mask.n_targets, e.optimizer.betas),
-        (120, 3, (0.9, 0.999))
+        (e.ema.start, e.mask.n_targets, e.optimizer.betas),
+        (0.996, 3, (0.9, 0.999))
     );
-    assert_eq!(s.points[0].experiment.distributed.timeout_s, 60);
+    assert_eq!(s.points[0].experiment.ema.start, 0.99);
     // longer than 80 bytes: cut, with a hash of the whole name
     let n = &s.points[0].name;
     assert!(
-        n.starts_with("encoder-vit-tiny_linear-epochs-10_distributed-timeout-1m_target"),
+        n.starts_with("encoder-vit-tiny_linear-epochs-10_ema-start-0.99_targets-count-"),
         "{n}"
     );
     assert_eq!(n.len(), 80);
@@ -626,6 +626,25 @@ fn a_sweep_over_the_layout_is_refused() {
     let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"distributed.slurm.time\" \"10\" \"600\"\n}}");
     let text = sweep_err(&src).render_plain();
     assert!(text.contains("`distributed.slurm.time` is the SLURM job's") && text.contains("one file per job setting"), "{text}");
+    // and what no stage counts (logging, checkpoints, loader threads, the launch): its points
+    // shared one pretraining, run with one of the values, the others' labels untrue
+    for (path, values) in [
+        ("log-every", "1 2"),
+        ("checkpoint.keep-every", "1 5"),
+        ("checkpoint.every-steps", "0 10"),
+        ("data.workers", "1 2"),
+        ("data.prefetch", "1 2"),
+        ("distributed.timeout", "\"30m\" \"1h\""),
+        ("distributed.launcher", "\"slurm\" \"torchrun\""),
+    ] {
+        let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"{path}\" {values}\n}}");
+        let d = sweep_err(&src);
+        let text = d.render_plain();
+        assert!(
+            d.codes() == ["ijepa::dsl::invalid_value"] && text.contains(&format!("`{path}` changes how a run is carried out")) && text.contains("no stage counts it"),
+            "{path}: {text}"
+        );
+    }
 }
 
 #[test]

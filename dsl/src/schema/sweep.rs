@@ -187,6 +187,13 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
     top.sweep = Some(spec);
 }
 
+/// Whether `path` is a setting no stage's hash counts: the cadence of logging and
+/// checkpoints, the loader's threads, the launch (`distributed.*`; its layout and SLURM job
+/// are refused with their own reasons first).
+fn unhashed(path: &str) -> bool {
+    ["log-every", "data.workers", "data.prefetch"].contains(&path) || path == "checkpoint" || path.starts_with("checkpoint.") || path.starts_with("distributed.")
+}
+
 fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
     let Some(path) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.sub("path"))) else { return };
     let Some(setting) = settings::find(&path.value) else {
@@ -210,6 +217,17 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
         Some((
             format!("`{}` is the SLURM job's, one for every point of a study: `ijepa slurm` writes one script for them all", path.value),
             "write one file per job setting (each `extends` a common base) and submit each",
+        ))
+    } else if unhashed(&path.value) {
+        // (the engine's `pretrain_hash` leaves these out: its points shared one pretraining,
+        // run once with one point's value, and the others' labels said what never ran)
+        Some((
+            format!(
+                "`{}` changes how a run is carried out (its logging, checkpoints, loader threads or launch), not what it computes: no stage counts it, so \
+                 the points would share one pretraining, run with one of the values",
+                path.value
+            ),
+            "to compare the values, run one file per value (each `extends` a common base), each with its own `--runs-dir` (their stages are the same); to time loader threads, `ijepa bench data --threads N`",
         ))
     } else {
         None
