@@ -439,6 +439,18 @@ fn a_zip_sweep_may_repeat_values_but_not_points() {
     // two integers compare exactly (as f64 these two seeds are one number)
     let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"seed\" 9007199254740992 9007199254740993\n}}");
     assert_eq!(sweep(&src).points.len(), 2);
+    // a folder spelled two ways is one folder, as the stage hashes spell it (three points were
+    // one pretraining under three labels); in a zip, as part of a repeated point
+    let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"data.root\" \"/d/fm\" \"/d/fm/\" \"/d//./fm\" \"fm\"\n}}");
+    let d = sweep_err(&src);
+    let text = d.render_plain();
+    assert_eq!(d.codes(), ["ijepa::dsl::invalid_value", "ijepa::dsl::invalid_value"], "{text}");
+    assert!(text.contains("`/d/fm/` is listed twice (as `/d/fm` first)") && text.contains("`/d//./fm` is listed twice (as `/d/fm` first)"), "{text}");
+    let src = format!("{TINY}\nsweep \"zip\" {{\n vary \"data.test-root\" \"./t\" \"t/\"\n vary \"seed\" 1 1\n}}");
+    assert_eq!(sweep_err(&src).codes(), ["ijepa::dsl::invalid_value"]);
+    // ... where other strings stay as written
+    let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"data.root\" \"/d/fm\" \"/d/fm2\"\n vary \"mask\" \"random\" \"block\"\n}}");
+    assert_eq!(sweep(&src).points.len(), 4);
 }
 
 #[test]

@@ -317,7 +317,7 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
     }
     // a zip sweep may repeat a value in one `vary` (one setting changed at a time); its
     // points must differ as tuples, which `read` checks once every `vary` is known
-    let values = if spec.mode == SweepMode::Zip { values } else { dedup(cx, values) };
+    let values = if spec.mode == SweepMode::Zip { values } else { dedup(cx, &path.value, values) };
     if !values.is_empty() {
         spec.vary.push(Vary { setting, path: path.value, span: path.span, values });
     }
@@ -327,7 +327,7 @@ fn seeds(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
     let Some(setting) = settings::find("seed") else { return };
     let entries: Vec<&KdlEntry> = n.kdl.entries().iter().filter(|e| e.name().is_none()).collect();
     let values: Vec<Value> = entries.iter().map(|e| value(cx, &[e])).collect();
-    let values = dedup(cx, values);
+    let values = dedup(cx, "seed", values);
     if !values.is_empty() {
         let span = cx.name_span(n.kdl);
         spec.seeds = Some(Vary { setting, path: "seed".into(), span, values });
@@ -350,26 +350,39 @@ fn value(cx: &Ctx, entries: &[&KdlEntry]) -> Value {
     Value { entries: entries.iter().map(|e| (*e).clone()).collect(), span, text }
 }
 
-/// Whether two written values are the same setting: numbers compare as numbers (`1` and
-/// `1.0`, `1e-3` and `0.001`), everything else as written.
-fn same_entry(x: &kdl::KdlValue, y: &kdl::KdlValue) -> bool {
-    use kdl::KdlValue::{Float, Integer};
+/// Whether two written values of the setting at `path` are the same setting: numbers compare
+/// as numbers (`1` and `1.0`, `1e-3` and `0.001`), a file or folder as the stage hashes spell
+/// it (`/data/x`, `/data/x/` and `/data//./x`: repeated and trailing slashes and `.`
+/// components dropped), everything else as written.
+fn same_entry(path: &str, x: &kdl::KdlValue, y: &kdl::KdlValue) -> bool {
+    use kdl::KdlValue::{Float, Integer, String};
+    let alike = |p: &str| std::path::Path::new(p).components().filter(|c| *c != std::path::Component::CurDir).collect::<std::path::PathBuf>();
     match (x, y) {
         // two integers exactly (seeds beyond 2^53 are distinct); an integer and a float as numbers
         (Integer(a), Float(b)) | (Float(b), Integer(a)) => *a as f64 == *b,
+        (String(a), String(b)) if is_file_setting(path) => a == b || alike(a) == alike(b),
         _ => x == y,
     }
+}
+
+/// Whether the setting at `path` names a file or folder (the data's root, test root and list,
+/// an evaluation's split file).
+fn is_file_setting(path: &str) -> bool {
+    ["data.root", "data.test-root", "data.subset"].contains(&path) || path.ends_with(".split-file")
+}
+
+/// Whether two written values of the setting at `path` are the same ([`same_entry`], entry by
+/// entry).
+fn same_value(path: &str, a: &Value, b: &Value) -> bool {
+    a.entries.len() == b.entries.len() && a.entries.iter().zip(&b.entries).all(|(x, y)| same_entry(path, x.value(), y.value()))
 }
 
 /// In a zip sweep, reports a point equal to an earlier one in every `vary` (the same run
 /// twice).
 fn zip_points_differ(cx: &mut Ctx, spec: &SweepSpec) {
     let n = spec.vary.iter().map(|v| v.values.len()).min().unwrap_or(0);
-    let same_value = |a: &Value, b: &Value| {
-        a.entries.len() == b.entries.len() && a.entries.iter().zip(&b.entries).all(|(x, y)| same_entry(x.value(), y.value()))
-    };
     for j in 1..n {
-        if let Some(i) = (0..j).find(|&i| spec.vary.iter().all(|v| same_value(&v.values[i], &v.values[j]))) {
+        if let Some(i) = (0..j).find(|&i| spec.vary.iter().all(|v| same_value(&v.path, &v.values[i], &v.values[j]))) {
             let first = &spec.vary[0];
             cx.err(DslError::InvalidValue {
                 what: "sweep value".into(),
@@ -382,17 +395,17 @@ fn zip_points_differ(cx: &mut Ctx, spec: &SweepSpec) {
 }
 
 /// Reports and drops values listed twice.
-fn dedup(cx: &mut Ctx, values: Vec<Value>) -> Vec<Value> {
+fn dedup(cx: &mut Ctx, path: &str, values: Vec<Value>) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     for v in values {
-        let same = |a: &Value| {
-            a.entries.len() == v.entries.len()
-                && a.entries.iter().zip(&v.entries).all(|(x, y)| same_entry(x.value(), y.value()))
-        };
-        if out.iter().any(same) {
+        if let Some(first) = out.iter().find(|a| same_value(path, a, &v)) {
+            let message = match first.text == v.text {
+                true => format!("`{}` is listed twice", v.text),
+                false => format!("`{}` is listed twice (as `{}` first)", v.text, first.text),
+            };
             cx.err(DslError::InvalidValue {
                 what: "sweep value".into(),
-                message: format!("`{}` is listed twice", v.text),
+                message,
                 span: v.span,
                 help: "list each value once (every point of a sweep is a different run)".into(),
             });
