@@ -662,6 +662,11 @@ fn suffix(point: &Point) -> String {
     }
 }
 
+/// `n` things: `1 report`, `0 reports`, `4 pretrainings`.
+fn counted(n: usize, thing: &str) -> String {
+    format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
+}
+
 impl Plan {
     /// Compiles a study into its stage graph, with folders under `runs_dir` (report under
     /// `reports_dir`) for runs of `world_size` processes.
@@ -939,14 +944,12 @@ impl Plan {
         let count = |k: StageKind| self.graph.node_weights().filter(|s| s.kind() == k).count();
         let _ = writeln!(
             out,
-            "{} — {} point{}, {} pretraining, {} evaluation{}, {} report{}",
+            "{} — {}, {}, {}, {}{}",
             self.name,
-            self.points.len(),
-            if self.points.len() == 1 { "" } else { "s" },
-            count(StageKind::Pretrain),
-            count(StageKind::Eval),
-            if count(StageKind::Eval) == 1 { "" } else { "s" },
-            count(StageKind::Report),
+            counted(self.points.len(), "point"),
+            counted(count(StageKind::Pretrain), "pretraining"),
+            counted(count(StageKind::Eval), "evaluation"),
+            counted(count(StageKind::Report), "report"),
             if self.world_size > 1 { format!("; pretraining on {} processes", self.world_size) } else { String::new() }
         );
         // the first evaluation of each hash: a later one (another point with the same settings,

@@ -1108,12 +1108,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
 
     if lead {
         tracing::info!(
-            "pretraining {} ({}, {:.2}M params) on {} images, {} epochs x {ipe} steps of {}{}, {}, {} -> {}",
+            "pretraining {} ({}, {:.2}M params) on {} images, {} epoch{} x {ipe} steps of {}{}, {}, {} -> {}",
             exp.name,
             recipe.name(),
             recipe.num_params() as f64 / 1e6,
             n_images,
             exp.epochs,
+            if exp.epochs == 1 { "" } else { "s" },
             exp.data.batch_size,
             if world > 1 { format!(" x {world} ranks") } else { String::new() },
             device::describe(dev),

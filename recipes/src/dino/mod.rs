@@ -553,8 +553,9 @@ impl Recipe for Dino {
         if !unread.is_empty() {
             tracing::warn!(
                 "DINO's views come from its own multi-crop (`dino {{ global-scale ...; local-scale ... }}`, with DINO's flips, colour jitter, \
-                 blur and solarisation): the data block's {} are not read (nor part of the run's hash)",
-                unread.join(", ")
+                 blur and solarisation): the data block's {} {} not read (nor part of the run's hash)",
+                unread.join(", "),
+                if unread.len() == 1 { "is" } else { "are" }
             );
         }
         // (said here, where pretraining starts: evaluations build the recipe too)

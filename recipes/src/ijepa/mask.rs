@@ -650,7 +650,7 @@ pub fn report(exp: &ijepa_dsl::config::Experiment, query: &ijepa_engine::recipe:
     if let Some(png) = query.png {
         let m = sampler.sample(exp.seed, 0, 0, 0, batch)?;
         super::mask_png::write(png, &m, gh, gw, 8)?;
-        out += &format!("\nwrote {} (blue: context, warm colours: the {} target masks, grey: unused)", png.display(), sampler.n_targets());
+        out += &format!("\nwrote {} (blue: context, warm colours: {}, grey: unused)", png.display(), match sampler.n_targets() { 1 => "the target mask".to_string(), n => format!("the {n} target masks") });
     }
     Ok(out)
 }
