@@ -133,7 +133,7 @@ enum Command {
         runs_dir: PathBuf,
     },
     /// Write paper-style tables and plots (Markdown, CSV, self-contained HTML with inline SVG figures, SVG and PNG files) from a runs folder.
-    /// (`ijepa-report` does the same without libtorch.)
+    /// (`ijepa-report` does the same without libtorch, but takes no lock on the output folder.)
     Report {
         /// Root folder of the run registry.
         #[arg(default_value = "runs")]

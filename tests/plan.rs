@@ -78,7 +78,7 @@ fn plan_prints_the_sweep_as_a_tree_and_as_dot() {
     assert!(o.status.success(), "{t}");
     // 2 scales x 2 seeds; kNN on each checkpoint; raw pixels once per seed (they do not
     // depend on the mask); one report after all 6 evaluations
-    assert!(t.contains("tiny-sweep — 4 points, 4 pretraining, 6 evaluations, 1 report"), "{t}");
+    assert!(t.contains("tiny-sweep — 4 points, 4 pretrainings, 6 evaluations, 1 report"), "{t}");
     for point in ["targets-scale-0.1-0.2_seed-1", "targets-scale-0.1-0.2_seed-2", "targets-scale-0.15-0.2_seed-1", "targets-scale-0.15-0.2_seed-2"] {
         assert!(t.contains(&format!("pretrain/{point}  [")), "{point}: {t}");
         assert!(t.contains(&format!("eval-knn-ijepa/{point}  [")), "{point}: {t}");
@@ -1017,4 +1017,24 @@ fn a_recipe_sweep_gives_each_random_init_its_own_id() {
     assert!(ids.contains(&"eval-knn-random-init/recipe-ijepa") && ids.contains(&"eval-knn-random-init/recipe-mae"), "{ids:?}");
     // the pixels do not depend on the recipe: one stage
     assert_eq!(ids.iter().filter(|i| i.starts_with("eval-knn-raw-pixels")).count(), 1, "{ids:?}");
+}
+
+/// The README's experiment ("An experiment") is `experiments/quickstart.kdl` without its
+/// comments: the two plan the same stages, to the hash (the README's copy went stale, without
+/// the file's evaluations and report, and no test saw it).
+#[test]
+fn the_readme_experiment_is_the_quickstart() {
+    let d = scratch("readme-quickstart");
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("```kdl\nexperiment \"quickstart\"").expect("the README's experiment") + "```kdl\n".len();
+    let end = start + readme[start..].find("```").unwrap();
+    std::fs::write(d.join("readme.kdl"), &readme[start..end]).unwrap();
+    let plan = |file: &Path| {
+        let o = ijepa(&["plan", file.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        text(&o)
+    };
+    let shipped = plan(&Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quickstart.kdl"));
+    assert!(shipped.contains("1 pretraining, 9 evaluations, 1 report"), "{shipped}");
+    assert_eq!(plan(&d.join("readme.kdl")), shipped);
 }

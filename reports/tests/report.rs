@@ -852,8 +852,10 @@ fn a_bad_monitor_keeps_the_run_and_a_lost_manifest_is_named() {
     assert!(reg.unreadable.iter().any(|u| u.contains("pretrain-aaaaaaaaaaaa/manifest.json") && u.contains("missing")), "{:?}", reg.unreadable);
 }
 
+/// `ijepa-report` is `ijepa report` without libtorch: the same defaults (`runs`,
+/// `reports-out`), the same line on stdout, the same refusals.
 #[test]
-fn binary_prints_tables_and_paths() {
+fn binary_writes_the_report_as_ijepa_report_does() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     fake_runs(&runs);
@@ -866,12 +868,12 @@ fn binary_prints_tables_and_paths() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        stdout.contains("| I-JEPA | ViT-H/14 | 300 | ImageNet-1k |  | 79.3 | paper |"),
-        "{stdout}"
-    );
-    assert!(String::from_utf8_lossy(&o.stderr).contains("report.html"));
-    assert!(out.join("report.md").is_file());
+    assert_eq!(stdout.trim(), format!("report of {} written to {}: {} and report.html, 5 tables, 14 plots", runs.display(), out.display(), out.join("report.md").display()));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| I-JEPA | ViT-H/14 | 300 | ImageNet-1k |  | 79.3 | paper |"), "{md}");
+    // the defaults: `runs` of the working folder, into `reports-out`
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).current_dir(tmp.path()).output().unwrap();
+    assert!(o.status.success() && tmp.path().join("reports-out/report.md").is_file(), "{}", String::from_utf8_lossy(&o.stderr));
     // as `ijepa report`: never into the runs folder or anywhere inside it (it wrote there)
     for into in [runs.clone(), runs.join("fmnist"), runs.join("new")] {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).arg("--out").arg(&into).output().unwrap();

@@ -1,10 +1,25 @@
-//! `ijepa-report RUNS_DIR [--out DIR]`: reads a run folder, writes the report (default
-//! `reports-out/`), prints the Markdown to stdout and the written paths to stderr. Needs no libtorch.
+//! `ijepa-report [RUNS_DIR] [--out DIR]`: `ijepa report` without libtorch: reads a runs folder
+//! (default `runs`), writes the report (default `reports-out/`) and says so in one line on
+//! stdout, warnings on stderr. Unlike `ijepa report` it does not take the report folder's
+//! lock: do not point it at a folder a running study's report stage writes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: ijepa-report RUNS_DIR [--out DIR]";
+const USAGE: &str = "usage: ijepa-report [RUNS_DIR] [--out DIR]
+
+Write paper-style tables and plots (Markdown, CSV, self-contained HTML with inline SVG figures,
+SVG and PNG files) from a runs folder: `ijepa report` without libtorch.
+
+Arguments:
+  [RUNS_DIR]      Root folder of the run registry [default: runs]
+
+Options:
+  -o, --out DIR   Output folder (not the runs folder nor anything inside it) [default: reports-out]
+  -h, --help      Print help
+
+Unlike `ijepa report`, it does not take the output folder's lock: do not point it at the folder
+a running study's report stage writes.";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -29,10 +44,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let Some(runs) = runs else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
+    let runs = runs.unwrap_or_else(|| PathBuf::from("runs"));
     let result = ijepa_reports::claim_out(&runs, &out).and_then(|()| ijepa_reports::load_registry(&runs)).and_then(|reg| {
         for e in &reg.unreadable {
             eprintln!("warning: left out of the report: {e}");
@@ -40,21 +52,19 @@ fn main() -> ExitCode {
         if let Some(w) = reg.no_runs_warning() {
             eprintln!("warning: {w}");
         }
-        let files = ijepa_reports::write_report(&reg, &out)?;
-        let md = std::fs::read_to_string(&files.markdown).map_err(|e| {
-            ijepa_reports::ReportError::Io {
-                path: files.markdown.clone(),
-                source: e,
-            }
-        })?;
-        Ok((md, files))
+        ijepa_reports::write_report(&reg, &out)
     });
     match result {
-        Ok((md, files)) => {
-            println!("{md}");
-            for p in files.all() {
-                eprintln!("wrote {}", p.display());
-            }
+        Ok(files) => {
+            // (the line `ijepa report` prints)
+            println!(
+                "report of {} written to {}: {} and report.html, {} tables, {} plots",
+                runs.display(),
+                out.display(),
+                files.markdown.display(),
+                files.tables.len(),
+                files.plots.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {
