@@ -12,7 +12,7 @@
 //! mixes precisions (a resume is bit-identical only in the precision the run began in).
 //! Writing the precision explicitly resumes the existing run on any machine.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use ijepa_dsl::config::{Experiment, Precision};
 use tch::Device;
 
@@ -146,9 +146,26 @@ pub fn uses_bf16(requested: Precision, device: Device) -> bool {
 }
 
 /// Resolves the experiment's precision for its device in place (device `auto` is looked up
-/// as training will); returns the resolution.
+/// as training will); returns the resolution. A precision written out needs no device: a GPU
+/// experiment is planned on a machine without one (a cluster's login node), and training
+/// there refuses the device itself.
+///
+/// # Errors
+/// `precision "auto"` for a device this machine does not have: what auto means depends on it.
 pub fn resolve_experiment(exp: &mut Experiment) -> Result<Resolved> {
-    let device = crate::device::resolve(&exp.device)?;
+    let device = match crate::device::resolve(&exp.device) {
+        Ok(device) => device,
+        Err(_) if exp.precision != Precision::Auto => {
+            return Ok(Resolved { precision: exp.precision, describe: name(exp.precision).to_string(), warning: None });
+        }
+        Err(Error::Device(m)) => {
+            return Err(Error::Device(format!(
+                "{m}; `precision \"auto\"` resolves on the device the run trains on (bf16 where it computes it natively, else fp32), and a stage's hash \
+                 holds the resolved value: to plan it here, write the precision the run will take (`precision \"bf16\"` on an A100 or newer)"
+            )))
+        }
+        Err(e) => return Err(e),
+    };
     let r = resolve_with(exp.precision, &bf16_support(device));
     exp.precision = r.precision;
     Ok(r)
@@ -179,6 +196,24 @@ mod tests {
         assert!(!cpu_bf16("").native);
         // a word that merely contains the flag name is not the flag
         assert!(!cpu_bf16("flags : xamx_bf16x avx2").native);
+    }
+
+    /// A precision written out resolves without the device (a GPU experiment planned on a
+    /// machine without one keeps its hash); `auto` on a device that is not here says why it
+    /// cannot resolve and what to write.
+    #[test]
+    fn a_written_precision_needs_no_device() {
+        if tch::Cuda::device_count() > 0 {
+            return;
+        }
+        let mut exp = Experiment::with_defaults("gpu");
+        exp.device = "cuda".into();
+        exp.precision = Precision::Bf16;
+        let r = resolve_experiment(&mut exp).unwrap();
+        assert_eq!((r.precision, exp.precision, r.warning), (Precision::Bf16, Precision::Bf16, None));
+        exp.precision = Precision::Auto;
+        let e = resolve_experiment(&mut exp).unwrap_err().to_string();
+        assert!(e.starts_with("device: \"cuda\" asked for, but this machine has 0 CUDA device(s); `precision \"auto\"` resolves on the device"), "{e}");
     }
 
     #[test]
