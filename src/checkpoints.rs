@@ -68,14 +68,25 @@ fn refused(file: &Path, message: &str) -> Error {
     Error::Checkpoint { path: file.to_path_buf(), message: message.into() }
 }
 
+/// A head count recorded with the weights (their run's `config.json`, the file's metadata)
+/// that fits no encoder of their width: said as the record's, not as a setting the user wrote.
+fn unfit_heads(file: &Path, heads: Option<usize>, why: &str) -> Error {
+    refused(file, &format!("records an encoder of {} attention heads (its run's config.json or its metadata), which does not fit its weights ({why}): the record is damaged", heads.unwrap_or(0)))
+}
+
 /// The encoder's head count of checkpoint `file`, which no tensor's shape carries: `heads`
 /// (`--heads`), or what trained it records — its `run` (the run folder it lies in and that
 /// run's `config.json`), else the file's own metadata (a pretraining's checkpoint copied out of
 /// its run); `None` where nothing says it. A `heads` other than the recorded one is refused.
 fn heads_of(file: &Path, run: Option<&(PathBuf, serde_json::Value)>, heads: Option<usize>) -> Result<Option<usize>> {
-    let recorded = run
-        .and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.join(ijepa_schema::CONFIG_JSON).display().to_string(), h as usize)))
-        .or_else(|| ijepa_engine::checkpoint::state::encoder_heads_of(file).map(|h| ("the file's metadata".to_string(), h)));
+    let of_run = run.and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.join(ijepa_schema::CONFIG_JSON).display().to_string(), h as usize)));
+    let recorded = match of_run {
+        Some(r) => Some(r),
+        None => match ijepa_engine::checkpoint::state::encoder_heads_of(file) {
+            Some(Err(raw)) => return Err(refused(file, &ijepa_engine::checkpoint::state::damaged_heads(&raw))),
+            of_file => of_file.and_then(|h| h.ok()).map(|h| ("the file's metadata".to_string(), h)),
+        },
+    };
     match (heads, recorded) {
         (Some(h), Some((source, theirs))) if h != theirs => Err(refused(file, &format!("was trained with {theirs} attention heads ({source}), not --heads {h}"))),
         (h, theirs) => Ok(h.or(theirs.map(|t| t.1))),
@@ -104,11 +115,15 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     };
     // the head count no shape carries, kept in the file written (it was dropped, and an
     // evaluation of the import under another head count was no longer refused)
+    let given = heads;
     let heads = heads_of(file, ijepa_engine::stages::run_of_checkpoint(file).as_ref(), heads)?;
     // the head count shapes no tensor: when the width names no preset, check with one head
-    let (vit, heads_known) = match import::infer_vit(enc, heads, file) {
+    let (vit, heads_known) = match import::infer_vit(enc, heads, file).and_then(|cfg| cfg.validate().map(|()| cfg)) {
         Ok(cfg) => (cfg, true),
         Err(_) if heads.is_none() => (import::infer_vit(enc, Some(1), file).map_err(|e| of_module(&shape_from, e))?, false),
+        // (a recorded count that fits no encoder of this width: said as the record's, not as
+        // a setting the user never wrote)
+        Err(Error::Config(why)) if given.is_none() => return Err(unfit_heads(file, heads, &why)),
         Err(e) => return Err(of_module(&shape_from, e)),
     };
     let store = ParamStore::new(tch::Device::Cpu);
@@ -286,6 +301,7 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     let enc = enc.ok_or_else(|| refused(file, &format!("holds no {}", if which == Which::Target { "target encoder" } else { name })))?;
     // the head count is in no tensor's shape: the run that trained the weights says it
     let run = ijepa_engine::stages::run_of_checkpoint(file);
+    let given = heads;
     let heads = heads_of(file, run.as_ref(), heads)?;
     // what the official-names file records (not the stand-in below)
     let known_heads = heads;
@@ -303,6 +319,10 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
             },
             _ => e,
         }
+    })?;
+    cfg.validate().map_err(|e| match e {
+        Error::Config(why) if given.is_none() && known_heads.is_some() => unfit_heads(file, known_heads, &why),
+        e => e,
     })?;
     let store = ParamStore::new(tch::Device::Cpu);
     VisionTransformer::new(&store.root(), &cfg)?;

@@ -372,7 +372,7 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let o = ijepa(&["import-checkpoint", fin.to_str().unwrap(), "--heads", "4", "--out", d.join("imported4.safetensors").to_str().unwrap()]);
     assert!(!o.status.success() && outputs(&o).1.contains("was trained with 2 attention heads") && !d.join("imported4.safetensors").exists(), "{:?}", outputs(&o));
     for file in [&copied, &exported, &imported] {
-        assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(file), Some(2), "{}", file.display());
+        assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(file), Some(Ok(2)), "{}", file.display());
         let o = ijepa(&["eval", f4.to_str().unwrap(), "--checkpoint", file.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
         let (out, err) = outputs(&o);
         assert!(!o.status.success() && err.contains("records an encoder of 2 attention heads (its metadata), where mae has 4"), "{out}{err}");
@@ -423,7 +423,21 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     // imported with the head count given, the file records it; without, nothing is guessed
     let o = ijepa(&["import-checkpoint", alone.to_str().unwrap(), "--heads", "2", "--out", d.join("alone2.safetensors").to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", outputs(&o));
-    assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(&d.join("alone2.safetensors")), Some(2));
+    assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(&d.join("alone2.safetensors")), Some(Ok(2)));
+    // a damaged record (one byte of the header) is refused naming it, never passed over as
+    // none (0, not a number) nor said as a setting the user wrote (3 for width 32)
+    let two = std::fs::read(d.join("alone2.safetensors")).unwrap();
+    let at = two.windows(18).position(|w| w == br#""encoder_heads":"2"#).expect("the record") + 17;
+    for (byte, says) in [(b'0', "records `encoder_heads` \"0\", not a head count"), (b'x', "records `encoder_heads` \"x\", not a head count"), (b'3', "records an encoder of 3 attention heads (its run's config.json or its metadata), which does not fit its weights (3 heads do not divide the width 32)")] {
+        let mut bytes = two.clone();
+        bytes[at] = byte;
+        let damaged = d.join(format!("damaged-{}.safetensors", byte as char));
+        std::fs::write(&damaged, bytes).unwrap();
+        for args in [&["import-checkpoint", damaged.to_str().unwrap(), "--out", d.join("re.safetensors").to_str().unwrap()][..], &["export", damaged.to_str().unwrap(), "--format", "official", "--out", d.join("ex.safetensors").to_str().unwrap()]] {
+            let o = ijepa(args);
+            assert!(!o.status.success() && outputs(&o).1.contains(says) && outputs(&o).1.contains("damaged"), "{args:?}: {:?}", outputs(&o));
+        }
+    }
     let o = ijepa(&["import-checkpoint", alone.to_str().unwrap(), "--out", d.join("alone-.safetensors").to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", outputs(&o));
     assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(&d.join("alone-.safetensors")), None);

@@ -223,7 +223,8 @@ fn check_run_encoder(exp: &Experiment, checkpoint: &Path) -> Result<()> {
     let Some((run, config)) = run_of_checkpoint(checkpoint) else {
         // a copy out of its run folder still records its head count (our checkpoints do)
         return match crate::checkpoint::state::encoder_heads_of(checkpoint) {
-            Some(h) if h != exp.encoder.num_heads => Err(Error::Checkpoint {
+            Some(Err(raw)) => Err(Error::Checkpoint { path: checkpoint.to_path_buf(), message: crate::checkpoint::state::damaged_heads(&raw) }),
+            Some(Ok(h)) if h != exp.encoder.num_heads => Err(Error::Checkpoint {
                 path: checkpoint.to_path_buf(),
                 message: format!(
                     "records an encoder of {h} attention heads (its metadata), where {} has {}: the weights load with any head count and compute other features; evaluate it with the experiment that trained it",

@@ -405,9 +405,17 @@ pub fn is_training_checkpoint(path: &Path) -> bool {
 /// taken out of its run folder still says it.
 pub const ENCODER_HEADS: &str = "encoder_heads";
 
-/// The encoder's head count a file records ([`ENCODER_HEADS`]), if it does.
-pub fn encoder_heads_of(path: &Path) -> Option<usize> {
-    metadata_of(path)?.get(ENCODER_HEADS)?.parse().ok().filter(|&h| h > 0)
+/// The encoder's head count a file records ([`ENCODER_HEADS`]), if it does: `Err` with the
+/// value written where it is no head count (0, not a number: a damaged file, whose value was
+/// passed over as if none were recorded).
+pub fn encoder_heads_of(path: &Path) -> Option<std::result::Result<usize, String>> {
+    let raw = metadata_of(path)?.get(ENCODER_HEADS)?.clone();
+    Some(raw.parse().ok().filter(|&h| (1..=1 << 20).contains(&h)).ok_or(raw))
+}
+
+/// Why the head count `raw` a file's metadata records ([`encoder_heads_of`]) is refused.
+pub fn damaged_heads(raw: &str) -> String {
+    format!("its metadata records `{ENCODER_HEADS}` {raw:?}, not a head count: the file is damaged")
 }
 
 /// Whether the file is shorter than its readable header says (the header's length, the
