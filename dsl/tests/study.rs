@@ -552,6 +552,9 @@ fn unknown_paths_get_a_suggestion() {
     assert!(d.render_plain().contains("did you mean `mask.targets.scale`?"));
     let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"peak\" 1 }}"));
     assert!(d.render_plain().contains("`optimizer.lr.peak`"), "{}", d.render_plain());
+    // a node of several settings names them (it suggested `optimizer.eps`)
+    let text = sweep_err(&format!("{TINY}\nsweep {{ vary \"optimizer.lr\" 1 2 }}")).render_plain();
+    assert!(text.contains("`optimizer.lr` holds several settings:") && text.contains("`optimizer.lr.peak`") && !text.contains("eps"), "{text}");
     let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"masks\" 1 }}"));
     assert_eq!(d.codes(), ["ijepa::dsl::unknown_sweep_path"]);
     // `mask` is the kind: a number is the wrong type of value for it

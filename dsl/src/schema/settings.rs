@@ -189,6 +189,14 @@ pub(crate) fn unknown_help(path: &str) -> String {
     if (1..=3).contains(&tails.len()) {
         return format!("did you mean {}? paths start at the experiment", quoted(&tails));
     }
+    // a node whose values are its properties (`optimizer.lr`: `start`, `peak`, ...): its
+    // settings, not the closest spelling (it was "did you mean `optimizer.eps`?")
+    let inner = format!("{path}.");
+    let children: Vec<&str> = paths.iter().copied().filter(|p| p.starts_with(&inner)).collect();
+    if !children.is_empty() {
+        let more = if children.len() > 12 { ", ..." } else { "" };
+        return format!("`{path}` holds several settings: {}{more}", quoted(&children[..children.len().min(12)]));
+    }
     if let Some(s) = suggest(path, &paths) {
         return format!("did you mean `{s}`?");
     }
