@@ -194,18 +194,32 @@ impl ResultRow {
 }
 
 /// Our plain (non-sweep) evaluations of one protocol, and those of a sweep over recipes (a
-/// methods comparison: each point is a method of the table), by experiment then best top-1
-/// first.
+/// methods comparison: each point is a method of the table) with its raw pixels (they vary
+/// no recipe, but a `seeds` line gives them a point: they were left out, the strongest row of
+/// the table among them); by experiment, then method, the method with the best top-1 first,
+/// each method's rows (its seeds) together, best first.
 fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
+    let of_methods: HashSet<&str> = reg.evals.iter().filter(|e| e.record.varied.contains_key("recipe")).map(|e| e.record.experiment.as_str()).collect();
     let mut evals: Vec<&EvalRun> = reg
         .evals
         .iter()
-        .filter(|e| e.record.protocol == protocol && (e.record.varied.is_empty() || e.record.varied.contains_key("recipe")))
+        .filter(|e| {
+            e.record.protocol == protocol
+                && (e.record.varied.is_empty() || e.record.varied.contains_key("recipe") || (e.record.model == "raw-pixels" && of_methods.contains(e.record.experiment.as_str())))
+        })
         .collect();
+    let mut best: HashMap<(&str, &str), f64> = HashMap::new();
+    for e in &evals {
+        let b = best.entry((e.record.experiment.as_str(), e.record.method.as_str())).or_insert(f64::NEG_INFINITY);
+        *b = b.max(e.record.top1);
+    }
+    let best_of = |e: &EvalRun| best[&(e.record.experiment.as_str(), e.record.method.as_str())];
     evals.sort_by(|a, b| {
         a.record
             .experiment
             .cmp(&b.record.experiment)
+            .then(best_of(b).total_cmp(&best_of(a)))
+            .then(a.record.method.cmp(&b.record.method))
             .then(b.record.top1.total_cmp(&a.record.top1))
     });
     evals.into_iter().map(ResultRow::ours).collect()

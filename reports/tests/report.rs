@@ -1220,6 +1220,28 @@ fn a_failed_run_shows_no_final_loss() {
     assert_eq!(find(&t, &[("experiment", "fmnist")])[0]["final_loss"], "0.05");
 }
 
+/// A methods comparison (a sweep over recipes) with `seeds`: its raw pixels, whose points
+/// vary the seed alone, are rows of the method tables (they were left out, the strongest row
+/// among them), and each method's seeds stand together, the method with the best top-1 first.
+#[test]
+fn a_methods_sweep_with_seeds_keeps_its_pixels_and_groups_its_seeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    for (seed, (ijepa, init, pixels)) in [(0, (64.5, 64.4, 82.6)), (1, (63.0, 60.9, 82.7))] {
+        let v = |recipe: Option<&str>| match recipe {
+            Some(r) => json!({"recipe": r, "seed": seed.to_string()}),
+            None => json!({"seed": seed.to_string()}),
+        };
+        eval(&runs, "m", &format!("linear-ijepa-{seed}"), "linear", "ijepa", ijepa, None, v(Some("ijepa")));
+        eval(&runs, "m", &format!("linear-random-init-{seed}"), "linear", "random-init", init, None, v(Some("ijepa")));
+        eval(&runs, "m", &format!("linear-raw-pixels-{seed}"), "linear", "raw-pixels", pixels, None, v(None));
+    }
+    let t = rows(&ijepa_reports::tables::linear_table(&load_registry(&runs).unwrap()));
+    let ours: Vec<(String, String)> = t.iter().filter(|r| r["source"] == "ours").map(|r| (r["method"].clone(), r["top1"].clone())).collect();
+    let want = [("raw pixels", "82.7"), ("raw pixels", "82.6"), ("I-JEPA (ours)", "64.5"), ("I-JEPA (ours)", "63.0"), ("random init", "64.4"), ("random init", "60.9")];
+    assert_eq!(ours, want.map(|(m, v)| (m.to_string(), v.to_string())), "{t:?}");
+}
+
 /// A sweep point's pretraining row names the point's settings (its experiment's name is cut
 /// and hashed when they are long); a table without sweep points has no such column.
 #[test]
