@@ -489,6 +489,9 @@ fn load_study_checked(file: &std::path::Path) -> Result<(ijepa_dsl::Study, Strin
 /// device cannot compute natively.
 fn load_resolved(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Box<dyn std::error::Error>> {
     let (mut study, source) = load_study_checked(file).map_err(|_| format!("{} does not check (see above)", file.display()))?;
+    if let Some(w) = recipe_defaults_warning(&study) {
+        eprintln!("warning: {w}");
+    }
     let mut warned = std::collections::BTreeSet::new();
     for p in &mut study.points {
         if let Some(w) = precision::resolve_experiment(&mut p.experiment)?.warning {
@@ -930,6 +933,19 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The warning of a sweep over recipes whose methods train with other settings beside their
+/// recipe, left to each recipe's defaults ([`ijepa_dsl::Study::recipe_defaults_apart`]).
+fn recipe_defaults_warning(study: &ijepa_dsl::Study) -> Option<String> {
+    let apart = study.recipe_defaults_apart();
+    (!apart.is_empty()).then(|| {
+        format!(
+            "the points of `vary \"recipe\"` train with other settings beside their recipe, which this file leaves to each recipe's defaults ({}): a \
+             comparison of the methods compares these too; write them in the experiment to hold them equal (experiments/fmnist-methods.kdl does)",
+            apart.join("; ")
+        )
+    })
+}
+
 /// What `check` says of a study's sweep: its points and what they vary (the settings before
 /// it are the experiment's, which the points change).
 fn sweep_summary(study: &ijepa_dsl::Study) -> String {
@@ -955,11 +971,15 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
             Ok((study, _)) => {
                 let exp = &study.base;
                 let d = &exp.distributed;
+                // (a preset whose numbers the file changed is not that preset: `encoder
+                // "vit-tiny" width=96` read "vit-tiny 96x...")
+                let enc = &exp.encoder;
+                let preset = ijepa_dsl::config::VIT_PRESETS.iter().find(|&&(name, w, dp, h, r)| Some(name) == enc.preset.as_deref() && (w, dp, h, r) == (enc.embed_dim, enc.depth, enc.num_heads, enc.mlp_ratio));
                 println!(
                     "ok: {} (experiment {:?}: {} {}x{}x{} patch {}, {} epoch{} of batch {}{}{})",
                     f.display(),
                     study.name,
-                    exp.encoder.preset.as_deref().unwrap_or("custom ViT"),
+                    preset.map_or("custom ViT", |p| p.0),
                     exp.encoder.embed_dim,
                     exp.encoder.depth,
                     exp.encoder.num_heads,
@@ -969,7 +989,10 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
                     exp.data.batch_size,
                     if d.world_size() > 1 { format!(" x {} ranks ({} node(s) x {})", d.world_size(), d.nodes, d.procs_per_node) } else { String::new() },
                     sweep_summary(&study)
-                )
+                );
+                if let Some(w) = recipe_defaults_warning(&study) {
+                    eprintln!("warning: {w}");
+                }
             }
             Err(_) => ok = false,
         }

@@ -59,6 +59,57 @@ pub struct Point {
     pub varied: BTreeMap<String, String>,
 }
 
+impl Study {
+    /// Where the points of a sweep over recipes train with other settings than one another
+    /// beside their recipe, because the file leaves those settings to each recipe's defaults
+    /// (MAE's betas, learning rate and weight decay, crops, flips and interpolation): one line
+    /// per setting, `optimizer betas: ijepa 0.9 0.999, mae 0.9 0.95`. A comparison of the
+    /// methods then compares these too, which nothing else says (the report shows `recipe=mae`
+    /// alone). Points are compared with those that vary nothing else; the data block's
+    /// augmentations only among recipes that read them (not DINO's multi-crop).
+    pub fn recipe_defaults_apart(&self) -> Vec<String> {
+        use std::collections::BTreeMap;
+        let mut out: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+        let f = |x: f64| format!("{x}");
+        // (the points that differ in their recipe alone, together)
+        let mut groups: BTreeMap<Vec<(&String, &String)>, Vec<&Experiment>> = BTreeMap::new();
+        for p in self.points.iter().filter(|p| p.varied.contains_key("recipe")) {
+            groups.entry(p.varied.iter().filter(|(k, _)| k.as_str() != "recipe").collect()).or_default().push(&p.experiment);
+        }
+        for exps in groups.values().filter(|e| e.len() > 1) {
+            let mut seen: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+            for e in exps {
+                let reads_data = !crate::recipes::schema(&e.recipe).is_some_and(|s| s.own_augmentations);
+                let o = &e.optimizer;
+                let mut settings = vec![
+                    ("optimizer betas", format!("{} {}", f(o.betas.0), f(o.betas.1))),
+                    ("optimizer lr", match o.lr.blr {
+                        Some(blr) => format!("blr={} warmup-epochs={} final={}", f(blr), f(o.lr.warmup_epochs), f(o.lr.final_)),
+                        None => format!("start={} peak={} final={} warmup-epochs={}", f(o.lr.start), f(o.lr.peak), f(o.lr.final_), f(o.lr.warmup_epochs)),
+                    }),
+                    ("optimizer weight-decay", format!("start={} final={}", f(o.weight_decay.start), f(o.weight_decay.final_))),
+                ];
+                if reads_data {
+                    let d = &e.data;
+                    settings.push(("data crop-scale", format!("{} {}", f(d.crop_scale.0), f(d.crop_scale.1))));
+                    settings.push(("data horizontal-flip", f(d.hflip)));
+                }
+                settings.push(("data interpolation", e.data.interpolation.name().to_string()));
+                for (what, value) in settings {
+                    seen.entry(what).or_default().insert(e.recipe.clone(), value);
+                }
+            }
+            for (what, by_recipe) in seen {
+                let values: BTreeSet<&String> = by_recipe.values().collect();
+                if values.len() > 1 {
+                    out.entry(what).or_default().extend(by_recipe);
+                }
+            }
+        }
+        out.into_iter().map(|(what, by)| format!("{what}: {}", by.iter().map(|(r, v)| format!("{r} {v}")).collect::<Vec<_>>().join(", "))).collect()
+    }
+}
+
 /// Longest point name kept as is; longer ones are cut and end in a hash of the full name.
 const MAX_NAME: usize = 80;
 

@@ -729,3 +729,32 @@ fn the_documented_sweep_parses() {
         assert_eq!(a.experiment, b.experiment);
     }
 }
+
+/// A sweep over recipes whose file leaves the optimizer and the data pipeline to each recipe's
+/// defaults compares more than the methods: said, setting by setting (the report showed
+/// `recipe=mae` alone); written in the experiment, the points agree and nothing is said. A
+/// point compares with those that vary nothing else, and DINO's multi-crop reads no crop or
+/// flip of the data block.
+#[test]
+fn a_methods_sweep_says_which_settings_its_recipes_default_apart() {
+    let tiny = TINY.replace("    seed 7\n", "    seed 7\n    dino { local-size 12; }\n    optimizer \"adamw\" { lr start=1e-4 peak=5e-4 final=1e-6 warmup-epochs=1; weight-decay start=0.04 final=0.4 }\n");
+    let s = sweep(&format!("{tiny}\nsweep \"grid\" {{ vary \"recipe\" \"ijepa\" \"mae\" \"dino\"; seeds 0 1 }}"));
+    let apart = s.recipe_defaults_apart();
+    assert_eq!(
+        apart,
+        [
+            "data crop-scale: ijepa 0.3 1, mae 0.2 1",
+            "data horizontal-flip: ijepa 0, mae 0.5",
+            "data interpolation: dino bicubic, ijepa bilinear, mae bicubic",
+            "optimizer betas: dino 0.9 0.999, ijepa 0.9 0.999, mae 0.9 0.95",
+        ],
+        "{apart:#?}"
+    );
+    let held = tiny.replace("seed 7\n", "seed 7\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; crop-scale 0.3 1.0; horizontal-flip 0; interpolation \"bicubic\" }\n").replace("    data \"fashion-mnist\" { crop-size 32; batch-size 16 }\n", "");
+    let held = held.replace("weight-decay start=0.04 final=0.4 }", "weight-decay start=0.04 final=0.4; betas 0.9 0.95 }").replace("    dino { local-size 12; }\n", "");
+    let s = sweep(&format!("{held}\nsweep \"grid\" {{ vary \"recipe\" \"ijepa\" \"mae\" }}"));
+    assert_eq!(s.recipe_defaults_apart(), Vec::<String>::new());
+    // points that vary something else beside the recipe are that comparison's own
+    let s = sweep(&format!("{}\nsweep \"zip\" {{ vary \"recipe\" \"ijepa\" \"mae\"; vary \"epochs\" 8 9 }}", tiny.replace("    dino { local-size 12; }\n", "")));
+    assert_eq!(s.recipe_defaults_apart(), Vec::<String>::new());
+}
