@@ -314,7 +314,13 @@ impl EvalCache {
         if let Some((train, test)) = self.datasets.get(&key) {
             return Ok((train.clone(), test.clone()));
         }
-        let pair = (data::open_dataset(data, Split::Train)?, data::open_dataset(data, Split::Test)?);
+        let (train, copies) = data::distinct(data::open_dataset(data, Split::Train)?);
+        if copies > 0 {
+            tracing::warn!(
+                "the evaluations train on each file of the training split once: {copies} further copies that `subset` lists are left out (a copy in a probe's held-out part scored against its twin)"
+            );
+        }
+        let pair = (train, data::open_dataset(data, Split::Test)?);
         self.datasets.insert(key, (pair.0.clone(), pair.1.clone()));
         Ok(pair)
     }

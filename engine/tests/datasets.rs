@@ -690,13 +690,22 @@ fn a_held_out_file_listed_twice_leaves_pretraining() {
     let base = ImageFolder::open(&root, OnError::Fail).unwrap();
     let sub: std::sync::Arc<dyn Dataset> = std::sync::Arc::new(Subset::from_list(base, &list).unwrap());
     assert_eq!(sub.len(), 40);
-    let (rest, held) = ijepa_engine::data::hold_out(sub, 8).unwrap();
+    let (rest, held) = ijepa_engine::data::hold_out(sub.clone(), 8).unwrap();
     let held_files: std::collections::HashSet<String> = (0..held.len()).map(|i| held.describe(i)).collect();
-    assert_eq!(held.len(), 8);
+    // 8 different files: two copies of one scored each other at cosine 1 in the monitor's
+    // leave-one-out kNN
+    assert_eq!((held.len(), held_files.len()), (8, 8));
     assert!((0..rest.len()).all(|i| !held_files.contains(&rest.describe(i))), "a held-out file is in pretraining");
     // the held-out files' other copies are gone, nothing else: 40 - 8 held - their twins
-    let twins = held_files.len() * 2 - 8;
-    assert_eq!(rest.len(), 40 - 8 - twins);
+    assert_eq!(rest.len(), 40 - 8 - 8);
+    // the evaluations' training split: each file once (a held-out copy scored against its
+    // twin), in the list's order
+    let (once, copies) = ijepa_engine::data::distinct(sub.clone());
+    assert_eq!((once.len(), copies), (20, 20));
+    assert_eq!((0..20).map(|i| once.describe(i)).collect::<Vec<_>>(), (0..20).map(|i| sub.describe(i)).collect::<Vec<_>>());
+    // more than the list's different files: said
+    let e = ijepa_engine::data::hold_out(sub, 21).err().expect("21 of 20 files").to_string();
+    assert!(e.contains("the monitor holds out 21 images, but the training split names only 20 different files"), "{e}");
 }
 
 /// A CIFAR record: label byte(s) then a CHW image whose planes are `r`, `g`, `b` + index.
