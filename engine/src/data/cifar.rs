@@ -94,14 +94,18 @@ pub struct Cifar {
 }
 
 impl Cifar {
-    /// Reads a split from `root` (or `root/<archive folder>`). A missing file, a file whose
-    /// size is not a positive multiple of the record size, or a label out of range is an error
-    /// naming the file.
+    /// Reads a split from `root` (or `root/<archive folder>`): both splits from the folder
+    /// that holds the training split's first file (a stray `test_batch.bin` in the root beside
+    /// the archive's folder was read as the test split of the archive's training batches). A
+    /// missing file, a file whose size is not a positive multiple of the record size, or a
+    /// label out of range is an error naming the file.
     pub fn open(root: &Path, variant: CifarVariant, split: CifarSplit) -> Result<Self> {
         let names = variant.files(split);
-        let dir = [root.to_path_buf(), root.join(variant.archive_folder())]
-            .into_iter()
-            .find(|d| d.join(&names[0]).is_file())
+        let dirs = [root.to_path_buf(), root.join(variant.archive_folder())];
+        let first_of_train = &variant.files(CifarSplit::Train)[0];
+        let dir = (dirs.iter().find(|d| d.join(first_of_train).is_file()))
+            .or_else(|| dirs.iter().find(|d| d.join(&names[0]).is_file()))
+            .cloned()
             .ok_or_else(|| {
                 // there, but no file (a folder, a pipe, a link to nothing): said as such
                 if let Err(e) = super::no_file_among(&[&root.join(&names[0]), &root.join(variant.archive_folder()).join(&names[0])]) {
@@ -133,7 +137,7 @@ impl Cifar {
                     "{}: no such file, though {} holds {}: the split is the files {} (an incomplete download or extraction?)",
                     path.display(),
                     dir.display(),
-                    names[0],
+                    if dir.join(&names[0]).is_file() { &names[0] } else { first_of_train },
                     names.join(", ")
                 )));
             }
