@@ -545,6 +545,13 @@ fn a_split_file_is_checked_before_pretraining() {
     assert!(!o.status.success() && t.contains("split-file, checked before pretraining") && t.contains("line 3: class_2/nonexistent.png"), "{t}");
     let trained = std::fs::read_dir(d.join("runs/folder")).map(|r| r.count()).unwrap_or(0);
     assert_eq!(trained, 0, "{t}");
+    // a list of one class: refused before pretraining (its probe answers that class whatever
+    // the features; it ran, and scored the test split's share of the class)
+    std::fs::write(&list, "class_0/img_1.png\nclass_0/img_2.png\n").unwrap();
+    let o = run_evaluated(&d, &data, &data, &eval);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("names images of one class only (class_0)"), "{t}");
+    assert_eq!(std::fs::read_dir(d.join("runs/folder")).map(|r| r.count()).unwrap_or(0), 0, "{t}");
     // a list without class_2: runs, and says the probe can never predict it (once)
     std::fs::write(&list, "class_0/img_1.png\nclass_1/img_2.png\n").unwrap();
     let o = run_evaluated(&d, &data, &data, &eval);

@@ -976,6 +976,14 @@ fn split_indices(exp: &Experiment, list: &Path) -> Result<Vec<usize>> {
     let mut seen = vec![false; subset.num_classes()];
     (0..subset.len()).for_each(|i| seen[subset.label(i) as usize] = true);
     let absent: Vec<&str> = seen.iter().enumerate().filter(|(_, s)| !**s).map(|(c, _)| subset.base().classes()[c].as_str()).collect();
+    // one class: every answer is that class whatever the features (it ran, and scored the
+    // test split's share of the class)
+    if let [only] = seen.iter().enumerate().filter(|(_, s)| **s).map(|(c, _)| subset.base().classes()[c].as_str()).collect::<Vec<_>>()[..] {
+        return Err(Error::Config(format!(
+            "{} names images of one class only ({only}): a probe trained on them answers that class whatever the features; list images of every class",
+            list.display()
+        )));
+    }
     if !absent.is_empty() {
         data::warn_once(
             format!("split-file {}", list.display()),
