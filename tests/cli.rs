@@ -949,7 +949,7 @@ fn run_with_evals_and_report() {
     eval "linear" { epochs 3; decay-every 2; lr 0.05; weight-decay 0; baselines "random-init" "raw-pixels" }
     eval "low-shot" fraction=0.1 { c 1; }
     eval "knn" { k 5 }
-    monitor every=1 images=64 k=5
+    monitor every=1 images=64 k=5 rank-floor=31
     report
 }
 "#,
@@ -988,6 +988,13 @@ fn run_with_evals_and_report() {
         assert!((0.0..=100.0).contains(&knn) && (1.0..=96.0).contains(&rank), "{monitor}");
     }
     assert!(out.contains("monitor baseline: pixels kNN"), "{out}");
+    // a floor no 32-wide encoder reaches: warned, kept in the manifest, shown in the report
+    assert!(err.contains("epoch 1: the target encoder's features are collapsing (effective rank"), "{err}");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pre.join("manifest.json")).unwrap()).unwrap();
+    let kept: Vec<&str> = manifest["warnings"].as_array().unwrap().iter().filter_map(|w| w.as_str()).collect();
+    assert!(kept.iter().any(|w| w.starts_with("epoch 1: the target encoder's features are collapsing")) && kept.iter().any(|w| w.starts_with("epoch 1: the context encoder's")), "{kept:?}");
+    let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
+    assert!(md.contains("## Warnings of the monitors") && md.contains("epoch 1: the target encoder's features are collapsing"), "{md}");
     // 10% of 256 training images, per class
     let low = evals.iter().find(|e| e["protocol"] == "low-shot").unwrap();
     assert!((20..=35).contains(&low["train_examples"].as_u64().unwrap()), "{low}");

@@ -372,6 +372,8 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         error: None,
         diverged_at: None,
         resumed_at: previous.as_ref().map(|m| m.resumed_at.clone()).unwrap_or_default(),
+        // (what the attempts before a resume warned of stays the run's)
+        warnings: previous.as_ref().map(|m| m.warnings.clone()).unwrap_or_default(),
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
         rank_digests: Vec::new(),
         seconds: None,
@@ -1142,7 +1144,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default();
     if start.global_step == 0 {
-        if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s).map_err(|e| data::outside_skip(&exp.data, e))? {
+        if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e))? {
             bar.suspend(|| tracing::info!("epoch   0/{}  monitor: {}", exp.epochs, t.summary()));
         }
         // a stop requested during the epoch-0 monitor (seconds to minutes): before the first
@@ -1296,7 +1298,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // measured before the epoch's checkpoint: a run killed in between resumes from the
         // previous checkpoint, which drops this row (its step is later) and measures again
         let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
-        let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s).map_err(|e| data::outside_skip(&exp.data, e))? } else { None };
+        let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e))? } else { None };
         let pos = at(global as u64, epoch as u64 + 1, 0);
         // the epoch's checkpoint, and the same bytes as a kept copy every keep-every epochs
         let keep = (last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)))
@@ -1364,8 +1366,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
 }
 
 /// Runs the monitor (when there is one) on the recipe's encoders after `epoch` epochs
-/// (`global` steps): appends the rows to `monitor.csv`, prints collapse warnings, adds the
-/// time taken to `spent`; returns the first encoder's measure (the one evaluations read).
+/// (`global` steps): appends the rows to `monitor.csv`, prints collapse and not-learning
+/// warnings and keeps them in `warnings` (the run's manifest), adds the time taken to `spent`;
+/// returns the first encoder's measure (the one evaluations read).
+#[allow(clippy::too_many_arguments)]
 fn observe<R: Recipe>(
     monitor: Option<&Monitor>,
     recipe: &R,
@@ -1374,6 +1378,7 @@ fn observe<R: Recipe>(
     global: usize,
     bar: &ProgressBar,
     spent: &mut f64,
+    warnings: &mut schema::Manifest,
 ) -> Result<Option<Measure>> {
     let Some(m) = monitor else { return Ok(None) };
     let mut measures = crate::guard::torch(&format!("the monitor at epoch {epoch}"), || {
@@ -1383,13 +1388,12 @@ fn observe<R: Recipe>(
     // initialisation's, whose rank says nothing about training), and features no better than
     // the initial ones (read back from the file, so a resumed run compares with its own epoch 0)
     if epoch > 0 {
-        for w in measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg)) {
-            bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
-        }
         let rows = crate::monitor::read_rows(path);
+        let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg));
         let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(&rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0)));
-        for w in stalled {
+        for w in collapsed.chain(stalled) {
             bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
+            warnings.warn(epoch, &w);
         }
     }
     // the pixels, the baseline to beat, once before training

@@ -11,7 +11,7 @@ use crate::figures::{experiment_figures, shown_by_study, slug};
 use crate::plot::{render, Rendered};
 use crate::registry::Registry;
 use crate::tables::{
-    ablation_table, finetune_table, has_protocol, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, to_csv, md_text,
+    ablation_table, finetune_table, has_protocol, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, to_csv, md_text, warnings_table,
     to_markdown,
 };
 
@@ -71,6 +71,17 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
                 csv: "pretrain.csv".into(),
                 df: pre,
             },
+        });
+    }
+    let warned = warnings_table(reg);
+    if warned.height() > 0 {
+        out.push(Section {
+            title: "Warnings of the monitors".into(),
+            blurb: "What the monitors warned of during pretraining, kept in each run's manifest (the terminal's lines are gone by the time a report is read): \
+                    an encoder not learning (its held-out kNN no better than at its initialisation) or collapsing (its effective rank or feature spread \
+                    below the monitor's floors), the latest warning of each kind per encoder. Read the run's numbers below with them."
+                .into(),
+            body: Body::Table { csv: "warnings.csv".into(), df: warned },
         });
     }
     out.push(Section {

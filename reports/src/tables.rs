@@ -425,6 +425,17 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
     frame(cols)
 }
 
+/// What the monitors warned of each pretraining ([`ijepa_schema::Manifest::warnings`]): one
+/// row per warning, with its run; empty when none warned.
+pub fn warnings_table(reg: &Registry) -> DataFrame {
+    let rows: Vec<(&crate::PretrainRun, &String)> = reg.pretrains.iter().flat_map(|r| r.manifest.warnings.iter().map(move |w| (r, w))).collect();
+    frame(vec![
+        str_col("experiment", rows.iter().map(|(r, _)| r.manifest.experiment.clone()).collect()),
+        str_col("run", rows.iter().map(|(r, _)| r.name()).collect()),
+        str_col("warning", rows.iter().map(|(_, w)| (*w).clone()).collect()),
+    ])
+}
+
 /// The sweep key of a point's seed (a sweep's `seeds`): runs that differ only in it are
 /// repeats of one setting.
 pub const SEED: &str = "seed";

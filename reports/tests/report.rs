@@ -1242,6 +1242,27 @@ fn a_methods_sweep_with_seeds_keeps_its_pixels_and_groups_its_seeds() {
     assert_eq!(ours, want.map(|(m, v)| (m.to_string(), v.to_string())), "{t:?}");
 }
 
+/// What the monitors warned of a run (kept in its manifest) is a section of the report, with
+/// its run: a report that ranked a method first showed nothing of the run's "not learning"
+/// warnings, which only the terminal had seen.
+#[test]
+fn the_monitors_warnings_are_in_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    pretrain(tmp.path(), "quiet", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
+    let (rep, out) = (tmp.path().join("rep"), tmp.path().join("rep"));
+    let files = write_report(&load_registry(tmp.path()).unwrap(), &rep).unwrap();
+    assert!(!std::fs::read_to_string(&files.markdown).unwrap().contains("Warnings of the monitors"));
+    pretrain(tmp.path(), "stalled", "bbbbbbbbbbbb", [0.15, 0.2], 0.05);
+    let path = tmp.path().join("stalled/pretrain-bbbbbbbbbbbb/manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    m["warnings"] = json!(["epoch 3: the encoder is not learning: held-out kNN 40.1% against 40.0% at its initialisation (epoch 0)"]);
+    write_json(&path, &m);
+    let files = write_report(&load_registry(tmp.path()).unwrap(), &out).unwrap();
+    let md = std::fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("## Warnings of the monitors") && md.contains("| stalled | pretrain-bbbbbbbbbbbb | epoch 3: the encoder is not learning: held-out kNN 40.1%"), "{md}");
+    assert!(out.join("tables/warnings.csv").is_file());
+}
+
 /// A sweep point's pretraining row names the point's settings (its experiment's name is cut
 /// and hashed when they are long); a table without sweep points has no such column.
 #[test]
