@@ -43,6 +43,15 @@ pub fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// [`describe`] with the machine's processor for a CPU (`cpu (2 threads) on AMD EPYC`): what a
+/// run's or an evaluation's record names, since its timings depend on it.
+pub fn describe_machine(device: Device) -> String {
+    match device {
+        Device::Cpu => format!("{} on {}", describe(device), cpu_model()),
+        other => describe(other),
+    }
+}
+
 /// Human-readable name of a device.
 pub fn describe(device: Device) -> String {
     match device {

@@ -500,7 +500,7 @@ fn eval_stage(
             exp.data.subset.iter().chain(&cfg.split_file).map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         )));
     }
-    record.device = Some(crate::device::describe(device));
+    record.device = Some(crate::device::describe_machine(device));
     // (the pixels are no encoder's features)
     let bf16 = crate::precision::uses_bf16(exp.precision, device);
     record.precision = (subject != Subject::RawPixels).then(|| if bf16 { "bf16" } else { "fp32" }.to_string());

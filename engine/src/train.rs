@@ -364,7 +364,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         ijepa_version: env!("CARGO_PKG_VERSION").into(),
         host: schema::host_name(),
         world_size: world,
-        device: device::describe(recipe.device()),
+        device: device::describe_machine(recipe.device()),
         precision: precision_line(exp, recipe.device()),
         cpu_products,
         steps: 0,

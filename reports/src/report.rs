@@ -66,7 +66,7 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
     if pre.height() > 0 {
         out.push(Section {
             title: "Pretraining runs".into(),
-            blurb: "One row per pretraining stage found in the run folder; `final_loss` is the mean loss of the last min(10, half of the) steps (a run still running or stopped: of its last logged losses, one every `log-every` steps); `point` names a sweep point's settings.".into(),
+            blurb: "One row per pretraining stage found in the run folder; `final_loss` is the mean loss of the last min(10, half of the) steps (a run still running or stopped: of its last logged losses, one every `log-every` steps); `point` names a sweep point's settings; `minutes` is the time its processes spent on it (monitors and checkpoints included), on the `device` named.".into(),
             body: Body::Table {
                 csv: "pretrain.csv".into(),
                 df: pre,

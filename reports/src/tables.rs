@@ -412,6 +412,8 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
                 .collect::<Vec<_>>(),
         ),
         opt_str_col("device", s(&|r| nonempty(&r.manifest.device))),
+        // (`fp32 (auto: this CPU has neither ...)`: the precision, the why is the manifest's)
+        opt_str_col("precision", s(&|r| r.manifest.precision.split_whitespace().next().map(str::to_string))),
     ];
     // a sweep point's settings, which its experiment's name gives only while it is short
     // (a long one is cut and hashed: `grid-data-root-...-5f3a9c01`)
