@@ -199,6 +199,9 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
     let mut panels = Vec::new();
     for (title, y, get, with_pixels) in columns {
         let mut series = Vec::new();
+        // the pixels' level, once per value: runs on the same held-out images (a study's
+        // points and seeds) drew one identical line each, a legend entry each
+        let mut pixels: Vec<(u64, f64, f64, String, usize, usize)> = Vec::new();
         for &(i, r) in &runs {
             let last_epoch = r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64;
             // the encoder evaluations read first (solid), then the other (dashed)
@@ -211,14 +214,19 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
             }
             if with_pixels {
                 if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
-                    series.push(Series::new(
-                        format!("{} raw pixels (same images)", run_label(r, points)),
-                        vec![(0.0, get(p)), (last_epoch, get(p))],
-                        i,
-                        Stroke::Dotted,
-                    ));
+                    match pixels.iter_mut().find(|q| q.0 == get(p).to_bits()) {
+                        Some(q) => {
+                            q.2 = q.2.max(last_epoch);
+                            q.5 += 1;
+                        }
+                        None => pixels.push((get(p).to_bits(), get(p), last_epoch, run_label(r, points), i, 1)),
+                    }
                 }
             }
+        }
+        for (_, value, end, label, colour, n) in pixels {
+            let name = if n == 1 { format!("{label} raw pixels (same images)") } else { format!("raw pixels (the same images for {n} runs)") };
+            series.push(Series::new(name, vec![(0.0, value), (end, value)], colour, Stroke::Dotted));
         }
         panels.push(Panel { title: title.into(), x_label: "epoch (0: before training)".into(), y_label: y.into(), x: XAxis::Numeric, series });
     }

@@ -455,7 +455,10 @@ fn a_study_reads_as_one_sweep_with_its_trend_figure() {
     for text in ["I-JEPA (ours) · linear", "I-JEPA (ours) · knn", "random init · linear", "raw pixels · knn", "0.1-0.2", "0.15-0.2", "0.2-0.2", "paper Table 8"] {
         assert!(sweep.contains(text), "the sweep figure lacks {text}");
     }
-    assert!(fig("monitor-tscale").contains("raw pixels (same images)") && fig("monitor-tscale").contains("Effective rank"));
+    // the pixels' level of the three runs' same held-out images: one line, one legend entry
+    // (it was three identical ones)
+    assert_eq!(fig("monitor-tscale").matches("raw pixels (the same images for 3 runs)").count(), 1);
+    assert!(!fig("monitor-tscale").contains("raw pixels (same images)") && fig("monitor-tscale").contains("Effective rank"));
 }
 
 /// A point of a sweep that diverged has no evaluation: it is a row of its study's sweep table
