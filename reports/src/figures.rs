@@ -279,8 +279,8 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         pixels = pixels.or(r.monitor.iter().find(|m| m.encoder == "pixels").map(|m| m.knn_top1));
         let recipe = r.config_value("recipe").and_then(|v| v.as_str()).unwrap_or("?").to_string();
         let epochs = r.config_value("epochs").and_then(|v| v.as_u64()).map(|e| format!(", {e} epoch{}", if e == 1 { "" } else { "s" })).unwrap_or_default();
-        let _ = points;
-        series.push(Series::new(format!("{recipe}: {}{epochs}", r.name()), pts, i, Stroke::Solid));
+        // (with the run's point: two seeds of a method read alike)
+        series.push(Series::new(format!("{recipe}: {}{epochs}", run_label(r, points)), pts, i, Stroke::Solid));
     }
     let methods: std::collections::BTreeSet<&str> = series.iter().filter_map(|s| s.label.as_deref()?.split(':').next()).collect();
     if methods.len() < 2 {
@@ -293,7 +293,9 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         stem: format!("time-{}", slug(exp)),
         caption: "The paper's Figure 1 view at laptop scale: held-out kNN top-1 of the encoder each method is \
                   evaluated with (I-JEPA: the target encoder) against the pretraining time spent so far (the sum \
-                  of step times from `metrics.csv`; data loading and monitors left out), one line per method."
+                  of step times from `metrics.csv`; data loading and monitors left out), one line per run, named by \
+                  its method and point. Step times are this machine's as the runs found it: on a shared machine two \
+                  runs of one setting can differ several-fold, so compare methods run side by side."
             .into(),
         figure: Figure {
             title: format!("Accuracy against pretraining time: {exp}"),
