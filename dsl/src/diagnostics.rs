@@ -454,7 +454,7 @@ pub enum DslError {
         /// The operating system's message.
         message: String,
         /// The `extends` value.
-        #[label("no such base file")]
+        #[label("cannot read this base")]
         span: SourceSpan,
         /// How to fix it.
         #[help]

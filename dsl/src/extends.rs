@@ -73,14 +73,16 @@ pub(crate) fn resolve(cx: &mut Ctx, n: &Node) -> Option<Experiment> {
                 d if d.is_empty() => "the current directory".to_string(),
                 d => format!("`{d}`"),
             };
-            cx.err(DslError::ExtendsMissing {
-                path: shown,
-                message,
-                span: v.span,
-                help: format!(
-                    "a relative path starts at the folder of the file that extends it ({from})"
-                ),
-            });
+            // (a folder or a device is there, but no experiment file; an absolute path starts
+            // nowhere but at the root)
+            let help = if path.exists() {
+                "`extends` names an experiment file (`.kdl`) to start from".to_string()
+            } else if Path::new(&v.value).is_absolute() {
+                "no file is at that path".to_string()
+            } else {
+                format!("a relative path starts at the folder of the file that extends it ({from})")
+            };
+            cx.err(DslError::ExtendsMissing { path: shown, message, span: v.span, help });
             return None;
         }
     };

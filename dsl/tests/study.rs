@@ -316,7 +316,14 @@ fn missing_and_invalid_bases() {
     let child = dir.write("folder.kdl", "experiment c {\n extends \".\"\n}");
     let d = failure(&child);
     assert_eq!(d.codes(), ["ijepa::dsl::extends_missing"]);
-    assert!(d.render_plain().contains("a folder, not an experiment file"), "{}", d.render_plain());
+    let text = d.render_plain();
+    assert!(text.contains("a folder, not an experiment file") && text.contains("cannot read this base") && text.contains("names an experiment file"), "{text}");
+    assert!(!text.contains("no such base file") && !text.contains("a relative path"), "{text}");
+    // a missing relative path says where it starts; an absolute one does not
+    assert!(failure(&dir.0.join("child.kdl")).render_plain().contains("a relative path starts at the folder of the file that extends it"));
+    let child = dir.write("absolute.kdl", "experiment c {\n extends \"/nonexistent/base.kdl\"\n}");
+    let text = failure(&child).render_plain();
+    assert!(text.contains("no file is at that path") && !text.contains("a relative path"), "{text}");
     let child = dir.write("empty.kdl", "experiment c {\n extends \"\"\n}");
     assert_eq!(failure(&child).codes(), ["ijepa::dsl::invalid_value"]);
     let child = dir.write("number.kdl", "experiment c {\n extends 3\n}");
@@ -552,6 +559,10 @@ fn unknown_paths_get_a_suggestion() {
     assert!(d.render_plain().contains("did you mean `mask.targets.scale`?"));
     let d = sweep_err(&format!("{TINY}\nsweep {{ vary \"peak\" 1 }}"));
     assert!(d.render_plain().contains("`optimizer.lr.peak`"), "{}", d.render_plain());
+    // a path that is not a string is said as `vary`'s first argument (it named an internal
+    // `sweep.vary.#0.path`, with a preset's help)
+    let text = sweep_err(&format!("{TINY}\nsweep {{ vary 1 2 }}")).render_plain();
+    assert!(text.contains("wrong type for `vary`: expected a setting's path in quotes, found 1") && !text.contains("#0") && !text.contains("vit-tiny"), "{text}");
     // a node of several settings names them (it suggested `optimizer.eps`)
     let text = sweep_err(&format!("{TINY}\nsweep {{ vary \"optimizer.lr\" 1 2 }}")).render_plain();
     assert!(text.contains("`optimizer.lr` holds several settings:") && text.contains("`optimizer.lr.peak`") && !text.contains("eps"), "{text}");

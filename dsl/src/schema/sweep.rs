@@ -195,6 +195,18 @@ fn unhashed(path: &str) -> bool {
 }
 
 fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
+    // (said as `vary`'s first argument: it read "wrong type for `sweep.vary.#0.path`", with
+    // the help of a preset name)
+    if let Some(e) = n.arg(0).filter(|e| e.value().as_string().is_none()) {
+        cx.err(DslError::WrongType {
+            what: "vary".into(),
+            expected: "a setting's path in quotes".into(),
+            found: e.value().to_string(),
+            span: cx.entry_span(e),
+            help: "`vary` names the setting first, then its values: `vary \"optimizer.lr.peak\" 1e-3 2e-3`".into(),
+        });
+        return;
+    }
     let Some(path) = n.arg(0).and_then(|e| cx.value::<String>(e, &n.sub("path"))) else { return };
     let Some(setting) = settings::find(&path.value) else {
         cx.err(DslError::UnknownSweepPath {
