@@ -489,7 +489,7 @@ fn load_study_checked(file: &std::path::Path) -> Result<(ijepa_dsl::Study, Strin
 /// device cannot compute natively.
 fn load_resolved(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Box<dyn std::error::Error>> {
     let (mut study, source) = load_study_checked(file).map_err(|_| format!("{} does not check (see above)", file.display()))?;
-    if let Some(w) = recipe_defaults_warning(&study) {
+    for w in study_warnings(&study) {
         eprintln!("warning: {w}");
     }
     let mut warned = std::collections::BTreeSet::new();
@@ -933,17 +933,26 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The warning of a sweep over recipes whose methods train with other settings beside their
-/// recipe, left to each recipe's defaults ([`ijepa_dsl::Study::recipe_defaults_apart`]).
-fn recipe_defaults_warning(study: &ijepa_dsl::Study) -> Option<String> {
+/// What `check`, `plan` and `run` say of a study before anything trains: a sweep over recipes
+/// whose methods train with other settings beside their recipe, left to each recipe's defaults
+/// ([`ijepa_dsl::Study::recipe_defaults_apart`]); augmentations a point's recipe does not read
+/// (DINO's multi-crop; said once per text).
+fn study_warnings(study: &ijepa_dsl::Study) -> Vec<String> {
+    let mut out = Vec::new();
     let apart = study.recipe_defaults_apart();
-    (!apart.is_empty()).then(|| {
-        format!(
+    if !apart.is_empty() {
+        out.push(format!(
             "the points of `vary \"recipe\"` train with other settings beside their recipe, which this file leaves to each recipe's defaults ({}): a \
              comparison of the methods compares these too; write them in the experiment to hold them equal (experiments/fmnist-methods.kdl does)",
             apart.join("; ")
-        )
-    })
+        ));
+    }
+    for p in &study.points {
+        if let Some(w) = ijepa_dsl::recipes::unread_augmentations(&p.experiment.recipe, &p.experiment.data).filter(|w| !out.contains(w)) {
+            out.push(w);
+        }
+    }
+    out
 }
 
 /// What `check` says of a study's sweep: its points and what they vary (the settings before
@@ -990,7 +999,7 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
                     if d.world_size() > 1 { format!(" x {} ranks ({} node(s) x {})", d.world_size(), d.nodes, d.procs_per_node) } else { String::new() },
                     sweep_summary(&study)
                 );
-                if let Some(w) = recipe_defaults_warning(&study) {
+                for w in study_warnings(&study) {
                     eprintln!("warning: {w}");
                 }
             }

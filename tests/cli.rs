@@ -17,6 +17,33 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     p
 }
 
+/// What a file says before anything trains, in `check` and `plan` alike: the data block's
+/// augmentations a DINO experiment does not read (it was said only where pretraining started),
+/// and a sweep over recipes that leaves the optimizer and data pipeline to each recipe's
+/// defaults (the methods were compared on other flips and betas without a word).
+#[test]
+fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
+    let d = scratch("check-warnings");
+    let dino = write(&d, "dino.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; crop-scale 0.5 1.0; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; }\n}\n");
+    let methods = write(&d, "methods.kdl", "experiment \"m\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n");
+    for cmd in ["check", "plan"] {
+        let runs = d.join("runs");
+        let args = |file: &Path| -> Vec<String> {
+            let mut a = vec![cmd.to_string(), file.display().to_string()];
+            if cmd == "plan" {
+                a.extend(["--runs-dir".to_string(), runs.display().to_string()]);
+            }
+            a
+        };
+        let o = ijepa(&args(&dino).iter().map(String::as_str).collect::<Vec<_>>());
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && err.contains("DINO's views come from its own multi-crop") && err.contains("the data block's crop-scale is not read"), "{cmd}: {out}{err}");
+        let o = ijepa(&args(&methods).iter().map(String::as_str).collect::<Vec<_>>());
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && err.contains("the points of `vary \"recipe\"` train with other settings beside their recipe") && err.contains("optimizer betas: ijepa 0.9 0.999, mae 0.9 0.95"), "{cmd}: {out}{err}");
+    }
+}
+
 #[test]
 fn check_accepts_every_shipped_experiment() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");

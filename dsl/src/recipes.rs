@@ -465,6 +465,27 @@ pub fn schema(name: &str) -> Option<RecipeSchema> {
     read().iter().find(|s| s.name == name).cloned()
 }
 
+/// What is said of an experiment of `recipe` where that recipe makes its own views (DINO's
+/// multi-crop) and its data block `data` sets augmentations the recipe does not read: by `check`, `plan` and `run` before
+/// anything trains, and where pretraining starts. `None` otherwise.
+pub fn unread_augmentations(recipe: &str, data: &crate::config::DataConfig) -> Option<String> {
+    let schema = schema(recipe).filter(|s| s.own_augmentations)?;
+    let unread = data.augmentations_set();
+    let views = if recipe == "dino" {
+        "its own multi-crop (`dino { global-scale ...; local-scale ... }`, with DINO's flips, colour jitter, blur and solarisation)".to_string()
+    } else {
+        "its own augmentations".to_string()
+    };
+    (!unread.is_empty()).then(|| {
+        format!(
+            "{}'s views come from {views}: the data block's {} {} not read (nor part of the run's hash)",
+            schema.display,
+            unread.join(", "),
+            if unread.len() == 1 { "is" } else { "are" }
+        )
+    })
+}
+
 /// Every registered recipe name, built-ins first.
 pub fn names() -> Vec<String> {
     read().iter().map(|s| s.name.clone()).collect()

@@ -549,14 +549,8 @@ impl Recipe for Dino {
 
     fn train_transform(&self, data: &DataConfig) -> Result<Arc<dyn SampleTransform>> {
         // DINO's multi-crop has its own augmentations
-        let unread = data.augmentations_set();
-        if !unread.is_empty() {
-            tracing::warn!(
-                "DINO's views come from its own multi-crop (`dino {{ global-scale ...; local-scale ... }}`, with DINO's flips, colour jitter, \
-                 blur and solarisation): the data block's {} {} not read (nor part of the run's hash)",
-                unread.join(", "),
-                if unread.len() == 1 { "is" } else { "are" }
-            );
+        if let Some(w) = ijepa_dsl::recipes::unread_augmentations("dino", data) {
+            tracing::warn!("{w}");
         }
         // (said here, where pretraining starts: evaluations build the recipe too)
         let (frozen, epochs) = (self.spec.dino.freeze_last_layer, self.spec.epochs);
