@@ -671,6 +671,15 @@ fn a_sweep_over_the_layout_is_refused() {
             "{path}: {text}"
         );
     }
+    // in a zip beside a counted setting each point is a pretraining of its own, with its value
+    let s = sweep(&format!("{TINY}\nsweep \"zip\" {{\n vary \"epochs\" 8 9\n vary \"checkpoint.every-steps\" 500 0\n}}"));
+    assert_eq!((s.points[0].experiment.checkpoint.every_steps, s.points[1].experiment.checkpoint.every_steps), (500, 0));
+    // ... but two points that differ in it alone are one pretraining: said
+    let src = format!("{TINY}\nsweep \"zip\" {{\n vary \"epochs\" 8 9 8\n vary \"log-every\" 1 1 2\n}}");
+    let d = sweep_err(&src);
+    let text = d.render_plain();
+    assert!(d.codes() == ["ijepa::dsl::invalid_value"] && text.contains("point 3 differs from point 1 only in `log-every`, which no stage counts"), "{text}");
+    assert_eq!(at(&src, &d, 0), "2");
 }
 
 #[test]

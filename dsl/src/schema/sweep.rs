@@ -230,9 +230,11 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
             format!("`{}` is the SLURM job's, one for every point of a study: `ijepa slurm` writes one script for them all", path.value),
             "write one file per job setting (each `extends` a common base) and submit each",
         ))
-    } else if unhashed(&path.value) {
-        // (the engine's `pretrain_hash` leaves these out: its points shared one pretraining,
-        // run once with one point's value, and the others' labels said what never ran)
+    } else if unhashed(&path.value) && spec.mode != SweepMode::Zip {
+        // (the engine's `pretrain_hash` leaves these out: in a grid its points shared one
+        // pretraining, run once with one point's value, and the others' labels said what never
+        // ran; a zip whose points differ in a counted setting too is checked point by point,
+        // in `zip_points_differ`)
         Some((
             format!(
                 "`{}` changes how a run is carried out (its logging, checkpoints, loader threads or launch), not what it computes: no stage counts it, so \
@@ -390,17 +392,33 @@ fn same_value(path: &str, a: &Value, b: &Value) -> bool {
 }
 
 /// In a zip sweep, reports a point equal to an earlier one in every `vary` (the same run
-/// twice).
+/// twice), or in every `vary` that a stage counts (the two differ only in settings of how a
+/// run is carried out, [`unhashed`]: one pretraining under two labels).
 fn zip_points_differ(cx: &mut Ctx, spec: &SweepSpec) {
     let n = spec.vary.iter().map(|v| v.values.len()).min().unwrap_or(0);
+    let counted: Vec<&Vary> = spec.vary.iter().filter(|v| !unhashed(&v.path)).collect();
     for j in 1..n {
-        if let Some(i) = (0..j).find(|&i| spec.vary.iter().all(|v| same_value(&v.path, &v.values[i], &v.values[j]))) {
+        let same = |vs: &[&Vary]| (0..j).find(|&i| vs.iter().all(|v| same_value(&v.path, &v.values[i], &v.values[j])));
+        if let Some(i) = same(&spec.vary.iter().collect::<Vec<_>>()) {
             let first = &spec.vary[0];
             cx.err(DslError::InvalidValue {
                 what: "sweep value".into(),
                 message: format!("point {} repeats point {} in every `vary` (the same run twice)", j + 1, i + 1),
                 span: first.values[j].span,
                 help: "change one of its values, or drop the point".into(),
+            });
+        } else if let Some(i) = same(&counted) {
+            let apart: Vec<&str> = spec.vary.iter().filter(|v| unhashed(&v.path)).map(|v| v.path.as_str()).collect();
+            cx.err(DslError::InvalidValue {
+                what: "sweep value".into(),
+                message: format!(
+                    "point {} differs from point {} only in {}, which no stage counts (how a run is carried out, not what it computes): the two would share one pretraining, run with one of the values",
+                    j + 1,
+                    i + 1,
+                    apart.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                ),
+                span: spec.vary.iter().find(|v| unhashed(&v.path)).map_or(spec.vary[0].values[j].span, |v| v.values[j].span),
+                help: "change a setting a stage counts between the two, or drop the point".into(),
             });
         }
     }
