@@ -943,7 +943,8 @@ fn study_warnings(study: &ijepa_dsl::Study) -> Vec<String> {
     if !apart.is_empty() {
         out.push(format!(
             "the points of `vary \"recipe\"` train with other settings beside their recipe, which this file leaves to each recipe's defaults ({}): a \
-             comparison of the methods compares these too; write them in the experiment to hold them equal (experiments/fmnist-methods.kdl does)",
+             comparison of the methods compares these too; write them in the experiment to hold them equal, or `vary` them beside the recipe to keep \
+             each method's own by choice",
             apart.join("; ")
         ));
     }

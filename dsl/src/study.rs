@@ -65,48 +65,54 @@ impl Study {
     /// (MAE's betas, learning rate and weight decay, crops, flips and interpolation): one line
     /// per setting, `optimizer betas: ijepa 0.9 0.999, mae 0.9 0.95`. A comparison of the
     /// methods then compares these too, which nothing else says (the report shows `recipe=mae`
-    /// alone). Points are compared with those that vary nothing else; the data block's
-    /// augmentations only among recipes that read them (not DINO's multi-crop).
+    /// alone). A setting the sweep varies itself is the file's choice and not compared; the
+    /// data block's augmentations only among recipes that read them (not DINO's multi-crop).
     pub fn recipe_defaults_apart(&self) -> Vec<String> {
         use std::collections::BTreeMap;
-        let mut out: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
         let f = |x: f64| format!("{x}");
-        // (the points that differ in their recipe alone, together)
-        let mut groups: BTreeMap<Vec<(&String, &String)>, Vec<&Experiment>> = BTreeMap::new();
-        for p in self.points.iter().filter(|p| p.varied.contains_key("recipe")) {
-            groups.entry(p.varied.iter().filter(|(k, _)| k.as_str() != "recipe").collect()).or_default().push(&p.experiment);
-        }
-        for exps in groups.values().filter(|e| e.len() > 1) {
-            let mut seen: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
-            for e in exps {
+        let points: Vec<&Point> = self.points.iter().filter(|p| p.varied.contains_key("recipe")).collect();
+        // each setting, by the paths that write it: one a point varies is compared no more
+        // (its values per point are the file's own choice)
+        let settings: [(&str, &[&str]); 6] = [
+            ("optimizer betas", &["optimizer.betas"]),
+            ("optimizer lr", &["optimizer.lr"]),
+            ("optimizer weight-decay", &["optimizer.weight-decay"]),
+            ("data crop-scale", &["data.crop-scale"]),
+            ("data horizontal-flip", &["data.horizontal-flip"]),
+            ("data interpolation", &["data.interpolation"]),
+        ];
+        let varied = |paths: &[&str]| points.iter().any(|p| p.varied.keys().any(|k| paths.iter().any(|w| k == w || k.starts_with(&format!("{w}.")) || k == "data" || k == "optimizer")));
+        let mut out = Vec::new();
+        for (what, paths) in settings {
+            if varied(paths) {
+                continue;
+            }
+            let mut by_recipe: BTreeMap<&str, String> = BTreeMap::new();
+            for p in &points {
+                let e = &p.experiment;
+                let (o, d) = (&e.optimizer, &e.data);
+                // (the data block's augmentations only among recipes that read them)
                 let reads_data = !crate::recipes::schema(&e.recipe).is_some_and(|s| s.own_augmentations);
-                let o = &e.optimizer;
-                let mut settings = vec![
-                    ("optimizer betas", format!("{} {}", f(o.betas.0), f(o.betas.1))),
-                    ("optimizer lr", match o.lr.blr {
+                let value = match what {
+                    "optimizer betas" => Some(format!("{} {}", f(o.betas.0), f(o.betas.1))),
+                    "optimizer lr" => Some(match o.lr.blr {
                         Some(blr) => format!("blr={} warmup-epochs={} final={}", f(blr), f(o.lr.warmup_epochs), f(o.lr.final_)),
                         None => format!("start={} peak={} final={} warmup-epochs={}", f(o.lr.start), f(o.lr.peak), f(o.lr.final_), f(o.lr.warmup_epochs)),
                     }),
-                    ("optimizer weight-decay", format!("start={} final={}", f(o.weight_decay.start), f(o.weight_decay.final_))),
-                ];
-                if reads_data {
-                    let d = &e.data;
-                    settings.push(("data crop-scale", format!("{} {}", f(d.crop_scale.0), f(d.crop_scale.1))));
-                    settings.push(("data horizontal-flip", f(d.hflip)));
-                }
-                settings.push(("data interpolation", e.data.interpolation.name().to_string()));
-                for (what, value) in settings {
-                    seen.entry(what).or_default().insert(e.recipe.clone(), value);
+                    "optimizer weight-decay" => Some(format!("start={} final={}", f(o.weight_decay.start), f(o.weight_decay.final_))),
+                    "data crop-scale" => reads_data.then(|| format!("{} {}", f(d.crop_scale.0), f(d.crop_scale.1))),
+                    "data horizontal-flip" => reads_data.then(|| f(d.hflip)),
+                    _ => Some(d.interpolation.name().to_string()),
+                };
+                if let Some(v) = value {
+                    by_recipe.insert(&e.recipe, v);
                 }
             }
-            for (what, by_recipe) in seen {
-                let values: BTreeSet<&String> = by_recipe.values().collect();
-                if values.len() > 1 {
-                    out.entry(what).or_default().extend(by_recipe);
-                }
+            if by_recipe.values().collect::<BTreeSet<_>>().len() > 1 {
+                out.push(format!("{what}: {}", by_recipe.iter().map(|(r, v)| format!("{r} {v}")).collect::<Vec<_>>().join(", ")));
             }
         }
-        out.into_iter().map(|(what, by)| format!("{what}: {}", by.iter().map(|(r, v)| format!("{r} {v}")).collect::<Vec<_>>().join(", "))).collect()
+        out
     }
 }
 
