@@ -1367,7 +1367,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
 
 /// Runs the monitor (when there is one) on the recipe's encoders after `epoch` epochs
 /// (`global` steps): appends the rows to `monitor.csv`, prints collapse and not-learning
-/// warnings and keeps them in `warnings` (the run's manifest), adds the time taken to `spent`;
+/// warnings and keeps this epoch's in `warnings` (the run's manifest), adds the time taken to `spent`;
 /// returns the first encoder's measure (the one evaluations read).
 #[allow(clippy::too_many_arguments)]
 fn observe<R: Recipe>(
@@ -1391,10 +1391,11 @@ fn observe<R: Recipe>(
         let rows = crate::monitor::read_rows(path);
         let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg));
         let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(&rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0)));
-        for w in collapsed.chain(stalled) {
+        let said: Vec<String> = collapsed.chain(stalled).collect();
+        for w in &said {
             bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
-            warnings.warn(epoch, &w);
         }
+        warnings.monitor_warnings(epoch, &said);
     }
     // the pixels, the baseline to beat, once before training
     let pixels = if epoch == 0 { Some(m.measure_pixels()?) } else { None };

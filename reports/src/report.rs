@@ -79,7 +79,7 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
             title: "Warnings of the monitors".into(),
             blurb: "What the monitors warned of during pretraining, kept in each run's manifest (the terminal's lines are gone by the time a report is read): \
                     an encoder not learning (its held-out kNN no better than at its initialisation) or collapsing (its effective rank or feature spread \
-                    below the monitor's floors), the latest warning of each kind per encoder. Read the run's numbers below with them."
+                    below the monitor's floors), as its last monitored epoch found it. Read the run's numbers below with them."
                 .into(),
             body: Body::Table { csv: "warnings.csv".into(), df: warned },
         });

@@ -214,10 +214,10 @@ pub struct Manifest {
     /// manifests.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, String>,
-    /// What the monitors warned of its learning (an encoder not learning, or collapsing), the
-    /// latest of each kind per encoder, after its epoch (`epoch 3: the target encoder is not
-    /// learning: ...`): kept with the run, which the terminal was not, for the report to show
-    /// beside its numbers ([`Manifest::warn`]). Empty without warnings and in earlier versions'
+    /// What the monitors warned of its learning (an encoder not learning, or collapsing) at
+    /// its latest monitored epoch (`epoch 3: the target encoder is not learning: ...`): kept
+    /// with the run, which the terminal was not, for the report to show beside its numbers
+    /// ([`Manifest::monitor_warnings`]). Empty without warnings and in earlier versions'
     /// manifests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -231,15 +231,11 @@ pub fn inputs_match(recorded: &BTreeMap<String, String>, current: &BTreeMap<Stri
 }
 
 impl Manifest {
-    /// Keeps `warning`, said after `epoch`, in [`Manifest::warnings`] in place of an earlier
-    /// one of its kind (the same words before its first `:` or `(`: the encoder and what it
-    /// warns of, `the target encoder is not learning`).
-    pub fn warn(&mut self, epoch: usize, warning: &str) {
-        let kind = |w: &str| w.split_once(": ").map_or(w, |(_, rest)| rest).split([':', '(']).next().unwrap_or_default().trim().to_string();
-        let line = format!("epoch {epoch}: {warning}");
-        let mine = kind(&line);
-        self.warnings.retain(|w| kind(w) != mine);
-        self.warnings.push(line);
+    /// Sets [`Manifest::warnings`] to what the monitors warned of after `epoch`, the latest
+    /// monitored epoch (`epoch 3: ...` each): a warning a later epoch no longer raises is gone
+    /// (a collapse the run recovered from read as the run's state beside its final numbers).
+    pub fn monitor_warnings(&mut self, epoch: usize, warnings: &[String]) {
+        self.warnings = warnings.iter().map(|w| format!("epoch {epoch}: {w}")).collect();
     }
 
     /// Records `rec`, replacing an older record of the same file.
@@ -566,28 +562,24 @@ pub fn final_loss_window(n: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    /// A run keeps the latest warning of each kind (per encoder), after its epoch.
+    use super::*;
+
+    /// A run keeps what its latest monitored epoch warned of: a warning a later epoch no
+    /// longer raises is gone.
     #[test]
-    fn a_manifest_keeps_the_latest_warning_of_each_kind() {
+    fn a_manifest_keeps_the_latest_epochs_warnings() {
         let mut m: Manifest = serde_json::from_str(r#"{"stage": "pretrain", "experiment": "x"}"#).unwrap();
-        m.warn(1, "the target encoder is not learning: held-out kNN 40.1% against 40.0% at its initialisation");
-        m.warn(1, "the target encoder's features are collapsing (effective rank 1.20 < rank-floor 2): the loss can still fall");
-        m.warn(2, "the target encoder is not learning: held-out kNN 40.5% against 40.0% at its initialisation");
-        m.warn(2, "the context encoder is not learning: held-out kNN 39.0% against 40.0% at its initialisation");
-        m.warn(3, "the target encoder's features are collapsing (effective rank 1.10 < rank-floor 2): the loss can still fall");
-        assert_eq!(
-            m.warnings,
-            [
-                "epoch 2: the target encoder is not learning: held-out kNN 40.5% against 40.0% at its initialisation",
-                "epoch 2: the context encoder is not learning: held-out kNN 39.0% against 40.0% at its initialisation",
-                "epoch 3: the target encoder's features are collapsing (effective rank 1.10 < rank-floor 2): the loss can still fall",
-            ]
-        );
+        let stalled = "the target encoder is not learning: held-out kNN 40.1% against 40.0% at its initialisation".to_string();
+        let collapsing = "the context encoder's features are collapsing (effective rank 1.99 < rank-floor 2): the loss can still fall".to_string();
+        m.monitor_warnings(19, &[stalled.clone(), collapsing]);
+        m.monitor_warnings(25, std::slice::from_ref(&stalled));
+        assert_eq!(m.warnings, [format!("epoch 25: {stalled}")]);
         let back: Manifest = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back.warnings, m.warnings);
+        m.monitor_warnings(40, &[]);
+        assert!(m.warnings.is_empty());
+        assert!(!serde_json::to_string(&m).unwrap().contains("warnings"));
     }
-
-    use super::*;
 
     #[test]
     fn a_running_stage_whose_process_is_gone_shows_as_killed() {
