@@ -268,8 +268,9 @@ pub fn load_registry_for(runs: &Path, stages: &[PathBuf]) -> Result<Registry> {
 /// of a file is named by it (`I-JEPA (final.safetensors)`), and the final checkpoints of two
 /// runs read alike in every table and drew one legend entry, in one colour, for both. Each is
 /// named instead by the fewest trailing components of its path that tell the files apart
-/// (`I-JEPA (pretrain-a17e6aa8ebf3/checkpoints/final.safetensors)`); one file evaluated by
-/// several protocols keeps one name.
+/// (`I-JEPA (pretrain-a17e6aa8ebf3/checkpoints/final.safetensors)`). One file (by its SHA-256,
+/// else its path) keeps one name, whichever protocols evaluated it and however its path was
+/// written.
 fn name_checkpoints_apart(evals: &mut [EvalRun]) {
     use std::collections::{BTreeMap, BTreeSet};
     // (the file's name, and the method's prefix before it, of an evaluation of a given file
@@ -280,28 +281,28 @@ fn name_checkpoints_apart(evals: &mut [EvalRun]) {
         let prefix = e.record.method.strip_suffix(&format!(" ({file})"))?;
         Some((prefix.to_string(), file.to_string()))
     };
-    let mut paths: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let identity = |e: &EvalRun| e.record.checkpoint_sha256.clone().or_else(|| e.record.checkpoint.clone()).unwrap_or_default();
+    // per name: each file (its identity) and the first path it was given by
+    let mut files: BTreeMap<(String, String), BTreeMap<String, String>> = BTreeMap::new();
     for e in evals.iter() {
         if let (Some(key), Some(path)) = (named_by_file(e), e.record.checkpoint.clone()) {
-            paths.entry(key).or_default().insert(path);
+            files.entry(key).or_default().entry(identity(e)).or_insert(path);
         }
     }
+    let parts = |path: &str| path.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect::<Vec<_>>();
+    let tail = |path: &str, n: usize| {
+        let p = parts(path);
+        p[p.len().saturating_sub(n)..].join("/")
+    };
     for e in evals.iter_mut() {
         let Some(key) = named_by_file(e) else { continue };
-        let same = &paths[&key];
+        let same = &files[&key];
         if same.len() < 2 {
             continue;
         }
-        let tail = |path: &str, n: usize| {
-            let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-            parts[parts.len().saturating_sub(n)..].join("/")
-        };
-        let longest = same.iter().map(|p| p.split('/').filter(|c| !c.is_empty()).count()).max().unwrap_or(1);
-        let n = (1..=longest)
-            .find(|&n| same.iter().map(|p| tail(p, n)).collect::<BTreeSet<_>>().len() == same.len())
-            .unwrap_or(longest);
-        let path = e.record.checkpoint.clone().unwrap_or_default();
-        e.record.method = format!("{} ({})", key.0, tail(&path, n));
+        let longest = same.values().map(|p| parts(p).len()).max().unwrap_or(1);
+        let n = (1..=longest).find(|&n| same.values().map(|p| tail(p, n)).collect::<BTreeSet<_>>().len() == same.len()).unwrap_or(longest);
+        e.record.method = format!("{} ({})", key.0, tail(&same[&identity(e)], n));
     }
 }
 

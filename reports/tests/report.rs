@@ -1506,28 +1506,31 @@ fn a_foreign_checkpoint_at_a_point_is_not_averaged_into_it() {
 /// Two runs' final checkpoints given to `ijepa eval` share the file name: each is named by the
 /// end of its path that tells them apart, in the tables and the figures (both read
 /// `I-JEPA (final.safetensors)`, one legend entry in one colour for two encoders); one file
-/// evaluated by two protocols keeps one name, and a file alone with its name keeps it.
+/// (by its SHA-256) evaluated by two protocols keeps one name, however its path was written,
+/// and a file alone with its name keeps it.
 #[test]
 fn checkpoints_of_one_name_are_named_apart_by_their_paths() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     study_runs(&runs);
-    let given = |path: &'static str| {
+    let given = |path: &'static str, sha: &'static str| {
         move |v: &mut serde_json::Value| {
             let file = path.rsplit('/').next().unwrap();
             v["method"] = json!(format!("I-JEPA ({file})"));
             v["pretrain_dir"] = serde_json::Value::Null;
             v["checkpoint"] = json!(path);
+            v["checkpoint_sha256"] = json!(sha);
         }
     };
     eval(&runs, "tscale", "linear-a", "linear", "ijepa", 90.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
-    patch_eval(&runs, "tscale", "linear-a", given("/r/x/pretrain-aaaaaaaaaaaa/checkpoints/final.safetensors"));
+    patch_eval(&runs, "tscale", "linear-a", given("/r/x/pretrain-aaaaaaaaaaaa/checkpoints/final.safetensors", "a"));
+    // (the same file, its path written another way: one name)
     eval(&runs, "tscale", "knn-a", "knn", "ijepa", 80.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
-    patch_eval(&runs, "tscale", "knn-a", given("/r/x/pretrain-aaaaaaaaaaaa/checkpoints/final.safetensors"));
+    patch_eval(&runs, "tscale", "knn-a", given("x/pretrain-aaaaaaaaaaaa/checkpoints/final.safetensors", "a"));
     eval(&runs, "tscale", "linear-b", "linear", "ijepa", 60.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
-    patch_eval(&runs, "tscale", "linear-b", given("/r/x/pretrain-bbbbbbbbbbbb/checkpoints/final.safetensors"));
+    patch_eval(&runs, "tscale", "linear-b", given("/r/x/pretrain-bbbbbbbbbbbb/checkpoints/final.safetensors", "b"));
     eval(&runs, "tscale", "linear-c", "linear", "ijepa", 50.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
-    patch_eval(&runs, "tscale", "linear-c", given("/r/x/official.pth.tar"));
+    patch_eval(&runs, "tscale", "linear-c", given("/r/x/official.pth.tar", "c"));
     let reg = load_registry(&runs).unwrap();
     let method = |dir: &str| reg.evals.iter().find(|e| e.dir.file_name().unwrap().to_string_lossy().starts_with(dir)).unwrap().record.method.clone();
     assert_eq!(method("eval-linear-a-"), "I-JEPA (pretrain-aaaaaaaaaaaa/checkpoints/final.safetensors)");
