@@ -199,9 +199,10 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
     let mut panels = Vec::new();
     for (title, y, get, with_pixels) in columns {
         let mut series = Vec::new();
-        // the pixels' level, once per value: runs on the same held-out images (a study's
-        // points and seeds) drew one identical line each, a legend entry each
-        let mut pixels: Vec<(u64, f64, f64, String, usize, usize)> = Vec::new();
+        // the pixels' level, once for the runs on the same held-out images (a study's points
+        // and seeds, by their data and monitor settings), which drew one identical line each,
+        // a legend entry each
+        let mut pixels: Vec<((u64, String), f64, f64, String, usize, usize)> = Vec::new();
         for &(i, r) in &runs {
             let last_epoch = r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64;
             // the encoder evaluations read first (solid), then the other (dashed)
@@ -214,12 +215,14 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
             }
             if with_pixels {
                 if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
-                    match pixels.iter_mut().find(|q| q.0 == get(p).to_bits()) {
+                    let images = format!("{:?} {:?}", r.config_value("data"), r.config_value("monitor"));
+                    let key = (get(p).to_bits(), images);
+                    match pixels.iter_mut().find(|q| q.0 == key) {
                         Some(q) => {
                             q.2 = q.2.max(last_epoch);
                             q.5 += 1;
                         }
-                        None => pixels.push((get(p).to_bits(), get(p), last_epoch, run_label(r, points), i, 1)),
+                        None => pixels.push((key, get(p), last_epoch, run_label(r, points), i, 1)),
                     }
                 }
             }

@@ -459,6 +459,15 @@ fn a_study_reads_as_one_sweep_with_its_trend_figure() {
     // (it was three identical ones)
     assert_eq!(fig("monitor-tscale").matches("raw pixels (the same images for 3 runs)").count(), 1);
     assert!(!fig("monitor-tscale").contains("raw pixels (same images)") && fig("monitor-tscale").contains("Effective rank"));
+    // a run on other data is not one of them, whatever its value
+    let config = runs.join("tscale-targets-scale-0.2-0.2/pretrain-222222222222/config.json");
+    let mut c: serde_json::Value = serde_json::from_str(&fs::read_to_string(&config).unwrap()).unwrap();
+    c["data"]["limit"] = json!(1234);
+    write_json(&config, &c);
+    let files = write_report(&load_registry(&runs).unwrap(), &tmp.path().join("out2")).unwrap();
+    let html = fs::read_to_string(&files.html).unwrap();
+    let monitor = html.split("id=\"fig-monitor-tscale\"").nth(1).unwrap().split("</figure>").next().unwrap();
+    assert_eq!((monitor.matches("raw pixels (the same images for 2 runs)").count(), monitor.matches("pretrain-222222222222 [mask.targets.scale=0.2-0.2] raw pixels (same images)").count()), (1, 1), "{monitor}");
 }
 
 /// A point of a sweep that diverged has no evaluation: it is a row of its study's sweep table
