@@ -123,7 +123,7 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
         Err(_) if heads.is_none() => (import::infer_vit(enc, Some(1), file).map_err(|e| of_module(&shape_from, e))?, false),
         // (a recorded count that fits no encoder of this width: said as the record's, not as
         // a setting the user never wrote)
-        Err(Error::Config(why)) if given.is_none() => return Err(unfit_heads(file, heads, &why)),
+        Err(Error::Config(why)) if given.is_none() && why.contains(" heads ") => return Err(unfit_heads(file, heads, &why)),
         Err(e) => return Err(of_module(&shape_from, e)),
     };
     let store = ParamStore::new(tch::Device::Cpu);
@@ -321,7 +321,7 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
         }
     })?;
     cfg.validate().map_err(|e| match e {
-        Error::Config(why) if given.is_none() && known_heads.is_some() => unfit_heads(file, known_heads, &why),
+        Error::Config(why) if given.is_none() && known_heads.is_some() && why.contains(" heads ") => unfit_heads(file, known_heads, &why),
         e => e,
     })?;
     let store = ParamStore::new(tch::Device::Cpu);

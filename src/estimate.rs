@@ -272,7 +272,7 @@ impl std::fmt::Display for Estimate {
         );
         let _ = writeln!(
             s,
-            "  memory/process  {} analytic at batch {} ({} on the {}): {} weights, gradients and AdamW state + {} activations",
+            "  memory/process  {} analytic at batch {} ({} as on --gpu {}): {} weights, gradients and AdamW state + {} activations",
             gib(self.memory.0 + self.memory.1),
             self.batch,
             precision::name(self.gpu.1),

@@ -627,6 +627,19 @@ pub struct EncoderConfig {
     pub rescale_init: bool,
 }
 
+/// `path` spelled lexically alike, as stage hashes spell it: repeated and trailing slashes,
+/// and `.` components, dropped (`/data/x/`, `/data//x` and `/data/./x` are `/data/x`, `./data`
+/// is `data`). Not `..`, which a symbolic link gives another meaning, and not resolved on
+/// disk: the path stays what the file says, only its spelling is one.
+pub fn path_alike(path: &std::path::Path) -> std::path::PathBuf {
+    let alike: std::path::PathBuf = path.components().filter(|c| *c != std::path::Component::CurDir).collect();
+    if alike.as_os_str().is_empty() {
+        path.to_path_buf()
+    } else {
+        alike
+    }
+}
+
 /// Named ViT presets: (name, embed_dim, depth, heads, mlp_ratio), from the official `vision_transformer.py`.
 pub const VIT_PRESETS: &[(&str, usize, usize, usize, f64)] = &[
     ("vit-tiny", 192, 12, 3, 4.0),

@@ -7,7 +7,7 @@
 
 use crate::run_dir::{self, content_hash};
 use crate::stages::Subject;
-use ijepa_dsl::config::{Baseline, DataConfig, EvalConfig, EvalProtocol, Experiment};
+use ijepa_dsl::config::{path_alike, Baseline, DataConfig, EvalConfig, EvalProtocol, Experiment};
 use ijepa_dsl::{Point, Study};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
@@ -150,19 +150,6 @@ pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
 /// [`pretrain_hash`] of the settings as the file spells them: the hash of earlier versions.
 fn as_written_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     with_inputs(listless_pretrain_hash(exp, world_size), &pretrain_inputs(exp))
-}
-
-/// `path` spelled lexically alike: repeated and trailing slashes, and `.` components, dropped
-/// (`/data/x/`, `/data//x` and `/data/./x` are `/data/x`, `./data` is `data`). Not `..`, which
-/// a symbolic link gives another meaning, and not resolved on disk: the path stays what the
-/// file says, only its spelling is one.
-fn path_alike(path: &Path) -> PathBuf {
-    let alike: PathBuf = path.components().filter(|c| *c != std::path::Component::CurDir).collect();
-    if alike.as_os_str().is_empty() {
-        path.to_path_buf()
-    } else {
-        alike
-    }
 }
 
 /// An evaluation's settings as [`spelled_alike`] spells them: its list file's path.

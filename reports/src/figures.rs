@@ -202,7 +202,10 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
         // the pixels' level, once for the runs on the same held-out images (a study's points
         // and seeds, by their data and monitor settings), which drew one identical line each,
         // a legend entry each
-        let mut pixels: Vec<((u64, String), f64, f64, String, usize, usize)> = Vec::new();
+        // (key: the value and the run's data and monitor settings; value, last epoch, the
+        // first run's label and colour, how many runs)
+        type Level = ((u64, String), f64, f64, String, usize, usize);
+        let mut pixels: Vec<Level> = Vec::new();
         for &(i, r) in &runs {
             let last_epoch = r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64;
             // the encoder evaluations read first (solid), then the other (dashed)

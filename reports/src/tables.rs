@@ -333,12 +333,13 @@ pub fn has_protocol(reg: &Registry, protocol: &str) -> bool {
     reg.evals.iter().any(|e| e.record.protocol == protocol)
 }
 
-/// One row per pretraining run: `experiment`, `run` (folder name), `status`, `arch`, `data`,
+/// One row per pretraining run: `experiment`, `run` (folder name), `point` (a sweep point's
+/// settings, where any run has them), `status`, `arch`, `data`,
 /// `epochs`, `steps`, `final_loss` (the manifest's mean loss of the last min(10, half of the)
 /// steps, else, for a run still running or stopped, the mean of as many of its last logged
 /// losses, one every `log-every` steps; null for a failed
 /// run without one, whose last logged loss may be the divergence itself), `minutes` (the time its processes spent on it, every attempt; wall clock from start to end for
-/// an earlier version's manifest) and `device`.
+/// an earlier version's manifest), `device` and `precision`.
 pub fn pretrain_table(reg: &Registry) -> DataFrame {
     let runs = &reg.pretrains;
     let s = |f: &dyn Fn(&crate::PretrainRun) -> Option<String>| -> Vec<Option<String>> {

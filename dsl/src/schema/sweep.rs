@@ -370,7 +370,7 @@ fn value(cx: &Ctx, entries: &[&KdlEntry]) -> Value {
 /// components dropped), everything else as written.
 fn same_entry(path: &str, x: &kdl::KdlValue, y: &kdl::KdlValue) -> bool {
     use kdl::KdlValue::{Float, Integer, String};
-    let alike = |p: &str| std::path::Path::new(p).components().filter(|c| *c != std::path::Component::CurDir).collect::<std::path::PathBuf>();
+    let alike = |p: &str| crate::config::path_alike(std::path::Path::new(p));
     match (x, y) {
         // two integers exactly (seeds beyond 2^53 are distinct); an integer and a float as numbers
         (Integer(a), Float(b)) | (Float(b), Integer(a)) => *a as f64 == *b,

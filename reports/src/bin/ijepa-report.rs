@@ -15,7 +15,7 @@ Arguments:
   [RUNS_DIR]      Root folder of the run registry [default: runs]
 
 Options:
-  -o, --out DIR   Output folder (not the runs folder nor anything inside it) [default: reports-out]
+  --out DIR       Output folder (not the runs folder nor anything inside it) [default: reports-out]
   -h, --help      Print help
 
 Unlike `ijepa report`, it does not take the output folder's lock: do not point it at the folder
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            "--out" | "-o" => match args.next() {
+            "--out" => match args.next() {
                 Some(d) => out = PathBuf::from(d),
                 None => {
                     eprintln!("--out needs a folder\n{USAGE}");
