@@ -922,14 +922,7 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     let _lock = ijepa_engine::run_dir::StageLock::acquire_within(out, std::time::Duration::from_secs(30))?;
     ijepa_reports::claim_out(runs_dir, out)?;
     let files = ijepa_reports::write_report(&registry, out)?;
-    println!(
-        "report of {} written to {}: {} and report.html, {} tables, {} plots",
-        runs_dir.display(),
-        out.display(),
-        files.markdown.display(),
-        files.tables.len(),
-        files.plots.len()
-    );
+    println!("{}", files.summary(runs_dir, out));
     Ok(ExitCode::SUCCESS)
 }
 

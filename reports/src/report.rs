@@ -38,6 +38,18 @@ impl ReportFiles {
             .map(PathBuf::as_path)
             .collect()
     }
+
+    /// The line `ijepa report` and `ijepa-report` print once the report of `runs` is in `out`.
+    pub fn summary(&self, runs: &Path, out: &Path) -> String {
+        format!(
+            "report of {} written to {}: {} and report.html, {} tables, {} plots",
+            runs.display(),
+            out.display(),
+            self.markdown.display(),
+            self.tables.len(),
+            self.plots.len()
+        )
+    }
 }
 
 /// What a section shows.

@@ -56,15 +56,7 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(files) => {
-            // (the line `ijepa report` prints)
-            println!(
-                "report of {} written to {}: {} and report.html, {} tables, {} plots",
-                runs.display(),
-                out.display(),
-                files.markdown.display(),
-                files.tables.len(),
-                files.plots.len()
-            );
+            println!("{}", files.summary(&runs, &out));
             ExitCode::SUCCESS
         }
         Err(e) => {
