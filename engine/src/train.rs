@@ -760,9 +760,7 @@ fn latest_or_fallback(latest: &Path, (stage, epochs): (u64, u64), recorded: Opti
             Ok(loaded) if loaded.1.of_another_stage(stage) => {
                 tracing::warn!("{} is unusable too (written by another pretraining)", candidate.display())
             }
-            Ok(loaded) if loaded.1.impossible(epochs).is_some() => {
-                tracing::warn!("{} is unusable too ({})", candidate.display(), loaded.1.impossible(epochs).unwrap_or_default())
-            }
+            Ok((_, pos)) if let Some(why) = pos.impossible(epochs) => tracing::warn!("{} is unusable too ({why})", candidate.display()),
             Ok(loaded) => {
                 tracing::warn!(
                     "{} is unusable ({err}); resuming from {} (step {}) instead",
@@ -1367,7 +1365,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
 
 /// Runs the monitor (when there is one) on the recipe's encoders after `epoch` epochs
 /// (`global` steps): appends the rows to `monitor.csv`, prints collapse and not-learning
-/// warnings and keeps this epoch's in `warnings` (the run's manifest), adds the time taken to `spent`;
+/// warnings and keeps this epoch's in the run's `manifest`, adds the time taken to `spent`;
 /// returns the first encoder's measure (the one evaluations read).
 #[allow(clippy::too_many_arguments)]
 fn observe<R: Recipe>(
@@ -1378,7 +1376,7 @@ fn observe<R: Recipe>(
     global: usize,
     bar: &ProgressBar,
     spent: &mut f64,
-    warnings: &mut schema::Manifest,
+    manifest: &mut schema::Manifest,
 ) -> Result<Option<Measure>> {
     let Some(m) = monitor else { return Ok(None) };
     let mut measures = crate::guard::torch(&format!("the monitor at epoch {epoch}"), || {
@@ -1395,7 +1393,7 @@ fn observe<R: Recipe>(
         for w in &said {
             bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
         }
-        warnings.monitor_warnings(epoch, &said);
+        manifest.monitor_warnings(epoch, &said);
     }
     // the pixels, the baseline to beat, once before training
     let pixels = if epoch == 0 { Some(m.measure_pixels()?) } else { None };

@@ -498,6 +498,8 @@ fn tensors_of(path: &Path, st: &SafeTensors<'_>) -> Result<HashMap<String, Tenso
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     /// A position a run cannot have saved: a step that is not its epoch's start plus its step
     /// in the epoch, a step in the epoch past the epoch's end, an epoch past the run's end
     /// (a finished run's own is at the end, step 0); a file of an earlier version, which
@@ -515,8 +517,6 @@ mod tests {
         assert_eq!(at(7, 1, 2, 0).impossible(300), None, "an earlier version's file");
         assert!(at(7000, 301, 2, 0).impossible(300).unwrap().contains("lies past the end"));
     }
-
-    use super::*;
 
     /// A named pipe in a checkpoint's place is refused, not read: the read blocked for a
     /// writer that never came (a resume hung before its first step).
