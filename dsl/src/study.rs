@@ -69,45 +69,39 @@ impl Study {
     /// data block's augmentations only among recipes that read them (not DINO's multi-crop).
     pub fn recipe_defaults_apart(&self) -> Vec<String> {
         use std::collections::BTreeMap;
-        let f = |x: f64| format!("{x}");
-        let points: Vec<&Point> = self.points.iter().filter(|p| p.varied.contains_key("recipe")).collect();
-        // each setting, by the paths that write it: one a point varies is compared no more
-        // (its values per point are the file's own choice)
-        let settings: [(&str, &[&str]); 6] = [
-            ("optimizer betas", &["optimizer.betas"]),
-            ("optimizer lr", &["optimizer.lr"]),
-            ("optimizer weight-decay", &["optimizer.weight-decay"]),
-            ("data crop-scale", &["data.crop-scale"]),
-            ("data horizontal-flip", &["data.horizontal-flip"]),
-            ("data interpolation", &["data.interpolation"]),
+        type Shown = fn(&Experiment) -> Option<String>;
+        fn f(x: f64) -> String {
+            format!("{x}")
+        }
+        // (the data block's augmentations only among recipes that read them)
+        fn reads_data(e: &Experiment) -> bool {
+            !crate::recipes::schema(&e.recipe).is_some_and(|s| s.own_augmentations)
+        }
+        // each setting: its name, the path that writes it, its value as shown
+        let settings: [(&str, &str, Shown); 6] = [
+            ("optimizer betas", "optimizer.betas", |e| Some(format!("{} {}", f(e.optimizer.betas.0), f(e.optimizer.betas.1)))),
+            ("optimizer lr", "optimizer.lr", |e| {
+                let lr = &e.optimizer.lr;
+                Some(match lr.blr {
+                    Some(blr) => format!("blr={} warmup-epochs={} final={}", f(blr), f(lr.warmup_epochs), f(lr.final_)),
+                    None => format!("start={} peak={} final={} warmup-epochs={}", f(lr.start), f(lr.peak), f(lr.final_), f(lr.warmup_epochs)),
+                })
+            }),
+            ("optimizer weight-decay", "optimizer.weight-decay", |e| Some(format!("start={} final={}", f(e.optimizer.weight_decay.start), f(e.optimizer.weight_decay.final_)))),
+            ("data crop-scale", "data.crop-scale", |e| reads_data(e).then(|| format!("{} {}", f(e.data.crop_scale.0), f(e.data.crop_scale.1)))),
+            ("data horizontal-flip", "data.horizontal-flip", |e| reads_data(e).then(|| f(e.data.hflip))),
+            ("data interpolation", "data.interpolation", |e| Some(e.data.interpolation.name().to_string())),
         ];
-        let varied = |paths: &[&str]| points.iter().any(|p| p.varied.keys().any(|k| paths.iter().any(|w| k == w || k.starts_with(&format!("{w}.")) || k == "data" || k == "optimizer")));
+        let points: Vec<&Point> = self.points.iter().filter(|p| p.varied.contains_key("recipe")).collect();
+        // a setting a point varies (or its whole block: another dataset, optimizer) is the
+        // file's own choice per point, compared no more
+        let varied = |path: &str| points.iter().flat_map(|p| p.varied.keys()).any(|k| k == path || k.starts_with(&format!("{path}.")) || path.starts_with(&format!("{k}.")));
         let mut out = Vec::new();
-        for (what, paths) in settings {
-            if varied(paths) {
+        for (what, path, shown) in settings {
+            if varied(path) {
                 continue;
             }
-            let mut by_recipe: BTreeMap<&str, String> = BTreeMap::new();
-            for p in &points {
-                let e = &p.experiment;
-                let (o, d) = (&e.optimizer, &e.data);
-                // (the data block's augmentations only among recipes that read them)
-                let reads_data = !crate::recipes::schema(&e.recipe).is_some_and(|s| s.own_augmentations);
-                let value = match what {
-                    "optimizer betas" => Some(format!("{} {}", f(o.betas.0), f(o.betas.1))),
-                    "optimizer lr" => Some(match o.lr.blr {
-                        Some(blr) => format!("blr={} warmup-epochs={} final={}", f(blr), f(o.lr.warmup_epochs), f(o.lr.final_)),
-                        None => format!("start={} peak={} final={} warmup-epochs={}", f(o.lr.start), f(o.lr.peak), f(o.lr.final_), f(o.lr.warmup_epochs)),
-                    }),
-                    "optimizer weight-decay" => Some(format!("start={} final={}", f(o.weight_decay.start), f(o.weight_decay.final_))),
-                    "data crop-scale" => reads_data.then(|| format!("{} {}", f(d.crop_scale.0), f(d.crop_scale.1))),
-                    "data horizontal-flip" => reads_data.then(|| f(d.hflip)),
-                    _ => Some(d.interpolation.name().to_string()),
-                };
-                if let Some(v) = value {
-                    by_recipe.insert(&e.recipe, v);
-                }
-            }
+            let by_recipe: BTreeMap<&str, String> = points.iter().filter_map(|p| Some((p.experiment.recipe.as_str(), shown(&p.experiment)?))).collect();
             if by_recipe.values().collect::<BTreeSet<_>>().len() > 1 {
                 out.push(format!("{what}: {}", by_recipe.iter().map(|(r, v)| format!("{r} {v}")).collect::<Vec<_>>().join(", ")));
             }

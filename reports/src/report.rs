@@ -78,7 +78,10 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
     if pre.height() > 0 {
         out.push(Section {
             title: "Pretraining runs".into(),
-            blurb: "One row per pretraining stage found in the run folder; `final_loss` is the mean loss of the last min(10, half of the) steps (a run still running or stopped: of its last logged losses, one every `log-every` steps); `point` names a sweep point's settings; `minutes` is the time its processes spent on it (monitors and checkpoints included), on the `device` named.".into(),
+            blurb: format!(
+                "One row per pretraining stage found in the run folder; `final_loss` is the mean loss of the last min(10, half of the) steps (a run still running or stopped: of its last logged losses, one every `log-every` steps); {}`minutes` is the time its processes spent on it (monitors and checkpoints included), on the `device` named.",
+                if pre.get_column_names().iter().any(|c| c.as_str() == "point") { "`point` names a sweep point's settings; " } else { "" }
+            ),
             body: Body::Table {
                 csv: "pretrain.csv".into(),
                 df: pre,
