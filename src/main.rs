@@ -976,13 +976,12 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
                 let d = &exp.distributed;
                 // (a preset whose numbers the file changed is not that preset: `encoder
                 // "vit-tiny" width=96` read "vit-tiny 96x...")
-                let enc = &exp.encoder;
-                let preset = ijepa_dsl::config::VIT_PRESETS.iter().find(|&&(name, w, dp, h, r)| Some(name) == enc.preset.as_deref() && (w, dp, h, r) == (enc.embed_dim, enc.depth, enc.num_heads, enc.mlp_ratio));
+                let preset = exp.encoder.preset_of_numbers().filter(|p| Some(*p) == exp.encoder.preset.as_deref());
                 println!(
                     "ok: {} (experiment {:?}: {} {}x{}x{} patch {}, {} epoch{} of batch {}{}{})",
                     f.display(),
                     study.name,
-                    preset.map_or("custom ViT", |p| p.0),
+                    preset.unwrap_or("custom ViT"),
                     exp.encoder.embed_dim,
                     exp.encoder.depth,
                     exp.encoder.num_heads,

@@ -663,6 +663,12 @@ impl EncoderConfig {
             rescale_init: false,
         })
     }
+
+    /// The preset whose numbers (width, depth, heads, MLP ratio) these are, whatever the file
+    /// named: the stage hash's spelling of an encoder, and what `check` calls it.
+    pub fn preset_of_numbers(&self) -> Option<&'static str> {
+        VIT_PRESETS.iter().find(|&&(_, w, d, h, r)| (w, d, h, r) == (self.embed_dim, self.depth, self.num_heads, self.mlp_ratio)).map(|p| p.0)
+    }
 }
 
 /// Predictor shape (a narrow ViT over context + mask tokens).

@@ -180,11 +180,7 @@ pub fn spelled_alike(exp: &Experiment) -> Experiment {
     }
     // (spelled as the files that named a preset and the defaults always were: the preset of
     // those numbers, if any, and no predictor head count where it is the encoder's)
-    let enc = &e.encoder;
-    e.encoder.preset = ijepa_dsl::config::VIT_PRESETS
-        .iter()
-        .find(|&&(_, width, depth, heads, ratio)| (width, depth, heads, ratio) == (enc.embed_dim, enc.depth, enc.num_heads, enc.mlp_ratio))
-        .map(|p| p.0.to_string());
+    e.encoder.preset = e.encoder.preset_of_numbers().map(str::to_string);
     if e.predictor.num_heads == Some(e.encoder.num_heads) {
         e.predictor.num_heads = None;
     }

@@ -166,10 +166,8 @@ impl ResultRow {
             fraction: r.fraction,
             top1: r.top1,
             source: "ours",
-            point: {
-                let settings: Vec<String> = r.varied.iter().filter(|(k, _)| k.as_str() != "recipe").map(|(k, v)| format!("{k}={v}")).collect();
-                (!settings.is_empty()).then(|| settings.join(", "))
-            },
+            // (the recipe is the row's method)
+            point: point_text(r.varied.iter().filter(|(k, _)| k.as_str() != "recipe")),
             stage: e.dir.file_name().map(|n| n.to_string_lossy().into_owned()),
             k: r.chosen.get("k").copied().filter(|_| r.protocol == "knn"),
         }
@@ -419,13 +417,15 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
     // a sweep point's settings, which its experiment's name gives only while it is short
     // (a long one is cut and hashed: `grid-data-root-...-5f3a9c01`)
     if runs.iter().any(|r| !r.manifest.varied.is_empty()) {
-        let point = |r: &crate::PretrainRun| {
-            let settings: Vec<String> = r.manifest.varied.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            (!settings.is_empty()).then(|| settings.join(", "))
-        };
-        cols.insert(2, opt_str_col("point", s(&point)));
+        cols.insert(2, opt_str_col("point", s(&|r| point_text(r.manifest.varied.iter()))));
     }
     frame(cols)
+}
+
+/// A sweep point's settings as a table cell (`optimizer.lr.peak=1e-3, seed=1`), if any.
+fn point_text<'a>(settings: impl Iterator<Item = (&'a String, &'a String)>) -> Option<String> {
+    let settings: Vec<String> = settings.map(|(k, v)| format!("{k}={v}")).collect();
+    (!settings.is_empty()).then(|| settings.join(", "))
 }
 
 /// What the monitors warned of each pretraining ([`ijepa_schema::Manifest::warnings`]): one
