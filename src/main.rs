@@ -486,19 +486,19 @@ fn load_study_checked(file: &std::path::Path) -> Result<(ijepa_dsl::Study, Strin
 
 /// [`load_study`] with every point's `precision "auto"` resolved for this machine (before
 /// planning: the concrete value is part of the stage hash); warns once about a bf16 the
-/// device cannot compute natively.
+/// device cannot compute natively. In a launched job rank 0 alone says what the file warns
+/// of (every rank reads the same file: each printed it, once per rank).
 fn load_resolved(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Box<dyn std::error::Error>> {
     let (mut study, source) = load_study_checked(file).map_err(|_| format!("{} does not check (see above)", file.display()))?;
-    for w in study_warnings(&study) {
-        eprintln!("warning: {w}");
-    }
-    let mut warned = std::collections::BTreeSet::new();
+    let says = !ijepa_engine::dist::DistEnv::from_env().ok().flatten().is_some_and(|e| e.rank != 0);
+    let mut warned = study_warnings(&study);
     for p in &mut study.points {
-        if let Some(w) = precision::resolve_experiment(&mut p.experiment)?.warning {
-            if warned.insert(w.clone()) {
-                eprintln!("warning: {w}");
-            }
+        if let Some(w) = precision::resolve_experiment(&mut p.experiment)?.warning.filter(|w| !warned.contains(w)) {
+            warned.push(w);
         }
+    }
+    for w in warned.iter().filter(|_| says) {
+        eprintln!("warning: {w}");
     }
     Ok((study, source))
 }

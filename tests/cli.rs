@@ -42,6 +42,17 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         let (out, err) = outputs(&o);
         assert!(o.status.success() && err.contains("the points of `vary \"recipe\"` train with other settings beside their recipe") && err.contains("optimizer betas: ijepa 0.9 0.999, mae 0.9 0.95"), "{cmd}: {out}{err}");
     }
+    // in a launched job rank 0 alone says it (every rank printed the same lines)
+    for rank in ["0", "1"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa"))
+            .args(["run", "--dry-run", methods.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()])
+            .envs([("RANK", rank), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")])
+            .output()
+            .unwrap();
+        let (out, err) = outputs(&o);
+        assert!(o.status.success(), "rank {rank}: {out}{err}");
+        assert_eq!(err.contains("train with other settings beside their recipe"), rank == "0", "rank {rank}: {err}");
+    }
 }
 
 #[test]
