@@ -353,13 +353,16 @@ fn known_mistake(src: &str, span: miette::SourceSpan) -> Option<String> {
     if raw_v1 {
         return Some("KDL v2 raw strings are `#\"...\"#` (KDL v1 wrote `r\"...\"`); a plain `\"...\"` is fine for paths".into());
     }
-    unclosed_block_comment(src).then(|| "a `/*` comment is never closed: end it with `*/`".into())
+    unclosed_block_comment(src).map(|_| OPEN_COMMENT.into())
 }
 
-/// Whether the last `/*` of `src` (outside strings, roughly: a quoted `/*` is rare in an
-/// experiment file) has no `*/` after it.
-fn unclosed_block_comment(src: &str) -> bool {
-    src.rfind("/*").is_some_and(|at| !src[at + 2..].contains("*/"))
+/// [`known_mistake`]'s help for a `/*` never closed.
+const OPEN_COMMENT: &str = "a `/*` comment is never closed: end it with `*/`";
+
+/// Where the last `/*` of `src` is when it has no `*/` after it (outside strings, roughly: a
+/// quoted `/*` is rare in an experiment file).
+fn unclosed_block_comment(src: &str) -> Option<usize> {
+    src.rfind("/*").filter(|&at| !src[at + 2..].contains("*/"))
 }
 
 /// KDL v2 syntax -> document, or one diagnostic per syntax error.
@@ -383,12 +386,16 @@ pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
                 .iter()
                 .map(|d| {
                     let span = reader::tight_span(src, d.span);
+                    // a KDL v1 habit or an open comment, named before the parser's own help
+                    let known = known_mistake(src, span);
+                    // for an open comment the parser marks the whole file (or the token before
+                    // it): the place to look is the `/*` left open
+                    let open = unclosed_block_comment(src).filter(|_| known.as_deref() == Some(OPEN_COMMENT));
                     DslError::Syntax {
                         message: d.message.clone().unwrap_or_else(|| "invalid KDL".into()),
-                        span,
-                        label: d.label.clone().unwrap_or_else(|| "here".into()),
-                        // a KDL v1 habit or an open comment, named before the parser's own help
-                        help: known_mistake(src, span).or_else(|| d.help.clone()).unwrap_or_else(|| syntax_help(src, span)),
+                        span: open.map_or(span, |at| (at, 2).into()),
+                        label: if open.is_some() { "this comment is never closed".into() } else { d.label.clone().unwrap_or_else(|| "here".into()) },
+                        help: known.or_else(|| d.help.clone()).unwrap_or_else(|| syntax_help(src, span)),
                     }
                 })
                 .collect();

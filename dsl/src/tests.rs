@@ -1189,6 +1189,11 @@ fn kdl_v1_raw_strings_and_open_comments_are_named() {
     assert!(text.contains("KDL v2 raw strings"), "{text}");
     let text = help("experiment \"x\" {\n    epochs 2 /* a comment\n}\n");
     assert!(text.contains("comment is never closed"), "{text}");
+    // ... and the `/*` is the place shown (the parser marked the whole file, from line 1)
+    match parse_str("t.kdl", "experiment \"x\" {\n    data \"fashion-mnist\"\n    /* a comment\n    epochs 2\n}\n") {
+        Err(d) => assert_eq!(d.errors().iter().map(|e| e.offset()).collect::<Vec<_>>(), [46], "{}", d.render_plain()),
+        Ok(_) => panic!("an open comment parsed"),
+    }
 }
 
 /// The "belongs inside" hint names a block the node can go to: not `mask.targets` for a
