@@ -1057,6 +1057,10 @@ fn run_with_evals_and_report() {
     }
     let o = ijepa(&["report", runs.to_str().unwrap(), "--out", d.join("again").to_str().unwrap()]);
     assert!(o.status.success() && d.join("again/report.md").is_file(), "{}", outputs(&o).1);
+    // an experiment file given for the runs folder is said to be one (it failed as "Not a
+    // directory (os error 20)")
+    let o = ijepa(&["report", f.to_str().unwrap(), "--out", d.join("of-a-file").to_str().unwrap()]);
+    assert!(!o.status.success() && outputs(&o).1.contains("a file, not a runs folder") && outputs(&o).1.contains("`ijepa run FILE` again"), "{}", outputs(&o).1);
     // `ijepa report` of another runs folder (a copy: the same files) into the study's report
     // folder: the study's report stage is to run again (it stayed done over the other
     // folder's report)

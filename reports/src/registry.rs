@@ -192,7 +192,87 @@ impl Registry {
 /// # Errors
 /// An unreadable `runs` folder or experiment folder.
 pub fn load_registry(runs: &Path) -> Result<Registry> {
-    load_registry_for(runs, &[])
+    let mut reg = load_registry_for(runs, &[])?;
+    leave_out_replaced(&mut reg);
+    Ok(reg)
+}
+
+/// The pretrainings (`<experiment>/pretrain-<hash>`) that a later run of the same point
+/// replaced (the file's pretraining settings edited; another run of the point started later),
+/// each with the one that replaced it. The report of a folder holds every version of a study.
+pub(crate) fn replaced_pretrains(runs: &[PretrainRun]) -> std::collections::HashMap<PathBuf, PathBuf> {
+    // a pretraining's point: its study, its folder's experiment and the points that read it
+    let point = |r: &PretrainRun| format!("{:?}", (r.manifest.study.as_deref().unwrap_or(&r.manifest.experiment), &r.manifest.experiment, r.manifest.points_of()));
+    let mut latest: std::collections::HashMap<String, &PretrainRun> = std::collections::HashMap::new();
+    for r in runs {
+        let at = latest.entry(point(r)).or_insert(r);
+        if r.manifest.started > at.manifest.started {
+            *at = r;
+        }
+    }
+    runs.iter()
+        .filter_map(|r| {
+            let now = latest[&point(r)];
+            (now.dir != r.dir).then(|| (crate::figures::tail2(&r.dir), crate::figures::tail2(&now.dir)))
+        })
+        .collect()
+}
+
+/// Leaves out (and lists) what a later version of a study replaced in the folder it holds every
+/// version in: the evaluations of a point's pretraining that a later run of the same point
+/// replaced (the file's pretraining settings edited), then, of the evaluations of one point by
+/// one protocol of one subject (another `k`, other probe epochs), all but the newest (by its
+/// `eval.json`'s time). They stood beside the current ones as if they were repeats of one
+/// setting: a sweep's figure averaged a point's `k 10` and `k 5` results as seeds, and a
+/// replaced pretraining's results into the line while its table hid them. The report `ijepa
+/// run` writes covers the file as it stands ([`Registry::retain_stages`]), which may be an
+/// earlier version (a file edited back): those are the ones listed here then.
+fn leave_out_replaced(reg: &mut Registry) {
+    use std::collections::HashMap;
+    let replaced = replaced_pretrains(&reg.pretrains);
+    let mut left_out = Vec::new();
+    reg.evals.retain(|e| {
+        let Some(now) = e.record.pretrain_dir.as_deref().and_then(|d| replaced.get(&crate::figures::tail2(Path::new(d)))) else { return true };
+        left_out.push(format!(
+            "{}: evaluated {}, which a later run of the same point replaced ({}): left out (`ijepa run` of a file reports it as it stands)",
+            e.dir.display(),
+            e.record.pretrain_dir.as_deref().unwrap_or_default(),
+            now.display()
+        ));
+        false
+    });
+    // one point, protocol and subject (a file evaluates by a protocol once): the experiment,
+    // its settings, what it evaluated (a baseline, whose recipe older records name in the
+    // method alone, the point's pretraining, or a checkpoint given to `ijepa eval`), and the
+    // labels' fraction
+    let slot = |e: &EvalRun| {
+        let r = &e.record;
+        let given = r.pretrain_dir.is_none().then_some(r.checkpoint.as_deref()).flatten();
+        format!("{:?}", (&r.experiment, &r.varied, &r.protocol, &r.model, &r.recipe, &r.method, given, r.fraction.map(f64::to_bits)))
+    };
+    let written = |e: &EvalRun| fs::metadata(e.dir.join(ijepa_schema::EVAL)).and_then(|m| m.modified()).ok();
+    let mut newest: HashMap<String, (Option<std::time::SystemTime>, PathBuf)> = HashMap::new();
+    for e in &reg.evals {
+        let at = newest.entry(slot(e)).or_insert((written(e), e.dir.clone()));
+        if written(e) > at.0 {
+            *at = (written(e), e.dir.clone());
+        }
+    }
+    reg.evals.retain(|e| {
+        let now = &newest[&slot(e)].1;
+        if *now == e.dir {
+            return true;
+        }
+        left_out.push(format!(
+            "{}: a {} result{} that a newer evaluation of the same point replaced ({}, other settings of the protocol or of its pretraining): left out",
+            e.dir.display(),
+            e.record.protocol,
+            if e.record.varied.is_empty() { String::new() } else { format!(" at {}", crate::figures::point_text(&e.record.varied)) },
+            now.display()
+        ));
+        false
+    });
+    reg.unreadable.extend(left_out);
 }
 
 /// [`load_registry`] for the report of a plan whose stages are in the folders `stages`: of two

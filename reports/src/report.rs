@@ -429,8 +429,17 @@ fn written_by(md: &str) -> Vec<std::path::PathBuf> {
 /// folder, or landed in one beside its feature cache), nor inside a stage folder.
 ///
 /// # Errors
-/// [`ReportError::Invalid`] naming `out` for a place refused.
+/// [`ReportError::Invalid`] naming `out` for a place refused, or `runs` when it is a file.
 pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
+    // (an experiment file given for the folder failed as "Not a directory (os error 20)")
+    if runs.is_file() {
+        return Err(ReportError::Invalid {
+            path: runs.to_path_buf(),
+            message: "a file, not a runs folder: a report reads the folder `ijepa run` wrote (`runs` by default); for the report of an experiment \
+                      file as it stands, `ijepa run FILE` again (it reuses what is done, and writes the report)"
+                .into(),
+        });
+    }
     let resolved = |p: &Path| p.canonicalize().ok();
     let stage = |p: &Path| [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| p.join(f).is_file());
     // (a folder not made yet: the nearest one that is, so that the answer does not change
