@@ -513,15 +513,22 @@ fn paper_variant(key: &str, value: &str) -> Option<(i64, String, bool)> {
 /// [`paper_ablation`]; for the I-JEPA variants of Tables 6, 7 and 11 (keys `mask`, `target`,
 /// `target.masking`, varied together in a zip), the table of the one key the point moves off
 /// the method, or Table 6's multi-block row for the method itself. The seed (a sweep's
-/// `seeds`, key [`SEED`]) is no setting of the paper's: it is left out of the match.
+/// `seeds`, key [`SEED`]) and an evaluation's settings are no settings of the paper's
+/// ablations, which change the pretraining: they are left out of the match.
 pub fn paper_ablation_point(varied: &[(&String, &String)]) -> Option<PaperRow> {
-    let varied: Vec<(&String, &String)> = varied.iter().copied().filter(|(k, _)| k.as_str() != SEED).collect();
+    let varied: Vec<(&String, &String)> = varied.iter().copied().filter(|(k, _)| pretraining_key(k)).collect();
     if let [(k, v)] = varied[..] {
         return paper_ablation(k, v);
     }
     let variants: Vec<(i64, String, bool)> = varied.iter().map(|(k, v)| paper_variant(k, v)).collect::<Option<_>>()?;
     let (table, setting, _) = variants.iter().find(|(_, _, own)| !own).or(variants.first())?;
     paper_rows().into_iter().find(|p| p.table == *table && p.setting == *setting)
+}
+
+/// Whether a varied setting may match a setting of the paper's ablations: not the seed, nor an
+/// evaluation's (`vary "eval.knn.k"` beside the target scale lost every paper row).
+fn pretraining_key(key: &str) -> bool {
+    key != SEED && !key.starts_with("eval.")
 }
 
 /// Whether the paper's ablation rows (Tables 6-11, I-JEPA's) may stand beside this result:
@@ -537,7 +544,7 @@ pub(crate) fn of_the_paper(e: &crate::registry::EvalRun) -> bool {
 /// method's row of every table a varied key belongs to: a figure draws each table's method
 /// beside its variants (Table 11's input masking against its own 67.3, not Table 6's 54.2).
 pub fn paper_ablation_rows(varied: &[(&String, &String)]) -> Vec<PaperRow> {
-    let keys: Vec<(&String, &String)> = varied.iter().copied().filter(|(k, _)| k.as_str() != SEED).collect();
+    let keys: Vec<(&String, &String)> = varied.iter().copied().filter(|(k, _)| pretraining_key(k)).collect();
     let variants: Option<Vec<(i64, String, bool)>> = keys.iter().map(|(k, v)| paper_variant(k, v)).collect();
     match variants {
         // (each variant's own setting is its table's method row)
@@ -918,6 +925,11 @@ mod tests {
         assert_eq!(paper_ablation_point(&[(&s, &n), (&k, &v)]).map(|p| p.top1), Some(54.2));
         // a seed alone maps to nothing
         assert!(paper_ablation_point(&[(&s, &n)]).is_none());
+        // nor does an evaluation's setting change the pretraining the paper's row is of
+        let (e, five) = ("eval.knn.k".to_string(), "5".to_string());
+        assert_eq!(paper_ablation_point(&[(&e, &five), (&s, &n), (&k, &v)]).map(|p| p.top1), Some(54.2));
+        assert_eq!(paper_ablation_rows(&[(&e, &five), (&k, &v)]).iter().map(|p| p.top1).collect::<Vec<_>>(), [54.2]);
+        assert!(paper_ablation_point(&[(&e, &five)]).is_none());
     }
 
     /// Scores exact in decimal (top-1 over 2,000 images: multiples of 0.05) round a half away
