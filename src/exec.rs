@@ -55,6 +55,17 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
         warn_if_alone(exp);
         return Ok(None);
     };
+    share_cores(&env);
+    let by_slurm = std::env::var_os("RANK").is_none() && std::env::var_os("WORLD_SIZE").is_none();
+    if want == 1 && env.world_size > 1 && by_slurm {
+        // (`ijepa run` in an sbatch script of several tasks, without srun: it waited for
+        // peers that never came, saying only that it joined)
+        tracing::warn!(
+            "{} asks for one process (no distributed block), but SLURM's variables say {} tasks (SLURM_NTASKS): this process joins them as rank {}; \
+             in an sbatch script start every task with `srun` (the script itself is SLURM_PROCID 0 of all of them, and waits for peers that never come)",
+            exp.name, env.world_size, env.rank
+        );
+    }
     if want != 1 && want != env.world_size {
         tracing::warn!(
             "{} asks for {want} processes (distributed: {} node(s) x {}), this run has {}; \
@@ -81,6 +92,25 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
     let pg = ProcessGroup::new(&env, backend, timeout)?;
     same_launch(&pg, &env)?;
     Ok(Some(Arc::new(pg)))
+}
+
+/// This rank's share of the node's cores, when its launcher set no OMP_NUM_THREADS (torchrun
+/// and `ijepa launch` do; srun does not, and each rank of a node took every core, the ranks of
+/// a CPU job slowed many times over): SLURM_CPUS_PER_TASK where SLURM gives it, else the cores
+/// divided by the ranks on this node.
+fn share_cores(env: &DistEnv) {
+    if std::env::var_os("OMP_NUM_THREADS").is_some() {
+        return;
+    }
+    let given = std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = given.unwrap_or((cores / env.local_world_size).max(1));
+    tch::set_num_threads(threads as i32);
+    tracing::info!(
+        "rank {}: {threads} thread(s), {} (OMP_NUM_THREADS is not set)",
+        env.rank,
+        if given.is_some() { "SLURM_CPUS_PER_TASK".to_string() } else { format!("{cores} cores shared by {} rank(s) on this node", env.local_world_size) }
+    );
 }
 
 /// The variable that gives each rank of one `ijepa launch` the launch's identity, which the

@@ -467,6 +467,9 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     // sbatch passes the submitting shell's environment on: torchrun's variables left there
     // would be read before SLURM's, and every task would train alone as rank 0 of 1
     let _ = writeln!(out, "unset RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE");
+    // each task's threads are its cores (a value left in the submitting shell's environment,
+    // which sbatch passes on, would be read instead)
+    let _ = writeln!(out, "export OMP_NUM_THREADS={}", s.cpus_per_task);
     // srun does not inherit sbatch's --cpus-per-task (Slurm >= 22.05): each task would get one
     let _ = writeln!(
         out,
@@ -600,6 +603,9 @@ mod tests {
         assert!(s.contains("run '/w/a\ntouch PWNED #.kdl' --runs-dir") && s.matches("\ntouch").count() == 1, "the path itself is passed as it is: {s}");
         let unset = s.find("unset RANK WORLD_SIZE LOCAL_RANK LOCAL_WORLD_SIZE").expect("the torchrun variables unset");
         assert!(unset < s.find("srun ").unwrap(), "{s}");
+        // each task's threads are its cores (srun sets no OMP_NUM_THREADS: each took the node's)
+        let threads = s.find("export OMP_NUM_THREADS=").expect("the tasks' threads set");
+        assert!(threads < s.find("srun ").unwrap() && s.contains(&format!("export OMP_NUM_THREADS={}\n", exp.distributed.slurm.cpus_per_task)), "{s}");
         // every directive comes before the first command
         let first_command = s.lines().position(|l| !l.is_empty() && !l.starts_with('#')).unwrap();
         assert!(s.lines().skip(first_command).all(|l| !l.starts_with("#SBATCH")), "{s}");

@@ -65,6 +65,39 @@ fn rank_cmd(file: &Path, runs: &Path, rank: usize, world: usize, port: u16) -> C
     c
 }
 
+/// Ranks started by SLURM's srun, which sets no OMP_NUM_THREADS, take their share of the cores
+/// (SLURM_CPUS_PER_TASK) where each took every core of the node; and an experiment of one
+/// process that SLURM's variables put among several tasks (`ijepa run` in an sbatch script,
+/// not under srun) says why it waits.
+#[test]
+fn slurm_ranks_share_the_cores() {
+    let d = scratch("ddp-slurm-threads");
+    let file = write_exp(&d, 8, 1);
+    let runs = d.join("runs");
+    let port = free_port().to_string();
+    let ranks: Vec<Child> = (0..2)
+        .map(|rank| {
+            let rank = rank.to_string();
+            Command::new(env!("CARGO_BIN_EXE_ijepa"))
+                .args(["run", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()])
+                .env_remove("OMP_NUM_THREADS")
+                .envs([("SLURM_PROCID", rank.as_str()), ("SLURM_LOCALID", rank.as_str()), ("SLURM_NTASKS", "2"), ("SLURM_TASKS_PER_NODE", "2")])
+                .envs([("SLURM_JOB_NODELIST", "localhost"), ("SLURM_CPUS_PER_TASK", "1"), ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", port.as_str())])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let o = child.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "rank {rank}: {text}");
+        assert!(text.contains(&format!("rank {rank}: 1 thread(s), SLURM_CPUS_PER_TASK")), "rank {rank}: {text}");
+        assert!(text.contains("asks for one process (no distributed block), but SLURM's variables say 2 tasks"), "rank {rank}: {text}");
+    }
+}
+
 #[test]
 fn two_ranks_train_like_one_process_with_the_global_batch() {
     let d = scratch("ddp-equal");
