@@ -110,32 +110,43 @@ fn smoothing_weight(n: usize) -> f64 {
 }
 
 fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
-    let mut series = Vec::new();
+    // one panel per loss: each recipe's is on a scale of its own
+    let mut panels: Vec<Panel> = Vec::new();
     for (i, r) in runs.iter().enumerate().filter(|(_, r)| !r.metrics.is_empty()) {
+        let name = r.loss_name().unwrap_or_else(|| "training loss".into());
+        let at = match panels.iter().position(|p| p.title == name) {
+            Some(at) => at,
+            None => {
+                panels.push(Panel { title: name, x_label: "optimizer step".into(), y_label: "training loss".into(), x: XAxis::Numeric, series: Vec::new() });
+                panels.len() - 1
+            }
+        };
         let steps: Vec<f64> = r.metrics.iter().map(|m| m.step as f64).collect();
         let raw: Vec<f64> = r.metrics.iter().map(|m| m.loss).collect();
         let smoothed = smooth(&raw, smoothing_weight(raw.len()));
+        let series = &mut panels[at].series;
         series.push(Series { label: None, points: steps.iter().copied().zip(raw).collect(), colour: i, stroke: Stroke::Faint });
         series.push(Series::new(run_label(r, points), steps.into_iter().zip(smoothed).collect(), i, Stroke::Solid));
     }
-    if series.is_empty() {
+    if panels.is_empty() {
         return None;
+    }
+    let apart = if panels.len() > 1 {
+        " One panel per loss: the recipes' losses measure different things on scales of their own, and are not compared by their levels."
+    } else {
+        ""
+    };
+    // (one panel: its axis says what the loss is)
+    if let [one] = &mut panels[..] {
+        one.y_label = std::mem::take(&mut one.title);
     }
     Some(NamedFigure {
         stem: format!("loss-{}", slug(exp)),
-        caption: "Training loss per optimizer step, one colour per pretraining run: the smoothed curve \
-                  (exponential moving average over about 1/40 of the run) over the raw one (faint)."
-            .into(),
-        figure: Figure {
-            title: format!("Training loss: {exp}"),
-            panels: vec![Panel {
-                title: String::new(),
-                x_label: "optimizer step".into(),
-                y_label: "training loss".into(),
-                x: XAxis::Numeric,
-                series,
-            }],
-        },
+        caption: format!(
+            "Training loss per optimizer step, one colour per pretraining run: the smoothed curve \
+             (exponential moving average over about 1/40 of the run) over the raw one (faint).{apart}"
+        ),
+        figure: Figure { title: format!("Training loss: {exp}"), panels },
     })
 }
 

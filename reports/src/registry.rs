@@ -30,6 +30,31 @@ pub struct PretrainRun {
 }
 
 impl PretrainRun {
+    /// What its training loss measures, from its config: each recipe's loss is on a scale of its
+    /// own (DINO's cross-entropy, MAE's pixel error and I-JEPA's latent regression drew on one
+    /// axis, I-JEPA's reading as lowest); `None` without a config.
+    pub fn loss_name(&self) -> Option<String> {
+        let text = |k: &str| self.config_value(k).and_then(|v| v.as_str());
+        let recipe = text("recipe").unwrap_or("ijepa");
+        Some(match recipe {
+            "ijepa" => {
+                let loss = match text("loss") {
+                    Some("l2") => "MSE",
+                    _ => "smooth-L1",
+                };
+                let on = if text("target.kind") == Some("pixels") { "normalised pixels" } else { "target representations" };
+                format!("I-JEPA: {loss} on {on}")
+            }
+            "mae" => {
+                let norm = self.config_value("decoder.norm_pix_loss").and_then(|v| v.as_bool()).unwrap_or(false);
+                format!("MAE: MSE on {}pixels", if norm { "normalised " } else { "" })
+            }
+            "dino" => "DINO: cross-entropy, student vs teacher".to_string(),
+            other => format!("{other}: its loss"),
+        })
+        .filter(|_| self.config.is_some())
+    }
+
     /// The folder name, e.g. `pretrain-1ba8e9dcfe8b`.
     pub fn name(&self) -> String {
         self.dir

@@ -337,7 +337,8 @@ pub fn has_protocol(reg: &Registry, protocol: &str) -> bool {
 /// steps, else, for a run still running or stopped, the mean of as many of its last logged
 /// losses, one every `log-every` steps; null for a failed
 /// run without one, whose last logged loss may be the divergence itself), `minutes` (the time its processes spent on it, every attempt; wall clock from start to end for
-/// an earlier version's manifest), `device` and `precision`.
+/// an earlier version's manifest), `device` and `precision`; before `final_loss`, `loss` (what
+/// it measures, [`crate::PretrainRun::loss_name`]) where the runs' losses differ.
 pub fn pretrain_table(reg: &Registry) -> DataFrame {
     let runs = &reg.pretrains;
     let s = |f: &dyn Fn(&crate::PretrainRun) -> Option<String>| -> Vec<Option<String>> {
@@ -418,6 +419,13 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
     // (a long one is cut and hashed: `grid-data-root-...-5f3a9c01`)
     if runs.iter().any(|r| !r.manifest.varied.is_empty()) {
         cols.insert(2, opt_str_col("point", s(&|r| point_text(r.manifest.varied.iter()))));
+    }
+    // what each final loss measures, where the runs' losses differ (a methods sweep's DINO
+    // cross-entropy, MAE pixel error and I-JEPA latent loss in one column read as one scale)
+    let losses = s(&|r| r.loss_name());
+    if losses.iter().flatten().collect::<HashSet<_>>().len() > 1 {
+        let at = cols.iter().position(|c| c.name().as_str() == "final_loss").expect("a final_loss column");
+        cols.insert(at, opt_str_col("loss", losses));
     }
     frame(cols)
 }

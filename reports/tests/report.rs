@@ -1453,6 +1453,46 @@ fn rows_that_would_read_the_same_are_told_apart() {
     assert!(reg.unreadable.iter().any(|w| w.contains("eval-knn-ijepa-k20-abcdef012345: a knn result that a newer evaluation of the same point replaced")), "{:?}", reg.unreadable);
 }
 
+/// Runs of several recipes draw their losses in a panel each, labelled with what the loss
+/// measures, and the pretraining table names it beside the final loss: DINO's cross-entropy
+/// (about 4), MAE's pixel error (about 1) and I-JEPA's latent loss (about 0.3) shared one
+/// "training loss" axis and column, where I-JEPA read as lowest.
+#[test]
+fn each_recipe_s_loss_is_drawn_on_its_own_scale() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    for (recipe, hash, loss) in [("ijepa", "aaaaaaaaaaaa", 0.3), ("mae", "bbbbbbbbbbbb", 1.1), ("dino", "cccccccccccc", 4.0)] {
+        let exp = format!("m-{recipe}");
+        pretrain(&runs, &exp, hash, [0.15, 0.2], loss);
+        patch_json(&runs.join(&exp).join(format!("pretrain-{hash}/config.json")), |c| {
+            c["recipe"] = json!(recipe);
+            c["decoder"] = json!({"norm_pix_loss": true});
+            c["name"] = json!("m");
+        });
+        patch_json(&runs.join(&exp).join(format!("pretrain-{hash}/manifest.json")), |m| {
+            m["study"] = json!("m");
+            m["varied"] = json!({"recipe": recipe});
+        });
+    }
+    let reg = load_registry(&runs).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, "m");
+    let loss = figs.iter().find(|f| f.stem == "loss-m").expect("a loss figure");
+    let labels: Vec<&str> = loss.figure.panels.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(labels, ["DINO: cross-entropy, student vs teacher", "I-JEPA: smooth-L1 on target representations", "MAE: MSE on normalised pixels"]);
+    assert!(loss.caption.contains("One panel per loss"), "{}", loss.caption);
+    let t = rows(&ijepa_reports::pretrain_table(&reg));
+    let got: Vec<(&str, &str)> = t.iter().map(|r| (r["experiment"].as_str(), r["loss"].as_str())).collect();
+    assert_eq!(got, [("m-dino", "DINO: cross-entropy, student vs teacher"), ("m-ijepa", "I-JEPA: smooth-L1 on target representations"), ("m-mae", "MAE: MSE on normalised pixels")]);
+    // one recipe: one panel, and no column
+    let one = tmp.path().join("one");
+    pretrain(&one, "x", "dddddddddddd", [0.15, 0.2], 0.3);
+    let reg = load_registry(&one).unwrap();
+    assert!(!rows(&ijepa_reports::pretrain_table(&reg))[0].contains_key("loss"));
+    let figs = ijepa_reports::figures::experiment_figures(&reg, "x");
+    let panels = &figs.iter().find(|f| f.stem == "loss-x").unwrap().figure.panels;
+    assert_eq!((panels.len(), panels[0].y_label.as_str()), (1, "I-JEPA: smooth-L1 on target representations"));
+}
+
 /// DINO's metrics call the teacher's EMA momentum `teacher_momentum`: the schedules figure
 /// draws it beside I-JEPA's `momentum` (it was left out).
 #[test]
