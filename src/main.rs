@@ -942,8 +942,11 @@ fn study_warnings(study: &ijepa_dsl::Study) -> Vec<String> {
         ));
     }
     for p in &study.points {
-        if let Some(w) = ijepa_dsl::recipes::unread_augmentations(&p.experiment.recipe, &p.experiment.data).filter(|w| !out.contains(w)) {
-            out.push(w);
+        let e = &p.experiment;
+        for w in [ijepa_dsl::recipes::unread_augmentations(&e.recipe, &e.data), ijepa_dsl::recipes::frozen_teacher(e)].into_iter().flatten() {
+            if !out.contains(&w) {
+                out.push(w);
+            }
         }
     }
     out

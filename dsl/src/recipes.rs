@@ -486,6 +486,27 @@ pub fn unread_augmentations(recipe: &str, data: &crate::config::DataConfig) -> O
     })
 }
 
+/// What is said of an experiment whose evaluated encoder never leaves its initialisation: an
+/// EMA that stays at momentum 1 (I-JEPA's `ema start=1 final=1` with a target encoder, DINO's
+/// `momentum-teacher 1`, whose cosine rises to 1). The evaluations and monitors read that
+/// encoder, and scored the random init, with no word; by `check`, `plan` and `run`. `None`
+/// otherwise.
+pub fn frozen_teacher(exp: &crate::config::Experiment) -> Option<String> {
+    match exp.recipe.as_str() {
+        "ijepa" if exp.target.kind == crate::config::TargetKind::Representation && exp.ema.start >= 1.0 && exp.ema.final_ >= 1.0 => Some(
+            "the target encoder, which the evaluations and monitors read, never moves: `ema start=1 final=1` keeps it at its initialisation \
+             (every evaluation scores the random init); the official momentum rises from 0.996"
+                .into(),
+        ),
+        "dino" if exp.dino.momentum_teacher >= 1.0 => Some(
+            "DINO's teacher, which the evaluations and monitors read, never moves: `momentum-teacher 1` keeps it at its initialisation \
+             (every evaluation scores the random init); official 0.996"
+                .into(),
+        ),
+        _ => None,
+    }
+}
+
 /// Every registered recipe name, built-ins first.
 pub fn names() -> Vec<String> {
     read().iter().map(|s| s.name.clone()).collect()
