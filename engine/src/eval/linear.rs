@@ -245,31 +245,34 @@ pub fn linear_sweep(train_f: &Features, num_classes: usize, cfg: &LinearCfg) -> 
         None if sweep.is_empty() => grid[0],
         None => return Err(Error::Train("linear probe: every lr/wd point diverged".into())),
     };
-    if let Some(why) = thin_choice(&sweep, held_idx.len(), num_classes, cfg.few_labels) {
+    if let Some(why) = thin_choice(&sweep, (tr_idx.len(), held_idx.len()), num_classes, cfg.few_labels) {
         tracing::warn!("linear probe: lr {} and wd {} {why}", point.0, point.1);
     }
     Ok((sweep, point))
 }
 
-/// Why a grid's choice on `held` held-out images of `num_classes` classes means little, if it
-/// does: fewer than 10 images a class (a score moves in steps of `100 / held` points: one
-/// image chose among the points; not said with `few_labels`, where that is the protocol), or
-/// every point scored alike (the first is kept).
-fn thin_choice(sweep: &Sweep, held: usize, num_classes: usize, few_labels: bool) -> Option<String> {
+/// Why a grid's choice on `held` held-out images of `num_classes` classes, its points fitted on
+/// `fitted` others, means little, if it does: fewer than 10 images a class (a score moves in
+/// steps of `100 / held` points: one image chose among the points; not said with
+/// `few_labels`, where that is the protocol), or every point scored alike (the first is kept).
+/// What would help is a larger held-out part, or a smaller one where the points were fitted on
+/// fewer images than it holds (`held-out 0.99` was advised to grow).
+fn thin_choice(sweep: &Sweep, (fitted, held): (usize, usize), num_classes: usize, few_labels: bool) -> Option<String> {
     if sweep.len() < 2 {
         return None;
     }
+    let advice = super::held_out_advice(fitted, held);
     // (a diverged point, NaN, is no score)
     let scores: Vec<f64> = sweep.iter().map(|(_, s)| *s).filter(|s| !s.is_nan()).collect();
     if scores.len() > 1 && scores.iter().all(|s| *s == scores[0]) {
         return Some(format!(
-            "are kept without evidence: every point scored {:.2}% on the {held} held-out image(s); more training images or a larger `held-out` would let the choice mean something",
+            "are kept without evidence: every point scored {:.2}% on the {held} held-out image(s); {advice}",
             scores[0]
         ));
     }
     (!few_labels && held < 10 * num_classes).then(|| {
         format!(
-            "were chosen on {held} held-out image(s), {:.1} a class (a score moves in steps of {:.1} points): more training images or a larger `held-out` would let the choice mean something",
+            "were chosen on {held} held-out image(s), {:.1} a class (a score moves in steps of {:.1} points): {advice}",
             held as f64 / num_classes.max(1) as f64,
             100.0 / held as f64
         )
@@ -369,16 +372,20 @@ pub(crate) mod tests {
         assert!(bad(LinearCfg { heldout: 1.0, ..LinearCfg::default() }));
         // a choice on one held-out image, or among equal scores, is said to mean little
         let two = |a: f64, b: f64| vec![(params(0.1, 0.0), a), (params(0.01, 0.0), b)];
-        assert!(thin_choice(&two(0.0, 100.0), 1, 10, false).is_some_and(|w| w.contains("1 held-out image(s), 0.1 a class")));
-        assert!(thin_choice(&two(50.0, 50.0), 5000, 10, false).is_some_and(|w| w.contains("without evidence")));
+        assert!(thin_choice(&two(0.0, 100.0), (100, 1), 10, false).is_some_and(|w| w.contains("1 held-out image(s), 0.1 a class")));
+        assert!(thin_choice(&two(50.0, 50.0), (50000, 5000), 10, false).is_some_and(|w| w.contains("without evidence")));
         let mut diverged_first = two(50.0, 50.0);
         diverged_first.insert(0, (params(1.0, 0.0), f64::NAN));
-        assert!(thin_choice(&diverged_first, 5000, 10, false).is_some_and(|w| w.contains("without evidence")));
-        assert_eq!(thin_choice(&two(80.0, 81.0), 100, 10, false), None);
-        assert_eq!(thin_choice(&two(0.0, 100.0)[..1].to_vec(), 1, 10, false), None, "no choice made");
+        assert!(thin_choice(&diverged_first, (50000, 5000), 10, false).is_some_and(|w| w.contains("without evidence")));
+        assert_eq!(thin_choice(&two(80.0, 81.0), (1000, 100), 10, false), None);
+        assert_eq!(thin_choice(&two(0.0, 100.0)[..1].to_vec(), (100, 1), 10, false), None, "no choice made");
         // a low-shot probe's few labels are its protocol: only a tie is said
-        assert_eq!(thin_choice(&two(0.0, 100.0), 1, 10, true), None);
-        assert!(thin_choice(&two(50.0, 50.0), 2, 10, true).is_some_and(|w| w.contains("without evidence")));
+        assert_eq!(thin_choice(&two(0.0, 100.0), (100, 1), 10, true), None);
+        assert!(thin_choice(&two(50.0, 50.0), (20, 2), 10, true).is_some_and(|w| w.contains("without evidence")));
+        // the advice fits the split: a held-out part larger than what the points were fitted on
+        // is to shrink (`held-out 0.99` of 640 images was advised to grow)
+        assert!(thin_choice(&two(10.0, 10.0), (10, 630), 10, false).is_some_and(|w| w.contains("a smaller `held-out`") && !w.contains("a larger")));
+        assert!(thin_choice(&two(10.0, 10.0), (630, 10), 10, false).is_some_and(|w| w.contains("a larger `held-out`")));
         assert!(bad(LinearCfg { heldout: 0.0, ..LinearCfg::default() }), "grid without held-out data");
         // a BatchNorm head never steps on batches of one (it scored its zero weights' guess)
         assert!(bad(LinearCfg { batch: 1, head: Head::BnLinear, ..LinearCfg::default() }));

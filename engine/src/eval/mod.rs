@@ -179,6 +179,17 @@ pub(crate) fn best_of(sweep: &[(BTreeMap<String, f64>, f64)]) -> Option<usize> {
     best
 }
 
+/// What would let a choice made on `held` held-out images, among points fitted on `fitted`
+/// others, mean something: more training images, and a larger held-out part, or a smaller one
+/// where it holds more images than the points were fitted on.
+pub(crate) fn held_out_advice(fitted: usize, held: usize) -> String {
+    if fitted < held {
+        format!("more training images, or a smaller `held-out` (the points were fitted on {fitted} image(s)), would let the choice mean something")
+    } else {
+        "more training images or a larger `held-out` would let the choice mean something".into()
+    }
+}
+
 /// Name of the sweep parameter that tags a point with its feature set: how many of the last
 /// blocks the feature concatenates (1: `last`, 4: `last4`).
 pub const BLOCKS_PARAM: &str = "blocks";
@@ -221,7 +232,7 @@ pub fn choose_features(candidates: Vec<(usize, ProbeResult)>) -> Result<(usize, 
     if scores.len() > 1 && scores.iter().all(|(_, s)| *s == scores[win].1) {
         tracing::warn!(
             "every feature set scored {:.2}% on the held-out images: the first (the last {} block(s)) is kept without evidence; \
-             more training images or a larger `held-out` would let the choice mean something",
+             more training images would let the choice mean something",
             scores[win].1,
             candidates[win].0
         );
