@@ -342,6 +342,15 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
                     ..d
                 }
             });
+            if decoder.is_some_and(|d| d.heads.is_none() || d.norm_pix_loss.is_none()) {
+                // (a run's checkpoint copied elsewhere: transformers read 16 heads and no
+                // pixel normalisation, whatever the run trained)
+                tracing::warn!(
+                    "{}: the MAE decoder's attention heads and pixel normalisation are in no tensor, and no run's config.json lies beside the file: \
+                     config.json leaves them to transformers' defaults (16 heads, norm_pix_loss false); export from the run's `checkpoints/` folder to record them (the encoder is exported whole either way)",
+                    file.display()
+                );
+            }
             export::write_hf(enc, &cfg, model, decoder, out, file)?;
             format!("exported the {name} of {} as a transformers {} to {}/", file.display(), model.class(), out.display())
         }

@@ -513,6 +513,12 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     assert!(o.status.success(), "{:?}", outputs(&o));
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf2.join("config.json")).unwrap()).unwrap();
     assert_eq!((cfg["decoder_num_attention_heads"].as_i64(), cfg["norm_pix_loss"].as_bool()), (Some(16), Some(true)), "{cfg}");
+    assert!(!outputs(&o).1.contains("transformers' defaults"), "{:?}", outputs(&o));
+    // the checkpoint copied out of its run: what only the run knew is said to be missing
+    let copy = d.join("copied-mae.safetensors");
+    std::fs::copy(&fin, &copy).unwrap();
+    let o = ijepa(&["export", copy.to_str().unwrap(), "--format", "hf", "--out", d.join("hf-copied").to_str().unwrap()]);
+    assert!(o.status.success() && outputs(&o).1.contains("config.json leaves them to transformers' defaults (16 heads, norm_pix_loss false)"), "{:?}", outputs(&o));
 }
 
 #[test]
