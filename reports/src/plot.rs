@@ -402,7 +402,8 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         .x_labels(n_x)
         .y_labels(8)
         .x_label_formatter(&x_fmt)
-        .y_label_formatter(&|y| tick(*y))
+        // (a tick a rounding step off zero, `-2.7e-20` on a schedule's axis, reads as 0)
+        .y_label_formatter(&|y| tick(if y.abs() < (y1 - y0).abs() * 1e-9 { 0.0 } else { *y }))
         .bold_line_style(RGBColor(225, 225, 225))
         .light_line_style(WHITE)
         .draw()?;
@@ -700,6 +701,19 @@ mod tests {
         let info = reader.next_frame(&mut buf).unwrap();
         let title_band = &buf[..(info.width * 30 * 3) as usize];
         assert!(title_band.chunks(3).any(|p| p.iter().all(|&c| c < 100)), "no title text in the PNG");
+    }
+
+    /// A tick a rounding step off zero reads as 0 (a learning rate's axis from 0 showed
+    /// `-2.7e-20`).
+    #[test]
+    fn a_tick_at_zero_reads_0() {
+        for top in [5e-3, 1e-3, 7e-4, 2e-3, 0.3, 1.7e-3, 4e-4] {
+            let mut f = fig(false);
+            f.panels[0].series = vec![Series::new("lr", (0..=20).map(|i| (i as f64, top * (i as f64 / 20.0))).collect(), 0, Stroke::Solid)];
+            let texts = svg_texts(&render(&f).unwrap().svg);
+            let tiny: Vec<&String> = texts.iter().filter(|t| t.parse::<f64>().is_ok_and(|v| v != 0.0 && v.abs() < top * 1e-6)).collect();
+            assert!(tiny.is_empty(), "{top}: {tiny:?} in {texts:?}");
+        }
     }
 
     #[test]
