@@ -25,6 +25,6 @@ pub use registry::{
 };
 pub use report::{check_out, claim_out, render_markdown, write_report, ReportFiles};
 pub use tables::{
-    ablation_table, finetune_table, knn_table, linear_table, lowshot_table, paper_table, pretrain_table, to_csv, warnings_table,
+    ablation_table, finetune_table, knn_table, linear_table, lowshot_table, paper_table, pretrain_table, seeds_table, to_csv, warnings_table,
     to_markdown,
 };

@@ -11,7 +11,7 @@ use crate::figures::{experiment_figures, shown_by_study, slug};
 use crate::plot::{render, Rendered};
 use crate::registry::Registry;
 use crate::tables::{
-    ablation_table, finetune_table, has_protocol, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, to_csv, md_text, warnings_table,
+    ablation_table, finetune_table, has_protocol, knn_table, linear_table, lowshot_table, pretrain_table, rows_as_text, seeds_table, to_csv, md_text, warnings_table,
     to_markdown,
 };
 
@@ -175,6 +175,16 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
                     csv: format!("ablation-{}.csv", slug(&exp)),
                     df: abl,
                 },
+            });
+        }
+        let seeds = seeds_table(reg, &exp);
+        if seeds.height() > 0 {
+            out.push(Section {
+                title: format!("Seeds of `{exp}`"),
+                blurb: "Each setting's top-1 (%) over its seeds: how many were evaluated, their mean, sample standard deviation, least and most. \
+                        A difference between settings smaller than their spread here is not one the seeds can tell apart."
+                    .into(),
+                body: Body::Table { csv: format!("seeds-{}.csv", slug(&exp)), df: seeds },
             });
         }
         if shown_by_study(reg, &exp) {

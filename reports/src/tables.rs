@@ -517,6 +517,40 @@ fn paper_variant(key: &str, value: &str) -> Option<(i64, String, bool)> {
     }
 }
 
+/// A study's results over its seeds (`seeds` in the sweep): for each setting (the point's other
+/// settings, `setting`; empty where the sweep varies the seed alone), protocol and method, how
+/// many seeds were evaluated (`seeds`), and their top-1's `mean`, sample standard deviation
+/// (`std`, null for one seed), `min` and `max`; by protocol, then setting. Empty where no
+/// evaluation of the study has a seed. The sweep table lists each seed's row; a difference
+/// between settings reads against the spread of their seeds here.
+pub fn seeds_table(reg: &Registry, experiment: &str) -> DataFrame {
+    type Group = ((String, String, String), Vec<f64>);
+    let mut groups: Vec<Group> = Vec::new();
+    for e in reg.evals.iter().filter(|e| e.record.experiment == experiment && e.record.varied.contains_key(SEED)) {
+        let setting = crate::figures::point_text(&e.record.varied.iter().filter(|(k, _)| k.as_str() != SEED).map(|(k, v)| (k.clone(), v.clone())).collect());
+        let key = (setting, e.record.protocol.clone(), e.record.method.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, top1)) => top1.push(e.record.top1),
+            None => groups.push((key, vec![e.record.top1])),
+        }
+    }
+    groups.sort_by(|((sa, pa, ma), _), ((sb, pb, mb), _)| {
+        pa.cmp(pb).then(numbers(sa).partial_cmp(&numbers(sb)).unwrap_or(std::cmp::Ordering::Equal)).then(sa.cmp(sb)).then(ma.cmp(mb))
+    });
+    let stat = |f: &dyn Fn(&[f64]) -> Option<f64>| groups.iter().map(|(_, t)| f(t)).collect::<Vec<_>>();
+    let mean = |t: &[f64]| t.iter().sum::<f64>() / t.len() as f64;
+    frame(vec![
+        str_col("setting", groups.iter().map(|((s, _, _), _)| s.clone()).collect()),
+        str_col("protocol", groups.iter().map(|((_, p, _), _)| p.clone()).collect()),
+        str_col("method", groups.iter().map(|((_, _, m), _)| m.clone()).collect()),
+        Column::new("seeds".into(), groups.iter().map(|(_, t)| t.len() as i64).collect::<Vec<_>>()),
+        Column::new("mean".into(), stat(&|t| Some(mean(t)))),
+        Column::new("std".into(), stat(&|t| (t.len() > 1).then(|| (t.iter().map(|x| (x - mean(t)).powi(2)).sum::<f64>() / (t.len() - 1) as f64).sqrt()))),
+        Column::new("min".into(), stat(&|t| t.iter().copied().reduce(f64::min))),
+        Column::new("max".into(), stat(&|t| t.iter().copied().reduce(f64::max))),
+    ])
+}
+
 /// The paper's row for a sweep point (its varied keys and values): a single numeric key as in
 /// [`paper_ablation`]; for the I-JEPA variants of Tables 6, 7 and 11 (keys `mask`, `target`,
 /// `target.masking`, varied together in a zip), the table of the one key the point moves off

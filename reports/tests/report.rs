@@ -1193,6 +1193,25 @@ fn seeds_of_a_sweep_share_their_setting() {
     assert_eq!(series(&panel, "paper Table 8 (ViT-B/16, 1% ImageNet-1k)").points, [(0.0, 42.4), (1.0, 54.2)]);
     // and it renders (the circles included)
     ijepa_reports::plot::render(&ijepa_reports::plot::Figure { title: "t".into(), panels: vec![panel] }).unwrap();
+    // each setting over its seeds: count, mean, spread (the sweep table lists the seeds' rows)
+    let seeds = rows(&ijepa_reports::seeds_table(&reg, study));
+    let got: Vec<[&str; 7]> = seeds.iter().map(|r| [&r["setting"], &r["method"], &r["seeds"], &r["mean"], &r["std"], &r["min"], &r["max"]].map(String::as_str)).collect();
+    assert_eq!(
+        got,
+        [
+            ["", "random init", "2", "40.5", "0.7071067811865476", "40.0", "41.0"],
+            ["mask.targets.scale=0.125 0.2", "I-JEPA (ours)", "2", "47.55", "0.282842712474618", "47.35", "47.75"],
+            ["mask.targets.scale=0.15 0.2", "I-JEPA (ours)", "2", "50.5", "0.7071067811865476", "50.0", "51.0"],
+        ],
+        "{seeds:?}"
+    );
+    let files = write_report(&reg, &tmp.path().join("out")).unwrap();
+    let md = fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("Seeds of `seeds`") && tmp.path().join("out/tables/seeds-seeds.csv").is_file(), "{md}");
+    // a study without seeds has no such table
+    let other = tmp.path().join("other");
+    study_runs(&other);
+    assert_eq!(ijepa_reports::seeds_table(&load_registry(&other).unwrap(), "tscale").height(), 0);
 }
 
 /// A folder holding none of our runs (an experiment folder instead of the runs folder, an
