@@ -31,6 +31,8 @@ pub struct ExecOptions {
     pub force: bool,
     /// The experiment file's text (saved in each pretraining folder).
     pub source: String,
+    /// The experiment file (its plan is recorded under its name: [`ijepa_schema::PlannedStages`]).
+    pub file: PathBuf,
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -111,6 +113,28 @@ fn share_cores(env: &DistEnv) {
         env.rank,
         if given.is_some() { "SLURM_CPUS_PER_TASK".to_string() } else { format!("{cores} cores shared by {} rank(s) on this node", env.local_world_size) }
     );
+}
+
+/// Writes what `plan` is ([`ijepa_schema::PlannedStages`]) into its study's folder.
+fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
+    let mut experiments: Vec<String> = plan.points.iter().map(|p| p.experiment.name.clone()).collect();
+    experiments.push(plan.name.clone());
+    experiments.sort();
+    experiments.dedup();
+    let stages = plan
+        .graph
+        .node_weights()
+        .filter(|s| s.kind() != StageKind::Report)
+        .map(|s| {
+            let parts: Vec<_> = s.dir.components().rev().take(2).collect();
+            parts.iter().rev().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+        })
+        .collect();
+    let record = ijepa_schema::PlannedStages { file: opts.file.display().to_string(), experiments, stages };
+    let dir = opts.runs_dir.join(&plan.name);
+    std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e))?;
+    ijepa_engine::run_dir::write_json(&ijepa_schema::PlannedStages::path(&dir, &opts.file), &record)?;
+    Ok(())
 }
 
 /// The variable that gives each rank of one `ijepa launch` the launch's identity, which the
@@ -298,6 +322,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     match finals_are_their_runs(plan, &selected, opts.force) {
         Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
         r => r?,
+    }
+    // what this version of the file is: the report of the whole folder shows these stages of
+    // the study, not an earlier version's
+    if lead && !opts.dry_run {
+        record_plan(plan, opts)?;
     }
     // a report folder that cannot be written is found now, not after hours of pretraining
     if lead && !opts.dry_run {
@@ -764,11 +793,15 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             registry.place_evals(plan.graph.node_weights().filter(|s| s.kind() == StageKind::Eval).map(|s| (s.dir.as_path(), &s.varied)));
             if stale > 0 {
                 tracing::info!(
-                    "{stale} stage(s) of {} in {} are not of this version of the study: left out of its report (`ijepa report {}` shows every stage)",
+                    "{stale} stage(s) of {} in {} are not of this version of the study: left out of its report (as of `ijepa report {}`, which shows each file as its last `ijepa run` planned it)",
                     plan.name,
                     opts.runs_dir.display(),
                     opts.runs_dir.display()
                 );
+            }
+            // the other experiments of the folder, as `ijepa report` of it shows them
+            for e in registry.leave_out_earlier_versions() {
+                tracing::warn!("left out of the report: {e}");
             }
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let hash = if partial { format!("partial-{}", stage.hash) } else { stage.hash.clone() };

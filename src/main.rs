@@ -133,6 +133,7 @@ enum Command {
         runs_dir: PathBuf,
     },
     /// Write paper-style tables and plots (Markdown, CSV, self-contained HTML with inline SVG figures, SVG and PNG files) from a runs folder.
+    /// Each experiment file is shown as its last `ijepa run` planned it; an earlier version's stages are listed as left out.
     /// (`ijepa-report` does the same without libtorch, but takes no lock on the output folder.)
     Report {
         /// Root folder of the run registry.
@@ -543,6 +544,7 @@ fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOption
     let plan = Plan::build(&study, &folders.runs_dir, &folders.reports_dir, world);
     opts.runs_dir = folders.runs_dir.clone();
     opts.source = with_bases(&source, &study.files);
+    opts.file = file.to_path_buf();
     exec::run(&plan, &opts, dist)?;
     Ok(ExitCode::SUCCESS)
 }

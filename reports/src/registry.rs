@@ -154,6 +154,16 @@ impl Registry {
         }
     }
 
+    /// Leaves out the stages of earlier versions of experiment files, as the last `ijepa run`
+    /// of each recorded it ([`load_registry`] does this; the report of a plan does it after
+    /// [`Registry::retain_stages`], for the folder's other studies). Returns what it left out,
+    /// as listed in [`Registry::unreadable`].
+    pub fn leave_out_earlier_versions(&mut self) -> Vec<String> {
+        let left_out = leave_out_earlier_versions(self);
+        self.unreadable.extend(left_out.iter().cloned());
+        left_out
+    }
+
     /// When the folder read holds none of our runs (and no unreadable one, which is reported as
     /// such): a warning naming the folder and what to pass instead. Whoever reports on it
     /// gets tables with only the paper's rows, so a wrong folder (an experiment folder
@@ -218,86 +228,62 @@ impl Registry {
 /// An unreadable `runs` folder or experiment folder.
 pub fn load_registry(runs: &Path) -> Result<Registry> {
     let mut reg = load_registry_for(runs, &[])?;
-    leave_out_replaced(&mut reg);
+    reg.leave_out_earlier_versions();
     Ok(reg)
 }
 
-/// The pretrainings (`<experiment>/pretrain-<hash>`) that a later run of the same point
-/// replaced (the file's pretraining settings edited; another run of the point started later),
-/// each with the one that replaced it. The report of a folder holds every version of a study.
-pub(crate) fn replaced_pretrains(runs: &[PretrainRun]) -> std::collections::HashMap<PathBuf, PathBuf> {
-    // a pretraining's point: its study, its folder's experiment and the points that read it
-    let point = |r: &PretrainRun| format!("{:?}", (r.manifest.study.as_deref().unwrap_or(&r.manifest.experiment), &r.manifest.experiment, r.manifest.points_of()));
-    let mut latest: std::collections::HashMap<String, &PretrainRun> = std::collections::HashMap::new();
-    for r in runs {
-        let at = latest.entry(point(r)).or_insert(r);
-        if r.manifest.started > at.manifest.started {
-            *at = r;
+/// Leaves out (and lists) the stages of an earlier version of an experiment file: of each study
+/// whose folder records what the last `ijepa run` of a file planned
+/// ([`ijepa_schema::PlannedStages`]), the stages no such record names. A report of the whole
+/// folder, which holds every version, showed a point's `k 10` and `k 5` results (or those of a
+/// pretraining run again with other settings) side by side, and a sweep's figure averaged them
+/// as if they were seeds. A stage another file's record names is kept (a plain file that reads a
+/// sweep's pretraining), as is an evaluation of a checkpoint given to `ijepa eval`, which no
+/// plan names; a study without a record (run by an earlier version) is shown whole.
+fn leave_out_earlier_versions(reg: &mut Registry) -> Vec<String> {
+    let mut experiments: Vec<String> = Vec::new();
+    let mut stages: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let mut by_experiment: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for exp_dir in sorted_subdirs(&reg.root).unwrap_or_default() {
+        let Ok(entries) = fs::read_dir(&exp_dir) else { continue };
+        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| ijepa_schema::PlannedStages::is_one(p)).collect();
+        files.sort();
+        for f in files {
+            match read_json::<ijepa_schema::PlannedStages>(&f) {
+                Ok(planned) => {
+                    for e in &planned.experiments {
+                        by_experiment.entry(e.clone()).or_insert_with(|| planned.file.clone());
+                    }
+                    experiments.extend(planned.experiments);
+                    stages.extend(planned.stages.iter().map(PathBuf::from));
+                }
+                Err(e) => reg.unreadable.push(format!("{e}: its study is shown whole")),
+            }
         }
     }
-    runs.iter()
-        .filter_map(|r| {
-            let now = latest[&point(r)];
-            (now.dir != r.dir).then(|| (crate::figures::tail2(&r.dir), crate::figures::tail2(&now.dir)))
-        })
-        .collect()
-}
-
-/// Leaves out (and lists) what a later version of a study replaced in the folder it holds every
-/// version in: the evaluations of a point's pretraining that a later run of the same point
-/// replaced (the file's pretraining settings edited), then, of the evaluations of one point by
-/// one protocol of one subject (another `k`, other probe epochs), all but the newest (by its
-/// `eval.json`'s time). They stood beside the current ones as if they were repeats of one
-/// setting: a sweep's figure averaged a point's `k 10` and `k 5` results as seeds, and a
-/// replaced pretraining's results into the line while its table hid them. The report `ijepa
-/// run` writes covers the file as it stands ([`Registry::retain_stages`]), which may be an
-/// earlier version (a file edited back): those are the ones listed here then.
-fn leave_out_replaced(reg: &mut Registry) {
-    use std::collections::HashMap;
-    let replaced = replaced_pretrains(&reg.pretrains);
-    let mut left_out = Vec::new();
-    reg.evals.retain(|e| {
-        let Some(now) = e.record.pretrain_dir.as_deref().and_then(|d| replaced.get(&crate::figures::tail2(Path::new(d)))) else { return true };
-        left_out.push(format!(
-            "{}: evaluated {}, which a later run of the same point replaced ({}): left out (`ijepa run` of a file reports it as it stands)",
-            e.dir.display(),
-            e.record.pretrain_dir.as_deref().unwrap_or_default(),
-            now.display()
-        ));
-        false
-    });
-    // one point, protocol and subject (a file evaluates by a protocol once): the experiment,
-    // its settings, what it evaluated (a baseline, whose recipe older records name in the
-    // method alone, the point's pretraining, or a checkpoint given to `ijepa eval`), and the
-    // labels' fraction
-    let slot = |e: &EvalRun| {
-        let r = &e.record;
-        let given = r.pretrain_dir.is_none().then_some(r.checkpoint.as_deref()).flatten();
-        format!("{:?}", (&r.experiment, &r.varied, &r.protocol, &r.model, &r.recipe, &r.method, given, r.fraction.map(f64::to_bits)))
+    let earlier = |exp: &str, dir: &Path| by_experiment.contains_key(exp) && !stages.contains(&crate::figures::tail2(dir));
+    let why = |dir: &Path, exp: &str| {
+        format!("{}: a stage of an earlier version of {} (the last `ijepa run` of it planned others): left out", dir.display(), by_experiment.get(exp).map_or(exp, String::as_str))
     };
-    let written = |e: &EvalRun| fs::metadata(e.dir.join(ijepa_schema::EVAL)).and_then(|m| m.modified()).ok();
-    let mut newest: HashMap<String, (Option<std::time::SystemTime>, PathBuf)> = HashMap::new();
-    for e in &reg.evals {
-        let at = newest.entry(slot(e)).or_insert((written(e), e.dir.clone()));
-        if written(e) > at.0 {
-            *at = (written(e), e.dir.clone());
+    let mut left_out = Vec::new();
+    reg.pretrains.retain(|r| {
+        let exp = r.manifest.study.as_deref().filter(|s| by_experiment.contains_key(*s)).unwrap_or(&r.manifest.experiment);
+        let keep = !earlier(exp, &r.dir);
+        if !keep {
+            left_out.push(why(&r.dir, exp));
         }
-    }
-    reg.evals.retain(|e| {
-        let now = &newest[&slot(e)].1;
-        if *now == e.dir {
-            return true;
-        }
-        left_out.push(format!(
-            "{}: a {} result{} that a newer evaluation of the same point replaced ({}, other settings of the protocol or of its pretraining): left out",
-            e.dir.display(),
-            e.record.protocol,
-            if e.record.varied.is_empty() { String::new() } else { format!(" at {}", crate::figures::point_text(&e.record.varied)) },
-            now.display()
-        ));
-        false
+        keep
     });
-    reg.unreadable.extend(left_out);
+    reg.evals.retain(|e| {
+        // (a baseline records an empty checkpoint)
+        let given = e.record.pretrain_dir.is_none() && e.record.checkpoint.as_deref().is_some_and(|c| !c.is_empty());
+        let keep = given || !earlier(&e.record.experiment, &e.dir);
+        if !keep {
+            left_out.push(why(&e.dir, &e.record.experiment));
+        }
+        keep
+    });
+    left_out
 }
 
 /// [`load_registry`] for the report of a plan whose stages are in the folders `stages`: of two

@@ -649,14 +649,26 @@ pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
 pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     // (a pretraining's points: those that shared it, by all their settings, else its own)
     let of_study = |r: &&crate::registry::PretrainRun| r.manifest.study.as_deref() == Some(experiment) && !r.manifest.points_of().is_empty();
-    // the runs of a point that a later version of the study replaced (in a report of the whole
-    // folder, which holds every version; their evaluations are left out as it loads): not the
-    // point's status rows, which showed twice and could not be told apart
-    let superseded = crate::registry::replaced_pretrains(&reg.pretrains);
+    // the runs of a point that a later version of the study replaced (another run of the same
+    // point started later: the file edited, in a report of the whole folder, which holds every
+    // version): neither their evaluations nor their status are the point's rows, which
+    // showed twice, and could not be told apart
+    let superseded: HashSet<std::path::PathBuf> = reg
+        .pretrains
+        .iter()
+        .filter(of_study)
+        .filter(|r| {
+            reg.pretrains.iter().filter(of_study).any(|o| {
+                o.dir != r.dir && o.manifest.experiment == r.manifest.experiment && o.manifest.points_of() == r.manifest.points_of() && o.manifest.started > r.manifest.started
+            })
+        })
+        .map(|r| crate::figures::tail2(&r.dir))
+        .collect();
     let mut evals: Vec<&EvalRun> = reg
         .evals
         .iter()
         .filter(|e| e.record.experiment == experiment && !e.record.varied.is_empty())
+        .filter(|e| !e.record.pretrain_dir.as_deref().is_some_and(|d| superseded.contains(&crate::figures::tail2(std::path::Path::new(d)))))
         .collect();
     // a point's settings and values, each joined in the settings' order (the evaluated rows
     // and the rows of points not evaluated alike)
@@ -707,7 +719,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .pretrains
         .iter()
         .filter(of_study)
-        .filter(|r| !evaluated.contains(&crate::figures::tail2(&r.dir)) && !superseded.contains_key(&crate::figures::tail2(&r.dir)))
+        .filter(|r| !evaluated.contains(&crate::figures::tail2(&r.dir)) && !superseded.contains(&crate::figures::tail2(&r.dir)))
         .flat_map(|r| r.manifest.points_of().iter().map(move |p| (p, r)))
         .collect();
     unevaluated.sort_by(|(a, ra), (b, rb)| a.cmp(b).then(ra.dir.cmp(&rb.dir)));

@@ -549,45 +549,70 @@ fn a_point_replaced_by_a_later_run_shows_once() {
     assert_eq!(abl.iter().filter(|r| r["protocol"] == "knn").count(), 3, "{abl:?}");
 }
 
-/// A report of the whole folder, which holds every version of a study, shows each point's
-/// newest result: a point evaluated again (the file's `k` edited) and a point pretrained again
-/// (its pretraining settings edited) stood beside the current results, and the sweep figure
-/// averaged them into the point's line as if they were seeds, while its table hid some of
-/// them. What is left out is listed with why.
+/// A report of the whole folder, which holds every version of a study, shows the stages the
+/// last `ijepa run` of each file planned (its `planned-<file>.json`): a point evaluated again
+/// (the file's `k` edited) and a point pretrained again (its pretraining settings edited) stood
+/// beside the current results, and the sweep figure averaged them into the point's line as if
+/// they were seeds, while its table hid some of them. What is left out is listed with why; a
+/// stage another file's plan names, an `ijepa eval` of a checkpoint, and a study without a
+/// record are kept.
 #[test]
-fn a_folder_report_shows_each_points_newest_result_in_table_and_figure_alike() {
+fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     study_runs(&runs);
-    // point 0.15 evaluated again later, with other settings
+    // point 0.15 evaluated again, with other settings
     eval(&runs, "tscale", "knn-ijepa-1b", "knn", "ijepa", 50.0, None, json!({"mask.targets.scale": "0.15-0.2"}));
     patch_eval(&runs, "tscale", "knn-ijepa-1b", |v| v["pretrain_dir"] = json!("runs/tscale-targets-scale-0.15-0.2/pretrain-111111111111"));
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
-    fs::File::options().write(true).open(runs.join("tscale/eval-knn-ijepa-1b-abcdef012345/eval.json")).unwrap().set_modified(later).unwrap();
-    // point 0.1 pretrained again later, not evaluated yet
+    // point 0.1 pretrained again, not evaluated yet
     pretrain(&runs, "tscale-targets-scale-0.1-0.2", "aaaaaaaaaaaa", [0.1, 0.2], 0.05);
-    patch_json(&runs.join("tscale-targets-scale-0.1-0.2/pretrain-aaaaaaaaaaaa/manifest.json"), |m| m["started"] = json!(1_795_769_000u64));
-    for point in ["tscale-targets-scale-0.1-0.2/pretrain-000000000000", "tscale-targets-scale-0.15-0.2/pretrain-111111111111", "tscale-targets-scale-0.2-0.2/pretrain-222222222222"] {
-        patch_json(&runs.join(point).join("manifest.json"), |m| {
-            m["study"] = json!("tscale");
-            m["varied"] = json!({"mask.targets.scale": point.split("targets-scale-").nth(1).unwrap().split('/').next().unwrap()});
-        });
-    }
     patch_json(&runs.join("tscale-targets-scale-0.1-0.2/pretrain-aaaaaaaaaaaa/manifest.json"), |m| {
         m["study"] = json!("tscale");
         m["varied"] = json!({"mask.targets.scale": "0.1-0.2"});
     });
+    // a checkpoint evaluated at a point with `ijepa eval --point`: no plan names it
+    eval(&runs, "tscale", "knn-ijepa-given", "knn", "ijepa", 33.0, None, json!({"mask.targets.scale": "0.2-0.2"}));
+    patch_eval(&runs, "tscale", "knn-ijepa-given", |v| {
+        v["checkpoint"] = json!("/elsewhere/official.pth.tar");
+        v["method"] = json!("I-JEPA (official.pth.tar)");
+    });
+    // a baseline of the earlier version (its record's checkpoint empty, as a baseline's is)
+    eval(&runs, "tscale", "knn-random-init-old", "knn", "random-init", 12.0, None, json!({}));
+    patch_eval(&runs, "tscale", "knn-random-init-old", |v| v["checkpoint"] = json!(""));
+    let stages = [
+        "tscale-targets-scale-0.1-0.2/pretrain-aaaaaaaaaaaa",
+        "tscale-targets-scale-0.15-0.2/pretrain-111111111111",
+        "tscale/eval-knn-ijepa-1b-abcdef012345",
+        "tscale/eval-linear-ijepa-1-abcdef012345",
+        "tscale/eval-knn-random-init-abcdef012345",
+        "tscale/eval-knn-raw-pixels-abcdef012345",
+        "tscale/eval-linear-random-init-abcdef012345",
+        "tscale/eval-linear-raw-pixels-abcdef012345",
+    ];
+    let experiments = ["tscale", "tscale-targets-scale-0.1-0.2", "tscale-targets-scale-0.15-0.2"];
+    let planned = json!({"file": "exp/tscale.kdl", "experiments": experiments, "stages": stages});
+    write_json(&runs.join("tscale/planned-tscale.json"), &planned);
+    // another file's plan reads the 0.2 point's pretraining and its evaluations
+    let other = json!({"file": "exp/tscale-0.2.kdl", "experiments": ["tscale-targets-scale-0.2-0.2"],
+                       "stages": ["tscale-targets-scale-0.2-0.2/pretrain-222222222222", "tscale/eval-knn-ijepa-2-abcdef012345", "tscale/eval-linear-ijepa-2-abcdef012345"]});
+    write_json(&runs.join("tscale/planned-tscale-0.2.json"), &other);
+    // a study with no record is shown whole
+    fake_runs(&runs);
     let reg = load_registry(&runs).unwrap();
     let abl = rows(&ablation_table(&reg, "tscale"));
-    let at = |value: &str| find(&abl, &[("value", value)]).iter().map(|r| (r["protocol"].clone(), r["top1"].clone())).collect::<Vec<_>>();
-    assert_eq!(at("0.15-0.2"), [("knn".to_string(), "50.0".to_string()), ("linear".to_string(), "73.5".to_string())], "{abl:?}");
-    assert_eq!(at("0.1-0.2"), [("none (pretraining done, not evaluated)".to_string(), String::new())], "{abl:?}");
+    let at = |value: &str| find(&abl, &[("value", value)]).iter().map(|r| (r["protocol"].clone(), r["method"].clone(), r["top1"].clone())).collect::<Vec<_>>();
+    let ours = |p: &str, t: &str| (p.to_string(), "I-JEPA (ours)".to_string(), t.to_string());
+    assert_eq!(at("0.15-0.2"), [ours("knn", "50.0"), ours("linear", "73.5")], "{abl:?}");
+    assert_eq!(at("0.1-0.2"), [("none (pretraining done, not evaluated)".to_string(), String::new(), String::new())], "{abl:?}");
+    assert_eq!(at("0.2-0.2"), [("knn".to_string(), "I-JEPA (official.pth.tar)".to_string(), "33.0".to_string()), ours("knn", "61.0"), ours("linear", "72.0")], "{abl:?}");
     let panel = sweep_panel(&reg, "tscale");
     assert_eq!(series(&panel, "I-JEPA (ours) · knn").points, [(0.0, 50.0), (1.0, 61.0)], "the figure's points are the table's");
-    let left: Vec<&String> = reg.unreadable.iter().filter(|w| w.contains("replaced")).collect();
-    assert_eq!(left.len(), 3, "{left:?}");
-    assert!(left.iter().any(|w| w.contains("eval-knn-ijepa-1-abcdef012345") && w.contains("a knn result at mask.targets.scale=0.15-0.2 that a newer evaluation")), "{left:?}");
-    assert!(left.iter().filter(|w| w.contains("which a later run of the same point replaced (tscale-targets-scale-0.1-0.2/pretrain-aaaaaaaaaaaa)")).count() == 2, "{left:?}");
+    let left: Vec<&String> = reg.unreadable.iter().filter(|w| w.contains("an earlier version")).collect();
+    assert_eq!(left.len(), 5, "{left:?}");
+    for stage in ["tscale-targets-scale-0.1-0.2/pretrain-000000000000", "eval-knn-random-init-old-abcdef012345", "eval-knn-ijepa-0-abcdef012345", "eval-linear-ijepa-0-abcdef012345", "eval-knn-ijepa-1-abcdef012345"] {
+        assert!(left.iter().any(|w| w.contains(stage) && w.contains("a stage of an earlier version of exp/tscale.kdl")), "{stage}: {left:?}");
+    }
+    assert!(rows(&linear_table(&reg)).iter().any(|r| r["experiment"] == "fmnist"), "the study without a record");
 }
 
 /// A sweep of evaluation settings alone whose one shared pretraining diverged: a row for each
@@ -1428,9 +1453,7 @@ fn a_variant_reads_against_its_own_table_s_method() {
 
 /// Rows of a results table that differ only in what the table has no column for are told
 /// apart: a recipe sweep's seeds by a `point` column, two evaluations of one pretraining with
-/// other settings by their folder, in a `stage` column shown only for them (in a registry that
-/// holds both, as [`load_registry_for`] reads a folder; the report of a whole folder shows the
-/// newer, and lists the other).
+/// other settings (two files) by their folder, in a `stage` column shown only for them.
 #[test]
 fn rows_that_would_read_the_same_are_told_apart() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1441,7 +1464,7 @@ fn rows_that_would_read_the_same_are_told_apart() {
     eval(&runs, "plain", "knn-ijepa-k20", "knn", "ijepa", 39.1, None, json!({}));
     eval(&runs, "plain", "knn-ijepa-k5", "knn", "ijepa", 37.9, None, json!({}));
     eval(&runs, "plain", "knn-random", "knn", "random-init", 30.0, None, json!({}));
-    let reg = ijepa_reports::load_registry_for(&runs, &[]).unwrap();
+    let reg = load_registry(&runs).unwrap();
     let t = rows(&ijepa_reports::knn_table(&reg));
     let seeds: Vec<&str> = find(&t, &[("experiment", "methods")]).iter().map(|r| r["point"].as_str()).collect();
     assert_eq!(seeds, ["seed=1", "seed=0"]);
@@ -1458,18 +1481,11 @@ fn rows_that_would_read_the_same_are_told_apart() {
         v["chosen"] = json!({"k": k, "temperature": 0.07});
         write_json(&f, &v);
     }
-    let t = rows(&ijepa_reports::knn_table(&ijepa_reports::load_registry_for(&runs, &[]).unwrap()));
+    let t = rows(&ijepa_reports::knn_table(&load_registry(&runs).unwrap()));
     let mut ks: Vec<(&str, &str)> = find(&t, &[("experiment", "plain"), ("method", "I-JEPA (ours)")]).iter().map(|r| (r["k"].as_str(), r["top1"].as_str())).collect();
     ks.sort_unstable();
     assert_eq!(ks, [("20", "39.1"), ("5", "37.9")]);
     assert!(t.iter().all(|r| !r.contains_key("stage")), "{t:?}");
-    // the report of the folder: the newer evaluation, the other listed
-    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
-    fs::File::options().write(true).open(runs.join("plain/eval-knn-ijepa-k5-abcdef012345/eval.json")).unwrap().set_modified(later).unwrap();
-    let reg = load_registry(&runs).unwrap();
-    let t = rows(&ijepa_reports::knn_table(&reg));
-    assert_eq!(find(&t, &[("experiment", "plain"), ("method", "I-JEPA (ours)")]).iter().map(|r| r["top1"].as_str()).collect::<Vec<_>>(), ["37.9"]);
-    assert!(reg.unreadable.iter().any(|w| w.contains("eval-knn-ijepa-k20-abcdef012345: a knn result that a newer evaluation of the same point replaced")), "{:?}", reg.unreadable);
 }
 
 /// Runs of several recipes draw their losses in a panel each, labelled with what the loss

@@ -8,6 +8,7 @@
 //!                      checkpoints/{latest,epoch-NNNN,final}.safetensors
 //!   eval-<protocol>-<model>-<hash>/eval.json
 //!   features/          cached frozen features
+//!   planned-<file>.json  the stages the last `ijepa run` of a file planned
 //! ```
 //!
 //! Every struct reads older files: fields added later have serde defaults.
@@ -44,6 +45,34 @@ pub const EVAL: &str = "eval.json";
 pub const REPORT_MARKER: &str = "report-stage.json";
 /// Cached frozen features, per experiment folder.
 pub const FEATURES: &str = "features";
+
+/// What the last `ijepa run` of an experiment file planned, kept in its study's folder
+/// (`runs/<study>/planned-<file stem>.json`, one per file: a plain file and its sweep may share
+/// a study): the report of the whole runs folder shows these stages of the study, and lists the
+/// others, an earlier version's (another `k`, a pretraining of other settings), as left out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedStages {
+    /// The experiment file, as given to `ijepa run`.
+    pub file: String,
+    /// The experiments its stages belong to: the study and its sweep points.
+    pub experiments: Vec<String>,
+    /// Its stage folders, `<experiment>/<stage>-<hash>`, relative to the runs folder.
+    pub stages: Vec<String>,
+}
+
+impl PlannedStages {
+    /// Where the record of `file`'s plan lies in its study's folder `study_dir`.
+    pub fn path(study_dir: &Path, file: &Path) -> std::path::PathBuf {
+        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+        study_dir.join(format!("planned-{stem}.json"))
+    }
+
+    /// Whether `path` is such a record (by its name).
+    pub fn is_one(path: &Path) -> bool {
+        path.is_file() && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("planned-") && n.ends_with(".json"))
+    }
+}
 
 /// The status of a stage in its manifest.
 pub mod status {

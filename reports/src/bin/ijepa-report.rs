@@ -9,7 +9,8 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: ijepa-report [RUNS_DIR] [--out DIR]
 
 Write paper-style tables and plots (Markdown, CSV, self-contained HTML with inline SVG figures,
-SVG and PNG files) from a runs folder: `ijepa report` without libtorch.
+SVG and PNG files) from a runs folder: `ijepa report` without libtorch. Each experiment file is
+shown as its last `ijepa run` planned it; an earlier version's stages are listed as left out.
 
 Arguments:
   [RUNS_DIR]      Root folder of the run registry [default: runs]
