@@ -192,7 +192,8 @@ enum Command {
     /// I-JEPA, ViTMAEModel for MAE (the encoder's weights; config.json also records the
     /// decoder's shape), ViTModel for DINO and a bare encoder with a class token. Never over a
     /// pretraining run's own files (the run folder itself, its checkpoints, its config), nor
-    /// over a training checkpoint or an HF export's weights anywhere.
+    /// over a training checkpoint, a file of models under their module names (a copy of a run's
+    /// weights, an imported checkpoint) or an HF export's weights anywhere.
     Export {
         /// Any checkpoint `import-checkpoint` reads (ours, official .pth.tar, state dict).
         file: PathBuf,
@@ -359,6 +360,15 @@ fn main() -> ExitCode {
             // (the Hugging Face layout is a folder of its own files)
             let kind = (format == ijepa::checkpoints::ExportFormat::Official).then_some(OutKind::Safetensors);
             output_path(Some(&out), "--out", &[&file], kind)?;
+            // (a copy of a run's final weights, or an imported official checkpoint, was
+            // replaced by one encoder's)
+            if kind.is_some() && out.is_file() && ijepa_engine::checkpoint::state::holds_models(&out) {
+                return Err(format!(
+                    "--out {} holds models under their module names (a pretraining's weights or an imported checkpoint), not an encoder this command exported: writing would replace them; choose another path",
+                    out.display()
+                )
+                .into());
+            }
             if format == ijepa::checkpoints::ExportFormat::Hf {
                 ijepa::checkpoints::check_hf_folder(&out)?;
             }

@@ -1350,12 +1350,21 @@ fn special_files_are_refused_as_inputs() {
     let mut weights = 2u64.to_le_bytes().to_vec();
     weights.extend_from_slice(b"{}");
     std::fs::write(hf.join("model.safetensors"), &weights).unwrap();
-    for (to, says) in [(training.clone(), "is a training checkpoint"), (hf.join("model.safetensors"), "is the weights of a Hugging Face export")] {
+    // ... nor one of models under their module names without optimiser state (a copy of a run's
+    // final weights, an imported official checkpoint: replaced by one encoder's)
+    let header = br#"{"predictor.w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#;
+    let mut models = (header.len() as u64).to_le_bytes().to_vec();
+    models.extend_from_slice(header);
+    models.extend_from_slice(&[0; 4]);
+    let final_copy = d.join("final-backup.safetensors");
+    std::fs::write(&final_copy, &models).unwrap();
+    for (to, says) in [(training.clone(), "is a training checkpoint"), (hf.join("model.safetensors"), "is the weights of a Hugging Face export"), (final_copy.clone(), "holds models under their module names")] {
         let o = ijepa(&["export", junk.to_str().unwrap(), "--format", "official", "--out", to.to_str().unwrap()]);
         let (out, err) = outputs(&o);
         assert!(!o.status.success() && err.contains(says), "{}: {out}{err}", to.display());
     }
     assert_eq!(std::fs::read(&training).unwrap(), state);
+    assert_eq!(std::fs::read(&final_copy).unwrap(), models);
     assert_eq!(std::fs::read(hf.join("model.safetensors")).unwrap(), weights);
     let doc = write(&d, "notes.txt", "my notes");
     let o = ijepa(&["masks", f.to_str().unwrap(), "--png", doc.to_str().unwrap()]);

@@ -400,6 +400,15 @@ pub fn is_training_checkpoint(path: &Path) -> bool {
     metadata_of(path).is_some_and(|m| m.get("format").map(String::as_str) == Some(FORMAT))
 }
 
+/// Whether `path` holds models under their module names (`encoder.`, `target_encoder.`,
+/// `predictor.`, a decoder, DINO's `teacher.` / `student.`: a pretraining's weights, an
+/// imported official checkpoint), not a bare encoder as an export under the official names
+/// writes; read from the header alone.
+pub fn holds_models(path: &Path) -> bool {
+    const MODULES: [&str; 6] = ["encoder.", "target_encoder.", "predictor.", "decoder", "teacher.", "student."];
+    header_of(path).is_some_and(|(v, _, _)| v.as_object().is_some_and(|o| o.keys().any(|k| MODULES.iter().any(|m| k.starts_with(m)))))
+}
+
 /// Metadata key of the encoder's number of attention heads, which no tensor's shape carries:
 /// written in a pretraining's checkpoints (and the official-names export), so that a copy
 /// taken out of its run folder still says it.
