@@ -389,8 +389,10 @@ pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
                     // a KDL v1 habit or an open comment, named before the parser's own help
                     let known = known_mistake(src, span);
                     // for an open comment the parser marks the whole file (or the token before
-                    // it): the place to look is the `/*` left open
-                    let open = unclosed_block_comment(src).filter(|_| known.as_deref() == Some(OPEN_COMMENT));
+                    // it): the place to look is the `/*` left open (only that error's: another
+                    // error of the file keeps its place)
+                    let about_it = d.message.as_deref().is_some_and(|m| m.contains("comment"));
+                    let open = unclosed_block_comment(src).filter(|_| about_it && known.as_deref() == Some(OPEN_COMMENT));
                     DslError::Syntax {
                         message: d.message.clone().unwrap_or_else(|| "invalid KDL".into()),
                         span: open.map_or(span, |at| (at, 2).into()),

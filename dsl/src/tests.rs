@@ -1194,6 +1194,14 @@ fn kdl_v1_raw_strings_and_open_comments_are_named() {
         Err(d) => assert_eq!(d.errors().iter().map(|e| e.offset()).collect::<Vec<_>>(), [46], "{}", d.render_plain()),
         Ok(_) => panic!("an open comment parsed"),
     }
+    // another syntax error of the file keeps its place
+    match parse_str("t.kdl", "experiment \"x\" {\n    data \"fashion-mnist\"\n    epochs 2 ]\n    /* a comment\n}\n") {
+        Err(d) => {
+            let at: Vec<usize> = d.errors().iter().map(|e| e.offset()).collect();
+            assert!(at.contains(&55) && at.contains(&61), "{at:?}: {}", d.render_plain());
+        }
+        Ok(_) => panic!("a stray bracket parsed"),
+    }
 }
 
 /// The "belongs inside" hint names a block the node can go to: not `mask.targets` for a
