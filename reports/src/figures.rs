@@ -428,7 +428,7 @@ fn recipe_of(e: &EvalRun) -> Option<String> {
     Some(display.to_lowercase().replace('-', ""))
 }
 
-fn mean(v: &[f64]) -> f64 {
+pub(crate) fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len() as f64
 }
 

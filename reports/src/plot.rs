@@ -234,6 +234,12 @@ pub fn tick(v: f64) -> String {
     if s == "-0" { "0".into() } else { s.into() }
 }
 
+/// [`tick`] of a value on an axis spanning `span`: one a rounding step off zero (`-2.7e-20` on a
+/// schedule's axis) reads as 0.
+fn tick_on(v: f64, span: f64) -> String {
+    tick(if v.abs() < span.abs() * 1e-9 { 0.0 } else { v })
+}
+
 /// Runs of consecutive finite points (non-finite points break a line).
 fn runs(points: &[(f64, f64)]) -> Vec<Vec<(f64, f64)>> {
     let mut out = vec![Vec::new()];
@@ -387,7 +393,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
             let i = x.round();
             if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < c.len() { c[i as usize].clone() } else { String::new() }
         }
-        None => tick(*x),
+        None => tick_on(*x, x1 - x0),
     };
     let n_x = match &panel.x {
         XAxis::Categories(c) => c.len() + 1,
@@ -402,8 +408,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         .x_labels(n_x)
         .y_labels(8)
         .x_label_formatter(&x_fmt)
-        // (a tick a rounding step off zero, `-2.7e-20` on a schedule's axis, reads as 0)
-        .y_label_formatter(&|y| tick(if y.abs() < (y1 - y0).abs() * 1e-9 { 0.0 } else { *y }))
+        .y_label_formatter(&|y| tick_on(*y, y1 - y0))
         .bold_line_style(RGBColor(225, 225, 225))
         .light_line_style(WHITE)
         .draw()?;

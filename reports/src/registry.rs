@@ -46,7 +46,9 @@ impl PretrainRun {
                 format!("I-JEPA: {loss} on {on}")
             }
             "mae" => {
-                let norm = self.config_value("decoder.norm_pix_loss").and_then(|v| v.as_bool()).unwrap_or(false);
+                // (config.json leaves the decoder out while it holds the defaults, whose loss
+                // normalises the pixels, MAE's `norm_pix_loss`)
+                let norm = self.config_value("decoder.norm_pix_loss").and_then(|v| v.as_bool()).unwrap_or(self.config_value("decoder").is_none());
                 format!("MAE: MSE on {}pixels", if norm { "normalised " } else { "" })
             }
             "dino" => "DINO: cross-entropy, student vs teacher".to_string(),

@@ -538,7 +538,7 @@ pub fn seeds_table(reg: &Registry, experiment: &str) -> DataFrame {
         pa.cmp(pb).then(numbers(sa).partial_cmp(&numbers(sb)).unwrap_or(std::cmp::Ordering::Equal)).then(sa.cmp(sb)).then(ma.cmp(mb))
     });
     let stat = |f: &dyn Fn(&[f64]) -> Option<f64>| groups.iter().map(|(_, t)| f(t)).collect::<Vec<_>>();
-    let mean = |t: &[f64]| t.iter().sum::<f64>() / t.len() as f64;
+    let mean = crate::figures::mean;
     frame(vec![
         str_col("setting", groups.iter().map(|((s, _, _), _)| s.clone()).collect()),
         str_col("protocol", groups.iter().map(|((_, p, _), _)| p.clone()).collect()),

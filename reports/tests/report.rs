@@ -1518,6 +1518,11 @@ fn each_recipe_s_loss_is_drawn_on_its_own_scale() {
     let t = rows(&ijepa_reports::pretrain_table(&reg));
     let got: Vec<(&str, &str)> = t.iter().map(|r| (r["experiment"].as_str(), r["loss"].as_str())).collect();
     assert_eq!(got, [("m-dino", "DINO: cross-entropy, student vs teacher"), ("m-ijepa", "I-JEPA: smooth-L1 on target representations"), ("m-mae", "MAE: MSE on normalised pixels")]);
+    // a default decoder, which config.json leaves out, normalises the pixels
+    patch_json(&runs.join("m-mae/pretrain-bbbbbbbbbbbb/config.json"), |c| {
+        c.as_object_mut().unwrap().remove("decoder");
+    });
+    assert_eq!(load_registry(&runs).unwrap().pretrains.iter().find(|r| r.manifest.experiment == "m-mae").unwrap().loss_name().as_deref(), Some("MAE: MSE on normalised pixels"));
     // one recipe: one panel, and no column
     let one = tmp.path().join("one");
     pretrain(&one, "x", "dddddddddddd", [0.15, 0.2], 0.3);
