@@ -57,9 +57,9 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
         warn_if_alone(exp);
         return Ok(None);
     };
-    share_cores(&env);
     let by_slurm = std::env::var_os("RANK").is_none() && std::env::var_os("WORLD_SIZE").is_none();
-    if want == 1 && env.world_size > 1 && by_slurm {
+    share_cores(&env, by_slurm);
+    if want == 1 && env.world_size > 1 && by_slurm && env.rank == 0 {
         // (`ijepa run` in an sbatch script of several tasks, without srun: it waited for
         // peers that never came, saying only that it joined)
         tracing::warn!(
@@ -98,13 +98,13 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
 
 /// This rank's share of the node's cores, when its launcher set no OMP_NUM_THREADS (torchrun
 /// and `ijepa launch` do; srun does not, and each rank of a node took every core, the ranks of
-/// a CPU job slowed many times over): SLURM_CPUS_PER_TASK where SLURM gives it, else the cores
-/// divided by the ranks on this node.
-fn share_cores(env: &DistEnv) {
-    if std::env::var_os("OMP_NUM_THREADS").is_some() {
+/// a CPU job slowed many times over): SLURM_CPUS_PER_TASK for a rank SLURM started, else the
+/// cores divided by the ranks on this node.
+fn share_cores(env: &DistEnv, by_slurm: bool) {
+    if omp_num_threads().is_some() {
         return;
     }
-    let given = std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0);
+    let given = std::env::var("SLURM_CPUS_PER_TASK").ok().filter(|_| by_slurm).and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = given.unwrap_or((cores / env.local_world_size).max(1));
     tch::set_num_threads(threads as i32);
@@ -113,6 +113,19 @@ fn share_cores(env: &DistEnv) {
         env.rank,
         if given.is_some() { "SLURM_CPUS_PER_TASK".to_string() } else { format!("{cores} cores shared by {} rank(s) on this node", env.local_world_size) }
     );
+}
+
+/// OMP_NUM_THREADS when it is a count of threads (or OpenMP's list, one count per level);
+/// anything else (`abc`, 0, nothing: OpenMP ignores it, and each rank took every core) is
+/// none, with a word.
+pub fn omp_num_threads() -> Option<String> {
+    std::env::var("OMP_NUM_THREADS").ok().filter(|v| {
+        let ok = v.split(',').all(|n| n.trim().parse::<usize>().is_ok_and(|n| n > 0));
+        if !ok {
+            tracing::warn!("OMP_NUM_THREADS={v:?} is not a number of threads: ignored, each rank takes its share of the cores");
+        }
+        ok
+    })
 }
 
 /// Writes what `plan` is ([`ijepa_schema::PlannedStages`]) into its study's folder.

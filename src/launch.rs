@@ -132,19 +132,8 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
     // like torchrun: ranks sharing a machine share its cores instead of each taking them all
     // (a caller that sets the ranks' threads itself passes OMP_NUM_THREADS in `extra_env`)
     let given = extra_env.iter().find(|(k, _)| k == "OMP_NUM_THREADS").map(|(_, v)| v.clone());
-    // a count of threads (or OpenMP's list, one count per level), read only when the caller
-    // gives none; anything else (`abc`, 0, nothing: OpenMP ignores it, and each rank took every
-    // core) is the default, with a word
-    let set = || {
-        std::env::var("OMP_NUM_THREADS").ok().filter(|v| {
-            let ok = v.split(',').all(|n| n.trim().parse::<usize>().is_ok_and(|n| n > 0));
-            if !ok {
-                tracing::warn!("OMP_NUM_THREADS={v:?} is not a number of threads: ignored, each rank takes its share of the cores");
-            }
-            ok
-        })
-    };
-    let threads = given.or_else(set).unwrap_or_else(|| {
+    // (read only when the caller gives none)
+    let threads = given.or_else(ijepa::exec::omp_num_threads).unwrap_or_else(|| {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         (cores / nproc).max(1).to_string()
     });
