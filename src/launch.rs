@@ -123,8 +123,11 @@ fn launch_id() -> u64 {
 /// Starts `nproc` copies of this binary with `args`, as ranks 0..nproc of one world on this
 /// machine (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1,
 /// MASTER_PORT; OMP_NUM_THREADS = cores / nproc unless set), and waits. When a rank fails, the others are stopped (SIGTERM, then SIGKILL
-/// after `grace`) and the error names the rank — the way torchrun behaves.
-pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(String, String)], grace: Duration) -> Result<()> {
+/// after `grace`) and the error names the rank — the way torchrun behaves. A stop by a signal
+/// says to run the command again to resume where the ranks keep their work (`resumable`).
+pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(String, String)], grace: Duration, resumable: bool) -> Result<()> {
+    // (a benchmark's ranks keep nothing to resume: it was said they did)
+    let again = if resumable { " (run the same command again to resume)" } else { "" };
     if nproc == 0 {
         return Err("--nproc-per-node must be at least 1".into());
     }
@@ -252,7 +255,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
             }
             // a rank that was interrupted (and stopped cleanly) ends the launch as interrupted
             return Err(match status.code() {
-                Some(c @ (129 | 130 | 143)) => Box::new(Stopped { message: format!("{message} (run the same command again to resume)"), code: c as u8 }),
+                Some(c @ (129 | 130 | 143)) => Box::new(Stopped { message: format!("{message}{again}"), code: c as u8 }),
                 _ => message.into(),
             });
         }
@@ -262,7 +265,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(Strin
         if sig != 0 {
             // the same signal, once: each rank stops at its next step with a checkpoint
             stop_all(&mut children, STOP_GRACE.max(grace), sig);
-            return Err(Box::new(Stopped { message: format!("stopped by signal {sig}; stopped the ranks (run the same command again to resume)"), code: (128 + sig).clamp(129, 255) as u8 }));
+            return Err(Box::new(Stopped { message: format!("stopped by signal {sig}; stopped the ranks{again}"), code: (128 + sig).clamp(129, 255) as u8 }));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
