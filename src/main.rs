@@ -501,7 +501,7 @@ fn load_study_checked(file: &std::path::Path) -> Result<(ijepa_dsl::Study, Strin
 /// of (every rank reads the same file: each printed it, once per rank).
 fn load_resolved(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Box<dyn std::error::Error>> {
     let (mut study, source) = load_study_checked(file).map_err(|_| format!("{} does not check (see above)", file.display()))?;
-    let says = !ijepa_engine::dist::DistEnv::from_env().ok().flatten().is_some_and(|e| e.rank != 0);
+    let says = ijepa_engine::dist::DistEnv::from_env().ok().flatten().is_none_or(|e| e.rank == 0);
     let mut warned = study_warnings(&study);
     for p in &mut study.points {
         if let Some(w) = precision::resolve_experiment(&mut p.experiment)?.warning.filter(|w| !warned.contains(w)) {
