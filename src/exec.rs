@@ -138,10 +138,7 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
         .graph
         .node_weights()
         .filter(|s| s.kind() != StageKind::Report)
-        .map(|s| {
-            let parts: Vec<_> = s.dir.components().rev().take(2).collect();
-            parts.iter().rev().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
-        })
+        .map(|s| ijepa_schema::PlannedStages::stage_of(&s.dir))
         .collect();
     let record = ijepa_schema::PlannedStages { file: opts.file.display().to_string(), experiments, stages };
     let dir = opts.runs_dir.join(&plan.name);
@@ -336,11 +333,6 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
         r => r?,
     }
-    // what this version of the file is: the report of the whole folder shows these stages of
-    // the study, not an earlier version's
-    if lead && !opts.dry_run {
-        record_plan(plan, opts)?;
-    }
     // a report folder that cannot be written is found now, not after hours of pretraining
     if lead && !opts.dry_run {
         // (one that is done and not forced is not written: a read-only finished study runs)
@@ -431,6 +423,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             )
             .into());
         }
+    }
+    // what this version of the file is, once nothing refuses it: the report of the whole
+    // folder shows these stages of the study, not an earlier version's
+    if lead && !opts.dry_run {
+        record_plan(plan, opts)?;
     }
     let mut block = |n: NodeIndex, step: u64, blocked: &mut BTreeSet<NodeIndex>| {
         diverged.push((n, step));
@@ -798,23 +795,17 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             for e in &registry.unreadable {
                 tracing::warn!("left out of the report: {e}");
             }
-            // the study as it is now: stages an earlier version of it left are not mixed in
-            let mut experiments: Vec<String> = plan.points.iter().map(|p| p.experiment.name.clone()).collect();
-            experiments.push(plan.name.clone());
-            let stale = registry.retain_stages(&experiments, &dirs);
+            // each file as it is now (this one's record was written as the run began): stages
+            // an earlier version left are not mixed in
+            let stale = registry.leave_out_earlier_versions().len();
             // (a baseline shared with another file of the study: placed by its stage here)
             registry.place_evals(plan.graph.node_weights().filter(|s| s.kind() == StageKind::Eval).map(|s| (s.dir.as_path(), &s.varied)));
             if stale > 0 {
                 tracing::info!(
-                    "{stale} stage(s) of {} in {} are not of this version of the study: left out of its report (as of `ijepa report {}`, which shows each file as its last `ijepa run` planned it)",
-                    plan.name,
+                    "{stale} stage(s) in {} are not of the current version of their file: left out of the report (as of `ijepa report {}`, which shows each file as its last `ijepa run` planned it)",
                     opts.runs_dir.display(),
                     opts.runs_dir.display()
                 );
-            }
-            // the other experiments of the folder, as `ijepa report` of it shows them
-            for e in registry.leave_out_earlier_versions() {
-                tracing::warn!("left out of the report: {e}");
             }
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let hash = if partial { format!("partial-{}", stage.hash) } else { stage.hash.clone() };

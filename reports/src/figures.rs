@@ -37,7 +37,7 @@ pub fn slug(name: &str) -> String {
 }
 
 /// `key=value, ...` of a sweep point.
-pub(crate) fn point_text(varied: &BTreeMap<String, String>) -> String {
+fn point_text(varied: &BTreeMap<String, String>) -> String {
     varied.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
 }
 

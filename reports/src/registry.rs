@@ -120,26 +120,6 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Keeps, of the stages belonging to `experiments`, only those whose folders are among
-    /// `dirs` (compared by their last two components, `<experiment>/<stage>-<hash>`); the
-    /// stages of other experiments stay. The report `ijepa run` writes at the end of a study
-    /// uses this: it covers the study as it is now, not the stages an earlier version of it
-    /// left in the runs folder (another `k`, another grid), which `ijepa report` of the folder
-    /// still shows. Returns how many stages were left out.
-    pub fn retain_stages(&mut self, experiments: &[String], dirs: &[PathBuf]) -> usize {
-        let tail = |p: &Path| -> Option<(std::ffi::OsString, std::ffi::OsString)> {
-            Some((p.parent()?.file_name()?.to_owned(), p.file_name()?.to_owned()))
-        };
-        let keep: std::collections::HashSet<_> = dirs.iter().filter_map(|d| tail(d)).collect();
-        let wanted = |exp: &str, dir: &Path| !experiments.iter().any(|e| e == exp) || tail(dir).is_some_and(|t| keep.contains(&t));
-        let before = self.pretrains.len() + self.evals.len();
-        // a pretraining is named after its point: one of a point the study no longer has is
-        // the study's by the study its manifest records (it was shown as another experiment's)
-        self.pretrains.retain(|r| wanted(r.manifest.study.as_deref().filter(|s| experiments.iter().any(|e| e == s)).unwrap_or(&r.manifest.experiment), &r.dir));
-        self.evals.retain(|e| wanted(&e.record.experiment, &e.dir));
-        before - self.pretrains.len() - self.evals.len()
-    }
-
     /// Gives each evaluation whose folder is among `stages` (compared by their last two
     /// components, `<experiment>/<stage>-<hash>`) the varied settings given with it. A baseline
     /// shared with another file of the same study (a plain file and its sweep) records those
@@ -157,11 +137,11 @@ impl Registry {
     }
 
     /// Leaves out the stages of earlier versions of experiment files, as the last `ijepa run`
-    /// of each recorded it ([`load_registry`] does this; the report of a plan does it after
-    /// [`Registry::retain_stages`], for the folder's other studies). Returns what it left out,
-    /// as listed in [`Registry::unreadable`].
+    /// of each recorded it ([`load_registry`] does this, as does the report `ijepa run`
+    /// writes, its own file's record written as it began). Returns what it left out, as
+    /// listed in [`Registry::unreadable`].
     pub fn leave_out_earlier_versions(&mut self) -> Vec<String> {
-        let left_out = leave_out_earlier_versions(self);
+        let left_out = earlier_versions_left_out(self);
         self.unreadable.extend(left_out.iter().cloned());
         left_out
     }
@@ -234,7 +214,7 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
     Ok(reg)
 }
 
-/// Leaves out (and lists) the stages of an earlier version of an experiment file: of each study
+/// Takes out of `reg` (saying why of each) the stages of an earlier version of an experiment file: of each study
 /// whose folder records what the last `ijepa run` of a file planned
 /// ([`ijepa_schema::PlannedStages`]), the stages no such record names. A report of the whole
 /// folder, which holds every version, showed a point's `k 10` and `k 5` results (or those of a
@@ -242,30 +222,33 @@ pub fn load_registry(runs: &Path) -> Result<Registry> {
 /// as if they were seeds. A stage another file's record names is kept (a plain file that reads a
 /// sweep's pretraining), as is an evaluation of a checkpoint given to `ijepa eval`, which no
 /// plan names; a study without a record (run by an earlier version) is shown whole.
-fn leave_out_earlier_versions(reg: &mut Registry) -> Vec<String> {
-    let mut experiments: Vec<String> = Vec::new();
-    let mut stages: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    let mut by_experiment: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
+    let mut stages: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // each experiment a record covers, with the files whose records do
+    let mut by_experiment: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     for exp_dir in sorted_subdirs(&reg.root).unwrap_or_default() {
         let Ok(entries) = fs::read_dir(&exp_dir) else { continue };
         let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| ijepa_schema::PlannedStages::is_one(p)).collect();
         files.sort();
-        for f in files {
-            match read_json::<ijepa_schema::PlannedStages>(&f) {
-                Ok(planned) => {
-                    for e in &planned.experiments {
-                        by_experiment.entry(e.clone()).or_insert_with(|| planned.file.clone());
-                    }
-                    experiments.extend(planned.experiments);
-                    stages.extend(planned.stages.iter().map(PathBuf::from));
-                }
-                Err(e) => reg.unreadable.push(format!("{e}: its study is shown whole")),
+        let read: Vec<_> = files.iter().map(|f| read_json::<ijepa_schema::PlannedStages>(f)).collect();
+        // a damaged record's file is not known: its study is shown whole, the other files'
+        // records of it set aside too (their study's stages not theirs were left out as
+        // earlier versions, the damaged one's current ones among them)
+        if let Some(e) = read.iter().find_map(|r| r.as_ref().err()) {
+            reg.unreadable.push(format!("{e}: its study is shown whole"));
+            continue;
+        }
+        for planned in read.into_iter().flatten() {
+            for e in planned.experiments {
+                by_experiment.entry(e).or_default().push(planned.file.clone());
             }
+            stages.extend(planned.stages);
         }
     }
-    let earlier = |exp: &str, dir: &Path| by_experiment.contains_key(exp) && !stages.contains(&crate::figures::tail2(dir));
+    let earlier = |exp: &str, dir: &Path| by_experiment.contains_key(exp) && !stages.contains(&ijepa_schema::PlannedStages::stage_of(dir));
     let why = |dir: &Path, exp: &str| {
-        format!("{}: a stage of an earlier version of {} (the last `ijepa run` of it planned others): left out", dir.display(), by_experiment.get(exp).map_or(exp, String::as_str))
+        let files = by_experiment.get(exp).map_or(String::new(), |f| f.join(", "));
+        format!("{}: no current version of a file of {exp} plans it (the last `ijepa run` of {files} planned others): left out", dir.display())
     };
     let mut left_out = Vec::new();
     reg.pretrains.retain(|r| {

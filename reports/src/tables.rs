@@ -527,7 +527,7 @@ pub fn seeds_table(reg: &Registry, experiment: &str) -> DataFrame {
     type Group = ((String, String, String), Vec<f64>);
     let mut groups: Vec<Group> = Vec::new();
     for e in reg.evals.iter().filter(|e| e.record.experiment == experiment && e.record.varied.contains_key(SEED)) {
-        let setting = crate::figures::point_text(&e.record.varied.iter().filter(|(k, _)| k.as_str() != SEED).map(|(k, v)| (k.clone(), v.clone())).collect());
+        let setting = point_text(e.record.varied.iter().filter(|(k, _)| k.as_str() != SEED)).unwrap_or_default();
         let key = (setting, e.record.protocol.clone(), e.record.method.clone());
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, top1)) => top1.push(e.record.top1),

@@ -8,7 +8,7 @@
 //!                      checkpoints/{latest,epoch-NNNN,final}.safetensors
 //!   eval-<protocol>-<model>-<hash>/eval.json
 //!   features/          cached frozen features
-//!   planned-<file>.json  the stages the last `ijepa run` of a file planned
+//!   planned-<file>-<digest>.json  the stages the last `ijepa run` of a file planned
 //! ```
 //!
 //! Every struct reads older files: fields added later have serde defaults.
@@ -47,7 +47,7 @@ pub const REPORT_MARKER: &str = "report-stage.json";
 pub const FEATURES: &str = "features";
 
 /// What the last `ijepa run` of an experiment file planned, kept in its study's folder
-/// (`runs/<study>/planned-<file stem>.json`, one per file: a plain file and its sweep may share
+/// (`runs/<study>/planned-<file stem>-<digest>.json`, one per file: a plain file and its sweep may share
 /// a study): the report of the whole runs folder shows these stages of the study, and lists the
 /// others, an earlier version's (another `k`, a pretraining of other settings), as left out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,11 +61,24 @@ pub struct PlannedStages {
 }
 
 impl PlannedStages {
-    /// Where the record of `file`'s plan lies in its study's folder `study_dir`.
+    /// Where the record of `file`'s plan lies in its study's folder `study_dir`:
+    /// `planned-<stem>-<digest of its full path>.json`, one per file (the stem alone, its
+    /// other characters as `_`, named `knn-α.kdl` and `knn-β.kdl`, or `a/x.kdl` and `b/x.kdl`,
+    /// alike: each run's record replaced the other's, whose current results were left out).
     pub fn path(study_dir: &Path, file: &Path) -> std::path::PathBuf {
         let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let stem: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
-        study_dir.join(format!("planned-{stem}.json"))
+        let full = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+        // FNV-1a: a digest that stays the same across builds and machines
+        let digest = full.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        study_dir.join(format!("planned-{stem}-{:08x}.json", digest >> 32))
+    }
+
+    /// How a record names the stage folder `dir`: its last two components,
+    /// `<experiment>/<stage>-<hash>` (the runs folder may have moved since).
+    pub fn stage_of(dir: &Path) -> String {
+        let parts: Vec<_> = dir.components().rev().take(2).collect();
+        parts.iter().rev().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
     }
 
     /// Whether `path` is such a record (by its name).
@@ -592,6 +605,19 @@ pub fn final_loss_window(n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One record per file: two files whose stems read alike once their other characters are
+    /// `_` (or of one name in two folders) get records of their own.
+    #[test]
+    fn each_file_has_its_own_record() {
+        let dir = Path::new("runs/s");
+        let (a, b) = (PlannedStages::path(dir, Path::new("knn-α.kdl")), PlannedStages::path(dir, Path::new("knn-β.kdl")));
+        assert_ne!(a, b);
+        assert_ne!(PlannedStages::path(dir, Path::new("a/x.kdl")), PlannedStages::path(dir, Path::new("b/x.kdl")));
+        assert_eq!(PlannedStages::path(dir, Path::new("a/x.kdl")), PlannedStages::path(dir, Path::new("a/x.kdl")));
+        assert!(a.file_name().unwrap().to_str().unwrap().starts_with("planned-knn-_-"), "{a:?}");
+        assert_eq!(PlannedStages::stage_of(Path::new("/r/runs/exp/pretrain-0123456789ab")), "exp/pretrain-0123456789ab");
+    }
 
     /// A run keeps what its latest monitored epoch warned of: a warning a later epoch no
     /// longer raises is gone.

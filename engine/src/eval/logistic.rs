@@ -93,8 +93,8 @@ fn dot(a: &Tensor, b: &Tensor) -> f64 {
     a.dot(b).double_value(&[])
 }
 
-/// Minimises the regularised loss by L-BFGS from zero; returns the flat parameters.
-/// The fitted parameters, and whether the iteration limit stopped it before it converged.
+/// Minimises the regularised loss by L-BFGS from zero: the flat parameters, and whether the
+/// iteration limit stopped it before it converged.
 fn lbfgs(x: &Tensor, onehot: &Tensor, lambda: f64, cfg: &LogisticCfg) -> (Tensor, bool) {
     let (f, c) = (x.size()[1], onehot.size()[1]);
     let mut theta = Tensor::zeros([c * (f + 1)], (Kind::Float, Device::Cpu));
