@@ -424,11 +424,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             .into());
         }
     }
-    // what this version of the file is, once nothing refuses it: the report of the whole
-    // folder shows these stages of the study, not an earlier version's
-    if lead && !opts.dry_run {
-        record_plan(plan, opts)?;
-    }
+    // what this version of the file is, recorded once nothing refuses it (its first stage's
+    // folder is its: a run refused by another's lock recorded stages it never ran, and the
+    // other run's results were left out as an earlier version's)
+    let mut recorded = false;
     let mut block = |n: NodeIndex, step: u64, blocked: &mut BTreeSet<NodeIndex>| {
         diverged.push((n, step));
         blocked.insert(n);
@@ -468,6 +467,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         }
         let wait = std::time::Duration::from_secs(if done { 10 } else { 1 });
         let mut lock = if lead && !opts.dry_run { Some(StageLock::acquire_within(&stage.dir, wait)?) } else { None };
+        if lead && !opts.dry_run && !std::mem::replace(&mut recorded, true) {
+            record_plan(plan, opts)?;
+        }
         let status = plan.status(n);
         let action = match (status, opts.force) {
             (Status::Done, false) => "skip (done)",

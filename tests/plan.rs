@@ -104,6 +104,15 @@ fn plan_prints_the_sweep_as_a_tree_and_as_dot() {
     let t = text(&o);
     let line = t.lines().find(|l| l.contains("running now")).unwrap_or_default();
     assert!(line.starts_with("refused (in use)") || line.contains("refused (in use) "), "{t}");
+    // a run refused so (every stage's folder held here) records no plan of its own: it
+    // recorded stages it never ran, and the running one's results read as an earlier version's
+    let dirs: Vec<&str> = t.split_whitespace().filter(|w| w.contains("/pretrain-") || w.contains("/eval-")).collect();
+    let held_all: Vec<_> = dirs.iter().filter(|d| **d != dir).map(|d| ijepa_engine::run_dir::StageLock::acquire(Path::new(d)).unwrap()).collect();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("in use by another process"), "{}", text(&o));
+    let records = std::fs::read_dir(d.join("runs/tiny-sweep")).map(|r| r.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("planned-")).count()).unwrap_or(0);
+    assert_eq!(records, 0, "{}", text(&o));
+    drop(held_all);
     drop(held);
 
     let o = ijepa(&["plan", "--dot", f.to_str().unwrap()]);

@@ -898,6 +898,18 @@ impl Plan {
             bytes.extend(eval.or_else(|_| std::fs::read(dir.join(ijepa_schema::MANIFEST))).unwrap_or_default());
             bytes.push(0);
         }
+        // the records of what each file's last run planned, which say what the report shows
+        // (another file's edited record left this report "done" and stale)
+        for exp in subdirs(&self.runs_dir) {
+            let mut records: Vec<PathBuf> = std::fs::read_dir(&exp).map(|r| r.flatten().map(|e| e.path()).filter(|p| ijepa_schema::PlannedStages::is_one(p)).collect()).unwrap_or_default();
+            records.sort();
+            for r in records {
+                bytes.extend_from_slice(r.to_string_lossy().as_bytes());
+                bytes.push(0);
+                bytes.extend(std::fs::read(&r).unwrap_or_default());
+                bytes.push(0);
+            }
+        }
         crate::run_dir::content_hash(&bytes)
     }
 
@@ -1467,6 +1479,12 @@ mod tests {
         assert_eq!(plan.status(n), Status::Done);
         mark("other".into());
         assert_eq!(plan.status(n), Status::Pending);
+        // another file's record of what it planned (which says what the report shows) is an
+        // input too: edited, the report is stale (it stayed "done")
+        let before = plan.report_inputs();
+        std::fs::create_dir_all(root.join("s")).unwrap();
+        std::fs::write(root.join("s").join("planned-other-0123abcd.json"), "{}").unwrap();
+        assert_ne!(plan.report_inputs(), before);
     }
 
     /// The contents of a `subset` list and of an evaluation's `split-file` name their stages

@@ -65,10 +65,11 @@ impl PlannedStages {
     /// `planned-<stem>-<digest of its full path>.json`, one per file (the stem alone, its
     /// other characters as `_`, named `knn-α.kdl` and `knn-β.kdl`, or `a/x.kdl` and `b/x.kdl`,
     /// alike: each run's record replaced the other's, whose current results were left out).
+    /// (A link to a file is the file: the stem is the file's, as the digest is.)
     pub fn path(study_dir: &Path, file: &Path) -> std::path::PathBuf {
-        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let stem: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
         let full = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
+        let stem = full.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
         // FNV-1a: a digest that stays the same across builds and machines
         let digest = full.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         study_dir.join(format!("planned-{stem}-{:08x}.json", digest >> 32))
@@ -617,6 +618,15 @@ mod tests {
         assert_eq!(PlannedStages::path(dir, Path::new("a/x.kdl")), PlannedStages::path(dir, Path::new("a/x.kdl")));
         assert!(a.file_name().unwrap().to_str().unwrap().starts_with("planned-knn-_-"), "{a:?}");
         assert_eq!(PlannedStages::stage_of(Path::new("/r/runs/exp/pretrain-0123456789ab")), "exp/pretrain-0123456789ab");
+        // a link to a file is the file (its run's record was kept apart, and shown an earlier
+        // version of the file beside the current one)
+        let d = std::env::temp_dir().join(format!("ijepa-schema-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("x.kdl"), "").unwrap();
+        let _ = std::fs::remove_file(d.join("link.kdl"));
+        std::os::unix::fs::symlink(d.join("x.kdl"), d.join("link.kdl")).unwrap();
+        assert_eq!(PlannedStages::path(dir, &d.join("link.kdl")), PlannedStages::path(dir, &d.join("x.kdl")));
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     /// A run keeps what its latest monitored epoch warned of: a warning a later epoch no
