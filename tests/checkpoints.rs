@@ -387,7 +387,7 @@ fn a_diverging_run_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     let runs = d.join("runs");
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     fails_with(&o, &["training diverged", "at step", "latest.safetensors"]);
-    let run = std::fs::read_dir(runs.join("nan")).unwrap().next().unwrap().unwrap().path();
+    let run = common::pretrain_in(&runs.join("nan")).expect("a pretraining folder");
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["status"], "failed");
     assert!(m["error"].as_str().unwrap().contains("at step"));

@@ -853,7 +853,7 @@ fn run_trains_and_writes_the_run_folder() {
     assert!(o.status.success(), "{out}{err}");
     // the first line names the precision, the manifest records it
     assert!(out.lines().any(|l| l.starts_with("pretraining tiny") && l.contains(", fp32")), "{out}");
-    let run = std::fs::read_dir(runs.join("tiny")).unwrap().next().unwrap().unwrap().path();
+    let run = common::pretrain_in(&runs.join("tiny")).expect("a pretraining folder");
     assert!(run.file_name().unwrap().to_str().unwrap().starts_with("pretrain-"));
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let mut lines = metrics.lines();
@@ -1214,7 +1214,7 @@ fn an_allocation_failure_in_a_step_is_an_error_naming_the_step() {
     assert_eq!(o.status.code(), Some(1), "{gb} GB: {out}\n{err}");
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "{gb} GB: {err}");
     assert!(err.contains("error: out of memory during pretraining step 1: "), "{gb} GB: {err}");
-    let manifest = std::fs::read_dir(runs.join("big-step")).unwrap().next().unwrap().unwrap().path().join("manifest.json");
+    let manifest = common::pretrain_in(&runs.join("big-step")).expect("a pretraining folder").join("manifest.json");
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
     assert_eq!(m["status"], "failed", "{m}");
     assert!(m["error"].as_str().unwrap().contains("out of memory during pretraining step 1"), "{m}");

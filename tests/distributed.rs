@@ -209,10 +209,8 @@ fn wait_timeout(child: &mut Child, limit: Duration) -> Option<std::process::Exit
 }
 
 fn metrics_rows(runs: &Path) -> usize {
-    std::fs::read_dir(runs.join("ddp"))
-        .ok()
-        .and_then(|mut it| it.next())
-        .and_then(|e| std::fs::read_to_string(e.ok()?.path().join("metrics.csv")).ok())
+    common::pretrain_in(&runs.join("ddp"))
+        .and_then(|run| std::fs::read_to_string(run.join("metrics.csv")).ok())
         .map(|t| t.lines().count().saturating_sub(1))
         .unwrap_or(0)
 }

@@ -170,7 +170,7 @@ fn a_corrupt_image_fails_or_is_skipped() {
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs2").to_str().unwrap()]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let run = std::fs::read_dir(d.join("runs2").join("folder")).unwrap().next().unwrap().unwrap().path();
+    let run = common::pretrain_in(&d.join("runs2").join("folder")).expect("a pretraining folder");
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let skipped: usize = metrics.lines().skip(1).map(|l| l.rsplit(',').next().unwrap().parse::<usize>().unwrap()).sum();
     assert_eq!(skipped, 2 * 3, "each corrupt image is counted once per epoch: {metrics}");
@@ -209,7 +209,7 @@ fn a_long_run_of_unreadable_files_is_skipped() {
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let run = std::fs::read_dir(d.join("runs").join("folder")).unwrap().next().unwrap().unwrap().path();
+    let run = common::pretrain_in(&d.join("runs").join("folder")).expect("a pretraining folder");
     let listed = std::fs::read_to_string(run.join("skipped.txt")).unwrap();
     assert_eq!(listed.lines().count(), 23, "{listed}");
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
@@ -449,7 +449,7 @@ fn a_failed_run_records_the_steps_it_did() {
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
-    let run = std::fs::read_dir(d.join("runs").join("f")).unwrap().next().unwrap().unwrap().path();
+    let run = common::pretrain_in(&d.join("runs").join("f")).expect("a pretraining folder");
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
     let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
     let last: u64 = metrics.lines().last().unwrap().split(',').next().unwrap().parse().unwrap();
@@ -658,7 +658,7 @@ fn skipped_names_are_one_line_each_and_name_the_file() {
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    let run = std::fs::read_dir(d.join("runs").join("folder")).unwrap().next().unwrap().unwrap().path();
+    let run = common::pretrain_in(&d.join("runs").join("folder")).expect("a pretraining folder");
     let listed = std::fs::read_to_string(run.join("skipped.txt")).unwrap();
     let mut lines: Vec<&str> = listed.lines().collect();
     lines.sort();

@@ -48,7 +48,7 @@ fn run_to_end_on(file: &Path, runs: &Path, products: Option<&str>) -> String {
 }
 
 fn run_folder(runs: &Path) -> PathBuf {
-    std::fs::read_dir(runs.join("resume")).unwrap().next().unwrap().unwrap().path()
+    common::pretrain_in(&runs.join("resume")).expect("a pretraining folder")
 }
 
 /// The first `n` columns of every row of a CSV file of the run (leaving out timings).

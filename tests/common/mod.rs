@@ -33,6 +33,14 @@ pub fn watch_stdout(
     (rx, reader)
 }
 
+/// The pretraining folder (`pretrain-<hash>`) of an experiment's folder `exp_dir`, if it has
+/// one (the folder also holds evaluations and `planned-*.json`, the record of a file's plan).
+pub fn pretrain_in(exp_dir: &std::path::Path) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(exp_dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pretrain-"))).collect();
+    dirs.sort();
+    dirs.into_iter().next()
+}
+
 /// stdout and stderr together.
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
