@@ -797,18 +797,23 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             for e in &registry.unreadable {
                 tracing::warn!("left out of the report: {e}");
             }
-            // each file as it is now (this one's record was written as the run began): stages
-            // an earlier version left are not mixed in
-            let stale = registry.leave_out_earlier_versions().len();
+            // the study as this file now stands: stages an earlier version of it (or another
+            // file of the study) left are not mixed in
+            let mut experiments: Vec<String> = plan.points.iter().map(|p| p.experiment.name.clone()).collect();
+            experiments.push(plan.name.clone());
+            let stale = registry.retain_stages(&experiments, &dirs);
             // (a baseline shared with another file of the study: placed by its stage here)
             registry.place_evals(plan.graph.node_weights().filter(|s| s.kind() == StageKind::Eval).map(|s| (s.dir.as_path(), &s.varied)));
             if stale > 0 {
                 tracing::info!(
-                    "{stale} stage(s) in {} are not of the current version of their file: left out of the report (as of `ijepa report {}`, which shows each file as its last `ijepa run` planned it)",
+                    "{stale} stage(s) of {} in {} are not of this version of the file: left out of its report (`ijepa report {}` shows each file of the folder as its last `ijepa run` planned it)",
+                    plan.name,
                     opts.runs_dir.display(),
                     opts.runs_dir.display()
                 );
             }
+            // the folder's other studies, as `ijepa report` of it shows them
+            registry.leave_out_earlier_versions();
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let hash = if partial { format!("partial-{}", stage.hash) } else { stage.hash.clone() };
             // the files written, whose loss makes the report one to write again

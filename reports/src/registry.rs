@@ -120,6 +120,26 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Keeps, of the stages belonging to `experiments`, only those whose folders are among
+    /// `dirs` (compared by their last two components, `<experiment>/<stage>-<hash>`); the
+    /// stages of other experiments stay. The report `ijepa run` writes at the end of a study
+    /// uses this: it covers the study as it is now, not the stages an earlier version of it
+    /// left in the runs folder (another `k`, another grid), which `ijepa report` of the folder
+    /// still shows. Returns how many stages were left out.
+    pub fn retain_stages(&mut self, experiments: &[String], dirs: &[PathBuf]) -> usize {
+        let tail = |p: &Path| -> Option<(std::ffi::OsString, std::ffi::OsString)> {
+            Some((p.parent()?.file_name()?.to_owned(), p.file_name()?.to_owned()))
+        };
+        let keep: std::collections::HashSet<_> = dirs.iter().filter_map(|d| tail(d)).collect();
+        let wanted = |exp: &str, dir: &Path| !experiments.iter().any(|e| e == exp) || tail(dir).is_some_and(|t| keep.contains(&t));
+        let before = self.pretrains.len() + self.evals.len();
+        // a pretraining is named after its point: one of a point the study no longer has is
+        // the study's by the study its manifest records (it was shown as another experiment's)
+        self.pretrains.retain(|r| wanted(r.manifest.study.as_deref().filter(|s| experiments.iter().any(|e| e == s)).unwrap_or(&r.manifest.experiment), &r.dir));
+        self.evals.retain(|e| wanted(&e.record.experiment, &e.dir));
+        before - self.pretrains.len() - self.evals.len()
+    }
+
     /// Gives each evaluation whose folder is among `stages` (compared by their last two
     /// components, `<experiment>/<stage>-<hash>`) the varied settings given with it. A baseline
     /// shared with another file of the same study (a plain file and its sweep) records those
@@ -137,9 +157,9 @@ impl Registry {
     }
 
     /// Leaves out the stages of earlier versions of experiment files, as the last `ijepa run`
-    /// of each recorded it ([`load_registry`] does this, as does the report `ijepa run`
-    /// writes, its own file's record written as it began). Returns what it left out, as
-    /// listed in [`Registry::unreadable`].
+    /// of each recorded it ([`load_registry`] does this; the report `ijepa run` writes does it
+    /// after [`Registry::retain_stages`], for the folder's other studies). Returns what it
+    /// left out, as listed in [`Registry::unreadable`].
     pub fn leave_out_earlier_versions(&mut self) -> Vec<String> {
         let left_out = earlier_versions_left_out(self);
         self.unreadable.extend(left_out.iter().cloned());
