@@ -142,8 +142,15 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
         .collect();
     let record = ijepa_schema::PlannedStages { file: opts.file.display().to_string(), experiments, stages };
     let dir = opts.runs_dir.join(&plan.name);
-    std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e))?;
-    ijepa_engine::run_dir::write_json(&ijepa_schema::PlannedStages::path(&dir, &opts.file), &record)?;
+    let path = ijepa_schema::PlannedStages::path(&dir, &opts.file);
+    // (the same record is not written again: a finished read-only runs folder is run)
+    if std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()).is_some_and(|r| r == record) {
+        return Ok(());
+    }
+    let written = std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e)).and_then(|()| ijepa_engine::run_dir::write_json(&path, &record));
+    if let Err(e) = written {
+        tracing::warn!("the record of this file's plan was not written ({e}): `ijepa report` of the folder may show an earlier version of it");
+    }
     Ok(())
 }
 
