@@ -901,9 +901,7 @@ impl Plan {
         // the records of what each file's last run planned, which say what the report shows
         // (another file's edited record left this report "done" and stale)
         for exp in subdirs(&self.runs_dir) {
-            let mut records: Vec<PathBuf> = std::fs::read_dir(&exp).map(|r| r.flatten().map(|e| e.path()).filter(|p| ijepa_schema::PlannedStages::is_one(p)).collect()).unwrap_or_default();
-            records.sort();
-            for r in records {
+            for r in ijepa_schema::PlannedStages::records_in(&exp) {
                 bytes.extend_from_slice(r.to_string_lossy().as_bytes());
                 bytes.push(0);
                 bytes.extend(std::fs::read(&r).unwrap_or_default());

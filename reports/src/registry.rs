@@ -247,9 +247,7 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
     // each experiment a record covers, with the files whose records do
     let mut by_experiment: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
     for exp_dir in sorted_subdirs(&reg.root).unwrap_or_default() {
-        let Ok(entries) = fs::read_dir(&exp_dir) else { continue };
-        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| ijepa_schema::PlannedStages::is_one(p)).collect();
-        files.sort();
+        let files = ijepa_schema::PlannedStages::records_in(&exp_dir);
         let read: Vec<_> = files.iter().map(|f| read_json::<ijepa_schema::PlannedStages>(f)).collect();
         // a damaged record's file is not known: its study is shown whole, the other files'
         // records of it set aside too (their study's stages not theirs were left out as

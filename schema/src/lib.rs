@@ -86,6 +86,14 @@ impl PlannedStages {
     pub fn is_one(path: &Path) -> bool {
         path.is_file() && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("planned-") && n.ends_with(".json"))
     }
+
+    /// The records in the study folder `study_dir`, sorted by name (none where it cannot be
+    /// read).
+    pub fn records_in(study_dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut records: Vec<_> = std::fs::read_dir(study_dir).map(|r| r.flatten().map(|e| e.path()).filter(|p| Self::is_one(p)).collect()).unwrap_or_default();
+        records.sort();
+        records
+    }
 }
 
 /// The status of a stage in its manifest.
