@@ -953,6 +953,7 @@ fn study_warnings(study: &ijepa_dsl::Study) -> Vec<String> {
             apart.join("; ")
         ));
     }
+    out.extend(study.encoder_shape_dropped());
     for p in &study.points {
         let e = &p.experiment;
         for w in [ijepa_dsl::recipes::unread_augmentations(&e.recipe, &e.data), ijepa_dsl::recipes::frozen_teacher(e)].into_iter().flatten() {
