@@ -280,7 +280,8 @@ struct Folders {
     /// Root folder of the run registry.
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
-    /// Where a `report` node writes its tables and plots.
+    /// Where a `report` node writes its tables and plots (beside the runs folder: not in it,
+    /// nor in a stage folder).
     #[arg(long, default_value = "reports-out")]
     reports_dir: PathBuf,
 }
@@ -288,12 +289,14 @@ struct Folders {
 impl Folders {
     /// Refuses a `--runs-dir` that exists and is not a folder: `plan` and `run --dry-run`
     /// planned every stage "to run" there without a word (a run failed at its first stage).
-    /// (`run` checks `--reports-dir` before any stage, saying what the report folder needs.)
+    /// A `--reports-dir` in the runs folder or in a stage folder is refused as `ijepa report
+    /// --out` refuses it (the report was written into a pretraining's `checkpoints/`). (`run`
+    /// checks that `--reports-dir` can be written before any stage.)
     fn check(&self) -> Result<(), String> {
         if std::fs::metadata(&self.runs_dir).is_ok_and(|m| !m.is_dir()) {
             return Err(format!("--runs-dir {}: a file, not a folder", self.runs_dir.display()));
         }
-        Ok(())
+        ijepa_reports::check_out(&self.runs_dir, &self.reports_dir).map_err(|e| format!("--reports-dir {e}"))
     }
 }
 

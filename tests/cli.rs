@@ -1070,6 +1070,15 @@ fn run_with_evals_and_report() {
         assert!(!o.status.success() && err.contains("the runs folder, inside it or inside a stage folder"), "{out}{err}");
         assert!(!into.join("report.md").exists() && !into.join("plots").exists());
     }
+    // nor does `run` or `plan` with such a `--reports-dir` (run wrote its report into the
+    // pretraining's checkpoints/, plan listed it done there), a runs folder not made yet too
+    let fresh = d.join("fresh-runs");
+    for (cmd, runs_dir, into) in [("run", &runs, pre.join("checkpoints")), ("plan", &runs, runs.clone()), ("run", &fresh, fresh.join("reports")), ("plan", &fresh, fresh.join("x/../reports"))] {
+        let o = ijepa(&[cmd, f.to_str().unwrap(), "--runs-dir", runs_dir.to_str().unwrap(), "--reports-dir", into.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains("--reports-dir") && err.contains("the runs folder, inside it or inside a stage folder"), "{cmd} {into:?}: {out}{err}");
+        assert!(!into.join("report.md").exists() && !fresh.exists(), "{cmd} {into:?}");
+    }
     let o = ijepa(&["report", runs.to_str().unwrap(), "--out", d.join("again").to_str().unwrap()]);
     assert!(o.status.success() && d.join("again/report.md").is_file(), "{}", outputs(&o).1);
     // an experiment file given for the runs folder is said to be one (it failed as "Not a

@@ -455,7 +455,12 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
     // (a folder not made yet: the nearest one that is, so that the answer does not change
     // once the first report made it)
     let existing = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists()).unwrap_or(Path::new("."));
-    let into_runs = resolved(runs).is_some_and(|r| resolved(existing).is_some_and(|e| e.starts_with(&r)));
+    // (a runs folder not made yet, by its path: `ijepa run` makes it before the report)
+    let absolute = |p: &Path| std::path::absolute(p).ok().map(|a| a.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect::<std::path::PathBuf>());
+    let into_runs = match resolved(runs) {
+        Some(r) => resolved(existing).is_some_and(|e| e.starts_with(&r)),
+        None => absolute(runs).is_some_and(|r| absolute(out).is_some_and(|o| o.starts_with(&r))),
+    };
     if into_runs || resolved(existing).is_some_and(|e| e.ancestors().any(stage)) {
         return Err(ReportError::Invalid {
             path: out.to_path_buf(),
