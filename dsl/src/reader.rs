@@ -707,7 +707,8 @@ pub(crate) fn read_children<T>(
                 });
                 continue;
             }
-            let mut names: Vec<&str> = fields.iter().map(|f| f.name).collect();
+            // (`sweep` is read in `experiment` only to say it belongs after it)
+            let mut names: Vec<&str> = fields.iter().map(|f| f.name).filter(|&n| !(parent_label == "experiment" && n == "sweep")).collect();
             // at the experiment level, the setting nodes registered recipes declare too
             let settings: Vec<String> = if parent_label == "experiment" { crate::recipes::setting_nodes() } else { Vec::new() };
             names.extend(settings.iter().map(String::as_str));

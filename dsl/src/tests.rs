@@ -1320,4 +1320,7 @@ fn help_texts_say_what_a_node_takes() {
     // a block with no settings says so (the list of what it accepts was empty)
     let text = render("experiment \"t\" {\n mask \"rasterized\" { min-keep 3 }\n}\n");
     assert!(text.contains("takes no nodes here") && !text.contains("accepts: \n"), "{text}");
+    // the experiment's list leaves out `sweep`, which belongs after it (it was listed)
+    let text = render("experiment \"t\" {\n bogus1 1\n}\n");
+    assert!(text.contains("`experiment` accepts: recipe,") && text.contains("extends") && !text.contains("sweep"), "{text}");
 }
