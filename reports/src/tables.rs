@@ -191,11 +191,13 @@ impl ResultRow {
     }
 }
 
-/// Our plain (non-sweep) evaluations of one protocol, and those of a sweep over recipes (a
-/// methods comparison: each point is a method of the table) with its raw pixels (they vary
-/// no recipe, but a `seeds` line gives them a point: they were left out, the strongest row of
-/// the table among them); by experiment, then method, the method with the best top-1 first,
-/// each method's rows (its seeds) together, best first.
+/// Our plain (non-sweep) evaluations of one protocol, those of a sweep over seeds alone (the
+/// same experiment replicated: its rows were only in the sweep's sections, the method tables
+/// showing the paper's rows alone), and those of a sweep over recipes (a methods comparison:
+/// each point is a method of the table) with its raw pixels (they vary no recipe, but a
+/// `seeds` line gives them a point: they were left out, the strongest row of the table among
+/// them); by experiment, then method, the method with the best top-1 first, each method's rows
+/// (its seeds) together, best first.
 fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
     let of_methods: HashSet<&str> = reg.evals.iter().filter(|e| e.record.varied.contains_key("recipe")).map(|e| e.record.experiment.as_str()).collect();
     let mut evals: Vec<&EvalRun> = reg
@@ -203,7 +205,7 @@ fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
         .iter()
         .filter(|e| {
             e.record.protocol == protocol
-                && (e.record.varied.is_empty() || e.record.varied.contains_key("recipe") || (e.record.model == "raw-pixels" && of_methods.contains(e.record.experiment.as_str())))
+                && (e.record.varied.keys().all(|k| k == "recipe" || k == SEED) || (e.record.model == "raw-pixels" && of_methods.contains(e.record.experiment.as_str())))
         })
         .collect();
     let mut best: HashMap<(&str, &str), f64> = HashMap::new();
@@ -281,11 +283,11 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
 /// (pretraining, null for baselines), `data`, `features` (what our head read: `last`, `last4`,
 /// `pixels`...; null for the paper's rows), `top1` (percent), `source` (`"ours"`/`"paper"`),
 /// and first `experiment` (null for the paper's rows) when our rows come from more than one
-/// experiment (so is every other results table); `point` (a recipe sweep's other settings,
-/// e.g. `seed=1`) when a row has one, and `stage` (the evaluation's folder) on rows that would
+/// experiment (so is every other results table); `point` (a seeds or recipe sweep's other
+/// settings, e.g. `seed=1`) when a row has one, and `stage` (the evaluation's folder) on rows that would
 /// otherwise read the same.
 /// Our rows are the `protocol: "linear"` evaluations that are not part of a sweep (`varied`
-/// empty) or are points of a sweep over recipes; the paper's rows are its Table 1
+/// empty), or are points of a sweep over seeds or recipes alone; the paper's rows are its Table 1
 /// (ImageNet-1k).
 pub fn linear_table(reg: &Registry) -> DataFrame {
     ours_beside_paper(reg, "linear", 1, None)

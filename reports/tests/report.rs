@@ -1710,3 +1710,24 @@ fn a_report_replaces_the_files_of_the_earlier_one() {
     }
     assert!(out.join("plots").join("mine.png").exists());
 }
+
+/// A study that replicates one experiment over seeds shows each seed in the method tables,
+/// told apart by its point (the tables showed the paper's rows alone, ours only in the sweep's
+/// sections); a sweep over another setting stays in its sweep's sections.
+#[test]
+fn a_seeds_study_has_its_rows_in_the_method_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (seed, top1) in [("0", 61.5), ("1", 63.0)] {
+        eval(tmp.path(), "rep", &format!("linear-ijepa-s{seed}"), "linear", "ijepa", top1, None, json!({"seed": seed}));
+        eval(tmp.path(), "rep", &format!("linear-random-init-s{seed}"), "linear", "random-init", top1 - 20.0, None, json!({"seed": seed}));
+        eval(tmp.path(), "lrs", &format!("linear-ijepa-s{seed}"), "linear", "ijepa", top1 + 5.0, None, json!({"seed": seed, "optimizer.lr.peak": "1e-3"}));
+    }
+    let reg = load_registry(tmp.path()).unwrap();
+    let lin = rows(&linear_table(&reg));
+    let ours: Vec<(&str, &str, &str)> = lin.iter().filter(|r| r["source"] == "ours").map(|r| (r["method"].as_str(), r["point"].as_str(), r["top1"].as_str())).collect();
+    assert_eq!(
+        ours,
+        [("I-JEPA (ours)", "seed=1", "63.0"), ("I-JEPA (ours)", "seed=0", "61.5"), ("random init", "seed=1", "43.0"), ("random init", "seed=0", "41.5")],
+        "{lin:?}"
+    );
+}
