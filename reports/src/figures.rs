@@ -202,13 +202,14 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
         return None;
     }
     type Get = fn(&MonitorRow) -> f64;
-    let columns: [(&str, &str, Get, bool); 3] = [
-        ("kNN top-1 (held-out images)", "kNN top-1 (%)", |m| m.knn_top1, true),
-        ("Effective rank (RankMe)", "effective rank", |m| m.rankme, false),
-        ("Feature spread", "std per dimension x sqrt(D)", |m| m.spread, false),
+    // (with the config's key of the floor below which the monitor warns of a collapse)
+    let columns: [(&str, &str, Get, bool, Option<&str>); 3] = [
+        ("kNN top-1 (held-out images)", "kNN top-1 (%)", |m| m.knn_top1, true, None),
+        ("Effective rank (RankMe)", "effective rank", |m| m.rankme, false, Some("monitor.rank_floor")),
+        ("Feature spread", "std per dimension x sqrt(D)", |m| m.spread, false, Some("monitor.spread_floor")),
     ];
     let mut panels = Vec::new();
-    for (title, y, get, with_pixels) in columns {
+    for (title, y, get, with_pixels, floor) in columns {
         let mut series = Vec::new();
         // the pixels' level, once for the runs on the same held-out images (a study's points
         // and seeds, by their data and monitor settings), which drew one identical line each,
@@ -245,6 +246,20 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
             let name = if n == 1 { format!("{label} raw pixels (same images)") } else { format!("raw pixels (the same images for {n} runs)") };
             series.push(Series::new(name, vec![(0.0, value), (end, value)], colour, Stroke::Dotted));
         }
+        // the floor the warnings read (a rank wobbling by 0.1 filled the panel and read as a
+        // collapse, or as none, with nothing to measure it against), once per value
+        let mut floors: Vec<(f64, f64)> = Vec::new();
+        for &(_, r) in runs.iter().filter(|_| floor.is_some()) {
+            let Some(v) = floor.and_then(|k| r.config_value(k)).and_then(serde_json::Value::as_f64).filter(|v| *v > 0.0) else { continue };
+            let end = r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64;
+            match floors.iter_mut().find(|f| f.0 == v) {
+                Some(f) => f.1 = f.1.max(end),
+                None => floors.push((v, end)),
+            }
+        }
+        for (v, end) in floors {
+            series.push(Series::new(format!("collapse-warning floor ({})", crate::plot::tick(v)), vec![(0.0, v), (end, v)], FLOOR_COLOUR, Stroke::Dotted));
+        }
         panels.push(Panel { title: title.into(), x_label: "epoch (0: before training)".into(), y_label: y.into(), x: XAxis::Numeric, series });
     }
     Some(NamedFigure {
@@ -254,7 +269,8 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
                   dotted reference, the effective rank of the features (RankMe, Garrido et al. 2023) and \
                   their spread (1: isotropic, 0: collapsed). Solid: the encoder evaluations read (I-JEPA's \
                   target encoder, DINO's teacher, MAE's encoder); dashed: the other one (I-JEPA's context \
-                  encoder, DINO's student)."
+                  encoder, DINO's student). Black dotted: the floors of the rank and the spread below which \
+                  the monitor warns of a collapse."
             .into(),
         figure: Figure { title: format!("Learning monitors: {exp}"), panels },
     })
@@ -327,6 +343,9 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     })
 }
 
+/// Colour index ([`crate::plot::PALETTE`]'s black) of the monitor's collapse-warning floors.
+const FLOOR_COLOUR: usize = 6;
+
 /// Colour index of an evaluation subject: the pretrained encoder, random init, raw pixels.
 fn subject_colour(model: &str) -> usize {
     match model {
@@ -350,11 +369,17 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         if let Some(&c) = colours.get(&key) {
             return c;
         }
-        let c = if colours.values().any(|&v| v == preferred) {
+        // (the preferred colour, else the first free one past the three subjects' own, then
+        // theirs; past the palette they repeat)
+        let n = crate::plot::PALETTE.len();
+        let taken = |c: usize| colours.values().any(|&v| v % n == c);
+        let c = if !taken(preferred) {
+            preferred
+        } else if let Some(free) = (3..n).chain(0..3).find(|&c| !taken(c)) {
+            free
+        } else {
             next += 1;
             next - 1
-        } else {
-            preferred
         };
         colours.insert(key, c);
         c
@@ -363,9 +388,11 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     for e in with_curve {
         let r = &e.record;
         let point = point_text(&r.varied);
+        // (a baseline's too by its point: the seeds of a sweep ran their own, whose curves
+        // differ, and drew in one colour)
         let colour = match r.model.as_str() {
-            "random-init" => colour_of(format!("init {}", r.method), subject_colour(&r.model)),
-            "raw-pixels" => subject_colour(&r.model),
+            "random-init" => colour_of(format!("init {} {point}", r.method), subject_colour(&r.model)),
+            "raw-pixels" => colour_of(format!("pixels {point}"), subject_colour(&r.model)),
             _ => colour_of(format!("ours {point}"), 0),
         };
         let stroke = if r.protocol == "linear" { Stroke::Solid } else { Stroke::Dashed };
@@ -453,6 +480,11 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     let mut keys: Vec<String> = swept.iter().flat_map(|e| e.record.varied.keys().cloned()).collect();
     keys.sort_unstable();
     keys.dedup();
+    // a sweep over seeds alone replicates one setting: no trend to draw (a line joined the
+    // seeds as if they were settings); the method tables and the seeds table show them
+    if keys.iter().all(|k| k == SEED) {
+        return None;
+    }
     // a sweep's seeds beside other keys repeat each setting: the seed is no x position, the
     // runs of a setting are drawn at one x (their mean joined by the line, each as a dot)
     let seeded = keys.len() > 1 && keys.iter().any(|k| k == SEED);
@@ -464,6 +496,10 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     values.sort_by(|a, b| numbers(a).partial_cmp(&numbers(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(b)));
     values.dedup();
     let at = |v: &str| values.iter().position(|x| x == v).expect("every value is listed") as f64;
+    // names no order joins (recipes, mask kinds): each point a dot, not a line from one method
+    // to the next as if a setting between them were measured
+    let ordered = values.iter().all(|v| !numbers(v).is_empty());
+    let (line, baseline) = if ordered { (Stroke::Solid, Stroke::Dashed) } else { (Stroke::Dots, Stroke::Crosses) };
     // each x position's first point: its settings and recipe stand for the position's
     let firsts: Vec<&EvalRun> = values.iter().map(|v| *swept.iter().find(|e| value(e) == *v).expect("a point per value")).collect();
     let mut protocols: Vec<&str> = swept.iter().map(|e| e.record.protocol.as_str()).collect();
@@ -508,11 +544,11 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
             _ => methods.join(" / "),
         };
         if seeded {
-            series.push(Series::new(format!("{name} · {p} (mean over seeds)"), pts, protocol_colour(p), Stroke::Solid));
+            series.push(Series::new(format!("{name} · {p} (mean over seeds)"), pts, protocol_colour(p), line));
             let each: Vec<(f64, f64)> = ours.iter().map(|e| (at(&value(e)), e.record.top1)).collect();
             series.push(Series::new(format!("{name} · {p}, each seed"), each, protocol_colour(p), Stroke::Points));
         } else {
-            series.push(Series::new(format!("{name} · {p}"), pts, protocol_colour(p), Stroke::Solid));
+            series.push(Series::new(format!("{name} · {p}"), pts, protocol_colour(p), line));
         }
         // the baselines of this protocol at each point: those of its recipe (a random init is
         // the recipe's own) whose settings are the point's (their mean over seeds); a level
@@ -544,8 +580,9 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
                     (!fit.is_empty()).then(|| mean(&fit.iter().map(|b| b.record.top1).collect::<Vec<_>>()))
                 })
                 .collect();
+            let level = matches!(levels[..], [Some(y), ..] if levels.iter().all(|l| *l == Some(y)));
             let pts: Vec<(f64, f64)> = match levels[..] {
-                [Some(y), ..] if levels.iter().all(|l| *l == Some(y)) => vec![(0.0, y), (last, y)],
+                [Some(y), ..] if level => vec![(0.0, y), (last, y)],
                 _ => levels.iter().enumerate().filter_map(|(i, l)| l.map(|y| (i as f64, y))).collect(),
             };
             if pts.is_empty() {
@@ -558,7 +595,11 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
                 [one] if used_recipes.len() <= 1 => one.to_string(),
                 _ => format!("{} (each point's recipe)", used[0].split(" (").next().unwrap_or(used[0])),
             };
-            let stroke = if model == "raw-pixels" { Stroke::Dotted } else { Stroke::Dashed };
+            let stroke = match model {
+                _ if !level && !ordered => baseline,
+                "raw-pixels" => Stroke::Dotted,
+                _ => Stroke::Dashed,
+            };
             series.push(Series::new(format!("{method} · {p}"), pts, protocol_colour(p), stroke));
         }
     }
@@ -585,7 +626,12 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         let arch = arch.get(&table).map_or("", String::as_str);
         series.push(Series::new(format!("paper Table {table} ({arch}, 1% ImageNet-1k)"), pts, 6 + i, Stroke::Markers));
     }
-    let seeds = if seeded { " With several seeds per setting, the line joins their means and a circle marks each seed's result." } else { "" };
+    let names = if ordered { "" } else { " The swept values are names, not an order: each point is a dot (a baseline's, a cross), joined by no line." };
+    let seeds = match (seeded, ordered) {
+        (true, true) => " With several seeds per setting, the line joins their means and a circle marks each seed's result.",
+        (true, false) => " With several seeds per setting, a dot marks their mean and a circle each seed's result.",
+        _ => "",
+    };
     let triangles = if tables.is_empty() {
         String::new()
     } else {
@@ -601,7 +647,7 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         caption: format!(
             "Top-1 (%) on the test split against the swept `{key}`, one line per protocol; dashed and dotted \
              lines: the random-init encoder (each point's own recipe's) and the raw pixels under the same \
-             protocol (a level when they depend on no swept setting).{seeds}{triangles}"
+             protocol (a level when they depend on no swept setting; with several seeds, their mean).{names}{seeds}{triangles}"
         ),
         figure: Figure {
             title: format!("Sweep {exp}: top-1 against {key}"),

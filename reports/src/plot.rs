@@ -6,7 +6,8 @@
 //! `ab_glyph`, so no system font or fontconfig is needed).
 //!
 //! Colours are the Okabe-Ito palette (distinguishable with the common colour-vision
-//! deficiencies); lines can also differ by stroke (solid, dashed, dotted, markers, circles), so no
+//! deficiencies) and three more past it; lines can also differ by stroke (solid, dashed, dotted,
+//! markers, circles, dots, crosses), so no
 //! line relies on colour alone when a figure needs more than the palette.
 
 use std::sync::OnceLock;
@@ -21,9 +22,9 @@ const FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 /// The family name the figures ask for (SVG viewers use their own sans-serif font).
 const FAMILY: &str = "sans-serif";
 
-/// Okabe & Ito (2008) colour-blind-safe colours, black last (yellow is left out: too pale
-/// on white) with their names.
-pub const PALETTE: [(&str, RGBColor); 7] = [
+/// Okabe & Ito (2008) colour-blind-safe colours (yellow is left out: too pale on white), then
+/// three more (grey, brown, indigo), with their names.
+pub const PALETTE: [(&str, RGBColor); 10] = [
     ("blue", RGBColor(0, 114, 178)),
     ("orange", RGBColor(230, 159, 0)),
     ("bluish green", RGBColor(0, 158, 115)),
@@ -31,6 +32,11 @@ pub const PALETTE: [(&str, RGBColor); 7] = [
     ("sky blue", RGBColor(86, 180, 233)),
     ("reddish purple", RGBColor(204, 121, 167)),
     ("black", RGBColor(0, 0, 0)),
+    // (past Okabe and Ito's seven: a sweep's probe curves, seeds by settings, ran out and
+    // repeated colours of other curves)
+    ("grey", RGBColor(136, 136, 136)),
+    ("brown", RGBColor(140, 81, 10)),
+    ("indigo", RGBColor(68, 51, 153)),
 ];
 
 /// How a series is stroked.
@@ -48,6 +54,11 @@ pub enum Stroke {
     Markers,
     /// Small open circles, no line (e.g. each seed's result around the line of their mean).
     Points,
+    /// Filled circles, no line: values at named points that no order joins (a sweep over
+    /// recipes or mask kinds).
+    Dots,
+    /// Crosses, no line: a baseline's values at such points.
+    Crosses,
 }
 
 /// One line of a panel.
@@ -296,7 +307,7 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
     for run in runs(&s.points) {
         let run = match s.stroke {
             Stroke::Solid | Stroke::Faint | Stroke::Dashed | Stroke::Dotted => thinned(&run, LINE_BUCKETS),
-            Stroke::Markers | Stroke::Points => run,
+            Stroke::Markers | Stroke::Points | Stroke::Dots | Stroke::Crosses => run,
         };
         match s.stroke {
             Stroke::Solid | Stroke::Faint => {
@@ -319,6 +330,12 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
             }
             Stroke::Points => {
                 chart.draw_series(run.iter().map(|&p| Circle::new(p, 5, style)))?;
+            }
+            Stroke::Dots => {
+                chart.draw_series(run.iter().map(|&p| Circle::new(p, 5, style.filled())))?;
+            }
+            Stroke::Crosses => {
+                chart.draw_series(run.iter().map(|&p| Cross::new(p, 5, style)))?;
             }
         }
     }
@@ -534,6 +551,8 @@ fn draw_legend<DB: DrawingBackend>(
                 }
                 Stroke::Markers => area.draw(&TriangleMarker::new((x + LEGEND_SWATCH / 2, y), 7, style.filled()))?,
                 Stroke::Points => area.draw(&Circle::new((x + LEGEND_SWATCH / 2, y), 5, style))?,
+                Stroke::Dots => area.draw(&Circle::new((x + LEGEND_SWATCH / 2, y), 5, style.filled()))?,
+                Stroke::Crosses => area.draw(&Cross::new((x + LEGEND_SWATCH / 2, y), 5, style))?,
             }
             area.draw(&Text::new(label.clone(), (x + LEGEND_SWATCH + 8, y), text.clone()))?;
             x += entry_width(label) as i32;

@@ -1115,6 +1115,9 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
     assert_eq!(ours.points, [(0.0, 45.7), (1.0, 47.55), (2.0, 48.9)]);
     let random = series(&panel, "random init (each point's recipe) · knn");
     assert_eq!(random.points, [(0.0, 45.7), (1.0, 47.35), (2.0, 47.75)]);
+    // methods are names, not an order: dots and crosses, no line from one to the next
+    use ijepa_reports::plot::Stroke;
+    assert_eq!((ours.stroke, random.stroke), (Stroke::Dots, Stroke::Crosses));
     // the pixels are every recipe's: a level
     assert_eq!(series(&panel, "raw pixels · knn").points, [(0.0, 75.3), (2.0, 75.3)]);
     assert!(!panel.series.iter().any(|s| s.label.as_deref() == Some("DINO (ours) · knn")));
@@ -1730,4 +1733,51 @@ fn a_seeds_study_has_its_rows_in_the_method_tables() {
         [("I-JEPA (ours)", "seed=1", "63.0"), ("I-JEPA (ours)", "seed=0", "61.5"), ("random init", "seed=1", "43.0"), ("random init", "seed=0", "41.5")],
         "{lin:?}"
     );
+}
+
+/// The monitor's rank and spread panels draw the floors below which it warns of a collapse,
+/// once per value (a rank wobbling by 0.1 filled its panel, with nothing to read it against);
+/// a run whose config names none (or a floor of 0) draws none.
+#[test]
+fn the_monitor_figure_draws_its_collapse_floors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    let floors = |reg: &ijepa_reports::Registry| -> Vec<Vec<(String, Vec<(f64, f64)>)>> {
+        let figs = ijepa_reports::figures::experiment_figures(reg, "tscale");
+        let fig = figs.iter().find(|f| f.stem == "monitor-tscale").expect("a monitor figure");
+        assert!(fig.caption.contains("the floors of the rank and the spread"), "{}", fig.caption);
+        fig.figure.panels.iter().map(|p| p.series.iter().filter(|s| s.label.as_deref().is_some_and(|l| l.starts_with("collapse-warning floor"))).map(|s| (s.label.clone().unwrap(), s.points.clone())).collect()).collect()
+    };
+    assert_eq!(floors(&load_registry(&runs).unwrap()), vec![vec![]; 3], "no monitor settings recorded: no floor");
+    for (i, lo) in [0.1, 0.15, 0.2].into_iter().enumerate() {
+        let config = runs.join(format!("tscale-targets-scale-{lo}-0.2/pretrain-{}/config.json", i.to_string().repeat(12)));
+        let mut c: serde_json::Value = serde_json::from_str(&fs::read_to_string(&config).unwrap()).unwrap();
+        c["monitor"] = json!({"every": 1, "images": 100, "k": 20, "rank_floor": if i == 2 { 0.0 } else { 2.0 }, "spread_floor": 0.05});
+        write_json(&config, &c);
+    }
+    let drawn = floors(&load_registry(&runs).unwrap());
+    assert_eq!(drawn[0], vec![], "the kNN panel has the pixels' level, no floor");
+    assert_eq!(drawn[1], vec![("collapse-warning floor (2)".to_string(), vec![(0.0, 2.0), (4.0, 2.0)])]);
+    assert_eq!(drawn[2], vec![("collapse-warning floor (0.05)".to_string(), vec![(0.0, 0.05), (4.0, 0.05)])]);
+}
+
+/// A sweep over seeds alone replicates one setting: no sweep figure draws the seeds as
+/// settings joined by a line (its rows are in the method and seeds tables), and in the probe
+/// figure each seed's baselines get a colour of their own (they shared their subject's).
+#[test]
+fn a_seeds_study_draws_no_trend_and_tells_its_baselines_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (seed, top1) in [("0", 61.5), ("1", 63.0)] {
+        for model in ["ijepa", "random-init", "raw-pixels"] {
+            eval(tmp.path(), "rep", &format!("linear-{model}-s{seed}"), "linear", model, top1, None, json!({"seed": seed}));
+        }
+    }
+    let reg = load_registry(tmp.path()).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, "rep");
+    let stems: Vec<&str> = figs.iter().map(|f| f.stem.as_str()).collect();
+    assert_eq!(stems, ["probe-rep"]);
+    let series = &figs[0].figure.panels[0].series;
+    let colours: std::collections::BTreeSet<usize> = series.iter().map(|s| s.colour).collect();
+    assert_eq!(colours.len(), 6, "{:?}", series.iter().map(|s| (s.label.clone(), s.colour)).collect::<Vec<_>>());
 }
