@@ -176,6 +176,11 @@ fn parity_passes_on_the_shipped_fixture() {
         ("official-step-tiny", "/optimizer/kind", serde_json::json!("sgd"), "says optimizer \"sgd\""),
         ("mae-step-tiny", "/len_keep", serde_json::json!(20), "says len_keep 20"),
         ("dino-step-tiny", "/ncrops", serde_json::json!(5), "says ncrops 5"),
+        // a description no model can have is said to be one, exit 2: NaNs replayed as a
+        // mismatch (exit 1), or its tensors' shapes and keys were blamed
+        ("official-step-tiny", "/layer_norm_eps", serde_json::json!(-1.0), "the description's encoder: layer-norm eps -1"),
+        ("official-step-tiny", "/image_size", serde_json::json!(0), "the description's encoder: image size 0"),
+        ("official-step-tiny", "/depth", serde_json::json!(0), "the description's encoder: encoder depth 0"),
     ] {
         let name = format!("contradicts-{}", field.replace('/', "-"));
         std::fs::copy(format!("tests/fixtures/{fixture}.safetensors"), d.join(format!("{name}.safetensors"))).unwrap();

@@ -359,7 +359,13 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         learned_pos_embed: false,
     };
     // an edited description is refused by name (a patch of 0 divided by zero below)
-    encoder.validate().map_err(|e| Error::Checkpoint { path: path.with_extension("json"), message: format!("the description's encoder: {e}") })?;
+    encoder.validate().map_err(|e| {
+        let e = match e {
+            Error::Config(m) => m,
+            e => e.to_string(),
+        };
+        Error::Checkpoint { path: path.with_extension("json"), message: format!("the description's encoder: {e}") }
+    })?;
     let predictor = PredictorConfig {
         out_dim: encoder.embed_dim,
         grid: encoder.grid(),

@@ -73,6 +73,17 @@ impl VitConfig {
         if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
             return bad(format!("patch size {} does not divide the image size {}", self.patch_size, self.image_size));
         }
+        // (an edited fixture's `image_size 0` was blamed on its tensors' shapes, `depth 0` on
+        // an unexpected key, and an `eps` of -1 replayed NaNs as a mismatch)
+        if self.image_size == 0 {
+            return bad("image size 0: an image holds at least one patch".into());
+        }
+        if self.depth == 0 {
+            return bad("encoder depth 0: an encoder has at least one block".into());
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return bad(format!("layer-norm eps {}: must be a positive number", self.eps));
+        }
         if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             return bad(format!("{} heads do not divide the width {}", self.num_heads, self.embed_dim));
         }
