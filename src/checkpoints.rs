@@ -326,7 +326,15 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     })?;
     let store = ParamStore::new(tch::Device::Cpu);
     VisionTransformer::new(&store.root(), &cfg)?;
-    store.load_strict(&import::to_map(enc), file)?;
+    // the module is named (a file holds several encoders: `missing key norm.weight` did not say
+    // whose), and a shape error says the model's shape came from the file's own tensors
+    store.load_strict(&import::to_map(enc), file).map_err(|e| match e {
+        Error::Checkpoint { path, message } => {
+            let read = if message.contains(" has shape ") { " (the model's shape is read from its other tensors, which disagree with this one)" } else { "" };
+            Error::Checkpoint { path, message: format!("its {name}: {message}{read}") }
+        }
+        other => other,
+    })?;
     Ok(match format {
         ExportFormat::Hf => {
             let model = hf_model(&models, cfg.cls_token).map_err(|why| refused(file, &why))?;

@@ -281,8 +281,13 @@ fn wrong_shape_missing_and_unexpected_keys_are_named() {
     fails_with_code(&ijepa(&["parity", FIXTURE, "--weights", missing.to_str().unwrap()]), 2, &["missing key `mask_token`"]);
     let extra = edited_weights(&d, "extra.safetensors", |t| t.push(("encoder.cls_token".into(), vec![1], vec![0.0])));
     fails_with_code(&ijepa(&["parity", FIXTURE, "--weights", extra.to_str().unwrap()]), 2, &["unexpected key `cls_token`"]);
-    // import names the module whose key does not fit (the encoder's here)
+    // import names the module whose key does not fit (the encoder's here), and so does export
+    // (it said "key `norm.weight`" of a file of several encoders)
     fails_with(&ijepa(&["import-checkpoint", shape.to_str().unwrap(), "--out", d.join("i.safetensors").to_str().unwrap()]), &["its encoder: key `norm.weight`"]);
+    fails_with(
+        &ijepa(&["export", shape.to_str().unwrap(), "--encoder", "context", "--heads", "3", "--out", d.join("e.safetensors").to_str().unwrap()]),
+        &["its context encoder: key `norm.weight` has shape [48]", "(the model's shape is read from its other tensors, which disagree with this one)"],
+    );
     // ... also where the model's shape is read (it said "missing key `pos_embed`" of no module),
     // and a module that disagrees with that shape says where the shape came from
     let no_pos = edited_weights(&d, "no-pos.safetensors", |t| t.retain(|e| e.0 != "encoder.pos_embed"));

@@ -100,7 +100,7 @@ impl Modules {
             return Err(crate::Error::Checkpoint { path: origin.to_path_buf(), message: format!("unexpected key `{k}`") });
         }
         for (prefix, store) in &self.modules {
-            store.load_strict(&prefixed(tensors, &format!("{prefix}.")), origin)?;
+            store.load_strict_from(&prefixed(tensors, &format!("{prefix}.")), origin, &format!("{prefix}."))?;
         }
         Ok(())
     }

@@ -134,7 +134,9 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
                     exp.recipe,
                 ),
             })?;
-            store.load_strict(&import::to_map(sd), &source.checkpoint)?;
+            // (its keys named in full: a checkpoint holds several encoders)
+            let prefix = if models.module(&module).is_some() { format!("{module}.") } else { String::new() };
+            store.load_strict_from(&import::to_map(sd), &source.checkpoint, &prefix)?;
         }
         _ => {
             // the recipe's initialisation (I-JEPA: trunc-normal; MAE: xavier, class token)

@@ -96,6 +96,13 @@ impl ParamStore {
     /// into the store. Strict: a missing, unexpected or mis-shaped key is an error naming it.
     /// `origin` names the file for the error message.
     pub fn load_strict(&self, tensors: &HashMap<String, Tensor>, origin: &FsPath) -> Result<()> {
+        self.load_strict_from(tensors, origin, "")
+    }
+
+    /// [`Self::load_strict`] of the tensors that `origin` holds under `prefix`
+    /// (`target_encoder.`): the errors name its keys in full (a missing `norm.weight` did not
+    /// say which of the file's encoders lacked it).
+    pub fn load_strict_from(&self, tensors: &HashMap<String, Tensor>, origin: &FsPath, prefix: &str) -> Result<()> {
         let params = self.params.borrow();
         let err = |message: String| Error::Checkpoint { path: origin.to_path_buf(), message };
         for p in params.iter() {
@@ -103,7 +110,7 @@ impl ParamStore {
                 // (an encoder with a class token loaded as one without, or the reverse: the
                 // weights of another recipe)
                 let hint = if p.name.ends_with("cls_token") { ": the model has a class token (MAE's and DINO's encoders), the file's encoder none (I-JEPA's?)" } else { "" };
-                return Err(err(format!("missing key `{}`{hint}", p.name)));
+                return Err(err(format!("missing key `{prefix}{}`{hint}", p.name)));
             };
             if src.size() != p.tensor.size() {
                 let (theirs, ours) = (src.size(), p.tensor.size());
@@ -112,16 +119,16 @@ impl ParamStore {
                 } else {
                     ""
                 };
-                return Err(err(format!("key `{}` has shape {theirs:?}, the model expects {ours:?}{hint}", p.name)));
+                return Err(err(format!("key `{prefix}{}` has shape {theirs:?}, the model expects {ours:?}{hint}", p.name)));
             }
             // weights are floating point (fp32, bf16, fp16, fp64 convert); integers or booleans
             // are not weights, whatever their shape
             if !src.is_floating_point() {
-                return Err(err(format!("key `{}` holds {:?} values, not floating-point weights", p.name, src.kind())));
+                return Err(err(format!("key `{prefix}{}` holds {:?} values, not floating-point weights", p.name, src.kind())));
             }
         }
         if let Some(extra) = tensors.keys().find(|k| !params.iter().any(|p| &p.name == *k)) {
-            return Err(err(format!("unexpected key `{extra}`")));
+            return Err(err(format!("unexpected key `{prefix}{extra}`")));
         }
         tch::no_grad(|| -> Result<()> {
             for p in params.iter() {
@@ -209,6 +216,8 @@ mod tests {
             assert!(e.contains("x.safetensors") && e.contains("`w.weight`") && e.contains(says), "{e}");
         }
         assert!(store.load_strict(&HashMap::new(), origin).unwrap_err().to_string().contains("missing key `w.weight`"));
+        // under the module's prefix in the file, the key is named in full
+        assert!(store.load_strict_from(&HashMap::new(), origin, "target_encoder.").unwrap_err().to_string().contains("missing key `target_encoder.w.weight`"));
         // a class token's position more (an MAE or DINO encoder where I-JEPA's is expected),
         // or a class token missing: said, beside the shapes
         let vit = ParamStore::new(Device::Cpu);
