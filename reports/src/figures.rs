@@ -498,7 +498,9 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     let at = |v: &str| values.iter().position(|x| x == v).expect("every value is listed") as f64;
     // names no order joins (recipes, mask kinds): each point a dot, not a line from one method
     // to the next as if a setting between them were measured
-    let ordered = values.iter().all(|v| !numbers(v).is_empty());
+    // (each swept setting's own value: `1e-4, ijepa` holds a number, and a line zig-zagged
+    // from one recipe to the other along the learning rates)
+    let ordered = swept.iter().all(|e| e.record.varied.iter().filter(|(k, _)| shown(k)).all(|(_, v)| !numbers(v).is_empty()));
     let (line, baseline) = if ordered { (Stroke::Solid, Stroke::Dashed) } else { (Stroke::Dots, Stroke::Crosses) };
     // each x position's first point: its settings and recipe stand for the position's
     let firsts: Vec<&EvalRun> = values.iter().map(|v| *swept.iter().find(|e| value(e) == *v).expect("a point per value")).collect();

@@ -199,13 +199,27 @@ impl ResultRow {
 /// them); by experiment, then method, the method with the best top-1 first, each method's rows
 /// (its seeds) together, best first.
 fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
+    // a study that varies more than its recipe and seeds (a grid of recipes x learning rates)
+    // is a sweep, shown in its own sections: its random inits and pixels, which vary only
+    // the recipe or nothing, stood in the table without the methods they are baselines of
+    let of_methods_or_seeds = |k: &String| k == "recipe" || k == SEED;
+    let swept: HashSet<&str> = reg.evals.iter().filter(|e| !e.record.varied.keys().all(of_methods_or_seeds)).map(|e| e.record.experiment.as_str()).collect();
     let of_methods: HashSet<&str> = reg.evals.iter().filter(|e| e.record.varied.contains_key("recipe")).map(|e| e.record.experiment.as_str()).collect();
+    // (a plain file may share its study with a sweep: its own results, and the baselines they
+    // share, which vary nothing, are still plain rows)
+    let baseline = |e: &EvalRun| matches!(e.record.model.as_str(), "random-init" | "raw-pixels");
+    let plain: HashSet<&str> = reg.evals.iter().filter(|e| e.record.varied.is_empty() && !baseline(e)).map(|e| e.record.experiment.as_str()).collect();
     let mut evals: Vec<&EvalRun> = reg
         .evals
         .iter()
         .filter(|e| {
+            let exp = e.record.experiment.as_str();
             e.record.protocol == protocol
-                && (e.record.varied.keys().all(|k| k == "recipe" || k == SEED) || (e.record.model == "raw-pixels" && of_methods.contains(e.record.experiment.as_str())))
+                && if swept.contains(exp) {
+                    e.record.varied.is_empty() && (!baseline(e) || plain.contains(exp))
+                } else {
+                    e.record.varied.keys().all(of_methods_or_seeds) || (e.record.model == "raw-pixels" && of_methods.contains(exp))
+                }
         })
         .collect();
     let mut best: HashMap<(&str, &str), f64> = HashMap::new();

@@ -612,7 +612,8 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     for stage in ["tscale-targets-scale-0.1-0.2/pretrain-000000000000", "eval-knn-random-init-old-abcdef012345", "eval-knn-ijepa-0-abcdef012345", "eval-linear-ijepa-0-abcdef012345", "eval-knn-ijepa-1-abcdef012345"] {
         assert!(left.iter().any(|w| w.contains(stage) && w.contains("left out (the last `ijepa run` of exp/tscale.kdl planned other stages for it)")), "{stage}: {left:?}");
     }
-    assert!(rows(&linear_table(&reg)).iter().any(|r| r["experiment"] == "fmnist"), "the study without a record");
+    // (the sweep's baselines are not the linear table's: its one experiment names no column)
+    assert!(rows(&linear_table(&reg)).iter().any(|r| r.get("experiment").is_none_or(|e| e == "fmnist") && r["source"] == "ours"), "the study without a record");
     // a damaged record (its file unknown) shows its study whole, as it says: the other
     // records of the study hid the damaged one's current stages as earlier versions
     fs::write(runs.join("tscale/planned-broken-0123abcd.json"), "garbage{").unwrap();
@@ -1725,12 +1726,29 @@ fn a_seeds_study_has_its_rows_in_the_method_tables() {
         eval(tmp.path(), "rep", &format!("linear-random-init-s{seed}"), "linear", "random-init", top1 - 20.0, None, json!({"seed": seed}));
         eval(tmp.path(), "lrs", &format!("linear-ijepa-s{seed}"), "linear", "ijepa", top1 + 5.0, None, json!({"seed": seed, "optimizer.lr.peak": "1e-3"}));
     }
+    // a grid of recipes x learning rates is a sweep: none of its rows (its random inits vary
+    // the recipe alone and its pixels nothing, and stood in the table without the methods)
+    eval(tmp.path(), "grid", "linear-ijepa", "linear", "ijepa", 50.0, None, json!({"recipe": "ijepa", "optimizer.lr.peak": "1e-4"}));
+    eval(tmp.path(), "grid", "linear-random-init", "linear", "random-init", 30.0, None, json!({"recipe": "ijepa"}));
+    eval(tmp.path(), "grid", "linear-raw-pixels", "linear", "raw-pixels", 80.0, None, json!({}));
+    // a plain file sharing its study with a sweep: its own rows and the baselines they share
+    eval(tmp.path(), "lrs", "linear-ijepa-plain", "linear", "ijepa", 70.0, None, json!({}));
+    eval(tmp.path(), "lrs", "linear-raw-pixels", "linear", "raw-pixels", 81.0, None, json!({}));
     let reg = load_registry(tmp.path()).unwrap();
     let lin = rows(&linear_table(&reg));
-    let ours: Vec<(&str, &str, &str)> = lin.iter().filter(|r| r["source"] == "ours").map(|r| (r["method"].as_str(), r["point"].as_str(), r["top1"].as_str())).collect();
+    let mut ours: Vec<(&str, &str, &str, &str)> =
+        lin.iter().filter(|r| r["source"] == "ours").map(|r| (r["experiment"].as_str(), r["method"].as_str(), r["point"].as_str(), r["top1"].as_str())).collect();
+    ours.sort_unstable();
     assert_eq!(
         ours,
-        [("I-JEPA (ours)", "seed=1", "63.0"), ("I-JEPA (ours)", "seed=0", "61.5"), ("random init", "seed=1", "43.0"), ("random init", "seed=0", "41.5")],
+        [
+            ("lrs", "I-JEPA (ours)", "", "70.0"),
+            ("lrs", "raw pixels", "", "81.0"),
+            ("rep", "I-JEPA (ours)", "seed=0", "61.5"),
+            ("rep", "I-JEPA (ours)", "seed=1", "63.0"),
+            ("rep", "random init", "seed=0", "41.5"),
+            ("rep", "random init", "seed=1", "43.0"),
+        ],
         "{lin:?}"
     );
 }
@@ -1780,4 +1798,21 @@ fn a_seeds_study_draws_no_trend_and_tells_its_baselines_apart() {
     let series = &figs[0].figure.panels[0].series;
     let colours: std::collections::BTreeSet<usize> = series.iter().map(|s| s.colour).collect();
     assert_eq!(colours.len(), 6, "{:?}", series.iter().map(|s| (s.label.clone(), s.colour)).collect::<Vec<_>>());
+}
+
+/// A grid of recipes x learning rates: each value holds a number (`1e-4, ijepa`), but the
+/// recipes are names, not an order: dots, not one line zig-zagging from one method to the
+/// other along the learning rates; a sweep of numbers alone keeps its line.
+#[test]
+fn a_grid_of_recipes_and_numbers_draws_no_line_between_methods() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (recipe, lr, top1) in [("ijepa", "1e-4", 40.0), ("ijepa", "5e-4", 45.0), ("mae", "1e-4", 35.0), ("mae", "5e-4", 30.0)] {
+        eval(tmp.path(), "grid", &format!("knn-{recipe}-{lr}"), "knn", "ijepa", top1, None, json!({"recipe": recipe, "optimizer.lr.peak": lr}));
+        eval(tmp.path(), "lrs", &format!("knn-{recipe}-{lr}"), "knn", "ijepa", top1, None, json!({"optimizer.lr.peak": lr, "seed": if recipe == "ijepa" { "0" } else { "1" }}));
+    }
+    let reg = load_registry(tmp.path()).unwrap();
+    use ijepa_reports::plot::Stroke;
+    let strokes = |exp: &str| -> Vec<Stroke> { sweep_panel(&reg, exp).series.iter().filter(|s| s.label.as_deref().is_some_and(|l| !l.ends_with("each seed"))).map(|s| s.stroke).collect() };
+    assert_eq!(strokes("grid"), [Stroke::Dots]);
+    assert_eq!(strokes("lrs"), [Stroke::Solid]);
 }
