@@ -487,7 +487,11 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     }
     // a sweep's seeds beside other keys repeat each setting: the seed is no x position, the
     // runs of a setting are drawn at one x (their mean joined by the line, each as a dot)
-    let seeded = keys.len() > 1 && keys.iter().any(|k| k == SEED);
+    // (only where some setting has several seeds: a zip pairing each recipe with a seed of its
+    // own drew "mean over seeds" of one seed each)
+    let setting = |e: &EvalRun| format!("{} {:?}", e.record.protocol, e.record.varied.iter().filter(|(k, _)| k.as_str() != SEED).collect::<Vec<_>>());
+    let repeated = swept.iter().any(|a| swept.iter().any(|b| setting(a) == setting(b) && a.record.varied.get(SEED) != b.record.varied.get(SEED)));
+    let seeded = keys.len() > 1 && keys.iter().any(|k| k == SEED) && repeated;
     let shown = |k: &str| !(seeded && k == SEED);
     keys.retain(|k| shown(k));
     let key = keys.join(", ");

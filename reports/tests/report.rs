@@ -1816,3 +1816,17 @@ fn a_grid_of_recipes_and_numbers_draws_no_line_between_methods() {
     assert_eq!(strokes("grid"), [Stroke::Dots]);
     assert_eq!(strokes("lrs"), [Stroke::Solid]);
 }
+
+/// A zip giving each recipe a seed of its own repeats no setting: the seed stays on the axis
+/// (the figure said "mean over seeds" of one seed each, and hid which seed each method ran).
+#[test]
+fn a_zip_of_recipes_and_seeds_keeps_the_seed_on_its_axis() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (recipe, seed, top1) in [("ijepa", "0", 40.0), ("mae", "1", 35.0)] {
+        eval(tmp.path(), "zip", &format!("knn-{recipe}"), "knn", "ijepa", top1, None, json!({"recipe": recipe, "seed": seed}));
+    }
+    let reg = load_registry(tmp.path()).unwrap();
+    let panel = sweep_panel(&reg, "zip");
+    assert_eq!(panel.x_label, "recipe, seed");
+    assert!(!panel.series.iter().any(|s| s.label.as_deref().is_some_and(|l| l.contains("mean over seeds"))), "{:?}", panel.series);
+}
