@@ -1077,8 +1077,18 @@ fn run_with_evals_and_report() {
     }
     // nor does `run` or `plan` with such a `--reports-dir` (run wrote its report into the
     // pretraining's checkpoints/, plan listed it done there), a runs folder not made yet too
+    // (spelt through a folder not made yet and `..`, or through a link)
     let fresh = d.join("fresh-runs");
-    for (cmd, runs_dir, into) in [("run", &runs, pre.join("checkpoints")), ("plan", &runs, runs.clone()), ("run", &fresh, fresh.join("reports")), ("plan", &fresh, fresh.join("x/../reports"))] {
+    std::os::unix::fs::symlink(&d, d.join("selflink")).unwrap();
+    let detour = d.join("not-yet/../fresh-runs");
+    for (cmd, runs_dir, into) in [
+        ("run", &runs, pre.join("checkpoints")),
+        ("plan", &runs, runs.clone()),
+        ("run", &fresh, fresh.join("reports")),
+        ("plan", &fresh, fresh.join("x/../reports")),
+        ("run", &detour, fresh.join("reports")),
+        ("plan", &fresh, d.join("selflink/fresh-runs/reports")),
+    ] {
         let o = ijepa(&[cmd, f.to_str().unwrap(), "--runs-dir", runs_dir.to_str().unwrap(), "--reports-dir", into.to_str().unwrap()]);
         let (out, err) = outputs(&o);
         assert!(!o.status.success() && err.contains("--reports-dir") && err.contains("the runs folder, inside it or inside a stage folder"), "{cmd} {into:?}: {out}{err}");

@@ -450,24 +450,40 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
                 .into(),
         });
     }
-    let resolved = |p: &Path| p.canonicalize().ok();
     let stage = |p: &Path| [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| p.join(f).is_file());
-    // (a folder not made yet: the nearest one that is, so that the answer does not change
-    // once the first report made it)
-    let existing = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| a.exists()).unwrap_or(Path::new("."));
-    // (a runs folder not made yet, by its path: `ijepa run` makes it before the report)
-    let absolute = |p: &Path| std::path::absolute(p).ok().map(|a| a.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect::<std::path::PathBuf>());
-    let into_runs = match resolved(runs) {
-        Some(r) => resolved(existing).is_some_and(|e| e.starts_with(&r)),
-        None => absolute(runs).is_some_and(|r| absolute(out).is_some_and(|o| o.starts_with(&r))),
-    };
-    if into_runs || resolved(existing).is_some_and(|e| e.ancestors().any(stage)) {
+    // (folders not made yet, the runs folder or the report's, as they will be once made: the
+    // answer does not change once the first run made them, whatever the spelling)
+    let (runs_at, out_at) = (to_be(runs), to_be(out));
+    let into_runs = runs_at.as_ref().is_some_and(|r| out_at.as_ref().is_some_and(|o| o.starts_with(r)));
+    if into_runs || out_at.is_some_and(|o| o.ancestors().any(stage)) {
         return Err(ReportError::Invalid {
             path: out.to_path_buf(),
             message: "the runs folder, inside it or inside a stage folder: write the report beside them (the default is reports-out/)".into(),
         });
     }
     Ok(())
+}
+
+/// The path `p` will have once made: its nearest existing ancestor's canonical path (links
+/// followed), then the rest, `.` and `..` taken by their names (`new/../runs/x` is
+/// `runs/x` though `new` does not exist yet). `None` when no ancestor resolves.
+fn to_be(p: &Path) -> Option<std::path::PathBuf> {
+    use std::path::Component;
+    let abs = std::path::absolute(p).ok()?;
+    let parts: Vec<Component> = abs.components().collect();
+    (1..=parts.len()).rev().find_map(|i| {
+        let mut at = parts[..i].iter().collect::<std::path::PathBuf>().canonicalize().ok()?;
+        for c in &parts[i..] {
+            match c {
+                Component::ParentDir => {
+                    at.pop();
+                }
+                Component::Normal(n) => at.push(n),
+                _ => {}
+            }
+        }
+        Some(at)
+    })
 }
 
 /// [`check_out`], then the marker of a study's report stage in `out` is removed: the report
