@@ -112,27 +112,33 @@ impl Study {
 
 impl Study {
     /// Where a sweep's `vary "encoder"` drops the shape the experiment writes beside its
-    /// preset (or in place of one): a point's preset starts its encoder from that preset's
+    /// preset: a point's preset starts its encoder from that preset's
     /// width, depth, heads and MLP ratio (only `patch` is kept), so `encoder "vit-tiny"
     /// depth=1` with `vary "encoder" "vit-tiny" "vit-small"` trains 12-block encoders. One
     /// line naming the settings dropped (`depth=1`), `None` where nothing was (a setting the
     /// sweep varies itself is its own choice).
     pub fn encoder_shape_dropped(&self) -> Option<String> {
         let base = &self.base.encoder;
-        let defaults = base.preset.as_deref().and_then(|p| crate::config::EncoderConfig::preset(p, base.patch_size));
-        // what the experiment gives beside (or without) a preset
+        // (a shape written without a preset is replaced by the presets a sweep names: what
+        // varying them means)
+        let d = crate::config::EncoderConfig::preset(base.preset.as_deref()?, base.patch_size)?;
+        // what the experiment gives beside its preset
         let own: Vec<(&str, String)> = [
-            ("width", base.embed_dim.to_string(), defaults.as_ref().map(|d| d.embed_dim.to_string())),
-            ("depth", base.depth.to_string(), defaults.as_ref().map(|d| d.depth.to_string())),
-            ("heads", base.num_heads.to_string(), defaults.as_ref().map(|d| d.num_heads.to_string())),
-            ("mlp-ratio", base.mlp_ratio.to_string(), defaults.as_ref().map(|d| d.mlp_ratio.to_string())),
+            ("width", base.embed_dim.to_string(), d.embed_dim.to_string()),
+            ("depth", base.depth.to_string(), d.depth.to_string()),
+            ("heads", base.num_heads.to_string(), d.num_heads.to_string()),
+            ("mlp-ratio", base.mlp_ratio.to_string(), d.mlp_ratio.to_string()),
         ]
         .into_iter()
-        .filter(|(_, v, d)| d.as_ref() != Some(v))
+        .filter(|(_, v, d)| d != v)
         .map(|(k, v, _)| (k, v))
         .collect();
         let mut dropped: Vec<String> = Vec::new();
+        let mut path = "encoder";
         for p in self.points.iter().filter(|p| p.varied.contains_key("encoder") || p.varied.contains_key("encoder.preset")) {
+            if p.varied.contains_key("encoder.preset") {
+                path = "encoder.preset";
+            }
             let e = &p.experiment.encoder;
             for (key, value) in &own {
                 let at_point = match *key {
@@ -149,8 +155,8 @@ impl Study {
         }
         (!dropped.is_empty()).then(|| {
             format!(
-                "the points of `vary \"encoder\"` start from their preset's shape (only `patch` stays as written): the experiment's {} {} not applied at them; \
-                 vary the setting beside the preset (`vary \"encoder.depth\" ...`) to keep it, or write the shapes without a preset",
+                "the points of `vary \"{path}\"` start from their preset's shape (only `patch` stays as written): the experiment's {} {} not applied at them; \
+                 vary the setting beside the preset (`vary \"encoder.depth\" ...`) to keep it",
                 dropped.join(" "),
                 if dropped.len() == 1 { "is" } else { "are" }
             )

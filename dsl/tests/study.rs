@@ -788,7 +788,8 @@ fn a_methods_sweep_says_which_settings_its_recipes_default_apart() {
 /// the experiment writes beside its preset (`depth=1`), or in place of one, is dropped at the
 /// points, which `check` and `plan` say (a 1-block `encoder "vit-tiny" depth=1` swept over
 /// "vit-tiny" trained 12 blocks, and `check` showed the file's 1). Varied beside the preset,
-/// the setting is the sweep's own; a file that writes the preset alone drops nothing.
+/// the setting is the sweep's own; a file that writes the preset alone drops nothing, nor
+/// does one that writes its shape without a preset (the presets replace it by design).
 #[test]
 fn a_preset_sweep_says_which_written_shape_its_points_drop() {
     let beside = TINY.replace("encoder width=96 depth=4 heads=3 patch=4", "encoder \"vit-tiny\" depth=1 patch=4");
@@ -796,11 +797,11 @@ fn a_preset_sweep_says_which_written_shape_its_points_drop() {
     assert_eq!(s.points[0].experiment.encoder.depth, 12, "the documented rule this warning is about");
     let w = s.encoder_shape_dropped().expect("depth=1 is dropped");
     assert!(w.contains("the experiment's depth=1 is not applied at them"), "{w}");
-    // no preset: the written shape is dropped as a whole
-    let s = sweep(&format!("{TINY}\nsweep {{ vary \"encoder\" \"vit-tiny\" }}"));
-    let w = s.encoder_shape_dropped().expect("the custom shape is dropped");
-    // (vit-tiny's 3 heads are the file's too)
-    assert!(w.contains("the experiment's width=96 depth=4 are not applied"), "{w}");
+    // `vary "encoder.preset"` is named as written
+    let s = sweep(&format!("{beside}\nsweep {{ vary \"encoder.preset\" \"vit-small\" }}"));
+    assert!(s.encoder_shape_dropped().expect("depth=1 is dropped").starts_with("the points of `vary \"encoder.preset\"`"));
+    // no preset: presets replace the file's own shape, what varying them means; nothing said
+    assert_eq!(sweep(&format!("{TINY}\nsweep {{ vary \"encoder\" \"vit-tiny\" }}")).encoder_shape_dropped(), None);
     // varied beside the preset: kept, nothing said
     let s = sweep(&format!("{beside}\nsweep {{ vary \"encoder\" \"vit-tiny\" \"vit-small\"; vary \"encoder.depth\" 1 }}"));
     assert_eq!(s.points[1].experiment.encoder.depth, 1);
