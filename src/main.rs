@@ -641,6 +641,13 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
         Err(code) => return Ok(code),
     };
     output_path(out.as_deref(), "--out", &[file], Some(OutKind::Script))?;
+    // what the job's `ijepa run` (here, with the default --reports-dir) would refuse is
+    // refused before it queues, and the file's warnings are said now, as `plan` says them
+    let folders = Folders { runs_dir: runs_dir.to_path_buf(), reports_dir: PathBuf::from("reports-out") };
+    folders.check().map_err(|e| format!("the job's `ijepa run` would stop at once: {e}; give a --runs-dir beside its default reports-out/"))?;
+    for w in study_warnings(&study) {
+        eprintln!("warning: {w}");
+    }
     let exp = launch::one_allocation(&study)?;
     launch::write_sbatch(&exp, file, runs_dir, out, submit)?;
     Ok(ExitCode::SUCCESS)

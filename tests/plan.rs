@@ -398,6 +398,10 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
         assert!(!o.status.success() && text(&o).contains(says), "{}: {}", to.display(), text(&o));
     }
     assert!(std::fs::read_to_string(&mine).unwrap().contains("rsync") && std::fs::read_to_string(&out).unwrap() == before);
+    // a runs folder the job's `ijepa run` would refuse (its default reports-out/ inside it) is
+    // refused before the job queues (it was written, and failed on the cluster)
+    let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", d.join("refused.sbatch").to_str().unwrap(), "--runs-dir", "."]);
+    assert!(!o.status.success() && text(&o).contains("the job's `ijepa run` would stop at once: --reports-dir reports-out") && !d.join("refused.sbatch").exists(), "{}", text(&o));
 }
 
 #[test]
