@@ -61,6 +61,9 @@ impl DecoderConfig {
     /// # Errors
     /// [`Error::Config`] naming the setting.
     pub fn validate(&self) -> Result<()> {
+        if self.depth == 0 {
+            return Err(Error::Config("decoder depth 0: a decoder has at least one block".into()));
+        }
         if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             return Err(Error::Config(format!("decoder: {} heads do not divide the width {}", self.num_heads, self.embed_dim)));
         }

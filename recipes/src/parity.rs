@@ -305,6 +305,19 @@ pub(crate) fn stated(path: &Path, what: &str, said: Option<i64>, holds: i64) -> 
     }
 }
 
+/// Checks that a setting the description states and the replay cannot change (`what`, a
+/// constant of the official model, `fixed`) is that constant: an edited description was
+/// ignored and still passed.
+pub(crate) fn fixed_in_replay(path: &Path, what: &str, said: Option<f64>, fixed: f64) -> Result<()> {
+    match said {
+        Some(s) if s != fixed => Err(Error::Checkpoint {
+            path: path.with_extension("json"),
+            message: format!("says {what} {s}, but the replay computes with the official {fixed} (a fixed constant of its model): not a step it can replay"),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that the patch indices of the mask input `key` are in `0..n` (the patch grid).
 fn indices_below(t: &Tensor, key: &str, path: &Path, n: i64) -> Result<()> {
     if t.numel() == 0 {
@@ -586,6 +599,9 @@ pub struct MaeFixtureSpec {
     pub mlp_ratio: f64,
     /// LayerNorm eps.
     pub eps: f64,
+    /// The normalised-pixel target's eps (official 1e-6, fixed in the replay).
+    #[serde(default)]
+    pub norm_pix_eps: Option<f64>,
     /// Masked fraction.
     pub mask_ratio: f64,
     /// Per-patch normalised targets.
@@ -703,6 +719,7 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
     stated(path, "batch", f.batch, images.size()[0])?;
     stated(path, "num_patches", f.num_patches, patches)?;
     stated(path, "len_keep", f.len_keep, (patches as f64 * (1.0 - f.mask_ratio)) as i64)?;
+    fixed_in_replay(path, "norm_pix_eps", f.norm_pix_eps, 1e-6)?;
     let hyper = Hyper {
         lr: f.lr * perturb.lr_scale.unwrap_or(1.0),
         wd: f.wd * perturb.wd_scale.unwrap_or(1.0),

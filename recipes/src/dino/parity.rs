@@ -36,6 +36,9 @@ pub struct DinoFixtureSpec {
     pub heads: usize,
     /// MLP ratio.
     pub mlp_ratio: f64,
+    /// LayerNorm eps (official 1e-6, fixed in the replay's model).
+    #[serde(default)]
+    pub eps: Option<f64>,
     /// The head's output width.
     pub out_dim: usize,
     /// The head's hidden width.
@@ -156,6 +159,7 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
 
     let mut cs_pre = Vec::new();
     crate::parity::stated(path, "ncrops", f.ncrops, (f.n_global + f.n_local) as i64)?;
+    crate::parity::fixed_in_replay(path, "eps", f.eps, 1e-6)?;
     let crops: Vec<Tensor> = (0..f.n_global + f.n_local)
         .map(|i| {
             let side = Some(if i < f.n_global { f.global_size } else { f.local_size } as i64);

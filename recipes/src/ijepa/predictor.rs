@@ -35,6 +35,10 @@ pub struct PredictorConfig {
 impl PredictorConfig {
     /// Checks heads divide the width and the width suits the sin-cos table.
     pub fn validate(&self) -> Result<()> {
+        // (a fixture's `predictor_depth 0` was blamed on an unexpected key)
+        if self.depth == 0 {
+            return Err(Error::Config("predictor depth 0: a predictor has at least one block".into()));
+        }
         if self.num_heads == 0 || !self.embed_dim.is_multiple_of(self.num_heads) {
             return Err(Error::Config(format!(
                 "predictor: {} heads do not divide the width {}",
