@@ -209,6 +209,7 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
         ("Feature spread", "std per dimension x sqrt(D)", |m| m.spread, false, Some("monitor.spread_floor")),
     ];
     let mut panels = Vec::new();
+    let mut floors_drawn = false;
     for (title, y, get, with_pixels, floor) in columns {
         let mut series = Vec::new();
         // the pixels' level, once for the runs on the same held-out images (a study's points
@@ -258,20 +259,21 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
             }
         }
         for (v, end) in floors {
+            floors_drawn = true;
             series.push(Series::new(format!("collapse-warning floor ({})", crate::plot::tick(v)), vec![(0.0, v), (end, v)], FLOOR_COLOUR, Stroke::Dotted));
         }
         panels.push(Panel { title: title.into(), x_label: "epoch (0: before training)".into(), y_label: y.into(), x: XAxis::Numeric, series });
     }
     Some(NamedFigure {
         stem: format!("monitor-{}", slug(exp)),
-        caption: "Learning monitors measured during pretraining on training images held out of pretraining \
+        caption: format!("Learning monitors measured during pretraining on training images held out of pretraining \
                   (`monitor.csv`): leave-one-out kNN top-1 with the raw pixels' kNN on the same images as a \
                   dotted reference, the effective rank of the features (RankMe, Garrido et al. 2023) and \
                   their spread (1: isotropic, 0: collapsed). Solid: the encoder evaluations read (I-JEPA's \
                   target encoder, DINO's teacher, MAE's encoder); dashed: the other one (I-JEPA's context \
-                  encoder, DINO's student). Black dotted: the floors of the rank and the spread below which \
-                  the monitor warns of a collapse."
-            .into(),
+                  encoder, DINO's student).{}",
+            if floors_drawn { " Black dotted: the floors of the rank and the spread below which the monitor warns of a collapse." } else { "" }
+        ),
         figure: Figure { title: format!("Learning monitors: {exp}"), panels },
     })
 }

@@ -975,6 +975,9 @@ fn binary_writes_the_report_as_ijepa_report_does() {
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nope"));
+    // a second --out is refused, as `ijepa report` refuses it (the last one won, silently)
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).args(["--out", "a", "--out"]).arg(tmp.path().join("b")).output().unwrap();
+    assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).contains("--out given twice") && !tmp.path().join("b").exists());
 }
 
 #[test]
@@ -1764,7 +1767,8 @@ fn the_monitor_figure_draws_its_collapse_floors() {
     let floors = |reg: &ijepa_reports::Registry| -> Vec<Vec<(String, Vec<(f64, f64)>)>> {
         let figs = ijepa_reports::figures::experiment_figures(reg, "tscale");
         let fig = figs.iter().find(|f| f.stem == "monitor-tscale").expect("a monitor figure");
-        assert!(fig.caption.contains("the floors of the rank and the spread"), "{}", fig.caption);
+        // (the caption names the floors where they are drawn)
+        assert_eq!(fig.caption.contains("the floors of the rank and the spread"), fig.figure.panels.iter().flat_map(|p| &p.series).any(|s| s.label.as_deref().is_some_and(|l| l.starts_with("collapse-warning floor"))), "{}", fig.caption);
         fig.figure.panels.iter().map(|p| p.series.iter().filter(|s| s.label.as_deref().is_some_and(|l| l.starts_with("collapse-warning floor"))).map(|s| (s.label.clone().unwrap(), s.points.clone())).collect()).collect()
     };
     assert_eq!(floors(&load_registry(&runs).unwrap()), vec![vec![]; 3], "no monitor settings recorded: no floor");

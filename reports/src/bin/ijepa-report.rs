@@ -24,15 +24,20 @@ a running study's report stage writes.";
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let (mut runs, mut out) = (None, PathBuf::from("reports-out"));
+    let (mut runs, mut out) = (None, None);
     while let Some(a) = args.next() {
         match a.as_str() {
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
+            // (a second `--out` replaced the first without a word, as `ijepa report` refuses)
+            "--out" if out.is_some() => {
+                eprintln!("--out given twice: one report folder\n{USAGE}");
+                return ExitCode::from(2);
+            }
             "--out" => match args.next() {
-                Some(d) => out = PathBuf::from(d),
+                Some(d) => out = Some(PathBuf::from(d)),
                 None => {
                     eprintln!("--out needs a folder\n{USAGE}");
                     return ExitCode::from(2);
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
         }
     }
     let runs = runs.unwrap_or_else(|| PathBuf::from("runs"));
+    let out = out.unwrap_or_else(|| PathBuf::from("reports-out"));
     let result = ijepa_reports::claim_out(&runs, &out).and_then(|()| ijepa_reports::load_registry(&runs)).and_then(|reg| {
         for e in &reg.unreadable {
             eprintln!("warning: left out of the report: {e}");
