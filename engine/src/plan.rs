@@ -142,7 +142,7 @@ pub struct Plan {
 ///
 /// Spellings of one setting hash alike ([`spelled_alike`]): a path with or without its
 /// trailing slash, a predictor's head count written or left to the encoder's, a preset named
-/// beside its numbers, `device "cuda:0"` as `cuda`.
+/// beside its numbers, `device "cuda:N"` as `cuda`.
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
     as_written_pretrain_hash(&spelled_alike(exp), world_size)
 }
@@ -163,7 +163,7 @@ fn eval_spelled_alike(cfg: &EvalConfig) -> EvalConfig {
 /// "vit-tiny" patch=4` and `encoder width=192 depth=12 heads=3 patch=4` are one model, and a
 /// preset whose numbers the file overrode is not that preset); the predictor's head count
 /// where it is the encoder's (written or left out, one predictor); the
-/// device `cuda:0` written as `cuda` (the same on every machine; not `cpu` as `auto`, which
+/// device `cuda:N` written as `cuda` (the same on every machine; not `cpu` as `auto`, which
 /// means it only where there is no CUDA); a setting another one turns off, whatever it says
 /// ([`Experiment::without_settings_turned_off`]: the points of a sweep that varies the switch).
 pub fn spelled_alike(exp: &Experiment) -> Experiment {
@@ -184,10 +184,11 @@ pub fn spelled_alike(exp: &Experiment) -> Experiment {
     if e.predictor.num_heads == Some(e.encoder.num_heads) {
         e.predictor.num_heads = None;
     }
-    // (`cuda:0` is `cuda` on every machine; `cpu` is `auto` only on a machine without CUDA,
-    // and a hash that depended on the machine would not find a run from another kind, nor let
-    // the ranks of a CPU run on mixed nodes agree)
-    if e.device == "cuda:0" {
+    // (`cuda:0` is `cuda` on every machine, and so is `cuda:N`: another GPU of the same
+    // machine trains the same model, and a run moved to a free GPU resumes; `cpu` is `auto`
+    // only on a machine without CUDA, and a hash that depended on the machine would not find
+    // a run from another kind, nor let the ranks of a CPU run on mixed nodes agree)
+    if e.device.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok()) {
         e.device = "cuda".into();
     }
     e
@@ -1701,6 +1702,10 @@ mod tests {
         let mut zero = exp.clone();
         zero.device = "cuda:0".into();
         assert_eq!(pretrain_hash(&cuda, 1), pretrain_hash(&zero, 1));
+        // another GPU of the machine (a run moved to a free one trained again from scratch)
+        let mut one = exp.clone();
+        one.device = "cuda:1".into();
+        assert_eq!(pretrain_hash(&cuda, 1), pretrain_hash(&one, 1));
         // `cpu` is not `auto`, which means the CPU only on some machines: a hash of one
         // machine would not find the run on another
         let mut cpu = exp.clone();
