@@ -1764,7 +1764,9 @@ fn the_monitor_figure_draws_its_collapse_floors() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     study_runs(&runs);
-    let floors = |reg: &ijepa_reports::Registry| -> Vec<Vec<(String, Vec<(f64, f64)>)>> {
+    // (per panel, each floor's label and points)
+    type Floors = Vec<Vec<(String, Vec<(f64, f64)>)>>;
+    let floors = |reg: &ijepa_reports::Registry| -> Floors {
         let figs = ijepa_reports::figures::experiment_figures(reg, "tscale");
         let fig = figs.iter().find(|f| f.stem == "monitor-tscale").expect("a monitor figure");
         // (the caption names the floors where they are drawn)
