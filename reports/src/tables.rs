@@ -191,20 +191,29 @@ impl ResultRow {
     }
 }
 
-/// Our plain (non-sweep) evaluations of one protocol, those of a sweep over seeds alone (the
-/// same experiment replicated: its rows were only in the sweep's sections, the method tables
-/// showing the paper's rows alone), and those of a sweep over recipes (a methods comparison:
-/// each point is a method of the table) with its raw pixels (they vary no recipe, but a
-/// `seeds` line gives them a point: they were left out, the strongest row of the table among
-/// them); by experiment, then method, the method with the best top-1 first, each method's rows
-/// (its seeds) together, best first.
+/// Our evaluations of one protocol in studies of one setting per method: plain experiments,
+/// sweeps over seeds alone (the same experiment replicated: its rows were only in the sweep's
+/// sections, the method tables showing the paper's rows alone) and sweeps over recipes (a
+/// methods comparison: each point is a method of the table, with its raw pixels, which vary no
+/// recipe), each point's other settings in its `point`; of a sweep over a setting (one
+/// recipe's points at several learning rates), only a plain file's rows that share its study.
+/// By experiment, then method, the method with the best top-1 first, each method's rows (its
+/// seeds) together, best first.
 fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
-    // a study that varies more than its recipe and seeds (a grid of recipes x learning rates)
-    // is a sweep, shown in its own sections: its random inits and pixels, which vary only
-    // the recipe or nothing, stood in the table without the methods they are baselines of
+    // a study that varies a setting (a grid of recipes x learning rates) is a sweep, shown in
+    // its own sections: its random inits and pixels, which vary only the recipe or nothing,
+    // stood in the table without the methods they are baselines of
     let of_methods_or_seeds = |k: &String| k == "recipe" || k == SEED;
-    let swept: HashSet<&str> = reg.evals.iter().filter(|e| !e.record.varied.keys().all(of_methods_or_seeds)).map(|e| e.record.experiment.as_str()).collect();
-    let of_methods: HashSet<&str> = reg.evals.iter().filter(|e| e.record.varied.contains_key("recipe")).map(|e| e.record.experiment.as_str()).collect();
+    // (a study is a sweep where one recipe's points take several values of another setting; a
+    // zip giving each method its own epochs and learning rate, one value each, is a methods
+    // comparison: fmnist-methods)
+    let mut values: HashMap<(&str, Option<&String>, &String), HashSet<&String>> = HashMap::new();
+    for e in &reg.evals {
+        for (k, v) in e.record.varied.iter().filter(|(k, _)| !of_methods_or_seeds(k)) {
+            values.entry((e.record.experiment.as_str(), e.record.varied.get("recipe"), k)).or_default().insert(v);
+        }
+    }
+    let swept: HashSet<&str> = values.iter().filter(|(_, v)| v.len() > 1).map(|((exp, _, _), _)| *exp).collect();
     // (a plain file may share its study with a sweep: its own results, and the baselines they
     // share, which vary nothing, are still plain rows)
     let baseline = |e: &EvalRun| matches!(e.record.model.as_str(), "random-init" | "raw-pixels");
@@ -214,12 +223,7 @@ fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
         .iter()
         .filter(|e| {
             let exp = e.record.experiment.as_str();
-            e.record.protocol == protocol
-                && if swept.contains(exp) {
-                    e.record.varied.is_empty() && (!baseline(e) || plain.contains(exp))
-                } else {
-                    e.record.varied.keys().all(of_methods_or_seeds) || (e.record.model == "raw-pixels" && of_methods.contains(exp))
-                }
+            e.record.protocol == protocol && (!swept.contains(exp) || (e.record.varied.is_empty() && (!baseline(e) || plain.contains(exp))))
         })
         .collect();
     let mut best: HashMap<(&str, &str), f64> = HashMap::new();

@@ -613,7 +613,9 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
         assert!(left.iter().any(|w| w.contains(stage) && w.contains("left out (the last `ijepa run` of exp/tscale.kdl planned other stages for it)")), "{stage}: {left:?}");
     }
     // (the sweep's baselines are not the linear table's: its one experiment names no column)
-    assert!(rows(&linear_table(&reg)).iter().any(|r| r.get("experiment").is_none_or(|e| e == "fmnist") && r["source"] == "ours"), "the study without a record");
+    let lin = rows(&linear_table(&reg));
+    let ours: Vec<_> = lin.iter().filter(|r| r["source"] == "ours").collect();
+    assert!(!ours.is_empty() && ours.iter().all(|r| r.get("experiment").is_none_or(|e| e == "fmnist")), "the study without a record: {lin:?}");
     // a damaged record (its file unknown) shows its study whole, as it says: the other
     // records of the study hid the damaged one's current stages as earlier versions
     fs::write(runs.join("tscale/planned-broken-0123abcd.json"), "garbage{").unwrap();
@@ -1727,13 +1729,23 @@ fn a_seeds_study_has_its_rows_in_the_method_tables() {
     for (seed, top1) in [("0", 61.5), ("1", 63.0)] {
         eval(tmp.path(), "rep", &format!("linear-ijepa-s{seed}"), "linear", "ijepa", top1, None, json!({"seed": seed}));
         eval(tmp.path(), "rep", &format!("linear-random-init-s{seed}"), "linear", "random-init", top1 - 20.0, None, json!({"seed": seed}));
-        eval(tmp.path(), "lrs", &format!("linear-ijepa-s{seed}"), "linear", "ijepa", top1 + 5.0, None, json!({"seed": seed, "optimizer.lr.peak": "1e-3"}));
+        for lr in ["1e-3", "2e-3"] {
+            eval(tmp.path(), "lrs", &format!("linear-ijepa-s{seed}-{lr}"), "linear", "ijepa", top1 + 5.0, None, json!({"seed": seed, "optimizer.lr.peak": lr}));
+        }
     }
     // a grid of recipes x learning rates is a sweep: none of its rows (its random inits vary
     // the recipe alone and its pixels nothing, and stood in the table without the methods)
-    eval(tmp.path(), "grid", "linear-ijepa", "linear", "ijepa", 50.0, None, json!({"recipe": "ijepa", "optimizer.lr.peak": "1e-4"}));
+    for lr in ["1e-4", "5e-4"] {
+        eval(tmp.path(), "grid", &format!("linear-ijepa-{lr}"), "linear", "ijepa", 50.0, None, json!({"recipe": "ijepa", "optimizer.lr.peak": lr}));
+    }
     eval(tmp.path(), "grid", "linear-random-init", "linear", "random-init", 30.0, None, json!({"recipe": "ijepa"}));
     eval(tmp.path(), "grid", "linear-raw-pixels", "linear", "raw-pixels", 80.0, None, json!({}));
+    // a zip giving each method its own epochs (one value each, as fmnist-methods does) is a
+    // methods comparison: its rows are the table's, each naming its other settings
+    for (recipe, epochs, top1) in [("ijepa", "8", 55.0), ("mae", "9", 52.0)] {
+        eval(tmp.path(), "methods", &format!("linear-{recipe}"), "linear", "ijepa", top1, None, json!({"recipe": recipe, "epochs": epochs}));
+        eval(tmp.path(), "methods", &format!("linear-random-{recipe}"), "linear", "random-init", top1 - 20.0, None, json!({"recipe": recipe}));
+    }
     // a plain file sharing its study with a sweep: its own rows and the baselines they share
     eval(tmp.path(), "lrs", "linear-ijepa-plain", "linear", "ijepa", 70.0, None, json!({}));
     eval(tmp.path(), "lrs", "linear-raw-pixels", "linear", "raw-pixels", 81.0, None, json!({}));
@@ -1747,6 +1759,10 @@ fn a_seeds_study_has_its_rows_in_the_method_tables() {
         [
             ("lrs", "I-JEPA (ours)", "", "70.0"),
             ("lrs", "raw pixels", "", "81.0"),
+            ("methods", "I-JEPA (ours)", "epochs=8", "55.0"),
+            ("methods", "I-JEPA (ours)", "epochs=9", "52.0"),
+            ("methods", "random init", "", "32.0"),
+            ("methods", "random init", "", "35.0"),
             ("rep", "I-JEPA (ours)", "seed=0", "61.5"),
             ("rep", "I-JEPA (ours)", "seed=1", "63.0"),
             ("rep", "random init", "seed=0", "41.5"),
