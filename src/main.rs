@@ -282,23 +282,38 @@ struct Folders {
     runs_dir: PathBuf,
     /// Where a `report` node writes its tables and plots (beside the runs folder: not in it,
     /// nor in a stage folder).
-    #[arg(long, default_value = "reports-out")]
+    #[arg(long, default_value = DEFAULT_REPORTS_DIR)]
     reports_dir: PathBuf,
 }
 
 impl Folders {
     /// Refuses a `--runs-dir` that exists and is not a folder: `plan` and `run --dry-run`
     /// planned every stage "to run" there without a word (a run failed at its first stage).
-    /// A `--reports-dir` in the runs folder or in a stage folder is refused as `ijepa report
-    /// --out` refuses it (the report was written into a pretraining's `checkpoints/`). (`run`
-    /// checks that `--reports-dir` can be written before any stage.)
+    /// (`run` checks that `--reports-dir` can be written before any stage.)
     fn check(&self) -> Result<(), String> {
         if std::fs::metadata(&self.runs_dir).is_ok_and(|m| !m.is_dir()) {
             return Err(format!("--runs-dir {}: a file, not a folder", self.runs_dir.display()));
         }
-        ijepa_reports::check_out(&self.runs_dir, &self.reports_dir).map_err(|e| format!("--reports-dir {e}"))
+        Ok(())
+    }
+
+    /// Where the study writes a report, a `--reports-dir` in the runs folder or in a stage
+    /// folder is refused as `ijepa report --out` refuses it (the report was written into a
+    /// pretraining's `checkpoints/`); a study without one writes none there.
+    /// `how` is said after the cause where `--reports-dir` is the default.
+    fn check_reports(&self, study: &ijepa_dsl::Study, how: &str) -> Result<(), String> {
+        if !study.points.iter().any(|p| p.experiment.report) {
+            return Ok(());
+        }
+        ijepa_reports::check_out(&self.runs_dir, &self.reports_dir).map_err(|e| {
+            let default = self.reports_dir == std::path::Path::new(DEFAULT_REPORTS_DIR);
+            format!("--reports-dir {e}{}", if default { how } else { "" })
+        })
     }
 }
+
+/// Where a `report` node writes when `--reports-dir` is not given.
+const DEFAULT_REPORTS_DIR: &str = "reports-out";
 
 fn main() -> ExitCode {
     // the engine's and the library's events: progress on stdout, warnings on stderr (RUST_LOG adds)
@@ -540,6 +555,7 @@ fn with_bases(source: &str, files: &[PathBuf]) -> String {
 fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOptions) -> CmdResult {
     folders.check()?;
     let (study, source) = load_resolved(file)?;
+    folders.check_reports(&study, "; give --reports-dir a folder beside the runs folder")?;
     let first = &study.points[0].experiment;
     let dist = if opts.dry_run { None } else { exec::process_group(first, exec::rank_device(first)?)? };
     let env = ijepa_engine::dist::DistEnv::from_env()?;
@@ -565,6 +581,7 @@ fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOption
 fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<usize>) -> CmdResult {
     folders.check()?;
     let (study, _) = load_resolved(file)?;
+    folders.check_reports(&study, "; give --reports-dir a folder beside the runs folder")?;
     let given = world;
     let world = world.unwrap_or_else(|| study.points[0].experiment.distributed.world_size());
     // a layout given here is checked as one written in the file is (`check` refuses a block
@@ -643,8 +660,9 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
     output_path(out.as_deref(), "--out", &[file], Some(OutKind::Script))?;
     // what the job's `ijepa run` (here, with the default --reports-dir) would refuse is
     // refused before it queues, and the file's warnings are said now, as `plan` says them
-    let folders = Folders { runs_dir: runs_dir.to_path_buf(), reports_dir: PathBuf::from("reports-out") };
-    folders.check().map_err(|e| format!("the job's `ijepa run` would stop at once: {e}; give a --runs-dir beside its default reports-out/"))?;
+    let folders = Folders { runs_dir: runs_dir.to_path_buf(), reports_dir: PathBuf::from(DEFAULT_REPORTS_DIR) };
+    let how = "; the job's report goes to reports-out/ of this folder: give --runs-dir a folder that does not hold it";
+    folders.check().and_then(|()| folders.check_reports(&study, how)).map_err(|e| format!("the job's `ijepa run` would stop at once: {e}"))?;
     for w in study_warnings(&study) {
         eprintln!("warning: {w}");
     }

@@ -399,9 +399,14 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
     }
     assert!(std::fs::read_to_string(&mine).unwrap().contains("rsync") && std::fs::read_to_string(&out).unwrap() == before);
     // a runs folder the job's `ijepa run` would refuse (its default reports-out/ inside it) is
-    // refused before the job queues (it was written, and failed on the cluster)
-    let o = ijepa(&["slurm", "experiments/vitg16_in22k.kdl", "--out", d.join("refused.sbatch").to_str().unwrap(), "--runs-dir", "."]);
-    assert!(!o.status.success() && text(&o).contains("the job's `ijepa run` would stop at once: --reports-dir reports-out") && !d.join("refused.sbatch").exists(), "{}", text(&o));
+    // refused before the job queues (it was written, and failed on the cluster); a study that
+    // writes no report is not (vitg16's, or `plan` of the masks study)
+    let reported = d.join("reported.kdl");
+    std::fs::write(&reported, std::fs::read_to_string("experiments/vitg16_in22k.kdl").unwrap().replacen("experiment \"vitg16-in22k\" {", "experiment \"vitg16-in22k\" {\n    report", 1)).unwrap();
+    let o = ijepa(&["slurm", reported.to_str().unwrap(), "--out", d.join("refused.sbatch").to_str().unwrap(), "--runs-dir", "."]);
+    assert!(!o.status.success() && text(&o).contains("the job's `ijepa run` would stop at once: --reports-dir reports-out") && text(&o).contains("give --runs-dir a folder that does not hold it") && !d.join("refused.sbatch").exists(), "{}", text(&o));
+    let o = ijepa(&["plan", "experiments/fmnist-ijepa-sweep-masks.kdl", "--runs-dir", "."]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 #[test]
