@@ -1094,6 +1094,7 @@ fn run_with_evals_and_report() {
         ("plan", &fresh, fresh.join("x/../reports")),
         ("run", &detour, fresh.join("reports")),
         ("plan", &fresh, d.join("selflink/fresh-runs/reports")),
+        ("plan", &fresh, d.join("not-yet/../selflink/fresh-runs/reports")),
     ] {
         let o = ijepa(&[cmd, f.to_str().unwrap(), "--runs-dir", runs_dir.to_str().unwrap(), "--reports-dir", into.to_str().unwrap()]);
         let (out, err) = outputs(&o);

@@ -464,26 +464,28 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The path `p` will have once made: its nearest existing ancestor's canonical path (links
-/// followed), then the rest, `.` and `..` taken by their names (`new/../runs/x` is
-/// `runs/x` though `new` does not exist yet). `None` when no ancestor resolves.
+/// The path `p` will have once made: resolved a component at a time, each link that exists
+/// followed (a link reached through a folder not made yet, `new/../link/x`, too), `.` and
+/// `..` of the folders not made yet taken by their names. `None` where the working folder
+/// cannot be read.
 fn to_be(p: &Path) -> Option<std::path::PathBuf> {
     use std::path::Component;
     let abs = std::path::absolute(p).ok()?;
-    let parts: Vec<Component> = abs.components().collect();
-    (1..=parts.len()).rev().find_map(|i| {
-        let mut at = parts[..i].iter().collect::<std::path::PathBuf>().canonicalize().ok()?;
-        for c in &parts[i..] {
-            match c {
-                Component::ParentDir => {
-                    at.pop();
-                }
-                Component::Normal(n) => at.push(n),
-                _ => {}
+    let mut at = std::path::PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                at.pop();
             }
+            Component::CurDir => {}
+            c => at.push(c),
         }
-        Some(at)
-    })
+        // (each prefix made canonical as far as it exists: the next `..` pops a real folder)
+        if let Ok(real) = at.canonicalize() {
+            at = real;
+        }
+    }
+    Some(at)
 }
 
 /// [`check_out`], then the marker of a study's report stage in `out` is removed: the report
