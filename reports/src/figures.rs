@@ -506,7 +506,10 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     // to the next as if a setting between them were measured
     // (each swept setting's own value: `1e-4, ijepa` holds a number, and a line zig-zagged
     // from one recipe to the other along the learning rates)
-    let ordered = swept.iter().all(|e| e.record.varied.iter().filter(|(k, _)| shown(k)).all(|(_, v)| !numbers(v).is_empty()));
+    // (a value is a number, or a range of them, with no letters but an exponent's: `cifar10`
+    // and `cifar100` are names, not two points of an order)
+    let number = |v: &str| !numbers(v).is_empty() && v.chars().all(|c| !c.is_ascii_alphabetic() || c == 'e' || c == 'E');
+    let ordered = swept.iter().all(|e| e.record.varied.iter().filter(|(k, _)| shown(k)).all(|(_, v)| number(v)));
     let (line, baseline) = if ordered { (Stroke::Solid, Stroke::Dashed) } else { (Stroke::Dots, Stroke::Crosses) };
     // each x position's first point: its settings and recipe stand for the position's
     let firsts: Vec<&EvalRun> = values.iter().map(|v| *swept.iter().find(|e| value(e) == *v).expect("a point per value")).collect();
@@ -635,6 +638,7 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         series.push(Series::new(format!("paper Table {table} ({arch}, 1% ImageNet-1k)"), pts, 6 + i, Stroke::Markers));
     }
     let names = if ordered { "" } else { " The swept values are names, not an order: each point is a dot (a baseline's, a cross), joined by no line." };
+    let (per, baselines) = if ordered { ("one line per", "dashed and dotted lines") } else { ("one colour per", "crosses, and dashed and dotted levels") };
     let seeds = match (seeded, ordered) {
         (true, true) => " With several seeds per setting, the line joins their means and a circle marks each seed's result.",
         (true, false) => " With several seeds per setting, a dot marks their mean and a circle each seed's result.",
@@ -653,9 +657,9 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     Some(NamedFigure {
         stem: format!("sweep-{}", slug(exp)),
         caption: format!(
-            "Top-1 (%) on the test split against the swept `{key}`, one line per protocol; dashed and dotted \
-             lines: the random-init encoder (each point's own recipe's) and the raw pixels under the same \
-             protocol (a level when they depend on no swept setting; with several seeds, their mean).{names}{seeds}{triangles}"
+            "Top-1 (%) on the test split against the swept `{key}`, {per} protocol; {baselines}: the random-init \
+             encoder (each point's own recipe's) and the raw pixels under the same protocol (a level when \
+             they depend on no swept setting; with several seeds, their mean).{names}{seeds}{triangles}"
         ),
         figure: Figure {
             title: format!("Sweep {exp}: top-1 against {key}"),

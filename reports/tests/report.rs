@@ -1087,6 +1087,11 @@ fn sweep_panel(reg: &ijepa_reports::Registry, exp: &str) -> ijepa_reports::plot:
     sweep.figure.panels[0].clone()
 }
 
+fn sweep_figure_caption(reg: &ijepa_reports::Registry, exp: &str) -> String {
+    let figs = ijepa_reports::figures::experiment_figures(reg, exp);
+    figs.iter().find(|f| f.stem == format!("sweep-{exp}")).expect("a sweep figure").caption.clone()
+}
+
 fn series<'a>(panel: &'a ijepa_reports::plot::Panel, label: &str) -> &'a ijepa_reports::plot::Series {
     let labels: Vec<_> = panel.series.iter().filter_map(|s| s.label.as_deref()).collect();
     panel.series.iter().find(|s| s.label.as_deref() == Some(label)).unwrap_or_else(|| panic!("no {label} in {labels:?}"))
@@ -1832,10 +1837,16 @@ fn a_grid_of_recipes_and_numbers_draws_no_line_between_methods() {
         eval(tmp.path(), "grid", &format!("knn-{recipe}-{lr}"), "knn", "ijepa", top1, None, json!({"recipe": recipe, "optimizer.lr.peak": lr}));
         eval(tmp.path(), "lrs", &format!("knn-{recipe}-{lr}"), "knn", "ijepa", top1, None, json!({"optimizer.lr.peak": lr, "seed": if recipe == "ijepa" { "0" } else { "1" }}));
     }
+    // names with digits are names too
+    for (data, top1) in [("cifar10", 40.0), ("cifar100", 20.0)] {
+        eval(tmp.path(), "datasets", &format!("knn-{data}"), "knn", "ijepa", top1, None, json!({"data": data}));
+    }
     let reg = load_registry(tmp.path()).unwrap();
     use ijepa_reports::plot::Stroke;
+    assert!(sweep_figure_caption(&reg, "datasets").contains("one colour per protocol"));
     let strokes = |exp: &str| -> Vec<Stroke> { sweep_panel(&reg, exp).series.iter().filter(|s| s.label.as_deref().is_some_and(|l| !l.ends_with("each seed"))).map(|s| s.stroke).collect() };
     assert_eq!(strokes("grid"), [Stroke::Dots]);
+    assert_eq!(strokes("datasets"), [Stroke::Dots]);
     assert_eq!(strokes("lrs"), [Stroke::Solid]);
 }
 
