@@ -703,7 +703,11 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
         eps: f.eps,
     };
     let spec = MaeSpec { encoder, decoder, mask_ratio: f.mask_ratio, norm_pix_loss: f.norm_pix_loss, betas: perturb.betas.unwrap_or(f.betas), eps: f.adam_eps, bf16: false };
-    let mut m = Mae::new(&spec, 0, device)?;
+    // an edited description is refused by name, as an I-JEPA fixture's is
+    let mut m = Mae::new(&spec, 0, device).map_err(|e| match e {
+        Error::Config(m) => Error::Checkpoint { path: path.with_extension("json"), message: format!("the description's model: {m}") },
+        e => e,
+    })?;
     // official names are flat: the decoder's start with `decoder_` or are the mask token
     let is_decoder = |k: &str| k.starts_with("decoder_") || k == "mask_token";
     let init = sub_map(&t, "init.");

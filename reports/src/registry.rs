@@ -266,7 +266,7 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
     let earlier = |exp: &str, dir: &Path| by_experiment.contains_key(exp) && !stages.contains(&ijepa_schema::PlannedStages::stage_of(dir));
     let why = |dir: &Path, exp: &str| {
         let files = by_experiment.get(exp).map_or(String::new(), |f| f.join(", "));
-        format!("{}: an earlier version of {exp}, left out (the last `ijepa run` of {files} planned other stages for it)", dir.display())
+        format!("{}: left out: the last `ijepa run` of {files} planned other stages for {exp} (this one is an earlier version's, or of a file run before plans were recorded)", dir.display())
     };
     let mut left_out = Vec::new();
     reg.pretrains.retain(|r| {

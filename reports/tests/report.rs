@@ -607,10 +607,10 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     assert_eq!(at("0.2-0.2"), [("knn".to_string(), "I-JEPA (official.pth.tar)".to_string(), "33.0".to_string()), ours("knn", "61.0"), ours("linear", "72.0")], "{abl:?}");
     let panel = sweep_panel(&reg, "tscale");
     assert_eq!(series(&panel, "I-JEPA (ours) · knn").points, [(0.0, 50.0), (1.0, 61.0)], "the figure's points are the table's");
-    let left: Vec<&String> = reg.unreadable.iter().filter(|w| w.contains("an earlier version of")).collect();
+    let left: Vec<&String> = reg.unreadable.iter().filter(|w| w.contains("planned other stages for")).collect();
     assert_eq!(left.len(), 5, "{left:?}");
     for stage in ["tscale-targets-scale-0.1-0.2/pretrain-000000000000", "eval-knn-random-init-old-abcdef012345", "eval-knn-ijepa-0-abcdef012345", "eval-linear-ijepa-0-abcdef012345", "eval-knn-ijepa-1-abcdef012345"] {
-        assert!(left.iter().any(|w| w.contains(stage) && w.contains("left out (the last `ijepa run` of exp/tscale.kdl planned other stages for it)")), "{stage}: {left:?}");
+        assert!(left.iter().any(|w| w.contains(stage) && w.contains("left out: the last `ijepa run` of exp/tscale.kdl planned other stages for tscale")), "{stage}: {left:?}");
     }
     // (the sweep's baselines are not the linear table's: its one experiment names no column)
     let lin = rows(&linear_table(&reg));
@@ -621,7 +621,7 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     fs::write(runs.join("tscale/planned-broken-0123abcd.json"), "garbage{").unwrap();
     let reg = load_registry(&runs).unwrap();
     assert!(reg.unreadable.iter().any(|w| w.contains("planned-broken-0123abcd.json") && w.contains("its study is shown whole")), "{:?}", reg.unreadable);
-    assert!(!reg.unreadable.iter().any(|w| w.contains("an earlier version of")), "{:?}", reg.unreadable);
+    assert!(!reg.unreadable.iter().any(|w| w.contains("planned other stages for")), "{:?}", reg.unreadable);
 }
 
 /// A sweep of evaluation settings alone whose one shared pretraining diverged: a row for each
