@@ -182,7 +182,7 @@ fn parity_passes_on_the_shipped_fixture() {
         ("official-step-tiny", "/image_size", serde_json::json!(0), "the description's encoder: image size 0"),
         ("official-step-tiny", "/depth", serde_json::json!(0), "the description's encoder: encoder depth 0"),
         ("official-step-tiny", "/predictor_depth", serde_json::json!(0), "predictor depth 0: a predictor has at least one block"),
-        ("mae-step-tiny", "/dec_depth", serde_json::json!(0), "mae-step-tiny.json: the description's model: decoder depth 0: a decoder has at least one block"),
+        ("mae-step-tiny", "/dec_depth", serde_json::json!(0), "contradicts--dec_depth.json: the description's model: decoder depth 0: a decoder has at least one block"),
         ("mae-step-tiny", "/eps", serde_json::json!(-1.0), "the description's model: layer-norm eps -1"),
         // a constant of the official model the replay cannot change: stated otherwise, the
         // description was ignored and passed
