@@ -181,9 +181,13 @@ fn parity_passes_on_the_shipped_fixture() {
         ("official-step-tiny", "/layer_norm_eps", serde_json::json!(-1.0), "the description's encoder: layer-norm eps -1"),
         ("official-step-tiny", "/image_size", serde_json::json!(0), "the description's encoder: image size 0"),
         ("official-step-tiny", "/depth", serde_json::json!(0), "the description's encoder: encoder depth 0"),
-        ("official-step-tiny", "/predictor_depth", serde_json::json!(0), "predictor depth 0: a predictor has at least one block"),
+        ("official-step-tiny", "/predictor_depth", serde_json::json!(0), "contradicts--predictor_depth.json: the description's model: predictor depth 0: a predictor has at least one block"),
         ("mae-step-tiny", "/dec_depth", serde_json::json!(0), "contradicts--dec_depth.json: the description's model: decoder depth 0: a decoder has at least one block"),
         ("mae-step-tiny", "/eps", serde_json::json!(-1.0), "the description's model: layer-norm eps -1"),
+        // (a patch of 0 panicked dividing by zero; DINO's and the predictor's read "config:")
+        ("mae-step-tiny", "/patch", serde_json::json!(0), "the description's model: patch size 0"),
+        ("mae-step-tiny", "/dec_width", serde_json::json!(0), "the description's model: decoder width 0"),
+        ("dino-step-tiny", "/depth", serde_json::json!(0), "contradicts--depth.json: the description's model: encoder depth 0"),
         // a constant of the official model the replay cannot change: stated otherwise, the
         // description was ignored and passed
         ("mae-step-tiny", "/norm_pix_eps", serde_json::json!(0.0), "says norm_pix_eps 0, but the replay computes with the official 0.000001"),

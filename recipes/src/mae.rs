@@ -70,7 +70,8 @@ impl DecoderConfig {
         if !self.embed_dim.is_multiple_of(4) {
             return Err(Error::Config(format!("decoder width {} must be a multiple of 4 (2-D sin-cos table)", self.embed_dim)));
         }
-        Ok(())
+        // (a width of 0 reached libtorch: "from is out of bounds")
+        ijepa_engine::model::vit::encoder::check_blocks("decoder", self.embed_dim, self.depth, self.mlp_ratio)
     }
 }
 

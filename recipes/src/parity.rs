@@ -648,11 +648,19 @@ pub fn run_any(path: &Path, perturb: Perturb, weights: Option<&Path>) -> Result<
 /// # Errors
 /// As [`run_any`].
 pub fn run_any_on(path: &Path, perturb: Perturb, weights: Option<&Path>, device: Device) -> Result<ParityReport> {
+    // a model the description's values cannot build is the description's error, named so
+    // (DINO's `depth 0`, I-JEPA's `predictor_depth 0` read "config: ..." of no file)
+    let described = |r: Result<ParityReport>| {
+        r.map_err(|e| match e {
+            Error::Config(m) => Error::Checkpoint { path: path.with_extension("json"), message: format!("the description's model: {m}") },
+            e => e,
+        })
+    };
     match fixture_recipe(path)?.as_str() {
-        "ijepa" => run_with_weights_on(path, perturb, weights, device),
-        "mae" if weights.is_none() => run_mae_on(path, perturb, device),
+        "ijepa" => described(run_with_weights_on(path, perturb, weights, device)),
+        "mae" if weights.is_none() => described(run_mae_on(path, perturb, device)),
         "mae" => Err(Error::Config("--weights replaces I-JEPA fixtures' initial weights; a MAE fixture has its own".into())),
-        "dino" if weights.is_none() => crate::dino::parity::run_on(path, perturb, device),
+        "dino" if weights.is_none() => described(crate::dino::parity::run_on(path, perturb, device)),
         "dino" => Err(Error::Config("--weights replaces I-JEPA fixtures' initial weights; a DINO fixture has its own".into())),
         other => Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("fixture of unknown recipe `{other}`") }),
     }
@@ -692,6 +700,11 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
         cls_token: true,
         learned_pos_embed: false,
     };
+    // (before its grid is read: a patch of 0 divided by zero)
+    encoder.validate().map_err(|e| match e {
+        Error::Config(m) => Error::Checkpoint { path: path.with_extension("json"), message: format!("the description's model: {m}") },
+        e => e,
+    })?;
     let decoder = DecoderConfig {
         grid: encoder.grid(),
         patch_size: f.patch,

@@ -528,7 +528,7 @@ fn leave_out_outdated(reg: &mut Registry) {
 
 /// Whether `name` is a stage folder's: `pretrain-` or `eval-...-`, then the 12 hex digits of
 /// the stage's hash.
-fn stage_name(name: &str) -> bool {
+pub(crate) fn stage_name(name: &str) -> bool {
     let hex = |h: &str| h.len() == 12 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     match name.rsplit_once('-') {
         Some(("pretrain", h)) => hex(h),

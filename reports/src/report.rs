@@ -450,7 +450,11 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
                 .into(),
         });
     }
-    let stage = |p: &Path| [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| p.join(f).is_file());
+    // (a stage folder by its name and its record: a `manifest.json` of a project's own folder
+    // above the runs refused every report folder under it)
+    let stage = |p: &Path| {
+        p.file_name().and_then(|n| n.to_str()).is_some_and(crate::registry::stage_name) && [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| p.join(f).is_file())
+    };
     // (folders not made yet, the runs folder or the report's, as they will be once made: the
     // answer does not change once the first run made them, whatever the spelling)
     let (runs_at, out_at) = (to_be(runs), to_be(out));

@@ -207,8 +207,11 @@ fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
     // (a study is a sweep where one recipe's points take several values of another setting; a
     // zip giving each method its own epochs and learning rate, one value each, is a methods
     // comparison: fmnist-methods)
+    // (the encoders' points only: a baseline names no recipe, and the raw pixels of a zip
+    // giving each method its own `data.limit` held two values under none)
+    let baseline = |e: &EvalRun| matches!(e.record.model.as_str(), "random-init" | "raw-pixels");
     let mut values: HashMap<(&str, Option<&String>, &String), HashSet<&String>> = HashMap::new();
-    for e in &reg.evals {
+    for e in reg.evals.iter().filter(|e| !baseline(e)) {
         for (k, v) in e.record.varied.iter().filter(|(k, _)| !of_methods_or_seeds(k)) {
             values.entry((e.record.experiment.as_str(), e.record.varied.get("recipe"), k)).or_default().insert(v);
         }
@@ -216,7 +219,6 @@ fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
     let swept: HashSet<&str> = values.iter().filter(|(_, v)| v.len() > 1).map(|((exp, _, _), _)| *exp).collect();
     // (a plain file may share its study with a sweep: its own results, and the baselines they
     // share, which vary nothing, are still plain rows)
-    let baseline = |e: &EvalRun| matches!(e.record.model.as_str(), "random-init" | "raw-pixels");
     let plain: HashSet<&str> = reg.evals.iter().filter(|e| e.record.varied.is_empty() && !baseline(e)).map(|e| e.record.experiment.as_str()).collect();
     let mut evals: Vec<&EvalRun> = reg
         .evals

@@ -1751,6 +1751,10 @@ fn a_seeds_study_has_its_rows_in_the_method_tables() {
         eval(tmp.path(), "methods", &format!("linear-{recipe}"), "linear", "ijepa", top1, None, json!({"recipe": recipe, "epochs": epochs}));
         eval(tmp.path(), "methods", &format!("linear-random-{recipe}"), "linear", "random-init", top1 - 20.0, None, json!({"recipe": recipe}));
     }
+    // (its pixels vary with a setting each method has its own value of: still a comparison)
+    for limit in ["200", "300"] {
+        eval(tmp.path(), "methods", &format!("linear-raw-pixels-{limit}"), "linear", "raw-pixels", 70.0, None, json!({"data.limit": limit}));
+    }
     // a plain file sharing its study with a sweep: its own rows and the baselines they share
     eval(tmp.path(), "lrs", "linear-ijepa-plain", "linear", "ijepa", 70.0, None, json!({}));
     eval(tmp.path(), "lrs", "linear-raw-pixels", "linear", "raw-pixels", 81.0, None, json!({}));
@@ -1768,6 +1772,8 @@ fn a_seeds_study_has_its_rows_in_the_method_tables() {
             ("methods", "I-JEPA (ours)", "epochs=9", "52.0"),
             ("methods", "random init", "", "32.0"),
             ("methods", "random init", "", "35.0"),
+            ("methods", "raw pixels", "data.limit=200", "70.0"),
+            ("methods", "raw pixels", "data.limit=300", "70.0"),
             ("rep", "I-JEPA (ours)", "seed=0", "61.5"),
             ("rep", "I-JEPA (ours)", "seed=1", "63.0"),
             ("rep", "random init", "seed=0", "41.5"),
@@ -1862,4 +1868,20 @@ fn a_zip_of_recipes_and_seeds_keeps_the_seed_on_its_axis() {
     let panel = sweep_panel(&reg, "zip");
     assert_eq!(panel.x_label, "recipe, seed");
     assert!(!panel.series.iter().any(|s| s.label.as_deref().is_some_and(|l| l.contains("mean over seeds"))), "{:?}", panel.series);
+}
+
+/// A report folder is refused inside a stage folder, known by its name and its record: a
+/// project's own `manifest.json` above the runs folder refused every report folder under it.
+#[test]
+fn a_manifest_of_the_project_above_the_runs_refuses_no_report_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().join("proj");
+    fs::create_dir_all(proj.join("runs")).unwrap();
+    fs::write(proj.join("manifest.json"), "{}").unwrap();
+    ijepa_reports::check_out(&proj.join("runs"), &proj.join("reports-out")).unwrap();
+    // a stage folder is still refused
+    let stage = proj.join("runs/x/pretrain-0123456789ab");
+    fs::create_dir_all(&stage).unwrap();
+    fs::write(stage.join("manifest.json"), "{}").unwrap();
+    assert!(ijepa_reports::check_out(&proj.join("other-runs"), &stage.join("rep")).is_err());
 }
