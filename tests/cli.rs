@@ -188,6 +188,12 @@ fn parity_passes_on_the_shipped_fixture() {
         ("mae-step-tiny", "/patch", serde_json::json!(0), "the description's model: patch size 0"),
         ("mae-step-tiny", "/dec_width", serde_json::json!(0), "the description's model: decoder width 0"),
         ("dino-step-tiny", "/depth", serde_json::json!(0), "contradicts--depth.json: the description's model: encoder depth 0"),
+        // values no step has (they replayed NaNs, read as a mismatch: exit 1)
+        ("official-step-tiny", "/ema_momentum", serde_json::json!(2.0), "says ema_momentum 2, which must be in [0, 1]"),
+        ("official-step-tiny", "/optimizer/eps", serde_json::json!(-1e-8), "says optimizer eps -0.00000001, which must be positive"),
+        ("mae-step-tiny", "/adam_eps", serde_json::json!(-1e-8), "says adam_eps -0.00000001, which must be positive"),
+        ("dino-step-tiny", "/student_temp", serde_json::json!(0.0), "says student_temp 0, which must be positive"),
+        ("dino-step-tiny", "/center_momentum", serde_json::json!(2.0), "says center_momentum 2, which must be in [0, 1]"),
         // a constant of the official model the replay cannot change: stated otherwise, the
         // description was ignored and passed
         ("mae-step-tiny", "/norm_pix_eps", serde_json::json!(0.0), "says norm_pix_eps 0, but the replay computes with the official 0.000001"),

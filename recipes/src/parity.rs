@@ -318,6 +318,16 @@ pub(crate) fn fixed_in_replay(path: &Path, what: &str, said: Option<f64>, fixed:
     }
 }
 
+/// Checks that each of the description's `values` (`(name, value, whether it is in range,
+/// the range)`) can be a step's: an AdamW eps of -1e-8 or a momentum of 2 replayed NaNs and
+/// read as a mismatch of the implementation (exit 1), not of the description.
+pub(crate) fn in_range(path: &Path, values: &[(&str, f64, bool, &str)]) -> Result<()> {
+    match values.iter().find(|(_, v, ok, _)| !(*ok && v.is_finite())) {
+        Some((what, v, _, range)) => Err(Error::Checkpoint { path: path.with_extension("json"), message: format!("says {what} {v}, which must be {range}: no step has it") }),
+        None => Ok(()),
+    }
+}
+
 /// Checks that the patch indices of the mask input `key` are in `0..n` (the patch grid).
 fn indices_below(t: &Tensor, key: &str, path: &Path, n: i64) -> Result<()> {
     if t.numel() == 0 {
@@ -358,6 +368,10 @@ pub(crate) fn to_device(t: HashMap<String, Tensor>, device: Device) -> Result<Ha
 /// comparison still happens in float64 on the CPU.
 pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>, device: Device) -> Result<ParityReport> {
     let (f, t) = load_fixture(path)?;
+    in_range(path, &[
+        ("optimizer eps", f.optimizer.eps, f.optimizer.eps > 0.0, "positive"),
+        ("ema_momentum", f.ema_momentum, (0.0..=1.0).contains(&f.ema_momentum), "in [0, 1]"),
+    ])?;
     let t = to_device(t, device)?;
     let encoder = VitConfig {
         image_size: f.image_size,
@@ -688,6 +702,7 @@ pub fn run_mae(path: &Path, perturb: Perturb) -> Result<ParityReport> {
 pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityReport> {
     use crate::mae::{DecoderConfig, Mae, MaeSpec};
     let (f, t): (MaeFixtureSpec, _) = read_fixture(path, "MAE", device)?;
+    in_range(path, &[("adam_eps", f.adam_eps, f.adam_eps > 0.0, "positive")])?;
     let encoder = VitConfig {
         image_size: f.image_size,
         patch_size: f.patch,

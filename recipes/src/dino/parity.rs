@@ -106,6 +106,14 @@ pub fn run(path: &Path, perturb: Perturb) -> Result<ParityReport> {
 /// A malformed fixture.
 pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityReport> {
     let (f, t): (DinoFixtureSpec, _) = read_fixture(path, "DINO", device)?;
+    let unit = |v: f64| (0.0..=1.0).contains(&v);
+    crate::parity::in_range(path, &[
+        ("adam_eps", f.adam_eps, f.adam_eps > 0.0, "positive"),
+        ("student_temp", f.student_temp, f.student_temp > 0.0, "positive"),
+        ("teacher_temp", f.teacher_temp, f.teacher_temp > 0.0, "positive"),
+        ("center_momentum", f.center_momentum, unit(f.center_momentum), "in [0, 1]"),
+        ("momentum", f.momentum, unit(f.momentum), "in [0, 1]"),
+    ])?;
     if f.n_global != 2 {
         return Err(Error::Checkpoint { path: path.with_extension("json"), message: format!("DINO has 2 global crops, the fixture {}", f.n_global) });
     }
