@@ -502,12 +502,11 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     values.sort_by(|a, b| numbers(a).partial_cmp(&numbers(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(b)));
     values.dedup();
     let at = |v: &str| values.iter().position(|x| x == v).expect("every value is listed") as f64;
-    // names no order joins (recipes, mask kinds): each point a dot, not a line from one method
-    // to the next as if a setting between them were measured
-    // (each swept setting's own value: `1e-4, ijepa` holds a number, and a line zig-zagged
-    // from one recipe to the other along the learning rates)
-    // (a value is a number, or a range of them, with no letters but an exponent's: `cifar10`
-    // and `cifar100` are names, not two points of an order)
+    // names no order joins (recipes, mask kinds, `cifar10` and `cifar100`): each point a dot,
+    // not a line from one method to the next as if a setting between them were measured. Each
+    // swept setting's own value is read (`1e-4, ijepa` holds a number, and a line zig-zagged
+    // between the recipes along the learning rates): a number, or a range of them, with no
+    // letters but an exponent's.
     let number = |v: &str| !numbers(v).is_empty() && v.chars().all(|c| !c.is_ascii_alphabetic() || c == 'e' || c == 'E');
     let ordered = swept.iter().all(|e| e.record.varied.iter().filter(|(k, _)| shown(k)).all(|(_, v)| number(v)));
     let (line, baseline) = if ordered { (Stroke::Solid, Stroke::Dashed) } else { (Stroke::Dots, Stroke::Crosses) };
