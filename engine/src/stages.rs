@@ -739,6 +739,21 @@ pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_cl
                 crate::eval::why_none_held_out(y, num_classes, cfg.heldout)
             )));
         }
+        // a class too small for a rounded share of its own is never scored by the choice (a
+        // held-out part of "2.7 images a class" had none of one class)
+        let missing = crate::eval::classes_not_held_out(y, &held, num_classes);
+        if !missing.is_empty() {
+            // (once: each subject and sweep point of the evaluation checks it)
+            let it = if missing.len() == 1 { "it" } else { "them" };
+            let message = format!(
+                "the {} evaluation: held-out fraction {} holds out no image of class{} {} (too few {what} for a share of their own): its choice never scores {it}; a larger `held-out` includes {it}",
+                cfg.name(),
+                cfg.heldout,
+                if missing.len() == 1 { "" } else { "es" },
+                missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            );
+            crate::data::warn_once(message.clone(), message);
+        }
         Ok(())
     };
     match cfg.protocol {

@@ -152,6 +152,20 @@ pub(crate) fn stratified_split(y: &[i64], num_classes: usize, fraction: f64, see
     (train, held)
 }
 
+/// The classes of `y` with images but none in the held-out part `held` (indices into `y`): too
+/// small for a rounded share of their own, so the choice made on `held` never scores them.
+pub(crate) fn classes_not_held_out(y: &[i64], held: &[usize], num_classes: usize) -> Vec<usize> {
+    let mut present = vec![false; num_classes];
+    let mut held_out = vec![false; num_classes];
+    for &l in y.iter().filter(|&&l| l >= 0 && (l as usize) < num_classes) {
+        present[l as usize] = true;
+    }
+    for &l in held.iter().map(|&i| &y[i]).filter(|&&l| l >= 0 && (l as usize) < num_classes) {
+        held_out[l as usize] = true;
+    }
+    (0..num_classes).filter(|&c| present[c] && !held_out[c]).collect()
+}
+
 /// Why [`stratified_split`] held out nothing at `fraction`: each class holds out its rounded
 /// share, and every class here is too small for it; what fraction holds out one image.
 pub(crate) fn why_none_held_out(y: &[i64], num_classes: usize, fraction: f64) -> String {
@@ -284,8 +298,10 @@ mod tests {
         for c in 0..4 {
             assert_eq!(he.iter().filter(|&&i| y[i] == c).count(), 5);
         }
-        // the single sample of class 4 stays in train
+        // the single sample of class 4 stays in train, and is said to be held out nowhere
         assert!(tr.contains(&100));
+        assert_eq!(classes_not_held_out(&y, &he, 5), [4]);
+        assert_eq!(classes_not_held_out(&y30, &stratified_split(&y30, 3, 0.017, 3).1, 3), Vec::<usize>::new());
         assert_eq!(stratified_split(&y, 5, 0.2, 3), (tr.clone(), he.clone()));
         assert_ne!(stratified_split(&y, 5, 0.2, 4).1, he);
     }
