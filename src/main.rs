@@ -766,7 +766,7 @@ fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String>
     // `RUN/nosuch/..`: the writers create `nosuch`, and `..` out of it is the run folder
     let created;
     let out = if out.symlink_metadata().is_err() && out.components().any(|c| c == std::path::Component::ParentDir) {
-        created = as_created(out);
+        created = ijepa_schema::as_created(out);
         created.as_path()
     } else {
         out
@@ -831,31 +831,6 @@ fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String>
         )),
         None => Ok(()),
     }
-}
-
-/// The path `out` (which does not exist yet) names once a writer has created its missing
-/// folders: its longest existing part with the links resolved, then the rest as written, a `..`
-/// out of a folder still to be created leading back to that folder's parent.
-fn as_created(out: &std::path::Path) -> std::path::PathBuf {
-    use std::path::{Component, PathBuf};
-    let parts: Vec<Component> = out.components().collect();
-    for k in (0..parts.len()).rev() {
-        let prefix: PathBuf = parts[..k].iter().collect();
-        let prefix = if prefix.as_os_str().is_empty() { PathBuf::from(".") } else { prefix };
-        if let Ok(mut at) = prefix.canonicalize() {
-            for c in &parts[k..] {
-                match c {
-                    Component::ParentDir => {
-                        at.pop();
-                    }
-                    Component::CurDir => {}
-                    other => at.push(other.as_os_str()),
-                }
-            }
-            return at;
-        }
-    }
-    out.to_path_buf()
 }
 
 /// Refuses an output path that is one of the command's input files (`--out FILE.yaml` of

@@ -457,39 +457,14 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
     };
     // (folders not made yet, the runs folder or the report's, as they will be once made: the
     // answer does not change once the first run made them, whatever the spelling)
-    let (runs_at, out_at) = (to_be(runs), to_be(out));
-    let into_runs = runs_at.as_ref().is_some_and(|r| out_at.as_ref().is_some_and(|o| o.starts_with(r)));
-    if into_runs || out_at.is_some_and(|o| o.ancestors().any(stage)) {
+    let (runs_at, out_at) = (ijepa_schema::as_created(runs), ijepa_schema::as_created(out));
+    if out_at.starts_with(&runs_at) || out_at.ancestors().any(stage) {
         return Err(ReportError::Invalid {
             path: out.to_path_buf(),
             message: "the runs folder, inside it or inside a stage folder: write the report beside them (the default is reports-out/)".into(),
         });
     }
     Ok(())
-}
-
-/// The path `p` will have once made: resolved a component at a time, each link that exists
-/// followed (a link reached through a folder not made yet, `new/../link/x`, too), `.` and
-/// `..` of the folders not made yet taken by their names. `None` where the working folder
-/// cannot be read.
-fn to_be(p: &Path) -> Option<std::path::PathBuf> {
-    use std::path::Component;
-    let abs = std::path::absolute(p).ok()?;
-    let mut at = std::path::PathBuf::new();
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                at.pop();
-            }
-            Component::CurDir => {}
-            c => at.push(c),
-        }
-        // (each prefix made canonical as far as it exists: the next `..` pops a real folder)
-        if let Ok(real) = at.canonicalize() {
-            at = real;
-        }
-    }
-    Some(at)
 }
 
 /// [`check_out`], then the marker of a study's report stage in `out` is removed: the report

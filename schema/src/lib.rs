@@ -115,6 +115,31 @@ pub mod status {
 /// stage, whose text names it ([`lock_text`]).
 pub const LOCK: &str = ".lock";
 
+/// The path `p` names once a writer has created its missing folders: resolved a component at
+/// a time, each link that exists followed (a link reached through a folder not made yet,
+/// `new/../link/x`, too), `.` and `..` of the folders not made yet taken by their names; `p`
+/// itself where the working folder cannot be read. (What a check of where output may go
+/// compares: the report folder with the runs folder, an `--out` with a run's folder.)
+pub fn as_created(p: &Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let Ok(abs) = std::path::absolute(p) else { return p.to_path_buf() };
+    let mut at = std::path::PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                at.pop();
+            }
+            Component::CurDir => {}
+            c => at.push(c),
+        }
+        // (each prefix made canonical as far as it exists: the next `..` pops a real folder)
+        if let Ok(real) = at.canonicalize() {
+            at = real;
+        }
+    }
+    at
+}
+
 /// This host's name (`/etc/hostname`), as manifests and lock files record it.
 pub fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
