@@ -121,34 +121,24 @@ impl Study {
         let base = &self.base.encoder;
         // (a shape written without a preset is replaced by the presets a sweep names: what
         // varying them means)
-        let d = crate::config::EncoderConfig::preset(base.preset.as_deref()?, base.patch_size)?;
+        let defaults = crate::config::EncoderConfig::preset(base.preset.as_deref()?, base.patch_size)?;
+        // an encoder's shape, setting by setting
+        let shape = |e: &crate::config::EncoderConfig| {
+            [("width", e.embed_dim.to_string()), ("depth", e.depth.to_string()), ("heads", e.num_heads.to_string()), ("mlp-ratio", e.mlp_ratio.to_string())]
+        };
         // what the experiment gives beside its preset
-        let own: Vec<(&str, String)> = [
-            ("width", base.embed_dim.to_string(), d.embed_dim.to_string()),
-            ("depth", base.depth.to_string(), d.depth.to_string()),
-            ("heads", base.num_heads.to_string(), d.num_heads.to_string()),
-            ("mlp-ratio", base.mlp_ratio.to_string(), d.mlp_ratio.to_string()),
-        ]
-        .into_iter()
-        .filter(|(_, v, d)| d != v)
-        .map(|(k, v, _)| (k, v))
-        .collect();
+        let own: Vec<(&str, String)> = shape(base).into_iter().zip(shape(&defaults)).filter(|(v, d)| v != d).map(|(v, _)| v).collect();
         let mut dropped: Vec<String> = Vec::new();
         let mut path = "encoder";
         for p in self.points.iter().filter(|p| p.varied.contains_key("encoder") || p.varied.contains_key("encoder.preset")) {
             if p.varied.contains_key("encoder.preset") {
                 path = "encoder.preset";
             }
-            let e = &p.experiment.encoder;
+            let at_point = shape(&p.experiment.encoder);
             for (key, value) in &own {
-                let at_point = match *key {
-                    "width" => e.embed_dim.to_string(),
-                    "depth" => e.depth.to_string(),
-                    "heads" => e.num_heads.to_string(),
-                    _ => e.mlp_ratio.to_string(),
-                };
+                let there = at_point.iter().find(|(k, _)| k == key).map(|(_, v)| v);
                 let shown = format!("{key}={value}");
-                if at_point != *value && !p.varied.contains_key(&format!("encoder.{key}")) && !dropped.contains(&shown) {
+                if there != Some(value) && !p.varied.contains_key(&format!("encoder.{key}")) && !dropped.contains(&shown) {
                     dropped.push(shown);
                 }
             }
