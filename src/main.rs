@@ -141,7 +141,7 @@ enum Command {
         runs_dir: PathBuf,
         /// Output folder (not the runs folder nor anything inside it; a study's report written
         /// there before is replaced, and that study's next run writes its own again).
-        #[arg(long, default_value = "reports-out")]
+        #[arg(long, default_value = ijepa_reports::DEFAULT_OUT)]
         out: PathBuf,
     },
     /// Validate experiment files; prints every error of a file with its location.
@@ -282,7 +282,7 @@ struct Folders {
     runs_dir: PathBuf,
     /// Where a `report` node writes its tables and plots (beside the runs folder: not in it,
     /// nor in a stage folder).
-    #[arg(long, default_value = DEFAULT_REPORTS_DIR)]
+    #[arg(long, default_value = ijepa_reports::DEFAULT_OUT)]
     reports_dir: PathBuf,
 }
 
@@ -306,14 +306,11 @@ impl Folders {
             return Ok(());
         }
         ijepa_reports::check_out(&self.runs_dir, &self.reports_dir).map_err(|e| {
-            let default = self.reports_dir == std::path::Path::new(DEFAULT_REPORTS_DIR);
+            let default = self.reports_dir == std::path::Path::new(ijepa_reports::DEFAULT_OUT);
             format!("--reports-dir {e}{}", if default { how } else { "" })
         })
     }
 }
-
-/// Where a `report` node writes when `--reports-dir` is not given.
-const DEFAULT_REPORTS_DIR: &str = "reports-out";
 
 fn main() -> ExitCode {
     // the engine's and the library's events: progress on stdout, warnings on stderr (RUST_LOG adds)
@@ -660,7 +657,7 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
     output_path(out.as_deref(), "--out", &[file], Some(OutKind::Script))?;
     // what the job's `ijepa run` (here, with the default --reports-dir) would refuse is
     // refused before it queues, and the file's warnings are said now, as `plan` says them
-    let folders = Folders { runs_dir: runs_dir.to_path_buf(), reports_dir: PathBuf::from(DEFAULT_REPORTS_DIR) };
+    let folders = Folders { runs_dir: runs_dir.to_path_buf(), reports_dir: PathBuf::from(ijepa_reports::DEFAULT_OUT) };
     let how = "; the job's report goes to reports-out/ of this folder: give --runs-dir a folder that does not hold it";
     folders.check().and_then(|()| folders.check_reports(&study, how)).map_err(|e| format!("the job's `ijepa run` would stop at once: {e}"))?;
     for w in study_warnings(&study) {

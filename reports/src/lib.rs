@@ -18,6 +18,10 @@ pub mod report;
 pub mod tables;
 
 pub use error::{ReportError, Result};
+
+/// The report folder when none is given (`ijepa run --reports-dir`, `ijepa report --out`,
+/// `ijepa-report --out`).
+pub const DEFAULT_OUT: &str = "reports-out";
 pub use polars::prelude::DataFrame;
 pub use registry::{
     load_registry, load_registry_for, CurvePoint, EvalRecord, EvalRun, Manifest, MetricRow, PretrainRun, Registry,

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         }
     }
     let runs = runs.unwrap_or_else(|| PathBuf::from("runs"));
-    let out = out.unwrap_or_else(|| PathBuf::from("reports-out"));
+    let out = out.unwrap_or_else(|| PathBuf::from(ijepa_reports::DEFAULT_OUT));
     let result = ijepa_reports::claim_out(&runs, &out).and_then(|()| ijepa_reports::load_registry(&runs)).and_then(|reg| {
         for e in &reg.unreadable {
             eprintln!("warning: left out of the report: {e}");
