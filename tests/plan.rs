@@ -873,6 +873,16 @@ fn eval_of_a_sweep_point_shares_the_studys_baselines() {
     let o = ijepa(&["run", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--dry-run"]);
     let line = text(&o).lines().find(|l| l.contains(&format!("eval-knn-raw-pixels/{point} "))).unwrap_or_default().to_string();
     assert!(line.starts_with("skip (done)"), "{}", text(&o));
+    // the checkpoint evaluated as another point (another seed, another target scale) would be
+    // filed under that point's values in the report's sweep table: refused, naming the point
+    // that trained it, and nothing written for the other point
+    for other in ["targets-scale-0.1-0.2_seed-2", "targets-scale-0.15-0.2_seed-1"] {
+        let o = ijepa(&["eval", file.to_str().unwrap(), "--point", other, "--checkpoint", ckpt.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{t}");
+        assert!(t.contains(&format!("was trained by point `{point}` of this sweep")) && t.contains(&format!("evaluate it with `--point {point}`")), "{t}");
+        assert!(!has(&format!("tiny-sweep-{other}"), "eval-"), "{t}");
+    }
 }
 
 /// The process count is part of a pretraining's identity. `plan` shows the layout of the

@@ -383,15 +383,31 @@ pub fn interrupted_elsewhere(exp: &Experiment, dir: &Path) -> Vec<(PathBuf, u64,
     for other in others {
         let Status::Partial { step } = pretrain_status(&other) else { continue };
         let Some(then) = std::fs::read_to_string(other.join(ijepa_schema::CONFIG_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { continue };
-        let mut differ = Vec::new();
-        json_differences("", &then, &now, &mut differ);
-        // (what does not change the weights: the evaluations', the report's, the layout's)
-        differ.retain(|d| !["evals", "report", "distributed", "log_every", "checkpoint", "name"].iter().any(|k| d.starts_with(k)));
+        let differ = weight_settings_apart(&then, &now);
         if !differ.is_empty() {
             out.push((other, step, differ));
         }
     }
     out
+}
+
+/// The settings of two resolved experiments (as `config.json` records them) that differ and
+/// change the weights a pretraining ends with, as `path then -> now` (at most 6): not the
+/// evaluations', the report's, the layout's, the logging's and checkpointing's, the name.
+pub fn weight_settings_apart(then: &Value, now: &Value) -> Vec<String> {
+    // (left out before comparing: six differences of the evaluations would hide the rest)
+    let weights = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            for k in ["evals", "report", "distributed", "log_every", "checkpoint", "name"] {
+                o.remove(k);
+            }
+        }
+        v
+    };
+    let mut differ = Vec::new();
+    json_differences("", &weights(then), &weights(now), &mut differ);
+    differ
 }
 
 /// The leaves of two JSON values that differ, as `path then -> now` (at most 6).

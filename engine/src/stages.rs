@@ -212,6 +212,34 @@ pub fn run_of_checkpoint(checkpoint: &Path) -> Option<(PathBuf, serde_json::Valu
     }
 }
 
+/// `ijepa eval --point WANT` of a checkpoint that another point of the same sweep trained:
+/// refused, naming that point. Its scores would be filed under `want`'s values (the report's
+/// sweep table), beside or instead of that point's own model. `points` are the sweep's points
+/// (name, experiment, its precision resolved as the evaluation resolves it). Known only when
+/// the checkpoint lies in a run folder ([`run_of_checkpoint`]) whose settings are another
+/// point's and not `want`'s; a checkpoint of none of them (an earlier version's record, another
+/// file's run, an export) is evaluated as before, labelled by its path.
+///
+/// # Errors
+/// [`Error::Checkpoint`] naming the point that trained it and the settings apart.
+pub fn check_checkpoint_point(points: &[(String, Experiment)], want: &str, checkpoint: &Path) -> Result<()> {
+    let Some((run, config)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
+    let apart = |exp: &Experiment| serde_json::to_value(exp).map(|now| crate::plan::weight_settings_apart(&config, &now)).ok();
+    let Some(mine) = points.iter().find(|(n, _)| n == want).and_then(|(_, e)| apart(e)) else { return Ok(()) };
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let Some((other, _)) = points.iter().find(|(n, e)| n != want && apart(e).is_some_and(|d| d.is_empty())) else { return Ok(()) };
+    Err(Error::Checkpoint {
+        path: checkpoint.to_path_buf(),
+        message: format!(
+            "was trained by point `{other}` of this sweep ({}; its settings against `{want}`'s: {}): evaluated as `{want}`, its scores would be filed under `{want}`'s values in the report; evaluate it with `--point {other}`",
+            run.display(),
+            mine.join(", ")
+        ),
+    })
+}
+
 /// When `checkpoint` lies in a pretraining run folder ([`run_of_checkpoint`]), the run must
 /// have trained the experiment's recipe and encoder. The weights carry every shape but the
 /// number of attention heads: another head count loads without a complaint and computes other
