@@ -985,9 +985,15 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let transform = recipe.train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate()).map_err(|e| match (e, &exp.monitor) {
         // the images the monitor holds out are where the rest went (`limit` or a small folder)
-        // (said only where fewer held-out images would give each rank a batch)
+        // (said only where no monitor would give each rank a batch; fewer held-out images only
+        // where the fewest a monitor takes would)
         (Error::Config(m), Some(mon)) if (n_images + mon.images) / world >= exp.data.batch_size => {
-            Error::Config(format!("{m} (the training images left after the monitor holds out its {}: lower `monitor images=`)", mon.images))
+            let min = ijepa_dsl::MIN_MONITOR_IMAGES;
+            let fix = match (n_images + mon.images - min.min(mon.images)) / world >= exp.data.batch_size {
+                true => "lower `monitor images=`".to_string(),
+                false => format!("remove `monitor`, which holds out at least {min}"),
+            };
+            Error::Config(format!("{m} (the training images left after the monitor holds out its {}: {fix})", mon.images))
         }
         (e, _) => e,
     })?;
@@ -1005,9 +1011,11 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     }
     if lead && sched.warmup_steps() >= sched.total_steps() {
         tracing::warn!(
-            "the learning-rate warmup ({} steps) is as long as the schedule ({} steps): the rate only rises, never decays",
+            "the learning-rate warmup ({} steps: {} epoch(s)) is at least as long as the schedule ({} steps): the rate only rises, never decays; shorten it with `optimizer {{ lr warmup-epochs=... }}`{}",
             sched.warmup_steps(),
-            sched.total_steps()
+            exp.optimizer.lr.warmup_epochs,
+            sched.total_steps(),
+            if exp.optimizer.lr.warmup_epochs == 40.0 { " (40 is the official configs' warmup, the default)" } else { "" }
         );
     }
     let metrics_path = run.dir.join(schema::METRICS);

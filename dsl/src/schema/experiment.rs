@@ -470,13 +470,16 @@ fn read_log_every(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     }
 }
 
+/// The fewest images a monitor holds out (its leave-one-out kNN votes among them).
+pub const MIN_MONITOR_IMAGES: usize = 20;
+
 fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     let m = exp.monitor.get_or_insert_with(Default::default);
     if let Some(v) = n.prop("every").and_then(|e| cx.usize_min(e, &n.sub("every"), 1)) {
         m.every = v;
     }
     // leave-one-out kNN needs more images than neighbours
-    if let Some(v) = n.prop("images").and_then(|e| cx.usize_min(e, &n.sub("images"), 20)) {
+    if let Some(v) = n.prop("images").and_then(|e| cx.usize_min(e, &n.sub("images"), MIN_MONITOR_IMAGES)) {
         m.images = v;
     }
     if let Some(v) = n.prop("k").and_then(|e| cx.usize_min(e, &n.sub("k"), 1)) {

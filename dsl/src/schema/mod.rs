@@ -27,6 +27,7 @@ mod target;
 
 use kdl::{KdlDocument, KdlNode};
 
+pub use experiment::MIN_MONITOR_IMAGES;
 pub use encoder::DEFAULT_PATCH;
 pub use mask::MASK_KINDS;
 pub use optimizer::OPTIMIZERS;

@@ -207,12 +207,16 @@ impl<M: Send + 'static> Loader<M> {
             collate,
         };
         if loader.steps_per_epoch() == 0 {
+            let per = loader.samples_per_rank();
             return Err(Error::Config(format!(
-                "loader: {} images shared by {} rank(s) give {} per rank, less than one batch of {}",
+                "loader: {} images shared by {} rank(s) give {per} per rank, less than one batch of {}: {}",
                 loader.dataset.len(),
                 loader.cfg.world_size,
-                loader.samples_per_rank(),
-                loader.cfg.batch_size
+                loader.cfg.batch_size,
+                match per {
+                    0 => "give more images, or run fewer processes".to_string(),
+                    _ => format!("lower `batch-size` to at most {per}, or give more images"),
+                }
             )));
         }
         Ok(loader)
@@ -505,6 +509,8 @@ impl<M> Shared<M> {
                         failed.push((j, why));
                     }
                 }
+                // (the way out named: the data block's setting that pretrains without it)
+                Err(Error::Data(m)) => return Err(Error::Data(format!("{m} (fix or remove the file, or pretrain without such files: `on-error \"skip\"` in the data block)"))),
                 Err(e) => return Err(e),
             }
         }

@@ -132,11 +132,13 @@ pub fn check_unreadable(ds: &dyn Dataset, cfg: &DataConfig, split: Split) -> Res
 /// An image the evaluations or the monitor could not read, under `on-error "skip"` (which
 /// substitutes the pretraining's images only: a probe or a monitor scores every image of its
 /// set): said in the error, so the setting does not look ignored.
+/// Under `on-error "fail"` the error says the way out too.
 pub fn outside_skip(cfg: &DataConfig, e: crate::Error) -> crate::Error {
     match e {
         crate::Error::Data(m) if cfg.on_error == ijepa_dsl::config::OnError::Skip => crate::Error::Data(format!(
             "{m} (on-error \"skip\" substitutes the pretraining's images only; the evaluations and the monitor read every image of their sets: fix or remove the file)"
         )),
+        crate::Error::Data(m) => crate::Error::Data(format!("{m} (the evaluations and the monitor read every image of their sets: fix or remove the file)")),
         e => e,
     }
 }
@@ -144,6 +146,17 @@ pub fn outside_skip(cfg: &DataConfig, e: crate::Error) -> crate::Error {
 /// The samples of `ds` at `indices`, in that order (e.g. a held-out split).
 pub fn subset(ds: Arc<dyn Dataset>, indices: Vec<usize>) -> Arc<dyn Dataset> {
     Arc::new(Indexed { inner: ds, indices })
+}
+
+/// The way out of a monitor holding out more than the `len` images there are: fewer held-out
+/// images while the least a monitor takes leaves some to pretrain on, else no monitor.
+pub fn fewer_held_out(len: usize) -> String {
+    let min = ijepa_dsl::MIN_MONITOR_IMAGES;
+    if len > min {
+        format!("lower `monitor images=` below {len} (it takes at least {min}), or remove `monitor`")
+    } else {
+        format!("too few for a monitor (it holds out at least {min} and pretrains on the rest): remove `monitor`, or give more training images")
+    }
 }
 
 /// Splits `ds` into (the rest, `n` held-out samples). The held-out samples are a fixed random
@@ -155,9 +168,7 @@ pub fn subset(ds: Arc<dyn Dataset>, indices: Vec<usize>) -> Arc<dyn Dataset> {
 pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
     let len = ds.len();
     if n >= len {
-        return Err(crate::Error::Config(format!(
-            "the monitor holds out {n} images, but the training split has only {len}: lower `monitor images=`"
-        )));
+        return Err(crate::Error::Config(format!("the monitor holds out {n} images, but the training split has only {len}: {}", fewer_held_out(len))));
     }
     // "MONITOR" in ASCII, and the size: a key of its own, independent of the experiment seed
     let perm = crate::rng::Rng::from_key(&[0x004d_4f4e_4954_4f52, len as u64]).permutation(len);
@@ -184,8 +195,9 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc
         }
         if held.len() < n {
             return Err(crate::Error::Config(format!(
-                "the monitor holds out {n} images, but the training split names only {} different files: lower `monitor images=`",
-                held.len()
+                "the monitor holds out {n} images, but the training split names only {} different files: {}",
+                held.len(),
+                fewer_held_out(held.len())
             )));
         }
         rest = perm.iter().copied().filter(|&i| !held_files.contains(&ds.describe(i))).collect();
@@ -199,7 +211,7 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc
         );
     }
     if rest.is_empty() {
-        return Err(crate::Error::Config(format!("the monitor holds out {n} images and every other sample repeats one of them: lower `monitor images=`")));
+        return Err(crate::Error::Config(format!("the monitor holds out {n} images and every other sample repeats one of them: {}", fewer_held_out(n))));
     }
     Ok((Arc::new(Indexed { inner: ds.clone(), indices: rest }), Arc::new(Indexed { inner: ds, indices: held })))
 }
