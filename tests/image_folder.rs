@@ -57,7 +57,7 @@ fn pretrains_from_an_image_folder() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("on 36 images") && t.contains("done: 4 steps"), "{t}");
-    assert!(!t.contains("without an image"), "{t}");
+    assert!(!t.contains("without an image") && !t.contains("one level too high"), "{t}");
     // `limit` takes the first images in class order: the classes it leaves out are said
     let limited = experiment(&d.join("data"), "fail").replace("on-error \"fail\"", "on-error \"fail\"\n        limit 16");
     std::fs::write(&f, limited).unwrap();
@@ -66,6 +66,21 @@ fn pretrains_from_an_image_folder() {
     assert!(o.status.success(), "{t}");
     assert_eq!(t.matches("`limit 16` keeps the first 16 of the 36 training images").count(), 1, "{t}");
     assert!(t.contains("leaves 1 of its 3 classes without an image"), "{t}");
+}
+
+/// A root one level too high (`data/` holding `train/` and `val/`) pretrains on the splits as
+/// two classes, the test images among them: it runs, with a warning naming the likely cause.
+#[test]
+fn a_root_holding_the_splits_is_warned_of() {
+    let d = scratch("splits");
+    make_folder(&d.join("data/train"), 2, 8);
+    make_folder(&d.join("data/val"), 2, 8);
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, experiment(&d.join("data"), "fail").replace("epochs 2", "epochs 1")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.matches("its class folders include train, val, the names of a data set's splits: is `root=` one level too high?").count(), 1, "{t}");
 }
 
 /// A signal stops a run whose loader waits for data that never comes (an image that turns into

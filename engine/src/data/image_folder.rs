@@ -316,6 +316,9 @@ pub fn class_names(root: &Path) -> Result<Vec<String>> {
     Ok(class_folders(root)?.into_iter().map(|(_, shown)| shown).collect())
 }
 
+/// Folder names of a data set's splits, which a class folder is seldom named.
+const SPLIT_NAMES: [&str; 6] = ["train", "val", "valid", "validation", "test", "training"];
+
 impl ImageFolder {
     /// Indexes `root`: one class per sub-folder (sorted by name), its image files as samples.
     /// A missing root, a root without class folders, or class folders without any image file
@@ -390,6 +393,19 @@ impl ImageFolder {
                 shown.join(", "),
                 if n > 5 { ", ..." } else { "" }
             )));
+        }
+        // a root one level too high (`data/` holding `train/` and `val/`) trains on the splits
+        // as classes, the test images among them: said, as nothing else would
+        let splits: Vec<&str> = classes.iter().map(|(_, c)| c.as_str()).filter(|c| SPLIT_NAMES.contains(&c.to_ascii_lowercase().as_str())).collect();
+        if splits.len() >= 2 {
+            crate::data::warn_once(
+                format!("split classes {}", root.display()),
+                format!(
+                    "{}: its class folders include {}, the names of a data set's splits: is `root=` one level too high? (it should name the training split's folder, whose sub-folders are the classes; the other split goes to `test-root`)",
+                    root.display(),
+                    splits.join(", ")
+                ),
+            );
         }
         arena.shrink_to_fit();
         ends.shrink_to_fit();
