@@ -648,6 +648,14 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     Ok(())
 }
 
+/// [`interrupted_note`] for every pretraining of `plan` (`ijepa plan`: the interrupted run a
+/// changed setting leaves behind is said there too, as `run --dry-run` says it).
+pub fn interrupted_notes(plan: &Plan) {
+    for n in plan.order() {
+        interrupted_note(plan, &plan.graph[n], plan.status(n));
+    }
+}
+
 /// A pretraining that starts from step 0 beside one of its experiment interrupted with other
 /// settings: said, with the settings that differ (one who changed `epochs` to extend a run
 /// trained from the start, the interrupted run left behind without a word).

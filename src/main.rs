@@ -609,6 +609,7 @@ fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<
                 "note: planned for {world} processes (the distributed block), as a launched run (`ijepa launch`, torchrun, SLURM) uses them; a plain `ijepa run` without a launcher trains alone, in the 1-process folders `ijepa plan --world-size 1` shows"
             );
         }
+        ijepa::exec::interrupted_notes(&plan);
     }
     // what `ijepa run` refuses before anything runs (the plan is still shown)
     if let Err(e) = ijepa::exec::shares_no_folder(&plan).and_then(|()| ijepa::exec::finals_are_their_runs(&plan, &plan.order(), false)) {

@@ -629,6 +629,10 @@ fn a_changed_setting_names_the_interrupted_run_it_leaves() {
     interrupt(&trained);
     let plain = d.join("one.kdl");
     std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n    epochs 3\n}\n").unwrap();
+    // `ijepa plan` says it too (only `run --dry-run` did)
+    let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(t.contains(&format!("{} holds this experiment's pretraining interrupted at step", trained.display())) && t.contains("(epochs 2 -> 3)"), "{t}");
     for extra in [&["--dry-run", "--only", "pretrain"][..], &["--only", "pretrain"]] {
         let (ok, t) = run_one(&d, extra);
         assert!(ok, "{t}");
