@@ -434,7 +434,7 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
                 .collect::<Vec<_>>(),
         ),
         opt_str_col("device", s(&|r| nonempty(&r.manifest.device))),
-        // (`fp32 (auto: this CPU has neither ...)`: the precision, the why is the manifest's)
+        // (`fp32 (no native bf16: this CPU has neither ...)`: the precision, the why is the manifest's)
         opt_str_col("precision", s(&|r| r.manifest.precision.split_whitespace().next().map(str::to_string))),
     ];
     // a sweep point's settings, which its experiment's name gives only while it is short

@@ -229,7 +229,7 @@ pub struct Manifest {
     /// Device, e.g. `cpu` or `cuda:0 (NVIDIA H100)`.
     #[serde(default)]
     pub device: String,
-    /// The precision the run computes in, and why (`bf16 (auto: this CPU has AMX-BF16)`).
+    /// The precision the run computes in, and why (`bf16 (native: this CPU has AMX-BF16)`).
     #[serde(default)]
     pub precision: String,
     /// The kernel of the dense layers' matrix products on a CPU, `blas` or `onednn` (the
