@@ -889,6 +889,28 @@ fn eval_of_a_sweep_point_shares_the_studys_baselines() {
     }
 }
 
+/// Points that share one pretraining (a recipe sweep's MAE points, which read no I-JEPA
+/// predictor) each evaluate its checkpoint with `ijepa eval --point`: the refusal of another
+/// point's checkpoint is by pretraining, not by setting (the checkpoint's run recorded the
+/// first point's predictor depth, which the second point's differs from).
+#[test]
+fn eval_of_a_point_sharing_its_pretraining_is_not_refused() {
+    let d = study("plan-eval-shared", 1);
+    let file = d.join("rec.kdl");
+    std::fs::write(&file, "experiment \"tiny-r\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    vary \"recipe\" \"mae\" \"ijepa\"\n    vary \"predictor.depth\" 1 2\n}\n").unwrap();
+    let runs = d.join("runs");
+    let o = ijepa(&["run", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--only", "pretrain/recipe-mae_predictor-depth-1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ckpt = pretrain_dirs(&runs).remove(0).join("checkpoints/final.safetensors");
+    let o = ijepa(&["eval", file.to_str().unwrap(), "--point", "recipe-mae_predictor-depth-2", "--checkpoint", ckpt.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    // an I-JEPA point did not train it
+    let o = ijepa(&["eval", file.to_str().unwrap(), "--point", "recipe-ijepa_predictor-depth-1", "--checkpoint", ckpt.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains("was trained by point `recipe-mae_predictor-depth-1` of this sweep"), "{t}");
+}
+
 /// The process count is part of a pretraining's identity. `plan` shows the layout of the
 /// distributed block (what a launched run uses) and says so; a plain `run --dry-run` (no
 /// launcher: one process) uses the folder `plan --world-size 1` shows. Explicit, not a surprise.

@@ -215,27 +215,50 @@ pub fn run_of_checkpoint(checkpoint: &Path) -> Option<(PathBuf, serde_json::Valu
 /// `ijepa eval --point WANT` of a checkpoint that another point of the same sweep trained:
 /// refused, naming that point. Its scores would be filed under `want`'s values (the report's
 /// sweep table), beside or instead of that point's own model. `points` are the sweep's points
-/// (name, experiment, its precision resolved as the evaluation resolves it). Known only when
-/// the checkpoint lies in a run folder ([`run_of_checkpoint`]) whose settings are another
-/// point's and not `want`'s; a checkpoint of none of them (an earlier version's record, another
-/// file's run, an export) is evaluated as before, labelled by its path.
+/// (name, experiment as the file resolves it). A point trained the checkpoint when its
+/// pretraining's hash ([`crate::plan::pretrain_hash`], at the process count and, for `auto`,
+/// the precision the run's manifest records) is the run's: points that share one pretraining
+/// (a sweep over the test set, over another recipe's settings) all did. Known only when the
+/// checkpoint lies in a run folder ([`run_of_checkpoint`]) with a manifest; a checkpoint that
+/// no point trained (an earlier version's run, another file's, an export) is evaluated as
+/// before, labelled by its path.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming the point that trained it and the settings apart.
 pub fn check_checkpoint_point(points: &[(String, Experiment)], want: &str, checkpoint: &Path) -> Result<()> {
-    let Some((run, config)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
-    let apart = |exp: &Experiment| serde_json::to_value(exp).map(|now| crate::plan::weight_settings_apart(&config, &now)).ok();
-    let Some(mine) = points.iter().find(|(n, _)| n == want).and_then(|(_, e)| apart(e)) else { return Ok(()) };
-    if mine.is_empty() {
+    use ijepa_dsl::config::Precision;
+    let Some((run, _)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
+    let Some(manifest) = ijepa_schema::read_manifest(&run) else { return Ok(()) };
+    // (`auto` as the run resolved it, on the machine it trained on)
+    let recorded = match manifest.precision.split_whitespace().next() {
+        Some("bf16") => Some(Precision::Bf16),
+        Some("fp32") => Some(Precision::Fp32),
+        _ => None,
+    };
+    // (under the name of the point that ran it: a pretraining's hash holds its name, and the
+    // points that share it share the first one's)
+    let as_trained = |exp: &Experiment| {
+        let mut e = exp.clone();
+        if let (Precision::Auto, Some(p)) = (e.precision, recorded) {
+            e.precision = p;
+        }
+        e.name = manifest.experiment.clone();
+        e
+    };
+    let trained = |exp: &Experiment| crate::plan::pretrain_hash(&as_trained(exp), manifest.world_size.max(1)) == manifest.hash;
+    let Some((_, mine)) = points.iter().find(|(n, _)| n == want) else { return Ok(()) };
+    if trained(mine) {
         return Ok(());
     }
-    let Some((other, _)) = points.iter().find(|(n, e)| n != want && apart(e).is_some_and(|d| d.is_empty())) else { return Ok(()) };
+    let Some((other, theirs)) = points.iter().find(|(n, e)| n != want && trained(e)) else { return Ok(()) };
+    let value = |e: &Experiment| serde_json::to_value(crate::plan::spelled_alike(&as_trained(e))).unwrap_or_default();
+    let apart = crate::plan::weight_settings_apart(&value(theirs), &value(mine));
     Err(Error::Checkpoint {
         path: checkpoint.to_path_buf(),
         message: format!(
-            "was trained by point `{other}` of this sweep ({}; its settings against `{want}`'s: {}): evaluated as `{want}`, its scores would be filed under `{want}`'s values in the report; evaluate it with `--point {other}`",
+            "was trained by point `{other}` of this sweep ({}{}), not by `{want}`, whose pretraining is another: evaluated as `{want}`, its scores would be filed under `{want}`'s values in the report; evaluate it with `--point {other}`",
             run.display(),
-            mine.join(", ")
+            if apart.is_empty() { String::new() } else { format!("; its settings against `{want}`'s: {}", apart.join(", ")) }
         ),
     })
 }
