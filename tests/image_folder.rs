@@ -69,18 +69,20 @@ fn pretrains_from_an_image_folder() {
 }
 
 /// A root one level too high (`data/` holding `train/` and `val/`) pretrains on the splits as
-/// two classes, the test images among them: it runs, with a warning naming the likely cause.
+/// two classes, the test images among them: it runs, with a warning naming the likely cause,
+/// once, for the training folder (a test folder of the same classes is not `root=`).
 #[test]
 fn a_root_holding_the_splits_is_warned_of() {
     let d = scratch("splits");
-    make_folder(&d.join("data/train"), 2, 8);
-    make_folder(&d.join("data/val"), 2, 8);
-    let f = d.join("exp.kdl");
-    std::fs::write(&f, experiment(&d.join("data"), "fail").replace("epochs 2", "epochs 1")).unwrap();
-    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    for split in ["train", "val"] {
+        make_folder(&d.join("data").join(split), 2, 8);
+        make_folder(&d.join("test").join(split), 2, 2);
+    }
+    let o = run_evaluated(&d, &d.join("data"), &d.join("test"), "eval \"knn\" { k 3 }");
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert_eq!(t.matches("its class folders include train, val, the names of a data set's splits: is `root=` one level too high?").count(), 1, "{t}");
+    assert!(t.contains(&format!("{}: its class folders include", d.join("data").display())), "{t}");
 }
 
 /// A signal stops a run whose loader waits for data that never comes (an image that turns into
@@ -272,7 +274,7 @@ fn folder_errors_are_clear_at_start_up() {
     let t = text(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     // (fewer held-out images cannot help: a monitor holds out at least 20)
-    assert!(t.contains("less than one batch of 16: lower `batch-size` to at most 10") && t.contains("after the monitor holds out its 20: remove `monitor`, which holds out at least 20"), "{t}");
+    assert!(t.contains("less than one batch of 16: lower the batch size (`batch-size`) to at most 10") && t.contains("after the monitor holds out its 20: remove `monitor`, which holds out at least 20"), "{t}");
 }
 
 /// `scripts/bench-e2e.sh` (the loader-keeps-the-step-fed benchmark): one round on a small

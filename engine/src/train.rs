@@ -958,7 +958,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // the monitor's images are held out of pretraining
     let (dataset, monitor) = match &exp.monitor {
         Some(cfg) => {
-            let (rest, held) = data::hold_out(dataset, cfg.images)?;
+            let (rest, held) = data::hold_out(dataset, cfg.images, exp.data.batch_size * world)?;
             (rest, Some(Monitor::new(cfg.clone(), held, crate::stages::eval_transform(exp)?)))
         }
         None => (dataset, None),
@@ -1011,11 +1011,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     }
     if lead && sched.warmup_steps() >= sched.total_steps() {
         tracing::warn!(
-            "the learning-rate warmup ({} steps: {} epoch(s)) is at least as long as the schedule ({} steps): the rate only rises, never decays; shorten it with `optimizer {{ lr warmup-epochs=... }}`{}",
+            "the learning-rate warmup ({} steps: {} epoch(s)) is at least as long as the schedule ({} steps): the rate only rises, never decays; shorten it with `optimizer \"adamw\" {{ lr warmup-epochs=... }}`",
             sched.warmup_steps(),
             exp.optimizer.lr.warmup_epochs,
-            sched.total_steps(),
-            if exp.optimizer.lr.warmup_epochs == 40.0 { " (40 is the official configs' warmup, the default)" } else { "" }
+            sched.total_steps()
         );
     }
     let metrics_path = run.dir.join(schema::METRICS);

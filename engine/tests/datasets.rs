@@ -690,7 +690,7 @@ fn a_held_out_file_listed_twice_leaves_pretraining() {
     let base = ImageFolder::open(&root, OnError::Fail).unwrap();
     let sub: std::sync::Arc<dyn Dataset> = std::sync::Arc::new(Subset::from_list(base, &list).unwrap());
     assert_eq!(sub.len(), 40);
-    let (rest, held) = ijepa_engine::data::hold_out(sub.clone(), 8).unwrap();
+    let (rest, held) = ijepa_engine::data::hold_out(sub.clone(), 8, 1).unwrap();
     let held_files: std::collections::HashSet<String> = (0..held.len()).map(|i| held.describe(i)).collect();
     // 8 different files: two copies of one scored each other at cosine 1 in the monitor's
     // leave-one-out kNN
@@ -704,8 +704,15 @@ fn a_held_out_file_listed_twice_leaves_pretraining() {
     assert_eq!((once.len(), copies), (20, 20));
     assert_eq!((0..20).map(|i| once.describe(i)).collect::<Vec<_>>(), (0..20).map(|i| sub.describe(i)).collect::<Vec<_>>());
     // more than the list's different files: said
-    let e = ijepa_engine::data::hold_out(sub, 21).err().expect("21 of 20 files").to_string();
+    let e = ijepa_engine::data::hold_out(sub, 21, 1).err().expect("21 of 20 files").to_string();
     assert!(e.contains("the monitor holds out 21 images, but the training split names only 20 different files"), "{e}");
+    // the way out it names works: fewer held-out images only where the fewest a monitor takes
+    // (20) leaves pretraining its batch, else no monitor
+    assert!(e.contains("too few for a monitor (it holds out at least 20, and pretraining needs 1 more): remove `monitor`"), "{e}");
+    let fewer = ijepa_engine::data::fewer_held_out(100, 16);
+    assert!(fewer.starts_with("lower `monitor images=` to at most 84 "), "{fewer}");
+    let none = ijepa_engine::data::fewer_held_out(30, 16);
+    assert!(none.starts_with("too few for a monitor") && none.contains("remove `monitor`"), "{none}");
 }
 
 /// A CIFAR record: label byte(s) then a CHW image whose planes are `r`, `g`, `b` + index.

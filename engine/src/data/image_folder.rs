@@ -316,9 +316,6 @@ pub fn class_names(root: &Path) -> Result<Vec<String>> {
     Ok(class_folders(root)?.into_iter().map(|(_, shown)| shown).collect())
 }
 
-/// Folder names of a data set's splits, which a class folder is seldom named.
-const SPLIT_NAMES: [&str; 6] = ["train", "val", "valid", "validation", "test", "training"];
-
 impl ImageFolder {
     /// Indexes `root`: one class per sub-folder (sorted by name), its image files as samples.
     /// A missing root, a root without class folders, or class folders without any image file
@@ -394,19 +391,6 @@ impl ImageFolder {
                 if n > 5 { ", ..." } else { "" }
             )));
         }
-        // a root one level too high (`data/` holding `train/` and `val/`) trains on the splits
-        // as classes, the test images among them: said, as nothing else would
-        let splits: Vec<&str> = classes.iter().map(|(_, c)| c.as_str()).filter(|c| SPLIT_NAMES.contains(&c.to_ascii_lowercase().as_str())).collect();
-        if splits.len() >= 2 {
-            crate::data::warn_once(
-                format!("split classes {}", root.display()),
-                format!(
-                    "{}: its class folders include {}, the names of a data set's splits: is `root=` one level too high? (it should name the training split's folder, whose sub-folders are the classes; the other split goes to `test-root`)",
-                    root.display(),
-                    splits.join(", ")
-                ),
-            );
-        }
         arena.shrink_to_fit();
         ends.shrink_to_fit();
         Ok(Self {
@@ -419,6 +403,15 @@ impl ImageFolder {
             on_error,
             unreadable,
         })
+    }
+
+    /// The class folders named like a data set's splits (`train`, `val`, `test` ...), when two
+    /// or more are: a root one level too high (`data/` holding `train/` and `val/`), whose
+    /// splits would be pretrained on as classes, the test images among them.
+    pub fn split_named_classes(&self) -> Option<Vec<&str>> {
+        const SPLIT_NAMES: [&str; 6] = ["train", "training", "val", "valid", "validation", "test"];
+        let splits: Vec<&str> = self.classes.iter().map(String::as_str).filter(|c| SPLIT_NAMES.contains(&c.to_ascii_lowercase().as_str())).collect();
+        (splits.len() >= 2).then_some(splits)
     }
 
     /// Class names (folder names; one that is not UTF-8 quoted with its bytes escaped, as

@@ -215,7 +215,7 @@ impl<M: Send + 'static> Loader<M> {
                 loader.cfg.batch_size,
                 match per {
                     0 => "give more images, or run fewer processes".to_string(),
-                    _ => format!("lower `batch-size` to at most {per}, or give more images"),
+                    _ => format!("lower the batch size (`batch-size`) to at most {per}, or give more images"),
                 }
             )));
         }
@@ -510,7 +510,7 @@ impl<M> Shared<M> {
                     }
                 }
                 // (the way out named: the data block's setting that pretrains without it)
-                Err(Error::Data(m)) => return Err(Error::Data(format!("{m} (fix or remove the file, or pretrain without such files: `on-error \"skip\"` in the data block)"))),
+                Err(Error::Data(m)) => return Err(Error::Data(format!("{m} (replace it with a readable copy under the same name and run again, which resumes; removing it, or `on-error \"skip\"` in the data block, pretrains on other images)"))),
                 Err(e) => return Err(e),
             }
         }

@@ -148,14 +148,15 @@ pub fn subset(ds: Arc<dyn Dataset>, indices: Vec<usize>) -> Arc<dyn Dataset> {
     Arc::new(Indexed { inner: ds, indices })
 }
 
-/// The way out of a monitor holding out more than the `len` images there are: fewer held-out
-/// images while the least a monitor takes leaves some to pretrain on, else no monitor.
-pub fn fewer_held_out(len: usize) -> String {
+/// The way out of a monitor holding out more than the `len` images there are, pretraining
+/// needing at least `leave` (a batch on each process): fewer held-out images where the least a
+/// monitor takes leaves that many, else no monitor.
+pub fn fewer_held_out(len: usize, leave: usize) -> String {
     let min = ijepa_dsl::MIN_MONITOR_IMAGES;
-    if len > min {
-        format!("lower `monitor images=` below {len} (it takes at least {min}), or remove `monitor`")
+    if len >= min + leave.max(1) {
+        format!("lower `monitor images=` to at most {} (it takes at least {min}; pretraining needs {} more), or remove `monitor`", len - leave.max(1), leave.max(1))
     } else {
-        format!("too few for a monitor (it holds out at least {min} and pretrains on the rest): remove `monitor`, or give more training images")
+        format!("too few for a monitor (it holds out at least {min}, and pretraining needs {} more): remove `monitor`, or give more training images", leave.max(1))
     }
 }
 
@@ -164,11 +165,12 @@ pub fn fewer_held_out(len: usize) -> String {
 /// sample of the rest that is the same file as a held-out one ([`Dataset::describe`]: a list
 /// naming a file twice, [`Dataset::may_repeat`]) is left out of the rest.
 ///
-/// Errors: `n` not below the dataset's size.
-pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
+/// Errors: `n` not below the dataset's size (the error names a way out, for a pretraining that
+/// needs at least `leave` images: [`fewer_held_out`]).
+pub fn hold_out(ds: Arc<dyn Dataset>, n: usize, leave: usize) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
     let len = ds.len();
     if n >= len {
-        return Err(crate::Error::Config(format!("the monitor holds out {n} images, but the training split has only {len}: {}", fewer_held_out(len))));
+        return Err(crate::Error::Config(format!("the monitor holds out {n} images, but the training split has only {len}: {}", fewer_held_out(len, leave))));
     }
     // "MONITOR" in ASCII, and the size: a key of its own, independent of the experiment seed
     let perm = crate::rng::Rng::from_key(&[0x004d_4f4e_4954_4f52, len as u64]).permutation(len);
@@ -197,7 +199,7 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc
             return Err(crate::Error::Config(format!(
                 "the monitor holds out {n} images, but the training split names only {} different files: {}",
                 held.len(),
-                fewer_held_out(held.len())
+                fewer_held_out(held.len(), leave)
             )));
         }
         rest = perm.iter().copied().filter(|&i| !held_files.contains(&ds.describe(i))).collect();
@@ -211,7 +213,7 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize) -> Result<(Arc<dyn Dataset>, Arc
         );
     }
     if rest.is_empty() {
-        return Err(crate::Error::Config(format!("the monitor holds out {n} images and every other sample repeats one of them: {}", fewer_held_out(n))));
+        return Err(crate::Error::Config(format!("the monitor holds out {n} images and every other sample repeats one of them: {}", fewer_held_out(n, leave))));
     }
     Ok((Arc::new(Indexed { inner: ds.clone(), indices: rest }), Arc::new(Indexed { inner: ds, indices: held })))
 }
@@ -264,6 +266,17 @@ pub fn open_dataset(cfg: &DataConfig, split: Split) -> Result<Arc<dyn Dataset>> 
         }
         DatasetKind::ImageFolder => {
             let folder = image_folder::ImageFolder::open(need_root()?, on_error)?;
+            // (said, as nothing else would: the run trains, the test images among its classes)
+            if let Some(splits) = folder.split_named_classes() {
+                warn_once(
+                    format!("split classes {}", folder.root().display()),
+                    format!(
+                        "{}: its class folders include {}, the names of a data set's splits: is `root=` one level too high? (it names the training split's folder, whose sub-folders are the classes; the test split goes to `test-root`; ignore this if they are classes)",
+                        folder.root().display(),
+                        splits.join(", ")
+                    ),
+                );
+            }
             match &cfg.subset {
                 Some(list) => Arc::new(list_file::Subset::from_list(folder, list)?),
                 None => Arc::new(folder),
