@@ -151,6 +151,10 @@ struct ResultRow {
     /// kNN's `k` that voted, ours only: a column of the kNN table where our rows have more
     /// than one (rows of k 20 and k 200 read alike but for their score).
     k: Option<f64>,
+    /// The precision the encoder's features were computed in (`fp32`, `bf16`), ours only: a
+    /// column where our rows were computed in more than one (one checkpoint evaluated by an
+    /// `auto` file on a bf16 machine and by an `fp32` copy read alike but for their score).
+    precision: Option<String>,
 }
 
 impl ResultRow {
@@ -170,6 +174,7 @@ impl ResultRow {
             point: point_text(r.varied.iter().filter(|(k, _)| k.as_str() != "recipe")),
             stage: e.dir.file_name().map(|n| n.to_string_lossy().into_owned()),
             k: r.chosen.get("k").copied().filter(|_| r.protocol == "knn"),
+            precision: r.precision.clone(),
         }
     }
 
@@ -187,6 +192,7 @@ impl ResultRow {
             point: None,
             stage: None,
             k: None,
+            precision: None,
         }
     }
 }
@@ -274,13 +280,32 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
     if ks.len() > 1 {
         cols.push(Column::new("k".into(), rows.iter().map(|r| r.k.map(|k| k as i64)).collect::<Vec<_>>()));
     }
+    // features computed in other precisions (the raw pixels have none)
+    let precisions: HashSet<&str> = rows.iter().filter_map(|r| r.precision.as_deref()).collect();
+    if precisions.len() > 1 {
+        cols.push(opt_str_col("precision", rows.iter().map(|r| r.precision.clone()).collect()));
+    }
     // a sweep's points beside its recipes (its seeds) are told apart by their settings
     if rows.iter().any(|r| r.point.is_some()) {
         cols.push(opt_str_col("point", rows.iter().map(|r| r.point.clone()).collect()));
     }
     // and rows that still read the same (one pretraining evaluated with other settings, by
     // two files) by their folder
-    let key = |r: &ResultRow| format!("{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}", r.experiment, r.method, r.arch, r.epochs, r.data, r.features, r.fraction, r.point, r.k.filter(|_| ks.len() > 1));
+    let key = |r: &ResultRow| {
+        format!(
+            "{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            r.experiment,
+            r.method,
+            r.arch,
+            r.epochs,
+            r.data,
+            r.features,
+            r.fraction,
+            r.point,
+            r.k.filter(|_| ks.len() > 1),
+            r.precision.as_ref().filter(|_| precisions.len() > 1)
+        )
+    };
     let mut seen: HashMap<String, usize> = HashMap::new();
     for r in rows.iter().filter(|r| r.source == "ours") {
         *seen.entry(key(r)).or_default() += 1;

@@ -1506,6 +1506,21 @@ fn rows_that_would_read_the_same_are_told_apart() {
     ks.sort_unstable();
     assert_eq!(ks, [("20", "39.1"), ("5", "37.9")]);
     assert!(t.iter().all(|r| !r.contains_key("stage")), "{t:?}");
+    assert!(t.iter().all(|r| !r.contains_key("precision")), "one precision needs no column: {t:?}");
+    // one checkpoint evaluated in bf16 (an `auto` file on a bf16 machine) and in fp32 (a copy
+    // that says so): a `precision` column, where the rows read alike but for their score
+    for (name, precision) in [("knn-ijepa-k20", "bf16"), ("knn-ijepa-k5", "fp32")] {
+        let f = runs.join("plain").join(format!("eval-{name}-abcdef012345/eval.json"));
+        let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
+        v["chosen"] = json!({"k": 20, "temperature": 0.07});
+        v["precision"] = json!(precision);
+        write_json(&f, &v);
+    }
+    let t = rows(&ijepa_reports::knn_table(&load_registry(&runs).unwrap()));
+    let mut ps: Vec<(&str, &str)> = find(&t, &[("experiment", "plain"), ("method", "I-JEPA (ours)")]).iter().map(|r| (r["precision"].as_str(), r["top1"].as_str())).collect();
+    ps.sort_unstable();
+    assert_eq!(ps, [("bf16", "39.1"), ("fp32", "37.9")]);
+    assert!(t.iter().all(|r| !r.contains_key("stage") && !r.contains_key("k")), "{t:?}");
 }
 
 /// Runs of several recipes draw their losses in a panel each, labelled with what the loss
