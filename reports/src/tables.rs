@@ -329,8 +329,9 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
 /// `pixels`...; null for the paper's rows), `top1` (percent), `source` (`"ours"`/`"paper"`),
 /// and first `experiment` (null for the paper's rows) when our rows come from more than one
 /// experiment (so is every other results table); `point` (a seeds or recipe sweep's other
-/// settings, e.g. `seed=1`) when a row has one, and `stage` (the evaluation's folder) on rows that would
-/// otherwise read the same.
+/// settings, e.g. `seed=1`) when a row has one, `precision` (`fp32`, `bf16`) when our rows'
+/// features were computed in more than one, and `stage` (the evaluation's folder) on rows that
+/// would otherwise read the same.
 /// Our rows are the `protocol: "linear"` evaluations that are not part of a sweep (`varied`
 /// empty), or are points of a sweep over seeds or recipes alone; the paper's rows are its Table 1
 /// (ImageNet-1k).
