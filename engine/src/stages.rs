@@ -212,6 +212,27 @@ pub fn run_of_checkpoint(checkpoint: &Path) -> Option<(PathBuf, serde_json::Valu
     }
 }
 
+/// What `precision "auto"` resolves to on the machine a run trained on, from the precision
+/// its manifest records with the reason (`bf16 (native: ...)`, `fp32 (bf16 would be native:
+/// ...)`, `fp32 (no native bf16: ...)`, `bf16 (emulated: ...)`, or an earlier version's `bf16
+/// (auto: ...)`); `None` where it does not say.
+pub fn auto_where_trained(recorded: &str) -> Option<ijepa_dsl::config::Precision> {
+    use ijepa_dsl::config::Precision;
+    if recorded.contains("(native:") || recorded.contains("bf16 would be native") {
+        Some(Precision::Bf16)
+    } else if recorded.contains("no native bf16") || recorded.contains("(emulated:") {
+        Some(Precision::Fp32)
+    } else if recorded.contains("(auto:") {
+        match recorded.split_whitespace().next() {
+            Some("bf16") => Some(Precision::Bf16),
+            Some("fp32") => Some(Precision::Fp32),
+            _ => None,
+        }
+    } else {
+        None
+    }
+}
+
 /// `ijepa eval --point WANT` of a checkpoint that another point of the same sweep trained:
 /// refused, naming that point. Its scores would be filed under `want`'s values (the report's
 /// sweep table), beside or instead of that point's own model. `points` are the sweep's points
@@ -229,12 +250,9 @@ pub fn check_checkpoint_point(points: &[(String, Experiment)], want: &str, check
     use ijepa_dsl::config::Precision;
     let Some((run, _)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
     let Some(manifest) = ijepa_schema::read_manifest(&run) else { return Ok(()) };
-    // (`auto` as the run resolved it, on the machine it trained on)
-    let recorded = match manifest.precision.split_whitespace().next() {
-        Some("bf16") => Some(Precision::Bf16),
-        Some("fp32") => Some(Precision::Fp32),
-        _ => None,
-    };
+    // (`auto` as it resolves on the machine the run trained on, which its manifest's reason
+    // says: not the precision the run took, which a point may have written out)
+    let recorded = auto_where_trained(&manifest.precision);
     // (under the name of the point that ran it: a pretraining's hash holds its name, and the
     // points that share it share the first one's)
     let as_trained = |exp: &Experiment| {
@@ -1086,6 +1104,26 @@ mod tests {
     use super::*;
     use crate::eval::linear::tests::blobs;
     use tch::Tensor;
+
+    /// `auto` where a run trained, from its manifest's words: what the machine computes
+    /// natively, not the precision a point wrote out (an fp32 point's run on a bf16 machine
+    /// is not what `auto` trained there).
+    #[test]
+    fn auto_where_trained_reads_the_machine_not_the_choice() {
+        use ijepa_dsl::config::Precision::{Bf16, Fp32};
+        let cases = [
+            ("bf16 (native: this CPU has AVX512-BF16)", Some(Bf16)),
+            ("fp32 (bf16 would be native: this CPU has AVX512-BF16)", Some(Bf16)),
+            ("fp32 (no native bf16: this CPU has neither AMX-BF16 nor AVX512-BF16)", Some(Fp32)),
+            ("bf16 (emulated: this CPU has neither AMX-BF16 nor AVX512-BF16)", Some(Fp32)),
+            ("bf16 (auto: this CPU has AMX-BF16)", Some(Bf16)),
+            ("fp32", None),
+            ("", None),
+        ];
+        for (recorded, auto) in cases {
+            assert_eq!(auto_where_trained(recorded), auto, "{recorded}");
+        }
+    }
 
     /// Two "feature sets" of one labelled set: the first the blobs themselves, the second the
     /// same blobs buried in noise (so its held-out score is lower).
