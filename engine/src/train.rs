@@ -958,7 +958,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // the monitor's images are held out of pretraining
     let (dataset, monitor) = match &exp.monitor {
         Some(cfg) => {
-            let (rest, held) = data::hold_out(dataset, cfg.images, exp.data.batch_size * world)?;
+            let (rest, held) = data::hold_out(dataset, cfg.images, data::HoldOutNeeds::new(exp.data.batch_size, world, cfg.k))?;
             (rest, Some(Monitor::new(cfg.clone(), held, crate::stages::eval_transform(exp)?)))
         }
         None => (dataset, None),
@@ -988,10 +988,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // (said only where no monitor would give each rank a batch; fewer held-out images only
         // where the fewest a monitor takes would)
         (Error::Config(m), Some(mon)) if (n_images + mon.images) / world >= exp.data.batch_size => {
-            let min = ijepa_dsl::MIN_MONITOR_IMAGES;
-            let fix = match (n_images + mon.images - min.min(mon.images)) / world >= exp.data.batch_size {
+            let least = data::HoldOutNeeds::new(exp.data.batch_size, world, mon.k).least;
+            let fix = match (n_images + mon.images - least.min(mon.images)) / world >= exp.data.batch_size {
                 true => "lower `monitor images=`".to_string(),
-                false => format!("remove `monitor`, which holds out at least {min}"),
+                false => format!("remove `monitor`, which holds out at least {least}"),
             };
             Error::Config(format!("{m} (the training images left after the monitor holds out its {}: {fix})", mon.images))
         }
@@ -1008,6 +1008,17 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             "ipe-scale {} x {} epoch(s) x {ipe} step(s) an epoch gives schedules of 0 steps: raise ipe-scale (1.0: the run's own length)",
             exp.ipe_scale, exp.epochs
         )));
+    }
+    // (ipe-scale below 1: the official schedules run past their end, their cosines turning back)
+    let run_steps = ipe * exp.epochs;
+    if lead && sched.total_steps() < run_steps {
+        tracing::warn!(
+            "the schedules last {} steps (ipe-scale {} x {} epoch(s) x {ipe} steps), the run {run_steps}: its last {} steps train past their end, where the learning rate's and weight decay's cosines turn back up (as the official schedules do) and the EMA momentum stays at its final value; ipe-scale 1.0 fits them to the run",
+            sched.total_steps(),
+            exp.ipe_scale,
+            exp.epochs,
+            run_steps - sched.total_steps()
+        );
     }
     if lead && sched.warmup_steps() >= sched.total_steps() {
         tracing::warn!(

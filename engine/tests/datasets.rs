@@ -690,7 +690,7 @@ fn a_held_out_file_listed_twice_leaves_pretraining() {
     let base = ImageFolder::open(&root, OnError::Fail).unwrap();
     let sub: std::sync::Arc<dyn Dataset> = std::sync::Arc::new(Subset::from_list(base, &list).unwrap());
     assert_eq!(sub.len(), 40);
-    let (rest, held) = ijepa_engine::data::hold_out(sub.clone(), 8, 1).unwrap();
+    let (rest, held) = ijepa_engine::data::hold_out(sub.clone(), 8, ijepa_engine::data::HoldOutNeeds::new(1, 1, 5)).unwrap();
     let held_files: std::collections::HashSet<String> = (0..held.len()).map(|i| held.describe(i)).collect();
     // 8 different files: two copies of one scored each other at cosine 1 in the monitor's
     // leave-one-out kNN
@@ -704,15 +704,22 @@ fn a_held_out_file_listed_twice_leaves_pretraining() {
     assert_eq!((once.len(), copies), (20, 20));
     assert_eq!((0..20).map(|i| once.describe(i)).collect::<Vec<_>>(), (0..20).map(|i| sub.describe(i)).collect::<Vec<_>>());
     // more than the list's different files: said
-    let e = ijepa_engine::data::hold_out(sub, 21, 1).err().expect("21 of 20 files").to_string();
+    let e = ijepa_engine::data::hold_out(sub, 21, ijepa_engine::data::HoldOutNeeds::new(1, 1, 5)).err().expect("21 of 20 files").to_string();
     assert!(e.contains("the monitor holds out 21 images, but the training split names only 20 different files"), "{e}");
     // the way out it names works: fewer held-out images only where the fewest a monitor takes
     // (20) leaves pretraining its batch, else no monitor
     assert!(e.contains("too few for a monitor (it holds out at least 20, and pretraining needs 1 more): remove `monitor`"), "{e}");
-    let fewer = ijepa_engine::data::fewer_held_out(100, 16);
-    assert!(fewer.starts_with("lower `monitor images=` to at most 84 "), "{fewer}");
-    let none = ijepa_engine::data::fewer_held_out(30, 16);
-    assert!(none.starts_with("too few for a monitor") && none.contains("remove `monitor`"), "{none}");
+    use ijepa_engine::data::{fewer_held_out, HoldOutNeeds};
+    let fewer = fewer_held_out(100, HoldOutNeeds::new(16, 1, 20));
+    assert!(fewer.starts_with("lower `monitor images=` to at most 84 (it takes at least 21;"), "{fewer}");
+    // (k=20 neighbours need 21 images: 20 would be refused)
+    let none = fewer_held_out(36, HoldOutNeeds::new(16, 1, 20));
+    assert!(none.starts_with("too few for a monitor (it holds out at least 21") && none.contains("remove `monitor`"), "{none}");
+    // even without a monitor, less than a batch: the batch size too
+    let batch = fewer_held_out(50, HoldOutNeeds::new(64, 1, 20));
+    assert!(batch.contains("remove `monitor` and lower the batch size (`batch-size`) to at most 50"), "{batch}");
+    let two = fewer_held_out(70, HoldOutNeeds::new(32, 2, 5));
+    assert!(two.contains("too few for a monitor") && two.contains("pretraining needs 64 more"), "{two}");
 }
 
 /// A CIFAR record: label byte(s) then a CHW image whose planes are `r`, `g`, `b` + index.

@@ -409,7 +409,7 @@ impl ImageFolder {
     /// or more are: a root one level too high (`data/` holding `train/` and `val/`), whose
     /// splits would be pretrained on as classes, the test images among them.
     pub fn split_named_classes(&self) -> Option<Vec<&str>> {
-        const SPLIT_NAMES: [&str; 6] = ["train", "training", "val", "valid", "validation", "test"];
+        const SPLIT_NAMES: [&str; 9] = ["train", "training", "trainval", "val", "valid", "validation", "test", "testing", "dev"];
         let splits: Vec<&str> = self.classes.iter().map(String::as_str).filter(|c| SPLIT_NAMES.contains(&c.to_ascii_lowercase().as_str())).collect();
         (splits.len() >= 2).then_some(splits)
     }

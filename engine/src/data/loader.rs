@@ -510,7 +510,7 @@ impl<M> Shared<M> {
                     }
                 }
                 // (the way out named: the data block's setting that pretrains without it)
-                Err(Error::Data(m)) => return Err(Error::Data(format!("{m} (replace it with a readable copy under the same name and run again, which resumes; removing it, or `on-error \"skip\"` in the data block, pretrains on other images)"))),
+                Err(Error::Data(m)) => return Err(Error::Data(format!("{m} (replace it with a readable copy under the same name and run again, which resumes; removing it, or `on-error \"skip\"` in the data block, pretrains on other images, from the start)"))),
                 Err(e) => return Err(e),
             }
         }

@@ -148,15 +148,42 @@ pub fn subset(ds: Arc<dyn Dataset>, indices: Vec<usize>) -> Arc<dyn Dataset> {
     Arc::new(Indexed { inner: ds, indices })
 }
 
-/// The way out of a monitor holding out more than the `len` images there are, pretraining
-/// needing at least `leave` (a batch on each process): fewer held-out images where the least a
-/// monitor takes leaves that many, else no monitor.
-pub fn fewer_held_out(len: usize, leave: usize) -> String {
-    let min = ijepa_dsl::MIN_MONITOR_IMAGES;
-    if len >= min + leave.max(1) {
-        format!("lower `monitor images=` to at most {} (it takes at least {min}; pretraining needs {} more), or remove `monitor`", len - leave.max(1), leave.max(1))
+/// What a monitor's hold-out must leave and take: a batch on each of `world` processes for
+/// pretraining, and at least `least` images for the monitor (its minimum, and more than its
+/// kNN's `k`).
+#[derive(Debug, Clone, Copy)]
+pub struct HoldOutNeeds {
+    /// The pretraining's batch size (one process's).
+    pub batch: usize,
+    /// Processes sharing the rest.
+    pub world: usize,
+    /// The fewest images the monitor may hold out.
+    pub least: usize,
+}
+
+impl HoldOutNeeds {
+    /// For a monitor voting among `k` neighbours, a batch of `batch` on each of `world`.
+    pub fn new(batch: usize, world: usize, k: usize) -> Self {
+        Self { batch: batch.max(1), world: world.max(1), least: ijepa_dsl::MIN_MONITOR_IMAGES.max(k + 1) }
+    }
+}
+
+/// The way out of a monitor holding out more than the `len` images there are: fewer held-out
+/// images where the fewest the monitor takes leaves pretraining its batches, else no monitor
+/// (and a smaller batch where even all `len` images give a process less than one).
+pub fn fewer_held_out(len: usize, needs: HoldOutNeeds) -> String {
+    let leave = needs.batch * needs.world;
+    let least = needs.least;
+    if len >= least + leave {
+        format!("lower `monitor images=` to at most {} (it takes at least {least}; pretraining needs {leave} more), or remove `monitor`", len - leave)
+    } else if len / needs.world >= needs.batch {
+        format!("too few for a monitor (it holds out at least {least}, and pretraining needs {leave} more): remove `monitor`, or give more training images")
     } else {
-        format!("too few for a monitor (it holds out at least {min}, and pretraining needs {} more): remove `monitor`, or give more training images", leave.max(1))
+        format!(
+            "too few for a monitor, and for a batch of {} on each process without one: remove `monitor` and lower the batch size (`batch-size`) to at most {}, or give more training images",
+            needs.batch,
+            len / needs.world
+        )
     }
 }
 
@@ -165,12 +192,12 @@ pub fn fewer_held_out(len: usize, leave: usize) -> String {
 /// sample of the rest that is the same file as a held-out one ([`Dataset::describe`]: a list
 /// naming a file twice, [`Dataset::may_repeat`]) is left out of the rest.
 ///
-/// Errors: `n` not below the dataset's size (the error names a way out, for a pretraining that
-/// needs at least `leave` images: [`fewer_held_out`]).
-pub fn hold_out(ds: Arc<dyn Dataset>, n: usize, leave: usize) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
+/// Errors: `n` not below the dataset's size (the error names a way out that meets `needs`:
+/// [`fewer_held_out`]).
+pub fn hold_out(ds: Arc<dyn Dataset>, n: usize, needs: HoldOutNeeds) -> Result<(Arc<dyn Dataset>, Arc<dyn Dataset>)> {
     let len = ds.len();
     if n >= len {
-        return Err(crate::Error::Config(format!("the monitor holds out {n} images, but the training split has only {len}: {}", fewer_held_out(len, leave))));
+        return Err(crate::Error::Config(format!("the monitor holds out {n} images, but the training split has only {len}: {}", fewer_held_out(len, needs))));
     }
     // "MONITOR" in ASCII, and the size: a key of its own, independent of the experiment seed
     let perm = crate::rng::Rng::from_key(&[0x004d_4f4e_4954_4f52, len as u64]).permutation(len);
@@ -199,7 +226,7 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize, leave: usize) -> Result<(Arc<dyn
             return Err(crate::Error::Config(format!(
                 "the monitor holds out {n} images, but the training split names only {} different files: {}",
                 held.len(),
-                fewer_held_out(held.len(), leave)
+                fewer_held_out(held.len(), needs)
             )));
         }
         rest = perm.iter().copied().filter(|&i| !held_files.contains(&ds.describe(i))).collect();
@@ -213,7 +240,7 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize, leave: usize) -> Result<(Arc<dyn
         );
     }
     if rest.is_empty() {
-        return Err(crate::Error::Config(format!("the monitor holds out {n} images and every other sample repeats one of them: {}", fewer_held_out(n, leave))));
+        return Err(crate::Error::Config(format!("the monitor holds out {n} images and every other sample repeats one of them: {}", fewer_held_out(n, needs))));
     }
     Ok((Arc::new(Indexed { inner: ds.clone(), indices: rest }), Arc::new(Indexed { inner: ds, indices: held })))
 }
