@@ -306,8 +306,9 @@ pub(crate) enum Bound {
     NonNegative,
     /// > 0.
     Positive,
-    /// At least `f32::MIN_POSITIVE` (about 1.2e-38): a positive value the engine's float32
-    /// keeps (one below it, a DINO temperature, became 0 or a subnormal and the loss NaN).
+    /// A positive normal float32, `f32::MIN_POSITIVE` (about 1.2e-38) to `f32::MAX` (about
+    /// 3.4e38): a value the engine's float32 keeps (one below it, a DINO temperature, became 0
+    /// or a subnormal and the loss NaN; one above it, infinity, a uniform softmax).
     PositiveF32,
     /// In (0, 1].
     UnitOpenClosed,
@@ -322,7 +323,7 @@ impl Bound {
         match self {
             Bound::NonNegative => x >= 0.0,
             Bound::Positive => x > 0.0,
-            Bound::PositiveF32 => x >= f64::from(f32::MIN_POSITIVE),
+            Bound::PositiveF32 => x >= f64::from(f32::MIN_POSITIVE) && x <= f64::from(f32::MAX),
             Bound::UnitOpenClosed => x > 0.0 && x <= 1.0,
             Bound::Unit => (0.0..=1.0).contains(&x),
             Bound::UnitClosedOpen => (0.0..1.0).contains(&x),
@@ -333,7 +334,7 @@ impl Bound {
         match self {
             Bound::NonNegative => ">= 0",
             Bound::Positive => "> 0",
-            Bound::PositiveF32 => "at least 1.2e-38 (a positive float32)",
+            Bound::PositiveF32 => "from 1.2e-38 to 3.4e38 (a positive float32)",
             Bound::UnitOpenClosed => "in (0, 1]",
             Bound::Unit => "in [0, 1]",
             Bound::UnitClosedOpen => "in [0, 1)",

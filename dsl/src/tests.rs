@@ -806,7 +806,8 @@ fn dino_experiments_read_their_block() {
     assert_eq!(errs("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { local-crops -1 }"), vec!["out_of_range"]);
     assert_eq!(errs("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { teacher-temp 0 }"), vec!["out_of_range"]);
     // a temperature float32 cannot hold (0 or a subnormal there: the loss was NaN at step 0)
-    for t in ["student-temp 1e-46", "teacher-temp 1e-39", "warmup-teacher-temp 1e-300; warmup-teacher-temp-epochs 1"] {
+    // (or infinity there: a uniform softmax, the loss ln(out-dim) whatever the weights)
+    for t in ["student-temp 1e-46", "teacher-temp 1e-39", "warmup-teacher-temp 1e-300; warmup-teacher-temp-epochs 1", "student-temp 1e39", "teacher-temp 1e300"] {
         assert_eq!(errs(&format!("recipe \"dino\"\n encoder \"vit-small\" patch=16\n epochs 2\n dino {{ {t} }}")), vec!["out_of_range"], "{t}");
     }
     // the student's stochastic depth: official 0.1, a rate in [0, 1); a written dino block of
