@@ -122,7 +122,8 @@ enum Command {
     Eval {
         /// Experiment file (.kdl) whose data, encoder and eval blocks to use.
         file: PathBuf,
-        /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`).
+        /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`); a
+        /// checkpoint another point's pretraining wrote is refused, naming that point.
         #[arg(long)]
         point: Option<String>,
         /// The checkpoint to evaluate (its target encoder when present).
