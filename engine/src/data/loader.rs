@@ -509,7 +509,7 @@ impl<M> Shared<M> {
                         failed.push((j, why));
                     }
                 }
-                // (the way out named: the data block's setting that pretrains without it)
+                // (the ways out named, and which of them resumes)
                 Err(Error::Data(m)) => return Err(Error::Data(format!("{m} (replace it with a readable copy under the same name and run again, which resumes; removing it, or `on-error \"skip\"` in the data block, pretrains on other images, from the start)"))),
                 Err(e) => return Err(e),
             }
