@@ -1123,6 +1123,14 @@ fn run_time_failures_are_found_at_check() {
         Ok(_) => String::new(),
     };
     assert!(text.contains("raise `limit` to at least 36 (the monitor's 20 images and a batch of 16 to train on)"), "{text}");
+    // a monitor voting among 30 neighbours holds out at least 31: 45 images cannot give it
+    // that and a batch of 16, however few it is asked for
+    let mid = small.replace("limit 64", "limit 45");
+    let text = match parse_str("t.kdl", &format!("experiment \"t\" {{\n{mid}\nmonitor images=60 k=30\n}}\n")) {
+        Err(d) => d.render_plain(),
+        Ok(_) => String::new(),
+    };
+    assert!(text.contains("raise `limit` to at least 76") && !text.contains("lower `monitor images=`"), "{text}");
     // on the embedded subset, no `limit` past its 10,000 images is suggested (it keeps no more)
     let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { batch-size 9500; limit 9600 }\n monitor images=1000\n}\n").unwrap_err().render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(text.contains("lower `batch-size` to at most 8600: the embedded subset has 10000 images") && !text.contains("raise `limit`"), "{text}");
