@@ -214,22 +214,21 @@ pub fn run_of_checkpoint(checkpoint: &Path) -> Option<(PathBuf, serde_json::Valu
 
 /// What `precision "auto"` resolves to on the machine a run trained on, from the precision
 /// its manifest records with the reason (`bf16 (native: ...)`, `fp32 (bf16 would be native:
-/// ...)`, `fp32 (no native bf16: ...)`, `bf16 (emulated: ...)`, or an earlier version's `bf16
-/// (auto: ...)`); `None` where it does not say.
+/// ...)`, `fp32 (no native bf16: ...)`, `bf16 (emulated: ...)`); where the reason does not say
+/// (earlier versions wrote `bf16 (auto: ...)`, `bf16 (this CPU has ...)` or a bare `fp32`), the
+/// precision the run took; `None` for a manifest without one.
 pub fn auto_where_trained(recorded: &str) -> Option<ijepa_dsl::config::Precision> {
     use ijepa_dsl::config::Precision;
     if recorded.contains("(native:") || recorded.contains("bf16 would be native") {
         Some(Precision::Bf16)
     } else if recorded.contains("no native bf16") || recorded.contains("(emulated:") {
         Some(Precision::Fp32)
-    } else if recorded.contains("(auto:") {
+    } else {
         match recorded.split_whitespace().next() {
             Some("bf16") => Some(Precision::Bf16),
             Some("fp32") => Some(Precision::Fp32),
             _ => None,
         }
-    } else {
-        None
     }
 }
 
@@ -238,7 +237,8 @@ pub fn auto_where_trained(recorded: &str) -> Option<ijepa_dsl::config::Precision
 /// sweep table), beside or instead of that point's own model. `points` are the sweep's points
 /// (name, experiment as the file resolves it). A point trained the checkpoint when its
 /// pretraining's hash ([`crate::plan::pretrain_hash`], at the process count and, for `auto`,
-/// the precision the run's manifest records) is the run's: points that share one pretraining
+/// what it resolves to on the machine the run trained on: [`auto_where_trained`]) is the
+/// run's: points that share one pretraining
 /// (a sweep over the test set, over another recipe's settings) all did. Known only when the
 /// checkpoint lies in a run folder ([`run_of_checkpoint`]) with a manifest; a checkpoint that
 /// no point trained (an earlier version's run, another file's, an export) is evaluated as
@@ -1116,8 +1116,10 @@ mod tests {
             ("fp32 (bf16 would be native: this CPU has AVX512-BF16)", Some(Bf16)),
             ("fp32 (no native bf16: this CPU has neither AMX-BF16 nor AVX512-BF16)", Some(Fp32)),
             ("bf16 (emulated: this CPU has neither AMX-BF16 nor AVX512-BF16)", Some(Fp32)),
+            // (earlier versions' words: the precision the run took)
             ("bf16 (auto: this CPU has AMX-BF16)", Some(Bf16)),
-            ("fp32", None),
+            ("bf16 (this CPU has AVX512-BF16)", Some(Bf16)),
+            ("fp32", Some(Fp32)),
             ("", None),
         ];
         for (recorded, auto) in cases {
