@@ -1009,11 +1009,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             exp.ipe_scale, exp.epochs
         )));
     }
-    // (ipe-scale below 1: the official schedules run past their end, their cosines turning back)
+    // (ipe-scale below 1: the schedules' formulas run past their end, as I-JEPA's official
+    // code runs them)
     let run_steps = ipe * exp.epochs;
     if lead && sched.total_steps() < run_steps {
         tracing::warn!(
-            "the schedules last {} steps (ipe-scale {} x {} epoch(s) x {ipe} steps), the run {run_steps}: its last {} steps train past their end, where the learning rate's and weight decay's cosines turn back up (as the official schedules do) and the EMA momentum stays at its final value; ipe-scale 1.0 fits them to the run",
+            "the schedules last {} steps (ipe-scale {} x {} epoch(s) x {ipe} steps), the run {run_steps}: its last {} steps train past their end, where the learning rate and weight decay follow their formulas beyond it (a cosine turns back toward its start) rather than holding their final values; ipe-scale 1.0 fits them to the run",
             sched.total_steps(),
             exp.ipe_scale,
             exp.epochs,
@@ -1022,7 +1023,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     }
     if lead && sched.warmup_steps() >= sched.total_steps() {
         tracing::warn!(
-            "the learning-rate warmup ({} steps: {} epoch(s)) is at least as long as the schedule ({} steps): the rate only rises, never decays; shorten it with `optimizer \"adamw\" {{ lr warmup-epochs=... }}`",
+            "the learning-rate warmup ({} steps: {} epoch(s)) is at least as long as the schedule ({} steps): the rate never follows a decay to its final value; shorten it with `optimizer \"adamw\" {{ lr warmup-epochs=... }}`",
             sched.warmup_steps(),
             exp.optimizer.lr.warmup_epochs,
             sched.total_steps()
