@@ -510,7 +510,7 @@ impl<M> Shared<M> {
                     }
                 }
                 // (the ways out named, and which of them resumes)
-                Err(Error::Data(m)) => return Err(Error::Data(format!("{m} (replace it with a readable copy under the same name and run again, which resumes; removing it, or `on-error \"skip\"` in the data block, pretrains on other images, from the start)"))),
+                Err(Error::Data(m)) => return Err(Error::Data(format!("{m} (replace it with a readable copy under the same name and run again, which resumes; removing it, or `on-error \"skip\"` in the data block, trains on other images, from step 0: after a removal the run asks to move its folder aside first)"))),
                 Err(e) => return Err(e),
             }
         }

@@ -176,6 +176,8 @@ pub fn fewer_held_out(len: usize, needs: HoldOutNeeds) -> String {
     let least = needs.least;
     if len >= least + leave {
         format!("lower `monitor images=` to at most {} (it takes at least {least}; pretraining needs {leave} more), or remove `monitor`", len - leave)
+    } else if len < needs.world {
+        format!("too few for a monitor, and fewer than the {} processes: give more training images, or run fewer processes", needs.world)
     } else if len / needs.world >= needs.batch {
         format!("too few for a monitor (it holds out at least {least}, and pretraining needs {leave} more): remove `monitor`, or give more training images")
     } else {
