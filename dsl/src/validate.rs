@@ -224,7 +224,7 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
             other_label,
             // (the monitor takes at least MIN_MONITOR_IMAGES, and more than its k: below that,
             // only a larger `limit` helps)
-            help: match (limit >= crate::MIN_MONITOR_IMAGES.max(exp.monitor.as_ref().map_or(0, |m| m.k) + 1) + exp.data.batch_size, by_limit) {
+            help: match (limit >= crate::fewest_monitor_images(exp.monitor.as_ref().map_or(0, |m| m.k)) + exp.data.batch_size, by_limit) {
                 (true, _) => format!("lower `monitor images=` below {limit} (and leave at least a batch to train on), or {more}"),
                 (false, true) => format!("raise `limit` to at least {} (the monitor's {held} images and a batch of {} to train on), or remove `monitor`", held + exp.data.batch_size, exp.data.batch_size),
                 (false, false) => format!("lower `batch-size` and `monitor images=`, or {more}"),

@@ -988,10 +988,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // (said only where no monitor would give each rank a batch; fewer held-out images only
         // where the fewest a monitor takes would)
         (Error::Config(m), Some(mon)) if (n_images + mon.images) / world >= exp.data.batch_size => {
-            let least = data::HoldOutNeeds::new(exp.data.batch_size, world, mon.k).least;
-            let fix = match (n_images + mon.images - least.min(mon.images)) / world >= exp.data.batch_size {
+            let needs = data::HoldOutNeeds::new(exp.data.batch_size, world, mon.k);
+            let fix = match needs.fit_in(n_images + mon.images) {
                 true => "lower `monitor images=`".to_string(),
-                false => format!("remove `monitor`, which holds out at least {least}"),
+                false => format!("remove `monitor`, which holds out at least {}", needs.least),
             };
             Error::Config(format!("{m} (the training images left after the monitor holds out its {}: {fix})", mon.images))
         }

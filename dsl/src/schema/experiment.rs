@@ -473,6 +473,12 @@ fn read_log_every(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
 /// The fewest images a monitor holds out (its leave-one-out kNN votes among them).
 pub const MIN_MONITOR_IMAGES: usize = 20;
 
+/// The fewest images a monitor voting among `k` neighbours can hold out: [`MIN_MONITOR_IMAGES`],
+/// and more than `k` (what `check`'s and the run's advice on a small training split count).
+pub fn fewest_monitor_images(k: usize) -> usize {
+    MIN_MONITOR_IMAGES.max(k + 1)
+}
+
 fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     let m = exp.monitor.get_or_insert_with(Default::default);
     if let Some(v) = n.prop("every").and_then(|e| cx.usize_min(e, &n.sub("every"), 1)) {

@@ -27,7 +27,7 @@ mod target;
 
 use kdl::{KdlDocument, KdlNode};
 
-pub use experiment::MIN_MONITOR_IMAGES;
+pub use experiment::{fewest_monitor_images, MIN_MONITOR_IMAGES};
 pub use encoder::DEFAULT_PATCH;
 pub use mask::MASK_KINDS;
 pub use optimizer::OPTIMIZERS;

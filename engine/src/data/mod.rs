@@ -164,7 +164,12 @@ pub struct HoldOutNeeds {
 impl HoldOutNeeds {
     /// For a monitor voting among `k` neighbours, a batch of `batch` on each of `world`.
     pub fn new(batch: usize, world: usize, k: usize) -> Self {
-        Self { batch: batch.max(1), world: world.max(1), least: ijepa_dsl::MIN_MONITOR_IMAGES.max(k + 1) }
+        Self { batch: batch.max(1), world: world.max(1), least: ijepa_dsl::fewest_monitor_images(k) }
+    }
+
+    /// Whether `len` images hold the fewest held-out images and a batch on every process.
+    pub fn fit_in(&self, len: usize) -> bool {
+        len >= self.least + self.batch * self.world
     }
 }
 
@@ -174,7 +179,7 @@ impl HoldOutNeeds {
 pub fn fewer_held_out(len: usize, needs: HoldOutNeeds) -> String {
     let leave = needs.batch * needs.world;
     let least = needs.least;
-    if len >= least + leave {
+    if needs.fit_in(len) {
         format!("lower `monitor images=` to at most {} (it takes at least {least}; pretraining needs {leave} more), or remove `monitor`", len - leave)
     } else if len < needs.world {
         format!("too few for a monitor, and fewer than the {} processes: give more training images, or run fewer processes", needs.world)
