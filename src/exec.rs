@@ -651,7 +651,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
 /// [`interrupted_note`] for every pretraining of `plan` (`ijepa plan`: the interrupted run a
 /// changed setting leaves behind is said there too, as `run --dry-run` says it).
 pub fn interrupted_notes(plan: &Plan) {
-    for n in plan.order() {
+    // (the pretrainings' status only: an evaluation's would read its record for nothing)
+    for n in plan.order().into_iter().filter(|&n| plan.graph[n].kind() == StageKind::Pretrain) {
         interrupted_note(plan, &plan.graph[n], plan.status(n));
     }
 }
