@@ -913,8 +913,7 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
             let study = load_study(file).map_err(|_| format!("reading {} again", file.display()))?.0;
             let varied = study.points.iter().find(|p| p.name == want).map(|p| p.varied.clone()).unwrap_or_default();
             // (another point's checkpoint would be filed under this point's values)
-            let points: Vec<(String, Experiment)> = study.points.iter().map(|p| (p.name.clone(), p.experiment.clone())).collect();
-            stages::check_checkpoint_point(&points, want, &checkpoint)?;
+            stages::check_checkpoint_point(&study.points, want, &checkpoint)?;
             stages::EvalMeta { experiment: study.name, varied }
         }
         None => stages::EvalMeta { experiment: exp.name.clone(), varied: Default::default() },

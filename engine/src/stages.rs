@@ -235,7 +235,7 @@ pub fn auto_where_trained(recorded: &str) -> Option<ijepa_dsl::config::Precision
 /// `ijepa eval --point WANT` of a checkpoint that another point of the same sweep trained:
 /// refused, naming that point. Its scores would be filed under `want`'s values (the report's
 /// sweep table), beside or instead of that point's own model. `points` are the sweep's points
-/// (name, experiment as the file resolves it). A point trained the checkpoint when its
+/// as the file resolves them. A point trained the checkpoint when its
 /// pretraining's hash ([`crate::plan::pretrain_hash`], at the process count and, for `auto`,
 /// what it resolves to on the machine the run trained on: [`auto_where_trained`]) is the
 /// run's: points that share one pretraining
@@ -246,7 +246,7 @@ pub fn auto_where_trained(recorded: &str) -> Option<ijepa_dsl::config::Precision
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming the point that trained it and the settings apart.
-pub fn check_checkpoint_point(points: &[(String, Experiment)], want: &str, checkpoint: &Path) -> Result<()> {
+pub fn check_checkpoint_point(points: &[ijepa_dsl::Point], want: &str, checkpoint: &Path) -> Result<()> {
     use ijepa_dsl::config::Precision;
     let Some((run, _)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
     let Some(manifest) = ijepa_schema::read_manifest(&run) else { return Ok(()) };
@@ -264,13 +264,14 @@ pub fn check_checkpoint_point(points: &[(String, Experiment)], want: &str, check
         e
     };
     let trained = |exp: &Experiment| crate::plan::pretrain_hash(&as_trained(exp), manifest.world_size.max(1)) == manifest.hash;
-    let Some((_, mine)) = points.iter().find(|(n, _)| n == want) else { return Ok(()) };
+    let Some(mine) = points.iter().find(|p| p.name == want).map(|p| &p.experiment) else { return Ok(()) };
     if trained(mine) {
         return Ok(());
     }
-    let Some((other, theirs)) = points.iter().find(|(n, e)| n != want && trained(e)) else { return Ok(()) };
+    let Some(other) = points.iter().find(|p| p.name != want && trained(&p.experiment)) else { return Ok(()) };
     let value = |e: &Experiment| serde_json::to_value(crate::plan::spelled_alike(&as_trained(e))).unwrap_or_default();
-    let apart = crate::plan::weight_settings_apart(&value(theirs), &value(mine));
+    let apart = crate::plan::weight_settings_apart(&value(&other.experiment), &value(mine));
+    let other = &other.name;
     Err(Error::Checkpoint {
         path: checkpoint.to_path_buf(),
         message: format!(
