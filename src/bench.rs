@@ -385,7 +385,7 @@ fn time_step(
     // the trace replaces its file: never an input, a run's file, or a file that is no trace
     // (found before the timing, not after it)
     if b.profile > 0 {
-        crate::output_path(b.trace.as_deref(), "--trace", &[], Some(crate::OutKind::Json))?;
+        ijepa::outputs::check(b.trace.as_deref(), "--trace", &[], Some(ijepa::outputs::OutKind::Json))?;
     }
     let mut exp = bench_experiment(b)?;
     let requested = exp.precision;

@@ -2,6 +2,7 @@
 //! and `ijepa slurm` (an sbatch script whose `srun` starts one task per GPU). Each rank reads
 //! its place from the environment (`ijepa_engine::dist::DistEnv`).
 
+use ijepa::outputs::SLURM_MARK;
 use ijepa_dsl::config::{Experiment, Launcher};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -510,10 +511,6 @@ pub fn one_allocation(study: &ijepa_dsl::Study) -> Result<Experiment> {
     exp.name = study.name.clone();
     Ok(exp)
 }
-
-/// How every script `ijepa slurm` writes begins its comment line (`# Written by `ijepa slurm
-/// FILE` — ...`): `--out` replaces only a file that holds it.
-pub const SLURM_MARK: &str = "# Written by `ijepa slurm";
 
 /// Writes the sbatch script to `out` (default `RUNS/<experiment>/slurm/<experiment>.sbatch`)
 /// and, with `submit`, hands it to `sbatch`. Returns the script's path.

@@ -7,6 +7,7 @@ pub mod checkpoints;
 pub mod estimate;
 pub mod exec;
 pub mod logging;
+pub mod outputs;
 
 use std::path::Path;
 

@@ -354,12 +354,12 @@ fn main() -> ExitCode {
         Command::Bench { what } => bench::run(*what),
         Command::Parity { fixture, weights, device } => cmd_parity(&fixture, weights.as_deref(), &device),
         Command::ImportCheckpoint { file, out, heads } => {
-            output_path(out.as_deref(), "--out", &[&file], Some(OutKind::Safetensors))?;
+            ijepa::outputs::check(out.as_deref(), "--out", &[&file], Some(ijepa::outputs::OutKind::Safetensors))?;
             // the default output is a name the user did not write: never over a file there (a
             // downloaded `model.safetensors` beside `model.pth` was replaced)
             if out.is_none() && file.is_file() {
                 let default = ijepa::checkpoints::default_import_path(&file);
-                output_path(Some(&default), "the default output", &[&file], Some(OutKind::Safetensors))?;
+                ijepa::outputs::check(Some(&default), "the default output", &[&file], Some(ijepa::outputs::OutKind::Safetensors))?;
                 if default.symlink_metadata().is_ok() {
                     return Err(format!(
                         "{} exists: without --out, import-checkpoint writes only where no file is; pass `--out {}` to replace it, or another path",
@@ -374,8 +374,8 @@ fn main() -> ExitCode {
         }
         Command::Export { file, format, encoder, heads, out } => {
             // (the Hugging Face layout is a folder of its own files)
-            let kind = (format == ijepa::checkpoints::ExportFormat::Official).then_some(OutKind::Safetensors);
-            output_path(Some(&out), "--out", &[&file], kind)?;
+            let kind = (format == ijepa::checkpoints::ExportFormat::Official).then_some(ijepa::outputs::OutKind::Safetensors);
+            ijepa::outputs::check(Some(&out), "--out", &[&file], kind)?;
             // (a copy of a run's final weights, or an imported official checkpoint, was
             // replaced by one encoder's)
             if kind.is_some() && out.is_file() && ijepa_engine::checkpoint::state::holds_models(&out) {
@@ -656,7 +656,7 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
-    output_path(out.as_deref(), "--out", &[file], Some(OutKind::Script))?;
+    ijepa::outputs::check(out.as_deref(), "--out", &[file], Some(ijepa::outputs::OutKind::Script))?;
     // what the job's `ijepa run` (here, with the default --reports-dir) would refuse is
     // refused before it queues, and the file's warnings are said now, as `plan` says them
     let folders = Folders { runs_dir: runs_dir.to_path_buf(), reports_dir: PathBuf::from(ijepa_reports::DEFAULT_OUT) };
@@ -670,189 +670,9 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
     Ok(ExitCode::SUCCESS)
 }
 
-/// What an output file holds, to tell a file of that kind (replaced as asked) from another
-/// file that `--out` names by mistake (an experiment, a document: refused, not lost).
-#[derive(Clone, Copy)]
-enum OutKind {
-    Safetensors,
-    Png,
-    Script,
-    /// A JSON document (a profiler's Chrome trace).
-    Json,
-}
-
-/// Refuses an output path that is one of the command's inputs ([`not_an_input`]) or an
-/// existing file that is not of `kind`.
-fn output_path(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path], kind: Option<OutKind>) -> Result<(), String> {
-    not_an_input(out, flag, inputs)?;
-    not_in_a_run(out, flag)?;
-    if let (Some(out), Some(OutKind::Json)) = (out, kind) {
-        return trace_path(out, flag);
-    }
-    let (Some(out), Some(kind)) = (out.filter(|o| o.is_file()), kind) else { return Ok(()) };
-    let mut head = [0u8; 9];
-    let n = std::fs::File::open(out).and_then(|mut f| std::io::Read::read(&mut f, &mut head)).unwrap_or(0);
-    let head = &head[..n];
-    let (ok, what) = match kind {
-        OutKind::Safetensors => (head.len() == 9 && head[8] == b'{', "a safetensors file"),
-        OutKind::Png => (head.starts_with(b"\x89PNG"), "a PNG image"),
-        // (a script of the user's own is not replaced: only one this command wrote)
-        OutKind::Script => (
-            head.starts_with(b"#!") && std::fs::read(out).is_ok_and(|t| t.windows(launch::SLURM_MARK.len()).take(4096).any(|w| w == launch::SLURM_MARK.as_bytes())),
-            "a script `ijepa slurm` wrote (its `# Written by `ijepa slurm` line)",
-        ),
-        OutKind::Json => unreachable!("checked by trace_path"),
-    };
-    if ok && matches!(kind, OutKind::Safetensors) {
-        // a safetensors file this command does not write: a training checkpoint (its AdamW
-        // state and position, lost to an encoder's weights) or an HF export's weights (their
-        // config.json would describe weights of other names)
-        if ijepa_engine::checkpoint::state::is_training_checkpoint(out) {
-            return Err(format!("{flag} {} is a training checkpoint (models, optimiser state, position): writing would replace it; choose another path", out.display()));
-        }
-        if out.file_name().is_some_and(|n| n == "model.safetensors") && out.with_file_name("config.json").is_file() {
-            return Err(format!(
-                "{flag} {} is the weights of a Hugging Face export (config.json beside it): official names there would not load as its model; choose another path",
-                out.display()
-            ));
-        }
-    }
-    if ok || n == 0 {
-        return Ok(());
-    }
-    Err(format!("{flag} {} exists and is not {what}: writing would replace it; choose another path, or remove it first", out.display()))
-}
-
-/// Where libtorch may write a profiler's Chrome trace: it writes `PATH.tmp` and renames it over
-/// `PATH`, replacing whatever is there (a device file, an empty folder, any JSON file became the
-/// trace). Taken: a new path in an existing folder, or a file that is already a Chrome trace
-/// (`"traceEvents"`), with no `PATH.tmp` beside it; checked before anything is timed.
-fn trace_path(out: &std::path::Path, flag: &str) -> Result<(), String> {
-    let refuse = |why: &str| Err(format!("{flag} {}: {why}; choose another path", out.display()));
-    let folder = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    if !folder.is_dir() {
-        return refuse(&format!("its folder {} does not exist", folder.display()));
-    }
-    let mut tmp = out.as_os_str().to_owned();
-    tmp.push(".tmp");
-    if std::path::Path::new(&tmp).symlink_metadata().is_ok() {
-        return refuse(&format!("libtorch writes the trace to {} first, which exists and would be replaced", std::path::Path::new(&tmp).display()));
-    }
-    match out.symlink_metadata() {
-        Err(_) => Ok(()),
-        Ok(m) if !m.is_file() => refuse("it exists and is not a regular file (a folder, a link, a device): the trace would replace it"),
-        Ok(_) => {
-            let text = std::fs::read(out).unwrap_or_default();
-            let trace = text.is_empty() || text.windows(13).any(|w| w == b"\"traceEvents\"");
-            if trace {
-                Ok(())
-            } else {
-                refuse("it exists and is not a Chrome trace (no \"traceEvents\"): writing would replace it")
-            }
-        }
-    }
-}
-
-/// Refuses an output path that is a pretraining's run folder (`export --format hf --out RUN`
-/// wrote its config.json over the run's), its checkpoints folder (an HF export wrote beside the
-/// checkpoints), or one of the files training writes there (`--out
-/// RUN/checkpoints/latest.safetensors` replaced the checkpoint a resume reads). Other files
-/// inside a run folder are the user's. A symbolic link to a file named as the output is
-/// replaced, not followed, so its own folder is the one checked; one to a folder is that folder
-/// (an HF export writes into it).
-fn not_in_a_run(out: Option<&std::path::Path>, flag: &str) -> Result<(), String> {
-    let Some(out) = out else { return Ok(()) };
-    // `RUN/nosuch/..`: the writers create `nosuch`, and `..` out of it is the run folder
-    let created;
-    let out = if out.symlink_metadata().is_err() && out.components().any(|c| c == std::path::Component::ParentDir) {
-        created = ijepa_schema::as_created(out);
-        created.as_path()
-    } else {
-        out
-    };
-    let is_run = |p: &std::path::Path| p.join(ijepa_schema::MANIFEST).is_file() && p.join(ijepa_schema::CHECKPOINTS).is_dir();
-    let refuse = |run: &std::path::Path, what: &str| {
-        Err(format!("{flag} {}: {} is a pretraining's run folder: writing there would replace {what}; choose another path", out.display(), run.display()))
-    };
-    // (a folder named through a symbolic link is the folder it leads to: an HF export writes
-    // into it)
-    if out.is_dir() {
-        let dir = out.canonicalize().unwrap_or_else(|_| out.to_path_buf());
-        if is_run(&dir) {
-            return refuse(&dir, "its files (config.json, ...)");
-        }
-        // its checkpoints folder: training lists and prunes what lies there
-        return match dir.parent().filter(|run| dir.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && is_run(run)) {
-            Some(run) => refuse(run, "files in its checkpoints folder"),
-            None => Ok(()),
-        };
-    }
-    let (Some(name), Some(parent)) = (out.file_name().and_then(|n| n.to_str()), out.parent()) else { return Ok(()) };
-    let Ok(parent) = (if parent.as_os_str().is_empty() { std::path::Path::new(".") } else { parent }).canonicalize() else { return Ok(()) };
-    let run_file = [
-        ijepa_schema::MANIFEST,
-        ijepa_schema::CONFIG_JSON,
-        ijepa_schema::CONFIG_KDL,
-        ijepa_schema::METRICS,
-        ijepa_schema::MONITOR,
-        ijepa_schema::LOCK,
-        ijepa_engine::train::SKIPPED_FILE,
-    ];
-    if is_run(&parent) && run_file.contains(&name) {
-        return refuse(&parent, &format!("its {name}"));
-    }
-    let checkpoint = name == ijepa_schema::FINAL || name == ijepa_schema::LATEST || ijepa_schema::is_kept_checkpoint(name);
-    if !checkpoint {
-        return Ok(());
-    }
-    let in_run = |dir: &std::path::Path| dir.parent().filter(|run| dir.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS) && is_run(run)).map(std::path::Path::to_path_buf);
-    // the folder as written too: a checkpoints folder that is a symbolic link (to scratch
-    // space) resolves to a folder of another name
-    let given = out.parent().filter(|p| !p.as_os_str().is_empty()).map(std::path::Path::to_path_buf).unwrap_or_else(|| ".".into());
-    // (the run as given, made absolute without resolving the link, to be named)
-    let absolute = |p: std::path::PathBuf| if p.is_absolute() { p } else { std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p) };
-    if let Some(run) = in_run(&parent).or_else(|| in_run(&absolute(given))) {
-        return refuse(&run, &format!("its checkpoint {name}"));
-    }
-    // and named through the link's target: a folder that holds a pretraining's checkpoint is
-    // one (regular files only: a pipe would block the read)
-    let holds = std::fs::read_dir(&parent).into_iter().flatten().flatten().map(|e| e.path()).find(|p| {
-        p.extension().is_some_and(|e| e == "safetensors")
-            && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
-            && ijepa_engine::checkpoint::state::is_training_checkpoint(p)
-    });
-    match holds {
-        Some(found) => Err(format!(
-            "{flag} {}: {} holds a pretraining's training checkpoint ({}), as a run's checkpoints folder does (one reached through a symbolic link has another name): {name} there would be what a resume reads; choose another path",
-            out.display(),
-            parent.display(),
-            found.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Refuses an output path that is one of the command's input files (`--out FILE.yaml` of
-/// `import-yaml FILE.yaml` would replace the input with the output).
-fn not_an_input(out: Option<&std::path::Path>, flag: &str, inputs: &[&std::path::Path]) -> Result<(), String> {
-    let Some(out) = out else { return Ok(()) };
-    // the output need not exist yet: its folder, resolved, and its name
-    let resolved = |p: &std::path::Path| {
-        p.canonicalize().ok().or_else(|| {
-            let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-            Some(parent.canonicalize().ok()?.join(p.file_name()?))
-        })
-    };
-    let Some(target) = resolved(out) else { return Ok(()) };
-    match inputs.iter().find(|i| resolved(i).as_ref() == Some(&target)) {
-        Some(input) => Err(format!("{flag} {} is the input file {}: writing it would replace the input; choose another path", out.display(), input.display())),
-        None => Ok(()),
-    }
-}
-
 fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<PathBuf>) -> CmdResult {
     // (no existing file is replaced, below: an experiment file holds a person's edits)
-    output_path(out.as_deref(), "--out", &[file], None)?;
+    ijepa::outputs::check(out.as_deref(), "--out", &[file], None)?;
     if let Some(o) = out.as_deref().filter(|o| std::fs::metadata(o).is_ok_and(|m| m.len() > 0)) {
         return Err(format!("--out {} exists: import-yaml does not replace an experiment file (it may hold your edits); remove it or choose another path", o.display()).into());
     }
@@ -1081,7 +901,7 @@ fn cmd_estimate(file: &std::path::Path, point: Option<&str>, opts: ijepa::estima
 const MAX_MASK_IMAGES: usize = 10_000_000;
 
 fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_size: Option<usize>, png: Option<PathBuf>) -> CmdResult {
-    output_path(png.as_deref(), "--png", &[file], Some(OutKind::Png))?;
+    ijepa::outputs::check(png.as_deref(), "--png", &[file], Some(ijepa::outputs::OutKind::Png))?;
     if let Some(p) = png.as_deref().filter(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"))) {
         return Err(format!("--png {} writes a PNG image: name it with .png", p.display()).into());
     }
