@@ -347,6 +347,34 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             writable_folder(&plan.graph[n].dir)?;
         }
     }
+    // every pretraining this command trains checks its data now (the monitor's held-out images,
+    // a batch for every rank, schedules of at least one step), not when its turn comes: a
+    // sweep's later point was refused after the earlier points had trained
+    if lead {
+        let world = dist.as_ref().map(|pg| pg.world_size()).unwrap_or(1);
+        let mut opened: std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>> = std::collections::HashMap::new();
+        for &n in &selected {
+            let Task::Pretrain { point } = plan.graph[n].task else { continue };
+            if !opts.force && matches!(plan.status(n), Status::Done | Status::Diverged { .. }) {
+                continue;
+            }
+            let exp = &plan.points[point].experiment;
+            let key = serde_json::to_string(&exp.data)?;
+            let checked = match opened.get(&key) {
+                Some(train) => Ok(train.clone()),
+                None => ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train),
+            }
+            .and_then(|train| {
+                opened.insert(key, train.clone());
+                train::check_data(exp, train, world)
+            });
+            match checked {
+                Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {}, checked before pretraining: {e}", plan.graph[n].id),
+                Err(e) => return Err(format!("{}, checked before pretraining: {e}", plan.graph[n].id).into()),
+                Ok(()) => {}
+            }
+        }
+    }
     // the evaluations' test images are opened now, not after hours of pretraining: a missing
     // or damaged test split (or a test folder of other classes) stops the run before its
     // first step

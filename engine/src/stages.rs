@@ -790,10 +790,13 @@ fn logistic_cfg(exp: &Experiment, cfg: &EvalConfig) -> logistic::LogisticCfg {
 /// stopped on it after pretraining. A choice is a grid of more than one (lr, weight decay)
 /// point, or several feature sets; the held-out part is each class's share rounded, which can
 /// be none. (The logistic probe, which chooses by cross-validation, and a low-shot
-/// `split-file`, read with the features, are checked when they run.)
+/// `split-file`, read with the features, are checked when they run.) Fine-tuning's batch is
+/// checked too against the images its smallest fit trains on (the training split, less the
+/// held-out part while it compares points): it stopped on it after pretraining.
 ///
 /// # Errors
-/// [`Error::Config`] naming the evaluation, the fraction and what would hold an image out.
+/// [`Error::Config`] naming the evaluation, the fraction and what would hold an image out (or
+/// fine-tuning's batch-size and its images).
 pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_classes: usize) -> Result<()> {
     let grid = cfg.lrs.len().max(1) * cfg.wds.len().max(1);
     let features = cfg.features.len() > 1;
@@ -833,7 +836,15 @@ pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_cl
             chooses_on(&few, "labelled images")
         }
         EvalProtocol::Knn if features => chooses_on(labels, "training images"),
-        EvalProtocol::Finetune if grid > 1 && cfg.heldout > 0.0 => chooses_on(labels, "training images"),
+        EvalProtocol::Finetune => {
+            let fit = if grid > 1 && cfg.heldout > 0.0 {
+                chooses_on(labels, "training images")?;
+                crate::eval::stratified_split(labels, num_classes, cfg.heldout, exp.seed).0.len()
+            } else {
+                labels.len()
+            };
+            finetune::check_batch(cfg.batch_size, fit)
+        }
         _ => Ok(()),
     }
 }

@@ -938,6 +938,72 @@ fn same_experiment_on_every_rank(pg: &ProcessGroup, exp: &Experiment, world: usi
     )))
 }
 
+/// What a pretraining checks of its data before it trains, with no model built: the
+/// monitor's held-out images, at least one batch a rank each epoch, schedules of at least one
+/// step. `ijepa run` checks every pretraining it is about to train this way before the first
+/// one starts (a sweep's later point was refused only after the earlier points had trained);
+/// each pretraining checks the same again as it starts.
+///
+/// # Errors
+/// What the pretraining would stop on at its start ([`Error::Config`]: the setting to change).
+pub fn check_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize) -> Result<()> {
+    let (rest, _) = split_monitor(exp, dataset, world)?;
+    let n_images = rest.len();
+    let cfg = LoaderCfg::from_data_config(&exp.data, exp.seed, 0, world);
+    cfg.check(n_images).map_err(|e| with_monitor_advice(e, exp, n_images, world))?;
+    schedules(exp, cfg.steps_per_epoch(n_images), world).map(|_| ())
+}
+
+/// The images a pretraining trains on, and the monitor's settings with its held-out images.
+type MonitorSplit<'a> = (Arc<dyn data::Dataset>, Option<(&'a ijepa_dsl::config::MonitorConfig, Arc<dyn data::Dataset>)>);
+
+/// The training split less the monitor's held-out images, and those images with the monitor's
+/// settings (none without a monitor).
+fn split_monitor(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize) -> Result<MonitorSplit<'_>> {
+    match &exp.monitor {
+        Some(cfg) => {
+            let (rest, held) = data::hold_out(dataset, cfg.images, data::HoldOutNeeds::new(exp.data.batch_size, world, cfg.k))?;
+            Ok((rest, Some((cfg, held))))
+        }
+        None => Ok((dataset, None)),
+    }
+}
+
+/// The loader's refusal of `n_images` (less than a batch a rank) with where the monitor's
+/// held-out images went, and what to change.
+fn with_monitor_advice(e: Error, exp: &Experiment, n_images: usize, world: usize) -> Error {
+    match (e, &exp.monitor) {
+        // the images the monitor holds out are where the rest went (`limit` or a small folder)
+        // (said only where no monitor would give each rank a batch; fewer held-out images only
+        // where the fewest a monitor takes would)
+        (Error::Config(m), Some(mon)) if (n_images + mon.images) / world >= exp.data.batch_size => {
+            let needs = data::HoldOutNeeds::new(exp.data.batch_size, world, mon.k);
+            let fix = match needs.fit_in(n_images + mon.images) {
+                true => "lower `monitor images=`".to_string(),
+                false => format!("remove `monitor`, which holds out at least {}", needs.least),
+            };
+            Error::Config(format!("{m} (the training images left after the monitor holds out its {}: {fix})", mon.images))
+        }
+        (e, _) => e,
+    }
+}
+
+/// The schedules of `ipe` steps an epoch on `world` ranks; refuses schedules of 0 steps.
+fn schedules(exp: &Experiment, ipe: usize, world: usize) -> Result<Schedules> {
+    // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
+    let mut lr = exp.optimizer.lr.clone();
+    lr.peak = lr.peak_for(exp.data.batch_size * world);
+    let sched = Schedules::new(&lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale);
+    // the official code divides by the schedule's length (ZeroDivisionError): a clear error
+    if sched.total_steps() == 0 {
+        return Err(Error::Config(format!(
+            "ipe-scale {} x {} epoch(s) x {ipe} step(s) an epoch gives schedules of 0 steps: raise ipe-scale (1.0: the run's own length)",
+            exp.ipe_scale, exp.epochs
+        )));
+    }
+    Ok(sched)
+}
+
 fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, run: &mut Run) -> Result<RunSummary> {
     let dev = recipe.device();
     let uses_momentum = recipe.uses_momentum();
@@ -956,12 +1022,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         )));
     }
     // the monitor's images are held out of pretraining
-    let (dataset, monitor) = match &exp.monitor {
-        Some(cfg) => {
-            let (rest, held) = data::hold_out(dataset, cfg.images, data::HoldOutNeeds::new(exp.data.batch_size, world, cfg.k))?;
-            (rest, Some(Monitor::new(cfg.clone(), held, crate::stages::eval_transform(exp)?)))
-        }
-        None => (dataset, None),
+    let (dataset, monitor) = match split_monitor(exp, dataset, world)? {
+        (rest, Some((cfg, held))) => (rest, Some(Monitor::new(cfg.clone(), held, crate::stages::eval_transform(exp)?))),
+        (rest, None) => (rest, None),
     };
     let monitor = monitor.filter(|_| lead);
     let n_images = dataset.len();
@@ -983,32 +1046,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // fingerprint's 16 hex digits as a number, as a stage's)
     let data_id = state::stage_id(&dataset.fingerprint());
     let transform = recipe.train_transform(&exp.data)?;
-    let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate()).map_err(|e| match (e, &exp.monitor) {
-        // the images the monitor holds out are where the rest went (`limit` or a small folder)
-        // (said only where no monitor would give each rank a batch; fewer held-out images only
-        // where the fewest a monitor takes would)
-        (Error::Config(m), Some(mon)) if (n_images + mon.images) / world >= exp.data.batch_size => {
-            let needs = data::HoldOutNeeds::new(exp.data.batch_size, world, mon.k);
-            let fix = match needs.fit_in(n_images + mon.images) {
-                true => "lower `monitor images=`".to_string(),
-                false => format!("remove `monitor`, which holds out at least {}", needs.least),
-            };
-            Error::Config(format!("{m} (the training images left after the monitor holds out its {}: {fix})", mon.images))
-        }
-        (e, _) => e,
-    })?;
+    let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())
+        .map_err(|e| with_monitor_advice(e, exp, n_images, world))?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
-    // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
-    let mut lr = exp.optimizer.lr.clone();
-    lr.peak = lr.peak_for(exp.data.batch_size * world);
-    let sched = Schedules::new(&lr, &exp.optimizer.weight_decay, &exp.ema, ipe, exp.epochs, exp.ipe_scale).with_linspace_warmup(recipe.linspace_warmup());
-    // the official code divides by the schedule's length (ZeroDivisionError): a clear error
-    if sched.total_steps() == 0 {
-        return Err(Error::Config(format!(
-            "ipe-scale {} x {} epoch(s) x {ipe} step(s) an epoch gives schedules of 0 steps: raise ipe-scale (1.0: the run's own length)",
-            exp.ipe_scale, exp.epochs
-        )));
-    }
+    let sched = schedules(exp, ipe, world)?.with_linspace_warmup(recipe.linspace_warmup());
     // (ipe-scale below 1: the schedules' formulas run past their end, as I-JEPA's official
     // code runs them)
     let run_steps = ipe * exp.epochs;
@@ -1141,7 +1182,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.dir.display()
         );
         if let Some(b) = exp.optimizer.lr.blr {
-            tracing::info!("peak lr {:.4e} = blr {b:e} x global batch {} / 256", lr.peak, exp.data.batch_size * world);
+            tracing::info!("peak lr {:.4e} = blr {b:e} x global batch {} / 256", exp.optimizer.lr.peak_for(exp.data.batch_size * world), exp.data.batch_size * world);
         }
     }
     let total = exp.epochs * ipe;

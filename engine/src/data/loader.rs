@@ -77,6 +77,55 @@ impl LoaderCfg {
             skip_errors: cfg.on_error == ijepa_dsl::config::OnError::Skip,
         }
     }
+
+    /// Samples a rank sees per epoch of `n` images: `floor(n / world_size)`.
+    pub fn samples_per_rank(&self, n: usize) -> usize {
+        n / self.world_size.max(1)
+    }
+
+    /// Batches per epoch a rank gets of `n` images (the official `ipe`).
+    pub fn steps_per_epoch(&self, n: usize) -> usize {
+        let per = self.samples_per_rank(n);
+        match (self.batch_size, self.drop_last) {
+            (0, _) => 0,
+            (b, true) => per / b,
+            (b, false) => per.div_ceil(b),
+        }
+    }
+
+    /// Refuses settings a loader of `n` images cannot run: no batch, a rank outside the world,
+    /// no image, less than one batch a rank each epoch ([`Loader::new`] checks it; a run checks
+    /// it before it trains, without a loader).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting to change ([`Error::Data`] for no image).
+    pub fn check(&self, n: usize) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::Config("loader: batch size must be > 0".into()));
+        }
+        if self.world_size == 0 || self.rank >= self.world_size {
+            return Err(Error::Config(format!(
+                "loader: rank {} is not in a world of {}",
+                self.rank, self.world_size
+            )));
+        }
+        if n == 0 {
+            return Err(Error::Data("loader: the dataset is empty".into()));
+        }
+        if self.steps_per_epoch(n) == 0 {
+            let per = self.samples_per_rank(n);
+            return Err(Error::Config(format!(
+                "loader: {n} images shared by {} rank(s) give {per} per rank, less than one batch of {}: {}",
+                self.world_size,
+                self.batch_size,
+                match per {
+                    0 => "give more images, or run fewer processes".to_string(),
+                    _ => format!("lower the batch size (`batch-size`) to at most {per}, or give more images"),
+                }
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// One batch of transformed images with labels and masks.
@@ -187,39 +236,14 @@ impl<M: Send + 'static> Loader<M> {
         cfg: LoaderCfg,
         collate: CollateFn<M>,
     ) -> Result<Self> {
-        if cfg.batch_size == 0 {
-            return Err(Error::Config("loader: batch size must be > 0".into()));
-        }
-        if cfg.world_size == 0 || cfg.rank >= cfg.world_size {
-            return Err(Error::Config(format!(
-                "loader: rank {} is not in a world of {}",
-                cfg.rank, cfg.world_size
-            )));
-        }
-        if dataset.is_empty() {
-            return Err(Error::Data("loader: the dataset is empty".into()));
-        }
+        cfg.check(dataset.len())?;
         tune_allocator();
-        let loader = Self {
+        Ok(Self {
             dataset,
             cfg,
             transform,
             collate,
-        };
-        if loader.steps_per_epoch() == 0 {
-            let per = loader.samples_per_rank();
-            return Err(Error::Config(format!(
-                "loader: {} images shared by {} rank(s) give {per} per rank, less than one batch of {}: {}",
-                loader.dataset.len(),
-                loader.cfg.world_size,
-                loader.cfg.batch_size,
-                match per {
-                    0 => "give more images, or run fewer processes".to_string(),
-                    _ => format!("lower the batch size (`batch-size`) to at most {per}, or give more images"),
-                }
-            )));
-        }
-        Ok(loader)
+        })
     }
 
     /// The settings.
@@ -234,17 +258,12 @@ impl<M: Send + 'static> Loader<M> {
 
     /// Samples this rank sees per epoch: `floor(N / world_size)`.
     pub fn samples_per_rank(&self) -> usize {
-        self.dataset.len() / self.cfg.world_size
+        self.cfg.samples_per_rank(self.dataset.len())
     }
 
     /// Batches per epoch on this rank (the official `ipe`).
     pub fn steps_per_epoch(&self) -> usize {
-        let n = self.samples_per_rank();
-        if self.cfg.drop_last {
-            n / self.cfg.batch_size
-        } else {
-            n.div_ceil(self.cfg.batch_size)
-        }
+        self.cfg.steps_per_epoch(self.dataset.len())
     }
 
     /// This rank's dataset indices for `epoch`, in order (before batching).

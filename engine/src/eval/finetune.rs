@@ -179,6 +179,20 @@ enum Fit {
     Diverged(String),
 }
 
+/// Refuses a batch larger than the `n` images a fit trains on: its last incomplete batch is
+/// dropped, so it would take no step (checked again before pretraining, from the labels).
+///
+/// # Errors
+/// [`Error::Config`] naming the batch-size and the images.
+pub fn check_batch(batch: usize, n: usize) -> Result<()> {
+    if n < batch {
+        return Err(Error::Config(format!(
+            "fine-tuning: its batch-size {batch} is more than the {n} images a fit trains on (the training split, less its held-out part while lr/wd points are compared; the last incomplete batch is dropped): lower the finetune evaluation's `batch-size`"
+        )));
+    }
+    Ok(())
+}
+
 /// Fine-tunes one model built by `build` on `train` with peak lr `lr` and weight decay `wd`;
 /// after every epoch, scores it on `test` when given (the returned curve). A non-finite loss
 /// ends the fit as [`Fit::Diverged`]: a grid point that diverges is no score, not the end of
@@ -209,12 +223,7 @@ fn train_one(
         skip_errors: false,
     };
     let n = train.len();
-    if n < cfg.batch {
-        return Err(Error::Config(format!(
-            "fine-tuning: its batch-size {} is more than the {n} images a fit trains on (the training split, less its held-out part while lr/wd points are compared; the last incomplete batch is dropped): lower the finetune evaluation's `batch-size`",
-            cfg.batch
-        )));
-    }
+    check_batch(cfg.batch, n)?;
     let loader = Loader::<()>::new(train, train_tf, loader_cfg, Arc::new(|_, _, _| Ok(())))?;
     let ipe = loader.steps_per_epoch();
     let mut curve = Vec::new();
