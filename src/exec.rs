@@ -350,9 +350,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     // every pretraining this command trains checks its data now (the monitor's held-out images,
     // a batch for every rank, schedules of at least one step), not when its turn comes: a
     // sweep's later point was refused after the earlier points had trained
+    // (each data block's training split, opened once: the evaluations' check below reads it too)
+    let mut train_splits: std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>> = std::collections::HashMap::new();
     if lead {
         let world = dist.as_ref().map(|pg| pg.world_size()).unwrap_or(1);
-        let mut opened: std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>> = std::collections::HashMap::new();
         for &n in &selected {
             let Task::Pretrain { point } = plan.graph[n].task else { continue };
             if !opts.force && matches!(plan.status(n), Status::Done | Status::Diverged { .. }) {
@@ -360,12 +361,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             }
             let exp = &plan.points[point].experiment;
             let key = serde_json::to_string(&exp.data)?;
-            let checked = match opened.get(&key) {
+            let checked = match train_splits.get(&key) {
                 Some(train) => Ok(train.clone()),
                 None => ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train),
             }
             .and_then(|train| {
-                opened.insert(key, train.clone());
+                train_splits.insert(key, train.clone());
                 train::check_data(exp, train, world)
             });
             match checked {
@@ -393,7 +394,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 if !opened.contains_key(&key) {
                     ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
                         .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
-                    let train = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?;
+                    let train = match train_splits.get(&key) {
+                        Some(train) => train.clone(),
+                        None => ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?,
+                    };
                     // training images `on-error "skip"` passes over in pretraining, which the
                     // probes then stop on (after pretraining): found now
                     if data.on_error == ijepa_dsl::config::OnError::Skip && data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder {
