@@ -4,7 +4,8 @@
 //! A pretrain folder holds `manifest.json`, `metrics.csv` and `config.json`; an eval folder
 //! holds `eval.json`. Folders with neither a manifest nor an eval file are skipped; a present
 //! but malformed file (or a missing `metrics.csv`/`config.json` of a finished pretrain run) is
-//! an error naming the file.
+//! an error naming the file (a malformed `metrics.csv` or `monitor.csv` costs its run only the
+//! rows).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -222,9 +223,10 @@ impl Registry {
 /// digits>`): pretrain manifests with their metrics and configs, and `eval.json` files; a
 /// folder of another name holding a stage's record (a copy) is left out and listed.
 ///
-/// A stage folder with a present but malformed `manifest.json`, `metrics.csv`, `config.json`
-/// or `eval.json` (or a finished pretrain run without its `metrics.csv` / `config.json`) is
-/// left out and listed in [`Registry::unreadable`] with the error naming the file.
+/// A stage folder with a present but malformed `manifest.json`, `config.json` or `eval.json`
+/// (or a finished pretrain run without its `metrics.csv` / `config.json`) is left out and
+/// listed in [`Registry::unreadable`] with the error naming the file; a malformed
+/// `metrics.csv` or `monitor.csv` is listed there too, and its run kept without its rows.
 ///
 /// # Errors
 /// An unreadable `runs` folder or experiment folder.
@@ -558,20 +560,23 @@ fn percentages(path: &Path, record: EvalRecord) -> Result<EvalRecord> {
     Ok(record)
 }
 
-/// A pretraining folder's run, and why its `monitor.csv` could not be read, if so (the run is
-/// kept without its monitor rows).
+/// A pretraining folder's run, and why its `monitor.csv` or `metrics.csv` could not be read,
+/// if so (the run is kept without their rows: its status, steps and warnings are still read).
 fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Option<String>)> {
     let done = manifest.is_done();
     let metrics_path = dir.join(ijepa_schema::METRICS);
-    let metrics = if metrics_path.is_file() {
-        read_metrics(&metrics_path)?
+    let (metrics, metrics_error) = if metrics_path.is_file() {
+        match read_metrics(&metrics_path) {
+            Ok(rows) => (rows, None),
+            Err(e) => (Vec::new(), Some(format!("{e} (the run is shown without its loss and schedule figures)"))),
+        }
     } else if done {
         return Err(ReportError::Missing {
             path: metrics_path,
             what: "pretrain run",
         });
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
     let config_path = dir.join(ijepa_schema::CONFIG_JSON);
     let config = if config_path.is_file() {
@@ -595,8 +600,9 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Optio
     // a finished run logs a row every `log_every` steps: none where it trained that many is a
     // damaged file, whose loss and schedule figures would be missing without a word
     let log_every = config.as_ref().and_then(|c: &serde_json::Value| c.get("log_every")).and_then(serde_json::Value::as_u64).unwrap_or(1).max(1);
-    if done && metrics.is_empty() && manifest.steps as u64 >= log_every {
-        let note = format!("{}: no rows, though the run trained {} steps (the run is shown without its loss and schedule figures)", metrics_path.display(), manifest.steps);
+    let no_rows = (metrics_error.is_none() && done && metrics.is_empty() && manifest.steps as u64 >= log_every)
+        .then(|| format!("{}: no rows, though the run trained {} steps (the run is shown without its loss and schedule figures)", metrics_path.display(), manifest.steps));
+    for note in metrics_error.into_iter().chain(no_rows) {
         monitor_error = Some(match monitor_error {
             Some(e) => format!("{e}; {note}"),
             None => note,

@@ -886,8 +886,10 @@ fn a_finished_run_without_metrics_rows_is_named() {
     assert!(reg.unreadable.iter().any(|u| u.contains("metrics.csv: no rows, though the run trained 40 steps")), "{:?}", reg.unreadable);
 }
 
-/// A damaged or missing file of a pretrain run leaves that run out, named with the file and
-/// the cause (the line of a malformed metrics row, a missing metrics.csv of a finished run).
+/// A damaged or missing file of a pretrain run is named with the file and the cause: a
+/// malformed metrics row (its line) costs the run its curves, not its row (its status, steps
+/// and warnings: the whole run was left out); a missing metrics.csv of a finished run leaves the
+/// run out.
 #[test]
 fn missing_or_bad_pretrain_files_name_the_file() {
     let tmp = tempfile::tempdir().unwrap();
@@ -897,7 +899,10 @@ fn missing_or_bad_pretrain_files_name_the_file() {
     fs::write(&metrics, "step,epoch,loss\n1,1,0.5\n2,1,oops\n").unwrap();
     let reg = load_registry(tmp.path()).unwrap();
     assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("metrics.csv") && reg.unreadable[0].contains("line 3"), "{:?}", reg.unreadable);
-    assert_eq!(reg.pretrains.len(), n - 1);
+    assert!(reg.unreadable[0].contains("shown without its loss and schedule figures") && !reg.unreadable[0].contains("no rows"), "{:?}", reg.unreadable);
+    assert_eq!(reg.pretrains.len(), n);
+    let run = reg.pretrains.iter().find(|r| r.dir.ends_with("pretrain-aaaaaaaaaaaa")).expect("the run is still shown");
+    assert!(run.metrics.is_empty());
     // a step or epoch that is no count (read as 0 before) is named
     for (bad, what) in [("-5,1,0.4", "`-5` in column `step` is not a count"), ("2,NaN,0.4", "`NaN` in column `epoch` is not a count"), ("2.5,1,0.4", "`2.5` in column `step`")] {
         fs::write(&metrics, format!("step,epoch,loss\n1,1,0.5\n{bad}\n3,1,0.3\n")).unwrap();
@@ -911,6 +916,7 @@ fn missing_or_bad_pretrain_files_name_the_file() {
         "{:?}",
         reg.unreadable
     );
+    assert_eq!(reg.pretrains.len(), n - 1);
     // a runs folder that cannot be read at all is still an error
     assert!(load_registry(&tmp.path().join("absent")).is_err());
 }
