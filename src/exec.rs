@@ -151,6 +151,20 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
     if let Err(e) = written {
         tracing::warn!("the record of this file's plan was not written ({e}): `ijepa report` of the folder may show an earlier version of it");
     }
+    // the file's record in another study's folder is from when it named that study (renamed
+    // since): it now plans none of that study's stages, which are an earlier version's (the
+    // report showed both studies as current)
+    let others = std::fs::read_dir(&opts.runs_dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|d| d.is_dir() && *d != dir);
+    for old in others.map(|d| ijepa_schema::PlannedStages::path(&d, &opts.file)) {
+        let Some(mut earlier) = std::fs::read(&old).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()) else { continue };
+        if earlier.stages.is_empty() {
+            continue;
+        }
+        earlier.stages.clear();
+        if let Err(e) = ijepa_engine::run_dir::write_json(&old, &earlier) {
+            tracing::warn!("the record of this file's plan under its earlier name was not updated ({e}): `ijepa report` of the folder may show that study as current too");
+        }
+    }
     Ok(())
 }
 

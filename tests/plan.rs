@@ -747,6 +747,36 @@ fn the_report_of_an_edited_sweep_leaves_its_old_points_pretrainings_out() {
     assert_eq!(m["study"], "ed");
 }
 
+/// A file that renames its experiment plans none of the old name's stages: its report and the
+/// folder's leave them out as an earlier version's (both names' pretrainings and results were
+/// shown as current), and a rename back brings them back.
+#[test]
+fn a_renamed_experiment_leaves_the_old_names_stages_out() {
+    let d = study("plan-renamed", 1);
+    let named = |name: &str| std::fs::write(d.join("base.kdl"), BASE.replace("EPOCHS", "1").replace("\"tiny\"", &format!("\"{name}\""))).unwrap();
+    let pretrain_rows = |reports: &Path| {
+        let table = std::fs::read_to_string(reports.join("tables/pretrain.csv")).unwrap();
+        table.lines().skip(1).map(|l| l.split(',').next().unwrap_or("").to_string()).collect::<Vec<_>>()
+    };
+    named("rena");
+    let (ok, t) = run_file(&d, "base.kdl", &[]);
+    assert!(ok, "{t}");
+    named("renb");
+    let (ok, t) = run_file(&d, "base.kdl", &[]);
+    assert!(ok, "{t}");
+    assert_eq!(pretrain_rows(&d.join("reports")), ["renb"], "{t}");
+    // the folder's report too (`ijepa report`), naming why
+    let o = ijepa(&["report", d.join("runs").to_str().unwrap(), "--out", d.join("folder-report").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(pretrain_rows(&d.join("folder-report")), ["renb"], "{}", text(&o));
+    assert!(text(&o).contains("planned other stages for rena"), "{}", text(&o));
+    // renamed back: its stages are done, and the current ones again
+    named("rena");
+    let (ok, t) = run_file(&d, "base.kdl", &[]);
+    assert!(ok && !t.contains("== run pretrain"), "{t}");
+    assert_eq!(pretrain_rows(&d.join("reports")), ["rena"], "{t}");
+}
+
 /// `--force` never moves a report folder: `--reports-dir out --runs-dir out/runs` (the report
 /// beside its runs) set the whole runs folder aside with it, and the next run trained again.
 #[test]
