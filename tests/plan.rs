@@ -686,6 +686,12 @@ fn a_replaced_final_checkpoint_is_refused() {
     // a dry run shows the plan and says so
     let (ok, t) = go(&plain, &runs, &["--dry-run"]);
     assert!(ok && t.contains("would be refused"), "{t}");
+    // `ijepa eval` of it is refused too (it evaluated the other run's weights as this run's,
+    // and the report then left the results out, asking to evaluate them again), writing nothing
+    let evals_before = std::fs::read_dir(fin.parent().unwrap().parent().unwrap().parent().unwrap()).unwrap().count();
+    let o = ijepa(&["eval", plain.to_str().unwrap(), "--checkpoint", fin.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("is not the file this run wrote") && text(&o).contains("move it aside"), "{}", text(&o));
+    assert_eq!(std::fs::read_dir(fin.parent().unwrap().parent().unwrap().parent().unwrap()).unwrap().count(), evals_before);
     // moved aside, the run writes it again from its last checkpoint
     std::fs::rename(&fin, d.join("aside.safetensors")).unwrap();
     let (ok, t) = go(&plain, &runs, &[]);

@@ -158,6 +158,7 @@ pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: 
     // before it is hashed: a device (`/dev/zero`) would be read without end
     crate::checkpoint::import::regular_file(&source.checkpoint)?;
     check_run_encoder(exp, &source.checkpoint)?;
+    check_run_final(&source.checkpoint)?;
     let mut shared = EvalCache::default();
     // the weights, and what computes features from them that they do not carry: the encoder's
     // head count (not in any shape) and the precision
@@ -280,6 +281,22 @@ pub fn check_checkpoint_point(points: &[ijepa_dsl::Point], want: &str, checkpoin
             if apart.is_empty() { String::new() } else { format!("; its settings against `{want}`'s: {}", apart.join(", ")) }
         ),
     })
+}
+
+/// A finished run's `final.safetensors` must be the file that run wrote
+/// ([`crate::plan::replaced_final`]), as `ijepa run` requires of it: another run's weights
+/// copied over it were evaluated as this run's, and the report then left the results out as
+/// "written again since", where evaluating again could not help.
+///
+/// # Errors
+/// [`Error::Checkpoint`] saying what to do ([`not_the_runs_final`]).
+fn check_run_final(checkpoint: &Path) -> Result<()> {
+    let Some((run, _)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
+    let fin = checkpoint.file_name().is_some_and(|n| n == ijepa_schema::FINAL) || checkpoint.canonicalize().is_ok_and(|c| c.file_name().is_some_and(|n| n == ijepa_schema::FINAL));
+    if fin && crate::plan::replaced_final(&run).is_some() {
+        return Err(Error::Checkpoint { path: checkpoint.to_path_buf(), message: not_the_runs_final(&run) });
+    }
+    Ok(())
 }
 
 /// When `checkpoint` lies in a pretraining run folder ([`run_of_checkpoint`]), the run must
