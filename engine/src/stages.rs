@@ -506,7 +506,7 @@ pub fn run_eval(
     } else if record.exists() {
         // the evaluation runs again (its features are cached)
         let aside = run_dir::keep_aside(&record, "unreadable")?;
-        tracing::warn!("{} is not a readable result (damaged, or an accuracy outside 0-100): evaluating again (the old file is kept as {})", record.display(), aside.display());
+        tracing::warn!("{} is not a readable result (damaged, an accuracy outside 0-100, or the record of another stage): evaluating again (the old file is kept as {})", record.display(), aside.display());
     }
     // a libtorch failure (e.g. out of memory extracting features) is an error naming the stage
     crate::guard::torch(&format!("the {} evaluation of {}", cfg.name(), subject.key(&exp.recipe)), || {

@@ -539,17 +539,14 @@ pub(crate) fn stage_name(name: &str) -> bool {
     }
 }
 
-/// `record` when it is a record of the evaluation its folder `name` names (`<stage>-...`): an
-/// `eval.json` copied into another protocol's folder showed its row twice. Records of earlier
-/// versions without their stage are taken as they are.
+/// `record` when it is a record of the evaluation its folder `name` names
+/// ([`EvalRecord::of_folder`]): an `eval.json` copied into another protocol's folder showed its
+/// row twice, and one whose protocol was edited showed a kNN score in the linear table.
 fn record_of_folder(dir: &Path, name: &str, record: EvalRecord) -> Result<EvalRecord> {
-    if record.stage.is_empty() || name.starts_with(&format!("{}-", record.stage)) {
-        return Ok(record);
+    match record.of_folder(name) {
+        Ok(()) => Ok(record),
+        Err(why) => Err(ReportError::NotAStage { dir: dir.to_path_buf(), why }),
     }
-    Err(ReportError::NotAStage {
-        dir: dir.to_path_buf(),
-        why: format!("its eval.json is the record of a `{}` evaluation, not of the stage its name says", record.stage),
-    })
 }
 
 /// `record` when its accuracies (the test top-1, the held-out sweep's, the curve's) are

@@ -69,7 +69,7 @@ fn eval(
         &runs
             .join(exp)
             .join(format!("eval-{name}-abcdef012345/eval.json")),
-        &json!({"experiment": exp, "stage": format!("eval-{name}"), "protocol": protocol, "model": model,
+        &json!({"experiment": exp, "stage": format!("eval-{protocol}"), "protocol": protocol, "model": model,
                 "method": method, "arch": if model == "raw-pixels" { "pixels" } else { "ViT-192x6/4" },
                 "pretrain_epochs": if model == "ijepa" { json!(4) } else { json!(null) },
                 "data": "Fashion-MNIST", "resolution": 28, "head": "linear",
@@ -117,7 +117,7 @@ fn fake_runs(runs: &Path) {
     eval(
         runs,
         "fmnist",
-        "lowshot",
+        "low-shot",
         "low-shot",
         "ijepa",
         60.3,
@@ -779,6 +779,17 @@ fn copies_and_misplaced_records_are_left_out_not_counted_twice() {
         assert!(reg.unreadable.iter().any(|u| u.contains(&left) && u.contains("not a stage folder's")), "{left}: {:?}", reg.unreadable);
     }
     assert!(reg.unreadable.iter().any(|u| u.contains(other) && u.contains("not of the stage its name says")), "{:?}", reg.unreadable);
+    // its protocol edited in its own folder: a kNN score was shown in the linear table
+    fs::remove_dir_all(exp.join(other)).unwrap();
+    let text = fs::read_to_string(first.join("eval.json")).unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let edited = if record["protocol"] == "knn" { "linear" } else { "knn" };
+    record["protocol"] = edited.into();
+    fs::write(first.join("eval.json"), record.to_string()).unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.evals.len(), whole.evals.len() - 1);
+    assert!(reg.unreadable.iter().any(|u| u.contains(&name) && u.contains(&format!("records the protocol `{edited}`"))), "{:?}", reg.unreadable);
+    fs::write(first.join("eval.json"), text).unwrap();
     // a stray eval.json in a pretraining's folder: the run stays, the file is named
     let run = whole.pretrains[0].dir.clone();
     fs::copy(first.join("eval.json"), run.join("eval.json")).unwrap();

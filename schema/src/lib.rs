@@ -485,11 +485,37 @@ pub fn eval_done(dir: &Path) -> bool {
 /// The readable `eval.json` of a stage folder, whose accuracies are percentages
 /// ([`EvalRecord::percentages`]: one the report refuses is not a finished evaluation either;
 /// it counted as done, and the point never came back to the report).
+///
+/// Nor is the record of another evaluation ([`EvalRecord::of_folder`]: an `eval.json` copied
+/// into another protocol's folder counted as its result, and the stage never ran).
 pub fn read_eval(dir: &Path) -> Option<EvalRecord> {
-    std::fs::read(dir.join(EVAL)).ok().and_then(|b| serde_json::from_slice::<EvalRecord>(&b).ok()).filter(|r| r.percentages().is_ok())
+    let name = dir.file_name().and_then(|n| n.to_str());
+    std::fs::read(dir.join(EVAL))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<EvalRecord>(&b).ok())
+        .filter(|r| r.percentages().is_ok() && name.is_none_or(|n| r.of_folder(n).is_ok()))
 }
 
 impl EvalRecord {
+    /// Whether it is the record of the evaluation its folder `name` (`<stage>-<subject>-<hash>`)
+    /// names: its stage begins the name and is its protocol's (`eval-<protocol>`). A record
+    /// of an earlier version, without its stage, is taken as it is.
+    ///
+    /// # Errors
+    /// Which of the two it is not.
+    pub fn of_folder(&self, name: &str) -> std::result::Result<(), String> {
+        if self.stage.is_empty() {
+            return Ok(());
+        }
+        if !name.starts_with(&format!("{}-", self.stage)) {
+            return Err(format!("its eval.json is the record of a `{}` evaluation, not of the stage its name says", self.stage));
+        }
+        if self.stage != format!("eval-{}", self.protocol) {
+            return Err(format!("its eval.json records the protocol `{}`, not the one of its stage `{}`", self.protocol, self.stage));
+        }
+        Ok(())
+    }
+
     /// Whether its accuracies (the test top-1, the held-out sweep's, the curve's) are
     /// percentages; `Err` names the first that is not (a hand-edited 150, -5 or 1e308). A
     /// sweep point may be NaN (its training diverged).
@@ -660,6 +686,29 @@ mod tests {
         std::os::unix::fs::symlink(d.join("x.kdl"), d.join("link.kdl")).unwrap();
         assert_eq!(PlannedStages::path(dir, &d.join("link.kdl")), PlannedStages::path(dir, &d.join("x.kdl")));
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A record is its folder's result only where it is that stage's: one copied into another
+    /// protocol's folder, or with its protocol edited, is not a finished evaluation there (it
+    /// counted as done, and the stage never ran); one of an earlier version without its stage is.
+    #[test]
+    fn a_record_is_done_only_in_its_own_stages_folder() {
+        let root = std::env::temp_dir().join(format!("ijepa-schema-eval-{}", std::process::id()));
+        let knn = r#"{"experiment": "x", "stage": "eval-knn", "protocol": "knn", "model": "ijepa", "method": "I-JEPA (ours)", "arch": "a", "top1": 80.0}"#;
+        let put = |folder: &str, text: &str| {
+            let d = root.join(folder);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join(EVAL), text).unwrap();
+            d
+        };
+        assert!(read_eval(&put("eval-knn-ijepa-0123456789ab", knn)).is_some());
+        assert!(read_eval(&put("eval-low-shot-ijepa-0123456789ab", &knn.replace("knn", "low-shot"))).is_some());
+        assert!(read_eval(&put("eval-linear-ijepa-0123456789ab", knn)).is_none());
+        assert!(read_eval(&put("eval-knn-random-init-0123456789ab", &knn.replace(r#""protocol": "knn""#, r#""protocol": "linear""#))).is_none());
+        assert!(read_eval(&put("eval-linear-raw-pixels-0123456789ab", &knn.replace(r#""stage": "eval-knn", "#, ""))).is_some());
+        let record: EvalRecord = serde_json::from_str(knn).unwrap();
+        assert!(record.of_folder("eval-linear-ijepa-0123456789ab").unwrap_err().contains("the record of a `eval-knn` evaluation"));
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     /// A run keeps what its latest monitored epoch warned of: a warning a later epoch no
