@@ -230,7 +230,7 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     std::fs::write(eval_dir.join("eval.json"), "").unwrap();
     let (ok, t) = run(&d, &[]);
     assert!(ok, "{t}");
-    assert!(t.contains("is not a readable result (damaged, or an accuracy outside 0-100): evaluating again") && t.contains("2 stage(s) run, 9 skipped") && t.contains("== run report"), "{t}");
+    assert!(t.contains("is not a readable result (damaged, an accuracy outside 0-100, or the record of another stage): evaluating again") && t.contains("2 stage(s) run, 9 skipped") && t.contains("== run report"), "{t}");
     assert!(eval_dir.join("eval.json.unreadable").is_file() && ijepa_schema::eval_done(&eval_dir));
     // ... nor is one whose accuracy is no percentage (a hand edit the report refuses: it was
     // counted done, and the point never came back to the report)
@@ -751,6 +751,32 @@ fn the_report_of_an_edited_sweep_leaves_its_old_points_pretrainings_out() {
     assert!(rows.iter().all(|r| r.contains("0.003") || r.contains("0.004")), "{table}");
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pretrain_dirs(&d.join("runs"))[0].join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["study"], "ed");
+}
+
+/// The runs folder however it is spelled (`runs/`, `./runs`, a link to it) is one folder: its
+/// report is done under each spelling (each wrote the report again), and another folder's is
+/// not.
+#[test]
+fn the_report_is_the_runs_folders_however_it_is_spelled() {
+    let d = study("plan-spelled", 1);
+    let (file, reports) = (d.join("base.kdl"), d.join("reports"));
+    let go = |runs: &str| {
+        let o = ijepa(&["run", file.to_str().unwrap(), "--runs-dir", runs, "--reports-dir", reports.to_str().unwrap()]);
+        (o.status.success(), text(&o))
+    };
+    let runs = d.join("runs");
+    let (ok, t) = go(runs.to_str().unwrap());
+    assert!(ok, "{t}");
+    std::os::unix::fs::symlink(&runs, d.join("link")).unwrap();
+    for spelled in [format!("{}/", runs.display()), format!("{}/./runs", d.display()), format!("{}/nosuch/../runs", d.display()), d.join("link").display().to_string()] {
+        let (ok, t) = go(&spelled);
+        assert!(ok && t.contains("0 stage(s) run"), "{spelled}: {t}");
+    }
+    // a copy of the folder is another folder: its report is its own
+    let copy = d.join("copy");
+    assert!(std::process::Command::new("cp").args(["-a", runs.to_str().unwrap(), copy.to_str().unwrap()]).status().unwrap().success());
+    let (ok, t) = go(copy.to_str().unwrap());
+    assert!(ok && t.contains("1 stage(s) run") && t.contains("== run report"), "{t}");
 }
 
 /// A file that renames its experiment plans none of the old name's stages: its report and the

@@ -753,8 +753,10 @@ impl Plan {
         if study.points.iter().any(|p| p.experiment.report) {
             let mut hashes: Vec<&str> = evals.iter().map(|&n| graph[n].hash.as_str()).collect();
             hashes.sort_unstable();
-            // the runs folder too: a report of another folder's stages is not this one's
-            let hash = content_hash(format!("{},{}", hashes.join(","), runs_dir.display()).as_bytes());
+            // the runs folder too: a report of another folder's stages is not this one's (the
+            // folder itself, however it is spelled: `runs`, `./runs/`, a link to it, its full
+            // path each wrote the report again)
+            let hash = content_hash(format!("{},{}", hashes.join(","), ijepa_schema::as_created(runs_dir).display()).as_bytes());
             let report = graph.add_node(Stage {
                 id: "report".into(),
                 task: Task::Report,
@@ -907,9 +909,11 @@ impl Plan {
         if sorted {
             dirs.sort();
         }
+        // (each folder named within the runs folder: the same inputs however it is spelled)
+        let within = |p: &Path| p.strip_prefix(&self.runs_dir).unwrap_or(p).to_string_lossy().into_owned();
         let mut bytes = Vec::new();
         for dir in dirs {
-            bytes.extend_from_slice(dir.to_string_lossy().as_bytes());
+            bytes.extend_from_slice(within(&dir).as_bytes());
             bytes.push(0);
             let eval = std::fs::read(dir.join(ijepa_schema::EVAL));
             bytes.extend(eval.or_else(|_| std::fs::read(dir.join(ijepa_schema::MANIFEST))).unwrap_or_default());
@@ -919,7 +923,7 @@ impl Plan {
         // (another file's edited record left this report "done" and stale)
         for exp in subdirs(&self.runs_dir) {
             for r in ijepa_schema::PlannedStages::records_in(&exp) {
-                bytes.extend_from_slice(r.to_string_lossy().as_bytes());
+                bytes.extend_from_slice(within(&r).as_bytes());
                 bytes.push(0);
                 bytes.extend(std::fs::read(&r).unwrap_or_default());
                 bytes.push(0);
