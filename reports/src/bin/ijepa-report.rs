@@ -16,14 +16,19 @@ Arguments:
   [RUNS_DIR]      Root folder of the run registry [default: runs]
 
 Options:
-  --out DIR       Output folder (not the runs folder nor anything inside it) [default: reports-out]
+  --out DIR       Output folder (not the runs folder nor anything inside it, nor another
+                  runs folder or its experiment folders) [default: reports-out]
   -h, --help      Print help
 
 Unlike `ijepa report`, it does not take the output folder's lock: do not point it at the folder
 a running study's report stage writes.";
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    // (`--out=DIR` as `--out DIR`, as `ijepa report` takes it)
+    let mut args = std::env::args().skip(1).flat_map(|a| match a.strip_prefix("--out=") {
+        Some(d) => vec!["--out".to_string(), d.to_string()],
+        None => vec![a],
+    });
     let (mut runs, mut out) = (None, None);
     while let Some(a) = args.next() {
         match a.as_str() {
