@@ -140,8 +140,9 @@ enum Command {
         /// Root folder of the run registry.
         #[arg(default_value = "runs")]
         runs_dir: PathBuf,
-        /// Output folder (not the runs folder nor anything inside it; a study's report written
-        /// there before is replaced, and that study's next run writes its own again).
+        /// Output folder (not the runs folder nor anything inside it, nor another runs folder
+        /// or its experiment folders; a study's report written there before is replaced, and
+        /// that study's next run writes its own again).
         #[arg(long, default_value = ijepa_reports::DEFAULT_OUT)]
         out: PathBuf,
     },

@@ -464,6 +464,20 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
             message: "the runs folder, inside it or inside a stage folder: write the report beside them (the default is reports-out/)".into(),
         });
     }
+    // nor another runs folder: an experiment folder of one (a folder holding stage folders) or
+    // inside one (its feature cache), or one itself (its tables and figures landed among the
+    // experiments `ijepa report` of that folder reads)
+    let holds_stage = |p: &Path| fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).find(|d| stage(d));
+    let runs_folder = || fs::read_dir(&out_at).into_iter().flatten().flatten().map(|e| e.path()).filter(|d| d.is_dir()).find_map(|d| holds_stage(&d));
+    if let Some(found) = out_at.ancestors().find_map(holds_stage).or_else(runs_folder) {
+        return Err(ReportError::Invalid {
+            path: out.to_path_buf(),
+            message: format!(
+                "a runs folder, one of its experiment folders or inside one (it holds the stage folder {}): write the report beside them (the default is reports-out/)",
+                found.display()
+            ),
+        });
+    }
     Ok(())
 }
 

@@ -997,6 +997,9 @@ fn binary_writes_the_report_as_ijepa_report_does() {
     // a second --out is refused, as `ijepa report` refuses it (the last one won, silently)
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).args(["--out", "a", "--out"]).arg(tmp.path().join("b")).output().unwrap();
     assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).contains("--out given twice") && !tmp.path().join("b").exists());
+    // `--out=DIR` is `--out DIR`, as `ijepa report` reads it
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).arg(format!("--out={}", tmp.path().join("c").display())).output().unwrap();
+    assert!(o.status.success() && tmp.path().join("c/report.md").is_file(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 #[test]
@@ -1916,4 +1919,24 @@ fn a_manifest_of_the_project_above_the_runs_refuses_no_report_folder() {
     fs::create_dir_all(&stage).unwrap();
     fs::write(stage.join("manifest.json"), "{}").unwrap();
     assert!(ijepa_reports::check_out(&proj.join("other-runs"), &stage.join("rep")).is_err());
+}
+
+/// Nor does a report go into another runs folder: one of its experiment folders, inside one
+/// (its feature cache), or the folder itself (it was written there, among the experiments
+/// `ijepa report` of that folder reads); beside them it goes.
+#[test]
+fn a_report_of_one_runs_folder_is_refused_in_another() {
+    let tmp = tempfile::tempdir().unwrap();
+    let other = tmp.path().join("other");
+    let stage = other.join("qs/eval-knn-ijepa-0123456789ab");
+    fs::create_dir_all(&stage).unwrap();
+    fs::write(stage.join("eval.json"), "{}").unwrap();
+    fs::create_dir_all(other.join("qs/features")).unwrap();
+    let runs = tmp.path().join("runs");
+    for out in [other.clone(), other.join("qs"), other.join("qs/features"), other.join("qs/new")] {
+        let e = ijepa_reports::check_out(&runs, &out).unwrap_err().to_string();
+        assert!(e.contains("a runs folder, one of its experiment folders or inside one") && e.contains("eval-knn-ijepa-0123456789ab"), "{}: {e}", out.display());
+    }
+    ijepa_reports::check_out(&runs, &tmp.path().join("reports-out")).unwrap();
+    ijepa_reports::check_out(&runs, &tmp.path().join("other-report")).unwrap();
 }
