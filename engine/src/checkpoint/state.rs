@@ -465,7 +465,8 @@ pub fn load(path: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
     let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("not a readable safetensors file ({e}); truncated or corrupt?")))?;
     let meta = header.metadata().clone().unwrap_or_default();
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad(format!("not an ijepa training checkpoint (metadata format is {:?})", meta.get("format"))));
+        let format = meta.get("format").map_or("absent".to_string(), |f| format!("`{f}`"));
+        return Err(bad(format!("not an ijepa training checkpoint (its metadata's format is {format}, not `{FORMAT}`)")));
     }
     let pos: Position = meta
         .get("position")
