@@ -459,6 +459,8 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     assert!(t.contains("eval-linear-raw-pixels  [") && !t.contains("eval-linear-raw-pixels/"), "{t}");
     // the plan says so of the encoder's probe at the second point (it read "to run" twice)
     assert_eq!(t.matches("(the same stage as eval-linear-ijepa/knn-k-5: computed once)").count(), 1, "{t}");
+    // and its count of evaluations says how many are computed
+    assert!(t.contains("knn-k — 2 points, 1 pretraining, 7 evaluations (6 computed), 1 report"), "{t}");
     // the encoder's linear probe does not depend on k either: the second point reuses the
     // first's result (recorded under its own settings) instead of training the probe again
     let runs = d.join("runs");

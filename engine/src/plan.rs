@@ -755,8 +755,12 @@ impl Plan {
             hashes.sort_unstable();
             // the runs folder too: a report of another folder's stages is not this one's (the
             // folder itself, however it is spelled: `runs`, `./runs/`, a link to it, its full
-            // path each wrote the report again)
-            let hash = content_hash(format!("{},{}", hashes.join(","), ijepa_schema::as_created(runs_dir).display()).as_bytes());
+            // path each wrote the report again), named within the working folder where it lies
+            // there (`runs`, as ever: the same hash wherever the project is)
+            let runs_at = ijepa_schema::as_created(runs_dir);
+            let cwd = std::env::current_dir().map(|d| ijepa_schema::as_created(&d));
+            let named = cwd.ok().and_then(|d| runs_at.strip_prefix(d).ok().filter(|r| !r.as_os_str().is_empty()).map(Path::to_path_buf)).unwrap_or(runs_at);
+            let hash = content_hash(format!("{},{}", hashes.join(","), named.display()).as_bytes());
             let report = graph.add_node(Stage {
                 id: "report".into(),
                 task: Task::Report,
@@ -956,22 +960,25 @@ impl Plan {
     pub fn tree(&self) -> String {
         let mut out = String::new();
         let count = |k: StageKind| self.graph.node_weights().filter(|s| s.kind() == k).count();
-        let _ = writeln!(
-            out,
-            "{} — {}, {}, {}, {}{}",
-            self.name,
-            counted(self.points.len(), "point"),
-            counted(count(StageKind::Pretrain), "pretraining"),
-            counted(count(StageKind::Eval), "evaluation"),
-            counted(count(StageKind::Report), "report"),
-            if self.world_size > 1 { format!("; pretraining on {} processes", self.world_size) } else { String::new() }
-        );
         // the first evaluation of each hash: a later one (another point with the same settings,
         // a sweep over another protocol's settings) is computed once, recorded under each point
         let mut first_eval: std::collections::HashMap<&str, NodeIndex> = std::collections::HashMap::new();
         for m in self.graph.node_indices().filter(|&m| self.graph[m].kind() == StageKind::Eval) {
             first_eval.entry(self.graph[m].hash.as_str()).or_insert(m);
         }
+        let evals = count(StageKind::Eval);
+        let _ = writeln!(
+            out,
+            "{} — {}, {}, {}{}, {}{}",
+            self.name,
+            counted(self.points.len(), "point"),
+            counted(count(StageKind::Pretrain), "pretraining"),
+            counted(evals, "evaluation"),
+            // (the twins below are computed once: "14 evaluations" ran 12)
+            if first_eval.len() < evals { format!(" ({} computed)", first_eval.len()) } else { String::new() },
+            counted(count(StageKind::Report), "report"),
+            if self.world_size > 1 { format!("; pretraining on {} processes", self.world_size) } else { String::new() }
+        );
         let line = |out: &mut String, prefix: &str, n: NodeIndex| {
             let s = &self.graph[n];
             let status = self.status(n);
