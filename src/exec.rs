@@ -154,7 +154,11 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
     // the file's record in another study's folder is from when it named that study (renamed
     // since): it now plans none of that study's stages, which are an earlier version's (the
     // report showed both studies as current)
-    let others = std::fs::read_dir(&opts.runs_dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|d| d.is_dir() && *d != dir);
+    // (another folder on disk, not just by its name: a link to the study's folder, or its name
+    // in another case on a case-insensitive disk, is this folder, whose record was just written)
+    let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (std::os::unix::fs::MetadataExt::dev(&m), std::os::unix::fs::MetadataExt::ino(&m)));
+    let this = id(&dir);
+    let others = std::fs::read_dir(&opts.runs_dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|d| d.is_dir() && *d != dir && id(d) != this);
     for old in others.map(|d| ijepa_schema::PlannedStages::path(&d, &opts.file)) {
         let Some(mut earlier) = std::fs::read(&old).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()) else { continue };
         if earlier.stages.is_empty() {

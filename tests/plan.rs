@@ -804,6 +804,12 @@ fn a_renamed_experiment_leaves_the_old_names_stages_out() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(pretrain_rows(&d.join("folder-report")), ["renb"], "{}", text(&o));
     assert!(text(&o).contains("planned other stages for rena"), "{}", text(&o));
+    // a link in the runs folder to the study's folder is that folder: its record stays
+    std::os::unix::fs::symlink(d.join("runs/renb"), d.join("runs/latest")).unwrap();
+    let (ok, t) = run_file(&d, "base.kdl", &[]);
+    assert!(ok, "{t}");
+    assert_eq!(pretrain_rows(&d.join("reports")), ["renb"], "{t}");
+    std::fs::remove_file(d.join("runs/latest")).unwrap();
     // renamed back: its stages are done, and the current ones again
     named("rena");
     let (ok, t) = run_file(&d, "base.kdl", &[]);
