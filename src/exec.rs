@@ -331,6 +331,12 @@ pub fn finals_are_their_runs(plan: &Plan, selected: &[NodeIndex], forced: bool) 
     Ok(())
 }
 
+/// What decides a data block's training split (as `open_dataset` reads it): a sweep over the
+/// batch size or the crop opens one split, not one a point.
+fn split_key(data: &ijepa_dsl::config::DataConfig) -> Result<String> {
+    Ok(serde_json::to_string(&(&data.dataset, &data.source, &data.limit, &data.subset, &data.test_root, &data.on_error))?)
+}
+
 /// Runs (or with `dry_run`, previews) the plan; `dist` is this process's group when it is one
 /// rank of several.
 pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> Result<()> {
@@ -368,17 +374,19 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     // every pretraining this command trains checks its data now (the monitor's held-out images,
     // a batch for every rank, schedules of at least one step), not when its turn comes: a
     // sweep's later point was refused after the earlier points had trained
-    // (each data block's training split, opened once: the evaluations' check below reads it too)
+    // (each training split, opened once: the evaluations' check below reads it too; dropped
+    // before the first stage runs)
     let mut train_splits: std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>> = std::collections::HashMap::new();
     if lead {
-        let world = dist.as_ref().map(|pg| pg.world_size()).unwrap_or(1);
+        // (the processes the plan is laid out for: a dry run under a launcher has no group)
+        let world = dist.as_ref().map_or(plan.world_size, |pg| pg.world_size());
         for &n in &selected {
             let Task::Pretrain { point } = plan.graph[n].task else { continue };
             if !opts.force && matches!(plan.status(n), Status::Done | Status::Diverged { .. }) {
                 continue;
             }
             let exp = &plan.points[point].experiment;
-            let key = serde_json::to_string(&exp.data)?;
+            let key = split_key(&exp.data)?;
             let checked = match train_splits.get(&key) {
                 Some(train) => Ok(train.clone()),
                 None => ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train),
@@ -408,7 +416,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 }
                 let exp = &plan.points[point].experiment;
                 let data = &exp.data;
-                let key = serde_json::to_string(data)?;
+                let key = split_key(data)?;
                 if !opened.contains_key(&key) {
                     ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
                         .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
@@ -442,6 +450,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             }
         }
     }
+    drop(train_splits);
     let mut ran: BTreeSet<NodeIndex> = BTreeSet::new();
     // when this command began: a stage `--force` finds finished after it (its record written
     // since) was run by another process meanwhile (a second `--force` moved the first one's
