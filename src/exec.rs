@@ -337,6 +337,59 @@ fn split_key(data: &ijepa_dsl::config::DataConfig) -> Result<String> {
     Ok(serde_json::to_string(&(&data.dataset, &data.source, &data.limit, &data.subset, &data.test_root, &data.on_error))?)
 }
 
+/// What the evaluations `selected` (those not done) read, checked before pretraining, where
+/// they stopped after it: the test split, training images `on-error "skip"` passes over, a
+/// held-out part that holds out no image, fine-tuning's batch, a low-shot `split-file`.
+/// `train_splits` are the training splits the pretrainings' check opened (by [`split_key`]).
+fn check_evals_before_pretraining(plan: &Plan, selected: &[NodeIndex], train_splits: &std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>>) -> Result<()> {
+    // each data block's training labels and number of classes, its splits opened once
+    let mut opened: std::collections::HashMap<String, (Vec<i64>, usize)> = std::collections::HashMap::new();
+    let mut lists = BTreeSet::new();
+    for &n in selected {
+        if let Task::Eval { point, eval, .. } = plan.graph[n].task {
+            if plan.status(n) == Status::Done {
+                continue;
+            }
+            let exp = &plan.points[point].experiment;
+            let data = &exp.data;
+            let key = split_key(data)?;
+            if !opened.contains_key(&key) {
+                ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
+                    .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
+                let train = match train_splits.get(&key) {
+                    Some(train) => train.clone(),
+                    None => ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?,
+                };
+                // training images `on-error "skip"` passes over in pretraining, which the
+                // probes then stop on (after pretraining): found now
+                if data.on_error == ijepa_dsl::config::OnError::Skip && data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder {
+                    if let Some((n, listed)) = ijepa_engine::data::unreadable_listed(train.as_ref()) {
+                        return Err(format!(
+                            "{n} training image(s) cannot be read ({listed}): `on-error \"skip\"` pretrains without them, but the evaluations read every training image and would stop on them after pretraining; convert them to JPEG or PNG or remove them"
+                        )
+                        .into());
+                    }
+                }
+                // (the evaluations train on each file once: a `subset` may list one twice)
+                let (distinct, _) = ijepa_engine::data::distinct(train.clone());
+                opened.insert(key.clone(), ((0..distinct.len()).map(|i| distinct.label(i)).collect(), train.num_classes()));
+            }
+            let cfg = &exp.evals[eval];
+            // a held-out part that holds out no image (each class's share rounds to 0):
+            // the probe stopped on it after pretraining
+            let (labels, classes) = &opened[&key];
+            ijepa_engine::stages::check_held_out(exp, cfg, labels, *classes).map_err(|e| format!("{}, checked before pretraining: {e}", plan.graph[n].id))?;
+            // a low-shot `split-file` too (it was read after pretraining)
+            // (once per folder and list: a sweep over other data settings reads the same)
+            if cfg.split_file.is_some() && lists.insert((serde_json::to_string(&data.source)?, cfg.split_file.clone())) {
+                ijepa_engine::stages::check_split_file(exp, cfg)
+                    .map_err(|e| format!("the evaluation's split-file, checked before pretraining: {e}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs (or with `dry_run`, previews) the plan; `dist` is this process's group when it is one
 /// rank of several.
 pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> Result<()> {
@@ -404,50 +457,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     }
     // the evaluations' test images are opened now, not after hours of pretraining: a missing
     // or damaged test split (or a test folder of other classes) stops the run before its
-    // first step
-    if lead && !opts.dry_run && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && plan.status(n) != Status::Done) {
-        // each data block's training labels and number of classes, its splits opened once
-        let mut opened: std::collections::HashMap<String, (Vec<i64>, usize)> = std::collections::HashMap::new();
-        let mut lists = BTreeSet::new();
-        for &n in &selected {
-            if let Task::Eval { point, eval, .. } = plan.graph[n].task {
-                if plan.status(n) == Status::Done {
-                    continue;
-                }
-                let exp = &plan.points[point].experiment;
-                let data = &exp.data;
-                let key = split_key(data)?;
-                if !opened.contains_key(&key) {
-                    ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
-                        .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
-                    let train = match train_splits.get(&key) {
-                        Some(train) => train.clone(),
-                        None => ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?,
-                    };
-                    // training images `on-error "skip"` passes over in pretraining, which the
-                    // probes then stop on (after pretraining): found now
-                    if data.on_error == ijepa_dsl::config::OnError::Skip && data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder {
-                        if let Some((n, listed)) = ijepa_engine::data::unreadable_listed(train.as_ref()) {
-                            return Err(format!(
-                                "{n} training image(s) cannot be read ({listed}): `on-error \"skip\"` pretrains without them, but the evaluations read every training image and would stop on them after pretraining; convert them to JPEG or PNG or remove them"
-                            )
-                            .into());
-                        }
-                    }
-                    opened.insert(key.clone(), ((0..train.len()).map(|i| train.label(i)).collect(), train.num_classes()));
-                }
-                let cfg = &exp.evals[eval];
-                // a held-out part that holds out no image (each class's share rounds to 0):
-                // the probe stopped on it after pretraining
-                let (labels, classes) = &opened[&key];
-                ijepa_engine::stages::check_held_out(exp, cfg, labels, *classes).map_err(|e| format!("checked before pretraining: {e}"))?;
-                // a low-shot `split-file` too (it was read after pretraining)
-                // (once per folder and list: a sweep over other data settings reads the same)
-                if cfg.split_file.is_some() && lists.insert((serde_json::to_string(&data.source)?, cfg.split_file.clone())) {
-                    ijepa_engine::stages::check_split_file(exp, cfg)
-                        .map_err(|e| format!("the evaluation's split-file, checked before pretraining: {e}"))?;
-                }
-            }
+    // first step (a dry run says so)
+    if lead && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && plan.status(n) != Status::Done) {
+        match check_evals_before_pretraining(plan, &selected, &train_splits) {
+            Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
+            r => r?,
         }
     }
     drop(train_splits);
