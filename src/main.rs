@@ -283,7 +283,7 @@ struct Folders {
     #[arg(long, default_value = "runs")]
     runs_dir: PathBuf,
     /// Where a `report` node writes its tables and plots (beside the runs folder: not in it,
-    /// nor in a stage folder).
+    /// nor in a stage folder, nor in another runs folder or its experiment folders).
     #[arg(long, default_value = ijepa_reports::DEFAULT_OUT)]
     reports_dir: PathBuf,
 }

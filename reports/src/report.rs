@@ -464,10 +464,21 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
             message: "the runs folder, inside it or inside a stage folder: write the report beside them (the default is reports-out/)".into(),
         });
     }
-    // nor another runs folder: an experiment folder of one (a folder holding stage folders) or
-    // inside one (its feature cache), or one itself (its tables and figures landed among the
-    // experiments `ijepa report` of that folder reads)
-    let holds_stage = |p: &Path| fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).find(|d| stage(d));
+    // nor another runs folder: an experiment folder of one (a folder holding stage folders
+    // whose records name it: `<experiment>`, a sweep point's `<experiment>-<point>`) or inside
+    // one (its feature cache), or one itself (its tables and figures landed among the
+    // experiments `ijepa report` of that folder reads). (A stage folder copied elsewhere, into
+    // a home folder, names another experiment: the folders under it are not refused.)
+    let names = |d: &Path, folder: &str| {
+        [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| {
+            let record = fs::read(d.join(f)).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).unwrap_or_default();
+            ["experiment", "study"].iter().filter_map(|k| record.get(*k).and_then(|v| v.as_str())).any(|e| !e.is_empty() && (folder == e || folder.strip_prefix(e).is_some_and(|r| r.starts_with('-'))))
+        })
+    };
+    let holds_stage = |p: &Path| {
+        let folder = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).find(|d| stage(d) && names(d, &folder))
+    };
     let runs_folder = || fs::read_dir(&out_at).into_iter().flatten().flatten().map(|e| e.path()).filter(|d| d.is_dir()).find_map(|d| holds_stage(&d));
     if let Some(found) = out_at.ancestors().find_map(holds_stage).or_else(runs_folder) {
         return Err(ReportError::Invalid {

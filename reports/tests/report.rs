@@ -1930,7 +1930,7 @@ fn a_report_of_one_runs_folder_is_refused_in_another() {
     let other = tmp.path().join("other");
     let stage = other.join("qs/eval-knn-ijepa-0123456789ab");
     fs::create_dir_all(&stage).unwrap();
-    fs::write(stage.join("eval.json"), "{}").unwrap();
+    fs::write(stage.join("eval.json"), r#"{"experiment": "qs"}"#).unwrap();
     fs::create_dir_all(other.join("qs/features")).unwrap();
     let runs = tmp.path().join("runs");
     for out in [other.clone(), other.join("qs"), other.join("qs/features"), other.join("qs/new")] {
@@ -1939,4 +1939,16 @@ fn a_report_of_one_runs_folder_is_refused_in_another() {
     }
     ijepa_reports::check_out(&runs, &tmp.path().join("reports-out")).unwrap();
     ijepa_reports::check_out(&runs, &tmp.path().join("other-report")).unwrap();
+    // a sweep point's folder (`<experiment>-<point>`), by its pretraining's manifest
+    let point = other.join("qs-seed-1/pretrain-0123456789ab");
+    fs::create_dir_all(&point).unwrap();
+    fs::write(point.join("manifest.json"), r#"{"stage": "pretrain", "experiment": "qs-seed-1", "study": "qs"}"#).unwrap();
+    assert!(ijepa_reports::check_out(&runs, &other.join("qs-seed-1")).is_err());
+    // a stage folder copied elsewhere (into a home folder, to share it) refuses no report
+    // folder beside it: its record names another experiment
+    let home = tmp.path().join("alice");
+    let copied = home.join("pretrain-0123456789ab");
+    fs::create_dir_all(&copied).unwrap();
+    fs::write(copied.join("manifest.json"), r#"{"stage": "pretrain", "experiment": "qs"}"#).unwrap();
+    ijepa_reports::check_out(&home.join("project/runs"), &home.join("project/reports-out")).unwrap();
 }
