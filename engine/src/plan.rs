@@ -756,7 +756,8 @@ impl Plan {
             // the runs folder too: a report of another folder's stages is not this one's (the
             // folder itself, however it is spelled: `runs`, `./runs/`, a link to it, its full
             // path each wrote the report again), named within the working folder where it lies
-            // there (`runs`, as ever: the same hash wherever the project is)
+            // there (`runs`: the hash earlier versions gave it, wherever the project is); a
+            // folder elsewhere, or reached through a link, by its full path
             let runs_at = ijepa_schema::as_created(runs_dir);
             let cwd = std::env::current_dir().map(|d| ijepa_schema::as_created(&d));
             let named = cwd.ok().and_then(|d| runs_at.strip_prefix(d).ok().filter(|r| !r.as_os_str().is_empty()).map(Path::to_path_buf)).unwrap_or(runs_at);
@@ -813,7 +814,7 @@ impl Plan {
             Task::Report
                 // (a marker an earlier version wrote hashed the folders in plan order)
                 if report_marker(&stage.dir).is_some_and(|(hash, inputs)| {
-                    hash == stage.hash && (inputs == self.report_inputs() || inputs == self.report_inputs_in(false))
+                    hash == stage.hash && (inputs == self.report_inputs() || inputs == self.report_inputs_in(true, false) || inputs == self.report_inputs_in(false, false))
                 }) =>
             {
                 Status::Done
@@ -872,12 +873,14 @@ impl Plan {
     /// before one of them changed (an evaluation run again, a run resumed, another experiment's
     /// run added, edited or deleted) is stale although its own hash is not.
     pub fn report_inputs(&self) -> String {
-        self.report_inputs_in(true)
+        self.report_inputs_in(true, true)
     }
 
     /// [`Plan::report_inputs`] with the folders in folder order (`sorted`), or in the order
-    /// earlier versions hashed them (the plan's, then the others'), whose markers still count.
-    fn report_inputs_in(&self, sorted: bool) -> String {
+    /// earlier versions hashed them (the plan's, then the others'), and named `within` the runs
+    /// folder, or by their paths as given (as earlier versions named them): their markers still
+    /// count.
+    fn report_inputs_in(&self, sorted: bool, within: bool) -> String {
         let mut dirs: Vec<PathBuf> = self.order().into_iter().map(|n| &self.graph[n]).filter(|s| s.kind() != StageKind::Report).map(|s| s.dir.clone()).collect();
         // the folders `ijepa_reports::load_registry` reads: `RUNS/<experiment>/<stage>/`,
         // hidden ones (set aside by `--force`) not
@@ -914,7 +917,7 @@ impl Plan {
             dirs.sort();
         }
         // (each folder named within the runs folder: the same inputs however it is spelled)
-        let within = |p: &Path| p.strip_prefix(&self.runs_dir).unwrap_or(p).to_string_lossy().into_owned();
+        let within = |p: &Path| if within { p.strip_prefix(&self.runs_dir).unwrap_or(p) } else { p }.to_string_lossy().into_owned();
         let mut bytes = Vec::new();
         for dir in dirs {
             bytes.extend_from_slice(within(&dir).as_bytes());
@@ -1500,8 +1503,13 @@ mod tests {
             let marker = serde_json::json!({"hash": plan.graph[n].hash, "inputs": inputs, "written": []});
             std::fs::write(root.join("reports").join(REPORT_MARKER), marker.to_string()).unwrap();
         };
-        assert_ne!(plan.report_inputs_in(false), plan.report_inputs());
-        mark(plan.report_inputs_in(false));
+        assert_ne!(plan.report_inputs_in(false, false), plan.report_inputs());
+        mark(plan.report_inputs_in(false, false));
+        assert_eq!(plan.status(n), Status::Done);
+        // ... as does one whose folders it named by their paths, sorted (before they were
+        // named within the runs folder)
+        assert_ne!(plan.report_inputs_in(true, false), plan.report_inputs());
+        mark(plan.report_inputs_in(true, false));
         assert_eq!(plan.status(n), Status::Done);
         mark("other".into());
         assert_eq!(plan.status(n), Status::Pending);
