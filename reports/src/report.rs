@@ -475,12 +475,14 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
             ["experiment", "study"].iter().filter_map(|k| record.get(*k).and_then(|v| v.as_str())).any(|e| !e.is_empty() && (folder == e || folder.strip_prefix(e).is_some_and(|r| r.starts_with('-'))))
         })
     };
-    let holds_stage = |p: &Path| {
+    let holds_stage = |p: &Path, named: bool| {
         let folder = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).find(|d| stage(d) && names(d, &folder))
+        fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path()).find(|d| stage(d) && (!named || names(d, &folder)))
     };
-    let runs_folder = || fs::read_dir(&out_at).into_iter().flatten().flatten().map(|e| e.path()).filter(|d| d.is_dir()).find_map(|d| holds_stage(&d));
-    if let Some(found) = out_at.ancestors().find_map(holds_stage).or_else(runs_folder) {
+    // (a folder whose sub-folders hold stage folders is a runs folder whatever they are named:
+    // a copy `qs (copy)`, links to other folders' experiments)
+    let runs_folder = || fs::read_dir(&out_at).into_iter().flatten().flatten().map(|e| e.path()).filter(|d| d.is_dir()).find_map(|d| holds_stage(&d, false));
+    if let Some(found) = out_at.ancestors().find_map(|a| holds_stage(a, true)).or_else(runs_folder) {
         return Err(ReportError::Invalid {
             path: out.to_path_buf(),
             message: format!(

@@ -1951,4 +1951,10 @@ fn a_report_of_one_runs_folder_is_refused_in_another() {
     fs::create_dir_all(&copied).unwrap();
     fs::write(copied.join("manifest.json"), r#"{"stage": "pretrain", "experiment": "qs"}"#).unwrap();
     ijepa_reports::check_out(&home.join("project/runs"), &home.join("project/reports-out")).unwrap();
+    // a folder of links to other folders' experiments (or of copies under other names) is a
+    // runs folder too
+    let compare = tmp.path().join("compare");
+    fs::create_dir_all(&compare).unwrap();
+    std::os::unix::fs::symlink(other.join("qs"), compare.join("qs-a")).unwrap();
+    assert!(ijepa_reports::check_out(&runs, &compare).is_err());
 }
