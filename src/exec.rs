@@ -417,54 +417,64 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
         r => r?,
     }
-    // a report folder that cannot be written is found now, not after hours of pretraining
-    if lead && !opts.dry_run {
-        // (one that is done and not forced is not written: a read-only finished study runs)
-        for &n in selected.iter().filter(|&&n| matches!(plan.graph[n].task, Task::Report) && (opts.force || plan.status(n) != Status::Done)) {
-            writable_folder(&plan.graph[n].dir)?;
-        }
-    }
-    // every pretraining this command trains checks its data now (the monitor's held-out images,
-    // a batch for every rank, schedules of at least one step), not when its turn comes: a
-    // sweep's later point was refused after the earlier points had trained
-    // (each training split, opened once: the evaluations' check below reads it too; dropped
-    // before the first stage runs)
-    let mut train_splits: std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>> = std::collections::HashMap::new();
-    if lead {
-        // (the processes the plan is laid out for: a dry run under a launcher has no group)
-        let world = dist.as_ref().map_or(plan.world_size, |pg| pg.world_size());
-        for &n in &selected {
-            let Task::Pretrain { point } = plan.graph[n].task else { continue };
-            if !opts.force && matches!(plan.status(n), Status::Done | Status::Diverged { .. }) {
-                continue;
-            }
-            let exp = &plan.points[point].experiment;
-            let key = split_key(&exp.data)?;
-            let checked = match train_splits.get(&key) {
-                Some(train) => Ok(train.clone()),
-                None => ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train),
-            }
-            .and_then(|train| {
-                train_splits.insert(key, train.clone());
-                train::check_data(exp, train, world)
-            });
-            match checked {
-                Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {}, checked before pretraining: {e}", plan.graph[n].id),
-                Err(e) => return Err(format!("{}, checked before pretraining: {e}", plan.graph[n].id).into()),
-                Ok(()) => {}
+    // what rank 0 finds before any stage runs, told to every rank: the others waited in the
+    // first pretraining's broadcast and blamed a closed connection (with a word on timeouts),
+    // in a line printed beside rank 0's naming the cause
+    // (the training splits opened are dropped before the first stage runs)
+    let checked = (|| -> Result<()> {
+        // a report folder that cannot be written is found now, not after hours of pretraining
+        if lead && !opts.dry_run {
+            // (one that is done and not forced is not written: a read-only finished study runs)
+            for &n in selected.iter().filter(|&&n| matches!(plan.graph[n].task, Task::Report) && (opts.force || plan.status(n) != Status::Done)) {
+                writable_folder(&plan.graph[n].dir)?;
             }
         }
-    }
-    // the evaluations' test images are opened now, not after hours of pretraining: a missing
-    // or damaged test split (or a test folder of other classes) stops the run before its
-    // first step (a dry run says so)
-    if lead && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && plan.status(n) != Status::Done) {
-        match check_evals_before_pretraining(plan, &selected, &train_splits) {
-            Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
-            r => r?,
+        // every pretraining this command trains checks its data now (the monitor's held-out images,
+        // a batch for every rank, schedules of at least one step), not when its turn comes: a
+        // sweep's later point was refused after the earlier points had trained
+        // (each training split, opened once: the evaluations' check below reads it too; dropped
+        // before the first stage runs)
+        let mut train_splits: std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>> = std::collections::HashMap::new();
+        if lead {
+            // (the processes the plan is laid out for: a dry run under a launcher has no group)
+            let world = dist.as_ref().map_or(plan.world_size, |pg| pg.world_size());
+            for &n in &selected {
+                let Task::Pretrain { point } = plan.graph[n].task else { continue };
+                if !opts.force && matches!(plan.status(n), Status::Done | Status::Diverged { .. }) {
+                    continue;
+                }
+                let exp = &plan.points[point].experiment;
+                let key = split_key(&exp.data)?;
+                let checked = match train_splits.get(&key) {
+                    Some(train) => Ok(train.clone()),
+                    None => ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train),
+                }
+                .and_then(|train| {
+                    train_splits.insert(key, train.clone());
+                    train::check_data(exp, train, world)
+                });
+                match checked {
+                    Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {}, checked before pretraining: {e}", plan.graph[n].id),
+                    Err(e) => return Err(format!("{}, checked before pretraining: {e}", plan.graph[n].id).into()),
+                    Ok(()) => {}
+                }
+            }
         }
+        // the evaluations' test images are opened now, not after hours of pretraining: a missing
+        // or damaged test split (or a test folder of other classes) stops the run before its
+        // first step (a dry run says so)
+        if lead && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && plan.status(n) != Status::Done) {
+            match check_evals_before_pretraining(plan, &selected, &train_splits) {
+                Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
+                r => r?,
+            }
+        }
+        Ok(())
+    })();
+    if dist.is_some() && train::agree(dist.as_deref(), i64::from(checked.is_err()))? != 0 && !lead {
+        return Err(ijepa_engine::Error::StoppedWithRank("rank 0 refused the run before any stage ran (its error says why), and this rank stopped with it".into()).into());
     }
-    drop(train_splits);
+    checked?;
     let mut ran: BTreeSet<NodeIndex> = BTreeSet::new();
     // when this command began: a stage `--force` finds finished after it (its record written
     // since) was run by another process meanwhile (a second `--force` moved the first one's

@@ -315,6 +315,23 @@ fn a_data_error_on_another_rank_keeps_the_steps_done() {
     assert_eq!(manifest(&runs)["steps"], 24);
 }
 
+/// What rank 0 refuses before any stage runs (here a batch larger than each rank's share of
+/// the images) stops the other rank with a line that says so: it waited in the pretraining's
+/// broadcast and blamed a closed connection, with a word on timeouts, naming a stage.
+#[test]
+fn a_run_rank_0_refuses_stops_the_other_rank_with_it() {
+    let d = scratch("ddp-refused");
+    let f = d.join("refused.kdl");
+    // 10,000 embedded images give each of 2 ranks 5,000: less than one batch of 6,000
+    std::fs::write(&f, EXP.replace("BATCH", "6000").replace("EPOCHS", "1").replace("; limit 256", "")).unwrap();
+    let runs = d.join("runs");
+    let o = launch_two(&f, &runs);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("pretrain, checked before pretraining: config: loader: 10000 images shared by 2 rank(s) give 5000 per rank, less than one batch of 6000"), "{t}");
+    assert!(t.contains("rank 1: rank 0 refused the run before any stage ran (its error says why)") && !t.contains("peer closed"), "{t}");
+    assert!(!runs.join("ddp").exists(), "{t}");
+}
+
 /// With `on-error "skip"`, an image another rank replaces is counted in the metrics' `skipped`
 /// column and listed in the run's `skipped.txt` (rank 1's were only warned about): once an
 /// epoch, as one process counts it.
