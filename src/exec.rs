@@ -341,13 +341,14 @@ fn split_key(data: &ijepa_dsl::config::DataConfig) -> Result<String> {
 /// they stopped after it: the test split, training images `on-error "skip"` passes over, a
 /// held-out part that holds out no image, fine-tuning's batch, a low-shot `split-file`.
 /// `train_splits` are the training splits the pretrainings' check opened (by [`split_key`]).
-fn check_evals_before_pretraining(plan: &Plan, selected: &[NodeIndex], train_splits: &std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>>) -> Result<()> {
+/// The evaluations of a diverged pretraining, blocked unless `force` trains it again, are not.
+fn check_evals_before_pretraining(plan: &Plan, selected: &[NodeIndex], force: bool, train_splits: &std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>>) -> Result<()> {
     // each data block's training labels and number of classes, its splits opened once
     let mut opened: std::collections::HashMap<String, (Vec<i64>, usize)> = std::collections::HashMap::new();
     let mut lists = BTreeSet::new();
     for &n in selected {
         if let Task::Eval { point, eval, .. } = plan.graph[n].task {
-            if plan.status(n) == Status::Done {
+            if plan.status(n) == Status::Done || (!force && plan.inputs(n).into_iter().any(|m| matches!(plan.status(m), Status::Diverged { .. }))) {
                 continue;
             }
             let exp = &plan.points[point].experiment;
@@ -463,8 +464,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // the evaluations' test images are opened now, not after hours of pretraining: a missing
         // or damaged test split (or a test folder of other classes) stops the run before its
         // first step (a dry run says so)
-        if lead && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && plan.status(n) != Status::Done) {
-            match check_evals_before_pretraining(plan, &selected, &train_splits) {
+        // (a diverged pretraining trains again only under --force: what reads it is blocked)
+        let trains = |n: NodeIndex| opts.force || !matches!(plan.status(n), Status::Done | Status::Diverged { .. });
+        if lead && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && trains(n)) {
+            match check_evals_before_pretraining(plan, &selected, opts.force, &train_splits) {
                 Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
                 r => r?,
             }
