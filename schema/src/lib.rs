@@ -508,7 +508,7 @@ impl EvalRecord {
             return Ok(());
         }
         if !name.starts_with(&format!("{}-", self.stage)) {
-            return Err(format!("its eval.json is the record of a `{}` evaluation, not of the stage its name says", self.stage));
+            return Err(format!("its eval.json is the record of an `{}` evaluation, not of the stage its name says", self.stage));
         }
         if self.stage != format!("eval-{}", self.protocol) {
             return Err(format!("its eval.json records the protocol `{}`, not the one of its stage `{}`", self.protocol, self.stage));
@@ -707,7 +707,7 @@ mod tests {
         assert!(read_eval(&put("eval-knn-random-init-0123456789ab", &knn.replace(r#""protocol": "knn""#, r#""protocol": "linear""#))).is_none());
         assert!(read_eval(&put("eval-linear-raw-pixels-0123456789ab", &knn.replace(r#""stage": "eval-knn", "#, ""))).is_some());
         let record: EvalRecord = serde_json::from_str(knn).unwrap();
-        assert!(record.of_folder("eval-linear-ijepa-0123456789ab").unwrap_err().contains("the record of a `eval-knn` evaluation"));
+        assert!(record.of_folder("eval-linear-ijepa-0123456789ab").unwrap_err().contains("the record of an `eval-knn` evaluation"));
         let _ = std::fs::remove_dir_all(&root);
     }
 
