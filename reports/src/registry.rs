@@ -260,7 +260,11 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
         }
         for planned in read.into_iter().flatten() {
             for e in planned.experiments {
-                by_experiment.entry(e).or_default().push(planned.file.clone());
+                // (once: a link to a study's folder holds its records too)
+                let files = by_experiment.entry(e).or_default();
+                if !files.contains(&planned.file) {
+                    files.push(planned.file.clone());
+                }
             }
             stages.extend(planned.stages);
         }
@@ -268,7 +272,16 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
     let earlier = |exp: &str, dir: &Path| by_experiment.contains_key(exp) && !stages.contains(&ijepa_schema::PlannedStages::stage_of(dir));
     let why = |dir: &Path, exp: &str| {
         let files = by_experiment.get(exp).map_or(String::new(), |f| f.join(", "));
-        format!("{}: left out: the last `ijepa run` of {files} planned other stages for {exp} (this one is an earlier version's, or of a file run before plans were recorded)", dir.display())
+        // (a stage in a folder not named for its study: a copy, or a link, of its folder)
+        let folder = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let elsewhere = folder != exp && !folder.strip_prefix(exp).is_some_and(|r| r.starts_with('-'));
+        match elsewhere {
+            true => format!(
+                "{}: left out: a stage of {exp} in a folder of another name ({folder}: a copy of its folder, or a link to it?); the last `ijepa run` of {files} planned {exp}'s stages in its own folder",
+                dir.display()
+            ),
+            false => format!("{}: left out: the last `ijepa run` of {files} planned other stages for {exp} (this one is an earlier version's, or of a file run before plans were recorded)", dir.display()),
+        }
     };
     let mut left_out = Vec::new();
     reg.pretrains.retain(|r| {
