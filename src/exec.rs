@@ -143,8 +143,10 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
     let record = ijepa_schema::PlannedStages { file: opts.file.display().to_string(), experiments, stages };
     let dir = opts.runs_dir.join(&plan.name);
     let path = ijepa_schema::PlannedStages::path(&dir, &opts.file);
-    // (the same record is not written again: a finished read-only runs folder is run)
-    if std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()).is_some_and(|r| r == record) {
+    // (the same record is not written again: a finished read-only runs folder is run; nor is
+    // one that names the file otherwise, `./x.kdl` for `x.kdl`: the report, which reads it,
+    // was written again)
+    if std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()).is_some_and(|r| r.experiments == record.experiments && r.stages == record.stages) {
         return Ok(());
     }
     let written = std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e)).and_then(|()| ijepa_engine::run_dir::write_json(&path, &record));

@@ -774,6 +774,11 @@ fn the_report_is_the_runs_folders_however_it_is_spelled() {
         let (ok, t) = go(&spelled);
         assert!(ok && t.contains("0 stage(s) run"), "{spelled}: {t}");
     }
+    // ... and however the file is spelled (its record named it as given, and the report, which
+    // reads the record, was written again)
+    let spelled = format!("{}/./base.kdl", d.display());
+    let o = ijepa(&["run", &spelled, "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("0 stage(s) run"), "{}", text(&o));
     // a copy of the folder is another folder: its report is its own
     let copy = d.join("copy");
     assert!(std::process::Command::new("cp").args(["-a", runs.to_str().unwrap(), copy.to_str().unwrap()]).status().unwrap().success());
@@ -810,6 +815,13 @@ fn a_renamed_experiment_leaves_the_old_names_stages_out() {
     assert!(ok, "{t}");
     assert_eq!(pretrain_rows(&d.join("reports")), ["renb"], "{t}");
     std::fs::remove_file(d.join("runs/latest")).unwrap();
+    // a copy of the study's folder under another name, gathered elsewhere, is said to be one
+    // (it read "an earlier version's": its stages are the ones the file's run planned)
+    let gather = d.join("gather");
+    std::fs::create_dir_all(&gather).unwrap();
+    assert!(std::process::Command::new("cp").arg("-a").arg(d.join("runs/renb")).arg(gather.join("renb (copy)")).status().unwrap().success());
+    let o = ijepa(&["report", gather.to_str().unwrap(), "--out", d.join("gather-report").to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("a stage of renb in a folder of another name (renb (copy)") && !text(&o).contains("an earlier version's"), "{}", text(&o));
     // renamed back: its stages are done, and the current ones again
     named("rena");
     let (ok, t) = run_file(&d, "base.kdl", &[]);
