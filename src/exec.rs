@@ -146,16 +146,17 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
     // (the same record is not written again: a finished read-only runs folder is run; nor is
     // one that names the file otherwise, `./x.kdl` for `x.kdl`: the report, which reads it,
     // was written again)
-    if std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()).is_some_and(|r| r.experiments == record.experiments && r.stages == record.stages) {
-        return Ok(());
-    }
-    let written = std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e)).and_then(|()| ijepa_engine::run_dir::write_json(&path, &record));
-    if let Err(e) = written {
-        tracing::warn!("the record of this file's plan was not written ({e}): `ijepa report` of the folder may show an earlier version of it");
+    let same = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()).is_some_and(|r| r.experiments == record.experiments && r.stages == record.stages);
+    if !same {
+        let written = std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e)).and_then(|()| ijepa_engine::run_dir::write_json(&path, &record));
+        if let Err(e) = written {
+            tracing::warn!("the record of this file's plan was not written ({e}): `ijepa report` of the folder may show an earlier version of it");
+        }
     }
     // the file's record in another study's folder is from when it named that study (renamed
     // since): it now plans none of that study's stages, which are an earlier version's (the
-    // report showed both studies as current)
+    // report showed both studies as current); looked for also where this record was written
+    // before (a run stopped between the two writes left the old one)
     // (another folder on disk, not just by its name: a link to the study's folder, or its name
     // in another case on a case-insensitive disk, is this folder, whose record was just written)
     let id = |p: &Path| std::fs::metadata(p).ok().map(|m| (std::os::unix::fs::MetadataExt::dev(&m), std::os::unix::fs::MetadataExt::ino(&m)));
