@@ -439,12 +439,14 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // (each training split, opened once: the evaluations' check below reads it too; dropped
         // before the first stage runs)
         let mut train_splits: std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>> = std::collections::HashMap::new();
+        // (a diverged pretraining trains again only under --force: what reads it is blocked)
+        let trains = |n: NodeIndex| opts.force || !matches!(plan.status(n), Status::Done | Status::Diverged { .. });
         if lead {
             // (the processes the plan is laid out for: a dry run under a launcher has no group)
             let world = dist.as_ref().map_or(plan.world_size, |pg| pg.world_size());
             for &n in &selected {
                 let Task::Pretrain { point } = plan.graph[n].task else { continue };
-                if !opts.force && matches!(plan.status(n), Status::Done | Status::Diverged { .. }) {
+                if !trains(n) {
                     continue;
                 }
                 let exp = &plan.points[point].experiment;
@@ -467,8 +469,6 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // the evaluations' test images are opened now, not after hours of pretraining: a missing
         // or damaged test split (or a test folder of other classes) stops the run before its
         // first step (a dry run says so)
-        // (a diverged pretraining trains again only under --force: what reads it is blocked)
-        let trains = |n: NodeIndex| opts.force || !matches!(plan.status(n), Status::Done | Status::Diverged { .. });
         if lead && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && trains(n)) {
             match check_evals_before_pretraining(plan, &selected, opts.force, &train_splits) {
                 Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
