@@ -157,8 +157,10 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
 pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: &Path, device: Device) -> Result<Vec<PathBuf>> {
     // before it is hashed: a device (`/dev/zero`) would be read without end
     crate::checkpoint::import::regular_file(&source.checkpoint)?;
-    check_run_encoder(exp, &source.checkpoint)?;
-    check_run_final(&source.checkpoint)?;
+    // (the run folder it lies in, looked up once: its config.json is read for both checks)
+    let run = run_of_checkpoint(&source.checkpoint);
+    check_run_encoder(exp, &source.checkpoint, run.as_ref())?;
+    check_run_final(&source.checkpoint, run.as_ref().map(|(dir, _)| dir.as_path()))?;
     let mut shared = EvalCache::default();
     // the weights, and what computes features from them that they do not carry: the encoder's
     // head count (not in any shape) and the precision
@@ -286,20 +288,21 @@ pub fn check_checkpoint_point(points: &[ijepa_dsl::Point], want: &str, checkpoin
 /// A finished run's `final.safetensors` must be the file that run wrote
 /// ([`crate::plan::replaced_final`]), as `ijepa run` requires of it: another run's weights
 /// copied over it were evaluated as this run's, and the report then left the results out as
-/// "written again since", where evaluating again could not help.
+/// "written again since", where evaluating again could not help. `run`: the run folder the
+/// checkpoint lies in ([`run_of_checkpoint`]).
 ///
 /// # Errors
 /// [`Error::Checkpoint`] saying what to do ([`not_the_runs_final`]).
-fn check_run_final(checkpoint: &Path) -> Result<()> {
-    let Some((run, _)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
+fn check_run_final(checkpoint: &Path, run: Option<&Path>) -> Result<()> {
+    let Some(run) = run else { return Ok(()) };
     let fin = checkpoint.file_name().is_some_and(|n| n == ijepa_schema::FINAL) || checkpoint.canonicalize().is_ok_and(|c| c.file_name().is_some_and(|n| n == ijepa_schema::FINAL));
-    if fin && crate::plan::replaced_final(&run).is_some() {
-        return Err(Error::Checkpoint { path: checkpoint.to_path_buf(), message: not_the_runs_final(&run) });
+    if fin && crate::plan::replaced_final(run).is_some() {
+        return Err(Error::Checkpoint { path: checkpoint.to_path_buf(), message: not_the_runs_final(run) });
     }
     Ok(())
 }
 
-/// When `checkpoint` lies in a pretraining run folder ([`run_of_checkpoint`]), the run must
+/// When `checkpoint` lies in a pretraining run folder (`run`: [`run_of_checkpoint`]), the run must
 /// have trained the experiment's recipe and encoder. The weights carry every shape but the
 /// number of attention heads: another head count loads without a complaint and computes other
 /// features, and its stage would share the folder (keyed by the weights) of the right
@@ -308,8 +311,8 @@ fn check_run_final(checkpoint: &Path) -> Result<()> {
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming each setting that differs.
-fn check_run_encoder(exp: &Experiment, checkpoint: &Path) -> Result<()> {
-    let Some((run, config)) = run_of_checkpoint(checkpoint) else {
+fn check_run_encoder(exp: &Experiment, checkpoint: &Path, run: Option<&(PathBuf, serde_json::Value)>) -> Result<()> {
+    let Some((run, config)) = run else {
         // a copy out of its run folder still records its head count (our checkpoints do)
         return match crate::checkpoint::state::encoder_heads_of(checkpoint) {
             Some(Err(raw)) => Err(Error::Checkpoint { path: checkpoint.to_path_buf(), message: crate::checkpoint::state::damaged_heads(&raw) }),
