@@ -274,8 +274,7 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
         let files = by_experiment.get(exp).map_or(String::new(), |f| f.join(", "));
         // (a stage in a folder not named for its study: a copy, or a link, of its folder)
         let folder = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let elsewhere = folder != exp && !folder.strip_prefix(exp).is_some_and(|r| r.starts_with('-'));
-        match elsewhere {
+        match !folder_of(&folder, exp) {
             true => format!(
                 "{}: left out: a stage of {exp} in a folder of another name ({folder}: a copy of its folder, or a link to it?); the last `ijepa run` of {files} planned {exp}'s stages in its own folder",
                 dir.display()
@@ -550,6 +549,12 @@ pub(crate) fn stage_name(name: &str) -> bool {
         Some((stage, h)) => stage.starts_with("eval-") && hex(h),
         None => false,
     }
+}
+
+/// Whether a folder of a runs folder named `folder` is `experiment`'s: its own, or one of its
+/// sweep points' (`<experiment>-<point>`).
+pub(crate) fn folder_of(folder: &str, experiment: &str) -> bool {
+    folder == experiment || folder.strip_prefix(experiment).is_some_and(|r| r.starts_with('-'))
 }
 
 /// `record` when it is a record of the evaluation its folder `name` names
