@@ -416,9 +416,14 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         selected.dedup();
     }
     shares_no_folder(plan)?;
-    // (a dry run shows the plan, and says what the run would refuse)
+    // (a dry run shows the plan, and says what the run would refuse; it then fails, so that a
+    // script reading its exit status does not go on to a run that stops at once)
+    let mut refused = 0usize;
     match finals_are_their_runs(plan, &selected, opts.force) {
-        Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
+        Err(e) if opts.dry_run => {
+            tracing::warn!("the run would be refused: {e}");
+            refused += 1;
+        }
         r => r?,
     }
     // what rank 0 finds before any stage runs, told to every rank: the others waited in the
@@ -460,7 +465,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                     train::check_data(exp, train, world)
                 });
                 match checked {
-                    Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {}, checked before pretraining: {e}", plan.graph[n].id),
+                    Err(e) if opts.dry_run => {
+                        tracing::warn!("the run would be refused: {}, checked before pretraining: {e}", plan.graph[n].id);
+                        refused += 1;
+                    }
                     Err(e) => return Err(format!("{}, checked before pretraining: {e}", plan.graph[n].id).into()),
                     Ok(()) => {}
                 }
@@ -471,7 +479,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // first step (a dry run says so)
         if lead && selected.iter().any(|&n| plan.graph[n].kind() == StageKind::Pretrain && trains(n)) {
             match check_evals_before_pretraining(plan, &selected, opts.force, &train_splits) {
-                Err(e) if opts.dry_run => tracing::warn!("the run would be refused: {e}"),
+                Err(e) if opts.dry_run => {
+                    tracing::warn!("the run would be refused: {e}");
+                    refused += 1;
+                }
                 r => r?,
             }
         }
@@ -723,6 +734,13 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     }
     if lead && !opts.dry_run {
         tracing::info!("{}: {n_run} stage(s) run, {n_skip} skipped (already done)", plan.name);
+    }
+    if refused > 0 {
+        return Err(format!(
+            "the run would be refused ({refused} reason(s), said above before the plan): the plan is what it would do once {} mended",
+            if refused == 1 { "that is" } else { "they are" }
+        )
+        .into());
     }
     if !diverged.is_empty() && !opts.dry_run {
         let pretrainings = plan.graph.node_indices().filter(|&m| plan.graph[m].kind() == StageKind::Pretrain).count();

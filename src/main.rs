@@ -44,7 +44,7 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         folders: Folders,
-        /// Print what would run, resume or be skipped; run nothing.
+        /// Print what would run, resume or be skipped; run nothing (exits with an error when the run would be refused, saying why).
         #[arg(long)]
         dry_run: bool,
         /// Run only these stages (repeatable): a stage id from `ijepa plan`, an id prefix

@@ -687,7 +687,7 @@ fn a_replaced_final_checkpoint_is_refused() {
     assert!(o.status.success() && text(&o).contains("is refused") && text(&o).contains("is not the file this run wrote"), "{}", text(&o));
     // a dry run shows the plan and says so
     let (ok, t) = go(&plain, &runs, &["--dry-run"]);
-    assert!(ok && t.contains("would be refused"), "{t}");
+    assert!(!ok && t.contains("would be refused: ") && t.contains("the run would be refused (1 reason(s)"), "{t}");
     // `ijepa eval` of it is refused too (it evaluated the other run's weights as this run's,
     // and the report then left the results out, asking to evaluate them again), writing nothing
     let evals_before = std::fs::read_dir(fin.parent().unwrap().parent().unwrap().parent().unwrap()).unwrap().count();
