@@ -781,7 +781,8 @@ fn study_warnings(study: &ijepa_dsl::Study) -> Vec<String> {
     out.extend(study.encoder_shape_dropped());
     for p in &study.points {
         let e = &p.experiment;
-        for w in [ijepa_dsl::recipes::unread_augmentations(&e.recipe, &e.data), ijepa_dsl::recipes::frozen_teacher(e)].into_iter().flatten() {
+        let evals = e.evals.iter().filter_map(|c| c.warning());
+        for w in [ijepa_dsl::recipes::unread_augmentations(&e.recipe, &e.data), ijepa_dsl::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {
             if !out.contains(&w) {
                 out.push(w);
             }

@@ -28,6 +28,7 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
     let frozen_dino = write(&d, "frozen-dino.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; momentum-teacher 1.0; }\n}\n");
     let frozen_ijepa = write(&d, "frozen-ijepa.kdl", "experiment \"i\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    ema start=1 final=1\n}\n");
     let methods = write(&d, "methods.kdl", "experiment \"m\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n");
+    let warmup = write(&d, "warmup.kdl", "experiment \"w\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    eval \"finetune\" { epochs 1; baselines \"random-init\"; }\n}\n");
     for cmd in ["check", "plan"] {
         let runs = d.join("runs");
         let args = |file: &Path| -> Vec<String> {
@@ -50,6 +51,11 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         let o = ijepa(&args(&methods).iter().map(String::as_str).collect::<Vec<_>>());
         let (out, err) = outputs(&o);
         assert!(o.status.success() && err.contains("the points of `vary \"recipe\"` train with other settings beside their recipe") && err.contains("optimizer betas: ijepa 0.9 0.999, mae 0.9 0.95"), "{cmd}: {out}{err}");
+        // a fine-tuning warm-up (default 1 epoch) as long as its 1 epoch: said once, before
+        // anything runs (its stages said it as each began, after the pretraining)
+        let o = ijepa(&args(&warmup).iter().map(String::as_str).collect::<Vec<_>>());
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && err.matches("the fine-tuning's learning-rate warmup (1 epoch(s)) is at least as long as its 1 epoch(s)").count() == 1, "{cmd}: {out}{err}");
     }
     // in a launched job rank 0 alone says it (every rank printed the same lines)
     for rank in ["0", "1"] {

@@ -475,6 +475,20 @@ impl EvalConfig {
             EvalProtocol::Finetune => "finetune",
         }
     }
+
+    /// What the file's settings of this evaluation warn of, said once by `check`, `plan` and
+    /// `run` (fine-tuning said it as each of its stages began, once per subject, after the
+    /// pretraining): a learning-rate warm-up at least as long as the fine-tuning, whose rate
+    /// then only rises and never reaches its peak.
+    pub fn warning(&self) -> Option<String> {
+        let f = self.finetune.as_ref()?;
+        (f.warmup_epochs >= self.epochs as f64).then(|| {
+            format!(
+                "the fine-tuning's learning-rate warmup ({} epoch(s)) is at least as long as its {} epoch(s): the rate only rises and never reaches its peak; lower the finetune evaluation's `warmup-epochs`",
+                f.warmup_epochs, self.epochs
+            )
+        })
+    }
 }
 
 /// Checkpointing: `checkpoints/latest.safetensors` is rewritten (atomically) at the end of

@@ -294,14 +294,7 @@ pub fn finetune(
     if cfg.epochs == 0 {
         return Err(Error::Config("fine-tuning needs at least one epoch".into()));
     }
-    // (as pretraining's warmup warning: the peak it was given is never reached)
-    if cfg.warmup_epochs >= cfg.epochs as f64 {
-        tracing::warn!(
-            "the fine-tuning's learning-rate warmup ({} epoch(s)) is at least as long as its {} epoch(s): the rate only rises and never reaches its peak; lower the finetune evaluation's `warmup-epochs`",
-            cfg.warmup_epochs,
-            cfg.epochs
-        );
-    }
+    // (a warm-up that never reaches its peak is said by the file's warnings: EvalConfig::warning)
     let grid: Vec<(f64, f64)> = cfg.lrs.iter().flat_map(|&lr| cfg.wds.iter().map(move |&wd| (lr, wd))).collect();
     let mut sweep = Vec::new();
     let (lr, wd) = if grid.len() > 1 && cfg.heldout > 0.0 {
