@@ -126,7 +126,7 @@ fn launch_id() -> u64 {
 /// MASTER_PORT; OMP_NUM_THREADS = cores / nproc unless set), and waits. When a rank fails, the others are stopped (SIGTERM, then SIGKILL
 /// after `grace`) and the error names the rank — the way torchrun behaves. A stop by a signal
 /// says to run the command again to resume where the ranks keep their work (`resumable`).
-pub fn spawn_local(nproc: usize, port: u16, args: &[String], extra_env: &[(String, String)], grace: Duration, resumable: bool) -> Result<()> {
+pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_env: &[(String, String)], grace: Duration, resumable: bool) -> Result<()> {
     // (a benchmark's ranks keep nothing to resume: it was said they did)
     let again = if resumable { " (run the same command again to resume)" } else { "" };
     if nproc == 0 {

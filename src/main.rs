@@ -335,7 +335,8 @@ fn main() -> ExitCode {
     }
     // a write past `ulimit -f` is an error naming the file, for every command
     ijepa_engine::interrupt::ignore_file_size_signal();
-    let what = format!("`ijepa {}`", std::env::args().nth(1).unwrap_or_default());
+    // (args_os: `args` panics on an argument that is not UTF-8, a file name in Latin-1)
+    let what = format!("`ijepa {}`", std::env::args_os().nth(1).map(|a| a.to_string_lossy().into_owned()).unwrap_or_default());
     // the last net under every command: a libtorch failure anywhere is an error, not a panic
     let result = ijepa_engine::guard::torch(&what, || match cli.command {
         Command::Run { file, folders, dry_run, only, force } => {
@@ -640,11 +641,12 @@ fn cmd_launch(file: &std::path::Path, nproc: Option<usize>, port: Option<u16>, r
         Some(p) => p,
         None => launch::free_port()?,
     };
-    let mut args = vec!["run".to_string(), file.display().to_string()];
-    args.extend(run_args.iter().cloned());
+    // (the file's name as given: a name that is not UTF-8 reached the ranks mangled)
+    let mut args = vec![std::ffi::OsString::from("run"), file.as_os_str().to_owned()];
+    args.extend(run_args.iter().map(std::ffi::OsString::from));
     // the ranks' `run` arguments, read once here: `-- --help` (or an argument `run` refuses)
     // is printed once, not by every rank
-    if let Err(e) = Cli::try_parse_from(std::iter::once("ijepa".to_string()).chain(args.iter().cloned())) {
+    if let Err(e) = Cli::try_parse_from(std::iter::once(std::ffi::OsString::from("ijepa")).chain(args.iter().cloned())) {
         let _ = e.print();
         return Ok(ExitCode::from(if e.use_stderr() { 2 } else { 0 }));
     }

@@ -126,6 +126,23 @@ fn check_reports_a_string_where_a_number_belongs() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// A runs or report folder whose name is not UTF-8 (a Latin-1 name) is a folder: the lock
+/// recorded the command line through `std::env::args`, which panicked on it, leaving an empty
+/// lock behind.
+#[test]
+fn a_folder_name_that_is_not_utf8_is_a_folder() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = scratch("not-utf8");
+    let runs = d.join(std::ffi::OsStr::from_bytes(b"runs-\xff"));
+    std::fs::create_dir_all(&runs).unwrap();
+    let out = d.join(std::ffi::OsStr::from_bytes(b"rep-\xff"));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa")).arg("report").arg(&runs).arg("--out").arg(&out).output().unwrap();
+    let (stdout, err) = outputs(&o);
+    assert!(o.status.success() && !err.contains("panicked") && out.join("report.md").is_file(), "{stdout}{err}");
+    let lock = std::fs::read_to_string(out.join(".lock")).unwrap_or_default();
+    assert!(lock.contains("report"), "{lock}");
+}
+
 #[test]
 fn check_of_a_missing_file_is_a_clear_error() {
     let o = ijepa(&["check", "/nonexistent/exp.kdl"]);

@@ -228,7 +228,8 @@ impl StageLock {
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let cmd: Vec<String> = std::env::args().collect();
+        // (args_os: `args` panicked on a file name that is not UTF-8, leaving an empty lock)
+        let cmd: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
         let text = ijepa_schema::lock_text(std::process::id(), &ijepa_schema::host_name(), since, &cmd.join(" "));
         // the details are informative only: a failure to write them does not release the lock
         if !read_only {

@@ -3,6 +3,7 @@
 //! stdout, warnings on stderr. Unlike `ijepa report` it does not take the report folder's
 //! lock: do not point it at a folder a running study's report stage writes.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -25,13 +26,14 @@ a running study's report stage writes.";
 
 fn main() -> ExitCode {
     // (`--out=DIR` as `--out DIR`, as `ijepa report` takes it)
-    let mut args = std::env::args().skip(1).flat_map(|a| match a.strip_prefix("--out=") {
-        Some(d) => vec!["--out".to_string(), d.to_string()],
+    // (args_os: a folder named in another encoding than UTF-8 is a folder; `args` panicked)
+    let mut args = std::env::args_os().skip(1).flat_map(|a| match a.to_str().and_then(|s| s.strip_prefix("--out=")) {
+        Some(d) => vec![OsString::from("--out"), OsString::from(d)],
         None => vec![a],
     });
     let (mut runs, mut out) = (None, None);
     while let Some(a) = args.next() {
-        match a.as_str() {
+        match a.to_str().unwrap_or_default() {
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -48,9 +50,9 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
-            _ if runs.is_none() && !a.starts_with('-') => runs = Some(PathBuf::from(a)),
+            _ if runs.is_none() && !a.to_string_lossy().starts_with('-') => runs = Some(PathBuf::from(a)),
             _ => {
-                eprintln!("unexpected argument `{a}`\n{USAGE}");
+                eprintln!("unexpected argument `{}`\n{USAGE}", a.to_string_lossy());
                 return ExitCode::from(2);
             }
         }
