@@ -60,6 +60,13 @@ pub enum ReportError {
         /// What kind of run needed it.
         what: &'static str,
     },
+    /// The report's folder names a file (`ijepa-report --out FILE`; it said "FILE/report-stage.json:
+    /// Not a directory", `ijepa report` this).
+    #[error("{}: it is a file where a folder is needed: move it aside", .path.display())]
+    NotAFolder {
+        /// The file.
+        path: PathBuf,
+    },
     /// A figure could not be drawn or encoded.
     #[error("{path}: {message}")]
     Plot {

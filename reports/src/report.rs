@@ -502,6 +502,9 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
 /// As [`check_out`]; [`ReportError::Io`] removing the marker.
 pub fn claim_out(runs: &Path, out: &Path) -> Result<()> {
     check_out(runs, out)?;
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_dir()) {
+        return Err(ReportError::NotAFolder { path: out.to_path_buf() });
+    }
     let marker = out.join(ijepa_schema::REPORT_MARKER);
     match std::fs::remove_file(&marker) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ReportError::io(marker, e)),

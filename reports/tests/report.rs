@@ -994,6 +994,22 @@ fn binary_writes_the_report_as_ijepa_report_does() {
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nope"));
+    // a file for --out is refused naming it, as `ijepa report` says it ("FILE/report-stage.json:
+    // Not a directory")
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).arg("--out").arg(&file).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains(&format!("{}: it is a file where a folder is needed: move it aside", file.display())), "{err}");
+    // a runs folder (or --out) whose name is not UTF-8 is a folder (the arguments panicked)
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = tmp.path().join(std::ffi::OsStr::from_bytes(b"runs-\xff"));
+        std::fs::rename(&runs, &odd).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&odd).arg("--out").arg(tmp.path().join(std::ffi::OsStr::from_bytes(b"rep-\xff"))).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::rename(&odd, &runs).unwrap();
+    }
     // a second --out is refused, as `ijepa report` refuses it (the last one won, silently)
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).args(["--out", "a", "--out"]).arg(tmp.path().join("b")).output().unwrap();
     assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).contains("--out given twice") && !tmp.path().join("b").exists());
