@@ -239,10 +239,11 @@ enum Command {
         #[arg(long, default_value = "a100")]
         gpu: String,
         /// The model FLOP utilisation assumed by the GPU projection.
-        #[arg(long, default_value_t = 0.4)]
+        // (a negative value reaches the range check, not clap's "unexpected argument '-0'")
+        #[arg(long, default_value_t = 0.4, allow_negative_numbers = true)]
         mfu: f64,
         /// A GPU-hour budget (for example a paper's): prints the MFU it requires.
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         budget_hours: Option<f64>,
         /// Measure the step here even when it is large (not when its analytic memory exceeds
         /// what this machine has available).
@@ -252,7 +253,7 @@ enum Command {
         #[arg(long)]
         no_measure: bool,
         /// Timed steps of the measurement (after one untimed).
-        #[arg(long, default_value_t = 3, value_parser = positive)]
+        #[arg(long, default_value_t = 3, value_parser = estimate_steps)]
         steps: usize,
     },
     /// Sample the experiment's masks and print their statistics (lengths after truncation).
@@ -885,7 +886,9 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, devi
         );
     }
     for c in r.comparisons.iter().filter(|c| !c.pass).take(10) {
-        println!("  mismatch: {} {} max abs err {:.3e} = {:.3e} of its scale {:.3e}", c.group, c.name, c.max_abs, c.rel, c.scale);
+        // (the loss is its own group: "mismatch: loss loss")
+        let what = if c.name == c.group { c.name.clone() } else { format!("{} {}", c.group, c.name) };
+        println!("  mismatch: {what} max abs err {:.3e} = {:.3e} of its scale {:.3e}", c.max_abs, c.rel, c.scale);
     }
     println!("  loss ours {:.8} official {:.8}", r.loss.0, r.loss.1);
     println!("{}", if r.pass() { "PASS" } else { "FAIL" });
