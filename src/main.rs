@@ -168,7 +168,7 @@ enum Command {
         /// of the fixture's `init.*` tensors.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Device of the replay: cpu, cuda, cuda:N (the comparison is in float64 on the CPU).
+        /// Device of the replay: cpu, cuda, cuda:N, or auto (CUDA where there is one) (the comparison is in float64 on the CPU).
         #[arg(long, default_value = "cpu")]
         device: String,
     },
@@ -432,6 +432,12 @@ fn bounded(s: &str, max: usize, what: &str) -> Result<usize, String> {
         n if n > max => Err(format!("at most {max} ({what})")),
         n => Ok(n),
     }
+}
+
+/// `estimate --steps`: bounded as a benchmark's steps are (4294967295 aborted, allocating
+/// the times of that many steps).
+fn estimate_steps(s: &str) -> Result<usize, String> {
+    bounded(s, 1_000_000, "the measurement's steps, as a benchmark's")
 }
 
 fn procs_per_node(s: &str) -> Result<usize, String> {

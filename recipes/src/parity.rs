@@ -393,6 +393,10 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         };
         Error::Checkpoint { path: path.with_extension("json"), message: format!("the description's encoder: {e}") }
     })?;
+    // the images against the description's side before a model of that side is built (an
+    // edited `image_size` of 2^33 overflowed building the position table: a panic, not exit 2)
+    let side = Some(f.image_size as i64);
+    let images = input(&t, "input.images", path, Kind::Float, &[None, Some(3), side, side])?;
     let predictor = PredictorConfig {
         out_dim: encoder.embed_dim,
         grid: encoder.grid(),
@@ -432,8 +436,6 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
         }
     }
 
-    let side = Some(f.image_size as i64);
-    let images = input(&t, "input.images", path, Kind::Float, &[None, Some(3), side, side])?;
     let batch = Some(images.size()[0]);
     let patches = (f.image_size / f.patch_size.max(1)).pow(2) as i64;
     let split = |key: &str| -> Result<Vec<Tensor>> {
@@ -718,6 +720,10 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
     // (before its grid is read: a patch of 0 divided by zero; `run_any_on` names the
     // description of a model that cannot be built)
     encoder.validate()?;
+    // (the images against the description's side before the model is built, as the I-JEPA
+    // replay checks them)
+    let side = Some(f.image_size as i64);
+    let images = input(&t, "input.imgs", path, Kind::Float, &[None, Some(3), side, side])?;
     let decoder = DecoderConfig {
         grid: encoder.grid(),
         patch_size: f.patch,
@@ -738,8 +744,6 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
     m.decoder_store.load_strict(&pick(true), path)?;
     let official = |k: &str| k.split_once('.').map(|(_, rest)| rest.to_string()).unwrap_or_default();
 
-    let side = Some(f.image_size as i64);
-    let images = input(&t, "input.imgs", path, Kind::Float, &[None, Some(3), side, side])?;
     let patches = (f.image_size / f.patch.max(1)).pow(2) as i64;
     let noise = input(&t, "input.noise", path, Kind::Float, &[Some(images.size()[0]), Some(patches)])?;
     stated(path, "batch", f.batch, images.size()[0])?;

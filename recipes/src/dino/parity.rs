@@ -158,14 +158,8 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
         drop_path_rate: 0.0,
         ..DinoConfig::default()
     };
-    let spec = DinoSpec::from_experiment(&exp);
-    let mut d = Dino::new(&spec, 0, device)?;
-    d.student_store.load_strict(&prefixed(&t, "init.student."), path)?;
-    d.teacher_store.load_strict(&prefixed(&t, "init.teacher."), path)?;
-    let center = get(&t, "init.center", path)?;
-    tch::no_grad(|| d.center.shallow_clone().f_copy_(center))?;
-
-    let mut cs_pre = Vec::new();
+    // (the crops against the description's sides before a model of that size is built, as the
+    // I-JEPA replay checks its images)
     crate::parity::stated(path, "ncrops", f.ncrops, (f.n_global + f.n_local) as i64)?;
     crate::parity::fixed_in_replay(path, "eps", f.eps, 1e-6)?;
     let crops: Vec<Tensor> = (0..f.n_global + f.n_local)
@@ -174,6 +168,14 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
             crate::parity::input(&t, &format!("input.crop{i}"), path, tch::Kind::Float, &[None, Some(3), side, side]).map(|c| c.shallow_clone())
         })
         .collect::<Result<_>>()?;
+    let spec = DinoSpec::from_experiment(&exp);
+    let mut d = Dino::new(&spec, 0, device)?;
+    d.student_store.load_strict(&prefixed(&t, "init.student."), path)?;
+    d.teacher_store.load_strict(&prefixed(&t, "init.teacher."), path)?;
+    let center = get(&t, "init.center", path)?;
+    tch::no_grad(|| d.center.shallow_clone().f_copy_(center))?;
+
+    let mut cs_pre = Vec::new();
     // every view of the step holds the same images
     for (i, c) in crops.iter().enumerate() {
         crate::parity::stated(path, "batch", f.batch, c.size()[0])?;
