@@ -10,7 +10,8 @@ pub fn resolve(spec: &str) -> Result<Device> {
         "auto" => Ok(Device::cuda_if_available()),
         "cpu" => Ok(Device::Cpu),
         "cuda" | "cuda:0" if cuda_count() > 0 => Ok(Device::Cuda(0)),
-        s if s.starts_with("cuda") => {
+        // (`cudax` or `cuda:x` was read as cuda:0)
+        s if s == "cuda" || s.strip_prefix("cuda:").is_some_and(|i| i.parse::<usize>().is_ok()) => {
             let idx: usize = s.strip_prefix("cuda:").and_then(|i| i.parse().ok()).unwrap_or(0);
             if idx < cuda_count() {
                 Ok(Device::Cuda(idx))
@@ -61,5 +62,24 @@ pub fn describe(device: Device) -> String {
             n => format!("cpu ({n} threads)"),
         },
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_name_is_read_whole() {
+        assert_eq!(resolve("cpu").unwrap(), Device::Cpu);
+        // (read as cuda:0 before)
+        for bad in ["cudax", "cuda:x", "cuda:", "gpu"] {
+            let e = resolve(bad).unwrap_err().to_string();
+            assert!(e.contains("unknown device") && e.contains("use auto, cpu, cuda or cuda:N"), "{bad}: {e}");
+        }
+        // a CUDA device this machine lacks is said so, naming what it has
+        let n = tch::Cuda::device_count();
+        let e = resolve(&format!("cuda:{n}")).unwrap_err().to_string();
+        assert!(e.contains(&format!("this machine has {n} CUDA device(s)")), "{e}");
     }
 }
