@@ -704,6 +704,14 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     // bench data's local crops are the small views, as in the language
     let o = ijepa(&["bench", "data", "/nonexistent", "--size", "16", "--multi-crop", "2", "--local-size", "96"]);
     assert!(!o.status.success() && outputs(&o).1.contains("at most --size 16"), "{:?}", outputs(&o));
+    // estimate's measured steps are bounded as a benchmark's (4294967295 aborted allocating),
+    // and a negative rate reaches its range check (clap said "unexpected argument '-0'")
+    let o = ijepa(&["estimate", "experiments/quickstart.kdl", "--steps", "4294967295"]);
+    assert!(o.status.code() == Some(2) && outputs(&o).1.contains("at most 1000000"), "{:?}", outputs(&o));
+    let o = ijepa(&["estimate", "experiments/quickstart.kdl", "--no-measure", "--mfu", "-0.5"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("--mfu -0.5 is not a fraction"), "{:?}", outputs(&o));
+    let o = ijepa(&["estimate", "experiments/quickstart.kdl", "--no-measure", "--budget-hours", "-10"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("--budget-hours -10 is not a number of hours"), "{:?}", outputs(&o));
 }
 
 #[test]
