@@ -791,7 +791,7 @@ fn study_warnings(study: &ijepa_dsl::Study) -> Vec<String> {
     for p in &study.points {
         let e = &p.experiment;
         let evals = e.evals.iter().filter_map(|c| c.warning());
-        for w in [ijepa_dsl::recipes::unread_augmentations(&e.recipe, &e.data), ijepa_dsl::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {
+        for w in [ijepa_dsl::recipes::unread_augmentations_written(&e.recipe, &e.data, &study.written), ijepa_dsl::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {
             if !out.contains(&w) {
                 out.push(w);
             }

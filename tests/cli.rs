@@ -25,6 +25,7 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
 fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
     let d = scratch("check-warnings");
     let dino = write(&d, "dino.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; crop-scale 0.5 1.0; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; }\n}\n");
+    let dino_flip0 = write(&d, "dino-flip0.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; horizontal-flip 0; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; }\n}\n");
     let frozen_dino = write(&d, "frozen-dino.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; momentum-teacher 1.0; }\n}\n");
     let frozen_ijepa = write(&d, "frozen-ijepa.kdl", "experiment \"i\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    ema start=1 final=1\n}\n");
     let methods = write(&d, "methods.kdl", "experiment \"m\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n");
@@ -41,6 +42,10 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         let o = ijepa(&args(&dino).iter().map(String::as_str).collect::<Vec<_>>());
         let (out, err) = outputs(&o);
         assert!(o.status.success() && err.contains("DINO's views come from its own multi-crop") && err.contains("the data block's crop-scale is not read"), "{cmd}: {out}{err}");
+        // written at its default, an augmentation is asked for too: DINO's views still flip
+        let o = ijepa(&args(&dino_flip0).iter().map(String::as_str).collect::<Vec<_>>());
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && err.contains("the data block's horizontal-flip is not read"), "{cmd}: {out}{err}");
         assert!(!err.contains("never moves"), "{cmd}: {err}");
         // a teacher (or target encoder) whose EMA stays at 1 is what every evaluation reads
         for frozen in [&frozen_dino, &frozen_ijepa] {

@@ -1064,9 +1064,16 @@ impl DataConfig {
     /// The training augmentations this block sets away from their defaults, by their names in
     /// the language (`crop-scale`, `horizontal-flip`, `color-jitter`, `gaussian-blur`).
     pub fn augmentations_set(&self) -> Vec<&'static str> {
+        self.augmentations_set_or(|_| false)
+    }
+
+    /// [`DataConfig::augmentations_set`] and those `written` says the file writes (by name:
+    /// `horizontal-flip`), at their defaults too: `horizontal-flip 0` in a DINO experiment
+    /// asks for no flips, which DINO's own views still make.
+    pub fn augmentations_set_or(&self, written: impl Fn(&str) -> bool) -> Vec<&'static str> {
         let d = DataConfig::default();
         let set = [self.crop_scale != d.crop_scale, self.hflip != d.hflip, self.color_jitter != d.color_jitter, self.blur != d.blur];
-        AUGMENTATIONS.into_iter().zip(set).filter_map(|(name, set)| set.then_some(name)).collect()
+        AUGMENTATIONS.into_iter().zip(set).filter_map(|(name, set)| (set || written(name)).then_some(name)).collect()
     }
 
     /// This block with those augmentations at their defaults (what a recipe that does not

@@ -297,8 +297,8 @@ pub(crate) fn compile(
             return Err(fail(cx));
         }
         let point = Point { name: String::new(), experiment: base.clone(), varied: Default::default() };
-        let study = Study { name, base, points: vec![point], mode: None, files };
         let written = cx.all_written();
+        let study = Study { name, base, points: vec![point], mode: None, files, written: written.clone() };
         return Ok(Compiled { study, spans: cx.spans, sweep: None, written, values: Default::default() });
     };
     if !cx.errors.is_empty() {
@@ -321,8 +321,8 @@ pub(crate) fn compile(
     }
     let points = study::expand(src, &base, &cx.spans, &cx.base_written, &spec)
         .map_err(|errors| Diagnostics::new(file_name, src, errors))?;
-    let study = Study { name, base, points, mode: Some(spec.mode), files };
     let written = cx.all_written();
+    let study = Study { name, base, points, mode: Some(spec.mode), files, written: written.clone() };
     let values = spec.vary.iter().chain(spec.seeds.as_ref())
         .flat_map(|v| v.values.iter().map(|x| ((v.setting.path.clone(), x.text.clone()), x.span)))
         .collect();

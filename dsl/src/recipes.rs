@@ -469,8 +469,18 @@ pub fn schema(name: &str) -> Option<RecipeSchema> {
 /// multi-crop) and its data block `data` sets augmentations the recipe does not read: by `check`, `plan` and `run` before
 /// anything trains, and where pretraining starts. `None` otherwise.
 pub fn unread_augmentations(recipe: &str, data: &crate::config::DataConfig) -> Option<String> {
+    unread_augmentations_of(recipe, &data.augmentations_set())
+}
+
+/// [`unread_augmentations`] of a study's experiment, counting the augmentations its file
+/// writes at their defaults too ([`crate::Study::written`]: `horizontal-flip 0`, written to
+/// hold the methods' data equal, was not said, while DINO flips its views).
+pub fn unread_augmentations_written(recipe: &str, data: &crate::config::DataConfig, written: &std::collections::BTreeSet<String>) -> Option<String> {
+    unread_augmentations_of(recipe, &data.augmentations_set_or(|name| written.contains(&format!("data.{name}"))))
+}
+
+fn unread_augmentations_of(recipe: &str, unread: &[&str]) -> Option<String> {
     let schema = schema(recipe).filter(|s| s.own_augmentations)?;
-    let unread = data.augmentations_set();
     let views = if recipe == "dino" {
         "its own multi-crop (`dino { global-scale ...; local-scale ... }`, with DINO's flips, colour jitter, blur and solarisation)".to_string()
     } else {

@@ -43,6 +43,10 @@ pub struct Study {
     pub mode: Option<SweepMode>,
     /// The file, then every base it extends (transitively), for provenance.
     pub files: Vec<PathBuf>,
+    /// Every setting path written in the file or its bases (`data.horizontal-flip`): what the
+    /// file asks for, also where it asks for a default (not part of any hash).
+    #[serde(skip)]
+    pub written: std::collections::BTreeSet<String>,
 }
 
 /// One experiment of a study.
