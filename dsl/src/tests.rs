@@ -866,6 +866,19 @@ fn a_setting_of_another_recipe_names_both() {
     let d = parse_str("test.kdl", "experiment \"t\" {\n recipe \"mae\"\n mask \"multi-block\" { min-keep 3 }\n}\n").unwrap_err();
     let text = d.render_plain();
     assert!(d.codes() == vec!["ijepa::dsl::not_of_recipe".to_string()] && text.contains("samples mask \"random\""), "{text}");
+    // I-JEPA's per-block rescale of the initialisation: MAE and DINO do not read it (accepted,
+    // it moved the hash and trained the same model), alone or at a sweep's point
+    for recipe in ["mae", "dino"] {
+        let own = if recipe == "dino" { " dino { local-size 8 }\n" } else { "" };
+        let src = format!("experiment \"t\" {{\n recipe \"{recipe}\"\n encoder width=32 depth=2 heads=2 patch=4 rescale-init=#true\n{own}}}\n");
+        let d = parse_str("test.kdl", &src).expect_err(recipe);
+        let text = d.render_plain();
+        assert!(d.codes() == vec!["ijepa::dsl::not_of_recipe".to_string()] && text.contains("`encoder rescale-init` is a setting of recipe \"ijepa\"") && text.contains("remove `rescale-init=#true`"), "{text}");
+        let src = format!("experiment \"t\" {{\n recipe \"{recipe}\"\n encoder width=32 depth=2 heads=2 patch=4\n{own}}}\nsweep \"grid\" {{\n vary \"encoder.rescale-init\" #false #true\n}}\n");
+        let text = crate::parse_study("t.kdl", &src).expect_err(recipe).render_plain();
+        assert!(text.contains("`encoder rescale-init` is a setting of recipe"), "{text}");
+    }
+    assert!(parse_str("test.kdl", "experiment \"t\" {\n encoder width=32 depth=2 heads=2 patch=4 rescale-init=#true\n}\n").is_ok());
     let d = parse_str("test.kdl", "experiment \"t\" {\n recipe \"mae\"\n mask \"block\"\n}\n").unwrap_err();
     assert!(d.render_plain().contains("samples mask \"random\""), "{}", d.render_plain());
 }

@@ -23,6 +23,7 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     finetune_batch_fits_the_limit(cx, exp);
     mlp_has_width(cx, exp);
     dino_has_no_ipe_scale(cx, exp);
+    rescale_init_is_read(cx, exp);
     dino_settings_are_read(cx, exp);
     dino_temperature_warmup_fits(cx, exp);
     dino_local_views_are_smaller(cx, exp);
@@ -105,6 +106,25 @@ fn mlp_has_width(cx: &mut Ctx, exp: &Experiment) {
             help: format!("use mlp-ratio of at least {} (the official is 4)", 1.0 / width.max(1) as f64),
         });
     }
+}
+
+/// `encoder rescale-init=#true` (I-JEPA's official `fix_init_weight`): MAE and DINO build
+/// their encoders as their official code does, without it. Accepted there, it was ignored
+/// while it moved the stage hash: a sweep over it trained one model twice under two labels.
+fn rescale_init_is_read(cx: &mut Ctx, exp: &Experiment) {
+    if !exp.encoder.rescale_init || !["mae", "dino"].contains(&exp.recipe.as_str()) || !cx.ok(&["encoder", "recipe"]) {
+        return;
+    }
+    cx.err(DslError::NotOfRecipe {
+        node: "encoder rescale-init".into(),
+        owner: "\"ijepa\"".into(),
+        recipe: exp.recipe.clone(),
+        span: cx.span_or(&["encoder.rescale-init", "encoder"]),
+        help: format!(
+            "{} initialises its encoder as its official code does, without I-JEPA's per-block rescale (`fix_init_weight`): remove `rescale-init=#true`",
+            crate::recipes::schema(&exp.recipe).map_or(exp.recipe.clone(), |s| s.display)
+        ),
+    });
 }
 
 /// DINO's schedules (lr, wd, teacher momentum and temperature) span the run's own steps: the
