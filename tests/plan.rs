@@ -1155,6 +1155,35 @@ fn a_recipe_sweep_gives_each_random_init_its_own_id() {
     assert_eq!(ids.iter().filter(|i| i.starts_with("eval-knn-raw-pixels")).count(), 1, "{ids:?}");
 }
 
+/// A setting inside a recipe's initialisation settings that draws nothing (MAE's
+/// `norm-pix-loss`, DINO's `norm-last-layer`) shares one random-init baseline, at the hash a file
+/// that does not write it has (each value computed the same features again, and the report
+/// listed the baseline twice); a decoder of another depth is still another baseline.
+#[test]
+fn a_setting_the_initialisation_does_not_read_shares_the_random_init() {
+    let d = scratch("plan-init-unread");
+    let ids_of = |name: &str, body: &str| -> Vec<String> {
+        let f = d.join(format!("{name}.kdl"));
+        std::fs::write(&f, body).unwrap();
+        let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        t.lines().filter(|l| l.contains("eval-knn-random-init")).map(|l| l.trim().to_string()).collect()
+    };
+    let mae = "experiment \"m\" {\n    recipe \"mae\"\n    data \"fashion-mnist\" { crop-size 16; limit 128 }\n    encoder width=32 depth=2 heads=2 patch=4\n    decoder depth=1 width=16 heads=2\n    eval \"knn\" { k 5; baselines \"random-init\" }\n}\n";
+    let dino = "experiment \"m\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; limit 128 }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; out-dim 64 }\n    eval \"knn\" { k 5; baselines \"random-init\" }\n}\n";
+    let hash = |line: &str| line.split('[').nth(1).and_then(|r| r.split(']').next()).unwrap_or_default().to_string();
+    for (name, file, vary) in [("mae", mae, "vary \"decoder.norm-pix-loss\" #true #false"), ("dino", dino, "vary \"dino.norm-last-layer\" #true #false")] {
+        let alone = ids_of(&format!("{name}-alone"), file);
+        assert_eq!(alone.len(), 1, "{alone:?}");
+        let swept = ids_of(&format!("{name}-swept"), &format!("{file}sweep \"grid\" {{\n    {vary}\n}}\n"));
+        assert_eq!(swept.len(), 1, "{name}: {swept:?}");
+        assert_eq!(hash(&swept[0]), hash(&alone[0]), "{name}: {swept:?} {alone:?}");
+    }
+    let deeper = ids_of("mae-depth", &format!("{mae}sweep \"grid\" {{\n    vary \"decoder.depth\" 1 2\n}}\n"));
+    assert_eq!(deeper.len(), 2, "{deeper:?}");
+}
+
 /// The README's experiment ("An experiment") is `experiments/quickstart.kdl` without its
 /// comments: the two plan the same stages, to the hash (the README's copy went stale, without
 /// the file's evaluations and report, and no test saw it).

@@ -179,6 +179,11 @@ pub struct RecipeSchema {
     /// head). Part of the random-init baseline's identity, so that a decoder or head of other
     /// shape is another baseline (it was one, computed for whichever point came first).
     pub init_settings: Vec<String>,
+    /// Fields inside [`RecipeSchema::init_settings`] the initialisation does not read (MAE's
+    /// `decoder.norm_pix_loss`, DINO's `dino.norm_last_layer`: a loss, a fixed gain of 1):
+    /// keyed at their defaults, so that a sweep over them shares one random-init baseline (each
+    /// value computed the same features again, and the report listed the baseline twice).
+    pub init_unread: Vec<String>,
 }
 
 impl RecipeSchema {
@@ -203,6 +208,7 @@ impl RecipeSchema {
             own_augmentations: false,
             hash_revision: 0,
             init_settings: Vec::new(),
+            init_unread: Vec::new(),
         }
     }
 
@@ -246,6 +252,7 @@ fn builtins() -> Vec<RecipeSchema> {
             hash_revision: 0,
             // (its encoder is built and initialised before the predictor)
             init_settings: Vec::new(),
+            init_unread: Vec::new(),
         },
         RecipeSchema {
             name: "mae".into(),
@@ -271,6 +278,8 @@ fn builtins() -> Vec<RecipeSchema> {
             hash_revision: 0,
             // the official `initialize_weights` runs after both are built
             init_settings: vec!["decoder".into()],
+            // (the loss's per-patch normalisation: nothing drawn)
+            init_unread: vec!["decoder.norm_pix_loss".into()],
         },
         RecipeSchema {
             name: "dino".into(),
@@ -296,6 +305,8 @@ fn builtins() -> Vec<RecipeSchema> {
             hash_revision: 2,
             // its patch embedding is drawn after the head is built
             init_settings: ["out_dim", "hidden_dim", "bottleneck_dim", "head_layers", "norm_last_layer"].iter().map(|f| format!("dino.{f}")).collect(),
+            // (whether the last layer's gain, filled with 1, is trained: nothing drawn)
+            init_unread: vec!["dino.norm_last_layer".into()],
         },
     ]
 }
@@ -307,7 +318,18 @@ pub fn init_values(exp: &crate::config::Experiment) -> Option<serde_json::Value>
     if fields.is_empty() {
         return None;
     }
-    let all = serde_json::to_value(exp).ok()?;
+    let mut all = serde_json::to_value(exp).ok()?;
+    // (what the initialisation does not read, at its default: the key the default has)
+    let mut defaults = serde_json::to_value(crate::config::Experiment::with_defaults("")).ok()?;
+    // (the blocks left out of the serialised form at their defaults, written out: a decoder
+    // of other shape keeps its `norm_pix_loss` key, at the default's value)
+    defaults["decoder"] = serde_json::to_value(crate::config::DecoderConfig::default()).ok()?;
+    defaults["dino"] = serde_json::to_value(crate::config::DinoConfig::default()).ok()?;
+    for f in schema(&exp.recipe).map(|s| s.init_unread).unwrap_or_default() {
+        if let Some(v) = all.pointer_mut(&format!("/{}", f.replace('.', "/"))) {
+            *v = defaults.pointer(&format!("/{}", f.replace('.', "/"))).cloned().unwrap_or_default();
+        }
+    }
     let values = fields.iter().map(|f| (f.clone(), f.split('.').fold(&all, |v, k| &v[k]).clone())).collect::<serde_json::Map<_, _>>();
     Some(serde_json::Value::Object(values))
 }

@@ -1352,3 +1352,26 @@ fn help_texts_say_what_a_node_takes() {
     let text = render("experiment \"t\" {\n bogus1 1\n}\n");
     assert!(text.contains("`experiment` accepts: recipe,") && text.contains("extends") && !text.contains("sweep"), "{text}");
 }
+
+/// What a recipe's initialisation does not read is keyed at its default: a file that writes
+/// the default (or nothing) keeps the key it had (the random-init baselines' hashes do not
+/// move), and the other value shares it.
+#[test]
+fn init_values_key_unread_settings_at_their_defaults() {
+    let raw = |e: &Experiment, fields: &[&str]| {
+        let all = serde_json::to_value(e).unwrap();
+        serde_json::Value::Object(fields.iter().map(|f| (f.to_string(), f.split('.').fold(&all, |v, k| &v[k]).clone())).collect())
+    };
+    let mae = exp("recipe \"mae\"\n decoder depth=1 width=16 heads=2");
+    assert_eq!(crate::recipes::init_values(&mae).unwrap(), raw(&mae, &["decoder"]));
+    let off = exp("recipe \"mae\"\n decoder depth=1 width=16 heads=2 norm-pix-loss=#false");
+    assert_ne!(raw(&off, &["decoder"]), raw(&mae, &["decoder"]));
+    assert_eq!(crate::recipes::init_values(&off), crate::recipes::init_values(&mae));
+    let deeper = exp("recipe \"mae\"\n decoder depth=2 width=16 heads=2");
+    assert_ne!(crate::recipes::init_values(&deeper), crate::recipes::init_values(&mae));
+    let fields = ["dino.out_dim", "dino.hidden_dim", "dino.bottleneck_dim", "dino.head_layers", "dino.norm_last_layer"];
+    let dino = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { out-dim 64 }");
+    assert_eq!(crate::recipes::init_values(&dino).unwrap(), raw(&dino, &fields));
+    let trained = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { out-dim 64; norm-last-layer #false }");
+    assert_eq!(crate::recipes::init_values(&trained), crate::recipes::init_values(&dino));
+}

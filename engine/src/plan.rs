@@ -640,8 +640,12 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
 pub(crate) fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig, subject: Subject, recipe: &str) -> BTreeMap<String, String> {
     let own = format!("eval.{}", cfg.name());
     // (a random init's own settings, as setting paths: `dino.out_dim` is `dino.out-dim`)
-    let init: Vec<String> = ijepa_dsl::recipes::schema(recipe).map(|s| s.init_settings).unwrap_or_default().iter().map(|f| f.replace('_', "-")).collect();
-    let of_init = |k: &str| subject == Subject::RandomInit && init.iter().any(|f| k == f || k.starts_with(&format!("{f}.")));
+    // (less what the initialisation does not read: MAE's `decoder.norm-pix-loss`)
+    let schema = ijepa_dsl::recipes::schema(recipe);
+    let setting = |fields: Vec<String>| fields.iter().map(|f| f.replace('_', "-")).collect::<Vec<String>>();
+    let init = setting(schema.as_ref().map(|s| s.init_settings.clone()).unwrap_or_default());
+    let unread = setting(schema.map(|s| s.init_unread).unwrap_or_default());
+    let of_init = |k: &str| subject == Subject::RandomInit && init.iter().any(|f| k == f || k.starts_with(&format!("{f}."))) && !unread.iter().any(|f| k == f);
     let of_own = |k: &str| k.strip_prefix(own.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
     let augmented = cfg.protocol == EvalProtocol::Finetune;
     let data_read = |k: &str| k.strip_prefix("data.").is_some_and(|name| DataConfig::read_by_evaluation_named(name, augmented));
