@@ -311,9 +311,51 @@ fn bench_local_size(b: &BenchStep) -> usize {
     })
 }
 
+/// Flags of a recipe other than `--recipe`'s, given other than at their defaults, are refused,
+/// as the language refuses another recipe's settings (`--recipe dino --dec-depth 3` timed
+/// DINO without a word about the decoder it was given).
+fn other_recipes_flags(b: &BenchStep) -> Result<(), String> {
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        step: BenchStep,
+    }
+    let d = <Defaults as clap::Parser>::try_parse_from(["bench"]).map_err(|e| e.to_string())?.step;
+    let groups: [(&str, Vec<(&str, bool)>); 3] = [
+        (
+            "ijepa",
+            vec![("--pred-depth", b.pred_depth != d.pred_depth), ("--pred-width", b.pred_width != d.pred_width), ("--targets", b.targets != d.targets), ("--min-keep", b.min_keep != d.min_keep)],
+        ),
+        (
+            "mae",
+            vec![("--dec-depth", b.dec_depth != d.dec_depth), ("--dec-width", b.dec_width != d.dec_width), ("--dec-heads", b.dec_heads != d.dec_heads), ("--mask-ratio", b.mask_ratio != d.mask_ratio)],
+        ),
+        (
+            "dino",
+            vec![
+                ("--local-crops", b.local_crops != d.local_crops),
+                ("--local-size", b.local_size.is_some()),
+                ("--out-dim", b.out_dim != d.out_dim),
+                ("--hidden-dim", b.hidden_dim != d.hidden_dim),
+                ("--bottleneck-dim", b.bottleneck_dim != d.bottleneck_dim),
+            ],
+        ),
+    ];
+    for (owner, flags) in groups {
+        // (I-JEPA's predictor and mask are left to another registered recipe, which may read them)
+        let reads = owner == b.recipe || (owner == "ijepa" && !["mae", "dino"].contains(&b.recipe.as_str()));
+        let given: Vec<&str> = flags.iter().filter(|(_, set)| *set).map(|(name, _)| *name).collect();
+        if !reads && !given.is_empty() {
+            return Err(format!("{} {} recipe {owner:?}'s, not read by --recipe {}: remove {}, or time --recipe {owner}", given.join(", "), if given.len() == 1 { "is" } else { "are" }, b.recipe, if given.len() == 1 { "it" } else { "them" }));
+        }
+    }
+    Ok(())
+}
+
 /// The experiment `bench step` (and `bench features`) builds from its options (precision not
 /// yet resolved).
 fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Error>> {
+    other_recipes_flags(b)?;
     let Some(mut encoder) = EncoderConfig::preset(&b.preset, b.patch) else {
         return Err(format!("unknown preset {:?} (known: vit-tiny, vit-small, vit-base, vit-large, vit-huge, vit-giant)", b.preset).into());
     };

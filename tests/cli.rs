@@ -612,6 +612,17 @@ fn bench_step_prints_one_line() {
         assert_eq!(o.status.code(), Some(2), "{flag}: {out}{err}");
         assert!(err.contains(&format!("invalid value '0' for '{flag}")) && !err.contains("panicked") && !err.contains("frame #"), "{flag}: {err}");
     }
+    // another recipe's flags are refused before anything is timed (they were ignored)
+    for (args, says) in [
+        (&["--recipe", "dino", "--dec-depth", "3", "--mask-ratio", "0.5"][..], "--dec-depth, --mask-ratio are recipe \"mae\"'s, not read by --recipe dino"),
+        (&["--recipe", "mae", "--local-crops", "2"][..], "--local-crops is recipe \"dino\"'s, not read by --recipe mae"),
+        (&["--out-dim", "256"][..], "--out-dim is recipe \"dino\"'s, not read by --recipe ijepa"),
+        (&["--recipe", "dino", "--targets", "2"][..], "--targets is recipe \"ijepa\"'s, not read by --recipe dino"),
+    ] {
+        let o = ijepa(&[&["bench", "step", "--steps", "1"][..], args].concat());
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains(says) && !out.contains("bench step "), "{args:?}: {out}{err}");
+    }
 }
 
 /// The kernel of the CPU's products: `--products` fixes it and the bench line names it; a bad
