@@ -259,8 +259,12 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
     if experiments.len() > 1 {
         cols.push(opt_str_col("experiment", rows.iter().map(|r| r.experiment.clone()).collect()));
     }
+    // beside another recipe's `random init (MAE)`, I-JEPA's plain `random init` reads as a
+    // baseline of every method: named (an I-JEPA-only table keeps the plain name)
+    let recipes_apart = rows.iter().any(|r| r.source == "ours" && r.method.starts_with("random init ("));
+    let method = |m: &str| if recipes_apart && m == "random init" { "random init (I-JEPA)".to_string() } else { m.to_string() };
     cols.extend([
-        str_col("method", rows.iter().map(|r| r.method.clone()).collect()),
+        str_col("method", rows.iter().map(|r| if r.source == "ours" { method(&r.method) } else { r.method.clone() }).collect()),
         str_col("arch", rows.iter().map(|r| r.arch.clone()).collect()),
         Column::new(
             "epochs".into(),

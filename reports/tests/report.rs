@@ -1168,6 +1168,12 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
     // the pixels are every recipe's: a level
     assert_eq!(series(&panel, "raw pixels · knn").points, [(0.0, 75.3), (2.0, 75.3)]);
     assert!(!panel.series.iter().any(|s| s.label.as_deref() == Some("DINO (ours) · knn")));
+    // in the kNN table, beside `random init (MAE)`, I-JEPA's baseline is named too (a plain
+    // `random init` read as every method's)
+    let out = tmp.path().join("rep");
+    ijepa_reports::write_report(&reg, &out).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| random init (I-JEPA) |") && md.contains("| random init (MAE) |") && !md.contains("| random init |"), "{md}");
     // the probe curves: each recipe's random init in a colour of its own (they shared one and
     // a stroke), as each point's pretrained encoder is
     let figs = ijepa_reports::figures::experiment_figures(&reg, study);
