@@ -655,7 +655,12 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
     let (mut done, mut images, mut started) = (0usize, 0usize, None);
     'outer: for epoch in 0.. {
         for batch in loader.epoch(epoch) {
-            let batch = batch?;
+            // (an unreadable image: the run's ways out, resuming and the data block, are not a
+            // benchmark's)
+            let batch = batch.map_err(|e| match e {
+                ijepa_engine::Error::Data(m) => ijepa_engine::Error::Data(m.strip_suffix(ijepa_engine::data::loader::RUN_ADVICE).unwrap_or(&m).to_string()),
+                e => e,
+            })?;
             done += 1;
             if done == warmup {
                 started = Some(Instant::now());

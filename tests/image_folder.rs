@@ -656,6 +656,12 @@ fn bench_data_warms_up_every_thread() {
     let o = ijepa(&["bench", "data", d.join("data").to_str().unwrap(), "--threads", "1", "--warmup", "3", "--batches", "2", "--batch", "2", "--size", "32"]);
     let t = text(&o);
     assert!(o.status.success() && t.contains(" warmup=3 "), "{t}");
+    // an unreadable image is named, without a run's ways out (resuming, the data block's
+    // `on-error`), which a benchmark has not
+    std::fs::write(d.join("data/class_0/broken.jpg"), [0xff, 0xfe]).unwrap();
+    let o = ijepa(&["bench", "data", d.join("data").to_str().unwrap(), "--threads", "1", "--warmup", "1", "--batches", "40", "--batch", "2", "--size", "32"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("broken.jpg: unsupported format") && !t.contains("resumes") && !t.contains("on-error"), "{t}");
 }
 
 /// A skipped file whose name holds a line break or bytes that are not UTF-8 is one line of

@@ -41,6 +41,10 @@ use crate::rng::{Rng, Stream};
 /// be repeatable; it is called from worker threads, possibly concurrently.
 pub type CollateFn<M> = Arc<dyn Fn(u64, u64, usize) -> Result<M> + Send + Sync>;
 
+/// What an unreadable image's error says a run can do (appended to the image's own error;
+/// a benchmark, which resumes nothing, takes it off).
+pub const RUN_ADVICE: &str = " (replace it with a readable copy under the same name and run again, which resumes; removing it, or `on-error \"skip\"` in the data block, trains on other images, from step 0: after a removal the run asks to move its folder aside first)";
+
 /// Loader settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoaderCfg {
@@ -529,7 +533,7 @@ impl<M> Shared<M> {
                     }
                 }
                 // (the ways out named, and which of them resumes)
-                Err(Error::Data(m)) => return Err(Error::Data(format!("{m} (replace it with a readable copy under the same name and run again, which resumes; removing it, or `on-error \"skip\"` in the data block, trains on other images, from step 0: after a removal the run asks to move its folder aside first)"))),
+                Err(Error::Data(m)) => return Err(Error::Data(format!("{m}{RUN_ADVICE}"))),
                 Err(e) => return Err(e),
             }
         }
