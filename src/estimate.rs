@@ -72,8 +72,9 @@ pub struct Estimate {
     pub not_measured: Option<String>,
     /// This machine's CPU.
     pub cpu: String,
-    /// A GPU-hour budget and the MFU it requires on the projection's GPU.
-    pub budget: Option<(f64, f64)>,
+    /// A GPU-hour budget and the MFU it requires on the projection's GPU (None where that GPU
+    /// lacks the precision: no projection to compare with).
+    pub budget: Option<(f64, Option<f64>)>,
 }
 
 fn gib(b: f64) -> String {
@@ -84,8 +85,27 @@ fn gib(b: f64) -> String {
     }
 }
 
+/// `flops` in `unit` (1e9: GFLOP, 1e12: TFLOP), or in a smaller one where it is less than one
+/// of them (a small model's "0.00 TFLOP per step").
+fn flops_in(flops: f64, unit: f64) -> String {
+    let units = [(1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP"), (1e3, "kFLOP")];
+    let (scale, name) = units.iter().copied().filter(|(u, _)| *u <= unit).find(|(u, _)| flops >= *u).unwrap_or((1.0, "FLOP"));
+    format!("{:.2} {name}", flops / scale)
+}
+
+/// GPU-hours, with the digits a small projection needs ("0.0 GPU-hours").
+fn hours(h: f64) -> String {
+    if h >= 0.05 || h == 0.0 {
+        format!("{h:.1}")
+    } else {
+        format!("{h:.1e}")
+    }
+}
+
 fn step_time(s: f64) -> String {
-    if s < 1.0 {
+    if s < 1e-3 {
+        format!("{:.1} µs", s * 1e6)
+    } else if s < 1.0 {
         format!("{:.2} ms", s * 1e3)
     } else {
         format!("{s:.2} s")
@@ -228,14 +248,14 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
         (m, p)
     });
     let cpu = ijepa_engine::device::cpu_model();
-    let budget = match (opts.budget_hours, &gpu_proj) {
-        (Some(h), Some(p)) => {
+    let budget = opts.budget_hours.map(|h| {
+        let mfu = gpu_proj.as_ref().map(|p| {
             let peak = if gpu_precision == Precision::Bf16 { acc.bf16 } else { acc.fp32 };
             let flops = cost.flops_per_image * (p.steps * (batch * p.world) as u64) as f64;
-            Some((h, est::implied_mfu(flops, h / p.world as f64, p.world as f64, peak)))
-        }
-        _ => None,
-    };
+            est::implied_mfu(flops, h / p.world as f64, p.world as f64, peak)
+        });
+        (h, mfu)
+    });
     Ok(Estimate {
         budget,
         name: exp.name.clone(),
@@ -265,18 +285,22 @@ impl std::fmt::Display for Estimate {
         let _ = writeln!(s, "  tokens          {}", c.tokens);
         let _ = writeln!(
             s,
-            "  step FLOPs      {:.2} GFLOP per image (forward + backward), {:.2} TFLOP per step of {}",
-            c.flops_per_image / 1e9,
-            c.flops_per_image * self.batch as f64 / 1e12,
+            "  step FLOPs      {} per image (forward + backward), {} per step of {}",
+            flops_in(c.flops_per_image, 1e9),
+            flops_in(c.flops_per_image * self.batch as f64, 1e12),
             self.batch
         );
         let _ = writeln!(
             s,
-            "  memory/process  {} analytic at batch {} ({} as on --gpu {}): {} weights, gradients and AdamW state + {} activations",
+            "  memory/process  {} analytic at batch {} ({}): {} weights, gradients and AdamW state + {} activations",
             gib(self.memory.0 + self.memory.1),
             self.batch,
-            precision::name(self.gpu.1),
-            self.gpu.0.name,
+            // (a precision the GPU lacks is the file's, not the GPU's)
+            if self.gpu.3.is_some() {
+                format!("{} as on --gpu {}", precision::name(self.gpu.1), self.gpu.0.name)
+            } else {
+                format!("{} as the file asks, which --gpu {} lacks", precision::name(self.gpu.1), self.gpu.0.name)
+            },
             gib(self.memory.0),
             gib(self.memory.1)
         );
@@ -312,7 +336,7 @@ impl std::fmt::Display for Estimate {
             Some(p) => {
                 let _ = writeln!(
                     s,
-                    "  on {} x {}{}{} steps of {} ({} at {:.0}% MFU, {}): {} wall, {:.1} GPU-hours",
+                    "  on {} x {}{}{} steps of {} ({} at {:.0}% MFU, {}): {} wall, {} GPU-hours",
                     p.world,
                     acc.name,
                     " ".repeat(13usize.saturating_sub(format!("{} x {}", p.world, acc.name).len()).max(1)),
@@ -322,7 +346,7 @@ impl std::fmt::Display for Estimate {
                     mfu * 100.0,
                     acc.description,
                     duration(p.wall_seconds),
-                    p.device_hours
+                    hours(p.device_hours)
                 );
             }
             None => {
@@ -344,16 +368,36 @@ impl std::fmt::Display for Estimate {
             );
         }
         if let Some((h, m)) = self.budget {
-            let _ = writeln!(
-                s,
-                "  budget          {} GPU-hours on {} need {:.0}% MFU{}",
-                // (0.001 hours printed as 0)
-                if h >= 10.0 { format!("{h:.0}") } else { format!("{h:.3}").trim_end_matches('0').trim_end_matches('.').to_string() },
-                acc.name,
-                m * 100.0,
-                if m > 1.0 { ": more than the peak, not reachable" } else { "" }
-            );
+            // (0.001 hours printed as 0)
+            let h = if h >= 10.0 { format!("{h:.0}") } else { format!("{h:.3}").trim_end_matches('0').trim_end_matches('.').to_string() };
+            let _ = match m {
+                Some(m) => writeln!(s, "  budget          {h} GPU-hours on {} need {:.0}% MFU{}", acc.name, m * 100.0, if m > 1.0 { ": more than the peak, not reachable" } else { "" }),
+                // (the line was left out without a word)
+                None => writeln!(s, "  budget          {h} GPU-hours on {}: no MFU to compare with ({} lacks {})", acc.name, acc.description, precision::name(*prec)),
+            };
         }
         f.write_str(s.trim_end())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_figures_keep_their_digits() {
+        // the presets' figures as before, a small model's in a smaller unit (it read 0.00)
+        assert_eq!(flops_in(606.79e9, 1e9), "606.79 GFLOP");
+        assert_eq!(flops_in(2032e9, 1e9), "2032.00 GFLOP");
+        assert_eq!(flops_in(77.7e12, 1e12), "77.70 TFLOP");
+        assert_eq!(flops_in(0.17e9, 1e9), "170.00 MFLOP");
+        assert_eq!(flops_in(5.4e9, 1e12), "5.40 GFLOP");
+        assert_eq!(flops_in(12.0, 1e9), "12.00 FLOP");
+        assert_eq!(hours(519.04), "519.0");
+        assert_eq!(hours(0.0), "0.0");
+        assert_eq!(hours(3.1e-5), "3.1e-5");
+        assert_eq!(step_time(0.04e-3), "40.0 µs");
+        assert_eq!(step_time(0.5), "500.00 ms");
+        assert_eq!(step_time(2.0), "2.00 s");
     }
 }

@@ -750,7 +750,7 @@ fn estimate_counts_measures_and_projects() {
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
     // 640 images / batch 16 = 40 steps an epoch, 3 epochs; measured here (a small model)
-    for want in ["parameters", "held untrained (the EMA target encoder)", "step FLOPs", "GFLOP per image", "images          640", "measured here", "120 steps (40 x 3 epochs)", "on 1 x a100", "budget"] {
+    for want in ["parameters", "held untrained (the EMA target encoder)", "step FLOPs", "MFLOP per image", "images          640", "measured here", "120 steps (40 x 3 epochs)", "on 1 x a100", "budget"] {
         assert!(out.contains(want), "missing {want:?} in\n{out}");
     }
     // a budget that is no number of hours is refused (NaN was taken for no budget)
@@ -764,6 +764,12 @@ fn estimate_counts_measures_and_projects() {
     assert!(o.status.success(), "{out}{err}");
     assert!(out.contains("measured here   no: --no-measure") && out.contains("on 1 x v100"), "{out}");
     assert!(!out.contains("does not fit"), "{out}");
+    // a bf16 file on a GPU without bf16: no projection, and the budget says why (it was left
+    // out without a word, the memory line saying "bf16 as on --gpu v100")
+    let bf16 = write(&d, "bf16.kdl", &std::fs::read_to_string(&f).unwrap().replace("precision \"fp32\"", "precision \"bf16\""));
+    let o = ijepa(&["estimate", bf16.to_str().unwrap(), "--no-measure", "--gpu", "v100", "--budget-hours", "1"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("(bf16 as the file asks, which --gpu v100 lacks)") && out.contains("budget          1 GPU-hours on v100: no MFU to compare with"), "{out}{err}");
     // a batch whose activations cannot be held by the GPU is said not to fit it
     let big = write(&d, "big.kdl", &std::fs::read_to_string(&f).unwrap().replace("crop-size 28; batch-size 16; limit 640", "crop-size 224; batch-size 16384").replace("patch=4", "patch=8"));
     let o = ijepa(&["estimate", big.to_str().unwrap(), "--no-measure", "--gpu", "h100", "--images", "1281167"]);
