@@ -1373,8 +1373,16 @@ fn an_unwritable_report_folder_is_refused_before_training() {
     let o = ijepa(&["run", "experiments/quickstart.kdl", "--runs-dir", runs.to_str().unwrap(), "--reports-dir", file.to_str().unwrap()]);
     let (out, err) = outputs(&o);
     assert_eq!(o.status.code(), Some(1), "{out}{err}");
-    assert!(err.contains("the report folder") && err.contains("not-a-folder") && err.contains("--reports-dir"), "{err}");
+    assert!(err.contains(&format!("--reports-dir {}: it is a file where a folder is needed: move it aside", file.display())), "{err}");
     assert!(!runs.join("quickstart").exists(), "a stage ran before the refusal");
+    // `plan` and a dry run say it too (they accepted it), also for a folder under the file
+    for args in [&["plan"][..], &["run", "--dry-run"][..]] {
+        for dir in [file.clone(), file.join("sub")] {
+            let o = ijepa(&[args, &["experiments/quickstart.kdl", "--runs-dir", runs.to_str().unwrap(), "--reports-dir", dir.to_str().unwrap()][..]].concat());
+            let (out, err) = outputs(&o);
+            assert!(!o.status.success() && err.contains(&format!("--reports-dir {}: it is a file where a folder is needed", file.display())), "{args:?} {dir:?}: {out}{err}");
+        }
+    }
 }
 
 /// `ijepa launch` starts as many processes as it is told: the count is bounded as the

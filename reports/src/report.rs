@@ -450,6 +450,12 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
                 .into(),
         });
     }
+    // (a file where the folder, or a folder above it, would be: refused by `plan` and `run
+    // --dry-run` too, which accepted it; `run` refused it at once, `ijepa-report` said
+    // "FILE/report-stage.json: Not a directory")
+    if let Some(file) = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| fs::metadata(a).is_ok_and(|m| !m.is_dir())) {
+        return Err(ReportError::NotAFolder { path: file.to_path_buf() });
+    }
     // (a stage folder by its name and its record: a `manifest.json` of a project's own folder
     // above the runs refused every report folder under it)
     let stage = |p: &Path| {
@@ -502,9 +508,6 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
 /// As [`check_out`]; [`ReportError::Io`] removing the marker.
 pub fn claim_out(runs: &Path, out: &Path) -> Result<()> {
     check_out(runs, out)?;
-    if std::fs::metadata(out).is_ok_and(|m| !m.is_dir()) {
-        return Err(ReportError::NotAFolder { path: out.to_path_buf() });
-    }
     let marker = out.join(ijepa_schema::REPORT_MARKER);
     match std::fs::remove_file(&marker) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ReportError::io(marker, e)),
