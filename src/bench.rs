@@ -63,8 +63,8 @@ pub(crate) struct BenchFeatures {
 pub(crate) struct BenchData {
     /// An image folder (class sub-folders of JPEG/PNG files).
     dir: PathBuf,
-    /// Loader threads.
-    #[arg(long, default_value_t = 2)]
+    /// Loader threads, 1 to 1024 (each is given a warm-up batch).
+    #[arg(long, default_value_t = 2, value_parser = loader_threads)]
     threads: usize,
     /// Crop side in pixels.
     #[arg(long, default_value_t = 224, value_parser = side)]
@@ -94,6 +94,11 @@ pub(crate) struct BenchData {
     /// bicubic with --multi-crop (DINO's), else bilinear.
     #[arg(long, value_parser = ["bilinear", "bicubic"])]
     interpolation: Option<String>,
+}
+
+/// `bench data --threads`: 100,000 was accepted, and raised the warm-up to as many batches.
+fn loader_threads(s: &str) -> Result<usize, String> {
+    crate::bounded(s, 1024, "loader threads")
 }
 
 /// A number strictly between 0 and 1 (NaN is none).

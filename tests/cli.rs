@@ -717,6 +717,9 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     assert!(!o.status.success() && outputs(&o).1.contains("at most 64"), "{:?}", outputs(&o));
     let o = ijepa(&["bench", "dist", "--iters", "0"]);
     assert!(!o.status.success() && outputs(&o).1.contains("must be at least 1"), "{:?}", outputs(&o));
+    // bench data's threads are bounded (100,000 raised the warm-up to as many batches)
+    let o = ijepa(&["bench", "data", "/nonexistent", "--threads", "100000"]);
+    assert!(o.status.code() == Some(2) && outputs(&o).1.contains("at most 1024 (loader threads)"), "{:?}", outputs(&o));
     // bench data's local crops are the small views, as in the language
     let o = ijepa(&["bench", "data", "/nonexistent", "--size", "16", "--multi-crop", "2", "--local-size", "96"]);
     assert!(!o.status.success() && outputs(&o).1.contains("at most --size 16"), "{:?}", outputs(&o));
