@@ -206,13 +206,14 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
 }
 
 /// The report's title: the methods we pretrained (`I-JEPA`, `MAE`, ...), from the evaluated
-/// subjects' method names.
-fn title(reg: &Registry) -> String {
+/// subjects' method names without what follows the name (`I-JEPA (ours)`, a checkpoint given
+/// to `ijepa eval`: `MAE (epoch-0002.safetensors)`, each of which made a title of its own).
+pub(crate) fn title(reg: &Registry) -> String {
     let mut methods: Vec<String> = reg
         .evals
         .iter()
         .filter(|e| !matches!(e.record.model.as_str(), "random-init" | "raw-pixels"))
-        .map(|e| e.record.method.trim_end_matches(" (ours)").to_string())
+        .map(|e| e.record.method.split(" (").next().unwrap_or_default().to_string())
         .collect();
     methods.sort();
     methods.dedup();

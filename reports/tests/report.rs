@@ -1204,6 +1204,15 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
     let reg = load_registry(&runs).unwrap();
     let panel = sweep_panel(&reg, study);
     assert_eq!(series(&panel, "random init (each point's recipe) · knn").points, [(0.0, 44.0), (1.0, 47.35), (2.0, 47.75)]);
+    // the title names each method once: a checkpoint given to `ijepa eval` (`MAE
+    // (epoch-0002.safetensors)`) is MAE, not a method of its own
+    eval(&runs, "mae-checkpoint", "knn-mae", "knn", "mae", 40.0, None, json!({}));
+    patch_eval(&runs, "mae-checkpoint", "knn-mae", |v| v["method"] = json!("MAE (epoch-0002.safetensors)"));
+    let reg = load_registry(&runs).unwrap();
+    let out = tmp.path().join("rep-title");
+    ijepa_reports::write_report(&reg, &out).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.starts_with("# DINO / I-JEPA / MAE / dino run / ijepa run / mae run report"), "{}", md.lines().next().unwrap_or_default());
 }
 
 /// Monitors of a DINO run and an MAE run: the encoder evaluations read is solid (DINO's
