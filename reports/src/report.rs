@@ -208,7 +208,7 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
 /// The report's title: the methods we pretrained (`I-JEPA`, `MAE`, ...), from the evaluated
 /// subjects' method names without what follows the name (`I-JEPA (ours)`, a checkpoint given
 /// to `ijepa eval`: `MAE (epoch-0002.safetensors)`, each of which made a title of its own).
-pub(crate) fn title(reg: &Registry) -> String {
+fn title(reg: &Registry) -> String {
     let mut methods: Vec<String> = reg
         .evals
         .iter()
