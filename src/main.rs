@@ -527,7 +527,7 @@ fn load_study_checked(file: &std::path::Path) -> Result<(ijepa_dsl::Study, Strin
 fn load_resolved(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Box<dyn std::error::Error>> {
     let (mut study, source) = load_study_checked(file).map_err(|_| format!("{} does not check (see above)", file.display()))?;
     let says = ijepa_engine::dist::DistEnv::from_env().ok().flatten().is_none_or(|e| e.rank == 0);
-    let mut warned = study_warnings(&study);
+    let mut warned = study.warnings();
     for p in &mut study.points {
         if let Some(w) = precision::resolve_experiment(&mut p.experiment)?.warning.filter(|w| !warned.contains(w)) {
             warned.push(w);
@@ -672,7 +672,7 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
     let folders = Folders { runs_dir: runs_dir.to_path_buf(), reports_dir: PathBuf::from(ijepa_reports::DEFAULT_OUT) };
     let how = "; the job's report goes to reports-out/ of this folder: give --runs-dir a folder that does not hold it";
     folders.check().and_then(|()| folders.check_reports(&study, how)).map_err(|e| format!("the job's `ijepa run` would stop at once: {e}"))?;
-    for w in study_warnings(&study) {
+    for w in study.warnings() {
         eprintln!("warning: {w}");
     }
     let exp = launch::one_allocation(&study)?;
@@ -772,34 +772,6 @@ fn cmd_report(runs_dir: &std::path::Path, out: &std::path::Path) -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `check`, `plan` and `run` say of a study before anything trains: a sweep over recipes
-/// whose methods train with other settings beside their recipe, left to each recipe's defaults
-/// ([`ijepa_dsl::Study::recipe_defaults_apart`]); augmentations a point's recipe does not read
-/// (DINO's multi-crop; said once per text).
-fn study_warnings(study: &ijepa_dsl::Study) -> Vec<String> {
-    let mut out = Vec::new();
-    let apart = study.recipe_defaults_apart();
-    if !apart.is_empty() {
-        out.push(format!(
-            "the points of `vary \"recipe\"` train with other settings beside their recipe, which this file leaves to each recipe's defaults ({}): a \
-             comparison of the methods compares these too; write them in the experiment to hold them equal, or `vary` them beside the recipe to keep \
-             each method's own by choice",
-            apart.join("; ")
-        ));
-    }
-    out.extend(study.encoder_shape_dropped());
-    for p in &study.points {
-        let e = &p.experiment;
-        let evals = e.evals.iter().filter_map(|c| c.warning());
-        for w in [ijepa_dsl::recipes::unread_augmentations_written(&e.recipe, &e.data, &study.written), ijepa_dsl::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {
-            if !out.contains(&w) {
-                out.push(w);
-            }
-        }
-    }
-    out
-}
-
 /// What `check` says of a study's sweep: its points and what they vary (the settings before
 /// it are the experiment's, which the points change).
 fn sweep_summary(study: &ijepa_dsl::Study) -> String {
@@ -843,7 +815,7 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
                     if d.world_size() > 1 { format!(" x {} ranks ({} node(s) x {})", d.world_size(), d.nodes, d.procs_per_node) } else { String::new() },
                     sweep_summary(&study)
                 );
-                for w in study_warnings(&study) {
+                for w in study.warnings() {
                     eprintln!("warning: {w}");
                 }
             }

@@ -64,6 +64,36 @@ pub struct Point {
 }
 
 impl Study {
+    /// What `check`, `plan` and `run` say of the study before anything trains: a sweep over
+    /// recipes whose methods train with other settings beside their recipe, left to each
+    /// recipe's defaults ([`Study::recipe_defaults_apart`]); an encoder shape a sweep's presets
+    /// drop ([`Study::encoder_shape_dropped`]); augmentations a point's recipe does not read
+    /// (DINO's multi-crop), an EMA that never moves, a fine-tuning warm-up that never reaches
+    /// its peak (each text once).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let apart = self.recipe_defaults_apart();
+        if !apart.is_empty() {
+            out.push(format!(
+                "the points of `vary \"recipe\"` train with other settings beside their recipe, which this file leaves to each recipe's defaults ({}): a \
+                 comparison of the methods compares these too; write them in the experiment to hold them equal, or `vary` them beside the recipe to keep \
+                 each method's own by choice",
+                apart.join("; ")
+            ));
+        }
+        out.extend(self.encoder_shape_dropped());
+        for p in &self.points {
+            let e = &p.experiment;
+            let evals = e.evals.iter().filter_map(|c| c.warning());
+            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, &self.written), crate::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {
+                if !out.contains(&w) {
+                    out.push(w);
+                }
+            }
+        }
+        out
+    }
+
     /// Where the points of a sweep over recipes train with other settings than one another
     /// beside their recipe, because the file leaves those settings to each recipe's defaults
     /// (MAE's betas, learning rate and weight decay, crops, flips and interpolation): one line
