@@ -680,6 +680,17 @@ fn a_sweep_over_the_layout_is_refused() {
     let text = d.render_plain();
     assert!(d.codes() == ["ijepa::dsl::invalid_value"] && text.contains("point 3 differs from point 1 only in `log-every`, which no stage counts"), "{text}");
     assert_eq!(at(&src, &d, 0), "2");
+    // nor beside an evaluation's setting alone: the points share the pretraining, which ran
+    // with the first point's value without a word
+    let with_knn = TINY.trim_end().strip_suffix('}').map(|t| format!("{t}    eval \"knn\"\n}}")).unwrap();
+    let src = format!("{with_knn}\nsweep \"zip\" {{\n vary \"log-every\" 1 100\n vary \"eval.knn.k\" 5 6\n}}");
+    let d = sweep_err(&src);
+    let said = d.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+    assert!(d.codes() == ["ijepa::dsl::invalid_value"] && said.contains("points 1 and 2 share one pretraining (they differ only in their evaluations), which runs once, with point 1's `log-every`: point 2's is not used"), "{said}");
+    assert_eq!(at(&src, &d, 0), "100");
+    // the same value of it beside the evaluations is an evaluation sweep
+    let s = sweep(&format!("{with_knn}\nsweep \"zip\" {{\n vary \"log-every\" 1 1\n vary \"eval.knn.k\" 5 6\n}}"));
+    assert_eq!(s.points.len(), 2);
 }
 
 #[test]

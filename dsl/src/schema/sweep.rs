@@ -393,10 +393,14 @@ fn same_value(path: &str, a: &Value, b: &Value) -> bool {
 
 /// In a zip sweep, reports a point equal to an earlier one in every `vary` (the same run
 /// twice), or in every `vary` that a stage counts (the two differ only in settings of how a
-/// run is carried out, [`unhashed`]: one pretraining under two labels).
+/// run is carried out, [`unhashed`]: one pretraining under two labels), or in every `vary` the
+/// pretraining counts while they differ in how it is carried out (`log-every` beside an
+/// evaluation's `k`: the evaluations differ, and the one pretraining they share ran with the
+/// first point's `log-every` without a word).
 fn zip_points_differ(cx: &mut Ctx, spec: &SweepSpec) {
     let n = spec.vary.iter().map(|v| v.values.len()).min().unwrap_or(0);
     let counted: Vec<&Vary> = spec.vary.iter().filter(|v| !unhashed(&v.path)).collect();
+    let by_pretraining: Vec<&Vary> = counted.iter().copied().filter(|v| !(v.path == "eval" || v.path.starts_with("eval."))).collect();
     for j in 1..n {
         let same = |vs: &[&Vary]| (0..j).find(|&i| vs.iter().all(|v| same_value(&v.path, &v.values[i], &v.values[j])));
         if let Some(i) = same(&spec.vary.iter().collect::<Vec<_>>()) {
@@ -419,6 +423,23 @@ fn zip_points_differ(cx: &mut Ctx, spec: &SweepSpec) {
                 ),
                 span: spec.vary.iter().find(|v| unhashed(&v.path)).map_or(spec.vary[0].values[j].span, |v| v.values[j].span),
                 help: "change a setting a stage counts between the two, or drop the point".into(),
+            });
+        } else if let Some(i) = same(&by_pretraining) {
+            // (they share a pretraining: a setting of how it is carried out that differs is lost)
+            let differ: Vec<&Vary> = spec.vary.iter().filter(|v| unhashed(&v.path) && !same_value(&v.path, &v.values[i], &v.values[j])).collect();
+            let Some(first) = differ.first() else { continue };
+            cx.err(DslError::InvalidValue {
+                what: "sweep value".into(),
+                message: format!(
+                    "points {} and {} share one pretraining (they differ only in their evaluations), which runs once, with point {}'s {}: point {}'s is not used",
+                    i + 1,
+                    j + 1,
+                    i + 1,
+                    differ.iter().map(|v| format!("`{}`", v.path)).collect::<Vec<_>>().join(", "),
+                    j + 1
+                ),
+                span: first.values[j].span,
+                help: "give the points the same value of it, or change a setting the pretraining counts between them".into(),
             });
         }
     }
