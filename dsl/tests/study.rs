@@ -688,6 +688,13 @@ fn a_sweep_over_the_layout_is_refused() {
     let said = d.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
     assert!(d.codes() == ["ijepa::dsl::invalid_value"] && said.contains("points 1 and 2 share one pretraining (they differ only in their evaluations), which runs once, with point 1's `log-every`: point 2's is not used"), "{said}");
     assert_eq!(at(&src, &d, 0), "100");
+    // the peak learning rate varied as `peak=` and as `blr=`: the last `vary` won, silently
+    for mode in ["grid", "zip"] {
+        let src = format!("{TINY}\nsweep \"{mode}\" {{\n vary \"optimizer.lr.blr\" 1e-3 2e-3\n vary \"optimizer.lr.peak\" 5e-4 1e-3\n}}");
+        let d = sweep_err(&src);
+        let said = d.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+        assert!(said.contains("`optimizer.lr.blr` and `optimizer.lr.peak` both set the peak learning rate"), "{mode}: {said}");
+    }
     // the same value of it beside the evaluations is an evaluation sweep
     let s = sweep(&format!("{with_knn}\nsweep \"zip\" {{\n vary \"log-every\" 1 1\n vary \"eval.knn.k\" 5 6\n}}"));
     assert_eq!(s.points.len(), 2);

@@ -155,6 +155,18 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
             });
         }
     }
+    // two settings of one value: the peak learning rate as `peak=` and as `blr=` (one node
+    // writing both is refused; varied both, the last `vary` won and the points named after
+    // the other trained alike)
+    let lr = |p: &str| ["optimizer.lr.peak", "optimizer.lr.blr"].contains(&p);
+    if let (Some(first), Some(second)) = (spec.vary.iter().find(|v| lr(&v.path)), spec.vary.iter().filter(|v| lr(&v.path)).nth(1)) {
+        cx.err(DslError::InvalidValue {
+            what: "vary".into(),
+            message: format!("`{}` and `{}` both set the peak learning rate: each point would hold only the value written last", first.path, second.path),
+            span: second.span,
+            help: format!("vary one of them (`{}` alone, say)", first.path),
+        });
+    }
     if spec.mode == SweepMode::Zip {
         if let Some((first, rest)) = spec.vary.split_first() {
             for v in rest.iter().filter(|v| v.values.len() != first.values.len()) {
