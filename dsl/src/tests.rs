@@ -324,6 +324,20 @@ fn cross_field_errors() {
     );
     // The default encoder (vit-huge/14) does not fit a 32-pixel crop either.
     assert_eq!(errs("data fashion-mnist { crop-size 32 }"), ["patch_crop"]);
+    // the help's suggestions are crops the next rule accepts (a 2x2 grid at least, for a
+    // recipe that masks patches: "try crop-size 32 or 16" for patch 16, and 16 was one patch)
+    // and a patch that divides the crop
+    let d = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 28 }\n encoder width=64 depth=2 heads=2 patch=16\n}\n").unwrap_err();
+    let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("try crop-size 32, or patch=14") && !help.contains("or 16"), "{help}");
+    // (applied, neither suggestion is refused for the grid: crop 32 is 2x2, patch 14 is 2x2)
+    for fixed in ["data fashion-mnist { crop-size 32 }\nencoder width=64 depth=2 heads=2 patch=16", "data fashion-mnist { crop-size 28 }\nencoder width=64 depth=2 heads=2 patch=14"] {
+        let codes = errs(fixed);
+        assert!(!codes.iter().any(|c| *c == "patch_crop" || *c == "conflict"), "{fixed}: {codes:?}");
+    }
+    let d = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 36 }\n encoder width=64 depth=2 heads=2 patch=16\n}\n").unwrap_err();
+    let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("try crop-size 48 or 32, or patch=12"), "{help}");
     assert_eq!(errs("encoder width=100 depth=2 heads=3 patch=16"), ["heads_width"]);
     assert_eq!(errs("predictor width=100 heads=3"), ["heads_width"]);
     // Inherited heads: vit-tiny has 3 heads, predictor width 384 is fine, 100 is not.

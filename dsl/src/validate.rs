@@ -645,13 +645,21 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     let mut help = format!(
         "the image is cut into {patch}x{patch} patches, so crop-size must be a multiple of {patch}"
     );
-    let choices: Vec<String> = [lower.checked_add(patch), Some(lower).filter(|l| *l > 0)]
+    // (a recipe that masks patches needs a 2x2 grid at least: "try crop-size 16" for patch 16
+    // was refused next as a single patch)
+    let masks = crate::recipes::schema(&exp.recipe).is_some_and(|s| !s.mask_kinds.is_empty());
+    let smallest = if masks { 2 * patch } else { patch };
+    let choices: Vec<String> = [lower.checked_add(patch).map(|c| c.max(smallest)), Some(lower).filter(|l| *l >= smallest)]
         .into_iter()
         .flatten()
         .map(|c| c.to_string())
         .collect();
     if !choices.is_empty() {
         help.push_str(&format!(": try crop-size {}", choices.join(" or ")));
+    }
+    // or a patch that divides the crop (the largest below this one giving a grid it can use)
+    if let Some(p) = (1..patch).rev().find(|p| crop.is_multiple_of(*p) && crop / p >= if masks { 2 } else { 1 }) {
+        help.push_str(&format!(", or patch={p}"));
     }
     if cx.span_of("encoder.patch").is_none() {
         help.push_str(&format!(
