@@ -80,13 +80,21 @@ fn unfit_heads(file: &Path, heads: Option<usize>, why: &str) -> Error {
 /// its run); `None` where nothing says it. A `heads` other than the recorded one is refused.
 fn heads_of(file: &Path, run: Option<&(PathBuf, serde_json::Value)>, heads: Option<usize>) -> Result<Option<usize>> {
     let of_run = run.and_then(|(run, config)| config["encoder"]["num_heads"].as_u64().map(|h| (run.join(ijepa_schema::CONFIG_JSON).display().to_string(), h as usize)));
-    let recorded = match of_run {
-        Some(r) => Some(r),
-        None => match ijepa_engine::checkpoint::state::encoder_heads_of(file) {
-            Some(Err(raw)) => return Err(refused(file, &ijepa_engine::checkpoint::state::damaged_heads(&raw))),
-            of_file => of_file.and_then(|h| h.ok()).map(|h| ("the file's metadata".to_string(), h)),
-        },
+    let of_file = match ijepa_engine::checkpoint::state::encoder_heads_of(file) {
+        Some(Err(raw)) => return Err(refused(file, &ijepa_engine::checkpoint::state::damaged_heads(&raw))),
+        of_file => of_file.and_then(|h| h.ok()),
     };
+    // (a checkpoint copied into another run's folder: the run's count was taken, and the
+    // export written with it)
+    if let (Some((config, theirs)), Some(own)) = (&of_run, of_file) {
+        if *theirs != own {
+            return Err(refused(
+                file,
+                &format!("records an encoder of {own} attention heads (its metadata), but the run folder it lies in trained {theirs} ({config}): a checkpoint of another run? move it out of that run's folder"),
+            ));
+        }
+    }
+    let recorded = of_run.or_else(|| of_file.map(|h| ("the file's metadata".to_string(), h)));
     match (heads, recorded) {
         (Some(h), Some((source, theirs))) if h != theirs => Err(refused(file, &format!("was trained with {theirs} attention heads ({source}), not --heads {h}"))),
         (h, theirs) => Ok(h.or(theirs.map(|t| t.1))),

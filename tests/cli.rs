@@ -543,6 +543,19 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     let o = ijepa(&["import-checkpoint", alone.to_str().unwrap(), "--out", d.join("alone-.safetensors").to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", outputs(&o));
     assert_eq!(ijepa_engine::checkpoint::state::encoder_heads_of(&d.join("alone-.safetensors")), None);
+    // a checkpoint recording 4 heads, copied into this run's folder (which trained 2): its own
+    // record is read too (the run's was taken alone: exported and evaluated with 2 heads)
+    let mut four = two.clone();
+    four[at] = b'4';
+    let into_run = pretrain.join("checkpoints/from-h4.safetensors");
+    std::fs::write(&into_run, four).unwrap();
+    let o = ijepa(&["export", into_run.to_str().unwrap(), "--format", "hf", "--out", d.join("hf-h4").to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("records an encoder of 4 attention heads (its metadata), but the run folder it lies in trained 2") && !d.join("hf-h4").exists(), "{out}{err}");
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", into_run.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("records an encoder of 4 attention heads (its metadata), where mae has 2"), "{out}{err}");
+    std::fs::remove_file(&into_run).unwrap();
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["model_type"], "vit_mae");
     assert_eq!(cfg["hidden_size"], 32);

@@ -312,20 +312,21 @@ fn check_run_final(checkpoint: &Path, run: Option<&Path>) -> Result<()> {
 /// # Errors
 /// [`Error::Checkpoint`] naming each setting that differs.
 fn check_run_encoder(exp: &Experiment, checkpoint: &Path, run: Option<&(PathBuf, serde_json::Value)>) -> Result<()> {
-    let Some((run, config)) = run else {
-        // a copy out of its run folder still records its head count (our checkpoints do)
-        return match crate::checkpoint::state::encoder_heads_of(checkpoint) {
-            Some(Err(raw)) => Err(Error::Checkpoint { path: checkpoint.to_path_buf(), message: crate::checkpoint::state::damaged_heads(&raw) }),
-            Some(Ok(h)) if h != exp.encoder.num_heads => Err(Error::Checkpoint {
-                path: checkpoint.to_path_buf(),
-                message: format!(
-                    "records an encoder of {h} attention heads (its metadata), where {} has {}: the weights load with any head count and compute other features; evaluate it with the experiment that trained it",
-                    exp.name, exp.encoder.num_heads
-                ),
-            }),
-            _ => Ok(()),
-        };
+    // a copy out of its run folder still records its head count (our checkpoints do), and so
+    // does a copy into another run's folder (read by that run's config.json alone, it was
+    // evaluated with the other run's head count): checked once the run's record agrees
+    let own_record = || match crate::checkpoint::state::encoder_heads_of(checkpoint) {
+        Some(Err(raw)) => Err(Error::Checkpoint { path: checkpoint.to_path_buf(), message: crate::checkpoint::state::damaged_heads(&raw) }),
+        Some(Ok(h)) if h != exp.encoder.num_heads => Err(Error::Checkpoint {
+            path: checkpoint.to_path_buf(),
+            message: format!(
+                "records an encoder of {h} attention heads (its metadata), where {} has {}: the weights load with any head count and compute other features; evaluate it with the experiment that trained it",
+                exp.name, exp.encoder.num_heads
+            ),
+        }),
+        _ => Ok(()),
     };
+    let Some((run, config)) = run else { return own_record() };
     let mut differ = Vec::new();
     if let Some(recipe) = config.get("recipe").and_then(|r| r.as_str()).filter(|r| *r != exp.recipe) {
         differ.push(format!("recipe {recipe} there, {} here", exp.recipe));
@@ -339,7 +340,7 @@ fn check_run_encoder(exp: &Experiment, checkpoint: &Path, run: Option<&(PathBuf,
             .map(|k| format!("{k} {} there, {} here", theirs[*k], mine[*k])),
     );
     if differ.is_empty() {
-        return Ok(());
+        return own_record();
     }
     Err(Error::Checkpoint {
         path: checkpoint.to_path_buf(),
