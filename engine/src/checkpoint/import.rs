@@ -308,9 +308,12 @@ fn assign_flat(m: &mut Models, all: StateDict, path: &Path) -> Result<()> {
         if k.starts_with("optimizer.") {
             continue;
         }
+        // (DDP's `module.` before or after the module's name: an official checkpoint's models
+        // flattened to `encoder.module.*` were read as missing every key)
+        let k = strip_module(&k).to_string();
         match modules.iter().find(|p| k.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('.'))) {
             Some(p) => {
-                let rest = k[p.len() + 1..].to_string();
+                let rest = strip_module(&k[p.len() + 1..]).to_string();
                 match split.iter_mut().find(|(n, _)| n == p) {
                     Some((_, sd)) => sd.push((rest, t)),
                     None => split.push((p.clone(), vec![(rest, t)])),
@@ -423,6 +426,21 @@ pub fn write_ours(models: &Models, out: &Path, encoder_heads: Option<usize>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// DDP's `module.` is taken off before or after a module's name (an official checkpoint's
+    /// models flattened into one safetensors file read `encoder.module.*`, and every key was
+    /// said missing).
+    #[test]
+    fn module_prefixes_come_off_either_side_of_the_module_name() {
+        let t = || Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu));
+        let all: StateDict = ["encoder.module.pos_embed", "module.predictor.mask_token", "target_encoder.module.norm.weight"].iter().map(|k| (k.to_string(), t())).collect();
+        let mut m = Models::default();
+        assign_flat(&mut m, all, Path::new("x.safetensors")).unwrap();
+        let keys = |sd: &Option<StateDict>| sd.as_ref().map(|sd| sd.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>()).unwrap_or_default();
+        assert_eq!(keys(&m.encoder), ["pos_embed"]);
+        assert_eq!(keys(&m.predictor), ["mask_token"]);
+        assert_eq!(keys(&m.target_encoder), ["norm.weight"]);
+    }
 
     /// A float64 weight beyond float32's range is refused, naming the tensor (it was imported
     /// as Inf, exit 0); one within it loads.
