@@ -381,7 +381,14 @@ pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<Vi
         return Err(bad(path, format!("`pos_embed` {pos:?} has no patch position")));
     }
     if grid * grid != n {
-        return Err(bad(path, format!("`pos_embed` has {n} positions, not a square grid")));
+        // (a `cls_token` beside a table of patch positions alone: "48 positions" named a count
+        // the file does not hold)
+        let all = pos[1] as usize;
+        let square = |x: usize| ((x as f64).sqrt().round() as usize).pow(2) == x;
+        if cls_token && square(all) {
+            return Err(bad(path, format!("holds a `cls_token`, but `pos_embed`'s {all} positions are a square grid of patches with no class position (an I-JEPA encoder has no class token): remove `cls_token`, or give a model whose table has one")));
+        }
+        return Err(bad(path, format!("`pos_embed` has {n} positions{}, not a square grid", if cls_token { " besides its class position" } else { "" })));
     }
     let depth = (0..).take_while(|i| sd.iter().any(|(k, _)| k.starts_with(&format!("blocks.{i}.")))).count();
     let hidden = shape_of_rank(sd, "blocks.0.mlp.fc1.weight", 2, path)?[0] as usize;
@@ -430,6 +437,19 @@ mod tests {
     /// DDP's `module.` is taken off before or after a module's name (an official checkpoint's
     /// models flattened into one safetensors file read `encoder.module.*`, and every key was
     /// said missing).
+    /// A `cls_token` beside a table without its class position is named as such (it read
+    /// "`pos_embed` has 48 positions", a count the file does not hold).
+    #[test]
+    fn a_class_token_without_its_position_is_named() {
+        let z = |s: &[i64]| Tensor::zeros(s, (tch::Kind::Float, tch::Device::Cpu));
+        let sd: StateDict = vec![("pos_embed".into(), z(&[1, 49, 32])), ("patch_embed.proj.weight".into(), z(&[32, 3, 4, 4])), ("cls_token".into(), z(&[1, 1, 32]))];
+        let e = infer_vit(&sd, Some(2), Path::new("x")).unwrap_err().to_string();
+        assert!(e.contains("holds a `cls_token`, but `pos_embed`'s 49 positions are a square grid of patches with no class position"), "{e}");
+        let sd: StateDict = vec![("pos_embed".into(), z(&[1, 47, 32])), ("patch_embed.proj.weight".into(), z(&[32, 3, 4, 4])), ("cls_token".into(), z(&[1, 1, 32]))];
+        let e = infer_vit(&sd, Some(2), Path::new("x")).unwrap_err().to_string();
+        assert!(e.contains("has 46 positions besides its class position, not a square grid"), "{e}");
+    }
+
     #[test]
     fn module_prefixes_come_off_either_side_of_the_module_name() {
         let t = || Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu));
