@@ -210,8 +210,9 @@ enum Command {
         /// Attention heads, which hf's config.json records (no tensor's shape depends on it; the
         /// official layout's tensors do not, its file's metadata does when known). Read from the
         /// run's config.json when the checkpoint lies in a run folder, else from the file's own
-        /// record (a pretraining's checkpoints carry it), else from the preset of the width; a
-        /// different value is refused; needed for other widths (hf).
+        /// record (a pretraining's checkpoints carry it), which a different value contradicts and
+        /// is refused; else the preset of the width is the default, which a value replaces
+        /// (needed for other widths, hf).
         #[arg(long)]
         heads: Option<usize>,
         /// Output file (official) or folder (hf: a new or empty one, or an earlier export's,
