@@ -129,10 +129,10 @@ pub fn state_dict(v: &Value, path: &Path) -> Result<Vec<(String, Tensor)>> {
         .map(|(i, (k, x))| {
             let name = k
                 .as_str()
-                .ok_or_else(|| ck(format!("state dict key #{i} is a {}, not a str", k.type_name())))?;
+                .ok_or_else(|| ck(format!("state dict key #{i} is {}, not a str", article(k.type_name()))))?;
             match x {
                 Value::Tensor(t) => Ok((name.to_string(), t.shallow_clone())),
-                other => Err(ck(format!("state dict entry `{name}` is a {}, not a tensor", other.type_name()))),
+                other => Err(ck(format!("state dict entry `{name}` is {}, not a tensor", article(other.type_name())))),
             }
         })
         .collect()
@@ -421,5 +421,14 @@ impl Archive {
         let mut out = Tensor::f_empty(r.size.as_slice(), (s.kind, Device::Cpu)).map_err(tch_err)?;
         out.f_copy_(&view).map_err(tch_err)?;
         Ok(out)
+    }
+}
+
+/// `a dict`, `an int`: a type name with its article (it read "is a int").
+fn article(name: &str) -> String {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {name}")
+    } else {
+        format!("a {name}")
     }
 }
