@@ -988,6 +988,16 @@ fn with_monitor_advice(e: Error, exp: &Experiment, n_images: usize, world: usize
     }
 }
 
+/// A number as a message shows it: a tiny one in exponent form (`1e-300` was three hundred
+/// digits).
+fn shown(x: f64) -> String {
+    if x != 0.0 && x.abs() < 1e-4 {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
 /// The schedules of `ipe` steps an epoch on `world` ranks; refuses schedules of 0 steps.
 fn schedules(exp: &Experiment, ipe: usize, world: usize) -> Result<Schedules> {
     // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
@@ -998,7 +1008,8 @@ fn schedules(exp: &Experiment, ipe: usize, world: usize) -> Result<Schedules> {
     if sched.total_steps() == 0 {
         return Err(Error::Config(format!(
             "ipe-scale {} x {} epoch(s) x {ipe} step(s) an epoch gives schedules of 0 steps: raise ipe-scale (1.0: the run's own length)",
-            exp.ipe_scale, exp.epochs
+            shown(exp.ipe_scale),
+            exp.epochs
         )));
     }
     Ok(sched)
@@ -1057,7 +1068,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         tracing::warn!(
             "the schedules last {} steps (ipe-scale {} x {} epoch(s) x {ipe} steps), the run {run_steps}: its last {} steps train past their end, where the learning rate and weight decay follow their formulas beyond it (a cosine turns back toward its start) rather than holding their final values; ipe-scale 1.0 fits them to the run",
             sched.total_steps(),
-            exp.ipe_scale,
+            shown(exp.ipe_scale),
             exp.epochs,
             run_steps - sched.total_steps()
         );
@@ -1506,6 +1517,11 @@ fn check_replicas(pg: &ProcessGroup, state: &[(String, Tensor)]) -> Result<Vec<S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tiny_number_is_shown_in_exponent_form() {
+        assert_eq!((shown(1e-300), shown(0.01), shown(2.0), shown(0.0)), ("1e-300".to_string(), "0.01".to_string(), "2".to_string(), "0".to_string()));
+    }
 
     /// Before a step the ranks' `[failed, stop]` pairs decide: any failed loader stops the run
     /// naming the failed ranks (a stop request beside it changes nothing), else any stop
