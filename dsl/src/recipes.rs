@@ -181,8 +181,9 @@ pub struct RecipeSchema {
     pub init_settings: Vec<String>,
     /// Fields inside [`RecipeSchema::init_settings`] the initialisation does not read (MAE's
     /// `decoder.norm_pix_loss`, DINO's `dino.norm_last_layer`: a loss, a fixed gain of 1):
-    /// keyed at their defaults, so that a sweep over them shares one random-init baseline (each
-    /// value computed the same features again, and the report listed the baseline twice).
+    /// keyed at their defaults ([`init_read_alike`]), so that a sweep over them shares one
+    /// random-init baseline (each value computed the same features again, and the report listed
+    /// the baseline twice).
     pub init_unread: Vec<String>,
 }
 
@@ -318,20 +319,35 @@ pub fn init_values(exp: &crate::config::Experiment) -> Option<serde_json::Value>
     if fields.is_empty() {
         return None;
     }
-    let mut all = serde_json::to_value(exp).ok()?;
-    // (what the initialisation does not read, at its default: the key the default has)
-    let mut defaults = serde_json::to_value(crate::config::Experiment::with_defaults("")).ok()?;
-    // (the blocks left out of the serialised form at their defaults, written out: a decoder
-    // of other shape keeps its `norm_pix_loss` key, at the default's value)
-    defaults["decoder"] = serde_json::to_value(crate::config::DecoderConfig::default()).ok()?;
-    defaults["dino"] = serde_json::to_value(crate::config::DinoConfig::default()).ok()?;
-    for f in schema(&exp.recipe).map(|s| s.init_unread).unwrap_or_default() {
-        if let Some(v) = all.pointer_mut(&format!("/{}", f.replace('.', "/"))) {
-            *v = defaults.pointer(&format!("/{}", f.replace('.', "/"))).cloned().unwrap_or_default();
-        }
-    }
+    let all = serde_json::to_value(exp).ok()?;
     let values = fields.iter().map(|f| (f.clone(), f.split('.').fold(&all, |v, k| &v[k]).clone())).collect::<serde_json::Map<_, _>>();
     Some(serde_json::Value::Object(values))
+}
+
+/// `exp` with what its recipe's initialisation does not read ([`RecipeSchema::init_unread`])
+/// at its defaults: how a random-init baseline is keyed, so that a sweep over those settings
+/// shares one baseline (the settings at their defaults are unchanged, and so is their key).
+pub fn init_read_alike(exp: &crate::config::Experiment) -> crate::config::Experiment {
+    let unread = schema(&exp.recipe).map(|s| s.init_unread).unwrap_or_default();
+    let Ok(mut all) = serde_json::to_value(exp) else { return exp.clone() };
+    let defaults = crate::config::Experiment::with_defaults("");
+    // (the blocks left out of the serialised form at their defaults, written out: a decoder
+    // of other shape keeps its `norm_pix_loss` key, at the default's value)
+    let mut default_values = serde_json::to_value(&defaults).unwrap_or_default();
+    default_values["decoder"] = serde_json::to_value(&defaults.decoder).unwrap_or_default();
+    default_values["dino"] = serde_json::to_value(&defaults.dino).unwrap_or_default();
+    let mut changed = false;
+    for f in unread {
+        let at = format!("/{}", f.replace('.', "/"));
+        if let (Some(v), Some(d)) = (all.pointer_mut(&at), default_values.pointer(&at)) {
+            changed |= v != d;
+            *v = d.clone();
+        }
+    }
+    if !changed {
+        return exp.clone();
+    }
+    serde_json::from_value(all).unwrap_or_else(|_| exp.clone())
 }
 
 static REGISTRY: LazyLock<RwLock<Vec<RecipeSchema>>> = LazyLock::new(|| RwLock::new(builtins()));

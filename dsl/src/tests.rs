@@ -1367,25 +1367,25 @@ fn help_texts_say_what_a_node_takes() {
     assert!(text.contains("`experiment` accepts: recipe,") && text.contains("extends") && !text.contains("sweep"), "{text}");
 }
 
-/// What a recipe's initialisation does not read is keyed at its default: a file that writes
-/// the default (or nothing) keeps the key it had (the random-init baselines' hashes do not
-/// move), and the other value shares it.
+/// What a recipe's initialisation does not read is keyed at its default
+/// ([`crate::recipes::init_read_alike`]): a file that writes the default (or nothing) is
+/// unchanged (its random-init baseline keeps its hash), and the other value is keyed alike.
 #[test]
-fn init_values_key_unread_settings_at_their_defaults() {
-    let raw = |e: &Experiment, fields: &[&str]| {
-        let all = serde_json::to_value(e).unwrap();
-        serde_json::Value::Object(fields.iter().map(|f| (f.to_string(), f.split('.').fold(&all, |v, k| &v[k]).clone())).collect())
-    };
+fn init_read_alike_sets_unread_settings_to_their_defaults() {
+    use crate::recipes::{init_read_alike, init_values};
     let mae = exp("recipe \"mae\"\n decoder depth=1 width=16 heads=2");
-    assert_eq!(crate::recipes::init_values(&mae).unwrap(), raw(&mae, &["decoder"]));
+    assert_eq!(init_read_alike(&mae), mae);
     let off = exp("recipe \"mae\"\n decoder depth=1 width=16 heads=2 norm-pix-loss=#false");
-    assert_ne!(raw(&off, &["decoder"]), raw(&mae, &["decoder"]));
-    assert_eq!(crate::recipes::init_values(&off), crate::recipes::init_values(&mae));
+    assert_ne!(init_values(&off), init_values(&mae));
+    assert_eq!(init_values(&init_read_alike(&off)), init_values(&mae));
+    assert!(init_read_alike(&off).decoder.norm_pix_loss);
     let deeper = exp("recipe \"mae\"\n decoder depth=2 width=16 heads=2");
-    assert_ne!(crate::recipes::init_values(&deeper), crate::recipes::init_values(&mae));
-    let fields = ["dino.out_dim", "dino.hidden_dim", "dino.bottleneck_dim", "dino.head_layers", "dino.norm_last_layer"];
+    assert_ne!(init_values(&init_read_alike(&deeper)), init_values(&mae));
     let dino = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { out-dim 64 }");
-    assert_eq!(crate::recipes::init_values(&dino).unwrap(), raw(&dino, &fields));
+    assert_eq!(init_read_alike(&dino), dino);
     let trained = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n dino { out-dim 64; norm-last-layer #false }");
-    assert_eq!(crate::recipes::init_values(&trained), crate::recipes::init_values(&dino));
+    assert_eq!(init_values(&init_read_alike(&trained)), init_values(&dino));
+    // a recipe that declares none (I-JEPA) is as it was
+    let ijepa = exp("encoder width=32 depth=2 heads=2 patch=4");
+    assert_eq!(init_read_alike(&ijepa), ijepa);
 }

@@ -537,7 +537,18 @@ fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
 /// The contents of the list files it reads count too ([`eval_inputs`]).
 ///
 /// Spellings of one setting hash alike, as for [`pretrain_hash`].
+///
+/// A random init is keyed with what its recipe's initialisation does not read at its defaults
+/// ([`ijepa_dsl::recipes::init_read_alike`]: MAE's `norm-pix-loss`).
 pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
+    let exp = spelled_alike(exp);
+    let exp = if subject == Subject::RandomInit { ijepa_dsl::recipes::init_read_alike(&exp) } else { exp };
+    as_written_eval_hash(&exp, &eval_spelled_alike(cfg), subject, input)
+}
+
+/// [`eval_hash`] as versions before [`ijepa_dsl::recipes::init_read_alike`] gave it (a random
+/// init of MAE with `norm-pix-loss=#false` was keyed by it).
+fn init_as_written_eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
     as_written_eval_hash(&spelled_alike(exp), &eval_spelled_alike(cfg), subject, input)
 }
 
@@ -620,6 +631,10 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
         let current = eval_inputs(exp, cfg);
         let legacy = legacy_eval_hash(exp, cfg, subject, input);
         let mut old = vec![as_written_eval_hash(exp, cfg, subject, input), listless_eval_hash(exp, cfg, subject, input), legacy.clone()];
+        // (a random init keyed by a setting its initialisation does not read: the version before)
+        if subject == Subject::RandomInit {
+            old.insert(0, init_as_written_eval_hash(exp, cfg, subject, input));
+        }
         // (a DINO evaluation of earlier versions, which counted the augmentations, and its lists)
         if subject == Subject::Pretrained {
             old.push(with_inputs(legacy, &current));
@@ -1381,6 +1396,31 @@ mod tests {
         let pixels: Vec<&Stage> = plan.graph.node_weights().filter(|s| s.id.starts_with("eval-linear-raw-pixels")).collect();
         assert_eq!(pixels.len(), 1, "{:?}", pixels.iter().map(|s| &s.dir).collect::<Vec<_>>());
         assert!(ijepa_schema::eval_done(&pixels[0].dir));
+    }
+
+    /// A random init is keyed with what its initialisation does not read at its default (MAE's
+    /// `norm-pix-loss`), and a finished one keyed by it, as earlier versions keyed it, is
+    /// still found (it was evaluated again, and the report left the first out).
+    #[test]
+    fn a_random_init_keyed_by_a_setting_it_does_not_read_is_found_under_its_old_hash() {
+        let src = "experiment \"m\" {\n recipe \"mae\"\n data \"fashion-mnist\" { crop-size 16; batch-size 16; limit 64 }\n encoder width=32 depth=2 heads=2 patch=4\n decoder depth=1 width=16 heads=2 norm-pix-loss=#false\n eval \"knn\" { baselines \"random-init\" }\n}\n";
+        let exp = ijepa_dsl::parse_study("m.kdl", src).unwrap().points[0].experiment.clone();
+        let knn = &exp.evals[0];
+        let root = crate::testdir::scratch("plan", "init-unread-old");
+        let (hash, dir) = eval_stage(&root, "m", &exp, knn, Subject::RandomInit, "p");
+        let mut on = exp.clone();
+        on.decoder.norm_pix_loss = true;
+        assert_eq!(hash, eval_hash(&on, knn, Subject::RandomInit, "p"));
+        let old = init_as_written_eval_hash(&exp, knn, Subject::RandomInit, "p");
+        assert_ne!(old, hash);
+        let folder = dir.file_name().unwrap().to_string_lossy().rsplit_once('-').unwrap().0.to_string();
+        let old_dir = run_dir::stage_path(&root, "m", &folder, &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        let record = r#"{"experiment":"m","protocol":"knn","model":"random-init","method":"random init (MAE)","arch":"vit","top1":40.0}"#;
+        std::fs::write(old_dir.join(ijepa_schema::EVAL), record).unwrap();
+        assert_eq!(eval_stage(&root, "m", &exp, knn, Subject::RandomInit, "p"), (old, old_dir));
+        // the value at its default keys as it always did
+        assert_eq!(eval_hash(&on, knn, Subject::RandomInit, "p"), init_as_written_eval_hash(&on, knn, Subject::RandomInit, "p"));
     }
 
     /// Logging and checkpoint cadence leave the pretraining's identity alone; a folder an
