@@ -893,6 +893,11 @@ fn a_setting_of_another_recipe_names_both() {
         assert!(text.contains("`encoder rescale-init` is a setting of recipe"), "{text}");
     }
     assert!(parse_str("test.kdl", "experiment \"t\" {\n encoder width=32 depth=2 heads=2 patch=4 rescale-init=#true\n}\n").is_ok());
+    // a sweep over recipes keeps it for its I-JEPA points, as it keeps each recipe's settings
+    // (its MAE point as it was before the rule)
+    let methods = "experiment \"t\" {\n encoder width=32 depth=2 heads=2 patch=4 rescale-init=#true\n predictor depth=1 width=16 heads=2\n decoder depth=1 width=16 heads=2\n mask \"multi-block\" { min-keep 3 }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n";
+    let study = crate::parse_study("t.kdl", methods).unwrap_or_else(|d| panic!("{}", d.render_plain()));
+    assert!(study.points.iter().all(|p| p.experiment.encoder.rescale_init));
     let d = parse_str("test.kdl", "experiment \"t\" {\n recipe \"mae\"\n mask \"block\"\n}\n").unwrap_err();
     assert!(d.render_plain().contains("samples mask \"random\""), "{}", d.render_plain());
 }

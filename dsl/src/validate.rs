@@ -111,18 +111,27 @@ fn mlp_has_width(cx: &mut Ctx, exp: &Experiment) {
 /// `encoder rescale-init=#true` (I-JEPA's official `fix_init_weight`): MAE and DINO build
 /// their encoders as their official code does, without it. Accepted there, it was ignored
 /// while it moved the stage hash: a sweep over it trained one model twice under two labels.
+///
+/// A sweep over recipes that does not vary it keeps it for its I-JEPA points, as it keeps each
+/// recipe's own settings (and its other points as they were).
 fn rescale_init_is_read(cx: &mut Ctx, exp: &Experiment) {
     if !exp.encoder.rescale_init || !["mae", "dino"].contains(&exp.recipe.as_str()) || !cx.ok(&["encoder", "recipe"]) {
         return;
     }
+    let swept = |p: &str| cx.swept_paths.iter().any(|s| s == p);
+    if swept("recipe") && !swept("encoder.rescale-init") && !swept("encoder") {
+        return;
+    }
+    let written = cx.span_of("encoder.rescale-init").is_some();
     cx.err(DslError::NotOfRecipe {
         node: "encoder rescale-init".into(),
         owner: "\"ijepa\"".into(),
         recipe: exp.recipe.clone(),
-        span: cx.span_or(&["encoder.rescale-init", "encoder"]),
+        span: cx.span_or(&["encoder.rescale-init", "encoder", "recipe"]),
         help: format!(
-            "{} initialises its encoder as its official code does, without I-JEPA's per-block rescale (`fix_init_weight`): remove `rescale-init=#true`",
-            crate::recipes::schema(&exp.recipe).map_or(exp.recipe.clone(), |s| s.display)
+            "{} initialises its encoder as its official code does, without I-JEPA's per-block rescale (`fix_init_weight`): {}",
+            crate::recipes::schema(&exp.recipe).map_or(exp.recipe.clone(), |s| s.display),
+            if written { "remove `rescale-init=#true`".to_string() } else { "the base this file extends writes `rescale-init=#true`: write `rescale-init=#false` on this file's `encoder`".to_string() }
         ),
     });
 }
