@@ -737,6 +737,11 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
     if exp.evals.is_empty() {
         return Err(format!("{} has no `eval` block: nothing to evaluate", file.display()).into());
     }
+    // what the file's evaluations warn of (a fine-tuning warm-up that never reaches its peak),
+    // as `run` says it
+    for w in exp.evals.iter().filter_map(|c| c.warning()) {
+        eprintln!("warning: {w}");
+    }
     let dev = device::resolve(&exp.device)?;
     // a sweep point's baselines are the study's, shared by its points (as `ijepa run` keeps them)
     let meta = match point {

@@ -62,6 +62,10 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         let (out, err) = outputs(&o);
         assert!(o.status.success() && err.matches("the fine-tuning's learning-rate warmup (1 epoch(s)) is at least as long as its 1 epoch(s)").count() == 1, "{cmd}: {out}{err}");
     }
+    // ... and `ijepa eval` of the file says it too (the evaluation said it as it began)
+    let o = ijepa(&["eval", warmup.to_str().unwrap(), "--checkpoint", d.join("none.safetensors").to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(err.matches("the fine-tuning's learning-rate warmup (1 epoch(s)) is at least as long as its 1 epoch(s)").count() == 1, "{out}{err}");
     // in a launched job rank 0 alone says it (every rank printed the same lines)
     for rank in ["0", "1"] {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa"))
