@@ -338,6 +338,11 @@ fn cross_field_errors() {
     let d = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 36 }\n encoder width=64 depth=2 heads=2 patch=16\n}\n").unwrap_err();
     let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(help.contains("try crop-size 48 or 32, or patch=12"), "{help}");
+    // DINO's patch divides its local crops too (patch 7 for crop 28 was refused next for local
+    // crops of 16)
+    let d = parse_str("t.kdl", "experiment \"t\" {\n recipe \"dino\"\n data \"fashion-mnist\" { crop-size 28 }\n encoder width=64 depth=2 heads=2 patch=8\n dino { local-size 16 }\n}\n").unwrap_err();
+    let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains(", or patch=4") && !help.contains("patch=7"), "{help}");
     assert_eq!(errs("encoder width=100 depth=2 heads=3 patch=16"), ["heads_width"]);
     assert_eq!(errs("predictor width=100 heads=3"), ["heads_width"]);
     // Inherited heads: vit-tiny has 3 heads, predictor width 384 is fine, 100 is not.
