@@ -360,6 +360,11 @@ fn cross_field_errors() {
     let at = text.find("target blocks can be as small as 1 patch").expect("the label");
     let shown = &text[..at];
     assert!(shown.rfind("vary \"encoder.patch\" 4 7").is_some_and(|v| shown[v..].lines().count() <= 3), "{text}");
+    // with the scale at its default, the mask node carries the blocks' label and min-keep its
+    // own (both landed on min-keep, and "a block must keep more than 9" was dropped)
+    let d = parse_str("m.kdl", "experiment \"m\" {\n data fashion-mnist { crop-size 28 }\n encoder width=32 depth=1 heads=2 patch=4\n mask \"multi-block\" { min-keep 9; }\n}\n").unwrap_err();
+    let text = d.render_plain();
+    assert!(d.codes() == ["ijepa::dsl::infeasible_mask"] && text.contains("a block must keep more than 9 patches") && text.contains("target blocks can be as small as"), "{text}");
     // the layout is bounded: `ijepa launch` starts gpus-per-node processes here, and the
     // product never wraps
     assert_eq!(errs("distributed { gpus-per-node 100000; }"), ["out_of_range"]);

@@ -840,7 +840,9 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
         let swept = ["encoder.patch", "encoder.preset", "data.crop-size", scale_path].into_iter().find(|p| cx.swept_paths.iter().any(|s| s == p));
         let span = match swept.and_then(|p| cx.span_of(p)) {
             Some(span) => span,
-            None => cx.span_or(&[scale_path, block_path, "mask.min-keep", "mask"]),
+            // (the mask node before min-keep: with the scale left to its default, both labels
+            // landed on min-keep, and the one saying what min-keep asks was dropped)
+            None => cx.span_or(&[scale_path, block_path, "mask", "mask.min-keep"]),
         };
         let min_keep_span = cx.span_of("mask.min-keep").filter(|m| *m != span);
         if kind == MaskKind::Block {
