@@ -593,6 +593,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 // (a stage another process holds is refused by the real run, not resumed or
                 // trained again: the dry run said "resume" beside "running now")
                 let action = if holder.is_some() && action != "skip (done)" { "refused (in use)" } else { action };
+                // (the run refuses it: the dry run fails too)
+                refused += usize::from(action == "refused (in use)");
                 tracing::info!("{action:<16} {}  [{}] {}{busy}", stage.id, &stage.hash[..12], stage.dir.display());
                 interrupted_note(plan, stage, status);
                 // what the rerun sets aside with it (see below)
@@ -737,7 +739,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     }
     if refused > 0 {
         return Err(format!(
-            "the run would be refused ({refused} reason(s), said above before the plan): the plan is what it would do once {} mended",
+            "the run would be refused ({refused} reason(s), said above): the plan is what it would do once {} mended",
             if refused == 1 { "that is" } else { "they are" }
         )
         .into());

@@ -1555,6 +1555,6 @@ fn a_point_that_cannot_train_is_refused_before_any_point_trains() {
         let refused = format!("the run would be refused: {}", says.split(" checked").next().unwrap());
         // (it shows the plan, and fails: a script does not go on to a run that stops at once)
         assert!(!o.status.success() && err.contains(&refused) && out.contains("run              pretrain"), "{name}: {out}{err}");
-        assert!(err.contains("the run would be refused (1 reason(s), said above before the plan)"), "{name}: {out}{err}");
+        assert!(err.contains("the run would be refused (1 reason(s), said above)"), "{name}: {out}{err}");
     }
 }

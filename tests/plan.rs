@@ -104,6 +104,8 @@ fn plan_prints_the_sweep_as_a_tree_and_as_dot() {
     let t = text(&o);
     let line = t.lines().find(|l| l.contains("running now")).unwrap_or_default();
     assert!(line.starts_with("refused (in use)") || line.contains("refused (in use) "), "{t}");
+    // ... and fails, as it does for the other refusals (it exited 0)
+    assert!(!o.status.success() && t.contains("the run would be refused (1 reason(s), said above)"), "{t}");
     // a run refused so (every stage's folder held here) records no plan of its own: it
     // recorded stages it never ran, and the running one's results read as an earlier version's
     let dirs: Vec<&str> = t.split_whitespace().filter(|w| w.contains("/pretrain-") || w.contains("/eval-")).collect();
