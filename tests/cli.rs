@@ -1400,7 +1400,8 @@ fn an_unwritable_report_folder_is_refused_before_training() {
         for dir in [file.clone(), file.join("sub")] {
             let o = ijepa(&[args, &["experiments/quickstart.kdl", "--runs-dir", runs.to_str().unwrap(), "--reports-dir", dir.to_str().unwrap()][..]].concat());
             let (out, err) = outputs(&o);
-            assert!(!o.status.success() && err.contains(&format!("--reports-dir {}: it is a file where a folder is needed", file.display())), "{args:?} {dir:?}: {out}{err}");
+            let says = if dir == file { format!("--reports-dir {}: it is a file where a folder is needed", file.display()) } else { format!("--reports-dir {}: {} is a file where a folder is needed", dir.display(), file.display()) };
+            assert!(!o.status.success() && err.contains(&says), "{args:?} {dir:?}: {out}{err}");
         }
     }
 }

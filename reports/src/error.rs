@@ -62,9 +62,11 @@ pub enum ReportError {
     },
     /// The report's folder names a file (`ijepa-report --out FILE`; it said "FILE/report-stage.json:
     /// Not a directory", `ijepa report` this).
-    #[error("{}: it is a file where a folder is needed: move it aside", .path.display())]
+    #[error("{}", not_a_folder(.out, .path))]
     NotAFolder {
-        /// The file.
+        /// The folder asked for.
+        out: PathBuf,
+        /// The file: that folder, or one above it.
         path: PathBuf,
     },
     /// A figure could not be drawn or encoded.
@@ -82,6 +84,15 @@ pub enum ReportError {
 
 /// `Result` with [`ReportError`].
 pub type Result<T> = std::result::Result<T, ReportError>;
+
+/// `out: it is a file ...`, or `out: FILE above it is a file ...`.
+fn not_a_folder(out: &std::path::Path, file: &std::path::Path) -> String {
+    if out == file {
+        format!("{}: it is a file where a folder is needed: move it aside", out.display())
+    } else {
+        format!("{}: {} is a file where a folder is needed: move it aside", out.display(), file.display())
+    }
+}
 
 impl ReportError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -455,7 +455,7 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
     // --dry-run` too, which accepted it; `run` refused it at once, `ijepa-report` said
     // "FILE/report-stage.json: Not a directory")
     if let Some(file) = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| fs::metadata(a).is_ok_and(|m| !m.is_dir())) {
-        return Err(ReportError::NotAFolder { path: file.to_path_buf() });
+        return Err(ReportError::NotAFolder { out: out.to_path_buf(), path: file.to_path_buf() });
     }
     // (a stage folder by its name and its record: a `manifest.json` of a project's own folder
     // above the runs refused every report folder under it)
