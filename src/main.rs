@@ -86,8 +86,9 @@ enum Command {
         /// Experiment file (.kdl).
         file: PathBuf,
         /// Arguments passed on to `ijepa run` (after `--`), e.g. `-- --runs-dir r`.
-        #[arg(last = true)]
-        run_args: Vec<String>,
+        // (as given: a folder name that is not UTF-8 was "invalid UTF-8")
+        #[arg(last = true, value_parser = clap::value_parser!(std::ffi::OsString))]
+        run_args: Vec<std::ffi::OsString>,
     },
     /// Write an sbatch script from the experiment's `distributed` block (nodes, GPUs per node,
     /// partition, time, account...): `srun` starts one `ijepa run` per GPU. `--submit` hands it
@@ -629,7 +630,7 @@ fn cmd_plan(file: &std::path::Path, folders: &Folders, dot: bool, world: Option<
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_launch(file: &std::path::Path, nproc: Option<usize>, port: Option<u16>, run_args: &[String]) -> CmdResult {
+fn cmd_launch(file: &std::path::Path, nproc: Option<usize>, port: Option<u16>, run_args: &[std::ffi::OsString]) -> CmdResult {
     let (study, _) = match load_study(file) {
         Ok(x) => x,
         Err(code) => return Ok(code),
@@ -651,7 +652,7 @@ fn cmd_launch(file: &std::path::Path, nproc: Option<usize>, port: Option<u16>, r
     };
     // (the file's name as given: a name that is not UTF-8 reached the ranks mangled)
     let mut args = vec![std::ffi::OsString::from("run"), file.as_os_str().to_owned()];
-    args.extend(run_args.iter().map(std::ffi::OsString::from));
+    args.extend(run_args.iter().cloned());
     // the ranks' `run` arguments, read once here: `-- --help` (or an argument `run` refuses)
     // is printed once, not by every rank
     if let Err(e) = Cli::try_parse_from(std::iter::once(std::ffi::OsString::from("ijepa")).chain(args.iter().cloned())) {

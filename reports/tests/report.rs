@@ -1008,6 +1008,11 @@ fn binary_writes_the_report_as_ijepa_report_does() {
         std::fs::rename(&runs, &odd).unwrap();
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&odd).arg("--out").arg(tmp.path().join(std::ffi::OsStr::from_bytes(b"rep-\xff"))).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // ... as `--out=DIR` too
+        let mut eq = std::ffi::OsString::from("--out=");
+        eq.push(tmp.path().join(std::ffi::OsStr::from_bytes(b"rep2-\xff")));
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&odd).arg(&eq).output().unwrap();
+        assert!(o.status.success() && tmp.path().join(std::ffi::OsStr::from_bytes(b"rep2-\xff")).join("report.md").is_file(), "{}", String::from_utf8_lossy(&o.stderr));
         std::fs::rename(&odd, &runs).unwrap();
     }
     // a second --out is refused, as `ijepa report` refuses it (the last one won, silently)

@@ -24,11 +24,25 @@ Options:
 Unlike `ijepa report`, it does not take the output folder's lock: do not point it at the folder
 a running study's report stage writes.";
 
+/// The folder of `--out=DIR`, whatever its encoding (`--out=` followed by a name that is not
+/// UTF-8 was an unexpected argument).
+fn out_value(arg: &std::ffi::OsStr) -> Option<OsString> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        arg.as_bytes().strip_prefix(b"--out=").map(|d| std::ffi::OsStr::from_bytes(d).to_os_string())
+    }
+    #[cfg(not(unix))]
+    {
+        arg.to_str().and_then(|s| s.strip_prefix("--out=")).map(OsString::from)
+    }
+}
+
 fn main() -> ExitCode {
     // (`--out=DIR` as `--out DIR`, as `ijepa report` takes it)
     // (args_os: a folder named in another encoding than UTF-8 is a folder; `args` panicked)
-    let mut args = std::env::args_os().skip(1).flat_map(|a| match a.to_str().and_then(|s| s.strip_prefix("--out=")) {
-        Some(d) => vec![OsString::from("--out"), OsString::from(d)],
+    let mut args = std::env::args_os().skip(1).flat_map(|a| match out_value(&a) {
+        Some(d) => vec![OsString::from("--out"), d],
         None => vec![a],
     });
     let (mut runs, mut out) = (None, None);
