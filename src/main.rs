@@ -241,11 +241,12 @@ enum Command {
         #[arg(long, default_value = "a100")]
         gpu: String,
         /// The model FLOP utilisation assumed by the GPU projection.
-        // (a negative value reaches the range check, not clap's "unexpected argument '-0'")
-        #[arg(long, default_value_t = 0.4, allow_negative_numbers = true)]
+        // (a negative value, -0.5 or -1e-3, reaches the range check, not clap's "unexpected
+        // argument '-0'")
+        #[arg(long, default_value_t = 0.4, allow_hyphen_values = true)]
         mfu: f64,
         /// A GPU-hour budget (for example a paper's): prints the MFU it requires.
-        #[arg(long, allow_negative_numbers = true)]
+        #[arg(long, allow_hyphen_values = true)]
         budget_hours: Option<f64>,
         /// Measure the step here even when it is large (not when its analytic memory exceeds
         /// what this machine has available).

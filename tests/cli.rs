@@ -746,8 +746,10 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     assert!(o.status.code() == Some(2) && outputs(&o).1.contains("at most 1000000"), "{:?}", outputs(&o));
     let o = ijepa(&["estimate", "experiments/quickstart.kdl", "--no-measure", "--mfu", "-0.5"]);
     assert!(!o.status.success() && outputs(&o).1.contains("--mfu -0.5 is not a fraction"), "{:?}", outputs(&o));
-    let o = ijepa(&["estimate", "experiments/quickstart.kdl", "--no-measure", "--budget-hours", "-10"]);
-    assert!(!o.status.success() && outputs(&o).1.contains("--budget-hours -10 is not a number of hours"), "{:?}", outputs(&o));
+    for h in ["-10", "-1e-3"] {
+        let o = ijepa(&["estimate", "experiments/quickstart.kdl", "--no-measure", "--budget-hours", h]);
+        assert!(!o.status.success() && outputs(&o).1.contains(&format!("--budget-hours {} is not a number of hours", h.parse::<f64>().unwrap())), "{:?}", outputs(&o));
+    }
 }
 
 #[test]
