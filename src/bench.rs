@@ -182,7 +182,7 @@ pub(crate) struct BenchStep {
     /// Predictor depth (ijepa).
     #[arg(long, default_value_t = 4, value_parser = crate::positive)]
     pred_depth: usize,
-    /// Predictor width.
+    /// Predictor width (ijepa).
     #[arg(long, default_value_t = 96, value_parser = crate::positive)]
     pred_width: usize,
     /// Decoder depth (mae; official 8).
@@ -197,10 +197,10 @@ pub(crate) struct BenchStep {
     /// Masked fraction (mae), in (0, 1).
     #[arg(long, default_value_t = 0.75, value_parser = open_fraction)]
     mask_ratio: f64,
-    /// Target blocks per image.
+    /// Target blocks per image (ijepa).
     #[arg(long, default_value_t = 4, value_parser = crate::positive)]
     targets: usize,
-    /// min-keep of the mask sampler.
+    /// min-keep of the mask sampler (ijepa).
     #[arg(long, default_value_t = 4)]
     min_keep: usize,
     /// Precision: auto (bf16 where the device computes it natively, else fp32), fp32 or bf16.

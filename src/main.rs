@@ -211,9 +211,10 @@ enum Command {
         /// Attention heads, which hf's config.json records (no tensor's shape depends on it; the
         /// official layout's tensors do not, its file's metadata does when known). Read from the
         /// run's config.json when the checkpoint lies in a run folder, else from the file's own
-        /// record (a pretraining's checkpoints carry it), which a different value contradicts and
-        /// is refused; else the preset of the width is the default, which a value replaces
-        /// (needed for other widths, hf).
+        /// record (a pretraining's checkpoints carry it; a file whose record disagrees with its
+        /// run's is refused). A value other than the recorded one is refused; where nothing
+        /// records it, the value is used, else the preset of the width (other widths need it for
+        /// hf).
         #[arg(long)]
         heads: Option<usize>,
         /// Output file (official) or folder (hf: a new or empty one, or an earlier export's,
