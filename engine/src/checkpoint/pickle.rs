@@ -170,6 +170,16 @@ impl Value {
         }
     }
 
+    /// Its type name with its article, as a message says it: `a dict`, `an int`, `None` (it
+    /// read "a int").
+    pub fn a_type_name(&self) -> String {
+        match self.type_name() {
+            "None" => "None".into(),
+            t if t.starts_with(['a', 'e', 'i', 'o', 'u']) => format!("an {t}"),
+            t => format!("a {t}"),
+        }
+    }
+
     /// Whether it is `None`.
     pub fn is_none(&self) -> bool {
         matches!(self, Value::None)
@@ -1110,7 +1120,7 @@ impl<'a> Vm<'a> {
                     Container::Namespace(Some(attrs)) => {
                         let v = self.to_value(attrs, depth + 1, budget, active)?;
                         if let Some((k, _)) = v.as_dict().and_then(|d| d.iter().find(|(k, _)| k.as_str().is_none())) {
-                            return end_err(format!("an `argparse.Namespace` attribute named by a {}", k.type_name()));
+                            return end_err(format!("an `argparse.Namespace` attribute named by {}", k.a_type_name()));
                         }
                         v
                     }
@@ -1133,6 +1143,11 @@ impl<'a> Vm<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_type_name_has_its_article() {
+        assert_eq!((Value::Int(1).a_type_name(), Value::Dict(Vec::new()).a_type_name(), Value::None.a_type_name()), ("an int".to_string(), "a dict".to_string(), "None".to_string()));
+    }
 
     fn s(text: &str) -> Vec<u8> {
         let mut v = vec![b'X'];
@@ -1199,7 +1214,7 @@ mod tests {
         assert!(err(b"\x80\x02cargparse\nNamespace\n)R.").contains("REDUCE of `argparse.Namespace`"));
         assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81}b}b.").contains("second BUILD"));
         assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81]b.").contains("with a list state"));
-        assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81}K\x01K\x02sb.").contains("attribute named by a int"));
+        assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81}K\x01K\x02sb.").contains("attribute named by an int"));
         assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81K\x01K\x02s.").contains("SETITEM(S) on argparse.Namespace"));
         // a Namespace inside its own attributes is a cycle
         assert!(err(b"\x80\x02cargparse\nNamespace\n)\x81q\x00}q\x01X\x01\x00\x00\x00ah\x00sb.").contains("recursive"));

@@ -122,17 +122,17 @@ pub fn state_dict(v: &Value, path: &Path) -> Result<Vec<(String, Tensor)>> {
     let ck = |message: String| Error::Checkpoint { path: path.to_path_buf(), message };
     let items = v
         .as_dict()
-        .ok_or_else(|| ck(format!("expected a state dict (a dict of tensors), found a {}", v.type_name())))?;
+        .ok_or_else(|| ck(format!("expected a state dict (a dict of tensors), found {}", v.a_type_name())))?;
     items
         .iter()
         .enumerate()
         .map(|(i, (k, x))| {
             let name = k
                 .as_str()
-                .ok_or_else(|| ck(format!("state dict key #{i} is {}, not a str", article(k.type_name()))))?;
+                .ok_or_else(|| ck(format!("state dict key #{i} is {}, not a str", k.a_type_name())))?;
             match x {
                 Value::Tensor(t) => Ok((name.to_string(), t.shallow_clone())),
-                other => Err(ck(format!("state dict entry `{name}` is {}, not a tensor", article(other.type_name())))),
+                other => Err(ck(format!("state dict entry `{name}` is {}, not a tensor", other.a_type_name()))),
             }
         })
         .collect()
@@ -421,14 +421,5 @@ impl Archive {
         let mut out = Tensor::f_empty(r.size.as_slice(), (s.kind, Device::Cpu)).map_err(tch_err)?;
         out.f_copy_(&view).map_err(tch_err)?;
         Ok(out)
-    }
-}
-
-/// `a dict`, `an int`: a type name with its article (it read "is a int").
-fn article(name: &str) -> String {
-    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
-        format!("an {name}")
-    } else {
-        format!("a {name}")
     }
 }
