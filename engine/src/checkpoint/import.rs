@@ -319,7 +319,7 @@ fn assign_flat(m: &mut Models, all: StateDict, path: &Path) -> Result<()> {
                     None => split.push((p.clone(), vec![(rest, t)])),
                 }
             }
-            None => plain.push((strip_module(&k).to_string(), t)),
+            None => plain.push((k, t)),
         }
     }
     if split.is_empty() {
@@ -434,9 +434,6 @@ pub fn write_ours(models: &Models, out: &Path, encoder_heads: Option<usize>) -> 
 mod tests {
     use super::*;
 
-    /// DDP's `module.` is taken off before or after a module's name (an official checkpoint's
-    /// models flattened into one safetensors file read `encoder.module.*`, and every key was
-    /// said missing).
     /// A `cls_token` beside a table without its class position is named as such (it read
     /// "`pos_embed` has 48 positions", a count the file does not hold).
     #[test]
@@ -450,6 +447,9 @@ mod tests {
         assert!(e.contains("has 46 positions besides its class position, not a square grid"), "{e}");
     }
 
+    /// DDP's `module.` is taken off before or after a module's name (an official checkpoint's
+    /// models flattened into one safetensors file read `encoder.module.*`, and every key was
+    /// said missing).
     #[test]
     fn module_prefixes_come_off_either_side_of_the_module_name() {
         let t = || Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu));
