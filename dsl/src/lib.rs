@@ -319,7 +319,7 @@ pub(crate) fn compile(
         }
         return Err(fail(cx));
     }
-    let points = study::expand(src, &base, &cx.spans, &cx.base_written, &spec)
+    let points = study::expand(src, &base, &cx.spans, &cx.base_written, &spec, &cx.swept_recipes)
         .map_err(|errors| Diagnostics::new(file_name, src, errors))?;
     let written = cx.all_written();
     let study = Study { name, base, points, mode: Some(spec.mode), files, written: written.clone() };

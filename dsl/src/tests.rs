@@ -908,6 +908,13 @@ fn a_setting_of_another_recipe_names_both() {
     let methods = "experiment \"t\" {\n encoder width=32 depth=2 heads=2 patch=4 rescale-init=#true\n predictor depth=1 width=16 heads=2\n decoder depth=1 width=16 heads=2\n mask \"multi-block\" { min-keep 3 }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n";
     let study = crate::parse_study("t.kdl", methods).unwrap_or_else(|d| panic!("{}", d.render_plain()));
     assert!(study.points.iter().all(|p| p.experiment.encoder.rescale_init));
+    // ... also where it varies the encoder beside the recipe; but a sweep over MAE and DINO
+    // alone has no point that reads it
+    let presets = methods.replace("sweep { vary \"recipe\" \"ijepa\" \"mae\"; }", "sweep { vary \"recipe\" \"ijepa\" \"mae\"; vary \"encoder.depth\" 1 2; }");
+    assert!(crate::parse_study("t.kdl", &presets).is_ok(), "{}", crate::parse_study("t.kdl", &presets).unwrap_err().render_plain());
+    let unread = methods.replace("sweep { vary \"recipe\" \"ijepa\" \"mae\"; }", "sweep { vary \"recipe\" \"mae\" \"dino\"; }").replace(" predictor depth=1 width=16 heads=2\n", " dino { local-size 8 }\n").replace(" mask \"multi-block\" { min-keep 3 }\n", "");
+    let text = crate::parse_study("t.kdl", &unread).unwrap_err().render_plain();
+    assert!(text.contains("`encoder rescale-init` is a setting of recipe"), "{text}");
     let d = parse_str("test.kdl", "experiment \"t\" {\n recipe \"mae\"\n mask \"block\"\n}\n").unwrap_err();
     assert!(d.render_plain().contains("samples mask \"random\""), "{}", d.render_plain());
 }

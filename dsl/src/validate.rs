@@ -112,14 +112,15 @@ fn mlp_has_width(cx: &mut Ctx, exp: &Experiment) {
 /// their encoders as their official code does, without it. Accepted there, it was ignored
 /// while it moved the stage hash: a sweep over it trained one model twice under two labels.
 ///
-/// A sweep over recipes that does not vary it keeps it for its I-JEPA points, as it keeps each
-/// recipe's own settings (and its other points as they were).
+/// A sweep over recipes among which one reads it (I-JEPA) keeps it for those points, as it keeps
+/// each recipe's own settings (and its other points as they were); over MAE and DINO alone, no
+/// point reads it.
 fn rescale_init_is_read(cx: &mut Ctx, exp: &Experiment) {
-    if !exp.encoder.rescale_init || !["mae", "dino"].contains(&exp.recipe.as_str()) || !cx.ok(&["encoder", "recipe"]) {
+    let unread = |r: &str| ["mae", "dino"].contains(&r);
+    if !exp.encoder.rescale_init || !unread(&exp.recipe) || !cx.ok(&["encoder", "recipe"]) {
         return;
     }
-    let swept = |p: &str| cx.swept_paths.iter().any(|s| s == p);
-    if swept("recipe") && !swept("encoder.rescale-init") && !swept("encoder") {
+    if cx.swept_recipes.iter().any(|r| !unread(r)) {
         return;
     }
     let written = cx.span_of("encoder.rescale-init").is_some();
