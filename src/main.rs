@@ -301,6 +301,10 @@ impl Folders {
         if std::fs::metadata(&self.runs_dir).is_ok_and(|m| !m.is_dir()) {
             return Err(format!("--runs-dir {}: a file, not a folder", self.runs_dir.display()));
         }
+        // (nor one under a file: `run` failed at its first stage, `plan` and a dry run said nothing)
+        if let Some(file) = self.runs_dir.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir())) {
+            return Err(format!("--runs-dir {}: {} is a file, not a folder", self.runs_dir.display(), file.display()));
+        }
         Ok(())
     }
 

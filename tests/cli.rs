@@ -1406,6 +1406,13 @@ fn an_unwritable_report_folder_is_refused_before_training() {
             assert!(!o.status.success() && err.contains(&says), "{args:?} {dir:?}: {out}{err}");
         }
     }
+    // ... and a runs folder under a file (the run failed at its first stage)
+    for args in [&["plan"][..], &["run", "--dry-run"][..]] {
+        let under = file.join("runs");
+        let o = ijepa(&[args, &["experiments/quickstart.kdl", "--runs-dir", under.to_str().unwrap(), "--reports-dir", d.join("rep").to_str().unwrap()][..]].concat());
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains(&format!("--runs-dir {}: {} is a file, not a folder", under.display(), file.display())), "{args:?}: {out}{err}");
+    }
 }
 
 /// `ijepa launch` starts as many processes as it is told: the count is bounded as the
