@@ -1406,6 +1406,15 @@ fn an_unwritable_report_folder_is_refused_before_training() {
             assert!(!o.status.success() && err.contains(&says), "{args:?} {dir:?}: {out}{err}");
         }
     }
+    // ... and a link to nothing
+    let dangling = d.join("dangling");
+    std::os::unix::fs::symlink(d.join("nowhere"), &dangling).unwrap();
+    for args in [&["plan"][..], &["run", "--dry-run"][..], &["run"][..]] {
+        let o = ijepa(&[args, &["experiments/quickstart.kdl", "--runs-dir", runs.to_str().unwrap(), "--reports-dir", dangling.to_str().unwrap()][..]].concat());
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains("a symbolic link to nothing (a broken link) where a folder is needed"), "{args:?}: {out}{err}");
+    }
+    assert!(!runs.join("quickstart").exists(), "a stage ran before the refusal");
     // ... and a runs folder under a file (the run failed at its first stage)
     for args in [&["plan"][..], &["run", "--dry-run"][..]] {
         let under = file.join("runs");

@@ -457,6 +457,15 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
     if let Some(file) = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| fs::metadata(a).is_ok_and(|m| !m.is_dir())) {
         return Err(ReportError::NotAFolder { out: out.to_path_buf(), path: file.to_path_buf() });
     }
+    // (nor a link to nothing: `ijepa-report` said "dang/tables: File exists", `plan` and a dry
+    // run nothing, and `run` refused it at once)
+    let broken = |a: &Path| fs::symlink_metadata(a).is_ok_and(|m| m.file_type().is_symlink()) && fs::metadata(a).is_err();
+    if let Some(link) = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| broken(a)) {
+        return Err(ReportError::Invalid {
+            path: link.to_path_buf(),
+            message: "a symbolic link to nothing (a broken link) where a folder is needed: remove it, or point it at a folder".into(),
+        });
+    }
     // (a stage folder by its name and its record: a `manifest.json` of a project's own folder
     // above the runs refused every report folder under it)
     let stage = |p: &Path| {
