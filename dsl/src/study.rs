@@ -85,7 +85,10 @@ impl Study {
         for p in &self.points {
             let e = &p.experiment;
             let evals = e.evals.iter().filter_map(|c| c.warning());
-            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, &self.written), crate::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {
+            // (a value a point's `vary` gives is written too, at a default as well)
+            let mut written = self.written.clone();
+            written.extend(p.varied.keys().cloned());
+            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, &written), crate::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {
                 if !out.contains(&w) {
                     out.push(w);
                 }

@@ -1411,3 +1411,15 @@ fn init_read_alike_sets_unread_settings_to_their_defaults() {
     let ijepa = exp("encoder width=32 depth=2 heads=2 patch=4");
     assert_eq!(init_read_alike(&ijepa), ijepa);
 }
+
+/// DINO's unread data-block augmentations are said when the file writes them at a default,
+/// and when a point's `vary` gives one (a sweep's `horizontal-flip 0` was not said).
+#[test]
+fn unread_augmentations_are_said_when_written_or_varied() {
+    let says = |src: &str| crate::parse_study("t.kdl", src).unwrap_or_else(|d| panic!("{}", d.render_plain())).warnings().iter().any(|w| w.contains("the data block's horizontal-flip is not read"));
+    let base = "experiment \"d\" {\n recipe \"dino\"\n data \"fashion-mnist\" { crop-size 16; FLIP }\n encoder width=32 depth=2 heads=2 patch=4\n dino { local-size 8 }\n}\n";
+    assert!(!says(&base.replace("FLIP", "")));
+    assert!(says(&base.replace("FLIP", "horizontal-flip 0")));
+    assert!(says(&format!("{}sweep {{ vary \"data.horizontal-flip\" 0; }}\n", base.replace("FLIP", "")).replace("recipe \"dino\"\n", "")
+        .replace("sweep {", "sweep { vary \"recipe\" \"dino\";")));
+}
