@@ -513,8 +513,9 @@ pub fn unread_augmentations(recipe: &str, data: &crate::config::DataConfig) -> O
 /// [`unread_augmentations`] of a study's experiment, counting the augmentations its file
 /// writes at their defaults too ([`crate::Study::written`]: `horizontal-flip 0`, written to
 /// hold the methods' data equal, was not said, while DINO flips its views).
-pub fn unread_augmentations_written(recipe: &str, data: &crate::config::DataConfig, written: &std::collections::BTreeSet<String>) -> Option<String> {
-    unread_augmentations_of(recipe, &data.augmentations_set_or(|name| written.contains(&format!("data.{name}"))))
+/// `written` says whether the file writes the setting at a path (`data.horizontal-flip`).
+pub fn unread_augmentations_written(recipe: &str, data: &crate::config::DataConfig, written: impl Fn(&str) -> bool) -> Option<String> {
+    unread_augmentations_of(recipe, &data.augmentations_set_or(|name| written(&format!("data.{name}"))))
 }
 
 fn unread_augmentations_of(recipe: &str, unread: &[&str]) -> Option<String> {

@@ -86,9 +86,8 @@ impl Study {
             let e = &p.experiment;
             let evals = e.evals.iter().filter_map(|c| c.warning());
             // (a value a point's `vary` gives is written too, at a default as well)
-            let mut written = self.written.clone();
-            written.extend(p.varied.keys().cloned());
-            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, &written), crate::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {
+            let written = |path: &str| self.written.contains(path) || p.varied.contains_key(path);
+            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, written), crate::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {
                 if !out.contains(&w) {
                     out.push(w);
                 }
