@@ -298,14 +298,12 @@ impl Folders {
     /// planned every stage "to run" there without a word (a run failed at its first stage).
     /// (`run` checks that `--reports-dir` can be written before any stage.)
     fn check(&self) -> Result<(), String> {
-        if std::fs::metadata(&self.runs_dir).is_ok_and(|m| !m.is_dir()) {
-            return Err(format!("--runs-dir {}: a file, not a folder", self.runs_dir.display()));
-        }
         // (nor one under a file: `run` failed at its first stage, `plan` and a dry run said nothing)
-        if let Some(file) = self.runs_dir.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir())) {
-            return Err(format!("--runs-dir {}: {} is a file, not a folder", self.runs_dir.display(), file.display()));
+        match ijepa_schema::file_in_the_way(&self.runs_dir) {
+            Some(file) if file == self.runs_dir => Err(format!("--runs-dir {}: a file, not a folder", self.runs_dir.display())),
+            Some(file) => Err(format!("--runs-dir {}: {} is a file, not a folder", self.runs_dir.display(), file.display())),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Where the study writes a report, a `--reports-dir` in the runs folder or in a stage

@@ -128,7 +128,7 @@ fn io_hint(path: &std::path::Path, e: &std::io::Error) -> Option<String> {
     match e.kind() {
         ErrorKind::NotADirectory => {
             // the nearest existing ancestor that is not a folder
-            let file = path.ancestors().skip(1).find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()))?;
+            let file = ijepa_schema::file_in_the_way(path.parent()?)?;
             Some(format!("{} is a file, not a folder", file.display()))
         }
         ErrorKind::AlreadyExists => match std::fs::symlink_metadata(path) {

@@ -454,7 +454,7 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
     // (a file where the folder, or a folder above it, would be: refused by `plan` and `run
     // --dry-run` too, which accepted it; `run` refused it at once, `ijepa-report` said
     // "FILE/report-stage.json: Not a directory")
-    if let Some(file) = out.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| fs::metadata(a).is_ok_and(|m| !m.is_dir())) {
+    if let Some(file) = ijepa_schema::file_in_the_way(out) {
         return Err(ReportError::NotAFolder { out: out.to_path_buf(), path: file.to_path_buf() });
     }
     // (nor a link to nothing: `ijepa-report` said "dang/tables: File exists", `plan` and a dry

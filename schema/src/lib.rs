@@ -115,6 +115,13 @@ pub mod status {
 /// stage, whose text names it ([`lock_text`]).
 pub const LOCK: &str = ".lock";
 
+/// The first of `path` and the folders above it that exists and is not a folder (a file, a
+/// device), where a folder is to be made: the runs folder's and the report folder's checks
+/// refuse it before anything runs.
+pub fn file_in_the_way(path: &Path) -> Option<&Path> {
+    path.ancestors().filter(|a| !a.as_os_str().is_empty()).find(|a| std::fs::metadata(a).is_ok_and(|m| !m.is_dir()))
+}
+
 /// The path `p` names once a writer has created its missing folders: resolved a component at
 /// a time, each link that exists followed (a link reached through a folder not made yet,
 /// `new/../link/x`, too), `.` and `..` of the folders not made yet taken by their names; `p`
