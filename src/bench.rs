@@ -708,8 +708,11 @@ fn batch(s: &str) -> Result<usize, String> {
 }
 
 /// A count of timed steps or batches in 1..=1,000,000 (a huge one aborted on its allocation).
+/// The most steps or batches a benchmark (or `estimate`'s measurement) times.
+pub(crate) const MAX_STEPS: usize = 1_000_000;
+
 fn count(s: &str) -> Result<usize, String> {
-    crate::bounded(s, 1_000_000, "a benchmark's steps or batches")
+    crate::bounded(s, MAX_STEPS, "a benchmark's steps or batches")
 }
 
 /// [`count`], or 0 (no warm-up, no profile): the sums of warm-up and timed steps cannot

@@ -443,7 +443,7 @@ fn bounded(s: &str, max: usize, what: &str) -> Result<usize, String> {
 /// `estimate --steps`: bounded as a benchmark's steps are (4294967295 aborted, allocating
 /// the times of that many steps).
 fn estimate_steps(s: &str) -> Result<usize, String> {
-    bounded(s, 1_000_000, "the measurement's steps, as a benchmark's")
+    bounded(s, bench::MAX_STEPS, "the measurement's steps, as a benchmark's")
 }
 
 fn procs_per_node(s: &str) -> Result<usize, String> {
