@@ -463,11 +463,11 @@ fn weights_are_verified_by_every_reader() {
     written_again(&|| std::fs::remove_file(&fin).unwrap(), &["is marked done", "final.safetensors is missing"]);
     // ... and so are final weights cut short (an interrupted copy of the folder): `plan` called
     // the run done and its evaluations failed on the file; now it is kept aside and written again
-    written_again(&|| std::fs::write(&fin, &original[..original.len() / 2]).unwrap(), &["shorter than its header says", "final.safetensors.truncated"]);
+    written_again(&|| std::fs::write(&fin, &original[..original.len() / 2]).unwrap(), &["shorter than its header says", "final.safetensors.truncated", "final.safetensors is unusable"]);
     assert_eq!(std::fs::read(run.join("checkpoints/final.safetensors.truncated")).unwrap().len(), original.len() / 2);
     std::fs::remove_file(run.join("checkpoints/final.safetensors.truncated")).unwrap();
     // ... and an empty one (the run was "done" over it, its evaluations skipped)
-    written_again(&|| std::fs::write(&fin, b"").unwrap(), &["is no safetensors file", "final.safetensors.unreadable"]);
+    written_again(&|| std::fs::write(&fin, b"").unwrap(), &["is no safetensors file", "final.safetensors.unreadable", "final.safetensors is unusable"]);
     std::fs::remove_file(run.join("checkpoints/final.safetensors.unreadable")).unwrap();
     // ... and a safetensors file of no tensor (a header alone: "done", and its evaluations
     // failed on it)

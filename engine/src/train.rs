@@ -299,7 +299,8 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     let done = match done {
         Some(steps) if !state::is_whole_file(&final_path) => {
             if lead {
-                if final_path.is_file() {
+                let present = final_path.is_file();
+                if present {
                     let cut = state::is_cut_short(&final_path);
                     let aside = run_dir::keep_aside(&final_path, if cut { "truncated" } else { "unreadable" })?;
                     tracing::warn!(
@@ -310,10 +311,13 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
                     );
                 }
                 let resumable = resumable(&dir);
+                // (a file set aside above is not "missing": the word sent the reader looking for
+                // a deleted file)
                 tracing::warn!(
-                    "{} is marked done ({steps} steps) but {} is missing: {}",
+                    "{} is marked done ({steps} steps) but {} is {}: {}",
                     dir.display(),
                     final_path.display(),
+                    if present { "unusable" } else { "missing" },
                     if resumable {
                         "it is written again from the last checkpoint"
                     } else {
