@@ -388,8 +388,9 @@ pub fn has_protocol(reg: &Registry, protocol: &str) -> bool {
 /// `epochs`, `steps`, `final_loss` (the manifest's mean loss of the last min(10, half of the)
 /// steps, else, for a run still running or stopped, the mean of as many of its last logged
 /// losses, one every `log-every` steps; null for a failed
-/// run without one, whose last logged loss may be the divergence itself), `minutes` (the time its processes spent on it, every attempt; wall clock from start to end for
-/// an earlier version's manifest), `device` and `precision`; before `final_loss`, `loss` (what
+/// run without one, whose last logged loss may be the divergence itself), `minutes` (the time its processes spent on it, every attempt; a killed run's up to its last
+/// checkpoint, none before its first; wall clock from start to end for an earlier version's
+/// manifest), `device` and `precision`; before `final_loss`, `loss` (what
 /// it measures, [`crate::PretrainRun::loss_name`]) where the runs' losses differ.
 pub fn pretrain_table(reg: &Registry) -> DataFrame {
     let runs = &reg.pretrains;
@@ -456,7 +457,10 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
                 .map(|r| match (r.manifest.seconds, r.manifest.started, r.manifest.finished) {
                     // the time spent on it (not the days it stood stopped before a resume); a run
                     // stopped (interrupted, killed, failed) spent what its manifest last counted
-                    // (the cell was empty), one still running is not over
+                    // (the cell was empty), one still running is not over; a killed one counted
+                    // up to its last manifest, which before its first checkpoint was written at
+                    // its start (`2.97e-8` minutes for 20 s of steps): empty
+                    (Some(_), _, _) if r.status() == ijepa_schema::status::KILLED && r.manifest.checkpoints.is_empty() => None,
                     (Some(s), _, _) if r.manifest.finished.is_some() || r.status() != ijepa_schema::status::RUNNING => Some(s / 60.0),
                     (None, a, Some(b)) if a > 0 => Some(b.saturating_sub(a) as f64 / 60.0),
                     _ => None,

@@ -1052,12 +1052,15 @@ fn a_running_manifest_whose_process_is_gone_shows_as_killed() {
     let path = dir.join("manifest.json");
     let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     m["status"] = json!("running");
+    // (the manifest's count, written at its start: it has no checkpoint)
+    m["seconds"] = json!(1.782e-6);
     write_json(&path, &m);
-    let status = |runs: &Path| {
+    let cells = |runs: &Path| {
         let reg = load_registry(runs).unwrap();
         let table = rows(&ijepa_reports::tables::pretrain_table(&reg));
-        table[0]["status"].clone()
+        (table[0]["status"].clone(), table[0]["minutes"].clone())
     };
+    let status = |runs: &Path| cells(runs).0;
     let lock = |pid: u32| {
         fs::write(
             dir.join(ijepa_schema::LOCK),
@@ -1072,6 +1075,13 @@ fn a_running_manifest_whose_process_is_gone_shows_as_killed() {
     child.wait().unwrap();
     lock(gone);
     assert_eq!(status(runs), "killed");
+    // killed before its first checkpoint, its manifest counted only its start (the cell said
+    // 2.97e-8 minutes); after one, the time up to it
+    assert_eq!(cells(runs).1, "");
+    m["checkpoints"] = json!([{"file": "latest.safetensors", "step": 10, "sha256": "00"}]);
+    m["seconds"] = json!(90.0);
+    write_json(&path, &m);
+    assert_eq!(cells(runs), ("killed".to_string(), "1.5".to_string()));
 }
 
 /// A sweep over a pretraining setting and an evaluation setting (`vary "optimizer.lr.peak"`,
