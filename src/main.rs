@@ -742,9 +742,10 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
     if exp.evals.is_empty() {
         return Err(format!("{} has no `eval` block: nothing to evaluate", file.display()).into());
     }
-    // what the file's evaluations warn of (a fine-tuning warm-up that never reaches its peak),
+    // what the file's evaluations warn of (a fine-tuning warm-up that never reaches its peak, a
+    // `min-lr` above its rate),
     // as `run` says it
-    for w in exp.evals.iter().filter_map(|c| c.warning()) {
+    for w in exp.evals.iter().flat_map(|c| c.warnings()) {
         eprintln!("warning: {w}");
     }
     let dev = device::resolve(&exp.device)?;

@@ -479,15 +479,28 @@ impl EvalConfig {
     /// What the file's settings of this evaluation warn of, said once by `check`, `plan` and
     /// `run` (fine-tuning said it as each of its stages began, once per subject, after the
     /// pretraining): a learning-rate warm-up at least as long as the fine-tuning, whose rate
-    /// then only rises and never reaches its peak.
-    pub fn warning(&self) -> Option<String> {
-        let f = self.finetune.as_ref()?;
-        (f.warmup_epochs >= self.epochs as f64).then(|| {
-            format!(
+    /// then only rises and never reaches its peak; a `min-lr` above a rate of the grid, whose
+    /// "decay" then climbs to `min-lr` (MAE's code does so too; the record named the grid's
+    /// rate, which was never used).
+    pub fn warnings(&self) -> Vec<String> {
+        let Some(f) = self.finetune.as_ref() else { return Vec::new() };
+        let mut out = Vec::new();
+        if f.warmup_epochs >= self.epochs as f64 {
+            out.push(format!(
                 "the fine-tuning's learning-rate warmup ({} epoch(s)) is at least as long as its {} epoch(s): the rate only rises and never reaches its peak; lower the finetune evaluation's `warmup-epochs`",
                 f.warmup_epochs, self.epochs
-            )
-        })
+            ));
+        }
+        let below: Vec<String> = self.lrs.iter().filter(|&&lr| lr < f.min_lr).map(|lr| format!("{lr:e}")).collect();
+        if !below.is_empty() {
+            out.push(format!(
+                "the fine-tuning's `min-lr` {:e} is above its `lr` {}: the half-cycle cosine climbs from that rate to {:e} instead of decaying; lower `min-lr` below every rate of the grid",
+                f.min_lr,
+                below.join(", "),
+                f.min_lr
+            ));
+        }
+        out
     }
 }
 

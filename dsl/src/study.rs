@@ -84,7 +84,7 @@ impl Study {
         out.extend(self.encoder_shape_dropped());
         for p in &self.points {
             let e = &p.experiment;
-            let evals = e.evals.iter().filter_map(|c| c.warning());
+            let evals = e.evals.iter().flat_map(|c| c.warnings());
             // (a value a point's `vary` gives is written too, at a default as well)
             let written = |path: &str| self.written.contains(path) || p.varied.contains_key(path);
             for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, written), crate::recipes::frozen_teacher(e)].into_iter().flatten().chain(evals) {

@@ -458,12 +458,17 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
     let ft = f.finetune.clone().unwrap();
     assert_eq!((ft.layer_decay, ft.drop_path, ft.label_smoothing, ft.warmup_epochs, ft.min_lr), (0.65, 0.2, 0.0, 0.5, 0.0));
     assert_eq!(f.baselines, vec![Baseline::RandomInit]);
-    assert_eq!(f.warning(), None);
+    assert!(f.warnings().is_empty());
     // a warm-up as long as the fine-tuning is warned of (the other protocols have none)
-    let long = exp(r#"eval "finetune" { epochs 2; warmup-epochs 2 }"#).evals[0].warning().unwrap();
-    assert!(long.contains("warmup (2 epoch(s)) is at least as long as its 2 epoch(s)"), "{long}");
-    assert_eq!(exp(r#"eval "finetune" { epochs 3; warmup-epochs 2.5 }"#).evals[0].warning(), None);
-    assert_eq!(exp(r#"eval "linear" { epochs 1 }"#).evals[0].warning(), None);
+    let long = exp(r#"eval "finetune" { epochs 2; warmup-epochs 2 }"#).evals[0].warnings();
+    assert!(long.len() == 1 && long[0].contains("warmup (2 epoch(s)) is at least as long as its 2 epoch(s)"), "{long:?}");
+    assert!(exp(r#"eval "finetune" { epochs 3; warmup-epochs 2.5 }"#).evals[0].warnings().is_empty());
+    assert!(exp(r#"eval "linear" { epochs 1 }"#).evals[0].warnings().is_empty());
+    // a `min-lr` above a rate of the grid: its cosine climbs (1e-4 rose to 0.485); at a rate
+    // it is the constant the code computes, not warned of
+    let climbs = exp(r#"eval "finetune" { epochs 3; lr 1e-4 1e-2; min-lr 0.5 }"#).evals[0].warnings();
+    assert!(climbs.len() == 1 && climbs[0].contains("`min-lr` 5e-1 is above its `lr` 1e-4, 1e-2"), "{climbs:?}");
+    assert!(exp(r#"eval "finetune" { epochs 3; lr 1e-4; min-lr 1e-4 }"#).evals[0].warnings().is_empty());
     // MAE's defaults
     let d = exp(r#"eval "finetune""#).evals[0].clone();
     assert_eq!((d.lrs.clone(), d.wds.clone(), d.finetune.clone().unwrap()), (vec![1e-3], vec![0.05], crate::config::FinetuneConfig::default()));
