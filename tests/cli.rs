@@ -1547,6 +1547,29 @@ fn a_held_out_part_of_no_image_is_found_before_pretraining() {
     assert!(o.status.success(), "{:?}", outputs(&o));
 }
 
+/// A class its held-out part holds no image of is said by the evaluation itself, not only by
+/// the check before a pretraining trains: a `held-out` changed after the pretraining finished
+/// had no word. A class of one image is told apart (it stays in training at any fraction: "a
+/// larger `held-out` includes them" could not be followed).
+#[test]
+fn a_class_the_held_out_part_never_scores_is_said_over_a_finished_pretraining() {
+    let d = scratch("held-out-class");
+    let base = "experiment \"h\" {\n    data \"fashion-mnist\" { crop-size 28; batch-size 4; workers 1; limit 12 }\n    encoder width=16 depth=1 heads=2 patch=7\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 0 }\n    epochs 1\n    precision \"fp32\"\n    EVAL\n}\n";
+    let runs = d.join("runs");
+    let f = write(&d, "h.kdl", &base.replace("EVAL", ""));
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
+    for (held_out, says) in [
+        ("0.9", "held-out fraction 0.9 holds out no image of classes 3, 7 (too few training images for a share of their own): its choice never scores them; they have one image each, which stays in training at any `held-out`"),
+        ("0.2", "held-out fraction 0.2 holds out no image of classes 2, 3, 5, 7, 9 (too few training images for a share of their own): its choice never scores them; a larger `held-out` includes classes 2, 5, 9; classes 3, 7 have one image each, which stays"),
+    ] {
+        let f = write(&d, "h.kdl", &base.replace("EVAL", &format!("eval \"linear\" {{ epochs 1; lr 0.01 0.02; weight-decay 0; held-out {held_out} }}")));
+        let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && out.contains("skip pretrain") && err.contains(says), "{held_out}: {out}{err}");
+    }
+}
+
 /// What a pretraining would stop on at its start (less than one batch of images, schedules of
 /// 0 steps) and a fine-tuning batch larger than its fit's images are refused before the first
 /// pretraining trains: a sweep's later point (or the fine-tuning after pretraining) stopped

@@ -544,6 +544,12 @@ fn eval_stage(
             );
         }
     }
+    // what the run checked before pretraining, said again here: an evaluation run over a
+    // finished pretraining (a `held-out` changed after it, `ijepa eval`, `--only`) had no word
+    // of a class its choice never scores (warned once a process)
+    // (the training split is of distinct files already: `EvalCache::datasets`)
+    let labels: Vec<i64> = (0..train_ds.len()).map(|i| train_ds.label(i)).collect();
+    check_held_out(exp, cfg, &labels, train_ds.num_classes())?;
     let transform = eval_transform(exp)?;
     let (result, n_train, n_test, kind) = if cfg.protocol == EvalProtocol::Finetune {
         let (r, n_train, n_test) = finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device)?;
@@ -839,12 +845,28 @@ pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_cl
         if !missing.is_empty() {
             // (once: each subject and sweep point of the evaluation checks it)
             let it = if missing.len() == 1 { "it" } else { "them" };
+            // (a class of one image keeps it for training at any fraction: "a larger
+            // `held-out` includes them" could not be followed)
+            let single: Vec<usize> = missing.iter().copied().filter(|&c| y.iter().filter(|&&l| l == c as i64).count() < 2).collect();
+            let names = |cs: &[usize]| cs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            let larger: Vec<usize> = missing.iter().copied().filter(|c| !single.contains(c)).collect();
+            let advice = match (larger.is_empty(), single.is_empty()) {
+                (true, _) => format!("{} one image each, which stays in training at any `held-out`: more images of {it} would be scored", if single.len() == 1 { "it has" } else { "they have" }),
+                (false, true) => format!("a larger `held-out` includes {it}"),
+                (false, false) => format!(
+                    "a larger `held-out` includes class{} {}; {} {}, which stays in training at any `held-out`",
+                    if larger.len() == 1 { "" } else { "es" },
+                    names(&larger),
+                    if single.len() == 1 { format!("class {} has", names(&single)) } else { format!("classes {} have", names(&single)) },
+                    if single.len() == 1 { "one image" } else { "one image each" },
+                ),
+            };
             let message = format!(
-                "the {} evaluation: held-out fraction {} holds out no image of class{} {} (too few {what} for a share of their own): its choice never scores {it}; a larger `held-out` includes {it}",
+                "the {} evaluation: held-out fraction {} holds out no image of class{} {} (too few {what} for a share of their own): its choice never scores {it}; {advice}",
                 cfg.name(),
                 cfg.heldout,
                 if missing.len() == 1 { "" } else { "es" },
-                missing.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                names(&missing),
             );
             crate::data::warn_once(message.clone(), message);
         }
