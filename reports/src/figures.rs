@@ -220,7 +220,9 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
         type Level = ((u64, String), f64, f64, String, usize, usize);
         let mut pixels: Vec<Level> = Vec::new();
         for &(i, r) in &runs {
-            let last_epoch = r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64;
+            // (at least 1: a run monitored at epoch 0 alone, killed or still in its first epoch,
+            // drew its levels from 0 to 0, unseen, on an axis of +-0.004 epochs)
+            let last_epoch = (r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64).max(1.0);
             // the encoder evaluations read first (solid), then the other (dashed)
             for (k, enc) in monitored_encoders(r).iter().enumerate() {
                 let pts = r.monitor.iter().filter(|m| m.encoder == *enc).map(|m| (m.epoch as f64, get(m))).collect();
@@ -252,7 +254,7 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
         let mut floors: Vec<(f64, f64)> = Vec::new();
         for &(_, r) in runs.iter().filter(|_| floor.is_some()) {
             let Some(v) = floor.and_then(|k| r.config_value(k)).and_then(serde_json::Value::as_f64).filter(|v| *v > 0.0) else { continue };
-            let end = r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64;
+            let end = (r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64).max(1.0);
             match floors.iter_mut().find(|f| f.0 == v) {
                 Some(f) => f.1 = f.1.max(end),
                 None => floors.push((v, end)),

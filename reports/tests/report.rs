@@ -1270,6 +1270,27 @@ fn the_monitor_draws_the_evaluated_encoder_solid() {
     );
 }
 
+/// A run monitored at epoch 0 alone (killed, or still in its first epoch): the pixels' level
+/// and the floors span epochs 0 to 1, so that they are seen and the axis is of epochs (they
+/// ran from 0 to 0, on an axis of +-0.004).
+#[test]
+fn a_run_monitored_at_epoch_zero_alone_draws_its_levels_over_an_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    pretrain(&runs, "first", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
+    let dir = runs.join("first/pretrain-aaaaaaaaaaaa");
+    let mut config: serde_json::Value = serde_json::from_str(&fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    config["monitor"] = json!({"rank_floor": 2.0, "spread_floor": 0.05});
+    write_json(&dir.join("config.json"), &config);
+    fs::write(dir.join("monitor.csv"), "step,epoch,encoder,knn_top1,rankme,spread,seconds\n0,0,target,40.0,3.0,0.3,1.0\n0,0,context,40.0,3.0,0.3,1.0\n0,0,pixels,76.0,296.0,0.70,0.5\n").unwrap();
+    let reg = load_registry(&runs).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, "first");
+    let fig = figs.iter().find(|f| f.stem == "monitor-first").expect("a monitor figure");
+    let levels: Vec<(String, Vec<(f64, f64)>)> = fig.figure.panels.iter().flat_map(|p| &p.series).filter_map(|s| Some((s.label.clone()?, s.points.clone()))).filter(|(l, _)| l.contains("pixels") || l.contains("floor")).collect();
+    assert_eq!(levels.len(), 3, "{levels:?}");
+    assert!(levels.iter().all(|(_, pts)| pts.len() == 2 && pts[0].0 == 0.0 && pts[1].0 == 1.0), "{levels:?}");
+}
+
 /// A sweep with `seeds`: the seed is a repeat of a setting, so the paper's row of the setting
 /// still pairs with it, and the figure draws the seeds of a setting at one x (their mean on
 /// the line, each as a circle), not as settings of their own joined by a zig-zag.
