@@ -166,7 +166,7 @@ impl Measure {
             format!(
                 "{} is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
                  (epoch 0), effective rank {:.1}; a falling loss alone does not show learning (see \
-                 facebookresearch/ijepa#55): lower the learning rate, check the masks (or crops), or raise the momentum of an EMA target (I-JEPA's target encoder, DINO's teacher)",
+                 facebookresearch/ijepa#55): lower the learning rate, check the masks (or crops), or, where the run has an EMA target (I-JEPA's target encoder, DINO's teacher; not MAE, nor `target \"pixels\"`), raise its momentum",
                 self.who(), self.knn, knn0, self.rankme
             )
         })
@@ -193,7 +193,7 @@ impl Measure {
         (!why.is_empty()).then(|| {
             format!(
                 "{}'s features are collapsing ({}): the loss can still fall while every image maps \
-                 to nearly the same feature; lower the learning rate, check the masks (or crops), or raise the momentum of an EMA target (I-JEPA's target encoder, DINO's teacher)",
+                 to nearly the same feature; lower the learning rate, check the masks (or crops), or, where the run has an EMA target (I-JEPA's target encoder, DINO's teacher; not MAE, nor `target \"pixels\"`), raise its momentum",
                 self.who(),
                 why.join(", ")
             )
