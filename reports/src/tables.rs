@@ -251,6 +251,16 @@ fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
     evals.into_iter().map(ResultRow::ours).collect()
 }
 
+/// How our rows' methods are shown: beside another recipe's `random init (MAE)`, I-JEPA's
+/// plain `random init` reads as a baseline of every method, so it is named `random init
+/// (I-JEPA)` (a table of I-JEPA alone keeps the plain name). Read by the method tables and the
+/// sweep table, which named it apart (`knn.csv` said `random init (I-JEPA)`, `sweep.csv` the
+/// plain name).
+fn random_init_named<'a>(mut ours: impl Iterator<Item = &'a str>) -> impl Fn(&str) -> String {
+    let recipes_apart = ours.any(|m| m.starts_with("random init ("));
+    move |m: &str| if recipes_apart && m == "random init" { "random init (I-JEPA)".to_string() } else { m.to_string() }
+}
+
 /// The rows as a table; with an `experiment` column first when our rows come from more than
 /// one experiment (else rows of two experiments could read as one result twice).
 fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
@@ -259,10 +269,7 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
     if experiments.len() > 1 {
         cols.push(opt_str_col("experiment", rows.iter().map(|r| r.experiment.clone()).collect()));
     }
-    // beside another recipe's `random init (MAE)`, I-JEPA's plain `random init` reads as a
-    // baseline of every method: named (an I-JEPA-only table keeps the plain name)
-    let recipes_apart = rows.iter().any(|r| r.source == "ours" && r.method.starts_with("random init ("));
-    let method = |m: &str| if recipes_apart && m == "random init" { "random init (I-JEPA)".to_string() } else { m.to_string() };
+    let method = random_init_named(rows.iter().filter(|r| r.source == "ours").map(|r| r.method.as_str()));
     cols.extend([
         str_col("method", rows.iter().map(|r| if r.source == "ours" { method(&r.method) } else { r.method.clone() }).collect()),
         str_col("arch", rows.iter().map(|r| r.arch.clone()).collect()),
@@ -758,9 +765,10 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .collect();
     let mut method_top1: Vec<Option<f64>> =
         paper.iter().map(|p| p.as_ref().and_then(|p| paper_method_row(p.table)).map(|m| m.top1)).collect();
+    let method = random_init_named(evals.iter().map(|e| e.record.method.as_str()));
     let mut rows: Vec<[String; 4]> = evals
         .iter()
-        .map(|e| [key_of(e), value_of(e), e.record.protocol.clone(), e.record.method.clone()])
+        .map(|e| [key_of(e), value_of(e), e.record.protocol.clone(), method(&e.record.method)])
         .collect();
     let mut top1: Vec<Option<f64>> = evals.iter().map(|e| Some(e.record.top1)).collect();
     // the study's points with no evaluation (a pretraining that diverged, or was stopped): a

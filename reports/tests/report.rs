@@ -1189,6 +1189,16 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
     ijepa_reports::write_report(&reg, &out).unwrap();
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| random init (I-JEPA) |") && md.contains("| random init (MAE) |") && !md.contains("| random init |"), "{md}");
+    // ... and so in the sweep's table, where each recipe's baseline is its point's (`sweep.csv`
+    // said the plain name beside `knn.csv`'s `random init (I-JEPA)`)
+    let apart = "meth2";
+    for (recipe, name, method) in [("ijepa", "knn-random-a", "random init"), ("mae", "knn-random-b", "random init (MAE)")] {
+        eval(&runs, apart, name, "knn", "random-init", 40.0, None, json!({"recipe": recipe}));
+        patch_eval(&runs, apart, name, |v| v["method"] = json!(method));
+    }
+    let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), apart));
+    let methods: Vec<&str> = abl.iter().map(|r| r["method"].as_str()).collect();
+    assert_eq!(methods, ["random init (I-JEPA)", "random init (MAE)"], "{abl:?}");
     // the probe curves: each recipe's random init in a colour of its own (they shared one and
     // a stroke), as each point's pretrained encoder is
     let figs = ijepa_reports::figures::experiment_figures(&reg, study);
