@@ -610,6 +610,12 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Optio
     let (monitor, mut monitor_error) = match std::fs::symlink_metadata(&monitor_path).is_ok().then(|| read_monitor(&monitor_path)) {
         Some(Ok(rows)) => (rows, None),
         Some(Err(e)) => (Vec::new(), Some(format!("{e} (the run is shown without its monitor rows)"))),
+        // a finished run whose config monitors it wrote the file at its epoch 0: its figure
+        // was left out without a word while its warnings were still listed
+        None if done && config.as_ref().is_some_and(|c: &serde_json::Value| c.get("monitor").is_some_and(serde_json::Value::is_object)) => (
+            Vec::new(),
+            Some(format!("{}: missing, though the run's config.json monitors it (the run is shown without its monitor figure)", monitor_path.display())),
+        ),
         None => (Vec::new(), None),
     };
     // a finished run logs a row every `log_every` steps: none where it trained that many is a

@@ -950,6 +950,16 @@ fn a_bad_monitor_keeps_the_run_and_a_lost_manifest_is_named() {
     let reg = load_registry(tmp.path()).unwrap();
     assert_eq!(reg.pretrains.len(), n, "{:?}", reg.unreadable);
     assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("monitor.csv") && reg.unreadable[0].contains("without its monitor rows"), "{:?}", reg.unreadable);
+    // ... and none at all, where the run's config monitors it (deleted: its figure went, its
+    // warnings stayed, without a word); a run that monitors nothing has none to miss
+    fs::remove_dir(run.join("monitor.csv")).unwrap();
+    assert!(load_registry(tmp.path()).unwrap().unreadable.is_empty());
+    let mut config: serde_json::Value = serde_json::from_str(&fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    config["monitor"] = json!({"every": 1, "images": 2000, "k": 20, "rank_floor": 2.0, "spread_floor": 0.05});
+    write_json(&run.join("config.json"), &config);
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.pretrains.len(), n, "{:?}", reg.unreadable);
+    assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("monitor.csv: missing, though the run's config.json monitors it"), "{:?}", reg.unreadable);
     fs::remove_file(run.join("manifest.json")).unwrap();
     let reg = load_registry(tmp.path()).unwrap();
     assert_eq!(reg.pretrains.len(), n - 1);
