@@ -445,6 +445,8 @@ fn a_broken_class_link_is_said() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains("class_9: a symbolic link to") && t.contains("which does not exist: not a class folder"), "{t}");
+    // once a run, not once a listing (the check, the pretraining, each evaluation: 5 times)
+    assert_eq!(t.matches("which does not exist: not a class folder").count(), 1, "{t}");
 }
 
 /// A run that fails part way (here on an unreadable image) records in its manifest the steps

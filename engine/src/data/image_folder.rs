@@ -178,7 +178,10 @@ fn list_class(dir: &Path) -> Result<ClassListing> {
             let m = fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
             let id = (m.dev(), m.ino());
             if above.contains(&id) {
-                tracing::warn!("{}: a symbolic link back to a folder above it (a loop): not followed (that folder's images are listed where it is)", path.display());
+                // (once a process, as the other listing warnings: a run lists a folder for its
+                // check, its pretraining and each evaluation, and said it 3 times)
+                let said = format!("{}: a symbolic link back to a folder above it (a loop): not followed (that folder's images are listed where it is)", path.display());
+                super::warn_once(said.clone(), said);
                 continue;
             }
             above.push(id);
@@ -283,11 +286,12 @@ fn class_folders(root: &Path) -> Result<Vec<(Vec<u8>, String)>> {
             loose += 1;
         } else if kind == EntryKind::Broken {
             // torchvision drops it without a word: a class would be missing from the labels
-            tracing::warn!(
+            let said = format!(
                 "{}: a symbolic link to {}, which does not exist: not a class folder (a class is missing?)",
                 entry.path().display(),
                 fs::read_link(entry.path()).map(|t| t.display().to_string()).unwrap_or_else(|_| "an unreadable target".into())
             );
+            super::warn_once(said.clone(), said);
         }
     }
     if classes.is_empty() {
