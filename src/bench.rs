@@ -651,6 +651,10 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
         })?),
     };
     let views = transform.view_sizes();
+    // (the loader's own words named the language's `batch-size` and ranks)
+    if n < b.batch {
+        return Err(format!("{}: {n} image(s), less than one batch of {} (`--batch`): lower `--batch` to at most {n}, or give more images", b.dir.display(), b.batch).into());
+    }
     let cfg = LoaderCfg { batch_size: b.batch, workers: b.threads, prefetch: b.threads, seed: 0, drop_last: true, rank: 0, world_size: 1, skip_errors: false };
     let loader: Loader<()> = Loader::new(ds, transform, cfg, Arc::new(|_, _, _| Ok(())))?;
     let ipe = loader.steps_per_epoch() as u64;
