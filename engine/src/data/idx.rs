@@ -40,7 +40,7 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 /// goes, and one byte more (to tell trailing bytes): a few MB of gzip that inflate to GBs of
 /// zeros behind a small header were inflated whole (up to 4 GiB) before the header was read.
 /// A header that is no idx header stops the inflating there (the parse then says why).
-fn inflate_idx<'a>(bytes: &[u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
+fn inflate_idx<'a>(bytes: &[u8], expected_magic: u32, name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
     let corrupt = |e: std::io::Error| Error::Data(format!("{name}: corrupt or truncated gzip stream: {e}"));
     let mut dec = Members { rest: bytes, member: None, after_member: false };
     let mut out = Vec::new();
@@ -53,7 +53,9 @@ fn inflate_idx<'a>(bytes: &[u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]
         Ok(())
     };
     fill(&mut out, 4)?;
-    if out.len() < 4 || out[0] != 0 || out[1] != 0 {
+    // (another payload type or dimension count is said by the parse: a header of type 0x12
+    // and 52 dimensions was called too large, not of the wrong type)
+    if out.len() < 4 || u32::from_be_bytes([out[0], out[1], out[2], out[3]]) != expected_magic {
         return Ok(std::borrow::Cow::Owned(out));
     }
     let header = 4 + 4 * out[3] as u64;
@@ -122,7 +124,7 @@ impl Read for Members<'_> {
 /// `expected_magic` (e.g. [`MAGIC_IMAGES`]). `name` names the source in errors.
 pub fn parse(bytes: &[u8], expected_magic: u32, name: &str) -> Result<IdxArray> {
     let gzipped = is_gzip(bytes);
-    let raw = if gzipped { inflate_idx(bytes, name)? } else { std::borrow::Cow::Borrowed(bytes) };
+    let raw = if gzipped { inflate_idx(bytes, expected_magic, name)? } else { std::borrow::Cow::Borrowed(bytes) };
     let raw: &[u8] = &raw;
     if raw.len() < 4 {
         return Err(Error::Data(format!(
@@ -273,6 +275,12 @@ mod tests {
         assert!(e.contains("f.gz: more trailing bytes after the idx data of dimensions [2, 3, 4]"), "{e}");
         let big = idx_bytes(MAGIC_IMAGES, &[u32::MAX, 2, 2], &[]);
         assert!(err(parse(&gz(&big), MAGIC_IMAGES, "f.gz")).contains("declares more than"));
+        // a gzipped header of another type or dimension count says so, not its size (type 0x12
+        // and 52 dimensions was "more than 4294967296 bytes")
+        let other = idx_bytes(0x0000_1234, &[0x40; 0x34], &[]);
+        assert!(err(parse(&gz(&other), MAGIC_IMAGES, "f.gz")).contains("idx payload type 0x12 is not supported"));
+        let dims = idx_bytes(MAGIC_LABELS, &[u32::MAX], &[]);
+        assert!(err(parse(&gz(&dims), MAGIC_IMAGES, "f.gz")).contains("idx magic 0x00000801, expected 0x00000803"));
         // a gzip of a whole file still reads, and checks the stream to its end
         let mut flipped = gz(&good);
         let n = flipped.len();
