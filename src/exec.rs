@@ -340,6 +340,50 @@ fn split_key(data: &ijepa_dsl::config::DataConfig) -> Result<String> {
     Ok(serde_json::to_string(&(&data.dataset, &data.source, &data.limit, &data.subset, &data.test_root, &data.on_error))?)
 }
 
+/// The splits of each data block ([`split_key`]) as they are now, opened once for the stages
+/// a run skips as done (`None`: a split that cannot be opened here, which is not compared), and
+/// the blocks whose change was said.
+#[derive(Default)]
+struct DataNow {
+    splits: std::collections::HashMap<String, (Option<Arc<dyn ijepa_engine::data::Dataset>>, Option<Option<Arc<dyn ijepa_engine::data::Dataset>>>)>,
+    said: BTreeSet<String>,
+}
+
+/// Why the finished `stage` is of other images than its data block gives now, and that block
+/// shown, once a block (its other stages share the cause): images added to or removed from a
+/// folder since it ran left it done without a word. A pretraining compares the count and
+/// fingerprint its final weights record, an evaluation the fingerprints its record holds;
+/// one that records neither (an earlier version's) is not compared.
+fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNow) -> Option<(String, String)> {
+    use ijepa_engine::data::{open_dataset, Split};
+    let point = match stage.task {
+        Task::Pretrain { point } | Task::Eval { point, .. } => point,
+        Task::Report => return None,
+    };
+    let exp = &plan.points[point].experiment;
+    let key = split_key(&exp.data).ok()?;
+    if now.said.contains(&key) {
+        return None;
+    }
+    let entry = now.splits.entry(key.clone()).or_insert_with(|| (open_dataset(&exp.data, Split::Train).ok(), None));
+    let train = entry.0.clone()?;
+    let why = match stage.task {
+        Task::Pretrain { .. } => train::trained_on_other_data(exp, train, plan.world_size, &stage.dir),
+        _ => {
+            let record = ijepa_schema::read_eval(&stage.dir)?;
+            record.data_fingerprints.as_ref()?;
+            let test = entry.1.get_or_insert_with(|| open_dataset(&exp.data, Split::Test).ok()).clone()?;
+            stages::evaluated_on_other_data(&record, train, test.as_ref())
+        }
+    }?;
+    now.said.insert(key);
+    let shown = match &exp.data.source {
+        ijepa_dsl::config::DataSource::Path(p) => p.display().to_string(),
+        ijepa_dsl::config::DataSource::Embedded => "the embedded subset".to_string(),
+    };
+    Some((why, shown))
+}
+
 /// What the evaluations `selected` (those not done) read, checked before pretraining, where
 /// they stopped after it: the test split, training images `on-error "skip"` passes over, a
 /// held-out part that holds out no image, fine-tuning's batch, a low-shot `split-file`.
@@ -540,6 +584,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         blocked.insert(n);
         blocked.extend(downstream(n));
     };
+    // the data of the stages skipped as done, opened once a split (see `changed_data`)
+    let mut data_now = DataNow::default();
     for &n in &selected {
         let stage = &plan.graph[n];
         ijepa_engine::interrupt::check()?;
@@ -640,6 +686,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             n_skip += 1;
             if lead {
                 tracing::info!("skip {} (done: {})", stage.id, stage.dir.display());
+                if let Some((why, data)) = changed_data(plan, stage, &mut data_now) {
+                    tracing::warn!(
+                        "{} is done, but {why}: a stage is keyed by the data's path as written, not by the folder's contents, so its results (and those of the other finished stages on {data}) are of the earlier images; `--force` runs them again",
+                        stage.id
+                    );
+                }
                 adopt_inputs(stage)?;
                 if let Task::Pretrain { point } = stage.task {
                     train::restore_config(&stage.dir, &plan.points[point].experiment)?;

@@ -431,6 +431,38 @@ fn a_training_split_of_one_class_is_said() {
     assert!(o.status.success() && t.contains("the knn evaluation's training split holds one class (0)") && t.contains("100%, the test split holding that class alone"), "{t}");
 }
 
+/// A stage is keyed by the data's path as written, not by the folder's contents: a finished
+/// pretraining and its evaluations over a folder that gained images since are skipped as done
+/// (as documented), and the skip now says that they are of the earlier images, once a data
+/// block (it said nothing, and `eval.json` kept the old count); a folder as it was says
+/// nothing; `--force` runs them again.
+#[test]
+fn a_finished_stage_over_changed_data_is_said_at_its_skip() {
+    let d = scratch("changed-data");
+    let (data, test) = (d.join("data"), d.join("test"));
+    make_folder(&data, 2, 16);
+    make_folder(&test, 2, 4);
+    let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("skip pretrain") && !t.contains("is done, but"), "{t}");
+    // the test split alone: the evaluations say it
+    std::fs::copy(test.join("class_0/img_0.png"), test.join("class_0/extra.png")).unwrap();
+    let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("eval-knn-ijepa is done, but its test split now gives other images (32 training and 9 test images now; it scored 8 test images)"), "{t}");
+    assert_eq!(t.matches("is done, but").count(), 1, "{t}");
+    // the training split: the pretraining says it, once for the block
+    std::fs::copy(data.join("class_1/img_0.png"), data.join("class_1/extra.png")).unwrap();
+    let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("pretrain is done, but it trained on 32 images, the data now gives 33") && t.contains("`--force` runs them again"), "{t}");
+    assert_eq!(t.matches("is done, but").count(), 1, "{t}");
+}
+
 /// A class folder that is a broken symbolic link is said, not dropped without a word (the
 /// labels would miss a class).
 #[test]

@@ -591,6 +591,9 @@ fn eval_stage(
         record.checkpoint_sha256 = Some(shared.checkpoint_sha256(&source.checkpoint)?);
         record.checkpoint_step = checkpoint_step(&source.checkpoint, record.checkpoint_sha256.as_deref());
     }
+    // (the images it read, for a later run that skips it as done to compare with the data's)
+    let (train_fp, test_fp) = shared.fingerprints(&exp.data)?;
+    record.data_fingerprints = Some([train_fp, test_fp]);
     record.wall_s = t0.elapsed().as_secs_f64();
     if record.inputs != inputs {
         return Err(Error::Config(format!(
@@ -615,6 +618,31 @@ fn eval_stage(
         dir.display()
     );
     Ok(())
+}
+
+/// Why a finished evaluation's record is of other images than the training split `train`
+/// (as opened, before its distinct files are kept) and the test split `test` give now, if it
+/// is (see [`ijepa_schema::EvalRecord::data_fingerprints`]); `None` for a record that does not
+/// say (an earlier version's).
+pub fn evaluated_on_other_data(record: &ijepa_schema::EvalRecord, train: Arc<dyn Dataset>, test: &dyn Dataset) -> Option<String> {
+    let [train_fp, test_fp] = record.data_fingerprints.as_ref()?;
+    let (train, _) = data::distinct(train);
+    let changed: Vec<&str> = [(train_fp, train.fingerprint(), "training"), (test_fp, test.fingerprint(), "test")]
+        .into_iter()
+        .filter(|(was, now, _)| *was != now)
+        .map(|(_, _, split)| split)
+        .collect();
+    (!changed.is_empty()).then(|| {
+        format!(
+            "its {} split{} now give{} other images ({} training and {} test images now; it scored {} test images)",
+            changed.join(" and "),
+            if changed.len() == 1 { "" } else { "s" },
+            if changed.len() == 1 { "s" } else { "" },
+            train.len(),
+            test.len(),
+            record.test_examples
+        )
+    })
 }
 
 /// An evaluation needs test images (a score of no images would read as 0%), and a probe
@@ -1053,6 +1081,7 @@ fn record(
         top1: result.top1,
         train_examples: n_train as u64,
         test_examples: n_test as u64,
+        data_fingerprints: None,
         varied: meta.varied.clone(),
         pretrain_dir: source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
         checkpoint: Some(source.checkpoint.display().to_string()),

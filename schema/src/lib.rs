@@ -601,6 +601,13 @@ pub struct EvalRecord {
     /// Number of test examples.
     #[serde(default)]
     pub test_examples: u64,
+    /// The fingerprints of the training split (its distinct files) and the test split it read
+    /// (`Dataset::fingerprint`: names, classes, for a file of arrays its contents): a run that
+    /// skips the stage as done says when the data now gives others (the stage is keyed by the
+    /// data's path as written, not by the folder's contents). Absent from records written
+    /// before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_fingerprints: Option<[String; 2]>,
     /// The sweep point this run belongs to, e.g. `{"mask.targets.scale": "0.15-0.2"}`; empty
     /// for a plain run.
     #[serde(default, deserialize_with = "null_as_default")]
