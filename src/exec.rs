@@ -340,48 +340,106 @@ fn split_key(data: &ijepa_dsl::config::DataConfig) -> Result<String> {
     Ok(serde_json::to_string(&(&data.dataset, &data.source, &data.limit, &data.subset, &data.test_root, &data.on_error))?)
 }
 
-/// The splits of each data block ([`split_key`]) as they are now, opened once for the stages
-/// a run skips as done (`None`: a split that cannot be opened here, which is not compared), and
-/// the blocks whose change was said.
+/// What the stages a run skips as done compare their data with ([`changed_data`]), opened and
+/// fingerprinted once a data block ([`split_key`]; `None`: a split that cannot be opened here,
+/// which is not compared), and the blocks whose change was said.
 #[derive(Default)]
 struct DataNow {
-    splits: std::collections::HashMap<String, (Option<Arc<dyn ijepa_engine::data::Dataset>>, Option<Option<Arc<dyn ijepa_engine::data::Dataset>>>)>,
+    train: std::collections::HashMap<String, Option<Arc<dyn ijepa_engine::data::Dataset>>>,
+    /// The training split's distinct files' fingerprint and the test split's, by block.
+    fingerprints: std::collections::HashMap<String, (Option<String>, Option<String>)>,
+    /// A pretraining's images (count, fingerprint) by block and monitor settings.
+    trained: std::collections::HashMap<String, Option<(u64, u64)>>,
     said: BTreeSet<String>,
 }
 
-/// Why the finished `stage` is of other images than its data block gives now, and that block
-/// shown, once a block (its other stages share the cause): images added to or removed from a
+impl DataNow {
+    fn train(&mut self, key: &str, data: &ijepa_dsl::config::DataConfig) -> Option<Arc<dyn ijepa_engine::data::Dataset>> {
+        self.train.entry(key.to_string()).or_insert_with(|| ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train).ok()).clone()
+    }
+
+    fn fingerprints(&mut self, key: &str, data: &ijepa_dsl::config::DataConfig) -> (Option<String>, Option<String>) {
+        if let Some(f) = self.fingerprints.get(key) {
+            return f.clone();
+        }
+        let train = self.train(key, data).map(|t| ijepa_engine::data::distinct(t).0.fingerprint());
+        let test = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test).ok().map(|t| t.fingerprint());
+        self.fingerprints.insert(key.to_string(), (train.clone(), test.clone()));
+        (train, test)
+    }
+}
+
+/// Why the finished `stage` is of other images than its data block gives now, if it is, once a
+/// block (its other stages share the cause): images added to, removed from or renamed in a
 /// folder since it ran left it done without a word. A pretraining compares the count and
-/// fingerprint its final weights record, an evaluation the fingerprints its record holds;
-/// one that records neither (an earlier version's) is not compared.
-fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNow) -> Option<(String, String)> {
-    use ijepa_engine::data::{open_dataset, Split};
+/// fingerprint its last checkpoint records, an evaluation the fingerprints its record holds;
+/// one that records neither (an earlier version's) opens nothing. The embedded subset is not
+/// compared (it is part of the program), nor the fingerprints of a training split that `limit`
+/// or `subset` cuts from a folder (theirs hold the whole folder's: an image added past the
+/// limit, or left out of the list, changed them), nor a low-shot `split-file`'s (its probe reads
+/// the listed files alone).
+fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNow) -> Option<String> {
     let point = match stage.task {
         Task::Pretrain { point } | Task::Eval { point, .. } => point,
         Task::Report => return None,
     };
     let exp = &plan.points[point].experiment;
-    let key = split_key(&exp.data).ok()?;
+    let data = &exp.data;
+    let ijepa_dsl::config::DataSource::Path(root) = &data.source else { return None };
+    let key = split_key(data).ok()?;
     if now.said.contains(&key) {
         return None;
     }
-    let entry = now.splits.entry(key.clone()).or_insert_with(|| (open_dataset(&exp.data, Split::Train).ok(), None));
-    let train = entry.0.clone()?;
+    let whole = data.limit.is_none() && data.subset.is_none();
+    let test_folder = data.test_root.as_deref().unwrap_or(root);
     let why = match stage.task {
-        Task::Pretrain { .. } => train::trained_on_other_data(exp, train, plan.world_size, &stage.dir),
-        _ => {
-            let record = ijepa_schema::read_eval(&stage.dir)?;
-            record.data_fingerprints.as_ref()?;
-            let test = entry.1.get_or_insert_with(|| open_dataset(&exp.data, Split::Test).ok()).clone()?;
-            stages::evaluated_on_other_data(&record, train, test.as_ref())
+        Task::Pretrain { .. } => {
+            let pos = ijepa_engine::checkpoint::state::position_of(&stage.dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::LATEST))?;
+            if pos.images == 0 && pos.data == 0 {
+                return None;
+            }
+            let monitor = serde_json::to_string(&exp.monitor).ok()?;
+            let trained = format!("{key} {monitor}");
+            let (n, fingerprint) = match now.trained.get(&trained) {
+                Some(t) => (*t)?,
+                None => {
+                    let t = now.train(&key, data).and_then(|train| train::trained_data(exp, train, plan.world_size));
+                    now.trained.insert(trained, t);
+                    t?
+                }
+            };
+            let besides = exp.monitor.as_ref().map(|m| format!(" (besides the monitor's {} held out)", m.images)).unwrap_or_default();
+            if pos.images != 0 && pos.images != n {
+                format!("it trained on {} images{besides} and {} now gives {n}", pos.images, root.display())
+            } else if whole && pos.data != 0 && pos.data != fingerprint {
+                format!("{} now gives as many training images as it trained on{besides}, but not the same ones (renamed, moved to another class, or other contents)", root.display())
+            } else {
+                return None;
+            }
         }
-    }?;
-    now.said.insert(key);
-    let shown = match &exp.data.source {
-        ijepa_dsl::config::DataSource::Path(p) => p.display().to_string(),
-        ijepa_dsl::config::DataSource::Embedded => "the embedded subset".to_string(),
+        Task::Eval { eval, .. } => {
+            let record = ijepa_schema::read_eval(&stage.dir)?;
+            let [train_was, test_was] = record.data_fingerprints.as_ref()?;
+            let (train_now, test_now) = now.fingerprints(&key, data);
+            let mut changed = Vec::new();
+            if whole && exp.evals[eval].split_file.is_none() && train_now.is_some_and(|f| f != *train_was) {
+                changed.push(format!("its training split ({})", root.display()));
+            }
+            if test_now.is_some_and(|f| f != *test_was) {
+                changed.push(format!("its test split ({})", test_folder.display()));
+            }
+            if changed.is_empty() {
+                return None;
+            }
+            format!("{} now give{} other images than it read", changed.join(" and "), if changed.len() == 1 { "s" } else { "" })
+        }
+        Task::Report => return None,
     };
-    Some((why, shown))
+    now.said.insert(key);
+    Some(format!(
+        "{} is done, but {why}: a stage is keyed by the data's path as written, not by the folder's contents, so its results are of the earlier images (and so may be those of the other finished stages on this data, not said again); `--force --only {}` runs it again (a pretraining with the evaluations that read it)",
+        stage.id, stage.id
+    ))
 }
 
 /// What the evaluations `selected` (those not done) read, checked before pretraining, where
@@ -643,6 +701,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 refused += usize::from(action == "refused (in use)");
                 tracing::info!("{action:<16} {}  [{}] {}{busy}", stage.id, &stage.hash[..12], stage.dir.display());
                 interrupted_note(plan, stage, status);
+                // (what the run says at the skip of a stage over changed data)
+                if action == "skip (done)" {
+                    if let Some(said) = changed_data(plan, stage, &mut data_now) {
+                        tracing::warn!("{said}");
+                    }
+                }
                 // what the rerun sets aside with it (see below)
                 if opts.force && matches!(status, Status::Done | Status::Diverged { .. }) {
                     for d in downstream(n).filter(|&d| plan.status(d) == Status::Done) {
@@ -686,11 +750,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             n_skip += 1;
             if lead {
                 tracing::info!("skip {} (done: {})", stage.id, stage.dir.display());
-                if let Some((why, data)) = changed_data(plan, stage, &mut data_now) {
-                    tracing::warn!(
-                        "{} is done, but {why}: a stage is keyed by the data's path as written, not by the folder's contents, so its results (and those of the other finished stages on {data}) are of the earlier images; `--force` runs them again",
-                        stage.id
-                    );
+                if let Some(said) = changed_data(plan, stage, &mut data_now) {
+                    tracing::warn!("{said}");
                 }
                 adopt_inputs(stage)?;
                 if let Task::Pretrain { point } = stage.task {

@@ -452,14 +452,24 @@ fn a_finished_stage_over_changed_data_is_said_at_its_skip() {
     let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("eval-knn-ijepa is done, but its test split now gives other images (32 training and 9 test images now; it scored 8 test images)"), "{t}");
+    assert!(t.contains(&format!("eval-knn-ijepa is done, but its test split ({}) now gives other images than it read", test.display())), "{t}");
+    assert!(t.contains("`--force --only eval-knn-ijepa` runs it again"), "{t}");
     assert_eq!(t.matches("is done, but").count(), 1, "{t}");
+    // a dry run says it too
+    let f = d.join("exp.kdl");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--dry-run", "--runs-dir", d.join("runs").to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("eval-knn-ijepa is done, but its test split"), "{}", text(&o));
+    // following its advice evaluates again, and the next run has nothing to say
+    let o = ijepa(&["run", f.to_str().unwrap(), "--force", "--only", "eval-knn-ijepa", "--runs-dir", d.join("runs").to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("9 test"), "{}", text(&o));
+    let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
+    assert!(o.status.success() && !text(&o).contains("is done, but"), "{}", text(&o));
     // the training split: the pretraining says it, once for the block
     std::fs::copy(data.join("class_1/img_0.png"), data.join("class_1/extra.png")).unwrap();
     let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("pretrain is done, but it trained on 32 images, the data now gives 33") && t.contains("`--force` runs them again"), "{t}");
+    assert!(t.contains(&format!("pretrain is done, but it trained on 32 images and {} now gives 33", data.display())), "{t}");
     assert_eq!(t.matches("is done, but").count(), 1, "{t}");
 }
 

@@ -620,31 +620,6 @@ fn eval_stage(
     Ok(())
 }
 
-/// Why a finished evaluation's record is of other images than the training split `train`
-/// (as opened, before its distinct files are kept) and the test split `test` give now, if it
-/// is (see [`ijepa_schema::EvalRecord::data_fingerprints`]); `None` for a record that does not
-/// say (an earlier version's).
-pub fn evaluated_on_other_data(record: &ijepa_schema::EvalRecord, train: Arc<dyn Dataset>, test: &dyn Dataset) -> Option<String> {
-    let [train_fp, test_fp] = record.data_fingerprints.as_ref()?;
-    let (train, _) = data::distinct(train);
-    let changed: Vec<&str> = [(train_fp, train.fingerprint(), "training"), (test_fp, test.fingerprint(), "test")]
-        .into_iter()
-        .filter(|(was, now, _)| *was != now)
-        .map(|(_, _, split)| split)
-        .collect();
-    (!changed.is_empty()).then(|| {
-        format!(
-            "its {} split{} now give{} other images ({} training and {} test images now; it scored {} test images)",
-            changed.join(" and "),
-            if changed.len() == 1 { "" } else { "s" },
-            if changed.len() == 1 { "s" } else { "" },
-            train.len(),
-            test.len(),
-            record.test_examples
-        )
-    })
-}
-
 /// An evaluation needs test images (a score of no images would read as 0%), and a probe
 /// trained on some of the classes only cannot predict the others: said once, before it runs.
 fn check_splits(cfg: &EvalConfig, train: &dyn Dataset, test: &dyn Dataset) -> Result<()> {

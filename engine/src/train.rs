@@ -942,25 +942,15 @@ fn same_experiment_on_every_rank(pg: &ProcessGroup, exp: &Experiment, world: usi
     )))
 }
 
-/// Why a finished pretraining's final weights are of other training images than `dataset`
-/// (the training split, before the monitor's held-out images) gives now, if they are: the
-/// position of its last checkpoint (`latest`, taken at its last step; the final weights hold
-/// none) records the count and fingerprint of the images it trained on ([`Position::images`],
-/// [`Position::data`]), as a resume checks them. A finished stage is keyed by the data's path
-/// as written, not the folder's contents: images added or removed since leave it done, and its
-/// skip said nothing. `None` where no checkpoint records them (an earlier version's, or one
-/// moved away) or the data cannot be read here.
-pub fn trained_on_other_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize, run: &Path) -> Option<String> {
-    let pos = state::position_of(&run.join(schema::CHECKPOINTS).join(schema::LATEST))?;
+/// The training images a pretraining of `exp` trains on out of `dataset` (the training split,
+/// less the monitor's held-out images): their count and fingerprint as a checkpoint's
+/// position records them ([`Position::images`], [`Position::data`]); `None` where the monitor
+/// cannot hold its images out of it. A run that skips a finished pretraining compares them with
+/// its last checkpoint's: a stage is keyed by the data's path as written, not by the folder's
+/// contents, so images added or removed since leave it done.
+pub fn trained_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize) -> Option<(u64, u64)> {
     let (rest, _) = split_monitor(exp, dataset, world).ok()?;
-    let (n, data) = (rest.len() as u64, state::stage_id(&rest.fingerprint()));
-    if pos.images != 0 && pos.images != n {
-        Some(format!("it trained on {} images, the data now gives {n}", pos.images))
-    } else if pos.data != 0 && pos.data != data {
-        Some(format!("it trained on {n} images, and the data now gives as many but not the same ones (renamed, moved to another class, or other contents)"))
-    } else {
-        None
-    }
+    Some((rest.len() as u64, state::stage_id(&rest.fingerprint())))
 }
 
 /// What a pretraining checks of its data before it trains, with no model built: the

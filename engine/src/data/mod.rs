@@ -241,10 +241,12 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize, needs: HoldOutNeeds) -> Result<(
     held.sort_unstable();
     rest.sort_unstable();
     if rest.len() < before {
-        tracing::warn!(
+        // (once a process: the run's check, its pretraining and a later skip each hold out)
+        let said = format!(
             "{} pretraining sample(s) repeat an image the monitor holds out (a file listed twice): left out of pretraining, so the monitor's images stay unseen",
             before - rest.len()
         );
+        warn_once(said.clone(), said);
     }
     if rest.is_empty() {
         return Err(crate::Error::Config(format!("the monitor holds out {n} images and every other sample repeats one of them: {}", fewer_held_out(n, needs))));
