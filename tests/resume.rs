@@ -775,6 +775,52 @@ fn a_signal_during_the_first_monitor_stops_before_the_first_step() {
     assert_eq!(m["status"], "interrupted");
 }
 
+/// A signal during an epoch's monitor (after its last step, before its checkpoint) saves the
+/// epoch's steps and stops (it said "this one starts over", and the steps since the last
+/// checkpoint, a whole epoch here, were lost); the resume measures that epoch's monitor before
+/// its next step, and the monitor holds each epoch once.
+#[test]
+fn a_signal_during_an_epoch_s_monitor_keeps_the_epoch() {
+    let d = scratch("epoch-monitor-signal");
+    let file = d.join("resume.kdl");
+    let body = EXP
+        .replace("PRECISION", "fp32")
+        .replace("limit 320", "limit 1500")
+        .replace("crop-size 32", "crop-size 112")
+        .replace("encoder width=64 depth=2 heads=2 patch=4", "encoder width=32 depth=1 heads=2 patch=16")
+        .replace("epochs 4", "epochs 2\n    log-every 1")
+        .replace("checkpoint every-steps=3 keep-every=2", "checkpoint keep-every=0")
+        .replace("monitor every=1 images=64 k=5", "monitor every=1 images=1000 k=5");
+    std::fs::write(&file, body).unwrap();
+    let runs = d.join("runs");
+    let mut child = command(&file, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let (rx, reader) = watch_stdout(&mut child, |line| line.contains("pretraining resume ("));
+    rx.recv_timeout(Duration::from_secs(120)).expect("the pretraining did not start");
+    // (500 images of batch 32: 15 steps an epoch, the monitor after the 15th)
+    let t0 = Instant::now();
+    while common::pretrain_in(&runs.join("resume")).is_none_or(|run| count_rows(&run) < 15) {
+        assert!(t0.elapsed() < Duration::from_secs(300), "epoch 1 did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    signal(child.id(), "INT");
+    let o = child.wait_with_output().unwrap();
+    let err = format!("{}{}", reader.join().unwrap(), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT") && !err.contains("starts over") && !err.contains("epoch   1/2"), "{err}");
+    let run = run_folder(&runs);
+    assert_eq!(count_rows(&run), 15, "{err}");
+    let pos = |run: &Path| {
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+        m["checkpoints"].as_array().unwrap().iter().filter(|c| c["file"] == "latest.safetensors").map(|c| c["step"].as_u64().unwrap()).max()
+    };
+    assert_eq!(pos(&run), Some(15), "{err}");
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("epoch   1/2  monitor (measured on the resume)"), "{out}");
+    let rows: Vec<String> = std::fs::read_to_string(run.join("monitor.csv")).unwrap().lines().skip(1).map(|l| l.split(',').take(3).collect::<Vec<_>>().join(",")).collect();
+    assert_eq!(rows, ["0,0,target", "0,0,context", "0,0,pixels", "15,1,target", "15,1,context", "30,2,target", "30,2,context"], "{out}");
+}
+
 /// A finished runs folder that this process may read but not write (another user's, shared
 /// read-only) is read, not refused on its lock files: `ijepa run` skips its done stages and
 /// `ijepa plan` shows them done. Root writes anywhere, so as root the commands run as `nobody`

@@ -1237,6 +1237,25 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             bar.finish_and_clear();
             return Err(interrupted(None, &run.dir));
         }
+    } else if let Some(m) = monitor.as_ref().filter(|_| start.step_in_epoch == 0) {
+        // resumed at an epoch's end whose monitor was stopped (the run saved the epoch's steps
+        // first): measured now, before the next step, as it would have been
+        let e = start.epoch as usize;
+        let due = e.is_multiple_of(m.cfg.every) || e == exp.epochs;
+        let measured = crate::monitor::read_rows(&monitor_path).iter().any(|r| r.epoch as usize == e && r.encoder != "pixels");
+        if due && !measured {
+            let seen = match observe(monitor.as_ref(), recipe, &monitor_path, e, start.global_step as usize, &bar, &mut monitor_s, &mut run.manifest) {
+                // (stopped again: the checkpoint it resumed from is kept)
+                Err(Error::Interrupted { .. }) => {
+                    bar.finish_and_clear();
+                    return Err(interrupted(Some(start.global_step), &run.dir));
+                }
+                r => r.map_err(|e| data::outside_skip(&exp.data, e))?,
+            };
+            if let Some(t) = seen {
+                bar.suspend(|| tracing::info!("epoch {e:>3}/{}  monitor (measured on the resume): {}", exp.epochs, t.summary()));
+            }
+        }
     }
     for epoch in start.epoch as usize..exp.epochs {
         bar.set_prefix(format!("{}/{}", epoch + 1, exp.epochs));
@@ -1382,11 +1401,26 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // measured before the epoch's checkpoint: a run killed in between resumes from the
         // previous checkpoint, which drops this row (its step is later) and measures again
         let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
-        let seen = if due { observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e))? } else { None };
         let pos = at(global as u64, epoch as u64 + 1, 0);
         // the epoch's checkpoint, and the same bytes as a kept copy every keep-every epochs
         let keep = (last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)))
             .then(|| format!("epoch-{:04}.safetensors", epoch + 1));
+        let seen = if due {
+            match observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s, &mut run.manifest) {
+                // a stop during the monitor (seconds to minutes of feature extraction) saves the
+                // epoch's steps, whose monitor the resume measures (the error said "this one
+                // starts over" and the steps since the last checkpoint, a whole epoch, were lost)
+                Err(Error::Interrupted { .. }) => {
+                    save_latest(recipe, run, pos, keep)?;
+                    run.finish_writes()?;
+                    bar.finish_and_clear();
+                    return Err(interrupted(Some(global as u64), &run.dir));
+                }
+                r => r.map_err(|e| data::outside_skip(&exp.data, e))?,
+            }
+        } else {
+            None
+        };
         save_latest(recipe, run, pos, keep)?;
         bar.suspend(|| {
             tracing::info!(
