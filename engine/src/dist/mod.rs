@@ -344,6 +344,30 @@ impl ProcessGroup {
         // SAFETY: every pointer is a live NUL-terminated string or a valid out-parameter; the
         // shim catches all C++ exceptions. A signal while the ranks meet (up to the timeout,
         // with nothing to save) stops the process at once: no safe point comes before it ends
+        // a rank that joined a group already formed (another run's rendezvous on this port)
+        // waited in gloo's pair connect past the timeout, without a word, for minutes: the
+        // call cannot be cancelled, so a watchdog ends the process (nothing to save yet) once
+        // twice the timeout has passed
+        let formed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let formed = formed.clone();
+            let limit = timeout.saturating_mul(2).max(timeout.saturating_add(Duration::from_secs(10)));
+            let (who, addr) = (who.clone(), format!("{}:{}", env.master_addr, env.master_port));
+            std::thread::spawn(move || {
+                let t0 = std::time::Instant::now();
+                while t0.elapsed() < limit {
+                    if formed.load(std::sync::atomic::Ordering::SeqCst) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                tracing::error!(
+                    "{who}: the process group at {addr} did not form within {} (twice the timeout): this rank is stuck connecting to its peers, as one that joins another run's rendezvous on the same port does (give each run a port of its own: `--master-port`, MASTER_PORT); stopping",
+                    fmt_duration(limit)
+                );
+                std::process::exit(1);
+            });
+        }
         let err = crate::interrupt::at_once(|| unsafe {
             ijepa_c10d_create(
                 c_backend.as_ptr(),
@@ -358,7 +382,9 @@ impl ProcessGroup {
                 &mut phase,
                 &mut raw,
             )
-        })?;
+        });
+        formed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let err = err?;
         if let Some(msg) = take_error(err) {
             return Err(Error::Dist(create_error(env, backend, timeout, phase, &iface, &host, &msg)));
         }
@@ -420,7 +446,11 @@ impl ProcessGroup {
         match take_error(err) {
             None => Ok(()),
             Some(msg) => {
-                let hint = if looks_like_peer_failure(&msg) {
+                // (a stop every rank was sent, which a peer acted on first, in work of its own
+                // such as a monitor: not a peer that died)
+                let hint = if let Some(signal) = crate::interrupt::requested().filter(|_| looks_like_peer_failure(&msg)) {
+                    format!(" ({signal} reached this process too: a peer stopped on it first; run the same command again to go on)")
+                } else if looks_like_peer_failure(&msg) {
                     format!(
                         " (a peer probably died or is unreachable, or rank 0 spent longer than the timeout on work of its own, a monitor or a checkpoint, while the others waited; timeout {})",
                         fmt_duration(self.timeout)
