@@ -1560,7 +1560,7 @@ fn a_class_the_held_out_part_never_scores_is_said_over_a_finished_pretraining() 
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     assert!(o.status.success(), "{:?}", outputs(&o));
     for (held_out, says) in [
-        ("0.9", "held-out fraction 0.9 holds out no image of classes 3, 7 (too few training images for a share of their own): its choice never scores them; they have one image each, which stays in training at any `held-out`"),
+        ("0.9", "held-out fraction 0.9 holds out no image of classes 3, 7 (too few training images for a share of their own): its choice never scores them; they have one image each, which stays in training at any `held-out`: only more images of those classes let the choice score them"),
         ("0.2", "held-out fraction 0.2 holds out no image of classes 2, 3, 5, 7, 9 (too few training images for a share of their own): its choice never scores them; a larger `held-out` includes classes 2, 5, 9; classes 3, 7 have one image each, which stays"),
     ] {
         let f = write(&d, "h.kdl", &base.replace("EVAL", &format!("eval \"linear\" {{ epochs 1; lr 0.01 0.02; weight-decay 0; held-out {held_out} }}")));

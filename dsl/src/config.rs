@@ -480,8 +480,8 @@ impl EvalConfig {
     /// `run` (fine-tuning said it as each of its stages began, once per subject, after the
     /// pretraining): a learning-rate warm-up at least as long as the fine-tuning, whose rate
     /// then only rises and never reaches its peak; a `min-lr` above a rate of the grid, whose
-    /// "decay" then climbs to `min-lr` (MAE's code does so too; the record named the grid's
-    /// rate, which was never used).
+    /// "decay" after the warm-up then climbs to `min-lr` (MAE's code does so too; the record
+    /// names the grid's rate, which only the warm-up's end reached).
     pub fn warnings(&self) -> Vec<String> {
         let Some(f) = self.finetune.as_ref() else { return Vec::new() };
         let mut out = Vec::new();
@@ -491,12 +491,14 @@ impl EvalConfig {
                 f.warmup_epochs, self.epochs
             ));
         }
+        // (a warm-up as long as the run leaves no cosine: that warning is the true one)
         let below: Vec<String> = self.lrs.iter().filter(|&&lr| lr < f.min_lr).map(|lr| format!("{lr:e}")).collect();
-        if !below.is_empty() {
+        if !below.is_empty() && out.is_empty() {
             out.push(format!(
-                "the fine-tuning's `min-lr` {:e} is above its `lr` {}: the half-cycle cosine climbs from that rate to {:e} instead of decaying; lower `min-lr` below every rate of the grid",
+                "the fine-tuning's `min-lr` {:e} is above its `lr` {}: the half-cycle cosine climbs from {} to {:e} instead of decaying; lower `min-lr` below every rate of the grid",
                 f.min_lr,
                 below.join(", "),
+                if below.len() == 1 { "that rate" } else { "each of those rates" },
                 f.min_lr
             ));
         }

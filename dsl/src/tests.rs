@@ -467,8 +467,11 @@ fn finetune_block_has_its_own_settings_and_refuses_the_probes() {
     // a `min-lr` above a rate of the grid: its cosine climbs (1e-4 rose to 0.485); at a rate
     // it is the constant the code computes, not warned of
     let climbs = exp(r#"eval "finetune" { epochs 3; lr 1e-4 1e-2; min-lr 0.5 }"#).evals[0].warnings();
-    assert!(climbs.len() == 1 && climbs[0].contains("`min-lr` 5e-1 is above its `lr` 1e-4, 1e-2"), "{climbs:?}");
+    assert!(climbs.len() == 1 && climbs[0].contains("`min-lr` 5e-1 is above its `lr` 1e-4, 1e-2: the half-cycle cosine climbs from each of those rates to 5e-1"), "{climbs:?}");
     assert!(exp(r#"eval "finetune" { epochs 3; lr 1e-4; min-lr 1e-4 }"#).evals[0].warnings().is_empty());
+    // (with a warm-up as long as the run there is no cosine: the warm-up's warning alone)
+    let both = exp(r#"eval "finetune" { epochs 2; warmup-epochs 2; lr 1e-4; min-lr 0.5 }"#).evals[0].warnings();
+    assert!(both.len() == 1 && both[0].contains("warmup"), "{both:?}");
     // MAE's defaults
     let d = exp(r#"eval "finetune""#).evals[0].clone();
     assert_eq!((d.lrs.clone(), d.wds.clone(), d.finetune.clone().unwrap()), (vec![1e-3], vec![0.05], crate::config::FinetuneConfig::default()));

@@ -547,9 +547,11 @@ fn eval_stage(
     // what the run checked before pretraining, said again here: an evaluation run over a
     // finished pretraining (a `held-out` changed after it, `ijepa eval`, `--only`) had no word
     // of a class its choice never scores (warned once a process)
-    // (the training split is of distinct files already: `EvalCache::datasets`)
+    // (the training split is of distinct files already: `EvalCache::datasets`; the pixels are
+    // one feature set, whatever the block's `features`)
     let labels: Vec<i64> = (0..train_ds.len()).map(|i| train_ds.label(i)).collect();
-    check_held_out(exp, cfg, &labels, train_ds.num_classes())?;
+    let one_set = EvalConfig { features: cfg.features.iter().take(1).copied().collect(), ..cfg.clone() };
+    check_held_out(exp, if subject == Subject::RawPixels { &one_set } else { cfg }, &labels, train_ds.num_classes())?;
     let transform = eval_transform(exp)?;
     let (result, n_train, n_test, kind) = if cfg.protocol == EvalProtocol::Finetune {
         let (r, n_train, n_test) = finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device)?;
@@ -817,7 +819,8 @@ fn logistic_cfg(exp: &Experiment, cfg: &EvalConfig) -> logistic::LogisticCfg {
 
 /// Whether the evaluation `cfg` can make the choices it has to make on a held-out part of the
 /// training split whose labels are `labels`: checked before pretraining, where the probe
-/// stopped on it after pretraining. A choice is a grid of more than one (lr, weight decay)
+/// stopped on it after pretraining, and again as each evaluation starts (one over a finished
+/// pretraining had no word of a class its choice never scores). A choice is a grid of more than one (lr, weight decay)
 /// point, or several feature sets; the held-out part is each class's share rounded, which can
 /// be none. (The logistic probe, which chooses by cross-validation, and a low-shot
 /// `split-file`, read with the features, are checked when they run.) Fine-tuning's batch is
@@ -854,7 +857,12 @@ pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_cl
             let names = |cs: &[usize]| cs.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
             let larger: Vec<usize> = missing.iter().copied().filter(|c| !single.contains(c)).collect();
             let advice = match (larger.is_empty(), single.is_empty()) {
-                (true, _) => format!("{} one image each, which stays in training at any `held-out`: more images of {it} would be scored", if single.len() == 1 { "it has" } else { "they have" }),
+                (true, _) => format!(
+                    "{}, which stays in training at any `held-out`: only more images of {} let the choice score {it}{}",
+                    if single.len() == 1 { "it has a single image" } else { "they have one image each" },
+                    if single.len() == 1 { "that class" } else { "those classes" },
+                    if cfg.protocol == EvalProtocol::LowShot { " (low-shot: a larger `fraction`)" } else { "" }
+                ),
                 (false, true) => format!("a larger `held-out` includes {it}"),
                 (false, false) => format!(
                     "a larger `held-out` includes class{} {}; {} {}, which stays in training at any `held-out`",
