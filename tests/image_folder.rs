@@ -471,6 +471,17 @@ fn a_finished_stage_over_changed_data_is_said_at_its_skip() {
     assert!(o.status.success(), "{t}");
     assert!(t.contains(&format!("pretrain is done, but it trained on 32 images and {} now gives 33", data.display())), "{t}");
     assert_eq!(t.matches("is done, but").count(), 1, "{t}");
+    // under `limit` an image added past the limit changes nothing it read: not said (the
+    // fingerprint of a limited split holds the whole folder's)
+    let limited = |f: &Path| std::fs::write(f, std::fs::read_to_string(f).unwrap().replace("on-error \"fail\"", "on-error \"fail\"\n        limit 20")).unwrap();
+    let f = d.join("exp.kdl");
+    limited(&f);
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::copy(data.join("class_1/img_0.png"), data.join("class_1/zz.png")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("skip pretrain") && !t.contains("pretrain is done, but"), "{t}");
 }
 
 /// A class folder that is a broken symbolic link is said, not dropped without a word (the
