@@ -68,7 +68,8 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
             exp.name, env.world_size, env.rank
         );
     }
-    if want != 1 && want != env.world_size {
+    // (rank 0's word for the run: every rank said it)
+    if want != 1 && want != env.world_size && env.rank == 0 {
         tracing::warn!(
             "{} asks for {want} processes (distributed: {} node(s) x {}), this run has {}; \
              the global batch is {} x {}",
