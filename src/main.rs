@@ -649,6 +649,14 @@ fn cmd_launch(file: &std::path::Path, nproc: Option<usize>, port: Option<u16>, r
         )
         .into());
     }
+    // (as `ijepa slurm` says of a block written for another launcher: it ran without a word)
+    if d.launcher != ijepa_dsl::config::Launcher::Local {
+        eprintln!(
+            "note: {}'s distributed block says launcher {:?}; starting this machine's ranks with `ijepa launch` anyway",
+            study.name,
+            format!("{:?}", d.launcher).to_lowercase()
+        );
+    }
     let nproc = nproc.unwrap_or(d.procs_per_node);
     let port = match port {
         Some(p) => p,

@@ -519,6 +519,19 @@ fn a_launched_dry_run_prints_the_plan_once() {
     assert!(o.status.success(), "{t}");
     assert_eq!(t.lines().filter(|l| l.starts_with("run ") && l.contains("pretrain  [")).count(), 1, "{t}");
     assert!(!runs.exists(), "a preview writes nothing: {t}");
+    assert!(!t.contains("note:"), "{t}");
+    // a block written for another launcher is said, as `ijepa slurm` says it (it ran without
+    // a word), once, and the launch goes on
+    let torchrun = d.join("torchrun.kdl");
+    std::fs::write(&torchrun, std::fs::read_to_string(&file).unwrap().replace("    device \"cpu\"\n", "    device \"cpu\"\n    distributed { gpus-per-node 2; launcher \"torchrun\"; }\n")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["launch", torchrun.to_str().unwrap(), "--", "--dry-run", "--runs-dir", runs.to_str().unwrap()])
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert_eq!(t.matches("note: ddp's distributed block says launcher \"torchrun\"; starting this machine's ranks with `ijepa launch` anyway").count(), 1, "{t}");
 }
 
 #[test]
