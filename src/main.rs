@@ -147,7 +147,8 @@ enum Command {
         #[arg(long, default_value = ijepa_reports::DEFAULT_OUT)]
         out: PathBuf,
     },
-    /// Validate experiment files; prints every error of a file with its location.
+    /// Validate experiment files; prints every error of a file with its location, then checks
+    /// that the paths it reads (data root, lists) exist.
     Check {
         /// Experiment files (.kdl).
         #[arg(required = true)]
