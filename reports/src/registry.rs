@@ -118,6 +118,30 @@ pub struct Registry {
     /// missing `manifest.json`, `metrics.csv`, `config.json` or `eval.json`), each with why:
     /// the report covers the others and lists these.
     pub unreadable: Vec<String>,
+    /// The files whose last `ijepa run` planned each stage (by its last two path components,
+    /// `<experiment>/<stage>-<hash>`; [`ijepa_schema::PlannedStages`]); empty where no record
+    /// says.
+    pub planned_by: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl Registry {
+    /// The files whose sweep points `experiment`'s sweep table and seed means hold, when they
+    /// are more than one: two files that name one experiment (their points differ in what
+    /// neither varies, such as `epochs`) were pooled there, their seeds averaged together.
+    /// Empty for one file, or where no record says.
+    pub fn files_pooled(&self, experiment: &str) -> Vec<String> {
+        let mut files: Vec<String> = self
+            .evals
+            .iter()
+            .filter(|e| e.record.experiment == experiment && !e.record.varied.is_empty())
+            .filter_map(|e| self.planned_by.get(&ijepa_schema::PlannedStages::stage_of(&e.dir)))
+            .flatten()
+            .cloned()
+            .collect();
+        files.sort();
+        files.dedup();
+        if files.len() > 1 { files } else { Vec::new() }
+    }
 }
 
 impl Registry {
@@ -262,6 +286,12 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
             for e in planned.experiments {
                 // (once: a link to a study's folder holds its records too)
                 let files = by_experiment.entry(e).or_default();
+                if !files.contains(&planned.file) {
+                    files.push(planned.file.clone());
+                }
+            }
+            for stage in &planned.stages {
+                let files = reg.planned_by.entry(stage.clone()).or_default();
                 if !files.contains(&planned.file) {
                     files.push(planned.file.clone());
                 }

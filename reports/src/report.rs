@@ -148,6 +148,17 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
         });
     }
     for exp in reg.experiments() {
+        // (a report of the whole folder: two files that name one experiment)
+        let pooled = reg.files_pooled(&exp);
+        let caution = if pooled.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "Caution: the points of {} files that name this experiment ({}) are pooled here, and their seeds averaged together, though they may differ in settings neither varies; give each file an experiment name of its own (the report each file's `ijepa run` writes covers that file alone). ",
+                pooled.len(),
+                pooled.join(", ")
+            )
+        };
         let abl = ablation_table(reg, &exp);
         if abl.height() > 0 {
             // the paper's tables this sweep's points stand for (none: a sweep of its own)
@@ -170,7 +181,7 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
             };
             out.push(Section {
                 title,
-                blurb,
+                blurb: format!("{caution}{blurb}"),
                 body: Body::Table {
                     csv: format!("ablation-{}.csv", slug(&exp)),
                     df: abl,
@@ -181,9 +192,10 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
         if seeds.height() > 0 {
             out.push(Section {
                 title: format!("Seeds of `{exp}`"),
-                blurb: "Each setting's top-1 (%) over its seeds: how many were evaluated, their mean, sample standard deviation, least and most. \
-                        A difference between settings smaller than their spread here is not one the seeds can tell apart."
-                    .into(),
+                blurb: format!(
+                    "{caution}Each setting's top-1 (%) over its seeds: how many were evaluated, their mean, sample standard deviation, least and most. \
+                     A difference between settings smaller than their spread here is not one the seeds can tell apart."
+                ),
                 body: Body::Table { csv: format!("seeds-{}.csv", slug(&exp)), df: seeds },
             });
         }
@@ -197,7 +209,7 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
             })?;
             out.push(Section {
                 title: named.figure.title.clone(),
-                blurb: named.caption.clone(),
+                blurb: if named.stem.starts_with("sweep-") { format!("{caution}{}", named.caption) } else { named.caption.clone() },
                 body: Body::Figure { stem: named.stem, rendered },
             });
         }

@@ -612,6 +612,14 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     for stage in ["tscale-targets-scale-0.1-0.2/pretrain-000000000000", "eval-knn-random-init-old-abcdef012345", "eval-knn-ijepa-0-abcdef012345", "eval-linear-ijepa-0-abcdef012345", "eval-knn-ijepa-1-abcdef012345"] {
         assert!(left.iter().any(|w| w.contains(stage) && w.contains("left out: the last `ijepa run` of exp/tscale.kdl planned other stages for tscale")), "{stage}: {left:?}");
     }
+    // the points of two files that name one experiment are pooled in its sweep table and seed
+    // means: the report says so where they are (two files of other `epochs` read as seeds of
+    // one setting)
+    assert_eq!(reg.files_pooled("tscale"), ["exp/tscale-0.2.kdl", "exp/tscale.kdl"]);
+    let out = tmp.path().join("rep");
+    ijepa_reports::write_report(&reg, &out).unwrap();
+    let md = fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("Caution: the points of 2 files that name this experiment (exp/tscale-0.2.kdl, exp/tscale.kdl) are pooled here"), "{md}");
     // (the sweep's baselines are not the linear table's: its one experiment names no column)
     let lin = rows(&linear_table(&reg));
     let ours: Vec<_> = lin.iter().filter(|r| r["source"] == "ours").collect();
@@ -622,6 +630,8 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     let reg = load_registry(&runs).unwrap();
     assert!(reg.unreadable.iter().any(|w| w.contains("planned-broken-0123abcd.json") && w.contains("its study is shown whole")), "{:?}", reg.unreadable);
     assert!(!reg.unreadable.iter().any(|w| w.contains("planned other stages for")), "{:?}", reg.unreadable);
+    // (and no record read: no file known, nothing said)
+    assert!(reg.files_pooled("tscale").is_empty());
 }
 
 /// A sweep of evaluation settings alone whose one shared pretraining diverged: a row for each
