@@ -437,8 +437,12 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
         Task::Report => return None,
     };
     now.said.insert(key);
+    let again = match stage.task {
+        Task::Pretrain { .. } => "(its evaluations are set aside with it and run on the next `ijepa run`)",
+        _ => "(the evaluation alone)",
+    };
     Some(format!(
-        "{} is done, but {why}: a stage is keyed by the data's path as written, not by the folder's contents, so its results are of the earlier images (and so may be those of the other finished stages on this data, not said again); `--force --only {}` runs it again (a pretraining with the evaluations that read it)",
+        "{} is done, but {why}: a stage is keyed by the data's path as written, not by the folder's contents, so its results are of the earlier images (and so may be those of the other finished stages on this data, not said again); `--force --only {}` runs it again {again}, and a pattern takes several (`--only 'pretrain*'`: every point's pretraining)",
         stage.id, stage.id
     ))
 }

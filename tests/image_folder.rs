@@ -453,7 +453,7 @@ fn a_finished_stage_over_changed_data_is_said_at_its_skip() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert!(t.contains(&format!("eval-knn-ijepa is done, but its test split ({}) now gives other images than it read", test.display())), "{t}");
-    assert!(t.contains("`--force --only eval-knn-ijepa` runs it again"), "{t}");
+    assert!(t.contains("`--force --only eval-knn-ijepa` runs it again (the evaluation alone)"), "{t}");
     assert_eq!(t.matches("is done, but").count(), 1, "{t}");
     // a dry run says it too
     let f = d.join("exp.kdl");

@@ -861,7 +861,13 @@ pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_cl
                     "{}, which stays in training at any `held-out`: only more images of {} let the choice score {it}{}",
                     if single.len() == 1 { "it has a single image" } else { "they have one image each" },
                     if single.len() == 1 { "that class" } else { "those classes" },
-                    if cfg.protocol == EvalProtocol::LowShot { " (low-shot: a larger `fraction`)" } else { "" }
+                    // (a larger fraction labels more images of a class the training split
+                    // holds more of)
+                    if cfg.protocol == EvalProtocol::LowShot && single.iter().any(|&c| labels.iter().filter(|&&l| l == c as i64).count() > 1) {
+                        " (low-shot: a larger `fraction`)"
+                    } else {
+                        ""
+                    }
                 ),
                 (false, true) => format!("a larger `held-out` includes {it}"),
                 (false, false) => format!(
@@ -873,11 +879,12 @@ pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_cl
                 ),
             };
             let message = format!(
-                "the {} evaluation: held-out fraction {} holds out no image of class{} {} (too few {what} for a share of their own): its choice never scores {it}; {advice}",
+                "the {} evaluation: held-out fraction {} holds out no image of class{} {} (too few {what} for a share of {} own): its choice never scores {it}; {advice}",
                 cfg.name(),
                 cfg.heldout,
                 if missing.len() == 1 { "" } else { "es" },
                 names(&missing),
+                if missing.len() == 1 { "its" } else { "their" },
             );
             crate::data::warn_once(message.clone(), message);
         }

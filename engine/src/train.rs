@@ -949,7 +949,11 @@ fn same_experiment_on_every_rank(pg: &ProcessGroup, exp: &Experiment, world: usi
 /// its last checkpoint's: a stage is keyed by the data's path as written, not by the folder's
 /// contents, so images added or removed since leave it done.
 pub fn trained_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize) -> Option<(u64, u64)> {
-    let (rest, _) = split_monitor(exp, dataset, world).ok()?;
+    // (quiet: the run said what it left out when it trained)
+    let rest = match &exp.monitor {
+        Some(cfg) => data::hold_out(dataset, cfg.images, data::HoldOutNeeds { quiet: true, ..data::HoldOutNeeds::new(exp.data.batch_size, world, cfg.k) }).ok()?.0,
+        None => dataset,
+    };
     Some((rest.len() as u64, state::stage_id(&rest.fingerprint())))
 }
 

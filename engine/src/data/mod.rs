@@ -159,12 +159,15 @@ pub struct HoldOutNeeds {
     pub world: usize,
     /// The fewest images the monitor may hold out.
     pub least: usize,
+    /// Says nothing of samples left out (a run that only compares a finished pretraining's
+    /// images with the data's said it at every skip).
+    pub quiet: bool,
 }
 
 impl HoldOutNeeds {
     /// For a monitor voting among `k` neighbours, a batch of `batch` on each of `world`.
     pub fn new(batch: usize, world: usize, k: usize) -> Self {
-        Self { batch: batch.max(1), world: world.max(1), least: ijepa_dsl::fewest_monitor_images(k) }
+        Self { batch: batch.max(1), world: world.max(1), least: ijepa_dsl::fewest_monitor_images(k), quiet: false }
     }
 
     /// Whether `len` images hold the fewest held-out images and a batch on every process.
@@ -240,8 +243,8 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize, needs: HoldOutNeeds) -> Result<(
     }
     held.sort_unstable();
     rest.sort_unstable();
-    if rest.len() < before {
-        // (once a process: the run's check, its pretraining and a later skip each hold out)
+    if rest.len() < before && !needs.quiet {
+        // (once a process: the run's check and its pretraining each hold out)
         let said = format!(
             "{} pretraining sample(s) repeat an image the monitor holds out (a file listed twice): left out of pretraining, so the monitor's images stay unseen",
             before - rest.len()
