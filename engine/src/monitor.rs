@@ -161,13 +161,13 @@ impl Measure {
     /// initialisation). It catches what the floors of [`Measure::collapse_warning`] cannot: a
     /// run whose loss falls while its features stay as (un)informative as the initial ones
     /// (facebookresearch/ijepa#55), e.g. at a learning rate too high for the batch.
-    pub fn stall_warning(&self, knn0: f64) -> Option<String> {
+    pub fn stall_warning(&self, knn0: f64, ema: bool) -> Option<String> {
         (self.knn <= knn0 + STALL_MARGIN).then(|| {
             format!(
                 "{} is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
                  (epoch 0), effective rank {:.1}; a falling loss alone does not show learning (see \
-                 facebookresearch/ijepa#55): lower the learning rate, check the masks (or crops), or, where the run has an EMA target (I-JEPA's target encoder, DINO's teacher; not MAE, nor `target \"pixels\"`), raise its momentum",
-                self.who(), self.knn, knn0, self.rankme
+                 facebookresearch/ijepa#55): {}",
+                self.who(), self.knn, knn0, self.rankme, advice(ema)
             )
         })
     }
@@ -182,7 +182,7 @@ impl Measure {
     }
 
     /// The collapse warning for these measures under `cfg`'s floors, if any floor is crossed.
-    pub fn collapse_warning(&self, cfg: &MonitorConfig) -> Option<String> {
+    pub fn collapse_warning(&self, cfg: &MonitorConfig, ema: bool) -> Option<String> {
         let mut why = Vec::new();
         if self.rankme < cfg.rank_floor {
             why.push(format!("effective rank {:.2} < rank-floor {}", self.rankme, cfg.rank_floor));
@@ -193,11 +193,22 @@ impl Measure {
         (!why.is_empty()).then(|| {
             format!(
                 "{}'s features are collapsing ({}): the loss can still fall while every image maps \
-                 to nearly the same feature; lower the learning rate, check the masks (or crops), or, where the run has an EMA target (I-JEPA's target encoder, DINO's teacher; not MAE, nor `target \"pixels\"`), raise its momentum",
+                 to nearly the same feature; {}",
                 self.who(),
-                why.join(", ")
+                why.join(", "),
+                advice(ema)
             )
         })
+    }
+}
+
+/// What a monitor's warning advises: the momentum of an EMA target only where the run has one
+/// (`ema`: I-JEPA's target encoder, DINO's teacher; not MAE, nor I-JEPA's `target "pixels"`).
+fn advice(ema: bool) -> &'static str {
+    if ema {
+        "lower the learning rate, check the masks (or crops), or raise the momentum of the EMA target (I-JEPA's `ema`, DINO's `momentum-teacher`)"
+    } else {
+        "lower the learning rate, or check the masks (or crops)"
     }
 }
 
@@ -328,11 +339,11 @@ mod tests {
         let y: Vec<i64> = (0..400).map(|i| i % 10).collect();
         let constant = Features { x: Tensor::ones([400, 64], (Kind::Float, Device::Cpu)), y: y.clone() };
         let m = Measure::of("target", &constant, 10, 20, t0).unwrap();
-        let w = m.collapse_warning(&cfg).expect("constant features collapse");
+        let w = m.collapse_warning(&cfg, true).expect("constant features collapse");
         assert!(w.contains("target") && w.contains("effective rank") && w.contains("spread"), "{w}");
         let iso = Features { x: randn(&[400, 64], 9), y };
         let m = Measure::of("target", &iso, 10, 20, t0).unwrap();
-        assert!(m.collapse_warning(&cfg).is_none(), "isotropic features: {m:?}");
+        assert!(m.collapse_warning(&cfg, true).is_none(), "isotropic features: {m:?}");
     }
 
     #[test]
@@ -351,12 +362,14 @@ mod tests {
         assert_eq!(epoch0_knn(&rows, "predictor"), None);
         assert_eq!(epoch0_knn(&read_rows(&dir.join("absent.csv")), "target"), None);
         let at = |knn: f64| Measure { encoder: "target".into(), knn, rankme: 3.3, spread: 0.17, seconds: 1.0 };
-        let w = at(40.7).stall_warning(42.6).expect("no better than at initialisation");
+        let w = at(40.7).stall_warning(42.6, true).expect("no better than at initialisation");
         assert!(w.starts_with("the target encoder is not learning") && w.contains("40.7%") && w.contains("42.6%"), "{w}");
         // a recipe's one encoder (MAE's) is "the encoder", not "the encoder encoder"
         let one = Measure { encoder: "encoder".into(), ..at(40.7) };
-        assert!(one.stall_warning(42.6).unwrap().starts_with("the encoder is not learning"));
-        assert!(at(44.6).stall_warning(42.6).is_some(), "within the margin");
-        assert!(at(54.7).stall_warning(42.6).is_none(), "a learning run: 54.7 vs 42.6");
+        assert!(one.stall_warning(42.6, false).unwrap().starts_with("the encoder is not learning"));
+        // the momentum is advised only where the run has an EMA target (not MAE's one encoder)
+        assert!(w.contains("raise the momentum of the EMA target") && !one.stall_warning(42.6, false).unwrap().contains("momentum"), "{w}");
+        assert!(at(44.6).stall_warning(42.6, true).is_some(), "within the margin");
+        assert!(at(54.7).stall_warning(42.6, true).is_none(), "a learning run: 54.7 vs 42.6");
     }
 }

@@ -1511,8 +1511,11 @@ fn observe<R: Recipe>(
     // the initial ones (read back from the file, so a resumed run compares with its own epoch 0)
     if epoch > 0 {
         let rows = crate::monitor::read_rows(path);
-        let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg));
-        let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(&rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0)));
+        // (an EMA target: I-JEPA's target encoder, DINO's teacher, whose momentum is not the
+        // `ema` schedule `uses_momentum` names)
+        let ema = measures.iter().any(|ms| ms.encoder == "target" || ms.encoder == "teacher");
+        let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg, ema));
+        let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(&rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, ema)));
         let said: Vec<String> = collapsed.chain(stalled).collect();
         for w in &said {
             bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
