@@ -741,6 +741,16 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
     assert_eq!(evals, 0, "{out}");
 }
 
+/// [`EXP`] in fp32 with a monitor of 1,000 images at 112 px (seconds long: a signal sent after
+/// its start lands in it) and 500 images left to train on.
+fn slow_monitor_exp() -> String {
+    EXP.replace("PRECISION", "fp32")
+        .replace("limit 320", "limit 1500")
+        .replace("crop-size 32", "crop-size 112")
+        .replace("encoder width=64 depth=2 heads=2 patch=4", "encoder width=32 depth=1 heads=2 patch=16")
+        .replace("monitor every=1 images=64 k=5", "monitor every=1 images=1000 k=5")
+}
+
 /// A signal during the epoch-0 monitor stops the run before its first step: exit 130, the
 /// manifest `interrupted`, no step trained, no checkpoint. (Here the signal lands in the
 /// feature extraction, which stops at its next batch; one landing after it, in the kNN or the
@@ -750,13 +760,7 @@ fn signals_stop_cleanly_and_a_closed_stdout_does_not() {
 fn a_signal_during_the_first_monitor_stops_before_the_first_step() {
     let d = scratch("monitor-signal");
     let file = d.join("resume.kdl");
-    let body = EXP
-        .replace("PRECISION", "fp32")
-        .replace("limit 320", "limit 1500")
-        .replace("crop-size 32", "crop-size 112")
-        .replace("encoder width=64 depth=2 heads=2 patch=4", "encoder width=32 depth=1 heads=2 patch=16")
-        .replace("monitor every=1 images=64 k=5", "monitor every=1 images=1000 k=5");
-    std::fs::write(&file, body).unwrap();
+    std::fs::write(&file, slow_monitor_exp()).unwrap();
     let runs = d.join("runs");
     let mut child = command(&file, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // (logged right before the epoch-0 monitor)
@@ -783,14 +787,13 @@ fn a_signal_during_the_first_monitor_stops_before_the_first_step() {
 fn a_signal_during_an_epoch_s_monitor_keeps_the_epoch() {
     let d = scratch("epoch-monitor-signal");
     let file = d.join("resume.kdl");
-    let body = EXP
-        .replace("PRECISION", "fp32")
-        .replace("limit 320", "limit 1500")
-        .replace("crop-size 32", "crop-size 112")
-        .replace("encoder width=64 depth=2 heads=2 patch=4", "encoder width=32 depth=1 heads=2 patch=16")
+    // (a monitor of 2,000 images: the signal, sent as the epoch's last row is written, lands in
+    // it on a fast machine too)
+    let body = slow_monitor_exp()
+        .replace("limit 1500", "limit 2500")
+        .replace("images=1000", "images=2000")
         .replace("epochs 4", "epochs 2\n    log-every 1")
-        .replace("checkpoint every-steps=3 keep-every=2", "checkpoint keep-every=0")
-        .replace("monitor every=1 images=64 k=5", "monitor every=1 images=1000 k=5");
+        .replace("checkpoint every-steps=3 keep-every=2", "checkpoint keep-every=0");
     std::fs::write(&file, body).unwrap();
     let runs = d.join("runs");
     let mut child = command(&file, &runs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
@@ -800,9 +803,8 @@ fn a_signal_during_an_epoch_s_monitor_keeps_the_epoch() {
     let t0 = Instant::now();
     while common::pretrain_in(&runs.join("resume")).is_none_or(|run| count_rows(&run) < 15) {
         assert!(t0.elapsed() < Duration::from_secs(300), "epoch 1 did not end");
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(300));
     signal(child.id(), "INT");
     let o = child.wait_with_output().unwrap();
     let err = format!("{}{}", reader.join().unwrap(), String::from_utf8_lossy(&o.stderr));
