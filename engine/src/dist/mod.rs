@@ -365,7 +365,10 @@ impl ProcessGroup {
                     "{who}: the process group at {addr} did not form within {} (twice the timeout): this rank is stuck connecting to its peers, as one that joins another run's rendezvous on the same port does (give each run a port of its own: `--master-port`, MASTER_PORT); stopping",
                     fmt_duration(limit)
                 );
-                std::process::exit(1);
+                // (`_exit`, as a second signal ends the process: `exit` would run libtorch's
+                // static destructors while this process's other thread is inside gloo)
+                // SAFETY: `_exit` takes no pointer and does not return
+                unsafe { libc::_exit(1) }
             });
         }
         let err = crate::interrupt::at_once(|| unsafe {
