@@ -820,9 +820,9 @@ fn logistic_cfg(exp: &Experiment, cfg: &EvalConfig) -> logistic::LogisticCfg {
 /// Whether the evaluation `cfg` can make the choices it has to make on a held-out part of the
 /// training split whose labels are `labels`: checked before pretraining, where the probe
 /// stopped on it after pretraining, and again as each evaluation starts (one over a finished
-/// pretraining had no word of a class its choice never scores). A choice is a grid of more than one (lr, weight decay)
-/// point, or several feature sets; the held-out part is each class's share rounded, which can
-/// be none. (The logistic probe, which chooses by cross-validation, and a low-shot
+/// pretraining had no word of a class its choice never scores). A choice is a grid of more
+/// than one (lr, weight decay) point, or several feature sets; the held-out part is each
+/// class's share rounded, which can be none. (The logistic probe, which chooses by cross-validation, and a low-shot
 /// `split-file`, read with the features, are checked when they run.) Fine-tuning's batch is
 /// checked too against the images its smallest fit trains on (the training split, less the
 /// held-out part while it compares points): it stopped on it after pretraining.
