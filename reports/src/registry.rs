@@ -142,9 +142,7 @@ impl Registry {
         files.dedup();
         if files.len() > 1 { files } else { Vec::new() }
     }
-}
 
-impl Registry {
     /// Keeps, of the stages belonging to `experiments`, only those whose folders are among
     /// `dirs` (compared by their last two components, `<experiment>/<stage>-<hash>`); the
     /// stages of other experiments stay. The report `ijepa run` writes at the end of a study
