@@ -950,10 +950,7 @@ fn same_experiment_on_every_rank(pg: &ProcessGroup, exp: &Experiment, world: usi
 /// contents, so images added or removed since leave it done.
 pub fn trained_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize) -> Option<(u64, u64)> {
     // (quiet: the run said what it left out when it trained)
-    let rest = match &exp.monitor {
-        Some(cfg) => data::hold_out(dataset, cfg.images, data::HoldOutNeeds { quiet: true, ..data::HoldOutNeeds::new(exp.data.batch_size, world, cfg.k) }).ok()?.0,
-        None => dataset,
-    };
+    let (rest, _) = split_monitor(exp, dataset, world, true).ok()?;
     Some((rest.len() as u64, state::stage_id(&rest.fingerprint())))
 }
 
@@ -966,7 +963,7 @@ pub fn trained_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: us
 /// # Errors
 /// What the pretraining would stop on at its start ([`Error::Config`]: the setting to change).
 pub fn check_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize) -> Result<()> {
-    let (rest, _) = split_monitor(exp, dataset, world)?;
+    let (rest, _) = split_monitor(exp, dataset, world, false)?;
     let n_images = rest.len();
     let cfg = LoaderCfg::from_data_config(&exp.data, exp.seed, 0, world);
     cfg.check(n_images).map_err(|e| with_monitor_advice(e, exp, n_images, world))?;
@@ -977,11 +974,12 @@ pub fn check_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usiz
 type MonitorSplit<'a> = (Arc<dyn data::Dataset>, Option<(&'a ijepa_dsl::config::MonitorConfig, Arc<dyn data::Dataset>)>);
 
 /// The training split less the monitor's held-out images, and those images with the monitor's
-/// settings (none without a monitor).
-fn split_monitor(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize) -> Result<MonitorSplit<'_>> {
+/// settings (none without a monitor); `quiet`: nothing said of the samples left out
+/// ([`data::HoldOutNeeds::quiet`]).
+fn split_monitor(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize, quiet: bool) -> Result<MonitorSplit<'_>> {
     match &exp.monitor {
         Some(cfg) => {
-            let (rest, held) = data::hold_out(dataset, cfg.images, data::HoldOutNeeds::new(exp.data.batch_size, world, cfg.k))?;
+            let (rest, held) = data::hold_out(dataset, cfg.images, data::HoldOutNeeds { quiet, ..data::HoldOutNeeds::new(exp.data.batch_size, world, cfg.k) })?;
             Ok((rest, Some((cfg, held))))
         }
         None => Ok((dataset, None)),
@@ -1052,7 +1050,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         )));
     }
     // the monitor's images are held out of pretraining
-    let (dataset, monitor) = match split_monitor(exp, dataset, world)? {
+    let (dataset, monitor) = match split_monitor(exp, dataset, world, false)? {
         (rest, Some((cfg, held))) => (rest, Some(Monitor::new(cfg.clone(), held, crate::stages::eval_transform(exp)?))),
         (rest, None) => (rest, None),
     };
