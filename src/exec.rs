@@ -347,10 +347,11 @@ fn split_key(data: &ijepa_dsl::config::DataConfig) -> Result<String> {
 #[derive(Default)]
 struct DataNow {
     train: std::collections::HashMap<String, Option<Arc<dyn ijepa_engine::data::Dataset>>>,
-    /// The training split's distinct files' fingerprint and the test split's, by block.
-    fingerprints: std::collections::HashMap<String, (Option<String>, Option<String>)>,
-    /// A pretraining's images (count, fingerprint) by block and monitor settings.
-    trained: std::collections::HashMap<String, Option<(u64, u64)>>,
+    /// The training split's distinct files' fingerprints and the test split's, by block.
+    fingerprints: std::collections::HashMap<String, (Option<Prints>, Option<Prints>)>,
+    /// A pretraining's images (count, fingerprint, as an earlier version fingerprinted them)
+    /// by block and monitor settings.
+    trained: std::collections::HashMap<String, Option<(u64, u64, Option<u64>)>>,
     said: BTreeSet<String>,
 }
 
@@ -359,14 +360,26 @@ impl DataNow {
         self.train.entry(key.to_string()).or_insert_with(|| ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train).ok()).clone()
     }
 
-    fn fingerprints(&mut self, key: &str, data: &ijepa_dsl::config::DataConfig) -> (Option<String>, Option<String>) {
+    fn fingerprints(&mut self, key: &str, data: &ijepa_dsl::config::DataConfig) -> (Option<Prints>, Option<Prints>) {
         if let Some(f) = self.fingerprints.get(key) {
             return f.clone();
         }
-        let train = self.train(key, data).map(|t| ijepa_engine::data::distinct(t).0.fingerprint());
-        let test = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test).ok().map(|t| t.fingerprint());
+        let prints = |ds: &dyn ijepa_engine::data::Dataset| Prints(ds.fingerprint(), ds.fingerprint_as_written());
+        let train = self.train(key, data).map(|t| prints(ijepa_engine::data::distinct(t).0.as_ref()));
+        let test = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test).ok().map(|t| prints(t.as_ref()));
         self.fingerprints.insert(key.to_string(), (train.clone(), test.clone()));
         (train, test)
+    }
+}
+
+/// A split's fingerprint now, and as an earlier version computed it where that differs
+/// ([`ijepa_engine::data::Dataset::fingerprint_as_written`]): a record of either is of these images.
+#[derive(Clone)]
+struct Prints(String, Option<String>);
+
+impl Prints {
+    fn of_other_images_than(&self, recorded: &str) -> bool {
+        self.0 != recorded && self.1.as_deref() != Some(recorded)
     }
 }
 
@@ -401,7 +414,7 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
             }
             let monitor = serde_json::to_string(&exp.monitor).ok()?;
             let trained = format!("{key} {monitor}");
-            let (n, fingerprint) = match now.trained.get(&trained) {
+            let (n, fingerprint, as_written) = match now.trained.get(&trained) {
                 Some(t) => (*t)?,
                 None => {
                     let t = now.train(&key, data).and_then(|train| train::trained_data(exp, train, plan.world_size));
@@ -412,7 +425,7 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
             let besides = exp.monitor.as_ref().map(|m| format!(" (besides the monitor's {} held out)", m.images)).unwrap_or_default();
             if pos.images != 0 && pos.images != n {
                 format!("it trained on {} images{besides} and {} now gives {n}", pos.images, root.display())
-            } else if whole && pos.data != 0 && pos.data != fingerprint {
+            } else if whole && pos.data != 0 && pos.data != fingerprint && Some(pos.data) != as_written {
                 format!("{} now gives as many training images as it trained on{besides}, but not the same ones (renamed, moved to another class, or other contents)", root.display())
             } else {
                 return None;
@@ -423,10 +436,10 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
             let [train_was, test_was] = record.data_fingerprints.as_ref()?;
             let (train_now, test_now) = now.fingerprints(&key, data);
             let mut changed = Vec::new();
-            if whole && exp.evals[eval].split_file.is_none() && train_now.is_some_and(|f| f != *train_was) {
+            if whole && exp.evals[eval].split_file.is_none() && train_now.is_some_and(|f| f.of_other_images_than(train_was)) {
                 changed.push(format!("its training split ({})", root.display()));
             }
-            if test_now.is_some_and(|f| f != *test_was) {
+            if test_now.is_some_and(|f| f.of_other_images_than(test_was)) {
                 changed.push(format!("its test split ({})", test_folder.display()));
             }
             if changed.is_empty() {

@@ -45,6 +45,17 @@ impl Digest {
     }
 }
 
+/// The [`Dataset::fingerprint`] of `n` samples of these names and labels.
+pub fn fingerprint_of(n: usize, name: impl Fn(usize) -> String, label: impl Fn(usize) -> i64) -> String {
+    let mut h = Digest::new();
+    h.update(&(n as u64).to_le_bytes());
+    for i in 0..n {
+        h.update(name(i).as_bytes());
+        h.update(&label(i).to_le_bytes());
+    }
+    h.hex()
+}
+
 impl Default for Digest {
     fn default() -> Self {
         Self::new()
@@ -82,13 +93,17 @@ pub trait Dataset: Send + Sync {
     /// removed, renamed or moved to another class changes it (an image rewritten in place under
     /// its name does not). Datasets held in memory hash their bytes instead.
     fn fingerprint(&self) -> String {
-        let mut h = Digest::new();
-        h.update(&(self.len() as u64).to_le_bytes());
-        for i in 0..self.len() {
-            h.update(self.describe(i).as_bytes());
-            h.update(&self.label(i).to_le_bytes());
-        }
-        h.hex()
+        fingerprint_of(self.len(), |i| self.describe(i), |i| self.label(i))
+    }
+
+    /// The fingerprint versions before 2026-12-06 recorded, where it can differ from
+    /// [`Dataset::fingerprint`]: an image folder hashed its files' names under its root as the
+    /// file spells it, so `./data` and `data` (one stage hash) gave two; it now hashes them
+    /// under the root as stage hashes spell it ([`ijepa_dsl::config::path_alike`]). A record
+    /// of an earlier version (a checkpoint's position, an evaluation's record) that matches
+    /// this one is of the same images.
+    fn fingerprint_as_written(&self) -> Option<String> {
+        None
     }
 
     /// The samples known, before they are read, not to be readable images (index, why): an

@@ -23,9 +23,10 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::dataset::{Dataset, Image};
+use super::dataset::{fingerprint_of, Dataset, Image};
 use super::decode;
 use crate::error::{Error, Result};
+use ijepa_dsl::config::path_alike;
 
 /// torchvision's `IMG_EXTENSIONS` (compared case-insensitively).
 pub const IMG_EXTENSIONS: [&str; 9] = [
@@ -311,6 +312,16 @@ fn class_folders(root: &Path) -> Result<Vec<(Vec<u8>, String)>> {
     Ok(classes)
 }
 
+/// `p` as an error shows it: a name that is not UTF-8, or holds a line break or another control
+/// character, quoted with those escaped (`"a/b\xE9.png"`, `"a/evil\nsecond.png"`), as class
+/// names are (one line of `skipped.txt` names one file, and names the file it is).
+fn shown(p: &Path) -> String {
+    match p.to_str() {
+        Some(s) if !s.chars().any(char::is_control) => s.to_string(),
+        _ => format!("{:?}", p.as_os_str()),
+    }
+}
+
 /// The class names of the image folder at `root`, in label order, without listing the
 /// images (what [`ImageFolder::classes`] of `ImageFolder::open(root)` would return).
 ///
@@ -430,6 +441,19 @@ impl ImageFolder {
         self.class_dirs[c].file_name().map_or(&[], |n| n.as_encoded_bytes())
     }
 
+    /// Sample `i`'s path as [`Dataset::describe`] shows it, under the root spelled as stage
+    /// hashes spell it ([`path_alike`]: `data/c/x.png` for a root written `./data`), what the
+    /// fingerprint hashes.
+    pub fn name_alike(&self, i: usize) -> String {
+        shown(&path_alike(&self.path(i)))
+    }
+
+    /// Whether the root is spelled otherwise than stage hashes spell it (`./data`, `a//b`),
+    /// where [`Dataset::fingerprint_as_written`] differs.
+    pub fn spelled_otherwise(&self) -> bool {
+        path_alike(&self.root).as_os_str() != self.root.as_os_str()
+    }
+
     /// The root folder.
     pub fn root(&self) -> &Path {
         &self.root
@@ -490,14 +514,17 @@ impl Dataset for ImageFolder {
     }
 
     fn describe(&self, i: usize) -> String {
-        // a name that is not UTF-8, or holds a line break or another control character, is
-        // shown quoted with those escaped (`"a/b\xE9.png"`, `"a/evil\nsecond.png"`), as class
-        // names are: one line of `skipped.txt` names one file, and names the file it is
-        let p = self.path(i);
-        match p.to_str() {
-            Some(s) if !s.chars().any(char::is_control) => s.to_string(),
-            _ => format!("{:?}", p.as_os_str()),
-        }
+        shown(&self.path(i))
+    }
+
+    /// The names hashed are the files' paths under the root as stage hashes spell it
+    /// ([`path_alike`]): `root "./data"` and `root "data"`, one stage, are one fingerprint.
+    fn fingerprint(&self) -> String {
+        fingerprint_of(self.len(), |i| self.name_alike(i), |i| self.label(i))
+    }
+
+    fn fingerprint_as_written(&self) -> Option<String> {
+        self.spelled_otherwise().then(|| fingerprint_of(self.len(), |i| self.describe(i), |i| self.label(i)))
     }
 
     fn size(&self, i: usize) -> Result<(usize, usize)> {

@@ -46,6 +46,18 @@ struct Indexed {
     indices: Vec<usize>,
 }
 
+impl Indexed {
+    /// The fingerprint of these indices into a dataset of fingerprint `inner`.
+    fn of(&self, inner: &str) -> String {
+        let mut h = dataset::Digest::new();
+        h.update(inner.as_bytes());
+        for &i in &self.indices {
+            h.update(&(i as u64).to_le_bytes());
+        }
+        h.hex()
+    }
+}
+
 impl Dataset for Indexed {
     fn len(&self) -> usize {
         self.indices.len()
@@ -60,12 +72,10 @@ impl Dataset for Indexed {
         self.inner.describe(self.indices[i])
     }
     fn fingerprint(&self) -> String {
-        let mut h = dataset::Digest::new();
-        h.update(self.inner.fingerprint().as_bytes());
-        for &i in &self.indices {
-            h.update(&(i as u64).to_le_bytes());
-        }
-        h.hex()
+        self.of(&self.inner.fingerprint())
+    }
+    fn fingerprint_as_written(&self) -> Option<String> {
+        self.inner.fingerprint_as_written().map(|f| self.of(&f))
     }
     fn size(&self, i: usize) -> Result<(usize, usize)> {
         self.inner.size(self.indices[i])
