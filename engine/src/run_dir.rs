@@ -47,7 +47,7 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
     // one temporary file per process: two processes writing one file (a feature cache that
     // `ijepa run` and `ijepa eval` both fill, on one machine or two sharing the folder) never
     // write into, or rename, each other's
-    let tmp = dir.join(format!(".{name}.{}.tmp", temp_tag().1));
+    let tmp = dir.join(format!(".{}.{}.tmp", temp_stem(name), temp_tag().1));
     let written = (|| -> std::io::Result<()> {
         // writes of 64 KiB and more go straight to the file
         let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
@@ -69,6 +69,23 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
     Ok(())
 }
 
+/// The part of a temporary file's name that names the file `name`: `name` itself, or, where
+/// `.NAME.HOST-PID.tmp` would pass the 255 bytes a file name may have (a legal output name of
+/// 241 to 255 bytes was refused as "File name too long"), its first bytes and a hash of it.
+fn temp_stem(name: &str) -> String {
+    const MAX: usize = 255;
+    let room = MAX.saturating_sub(temp_tag().1.len() + ".".len() + ".".len() + ".tmp".len());
+    if name.len() <= room {
+        return name.to_string();
+    }
+    let hash = content_hash(name.as_bytes());
+    let mut cut = room.saturating_sub(hash.len() + 1);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}~{hash}", &name[..cut])
+}
+
 /// This machine's name and this process's part of a temporary file's name, `HOST-PID` (read
 /// once).
 fn temp_tag() -> &'static (String, String) {
@@ -88,7 +105,7 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
         return;
     }
     let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else { return };
-    let (prefix, (host, me)) = (format!(".{name}."), temp_tag());
+    let (prefix, (host, me)) = (format!(".{}.", temp_stem(name)), temp_tag());
     for e in entries.flatten() {
         let file = e.file_name();
         let Some(tag) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix(".tmp")) else { continue };
@@ -372,6 +389,29 @@ mod tests {
         let mut want = vec![live, other, another, "f.bin".to_string()];
         want.sort();
         assert_eq!(left, want);
+    }
+
+    /// A name of 241 to 255 bytes is legal, and written: the temporary file beside it
+    /// (`.NAME.HOST-PID.tmp`) is named by a cut of it and its hash (it was refused as "File
+    /// name too long"); a killed writer's temporary of it is cleared as any other's.
+    #[test]
+    fn an_atomic_write_of_a_name_of_255_bytes_is_written() {
+        let d = crate::testdir::scratch("atomic", "long-name");
+        for n in [200, 241, 255] {
+            let name = format!("{}.safetensors", "é".repeat((n - 12) / 2) + &"b".repeat((n - 12) % 2));
+            assert_eq!(name.len(), n);
+            let file = d.join(&name);
+            let stale = d.join(format!(".{}.{}-4000000000.tmp", temp_stem(&name), ijepa_schema::host_name()));
+            if stale.file_name().unwrap().len() <= 255 {
+                std::fs::write(&stale, b"torn").unwrap();
+            }
+            write_atomic(&file, b"whole").unwrap();
+            assert_eq!(std::fs::read(&file).unwrap(), b"whole");
+            assert!(!stale.exists());
+        }
+        let left: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(left.iter().all(|n| !n.ends_with(".tmp")), "{left:?}");
     }
 
     #[test]
