@@ -527,10 +527,11 @@ fn unread_augmentations_of(recipe: &str, unread: &[&str]) -> Option<String> {
     };
     (!unread.is_empty()).then(|| {
         format!(
-            "{}'s views come from {views}: the data block's {} {} not read (nor part of the run's hash)",
+            "{}'s views come from {views}: the data block's {} {} not read by its pretraining (nor part of the pretraining's hash; a `finetune` evaluation trains with {})",
             schema.display,
             unread.join(", "),
-            if unread.len() == 1 { "is" } else { "are" }
+            if unread.len() == 1 { "is" } else { "are" },
+            if unread.len() == 1 { "it" } else { "them" }
         )
     })
 }
