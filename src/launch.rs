@@ -397,11 +397,16 @@ fn shell_quote(s: &str) -> String {
 pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path, workdir: &Path) -> Result<String> {
     let d = &exp.distributed;
     if d.launcher != Launcher::Slurm {
-        eprintln!(
-            "note: {}'s distributed block says launcher {:?}; writing a SLURM script anyway",
-            exp.name,
-            format!("{:?}", d.launcher).to_lowercase()
-        );
+        // (a file without the block was told its block says "local")
+        if *d == ijepa_dsl::config::DistributedConfig::default() {
+            eprintln!("note: {} has no distributed block (one process, launcher \"local\"); writing a SLURM script anyway", exp.name);
+        } else {
+            eprintln!(
+                "note: {}'s distributed block says launcher {:?}; writing a SLURM script anyway",
+                exp.name,
+                format!("{:?}", d.launcher).to_lowercase()
+            );
+        }
     }
     let s = &d.slurm;
     let mut out = String::new();
