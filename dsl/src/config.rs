@@ -858,7 +858,9 @@ impl MaskKind {
     }
 }
 
-fn default_mask_ratio() -> f64 {
+/// The random sampler's default `ratio` (MAE's `--mask_ratio`), which the serialised form
+/// leaves out.
+pub fn default_mask_ratio() -> f64 {
     0.75
 }
 

@@ -297,12 +297,7 @@ fn without_unread_peak(mut exp: Experiment) -> Experiment {
 /// MAE's `decoder`, DINO's `dino`, as the recipe registry declares them) at its default, and
 /// the `mask` of a recipe that samples none (DINO): what the recipe does not read.
 fn without_other_recipes(exp: &Experiment) -> Experiment {
-    let schema = ijepa_dsl::recipes::schema(&exp.recipe);
-    let own = schema.as_ref().map(|s| s.own_nodes.clone()).unwrap_or_default();
-    let mut unread: Vec<String> = ijepa_dsl::recipes::owned_nodes().into_iter().filter(|n| !own.contains(n)).collect();
-    if schema.is_some_and(|s| s.mask_kinds.is_empty()) {
-        unread.push("mask".into());
-    }
+    let unread = unread_nodes(&exp.recipe);
     let (Ok(mut v), Ok(d)) = (serde_json::to_value(exp), serde_json::to_value(Experiment::with_defaults(""))) else { return exp.clone() };
     for node in &unread {
         match (v.as_object_mut(), d.get(node.as_str())) {
@@ -321,6 +316,56 @@ fn without_other_recipes(exp: &Experiment) -> Experiment {
     let settings = ijepa_dsl::recipes::schema(&exp.recipe).map(|s| s.settings).unwrap_or_default();
     out.recipe_settings.retain(|node, _| settings.iter().any(|n| n.name == *node));
     out
+}
+
+/// The setting nodes of other recipes that `recipe` does not read (I-JEPA's `predictor`,
+/// `ema`, `loss` in an MAE or DINO run; the `mask` where the recipe masks nothing).
+fn unread_nodes(recipe: &str) -> Vec<String> {
+    let schema = ijepa_dsl::recipes::schema(recipe);
+    let own = schema.as_ref().map(|s| s.own_nodes.clone()).unwrap_or_default();
+    let mut unread: Vec<String> = ijepa_dsl::recipes::owned_nodes().into_iter().filter(|n| !own.contains(n)).collect();
+    if schema.is_some_and(|s| s.mask_kinds.is_empty()) {
+        unread.push("mask".into());
+    }
+    unread
+}
+
+/// `exp` as a pretraining's `config.json` records it ([`as_recorded`]).
+pub fn recorded_config(exp: &Experiment) -> Value {
+    let mut v = serde_json::to_value(exp).unwrap_or(Value::Null);
+    as_recorded(&mut v);
+    v
+}
+
+/// A resolved experiment's JSON (the serialised form, or a `config.json` of any version) as a
+/// pretraining's `config.json` records it: the settings its recipe reads, another recipe's
+/// left out (an MAE or DINO run recorded I-JEPA's predictor, EMA, loss and multi-block mask
+/// at their defaults, as if in force; the random mask, its ratio alone), and the settings the
+/// serialised form leaves out at a default written (the crops' `interpolation` at bilinear,
+/// which an MAE or DINO run's reader took for its own default, bicubic; the random mask's
+/// `ratio`). Left as it is where the recipe is not registered.
+pub fn as_recorded(v: &mut Value) {
+    let recipe = v.get("recipe").and_then(Value::as_str).unwrap_or("ijepa").to_string();
+    let Some(schema) = ijepa_dsl::recipes::schema(&recipe) else { return };
+    let Some(o) = v.as_object_mut() else { return };
+    for node in unread_nodes(&recipe) {
+        o.remove(&node);
+    }
+    if let Some(Value::Object(settings)) = o.get_mut("recipe_settings") {
+        settings.retain(|node, _| schema.settings.iter().any(|n| n.name == *node));
+        if settings.is_empty() {
+            o.remove("recipe_settings");
+        }
+    }
+    if let Some(Value::Object(mask)) = o.get_mut("mask") {
+        if mask.get("kind").and_then(Value::as_str) == Some("random") {
+            mask.retain(|k, _| k == "kind" || k == "ratio");
+            mask.entry("ratio").or_insert(json!(ijepa_dsl::config::default_mask_ratio()));
+        }
+    }
+    if let Some(Value::Object(data)) = o.get_mut("data") {
+        data.entry("interpolation").or_insert(json!("bilinear"));
+    }
 }
 
 /// The hash of the logging and checkpoint cadence left out: [`pretrain_hash`] of what the
@@ -398,6 +443,8 @@ pub fn weight_settings_apart(then: &Value, now: &Value) -> Vec<String> {
     // (left out before comparing: six differences of the evaluations would hide the rest)
     let weights = |v: &Value| -> Value {
         let mut v = v.clone();
+        // (a config.json of an earlier version recorded the settings its recipe does not read)
+        as_recorded(&mut v);
         if let Some(o) = v.as_object_mut() {
             for k in ["evals", "report", "distributed", "log_every", "checkpoint", "name"] {
                 o.remove(k);
@@ -1636,6 +1683,43 @@ mod tests {
         let (hash, dir) = eval_stage(&runs, "x", &exp, &cfg, Subject::Pretrained, &input);
         assert_eq!(hash, eval_hash(&exp, &cfg, Subject::Pretrained, &input));
         assert_ne!(dir, old_eval_dir);
+    }
+
+    /// A pretraining's `config.json` records what its recipe reads: an MAE or DINO run recorded
+    /// I-JEPA's predictor, EMA, loss and multi-block mask at their defaults, as if in force, and
+    /// left out a bilinear `interpolation`, which read as their bicubic; an I-JEPA run records
+    /// its own. An earlier version's config.json of the same settings is no other settings.
+    #[test]
+    fn config_json_records_what_the_recipe_reads() {
+        let exp = |recipe: &str, more: &str| {
+            let src = format!(
+                "experiment \"m\" {{\n recipe \"{recipe}\"\n data \"fashion-mnist\" {{ crop-size 16; batch-size 16; limit 64; interpolation \"bilinear\" }}\n encoder width=32 depth=2 heads=2 patch=4\n {more}\n}}\n"
+            );
+            ijepa_dsl::parse_study("m.kdl", &src).unwrap().points[0].experiment.clone()
+        };
+        for (recipe, more, nodes) in [
+            ("ijepa", "mask \"multi-block\" { min-keep 0 }", &["predictor", "ema", "loss", "mask"][..]),
+            ("mae", "decoder depth=1 width=16 heads=2", &["decoder", "mask"][..]),
+            ("dino", "dino { out-dim 8; hidden-dim 8; bottleneck-dim 4; local-crops 1; local-size 8 }", &["dino"][..]),
+        ] {
+            let e = exp(recipe, more);
+            let recorded = recorded_config(&e);
+            assert_eq!(recorded["data"]["interpolation"], "bilinear", "{recorded}");
+            let all = ["predictor", "ema", "loss", "mask", "decoder", "dino"];
+            for node in all {
+                assert_eq!(recorded.get(node).is_some(), nodes.contains(&node), "{recipe} {node}: {recorded}");
+            }
+            if recipe == "mae" {
+                assert_eq!(recorded["mask"], json!({"kind": "random", "ratio": 0.75}));
+            }
+            // (as an earlier version recorded it: the serialised form)
+            let then = serde_json::to_value(&e).unwrap();
+            assert!(recipe == "ijepa" || then != recorded);
+            assert_eq!(weight_settings_apart(&then, &recorded), Vec::<String>::new());
+            let mut other = e.clone();
+            other.data.interpolation = ijepa_dsl::config::Interpolation::Bicubic;
+            assert_eq!(weight_settings_apart(&then, &recorded_config(&other)), vec!["data.interpolation \"bilinear\" -> \"bicubic\"".to_string()]);
+        }
     }
 
     /// A recipe's pretraining is keyed by what it reads: another recipe's settings (in a sweep
