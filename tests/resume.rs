@@ -242,6 +242,35 @@ fn dino_resume_after_kill_is_bit_identical_fp32() {
 /// gives ENOSPC) fails the run naming the file, and its manifest counts the steps as far as
 /// they are checkpointed, where a resume starts (it counted the steps trained, 4, where none
 /// was saved).
+/// A resumed run's summary is the run's: its first losses are the first rows `metrics.csv`
+/// records (one every `log-every` steps), as an uninterrupted run's are (they were every
+/// step's there, so the two said other first losses), and its time says it is this attempt's.
+#[test]
+fn a_resumed_run_sums_up_as_an_uninterrupted_one() {
+    let d = scratch("summary");
+    let file = d.join("resume.kdl");
+    std::fs::write(&file, EXP.replace("PRECISION", "fp32").replace("keep-every=2", "keep-every=1").replace("    epochs 4\n", "    epochs 4\n    log-every 3\n")).unwrap();
+    let runs = d.join("runs");
+    let done_line = |out: &str| out.lines().find(|l| l.starts_with("done: ")).map(|l| l.to_string()).unwrap_or_else(|| panic!("no done line: {out}"));
+    let losses = |line: &str| line.split("; loss ").nth(1).and_then(|l| l.split("; checkpoint").next()).unwrap().to_string();
+    let first = done_line(&run_to_end(&file, &runs));
+    let run = run_folder(&runs);
+    let manifest = |run: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap() };
+    let final_loss = manifest(&run)["final_loss"].clone();
+    // stopped after its second epoch (as a run stopped there leaves it)
+    let mut m = manifest(&run);
+    m["status"] = "interrupted".into();
+    m["checkpoints"] = serde_json::json!([]);
+    std::fs::write(run.join("manifest.json"), m.to_string()).unwrap();
+    std::fs::copy(run.join("checkpoints/epoch-0002.safetensors"), run.join("checkpoints/latest.safetensors")).unwrap();
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("resuming resume from"), "{out}");
+    let resumed = done_line(&out);
+    assert_eq!(losses(&resumed), losses(&first), "{first}\n{resumed}");
+    assert!(resumed.contains("s (this attempt, from step 16; ") && !first.contains("this attempt"), "{resumed}");
+    assert_eq!(manifest(&run)["final_loss"], final_loss);
+}
+
 #[test]
 fn a_checkpoint_that_cannot_be_written_fails_the_run_at_its_saved_steps() {
     use std::os::unix::process::CommandExt;

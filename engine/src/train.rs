@@ -1108,7 +1108,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let stage = state::stage_id(&run.manifest.hash);
     let at = |global_step: u64, epoch: u64, step_in_epoch: u64| Position { global_step, epoch, step_in_epoch, optimizer_step: 0, steps_per_epoch: ipe as u64, stage, images: n_images as u64, data: data_id };
     let mut start = at(0, 0, 0);
+    // (every step's, for the progress bar; and those `metrics.csv` records, one every
+    // log-every steps, whose means the summary and the manifest's final loss are: a resumed
+    // run's first ones are the rows before its checkpoint, and were an uninterrupted run's
+    // every step)
     let mut losses: Vec<f64> = Vec::new();
+    let mut logged: Vec<f64> = Vec::new();
     // a resumed run's monitor.csv was gone: its pixels' row is measured again
     let mut monitor_lost = false;
     // rank 0 decides whether to resume (and from which step); the others load the same file
@@ -1153,6 +1158,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 monitor_lost = true;
             }
             losses = read_losses(&metrics_path, pos.global_step)?;
+            logged.clone_from(&losses);
             // rows are written every log-every steps: a longer gap before the checkpoint's step
             // is rows lost (a truncated file), said once here
             if pos.global_step.saturating_sub(last) > exp.log_every.max(1) as u64 {
@@ -1359,6 +1365,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             global += 1;
             run.steps_done = Some(global);
             losses.push(stats.loss);
+            if global.is_multiple_of(exp.log_every.max(1)) {
+                logged.push(stats.loss);
+            }
             ep_loss += stats.loss;
             ep_steps += 1;
             ep_step_s += dt;
@@ -1455,7 +1464,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
     }
     bar.finish_and_clear();
-    let s = summary(&run.dir, global, &losses, t_start.elapsed().as_secs_f64());
+    let s = summary(&run.dir, global, &logged, t_start.elapsed().as_secs_f64());
     if let Some(pg) = &opts.dist {
         run.manifest.rank_digests = check_replicas(pg, &recipe.state())?;
     }
@@ -1469,8 +1478,13 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     run.manifest.record(CheckpointRecord { file: schema::FINAL.into(), step: global as u64, sha256, data_sha256 });
     run.save_manifest()?;
     let w = s.loss_window;
+    // (a resumed run's time is this attempt's: said so, with the run's in all)
+    let resumed = match start.global_step {
+        0 => String::new(),
+        from => format!(" (this attempt, from step {from}; {:.1} s in all)", run.seconds_before + run.since.elapsed().as_secs_f64()),
+    };
     tracing::info!(
-        "done: {} steps in {:.1} s; loss {:.4} (first {w} recorded) -> {:.4} (last {w}); checkpoint {}",
+        "done: {} steps in {:.1} s{resumed}; loss {:.4} (first {w} recorded) -> {:.4} (last {w}); checkpoint {}",
         s.steps,
         s.wall_s,
         s.initial_loss,

@@ -392,9 +392,9 @@ pub fn has_protocol(reg: &Registry, protocol: &str) -> bool {
 
 /// One row per pretraining run: `experiment`, `run` (folder name), `point` (a sweep point's
 /// settings, where any run has them), `status`, `arch`, `data`,
-/// `epochs`, `steps`, `final_loss` (the manifest's mean loss of the last min(10, half of the)
-/// steps, else, for a run still running or stopped, the mean of as many of its last logged
-/// losses, one every `log-every` steps; null for a failed
+/// `epochs`, `steps`, `final_loss` (the manifest's mean of the last min(10, half of the)
+/// losses `metrics.csv` logs, one every `log-every` steps, else, for a run still running or
+/// stopped, the mean of as many of its last logged losses; null for a failed
 /// run without one, whose last logged loss may be the divergence itself), `minutes` (the time its processes spent on it, every attempt; a killed run's up to its last
 /// checkpoint, none before its first; wall clock from start to end for an earlier version's
 /// manifest), `device` and `precision`; before `final_loss`, `loss` (what
