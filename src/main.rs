@@ -714,7 +714,8 @@ fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<Pat
     }
     let text = String::from_utf8(bytes).map_err(|e| format!("reading {}: not UTF-8 text ({e})", file.display()))?;
     let name = name.unwrap_or_else(|| ijepa_dsl::import_yaml::default_name(file));
-    let kdl = ijepa_dsl::import_yaml::yaml_to_kdl(&text, &file.display().to_string(), &name)?;
+    let at = out.as_deref().map(|o| o.display().to_string());
+    let kdl = ijepa_dsl::import_yaml::yaml_to_kdl_at(&text, &file.display().to_string(), &name, at.as_deref())?;
     // values the YAML reader takes as they are (a negative lr, ipe_scale 0, a patch that does
     // not divide the crop) are the language's to judge: an experiment `check` would refuse is
     // not written

@@ -424,10 +424,18 @@ fn import_yaml_reproduces_the_shipped_presets() {
         ("in1k_vith14_ep300.yaml", "in1k_vith14_ep300.kdl", "in1k-vith14-ep300"),
         ("in22k_vitg16_ep44.yaml", "vitg16_in22k.kdl", "vitg16-in22k"),
     ] {
-        let out = d.join(preset);
-        let src = format!("dsl/tests/fixtures/official-configs/{yaml}");
-        let o = ijepa(&["import-yaml", &src, "--name", name, "--out", out.to_str().unwrap()]);
+        // (written as `experiments/PRESET.kdl`, the path its header's commands name: run in
+        // a scratch folder)
+        std::fs::create_dir_all(d.join("experiments")).unwrap();
+        let out = d.join("experiments").join(preset);
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("dsl/tests/fixtures/official-configs").join(yaml);
+        let o = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+            .args(["import-yaml", src.to_str().unwrap(), "--name", name, "--out", &format!("experiments/{preset}")])
+            .current_dir(&d)
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", text(&o));
+        let src = src.to_str().unwrap();
         let ours = std::fs::read_to_string(&out).unwrap();
         let shipped = std::fs::read_to_string(Path::new("experiments").join(preset)).unwrap();
         assert_eq!(ours, shipped, "{yaml} imports to experiments/{preset}");
@@ -436,7 +444,7 @@ fn import_yaml_reproduces_the_shipped_presets() {
         let o = ijepa(&["check", out.to_str().unwrap()]);
         assert!(!o.status.success() && text(&o).contains("missing_input") && text(&o).contains("root="), "{}", text(&o));
         // the experiment, now perhaps edited, is not replaced by a second import
-        let o = ijepa(&["import-yaml", &src, "--name", name, "--out", out.to_str().unwrap()]);
+        let o = ijepa(&["import-yaml", src, "--name", name, "--out", out.to_str().unwrap()]);
         assert!(!o.status.success() && text(&o).contains("does not replace an experiment file"), "{}", text(&o));
         assert_eq!(std::fs::read_to_string(&out).unwrap(), ours);
     }

@@ -154,6 +154,17 @@ pub fn yaml_to_kdl(
     source_name: &str,
     experiment_name: &str,
 ) -> Result<String, ImportError> {
+    yaml_to_kdl_at(yaml, source_name, experiment_name, None)
+}
+
+/// [`yaml_to_kdl`] of a file to be written at `out`, which its header's commands name (else
+/// the shipped experiment's path for an official config, `FILE.kdl` for another).
+pub fn yaml_to_kdl_at(
+    yaml: &str,
+    source_name: &str,
+    experiment_name: &str,
+    out: Option<&str>,
+) -> Result<String, ImportError> {
     check_name(experiment_name)?;
     // a byte-order mark (an editor's) is no part of the first key, as for PyYAML
     let yaml = yaml.strip_prefix('\u{feff}').unwrap_or(yaml);
@@ -163,7 +174,9 @@ pub fn yaml_to_kdl(
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| source_name.to_string());
-    Ok(render(&cfg, &file, experiment_name, &leading_comments(yaml)))
+    // (a path with a line break or another control character would end the comment line)
+    let out = out.filter(|o| !o.chars().any(char::is_control));
+    Ok(render(&cfg, &file, experiment_name, &leading_comments(yaml), out))
 }
 
 fn check_name(name: &str) -> Result<(), ImportError> {
@@ -1378,7 +1391,7 @@ fn on_off(b: bool) -> &'static str {
     }
 }
 
-fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String]) -> String {
+fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String], out: Option<&str>) -> String {
     let stem =
         Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let known = KNOWN.iter().find(|k| k.stem == stem);
@@ -1434,9 +1447,12 @@ fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String]) -> S
         o.comment(0, note);
     }
     o.line(0, "//");
-    o.comment(0, "Before running: set root= in the data block to your dataset's training folder.");
+    // (a YAML whose root_path names a folder was told to set it too)
+    if train_folder(&cfg.root_path.value, &cfg.image_folder.value).contains("$replace") {
+        o.comment(0, "Before running: set root= in the data block to your dataset's training folder.");
+    }
     let target = known.map(|k| k.preset.to_string());
-    let file_ref = target.clone().unwrap_or_else(|| "FILE.kdl".to_string());
+    let file_ref = out.map(str::to_string).or(target.clone()).unwrap_or_else(|| "FILE.kdl".to_string());
     match &world {
         World::Derived { world, nodes, per_node, .. } => o.comment(
             0,

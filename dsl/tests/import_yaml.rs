@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ijepa_dsl::config::{DataSource, DatasetKind, Experiment, Launcher, Precision};
-use ijepa_dsl::import_yaml::{default_name, yaml_to_kdl, ImportError};
+use ijepa_dsl::import_yaml::{default_name, yaml_to_kdl, yaml_to_kdl_at, ImportError};
 use yaml_rust2::{Yaml, YamlLoader};
 
 /// (official YAML stem, shipped preset file, experiment name).
@@ -520,4 +520,21 @@ fn fixtures_are_the_official_configs() {
         let y = yaml(stem);
         assert!(y["meta"]["model_name"].as_str().is_some(), "{}", fixture_path(stem).display());
     }
+}
+
+/// The header's commands name the file written (`--out`), not the shipped experiment's path,
+/// and a YAML whose `root_path` names a folder is not told to set `root=` (it is set).
+#[test]
+fn the_header_names_the_file_written_and_a_set_root_is_not_to_be_set() {
+    let shipped = yaml_to_kdl(&base(), "in1k_vith14_ep300.yaml", "x").unwrap();
+    assert!(shipped.contains("// Check: `ijepa check experiments/in1k_vith14_ep300.kdl`") && shipped.contains("Before running: set root="), "{shipped}");
+    let mine = yaml_to_kdl_at(&base(), "in1k_vith14_ep300.yaml", "x", Some("my/vit.kdl")).unwrap();
+    assert!(mine.contains("Run: `ijepa slurm my/vit.kdl`") && mine.matches("my/vit.kdl`").count() == 2 && !mine.contains("experiments/in1k"), "{mine}");
+    // (a path with a line break would end the comment: the shipped one is named)
+    let odd = yaml_to_kdl_at(&base(), "in1k_vith14_ep300.yaml", "x", Some("a\nb.kdl")).unwrap();
+    assert!(odd.contains("`ijepa check experiments/in1k_vith14_ep300.kdl`"), "{odd}");
+    let set = base().replace("root_path: $replace_this_with_absolute_path_to_your_datasets_directory", "root_path: /data/sets");
+    assert_ne!(set, base());
+    let kdl = yaml_to_kdl(&set, "in1k_vith14_ep300.yaml", "x").unwrap();
+    assert!(kdl.contains("root=\"/data/sets/") && !kdl.contains("set root=") && !kdl.contains("EDIT root="), "{kdl}");
 }
