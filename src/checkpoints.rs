@@ -376,7 +376,19 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
             let recorded = known_heads.map(|h| h.to_string());
-            let meta: Vec<(&str, &str)> = recorded.as_deref().map(|h| (ijepa_engine::checkpoint::state::ENCODER_HEADS, h)).into_iter().collect();
+            // (and the recipe that trained it: its run's, an earlier export's, or the one of its
+            // modules)
+            let recipe = run
+                .as_ref()
+                .and_then(|(_, config)| config.get("recipe").and_then(|r| r.as_str()).map(str::to_string))
+                .or_else(|| ijepa_engine::checkpoint::state::metadata_of(file).and_then(|m| m.get(ijepa_engine::checkpoint::state::RECIPE).cloned()))
+                .or_else(|| models.recipe());
+            let meta: Vec<(&str, &str)> = recorded
+                .as_deref()
+                .map(|h| (ijepa_engine::checkpoint::state::ENCODER_HEADS, h))
+                .into_iter()
+                .chain(recipe.as_deref().map(|r| (ijepa_engine::checkpoint::state::RECIPE, r)))
+                .collect();
             ijepa_engine::checkpoint::state::save_weights_with(out, enc, &meta)?;
             format!("exported the {name} of {} under the official names to {}", file.display(), out.display())
         }

@@ -229,6 +229,26 @@ fn an_imported_checkpoint_is_labelled_by_its_source() {
     let o = ijepa(&["eval", mae.to_str().unwrap(), "--checkpoint", PTH, "--runs-dir", runs.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("cls_token"), "{}", text(&o));
     assert!(!runs.join("evm/features").exists(), "{:?}", std::fs::read_dir(runs.join("evm")).map(|d| d.map(|e| e.unwrap().file_name()).collect::<Vec<_>>()));
+    // its encoder exported under the official names records the recipe that trained it: an
+    // experiment of that recipe evaluates it, another's is refused (an MAE export evaluated
+    // under a DINO experiment ran without a word and was filed as DINO's)
+    let exported = d.join("exported.safetensors");
+    let o = ijepa(&["export", PTH, "--format", "official", "--heads", "3", "--out", exported.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let header = std::fs::read(&exported).unwrap();
+    let n = u64::from_le_bytes(header[..8].try_into().unwrap()) as usize;
+    let meta: serde_json::Value = serde_json::from_slice(&header[8..8 + n]).unwrap();
+    assert_eq!(meta["__metadata__"]["recipe"], "ijepa", "{meta}");
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", exported.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let dino = d.join("evd.kdl");
+    std::fs::write(
+        &dino,
+        "experiment \"evd\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 32; limit 512 }\n    encoder width=96 depth=2 heads=3 patch=4\n    dino { out-dim 8; hidden-dim 8; bottleneck-dim 4; local-crops 1; local-size 16 }\n    eval \"knn\" { k 5 }\n}\n",
+    )
+    .unwrap();
+    let o = ijepa(&["eval", dino.to_str().unwrap(), "--checkpoint", exported.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("records an encoder trained by ijepa (its metadata), where evd is dino"), "{}", text(&o));
 }
 
 /// Writes a safetensors file of the fixture's init weights with one change applied.

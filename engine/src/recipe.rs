@@ -580,6 +580,17 @@ pub fn feature_module_of(modules: &[&str]) -> Option<String> {
     found
 }
 
+/// The one registered recipe whose checkpoint modules are exactly `modules` (in any order);
+/// `None` when none is, or several are.
+pub fn recipe_of_modules(modules: &[&str]) -> Option<String> {
+    let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
+    let mut of = all.iter().filter(|e| e.modules.len() == modules.len() && e.modules.iter().all(|m| modules.contains(&m.as_str())));
+    match (of.next(), of.next()) {
+        (Some(e), None) => Some(e.schema.name.clone()),
+        _ => None,
+    }
+}
+
 /// Builds the recipe of `exp` through the registry.
 ///
 /// # Errors

@@ -307,7 +307,8 @@ fn check_run_final(checkpoint: &Path, run: Option<&Path>) -> Result<()> {
 /// number of attention heads: another head count loads without a complaint and computes other
 /// features, and its stage would share the folder (keyed by the weights) of the right
 /// evaluation; another recipe's weights would be labelled as this recipe's. A checkpoint
-/// elsewhere (an official `.pth.tar`, an export) is not checked.
+/// elsewhere is checked by what its metadata records (the head count of ours, and of an
+/// export under the official names the recipe that trained it); an official `.pth.tar` is not.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming each setting that differs.
@@ -324,7 +325,17 @@ fn check_run_encoder(exp: &Experiment, checkpoint: &Path, run: Option<&(PathBuf,
                 exp.name, exp.encoder.num_heads
             ),
         }),
-        _ => Ok(()),
+        // (an encoder exported under the official names records the recipe that trained it)
+        _ => match crate::checkpoint::state::metadata_of(checkpoint).and_then(|m| m.get(crate::checkpoint::state::RECIPE).cloned()) {
+            Some(recipe) if recipe != exp.recipe => Err(Error::Checkpoint {
+                path: checkpoint.to_path_buf(),
+                message: format!(
+                    "records an encoder trained by {recipe} (its metadata), where {} is {}: its scores would be filed as {}'s; evaluate it with an experiment of {recipe}",
+                    exp.name, exp.recipe, exp.recipe
+                ),
+            }),
+            _ => Ok(()),
+        },
     };
     let Some((run, config)) = run else { return own_record() };
     let mut differ = Vec::new();

@@ -80,14 +80,24 @@ impl Models {
     /// The module the evaluations of the registered recipe whose modules are exactly this
     /// checkpoint's read ([`crate::recipe::feature_module_of`]), if one is.
     pub fn recipe_feature_module(&self) -> Option<String> {
-        let names: Vec<&str> = MODELS
+        crate::recipe::feature_module_of(&self.module_names())
+    }
+
+    /// The one registered recipe whose modules are exactly this checkpoint's
+    /// ([`crate::recipe::recipe_of_modules`]), if one is.
+    pub fn recipe(&self) -> Option<String> {
+        crate::recipe::recipe_of_modules(&self.module_names())
+    }
+
+    /// The names of the modules it holds.
+    fn module_names(&self) -> Vec<&str> {
+        MODELS
             .iter()
             .zip([&self.encoder, &self.predictor, &self.target_encoder])
             .filter(|(_, sd)| sd.is_some())
             .map(|(n, _)| *n)
             .chain(self.others.iter().map(|(n, _)| n.as_str()))
-            .collect();
-        crate::recipe::feature_module_of(&names)
+            .collect()
     }
 
     /// All tensors as one map with their module prefixes (`encoder.`, `predictor.`, ...).

@@ -409,6 +409,11 @@ pub fn holds_models(path: &Path) -> bool {
     header_of(path).is_some_and(|(v, _, _)| v.as_object().is_some_and(|o| o.keys().any(|k| MODULES.iter().any(|m| k.starts_with(m)))))
 }
 
+/// Metadata key of the recipe that trained an encoder exported under the official names
+/// (`ijepa export --format official`): an evaluation under another recipe's experiment labelled
+/// its scores as that recipe's.
+pub const RECIPE: &str = "recipe";
+
 /// Metadata key of the encoder's number of attention heads, which no tensor's shape carries:
 /// written in a pretraining's checkpoints (and the official-names export), so that a copy
 /// taken out of its run folder still says it.
