@@ -176,7 +176,7 @@ impl StageLock {
             }
             Err(std::fs::TryLockError::WouldBlock) => {
                 let text = std::fs::read_to_string(&path).unwrap_or_default();
-                Some(if text.trim().is_empty() { "a process whose details are not written yet".into() } else { text.trim().to_string() })
+                Some(if text.trim().is_empty() { "a process whose details are not written yet".into() } else { ijepa_schema::shown_lock(text.trim()) })
             }
             Err(std::fs::TryLockError::Error(_)) => None,
         }
@@ -239,7 +239,7 @@ impl StageLock {
                 let holder = holder.trim();
                 return Err(Error::Busy {
                     dir: dir.to_path_buf(),
-                    holder: if holder.is_empty() { "its details are not written yet".into() } else { holder.to_string() },
+                    holder: if holder.is_empty() { "its details are not written yet".into() } else { ijepa_schema::shown_lock(holder) },
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),

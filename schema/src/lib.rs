@@ -157,6 +157,24 @@ pub fn lock_text(pid: u32, host: &str, since: u64, command: &str) -> String {
     format!("pid {pid} on {host}, since unix time {since}: {command}\n")
 }
 
+/// A lock file's text ([`lock_text`]) as a message shows it: its start time followed by how
+/// long ago that was (`since unix time 1796510410, 3 min ago: ...`; the bare number was all a
+/// person read), the text as it is where it names no time.
+pub fn shown_lock(text: &str) -> String {
+    const SINCE: &str = ", since unix time ";
+    let Some(at) = text.find(SINCE).map(|i| i + SINCE.len()) else { return text.to_string() };
+    let digits = text[at..].bytes().take_while(u8::is_ascii_digit).count();
+    let Ok(since) = text[at..at + digits].parse::<u64>() else { return text.to_string() };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let Some(age) = now.checked_sub(since) else { return text.to_string() };
+    let ago = match age {
+        0..120 => format!("{age} s ago"),
+        120..7200 => format!("{} min ago", age / 60),
+        _ => format!("{:.1} h ago", age as f64 / 3600.0),
+    };
+    format!("{}, {ago}{}", &text[..at + digits], &text[at + digits..])
+}
+
 /// The process id and host a lock file's text names ([`lock_text`]), if it reads as one.
 pub fn lock_holder(text: &str) -> Option<(u32, String)> {
     let rest = text.trim_start().strip_prefix("pid ")?;
@@ -748,6 +766,15 @@ mod tests {
         assert_eq!(lock_holder(&text), Some((4242, "node-7".to_string())));
         assert_eq!(lock_holder("garbage"), None);
         assert_eq!(lock_holder("pid x on h, since unix time 1: c"), None);
+        // (shown with how long ago it began; as it is where no time reads)
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        assert_eq!(shown_lock(&format!("pid 7 on h, since unix time {}: ijepa run x.kdl", now - 300)), format!("pid 7 on h, since unix time {}, 5 min ago: ijepa run x.kdl", now - 300));
+        // (a second may pass between the two readings of the clock)
+        let seconds = shown_lock(&format!("pid 7 on h, since unix time {}: c", now - 5));
+        assert!([5, 6].iter().any(|s| seconds == format!("pid 7 on h, since unix time {}, {s} s ago: c", now - 5)), "{seconds}");
+        assert_eq!(shown_lock(&format!("pid 7 on h, since unix time {}: c", now - 36_000)), format!("pid 7 on h, since unix time {}, 10.0 h ago: c", now - 36_000));
+        assert_eq!(shown_lock("a process whose details are not written yet"), "a process whose details are not written yet");
+        assert_eq!(shown_lock(&format!("pid 7 on h, since unix time {}: c", now + 1000)), format!("pid 7 on h, since unix time {}: c", now + 1000));
 
         let dir = std::env::temp_dir().join(format!("ijepa-schema-lock-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
