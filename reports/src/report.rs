@@ -236,7 +236,7 @@ fn title(reg: &Registry) -> String {
 }
 
 fn markdown(reg: &Registry, secs: &[Section]) -> String {
-    let mut md = format!("# {}\n\nRuns read from `{}`.\n", title(reg), reg.root.display());
+    let mut md = format!("# {}\n\nRuns read from {}.\n", title(reg), md_code(&reg.root.display().to_string()));
     if let Some(w) = reg.no_runs_warning() {
         md.push_str(&format!("\n**Warning: {w}.**\n"));
     }
@@ -256,12 +256,24 @@ fn markdown(reg: &Registry, secs: &[Section]) -> String {
             Body::Figure { stem, .. } => {
                 md.push_str(&format!(
                     "![{}](plots/{stem}.png)\n\n(SVG: `plots/{stem}.svg`)\n",
-                    md_text(&s.title.replace('`', "")).replace('[', "\\[").replace(']', "\\]")
+                    md_text(&s.title.replace('`', ""))
                 ));
             }
         }
     }
     md
+}
+
+/// `s` as one Markdown code span, shown as written: fenced by one backtick more than the
+/// longest run of them in it (a folder named with a backtick ended the span, and a `<b>` after
+/// it passed as HTML), its line breaks as spaces.
+fn md_code(s: &str) -> String {
+    let s = s.replace(['\r', '\n'], " ");
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    // (a span that begins or ends with a backtick is padded: the padding is not shown)
+    let pad = if s.starts_with('`') || s.ends_with('`') { " " } else { "" };
+    format!("{fence}{pad}{s}{pad}{fence}")
 }
 
 fn esc(s: &str) -> String {
@@ -556,5 +568,8 @@ mod tests {
         assert!(a.starts_with("--") && b.starts_with("--") && a != b, "{a} {b}");
         assert!(slug("a b/c").starts_with("a-b-c-") && slug("a b/c") != slug("a/b c"));
         assert_eq!(inline("x `y` <z>"), "x <code>y</code> &lt;z&gt;");
+        assert_eq!(md_code("runs"), "`runs`");
+        assert_eq!(md_code("r`<b>&x"), "``r`<b>&x``");
+        assert_eq!(md_code("``a`"), "``` ``a` ```");
     }
 }

@@ -908,6 +908,13 @@ pub fn to_markdown(df: &DataFrame) -> String {
             .replace('<', "&lt;")
             .replace('>', "&gt;")
             .replace(['\r', '\n'], " ")
+            // (emphasis, links and strike-through: `plain-_u_` was shown as plain-*u*, a file
+            // named `[l](http:u)` as a link)
+            .replace('*', "\\*")
+            .replace('_', "\\_")
+            .replace('[', "\\[")
+            .replace(']', "\\]")
+            .replace('~', "\\~")
     };
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
@@ -922,9 +929,10 @@ pub fn to_markdown(df: &DataFrame) -> String {
 }
 
 /// `s` as Markdown text (a heading, a list item): its line breaks as spaces, and outside its
-/// code spans (between backticks, left as they are) backslashes escaped and `&`, `<`, `>` as
-/// entities (a name holding `&amp;` is shown as written, not as `&`), so that a name from a run's records is shown as written, never run as HTML by a
-/// viewer that renders HTML in Markdown.
+/// code spans (between backticks, left as they are) backslashes, `*`, `_`, `[`, `]` and `~`
+/// escaped and `&`, `<`, `>` as entities (a name holding `&amp;` is shown as written, not as
+/// `&`), so that a name from a run's records is shown as written (`plain-_u_` was plain-*u*),
+/// never run as HTML by a viewer that renders HTML in Markdown.
 pub fn md_text(s: &str) -> String {
     let spans = s.matches('`').count().is_multiple_of(2);
     s.split('`')
@@ -934,7 +942,8 @@ pub fn md_text(s: &str) -> String {
             if spans && i % 2 == 1 {
                 part
             } else {
-                part.replace('\\', "\\\\").replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+                let part = part.replace('\\', "\\\\").replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+                ['*', '_', '[', ']', '~'].iter().fold(part, |p, c| p.replace(*c, &format!("\\{c}")))
             }
         })
         .collect::<Vec<_>>()
@@ -1090,5 +1099,12 @@ mod tests {
         let md = to_markdown(&df);
         assert!(md.contains("| a\\|b | 71.23 | 0.5 |"), "{md}");
         assert_eq!(to_csv(&df), "method,top1,loss\na|b,71.234,0.5\n");
+        // emphasis, a link and strike-through in a name are shown as written (`plain-_u_` was
+        // plain-*u*; a file named `[l](http:u)` a link)
+        let df = df!("method" => ["plain-_u_ *x* [l](http:u) ~~s~~"], "top1" => [1.0]).unwrap();
+        let md = to_markdown(&df);
+        assert!(md.contains("| plain-\\_u\\_ \\*x\\* \\[l\\](http:u) \\~\\~s\\~\\~ | 1.0 |"), "{md}");
+        assert!(md.contains("| method | top1 |"), "{md}");
+        assert_eq!(md_text("Training loss: plain-_u_ `a_b` <i>"), "Training loss: plain-\\_u\\_ `a_b` &lt;i&gt;");
     }
 }
