@@ -397,7 +397,8 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         let colour = match r.model.as_str() {
             "random-init" => colour_of(format!("init {} {point}", r.method), subject_colour(&r.model)),
             "raw-pixels" => colour_of(format!("pixels {point}"), subject_colour(&r.model)),
-            _ => colour_of(format!("ours {point}"), 0),
+            // (and each checkpoint's: `ijepa eval` of two files drew one colour)
+            _ => colour_of(format!("ours {} {point}", r.method), 0),
         };
         let stroke = if r.protocol == "linear" { Stroke::Solid } else { Stroke::Dashed };
         let mut label = format!("{} · {}", r.method, r.protocol);
@@ -608,6 +609,8 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
                 _ => format!("{} (each point's recipe)", used[0].split(" (").next().unwrap_or(used[0])),
             };
             let stroke = match model {
+                // (the raw pixels' marks other than the random init's: both drew crosses)
+                "raw-pixels" if !level && !ordered => Stroke::Squares,
                 _ if !level && !ordered => baseline,
                 "raw-pixels" => Stroke::Dotted,
                 _ => Stroke::Dashed,

@@ -59,6 +59,9 @@ pub enum Stroke {
     Dots,
     /// Crosses, no line: a baseline's values at such points.
     Crosses,
+    /// Open squares, no line: a second baseline's values at such points (the raw pixels
+    /// beside the random init's crosses, which drew alike).
+    Squares,
 }
 
 /// One line of a panel.
@@ -176,10 +179,47 @@ fn legend_entries(fig: &Figure) -> Vec<(String, usize, Stroke)> {
     // (an entry wider than the figure keeps its start and end: its tail, which told two
     // sweep points apart, was cut at the figure's edge)
     let max = (figure_width(fig).saturating_sub(20 + LEGEND_SWATCH as u32 + 30) / 8) as usize;
+    let originals: Vec<String> = out.iter().map(|e| e.0.clone()).collect();
     for e in &mut out {
         e.0 = elide_middle(&e.0, max);
     }
+    // two labels the cut made one (a sweep value that differs in its middle: `[data.limit=200,
+    // …/_x_]` and `[data.limit=300, …/_x_]` read alike) are cut otherwise: their ends kept,
+    // else their starts, else numbered
+    let alike = |out: &[(String, usize, Stroke)]| -> Vec<usize> {
+        (0..out.len()).filter(|&i| out.iter().enumerate().any(|(j, f)| j != i && f.0 == out[i].0 && originals[j] != originals[i])).collect()
+    };
+    for cut in [elide_start, elide_end] {
+        let same = alike(&out);
+        if same.is_empty() {
+            return out;
+        }
+        for i in same {
+            out[i].0 = cut(&originals[i], max);
+        }
+    }
+    for (n, i) in alike(&out).into_iter().enumerate() {
+        out[i].0 = format!("{} ({})", out[i].0, n + 1);
+    }
     out
+}
+
+/// `label` cut to at most `max` characters from its start (`…` and its end kept).
+fn elide_start(label: &str, max: usize) -> String {
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= max || max < 2 {
+        return label.to_string();
+    }
+    std::iter::once('…').chain(chars[chars.len() - (max - 1)..].iter().copied()).collect()
+}
+
+/// `label` cut to at most `max` characters at its end (its start and `…` kept).
+fn elide_end(label: &str, max: usize) -> String {
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= max || max < 2 {
+        return label.to_string();
+    }
+    chars[..max - 1].iter().copied().chain(std::iter::once('…')).collect()
 }
 
 /// Approximate width in pixels of a legend entry (swatch, gap, text at 13 px).
@@ -307,7 +347,7 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
     for run in runs(&s.points) {
         let run = match s.stroke {
             Stroke::Solid | Stroke::Faint | Stroke::Dashed | Stroke::Dotted => thinned(&run, LINE_BUCKETS),
-            Stroke::Markers | Stroke::Points | Stroke::Dots | Stroke::Crosses => run,
+            Stroke::Markers | Stroke::Points | Stroke::Dots | Stroke::Crosses | Stroke::Squares => run,
         };
         match s.stroke {
             Stroke::Solid | Stroke::Faint => {
@@ -336,6 +376,9 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
             }
             Stroke::Crosses => {
                 chart.draw_series(run.iter().map(|&p| Cross::new(p, 5, style)))?;
+            }
+            Stroke::Squares => {
+                chart.draw_series(run.iter().map(|&p| EmptyElement::at(p) + Rectangle::new([(-5, -5), (5, 5)], style)))?;
             }
         }
     }
@@ -553,6 +596,10 @@ fn draw_legend<DB: DrawingBackend>(
                 Stroke::Points => area.draw(&Circle::new((x + LEGEND_SWATCH / 2, y), 5, style))?,
                 Stroke::Dots => area.draw(&Circle::new((x + LEGEND_SWATCH / 2, y), 5, style.filled()))?,
                 Stroke::Crosses => area.draw(&Cross::new((x + LEGEND_SWATCH / 2, y), 5, style))?,
+                Stroke::Squares => {
+                    let c = x + LEGEND_SWATCH / 2;
+                    area.draw(&Rectangle::new([(c - 5, y - 5), (c + 5, y + 5)], style))?
+                }
             }
             area.draw(&Text::new(label.clone(), (x + LEGEND_SWATCH + 8, y), text.clone()))?;
             x += entry_width(label) as i32;
@@ -674,6 +721,7 @@ mod tests {
         assert_eq!(elide_middle("abcdefghij", 7), "abc…hij");
         assert_eq!(elide_middle("abc", 7), "abc");
         assert_eq!(elide_middle("ünï🚀-long-tail", 6), "ün…ail");
+        assert_eq!((elide_start("abcdefghij", 5), elide_end("abcdefghij", 5)), ("…ghij".to_string(), "abcd…".to_string()));
         assert_eq!(break_label("lr-0.001", -0.67), ["l", "r", "-", "0", ".", "0", "0", "1"]);
         assert_eq!(break_label("", 0.0), Vec::<String>::new());
         for l in break_label("/data/fashion mnist/v2_full, seed-1", 60.0) {
@@ -820,6 +868,22 @@ mod tests {
             let _ = tx.send(render(&f).is_ok());
         });
         assert_eq!(rx.recv_timeout(std::time::Duration::from_secs(30)), Ok(true), "the drawing did not end within 30 s");
+    }
+
+    /// Two long labels that differ in their middle stay apart in the legend (the cut made
+    /// them one: `I-JEPA (ours) · linear [data.limit…LLLL]` twice).
+    #[test]
+    fn labels_the_cut_would_make_one_stay_apart() {
+        let mut f = fig(false);
+        let long = |limit: u32| format!("I-JEPA (ours) · linear [data.limit={limit}, data.root=/tmp/{}_x_]", "L".repeat(80));
+        f.panels[0].series = vec![Series::new(long(200), vec![(0.0, 1.0)], 0, Stroke::Solid), Series::new(long(300), vec![(0.0, 2.0)], 1, Stroke::Solid)];
+        let labels: Vec<String> = legend_entries(&f).into_iter().map(|e| e.0).collect();
+        assert!(labels[0] != labels[1] && labels.iter().all(|l| l.chars().count() < long(200).chars().count()), "{labels:?}");
+        // (alike from either end: numbered)
+        let both = |limit: u32| format!("{}{limit}{}", "A".repeat(90), "B".repeat(90));
+        f.panels[0].series = vec![Series::new(both(200), vec![(0.0, 1.0)], 0, Stroke::Solid), Series::new(both(300), vec![(0.0, 2.0)], 1, Stroke::Solid)];
+        let labels: Vec<String> = legend_entries(&f).into_iter().map(|e| e.0).collect();
+        assert!(labels[0].ends_with(" (1)") && labels[1].ends_with(" (2)"), "{labels:?}");
     }
 
     #[test]

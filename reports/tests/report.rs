@@ -1202,6 +1202,22 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
     assert_eq!((ours.stroke, random.stroke), (Stroke::Dots, Stroke::Crosses));
     // the pixels are every recipe's: a level
     assert_eq!(series(&panel, "raw pixels · knn").points, [(0.0, 75.3), (2.0, 75.3)]);
+    // over named data, the baselines are each point's: the pixels' marks are not the random
+    // init's (both drew crosses of one colour)
+    let roots = "roots";
+    for (root, a, b, c) in [("/data/x", 60.0, 40.0, 70.0), ("/data/y", 62.0, 45.0, 72.0)] {
+        let varied = json!({"data.root": root});
+        eval(&runs, roots, &format!("knn-ours-{}", &root[6..]), "knn", "ijepa", a, None, varied.clone());
+        eval(&runs, roots, &format!("knn-init-{}", &root[6..]), "knn", "random-init", b, None, varied.clone());
+        eval(&runs, roots, &format!("knn-pix-{}", &root[6..]), "knn", "raw-pixels", c, None, varied);
+    }
+    let by_root = sweep_panel(&load_registry(&runs).unwrap(), roots);
+    let strokes: Vec<Stroke> = ["random init · knn", "raw pixels · knn"].iter().map(|l| series(&by_root, l).stroke).collect();
+    assert_eq!(strokes, [Stroke::Crosses, Stroke::Squares]);
+    let drawn = tmp.path().join("rep-roots");
+    ijepa_reports::write_report(&load_registry(&runs).unwrap(), &drawn).unwrap();
+    let svg = std::fs::read_to_string(drawn.join("plots/sweep-roots.svg")).unwrap();
+    assert!(svg.contains("<rect") && svg.contains("raw pixels · knn"), "{svg}");
     assert!(!panel.series.iter().any(|s| s.label.as_deref() == Some("DINO (ours) · knn")));
     // in the kNN table, beside `random init (MAE)`, I-JEPA's baseline is named too (a plain
     // `random init` read as every method's)
@@ -1226,6 +1242,17 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
     let colour = |prefix: &str| -> Vec<usize> { probe.figure.panels[0].series.iter().filter(|s| s.label.as_deref().is_some_and(|l| l.starts_with(prefix))).map(|s| s.colour).collect() };
     let (ours, inits) = (colour(""), colour("random init"));
     assert_eq!(inits.len(), 3);
+    // two checkpoints evaluated by `ijepa eval` (methods named by their files) each in a colour
+    // of its own (they drew in one)
+    let cks = "cks";
+    for (name, method) in [("knn-a", "I-JEPA (a.safetensors)"), ("knn-b", "I-JEPA (b.safetensors)")] {
+        eval(&runs, cks, name, "knn", "ijepa", 50.0, None, json!({}));
+        patch_eval(&runs, cks, name, |v| v["method"] = json!(method));
+    }
+    let figs = ijepa_reports::figures::experiment_figures(&load_registry(&runs).unwrap(), cks);
+    let probe_cks = figs.iter().find(|f| f.stem == format!("probe-{cks}")).expect("a probe figure");
+    let cks_colours: Vec<usize> = probe_cks.figure.panels[0].series.iter().map(|s| s.colour).collect();
+    assert!(cks_colours.len() == 2 && cks_colours[0] != cks_colours[1], "{cks_colours:?}");
     let distinct: std::collections::BTreeSet<usize> = ours.iter().copied().collect();
     assert_eq!(distinct.len(), ours.len(), "every curve its own colour: {:?}", probe.figure.panels[0].series.iter().map(|s| (s.label.clone(), s.colour)).collect::<Vec<_>>());
 
