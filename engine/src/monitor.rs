@@ -162,6 +162,16 @@ impl Measure {
     /// run whose loss falls while its features stay as (un)informative as the initial ones
     /// (facebookresearch/ijepa#55), e.g. at a learning rate too high for the batch.
     pub fn stall_warning(&self, knn0: f64, ema: bool) -> Option<String> {
+        // (at a random initialisation that already scores within the margin of 100%, no run
+        // can show more: said so, not called not learning)
+        if knn0 + STALL_MARGIN >= 100.0 && self.knn <= knn0 + STALL_MARGIN {
+            return Some(format!(
+                "{}'s held-out kNN cannot show learning on these images: {:.1}% at its initialisation (epoch 0), {:.1}% now;                  the monitor's kNN cannot tell a learning run from one that is not here (its rank and spread still can)",
+                self.who(),
+                knn0,
+                self.knn
+            ));
+        }
         (self.knn <= knn0 + STALL_MARGIN).then(|| {
             format!(
                 "{} is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
@@ -371,5 +381,8 @@ mod tests {
         assert!(w.contains("raise the momentum of the EMA target") && !one.stall_warning(42.6, false).unwrap().contains("momentum"), "{w}");
         assert!(at(44.6).stall_warning(42.6, true).is_some(), "within the margin");
         assert!(at(54.7).stall_warning(42.6, true).is_none(), "a learning run: 54.7 vs 42.6");
+        // (an initialisation at the ceiling is not called not learning)
+        let w = at(100.0).stall_warning(100.0, true).unwrap();
+        assert!(w.starts_with("the target encoder's held-out kNN cannot show learning") && !w.contains("not learning"), "{w}");
     }
 }
