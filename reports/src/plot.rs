@@ -612,8 +612,12 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure, rows: &[
     root.fill(&WHITE)?;
     let (w, h) = root.dim_in_pixel();
     let (top, rest) = root.split_vertically(TITLE_H);
+    // (a title wider than the figure keeps its start and end: its middle was drawn alone, the
+    // rest past the edges)
+    // (the title's size is drawn at 0.8 px a point, its characters about 0.58 em wide)
+    let fits = (w.saturating_sub(20) as f64 / (TITLE_PT as f64 * 0.8 * 0.58)) as usize;
     top.draw(&Text::new(
-        fig.title.clone(),
+        elide_middle(&fig.title, fits),
         (w as i32 / 2, 9),
         TextStyle::from((FAMILY, TITLE_PT).into_font()).pos(Pos::new(HPos::Center, VPos::Top)),
     ))?;
@@ -750,6 +754,15 @@ mod tests {
     /// The contents of the SVG's `<text>` elements, trimmed.
     pub(crate) fn svg_texts(svg: &str) -> Vec<String> {
         svg.split("<text").skip(1).filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim().to_string())).collect()
+    }
+
+    #[test]
+    fn a_long_title_keeps_its_ends() {
+        let mut f = fig(false);
+        f.title = format!("Training loss: {}end", "longname_".repeat(11));
+        let svg = render(&f).unwrap().svg;
+        let title = svg_texts(&svg).into_iter().find(|t| t.starts_with("Training loss: ")).expect("the title");
+        assert!(title.contains('…') && title.ends_with("end") && title.chars().count() < f.title.chars().count(), "{title}");
     }
 
     #[test]
