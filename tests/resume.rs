@@ -238,10 +238,6 @@ fn dino_resume_after_kill_is_bit_identical_fp32() {
     resume_equals_uninterrupted_for("fp32", &dino_exp("fp32"), 2);
 }
 
-/// A checkpoint that cannot be written (here past the file-size limit: EFBIG, as a full disk
-/// gives ENOSPC) fails the run naming the file, and its manifest counts the steps as far as
-/// they are checkpointed, where a resume starts (it counted the steps trained, 4, where none
-/// was saved).
 /// A resumed run's summary is the run's: its first losses are the first rows `metrics.csv`
 /// records (one every `log-every` steps), as an uninterrupted run's are (they were every
 /// step's there, so the two said other first losses), and its time says it is this attempt's.
@@ -267,10 +263,19 @@ fn a_resumed_run_sums_up_as_an_uninterrupted_one() {
     assert!(out.contains("resuming resume from"), "{out}");
     let resumed = done_line(&out);
     assert_eq!(losses(&resumed), losses(&first), "{first}\n{resumed}");
-    assert!(resumed.contains("s (this attempt, from step 16; ") && !first.contains("this attempt"), "{resumed}");
+    assert!(resumed.starts_with("done: 32 steps, the last 16 in ") && resumed.contains(" s (this attempt; ") && !first.contains("this attempt"), "{resumed}");
     assert_eq!(manifest(&run)["final_loss"], final_loss);
+    // a run shorter than its log-every logs no row: its summary is of its steps (it was -0)
+    std::fs::write(&file, std::fs::read_to_string(&file).unwrap().replace("log-every 3", "log-every 100")).unwrap();
+    let short = done_line(&run_to_end(&file, &d.join("short")));
+    let fl = manifest(&run_folder(&d.join("short")))["final_loss"].as_f64().unwrap();
+    assert!(fl > 0.0 && !short.contains("-0.0000"), "{short} {fl}");
 }
 
+/// A checkpoint that cannot be written (here past the file-size limit: EFBIG, as a full disk
+/// gives ENOSPC) fails the run naming the file, and its manifest counts the steps as far as
+/// they are checkpointed, where a resume starts (it counted the steps trained, 4, where none
+/// was saved).
 #[test]
 fn a_checkpoint_that_cannot_be_written_fails_the_run_at_its_saved_steps() {
     use std::os::unix::process::CommandExt;

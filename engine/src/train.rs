@@ -1464,7 +1464,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
     }
     bar.finish_and_clear();
-    let s = summary(&run.dir, global, &logged, t_start.elapsed().as_secs_f64());
+    // (a run shorter than its log-every logs no row: its every step's, as before)
+    let s = summary(&run.dir, global, if logged.is_empty() { &losses } else { &logged }, t_start.elapsed().as_secs_f64());
     if let Some(pg) = &opts.dist {
         run.manifest.rank_digests = check_replicas(pg, &recipe.state())?;
     }
@@ -1478,15 +1479,19 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     run.manifest.record(CheckpointRecord { file: schema::FINAL.into(), step: global as u64, sha256, data_sha256 });
     run.save_manifest()?;
     let w = s.loss_window;
-    // (a resumed run's time is this attempt's: said so, with the run's in all)
-    let resumed = match start.global_step {
-        0 => String::new(),
-        from => format!(" (this attempt, from step {from}; {:.1} s in all)", run.seconds_before + run.since.elapsed().as_secs_f64()),
+    // (a resumed run's time is this attempt's: said so, with its steps, and the run's in all)
+    let steps = match start.global_step {
+        0 => format!("{} steps in {:.1} s", s.steps, s.wall_s),
+        from => format!(
+            "{} steps, the last {} in {:.1} s (this attempt; {:.1} s in all)",
+            s.steps,
+            (s.steps as u64).saturating_sub(from),
+            s.wall_s,
+            run.seconds_before + run.since.elapsed().as_secs_f64()
+        ),
     };
     tracing::info!(
-        "done: {} steps in {:.1} s{resumed}; loss {:.4} (first {w} recorded) -> {:.4} (last {w}); checkpoint {}",
-        s.steps,
-        s.wall_s,
+        "done: {steps}; loss {:.4} (first {w} recorded) -> {:.4} (last {w}); checkpoint {}",
         s.initial_loss,
         s.final_loss,
         s.checkpoint.display()

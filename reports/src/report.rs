@@ -79,7 +79,7 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
         out.push(Section {
             title: "Pretraining runs".into(),
             blurb: format!(
-                "One row per pretraining stage found in the run folder; `final_loss` is the mean loss of the last min(10, half of the) steps (a run still running or stopped: of its last logged losses, one every `log-every` steps); {}`minutes` is the time its processes spent on it (monitors and checkpoints included; a killed run's up to its last checkpoint, empty before its first), on the `device` named.",
+                "One row per pretraining stage found in the run folder; `final_loss` is the mean of the last min(10, half of the) losses its `metrics.csv` logs, one every `log-every` steps (of its last steps where it logs none; a run still running or stopped: of its last logged losses); {}`minutes` is the time its processes spent on it (monitors and checkpoints included; a killed run's up to its last checkpoint, empty before its first), on the `device` named.",
                 if pre.get_column_names().iter().any(|c| c.as_str() == "point") { "`point` names a sweep point's settings; " } else { "" }
             ),
             body: Body::Table {
