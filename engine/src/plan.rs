@@ -337,6 +337,113 @@ pub fn recorded_config(exp: &Experiment) -> Value {
     v
 }
 
+/// [`recorded_config`] as pretty JSON text, its keys in the order of the experiment's fields
+/// (through a `Value`, whose maps sort them, `name` and `recipe` came last and a diff of an
+/// earlier version's file changed every line); keys the record adds end their object.
+///
+/// # Errors
+/// A serialisation failure.
+pub fn recorded_config_text(exp: &Experiment) -> serde_json::Result<String> {
+    let order: KeyOrder = serde_json::from_str(&serde_json::to_string(exp)?)?;
+    serde_json::to_string_pretty(&Ordered { v: &recorded_config(exp), order: &order })
+}
+
+/// The keys of a JSON text's objects in the order it writes them (an array's: its elements'
+/// keys, in the order they first appear).
+#[derive(Default)]
+struct KeyOrder(Vec<(String, KeyOrder)>);
+
+impl KeyOrder {
+    fn merge(&mut self, other: KeyOrder) {
+        for (k, sub) in other.0 {
+            match self.0.iter_mut().find(|(o, _)| *o == k) {
+                Some((_, mine)) => mine.merge(sub),
+                None => self.0.push((k, sub)),
+            }
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = KeyOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<KeyOrder, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, sub)) = map.next_entry::<String, KeyOrder>()? {
+                    out.push((k, sub));
+                }
+                Ok(KeyOrder(out))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<KeyOrder, A::Error> {
+                let mut out = KeyOrder::default();
+                while let Some(e) = seq.next_element::<KeyOrder>()? {
+                    out.merge(e);
+                }
+                Ok(out)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::default())
+            }
+            fn visit_unit<E>(self) -> Result<KeyOrder, E> {
+                Ok(KeyOrder::default())
+            }
+        }
+        d.deserialize_any(Keys)
+    }
+}
+
+/// `v` serialised with its objects' keys in `order` (the keys it has beyond it after them).
+struct Ordered<'a> {
+    v: &'a Value,
+    order: &'a KeyOrder,
+}
+
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let unordered = KeyOrder::default();
+        match self.v {
+            Value::Object(m) => {
+                let mut map = s.serialize_map(Some(m.len()))?;
+                for (k, sub) in &self.order.0 {
+                    if let Some(v) = m.get(k) {
+                        map.serialize_entry(k, &Ordered { v, order: sub })?;
+                    }
+                }
+                for (k, v) in m.iter().filter(|(k, _)| !self.order.0.iter().any(|(o, _)| o == *k)) {
+                    map.serialize_entry(k, &Ordered { v, order: &unordered })?;
+                }
+                map.end()
+            }
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a {
+                    seq.serialize_element(&Ordered { v, order: self.order })?;
+                }
+                seq.end()
+            }
+            other => other.serialize(s),
+        }
+    }
+}
+
 /// A resolved experiment's JSON (the serialised form, or a `config.json` of any version) as a
 /// pretraining's `config.json` records it: the settings its recipe reads, another recipe's
 /// left out (an MAE or DINO run recorded I-JEPA's predictor, EMA, loss and multi-block mask
@@ -1705,6 +1812,12 @@ mod tests {
             let e = exp(recipe, more);
             let recorded = recorded_config(&e);
             assert_eq!(recorded["data"]["interpolation"], "bilinear", "{recorded}");
+            // (written in the order of the experiment's fields, not sorted: the same value)
+            let text = recorded_config_text(&e).unwrap();
+            assert!(text.starts_with("{\n  \"name\": \"m\",\n  \"recipe\": "), "{text}");
+            let data = text.find("\"data\"").unwrap();
+            assert!(text[data..].find("\"dataset\"").unwrap() < text[data..].find("\"crop_size\"").unwrap(), "{text}");
+            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), recorded);
             let all = ["predictor", "ema", "loss", "mask", "decoder", "dino"];
             for node in all {
                 assert_eq!(recorded.get(node).is_some(), nodes.contains(&node), "{recipe} {node}: {recorded}");
