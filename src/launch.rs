@@ -399,7 +399,7 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     if d.launcher != Launcher::Slurm {
         // (a file without the block was told its block says "local")
         if *d == ijepa_dsl::config::DistributedConfig::default() {
-            eprintln!("note: {} has no distributed block (one process, launcher \"local\"); writing a SLURM script anyway", exp.name);
+            eprintln!("note: {}'s launcher is \"local\" (the default: no distributed block names \"slurm\"); writing a SLURM script anyway", exp.name);
         } else {
             eprintln!(
                 "note: {}'s distributed block says launcher {:?}; writing a SLURM script anyway",

@@ -390,7 +390,7 @@ fn main() -> ExitCode {
             // replaced by one encoder's)
             if kind.is_some() && out.is_file() && ijepa_engine::checkpoint::state::holds_models(&out) {
                 return Err(format!(
-                    "--out {} holds models under their module names (a pretraining's weights, an imported checkpoint, or a copy of a Hugging Face export's weights), not an encoder this command exported under the official names: writing would replace them; choose another path",
+                    "--out {} holds whole models' weights (a pretraining's or an imported checkpoint's, under their module names, or a copy of a Hugging Face export's), not an encoder this command exported under the official names: writing would replace them; choose another path",
                     out.display()
                 )
                 .into());

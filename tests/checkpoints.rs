@@ -248,7 +248,7 @@ fn an_imported_checkpoint_is_labelled_by_its_source() {
     )
     .unwrap();
     let o = ijepa(&["eval", dino.to_str().unwrap(), "--checkpoint", exported.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
-    assert!(!o.status.success() && text(&o).contains("records an encoder trained by ijepa (its metadata), where evd is dino"), "{}", text(&o));
+    assert!(!o.status.success() && text(&o).contains("records an encoder trained by ijepa (its metadata), where evd's recipe is dino"), "{}", text(&o));
 }
 
 /// Writes a safetensors file of the fixture's init weights with one change applied.

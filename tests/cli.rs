@@ -1505,7 +1505,7 @@ fn special_files_are_refused_as_inputs() {
     models.extend_from_slice(&[0; 4]);
     let final_copy = d.join("final-backup.safetensors");
     std::fs::write(&final_copy, &models).unwrap();
-    for (to, says) in [(training.clone(), "is a training checkpoint"), (hf.join("model.safetensors"), "is the weights of a Hugging Face export"), (final_copy.clone(), "holds models under their module names")] {
+    for (to, says) in [(training.clone(), "is a training checkpoint"), (hf.join("model.safetensors"), "is the weights of a Hugging Face export"), (final_copy.clone(), "holds whole models' weights")] {
         let o = ijepa(&["export", junk.to_str().unwrap(), "--format", "official", "--out", to.to_str().unwrap()]);
         let (out, err) = outputs(&o);
         assert!(!o.status.success() && err.contains(says), "{}: {out}{err}", to.display());

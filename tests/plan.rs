@@ -372,10 +372,10 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
     std::fs::write(&cpu, src.replacen("launcher \"slurm\"\n", "launcher \"slurm\"\n        slurm mem-per-gpu=\"200G\"\n", 1)).unwrap();
     let o = ijepa(&["slurm", cpu.to_str().unwrap(), "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("mem-per-gpu=\"200G\" is not applied"), "{}", text(&o));
-    // a file without a distributed block is told so (it was told its block says "local"), one
-    // whose block names another launcher which
+    // a file without a distributed block is told its launcher is the default (it was told its
+    // block says "local"), one whose block names another launcher which
     let o = ijepa(&["slurm", "experiments/quickstart.kdl", "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
-    assert!(o.status.success() && text(&o).contains("note: quickstart has no distributed block (one process, launcher \"local\"); writing a SLURM script anyway"), "{}", text(&o));
+    assert!(o.status.success() && text(&o).contains("note: quickstart's launcher is \"local\" (the default: no distributed block names \"slurm\"); writing a SLURM script anyway"), "{}", text(&o));
     let o = ijepa(&["slurm", "experiments/quickstart-2ranks.kdl", "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("'s distributed block says launcher \"local\"; writing a SLURM script anyway"), "{}", text(&o));
     // a runs folder with a space: sbatch splits its directives at spaces, so it is quoted

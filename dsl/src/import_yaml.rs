@@ -174,9 +174,16 @@ pub fn yaml_to_kdl_at(
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| source_name.to_string());
-    // (a path with a line break or another control character would end the comment line)
-    let out = out.filter(|o| !o.chars().any(char::is_control));
-    Ok(render(&cfg, &file, experiment_name, &leading_comments(yaml), out))
+    // (a path with a line break or another control character would end the comment line; one
+    // with a space or a shell's special character is quoted, so the command pastes)
+    let out = out.filter(|o| !o.chars().any(char::is_control)).map(|o| {
+        if o.chars().all(|c| c.is_ascii_alphanumeric() || "._/-+=:,@%".contains(c)) {
+            o.to_string()
+        } else {
+            format!("'{}'", o.replace('\'', "'\\''"))
+        }
+    });
+    Ok(render(&cfg, &file, experiment_name, &leading_comments(yaml), out.as_deref()))
 }
 
 fn check_name(name: &str) -> Result<(), ImportError> {

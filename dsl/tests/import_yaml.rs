@@ -530,6 +530,9 @@ fn the_header_names_the_file_written_and_a_set_root_is_not_to_be_set() {
     assert!(shipped.contains("// Check: `ijepa check experiments/in1k_vith14_ep300.kdl`") && shipped.contains("Before running: set root="), "{shipped}");
     let mine = yaml_to_kdl_at(&base(), "in1k_vith14_ep300.yaml", "x", Some("my/vit.kdl")).unwrap();
     assert!(mine.contains("Run: `ijepa slurm my/vit.kdl`") && mine.matches("my/vit.kdl`").count() == 2 && !mine.contains("experiments/in1k"), "{mine}");
+    // (a path with a space is quoted, so the command pastes)
+    let spaced = yaml_to_kdl_at(&base(), "in1k_vith14_ep300.yaml", "x", Some("my runs/vit.kdl")).unwrap();
+    assert!(spaced.contains("Run: `ijepa slurm 'my runs/vit.kdl'`"), "{spaced}");
     // (a path with a line break would end the comment: the shipped one is named)
     let odd = yaml_to_kdl_at(&base(), "in1k_vith14_ep300.yaml", "x", Some("a\nb.kdl")).unwrap();
     assert!(odd.contains("`ijepa check experiments/in1k_vith14_ep300.kdl`"), "{odd}");

@@ -330,7 +330,7 @@ fn check_run_encoder(exp: &Experiment, checkpoint: &Path, run: Option<&(PathBuf,
             Some(recipe) if recipe != exp.recipe => Err(Error::Checkpoint {
                 path: checkpoint.to_path_buf(),
                 message: format!(
-                    "records an encoder trained by {recipe} (its metadata), where {} is {}: its scores would be filed as {}'s; evaluate it with an experiment of {recipe}",
+                    "records an encoder trained by {recipe} (its metadata), where {}'s recipe is {}: its scores would be filed as {}'s; evaluate it with an experiment of {recipe}",
                     exp.name, exp.recipe, exp.recipe
                 ),
             }),
