@@ -246,13 +246,19 @@ mod tests {
     use super::{shown_line, Subset};
     use crate::data::image_folder::{ImageFolder, OnError};
 
-    #[test]
-    fn a_file_named_twice_in_a_split_is_an_error_naming_both_lines() {
-        let d = crate::testdir::scratch("list", "repeated");
+    /// A scratch folder `name` of two classes, `cat` (two empty files) and `dog` (one).
+    fn cats_and_dogs(name: &str) -> crate::testdir::Scratch {
+        let d = crate::testdir::scratch("list", name);
         for f in ["cat/cat_0.png", "cat/cat_1.png", "dog/dog_0.png"] {
             std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
             std::fs::write(d.join(f), b"").unwrap();
         }
+        d
+    }
+
+    #[test]
+    fn a_file_named_twice_in_a_split_is_an_error_naming_both_lines() {
+        let d = cats_and_dogs("repeated");
         let list = d.join("split.txt");
         let subset = |text: &str| {
             std::fs::write(&list, text).unwrap();
@@ -274,11 +280,7 @@ mod tests {
     #[test]
     fn a_root_spelled_otherwise_is_one_fingerprint() {
         use crate::data::dataset::{Dataset, Digest};
-        let d = crate::testdir::scratch("list", "spelled");
-        for f in ["cat/cat_0.png", "cat/cat_1.png", "dog/dog_0.png"] {
-            std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
-            std::fs::write(d.join(f), b"").unwrap();
-        }
+        let d = cats_and_dogs("spelled");
         let list = d.join("split.txt");
         std::fs::write(&list, "cat_1.png\ndog_0.png\n").unwrap();
         let spelled = std::path::PathBuf::from(format!("{}/.//", d.display()));
