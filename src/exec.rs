@@ -4,6 +4,7 @@
 //! evaluations and the report (they read the checkpoint rank 0 wrote).
 
 use ijepa_dsl::config::{DistBackend, Experiment};
+use ijepa_engine::data::Fingerprints;
 use ijepa_engine::device;
 use ijepa_engine::dist::{Backend, DistEnv, ProcessGroup};
 use ijepa_engine::plan::{Plan, StageKind, Status, Task, REPORT_MARKER};
@@ -348,10 +349,9 @@ fn split_key(data: &ijepa_dsl::config::DataConfig) -> Result<String> {
 struct DataNow {
     train: std::collections::HashMap<String, Option<Arc<dyn ijepa_engine::data::Dataset>>>,
     /// The training split's distinct files' fingerprints and the test split's, by block.
-    fingerprints: std::collections::HashMap<String, (Option<Prints>, Option<Prints>)>,
-    /// A pretraining's images (count, fingerprint, as an earlier version fingerprinted them)
-    /// by block and monitor settings.
-    trained: std::collections::HashMap<String, Option<(u64, u64, Option<u64>)>>,
+    fingerprints: std::collections::HashMap<String, (Option<Fingerprints>, Option<Fingerprints>)>,
+    /// A pretraining's images (count, fingerprints) by block and monitor settings.
+    trained: std::collections::HashMap<String, Option<(u64, Fingerprints)>>,
     said: BTreeSet<String>,
 }
 
@@ -360,26 +360,14 @@ impl DataNow {
         self.train.entry(key.to_string()).or_insert_with(|| ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train).ok()).clone()
     }
 
-    fn fingerprints(&mut self, key: &str, data: &ijepa_dsl::config::DataConfig) -> (Option<Prints>, Option<Prints>) {
+    fn fingerprints(&mut self, key: &str, data: &ijepa_dsl::config::DataConfig) -> (Option<Fingerprints>, Option<Fingerprints>) {
         if let Some(f) = self.fingerprints.get(key) {
             return f.clone();
         }
-        let prints = |ds: &dyn ijepa_engine::data::Dataset| Prints(ds.fingerprint(), ds.fingerprint_as_written());
-        let train = self.train(key, data).map(|t| prints(ijepa_engine::data::distinct(t).0.as_ref()));
-        let test = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test).ok().map(|t| prints(t.as_ref()));
+        let train = self.train(key, data).map(|t| Fingerprints::of(ijepa_engine::data::distinct(t).0.as_ref()));
+        let test = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test).ok().map(|t| Fingerprints::of(t.as_ref()));
         self.fingerprints.insert(key.to_string(), (train.clone(), test.clone()));
         (train, test)
-    }
-}
-
-/// A split's fingerprint now, and as an earlier version computed it where that differs
-/// ([`ijepa_engine::data::Dataset::fingerprint_as_written`]): a record of either is of these images.
-#[derive(Clone)]
-struct Prints(String, Option<String>);
-
-impl Prints {
-    fn of_other_images_than(&self, recorded: &str) -> bool {
-        self.0 != recorded && self.1.as_deref() != Some(recorded)
     }
 }
 
@@ -414,18 +402,18 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
             }
             let monitor = serde_json::to_string(&exp.monitor).ok()?;
             let trained = format!("{key} {monitor}");
-            let (n, fingerprint, as_written) = match now.trained.get(&trained) {
-                Some(t) => (*t)?,
+            let (n, prints) = match now.trained.get(&trained) {
+                Some(t) => t.clone()?,
                 None => {
                     let t = now.train(&key, data).and_then(|train| train::trained_data(exp, train, plan.world_size));
-                    now.trained.insert(trained, t);
+                    now.trained.insert(trained, t.clone());
                     t?
                 }
             };
             let besides = exp.monitor.as_ref().map(|m| format!(" (besides the monitor's {} held out)", m.images)).unwrap_or_default();
             if pos.images != 0 && pos.images != n {
                 format!("it trained on {} images{besides} and {} now gives {n}", pos.images, root.display())
-            } else if whole && pos.data != 0 && pos.data != fingerprint && Some(pos.data) != as_written {
+            } else if whole && pos.data != 0 && !prints.match_id(pos.data) {
                 format!("{} now gives as many training images as it trained on{besides}, but not the same ones (renamed, moved to another class, or other contents)", root.display())
             } else {
                 return None;
@@ -436,10 +424,10 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
             let [train_was, test_was] = record.data_fingerprints.as_ref()?;
             let (train_now, test_now) = now.fingerprints(&key, data);
             let mut changed = Vec::new();
-            if whole && exp.evals[eval].split_file.is_none() && train_now.is_some_and(|f| f.of_other_images_than(train_was)) {
+            if whole && exp.evals[eval].split_file.is_none() && train_now.is_some_and(|f| !f.match_record(train_was)) {
                 changed.push(format!("its training split ({})", root.display()));
             }
-            if test_now.is_some_and(|f| f.of_other_images_than(test_was)) {
+            if test_now.is_some_and(|f| !f.match_record(test_was)) {
                 changed.push(format!("its test split ({})", test_folder.display()));
             }
             if changed.is_empty() {

@@ -574,12 +574,13 @@ fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, error: 
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming both counts and what to do.
-fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, data, data_as_written): (usize, u64, Option<u64>), batch: usize, world: usize) -> Result<()> {
+fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints): (usize, &data::Fingerprints), batch: usize, world: usize) -> Result<()> {
+    let data = state::stage_id(&prints.now);
     // `<run>/checkpoints/<file>`
     let run = from.parent().and_then(Path::parent).unwrap_or(from);
     // (as many images, other ones: renamed, moved to another class, one replaced by a file of
     // another name; for a data set in one file, other contents)
-    if pos.images == n_images as u64 && pos.data != 0 && data != 0 && pos.data != data && Some(pos.data) != data_as_written {
+    if pos.images == n_images as u64 && pos.data != 0 && data != 0 && !prints.match_id(pos.data) {
         return Err(Error::Checkpoint {
             path: from.to_path_buf(),
             message: format!(
@@ -947,12 +948,11 @@ fn same_experiment_on_every_rank(pg: &ProcessGroup, exp: &Experiment, world: usi
 /// position records them ([`Position::images`], [`Position::data`]); `None` where the monitor
 /// cannot hold its images out of it. A run that skips a finished pretraining compares them with
 /// its last checkpoint's: a stage is keyed by the data's path as written, not by the folder's
-/// contents, so images added or removed since leave it done. The third value is the
-/// fingerprint an earlier version recorded, where it differs ([`data::Dataset::fingerprint_as_written`]).
-pub fn trained_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize) -> Option<(u64, u64, Option<u64>)> {
+/// contents, so images added or removed since leave it done.
+pub fn trained_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usize) -> Option<(u64, data::Fingerprints)> {
     // (quiet: the run said what it left out when it trained)
     let (rest, _) = split_monitor(exp, dataset, world, true).ok()?;
-    Some((rest.len() as u64, state::stage_id(&rest.fingerprint()), rest.fingerprint_as_written().map(|f| state::stage_id(&f))))
+    Some((rest.len() as u64, data::Fingerprints::of(rest.as_ref())))
 }
 
 /// What a pretraining checks of its data before it trains, with no model built: the
@@ -1073,9 +1073,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     }
     // (what a resume checks it trains on: as many images are not the same images; the
     // fingerprint's 16 hex digits as a number, as a stage's)
-    let data_id = state::stage_id(&dataset.fingerprint());
     // (and as an earlier version fingerprinted them: a checkpoint it took matches that)
-    let data_as_written = dataset.fingerprint_as_written().map(|f| state::stage_id(&f));
+    let prints = data::Fingerprints::of(dataset.as_ref());
+    let data_id = state::stage_id(&prints.now);
     let transform = recipe.train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())
         .map_err(|e| with_monitor_advice(e, exp, n_images, world))?;
@@ -1140,7 +1140,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
         // (a finished run that lost its final weights trains no more: any data writes them)
         if (pos.epoch as usize) < exp.epochs {
-            check_position(&from, pos, ipe as u64, (n_images, data_id, data_as_written), exp.data.batch_size, world)?;
+            check_position(&from, pos, ipe as u64, (n_images, &prints), exp.data.batch_size, world)?;
         }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {

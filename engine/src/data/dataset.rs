@@ -56,6 +56,36 @@ pub fn fingerprint_of(n: usize, name: impl Fn(usize) -> String, label: impl Fn(u
     h.hex()
 }
 
+/// A dataset's [`Dataset::fingerprint`] now and, where it differs, the one an earlier version
+/// recorded of the same images ([`Dataset::fingerprint_as_written`]): what a record (a
+/// checkpoint's position, an evaluation's `eval.json`) is compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fingerprints {
+    /// [`Dataset::fingerprint`].
+    pub now: String,
+    /// [`Dataset::fingerprint_as_written`].
+    pub as_written: Option<String>,
+}
+
+impl Fingerprints {
+    /// The fingerprints of `ds`.
+    pub fn of(ds: &dyn Dataset) -> Self {
+        Self { now: ds.fingerprint(), as_written: ds.fingerprint_as_written() }
+    }
+
+    /// Whether a record of `recorded` is of these images.
+    pub fn match_record(&self, recorded: &str) -> bool {
+        self.now == recorded || self.as_written.as_deref() == Some(recorded)
+    }
+
+    /// Whether a checkpoint's position recording `id` ([`crate::checkpoint::state::stage_id`]
+    /// of a fingerprint) is of these images.
+    pub fn match_id(&self, id: u64) -> bool {
+        use crate::checkpoint::state::stage_id;
+        stage_id(&self.now) == id || self.as_written.as_deref().is_some_and(|f| stage_id(f) == id)
+    }
+}
+
 impl Default for Digest {
     fn default() -> Self {
         Self::new()

@@ -25,7 +25,7 @@ pub mod loader;
 pub mod multicrop;
 pub mod transform;
 
-pub use dataset::{Dataset, Image, SampleTransform};
+pub use dataset::{Dataset, Fingerprints, Image, SampleTransform};
 pub use fashion_mnist::{FashionMnist, Split};
 pub use loader::{Batch, CollateFn, EpochIter, Loader, LoaderCfg};
 pub use multicrop::{MultiCrop, MultiCropCfg};
