@@ -206,20 +206,12 @@ fn legend_entries(fig: &Figure) -> Vec<(String, usize, Stroke)> {
 
 /// `label` cut to at most `max` characters from its start (`…` and its end kept).
 fn elide_start(label: &str, max: usize) -> String {
-    let chars: Vec<char> = label.chars().collect();
-    if chars.len() <= max || max < 2 {
-        return label.to_string();
-    }
-    std::iter::once('…').chain(chars[chars.len() - (max - 1)..].iter().copied()).collect()
+    elide_keeping(label, max, 0)
 }
 
 /// `label` cut to at most `max` characters at its end (its start and `…` kept).
 fn elide_end(label: &str, max: usize) -> String {
-    let chars: Vec<char> = label.chars().collect();
-    if chars.len() <= max || max < 2 {
-        return label.to_string();
-    }
-    chars[..max - 1].iter().copied().chain(std::iter::once('…')).collect()
+    elide_keeping(label, max, max.saturating_sub(1))
 }
 
 /// Approximate width in pixels of a legend entry (swatch, gap, text at 13 px).
@@ -528,11 +520,19 @@ fn wrap_label(label: &str, width: f64) -> Vec<String> {
 /// `label` cut to at most `max` characters by replacing its middle with `…` (its start and
 /// its end kept: where a sweep's long values differ).
 fn elide_middle(label: &str, max: usize) -> String {
-    let chars: Vec<char> = label.chars().collect();
-    if chars.len() <= max || max < 3 {
+    if max < 3 {
         return label.to_string();
     }
-    let head = (max - 1) / 2;
+    elide_keeping(label, max, (max - 1) / 2)
+}
+
+/// `label` cut to at most `max` characters (`max` >= 2): its first `head` characters, `…`, and
+/// as many of its last as fit.
+fn elide_keeping(label: &str, max: usize, head: usize) -> String {
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= max || max < 2 {
+        return label.to_string();
+    }
     let tail = max - 1 - head;
     chars[..head].iter().chain(std::iter::once(&'…')).chain(&chars[chars.len() - tail..]).collect()
 }
