@@ -908,24 +908,23 @@ pub fn to_markdown(df: &DataFrame) -> String {
             .replace('<', "&lt;")
             .replace('>', "&gt;")
             .replace(['\r', '\n'], " ")
-            // (emphasis, links and strike-through: `plain-_u_` was shown as plain-*u*, a file
-            // named `[l](http:u)` as a link)
-            .replace('*', "\\*")
-            .replace('_', "\\_")
-            .replace('[', "\\[")
-            .replace(']', "\\]")
-            .replace('~', "\\~")
     };
     let mut out = String::new();
     for (i, row) in rows.iter().enumerate() {
         out.push_str("| ");
-        out.push_str(&row.iter().map(|c| esc(c)).collect::<Vec<_>>().join(" | "));
+        out.push_str(&row.iter().map(|c| md_marks(&esc(c))).collect::<Vec<_>>().join(" | "));
         out.push_str(" |\n");
         if i == 0 {
             out.push_str(&format!("|{}\n", " --- |".repeat(row.len())));
         }
     }
     out
+}
+
+/// `s` with Markdown's emphasis, link and strike-through marks (`*`, `_`, `[`, `]`, `~`)
+/// escaped: `plain-_u_` was shown as plain-*u*, a file named `[l](http:u)` as a link.
+fn md_marks(s: &str) -> String {
+    ['*', '_', '[', ']', '~'].iter().fold(s.to_string(), |s, c| s.replace(*c, &format!("\\{c}")))
 }
 
 /// `s` as Markdown text (a heading, a list item): its line breaks as spaces, and outside its
@@ -942,8 +941,7 @@ pub fn md_text(s: &str) -> String {
             if spans && i % 2 == 1 {
                 part
             } else {
-                let part = part.replace('\\', "\\\\").replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-                ['*', '_', '[', ']', '~'].iter().fold(part, |p, c| p.replace(*c, &format!("\\{c}")))
+                md_marks(&part.replace('\\', "\\\\").replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"))
             }
         })
         .collect::<Vec<_>>()
