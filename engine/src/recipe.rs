@@ -560,17 +560,18 @@ pub fn feature_modules() -> Vec<String> {
     out
 }
 
+/// Whether the checkpoint modules of recipe `e` are exactly `modules` (in any order).
+fn has_modules(e: &RecipeEntry, modules: &[&str]) -> bool {
+    e.modules.len() == modules.len() && e.modules.iter().all(|m| modules.contains(&m.as_str()))
+}
+
 /// The module evaluations read of the one registered recipe whose checkpoint modules are
 /// exactly `modules` (in any order); `None` when none is, or when recipes of those modules
 /// read different ones.
 pub fn feature_module_of(modules: &[&str]) -> Option<String> {
     let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
     let mut found: Option<String> = None;
-    for e in all.iter() {
-        let same = e.modules.len() == modules.len() && e.modules.iter().all(|m| modules.contains(&m.as_str()));
-        if !same {
-            continue;
-        }
+    for e in all.iter().filter(|e| has_modules(e, modules)) {
         let m = default_feature_module(e);
         match &found {
             Some(f) if *f != m => return None,
@@ -584,7 +585,7 @@ pub fn feature_module_of(modules: &[&str]) -> Option<String> {
 /// `None` when none is, or several are.
 pub fn recipe_of_modules(modules: &[&str]) -> Option<String> {
     let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
-    let mut of = all.iter().filter(|e| e.modules.len() == modules.len() && e.modules.iter().all(|m| modules.contains(&m.as_str())));
+    let mut of = all.iter().filter(|e| has_modules(e, modules));
     match (of.next(), of.next()) {
         (Some(e), None) => Some(e.schema.name.clone()),
         _ => None,
