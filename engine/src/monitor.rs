@@ -166,7 +166,7 @@ impl Measure {
         // can show more: said so, not called not learning)
         if knn0 + STALL_MARGIN >= 100.0 && self.knn <= knn0 + STALL_MARGIN {
             return Some(format!(
-                "{}'s held-out kNN cannot show learning on these images: {:.1}% at its initialisation (epoch 0), {:.1}% now;                  the monitor's kNN cannot tell a learning run from one that is not here (its rank and spread still can)",
+                "{}'s held-out kNN cannot show learning on these images: {:.1}% at its initialisation (epoch 0), {:.1}% now; the monitor's kNN cannot tell a learning run from one that is not here (its rank and spread still can)",
                 self.who(),
                 knn0,
                 self.knn
