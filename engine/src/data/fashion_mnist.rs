@@ -159,8 +159,8 @@ impl FashionMnist {
             .find(|(_, &l)| l as usize >= Self::NUM_CLASSES)
         {
             return Err(Error::Data(format!(
-                "{labels_name}: label {l} of item {i} is not a class (0..{})",
-                Self::NUM_CLASSES
+                "{labels_name}: label {l} of item {i} is not a class (0 to {})",
+                Self::NUM_CLASSES - 1
             )));
         }
         Ok(Self {

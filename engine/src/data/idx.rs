@@ -173,7 +173,8 @@ pub fn parse(bytes: &[u8], expected_magic: u32, name: &str) -> Result<IdxArray> 
     let body = &raw[header..];
     if body.len() < len {
         return Err(Error::Data(format!(
-            "{name}: truncated idx data: dimensions {dims:?} need {len} bytes, file has {}",
+            "{name}: truncated idx data: dimensions {dims:?} need {len} bytes after the {header}-byte header, the file{} has {}",
+            if gzipped { " (inflated)" } else { "" },
             body.len()
         )));
     }
