@@ -574,22 +574,29 @@ fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, error: 
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming both counts and what to do.
-fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints): (usize, &data::Fingerprints), batch: usize, world: usize) -> Result<()> {
+fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folder): (usize, &data::Fingerprints, bool), batch: usize, world: usize) -> Result<()> {
     let data = state::stage_id(&prints.now);
     // `<run>/checkpoints/<file>`
     let run = from.parent().and_then(Path::parent).unwrap_or(from);
     // (as many images, other ones: renamed, moved to another class, one replaced by a file of
     // another name; for a data set in one file, other contents)
     if pos.images == n_images as u64 && pos.data != 0 && data != 0 && !prints.match_id(pos.data) {
+        // (a folder's files renamed or moved also reorder the epochs; a data set in one file
+        // with other bytes keeps its order and gives other images)
+        let (what, how) = if folder {
+            ("files renamed, moved to another class or replaced by files of other names, or other contents", "over other images in another order")
+        } else {
+            ("other contents in its files", "over other images")
+        };
         return Err(Error::Checkpoint {
             path: from.to_path_buf(),
             message: format!(
-                "taken at step {} of a run on {n_images} training images; the data now gives as many, but not the same ones (files renamed, moved to another \
-                 class or replaced by files of other names, or other contents; its fingerprint was {:016x}, now {data:016x}): resumed here the run would go \
-                 on over other images in another order than it began. Restore the data the run started on (an unreadable image: a readable copy in its \
-                 place, under its name), or move {} aside to train from the start",
+                "taken at step {} of a run on {n_images} training images; the data now gives as many, but not the same ones ({what}; its fingerprint was \
+                 {:016x}, now {data:016x}): resumed here the run would go on {how} than it began. Restore the data the run started on{}, or move {} \
+                 aside to train from the start",
                 pos.global_step,
                 pos.data,
+                if folder { " (an unreadable image: a readable copy in its place, under its name)" } else { "" },
                 run.display()
             ),
         });
@@ -1140,7 +1147,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
         // (a finished run that lost its final weights trains no more: any data writes them)
         if (pos.epoch as usize) < exp.epochs {
-            check_position(&from, pos, ipe as u64, (n_images, &prints), exp.data.batch_size, world)?;
+            let folder = exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder;
+            check_position(&from, pos, ipe as u64, (n_images, &prints, folder), exp.data.batch_size, world)?;
         }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
@@ -1611,6 +1619,27 @@ mod tests {
         assert_eq!(plural_ranks(&[1]), "rank 1");
         assert_eq!(plural_ranks(&[0, 2]), "ranks 0 and 2");
         assert_eq!(plural_ranks(&[0, 1, 3]), "ranks 0, 1 and 3");
+    }
+
+    /// A resume on as many images but other ones is refused: a folder's say its files were
+    /// renamed or moved (another order of other images), a data set in one file's that its
+    /// contents differ (its order is the same).
+    #[test]
+    fn a_resume_on_other_images_says_what_changed_by_the_kind_of_data() {
+        let pos = Position { global_step: 4, epoch: 1, step_in_epoch: 0, optimizer_step: 4, steps_per_epoch: 4, stage: 1, images: 64, data: 0xabc };
+        let prints = data::Fingerprints { now: "0123456789abcdef0123".into(), as_written: None };
+        let refused = |folder| match check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &prints, folder), 16, 1) {
+            Err(Error::Checkpoint { message, .. }) => message,
+            other => panic!("{other:?}"),
+        };
+        let folder = refused(true);
+        assert!(folder.contains("files renamed, moved to another class") && folder.contains("over other images in another order"), "{folder}");
+        let array = refused(false);
+        assert!(array.contains("but not the same ones (other contents in its files;") && array.contains("go on over other images than it began"), "{array}");
+        assert!(!array.contains("renamed") && !array.contains("another order") && !array.contains("unreadable image"), "{array}");
+        // the same images resume
+        let same = data::Fingerprints { now: format!("{:016x}", 0xabc), as_written: None };
+        assert!(check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &same, false), 16, 1).is_ok());
     }
 
     /// On resume the metrics keep their header and the complete rows up to the checkpoint's
