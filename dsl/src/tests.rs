@@ -276,6 +276,9 @@ fn structural_errors() {
 #[test]
 fn value_errors() {
     assert_eq!(errs("recipe \"ibot\""), ["unknown_value"]);
+    // one mistake, one error: a misspelled recipe is not checked as I-JEPA (whose mask would
+    // not fit this small grid)
+    assert_eq!(errs("recipe \"maee\"\n data \"fashion-mnist\" { crop-size 28 }\n encoder width=64 depth=2 heads=4 patch=4"), ["unknown_value"]);
     assert_eq!(errs("seed -1"), ["out_of_range"]);
     assert_eq!(errs("seed \"1\""), ["wrong_type"]);
     assert_eq!(errs("epochs 0"), ["out_of_range"]);

@@ -803,7 +803,9 @@ fn gcd(a: usize, b: usize) -> usize {
 }
 
 fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
+    // (a misspelled `recipe` left the default's mask, checked as if it were meant)
     let needed = [
+        "recipe",
         "mask",
         "encoder.patch",
         "encoder.preset",
