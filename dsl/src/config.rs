@@ -466,6 +466,31 @@ impl EvalConfig {
         }
     }
 
+    /// Whether the evaluation reads `heldout` of `subject`s features: to choose among
+    /// hyper-parameters (the probes' grid, several `lr` x `weight-decay` pairs of fine-tuning)
+    /// or among several `features` sets (kNN; the pixels have one). The low-shot logistic head
+    /// chooses by cross-validation. A file refuses `held-out` where no point reads it; at a
+    /// sweep point that does not, the stage hash keeps the default ([`Self::heldout_read_alike`]).
+    pub fn reads_heldout(&self, pixels: bool) -> bool {
+        match (self.protocol, self.head) {
+            (EvalProtocol::LowShot, HeadKind::Logistic) => false,
+            (EvalProtocol::Knn, _) => !pixels && self.features.len() > 1,
+            (EvalProtocol::Finetune, _) => self.lrs.len() * self.wds.len() > 1,
+            _ => true,
+        }
+    }
+
+    /// The evaluation with `heldout` at its default where it is not read
+    /// ([`Self::reads_heldout`]): a sweep over fine-tuning's `lr` with `held-out 0.2` written
+    /// evaluated its one-pair point under another hash than the same fine-tuning without it.
+    pub fn heldout_read_alike(&self, pixels: bool) -> Self {
+        let mut cfg = self.clone();
+        if !cfg.reads_heldout(pixels) {
+            cfg.heldout = Self::defaults(cfg.protocol).heldout;
+        }
+        cfg
+    }
+
     /// The stage name: the protocol's KDL name.
     pub fn name(&self) -> &'static str {
         match self.protocol {

@@ -1144,6 +1144,11 @@ fn run_time_failures_are_found_at_check() {
     assert!(crate::parse_study("p.kdl", src).is_ok(), "{:?}", crate::parse_study("p.kdl", src).err().map(|d| d.render_plain()));
     // kNN holds images out only to choose among feature sets: with one, `held-out` is unread
     assert_eq!(errs("eval \"knn\" { held-out 0 }"), ["invalid_value"]);
+    // unless a sweep varies the feature sets (as fine-tuning's grid): a point with several reads it
+    let src = "experiment \"p\" {\n eval \"knn\" { held-out 0.2 }\n}\nsweep \"grid\" {\n vary \"eval.knn.features\" { - \"last\"; - \"last\" \"last4\"; }\n}\n";
+    assert!(crate::parse_study("p.kdl", src).is_ok(), "{:?}", crate::parse_study("p.kdl", src).err().map(|d| d.render_plain()));
+    let src = "experiment \"p\" {\n eval \"knn\" { held-out 0.2 }\n}\nsweep \"grid\" {\n vary \"eval.knn.k\" 10 20\n}\n";
+    assert!(crate::parse_study("p.kdl", src).is_err());
     // a colour jitter whose hue (0.2 S) leaves [0, 0.5] checked, then failed at the run's start
     assert_eq!(errs("data \"fashion-mnist\" { color-jitter 3 }"), ["out_of_range"]);
     assert!(errs("data \"fashion-mnist\" { color-jitter 2.5 }").is_empty());

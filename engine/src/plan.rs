@@ -695,6 +695,12 @@ fn legacy_pretrain_hash(exp: &Experiment, world_size: usize) -> String {
 /// A random init is keyed with what its recipe's initialisation does not read at its defaults
 /// ([`ijepa_dsl::recipes::init_read_alike`]: MAE's `norm-pix-loss`).
 pub fn eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
+    heldout_as_written_eval_hash(exp, &cfg.heldout_read_alike(subject == Subject::RawPixels), subject, input)
+}
+
+/// [`eval_hash`] as versions before [`EvalConfig::heldout_read_alike`] gave it (a sweep
+/// point's unread `held-out` was keyed).
+fn heldout_as_written_eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
     let exp = spelled_alike(exp);
     let exp = if subject == Subject::RandomInit { ijepa_dsl::recipes::init_read_alike(&exp) } else { exp };
     as_written_eval_hash(&exp, &eval_spelled_alike(cfg), subject, input)
@@ -784,7 +790,12 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
         // this evaluation
         let current = eval_inputs(exp, cfg);
         let legacy = legacy_eval_hash(exp, cfg, subject, input);
-        let mut old = vec![as_written_eval_hash(exp, cfg, subject, input), listless_eval_hash(exp, cfg, subject, input), legacy.clone()];
+        let mut old = vec![
+            heldout_as_written_eval_hash(exp, cfg, subject, input),
+            as_written_eval_hash(exp, cfg, subject, input),
+            listless_eval_hash(exp, cfg, subject, input),
+            legacy.clone(),
+        ];
         // (a random init keyed by a setting its initialisation does not read: the version before)
         if subject == Subject::RandomInit {
             old.insert(0, init_as_written_eval_hash(exp, cfg, subject, input));
@@ -1463,6 +1474,45 @@ mod tests {
         assert_eq!(h(&one, Subject::RawPixels), h(&two, Subject::RawPixels));
         assert_ne!(h(&one, Subject::Pretrained), h(&two, Subject::Pretrained));
         assert_ne!(h(&one, Subject::RandomInit), h(&two, Subject::RandomInit));
+    }
+
+    /// A `held-out` an evaluation does not read (fine-tuning with one `lr` x `weight-decay`
+    /// pair, kNN of one feature set, the pixels' kNN) does not move its hash: a sweep over
+    /// fine-tuning's `lr` with `held-out 0.2` evaluated its one-pair point under another hash
+    /// than the same fine-tuning without it. Where it is read, it counts; an earlier version's
+    /// folder of such a point is found.
+    #[test]
+    fn an_unread_held_out_does_not_move_an_evaluations_hash() {
+        use ijepa_dsl::config::{EvalConfig, EvalProtocol, FeatureChoice};
+        let exp = Experiment::with_defaults("x");
+        let h = |c: &EvalConfig, s: Subject| eval_hash(&exp, c, s, "p");
+        let held = |c: &EvalConfig| EvalConfig { heldout: 0.2, ..c.clone() };
+        let finetune = EvalConfig::defaults(EvalProtocol::Finetune);
+        let knn = EvalConfig::defaults(EvalProtocol::Knn);
+        let knn2 = EvalConfig { features: vec![FeatureChoice::Last, FeatureChoice::Last4], ..knn.clone() };
+        let grid = EvalConfig { lrs: vec![1e-3, 2e-3], ..finetune.clone() };
+        for s in [Subject::Pretrained, Subject::RandomInit, Subject::RawPixels] {
+            assert_eq!(h(&finetune, s), h(&held(&finetune), s), "{s:?}");
+            assert_eq!(h(&knn, s), h(&held(&knn), s), "{s:?}");
+            assert_ne!(h(&grid, s), h(&held(&grid), s), "{s:?}");
+        }
+        assert_ne!(h(&knn2, Subject::Pretrained), h(&held(&knn2), Subject::Pretrained));
+        assert_eq!(h(&knn2, Subject::RawPixels), h(&held(&knn2), Subject::RawPixels));
+        let linear = EvalConfig::defaults(EvalProtocol::Linear);
+        assert_ne!(h(&linear, Subject::RawPixels), h(&held(&linear), Subject::RawPixels));
+        // (the default's hash is the one it always had)
+        assert_eq!(h(&finetune, Subject::Pretrained), heldout_as_written_eval_hash(&exp, &finetune, Subject::Pretrained, "p"));
+        // an earlier version's folder of the point is found
+        let runs = crate::testdir::scratch("plan", "heldout-read-alike");
+        let old = heldout_as_written_eval_hash(&exp, &held(&finetune), Subject::Pretrained, "p");
+        assert_ne!(old, h(&finetune, Subject::Pretrained));
+        let folder = format!("eval-finetune-{}", Subject::Pretrained.key(&exp.recipe));
+        let old_dir = run_dir::stage_path(&runs, "x", &folder, &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        let record = serde_json::json!({"experiment": "x", "protocol": "finetune", "model": "ijepa", "method": "I-JEPA", "arch": "x", "top1": 50.0});
+        std::fs::write(old_dir.join(ijepa_schema::EVAL), record.to_string()).unwrap();
+        assert!(ijepa_schema::read_eval(&old_dir).is_some(), "the test's record must read");
+        assert_eq!(eval_stage(&runs, "x", &exp, &held(&finetune), Subject::Pretrained, "p"), (old, old_dir));
     }
 
     /// A baseline's evaluation reads the images, not the pretraining's batch size, loader

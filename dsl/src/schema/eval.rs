@@ -111,8 +111,11 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             ("held-out", "the logistic head chooses `c` (and among `features` sets) by 3-fold cross-validation of its labelled images"),
         ],
         (EvalProtocol::LowShot, _) => &[("c", "`c` is the logistic head's (`head \"logistic\"`, the default)")],
-        (EvalProtocol::Knn, _) if cfg.features.len() < 2 => &[("held-out", "kNN holds images out only to choose among several `features` sets")],
-        // (unless a sweep varies the grid: a point may then have pairs to choose among)
+        // (unless a sweep varies the feature sets or the grid: a point may then have several to
+        // choose among; at the points that have one it is left out of the stage hash)
+        (EvalProtocol::Knn, _) if cfg.features.len() < 2 && !cx.swept_paths.iter().any(|p| *p == n.sub("features")) => {
+            &[("held-out", "kNN holds images out only to choose among several `features` sets")]
+        }
         (EvalProtocol::Finetune, _)
             if cfg.lrs.len() * cfg.wds.len() < 2 && !cx.swept_paths.iter().any(|p| *p == n.sub("lr") || *p == n.sub("weight-decay")) =>
         {
