@@ -72,11 +72,14 @@ pub(crate) struct BenchData {
     /// Batch size.
     #[arg(long, default_value_t = 64, value_parser = batch)]
     batch: usize,
-    /// Timed batches.
+    /// Timed batches, rounded up to whole rounds of one batch per loader thread (the threads
+    /// decode side by side and deliver a round together: a window shorter than a round timed
+    /// batches decoded before it, and the rate came out up to 1000x too high).
     #[arg(long, default_value_t = 20, value_parser = count)]
     batches: usize,
-    /// Untimed warm-up batches; at least one per loader thread (the threads start together, so
-    /// their first batches arrive together: timed, they came for free and inflated the rate).
+    /// Untimed warm-up batches; at least one per loader thread, rounded up to whole rounds
+    /// (the threads start together, so their first batches arrive together: timed, they came
+    /// for free and inflated the rate).
     #[arg(long, default_value_t = 2, value_parser = count_or_none)]
     warmup: usize,
     /// fast (JPEG DCT-scaled decoding when the crop allows) or exact (full decode, PIL-exact).
@@ -87,13 +90,19 @@ pub(crate) struct BenchData {
     /// solarisation (images/s counts images, each with all its views).
     #[arg(long)]
     multi_crop: Option<usize>,
-    /// Side of the local crops (with --multi-crop; official 96 at 224).
-    #[arg(long, default_value_t = 96)]
-    local_size: usize,
+    /// Side of the local crops (with --multi-crop; default 96, the official one at 224).
+    #[arg(long, value_parser = side)]
+    local_size: Option<usize>,
     /// How the crops are resized: bilinear (I-JEPA's) or bicubic (MAE's and DINO's); default:
     /// bicubic with --multi-crop (DINO's), else bilinear.
     #[arg(long, value_parser = ["bilinear", "bicubic"])]
     interpolation: Option<String>,
+}
+
+/// `bench step --targets`: as the language bounds `targets count=` (1,000 ran for minutes in
+/// the sampler before a step).
+fn target_blocks(s: &str) -> Result<usize, String> {
+    crate::bounded(s, ijepa_dsl::MAX_BLOCKS, "target blocks per image, as the language's `targets count=`")
 }
 
 /// `bench data --threads`: 100,000 was accepted, and raised the warm-up to as many batches.
@@ -197,8 +206,8 @@ pub(crate) struct BenchStep {
     /// Masked fraction (mae), in (0, 1).
     #[arg(long, default_value_t = 0.75, value_parser = open_fraction)]
     mask_ratio: f64,
-    /// Target blocks per image (ijepa).
-    #[arg(long, default_value_t = 4, value_parser = crate::positive)]
+    /// Target blocks per image (ijepa), 1 to 100 as the language's `targets count=`.
+    #[arg(long, default_value_t = 4, value_parser = target_blocks)]
     targets: usize,
     /// min-keep of the mask sampler (ijepa).
     #[arg(long, default_value_t = 4)]
@@ -631,8 +640,12 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
         None => ijepa_engine::data::Filter::Bilinear,
     };
     // (the language's rule on DINO's crops: the local ones are the small views)
-    if b.multi_crop.is_some_and(|n| n > 0) && b.local_size > b.size {
-        return Err(format!("--local-size {}: the local crops are the small views, at most --size {}", b.local_size, b.size).into());
+    let local_size = match (b.multi_crop, b.local_size) {
+        (None, Some(l)) => return Err(format!("--local-size {l}: the side of --multi-crop's local crops, and there is no --multi-crop").into()),
+        (_, l) => l.unwrap_or(96),
+    };
+    if b.multi_crop.is_some_and(|n| n > 0) && local_size > b.size {
+        return Err(format!("--local-size {local_size}: the local crops are the small views, at most --size {}", b.size).into());
     }
     let t0 = Instant::now();
     let ds = Arc::new(image_folder::ImageFolder::open(&b.dir, image_folder::OnError::Fail)?);
@@ -644,7 +657,7 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
             global_size: b.size,
             global_scale: (0.4, 1.0),
             local_crops,
-            local_size: b.local_size,
+            local_size,
             local_scale: (0.05, 0.4),
             exact,
             filter,
@@ -659,8 +672,17 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
     let loader: Loader<()> = Loader::new(ds, transform, cfg, Arc::new(|_, _, _| Ok(())))?;
     let ipe = loader.steps_per_epoch() as u64;
     // the threads' first batches are decoded side by side from the start: the timing begins
-    // once each thread has delivered one, so a batch decoded before it is not counted in it
-    let warmup = b.warmup.max(b.threads).max(1);
+    // once each thread has delivered one, so a batch decoded before it is not counted in it;
+    // and it times whole rounds of one batch a thread (they arrive together)
+    let rounds = |n: usize| n.max(1).div_ceil(b.threads) * b.threads;
+    let warmup = rounds(b.warmup);
+    let batches = rounds(b.batches);
+    if batches != b.batches {
+        eprintln!(
+            "note: timing {batches} batches, not {}: whole rounds of one batch for each of the {} loader threads, which deliver a round together",
+            b.batches, b.threads
+        );
+    }
     let (mut done, mut images, mut started) = (0usize, 0usize, None);
     'outer: for epoch in 0.. {
         for batch in loader.epoch(epoch) {
@@ -676,7 +698,7 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
             } else if done > warmup {
                 images += batch.len();
             }
-            if done >= warmup + b.batches {
+            if done >= warmup + batches {
                 break 'outer;
             }
         }
@@ -693,7 +715,7 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
         b.size,
         views.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("+"),
         b.batch,
-        b.batches,
+        batches,
         b.decode,
         rate / b.threads.max(1) as f64
     );

@@ -29,7 +29,7 @@ use kdl::{KdlDocument, KdlNode};
 
 pub use experiment::{fewest_monitor_images, MIN_MONITOR_IMAGES};
 pub use encoder::DEFAULT_PATCH;
-pub use mask::MASK_KINDS;
+pub use mask::{MASK_KINDS, MAX_BLOCKS};
 pub use optimizer::OPTIMIZERS;
 pub(crate) use sweep::{SweepSpec, Vary};
 
