@@ -82,6 +82,49 @@ pub struct Source {
     pub pretrain_dir: Option<PathBuf>,
 }
 
+/// A checkpoint read once, for `ijepa eval`: its SHA-256, the training position its header
+/// records and the weights of the module evaluated, all of one version of the file. A run's
+/// `latest`, evaluated while the run trains, is replaced every few steps: read apart, the hash,
+/// the step and the weights were of other versions (one `ijepa eval` recorded steps 80, 105
+/// and 145 under one hash, and could compute features of other weights than it hashed).
+struct Held {
+    sha256: String,
+    position: Option<crate::checkpoint::state::Position>,
+    /// The evaluated module's weights and the prefix of their names in the file.
+    weights: (import::StateDict, String),
+}
+
+/// A file's identity: a rename over it or a rewrite in place changes it.
+fn identity(path: &Path) -> Result<(u64, u64, u64, Option<std::time::SystemTime>)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    Ok((m.dev(), m.ino(), m.len(), m.modified().ok()))
+}
+
+/// The weights of the evaluated module of a checkpoint's models, and their names' prefix.
+type Select<'a> = &'a dyn Fn(&import::Models) -> Result<(import::StateDict, String)>;
+
+/// Reads `path` as [`Held`], the weights `select` picks: again while the file changed under
+/// the reading (at most 5 times).
+fn read_held(path: &Path, select: Select) -> Result<Held> {
+    const TRIES: usize = 5;
+    for _ in 0..TRIES {
+        let before = identity(path)?;
+        let sha256 = crate::checkpoint::state::sha256_file(path)?;
+        let position = crate::checkpoint::state::position_of(path);
+        let weights = select(&import::load_models(path)?)?;
+        if identity(path)? == before {
+            return Ok(Held { sha256, position, weights });
+        }
+    }
+    Err(Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!(
+            "was written again each of the {TRIES} times it was read (a run's `latest` as the run trains?): evaluate a copy of it, or a checkpoint the run no longer writes (an epoch checkpoint, its final weights)"
+        ),
+    })
+}
+
 fn dataset_label(kind: &DatasetKind) -> &'static str {
     match kind {
         DatasetKind::FashionMnist => "Fashion-MNIST",
@@ -103,10 +146,39 @@ pub fn eval_transform(exp: &Experiment) -> Result<EvalTransform> {
     }
 }
 
+/// The weights of the module `exp`'s recipe evaluates in `models` (read from `path`), and the
+/// prefix of their names there.
+fn feature_weights(exp: &Experiment, models: &import::Models, path: &Path) -> Result<(import::StateDict, String)> {
+    let entry = crate::recipe::entry(&exp.recipe)?;
+    // a bare `encoder` (an export) stands for the recipe's module; beside other modules
+    // it is another recipe's (MAE's encoder and decoder under DINO, which reads `teacher`)
+    let held: Vec<&str> = import::MODELS
+        .iter()
+        .copied()
+        .filter(|m| models.module(m).is_some())
+        .chain(models.others.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    let bare = held == ["encoder"];
+    let module = (entry.feature_module)(exp);
+    let sd = models.module(&module).or(models.encoder.as_ref().filter(|_| bare)).ok_or_else(|| Error::Checkpoint {
+        path: path.to_path_buf(),
+        message: format!(
+            "holds no `{module}`{} to evaluate, but {}: a checkpoint of another recipe? (recipe \"{}\" evaluates `{module}` here)",
+            if module == "encoder" { "" } else { " (nor an `encoder` alone)" },
+            if held.is_empty() { "no module".to_string() } else { held.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ") },
+            exp.recipe,
+        ),
+    })?;
+    // (its keys named in full: a checkpoint holds several encoders)
+    let prefix = if models.module(&module).is_some() { format!("{module}.") } else { String::new() };
+    Ok((sd.iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect(), prefix))
+}
+
 /// Builds the encoder the experiment's recipe evaluates (its registry entry's shape) with the
 /// weights of `source` (the recipe's feature module, e.g. I-JEPA's target encoder, when
-/// present), or at the recipe's own initialisation (the encoder pretraining starts from).
-fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) -> Result<(ParamStore, VisionTransformer)> {
+/// present; `held` where `ijepa eval` read them already), or at the recipe's own
+/// initialisation (the encoder pretraining starts from).
+fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device, held: Option<&Held>) -> Result<(ParamStore, VisionTransformer)> {
     let entry = crate::recipe::entry(&exp.recipe)?;
     let cfg = (entry.encoder_config)(exp);
     tch::manual_seed(exp.seed as i64);
@@ -114,29 +186,15 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device) 
     let vit = VisionTransformer::new(&store.root(), &cfg)?;
     match subject {
         Subject::Pretrained => {
-            let models = import::load_models(&source.checkpoint)?;
-            // a bare `encoder` (an export) stands for the recipe's module; beside other modules
-            // it is another recipe's (MAE's encoder and decoder under DINO, which reads `teacher`)
-            let held: Vec<&str> = import::MODELS
-                .iter()
-                .copied()
-                .filter(|m| models.module(m).is_some())
-                .chain(models.others.iter().map(|(n, _)| n.as_str()))
-                .collect();
-            let bare = held == ["encoder"];
-            let module = (entry.feature_module)(exp);
-            let sd = models.module(&module).or(models.encoder.as_ref().filter(|_| bare)).ok_or_else(|| Error::Checkpoint {
-                path: source.checkpoint.clone(),
-                message: format!(
-                    "holds no `{module}`{} to evaluate, but {}: a checkpoint of another recipe? (recipe \"{}\" evaluates `{module}` here)",
-                    if module == "encoder" { "" } else { " (nor an `encoder` alone)" },
-                    if held.is_empty() { "no module".to_string() } else { held.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ") },
-                    exp.recipe,
-                ),
-            })?;
-            // (its keys named in full: a checkpoint holds several encoders)
-            let prefix = if models.module(&module).is_some() { format!("{module}.") } else { String::new() };
-            store.load_strict_from(&import::to_map(sd), &source.checkpoint, &prefix)?;
+            let read;
+            let (sd, prefix) = match held {
+                Some(h) => &h.weights,
+                None => {
+                    read = feature_weights(exp, &import::load_models(&source.checkpoint)?, &source.checkpoint)?;
+                    &read
+                }
+            };
+            store.load_strict_from(&import::to_map(sd), &source.checkpoint, prefix)?;
         }
         _ => {
             // the recipe's initialisation (I-JEPA: trunc-normal; MAE: xavier, class token)
@@ -164,7 +222,7 @@ pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: 
     let mut shared = EvalCache::default();
     // the weights, and what computes features from them that they do not carry: the encoder's
     // head count (not in any shape) and the precision
-    let ckpt_hash = shared.checkpoint_sha256(&source.checkpoint)?;
+    let ckpt_hash = shared.hold(exp, &source.checkpoint)?;
     let input = content_hash(serde_json::json!({"weights": ckpt_hash, "encoder": exp.encoder, "precision": exp.precision}).to_string().as_bytes());
     let mut out = Vec::new();
     for cfg in &exp.evals {
@@ -400,6 +458,8 @@ pub struct EvalCache {
     /// once per process, then it is read as usual.
     pub refresh: bool,
     refreshed: std::collections::HashSet<PathBuf>,
+    /// The checkpoint `ijepa eval` evaluates, read once ([`EvalCache::hold`]).
+    held: Option<Held>,
 }
 
 /// What the datasets of `data` are kept under in an [`EvalCache`]: its settings and the
@@ -448,6 +508,22 @@ impl EvalCache {
             std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
         }
         features::cached_as(path, Some(shape.map(|n| n as i64)), compute)
+    }
+
+    /// Reads the checkpoint `ijepa eval` evaluates once ([`Held`]): the SHA-256 every stage is
+    /// keyed by and records, the step it records, and the weights each stage evaluates are of
+    /// one version of the file. Returns the SHA-256.
+    fn hold(&mut self, exp: &Experiment, path: &Path) -> Result<String> {
+        self.hold_with(path, &|models| feature_weights(exp, models, path))
+    }
+
+    /// [`EvalCache::hold`] of the weights `select` picks.
+    fn hold_with(&mut self, path: &Path, select: Select) -> Result<String> {
+        let held = read_held(path, select)?;
+        let sha = held.sha256.clone();
+        self.checkpoints.insert(path.to_path_buf(), sha.clone());
+        self.held = Some(held);
+        Ok(sha)
     }
 
     /// The SHA-256 of a checkpoint file.
@@ -565,7 +641,7 @@ fn eval_stage(
     check_held_out(exp, if subject == Subject::RawPixels { &one_set } else { cfg }, &labels, train_ds.num_classes())?;
     let transform = eval_transform(exp)?;
     let (result, n_train, n_test, kind) = if cfg.protocol == EvalProtocol::Finetune {
-        let (r, n_train, n_test) = finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device)?;
+        let (r, n_train, n_test) = finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device, shared.held.as_ref())?;
         (r, n_train, n_test, FeatureChoice::Last)
     } else {
         let sets = frozen_features(exp, cfg, subject, source, dir, &train_ds, &test_ds, &transform, device, shared)?;
@@ -602,7 +678,7 @@ fn eval_stage(
     // `ijepa eval` (a run's `latest`, evaluated while it trains, is other weights an hour later)
     if subject == Subject::Pretrained {
         record.checkpoint_sha256 = Some(shared.checkpoint_sha256(&source.checkpoint)?);
-        record.checkpoint_step = checkpoint_step(&source.checkpoint, record.checkpoint_sha256.as_deref());
+        record.checkpoint_step = checkpoint_step(&source.checkpoint, record.checkpoint_sha256.as_deref(), shared.held.as_ref());
     }
     // (the images it read, for a later run that skips it as done to compare with the data's)
     let (train_fp, test_fp) = shared.fingerprints(&exp.data)?;
@@ -722,7 +798,7 @@ fn frozen_features(
             vec![(cfg.features[0], shared.features(&train_key, [train_ds.len(), width], || px(train_ds))?, shared.features(&test_key, [test_ds.len(), width], || px(test_ds))?)]
         }
         _ => {
-            let (_store, vit) = encoder(exp, source, subject, device)?;
+            let (_store, vit) = encoder(exp, source, subject, device, shared.held.as_ref())?;
             let ex = |ds: &Arc<dyn Dataset>, split: &str| {
                 let f = features::extract(&vit, ds.as_ref(), transform as &dyn SampleTransform, kind, 256, device, bf16).map_err(|e| data::outside_skip(&exp.data, e))?;
                 finite_features(f, subject, split)
@@ -778,6 +854,7 @@ fn finetune_stage(
     test_ds: &Arc<dyn Dataset>,
     transform: &EvalTransform,
     device: Device,
+    held: Option<&Held>,
 ) -> Result<(ProbeResult, usize, usize)> {
     if subject == Subject::RawPixels {
         return Err(Error::Config("fine-tuning needs an encoder: the raw pixels have none".into()));
@@ -800,7 +877,7 @@ fn finetune_stage(
     };
     let num_classes = train_ds.num_classes();
     let build = || -> Result<finetune::Classifier> {
-        let (store, vit) = encoder(exp, source, subject, device)?;
+        let (store, vit) = encoder(exp, source, subject, device, held)?;
         finetune::Classifier::new(store, vit, num_classes)
     };
     let train_tf = data::train_transform(&exp.data)?;
@@ -1022,16 +1099,20 @@ fn evaluate_at(
 /// The training step `checkpoint` was written at: its run's manifest's record of that file
 /// with that SHA-256 (the final weights carry no position; the hash ties the step to the bytes
 /// hashed, where a `latest` replaced since would not be), else its own header's position (a
-/// training checkpoint not recorded yet, or out of its run); `None` for a file that says
-/// neither (an official checkpoint).
-fn checkpoint_step(checkpoint: &Path, sha256: Option<&str>) -> Option<u64> {
+/// training checkpoint not recorded yet, or out of its run: as `held` read it, where `ijepa
+/// eval` did); `None` for a file that says neither (an official checkpoint).
+fn checkpoint_step(checkpoint: &Path, sha256: Option<&str>, held: Option<&Held>) -> Option<u64> {
     let recorded = || {
         let name = checkpoint.file_name()?.to_str()?;
         let run = checkpoint.parent().filter(|d| d.file_name().is_some_and(|n| n == ijepa_schema::CHECKPOINTS))?.parent()?;
         let manifest = ijepa_schema::read_manifest(run)?;
         manifest.checkpoints.iter().rev().find(|c| c.file == name && Some(c.sha256.as_str()) == sha256).map(|c| c.step)
     };
-    recorded().or_else(|| crate::checkpoint::state::position_of(checkpoint).map(|p| p.global_step))
+    let header = match held {
+        Some(h) => h.position,
+        None => crate::checkpoint::state::position_of(checkpoint),
+    };
+    recorded().or_else(|| header.map(|p| p.global_step))
 }
 
 /// The `eval.json` record of a stage (the run-folder schema's [`EvalRecord`]).
@@ -1210,6 +1291,36 @@ mod tests {
         for (recorded, auto) in cases {
             assert_eq!(auto_where_trained(recorded), auto, "{recorded}");
         }
+    }
+
+    /// `ijepa eval` reads its checkpoint once: the step it records is the one of the version
+    /// it hashed and evaluates, not of a version that replaced the file since (a run's `latest`
+    /// as the run trains recorded another step for each evaluation, under one hash).
+    #[test]
+    fn a_checkpoint_replaced_after_it_was_read_keeps_the_step_of_the_version_read() {
+        use crate::checkpoint::state::{self, Position};
+        let d = crate::testdir::scratch("stages", "held");
+        let path = d.join("latest.safetensors");
+        let at = |step: u64, value: f64| {
+            let pos = Position { global_step: step, epoch: 0, step_in_epoch: step, optimizer_step: step, steps_per_epoch: 100, stage: 1, images: 6400, data: 1 };
+            let tensors = vec![("encoder.w".to_string(), Tensor::from_slice(&[value as f32])), ("target_encoder.w".to_string(), Tensor::from_slice(&[value as f32 + 1.0]))];
+            state::save(&path, &tensors, pos).unwrap()
+        };
+        let first = at(5, 1.0);
+        let mut cache = EvalCache::default();
+        // (the engine's tests register no recipe: I-JEPA's choice, its target encoder)
+        let target = |m: &import::Models| Ok((m.target_encoder.as_ref().unwrap().iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect(), "target_encoder.".to_string()));
+        assert_eq!(cache.hold_with(&path, &target).unwrap(), first);
+        let second = at(10, 3.0);
+        assert_ne!(first, second);
+        let held = cache.held.as_ref().unwrap();
+        assert_eq!(checkpoint_step(&path, Some(&first), Some(held)), Some(5));
+        // (the weights held are the target encoder's of the version read)
+        assert_eq!((held.weights.1.as_str(), held.weights.0[0].1.double_value(&[0])), ("target_encoder.", 2.0));
+        // every later stage is keyed by the hash read, not the file's new one
+        assert_eq!(cache.checkpoint_sha256(&path).unwrap(), first);
+        // (read apart, the header says the new version's step)
+        assert_eq!(checkpoint_step(&path, Some(&first), None), Some(10));
     }
 
     /// Two "feature sets" of one labelled set: the first the blobs themselves, the second the
