@@ -1166,7 +1166,13 @@ fn record(
         data_fingerprints: None,
         varied: meta.varied.clone(),
         pretrain_dir: source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
-        checkpoint: Some(source.checkpoint.display().to_string()),
+        // (a file given to `ijepa eval` by its absolute path: the report checks whether it was
+        // written again since from whichever folder it runs in)
+        checkpoint: Some(match source.pretrain_dir {
+            None => std::path::absolute(&source.checkpoint).unwrap_or_else(|_| source.checkpoint.clone()),
+            Some(_) => source.checkpoint.clone(),
+        })
+        .map(|c| c.display().to_string()),
         checkpoint_sha256: None,
         checkpoint_step: None,
         curve: result.curve.iter().map(|&(ep, acc)| CurvePoint { epoch: ep as u64, top1: acc }).collect(),

@@ -527,8 +527,14 @@ fn leave_out_outdated(reg: &mut Registry) {
         let run = crate::figures::tail2(run);
         let ours = runs.get(&run)?;
         let here = ours.dir.join(ijepa_schema::CHECKPOINTS).join(file);
-        if path.canonicalize().ok()? != here.canonicalize().ok()? {
-            return None;
+        match path.canonicalize() {
+            Ok(path) if path != here.canonicalize().ok()? => return None,
+            Ok(_) => {}
+            // (a relative path, as earlier versions recorded it, from a folder other than the
+            // one the report runs in: the run of this runs folder its components name; the
+            // report's result depended on the folder it was run from)
+            Err(_) if path.is_relative() => {}
+            Err(_) => return None,
         }
         let record = ours.manifest.checkpoint(file)?;
         Some((run, file.to_string(), record.clone()))

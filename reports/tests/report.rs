@@ -1763,17 +1763,20 @@ fn outdated_or_impossible_records_are_left_out_and_torn_rows_cost_one_row() {
         v["checkpoint"] = json!(copy.display().to_string());
         v["checkpoint_sha256"] = json!("latest-then");
     });
-    let given = |read: &'static str| {
-        let latest = latest.display().to_string();
+    let given = |read: &'static str, path: String| {
         move |v: &mut serde_json::Value| {
             v["pretrain_dir"] = serde_json::Value::Null;
-            v["checkpoint"] = json!(latest);
+            v["checkpoint"] = json!(path);
             v["checkpoint_sha256"] = json!(read);
             v["checkpoint_step"] = json!(10);
         }
     };
-    patch_eval(&runs, "tscale", "knn-ijepa-1", given("latest-then"));
-    patch_eval(&runs, "tscale", "knn-ijepa-0", given("latest-now"));
+    // (as earlier versions recorded it: relative to the folder `ijepa eval` ran in, which is not
+    // the report's; the report's result depended on the folder it ran from)
+    let relative = "elsewhere/runs/tscale-targets-scale-0.15-0.2/pretrain-111111111111/checkpoints/latest.safetensors";
+    assert!(!Path::new(relative).exists());
+    patch_eval(&runs, "tscale", "knn-ijepa-1", given("latest-then", relative.to_string()));
+    patch_eval(&runs, "tscale", "knn-ijepa-0", given("latest-now", latest.display().to_string()));
     // an impossible accuracy
     patch_eval(&runs, "tscale", "knn-ijepa-2", |v| v["top1"] = json!(150.0));
     // point 2's metrics and monitor end in a torn row

@@ -633,7 +633,9 @@ pub struct EvalRecord {
     /// The pretraining folder the encoder came from (null for baselines and checkpoints).
     #[serde(default)]
     pub pretrain_dir: Option<String>,
-    /// The checkpoint file evaluated.
+    /// The checkpoint file evaluated: one given to `ijepa eval` by its absolute path (earlier
+    /// versions wrote it as given, relative to the folder the command ran in); a pretraining's
+    /// final weights as the runs folder was spelled.
     #[serde(default)]
     pub checkpoint: Option<String>,
     /// SHA-256 of the pretrained checkpoint file evaluated (absent for baselines and from
