@@ -110,6 +110,9 @@ fn share_cores(env: &DistEnv, by_slurm: bool) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = given.unwrap_or((cores / env.local_world_size).max(1));
     tch::set_num_threads(threads as i32);
+    if given.is_none() {
+        let _ = COMPUTED_SHARE.set(cores);
+    }
     tracing::info!(
         "rank {}: {threads} thread(s), {} (OMP_NUM_THREADS is not set)",
         env.rank,
@@ -176,6 +179,27 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
     }
     Ok(())
 }
+
+/// The variable by which `ijepa launch` gives its ranks the machine's cores where it shared
+/// them out itself (no OMP_NUM_THREADS given): rank 0 evaluates on all of them (see
+/// [`alone_threads`]).
+pub const NODE_THREADS: &str = "IJEPA_NODE_THREADS";
+
+/// The threads rank 0 of a run on one machine takes where it runs a stage alone (evaluations,
+/// reports: the other ranks have no such stage, and wait for the next pretraining or have
+/// left): the machine's cores, where the rank's share of them was computed for it (by `ijepa
+/// launch`, or by [`share_cores`] for a launcher that set none, not SLURM's); `None` where
+/// OMP_NUM_THREADS or SLURM chose the threads (the other cores may be another task's). It
+/// evaluated on its share (1 of 2 cores), slower, and with numbers a thread count apart from
+/// a one-process run's.
+fn alone_threads() -> Option<i32> {
+    let given = std::env::var(NODE_THREADS).ok().and_then(|v| v.trim().parse::<i32>().ok()).filter(|&n| n > 0);
+    given.or_else(|| COMPUTED_SHARE.get().map(|&cores| cores as i32))
+}
+
+/// The machine's cores, where [`share_cores`] shared them out (set once, in the process group's
+/// start).
+static COMPUTED_SHARE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 /// The variable that gives each rank of one `ijepa launch` the launch's identity, which the
 /// ranks compare once their group formed ([`same_launch`]).
@@ -650,11 +674,22 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     };
     // the data of the stages skipped as done, opened once a split (see `changed_data`)
     let mut data_now = DataNow::default();
+    // (rank 0's threads: its share of the cores for a pretraining, all of them for a stage it
+    // runs alone, where they were shared out for it)
+    let share = tch::get_num_threads();
+    let alone = if lead && dist.is_some() { alone_threads().filter(|&n| n > share) } else { None };
     for &n in &selected {
         let stage = &plan.graph[n];
         ijepa_engine::interrupt::check()?;
         if !lead && stage.kind() != StageKind::Pretrain {
             continue;
+        }
+        if let Some(alone) = alone {
+            let want = if stage.kind() == StageKind::Pretrain { share } else { alone };
+            if tch::get_num_threads() != want {
+                tch::set_num_threads(want);
+                tracing::debug!("rank 0: {want} thread(s) for {}", stage.id);
+            }
         }
         if blocked.contains(&n) {
             if lead {

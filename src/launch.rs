@@ -123,7 +123,8 @@ fn launch_id() -> u64 {
 
 /// Starts `nproc` copies of this binary with `args`, as ranks 0..nproc of one world on this
 /// machine (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1,
-/// MASTER_PORT; OMP_NUM_THREADS = cores / nproc unless set), and waits. When a rank fails, the others are stopped (SIGTERM, then SIGKILL
+/// MASTER_PORT; OMP_NUM_THREADS = cores / nproc unless set, and then [`ijepa::exec::NODE_THREADS`]
+/// = cores, on which rank 0 evaluates), and waits. When a rank fails, the others are stopped (SIGTERM, then SIGKILL
 /// after `grace`) and the error names the rank — the way torchrun behaves. A stop by a signal
 /// says to run the command again to resume where the ranks keep their work (`resumable`).
 pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_env: &[(String, String)], grace: Duration, resumable: bool) -> Result<()> {
@@ -137,10 +138,9 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
     // (a caller that sets the ranks' threads itself passes OMP_NUM_THREADS in `extra_env`)
     let given = extra_env.iter().find(|(k, _)| k == "OMP_NUM_THREADS").map(|(_, v)| v.clone());
     // (read only when the caller gives none)
-    let threads = given.or_else(ijepa::exec::omp_num_threads).unwrap_or_else(|| {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        (cores / nproc).max(1).to_string()
-    });
+    let given = given.or_else(ijepa::exec::omp_num_threads);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = given.clone().unwrap_or_else(|| (cores / nproc).max(1).to_string());
     // SIGINT/SIGTERM/SIGHUP to the launcher stop the ranks too (and if the launcher dies
     // anyway, the kernel sends each rank SIGTERM: PR_SET_PDEATHSIG)
     // (one the launcher was started with ignored stays ignored, as for `run`: `nohup ijepa
@@ -186,6 +186,12 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
             .env("MASTER_PORT", port.to_string())
             .env("OMP_NUM_THREADS", &threads)
             .env(ijepa::exec::LAUNCH_ID, launch_id.to_string());
+        // (the cores shared out here: rank 0 evaluates on all of them)
+        if given.is_none() {
+            cmd.env(ijepa::exec::NODE_THREADS, cores.to_string());
+        } else {
+            cmd.env_remove(ijepa::exec::NODE_THREADS);
+        }
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

@@ -282,6 +282,33 @@ fn launch_two(file: &Path, runs: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// `ijepa launch` shares the machine's cores out to its ranks for pretraining; rank 0 then
+/// evaluates alone, on all of them (it evaluated on its share, 1 thread of 2: slower, and with
+/// numbers a thread count apart from a one-process run's).
+#[test]
+fn rank_0_evaluates_on_the_cores_the_launch_shared_out() {
+    let d = scratch("ddp-eval-threads");
+    let f = d.join("e.kdl");
+    std::fs::write(&f, EXP.replace("BATCH", "8").replace("EPOCHS", "1").replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 5 }\n")).unwrap();
+    let runs = d.join("runs");
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["launch", "--nproc-per-node", "2", f.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
+        .env_remove("OMP_NUM_THREADS")
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let share = (cores / 2).max(1);
+    let eval = std::fs::read_dir(runs.join("ddp")).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("eval-knn-")).expect("the evaluation ran");
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval.join("eval.json")).unwrap()).unwrap();
+    let threads = |n: usize| if n == 1 { "cpu (1 thread)".to_string() } else { format!("cpu ({n} threads)") };
+    assert!(record["device"].as_str().unwrap().starts_with(&threads(cores)), "{record}");
+    // (the pretraining, on its share)
+    let m = manifest(&runs);
+    assert!(m["device"].as_str().unwrap().starts_with(&threads(share)), "{m}");
+}
+
 /// An image another rank than rank 0 cannot read (on-error "fail") stops every rank at the
 /// step it was due, with the steps done checkpointed: rank 0 waited in the step's gradient
 /// collective, failed as if its peer had died, and the steps since the last checkpoint were
