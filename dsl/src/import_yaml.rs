@@ -1207,6 +1207,17 @@ fn world(cfg: &Official) -> World {
         ));
     }
     let (nodes, per_node) = if world.is_multiple_of(8) { (world / 8, 8) } else { (1, world) };
+    // (a layout the language refuses: the folder's name is a hint, not a setting to fail on)
+    use crate::schema::distributed::{MAX_NODES, MAX_PROCS_PER_NODE};
+    if nodes > MAX_NODES as u64 || per_node > MAX_PROCS_PER_NODE as u64 {
+        return World::None(format!(
+            "The logging folder \"{folder_txt}\" names a global batch of {global} = {world} GPUs \
+             of batch-size {b}, laid out as {nodes} node(s) x {per_node}, past the language's \
+             {MAX_NODES} nodes of at most {MAX_PROCS_PER_NODE} processes; so no `distributed` \
+             block. For several GPUs add a `distributed {{ nodes N; gpus-per-node G; launcher \
+             \"slurm\" }}` block (docs/language.md)."
+        ));
+    }
     World::Derived { global, world, nodes, per_node, folder: folder_txt }
 }
 

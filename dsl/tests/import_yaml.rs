@@ -477,6 +477,14 @@ fn harmless_variants_import() {
     let (kdl, exp) = ok(&edit("bs.2048", "bs.1000"));
     assert_eq!(exp.distributed, Default::default());
     assert!(kdl.contains("not a multiple of batch-size 128"), "{kdl}");
+    // a layout the language refuses (75 GPUs on one node; 8,192 nodes): no block, and a word
+    // (the import failed whole)
+    for (bs, layout) in [("bs.9600", "1 node(s) x 75"), ("bs.8388608", "8192 node(s) x 8")] {
+        let (kdl, exp) = ok(&edit("bs.2048", bs));
+        assert_eq!(exp.distributed, Default::default());
+        let flat = kdl.lines().map(|l| l.trim_start_matches([' ', '/']).trim_end()).collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(layout) && flat.contains("past the language's"), "{kdl}");
+    }
 }
 
 #[test]
