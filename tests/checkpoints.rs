@@ -208,7 +208,8 @@ fn an_imported_checkpoint_is_labelled_by_its_source() {
         .expect("an eval.json");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&eval).unwrap()).unwrap();
     assert_eq!(v["method"], "I-JEPA (official-step-tiny.pth.tar)");
-    assert!(v["pretrain_epochs"].is_null(), "{v}");
+    // (the epochs it says it was trained for: the official `epoch`, saved as epoch + 1)
+    assert_eq!(v["pretrain_epochs"], 1, "{v}");
     // `ijepa eval` holds its stage folders as `ijepa run` does: a second process there is
     // told who holds it, and writes nothing beside it
     std::fs::remove_file(&eval).unwrap();

@@ -284,7 +284,7 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let f = write(
         &d,
         "dino.kdl",
-        "experiment \"dino\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; workers 1; limit 96 }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 2; local-size 8; freeze-last-layer 1; }\n    epochs 2\n    precision \"fp32\"\n    monitor every=1 images=32 k=5\n    eval \"knn\" { k 5; baselines \"random-init\" }\n}\n",
+        "experiment \"dino\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; workers 1; limit 96 }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { out-dim 64; hidden-dim 32; bottleneck-dim 16; local-crops 2; local-size 8; freeze-last-layer 1; }\n    epochs 2\n    checkpoint keep-every=1\n    precision \"fp32\"\n    monitor every=1 images=32 k=5\n    eval \"knn\" { k 5; baselines \"random-init\" }\n}\n",
     );
     let runs = d.join("runs");
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
@@ -312,6 +312,15 @@ fn a_dino_run_trains_and_evaluates_its_teacher() {
     let final_sha = manifest["checkpoints"].as_array().unwrap().iter().rev().find(|c| c["file"] == "final.safetensors").unwrap()["sha256"].clone();
     let given: Vec<serde_json::Value> = eval_records(&runs2.join("dino")).into_iter().filter(|r| r["model"] == "dino").collect();
     assert!(!given.is_empty() && given.iter().all(|r| r["checkpoint_sha256"] == final_sha && r["checkpoint_step"] == manifest["steps"]), "{given:?}");
+    // ... and the epochs the run's final weights had (they were left out)
+    assert!(given.iter().all(|r| r["pretrain_epochs"] == 2), "{given:?}");
+    // (an epoch's checkpoint says its own; by its absolute path)
+    let epoch1 = pretrain.join("checkpoints/epoch-0001.safetensors");
+    let runs3 = d.join("runs3");
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", epoch1.to_str().unwrap(), "--runs-dir", runs3.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
+    let given: Vec<serde_json::Value> = eval_records(&runs3.join("dino")).into_iter().filter(|r| r["model"] == "dino").collect();
+    assert!(!given.is_empty() && given.iter().all(|r| r["pretrain_epochs"] == 1 && r["checkpoint"] == std::path::absolute(&epoch1).unwrap().to_str().unwrap()), "{given:?}");
     // its teacher's backbone is a transformers ViTModel (class token, learnt positions, tokens
     // in order), not an MAE one (which would shuffle the tokens and has a decoder config)
     let hf = d.join("hf");

@@ -90,6 +90,9 @@ pub struct Source {
 struct Held {
     sha256: String,
     position: Option<crate::checkpoint::state::Position>,
+    /// The pretraining epochs the weights had: a training checkpoint's at an epoch's end, an
+    /// official checkpoint's `epoch`, a run's final weights' (its `epochs`); none mid-epoch.
+    epochs: Option<u64>,
     /// The evaluated module's weights and the prefix of their names in the file.
     weights: (import::StateDict, String),
 }
@@ -112,9 +115,16 @@ fn read_held(path: &Path, select: Select) -> Result<Held> {
         let before = identity(path)?;
         let sha256 = crate::checkpoint::state::sha256_file(path)?;
         let position = crate::checkpoint::state::position_of(path);
-        let weights = select(&import::load_models(path)?)?;
+        let models = import::load_models(path)?;
+        let weights = select(&models)?;
         if identity(path)? == before {
-            return Ok(Held { sha256, position, weights });
+            // (the official checkpoint's `epoch` is the epochs done: it saves epoch + 1)
+            let official = || models.info.iter().find(|(k, _)| k == "epoch").and_then(|(_, v)| v.parse::<u64>().ok());
+            let epochs = match position {
+                Some(p) => (p.step_in_epoch == 0).then_some(p.epoch),
+                None => official(),
+            };
+            return Ok(Held { sha256, position, epochs, weights });
         }
     }
     Err(Error::Checkpoint {
@@ -223,6 +233,12 @@ pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: 
     // the weights, and what computes features from them that they do not carry: the encoder's
     // head count (not in any shape) and the precision
     let ckpt_hash = shared.hold(exp, &source.checkpoint)?;
+    // (a run's final weights carry no position: their epochs are the run's)
+    if let (Some(held), Some((_, config))) = (shared.held.as_mut(), run.as_ref()) {
+        if held.epochs.is_none() && source.checkpoint.file_name().is_some_and(|n| n == ijepa_schema::FINAL) {
+            held.epochs = config.get("epochs").and_then(serde_json::Value::as_u64);
+        }
+    }
     let input = content_hash(serde_json::json!({"weights": ckpt_hash, "encoder": exp.encoder, "precision": exp.precision}).to_string().as_bytes());
     let mut out = Vec::new();
     for cfg in &exp.evals {
@@ -679,6 +695,10 @@ fn eval_stage(
     if subject == Subject::Pretrained {
         record.checkpoint_sha256 = Some(shared.checkpoint_sha256(&source.checkpoint)?);
         record.checkpoint_step = checkpoint_step(&source.checkpoint, record.checkpoint_sha256.as_deref(), shared.held.as_ref());
+        // (a file given to `ijepa eval`: the epochs it says it was trained for)
+        if source.pretrain_dir.is_none() {
+            record.pretrain_epochs = shared.held.as_ref().and_then(|h| h.epochs);
+        }
     }
     // (the images it read, for a later run that skips it as done to compare with the data's)
     let (train_fp, test_fp) = shared.fingerprints(&exp.data)?;
@@ -1321,6 +1341,8 @@ mod tests {
         assert_ne!(first, second);
         let held = cache.held.as_ref().unwrap();
         assert_eq!(checkpoint_step(&path, Some(&first), Some(held)), Some(5));
+        // (taken mid-epoch: no whole number of epochs)
+        assert_eq!(held.epochs, None);
         // (the weights held are the target encoder's of the version read)
         assert_eq!((held.weights.1.as_str(), held.weights.0[0].1.double_value(&[0])), ("target_encoder.", 2.0));
         // every later stage is keyed by the hash read, not the file's new one

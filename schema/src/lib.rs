@@ -587,7 +587,10 @@ pub struct EvalRecord {
     pub recipe: Option<String>,
     /// Architecture, e.g. `"ViT-192x6/4"` (`<embed dim>x<depth>/<patch>`), or `"pixels"`.
     pub arch: String,
-    /// Pretraining epochs of the encoder (null for baselines and foreign checkpoints).
+    /// Pretraining epochs of the encoder: the experiment's for its pretraining; for a file given
+    /// to `ijepa eval`, what the file says (a training checkpoint taken at an epoch's end, an
+    /// official checkpoint's `epoch`, a run's final weights'); null for baselines and files
+    /// that do not say.
     #[serde(default)]
     pub pretrain_epochs: Option<u64>,
     /// Dataset name, e.g. `"Fashion-MNIST"`.
