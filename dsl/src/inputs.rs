@@ -32,8 +32,10 @@ pub(crate) fn check(study: &Study, spans: &SpanMap, values: &BTreeMap<(String, S
         let d = &p.experiment.data;
         if let DataSource::Path(root) = &d.source {
             // (per data set: one folder can hold CIFAR-10's files and not CIFAR-100's)
-            if seen.insert(("data.root", root.clone(), format!("{:?}", d.dataset))) {
-                if let Some(e) = root_error("data root", root, &d.dataset, span_of("data.root")) {
+            // (the test split, read by the evaluations, from this root unless a test root is given)
+            let with_test = !p.experiment.evals.is_empty() && d.test_root.is_none();
+            if seen.insert(("data.root", root.clone(), format!("{:?} {with_test}", d.dataset))) {
+                if let Some(e) = root_error("data root", root, &d.dataset, with_test, span_of("data.root")) {
                     errors.push(e);
                 }
             }
@@ -45,7 +47,7 @@ pub(crate) fn check(study: &Study, spans: &SpanMap, values: &BTreeMap<(String, S
         }
         if let Some(test) = &d.test_root {
             if seen.insert(("data.test-root", test.clone(), format!("{:?}", d.dataset))) {
-                if let Some(e) = root_error("test root", test, &d.dataset, span_of("data.test-root")) {
+                if let Some(e) = root_error("test root", test, &d.dataset, false, span_of("data.test-root")) {
                     errors.push(e);
                 }
             }
@@ -73,7 +75,10 @@ fn missing(what: &str, path: &Path, span: SourceSpan, help: &str) -> DslError {
     DslError::MissingInput { what: what.into(), message: format!("{} {why}", path.display()), span, help: help.into() }
 }
 
-fn root_error(what: &str, root: &Path, dataset: &DatasetKind, span: SourceSpan) -> Option<DslError> {
+/// What is wrong with the folder `root` (the `data root` or the `test root`) for `dataset`:
+/// the placeholder, no such folder, or a file of the data set missing from it; `with_test`:
+/// the evaluations read the test split from the data root too.
+fn root_error(what: &str, root: &Path, dataset: &DatasetKind, with_test: bool, span: SourceSpan) -> Option<DslError> {
     let text = root.to_string_lossy();
     if text.contains(OFFICIAL_PLACEHOLDER) {
         return Some(DslError::MissingInput {
@@ -102,18 +107,37 @@ fn root_error(what: &str, root: &Path, dataset: &DatasetKind, span: SourceSpan) 
             help: "the setting names the folder holding the images".into(),
         });
     }
-    // a folder without the data set's first file (an empty or wrong folder): `run` found it
-    // only at its start, `check` said ok
+    // a folder without the data set's files (an empty or wrong folder, a labels file left
+    // out): `run` found it only at its start, `check` said ok; the test split's files too
+    // where evaluations read it from this root (`run` refused them only before pretraining)
     let test = what == "test root";
-    let (folder, first): (&[&str], &[&str]) = match dataset {
-        DatasetKind::FashionMnist | DatasetKind::Mnist if test => (&[""], &["t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"]),
-        DatasetKind::FashionMnist | DatasetKind::Mnist => (&[""], &["train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"]),
-        DatasetKind::Cifar10 => (&["", "cifar-10-batches-bin"], if test { &["test_batch.bin"] } else { &["data_batch_1.bin"] }),
-        DatasetKind::Cifar100 => (&["", "cifar-100-binary"], if test { &["test.bin"] } else { &["train.bin"] }),
-        DatasetKind::ImageFolder => return None,
+    let (folder, splits): (&[&str], Vec<bool>) = match dataset {
+        DatasetKind::FashionMnist | DatasetKind::Mnist | DatasetKind::Cifar10 | DatasetKind::Cifar100 if test => (&[""], vec![true]),
+        _ if with_test => (&[""], vec![false, true]),
+        _ => (&[""], vec![false]),
     };
-    let found = folder.iter().any(|f| first.iter().any(|n| root.join(f).join(n).is_file()));
-    if !found {
+    let folder: &[&str] = match dataset {
+        DatasetKind::Cifar10 => &["", "cifar-10-batches-bin"],
+        DatasetKind::Cifar100 => &["", "cifar-100-binary"],
+        _ => folder,
+    };
+    // each file a split reads, by its names (a `.gz` or not)
+    let files = |test: bool| -> Vec<Vec<String>> {
+        let split = if test { "t10k" } else { "train" };
+        match dataset {
+            DatasetKind::FashionMnist | DatasetKind::Mnist => ["images-idx3", "labels-idx1"]
+                .iter()
+                .map(|kind| vec![format!("{split}-{kind}-ubyte.gz"), format!("{split}-{kind}-ubyte")])
+                .collect(),
+            DatasetKind::Cifar10 if test => vec![vec!["test_batch.bin".into()]],
+            DatasetKind::Cifar10 => (1..=5).map(|i| vec![format!("data_batch_{i}.bin")]).collect(),
+            DatasetKind::Cifar100 => vec![vec![if test { "test.bin" } else { "train.bin" }.into()]],
+            DatasetKind::ImageFolder => Vec::new(),
+        }
+    };
+    // (the archive's own sub-folder, or the root, whichever holds the split's first file)
+    let first_missing = splits.into_iter().flat_map(files).find(|names| !folder.iter().any(|f| names.iter().any(|n| root.join(f).join(n).is_file())));
+    if let Some(first) = first_missing {
         let names = first.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ");
         let also = folder.iter().filter(|f| !f.is_empty()).map(|f| format!(" (nor its `{f}/`)")).collect::<String>();
         return Some(DslError::MissingInput {
@@ -143,7 +167,7 @@ mod tests {
         let d = std::env::temp_dir().join(format!("ijepa-dsl-{}-roots", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(d.join("empty")).unwrap();
-        let err = |kind: &DatasetKind, what: &str, root: &str| root_error(what, &d.join(root), kind, (0..0).into()).map(|e| e.to_string());
+        let err = |kind: &DatasetKind, what: &str, root: &str| root_error(what, &d.join(root), kind, false, (0..0).into()).map(|e| e.to_string());
         let kinds = [DatasetKind::FashionMnist, DatasetKind::Mnist, DatasetKind::Cifar10, DatasetKind::Cifar100];
         for k in &kinds {
             let e = err(k, "data root", "empty").expect("refused");
@@ -155,11 +179,27 @@ mod tests {
         assert_eq!(err(&DatasetKind::ImageFolder, "data root", "empty"), None);
         std::fs::create_dir_all(d.join("fm")).unwrap();
         std::fs::write(d.join("fm/train-images-idx3-ubyte"), b"").unwrap();
+        // (its labels, which `run` read at its start)
+        assert!(err(&DatasetKind::FashionMnist, "data root", "fm").unwrap().contains("holds no `train-labels-idx1-ubyte.gz` or `train-labels-idx1-ubyte`"));
+        std::fs::write(d.join("fm/train-labels-idx1-ubyte.gz"), b"").unwrap();
         assert_eq!(err(&DatasetKind::FashionMnist, "data root", "fm"), None);
         assert!(err(&DatasetKind::FashionMnist, "test root", "fm").is_some());
+        // the test split where evaluations read it from the data root
+        let with_test = |kind: &DatasetKind, root: &str| root_error("data root", &d.join(root), kind, true, (0..0).into()).map(|e| e.to_string());
+        assert!(with_test(&DatasetKind::FashionMnist, "fm").unwrap().contains("`t10k-images-idx3-ubyte.gz`"));
+        std::fs::write(d.join("fm/t10k-images-idx3-ubyte"), b"").unwrap();
+        assert!(with_test(&DatasetKind::FashionMnist, "fm").unwrap().contains("`t10k-labels-idx1-ubyte.gz`"));
+        std::fs::write(d.join("fm/t10k-labels-idx1-ubyte"), b"").unwrap();
+        assert_eq!(with_test(&DatasetKind::FashionMnist, "fm"), None);
         std::fs::create_dir_all(d.join("c10/cifar-10-batches-bin")).unwrap();
         std::fs::write(d.join("c10/cifar-10-batches-bin/data_batch_1.bin"), b"").unwrap();
+        // (every training batch)
+        assert!(err(&DatasetKind::Cifar10, "data root", "c10").unwrap().contains("holds no `data_batch_2.bin`"));
+        for i in 2..=5 {
+            std::fs::write(d.join(format!("c10/cifar-10-batches-bin/data_batch_{i}.bin")), b"").unwrap();
+        }
         assert_eq!(err(&DatasetKind::Cifar10, "data root", "c10"), None);
+        assert!(with_test(&DatasetKind::Cifar10, "c10").unwrap().contains("holds no `test_batch.bin`"));
         assert!(err(&DatasetKind::Cifar100, "data root", "c10").is_some());
         // a sweep's two points on one folder, CIFAR-10 then CIFAR-100: each checked for its
         // own files (the folder was checked once, for the first point's)
