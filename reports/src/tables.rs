@@ -931,9 +931,15 @@ fn md_marks(s: &str) -> String {
 /// code spans (between backticks, left as they are) backslashes, `*`, `_`, `[`, `]` and `~`
 /// escaped and `&`, `<`, `>` as entities (a name holding `&amp;` is shown as written, not as
 /// `&`), so that a name from a run's records is shown as written (`plain-_u_` was plain-*u*),
-/// never run as HTML by a viewer that renders HTML in Markdown.
+/// never run as HTML by a viewer that renders HTML in Markdown. With an odd number of
+/// backticks (a folder name holding one, beside a message's own code spans) none is a span:
+/// each is escaped (the viewer paired the name's backtick with the message's, and showed the
+/// text between as code).
 pub fn md_text(s: &str) -> String {
     let spans = s.matches('`').count().is_multiple_of(2);
+    if !spans {
+        return s.split('`').map(|part| md_text(part)).collect::<Vec<_>>().join("\\`");
+    }
     s.split('`')
         .enumerate()
         .map(|(i, part)| {
@@ -1104,5 +1110,7 @@ mod tests {
         assert!(md.contains("| plain-\\_u\\_ \\*x\\* \\[l\\](http:u) \\~\\~s\\~\\~ | 1.0 |"), "{md}");
         assert!(md.contains("| method | top1 |"), "{md}");
         assert_eq!(md_text("Training loss: plain-_u_ `a_b` <i>"), "Training loss: plain-\\_u\\_ `a_b` &lt;i&gt;");
+        // a backtick of a name beside a code span: none is a span
+        assert_eq!(md_text("runs/a`b: `ijepa eval` it"), "runs/a\\`b: \\`ijepa eval\\` it");
     }
 }
