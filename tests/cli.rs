@@ -27,6 +27,7 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
     let dino = write(&d, "dino.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; crop-scale 0.5 1.0; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; }\n}\n");
     let dino_flip0 = write(&d, "dino-flip0.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; horizontal-flip 0; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; }\n}\n");
     let frozen_dino = write(&d, "frozen-dino.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; momentum-teacher 1.0; }\n}\n");
+    let frozen_last = write(&d, "frozen-last.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; freeze-last-layer 2; }\n    epochs 2\n}\n");
     let frozen_ijepa = write(&d, "frozen-ijepa.kdl", "experiment \"i\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    ema start=1 final=1\n}\n");
     let methods = write(&d, "methods.kdl", "experiment \"m\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n");
     let warmup = write(&d, "warmup.kdl", "experiment \"w\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    eval \"finetune\" { epochs 1; baselines \"random-init\"; }\n}\n");
@@ -53,6 +54,10 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
             let (out, err) = outputs(&o);
             assert!(o.status.success() && err.contains("never moves") && err.contains("keeps it at its initialisation"), "{cmd}: {out}{err}");
         }
+        // ... as are DINO's prototypes frozen for the whole run (said only as pretraining began)
+        let o = ijepa(&args(&frozen_last).iter().map(String::as_str).collect::<Vec<_>>());
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && err.contains("DINO's last layer is frozen for the first 2 epoch(s)") && err.contains("the whole run of 2"), "{cmd}: {out}{err}");
         let o = ijepa(&args(&methods).iter().map(String::as_str).collect::<Vec<_>>());
         let (out, err) = outputs(&o);
         assert!(o.status.success() && err.contains("the points of `vary \"recipe\"` train with other settings beside their recipe") && err.contains("optimizer betas: ijepa 0.9 0.999, mae 0.9 0.95"), "{cmd}: {out}{err}");

@@ -557,6 +557,19 @@ pub fn frozen_teacher(exp: &crate::config::Experiment) -> Option<String> {
     }
 }
 
+/// What is said of a DINO experiment whose last layer stays frozen for the whole run
+/// (`freeze-last-layer` at least its epochs): the prototypes keep their initialisation. Said
+/// by `check`, `plan` and `run` (it was said only as pretraining started). `None` otherwise.
+pub fn frozen_prototypes(exp: &crate::config::Experiment) -> Option<String> {
+    let (frozen, epochs) = (exp.dino.freeze_last_layer, exp.epochs);
+    (exp.recipe == "dino" && frozen >= epochs && frozen > 0).then(|| {
+        format!(
+            "DINO's last layer is frozen for the first {frozen} epoch(s) (`freeze-last-layer`, official 1), the whole run of {epochs}: the prototypes keep their \
+             initialisation; write `freeze-last-layer 0` or more epochs to train them"
+        )
+    })
+}
+
 /// Every registered recipe name, built-ins first.
 pub fn names() -> Vec<String> {
     read().iter().map(|s| s.name.clone()).collect()

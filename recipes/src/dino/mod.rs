@@ -552,13 +552,6 @@ impl Recipe for Dino {
         if let Some(w) = ijepa_dsl::recipes::unread_augmentations("dino", data) {
             tracing::warn!("{w}");
         }
-        // (said here, where pretraining starts: evaluations build the recipe too)
-        let (frozen, epochs) = (self.spec.dino.freeze_last_layer, self.spec.epochs);
-        if frozen >= epochs && frozen > 0 {
-            tracing::warn!(
-                "DINO's last layer is frozen for the first {frozen} epoch(s) (`freeze-last-layer`, official 1), the whole run of {epochs}: the prototypes keep their initialisation; write `freeze-last-layer 0` or more epochs to train them"
-            );
-        }
         Ok(Arc::new(multi_crop(data, &self.spec.dino)?))
     }
 
