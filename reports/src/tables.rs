@@ -938,7 +938,7 @@ fn md_marks(s: &str) -> String {
 pub fn md_text(s: &str) -> String {
     let spans = s.matches('`').count().is_multiple_of(2);
     if !spans {
-        return s.split('`').map(|part| md_text(part)).collect::<Vec<_>>().join("\\`");
+        return s.split('`').map(md_text).collect::<Vec<_>>().join("\\`");
     }
     s.split('`')
         .enumerate()
