@@ -145,13 +145,19 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
         .filter(|s| s.kind() != StageKind::Report)
         .map(|s| ijepa_schema::PlannedStages::stage_of(&s.dir))
         .collect();
-    let record = ijepa_schema::PlannedStages { file: opts.file.display().to_string(), experiments, stages };
+    let varied = plan
+        .graph
+        .node_weights()
+        .filter(|s| s.kind() == StageKind::Eval && !s.varied.is_empty())
+        .map(|s| (ijepa_schema::PlannedStages::stage_of(&s.dir), s.varied.clone()))
+        .collect();
+    let record = ijepa_schema::PlannedStages { file: opts.file.display().to_string(), experiments, stages, varied: Some(varied) };
     let dir = opts.runs_dir.join(&plan.name);
     let path = ijepa_schema::PlannedStages::path(&dir, &opts.file);
     // (the same record is not written again: a finished read-only runs folder is run; nor is
     // one that names the file otherwise, `./x.kdl` for `x.kdl`: the report, which reads it,
     // was written again)
-    let same = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()).is_some_and(|r| r.experiments == record.experiments && r.stages == record.stages);
+    let same = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()).is_some_and(|r| r.experiments == record.experiments && r.stages == record.stages && r.varied == record.varied);
     if !same {
         let written = std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e)).and_then(|()| ijepa_engine::run_dir::write_json(&path, &record));
         if let Err(e) = written {
@@ -1093,6 +1099,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             }
             // the folder's other studies, as `ijepa report` of it shows them
             registry.leave_out_earlier_versions();
+            registry.file_under_each_placement(&experiments);
             let files = ijepa_reports::write_report(&registry, &stage.dir)?;
             let hash = if partial { format!("partial-{}", stage.hash) } else { stage.hash.clone() };
             // the files written, whose loss makes the report one to write again

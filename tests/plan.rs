@@ -746,6 +746,17 @@ fn a_baseline_shared_by_a_plain_file_and_its_sweep_is_placed_by_each_plan() {
     assert!(!d.join("plain-b/tables/ablation-x.csv").exists(), "{:?}", std::fs::read_dir(d.join("plain-b/tables")).unwrap().flatten().map(|e| e.file_name()).collect::<Vec<_>>());
     let knn = std::fs::read_to_string(d.join("plain-b/tables/knn.csv")).unwrap();
     assert!(knn.lines().any(|l| l.contains("raw pixels")), "{knn}");
+    // ... and the folder's report shows both files' as their runs did, whichever ran first (it
+    // filed the shared baseline under the first file alone)
+    for runs in ["runs-a", "runs-b"] {
+        let out = d.join(format!("folder-{runs}"));
+        let o = ijepa(&["report", d.join(runs).to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        let table = std::fs::read_to_string(out.join("tables/ablation-x.csv")).unwrap();
+        assert_eq!(table.lines().filter(|l| l.contains("raw pixels")).count(), 4, "{runs}: {table}");
+        let knn = std::fs::read_to_string(out.join("tables/knn.csv")).unwrap();
+        assert!(knn.lines().any(|l| l.contains("raw pixels")), "{runs}: {knn}");
+    }
 }
 
 /// A sweep whose values were edited: its report covers the points it has now, and the

@@ -122,6 +122,10 @@ pub struct Registry {
     /// `<experiment>/<stage>-<hash>`; [`ijepa_schema::PlannedStages`]); empty where no record
     /// says.
     pub planned_by: std::collections::HashMap<String, Vec<String>>,
+    /// Of the evaluations such a record names, the files whose record says what sweep values it
+    /// files the stage under, with those values (empty: a plain file's); records of earlier
+    /// versions do not say.
+    pub placed_by: std::collections::HashMap<String, Vec<(String, std::collections::BTreeMap<String, String>)>>,
 }
 
 impl Registry {
@@ -130,14 +134,17 @@ impl Registry {
     /// neither varies, such as `epochs`) were pooled there, their seeds averaged together.
     /// Empty for one file, or where no record says.
     pub fn files_pooled(&self, experiment: &str) -> Vec<String> {
-        let mut files: Vec<String> = self
-            .evals
-            .iter()
-            .filter(|e| e.record.experiment == experiment && !e.record.varied.is_empty())
-            .filter_map(|e| self.planned_by.get(&ijepa_schema::PlannedStages::stage_of(&e.dir)))
-            .flatten()
-            .cloned()
-            .collect();
+        // (a file whose record files the stage under other values, none for a plain file, does
+        // not pool its points here: a plain file sharing a sweep's seed-0 baseline was named)
+        let files_of = |e: &EvalRun| -> Vec<String> {
+            let stage = ijepa_schema::PlannedStages::stage_of(&e.dir);
+            match self.placed_by.get(&stage) {
+                Some(placed) => placed.iter().filter(|(_, v)| *v == e.record.varied).map(|(f, _)| f.clone()).collect(),
+                None => self.planned_by.get(&stage).cloned().unwrap_or_default(),
+            }
+        };
+        let mut files: Vec<String> =
+            self.evals.iter().filter(|e| e.record.experiment == experiment && !e.record.varied.is_empty()).flat_map(files_of).collect();
         files.sort();
         files.dedup();
         if files.len() > 1 { files } else { Vec::new() }
@@ -255,6 +262,7 @@ impl Registry {
 pub fn load_registry(runs: &Path) -> Result<Registry> {
     let mut reg = load_registry_for(runs, &[])?;
     reg.leave_out_earlier_versions();
+    reg.file_under_each_placement(&[]);
     Ok(reg)
 }
 
@@ -293,6 +301,13 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
                 if !files.contains(&planned.file) {
                     files.push(planned.file.clone());
                 }
+                if let Some(varied) = &planned.varied {
+                    let placed = reg.placed_by.entry(stage.clone()).or_default();
+                    let here = (planned.file.clone(), varied.get(stage).cloned().unwrap_or_default());
+                    if !placed.contains(&here) {
+                        placed.push(here);
+                    }
+                }
             }
             stages.extend(planned.stages);
         }
@@ -329,6 +344,42 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
         keep
     });
     left_out
+}
+
+impl Registry {
+    /// Files each evaluation, except those of the experiments `except` (placed by the report of
+    /// a plan, [`Registry::place_evals`]), under the sweep values every file's record places it
+    /// at: a baseline a plain file and its sweep share (one stage) recorded the values of the
+    /// file that ran it first, and was shown under that file alone (the other file's seed mean
+    /// of the baseline counted one seed fewer, or its table had no baseline row). One shown per
+    /// placement, the record's own first.
+    pub fn file_under_each_placement(&mut self, except: &[String]) {
+        file_under_each_placement(self, except);
+    }
+}
+
+fn file_under_each_placement(reg: &mut Registry, except: &[String]) {
+    let mut more = Vec::new();
+    for e in reg.evals.iter_mut().filter(|e| !except.contains(&e.record.experiment)) {
+        let Some(placed) = reg.placed_by.get(&ijepa_schema::PlannedStages::stage_of(&e.dir)) else { continue };
+        let mut values: Vec<&std::collections::BTreeMap<String, String>> = placed.iter().map(|(_, v)| v).collect();
+        values.sort();
+        values.dedup();
+        if !values.contains(&&e.record.varied) {
+            // (no record files it under the values it recorded: the first record's)
+            match values.first() {
+                Some(v) => e.record.varied = (*v).clone(),
+                None => continue,
+            }
+        }
+        for v in values.into_iter().filter(|v| **v != e.record.varied) {
+            let mut copy = e.clone();
+            copy.record.varied = v.clone();
+            more.push(copy);
+        }
+    }
+    reg.evals.extend(more);
+    reg.evals.sort_by(|a, b| a.dir.cmp(&b.dir));
 }
 
 /// [`load_registry`] for the report of a plan whose stages are in the folders `stages`: of two

@@ -634,6 +634,45 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     assert!(reg.files_pooled("tscale").is_empty());
 }
 
+/// A baseline a plain file and its sweep share (one stage, whose record has the values of the
+/// file that ran it first) is filed under each file's values in the folder's report, as each
+/// file's record of its plan places it: it was shown under the first file alone (the sweep's
+/// seed mean of the baseline counted one seed, or the plain file's table had no baseline row),
+/// and the plain file was named as pooling the sweep's points. A record of an earlier version,
+/// which does not say, leaves the baseline where its record files it.
+#[test]
+fn a_baseline_a_plain_file_and_its_sweep_share_is_filed_under_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    // the plain file ran first: the shared seed-0 baseline records no values
+    eval(&runs, "sd", "linear-random-init-0", "linear", "random-init", 17.2, None, json!({}));
+    eval(&runs, "sd", "linear-random-init-1", "linear", "random-init", 16.35, None, json!({"seed": "1"}));
+    let (shared, other) = ("sd/eval-linear-random-init-0-abcdef012345", "sd/eval-linear-random-init-1-abcdef012345");
+    let plain = json!({"file": "base.kdl", "experiments": ["sd"], "stages": [shared], "varied": {}});
+    write_json(&runs.join("sd/planned-base-00000001.json"), &plain);
+    let sweep = json!({"file": "seeds.kdl", "experiments": ["sd", "sd-seed-0", "sd-seed-1"], "stages": [shared, other],
+                       "varied": {shared: {"seed": "0"}, other: {"seed": "1"}}});
+    write_json(&runs.join("sd/planned-seeds-00000002.json"), &sweep);
+    let placed = |reg: &ijepa_reports::Registry| {
+        let mut v: Vec<(String, String)> = reg.evals.iter().map(|e| (e.dir.file_name().unwrap().to_string_lossy().into_owned(), serde_json::to_string(&e.record.varied).unwrap())).collect();
+        v.sort();
+        v
+    };
+    let reg = load_registry(&runs).unwrap();
+    let (zero, one) = ("eval-linear-random-init-0-abcdef012345".to_string(), "eval-linear-random-init-1-abcdef012345".to_string());
+    assert_eq!(placed(&reg), [(zero.clone(), "{\"seed\":\"0\"}".to_string()), (zero.clone(), "{}".to_string()), (one.clone(), "{\"seed\":\"1\"}".to_string())]);
+    // (the sweep's file alone files the seeds: the plain one pools none of its points)
+    assert!(reg.files_pooled("sd").is_empty(), "{:?}", reg.files_pooled("sd"));
+    let seeds = rows(&ijepa_reports::seeds_table(&reg, "sd"));
+    let random = find(&seeds, &[("method", "random init")]);
+    assert!(random.len() == 1 && random[0]["seeds"] == "2" && random[0]["mean"] == "16.775", "{seeds:?}");
+    // records of an earlier version say nothing of values: as recorded
+    write_json(&runs.join("sd/planned-base-00000001.json"), &json!({"file": "base.kdl", "experiments": ["sd"], "stages": [shared]}));
+    write_json(&runs.join("sd/planned-seeds-00000002.json"), &json!({"file": "seeds.kdl", "experiments": ["sd", "sd-seed-0", "sd-seed-1"], "stages": [shared, other]}));
+    let reg = load_registry(&runs).unwrap();
+    assert_eq!(placed(&reg), [(zero, "{}".to_string()), (one, "{\"seed\":\"1\"}".to_string())]);
+}
+
 /// A sweep of evaluation settings alone whose one shared pretraining diverged: a row for each
 /// point, by its settings (the pretraining's `varied` is empty: it had none, and no section).
 #[test]

@@ -58,6 +58,13 @@ pub struct PlannedStages {
     pub experiments: Vec<String>,
     /// Its stage folders, `<experiment>/<stage>-<hash>`, relative to the runs folder.
     pub stages: Vec<String>,
+    /// The sweep values it files each of its evaluations under that has any (stage folder as in
+    /// `stages` -> setting -> value); a listed evaluation absent here has none (a plain
+    /// file's). A baseline a plain file and its sweep share records the values of the file that
+    /// ran it first: the report of the folder files it under each file's. `None` in records of
+    /// earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub varied: Option<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 impl PlannedStages {
