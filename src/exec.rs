@@ -1091,7 +1091,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             registry.place_evals(plan.graph.node_weights().filter(|s| s.kind() == StageKind::Eval).map(|s| (s.dir.as_path(), &s.varied)));
             if stale > 0 {
                 tracing::info!(
-                    "{stale} stage(s) of {} in {} are not in this version of the file's plan (an earlier version's, or results of `ijepa eval`): left out of its report (`ijepa report {}` shows each file of the folder as its last `ijepa run` planned it, and the results of `ijepa eval`)",
+                    "{stale} stage(s) of {} in {} are not in this version of the file's plan (an earlier version's, another file's of the same experiment, or results of `ijepa eval`): left out of its report (`ijepa report {}` shows each file of the folder as its last `ijepa run` planned it, and the results of `ijepa eval`)",
                     plan.name,
                     opts.runs_dir.display(),
                     opts.runs_dir.display()

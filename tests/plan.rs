@@ -835,7 +835,7 @@ fn a_renamed_experiment_leaves_the_old_names_stages_out() {
     let o = ijepa(&["report", d.join("runs").to_str().unwrap(), "--out", d.join("folder-report").to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(pretrain_rows(&d.join("folder-report")), ["renb"], "{}", text(&o));
-    assert!(text(&o).contains("planned other stages for rena"), "{}", text(&o));
+    assert!(text(&o).contains("planned no stage of rena: the file names another experiment now"), "{}", text(&o));
     // a link in the runs folder to the study's folder is that folder: its record stays
     std::os::unix::fs::symlink(d.join("runs/renb"), d.join("runs/latest")).unwrap();
     let (ok, t) = run_file(&d, "base.kdl", &[]);

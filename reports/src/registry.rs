@@ -278,6 +278,8 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
     let mut stages: std::collections::HashSet<String> = std::collections::HashSet::new();
     // each experiment a record covers, with the files whose records do
     let mut by_experiment: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+    // the experiments some file's record plans stages of
+    let mut planning: std::collections::HashSet<String> = std::collections::HashSet::new();
     for exp_dir in sorted_subdirs(&reg.root).unwrap_or_default() {
         let files = ijepa_schema::PlannedStages::records_in(&exp_dir);
         let read: Vec<_> = files.iter().map(|f| read_json::<ijepa_schema::PlannedStages>(f)).collect();
@@ -289,6 +291,10 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
             continue;
         }
         for planned in read.into_iter().flatten() {
+            // (a record emptied when its file renamed its experiment plans nothing here now)
+            if !planned.stages.is_empty() {
+                planning.extend(planned.experiments.iter().cloned());
+            }
             for e in planned.experiments {
                 // (once: a link to a study's folder holds its records too)
                 let files = by_experiment.entry(e).or_default();
@@ -319,10 +325,15 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
         let folder = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         match !folder_of(&folder, exp) {
             true => format!(
-                "{}: left out: a stage of {exp} in a folder of another name ({folder}: a copy of its folder, or a link to it?); the last `ijepa run` of {files} planned {exp}'s stages in its own folder",
+                "{}: a stage of {exp} in a folder of another name ({folder}: a copy of its folder, or a link to it?); the last `ijepa run` of {files} planned {exp}'s stages in its own folder",
                 dir.display()
             ),
-            false => format!("{}: left out: the last `ijepa run` of {files} planned other stages for {exp} (this one is an earlier version's, or of a file run before plans were recorded)", dir.display()),
+            // (the file names another experiment now: its record here was emptied)
+            false if !planning.contains(exp) => format!(
+                "{}: the last `ijepa run` of {files} planned no stage of {exp}: the file names another experiment now (this is the old name's)",
+                dir.display()
+            ),
+            false => format!("{}: the last `ijepa run` of {files} planned other stages for {exp} (this one is an earlier version's, or of a file run before plans were recorded)", dir.display()),
         }
     };
     let mut left_out = Vec::new();

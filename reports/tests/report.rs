@@ -610,7 +610,7 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     let left: Vec<&String> = reg.unreadable.iter().filter(|w| w.contains("planned other stages for")).collect();
     assert_eq!(left.len(), 5, "{left:?}");
     for stage in ["tscale-targets-scale-0.1-0.2/pretrain-000000000000", "eval-knn-random-init-old-abcdef012345", "eval-knn-ijepa-0-abcdef012345", "eval-linear-ijepa-0-abcdef012345", "eval-knn-ijepa-1-abcdef012345"] {
-        assert!(left.iter().any(|w| w.contains(stage) && w.contains("left out: the last `ijepa run` of exp/tscale.kdl planned other stages for tscale")), "{stage}: {left:?}");
+        assert!(left.iter().any(|w| w.contains(stage) && w.contains(": the last `ijepa run` of exp/tscale.kdl planned other stages for tscale")), "{stage}: {left:?}");
     }
     // the points of two files that name one experiment are pooled in its sweep table and seed
     // means: the report says so where they are (two files of other `epochs` read as seeds of
