@@ -201,6 +201,9 @@ struct Run {
     seconds_before: f64,
     /// The encoder's head count, recorded in every checkpoint ([`state::ENCODER_HEADS`]).
     encoder_heads: usize,
+    /// No readable manifest was found (none yet, or an unreadable one set aside): what only it
+    /// kept of a resumed run (the monitor's warnings) is taken again from the run's files.
+    manifest_lost: bool,
 }
 
 impl Run {
@@ -358,6 +361,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     let (cpu_products, products_line) = cpu_products(exp, recipe.device(), previous.as_ref(), opts.dist.as_deref())?;
     // (an attempt stopped at once, SIGKILL, kept what its last manifest recorded)
     let seconds_before = previous.as_ref().and_then(|m| m.seconds).unwrap_or(0.0);
+    let previous_missing = previous.is_none();
     let manifest = Manifest {
         stage: "pretrain".into(),
         experiment: exp.name.clone(),
@@ -386,7 +390,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         points: opts.points.clone(),
         inputs: crate::plan::pretrain_inputs(exp),
     };
-    let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before, encoder_heads: exp.encoder.num_heads };
+    let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before, encoder_heads: exp.encoder.num_heads, manifest_lost: previous_missing };
     run.save_manifest()?;
     if lead {
         if let Some(line) = products_line {
@@ -1153,8 +1157,14 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
             let (last, _) = truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
-            if monitor.is_some() && monitor_path.exists() {
+            if let Some(m) = monitor.as_ref().filter(|_| monitor_path.exists()) {
                 truncate_metrics(&monitor_path, pos.global_step, MONITOR_HEADER)?;
+                // (a manifest that was unreadable took the warnings of the epochs done with it)
+                if run.manifest_lost {
+                    if let Some((epoch, said)) = warnings_of_rows(&crate::monitor::read_rows(&monitor_path), &m.cfg) {
+                        run.manifest.monitor_warnings(epoch, &said);
+                    }
+                }
             } else if monitor.is_some() && pos.global_step > 0 {
                 // (it started again without a word, and with its epoch-0 row went the check
                 // that the encoders learn, which compares with it)
@@ -1538,13 +1548,7 @@ fn observe<R: Recipe>(
     // initialisation's, whose rank says nothing about training), and features no better than
     // the initial ones (read back from the file, so a resumed run compares with its own epoch 0)
     if epoch > 0 {
-        let rows = crate::monitor::read_rows(path);
-        // (an EMA target: I-JEPA's target encoder, DINO's teacher, whose momentum is not the
-        // `ema` schedule `uses_momentum` names)
-        let ema = measures.iter().any(|ms| ms.encoder == "target" || ms.encoder == "teacher");
-        let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(&m.cfg, ema));
-        let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(&rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, ema)));
-        let said: Vec<String> = collapsed.chain(stalled).collect();
+        let said = monitor_warnings(&measures, &crate::monitor::read_rows(path), &m.cfg);
         for w in &said {
             bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
         }
@@ -1563,6 +1567,31 @@ fn observe<R: Recipe>(
     }
     append_rows(path, &rows)?;
     Ok((!measures.is_empty()).then(|| measures.swap_remove(0)))
+}
+
+/// What the monitor warns of, after training has started, for the `measures` of one epoch:
+/// collapsing features, and features no better than the same encoder's at epoch 0, read from
+/// the run's `monitor.csv` `rows`.
+fn monitor_warnings(measures: &[Measure], rows: &[schema::MonitorRow], cfg: &ijepa_dsl::config::MonitorConfig) -> Vec<String> {
+    // (an EMA target: I-JEPA's target encoder, DINO's teacher, whose momentum is not the
+    // `ema` schedule `uses_momentum` names)
+    let ema = measures.iter().any(|ms| ms.encoder == "target" || ms.encoder == "teacher");
+    let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(cfg, ema));
+    let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, ema)));
+    collapsed.chain(stalled).collect()
+}
+
+/// The monitor's warnings at the last epoch after 0 that `monitor.csv`'s `rows` hold, as they
+/// were said there, with that epoch: a resumed run whose manifest was unreadable (set aside,
+/// a new one written) kept none, and its report showed a collapsing run without a word.
+fn warnings_of_rows(rows: &[schema::MonitorRow], cfg: &ijepa_dsl::config::MonitorConfig) -> Option<(usize, Vec<String>)> {
+    let last = rows.iter().map(|r| r.epoch).filter(|&e| e > 0).max()?;
+    let measures: Vec<Measure> = rows
+        .iter()
+        .filter(|r| r.epoch == last && r.encoder != "pixels")
+        .map(|r| Measure { encoder: r.encoder.clone(), knn: r.knn_top1, rankme: r.rankme, spread: r.spread, seconds: 0.0 })
+        .collect();
+    Some((last as usize, monitor_warnings(&measures, rows, cfg)))
 }
 
 /// Appends `rows` (whole lines) to the CSV file at `path`.
@@ -1640,6 +1669,26 @@ mod tests {
         // the same images resume
         let same = data::Fingerprints { now: format!("{:016x}", 0xabc), as_written: None };
         assert!(check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &same, false), 16, 1).is_ok());
+    }
+
+    /// The monitor's warnings of a run are those its `monitor.csv` rows give at their last epoch
+    /// after 0 (a resumed run whose manifest was unreadable kept none): collapse and no better
+    /// than at the initialisation, as the monitor said them there.
+    #[test]
+    fn the_monitors_warnings_are_taken_again_from_its_rows() {
+        use ijepa_dsl::config::MonitorConfig;
+        let row = |epoch: u64, encoder: &str, knn: f64, rankme: f64, spread: f64| schema::MonitorRow { step: epoch * 10, epoch, encoder: encoder.into(), knn_top1: knn, rankme, spread };
+        let cfg = MonitorConfig::default();
+        let rows = [row(0, "target", 40.0, 3.0, 0.2), row(0, "pixels", 80.0, 300.0, 0.7), row(1, "target", 60.0, 20.0, 0.3), row(2, "target", 40.5, 20.0, 0.3)];
+        let (epoch, said) = warnings_of_rows(&rows, &cfg).unwrap();
+        let live = monitor_warnings(&[Measure { encoder: "target".into(), knn: 40.5, rankme: 20.0, spread: 0.3, seconds: 1.0 }], &rows, &cfg);
+        assert_eq!((epoch, &said), (2, &live));
+        assert!(said.len() == 1 && said[0].contains("not learning"), "{said:?}");
+        // (collapsed features)
+        let (_, said) = warnings_of_rows(&[rows[0].clone(), row(1, "target", 60.0, 1.0, 0.0)], &cfg).unwrap();
+        assert!(said.iter().any(|w| w.contains("collaps")), "{said:?}");
+        // (before training, nothing to say)
+        assert_eq!(warnings_of_rows(&rows[..2], &cfg), None);
     }
 
     /// On resume the metrics keep their header and the complete rows up to the checkpoint's
