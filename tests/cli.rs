@@ -1242,7 +1242,7 @@ fn probes_choose_their_feature_set_on_held_out_data() {
     precision "fp32"
     device "cpu"
     eval "linear" { epochs 2; decay-every 2; lr 0.05; weight-decay 0; features "last" "last4"; baselines "raw-pixels" }
-    eval "knn" { k 5; features "last" "last4"; held-out 0.2 }
+    eval "knn" { k 5; features "last" "last4"; held-out 0.2; baselines "raw-pixels" }
 }
 "#,
     );
@@ -1251,12 +1251,16 @@ fn probes_choose_their_feature_set_on_held_out_data() {
     let (out, err) = outputs(&o);
     assert!(o.status.success(), "{out}{err}");
     let evals = eval_records(&runs.join("fc"));
-    assert_eq!(evals.len(), 3);
+    assert_eq!(evals.len(), 4);
     for e in &evals {
         let sweep = e["sweep"].as_array().unwrap();
         if e["model"] == "raw-pixels" {
             assert_eq!(e["features"], "pixels", "{e}");
             assert!(sweep.iter().all(|p| p["params"].get("blocks").is_none()), "{e}");
+            // (their kNN has one feature set, and holds nothing out: not a setting it ran with)
+            if e["protocol"] == "knn" {
+                assert!(e["settings"].get("held-out").is_none(), "{e}");
+            }
             continue;
         }
         // one held-out score per set (one grid point each), the chosen set the better one

@@ -1196,7 +1196,7 @@ fn record(
         checkpoint_sha256: None,
         checkpoint_step: None,
         curve: result.curve.iter().map(|&(ep, acc)| CurvePoint { epoch: ep as u64, top1: acc }).collect(),
-        settings: protocol_settings(exp, cfg),
+        settings: protocol_settings(exp, cfg, subject == Subject::RawPixels),
         wall_s: 0.0,
         inputs: crate::plan::eval_inputs_now(exp, cfg),
         precision: None,
@@ -1205,7 +1205,7 @@ fn record(
 }
 
 /// What `eval.json` records of the protocol's own settings (see `EvalRecord::settings`).
-fn protocol_settings(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, f64> {
+fn protocol_settings(exp: &Experiment, cfg: &EvalConfig, pixels: bool) -> BTreeMap<String, f64> {
     let entries = |pairs: &[(&str, f64)]| pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>();
     // what every trained head (a probe, fine-tuning) runs with
     let trained = [("epochs", cfg.epochs as f64), ("batch-size", cfg.batch_size as f64), ("held-out", cfg.heldout)];
@@ -1230,9 +1230,12 @@ fn protocol_settings(exp: &Experiment, cfg: &EvalConfig) -> BTreeMap<String, f64
             m
         }
     };
-    // kNN holds images out only to choose among feature sets
-    if cfg.protocol == EvalProtocol::Knn && cfg.features.len() > 1 {
+    // `held-out` where it is read (kNN holds images out only to choose among feature sets, of
+    // which the pixels have one; fine-tuning only among several lr x weight-decay pairs)
+    if cfg.reads_heldout(pixels) {
         m.insert("held-out".to_string(), cfg.heldout);
+    } else {
+        m.remove("held-out");
     }
     m
 }
