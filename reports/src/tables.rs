@@ -155,6 +155,12 @@ struct ResultRow {
     /// column where our rows were computed in more than one (one checkpoint evaluated by an
     /// `auto` file on a bf16 machine and by an `fp32` copy read alike but for their score).
     precision: Option<String>,
+    /// kNN's temperature, ours only: a column where our rows voted at more than one.
+    temperature: Option<f64>,
+    /// The probe's head (`bn-linear`, `linear`, `logistic`), ours only: a column where our
+    /// rows were fit with more than one (a low-shot table's logistic and linear rows read alike
+    /// but for their score).
+    head: Option<String>,
 }
 
 impl ResultRow {
@@ -175,6 +181,8 @@ impl ResultRow {
             stage: e.dir.file_name().map(|n| n.to_string_lossy().into_owned()),
             k: r.chosen.get("k").copied().filter(|_| r.protocol == "knn"),
             precision: r.precision.clone(),
+            temperature: r.chosen.get("temperature").copied().filter(|_| r.protocol == "knn"),
+            head: nonempty(&r.head),
         }
     }
 
@@ -193,6 +201,8 @@ impl ResultRow {
             stage: None,
             k: None,
             precision: None,
+            temperature: None,
+            head: None,
         }
     }
 }
@@ -291,6 +301,16 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
     if ks.len() > 1 {
         cols.push(Column::new("k".into(), rows.iter().map(|r| r.k.map(|k| k as i64)).collect::<Vec<_>>()));
     }
+    // ... at another temperature
+    let temperatures: HashSet<u64> = rows.iter().filter_map(|r| r.temperature).map(f64::to_bits).collect();
+    if temperatures.len() > 1 {
+        cols.push(Column::new("temperature".into(), rows.iter().map(|r| r.temperature).collect::<Vec<_>>()));
+    }
+    // probes fit with other heads
+    let heads: HashSet<&str> = rows.iter().filter_map(|r| r.head.as_deref()).collect();
+    if heads.len() > 1 {
+        cols.push(opt_str_col("head", rows.iter().map(|r| r.head.clone()).collect()));
+    }
     // features computed in other precisions (the raw pixels have none)
     let precisions: HashSet<&str> = rows.iter().filter_map(|r| r.precision.as_deref()).collect();
     if precisions.len() > 1 {
@@ -304,7 +324,7 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
     // two files) by their folder
     let key = |r: &ResultRow| {
         format!(
-            "{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}",
+            "{:?}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
             r.experiment,
             r.method,
             r.arch,
@@ -314,7 +334,9 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
             r.fraction,
             r.point,
             r.k.filter(|_| ks.len() > 1),
-            r.precision.as_ref().filter(|_| precisions.len() > 1)
+            r.precision.as_ref().filter(|_| precisions.len() > 1),
+            r.temperature.filter(|_| temperatures.len() > 1),
+            r.head.as_ref().filter(|_| heads.len() > 1)
         )
     };
     let mut seen: HashMap<String, usize> = HashMap::new();

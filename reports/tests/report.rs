@@ -1704,6 +1704,33 @@ fn rows_that_would_read_the_same_are_told_apart() {
     ps.sort_unstable();
     assert_eq!(ps, [("bf16", "39.1"), ("fp32", "37.9")]);
     assert!(t.iter().all(|r| !r.contains_key("stage") && !r.contains_key("k")), "{t:?}");
+    // ... at other temperatures: a `temperature` column (and one head: none)
+    for (name, temperature) in [("knn-ijepa-k20", 0.07), ("knn-ijepa-k5", 0.5)] {
+        let f = runs.join("plain").join(format!("eval-{name}-abcdef012345/eval.json"));
+        let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
+        v["chosen"] = json!({"k": 20, "temperature": temperature});
+        v["precision"] = json!("fp32");
+        write_json(&f, &v);
+    }
+    let t = rows(&ijepa_reports::knn_table(&load_registry(&runs).unwrap()));
+    let mut ts: Vec<(&str, &str)> = find(&t, &[("experiment", "plain"), ("method", "I-JEPA (ours)")]).iter().map(|r| (r["temperature"].as_str(), r["top1"].as_str())).collect();
+    ts.sort_unstable();
+    assert_eq!(ts, [("0.07", "39.1"), ("0.5", "37.9")]);
+    assert!(t.iter().all(|r| !r.contains_key("stage") && !r.contains_key("precision") && !r.contains_key("head")), "{t:?}");
+    // low-shot probes fit with other heads: a `head` column
+    eval(&runs, "plain", "low-shot-ijepa-logistic", "low-shot", "ijepa", 50.0, Some(0.01), json!({}));
+    eval(&runs, "plain", "low-shot-ijepa-bn", "low-shot", "ijepa", 55.0, Some(0.01), json!({}));
+    for (name, head) in [("low-shot-ijepa-logistic", "logistic"), ("low-shot-ijepa-bn", "bn-linear")] {
+        let f = runs.join("plain").join(format!("eval-{name}-abcdef012345/eval.json"));
+        let mut v: serde_json::Value = serde_json::from_str(&fs::read_to_string(&f).unwrap()).unwrap();
+        v["head"] = json!(head);
+        write_json(&f, &v);
+    }
+    let t = rows(&ijepa_reports::lowshot_table(&load_registry(&runs).unwrap()));
+    let mut hs: Vec<(&str, &str)> = find(&t, &[("method", "I-JEPA (ours)")]).iter().map(|r| (r["head"].as_str(), r["top1"].as_str())).collect();
+    hs.sort_unstable();
+    assert_eq!(hs, [("bn-linear", "55.0"), ("logistic", "50.0")]);
+    assert!(t.iter().all(|r| !r.contains_key("stage")), "{t:?}");
 }
 
 /// Runs of several recipes draw their losses in a panel each, labelled with what the loss
