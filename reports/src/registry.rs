@@ -534,7 +534,7 @@ fn leave_out_copies(reg: &mut Registry, planned: &std::collections::HashSet<Path
         items.retain(|item| {
             let k = kept[i];
             if !k {
-                left_out.push(format!("{}: a copy of {} found in another folder: left out (its rows would count twice)", dir(item).display(), keys[i].2));
+                left_out.push(format!("{}: a copy of {} found in another folder (its rows would count twice)", dir(item).display(), keys[i].2));
             }
             i += 1;
             k
@@ -607,7 +607,7 @@ fn leave_out_outdated(reg: &mut Registry) {
             let given = e.record.checkpoint.as_deref().zip(e.record.checkpoint_sha256.as_deref());
             if let Some((run, file, now)) = given.and_then(|(c, read)| in_run(c).filter(|(_, _, now)| now.sha256 != read)) {
                 left_out.push(format!(
-                    "{}: evaluated {file} of {}{}, which has been written again since (now the one of step {}): left out; `ijepa eval` it again",
+                    "{}: evaluated {file} of {}{}, which has been written again since (now the one of step {}); `ijepa eval` it again",
                     e.dir.display(),
                     run.display(),
                     e.record.checkpoint_step.map(|s| format!(" at step {s}")).unwrap_or_default(),
@@ -623,7 +623,7 @@ fn leave_out_outdated(reg: &mut Registry) {
         match final_now {
             Some(now) if ijepa_schema::eval_outdated(&e.record, Some(now)) => {
                 left_out.push(format!(
-                    "{}: evaluated a checkpoint that is no longer the final one of its pretraining {} ({}): left out; `ijepa run` evaluates it again",
+                    "{}: evaluated a checkpoint that is no longer the final one of its pretraining {} ({}); `ijepa run` evaluates it again",
                     e.dir.display(),
                     pretrain.display(),
                     if now.is_empty() { "trained again since, not finished" } else { "trained again since" }
