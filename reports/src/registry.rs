@@ -125,7 +125,8 @@ pub struct Registry {
     /// Of the evaluations such a record names, the files whose record says what sweep values it
     /// files the stage under, with those values (empty: a plain file's); records of earlier
     /// versions do not say.
-    pub placed_by: std::collections::HashMap<String, Vec<(String, std::collections::BTreeMap<String, String>)>>,
+    /// (`None`: a record of an earlier version, which does not say: the evaluation's own values.)
+    pub placed_by: std::collections::HashMap<String, Vec<(String, Option<std::collections::BTreeMap<String, String>>)>>,
 }
 
 impl Registry {
@@ -139,7 +140,7 @@ impl Registry {
         let files_of = |e: &EvalRun| -> Vec<String> {
             let stage = ijepa_schema::PlannedStages::stage_of(&e.dir);
             match self.placed_by.get(&stage) {
-                Some(placed) => placed.iter().filter(|(_, v)| *v == e.record.varied).map(|(f, _)| f.clone()).collect(),
+                Some(placed) => placed.iter().filter(|(_, v)| v.as_ref().is_none_or(|v| *v == e.record.varied)).map(|(f, _)| f.clone()).collect(),
                 None => self.planned_by.get(&stage).cloned().unwrap_or_default(),
             }
         };
@@ -307,12 +308,10 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
                 if !files.contains(&planned.file) {
                     files.push(planned.file.clone());
                 }
-                if let Some(varied) = &planned.varied {
-                    let placed = reg.placed_by.entry(stage.clone()).or_default();
-                    let here = (planned.file.clone(), varied.get(stage).cloned().unwrap_or_default());
-                    if !placed.contains(&here) {
-                        placed.push(here);
-                    }
+                let placed = reg.placed_by.entry(stage.clone()).or_default();
+                let here = (planned.file.clone(), planned.varied.as_ref().map(|v| v.get(stage).cloned().unwrap_or_default()));
+                if !placed.contains(&here) {
+                    placed.push(here);
                 }
             }
             stages.extend(planned.stages);
@@ -365,32 +364,29 @@ impl Registry {
     /// of the baseline counted one seed fewer, or its table had no baseline row). One shown per
     /// placement, the record's own first.
     pub fn file_under_each_placement(&mut self, except: &[String]) {
-        file_under_each_placement(self, except);
-    }
-}
-
-fn file_under_each_placement(reg: &mut Registry, except: &[String]) {
-    let mut more = Vec::new();
-    for e in reg.evals.iter_mut().filter(|e| !except.contains(&e.record.experiment)) {
-        let Some(placed) = reg.placed_by.get(&ijepa_schema::PlannedStages::stage_of(&e.dir)) else { continue };
-        let mut values: Vec<&std::collections::BTreeMap<String, String>> = placed.iter().map(|(_, v)| v).collect();
-        values.sort();
-        values.dedup();
-        if !values.contains(&&e.record.varied) {
-            // (no record files it under the values it recorded: the first record's)
-            match values.first() {
-                Some(v) => e.record.varied = (*v).clone(),
-                None => continue,
+        let mut more = Vec::new();
+        for e in self.evals.iter_mut().filter(|e| !except.contains(&e.record.experiment)) {
+            let Some(placed) = self.placed_by.get(&ijepa_schema::PlannedStages::stage_of(&e.dir)) else { continue };
+            // (a record of an earlier version files it under the values it recorded)
+            let mut values: Vec<std::collections::BTreeMap<String, String>> = placed.iter().map(|(_, v)| v.clone().unwrap_or_else(|| e.record.varied.clone())).collect();
+            values.sort();
+            values.dedup();
+            if !values.contains(&e.record.varied) {
+                // (no record files it under the values it recorded: the first record's)
+                match values.first() {
+                    Some(v) => e.record.varied = v.clone(),
+                    None => continue,
+                }
+            }
+            for v in values.into_iter().filter(|v| *v != e.record.varied) {
+                let mut copy = e.clone();
+                copy.record.varied = v;
+                more.push(copy);
             }
         }
-        for v in values.into_iter().filter(|v| **v != e.record.varied) {
-            let mut copy = e.clone();
-            copy.record.varied = v.clone();
-            more.push(copy);
-        }
+        self.evals.extend(more);
+        self.evals.sort_by(|a, b| a.dir.cmp(&b.dir));
     }
-    reg.evals.extend(more);
-    reg.evals.sort_by(|a, b| a.dir.cmp(&b.dir));
 }
 
 /// [`load_registry`] for the report of a plan whose stages are in the folders `stages`: of two

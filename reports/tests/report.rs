@@ -666,6 +666,13 @@ fn a_baseline_a_plain_file_and_its_sweep_share_is_filed_under_each() {
     let seeds = rows(&ijepa_reports::seeds_table(&reg, "sd"));
     let random = find(&seeds, &[("method", "random init")]);
     assert!(random.len() == 1 && random[0]["seeds"] == "2" && random[0]["mean"] == "16.775", "{seeds:?}");
+    // the sweep's record of an earlier version, which does not say: its baseline keeps the
+    // values it recorded (it was moved under the plain file's alone)
+    patch_eval(&runs, "sd", "linear-random-init-0", |v| v["varied"] = json!({"seed": "0"}));
+    write_json(&runs.join("sd/planned-seeds-00000002.json"), &json!({"file": "seeds.kdl", "experiments": ["sd", "sd-seed-0", "sd-seed-1"], "stages": [shared, other]}));
+    let reg = load_registry(&runs).unwrap();
+    assert_eq!(placed(&reg), [(zero.clone(), "{\"seed\":\"0\"}".to_string()), (zero.clone(), "{}".to_string()), (one.clone(), "{\"seed\":\"1\"}".to_string())]);
+    patch_eval(&runs, "sd", "linear-random-init-0", |v| v["varied"] = json!({}));
     // records of an earlier version say nothing of values: as recorded
     write_json(&runs.join("sd/planned-base-00000001.json"), &json!({"file": "base.kdl", "experiments": ["sd"], "stages": [shared]}));
     write_json(&runs.join("sd/planned-seeds-00000002.json"), &json!({"file": "seeds.kdl", "experiments": ["sd", "sd-seed-0", "sd-seed-1"], "stages": [shared, other]}));
