@@ -110,16 +110,17 @@ fn root_error(what: &str, root: &Path, dataset: &DatasetKind, with_test: bool, s
     // a folder without the data set's files (an empty or wrong folder, a labels file left
     // out): `run` found it only at its start, `check` said ok; the test split's files too
     // where evaluations read it from this root (`run` refused them only before pretraining)
-    let test = what == "test root";
-    let (folder, splits): (&[&str], Vec<bool>) = match dataset {
-        DatasetKind::FashionMnist | DatasetKind::Mnist | DatasetKind::Cifar10 | DatasetKind::Cifar100 if test => (&[""], vec![true]),
-        _ if with_test => (&[""], vec![false, true]),
-        _ => (&[""], vec![false]),
+    // (the splits read from this root: the test root's, or the training split and, with
+    // `with_test`, the test split)
+    let splits = match (what == "test root", with_test) {
+        (true, _) => vec![true],
+        (false, true) => vec![false, true],
+        (false, false) => vec![false],
     };
     let folder: &[&str] = match dataset {
         DatasetKind::Cifar10 => &["", "cifar-10-batches-bin"],
         DatasetKind::Cifar100 => &["", "cifar-100-binary"],
-        _ => folder,
+        _ => &[""],
     };
     // each file a split reads, by its names (a `.gz` or not)
     let files = |test: bool| -> Vec<Vec<String>> {
@@ -135,11 +136,26 @@ fn root_error(what: &str, root: &Path, dataset: &DatasetKind, with_test: bool, s
             DatasetKind::ImageFolder => Vec::new(),
         }
     };
-    // (the archive's own sub-folder, or the root, whichever holds the split's first file)
-    let first_missing = splits.into_iter().flat_map(files).find(|names| !folder.iter().any(|f| names.iter().any(|n| root.join(f).join(n).is_file())));
-    if let Some(first) = first_missing {
+    let present = |f: &str, names: &[String]| names.iter().any(|n| root.join(f).join(n).is_file());
+    let requested: Vec<Vec<String>> = splits.into_iter().flat_map(files).collect();
+    // (the root or the archive's own sub-folder: every split from the one that holds the
+    // training split's first file, as the loader reads them; a test batch in the other was
+    // passed, and refused at the run's start)
+    let train_first = files(false).into_iter().next();
+    let base = (folder.iter().copied().find(|f| train_first.as_ref().is_some_and(|n| present(f, n))))
+        .or_else(|| folder.iter().copied().find(|f| requested.first().is_some_and(|n| present(f, n))));
+    let first_missing = match base {
+        Some(b) => requested.into_iter().find(|names| !present(b, names)).map(|names| (names, b)),
+        None => requested.into_iter().next().map(|names| (names, "")),
+    };
+    if let Some((first, at)) = first_missing {
         let names = first.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ");
-        let also = folder.iter().filter(|f| !f.is_empty()).map(|f| format!(" (nor its `{f}/`)")).collect::<String>();
+        let also = match base {
+            None => folder.iter().filter(|f| !f.is_empty()).map(|f| format!(" (nor its `{f}/`)")).collect::<String>(),
+            Some(_) if folder.len() > 1 => " (the folder of the training split's first file, which every split is read from)".to_string(),
+            Some(_) => String::new(),
+        };
+        let text = if at.is_empty() { text.into_owned() } else { root.join(at).display().to_string() };
         return Some(DslError::MissingInput {
             what: what.into(),
             message: format!("{text} holds no {names}{also}"),
@@ -200,6 +216,13 @@ mod tests {
         }
         assert_eq!(err(&DatasetKind::Cifar10, "data root", "c10"), None);
         assert!(with_test(&DatasetKind::Cifar10, "c10").unwrap().contains("holds no `test_batch.bin`"));
+        // (a test batch beside the archive's folder is not its test split: the loader reads
+        // both from the folder of the training batches)
+        std::fs::write(d.join("c10/test_batch.bin"), b"").unwrap();
+        let e = with_test(&DatasetKind::Cifar10, "c10").unwrap();
+        assert!(e.contains("c10/cifar-10-batches-bin holds no `test_batch.bin` (the folder of the training split's first file"), "{e}");
+        std::fs::write(d.join("c10/cifar-10-batches-bin/test_batch.bin"), b"").unwrap();
+        assert_eq!(with_test(&DatasetKind::Cifar10, "c10"), None);
         assert!(err(&DatasetKind::Cifar100, "data root", "c10").is_some());
         // a sweep's two points on one folder, CIFAR-10 then CIFAR-100: each checked for its
         // own files (the folder was checked once, for the first point's)
