@@ -1188,11 +1188,14 @@ fn record(
         pretrain_dir: source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
         // (a file given to `ijepa eval` by its absolute path: the report checks whether it was
         // written again since from whichever folder it runs in)
-        checkpoint: Some(match source.pretrain_dir {
-            None => std::path::absolute(&source.checkpoint).unwrap_or_else(|_| source.checkpoint.clone()),
-            Some(_) => source.checkpoint.clone(),
-        })
-        .map(|c| c.display().to_string()),
+        checkpoint: Some(
+            match source.pretrain_dir {
+                None => std::path::absolute(&source.checkpoint).unwrap_or_else(|_| source.checkpoint.clone()),
+                Some(_) => source.checkpoint.clone(),
+            }
+            .display()
+            .to_string(),
+        ),
         checkpoint_sha256: None,
         checkpoint_step: None,
         curve: result.curve.iter().map(|&(ep, acc)| CurvePoint { epoch: ep as u64, top1: acc }).collect(),
@@ -1208,7 +1211,7 @@ fn record(
 fn protocol_settings(exp: &Experiment, cfg: &EvalConfig, pixels: bool) -> BTreeMap<String, f64> {
     let entries = |pairs: &[(&str, f64)]| pairs.iter().map(|&(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>();
     // what every trained head (a probe, fine-tuning) runs with
-    let trained = [("epochs", cfg.epochs as f64), ("batch-size", cfg.batch_size as f64), ("held-out", cfg.heldout)];
+    let trained = [("epochs", cfg.epochs as f64), ("batch-size", cfg.batch_size as f64)];
     let mut m = match (cfg.protocol, cfg.head) {
         (EvalProtocol::Linear, _) | (EvalProtocol::LowShot, HeadKind::Linear | HeadKind::BnLinear) => {
             let mut m = entries(&trained);
@@ -1234,8 +1237,6 @@ fn protocol_settings(exp: &Experiment, cfg: &EvalConfig, pixels: bool) -> BTreeM
     // which the pixels have one; fine-tuning only among several lr x weight-decay pairs)
     if cfg.reads_heldout(pixels) {
         m.insert("held-out".to_string(), cfg.heldout);
-    } else {
-        m.remove("held-out");
     }
     m
 }
