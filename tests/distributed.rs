@@ -273,13 +273,20 @@ fn folder_exp(d: &Path, root: &str, data_extra: &str, epochs: usize) -> PathBuf 
     f
 }
 
-/// `ijepa launch` of `file` on 2 ranks into `runs`, to its end.
+/// `ijepa launch` of `file` on 2 ranks into `runs`, to its end, one thread a rank.
 fn launch_two(file: &Path, runs: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ijepa"))
-        .args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap()
+    launch_two_threads(file, runs, Some("1"))
+}
+
+/// [`launch_two`] with OMP_NUM_THREADS `threads` (`None`: unset, the launcher shares the cores).
+fn launch_two_threads(file: &Path, runs: &Path, threads: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ijepa"));
+    cmd.args(["launch", "--nproc-per-node", "2", file.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()]);
+    match threads {
+        Some(n) => cmd.env("OMP_NUM_THREADS", n),
+        None => cmd.env_remove("OMP_NUM_THREADS"),
+    };
+    cmd.output().unwrap()
 }
 
 /// `ijepa launch` shares the machine's cores out to its ranks for pretraining; rank 0 then
@@ -291,11 +298,7 @@ fn rank_0_evaluates_on_the_cores_the_launch_shared_out() {
     let f = d.join("e.kdl");
     std::fs::write(&f, EXP.replace("BATCH", "8").replace("EPOCHS", "1").replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 5 }\n")).unwrap();
     let runs = d.join("runs");
-    let o = Command::new(env!("CARGO_BIN_EXE_ijepa"))
-        .args(["launch", "--nproc-per-node", "2", f.to_str().unwrap(), "--", "--runs-dir", runs.to_str().unwrap()])
-        .env_remove("OMP_NUM_THREADS")
-        .output()
-        .unwrap();
+    let o = launch_two_threads(&f, &runs, None);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let cores = std::thread::available_parallelism().unwrap().get();
