@@ -105,6 +105,9 @@ pub struct EvalRun {
     pub record: EvalRecord,
 }
 
+/// A stage's sweep values: setting -> value.
+pub type Varied = std::collections::BTreeMap<String, String>;
+
 /// Everything found under a runs folder, sorted by folder path.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -126,7 +129,7 @@ pub struct Registry {
     /// files the stage under, with those values (empty: a plain file's); records of earlier
     /// versions do not say.
     /// (`None`: a record of an earlier version, which does not say: the evaluation's own values.)
-    pub placed_by: std::collections::HashMap<String, Vec<(String, Option<std::collections::BTreeMap<String, String>>)>>,
+    pub placed_by: std::collections::HashMap<String, Vec<(String, Option<Varied>)>>,
 }
 
 impl Registry {
