@@ -88,6 +88,12 @@ fn opt_str_col(name: &str, v: Vec<Option<String>>) -> Column {
     Column::new(name.into(), v)
 }
 
+/// Whether rows hold more than one value of a setting (`None`: a row that has none): a column
+/// of it tells them apart.
+fn apart<T: std::hash::Hash + Eq>(values: impl Iterator<Item = Option<T>>) -> bool {
+    values.flatten().collect::<HashSet<T>>().len() > 1
+}
+
 fn nonempty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
@@ -297,23 +303,23 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
         ));
     }
     // kNN rows that voted with other k
-    let ks: HashSet<u64> = rows.iter().filter_map(|r| r.k).map(f64::to_bits).collect();
-    if ks.len() > 1 {
+    let ks_apart = apart(rows.iter().map(|r| r.k.map(f64::to_bits)));
+    if ks_apart {
         cols.push(Column::new("k".into(), rows.iter().map(|r| r.k.map(|k| k as i64)).collect::<Vec<_>>()));
     }
     // ... at another temperature
-    let temperatures: HashSet<u64> = rows.iter().filter_map(|r| r.temperature).map(f64::to_bits).collect();
-    if temperatures.len() > 1 {
+    let temperatures_apart = apart(rows.iter().map(|r| r.temperature.map(f64::to_bits)));
+    if temperatures_apart {
         cols.push(Column::new("temperature".into(), rows.iter().map(|r| r.temperature).collect::<Vec<_>>()));
     }
     // probes fit with other heads
-    let heads: HashSet<&str> = rows.iter().filter_map(|r| r.head.as_deref()).collect();
-    if heads.len() > 1 {
+    let heads_apart = apart(rows.iter().map(|r| r.head.as_deref()));
+    if heads_apart {
         cols.push(opt_str_col("head", rows.iter().map(|r| r.head.clone()).collect()));
     }
     // features computed in other precisions (the raw pixels have none)
-    let precisions: HashSet<&str> = rows.iter().filter_map(|r| r.precision.as_deref()).collect();
-    if precisions.len() > 1 {
+    let precisions_apart = apart(rows.iter().map(|r| r.precision.as_deref()));
+    if precisions_apart {
         cols.push(opt_str_col("precision", rows.iter().map(|r| r.precision.clone()).collect()));
     }
     // a sweep's points beside its recipes (its seeds) are told apart by their settings
@@ -333,10 +339,10 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
             r.features,
             r.fraction,
             r.point,
-            r.k.filter(|_| ks.len() > 1),
-            r.precision.as_ref().filter(|_| precisions.len() > 1),
-            r.temperature.filter(|_| temperatures.len() > 1),
-            r.head.as_ref().filter(|_| heads.len() > 1)
+            r.k.filter(|_| ks_apart),
+            r.precision.as_ref().filter(|_| precisions_apart),
+            r.temperature.filter(|_| temperatures_apart),
+            r.head.as_ref().filter(|_| heads_apart)
         )
     };
     let mut seen: HashMap<String, usize> = HashMap::new();
