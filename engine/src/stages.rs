@@ -162,12 +162,7 @@ fn feature_weights(exp: &Experiment, models: &import::Models, path: &Path) -> Re
     let entry = crate::recipe::entry(&exp.recipe)?;
     // a bare `encoder` (an export) stands for the recipe's module; beside other modules
     // it is another recipe's (MAE's encoder and decoder under DINO, which reads `teacher`)
-    let held: Vec<&str> = import::MODELS
-        .iter()
-        .copied()
-        .filter(|m| models.module(m).is_some())
-        .chain(models.others.iter().map(|(n, _)| n.as_str()))
-        .collect();
+    let held = models.module_names();
     let bare = held == ["encoder"];
     let module = (entry.feature_module)(exp);
     let sd = models.module(&module).or(models.encoder.as_ref().filter(|_| bare)).ok_or_else(|| Error::Checkpoint {

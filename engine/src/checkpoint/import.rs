@@ -89,8 +89,8 @@ impl Models {
         crate::recipe::recipe_of_modules(&self.module_names())
     }
 
-    /// The names of the modules it holds.
-    fn module_names(&self) -> Vec<&str> {
+    /// The names of the modules it holds (in checkpoint order, then other recipes').
+    pub fn module_names(&self) -> Vec<&str> {
         MODELS
             .iter()
             .zip([&self.encoder, &self.predictor, &self.target_encoder])
