@@ -343,9 +343,12 @@ pub fn recorded_config(exp: &Experiment) -> Value {
 ///
 /// # Errors
 /// A serialisation failure.
-pub fn recorded_config_text(exp: &Experiment) -> serde_json::Result<String> {
-    let order: KeyOrder = serde_json::from_str(&serde_json::to_string(exp)?)?;
-    serde_json::to_string_pretty(&Ordered { v: &recorded_config(exp), order: &order })
+pub fn recorded_config_text(exp: &Experiment) -> crate::error::Result<String> {
+    let text = || -> serde_json::Result<String> {
+        let order: KeyOrder = serde_json::from_str(&serde_json::to_string(exp)?)?;
+        serde_json::to_string_pretty(&Ordered { v: &recorded_config(exp), order: &order })
+    };
+    text().map_err(|e| crate::error::Error::Train(format!("serialising the config: {e}")))
 }
 
 /// The keys of a JSON text's objects in the order it writes them (an array's: its elements'

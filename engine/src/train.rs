@@ -266,7 +266,7 @@ impl Run {
 /// resumes from `checkpoints/latest.safetensors` and ends bit-identical (on CPU) to an
 /// uninterrupted run.
 pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) -> Result<RunSummary> {
-    let resolved = crate::plan::recorded_config_text(exp).map_err(|e| Error::Train(format!("serialising the config: {e}")))?;
+    let resolved = crate::plan::recorded_config_text(exp)?;
     let (rank, world) = opts.rank_world();
     let lead = rank == 0;
     // the pretraining stage's identity: everything but what runs after it (evals, report)
@@ -873,7 +873,7 @@ pub fn restore_config(dir: &Path, exp: &Experiment) -> Result<()> {
     if config.exists() || !dir.join(schema::MANIFEST).is_file() {
         return Ok(());
     }
-    let resolved = crate::plan::recorded_config_text(exp).map_err(|e| Error::Train(format!("serialising the config: {e}")))?;
+    let resolved = crate::plan::recorded_config_text(exp)?;
     tracing::warn!("{} was missing: written again", config.display());
     run_dir::write_atomic(&config, resolved.as_bytes())
 }
