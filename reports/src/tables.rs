@@ -196,7 +196,11 @@ impl ResultRow {
         Self {
             experiment: None,
             method: p.method.clone(),
-            arch: p.arch.clone(),
+            // (the paper's ViT-H/16 at 448 px read as a 224 px result beside the ViT-H/14's)
+            arch: match p.resolution {
+                224 => p.arch.clone(),
+                px => format!("{} ({px} px)", p.arch),
+            },
             epochs: Some(p.epochs),
             data: PAPER_DATA.to_string(),
             features: None,
@@ -363,7 +367,8 @@ fn result_frame(rows: &[ResultRow], with_fraction: bool) -> DataFrame {
     frame(cols)
 }
 
-/// Table-1 layout (linear probe on frozen features): columns `method`, `arch`, `epochs`
+/// Table-1 layout (linear probe on frozen features): columns `method`, `arch` (the paper's with
+/// its resolution where it is not 224 px: `ViT-H/16 (448 px)`), `epochs`
 /// (pretraining, null for baselines), `data`, `features` (what our head read: `last`, `last4`,
 /// `pixels`...; null for the paper's rows), `top1` (percent), `source` (`"ours"`/`"paper"`),
 /// and first `experiment` (null for the paper's rows) when our rows come from more than one
@@ -1024,6 +1029,20 @@ mod tests {
             .filter(|r| r.table == 1 && r.method == "MAE" && r.arch == "ViT-B/16");
         assert_eq!(t1_mae_b.count(), 1);
         assert_eq!(paper_table().height(), rows.len());
+    }
+
+    #[test]
+    fn paper_rows_say_a_resolution_other_than_224() {
+        // Table 1's I-JEPA ViT-H/16 at 448 px (81.1) read as a 224 px result beside the ViT-H/14
+        let t = linear_table(&Registry::default());
+        let arch = t.column("arch").unwrap().str().unwrap();
+        let top1 = t.column("top1").unwrap().f64().unwrap();
+        let at = |v: f64| (0..t.height()).find(|&i| top1.get(i) == Some(v)).and_then(|i| arch.get(i)).unwrap();
+        assert_eq!(at(81.1), "ViT-H/16 (448 px)");
+        assert_eq!(at(79.3), "ViT-H/14");
+        let t = finetune_table(&Registry::default());
+        let arch: Vec<_> = t.column("arch").unwrap().str().unwrap().iter().flatten().collect();
+        assert!(arch.contains(&"ViT-H/14 (448 px)") && arch.contains(&"ViT-H/16 (448 px)"), "{arch:?}");
     }
 
     #[test]
