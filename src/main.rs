@@ -677,9 +677,19 @@ fn cmd_launch(file: &std::path::Path, nproc: Option<usize>, port: Option<u16>, r
 }
 
 fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<PathBuf>, submit: bool) -> CmdResult {
-    let (study, _) = match load_study(file) {
-        Ok(x) => x,
-        Err(code) => return Ok(code),
+    // (the official placeholder in a path is refused: a job queued with it failed as it
+    // started; a path missing here is said, the job's nodes may have it)
+    let study = match ijepa_dsl::load_study_for_elsewhere(file) {
+        Ok((study, _, missing)) => {
+            for m in missing {
+                eprintln!("warning: {m} on this machine (the job's nodes may have it; its `ijepa run` refuses to start if not)");
+            }
+            study
+        }
+        Err(diags) => {
+            eprintln!("{:?}", miette::Report::new(diags));
+            return Ok(ExitCode::FAILURE);
+        }
     };
     ijepa::outputs::check(out.as_deref(), "--out", &[file], Some(ijepa::outputs::OutKind::Script))?;
     // what the job's `ijepa run` (here, with the default --reports-dir) would refuse is

@@ -17,6 +17,15 @@ use crate::study::Study;
 /// How the official YAML files' placeholders start (`$replace_this_with_absolute_path_to_...`).
 pub const OFFICIAL_PLACEHOLDER: &str = "$replace_this";
 
+/// How the message of a path holding [`OFFICIAL_PLACEHOLDER`] ends.
+const HOLDS_PLACEHOLDER: &str = "still holds the official configs' placeholder";
+
+/// Whether `e` is of a path that still holds the official placeholder: wrong on every machine,
+/// where another missing input may be a path of other machines (a cluster's nodes).
+pub(crate) fn holds_placeholder(e: &DslError) -> bool {
+    matches!(e, DslError::MissingInput { message, .. } if message.ends_with(HOLDS_PLACEHOLDER))
+}
+
 /// The missing inputs of every point of `study` (each path reported once), at the setting's
 /// span, or at the sweep value that gave a point its path (`values`: (setting, value) -> span).
 pub(crate) fn check(study: &Study, spans: &SpanMap, values: &BTreeMap<(String, String), SourceSpan>) -> Vec<DslError> {
@@ -83,7 +92,7 @@ fn root_error(what: &str, root: &Path, dataset: &DatasetKind, with_test: bool, s
     if text.contains(OFFICIAL_PLACEHOLDER) {
         return Some(DslError::MissingInput {
             what: what.into(),
-            message: format!("{text} still holds the official configs' placeholder"),
+            message: format!("{text} {HOLDS_PLACEHOLDER}"),
             span,
             help: "replace \"$replace_this_with_absolute_path_to_your_datasets_directory\" with the folder \
                    that holds your datasets"

@@ -125,6 +125,20 @@ pub fn load_study_checked(path: &Path) -> Result<(Study, String), Diagnostics> {
     Ok((compiled.study, src))
 }
 
+/// [`load_study`] for a job that reads its inputs on other machines (`ijepa slurm`: the
+/// cluster's nodes): a path that still holds the official placeholder is refused as
+/// [`load_study_checked`] refuses it, wrong on every machine; the other missing inputs (paths
+/// this machine does not have) are returned beside the study, for the caller to warn of.
+pub fn load_study_for_elsewhere(path: &Path) -> Result<(Study, String, Vec<DslError>), Diagnostics> {
+    let (name, src) = read_source(path)?;
+    let compiled = compile(&name, &src, origin_of(path))?;
+    let (placeholders, missing): (Vec<_>, Vec<_>) = inputs::check(&compiled.study, &compiled.spans, &compiled.values).into_iter().partition(inputs::holds_placeholder);
+    if !placeholders.is_empty() {
+        return Err(Diagnostics::new(&name, &src, placeholders));
+    }
+    Ok((compiled.study, src, missing))
+}
+
 /// A file read into its study, with what the single-experiment API needs.
 pub(crate) struct Compiled {
     pub study: Study,
