@@ -44,9 +44,12 @@ impl DistEnv {
     /// * torchrun (or a hand launch) when RANK or WORLD_SIZE is set: RANK, WORLD_SIZE,
     ///   MASTER_ADDR and MASTER_PORT are required; LOCAL_RANK / LOCAL_WORLD_SIZE default to
     ///   RANK / WORLD_SIZE (one node) when absent.
-    /// * else SLURM when SLURM_PROCID is set (launch with `srun`: in the batch script itself
-    ///   SLURM_PROCID is 0 while SLURM_NTASKS counts every task, and rank 0 would wait for
-    ///   peers that never come). The master is the first host of SLURM_JOB_NODELIST
+    /// * else SLURM when SLURM_PROCID and SLURM_NTASKS are set (launch with `srun`: in the
+    ///   batch script itself SLURM_PROCID is 0 while SLURM_NTASKS counts every task, and rank 0
+    ///   would wait for peers that never come). A batch script of a job that gave no
+    ///   `--ntasks` has SLURM_PROCID without SLURM_NTASKS (sbatch sets it only from `--ntasks`):
+    ///   one process, as outside SLURM (`sbatch --gres=gpu:1 --wrap "ijepa run F.kdl"` failed
+    ///   at once). The master is the first host of SLURM_JOB_NODELIST
     ///   (or SLURM_NODELIST) unless MASTER_ADDR is set; the port is MASTER_PORT or
     ///   `10000 + SLURM_JOB_ID % 20000`.
     /// * else `None`: a single process.
@@ -58,7 +61,7 @@ impl DistEnv {
         if get("RANK").is_some() || get("WORLD_SIZE").is_some() {
             return torchrun(&get).map(Some);
         }
-        if get("SLURM_PROCID").is_some() {
+        if get("SLURM_PROCID").is_some() && get("SLURM_NTASKS").is_some() {
             return slurm(&get).map(Some);
         }
         Ok(None)
@@ -357,7 +360,9 @@ mod tests {
 
     #[test]
     fn half_set_slurm_is_an_error() {
-        assert!(err(&[("SLURM_PROCID", "0")]).contains("SLURM_NTASKS is not set"));
+        // (a batch script without --ntasks: one process)
+        assert!(parse(&[("SLURM_PROCID", "0"), ("SLURM_LOCALID", "0"), ("SLURM_TASKS_PER_NODE", "1"), ("SLURM_JOB_ID", "7")]).unwrap().is_none());
+        assert!(err(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2")]).contains("SLURM_LOCALID is not set"));
         let base =
             [("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2"), ("SLURM_LOCALID", "0"), ("SLURM_TASKS_PER_NODE", "2")];
         let e = err(&base);
