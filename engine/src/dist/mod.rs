@@ -585,7 +585,7 @@ fn create_error(
         ),
         1 if env.rank == 0 => {
             let cause = if lower.contains("eaddrinuse") || lower.contains("address already in use") {
-                "address in use (another job or a leftover process holds it: pick another MASTER_PORT, or with `ijepa launch` another --master-port or none, for a free one)"
+                "address in use (another job or a leftover process holds it: pick another MASTER_PORT (an `ijepa slurm` script sets it from the job id: edit its `export MASTER_PORT` line), or with `ijepa launch` another --master-port or none, for a free one)"
             } else if lower.contains("eaddrnotavail") || lower.contains("cannot assign requested address") {
                 "this host has no such address (MASTER_ADDR must name rank 0's own host)"
             } else {
