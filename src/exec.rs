@@ -234,12 +234,13 @@ fn same_launch(pg: &ProcessGroup, env: &DistEnv) -> Result<()> {
     .into())
 }
 
-/// The device of this rank: `cuda:LOCAL_RANK` when the experiment's device is CUDA and the
-/// process is one rank of several, else the experiment's device.
+/// The device of this rank: the GPU of its local rank ([`DistEnv::gpu`]) when the
+/// experiment's device is CUDA and the process is one rank of several, else the experiment's
+/// device.
 pub fn rank_device(exp: &Experiment) -> Result<tch::Device> {
     let dev = device::resolve(&exp.device)?;
     match (dev, DistEnv::from_env()?) {
-        (tch::Device::Cuda(_), Some(env)) => Ok(tch::Device::Cuda(env.local_rank)),
+        (tch::Device::Cuda(_), Some(env)) => Ok(tch::Device::Cuda(env.gpu()?)),
         _ => Ok(dev),
     }
 }

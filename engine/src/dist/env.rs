@@ -71,6 +71,28 @@ impl DistEnv {
     pub fn is_single(&self) -> bool {
         self.world_size == 1
     }
+
+    /// The GPU this rank computes on (and NCCL binds), of those the process sees
+    /// ([`rank_gpu`]).
+    pub fn gpu(&self) -> Result<usize> {
+        rank_gpu(self.local_rank, tch::Cuda::device_count().max(0) as usize)
+    }
+}
+
+/// The GPU a rank of local rank `local_rank` computes on, of the `visible` GPUs its process
+/// sees: `cuda:LOCAL_RANK` where the process sees every GPU of its node; the one GPU it sees
+/// where its launcher gave each task its own (SLURM's `--gpus-per-task`, `--gpu-bind`, a
+/// site's default: ranks 1-7 asked for a device that did not exist); else an error naming
+/// both counts.
+pub fn rank_gpu(local_rank: usize, visible: usize) -> Result<usize> {
+    match visible {
+        1 => Ok(0),
+        n if local_rank < n => Ok(local_rank),
+        n => Err(env_err(format!(
+            "local rank {local_rank} has no GPU of its own: this process sees {n} GPU(s) (CUDA_VISIBLE_DEVICES={}); start one rank per GPU of the node, or give each rank its GPU",
+            std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_else(|_| "unset".into())
+        ))),
+    }
 }
 
 fn env_err(msg: impl std::fmt::Display) -> Error {
@@ -356,6 +378,17 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((e.master_addr.as_str(), e.master_port, e.local_world_size), ("n1", 4242, 2));
+    }
+
+    #[test]
+    fn a_rank_computes_on_its_gpu_or_the_one_it_sees() {
+        // every GPU of the node seen: the local rank's; one GPU given to each task: that one
+        assert_eq!(rank_gpu(3, 8).unwrap(), 3);
+        assert_eq!(rank_gpu(0, 8).unwrap(), 0);
+        assert_eq!(rank_gpu(5, 1).unwrap(), 0);
+        // fewer GPUs than ranks (two ranks on one GPU: NCCL refuses them): said, with the counts
+        let e = rank_gpu(3, 2).unwrap_err().to_string();
+        assert!(e.contains("local rank 3 has no GPU of its own: this process sees 2 GPU(s)"), "{e}");
     }
 
     #[test]

@@ -308,7 +308,8 @@ impl ProcessGroup {
     /// `master_addr:master_port`, the others connect to it, then the backend connects every
     /// pair of ranks. Each phase, and every later collective, gives up after `timeout`.
     ///
-    /// NCCL binds CUDA device `env.local_rank`.
+    /// NCCL binds the CUDA device of the rank ([`DistEnv::gpu`]: `env.local_rank`, or the one GPU
+    /// the process sees).
     pub fn new(env: &DistEnv, backend: Backend, timeout: Duration) -> Result<Self> {
         let who = format!("rank {} of {}", env.rank, env.world_size);
         let rank = c_int::try_from(env.rank).map_err(|_| Error::Dist(format!("{who}: rank too large")))?;
@@ -334,10 +335,11 @@ impl ProcessGroup {
         let c_addr = cstr("MASTER_ADDR", &env.master_addr)?;
         let c_iface = cstr("IJEPA_GLOO_IFNAME", &iface)?;
         let c_host = cstr("gloo host", &host)?;
-        let device_index = match backend {
-            Backend::Nccl => c_int::try_from(env.local_rank).unwrap_or(-1),
-            Backend::Gloo => -1,
+        let gpu = match backend {
+            Backend::Nccl => Some(env.gpu()?),
+            Backend::Gloo => None,
         };
+        let device_index = gpu.map_or(-1, |g| c_int::try_from(g).unwrap_or(-1));
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         let mut phase: c_int = 0;
         let mut raw: *mut c_void = std::ptr::null_mut();
@@ -394,10 +396,7 @@ impl ProcessGroup {
         if raw.is_null() {
             return Err(Error::Dist(format!("{who}: the c10d shim returned no process group")));
         }
-        let device = match backend {
-            Backend::Gloo => Device::Cpu,
-            Backend::Nccl => Device::Cuda(env.local_rank),
-        };
+        let device = gpu.map_or(Device::Cpu, Device::Cuda);
         tracing::debug!(rank = env.rank, world = env.world_size, backend = backend.name(), "process group ready");
         Ok(ProcessGroup {
             raw,
@@ -425,7 +424,7 @@ impl ProcessGroup {
         self.backend
     }
 
-    /// Where this group's tensors live: CPU for Gloo, `cuda:<local_rank>` for NCCL.
+    /// Where this group's tensors live: CPU for Gloo, the rank's GPU for NCCL.
     pub fn device(&self) -> Device {
         self.device
     }
