@@ -261,7 +261,13 @@ pub fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     // clipped)
     const LIMIT: f64 = f64::MAX / 8.0;
     let (lo, hi) = (lo.clamp(-LIMIT, LIMIT), hi.clamp(-LIMIT, LIMIT));
-    let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) * 0.1 };
+    // (flat: a tenth of the value; a constant learning rate of 5e-4 was drawn on an axis of
+    // -0.0045 to 0.0055, its value unreadable)
+    let span = match (hi > lo, lo.abs()) {
+        (true, _) => hi - lo,
+        (false, a) if a > 0.0 => a * 0.1,
+        (false, _) => 0.1,
+    };
     (lo - 0.05 * span, hi + 0.05 * span)
 }
 
@@ -277,10 +283,33 @@ pub fn tick(v: f64) -> String {
     if s == "-0" { "0".into() } else { s.into() }
 }
 
-/// [`tick`] of a value on an axis spanning `span`: one a rounding step off zero (`-2.7e-20` on a
-/// schedule's axis) reads as 0.
+/// [`tick`] of a value on an axis spanning `span`, with as many digits as the axis's ticks need
+/// to read apart: plotters puts them (at most 8, as asked) at multiples of 1, 2 or 5 x 10^k, k
+/// at least that of a span/8 (a learning rate's axis of 2.02e-4 to 2.40e-4 read `2.1e-4, 2.1e-4,
+/// 2.2e-4, 2.2e-4`; an EMA's `0.996, 0.996, 0.9961`). One a rounding step off zero (`-2.7e-20`
+/// on a schedule's axis) reads as 0.
 fn tick_on(v: f64, span: f64) -> String {
-    tick(if v.abs() < span.abs() * 1e-9 { 0.0 } else { v })
+    let span = span.abs();
+    if v.abs() < span * 1e-9 || v == 0.0 {
+        return "0".into();
+    }
+    if !(span > 0.0 && span.is_finite()) {
+        return tick(v);
+    }
+    // the decimal place of the ticks' last digit
+    let place = (span / 8.0).log10().floor() as i32;
+    let a = v.abs();
+    if !(1e-3..1e5).contains(&a) {
+        let digits = (a.log10().floor() as i32 - place).clamp(1, 15) as usize;
+        let s = format!("{v:.digits$e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = if mantissa.contains('.') { mantissa.trim_end_matches('0').trim_end_matches('.') } else { mantissa };
+        return format!("{mantissa}e{exp}");
+    }
+    let decimals = (-place).clamp(0, 15) as usize;
+    let s = format!("{v:.decimals$}");
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
+    if s == "-0" { "0".into() } else { s.into() }
 }
 
 /// Runs of consecutive finite points (non-finite points break a line).
@@ -862,6 +891,17 @@ mod tests {
         assert_eq!(tick(0.5), "0.5");
         assert_eq!(tick(2.0), "2");
         assert_eq!(tick(0.0001), "1e-4");
+        // a narrow axis's ticks read apart (a learning rate's, an EMA's), a wide one's stay short
+        let ticks = |vs: &[f64], span: f64| vs.iter().map(|v| tick_on(*v, span)).collect::<Vec<_>>();
+        assert_eq!(ticks(&[2.05e-4, 2.1e-4, 2.15e-4, 2.2e-4], 3.8e-5), ["2.05e-4", "2.1e-4", "2.15e-4", "2.2e-4"]);
+        assert_eq!(ticks(&[0.99600, 0.99605, 0.9961, 0.99615], 2.5e-4), ["0.996", "0.99605", "0.9961", "0.99615"]);
+        assert_eq!(ticks(&[0.0, 20.0, 40.000000001, 60.0], 70.0), ["0", "20", "40", "60"]);
+        assert_eq!(ticks(&[0.2, 0.4, 0.30000000000000004], 1.0), ["0.2", "0.4", "0.3"]);
+        assert_eq!(ticks(&[2e-4, 4e-4], 1e-3), ["2e-4", "4e-4"]);
+        assert_eq!(ticks(&[-2.7e-20, 1.5e5, 2e5], 3e5), ["0", "1.5e5", "2e5"]);
+        // a flat series: an axis around its value, not one 0.01 wide (a constant lr of 5e-4 read 0)
+        let (lo, hi) = padded_range([5e-4, 5e-4].into_iter());
+        assert!(lo > 4.9e-4 && hi < 5.1e-4, "{lo} {hi}");
         let s = smooth(&[1.0, 1.0, f64::NAN, 1.0], 0.9);
         assert!((s[0] - 1.0).abs() < 1e-12 && (s[3] - 1.0).abs() < 1e-12 && s[2].is_nan());
         let s = smooth(&[0.0, 10.0], 0.5);
