@@ -112,18 +112,30 @@ fn smoothing_weight(n: usize) -> f64 {
 fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
     // one panel per loss: each recipe's is on a scale of its own
     let mut panels: Vec<Panel> = Vec::new();
+    // of each panel, the highest loss of a run that did not diverge, and the series of those
+    // that did
+    let mut healthy_top: Vec<Option<f64>> = Vec::new();
+    let mut diverged: Vec<Vec<usize>> = Vec::new();
     for (i, r) in runs.iter().enumerate().filter(|(_, r)| !r.metrics.is_empty()) {
         let name = r.loss_name().unwrap_or_else(|| "training loss".into());
         let at = match panels.iter().position(|p| p.title == name) {
             Some(at) => at,
             None => {
                 panels.push(Panel { title: name, x_label: "optimizer step".into(), y_label: "training loss".into(), x: XAxis::Numeric, series: Vec::new() });
+                healthy_top.push(None);
+                diverged.push(Vec::new());
                 panels.len() - 1
             }
         };
         let steps: Vec<f64> = r.metrics.iter().map(|m| m.step as f64).collect();
         let raw: Vec<f64> = r.metrics.iter().map(|m| m.loss).collect();
         let smoothed = smooth(&raw, smoothing_weight(raw.len()));
+        if r.manifest.diverged().is_some() {
+            let n = panels[at].series.len();
+            diverged[at].extend([n, n + 1]);
+        } else if let Some(top) = raw.iter().copied().filter(|v| v.is_finite()).reduce(f64::max) {
+            healthy_top[at] = Some(healthy_top[at].map_or(top, |t: f64| t.max(top)));
+        }
         let series = &mut panels[at].series;
         series.push(Series { label: None, points: steps.iter().copied().zip(raw).collect(), colour: i, stroke: Stroke::Faint });
         series.push(Series::new(run_label(r, points), steps.into_iter().zip(smoothed).collect(), i, Stroke::Solid));
@@ -131,6 +143,19 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     if panels.is_empty() {
         return None;
     }
+    // a diverged run's curve stops where it leaves twice the others' highest loss: its last
+    // losses (6.5e9) set the axis, and the runs that did not diverge were one flat line at 0
+    let mut cut = false;
+    for ((panel, top), diverged) in panels.iter_mut().zip(&healthy_top).zip(&diverged) {
+        let Some(top) = top.filter(|t| *t > 0.0) else { continue };
+        for &k in diverged {
+            for p in panel.series[k].points.iter_mut().filter(|p| p.1 > 2.0 * top) {
+                p.1 = f64::NAN;
+                cut = true;
+            }
+        }
+    }
+    let cut = if cut { " A run that diverged is drawn up to where its loss passes twice the highest loss of the runs that did not." } else { "" };
     let apart = if panels.len() > 1 {
         " One panel per loss: the recipes' losses measure different things on scales of their own, and are not compared by their levels."
     } else {
@@ -144,7 +169,7 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         stem: format!("loss-{}", slug(exp)),
         caption: format!(
             "Training loss per optimizer step, one colour per pretraining run: the smoothed curve \
-             (exponential moving average over about 1/40 of the run) over the raw one (faint).{apart}"
+             (exponential moving average over about 1/40 of the run) over the raw one (faint).{apart}{cut}"
         ),
         figure: Figure { title: format!("Training loss: {exp}"), panels },
     })

@@ -486,6 +486,11 @@ fn a_diverged_point_stays_in_its_study() {
         m["study"] = json!("tscale");
         m["varied"] = json!({"mask.targets.scale": "0.3-0.2"});
     });
+    // (its last logged loss, the divergence itself)
+    let metrics = runs.join(point).join("pretrain-999999999999/metrics.csv");
+    let mut csv = fs::read_to_string(&metrics).unwrap();
+    csv.push_str("41,5,6500000000.0,1e-3,0.04,0.996,30,9,12.5,5120.0,0\n");
+    fs::write(&metrics, csv).unwrap();
     let reg = load_registry(&runs).unwrap();
     let abl = rows(&ablation_table(&reg, "tscale"));
     let row = find(&abl, &[("value", "0.3-0.2")]);
@@ -499,6 +504,11 @@ fn a_diverged_point_stays_in_its_study() {
     assert_eq!(ids, ["sweep-tscale", "loss-tscale", "schedules-tscale", "monitor-tscale", "probe-tscale"], "no figures of the point's own");
     let loss = html.split("id=\"fig-loss-tscale\"").nth(1).unwrap().split("</figure>").next().unwrap();
     assert!(loss.contains("pretrain-999999999999 [mask.targets.scale=0.3-0.2]"), "the diverged point's curve, labelled");
+    // its loss of 6.5e9 does not set the axis (the other runs were a flat line at 0), and the
+    // caption says where its curve stops
+    let ticks: Vec<f64> = loss.split("</text>").filter_map(|t| t.rsplit('>').next()?.trim().parse().ok()).collect();
+    assert!(!ticks.is_empty() && ticks.iter().all(|t| *t < 1.0 || (*t >= 5.0 && t.fract() == 0.0 && *t <= 50.0)), "{ticks:?}");
+    assert!(html.contains("A run that diverged is drawn up to where its loss passes twice the highest loss of the runs that did not."));
 }
 
 /// A point's run that a later run of the point replaced (its file edited: another hash) is no
