@@ -398,6 +398,10 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
+/// How long before the job's time limit an `ijepa slurm` script asks SLURM to send its tasks
+/// SIGTERM (`--signal=TERM@N`), in seconds.
+const SIGNAL_BEFORE_LIMIT_S: u64 = 300;
+
 /// The sbatch script of an experiment's `distributed` block: one task per GPU on each node,
 /// `srun` starting `ijepa run FILE` in every task (each reads SLURM_PROCID & co.).
 pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path, workdir: &Path) -> Result<String> {
@@ -451,6 +455,13 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
         if let Some(v) = v {
             let _ = writeln!(out, "#SBATCH --{flag}={v}");
         }
+    }
+    // SIGTERM to every task 5 minutes before the time limit (SLURM's own comes 30 s before
+    // its SIGKILL, too short for a large model's checkpoint): each rank checkpoints and stops,
+    // and the script submitted again resumes there. Not for a limit of 20 minutes or less,
+    // which it would cut short.
+    if s.time.as_deref().and_then(ijepa_dsl::slurm_time_seconds).is_none_or(|t| t == 0 || t > 4 * SIGNAL_BEFORE_LIMIT_S) {
+        let _ = writeln!(out, "#SBATCH --signal=TERM@{SIGNAL_BEFORE_LIMIT_S}");
     }
     let logs = runs_dir.join(&exp.name).join("slurm").display().to_string();
     // a directive cannot hold a double quote (sbatch removes it) nor a line break

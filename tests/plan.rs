@@ -362,7 +362,7 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
     let o = ijepa(&["slurm", vitg, "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("warning: missing data root: /nonexistent-here/in22k/train/ does not exist on this machine"), "{}", text(&o));
     let s = std::fs::read_to_string(&out).unwrap();
-    for line in ["#SBATCH --nodes=16", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8", "#SBATCH --cpus-per-task=10", "#SBATCH --mem-per-gpu=55G", "srun --kill-on-bad-exit=1 --cpus-per-task=10 "] {
+    for line in ["#SBATCH --nodes=16", "#SBATCH --ntasks-per-node=8", "#SBATCH --gpus-per-node=8", "#SBATCH --cpus-per-task=10", "#SBATCH --mem-per-gpu=55G", "#SBATCH --signal=TERM@300", "srun --kill-on-bad-exit=1 --cpus-per-task=10 "] {
         assert!(s.contains(line), "{line}: {s}");
     }
     assert!(s.contains("run ") && s.contains("vitg16_in22k.kdl"), "{s}");
@@ -380,6 +380,13 @@ fn slurm_writes_an_sbatch_script_from_the_distributed_block() {
     std::fs::write(&cpu, src.replacen("launcher \"slurm\"\n", "launcher \"slurm\"\n        slurm mem-per-gpu=\"200G\"\n", 1)).unwrap();
     let o = ijepa(&["slurm", cpu.to_str().unwrap(), "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("mem-per-gpu=\"200G\" is not applied"), "{}", text(&o));
+    // the tasks' SIGTERM 5 minutes before the limit, not where the limit is 20 minutes or less
+    for (time, signal) in [("15", false), ("20", false), ("21", true), ("1-00:00:00", true)] {
+        std::fs::write(&cpu, src.replacen("launcher \"slurm\"\n", &format!("launcher \"slurm\"\n        slurm time=\"{time}\"\n"), 1)).unwrap();
+        let o = ijepa(&["slurm", cpu.to_str().unwrap(), "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+        let s = std::fs::read_to_string(&out).unwrap();
+        assert!(o.status.success() && s.contains(&format!("#SBATCH --time={time}")) && s.contains("#SBATCH --signal=TERM@300") == signal, "{time}: {s}");
+    }
     // a file without a distributed block is told its launcher is the default (it was told its
     // block says "local"), one whose block names another launcher which
     let o = ijepa(&["slurm", "experiments/quickstart.kdl", "--out", out.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);

@@ -62,7 +62,7 @@ use miette::SourceSpan;
 pub use config::Experiment;
 pub use diagnostics::{Diagnostics, DslError};
 pub use reader::SpanMap;
-pub use schema::distributed::{MAX_NODES, MAX_PROCS_PER_NODE};
+pub use schema::distributed::{slurm_time_seconds, MAX_NODES, MAX_PROCS_PER_NODE};
 pub use schema::{fewest_monitor_images, DEFAULT_PATCH, MASK_KINDS, MAX_BLOCKS, MIN_MONITOR_IMAGES, OPTIMIZERS};
 pub use study::{Point, Study, SweepMode};
 

@@ -236,28 +236,37 @@ fn sbatch_word(cx: &mut Ctx, e: &kdl::KdlEntry, path: &str) -> Option<Spanned<St
 
 /// SLURM `--time` formats: `MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`.
 pub(crate) fn slurm_time_ok(s: &str) -> bool {
+    slurm_time_seconds(s).is_some()
+}
+
+/// The seconds of a SLURM `--time` (`MM`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`,
+/// `D-HH:MM:SS`; `0`: no limit), `None` for another text.
+pub fn slurm_time_seconds(s: &str) -> Option<u64> {
     fn num(p: &str, max_digits: usize) -> Option<u64> {
         (!p.is_empty() && p.len() <= max_digits && p.bytes().all(|b| b.is_ascii_digit()))
             .then(|| p.parse().ok())
             .flatten()
     }
-    let below = |p: &str, limit: u64| num(p, 2).is_some_and(|v| v < limit);
+    let below = |p: &str, limit: u64| num(p, 2).filter(|v| *v < limit);
     let (days, rest) = match s.split_once('-') {
         Some((d, r)) => (Some(d), r),
         None => (None, s),
     };
     let parts: Vec<&str> = rest.split(':').collect();
     match (days, parts.as_slice()) {
-        (None, [m]) => num(m, 7).is_some(),
-        (None, [m, sec]) => num(m, 7).is_some() && below(sec, 60),
-        (None, [h, m, sec]) => num(h, 6).is_some() && below(m, 60) && below(sec, 60),
-        (Some(d), hms) if num(d, 5).is_some() => match hms {
-            [h] => below(h, 24),
-            [h, m] => below(h, 24) && below(m, 60),
-            [h, m, sec] => below(h, 24) && below(m, 60) && below(sec, 60),
-            _ => false,
-        },
-        _ => false,
+        (None, [m]) => Some(num(m, 7)? * 60),
+        (None, [m, sec]) => Some(num(m, 7)? * 60 + below(sec, 60)?),
+        (None, [h, m, sec]) => Some(num(h, 6)? * 3600 + below(m, 60)? * 60 + below(sec, 60)?),
+        (Some(d), hms) => {
+            let d = num(d, 5)? * 86_400;
+            match hms {
+                [h] => Some(d + below(h, 24)? * 3600),
+                [h, m] => Some(d + below(h, 24)? * 3600 + below(m, 60)? * 60),
+                [h, m, sec] => Some(d + below(h, 24)? * 3600 + below(m, 60)? * 60 + below(sec, 60)?),
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }
 
@@ -319,6 +328,9 @@ mod tests {
             ":30", "12345678",
         ] {
             assert!(!slurm_time_ok(bad), "{bad}");
+        }
+        for (t, secs) in [("90", 5400), ("30:15", 1815), ("72:00:00", 259_200), ("1-12", 129_600), ("3-00:30", 261_000), ("1-01:02:03", 90_123), ("0", 0)] {
+            assert_eq!(slurm_time_seconds(t), Some(secs), "{t}");
         }
     }
 
