@@ -114,10 +114,13 @@ impl ParamStore {
             };
             if src.size() != p.tensor.size() {
                 let (theirs, ours) = (src.size(), p.tensor.size());
-                let hint = if p.name.ends_with("pos_embed") && theirs.len() == 3 && ours.len() == 3 && theirs[1] == ours[1] + 1 && theirs[2] == ours[2] {
-                    ": one position more, a class token's (MAE's and DINO's encoders have one, I-JEPA's none): the weights of another recipe?"
+                let pos_embed = p.name.ends_with("pos_embed") && theirs.len() == 3 && ours.len() == 3 && theirs[2] == ours[2];
+                let hint = if pos_embed && theirs[1] == ours[1] + 1 {
+                    ": one position more, a class token's (MAE's and DINO's encoders have one, I-JEPA's none): the weights of another recipe?".to_string()
+                } else if let Some((a, b)) = pos_embed.then(|| grids(theirs[1], ours[1])).flatten() {
+                    format!(": positions of a {a}x{a} patch grid, where this experiment's crop-size and patch give {b}x{b}: the weights were trained at another crop-size or patch (positions are not interpolated): give the experiment theirs")
                 } else {
-                    ""
+                    String::new()
                 };
                 return Err(err(format!("key `{prefix}{}` has shape {theirs:?}, the model expects {ours:?}{hint}", p.name)));
             }
@@ -194,6 +197,17 @@ impl std::ops::Div<&str> for &Path {
     }
 }
 
+/// The sides of the square patch grids of two position tables of `theirs` and `ours`
+/// positions, both with a class token's position or both without; `None` where they are not
+/// square grids.
+fn grids(theirs: i64, ours: i64) -> Option<(i64, i64)> {
+    let side = |n: i64| (0..=n).find(|s| s * s >= n).filter(|s| s * s == n);
+    match (side(theirs), side(ours)) {
+        (Some(a), Some(b)) => Some((a, b)),
+        _ => Some((side(theirs - 1)?, side(ours - 1)?)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +238,11 @@ mod tests {
         let _pos = vit.root().add("pos_embed", Tensor::zeros([1, 49, 8], (Kind::Float, Device::Cpu)), false).unwrap();
         let e = vit.load_strict(&HashMap::from([("pos_embed".to_string(), Tensor::zeros([1, 50, 8], (Kind::Float, Device::Cpu)))]), origin).unwrap_err().to_string();
         assert!(e.contains("has shape [1, 50, 8], the model expects [1, 49, 8]") && e.contains("class token"), "{e}");
+        // weights trained at another crop: the two grids said (with a class token or without)
+        let e = vit.load_strict(&HashMap::from([("pos_embed".to_string(), Tensor::zeros([1, 64, 8], (Kind::Float, Device::Cpu)))]), origin).unwrap_err().to_string();
+        assert!(e.contains("positions of a 8x8 patch grid, where this experiment's crop-size and patch give 7x7"), "{e}");
+        assert_eq!(grids(50, 65), Some((7, 8)));
+        assert_eq!(grids(50, 60), None);
         let _cls = vit.root().add("cls_token", Tensor::zeros([1, 1, 8], (Kind::Float, Device::Cpu)), true).unwrap();
         let e = vit.load_strict(&HashMap::from([("pos_embed".to_string(), Tensor::zeros([1, 49, 8], (Kind::Float, Device::Cpu)))]), origin).unwrap_err().to_string();
         assert!(e.contains("missing key `cls_token`") && e.contains("class token"), "{e}");
