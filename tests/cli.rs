@@ -516,7 +516,15 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     std::fs::copy(&fin, &loose).unwrap();
     let o = ijepa(&["eval", fi.to_str().unwrap(), "--checkpoint", loose.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
-    assert!(!o.status.success() && err.contains("holds no `target_encoder`") && err.contains("`encoder`, `decoder`"), "{out}{err}");
+    assert!(!o.status.success() && err.contains("holds no `target_encoder`") && err.contains("`encoder`, `decoder`") && err.contains("a checkpoint of another recipe?"), "{out}{err}");
+    // modules of the recipe's own without the one it evaluates (a DINO checkpoint of its
+    // student alone) are not asked whether they are another recipe's
+    let decoder_only = d.join("decoder-only.safetensors");
+    let decoder: Vec<(String, tch::Tensor)> = tch::Tensor::read_safetensors(&fin).unwrap().into_iter().filter(|(k, _)| k.starts_with("decoder.")).collect();
+    tch::Tensor::write_safetensors(&decoder, &decoder_only).unwrap();
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", decoder_only.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("holds no `encoder` to evaluate, but `decoder`: modules of this recipe saved without the one it evaluates"), "{out}{err}");
     let o = ijepa(&["masks", f.to_str().unwrap()]);
     assert!(outputs(&o).0.contains("4 of 16 patches visible, 12 masked"), "{:?}", outputs(&o));
     // MAE's recipe describes its masks; there are no blocks to draw, and nothing is written
