@@ -500,7 +500,21 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     out
 }
 
-fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
+/// The study's points with no result, as the sweep table lists them (`1e4 (pretraining
+/// diverged at step 4)`): the sweep figure draws none of them, and says so.
+fn points_without_result(reg: &Registry, exp: &str) -> Vec<String> {
+    let t = crate::tables::ablation_table(reg, exp);
+    let (Ok(value), Ok(protocol)) = (t.column("value").and_then(|c| c.str().cloned()), t.column("protocol").and_then(|c| c.str().cloned())) else {
+        return Vec::new();
+    };
+    value
+        .iter()
+        .zip(protocol.iter())
+        .filter_map(|(v, p)| Some(format!("{} ({})", v?, p?.strip_prefix("none (")?.strip_suffix(')')?)))
+        .collect()
+}
+
+fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Option<NamedFigure> {
     // the x axis is the pretrained encoder's points; a baseline is drawn against them, never
     // as one of them (a baseline keeps only the settings it depends on, a subset of a point's)
     let swept: Vec<&EvalRun> = evals.iter().copied().filter(|e| !e.record.varied.is_empty() && !is_baseline(e)).collect();
@@ -666,7 +680,15 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         let arch = arch.get(&table).map_or("", String::as_str);
         series.push(Series::new(format!("paper Table {table} ({arch}, 1% ImageNet-1k)"), pts, 6 + i, Stroke::Markers));
     }
-    let names = if ordered { "" } else { " The swept values are names, not an order: each point is a dot (a baseline's, a cross), joined by no line." };
+    let names = if ordered {
+        " The swept values are placed evenly in their order, not to scale."
+    } else {
+        " The swept values are names, not an order: each point is a dot (a baseline's, a cross), joined by no line."
+    };
+    let absent = match without_result {
+        [] => String::new(),
+        points => format!(" Not drawn, with no result: {} (the sweep table lists them).", points.join("; ")),
+    };
     let (per, baselines) = if ordered { ("one line per", "dashed and dotted lines") } else { ("one colour per", "crosses, and dashed and dotted levels") };
     let seeds = match (seeded, ordered) {
         (true, true) => " With several seeds per setting, the line joins their means and a circle marks each seed's result.",
@@ -688,7 +710,7 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         caption: format!(
             "Top-1 (%) on the test split against the swept `{key}`, {per} protocol; {baselines}: the random-init \
              encoder (each point's own recipe's) and the raw pixels under the same protocol (a level when \
-             they depend on no swept setting; with several seeds, their mean).{names}{seeds}{triangles}"
+             they depend on no swept setting; with several seeds, their mean).{names}{seeds}{triangles}{absent}"
         ),
         figure: Figure {
             title: format!("Sweep {exp}: top-1 against {key}"),
@@ -710,7 +732,7 @@ pub fn experiment_figures(reg: &Registry, exp: &str) -> Vec<NamedFigure> {
     let runs = runs_of(reg, exp);
     let evals: Vec<&EvalRun> = reg.evals.iter().filter(|e| e.record.experiment == exp).collect();
     [
-        sweep_figure(exp, &evals),
+        sweep_figure(exp, &evals, &points_without_result(reg, exp)),
         loss_figure(exp, &runs, &points),
         schedules_figure(exp, &runs, &points),
         monitor_figure(exp, &runs, &points),
