@@ -531,6 +531,16 @@ fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBa
     } else {
         Ok(())
     };
+    // marked before the ranks part, as the run's end marks it: srun's `--kill-on-bad-exit`
+    // stops rank 0 once the others have left, and the manifest said `running` (the resume
+    // called it a run stopped at once, SIGKILL or a crash)
+    if run.lead && saved.is_ok() {
+        run.manifest.status = schema::status::INTERRUPTED.into();
+        run.manifest.steps = pos.global_step as usize;
+        run.manifest.finished = Some(now());
+        // (a failure is said where the run's end writes it again; the others wait here)
+        let _ = run.save_manifest();
+    }
     part(dist);
     saved?;
     bar.finish_and_clear();
