@@ -121,7 +121,8 @@ fn dtypes_views_and_protocols_load_exactly() {
     let names: Vec<&str> = sd.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names[..3], ["f32", "f64", "f16"]);
     assert_eq!(names.len(), 22);
-    // views of one storage come back as independent tensors
+    // a strided view of a storage comes back as a copy of its own (a contiguous one shares the
+    // storage, as torch's load shares it)
     let base = v.get("base").unwrap().as_tensor().unwrap();
     let before = bits(v.get("base_t").unwrap().as_tensor().unwrap());
     let mut b = base.shallow_clone();

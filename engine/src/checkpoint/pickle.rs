@@ -67,7 +67,8 @@ pub enum Value {
     Tuple(Vec<Value>),
     /// A dict or `OrderedDict`, in insertion order; keys are unique.
     Dict(Vec<(Value, Value)>),
-    /// A materialised tensor (contiguous, on the CPU, owning its memory; `requires_grad` off).
+    /// A materialised tensor (contiguous, on the CPU; `requires_grad` off): its own memory, or
+    /// that of a storage other tensors of the file share, as torch's load shares it.
     Tensor(tch::Tensor),
     /// A tensor not (yet) read from the archive: its storage, offset, size and stride.
     Lazy(Box<TensorRef>),
