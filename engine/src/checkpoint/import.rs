@@ -215,8 +215,16 @@ fn fits_float32(path: &Path, name: &str, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
+/// The top-level keys of a `torch.save` checkpoint whose tensors are read: the models' (ours and
+/// the official I-JEPA's, DINO's, a `{"state_dict": ...}` / `{"model": ...}` wrapper); a plain
+/// state dict's own tensors are read too.
+const READ_KEYS: [&str; 8] = ["encoder", "predictor", "target_encoder", "student", "teacher", "dino_loss", "state_dict", "model"];
+
 fn from_torch(path: &Path) -> Result<Models> {
-    let v = torch_file::load(path)?;
+    // a training checkpoint's optimizer moments (`opt`, MAE's and DINO's `optimizer`), its
+    // scaler and anything else stay unread: they took their whole size in memory (ViT-H's
+    // moments are twice its weights) to be dropped
+    let v = torch_file::load_selected(path, |p| p.len() == 1 || p.first().is_some_and(|k| READ_KEYS.contains(&k.as_str())))?;
     let mut m = Models { path: path.to_path_buf(), ..Default::default() };
     let has_models = MODELS.iter().any(|k| v.get(k).is_some());
     if has_models {
@@ -443,6 +451,20 @@ pub fn write_ours(models: &Models, out: &Path, encoder_heads: Option<usize>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A training checkpoint's optimizer state is not read (its moments took their whole size in
+    /// memory to be dropped): a file whose `opt` storage is missing from the archive imports.
+    #[test]
+    fn a_checkpoint_s_optimizer_state_is_not_read() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/pth/unread_opt.pth");
+        let m = load_models(&path).unwrap();
+        let enc = m.encoder.as_ref().unwrap();
+        assert_eq!((enc[0].0.as_str(), enc[0].1.size()), ("w", vec![4, 4]));
+        assert_eq!(Vec::<f32>::try_from(&enc[0].1.flatten(0, -1)).unwrap()[5], 2.5);
+        assert!(m.info.contains(&("epoch".to_string(), "3".to_string())));
+        // (the whole file read, as before, fails on it)
+        assert!(torch_file::load(&path).unwrap_err().to_string().contains("entry `archive/data/1` is missing"));
+    }
 
     /// A `cls_token` beside a table without its class position is named as such (it read
     /// "`pos_embed` has 48 positions", a count the file does not hold).
