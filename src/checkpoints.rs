@@ -237,6 +237,17 @@ fn hf_model(models: &import::Models, cls_token: bool) -> std::result::Result<exp
 }
 
 /// The files `--format hf` writes into its folder.
+/// The models of facebookresearch/mae's `models_mae.py` (`--model` of `main_pretrain.py`): each
+/// a decoder of 16 heads (`dec512d8b`).
+const OFFICIAL_MAE_MODELS: [&str; 6] = [
+    "mae_vit_base_patch16",
+    "mae_vit_large_patch16",
+    "mae_vit_huge_patch14",
+    "mae_vit_base_patch16_dec512d8b",
+    "mae_vit_large_patch16_dec512d8b",
+    "mae_vit_huge_patch14_dec512d8b",
+];
+
 const HF_FILES: [&str; 3] = ["model.safetensors", "config.json", "preprocessor_config.json"];
 
 /// Whether `--format hf` may write into `out`: a folder not there yet, an empty one, or one
@@ -348,22 +359,40 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
             let model = hf_model(&models, cfg.cls_token).map_err(|why| refused(file, &why))?;
             let decoder = if model == export::HfModel::VitMae { models.module("decoder").and_then(export::decoder_shape) } else { None };
             // what the weights do not say, from the run that trained them
+            // what an official MAE training checkpoint (`checkpoint-N.pth`) says of its command
+            // line: `args.norm_pix_loss`, and its model (16 decoder heads, every official
+            // model's)
+            let args = |k: &str| models.info.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
             let decoder = decoder.map(|d| {
                 // (a run's config.json leaves the decoder out while it holds the defaults)
                 let defaults = serde_json::to_value(ijepa_dsl::config::DecoderConfig::default()).unwrap_or_default();
                 let of_run = run.as_ref().map(|(_, c)| if c["decoder"].is_object() { &c["decoder"] } else { &defaults });
                 export::HfDecoder {
-                    heads: of_run.and_then(|c| c["num_heads"].as_u64()).map(|h| h as usize),
-                    norm_pix_loss: of_run.and_then(|c| c["norm_pix_loss"].as_bool()),
+                    heads: of_run
+                        .and_then(|c| c["num_heads"].as_u64())
+                        .map(|h| h as usize)
+                        .or_else(|| args("args.model").filter(|m| OFFICIAL_MAE_MODELS.contains(m)).map(|_| 16)),
+                    norm_pix_loss: of_run.and_then(|c| c["norm_pix_loss"].as_bool()).or_else(|| args("args.norm_pix_loss").and_then(|v| v.parse().ok())),
                     ..d
                 }
             });
-            if decoder.is_some_and(|d| d.heads.is_none() || d.norm_pix_loss.is_none()) {
+            if let Some(d) = decoder.filter(|d| d.heads.is_none() || d.norm_pix_loss.is_none()) {
                 // (a run's checkpoint copied elsewhere: transformers read 16 heads and no
                 // pixel normalisation, whatever the run trained)
+                let unsaid = match (d.heads, d.norm_pix_loss) {
+                    (None, None) => "attention heads and pixel normalisation are",
+                    (None, Some(_)) => "attention heads are",
+                    _ => "pixel normalisation is",
+                };
+                let defaults = match (d.heads, d.norm_pix_loss) {
+                    (None, None) => "16 heads, norm_pix_loss false",
+                    (None, Some(_)) => "16 heads",
+                    _ => "norm_pix_loss false",
+                };
+                let them = if d.heads.is_none() { "them" } else { "it" };
                 tracing::warn!(
-                    "{}: the MAE decoder's attention heads and pixel normalisation are in no tensor, and no run's config.json lies beside the file: \
-                     config.json leaves them to transformers' defaults (16 heads, norm_pix_loss false); export from the run's `checkpoints/` folder to record them (the encoder is exported whole either way)",
+                    "{}: the MAE decoder's {unsaid} in no tensor, and neither a run's config.json beside the file nor the file's own `args` says: \
+                     config.json leaves {them} to transformers' defaults ({defaults}); export from the run's `checkpoints/` folder to record {them} (the encoder is exported whole either way)",
                     file.display()
                 );
             }

@@ -461,7 +461,14 @@ fn official_mae_and_dino_layouts_import() {
     let mae_train = d.join("mae-train.safetensors");
     let o = ijepa(&["import-checkpoint", "tests/fixtures/pth/mae-checkpoint-tiny.pth", "--out", mae_train.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("epoch=39 args.model=mae_vit_tiny_patch4 (fixture)"), "{}", text(&o));
+    assert!(text(&o).contains("epoch=39 args.model=mae_vit_tiny_patch4 (fixture) args.norm_pix_loss=false"), "{}", text(&o));
+    // its `args` say the loss's pixel normalisation, which an export's config.json records (its
+    // decoder's heads, in no tensor and no argument of a model not the official ones, it does not)
+    let hf = d.join("mae-train-hf");
+    let o = ijepa(&["export", "tests/fixtures/pth/mae-checkpoint-tiny.pth", "--format", "hf", "--heads", "2", "--out", hf.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("the MAE decoder's attention heads are in no tensor") && text(&o).contains("(16 heads)"), "{}", text(&o));
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["norm_pix_loss"], false);
     let k2 = keys(&mae_train);
     assert_eq!(k.keys().collect::<Vec<_>>(), k2.keys().collect::<Vec<_>>());
     for (n, t) in &k {

@@ -278,6 +278,10 @@ fn from_torch(path: &Path) -> Result<Models> {
             m.info.push((format!("args.{key}"), name.to_string()));
         }
     }
+    // (MAE's loss: in no tensor, and what an export's config.json records of the decoder)
+    if let Some(Value::Bool(b)) = v.get("args").and_then(|a| a.get("norm_pix_loss")) {
+        m.info.push(("args.norm_pix_loss".into(), b.to_string()));
+    }
     Ok(m)
 }
 
