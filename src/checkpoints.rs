@@ -36,7 +36,8 @@ impl std::fmt::Display for Imported {
             writeln!(f, "  {name:<16} {n} tensors{}", if *checked { "" } else { " (written as read)" })?;
         }
         let c = &self.vit;
-        let info: Vec<String> = self.info.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // (the file's own words, `args.model`: escaped, as its errors are)
+        let info: Vec<String> = self.info.iter().map(|(k, v)| format!("{k}={}", ijepa_engine::error::printable(v))).collect();
         write!(
             f,
             "imported {} (ViT {}x{}x{} patch {} at {} px{}) -> {}",

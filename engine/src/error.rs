@@ -35,7 +35,7 @@ pub enum Error {
     #[error("device: {0}")]
     Device(String),
     /// A checkpoint or fixture is malformed (missing/unexpected key, wrong shape, bad file).
-    #[error("checkpoint {path}: {message}")]
+    #[error("checkpoint {}: {}", printable(&.path.display().to_string()), printable(.message))]
     Checkpoint {
         /// The file.
         path: PathBuf,
@@ -160,6 +160,17 @@ fn interrupted_text(signal: &str, step: Option<u64>, dir: &std::path::Path, fini
     }
 }
 
+/// `text` with its control characters escaped (`\u{1b}`, `\n`): a checkpoint's key names reach
+/// its errors, and one holding a terminal's escape sequences cleared the screen and printed
+/// what it liked.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect::<String>().into()
+    } else {
+        text.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +189,14 @@ mod tests {
         );
         let e = Error::Diverged { what: "`b` holds NaN/Inf".into(), step: 3, epoch: None, last_good: None };
         assert_eq!(e.to_string(), "training: `b` holds NaN/Inf at step 3: training diverged; no checkpoint was written before it");
+    }
+
+    #[test]
+    fn a_checkpoint_s_names_reach_the_terminal_escaped() {
+        let e = Error::Checkpoint { path: PathBuf::from("a\u{1b}[2J.pth"), message: "unexpected key `x\u{1b}[31mFAKE\nline2`".into() };
+        assert_eq!(e.to_string(), "checkpoint a\\u{1b}[2J.pth: unexpected key `x\\u{1b}[31mFAKE\\nline2`");
+        let e = Error::Checkpoint { path: PathBuf::from("b.pth"), message: "missing key `norm.weight`".into() };
+        assert_eq!(e.to_string(), "checkpoint b.pth: missing key `norm.weight`");
     }
 
     #[test]
