@@ -75,22 +75,25 @@ impl DistEnv {
     /// The GPU this rank computes on (and NCCL binds), of those the process sees
     /// ([`rank_gpu`]).
     pub fn gpu(&self) -> Result<usize> {
-        rank_gpu(self.local_rank, tch::Cuda::device_count().max(0) as usize)
+        let cvd = std::env::var("CUDA_VISIBLE_DEVICES").ok();
+        rank_gpu(self.local_rank, self.local_world_size, tch::Cuda::device_count().max(0) as usize, cvd.as_deref())
     }
 }
 
-/// The GPU a rank of local rank `local_rank` computes on, of the `visible` GPUs its process
-/// sees: `cuda:LOCAL_RANK` where the process sees every GPU of its node; the one GPU it sees
-/// where its launcher gave each task its own (SLURM's `--gpus-per-task`, `--gpu-bind`, a
-/// site's default: ranks 1-7 asked for a device that did not exist); else an error naming
-/// both counts.
-pub fn rank_gpu(local_rank: usize, visible: usize) -> Result<usize> {
+/// The GPU a rank of local rank `local_rank` (of `local_world` on its node) computes on, of the
+/// `visible` GPUs its process sees (`cvd`: its CUDA_VISIBLE_DEVICES): `cuda:LOCAL_RANK` where
+/// the process sees every GPU of its node; the one GPU it sees where its launcher gave each
+/// task its own (CUDA_VISIBLE_DEVICES naming one device: SLURM's `--gpus-per-task`,
+/// `--gpu-bind`; ranks 1-7 asked for a device that did not exist); else an error naming the
+/// counts (several ranks on one GPU, which NCCL refuses).
+pub fn rank_gpu(local_rank: usize, local_world: usize, visible: usize, cvd: Option<&str>) -> Result<usize> {
+    let given_one = cvd.is_some_and(|c| c.split(',').filter(|d| !d.trim().is_empty()).count() == 1);
     match visible {
-        1 => Ok(0),
-        n if local_rank < n => Ok(local_rank),
+        1 if local_world == 1 || given_one => Ok(0),
+        n if local_rank < n && local_world <= n => Ok(local_rank),
         n => Err(env_err(format!(
-            "local rank {local_rank} has no GPU of its own: this process sees {n} GPU(s) (CUDA_VISIBLE_DEVICES={}); start one rank per GPU of the node, or give each rank its GPU",
-            std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_else(|_| "unset".into())
+            "local rank {local_rank} of {local_world} on this node has no GPU of its own: this process sees {n} GPU(s) (CUDA_VISIBLE_DEVICES={}); start one rank per GPU of the node, or give each rank its GPU",
+            cvd.unwrap_or("unset")
         ))),
     }
 }
@@ -383,12 +386,15 @@ mod tests {
     #[test]
     fn a_rank_computes_on_its_gpu_or_the_one_it_sees() {
         // every GPU of the node seen: the local rank's; one GPU given to each task: that one
-        assert_eq!(rank_gpu(3, 8).unwrap(), 3);
-        assert_eq!(rank_gpu(0, 8).unwrap(), 0);
-        assert_eq!(rank_gpu(5, 1).unwrap(), 0);
-        // fewer GPUs than ranks (two ranks on one GPU: NCCL refuses them): said, with the counts
-        let e = rank_gpu(3, 2).unwrap_err().to_string();
-        assert!(e.contains("local rank 3 has no GPU of its own: this process sees 2 GPU(s)"), "{e}");
+        assert_eq!(rank_gpu(3, 8, 8, None).unwrap(), 3);
+        assert_eq!(rank_gpu(0, 8, 8, Some("0,1,2,3,4,5,6,7")).unwrap(), 0);
+        assert_eq!(rank_gpu(5, 8, 1, Some("5")).unwrap(), 0);
+        assert_eq!(rank_gpu(0, 1, 1, None).unwrap(), 0);
+        // fewer GPUs than ranks (two ranks on one GPU: NCCL refuses them): said, with the counts,
+        // on a machine of one GPU too, where each rank was not given its own
+        let e = rank_gpu(3, 4, 2, None).unwrap_err().to_string();
+        assert!(e.contains("local rank 3 of 4 on this node has no GPU of its own: this process sees 2 GPU(s) (CUDA_VISIBLE_DEVICES=unset)"), "{e}");
+        assert!(rank_gpu(0, 2, 1, None).is_err() && rank_gpu(1, 2, 1, Some("0,1")).is_err() && rank_gpu(0, 2, 2, None).is_ok());
     }
 
     #[test]
