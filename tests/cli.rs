@@ -524,7 +524,7 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     tch::Tensor::write_safetensors(&decoder, &decoder_only).unwrap();
     let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", decoder_only.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
     let (out, err) = outputs(&o);
-    assert!(!o.status.success() && err.contains("holds no `encoder` to evaluate, but `decoder`: modules of this recipe saved without the one it evaluates"), "{out}{err}");
+    assert!(!o.status.success() && err.contains("holds no `encoder` to evaluate, but `decoder`: modules of this recipe saved without the one it evaluates, nor an encoder to evaluate instead"), "{out}{err}");
     let o = ijepa(&["masks", f.to_str().unwrap()]);
     assert!(outputs(&o).0.contains("4 of 16 patches visible, 12 masked"), "{:?}", outputs(&o));
     // MAE's recipe describes its masks; there are no blocks to draw, and nothing is written

@@ -168,16 +168,18 @@ fn feature_weights(exp: &Experiment, models: &import::Models, path: &Path) -> Re
     // (modules of the recipe's own without the evaluated one, a DINO checkpoint of its student
     // alone, were asked whether they were another recipe's)
     let own = !held.is_empty() && held.iter().all(|m| entry.modules.iter().any(|o| o == m));
+    // (one `ijepa export --encoder context` writes alone: I-JEPA's `encoder`, DINO's student)
+    let context = held.iter().any(|m| *m == "encoder" || *m == "student.backbone");
     let sd = models.module(&module).or(models.encoder.as_ref().filter(|_| bare)).ok_or_else(|| Error::Checkpoint {
         path: path.to_path_buf(),
         message: format!(
             "holds no `{module}`{} to evaluate, but {}: {} (recipe \"{}\" evaluates `{module}` here)",
             if module == "encoder" { "" } else { " (nor an `encoder` alone)" },
             if held.is_empty() { "no module".to_string() } else { held.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ") },
-            if own {
-                "modules of this recipe saved without the one it evaluates; to evaluate another of them, `ijepa export --format official --encoder context` writes it as an encoder alone"
-            } else {
-                "a checkpoint of another recipe?"
+            match (own, context) {
+                (true, true) => "modules of this recipe saved without the one it evaluates; to evaluate its context encoder, `ijepa export --format official --encoder context` writes it as an encoder alone",
+                (true, false) => "modules of this recipe saved without the one it evaluates, nor an encoder to evaluate instead",
+                (false, _) => "a checkpoint of another recipe?",
             },
             exp.recipe,
         ),
