@@ -43,8 +43,14 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 pub fn warn_if_alone(exp: &Experiment) {
     let want = exp.distributed.world_size();
     if want > 1 {
+        // (SLURM's variables without SLURM_NTASKS: an sbatch script, not an srun task)
+        let which = if std::env::var_os("SLURM_PROCID").is_some() {
+            "SLURM's variables without SLURM_NTASKS (an sbatch script itself, not a task srun started)"
+        } else {
+            "no launcher variables"
+        };
         tracing::warn!(
-            "{} asks for {want} processes (distributed block); this is one process with no launcher variables, so it trains alone: start the ranks with `ijepa launch`, torchrun or `ijepa slurm`",
+            "{} asks for {want} processes (distributed block); this is one process with {which}, so it trains alone: start the ranks with `ijepa launch`, torchrun or `ijepa slurm`",
             exp.name
         );
     }
