@@ -155,7 +155,7 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
             }
         }
     }
-    let cut = if cut { " A run that diverged is drawn up to where its loss passes twice the highest loss of the runs that did not." } else { "" };
+    let cut = if cut { " A run that diverged is drawn only where its loss stays within twice the highest loss of the runs that did not." } else { "" };
     let apart = if panels.len() > 1 {
         " One panel per loss: the recipes' losses measure different things on scales of their own, and are not compared by their levels."
     } else {

@@ -508,7 +508,7 @@ fn a_diverged_point_stays_in_its_study() {
     // caption says where its curve stops
     let ticks: Vec<f64> = loss.split("</text>").filter_map(|t| t.rsplit('>').next()?.trim().parse().ok()).collect();
     assert!(!ticks.is_empty() && ticks.iter().all(|t| *t < 1.0 || (*t >= 5.0 && t.fract() == 0.0 && *t <= 50.0)), "{ticks:?}");
-    assert!(html.contains("A run that diverged is drawn up to where its loss passes twice the highest loss of the runs that did not."));
+    assert!(html.contains("A run that diverged is drawn only where its loss stays within twice the highest loss of the runs that did not."));
     // the sweep figure draws no point for it, and says so (and that its axis is no scale)
     assert!(html.contains("Not drawn, with no result: 0.3-0.2 (pretraining diverged at step 12) (the sweep table lists them).") && html.contains("placed evenly in their order, not to scale"));
 }
