@@ -433,29 +433,53 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
             run.manifest.steps = s.steps;
             run.manifest.final_loss = Some(s.final_loss);
         }
-        Err(Error::Interrupted { step, .. }) => {
-            run.manifest.status = schema::status::INTERRUPTED.into();
-            // the steps done when it stopped (none recorded: the manifest's as they were)
-            run.manifest.steps = step.map_or(run.manifest.steps, |s| s as usize);
-        }
-        Err(e) => {
-            run.manifest.status = schema::status::FAILED.into();
-            run.manifest.error = Some(e.to_string());
-            if let Error::Diverged { step, .. } = e {
-                run.manifest.diverged_at = Some(*step);
-                // the steps before the one that diverged
-                run.manifest.steps = step.saturating_sub(1) as usize;
-            } else if let Some(done) = run.steps_done {
-                // the steps done before the error (a full disk, a dead rank, a bad image) as far
-                // as they are checkpointed: what a resume starts from (the checkpoint of the
-                // steps done could not be written, or none was attempted)
-                let saved = run.manifest.checkpoints.iter().map(|c| c.step as usize).max().unwrap_or(0);
-                run.manifest.steps = done.min(saved);
-            }
-        }
+        Err(Error::Interrupted { step, .. }) => run.mark_interrupted(*step),
+        Err(e) => run.mark_failed(e),
     }
     run.save_manifest()?;
     result
+}
+
+impl Run {
+    /// Marks the manifest interrupted after `step` steps (none recorded: the manifest's as
+    /// they were).
+    fn mark_interrupted(&mut self, step: Option<u64>) {
+        self.manifest.status = schema::status::INTERRUPTED.into();
+        self.manifest.steps = step.map_or(self.manifest.steps, |s| s as usize);
+    }
+
+    /// Marks the manifest failed with `e`, at the steps a resume starts from.
+    fn mark_failed(&mut self, e: &Error) {
+        self.manifest.status = schema::status::FAILED.into();
+        self.manifest.error = Some(e.to_string());
+        if let Error::Diverged { step, .. } = e {
+            self.manifest.diverged_at = Some(*step);
+            // the steps before the one that diverged
+            self.manifest.steps = step.saturating_sub(1) as usize;
+        } else if let Some(done) = self.steps_done {
+            // the steps done before the error (a full disk, a dead rank, a bad image) as far
+            // as they are checkpointed: what a resume starts from (the checkpoint of the
+            // steps done could not be written, or none was attempted)
+            let saved = self.manifest.checkpoints.iter().map(|c| c.step as usize).max().unwrap_or(0);
+            self.manifest.steps = done.min(saved);
+        }
+    }
+
+    /// Rank 0 marks how the run ends (`e`) before a distributed run's ranks part: srun's
+    /// `--kill-on-bad-exit` stops rank 0 once the others have left, and the manifest said
+    /// `running` (the resume called it a run stopped at once, SIGKILL or a crash). The run's
+    /// end marks it again; a failure to write is said there.
+    fn mark_before_parting(&mut self, e: &Error) {
+        if !self.lead {
+            return;
+        }
+        match e {
+            Error::Interrupted { step, .. } => self.mark_interrupted(*step),
+            e => self.mark_failed(e),
+        }
+        self.manifest.finished = Some(now());
+        let _ = self.save_manifest();
+    }
 }
 
 /// Whether the run folder `dir` holds what a resume can start from: `latest` or a kept epoch
@@ -531,20 +555,14 @@ fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBa
     } else {
         Ok(())
     };
-    // marked before the ranks part, as the run's end marks it: srun's `--kill-on-bad-exit`
-    // stops rank 0 once the others have left, and the manifest said `running` (the resume
-    // called it a run stopped at once, SIGKILL or a crash)
-    if run.lead && saved.is_ok() {
-        run.manifest.status = schema::status::INTERRUPTED.into();
-        run.manifest.steps = pos.global_step as usize;
-        run.manifest.finished = Some(now());
-        // (a failure is said where the run's end writes it again; the others wait here)
-        let _ = run.save_manifest();
+    let stopped = interrupted(Some(pos.global_step), &run.dir);
+    if saved.is_ok() {
+        run.mark_before_parting(&stopped);
     }
     part(dist);
     saved?;
     bar.finish_and_clear();
-    Ok(interrupted(Some(pos.global_step), &run.dir))
+    Ok(stopped)
 }
 
 /// The ranks of a distributed run that stops together (a signal, a rank's failed loader) wait
@@ -1327,6 +1345,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     if lead && global > start.global_step as usize {
                         save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
                     }
+                    if opts.dist.is_some() {
+                        run.mark_before_parting(&e);
+                    }
                     part(opts.dist.as_deref());
                     return Err(e);
                 }
@@ -1358,6 +1379,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                         if lead && global > start.global_step as usize {
                             save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
                         }
+                        run.mark_before_parting(&e);
                         part(Some(pg));
                         return Err(e);
                     }
