@@ -608,6 +608,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 .and_then(|train| {
                     train_splits.insert(key, train.clone());
                     train::check_data(exp, train, world)
+                })
+                // (a size that cannot fit here: a sweep's last point was refused once the
+                // points before it had trained, and a dry run did not say)
+                .and_then(|()| {
+                    let on_cpu = ijepa_engine::device::resolve(&exp.device).map_or(true, |d| d == tch::Device::Cpu);
+                    ijepa_engine::memory::check_fits(exp, on_cpu)
                 });
                 match checked {
                     Err(e) if opts.dry_run => {

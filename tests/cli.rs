@@ -1597,7 +1597,8 @@ fn a_class_the_held_out_part_never_scores_is_said_over_a_finished_pretraining() 
 }
 
 /// What a pretraining would stop on at its start (less than one batch of images, schedules of
-/// 0 steps) and a fine-tuning batch larger than its fit's images are refused before the first
+/// 0 steps, a size the machine cannot hold) and a fine-tuning batch larger than its fit's
+/// images are refused before the first
 /// pretraining trains: a sweep's later point (or the fine-tuning after pretraining) stopped
 /// only after the earlier points had trained. `--dry-run` says so and plans on. The error names
 /// the stage.
@@ -1611,6 +1612,10 @@ fn a_point_that_cannot_train_is_refused_before_any_point_trains() {
         // (no `limit`: `check` does not hold a batch to the embedded images, `estimate` projects it)
         ("batch", "", "sweep \"grid\" { vary \"data.batch-size\" 16 20000; }", "pretrain/data-batch-size-20000, checked before pretraining: config: loader: 10000 images shared by 1 rank(s) give 10000 per rank, less than one batch of 20000"),
         ("finetune", "eval \"finetune\" { epochs 1; batch-size 190; lr 0.01 0.02; weight-decay 0 }", "", "eval-finetune-ijepa, checked before pretraining: config: fine-tuning: its batch-size 190 is more than the 179 images a fit trains on"),
+        // a size this machine cannot hold (refused at the point's start once the points before
+        // it had trained)
+        // (4 TiB of attention maps: more than any machine holds)
+        ("memory", "", "sweep \"zip\" { vary \"data.crop-size\" 28 4096; vary \"encoder.patch\" 7 16; vary \"data.batch-size\" 16 128; }", "pretrain/data-crop-size-4096_encoder-patch-16_data-batch-size-128, checked before pretraining: config: r-data-crop-size-4096_encoder-patch-16_data-batch-size-128 needs at least"),
     ] {
         let text = base.replace("EVAL", eval).replace("SWEEP", sweep);
         let f = write(&d, &format!("{name}.kdl"), &if name == "batch" { text.replace(" limit 200", "") } else { text });
