@@ -10,6 +10,7 @@
 //! run refused here could never have run; one accepted may still need more.
 
 use ijepa_dsl::config::Experiment;
+use std::path::Path;
 
 /// The estimate, in bytes, with its parts for the message.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,9 +102,66 @@ fn proc_kb_field(file: &str, field: &str) -> Option<f64> {
     Some(kb * 1024.0)
 }
 
-/// Memory available to this process, in bytes (`MemAvailable` of /proc/meminfo), if known.
+/// Memory available to this process, in bytes, if known: the least of the machine's
+/// (`MemAvailable` of /proc/meminfo), what its memory cgroup leaves ([`cgroup_available`]: a
+/// SLURM job's `--mem`, a container's limit) and what its address-space limit leaves
+/// (`ulimit -v`). The machine's alone let a run start in a 6 GiB job on a 22 GiB host, and
+/// the kernel killed it.
 pub fn available() -> Option<f64> {
-    proc_kb_field("/proc/meminfo", "MemAvailable")
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|t| cgroup_available(Path::new("/sys/fs/cgroup"), &t));
+    [proc_kb_field("/proc/meminfo", "MemAvailable"), cgroup, address_space_left()].into_iter().flatten().reduce(f64::min)
+}
+
+/// What the address-space limit (`RLIMIT_AS`) leaves beyond the process's size (`VmSize`), when
+/// there is one.
+fn address_space_left() -> Option<f64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `getrlimit` writes the limit into `lim`, a valid out-parameter.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some((lim.rlim_cur as f64 - proc_kb_field("/proc/self/status", "VmSize")?).max(0.0))
+}
+
+/// The memory the cgroups of this process (`cgroup`: the text of `/proc/self/cgroup`) leave
+/// under `root` (`/sys/fs/cgroup`): of its cgroup and each one above it, the least limit less
+/// its working set (usage less the inactive page cache, which the kernel reclaims), for
+/// cgroup v1 (`memory/…/memory.limit_in_bytes`) or v2 (`…/memory.max`); `None` without a limit.
+pub fn cgroup_available(root: &Path, cgroup: &str) -> Option<f64> {
+    // (v1: the `memory` controller's line; v2: `0::/path`)
+    let v1 = cgroup.lines().find_map(|l| {
+        let mut f = l.splitn(3, ':');
+        let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
+        controllers.split(',').any(|c| c == "memory").then(|| path.to_string())
+    });
+    let (mount, path, limit_file, usage_file, inactive) = match v1 {
+        Some(path) => (root.join("memory"), path, "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
+        None => (root.to_path_buf(), cgroup.lines().find_map(|l| l.strip_prefix("0::"))?.to_string(), "memory.max", "memory.current", "inactive_file"),
+    };
+    let number = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).ok()?.trim().parse::<f64>().ok();
+    let stat = |dir: &Path| {
+        let text = std::fs::read_to_string(dir.join("memory.stat")).ok()?;
+        text.lines().find_map(|l| l.strip_prefix(inactive)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+    };
+    // the cgroup's folder (in a container whose cgroup namespace starts at it, the mount
+    // itself), then each one above it up to the mount
+    let mut dir = mount.join(path.trim_start_matches('/'));
+    if !dir.is_dir() {
+        dir = mount.clone();
+    }
+    let mut least: Option<f64> = None;
+    loop {
+        // (v2's "max", v1's 2^63 rounded to the page: no limit)
+        if let Some(limit) = number(&dir, limit_file).filter(|l| *l < (1u64 << 60) as f64) {
+            let working = number(&dir, usage_file).map_or(0.0, |u| (u - stat(&dir).unwrap_or(0.0)).max(0.0));
+            let left = (limit - working).max(0.0);
+            least = Some(least.map_or(left, |l: f64| l.min(left)));
+        }
+        if dir == mount || !dir.pop() || !dir.starts_with(&mount) {
+            break;
+        }
+    }
+    least
 }
 
 /// This process's resident memory now (`VmRSS`) and its peak so far (`VmHWM`), in bytes, from
@@ -175,6 +233,39 @@ mod tests {
             // and on an accelerator (memory unknown here): still refused, these fit nowhere
             assert!(check_fits(&e, false).is_err(), "{what}");
         }
+    }
+
+    /// A job's memory cgroup (v1 and v2) bounds what is available: its limit less its working
+    /// set, the tightest of it and the cgroups above it; no limit, none.
+    #[test]
+    fn a_memory_cgroup_bounds_what_is_available() {
+        let d = std::env::temp_dir().join(format!("ijepa-cgroup-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let write = |dir: &Path, files: &[(&str, &str)]| {
+            std::fs::create_dir_all(dir).unwrap();
+            for (f, t) in files {
+                std::fs::write(dir.join(f), t).unwrap();
+            }
+        };
+        let gib = (1u64 << 30) as f64;
+        // v1: the job's 6 GiB, 2 GiB used of which 0.5 GiB inactive page cache; no limit above
+        let v1 = d.join("v1");
+        write(&v1.join("memory"), &[("memory.limit_in_bytes", "9223372036854771712\n"), ("memory.usage_in_bytes", "9000000000\n")]);
+        write(&v1.join("memory/slurm/job_1"), &[("memory.limit_in_bytes", "6442450944\n"), ("memory.usage_in_bytes", "2147483648\n"), ("memory.stat", "cache 1\ntotal_inactive_file 536870912\n")]);
+        let text = "4:memory:/slurm/job_1\n3:cpu:/\n0::/\n";
+        assert_eq!(cgroup_available(&v1, text), Some(4.5 * gib));
+        // v2: a 3 GiB parent above a limitless cgroup
+        let v2 = d.join("v2");
+        write(&v2, &[("memory.max", "max\n")]);
+        write(&v2.join("box"), &[("memory.max", "3221225472\n"), ("memory.current", "1073741824\n"), ("memory.stat", "inactive_file 0\n")]);
+        write(&v2.join("box/job"), &[("memory.max", "max\n"), ("memory.current", "5\n")]);
+        assert_eq!(cgroup_available(&v2, "0::/box/job\n"), Some(2.0 * gib));
+        // a namespaced cgroup whose path is not under the mount: the mount's own files
+        assert_eq!(cgroup_available(&v2.join("box"), "0::/elsewhere\n"), Some(2.0 * gib));
+        // no limit anywhere
+        assert_eq!(cgroup_available(&v2, "0::/\n"), None);
+        let _ = std::fs::remove_dir_all(&d);
+        assert!(available().is_some_and(|a| a > 0.0));
     }
 
     #[test]
