@@ -139,11 +139,15 @@ fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::erro
     // the CPU's matrix products on the kernel a run here would take
     let products = ijepa_engine::products::choose(tch::Device::Cpu, exp.precision == ijepa_dsl::config::Precision::Bf16).map_or("blas", |c| c.products.name());
     let before = memory::resident().map_or(0.0, |(now, _)| now);
-    let mut recipe = ijepa_engine::recipe::build(&exp, tch::Device::Cpu, 0, 1)?;
     let b = exp.data.batch_size;
-    let views = ijepa_engine::recipe::random_views(recipe.as_ref(), &exp.data, b, tch::Device::Cpu)?;
-    let hyper = ijepa_engine::recipe::Hyper { lr: 1e-4, wd: 0.04, momentum: 0.996 };
-    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b, 1, steps, None, hyper, tch::Device::Cpu)?;
+    // (a libtorch failure, out of memory, is this measurement's error: it was the command's,
+    // and the analytic estimate was lost with it)
+    let times = ijepa_engine::guard::torch("the measurement of a few steps", || {
+        let mut recipe = ijepa_engine::recipe::build(&exp, tch::Device::Cpu, 0, 1)?;
+        let views = ijepa_engine::recipe::random_views(recipe.as_ref(), &exp.data, b, tch::Device::Cpu)?;
+        let hyper = ijepa_engine::recipe::Hyper { lr: 1e-4, wd: 0.04, momentum: 0.996 };
+        ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b, 1, steps, None, hyper, tch::Device::Cpu)
+    })?;
     let peak = memory::resident().map_or(0.0, |(_, peak)| peak);
     Ok(Measured {
         step_seconds: times.iter().sum::<f64>() / times.len().max(1) as f64,
