@@ -456,6 +456,9 @@ fn time_step(
     exp.precision = resolved.precision;
     let products = cpu_products(b, dev, &exp);
     let (rank, world) = dist.map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
+    // a size this machine cannot hold is refused with the bound, as `ijepa run` refuses it
+    // (the kernel killed the step without a word)
+    ijepa_engine::memory::check_fits(&exp, dev == tch::Device::Cpu)?;
     let mut recipe = ijepa_engine::recipe::build(&exp, dev, rank, world)?;
     if let Some(pg) = dist {
         recipe.install_ddp(pg, exp.distributed.bucket_mb)?;

@@ -644,6 +644,11 @@ fn bench_step_prints_one_line() {
     assert!(o.status.success(), "{out}{err}");
     let line = out.lines().find(|l| l.starts_with("bench step ")).unwrap_or_else(|| panic!("{out}"));
     assert!(line.contains("ms_per_step=") && line.contains("img_per_s="), "{line}");
+    // a size no machine holds (4 TiB of attention maps) is refused with the bound `run` uses,
+    // before anything is built (the kernel killed the step without a word)
+    let o = ijepa(&["bench", "step", "--width", "32", "--depth", "1", "--heads", "2", "--size", "4096", "--patch", "16", "--batch", "128", "--steps", "1", "--warmup", "0"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("bench needs at least") && err.contains("one block's activations for a batch of 128"), "{out}{err}");
     // zero threads, patches, batches are refused by the command line, not by libtorch or a panic
     for flag in ["--threads", "--patch", "--batch", "--size", "--steps", "--width"] {
         let o = ijepa(&["bench", "step", flag, "0"]);
