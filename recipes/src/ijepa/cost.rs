@@ -115,6 +115,6 @@ mod tests {
         exp.distributed.nodes = 4096;
         exp.distributed.procs_per_node = 64;
         let e = cost(&exp).expect_err("refused").to_string();
-        assert!(e.contains("more than the 1048576") && e.contains("GB"), "{e}");
+        assert!(e.contains("more than the 4194304 they sample at most on a 8x8 patch grid") && e.contains("GB"), "{e}");
     }
 }

@@ -580,24 +580,27 @@ pub struct MaskStats {
     pub overlapping: f64,
 }
 
-/// The largest batch [`statistics`] samples (`ijepa masks --batch-size`, `ijepa estimate`'s
-/// global batch): its masks take ~5 KB an image (1.8 GB at 262,144 images).
-pub const MAX_STATISTICS_BATCH: usize = 1 << 20;
+/// The most images times patches a batch [`statistics`] samples may hold (`ijepa masks
+/// --batch-size`, `ijepa estimate`'s global batch): its masks take ~20 bytes a patch of each
+/// image (1.8 GB at 262,144 images of 256 patches, 4.0 GB at 262,144 of 784), so about 5 GB.
+pub const MAX_STATISTICS_CELLS: usize = 1 << 28;
 
 /// Samples `batches` batches of `batch` images and summarises them; a batch of more than
-/// [`MAX_STATISTICS_BATCH`] images is refused.
+/// [`MAX_STATISTICS_CELLS`] images times patches is refused.
 pub fn statistics<S: SampleMasks>(sampler: &S, seed: u64, batches: usize, batch: usize) -> Result<MaskStats> {
-    // (one batch's masks are held at once, a few KB an image: a global batch of 33 million
-    // ran for minutes and aborted out of memory)
-    if batch > MAX_STATISTICS_BATCH {
+    // (one batch's masks are held at once, ~20 bytes a patch of each image: a global batch of
+    // 33 million ran for minutes and aborted out of memory; a bound in images alone let a
+    // 28x28 grid's take 15 GB)
+    let (gh, gw) = sampler.grid();
+    let most = MAX_STATISTICS_CELLS / (gh * gw).max(1);
+    if batch > most {
         return Err(ijepa_engine::error::Error::Config(format!(
-            "the mask statistics sample whole batches, and a batch of {batch} images is more than the {MAX_STATISTICS_BATCH} they sample at most \
+            "the mask statistics sample whole batches, and a batch of {batch} images is more than the {most} they sample at most on a {gh}x{gw} patch grid \
              (its masks alone would take about {:.0} GB; the truncation to the shortest mask changes little past a few thousand images): \
              use a smaller batch or layout",
-            batch as f64 * 5e3 / 1e9
+            (batch * gh * gw) as f64 * 20.0 / 1e9
         )));
     }
-    let (gh, gw) = sampler.grid();
     let mut ctx = Vec::with_capacity(batches);
     let mut tgt = Vec::with_capacity(batches);
     let mut freq = vec![0f64; gh * gw];
@@ -661,6 +664,15 @@ mod tests {
 
     fn cfg() -> MaskConfig {
         MaskConfig::default()
+    }
+
+    /// The statistics' bound is in images times patches: a 28x28 grid (ViT-H/16 at 448 px)
+    /// samples at most 342,392 images a batch (at 1,048,576 images it took ~15 GB).
+    #[test]
+    fn the_statistics_bound_counts_the_patches() {
+        let s = MaskSampler::new(&cfg(), 448, 16).unwrap().quiet();
+        let e = statistics(&s, 0, 1, 400_000).unwrap_err().to_string();
+        assert!(e.contains("more than the 342392 they sample at most on a 28x28 patch grid") && e.contains("about 6 GB"), "{e}");
     }
 
     #[test]
