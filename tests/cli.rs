@@ -1601,6 +1601,18 @@ fn a_class_the_held_out_part_never_scores_is_said_over_a_finished_pretraining() 
     }
 }
 
+/// The raw pixels of a split too large to hold (3,750 GiB at 4096 px) are refused with their
+/// size before any image is read: the kernel killed the run (under a limit, the error blamed
+/// the batch size).
+#[test]
+fn raw_pixels_too_large_to_hold_are_refused_with_their_size() {
+    let d = scratch("raw-pixels-size");
+    let f = write(&d, "rp.kdl", "experiment \"rp\" {\n    data \"fashion-mnist\" { crop-size 4096; batch-size 16; workers 1; }\n    encoder width=16 depth=1 heads=2 patch=16\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 0 }\n    epochs 1\n    precision \"fp32\"\n    eval \"knn\" { baselines \"raw-pixels\"; }\n}\n");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap(), "--only", "eval-knn-raw-pixels"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("the raw pixels of 10000 images at 4096 px are 3750.0 GiB") && err.contains("a smaller crop-size, or fewer images"), "{out}{err}");
+}
+
 /// What a pretraining would stop on at its start (less than one batch of images, schedules of
 /// 0 steps, a size the machine cannot hold) and a fine-tuning batch larger than its fit's
 /// images are refused before the first
