@@ -177,7 +177,7 @@ fn walk(
 
 /// `b` bytes in GiB when whole ones, else in bytes.
 fn bytes_text(b: u128) -> String {
-    if b >= 1 << 30 && b % (1 << 30) == 0 {
+    if b >= 1 << 30 && b.is_multiple_of(1 << 30) {
         format!("{} GiB", b >> 30)
     } else {
         format!("{b} bytes")
