@@ -75,24 +75,32 @@ impl DistEnv {
     /// The GPU this rank computes on (and NCCL binds), of those the process sees
     /// ([`rank_gpu`]).
     pub fn gpu(&self) -> Result<usize> {
-        let cvd = std::env::var("CUDA_VISIBLE_DEVICES").ok();
-        rank_gpu(self.local_rank, self.local_world_size, tch::Cuda::device_count().max(0) as usize, cvd.as_deref())
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let cvd = var("CUDA_VISIBLE_DEVICES");
+        // (a torchrun-like launcher that set no LOCAL_WORLD_SIZE: its count is the world's, a
+        // default, which says nothing of the node: a machine of one GPU a node is trusted)
+        let by_torchrun = var("RANK").is_some() || var("WORLD_SIZE").is_some();
+        let local_world = if by_torchrun && var("LOCAL_WORLD_SIZE").is_none() { None } else { Some(self.local_world_size) };
+        rank_gpu(self.local_rank, local_world, tch::Cuda::device_count().max(0) as usize, cvd.as_deref())
     }
 }
 
-/// The GPU a rank of local rank `local_rank` (of `local_world` on its node) computes on, of the
-/// `visible` GPUs its process sees (`cvd`: its CUDA_VISIBLE_DEVICES): `cuda:LOCAL_RANK` where
-/// the process sees every GPU of its node; the one GPU it sees where its launcher gave each
-/// task its own (CUDA_VISIBLE_DEVICES naming one device: SLURM's `--gpus-per-task`,
-/// `--gpu-bind`; ranks 1-7 asked for a device that did not exist); else an error naming the
-/// counts (several ranks on one GPU, which NCCL refuses).
-pub fn rank_gpu(local_rank: usize, local_world: usize, visible: usize, cvd: Option<&str>) -> Result<usize> {
+/// The GPU a rank of local rank `local_rank` (of `local_world` on its node, where the launcher
+/// says) computes on, of the `visible` GPUs its process sees (`cvd`: its
+/// CUDA_VISIBLE_DEVICES): `cuda:LOCAL_RANK` where the process sees every GPU of its node; the
+/// one GPU it sees where its launcher gave each task its own (CUDA_VISIBLE_DEVICES naming one
+/// device: SLURM's `--gpus-per-task`, `--gpu-bind`; ranks 1-7 asked for a device that did not
+/// exist), or where the launcher did not say how many ranks share the node; else an error
+/// naming the counts (several ranks on one GPU, which NCCL refuses).
+pub fn rank_gpu(local_rank: usize, local_world: Option<usize>, visible: usize, cvd: Option<&str>) -> Result<usize> {
     let given_one = cvd.is_some_and(|c| c.split(',').filter(|d| !d.trim().is_empty()).count() == 1);
-    match visible {
-        1 if local_world == 1 || given_one => Ok(0),
-        n if local_rank < n && local_world <= n => Ok(local_rank),
-        n => Err(env_err(format!(
-            "local rank {local_rank} of {local_world} on this node has no GPU of its own: this process sees {n} GPU(s) (CUDA_VISIBLE_DEVICES={}); start one rank per GPU of the node, or give each rank its GPU",
+    match (visible, local_world) {
+        (1, None | Some(1)) => Ok(0),
+        (1, _) if given_one => Ok(0),
+        (n, w) if local_rank < n && w.is_none_or(|w| w <= n) => Ok(local_rank),
+        (n, w) => Err(env_err(format!(
+            "local rank {local_rank}{} on this node has no GPU of its own: this process sees {n} GPU(s) (CUDA_VISIBLE_DEVICES={}); start one rank per GPU of the node, or give each rank its GPU",
+            w.map_or(String::new(), |w| format!(" of {w}")),
             cvd.unwrap_or("unset")
         ))),
     }
@@ -386,15 +394,19 @@ mod tests {
     #[test]
     fn a_rank_computes_on_its_gpu_or_the_one_it_sees() {
         // every GPU of the node seen: the local rank's; one GPU given to each task: that one
-        assert_eq!(rank_gpu(3, 8, 8, None).unwrap(), 3);
-        assert_eq!(rank_gpu(0, 8, 8, Some("0,1,2,3,4,5,6,7")).unwrap(), 0);
-        assert_eq!(rank_gpu(5, 8, 1, Some("5")).unwrap(), 0);
-        assert_eq!(rank_gpu(0, 1, 1, None).unwrap(), 0);
+        assert_eq!(rank_gpu(3, Some(8), 8, None).unwrap(), 3);
+        assert_eq!(rank_gpu(0, Some(8), 8, Some("0,1,2,3,4,5,6,7")).unwrap(), 0);
+        assert_eq!(rank_gpu(5, Some(8), 1, Some("5")).unwrap(), 0);
+        assert_eq!(rank_gpu(0, Some(1), 1, None).unwrap(), 0);
+        // a launcher that did not say how many ranks share the node (torchrun-like, without
+        // LOCAL_WORLD_SIZE: nodes of one GPU each) is trusted with the one GPU
+        assert_eq!(rank_gpu(1, None, 1, None).unwrap(), 0);
         // fewer GPUs than ranks (two ranks on one GPU: NCCL refuses them): said, with the counts,
         // on a machine of one GPU too, where each rank was not given its own
-        let e = rank_gpu(3, 4, 2, None).unwrap_err().to_string();
+        let e = rank_gpu(3, Some(4), 2, None).unwrap_err().to_string();
         assert!(e.contains("local rank 3 of 4 on this node has no GPU of its own: this process sees 2 GPU(s) (CUDA_VISIBLE_DEVICES=unset)"), "{e}");
-        assert!(rank_gpu(0, 2, 1, None).is_err() && rank_gpu(1, 2, 1, Some("0,1")).is_err() && rank_gpu(0, 2, 2, None).is_ok());
+        assert!(rank_gpu(0, Some(2), 1, None).is_err() && rank_gpu(1, Some(2), 1, Some("0,1")).is_err() && rank_gpu(0, Some(2), 2, None).is_ok());
+        assert!(rank_gpu(2, None, 2, None).unwrap_err().to_string().contains("local rank 2 on this node"));
     }
 
     #[test]
