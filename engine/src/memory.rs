@@ -125,8 +125,9 @@ fn address_space_left() -> Option<f64> {
 
 /// The memory the cgroups of this process (`cgroup`: the text of `/proc/self/cgroup`) leave
 /// under `root` (`/sys/fs/cgroup`): of its cgroup and each one above it, the least limit less
-/// its working set (usage less the inactive page cache, which the kernel reclaims), for
-/// cgroup v1 (`memory/…/memory.limit_in_bytes`) or v2 (`…/memory.max`); `None` without a limit.
+/// its usage other than the page cache (which the kernel reclaims under the limit: a job that
+/// had read its data set would be refused runs that fit), for cgroup v1
+/// (`memory/…/memory.limit_in_bytes`) or v2 (`…/memory.max`); `None` without a limit.
 pub fn cgroup_available(root: &Path, cgroup: &str) -> Option<f64> {
     // (v1: the `memory` controller's line; v2: `0::/path`)
     let v1 = cgroup.lines().find_map(|l| {
@@ -135,8 +136,8 @@ pub fn cgroup_available(root: &Path, cgroup: &str) -> Option<f64> {
         controllers.split(',').any(|c| c == "memory").then(|| path.to_string())
     });
     let (mount, path, limit_file, usage_file, inactive) = match v1 {
-        Some(path) => (root.join("memory"), path, "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
-        None => (root.to_path_buf(), cgroup.lines().find_map(|l| l.strip_prefix("0::"))?.to_string(), "memory.max", "memory.current", "inactive_file"),
+        Some(path) => (root.join("memory"), path, "memory.limit_in_bytes", "memory.usage_in_bytes", "total_cache"),
+        None => (root.to_path_buf(), cgroup.lines().find_map(|l| l.strip_prefix("0::"))?.to_string(), "memory.max", "memory.current", "file"),
     };
     let number = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).ok()?.trim().parse::<f64>().ok();
     let stat = |dir: &Path| {
@@ -194,7 +195,7 @@ pub fn check_fits(exp: &Experiment, on_cpu: bool) -> crate::Result<()> {
             gib(est.activations),
             gib(est.masks),
             gib(limit),
-            if on_cpu { "this machine has available" } else { "any accelerator has" }
+            if on_cpu { "available here (the machine's free memory, or this process's memory cgroup or `ulimit -v` where they leave less)" } else { "any accelerator has" }
         )));
     }
     Ok(())
@@ -248,16 +249,16 @@ mod tests {
             }
         };
         let gib = (1u64 << 30) as f64;
-        // v1: the job's 6 GiB, 2 GiB used of which 0.5 GiB inactive page cache; no limit above
+        // v1: the job's 6 GiB, 2 GiB used of which 0.5 GiB page cache; no limit above
         let v1 = d.join("v1");
         write(&v1.join("memory"), &[("memory.limit_in_bytes", "9223372036854771712\n"), ("memory.usage_in_bytes", "9000000000\n")]);
-        write(&v1.join("memory/slurm/job_1"), &[("memory.limit_in_bytes", "6442450944\n"), ("memory.usage_in_bytes", "2147483648\n"), ("memory.stat", "cache 1\ntotal_inactive_file 536870912\n")]);
+        write(&v1.join("memory/slurm/job_1"), &[("memory.limit_in_bytes", "6442450944\n"), ("memory.usage_in_bytes", "2147483648\n"), ("memory.stat", "cache 1\ntotal_cache 536870912\n")]);
         let text = "4:memory:/slurm/job_1\n3:cpu:/\n0::/\n";
         assert_eq!(cgroup_available(&v1, text), Some(4.5 * gib));
         // v2: a 3 GiB parent above a limitless cgroup
         let v2 = d.join("v2");
         write(&v2, &[("memory.max", "max\n")]);
-        write(&v2.join("box"), &[("memory.max", "3221225472\n"), ("memory.current", "1073741824\n"), ("memory.stat", "inactive_file 0\n")]);
+        write(&v2.join("box"), &[("memory.max", "3221225472\n"), ("memory.current", "1073741824\n"), ("memory.stat", "anon 1\nfile 0\n")]);
         write(&v2.join("box/job"), &[("memory.max", "max\n"), ("memory.current", "5\n")]);
         assert_eq!(cgroup_available(&v2, "0::/box/job\n"), Some(2.0 * gib));
         // a namespaced cgroup whose path is not under the mount: the mount's own files
