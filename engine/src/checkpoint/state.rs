@@ -186,10 +186,23 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
-/// SHA-256 of a whole file, as hex.
+/// SHA-256 of a whole file, as hex; read in pieces (the file was read whole into memory: a
+/// checkpoint's size again, 10 GB for ViT-H's with its optimizer, to hash it).
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = read_file(path)?;
-    Ok(hex(&Sha256::digest(&bytes)))
+    use std::io::Read as _;
+    super::import::regular_file(path)?;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Ok(hex(&hasher.finalize()))
 }
 
 /// Tensors copied out of live training state (to the CPU, float32 / int64, contiguous) with
