@@ -237,7 +237,6 @@ fn hf_model(models: &import::Models, cls_token: bool) -> std::result::Result<exp
     Ok(if cls_token { export::HfModel::Vit } else { export::HfModel::IJepa })
 }
 
-/// The files `--format hf` writes into its folder.
 /// The models of facebookresearch/mae's `models_mae.py` (`--model` of `main_pretrain.py`): each
 /// a decoder of 16 heads (`dec512d8b`).
 const OFFICIAL_MAE_MODELS: [&str; 6] = [
@@ -249,6 +248,7 @@ const OFFICIAL_MAE_MODELS: [&str; 6] = [
     "mae_vit_huge_patch14_dec512d8b",
 ];
 
+/// The files `--format hf` writes into its folder.
 const HF_FILES: [&str; 3] = ["model.safetensors", "config.json", "preprocessor_config.json"];
 
 /// Whether `--format hf` may write into `out`: a folder not there yet, an empty one, or one
