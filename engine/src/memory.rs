@@ -135,14 +135,14 @@ pub fn cgroup_available(root: &Path, cgroup: &str) -> Option<f64> {
         let (_, controllers, path) = (f.next()?, f.next()?, f.next()?);
         controllers.split(',').any(|c| c == "memory").then(|| path.to_string())
     });
-    let (mount, path, limit_file, usage_file, inactive) = match v1 {
+    let (mount, path, limit_file, usage_file, cache) = match v1 {
         Some(path) => (root.join("memory"), path, "memory.limit_in_bytes", "memory.usage_in_bytes", "total_cache"),
         None => (root.to_path_buf(), cgroup.lines().find_map(|l| l.strip_prefix("0::"))?.to_string(), "memory.max", "memory.current", "file"),
     };
     let number = |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).ok()?.trim().parse::<f64>().ok();
     let stat = |dir: &Path| {
         let text = std::fs::read_to_string(dir.join("memory.stat")).ok()?;
-        text.lines().find_map(|l| l.strip_prefix(inactive)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+        text.lines().find_map(|l| l.strip_prefix(cache)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
     };
     // the cgroup's folder (in a container whose cgroup namespace starts at it, the mount
     // itself), then each one above it up to the mount
@@ -154,8 +154,8 @@ pub fn cgroup_available(root: &Path, cgroup: &str) -> Option<f64> {
     loop {
         // (v2's "max", v1's 2^63 rounded to the page: no limit)
         if let Some(limit) = number(&dir, limit_file).filter(|l| *l < (1u64 << 60) as f64) {
-            let working = number(&dir, usage_file).map_or(0.0, |u| (u - stat(&dir).unwrap_or(0.0)).max(0.0));
-            let left = (limit - working).max(0.0);
+            let used = number(&dir, usage_file).map_or(0.0, |u| (u - stat(&dir).unwrap_or(0.0)).max(0.0));
+            let left = (limit - used).max(0.0);
             least = Some(least.map_or(left, |l: f64| l.min(left)));
         }
         if dir == mount || !dir.pop() || !dir.starts_with(&mount) {
