@@ -365,6 +365,16 @@ impl Archive {
         Tensor::f_from_data_size(&data, &[s.numel], s.kind).map_err(|e| self.err(format!("{what}: {e}")))
     }
 
+    /// Counts `bytes` materialised beyond what the file's storages hold toward the bound; past
+    /// it, an error of what `described` says of the tensor.
+    fn charge(&self, cache: &mut StorageCache, bytes: u128, described: impl FnOnce() -> String) -> Result<()> {
+        if cache.expanded + bytes > cache.bound {
+            return Err(self.err(format!("{}, more than the {} they may take; save them `.contiguous()` if they are meant", described(), bytes_text(cache.bound))));
+        }
+        cache.expanded += bytes;
+        Ok(())
+    }
+
     /// The tensor `r` describes, checked against its storage, as a contiguous tensor: its own
     /// copy (an expanded one of at most [`EXPANDED_MAX_BYTES`]), or a view sharing the memory of
     /// a storage that other tensors read too.
@@ -400,20 +410,20 @@ impl Archive {
         // shape was checked, and failed with libtorch's backtrace)
         let bytes = (numel as u128) * s.kind.elt_size_in_bytes() as u128;
         let extra = if numel > s.numel { bytes - (s.numel as u128) * s.kind.elt_size_in_bytes() as u128 } else { 0 };
-        if extra > 0 && cache.expanded + extra > cache.bound {
-            return Err(self.err(format!(
-                "{}: a view of {numel} elements over a storage `{}` of {} element{} (size {:?}, stride {:?}: an expanded tensor, its elements repeated), {:.1} GiB once its elements are its own: with the file's other expanded tensors, more than the {} they may take; save them `.contiguous()` if they are meant",
-                at(),
-                s.key,
-                s.numel,
-                if s.numel == 1 { "" } else { "s" },
-                r.size,
-                r.stride,
-                bytes as f64 / (1u64 << 30) as f64,
-                bytes_text(cache.bound)
-            )));
+        if extra > 0 {
+            self.charge(cache, extra, || {
+                format!(
+                    "{}: a view of {numel} elements over a storage `{}` of {} element{} (size {:?}, stride {:?}: an expanded tensor, its elements repeated), {:.1} GiB once its elements are its own: with the file's other expanded tensors",
+                    at(),
+                    s.key,
+                    s.numel,
+                    if s.numel == 1 { "" } else { "s" },
+                    r.size,
+                    r.stride,
+                    bytes as f64 / (1u64 << 30) as f64,
+                )
+            })?;
         }
-        cache.expanded += extra;
         let storage = match cache.tensors.get(&s.key) {
             Some(t) => t.shallow_clone(),
             None => {
@@ -446,17 +456,15 @@ impl Archive {
         // the copy of another view (transposed, strided) of a shared storage counts toward the
         // bound, as an expanded view's elements do: the file holds its elements once
         if !sole && extra == 0 {
-            if cache.expanded + bytes > cache.bound {
-                return Err(self.err(format!(
-                    "{}: a strided view (size {:?}, stride {:?}) of storage `{}`, which other tensors read too: its copy, with the file's other copies and expanded tensors, takes more than the {} they may; save the tensors `.contiguous()` if they are meant",
+            self.charge(cache, bytes, || {
+                format!(
+                    "{}: a strided view (size {:?}, stride {:?}) of storage `{}`, which other tensors read too: its copy, with the file's other copies and expanded tensors",
                     at(),
                     r.size,
                     r.stride,
-                    s.key,
-                    bytes_text(cache.bound)
-                )));
-            }
-            cache.expanded += bytes;
+                    s.key
+                )
+            })?;
         }
         let mut out = Tensor::f_empty(r.size.as_slice(), (s.kind, Device::Cpu)).map_err(tch_err)?;
         out.f_copy_(&view).map_err(tch_err)?;
