@@ -27,6 +27,10 @@ pub struct DistEnv {
     pub local_rank: usize,
     /// Number of processes on this node.
     pub local_world_size: usize,
+    /// Whether the launcher said how many processes share this node (SLURM always does; a
+    /// torchrun-like launcher that set no LOCAL_WORLD_SIZE leaves `local_world_size` at the
+    /// world's size, a default that says nothing of the node).
+    pub local_world_given: bool,
     /// Host of the rendezvous server (rank 0's machine).
     pub master_addr: String,
     /// TCP port of the rendezvous server.
@@ -74,13 +78,11 @@ impl DistEnv {
 
     /// The GPU this rank computes on (and NCCL binds), of those the process sees
     /// ([`rank_gpu`]).
+    /// (Where the launcher did not say how many ranks share the node, a machine of one GPU a
+    /// node is trusted.)
     pub fn gpu(&self) -> Result<usize> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let cvd = var("CUDA_VISIBLE_DEVICES");
-        // (a torchrun-like launcher that set no LOCAL_WORLD_SIZE: its count is the world's, a
-        // default, which says nothing of the node: a machine of one GPU a node is trusted)
-        let by_torchrun = var("RANK").is_some() || var("WORLD_SIZE").is_some();
-        let local_world = if by_torchrun && var("LOCAL_WORLD_SIZE").is_none() { None } else { Some(self.local_world_size) };
+        let cvd = std::env::var("CUDA_VISIBLE_DEVICES").ok().filter(|v| !v.trim().is_empty());
+        let local_world = self.local_world_given.then_some(self.local_world_size);
         rank_gpu(self.local_rank, local_world, tch::Cuda::device_count().max(0) as usize, cvd.as_deref())
     }
 }
@@ -147,14 +149,16 @@ fn torchrun(get: &dyn Fn(&str) -> Option<String>) -> Result<DistEnv> {
         Some(v) => number("LOCAL_RANK", &v)?,
         None => rank,
     };
-    let local_world_size = match get("LOCAL_WORLD_SIZE") {
-        Some(v) => number("LOCAL_WORLD_SIZE", &v)?,
+    let local_world_given = get("LOCAL_WORLD_SIZE");
+    let local_world_size = match &local_world_given {
+        Some(v) => number("LOCAL_WORLD_SIZE", v)?,
         None => world_size,
     };
     check(rank, world_size, local_rank, local_world_size, ["RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"])?;
     let master_addr = required(get, "MASTER_ADDR", "the host of rank 0, needed with RANK/WORLD_SIZE")?;
     let master_port = port(&required(get, "MASTER_PORT", "the rendezvous port, needed with RANK/WORLD_SIZE")?)?;
-    Ok(DistEnv { rank, world_size, local_rank, local_world_size, master_addr, master_port })
+    let local_world_given = local_world_given.is_some();
+    Ok(DistEnv { rank, world_size, local_rank, local_world_size, local_world_given, master_addr, master_port })
 }
 
 fn port(v: &str) -> Result<u16> {
@@ -205,7 +209,7 @@ fn slurm(get: &dyn Fn(&str) -> Option<String>) -> Result<DistEnv> {
             (SLURM_PORT_BASE + id % SLURM_PORT_SPAN) as u16
         }
     };
-    Ok(DistEnv { rank, world_size, local_rank, local_world_size, master_addr, master_port })
+    Ok(DistEnv { rank, world_size, local_rank, local_world_size, local_world_given: true, master_addr, master_port })
 }
 
 /// Tasks on node `node` from SLURM's compressed per-node counts, e.g. `"8(x2),4"` = 8, 8, 4.
@@ -318,6 +322,7 @@ mod tests {
                 world_size: 8,
                 local_rank: 1,
                 local_world_size: 4,
+                local_world_given: true,
                 master_addr: "10.0.0.1".into(),
                 master_port: 29500
             }
@@ -325,7 +330,7 @@ mod tests {
         // Hand launch without LOCAL_*: one node.
         let e =
             parse(&[("RANK", "1"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")]).unwrap().unwrap();
-        assert_eq!((e.local_rank, e.local_world_size), (1, 2));
+        assert_eq!((e.local_rank, e.local_world_size, e.local_world_given), (1, 2, false));
     }
 
     #[test]
@@ -373,6 +378,7 @@ mod tests {
                 world_size: 16,
                 local_rank: 1,
                 local_world_size: 8,
+                local_world_given: true,
                 master_addr: "gpu012".into(),
                 master_port: 10000 + (123456 % 20000) as u16
             }

@@ -668,6 +668,7 @@ mod tests {
             world_size: 1,
             local_rank: 0,
             local_world_size: 1,
+            local_world_given: true,
             master_addr: "127.0.0.1".into(),
             master_port: port,
         }
