@@ -500,20 +500,6 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     out
 }
 
-/// The study's points with no result, as the sweep table lists them (`1e4 (pretraining
-/// diverged at step 4)`): the sweep figure draws none of them, and says so.
-fn points_without_result(reg: &Registry, exp: &str) -> Vec<String> {
-    let t = crate::tables::ablation_table(reg, exp);
-    let (Ok(value), Ok(protocol)) = (t.column("value").and_then(|c| c.str().cloned()), t.column("protocol").and_then(|c| c.str().cloned())) else {
-        return Vec::new();
-    };
-    value
-        .iter()
-        .zip(protocol.iter())
-        .filter_map(|(v, p)| Some(format!("{} ({})", v?, p?.strip_prefix("none (")?.strip_suffix(')')?)))
-        .collect()
-}
-
 fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Option<NamedFigure> {
     // the x axis is the pretrained encoder's points; a baseline is drawn against them, never
     // as one of them (a baseline keeps only the settings it depends on, a subset of a point's)
@@ -732,7 +718,7 @@ pub fn experiment_figures(reg: &Registry, exp: &str) -> Vec<NamedFigure> {
     let runs = runs_of(reg, exp);
     let evals: Vec<&EvalRun> = reg.evals.iter().filter(|e| e.record.experiment == exp).collect();
     [
-        sweep_figure(exp, &evals, &points_without_result(reg, exp)),
+        sweep_figure(exp, &evals, &crate::tables::points_without_result(reg, exp)),
         loss_figure(exp, &runs, &points),
         schedules_figure(exp, &runs, &points),
         monitor_figure(exp, &runs, &points),

@@ -728,6 +728,79 @@ pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
     })
 }
 
+/// A pretraining of study `experiment` (one with points: those that shared it, by all their
+/// settings, else its own).
+fn of_study(r: &crate::registry::PretrainRun, experiment: &str) -> bool {
+    r.manifest.study.as_deref() == Some(experiment) && !r.manifest.points_of().is_empty()
+}
+
+/// The runs of study `experiment` (by [`crate::figures::tail2`] of their folders) that a later
+/// version of the study replaced (another run of the same point started later: the file
+/// edited, in a report of the whole folder, which holds every version): neither their
+/// evaluations nor their status are the point's rows, which showed twice, and could not be
+/// told apart.
+fn superseded_runs(reg: &Registry, experiment: &str) -> HashSet<std::path::PathBuf> {
+    let of_study = |r: &&crate::registry::PretrainRun| of_study(r, experiment);
+    reg.pretrains
+        .iter()
+        .filter(of_study)
+        .filter(|r| {
+            reg.pretrains.iter().filter(of_study).any(|o| {
+                o.dir != r.dir && o.manifest.experiment == r.manifest.experiment && o.manifest.points_of() == r.manifest.points_of() && o.manifest.started > r.manifest.started
+            })
+        })
+        .map(|r| crate::figures::tail2(&r.dir))
+        .collect()
+}
+
+/// The points of study `experiment` whose pretraining no evaluation read (a pretraining that
+/// diverged, or was stopped; any evaluation counts: a plain file's of the run its sweep
+/// trained), runs in `superseded` left out, each with its pretraining's state (`diverged at
+/// step N`, `done, not evaluated`, or its status), by its settings: the sweep table's rows
+/// without a result, where the sweep showed only the points that were evaluated.
+fn points_without_evaluation<'a>(
+    reg: &'a Registry,
+    experiment: &str,
+    superseded: &HashSet<std::path::PathBuf>,
+) -> Vec<(&'a BTreeMap<String, String>, String)> {
+    let evaluated: HashSet<std::path::PathBuf> = reg
+        .evals
+        .iter()
+        .filter_map(|e| e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(std::path::Path::new(d))))
+        .collect();
+    let mut unevaluated: Vec<_> = reg
+        .pretrains
+        .iter()
+        .filter(|r| of_study(r, experiment))
+        .filter(|r| !evaluated.contains(&crate::figures::tail2(&r.dir)) && !superseded.contains(&crate::figures::tail2(&r.dir)))
+        .flat_map(|r| r.manifest.points_of().iter().map(move |p| (p, r)))
+        .collect();
+    unevaluated.sort_by(|(a, ra), (b, rb)| a.cmp(b).then(ra.dir.cmp(&rb.dir)));
+    unevaluated
+        .into_iter()
+        .map(|(point, r)| {
+            let status = match r.manifest.diverged() {
+                Some(step) => format!("diverged at step {step}"),
+                None => match r.status().as_str() {
+                    ijepa_schema::status::DONE => "done, not evaluated".to_string(),
+                    s => s.to_string(),
+                },
+            };
+            (point, status)
+        })
+        .collect()
+}
+
+/// The sweep table's points without a result, as it lists them (`1e4 (pretraining diverged
+/// at step 4)`), for the sweep figure, which draws none of them, and says so.
+pub(crate) fn points_without_result(reg: &Registry, experiment: &str) -> Vec<String> {
+    let values = |v: &BTreeMap<String, String>| v.values().cloned().collect::<Vec<_>>().join(", ");
+    points_without_evaluation(reg, experiment, &superseded_runs(reg, experiment))
+        .into_iter()
+        .map(|(point, status)| format!("{} (pretraining {status})", values(point)))
+        .collect()
+}
+
 /// Sweep results of one experiment: one row per evaluation whose `varied` is non-empty, with
 /// columns `key` and `value` (the sweep point; several keys are joined with `, `), `protocol`,
 /// `method`, `top1`, and, when the point maps to a row of the paper's Tables 8-10
@@ -743,23 +816,7 @@ pub fn paper_ablation(key: &str, value: &str) -> Option<PaperRow> {
 /// pretraining no evaluation read (`protocol` `none (pretraining diverged at step N)`, or its
 /// status), by its settings.
 pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
-    // (a pretraining's points: those that shared it, by all their settings, else its own)
-    let of_study = |r: &&crate::registry::PretrainRun| r.manifest.study.as_deref() == Some(experiment) && !r.manifest.points_of().is_empty();
-    // the runs of a point that a later version of the study replaced (another run of the same
-    // point started later: the file edited, in a report of the whole folder, which holds every
-    // version): neither their evaluations nor their status are the point's rows, which
-    // showed twice, and could not be told apart
-    let superseded: HashSet<std::path::PathBuf> = reg
-        .pretrains
-        .iter()
-        .filter(of_study)
-        .filter(|r| {
-            reg.pretrains.iter().filter(of_study).any(|o| {
-                o.dir != r.dir && o.manifest.experiment == r.manifest.experiment && o.manifest.points_of() == r.manifest.points_of() && o.manifest.started > r.manifest.started
-            })
-        })
-        .map(|r| crate::figures::tail2(&r.dir))
-        .collect();
+    let superseded = superseded_runs(reg, experiment);
     let mut evals: Vec<&EvalRun> = reg
         .evals
         .iter()
@@ -804,30 +861,8 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .map(|e| [key_of(e), value_of(e), e.record.protocol.clone(), method(&e.record.method)])
         .collect();
     let mut top1: Vec<Option<f64>> = evals.iter().map(|e| Some(e.record.top1)).collect();
-    // the study's points with no evaluation (a pretraining that diverged, or was stopped): a
-    // row each, saying so, where the sweep showed only the points that were evaluated (any
-    // evaluation counts: a plain file's of the run its sweep trained)
-    let evaluated: HashSet<std::path::PathBuf> = reg
-        .evals
-        .iter()
-        .filter_map(|e| e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(std::path::Path::new(d))))
-        .collect();
-    let mut unevaluated: Vec<_> = reg
-        .pretrains
-        .iter()
-        .filter(of_study)
-        .filter(|r| !evaluated.contains(&crate::figures::tail2(&r.dir)) && !superseded.contains(&crate::figures::tail2(&r.dir)))
-        .flat_map(|r| r.manifest.points_of().iter().map(move |p| (p, r)))
-        .collect();
-    unevaluated.sort_by(|(a, ra), (b, rb)| a.cmp(b).then(ra.dir.cmp(&rb.dir)));
-    for (point, r) in unevaluated {
-        let status = match r.manifest.diverged() {
-            Some(step) => format!("diverged at step {step}"),
-            None => match r.status().as_str() {
-                ijepa_schema::status::DONE => "done, not evaluated".to_string(),
-                s => s.to_string(),
-            },
-        };
+    // the study's points with no evaluation: a row each, saying so
+    for (point, status) in points_without_evaluation(reg, experiment, &superseded) {
         rows.push([keys(point), values(point), format!("none (pretraining {status})"), String::new()]);
         top1.push(None);
         paper.push(None);
