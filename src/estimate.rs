@@ -222,10 +222,11 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
         let need = analytic.0 + batch as f64 * est::activation_bytes(cost.activation_elems_per_image, here);
         if need >= a {
             return Err(format!(
-                "--measure: a step of this experiment needs about {} (analytic, {} here), more than the {} this machine has available: it would run out of memory; drop --measure for the analytic estimate",
+                "--measure: a step of this experiment needs about {} (analytic, {} here), more than the {} {}: it would run out of memory; drop --measure for the analytic estimate",
                 gib(need),
                 precision::name(here),
-                gib(a)
+                gib(a),
+                memory::AVAILABLE_HERE
             )
             .into());
         }
@@ -233,7 +234,7 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     let (measured, not_measured) = match opts.measure {
         Some(false) => (None, Some("--no-measure".to_string())),
         Some(true) => (Some(measure(exp, opts.steps)?), None),
-        None if !fits => (None, Some("the analytic memory exceeds half of what this machine has available (--measure to force)".into())),
+        None if !fits => (None, Some(format!("the analytic memory exceeds half of the memory {} (--measure to force)", memory::AVAILABLE_HERE))),
         None if step_flops > MEASURE_MAX_FLOPS => {
             (None, Some(format!("a step is {:.1} TFLOP, too long to time here (--measure to force)", step_flops / 1e12)))
         }

@@ -251,7 +251,8 @@ enum Command {
         #[arg(long, allow_hyphen_values = true)]
         budget_hours: Option<f64>,
         /// Measure the step here even when it is large (not when its analytic memory exceeds
-        /// what this machine has available).
+        /// the memory available here: the machine's free memory, or this process's memory
+        /// cgroup or `ulimit -v` where they leave less).
         #[arg(long, conflicts_with = "no_measure")]
         measure: bool,
         /// Never measure (analytic memory only, no CPU projection).

@@ -855,7 +855,7 @@ fn estimate_counts_measures_and_projects() {
     let huge = write(&d, "huge.kdl", &std::fs::read_to_string(&f).unwrap().replace("crop-size 28; batch-size 16; limit 640", "crop-size 224; batch-size 16").replace("width=64 depth=2 heads=2 patch=4", "width=16384 depth=64 heads=64 patch=16"));
     let o = ijepa(&["estimate", huge.to_str().unwrap(), "--measure", "--images", "2000000"]);
     let (out, err) = outputs(&o);
-    assert!(!o.status.success() && err.contains("more than the") && err.contains("this machine has available: it would run out of memory"), "{out}{err}");
+    assert!(!o.status.success() && err.contains("more than the") && err.contains("available here (the machine's free memory, or this process's memory cgroup or `ulimit -v` where they leave less): it would run out of memory"), "{out}{err}");
     let folder = write(&d, "folder.kdl", "experiment \"f\" {\n    data \"image-folder\" root=\"/nonexistent/train\" { crop-size 32; batch-size 8 }\n    encoder width=64 depth=2 heads=2 patch=4\n    mask \"multi-block\" { min-keep 4 }\n}\n");
     let o = ijepa(&["estimate", folder.to_str().unwrap(), "--no-measure"]);
     let (_, err) = outputs(&o);

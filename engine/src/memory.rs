@@ -175,6 +175,9 @@ fn gib(b: f64) -> String {
     format!("{:.1} GiB", b / (1u64 << 30) as f64)
 }
 
+/// What [`available`] counts, for messages that compare with it.
+pub const AVAILABLE_HERE: &str = "available here (the machine's free memory, or this process's memory cgroup or `ulimit -v` where they leave less)";
+
 /// Refuses a CPU pretraining whose lower bound exceeds the memory available now.
 ///
 /// # Errors
@@ -195,7 +198,7 @@ pub fn check_fits(exp: &Experiment, on_cpu: bool) -> crate::Result<()> {
             gib(est.activations),
             gib(est.masks),
             gib(limit),
-            if on_cpu { "available here (the machine's free memory, or this process's memory cgroup or `ulimit -v` where they leave less)" } else { "any accelerator has" }
+            if on_cpu { AVAILABLE_HERE } else { "any accelerator has" }
         )));
     }
     Ok(())
