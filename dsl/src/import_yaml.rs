@@ -742,6 +742,21 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A number the official code reads with Python's `float()` (`weight_decay`,
+    /// `final_weight_decay`): a string PyYAML hands it (`4e-2`, `'0.04'`) is the number it
+    /// spells, where the official run trains; anything else as [`Reader::num`].
+    fn py_float(&self, key: &str) -> Result<Num, ImportError> {
+        let text = match self.entry(key).map(|e| &e.node.value) {
+            Some(Value::Scalar { yaml: Yaml::String(s), plain: false, .. }) => Some(s.as_str()),
+            Some(Value::Scalar { raw, plain: true, .. }) if pyyaml_string_not_float(raw) => Some(raw.as_str()),
+            _ => None,
+        };
+        match text {
+            Some(t) => python_float(t).map(|value| Num { value, int: None }).ok_or_else(|| self.wrong(key, "a finite number (the official code reads it with Python's float())")),
+            None => self.num(key),
+        }
+    }
+
     fn num(&self, key: &str) -> Result<Num, ImportError> {
         self.as_pyyaml(key)?;
         self.entry(key)
@@ -813,8 +828,7 @@ fn pyyaml_reads_otherwise(raw: &str) -> Option<String> {
     // float to it: its constructor calls `float`)
     // (an integer too long for 64 bits is a Real here and an int to PyYAML: not this case,
     // whose help suggested a float the importer then refused; its range error says what it is)
-    let integer = raw.strip_prefix(['+', '-']).unwrap_or(raw).bytes().all(|b| b.is_ascii_digit());
-    if !raw.starts_with("!!") && !integer && matches!(Yaml::from_str(raw), Yaml::Real(_)) && !pyyaml_float(raw) {
+    if pyyaml_string_not_float(raw) {
         let like = raw.strip_prefix('+').unwrap_or(raw).parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| {
             let s = v.to_string();
             if s.contains('.') { s } else { format!("{s}.0") }
@@ -857,6 +871,27 @@ fn pyyaml_reads_otherwise(raw: &str) -> Option<String> {
         )),
         _ => Some("PyYAML, the official code's loader, reads a leading 0 as octal; this number is too long for either reading: write it in decimal, without the leading zero".into()),
     }
+}
+
+/// Whether the plain scalar `raw` is a float to this importer (YAML 1.2) and a string to PyYAML:
+/// a float without a decimal point (`1e-3`) or without a sign after the exponent's `e`
+/// (`1.0e3`). (An integer too long for 64 bits is a Real here and an int to PyYAML: not this
+/// case.)
+fn pyyaml_string_not_float(raw: &str) -> bool {
+    let integer = raw.strip_prefix(['+', '-']).unwrap_or(raw).bytes().all(|b| b.is_ascii_digit());
+    !raw.starts_with("!!") && !integer && matches!(Yaml::from_str(raw), Yaml::Real(_)) && !pyyaml_float(raw)
+}
+
+/// Python's `float(text)` where it is finite: surrounding whitespace ignored, `_` allowed
+/// between digits (`1_000.5`), `1e-3`, `.5`, `5.`; `None` for what it refuses or a non-finite
+/// value (`inf`, `nan`).
+fn python_float(text: &str) -> Option<f64> {
+    let t = text.trim();
+    let b = t.as_bytes();
+    let underscores_ok = b.iter().enumerate().all(|(i, &c)| c != b'_' || (i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit()));
+    let plain = t.replace('_', "");
+    let numeric = plain.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'));
+    (underscores_ok && numeric).then(|| plain.parse::<f64>().ok()).flatten().filter(|v| v.is_finite())
 }
 
 /// PyYAML's value of a plain scalar its YAML 1.1 int resolver reads in a form YAML 1.2 reads
@@ -1076,12 +1111,12 @@ impl Official {
             ema: r.pair("optimization.ema")?,
             epochs: r.uint("optimization.epochs", 1)?,
             final_lr: r.num("optimization.final_lr")?,
-            final_weight_decay: r.num("optimization.final_weight_decay")?,
+            final_weight_decay: r.py_float("optimization.final_weight_decay")?,
             ipe_scale: r.num("optimization.ipe_scale")?,
             lr: r.num("optimization.lr")?,
             start_lr: r.num("optimization.start_lr")?,
             warmup: r.num("optimization.warmup")?,
-            weight_decay: r.num("optimization.weight_decay")?,
+            weight_decay: r.py_float("optimization.weight_decay")?,
         };
 
         // Values with no equivalent that would change the run.

@@ -339,6 +339,21 @@ fn floats_pyyaml_reads_as_strings_are_errors() {
         let (_, exp) = ok(&edit("start_lr: 0.0002", &format!("start_lr: {text}")));
         assert!((exp.optimizer.lr.start - want).abs() < 1e-12, "{text}: {}", exp.optimizer.lr.start);
     }
+    // ... but the weight decays, which the official code reads with Python's float(): a
+    // string PyYAML hands it is the number it spells (the official run trains)
+    for (text, want) in [("4e-2", 0.04), ("'0.04'", 0.04), ("\" 4E-2 \"", 0.04), ("'1_0.5'", 10.5), ("0.04", 0.04)] {
+        let (_, exp) = ok(&edit("  weight_decay: 0.04", &format!("  weight_decay: {text}")));
+        assert_eq!(exp.optimizer.weight_decay.start, want, "{text}");
+        let (_, exp) = ok(&edit("final_weight_decay: 0.4", &format!("final_weight_decay: {text}")));
+        assert_eq!(exp.optimizer.weight_decay.final_, want, "{text}");
+    }
+    for text in ["'abc'", "'inf'", "'1__0'", "'_1'", "true"] {
+        let e = err(&edit("  weight_decay: 0.04", &format!("  weight_decay: {text}")));
+        assert!(matches!(&e, ImportError::WrongType { key, .. } if key == "optimization.weight_decay"), "{text}: {e:?}");
+    }
+    // (where PyYAML reads an int, its value stands: a leading zero is octal there too)
+    let e = err(&edit("  weight_decay: 0.04", "  weight_decay: 010"));
+    assert!(e.to_string().contains("octal (8, where this importer would read 10)"), "{e}");
 }
 
 /// YAML 1.1 ints that YAML 1.2 reads as strings: underscores are PyYAML's int as for floats
