@@ -5,7 +5,7 @@
 //! The paper's rows are ImageNet-1k results, shown for reference only: our runs use small
 //! datasets and models, so the numbers are not comparable, only the ordering and trends.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use polars::prelude::*;
 
@@ -235,7 +235,7 @@ fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
     // comparison: fmnist-methods)
     // (the encoders' points only: a baseline names no recipe, and the raw pixels of a zip
     // giving each method its own `data.limit` held two values under none)
-    let baseline = |e: &EvalRun| matches!(e.record.model.as_str(), "random-init" | "raw-pixels");
+    let baseline = is_baseline;
     let mut values: HashMap<(&str, Option<&String>, &String), HashSet<&String>> = HashMap::new();
     for e in reg.evals.iter().filter(|e| !baseline(e)) {
         for (k, v) in e.record.varied.iter().filter(|(k, _)| !of_methods_or_seeds(k)) {
@@ -801,6 +801,14 @@ pub(crate) fn points_without_result(reg: &Registry, experiment: &str) -> Vec<Str
         .collect()
 }
 
+/// The sweep table's `value` of a baseline every point shares.
+pub const EVERY_POINT: &str = "every point";
+
+/// A random-init or raw-pixel evaluation.
+fn is_baseline(e: &EvalRun) -> bool {
+    matches!(e.record.model.as_str(), "random-init" | "raw-pixels")
+}
+
 /// Sweep results of one experiment: one row per evaluation whose `varied` is non-empty, with
 /// columns `key` and `value` (the sweep point; several keys are joined with `, `), `protocol`,
 /// `method`, `top1`, and, when the point maps to a row of the paper's Tables 8-10
@@ -812,7 +820,9 @@ pub(crate) fn points_without_result(reg: &Registry, experiment: &str) -> Vec<Str
 /// The paper's ablations are 1%-label linear probes: the `paper_*` columns are filled on the
 /// `low-shot` rows (in a sweep without them, on the `linear` rows, else the `knn` rows), not
 /// repeated beside every protocol. Sorted by key,
-/// protocol, the value's numbers and its text; then a row for each point of the study whose
+/// protocol, the value's numbers and its text (a random init or the pixels that vary none of
+/// the swept settings, which every point shares, read `every point`, first of their protocol,
+/// under the sweep's setting where it has one); then a row for each point of the study whose
 /// pretraining no evaluation read (`protocol` `none (pretraining diverged at step N)`, or its
 /// status), by its settings.
 pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
@@ -827,8 +837,19 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     // and the rows of points not evaluated alike)
     let keys = |v: &BTreeMap<String, String>| v.keys().cloned().collect::<Vec<_>>().join(", ");
     let values = |v: &BTreeMap<String, String>| v.values().cloned().collect::<Vec<_>>().join(", ");
-    let key_of = |e: &EvalRun| keys(&e.record.varied);
-    let value_of = |e: &EvalRun| values(&e.record.varied);
+    // the random init and pixels that vary none of the swept settings, shared by every point
+    // (a sweep of learning rates): rows of their own, under the sweep's setting (they were in
+    // no table: the method tables leave a sweep's baselines to its sections, and the sweep
+    // figure alone drew them); not where a plain file shares the study: the baselines that
+    // vary nothing are that file's, rows of the method tables
+    let swept_keys: Vec<String> = evals.iter().map(|e| keys(&e.record.varied)).collect::<BTreeSet<_>>().into_iter().collect();
+    let shared_key = if swept_keys.len() == 1 { swept_keys[0].clone() } else { String::new() };
+    let plain_file = reg.evals.iter().any(|e| e.record.experiment == experiment && e.record.varied.is_empty() && !is_baseline(e));
+    if !evals.is_empty() && !plain_file {
+        evals.extend(reg.evals.iter().filter(|e| e.record.experiment == experiment && e.record.varied.is_empty() && is_baseline(e)));
+    }
+    let key_of = |e: &EvalRun| if e.record.varied.is_empty() { shared_key.clone() } else { keys(&e.record.varied) };
+    let value_of = |e: &EvalRun| if e.record.varied.is_empty() { EVERY_POINT.to_string() } else { values(&e.record.varied) };
     evals.sort_by(|a, b| {
         let nums = |e: &EvalRun| numbers(&value_of(e));
         key_of(a)

@@ -455,6 +455,14 @@ fn a_study_reads_as_one_sweep_with_its_trend_figure() {
     for text in ["I-JEPA (ours) · linear", "I-JEPA (ours) · knn", "random init · linear", "raw pixels · knn", "0.1-0.2", "0.15-0.2", "0.2-0.2", "paper Table 8"] {
         assert!(sweep.contains(text), "the sweep figure lacks {text}");
     }
+    // the baselines every point shares are rows of the sweep table (they were in no table:
+    // the figure alone drew them), first of their protocol
+    let abl = rows(&ablation_table(&reg, "tscale"));
+    let got: Vec<_> = abl.iter().map(|r| (r["key"].as_str(), r["value"].as_str(), r["protocol"].as_str(), r["method"].as_str(), r["top1"].as_str())).collect();
+    assert_eq!(&got[..3], [("mask.targets.scale", "every point", "knn", "random init", "54.0"), ("mask.targets.scale", "every point", "knn", "raw pixels", "82.8"), ("mask.targets.scale", "0.1-0.2", "knn", "I-JEPA (ours)", "60.5")], "{abl:?}");
+    assert_eq!(got.len(), 10, "{abl:?}");
+    let md = fs::read_to_string(&files.markdown).unwrap();
+    assert!(md.contains("| mask.targets.scale | every point | linear | raw pixels | 83.0 |"), "{md}");
     // the pixels' level of the three runs' same held-out images: one line, one legend entry
     // (it was three identical ones)
     assert_eq!(fig("monitor-tscale").matches("raw pixels (the same images for 3 runs)").count(), 1);
@@ -557,8 +565,8 @@ fn a_point_replaced_by_a_later_run_shows_once() {
     let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), "tscale"));
     let row = find(&abl, &[("value", "0.3-0.2")]);
     assert_eq!(row.iter().map(|r| r["protocol"].as_str()).collect::<Vec<_>>(), ["none (pretraining diverged at step 3)"], "{abl:?}");
-    // the other points' rows are untouched
-    assert_eq!(abl.iter().filter(|r| r["protocol"] == "knn").count(), 3, "{abl:?}");
+    // the other points' rows are untouched (and the two baselines every point shares)
+    assert_eq!(abl.iter().filter(|r| r["protocol"] == "knn" && r["value"] != "every point").count(), 3, "{abl:?}");
 }
 
 /// A report of the whole folder, which holds every version of a study, shows the stages the
