@@ -1057,6 +1057,17 @@ pub fn to_csv(df: &DataFrame) -> String {
 mod tests {
     use super::*;
 
+    /// Equal seeds have their value as mean and a spread of 0 (the seeds table read a mean of
+    /// 49.45000000000001 and a standard deviation of 8.7e-15).
+    #[test]
+    fn equal_values_have_their_mean_exactly() {
+        let m = crate::figures::mean(&[49.45, 49.45, 49.45]);
+        assert_eq!(m, 49.45);
+        assert_eq!([49.45f64; 3].iter().map(|x| (x - m).powi(2)).sum::<f64>(), 0.0);
+        assert_eq!(crate::figures::mean(&[1.0, 2.0, 6.0]), 3.0);
+        assert!(crate::figures::mean(&[]).is_nan());
+    }
+
     #[test]
     fn numbers_read_exponents_signs_and_ranges() {
         assert_eq!(numbers("0.15-0.2"), [0.15, 0.2]);
