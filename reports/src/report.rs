@@ -236,7 +236,7 @@ fn title(reg: &Registry) -> String {
 }
 
 fn markdown(reg: &Registry, secs: &[Section]) -> String {
-    let mut md = format!("# {}\n\nRuns read from {}.\n", title(reg), md_code(&reg.root.display().to_string()));
+    let mut md = format!("# {}\n\nRuns read from {}.\n", md_text(&title(reg)), md_code(&reg.root.display().to_string()));
     if let Some(w) = reg.no_runs_warning() {
         md.push_str(&format!("\n**Warning: {w}.**\n"));
     }
@@ -330,11 +330,11 @@ fn html(reg: &Registry, secs: &[Section]) -> String {
             Body::Table { df, .. } => {
                 let rows = rows_as_text(df, true);
                 let source = rows[0].iter().position(|c| c == "source");
-                h.push_str("<table>\n<tr>");
+                h.push_str("<table>\n<thead><tr>");
                 for c in &rows[0] {
-                    h.push_str(&format!("<th>{}</th>", esc(c)));
+                    h.push_str(&format!("<th scope=\"col\">{}</th>", esc(c)));
                 }
-                h.push_str("</tr>\n");
+                h.push_str("</tr></thead>\n<tbody>\n");
                 for row in &rows[1..] {
                     let class = if source.is_some_and(|i| row[i] == "paper") {
                         " class=\"paper\""
@@ -347,7 +347,7 @@ fn html(reg: &Registry, secs: &[Section]) -> String {
                     }
                     h.push_str("</tr>\n");
                 }
-                h.push_str("</table>\n");
+                h.push_str("</tbody>\n</table>\n");
             }
             Body::Figure { stem, rendered } => {
                 h.push_str(&format!(
@@ -362,12 +362,14 @@ fn html(reg: &Registry, secs: &[Section]) -> String {
 }
 
 /// A plotters SVG document made fit for inlining: scalable (the width and height move to
-/// CSS), announced as an image with its title for screen readers.
+/// CSS), announced as an image with its title for screen readers (`aria-label`, and a
+/// `<title>` child, which SVG viewers show).
 fn svg_inline(svg: &str, title: &str) -> String {
     let body = svg.trim_start_matches(|c| c != '<');
     let body = body.strip_prefix("<?xml").map_or(body, |rest| rest.split_once("?>").map_or(rest, |(_, r)| r)).trim_start();
-    match body.strip_prefix("<svg") {
-        Some(rest) => format!("<svg role=\"img\" aria-label=\"{}\"{rest}", esc(&title.replace('`', ""))),
+    let title = esc(&title.replace('`', ""));
+    match body.strip_prefix("<svg").and_then(|rest| rest.split_once('>')) {
+        Some((attrs, rest)) => format!("<svg role=\"img\" aria-label=\"{title}\"{attrs}><title>{title}</title>{rest}"),
         None => body.to_string(),
     }
 }

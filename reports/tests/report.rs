@@ -387,6 +387,16 @@ fn report_files_are_written() {
     for text in ["mask.targets.scale", "0.15-0.2", "0.2-0.3", "0.5-0.6", "top-1 (%)", "paper Table 8"] {
         assert!(sweep.contains(text), "the sweep figure lacks {text}");
     }
+    // for screen readers: header cells name their columns, each figure has a <title>
+    assert!(html.contains("<thead><tr><th scope=\"col\">method</th>") && !html.contains("<th>"), "{html}");
+    assert_eq!(html.matches("<tbody>").count(), html.matches("<table>").count());
+    assert!(sweep.contains("<title>Sweep"), "{sweep}");
+    // the title of the Markdown report is text: a method named with markup or a line break
+    // stays one heading, shown as written
+    patch_json(&runs.join("fmnist/eval-linear-abcdef012345/eval.json"), |v| v["method"] = json!("I-JEPA <b>x</b> &\nnl"));
+    let files2 = write_report(&load_registry(&runs).unwrap(), &tmp.path().join("out-title")).unwrap();
+    let md2 = fs::read_to_string(&files2.markdown).unwrap();
+    assert!(md2.starts_with("# I-JEPA / I-JEPA &lt;b&gt;x&lt;/b&gt; &amp; nl report\n"), "{md2}");
     let csv = fs::read_to_string(out.join("tables/linear.csv")).unwrap();
     assert!(
         csv.starts_with("method,arch,epochs,data,features,top1,source\n")
