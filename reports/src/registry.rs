@@ -130,6 +130,10 @@ pub struct Registry {
     /// versions do not say.
     /// (`None`: a record of an earlier version, which does not say: the evaluation's own values.)
     pub placed_by: std::collections::HashMap<String, Vec<(String, Option<Varied>)>>,
+    /// The evaluations of the encoders each study's records plan (study -> stage folder as in
+    /// [`Registry::planned_by`], the sweep values it is filed under): a point the last run
+    /// never reached is in none of the folders, only here.
+    pub planned_evals: std::collections::HashMap<String, Vec<(String, Varied)>>,
 }
 
 impl Registry {
@@ -299,6 +303,7 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
             if !planned.stages.is_empty() {
                 planning.extend(planned.experiments.iter().cloned());
             }
+            let study = planned.experiments.first().cloned();
             for e in planned.experiments {
                 // (once: a link to a study's folder holds its records too)
                 let files = by_experiment.entry(e).or_default();
@@ -310,6 +315,11 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
                 let files = reg.planned_by.entry(stage.clone()).or_default();
                 if !files.contains(&planned.file) {
                     files.push(planned.file.clone());
+                }
+                let values = planned.varied.as_ref().and_then(|v| v.get(stage));
+                let baseline = stage.contains("/eval-") && (stage.contains("-random-init-") || stage.contains("-raw-pixels-"));
+                if let (Some(study), Some(v), false) = (&study, values, baseline) {
+                    reg.planned_evals.entry(study.clone()).or_default().push((stage.clone(), v.clone()));
                 }
                 let placed = reg.placed_by.entry(stage.clone()).or_default();
                 let here = (planned.file.clone(), planned.varied.as_ref().map(|v| v.get(stage).cloned().unwrap_or_default()));

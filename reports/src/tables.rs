@@ -776,9 +776,9 @@ fn points_without_evaluation<'a>(
         .flat_map(|r| r.manifest.points_of().iter().map(move |p| (p, r)))
         .collect();
     unevaluated.sort_by(|(a, ra), (b, rb)| a.cmp(b).then(ra.dir.cmp(&rb.dir)));
-    unevaluated
-        .into_iter()
-        .map(|(point, r)| {
+    let mut rows: Vec<(&BTreeMap<String, String>, String)> = unevaluated
+        .iter()
+        .map(|&(point, r)| {
             let status = match r.manifest.diverged() {
                 Some(step) => format!("diverged at step {step}"),
                 None => match r.status().as_str() {
@@ -788,7 +788,34 @@ fn points_without_evaluation<'a>(
             };
             (point, status)
         })
-        .collect()
+        .collect();
+    // the points the last run of the file planned and never reached (stopped before their
+    // pretraining began: no folder, which left them out of the table), by the settings the
+    // plan files their evaluations under
+    let known: Vec<&BTreeMap<String, String>> = reg
+        .evals
+        .iter()
+        .filter(|e| e.record.experiment == experiment)
+        .map(|e| &e.record.varied)
+        .chain(reg.pretrains.iter().filter(|r| of_study(r, experiment)).flat_map(|r| r.manifest.points_of()))
+        .collect();
+    let mut not_started: Vec<&BTreeMap<String, String>> = reg
+        .planned_evals
+        .get(experiment)
+        .into_iter()
+        .flatten()
+        .filter(|(stage, v)| !v.is_empty() && !known.contains(&v) && !reg.root.join(stage).exists())
+        .map(|(_, v)| v)
+        .collect();
+    not_started.sort();
+    not_started.dedup();
+    rows.extend(not_started.into_iter().map(|p| (p, "not started".to_string())));
+    // in the order of the sweep's values (`5e-4` before `1e-3`), then as text
+    let values = |v: &BTreeMap<String, String>| v.values().cloned().collect::<Vec<_>>().join(", ");
+    rows.sort_by(|(a, _), (b, _)| {
+        a.keys().cmp(b.keys()).then(numbers(&values(a)).partial_cmp(&numbers(&values(b))).unwrap_or(std::cmp::Ordering::Equal)).then(values(a).cmp(&values(b)))
+    });
+    rows
 }
 
 /// The sweep table's points without a result, as it lists them (`1e4 (pretraining diverged
@@ -824,7 +851,8 @@ fn is_baseline(e: &EvalRun) -> bool {
 /// the swept settings, which every point shares, read `every point`, first of their protocol,
 /// under the sweep's setting where it has one); then a row for each point of the study whose
 /// pretraining no evaluation read (`protocol` `none (pretraining diverged at step N)`, or its
-/// status), by its settings.
+/// status), or that the file's last run planned and never began (`none (pretraining not
+/// started)`), by its settings, in the order of their values.
 pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let superseded = superseded_runs(reg, experiment);
     let mut evals: Vec<&EvalRun> = reg

@@ -711,7 +711,8 @@ fn a_baseline_a_plain_file_and_its_sweep_share_is_filed_under_each() {
 }
 
 /// A sweep of evaluation settings alone whose one shared pretraining diverged: a row for each
-/// point, by its settings (the pretraining's `varied` is empty: it had none, and no section).
+/// point, by its settings (the pretraining's `varied` is empty: it had none, and no section),
+/// in the order of the values; and a row for a point planned and never begun.
 #[test]
 fn a_diverged_pretraining_shared_by_points_is_a_row_for_each() {
     let tmp = tempfile::tempdir().unwrap();
@@ -726,7 +727,19 @@ fn a_diverged_pretraining_shared_by_points_is_a_row_for_each() {
     let reg = load_registry(&runs).unwrap();
     let abl = rows(&ablation_table(&reg, "kk"));
     let got: Vec<(&str, &str, &str)> = abl.iter().map(|r| (r["key"].as_str(), r["value"].as_str(), r["protocol"].as_str())).collect();
-    assert_eq!(got, [("eval.knn.k", "10", "none (pretraining diverged at step 2)"), ("eval.knn.k", "5", "none (pretraining diverged at step 2)")], "{abl:?}");
+    assert_eq!(got, [("eval.knn.k", "5", "none (pretraining diverged at step 2)"), ("eval.knn.k", "10", "none (pretraining diverged at step 2)")], "{abl:?}");
+    // a point the file's last run planned and never reached (stopped before its pretraining
+    // began: no folder) is a row too, where it was in no table; not a baseline's
+    let e = |h: &str| format!("kk/eval-knn-ijepa-{h}");
+    write_json(
+        &runs.join("kk/planned-kk-00000001.json"),
+        &json!({"file": "kk.kdl", "experiments": ["kk", "kk-knn-k-5", "kk-knn-k-3"],
+                "stages": ["kk-knn-k-5/pretrain-999999999999", e("111111111111"), e("222222222222"), "kk-knn-k-3/pretrain-333333333333", e("444444444444"), "kk/eval-knn-raw-pixels-555555555555"],
+                "varied": {e("111111111111"): {"eval.knn.k": "5"}, e("222222222222"): {"eval.knn.k": "10"}, e("444444444444"): {"eval.knn.k": "3"}, "kk/eval-knn-raw-pixels-555555555555": {"eval.knn.k": "30"}}}),
+    );
+    let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), "kk"));
+    let got: Vec<(&str, &str, &str)> = abl.iter().map(|r| (r["key"].as_str(), r["value"].as_str(), r["protocol"].as_str())).collect();
+    assert_eq!(got, [("eval.knn.k", "3", "none (pretraining not started)"), ("eval.knn.k", "5", "none (pretraining diverged at step 2)"), ("eval.knn.k", "10", "none (pretraining diverged at step 2)")], "{abl:?}");
 }
 
 /// A sweep none of whose points was evaluated (all diverged, or `run --only` pretrained them)
