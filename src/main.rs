@@ -124,7 +124,8 @@ enum Command {
         /// Experiment file (.kdl) whose data, encoder and eval blocks to use.
         file: PathBuf,
         /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`); a
-        /// checkpoint another point's pretraining wrote is refused, naming that point.
+        /// checkpoint another point's pretraining wrote (or a copy of one its manifest records)
+        /// is refused, naming that point.
         #[arg(long)]
         point: Option<String>,
         /// The checkpoint to evaluate (its target encoder when present).
@@ -776,7 +777,7 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
             let study = load_study(file).map_err(|_| format!("reading {} again", file.display()))?.0;
             let varied = study.points.iter().find(|p| p.name == want).map(|p| p.varied.clone()).unwrap_or_default();
             // (another point's checkpoint would be filed under this point's values)
-            stages::check_checkpoint_point(&study.points, want, &checkpoint)?;
+            stages::check_checkpoint_point(&study.points, want, &checkpoint, runs_dir)?;
             stages::EvalMeta { experiment: study.name, varied }
         }
         None => stages::EvalMeta { experiment: exp.name.clone(), varied: Default::default() },

@@ -1011,6 +1011,15 @@ fn eval_of_a_sweep_point_shares_the_studys_baselines() {
         assert!(t.contains(&format!("was trained by point `{point}` of this sweep")) && t.contains(&format!("evaluate it with `--point {point}`")), "{t}");
         assert!(!has(&format!("tiny-sweep-{other}"), "eval-"), "{t}");
     }
+    // ... and so is a copy of it outside its run folder (its manifest records the bytes)
+    let copy = d.join("copy.safetensors");
+    std::fs::copy(&ckpt, &copy).unwrap();
+    let other = "targets-scale-0.1-0.2_seed-2";
+    let o = ijepa(&["eval", file.to_str().unwrap(), "--point", other, "--checkpoint", copy.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{t}");
+    assert!(t.contains(&format!("was trained by point `{point}` of this sweep (a copy of a checkpoint of ")), "{t}");
+    assert!(!has(&format!("tiny-sweep-{other}"), "eval-"), "{t}");
 }
 
 /// Points that share one pretraining (a recipe sweep's MAE points, which read no I-JEPA

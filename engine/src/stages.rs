@@ -322,15 +322,22 @@ pub fn auto_where_trained(recorded: &str) -> Option<ijepa_dsl::config::Precision
 /// what it resolves to on the machine the run trained on: [`auto_where_trained`]) is the
 /// run's: points that share one pretraining
 /// (a sweep over the test set, over another recipe's settings) all did. Known only when the
-/// checkpoint lies in a run folder ([`run_of_checkpoint`]) with a manifest; a checkpoint that
-/// no point trained (an earlier version's run, another file's, an export) is evaluated as
-/// before, labelled by its path.
+/// checkpoint lies in a run folder ([`run_of_checkpoint`]) with a manifest, or is a copy of a
+/// checkpoint that the manifest of a point's run in `runs_dir` records (by its SHA-256: a copy
+/// was evaluated as any point's); a checkpoint that no point trained (an earlier version's
+/// run, another file's, an export) is evaluated as before, labelled by its path.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming the point that trained it and the settings apart.
-pub fn check_checkpoint_point(points: &[ijepa_dsl::Point], want: &str, checkpoint: &Path) -> Result<()> {
+pub fn check_checkpoint_point(points: &[ijepa_dsl::Point], want: &str, checkpoint: &Path, runs_dir: &Path) -> Result<()> {
     use ijepa_dsl::config::Precision;
-    let Some((run, _)) = run_of_checkpoint(checkpoint) else { return Ok(()) };
+    let (run, copy) = match run_of_checkpoint(checkpoint) {
+        Some((run, _)) => (run, false),
+        None => match run_recording(points, checkpoint, runs_dir) {
+            Some(run) => (run, true),
+            None => return Ok(()),
+        },
+    };
     let Some(manifest) = ijepa_schema::read_manifest(&run) else { return Ok(()) };
     // (`auto` as it resolves on the machine the run trained on, which its manifest's reason
     // says: not the precision the run took, which a point may have written out)
@@ -357,11 +364,31 @@ pub fn check_checkpoint_point(points: &[ijepa_dsl::Point], want: &str, checkpoin
     Err(Error::Checkpoint {
         path: checkpoint.to_path_buf(),
         message: format!(
-            "was trained by point `{other}` of this sweep ({}{}), not by `{want}`, whose pretraining is another: evaluated as `{want}`, its scores would be filed under `{want}`'s values in the report; evaluate it with `--point {other}`",
+            "was trained by point `{other}` of this sweep ({}{}{}), not by `{want}`, whose pretraining is another: evaluated as `{want}`, its scores would be filed under `{want}`'s values in the report; evaluate it with `--point {other}`",
+            if copy { "a copy of a checkpoint of " } else { "" },
             run.display(),
             if apart.is_empty() { String::new() } else { format!("; its settings against `{want}`'s: {}", apart.join(", ")) }
         ),
     })
+}
+
+/// The pretraining run of one of the sweep's `points` (in `runs_dir`) whose manifest records a
+/// checkpoint of `checkpoint`'s SHA-256: the run it is a copy of. (The file is hashed only
+/// where some point's run records a checkpoint.)
+fn run_recording(points: &[ijepa_dsl::Point], checkpoint: &Path, runs_dir: &Path) -> Option<PathBuf> {
+    let runs: Vec<(PathBuf, ijepa_schema::Manifest)> = points
+        .iter()
+        .flat_map(|p| std::fs::read_dir(runs_dir.join(&p.experiment.name)).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|d| d.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("pretrain-")))
+        .filter_map(|d| ijepa_schema::read_manifest(&d).map(|m| (d, m)))
+        .filter(|(_, m)| !m.checkpoints.is_empty())
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    let sha = crate::checkpoint::state::sha256_file(checkpoint).ok()?;
+    runs.into_iter().find(|(_, m)| m.checkpoints.iter().any(|c| c.sha256 == sha)).map(|(d, _)| d)
 }
 
 /// A finished run's `final.safetensors` must be the file that run wrote
