@@ -1264,6 +1264,9 @@ fn world(cfg: &Official) -> World {
 /// reports, a note).
 struct Known {
     stem: &'static str,
+    /// The official config's text (`configs/<stem>.yaml`): a file is the official run when its
+    /// settings are this one's, whatever its name.
+    yaml: &'static str,
     preset: &'static str,
     dataset: &'static str,
     paper: &'static str,
@@ -1277,6 +1280,7 @@ const IN22K_NOTE: &str = "The official repository has no ImageNet-22K loader, an
 const KNOWN: &[Known] = &[
     Known {
         stem: "in1k_vith14_ep300",
+        yaml: include_str!("../tests/fixtures/official-configs/in1k_vith14_ep300.yaml"),
         preset: "experiments/in1k_vith14_ep300.kdl",
         dataset: "ImageNet-1K",
         paper: "The paper reports this run in Table 1 (79.3% top-1, ImageNet linear probe), \
@@ -1286,6 +1290,7 @@ const KNOWN: &[Known] = &[
     },
     Known {
         stem: "in1k_vith16-448_ep300",
+        yaml: include_str!("../tests/fixtures/official-configs/in1k_vith16-448_ep300.yaml"),
         preset: "experiments/in1k_vith16-448_ep300.kdl",
         dataset: "ImageNet-1K",
         paper: "The paper reports this run in Table 1 (81.1% top-1, ImageNet linear probe), \
@@ -1294,6 +1299,7 @@ const KNOWN: &[Known] = &[
     },
     Known {
         stem: "in22k_vith14_ep66",
+        yaml: include_str!("../tests/fixtures/official-configs/in22k_vith14_ep66.yaml"),
         preset: "experiments/in22k_vith14_ep66.kdl",
         dataset: "ImageNet-22K",
         paper: "The paper reports this run in Table 5 (transfer, linear probes: 89.5% CIFAR-100, \
@@ -1302,6 +1308,7 @@ const KNOWN: &[Known] = &[
     },
     Known {
         stem: "in22k_vitg16_ep44",
+        yaml: include_str!("../tests/fixtures/official-configs/in22k_vitg16_ep44.yaml"),
         preset: "experiments/vitg16_in22k.kdl",
         dataset: "ImageNet-22K",
         paper: "The paper reports this run in Table 5 (transfer, linear probes: 89.5% CIFAR-100, \
@@ -1444,10 +1451,67 @@ fn on_off(b: bool) -> &'static str {
     }
 }
 
+/// The settings of a config that decide what is trained, as (YAML key, value): all but the
+/// paths, the logging and the loader's (a site sets them; the official run is still the
+/// official run on another cluster).
+fn training_settings(c: &Official) -> Vec<(&'static str, String)> {
+    let n = |x: Num| fmt_f64(x.value);
+    let p = |x: (Num, Num)| format!("[{}, {}]", n(x.0), n(x.1));
+    vec![
+        ("data.batch_size", c.batch_size.to_string()),
+        ("data.color_jitter_strength", n(c.color_jitter_strength)),
+        ("data.crop_scale", p(c.crop_scale)),
+        ("data.crop_size", c.crop_size.to_string()),
+        ("data.use_color_distortion", c.use_color_distortion.to_string()),
+        ("data.use_gaussian_blur", c.use_gaussian_blur.to_string()),
+        ("data.use_horizontal_flip", c.use_horizontal_flip.to_string()),
+        ("mask.allow_overlap", c.allow_overlap.to_string()),
+        ("mask.aspect_ratio", p(c.aspect_ratio)),
+        ("mask.enc_mask_scale", p(c.enc_mask_scale)),
+        ("mask.min_keep", c.min_keep.to_string()),
+        ("mask.num_enc_masks", c.num_enc_masks.to_string()),
+        ("mask.num_pred_masks", c.num_pred_masks.to_string()),
+        ("mask.patch_size", c.patch_size.to_string()),
+        ("mask.pred_mask_scale", p(c.pred_mask_scale)),
+        ("meta.model_name", c.model_name.clone()),
+        ("meta.pred_depth", c.pred_depth.to_string()),
+        ("meta.pred_emb_dim", c.pred_emb_dim.to_string()),
+        ("meta.use_bfloat16", c.use_bfloat16.to_string()),
+        ("optimization.ema", p(c.ema)),
+        ("optimization.epochs", c.epochs.to_string()),
+        ("optimization.final_lr", n(c.final_lr)),
+        ("optimization.final_weight_decay", n(c.final_weight_decay)),
+        ("optimization.ipe_scale", n(c.ipe_scale)),
+        ("optimization.lr", n(c.lr)),
+        ("optimization.start_lr", n(c.start_lr)),
+        ("optimization.warmup", n(c.warmup)),
+        ("optimization.weight_decay", n(c.weight_decay)),
+    ]
+}
+
+/// The official config whose training settings `cfg` has ([`training_settings`]), whatever the
+/// file's name; else the one the file is named after, with the settings it changes (`key (official
+/// -> this)`), as (config, changes).
+fn official_of(cfg: &Official, stem: &str) -> (Option<&'static Known>, Option<(&'static Known, Vec<String>)>) {
+    let mine = training_settings(cfg);
+    let settings = |k: &Known| parse_yaml(k.yaml).ok().and_then(|root| Official::read(&root).ok()).map(|o| training_settings(&o));
+    if let Some(k) = KNOWN.iter().find(|k| settings(k).as_ref() == Some(&mine)) {
+        return (Some(k), None);
+    }
+    let edited = KNOWN.iter().find(|k| k.stem == stem).map(|k| {
+        let official = settings(k).unwrap_or_default();
+        let changes = official.iter().zip(&mine).filter(|(a, b)| a != b).map(|((key, was), (_, now))| format!("{key} ({was} -> {now})")).collect();
+        (k, changes)
+    });
+    (None, edited)
+}
+
 fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String], out: Option<&str>) -> String {
     let stem =
         Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let known = KNOWN.iter().find(|k| k.stem == stem);
+    // (by content: an official file edited for a short run under its name was called the
+    // official run, with the paper's numbers; a renamed copy of one was not)
+    let (known, edited) = official_of(cfg, &stem);
     let arch = arch_label(cfg.model_preset, cfg.patch_size);
     let world = world(cfg);
     let file_txt = sanitize(file);
@@ -1471,10 +1535,17 @@ fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String], out:
         ),
     }
     o.line(0, "//");
-    let origin = if known.is_some() {
-        format!("the official config `{file_txt}` (facebookresearch/ijepa, configs/)")
-    } else {
-        format!("`{file_txt}`")
+    let origin = match (known, &edited) {
+        (Some(k), _) if k.stem == stem => format!("the official config `{file_txt}` (facebookresearch/ijepa, configs/)"),
+        (Some(k), _) => format!("`{file_txt}`, whose settings are the official config `{}.yaml`'s (facebookresearch/ijepa, configs/)", k.stem),
+        (None, Some((k, changes))) => format!(
+            "`{file_txt}`, the official config `{}.yaml` (facebookresearch/ijepa, configs/) with {} setting{} changed: {}",
+            k.stem,
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" },
+            changes.join(", ")
+        ),
+        (None, None) => format!("`{file_txt}`"),
     };
     o.comment(
         0,
@@ -1495,7 +1566,7 @@ fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String], out:
             o.line(0, format!("//   {c}").trim_end());
         }
     }
-    if let Some(note) = known.and_then(|k| k.note) {
+    if let Some(note) = known.or(edited.as_ref().map(|(k, _)| *k)).and_then(|k| k.note) {
         o.line(0, "//");
         o.comment(0, note);
     }
@@ -1504,7 +1575,8 @@ fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String], out:
     if train_folder(&cfg.root_path.value, &cfg.image_folder.value).contains("$replace") {
         o.comment(0, "Before running: set root= in the data block to your dataset's training folder.");
     }
-    let target = known.map(|k| k.preset.to_string());
+    // (the shipped preset is the official file's import, not a renamed copy's)
+    let target = known.filter(|k| k.stem == stem).map(|k| k.preset.to_string());
     let file_ref = out.map(str::to_string).or(target.clone()).unwrap_or_else(|| "FILE.kdl".to_string());
     match &world {
         World::Derived { world, nodes, per_node, .. } => o.comment(

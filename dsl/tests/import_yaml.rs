@@ -564,3 +564,25 @@ fn the_header_names_the_file_written_and_a_set_root_is_not_to_be_set() {
     let kdl = yaml_to_kdl(&set, "in1k_vith14_ep300.yaml", "x").unwrap();
     assert!(kdl.contains("root=\"/data/sets/") && !kdl.contains("set root=") && !kdl.contains("EDIT root="), "{kdl}");
 }
+
+/// The header calls a file the official run, with the paper's numbers, by its settings, not
+/// by its name: an official file edited for a short run under its name says what it changed
+/// (it was "the official I-JEPA pretraining ... 100 epochs", credited with Table 1), and a
+/// renamed copy of one is still the official run (the paths and the loader's settings aside).
+#[test]
+fn the_header_calls_a_file_official_by_its_settings() {
+    let flat = |s: &str| s.lines().take_while(|l| l.starts_with("//")).map(|l| l.trim_start_matches("//").trim()).collect::<Vec<_>>().join(" ");
+    let edited = flat(&yaml_to_kdl(&edit("  epochs: 300", "  epochs: 100").replace("  lr: 0.001", "  lr: 0.005"), "in1k_vith14_ep300.yaml", "x").unwrap());
+    assert!(edited.starts_with("x - I-JEPA pretraining of a ViT-H/14 at 224 px, 100 epochs."), "{edited}");
+    assert!(edited.contains("the official config `in1k_vith14_ep300.yaml` (facebookresearch/ijepa, configs/) with 2 settings changed: optimization.epochs (300 -> 100), optimization.lr (0.001 -> 0.005)"), "{edited}");
+    assert!(!edited.contains("Table 1") && !edited.contains("experiments/in1k") && edited.contains("`ijepa check FILE.kdl`"), "{edited}");
+    let renamed = flat(&yaml_to_kdl(&base().replace("root_path: $replace_this_with_absolute_path_to_your_datasets_directory", "root_path: /data/sets").replace("num_workers: 10", "num_workers: 4"), "mine.yaml", "x").unwrap());
+    assert!(renamed.starts_with("x - the official I-JEPA pretraining of a ViT-H/14 on ImageNet-1K at 224 px, 300 epochs."), "{renamed}");
+    assert!(renamed.contains("`mine.yaml`, whose settings are the official config `in1k_vith14_ep300.yaml`'s") && renamed.contains("Table 1 (79.3% top-1"), "{renamed}");
+    assert!(!renamed.contains("experiments/in1k"), "{renamed}");
+    // every official file is its own official run
+    for (stem, ..) in CONFIGS {
+        let kdl = flat(&yaml_to_kdl(&fixture(stem), &format!("{stem}.yaml"), "x").unwrap());
+        assert!(kdl.contains("the official I-JEPA pretraining") && kdl.contains(&format!("from the official config `{stem}.yaml`")), "{stem}: {kdl}");
+    }
+}
