@@ -345,6 +345,31 @@ impl Builder {
     }
 }
 
+/// A mapping's entries with YAML 1.1's merge key applied (`<<: *base`, `<<: [*a, *b]`), as
+/// PyYAML, the official code's loader, applies it: the keys of the merged mapping(s) that the
+/// mapping does not set itself, the first mapping of a list winning (it was an "unknown key
+/// `data.<<`"). An error (line, what was found) where `<<` holds no mapping.
+fn merged(mut entries: Vec<Entry>) -> Result<Vec<Entry>, (usize, String)> {
+    let Some(i) = entries.iter().position(|e| e.key == "<<") else { return Ok(entries) };
+    let merge = entries.remove(i);
+    let sources = match merge.node.value {
+        Value::Map(_) => vec![merge.node],
+        Value::Seq(items) if items.iter().all(|n| matches!(n.value, Value::Map(_))) => items,
+        Value::Seq(_) => return Err((merge.line, "a list of other values than mappings".into())),
+        other => return Err((merge.line, kind_of(&other))),
+    };
+    for source in sources {
+        if let Value::Map(more) = source.value {
+            for e in more {
+                if !entries.iter().any(|x| x.key == e.key) {
+                    entries.push(e);
+                }
+            }
+        }
+    }
+    Ok(entries)
+}
+
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         if self.error.is_some() {
@@ -380,9 +405,18 @@ impl MarkedEventReceiver for Builder {
             Event::MappingEnd | Event::SequenceEnd => match self.stack.pop() {
                 Some(Frame::Map { line, anchor, tag: Some(t), .. }) => self.complete(Node { value: Value::Tagged(format!("{t} {{...}}")), line }, anchor),
                 Some(Frame::Seq { line, anchor, tag: Some(t), .. }) => self.complete(Node { value: Value::Tagged(format!("{t} [...]")), line }, anchor),
-                Some(Frame::Map { entries, line, anchor, .. }) => {
-                    self.complete(Node { value: Value::Map(entries), line }, anchor);
-                }
+                Some(Frame::Map { entries, line, anchor, .. }) => match merged(entries) {
+                    Ok(entries) => self.complete(Node { value: Value::Map(entries), line }, anchor),
+                    Err((at, found)) => {
+                        let p = self.path();
+                        self.fail(ImportError::WrongType {
+                            key: if p.is_empty() { "<<".into() } else { format!("{p}.<<") },
+                            line: at,
+                            expected: "a mapping or a list of mappings to merge (`<<: *base`)".into(),
+                            found,
+                        });
+                    }
+                },
                 Some(Frame::Seq { items, line, anchor, .. }) => {
                     self.complete(Node { value: Value::Seq(items), line }, anchor);
                 }

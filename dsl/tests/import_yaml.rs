@@ -565,6 +565,22 @@ fn the_header_names_the_file_written_and_a_set_root_is_not_to_be_set() {
     assert!(kdl.contains("root=\"/data/sets/") && !kdl.contains("set root=") && !kdl.contains("EDIT root="), "{kdl}");
 }
 
+/// YAML 1.1's merge keys, which PyYAML (the official loader) applies: the mapping's own keys
+/// win, then the first mapping of a list (`data.<<` was an unknown key).
+#[test]
+fn merge_keys_merge_as_pyyaml_does() {
+    let (_, exp) = ok(&edit("  crop_size: 224", "  <<: {crop_size: 224}"));
+    assert_eq!(exp.data.crop_size, 224);
+    let (_, exp) = ok(&edit("  crop_size: 224", "  crop_size: 224\n  <<: {crop_size: 448}"));
+    assert_eq!(exp.data.crop_size, 224);
+    let (_, exp) = ok(&edit("  crop_size: 224", "  <<: [{crop_size: 224}, {crop_size: 448, batch_size: 99}]").replace("  batch_size: 128\n", ""));
+    assert_eq!((exp.data.crop_size, exp.data.batch_size), (224, 99));
+    for (text, found) in [("  <<: 3", "`3`"), ("  <<: [{crop_size: 224}, 3]", "a list of other values than mappings")] {
+        let e = err(&edit("  crop_size: 224", text));
+        assert!(matches!(&e, ImportError::WrongType { key, found: f, .. } if key == "data.<<" && f == found), "{text}: {e:?}");
+    }
+}
+
 /// The header calls a file the official run, with the paper's numbers, by its settings, not
 /// by its name: an official file edited for a short run under its name says what it changed
 /// (it was "the official I-JEPA pretraining ... 100 epochs", credited with Table 1), and a
