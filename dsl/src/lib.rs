@@ -379,6 +379,32 @@ fn unclosed_block_comment(src: &str) -> Option<usize> {
     src.rfind("/*").filter(|&at| !src[at + 2..].contains("*/"))
 }
 
+/// Where the first number written without a digit before its point is (`.5`, `-.5`: a value
+/// after a space or `=`), outside strings and comments, roughly (line by line, a `"` starting a
+/// string to the line's end or its closing quote).
+fn leading_point_number(src: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in src.split_inclusive('\n') {
+        let b = line.as_bytes();
+        let mut in_string = false;
+        for i in 0..b.len() {
+            match b[i] {
+                b'"' if i == 0 || b[i - 1] != b'\\' => in_string = !in_string,
+                b'/' if !in_string && b.get(i + 1) == Some(&b'/') => break,
+                c if !in_string && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t' || b[i - 1] == b'=') => {
+                    let unsigned = if matches!(c, b'-' | b'+') { i + 1 } else { i };
+                    if b.get(unsigned) == Some(&b'.') && b.get(unsigned + 1).is_some_and(u8::is_ascii_digit) {
+                        return Some(offset + i);
+                    }
+                }
+                _ => {}
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
 /// KDL v2 syntax -> document, or one diagnostic per syntax error.
 pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
     if let Some(at) = too_deep(src) {
@@ -394,6 +420,19 @@ pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
     let parsed = std::panic::catch_unwind(|| KdlDocument::parse_v2(src));
     match parsed {
         Ok(Ok(doc)) => Ok(doc),
+        // (a number without a digit before its point: the parser reports an unclosed block
+        // at the experiment's `{` and a cascade after it, none naming the number)
+        Ok(Err(_)) if let Some(at) = leading_point_number(src) => {
+            let len = src[at..].find(|c: char| c.is_whitespace() || c == ';' || c == '}').unwrap_or(src.len() - at);
+            let written = &src[at..at + len];
+            let (sign, rest) = written.split_at(usize::from(written.starts_with(['-', '+'])));
+            Err(vec![DslError::Syntax {
+                message: format!("`{written}` is not a KDL number"),
+                span: (at, len).into(),
+                label: "a digit is needed before the point".into(),
+                help: format!("KDL numbers need a digit before the point: write `{sign}0{rest}`"),
+            }])
+        }
         Ok(Err(err)) => {
             let mut errors: Vec<DslError> = err
                 .diagnostics

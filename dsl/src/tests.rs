@@ -1258,6 +1258,27 @@ fn one_setting_varied_twice_is_refused() {
     assert!(codes_of("sweep { vary \"epochs\" 1 2; vary \"seed\" 3 4 }").is_empty());
 }
 
+/// A number without a digit before its point is one error at the number, with the spelling
+/// to write (the parser reported an unclosed block at `experiment`'s `{` and four more); one in
+/// a string or a comment is no number.
+#[test]
+fn a_number_without_a_leading_digit_is_named() {
+    let src = "experiment \"x\" {\n    data \"fashion-mnist\" root=\"a .5\" // .5\n    ipe-scale .5\n}\n";
+    match parse_str("t.kdl", src) {
+        Err(d) => {
+            assert_eq!(d.errors().iter().map(|e| e.offset()).collect::<Vec<_>>(), [src.find("ipe-scale .5").unwrap() + 10], "{}", d.render_plain());
+            assert!(d.render_plain().contains("write `0.5`"), "{}", d.render_plain());
+        }
+        Ok(_) => panic!(".5 parsed"),
+    }
+    let text = match parse_str("t.kdl", "experiment \"x\" {\n    ipe-scale=-.5\n}\n") {
+        Err(d) => d.render_plain(),
+        Ok(_) => panic!("-.5 parsed"),
+    };
+    assert!(text.contains("`-.5` is not a KDL number") && text.contains("write `-0.5`"), "{text}");
+    assert_eq!(crate::leading_point_number("a \"x .5\" 0.5 // .5\nb 1.5"), None);
+}
+
 /// Mistakes the KDL parser reports as something else get a help that names them.
 #[test]
 fn kdl_v1_raw_strings_and_open_comments_are_named() {
