@@ -714,6 +714,11 @@ pub(crate) fn read_children<T>(
             let settings: Vec<String> = if parent_label == "experiment" { crate::recipes::setting_nodes() } else { Vec::new() };
             names.extend(settings.iter().map(String::as_str));
             let help = unknown_node_help(cx, name, parent_label, &names);
+            // the setting it likely misspells is as if written wrongly: the rules across
+            // settings leave it out (`encodr` gave a patch-vs-crop error of the default encoder)
+            if let Some(meant) = suggest(name, &names) {
+                cx.poison(&join(parent_path, meant));
+            }
             cx.err(DslError::UnknownNode {
                 name: name.to_string(),
                 parent: block_label(parent_label),

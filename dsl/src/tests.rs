@@ -263,6 +263,10 @@ fn structural_errors() {
     assert_eq!(errs("eval \"probe\""), ["unknown_value"]);
     assert_eq!(errs("eval \"knn\" fraction=0.1"), ["invalid_value"]);
     assert_eq!(errs("crop-size 32"), ["unknown_node"]);
+    // a misspelled setting is one error: the rules across settings leave the setting it
+    // likely names out (the default encoder's patch 14 against a crop of 32 was a second)
+    assert_eq!(errs("encodr \"vit-tiny\" patch=4\ndata \"fashion-mnist\" { crop-size 32; batch-size 32; }\nmask \"multi-block\" { min-keep 3 }"), ["unknown_node"]);
+    assert_eq!(errs("encoder \"vit-tiny\" patch=4\ndata \"fashion-mnist\" { crop-size 30; batch-size 32; }\nmask \"multi-block\" { min-keep 3 }"), ["patch_crop"]);
     assert_eq!(errs("epochs"), ["missing_argument"]);
     assert_eq!(errs("epochs 1 2"), ["extra_argument"]);
     assert_eq!(errs("epochs 1 x=2"), ["unknown_property"]);
