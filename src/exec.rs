@@ -503,8 +503,17 @@ fn check_evals_before_pretraining(plan: &Plan, selected: &[NodeIndex], force: bo
             let data = &exp.data;
             let key = split_key(data)?;
             if !opened.contains_key(&key) {
-                ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
+                let test = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)
                     .map_err(|e| format!("the evaluations' test split, checked before pretraining: {e}"))?;
+                // a test image that is no image (a `._` file of macOS, a web page saved as
+                // .jpg) stopped the evaluations after the whole pretraining: the first bytes of
+                // each are read now (a damaged JPEG or PNG is still found only when decoded)
+                if let Some((n, listed)) = ijepa_engine::data::wrong_formats(test.as_ref()) {
+                    return Err(format!(
+                        "{n} test image(s) are no JPEG or PNG file ({listed}): the evaluations read every test image and would stop on them after pretraining; convert them or remove them"
+                    )
+                    .into());
+                }
                 let train = match train_splits.get(&key) {
                     Some(train) => train.clone(),
                     None => ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train)?,

@@ -412,6 +412,24 @@ fn a_bad_test_folder_stops_the_run_before_pretraining() {
     assert_eq!(trained, 0, "{t}");
 }
 
+/// A test image that is no image (macOS's `._` companion files, a web page saved as .jpg)
+/// stops the run before pretraining, naming the file: the evaluations stopped on it after
+/// the whole pretraining.
+#[test]
+fn a_test_file_that_is_no_image_stops_the_run_before_pretraining() {
+    let d = scratch("junktest");
+    let (data, test) = (d.join("data"), d.join("test"));
+    make_folder(&data, 2, 12);
+    make_folder(&test, 2, 4);
+    std::fs::write(test.join("class_1/._img_0.png"), b"\x00\x05\x16\x07 Mac OS X").unwrap();
+    let o = run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }");
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("1 test image(s) are no JPEG or PNG file") && t.contains("._img_0.png: unsupported format: not a JPEG or PNG file (first bytes: 00 05 16 07"), "{t}");
+    let trained = std::fs::read_dir(d.join("runs/folder")).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(trained, 0, "{t}");
+}
+
 /// The training folder given as the test folder is evaluated (a training accuracy can be
 /// wanted) with a warning that says what the score is.
 #[test]

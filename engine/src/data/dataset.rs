@@ -142,6 +142,14 @@ pub trait Dataset: Send + Sync {
         Vec::new()
     }
 
+    /// Reads the first bytes of sample `i` where it is a file of its own, refusing one that is
+    /// no JPEG or PNG file (the decoded formats): a cheap check of a whole split before hours of
+    /// pretraining (a damaged image of the right kind is found only when decoded). Datasets
+    /// held in memory have nothing to check.
+    fn check_format(&self, _i: usize) -> Result<()> {
+        Ok(())
+    }
+
     /// Whether two samples can be one file (a list naming a file twice); `false` for a
     /// dataset whose samples are distinct by construction (a folder's files, a file's records).
     fn may_repeat(&self) -> bool {

@@ -71,7 +71,7 @@ pub fn sniff(bytes: &[u8]) -> Format {
     }
 }
 
-fn unsupported(name: &str, bytes: &[u8]) -> Error {
+pub(crate) fn unsupported(name: &str, bytes: &[u8]) -> Error {
     match sniff(bytes) {
         Format::Unsupported(f) => Error::Data(format!(
             "{name}: unsupported format: {f} (only JPEG and PNG are decoded)"

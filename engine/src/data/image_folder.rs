@@ -544,6 +544,16 @@ impl Dataset for ImageFolder {
         decode::image_size(&self.read(i)?, &name)
     }
 
+    fn check_format(&self, i: usize) -> Result<()> {
+        let p = self.path(i);
+        let mut head = Vec::with_capacity(16);
+        fs::File::open(&p).and_then(|f| f.take(16).read_to_end(&mut head)).map_err(|e| Error::io(&p, e))?;
+        match decode::sniff(&head) {
+            decode::Format::Jpeg | decode::Format::Png => Ok(()),
+            _ => Err(decode::unsupported(&self.describe(i), &head)),
+        }
+    }
+
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
         decode::decode(&self.read(i)?, max_shrink, &self.describe(i))
     }

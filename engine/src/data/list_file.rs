@@ -236,6 +236,10 @@ impl Dataset for Subset {
         super::selected_unreadable(&self.base, &self.indices)
     }
 
+    fn check_format(&self, i: usize) -> Result<()> {
+        self.base.check_format(self.indices[i])
+    }
+
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
         self.base.load(self.indices[i], max_shrink)
     }

@@ -86,6 +86,9 @@ impl Dataset for Indexed {
     fn unreadable(&self) -> Vec<(usize, &'static str)> {
         selected_unreadable(self.inner.as_ref(), &self.indices)
     }
+    fn check_format(&self, i: usize) -> Result<()> {
+        self.inner.check_format(self.indices[i])
+    }
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
         self.inner.load(self.indices[i], max_shrink)
     }
@@ -98,6 +101,18 @@ pub(crate) fn selected_unreadable(inner: &dyn Dataset, indices: &[usize]) -> Vec
         return Vec::new();
     }
     indices.iter().enumerate().filter_map(|(j, i)| bad.get(i).map(|why| (j, *why))).collect()
+}
+
+/// The samples of `ds` whose first bytes are no JPEG or PNG file ([`Dataset::check_format`]):
+/// how many, and the first five's errors; `None` when every one is. (A file that cannot be
+/// opened counts as one: it is as unreadable.)
+pub fn wrong_formats(ds: &dyn Dataset) -> Option<(usize, String)> {
+    let bad: Vec<crate::Error> = (0..ds.len()).filter_map(|i| ds.check_format(i).err()).collect();
+    if bad.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = bad.iter().take(5).map(|e| e.to_string()).collect();
+    Some((bad.len(), format!("{}{}", shown.join("; "), if bad.len() > 5 { "; ..." } else { "" })))
 }
 
 /// How many samples of `ds` are known not to be readable images ([`Dataset::unreadable`]),
