@@ -451,7 +451,9 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
             if pos.images != 0 && pos.images != n {
                 format!("it trained on {} images{besides} and {} now gives {n}", pos.images, root.display())
             } else if whole && pos.data != 0 && !prints.match_id(pos.data) {
-                format!("{} now gives as many training images as it trained on{besides}, but not the same ones (renamed, moved to another class, or other contents)", root.display())
+                // (a folder is known by its files' names: one rewritten in place is not noticed)
+                let what = if exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder { "files renamed or moved to another class" } else { "other contents in its files" };
+                format!("{} now gives as many training images as it trained on{besides}, but not the same ones ({what})", root.display())
             } else {
                 return None;
             }

@@ -499,6 +499,14 @@ fn a_finished_stage_over_changed_data_is_said_at_its_skip() {
     assert!(o.status.success(), "{t}");
     assert!(t.contains(&format!("pretrain is done, but it trained on 32 images and {} now gives 33", data.display())), "{t}");
     assert_eq!(t.matches("is done, but").count(), 1, "{t}");
+    // as many, renamed: said as what a folder's check can see (not "other contents": an image
+    // rewritten in place is not noticed)
+    std::fs::rename(data.join("class_1/extra.png"), d.join("extra.png")).unwrap();
+    std::fs::rename(data.join("class_1/img_0.png"), data.join("class_1/renamed.png")).unwrap();
+    let t = text(&run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }"));
+    assert!(t.contains("now gives as many training images as it trained on, but not the same ones (files renamed or moved to another class)"), "{t}");
+    std::fs::rename(data.join("class_1/renamed.png"), data.join("class_1/img_0.png")).unwrap();
+    std::fs::rename(d.join("extra.png"), data.join("class_1/extra.png")).unwrap();
     // under `limit` an image added past the limit changes nothing it read: not said (the
     // fingerprint of a limited split holds the whole folder's)
     let limited = |f: &Path| std::fs::write(f, std::fs::read_to_string(f).unwrap().replace("on-error \"fail\"", "on-error \"fail\"\n        limit 20")).unwrap();

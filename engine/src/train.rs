@@ -616,7 +616,7 @@ fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folde
         // (a folder's files renamed or moved also reorder the epochs; a data set in one file
         // with other bytes keeps its order and gives other images)
         let (what, how) = if folder {
-            ("files renamed, moved to another class or replaced by files of other names, or other contents", "over other images in another order")
+            ("files renamed, moved to another class or replaced by files of other names", "over other images in another order")
         } else {
             ("other contents in its files", "over other images")
         };
