@@ -410,6 +410,12 @@ fn seeds_cross_every_point() {
     let seeds: Vec<u64> = s.points.iter().map(|p| p.experiment.seed).collect();
     assert_eq!((s.mode, seeds), (Some(SweepMode::Grid), vec![5, 6]));
     assert_eq!(s.points[1].experiment.name, "tiny-seed-6");
+    assert!(!s.warnings().iter().any(|w| w.contains("one seed")), "{:?}", s.warnings());
+    // one seed listed is one seed: `seeds 3` (three seeds, as a count elsewhere) is said
+    let w = sweep(&format!("{TINY}\nsweep {{ seeds 3 }}")).warnings();
+    assert!(w.iter().any(|w| w.contains("list one seed, 3") && w.ends_with("for 3 seeds write `seeds 0 1 2`")), "{w:?}");
+    let w = sweep(&format!("{TINY}\nsweep {{ vary \"epochs\" 1 2; seeds 0 }}")).warnings();
+    assert!(w.iter().any(|w| w.contains("list one seed, 0") && !w.contains("write")), "{w:?}");
 }
 
 #[test]
