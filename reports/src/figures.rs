@@ -289,7 +289,7 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
             floors_drawn = true;
             series.push(Series::new(format!("collapse-warning floor ({})", crate::plot::tick(v)), vec![(0.0, v), (end, v)], FLOOR_COLOUR, Stroke::Dotted));
         }
-        panels.push(Panel { title: title.into(), x_label: "epoch (0: before training)".into(), y_label: y.into(), x: XAxis::Numeric, series });
+        panels.push(Panel { title: title.into(), x_label: "epoch (0: before training)".into(), y_label: y.into(), x: XAxis::Whole, series });
     }
     Some(NamedFigure {
         stem: format!("monitor-{}", slug(exp)),
@@ -444,7 +444,7 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
                 title: String::new(),
                 x_label: "probe-training epoch".into(),
                 y_label: "test top-1 (%)".into(),
-                x: XAxis::Numeric,
+                x: XAxis::Whole,
                 series,
             }],
         },

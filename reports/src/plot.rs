@@ -91,6 +91,9 @@ impl Series {
 pub enum XAxis {
     /// Numbers.
     Numeric,
+    /// Whole numbers (epochs): ticks at whole values only (a monitor of 3 epochs read 0.5,
+    /// 1.5, 2.5).
+    Whole,
     /// Named points in this order, drawn at x = 0, 1, ...
     Categories(Vec<String>),
 }
@@ -409,7 +412,7 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult<DB> {
     let all = || panel.series.iter().flat_map(|s| s.points.iter().copied());
     let (x0, x1) = match &panel.x {
-        XAxis::Numeric => padded_range(all().map(|p| p.0)),
+        XAxis::Numeric | XAxis::Whole => padded_range(all().map(|p| p.0)),
         XAxis::Categories(c) => (-0.5, c.len().max(1) as f64 - 0.5),
     };
     let (y0, y1) = padded_range(all().map(|p| p.1));
@@ -454,7 +457,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
                 (stride > 1 || lines.iter().any(|l| l.len() > 1)).then_some(lines)
             }
         }
-        XAxis::Numeric => None,
+        XAxis::Numeric | XAxis::Whole => None,
     };
     let extra_lines = wrapped.as_ref().map_or(0, |w| w.iter().map(Vec::len).max().unwrap_or(1) - 1) as u32;
     let mut builder = ChartBuilder::on(area);
@@ -465,20 +468,24 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1)?;
     let categories = match &panel.x {
         XAxis::Categories(c) => Some(c.clone()),
-        XAxis::Numeric => None,
+        XAxis::Numeric | XAxis::Whole => None,
     };
     let drawn_here = wrapped.is_some();
+    let whole = panel.x == XAxis::Whole;
     let x_fmt = move |x: &f64| match &categories {
         Some(_) if drawn_here => String::new(),
         Some(c) => {
             let i = x.round();
             if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < c.len() { c[i as usize].clone() } else { String::new() }
         }
+        None if whole && (x - x.round()).abs() > 1e-6 => String::new(),
         None => tick_on(*x, x1 - x0),
     };
     let n_x = match &panel.x {
         XAxis::Categories(c) => c.len() + 1,
         XAxis::Numeric => 8,
+        // (as many as the whole values in view, at most 8: plotters then steps by a whole)
+        XAxis::Whole => ((x1.floor() - x0.ceil()) as usize + 1).clamp(2, 8),
     };
     chart
         .configure_mesh()
@@ -735,6 +742,24 @@ mod tests {
         };
         let r = render(&fig).unwrap();
         assert!(r.svg.len() < 200_000, "{} bytes of SVG", r.svg.len());
+    }
+
+    /// An axis of epochs is labelled at whole epochs only (a monitor of 3 epochs read 0.5,
+    /// 1.5, 2.5 between them).
+    #[test]
+    fn an_axis_of_epochs_is_labelled_at_whole_epochs() {
+        for last in [3.0, 11.0, 40.0] {
+            let pts: Vec<(f64, f64)> = (0..=last as usize).map(|e| (e as f64, 1000.0 + 100.0 * e as f64)).collect();
+            let fig = Figure {
+                title: "t".into(),
+                panels: vec![Panel { title: String::new(), x_label: "epoch".into(), y_label: "kNN".into(), x: XAxis::Whole, series: vec![Series::new("run", pts, 0, Stroke::Solid)] }],
+            };
+            let svg = render(&fig).unwrap().svg;
+            let labels: Vec<&str> = svg.split("<text").skip(1).filter_map(|t| t.split_once('>').map(|(_, r)| r.split('<').next().unwrap_or(""))).collect();
+            let numbers: Vec<f64> = labels.iter().filter_map(|l| l.trim().parse::<f64>().ok()).collect();
+            assert!(numbers.iter().all(|v| v.fract() == 0.0), "{last}: {labels:?}");
+            assert!(numbers.contains(&0.0) && numbers.iter().filter(|v| **v <= last).count() >= 3, "{last}: {labels:?}");
+        }
     }
 
     #[test]
