@@ -157,7 +157,16 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
         .filter(|s| s.kind() == StageKind::Eval && !s.varied.is_empty())
         .map(|s| (ijepa_schema::PlannedStages::stage_of(&s.dir), s.varied.clone()))
         .collect();
-    let record = ijepa_schema::PlannedStages { file: opts.file.display().to_string(), experiments, stages, varied: Some(varied) };
+    let reads = plan
+        .graph
+        .node_indices()
+        .filter(|&n| plan.graph[n].kind() == StageKind::Eval)
+        .filter_map(|n| {
+            let pretrain = plan.inputs(n).into_iter().find(|&i| plan.graph[i].kind() == StageKind::Pretrain)?;
+            Some((ijepa_schema::PlannedStages::stage_of(&plan.graph[n].dir), ijepa_schema::PlannedStages::stage_of(&plan.graph[pretrain].dir)))
+        })
+        .collect();
+    let record = ijepa_schema::PlannedStages { file: opts.file.display().to_string(), experiments, stages, varied: Some(varied), reads: Some(reads) };
     let dir = opts.runs_dir.join(&plan.name);
     let path = ijepa_schema::PlannedStages::path(&dir, &opts.file);
     // (the same record is not written again: a finished read-only runs folder is run; nor is

@@ -108,6 +108,17 @@ pub struct EvalRun {
 /// A stage's sweep values: setting -> value.
 pub type Varied = std::collections::BTreeMap<String, String>;
 
+/// An evaluation of a pretrained encoder a study's record plans ([`Registry::planned_evals`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedEval {
+    /// Its stage folder, `<experiment>/<stage>-<hash>`.
+    pub stage: String,
+    /// The sweep values it is filed under.
+    pub varied: Varied,
+    /// The pretraining stage folder it reads; `None` in records of earlier versions.
+    pub reads: Option<String>,
+}
+
 /// Everything found under a runs folder, sorted by folder path.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -131,9 +142,10 @@ pub struct Registry {
     /// (`None`: a record of an earlier version, which does not say: the evaluation's own values.)
     pub placed_by: std::collections::HashMap<String, Vec<(String, Option<Varied>)>>,
     /// The evaluations of the encoders each study's records plan (study -> stage folder as in
-    /// [`Registry::planned_by`], the sweep values it is filed under): a point the last run
-    /// never reached is in none of the folders, only here.
-    pub planned_evals: std::collections::HashMap<String, Vec<(String, Varied)>>,
+    /// [`Registry::planned_by`], the sweep values it is filed under, the pretraining stage it
+    /// reads where the record says): a point the last run never reached is in none of the
+    /// folders, only here.
+    pub planned_evals: std::collections::HashMap<String, Vec<PlannedEval>>,
 }
 
 impl Registry {
@@ -303,7 +315,9 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
             if !planned.stages.is_empty() {
                 planning.extend(planned.experiments.iter().cloned());
             }
-            let study = planned.experiments.first().cloned();
+            // (the study: the folder the record lies in, where it is one of the record's)
+            let folder = exp_dir.file_name().map(|n| n.to_string_lossy().into_owned());
+            let study = folder.filter(|f| planned.experiments.contains(f)).or_else(|| planned.experiments.first().cloned());
             for e in planned.experiments {
                 // (once: a link to a study's folder holds its records too)
                 let files = by_experiment.entry(e).or_default();
@@ -319,7 +333,8 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
                 let values = planned.varied.as_ref().and_then(|v| v.get(stage));
                 let baseline = stage.contains("/eval-") && (stage.contains("-random-init-") || stage.contains("-raw-pixels-"));
                 if let (Some(study), Some(v), false) = (&study, values, baseline) {
-                    reg.planned_evals.entry(study.clone()).or_default().push((stage.clone(), v.clone()));
+                    let reads = planned.reads.as_ref().and_then(|r| r.get(stage)).cloned();
+                    reg.planned_evals.entry(study.clone()).or_default().push(PlannedEval { stage: stage.clone(), varied: v.clone(), reads });
                 }
                 let placed = reg.placed_by.entry(stage.clone()).or_default();
                 let here = (planned.file.clone(), planned.varied.as_ref().map(|v| v.get(stage).cloned().unwrap_or_default()));

@@ -776,40 +776,41 @@ fn points_without_evaluation<'a>(
         .flat_map(|r| r.manifest.points_of().iter().map(move |p| (p, r)))
         .collect();
     unevaluated.sort_by(|(a, ra), (b, rb)| a.cmp(b).then(ra.dir.cmp(&rb.dir)));
-    let mut rows: Vec<(&BTreeMap<String, String>, String)> = unevaluated
-        .iter()
-        .map(|&(point, r)| {
-            let status = match r.manifest.diverged() {
-                Some(step) => format!("diverged at step {step}"),
-                None => match r.status().as_str() {
-                    ijepa_schema::status::DONE => "done, not evaluated".to_string(),
-                    s => s.to_string(),
-                },
-            };
-            (point, status)
-        })
-        .collect();
-    // the points the last run of the file planned and never reached (stopped before their
-    // pretraining began: no folder, which left them out of the table), by the settings the
-    // plan files their evaluations under
+    let state = |r: &crate::registry::PretrainRun| match r.manifest.diverged() {
+        Some(step) => format!("diverged at step {step}"),
+        None => match r.status().as_str() {
+            ijepa_schema::status::DONE => "done, not evaluated".to_string(),
+            s => s.to_string(),
+        },
+    };
+    let mut rows: Vec<(&BTreeMap<String, String>, String)> = unevaluated.iter().map(|&(point, r)| (point, state(r))).collect();
+    // the points the file's last run planned whose evaluations have no folder, by the settings
+    // the plan files them under, and the pretraining the plan has them read: there, its state
+    // (a point added to a sweep of evaluation settings shares a pretraining that never named
+    // it); nowhere, `not started` (the run stopped before it: the point was in no row). Not for
+    // records of earlier versions, which do not say what an evaluation reads.
     let known: Vec<&BTreeMap<String, String>> = reg
         .evals
         .iter()
         .filter(|e| e.record.experiment == experiment)
         .map(|e| &e.record.varied)
-        .chain(reg.pretrains.iter().filter(|r| of_study(r, experiment)).flat_map(|r| r.manifest.points_of()))
+        .chain(rows.iter().map(|(p, _)| *p))
         .collect();
-    let mut not_started: Vec<&BTreeMap<String, String>> = reg
+    let mut planned: Vec<(&BTreeMap<String, String>, String)> = reg
         .planned_evals
         .get(experiment)
         .into_iter()
         .flatten()
-        .filter(|(stage, v)| !v.is_empty() && !known.contains(&v) && !reg.root.join(stage).exists())
-        .map(|(_, v)| v)
+        .filter(|e| !e.varied.is_empty() && !known.contains(&&e.varied) && !reg.root.join(&e.stage).exists())
+        .filter_map(|e| {
+            let reads = e.reads.as_deref()?;
+            let run = reg.pretrains.iter().find(|r| crate::figures::tail2(&r.dir) == std::path::Path::new(reads));
+            Some((&e.varied, run.map_or_else(|| "not started".to_string(), state)))
+        })
         .collect();
-    not_started.sort();
-    not_started.dedup();
-    rows.extend(not_started.into_iter().map(|p| (p, "not started".to_string())));
+    planned.sort();
+    planned.dedup_by(|a, b| a.0 == b.0);
+    rows.extend(planned);
     // in the order of the sweep's values (`5e-4` before `1e-3`), then as text
     let values = |v: &BTreeMap<String, String>| v.values().cloned().collect::<Vec<_>>().join(", ");
     rows.sort_by(|(a, _), (b, _)| {

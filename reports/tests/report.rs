@@ -735,11 +735,25 @@ fn a_diverged_pretraining_shared_by_points_is_a_row_for_each() {
         &runs.join("kk/planned-kk-00000001.json"),
         &json!({"file": "kk.kdl", "experiments": ["kk", "kk-knn-k-5", "kk-knn-k-3"],
                 "stages": ["kk-knn-k-5/pretrain-999999999999", e("111111111111"), e("222222222222"), "kk-knn-k-3/pretrain-333333333333", e("444444444444"), "kk/eval-knn-raw-pixels-555555555555"],
-                "varied": {e("111111111111"): {"eval.knn.k": "5"}, e("222222222222"): {"eval.knn.k": "10"}, e("444444444444"): {"eval.knn.k": "3"}, "kk/eval-knn-raw-pixels-555555555555": {"eval.knn.k": "30"}}}),
+                "varied": {e("111111111111"): {"eval.knn.k": "5"}, e("222222222222"): {"eval.knn.k": "10"}, e("444444444444"): {"eval.knn.k": "3"}, "kk/eval-knn-raw-pixels-555555555555": {"eval.knn.k": "30"}},
+                "reads": {e("111111111111"): "kk-knn-k-5/pretrain-999999999999", e("222222222222"): "kk-knn-k-5/pretrain-999999999999", e("444444444444"): "kk-knn-k-3/pretrain-333333333333"}}),
     );
     let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), "kk"));
     let got: Vec<(&str, &str, &str)> = abl.iter().map(|r| (r["key"].as_str(), r["value"].as_str(), r["protocol"].as_str())).collect();
     assert_eq!(got, [("eval.knn.k", "3", "none (pretraining not started)"), ("eval.knn.k", "5", "none (pretraining diverged at step 2)"), ("eval.knn.k", "10", "none (pretraining diverged at step 2)")], "{abl:?}");
+    // a point added to the sweep that shares the pretraining (which never named it): its
+    // pretraining's state, not "not started"
+    let mut planned: serde_json::Value = serde_json::from_str(&fs::read_to_string(runs.join("kk/planned-kk-00000001.json")).unwrap()).unwrap();
+    planned["reads"][e("444444444444")] = json!("kk-knn-k-5/pretrain-999999999999");
+    write_json(&runs.join("kk/planned-kk-00000001.json"), &planned);
+    let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), "kk"));
+    let got: Vec<(&str, &str)> = abl.iter().map(|r| (r["value"].as_str(), r["protocol"].as_str())).collect();
+    assert_eq!(got, [("3", "none (pretraining diverged at step 2)"), ("5", "none (pretraining diverged at step 2)"), ("10", "none (pretraining diverged at step 2)")], "{abl:?}");
+    // a record of an earlier version, which does not say what an evaluation reads: no claim
+    planned.as_object_mut().unwrap().remove("reads");
+    write_json(&runs.join("kk/planned-kk-00000001.json"), &planned);
+    let abl = rows(&ablation_table(&load_registry(&runs).unwrap(), "kk"));
+    assert_eq!(abl.iter().map(|r| r["value"].as_str()).collect::<Vec<_>>(), ["5", "10"], "{abl:?}");
 }
 
 /// A sweep none of whose points was evaluated (all diverged, or `run --only` pretrained them)

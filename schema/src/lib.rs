@@ -65,6 +65,12 @@ pub struct PlannedStages {
     /// earlier versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub varied: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    /// The pretraining each of its evaluations of a pretrained encoder reads (stage folder ->
+    /// stage folder, as in `stages`): a point the run never reached is told from one whose
+    /// pretraining (shared, or adopted from a plain file's run) is there. `None` in records of
+    /// earlier versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<BTreeMap<String, String>>,
 }
 
 impl PlannedStages {
