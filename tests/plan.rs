@@ -1020,6 +1020,9 @@ fn eval_of_a_sweep_point_shares_the_studys_baselines() {
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains(&format!("was trained by point `{point}` of this sweep (a copy of a checkpoint of ")), "{t}");
     assert!(!has(&format!("tiny-sweep-{other}"), "eval-"), "{t}");
+    // the copy at its own point is evaluated
+    let o = ijepa(&["eval", file.to_str().unwrap(), "--point", point, "--checkpoint", copy.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 /// Points that share one pretraining (a recipe sweep's MAE points, which read no I-JEPA

@@ -330,15 +330,25 @@ pub fn auto_where_trained(recorded: &str) -> Option<ijepa_dsl::config::Precision
 /// # Errors
 /// [`Error::Checkpoint`] naming the point that trained it and the settings apart.
 pub fn check_checkpoint_point(points: &[ijepa_dsl::Point], want: &str, checkpoint: &Path, runs_dir: &Path) -> Result<()> {
+    match run_of_checkpoint(checkpoint) {
+        Some((run, _)) => check_run_point(points, want, checkpoint, &run, false),
+        // (bytes two points' runs both wrote, a schedule's end no step reached: a copy is
+        // either's; refused only when no run of them is `want`'s)
+        None => {
+            let verdicts: Vec<Result<()>> = runs_recording(points, checkpoint, runs_dir).iter().map(|run| check_run_point(points, want, checkpoint, run, true)).collect();
+            match verdicts.iter().any(Result::is_ok) {
+                true => Ok(()),
+                false => verdicts.into_iter().next().unwrap_or(Ok(())),
+            }
+        }
+    }
+}
+
+/// [`check_checkpoint_point`] of a checkpoint of the pretraining `run` (`copy`: a copy of one
+/// outside it).
+fn check_run_point(points: &[ijepa_dsl::Point], want: &str, checkpoint: &Path, run: &Path, copy: bool) -> Result<()> {
     use ijepa_dsl::config::Precision;
-    let (run, copy) = match run_of_checkpoint(checkpoint) {
-        Some((run, _)) => (run, false),
-        None => match run_recording(points, checkpoint, runs_dir) {
-            Some(run) => (run, true),
-            None => return Ok(()),
-        },
-    };
-    let Some(manifest) = ijepa_schema::read_manifest(&run) else { return Ok(()) };
+    let Some(manifest) = ijepa_schema::read_manifest(run) else { return Ok(()) };
     // (`auto` as it resolves on the machine the run trained on, which its manifest's reason
     // says: not the precision the run took, which a point may have written out)
     let recorded = auto_where_trained(&manifest.precision);
@@ -372,10 +382,10 @@ pub fn check_checkpoint_point(points: &[ijepa_dsl::Point], want: &str, checkpoin
     })
 }
 
-/// The pretraining run of one of the sweep's `points` (in `runs_dir`) whose manifest records a
-/// checkpoint of `checkpoint`'s SHA-256: the run it is a copy of. (The file is hashed only
-/// where some point's run records a checkpoint.)
-fn run_recording(points: &[ijepa_dsl::Point], checkpoint: &Path, runs_dir: &Path) -> Option<PathBuf> {
+/// The pretraining runs of the sweep's `points` (in `runs_dir`) whose manifests record a
+/// checkpoint of `checkpoint`'s SHA-256: the runs it is a copy of one of. (The file is hashed
+/// only where some point's run records a checkpoint.)
+fn runs_recording(points: &[ijepa_dsl::Point], checkpoint: &Path, runs_dir: &Path) -> Vec<PathBuf> {
     let runs: Vec<(PathBuf, ijepa_schema::Manifest)> = points
         .iter()
         .flat_map(|p| std::fs::read_dir(runs_dir.join(&p.experiment.name)).into_iter().flatten().flatten())
@@ -385,10 +395,10 @@ fn run_recording(points: &[ijepa_dsl::Point], checkpoint: &Path, runs_dir: &Path
         .filter(|(_, m)| !m.checkpoints.is_empty())
         .collect();
     if runs.is_empty() {
-        return None;
+        return Vec::new();
     }
-    let sha = crate::checkpoint::state::sha256_file(checkpoint).ok()?;
-    runs.into_iter().find(|(_, m)| m.checkpoints.iter().any(|c| c.sha256 == sha)).map(|(d, _)| d)
+    let Ok(sha) = crate::checkpoint::state::sha256_file(checkpoint) else { return Vec::new() };
+    runs.into_iter().filter(|(_, m)| m.checkpoints.iter().any(|c| c.sha256 == sha)).map(|(d, _)| d).collect()
 }
 
 /// A finished run's `final.safetensors` must be the file that run wrote
@@ -772,15 +782,18 @@ fn check_splits(cfg: &EvalConfig, train: &dyn Dataset, test: &dyn Dataset) -> Re
     }
     let classes = |ds: &dyn Dataset| (0..ds.len()).map(|i| ds.label(i)).collect::<std::collections::BTreeSet<i64>>();
     let (seen, wanted) = (classes(train), classes(test));
+    // (a class by its index and, where the data names it, its name: `2 (c_green)`)
+    let named = |c: i64| train.class_name(c).map_or(c.to_string(), |n| format!("{c} ({})", crate::error::printable(&n)));
     if let [only] = seen.iter().collect::<Vec<_>>()[..] {
+        let only = named(*only);
         // (a folder of one class, or a split file that kept one: every answer is that class)
         tracing::warn!(
-            "the {} evaluation's training split holds one class ({only}): whatever the features, a classifier trained on it answers that class, so its accuracy is the test split's share of it ({}), not a measure of the features",
+            "the {} evaluation's training split holds one class, {only}: whatever the features, a classifier trained on it answers that class, so its accuracy is the test split's share of it ({}), not a measure of the features",
             cfg.name(),
-            if wanted.len() == 1 && wanted.contains(only) { "100%, the test split holding that class alone" } else { "below 100%" }
+            if wanted.len() == 1 && wanted == seen { "100%, the test split holding that class alone" } else { "below 100%" }
         );
     }
-    let missing: Vec<String> = wanted.difference(&seen).map(|c| c.to_string()).collect();
+    let missing: Vec<String> = wanted.difference(&seen).map(|&c| named(c)).collect();
     if !missing.is_empty() {
         tracing::warn!(
             "the {} evaluation trains on {} of the {} classes of the test split (none of class {}): its test images of those classes cannot be classified right",
