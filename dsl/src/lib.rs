@@ -380,27 +380,48 @@ fn unclosed_block_comment(src: &str) -> Option<usize> {
 }
 
 /// Where the first number written without a digit before its point is (`.5`, `-.5`: a value
-/// after a space or `=`), outside strings and comments, roughly (line by line, a `"` starting a
-/// string to the line's end or its closing quote).
+/// after a space, `=`, `{`, `;` or `)`), outside strings (quoted, multi-line `"""`, raw
+/// `#"..."#`) and comments (`//`, `/* */`, nested).
 fn leading_point_number(src: &str) -> Option<usize> {
-    let mut offset = 0;
-    for line in src.split_inclusive('\n') {
-        let b = line.as_bytes();
-        let mut in_string = false;
-        for i in 0..b.len() {
-            match b[i] {
-                b'"' if i == 0 || b[i - 1] != b'\\' => in_string = !in_string,
-                b'/' if !in_string && b.get(i + 1) == Some(&b'/') => break,
-                c if !in_string && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t' || b[i - 1] == b'=') => {
-                    let unsigned = if matches!(c, b'-' | b'+') { i + 1 } else { i };
-                    if b.get(unsigned) == Some(&b'.') && b.get(unsigned + 1).is_some_and(u8::is_ascii_digit) {
-                        return Some(offset + i);
-                    }
+    let b = src.as_bytes();
+    let at = |i: usize, t: &[u8]| b.get(i..i + t.len()) == Some(t);
+    let mut i = 0;
+    while i < b.len() {
+        if at(i, b"//") {
+            i = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p);
+        } else if at(i, b"/*") {
+            let mut depth = 1;
+            i += 2;
+            while i < b.len() && depth > 0 {
+                if at(i, b"/*") {
+                    depth += 1;
+                    i += 2;
+                } else if at(i, b"*/") {
+                    depth -= 1;
+                    i += 2;
+                } else {
+                    i += 1;
                 }
-                _ => {}
             }
+        } else if b[i] == b'"' || (b[i] == b'#' && b[i..].iter().position(|&c| c != b'#').is_some_and(|p| b[i + p] == b'"')) {
+            // a string: `"..."` (escapes), `"""..."""`, or raw `#"..."#` with its hashes
+            let hashes = b[i..].iter().take_while(|&&c| c == b'#').count();
+            i += hashes;
+            let multi = at(i, b"\"\"\"");
+            let close: Vec<u8> = if multi { b"\"\"\"".to_vec() } else { b"\"".to_vec() }.into_iter().chain(std::iter::repeat_n(b'#', hashes)).collect();
+            i += if multi { 3 } else { 1 };
+            while i < b.len() && !at(i, &close) {
+                i += if hashes == 0 && b[i] == b'\\' { 2 } else { 1 };
+            }
+            i += close.len();
+        } else {
+            let boundary = i == 0 || b[i - 1].is_ascii_whitespace() || matches!(b[i - 1], b'=' | b'{' | b';' | b')');
+            let unsigned = if matches!(b[i], b'-' | b'+') { i + 1 } else { i };
+            if boundary && b.get(unsigned) == Some(&b'.') && b.get(unsigned + 1).is_some_and(u8::is_ascii_digit) {
+                return Some(i);
+            }
+            i += 1;
         }
-        offset += line.len();
     }
     None
 }

@@ -1281,6 +1281,18 @@ fn a_number_without_a_leading_digit_is_named() {
     };
     assert!(text.contains("`-.5` is not a KDL number") && text.contains("write `-0.5`"), "{text}");
     assert_eq!(crate::leading_point_number("a \"x .5\" 0.5 // .5\nb 1.5"), None);
+    // nor in a block comment (nested), a multi-line string, a raw string, after an escaped quote
+    for text in ["a /* x .5 /* y */ .5 */ 1", "a \"\"\"\n .5\n \"\"\"", "a #\"x \" .5\"# 1", "a \"q\\\" .5\" 1", "a ##\"\"\"\n\"# .5\n\"\"\"## 1"] {
+        assert_eq!(crate::leading_point_number(text), None, "{text}");
+    }
+    assert_eq!(crate::leading_point_number("a /* c */ .5"), Some(10));
+    assert_eq!(crate::leading_point_number("a{.5}"), Some(2));
+    // a real error elsewhere in a file whose comment holds a `.5` is the parser's own
+    let text = match parse_str("t.kdl", "experiment \"x\" {\n    /* tried ipe-scale .5: too slow */\n    data \"fashion-mnist\" {\n}\n") {
+        Err(d) => d.render_plain(),
+        Ok(_) => panic!("an open block parsed"),
+    };
+    assert!(!text.contains("not a KDL number"), "{text}");
 }
 
 /// Mistakes the KDL parser reports as something else get a help that names them.
