@@ -694,6 +694,8 @@ pub(crate) fn read_children<T>(
     target: &mut T,
 ) {
     let mut seen: Vec<(String, SourceSpan)> = Vec::new();
+    // the settings unknown nodes likely misspell
+    let mut meant: Vec<String> = Vec::new();
     for (index, kdl) in nodes.iter().enumerate() {
         let name = kdl.name().value();
         let span = cx.name_span(kdl);
@@ -714,11 +716,7 @@ pub(crate) fn read_children<T>(
             let settings: Vec<String> = if parent_label == "experiment" { crate::recipes::setting_nodes() } else { Vec::new() };
             names.extend(settings.iter().map(String::as_str));
             let help = unknown_node_help(cx, name, parent_label, &names);
-            // the setting it likely misspells is as if written wrongly: the rules across
-            // settings leave it out (`encodr` gave a patch-vs-crop error of the default encoder)
-            if let Some(meant) = suggest(name, &names) {
-                cx.poison(&join(parent_path, meant));
-            }
+            meant.extend(suggest(name, &names).map(str::to_string));
             cx.err(DslError::UnknownNode {
                 name: name.to_string(),
                 parent: block_label(parent_label),
@@ -754,6 +752,14 @@ pub(crate) fn read_children<T>(
         seen.push((key, span));
         let node = Node::check(cx, kdl, path, &field.shape);
         (field.read)(cx, &node, target);
+    }
+    // a setting an unknown node likely misspells, and not written itself, is as if written
+    // wrongly: the rules across settings leave it out (`encodr` gave a patch-vs-crop error of
+    // the default encoder); written, its own errors stand
+    for m in meant {
+        if !seen.iter().any(|(k, _)| *k == m || k.starts_with(&format!("{m}."))) {
+            cx.poison(&join(parent_path, &m));
+        }
     }
 }
 

@@ -267,6 +267,9 @@ fn structural_errors() {
     // likely names out (the default encoder's patch 14 against a crop of 32 was a second)
     assert_eq!(errs("encodr \"vit-tiny\" patch=4\ndata \"fashion-mnist\" { crop-size 32; batch-size 32; }\nmask \"multi-block\" { min-keep 3 }"), ["unknown_node"]);
     assert_eq!(errs("encoder \"vit-tiny\" patch=4\ndata \"fashion-mnist\" { crop-size 30; batch-size 32; }\nmask \"multi-block\" { min-keep 3 }"), ["patch_crop"]);
+    // ... but where the setting is written too, its own errors stand, whichever comes first
+    assert_eq!(errs("encoder-x 1\nencoder \"vit-tiny\" patch=4\ndata \"fashion-mnist\" { crop-size 30; batch-size 32; }\nmask \"multi-block\" { min-keep 3 }"), ["unknown_node", "patch_crop"]);
+    assert_eq!(errs("encoder \"vit-tiny\" patch=4\ndata \"fashion-mnist\" { crop-size 30; batch-size 32; }\nmask \"multi-block\" { min-keep 3 }\nencoder-x 1"), ["patch_crop", "unknown_node"]);
     assert_eq!(errs("epochs"), ["missing_argument"]);
     assert_eq!(errs("epochs 1 2"), ["extra_argument"]);
     assert_eq!(errs("epochs 1 x=2"), ["unknown_property"]);
