@@ -82,14 +82,16 @@ impl Study {
             ));
         }
         out.extend(self.encoder_shape_dropped());
-        // `seeds 3` is the seed 3, not three seeds (a count elsewhere): one value, said
+        // `seeds 3` is the seed 3, not three seeds (a count elsewhere): one value that reads
+        // as a count, said (not `seeds 0`, nor `seeds 1`, one seed either way)
         let seeds: std::collections::BTreeSet<&str> = self.points.iter().filter_map(|p| p.varied.get("seed").map(String::as_str)).collect();
         if let ([only], true) = (seeds.iter().copied().collect::<Vec<_>>().as_slice(), self.points.iter().all(|p| p.varied.contains_key("seed"))) {
-            let count = only.parse::<u64>().ok().filter(|&n| (2..=10).contains(&n));
-            out.push(format!(
-                "the sweep's seeds list one seed, {only}: every point trains once, with seed {only} (`seeds` lists the seeds themselves, not their count){}",
-                count.map_or(String::new(), |n| format!("; for {n} seeds write `seeds {}`", (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(" ")))
-            ));
+            if let Some(n) = only.parse::<u64>().ok().filter(|&n| (2..=64).contains(&n)) {
+                out.push(format!(
+                    "the sweep lists one seed, {n}: every point trains once, with seed {n} (the values are the seeds themselves, not their count); for {n} seeds write `seeds {}`",
+                    (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(" ")
+                ));
+            }
         }
         for p in &self.points {
             let e = &p.experiment;

@@ -413,9 +413,14 @@ fn seeds_cross_every_point() {
     assert!(!s.warnings().iter().any(|w| w.contains("one seed")), "{:?}", s.warnings());
     // one seed listed is one seed: `seeds 3` (three seeds, as a count elsewhere) is said
     let w = sweep(&format!("{TINY}\nsweep {{ seeds 3 }}")).warnings();
-    assert!(w.iter().any(|w| w.contains("list one seed, 3") && w.ends_with("for 3 seeds write `seeds 0 1 2`")), "{w:?}");
-    let w = sweep(&format!("{TINY}\nsweep {{ vary \"epochs\" 1 2; seeds 0 }}")).warnings();
-    assert!(w.iter().any(|w| w.contains("list one seed, 0") && !w.contains("write")), "{w:?}");
+    assert!(w.iter().any(|w| w.contains("lists one seed, 3") && w.ends_with("for 3 seeds write `seeds 0 1 2`")), "{w:?}");
+    let w = sweep(&format!("{TINY}\nsweep {{ vary \"epochs\" 1 2; vary \"seed\" 4 }}")).warnings();
+    assert!(w.iter().any(|w| w.contains("lists one seed, 4")), "{w:?}");
+    // one seed that reads as no count (a seed written down on purpose beside a sweep): nothing
+    for one in [0, 1] {
+        let w = sweep(&format!("{TINY}\nsweep {{ vary \"epochs\" 1 2; seeds {one} }}")).warnings();
+        assert!(!w.iter().any(|w| w.contains("one seed")), "{w:?}");
+    }
 }
 
 #[test]
