@@ -871,11 +871,19 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     // no table: the method tables leave a sweep's baselines to its sections, and the sweep
     // figure alone drew them); not where a plain file shares the study: the baselines that
     // vary nothing are that file's, rows of the method tables
-    let swept_keys: Vec<String> = evals.iter().map(|e| keys(&e.record.varied)).collect::<BTreeSet<_>>().into_iter().collect();
+    // (the encoders' points': a recipe's random init varies the recipe alone)
+    let swept_keys: Vec<String> = evals.iter().filter(|e| !is_baseline(e)).map(|e| keys(&e.record.varied)).collect::<BTreeSet<_>>().into_iter().collect();
     let shared_key = if swept_keys.len() == 1 { swept_keys[0].clone() } else { String::new() };
     let plain_file = reg.evals.iter().any(|e| e.record.experiment == experiment && e.record.varied.is_empty() && !is_baseline(e));
+    // (in a sweep over recipes a random init is its recipe's, not every point's)
+    let recipes_swept = swept_keys.iter().any(|k| k.split(", ").any(|x| x == "recipe"));
     if !evals.is_empty() && !plain_file {
-        evals.extend(reg.evals.iter().filter(|e| e.record.experiment == experiment && e.record.varied.is_empty() && is_baseline(e)));
+        evals.extend(
+            reg.evals
+                .iter()
+                .filter(|e| e.record.experiment == experiment && e.record.varied.is_empty() && is_baseline(e))
+                .filter(|e| !(recipes_swept && e.record.model == "random-init")),
+        );
     }
     let key_of = |e: &EvalRun| if e.record.varied.is_empty() { shared_key.clone() } else { keys(&e.record.varied) };
     let value_of = |e: &EvalRun| if e.record.varied.is_empty() { EVERY_POINT.to_string() } else { values(&e.record.varied) };

@@ -1298,6 +1298,11 @@ fn a_sweep_over_recipes_compares_each_point_with_its_own_random_init() {
     assert_eq!(panel.x, ijepa_reports::plot::XAxis::Categories(vec!["dino".into(), "ijepa".into(), "mae".into()]));
     let ours = series(&panel, "ours (DINO, I-JEPA, MAE) · knn");
     assert_eq!(ours.points, [(0.0, 45.7), (1.0, 47.55), (2.0, 48.9)]);
+    // the sweep table: the pixels are every point's, under the sweep's key; a random init is
+    // its recipe's, not every point's
+    let abl = rows(&ablation_table(&reg, study));
+    let shared: Vec<(&str, &str)> = abl.iter().filter(|r| r["value"] == "every point").map(|r| (r["key"].as_str(), r["method"].as_str())).collect();
+    assert_eq!(shared, [("recipe", "raw pixels")], "{abl:?}");
     let random = series(&panel, "random init (each point's recipe) · knn");
     assert_eq!(random.points, [(0.0, 45.7), (1.0, 47.35), (2.0, 47.75)]);
     // methods are names, not an order: dots and crosses, no line from one to the next
