@@ -521,7 +521,7 @@ fn check_evals_before_pretraining(plan: &Plan, selected: &[NodeIndex], force: bo
                 // each are read now (a damaged JPEG or PNG is still found only when decoded)
                 if let Some((n, listed)) = ijepa_engine::data::wrong_formats(test.as_ref()) {
                     return Err(format!(
-                        "{n} test image(s) are no JPEG or PNG file ({listed}): the evaluations read every test image and would stop on them after pretraining; convert them or remove them"
+                        "{n} test image(s) cannot be read as JPEG or PNG ({listed}): the evaluations read every test image and would stop on them after pretraining; convert them or remove them"
                     )
                     .into());
                 }

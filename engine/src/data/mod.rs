@@ -89,6 +89,9 @@ impl Dataset for Indexed {
     fn check_format(&self, i: usize) -> Result<()> {
         self.inner.check_format(self.indices[i])
     }
+    fn class_name(&self, c: i64) -> Option<String> {
+        self.inner.class_name(c)
+    }
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
         self.inner.load(self.indices[i], max_shrink)
     }
@@ -111,7 +114,15 @@ pub fn wrong_formats(ds: &dyn Dataset) -> Option<(usize, String)> {
     if bad.is_empty() {
         return None;
     }
-    let shown: Vec<String> = bad.iter().take(5).map(|e| e.to_string()).collect();
+    // (each one's error without the `dataset:` its kind prefixes, once for the list)
+    let shown: Vec<String> = bad
+        .iter()
+        .take(5)
+        .map(|e| match e {
+            crate::Error::Data(m) => m.clone(),
+            e => e.to_string(),
+        })
+        .collect();
     Some((bad.len(), format!("{}{}", shown.join("; "), if bad.len() > 5 { "; ..." } else { "" })))
 }
 
