@@ -746,6 +746,8 @@ fn bench_data_warms_up_every_thread() {
     // (and whole rounds of one batch a thread are timed: 2 batches of 4 threads came decoded
     // before the window, and the rate out 1000x too high)
     assert!(t.contains(" warmup=4 ") && t.contains(" batches=4 ") && t.contains("note: timing 4 batches, not 2"), "{t}");
+    // (a window that short is noted: the batches queued ahead of it still count)
+    assert!(t.contains("note: the timed window lasted") && t.contains("time more batches (`--batches`)"), "{t}");
     let o = ijepa(&["bench", "data", d.join("data").to_str().unwrap(), "--threads", "1", "--warmup", "3", "--batches", "2", "--batch", "2", "--size", "32"]);
     let t = text(&o);
     assert!(o.status.success() && t.contains(" warmup=3 "), "{t}");
