@@ -142,6 +142,12 @@ pub trait Dataset: Send + Sync {
         Vec::new()
     }
 
+    /// The name of class `c` where the data names its classes (an image folder's class
+    /// folder), for messages.
+    fn class_name(&self, _c: i64) -> Option<String> {
+        None
+    }
+
     /// Reads the first bytes of sample `i` where it is a file of its own, refusing one that is
     /// no JPEG or PNG file (the decoded formats): a cheap check of a whole split before hours of
     /// pretraining (a damaged image of the right kind is found only when decoded). Datasets

@@ -544,6 +544,10 @@ impl Dataset for ImageFolder {
         decode::image_size(&self.read(i)?, &name)
     }
 
+    fn class_name(&self, c: i64) -> Option<String> {
+        usize::try_from(c).ok().and_then(|c| self.classes.get(c)).cloned()
+    }
+
     fn check_format(&self, i: usize) -> Result<()> {
         let p = self.path(i);
         let mut head = Vec::with_capacity(16);

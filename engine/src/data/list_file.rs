@@ -240,6 +240,10 @@ impl Dataset for Subset {
         self.base.check_format(self.indices[i])
     }
 
+    fn class_name(&self, c: i64) -> Option<String> {
+        self.base.class_name(c)
+    }
+
     fn load(&self, i: usize, max_shrink: u32) -> Result<(Image, u32)> {
         self.base.load(self.indices[i], max_shrink)
     }
