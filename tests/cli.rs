@@ -1337,15 +1337,17 @@ fn a_missing_data_root_is_caught_before_anything_runs() {
 /// "failed" with it, and nothing panics or hangs. The limit (`ulimit -v`) is 5 GB above the
 /// smallest whole number of GB under which the binary's libraries load (their mapping size
 /// differs by machine): room for the model, the loader and the lower bound checked before
-/// pretraining (3.4 GiB, one block's activations; the limit counts toward what is available),
-/// not for the step (every block's).
+/// pretraining (a few GiB, one block's activations; the limit counts toward what is
+/// available), not for the step (every block's, 14.5 GiB). A narrow encoder at a large batch:
+/// the wide one (384 at batch 1024, the same activations at twice the FLOPs) computed for
+/// minutes before its allocation failed, past the 300 s limit on a loaded machine.
 #[test]
 fn an_allocation_failure_in_a_step_is_an_error_naming_the_step() {
     let d = scratch("step-oom");
     let f = d.join("big-step.kdl");
     std::fs::write(
         &f,
-        "experiment \"big-step\" {\n    data \"fashion-mnist\" { crop-size 56; batch-size 1024 }\n    encoder width=384 depth=6 heads=6 patch=4\n    predictor depth=2 width=96 heads=3\n    mask \"multi-block\" { min-keep 3 }\n    precision \"fp32\"\n    epochs 1\n}\n",
+        "experiment \"big-step\" {\n    data \"fashion-mnist\" { crop-size 56; batch-size 2048 }\n    encoder width=192 depth=6 heads=3 patch=4\n    predictor depth=2 width=96 heads=3\n    mask \"multi-block\" { min-keep 3 }\n    precision \"fp32\"\n    epochs 1\n}\n",
     )
     .unwrap();
     let runs = d.join("runs");
