@@ -277,13 +277,19 @@ pub fn cached_as(path: &Path, shape: Option<[i64; 2]>, compute: impl FnOnce() ->
     if size.len() != 2 || size[0] as usize != f.y.len() {
         return Err(Error::Data(format!("features to cache: shape {size:?} with {} labels", f.y.len())));
     }
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
     let x = f.x.to_kind(Kind::Float).to_device(Device::Cpu).contiguous();
     let y = Tensor::from_slice(&f.y);
-    // atomically (a temporary file beside it, then renamed), with the data's SHA-256
-    crate::checkpoint::state::save_weights_with(path, &[("x".to_string(), x.shallow_clone()), ("y".to_string(), y)], &[("key", &cache_key(path))])?;
+    // atomically (a temporary file beside it, then renamed), with the data's SHA-256; a cache
+    // that cannot be written (a full disk) is said, and the features computed are used (the
+    // evaluation stopped, its extraction lost, where nothing needed the file)
+    let saved = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e)),
+        None => Ok(()),
+    }
+    .and_then(|()| crate::checkpoint::state::save_weights_with(path, &[("x".to_string(), x.shallow_clone()), ("y".to_string(), y)], &[("key", &cache_key(path))]));
+    if let Err(e) = saved {
+        tracing::warn!("the features are not cached ({e}): the evaluation goes on with them in memory, and the next one computes them again");
+    }
     Ok(Features { x, y: f.y })
 }
 
@@ -311,6 +317,12 @@ mod tests {
         // a file without a checksum (an earlier version's) is recomputed too
         Tensor::write_safetensors(&[("x", &x), ("y", &Tensor::from_slice(&[0i64, 0, 0]))], &path).unwrap();
         assert_eq!(cached(&path, || Ok(Features { x: x.copy(), y: vec![2, 0, 1] })).unwrap().y, vec![2, 0, 1]);
+        // a cache that cannot be written (here its folder is a file; a full disk alike) leaves
+        // the features computed in use, not an error that loses them
+        let blocked = dir.join("a-file");
+        std::fs::write(&blocked, b"x").unwrap();
+        let f = cached(&blocked.join("f.safetensors"), || Ok(Features { x: x.copy(), y: vec![2, 0, 1] })).unwrap();
+        assert!(f.x.equal(&x) && f.y == vec![2, 0, 1] && !blocked.join("f.safetensors").exists());
         std::fs::write(&path, b"garbage").unwrap();
         let c = cached(&path, || Ok(Features { x: x.copy(), y: vec![1, 1, 1] })).unwrap();
         assert_eq!(c.y, vec![1, 1, 1]);
