@@ -349,7 +349,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
             // (killed before its first checkpoint: nothing to resume, said so)
             let checkpointed = resumable(&dir);
             tracing::warn!(
-                "the last run in {} (started on {}) ended without marking its manifest: stopped at once (SIGKILL, the out-of-memory killer, a second Ctrl-C) or crashed; {}",
+                "the last run in {} (started on {}) ended without marking its manifest: stopped at once (SIGKILL, the out-of-memory killer, a second Ctrl-C), crashed, or could not write it (a full disk); {}",
                 dir.display(),
                 if p.host.is_empty() { "an unknown host" } else { p.host.as_str() },
                 if checkpointed { "what it checkpointed is resumed" } else { "it had checkpointed nothing, so training starts from step 0" }
