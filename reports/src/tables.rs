@@ -235,9 +235,8 @@ fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
     // comparison: fmnist-methods)
     // (the encoders' points only: a baseline names no recipe, and the raw pixels of a zip
     // giving each method its own `data.limit` held two values under none)
-    let baseline = is_baseline;
     let mut values: HashMap<(&str, Option<&String>, &String), HashSet<&String>> = HashMap::new();
-    for e in reg.evals.iter().filter(|e| !baseline(e)) {
+    for e in reg.evals.iter().filter(|e| !is_baseline(e)) {
         for (k, v) in e.record.varied.iter().filter(|(k, _)| !of_methods_or_seeds(k)) {
             values.entry((e.record.experiment.as_str(), e.record.varied.get("recipe"), k)).or_default().insert(v);
         }
@@ -245,13 +244,13 @@ fn our_rows(reg: &Registry, protocol: &str) -> Vec<ResultRow> {
     let swept: HashSet<&str> = values.iter().filter(|(_, v)| v.len() > 1).map(|((exp, _, _), _)| *exp).collect();
     // (a plain file may share its study with a sweep: its own results, and the baselines they
     // share, which vary nothing, are still plain rows)
-    let plain: HashSet<&str> = reg.evals.iter().filter(|e| e.record.varied.is_empty() && !baseline(e)).map(|e| e.record.experiment.as_str()).collect();
+    let plain: HashSet<&str> = reg.evals.iter().filter(|e| e.record.varied.is_empty() && !is_baseline(e)).map(|e| e.record.experiment.as_str()).collect();
     let mut evals: Vec<&EvalRun> = reg
         .evals
         .iter()
         .filter(|e| {
             let exp = e.record.experiment.as_str();
-            e.record.protocol == protocol && (!swept.contains(exp) || (e.record.varied.is_empty() && (!baseline(e) || plain.contains(exp))))
+            e.record.protocol == protocol && (!swept.contains(exp) || (e.record.varied.is_empty() && (!is_baseline(e) || plain.contains(exp))))
         })
         .collect();
     let mut best: HashMap<(&str, &str), f64> = HashMap::new();
@@ -812,9 +811,8 @@ fn points_without_evaluation<'a>(
     planned.dedup_by(|a, b| a.0 == b.0);
     rows.extend(planned);
     // in the order of the sweep's values (`5e-4` before `1e-3`), then as text
-    let values = |v: &BTreeMap<String, String>| v.values().cloned().collect::<Vec<_>>().join(", ");
     rows.sort_by(|(a, _), (b, _)| {
-        a.keys().cmp(b.keys()).then(numbers(&values(a)).partial_cmp(&numbers(&values(b))).unwrap_or(std::cmp::Ordering::Equal)).then(values(a).cmp(&values(b)))
+        a.keys().cmp(b.keys()).then(numbers(&joined_values(a)).partial_cmp(&numbers(&joined_values(b))).unwrap_or(std::cmp::Ordering::Equal)).then(joined_values(a).cmp(&joined_values(b)))
     });
     rows
 }
@@ -822,11 +820,20 @@ fn points_without_evaluation<'a>(
 /// The sweep table's points without a result, as it lists them (`1e4 (pretraining diverged
 /// at step 4)`), for the sweep figure, which draws none of them, and says so.
 pub(crate) fn points_without_result(reg: &Registry, experiment: &str) -> Vec<String> {
-    let values = |v: &BTreeMap<String, String>| v.values().cloned().collect::<Vec<_>>().join(", ");
     points_without_evaluation(reg, experiment, &superseded_runs(reg, experiment))
         .into_iter()
-        .map(|(point, status)| format!("{} (pretraining {status})", values(point)))
+        .map(|(point, status)| format!("{} (pretraining {status})", joined_values(point)))
         .collect()
+}
+
+/// A point's settings, joined in their order (`mask.targets.scale, optimizer.lr.peak`).
+fn joined_keys(v: &BTreeMap<String, String>) -> String {
+    v.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// A point's values, joined in its settings' order (`0.15-0.2, 1e-3`).
+fn joined_values(v: &BTreeMap<String, String>) -> String {
+    v.values().cloned().collect::<Vec<_>>().join(", ")
 }
 
 /// The sweep table's `value` of a baseline every point shares.
@@ -862,17 +869,13 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
         .filter(|e| e.record.experiment == experiment && !e.record.varied.is_empty())
         .filter(|e| !e.record.pretrain_dir.as_deref().is_some_and(|d| superseded.contains(&crate::figures::tail2(std::path::Path::new(d)))))
         .collect();
-    // a point's settings and values, each joined in the settings' order (the evaluated rows
-    // and the rows of points not evaluated alike)
-    let keys = |v: &BTreeMap<String, String>| v.keys().cloned().collect::<Vec<_>>().join(", ");
-    let values = |v: &BTreeMap<String, String>| v.values().cloned().collect::<Vec<_>>().join(", ");
     // the random init and pixels that vary none of the swept settings, shared by every point
     // (a sweep of learning rates): rows of their own, under the sweep's setting (they were in
     // no table: the method tables leave a sweep's baselines to its sections, and the sweep
     // figure alone drew them); not where a plain file shares the study: the baselines that
     // vary nothing are that file's, rows of the method tables
     // (the encoders' points': a recipe's random init varies the recipe alone)
-    let swept_keys: Vec<String> = evals.iter().filter(|e| !is_baseline(e)).map(|e| keys(&e.record.varied)).collect::<BTreeSet<_>>().into_iter().collect();
+    let swept_keys: Vec<String> = evals.iter().filter(|e| !is_baseline(e)).map(|e| joined_keys(&e.record.varied)).collect::<BTreeSet<_>>().into_iter().collect();
     let shared_key = if swept_keys.len() == 1 { swept_keys[0].clone() } else { String::new() };
     let plain_file = reg.evals.iter().any(|e| e.record.experiment == experiment && e.record.varied.is_empty() && !is_baseline(e));
     // (in a sweep over recipes a random init is its recipe's, not every point's)
@@ -885,8 +888,8 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
                 .filter(|e| !(recipes_swept && e.record.model == "random-init")),
         );
     }
-    let key_of = |e: &EvalRun| if e.record.varied.is_empty() { shared_key.clone() } else { keys(&e.record.varied) };
-    let value_of = |e: &EvalRun| if e.record.varied.is_empty() { EVERY_POINT.to_string() } else { values(&e.record.varied) };
+    let key_of = |e: &EvalRun| if e.record.varied.is_empty() { shared_key.clone() } else { joined_keys(&e.record.varied) };
+    let value_of = |e: &EvalRun| if e.record.varied.is_empty() { EVERY_POINT.to_string() } else { joined_values(&e.record.varied) };
     evals.sort_by(|a, b| {
         let nums = |e: &EvalRun| numbers(&value_of(e));
         key_of(a)
@@ -921,7 +924,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let mut top1: Vec<Option<f64>> = evals.iter().map(|e| Some(e.record.top1)).collect();
     // the study's points with no evaluation: a row each, saying so
     for (point, status) in points_without_evaluation(reg, experiment, &superseded) {
-        rows.push([keys(point), values(point), format!("none (pretraining {status})"), String::new()]);
+        rows.push([joined_keys(point), joined_values(point), format!("none (pretraining {status})"), String::new()]);
         top1.push(None);
         paper.push(None);
         method_top1.push(None);
