@@ -115,15 +115,18 @@ pub fn wrong_formats(ds: &dyn Dataset) -> Option<(usize, String)> {
         return None;
     }
     // (each one's error without the `dataset:` its kind prefixes, once for the list)
-    let shown: Vec<String> = bad
-        .iter()
-        .take(5)
-        .map(|e| match e {
-            crate::Error::Data(m) => m.clone(),
-            e => e.to_string(),
-        })
-        .collect();
-    Some((bad.len(), format!("{}{}", shown.join("; "), if bad.len() > 5 { "; ..." } else { "" })))
+    let shown = bad.iter().map(|e| match e {
+        crate::Error::Data(m) => m.clone(),
+        e => e.to_string(),
+    });
+    Some((bad.len(), first_five(shown, bad.len(), "; ")))
+}
+
+/// The first five of `n` items joined by `sep`, with `...` after them when there are more:
+/// how a message lists the samples it is about.
+fn first_five(items: impl Iterator<Item = String>, n: usize, sep: &str) -> String {
+    let shown: Vec<String> = items.take(5).collect();
+    format!("{}{}", shown.join(sep), if n > 5 { format!("{sep}...") } else { String::new() })
 }
 
 /// How many samples of `ds` are known not to be readable images ([`Dataset::unreadable`]),
@@ -133,9 +136,8 @@ pub fn unreadable_listed(ds: &dyn Dataset) -> Option<(usize, String)> {
     if bad.is_empty() {
         return None;
     }
-    let n = bad.len();
-    let shown: Vec<String> = bad.iter().take(5).map(|(i, why)| format!("{} ({why})", ds.describe(*i))).collect();
-    Some((n, format!("{}{}", shown.join(", "), if n > 5 { ", ..." } else { "" })))
+    let shown = bad.iter().map(|(i, why)| format!("{} ({why})", ds.describe(*i)));
+    Some((bad.len(), first_five(shown, bad.len(), ", ")))
 }
 
 /// Refuses (or, for pretraining's images under `on-error "skip"`, warns of) the samples of
