@@ -461,7 +461,7 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
                 format!("it trained on {} images{besides} and {} now gives {n}", pos.images, root.display())
             } else if whole && pos.data != 0 && !prints.match_id(pos.data) {
                 // (a folder is known by its files' names: one rewritten in place is not noticed)
-                let what = if exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder { "files renamed or moved to another class" } else { "other contents in its files" };
+                let what = ijepa_engine::data::other_images_cause(exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder);
                 format!("{} now gives as many training images as it trained on{besides}, but not the same ones ({what})", root.display())
             } else {
                 return None;

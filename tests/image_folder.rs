@@ -504,7 +504,7 @@ fn a_finished_stage_over_changed_data_is_said_at_its_skip() {
     std::fs::rename(data.join("class_1/extra.png"), d.join("extra.png")).unwrap();
     std::fs::rename(data.join("class_1/img_0.png"), data.join("class_1/renamed.png")).unwrap();
     let t = text(&run_evaluated(&d, &data, &test, "eval \"knn\" { k 3; }"));
-    assert!(t.contains("now gives as many training images as it trained on, but not the same ones (files renamed or moved to another class)"), "{t}");
+    assert!(t.contains("now gives as many training images as it trained on, but not the same ones (files renamed, moved to another class or replaced by files of other names)"), "{t}");
     std::fs::rename(data.join("class_1/renamed.png"), data.join("class_1/img_0.png")).unwrap();
     std::fs::rename(d.join("extra.png"), data.join("class_1/extra.png")).unwrap();
     // under `limit` an image added past the limit changes nothing it read: not said (the

@@ -615,11 +615,8 @@ fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folde
     if pos.images == n_images as u64 && pos.data != 0 && data != 0 && !prints.match_id(pos.data) {
         // (a folder's files renamed or moved also reorder the epochs; a data set in one file
         // with other bytes keeps its order and gives other images)
-        let (what, how) = if folder {
-            ("files renamed, moved to another class or replaced by files of other names", "over other images in another order")
-        } else {
-            ("other contents in its files", "over other images")
-        };
+        let what = data::other_images_cause(folder);
+        let how = if folder { "over other images in another order" } else { "over other images" };
         return Err(Error::Checkpoint {
             path: from.to_path_buf(),
             message: format!(

@@ -106,6 +106,17 @@ pub(crate) fn selected_unreadable(inner: &dyn Dataset, indices: &[usize]) -> Vec
     indices.iter().enumerate().filter_map(|(j, i)| bad.get(i).map(|why| (j, *why))).collect()
 }
 
+/// What makes a data set give as many training images as a run began on but not the same
+/// ones, by its kind (`folder`: an image folder, known by its files' names; else a data set in
+/// one file, known by its bytes): how a refused resume and the plan's warning name the cause.
+pub fn other_images_cause(folder: bool) -> &'static str {
+    if folder {
+        "files renamed, moved to another class or replaced by files of other names"
+    } else {
+        "other contents in its files"
+    }
+}
+
 /// The samples of `ds` whose first bytes are no JPEG or PNG file ([`Dataset::check_format`]):
 /// how many, and the first five's errors; `None` when every one is. (A file that cannot be
 /// opened counts as one: it is as unreadable.)
