@@ -627,7 +627,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 }
                 .and_then(|train| {
                     train_splits.insert(key, train.clone());
-                    train::check_data(exp, train, world)
+                    train::check_data(exp, train.clone(), world)?;
+                    // (one stopped part way resumes only on the images it began on)
+                    match plan.status(n) {
+                        Status::Partial { .. } => train::check_resume(exp, &plan.graph[n].dir, train, world),
+                        _ => Ok(()),
+                    }
                 })
                 // (a size that cannot fit here: a sweep's last point was refused once the
                 // points before it had trained, and a dry run did not say)

@@ -377,6 +377,12 @@ fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(t.contains("a run on 36 training images; the data now gives 37") && t.contains("or move") && t.contains("aside to train from the start"), "{t}");
+    // (refused before any stage runs, as every pretraining's data is checked: a sweep's later
+    // point was refused once the earlier points had trained; a dry run says so)
+    assert!(t.contains("checked before pretraining: checkpoint"), "{t}");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--dry-run"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("the run would be refused") && t.contains("the data now gives 37"), "{t}");
     // as many images, but not the same: one moved to another class (it resumed without a word)
     std::fs::remove_file(data.join("class_0/img_extra.png")).unwrap();
     std::fs::rename(data.join("class_0/img_0.png"), data.join("class_1/img_moved.png")).unwrap();

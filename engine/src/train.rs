@@ -1007,6 +1007,24 @@ pub fn check_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usiz
     schedules(exp, cfg.steps_per_epoch(n_images), world).map(|_| ())
 }
 
+/// What a pretraining stopped part way in `dir` checks of its data as it resumes, made before
+/// any stage runs: its checkpoint `latest` (the position its header records; none: nothing to
+/// check) was taken on these training images, in epochs of the steps they give now
+/// ([`check_position`]). A sweep's later point whose data changed was refused once the
+/// earlier points had trained.
+///
+/// # Errors
+/// [`Error::Checkpoint`] as the resume would refuse it.
+pub fn check_resume(exp: &Experiment, dir: &Path, dataset: Arc<dyn data::Dataset>, world: usize) -> Result<()> {
+    let latest = dir.join(schema::CHECKPOINTS).join(schema::LATEST);
+    // (a finished run that lost its final weights trains no more: any data writes them)
+    let Some(pos) = state::position_of(&latest).filter(|p| (p.epoch as usize) < exp.epochs) else { return Ok(()) };
+    let (rest, _) = split_monitor(exp, dataset, world, true)?;
+    let ipe = LoaderCfg::from_data_config(&exp.data, exp.seed, 0, world).steps_per_epoch(rest.len());
+    let folder = exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder;
+    check_position(&latest, pos, ipe as u64, (rest.len(), &data::Fingerprints::of(rest.as_ref()), folder), exp.data.batch_size, world)
+}
+
 /// The images a pretraining trains on, and the monitor's settings with its held-out images.
 type MonitorSplit<'a> = (Arc<dyn data::Dataset>, Option<(&'a ijepa_dsl::config::MonitorConfig, Arc<dyn data::Dataset>)>);
 
