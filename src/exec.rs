@@ -630,7 +630,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                     train::check_data(exp, train.clone(), world)?;
                     // (one stopped part way resumes only on the images it began on)
                     match plan.status(n) {
-                        Status::Partial { .. } => train::check_resume(exp, &plan.graph[n].dir, train, world),
+                        Status::Partial { .. } => train::check_resume(exp, (&plan.graph[n].dir, &plan.graph[n].hash), train, world),
                         _ => Ok(()),
                     }
                 })

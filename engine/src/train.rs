@@ -1007,18 +1007,20 @@ pub fn check_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usiz
     schedules(exp, cfg.steps_per_epoch(n_images), world).map(|_| ())
 }
 
-/// What a pretraining stopped part way in `dir` checks of its data as it resumes, made before
-/// any stage runs: its checkpoint `latest` (the position its header records; none: nothing to
-/// check) was taken on these training images, in epochs of the steps they give now
+/// What a pretraining stopped part way in `dir` (the stage `hash`) checks of its data as it
+/// resumes, made before any stage runs: its checkpoint `latest` (the position its header
+/// records) was taken on these training images, in epochs of the steps they give now
 /// ([`check_position`]). A sweep's later point whose data changed was refused once the
-/// earlier points had trained.
+/// earlier points had trained. A `latest` the resume would not use (none, another stage's, an
+/// impossible position: it falls back to a kept checkpoint) is left to the resume.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] as the resume would refuse it.
-pub fn check_resume(exp: &Experiment, dir: &Path, dataset: Arc<dyn data::Dataset>, world: usize) -> Result<()> {
+pub fn check_resume(exp: &Experiment, (dir, hash): (&Path, &str), dataset: Arc<dyn data::Dataset>, world: usize) -> Result<()> {
     let latest = dir.join(schema::CHECKPOINTS).join(schema::LATEST);
     // (a finished run that lost its final weights trains no more: any data writes them)
-    let Some(pos) = state::position_of(&latest).filter(|p| (p.epoch as usize) < exp.epochs) else { return Ok(()) };
+    let usable = |p: &Position| (p.epoch as usize) < exp.epochs && !p.of_another_stage(state::stage_id(hash)) && p.impossible(exp.epochs as u64).is_none();
+    let Some(pos) = state::position_of(&latest).filter(usable) else { return Ok(()) };
     let (rest, _) = split_monitor(exp, dataset, world, true)?;
     let ipe = LoaderCfg::from_data_config(&exp.data, exp.seed, 0, world).steps_per_epoch(rest.len());
     let folder = exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder;
