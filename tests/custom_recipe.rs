@@ -381,6 +381,17 @@ fn a_checkpoint_of_a_registered_recipe_gives_its_evaluated_module() {
     let models = ijepa_engine::checkpoint::import::load_models(&path).unwrap();
     let enc = models.feature_encoder().expect("an encoder to evaluate");
     assert_eq!(enc.iter().map(|(k, t)| (k.as_str(), t.size())).collect::<Vec<_>>(), [("w", vec![2])]);
+    // a module named as the start of another recipe's (`teacher` beside DINO's
+    // `teacher.backbone`) is refused: a DINO checkpoint's keys were split under it
+    let teacher = RecipeEntry {
+        schema: RecipeSchema::new("teacher-ae", "a slow copy named teacher (a test recipe)"),
+        modules: vec!["encoder".into(), "teacher".into()],
+        feature_module: ijepa_engine::recipe::fixed_module("teacher"),
+        ..entry()
+    };
+    let err = register(teacher).err().expect("a module named as the start of DINO's is refused").to_string();
+    assert!(err.contains("recipe \"teacher-ae\"'s module `teacher` and recipe \"dino\"'s module `teacher.backbone`"), "{err}");
+    assert!(ijepa_engine::recipe::entry("teacher-ae").is_err(), "nothing registered");
     // the built-in recipes' checkpoints still give theirs (I-JEPA's target encoder)
     let ijepa = ijepa_engine::checkpoint::import::load_models(Path::new("tests/fixtures/pth/official-step-tiny.pth.tar")).unwrap();
     assert!(std::ptr::eq(ijepa.feature_encoder().unwrap(), ijepa.target_encoder.as_ref().unwrap()));

@@ -501,8 +501,24 @@ static ENTRIES: LazyLock<RwLock<Vec<RecipeEntry>>> = LazyLock::new(|| RwLock::ne
 ///
 /// # Errors
 /// [`crate::Error::Config`] when the language refuses the schema (a name taken by a different
-/// schema, a shared node claimed).
+/// schema, a shared node claimed), or when a module's name is a dotted prefix of another
+/// recipe's module (or has one): a checkpoint's keys are split by these names, and a `teacher`
+/// beside DINO's `teacher.backbone` took DINO's keys (its evaluations then found no encoder).
 pub fn register(entry: RecipeEntry) -> Result<()> {
+    {
+        let all = ENTRIES.read().unwrap_or_else(|e| e.into_inner());
+        let under = |a: &str, b: &str| b.strip_prefix(a).is_some_and(|r| r.starts_with('.'));
+        for other in all.iter().filter(|e| e.schema.name != entry.schema.name) {
+            for a in &entry.modules {
+                if let Some(b) = other.modules.iter().find(|b| under(a, b) || under(b, a)) {
+                    return Err(crate::Error::Config(format!(
+                        "recipe {:?}'s module `{a}` and recipe {:?}'s module `{b}`: one name begins the other's, so a checkpoint's keys could not be told apart between them; name the module otherwise",
+                        entry.schema.name, other.schema.name
+                    )));
+                }
+            }
+        }
+    }
     ijepa_dsl::recipes::register(entry.schema.clone()).map_err(crate::Error::Config)?;
     let mut all = ENTRIES.write().unwrap_or_else(|e| e.into_inner());
     all.retain(|e| e.schema.name != entry.schema.name);
