@@ -216,11 +216,16 @@ impl std::str::FromStr for Which {
 /// DINO's `student.*` / `teacher.*`), when it agrees with the encoder's class token; a bare
 /// encoder (or a tie between recipes that disagree) by its class token alone: `ViTModel` with
 /// one (it keeps the tokens in order, where `ViTMAEModel` shuffles them), `IJepaModel` without.
-fn hf_model(models: &import::Models, cls_token: bool) -> std::result::Result<export::HfModel, String> {
+/// A tie is broken by the recipe `trained` it (its run's, when the file is in a run folder): a
+/// recipe registered with MAE's two modules made an MAE checkpoint a `ViTModel`.
+fn hf_model(models: &import::Models, cls_token: bool, trained: Option<&str>) -> std::result::Result<export::HfModel, String> {
     let entries = ijepa_engine::recipe::entries();
     let held = |e: &ijepa_engine::recipe::RecipeEntry| e.modules.iter().filter(|m| models.module(m).is_some()).count();
     let most = entries.iter().map(held).max().unwrap_or(0);
-    let best: Vec<_> = entries.iter().filter(|e| most > 1 && held(e) == most).collect();
+    let mut best: Vec<_> = entries.iter().filter(|e| most > 1 && held(e) == most).collect();
+    if best.len() > 1 && best.iter().any(|e| Some(e.schema.name.as_str()) == trained) {
+        best.retain(|e| Some(e.schema.name.as_str()) == trained);
+    }
     if let [only] = best.as_slice() {
         return match only.hf_model {
             Some(m) if m.has_cls_token() == cls_token => Ok(m),
@@ -357,7 +362,8 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     })?;
     Ok(match format {
         ExportFormat::Hf => {
-            let model = hf_model(&models, cfg.cls_token).map_err(|why| refused(file, &why))?;
+            let trained = run.as_ref().and_then(|(_, config)| config.get("recipe").and_then(|r| r.as_str()));
+            let model = hf_model(&models, cfg.cls_token, trained).map_err(|why| refused(file, &why))?;
             let decoder = if model == export::HfModel::VitMae { models.module("decoder").and_then(export::decoder_shape) } else { None };
             // what the weights do not say, from the run that trained them
             // what an official MAE training checkpoint (`checkpoint-N.pth`) says of its command

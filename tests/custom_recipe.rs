@@ -230,6 +230,14 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
     }
     let report = std::fs::read_to_string(reports.join("report.md")).unwrap();
     assert!(report.starts_with("# linear-ae report") && report.contains("linear-ae (ours)"), "{report}");
+    // its modules are MAE's (`encoder`, `decoder`): the run's recipe, which names no
+    // transformers class, refuses the export there by name (it went out as another class)
+    let final_ = pretrain.join("checkpoints/final.safetensors");
+    let err = ijepa::checkpoints::export_encoder(&final_, ijepa::checkpoints::ExportFormat::Hf, ijepa::checkpoints::Which::Target, None, &d.join("hf"))
+        .err()
+        .expect("no transformers class for linear-ae")
+        .to_string();
+    assert!(err.contains("holds recipe linear-ae's modules, and that recipe names no transformers class"), "{err}");
 }
 
 /// The test recipe's rule: it pools at most the tokens of the grid.
