@@ -34,6 +34,10 @@ struct LinearAe {
     loss_weight: f64,
     pool_first: bool,
     tokens: i64,
+    /// What it calls itself (a test's variant registered under another name), and whether
+    /// its step returns a statistic more than it names (a recipe's mistake, refused).
+    name: &'static str,
+    extra_stat: bool,
 }
 
 fn encoder_config(exp: &Experiment) -> VitConfig {
@@ -66,6 +70,8 @@ impl LinearAe {
             loss_weight: setting("loss-weight").as_f64().unwrap(),
             pool_first: setting("pool").as_str() == Some("first"),
             tokens: setting("tokens").as_i64().unwrap(),
+            name: "linear-ae",
+            extra_stat: false,
         })
     }
 }
@@ -74,7 +80,7 @@ impl Recipe for LinearAe {
     type Extras = ();
 
     fn name(&self) -> &'static str {
-        "linear-ae"
+        self.name
     }
 
     fn device(&self) -> Device {
@@ -101,7 +107,8 @@ impl Recipe for LinearAe {
         }
         self.optimizer.step(hyper.lr, hyper.wd)?;
         let norm = pooled.norm().double_value(&[]) / (pooled.size()[0] as f64).sqrt();
-        Ok(StepStats { loss: value, values: vec![norm] })
+        let values = if self.extra_stat { vec![norm, 0.0] } else { vec![norm] };
+        Ok(StepStats { loss: value, values })
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -238,6 +245,35 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
         .expect("no transformers class for linear-ae")
         .to_string();
     assert!(err.contains("holds recipe linear-ae's modules, and that recipe names no transformers class"), "{err}");
+}
+
+/// A step that returns more statistics than the recipe names stops the run at its first step,
+/// naming them: its rows had other columns than the header (the report could not read the
+/// run; a resume dropped every row as torn).
+#[test]
+fn a_step_returning_other_statistics_than_it_names_is_refused() {
+    ijepa_recipes::register_builtins().unwrap();
+    register(entry()).unwrap();
+    let miscount = RecipeEntry {
+        schema: RecipeSchema::new("miscount-ae", "the linear autoencoder with a statistic it does not name (a test recipe)"),
+        build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> {
+            let mut r = LinearAe::new(exp, device)?;
+            r.name = "miscount-ae";
+            r.extra_stat = true;
+            Ok(Box::new(r))
+        }),
+        ..entry()
+    };
+    register(miscount).unwrap();
+    let d = common::scratch("custom-recipe-stats");
+    let file = d.join("miscount.kdl");
+    std::fs::write(
+        &file,
+        "experiment \"miscount\" {\n    recipe \"miscount-ae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 32; workers 1; limit 64 }\n    encoder width=32 depth=1 heads=2 patch=4\n    epochs 1\n    precision \"fp32\"\n    device \"cpu\"\n}\n",
+    )
+    .unwrap();
+    let err = ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).err().expect("the miscounted statistics are refused").to_string();
+    assert!(err.contains("recipe \"miscount-ae\"'s step returned 2 statistics for the 1 it names (feature_norm)"), "{err}");
 }
 
 /// The test recipe's rule: it pools at most the tokens of the grid.

@@ -1414,6 +1414,18 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             // (named as metrics.csv numbers it, from 1: `k` is the schedules' index, from 0 for
             // MAE and DINO, which named the step before the one that failed)
             let stats = crate::guard::torch(&format!("pretraining step {}", global + 1), || recipe.step_views(&views, &batch.masks, hyper))?;
+            // (a registered recipe's statistics that its names do not fit wrote rows of other
+            // columns than the header: the report could not read the run, a resume dropped
+            // every row as torn)
+            if stats.values.len() != recipe.stat_names().len() {
+                return Err(Error::Train(format!(
+                    "recipe {:?}'s step returned {} statistics for the {} it names ({}): a recipe's `step` returns one value per `stat_names` entry, in order",
+                    recipe.name(),
+                    stats.values.len(),
+                    recipe.stat_names().len(),
+                    recipe.stat_names().join(", ")
+                )));
+            }
             device::synchronize(dev);
             drop(computing);
             let dt = t0.elapsed().as_secs_f64();
