@@ -5,8 +5,8 @@
 //! The bound counts only what must exist at once: the encoder, its EMA copy where the recipe
 //! keeps one, the recipe's second network (I-JEPA's predictor, MAE's decoder, DINO's head),
 //! gradients and AdamW's two moments (float32), the patch tokens of one batch
-//! through one block (with the MLP's hidden width and one attention map per head), and the
-//! mask index tensors. Real use is higher (every block keeps activations for backward), so a
+//! through one block (with the MLP's hidden width and one attention map per head; every view
+//! of DINO's), and the mask index tensors. Real use is higher (every block keeps activations for backward), so a
 //! run refused here could never have run; one accepted may still need more.
 
 use ijepa_dsl::config::Experiment;
@@ -63,7 +63,19 @@ pub fn estimate(exp: &Experiment) -> Estimate {
     let b = exp.data.batch_size as f64;
     let heads = e.num_heads.max(1) as f64;
     let hidden = (w * e.mlp_ratio).floor();
-    let activations = 4.0 * b * (tokens * (4.0 * w + hidden) + heads * tokens * tokens);
+    // one view's patch tokens through one block; DINO's every image is two global crops and
+    // `local-crops` local ones of their own patches (a billion local crops passed this bound
+    // and aborted the run in building their transforms)
+    let view = |t: f64| t * (4.0 * w + hidden) + heads * t * t;
+    let views = match exp.recipe.as_str() {
+        "dino" if exp.dino.local_crops > 0 => {
+            let local = (exp.dino.local_size / e.patch_size.max(1)) as f64;
+            2.0 * view(tokens) + exp.dino.local_crops as f64 * view(local * local)
+        }
+        "dino" => 2.0 * view(tokens),
+        _ => view(tokens),
+    };
+    let activations = 4.0 * b * views;
     let masks = 8.0 * b * (exp.mask.n_targets + exp.mask.n_context) as f64 * tokens;
     Estimate { state, activations, masks }
 }
@@ -231,6 +243,11 @@ mod tests {
                 e.recipe = "dino".into();
                 e.dino.out_dim = 1 << 36;
             })),
+            ("dino local crops", exp(|e| {
+                e.recipe = "dino".into();
+                e.dino.local_size = 12;
+                e.dino.local_crops = 1_000_000_000;
+            })),
         ] {
             let err = check_fits(&e, true).unwrap_err().to_string();
             assert!(err.contains("needs at least") && err.contains("GiB"), "{what}: {err}");
@@ -288,6 +305,14 @@ mod tests {
             e.dino.head_layers = 1;
         }));
         assert!(one_layer.state < dino.state);
+        // its views: two global crops of the crop's 49 patches and 8 local ones of 9 (12 px)
+        let local = estimate(&exp(|e| {
+            e.recipe = "dino".into();
+            e.dino.local_size = 12;
+        }));
+        let view = |t: f64| 4.0 * 32.0 * (t * (4.0 * 192.0 + 768.0) + 3.0 * t * t);
+        assert!((local.activations - (2.0 * view(49.0) + 8.0 * view(9.0))).abs() < 1.0, "{local:?}");
+        assert!((ijepa.activations - view(49.0)).abs() < 1.0, "{ijepa:?}");
     }
 
     fn predictor_params(e: &Experiment) -> f64 {
