@@ -201,7 +201,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
                 children.push(Some(c));
             }
             Err(e) => {
-                stop_all(&mut children, grace, libc::SIGTERM);
+                stop_all(&mut children, grace, libc::SIGTERM, SIGNALS.load(Ordering::SeqCst));
                 return Err(format!("starting rank {rank}: {e}").into());
             }
         }
@@ -214,7 +214,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
         let sig = STOP.load(Ordering::SeqCst);
         let mut failed: Vec<(usize, ExitStatus)> = Vec::new();
         if let Err((rank, e)) = reap(&mut children, &mut failed) {
-            stop_all(&mut children, grace, libc::SIGTERM);
+            stop_all(&mut children, grace, libc::SIGTERM, SIGNALS.load(Ordering::SeqCst));
             return Err(format!("waiting for rank {rank}: {e}").into());
         }
         if !failed.is_empty() {
@@ -240,7 +240,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
                 std::thread::sleep(Duration::from_millis(100));
                 let _ = reap(&mut children, &mut failed);
             }
-            let killed = stop_all(&mut children, grace, libc::SIGTERM);
+            let killed = stop_all(&mut children, grace, libc::SIGTERM, SIGNALS.load(Ordering::SeqCst));
             let (_, &(rank, status)) = failed
                 .iter()
                 .enumerate()
@@ -270,8 +270,10 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
             return Ok(());
         }
         if sig != 0 {
-            // the same signal, once: each rank stops at its next step with a checkpoint
-            stop_all(&mut children, STOP_GRACE.max(grace), sig);
+            // the same signal, once: each rank stops at its next step with a checkpoint (a
+            // second one received since is passed on at once: it was swallowed when it came
+            // within the poll's 100 ms of the first)
+            stop_all(&mut children, STOP_GRACE.max(grace), sig, 1);
             return Err(Box::new(Stopped { message: format!("stopped by signal {sig}; stopped the ranks{again}"), code: (128 + sig).clamp(129, 255) as u8 }));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -301,9 +303,9 @@ fn blame_order(rank: usize, code: Option<i32>, later: bool) -> (bool, u8, bool, 
 }
 
 /// `sig` to every running child, SIGKILL to those still running after `grace`; returns the
-/// ranks it had to kill so. A signal the launcher receives meanwhile is passed on too (a
-/// second Ctrl-C: the ranks stop at once).
-fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -> Vec<usize> {
+/// ranks it had to kill so. A signal the launcher receives beyond the `passed` it counted so
+/// far is passed on too (a second Ctrl-C: the ranks stop at once).
+fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int, passed: i32) -> Vec<usize> {
     // (to the children still running: a reaped child's pid may be another process's now)
     let send = |children: &mut [Option<Child>], sig: libc::c_int| {
         for (rank, c) in live(children) {
@@ -316,9 +318,12 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -
         }
     };
     send(children, sig);
-    let mut passed = SIGNALS.load(Ordering::SeqCst);
+    let mut passed = passed;
     let t0 = Instant::now();
     while t0.elapsed() < grace {
+        // (a moment first: a signal sent again before a rank took the one before it merges
+        // with it, and the rank saw one)
+        std::thread::sleep(Duration::from_millis(50));
         if !live(children).any(|(r, c)| running(r, c)) {
             return Vec::new();
         }
@@ -327,7 +332,6 @@ fn stop_all(children: &mut [Option<Child>], grace: Duration, sig: libc::c_int) -
             passed = now;
             send(children, STOP.load(Ordering::SeqCst));
         }
-        std::thread::sleep(Duration::from_millis(50));
     }
     let mut killed = Vec::new();
     for (rank, c) in live(children) {
@@ -570,6 +574,37 @@ pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<
 #[cfg(test)]
 mod tests {
     use super::blame_order;
+
+    /// A second signal the launcher received before it passed on the first is passed on too,
+    /// a moment after it (it was swallowed when both came within the launcher's poll, and
+    /// the ranks went on to their checkpoint where a second Ctrl-C stops them at once).
+    #[test]
+    fn a_second_signal_received_with_the_first_is_passed_on() {
+        use std::sync::atomic::Ordering;
+        let d = std::env::temp_dir().join(format!("ijepa-stop-all-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let got = d.join("got");
+        let _ = std::fs::remove_file(&got);
+        // a child that writes a line for every SIGINT and otherwise runs on
+        let script = format!("trap 'echo INT >> {}' INT; echo ready > {}.ready; while :; do sleep 0.01; done", got.display(), got.display());
+        let child = std::process::Command::new("bash").args(["-c", &script]).spawn().unwrap();
+        let ready = d.join("got.ready");
+        let t0 = std::time::Instant::now();
+        while !ready.exists() {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the child did not start");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let mut children = vec![Some(child)];
+        // two signals received, the first of which the caller passes on
+        super::STOP.store(libc::SIGINT, Ordering::SeqCst);
+        super::SIGNALS.store(2, Ordering::SeqCst);
+        let killed = super::stop_all(&mut children, std::time::Duration::from_secs(1), libc::SIGINT, 1);
+        super::STOP.store(0, Ordering::SeqCst);
+        super::SIGNALS.store(0, Ordering::SeqCst);
+        assert_eq!(killed, [0], "the child traps SIGINT and runs on until killed");
+        assert_eq!(std::fs::read_to_string(&got).unwrap_or_default().lines().count(), 2, "two signals reached the child");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     /// A sweep's points share one SLURM job: points that need different allocations (GPUs
     /// or none) are refused, naming the setting; `cuda` and `cuda:0` ask for the same.
