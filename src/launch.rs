@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The signal that asked the launcher to stop (0: none), and how many it has received.
@@ -25,6 +25,35 @@ pub const MAX_RANKS: usize = ijepa_dsl::MAX_PROCS_PER_NODE;
 
 /// The process ids of the running ranks (0: none), for [`on_stop`].
 static RANK_PIDS: [AtomicI32; MAX_RANKS] = [const { AtomicI32::new(0) }; MAX_RANKS];
+
+/// When the launcher (with its ranks) was last continued after a Ctrl-Z, and for how long
+/// they had been stopped, in ms of the monotonic clock (0: never stopped).
+static CONTINUED_AT_MS: AtomicI64 = AtomicI64::new(0);
+static STOPPED_MS: AtomicI64 = AtomicI64::new(0);
+
+/// The monotonic clock in ms (clock_gettime: async-signal-safe, for [`on_stop`]).
+fn monotonic_ms() -> i64 {
+    // SAFETY: a zeroed timespec is valid, and clock_gettime writes the one it is given
+    let t = unsafe {
+        let mut t: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t);
+        t
+    };
+    t.tv_sec * 1000 + t.tv_nsec / 1_000_000
+}
+
+/// What a rank's failure soon after a long Ctrl-Z likely was: its collectives timed out while
+/// the ranks were stopped (each blamed a peer that "probably died", one of two ranks stopped
+/// together named as the one that failed).
+fn after_a_stop() -> Option<String> {
+    let (at, stopped) = (CONTINUED_AT_MS.load(Ordering::SeqCst), STOPPED_MS.load(Ordering::SeqCst));
+    (stopped >= 1000 && monotonic_ms() - at < 60_000).then(|| {
+        format!(
+            "; the ranks had been stopped (Ctrl-Z) for {} s just before: a stop longer than the `distributed` block's `timeout` ends the run in a collective's timeout when it goes on, which each rank blames on a peer",
+            stopped / 1000
+        )
+    })
+}
 
 /// Ctrl-Z (SIGTSTP) to the launcher: each rank has a process group of its own, so the
 /// terminal's stop reached the launcher alone and the ranks trained on. The ranks are stopped
@@ -45,12 +74,16 @@ extern "C" fn on_stop(_: libc::c_int) {
             }
         }
     };
+    let stopped_at = monotonic_ms();
     each(libc::SIGSTOP);
     // SAFETY: stops this process until a SIGCONT (SIGSTOP cannot be blocked: it stops here,
     // inside the handler, and the handler goes on when the launcher is continued)
     unsafe {
         libc::kill(libc::getpid(), libc::SIGSTOP);
     }
+    let continued = monotonic_ms();
+    STOPPED_MS.store(continued - stopped_at, Ordering::SeqCst);
+    CONTINUED_AT_MS.store(continued, Ordering::SeqCst);
     each(libc::SIGCONT);
     // SAFETY: as above
     unsafe {
@@ -247,6 +280,7 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
                 .min_by_key(|(i, (rank, s))| blame_order(*rank, s.code(), *i >= first))
                 .expect("a failed rank");
             let mut message = format!("rank {rank} {}; stopped the other ranks", describe(status));
+            message.push_str(&after_a_stop().map(|said| format!("{said}{again}")).unwrap_or_default());
             // a rank that did not stop when asked may be what the others failed on: one that
             // stopped responding (SIGSTOP, stuck outside the collectives) lets the others'
             // collectives time out, and they fail first
@@ -574,6 +608,25 @@ pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<
 #[cfg(test)]
 mod tests {
     use super::blame_order;
+
+    /// A rank's failure within a minute of a Ctrl-Z of a second or more is said to follow it
+    /// (the ranks' own errors blamed a peer that "probably died"); not later, nor after none.
+    #[test]
+    fn a_failure_soon_after_a_long_stop_names_the_stop() {
+        use std::sync::atomic::Ordering;
+        let now = super::monotonic_ms();
+        super::STOPPED_MS.store(25_400, Ordering::SeqCst);
+        super::CONTINUED_AT_MS.store(now - 1_000, Ordering::SeqCst);
+        let said = super::after_a_stop().expect("a failure a second after a 25 s stop");
+        assert!(said.contains("stopped (Ctrl-Z) for 25 s just before") && said.contains("`timeout`"), "{said}");
+        super::CONTINUED_AT_MS.store(now - 120_000, Ordering::SeqCst);
+        assert_eq!(super::after_a_stop(), None, "two minutes after");
+        super::STOPPED_MS.store(300, Ordering::SeqCst);
+        super::CONTINUED_AT_MS.store(now, Ordering::SeqCst);
+        assert_eq!(super::after_a_stop(), None, "a stop of moments");
+        super::STOPPED_MS.store(0, Ordering::SeqCst);
+        super::CONTINUED_AT_MS.store(0, Ordering::SeqCst);
+    }
 
     /// A second signal the launcher received before it passed on the first is passed on too,
     /// a moment after it (it was swallowed when both came within the launcher's poll, and
