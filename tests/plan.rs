@@ -1010,6 +1010,9 @@ fn eval_of_a_sweep_point_shares_the_studys_baselines() {
         assert_eq!(o.status.code(), Some(1), "{t}");
         assert!(t.contains(&format!("was trained by point `{point}` of this sweep")) && t.contains(&format!("evaluate it with `--point {point}`")), "{t}");
         assert!(!has(&format!("tiny-sweep-{other}"), "eval-"), "{t}");
+        // the settings apart as the sweep writes them
+        let apart = if other.ends_with("seed-2") { "seed 1 -> 2" } else { "mask.targets.scale 0.1 0.2 -> 0.15 0.2" };
+        assert!(t.contains(&format!("its settings against `{other}`'s: {apart})")), "{t}");
     }
     // ... and so is a copy of it outside its run folder (its manifest records the bytes)
     let copy = d.join("copy.safetensors");

@@ -368,8 +368,16 @@ fn check_run_point(points: &[ijepa_dsl::Point], want: &str, checkpoint: &Path, r
         return Ok(());
     }
     let Some(other) = points.iter().find(|p| p.name != want && trained(&p.experiment)) else { return Ok(()) };
-    let value = |e: &Experiment| serde_json::to_value(crate::plan::spelled_alike(&as_trained(e))).unwrap_or_default();
-    let apart = crate::plan::weight_settings_apart(&value(&other.experiment), &value(mine));
+    // (the sweep's settings as its file writes them: `config.json`'s field names read
+    // `optimizer.weight_decay.final_` and `encoder.embed_dim`)
+    let apart: Vec<String> = points
+        .iter()
+        .find(|p| p.name == want)
+        .map(|p| &p.varied)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| other.varied.get(k).filter(|o| *o != v).map(|o| format!("{k} {o} -> {v}")))
+        .collect();
     let other = &other.name;
     Err(Error::Checkpoint {
         path: checkpoint.to_path_buf(),
