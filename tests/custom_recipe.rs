@@ -38,6 +38,8 @@ struct LinearAe {
     /// its step returns a statistic more than it names (a recipe's mistake, refused).
     name: &'static str,
     extra_stat: bool,
+    /// Declares no encoders for the monitor (a recipe's omission, refused where one is asked).
+    blind: bool,
 }
 
 fn encoder_config(exp: &Experiment) -> VitConfig {
@@ -72,6 +74,7 @@ impl LinearAe {
             tokens: setting("tokens").as_i64().unwrap(),
             name: "linear-ae",
             extra_stat: false,
+            blind: false,
         })
     }
 }
@@ -143,6 +146,9 @@ impl Recipe for LinearAe {
     }
 
     fn feature_encoders(&self) -> Vec<(&'static str, &VisionTransformer)> {
+        if self.blind {
+            return Vec::new();
+        }
         vec![("encoder", &self.encoder)]
     }
 
@@ -274,6 +280,34 @@ fn a_step_returning_other_statistics_than_it_names_is_refused() {
     .unwrap();
     let err = ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).err().expect("the miscounted statistics are refused").to_string();
     assert!(err.contains("recipe \"miscount-ae\"'s step returned 2 statistics for the 1 it names (feature_norm)"), "{err}");
+}
+
+/// A `monitor` block for a recipe that declares no encoders to measure is refused before its
+/// first step (it measured nothing, silently, while its held-out images left pretraining).
+#[test]
+fn a_monitor_of_a_recipe_without_feature_encoders_is_refused() {
+    ijepa_recipes::register_builtins().unwrap();
+    register(entry()).unwrap();
+    let blind = RecipeEntry {
+        schema: RecipeSchema::new("blind-ae", "the linear autoencoder declaring no encoders (a test recipe)"),
+        build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> {
+            let mut r = LinearAe::new(exp, device)?;
+            r.name = "blind-ae";
+            r.blind = true;
+            Ok(Box::new(r))
+        }),
+        ..entry()
+    };
+    register(blind).unwrap();
+    let d = common::scratch("custom-recipe-monitor");
+    let file = d.join("blind.kdl");
+    std::fs::write(
+        &file,
+        "experiment \"blind\" {\n    recipe \"blind-ae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 32; workers 1; limit 128 }\n    encoder width=32 depth=1 heads=2 patch=4\n    monitor images=32 k=5 every=1\n    epochs 1\n    precision \"fp32\"\n    device \"cpu\"\n}\n",
+    )
+    .unwrap();
+    let err = ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).err().expect("a monitor of nothing is refused").to_string();
+    assert!(err.contains("recipe \"blind-ae\" declares no encoders to measure"), "{err}");
 }
 
 /// The test recipe's rule: it pools at most the tokens of the grid.

@@ -1111,6 +1111,19 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         (rest, Some((cfg, held))) => (rest, Some(Monitor::new(cfg.clone(), held, crate::stages::eval_transform(exp)?))),
         (rest, None) => (rest, None),
     };
+    // (a registered recipe's: the built-ins declare theirs and autocast their steps)
+    if monitor.is_some() && recipe.feature_encoders().is_empty() {
+        return Err(Error::Config(format!(
+            "recipe {:?} declares no encoders to measure (`Recipe::feature_encoders`), so its `monitor` block would measure nothing: declare them in the recipe, or remove the block",
+            recipe.name()
+        )));
+    }
+    if lead && crate::precision::uses_bf16(exp.precision, dev) && !recipe.bf16() {
+        tracing::warn!(
+            "recipe {:?} says its step runs in fp32 (`Recipe::bf16` is false) where this run's precision is bf16: it trains in fp32 while the manifest records bf16 and the evaluations extract its features in bf16; write `precision \"fp32\"`, or have its step autocast when the precision resolves to bf16 (as the built-in recipes do)",
+            recipe.name()
+        );
+    }
     let monitor = monitor.filter(|_| lead);
     let n_images = dataset.len();
     // every rank trains on its share of one data set: ranks that read other sets (a relative
