@@ -449,6 +449,11 @@ fn a_checkpoint_of_a_registered_recipe_gives_its_evaluated_module() {
         schema: RecipeSchema::new("two-net-ae", "an online encoder and a slow copy (a test recipe)"),
         modules: vec!["encoder".into(), "slow".into()],
         feature_module: ijepa_engine::recipe::fixed_module("slow"),
+        build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> {
+            let mut r = LinearAe::new(exp, device)?;
+            r.name = "two-net-ae";
+            Ok(Box::new(r))
+        }),
         ..entry()
     };
     register(two).unwrap();
@@ -459,6 +464,11 @@ fn a_checkpoint_of_a_registered_recipe_gives_its_evaluated_module() {
     let models = ijepa_engine::checkpoint::import::load_models(&path).unwrap();
     let enc = models.feature_encoder().expect("an encoder to evaluate");
     assert_eq!(enc.iter().map(|(k, t)| (k.as_str(), t.size())).collect::<Vec<_>>(), [("w", vec![2])]);
+    // built, its recipe reads `encoder` where its entry says `slow`: refused, naming both (the
+    // pretrained encoder and the random init were read from different modules)
+    let exp = ijepa_dsl::parse_str("t.kdl", "experiment \"t\" {\n    recipe \"two-net-ae\"\n    data \"fashion-mnist\" { crop-size 16 }\n    encoder width=32 depth=1 heads=2 patch=4\n}\n").unwrap();
+    let err = ijepa_engine::recipe::build(&exp, Device::Cpu, 0, 1).err().expect("two evaluated modules are refused").to_string();
+    assert!(err.contains("recipe \"two-net-ae\"'s entry names `slow` as the module its evaluations read, and its built recipe `encoder`"), "{err}");
     // a module named as the start of another recipe's (`teacher` beside DINO's
     // `teacher.backbone`) is refused: a DINO checkpoint's keys were split under it
     let teacher = RecipeEntry {

@@ -308,6 +308,8 @@ pub trait DynRecipe {
     /// The named tensors of the encoder evaluations read (its first feature encoder), names
     /// without a module prefix.
     fn feature_state(&self) -> Vec<(String, Tensor)>;
+    /// The module evaluations read ([`Recipe::feature_module`]).
+    fn evaluated_module(&self) -> &'static str;
 }
 
 impl<R: Recipe> DynRecipe for R {
@@ -341,6 +343,10 @@ impl<R: Recipe> DynRecipe for R {
 
     fn params(&self) -> i64 {
         self.num_params()
+    }
+
+    fn evaluated_module(&self) -> &'static str {
+        self.feature_module()
     }
 
     fn feature_state(&self) -> Vec<(String, Tensor)> {
@@ -621,6 +627,16 @@ pub fn build(exp: &Experiment, device: Device, rank: u64, world: u64) -> Result<
             "recipe {:?}'s builder made a recipe that calls itself {:?}: `Recipe::name` must return the name it is registered under",
             e.schema.name,
             built.recipe_name()
+        )));
+    }
+    // the pretrained encoder is read from the checkpoint by the entry's module, the random
+    // init's from the built recipe's: two names compared two different encoders
+    let registered = (e.feature_module)(exp);
+    if built.evaluated_module() != registered {
+        return Err(crate::Error::Config(format!(
+            "recipe {:?}'s entry names `{registered}` as the module its evaluations read, and its built recipe `{}` (`Recipe::feature_module`): the pretrained encoder and its random initialisation would be different modules; make them one",
+            e.schema.name,
+            built.evaluated_module()
         )));
     }
     Ok(built)
