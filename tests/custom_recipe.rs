@@ -247,8 +247,7 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
     // transformers class, refuses the export there by name (it went out as another class)
     let final_ = pretrain.join("checkpoints/final.safetensors");
     let err = ijepa::checkpoints::export_encoder(&final_, ijepa::checkpoints::ExportFormat::Hf, ijepa::checkpoints::Which::Target, None, &d.join("hf"))
-        .err()
-        .expect("no transformers class for linear-ae")
+        .expect_err("no transformers class for linear-ae")
         .to_string();
     assert!(err.contains("holds recipe linear-ae's modules, and that recipe names no transformers class"), "{err}");
 }
@@ -278,7 +277,7 @@ fn a_step_returning_other_statistics_than_it_names_is_refused() {
         "experiment \"miscount\" {\n    recipe \"miscount-ae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 32; workers 1; limit 64 }\n    encoder width=32 depth=1 heads=2 patch=4\n    epochs 1\n    precision \"fp32\"\n    device \"cpu\"\n}\n",
     )
     .unwrap();
-    let err = ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).err().expect("the miscounted statistics are refused").to_string();
+    let err = ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).expect_err("the miscounted statistics are refused").to_string();
     assert!(err.contains("recipe \"miscount-ae\"'s step returned 2 statistics for the 1 it names (feature_norm)"), "{err}");
 }
 
@@ -306,7 +305,7 @@ fn a_monitor_of_a_recipe_without_feature_encoders_is_refused() {
         "experiment \"blind\" {\n    recipe \"blind-ae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 32; workers 1; limit 128 }\n    encoder width=32 depth=1 heads=2 patch=4\n    monitor images=32 k=5 every=1\n    epochs 1\n    precision \"fp32\"\n    device \"cpu\"\n}\n",
     )
     .unwrap();
-    let err = ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).err().expect("a monitor of nothing is refused").to_string();
+    let err = ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).expect_err("a monitor of nothing is refused").to_string();
     assert!(err.contains("recipe \"blind-ae\" declares no encoders to measure"), "{err}");
 }
 
@@ -477,7 +476,7 @@ fn a_checkpoint_of_a_registered_recipe_gives_its_evaluated_module() {
         feature_module: ijepa_engine::recipe::fixed_module("teacher"),
         ..entry()
     };
-    let err = register(teacher).err().expect("a module named as the start of DINO's is refused").to_string();
+    let err = register(teacher).expect_err("a module named as the start of DINO's is refused").to_string();
     assert!(err.contains("recipe \"teacher-ae\"'s module `teacher` and recipe \"dino\"'s module `teacher.backbone`"), "{err}");
     assert!(ijepa_engine::recipe::entry("teacher-ae").is_err(), "nothing registered");
     // the built-in recipes' checkpoints still give theirs (I-JEPA's target encoder)
