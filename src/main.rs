@@ -189,7 +189,7 @@ enum Command {
         /// Attention heads, when the width matches no preset and neither the file nor its run
         /// records them (no shape depends on them): recorded in the file written, as a
         /// pretraining's checkpoints record them, for `eval` and `export` to read.
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         heads: Option<usize>,
     },
     /// Export the encoder of a checkpoint: official names (safetensors) or the Hugging Face
@@ -217,7 +217,7 @@ enum Command {
         /// run's is refused). A value other than the recorded one is refused; where nothing
         /// records it, the value is used, else the preset of the width (other widths need it for
         /// hf).
-        #[arg(long)]
+        #[arg(long, value_parser = positive)]
         heads: Option<usize>,
         /// Output file (official) or folder (hf: a new or empty one, or an earlier export's,
         /// whose three files are replaced; a folder holding anything else is refused).

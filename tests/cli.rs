@@ -761,6 +761,11 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     assert!(!o.status.success() && outputs(&o).1.contains("at most 64"), "{:?}", outputs(&o));
     let o = ijepa(&["bench", "dist", "--iters", "0"]);
     assert!(!o.status.success() && outputs(&o).1.contains("must be at least 1"), "{:?}", outputs(&o));
+    // a checkpoint's heads are a count too (`0 heads do not divide the width 96`)
+    for cmd in ["import-checkpoint", "export"] {
+        let o = ijepa(&[cmd, "tests/fixtures/pth/official-step-tiny.pth.tar", "--heads", "0", "--out", "/nonexistent/x"]);
+        assert!(o.status.code() == Some(2) && outputs(&o).1.contains("'--heads <HEADS>': must be at least 1"), "{cmd}: {:?}", outputs(&o));
+    }
     // bench data's threads are bounded (100,000 raised the warm-up to as many batches)
     let o = ijepa(&["bench", "data", "/nonexistent", "--threads", "100000"]);
     assert!(o.status.code() == Some(2) && outputs(&o).1.contains("at most 1024 (loader threads)"), "{:?}", outputs(&o));
