@@ -301,8 +301,26 @@ pub fn linear_probe(train_f: &Features, test_f: &Features, num_classes: usize, c
     if !m.is_finite() {
         return Err(Error::Train(format!("linear probe diverged at lr {lr}, wd {wd}")));
     }
+    if let Some(why) = below_chance(&m, (&x, &y), num_classes, (lr, wd)) {
+        tracing::warn!("{why}");
+    }
     let top1 = super::top1(&m.logits(&xt), &yt);
     Ok(ProbeResult { sweep, chosen: params(lr, wd), top1, curve })
+}
+
+/// Why the head `m`, trained at `(lr, wd)`, is no probe of its features, if it is not: it ends
+/// below chance on its own training images `(x, y)`. Once features of large margins are fitted
+/// (their gradient vanishes), LARS's trust ratio scales the weight decay's pull on the weights
+/// to `lr` times their norm, whatever `wd`, and its momentum turns them around: a probe scored
+/// 0.00% on separable images at the grid's own lr 0.05 and wd 5e-4.
+fn below_chance(m: &Model, (x, y): (&Tensor, &Tensor), num_classes: usize, (lr, wd): (f64, f64)) -> Option<String> {
+    let fit = super::top1(&m.logits(x), y);
+    let chance = 100.0 / num_classes.max(1) as f64;
+    (wd > 0.0 && fit < chance).then(|| {
+        format!(
+            "linear probe: at lr {lr} and wd {wd} it ends at {fit:.2}% on its own training images, below chance ({chance:.2}%): once the features are fitted, LARS's trust ratio gives the weight decay a pull of lr times the weights' norm, and its momentum turned them around; its score measures that, not the features (a lower `lr`, `weight-decay 0`, or a grid whose held-out part chooses avoids it)"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -353,6 +371,21 @@ pub(crate) mod tests {
             // deterministic
             assert_eq!(linear_probe(&tr, &te, 5, &small_cfg(head)).unwrap(), r);
         }
+    }
+
+    /// Features of large margins, fitted, at the grid's lr 0.05 and wd 5e-4: the weight
+    /// decay's pull turns the weights around and the probe ends below chance, which is said;
+    /// not without weight decay, nor at the grid's lr 0.01.
+    #[test]
+    fn a_probe_turned_around_by_its_weight_decay_is_said() {
+        let tr = blobs(10, 4, 32, 200.0, 1);
+        let (x, y) = (tr.x.to_kind(Kind::Float), super::super::labels(&tr.y));
+        let cfg = LinearCfg { heldout: 0.0, ..LinearCfg::default() };
+        let fitted = |lr: f64, wd: f64| train(&x, &y, 10, (lr, wd), &cfg, u64::MAX, None).unwrap().0;
+        let said = below_chance(&fitted(0.05, 5e-4), (&x, &y), 10, (0.05, 5e-4)).expect("below chance");
+        assert!(said.contains("at lr 0.05 and wd 0.0005 it ends at 0.00% on its own training images, below chance (10.00%)"), "{said}");
+        assert_eq!(below_chance(&fitted(0.05, 0.0), (&x, &y), 10, (0.05, 0.0)), None);
+        assert_eq!(below_chance(&fitted(0.01, 5e-4), (&x, &y), 10, (0.01, 5e-4)), None);
     }
 
     #[test]
