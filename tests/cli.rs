@@ -1587,6 +1587,24 @@ fn a_held_out_part_of_no_image_is_found_before_pretraining() {
     assert!(o.status.success(), "{:?}", outputs(&o));
 }
 
+/// A fine-tuning grid whose every point diverges is an error naming the points (it said
+/// only "every grid point diverged"), and each point's warning counts epochs and steps from 1,
+/// as the epoch lines do.
+#[test]
+fn a_fine_tuning_grid_that_diverges_everywhere_names_its_points() {
+    let d = scratch("finetune-diverged");
+    let f = write(
+        &d,
+        "f.kdl",
+        "experiment \"f\" {\n    data \"fashion-mnist\" { crop-size 28; batch-size 8; workers 1; limit 40 }\n    encoder width=16 depth=1 heads=2 patch=7\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 0 }\n    epochs 1\n    precision \"fp32\"\n    eval \"finetune\" { epochs 2; batch-size 8; warmup-epochs 0; lr 1e3 1e4; baselines \"random-init\" }\n}\n",
+    );
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("every grid point diverged (lr 1.0e3 wd 0.05, lr 1.0e4 wd 0.05)"), "{out}{err}");
+    assert!(!err.contains("at epoch 0,") && !err.contains(", step 0 ("), "{err}");
+}
+
 /// A class its held-out part holds no image of is said by the evaluation itself, not only by
 /// the check before a pretraining trains: a `held-out` changed after the pretraining finished
 /// had no word. A class of one image is told apart (it stays in training at any fraction: "a

@@ -241,7 +241,8 @@ fn train_one(
             let loss = logits.f_to_kind(Kind::Float)?.f_cross_entropy_loss::<Tensor>(&y, None, Reduction::Mean, -100, cfg.label_smoothing)?;
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
-                return Ok(Fit::Diverged(format!("loss {value} at epoch {epoch}, step {it} (lr {lr_now:.3e})")));
+                // (counted from 1, as the epoch lines count them)
+                return Ok(Fit::Diverged(format!("loss {value} at epoch {}, step {} (lr {lr_now:.3e})", epoch + 1, it + 1)));
             }
             opt.zero_grad()?;
             loss.f_backward()?;
@@ -313,7 +314,7 @@ pub fn finetune(
             )));
         }
         let (fit, held) = (data::subset(train.clone(), fit), data::subset(train.clone(), held));
-        for &(lr, wd) in &grid {
+        for (i, &(lr, wd)) in grid.iter().enumerate() {
             // (a diverged point scores NaN, recorded as null, and the others are still compared)
             let acc = match train_one(build, fit.clone(), train_tf.clone(), None, cfg, lr, wd, device)? {
                 Fit::Trained(model, _) => {
@@ -322,13 +323,17 @@ pub fn finetune(
                     acc
                 }
                 Fit::Diverged(why) => {
-                    tracing::warn!("finetune lr {lr:.1e} wd {wd} diverged ({why}): no held-out score, the other points are compared");
+                    let rest = if i + 1 < grid.len() { "the other points are compared" } else { "the points before it are compared" };
+                    tracing::warn!("finetune lr {lr:.1e} wd {wd} diverged ({why}): no held-out score, {rest}");
                     f64::NAN
                 }
             };
             sweep.push((params(lr, wd), acc));
         }
-        let best = best_of(&sweep).ok_or_else(|| Error::Train("fine-tuning: every grid point diverged".into()))?;
+        let best = best_of(&sweep).ok_or_else(|| {
+            let points: Vec<String> = grid.iter().map(|(lr, wd)| format!("lr {lr:.1e} wd {wd}")).collect();
+            Error::Train(format!("fine-tuning: every grid point diverged ({}): lower the `lr` values", points.join(", ")))
+        })?;
         grid[best]
     } else {
         if grid.len() > 1 {
