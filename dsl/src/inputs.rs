@@ -158,6 +158,15 @@ fn root_error(what: &str, root: &Path, dataset: &DatasetKind, with_test: bool, s
         None => requested.into_iter().next().map(|names| (names, "")),
     };
     if let Some((first, at)) = first_missing {
+        // (the folder is there: what is missing is a file of a split; "missing data root" read
+        // as if the folder were, and did not say the evaluations read the test split)
+        let test_file = files(true).contains(&first);
+        let what = match (what == "test root", test_file) {
+            (false, true) => "test file (the evaluations read it)",
+            (_, true) => "test file",
+            _ => "data file",
+        }
+        .to_string();
         let names = first.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ");
         let also = match base {
             None => folder.iter().filter(|f| !f.is_empty()).map(|f| format!(" (nor its `{f}/`)")).collect::<String>(),
@@ -166,12 +175,13 @@ fn root_error(what: &str, root: &Path, dataset: &DatasetKind, with_test: bool, s
         };
         let text = if at.is_empty() { text.into_owned() } else { root.join(at).display().to_string() };
         return Some(DslError::MissingInput {
-            what: what.into(),
+            what,
             message: format!("{text} holds no {names}{also}"),
             span,
             help: match dataset {
-                DatasetKind::FashionMnist | DatasetKind::Mnist => "give the folder holding the idx files (`train-images-idx3-ubyte.gz`, ...; \
+                DatasetKind::FashionMnist => "give the folder holding the idx files (`train-images-idx3-ubyte.gz`, ...; \
                     Debian's `dataset-fashion-mnist` installs them in /usr/share/datasets/fashion-mnist)",
+                DatasetKind::Mnist => "give the folder holding the idx files (`train-images-idx3-ubyte.gz`, `t10k-images-idx3-ubyte.gz`, ...)",
                 _ => "give the folder the official binary archive unpacks to (or the folder above it)",
             }
             .into(),
@@ -212,6 +222,9 @@ mod tests {
         // the test split where evaluations read it from the data root
         let with_test = |kind: &DatasetKind, root: &str| root_error("data root", &d.join(root), kind, true, (0..0).into()).map(|e| e.to_string());
         assert!(with_test(&DatasetKind::FashionMnist, "fm").unwrap().contains("`t10k-images-idx3-ubyte.gz`"));
+        // (said as a file of the folder, not as a missing folder)
+        let e = with_test(&DatasetKind::FashionMnist, "fm").unwrap();
+        assert!(e.starts_with("missing test file (the evaluations read it): "), "{e}");
         std::fs::write(d.join("fm/t10k-images-idx3-ubyte"), b"").unwrap();
         assert!(with_test(&DatasetKind::FashionMnist, "fm").unwrap().contains("`t10k-labels-idx1-ubyte.gz`"));
         std::fs::write(d.join("fm/t10k-labels-idx1-ubyte"), b"").unwrap();
@@ -219,7 +232,8 @@ mod tests {
         std::fs::create_dir_all(d.join("c10/cifar-10-batches-bin")).unwrap();
         std::fs::write(d.join("c10/cifar-10-batches-bin/data_batch_1.bin"), b"").unwrap();
         // (every training batch)
-        assert!(err(&DatasetKind::Cifar10, "data root", "c10").unwrap().contains("holds no `data_batch_2.bin`"));
+        let e = err(&DatasetKind::Cifar10, "data root", "c10").unwrap();
+        assert!(e.starts_with("missing data file: ") && e.contains("holds no `data_batch_2.bin`"), "{e}");
         for i in 2..=5 {
             std::fs::write(d.join(format!("c10/cifar-10-batches-bin/data_batch_{i}.bin")), b"").unwrap();
         }
