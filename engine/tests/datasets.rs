@@ -806,7 +806,12 @@ fn cifar10_and_cifar100_binaries() {
     let e = Cifar::open(&c100, CifarVariant::Cifar100, CifarSplit::Test)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("test.bin") && e.contains("label 100"), "{e}");
+    assert!(e.contains("test.bin: record 0: fine label 100 out of range (0-99)"), "{e}");
+    // (the coarse label named where it is the one out of range: "label 64 (coarse 20)" read
+    // as if the fine label were)
+    write(&c100.join("test.bin"), &cifar_record(&[20, 64], 0, 0, 0));
+    let e = Cifar::open(&c100, CifarVariant::Cifar100, CifarSplit::Test).unwrap_err().to_string();
+    assert!(e.contains("test.bin: record 0: coarse label 20 out of range (0-19) beside fine label 64"), "{e}");
     write(&c100.join("test.bin"), &test); // 3 x 3073 bytes is no multiple of 3074
     let e = Cifar::open(&c100, CifarVariant::Cifar100, CifarSplit::Test)
         .unwrap_err()

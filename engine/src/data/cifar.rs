@@ -158,13 +158,15 @@ impl Cifar {
                     CifarVariant::Cifar10 => (r[0], None),
                     CifarVariant::Cifar100 => (r[1], Some(r[0])),
                 };
-                if label as usize >= variant.num_classes() || coarse.is_some_and(|c| c >= 20) {
-                    return Err(Error::Data(format!(
-                        "{}: record {j}: label {label}{} out of range for {:?}",
-                        path.display(),
-                        coarse.map(|c| format!(" (coarse {c})")).unwrap_or_default(),
-                        variant
-                    )));
+                // (the label out of range named: "label 64 (coarse 20)" read as if the fine one were)
+                let out = match coarse {
+                    Some(c) if c >= 20 => Some(format!("coarse label {c} out of range (0-19) beside fine label {label}")),
+                    Some(_) if label as usize >= variant.num_classes() => Some(format!("fine label {label} out of range (0-{})", variant.num_classes() - 1)),
+                    None if label as usize >= variant.num_classes() => Some(format!("label {label} out of range (0-{})", variant.num_classes() - 1)),
+                    _ => None,
+                };
+                if let Some(out) = out {
+                    return Err(Error::Data(format!("{}: record {j}: {out} for {:?}", path.display(), variant)));
                 }
                 ds.labels.push(label);
                 ds.pixels.extend_from_slice(&r[variant.label_bytes()..]);
