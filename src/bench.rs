@@ -524,7 +524,7 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
         // the ranks run `threads` torch threads each (set above in each); say so at launch
         extra.push(("OMP_NUM_THREADS".to_string(), threads.to_string()));
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        launch::spawn_local(b.nproc, launch::free_port()?, &args, &extra, std::time::Duration::from_secs(5), false)?;
+        launch::spawn_local(b.nproc, launch::free_port()?, &args, &extra, (std::time::Duration::from_secs(5), std::time::Duration::from_secs(1800)), false)?;
         return Ok(ExitCode::SUCCESS);
     };
     // one GPU per rank where the step runs on CUDA (NCCL), else CPU ranks over Gloo

@@ -42,15 +42,16 @@ fn monotonic_ms() -> i64 {
     t.tv_sec * 1000 + t.tv_nsec / 1_000_000
 }
 
-/// What a rank's failure soon after a long Ctrl-Z likely was: its collectives timed out while
-/// the ranks were stopped (each blamed a peer that "probably died", one of two ranks stopped
-/// together named as the one that failed).
-fn after_a_stop() -> Option<String> {
+/// What a rank's failure soon after a Ctrl-Z at least as long as the ranks' collective
+/// `timeout` likely was: their collectives timed out while they were stopped (each blamed a
+/// peer that "probably died", one of two ranks stopped together named as the one that failed).
+fn after_a_stop(timeout: Duration) -> Option<String> {
     let (at, stopped) = (CONTINUED_AT_MS.load(Ordering::SeqCst), STOPPED_MS.load(Ordering::SeqCst));
-    (stopped >= 1000 && monotonic_ms() - at < 60_000).then(|| {
+    (stopped > 0 && stopped as u128 >= timeout.as_millis() && monotonic_ms() - at < 60_000).then(|| {
         format!(
-            "; the ranks had been stopped (Ctrl-Z) for {} s just before: a stop longer than the `distributed` block's `timeout` ends the run in a collective's timeout when it goes on, which each rank blames on a peer",
-            stopped / 1000
+            "; the ranks had been stopped (Ctrl-Z) for {} s just before, longer than the `distributed` block's `timeout` ({} s): their collectives timed out when they went on, which each rank blames on a peer",
+            stopped / 1000,
+            timeout.as_secs()
         )
     })
 }
@@ -160,7 +161,7 @@ fn launch_id() -> u64 {
 /// = cores, on which rank 0 evaluates), and waits. When a rank fails, the others are stopped (SIGTERM, then SIGKILL
 /// after `grace`) and the error names the rank — the way torchrun behaves. A stop by a signal
 /// says to run the command again to resume where the ranks keep their work (`resumable`).
-pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_env: &[(String, String)], grace: Duration, resumable: bool) -> Result<()> {
+pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_env: &[(String, String)], (grace, timeout): (Duration, Duration), resumable: bool) -> Result<()> {
     // (a benchmark's ranks keep nothing to resume: it was said they did)
     let again = if resumable { " (run the same command again to resume)" } else { "" };
     if nproc == 0 {
@@ -280,7 +281,10 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
                 .min_by_key(|(i, (rank, s))| blame_order(*rank, s.code(), *i >= first))
                 .expect("a failed rank");
             let mut message = format!("rank {rank} {}; stopped the other ranks", describe(status));
-            message.push_str(&after_a_stop().map(|said| format!("{said}{again}")).unwrap_or_default());
+            // (a rank that failed, not one a signal stopped cleanly: its message says to resume)
+            if !matches!(status.code(), Some(129 | 130 | 143)) {
+                message.push_str(&after_a_stop(timeout).map(|said| format!("{said}{again}")).unwrap_or_default());
+            }
             // a rank that did not stop when asked may be what the others failed on: one that
             // stopped responding (SIGSTOP, stuck outside the collectives) lets the others'
             // collectives time out, and they fail first
@@ -609,21 +613,21 @@ pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<
 mod tests {
     use super::blame_order;
 
-    /// A rank's failure within a minute of a Ctrl-Z of a second or more is said to follow it
-    /// (the ranks' own errors blamed a peer that "probably died"); not later, nor after none.
+    /// A rank's failure within a minute of a Ctrl-Z at least as long as the collective timeout
+    /// is said to follow it (the ranks' own errors blamed a peer that "probably died"); not
+    /// after a shorter stop, nor later.
     #[test]
     fn a_failure_soon_after_a_long_stop_names_the_stop() {
         use std::sync::atomic::Ordering;
         let now = super::monotonic_ms();
         super::STOPPED_MS.store(25_400, Ordering::SeqCst);
         super::CONTINUED_AT_MS.store(now - 1_000, Ordering::SeqCst);
-        let said = super::after_a_stop().expect("a failure a second after a 25 s stop");
-        assert!(said.contains("stopped (Ctrl-Z) for 25 s just before") && said.contains("`timeout`"), "{said}");
+        let timeout = std::time::Duration::from_secs(10);
+        let said = super::after_a_stop(timeout).expect("a failure a second after a 25 s stop");
+        assert!(said.contains("stopped (Ctrl-Z) for 25 s just before, longer than the `distributed` block's `timeout` (10 s)"), "{said}");
+        assert_eq!(super::after_a_stop(std::time::Duration::from_secs(1800)), None, "a stop shorter than the timeout");
         super::CONTINUED_AT_MS.store(now - 120_000, Ordering::SeqCst);
-        assert_eq!(super::after_a_stop(), None, "two minutes after");
-        super::STOPPED_MS.store(300, Ordering::SeqCst);
-        super::CONTINUED_AT_MS.store(now, Ordering::SeqCst);
-        assert_eq!(super::after_a_stop(), None, "a stop of moments");
+        assert_eq!(super::after_a_stop(timeout), None, "two minutes after");
         super::STOPPED_MS.store(0, Ordering::SeqCst);
         super::CONTINUED_AT_MS.store(0, Ordering::SeqCst);
     }

@@ -674,7 +674,7 @@ fn cmd_launch(file: &std::path::Path, nproc: Option<usize>, port: Option<u16>, r
         let _ = e.print();
         return Ok(ExitCode::from(if e.use_stderr() { 2 } else { 0 }));
     }
-    launch::spawn_local(nproc, port, &args, &[], std::time::Duration::from_secs(10), true)?;
+    launch::spawn_local(nproc, port, &args, &[], (std::time::Duration::from_secs(10), std::time::Duration::from_secs(d.timeout_s)), true)?;
     Ok(ExitCode::SUCCESS)
 }
 
