@@ -628,9 +628,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 .and_then(|train| {
                     train_splits.insert(key, train.clone());
                     train::check_data(exp, train.clone(), world)?;
-                    // (one stopped part way resumes only on the images it began on)
+                    // (one stopped part way resumes only on the images it began on; one whose
+                    // `latest` is gone resumes from a kept checkpoint too)
                     match plan.status(n) {
-                        Status::Partial { .. } => train::check_resume(exp, (&plan.graph[n].dir, &plan.graph[n].hash), train, world),
+                        Status::Partial { .. } | Status::Pending => train::check_resume(exp, (&plan.graph[n].dir, &plan.graph[n].hash), train, world),
                         _ => Ok(()),
                     }
                 })

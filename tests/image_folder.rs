@@ -380,9 +380,31 @@ fn a_changed_folder_is_neither_read_from_cache_nor_resumed() {
     // (refused before any stage runs, as every pretraining's data is checked: a sweep's later
     // point was refused once the earlier points had trained; a dry run says so)
     assert!(t.contains("checked before pretraining: checkpoint"), "{t}");
-    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--dry-run"]);
+    let dry = || ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--dry-run"]);
+    let o = dry();
     let t = text(&o);
     assert!(!o.status.success() && t.contains("the run would be refused") && t.contains("the data now gives 37"), "{t}");
+    // the checkpoint checked is the one the resume would start from: with `latest` gone, the
+    // kept epoch checkpoint it falls back to (not checked before; the second epoch's, at the
+    // end of training, would only write the final weights, which any data allows)...
+    let second = d.join("epoch-0002.aside");
+    std::fs::rename(ckpt.join("epoch-0002.safetensors"), &second).unwrap();
+    std::fs::remove_file(ckpt.join("latest.safetensors")).unwrap();
+    let t = text(&dry());
+    assert!(t.contains("the run would be refused") && t.contains("epoch-0001.safetensors: taken at step") && t.contains("the data now gives 37"), "{t}");
+    // ... and a damaged `latest` with no kept checkpoint is no refusal: the resume starts over
+    // (it was refused as taken on 36 images)
+    let aside = d.join("epoch-0001.aside");
+    std::fs::rename(ckpt.join("epoch-0001.safetensors"), &aside).unwrap();
+    let mut bytes = std::fs::read(&aside).unwrap();
+    *bytes.last_mut().unwrap() ^= 0xff;
+    std::fs::write(ckpt.join("latest.safetensors"), &bytes).unwrap();
+    let o = dry();
+    let t = text(&o);
+    assert!(o.status.success() && !t.contains("would be refused"), "{t}");
+    std::fs::rename(&aside, ckpt.join("epoch-0001.safetensors")).unwrap();
+    std::fs::rename(&second, ckpt.join("epoch-0002.safetensors")).unwrap();
+    std::fs::copy(ckpt.join("epoch-0001.safetensors"), ckpt.join("latest.safetensors")).unwrap();
     // as many images, but not the same: one moved to another class (it resumed without a word)
     std::fs::remove_file(data.join("class_0/img_extra.png")).unwrap();
     std::fs::rename(data.join("class_0/img_0.png"), data.join("class_1/img_moved.png")).unwrap();
