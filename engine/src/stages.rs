@@ -213,7 +213,9 @@ fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device, 
         }
         _ => {
             // the recipe's initialisation (I-JEPA: trunc-normal; MAE: xavier, class token)
-            let init = (entry.build)(exp, Device::Cpu, 0, 1)?;
+            // (through the registry's build: its checks of the built recipe, the module it
+            // reads among them)
+            let init = crate::recipe::build(exp, Device::Cpu, 0, 1)?;
             let map: std::collections::HashMap<String, tch::Tensor> = init.feature_state().into_iter().collect();
             store.load_strict(&map, Path::new("<the recipe's initialisation>"))?;
         }
