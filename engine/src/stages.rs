@@ -371,13 +371,16 @@ fn check_run_point(points: &[ijepa_dsl::Point], want: &str, checkpoint: &Path, r
     }
     let Some(other) = points.iter().find(|p| p.name != want && trained(&p.experiment)) else { return Ok(()) };
     // (the sweep's settings as its file writes them: `config.json`'s field names read
-    // `optimizer.weight_decay.final_` and `encoder.embed_dim`)
+    // `optimizer.weight_decay.final_` and `encoder.embed_dim`; those of the pretraining alone,
+    // as `plan::weight_settings_apart` leaves out the evaluations', the layout's, the logging's)
+    let of_pretraining = |k: &str| !["eval.", "report", "distributed.", "log-every", "checkpoint."].iter().any(|p| k.starts_with(p));
     let apart: Vec<String> = points
         .iter()
         .find(|p| p.name == want)
         .map(|p| &p.varied)
         .into_iter()
         .flatten()
+        .filter(|(k, _)| of_pretraining(k))
         .filter_map(|(k, v)| other.varied.get(k).filter(|o| *o != v).map(|o| format!("{k} {o} -> {v}")))
         .collect();
     let other = &other.name;
