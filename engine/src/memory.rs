@@ -202,7 +202,7 @@ pub fn check_fits(exp: &Experiment, on_cpu: bool) -> crate::Result<()> {
     if est.total() > limit {
         return Err(crate::Error::Config(format!(
             "{} needs at least {} (weights, gradients and AdamW state {}, one block's activations for a batch of {} {}, \
-             mask indices {}), more than the {} {}; make the model, the crop or the batch smaller",
+             mask indices {}), more than the {} {}; make the model, the crop{} or the batch smaller",
             exp.name,
             gib(est.total()),
             gib(est.state),
@@ -210,7 +210,9 @@ pub fn check_fits(exp: &Experiment, on_cpu: bool) -> crate::Result<()> {
             gib(est.activations),
             gib(est.masks),
             gib(limit),
-            if on_cpu { AVAILABLE_HERE } else { "any accelerator has" }
+            if on_cpu { AVAILABLE_HERE } else { "any accelerator has" },
+            // (the views of an image count: a billion local crops was told to shrink the model)
+            if exp.recipe == "dino" && exp.dino.local_crops > 0 { ", DINO's local crops (`local-crops`, `local-size`)" } else { "" }
         )));
     }
     Ok(())
@@ -251,6 +253,7 @@ mod tests {
         ] {
             let err = check_fits(&e, true).unwrap_err().to_string();
             assert!(err.contains("needs at least") && err.contains("GiB"), "{what}: {err}");
+            assert_eq!(err.contains("DINO's local crops (`local-crops`, `local-size`)"), what.starts_with("dino"), "{what}: {err}");
             // and on an accelerator (memory unknown here): still refused, these fit nowhere
             assert!(check_fits(&e, false).is_err(), "{what}");
         }
