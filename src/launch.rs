@@ -422,10 +422,12 @@ fn running(rank: usize, c: &mut Child) -> bool {
     on
 }
 
-/// A `#SBATCH` option's value: sbatch splits its directives at white space and removes
-/// double quotes, so a value with a space is double-quoted.
+/// A `#SBATCH` option's value: sbatch splits its directives at white space, reads `'` and `"`
+/// as quotes and an unquoted `#` as a comment's start (its `_get_argument`), so a value with
+/// any of them is double-quoted, inside which they are plain (a folder `runs#1` sent the log
+/// to `runs`, and `bob's` stopped sbatch on an unmatched quote).
 fn sbatch_value(s: &str) -> String {
-    if s.chars().any(char::is_whitespace) {
+    if s.chars().any(|c| c.is_whitespace() || c == '#' || c == '\'') {
         format!("\"{s}\"")
     } else {
         s.to_string()
@@ -495,7 +497,7 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
         ("constraint", &s.constraint),
     ] {
         if let Some(v) = v {
-            let _ = writeln!(out, "#SBATCH --{flag}={v}");
+            let _ = writeln!(out, "#SBATCH --{flag}={}", sbatch_value(v));
         }
     }
     // SIGTERM to every task 5 minutes before the time limit (SLURM's own comes 30 s before
@@ -510,6 +512,10 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     // (nor a backslash, which turns SLURM's `%` patterns off: `%j` would name no job)
     if logs.contains(['"', '\\', '\n', '\r']) {
         return Err(format!("the log folder {logs:?} holds a double quote, a backslash or a line break, which an #SBATCH directive cannot: run from, or give --runs-dir, a path without them").into());
+    }
+    // (sbatch blanks these words anywhere on a directive's line, its heterogeneous jobs' markers)
+    if ["packjob", "hetjob"].iter().any(|w| logs.to_lowercase().contains(w)) {
+        return Err(format!("the log folder {logs:?} holds `packjob` or `hetjob`, which sbatch removes from an #SBATCH directive: give --runs-dir a path without them").into());
     }
     // SLURM fills `%j`, `%t`, ... in an output path: a `%` of the folder's own name is `%%`
     let logs = logs.replace('%', "%%");
@@ -689,6 +695,12 @@ mod tests {
         assert!(s.contains("--output='/w/runs %%j 100%%/x/slurm'/%j-rank%t.out"), "{s}");
         let e = super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/a\"b"), p("/w")).unwrap_err().to_string();
         assert!(e.contains("double quote"), "{e}");
+        // sbatch reads `#` as a comment and `'` as a quote: quoted (the log went to `/w/runs`)
+        let s = super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/runs#1"), p("/w")).unwrap();
+        assert!(s.contains("#SBATCH --output=\"/w/runs#1/x/slurm/%j.out\""), "{s}");
+        let s = super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/bob's"), p("/w")).unwrap();
+        assert!(s.contains("#SBATCH --output=\"/w/bob's/x/slurm/%j.out\""), "{s}");
+        assert!(super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/hetjob"), p("/w")).is_err());
         assert!(super::sbatch_script(&exp, p("/bin/ijepa"), p("/w/x.kdl"), p("/w/a\\b"), p("/w")).is_err());
     }
 
