@@ -206,6 +206,22 @@ fn wait_for_master(env: &DistEnv, timeout: Duration, who: &str) -> Result<()> {
     }
 }
 
+/// Why MASTER_ADDR `addr` is not an address of this host, if none of the addresses it resolves
+/// to can be bound here (a node list whose first host is another machine); `None` where one
+/// can, or where it does not resolve (said elsewhere).
+fn not_this_host(addr: &str, port: u16) -> Option<String> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<std::net::SocketAddr> = (addr, port).to_socket_addrs().ok()?.collect();
+    let bindable = |a: &std::net::SocketAddr| match std::net::TcpListener::bind(std::net::SocketAddr::new(a.ip(), 0)) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::AddrNotAvailable,
+    };
+    (!addrs.is_empty() && !addrs.iter().any(bindable)).then(|| {
+        let ips: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+        format!("MASTER_ADDR {addr} ({}) is no address of this host", ips.join(", "))
+    })
+}
+
 /// Whether `e` is a collective that failed because a peer closed its connection (it exited:
 /// the error is that peer's, not this rank's), not because it timed out.
 pub fn peer_closed(e: &crate::Error) -> bool {
@@ -326,6 +342,10 @@ impl ProcessGroup {
         resolve_master(env, timeout, &who)?;
         if env.rank != 0 {
             wait_for_master(env, timeout, &who)?;
+        } else if let Some(why) = not_this_host(&env.master_addr, env.master_port) {
+            // (rank 0 hosts the rendezvous and joins it at MASTER_ADDR: c10d's connect retries
+            // then ran past the timeout by about a third before its error said so)
+            tracing::warn!("{who}: {why}: rank 0 hosts the rendezvous there, so it will likely fail once c10d's connect retries give up (up to about a third past the `timeout`)");
         }
         let (iface, host) = match backend {
             Backend::Gloo => gloo_transport(env),
@@ -632,6 +652,17 @@ mod tests {
 
     /// A peer that closed its connection (it exited) is its error, not this rank's; a timeout
     /// or another failure is this rank's.
+    /// Rank 0's MASTER_ADDR is told apart when it is no address of this host (a node list
+    /// whose first host is another machine), not when it is one.
+    #[test]
+    fn a_master_address_of_another_host_is_said() {
+        assert_eq!(super::not_this_host("127.0.0.1", 29500), None);
+        assert_eq!(super::not_this_host("localhost", 29500), None);
+        // (TEST-NET-3, reserved for documentation: never an address of this host)
+        let said = super::not_this_host("203.0.113.7", 29500).expect("another host's address");
+        assert!(said.contains("MASTER_ADDR 203.0.113.7 (203.0.113.7) is no address of this host"), "{said}");
+    }
+
     #[test]
     fn a_closed_peer_is_told_from_a_timeout() {
         let dist = |m: &str| crate::Error::Dist(format!("rank 1 of 2: broadcast failed: {m}"));
