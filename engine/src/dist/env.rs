@@ -2,7 +2,7 @@
 //! rendezvous address, read from the variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK,
 //! LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT) or, failing those, from SLURM's (SLURM_PROCID,
 //! SLURM_NTASKS, SLURM_LOCALID, SLURM_NTASKS_PER_NODE / SLURM_TASKS_PER_NODE,
-//! SLURM_JOB_NODELIST). Mirrors what `torch.distributed.init_process_group("env://")` reads.
+//! SLURM_STEP_NODELIST / SLURM_JOB_NODELIST). Mirrors what `torch.distributed.init_process_group("env://")` reads.
 //!
 //! Parsing is a pure function of a lookup closure ([`DistEnv::from_lookup`]) so it is tested
 //! without touching the process environment.
@@ -53,8 +53,8 @@ impl DistEnv {
     ///   would wait for peers that never come). A batch script of a job that gave no
     ///   `--ntasks` has SLURM_PROCID without SLURM_NTASKS (sbatch sets it only from `--ntasks`):
     ///   one process, as outside SLURM (`sbatch --gres=gpu:1 --wrap "ijepa run F.kdl"` failed
-    ///   at once). The master is the first host of SLURM_JOB_NODELIST
-    ///   (or SLURM_NODELIST) unless MASTER_ADDR is set; the port is MASTER_PORT or
+    ///   at once). The master is the first host of SLURM_STEP_NODELIST (else
+    ///   SLURM_JOB_NODELIST, else SLURM_NODELIST) unless MASTER_ADDR is set; the port is MASTER_PORT or
     ///   `10000 + SLURM_JOB_ID % 20000`.
     /// * else `None`: a single process.
     ///
@@ -194,9 +194,12 @@ fn slurm(get: &dyn Fn(&str) -> Option<String>) -> Result<DistEnv> {
     let master_addr = match get("MASTER_ADDR") {
         Some(a) => a,
         None => {
-            let (name, list) = match get("SLURM_JOB_NODELIST") {
-                Some(l) => ("SLURM_JOB_NODELIST", l),
-                None => ("SLURM_NODELIST", required(get, "SLURM_NODELIST", "or MASTER_ADDR: the host of rank 0")?),
+            // (the step's nodes first: a step on part of the allocation, `srun -w node02` or
+            // `--relative=1`, has its rank 0 on its own first node, not the job's)
+            let (name, list) = match (get("SLURM_STEP_NODELIST"), get("SLURM_JOB_NODELIST")) {
+                (Some(l), _) => ("SLURM_STEP_NODELIST", l),
+                (None, Some(l)) => ("SLURM_JOB_NODELIST", l),
+                (None, None) => ("SLURM_NODELIST", required(get, "SLURM_NODELIST", "or MASTER_ADDR: the host of rank 0")?),
             };
             first_host(&list).map_err(|e| env_err(format!("{name}={list:?}: {e}")))?
         }
@@ -395,6 +398,19 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((e.master_addr.as_str(), e.master_port, e.local_world_size), ("n1", 4242, 2));
+        // a step on part of the job's nodes: its rank 0 is on the step's first node
+        let e = parse(&[
+            ("SLURM_PROCID", "0"),
+            ("SLURM_NTASKS", "1"),
+            ("SLURM_LOCALID", "0"),
+            ("SLURM_NTASKS_PER_NODE", "1"),
+            ("SLURM_JOB_NODELIST", "node[01-02]"),
+            ("SLURM_STEP_NODELIST", "node02"),
+            ("SLURM_JOB_ID", "7"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(e.master_addr, "node02");
     }
 
     #[test]
