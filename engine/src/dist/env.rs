@@ -63,7 +63,14 @@ impl DistEnv {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<DistEnv>> {
         let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         if get("RANK").is_some() || get("WORLD_SIZE").is_some() {
-            return torchrun(&get).map(Some);
+            // (srun's variables beside them are not read: a RANK/WORLD_SIZE left in the shell
+            // of an srun step gave "MASTER_ADDR is not set", pointing at the wrong fix)
+            return torchrun(&get).map(Some).map_err(|e| match (e, get("SLURM_PROCID").is_some()) {
+                (Error::Dist(m), true) => Error::Dist(format!(
+                    "{m} (SLURM_PROCID is set too, but RANK/WORLD_SIZE are read first, as torchrun's: under srun alone, unset RANK and WORLD_SIZE)"
+                )),
+                (e, _) => e,
+            });
         }
         if get("SLURM_PROCID").is_some() && get("SLURM_NTASKS").is_some() {
             return slurm(&get).map(Some);
@@ -344,6 +351,9 @@ mod tests {
         assert!(e.contains("RANK=2 is not below WORLD_SIZE=2"), "{e}");
         assert!(err(&[("RANK", "x"), ("WORLD_SIZE", "2")]).contains("RANK=\"x\" is not a valid number"));
         assert!(err(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_PORT", "1")]).contains("MASTER_ADDR is not set"));
+        // torchrun's variables left beside srun's: the error says which were read
+        let e = err(&[("RANK", "0"), ("WORLD_SIZE", "1"), ("SLURM_PROCID", "1"), ("SLURM_NTASKS", "2")]);
+        assert!(e.contains("MASTER_ADDR is not set") && e.contains("under srun alone, unset RANK and WORLD_SIZE"), "{e}");
         assert!(err(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "70000")])
             .contains("MASTER_PORT=\"70000\" is not a TCP port"));
         assert!(err(&[("RANK", "0"), ("WORLD_SIZE", "0"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")])
