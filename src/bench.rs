@@ -12,10 +12,14 @@ use ijepa_engine::{device, precision, profile, stages};
 use ijepa_recipes::ijepa::mask;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 /// The shortest timed window of `bench data` not noted as too short (seconds).
 const MIN_DATA_WINDOW_S: f64 = 1.0;
-use std::time::Instant;
+
+/// The collective timeout of `bench dist`'s ranks (its launcher's, for what it says after a
+/// Ctrl-Z).
+const BENCH_DIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Runs one `ijepa bench` subcommand.
 pub(crate) fn run(what: BenchCommand) -> CmdResult {
@@ -524,13 +528,13 @@ fn cmd_bench_dist(b: &BenchDist) -> CmdResult {
         // the ranks run `threads` torch threads each (set above in each); say so at launch
         extra.push(("OMP_NUM_THREADS".to_string(), threads.to_string()));
         let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        launch::spawn_local(b.nproc, launch::free_port()?, &args, &extra, (std::time::Duration::from_secs(5), std::time::Duration::from_secs(1800)), false)?;
+        launch::spawn_local(b.nproc, launch::free_port()?, &args, &extra, (std::time::Duration::from_secs(5), BENCH_DIST_TIMEOUT), false)?;
         return Ok(ExitCode::SUCCESS);
     };
     // one GPU per rank where the step runs on CUDA (NCCL), else CPU ranks over Gloo
     let on_cuda = device::resolve(&b.step.device)?.is_cuda();
     let backend = if on_cuda { Backend::Nccl } else { Backend::Gloo };
-    let pg = std::sync::Arc::new(ProcessGroup::new(&env, backend, std::time::Duration::from_secs(120))?);
+    let pg = std::sync::Arc::new(ProcessGroup::new(&env, backend, BENCH_DIST_TIMEOUT)?);
     let sizes: Vec<usize> = [1usize << 10, 1 << 14, 1 << 18, 1 << 20, 1 << 22, 1 << 24, 1 << 26].to_vec();
     let rows = dist::bench_all_reduce(&pg, &sizes, b.iters)?;
     if env.rank == 0 {

@@ -49,7 +49,7 @@ fn after_a_stop(timeout: Duration) -> Option<String> {
     let (at, stopped) = (CONTINUED_AT_MS.load(Ordering::SeqCst), STOPPED_MS.load(Ordering::SeqCst));
     (stopped > 0 && stopped as u128 >= timeout.as_millis() && monotonic_ms() - at < 60_000).then(|| {
         format!(
-            "; the ranks had been stopped (Ctrl-Z) for {} s just before, longer than the `distributed` block's `timeout` ({} s): their collectives timed out when they went on, which each rank blames on a peer",
+            "; the ranks had been stopped (Ctrl-Z) for {} s just before, longer than their collective timeout ({} s, the `distributed` block's `timeout`): their collectives timed out when they went on, which each rank blames on a peer",
             stopped / 1000,
             timeout.as_secs()
         )
@@ -640,7 +640,8 @@ mod tests {
 
     /// A second signal the launcher received before it passed on the first is passed on too,
     /// a moment after it (it was swallowed when both came within the launcher's poll, and
-    /// the ranks went on to their checkpoint where a second Ctrl-C stops them at once).
+    /// the ranks went on to their checkpoint where a second Ctrl-C stops them at once); one
+    /// signal sent twice within moments is one.
     #[test]
     fn a_second_signal_received_with_the_first_is_passed_on() {
         use std::sync::atomic::Ordering;
