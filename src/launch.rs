@@ -15,9 +15,23 @@ use std::time::{Duration, Instant};
 static STOP: AtomicI32 = AtomicI32::new(0);
 static SIGNALS: AtomicI32 = AtomicI32::new(0);
 
+/// When the last signal counted came, in ms of the monotonic clock (0: none yet).
+static LAST_SIGNAL_MS: AtomicI64 = AtomicI64::new(0);
+
+/// A signal within this many ms of the one counted before it is the same one sent twice (a
+/// closing terminal's SIGHUP, from the shell and from the kernel), not a second signal, which
+/// would stop the ranks without their checkpoint.
+const SAME_SIGNAL_MS: i64 = 100;
+
 extern "C" fn on_signal(sig: libc::c_int) {
+    // only async-signal-safe calls here: atomics and clock_gettime
+    let now = monotonic_ms();
+    let last = LAST_SIGNAL_MS.load(Ordering::SeqCst);
     STOP.store(sig, Ordering::SeqCst);
-    SIGNALS.fetch_add(1, Ordering::SeqCst);
+    if last == 0 || now - last >= SAME_SIGNAL_MS {
+        LAST_SIGNAL_MS.store(now, Ordering::SeqCst);
+        SIGNALS.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 /// The most ranks one launcher starts (`--nproc-per-node`, as the language's gpus-per-node).
@@ -630,7 +644,7 @@ mod tests {
         super::CONTINUED_AT_MS.store(now - 1_000, Ordering::SeqCst);
         let timeout = std::time::Duration::from_secs(10);
         let said = super::after_a_stop(timeout).expect("a failure a second after a 25 s stop");
-        assert!(said.contains("stopped (Ctrl-Z) for 25 s just before, longer than the `distributed` block's `timeout` (10 s)"), "{said}");
+        assert!(said.contains("stopped (Ctrl-Z) for 25 s just before, longer than their collective timeout (10 s"), "{said}");
         assert_eq!(super::after_a_stop(std::time::Duration::from_secs(1800)), None, "a stop shorter than the timeout");
         super::CONTINUED_AT_MS.store(now - 120_000, Ordering::SeqCst);
         assert_eq!(super::after_a_stop(timeout), None, "two minutes after");
@@ -668,6 +682,17 @@ mod tests {
         assert_eq!(killed, [0], "the child traps SIGINT and runs on until killed");
         assert_eq!(std::fs::read_to_string(&got).unwrap_or_default().lines().count(), 2, "two signals reached the child");
         let _ = std::fs::remove_dir_all(&d);
+        // one signal sent twice within moments (a closing terminal's SIGHUP) counts once; a
+        // second one later counts
+        super::on_signal(libc::SIGHUP);
+        super::on_signal(libc::SIGHUP);
+        assert_eq!(super::SIGNALS.load(Ordering::SeqCst), 1);
+        std::thread::sleep(std::time::Duration::from_millis(super::SAME_SIGNAL_MS as u64 + 20));
+        super::on_signal(libc::SIGHUP);
+        assert_eq!(super::SIGNALS.load(Ordering::SeqCst), 2);
+        super::STOP.store(0, Ordering::SeqCst);
+        super::SIGNALS.store(0, Ordering::SeqCst);
+        super::LAST_SIGNAL_MS.store(0, Ordering::SeqCst);
     }
 
     /// A sweep's points share one SLURM job: points that need different allocations (GPUs
