@@ -529,7 +529,7 @@ pub fn sbatch_script(exp: &Experiment, exe: &Path, file: &Path, runs_dir: &Path,
     }
     // (sbatch blanks these words anywhere on a directive's line, its heterogeneous jobs' markers)
     if ["packjob", "hetjob"].iter().any(|w| logs.to_lowercase().contains(w)) {
-        return Err(format!("the log folder {logs:?} holds `packjob` or `hetjob`, which sbatch removes from an #SBATCH directive: give --runs-dir a path without them").into());
+        return Err(format!("the log folder {logs:?} holds `packjob` or `hetjob`, which sbatch removes from an #SBATCH directive: give --runs-dir a path, and the experiment a name, without them").into());
     }
     // SLURM fills `%j`, `%t`, ... in an output path: a `%` of the folder's own name is `%%`
     let logs = logs.replace('%', "%%");
