@@ -343,9 +343,10 @@ impl ProcessGroup {
         if env.rank != 0 {
             wait_for_master(env, timeout, &who)?;
         } else if let Some(why) = not_this_host(&env.master_addr, env.master_port) {
-            // (rank 0 hosts the rendezvous and joins it at MASTER_ADDR: c10d's connect retries
-            // then ran past the timeout by about a third before its error said so)
-            tracing::warn!("{who}: {why}: rank 0 hosts the rendezvous there, so it will likely fail once c10d's connect retries give up (up to about a third past the `timeout`)");
+            // (rank 0's rendezvous server listens on every address of its host, and rank 0
+            // joins it at MASTER_ADDR: where that is another machine, c10d's connect retries
+            // ran past the timeout by about a third before its error said so)
+            tracing::warn!("{who}: {why}, where rank 0's rendezvous server listens: unless it reaches this host through NAT or a virtual IP, rank 0 cannot join the rendezvous, and fails once c10d's connect retries give up (up to about a third past the `timeout`)");
         }
         let (iface, host) = match backend {
             Backend::Gloo => gloo_transport(env),
@@ -658,9 +659,12 @@ mod tests {
     fn a_master_address_of_another_host_is_said() {
         assert_eq!(super::not_this_host("127.0.0.1", 29500), None);
         assert_eq!(super::not_this_host("localhost", 29500), None);
-        // (TEST-NET-3, reserved for documentation: never an address of this host)
-        let said = super::not_this_host("203.0.113.7", 29500).expect("another host's address");
-        assert!(said.contains("MASTER_ADDR 203.0.113.7 (203.0.113.7) is no address of this host"), "{said}");
+        // (TEST-NET-3, reserved for documentation: no address of this host, unless it binds
+        // any address, `net.ipv4.ip_nonlocal_bind`)
+        if std::net::TcpListener::bind("203.0.113.7:0").is_err() {
+            let said = super::not_this_host("203.0.113.7", 29500).expect("another host's address");
+            assert!(said.contains("MASTER_ADDR 203.0.113.7 (203.0.113.7) is no address of this host"), "{said}");
+        }
     }
 
     #[test]
