@@ -301,7 +301,7 @@ pub fn linear_probe(train_f: &Features, test_f: &Features, num_classes: usize, c
     if !m.is_finite() {
         return Err(Error::Train(format!("linear probe diverged at lr {lr}, wd {wd}")));
     }
-    if let Some(why) = below_chance(&m, (&x, &y), num_classes, (lr, wd)) {
+    if let Some(why) = below_chance(&m, (&x, &y), num_classes, (lr, wd), !sweep.is_empty()) {
         tracing::warn!("{why}");
     }
     let top1 = super::top1(&m.logits(&xt), &yt);
@@ -312,13 +312,15 @@ pub fn linear_probe(train_f: &Features, test_f: &Features, num_classes: usize, c
 /// below chance on its own training images `(x, y)`. Once features of large margins are fitted
 /// (their gradient vanishes), LARS's trust ratio scales the weight decay's pull on the weights
 /// to `lr` times their norm, whatever `wd`, and its momentum turns them around: a probe scored
-/// 0.00% on separable images at the grid's own lr 0.05 and wd 5e-4.
-fn below_chance(m: &Model, (x, y): (&Tensor, &Tensor), num_classes: usize, (lr, wd): (f64, f64)) -> Option<String> {
+/// 0.00% on separable images at the grid's own lr 0.05 and wd 5e-4. `chosen`: a grid chose the
+/// point on its held-out part (which then scored it best: its advice is not to choose).
+fn below_chance(m: &Model, (x, y): (&Tensor, &Tensor), num_classes: usize, (lr, wd): (f64, f64), chosen: bool) -> Option<String> {
     let fit = super::top1(&m.logits(x), y);
     let chance = 100.0 / num_classes.max(1) as f64;
     (wd > 0.0 && fit < chance).then(|| {
+        let fix = if chosen { "a lower `lr` or `weight-decay 0` avoids it" } else { "a lower `lr`, `weight-decay 0`, or a grid of several points chosen on a held-out part avoids it" };
         format!(
-            "linear probe: at lr {lr} and wd {wd} it ends at {fit:.2}% on its own training images, below chance ({chance:.2}%): once the features are fitted, LARS's trust ratio gives the weight decay a pull of lr times the weights' norm, and its momentum turned them around; its score measures that, not the features (a lower `lr`, `weight-decay 0`, or a grid whose held-out part chooses avoids it)"
+            "linear probe: at lr {lr} and wd {wd} it ends at {fit:.2}% on its own training images, below chance ({chance:.2}%): likely, once the features were fitted, LARS's trust ratio gave the weight decay a pull of lr times the weights' norm and its momentum turned them around; its score then measures that, not the features ({fix})"
         )
     })
 }
@@ -382,10 +384,14 @@ pub(crate) mod tests {
         let (x, y) = (tr.x.to_kind(Kind::Float), super::super::labels(&tr.y));
         let cfg = LinearCfg { heldout: 0.0, ..LinearCfg::default() };
         let fitted = |lr: f64, wd: f64| train(&x, &y, 10, (lr, wd), &cfg, u64::MAX, None).unwrap().0;
-        let said = below_chance(&fitted(0.05, 5e-4), (&x, &y), 10, (0.05, 5e-4)).expect("below chance");
+        let said = below_chance(&fitted(0.05, 5e-4), (&x, &y), 10, (0.05, 5e-4), false).expect("below chance");
         assert!(said.contains("at lr 0.05 and wd 0.0005 it ends at 0.00% on its own training images, below chance (10.00%)"), "{said}");
-        assert_eq!(below_chance(&fitted(0.05, 0.0), (&x, &y), 10, (0.05, 0.0)), None);
-        assert_eq!(below_chance(&fitted(0.01, 5e-4), (&x, &y), 10, (0.01, 5e-4)), None);
+        assert!(said.contains("a grid of several points"), "{said}");
+        // (a grid that chose the point is not advised to choose)
+        let said = below_chance(&fitted(0.05, 5e-4), (&x, &y), 10, (0.05, 5e-4), true).expect("below chance");
+        assert!(!said.contains("grid"), "{said}");
+        assert_eq!(below_chance(&fitted(0.05, 0.0), (&x, &y), 10, (0.05, 0.0), false), None);
+        assert_eq!(below_chance(&fitted(0.01, 5e-4), (&x, &y), 10, (0.01, 5e-4), false), None);
     }
 
     #[test]
