@@ -373,7 +373,7 @@ fn check_run_point(points: &[ijepa_dsl::Point], want: &str, checkpoint: &Path, r
     // (the sweep's settings as its file writes them: `config.json`'s field names read
     // `optimizer.weight_decay.final_` and `encoder.embed_dim`; those of the pretraining alone,
     // as `plan::weight_settings_apart` leaves out the evaluations', the layout's, the logging's)
-    let of_pretraining = |k: &str| !["eval.", "report", "distributed.", "log-every", "checkpoint."].iter().any(|p| k.starts_with(p));
+    let of_pretraining = |k: &str| !["eval.", "report", "distributed.", "log-every", "checkpoint.", "data.workers", "data.prefetch", "data.test-root"].iter().any(|p| k.starts_with(p));
     let apart: Vec<String> = points
         .iter()
         .find(|p| p.name == want)
