@@ -295,7 +295,8 @@ pub enum DslError {
     #[error("missing {what}: {message}")]
     #[diagnostic(code(ijepa::dsl::missing_input))]
     MissingInput {
-        /// The setting.
+        /// The setting (`data root`), or the file of a split the setting's folder lacks
+        /// (`data file`, `test file`).
         what: String,
         /// What is wrong with the path.
         message: String,
