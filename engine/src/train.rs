@@ -1008,52 +1008,43 @@ pub fn check_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usiz
 }
 
 /// What a pretraining stopped part way in `dir` (the stage `hash`) checks of its data as it
-/// resumes, made before any stage runs: the checkpoint it would resume from
-/// ([`resume_choice`]) was taken on these training images, in epochs of the steps they give
-/// now ([`check_position`]). A sweep's later point whose data changed was refused once the
-/// earlier points had trained. Nothing to resume from (the run starts over) is no refusal.
+/// resumes, made before any stage runs: the checkpoint it would resume from was taken on these
+/// training images, in epochs of the steps they give now ([`check_position`]). A sweep's later
+/// point whose data changed was refused once the earlier points had trained. The candidates
+/// are those [`latest_or_fallback`] tries, in its order (`latest`, then the kept checkpoints,
+/// newest first), each read by its header; one that would be refused is read whole, as the
+/// resume reads it ([`state::load`], and for `latest` [`foreign_latest`]), and refused only
+/// where the resume would use it (a damaged `latest` with nothing kept starts over): the
+/// checkpoints are read in full only for a refusal. Nothing to resume from is no refusal.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] as the resume would refuse it.
 pub fn check_resume(exp: &Experiment, (dir, hash): (&Path, &str), dataset: Arc<dyn data::Dataset>, world: usize) -> Result<()> {
     let latest = dir.join(schema::CHECKPOINTS).join(schema::LATEST);
-    let recorded = schema::read_manifest(dir).and_then(|m| m.checkpoint(schema::LATEST).cloned());
-    let Some((pos, from)) = resume_choice(&latest, (state::stage_id(hash), exp.epochs as u64), recorded.as_ref()) else { return Ok(()) };
-    // (a finished run that lost its final weights trains no more: any data writes them)
-    if pos.epoch as usize >= exp.epochs {
+    // (a link or a folder in its place: the resume refuses the folder for that, at its turn)
+    if std::fs::symlink_metadata(&latest).is_ok_and(|m| !m.is_file()) {
         return Ok(());
     }
+    let (stage, epochs) = (state::stage_id(hash), exp.epochs as u64);
+    let recorded = schema::read_manifest(dir).and_then(|m| m.checkpoint(schema::LATEST).cloned());
+    let kept = kept_checkpoints(&dir.join(schema::CHECKPOINTS)).unwrap_or_default();
     let (rest, _) = split_monitor(exp, dataset, world, true)?;
     let ipe = LoaderCfg::from_data_config(&exp.data, exp.seed, 0, world).steps_per_epoch(rest.len());
     let folder = exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder;
-    check_position(&from, pos, ipe as u64, (rest.len(), &data::Fingerprints::of(rest.as_ref()), folder), exp.data.batch_size, world)
-}
-
-/// The position and file a resume would start from, chosen as [`latest_or_fallback`] chooses
-/// (`latest` where it verifies and is the file the manifest recorded, else the newest kept
-/// checkpoint that verifies and is this stage's), with no tensors built and nothing copied;
-/// `None` where the resume would start over or refuse the folder for another cause (a link in
-/// `latest`'s place, a file that cannot be read): left to it.
-fn resume_choice(latest: &Path, (stage, epochs): (u64, u64), recorded: Option<&schema::CheckpointRecord>) -> Option<(Position, PathBuf)> {
-    let verifies = |p: &Path| state::verify_file(p).is_ok();
-    match std::fs::symlink_metadata(latest) {
-        Ok(m) if !m.is_file() => return None,
-        Ok(_) => {
-            if let Some(pos) = state::position_of(latest).filter(|_| verifies(latest)) {
-                match foreign_latest(latest, &pos, (stage, epochs), recorded) {
-                    Ok(None) => return Some((pos, latest.to_path_buf())),
-                    Ok(Some(_)) => {}
-                    Err(_) => return None,
-                }
-            }
+    let prints = data::Fingerprints::of(rest.as_ref());
+    for from in std::iter::once(latest.clone()).filter(|l| l.is_file()).chain(kept.into_iter().rev()) {
+        let Some(pos) = state::position_of(&from).filter(|p| !p.of_another_stage(stage) && p.impossible(epochs).is_none()) else { continue };
+        // (a finished run that lost its final weights trains no more: any data writes them)
+        if pos.epoch >= epochs {
+            return Ok(());
         }
-        Err(_) => {}
+        let Err(refused) = check_position(&from, pos, ipe as u64, (rest.len(), &prints, folder), exp.data.batch_size, world) else { return Ok(()) };
+        let used = state::load(&from).is_ok() && (from != latest || matches!(foreign_latest(&from, &pos, (stage, epochs), recorded.as_ref()), Ok(None)));
+        if used {
+            return Err(refused);
+        }
     }
-    let kept = kept_checkpoints(latest.parent()?).ok()?;
-    kept.into_iter().rev().find_map(|c| {
-        let pos = state::position_of(&c).filter(|p| !p.of_another_stage(stage) && p.impossible(epochs).is_none())?;
-        verifies(&c).then_some((pos, c))
-    })
+    Ok(())
 }
 
 /// The images a pretraining trains on, and the monitor's settings with its held-out images.
