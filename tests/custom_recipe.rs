@@ -252,6 +252,36 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
     assert!(err.contains("holds recipe linear-ae's modules, and that recipe names no transformers class"), "{err}");
 }
 
+/// The test recipe registered as `name` (its builder's recipe calls itself so), changed by
+/// `tweak`: a recipe's mistakes, each refused.
+fn variant(name: &'static str, summary: &str, tweak: fn(&mut LinearAe)) -> RecipeEntry {
+    RecipeEntry {
+        schema: RecipeSchema::new(name, summary),
+        build: Arc::new(move |exp, device, _, _| -> Result<Box<dyn DynRecipe>> {
+            let mut r = LinearAe::new(exp, device)?;
+            r.name = name;
+            tweak(&mut r);
+            Ok(Box::new(r))
+        }),
+        ..entry()
+    }
+}
+
+/// The error of `run_file` on a one-epoch experiment of the registered `recipe` on `limit`
+/// images, with the `extra` lines (in a scratch folder named `scratch`).
+fn refused_run(scratch: &str, recipe: &str, limit: usize, extra: &str) -> String {
+    let d = common::scratch(scratch);
+    let file = d.join("refused.kdl");
+    std::fs::write(
+        &file,
+        format!(
+            "experiment \"refused\" {{\n    recipe \"{recipe}\"\n    data \"fashion-mnist\" {{ crop-size 16; batch-size 32; workers 1; limit {limit} }}\n    encoder width=32 depth=1 heads=2 patch=4\n{extra}    epochs 1\n    precision \"fp32\"\n    device \"cpu\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).expect_err("the run is refused").to_string()
+}
+
 /// A step that returns more statistics than the recipe names stops the run at its first step,
 /// naming them: its rows had other columns than the header (the report could not read the
 /// run; a resume dropped every row as torn).
@@ -259,25 +289,8 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
 fn a_step_returning_other_statistics_than_it_names_is_refused() {
     ijepa_recipes::register_builtins().unwrap();
     register(entry()).unwrap();
-    let miscount = RecipeEntry {
-        schema: RecipeSchema::new("miscount-ae", "the linear autoencoder with a statistic it does not name (a test recipe)"),
-        build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> {
-            let mut r = LinearAe::new(exp, device)?;
-            r.name = "miscount-ae";
-            r.extra_stat = true;
-            Ok(Box::new(r))
-        }),
-        ..entry()
-    };
-    register(miscount).unwrap();
-    let d = common::scratch("custom-recipe-stats");
-    let file = d.join("miscount.kdl");
-    std::fs::write(
-        &file,
-        "experiment \"miscount\" {\n    recipe \"miscount-ae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 32; workers 1; limit 64 }\n    encoder width=32 depth=1 heads=2 patch=4\n    epochs 1\n    precision \"fp32\"\n    device \"cpu\"\n}\n",
-    )
-    .unwrap();
-    let err = ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).expect_err("the miscounted statistics are refused").to_string();
+    register(variant("miscount-ae", "the linear autoencoder with a statistic it does not name (a test recipe)", |r| r.extra_stat = true)).unwrap();
+    let err = refused_run("custom-recipe-stats", "miscount-ae", 64, "");
     assert!(err.contains("recipe \"miscount-ae\"'s step returned 2 statistics for the 1 it names (feature_norm)"), "{err}");
 }
 
@@ -287,25 +300,8 @@ fn a_step_returning_other_statistics_than_it_names_is_refused() {
 fn a_monitor_of_a_recipe_without_feature_encoders_is_refused() {
     ijepa_recipes::register_builtins().unwrap();
     register(entry()).unwrap();
-    let blind = RecipeEntry {
-        schema: RecipeSchema::new("blind-ae", "the linear autoencoder declaring no encoders (a test recipe)"),
-        build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> {
-            let mut r = LinearAe::new(exp, device)?;
-            r.name = "blind-ae";
-            r.blind = true;
-            Ok(Box::new(r))
-        }),
-        ..entry()
-    };
-    register(blind).unwrap();
-    let d = common::scratch("custom-recipe-monitor");
-    let file = d.join("blind.kdl");
-    std::fs::write(
-        &file,
-        "experiment \"blind\" {\n    recipe \"blind-ae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 32; workers 1; limit 128 }\n    encoder width=32 depth=1 heads=2 patch=4\n    monitor images=32 k=5 every=1\n    epochs 1\n    precision \"fp32\"\n    device \"cpu\"\n}\n",
-    )
-    .unwrap();
-    let err = ijepa::run_file(&file, &d.join("runs"), &d.join("reports")).expect_err("a monitor of nothing is refused").to_string();
+    register(variant("blind-ae", "the linear autoencoder declaring no encoders (a test recipe)", |r| r.blind = true)).unwrap();
+    let err = refused_run("custom-recipe-monitor", "blind-ae", 128, "    monitor images=32 k=5 every=1\n");
     assert!(err.contains("recipe \"blind-ae\" declares no encoders to measure"), "{err}");
 }
 
@@ -445,15 +441,9 @@ fn a_checkpoint_of_a_registered_recipe_gives_its_evaluated_module() {
     ijepa_recipes::register_builtins().unwrap();
     register(entry()).unwrap();
     let two = RecipeEntry {
-        schema: RecipeSchema::new("two-net-ae", "an online encoder and a slow copy (a test recipe)"),
         modules: vec!["encoder".into(), "slow".into()],
         feature_module: ijepa_engine::recipe::fixed_module("slow"),
-        build: Arc::new(|exp, device, _, _| -> Result<Box<dyn DynRecipe>> {
-            let mut r = LinearAe::new(exp, device)?;
-            r.name = "two-net-ae";
-            Ok(Box::new(r))
-        }),
-        ..entry()
+        ..variant("two-net-ae", "an online encoder and a slow copy (a test recipe)", |_| {})
     };
     register(two).unwrap();
     let d = common::scratch("custom-recipe-modules");
