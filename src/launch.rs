@@ -323,8 +323,8 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
         }
         if sig != 0 {
             // the same signal, once: each rank stops at its next step with a checkpoint (a
-            // second one received since is passed on at once: it was swallowed when it came
-            // within the poll's 100 ms of the first)
+            // second one counted since, `SAME_SIGNAL_MS` or more after it, is passed on a moment
+            // later: one that came within this loop's poll of the first was swallowed)
             stop_all(&mut children, STOP_GRACE.max(grace), sig, 1);
             return Err(Box::new(Stopped { message: format!("stopped by signal {sig}; stopped the ranks{again}"), code: (128 + sig).clamp(129, 255) as u8 }));
         }

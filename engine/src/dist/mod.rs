@@ -651,8 +651,6 @@ fn create_error(
 mod tests {
     use super::*;
 
-    /// A peer that closed its connection (it exited) is its error, not this rank's; a timeout
-    /// or another failure is this rank's.
     /// Rank 0's MASTER_ADDR is told apart when it is no address of this host (a node list
     /// whose first host is another machine), not when it is one.
     #[test]
@@ -667,6 +665,8 @@ mod tests {
         }
     }
 
+    /// A peer that closed its connection (it exited) is its error, not this rank's; a timeout
+    /// or another failure is this rank's.
     #[test]
     fn a_closed_peer_is_told_from_a_timeout() {
         let dist = |m: &str| crate::Error::Dist(format!("rank 1 of 2: broadcast failed: {m}"));
