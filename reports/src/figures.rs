@@ -374,6 +374,9 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
 
 /// Colour index ([`crate::plot::PALETTE`]'s black) of the monitor's collapse-warning floors.
 const FLOOR_COLOUR: usize = 6;
+/// The colour of a baseline's level across a grid sweep's panel (grey: its lines' colours
+/// are those of the combinations).
+const GRID_LEVEL_COLOUR: usize = 7;
 
 /// Colour index of an evaluation subject: the pretrained encoder, random init, raw pixels.
 fn subject_colour(model: &str) -> usize {
@@ -541,6 +544,11 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
     // letters but an exponent's.
     let number = |v: &str| !numbers(v).is_empty() && v.chars().all(|c| !c.is_ascii_alphabetic() || c == 'e' || c == 'E');
     let ordered = swept.iter().all(|e| e.record.varied.iter().filter(|(k, _)| shown(k)).all(|(_, v)| number(v)));
+    if ordered {
+        if let Some(grid) = grid_figure(exp, evals, &swept, &keys, seeded, without_result) {
+            return Some(grid);
+        }
+    }
     let (line, baseline) = if ordered { (Stroke::Solid, Stroke::Dashed) } else { (Stroke::Dots, Stroke::Crosses) };
     // each x position's first point: its settings and recipe stand for the position's
     let firsts: Vec<&EvalRun> = values.iter().map(|v| *swept.iter().find(|e| value(e) == *v).expect("a point per value")).collect();
@@ -600,28 +608,8 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
         models.dedup();
         for model in models {
             let of_model: Vec<&EvalRun> = evals.iter().copied().filter(|e| e.record.protocol == *p && e.record.model == model).collect();
-            let fits = |b: &EvalRun, point: &EvalRun, by_recipe: bool| {
-                (!by_recipe || recipe_of(b).is_none_or(|r| recipe_of(point).as_ref() == Some(&r)))
-                    && b.record.varied.iter().filter(|(k, _)| shown(k)).all(|(k, v)| point.record.varied.get(k) == Some(v))
-            };
-            // baselines named otherwise than this crate knows (no point's recipe among
-            // them) are matched by their settings alone
-            let by_recipe = firsts.iter().any(|pt| of_model.iter().any(|b| fits(b, pt, true)));
-            let mut used: Vec<&str> = Vec::new();
-            let mut used_recipes: Vec<String> = Vec::new();
-            let levels: Vec<Option<f64>> = firsts
-                .iter()
-                .map(|pt| {
-                    let fit: Vec<&EvalRun> = of_model.iter().copied().filter(|b| fits(b, pt, by_recipe)).collect();
-                    used.extend(fit.iter().map(|b| b.record.method.as_str()));
-                    for r in fit.iter().filter_map(|b| recipe_of(b)) {
-                        if !used_recipes.contains(&r) {
-                            used_recipes.push(r);
-                        }
-                    }
-                    (!fit.is_empty()).then(|| mean(&fit.iter().map(|b| b.record.top1).collect::<Vec<_>>()))
-                })
-                .collect();
+            let fit = baselines_at(&of_model, &firsts, shown);
+            let levels: Vec<Option<f64>> = fit.iter().map(|f| (!f.is_empty()).then(|| mean(&f.iter().map(|b| b.record.top1).collect::<Vec<_>>()))).collect();
             let level = matches!(levels[..], [Some(y), ..] if levels.iter().all(|l| *l == Some(y)));
             let pts: Vec<(f64, f64)> = match levels[..] {
                 [Some(y), ..] if level => vec![(0.0, y), (last, y)],
@@ -630,13 +618,7 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
             if pts.is_empty() {
                 continue;
             }
-            let used = distinct(used.into_iter());
-            // one name for one recipe's baseline; several recipes' under one name (records that
-            // carry their recipe) are still each point's own
-            let method = match used[..] {
-                [one] if used_recipes.len() <= 1 => one.to_string(),
-                _ => format!("{} (each point's recipe)", used[0].split(" (").next().unwrap_or(used[0])),
-            };
+            let method = baseline_method(&fit);
             let stroke = match model {
                 // (the raw pixels' marks other than the random init's: both drew crosses)
                 "raw-pixels" if !level && !ordered => Stroke::Squares,
@@ -712,6 +694,152 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
                 series,
             }],
         },
+    })
+}
+
+/// The baselines among `of_model` (one model's evaluations under one protocol) that stand beside
+/// each of `points`: those of the point's recipe (a random init is the recipe's own) whose
+/// swept settings (those `shown`) are the point's. Baselines named otherwise than this crate
+/// knows (no point's recipe among them) are matched by their settings alone.
+fn baselines_at<'a>(of_model: &[&'a EvalRun], points: &[&EvalRun], shown: impl Fn(&str) -> bool) -> Vec<Vec<&'a EvalRun>> {
+    let fits = |b: &EvalRun, point: &EvalRun, by_recipe: bool| {
+        (!by_recipe || recipe_of(b).is_none_or(|r| recipe_of(point).as_ref() == Some(&r)))
+            && b.record.varied.iter().filter(|(k, _)| shown(k)).all(|(k, v)| point.record.varied.get(k) == Some(v))
+    };
+    let by_recipe = points.iter().any(|pt| of_model.iter().any(|b| fits(b, pt, true)));
+    points.iter().map(|pt| of_model.iter().copied().filter(|b| fits(b, pt, by_recipe)).collect()).collect()
+}
+
+/// The legend's name of a baseline drawn from `fit` ([`baselines_at`]): one name for one
+/// recipe's baseline; several recipes' under one name (records that carry their recipe) are
+/// still each point's own.
+fn baseline_method(fit: &[Vec<&EvalRun>]) -> String {
+    let used = distinct(fit.iter().flatten().map(|b| b.record.method.as_str()));
+    let mut recipes: Vec<String> = fit.iter().flatten().filter_map(|b| recipe_of(b)).collect();
+    recipes.sort_unstable();
+    recipes.dedup();
+    match used[..] {
+        [one] if recipes.len() <= 1 => one.to_string(),
+        [] => String::new(),
+        _ => format!("{} (each point's recipe)", used[0].split(" (").next().unwrap_or(used[0])),
+    }
+}
+
+/// Settings values in the sweep figure's order: by their numbers, then as written; once each.
+fn in_order(mut values: Vec<String>) -> Vec<String> {
+    values.sort_by(|a, b| numbers(a).partial_cmp(&numbers(b)).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(b)));
+    values.dedup();
+    values
+}
+
+/// The sweep figure of a full grid over two or more numbers (`vary "optimizer.lr.peak" ...`
+/// beside `vary "optimizer.weight-decay" ...`: every combination measured): the setting of the
+/// most values is the x axis and each combination of the others a line of its own colour, one
+/// panel per protocol. (One line through the combinations in order went from one decay's
+/// largest learning rate to the next decay's smallest, as if a setting between them were
+/// measured.) `None` for any other sweep (a zip's settings vary together, along one line) and
+/// for more combinations of the others than there are colours to tell them apart.
+fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String], seeded: bool, without_result: &[String]) -> Option<NamedFigure> {
+    const MOST_LINES: usize = 6;
+    let of = |e: &EvalRun, k: &str| e.record.varied.get(k).cloned().unwrap_or_default();
+    let values: Vec<Vec<String>> = keys.iter().map(|k| in_order(swept.iter().map(|e| of(e, k)).collect())).collect();
+    let mut combos: Vec<Vec<String>> = swept.iter().map(|e| keys.iter().map(|k| of(e, k)).collect()).collect();
+    combos.sort_unstable();
+    combos.dedup();
+    if keys.len() < 2 || values.iter().any(|v| v.len() < 2) || combos.len() != values.iter().map(Vec::len).product::<usize>() {
+        return None;
+    }
+    // (the most values; of equal counts, the first key)
+    let xi = (0..keys.len()).rev().max_by_key(|&i| values[i].len()).expect("two keys or more");
+    let (x_key, xs) = (&keys[xi], &values[xi]);
+    let others: Vec<&String> = keys.iter().enumerate().filter(|(i, _)| *i != xi).map(|(_, k)| k).collect();
+    // a line's values of the other settings (its order), and its name (`k=v, ...`)
+    let group = |e: &EvalRun| others.iter().map(|k| of(e, k)).collect::<Vec<_>>().join(", ");
+    let named = |e: &EvalRun| others.iter().map(|k| format!("{k}={}", of(e, k))).collect::<Vec<_>>().join(", ");
+    let groups = in_order(swept.iter().map(|e| group(e)).collect());
+    if groups.len() > MOST_LINES {
+        return None;
+    }
+    let names: Vec<String> = groups.iter().map(|g| named(swept.iter().find(|e| group(e) == *g).expect("a point per line"))).collect();
+    let at = |e: &EvalRun| xs.iter().position(|x| *x == of(e, x_key)).expect("every value is listed") as f64;
+    let colour = |e: &EvalRun| groups.iter().position(|g| *g == group(e)).expect("every group is listed");
+    let shown = |k: &str| keys.iter().any(|s| s == k);
+    let last = (xs.len() - 1) as f64;
+    let foreign = |e: &EvalRun| e.record.pretrain_dir.is_none() && e.record.checkpoint.is_some();
+    // each cell's first point (group by x): its settings and recipe stand for the cell's
+    let cells: Vec<&EvalRun> = groups
+        .iter()
+        .flat_map(|g| xs.iter().map(move |x| (g, x)))
+        .filter_map(|(g, x)| swept.iter().copied().find(|e| group(e) == *g && of(e, x_key) == *x))
+        .collect();
+    let protocols = distinct(swept.iter().map(|e| e.record.protocol.as_str()));
+    let mut panels = Vec::new();
+    for p in protocols {
+        let mut series = Vec::new();
+        let ours: Vec<&EvalRun> = swept.iter().copied().filter(|e| e.record.protocol == p && !foreign(e)).collect();
+        let methods = distinct(ours.iter().map(|e| e.record.method.as_str()));
+        let name = methods.join(" / ");
+        for (c, g) in groups.iter().enumerate() {
+            let line: Vec<&EvalRun> = ours.iter().copied().filter(|e| group(e) == *g).collect();
+            let pts: Vec<(f64, f64)> = (0..xs.len())
+                .filter_map(|i| {
+                    let top1: Vec<f64> = line.iter().filter(|e| at(e) == i as f64).map(|e| e.record.top1).collect();
+                    (!top1.is_empty()).then(|| (i as f64, mean(&top1)))
+                })
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let g = &names[c];
+            if seeded {
+                series.push(Series::new(format!("{name} · {g} (mean over seeds)"), pts, c, Stroke::Solid));
+                series.push(Series::new(format!("{name} · {g}, each seed"), line.iter().map(|e| (at(e), e.record.top1)).collect(), c, Stroke::Points));
+            } else {
+                series.push(Series::new(format!("{name} · {g}"), pts, c, Stroke::Solid));
+            }
+        }
+        // a checkpoint from elsewhere evaluated at a point: dots of its own, in its cell's colour
+        for e in swept.iter().filter(|e| e.record.protocol == p && foreign(e)) {
+            series.push(Series::new(format!("{} · {}", e.record.method, named(e)), vec![(at(e), e.record.top1)], colour(e), Stroke::Points));
+        }
+        let models = in_order(evals.iter().filter(|e| is_baseline(e) && e.record.protocol == p).map(|e| e.record.model.clone()).collect());
+        for model in models {
+            let of_model: Vec<&EvalRun> = evals.iter().copied().filter(|e| e.record.protocol == p && e.record.model == model).collect();
+            let fit = baselines_at(&of_model, &cells, shown);
+            let levels: Vec<Option<f64>> = fit.iter().map(|f| (!f.is_empty()).then(|| mean(&f.iter().map(|b| b.record.top1).collect::<Vec<_>>()))).collect();
+            let method = baseline_method(&fit);
+            let stroke = if model == "raw-pixels" { Stroke::Dotted } else { Stroke::Dashed };
+            match levels[..] {
+                // one value at every cell: a grey level across the panel
+                [Some(y), ..] if levels.iter().all(|l| *l == Some(y)) => series.push(Series::new(method, vec![(0.0, y), (last, y)], GRID_LEVEL_COLOUR, stroke)),
+                // else each line's own, in its colour, where one fits
+                _ => {
+                    for (c, g) in groups.iter().enumerate() {
+                        let pts: Vec<(f64, f64)> = cells.iter().zip(&levels).filter(|(e, _)| group(e) == *g).filter_map(|(e, l)| l.map(|y| (at(e), y))).collect();
+                        if !pts.is_empty() {
+                            series.push(Series::new(format!("{method} · {}", names[c]), pts, c, stroke));
+                        }
+                    }
+                }
+            }
+        }
+        panels.push(Panel { title: p.to_string(), x_label: x_key.clone(), y_label: "top-1 (%)".into(), x: XAxis::Categories(xs.clone()), series });
+    }
+    let others = others.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    let seeds = if seeded { " With several seeds per setting, each line joins their means and a circle marks each seed's result." } else { "" };
+    let absent = match without_result {
+        [] => String::new(),
+        points => format!(" Not drawn, with no result: {} (the sweep table lists them).", points.join("; ")),
+    };
+    Some(NamedFigure {
+        stem: format!("sweep-{}", slug(exp)),
+        caption: format!(
+            "Top-1 (%) on the test split against the swept `{x_key}`, one panel per protocol and one colour per value of \
+             {others} (a grid: every combination measured). Dashed: the random-init encoder; dotted: the raw pixels, under \
+             the same protocol; grey when they depend on no swept setting, else in the colour of the line they stand \
+             beside (with several seeds, their mean). The swept values are placed evenly in their order, not to scale.{seeds}{absent}"
+        ),
+        figure: Figure { title: format!("Sweep {exp}: top-1 against {x_key}, by {}", others.replace('`', "")), panels },
     })
 }
 

@@ -1207,10 +1207,13 @@ fn a_running_manifest_whose_process_is_gone_shows_as_killed() {
     assert_eq!(cells(runs), ("killed".to_string(), "1.5".to_string()));
 }
 
-/// A sweep over a pretraining setting and an evaluation setting (`vary "optimizer.lr.peak"`,
-/// `vary "eval.knn.k"`): the x axis is the encoder's points, in numeric order even for values
-/// written with an exponent; a baseline that depends on k is drawn at the points of its k, one
-/// that depends on nothing swept as a level; no baseline joins the encoder's line.
+/// A grid over a pretraining setting and an evaluation setting (`vary "optimizer.lr.peak"`,
+/// `vary "eval.knn.k"`, every combination measured): the x axis is the setting of the most
+/// values (the learning rate, in numeric order even for values written with an exponent), each
+/// k a line of its own colour (one line through the six combinations went from k=5's largest
+/// rate to k=10's smallest); a baseline that depends on k is drawn beside each k's line in its
+/// colour, one that depends on nothing swept as a grey level; no baseline joins the encoder's
+/// lines. A zip of the same values (settings varied together) keeps one line through them.
 #[test]
 fn a_sweep_over_an_eval_setting_draws_its_baselines_against_the_points() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1228,18 +1231,66 @@ fn a_sweep_over_an_eval_setting_draws_its_baselines_against_the_points() {
     let reg = load_registry(&runs).unwrap();
     let figs = ijepa_reports::figures::experiment_figures(&reg, study);
     let sweep = figs.iter().find(|f| f.stem == "sweep-lrk").expect("a sweep figure");
+    assert_eq!(sweep.figure.panels.len(), 1, "one panel per protocol");
     let panel = &sweep.figure.panels[0];
     let ijepa_reports::plot::XAxis::Categories(values) = &panel.x else { panic!("categorical x") };
-    // BTreeMap order: eval.knn.k, then optimizer.lr.peak
-    assert_eq!(values, &["5, 1e-4", "5, 5e-4", "5, 1e-3", "10, 1e-4", "10, 5e-4", "10, 1e-3"]);
-    assert_eq!(panel.x_label, "eval.knn.k, optimizer.lr.peak");
-    let series = |label: &str| panel.series.iter().find(|s| s.label.as_deref() == Some(label)).unwrap_or_else(|| panic!("no {label}"));
-    let ours = series("I-JEPA (ours) · knn");
-    assert_eq!(ours.points.iter().map(|p| p.1).collect::<Vec<_>>(), [20.0, 28.0, 31.0, 21.0, 29.0, 33.0]);
-    let pixels = series("raw pixels · knn");
-    assert_eq!(pixels.points, [(0.0, 69.7), (1.0, 69.7), (2.0, 69.7), (3.0, 68.1), (4.0, 68.1), (5.0, 68.1)]);
-    let random = series("random init · knn");
-    assert_eq!(random.points, [(0.0, 15.0), (5.0, 15.0)]);
+    assert_eq!(values, &["1e-4", "5e-4", "1e-3"]);
+    assert_eq!((panel.x_label.as_str(), panel.title.as_str()), ("optimizer.lr.peak", "knn"));
+    let line = |label: &str| series(panel, label);
+    let (k5, k10) = (line("I-JEPA (ours) · eval.knn.k=5"), line("I-JEPA (ours) · eval.knn.k=10"));
+    assert_eq!(k5.points, [(0.0, 20.0), (1.0, 28.0), (2.0, 31.0)]);
+    assert_eq!(k10.points, [(0.0, 21.0), (1.0, 29.0), (2.0, 33.0)]);
+    assert_ne!(k5.colour, k10.colour);
+    let pixels = (line("raw pixels · eval.knn.k=5"), line("raw pixels · eval.knn.k=10"));
+    assert_eq!(pixels.0.points, [(0.0, 69.7), (1.0, 69.7), (2.0, 69.7)]);
+    assert_eq!(pixels.1.points, [(0.0, 68.1), (1.0, 68.1), (2.0, 68.1)]);
+    assert_eq!((pixels.0.colour, pixels.1.colour), (k5.colour, k10.colour));
+    let random = line("random init");
+    assert_eq!(random.points, [(0.0, 15.0), (2.0, 15.0)]);
+    assert!(![k5.colour, k10.colour].contains(&random.colour));
+    assert!(sweep.caption.contains("one colour per value of `eval.knn.k`"), "{}", sweep.caption);
+    ijepa_reports::plot::render(&sweep.figure).unwrap();
+
+    // a zip (k and the rate varied together): no grid, one line in the points' order
+    let runs = tmp.path().join("zip");
+    for (i, (lr, k, top1)) in [("1e-4", "5", 20.0), ("5e-4", "10", 29.0), ("1e-3", "20", 33.0)].into_iter().enumerate() {
+        eval(&runs, study, &format!("knn-ijepa-{i}"), "knn", "ijepa", top1, None, json!({"optimizer.lr.peak": lr, "eval.knn.k": k}));
+    }
+    let panel = sweep_panel(&load_registry(&runs).unwrap(), study);
+    assert_eq!(panel.x, ijepa_reports::plot::XAxis::Categories(vec!["5, 1e-4".into(), "10, 5e-4".into(), "20, 1e-3".into()]));
+    assert_eq!(series(&panel, "I-JEPA (ours) · knn").points, [(0.0, 20.0), (1.0, 29.0), (2.0, 33.0)]);
+}
+
+/// A grid of two settings with several seeds each and two protocols: a panel per protocol,
+/// each line the mean over its seeds at each x with a circle per seed.
+#[test]
+fn a_grid_sweep_with_seeds_draws_a_panel_per_protocol() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let study = "grid";
+    let mut i = 0;
+    for (lr, wd, base) in [("1e-3", "0.04", 30.0), ("2e-3", "0.04", 32.0), ("1e-3", "0.1", 34.0), ("2e-3", "0.1", 36.0)] {
+        for seed in ["0", "1"] {
+            for (protocol, plus) in [("knn", 0.0), ("linear", 10.0)] {
+                let top1 = base + plus + if seed == "1" { 1.0 } else { 0.0 };
+                eval(&runs, study, &format!("{protocol}-ijepa-{i}"), protocol, "ijepa", top1, None, json!({"optimizer.lr.peak": lr, "optimizer.weight-decay": wd, "seed": seed}));
+                i += 1;
+            }
+        }
+    }
+    let reg = load_registry(&runs).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, study);
+    let sweep = figs.iter().find(|f| f.stem == "sweep-grid").expect("a sweep figure");
+    let titles: Vec<&str> = sweep.figure.panels.iter().map(|p| p.title.as_str()).collect();
+    assert_eq!(titles, ["knn", "linear"]);
+    // two values each: the first key (in the records' order) is the x axis
+    let linear = &sweep.figure.panels[1];
+    assert_eq!(linear.x_label, "optimizer.lr.peak");
+    let mean = series(linear, "I-JEPA (ours) · optimizer.weight-decay=0.1 (mean over seeds)");
+    assert_eq!(mean.points, [(0.0, 44.5), (1.0, 46.5)]);
+    let each = series(linear, "I-JEPA (ours) · optimizer.weight-decay=0.1, each seed");
+    assert_eq!((each.points.len(), each.stroke), (4, ijepa_reports::plot::Stroke::Points));
+    ijepa_reports::plot::render(&sweep.figure).unwrap();
 }
 
 /// Rewrites an evaluation's `eval.json` (as [`eval`] wrote it) with `f`.
