@@ -102,6 +102,15 @@ fn heads_of(file: &Path, run: Option<&(PathBuf, serde_json::Value)>, heads: Opti
     }
 }
 
+/// The recipe that trained checkpoint `file`, recorded in what [`import_checkpoint`] and an
+/// export under the official names write: its `run`'s (the run folder it lies in), the file's
+/// own record (an export's, an import's), or the one whose modules it holds.
+fn recipe_of(file: &Path, run: Option<&(PathBuf, serde_json::Value)>, models: &import::Models) -> Option<String> {
+    run.and_then(|(_, config)| config.get("recipe").and_then(|r| r.as_str()).map(str::to_string))
+        .or_else(|| ijepa_engine::checkpoint::state::metadata_of(file).and_then(|m| m.get(ijepa_engine::checkpoint::state::RECIPE).cloned()))
+        .or_else(|| models.recipe())
+}
+
 /// Converts the checkpoint `file` into our safetensors (official names, `module.` stripped) at
 /// `out` (default: [`default_import_path`]). The encoder, predictor and target encoder it holds
 /// are built and loaded strictly first; `heads` names the head count where the width implies
@@ -125,7 +134,8 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     // the head count no shape carries, kept in the file written (it was dropped, and an
     // evaluation of the import under another head count was no longer refused)
     let given = heads;
-    let heads = heads_of(file, ijepa_engine::stages::run_of_checkpoint(file).as_ref(), heads)?;
+    let run = ijepa_engine::stages::run_of_checkpoint(file);
+    let heads = heads_of(file, run.as_ref(), heads)?;
     // the head count shapes no tensor: when the width names no preset, check with one head
     let (vit, heads_known) = match import::infer_vit(enc, heads, file).and_then(|cfg| cfg.validate().map(|()| cfg)) {
         Ok(cfg) => (cfg, true),
@@ -166,7 +176,7 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     }
-    import::write_ours(&models, &out, heads)?;
+    import::write_ours(&models, &out, heads, recipe_of(file, run.as_ref(), &models).as_deref())?;
     Ok(Imported { source: file.to_path_buf(), out, modules, vit, heads_known, info: models.info.clone() })
 }
 
@@ -412,13 +422,8 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
             }
             let recorded = known_heads.map(|h| h.to_string());
-            // (and the recipe that trained it: its run's, an earlier export's, or the one of its
-            // modules)
-            let recipe = run
-                .as_ref()
-                .and_then(|(_, config)| config.get("recipe").and_then(|r| r.as_str()).map(str::to_string))
-                .or_else(|| ijepa_engine::checkpoint::state::metadata_of(file).and_then(|m| m.get(ijepa_engine::checkpoint::state::RECIPE).cloned()))
-                .or_else(|| models.recipe());
+            // (and the recipe that trained it)
+            let recipe = recipe_of(file, run.as_ref(), &models);
             let meta: Vec<(&str, &str)> = recorded
                 .as_deref()
                 .map(|h| (ijepa_engine::checkpoint::state::ENCODER_HEADS, h))

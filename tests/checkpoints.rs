@@ -250,6 +250,28 @@ fn an_imported_checkpoint_is_labelled_by_its_source() {
     .unwrap();
     let o = ijepa(&["eval", dino.to_str().unwrap(), "--checkpoint", exported.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("records an encoder trained by ijepa (its metadata), where evd's recipe is dino"), "{}", text(&o));
+    // an import keeps what its source said of itself: the export's recipe (an import of an MAE
+    // export was evaluated under a DINO experiment and filed as DINO's), and the official
+    // checkpoint's epoch (the import's evaluation recorded no epochs)
+    let reimported = d.join("reimported.safetensors");
+    let o = ijepa(&["import-checkpoint", exported.to_str().unwrap(), "--out", reimported.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ijepa(&["eval", dino.to_str().unwrap(), "--checkpoint", reimported.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("records an encoder trained by ijepa (its metadata), where evd's recipe is dino"), "{}", text(&o));
+    let imported = d.join("imported.safetensors");
+    let o = ijepa(&["import-checkpoint", PTH, "--out", imported.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = ijepa(&["import-checkpoint", imported.to_str().unwrap(), "--out", d.join("again.safetensors").to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("epoch=1"), "{}", text(&o));
+    let o = ijepa(&["eval", f.to_str().unwrap(), "--checkpoint", imported.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let records: Vec<serde_json::Value> = std::fs::read_dir(runs.join("ev"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("eval.json")).ok())
+        .map(|t| serde_json::from_str(&t).unwrap())
+        .collect();
+    let of_import = records.iter().find(|v| v["method"] == "I-JEPA (imported.safetensors)").unwrap_or_else(|| panic!("{records:?}"));
+    assert_eq!(of_import["pretrain_epochs"], 1, "{of_import}");
 }
 
 /// Writes a safetensors file of the fixture's init weights with one change applied.
@@ -467,6 +489,14 @@ fn official_mae_and_dino_layouts_import() {
     let hf = d.join("mae-train-hf");
     let o = ijepa(&["export", "tests/fixtures/pth/mae-checkpoint-tiny.pth", "--format", "hf", "--heads", "2", "--out", hf.to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("the MAE decoder's attention heads are in no tensor") && text(&o).contains("(16 heads)"), "{}", text(&o));
+    let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["norm_pix_loss"], false);
+    // (and so does an export of its import: the import keeps what the checkpoint said)
+    let o = ijepa(&["import-checkpoint", mae_train.to_str().unwrap(), "--out", d.join("mae-train-again.safetensors").to_str().unwrap()]);
+    assert!(text(&o).contains("epoch=39 args.model=mae_vit_tiny_patch4 (fixture) args.norm_pix_loss=false"), "{}", text(&o));
+    let hf = d.join("mae-import-hf");
+    let o = ijepa(&["export", mae_train.to_str().unwrap(), "--format", "hf", "--heads", "2", "--out", hf.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
     let cfg: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
     assert_eq!(cfg["norm_pix_loss"], false);
     let k2 = keys(&mae_train);

@@ -266,10 +266,10 @@ fn from_torch(path: &Path) -> Result<Models> {
     // what a training checkpoint says of itself (I-JEPA's epoch, loss, lr...; MAE's and DINO's
     // epoch), and the architecture MAE's and DINO's command line (`args`, an
     // argparse.Namespace) named
-    for key in ["epoch", "loss", "lr", "batch_size", "world_size"] {
-        match v.get(key) {
-            Some(Value::Int(i)) => m.info.push((key.into(), i.to_string())),
-            Some(Value::Float(f)) => m.info.push((key.into(), f.to_string())),
+    for key in &INFO_ORDER[..5] {
+        match v.get(*key) {
+            Some(Value::Int(i)) => m.info.push((key.to_string(), i.to_string())),
+            Some(Value::Float(f)) => m.info.push((key.to_string(), f.to_string())),
             _ => {}
         }
     }
@@ -311,8 +311,16 @@ fn from_safetensors(path: &Path) -> Result<Models> {
     }
     let mut m = Models { path: path.to_path_buf(), ..Default::default() };
     assign_flat(&mut m, all, path)?;
+    // what an import kept of its source ([`write_ours`]), in the order a torch file gives it
+    let kept = state::metadata_of(path).unwrap_or_default();
+    let mut info: Vec<(String, String)> = kept.iter().filter_map(|(k, v)| Some((k.strip_prefix(INFO_PREFIX)?.to_string(), v.clone()))).collect();
+    info.sort_by_key(|(k, _)| (INFO_ORDER.iter().position(|o| o == k).unwrap_or(INFO_ORDER.len()), k.clone()));
+    m.info = info;
     Ok(m)
 }
+
+/// The order of [`Models::info`]'s keys as a torch file gives them.
+const INFO_ORDER: [&str; 8] = ["epoch", "loss", "lr", "batch_size", "world_size", "args.model", "args.arch", "args.norm_pix_loss"];
 
 /// A flat state dict into `m`, whichever file it came from (a torch.save dict and a
 /// safetensors file of the same tensors read the same): split by the module prefixes as our
@@ -438,17 +446,32 @@ pub fn to_map(sd: &StateDict) -> HashMap<String, Tensor> {
     sd.iter().map(|(k, t)| (k.clone(), t.shallow_clone())).collect()
 }
 
+/// Prefix of the metadata keys under which an imported file keeps what its source said of
+/// itself ([`Models::info`]: an official checkpoint's `epoch`, `loss`..., MAE's `args.*`), read
+/// back into `info` when the import is read.
+pub const INFO_PREFIX: &str = "official.";
+
 /// Writes the models as one float32 safetensors file under our (= official) names with
-/// `encoder.`/`predictor.`/`target_encoder.` prefixes.
-pub fn write_ours(models: &Models, out: &Path, encoder_heads: Option<usize>) -> Result<()> {
+/// `encoder.`/`predictor.`/`target_encoder.` prefixes, with what no tensor carries in its
+/// metadata: the encoder's head count and the recipe that trained it where they are known
+/// ([`state::ENCODER_HEADS`], [`state::RECIPE`]), and the source's `info` ([`INFO_PREFIX`]).
+/// (An import of an export dropped its recipe, and was then evaluated as another recipe's; an
+/// import of an official checkpoint dropped its `epoch`, which its evaluation records.)
+pub fn write_ours(models: &Models, out: &Path, encoder_heads: Option<usize>, recipe: Option<&str>) -> Result<()> {
     let tensors: Vec<(String, Tensor)> = models
         .prefixed()
         .into_iter()
         .map(|(k, t)| Ok((k, t.f_to_kind(Kind::Float)?)))
         .collect::<Result<_>>()?;
-    // the head count no tensor's shape carries, where it is known ([`state::ENCODER_HEADS`])
     let heads = encoder_heads.map(|h| h.to_string());
-    let meta: Vec<(&str, &str)> = heads.as_deref().map(|h| (state::ENCODER_HEADS, h)).into_iter().collect();
+    let info: Vec<(String, &str)> = models.info.iter().map(|(k, v)| (format!("{INFO_PREFIX}{k}"), v.as_str())).collect();
+    let meta: Vec<(&str, &str)> = heads
+        .as_deref()
+        .map(|h| (state::ENCODER_HEADS, h))
+        .into_iter()
+        .chain(recipe.map(|r| (state::RECIPE, r)))
+        .chain(info.iter().map(|(k, v)| (k.as_str(), *v)))
+        .collect();
     state::save_weights_with(out, &tensors, &meta).map(|_| ())
 }
 
