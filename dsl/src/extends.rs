@@ -187,14 +187,18 @@ pub(crate) fn identity(path: &Path) -> PathBuf {
     lexical(&abs)
 }
 
-/// `path` with `.` removed and `dir/..` folded (a leading `..` of a relative path is kept).
+/// `path` with `.` removed and `dir/..` folded (a leading `..` of a relative path is kept),
+/// where `dir` is no symbolic link: `link/..` is the parent of the link's target, as the system
+/// reads it, so it is kept (folded, `sub/link/../../base.kdl` read `base.kdl` beside `sub`,
+/// another file than the one the path names).
 pub(crate) fn lexical(path: &Path) -> PathBuf {
     let mut out: Vec<Component> = Vec::new();
+    let is_link = |p: &[Component]| std::fs::symlink_metadata(p.iter().collect::<PathBuf>()).is_ok_and(|m| m.file_type().is_symlink());
     for c in path.components() {
         match c {
             Component::CurDir => {}
             Component::ParentDir => match out.last() {
-                Some(Component::Normal(_)) => {
+                Some(Component::Normal(_)) if !is_link(&out) => {
                     out.pop();
                 }
                 Some(Component::RootDir | Component::Prefix(_)) => {}
@@ -216,5 +220,23 @@ mod tests {
         assert_eq!(lexical(Path::new("../x/../y.kdl")), PathBuf::from("../y.kdl"));
         assert_eq!(lexical(Path::new("/../a.kdl")), PathBuf::from("/a.kdl"));
         assert_eq!(lexical(Path::new("./a.kdl")), PathBuf::from("a.kdl"));
+    }
+
+    /// `link/..` is the parent of the link's target, not the folder that holds the link: a
+    /// base named through a linked folder is the file the system opens there.
+    #[test]
+    fn a_linked_folder_s_parent_is_its_target_s() {
+        let d = std::env::temp_dir().join(format!("ijepa-lexical-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("deep/er")).unwrap();
+        std::fs::create_dir_all(d.join("w")).unwrap();
+        std::os::unix::fs::symlink(d.join("deep/er"), d.join("w/link")).unwrap();
+        // (w/link/../x.kdl is deep/x.kdl; folded it read w/x.kdl)
+        assert_eq!(lexical(&d.join("w/link/../x.kdl")), d.join("w/link/../x.kdl"));
+        assert_eq!(std::fs::canonicalize(d.join("w/link/..")).unwrap(), std::fs::canonicalize(d.join("deep")).unwrap());
+        // a real folder below the link folds as before
+        std::fs::create_dir_all(d.join("deep/er/sub")).unwrap();
+        assert_eq!(lexical(&d.join("w/link/sub/../x.kdl")), d.join("w/link/x.kdl"));
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }
