@@ -1487,11 +1487,18 @@ fn on_off(b: bool) -> &'static str {
 
 /// The settings of a config that decide what is trained, as (YAML key, value): all but the
 /// paths, the logging and the loader's (a site sets them; the official run is still the
-/// official run on another cluster).
+/// official run on another cluster), save the processes the logging folder's `bs.N` gives
+/// (the global batch, and so the schedules' steps: a folder of another `bs.N`, or none, was
+/// called the official run with the paper's numbers, at a sixteenth of its global batch).
 fn training_settings(c: &Official) -> Vec<(&'static str, String)> {
     let n = |x: Num| fmt_f64(x.value);
     let p = |x: (Num, Num)| format!("[{}, {}]", n(x.0), n(x.1));
+    let processes = match world(c) {
+        World::Derived { world, .. } => world.to_string(),
+        World::None(_) => "1".to_string(),
+    };
     vec![
+        ("logging.folder's bs.N (processes)", processes),
         ("data.batch_size", c.batch_size.to_string()),
         ("data.color_jitter_strength", n(c.color_jitter_strength)),
         ("data.crop_scale", p(c.crop_scale)),

@@ -596,6 +596,13 @@ fn the_header_calls_a_file_official_by_its_settings() {
     assert!(renamed.starts_with("x - the official I-JEPA pretraining of a ViT-H/14 on ImageNet-1K at 224 px, 300 epochs."), "{renamed}");
     assert!(renamed.contains("`mine.yaml`, whose settings are the official config `in1k_vith14_ep300.yaml`'s") && renamed.contains("Table 1 (79.3% top-1"), "{renamed}");
     assert!(!renamed.contains("experiments/in1k"), "{renamed}");
+    // the logging folder's `bs.N` gives the processes, so the global batch: another one is
+    // another run (`bs.2000` was called the official run, trained on one process)
+    let folder = base().lines().find(|l| l.trim_start().starts_with("folder:")).expect("a logging folder").to_string();
+    for (to, changed) in [("bs.2000", "(16 -> 1)"), ("bs.1024", "(16 -> 8)")] {
+        let other = flat(&yaml_to_kdl(&base().replace(&folder, &folder.replace("bs.2048", to)), "in1k_vith14_ep300.yaml", "x").unwrap());
+        assert!(other.contains(&format!("with 1 setting changed: logging.folder's bs.N (processes) {changed}")) && !other.contains("Table 1"), "{to}: {other}");
+    }
     // every official file is its own official run
     for (stem, ..) in CONFIGS {
         let kdl = flat(&yaml_to_kdl(&fixture(stem), &format!("{stem}.yaml"), "x").unwrap());
