@@ -93,6 +93,15 @@ fn flops_in(flops: f64, unit: f64) -> String {
     format!("{:.2} {name}", flops / scale)
 }
 
+/// `n` things, in the singular for one (`1 steps`).
+fn counted(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 /// GPU-hours, with the digits a small projection needs ("0.0 GPU-hours").
 fn hours(h: f64) -> String {
     if h >= 0.05 || h == 0.0 {
@@ -175,12 +184,12 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     };
     // (1e-300 was taken, and printed "0% MFU" beside wall times of 300 digits)
     if !(opts.mfu >= 1e-3 && opts.mfu <= 1.0) {
-        return Err(format!("--mfu {} is not a fraction in [0.001, 1] (0.1% to 100% of the GPU's peak)", opts.mfu).into());
+        return Err(format!("--mfu {} is not a fraction in [0.001, 1] (0.1% to 100% of the GPU's peak)", ijepa_engine::error::shown(opts.mfu)).into());
     }
     // (checked first: NaN was taken for no budget, a budget of a second for one of 1e25% MFU;
     // 1e300 printed 300 digits)
     if let Some(h) = opts.budget_hours.filter(|h| !(h.is_finite() && (1e-3..=1e9).contains(h))) {
-        return Err(format!("--budget-hours {h} is not a number of hours from 0.001 to 1e9").into());
+        return Err(format!("--budget-hours {} is not a number of hours from 0.001 to 1e9", ijepa_engine::error::shown(h)).into());
     }
     // what the run trains on: the split (`limit`ed), less the monitor's held-out images
     let held = exp.monitor.as_ref().map_or(0, |m| m.images as u64);
@@ -324,10 +333,10 @@ impl std::fmt::Display for Estimate {
                 );
                 let _ = writeln!(
                     s,
-                    "  on this CPU     {} steps ({} x {} epochs): {} of pretraining per process{}",
-                    p.steps,
+                    "  on this CPU     {} ({} x {}): {} of pretraining per process{}",
+                    counted(p.steps, "step"),
                     p.steps_per_epoch,
-                    p.steps / p.steps_per_epoch.max(1),
+                    counted(p.steps / p.steps_per_epoch.max(1), "epoch"),
                     duration(p.wall_seconds),
                     if p.world > 1 { format!(" (the layout has {} processes; on one machine they share its cores)", p.world) } else { String::new() }
                 );
@@ -341,11 +350,11 @@ impl std::fmt::Display for Estimate {
             Some(p) => {
                 let _ = writeln!(
                     s,
-                    "  on {} x {}{}{} steps of {} ({} at {:.0}% MFU, {}): {} wall, {} GPU-hours",
+                    "  on {} x {}{}{} of {} ({} at {:.0}% MFU, {}): {} wall, {} GPU-hours",
                     p.world,
                     acc.name,
                     " ".repeat(13usize.saturating_sub(format!("{} x {}", p.world, acc.name).len()).max(1)),
-                    p.steps,
+                    counted(p.steps, "step"),
                     step_time(p.step_seconds),
                     precision::name(*prec),
                     mfu * 100.0,

@@ -160,6 +160,16 @@ fn interrupted_text(signal: &str, step: Option<u64>, dir: &std::path::Path, fini
     }
 }
 
+/// A number as a message shows it: a tiny or a huge one in exponent form (`1e-300` and `1e300`
+/// were three hundred digits).
+pub fn shown(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e16) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
 /// `text` with its control characters escaped (`\u{1b}`, `\n`): a checkpoint's key names reach
 /// its errors, and one holding a terminal's escape sequences cleared the screen and printed
 /// what it liked.

@@ -4,7 +4,7 @@
 use crate::data::{self, Loader, LoaderCfg, Split};
 use crate::device;
 use crate::dist::{self, GradBuckets, ProcessGroup};
-use crate::error::{Error, Result};
+use crate::error::{shown, Error, Result};
 use crate::recipe::{GradSync, Hyper, Recipe};
 use crate::run_dir::{self, write_json};
 use crate::schedule::Schedules;
@@ -1082,15 +1082,6 @@ fn with_monitor_advice(e: Error, exp: &Experiment, n_images: usize, world: usize
     }
 }
 
-/// A number as a message shows it: a tiny one in exponent form (`1e-300` was three hundred
-/// digits).
-fn shown(x: f64) -> String {
-    if x != 0.0 && x.abs() < 1e-4 {
-        format!("{x:e}")
-    } else {
-        x.to_string()
-    }
-}
 
 /// The schedules of `ipe` steps an epoch on `world` ranks; refuses schedules of 0 steps.
 fn schedules(exp: &Experiment, ipe: usize, world: usize) -> Result<Schedules> {
