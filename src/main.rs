@@ -944,6 +944,9 @@ fn cmd_masks(file: &std::path::Path, point: Option<&str>, batches: usize, batch_
         }
         return Ok(ExitCode::SUCCESS);
     };
+    if let Some(p) = png.as_deref() {
+        ijepa::outputs::try_writing(p)?;
+    }
     // training draws each step's masks for the global batch and truncates them over it
     let query = ijepa_engine::recipe::MaskQuery { batches, batch_size: batch_size.unwrap_or(exp.global_batch()), png: png.as_deref() };
     // the statistics keep a few numbers per image: a count past this (which settles nothing

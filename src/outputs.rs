@@ -152,6 +152,25 @@ pub fn check(out: Option<&Path>, flag: &str, inputs: &[&Path], kind: Option<OutK
     Err(OutputError::OtherKind { flag, out: path, what })
 }
 
+/// Whether a file can be written at `out`, tried before the work whose result it holds (its
+/// folders are made, as its writer makes them; a new file is made and removed again, an
+/// existing one opened for writing and left as it is): `ijepa masks --png` to a folder that
+/// cannot hold it failed after minutes of sampling, and its statistics were lost with it.
+///
+/// # Errors
+/// The OS's refusal, with what it means ([`ijepa_engine::Error::io`]).
+pub fn try_writing(out: &Path) -> ijepa_engine::Result<()> {
+    use ijepa_engine::Error;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(out) {
+        Ok(_) => std::fs::remove_file(out).map_err(|e| Error::io(out, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::OpenOptions::new().write(true).open(out).map(|_| ()).map_err(|e| Error::io(out, e)),
+        Err(e) => Err(Error::io(out, e)),
+    }
+}
+
 /// Where libtorch may write a profiler's Chrome trace: it writes `PATH.tmp` and renames it over
 /// `PATH`, replacing whatever is there (a device file, an empty folder, any JSON file became the
 /// trace). Taken: a new path in an existing folder, or a file that is already a Chrome trace

@@ -627,6 +627,17 @@ fn masks_prints_statistics_and_draws_a_png() {
     let bytes = std::fs::read(&png).unwrap();
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
     assert!(bytes.len() > 500);
+    // a PNG that cannot be written is refused before the masks are sampled (found after
+    // minutes of sampling, it took their statistics with it): here before the sample's size is
+    // (past what `masks` samples), which is checked before sampling
+    let blocked = d.join("a-file");
+    std::fs::write(&blocked, "x").unwrap();
+    for (png, why) in [(blocked.join("m.png"), "a-file: File exists (os error 17): it is a file where a folder is needed"), (d.join("m.png/"), "a name ending with `/` names a folder")] {
+        let o = ijepa(&["masks", "experiments/quickstart.kdl", "--batches", "1000000000", "--png", png.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(!o.status.success() && err.contains(why) && !err.contains("more than the"), "{out}{err}");
+    }
+    assert!(!d.join("m.png").exists());
     // a run of 2 processes truncates each step's masks over the global batch: the default
     // batch is that one (it was one process's), and the estimate counts its tokens the same way
     let o = ijepa(&["masks", "experiments/quickstart-2ranks.kdl", "--batches", "20"]);

@@ -143,6 +143,8 @@ fn io_hint(path: &std::path::Path, e: &std::io::Error) -> Option<String> {
             let missing = path.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty() && !a.exists()).last()?;
             Some(format!("the folder {} does not exist", missing.display()))
         }
+        // (`x.png/` where nothing is: the OS says "Is a directory" of a folder that is not there)
+        ErrorKind::IsADirectory if !path.exists() => Some("a name ending with `/` names a folder: name a file".into()),
         ErrorKind::IsADirectory => Some("it is a folder where a file is needed: move it aside".into()),
         ErrorKind::PermissionDenied => Some("this user lacks the permission (check the owner and mode of the file and its folder)".into()),
         _ => None,
