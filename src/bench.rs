@@ -574,6 +574,10 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     let mut exp = bench_experiment(&b.step)?;
     let dev = device::resolve(&b.step.device)?;
     let resolved = precision::resolve_with(exp.precision, &precision::bf16_support(dev));
+    // (the step's timing says it; without the step it went unsaid)
+    if let Some(w) = resolved.warning.as_ref().filter(|_| b.no_step) {
+        eprintln!("warning: {w}");
+    }
     exp.precision = resolved.precision;
     let bf16 = resolved.precision == Precision::Bf16;
     let products = cpu_products(&b.step, dev, &exp);

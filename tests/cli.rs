@@ -898,6 +898,15 @@ fn bench_features_prints_both_rates() {
         let (out, err) = outputs(&o);
         assert!(o.status.success() && out.contains(chunk), "{out}{err}");
     }
+    // bf16 on a CPU without native bf16 is warned of without the step's timing too (the
+    // step's said it; `--no-step` said nothing)
+    let native = ijepa_engine::precision::bf16_support(tch::Device::Cpu).native;
+    let o = ijepa(&[
+        "bench", "features", "--images", "8", "--extract-batch", "8", "--width", "32", "--depth", "1", "--heads", "2", "--size", "28",
+        "--precision", "bf16", "--device", "cpu", "--no-step",
+    ]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && err.matches("warning: precision \"bf16\"").count() == usize::from(!native), "{out}{err}");
     // more images than the embedded subset holds: said so (it warned of a `limit` no file wrote)
     let o = ijepa(&["bench", "features", "--images", "20000", "--width", "64", "--depth", "2", "--heads", "2", "--size", "28"]);
     let (out, err) = outputs(&o);
