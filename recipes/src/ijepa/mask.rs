@@ -653,7 +653,16 @@ pub fn report(exp: &ijepa_dsl::config::Experiment, query: &ijepa_engine::recipe:
     if let Some(png) = query.png {
         let m = sampler.sample(exp.seed, 0, 0, 0, batch)?;
         super::mask_png::write(png, &m, gh, gw, 8)?;
-        out += &format!("\nwrote {} (blue: context, warm colours: {}, grey: unused)", png.display(), match sampler.n_targets() { 1 => "the target mask".to_string(), n => format!("the {n} target masks") });
+        // (a context patch under a target shows the target's colour: with `allow-overlap`, the
+        // picture's blue patches were fewer than the context length printed)
+        out += &format!(
+            "\nwrote {} (blue: context, warm colours: {}, drawn over the context where they overlap it; grey: unused)",
+            png.display(),
+            match sampler.n_targets() {
+                1 => "the target mask".to_string(),
+                n => format!("the {n} target masks"),
+            }
+        );
     }
     Ok(out)
 }
