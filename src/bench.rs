@@ -665,6 +665,11 @@ fn cmd_bench_data(b: &BenchData) -> CmdResult {
     let t0 = Instant::now();
     let ds = Arc::new(image_folder::ImageFolder::open(&b.dir, image_folder::OnError::Fail)?);
     let index_s = t0.elapsed().as_secs_f64();
+    // files that are no images whatever their bytes (a link to nothing), found by the listing
+    // as a run finds them (named by the OS's "No such file" when a loader thread reached one)
+    if let Some((count, listed)) = ijepa_engine::data::unreadable_listed(ds.as_ref()) {
+        return Err(format!("{}: {count} file(s) that cannot be read as images: {listed}", b.dir.display()).into());
+    }
     let n = ds.len();
     let transform: Arc<dyn ijepa_engine::data::SampleTransform> = match b.multi_crop {
         None => Arc::new(TrainTransform::new(TrainTransformCfg { size: b.size, exact, filter, ..Default::default() })?),

@@ -785,9 +785,16 @@ fn bench_data_warms_up_every_thread() {
     let o = ijepa(&["bench", "data", d.join("data").to_str().unwrap(), "--threads", "1", "--warmup", "1", "--batches", "40", "--batch", "2", "--size", "32"]);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("broken.jpg: unsupported format") && !t.contains("resumes") && !t.contains("on-error"), "{t}");
+    // a link to nothing is named as the listing finds it, as a run names it (it read "No
+    // such file or directory" of a file `ls` lists, once a loader thread reached it)
+    std::fs::remove_file(d.join("data/class_0/broken.jpg")).unwrap();
+    std::os::unix::fs::symlink(d.join("nowhere.png"), d.join("data/class_0/dangling.png")).unwrap();
+    let o = ijepa(&["bench", "data", d.join("data").to_str().unwrap(), "--threads", "1", "--warmup", "1", "--batches", "2", "--batch", "2", "--size", "32"]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("dangling.png (a symbolic link to nothing)"), "{t}");
+    std::fs::remove_file(d.join("data/class_0/dangling.png")).unwrap();
     // fewer images than a batch: the flag to lower is `--batch` (it said the language's
     // `batch-size`, and ranks)
-    std::fs::remove_file(d.join("data/class_0/broken.jpg")).unwrap();
     let o = ijepa(&["bench", "data", d.join("data").to_str().unwrap(), "--threads", "1", "--batch", "64", "--size", "32"]);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("32 image(s), less than one batch of 64 (`--batch`): lower `--batch` to at most 32") && !t.contains("batch-size") && !t.contains("rank"), "{t}");
