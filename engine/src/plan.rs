@@ -136,7 +136,9 @@ pub struct Plan {
 /// own) are not part of it (adding an evaluation, changing `workers` or keeping
 /// more checkpoints never retrains); nor are the settings of other recipes (in a sweep over
 /// recipes, I-JEPA's `predictor` or `ema` changed does not retrain the MAE and DINO points),
-/// nor a `peak` learning rate that a `blr=` overrides.
+/// nor a `peak` learning rate that a `blr=` overrides, nor the monitor's collapse-warning
+/// floors (`rank-floor`, `spread-floor`: which warnings are said, not the weights; a floor
+/// changed after a warning trained the run again).
 /// The contents of the list file it reads (`data.subset`) count too ([`pretrain_inputs`]): an
 /// edited list trains again, under another folder.
 ///
@@ -144,7 +146,17 @@ pub struct Plan {
 /// trailing slash, a predictor's head count written or left to the encoder's, a preset named
 /// beside its numbers, `device "cuda:N"` as `cuda`.
 pub fn pretrain_hash(exp: &Experiment, world_size: usize) -> String {
-    as_written_pretrain_hash(&spelled_alike(exp), world_size)
+    as_written_pretrain_hash(&without_warning_floors(&spelled_alike(exp)), world_size)
+}
+
+/// `exp` with the monitor's collapse-warning floors at their defaults ([`pretrain_hash`]).
+fn without_warning_floors(exp: &Experiment) -> Experiment {
+    let mut e = exp.clone();
+    if let Some(m) = e.monitor.as_mut() {
+        let d = ijepa_dsl::config::MonitorConfig::default();
+        (m.rank_floor, m.spread_floor) = (d.rank_floor, d.spread_floor);
+    }
+    e
 }
 
 /// [`pretrain_hash`] of the settings as the file spells them: the hash of earlier versions.
@@ -503,14 +515,16 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
     let hash = pretrain_hash(exp, world_size);
     let dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &hash);
     if !dir.exists() {
-        // the earlier versions' hashes, newest first (the list files' contents did not count;
+        // the earlier versions' hashes, newest first (the monitor's floors counted; the list
+        // files' contents did not count;
         // the peak a blr overrides counted; other recipes' settings counted too; the cadence
         // counted too); a folder whose manifest recorded other lists than today's is not this
         // run
         let counted_peak = cadence_free_hash(&without_other_recipes(exp), world_size);
         let current = pretrain_inputs(exp);
         let as_written = as_written_pretrain_hash(exp, world_size);
-        for old in [as_written, listless_pretrain_hash(exp, world_size), counted_peak, cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
+        let counted_floors = as_written_pretrain_hash(&spelled_alike(exp), world_size);
+        for old in [counted_floors, as_written, listless_pretrain_hash(exp, world_size), counted_peak, cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
             let old_dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old);
             if old != hash
                 && old_dir.join(ijepa_schema::MANIFEST).is_file()
@@ -1669,6 +1683,30 @@ mod tests {
         // once this version's folder exists, it is the one
         std::fs::create_dir_all(&dir).unwrap();
         assert_eq!(pretrain_stage(&root, &chatty, 1), (hash, dir));
+    }
+
+    /// The monitor's collapse-warning floors leave the pretraining's identity alone (a floor
+    /// changed after its warning trained again); a folder named with them counted is found.
+    #[test]
+    fn warning_floors_are_not_part_of_the_pretraining_hash_and_old_folders_are_found() {
+        let mut exp = Experiment::with_defaults("x");
+        exp.monitor = Some(ijepa_dsl::config::MonitorConfig::default());
+        let mut strict = exp.clone();
+        let m = strict.monitor.as_mut().unwrap();
+        (m.rank_floor, m.spread_floor) = (10.0, 0.3);
+        assert_eq!(pretrain_hash(&exp, 1), pretrain_hash(&strict, 1));
+        // (the default floors hash as they did; what the monitor holds out still counts)
+        assert_eq!(pretrain_hash(&exp, 1), as_written_pretrain_hash(&spelled_alike(&exp), 1));
+        let mut fewer = exp.clone();
+        fewer.monitor.as_mut().unwrap().images = 500;
+        assert_ne!(pretrain_hash(&exp, 1), pretrain_hash(&fewer, 1));
+        let root = crate::testdir::scratch("plan", "floor-hash");
+        let old = as_written_pretrain_hash(&spelled_alike(&strict), 1);
+        assert_ne!(old, pretrain_hash(&strict, 1));
+        let old_dir = run_dir::stage_path(&root, "x", "pretrain", &old);
+        std::fs::create_dir_all(&old_dir).unwrap();
+        std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
+        assert_eq!(pretrain_stage(&root, &strict, 1), (old, old_dir));
     }
 
     /// A list edited after the plan was made (before a later point of a sweep ran) is named
