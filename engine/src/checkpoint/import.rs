@@ -267,7 +267,7 @@ fn from_torch(path: &Path) -> Result<Models> {
     // epoch), and the architecture MAE's and DINO's command line (`args`, an
     // argparse.Namespace) named
     for key in &INFO_ORDER[..5] {
-        match v.get(*key) {
+        match v.get(key) {
             Some(Value::Int(i)) => m.info.push((key.to_string(), i.to_string())),
             Some(Value::Float(f)) => m.info.push((key.to_string(), f.to_string())),
             _ => {}
