@@ -135,10 +135,16 @@ fn duration(s: f64) -> String {
 
 /// The number of training images of `exp` (less the monitor's held-out ones), by opening its
 /// dataset.
+/// The training images a pretraining of `exp` trains on: the split, less the monitor's
+/// held-out images as the run holds them out (with their other copies, where a list names a
+/// file twice: the estimate counted them, up to 77% more images than the run trained on).
 fn count_images(exp: &Experiment) -> Result<u64, Box<dyn std::error::Error>> {
     let ds = ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train)?;
-    let held = exp.monitor.as_ref().map_or(0, |m| m.images);
-    Ok(ds.len().saturating_sub(held) as u64)
+    let Some(m) = &exp.monitor else { return Ok(ds.len() as u64) };
+    let batch = exp.data.batch_size;
+    let needs = ijepa_engine::data::HoldOutNeeds { quiet: true, ..ijepa_engine::data::HoldOutNeeds::new(batch, exp.global_batch() / batch.max(1), m.k) };
+    // (a monitor the split cannot give its images: no full batch is left, as said below)
+    Ok(ijepa_engine::data::hold_out(ds.clone(), m.images, needs).map_or(ds.len().saturating_sub(m.images), |(rest, _)| rest.len()) as u64)
 }
 
 fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::error::Error>> {

@@ -703,6 +703,21 @@ fn a_held_out_file_listed_twice_leaves_pretraining() {
     let (once, copies) = ijepa_engine::data::distinct(sub.clone());
     assert_eq!((once.len(), copies), (20, 20));
     assert_eq!((0..20).map(|i| once.describe(i)).collect::<Vec<_>>(), (0..20).map(|i| sub.describe(i)).collect::<Vec<_>>());
+    // a file weighted up (listed 200 more times) is held out as any other: the draw is over
+    // the list's files, the same as the list of each once draws (over its lines, the file was
+    // held out 200 times as often, and all its copies left pretraining)
+    let files = |ds: &std::sync::Arc<dyn Dataset>| (0..ds.len()).map(|i| ds.describe(i)).collect::<std::collections::BTreeSet<_>>();
+    let once_list = t.0.join("once.txt");
+    std::fs::write(&once_list, &lines).unwrap();
+    let weighted_list = t.0.join("weighted.txt");
+    std::fs::write(&weighted_list, format!("{lines}{}", "a_0.png\n".repeat(200))).unwrap();
+    let open = |list: &std::path::Path| -> std::sync::Arc<dyn Dataset> { std::sync::Arc::new(Subset::from_list(ImageFolder::open(&root, OnError::Fail).unwrap(), list).unwrap()) };
+    let needs = ijepa_engine::data::HoldOutNeeds::new(1, 1, 5);
+    let (_, held_once) = ijepa_engine::data::hold_out(open(&once_list), 8, needs).unwrap();
+    let (rest_weighted, held_weighted) = ijepa_engine::data::hold_out(open(&weighted_list), 8, needs).unwrap();
+    assert_eq!(files(&held_weighted), files(&held_once));
+    let a0_held = files(&held_once).iter().any(|f| f.ends_with("a_0.png"));
+    assert_eq!(rest_weighted.len(), 220 - 8 - if a0_held { 200 } else { 0 });
     // more than the list's different files: said
     let e = ijepa_engine::data::hold_out(sub, 21, ijepa_engine::data::HoldOutNeeds::new(1, 1, 5)).err().expect("21 of 20 files").to_string();
     assert!(e.contains("the monitor holds out 21 images, but the training split names only 20 different files"), "{e}");

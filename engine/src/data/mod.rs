@@ -247,9 +247,12 @@ pub fn fewer_held_out(len: usize, needs: HoldOutNeeds) -> String {
 }
 
 /// Splits `ds` into (the rest, `n` held-out samples). The held-out samples are a fixed random
-/// draw (the same for every seed and experiment on the same dataset), in index order; a
-/// sample of the rest that is the same file as a held-out one ([`Dataset::describe`]: a list
-/// naming a file twice, [`Dataset::may_repeat`]) is left out of the rest.
+/// draw (the same for every seed and experiment on the same dataset), in index order, of its
+/// files: where a list names a file twice ([`Dataset::describe`], [`Dataset::may_repeat`]) the
+/// draw is over its distinct files (each first sample), and a sample of the rest that is the
+/// same file as a held-out one is left out of the rest. (Drawn over the samples, a file listed
+/// many times was held out as often, and all its copies left pretraining: 43% of a list that
+/// weighted ten files up.) Without repeats the draw is the samples' as it always was.
 ///
 /// Errors: `n` not below the dataset's size (the error names a way out that meets `needs`:
 /// [`fewer_held_out`]).
@@ -258,38 +261,38 @@ pub fn hold_out(ds: Arc<dyn Dataset>, n: usize, needs: HoldOutNeeds) -> Result<(
     if n >= len {
         return Err(crate::Error::Config(format!("the monitor holds out {n} images, but the training split has only {len}: {}", fewer_held_out(len, needs))));
     }
-    // "MONITOR" in ASCII, and the size: a key of its own, independent of the experiment seed
-    let perm = crate::rng::Rng::from_key(&[0x004d_4f4e_4954_4f52, len as u64]).permutation(len);
-    let mut held: Vec<usize> = perm[len - n..].to_vec();
-    let mut rest: Vec<usize> = perm[..len - n].to_vec();
     // a file listed twice (a `subset` list keeps duplicates, as the official ImageNetSubset
     // does) is one image: the monitor holds it out once (two copies scored each other at
-    // cosine 1 in its leave-one-out kNN: 94% where the distinct images gave 70%), drawing on
-    // to n distinct images, and its other copies leave pretraining too, or the monitor would
-    // score images the encoder trains on
+    // cosine 1 in its leave-one-out kNN: 94% where the distinct images gave 70%), and its other
+    // copies leave pretraining too, or the monitor would score images the encoder trains on
     // (only a dataset that can repeat a file is read for it: a path per sample costs seconds
     // on a folder of millions)
-    let before = len - n;
-    if ds.may_repeat() {
-        let mut held_files = std::collections::HashSet::new();
-        held.clear();
-        for &i in perm.iter().rev() {
-            if held.len() == n {
-                break;
-            }
-            if held_files.insert(ds.describe(i)) {
-                held.push(i);
-            }
+    let files: Option<Vec<String>> = ds.may_repeat().then(|| (0..len).map(|i| ds.describe(i)).collect());
+    let firsts: Vec<usize> = match &files {
+        Some(files) => {
+            let mut seen = std::collections::HashSet::new();
+            (0..len).filter(|&i| seen.insert(files[i].as_str())).collect()
         }
-        if held.len() < n {
-            return Err(crate::Error::Config(format!(
-                "the monitor holds out {n} images, but the training split names only {} different files: {}",
-                held.len(),
-                fewer_held_out(held.len(), needs)
-            )));
-        }
-        rest = perm.iter().copied().filter(|&i| !held_files.contains(&ds.describe(i))).collect();
+        None => (0..len).collect(),
+    };
+    let m = firsts.len();
+    if n >= m {
+        return Err(crate::Error::Config(format!(
+            "the monitor holds out {n} images, but the training split names only {m} different files: {}",
+            fewer_held_out(m, needs)
+        )));
     }
+    // "MONITOR" in ASCII, and the count: a key of its own, independent of the experiment seed
+    let perm = crate::rng::Rng::from_key(&[0x004d_4f4e_4954_4f52, m as u64]).permutation(m);
+    let mut held: Vec<usize> = perm[m - n..].iter().map(|&j| firsts[j]).collect();
+    let mut rest: Vec<usize> = match &files {
+        Some(files) => {
+            let held_files: std::collections::HashSet<&str> = held.iter().map(|&i| files[i].as_str()).collect();
+            (0..len).filter(|&i| !held_files.contains(files[i].as_str())).collect()
+        }
+        None => perm[..m - n].to_vec(),
+    };
+    let before = len - n;
     held.sort_unstable();
     rest.sort_unstable();
     if rest.len() < before && !needs.quiet {
