@@ -160,17 +160,27 @@ impl Subset {
 }
 
 /// Base index of the file called `name` in the class folder named by its prefix, or of the
-/// path `CLASS/FILE` (relative to the class folder); names compared as the OS's bytes.
+/// path `CLASS/FILE` (relative to the class folder); names compared as the OS's bytes. Both
+/// searched by halves (a `CLASS/FILE` line searched every class folder, then every file of its
+/// class, in turn: 39 s for 200,000 lines of 10,000 classes, where plain names took 2 s).
 fn find(base: &ImageFolder, name: &[u8]) -> Option<usize> {
     if let Some(at) = name.iter().position(|&b| b == b'/') {
         let (class, rest) = (&name[..at], &name[at + 1..]);
-        let c = (0..base.num_classes()).find(|&c| base.class_key(c) == class)?;
-        return base.class_range(c).find(|&i| base.relative_path(i).as_encoded_bytes() == rest);
+        return in_class(base, class_index(base, class)?, rest, |i| base.relative_path(i).as_encoded_bytes() == rest);
     }
     let class = name.split(|&b| b == b'_').next()?;
-    // the class folders are in the order Python's sorted() gives their names (byte order for
-    // UTF-8 names; a search in byte order missed names that are not UTF-8)
-    let before = |a: &[u8], b: &[u8]| crate::data::image_folder::python_order(a, b) == std::cmp::Ordering::Less;
+    // nested folders: any file of that name
+    in_class(base, class_index(base, class)?, name, |i| base.file_name(i).as_encoded_bytes() == name)
+}
+
+/// Whether `a` comes before `b` in the order of the folder's names: Python's sorted() (byte
+/// order for UTF-8 names; a search in byte order missed names that are not UTF-8).
+fn before(a: &[u8], b: &[u8]) -> bool {
+    crate::data::image_folder::python_order(a, b) == std::cmp::Ordering::Less
+}
+
+/// The class whose folder is named `class`, searched by halves (the class folders are sorted).
+fn class_index(base: &ImageFolder, class: &[u8]) -> Option<usize> {
     let (mut lo, mut hi) = (0, base.num_classes());
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -180,23 +190,27 @@ fn find(base: &ImageFolder, name: &[u8]) -> Option<usize> {
             hi = mid;
         }
     }
-    let c = Some(lo).filter(|&c| c < base.num_classes() && base.class_key(c) == class)?;
+    Some(lo).filter(|&c| c < base.num_classes() && base.class_key(c) == class)
+}
+
+/// The file of class `c` whose path relative to its class folder is `path`, searched by halves
+/// (in a flat class folder the relative paths are the sorted file names); else the first one
+/// `fits` (nested folders, walked in os.walk's order, which is not the paths' order).
+fn in_class(base: &ImageFolder, c: usize, path: &[u8], fits: impl Fn(usize) -> bool) -> Option<usize> {
     let range = base.class_range(c);
-    // flat class folders: the relative paths are the sorted file names (in the same order)
     let (mut lo, mut hi) = (range.start, range.end);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if before(base.relative_path(mid).as_encoded_bytes(), name) {
+        if before(base.relative_path(mid).as_encoded_bytes(), path) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    if lo < range.end && base.relative_path(lo).as_encoded_bytes() == name {
+    if lo < range.end && base.relative_path(lo).as_encoded_bytes() == path {
         return Some(lo);
     }
-    // nested folders: any file of that name
-    range.into_iter().find(|&i| base.file_name(i).as_encoded_bytes() == name)
+    range.into_iter().find(|&i| fits(i))
 }
 
 impl Dataset for Subset {
