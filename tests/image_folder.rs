@@ -45,6 +45,27 @@ fn run_evaluated(d: &Path, data: &Path, test: &Path, eval: &str) -> std::process
     ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()])
 }
 
+/// A dry run of a subset list naming no file says the refusal once, and counts it once: the
+/// evaluations' check opened the training split the pretraining's check could not, and said
+/// it again ("2 reason(s)").
+#[test]
+fn a_dry_run_says_a_refusal_once() {
+    let d = scratch("dry-once");
+    make_folder(&d.join("data"), 2, 12);
+    make_folder(&d.join("test"), 2, 3);
+    let list = d.join("list.txt");
+    std::fs::write(&list, "class_0/img_0.png\nclass_0/nothing.png\n").unwrap();
+    let exp = experiment(&d.join("data"), "fail")
+        .replace("on-error \"fail\"", &format!("on-error \"fail\"\n        test-root \"{}\"\n        subset \"{}\"", d.join("test").display(), list.display()))
+        .replace("    device \"cpu\"\n", "    device \"cpu\"\n    eval \"knn\" { k 3; }\n");
+    let f = d.join("exp.kdl");
+    std::fs::write(&f, exp).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--dry-run", "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("name no file") && t.contains("(1 reason(s), said above)"), "{t}");
+    assert_eq!(t.matches("the run would be refused:").count(), 1, "{t}");
+}
+
 #[test]
 fn pretrains_from_an_image_folder() {
     let d = scratch("ok");
