@@ -135,7 +135,7 @@ pub fn wrong_formats(ds: &dyn Dataset) -> Option<(usize, String)> {
 
 /// The first five of `n` items joined by `sep`, with `...` after them when there are more:
 /// how a message lists the samples it is about.
-fn first_five(items: impl Iterator<Item = String>, n: usize, sep: &str) -> String {
+pub fn first_five(items: impl Iterator<Item = String>, n: usize, sep: &str) -> String {
     let shown: Vec<String> = items.take(5).collect();
     format!("{}{}", shown.join(sep), if n > 5 { format!("{sep}...") } else { String::new() })
 }
@@ -469,8 +469,14 @@ fn same_classes(train_root: &Path, train: &[String], test: &image_folder::ImageF
     if train == test.classes() {
         return Ok(());
     }
-    let only = |a: &[String], b: &[String]| -> Vec<String> { a.iter().filter(|c| !b.contains(c)).take(5).cloned().collect() };
-    let (mut train_only, mut test_only) = (only(train, test.classes()), only(test.classes(), train));
+    // (each side's count, and its first five names: five of a hundred read as five)
+    let only = |a: &[String], b: &[String]| -> (usize, Vec<String>) {
+        let b: std::collections::HashSet<&String> = b.iter().collect();
+        let not_in_b: Vec<&String> = a.iter().filter(|c| !b.contains(c)).collect();
+        (not_in_b.len(), not_in_b.into_iter().take(5).cloned().collect())
+    };
+    let ((n_train_only, mut train_only), (n_test_only, mut test_only)) = (only(train, test.classes()), only(test.classes(), train));
+    let listed = |n: usize, names: &[String]| if n > names.len() { format!("{n}, of which {}, ...", names.join(", ")) } else { names.join(", ") };
     // names on both sides with characters beyond ASCII may print alike and differ (`café`
     // written as é, or as e and a combining accent): shown with those characters as codes
     let mut note = "";
@@ -491,8 +497,8 @@ fn same_classes(train_root: &Path, train: &[String], test: &image_folder::ImageF
         train_root.display(),
         test.classes().len(),
         train.len(),
-        if train_only.is_empty() { String::new() } else { format!("; only in training: {}", train_only.join(", ")) },
-        if test_only.is_empty() { String::new() } else { format!("; only in test: {}", test_only.join(", ")) },
+        if train_only.is_empty() { String::new() } else { format!("; only in training: {}", listed(n_train_only, &train_only)) },
+        if test_only.is_empty() { String::new() } else { format!("; only in test: {}", listed(n_test_only, &test_only)) },
     )))
 }
 
