@@ -436,8 +436,16 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         Err(Error::Interrupted { step, .. }) => run.mark_interrupted(*step),
         Err(e) => run.mark_failed(e),
     }
-    run.save_manifest()?;
-    result
+    match (run.save_manifest(), result) {
+        (Ok(()), result) => result,
+        (Err(e), Ok(_)) => Err(e),
+        // the run's own error is the one said (a full disk that stopped a checkpoint stopped
+        // the manifest's record of it too, whose error was said instead: no step, no file)
+        (Err(m), Err(e)) => {
+            tracing::warn!("the manifest could not record how the run ended ({m}): it still says `running`, and the report calls the run killed");
+            Err(e)
+        }
+    }
 }
 
 impl Run {
