@@ -24,7 +24,8 @@ use std::process::ExitCode;
     about = "Self-supervised vision experiments (I-JEPA) written in KDL, run on libtorch",
     after_help = "Environment: IJEPA_CPU_PRODUCTS=auto|blas|onednn picks the kernel of the dense layers' matrix products on a CPU \
                   (auto, the default: oneDNN for fp32 on an x86 CPU with AVX-512 not made by Intel, where MKL runs AVX2 code; \
-                  BLAS, the official code's, elsewhere; a run records it in its manifest and a resume keeps it). \
+                  BLAS, the official code's, elsewhere; a run records it in its manifest and a resume keeps it, unless this variable \
+                  names another kernel: then the resume takes that one, with a warning). \
                   IJEPA_LOADER=overlap keeps the loader's threads decoding while a pretraining step computes on the CPU \
                   (by default they pause then and build the next batches between steps). RUST_LOG adds log detail."
 )]

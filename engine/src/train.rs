@@ -359,6 +359,16 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         run_dir::write_atomic(&dir.join(schema::CONFIG_JSON), resolved.as_bytes())?;
     }
     let (cpu_products, products_line) = cpu_products(exp, recipe.device(), previous.as_ref(), opts.dist.as_deref())?;
+    // (a resume on another CPU thread count sums the products in another order: said, as a
+    // change of their kernel is; its weights differed, without a word)
+    if let Some(was) = previous.as_ref().and_then(|m| cpu_threads(&m.device)).filter(|_| lead && recipe.device() == tch::Device::Cpu && resumable(&dir)) {
+        let now = tch::get_num_threads().max(1) as usize;
+        if was != now {
+            tracing::warn!(
+                "this run began on {was} CPU thread(s) and goes on on {now}: its weights will differ in the last bits from an uninterrupted run's (OMP_NUM_THREADS={was} keeps them bit-identical)"
+            );
+        }
+    }
     // (an attempt stopped at once, SIGKILL, kept what its last manifest recorded)
     let seconds_before = previous.as_ref().and_then(|m| m.seconds).unwrap_or(0.0);
     let previous_missing = previous.is_none();
@@ -446,6 +456,12 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
             Err(e)
         }
     }
+}
+
+/// The CPU threads a manifest's `device` records (`cpu (2 threads) on AMD EPYC`), if it is a
+/// CPU's.
+fn cpu_threads(device: &str) -> Option<usize> {
+    device.strip_prefix("cpu (")?.split(' ').next()?.parse().ok()
 }
 
 impl Run {
@@ -1722,6 +1738,15 @@ fn check_replicas(pg: &ProcessGroup, state: &[(String, Tensor)]) -> Result<Vec<S
 
 #[cfg(test)]
 mod tests {
+    /// A manifest's CPU thread count is read from its `device`, as [`device::describe_machine`]
+    /// writes it; a GPU's records none.
+    #[test]
+    fn a_manifest_s_cpu_threads_are_read() {
+        assert_eq!(super::cpu_threads("cpu (1 thread) on AMD EPYC"), Some(1));
+        assert_eq!(super::cpu_threads(&crate::device::describe_machine(tch::Device::Cpu)), Some(tch::get_num_threads() as usize));
+        assert_eq!(super::cpu_threads("cuda:0"), None);
+    }
+
     use super::*;
 
     #[test]
