@@ -653,7 +653,20 @@ x.png
 ").unwrap();
     let e = Subset::from_list(base.clone(), &list).unwrap_err().to_string();
     // said as what it is (it read "names no file")
-    assert!(e.contains("name a file that several class folders") && e.contains("line 1: same.png (in cls_a and cls_b)") && e.contains("CLASS/FILE"), "{e}");
+    assert!(e.contains("name a file that several folders") && e.contains("line 1: same.png (cls_a/same.png and cls_b/same.png)") && e.contains("CLASS/FILE"), "{e}");
+    // two of one class folder's sub-folders: named by their paths, which a line may give (it
+    // read "in nest and nest", and `nest/y.png` named neither)
+    let nested = t.0.join("nested");
+    for f in ["nest/a/y.png", "nest/b/y.png"] {
+        write(&nested.join(f), &img);
+    }
+    let nested_base = ImageFolder::open(&nested, OnError::Fail).unwrap();
+    std::fs::write(&list, "y.png\n").unwrap();
+    let e = Subset::from_list(nested_base.clone(), &list).unwrap_err().to_string();
+    assert!(e.contains("line 1: y.png (nest/a/y.png and nest/b/y.png)"), "{e}");
+    std::fs::write(&list, "nest/b/y.png\n").unwrap();
+    let sub = Subset::from_list(nested_base, &list).unwrap();
+    assert!(sub.describe(0).ends_with("nest/b/y.png"), "{}", sub.describe(0));
     // a byte-order mark before the first line (a Windows editor's) is not part of its name
     std::fs::write(&list, "\u{feff}cls_a_1.png\nx.png\n").unwrap();
     let sub = Subset::from_list(base, &list).unwrap();

@@ -106,15 +106,17 @@ impl Subset {
                     }
                 },
                 Err(Some((first, last))) => {
-                    let folder = |i: usize| base.classes()[base.label(i) as usize].clone();
-                    ambiguous.push(format!("line {}: {shown} (in {} and {})", n + 1, folder(first), folder(last)));
+                    // (its path under the root: two files of one class folder's sub-folders
+                    // read "in nest and nest", and `nest/y.jpg` named neither)
+                    let path = |i: usize| format!("{}/{}", base.classes()[base.label(i) as usize], shown_line(base.relative_path(i).as_encoded_bytes()));
+                    ambiguous.push(format!("line {}: {shown} ({} and {})", n + 1, path(first), path(last)));
                 }
                 Err(None) => missing.push(format!("line {}: {shown}", n + 1)),
             }
         }
         if !ambiguous.is_empty() {
             return Err(Error::Data(format!(
-                "{}: {} line(s) name a file that several class folders of {} hold: {} (write the line as `CLASS/FILE`)",
+                "{}: {} line(s) name a file that several folders of {} hold: {} (write the line as the file's path under it, `CLASS/FILE`)",
                 list.display(),
                 ambiguous.len(),
                 base.root().display(),
