@@ -544,16 +544,17 @@ fn check_evals_before_pretraining(plan: &Plan, selected: &[NodeIndex], force: bo
                 opened.insert(key.clone(), ((0..distinct.len()).map(|i| distinct.label(i)).collect(), train.num_classes()));
             }
             let cfg = &exp.evals[eval];
-            // a held-out part that holds out no image (each class's share rounds to 0):
-            // the probe stopped on it after pretraining
-            let (labels, classes) = &opened[&key];
-            ijepa_engine::stages::check_held_out(exp, cfg, labels, *classes).map_err(|e| format!("{}, checked before pretraining: {e}", plan.graph[n].id))?;
-            // a low-shot `split-file` too (it was read after pretraining)
+            // a low-shot `split-file` (it was read after pretraining)
             // (once per folder and list: a sweep over other data settings reads the same)
             if cfg.split_file.is_some() && lists.insert((serde_json::to_string(&data.source)?, cfg.split_file.clone())) {
                 ijepa_engine::stages::check_split_file(exp, cfg)
                     .map_err(|e| format!("the evaluation's split-file, checked before pretraining: {e}"))?;
             }
+            // a held-out part that holds out no image (each class's share rounds to 0; of a
+            // low-shot probe's few, its split file's too): the probe stopped on it after
+            // pretraining
+            let (labels, classes) = &opened[&key];
+            ijepa_engine::stages::check_held_out(exp, cfg, labels, *classes).map_err(|e| format!("{}, checked before pretraining: {e}", plan.graph[n].id))?;
         }
     }
     Ok(())

@@ -703,6 +703,14 @@ fn a_split_file_is_checked_before_pretraining() {
     assert!(!o.status.success() && t.contains("split-file, checked before pretraining") && t.contains("line 3: class_2/nonexistent.png"), "{t}");
     let trained = std::fs::read_dir(d.join("runs/folder")).map(|r| r.count()).unwrap_or(0);
     assert_eq!(trained, 0, "{t}");
+    // a linear head choosing among its grid on a held-out part of the list's few, which holds
+    // out none of one image a class: refused before pretraining (it stopped after it)
+    std::fs::write(&list, "class_0/img_1.png\nclass_1/img_2.png\nclass_2/img_3.png\n").unwrap();
+    let linear = format!("eval \"low-shot\" {{ split-file \"{}\"; head \"linear\"; }}", list.display());
+    let o = run_evaluated(&d, &data, &data, &linear);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("checked before pretraining") && t.contains("of 3 labelled images leaves no held-out sample"), "{t}");
+    assert_eq!(std::fs::read_dir(d.join("runs/folder")).map(|r| r.count()).unwrap_or(0), 0, "{t}");
     // a list of one class: refused before pretraining (its probe answers that class whatever
     // the features; it ran, and scored the test split's share of the class)
     std::fs::write(&list, "class_0/img_1.png\nclass_0/img_2.png\n").unwrap();

@@ -989,8 +989,10 @@ fn logistic_cfg(exp: &Experiment, cfg: &EvalConfig) -> logistic::LogisticCfg {
 /// stopped on it after pretraining, and again as each evaluation starts (one over a finished
 /// pretraining had no word of a class its choice never scores). A choice is a grid of more
 /// than one (lr, weight decay) point, or several feature sets; the held-out part is each
-/// class's share rounded, which can be none. (The logistic probe, which chooses by cross-validation, and a low-shot
-/// `split-file`, read with the features, are checked when they run.) Fine-tuning's batch is
+/// class's share rounded, which can be none; a low-shot probe's part is of its labelled few
+/// (`fraction` of each class, or its `split-file`'s images: read now, a list of two images a
+/// class was found out after pretraining). (The logistic probe, which chooses by
+/// cross-validation, is checked when it runs.) Fine-tuning's batch is
 /// checked too against the images its smallest fit trains on (the training split, less the
 /// held-out part while it compares points): it stopped on it after pretraining.
 ///
@@ -1059,8 +1061,13 @@ pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_cl
     };
     match cfg.protocol {
         EvalProtocol::Linear if grid > 1 || features => chooses_on(labels, "training images"),
-        EvalProtocol::LowShot if cfg.head != HeadKind::Logistic && cfg.split_file.is_none() && (grid > 1 || features) => {
-            let few: Vec<i64> = lowshot::sample_per_class(labels, num_classes, cfg.fraction, exp.seed).into_iter().map(|i| labels[i]).collect();
+        EvalProtocol::LowShot if cfg.head != HeadKind::Logistic && (grid > 1 || features) => {
+            // (a split file names files of the whole folder, whose labels `labels` are)
+            let idx = match &cfg.split_file {
+                Some(list) => split_indices(exp, list)?,
+                None => lowshot::sample_per_class(labels, num_classes, cfg.fraction, exp.seed),
+            };
+            let few: Vec<i64> = idx.into_iter().filter_map(|i| labels.get(i).copied()).collect();
             chooses_on(&few, "labelled images")
         }
         EvalProtocol::Knn if features => chooses_on(labels, "training images"),
