@@ -815,7 +815,15 @@ impl SampleTransform for EvalTransform {
     /// Decodes sample `i` (shrunk only when `exact == false`), resizes it as the
     /// full-resolution image would be resized, centre-crops, normalises. Draws nothing.
     fn apply(&self, _rng: &mut Rng, ds: &dyn Dataset, i: usize, out: &mut [f32]) -> Result<()> {
-        let (h, w) = ds.size(i)?;
+        // decoded at full size (`exact`), the image gives its own size: its header was read
+        // first, every evaluation and monitor image opened and read twice
+        let (h, w, decoded) = if self.exact {
+            let (img, f) = ds.load(i, 1)?;
+            (img.height, img.width, Some((img, f)))
+        } else {
+            let (h, w) = ds.size(i)?;
+            (h, w, None)
+        };
         if h == 0 || w == 0 {
             return Err(Error::Data(format!(
                 "{}: empty {h}x{w} image",
@@ -823,7 +831,10 @@ impl SampleTransform for EvalTransform {
             )));
         }
         let max_shrink = self.max_shrink(h, w);
-        let (img, f) = ds.load(i, max_shrink)?;
+        let (img, f) = match decoded {
+            Some(d) => d,
+            None => ds.load(i, max_shrink)?,
+        };
         let mut run = || {
             check_decoded(&img)?;
             let bx = map_crop(
@@ -1648,7 +1659,7 @@ mod tests {
     }
 
     /// How [`TestDs`] misbehaves.
-    #[derive(Clone, Copy, PartialEq)]
+    #[derive(Clone, Copy, PartialEq, Debug)]
     enum Fault {
         None,
         ShortPixels,
@@ -2061,7 +2072,11 @@ mod tests {
             let e = t.apply(&mut rng, &ds, 0, &mut out).unwrap_err();
             assert!(e.to_string().contains("test sample 0"), "{e}");
             let e = EvalTransform::new(40, 32).unwrap();
-            assert!(SampleTransform::apply(&e, &mut rng, &ds, 0, &mut out).is_err());
+            let shrinking = EvalTransform { exact: false, ..EvalTransform::new(40, 32).unwrap() };
+            assert!(SampleTransform::apply(&shrinking, &mut rng, &ds, 0, &mut out).is_err());
+            // (decoded at full size, the image's own size is read, not the header's)
+            let exact = SampleTransform::apply(&e, &mut rng, &ds, 0, &mut out);
+            assert_eq!(exact.is_ok(), fault == Fault::EmptySize, "{fault:?}: {exact:?}");
         }
         assert!(t.apply(&mut rng, &ds, 0, &mut out[..5]).is_err());
         for bad in [
