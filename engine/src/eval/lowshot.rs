@@ -25,7 +25,7 @@ pub fn sample_per_class(labels: &[i64], num_classes: usize, fraction: f64, seed:
         if n == 0 {
             continue;
         }
-        let k = ((fraction * n as f64).round() as usize).clamp(1, n);
+        let k = super::share(fraction, n).clamp(1, n);
         let perm = Rng::derive(seed, Stream::Subset, &[LOWSHOT_TAG, c as u64]).permutation(n);
         out.extend(perm[..k].iter().map(|&p| idx[p]));
     }

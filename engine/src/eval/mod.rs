@@ -130,6 +130,22 @@ pub(crate) fn by_class(y: &[i64], num_classes: usize) -> Vec<Vec<usize>> {
 /// sampler's keys).
 const HELDOUT_TAG: u64 = 0x4845_4c44; // "HELD"
 
+/// `fraction` x `n` rounded, a half up, as the fraction is written in decimal (`0.145` x 100
+/// is 14.5, which rounds to 15: in floating point it is 14.499999999999998, which rounded to
+/// 14); a fraction in `[0, 1]`.
+pub(crate) fn share(fraction: f64, n: usize) -> usize {
+    // the shortest decimal that reads back as `fraction` (Rust's `Display`), as digits over a
+    // power of ten; a whole number, or one of more than 20 decimals (a tiny fraction), is
+    // rounded in floating point
+    let text = fraction.to_string();
+    let Some((whole, decimals)) = text.split_once('.').filter(|(_, d)| d.len() <= 20) else {
+        return (fraction * n as f64).round() as usize;
+    };
+    let digits: u128 = format!("{whole}{decimals}").parse().unwrap_or(0);
+    let scale = 10u128.pow(decimals.len() as u32);
+    ((2 * digits * n as u128 + scale) / (2 * scale)) as usize
+}
+
 /// A deterministic per-class-stratified split of the samples into (train, held-out)
 /// indices, both sorted: per class, `round(fraction * count)` samples are held out, but at
 /// least one sample of each class stays in train.
@@ -141,7 +157,7 @@ pub(crate) fn stratified_split(y: &[i64], num_classes: usize, fraction: f64, see
         if n == 0 {
             continue;
         }
-        let k = ((fraction * n as f64).round() as usize).min(n - 1);
+        let k = share(fraction, n).min(n - 1);
         let perm = Rng::derive(seed, Stream::Subset, &[HELDOUT_TAG, c as u64]).permutation(n);
         for (j, &p) in perm.iter().enumerate() {
             if j < k { held.push(idx[p]) } else { train.push(idx[p]) }
@@ -259,6 +275,21 @@ pub fn choose_features(candidates: Vec<(usize, ProbeResult)>) -> Result<(usize, 
 
 #[cfg(test)]
 mod tests {
+    /// A share is rounded as the fraction is written, a half up (0.145 x 100 rounded to 14 in
+    /// floating point); the common fractions' shares are what floating point gave.
+    #[test]
+    fn shares_round_a_written_half_up() {
+        use super::share;
+        assert_eq!((share(0.145, 100), share(0.125, 100), share(0.155, 100)), (15, 13, 16));
+        assert_eq!((share(0.1, 5), share(0.1, 15), share(0.1, 35), share(0.01, 1300)), (1, 2, 4, 13));
+        assert_eq!((share(0.0, 7), share(1.0, 7), share(1e-300, 7), share(0.5, 3)), (0, 7, 0, 2));
+        for n in 0..400 {
+            for f in [0.01, 0.05, 0.1, 0.2, 0.25, 0.3, 0.5] {
+                assert_eq!(share(f, n), (f * n as f64).round() as usize, "{f} x {n}");
+            }
+        }
+    }
+
     use super::*;
 
     #[test]
