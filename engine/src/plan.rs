@@ -533,8 +533,41 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
                 return (old, old_dir);
             }
         }
+        if let Some(found) = with_other_floors(runs_dir, exp, world_size) {
+            return found;
+        }
     }
     (hash, dir)
+}
+
+/// A pretraining of `exp` an earlier version named with the monitor's floors counted, under
+/// other floors than `exp`'s (their change trains no more, but that folder's name holds its
+/// own): each sibling folder's floors, read from its `config.json`, are put in `exp` and the
+/// hash they give compared with the folder's manifest's.
+fn with_other_floors(runs_dir: &Path, exp: &Experiment, world_size: usize) -> Option<(String, PathBuf)> {
+    exp.monitor.as_ref()?;
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(runs_dir.join(&exp.name))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pretrain-")))
+        .collect();
+    folders.sort();
+    for dir in folders {
+        let Some(manifest) = ijepa_schema::read_manifest(&dir) else { continue };
+        let Some(config) = std::fs::read_to_string(dir.join(ijepa_schema::CONFIG_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { continue };
+        let floor = |k: &str| config["monitor"][k].as_f64();
+        let (Some(rank), Some(spread)) = (floor("rank_floor"), floor("spread_floor")) else { continue };
+        let mut then = exp.clone();
+        if let Some(m) = then.monitor.as_mut() {
+            (m.rank_floor, m.spread_floor) = (rank, spread);
+        }
+        let old = as_written_pretrain_hash(&spelled_alike(&then), world_size);
+        if old == manifest.hash && dir == run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old) {
+            return Some((old, dir));
+        }
+    }
+    None
 }
 
 /// Pretrainings of `exp`'s experiment interrupted with other settings (in its folder beside
@@ -1706,7 +1739,16 @@ mod tests {
         let old_dir = run_dir::stage_path(&root, "x", "pretrain", &old);
         std::fs::create_dir_all(&old_dir).unwrap();
         std::fs::write(old_dir.join(ijepa_schema::MANIFEST), "{}").unwrap();
-        assert_eq!(pretrain_stage(&root, &strict, 1), (old, old_dir));
+        assert_eq!(pretrain_stage(&root, &strict, 1), (old.clone(), old_dir.clone()));
+        // and under other floors than its own (the change of a floor the run warned of): found
+        // by the floors its config.json records, which give its manifest's hash
+        std::fs::write(old_dir.join(ijepa_schema::MANIFEST), serde_json::json!({"stage": "pretrain", "experiment": "x", "hash": old}).to_string()).unwrap();
+        assert!(ijepa_schema::read_manifest(&old_dir).is_some_and(|m| m.hash == old));
+        std::fs::write(old_dir.join(ijepa_schema::CONFIG_JSON), serde_json::json!({"monitor": {"rank_floor": 10.0, "spread_floor": 0.3}}).to_string()).unwrap();
+        assert_eq!(pretrain_stage(&root, &exp, 1), (old.clone(), old_dir.clone()));
+        // (a folder whose floors give another hash than its manifest's is not taken)
+        std::fs::write(old_dir.join(ijepa_schema::CONFIG_JSON), serde_json::json!({"monitor": {"rank_floor": 9.0, "spread_floor": 0.3}}).to_string()).unwrap();
+        assert_eq!(pretrain_stage(&root, &exp, 1).0, pretrain_hash(&exp, 1));
     }
 
     /// A list edited after the plan was made (before a later point of a sweep ran) is named
