@@ -630,7 +630,9 @@ fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, error: 
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming both counts and what to do.
-fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folder): (usize, &data::Fingerprints, bool), batch: usize, world: usize) -> Result<()> {
+/// `held_of_repeats`: a monitor holds images out of a list that may name a file twice, whose
+/// draw an earlier version made otherwise (said beside the refusal).
+fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folder, held_of_repeats): (usize, &data::Fingerprints, bool, bool), batch: usize, world: usize) -> Result<()> {
     let data = state::stage_id(&prints.now);
     // `<run>/checkpoints/<file>`
     let run = from.parent().and_then(Path::parent).unwrap_or(from);
@@ -646,11 +648,17 @@ fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folde
             message: format!(
                 "taken at step {} of a run on {n_images} training images; the data now gives as many, but not the same ones ({what}; its fingerprint was \
                  {:016x}, now {data:016x}): resumed here the run would go on {how} than it began. Restore the data the run started on{}, or move {} \
-                 aside to train from the start",
+                 aside to train from the start{}",
                 pos.global_step,
                 pos.data,
                 if folder { " (an unreadable image: a readable copy in its place, under its name)" } else { "" },
-                run.display()
+                run.display(),
+                if held_of_repeats {
+                    " (or, with the data unchanged: the run began under a version before 2026-12-06, which drew the monitor's held-out images over \
+                     the list's lines, not its files; a list naming a file twice holds out other images now, and the run cannot go on as it began)"
+                } else {
+                    ""
+                }
             ),
         });
     }
@@ -1062,7 +1070,8 @@ pub fn check_resume(exp: &Experiment, (dir, hash): (&Path, &str), dataset: Arc<d
         if pos.epoch >= epochs {
             return Ok(());
         }
-        let Err(refused) = check_position(&from, pos, ipe as u64, (rest.len(), &prints, folder), exp.data.batch_size, world) else { return Ok(()) };
+        let held_of_repeats = exp.monitor.is_some() && rest.may_repeat();
+        let Err(refused) = check_position(&from, pos, ipe as u64, (rest.len(), &prints, folder, held_of_repeats), exp.data.batch_size, world) else { return Ok(()) };
         let used = state::load(&from).is_ok() && (from != latest || matches!(foreign_latest(&from, &pos, (stage, epochs), recorded.as_ref()), Ok(None)));
         if used {
             return Err(refused);
@@ -1179,6 +1188,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // fingerprint's 16 hex digits as a number, as a stage's)
     // (and as an earlier version fingerprinted them: a checkpoint it took matches that)
     let prints = data::Fingerprints::of(dataset.as_ref());
+    let held_of_repeats = exp.monitor.is_some() && dataset.may_repeat();
     let data_id = state::stage_id(&prints.now);
     let transform = recipe.train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())
@@ -1245,7 +1255,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // (a finished run that lost its final weights trains no more: any data writes them)
         if (pos.epoch as usize) < exp.epochs {
             let folder = exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder;
-            check_position(&from, pos, ipe as u64, (n_images, &prints, folder), exp.data.batch_size, world)?;
+            check_position(&from, pos, ipe as u64, (n_images, &prints, folder, held_of_repeats), exp.data.batch_size, world)?;
         }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
@@ -1775,7 +1785,7 @@ mod tests {
     fn a_resume_on_other_images_says_what_changed_by_the_kind_of_data() {
         let pos = Position { global_step: 4, epoch: 1, step_in_epoch: 0, optimizer_step: 4, steps_per_epoch: 4, stage: 1, images: 64, data: 0xabc };
         let prints = data::Fingerprints { now: "0123456789abcdef0123".into(), as_written: None };
-        let refused = |folder| match check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &prints, folder), 16, 1) {
+        let refused = |folder| match check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &prints, folder, false), 16, 1) {
             Err(Error::Checkpoint { message, .. }) => message,
             other => panic!("{other:?}"),
         };
@@ -1786,7 +1796,7 @@ mod tests {
         assert!(!array.contains("renamed") && !array.contains("another order") && !array.contains("unreadable image"), "{array}");
         // the same images resume
         let same = data::Fingerprints { now: format!("{:016x}", 0xabc), as_written: None };
-        assert!(check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &same, false), 16, 1).is_ok());
+        assert!(check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &same, false, false), 16, 1).is_ok());
     }
 
     /// The monitor's warnings of a run are those its `monitor.csv` rows give at their last epoch
