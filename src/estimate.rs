@@ -138,13 +138,15 @@ fn duration(s: f64) -> String {
 /// The training images a pretraining of `exp` trains on: the split, less the monitor's
 /// held-out images as the run holds them out (with their other copies, where a list names a
 /// file twice: the estimate counted them, up to 77% more images than the run trained on).
-fn count_images(exp: &Experiment) -> Result<u64, Box<dyn std::error::Error>> {
+/// Also the held-out images' other copies it leaves out (said beside the count).
+fn count_images(exp: &Experiment) -> Result<(u64, usize), Box<dyn std::error::Error>> {
     let ds = ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train)?;
-    let Some(m) = &exp.monitor else { return Ok(ds.len() as u64) };
+    let Some(m) = &exp.monitor else { return Ok((ds.len() as u64, 0)) };
     let batch = exp.data.batch_size;
     let needs = ijepa_engine::data::HoldOutNeeds { quiet: true, ..ijepa_engine::data::HoldOutNeeds::new(batch, exp.global_batch() / batch.max(1), m.k) };
     // (a monitor the split cannot give its images: no full batch is left, as said below)
-    Ok(ijepa_engine::data::hold_out(ds.clone(), m.images, needs).map_or(ds.len().saturating_sub(m.images), |(rest, _)| rest.len()) as u64)
+    let rest = ijepa_engine::data::hold_out(ds.clone(), m.images, needs).map_or(ds.len().saturating_sub(m.images), |(rest, _)| rest.len());
+    Ok((rest as u64, ds.len().saturating_sub(m.images + rest)))
 }
 
 fn measure(exp: &Experiment, steps: usize) -> Result<Measured, Box<dyn std::error::Error>> {
@@ -207,7 +209,10 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
             (limited.saturating_sub(held), format!("{n} given with --images{limit}{less_held}"))
         }
         None => match count_images(exp) {
-            Ok(n) => (n, format!("the dataset's training split{}{less_held}", exp.data.limit.map_or(String::new(), |l| format!(" (at most `limit` {l})")))),
+            Ok((n, copies)) => {
+                let copies = if copies > 0 { format!(" and {copies} other copies of them the list names") } else { String::new() };
+                (n, format!("the dataset's training split{}{less_held}{copies}", exp.data.limit.map_or(String::new(), |l| format!(" (at most `limit` {l})"))))
+            }
             Err(e) => return Err(format!("cannot count the training images ({e}); give their number with --images N (ImageNet-1K: 1281167)").into()),
         },
     };

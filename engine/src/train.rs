@@ -365,7 +365,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         let now = tch::get_num_threads().max(1) as usize;
         if was != now {
             tracing::warn!(
-                "this run began on {was} CPU thread(s) and goes on on {now}: its weights will differ in the last bits from an uninterrupted run's (OMP_NUM_THREADS={was} keeps them bit-identical)"
+                "this run's last attempt ran on {was} CPU thread(s), this one on {now}: its weights will differ in the last bits from a run on one thread count throughout (OMP_NUM_THREADS={was} goes on as the last attempt went)"
             );
         }
     }
