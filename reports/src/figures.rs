@@ -556,7 +556,6 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
     protocols.sort_unstable();
     protocols.dedup();
     let mut series = Vec::new();
-    let mut paper: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
     let last = (values.len().max(1) - 1) as f64;
     for p in &protocols {
         // the line joins this study's own pretrainings; a checkpoint from elsewhere evaluated
@@ -629,29 +628,8 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
             series.push(Series::new(format!("{method} · {p}"), pts, protocol_colour(p), stroke));
         }
     }
-    // each table's rows (the method's among them, at the method's point: a variant reads
-    // against its own table's method), one colour per table
-    let mut arch: BTreeMap<i64, String> = BTreeMap::new();
-    for e in swept.iter().filter(|e| crate::tables::of_the_paper(e)) {
-        for row in paper_ablation_rows(&e.record.varied.iter().collect::<Vec<_>>()) {
-            arch.insert(row.table, row.arch.clone());
-            let pts = paper.entry(row.table).or_default();
-            let p = (at(&value(e)), row.top1);
-            if !pts.contains(&p) {
-                pts.push(p);
-            }
-        }
-    }
-    let tables: Vec<i64> = paper.keys().copied().collect();
-    // several tables' triangles at one point (the method's) side by side, not on each other
-    let n = tables.len();
-    for (i, (table, mut pts)) in paper.into_iter().enumerate() {
-        let shift = if n > 1 { (i as f64 - (n - 1) as f64 / 2.0) * 0.12 } else { 0.0 };
-        pts.iter_mut().for_each(|p| p.0 += shift);
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let arch = arch.get(&table).map_or("", String::as_str);
-        series.push(Series::new(format!("paper Table {table} ({arch}, 1% ImageNet-1k)"), pts, 6 + i, Stroke::Markers));
-    }
+    let (paper_series, triangles) = paper_triangles(&swept, |e| at(&value(e)), |i| 6 + i);
+    series.extend(paper_series);
     let names = if ordered {
         " The swept values are placed evenly in their order, not to scale."
     } else {
@@ -666,16 +644,6 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
         (true, true) => " With several seeds per setting, the line joins their means and a circle marks each seed's result.",
         (true, false) => " With several seeds per setting, a dot marks their mean and a circle each seed's result.",
         _ => "",
-    };
-    let triangles = if tables.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " Triangles: the I-JEPA paper's ablation{} at the same setting (a linear probe on 1% of ImageNet-1k; \
-             the legend names each table's model, and each table's method is drawn at the method's point), \
-             for the trend only (other data and model).",
-            if tables.len() > 1 { "s" } else { "" }
-        )
     };
     Some(NamedFigure {
         stem: format!("sweep-{}", slug(exp)),
@@ -695,6 +663,44 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
             }],
         },
     })
+}
+
+/// The I-JEPA paper's ablation rows (Tables 8-10) at the settings of `swept`'s points, as
+/// triangles at `at` (the method's row at the method's point: a variant reads against its own
+/// table's method), one colour (`colour` of the table's place) per table, several tables'
+/// side by side at one point; and the caption's sentence on them (empty without any).
+fn paper_triangles(swept: &[&EvalRun], at: impl Fn(&EvalRun) -> f64, colour: impl Fn(usize) -> usize) -> (Vec<Series>, String) {
+    let mut paper: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut arch: BTreeMap<i64, String> = BTreeMap::new();
+    for e in swept.iter().filter(|e| crate::tables::of_the_paper(e)) {
+        for row in paper_ablation_rows(&e.record.varied.iter().collect::<Vec<_>>()) {
+            arch.insert(row.table, row.arch.clone());
+            let pts = paper.entry(row.table).or_default();
+            let p = (at(e), row.top1);
+            if !pts.contains(&p) {
+                pts.push(p);
+            }
+        }
+    }
+    let n = paper.len();
+    let mut series = Vec::new();
+    for (i, (table, mut pts)) in paper.into_iter().enumerate() {
+        let shift = if n > 1 { (i as f64 - (n - 1) as f64 / 2.0) * 0.12 } else { 0.0 };
+        pts.iter_mut().for_each(|p| p.0 += shift);
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let arch = arch.get(&table).map_or("", String::as_str);
+        series.push(Series::new(format!("paper Table {table} ({arch}, 1% ImageNet-1k)"), pts, colour(i), Stroke::Markers));
+    }
+    let caption = match n {
+        0 => String::new(),
+        _ => format!(
+            " Triangles: the I-JEPA paper's ablation{} at the same setting (a linear probe on 1% of ImageNet-1k; \
+             the legend names each table's model, and each table's method is drawn at the method's point), \
+             for the trend only (other data and model).",
+            if n > 1 { "s" } else { "" }
+        ),
+    };
+    (series, caption)
 }
 
 /// The baselines among `of_model` (one model's evaluations under one protocol) that stand beside
@@ -732,21 +738,24 @@ fn in_order(mut values: Vec<String>) -> Vec<String> {
     values
 }
 
-/// The sweep figure of a full grid over two or more numbers (`vary "optimizer.lr.peak" ...`
-/// beside `vary "optimizer.weight-decay" ...`: every combination measured): the setting of the
-/// most values is the x axis and each combination of the others a line of its own colour, one
-/// panel per protocol. (One line through the combinations in order went from one decay's
-/// largest learning rate to the next decay's smallest, as if a setting between them were
-/// measured.) `None` for any other sweep (a zip's settings vary together, along one line) and
-/// for more combinations of the others than there are colours to tell them apart.
+/// The sweep figure of a grid over two or more numbers (`vary "optimizer.lr.peak" ...` beside
+/// `vary "optimizer.weight-decay" ...`; a combination with no result, a diverged point, left
+/// out of its line): the setting of the most values is the x axis and each combination of the
+/// others a line of its own colour, one panel per protocol. (One line through the combinations
+/// in order went from one decay's largest learning rate to the next decay's smallest, as if a
+/// setting between them were measured.) `None` for any other sweep (a zip's settings vary
+/// together, along one line: no more combinations than one setting has values) and for more
+/// combinations of the others than there are colours to tell them apart.
 fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String], seeded: bool, without_result: &[String]) -> Option<NamedFigure> {
-    const MOST_LINES: usize = 6;
+    // the lines' colours: the palette but for the grey of the levels and triangles
+    const LINE_COLOURS: [usize; 9] = [0, 1, 2, 3, 4, 5, 8, 9, 6];
     let of = |e: &EvalRun, k: &str| e.record.varied.get(k).cloned().unwrap_or_default();
     let values: Vec<Vec<String>> = keys.iter().map(|k| in_order(swept.iter().map(|e| of(e, k)).collect())).collect();
     let mut combos: Vec<Vec<String>> = swept.iter().map(|e| keys.iter().map(|k| of(e, k)).collect()).collect();
     combos.sort_unstable();
     combos.dedup();
-    if keys.len() < 2 || values.iter().any(|v| v.len() < 2) || combos.len() != values.iter().map(Vec::len).product::<usize>() {
+    let most = values.iter().map(Vec::len).max().unwrap_or(0);
+    if keys.len() < 2 || values.iter().any(|v| v.len() < 2) || combos.len() <= most {
         return None;
     }
     // (the most values; of equal counts, the first key)
@@ -757,12 +766,12 @@ fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String
     let group = |e: &EvalRun| others.iter().map(|k| of(e, k)).collect::<Vec<_>>().join(", ");
     let named = |e: &EvalRun| others.iter().map(|k| format!("{k}={}", of(e, k))).collect::<Vec<_>>().join(", ");
     let groups = in_order(swept.iter().map(|e| group(e)).collect());
-    if groups.len() > MOST_LINES {
+    if groups.len() > LINE_COLOURS.len() {
         return None;
     }
     let names: Vec<String> = groups.iter().map(|g| named(swept.iter().find(|e| group(e) == *g).expect("a point per line"))).collect();
     let at = |e: &EvalRun| xs.iter().position(|x| *x == of(e, x_key)).expect("every value is listed") as f64;
-    let colour = |e: &EvalRun| groups.iter().position(|g| *g == group(e)).expect("every group is listed");
+    let colour = |e: &EvalRun| LINE_COLOURS[groups.iter().position(|g| *g == group(e)).expect("every group is listed")];
     let shown = |k: &str| keys.iter().any(|s| s == k);
     let last = (xs.len() - 1) as f64;
     let foreign = |e: &EvalRun| e.record.pretrain_dir.is_none() && e.record.checkpoint.is_some();
@@ -790,7 +799,7 @@ fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String
             if pts.is_empty() {
                 continue;
             }
-            let g = &names[c];
+            let (g, c) = (&names[c], LINE_COLOURS[c]);
             if seeded {
                 series.push(Series::new(format!("{name} · {g} (mean over seeds)"), pts, c, Stroke::Solid));
                 series.push(Series::new(format!("{name} · {g}, each seed"), line.iter().map(|e| (at(e), e.record.top1)).collect(), c, Stroke::Points));
@@ -809,22 +818,38 @@ fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String
             let levels: Vec<Option<f64>> = fit.iter().map(|f| (!f.is_empty()).then(|| mean(&f.iter().map(|b| b.record.top1).collect::<Vec<_>>()))).collect();
             let method = baseline_method(&fit);
             let stroke = if model == "raw-pixels" { Stroke::Dotted } else { Stroke::Dashed };
+            // each x's values over the lines: one where the baseline depends on x alone
+            let at_x: Vec<Vec<f64>> = (0..xs.len())
+                .map(|i| {
+                    let mut ys: Vec<f64> = cells.iter().zip(&levels).filter(|(e, _)| at(e) == i as f64).filter_map(|(_, l)| *l).collect();
+                    ys.dedup();
+                    ys
+                })
+                .collect();
             match levels[..] {
                 // one value at every cell: a grey level across the panel
                 [Some(y), ..] if levels.iter().all(|l| *l == Some(y)) => series.push(Series::new(method, vec![(0.0, y), (last, y)], GRID_LEVEL_COLOUR, stroke)),
+                // one value at each x (the pixels' kNN by its `k` along x): one grey line (it
+                // was drawn once per line, each over the other, as if it differed by them)
+                _ if at_x.iter().all(|ys| ys.len() <= 1) => {
+                    let pts: Vec<(f64, f64)> = at_x.iter().enumerate().filter_map(|(i, ys)| ys.first().map(|&y| (i as f64, y))).collect();
+                    series.push(Series::new(method, pts, GRID_LEVEL_COLOUR, stroke));
+                }
                 // else each line's own, in its colour, where one fits
                 _ => {
                     for (c, g) in groups.iter().enumerate() {
                         let pts: Vec<(f64, f64)> = cells.iter().zip(&levels).filter(|(e, _)| group(e) == *g).filter_map(|(e, l)| l.map(|y| (at(e), y))).collect();
                         if !pts.is_empty() {
-                            series.push(Series::new(format!("{method} · {}", names[c]), pts, c, stroke));
+                            series.push(Series::new(format!("{method} · {}", names[c]), pts, LINE_COLOURS[c], stroke));
                         }
                     }
                 }
             }
         }
+        series.extend(paper_triangles(swept, at, |_| GRID_LEVEL_COLOUR).0);
         panels.push(Panel { title: p.to_string(), x_label: x_key.clone(), y_label: "top-1 (%)".into(), x: XAxis::Categories(xs.clone()), series });
     }
+    let triangles = paper_triangles(swept, at, |_| GRID_LEVEL_COLOUR).1;
     let others = others.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     let seeds = if seeded { " With several seeds per setting, each line joins their means and a circle marks each seed's result." } else { "" };
     let absent = match without_result {
@@ -835,11 +860,12 @@ fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String
         stem: format!("sweep-{}", slug(exp)),
         caption: format!(
             "Top-1 (%) on the test split against the swept `{x_key}`, one panel per protocol and one colour per value of \
-             {others} (a grid: every combination measured). Dashed: the random-init encoder; dotted: the raw pixels, under \
-             the same protocol; grey when they depend on no swept setting, else in the colour of the line they stand \
-             beside (with several seeds, their mean). The swept values are placed evenly in their order, not to scale.{seeds}{absent}"
+             {others} (a grid). Dashed: the random-init encoder; dotted: the raw pixels, under the same protocol; grey \
+             when they depend on no swept setting but the one along x, else in the colour of the line they stand beside \
+             (with several seeds, their mean). The swept values are placed evenly in their order, not to scale.{seeds}{triangles}{absent}"
         ),
-        figure: Figure { title: format!("Sweep {exp}: top-1 against {x_key}, by {}", others.replace('`', "")), panels },
+        // (the other settings are the legend's: a long title was cut in its middle)
+        figure: Figure { title: format!("Sweep {exp}: top-1 against {x_key}"), panels },
     })
 }
 

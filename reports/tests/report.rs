@@ -1251,6 +1251,35 @@ fn a_sweep_over_an_eval_setting_draws_its_baselines_against_the_points() {
     assert!(sweep.caption.contains("one colour per value of `eval.knn.k`"), "{}", sweep.caption);
     ijepa_reports::plot::render(&sweep.figure).unwrap();
 
+    // a combination with no result (a diverged point): the grid keeps its lines, that one
+    // with a gap (it fell back to one line through the combinations)
+    let runs = tmp.path().join("gap");
+    for (i, (lr, k, top1)) in [("1e-3", "5", 31.0), ("1e-4", "5", 20.0), ("5e-4", "5", 28.0), ("1e-3", "10", 33.0), ("1e-4", "10", 21.0)].into_iter().enumerate() {
+        eval(&runs, study, &format!("knn-ijepa-{i}"), "knn", "ijepa", top1, None, json!({"optimizer.lr.peak": lr, "eval.knn.k": k}));
+    }
+    let panel = sweep_panel(&load_registry(&runs).unwrap(), study);
+    assert_eq!(panel.x, ijepa_reports::plot::XAxis::Categories(vec!["1e-4".into(), "5e-4".into(), "1e-3".into()]));
+    assert_eq!(series(&panel, "I-JEPA (ours) · eval.knn.k=10").points, [(0.0, 21.0), (2.0, 33.0)]);
+    // pixels that depend on the setting along x alone: one grey line, not one per line drawn
+    // each over the other; and the paper's Table 8 triangles at the mask scales
+    let runs = tmp.path().join("by-x");
+    for (i, (scale, k, top1)) in [("0.125 0.2", "5", 30.0), ("0.125 0.2", "10", 31.0), ("0.125 0.2", "20", 32.0), ("0.15 0.2", "5", 20.0), ("0.15 0.2", "10", 21.0), ("0.15 0.2", "20", 22.0)]
+        .into_iter()
+        .enumerate()
+    {
+        eval(&runs, study, &format!("knn-ijepa-{i}"), "knn", "ijepa", top1, None, json!({"mask.targets.scale": scale, "eval.knn.k": k}));
+    }
+    for (i, (k, top1)) in [("5", 60.0), ("10", 61.0), ("20", 62.0)].into_iter().enumerate() {
+        eval(&runs, study, &format!("knn-raw-pixels-{i}"), "knn", "raw-pixels", top1, None, json!({"eval.knn.k": k}));
+    }
+    let reg = load_registry(&runs).unwrap();
+    let panel = sweep_panel(&reg, study);
+    assert_eq!(panel.x_label, "eval.knn.k");
+    assert_eq!(series(&panel, "raw pixels").points, [(0.0, 60.0), (1.0, 61.0), (2.0, 62.0)]);
+    assert!(!panel.series.iter().any(|s| s.label.as_deref().is_some_and(|l| l.starts_with("raw pixels ·"))));
+    // (each line's setting's row, at each x)
+    assert_eq!(series(&panel, "paper Table 8 (ViT-B/16, 1% ImageNet-1k)").points.len(), 6);
+    assert!(sweep_figure_caption(&reg, study).contains("Triangles: the I-JEPA paper's ablation"));
     // a zip (k and the rate varied together): no grid, one line in the points' order
     let runs = tmp.path().join("zip");
     for (i, (lr, k, top1)) in [("1e-4", "5", 20.0), ("5e-4", "10", 29.0), ("1e-3", "20", 33.0)].into_iter().enumerate() {
