@@ -520,11 +520,8 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
         // the peak a blr overrides counted; other recipes' settings counted too; the cadence
         // counted too); a folder whose manifest recorded other lists than today's is not this
         // run
-        let counted_peak = cadence_free_hash(&without_other_recipes(exp), world_size);
         let current = pretrain_inputs(exp);
-        let as_written = as_written_pretrain_hash(exp, world_size);
-        let counted_floors = as_written_pretrain_hash(&spelled_alike(exp), world_size);
-        for old in [counted_floors, as_written, listless_pretrain_hash(exp, world_size), counted_peak, cadence_free_hash(exp, world_size), legacy_pretrain_hash(exp, world_size)] {
+        for old in earlier_hashes(exp, world_size) {
             let old_dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old);
             if old != hash
                 && old_dir.join(ijepa_schema::MANIFEST).is_file()
@@ -540,10 +537,44 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
     (hash, dir)
 }
 
+/// The hashes earlier versions gave `exp`'s pretraining, newest first ([`pretrain_stage`]).
+fn earlier_hashes(exp: &Experiment, world_size: usize) -> [String; 6] {
+    [
+        as_written_pretrain_hash(&spelled_alike(exp), world_size),
+        as_written_pretrain_hash(exp, world_size),
+        listless_pretrain_hash(exp, world_size),
+        cadence_free_hash(&without_other_recipes(exp), world_size),
+        cadence_free_hash(exp, world_size),
+        legacy_pretrain_hash(exp, world_size),
+    ]
+}
+
+/// The monitor's floors `dir`'s `config.json` records, where they are not `exp`'s.
+fn recorded_floors(dir: &Path, exp: &Experiment) -> Option<Experiment> {
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(ijepa_schema::CONFIG_JSON)).ok()?).ok()?;
+    let floor = |k: &str| config["monitor"][k].as_f64();
+    let (rank, spread) = (floor("rank_floor")?, floor("spread_floor")?);
+    let mut then = exp.clone();
+    let m = then.monitor.as_mut()?;
+    if (m.rank_floor, m.spread_floor) == (rank, spread) {
+        return None;
+    }
+    (m.rank_floor, m.spread_floor) = (rank, spread);
+    Some(then)
+}
+
+/// `exp` with the floors its pretraining folder `dir` (named `hash`) was named with, where an
+/// earlier version named it with other floors than `exp`'s: what a resume there records in its
+/// `config.json`, by which [`pretrain_stage`] finds the folder (rewritten with today's floors,
+/// it was found no more once the resume stopped).
+pub fn with_named_floors(dir: &Path, hash: &str, exp: &Experiment, world_size: usize) -> Option<Experiment> {
+    (hash != pretrain_hash(exp, world_size)).then(|| recorded_floors(dir, exp)).flatten()
+}
+
 /// A pretraining of `exp` an earlier version named with the monitor's floors counted, under
 /// other floors than `exp`'s (their change trains no more, but that folder's name holds its
 /// own): each sibling folder's floors, read from its `config.json`, are put in `exp` and the
-/// hash they give compared with the folder's manifest's.
+/// hashes they give ([`earlier_hashes`]) compared with the folder's manifest's.
 fn with_other_floors(runs_dir: &Path, exp: &Experiment, world_size: usize) -> Option<(String, PathBuf)> {
     exp.monitor.as_ref()?;
     let mut folders: Vec<PathBuf> = std::fs::read_dir(runs_dir.join(&exp.name))
@@ -555,16 +586,11 @@ fn with_other_floors(runs_dir: &Path, exp: &Experiment, world_size: usize) -> Op
     folders.sort();
     for dir in folders {
         let Some(manifest) = ijepa_schema::read_manifest(&dir) else { continue };
-        let Some(config) = std::fs::read_to_string(dir.join(ijepa_schema::CONFIG_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { continue };
-        let floor = |k: &str| config["monitor"][k].as_f64();
-        let (Some(rank), Some(spread)) = (floor("rank_floor"), floor("spread_floor")) else { continue };
-        let mut then = exp.clone();
-        if let Some(m) = then.monitor.as_mut() {
-            (m.rank_floor, m.spread_floor) = (rank, spread);
-        }
-        let old = as_written_pretrain_hash(&spelled_alike(&then), world_size);
-        if old == manifest.hash && dir == run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old) {
-            return Some((old, dir));
+        let Some(then) = recorded_floors(&dir, exp) else { continue };
+        if let Some(old) = earlier_hashes(&then, world_size).into_iter().find(|h| *h == manifest.hash) {
+            if dir == run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old) {
+                return Some((old, dir));
+            }
         }
     }
     None
@@ -1746,6 +1772,11 @@ mod tests {
         assert!(ijepa_schema::read_manifest(&old_dir).is_some_and(|m| m.hash == old));
         std::fs::write(old_dir.join(ijepa_schema::CONFIG_JSON), serde_json::json!({"monitor": {"rank_floor": 10.0, "spread_floor": 0.3}}).to_string()).unwrap();
         assert_eq!(pretrain_stage(&root, &exp, 1), (old.clone(), old_dir.clone()));
+        // a resume there records the floors the folder was named with, not `exp`'s (rewritten,
+        // the folder was found no more once the resume stopped)
+        let named = with_named_floors(&old_dir, &old, &exp, 1).expect("the folder's own floors");
+        assert_eq!(named.monitor.as_ref().map(|m| (m.rank_floor, m.spread_floor)), Some((10.0, 0.3)));
+        assert!(with_named_floors(&old_dir, &pretrain_hash(&exp, 1), &exp, 1).is_none(), "a folder of today's name records today's floors");
         // (a folder whose floors give another hash than its manifest's is not taken)
         std::fs::write(old_dir.join(ijepa_schema::CONFIG_JSON), serde_json::json!({"monitor": {"rank_floor": 9.0, "spread_floor": 0.3}}).to_string()).unwrap();
         assert_eq!(pretrain_stage(&root, &exp, 1).0, pretrain_hash(&exp, 1));

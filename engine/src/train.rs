@@ -356,6 +356,12 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
             );
         }
         run_dir::write_atomic(&dir.join(schema::CONFIG_KDL), opts.source.as_bytes())?;
+        // (a folder an earlier version named with other monitor floors keeps them recorded:
+        // they are how the next run finds it)
+        let resolved = match crate::plan::with_named_floors(&dir, &hash, exp, world) {
+            Some(named) => crate::plan::recorded_config_text(&named)?,
+            None => resolved.clone(),
+        };
         run_dir::write_atomic(&dir.join(schema::CONFIG_JSON), resolved.as_bytes())?;
     }
     let (cpu_products, products_line) = cpu_products(exp, recipe.device(), previous.as_ref(), opts.dist.as_deref())?;
