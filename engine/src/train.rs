@@ -627,6 +627,24 @@ fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, error: 
     });
 }
 
+/// A resume's refusal `e` for other training images, where a monitor holds images out of
+/// `full` (the training split) that names a file twice: an earlier version drew the held-out
+/// images over a list's lines, not its files, and held out others, which is said as a cause
+/// too (a run stopped under that draw was told to restore data it never touched).
+fn with_draw_note(e: Error, exp: &Experiment, full: &Arc<dyn data::Dataset>) -> Error {
+    match e {
+        Error::Checkpoint { path, message } if exp.monitor.is_some() && data::distinct(full.clone()).1 > 0 => Error::Checkpoint {
+            path,
+            message: format!(
+                "{message} (or, with the data unchanged: the run began under a version before 2026-12-06, which drew the monitor's held-out \
+                 images over the list's lines, not its files; this list names a file twice, and other images are held out now: the run cannot go \
+                 on as it began)"
+            ),
+        },
+        e => e,
+    }
+}
+
 /// A checkpoint resumes only on the training images it was taken on (their count) and where
 /// its epochs have the steps this run's have: data that gained or lost images since (or
 /// another number of ranks) gives other epochs, and resumed there the run would follow other
@@ -636,9 +654,7 @@ fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, error: 
 ///
 /// # Errors
 /// [`Error::Checkpoint`] naming both counts and what to do.
-/// `held_of_repeats`: a monitor holds images out of a list that may name a file twice, whose
-/// draw an earlier version made otherwise (said beside the refusal).
-fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folder, held_of_repeats): (usize, &data::Fingerprints, bool, bool), batch: usize, world: usize) -> Result<()> {
+fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folder): (usize, &data::Fingerprints, bool), batch: usize, world: usize) -> Result<()> {
     let data = state::stage_id(&prints.now);
     // `<run>/checkpoints/<file>`
     let run = from.parent().and_then(Path::parent).unwrap_or(from);
@@ -654,17 +670,11 @@ fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folde
             message: format!(
                 "taken at step {} of a run on {n_images} training images; the data now gives as many, but not the same ones ({what}; its fingerprint was \
                  {:016x}, now {data:016x}): resumed here the run would go on {how} than it began. Restore the data the run started on{}, or move {} \
-                 aside to train from the start{}",
+                 aside to train from the start",
                 pos.global_step,
                 pos.data,
                 if folder { " (an unreadable image: a readable copy in its place, under its name)" } else { "" },
-                run.display(),
-                if held_of_repeats {
-                    " (or, with the data unchanged: the run began under a version before 2026-12-06, which drew the monitor's held-out images over \
-                     the list's lines, not its files; a list naming a file twice holds out other images now, and the run cannot go on as it began)"
-                } else {
-                    ""
-                }
+                run.display()
             ),
         });
     }
@@ -1066,6 +1076,7 @@ pub fn check_resume(exp: &Experiment, (dir, hash): (&Path, &str), dataset: Arc<d
     let (stage, epochs) = (state::stage_id(hash), exp.epochs as u64);
     let recorded = schema::read_manifest(dir).and_then(|m| m.checkpoint(schema::LATEST).cloned());
     let kept = kept_checkpoints(&dir.join(schema::CHECKPOINTS)).unwrap_or_default();
+    let full = dataset.clone();
     let (rest, _) = split_monitor(exp, dataset, world, true)?;
     let ipe = LoaderCfg::from_data_config(&exp.data, exp.seed, 0, world).steps_per_epoch(rest.len());
     let folder = exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder;
@@ -1076,8 +1087,8 @@ pub fn check_resume(exp: &Experiment, (dir, hash): (&Path, &str), dataset: Arc<d
         if pos.epoch >= epochs {
             return Ok(());
         }
-        let held_of_repeats = exp.monitor.is_some() && rest.may_repeat();
-        let Err(refused) = check_position(&from, pos, ipe as u64, (rest.len(), &prints, folder, held_of_repeats), exp.data.batch_size, world) else { return Ok(()) };
+        let Err(refused) = check_position(&from, pos, ipe as u64, (rest.len(), &prints, folder), exp.data.batch_size, world) else { return Ok(()) };
+        let refused = with_draw_note(refused, exp, &full);
         let used = state::load(&from).is_ok() && (from != latest || matches!(foreign_latest(&from, &pos, (stage, epochs), recorded.as_ref()), Ok(None)));
         if used {
             return Err(refused);
@@ -1157,6 +1168,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         )));
     }
     // the monitor's images are held out of pretraining
+    let full = dataset.clone();
     let (dataset, monitor) = match split_monitor(exp, dataset, world, false)? {
         (rest, Some((cfg, held))) => (rest, Some(Monitor::new(cfg.clone(), held, crate::stages::eval_transform(exp)?))),
         (rest, None) => (rest, None),
@@ -1194,7 +1206,6 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // fingerprint's 16 hex digits as a number, as a stage's)
     // (and as an earlier version fingerprinted them: a checkpoint it took matches that)
     let prints = data::Fingerprints::of(dataset.as_ref());
-    let held_of_repeats = exp.monitor.is_some() && dataset.may_repeat();
     let data_id = state::stage_id(&prints.now);
     let transform = recipe.train_transform(&exp.data)?;
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())
@@ -1261,7 +1272,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         // (a finished run that lost its final weights trains no more: any data writes them)
         if (pos.epoch as usize) < exp.epochs {
             let folder = exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder;
-            check_position(&from, pos, ipe as u64, (n_images, &prints, folder, held_of_repeats), exp.data.batch_size, world)?;
+            check_position(&from, pos, ipe as u64, (n_images, &prints, folder), exp.data.batch_size, world).map_err(|e| with_draw_note(e, exp, &full))?;
         }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
@@ -1791,7 +1802,7 @@ mod tests {
     fn a_resume_on_other_images_says_what_changed_by_the_kind_of_data() {
         let pos = Position { global_step: 4, epoch: 1, step_in_epoch: 0, optimizer_step: 4, steps_per_epoch: 4, stage: 1, images: 64, data: 0xabc };
         let prints = data::Fingerprints { now: "0123456789abcdef0123".into(), as_written: None };
-        let refused = |folder| match check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &prints, folder, false), 16, 1) {
+        let refused = |folder| match check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &prints, folder), 16, 1) {
             Err(Error::Checkpoint { message, .. }) => message,
             other => panic!("{other:?}"),
         };
@@ -1802,7 +1813,7 @@ mod tests {
         assert!(!array.contains("renamed") && !array.contains("another order") && !array.contains("unreadable image"), "{array}");
         // the same images resume
         let same = data::Fingerprints { now: format!("{:016x}", 0xabc), as_written: None };
-        assert!(check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &same, false, false), 16, 1).is_ok());
+        assert!(check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &same, false), 16, 1).is_ok());
     }
 
     /// The monitor's warnings of a run are those its `monitor.csv` rows give at their last epoch
