@@ -504,7 +504,8 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
 fn check_evals_before_pretraining(plan: &Plan, selected: &[NodeIndex], force: bool, train_splits: &std::collections::HashMap<String, Arc<dyn ijepa_engine::data::Dataset>>) -> Result<()> {
     // each data block's training labels and number of classes, its splits opened once
     let mut opened: std::collections::HashMap<String, (Vec<i64>, usize)> = std::collections::HashMap::new();
-    let mut lists = BTreeSet::new();
+    // each split file's images, read once per folder and list
+    let mut lists: std::collections::BTreeMap<(String, Option<PathBuf>), Vec<usize>> = std::collections::BTreeMap::new();
     for &n in selected {
         if let Task::Eval { point, eval, .. } = plan.graph[n].task {
             if plan.status(n) == Status::Done || (!force && plan.inputs(n).into_iter().any(|m| matches!(plan.status(m), Status::Diverged { .. }))) {
@@ -546,15 +547,18 @@ fn check_evals_before_pretraining(plan: &Plan, selected: &[NodeIndex], force: bo
             let cfg = &exp.evals[eval];
             // a low-shot `split-file` (it was read after pretraining)
             // (once per folder and list: a sweep over other data settings reads the same)
-            if cfg.split_file.is_some() && lists.insert((serde_json::to_string(&data.source)?, cfg.split_file.clone())) {
-                ijepa_engine::stages::check_split_file(exp, cfg)
+            let list_key = (serde_json::to_string(&data.source)?, cfg.split_file.clone());
+            if cfg.split_file.is_some() && !lists.contains_key(&list_key) {
+                let split = ijepa_engine::stages::check_split_file(exp, cfg)
                     .map_err(|e| format!("the evaluation's split-file, checked before pretraining: {e}"))?;
+                lists.insert(list_key.clone(), split.unwrap_or_default());
             }
             // a held-out part that holds out no image (each class's share rounds to 0; of a
             // low-shot probe's few, its split file's too): the probe stopped on it after
             // pretraining
             let (labels, classes) = &opened[&key];
-            ijepa_engine::stages::check_held_out(exp, cfg, labels, *classes).map_err(|e| format!("{}, checked before pretraining: {e}", plan.graph[n].id))?;
+            ijepa_engine::stages::check_held_out(exp, cfg, (labels, *classes), lists.get(&list_key).map(Vec::as_slice))
+                .map_err(|e| format!("{}, checked before pretraining: {e}", plan.graph[n].id))?;
         }
     }
     Ok(())

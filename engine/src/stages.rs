@@ -709,7 +709,7 @@ fn eval_stage(
     // one feature set, whatever the block's `features`)
     let labels: Vec<i64> = (0..train_ds.len()).map(|i| train_ds.label(i)).collect();
     let one_set = EvalConfig { features: cfg.features.iter().take(1).copied().collect(), ..cfg.clone() };
-    check_held_out(exp, if subject == Subject::RawPixels { &one_set } else { cfg }, &labels, train_ds.num_classes())?;
+    check_held_out(exp, if subject == Subject::RawPixels { &one_set } else { cfg }, (&labels, train_ds.num_classes()), None)?;
     let transform = eval_transform(exp)?;
     let (result, n_train, n_test, kind) = if cfg.protocol == EvalProtocol::Finetune {
         let (r, n_train, n_test) = finetune_stage(exp, cfg, subject, source, &train_ds, &test_ds, &transform, device, shared.held.as_ref())?;
@@ -999,7 +999,10 @@ fn logistic_cfg(exp: &Experiment, cfg: &EvalConfig) -> logistic::LogisticCfg {
 /// # Errors
 /// [`Error::Config`] naming the evaluation, the fraction and what would hold an image out (or
 /// fine-tuning's batch-size and its images).
-pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_classes: usize) -> Result<()> {
+///
+/// `split`: the low-shot `split-file`'s images as [`check_split_file`] read them (read here
+/// where not given: a sweep's every evaluation walked the folder again).
+pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, (labels, num_classes): (&[i64], usize), split: Option<&[usize]>) -> Result<()> {
     let grid = cfg.lrs.len().max(1) * cfg.wds.len().max(1);
     let features = cfg.features.len() > 1;
     let chooses_on = |y: &[i64], what: &str| -> Result<()> {
@@ -1063,9 +1066,10 @@ pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, labels: &[i64], num_cl
         EvalProtocol::Linear if grid > 1 || features => chooses_on(labels, "training images"),
         EvalProtocol::LowShot if cfg.head != HeadKind::Logistic && (grid > 1 || features) => {
             // (a split file names files of the whole folder, whose labels `labels` are)
-            let idx = match &cfg.split_file {
-                Some(list) => split_indices(exp, list)?,
-                None => lowshot::sample_per_class(labels, num_classes, cfg.fraction, exp.seed),
+            let idx = match (&cfg.split_file, split) {
+                (Some(_), Some(idx)) => idx.to_vec(),
+                (Some(list), None) => split_indices(exp, list)?,
+                (None, _) => lowshot::sample_per_class(labels, num_classes, cfg.fraction, exp.seed),
             };
             let few: Vec<i64> = idx.into_iter().filter_map(|i| labels.get(i).copied()).collect();
             chooses_on(&few, "labelled images")
@@ -1352,13 +1356,12 @@ fn split_indices(exp: &Experiment, list: &Path) -> Result<Vec<usize>> {
 /// as `ijepa run` does before pretraining: a bad list is found before the hours it would
 /// otherwise wait for (a protocol without a list has nothing to check).
 ///
+/// Returns the images it names (indices into the folder), none without a list.
+///
 /// # Errors
 /// The list's errors (lines that name no file, or a file several class folders hold).
-pub fn check_split_file(exp: &Experiment, cfg: &EvalConfig) -> Result<()> {
-    match &cfg.split_file {
-        Some(list) => split_indices(exp, list).map(|_| ()),
-        None => Ok(()),
-    }
+pub fn check_split_file(exp: &Experiment, cfg: &EvalConfig) -> Result<Option<Vec<usize>>> {
+    cfg.split_file.as_ref().map(|list| split_indices(exp, list)).transpose()
 }
 
 #[cfg(test)]
