@@ -743,9 +743,10 @@ fn in_order(mut values: Vec<String>) -> Vec<String> {
 /// out of its line): the setting of the most values is the x axis and each combination of the
 /// others a line of its own colour, one panel per protocol. (One line through the combinations
 /// in order went from one decay's largest learning rate to the next decay's smallest, as if a
-/// setting between them were measured.) `None` for any other sweep (a zip's settings vary
-/// together, along one line: no more combinations than one setting has values) and for more
-/// combinations of the others than there are colours to tell them apart.
+/// setting between them were measured.) `None` where there are no more combinations than one
+/// setting has values (a zip's settings varied together: one line through them; a zip that
+/// repeats values, more combinations than that, is drawn as the part of a grid it is) and for
+/// more combinations of the others than there are colours to tell them apart.
 fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String], seeded: bool, without_result: &[String]) -> Option<NamedFigure> {
     // the lines' colours: the palette but for the grey of the levels and triangles
     const LINE_COLOURS: [usize; 9] = [0, 1, 2, 3, 4, 5, 8, 9, 6];
@@ -790,13 +791,15 @@ fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String
         let name = methods.join(" / ");
         for (c, g) in groups.iter().enumerate() {
             let line: Vec<&EvalRun> = ours.iter().copied().filter(|e| group(e) == *g).collect();
+            // (a combination without a result is a gap: a point that is no number breaks the
+            // line, which was drawn straight across it)
             let pts: Vec<(f64, f64)> = (0..xs.len())
-                .filter_map(|i| {
+                .map(|i| {
                     let top1: Vec<f64> = line.iter().filter(|e| at(e) == i as f64).map(|e| e.record.top1).collect();
-                    (!top1.is_empty()).then(|| (i as f64, mean(&top1)))
+                    (i as f64, if top1.is_empty() { f64::NAN } else { mean(&top1) })
                 })
                 .collect();
-            if pts.is_empty() {
+            if pts.iter().all(|p| p.1.is_nan()) {
                 continue;
             }
             let (g, c) = (&names[c], LINE_COLOURS[c]);
@@ -829,9 +832,10 @@ fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String
             match levels[..] {
                 // one value at every cell: a grey level across the panel
                 [Some(y), ..] if levels.iter().all(|l| *l == Some(y)) => series.push(Series::new(method, vec![(0.0, y), (last, y)], GRID_LEVEL_COLOUR, stroke)),
-                // one value at each x (the pixels' kNN by its `k` along x): one grey line (it
-                // was drawn once per line, each over the other, as if it differed by them)
-                _ if at_x.iter().all(|ys| ys.len() <= 1) => {
+                // one value at each x, at every cell (the pixels' kNN by its `k` along x): one
+                // grey line (it was drawn once per line, each over the other, as if it differed
+                // by them)
+                _ if levels.iter().all(Option::is_some) && at_x.iter().all(|ys| ys.len() <= 1) => {
                     let pts: Vec<(f64, f64)> = at_x.iter().enumerate().filter_map(|(i, ys)| ys.first().map(|&y| (i as f64, y))).collect();
                     series.push(Series::new(method, pts, GRID_LEVEL_COLOUR, stroke));
                 }
@@ -860,7 +864,7 @@ fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String
         stem: format!("sweep-{}", slug(exp)),
         caption: format!(
             "Top-1 (%) on the test split against the swept `{x_key}`, one panel per protocol and one colour per value of \
-             {others} (a grid). Dashed: the random-init encoder; dotted: the raw pixels, under the same protocol; grey \
+             {others}. Dashed: the random-init encoder; dotted: the raw pixels, under the same protocol; grey \
              when they depend on no swept setting but the one along x, else in the colour of the line they stand beside \
              (with several seeds, their mean). The swept values are placed evenly in their order, not to scale.{seeds}{triangles}{absent}"
         ),
