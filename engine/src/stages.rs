@@ -996,12 +996,12 @@ fn logistic_cfg(exp: &Experiment, cfg: &EvalConfig) -> logistic::LogisticCfg {
 /// checked too against the images its smallest fit trains on (the training split, less the
 /// held-out part while it compares points): it stopped on it after pretraining.
 ///
+/// `split`: the low-shot `split-file`'s images as [`check_split_file`] read them (read here
+/// where not given: a sweep's every evaluation walked the folder again).
+///
 /// # Errors
 /// [`Error::Config`] naming the evaluation, the fraction and what would hold an image out (or
 /// fine-tuning's batch-size and its images).
-///
-/// `split`: the low-shot `split-file`'s images as [`check_split_file`] read them (read here
-/// where not given: a sweep's every evaluation walked the folder again).
 pub fn check_held_out(exp: &Experiment, cfg: &EvalConfig, (labels, num_classes): (&[i64], usize), split: Option<&[usize]>) -> Result<()> {
     let grid = cfg.lrs.len().max(1) * cfg.wds.len().max(1);
     let features = cfg.features.len() > 1;
