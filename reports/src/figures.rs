@@ -374,8 +374,8 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
 
 /// Colour index ([`crate::plot::PALETTE`]'s black) of the monitor's collapse-warning floors.
 const FLOOR_COLOUR: usize = 6;
-/// The colour of a baseline's level across a grid sweep's panel (grey: its lines' colours
-/// are those of the combinations).
+/// The colour of a baseline's level, and of the paper's triangles, in a grid sweep's panels
+/// (grey: the lines' colours are the combinations').
 const GRID_LEVEL_COLOUR: usize = 7;
 
 /// Colour index of an evaluation subject: the pretrained encoder, random init, raw pixels.
@@ -739,8 +739,8 @@ fn in_order(mut values: Vec<String>) -> Vec<String> {
 }
 
 /// The sweep figure of a grid over two or more numbers (`vary "optimizer.lr.peak" ...` beside
-/// `vary "optimizer.weight-decay" ...`; a combination with no result, a diverged point, left
-/// out of its line): the setting of the most values is the x axis and each combination of the
+/// `vary "optimizer.weight-decay" ...`; a combination with no result, a diverged point, a gap
+/// in its line): the setting of the most values is the x axis and each combination of the
 /// others a line of its own colour, one panel per protocol. (One line through the combinations
 /// in order went from one decay's largest learning rate to the next decay's smallest, as if a
 /// setting between them were measured.) `None` where there are no more combinations than one
