@@ -1132,7 +1132,6 @@ fn with_monitor_advice(e: Error, exp: &Experiment, n_images: usize, world: usize
     }
 }
 
-
 /// The schedules of `ipe` steps an epoch on `world` ranks; refuses schedules of 0 steps.
 fn schedules(exp: &Experiment, ipe: usize, world: usize) -> Result<Schedules> {
     // MAE's `blr=`: the peak follows the global batch (blr x batch x ranks / 256)
