@@ -516,10 +516,9 @@ pub fn pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize) -> (
     let dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &hash);
     if !dir.exists() {
         // the earlier versions' hashes, newest first (the monitor's floors counted; the list
-        // files' contents did not count;
-        // the peak a blr overrides counted; other recipes' settings counted too; the cadence
-        // counted too); a folder whose manifest recorded other lists than today's is not this
-        // run
+        // files' contents did not count; the peak a blr overrides counted; other recipes'
+        // settings counted too; the cadence counted too); a folder whose manifest recorded
+        // other lists than today's is not this run
         let current = pretrain_inputs(exp);
         for old in earlier_hashes(exp, world_size) {
             let old_dir = run_dir::stage_path(runs_dir, &exp.name, "pretrain", &old);
