@@ -133,12 +133,10 @@ fn duration(s: f64) -> String {
     }
 }
 
-/// The number of training images of `exp` (less the monitor's held-out ones), by opening its
-/// dataset.
-/// The training images a pretraining of `exp` trains on: the split, less the monitor's
-/// held-out images as the run holds them out (with their other copies, where a list names a
-/// file twice: the estimate counted them, up to 77% more images than the run trained on).
-/// Also the held-out images' other copies it leaves out (said beside the count).
+/// The number of training images a pretraining of `exp` trains on, by opening its dataset: the
+/// split, less the monitor's held-out images as the run holds them out (with their other
+/// copies, where a list names a file twice: the estimate counted them, up to 77% more images
+/// than the run trained on); and how many such copies it leaves out (said beside the count).
 fn count_images(exp: &Experiment) -> Result<(u64, usize), Box<dyn std::error::Error>> {
     let ds = ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train)?;
     let Some(m) = &exp.monitor else { return Ok((ds.len() as u64, 0)) };
