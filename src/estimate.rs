@@ -8,6 +8,7 @@
 
 use ijepa_dsl::config::{Experiment, Precision};
 use ijepa_engine::estimate::{self as est, Accelerator, Projection, StepCost};
+use ijepa_engine::plan::counted;
 use ijepa_engine::{memory, precision};
 use std::fmt::Write as _;
 
@@ -91,15 +92,6 @@ fn flops_in(flops: f64, unit: f64) -> String {
     let units = [(1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP"), (1e3, "kFLOP")];
     let (scale, name) = units.iter().copied().filter(|(u, _)| *u <= unit).find(|(u, _)| flops >= *u).unwrap_or((1.0, "FLOP"));
     format!("{:.2} {name}", flops / scale)
-}
-
-/// `n` things, in the singular for one (`1 steps`).
-fn counted(n: u64, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
 }
 
 /// GPU-hours, with the digits a small projection needs ("0.0 GPU-hours").
@@ -343,9 +335,9 @@ impl std::fmt::Display for Estimate {
                 let _ = writeln!(
                     s,
                     "  on this CPU     {} ({} x {}): {} of pretraining per process{}",
-                    counted(p.steps, "step"),
+                    counted(p.steps as usize, "step"),
                     p.steps_per_epoch,
-                    counted(p.steps / p.steps_per_epoch.max(1), "epoch"),
+                    counted((p.steps / p.steps_per_epoch.max(1)) as usize, "epoch"),
                     duration(p.wall_seconds),
                     if p.world > 1 { format!(" (the layout has {} processes; on one machine they share its cores)", p.world) } else { String::new() }
                 );
@@ -363,7 +355,7 @@ impl std::fmt::Display for Estimate {
                     p.world,
                     acc.name,
                     " ".repeat(13usize.saturating_sub(format!("{} x {}", p.world, acc.name).len()).max(1)),
-                    counted(p.steps, "step"),
+                    counted(p.steps as usize, "step"),
                     step_time(p.step_seconds),
                     precision::name(*prec),
                     mfu * 100.0,

@@ -922,7 +922,7 @@ fn suffix(point: &Point) -> String {
 }
 
 /// `n` things: `1 report`, `0 reports`, `4 pretrainings`.
-fn counted(n: usize, thing: &str) -> String {
+pub fn counted(n: usize, thing: &str) -> String {
     format!("{n} {thing}{}", if n == 1 { "" } else { "s" })
 }
 
