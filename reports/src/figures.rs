@@ -608,7 +608,7 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
         for model in models {
             let of_model: Vec<&EvalRun> = evals.iter().copied().filter(|e| e.record.protocol == *p && e.record.model == model).collect();
             let fit = baselines_at(&of_model, &firsts, shown);
-            let levels: Vec<Option<f64>> = fit.iter().map(|f| (!f.is_empty()).then(|| mean(&f.iter().map(|b| b.record.top1).collect::<Vec<_>>()))).collect();
+            let levels = baseline_levels(&fit);
             let level = matches!(levels[..], [Some(y), ..] if levels.iter().all(|l| *l == Some(y)));
             let pts: Vec<(f64, f64)> = match levels[..] {
                 [Some(y), ..] if level => vec![(0.0, y), (last, y)],
@@ -716,6 +716,12 @@ fn baselines_at<'a>(of_model: &[&'a EvalRun], points: &[&EvalRun], shown: impl F
     points.iter().map(|pt| of_model.iter().copied().filter(|b| fits(b, pt, by_recipe)).collect()).collect()
 }
 
+/// The baseline's level beside each point of [`baselines_at`]'s `fit`: the mean of the
+/// evaluations that fit it, none where none does.
+fn baseline_levels(fit: &[Vec<&EvalRun>]) -> Vec<Option<f64>> {
+    fit.iter().map(|f| (!f.is_empty()).then(|| mean(&f.iter().map(|b| b.record.top1).collect::<Vec<_>>()))).collect()
+}
+
 /// The legend's name of a baseline drawn from `fit` ([`baselines_at`]): one name for one
 /// recipe's baseline; several recipes' under one name (records that carry their recipe) are
 /// still each point's own.
@@ -818,7 +824,7 @@ fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String
         for model in models {
             let of_model: Vec<&EvalRun> = evals.iter().copied().filter(|e| e.record.protocol == p && e.record.model == model).collect();
             let fit = baselines_at(&of_model, &cells, shown);
-            let levels: Vec<Option<f64>> = fit.iter().map(|f| (!f.is_empty()).then(|| mean(&f.iter().map(|b| b.record.top1).collect::<Vec<_>>()))).collect();
+            let levels = baseline_levels(&fit);
             let method = baseline_method(&fit);
             let stroke = if model == "raw-pixels" { Stroke::Dotted } else { Stroke::Dashed };
             // each x's values over the lines: one where the baseline depends on x alone
