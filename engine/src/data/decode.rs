@@ -162,29 +162,12 @@ pub fn header_size(bytes: &[u8], name: &str) -> Result<Option<(usize, usize)>> {
 fn jpeg_sof(b: &[u8], name: &str) -> Result<Option<(usize, usize, usize)>> {
     let mut i = 2;
     loop {
-        // bytes that start no marker are skipped, as PIL does ("Skip non-0xFF junk") and
-        // libjpeg (a warning, "extraneous bytes before marker"): both read such a file
-        while i < b.len() && b[i] != 0xff {
-            i += 1;
-        }
-        // a marker: one or more 0xFF fill bytes then the code
-        while i < b.len() && b[i] == 0xff {
-            i += 1;
-        }
-        if i >= b.len() {
-            return Ok(None);
-        }
-        let m = b[i];
-        i += 1;
-        match m {
-            0xd0..=0xd7 | 0x01 => continue, // standalone markers
-            0x00 => continue,               // a stuffed 0xFF: junk here, as to PIL and libjpeg
-            0xd9 | 0xda => {
-                return Err(Error::Data(format!(
-                    "{name}: corrupt JPEG: no frame header (SOF) before the image data"
-                )))
-            }
-            _ => {}
+        let Some((m, at)) = next_marker(b, i) else { return Ok(None) };
+        i = at;
+        if matches!(m, 0xd9 | 0xda) {
+            return Err(Error::Data(format!(
+                "{name}: corrupt JPEG: no frame header (SOF) before the image data"
+            )));
         }
         if i + 2 > b.len() {
             return Ok(None);
@@ -210,6 +193,46 @@ fn jpeg_sof(b: &[u8], name: &str) -> Result<Option<(usize, usize, usize)>> {
             return Ok(Some((h, w, b[i + 7] as usize)));
         }
         i += len;
+    }
+}
+
+/// The next marker of a JPEG's bytes from `i` on: its code and the index of what follows it (a
+/// segment's length), or `None` when the bytes end first. Bytes that start no marker are
+/// skipped, as PIL does ("Skip non-0xFF junk") and libjpeg (a warning, "extraneous bytes
+/// before marker"): both read such a file; so are standalone markers and stuffed 0xFF bytes.
+fn next_marker(b: &[u8], mut i: usize) -> Option<(u8, usize)> {
+    loop {
+        while i < b.len() && b[i] != 0xff {
+            i += 1;
+        }
+        // a marker: one or more 0xFF fill bytes then the code
+        while i < b.len() && b[i] == 0xff {
+            i += 1;
+        }
+        let &m = b.get(i)?;
+        i += 1;
+        // (standalone markers; 0x00: a stuffed 0xFF, junk here, as to PIL and libjpeg)
+        if !matches!(m, 0xd0..=0xd7 | 0x01 | 0x00) {
+            return Some((m, i));
+        }
+    }
+}
+
+/// Whether a JPEG's bytes end before its scan's header does (a file cut in its header, which
+/// libjpeg reports as "image of size 0x0", "contains no image" or "Bogus marker length", and
+/// PIL as a truncated file).
+fn jpeg_cut_before_scan(b: &[u8]) -> bool {
+    let mut i = 2;
+    loop {
+        let Some((m, at)) = next_marker(b, i) else { return true };
+        if m == 0xd9 {
+            return false;
+        }
+        let Some(len) = b.get(at..at + 2).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else { return true };
+        if m == 0xda || len < 2 {
+            return m == 0xda && at + len > b.len();
+        }
+        i = at + len;
     }
 }
 
@@ -270,6 +293,9 @@ fn decode_jpeg_with(h: tj::tjhandle, bytes: &[u8], shrink: u32, name: &str) -> R
             return Error::Data(format!(
                 "{name}: a JPEG this system's libjpeg-turbo does not decode ({what}; lossless JPEG needs libjpeg-turbo 3): convert it, e.g. to PNG"
             ));
+        }
+        if jpeg_cut_before_scan(bytes) {
+            return Error::Data(format!("{name}: truncated file: it ends before its image data (libjpeg: {what})"));
         }
         Error::Data(format!("{name}: corrupt JPEG: {what}"))
     };
@@ -343,7 +369,8 @@ fn decode_jpeg_with(h: tj::tjhandle, bytes: &[u8], shrink: u32, name: &str) -> R
         // the next marker, PIL decodes)
         let cut = msg.to_ascii_lowercase().contains("premature end of jpeg file");
         if !warning || cut {
-            let cause = if cut {
+            // (one cut before its scan is said so by `corrupt`)
+            let cause = if cut && !jpeg_cut_before_scan(bytes) {
                 format!("truncated file ({msg})")
             } else {
                 msg
@@ -396,10 +423,19 @@ fn check_pixels(name: &str, width: u64, height: u64) -> Result<()> {
 }
 
 fn decode_png(bytes: &[u8], name: &str) -> Result<Image> {
+    // a wrong CRC before the image data is an error, as PIL's (a header whose height was
+    // damaged read half the image without a word; the png crate passes over an ancillary
+    // chunk's, a text's)
+    if let Some(kind) = bad_header_crc(bytes) {
+        return Err(Error::Data(format!(
+            "{name}: corrupt PNG: wrong CRC in its {kind} chunk, before the image data (PIL refuses such a file too)"
+        )));
+    }
     match png_image(bytes, name, false) {
         // a file PIL reads though the png crate does not: cut after its image data (no IEND,
-        // common in scraped images), or with an IDAT whose CRC is wrong (PIL does not check
-        // it): its rows read one by one, as many as the image has, checksums not verified
+        // common in scraped images), or with a wrong CRC in its image data or after it (PIL
+        // checks the chunks before the first IDAT only): its rows read one by one, as many as
+        // the image has, checksums not verified
         Err(e) if e.contains("EOF") || e.to_ascii_lowercase().contains("unexpected end") || e.contains("CRC") => match png_image(bytes, name, true) {
             Ok(image) => image,
             Err(_) => Err(png_error(name, &e)),
@@ -407,6 +443,30 @@ fn decode_png(bytes: &[u8], name: &str) -> Result<Image> {
         Err(e) => Err(png_error(name, &e)),
         Ok(image) => image,
     }
+}
+
+/// The first chunk of a PNG before its first `IDAT` (`IHDR`, `PLTE`, text...) whose CRC is
+/// wrong, by its type: PIL verifies those when it opens a file (a wrong one: "broken PNG file",
+/// not opened), and no later one. A file cut before its image data has none (its decoding
+/// fails on the cut).
+fn bad_header_crc(bytes: &[u8]) -> Option<String> {
+    let mut at = 8usize;
+    while let Some(head) = bytes.get(at..at + 8) {
+        let kind = &head[4..8];
+        if kind == b"IDAT" {
+            return None;
+        }
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let end = (at + 8).checked_add(len)?;
+        let stored = bytes.get(end..end.checked_add(4)?)?;
+        let mut crc = flate2::Crc::new();
+        crc.update(&bytes[at + 4..end]);
+        if crc.sum() != u32::from_be_bytes([stored[0], stored[1], stored[2], stored[3]]) {
+            return Some(String::from_utf8_lossy(kind).into_owned());
+        }
+        at = end + 4;
+    }
+    None
 }
 
 fn png_error(name: &str, e: &str) -> Error {
@@ -533,7 +593,8 @@ mod tests {
 
     /// A PNG cut after its image data (no IEND: common in scraped images) or with a wrong
     /// IDAT CRC decodes to its pixels, as PIL decodes it (both were "corrupt PNG"); one cut
-    /// inside its image data is still a truncated file.
+    /// inside its image data is still a truncated file, and one with a wrong CRC before its
+    /// image data an error, as for PIL.
     #[test]
     fn a_png_without_its_end_or_with_a_bad_idat_crc_decodes_as_pil_does() {
         let (w, h) = (37u32, 23u32);
@@ -555,6 +616,22 @@ mod tests {
         let at = file.len() - 12 - 1;
         bad_crc[at] ^= 0xff;
         assert_eq!(decode(&bad_crc, 1, "badcrc.png").unwrap_or_else(|e| panic!("{e}")).0.pixels, rgb);
+        // a wrong CRC before the image data PIL refuses: the header's (its height halved, the
+        // old CRC kept: the top half of the image was read, without a word) and a text chunk's
+        let mut short = file.clone();
+        short[8 + 8 + 4..8 + 8 + 8].copy_from_slice(&(h / 2).to_be_bytes());
+        let e = decode(&short, 1, "short.png").unwrap_err().to_string();
+        assert!(e.contains("short.png: corrupt PNG: wrong CRC in its IHDR chunk, before the image data"), "{e}");
+        let text = [&(5u32.to_be_bytes())[..], b"tEXta\0xyz", &[0, 0, 0, 0]].concat();
+        let with_text = [&file[..33], &text[..], &file[33..]].concat();
+        let e = decode(&with_text, 1, "text.png").unwrap_err().to_string();
+        assert!(e.contains("text.png: corrupt PNG: wrong CRC in its tEXt chunk"), "{e}");
+        // (with its right CRC, the text chunk is read over)
+        let mut good_text = text.clone();
+        let mut crc = flate2::Crc::new();
+        crc.update(&text[4..13]);
+        good_text[13..].copy_from_slice(&crc.sum().to_be_bytes());
+        assert_eq!(decode(&[&file[..33], &good_text[..], &file[33..]].concat(), 1, "t.png").unwrap_or_else(|e| panic!("{e}")).0.pixels, rgb);
         // cut inside the image data
         let e = decode(&file[..file.len() / 2], 1, "cut.png").unwrap_err().to_string();
         assert!(e.contains("cut.png") && e.contains("corrupt PNG") && e.contains("truncated file"), "{e}");
@@ -578,6 +655,13 @@ mod tests {
         assert_eq!((img.width, img.height), (64, 48));
         let e = decode(&jpeg[..n / 2], 1, "cut.jpg").unwrap_err().to_string();
         assert!(e.contains("cut.jpg") && e.contains("truncated file") && e.contains("Premature end of JPEG file"), "{e}");
+        // cut in its header: before the frame header, after it, inside the scan's header (libjpeg
+        // said "image of size 0x0", "contains no image", "Bogus marker length": corrupt)
+        let at = |marker: u8| jpeg.windows(2).position(|w| w == [0xff, marker]).unwrap();
+        for cut in [20, at(0xc4), at(0xda) + 8] {
+            let e = decode(&jpeg[..cut], 1, "head.jpg").unwrap_err().to_string();
+            assert!(e.contains("head.jpg: truncated file: it ends before its image data"), "{cut}: {e}");
+        }
     }
 
     #[test]
