@@ -584,6 +584,24 @@ fn image_folder_errors_at_open() {
     );
 }
 
+/// A file removed since the folder was listed is a data error naming it and saying so (a bare
+/// OS error said neither what read it nor what to do), when it is loaded, sized or sniffed.
+#[test]
+fn a_file_gone_since_the_listing_is_a_data_error_saying_so() {
+    let t = TempDir::new("folder-gone");
+    let root = t.0.join("r");
+    write(&root.join("a/x.png"), &png_bytes(2, 2, png::ColorType::Rgb, png::BitDepth::Eight, &[0; 12], None));
+    write(&root.join("a/y.png"), &png_bytes(2, 2, png::ColorType::Rgb, png::BitDepth::Eight, &[0; 12], None));
+    let ds = ImageFolder::open(&root, OnError::Fail).unwrap();
+    std::fs::remove_file(root.join("a/y.png")).unwrap();
+    assert!(ds.load(0, 1).is_ok());
+    for e in [ds.load(1, 1).map(|_| ()).unwrap_err(), ds.size(1).map(|_| ()).unwrap_err(), ds.check_format(1).unwrap_err()] {
+        assert!(matches!(e, Error::Data(_)), "{e:?}");
+        let e = e.to_string();
+        assert!(e.contains("y.png: cannot be read: ") && e.contains("(it was there when the folder was listed: removed or renamed since?)"), "{e}");
+    }
+}
+
 #[test]
 fn list_file_subset_selects_named_files() {
     let t = TempDir::new("subset");

@@ -492,7 +492,15 @@ impl ImageFolder {
 
     fn read(&self, i: usize) -> Result<Vec<u8>> {
         let p = self.path(i);
-        fs::read(&p).map_err(|e| Error::io(&p, e))
+        fs::read(&p).map_err(|e| self.unread(i, &e))
+    }
+
+    /// Sample `i`'s file could not be opened or read (`e`): a data error naming it, as a
+    /// damaged image's is (a bare OS error said neither what read it nor what to do; the
+    /// loader and the evaluations add the ways out), one gone since the folder was listed said so.
+    fn unread(&self, i: usize, e: &std::io::Error) -> Error {
+        let gone = if e.kind() == std::io::ErrorKind::NotFound { " (it was there when the folder was listed: removed or renamed since?)" } else { "" };
+        Error::Data(format!("{}: cannot be read: {e}{gone}", self.describe(i)))
     }
 }
 
@@ -530,11 +538,11 @@ impl Dataset for ImageFolder {
     fn size(&self, i: usize) -> Result<(usize, usize)> {
         let p = self.path(i);
         let name = self.describe(i);
-        let f = fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
+        let f = fs::File::open(&p).map_err(|e| self.unread(i, &e))?;
         let mut head = Vec::with_capacity(HEADER_PREFIX as usize);
         f.take(HEADER_PREFIX)
             .read_to_end(&mut head)
-            .map_err(|e| Error::io(&p, e))?;
+            .map_err(|e| self.unread(i, &e))?;
         if let Some(hw) = decode::header_size(&head, &name)? {
             return Ok(hw);
         }
@@ -551,7 +559,7 @@ impl Dataset for ImageFolder {
     fn check_format(&self, i: usize) -> Result<()> {
         let p = self.path(i);
         let mut head = Vec::with_capacity(16);
-        fs::File::open(&p).and_then(|f| f.take(16).read_to_end(&mut head)).map_err(|e| Error::io(&p, e))?;
+        fs::File::open(&p).and_then(|f| f.take(16).read_to_end(&mut head)).map_err(|e| self.unread(i, &e))?;
         match decode::sniff(&head) {
             decode::Format::Jpeg | decode::Format::Png => Ok(()),
             _ => Err(decode::unsupported(&self.describe(i), &head)),
