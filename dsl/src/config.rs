@@ -1127,14 +1127,16 @@ impl DataConfig {
 
     /// What an evaluation of a baseline (raw pixels, random init) reads of this block: the
     /// images and their evaluation transform, not the pretraining's batch size or loader
-    /// threads, nor the augmentations and the crops' interpolation unless `augmented`
-    /// (fine-tuning trains with them). Those are set to fixed values (the defaults; no
-    /// threads), so changing them does not repeat a baseline's evaluation.
+    /// threads, nor the augmentations, the crops' interpolation, the JPEG decoding (the
+    /// evaluation transform decodes exactly) and `on-error` (pretraining's images only) unless
+    /// `augmented` (fine-tuning trains with them). Those are set to fixed values (the
+    /// defaults; no threads), so changing them does not repeat a baseline's evaluation.
     pub fn read_by_evaluation(&self, augmented: bool) -> DataConfig {
         let base = if augmented {
             self.clone()
         } else {
-            DataConfig { interpolation: Interpolation::default(), ..self.without_augmentations() }
+            let d = DataConfig::default();
+            DataConfig { interpolation: d.interpolation, exact_decode: d.exact_decode, on_error: d.on_error, ..self.without_augmentations() }
         };
         DataConfig { batch_size: DataConfig::default().batch_size, workers: 0, prefetch: 0, ..base }
     }
@@ -1142,7 +1144,7 @@ impl DataConfig {
     /// Whether an evaluation of a baseline reads the data block's setting `name` (`vary
     /// "data.NAME"`; see [`DataConfig::read_by_evaluation`]).
     pub fn read_by_evaluation_named(name: &str, augmented: bool) -> bool {
-        !["batch-size", "workers", "prefetch"].contains(&name) && (augmented || !(AUGMENTATIONS.contains(&name) || name == "interpolation"))
+        !["batch-size", "workers", "prefetch"].contains(&name) && (augmented || !(AUGMENTATIONS.contains(&name) || ["interpolation", "decode", "on-error"].contains(&name)))
     }
 }
 

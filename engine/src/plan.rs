@@ -781,6 +781,17 @@ fn heldout_as_written_eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Sub
     as_written_eval_hash(&exp, &eval_spelled_alike(cfg), subject, input)
 }
 
+/// [`eval_hash`] of a frozen-feature baseline as versions before it left out the data block's
+/// JPEG decoding and `on-error` gave it (settings of the pretraining's images alone: a sweep
+/// over `decode` evaluated the pixels once a point).
+fn decode_counted_eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
+    let exp = spelled_alike(exp);
+    let exp = if subject == Subject::RandomInit { ijepa_dsl::recipes::init_read_alike(&exp) } else { exp };
+    let cfg = eval_spelled_alike(&cfg.heldout_read_alike(subject == Subject::RawPixels));
+    let data = DataConfig { exact_decode: exp.data.exact_decode, on_error: exp.data.on_error, ..exp.data.read_by_evaluation(false) };
+    with_inputs(eval_hash_of(&exp, &cfg, subject, input, Some(data)), &eval_inputs(&exp, &cfg))
+}
+
 /// [`eval_hash`] as versions before [`ijepa_dsl::recipes::init_read_alike`] gave it (a random
 /// init of MAE with `norm-pix-loss=#false` was keyed by it).
 fn init_as_written_eval_hash(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &str) -> String {
@@ -874,6 +885,9 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
         // (a random init keyed by a setting its initialisation does not read: the version before)
         if subject == Subject::RandomInit {
             old.insert(0, init_as_written_eval_hash(exp, cfg, subject, input));
+        }
+        if subject != Subject::Pretrained && cfg.protocol != EvalProtocol::Finetune {
+            old.insert(0, decode_counted_eval_hash(exp, cfg, subject, input));
         }
         // (a DINO evaluation of earlier versions, which counted the augmentations, and its lists)
         if subject == Subject::Pretrained {
@@ -1619,6 +1633,23 @@ mod tests {
         let mut fewer = exp.clone();
         fewer.data.limit = Some(100);
         assert_ne!(h(&exp, &linear, Subject::RawPixels), h(&fewer, &linear, Subject::RawPixels));
+        // nor the JPEG decoding (the evaluation transform decodes exactly) or `on-error` (the
+        // pretraining's images only): a baseline evaluated under them is found where it is
+        let mut exact = exp.clone();
+        exact.data.exact_decode = true;
+        exact.data.on_error = ijepa_dsl::config::OnError::Skip;
+        let runs = crate::testdir::scratch("plan", "baseline-decode");
+        for s in [Subject::RawPixels, Subject::RandomInit] {
+            assert_eq!(h(&exp, &linear, s), h(&exact, &linear, s), "{s:?}");
+            let before = decode_counted_eval_hash(&exact, &linear, s, "p");
+            assert_ne!(before, h(&exact, &linear, s));
+            let old_dir = run_dir::stage_path(&runs, "x", &format!("eval-linear-{}", s.key("ijepa")), &before);
+            std::fs::create_dir_all(&old_dir).unwrap();
+            let record = r#"{"experiment":"x","protocol":"linear","model":"raw-pixels","method":"raw pixels","arch":"pixels","top1":80.0}"#;
+            std::fs::write(old_dir.join(ijepa_schema::EVAL), record).unwrap();
+            assert_eq!(eval_stage(&runs, "x", &exact, &linear, s, "p"), (before, old_dir), "{s:?}");
+        }
+        assert_ne!(h(&exp, &finetune, Subject::RandomInit), h(&exact, &finetune, Subject::RandomInit));
         // the pretrained encoder's evaluations and the defaults hash as they always did
         assert_eq!(h(&other, &linear, Subject::Pretrained), legacy_eval_hash(&other, &linear, Subject::Pretrained, "p"));
         assert_eq!(h(&exp, &linear, Subject::RawPixels), legacy_eval_hash(&exp, &linear, Subject::RawPixels, "p"));
