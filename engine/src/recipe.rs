@@ -252,6 +252,14 @@ pub trait Recipe {
         false
     }
 
+    /// Whether the learning rate's cosine is floored at its final value, as I-JEPA's
+    /// `WarmupCosineSchedule` (`max(final_lr, ...)`) floors it: a final rate above the peak then
+    /// holds from the warm-up's end. MAE's `adjust_learning_rate` and DINO's `cosine_scheduler`
+    /// have no floor (they rise to such a rate along the half cosine). Default: yes.
+    fn lr_final_floor(&self) -> bool {
+        true
+    }
+
     /// Whether the recipe follows the EMA momentum schedule (a `momentum` metrics column and
     /// the epoch line's `ema`). Default: no.
     fn uses_momentum(&self) -> bool {

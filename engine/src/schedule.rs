@@ -14,6 +14,8 @@ pub struct Schedules {
     warmup_steps: usize,
     /// The warm-up is `np.linspace(start, peak, W)` (DINO), reaching the peak on its last step.
     linspace_warmup: bool,
+    /// The cosine is floored at the final rate (I-JEPA's `max(final_lr, ...)`).
+    final_floor: bool,
     total_steps: usize,
     ema_steps: usize,
     ema_denom: f64,
@@ -29,9 +31,12 @@ impl Schedules {
             ema: ema.clone(),
             warmup_steps: (lr.warmup_epochs * ipe as f64) as usize,
             linspace_warmup: false,
+            final_floor: true,
             total_steps: total,
-            ema_steps: total + 1,
-            ema_denom: ipe as f64 * epochs as f64 * ipe_scale,
+            // (the official generator's `int(ipe*num_epochs*ipe_scale)+1` values, multiplied in
+            // its order: `int(0.3*3*30)` is 26, `int(30*3*0.3)` 27)
+            ema_steps: ((ipe * epochs) as f64 * ipe_scale) as usize + 1,
+            ema_denom: (ipe * epochs) as f64 * ipe_scale,
         }
     }
 
@@ -41,6 +46,15 @@ impl Schedules {
     /// step after, `W`). The cosine part is the same.
     pub fn with_linspace_warmup(self, yes: bool) -> Self {
         Self { linspace_warmup: yes, ..self }
+    }
+
+    /// The same schedules with the cosine floored at the final learning rate when `yes` (the
+    /// default: I-JEPA's `WarmupCosineSchedule`, where a final rate above the peak holds from
+    /// the warm-up's end and the cosine past its end stays above it); MAE's
+    /// `adjust_learning_rate` and DINO's `cosine_scheduler` are not floored (a final rate above
+    /// the peak is reached along the half cosine).
+    pub fn with_final_floor(self, yes: bool) -> Self {
+        Self { final_floor: yes, ..self }
     }
 
     /// Steps the schedules span, T = int(ipe_scale * epochs * ipe).
@@ -67,7 +81,12 @@ impl Schedules {
         } else {
             let t = self.total_steps.saturating_sub(self.warmup_steps).max(1) as f64;
             let p = (k - self.warmup_steps) as f64 / t;
-            (f + (r - f) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())).max(f)
+            let lr = f + (r - f) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
+            if self.final_floor {
+                lr.max(f)
+            } else {
+                lr
+            }
         }
     }
 
@@ -88,7 +107,8 @@ impl Schedules {
     }
 
     /// EMA momentum for the i-th step (i from 0): linear over int(ipe*epochs*ipe_scale)+1 values,
-    /// `m0 + i*(m1-m0)/(ipe*epochs*ipe_scale)` (official generator).
+    /// `m0 + i*(m1-m0)/(ipe*epochs*ipe_scale)` (official generator); past them (ipe-scale below
+    /// 1, where the official generator runs out and its run stops) the last value holds.
     pub fn momentum(&self, i: usize) -> f64 {
         let (m0, m1) = (self.ema.start, self.ema.final_);
         let i = i.min(self.ema_steps - 1);
@@ -157,5 +177,30 @@ mod tests {
         assert!((s.momentum(0) - 0.996).abs() < 1e-12);
         assert!((s.momentum(1500) - 0.998).abs() < 1e-12);
         assert!((s.momentum(3000) - 1.0).abs() < 1e-12);
+        // the official generator's length, `int(ipe*num_epochs*ipe_scale)+1`, in its order of
+        // products: 90 * 0.3 is 27.0, where 0.3 * 3 * 30 is 26.999999999999996 (its last value
+        // was held short of the final momentum)
+        let o = OptimizerConfig::default();
+        let short = Schedules::new(&o.lr, &o.weight_decay, &EmaConfig::default(), 30, 3, 0.3);
+        assert_eq!(short.total_steps(), 26);
+        assert!((short.momentum(27) - 1.0).abs() < 1e-15 && short.momentum(26) < 1.0, "{}", short.momentum(27));
+        assert_eq!(short.momentum(60), short.momentum(27));
+    }
+
+    /// I-JEPA's cosine is floored at a final rate above the peak (it holds from the warm-up's
+    /// end); MAE's and DINO's rise to it along the half cosine (they were held there too).
+    #[test]
+    fn a_final_rate_above_the_peak_is_a_floor_for_ijepa_alone() {
+        let o = OptimizerConfig::default();
+        let lr = LrSchedule { start: 0.0, peak: 5e-4, final_: 1e-3, warmup_epochs: 1.0, blr: None };
+        let s = Schedules::new(&lr, &o.weight_decay, &EmaConfig::default(), 5, 3, 1.0);
+        assert_eq!(s.lr(5), 1e-3);
+        assert_eq!(s.lr(10), 1e-3);
+        let unfloored = s.with_final_floor(false);
+        // adjust_learning_rate(lr=5e-4, min_lr=1e-3, warmup_epochs=1, epochs=3) at step 5 of 5 an epoch
+        assert!((unfloored.lr(5) - 5e-4).abs() < 1e-15);
+        let half = 1e-3 + (5e-4 - 1e-3) * 0.5 * (1.0 + (std::f64::consts::PI * 5.0 / 10.0).cos());
+        assert!((unfloored.lr(10) - half).abs() < 1e-15, "{}", unfloored.lr(10));
+        assert!((unfloored.lr(15) - 1e-3).abs() < 1e-15);
     }
 }

@@ -1210,13 +1210,14 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let loader = Loader::new(dataset, transform, LoaderCfg::from_data_config(&exp.data, exp.seed, rank, world), recipe.collate())
         .map_err(|e| with_monitor_advice(e, exp, n_images, world))?;
     let ipe = loader.steps_per_epoch(); // >= 1: the loader rejects data smaller than a batch
-    let sched = schedules(exp, ipe, world)?.with_linspace_warmup(recipe.linspace_warmup());
-    // (ipe-scale below 1: the schedules' formulas run past their end, as I-JEPA's official
-    // code runs them)
+    let sched = schedules(exp, ipe, world)?.with_linspace_warmup(recipe.linspace_warmup()).with_final_floor(recipe.lr_final_floor());
+    // (ipe-scale below 1: the learning rate's and weight decay's formulas run past their end,
+    // as I-JEPA's official code runs them; its momentum generator runs out there, which stops
+    // the official run: its last value holds)
     let run_steps = ipe * exp.epochs;
     if lead && sched.total_steps() < run_steps {
         tracing::warn!(
-            "the schedules last {} steps (ipe-scale {} x {} epoch(s) x {ipe} steps), the run {run_steps}: its last {} steps train past their end, where the learning rate and weight decay follow their formulas beyond it (a cosine turns back toward its start) rather than holding their final values; ipe-scale 1.0 fits them to the run",
+            "the schedules last {} steps (ipe-scale {} x {} epoch(s) x {ipe} steps), the run {run_steps}: its last {} steps train past their end, where the learning rate and weight decay follow their formulas beyond it (a cosine turns back toward its start) rather than holding their final values, and the EMA momentum holds its last value (the official code's momentum generator runs out there and its run stops); ipe-scale 1.0 fits them to the run",
             sched.total_steps(),
             shown(exp.ipe_scale),
             exp.epochs,
@@ -1224,8 +1225,18 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         );
     }
     if lead && sched.warmup_steps() >= sched.total_steps() {
+        // (a run that trains past the warm-up: ipe-scale below 1; its steps' schedule indices
+        // run from the recipe's first, I-JEPA's 1; the first step past it is at the peak)
+        let beyond = (run_steps + recipe.first_schedule_step()).saturating_sub(sched.warmup_steps());
+        let past = if beyond > 1 {
+            format!(
+                " (its last {beyond} steps, past the warm-up, follow a cosine of one step: the rate alternates between its peak and its final value every step, as I-JEPA's official scheduler has it)"
+            )
+        } else {
+            String::new()
+        };
         tracing::warn!(
-            "the learning-rate warmup ({} steps: {} epoch(s)) is at least as long as the schedule ({} steps): the rate never follows a decay to its final value; shorten it with `optimizer \"adamw\" {{ lr warmup-epochs=... }}`",
+            "the learning-rate warmup ({} steps: {} epoch(s)) is at least as long as the schedule ({} steps): the rate never follows a decay to its final value{past}; shorten it with `optimizer \"adamw\" {{ lr warmup-epochs=... }}`",
             sched.warmup_steps(),
             exp.optimizer.lr.warmup_epochs,
             sched.total_steps()
@@ -1525,9 +1536,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             ep_steps += 1;
             ep_step_s += dt;
             if let Some(metrics) = metrics.as_mut().filter(|_| global.is_multiple_of(exp.log_every.max(1))) {
-                let mut row = format!("{global},{},{:.6},{:.6e},{:.6}", epoch + 1, stats.loss, hyper.lr, hyper.wd);
+                // (the weight decay to 7 significant digits, as the rate: at 6 decimals a decay of
+                // 1e-7 read 0.000000; the momentum in full: over a long run 0.996 -> 1 moves by
+                // less than 1e-8 a step, a staircase at 6 decimals)
+                let mut row = format!("{global},{},{:.6},{:.6e},{:.6e}", epoch + 1, stats.loss, hyper.lr, hyper.wd);
                 if uses_momentum {
-                    row.push_str(&format!(",{:.6}", hyper.momentum));
+                    row.push_str(&format!(",{}", hyper.momentum));
                 }
                 for v in &stats.values {
                     row.push_str(&format!(",{v}"));

@@ -502,6 +502,11 @@ impl Recipe for Mae {
         0
     }
 
+    /// Its cosine has no floor at the final rate (`adjust_learning_rate`).
+    fn lr_final_floor(&self) -> bool {
+        false
+    }
+
     fn device(&self) -> Device {
         self.device
     }

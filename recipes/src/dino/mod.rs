@@ -520,6 +520,11 @@ impl Recipe for Dino {
         0
     }
 
+    /// Its cosine has no floor at the final rate (`cosine_scheduler`).
+    fn lr_final_floor(&self) -> bool {
+        false
+    }
+
     /// `cosine_scheduler`'s warm-up is `np.linspace(0, peak, W)`.
     fn linspace_warmup(&self) -> bool {
         true
