@@ -312,6 +312,31 @@ fn rank_0_evaluates_on_the_cores_the_launch_shared_out() {
     assert!(m["device"].as_str().unwrap().starts_with(&threads(share)), "{m}");
 }
 
+/// Rank 0's monitor failing (a held-out image it cannot read) stops every rank with it: the
+/// others waited in their next collective and blamed a closed connection, and the launcher
+/// could name one of them as the rank that failed.
+#[test]
+fn a_monitor_failure_on_rank_0_stops_the_other_ranks_with_it() {
+    let d = scratch("ddp-monitor-error");
+    let data = d.join("data");
+    make_folder(&data, 2, 48);
+    // half the images damaged after their signature: pretraining passes over them (`on-error
+    // "skip"`), the monitor reads every image it holds out
+    for c in 0..2 {
+        for i in (0..48).step_by(2) {
+            std::fs::write(data.join(format!("class_{c}")).join(format!("img_{i}.png")), b"\x89PNG\r\n\x1a\n truncated").unwrap();
+        }
+    }
+    let f = folder_exp(&d, &data.display().to_string(), "; on-error \"skip\"", 2);
+    let with_monitor = std::fs::read_to_string(&f).unwrap().replace("    epochs", "    monitor every=1 images=20 k=3\n    epochs");
+    std::fs::write(&f, with_monitor).unwrap();
+    let o = launch_two(&f, &d.join("runs"));
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("corrupt PNG"), "{t}");
+    assert!(t.contains("rank 0's monitor at epoch 0 failed (the cause is in its output); this rank stopped with it"), "{t}");
+    assert!(t.contains("rank 0 exited with status 1; stopped the other ranks"), "{t}");
+}
+
 /// An image another rank than rank 0 cannot read (on-error "fail") stops every rank at the
 /// step it was due, with the steps done checkpointed: rank 0 waited in the step's gradient
 /// collective, failed as if its peer had died, and the steps since the last checkpoint were

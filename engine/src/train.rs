@@ -568,16 +568,16 @@ fn interrupted(step: Option<u64>, dir: &Path) -> Error {
     Error::Interrupted { signal: crate::interrupt::requested().unwrap_or(crate::interrupt::TO_ANOTHER_RANK).to_string(), step, dir: dir.to_path_buf(), finished: false }
 }
 
-/// Ends a run stopped by a signal in the middle of an epoch: rank 0 saves `pos` and waits for
-/// the write, every rank of a distributed run leaves after it ([`part`]); returns the error
-/// the run ends with.
-fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, bar: &ProgressBar, dist: Option<&ProcessGroup>) -> Result<Error> {
+/// Ends a run stopped by a signal in the middle of an epoch or during its monitor: rank 0
+/// saves `pos` (and its kept copy `keep`) and waits for the write, every rank of a distributed
+/// run leaves after it ([`part`]); returns the error the run ends with.
+fn stop_at<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option<String>, bar: &ProgressBar, dist: Option<&ProcessGroup>) -> Result<Error> {
     let saved = if run.lead {
         run.finish_writes().and_then(|()| {
             // (a distributed run stopped before an epoch's first step: its end's checkpoint is
             // this position, or a resumed run's: the one it resumed from)
             if run.manifest.checkpoint(schema::LATEST).is_none_or(|c| c.step != pos.global_step) {
-                save_latest(recipe, run, pos, None)?;
+                save_latest(recipe, run, pos, keep)?;
                 run.finish_writes()?;
             }
             Ok(())
@@ -607,13 +607,13 @@ fn part(dist: Option<&ProcessGroup>) {
 
 /// Saves `pos` (unless the last checkpoint is already there) before a run stops on `error`;
 /// says how to resume. A failure to save is said, never put in place of `error`.
-fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, error: &Error, bar: &ProgressBar) {
+fn save_after_error<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option<String>, error: &Error, bar: &ProgressBar) {
     let saved = run.finish_writes().and_then(|()| {
         // (an error on an epoch's first batch: its end's checkpoint is this position)
         if run.manifest.checkpoint(schema::LATEST).is_some_and(|c| c.step == pos.global_step) {
             return Ok(());
         }
-        save_latest(recipe, run, pos, None)?;
+        save_latest(recipe, run, pos, keep)?;
         run.finish_writes()
     });
     let step = pos.global_step;
@@ -957,6 +957,44 @@ fn any_rank(dist: Option<&ProcessGroup>, flag: bool) -> Result<bool> {
     let t = Tensor::from_slice(&[i64::from(flag)]).to_device(pg.device());
     pg.all_reduce(&t, crate::dist::ReduceOp::Sum)?;
     Ok(t.f_int64_value(&[0])? > 0)
+}
+
+/// Rank 0's monitor outcome `measured` (`Ok(None)` on the other ranks, which measure nothing),
+/// told to every rank of a distributed run, which waits here while rank 0 measures (one small
+/// collective): the others stop with rank 0 when its monitor failed or was stopped by a signal
+/// (they waited in their next collective and blamed a closed connection, and the launcher could
+/// name one of them as the rank that failed). A stop is an [`Error::Interrupted`] on every rank.
+fn monitor_outcome(measured: Result<Option<Measure>>, dist: Option<&ProcessGroup>, epoch: usize, dir: &Path) -> Result<Option<Measure>> {
+    let measured = measured.map_err(|e| match e {
+        Error::Interrupted { .. } => interrupted(None, dir),
+        e => e,
+    });
+    let Some(pg) = dist else { return measured };
+    let code = match &measured {
+        Ok(_) => 0,
+        Err(Error::Interrupted { .. }) => 2,
+        Err(_) => 1,
+    };
+    let told = gather(pg, &[code]);
+    match (measured, told) {
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(e),
+        (Ok(_), Ok(all)) if all.first() == Some(&1) => Err(Error::StoppedWithRank(format!(
+            "rank 0's monitor at epoch {epoch} failed (the cause is in its output); this rank stopped with it"
+        ))),
+        (Ok(_), Ok(all)) if all.first() == Some(&2) => Err(interrupted(None, dir)),
+        (Ok(m), Ok(_)) => Ok(m),
+    }
+}
+
+/// `e`, the error a distributed run's ranks stop with together: rank 0 records it, and every
+/// rank waits for the others ([`part`]); one process's is returned as it is.
+fn parted(run: &mut Run, e: Error, dist: Option<&ProcessGroup>) -> Error {
+    if dist.is_some() {
+        run.mark_before_parting(&e);
+    }
+    part(dist);
+    e
 }
 
 /// What the ranks of a distributed run agreed before a step.
@@ -1387,32 +1425,45 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default();
     if start.global_step == 0 {
-        if let Some(t) = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e))? {
-            bar.suspend(|| tracing::info!("epoch   0/{}  monitor: {}", exp.epochs, t.summary()));
+        let measured = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e));
+        let measured = if exp.monitor.is_some() { monitor_outcome(measured, opts.dist.as_deref(), 0, &run.dir) } else { measured };
+        match measured {
+            Ok(Some(t)) => bar.suspend(|| tracing::info!("epoch   0/{}  monitor: {}", exp.epochs, t.summary())),
+            Ok(None) => {}
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(parted(run, e, opts.dist.as_deref()));
+            }
         }
         // a stop requested during the epoch-0 monitor (seconds to minutes): before the first
         // step, not after it (the loader's batches are ready, so its wait would not see it)
         if exp.monitor.is_some() && any_rank(opts.dist.as_deref(), crate::interrupt::requested().is_some())? {
             bar.finish_and_clear();
-            return Err(interrupted(None, &run.dir));
+            return Err(parted(run, interrupted(None, &run.dir), opts.dist.as_deref()));
         }
-    } else if let Some(m) = monitor.as_ref().filter(|_| start.step_in_epoch == 0) {
-        // resumed at an epoch's end whose monitor was stopped (the run saved the epoch's steps
-        // first): measured now, before the next step, as it would have been
+    } else if exp.monitor.is_some() && start.step_in_epoch == 0 {
+        // resumed at an epoch's end whose monitor was stopped or failed (the run saved the
+        // epoch's steps first): measured now, before the next step, as it would have been
+        // (rank 0 alone knows: every rank of a distributed run learns how it went)
         let e = start.epoch as usize;
-        let due = e.is_multiple_of(m.cfg.every) || e == exp.epochs;
-        let measured = crate::monitor::read_rows(&monitor_path).iter().any(|r| r.epoch as usize == e && r.encoder != "pixels");
-        if due && !measured {
-            let seen = match observe(monitor.as_ref(), recipe, &monitor_path, e, start.global_step as usize, &bar, &mut monitor_s, &mut run.manifest) {
-                // (stopped again: the checkpoint it resumed from is kept)
-                Err(Error::Interrupted { .. }) => {
-                    bar.finish_and_clear();
-                    return Err(interrupted(Some(start.global_step), &run.dir));
-                }
-                r => r.map_err(|e| data::outside_skip(&exp.data, e))?,
-            };
-            if let Some(t) = seen {
-                bar.suspend(|| tracing::info!("epoch {e:>3}/{}  monitor (measured on the resume): {}", exp.epochs, t.summary()));
+        let due = monitor.as_ref().is_some_and(|m| e.is_multiple_of(m.cfg.every) || e == exp.epochs);
+        let measured = || crate::monitor::read_rows(&monitor_path).iter().any(|r| r.epoch as usize == e && r.encoder != "pixels");
+        let seen = if due && !measured() {
+            observe(monitor.as_ref(), recipe, &monitor_path, e, start.global_step as usize, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e))
+        } else {
+            Ok(None)
+        };
+        match monitor_outcome(seen, opts.dist.as_deref(), e, &run.dir) {
+            Ok(Some(t)) => bar.suspend(|| tracing::info!("epoch {e:>3}/{}  monitor (measured on the resume): {}", exp.epochs, t.summary())),
+            Ok(None) => {}
+            // (stopped again: the checkpoint it resumed from is kept)
+            Err(Error::Interrupted { .. }) => {
+                bar.finish_and_clear();
+                return Err(parted(run, interrupted(Some(start.global_step), &run.dir), opts.dist.as_deref()));
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(parted(run, e, opts.dist.as_deref()));
             }
         }
     }
@@ -1433,7 +1484,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 }
                 Err(Error::Interrupted { .. }) => {
                     let pos = at(global as u64, epoch as u64, in_epoch);
-                    return Err(stop_at(recipe, run, pos, &bar, None)?);
+                    return Err(stop_at(recipe, run, pos, None, &bar, None)?);
                 }
                 // an unreadable image (on-error "fail"), or another failure of the loader: the
                 // steps done since the last checkpoint are saved first (they were lost: up to an
@@ -1445,7 +1496,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                         let _ = agree_before_step(pg, true, 0);
                     }
                     if lead && global > start.global_step as usize {
-                        save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
+                        save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), None, &e, &bar);
                     }
                     if opts.dist.is_some() {
                         run.mark_before_parting(&e);
@@ -1469,7 +1520,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                         bar.finish_and_clear();
                         return Err(interrupted(None, &run.dir));
                     }
-                    Agreement::Stop => return Err(stop_at(recipe, run, at(global as u64, epoch as u64, in_epoch), &bar, Some(pg))?),
+                    Agreement::Stop => return Err(stop_at(recipe, run, at(global as u64, epoch as u64, in_epoch), None, &bar, Some(pg))?),
                     Agreement::Failed(ranks) => {
                         let e = Error::StoppedWithRank(format!(
                             "{} could not load {} batch for step {} (the cause is in {} output); this rank stopped with it",
@@ -1479,7 +1530,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                             if ranks.len() == 1 { "its" } else { "their" },
                         ));
                         if lead && global > start.global_step as usize {
-                            save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), &e, &bar);
+                            save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), None, &e, &bar);
                         }
                         run.mark_before_parting(&e);
                         part(Some(pg));
@@ -1568,40 +1619,45 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             // step leaves it to the epoch's end
             if mid_epoch && opts.dist.is_none() && crate::interrupt::requested().is_some() {
                 let pos = at(global as u64, epoch as u64, in_epoch);
-                return Err(stop_at(recipe, run, pos, &bar, None)?);
+                return Err(stop_at(recipe, run, pos, None, &bar, None)?);
             }
             let recent = &losses[losses.len().saturating_sub(20)..];
             bar.set_message(format!("loss {:.4}", recent.iter().sum::<f64>() / recent.len() as f64));
             bar.inc(1);
         }
         let wall = t_epoch.elapsed().as_secs_f64();
-        if !lead {
-            continue;
-        }
         let last = epoch + 1 == exp.epochs;
         // measured before the epoch's checkpoint: a run killed in between resumes from the
         // previous checkpoint, which drops this row (its step is later) and measures again
-        let due = monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.cfg.every) || last);
+        let due = exp.monitor.as_ref().is_some_and(|m| (epoch + 1).is_multiple_of(m.every) || last);
         let pos = at(global as u64, epoch as u64 + 1, 0);
         // the epoch's checkpoint, and the same bytes as a kept copy every keep-every epochs
         let keep = (last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)))
             .then(|| format!("epoch-{:04}.safetensors", epoch + 1));
         let seen = if due {
-            match observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s, &mut run.manifest) {
+            let measured = observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e));
+            match monitor_outcome(measured, opts.dist.as_deref(), epoch + 1, &run.dir) {
                 // a stop during the monitor (seconds to minutes of feature extraction) saves the
                 // epoch's steps, whose monitor the resume measures (the error said "this one
                 // starts over" and the steps since the last checkpoint, a whole epoch, were lost)
-                Err(Error::Interrupted { .. }) => {
-                    save_latest(recipe, run, pos, keep)?;
-                    run.finish_writes()?;
+                Err(Error::Interrupted { .. }) => return Err(stop_at(recipe, run, pos, keep, &bar, opts.dist.as_deref())?),
+                // so does a failure (a held-out image gone or damaged since the run began), then
+                // says it; the other ranks stop with it
+                Err(e) => {
+                    if lead {
+                        save_after_error(recipe, run, pos, keep, &e, &bar);
+                    }
                     bar.finish_and_clear();
-                    return Err(interrupted(Some(global as u64), &run.dir));
+                    return Err(parted(run, e, opts.dist.as_deref()));
                 }
-                r => r.map_err(|e| data::outside_skip(&exp.data, e))?,
+                Ok(seen) => seen,
             }
         } else {
             None
         };
+        if !lead {
+            continue;
+        }
         save_latest(recipe, run, pos, keep)?;
         bar.suspend(|| {
             tracing::info!(
