@@ -983,11 +983,18 @@ fn interrupted_note(plan: &Plan, stage: &ijepa_engine::plan::Stage, status: Stat
     if status != Status::Pending {
         return;
     }
-    for (dir, step, differ) in ijepa_engine::plan::interrupted_elsewhere(&plan.points[point].experiment, &stage.dir) {
+    for e in ijepa_engine::plan::interrupted_elsewhere(&plan.points[point].experiment, &stage.dir, plan.world_size) {
+        let (how, back) = match e.processes {
+            Some(n) => (
+                format!("on {n} processes (this one: {})", plan.world_size),
+                format!("run on {n} processes, as `ijepa launch` or its `distributed` layout ran it, the file resumes it"),
+            ),
+            None => (format!("with other settings ({})", e.differ.join("; ")), "with those settings as they were, the file resumes it".to_string()),
+        };
         tracing::warn!(
-            "{} holds this experiment's pretraining interrupted at step {step} with other settings ({}): it is not resumed, this one starts from step 0 (with those settings as they were, the file resumes it)",
-            dir.display(),
-            differ.join("; ")
+            "{} holds this experiment's pretraining interrupted at step {} {how}: it is not resumed, this one starts from step 0 ({back})",
+            e.dir.display(),
+            e.step
         );
     }
 }

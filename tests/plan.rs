@@ -675,6 +675,18 @@ fn a_changed_setting_names_the_interrupted_run_it_leaves() {
     std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n    epochs 4\n    eval \"knn\" { k 5; baselines \"raw-pixels\" }\n}\n").unwrap();
     let (ok, t) = run_one(&d, &["--dry-run"]);
     assert!(ok && t.contains("interrupted at step") && t.contains("(epochs 2 -> 4)"), "{t}");
+    // the same settings on other processes (`ijepa launch` on 2, then a plain `ijepa run`: the
+    // process count is part of the stage hash, no setting): named with the count
+    std::fs::write(&plain, "experiment \"one\" {\n    extends \"base.kdl\"\n}\n").unwrap();
+    let launched = trained.with_file_name("pretrain-000000000002");
+    std::fs::rename(&trained, &launched).unwrap();
+    let mpath = launched.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
+    m["world_size"] = 2.into();
+    std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
+    let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(t.contains(&format!("{} holds this experiment's pretraining interrupted at step", launched.display())) && t.contains("on 2 processes (this one: 1)"), "{t}");
 }
 
 /// A finished run whose final checkpoint was replaced (another run's weights moved or copied

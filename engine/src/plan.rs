@@ -595,11 +595,26 @@ fn with_other_floors(runs_dir: &Path, exp: &Experiment, world_size: usize) -> Op
     None
 }
 
-/// Pretrainings of `exp`'s experiment interrupted with other settings (in its folder beside
-/// `dir`, a checkpoint to resume from): each folder, the step it reached and its settings that
-/// differ from `exp`'s (`epochs 12 -> 13`; the first few). A changed setting trains from the
-/// start in a fresh folder: said, so that one who only meant to extend a run sees what is left.
-pub fn interrupted_elsewhere(exp: &Experiment, dir: &Path) -> Vec<(PathBuf, u64, Vec<String>)> {
+/// A pretraining of an experiment interrupted with other settings ([`interrupted_elsewhere`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Elsewhere {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// The step it reached.
+    pub step: u64,
+    /// Its settings that differ (`epochs 12 -> 13`; the first few); none where only the
+    /// processes differ.
+    pub differ: Vec<String>,
+    /// The processes it ran on, where only they differ (a run of `ijepa launch` on 2, then a
+    /// plain `ijepa run`: the process count is no setting, the stage hash counts it).
+    pub processes: Option<usize>,
+}
+
+/// Pretrainings of `exp`'s experiment interrupted with other settings, or on other processes
+/// than `world_size` (in its folder beside `dir`, a checkpoint to resume from). A changed
+/// setting trains from the start in a fresh folder: said, so that one who only meant to extend
+/// a run sees what is left.
+pub fn interrupted_elsewhere(exp: &Experiment, dir: &Path, world_size: usize) -> Vec<Elsewhere> {
     let Some(parent) = dir.parent() else { return Vec::new() };
     let Ok(now) = serde_json::to_value(exp) else { return Vec::new() };
     let mut out = Vec::new();
@@ -611,8 +626,9 @@ pub fn interrupted_elsewhere(exp: &Experiment, dir: &Path) -> Vec<(PathBuf, u64,
         let Status::Partial { step } = pretrain_status(&other) else { continue };
         let Some(then) = std::fs::read_to_string(other.join(ijepa_schema::CONFIG_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { continue };
         let differ = weight_settings_apart(&then, &now);
-        if !differ.is_empty() {
-            out.push((other, step, differ));
+        let processes = if differ.is_empty() { ijepa_schema::read_manifest(&other).map(|m| m.world_size).filter(|&n| n != world_size) } else { None };
+        if !differ.is_empty() || processes.is_some() {
+            out.push(Elsewhere { dir: other, step, differ, processes });
         }
     }
     out
