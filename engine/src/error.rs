@@ -157,8 +157,9 @@ fn interrupted_text(signal: &str, step: Option<u64>, dir: &std::path::Path, fini
         _ if finished => format!("interrupted by {signal} during the last stage, which finished: every stage is done, nothing is left to resume"),
         Some(s) => format!("interrupted by {signal} at step {s} (checkpoint saved in {}); run the same command again to resume", dir.display()),
         // (no checkpoint of this stage: an evaluation, or a pretraining before its first
-        // one, starts over; "to resume" promised what was not kept)
-        None => format!("interrupted by {signal}; run the same command again to go on (finished stages are kept; this one starts over)"),
+        // one, starts over; "to resume" promised what was not kept; a stop between two stages
+        // cuts none short, where "this one starts over" named none)
+        None => format!("interrupted by {signal}; run the same command again to go on (finished stages are kept; a stage cut short starts over)"),
     }
 }
 
@@ -215,7 +216,7 @@ mod tests {
     fn an_interrupt_says_what_is_left_to_resume() {
         let at = |step, finished| Error::Interrupted { signal: "SIGINT".into(), step, dir: PathBuf::from("runs/x/pretrain-1"), finished }.to_string();
         assert_eq!(at(Some(7), false), "interrupted by SIGINT at step 7 (checkpoint saved in runs/x/pretrain-1); run the same command again to resume");
-        assert_eq!(at(None, false), "interrupted by SIGINT; run the same command again to go on (finished stages are kept; this one starts over)");
+        assert_eq!(at(None, false), "interrupted by SIGINT; run the same command again to go on (finished stages are kept; a stage cut short starts over)");
         let last = at(None, true);
         assert!(last.contains("every stage is done") && !last.contains("again to resume"), "{last}");
     }
