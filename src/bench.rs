@@ -440,6 +440,15 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
 /// precision and the CPU products' kernel (`device` off the CPU).
 type Timed = (mask::Stats, tch::Device, i64, precision::Resolved, &'static str);
 
+/// `e`, a mask sampler's error with the bench's own flags named: its advice names the scales,
+/// which the bench keeps at the official defaults (it has no flag for them).
+fn bench_flags(e: ijepa_engine::Error) -> Box<dyn std::error::Error> {
+    match e {
+        ijepa_engine::Error::Mask(m) => format!("mask sampler: {m} (here: --patch, --size or --min-keep; the bench samples the official scales)").into(),
+        e => e.into(),
+    }
+}
+
 /// Times the training step of `b`, data-parallel over `dist` when given (the profiler, with
 /// `--profile`, runs only without `dist`: the parent of `bench dist` profiles its 1-process step).
 fn time_step(
@@ -473,10 +482,10 @@ fn time_step(
     }
     let views = ijepa_engine::recipe::random_views(recipe.as_ref(), &exp.data, b.batch, dev)?;
     let hyper = Hyper { lr: 1e-3, wd: 0.04, momentum: 0.996 };
-    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b.batch, b.warmup, b.steps, b.epoch_steps, hyper, dev)?;
+    let times = ijepa_engine::recipe::time_steps(recipe.as_mut(), &views, b.batch, b.warmup, b.steps, b.epoch_steps, hyper, dev).map_err(bench_flags)?;
     if b.profile > 0 && dist.is_none() {
         let trace = b.trace.clone().unwrap_or_else(|| std::env::temp_dir().join("ijepa-step-trace.json"));
-        let wall = ijepa_engine::recipe::profile_steps(recipe.as_mut(), &views, b.batch, b.profile, hyper, dev, &trace)?;
+        let wall = ijepa_engine::recipe::profile_steps(recipe.as_mut(), &views, b.batch, b.profile, hyper, dev, &trace).map_err(bench_flags)?;
         let totals = profile::totals(&profile::read_trace(&trace)?);
         let h = profile::Headline::of(&totals);
         println!(

@@ -660,6 +660,11 @@ fn bench_step_prints_one_line() {
     let o = ijepa(&["bench", "step", "--width", "32", "--depth", "1", "--heads", "2", "--size", "4096", "--patch", "16", "--batch", "128", "--steps", "1", "--warmup", "0"]);
     let (out, err) = outputs(&o);
     assert!(!o.status.success() && err.contains("bench needs at least") && err.contains("one block's activations for a batch of 128"), "{out}{err}");
+    // masks that cannot be sampled: the advice names the bench's own flags (it named a target
+    // scale the bench has no flag for)
+    let o = ijepa(&["bench", "step", "--width", "32", "--depth", "1", "--heads", "2", "--size", "8", "--steps", "1", "--warmup", "0"]);
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("min-keep = 4") && err.contains("(here: --patch, --size or --min-keep"), "{out}{err}");
     // zero threads, patches, batches are refused by the command line, not by libtorch or a panic
     for flag in ["--threads", "--patch", "--batch", "--size", "--steps", "--width"] {
         let o = ijepa(&["bench", "step", flag, "0"]);
