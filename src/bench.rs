@@ -440,11 +440,14 @@ fn bench_experiment(b: &BenchStep) -> Result<Experiment, Box<dyn std::error::Err
 /// precision and the CPU products' kernel (`device` off the CPU).
 type Timed = (mask::Stats, tch::Device, i64, precision::Resolved, &'static str);
 
-/// `e`, a mask sampler's error with the bench's own flags named: its advice names the scales,
-/// which the bench keeps at the official defaults (it has no flag for them).
+/// `e`, a mask sampler's error with its advice in the bench's own flags: the sampler's names the
+/// scales, which the bench keeps at the official defaults (it has no flag for them).
 fn bench_flags(e: ijepa_engine::Error) -> Box<dyn std::error::Error> {
     match e {
-        ijepa_engine::Error::Mask(m) => format!("mask sampler: {m} (here: --patch, --size or --min-keep; the bench samples the official scales)").into(),
+        ijepa_engine::Error::Mask(m) => {
+            let cause = m.split_once("; raise the ").map_or(m.as_str(), |(cause, _)| cause);
+            format!("mask sampler: {cause}; use a smaller --patch or a larger --size, or lower --min-keep (the bench samples the official scales)").into()
+        }
         e => e.into(),
     }
 }

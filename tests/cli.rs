@@ -664,7 +664,7 @@ fn bench_step_prints_one_line() {
     // scale the bench has no flag for)
     let o = ijepa(&["bench", "step", "--width", "32", "--depth", "1", "--heads", "2", "--size", "8", "--steps", "1", "--warmup", "0"]);
     let (out, err) = outputs(&o);
-    assert!(!o.status.success() && err.contains("min-keep = 4") && err.contains("(here: --patch, --size or --min-keep"), "{out}{err}");
+    assert!(!o.status.success() && err.contains("min-keep = 4") && err.contains("; use a smaller --patch or a larger --size, or lower --min-keep") && !err.contains("raise the"), "{out}{err}");
     // zero threads, patches, batches are refused by the command line, not by libtorch or a panic
     for flag in ["--threads", "--patch", "--batch", "--size", "--steps", "--width"] {
         let o = ijepa(&["bench", "step", flag, "0"]);
