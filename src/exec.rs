@@ -985,9 +985,10 @@ fn interrupted_note(plan: &Plan, stage: &ijepa_engine::plan::Stage, status: Stat
     }
     for e in ijepa_engine::plan::interrupted_elsewhere(&plan.points[point].experiment, &stage.dir, plan.world_size) {
         let (how, back) = match e.processes {
+            Some(1) => (format!("in one process (this one: {})", plan.world_size), "a plain `ijepa run` of the file resumes it".to_string()),
             Some(n) => (
                 format!("on {n} processes (this one: {})", plan.world_size),
-                format!("run on {n} processes, as `ijepa launch` or its `distributed` layout ran it, the file resumes it"),
+                format!("run on {n} processes, as `ijepa launch` or the file's `distributed` layout ran it, the file resumes it"),
             ),
             None => (format!("with other settings ({})", e.differ.join("; ")), "with those settings as they were, the file resumes it".to_string()),
         };
