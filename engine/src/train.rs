@@ -1374,10 +1374,20 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     if monitor.is_some() && (resume_at < 0 || !monitor_path.exists()) {
         run_dir::write_atomic(&monitor_path, format!("{MONITOR_HEADER}\n").as_bytes())?;
     }
-    // (the pixels do not depend on the weights: their baseline row is the same as before)
-    if let Some(m) = monitor.as_ref().filter(|_| monitor_lost) {
-        let px = m.measure_pixels().map_err(|e| data::outside_skip(&exp.data, e))?;
-        append_rows(&monitor_path, &format!("{}\n", px.csv_row(0, 0)))?;
+    // (the pixels do not depend on the weights: their baseline row is the same as before;
+    // rank 0 alone knows the file was lost, and every rank learns how the measure went)
+    if exp.monitor.is_some() && resume_at >= 0 {
+        let measured = match monitor.as_ref().filter(|_| monitor_lost) {
+            Some(m) => m
+                .measure_pixels()
+                .map_err(|e| data::outside_skip(&exp.data, e))
+                .and_then(|px| append_rows(&monitor_path, &format!("{}\n", px.csv_row(0, 0))))
+                .map(|()| None),
+            None => Ok(None),
+        };
+        if let Err(e) = monitor_outcome(measured, opts.dist.as_deref(), 0, &run.dir) {
+            return Err(parted(run, e, opts.dist.as_deref()));
+        }
     }
     if let Some(pg) = &opts.dist {
         install_ddp(recipe, pg, exp.distributed.bucket_mb)?;
