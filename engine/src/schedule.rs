@@ -25,6 +25,9 @@ impl Schedules {
     /// Schedules for `epochs` epochs of `ipe` iterations, scaled by `ipe_scale`.
     pub fn new(lr: &LrSchedule, wd: &WdSchedule, ema: &EmaConfig, ipe: usize, epochs: usize, ipe_scale: f64) -> Self {
         let total = (ipe_scale * epochs as f64 * ipe as f64) as usize;
+        // (the official generator's `int(ipe*num_epochs*ipe_scale)+1` values, multiplied in
+        // its order: `int(0.3*3*30)` is 26, `int(30*3*0.3)` 27)
+        let ema_denom = (ipe * epochs) as f64 * ipe_scale;
         Self {
             lr: lr.clone(),
             wd: wd.clone(),
@@ -33,10 +36,8 @@ impl Schedules {
             linspace_warmup: false,
             final_floor: true,
             total_steps: total,
-            // (the official generator's `int(ipe*num_epochs*ipe_scale)+1` values, multiplied in
-            // its order: `int(0.3*3*30)` is 26, `int(30*3*0.3)` 27)
-            ema_steps: ((ipe * epochs) as f64 * ipe_scale) as usize + 1,
-            ema_denom: (ipe * epochs) as f64 * ipe_scale,
+            ema_steps: ema_denom as usize + 1,
+            ema_denom,
         }
     }
 
