@@ -983,14 +983,15 @@ fn interrupted_note(plan: &Plan, stage: &ijepa_engine::plan::Stage, status: Stat
     if status != Status::Pending {
         return;
     }
+    use ijepa_engine::plan::Apart;
     for e in ijepa_engine::plan::interrupted_elsewhere(&plan.points[point].experiment, &stage.dir, plan.world_size) {
-        let (how, back) = match e.processes {
-            Some(1) => (format!("in one process (this one: {})", plan.world_size), "a plain `ijepa run` of the file resumes it".to_string()),
-            Some(n) => (
+        let (how, back) = match &e.apart {
+            Apart::Processes(1) => (format!("in one process (this one: {})", plan.world_size), "a plain `ijepa run` of the file resumes it".to_string()),
+            Apart::Processes(n) => (
                 format!("on {n} processes (this one: {})", plan.world_size),
                 format!("run on {n} processes, as `ijepa launch` or the file's `distributed` layout ran it, the file resumes it"),
             ),
-            None => (format!("with other settings ({})", e.differ.join("; ")), "with those settings as they were, the file resumes it".to_string()),
+            Apart::Settings(differ) => (format!("with other settings ({})", differ.join("; ")), "with those settings as they were, the file resumes it".to_string()),
         };
         tracing::warn!(
             "{} holds this experiment's pretraining interrupted at step {} {how}: it is not resumed, this one starts from step 0 ({back})",

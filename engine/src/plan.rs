@@ -602,12 +602,18 @@ pub struct Elsewhere {
     pub dir: PathBuf,
     /// The step it reached.
     pub step: u64,
-    /// Its settings that differ (`epochs 12 -> 13`; the first few); none where only the
-    /// processes differ.
-    pub differ: Vec<String>,
-    /// The processes it ran on, where only they differ (a run of `ijepa launch` on 2, then a
+    /// How it stands apart.
+    pub apart: Apart,
+}
+
+/// What sets an interrupted pretraining apart from the one planned ([`Elsewhere`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Apart {
+    /// Its settings that differ (`epochs 12 -> 13`; the first few).
+    Settings(Vec<String>),
+    /// With the same settings, the processes it ran on (a run of `ijepa launch` on 2, then a
     /// plain `ijepa run`: the process count is no setting, the stage hash counts it).
-    pub processes: Option<usize>,
+    Processes(usize),
 }
 
 /// Pretrainings of `exp`'s experiment interrupted with other settings, or on other processes
@@ -626,9 +632,13 @@ pub fn interrupted_elsewhere(exp: &Experiment, dir: &Path, world_size: usize) ->
         let Status::Partial { step } = pretrain_status(&other) else { continue };
         let Some(then) = std::fs::read_to_string(other.join(ijepa_schema::CONFIG_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { continue };
         let differ = weight_settings_apart(&then, &now);
-        let processes = if differ.is_empty() { ijepa_schema::read_manifest(&other).map(|m| m.world_size).filter(|&n| n != world_size) } else { None };
-        if !differ.is_empty() || processes.is_some() {
-            out.push(Elsewhere { dir: other, step, differ, processes });
+        let apart = if differ.is_empty() {
+            ijepa_schema::read_manifest(&other).map(|m| m.world_size).filter(|&n| n != world_size).map(Apart::Processes)
+        } else {
+            Some(Apart::Settings(differ))
+        };
+        if let Some(apart) = apart {
+            out.push(Elsewhere { dir: other, step, apart });
         }
     }
     out
