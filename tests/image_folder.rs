@@ -264,6 +264,14 @@ fn a_long_run_of_unreadable_files_is_skipped() {
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("class_1/img_0.png") && t.contains("substitutes the pretraining's images only"), "{t}");
+    // so does the monitor, which holds its images out of the training split: the way out is a
+    // readable copy under the file's name (removed, the training images change)
+    let exp = experiment(&data, "skip").replace("    device \"cpu\"\n", "    device \"cpu\"\n    monitor images=24 k=3\n");
+    std::fs::write(&f, exp).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("monitored").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("class_1/img_") && t.contains("substitutes the pretraining's images only"), "{t}");
+    assert!(t.contains("the monitor reads every image it holds out: put a readable copy in its place, under its name"), "{t}");
 }
 
 #[test]

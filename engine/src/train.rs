@@ -1380,7 +1380,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let measured = match monitor.as_ref().filter(|_| monitor_lost) {
             Some(m) => m
                 .measure_pixels()
-                .map_err(|e| data::outside_skip(&exp.data, e))
+                .map_err(|e| data::monitor_unreadable(&exp.data, e))
                 .and_then(|px| append_rows(&monitor_path, &format!("{}\n", px.csv_row(0, 0))))
                 .map(|()| None),
             None => Ok(None),
@@ -1435,7 +1435,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default();
     if start.global_step == 0 {
-        let measured = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e));
+        let measured = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::monitor_unreadable(&exp.data, e));
         let measured = if exp.monitor.is_some() { monitor_outcome(measured, opts.dist.as_deref(), 0, &run.dir) } else { measured };
         match measured {
             Ok(Some(t)) => bar.suspend(|| tracing::info!("epoch   0/{}  monitor: {}", exp.epochs, t.summary())),
@@ -1459,7 +1459,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let due = monitor.as_ref().is_some_and(|m| e.is_multiple_of(m.cfg.every) || e == exp.epochs);
         let measured = || crate::monitor::read_rows(&monitor_path).iter().any(|r| r.epoch as usize == e && r.encoder != "pixels");
         let seen = if due && !measured() {
-            observe(monitor.as_ref(), recipe, &monitor_path, e, start.global_step as usize, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e))
+            observe(monitor.as_ref(), recipe, &monitor_path, e, start.global_step as usize, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::monitor_unreadable(&exp.data, e))
         } else {
             Ok(None)
         };
@@ -1645,7 +1645,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let keep = (last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)))
             .then(|| format!("epoch-{:04}.safetensors", epoch + 1));
         let seen = if due {
-            let measured = observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::outside_skip(&exp.data, e));
+            let measured = observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::monitor_unreadable(&exp.data, e));
             match monitor_outcome(measured, opts.dist.as_deref(), epoch + 1, &run.dir) {
                 // a stop during the monitor (seconds to minutes of feature extraction) saves the
                 // epoch's steps, whose monitor the resume measures (the error said "this one

@@ -192,6 +192,25 @@ pub fn outside_skip(cfg: &DataConfig, e: crate::Error) -> crate::Error {
     }
 }
 
+/// An image the monitor could not read, during a pretraining: as [`outside_skip`], but the way
+/// out is a readable copy under the file's name. The monitor's images are held out of the
+/// training split, so a removed one changes the training images, which no checkpoint of the
+/// run resumes on.
+pub fn monitor_unreadable(cfg: &DataConfig, e: crate::Error) -> crate::Error {
+    let skip = if cfg.on_error == ijepa_dsl::config::OnError::Skip {
+        "on-error \"skip\" substitutes the pretraining's images only; "
+    } else {
+        ""
+    };
+    match e {
+        crate::Error::Data(m) => crate::Error::Data(format!(
+            "{m} ({skip}the monitor reads every image it holds out: put a readable copy in its place, under its name; removing the file changes the \
+             training images, which a checkpoint of this run does not resume on)"
+        )),
+        e => e,
+    }
+}
+
 /// The samples of `ds` at `indices`, in that order (e.g. a held-out split).
 pub fn subset(ds: Arc<dyn Dataset>, indices: Vec<usize>) -> Arc<dyn Dataset> {
     Arc::new(Indexed { inner: ds, indices })
