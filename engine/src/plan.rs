@@ -879,12 +879,18 @@ fn eval_hash_of(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &st
     if subject == Subject::RawPixels {
         cfg.features = vec![ijepa_dsl::config::FeatureChoice::Last];
     }
-    content_hash(
-        json!({"eval": cfg, "subject": subject.key(&exp.recipe), "model": model, "data": data, "seed": exp.seed})
-            .to_string()
-            .as_bytes(),
-    )
+    let mut key = json!({"eval": cfg, "subject": subject.key(&exp.recipe), "model": model, "data": data, "seed": exp.seed});
+    // fine-tuning that trains the position table (MAE's model; earlier versions held it fixed):
+    // no earlier version's folder is found, under any of its hashes
+    if cfg.protocol == EvalProtocol::Finetune {
+        key["finetune_revision"] = json!(FINETUNE_REVISION);
+    }
+    content_hash(key.to_string().as_bytes())
 }
+
+/// Revision of the fine-tuning protocol, keyed in its evaluations' hashes: 1 since it trains
+/// the position table as MAE's fine-tuning does (before: no key, the table held fixed).
+const FINETUNE_REVISION: u32 = 1;
 
 /// The hash and folder of the evaluation `cfg` of `subject` under `runs_dir/<experiment>`:
 /// those of [`eval_hash`], or, when that folder does not exist, an earlier version's that
@@ -1628,6 +1634,32 @@ mod tests {
         std::fs::write(old_dir.join(ijepa_schema::EVAL), record.to_string()).unwrap();
         assert!(ijepa_schema::read_eval(&old_dir).is_some(), "the test's record must read");
         assert_eq!(eval_stage(&runs, "x", &exp, &held(&finetune), Subject::Pretrained, "p"), (old, old_dir));
+    }
+
+    /// Fine-tuning that trains the position table is another evaluation than the one earlier
+    /// versions ran (the table fixed): its hash moved, and an earlier version's folder, under
+    /// any of the hashes it had, is not found; the probes' hashes did not move.
+    #[test]
+    fn finetunings_revision_moves_its_hashes_alone() {
+        use ijepa_dsl::config::{EvalConfig, EvalProtocol};
+        let exp = Experiment::with_defaults("x");
+        let finetune = EvalConfig::defaults(EvalProtocol::Finetune);
+        // (the hashes versions before the revision gave these defaults, the same under each
+        // of their variants)
+        for (s, old) in [(Subject::Pretrained, "420bc04a48b2bcf7"), (Subject::RandomInit, "929536f8776903b0")] {
+            let now = eval_hash(&exp, &finetune, s, "p");
+            assert_ne!(now, old, "{s:?}");
+            let runs = crate::testdir::scratch("plan", &format!("finetune-revision-{s:?}"));
+            let folder = format!("eval-finetune-{}", s.key(&exp.recipe));
+            let old_dir = run_dir::stage_path(&runs, "x", &folder, old);
+            std::fs::create_dir_all(&old_dir).unwrap();
+            let record = serde_json::json!({"experiment": "x", "protocol": "finetune", "model": "ijepa", "method": "I-JEPA", "arch": "x", "top1": 50.0});
+            std::fs::write(old_dir.join(ijepa_schema::EVAL), record.to_string()).unwrap();
+            assert!(ijepa_schema::read_eval(&old_dir).is_some(), "the test's record must read");
+            assert_eq!(eval_stage(&runs, "x", &exp, &finetune, s, "p"), (now.clone(), run_dir::stage_path(&runs, "x", &folder, &now)), "{s:?}");
+        }
+        // a probe's hash is the one it had
+        assert_eq!(eval_hash(&exp, &EvalConfig::defaults(EvalProtocol::Knn), Subject::Pretrained, "p"), "a9a48424a8c2f84f");
     }
 
     /// A baseline's evaluation reads the images, not the pretraining's batch size, loader

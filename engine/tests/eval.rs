@@ -125,6 +125,11 @@ fn finetune_trains_the_whole_encoder_with_layer_decay_and_selects_on_held_out_da
     assert_eq!(slot("head.weight").group, Group::Decay);
     assert_eq!(slot("head.bias").group, Group::NoDecay);
     assert_eq!(slot("fc_norm.weight").group, Group::NoDecay);
+    // the position table is trained, as MAE's fine-tuning model (timm's) has it, with the
+    // embeddings' scale and no weight decay
+    assert_eq!(slot("pos_embed").lr_scale, 0.5f64.powi(6));
+    assert_eq!(slot("pos_embed").group, Group::NoDecay);
+    assert!(m.encoder.pos_embed.requires_grad());
     let std = m.head.weight.std(true).double_value(&[]);
     assert!((1.5e-5..2.5e-5).contains(&std), "the head starts at std 2e-5, not {std}");
 
@@ -192,4 +197,39 @@ fn finetune_grid_point_that_diverges_is_no_score_and_the_others_are_compared() {
     assert!(e.to_string().contains("every grid point diverged"), "{e}");
     let e = finetune::finetune(&build, train, Arc::new(test), train_tf, &eval_tf, 10, &cfg(vec![1e30]), Device::Cpu).unwrap_err();
     assert!(e.to_string().contains("fine-tuning diverged at lr 1.0e30, wd 0.05: loss "), "{e}");
+}
+
+/// A fit that overflows on its last step has a finite loss at every step (each read before its
+/// step's update): its outputs are checked after the step, and it is no score either.
+#[test]
+fn finetune_that_overflows_on_its_last_step_is_no_score() {
+    use ijepa_engine::eval::finetune::{self, FinetuneCfg};
+    use std::sync::Arc;
+    // 40 images: one step of 32 on the 32 a held-out fit of 20% trains on, as on the whole split
+    let train: Arc<dyn Dataset> = Arc::new(FashionMnist::embedded(Split::Train).unwrap().limit(Some(40)));
+    let test = FashionMnist::embedded(Split::Test).unwrap().limit(Some(100));
+    let eval_tf = EvalTransform::resize_only(28).unwrap();
+    let train_tf: Arc<dyn ijepa_engine::data::SampleTransform> = Arc::new(
+        ijepa_engine::data::TrainTransform::new(ijepa_engine::data::TrainTransformCfg { size: 28, ..Default::default() }).unwrap(),
+    );
+    let cfg = |lrs: Vec<f64>| FinetuneCfg {
+        epochs: 1,
+        batch: 32,
+        lrs,
+        wds: vec![0.05],
+        warmup_epochs: 0.0,
+        min_lr: 1e-6,
+        layer_decay: 0.75,
+        drop_path: 0.0,
+        label_smoothing: 0.0,
+        heldout: 0.2,
+        seed: 0,
+        workers: 1,
+        bf16: false,
+    };
+    let r = finetune::finetune(&tiny_classifier, train.clone(), Arc::new(test.clone()), train_tf.clone(), &eval_tf, 10, &cfg(vec![1e30, 1e-3]), Device::Cpu).unwrap();
+    assert!(r.sweep[0].1.is_nan(), "the point that overflowed has no score: {r:?}");
+    assert_eq!(r.chosen["lr"], 1e-3, "{r:?}");
+    let e = finetune::finetune(&tiny_classifier, train, Arc::new(test), train_tf, &eval_tf, 10, &cfg(vec![1e30]), Device::Cpu).unwrap_err();
+    assert!(e.to_string().contains("fine-tuning diverged at lr 1.0e30, wd 0.05: ") && e.to_string().contains("not finite after"), "{e}");
 }

@@ -3,7 +3,9 @@
 //! `util/lr_sched.py`, `models_vit.py` with `global_pool`), which the I-JEPA paper uses for its
 //! Table 15.
 //!
-//! - **Model**: the encoder (every weight trainable), its patch tokens average-pooled, a fresh
+//! - **Model**: the encoder (every weight trainable, the position table too: a fixed sin-cos
+//!   table in I-JEPA's and MAE's pretraining, a parameter in MAE's fine-tuning, timm's
+//!   `VisionTransformer`, loaded from the checkpoint), its patch tokens average-pooled, a fresh
 //!   LayerNorm `fc_norm` and a linear `head` (weights trunc-normal with std 2e-5, bias 0, as
 //!   `main_finetune.py` sets them). Unlike MAE's `global_pool`, which drops the encoder's final
 //!   norm, the pretrained `norm` is kept: it is part of what every recipe pretrained and what
@@ -11,7 +13,7 @@
 //! - **Optimiser**: AdamW (betas 0.9, 0.999) with MAE's layer-wise learning-rate decay
 //!   (`param_groups_lrd`): the patch embedding and class token get `decay^(depth + 1)` of the
 //!   rate, block i `decay^(depth - i)`, the final norm, `fc_norm` and the head 1; no weight
-//!   decay on 1-D tensors and the class token.
+//!   decay on 1-D tensors, the class token and the position table.
 //! - **Schedule**, per iteration (`adjust_learning_rate`): linear warm-up from 0 over
 //!   `warmup_epochs`, then a half-cycle cosine down to `min_lr`; constant weight decay.
 //! - **Regularisation**: stochastic depth rising linearly over the blocks to `drop_path` at the
@@ -21,7 +23,10 @@
 //! - **Selection**: with more than one (lr, weight decay) pair, each is fine-tuned on the
 //!   training split minus a held-out part (stratified per class, seeded) and scored there; the
 //!   first best pair is fine-tuned again on the whole split and scored on the test split, with
-//!   the test top-1 recorded after every epoch (recorded only, never used to choose).
+//!   the test top-1 recorded after every epoch (recorded only, never used to choose); the
+//!   result is the last epoch's (MAE prints the best epoch's, chosen on the test split).
+//! - **Divergence**: a fit whose loss is not finite, or whose weights or logits are not after
+//!   its last step, diverged: no score.
 //! - Under bf16 autocast when asked (the experiment's precision), like pretraining.
 
 use super::{best_of, by_class, stratified_split, ProbeResult};
@@ -87,11 +92,13 @@ pub struct Classifier {
 
 impl Classifier {
     /// Adds `fc_norm` and `head` for `num_classes` classes to the store of `encoder` (whose
-    /// weights are already loaded).
+    /// weights are already loaded), and makes the position table trainable, as MAE's
+    /// fine-tuning model has it.
     ///
     /// # Errors
     /// libtorch's.
     pub fn new(store: ParamStore, encoder: VisionTransformer, num_classes: usize) -> Result<Self> {
+        store.unfreeze("pos_embed");
         let d = encoder.cfg.embed_dim as i64;
         let root = store.root();
         let fc_norm = LayerNorm::new(&root.sub("fc_norm"), d, encoder.cfg.eps)?;
@@ -154,21 +161,40 @@ pub fn lr_at(e: f64, peak: f64, min_lr: f64, warmup: f64, epochs: f64) -> f64 {
     }
 }
 
-/// Top-1 (percent) of `model` on `ds` through the evaluation transform.
+/// Top-1 (percent) of `model` on `ds` through the evaluation transform; NaN when a logit is
+/// not finite (weights that overflowed: its argmax would name a class all the same).
 pub fn accuracy(model: &Classifier, ds: &dyn Dataset, transform: &dyn SampleTransform, batch: usize, device: Device, bf16: bool) -> Result<f64> {
     let s = transform.size() as i64;
     let (mut correct, mut total) = (0i64, 0i64);
+    let mut finite = true;
     super::features::for_each_batch(ds, transform, batch, |_, buf, ys| {
         crate::interrupt::check()?;
         let b = ys.len() as i64;
         let x = Tensor::f_from_slice(&buf)?.f_view([b, 3, s, s])?.f_to_device(device)?;
         let logits = autocast::bf16(device, bf16, || tch::no_grad(|| model.forward(&x, &[])))?;
+        if logits.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+            finite = false;
+        }
         let y = Tensor::f_from_slice(&ys)?.f_to_device(device)?;
         correct += logits.f_argmax(1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
         total += b;
         Ok(())
     })?;
-    Ok(if total == 0 { 0.0 } else { 100.0 * correct as f64 / total as f64 })
+    Ok(match (total, finite) {
+        (_, false) => f64::NAN,
+        (0, _) => 0.0,
+        _ => 100.0 * correct as f64 / total as f64,
+    })
+}
+
+/// Whether every trainable weight of `model` is finite.
+fn weights_finite(model: &Classifier) -> Result<bool> {
+    for (_, t) in model.store.trainable() {
+        if t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// How one fit of [`train_one`] ended.
@@ -194,9 +220,9 @@ pub fn check_batch(batch: usize, n: usize) -> Result<()> {
 }
 
 /// Fine-tunes one model built by `build` on `train` with peak lr `lr` and weight decay `wd`;
-/// after every epoch, scores it on `test` when given (the returned curve). A non-finite loss
-/// ends the fit as [`Fit::Diverged`]: a grid point that diverges is no score, not the end of
-/// the comparison.
+/// after every epoch, scores it on `test` when given (the returned curve). A non-finite loss,
+/// or weights or test logits that are not finite after an epoch's last step, end the fit as
+/// [`Fit::Diverged`]: a grid point that diverges is no score, not the end of the comparison.
 #[allow(clippy::too_many_arguments)]
 fn train_one(
     build: &dyn Fn() -> Result<Classifier>,
@@ -250,6 +276,10 @@ fn train_one(
             loss_sum += value;
             steps += 1;
         }
+        // (the loss is read before each step: the last one's update is seen here)
+        if !weights_finite(&model)? {
+            return Ok(Fit::Diverged(format!("weights not finite after the last step of epoch {} (lr {lr_now:.3e})", epoch + 1)));
+        }
         let mut line = format!(
             "finetune epoch {}/{} lr {lr:.1e} wd {wd}: loss {:.4} (last lr {lr_now:.2e}), {n} images, {:.1} s",
             epoch + 1,
@@ -259,6 +289,9 @@ fn train_one(
         );
         if let Some((ds, tf)) = test {
             let acc = accuracy(&model, ds, tf, 256, device, cfg.bf16)?;
+            if acc.is_nan() {
+                return Ok(Fit::Diverged(format!("test logits not finite after epoch {} (lr {lr_now:.3e})", epoch + 1)));
+            }
             line.push_str(&format!(", test top-1 {acc:.2}%"));
             curve.push((epoch + 1, acc));
         }
@@ -316,13 +349,19 @@ pub fn finetune(
         let (fit, held) = (data::subset(train.clone(), fit), data::subset(train.clone(), held));
         for (i, &(lr, wd)) in grid.iter().enumerate() {
             // (a diverged point scores NaN, recorded as null, and the others are still compared)
-            let acc = match train_one(build, fit.clone(), train_tf.clone(), None, cfg, lr, wd, device)? {
-                Fit::Trained(model, _) => {
-                    let acc = accuracy(&model, held.as_ref(), eval_tf, 256, device, cfg.bf16)?;
+            let scored = match train_one(build, fit.clone(), train_tf.clone(), None, cfg, lr, wd, device)? {
+                Fit::Trained(model, _) => match accuracy(&model, held.as_ref(), eval_tf, 256, device, cfg.bf16)? {
+                    acc if acc.is_nan() => Err(format!("held-out logits not finite after the last epoch (lr {lr:.3e})")),
+                    acc => Ok(acc),
+                },
+                Fit::Diverged(why) => Err(why),
+            };
+            let acc = match scored {
+                Ok(acc) => {
                     tracing::info!("finetune lr {lr:.1e} wd {wd}: held-out top-1 {acc:.2}%");
                     acc
                 }
-                Fit::Diverged(why) => {
+                Err(why) => {
                     let rest = if i + 1 < grid.len() { "the other points are compared" } else { "the points before it are compared" };
                     tracing::warn!("finetune lr {lr:.1e} wd {wd} diverged ({why}): no held-out score, {rest}");
                     f64::NAN

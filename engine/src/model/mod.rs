@@ -87,6 +87,20 @@ impl ParamStore {
         }
     }
 
+    /// Makes the parameter called `name` trainable (a gradient, optimised): a table that one
+    /// model holds fixed and another trains (MAE's fine-tuning trains the position table its
+    /// pretraining held fixed). False when there is no such parameter.
+    pub fn unfreeze(&self, name: &str) -> bool {
+        match self.params.borrow_mut().iter_mut().find(|p| p.name == name) {
+            Some(p) => {
+                p.trainable = true;
+                let _ = p.tensor.shallow_clone().set_requires_grad(true);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Number of scalar values in the trainable parameters.
     pub fn num_trainable(&self) -> i64 {
         self.params.borrow().iter().filter(|p| p.trainable).map(|p| p.tensor.numel() as i64).sum()
