@@ -1098,6 +1098,20 @@ fn binary_writes_the_report_as_ijepa_report_does() {
     assert_eq!(stdout.trim(), format!("report of {} written to {}: {} and report.html, 5 tables, 14 plots", runs.display(), out.display(), out.join("report.md").display()));
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| I-JEPA | ViT-H/14 | 300 | ImageNet-1k |  | 79.3 | paper |"), "{md}");
+    // a closed stdout (`ijepa-report | true`) is no panic: the report is written, exit 0
+    let piped = tmp.path().join("piped");
+    for args in [vec![runs.as_os_str(), "--out".as_ref(), piped.as_os_str()], vec!["--help".as_ref()]] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{args:?}: {:?} {}", o.status, String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(piped.join("report.md").is_file());
     // the defaults: `runs` of the working folder, into `reports-out`
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).current_dir(tmp.path()).output().unwrap();
     assert!(o.status.success() && tmp.path().join("reports-out/report.md").is_file(), "{}", String::from_utf8_lossy(&o.stderr));

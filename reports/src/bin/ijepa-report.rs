@@ -7,6 +7,23 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// `println!` that never panics: a closed stdout (`ijepa-report | true`) does not stop the
+/// binary after the report is written (as `ijepa report`'s).
+macro_rules! println {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that never panics on a closed stderr (see `println!`).
+macro_rules! eprintln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 const USAGE: &str = "usage: ijepa-report [RUNS_DIR] [--out DIR]
 
 Write paper-style tables and plots (Markdown, CSV, self-contained HTML with inline SVG figures,
