@@ -290,6 +290,23 @@ pub enum DslError {
         help: String,
     },
 
+    /// A path a setting names that this user may not reach or read (a folder on its way it may
+    /// not search, a data folder it may not open): there, but not "missing".
+    #[error("unreadable {what}: {message}")]
+    #[diagnostic(code(ijepa::dsl::unreadable_input))]
+    UnreadableInput {
+        /// The setting (`data root`), or the file of a split in the setting's folder.
+        what: String,
+        /// The path and the OS's error.
+        message: String,
+        /// The setting's value (the file's start when it was set in a base file).
+        #[label("{what}")]
+        span: SourceSpan,
+        /// How to fix it.
+        #[help]
+        help: String,
+    },
+
     /// A file or folder the experiment reads does not exist (checked by `check`, `plan` and
     /// `run` before anything runs; see [`crate::inputs`]).
     #[error("missing {what}: {message}")]

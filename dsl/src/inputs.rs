@@ -79,6 +79,16 @@ fn missing(what: &str, path: &Path, span: SourceSpan, help: &str) -> DslError {
         Ok(m) if m.is_dir() => "is a folder, not a list file",
         Ok(_) => "is not a regular file (a named pipe, a device or a socket), not a list file",
         Err(_) if path.symlink_metadata().is_ok() => "is a symbolic link to nothing (its target does not exist)",
+        // (there or not: a folder on its path that this user may not search; "does not exist"
+        // sent the user looking for a file that was there)
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return DslError::UnreadableInput {
+                what: what.into(),
+                message: format!("{} cannot be reached: {e}", path.display()),
+                span,
+                help: "this user may not search a folder on its path: check the owner and mode of the folders above it".into(),
+            };
+        }
         Err(_) => "does not exist",
     };
     DslError::MissingInput { what: what.into(), message: format!("{} {why}", path.display()), span, help: help.into() }
@@ -158,6 +168,17 @@ fn root_error(what: &str, root: &Path, dataset: &DatasetKind, with_test: bool, s
         None => requested.into_iter().next().map(|names| (names, "")),
     };
     if let Some((first, at)) = first_missing {
+        // (a folder this user may not search: its files look missing, and "holds no" sent the
+        // user to install the data set that was there)
+        let opened = if at.is_empty() { root.to_path_buf() } else { root.join(at) };
+        if let Some(e) = first.iter().filter_map(|n| std::fs::metadata(opened.join(n)).err()).find(|e| e.kind() == std::io::ErrorKind::PermissionDenied) {
+            return Some(DslError::UnreadableInput {
+                what: what.into(),
+                message: format!("{} cannot be read: {e}", opened.display()),
+                span,
+                help: "this user may not open the files of the folder (or of one above it): check the owner and mode of the folders".into(),
+            });
+        }
         // (the folder is there: what is missing is a file of a split; "missing data root" read
         // as if the folder were, and did not say the evaluations read the test split)
         let test_file = files(true).contains(&first);
