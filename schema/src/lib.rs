@@ -82,11 +82,16 @@ impl PlannedStages {
     pub fn path(study_dir: &Path, file: &Path) -> std::path::PathBuf {
         let full = file.canonicalize().unwrap_or_else(|_| file.to_path_buf());
         let stem = full.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let stem: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+        // (the first 100 characters: a file of a 240-character name, which the file system
+        // holds, gave a record name it refuses, and no record was written)
+        let stem: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).take(Self::STEM_CHARS).collect();
         // FNV-1a: a digest that stays the same across builds and machines
         let digest = full.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
         study_dir.join(format!("planned-{stem}-{:08x}.json", digest >> 32))
     }
+
+    /// How many characters of a file's stem name its record.
+    const STEM_CHARS: usize = 100;
 
     /// How a record names the stage folder `dir`: its last two components,
     /// `<experiment>/<stage>-<hash>` (the runs folder may have moved since).
@@ -727,6 +732,12 @@ mod tests {
         assert_eq!(PlannedStages::path(dir, Path::new("a/x.kdl")), PlannedStages::path(dir, Path::new("a/x.kdl")));
         assert!(a.file_name().unwrap().to_str().unwrap().starts_with("planned-knn-_-"), "{a:?}");
         assert_eq!(PlannedStages::stage_of(Path::new("/r/runs/exp/pretrain-0123456789ab")), "exp/pretrain-0123456789ab");
+        // a file of a long name (240 characters, which a file system holds): a name of at most
+        // 122 bytes, its own
+        let long = |c: &str| PlannedStages::path(dir, Path::new(&format!("{}{c}.kdl", "a".repeat(239))));
+        let name = long("x").file_name().unwrap().to_str().unwrap().to_string();
+        assert!(name.len() <= 122 && name.starts_with(&format!("planned-{}-", "a".repeat(100))), "{name}");
+        assert_ne!(long("x"), long("y"));
         // a link to a file is the file (its run's record was kept apart, and shown an earlier
         // version of the file beside the current one)
         let d = std::env::temp_dir().join(format!("ijepa-schema-{}", std::process::id()));
