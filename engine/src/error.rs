@@ -136,6 +136,11 @@ fn io_hint(path: &std::path::Path, e: &std::io::Error) -> Option<String> {
                 Some("it is a symbolic link to nothing (a broken link): remove it or make its target".into())
             }
             Ok(m) if !m.is_dir() => Some("it is a file where a folder is needed: move it aside".into()),
+            // (a folder made with those above it: a runs folder that is a link to an unmounted
+            // disk said only "File exists" of the stage folder)
+            Err(_) => path.ancestors().skip(1).find(|a| broken_link(a)).map(|a| {
+                format!("{} is a symbolic link to nothing (a broken link) where a folder is needed: remove it or make its target", a.display())
+            }),
             _ => None,
         },
         ErrorKind::NotFound => {
@@ -149,6 +154,11 @@ fn io_hint(path: &std::path::Path, e: &std::io::Error) -> Option<String> {
         ErrorKind::PermissionDenied => Some("this user lacks the permission (check the owner and mode of the file and its folder)".into()),
         _ => None,
     }
+}
+
+/// Whether `path` is a symbolic link whose target is not there.
+fn broken_link(path: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) && std::fs::metadata(path).is_err()
 }
 
 /// The message of [`Error::Interrupted`].

@@ -455,6 +455,11 @@ mod tests {
         std::os::unix::fs::symlink(tmp.join("nowhere"), tmp.join("r/exp/pretrain-0123456789ab")).unwrap();
         let err = StageLock::acquire(&tmp.join("r/exp/pretrain-0123456789ab")).unwrap_err().to_string();
         assert!(err.contains("a broken link"), "{err}");
+        // a runs folder (or experiment folder) that is a broken link: named, not the stage
+        std::os::unix::fs::symlink(tmp.join("unmounted"), tmp.join("linked")).unwrap();
+        let err = StageLock::acquire(&tmp.join("linked/exp/pretrain-0123456789ab")).unwrap_err().to_string();
+        assert!(err.contains(&format!("{} is a symbolic link to nothing (a broken link)", tmp.join("linked").display())), "{err}");
+        assert!(!tmp.join("unmounted").exists(), "nothing made at the link's target");
         std::fs::write(tmp.join("r/exp/eval-x"), "").unwrap();
         let err = StageLock::acquire(&tmp.join("r/exp/eval-x")).unwrap_err().to_string();
         assert!(err.contains("a file where a folder is needed"), "{err}");
