@@ -793,9 +793,19 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 // (a stage another process holds is refused by the real run, not resumed or
                 // trained again: the dry run said "resume" beside "running now")
                 let action = if holder.is_some() && action != "skip (done)" { "refused (in use)" } else { action };
+                // a folder this process cannot read or write, where the stage runs (a folder it
+                // cannot read looks empty: "run", where the run stopped at its lock file)
+                let access = match action {
+                    "run" | "resume" | "rerun (--force)" => ijepa_engine::run_dir::access_problem(&stage.dir, true),
+                    _ => None,
+                };
+                let action = if access.is_some() { "refused (access)" } else { action };
                 // (the run refuses it: the dry run fails too)
-                refused += usize::from(action == "refused (in use)");
+                refused += usize::from(action == "refused (in use)" || access.is_some());
                 tracing::info!("{action:<16} {}  [{}] {}{busy}", stage.id, &stage.hash[..12], stage.dir.display());
+                if let Some(why) = access {
+                    tracing::warn!("the run would be refused: stage {} needs running, but {why}", stage.id);
+                }
                 interrupted_note(plan, stage, status);
                 // (what the run says at the skip of a stage over changed data)
                 if action == "skip (done)" {

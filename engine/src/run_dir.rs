@@ -267,6 +267,74 @@ impl StageLock {
     }
 }
 
+/// What this process cannot do with a stage folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// List or search the folder.
+    Read,
+    /// Reach it (a folder above it this user may not search).
+    Reach,
+    /// Write into it.
+    Write,
+    /// Make it (it does not exist yet): the nearest folder above it that does refuses.
+    Make,
+}
+
+/// Why this process cannot use a stage folder: what it cannot do, where, and the OS's error.
+#[derive(Debug)]
+pub struct AccessProblem {
+    /// What it cannot do.
+    pub denied: Denied,
+    /// The folder the OS refused (for [`Denied::Make`], the folder above the stage's).
+    pub at: PathBuf,
+    /// The OS's error.
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for AccessProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (at, e) = (self.at.display(), &self.error);
+        match self.denied {
+            Denied::Read => write!(f, "its folder {at} cannot be read ({e})"),
+            Denied::Reach => write!(f, "its folder {at} cannot be reached ({e})"),
+            Denied::Write => write!(f, "its folder {at} cannot be written ({e})"),
+            Denied::Make => write!(f, "its folder cannot be made in {at} ({e})"),
+        }
+    }
+}
+
+/// Why this process could not read the stage folder `dir` (a folder it may not list or
+/// search, or may not reach), or, with `write`, could not make or write it (the folder, or the
+/// nearest folder above it that exists, read-only or not this user's): `None` when it can.
+/// What a dry run checks of a stage to run, which the real run would stop at (a folder it
+/// cannot read looks empty: its stage "to run").
+pub fn access_problem(dir: &Path, write: bool) -> Option<AccessProblem> {
+    use std::os::unix::ffi::OsStrExt;
+    let denied = |path: &Path, mode: libc::c_int| -> Option<std::io::Error> {
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+        // SAFETY: `c` is a NUL-terminated path that outlives the call
+        let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), mode, libc::AT_EACCESS) };
+        (rc != 0).then(std::io::Error::last_os_error)
+    };
+    let problem = |denied, at: &Path, error| Some(AccessProblem { denied, at: at.to_path_buf(), error });
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {
+            if let Some(e) = denied(dir, libc::R_OK | libc::X_OK) {
+                return problem(Denied::Read, dir, e);
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return problem(Denied::Reach, dir, e),
+        _ => {}
+    }
+    if !write {
+        return None;
+    }
+    let at = dir.ancestors().find(|a| a.as_os_str().is_empty() || a.is_dir())?;
+    let at = if at.as_os_str().is_empty() { Path::new(".") } else { at };
+    let e = denied(at, libc::W_OK | libc::X_OK)?;
+    problem(if at == dir { Denied::Write } else { Denied::Make }, at, e)
+}
+
 /// Whether `file` is the file at `path` now (not one moved or removed since it was opened).
 fn same_file(file: &std::fs::File, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
