@@ -13,8 +13,9 @@ pub enum ReportError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A JSON file (manifest.json, eval.json, config.json) is malformed or lacks a field.
-    #[error("{path}: invalid JSON: {source}")]
+    /// A JSON file (manifest.json, eval.json, config.json) is malformed, or is JSON that is no
+    /// valid record (a field missing, `null` or a string where a number is).
+    #[error("{path}: {}: {source}", if source.is_data() { "not a valid record" } else { "invalid JSON" })]
     Json {
         /// The file.
         path: PathBuf,

@@ -847,8 +847,16 @@ fn malformed_eval_names_the_file() {
     .unwrap();
     let reg = load_registry(tmp.path()).unwrap();
     assert_eq!(reg.unreadable.len(), 1, "{:?}", reg.unreadable);
-    assert!(reg.unreadable[0].contains("eval-broken-000000000000/eval.json"), "{:?}", reg.unreadable);
+    assert!(reg.unreadable[0].contains("eval-broken-000000000000/eval.json: invalid JSON: "), "{:?}", reg.unreadable);
     assert_eq!((reg.evals.len(), reg.pretrains.len()), (whole.evals.len(), whole.pretrains.len()));
+    // JSON that is no record (a `null` where a number is) is said to be so, not "invalid JSON"
+    let null = tmp.path().join("fmnist/eval-null-000000000000/eval.json");
+    fs::create_dir_all(null.parent().unwrap()).unwrap();
+    fs::write(&null, r#"{"experiment": "fmnist", "protocol": "linear", "top1": null}"#).unwrap();
+    let with_null = load_registry(tmp.path()).unwrap();
+    let said = with_null.unreadable.iter().find(|u| u.contains("eval-null-000000000000")).expect("named");
+    assert!(said.contains("eval.json: not a valid record: invalid type: null, expected f64"), "{said}");
+    fs::remove_dir_all(null.parent().unwrap()).unwrap();
     // the report is written, and says what it left out
     let out = tmp.path().join("out");
     let files = write_report(&reg, &out).unwrap();
