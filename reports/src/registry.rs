@@ -450,6 +450,18 @@ pub fn load_registry_for(runs: &Path, stages: &[PathBuf]) -> Result<Registry> {
                     reg.unreadable.push(format!("{}: an evaluation's record in a pretraining's folder: ignored (the run is shown)", eval_path.display()));
                 }
                 read_json(&manifest_path).and_then(|manifest: Manifest| {
+                    // (a copy of the folder under another stage's name: counted twice where
+                    // no plan record named the stages)
+                    let named = name.rsplit_once('-').map_or("", |(_, h)| h);
+                    if manifest.hash.len() >= 12 && !manifest.hash.starts_with(named) {
+                        return Err(ReportError::NotAStage {
+                            dir: dir.clone(),
+                            why: format!(
+                                "its manifest.json is the record of the stage pretrain-{}, not of the one its name says (a copy of that folder, or a renamed one?)",
+                                &manifest.hash[..12]
+                            ),
+                        });
+                    }
                     if manifest.stage == "pretrain" {
                         let (run, monitor_error) = load_pretrain(dir, manifest)?;
                         reg.pretrains.push(run);

@@ -917,6 +917,19 @@ fn copies_and_misplaced_records_are_left_out_not_counted_twice() {
     let reg = load_registry(tmp.path()).unwrap();
     assert_eq!(reg.pretrains.len(), whole.pretrains.len());
     assert!(reg.unreadable.iter().any(|u| u.contains(&format!("{}/eval.json", run.display())) && u.contains("ignored")), "{:?}", reg.unreadable);
+    fs::remove_file(run.join("eval.json")).unwrap();
+    // a pretraining's folder copied under another stage's name (no plan record to tell): its
+    // manifest records the stage it is, so it is left out, not counted twice
+    let copied = run.with_file_name("pretrain-0123456789ab");
+    assert_ne!(copied, run);
+    fs::create_dir_all(&copied).unwrap();
+    for f in fs::read_dir(&run).unwrap().flatten().filter(|f| f.path().is_file()) {
+        fs::copy(f.path(), copied.join(f.file_name())).unwrap();
+    }
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.pretrains.len(), whole.pretrains.len(), "{:?}", reg.pretrains.iter().map(|r| &r.dir).collect::<Vec<_>>());
+    let own = run.file_name().unwrap().to_str().unwrap();
+    assert!(reg.unreadable.iter().any(|u| u.contains("pretrain-0123456789ab") && u.contains(&format!("the record of the stage {own}"))), "{:?}", reg.unreadable);
 }
 
 /// A point renamed (`-2`: a new value took its folder name) evaluates again in its new folder
