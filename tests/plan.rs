@@ -876,6 +876,11 @@ fn a_renamed_experiment_leaves_the_old_names_stages_out() {
     assert!(std::process::Command::new("cp").arg("-a").arg(d.join("runs/renb")).arg(gather.join("renb (copy)")).status().unwrap().success());
     let o = ijepa(&["report", gather.to_str().unwrap(), "--out", d.join("gather-report").to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("a stage of renb in a folder of another name (renb (copy)") && !text(&o).contains("an earlier version's"), "{}", text(&o));
+    // so is one whose name reads as a point of the study's (`renb-old`, moved aside)
+    std::fs::rename(gather.join("renb (copy)"), gather.join("renb-old")).unwrap();
+    let o = ijepa(&["report", gather.to_str().unwrap(), "--out", d.join("gather-report").to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("a copy of the stage renb/pretrain-") && text(&o).contains("in another folder (renb-old: a copied or moved folder?)"), "{}", text(&o));
+    assert!(!text(&o).contains("an earlier version's"), "{}", text(&o));
     // renamed back: its stages are done, and the current ones again
     named("rena");
     let (ok, t) = run_file(&d, "base.kdl", &[]);

@@ -350,6 +350,19 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
         let files = by_experiment.get(exp).map_or(String::new(), |f| f.join(", "));
         // (a stage in a folder not named for its study: a copy, or a link, of its folder)
         let folder = dir.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // (the same stage folder planned in another folder: a copied or moved experiment
+        // folder, `tiny-old/`, which reads as one of the study's points (one of another name is
+        // said below); "an earlier version's" sent the user looking for a change that was not
+        // there)
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let here = ijepa_schema::PlannedStages::stage_of(dir);
+        let twin = stages.iter().filter(|s| **s != here).find(|s| s.rsplit_once('/').is_some_and(|(_, n)| n == name));
+        if let Some(planned) = twin.filter(|_| folder_of(&folder, exp)) {
+            return format!(
+                "{}: a copy of the stage {planned} in another folder ({folder}: a copied or moved folder?); the last `ijepa run` of {files} planned it in its own folder",
+                dir.display()
+            );
+        }
         match !folder_of(&folder, exp) {
             true => format!(
                 "{}: a stage of {exp} in a folder of another name ({folder}: a copy of its folder, or a link to it?); the last `ijepa run` of {files} planned {exp}'s stages in its own folder",
