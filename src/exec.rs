@@ -803,8 +803,13 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 // (the run refuses it: the dry run fails too)
                 refused += usize::from(action == "refused (in use)" || access.is_some());
                 tracing::info!("{action:<16} {}  [{}] {}{busy}", stage.id, &stage.hash[..12], stage.dir.display());
-                if let Some(why) = access {
-                    tracing::warn!("the run would be refused: stage {} needs running, but {why}", stage.id);
+                match access {
+                    // (a folder it cannot read looks empty: whether the stage is done is unknown)
+                    Some(p) if matches!(p.denied, ijepa_engine::run_dir::Denied::Read | ijepa_engine::run_dir::Denied::Reach) => {
+                        tracing::warn!("the run would be refused: stage {}: {p}, so whether it is done is unknown", stage.id)
+                    }
+                    Some(p) => tracing::warn!("the run would be refused: stage {} needs running, but {p}", stage.id),
+                    None => {}
                 }
                 interrupted_note(plan, stage, status);
                 // (what the run says at the skip of a stage over changed data)

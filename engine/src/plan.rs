@@ -1299,10 +1299,12 @@ impl Plan {
                 .map(|&m| format!("  (the same stage as {}: computed once)", self.graph[m].id))
                 .unwrap_or_default();
             // (a folder this process cannot read looks empty: its stage read "to run")
-            let unread = crate::run_dir::access_problem(&s.dir, false)
-                .map(|p| format!("  (its folder cannot be {}: {}; its status is unknown)", if p.denied == crate::run_dir::Denied::Reach { "reached" } else { "read" }, p.error))
-                .unwrap_or_default();
-            let _ = writeln!(out, "{prefix}{}  [{}] {}  {}{busy}{twin}{unread}", s.id, &s.hash[..12], status, s.dir.display());
+            let unread = crate::run_dir::access_problem(&s.dir, false);
+            let status = match &unread {
+                Some(p) => format!("status unknown (its folder cannot be {}: {})", if p.denied == crate::run_dir::Denied::Reach { "reached" } else { "read" }, p.error),
+                None => status.to_string(),
+            };
+            let _ = writeln!(out, "{prefix}{}  [{}] {}  {}{busy}{twin}", s.id, &s.hash[..12], status, s.dir.display());
         };
         let tops: Vec<NodeIndex> =
             self.order().into_iter().filter(|&n| self.graph[n].kind() != StageKind::Report && self.inputs(n).is_empty()).collect();

@@ -278,6 +278,11 @@ pub enum Denied {
     Write,
     /// Make it (it does not exist yet): the nearest folder above it that does refuses.
     Make,
+    /// Make it: a folder above it is a symbolic link to nothing (a runs folder linked to a
+    /// disk that is not mounted).
+    Link,
+    /// Make it: a file lies where it or a folder above it should be.
+    File,
 }
 
 /// Why this process cannot use a stage folder: what it cannot do, where, and the OS's error.
@@ -299,6 +304,8 @@ impl std::fmt::Display for AccessProblem {
             Denied::Reach => write!(f, "its folder {at} cannot be reached ({e})"),
             Denied::Write => write!(f, "its folder {at} cannot be written ({e})"),
             Denied::Make => write!(f, "its folder cannot be made in {at} ({e})"),
+            Denied::Link => write!(f, "its folder cannot be made: {at} is a symbolic link to nothing (a broken link) where a folder is needed"),
+            Denied::File => write!(f, "its folder cannot be made: {at} is a file where a folder is needed"),
         }
     }
 }
@@ -329,7 +336,13 @@ pub fn access_problem(dir: &Path, write: bool) -> Option<AccessProblem> {
     if !write {
         return None;
     }
-    let at = dir.ancestors().find(|a| a.as_os_str().is_empty() || a.is_dir())?;
+    let at = dir.ancestors().find(|a| a.as_os_str().is_empty() || a.is_dir() || std::fs::symlink_metadata(a).is_ok())?;
+    // (a link to nothing on the way: the run said "File exists"; the dry run saw the folder
+    // above it, writable, and said "run")
+    if !at.as_os_str().is_empty() && !at.is_dir() {
+        let link = std::fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink());
+        return problem(if link { Denied::Link } else { Denied::File }, at, std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+    }
     let at = if at.as_os_str().is_empty() { Path::new(".") } else { at };
     let e = denied(at, libc::W_OK | libc::X_OK)?;
     problem(if at == dir { Denied::Write } else { Denied::Make }, at, e)
