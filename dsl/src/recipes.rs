@@ -169,6 +169,10 @@ pub struct RecipeSchema {
     /// Its views are its own (DINO's multi-crop): the data block's augmentations (crop scale,
     /// flip, colour jitter, blur) are not read, nor part of its pretraining's hash.
     pub own_augmentations: bool,
+    /// Its encoder learns its position table (DINO's), where the others hold a sin-cos table
+    /// fixed: fine-tuning trained it before fine-tuning trained every recipe's table (the
+    /// fine-tuning revision), so its fine-tunings keep their hash.
+    pub learned_pos_embed: bool,
     /// Raised when the recipe's training changes in a way its settings do not show: part of
     /// its pretraining's hash (0: none), so that no run finds an earlier version's folder.
     pub hash_revision: u32,
@@ -207,6 +211,7 @@ impl RecipeSchema {
             default_interpolation: None,
             settings: Vec::new(),
             own_augmentations: false,
+            learned_pos_embed: false,
             hash_revision: 0,
             init_settings: Vec::new(),
             init_unread: Vec::new(),
@@ -250,6 +255,7 @@ fn builtins() -> Vec<RecipeSchema> {
             default_interpolation: None,
             settings: Vec::new(),
             own_augmentations: false,
+            learned_pos_embed: false,
             hash_revision: 0,
             // (its encoder is built and initialised before the predictor)
             init_settings: Vec::new(),
@@ -276,6 +282,7 @@ fn builtins() -> Vec<RecipeSchema> {
             default_interpolation: Some(Interpolation::Bicubic),
             settings: Vec::new(),
             own_augmentations: false,
+            learned_pos_embed: false,
             hash_revision: 0,
             // the official `initialize_weights` runs after both are built
             init_settings: vec!["decoder".into()],
@@ -302,6 +309,8 @@ fn builtins() -> Vec<RecipeSchema> {
             settings: Vec::new(),
             // its multi-crop (`dino { global-scale ...; local-scale ... }`) makes its views
             own_augmentations: true,
+            // (a learnt position table: vit_small's `nn.Parameter`)
+            learned_pos_embed: true,
             // 2: the student's stochastic depth and the official linspace warm-up
             hash_revision: 2,
             // its patch embedding is drawn after the head is built

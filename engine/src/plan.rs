@@ -881,8 +881,9 @@ fn eval_hash_of(exp: &Experiment, cfg: &EvalConfig, subject: Subject, input: &st
     }
     let mut key = json!({"eval": cfg, "subject": subject.key(&exp.recipe), "model": model, "data": data, "seed": exp.seed});
     // fine-tuning that trains the position table (MAE's model; earlier versions held it fixed):
-    // no earlier version's folder is found, under any of its hashes
-    if cfg.protocol == EvalProtocol::Finetune {
+    // no earlier version's folder is found, under any of its hashes (an encoder that learns
+    // its table, DINO's, was fine-tuned so before: its folders are still found)
+    if cfg.protocol == EvalProtocol::Finetune && !ijepa_dsl::recipes::schema(&exp.recipe).is_some_and(|s| s.learned_pos_embed) {
         key["finetune_revision"] = json!(FINETUNE_REVISION);
     }
     content_hash(key.to_string().as_bytes())
@@ -1644,7 +1645,8 @@ mod tests {
 
     /// Fine-tuning that trains the position table is another evaluation than the one earlier
     /// versions ran (the table fixed): its hash moved, and an earlier version's folder, under
-    /// any of the hashes it had, is not found; the probes' hashes did not move.
+    /// any of the hashes it had, is not found; the probes' hashes did not move, nor DINO's
+    /// fine-tunings (its encoder learns its table: trained before too).
     #[test]
     fn finetunings_revision_moves_its_hashes_alone() {
         use ijepa_dsl::config::{EvalConfig, EvalProtocol};
@@ -1666,6 +1668,10 @@ mod tests {
         }
         // a probe's hash is the one it had
         assert_eq!(eval_hash(&exp, &EvalConfig::defaults(EvalProtocol::Knn), Subject::Pretrained, "p"), "a9a48424a8c2f84f");
+        // DINO's encoder learns its table: fine-tuned so before, its fine-tunings keep their hash
+        let dino = Experiment { recipe: "dino".into(), ..exp.clone() };
+        assert_eq!(eval_hash(&dino, &finetune, Subject::Pretrained, "p"), "f7563f48629952a0");
+        assert_eq!(eval_hash(&dino, &finetune, Subject::RandomInit, "p"), "72218357218c0029");
     }
 
     /// A baseline's evaluation reads the images, not the pretraining's batch size, loader
