@@ -470,7 +470,7 @@ pub fn load_registry_for(runs: &Path, stages: &[PathBuf]) -> Result<Registry> {
                         return Err(ReportError::NotAStage {
                             dir: dir.clone(),
                             why: format!(
-                                "its manifest.json is the record of the stage pretrain-{}, not of the one its name says (a copy of that folder, or a renamed one?)",
+                                "its manifest.json is the record of the stage pretrain-{}, not of the one its name says",
                                 &manifest.hash[..12]
                             ),
                         });
