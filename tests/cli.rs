@@ -1192,6 +1192,13 @@ fn run_with_evals_and_report() {
     // 64 held-out images; pretraining saw the other 192 (6 steps of 32)
     assert!(out.contains("on 192 images") && out.contains("monitor: target kNN") && out.contains("| target kNN"), "{out}");
     let pre = std::fs::read_dir(runs.join("ev")).unwrap().map(|e| e.unwrap().path()).find(|p| p.join("monitor.csv").exists()).unwrap();
+    // the kernel of the CPU's matrix products, which moves scores in the last bits: the
+    // pretraining's, chosen by the same rule
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pre.join("manifest.json")).unwrap()).unwrap();
+    assert!(manifest["cpu_products"].as_str().is_some_and(|k| k == "blas" || k == "onednn"), "{manifest}");
+    for e in &evals {
+        assert_eq!(e["cpu_products"], manifest["cpu_products"], "{e}");
+    }
     let monitor = std::fs::read_to_string(pre.join("monitor.csv")).unwrap();
     let rows: Vec<Vec<&str>> = monitor.lines().skip(1).map(|l| l.split(',').collect()).collect();
     let keys: Vec<String> = rows.iter().map(|r| format!("{}/{}/{}", r[0], r[1], r[2])).collect();

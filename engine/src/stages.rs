@@ -767,6 +767,9 @@ fn eval_stage(
         )));
     }
     record.device = Some(crate::device::describe_machine(device));
+    // (the kernel its products ran on: the same checkpoint scored in the last bits apart under
+    // `blas` and `onednn`, and nothing said which)
+    record.cpu_products = (device == Device::Cpu).then(|| crate::products::current().name().to_string());
     // (the pixels are no encoder's features)
     let bf16 = crate::precision::uses_bf16(exp.precision, device);
     record.precision = (subject != Subject::RawPixels).then(|| if bf16 { "bf16" } else { "fp32" }.to_string());
@@ -1274,6 +1277,7 @@ fn record(
         inputs: crate::plan::eval_inputs_now(exp, cfg),
         precision: None,
         device: None,
+        cpu_products: None,
     }
 }
 

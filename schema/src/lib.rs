@@ -688,6 +688,11 @@ pub struct EvalRecord {
     /// records written before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// On a CPU, the kernel of the dense layers' matrix products it ran on (`blas`, `onednn`:
+    /// the manifest's `cpu_products`), which moves scores in the last bits; absent on a GPU and
+    /// from records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_products: Option<String>,
     /// The list files the evaluation read (`data.subset`, its `split-file`), by setting, with a
     /// digest of each one's bytes, as [`Manifest::inputs`]; absent when it read none.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
