@@ -109,6 +109,13 @@ impl<'s> Ctx<'s> {
         })
     }
 
+    /// True when none of the settings, nothing above them and nothing inside them was
+    /// rejected: for a rule that reads whole blocks (`mask.targets`: its `scale` refused, the
+    /// rule read the default kept in its place).
+    pub fn ok_within(&self, paths: &[&str]) -> bool {
+        self.ok(paths) && paths.iter().all(|p| !self.poisoned.iter().any(|bad| bad.starts_with(p) && bad.as_bytes().get(p.len()) == Some(&b'.')))
+    }
+
     /// The span a setting was written at, if it was written.
     pub fn span_of(&self, path: &str) -> Option<SourceSpan> {
         self.spans.get(path).copied()

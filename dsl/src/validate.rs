@@ -821,7 +821,8 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
     use crate::config::MaskKind;
     let kind = exp.mask.kind;
     let samples = crate::recipes::schema(&exp.recipe).is_some_and(|s| s.mask_kinds.contains(&kind));
-    if !cx.ok(&needed) || !matches!(kind, MaskKind::MultiBlock | MaskKind::Block) || !samples {
+    // (a refused `scale` or `aspect` inside a block: the check read the default kept in its place)
+    if !cx.ok(&needed) || !cx.ok_within(&["mask.targets", "mask.context"]) || !matches!(kind, MaskKind::MultiBlock | MaskKind::Block) || !samples {
         return;
     }
     // a 1x1 grid has its own diagnostic (patch_divides_crop): one mistake, one error

@@ -498,7 +498,8 @@ fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(v) = n.prop("spread-floor").and_then(|e| cx.f64_in(e, &n.sub("spread-floor"), Bound::UnitClosedOpen)) {
         m.spread_floor = v;
     }
-    if m.k >= m.images {
+    // (a refused k or images is said once: the rule read the default kept in its place)
+    if m.k >= m.images && cx.ok(&[&n.sub("k"), &n.sub("images")]) {
         cx.err(DslError::InvalidValue {
             what: "monitor".into(),
             message: format!("k={} neighbours need more than {} images", m.k, m.images),
