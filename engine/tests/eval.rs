@@ -159,18 +159,19 @@ fn finetune_trains_the_whole_encoder_with_layer_decay_and_selects_on_held_out_da
     assert!(r.top1 > 45.0, "{r:?}");
 }
 
-#[test]
-fn finetune_grid_point_that_diverges_is_no_score_and_the_others_are_compared() {
+/// [`tiny_classifier`] fine-tuned for one epoch of batch 32 (no warm-up, drop-path or label
+/// smoothing; 20% of each class held out to compare several rates) on the first `images`
+/// training images at the rates `lrs`, scored on 100 test images.
+fn finetune_one_epoch(images: usize, lrs: Vec<f64>) -> ijepa_engine::Result<ijepa_engine::eval::ProbeResult> {
     use ijepa_engine::eval::finetune::{self, FinetuneCfg};
     use std::sync::Arc;
-    let train: Arc<dyn Dataset> = Arc::new(FashionMnist::embedded(Split::Train).unwrap().limit(Some(400)));
+    let train: Arc<dyn Dataset> = Arc::new(FashionMnist::embedded(Split::Train).unwrap().limit(Some(images)));
     let test = FashionMnist::embedded(Split::Test).unwrap().limit(Some(100));
     let eval_tf = EvalTransform::resize_only(28).unwrap();
     let train_tf: Arc<dyn ijepa_engine::data::SampleTransform> = Arc::new(
         ijepa_engine::data::TrainTransform::new(ijepa_engine::data::TrainTransformCfg { size: 28, ..Default::default() }).unwrap(),
     );
-    let build = tiny_classifier;
-    let cfg = |lrs: Vec<f64>| FinetuneCfg {
+    let cfg = FinetuneCfg {
         epochs: 1,
         batch: 32,
         lrs,
@@ -185,17 +186,22 @@ fn finetune_grid_point_that_diverges_is_no_score_and_the_others_are_compared() {
         workers: 1,
         bf16: false,
     };
+    finetune::finetune(&tiny_classifier, train, Arc::new(test), train_tf, &eval_tf, 10, &cfg, Device::Cpu)
+}
+
+#[test]
+fn finetune_grid_point_that_diverges_is_no_score_and_the_others_are_compared() {
     // an AdamW step of 1e30 overflows the next forward: the loss is NaN
-    let r = finetune::finetune(&build, train.clone(), Arc::new(test.clone()), train_tf.clone(), &eval_tf, 10, &cfg(vec![1e30, 1e-3]), Device::Cpu).unwrap();
+    let r = finetune_one_epoch(400, vec![1e30, 1e-3]).unwrap();
     assert_eq!(r.sweep.len(), 2, "{r:?}");
     assert!(r.sweep[0].1.is_nan(), "the diverged point has no score: {r:?}");
     assert!(r.sweep[1].1.is_finite(), "{r:?}");
     assert_eq!(r.chosen["lr"], 1e-3);
     assert!(r.top1.is_finite(), "{r:?}");
     // every point diverging, or the final fit diverging, is still an error naming it
-    let e = finetune::finetune(&build, train.clone(), Arc::new(test.clone()), train_tf.clone(), &eval_tf, 10, &cfg(vec![1e30, 1e31]), Device::Cpu).unwrap_err();
+    let e = finetune_one_epoch(400, vec![1e30, 1e31]).unwrap_err();
     assert!(e.to_string().contains("every grid point diverged"), "{e}");
-    let e = finetune::finetune(&build, train, Arc::new(test), train_tf, &eval_tf, 10, &cfg(vec![1e30]), Device::Cpu).unwrap_err();
+    let e = finetune_one_epoch(400, vec![1e30]).unwrap_err();
     assert!(e.to_string().contains("fine-tuning diverged at lr 1.0e30, wd 0.05: loss "), "{e}");
 }
 
@@ -203,33 +209,10 @@ fn finetune_grid_point_that_diverges_is_no_score_and_the_others_are_compared() {
 /// step's update): its outputs are checked after the step, and it is no score either.
 #[test]
 fn finetune_that_overflows_on_its_last_step_is_no_score() {
-    use ijepa_engine::eval::finetune::{self, FinetuneCfg};
-    use std::sync::Arc;
     // 40 images: one step of 32 on the 32 a held-out fit of 20% trains on, as on the whole split
-    let train: Arc<dyn Dataset> = Arc::new(FashionMnist::embedded(Split::Train).unwrap().limit(Some(40)));
-    let test = FashionMnist::embedded(Split::Test).unwrap().limit(Some(100));
-    let eval_tf = EvalTransform::resize_only(28).unwrap();
-    let train_tf: Arc<dyn ijepa_engine::data::SampleTransform> = Arc::new(
-        ijepa_engine::data::TrainTransform::new(ijepa_engine::data::TrainTransformCfg { size: 28, ..Default::default() }).unwrap(),
-    );
-    let cfg = |lrs: Vec<f64>| FinetuneCfg {
-        epochs: 1,
-        batch: 32,
-        lrs,
-        wds: vec![0.05],
-        warmup_epochs: 0.0,
-        min_lr: 1e-6,
-        layer_decay: 0.75,
-        drop_path: 0.0,
-        label_smoothing: 0.0,
-        heldout: 0.2,
-        seed: 0,
-        workers: 1,
-        bf16: false,
-    };
-    let r = finetune::finetune(&tiny_classifier, train.clone(), Arc::new(test.clone()), train_tf.clone(), &eval_tf, 10, &cfg(vec![1e30, 1e-3]), Device::Cpu).unwrap();
+    let r = finetune_one_epoch(40, vec![1e30, 1e-3]).unwrap();
     assert!(r.sweep[0].1.is_nan(), "the point that overflowed has no score: {r:?}");
     assert_eq!(r.chosen["lr"], 1e-3, "{r:?}");
-    let e = finetune::finetune(&tiny_classifier, train, Arc::new(test), train_tf, &eval_tf, 10, &cfg(vec![1e30]), Device::Cpu).unwrap_err();
+    let e = finetune_one_epoch(40, vec![1e30]).unwrap_err();
     assert!(e.to_string().contains("fine-tuning diverged at lr 1.0e30, wd 0.05: ") && e.to_string().contains("not finite after"), "{e}");
 }
