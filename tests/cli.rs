@@ -706,6 +706,64 @@ fn the_cpu_products_kernel_is_named_and_a_bad_one_refused() {
     assert_eq!(o.status.code(), Some(2), "{:?}", outputs(&o));
 }
 
+/// An evaluation runs on the kernel IJEPA_CPU_PRODUCTS names and records it, whatever ran
+/// before it in the process: a fine-tuning or the pixels' probe run alone took BLAS (and said
+/// so under `onednn`), and features cached under one kernel were read under the other.
+#[test]
+fn an_evaluation_records_the_kernel_it_ran_on() {
+    let d = scratch("eval-kernel");
+    let f = write(
+        &d,
+        "k.kdl",
+        r#"experiment "k" {
+    data "fashion-mnist" { crop-size 28; batch-size 16; workers 1; limit 64; }
+    encoder width=32 depth=1 heads=2 patch=7
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" {
+        targets count=2 { scale 0.15 0.4; }
+        min-keep 1
+    }
+    epochs 1
+    precision "fp32"
+    device "cpu"
+    eval "knn" { k 3; baselines "raw-pixels"; }
+    eval "finetune" { epochs 1; batch-size 16; }
+}
+"#,
+    );
+    let runs = d.join("runs");
+    let run = |products: &str, extra: &[&str]| {
+        let mut args = vec!["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa")).args(&args).env("IJEPA_CPU_PRODUCTS", products).output().unwrap();
+        assert!(o.status.success(), "{:?}", outputs(&o));
+    };
+    let kernels = || {
+        let mut k: Vec<(String, String)> = std::fs::read_dir(runs.join("k"))
+            .unwrap()
+            .flatten()
+            // (not the folders `--force` set aside)
+            .filter(|e| e.file_name().to_string_lossy().starts_with("eval-") && e.path().join("eval.json").is_file())
+            .map(|e| {
+                let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(e.path().join("eval.json")).unwrap()).unwrap();
+                (format!("{}/{}", r["protocol"].as_str().unwrap(), r["model"].as_str().unwrap()), r["cpu_products"].as_str().unwrap_or("").to_string())
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    // pretrained on BLAS; the evaluations alone, in a process of their own, on oneDNN
+    run("blas", &["--only", "pretrain"]);
+    run("onednn", &[]);
+    let all = |p: &str| ["finetune/ijepa", "knn/ijepa", "knn/raw-pixels"].map(|m| (m.to_string(), p.to_string())).to_vec();
+    assert_eq!(kernels(), all("onednn"));
+    // again on BLAS: the features cached under oneDNN are not read
+    run("blas", &["--force", "--only", "eval-*"]);
+    assert_eq!(kernels(), all("blas"));
+    let cached: Vec<String> = std::fs::read_dir(runs.join("k/features")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(cached.iter().any(|n| n.contains("-onednn-")) && cached.iter().any(|n| !n.contains("-onednn") && !n.starts_with("pixels")), "{cached:?}");
+}
+
 #[test]
 fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     let d = scratch("bench-profile");

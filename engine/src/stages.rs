@@ -689,6 +689,10 @@ fn eval_stage(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let t0 = Instant::now();
+    // the kernel of the CPU's products by the process's policy (`IJEPA_CPU_PRODUCTS`), for the
+    // whole evaluation: a fine-tuning or the pixels' probe ran on whatever an earlier stage of
+    // the process had chosen (BLAS when none had), and the record named that
+    crate::products::prepare(device, crate::precision::uses_bf16(exp.precision, device));
     // the list files as the evaluation starts, which its result must have read
     let inputs = crate::plan::eval_inputs_now(exp, cfg);
     let (train_ds, test_ds) = shared.datasets(&exp.data)?;
@@ -847,8 +851,11 @@ fn frozen_features(
     // (made when the first features are stored: an evaluation that fails before leaves none)
     let bf16 = crate::precision::uses_bf16(exp.precision, device);
     let kind = if cfg.features.contains(&FeatureChoice::Last4) { FeatureKind::Last4 } else { FeatureKind::Last };
-    // features computed under bf16 autocast differ from fp32 ones: the precision keys the cache
-    let prec = if bf16 { "-bf16" } else { "" };
+    // features computed under bf16 autocast differ from fp32 ones: the precision keys the cache;
+    // so does oneDNN's kernel on a CPU (in the last bits: an evaluation on BLAS read them, and
+    // recorded BLAS) (BLAS's key is the one it always had)
+    let onednn = device == Device::Cpu && crate::products::current() == crate::products::Products::OneDnn;
+    let prec = format!("{}{}", if bf16 { "-bf16" } else { "" }, if onednn { "-onednn" } else { "" });
     // the weights and the encoder's settings (its head count is not in the weights' shapes)
     let encoder_key = content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes());
     let model_key = match subject {
