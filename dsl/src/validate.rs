@@ -821,8 +821,7 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
     use crate::config::MaskKind;
     let kind = exp.mask.kind;
     let samples = crate::recipes::schema(&exp.recipe).is_some_and(|s| s.mask_kinds.contains(&kind));
-    // (a refused `scale` or `aspect` inside a block: the check read the default kept in its place)
-    if !cx.ok(&needed) || !cx.ok_within(&["mask.targets", "mask.context"]) || !matches!(kind, MaskKind::MultiBlock | MaskKind::Block) || !samples {
+    if !cx.ok(&needed) || !matches!(kind, MaskKind::MultiBlock | MaskKind::Block) || !samples {
         return;
     }
     // a 1x1 grid has its own diagnostic (patch_divides_crop): one mistake, one error
@@ -839,6 +838,11 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
             (_, "target") => ("mask.targets", "mask.targets.scale"),
             _ => ("mask.context", "mask.context.scale"),
         };
+        // (a refused `scale` or `aspect` inside the block: it was checked on the default kept in
+        // its place; the other block, valid, is still checked)
+        if !cx.ok_within(&[block_path]) {
+            continue;
+        }
         // a sweep point: the varied value that made it so, where one is among the causes (a
         // swept patch size pointed at the experiment's min-keep, or at the experiment)
         let swept = ["encoder.patch", "encoder.preset", "data.crop-size", scale_path].into_iter().find(|p| cx.swept_paths.iter().any(|s| s == p));
