@@ -1299,12 +1299,7 @@ impl Plan {
                 .filter(|&&m| m != n && s.kind() == StageKind::Eval && status != Status::Done)
                 .map(|&m| format!("  (the same stage as {}: computed once)", self.graph[m].id))
                 .unwrap_or_default();
-            // (a folder this process cannot read looks empty: its stage read "to run")
-            let unread = crate::run_dir::access_problem(&s.dir, false);
-            let status = match &unread {
-                Some(p) => format!("status unknown (its folder cannot be {}: {})", if p.denied == crate::run_dir::Denied::Reach { "reached" } else { "read" }, p.error),
-                None => status.to_string(),
-            };
+            let (_, status) = self.status_shown(n, status);
             let _ = writeln!(out, "{prefix}{}  [{}] {}  {}{busy}{twin}", s.id, &s.hash[..12], status, s.dir.display());
         };
         let tops: Vec<NodeIndex> =
@@ -1335,6 +1330,16 @@ impl Plan {
         out
     }
 
+    /// How `plan` shows the status of stage `n` (read: `status`), and whether it is known:
+    /// "status unknown" with why where this process cannot read its folder (it looks empty:
+    /// its stage read "to run").
+    fn status_shown(&self, n: NodeIndex, status: Status) -> (bool, String) {
+        match crate::run_dir::access_problem(&self.graph[n].dir, false) {
+            Some(p) => (false, format!("status unknown (its folder cannot be {}: {})", if p.denied == crate::run_dir::Denied::Reach { "reached" } else { "read" }, p.error)),
+            None => (true, status.to_string()),
+        }
+    }
+
     /// The plan in Graphviz DOT (`ijepa plan --dot FILE | dot -Tsvg > plan.svg`).
     pub fn dot(&self) -> String {
         let mut out = String::from("digraph plan {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
@@ -1342,7 +1347,9 @@ impl Plan {
             let s = &self.graph[n];
             // (read once: a status reads the stage's files)
             let status = self.status(n);
+            let (known, shown) = self.status_shown(n, status);
             let color = match status {
+                _ if !known => "lightgrey",
                 Status::Done => "palegreen",
                 Status::Partial { .. } => "khaki",
                 Status::Pending => "white",
@@ -1356,7 +1363,7 @@ impl Plan {
                 n.index(),
                 dot_escape(&s.id),
                 &s.hash[..12],
-                status,
+                dot_escape(&shown),
                 if busy.is_empty() { "" } else { ", penwidth=3" }
             );
         }

@@ -281,8 +281,10 @@ pub enum Denied {
     /// Make it: a folder above it is a symbolic link to nothing (a runs folder linked to a
     /// disk that is not mounted).
     Link,
-    /// Make it: a file lies where it or a folder above it should be.
+    /// Make it: a file (or a link to one) lies where it or a folder above it should be.
     File,
+    /// Make it: the path to it cannot be followed (a loop of symbolic links).
+    Path,
 }
 
 /// Why this process cannot use a stage folder: what it cannot do, where, and the OS's error.
@@ -306,6 +308,7 @@ impl std::fmt::Display for AccessProblem {
             Denied::Make => write!(f, "its folder cannot be made in {at} ({e})"),
             Denied::Link => write!(f, "its folder cannot be made: {at} is a symbolic link to nothing (a broken link) where a folder is needed"),
             Denied::File => write!(f, "its folder cannot be made: {at} is a file where a folder is needed"),
+            Denied::Path => write!(f, "its folder cannot be made: {at} ({e})"),
         }
     }
 }
@@ -340,8 +343,13 @@ pub fn access_problem(dir: &Path, write: bool) -> Option<AccessProblem> {
     // (a link to nothing on the way: the run said "File exists"; the dry run saw the folder
     // above it, writable, and said "run")
     if !at.as_os_str().is_empty() && !at.is_dir() {
-        let link = std::fs::symlink_metadata(at).is_ok_and(|m| m.file_type().is_symlink());
-        return problem(if link { Denied::Link } else { Denied::File }, at, std::io::Error::from(std::io::ErrorKind::AlreadyExists));
+        return match std::fs::metadata(at) {
+            // (a file, or a link to one)
+            Ok(_) => problem(Denied::File, at, std::io::Error::from(std::io::ErrorKind::AlreadyExists)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => problem(Denied::Link, at, e),
+            // (a loop of links)
+            Err(e) => problem(Denied::Path, at, e),
+        };
     }
     let at = if at.as_os_str().is_empty() { Path::new(".") } else { at };
     let e = denied(at, libc::W_OK | libc::X_OK)?;
