@@ -1508,11 +1508,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                     if lead && global > start.global_step as usize {
                         save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), None, &e, &bar);
                     }
-                    if opts.dist.is_some() {
-                        run.mark_before_parting(&e);
-                    }
-                    part(opts.dist.as_deref());
-                    return Err(e);
+                    return Err(parted(run, e, opts.dist.as_deref()));
                 }
             };
             // the unreadable images this step's batches replaced (every rank's, once agreed)
@@ -1542,9 +1538,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                         if lead && global > start.global_step as usize {
                             save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), None, &e, &bar);
                         }
-                        run.mark_before_parting(&e);
-                        part(Some(pg));
-                        return Err(e);
+                        return Err(parted(run, e, Some(pg)));
                     }
                 }
             }
