@@ -901,7 +901,7 @@ fn save_latest<R: Recipe>(recipe: &R, run: &mut Run, pos: Position, keep: Option
     tensors.extend(recipe.state());
     // never replace a good checkpoint with diverged weights
     for (name, t) in &tensors {
-        if t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+        if !crate::model::all_finite(t)? {
             return Err(Error::Diverged {
                 what: format!("`{name}` holds NaN/Inf"),
                 step: pos.global_step,

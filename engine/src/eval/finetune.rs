@@ -172,9 +172,7 @@ pub fn accuracy(model: &Classifier, ds: &dyn Dataset, transform: &dyn SampleTran
         let b = ys.len() as i64;
         let x = Tensor::f_from_slice(&buf)?.f_view([b, 3, s, s])?.f_to_device(device)?;
         let logits = autocast::bf16(device, bf16, || tch::no_grad(|| model.forward(&x, &[])))?;
-        if logits.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
-            finite = false;
-        }
+        finite &= crate::model::all_finite(&logits)?;
         let y = Tensor::f_from_slice(&ys)?.f_to_device(device)?;
         correct += logits.f_argmax(1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.int64_value(&[]);
         total += b;
@@ -190,7 +188,7 @@ pub fn accuracy(model: &Classifier, ds: &dyn Dataset, transform: &dyn SampleTran
 /// Whether every trainable weight of `model` is finite.
 fn weights_finite(model: &Classifier) -> Result<bool> {
     for (_, t) in model.store.trainable() {
-        if t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+        if !crate::model::all_finite(&t)? {
             return Ok(false);
         }
     }

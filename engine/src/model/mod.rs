@@ -18,6 +18,14 @@ use std::path::Path as FsPath;
 use std::rc::Rc;
 use tch::{Device, Kind, Tensor};
 
+/// Whether every value of `t` is finite (no NaN, no infinity): diverged weights or outputs.
+///
+/// # Errors
+/// libtorch's.
+pub fn all_finite(t: &Tensor) -> Result<bool> {
+    Ok(t.f_isfinite()?.f_all()?.f_int64_value(&[])? != 0)
+}
+
 /// One named tensor of a model.
 #[derive(Debug)]
 pub struct Param {
