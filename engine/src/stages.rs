@@ -689,10 +689,11 @@ fn eval_stage(
 ) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let t0 = Instant::now();
+    let bf16 = crate::precision::uses_bf16(exp.precision, device);
     // the kernel of the CPU's products by the process's policy (`IJEPA_CPU_PRODUCTS`), for the
     // whole evaluation: a fine-tuning or the pixels' probe ran on whatever an earlier stage of
     // the process had chosen (BLAS when none had), and the record named that
-    crate::products::prepare(device, crate::precision::uses_bf16(exp.precision, device));
+    crate::products::prepare(device, bf16);
     // the list files as the evaluation starts, which its result must have read
     let inputs = crate::plan::eval_inputs_now(exp, cfg);
     let (train_ds, test_ds) = shared.datasets(&exp.data)?;
@@ -775,7 +776,6 @@ fn eval_stage(
     // `blas` and `onednn`, and nothing said which)
     record.cpu_products = (device == Device::Cpu).then(|| crate::products::current().name().to_string());
     // (the pixels are no encoder's features)
-    let bf16 = crate::precision::uses_bf16(exp.precision, device);
     record.precision = (subject != Subject::RawPixels).then(|| if bf16 { "bf16" } else { "fp32" }.to_string());
     run_dir::write_json(&dir.join(ijepa_schema::EVAL), &record)?;
     tracing::info!(
