@@ -132,7 +132,7 @@ fn io_hint(path: &std::path::Path, e: &std::io::Error) -> Option<String> {
             Some(format!("{} is a file, not a folder", file.display()))
         }
         ErrorKind::AlreadyExists => match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() && std::fs::metadata(path).is_err() => {
+            Ok(_) if broken_link(path) => {
                 Some("it is a symbolic link to nothing (a broken link): remove it or make its target".into())
             }
             Ok(m) if !m.is_dir() => Some("it is a file where a folder is needed: move it aside".into()),
