@@ -805,7 +805,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 tracing::info!("{action:<16} {}  [{}] {}{busy}", stage.id, &stage.hash[..12], stage.dir.display());
                 match access {
                     // (a folder it cannot read looks empty: whether the stage is done is unknown)
-                    Some(p) if matches!(p.denied, ijepa_engine::run_dir::Denied::Read | ijepa_engine::run_dir::Denied::Reach) => {
+                    Some(p) if p.unread() => {
                         tracing::warn!("the run would be refused: stage {}: {p}, so whether it is done is unknown", stage.id)
                     }
                     Some(p) => tracing::warn!("the run would be refused: stage {} needs running, but {p}", stage.id),

@@ -298,6 +298,14 @@ pub struct AccessProblem {
     pub error: std::io::Error,
 }
 
+impl AccessProblem {
+    /// Whether the folder itself cannot be read (or reached): whether its stage is done is
+    /// unknown.
+    pub fn unread(&self) -> bool {
+        matches!(self.denied, Denied::Read | Denied::Reach)
+    }
+}
+
 impl std::fmt::Display for AccessProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (at, e) = (self.at.display(), &self.error);
