@@ -276,7 +276,19 @@ pub(crate) fn expand(
             }
             applied[d] = true;
             let node = dim.setting.synthesize(&value.entries, &exp, dim.span, value.span);
+            // where the point's value writes: its setting (and what is inside it). The blocks
+            // around it (`encoder` for `encoder.heads`) and their arguments are only there to
+            // hold the value: they keep where the file wrote them (or stay unwritten), so an
+            // error of another setting of the block, shown at the block, is not shown at this
+            // value (and once, not once per value)
+            let before = cx.spans.clone();
             schema::read_experiment_node(&mut cx, &node, &mut exp);
+            let own = dim.setting.canonical();
+            let mine = |k: &str| k.strip_prefix(own).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
+            cx.spans.retain(|k, _| mine(k) || before.contains_key(k));
+            for (k, span) in before.iter().filter(|(k, _)| !mine(k)) {
+                cx.spans.insert(k.clone(), *span);
+            }
             varied.insert(dim.path.clone(), value.text.clone());
         }
         if varied.contains_key("recipe") {

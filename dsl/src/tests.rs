@@ -370,6 +370,14 @@ fn cross_field_errors() {
     let at = text.find("target blocks can be as small as 1 patch").expect("the label");
     let shown = &text[..at];
     assert!(shown.rfind("vary \"encoder.patch\" 4 7").is_some_and(|v| shown[v..].lines().count() <= 3), "{text}");
+    // an error of a setting the file does not write (the default patch), at a point that
+    // varies another setting of its block: shown at the block as the file writes it, once
+    // (it was shown at each `encoder.heads` value, once per value)
+    let src = "experiment \"s\" {\n data fashion-mnist { crop-size 28 }\n encoder width=32 depth=1 heads=2\n mask \"multi-block\" { min-keep 3 }\n}\nsweep \"grid\" {\n vary \"encoder.heads\" 2 4\n vary \"data.crop-size\" 32 30\n}\n";
+    let text = crate::parse_study("s.kdl", src).expect_err("crop 30 in 16 px patches").render_plain();
+    assert_eq!(text.matches("patch size 16 does not divide the crop size 30").count(), 1, "{text}");
+    let label = text.find("`-- patch 16").expect("the patch's label");
+    assert!(text[..label].rfind(" encoder width=32 depth=1 heads=2").is_some_and(|at| text[at..label].lines().count() <= 3), "{text}");
     // with the scale at its default, the mask node carries the blocks' label and min-keep its
     // own (both landed on min-keep, and "a block must keep more than 9" was dropped)
     let d = parse_str("m.kdl", "experiment \"m\" {\n data fashion-mnist { crop-size 28 }\n encoder width=32 depth=1 heads=2 patch=4\n mask \"multi-block\" { min-keep 9; }\n}\n").unwrap_err();
