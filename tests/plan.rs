@@ -124,6 +124,22 @@ fn plan_prints_the_sweep_as_a_tree_and_as_dot() {
     assert_eq!(dot.matches("[label=").count(), 11, "{dot}");
 }
 
+/// A sweep over the encoder: the pixels, which read no encoder, are one stage for every point
+/// (`eval-knn-raw-pixels`, shown under `every point` in the report); they were filed under the
+/// first point's width (`eval-knn-raw-pixels/encoder-width-16`), the report's sweep table
+/// showed them as that width's alone and its figure drew no level of them.
+#[test]
+fn the_pixels_of_a_sweep_over_the_encoder_are_every_points() {
+    let d = study("plan-pixels-encoder", 1);
+    let f = d.join("enc.kdl");
+    std::fs::write(&f, "experiment \"tiny-enc\" {\n    extends \"base.kdl\"\n}\nsweep \"grid\" {\n    vary \"encoder.width\" 16 32\n}\n").unwrap();
+    let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("eval-knn-raw-pixels  [") && !t.contains("eval-knn-raw-pixels/"), "{t}");
+    assert!(t.contains("eval-knn-ijepa/encoder-width-16  [") && t.contains("eval-knn-ijepa/encoder-width-32  ["), "{t}");
+}
+
 /// A pretraining of one study in the folder another would write into: a plain experiment
 /// named like a sweep point of another file, or a sweep whose point is named like an
 /// experiment that ran on its own. Refused before anything runs, naming the folder and the

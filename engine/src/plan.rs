@@ -937,7 +937,7 @@ pub fn eval_stage(runs_dir: &Path, experiment: &str, exp: &Experiment, cfg: &Eva
 }
 
 /// The settings of a sweep point a baseline of the `protocol` evaluation depends on (data,
-/// encoder, seed, that evaluation's own settings: not another protocol's; the recipe and the
+/// encoder (not the pixels'), seed, that evaluation's own settings: not another protocol's; the recipe and the
 /// precision for a random init, which is the recipe's, computed in that precision).
 pub(crate) fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfig, subject: Subject, recipe: &str) -> BTreeMap<String, String> {
     let own = format!("eval.{}", cfg.name());
@@ -955,7 +955,8 @@ pub(crate) fn baseline_varied(varied: &BTreeMap<String, String>, cfg: &EvalConfi
         .iter()
         // (a random encoder's features are computed in the experiment's precision: in a sweep
         // over it the random-init stages were two of one id, which `--only` could not tell apart)
-        .filter(|(k, _)| data_read(k) || k.starts_with("encoder") || of_own(k) || k.as_str() == "seed" || (matches!(k.as_str(), "recipe" | "precision") && subject == Subject::RandomInit) || of_init(k))
+        // (the pixels read no encoder: in a sweep over one they were filed under its first value)
+        .filter(|(k, _)| data_read(k) || (k.starts_with("encoder") && subject != Subject::RawPixels) || of_own(k) || k.as_str() == "seed" || (matches!(k.as_str(), "recipe" | "precision") && subject == Subject::RandomInit) || of_init(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
