@@ -388,6 +388,11 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
             }
             Stroke::Dotted => {
                 chart.draw_series(DashedLineSeries::new(run.clone(), 2, 4, style))?;
+                // a level at one position (a sweep with one value drawn: the pixels' level from
+                // it to itself) has no length to dot: a short dotted stroke there, as the legend's
+                if let Some(&p) = run.first().filter(|p| run.iter().all(|q| q == *p)) {
+                    chart.draw_series((-2..=2).map(|i| EmptyElement::at(p) + Circle::new((6 * i, 0), 1, style.filled())))?;
+                }
             }
             Stroke::Markers => {
                 chart.draw_series(run.iter().map(|&p| TriangleMarker::new(p, 7, style.filled())))?;
@@ -487,9 +492,14 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         // (as many as the whole values in view, at most 8: plotters then steps by a whole)
         XAxis::Whole => ((x1.floor() - x0.ceil()) as usize + 1).clamp(2, 8),
     };
+    // (an axis title wider than the plot keeps its start and end, as the figure's title does:
+    // a sweep over five settings named them past the figure's right edge)
+    // (centred on the plotting area, right of the y labels' 80 px; ~0.46 em a character)
+    let room = (area.dim_in_pixel().0 as f64 - 80.0 - 28.0) / (AXIS_PT as f64 * 0.8 * 0.58);
+    let x_desc = elide_middle(&panel.x_label, room.max(3.0) as usize);
     chart
         .configure_mesh()
-        .x_desc(panel.x_label.as_str())
+        .x_desc(x_desc.as_str())
         .y_desc(panel.y_label.as_str())
         .axis_desc_style((FAMILY, AXIS_PT))
         .label_style((FAMILY, TICK_PT))
@@ -817,6 +827,20 @@ mod tests {
         let svg = render(&f).unwrap().svg;
         let title = svg_texts(&svg).into_iter().find(|t| t.starts_with("Training loss: ")).expect("the title");
         assert!(title.contains('…') && title.ends_with("end") && title.chars().count() < f.title.chars().count(), "{title}");
+    }
+
+    /// A long axis title keeps its ends inside the figure (it ran past the right edge), and a
+    /// dotted level at one position is drawn (from a point to itself, it had no length).
+    #[test]
+    fn a_long_axis_title_and_a_level_at_one_point_are_drawn() {
+        let mut f = fig(true);
+        f.panels[0].x_label = "ema.start, mask.targets.scale, optimizer.lr.peak, optimizer.lr.start, optimizer.weight-decay.final".into();
+        let svg = render(&f).unwrap().svg;
+        let desc = svg_texts(&svg).into_iter().find(|t| t.starts_with("ema.start, ")).expect("the axis title");
+        assert!(desc.contains('…') && desc.ends_with("weight-decay.final") && desc.chars().count() <= 72, "{desc}");
+        f.panels[0].series = vec![Series::new("pixels", vec![(0.0, 0.3), (0.0, 0.3)], 2, Stroke::Dotted)];
+        let svg = render(&f).unwrap().svg;
+        assert_eq!(svg.matches("<circle").count(), 5, "{svg}");
     }
 
     #[test]
