@@ -413,8 +413,33 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
                     file.display()
                 );
             }
-            export::write_hf(enc, &cfg, model, decoder, out, file)?;
-            format!("exported the {name} of {} as a transformers {} to {}/", file.display(), model.class(), out.display())
+            // what its image processor does: the evaluations' transform of the run's data
+            let dataset = run.as_ref().and_then(|(_, c)| c["data"]["dataset"].as_str());
+            let pre = export::HfPreprocess::of(dataset, cfg.image_size);
+            export::write_hf(enc, &cfg, model, decoder, pre, out, file)?;
+            // (a head count no run, metadata or flag says is the width's preset's: a checkpoint
+            // that trained another computes other features under it, which nothing said)
+            let preset = if known_heads.is_none() {
+                format!(
+                    "; {} attention heads, the preset of width {}: nothing beside the weights says their count, give --heads if they trained another",
+                    cfg.num_heads, cfg.embed_dim
+                )
+            } else {
+                String::new()
+            };
+            let whose = match dataset {
+                Some(_) => "the evaluation transform of the run's data",
+                None => "ImageNet's 256/224 ratio: no run folder says what data trained it",
+            };
+            format!(
+                "exported the {name} of {} as a transformers {} to {}/ (its image processor resizes the shorter side to {} px and takes the centre {}x{}: {whose}{preset})",
+                file.display(),
+                model.class(),
+                out.display(),
+                pre.resize,
+                pre.crop,
+                pre.crop
+            )
         }
         ExportFormat::Official => {
             // the folder of `--out` is made, as for `--format hf` and `import-checkpoint`

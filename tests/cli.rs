@@ -589,7 +589,8 @@ fn an_mae_checkpoint_goes_through_eval_and_export() {
     // what the weights do not hold comes from the run (it was `true` and no head count)
     assert_eq!((cfg["decoder_num_attention_heads"].as_i64(), cfg["norm_pix_loss"].as_bool()), (Some(2), Some(false)), "{cfg}");
     let pre: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(hf.join("preprocessor_config.json")).unwrap()).unwrap();
-    assert_eq!(pre["size"]["height"], 16);
+    // the run's evaluation transform (Fashion-MNIST: resized to the crop), grey images made RGB
+    assert_eq!((pre["size"]["shortest_edge"].as_i64(), pre["crop_size"]["height"].as_i64(), pre["do_convert_rgb"].as_bool()), (Some(16), Some(16), Some(true)), "{pre}");
     let names: Vec<String> = tch::Tensor::read_safetensors(hf.join("model.safetensors")).unwrap().into_iter().map(|(n, _)| n).collect();
     for n in ["embeddings.cls_token", "embeddings.position_embeddings", "encoder.layer.1.attention.attention.key.weight", "layernorm.bias"] {
         assert!(names.iter().any(|x| x == n), "{n} missing: {names:?}");

@@ -184,32 +184,76 @@ pub fn hf_config(cfg: &VitConfig, model: HfModel, decoder: Option<HfDecoder>) ->
     c
 }
 
-/// Writes `dir/model.safetensors`, `dir/config.json` (for `model`'s `.from_pretrained(dir)`) and `dir/preprocessor_config.json` (a `ViTImageProcessor` with our
-/// input size and the ImageNet normalisation every dataset goes through here).
-pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, model: HfModel, decoder: Option<HfDecoder>, dir: &Path, origin: &Path) -> Result<()> {
+/// The evaluation transform an export's image processor performs: the shorter side resized
+/// (bilinear) to `resize` px, then the centre `crop x crop` (`crop`: the encoder's input size).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HfPreprocess {
+    /// The shorter side after resizing.
+    pub resize: usize,
+    /// The side of the centre crop.
+    pub crop: usize,
+}
+
+impl HfPreprocess {
+    /// The evaluation transform of data `dataset` (a run's `data.dataset`) at `crop`:
+    /// ImageNet's 256 / 224 ratio for an image folder (or data no run names: what the official
+    /// checkpoints were evaluated with), a plain resize to the crop for the small-image sets.
+    pub fn of(dataset: Option<&str>, crop: usize) -> Self {
+        match dataset {
+            Some(d) if d != "image-folder" => Self { resize: crop, crop },
+            _ => Self { resize: crop * 256 / 224, crop },
+        }
+    }
+}
+
+/// Writes `dir/model.safetensors`, `dir/config.json` (for `model`'s `.from_pretrained(dir)`) and
+/// `dir/preprocessor_config.json`: a `BitImageProcessor` doing `pre` (grey images made RGB, as
+/// the loader replicates them; the ImageNet normalisation every dataset goes through here).
+pub fn write_hf(encoder: &StateDict, cfg: &VitConfig, model: HfModel, decoder: Option<HfDecoder>, pre: HfPreprocess, dir: &Path, origin: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tensors = to_hf(encoder, origin)?;
     super::state::save_weights(&dir.join("model.safetensors"), &tensors)?;
     crate::run_dir::write_json(&dir.join("config.json"), &hf_config(cfg, model, decoder))?;
+    crate::run_dir::write_json(&dir.join("preprocessor_config.json"), &preprocessor_config(pre))
+}
+
+/// The image processor's settings for `pre`. A `ViTImageProcessor` (resize to a square, no
+/// crop, no RGB conversion) refused the grey images of the data sets the models were trained
+/// on and stretched an image folder's, which the evaluations resize and centre-crop.
+fn preprocessor_config(pre: HfPreprocess) -> serde_json::Value {
     let (mean, std) = (crate::data::transform::IMAGENET_MEAN, crate::data::transform::IMAGENET_STD);
-    let pre = serde_json::json!({
-        "image_processor_type": "ViTImageProcessor",
+    serde_json::json!({
+        "image_processor_type": "BitImageProcessor",
+        "do_convert_rgb": true,
         "do_resize": true,
-        "size": {"height": cfg.image_size, "width": cfg.image_size},
+        "size": {"shortest_edge": pre.resize},
         "resample": 2,
+        "do_center_crop": true,
+        "crop_size": {"height": pre.crop, "width": pre.crop},
         "do_rescale": true,
         "rescale_factor": 1.0 / 255.0,
         "do_normalize": true,
         "image_mean": mean,
         "image_std": std
-    });
-    crate::run_dir::write_json(&dir.join("preprocessor_config.json"), &pre)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use tch::Tensor;
+
+    /// The processor does what the evaluations do to the run's data: an image folder's
+    /// resize and centre crop (it was resized to a square, stretched), the small sets' resize.
+    #[test]
+    fn the_image_processor_is_the_evaluation_transform() {
+        assert_eq!(HfPreprocess::of(Some("image-folder"), 224), HfPreprocess { resize: 256, crop: 224 });
+        assert_eq!(HfPreprocess::of(Some("fashion-mnist"), 28), HfPreprocess { resize: 28, crop: 28 });
+        assert_eq!(HfPreprocess::of(None, 28), HfPreprocess { resize: 32, crop: 28 });
+        let c = preprocessor_config(HfPreprocess { resize: 256, crop: 224 });
+        assert_eq!((c["size"]["shortest_edge"].as_u64(), c["crop_size"]["width"].as_u64()), (Some(256), Some(224)));
+        assert_eq!((c["do_center_crop"].as_bool(), c["do_convert_rgb"].as_bool(), c["resample"].as_u64()), (Some(true), Some(true), Some(2)));
+    }
 
     #[test]
     fn qkv_is_split_in_query_key_value_order() {
