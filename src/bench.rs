@@ -31,6 +31,20 @@ pub(crate) fn run(what: BenchCommand) -> CmdResult {
     }
 }
 
+impl BenchCommand {
+    /// Whether this benchmark reads `IJEPA_CPU_PRODUCTS`: one that computes on the CPU and is
+    /// not given `--products` (which wins over the variable; `bench data` has no matrix
+    /// products: a misspelt variable refused it).
+    pub(crate) fn reads_products_env(&self) -> bool {
+        match self {
+            BenchCommand::Step(b) => b.products.is_none(),
+            BenchCommand::Dist(b) => b.step.products.is_none(),
+            BenchCommand::Features(b) => b.step.products.is_none(),
+            BenchCommand::Data(_) => false,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub(crate) enum BenchCommand {
     /// Time a recipe's training step (I-JEPA by default, `--recipe mae|dino`: forward,

@@ -335,7 +335,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     // the kernel of the CPU's matrix products (commands that compute: the others never read it)
-    if matches!(cli.command, Command::Run { .. } | Command::Launch { .. } | Command::Eval { .. } | Command::Bench { .. } | Command::Parity { .. } | Command::Estimate { .. }) {
+    let computes = match &cli.command {
+        Command::Run { .. } | Command::Launch { .. } | Command::Eval { .. } | Command::Parity { .. } | Command::Estimate { .. } => true,
+        Command::Bench { what } => what.reads_products_env(),
+        _ => false,
+    };
+    if computes {
         match ijepa_engine::products::policy_from_env() {
             Ok(p) => ijepa_engine::products::set_policy(p),
             Err(e) => {
