@@ -415,6 +415,14 @@ fn main() -> ExitCode {
         }
         Command::Masks { file, point, batches, batch_size, png } => cmd_masks(&file, point.as_deref(), batches, batch_size, png),
     });
+    // what the command printed was not all written (a full disk, `ulimit -f`): its output is
+    // lost or cut, which exited 0 and left a script reading half a file
+    if let Some(why) = ijepa_engine::stdout::failed() {
+        eprintln!("error: writing the standard output: {why}: what {what} printed there is lost or incomplete");
+        if result.is_ok() {
+            return ExitCode::FAILURE;
+        }
+    }
     match result {
         Ok(code) => code,
         Err(e) => {

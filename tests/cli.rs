@@ -1767,3 +1767,34 @@ fn a_point_that_cannot_train_is_refused_before_any_point_trains() {
         assert!(err.contains("the run would be refused (1 reason(s), said above)"), "{name}: {out}{err}");
     }
 }
+
+/// A write to stdout that fails (a full disk) is an error at the end and exit status 1: the
+/// plan written to a file was cut short and the command exited 0. A reader that stops reading
+/// (`| head -1`) is no error.
+#[test]
+fn a_failed_write_to_stdout_is_an_error() {
+    use std::process::{Command, Stdio};
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        return;
+    };
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["plan", "experiments/quickstart.kdl", "--dot"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.code() == Some(1) && err.contains("error: writing the standard output: ") && err.contains("`ijepa plan` printed there is lost or incomplete"), "{:?} {err}", o.status);
+    // a closed pipe: exit 0, nothing said
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ijepa"))
+        .args(["plan", "experiments/quickstart.kdl", "--dot"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("standard output"), "{o:?}");
+}

@@ -6,13 +6,15 @@
 //! decoder, DINO's head and loss) lives in the `ijepa-recipes` crate.
 
 /// `println!` that never panics: a closed stdout (`ijepa run ... | head`) must not stop
-/// training, so write errors are ignored (the run folder has everything printed). Exported
-/// for the binary (`use ijepa_engine::{println, eprintln}`).
+/// training, so write errors do not stop the program (the run folder has everything printed);
+/// one other than a closed pipe (a full disk, `ulimit -f`) is kept for [`stdout::failed`],
+/// which the binary reports at its end. Exported for the binary
+/// (`use ijepa_engine::{println, eprintln}`).
 #[macro_export]
 macro_rules! println {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
+        $crate::stdout::note(writeln!(std::io::stdout(), $($t)*));
     }};
 }
 
@@ -21,8 +23,33 @@ macro_rules! println {
 macro_rules! print {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($t)*);
+        $crate::stdout::note(write!(std::io::stdout(), $($t)*));
     }};
+}
+
+/// What became of the writes to standard output (see `println!`).
+pub mod stdout {
+    use std::sync::OnceLock;
+
+    static FAILED: OnceLock<String> = OnceLock::new();
+
+    /// Keeps the first error of a write to stdout other than a closed pipe (a reader that
+    /// stopped reading, `| head`, wants no more).
+    pub fn note(r: std::io::Result<()>) {
+        if let Err(e) = r {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                let _ = FAILED.set(e.to_string());
+            }
+        }
+    }
+
+    /// The first failed write to stdout, after flushing what is left: output lost (`plan
+    /// --dot > full-disk/plan.dot` wrote part of the graph and exited 0).
+    pub fn failed() -> Option<&'static str> {
+        use std::io::Write as _;
+        note(std::io::stdout().flush());
+        FAILED.get().map(String::as_str)
+    }
 }
 
 /// `eprintln!` that never panics on a closed stderr (see `println!`).
