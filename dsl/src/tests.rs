@@ -217,7 +217,11 @@ fn monitor_reads_and_checks_its_settings() {
     assert_eq!(exp("epochs 3").monitor, None, "off unless asked for");
     assert_eq!(errs("monitor every=0"), ["out_of_range"]);
     assert_eq!(errs("monitor images=10"), ["out_of_range"]);
-    assert_eq!(errs("monitor images=50 k=50"), ["invalid_value"]);
+    // (more than k: said where images= is written, as the least it may be)
+    assert_eq!(errs("monitor images=50 k=50"), ["out_of_range"]);
+    assert_eq!(errs("monitor images=20"), ["out_of_range"]);
+    assert_eq!(errs("monitor images=20 k=19"), Vec::<String>::new());
+    assert_eq!(errs("monitor k=2000"), ["invalid_value"]);
     assert_eq!(errs("monitor rank-floor=-1"), ["out_of_range"]);
     // floors a run cannot meet (warned "collapsing" at every epoch of a healthy run)
     assert_eq!(errs("monitor spread-floor=1"), ["out_of_range"]);

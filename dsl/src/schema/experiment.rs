@@ -484,12 +484,26 @@ fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(v) = n.prop("every").and_then(|e| cx.usize_min(e, &n.sub("every"), 1)) {
         m.every = v;
     }
-    // leave-one-out kNN needs more images than neighbours
-    if let Some(v) = n.prop("images").and_then(|e| cx.usize_min(e, &n.sub("images"), MIN_MONITOR_IMAGES)) {
-        m.images = v;
-    }
     if let Some(v) = n.prop("k").and_then(|e| cx.usize_min(e, &n.sub("k"), 1)) {
         m.k = v;
+    }
+    // leave-one-out kNN needs more images than neighbours: the least the k read allows
+    // (`images=16` was told ">= 20", and `images=20` then that 20 neighbours need more)
+    if let Some(e) = n.prop("images") {
+        // (a refused k is said once: not against the default kept in its place)
+        let k_read = cx.ok(&[&n.sub("k")]);
+        let (path, fewest) = (n.sub("images"), if k_read { fewest_monitor_images(m.k) } else { MIN_MONITOR_IMAGES });
+        if let Some(v) = cx.value::<usize>(e, &path) {
+            if v.value >= fewest {
+                m.images = v.value;
+            } else {
+                let help = format!(
+                    "the monitor's leave-one-out kNN votes among k={} neighbours of each held-out image: it holds out at least {MIN_MONITOR_IMAGES} images, and more than k (found {}; lower k= to hold out fewer)",
+                    m.k, v.value
+                );
+                cx.out_of_range(&path, v.span, &format!("must be at least {fewest}"), &help);
+            }
+        }
     }
     if let Some(v) = n.prop("rank-floor").and_then(|e| cx.f64_in(e, &n.sub("rank-floor"), Bound::NonNegative)) {
         m.rank_floor = v;
