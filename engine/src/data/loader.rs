@@ -410,7 +410,20 @@ impl Drop for StepOnCpu {
 /// `IJEPA_LOADER=overlap`: the loader's workers run beside the step on a CPU too.
 fn overlap_wanted() -> bool {
     static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WANTED.get_or_init(|| std::env::var("IJEPA_LOADER").is_ok_and(|v| v.trim().eq_ignore_ascii_case("overlap")))
+    *WANTED.get_or_init(|| loader_setting(std::env::var("IJEPA_LOADER").ok().as_deref()))
+}
+
+/// Whether the variable's value asks for overlap; another value is warned of (`overlapp`
+/// was ignored in silence, and the user believed the loader overlapped).
+fn loader_setting(value: Option<&str>) -> bool {
+    match value.map(str::trim) {
+        Some(v) if v.eq_ignore_ascii_case("overlap") => true,
+        Some("") | None => false,
+        Some(v) => {
+            tracing::warn!("IJEPA_LOADER={v:?} is not a setting of the loader (the one there is: `overlap`): ignored, the loader's threads pause while a step computes on the CPU (the default)");
+            false
+        }
+    }
 }
 
 /// Waits while a training step computes on the CPU ([`StepOnCpu`]), or until `stop`.
@@ -728,6 +741,14 @@ mod tests {
 
     fn dataset() -> Arc<dyn Dataset> {
         Arc::new(FashionMnist::embedded(crate::data::Split::Train).unwrap().limit(Some(300)))
+    }
+
+    /// `overlap` in any case asks for overlap; nothing, blank or another value (warned of)
+    /// does not.
+    #[test]
+    fn the_loader_variable_is_read() {
+        assert!(loader_setting(Some(" Overlap ")) && loader_setting(Some("overlap")));
+        assert!(!loader_setting(None) && !loader_setting(Some("")) && !loader_setting(Some("overlapp")));
     }
 
     /// A loader with the default train transform at 20 px.
