@@ -476,6 +476,9 @@ fn time_step(
     // (found before the timing, not after it)
     if b.profile > 0 {
         ijepa::outputs::check(b.trace.as_deref(), "--trace", &[], Some(ijepa::outputs::OutKind::Json))?;
+    } else if let Some(trace) = &b.trace {
+        // (it exited 0 and wrote no trace, saying nothing)
+        return Err(format!("--trace {} names where --profile writes its trace, and --profile 0 profiles no step: give --profile N (N > 0)", trace.display()).into());
     }
     let mut exp = bench_experiment(b)?;
     let requested = exp.precision;
