@@ -112,7 +112,9 @@ enum Command {
     ImportYaml {
         /// The YAML config.
         file: PathBuf,
-        /// Experiment name (default: the file's name without its extension).
+        /// Experiment name: letters, digits, `-`, `_` and `.` (it names the folder runs/NAME/).
+        /// Default: the file's name without its extension, every other character made `-`
+        /// (`my config.yaml`: `my-config`).
         #[arg(long)]
         name: Option<String>,
         /// Output .kdl file (default: print the experiment); an existing one is not replaced.
