@@ -1175,7 +1175,15 @@ fn binary_writes_the_report_as_ijepa_report_does() {
     }
     // a second --out is refused, as `ijepa report` refuses it (the last one won, silently)
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).args(["--out", "a", "--out"]).arg(tmp.path().join("b")).output().unwrap();
-    assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).contains("--out given twice") && !tmp.path().join("b").exists());
+    assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).starts_with("error: --out given twice") && !tmp.path().join("b").exists());
+    // `--version` as `ijepa --version`, and a runs folder named `-...` after `--`
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg("--version").output().unwrap();
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with("ijepa-report "), "{o:?}");
+    let dashed = tmp.path().join("-runs");
+    std::fs::rename(&runs, &dashed).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).current_dir(tmp.path()).args(["--out", "d", "--", "-runs"]).output().unwrap();
+    assert!(o.status.success() && tmp.path().join("d/report.md").is_file(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::rename(&dashed, &runs).unwrap();
     // `--out=DIR` is `--out DIR`, as `ijepa report` reads it
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).arg(format!("--out={}", tmp.path().join("c").display())).output().unwrap();
     assert!(o.status.success() && tmp.path().join("c/report.md").is_file(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -37,6 +37,9 @@ Options:
   --out DIR       Output folder (not the runs folder nor anything inside it, nor another
                   runs folder or its experiment folders) [default: reports-out]
   -h, --help      Print help
+  -V, --version   Print version
+
+A RUNS_DIR that starts with `-` follows `--`, after the options (`ijepa-report --out DIR -- -runs`).
 
 Unlike `ijepa report`, it does not take the output folder's lock: do not point it at the folder
 a running study's report stage writes.";
@@ -62,30 +65,32 @@ fn main() -> ExitCode {
         Some(d) => vec![OsString::from("--out"), d],
         None => vec![a],
     });
-    let (mut runs, mut out) = (None, None);
+    let (mut runs, mut out, mut options) = (None, None, true);
+    // (a usage error says so first, as `ijepa`'s do, then how the command is used)
+    let usage = |why: String| {
+        eprintln!("error: {why}\n\n{USAGE}");
+        ExitCode::from(2)
+    };
     while let Some(a) = args.next() {
         match a.to_str().unwrap_or_default() {
-            "-h" | "--help" => {
+            // (after `--`, a folder whose name starts with `-`, as `ijepa report -- -runs`)
+            "--" if options => options = false,
+            "-h" | "--help" if options => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
+            "-V" | "--version" if options => {
+                println!("ijepa-report {}", env!("CARGO_PKG_VERSION"));
+                return ExitCode::SUCCESS;
+            }
             // (a second `--out` replaced the first without a word, as `ijepa report` refuses)
-            "--out" if out.is_some() => {
-                eprintln!("--out given twice: one report folder\n{USAGE}");
-                return ExitCode::from(2);
-            }
-            "--out" => match args.next() {
+            "--out" if options && out.is_some() => return usage("--out given twice: one report folder".into()),
+            "--out" if options => match args.next() {
                 Some(d) => out = Some(PathBuf::from(d)),
-                None => {
-                    eprintln!("--out needs a folder\n{USAGE}");
-                    return ExitCode::from(2);
-                }
+                None => return usage("--out needs a folder".into()),
             },
-            _ if runs.is_none() && !a.to_string_lossy().starts_with('-') => runs = Some(PathBuf::from(a)),
-            _ => {
-                eprintln!("unexpected argument `{}`\n{USAGE}", a.to_string_lossy());
-                return ExitCode::from(2);
-            }
+            _ if runs.is_none() && !(options && a.to_string_lossy().starts_with('-')) => runs = Some(PathBuf::from(a)),
+            _ => return usage(format!("unexpected argument `{}`", a.to_string_lossy())),
         }
     }
     let runs = runs.unwrap_or_else(|| PathBuf::from("runs"));
