@@ -507,7 +507,7 @@ fn distinct<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     out
 }
 
-fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Option<NamedFigure> {
+fn sweep_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Option<NamedFigure> {
     // the x axis is the pretrained encoder's points; a baseline is drawn against them, never
     // as one of them (a baseline keeps only the settings it depends on, a subset of a point's)
     let swept: Vec<&EvalRun> = evals.iter().copied().filter(|e| !e.record.varied.is_empty() && !is_baseline(e)).collect();
@@ -545,7 +545,7 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
     let number = |v: &str| !numbers(v).is_empty() && v.chars().all(|c| !c.is_ascii_alphabetic() || c == 'e' || c == 'E');
     let ordered = swept.iter().all(|e| e.record.varied.iter().filter(|(k, _)| shown(k)).all(|(_, v)| number(v)));
     if ordered {
-        if let Some(grid) = grid_figure(exp, evals, &swept, &keys, seeded, without_result) {
+        if let Some(grid) = grid_figure(reg, exp, evals, &swept, &keys, seeded, without_result) {
             return Some(grid);
         }
     }
@@ -628,7 +628,7 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
             series.push(Series::new(format!("{method} · {p}"), pts, protocol_colour(p), stroke));
         }
     }
-    let (paper_series, triangles) = paper_triangles(&swept, |e| at(&value(e)), |i| 6 + i);
+    let (paper_series, triangles) = paper_triangles(reg, &swept, |e| at(&value(e)), |i| 6 + i);
     series.extend(paper_series);
     let names = if ordered {
         " The swept values are placed evenly in their order, not to scale."
@@ -669,10 +669,11 @@ fn sweep_figure(exp: &str, evals: &[&EvalRun], without_result: &[String]) -> Opt
 /// triangles at `at` (the method's row at the method's point: a variant reads against its own
 /// table's method), one colour (`colour` of the table's place) per table, several tables'
 /// side by side at one point; and the caption's sentence on them (empty without any).
-fn paper_triangles(swept: &[&EvalRun], at: impl Fn(&EvalRun) -> f64, colour: impl Fn(usize) -> usize) -> (Vec<Series>, String) {
+fn paper_triangles(reg: &Registry, swept: &[&EvalRun], at: impl Fn(&EvalRun) -> f64, colour: impl Fn(usize) -> usize) -> (Vec<Series>, String) {
     let mut paper: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
     let mut arch: BTreeMap<i64, String> = BTreeMap::new();
-    for e in swept.iter().filter(|e| crate::tables::of_the_paper(e)) {
+    // (not where the pretraining fixed a setting of Tables 6, 7 or 11 off the method's)
+    for e in swept.iter().filter(|e| crate::tables::of_the_paper(e) && crate::tables::fixed_off_the_method(reg, e).is_empty()) {
         for row in paper_ablation_rows(&e.record.varied.iter().collect::<Vec<_>>()) {
             arch.insert(row.table, row.arch.clone());
             let pts = paper.entry(row.table).or_default();
@@ -753,7 +754,7 @@ fn in_order(mut values: Vec<String>) -> Vec<String> {
 /// setting has values (a zip's settings varied together: one line through them; a zip that
 /// repeats values, more combinations than that, is drawn as the part of a grid it is) and for
 /// more combinations of the others than there are colours to tell them apart.
-fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String], seeded: bool, without_result: &[String]) -> Option<NamedFigure> {
+fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String], seeded: bool, without_result: &[String]) -> Option<NamedFigure> {
     // the lines' colours: the palette but for the grey of the levels and triangles
     const LINE_COLOURS: [usize; 9] = [0, 1, 2, 3, 4, 5, 8, 9, 6];
     let of = |e: &EvalRun, k: &str| e.record.varied.get(k).cloned().unwrap_or_default();
@@ -856,10 +857,10 @@ fn grid_figure(exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String
                 }
             }
         }
-        series.extend(paper_triangles(swept, at, |_| GRID_LEVEL_COLOUR).0);
+        series.extend(paper_triangles(reg, swept, at, |_| GRID_LEVEL_COLOUR).0);
         panels.push(Panel { title: p.to_string(), x_label: x_key.clone(), y_label: "top-1 (%)".into(), x: XAxis::Categories(xs.clone()), series });
     }
-    let triangles = paper_triangles(swept, at, |_| GRID_LEVEL_COLOUR).1;
+    let triangles = paper_triangles(reg, swept, at, |_| GRID_LEVEL_COLOUR).1;
     let others = others.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     let seeds = if seeded { " With several seeds per setting, each line joins their means and a circle marks each seed's result." } else { "" };
     let absent = match without_result {
@@ -886,7 +887,7 @@ pub fn experiment_figures(reg: &Registry, exp: &str) -> Vec<NamedFigure> {
     let runs = runs_of(reg, exp);
     let evals: Vec<&EvalRun> = reg.evals.iter().filter(|e| e.record.experiment == exp).collect();
     [
-        sweep_figure(exp, &evals, &crate::tables::points_without_result(reg, exp)),
+        sweep_figure(reg, exp, &evals, &crate::tables::points_without_result(reg, exp)),
         loss_figure(exp, &runs, &points),
         schedules_figure(exp, &runs, &points),
         monitor_figure(exp, &runs, &points),

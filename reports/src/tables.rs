@@ -652,14 +652,41 @@ pub fn seeds_table(reg: &Registry, experiment: &str) -> DataFrame {
 /// the method, or Table 6's multi-block row for the method itself. The seed (a sweep's
 /// `seeds`, key [`SEED`]) and an evaluation's settings are no settings of the paper's
 /// ablations, which change the pretraining: they are left out of the match.
+///
+/// A point that moves two of them off the method (`random, pixels` in a grid over `mask` and
+/// `target`) has no row: the paper measured each change alone (it was given the first one's).
 pub fn paper_ablation_point(varied: &[(&String, &String)]) -> Option<PaperRow> {
     let varied: Vec<(&String, &String)> = varied.iter().copied().filter(|(k, _)| pretraining_key(k)).collect();
     if let [(k, v)] = varied[..] {
         return paper_ablation(k, v);
     }
     let variants: Vec<(i64, String, bool)> = varied.iter().map(|(k, v)| paper_variant(k, v)).collect::<Option<_>>()?;
-    let (table, setting, _) = variants.iter().find(|(_, _, own)| !own).or(variants.first())?;
+    let mut off = variants.iter().filter(|(_, _, own)| !own);
+    let (table, setting, _) = match (off.next(), off.next()) {
+        (Some(one), None) => one,
+        (None, _) => variants.first()?,
+        (Some(_), Some(_)) => return None,
+    };
     paper_rows().into_iter().find(|p| p.table == *table && p.setting == *setting)
+}
+
+/// The settings of the paper's Tables 6, 7 and 11 (the mask's kind, the target, where the
+/// target is masked) that the pretraining of `e` held fixed off the method's (its
+/// `config.json`, which leaves the defaults, the method's, out): a file that fixes
+/// `mask "random"` and varies `target.masking` was given Table 11's rows, which were measured
+/// with multi-block masks. Empty where no pretraining of the report holds the point's.
+pub(crate) fn fixed_off_the_method(reg: &Registry, e: &crate::registry::EvalRun) -> Vec<String> {
+    let Some(dir) = e.record.pretrain_dir.as_deref() else { return Vec::new() };
+    let want = crate::figures::tail2(std::path::Path::new(dir));
+    let Some(cfg) = reg.pretrains.iter().find(|r| crate::figures::tail2(&r.dir) == want).and_then(|r| r.config.as_ref()) else {
+        return Vec::new();
+    };
+    let varied = |keys: &[&str]| keys.iter().any(|k| e.record.varied.contains_key(*k));
+    [(&["mask", "mask.kind"][..], &cfg["mask"]["kind"]), (&["target", "target.kind"][..], &cfg["target"]["kind"]), (&["target.masking"][..], &cfg["target"]["masking"])]
+        .into_iter()
+        .filter(|(keys, _)| !varied(keys))
+        .filter_map(|(keys, value)| value.as_str().and_then(|v| paper_variant(keys[0], v)).filter(|(_, _, own)| !own).map(|(_, setting, _)| setting))
+        .collect()
 }
 
 /// Whether a varied setting may match a setting of the paper's ablations: not the seed, nor an
@@ -909,7 +936,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let mut paper: Vec<Option<PaperRow>> = evals
         .iter()
         .map(|e| {
-            (Some(e.record.protocol.as_str()) == paper_protocol && of_the_paper(e))
+            (Some(e.record.protocol.as_str()) == paper_protocol && of_the_paper(e) && fixed_off_the_method(reg, e).is_empty())
                 .then(|| paper_ablation_point(&e.record.varied.iter().collect::<Vec<_>>()))
                 .flatten()
         })
@@ -1185,6 +1212,12 @@ mod tests {
         assert_eq!(point("random", "representation", "output"), Some((6, 17.6)));
         assert_eq!(point("multi-block", "pixels", "output"), Some((7, 40.7)));
         assert_eq!(point("multi-block", "representation", "input"), Some((11, 56.1)));
+        // two changes at once: a setting the paper did not measure (it had Table 6's row of
+        // the first), in the table and in the figure
+        assert_eq!(point("random", "pixels", "output"), None);
+        assert_eq!(point("multi-block", "pixels", "input"), None);
+        let (km, kt, vm, vt) = ("mask".to_string(), "target".to_string(), "random".to_string(), "pixels".to_string());
+        assert!(paper_ablation_rows(&[(&km, &vm), (&kt, &vt)]).is_empty());
         let (k, v) = ("optimizer.lr.peak".to_string(), "0.001".to_string());
         assert!(paper_ablation_point(&[(&k, &v), (&k, &v)]).is_none());
         // the method itself stands for each table's method row; a variant for its own row
