@@ -880,7 +880,7 @@ fn is_baseline(e: &EvalRun) -> bool {
 /// (null otherwise), with `paper_method_top1`, the method's row of that same table (each
 /// table has its own model: a variant reads against its table's method, not another's).
 /// The paper's ablations are 1%-label linear probes: the `paper_*` columns are filled on the
-/// `low-shot` rows (in a sweep without them, on the `linear` rows, else the `knn` rows), not
+/// `low-shot` rows (in a sweep without them, on the `linear` rows, else the `knn`, else the `finetune` rows), not
 /// repeated beside every protocol. Sorted by key,
 /// protocol, the value's numbers and its text (a random init or the pixels that vary none of
 /// the swept settings, which every point shares, read `every point`, first of their protocol,
