@@ -120,13 +120,39 @@ where
         .finish()
 }
 
+/// Standard output for the log lines, whose failed writes (a full disk, not a closed pipe) are
+/// kept for the command's end ([`ijepa_engine::stdout::failed`]): the subscriber drops them in
+/// silence, and `ijepa run --dry-run > full-disk/plan.txt` exited 0 with nothing written.
+struct NotedStdout;
+
+/// The writer of one log line ([`NotedStdout`]).
+pub struct NotedWriter(std::io::Stdout);
+
+impl std::io::Write for NotedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).inspect_err(ijepa_engine::stdout::note_error)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().inspect_err(ijepa_engine::stdout::note_error)
+    }
+}
+
+impl<'a> MakeWriter<'a> for NotedStdout {
+    type Writer = NotedWriter;
+
+    fn make_writer(&'a self) -> NotedWriter {
+        NotedWriter(std::io::stdout())
+    }
+}
+
 /// Installs the [`Plain`] subscriber on stdout/stderr for the whole process, filtered by
 /// [`DEFAULT_FILTER`] and `RUST_LOG`. A second call (a subscriber is already set) does nothing.
 pub fn init() {
     let rust_log = std::env::var("RUST_LOG").ok();
     let (filter, warning) = filter(rust_log.as_deref());
     let format = Plain::from_env(std::env::var("RANK").ok().as_deref(), std::env::var("WORLD_SIZE").ok().as_deref());
-    if tracing::subscriber::set_global_default(subscriber_with(filter, std::io::stdout, std::io::stderr, format)).is_ok() {
+    if tracing::subscriber::set_global_default(subscriber_with(filter, NotedStdout, std::io::stderr, format)).is_ok() {
         if let Some(w) = warning {
             tracing::warn!("{w}");
         }

@@ -330,7 +330,22 @@ impl Folders {
 fn main() -> ExitCode {
     // the engine's and the library's events: progress on stdout, warnings on stderr (RUST_LOG adds)
     ijepa::logging::init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // (clap's own text: a usage error on stderr, status 2; `--help` and `--version` on
+        // stdout, where a failed write exited 0 with no help written)
+        Err(e) => {
+            let printed = e.print();
+            if !e.use_stderr() {
+                ijepa_engine::stdout::note(printed.and_then(|()| std::io::Write::flush(&mut std::io::stdout())));
+                if let Some(why) = ijepa_engine::stdout::failed() {
+                    eprintln!("error: writing the standard output: {why}: the help is lost or incomplete");
+                    return ExitCode::FAILURE;
+                }
+            }
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
     // the one recipe registry: the language, plan, run, bench, eval, import and export read it
     if let Err(e) = ijepa_recipes::register_builtins() {
         eprintln!("error: {e}");

@@ -1786,6 +1786,14 @@ fn a_failed_write_to_stdout_is_an_error() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(1) && err.contains("error: writing the standard output: ") && err.contains("`ijepa plan` printed there is lost or incomplete"), "{:?} {err}", o.status);
+    // ... and so is one of the log lines' (a dry run's plan), and of clap's help
+    let runs = scratch("stdout-full").join("runs");
+    for args in [&["run", "experiments/quickstart.kdl", "--dry-run", "--runs-dir", runs.to_str().unwrap()][..], &["--help"]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).current_dir(env!("CARGO_MANIFEST_DIR")).stdout(full).stderr(Stdio::piped()).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.code() == Some(1) && err.contains("error: writing the standard output: "), "{args:?}: {:?} {err}", o.status);
+    }
     // a closed pipe: exit 0, nothing said
     let mut child = Command::new(env!("CARGO_BIN_EXE_ijepa"))
         .args(["plan", "experiments/quickstart.kdl", "--dot"])

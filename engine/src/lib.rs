@@ -37,9 +37,15 @@ pub mod stdout {
     /// stopped reading, `| head`, wants no more).
     pub fn note(r: std::io::Result<()>) {
         if let Err(e) = r {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                let _ = FAILED.set(e.to_string());
-            }
+            note_error(&e);
+        }
+    }
+
+    /// Keeps `e`, a failed write to stdout (the binary's log lines' writer reports its own
+    /// here), unless it is a closed pipe.
+    pub fn note_error(e: &std::io::Error) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = FAILED.set(e.to_string());
         }
     }
 
