@@ -221,7 +221,19 @@ fn monitor_reads_and_checks_its_settings() {
     assert_eq!(errs("monitor images=50 k=50"), ["out_of_range"]);
     assert_eq!(errs("monitor images=20"), ["out_of_range"]);
     assert_eq!(errs("monitor images=20 k=19"), Vec::<String>::new());
-    assert_eq!(errs("monitor k=2000"), ["invalid_value"]);
+    assert_eq!(errs("monitor k=2000"), ["out_of_range"]);
+    // (below the floor of 20, lowering k cannot help: not advised)
+    let text = |src: &str| parse_str("t.kdl", &format!("experiment \"t\" {{\n{src}\n}}\n")).map_or_else(|d| d.render_plain(), |_| String::new());
+    assert!(text("monitor k=5 images=5").contains("must be at least 20") && !text("monitor k=5 images=5").contains("lower k="));
+    assert!(text("monitor images=16").contains("must be at least 21") && text("monitor images=16").contains("lower k="));
+    // a sweep's point sets images= and k= in turn: checked on the point as a whole, whatever
+    // the order of the `vary` lines (images=21 was refused against the file's k=30)
+    for vary in ["vary \"monitor.images\" 21 40\n vary \"monitor.k\" 5 30", "vary \"monitor.k\" 5 30\n vary \"monitor.images\" 21 40"] {
+        let src = format!("experiment \"s\" {{\n monitor images=40 k=30\n}}\nsweep \"zip\" {{\n {vary}\n}}\n");
+        assert!(crate::parse_study("s.kdl", &src).is_ok(), "{vary}");
+        let bad = src.replace("21 40", "21 30");
+        assert!(crate::parse_study("s.kdl", &bad).expect_err("images=30 with k=30").render_plain().contains("must be at least 31"), "{vary}");
+    }
     assert_eq!(errs("monitor rank-floor=-1"), ["out_of_range"]);
     // floors a run cannot meet (warned "collapsing" at every epoch of a healthy run)
     assert_eq!(errs("monitor spread-floor=1"), ["out_of_range"]);

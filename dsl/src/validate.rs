@@ -28,7 +28,29 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     dino_temperature_warmup_fits(cx, exp);
     dino_local_views_are_smaller(cx, exp);
     monitor_rank_floor_can_be_met(cx, exp);
+    monitor_images_exceed_k(cx, exp);
     registered_rules(cx, exp);
+}
+
+/// The monitor's leave-one-out kNN needs more held-out images than neighbours: checked on the
+/// experiment as a whole, where a sweep's point has set both (`vary "monitor.images" 21 40`
+/// beside `vary "monitor.k" 5 30` refused images=21 against the file's k=30 or passed it,
+/// by the order of the two `vary` lines).
+fn monitor_images_exceed_k(cx: &mut Ctx, exp: &Experiment) {
+    let Some(m) = &exp.monitor else { return };
+    // (a refused k or images is said once: the rule read the default kept in its place)
+    if m.images > m.k || !cx.ok(&["monitor", "monitor.k", "monitor.images"]) {
+        return;
+    }
+    let fewest = crate::fewest_monitor_images(m.k);
+    let message = format!("must be at least {fewest}");
+    cx.err(DslError::OutOfRange {
+        what: "monitor.images".into(),
+        message: message.clone(),
+        span: cx.span_or(&["monitor.images", "monitor.k", "monitor"]),
+        label: if cx.span_of("monitor.images").is_some() { message } else { format!("images={} (the default) {message}", m.images) },
+        help: crate::schema::monitor_images_help(m.k, m.images, fewest),
+    });
 }
 
 /// The rules a registered recipe adds ([`crate::recipes::register_check`]): each break at

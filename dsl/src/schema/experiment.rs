@@ -487,20 +487,19 @@ fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(v) = n.prop("k").and_then(|e| cx.usize_min(e, &n.sub("k"), 1)) {
         m.k = v;
     }
-    // leave-one-out kNN needs more images than neighbours: the least the k read allows
-    // (`images=16` was told ">= 20", and `images=20` then that 20 neighbours need more)
+    // leave-one-out kNN needs more images than neighbours: below 20, the least the k read so
+    // far allows is said (`images=16` was told ">= 20", and `images=20` then that 20
+    // neighbours need more); more than k is checked on the whole experiment (a sweep's point
+    // sets images= and k= one after the other: see `validate`)
     if let Some(e) = n.prop("images") {
         // (a refused k is said once: not against the default kept in its place)
         let k_read = cx.ok(&[&n.sub("k")]);
         let (path, fewest) = (n.sub("images"), if k_read { fewest_monitor_images(m.k) } else { MIN_MONITOR_IMAGES });
         if let Some(v) = cx.value::<usize>(e, &path) {
-            if v.value >= fewest {
+            if v.value >= MIN_MONITOR_IMAGES {
                 m.images = v.value;
             } else {
-                let help = format!(
-                    "the monitor's leave-one-out kNN votes among k={} neighbours of each held-out image: it holds out at least {MIN_MONITOR_IMAGES} images, and more than k (found {}; lower k= to hold out fewer)",
-                    m.k, v.value
-                );
+                let help = monitor_images_help(m.k, v.value, fewest);
                 cx.out_of_range(&path, v.span, &format!("must be at least {fewest}"), &help);
             }
         }
@@ -512,15 +511,15 @@ fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(v) = n.prop("spread-floor").and_then(|e| cx.f64_in(e, &n.sub("spread-floor"), Bound::UnitClosedOpen)) {
         m.spread_floor = v;
     }
-    // (a refused k or images is said once: the rule read the default kept in its place)
-    if m.k >= m.images && cx.ok(&[&n.sub("k"), &n.sub("images")]) {
-        cx.err(DslError::InvalidValue {
-            what: "monitor".into(),
-            message: format!("k={} neighbours need more than {} images", m.k, m.images),
-            span: cx.name_span(n.kdl),
-            help: "raise images= or lower k= (defaults: images=2000 k=20)".into(),
-        });
-    }
+}
+
+/// Why a monitor holding out `found` images is refused, `fewest` being the least it may hold
+/// out with `k` neighbours (lowering k helps only where it, not the floor of 20, decides).
+pub(crate) fn monitor_images_help(k: usize, found: usize, fewest: usize) -> String {
+    let lower = if fewest > MIN_MONITOR_IMAGES { "; lower k= to hold out fewer" } else { "" };
+    format!(
+        "the monitor's leave-one-out kNN votes among the k={k} nearest of the held-out images to each of them: it holds out at least {MIN_MONITOR_IMAGES} images, and more than k (found {found}{lower})"
+    )
 }
 
 fn read_checkpoint(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
