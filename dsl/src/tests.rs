@@ -386,6 +386,13 @@ fn cross_field_errors() {
     let at = text.find("target blocks can be as small as 1 patch").expect("the label");
     let shown = &text[..at];
     assert!(shown.rfind("vary \"encoder.patch\" 4 7").is_some_and(|v| shown[v..].lines().count() <= 3), "{text}");
+    // a swept aspect that thins the block: labelled at its value, and advised (it was labelled
+    // at the mask node, and only the scale advised)
+    let src = "experiment \"a\" {\n data fashion-mnist { crop-size 28 }\n encoder width=32 depth=1 heads=2 patch=4\n mask \"multi-block\" { min-keep 3 }\n}\nsweep \"grid\" {\n vary \"mask.targets.aspect\" {\n  - 0.75 1.5\n  - 0.1 10.0\n }\n vary \"mask.min-keep\" 3 6\n}\n";
+    let text = crate::parse_study("a.kdl", src).expect_err("min-keep 6 against 5 patches").render_plain();
+    let at = text.find("target blocks can be as small as 5 patches").expect("the label");
+    assert!(text[..at].rfind("- 0.1 10.0").is_some_and(|v| text[v..at].lines().count() <= 3), "{text}");
+    assert!(text.contains("or bring the target aspect range closer to 1"), "{text}");
     // an error of a setting the file does not write (the default patch), at a point that
     // varies another setting of its block: shown at the block as the file writes it, once
     // (it was shown at each `encoder.heads` value, once per value)

@@ -855,10 +855,10 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
     for bad in bads {
         let Infeasible { block, smallest: s, min_keep } = bad;
         let name = block.name();
-        let (block_path, scale_path) = match (kind, name) {
-            (MaskKind::Block, _) => ("mask", "mask.scale"),
-            (_, "target") => ("mask.targets", "mask.targets.scale"),
-            _ => ("mask.context", "mask.context.scale"),
+        let (block_path, scale_path, aspect_path) = match (kind, name) {
+            (MaskKind::Block, _) => ("mask", "mask.scale", "mask.aspect"),
+            (_, "target") => ("mask.targets", "mask.targets.scale", "mask.targets.aspect"),
+            _ => ("mask.context", "mask.context.scale", "mask.context.aspect"),
         };
         // (a refused `scale` or `aspect` inside the block: it was checked on the default kept in
         // its place; the other block, valid, is still checked)
@@ -867,7 +867,9 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
         }
         // a sweep point: the varied value that made it so, where one is among the causes (a
         // swept patch size pointed at the experiment's min-keep, or at the experiment)
-        let swept = ["encoder.patch", "encoder.preset", "data.crop-size", scale_path].into_iter().find(|p| cx.swept_paths.iter().any(|s| s == p));
+        // (an aspect range whose end thins the smallest block: a swept aspect was labelled
+        // nowhere)
+        let swept = ["encoder.patch", "encoder.preset", "data.crop-size", scale_path, aspect_path].into_iter().find(|p| cx.swept_paths.iter().any(|s| s == p));
         let span = match swept.and_then(|p| cx.span_of(p)) {
             Some(span) => span,
             // (the mask node before min-keep: with the scale left to its default, both labels
@@ -901,9 +903,13 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
             s.patches(),
             if s.patches() == 1 { "" } else { "es" }
         );
+        // (a block thinned by its aspect: the scale alone was advised)
+        // (only where a square block of the same scale would hold more patches)
+        let (sh, sw) = crate::multiblock::block_size(g, g, s.scale, 1.0);
+        let aspect = if sh * sw > s.patches() { format!(", or bring the {name} aspect range closer to 1") } else { String::new() };
         if s.patches() > 0 {
             help.push_str(&format!(
-                "Lower min-keep to at most {}, or raise the low end of the {name} scale.",
+                "Lower min-keep to at most {}, or raise the low end of the {name} scale{aspect}.",
                 s.patches() - 1
             ));
         } else {
