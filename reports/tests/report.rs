@@ -1176,6 +1176,11 @@ fn binary_writes_the_report_as_ijepa_report_does() {
     // a second --out is refused, as `ijepa report` refuses it (the last one won, silently)
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).args(["--out", "a", "--out"]).arg(tmp.path().join("b")).output().unwrap();
     assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).starts_with("error: --out given twice") && !tmp.path().join("b").exists());
+    // an empty --out (`--out=` too) is refused: it wrote the report into the working folder
+    for args in [&["--out", ""][..], &["--out="]] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).current_dir(&runs).arg(".").args(args).output().unwrap();
+        assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).starts_with("error: --out needs a folder") && !runs.join("report.md").exists(), "{o:?}");
+    }
     // `--version` as `ijepa --version`, and a runs folder named `-...` after `--`
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg("--version").output().unwrap();
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with("ijepa-report "), "{o:?}");

@@ -85,10 +85,14 @@ fn main() -> ExitCode {
             }
             // (a second `--out` replaced the first without a word, as `ijepa report` refuses)
             "--out" if options && out.is_some() => return usage("--out given twice: one report folder".into()),
-            "--out" if options => match args.next() {
+            // (an empty one wrote the report into the working folder, past the check that keeps
+            // it out of the runs folder, as `ijepa report --out ""` refuses it)
+            "--out" if options => match args.next().filter(|d| !d.is_empty()) {
                 Some(d) => out = Some(PathBuf::from(d)),
-                None => return usage("--out needs a folder".into()),
+                None => return usage("--out needs a folder (a non-empty path)".into()),
             },
+            // (the name itself: one that is not UTF-8 reads as "" here)
+            _ if a.is_empty() => return usage("the runs folder is an empty path".into()),
             _ if runs.is_none() && !(options && a.to_string_lossy().starts_with('-')) => runs = Some(PathBuf::from(a)),
             _ => return usage(format!("unexpected argument `{}`", a.to_string_lossy())),
         }
