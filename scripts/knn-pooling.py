@@ -22,8 +22,9 @@ neighbours (the test split is not read); `--test` scores the 10,000 test images 
 
 It runs the official model code (`src/models/vision_transformer.py` of a facebookresearch/ijepa
 checkout you fetched; nothing is downloaded): our checkpoints use the official parameter names.
-Our checkpoints' `final.safetensors` holds the target encoder as `encoder.*`; the
-`latest`/`epoch-NNNN` files hold it as `target_encoder.*`.
+Our checkpoints (`final`, `latest`, `epoch-NNNN`) hold the target encoder as `target_encoder.*`
+(beside the context `encoder.*` and the `predictor.*`), which is read; a file of one encoder
+(an export under the official names) holds it as `encoder.*`.
 
     python scripts/knn-pooling.py /path/to/ijepa-checkout runs/x/pretrain-*/checkpoints/final.safetensors \\
         [more checkpoints] [--width 128 --depth 4 --heads 4 --patch 4] [--test] [--no-baselines]

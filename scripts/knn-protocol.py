@@ -11,7 +11,8 @@ data close it? This script scores the same weighted kNN for k in {10, 20, 50} on
   std     each dimension standardised by the neighbours' mean and standard deviation
 
 for an encoder's cached frozen features (the `features/` folder `ijepa run` writes beside the
-stages: `<hash>-Last4-{train,test}-<data>.safetensors`, the last four blocks' pooled features;
+stages: `<model>-Last4-{train,test}-<data>-<images>.safetensors`, the last four blocks' pooled
+features, `<images>` each split's own fingerprint;
 `last` is their last quarter) and for the raw pixels (the evaluation's 3-channel normalised
 28x28 images), all through one protocol.
 
@@ -19,7 +20,10 @@ Split: by default 600 training images of each class (6,000, drawn with seed 0) a
 and the other 54,000 the neighbours: the test split is not read. `--test` scores the 10,000 test
 images against the 60,000 training images instead (for the record, never to choose).
 
-    python scripts/knn-protocol.py runs/fmnist-ijepa/features/<hash>-Last4-train-<data>.safetensors [--test]
+    python scripts/knn-protocol.py runs/fmnist-ijepa/features/<model>-Last4-train-<data>-<images>.safetensors [--test]
+
+(`--test` reads the test split's file beside it: the same model and data, its own fingerprint;
+`--test-features FILE` names it.)
 
 Needs: torch (the venv of scripts/env.sh); Debian's dataset-fashion-mnist (scripts/env.sh). ~3 minutes on 2 CPU cores (the 2,352-wide pixels dominate).
 """
@@ -33,6 +37,24 @@ from fmnist_knn import idx_file, knn
 
 MEAN = [0.485, 0.456, 0.406]
 STD = [0.229, 0.224, 0.225]
+
+
+def test_file_of(train_path):
+    """The test split's features beside `train_path`: `<model>-test-<data>-<its images>`
+    (each split's file ends with the fingerprint of its own images, so the name is no
+    replacement of `-train-` in the training file's)."""
+    import glob
+    import os
+
+    folder, name = os.path.split(train_path)
+    stem, sep, _fingerprint = name.rpartition("-")
+    model, found, data = stem.rpartition("-train-")
+    if not (sep and found):
+        raise SystemExit(f"{train_path}: not a training split's feature file (<model>-train-<data>-<images>.safetensors); give --test-features")
+    matches = sorted(glob.glob(os.path.join(glob.escape(folder), f"{glob.escape(model)}-test-{glob.escape(data)}-*.safetensors")))
+    if len(matches) != 1:
+        raise SystemExit(f"{len(matches)} test feature files of {model} and data {data} beside {train_path} ({', '.join(matches) or 'none'}): give --test-features")
+    return matches[0]
 
 
 def load_safetensors(path):
@@ -69,9 +91,10 @@ def prepared(bank, query, prep):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("train_features", help="an encoder's cached <hash>-Last4-train-<data>.safetensors")
+    ap.add_argument("train_features", help="an encoder's cached <model>-Last4-train-<data>-<images>.safetensors")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--test", action="store_true", help="score the test split (for the record)")
+    ap.add_argument("--test-features", help="the test split's features (default: the file beside TRAIN_FEATURES of the same model and data)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -83,7 +106,7 @@ def main():
     width = train["x"].shape[1] // 4
     sets = {"last": train["x"][:, 3 * width:], "last4": train["x"], "pixels": pixels(idx_file(f"{args.data}/train-images-idx3-ubyte.gz"))}
     if args.test:
-        test = load_safetensors(args.train_features.replace("-train-", "-test-"))
+        test = load_safetensors(args.test_features or test_file_of(args.train_features))
         ytest = idx_file(f"{args.data}/t10k-labels-idx1-ubyte.gz").long()
         if not torch.equal(test["y"], ytest):
             raise SystemExit("the test features' labels are not the test split's, in order")
