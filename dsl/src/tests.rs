@@ -226,6 +226,14 @@ fn monitor_reads_and_checks_its_settings() {
     let text = |src: &str| parse_str("t.kdl", &format!("experiment \"t\" {{\n{src}\n}}\n")).map_or_else(|d| d.render_plain(), |_| String::new());
     assert!(text("monitor k=5 images=5").contains("must be at least 20") && !text("monitor k=5 images=5").contains("lower k="));
     assert!(text("monitor images=16").contains("must be at least 21") && text("monitor images=16").contains("lower k="));
+    // images= from a base file is the base's, not "the default" (2000)
+    let d = std::env::temp_dir().join(format!("ijepa-dsl-monitor-base-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("base.kdl"), "experiment \"b\" {\n monitor every=1 images=24 k=5\n}\n").unwrap();
+    std::fs::write(d.join("x.kdl"), "experiment \"x\" {\n extends \"base.kdl\"\n monitor k=30\n}\n").unwrap();
+    let text = crate::load_study(&d.join("x.kdl")).expect_err("24 images, k=30").render_plain();
+    assert!(text.contains("images=24 (the base file's) must be at least 31") && !text.contains("(the default)"), "{text}");
+    let _ = std::fs::remove_dir_all(&d);
     // a sweep's point sets images= and k= in turn: checked on the point as a whole, whatever
     // the order of the `vary` lines (images=21 was refused against the file's k=30)
     for vary in ["vary \"monitor.images\" 21 40\n vary \"monitor.k\" 5 30", "vary \"monitor.k\" 5 30\n vary \"monitor.images\" 21 40"] {

@@ -48,7 +48,12 @@ fn monitor_images_exceed_k(cx: &mut Ctx, exp: &Experiment) {
         what: "monitor.images".into(),
         message: message.clone(),
         span: cx.span_or(&["monitor.images", "monitor.k", "monitor"]),
-        label: if cx.span_of("monitor.images").is_some() { message } else { format!("images={} (the default) {message}", m.images) },
+        // (inherited from a base file, not the default: the base wrote it)
+        label: match (cx.span_of("monitor.images"), cx.written("monitor.images")) {
+            (Some(_), _) => message,
+            (None, true) => format!("images={} (the base file's) {message}", m.images),
+            (None, false) => format!("images={} (the default) {message}", m.images),
+        },
         help: crate::schema::monitor_images_help(m.k, m.images, fewest),
     });
 }
