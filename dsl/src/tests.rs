@@ -401,6 +401,15 @@ fn cross_field_errors() {
     let at = text.find("target blocks can be as small as 5 patches").expect("the label");
     assert!(text[..at].rfind("- 0.1 10.0").is_some_and(|v| text[v..at].lines().count() <= 3), "{text}");
     assert!(text.contains("or bring the target aspect range closer to 1"), "{text}");
+    // ... labelled at the aspect where the scale is swept too and is fine with another aspect
+    // (it was labelled at the scale); not advised where a square block fails too
+    let src = "experiment \"a\" {\n data fashion-mnist { crop-size 28 }\n encoder width=32 depth=1 heads=2 patch=4\n mask \"multi-block\" { min-keep 3 }\n}\nsweep \"grid\" {\n vary \"mask.targets.scale\" {\n  - 0.1 0.2\n  - 0.15 0.2\n }\n vary \"mask.targets.aspect\" {\n  - 0.75 1.5\n  - 0.1 10.0\n }\n}\n";
+    let text = crate::parse_study("a.kdl", src).expect_err("thin blocks").render_plain();
+    let at = text.find("target blocks can be as small as").expect("the label");
+    assert!(text[..at].rfind("- 0.1 10.0").is_some_and(|v| text[v..at].lines().count() <= 3), "{text}");
+    let square_fails = "data fashion-mnist { crop-size 28 }\nencoder width=32 depth=1 heads=2 patch=4\nmask \"multi-block\" { targets { scale 0.1 0.2; aspect 0.3 3.0; }; min-keep 4; }";
+    let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{square_fails}\n}}\n")).expect_err("a 1x3 block").render_plain();
+    assert!(text.contains("Lower min-keep to at most") && !text.contains("aspect range closer to 1"), "{text}");
     // an error of a setting the file does not write (the default patch), at a point that
     // varies another setting of its block: shown at the block as the file writes it, once
     // (it was shown at each `encoder.heads` value, once per value)

@@ -872,9 +872,13 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
         }
         // a sweep point: the varied value that made it so, where one is among the causes (a
         // swept patch size pointed at the experiment's min-keep, or at the experiment)
-        // (an aspect range whose end thins the smallest block: a swept aspect was labelled
-        // nowhere)
-        let swept = ["encoder.patch", "encoder.preset", "data.crop-size", scale_path, aspect_path].into_iter().find(|p| cx.swept_paths.iter().any(|s| s == p));
+        // (an aspect range whose end thins the smallest block below min-keep, where a square
+        // block of the scale would keep enough: the aspect is the cause, and is advised; a
+        // swept aspect was labelled nowhere, or at a swept scale that is fine with another)
+        let (sh, sw) = crate::multiblock::block_size(g, g, s.scale, 1.0);
+        let thinned = sh * sw > min_keep;
+        let causes = if thinned { [aspect_path, scale_path] } else { [scale_path, aspect_path] };
+        let swept = ["encoder.patch", "encoder.preset", "data.crop-size", causes[0], causes[1]].into_iter().find(|p| cx.swept_paths.iter().any(|s| s == p));
         let span = match swept.and_then(|p| cx.span_of(p)) {
             Some(span) => span,
             // (the mask node before min-keep: with the scale left to its default, both labels
@@ -909,9 +913,7 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
             if s.patches() == 1 { "" } else { "es" }
         );
         // (a block thinned by its aspect: the scale alone was advised)
-        // (only where a square block of the same scale would hold more patches)
-        let (sh, sw) = crate::multiblock::block_size(g, g, s.scale, 1.0);
-        let aspect = if sh * sw > s.patches() { format!(", or bring the {name} aspect range closer to 1") } else { String::new() };
+        let aspect = if thinned { format!(", or bring the {name} aspect range closer to 1") } else { String::new() };
         if s.patches() > 0 {
             help.push_str(&format!(
                 "Lower min-keep to at most {}, or raise the low end of the {name} scale{aspect}.",
