@@ -294,7 +294,8 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
                 .enumerate()
                 .min_by_key(|(i, (rank, s))| blame_order(*rank, s.code(), *i >= first))
                 .expect("a failed rank");
-            let mut message = format!("rank {rank} {}; stopped the other ranks", describe(status));
+            let others = if nproc > 1 { "; stopped the other ranks" } else { "" };
+            let mut message = format!("rank {rank} {}{others}", describe(status));
             // (a rank that failed, not one a signal stopped cleanly: its message says to resume)
             if !matches!(status.code(), Some(129 | 130 | 143)) {
                 message.push_str(&after_a_stop(timeout).map(|said| format!("{said}{again}")).unwrap_or_default());
