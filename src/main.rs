@@ -339,7 +339,7 @@ fn main() -> ExitCode {
             if !e.use_stderr() {
                 ijepa_engine::stdout::note(printed.and_then(|()| std::io::Write::flush(&mut std::io::stdout())));
                 if let Some(why) = ijepa_engine::stdout::failed() {
-                    eprintln!("error: writing the standard output: {why}: the help is lost or incomplete");
+                    eprintln!("error: writing the standard output: {why}: what was printed there is lost or incomplete");
                     return ExitCode::FAILURE;
                 }
             }
