@@ -1181,6 +1181,11 @@ fn binary_writes_the_report_as_ijepa_report_does() {
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).current_dir(&runs).arg(".").args(args).output().unwrap();
         assert!(o.status.code() == Some(2) && String::from_utf8_lossy(&o.stderr).starts_with("error: --out needs a folder") && !runs.join("report.md").exists(), "{o:?}");
     }
+    // a failed write to stdout is an error, as `ijepa report`'s (it exited 0)
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg("--help").stdout(full).output().unwrap();
+        assert!(o.status.code() == Some(1) && String::from_utf8_lossy(&o.stderr).contains("error: writing the standard output: "), "{o:?}");
+    }
     // `--version` as `ijepa --version`, and a runs folder named `-...` after `--`
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg("--version").output().unwrap();
     assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with("ijepa-report "), "{o:?}");

@@ -8,12 +8,24 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// `println!` that never panics: a closed stdout (`ijepa-report | true`) does not stop the
-/// binary after the report is written (as `ijepa report`'s).
+/// binary after the report is written (as `ijepa report`'s); another failed write (a full
+/// disk) is kept for the end, where it is an error ([`main`]), as `ijepa report`'s is.
 macro_rules! println {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
+        note(writeln!(std::io::stdout(), $($t)*));
     }};
+}
+
+/// The first failed write to stdout other than a closed pipe.
+static STDOUT_FAILED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn note(r: std::io::Result<()>) {
+    if let Err(e) = r {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_FAILED.set(e.to_string());
+        }
+    }
 }
 
 /// `eprintln!` that never panics on a closed stderr (see `println!`).
@@ -59,6 +71,19 @@ fn out_value(arg: &std::ffi::OsStr) -> Option<OsString> {
 }
 
 fn main() -> ExitCode {
+    let code = run();
+    // (what was printed, lost: `--help > full-disk/x` exited 0)
+    note(std::io::Write::flush(&mut std::io::stdout()));
+    match STDOUT_FAILED.get() {
+        Some(why) => {
+            eprintln!("error: writing the standard output: {why}: what ijepa-report printed there is lost or incomplete");
+            ExitCode::FAILURE
+        }
+        None => code,
+    }
+}
+
+fn run() -> ExitCode {
     // (`--out=DIR` as `--out DIR`, as `ijepa report` takes it)
     // (args_os: a folder named in another encoding than UTF-8 is a folder; `args` panicked)
     let mut args = std::env::args_os().skip(1).flat_map(|a| match out_value(&a) {
