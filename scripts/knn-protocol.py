@@ -97,6 +97,16 @@ def main():
     ap.add_argument("--test-features", help="the test split's features (default: the file beside TRAIN_FEATURES of the same model and data)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
+    # (the files named, before ~1 GB of features and pixels is read: a wrong name was a
+    # traceback, and the test file's a late one)
+    import os
+
+    if args.test_features and not args.test:
+        raise SystemExit("--test-features names the test split's features, which only --test reads: add --test")
+    test_path = (args.test_features or test_file_of(args.train_features)) if args.test else None
+    for path in [args.train_features, test_path]:
+        if path is not None and not os.path.isfile(path):
+            raise SystemExit(f"{path}: no such file (the `features/` folder of a run holds them)")
     torch.set_num_threads(args.threads)
 
     train = load_safetensors(args.train_features)
@@ -106,7 +116,7 @@ def main():
     width = train["x"].shape[1] // 4
     sets = {"last": train["x"][:, 3 * width:], "last4": train["x"], "pixels": pixels(idx_file(f"{args.data}/train-images-idx3-ubyte.gz"))}
     if args.test:
-        test = load_safetensors(args.test_features or test_file_of(args.train_features))
+        test = load_safetensors(test_path)
         ytest = idx_file(f"{args.data}/t10k-labels-idx1-ubyte.gz").long()
         if not torch.equal(test["y"], ytest):
             raise SystemExit("the test features' labels are not the test split's, in order")
