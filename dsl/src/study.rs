@@ -289,6 +289,16 @@ pub(crate) fn expand(
             for (k, span) in before.iter().filter(|(k, _)| !mine(k)) {
                 cx.spans.insert(k.clone(), *span);
             }
+            // a preset starts the encoder from its own shape (only `patch` stays as written):
+            // the file's shape, dropped at this point, is no place to show an error of it (`3
+            // heads` was labelled at the file's `heads=2`); the preset value is
+            if own == "encoder" {
+                for k in ["encoder.width", "encoder.depth", "encoder.heads", "encoder.mlp-ratio"] {
+                    if before.get(k).is_some_and(|at| cx.spans.get(k) == Some(at)) {
+                        cx.spans.remove(k);
+                    }
+                }
+            }
             varied.insert(dim.path.clone(), value.text.clone());
         }
         if varied.contains_key("recipe") {

@@ -410,6 +410,12 @@ fn cross_field_errors() {
     let square_fails = "data fashion-mnist { crop-size 28 }\nencoder width=32 depth=1 heads=2 patch=4\nmask \"multi-block\" { targets { scale 0.1 0.2; aspect 0.3 3.0; }; min-keep 4; }";
     let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{square_fails}\n}}\n")).expect_err("a 1x3 block").render_plain();
     assert!(text.contains("Lower min-keep to at most") && !text.contains("aspect range closer to 1"), "{text}");
+    // a preset point drops the file's shape: the heads it gives the predictor are labelled at
+    // the preset value, not at the file's `heads=2` (which said "3 heads")
+    let src = "experiment \"p\" {\n data fashion-mnist { crop-size 28 }\n encoder width=32 depth=1 heads=2 patch=4\n predictor depth=1 width=64\n mask \"multi-block\" { min-keep 3 }\n}\nsweep \"grid\" {\n vary \"encoder\" \"vit-tiny\" \"vit-small\"\n}\n";
+    let text = crate::parse_study("p.kdl", src).expect_err("3 and 6 heads against 64").render_plain();
+    let at = text.find("`-- 3 heads").expect("the heads' label");
+    assert!(text[..at].rfind("vary \"encoder\" \"vit-tiny\"").is_some_and(|v| text[v..at].lines().count() <= 3), "{text}");
     // an error of a setting the file does not write (the default patch), at a point that
     // varies another setting of its block: shown at the block as the file writes it, once
     // (it was shown at each `encoder.heads` value, once per value)

@@ -755,9 +755,10 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
                  `predictor`"
             ));
         }
-        // Inherited heads: the encoder's `heads=` is where the number was written.
+        // Inherited heads: the encoder's `heads=` is where the number was written, else its
+        // preset (a sweep point's preset value: the file's `heads=` is dropped there)
         let at: &[&str] = if inherited {
-            &["encoder.heads", "predictor", "encoder"]
+            &["encoder.heads", "encoder.preset", "predictor", "encoder"]
         } else {
             &["predictor.heads", "predictor"]
         };
