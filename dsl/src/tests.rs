@@ -225,7 +225,8 @@ fn monitor_reads_and_checks_its_settings() {
     // (below the floor of 20, lowering k cannot help: not advised)
     let text = |src: &str| parse_str("t.kdl", &format!("experiment \"t\" {{\n{src}\n}}\n")).map_or_else(|d| d.render_plain(), |_| String::new());
     assert!(text("monitor k=5 images=5").contains("must be at least 20") && !text("monitor k=5 images=5").contains("lower k="));
-    assert!(text("monitor images=16").contains("must be at least 21") && text("monitor images=16").contains("lower k="));
+    assert!(text("monitor images=16").contains("must be at least 21") && !text("monitor images=16").contains("lower k="));
+    assert!(text("monitor images=20").contains("must be at least 21") && text("monitor images=20").contains("lower k="));
     // images= from a base file is the base's, not "the default" (2000)
     let d = std::env::temp_dir().join(format!("ijepa-dsl-monitor-base-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();

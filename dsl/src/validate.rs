@@ -10,6 +10,8 @@ use crate::reader::Ctx;
 
 /// Runs every cross-field check, reporting into `cx`.
 pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
+    // (first: a refused images= is set aside before the rules that count it)
+    monitor_holds_enough_images(cx, exp);
     patch_divides_crop(cx, exp);
     heads_divide_width(cx, exp);
     sincos_widths(cx, exp);
@@ -28,22 +30,26 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     dino_temperature_warmup_fits(cx, exp);
     dino_local_views_are_smaller(cx, exp);
     monitor_rank_floor_can_be_met(cx, exp);
-    monitor_images_exceed_k(cx, exp);
     registered_rules(cx, exp);
 }
 
-/// The monitor's leave-one-out kNN needs more held-out images than neighbours: checked on the
-/// experiment as a whole, where a sweep's point has set both (`vary "monitor.images" 21 40`
-/// beside `vary "monitor.k" 5 30` refused images=21 against the file's k=30 or passed it,
-/// by the order of the two `vary` lines).
-fn monitor_images_exceed_k(cx: &mut Ctx, exp: &Experiment) {
+/// The monitor's leave-one-out kNN needs at least 20 held-out images, and more than its
+/// neighbours: checked on the experiment as a whole, where a sweep's point has set both
+/// (`vary "monitor.images" 21 40` beside `vary "monitor.k" 5 30` refused images=21 against the
+/// file's k=30 or passed it, by the order of the two `vary` lines); one error, at `images=`,
+/// saying the least it may be.
+fn monitor_holds_enough_images(cx: &mut Ctx, exp: &Experiment) {
     let Some(m) = &exp.monitor else { return };
-    // (a refused k or images is said once: the rule read the default kept in its place)
-    if m.images > m.k || !cx.ok(&["monitor", "monitor.k", "monitor.images"]) {
+    if !cx.ok(&["monitor", "monitor.images"]) {
         return;
     }
-    let fewest = crate::fewest_monitor_images(m.k);
+    // (a refused k is said once: not against the default kept in its place)
+    let fewest = if cx.ok(&["monitor.k"]) { crate::fewest_monitor_images(m.k) } else { crate::MIN_MONITOR_IMAGES };
+    if m.images >= fewest {
+        return;
+    }
     let message = format!("must be at least {fewest}");
+    cx.poison("monitor.images");
     cx.err(DslError::OutOfRange {
         what: "monitor.images".into(),
         message: message.clone(),

@@ -487,22 +487,12 @@ fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(v) = n.prop("k").and_then(|e| cx.usize_min(e, &n.sub("k"), 1)) {
         m.k = v;
     }
-    // leave-one-out kNN needs more images than neighbours: below 20, the least the k read so
-    // far allows is said (`images=16` was told ">= 20", and `images=20` then that 20
-    // neighbours need more); more than k is checked on the whole experiment (a sweep's point
-    // sets images= and k= one after the other: see `validate`)
-    if let Some(e) = n.prop("images") {
-        // (a refused k is said once: not against the default kept in its place)
-        let k_read = cx.ok(&[&n.sub("k")]);
-        let (path, fewest) = (n.sub("images"), if k_read { fewest_monitor_images(m.k) } else { MIN_MONITOR_IMAGES });
-        if let Some(v) = cx.value::<usize>(e, &path) {
-            if v.value >= MIN_MONITOR_IMAGES {
-                m.images = v.value;
-            } else {
-                let help = monitor_images_help(m.k, v.value, fewest);
-                cx.out_of_range(&path, v.span, &format!("must be at least {fewest}"), &help);
-            }
-        }
+    // leave-one-out kNN needs at least 20 images and more than k: checked on the experiment as
+    // a whole, with the k it ends with (`validate`: a sweep's point sets images= and k= one
+    // after the other, and `images=16` was told ">= 20", then at 20 that 20 neighbours need
+    // more)
+    if let Some(v) = n.prop("images").and_then(|e| cx.usize_min(e, &n.sub("images"), 1)) {
+        m.images = v;
     }
     if let Some(v) = n.prop("rank-floor").and_then(|e| cx.f64_in(e, &n.sub("rank-floor"), Bound::NonNegative)) {
         m.rank_floor = v;
@@ -514,9 +504,10 @@ fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
 }
 
 /// Why a monitor holding out `found` images is refused, `fewest` being the least it may hold
-/// out with `k` neighbours (lowering k helps only where it, not the floor of 20, decides).
+/// out with `k` neighbours (lowering k helps only where it, not the floor of 20, decides: not
+/// for 16 images, which no k makes enough).
 pub(crate) fn monitor_images_help(k: usize, found: usize, fewest: usize) -> String {
-    let lower = if fewest > MIN_MONITOR_IMAGES { "; lower k= to hold out fewer" } else { "" };
+    let lower = if fewest > MIN_MONITOR_IMAGES && found >= MIN_MONITOR_IMAGES { "; lower k= to hold out fewer" } else { "" };
     format!(
         "the monitor's leave-one-out kNN votes among the k={k} nearest of the held-out images to each of them: it holds out at least {MIN_MONITOR_IMAGES} images, and more than k (found {found}{lower})"
     )
