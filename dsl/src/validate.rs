@@ -900,8 +900,12 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
                 message: format!("the block mask's block can be empty ({}x{} patches on the {g}x{g} grid): its sampler would redraw it for ever", s.h, s.w),
                 span,
                 help: format!(
-                    "scale {:.4} with aspect {:.4} rounds to no patch (crop {} / patch {}): raise the low end of `scale`, or use a larger crop / smaller patch",
-                    s.scale, s.aspect, exp.data.crop_size, exp.encoder.patch_size
+                    "scale {:.4} with aspect {:.4} rounds to no patch (crop {} / patch {}): raise the low end of `scale`{}, or use a larger crop / smaller patch",
+                    s.scale,
+                    s.aspect,
+                    exp.data.crop_size,
+                    exp.encoder.patch_size,
+                    if thinned { ", bring `aspect` closer to 1" } else { "" }
                 ),
             });
             continue;
@@ -927,8 +931,9 @@ fn mask_is_feasible(cx: &mut Ctx, exp: &Experiment) {
                 s.patches() - 1
             ));
         } else {
+            let aspect = if thinned { ", bring its aspect range closer to 1," } else { "" };
             help.push_str(&format!(
-                "Raise the {name} scale or use a larger crop / smaller patch: the block is empty."
+                "Raise the {name} scale{aspect} or use a larger crop / smaller patch: the block is empty."
             ));
         }
         cx.err(DslError::InfeasibleMask {
