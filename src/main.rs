@@ -330,6 +330,9 @@ impl Folders {
 fn main() -> ExitCode {
     // the engine's and the library's events: progress on stdout, warnings on stderr (RUST_LOG adds)
     ijepa::logging::init();
+    // a write past `ulimit -f` is an error naming the file, for every command (and clap's
+    // help: killed by SIGXFSZ before it)
+    ijepa_engine::interrupt::ignore_file_size_signal();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // (clap's own text: a usage error on stderr, status 2; `--help` and `--version` on
@@ -366,8 +369,6 @@ fn main() -> ExitCode {
             }
         }
     }
-    // a write past `ulimit -f` is an error naming the file, for every command
-    ijepa_engine::interrupt::ignore_file_size_signal();
     // (args_os: `args` panics on an argument that is not UTF-8, a file name in Latin-1)
     let what = format!("`ijepa {}`", std::env::args_os().nth(1).map(|a| a.to_string_lossy().into_owned()).unwrap_or_default());
     // the last net under every command: a libtorch failure anywhere is an error, not a panic
