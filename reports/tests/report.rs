@@ -1193,7 +1193,12 @@ fn binary_writes_the_report_as_ijepa_report_does() {
     std::fs::rename(&runs, &dashed).unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).current_dir(tmp.path()).args(["--out", "d", "--", "-runs"]).output().unwrap();
     assert!(o.status.success() && tmp.path().join("d/report.md").is_file(), "{}", String::from_utf8_lossy(&o.stderr));
-    std::fs::rename(&dashed, &runs).unwrap();
+    // ... and one named `--out=x` (it was read as `--out x`)
+    let named = tmp.path().join("--out=x");
+    std::fs::rename(&dashed, &named).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).current_dir(tmp.path()).args(["--out", "e", "--", "--out=x"]).output().unwrap();
+    assert!(o.status.success() && tmp.path().join("e/report.md").is_file(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::rename(&named, &runs).unwrap();
     // `--out=DIR` is `--out DIR`, as `ijepa report` reads it
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_ijepa-report")).arg(&runs).arg(format!("--out={}", tmp.path().join("c").display())).output().unwrap();
     assert!(o.status.success() && tmp.path().join("c/report.md").is_file(), "{}", String::from_utf8_lossy(&o.stderr));

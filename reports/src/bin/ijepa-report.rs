@@ -84,12 +84,8 @@ fn main() -> ExitCode {
 }
 
 fn run() -> ExitCode {
-    // (`--out=DIR` as `--out DIR`, as `ijepa report` takes it)
     // (args_os: a folder named in another encoding than UTF-8 is a folder; `args` panicked)
-    let mut args = std::env::args_os().skip(1).flat_map(|a| match out_value(&a) {
-        Some(d) => vec![OsString::from("--out"), d],
-        None => vec![a],
-    });
+    let mut args = std::env::args_os().skip(1);
     let (mut runs, mut out, mut options) = (None, None, true);
     // (a usage error says so first, as `ijepa`'s do, then how the command is used)
     let usage = |why: String| {
@@ -112,7 +108,14 @@ fn run() -> ExitCode {
             "--out" if options && out.is_some() => return usage("--out given twice: one report folder".into()),
             // (an empty one wrote the report into the working folder, past the check that keeps
             // it out of the runs folder, as `ijepa report --out ""` refuses it)
+            // (`--out=DIR` too; not after `--`, where it is a runs folder's name)
             "--out" if options => match args.next().filter(|d| !d.is_empty()) {
+                Some(d) => out = Some(PathBuf::from(d)),
+                None => return usage("--out needs a folder (a non-empty path)".into()),
+            },
+            // (`--out=DIR` as `--out DIR`, as `ijepa report` takes it)
+            _ if options && out_value(&a).is_some() => match out_value(&a).filter(|d| !d.is_empty()) {
+                _ if out.is_some() => return usage("--out given twice: one report folder".into()),
                 Some(d) => out = Some(PathBuf::from(d)),
                 None => return usage("--out needs a folder (a non-empty path)".into()),
             },
