@@ -11,8 +11,8 @@ data close it? This script scores the same weighted kNN for k in {10, 20, 50} on
   std     each dimension standardised by the neighbours' mean and standard deviation
 
 for an encoder's cached frozen features (the `features/` folder `ijepa run` writes beside the
-stages: `<model>-Last4-{train,test}-<data>-<images>.safetensors`, the last four blocks' pooled
-features, `<images>` each split's own fingerprint;
+stages: `<model>-Last4[-bf16][-onednn]-{train,test}-<data>-<images>.safetensors`, the last
+four blocks' pooled features, `<images>` each split's own fingerprint;
 `last` is their last quarter) and for the raw pixels (the evaluation's 3-channel normalised
 28x28 images), all through one protocol.
 
@@ -103,10 +103,14 @@ def main():
 
     if args.test_features and not args.test:
         raise SystemExit("--test-features names the test split's features, which only --test reads: add --test")
-    test_path = (args.test_features or test_file_of(args.train_features)) if args.test else None
-    for path in [args.train_features, test_path]:
-        if path is not None and not os.path.isfile(path):
+    def must_exist(path):
+        if not os.path.isfile(path):
             raise SystemExit(f"{path}: no such file (the `features/` folder of a run holds them)")
+
+    must_exist(args.train_features)
+    test_path = (args.test_features or test_file_of(args.train_features)) if args.test else None
+    if test_path is not None:
+        must_exist(test_path)
     torch.set_num_threads(args.threads)
 
     train = load_safetensors(args.train_features)
