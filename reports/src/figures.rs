@@ -1,6 +1,6 @@
 //! The report's figures, built from the run registry: training loss, schedules, learning
 //! monitors, probe curves and, for every sweep, the trend of top-1 against the swept value with
-//! the paper's numbers beside ours (Tables 8-10).
+//! the paper's numbers beside ours (its ablations, Tables 6-11).
 
 use std::collections::BTreeMap;
 
@@ -665,7 +665,7 @@ fn sweep_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], without_result: &
     })
 }
 
-/// The I-JEPA paper's ablation rows (Tables 8-10) at the settings of `swept`'s points, as
+/// The I-JEPA paper's ablation rows (Tables 6-11) at the settings of `swept`'s points, as
 /// triangles at `at` (the method's row at the method's point: a variant reads against its own
 /// table's method), one colour (`colour` of the table's place) per table, several tables'
 /// side by side at one point; and the caption's sentence on them (empty without any).

@@ -1,6 +1,6 @@
 //! Paper-style tables as polars DataFrames: our evaluation results beside the I-JEPA paper's
 //! numbers (Assran et al., CVPR 2023: Table 1 = ImageNet linear probe, Table 2 = 1% ImageNet,
-//! Tables 8-10 = masking ablations on 1% ImageNet).
+//! Tables 6-11 = ablations on 1% ImageNet: masking, targets, where the target is masked).
 //!
 //! The paper's rows are ImageNet-1k results, shown for reference only: our runs use small
 //! datasets and models, so the numbers are not comparable, only the ordering and trends.
@@ -931,7 +931,8 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
             .then(a.record.method.cmp(&b.record.method))
     });
     // the paper's protocol is a linear probe on 1% of the labels: its numbers sit beside our
-    // low-shot rows, or, in a sweep without them, beside one protocol's (linear, else kNN)
+    // low-shot rows, or, in a sweep without them, beside one protocol's (linear, else kNN,
+    // else fine-tuning)
     let paper_protocol = ["low-shot", "linear", "knn", "finetune"].into_iter().find(|p| evals.iter().any(|e| e.record.protocol == *p));
     let mut paper: Vec<Option<PaperRow>> = evals
         .iter()
