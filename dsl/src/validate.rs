@@ -60,8 +60,19 @@ fn monitor_holds_enough_images(cx: &mut Ctx, exp: &Experiment) {
             (None, true) => format!("images={} (the base file's) {message}", m.images),
             (None, false) => format!("images={} (the default) {message}", m.images),
         },
-        help: crate::schema::monitor_images_help(m.k, m.images, fewest),
+        help: monitor_images_help(m.k, m.images, fewest),
     });
+}
+
+/// Why a monitor holding out `found` images is refused, `fewest` being the least it may hold
+/// out with `k` neighbours (lowering k helps only where it, not the floor of 20, decides: not
+/// for 16 images, which no k makes enough).
+fn monitor_images_help(k: usize, found: usize, fewest: usize) -> String {
+    use crate::MIN_MONITOR_IMAGES as MIN;
+    let lower = if fewest > MIN && found >= MIN { "; lower k= to hold out fewer" } else { "" };
+    format!(
+        "the monitor's leave-one-out kNN votes among the k={k} nearest of the held-out images to each of them: it holds out at least {MIN} images, and more than k (found {found}{lower})"
+    )
 }
 
 /// The rules a registered recipe adds ([`crate::recipes::register_check`]): each break at

@@ -503,16 +503,6 @@ fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     }
 }
 
-/// Why a monitor holding out `found` images is refused, `fewest` being the least it may hold
-/// out with `k` neighbours (lowering k helps only where it, not the floor of 20, decides: not
-/// for 16 images, which no k makes enough).
-pub(crate) fn monitor_images_help(k: usize, found: usize, fewest: usize) -> String {
-    let lower = if fewest > MIN_MONITOR_IMAGES && found >= MIN_MONITOR_IMAGES { "; lower k= to hold out fewer" } else { "" };
-    format!(
-        "the monitor's leave-one-out kNN votes among the k={k} nearest of the held-out images to each of them: it holds out at least {MIN_MONITOR_IMAGES} images, and more than k (found {found}{lower})"
-    )
-}
-
 fn read_checkpoint(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     if let Some(v) = n.prop("every-steps").and_then(|e| cx.usize_min(e, &n.sub("every-steps"), 0)) {
         exp.checkpoint.every_steps = v;

@@ -28,7 +28,6 @@ mod target;
 use kdl::{KdlDocument, KdlNode};
 
 pub use experiment::{fewest_monitor_images, MIN_MONITOR_IMAGES};
-pub(crate) use experiment::monitor_images_help;
 pub use encoder::DEFAULT_PATCH;
 pub use mask::{MASK_KINDS, MAX_BLOCKS};
 pub use optimizer::OPTIMIZERS;
