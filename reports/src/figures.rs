@@ -673,7 +673,7 @@ fn paper_triangles(reg: &Registry, swept: &[&EvalRun], at: impl Fn(&EvalRun) -> 
     let mut paper: BTreeMap<i64, Vec<(f64, f64)>> = BTreeMap::new();
     let mut arch: BTreeMap<i64, String> = BTreeMap::new();
     // (not where the pretraining fixed a setting of Tables 6, 7 or 11 off the method's)
-    for e in swept.iter().filter(|e| crate::tables::of_the_paper(e) && crate::tables::fixed_off_the_method(reg, e).is_empty()) {
+    for e in swept.iter().filter(|e| crate::tables::paper_rows_apply(reg, e)) {
         for row in paper_ablation_rows(&e.record.varied.iter().collect::<Vec<_>>()) {
             arch.insert(row.table, row.arch.clone());
             let pts = paper.entry(row.table).or_default();

@@ -670,23 +670,27 @@ pub fn paper_ablation_point(varied: &[(&String, &String)]) -> Option<PaperRow> {
     paper_rows().into_iter().find(|p| p.table == *table && p.setting == *setting)
 }
 
-/// The settings of the paper's Tables 6, 7 and 11 (the mask's kind, the target, where the
-/// target is masked) that the pretraining of `e` held fixed off the method's (its
-/// `config.json`, which leaves the defaults, the method's, out): a file that fixes
+/// Whether the paper's ablation rows may stand beside `e` ([`of_the_paper`]), the table's
+/// and the figure's one rule: not where its pretraining held one of Tables 6, 7 and 11's
+/// settings (the mask's kind, the target, where the target is masked) fixed off the method's
+/// (its `config.json`, which leaves the defaults, the method's, out): a file that fixes
 /// `mask "random"` and varies `target.masking` was given Table 11's rows, which were measured
-/// with multi-block masks. Empty where no pretraining of the report holds the point's.
-pub(crate) fn fixed_off_the_method(reg: &Registry, e: &crate::registry::EvalRun) -> Vec<String> {
-    let Some(dir) = e.record.pretrain_dir.as_deref() else { return Vec::new() };
+/// with multi-block masks. Nothing is held fixed where no pretraining of the report holds the
+/// point's.
+pub(crate) fn paper_rows_apply(reg: &Registry, e: &crate::registry::EvalRun) -> bool {
+    if !of_the_paper(e) {
+        return false;
+    }
+    let Some(dir) = e.record.pretrain_dir.as_deref() else { return true };
     let want = crate::figures::tail2(std::path::Path::new(dir));
     let Some(cfg) = reg.pretrains.iter().find(|r| crate::figures::tail2(&r.dir) == want).and_then(|r| r.config.as_ref()) else {
-        return Vec::new();
+        return true;
     };
     let varied = |keys: &[&str]| keys.iter().any(|k| e.record.varied.contains_key(*k));
     [(&["mask", "mask.kind"][..], &cfg["mask"]["kind"]), (&["target", "target.kind"][..], &cfg["target"]["kind"]), (&["target.masking"][..], &cfg["target"]["masking"])]
         .into_iter()
         .filter(|(keys, _)| !varied(keys))
-        .filter_map(|(keys, value)| value.as_str().and_then(|v| paper_variant(keys[0], v)).filter(|(_, _, own)| !own).map(|(_, setting, _)| setting))
-        .collect()
+        .all(|(keys, value)| value.as_str().and_then(|v| paper_variant(keys[0], v)).is_none_or(|(_, _, own)| own))
 }
 
 /// Whether a varied setting may match a setting of the paper's ablations: not the seed, nor an
@@ -699,7 +703,7 @@ fn pretraining_key(key: &str) -> bool {
 /// an I-JEPA encoder's, or a record that names no recipe (the raw pixels, records written
 /// before the recipe was recorded); not another recipe's sweep over a setting of the same
 /// name.
-pub(crate) fn of_the_paper(e: &crate::registry::EvalRun) -> bool {
+fn of_the_paper(e: &crate::registry::EvalRun) -> bool {
     e.record.recipe.as_deref().is_none_or(|r| r == "ijepa")
 }
 
@@ -937,7 +941,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let mut paper: Vec<Option<PaperRow>> = evals
         .iter()
         .map(|e| {
-            (Some(e.record.protocol.as_str()) == paper_protocol && of_the_paper(e) && fixed_off_the_method(reg, e).is_empty())
+            (Some(e.record.protocol.as_str()) == paper_protocol && paper_rows_apply(reg, e))
                 .then(|| paper_ablation_point(&e.record.varied.iter().collect::<Vec<_>>()))
                 .flatten()
         })
