@@ -340,7 +340,8 @@ fn main() -> ExitCode {
         Err(e) => {
             let printed = e.print();
             if !e.use_stderr() {
-                ijepa_engine::stdout::note(printed.and_then(|()| std::io::Write::flush(&mut std::io::stdout())));
+                // (`failed` flushes what is left)
+                ijepa_engine::stdout::note(printed);
                 if let Some(why) = ijepa_engine::stdout::failed() {
                     eprintln!("error: writing the standard output: {why}: what was printed there is lost or incomplete");
                     return ExitCode::FAILURE;
