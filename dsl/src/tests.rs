@@ -380,6 +380,15 @@ fn cross_field_errors() {
     assert!(help.contains(", or patch=4") && !help.contains("patch=7"), "{help}");
     assert_eq!(errs("encoder width=100 depth=2 heads=3 patch=16"), ["heads_width"]);
     assert_eq!(errs("predictor width=100 heads=3"), ["heads_width"]);
+    // a width neither its heads nor the sin-cos table take: one error, whose help gives a width
+    // both take (it was two errors, the heads' advising heads=3, which 30 refuses again)
+    assert_eq!(errs("encoder width=30 depth=2 heads=4 patch=16"), ["heads_width"]);
+    let d = parse_str("t.kdl", "experiment \"t\" {\n encoder width=30 depth=2 heads=4 patch=16\n}\n").unwrap_err();
+    let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("e.g. width=28 or width=32") && !help.contains("heads=3"), "{help}");
+    // DINO's learnt table takes any width: the heads alone are advised
+    assert_eq!(errs("recipe \"dino\"\nencoder width=30 depth=2 heads=4 patch=16"), ["heads_width"]);
+    assert_eq!(errs("encoder width=30 depth=2 heads=3 patch=16"), ["out_of_range"]);
     // Inherited heads: vit-tiny has 3 heads, predictor width 384 is fine, 100 is not.
     assert_eq!(errs("encoder \"vit-tiny\"\npredictor width=100"), ["heads_width"]);
     // Default mask on an 8x8 grid: the smallest target block is 9 patches, min-keep is 10.

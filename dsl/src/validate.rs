@@ -13,8 +13,10 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
     // (first: a refused images= is set aside before the rules that count it)
     monitor_holds_enough_images(cx, exp);
     patch_divides_crop(cx, exp);
-    heads_divide_width(cx, exp);
-    sincos_widths(cx, exp);
+    // (a width its heads do not divide is reported once, by the heads rule, whose help gives a
+    // width fitting both rules: `width=30 heads=4` was two errors)
+    let heads_reported = heads_divide_width(cx, exp);
+    sincos_widths(cx, exp, &heads_reported);
     mask_is_feasible(cx, exp);
     data_source_rules(cx, exp);
     distributed_rules(cx, exp);
@@ -731,7 +733,9 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     });
 }
 
-fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
+/// Returns the blocks (`"encoder"`, `"predictor"`, `"decoder"`) whose width it refused.
+fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) -> Vec<&'static str> {
+    let mut reported = Vec::new();
     let enc = &exp.encoder;
     let enc_ok = cx.ok(&["encoder.heads", "encoder.width", "encoder.preset"]);
     if enc_ok && enc.num_heads > 0 && !enc.embed_dim.is_multiple_of(enc.num_heads) {
@@ -743,6 +747,7 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
             width_span: cx.span_of("encoder.width"),
             help: divisor_help(enc.embed_dim, enc.num_heads, exp.recipe != "dino"),
         });
+        reported.push("encoder");
     }
     let dec = &exp.decoder;
     if exp.recipe == "mae" && cx.ok(&["decoder.heads", "decoder.width"]) && !dec.embed_dim.is_multiple_of(dec.num_heads.max(1)) {
@@ -754,9 +759,10 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
             width_span: cx.span_of("decoder.width"),
             help: divisor_help(dec.embed_dim, dec.num_heads, true),
         });
+        reported.push("decoder");
     }
     if exp.recipe != "ijepa" {
-        return;
+        return reported;
     }
     let pred = &exp.predictor;
     let (heads, inherited) = match pred.num_heads {
@@ -787,14 +793,16 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) {
             width_span: cx.span_of("predictor.width"),
             help,
         });
+        reported.push("predictor");
     }
+    reported
 }
 
 /// The fixed 2-D sin-cos position tables (I-JEPA's encoder and predictor, MAE's encoder and
 /// decoder) give a quarter of the width to each of sin and cos of the row and of the column:
 /// the width must be a multiple of 4. (DINO's table is learnt; a recipe a program registers
 /// checks its own models.)
-fn sincos_widths(cx: &mut Ctx, exp: &Experiment) {
+fn sincos_widths(cx: &mut Ctx, exp: &Experiment, heads_reported: &[&str]) {
     let widths: &[(&str, &str, usize)] = match exp.recipe.as_str() {
         "ijepa" => &[("encoder.width", "encoder", exp.encoder.embed_dim), ("predictor.width", "predictor", exp.predictor.embed_dim)],
         "mae" => &[("encoder.width", "encoder", exp.encoder.embed_dim), ("decoder.width", "decoder", exp.decoder.embed_dim)],
@@ -802,7 +810,7 @@ fn sincos_widths(cx: &mut Ctx, exp: &Experiment) {
     };
     for &(path, block, width) in widths {
         let read = if block == "encoder" { cx.ok(&[path, "encoder.preset"]) } else { cx.ok(&[path]) };
-        if !read || width == 0 || width.is_multiple_of(4) {
+        if !read || width == 0 || width.is_multiple_of(4) || heads_reported.contains(&block) {
             continue;
         }
         let below = (width / 4 * 4).max(4);
@@ -821,8 +829,24 @@ fn sincos_widths(cx: &mut Ctx, exp: &Experiment) {
 }
 
 /// How to make `heads` divide `width`: the nearest head count that does, or the next width
-/// that takes these heads (a multiple of 4 too where a sin-cos table needs it: `sincos`).
+/// that takes these heads (a multiple of 4 too where a sin-cos table needs it: `sincos`; a
+/// width that is not one is then changed, not the heads, and the help says why).
 fn divisor_help(width: usize, heads: usize, sincos: bool) -> String {
+    let h = heads.max(1);
+    let step = if sincos { h / gcd(h, 4) * 4 } else { h };
+    let next = width.div_ceil(step).checked_mul(step);
+    if sincos && !width.is_multiple_of(4) {
+        let below = (width / step * step).max(step);
+        let mut help = format!(
+            "each head gets width/heads channels, so heads must divide the width, and the fixed \
+             2-D sin-cos position table gives a quarter of the width to each of sin and cos of \
+             the row and the column (a multiple of 4): e.g. width={below}"
+        );
+        if let Some(w) = next.filter(|w| *w != below) {
+            help.push_str(&format!(" or width={w}"));
+        }
+        return help;
+    }
     // The head count dividing the width that is closest to the one written (small search).
     let nearest = (1..=width.min(1024))
         .filter(|h| width.is_multiple_of(*h))
@@ -831,9 +855,7 @@ fn divisor_help(width: usize, heads: usize, sincos: bool) -> String {
     let mut help = format!(
         "each head gets width/heads channels, so heads must divide the width: e.g. heads={nearest}"
     );
-    let h = heads.max(1);
-    let step = if sincos { h / gcd(h, 4) * 4 } else { h };
-    if let Some(w) = width.div_ceil(step).checked_mul(step) {
+    if let Some(w) = next {
         help.push_str(&format!(" or width={w}"));
     }
     help
