@@ -195,7 +195,7 @@ fn an_imported_checkpoint_is_labelled_by_its_source() {
     let f = d.join("ev.kdl");
     std::fs::write(
         &f,
-        "experiment \"ev\" {\n    data \"fashion-mnist\" { crop-size 32; limit 512 }\n    encoder width=96 depth=2 heads=3 patch=4\n    predictor depth=2 width=48\n    mask \"multi-block\" { min-keep 4 }\n    eval \"knn\" { k 5 }\n}\n",
+        "experiment \"ev\" {\n    data \"fashion-mnist\" { crop-size 32; limit 512 }\n    encoder width=96 depth=2 heads=3 patch=4\n    predictor depth=2 width=48\n    mask \"multi-block\" { min-keep 4 }\n    eval \"knn\" { k 5; baselines \"random-init\" \"raw-pixels\" }\n}\n",
     )
     .unwrap();
     let runs = d.join("runs");
@@ -203,13 +203,30 @@ fn an_imported_checkpoint_is_labelled_by_its_source() {
     assert!(o.status.success(), "{}", text(&o));
     let eval = std::fs::read_dir(runs.join("ev"))
         .unwrap()
-        .map(|e| e.unwrap().path().join("eval.json"))
-        .find(|p| p.is_file())
-        .expect("an eval.json");
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("eval-knn-ijepa-"))
+        .expect("the checkpoint's evaluation")
+        .join("eval.json");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&eval).unwrap()).unwrap();
     assert_eq!(v["method"], "I-JEPA (official-step-tiny.pth.tar)");
     // (the epochs it says it was trained for: the official `epoch`, saved as epoch + 1)
     assert_eq!(v["pretrain_epochs"], 1, "{v}");
+    // the checkpoint is recorded by the evaluation that read it, and by no baseline (the random
+    // init and the pixels recorded the file given to `ijepa eval`, which they never read)
+    let mut baselines = 0;
+    for e in std::fs::read_dir(runs.join("ev")).unwrap() {
+        let p = e.unwrap().path().join("eval.json");
+        let Ok(t) = std::fs::read_to_string(&p) else { continue };
+        let r: serde_json::Value = serde_json::from_str(&t).unwrap();
+        let given = r["checkpoint"].as_str().unwrap();
+        if r["method"] == "I-JEPA (official-step-tiny.pth.tar)" {
+            assert!(given.ends_with("official-step-tiny.pth.tar"), "{r}");
+        } else {
+            baselines += 1;
+            assert_eq!(given, "", "{r}");
+        }
+    }
+    assert!(baselines > 0, "the baselines ran");
     // `ijepa eval` holds its stage folders as `ijepa run` does: a second process there is
     // told who holds it, and writes nothing beside it
     std::fs::remove_file(&eval).unwrap();

@@ -1267,11 +1267,13 @@ fn record(
         varied: meta.varied.clone(),
         pretrain_dir: source.pretrain_dir.as_ref().map(|d| d.display().to_string()),
         // (a file given to `ijepa eval` by its absolute path: the report checks whether it was
-        // written again since from whichever folder it runs in)
+        // written again since from whichever folder it runs in; a baseline reads no file and
+        // records an empty one, under `ijepa eval` too, where it recorded the file given)
         checkpoint: Some(
-            match source.pretrain_dir {
-                None => std::path::absolute(&source.checkpoint).unwrap_or_else(|_| source.checkpoint.clone()),
-                Some(_) => source.checkpoint.clone(),
+            match (subject, &source.pretrain_dir) {
+                (Subject::RandomInit | Subject::RawPixels, _) => PathBuf::new(),
+                (Subject::Pretrained, None) => std::path::absolute(&source.checkpoint).unwrap_or_else(|_| source.checkpoint.clone()),
+                (Subject::Pretrained, Some(_)) => source.checkpoint.clone(),
             }
             .display()
             .to_string(),
