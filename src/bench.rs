@@ -36,10 +36,13 @@ impl BenchCommand {
     /// not given `--products` (which wins over the variable; `bench data` has no matrix
     /// products: a misspelt variable refused it).
     pub(crate) fn reads_products_env(&self) -> bool {
+        // (on a GPU named by `--device` the CPU kernels compute nothing: a misspelt variable
+        // left in the shell refused `bench step --device cuda`)
+        let reads = |b: &BenchStep| b.products.is_none() && !b.device.starts_with("cuda");
         match self {
-            BenchCommand::Step(b) => b.products.is_none(),
-            BenchCommand::Dist(b) => b.step.products.is_none(),
-            BenchCommand::Features(b) => b.step.products.is_none(),
+            BenchCommand::Step(b) => reads(b),
+            BenchCommand::Dist(b) => reads(&b.step),
+            BenchCommand::Features(b) => reads(&b.step),
             BenchCommand::Data(_) => false,
         }
     }

@@ -703,6 +703,10 @@ fn the_cpu_products_kernel_is_named_and_a_bad_one_refused() {
     assert!(err.contains("IJEPA_CPU_PRODUCTS: \"mkl\" is not a kernel") && err.contains("auto, blas or onednn"), "{err}");
     let o = bad(&["check", "experiments/quickstart.kdl"]);
     assert!(o.status.success(), "{:?}", outputs(&o));
+    // a bench on a GPU does not read it (here, with no GPU, the device is what is refused)
+    let o = bad(&["bench", "step", "--steps", "1", "--device", "cuda"]);
+    let (out, err) = outputs(&o);
+    assert!(!err.contains("IJEPA_CPU_PRODUCTS"), "{out}{err}");
     let o = ijepa(&["bench", "step", "--products", "mkl"]);
     assert_eq!(o.status.code(), Some(2), "{:?}", outputs(&o));
 }
