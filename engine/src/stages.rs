@@ -466,7 +466,12 @@ fn check_run_encoder(exp: &Experiment, checkpoint: &Path, run: Option<&(PathBuf,
             _ => Ok(()),
         },
     };
-    let Some((run, config)) = run else { return own_record() };
+    let Some((run, config)) = run else {
+        if let Some(warning) = heads_unrecorded(exp, checkpoint) {
+            tracing::warn!("{warning}");
+        }
+        return own_record();
+    };
     let mut differ = Vec::new();
     if let Some(recipe) = config.get("recipe").and_then(|r| r.as_str()).filter(|r| *r != exp.recipe) {
         differ.push(format!("recipe {recipe} there, {} here", exp.recipe));
@@ -491,6 +496,25 @@ fn check_run_encoder(exp: &Experiment, checkpoint: &Path, run: Option<&(PathBuf,
             differ.join(", ")
         ),
     })
+}
+
+/// A checkpoint no run folder holds and whose metadata records no head count (an official
+/// `.pth.tar`, a state dict, an import made without `--heads`) is evaluated with the
+/// experiment's: warned of where that count is not the one every official model of the width
+/// has (the official code builds its models from those presets: a file of it evaluated with
+/// `heads=6` at width 192 computed other features, said nowhere).
+fn heads_unrecorded(exp: &Experiment, checkpoint: &Path) -> Option<String> {
+    if crate::checkpoint::state::encoder_heads_of(checkpoint).is_some() {
+        return None;
+    }
+    let (width, heads) = (exp.encoder.embed_dim, exp.encoder.num_heads);
+    let &(preset, _, _, official, _) = ijepa_dsl::config::VIT_PRESETS.iter().find(|p| p.1 == width)?;
+    (official != heads).then(|| format!(
+        "{}: no tensor carries the encoder's attention-head count and the file records none: it is evaluated with {}'s {heads} heads, where the official models of width {width} ({}) have {official}; if it was trained with {official}, its features under {heads} are not the ones it learnt: write heads={official} on `encoder` (or record its count with `ijepa import-checkpoint --heads N`)",
+        checkpoint.display(),
+        exp.name,
+        preset.replace('-', "_")
+    ))
 }
 
 /// The models an `eval` block evaluates: the pretrained encoder, then its baselines.
@@ -1403,6 +1427,23 @@ mod tests {
         for (recorded, auto) in cases {
             assert_eq!(auto_where_trained(recorded), auto, "{recorded}");
         }
+    }
+
+    /// A checkpoint that records no head count, evaluated at a preset's width under another
+    /// count than the official models of that width have, is warned of; at the official count,
+    /// at a width no preset has, or from a file that records its count, nothing is said.
+    #[test]
+    fn an_unrecorded_head_count_off_the_presets_is_warned_of() {
+        let d = crate::testdir::scratch("stages", "heads");
+        let exp = |width: usize, heads: usize| ijepa_dsl::parse_str("t.kdl", &format!("experiment \"t\" {{ encoder width={width} depth=1 heads={heads} patch=4 }}")).unwrap();
+        let pth = d.join("official.pth.tar");
+        let w = heads_unrecorded(&exp(192, 6), &pth).expect("6 heads at width 192 (vit_tiny: 3)");
+        assert!(w.contains("t's 6 heads") && w.contains("width 192 (vit_tiny) have 3") && w.contains("heads=3"), "{w}");
+        assert_eq!(heads_unrecorded(&exp(192, 3), &pth), None);
+        assert_eq!(heads_unrecorded(&exp(96, 4), &pth), None);
+        let ours = d.join("ours.safetensors");
+        crate::checkpoint::state::save_weights_with(&ours, &[("x".to_string(), Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu)))], &[(crate::checkpoint::state::ENCODER_HEADS, "6")]).unwrap();
+        assert_eq!(heads_unrecorded(&exp(192, 6), &ours), None);
     }
 
     /// `ijepa eval` reads its checkpoint once: the step it records is the one of the version
