@@ -217,11 +217,14 @@ fn monitor_reads_and_checks_its_settings() {
     assert_eq!(exp("epochs 3").monitor, None, "off unless asked for");
     assert_eq!(errs("monitor every=0"), ["out_of_range"]);
     assert_eq!(errs("monitor images=10"), ["out_of_range"]);
+    assert!(parse_str("t.kdl", "experiment \"t\" {\nmonitor images=0 k=20\n}\n").unwrap_err().render_plain().contains("must be at least 21"));
     // (more than k: said where images= is written, as the least it may be)
     assert_eq!(errs("monitor images=50 k=50"), ["out_of_range"]);
     assert_eq!(errs("monitor images=20"), ["out_of_range"]);
     assert_eq!(errs("monitor images=20 k=19"), Vec::<String>::new());
     assert_eq!(errs("monitor k=2000"), ["out_of_range"]);
+    // (k + 1 wrapped to 0 at the largest k: images=40 passed, and the run failed in libtorch)
+    assert_eq!(errs("monitor images=40 k=18446744073709551615"), ["out_of_range"]);
     // (below the floor of 20, lowering k cannot help: not advised)
     let text = |src: &str| parse_str("t.kdl", &format!("experiment \"t\" {{\n{src}\n}}\n")).map_or_else(|d| d.render_plain(), |_| String::new());
     assert!(text("monitor k=5 images=5").contains("must be at least 20") && !text("monitor k=5 images=5").contains("lower k="));
@@ -379,6 +382,11 @@ fn cross_field_errors() {
     let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(help.contains(", or patch=4") && !help.contains("patch=7"), "{help}");
     assert_eq!(errs("encoder width=100 depth=2 heads=3 patch=16"), ["heads_width"]);
+    // a patch of 2^32 is refused at once (the help's search for a patch dividing the crop
+    // counted down from it for minutes)
+    let t = std::time::Instant::now();
+    assert_eq!(errs("data fashion-mnist { crop-size 28 }\nencoder width=32 depth=1 heads=2 patch=4294967296"), ["patch_crop"]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "{:?}", t.elapsed());
     assert_eq!(errs("predictor width=100 heads=3"), ["heads_width"]);
     // a width neither its heads nor the sin-cos table take: one error, whose help gives a width
     // both take (it was two errors, the heads' advising heads=3, which 30 refuses again)

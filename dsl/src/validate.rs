@@ -716,7 +716,8 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     // or a patch that divides the crop (the largest below this one giving a grid it can use,
     // and dividing DINO's local crops too)
     let local = (exp.recipe == "dino" && exp.dino.local_crops > 0).then_some(exp.dino.local_size);
-    if let Some(p) = (1..patch).rev().find(|p| crop.is_multiple_of(*p) && crop / p >= if masks { 2 } else { 1 } && local.is_none_or(|l| l.is_multiple_of(*p))) {
+    // (no patch above the crop divides it: a patch of 2^32 searched for minutes)
+    if let Some(p) = (1..patch.min(crop.saturating_add(1))).rev().find(|p| crop.is_multiple_of(*p) && crop / p >= if masks { 2 } else { 1 } && local.is_none_or(|l| l.is_multiple_of(*p))) {
         help.push_str(&format!(", or patch={p}"));
     }
     if cx.span_of("encoder.patch").is_none() {

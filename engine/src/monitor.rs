@@ -89,7 +89,7 @@ pub fn spread(x: &Tensor) -> Result<f64> {
 /// Errors: fewer than `k + 1` rows, `k == 0`, labels not matching the rows or out of range.
 pub fn knn_loo(x: &Tensor, y: &[i64], num_classes: usize, k: usize) -> Result<f64> {
     let n = y.len() as i64;
-    if k == 0 || (k as i64) >= n {
+    if k == 0 || i64::try_from(k).map_or(true, |k| k >= n) {
         return Err(Error::Config(format!("monitor kNN: k = {k} needs more than {n} images")));
     }
     if x.size().first().copied() != Some(n) {

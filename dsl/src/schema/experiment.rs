@@ -476,7 +476,8 @@ pub const MIN_MONITOR_IMAGES: usize = 20;
 /// The fewest images a monitor voting among `k` neighbours can hold out: [`MIN_MONITOR_IMAGES`],
 /// and more than `k` (what `check`'s and the run's advice on a small training split count).
 pub fn fewest_monitor_images(k: usize) -> usize {
-    MIN_MONITOR_IMAGES.max(k + 1)
+    // (saturating: k = 2^64-1 wrapped to a least of 20, and the run failed in libtorch)
+    MIN_MONITOR_IMAGES.max(k.saturating_add(1))
 }
 
 fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
@@ -490,8 +491,8 @@ fn read_monitor(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     // leave-one-out kNN needs at least 20 images and more than k: checked on the experiment as
     // a whole, with the k it ends with (`validate`: a sweep's point sets images= and k= one
     // after the other, and `images=16` was told ">= 20", then at 20 that 20 neighbours need
-    // more)
-    if let Some(v) = n.prop("images").and_then(|e| cx.usize_min(e, &n.sub("images"), 1)) {
+    // more; `images=0` was told ">= 1", then at 1 ">= 21")
+    if let Some(v) = n.prop("images").and_then(|e| cx.usize_min(e, &n.sub("images"), 0)) {
         m.images = v;
     }
     if let Some(v) = n.prop("rank-floor").and_then(|e| cx.f64_in(e, &n.sub("rank-floor"), Bound::NonNegative)) {

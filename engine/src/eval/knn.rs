@@ -34,7 +34,8 @@ pub fn knn(train: &Features, test: &Features, num_classes: usize, k: usize, t: f
     };
     let (tr, te) = (normed(&train.x), normed(&test.x));
     let ntrain = tr.size()[0];
-    let k = (k as i64).min(ntrain);
+    // (a k past i64's range was negative, and libtorch refused it after the pretraining)
+    let k = i64::try_from(k).unwrap_or(i64::MAX).min(ntrain);
     let ytr = super::labels(&train.y);
     let yte = super::labels(&test.y);
     let rows = (CHUNK_ELEMS / ntrain).max(1);
@@ -92,6 +93,8 @@ mod tests {
         assert_eq!(knn(&train, &test, 2, 3, 0.01).unwrap(), 0.0);
         // k larger than the train set is clamped
         assert_eq!(knn(&train, &test, 2, 50, 100.0).unwrap(), 100.0);
+        // (one past i64's range too: it turned negative, and libtorch refused it)
+        assert_eq!(knn(&train, &test, 2, usize::MAX, 100.0).unwrap(), 100.0);
         assert!(knn(&train, &test, 2, 0, 0.07).is_err());
         assert!(knn(&train, &test, 2, 1, 0.0).is_err());
         assert!(knn(&train, &test, 1, 1, 0.07).is_err(), "label 1 is out of range");
