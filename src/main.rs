@@ -545,10 +545,16 @@ enum Inputs {
     Unchecked,
 }
 
+/// Prints a file's diagnostics as miette renders them (colours on a terminal), every control
+/// character a value of the file carries shown as its escape ([`ijepa_dsl::printable`]).
+fn print_diagnostics(diags: ijepa_dsl::Diagnostics) {
+    eprintln!("{}", ijepa_dsl::printable(&format!("{:?}", miette::Report::new(diags)), true));
+}
+
 /// Loads an experiment file with its sweep, printing diagnostics on failure.
 fn load_study(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), ExitCode> {
     ijepa_dsl::load_study(file).map_err(|diags| {
-        eprintln!("{:?}", miette::Report::new(diags));
+        print_diagnostics(diags);
         ExitCode::FAILURE
     })
 }
@@ -557,7 +563,7 @@ fn load_study(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Exit
 /// placeholder, subset and split files), each missing one a diagnostic at its setting.
 fn load_study_checked(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), ExitCode> {
     ijepa_dsl::load_study_checked(file).map_err(|diags| {
-        eprintln!("{:?}", miette::Report::new(diags));
+        print_diagnostics(diags);
         ExitCode::FAILURE
     })
 }
@@ -722,7 +728,7 @@ fn cmd_slurm(file: &std::path::Path, runs_dir: &std::path::Path, out: Option<Pat
             study
         }
         Err(diags) => {
-            eprintln!("{:?}", miette::Report::new(diags));
+            print_diagnostics(diags);
             return Ok(ExitCode::FAILURE);
         }
     };

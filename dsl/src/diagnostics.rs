@@ -667,6 +667,36 @@ impl Diagnostics {
         }
         let mut text = lines.join("\n");
         text.push('\n');
-        text
+        printable(&text, false)
     }
+}
+
+/// `text` with every control character a file's values may carry shown as its escape
+/// (`\u{1b}`), not sent to the terminal: a value written `"a\u{1b}[2J"` cleared the screen
+/// of whoever read its error, `\u{1b}]0;...\u{7}` set the window's title. Line feeds and tabs
+/// stay; with `keep_colours`, so do the colour sequences (`ESC [ digits ; m`) a rendering adds
+/// (a value's own colour sequence is kept too: it cannot move the cursor or write elsewhere).
+pub fn printable(text: &str, keep_colours: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if keep_colours && c == '\u{1b}' {
+            let body = &rest[1..];
+            if let Some(tail) = body.strip_prefix('[') {
+                let n = tail.find(|ch: char| !(ch.is_ascii_digit() || ch == ';')).unwrap_or(tail.len());
+                if tail[n..].starts_with('m') {
+                    out.push_str(&rest[..n + 3]);
+                    rest = &rest[n + 3..];
+                    continue;
+                }
+            }
+        }
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }

@@ -60,7 +60,7 @@ use kdl::KdlDocument;
 use miette::SourceSpan;
 
 pub use config::Experiment;
-pub use diagnostics::{Diagnostics, DslError};
+pub use diagnostics::{printable, Diagnostics, DslError};
 pub use reader::SpanMap;
 pub use schema::distributed::{slurm_time_seconds, MAX_NODES, MAX_PROCS_PER_NODE};
 pub use schema::{fewest_monitor_images, DEFAULT_PATCH, MASK_KINDS, MAX_BLOCKS, MIN_MONITOR_IMAGES, OPTIMIZERS};
@@ -428,6 +428,20 @@ fn leading_point_number(src: &str) -> Option<usize> {
 
 /// KDL v2 syntax -> document, or one diagnostic per syntax error.
 pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
+    // (a control character KDL allows nowhere in a file, written raw: a NUL byte read
+    // "Expected integer ... Did you want a space here?" at a caret on nothing visible)
+    if let Some((at, c)) = src.char_indices().find(|&(_, c)| c.is_ascii_control() && !matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r')) {
+        let name = match c {
+            '\0' => "a NUL byte".to_string(),
+            c => format!("the control character U+{:04X}", c as u32),
+        };
+        return Err(vec![DslError::Syntax {
+            message: format!("the file holds {name}, which KDL allows nowhere"),
+            span: (at, 1).into(),
+            label: "here (invisible)".into(),
+            help: "an experiment file is text: remove it (a binary file, or one cut short or garbled by a copy?); inside a string, write it as an escape (`\\u{1b}`)".into(),
+        }]);
+    }
     if let Some(at) = too_deep(src) {
         return Err(vec![DslError::Syntax {
             message: format!("blocks nested more than {MAX_NESTING} levels deep"),

@@ -1551,3 +1551,22 @@ fn unread_augmentations_are_said_when_written_or_varied() {
     assert!(says(&format!("{}sweep {{ vary \"data.horizontal-flip\" 0; }}\n", base.replace("FLIP", "")).replace("recipe \"dino\"\n", "")
         .replace("sweep {", "sweep { vary \"recipe\" \"dino\";")));
 }
+
+/// A value carrying control characters is shown with them escaped, in the rendering of its
+/// error: `precision "a\u{1b}[2J"` cleared the terminal of whoever read the error, a name
+/// holding `\u{1b}]0;T\u{7}` set its title. A rendering's own colours stay.
+#[test]
+fn control_characters_of_values_are_shown_escaped() {
+    let src = "experiment \"t\" {\n precision \"a\\u{1b}[2J\\u{1b}]0;T\\u{7}b\"\n loss \"x\\u{8}\"\n}\n";
+    let text = parse_str("t.kdl", src).unwrap_err().render_plain();
+    assert!(!text.chars().any(|c| c.is_control() && c != '\n'), "{text:?}");
+    assert!(text.contains("a\\u{1b}[2J\\u{1b}]0;T\\u{7}b") && text.contains("x\\u{8}"), "{text}");
+    // (colour sequences are kept where asked: a terminal rendering's)
+    assert_eq!(crate::printable("\u{1b}[31mred\u{1b}[0m \u{1b}[2J\r\u{7}", true), "\u{1b}[31mred\u{1b}[0m \\u{1b}[2J\\u{d}\\u{7}");
+    assert_eq!(crate::printable("\u{1b}[31m\tok\n", false), "\\u{1b}[31m\tok\n");
+    // a NUL written raw in the file is named, where it is (it read "Expected integer")
+    let d = parse_str("t.kdl", "experiment \"t\" {\n epochs 1\u{0}\n}\n").unwrap_err();
+    assert_eq!(d.codes(), ["ijepa::dsl::syntax"]);
+    let text = d.render_plain();
+    assert!(text.contains("the file holds a NUL byte") && text.contains("t.kdl:2:10"), "{text}");
+}
