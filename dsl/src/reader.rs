@@ -409,6 +409,12 @@ fn integer_from_kdl(v: &KdlValue, max: u128) -> Result<u128, Mismatch> {
             help: format!("{} is beyond any value this setting takes (its range is in docs/language.md)", v),
         }),
         KdlValue::Integer(i) => Ok(i.unsigned_abs()),
+        // (a whole float past the setting's range is too large, not a spelling: `epochs 1e40`
+        // was advised to write 340282366920938463463374607431768211455, a saturated cast)
+        KdlValue::Float(f) if f.is_finite() && f.fract() == 0.0 && (*f > max as f64 || *f as u128 > max) => Err(Mismatch::Range {
+            message: "too large".into(),
+            help: format!("{f:e} is beyond any value this setting takes (its range is in docs/language.md)"),
+        }),
         KdlValue::Float(f) => Err(Mismatch::Type {
             help: if f.is_finite() && f.fract() == 0.0 && *f >= 0.0 {
                 format!("write the integer without a decimal point: `{}`", *f as u128)

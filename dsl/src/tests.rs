@@ -322,6 +322,11 @@ fn value_errors() {
     // a literal beyond the largest float is read as inf: the help names that case too (it
     // said only "#inf, #-inf and #nan are not allowed" to someone who wrote `1e400`)
     assert_eq!(errs("ipe-scale 1e400"), ["out_of_range"]);
+    // a whole float past an integer setting's range is too large, not advised as an integer
+    // (`epochs 1e40` was told to write 340282366920938463463374607431768211455)
+    assert_eq!(errs("epochs 1e40"), ["out_of_range"]);
+    assert_eq!(errs("seed 18446744073709551616.0"), ["out_of_range"]);
+    assert_eq!(errs("epochs 3.0"), ["wrong_type"]);
     let text = parse_str("t.kdl", "experiment \"t\" {\n ipe-scale 1e400\n}\n").unwrap_err().render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(text.contains("beyond the largest float") && text.contains("1e400"), "{text}");
     assert_eq!(errs("loss \"l1\""), ["unknown_value"]);
