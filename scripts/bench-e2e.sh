@@ -95,7 +95,9 @@ for ((r = 1; r <= rounds; r++)); do
             # "epoch   2/6  loss ...  1780 ms/step  17 img/s  28.6 s": images = steps x batch
             steps=$(sed -n 's/^done: \([0-9]*\) steps.*/\1/p' <<<"$out")
             # "pretraining ... on 512 images, 6 epochs x 16 steps of 32, ...": bench step times these
-            ipe=$(sed -n 's/^pretraining .* epochs x \([0-9]*\) steps of .*/\1/p' <<<"$out" | head -1)
+            # (one epoch reads "1 epoch x 16 steps")
+            ipe=$(sed -n 's/^pretraining .* epochs\? x \([0-9]*\) steps\? of .*/\1/p' <<<"$out" | head -1)
+            [[ -n $ipe && -n $steps ]] || { echo "$out" >&2; echo "bench-e2e: the run's output did not say its steps (the lines above); this script reads 'done: N steps' and 'E epochs x S steps of B'" >&2; exit 1; }
             read -r w a l < <(awk -v t0="$t0" -v t1="$t1" -v steps="$steps" -v b="$batch" -v e="$epochs" '
                 /^epoch +[0-9]+\/[0-9]+ .* s$/ { n++; s = $(NF - 1); tot += s; if (n > 1) rest += s }
                 END { per = steps * b / e; printf "%.2f %.2f %.2f\n", steps * b / (t1 - t0), steps * b / tot, (e > 1 ? per * (e - 1) / rest : 0) }' <<<"$out")

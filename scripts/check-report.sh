@@ -17,7 +17,10 @@ if [ $# -ne 2 ]; then
 fi
 report=$(realpath "$1")
 shot=$(realpath -m "$2")
-[ -f "$report" ] || { echo "$report: no such file" >&2; exit 2; }
+[ -f "$report" ] || { echo "$report: no such file$([ -d "$report" ] && echo " (a folder: give its report.html)")" >&2; exit 2; }
+# (a folder as SCREENSHOT: chromium wrote nothing and the check said it had; a missing folder)
+[ -d "$shot" ] && { echo "$shot is a folder: give the screenshot's file name (e.g. $shot/report.png)" >&2; exit 2; }
+[ -d "$(dirname "$shot")" ] || { echo "$(dirname "$shot"): no such folder for the screenshot" >&2; exit 2; }
 
 chromium="${CHROMIUM:-}"
 if [ -z "$chromium" ]; then
@@ -87,7 +90,8 @@ timeout 120 "$chromium" "${flags[@]}" --virtual-time-budget=10000 --window-size=
 }
 
 # 2. The verdict, and the page height for the screenshot.
-expected=$(grep -o '<figure [^>]*class="plot"' "$report" | wc -l)
+# (grep finds nothing in a report without figures: not a failure under pipefail)
+expected=$({ grep -o '<figure [^>]*class="plot"' "$report" || true; } | wc -l)
 height=$(python3 - "$work/dom.html" "$expected" <<'EOF'
 import html, json, re, sys
 dom, expected = open(sys.argv[1], encoding="utf-8").read(), int(sys.argv[2])
@@ -119,5 +123,5 @@ timeout 120 "$chromium" "${flags[@]}" --virtual-time-budget=5000 --window-size=1
     tail -20 "$work/shot.log" >&2
     exit 1
 }
-[ -s "$shot" ] || { echo "no screenshot written" >&2; exit 1; }
+[ -f "$shot" ] && [ -s "$shot" ] || { echo "no screenshot written" >&2; exit 1; }
 echo "screenshot: $shot (1400x$height)" >&2
