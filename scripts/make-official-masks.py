@@ -9,7 +9,10 @@ min, max) and how often each patch falls in a target.
 
     python scripts/make-official-masks.py OFFICIAL_CHECKOUT tests/fixtures/official-masks-224-16.json
 
-needs: torch in the venv. The sampler seeds itself per call, so the output is deterministic.
+needs: torch in the venv. The collator seeds the block sizes itself, per call; the block
+positions come from torch's global generator, seeded here (`seed` in the config written): the
+same checkout gives the same file. (Unseeded, the mean context length moved by ~0.4 patch from
+one draw to the next.)
 """
 import json
 import sys
@@ -20,10 +23,15 @@ import torch
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
+    import os
+    if not os.path.isfile(os.path.join(sys.argv[1], "src", "masks", "multiblock.py")):
+        sys.exit(f"{sys.argv[1]}: not a facebookresearch/ijepa checkout (no src/masks/multiblock.py)")
+    if os.path.isdir(sys.argv[2]):
+        sys.exit(f"{sys.argv[2]} is a folder: give the JSON file to write")
     sys.path.insert(0, sys.argv[1])
     from src.masks.multiblock import MaskCollator
 
-    cfg = {"image_size": 224, "patch_size": 16, "batch": 32, "batches": 400, "n_targets": 4, "n_context": 1,
+    cfg = {"seed": 0, "image_size": 224, "patch_size": 16, "batch": 32, "batches": 400, "n_targets": 4, "n_context": 1,
            "min_keep": 10, "target_scale": [0.15, 0.2], "context_scale": [0.85, 1.0],
            "aspect_ratio": [0.75, 1.5], "allow_overlap": False}
     collator = MaskCollator(
@@ -32,6 +40,7 @@ def main():
         aspect_ratio=tuple(cfg["aspect_ratio"]), nenc=cfg["n_context"], npred=cfg["n_targets"],
         min_keep=cfg["min_keep"], allow_overlap=cfg["allow_overlap"])
     grid = cfg["image_size"] // cfg["patch_size"]
+    torch.manual_seed(cfg["seed"])
     ctx, tgt = [], []
     hits = torch.zeros(grid * grid, dtype=torch.float64)
     for _ in range(cfg["batches"]):
