@@ -270,6 +270,26 @@ impl super::dataset::Dataset for FashionMnist {
 
 #[cfg(test)]
 mod tests {
+    /// The subset's README gives each file's SHA-256 (what `scripts/make-fmnist-subset.py`
+    /// reproduces): those of the files embedded (they were the earlier, smaller subset's).
+    #[test]
+    fn the_readme_names_the_embedded_files_hashes() {
+        use sha2::{Digest, Sha256};
+        let readme = include_str!("../../../data/fashion-mnist-subset/README.md");
+        let files: [(&str, &[u8]); 4] = [
+            ("train-images-idx3-ubyte.gz", super::EMB_TRAIN_IMAGES),
+            ("train-labels-idx1-ubyte.gz", super::EMB_TRAIN_LABELS),
+            ("t10k-images-idx3-ubyte.gz", super::EMB_TEST_IMAGES),
+            ("t10k-labels-idx1-ubyte.gz", super::EMB_TEST_LABELS),
+        ];
+        for (name, bytes) in files {
+            let line = readme.lines().find(|l| l.starts_with(name) && l.contains("sha256")).unwrap_or_else(|| panic!("{name}: no hash line"));
+            let said = line.split_whitespace().last().unwrap();
+            let hex: String = Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(said, hex, "{name}");
+        }
+    }
+
     use super::*;
     use ijepa_dsl::config::DataConfig;
 
