@@ -24,6 +24,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def main():
+    import os
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    if not os.path.isfile(os.path.join(sys.argv[1], "vision_transformer.py")) or not os.path.isfile(os.path.join(sys.argv[1], "utils.py")):
+        sys.exit(f"{sys.argv[1]}: not a facebookresearch/dino checkout (no vision_transformer.py and utils.py)")
     sys.path.insert(0, sys.argv[1])
     import vision_transformer as vits
     from utils import MultiCropWrapper

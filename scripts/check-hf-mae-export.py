@@ -30,6 +30,8 @@ if not hasattr(np, "float"):
 
 
 def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
     hf_dir, official, checkout = sys.argv[1:4]
     from safetensors.torch import load_file
     from transformers import ViTMAEModel

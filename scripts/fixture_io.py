@@ -8,6 +8,22 @@ import subprocess
 import torch
 
 
+def check_inputs(checkout, repo, markers, out):
+    """Exits with a message naming the cause (not a traceback after the whole step) when
+    `checkout` is not a checkout of `repo` (none of `markers`, paths inside it, exists) or the
+    folder of the output path `out` (without extension) does not exist."""
+    import os
+    import sys
+    if not os.path.isdir(checkout):
+        sys.exit(f"{checkout}: no such folder (give a checkout of {repo})")
+    missing = [m for m in markers if not os.path.isfile(os.path.join(checkout, m))]
+    if missing:
+        sys.exit(f"{checkout}: not a checkout of {repo} (no {', '.join(missing)})")
+    folder = os.path.dirname(out) or "."
+    if not os.path.isdir(folder):
+        sys.exit(f"{folder}: no such folder for the output {out}.safetensors / .json")
+
+
 def official_commit(checkout, given=None):
     """`given`, else `git -C checkout rev-parse HEAD`, else "unknown" (not a git checkout)."""
     if given is not None:

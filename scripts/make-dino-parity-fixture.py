@@ -89,7 +89,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fixture_io import official_commit, write_safetensors
+from fixture_io import check_inputs, official_commit, write_safetensors
 
 
 def main():
@@ -128,6 +128,9 @@ def main():
     ap.add_argument("--official-commit", default=None,
                     help="the checkout's commit (default: `git -C OFFICIAL rev-parse HEAD`, if it is a git checkout)")
     a = ap.parse_args()
+    check_inputs(a.official, "facebookresearch/dino", ["main_dino.py", "vision_transformer.py", "utils.py"], a.out)
+    if a.width % a.heads:
+        sys.exit(f"--heads {a.heads} must divide --width {a.width}")
 
     sys.path.insert(0, a.official)
     import torchvision

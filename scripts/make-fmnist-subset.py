@@ -34,8 +34,15 @@ NUM_CLASSES = 10
 
 
 def read_idx(path, magic):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: no such file (SRC holds the original *-idx?-ubyte.gz files)")
+    except (OSError, EOFError) as e:
+        raise SystemExit(f"{path}: not a whole gzip file ({e})")
+    if len(data) < 8:
+        raise SystemExit(f"{path}: {len(data)} bytes, too short for an idx file")
     (m,) = struct.unpack(">I", data[:4])
     if m != magic:
         raise SystemExit(f"{path}: magic {m:#010x}, expected {magic:#010x}")
@@ -61,6 +68,10 @@ def write_gz(path, payload):
 
 
 def main():
+    if any(a in ("-h", "--help") for a in sys.argv[1:]) or len(sys.argv) > 3:
+        raise SystemExit(__doc__)
+    if not os.path.isdir(SRC):
+        raise SystemExit(f"{SRC}: no such folder (SRC holds the original Fashion-MNIST *-idx?-ubyte.gz files)")
     os.makedirs(DST, exist_ok=True)
     for split, per_class in PER_CLASS.items():
         idims, images, isize = read_idx(os.path.join(SRC, f"{split}-images-idx3-ubyte.gz"), 0x803)

@@ -54,7 +54,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from fixture_io import official_commit, write_safetensors
+from fixture_io import check_inputs, official_commit, write_safetensors
 
 
 def main():
@@ -82,6 +82,9 @@ def main():
     ap.add_argument("--official-commit", default=None,
                     help="the checkout's commit (default: `git -C OFFICIAL rev-parse HEAD`, if it is a git checkout)")
     a = ap.parse_args()
+    check_inputs(a.official, "facebookresearch/mae", ["models_mae.py"], a.out)
+    if a.width % a.heads or a.dec_width % a.dec_heads:
+        sys.exit("--heads must divide --width, and --dec-heads --dec-width")
 
     if not hasattr(np, "float"):  # util/pos_embed.py's np.float (removed in numpy 1.24) was the builtin float
         np.float = float

@@ -25,6 +25,12 @@ def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     official, out = sys.argv[1], sys.argv[2]
+    import os
+    if not os.path.isfile(os.path.join(official, "src", "helper.py")):
+        sys.exit(f"{official}: not a facebookresearch/ijepa checkout (no src/helper.py)")
+    if os.path.exists(out) and not os.path.isdir(out):
+        sys.exit(f"{out}: not a folder (the key lists are written into it)")
+    os.makedirs(out, exist_ok=True)
     sys.path.insert(0, official)
     from src.helper import init_model
 

@@ -34,7 +34,7 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
-from fixture_io import write_safetensors
+from fixture_io import check_inputs, write_safetensors
 
 
 def main():
@@ -56,6 +56,9 @@ def main():
     ap.add_argument("--ema", type=float, default=0.996)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
+    check_inputs(a.official, "facebookresearch/ijepa", ["src/models/vision_transformer.py", "src/helper.py"], a.out)
+    if a.width % a.heads or a.pred_width % a.heads:
+        sys.exit(f"--heads {a.heads} must divide --width {a.width} and --pred-width {a.pred_width} (the predictor takes the encoder's heads)")
     sys.path.insert(0, a.official)
     import src.models.vision_transformer as vit
     from src.helper import init_opt
