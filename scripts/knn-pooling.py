@@ -121,7 +121,7 @@ def main():
         xq, yq = idx_file(r + "t10k-images-idx3-ubyte.gz"), idx_file(r + "t10k-labels-idx1-ubyte.gz").long()
         images, bank, query = torch.cat([xtr, xq]), torch.arange(len(xtr)), torch.arange(len(xtr), len(xtr) + len(xq))
         labels = torch.cat([ytr, yq])
-        split = "test split (10,000) against the training split (60,000)"
+        split = f"test split ({len(xq):,}) against the training split ({len(xtr):,})"
     else:
         g = torch.Generator().manual_seed(1)
         held, rest = [], []
@@ -154,7 +154,11 @@ def main():
     for name, path in subjects:
         enc = model()
         if path:
-            enc.load_state_dict(load_encoder(path), strict=True)
+            try:
+                enc.load_state_dict(load_encoder(path), strict=True)
+            except RuntimeError as e:
+                sys.exit(f"{path}: does not fit a ViT {args.width}x{args.depth}, {args.heads} heads, patch {args.patch} "
+                         f"(give the run's --width/--depth/--heads/--patch): {str(e).splitlines()[0]}")
         s = score(pooled(enc, images, grid))
         label = name if len(name) <= 40 else "..." + name[-37:]
         print(f"{label:<40} {s['mean']:>7.2f} {s['grid2']:>7.2f} {s['grid3']:>7.2f} {s['tokens']:>7.2f}", flush=True)
