@@ -637,7 +637,7 @@ fn sweep_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], without_result: &
     };
     let absent = match without_result {
         [] => String::new(),
-        points => format!(" Not drawn, with no result: {} (the sweep table lists them).", points.join("; ")),
+        points => format!(" Not drawn, with no result: {} (the sweep table lists them).", points.iter().map(|p| crate::tables::prose(p)).collect::<Vec<_>>().join("; ")),
     };
     let (per, baselines) = if ordered { ("one line per", "dashed and dotted lines") } else { ("one colour per", "crosses, and dashed and dotted levels") };
     let seeds = match (seeded, ordered) {
@@ -865,7 +865,7 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
     let seeds = if seeded { " With several seeds per setting, each line joins their means and a circle marks each seed's result." } else { "" };
     let absent = match without_result {
         [] => String::new(),
-        points => format!(" Not drawn, with no result: {} (the sweep table lists them).", points.join("; ")),
+        points => format!(" Not drawn, with no result: {} (the sweep table lists them).", points.iter().map(|p| crate::tables::prose(p)).collect::<Vec<_>>().join("; ")),
     };
     Some(NamedFigure {
         stem: format!("sweep-{}", slug(exp)),

@@ -156,7 +156,7 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
             format!(
                 "Caution: the points of {} files that name this experiment ({}) are pooled here, and their seeds averaged together, though they may differ in settings neither varies; give each file an experiment name of its own (the report each file's `ijepa run` writes covers that file alone). ",
                 pooled.len(),
-                pooled.join(", ")
+                pooled.iter().map(|f| crate::tables::prose(f)).collect::<Vec<_>>().join(", ")
             )
         };
         let abl = ablation_table(reg, &exp);
@@ -240,7 +240,7 @@ fn title(reg: &Registry) -> String {
 fn markdown(reg: &Registry, secs: &[Section]) -> String {
     let mut md = format!("# {}\n\nRuns read from {}.\n", md_text(&title(reg)), md_code(&reg.root.display().to_string()));
     if let Some(w) = reg.no_runs_warning() {
-        md.push_str(&format!("\n**Warning: {w}.**\n"));
+        md.push_str(&format!("\n**Warning: {}.**\n", md_text(&w)));
     }
     if !reg.unreadable.is_empty() {
         md.push_str(&format!("\n**Left out: {} stage folder(s) or file(s), each with why:**\n\n", reg.unreadable.len()));
@@ -249,7 +249,9 @@ fn markdown(reg: &Registry, secs: &[Section]) -> String {
         }
     }
     for s in secs {
-        md.push_str(&format!("\n## {}\n\n{}\n\n", md_text(&s.title), s.blurb));
+        // (a caption holds values of the runs' records: a swept value `<img onerror=...>`
+        // passed as HTML)
+        md.push_str(&format!("\n## {}\n\n{}\n\n", md_text(&s.title), md_text(&s.blurb)));
         match &s.body {
             Body::Table { csv, df } => {
                 md.push_str(&to_markdown(df));
@@ -445,14 +447,16 @@ pub fn write_report(reg: &Registry, out: &Path) -> Result<ReportFiles> {
 }
 
 /// The files a report's markdown names (`tables/X.csv`, `plots/X.png` and `plots/X.svg`),
-/// relative to its folder: what that report wrote. A name with a path separator or `..` in it
-/// is not one of ours.
+/// relative to its folder: what that report wrote. A name with a path separator in it is not
+/// one of ours (`..` inside a name is: an experiment may be named `x..y`).
 fn written_by(md: &str) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for (dir, exts) in [("tables/", &["csv"][..]), ("plots/", &["png", "svg"][..])] {
         for piece in md.split(dir).skip(1) {
             let name: String = piece.chars().take_while(|c| !matches!(c, '`' | ')' | ' ' | '\n' | '"' | '/' | '\\')).collect();
-            let ours = exts.iter().any(|e| name.ends_with(&format!(".{e}"))) && !name.contains("..") && !name.is_empty();
+            // (a name holds no `/` or `\\`: it stays in its folder, `..` within it too; the
+            // figures of an experiment `x..y` were never removed)
+            let ours = exts.iter().any(|e| name.ends_with(&format!(".{e}"))) && !name.is_empty();
             if ours {
                 out.push(std::path::Path::new(dir).join(&name));
             }
@@ -559,9 +563,9 @@ mod tests {
 
     #[test]
     fn a_report_names_the_files_it_wrote() {
-        let md = "x\n(CSV: `tables/linear.csv`)\n![t](plots/loss-a.png)\n\n(SVG: `plots/loss-a.svg`)\n`tables/../x.csv` plots/a/b.png";
+        let md = "x\n(CSV: `tables/linear.csv`)\n![t](plots/loss-a.png)\n\n(SVG: `plots/loss-a.svg`)\n`tables/../x.csv` plots/a/b.png (SVG: `plots/loss-x..y.svg`)";
         let got: Vec<String> = written_by(md).iter().map(|p| p.display().to_string()).collect();
-        assert_eq!(got, ["plots/loss-a.png", "plots/loss-a.svg", "tables/linear.csv"]);
+        assert_eq!(got, ["plots/loss-a.png", "plots/loss-a.svg", "plots/loss-x..y.svg", "tables/linear.csv"]);
     }
 
     #[test]

@@ -1096,8 +1096,12 @@ fn md_marks(s: &str) -> String {
 /// backticks (a folder name holding one, beside a message's own code spans) none is a span:
 /// each is escaped (the viewer paired the name's backtick with the message's, and showed the
 /// text between as code).
+///
+/// A run of several backticks (a name holding ```` ``` ````) makes none a span either: Markdown
+/// pairs runs of equal length only, so the text after an unclosed run was no code, and its
+/// `<img ...>` passed as HTML where it was left as code.
 pub fn md_text(s: &str) -> String {
-    let spans = s.matches('`').count().is_multiple_of(2);
+    let spans = s.matches('`').count().is_multiple_of(2) && !s.contains("``");
     if !spans {
         return s.split('`').map(md_text).collect::<Vec<_>>().join("\\`");
     }
@@ -1113,6 +1117,14 @@ pub fn md_text(s: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("`")
+}
+
+/// A value of the runs' records (a swept value, a file's name) as it is placed in a caption's
+/// or a note's prose, whose own backticks mark code: its backticks shown as `ˋ` (U+02CB) and
+/// its line breaks as spaces (a value holding a backtick began a code span in the HTML that
+/// ran on to the end of the sentence).
+pub fn prose(s: &str) -> String {
+    s.replace('`', "\u{2cb}").replace(['\r', '\n'], " ")
 }
 
 /// Renders a DataFrame as CSV (header line first, full precision).
@@ -1304,5 +1316,11 @@ mod tests {
         assert_eq!(md_text("Training loss: plain-_u_ `a_b` <i>"), "Training loss: plain-\\_u\\_ `a_b` &lt;i&gt;");
         // a backtick of a name beside a code span: none is a span
         assert_eq!(md_text("runs/a`b: `ijepa eval` it"), "runs/a\\`b: \\`ijepa eval\\` it");
+        // a run of backticks (Markdown pairs runs of equal length only): none is a span, and
+        // what follows is escaped (its `<img>` passed as HTML)
+        assert_eq!(md_text("d ```<img>`: it"), "d \\`\\`\\`&lt;img&gt;\\`: it");
+        // a value in prose: its backticks cannot end a caption's code span, nor its line breaks a line
+        assert_eq!(prose("a`b\nc"), "a\u{2cb}b c");
+        assert_eq!(md_text(&format!("`ijepa run` of {}", prose("<i>`x"))), "`ijepa run` of &lt;i&gt;\u{2cb}x");
     }
 }
