@@ -274,8 +274,11 @@ pub(crate) struct BenchStep {
     #[arg(long, default_value_t = ijepa_engine::model::vit::encoder::CPU_CHUNK_BYTES)]
     chunk_bytes: usize,
     /// After the timed steps, run this many more under libtorch's operator profiler and print
-    /// each operator's calls and self time per step, and the matrix products' share of it (as
-    /// `scripts/bench_official_step.py --profile` does for the official code). `bench dist`
+    /// each operator's calls and self time per step, and the matrix products' share of it
+    /// (mm, addmm, bmm, baddbmm and the patch embedding's convolution, forward and backward; as
+    /// `scripts/bench_official_step.py --profile` does for the official code). On a machine
+    /// without a GPU, libtorch's profiler prints `gpuGetDeviceCount failed with code 35` (and
+    /// its trace has an "ERROR" entry), as it does in PyTorch: harmless. `bench dist`
     /// and `bench features` profile their 1-process step (not the ranks' data-parallel one).
     #[arg(long, default_value_t = 0, value_name = "STEPS", value_parser = count_or_none)]
     profile: usize,
