@@ -150,7 +150,11 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     let mut modules = Vec::new();
     // a module that does not load is named (an encoder 96 wide beside a target encoder 64
     // wide read "key patch_embed.proj.weight has shape [96, ...]" without saying which)
-    for (name, sd) in import::MODELS.iter().zip([&models.encoder, &models.predictor, &models.target_encoder]) {
+    // (the module the shape is read from first: a stray key of the target encoder, which made
+    // its shape a block deeper, was blamed on the encoder, missing that block)
+    let mut order: Vec<_> = import::MODELS.iter().zip([&models.encoder, &models.predictor, &models.target_encoder]).collect();
+    order.sort_by_key(|(name, _)| **name != shape_from);
+    for (name, sd) in order {
         let Some(sd) = sd else { continue };
         if *name == "predictor" {
             let pcfg = PredictorConfig::infer(sd, &vit, file).map_err(|e| of_module(name, e))?;
@@ -162,6 +166,8 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
         }
         modules.push((name.to_string(), sd.len(), true));
     }
+    // (listed in the file's order, whichever was checked first)
+    modules.sort_by_key(|(name, ..)| import::MODELS.iter().position(|m| m == name));
     for (name, sd) in &models.others {
         // DINO's backbones are ViTs: loaded as strictly as an encoder
         let checked = name.ends_with(".backbone");

@@ -131,7 +131,10 @@ enum Command {
         /// is refused, naming that point.
         #[arg(long)]
         point: Option<String>,
-        /// The checkpoint to evaluate (its target encoder when present).
+        /// The checkpoint to evaluate: the encoder the recipe's evaluations read (I-JEPA's target
+        /// encoder, DINO's teacher, MAE's encoder), or a file holding one encoder alone; a
+        /// training checkpoint without it is refused (`ijepa export --encoder context` writes
+        /// the context encoder alone).
         #[arg(long)]
         checkpoint: PathBuf,
         /// Root folder of the run registry.

@@ -352,6 +352,17 @@ fn wrong_shape_missing_and_unexpected_keys_are_named() {
     // and a module that disagrees with that shape says where the shape came from
     let no_pos = edited_weights(&d, "no-pos.safetensors", |t| t.retain(|e| e.0 != "encoder.pos_embed"));
     fails_with(&ijepa(&["import-checkpoint", no_pos.to_str().unwrap(), "--out", d.join("i.safetensors").to_str().unwrap()]), &["its encoder: missing key `pos_embed`"]);
+    // a stray key of the target encoder (the module the shape is read from) is its own fault:
+    // it was blamed on the encoder, "missing" the block the stray key made up
+    let stray = edited_weights(&d, "stray.safetensors", |t| {
+        let target: Vec<_> = t.iter().filter(|e| e.0.starts_with("encoder.")).map(|e| (e.0.replacen("encoder.", "target_encoder.", 1), e.1.clone(), e.2.clone())).collect();
+        let norm = target.iter().find(|e| e.0 == "target_encoder.blocks.0.norm1.weight").unwrap().clone();
+        t.extend(target);
+        t.push(("target_encoder.blocks.2.norm1.weight".into(), norm.1, norm.2));
+    });
+    let o = ijepa(&["import-checkpoint", stray.to_str().unwrap(), "--out", d.join("i.safetensors").to_str().unwrap()]);
+    fails_with(&o, &["its target_encoder: missing key `blocks.2."]);
+    assert!(!text(&o).contains("its encoder"), "{}", text(&o));
     let pred = edited_weights(&d, "pred.safetensors", |t| {
         let e = t.iter_mut().find(|e| e.0 == "predictor.predictor_pos_embed").unwrap();
         let per = e.2.len() / e.1[1];
