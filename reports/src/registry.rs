@@ -385,10 +385,23 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
         }
         keep
     });
+    // an `ijepa eval` of a checkpoint: kept whatever the last plan; so are the baselines it ran
+    // beside it (those of its experiment and protocol, at its settings: a baseline records no
+    // checkpoint, and an eval's were left out as an earlier version's once the file's eval
+    // settings had changed since its last `ijepa run`)
+    let given = |e: &EvalRun| e.record.pretrain_dir.is_none() && e.record.checkpoint.as_deref().is_some_and(|c| !c.is_empty());
+    let beside: Vec<(String, String, std::collections::BTreeMap<String, f64>)> =
+        reg.evals.iter().filter(|e| given(e)).map(|e| (e.record.experiment.clone(), e.record.protocol.clone(), e.record.settings.clone())).collect();
+    let baseline = |e: &EvalRun| matches!(e.record.model.as_str(), "random-init" | "raw-pixels");
+    let beside_given = |e: &EvalRun| {
+        baseline(e)
+            && e.record.pretrain_dir.is_none()
+            && beside.iter().any(|(exp, protocol, settings)| {
+                *exp == e.record.experiment && *protocol == e.record.protocol && e.record.settings.iter().all(|(k, v)| settings.get(k) == Some(v))
+            })
+    };
     reg.evals.retain(|e| {
-        // (a baseline records an empty checkpoint)
-        let given = e.record.pretrain_dir.is_none() && e.record.checkpoint.as_deref().is_some_and(|c| !c.is_empty());
-        let keep = given || !earlier(&e.record.experiment, &e.dir);
+        let keep = given(e) || beside_given(e) || !earlier(&e.record.experiment, &e.dir);
         if !keep {
             left_out.push(why(&e.dir, &e.record.experiment));
         }

@@ -605,10 +605,21 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     patch_eval(&runs, "tscale", "knn-ijepa-given", |v| {
         v["checkpoint"] = json!("/elsewhere/official.pth.tar");
         v["method"] = json!("I-JEPA (official.pth.tar)");
+        v["settings"] = json!({"k": 10.0, "temperature": 0.07});
+    });
+    // ... and the baseline that `ijepa eval` ran beside it, at its settings (a baseline records
+    // no checkpoint: it was left out as an earlier version's)
+    eval(&runs, "tscale", "knn-raw-pixels-given", "knn", "raw-pixels", 44.0, None, json!({}));
+    patch_eval(&runs, "tscale", "knn-raw-pixels-given", |v| {
+        v["checkpoint"] = json!("");
+        v["settings"] = json!({"k": 10.0, "temperature": 0.07});
     });
     // a baseline of the earlier version (its record's checkpoint empty, as a baseline's is)
     eval(&runs, "tscale", "knn-random-init-old", "knn", "random-init", 12.0, None, json!({}));
-    patch_eval(&runs, "tscale", "knn-random-init-old", |v| v["checkpoint"] = json!(""));
+    patch_eval(&runs, "tscale", "knn-random-init-old", |v| {
+        v["checkpoint"] = json!("");
+        v["settings"] = json!({"k": 20.0, "temperature": 0.07});
+    });
     let stages = [
         "tscale-targets-scale-0.1-0.2/pretrain-aaaaaaaaaaaa",
         "tscale-targets-scale-0.15-0.2/pretrain-111111111111",
@@ -639,6 +650,7 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     assert_eq!(series(&panel, "I-JEPA (ours) · knn").points, [(0.0, 50.0), (1.0, 61.0)], "the figure's points are the table's");
     let left: Vec<&String> = reg.unreadable.iter().filter(|w| w.contains("planned other stages for")).collect();
     assert_eq!(left.len(), 5, "{left:?}");
+    assert!(reg.evals.iter().any(|e| e.dir.ends_with("eval-knn-raw-pixels-given-abcdef012345")), "the given checkpoint's baseline is kept");
     for stage in ["tscale-targets-scale-0.1-0.2/pretrain-000000000000", "eval-knn-random-init-old-abcdef012345", "eval-knn-ijepa-0-abcdef012345", "eval-linear-ijepa-0-abcdef012345", "eval-knn-ijepa-1-abcdef012345"] {
         assert!(left.iter().any(|w| w.contains(stage) && w.contains(": the last `ijepa run` of exp/tscale.kdl planned other stages for tscale")), "{stage}: {left:?}");
     }
