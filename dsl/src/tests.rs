@@ -402,6 +402,10 @@ fn cross_field_errors() {
     // DINO's learnt table takes any width: the heads alone are advised
     assert_eq!(errs("recipe \"dino\"\nencoder width=30 depth=2 heads=4 patch=16"), ["heads_width"]);
     assert_eq!(errs("encoder width=30 depth=2 heads=3 patch=16"), ["out_of_range"]);
+    // ... whose help advises widths its heads divide too (it advised 28 or 32 to 3 heads)
+    let d = parse_str("t.kdl", "experiment \"t\" {\n encoder width=30 depth=2 heads=3 patch=16\n}\n").unwrap_err();
+    let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("e.g. width=24 or width=36 (multiples of 4 that its 3 heads divide)"), "{help}");
     // Inherited heads: vit-tiny has 3 heads, predictor width 384 is fine, 100 is not.
     assert_eq!(errs("encoder \"vit-tiny\"\npredictor width=100"), ["heads_width"]);
     // Default mask on an 8x8 grid: the smallest target block is 9 patches, min-keep is 10.

@@ -746,7 +746,7 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) -> Vec<&'static str> {
             width: enc.embed_dim,
             span: cx.span_or(&["encoder.heads", "encoder"]),
             width_span: cx.span_of("encoder.width"),
-            help: divisor_help(enc.embed_dim, enc.num_heads, exp.recipe != "dino"),
+            help: divisor_help(enc.embed_dim, enc.num_heads, matches!(exp.recipe.as_str(), "ijepa" | "mae")),
         });
         reported.push("encoder");
     }
@@ -804,17 +804,22 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) -> Vec<&'static str> {
 /// the width must be a multiple of 4. (DINO's table is learnt; a recipe a program registers
 /// checks its own models.)
 fn sincos_widths(cx: &mut Ctx, exp: &Experiment, heads_reported: &[&str]) {
-    let widths: &[(&str, &str, usize)] = match exp.recipe.as_str() {
-        "ijepa" => &[("encoder.width", "encoder", exp.encoder.embed_dim), ("predictor.width", "predictor", exp.predictor.embed_dim)],
-        "mae" => &[("encoder.width", "encoder", exp.encoder.embed_dim), ("decoder.width", "decoder", exp.decoder.embed_dim)],
+    // (each block's heads too: the widths advised take them; `width=30 heads=3` was advised 28
+    // or 32, which 3 heads do not divide)
+    let pred_heads = exp.predictor.num_heads.unwrap_or(exp.encoder.num_heads);
+    let widths: &[(&str, &str, usize, usize)] = match exp.recipe.as_str() {
+        "ijepa" => &[("encoder.width", "encoder", exp.encoder.embed_dim, exp.encoder.num_heads), ("predictor.width", "predictor", exp.predictor.embed_dim, pred_heads)],
+        "mae" => &[("encoder.width", "encoder", exp.encoder.embed_dim, exp.encoder.num_heads), ("decoder.width", "decoder", exp.decoder.embed_dim, exp.decoder.num_heads)],
         _ => &[],
     };
-    for &(path, block, width) in widths {
+    for &(path, block, width, heads) in widths {
         let read = if block == "encoder" { cx.ok(&[path, "encoder.preset"]) } else { cx.ok(&[path]) };
         if !read || width == 0 || width.is_multiple_of(4) || heads_reported.contains(&block) {
             continue;
         }
-        let below = (width / 4 * 4).max(4);
+        let h = heads.max(1);
+        let step = h / gcd(h, 4) * 4;
+        let below = (width / step * step).max(step);
         cx.err(DslError::OutOfRange {
             what: path.into(),
             message: format!("{width} is not a multiple of 4"),
@@ -822,8 +827,9 @@ fn sincos_widths(cx: &mut Ctx, exp: &Experiment, heads_reported: &[&str]) {
             label: "not a multiple of 4".into(),
             help: format!(
                 "the fixed 2-D sin-cos position table gives a quarter of the width to each of sin \
-                 and cos of the row and the column: e.g. width={below} or width={}",
-                width.div_ceil(4) * 4
+                 and cos of the row and the column: e.g. width={below}{}{}",
+                Some(width.div_ceil(step) * step).filter(|w| *w != below).map_or(String::new(), |w| format!(" or width={w}")),
+                if step > 4 { format!(" (multiples of 4 that its {h} heads divide)") } else { String::new() }
             ),
         });
     }
