@@ -470,6 +470,41 @@ fn a_diverging_run_stops_with_the_step_and_keeps_the_last_good_checkpoint() {
     assert!(run.join("checkpoints/latest.safetensors").exists());
 }
 
+/// Weights gone non-finite at an epoch's last step, found by the epoch's monitor (its features,
+/// before any check of the weights): the run diverged at that step, the checkpoint before it is
+/// kept, and a rerun skips it. (The monitor's RankMe failed inside libtorch: a failed run, which
+/// every rerun trained and failed again, and a sweep's later points never ran.)
+#[test]
+fn weights_diverged_at_an_epochs_end_are_a_divergence_the_monitor_names() {
+    let d = scratch("nan-monitor");
+    let f = d.join("nanmon.kdl");
+    std::fs::write(
+        &f,
+        r#"experiment "nanmon" {
+    data "fashion-mnist" { crop-size 28; batch-size 16; workers 1; limit 40 }
+    encoder width=32 depth=1 heads=2 patch=4
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" { min-keep 3 }
+    optimizer "adamw" { lr start=1e300 peak=1e300 final=1e300 warmup-epochs=0; }
+    monitor every=1 images=24 k=5
+    epochs 3
+    precision "fp32"
+    device "cpu"
+}
+"#,
+    )
+    .unwrap();
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    fails_with(&o, &["features of the monitor's held-out images are not finite", "at step 1 (epoch 1): training diverged"]);
+    assert!(!text(&o).contains("libtorch"), "{}", text(&o));
+    let run = common::pretrain_in(&runs.join("nanmon")).expect("a pretraining folder");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["diverged_at"], 1, "{m}");
+    let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(text(&o).contains("diverged at step 1"), "{}", text(&o));
+}
+
 /// The official MAE and DINO release layouts import: MAE's `{"model": ...}` with its decoder
 /// beside the encoder (`mae_visualize_*`; its decoder keys were "unexpected"), MAE's training
 /// checkpoint and DINO's `checkpoint.pth` (`student` / `teacher` / `dino_loss`; "neither ... nor

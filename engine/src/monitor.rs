@@ -267,6 +267,18 @@ impl Monitor {
             .map(|(name, enc)| {
                 let t0 = Instant::now();
                 let f = features::extract(enc, self.held.as_ref(), &self.transform, FeatureKind::Last, 256, device, bf16)?;
+                // weights gone non-finite, or so large that the forward overflows: training
+                // diverged (RankMe's eigen-decomposition failed inside libtorch, and the run was
+                // a failure that every rerun trained and failed again); the training loop
+                // fills in the step
+                if !crate::model::all_finite(&f.x)? {
+                    return Err(Error::Diverged {
+                        what: format!("the {name} encoder's features of the monitor's held-out images are not finite (NaN/Inf)"),
+                        step: 0,
+                        epoch: None,
+                        last_good: None,
+                    });
+                }
                 Measure::of(name, &f, classes, self.cfg.k, t0)
             })
             .collect()

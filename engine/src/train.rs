@@ -1645,6 +1645,14 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 // epoch's steps, whose monitor the resume measures (the error said "this one
                 // starts over" and the steps since the last checkpoint, a whole epoch, were lost)
                 Err(Error::Interrupted { .. }) => return Err(stop_at(recipe, run, pos, keep, &bar, opts.dist.as_deref())?),
+                // features gone non-finite: diverged at the epoch's last step, whose weights are
+                // not saved (a checkpoint is never replaced by diverged weights; the last good
+                // one stays)
+                Err(Error::Diverged { what, .. }) => {
+                    bar.finish_and_clear();
+                    let e = Error::Diverged { what, step: global as u64, epoch: Some(epoch as u64 + 1), last_good: latest.exists().then(|| latest.clone()) };
+                    return Err(parted(run, e, opts.dist.as_deref()));
+                }
                 // so does a failure (a held-out image gone or damaged since the run began), then
                 // says it; the other ranks stop with it
                 Err(e) => {
