@@ -177,9 +177,14 @@ impl Measure {
                 "{} is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
                  (epoch 0), effective rank {:.1}; a falling loss alone does not show learning (see \
                  facebookresearch/ijepa#55): {}",
-                self.who(), self.knn, knn0, self.rankme, advice(ema)
+                self.who(), self.knn, knn0, self.rankme, advice(ema, self.masked())
             )
         })
+    }
+
+    /// Whether this encoder's recipe masks patches (DINO's teacher and student see crops).
+    fn masked(&self) -> bool {
+        !matches!(self.encoder.as_str(), "teacher" | "student")
     }
 
     /// "the target encoder", or "the encoder" for a recipe's one encoder (named `encoder`).
@@ -206,7 +211,7 @@ impl Measure {
                  to nearly the same feature; {}",
                 self.who(),
                 why.join(", "),
-                advice(ema)
+                advice(ema, self.masked())
             )
         })
     }
@@ -214,11 +219,35 @@ impl Measure {
 
 /// What a monitor's warning advises: the momentum of an EMA target only where the run has one
 /// (`ema`: I-JEPA's target encoder, DINO's teacher; not MAE, nor I-JEPA's `target "pixels"`).
-fn advice(ema: bool) -> &'static str {
-    if ema {
-        "lower the learning rate, check the masks (or crops), or raise the momentum of the EMA target (I-JEPA's `ema`, DINO's `momentum-teacher`)"
-    } else {
-        "lower the learning rate, or check the masks (or crops)"
+/// (`masked`: the recipe masks patches; DINO's views are crops alone, and were told to check
+/// its masks)
+fn advice(ema: bool, masked: bool) -> &'static str {
+    match (ema, masked) {
+        (true, true) => "lower the learning rate, check the masks (or crops), or raise the momentum of the EMA target (I-JEPA's `ema`, DINO's `momentum-teacher`)",
+        (true, false) => "lower the learning rate, check the crops, or raise the momentum of the EMA target (DINO's `momentum-teacher`)",
+        (false, _) => "lower the learning rate, or check the masks (or crops)",
+    }
+}
+
+/// What the monitor's epoch-0 rows (`rows`) add to a collapse warning of `ms` under `cfg`'s
+/// floors: where the held-out images themselves (the pixels) are below a floor, the data is
+/// the first suspect (constant images were told to lower the learning rate); where the
+/// encoder was below it at its initialisation, it has not fallen there. Empty otherwise.
+pub fn collapse_context(ms: &Measure, rows: &[ijepa_schema::MonitorRow], cfg: &MonitorConfig) -> String {
+    let at0 = |encoder: &str| rows.iter().find(|r| r.epoch == 0 && r.encoder == encoder);
+    let below = |r: &ijepa_schema::MonitorRow| r.rankme < cfg.rank_floor || r.spread < cfg.spread_floor;
+    if let Some(px) = at0("pixels").filter(|r| below(r)) {
+        return format!(
+            "; the held-out images themselves are below the floors (the pixels: effective rank {:.2}, spread {:.4}): look at the data (constant or near-identical images?), or at the floors (`monitor rank-floor=` and `spread-floor=`)",
+            px.rankme, px.spread
+        );
+    }
+    match at0(&ms.encoder).filter(|r| below(r)) {
+        Some(r) => format!(
+            " (it was below them at its initialisation, epoch 0: effective rank {:.2}, spread {:.4}; the floors may not fit this encoder and data: `monitor rank-floor=` and `spread-floor=`)",
+            r.rankme, r.spread
+        ),
+        None => String::new(),
     }
 }
 
@@ -352,6 +381,24 @@ mod tests {
         assert_eq!(knn_loo(&x10, &lone, 10, 1).unwrap(), 0.0);
         assert!(knn_loo(&x10, &lone, 10, 10).is_err(), "k must be below the count");
         assert!(knn_loo(&x10, &lone, 5, 1).is_err(), "labels out of range");
+    }
+
+    /// A collapse warning says what epoch 0 said: the held-out images themselves below the
+    /// floors (constant images were told to lower the learning rate), or the encoder below them
+    /// since its initialisation; DINO's encoders are not told to check masks it has none of.
+    #[test]
+    fn a_collapse_warning_says_what_epoch_0_measured() {
+        let cfg = MonitorConfig::default();
+        let row = |encoder: &str, rankme: f64, spread: f64| ijepa_schema::MonitorRow { step: 0, epoch: 0, encoder: encoder.into(), knn_top1: 10.0, rankme, spread };
+        let now = Measure { encoder: "target".into(), knn: 10.0, rankme: 1.0, spread: 0.0, seconds: 0.0 };
+        let c = collapse_context(&now, &[row("target", 1.0, 0.0), row("pixels", 1.0, 0.0)], &cfg);
+        assert!(c.contains("the held-out images themselves are below the floors") && c.contains("look at the data (constant"), "{c}");
+        let c = collapse_context(&now, &[row("target", 1.5, 0.01), row("pixels", 20.0, 0.5)], &cfg);
+        assert!(c.contains("below them at its initialisation, epoch 0: effective rank 1.50"), "{c}");
+        assert_eq!(collapse_context(&now, &[row("target", 30.0, 0.5), row("pixels", 20.0, 0.5)], &cfg), "");
+        let teacher = Measure { encoder: "teacher".into(), ..now };
+        let w = teacher.collapse_warning(&cfg, true).unwrap();
+        assert!(w.contains("check the crops") && !w.contains("masks"), "{w}");
     }
 
     #[test]

@@ -1793,7 +1793,7 @@ fn monitor_warnings(measures: &[Measure], rows: &[schema::MonitorRow], cfg: &ije
     // (an EMA target: I-JEPA's target encoder, DINO's teacher, whose momentum is not the
     // `ema` schedule `uses_momentum` names)
     let ema = measures.iter().any(|ms| ms.encoder == "target" || ms.encoder == "teacher");
-    let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(cfg, ema));
+    let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(cfg, ema).map(|w| format!("{w}{}", crate::monitor::collapse_context(ms, rows, cfg))));
     let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, ema)));
     collapsed.chain(stalled).collect()
 }
