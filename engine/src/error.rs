@@ -99,6 +99,10 @@ pub enum Error {
         /// libtorch's message (its first line).
         detail: String,
     },
+    /// An evaluation cannot score what it was given (features that are not finite): not a
+    /// training failure, which it read as ("training: ..." of an evaluation stage).
+    #[error("evaluation: {0}")]
+    Eval(String),
     /// The operator profiler could not start, stop or save, or a trace could not be read
     /// (see [`crate::profile`]).
     #[error("profiler: {0}")]

@@ -939,7 +939,7 @@ fn frozen_features(
 fn finite_features(f: Features, subject: Subject, split: &str) -> Result<Features> {
     let bad = f.x.isfinite().logical_not().any_dim(1, false).sum(tch::Kind::Int64).int64_value(&[]);
     if bad > 0 {
-        return Err(Error::Train(format!(
+        return Err(Error::Eval(format!(
             "the {} encoder's features of {bad} of the {} {split} images are not finite (NaN/Inf): its forward pass overflows (weights grown too large: a pretraining about to diverge?), and a probe on them would score by chance",
             if subject == Subject::RandomInit { "randomly initialised" } else { "pretrained" },
             f.y.len()
@@ -1500,7 +1500,7 @@ mod tests {
         let _ = x.get(3).get(0).fill_(f64::NAN);
         let _ = x.get(7).fill_(f64::INFINITY);
         let e = finite_features(Features { x, y: clean.y.clone() }, Subject::RandomInit, "test").unwrap_err().to_string();
-        assert!(e.contains(&format!("randomly initialised encoder's features of 2 of the {n} test images are not finite")), "{e}");
+        assert!(e.starts_with("evaluation: ") && e.contains(&format!("randomly initialised encoder's features of 2 of the {n} test images are not finite")), "{e}");
     }
 
     #[test]
