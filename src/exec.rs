@@ -959,7 +959,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         return Err(ijepa_engine::Error::Interrupted { signal: signal.to_string(), step: None, dir: PathBuf::new(), finished: true }.into());
     }
     if lead && !opts.dry_run {
-        tracing::info!("{}: {n_run} stage(s) run, {n_skip} skipped (already done)", plan.name);
+        // (a pretraining that diverged ran too: "0 stage(s) run" was said of one)
+        let diverged_now = if diverged.is_empty() { String::new() } else { format!(" ({} of them diverged)", diverged.len()) };
+        tracing::info!("{}: {} stage(s) run{diverged_now}, {n_skip} skipped (already done)", plan.name, n_run + diverged.len());
     }
     if refused > 0 {
         return Err(format!(

@@ -1161,6 +1161,8 @@ fn a_diverged_point_does_not_stop_the_sweep() {
     assert!(!ok, "{t}");
     assert!(t.contains("1 of the 2 pretraining(s) diverged (pretrain/lr-peak-1000000000 at step"), "{t}");
     assert!(t.contains("eval knn") && t.contains("report of"), "{t}");
+    // the diverged pretraining ran, and is counted so (it was left out of "N stage(s) run")
+    assert!(t.contains(" stage(s) run (1 of them diverged), 0 skipped"), "{t}");
     let report = std::fs::read_to_string(d.join("reports/report.md")).unwrap();
     assert!(report.contains("failed"), "{report}");
     // its manifest says where: the step that diverged, and the steps done before it
