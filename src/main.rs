@@ -551,7 +551,10 @@ enum Inputs {
 /// Prints a file's diagnostics as miette renders them (colours on a terminal), every control
 /// character a value of the file carries shown as its escape ([`ijepa_dsl::printable`]).
 fn print_diagnostics(diags: ijepa_dsl::Diagnostics) {
-    eprintln!("{}", ijepa_dsl::printable(&format!("{:?}", miette::Report::new(diags)), true));
+    // (colours only where miette draws them, on a terminal: a file or a pipe gets none, not
+    // even a value's own)
+    use std::io::IsTerminal;
+    eprintln!("{}", ijepa_dsl::printable(&format!("{:?}", miette::Report::new(diags)), std::io::stderr().is_terminal()));
 }
 
 /// Loads an experiment file with its sweep, printing diagnostics on failure.

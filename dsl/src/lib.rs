@@ -438,7 +438,7 @@ pub(crate) fn parse_kdl(src: &str) -> Result<KdlDocument, Vec<DslError>> {
         return Err(vec![DslError::Syntax {
             message: format!("the file holds {name}, which KDL allows nowhere"),
             span: (at, 1).into(),
-            label: "here (invisible)".into(),
+            label: "here".into(),
             help: "an experiment file is text: remove it (a binary file, or one cut short or garbled by a copy?); inside a string, write it as an escape (`\\u{1b}`)".into(),
         }]);
     }
