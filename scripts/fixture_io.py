@@ -10,7 +10,7 @@ import torch
 
 def check_inputs(checkout, repo, markers, out):
     """Exits with a message naming the cause (not a traceback after the whole step) when
-    `checkout` is not a checkout of `repo` (none of `markers`, paths inside it, exists) or the
+    `checkout` is not a checkout of `repo` (one of `markers`, paths inside it, is missing) or the
     folder of the output path `out` (without extension) does not exist."""
     import os
     import sys

@@ -129,7 +129,7 @@ def main():
                     help="the checkout's commit (default: `git -C OFFICIAL rev-parse HEAD`, if it is a git checkout)")
     a = ap.parse_args()
     check_inputs(a.official, "facebookresearch/dino", ["main_dino.py", "vision_transformer.py", "utils.py"], a.out)
-    if a.width % a.heads:
+    if a.heads < 1 or a.width % a.heads:
         sys.exit(f"--heads {a.heads} must divide --width {a.width}")
 
     sys.path.insert(0, a.official)

@@ -68,7 +68,10 @@ def write_gz(path, payload):
 
 
 def main():
-    if any(a in ("-h", "--help") for a in sys.argv[1:]) or len(sys.argv) > 3:
+    if any(a in ("-h", "--help") for a in sys.argv[1:]):
+        print(__doc__)
+        return
+    if len(sys.argv) > 3:
         raise SystemExit(__doc__)
     if not os.path.isdir(SRC):
         raise SystemExit(f"{SRC}: no such folder (SRC holds the original Fashion-MNIST *-idx?-ubyte.gz files)")

@@ -83,7 +83,7 @@ def main():
                     help="the checkout's commit (default: `git -C OFFICIAL rev-parse HEAD`, if it is a git checkout)")
     a = ap.parse_args()
     check_inputs(a.official, "facebookresearch/mae", ["models_mae.py"], a.out)
-    if a.width % a.heads or a.dec_width % a.dec_heads:
+    if a.heads < 1 or a.dec_heads < 1 or a.width % a.heads or a.dec_width % a.dec_heads:
         sys.exit("--heads must divide --width, and --dec-heads --dec-width")
 
     if not hasattr(np, "float"):  # util/pos_embed.py's np.float (removed in numpy 1.24) was the builtin float

@@ -57,7 +57,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     check_inputs(a.official, "facebookresearch/ijepa", ["src/models/vision_transformer.py", "src/helper.py"], a.out)
-    if a.width % a.heads or a.pred_width % a.heads:
+    if a.heads < 1 or a.width % a.heads or a.pred_width % a.heads:
         sys.exit(f"--heads {a.heads} must divide --width {a.width} and --pred-width {a.pred_width} (the predictor takes the encoder's heads)")
     sys.path.insert(0, a.official)
     import src.models.vision_transformer as vit
