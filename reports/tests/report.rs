@@ -634,7 +634,8 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     let planned = json!({"file": "exp/tscale.kdl", "experiments": experiments, "stages": stages});
     write_json(&runs.join("tscale/planned-tscale.json"), &planned);
     // another file's plan reads the 0.2 point's pretraining and its evaluations
-    let other = json!({"file": "exp/tscale-0.2.kdl", "experiments": ["tscale-targets-scale-0.2-0.2"],
+    // (a file name holding HTML and a backtick: shown as written in the prose of both formats)
+    let other = json!({"file": "exp/tscale-<i>`0.2.kdl", "experiments": ["tscale-targets-scale-0.2-0.2"],
                        "stages": ["tscale-targets-scale-0.2-0.2/pretrain-222222222222", "tscale/eval-knn-ijepa-2-abcdef012345", "tscale/eval-linear-ijepa-2-abcdef012345"]});
     write_json(&runs.join("tscale/planned-tscale-0.2.json"), &other);
     // a study with no record is shown whole
@@ -657,11 +658,13 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     // the points of two files that name one experiment are pooled in its sweep table and seed
     // means: the report says so where they are (two files of other `epochs` read as seeds of
     // one setting)
-    assert_eq!(reg.files_pooled("tscale"), ["exp/tscale-0.2.kdl", "exp/tscale.kdl"]);
+    assert_eq!(reg.files_pooled("tscale"), ["exp/tscale-<i>`0.2.kdl", "exp/tscale.kdl"]);
     let out = tmp.path().join("rep");
     ijepa_reports::write_report(&reg, &out).unwrap();
     let md = fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(md.contains("Caution: the points of 2 files that name this experiment (exp/tscale-0.2.kdl, exp/tscale.kdl) are pooled here"), "{md}");
+    assert!(md.contains("Caution: the points of 2 files that name this experiment (exp/tscale-&lt;i&gt;\u{2cb}0.2.kdl, exp/tscale.kdl) are pooled here"), "{md}");
+    let html = fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("(exp/tscale-&lt;i&gt;\u{2cb}0.2.kdl, exp/tscale.kdl)") && !html.contains("<i>"), "{html}");
     // (the sweep's baselines are not the linear table's: its one experiment names no column)
     let lin = rows(&linear_table(&reg));
     let ours: Vec<_> = lin.iter().filter(|r| r["source"] == "ours").collect();
