@@ -386,18 +386,27 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
         keep
     });
     // an `ijepa eval` of a checkpoint: kept whatever the last plan; so are the baselines it ran
-    // beside it (those of its experiment and protocol, at its settings: a baseline records no
-    // checkpoint, and an eval's were left out as an earlier version's once the file's eval
-    // settings had changed since its last `ijepa run`)
+    // beside it (a baseline records no checkpoint, and an eval's were left out as an earlier
+    // version's once the file's eval settings had changed since its last `ijepa run`): those
+    // of its experiment and protocol, at its settings, on the same images (an earlier
+    // version's baseline of other data but the same settings was kept beside it too)
     let given = |e: &EvalRun| e.record.pretrain_dir.is_none() && e.record.checkpoint.as_deref().is_some_and(|c| !c.is_empty());
-    let beside: Vec<(String, String, std::collections::BTreeMap<String, f64>)> =
-        reg.evals.iter().filter(|e| given(e)).map(|e| (e.record.experiment.clone(), e.record.protocol.clone(), e.record.settings.clone())).collect();
+    let beside: Vec<ijepa_schema::EvalRecord> = reg.evals.iter().filter(|e| given(e)).map(|e| e.record.clone()).collect();
     let baseline = |e: &EvalRun| matches!(e.record.model.as_str(), "random-init" | "raw-pixels");
     let beside_given = |e: &EvalRun| {
+        let b = &e.record;
         baseline(e)
-            && e.record.pretrain_dir.is_none()
-            && beside.iter().any(|(exp, protocol, settings)| {
-                *exp == e.record.experiment && *protocol == e.record.protocol && e.record.settings.iter().all(|(k, v)| settings.get(k) == Some(v))
+            && b.pretrain_dir.is_none()
+            && beside.iter().any(|g| {
+                g.experiment == b.experiment
+                    && g.protocol == b.protocol
+                    && g.resolution == b.resolution
+                    && g.fraction == b.fraction
+                    && (g.train_examples, g.test_examples) == (b.train_examples, b.test_examples)
+                    && g.inputs == b.inputs
+                    && g.data_fingerprints.is_some()
+                    && g.data_fingerprints == b.data_fingerprints
+                    && b.settings.iter().all(|(k, v)| g.settings.get(k) == Some(v))
             })
     };
     reg.evals.retain(|e| {

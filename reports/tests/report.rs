@@ -606,6 +606,7 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
         v["checkpoint"] = json!("/elsewhere/official.pth.tar");
         v["method"] = json!("I-JEPA (official.pth.tar)");
         v["settings"] = json!({"k": 10.0, "temperature": 0.07});
+        v["data_fingerprints"] = json!(["train-now", "test-now"]);
     });
     // ... and the baseline that `ijepa eval` ran beside it, at its settings (a baseline records
     // no checkpoint: it was left out as an earlier version's)
@@ -613,12 +614,15 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     patch_eval(&runs, "tscale", "knn-raw-pixels-given", |v| {
         v["checkpoint"] = json!("");
         v["settings"] = json!({"k": 10.0, "temperature": 0.07});
+        v["data_fingerprints"] = json!(["train-now", "test-now"]);
     });
-    // a baseline of the earlier version (its record's checkpoint empty, as a baseline's is)
+    // a baseline of the earlier version (its record's checkpoint empty, as a baseline's is), at
+    // the given checkpoint's settings but on other images: not kept beside it
     eval(&runs, "tscale", "knn-random-init-old", "knn", "random-init", 12.0, None, json!({}));
     patch_eval(&runs, "tscale", "knn-random-init-old", |v| {
         v["checkpoint"] = json!("");
-        v["settings"] = json!({"k": 20.0, "temperature": 0.07});
+        v["settings"] = json!({"k": 10.0, "temperature": 0.07});
+        v["data_fingerprints"] = json!(["train-before", "test-now"]);
     });
     let stages = [
         "tscale-targets-scale-0.1-0.2/pretrain-aaaaaaaaaaaa",
