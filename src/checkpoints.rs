@@ -168,7 +168,12 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     }
     // (listed in the file's order, whichever was checked first)
     modules.sort_by_key(|(name, ..)| import::MODELS.iter().position(|m| m == name));
-    for (name, sd) in &models.others {
+    // (the same for the other modules: DINO's teacher backbone, whose shape is read, first,
+    // then by name; their order was the file's reading's, and a stray key of the teacher was
+    // blamed on the student one time in two)
+    let mut others: Vec<&(String, _)> = models.others.iter().collect();
+    others.sort_by(|a, b| (a.0 != shape_from, &a.0).cmp(&(b.0 != shape_from, &b.0)));
+    for (name, sd) in others {
         // DINO's backbones are ViTs: loaded as strictly as an encoder
         let checked = name.ends_with(".backbone");
         if checked {
