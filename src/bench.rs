@@ -36,9 +36,10 @@ impl BenchCommand {
     /// not given `--products` (which wins over the variable; `bench data` has no matrix
     /// products: a misspelt variable refused it).
     pub(crate) fn reads_products_env(&self) -> bool {
-        // (on a GPU named by `--device` the CPU kernels compute nothing: a misspelt variable
-        // left in the shell refused `bench step --device cuda`)
-        let reads = |b: &BenchStep| b.products.is_none() && !b.device.starts_with("cuda");
+        // (on a GPU, named by `--device` or found by `auto`, the CPU kernels compute nothing: a
+        // misspelt variable left in the shell refused `bench step --device cuda`)
+        let on_cpu = |b: &BenchStep| !b.device.starts_with("cuda") && ijepa_engine::device::resolve(&b.device).map_or(true, |d| d == tch::Device::Cpu);
+        let reads = |b: &BenchStep| b.products.is_none() && on_cpu(b);
         match self {
             BenchCommand::Step(b) => reads(b),
             BenchCommand::Dist(b) => reads(&b.step),
