@@ -302,7 +302,7 @@ impl Monitor {
                 // fills in the step
                 if !crate::model::all_finite(&f.x)? {
                     return Err(Error::Diverged {
-                        what: format!("the {name} encoder's features of the monitor's held-out images are not finite (NaN/Inf)"),
+                        what: format!("{} features of the monitor's held-out images are not finite (NaN/Inf)", if *name == "encoder" { "the encoder's".to_string() } else { format!("the {name} encoder's") }),
                         step: 0,
                         epoch: None,
                         last_good: None,

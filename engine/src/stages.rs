@@ -240,6 +240,13 @@ pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: 
     // the weights, and what computes features from them that they do not carry: the encoder's
     // head count (not in any shape) and the precision
     let ckpt_hash = shared.hold(exp, &source.checkpoint)?;
+    // (of weights of the experiment's width: a file of another width was warned of at this
+    // width's preset, then refused for its shape)
+    let width = |h: &Held| h.weights.0.iter().find(|(k, _)| k.ends_with("patch_embed.proj.weight")).and_then(|(_, t)| t.size().first().copied());
+    let of_this_width = shared.held.as_ref().and_then(width) == Some(exp.encoder.embed_dim as i64);
+    if let Some(warning) = (run.is_none() && of_this_width).then(|| heads_unrecorded(exp, &source.checkpoint)).flatten() {
+        tracing::warn!("{warning}");
+    }
     // (a run's final weights carry no position: their epochs are the run's)
     if let (Some(held), Some((_, config))) = (shared.held.as_mut(), run.as_ref()) {
         if held.epochs.is_none() && source.checkpoint.file_name().is_some_and(|n| n == ijepa_schema::FINAL) {
@@ -466,12 +473,7 @@ fn check_run_encoder(exp: &Experiment, checkpoint: &Path, run: Option<&(PathBuf,
             _ => Ok(()),
         },
     };
-    let Some((run, config)) = run else {
-        if let Some(warning) = heads_unrecorded(exp, checkpoint) {
-            tracing::warn!("{warning}");
-        }
-        return own_record();
-    };
+    let Some((run, config)) = run else { return own_record() };
     let mut differ = Vec::new();
     if let Some(recipe) = config.get("recipe").and_then(|r| r.as_str()).filter(|r| *r != exp.recipe) {
         differ.push(format!("recipe {recipe} there, {} here", exp.recipe));
