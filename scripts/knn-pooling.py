@@ -157,8 +157,11 @@ def main():
             try:
                 enc.load_state_dict(load_encoder(path), strict=True)
             except RuntimeError as e:
+                # (torch's first line says only "Error(s) in loading state_dict": the next ones
+                # name the keys)
+                why = "; ".join(l.strip() for l in str(e).splitlines()[1:3] if l.strip())
                 sys.exit(f"{path}: does not fit a ViT {args.width}x{args.depth}, {args.heads} heads, patch {args.patch} "
-                         f"(give the run's --width/--depth/--heads/--patch): {str(e).splitlines()[0]}")
+                         f"(give the run's --width/--depth/--heads/--patch): {why}")
         s = score(pooled(enc, images, grid))
         label = name if len(name) <= 40 else "..." + name[-37:]
         print(f"{label:<40} {s['mean']:>7.2f} {s['grid2']:>7.2f} {s['grid3']:>7.2f} {s['tokens']:>7.2f}", flush=True)

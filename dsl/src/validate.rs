@@ -818,7 +818,7 @@ fn sincos_widths(cx: &mut Ctx, exp: &Experiment, heads_reported: &[&str]) {
             continue;
         }
         let h = heads.max(1);
-        let step = h / gcd(h, 4) * 4;
+        let step = (h / gcd(h, 4)).saturating_mul(4);
         let below = (width / step * step).max(step);
         cx.err(DslError::OutOfRange {
             what: path.into(),
@@ -840,7 +840,8 @@ fn sincos_widths(cx: &mut Ctx, exp: &Experiment, heads_reported: &[&str]) {
 /// width that is not one is then changed, not the heads, and the help says why).
 fn divisor_help(width: usize, heads: usize, sincos: bool) -> String {
     let h = heads.max(1);
-    let step = if sincos { h / gcd(h, 4) * 4 } else { h };
+    // (saturating: a head count near 2^64 wrapped, and was advised widths it does not divide)
+    let step = if sincos { (h / gcd(h, 4)).saturating_mul(4) } else { h };
     let next = width.div_ceil(step).checked_mul(step);
     if sincos && !width.is_multiple_of(4) {
         let below = (width / step * step).max(step);
