@@ -388,8 +388,10 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
     // an `ijepa eval` of a checkpoint: kept whatever the last plan; so are the baselines it ran
     // beside it (a baseline records no checkpoint, and an eval's were left out as an earlier
     // version's once the file's eval settings had changed since its last `ijepa run`): those
-    // of its experiment and protocol, at its settings, on the same images (an earlier
-    // version's baseline of other data but the same settings was kept beside it too)
+    // of its experiment and protocol, at its settings, on the same images where both records
+    // say which (an earlier version's baseline of other data but the same settings was kept
+    // beside it too; a record written before the fingerprints or the list digests were
+    // recorded says nothing of them, and is not held to them)
     let given = |e: &EvalRun| e.record.pretrain_dir.is_none() && e.record.checkpoint.as_deref().is_some_and(|c| !c.is_empty());
     let beside: Vec<ijepa_schema::EvalRecord> = reg.evals.iter().filter(|e| given(e)).map(|e| e.record.clone()).collect();
     let baseline = |e: &EvalRun| matches!(e.record.model.as_str(), "random-init" | "raw-pixels");
@@ -403,9 +405,8 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
                     && g.resolution == b.resolution
                     && g.fraction == b.fraction
                     && (g.train_examples, g.test_examples) == (b.train_examples, b.test_examples)
-                    && g.inputs == b.inputs
-                    && g.data_fingerprints.is_some()
-                    && g.data_fingerprints == b.data_fingerprints
+                    && (g.inputs.is_empty() || b.inputs.is_empty() || g.inputs == b.inputs)
+                    && (g.data_fingerprints.is_none() || b.data_fingerprints.is_none() || g.data_fingerprints == b.data_fingerprints)
                     && b.settings.iter().all(|(k, v)| g.settings.get(k) == Some(v))
             })
     };

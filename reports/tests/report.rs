@@ -624,6 +624,13 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
         v["settings"] = json!({"k": 10.0, "temperature": 0.07});
         v["data_fingerprints"] = json!(["train-before", "test-now"]);
     });
+    // ... nor one on its images at other settings
+    eval(&runs, "tscale", "knn-raw-pixels-old", "knn", "raw-pixels", 13.0, None, json!({}));
+    patch_eval(&runs, "tscale", "knn-raw-pixels-old", |v| {
+        v["checkpoint"] = json!("");
+        v["settings"] = json!({"k": 20.0, "temperature": 0.07});
+        v["data_fingerprints"] = json!(["train-now", "test-now"]);
+    });
     let stages = [
         "tscale-targets-scale-0.1-0.2/pretrain-aaaaaaaaaaaa",
         "tscale-targets-scale-0.15-0.2/pretrain-111111111111",
@@ -654,8 +661,9 @@ fn a_folder_report_shows_each_file_as_its_last_run_planned_it() {
     let panel = sweep_panel(&reg, "tscale");
     assert_eq!(series(&panel, "I-JEPA (ours) · knn").points, [(0.0, 50.0), (1.0, 61.0)], "the figure's points are the table's");
     let left: Vec<&String> = reg.unreadable.iter().filter(|w| w.contains("planned other stages for")).collect();
-    assert_eq!(left.len(), 5, "{left:?}");
+    assert_eq!(left.len(), 6, "{left:?}");
     assert!(reg.evals.iter().any(|e| e.dir.ends_with("eval-knn-raw-pixels-given-abcdef012345")), "the given checkpoint's baseline is kept");
+    assert!(left.iter().any(|w| w.contains("eval-knn-raw-pixels-old-abcdef012345")), "{left:?}");
     for stage in ["tscale-targets-scale-0.1-0.2/pretrain-000000000000", "eval-knn-random-init-old-abcdef012345", "eval-knn-ijepa-0-abcdef012345", "eval-linear-ijepa-0-abcdef012345", "eval-knn-ijepa-1-abcdef012345"] {
         assert!(left.iter().any(|w| w.contains(stage) && w.contains(": the last `ijepa run` of exp/tscale.kdl planned other stages for tscale")), "{stage}: {left:?}");
     }
