@@ -173,6 +173,7 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     // blamed on the student one time in two)
     let mut others: Vec<&(String, _)> = models.others.iter().collect();
     others.sort_by(|a, b| (a.0 != shape_from, &a.0).cmp(&(b.0 != shape_from, &b.0)));
+    let listed = modules.len();
     for (name, sd) in others {
         // DINO's backbones are ViTs: loaded as strictly as an encoder
         let checked = name.ends_with(".backbone");
@@ -183,6 +184,8 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
         }
         modules.push((name.clone(), sd.len(), checked));
     }
+    // (listed in the file's order too)
+    modules[listed..].sort_by_key(|(name, ..)| models.others.iter().position(|(n, _)| n == name));
     // the folder of `--out` is made, as `export` does
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
