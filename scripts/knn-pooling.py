@@ -159,7 +159,8 @@ def main():
             except RuntimeError as e:
                 # (torch's first line says only "Error(s) in loading state_dict": the next ones
                 # name the keys)
-                why = "; ".join(l.strip() for l in str(e).splitlines()[1:3] if l.strip())
+                lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+                why = "; ".join(lines[1:3]) or (lines[0] if lines else repr(e))
                 sys.exit(f"{path}: does not fit a ViT {args.width}x{args.depth}, {args.heads} heads, patch {args.patch} "
                          f"(give the run's --width/--depth/--heads/--patch): {why}")
         s = score(pooled(enc, images, grid))

@@ -402,6 +402,10 @@ fn cross_field_errors() {
     // DINO's learnt table takes any width: the heads alone are advised
     assert_eq!(errs("recipe \"dino\"\nencoder width=30 depth=2 heads=4 patch=16"), ["heads_width"]);
     assert_eq!(errs("encoder width=30 depth=2 heads=3 patch=16"), ["out_of_range"]);
+    // a head count near 2^64 (its multiple of 4 overflows) is advised no width it cannot take
+    let d = parse_str("t.kdl", "experiment \"t\" {\n encoder width=6 depth=2 heads=9223372036854775809 patch=16\n}\n").unwrap_err();
+    let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!help.contains("width=1") && !help.contains("width=4 ") && help.contains("lower heads="), "{help}");
     // ... whose help advises widths its heads divide too (it advised 28 or 32 to 3 heads)
     let d = parse_str("t.kdl", "experiment \"t\" {\n encoder width=30 depth=2 heads=3 patch=16\n}\n").unwrap_err();
     let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");

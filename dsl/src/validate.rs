@@ -818,7 +818,17 @@ fn sincos_widths(cx: &mut Ctx, exp: &Experiment, heads_reported: &[&str]) {
             continue;
         }
         let h = heads.max(1);
-        let step = (h / gcd(h, 4)).saturating_mul(4);
+        // (a head count near 2^64: no width takes it, none is advised)
+        let Some(step) = (h / gcd(h, 4)).checked_mul(4) else {
+            cx.err(DslError::OutOfRange {
+                what: path.into(),
+                message: format!("{width} is not a multiple of 4"),
+                span: cx.span_or(&[path, block]),
+                label: "not a multiple of 4".into(),
+                help: "the fixed 2-D sin-cos position table gives a quarter of the width to each of sin and cos of the row and the column".into(),
+            });
+            continue;
+        };
         let below = (width / step * step).max(step);
         cx.err(DslError::OutOfRange {
             what: path.into(),
@@ -828,7 +838,7 @@ fn sincos_widths(cx: &mut Ctx, exp: &Experiment, heads_reported: &[&str]) {
             help: format!(
                 "the fixed 2-D sin-cos position table gives a quarter of the width to each of sin \
                  and cos of the row and the column: e.g. width={below}{}{}",
-                Some(width.div_ceil(step) * step).filter(|w| *w != below).map_or(String::new(), |w| format!(" or width={w}")),
+                width.div_ceil(step).checked_mul(step).filter(|w| *w != below).map_or(String::new(), |w| format!(" or width={w}")),
                 if step > 4 { format!(" (multiples of 4 that its {h} heads divide)") } else { String::new() }
             ),
         });
@@ -840,8 +850,11 @@ fn sincos_widths(cx: &mut Ctx, exp: &Experiment, heads_reported: &[&str]) {
 /// width that is not one is then changed, not the heads, and the help says why).
 fn divisor_help(width: usize, heads: usize, sincos: bool) -> String {
     let h = heads.max(1);
-    // (saturating: a head count near 2^64 wrapped, and was advised widths it does not divide)
-    let step = if sincos { (h / gcd(h, 4)).saturating_mul(4) } else { h };
+    // (a head count near 2^64 wrapped, and was advised widths it does not divide: none is)
+    let step = if sincos { (h / gcd(h, 4)).checked_mul(4) } else { Some(h) };
+    let Some(step) = step else {
+        return "each head gets width/heads channels, so heads must divide the width, and the fixed 2-D sin-cos position table gives a quarter of the width to each of sin and cos of the row and the column (a multiple of 4): lower heads=".into();
+    };
     let next = width.div_ceil(step).checked_mul(step);
     if sincos && !width.is_multiple_of(4) {
         let below = (width / step * step).max(step);
