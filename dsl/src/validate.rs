@@ -817,57 +817,52 @@ fn sincos_widths(cx: &mut Ctx, exp: &Experiment, heads_reported: &[&str]) {
         if !read || width == 0 || width.is_multiple_of(4) || heads_reported.contains(&block) {
             continue;
         }
-        let h = heads.max(1);
         // (a head count near 2^64: no width takes it, none is advised)
-        let Some(step) = (h / gcd(h, 4)).checked_mul(4) else {
-            cx.err(DslError::OutOfRange {
-                what: path.into(),
-                message: format!("{width} is not a multiple of 4"),
-                span: cx.span_or(&[path, block]),
-                label: "not a multiple of 4".into(),
-                help: "the fixed 2-D sin-cos position table gives a quarter of the width to each of sin and cos of the row and the column".into(),
-            });
-            continue;
+        let help = match sincos_step(heads) {
+            Some(step) if step > 4 => format!("{SINCOS_WHY}: {} (multiples of 4 that its {} heads divide)", widths_near(width, step), heads.max(1)),
+            Some(step) => format!("{SINCOS_WHY}: {}", widths_near(width, step)),
+            None => SINCOS_WHY.to_string(),
         };
-        let below = (width / step * step).max(step);
         cx.err(DslError::OutOfRange {
             what: path.into(),
             message: format!("{width} is not a multiple of 4"),
             span: cx.span_or(&[path, block]),
             label: "not a multiple of 4".into(),
-            help: format!(
-                "the fixed 2-D sin-cos position table gives a quarter of the width to each of sin \
-                 and cos of the row and the column: e.g. width={below}{}{}",
-                width.div_ceil(step).checked_mul(step).filter(|w| *w != below).map_or(String::new(), |w| format!(" or width={w}")),
-                if step > 4 { format!(" (multiples of 4 that its {h} heads divide)") } else { String::new() }
-            ),
+            help,
         });
     }
+}
+
+/// Why a sin-cos position table takes widths that are multiples of 4.
+const SINCOS_WHY: &str = "the fixed 2-D sin-cos position table gives a quarter of the width to each of sin and cos of the row and the column";
+
+/// The step of the widths that `heads` divide and a sin-cos table takes (their least common
+/// multiple with 4); `None` where it overflows (a head count near 2^64, which no width takes).
+fn sincos_step(heads: usize) -> Option<usize> {
+    let h = heads.max(1);
+    (h / gcd(h, 4)).checked_mul(4)
+}
+
+/// The multiples of `step` nearest `width`, as advised: "e.g. width=B" (the one at or below,
+/// at least `step`) and " or width=A" (the one above, where it differs and does not overflow).
+fn widths_near(width: usize, step: usize) -> String {
+    let below = (width / step * step).max(step);
+    let above = width.div_ceil(step).checked_mul(step).filter(|w| *w != below);
+    format!("e.g. width={below}{}", above.map_or(String::new(), |w| format!(" or width={w}")))
 }
 
 /// How to make `heads` divide `width`: the nearest head count that does, or the next width
 /// that takes these heads (a multiple of 4 too where a sin-cos table needs it: `sincos`; a
 /// width that is not one is then changed, not the heads, and the help says why).
 fn divisor_help(width: usize, heads: usize, sincos: bool) -> String {
-    let h = heads.max(1);
     // (a head count near 2^64 wrapped, and was advised widths it does not divide: none is)
-    let step = if sincos { (h / gcd(h, 4)).checked_mul(4) } else { Some(h) };
-    let Some(step) = step else {
-        return "each head gets width/heads channels, so heads must divide the width, and the fixed 2-D sin-cos position table gives a quarter of the width to each of sin and cos of the row and the column (a multiple of 4): lower heads=".into();
-    };
-    let next = width.div_ceil(step).checked_mul(step);
+    let step = if sincos { sincos_step(heads) } else { Some(heads.max(1)) };
+    let both = format!("each head gets width/heads channels, so heads must divide the width, and {SINCOS_WHY} (a multiple of 4)");
+    let Some(step) = step else { return format!("{both}: lower heads=") };
     if sincos && !width.is_multiple_of(4) {
-        let below = (width / step * step).max(step);
-        let mut help = format!(
-            "each head gets width/heads channels, so heads must divide the width, and the fixed \
-             2-D sin-cos position table gives a quarter of the width to each of sin and cos of \
-             the row and the column (a multiple of 4): e.g. width={below}"
-        );
-        if let Some(w) = next.filter(|w| *w != below) {
-            help.push_str(&format!(" or width={w}"));
-        }
-        return help;
+        return format!("{both}: {}", widths_near(width, step));
     }
+    let next = width.div_ceil(step).checked_mul(step);
     // The head count dividing the width that is closest to the one written (small search).
     let nearest = (1..=width.min(1024))
         .filter(|h| width.is_multiple_of(*h))
