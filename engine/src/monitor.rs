@@ -187,13 +187,9 @@ impl Measure {
         !matches!(self.encoder.as_str(), "teacher" | "student")
     }
 
-    /// "the target encoder", or "the encoder" for a recipe's one encoder (named `encoder`).
+    /// [`who`] of this measure's encoder.
     fn who(&self) -> String {
-        if self.encoder == "encoder" {
-            "the encoder".into()
-        } else {
-            format!("the {} encoder", self.encoder)
-        }
+        who(&self.encoder)
     }
 
     /// The collapse warning for these measures under `cfg`'s floors, if any floor is crossed.
@@ -219,6 +215,15 @@ impl Measure {
 
 /// What a monitor's warning advises: the momentum of an EMA target only where the run has one
 /// (`ema`: I-JEPA's target encoder, DINO's teacher; not MAE, nor I-JEPA's `target "pixels"`).
+/// "the target encoder", or "the encoder" for a recipe's one encoder (named `encoder`).
+fn who(encoder: &str) -> String {
+    if encoder == "encoder" {
+        "the encoder".into()
+    } else {
+        format!("the {encoder} encoder")
+    }
+}
+
 /// (`masked`: the recipe masks patches; DINO's views are crops alone, and were told to check
 /// its masks)
 fn advice(ema: bool, masked: bool) -> &'static str {
@@ -302,7 +307,7 @@ impl Monitor {
                 // fills in the step
                 if !crate::model::all_finite(&f.x)? {
                     return Err(Error::Diverged {
-                        what: format!("{} features of the monitor's held-out images are not finite (NaN/Inf)", if *name == "encoder" { "the encoder's".to_string() } else { format!("the {name} encoder's") }),
+                        what: format!("{}'s features of the monitor's held-out images are not finite (NaN/Inf)", who(name)),
                         step: 0,
                         epoch: None,
                         last_good: None,
