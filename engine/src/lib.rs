@@ -27,36 +27,9 @@ macro_rules! print {
     }};
 }
 
-/// What became of the writes to standard output (see `println!`).
-pub mod stdout {
-    use std::sync::OnceLock;
-
-    static FAILED: OnceLock<String> = OnceLock::new();
-
-    /// Keeps the first error of a write to stdout other than a closed pipe (a reader that
-    /// stopped reading, `| head`, wants no more).
-    pub fn note(r: std::io::Result<()>) {
-        if let Err(e) = r {
-            note_error(&e);
-        }
-    }
-
-    /// Keeps `e`, a failed write to stdout (the binary's log lines' writer reports its own
-    /// here), unless it is a closed pipe.
-    pub fn note_error(e: &std::io::Error) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            let _ = FAILED.set(e.to_string());
-        }
-    }
-
-    /// The first failed write to stdout, after flushing what is left: output lost (`plan
-    /// --dot > full-disk/plan.dot` wrote part of the graph and exited 0).
-    pub fn failed() -> Option<&'static str> {
-        use std::io::Write as _;
-        note(std::io::stdout().flush());
-        FAILED.get().map(String::as_str)
-    }
-}
+/// What became of the writes to standard output (see `println!`): the schema crate's, which
+/// `ijepa-report` (no libtorch) keeps its own writes' fate with too.
+pub use ijepa_schema::stdout;
 
 /// `eprintln!` that never panics on a closed stderr (see `println!`).
 #[macro_export]

@@ -13,19 +13,8 @@ use std::process::ExitCode;
 macro_rules! println {
     ($($t:tt)*) => {{
         use std::io::Write as _;
-        note(writeln!(std::io::stdout(), $($t)*));
+        ijepa_schema::stdout::note(writeln!(std::io::stdout(), $($t)*));
     }};
-}
-
-/// The first failed write to stdout other than a closed pipe.
-static STDOUT_FAILED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-fn note(r: std::io::Result<()>) {
-    if let Err(e) = r {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            let _ = STDOUT_FAILED.set(e.to_string());
-        }
-    }
 }
 
 /// `eprintln!` that never panics on a closed stderr (see `println!`).
@@ -72,9 +61,8 @@ fn out_value(arg: &std::ffi::OsStr) -> Option<OsString> {
 
 fn main() -> ExitCode {
     let code = run();
-    // (what was printed, lost: `--help > full-disk/x` exited 0)
-    note(std::io::Write::flush(&mut std::io::stdout()));
-    match STDOUT_FAILED.get() {
+    // (what was printed, lost: `--help > full-disk/x` exited 0; `failed` flushes what is left)
+    match ijepa_schema::stdout::failed() {
         Some(why) => {
             eprintln!("error: writing the standard output: {why}: what ijepa-report printed there is lost or incomplete");
             ExitCode::FAILURE
@@ -93,6 +81,8 @@ fn run() -> ExitCode {
         ExitCode::from(2)
     };
     while let Some(a) = args.next() {
+        // (`--out=DIR` too; not after `--`, where it is a runs folder's name)
+        let out_joined = if options { out_value(&a) } else { None };
         match a.to_str().unwrap_or_default() {
             // (after `--`, a folder whose name starts with `-`, as `ijepa report -- -runs`)
             "--" if options => options = false,
@@ -108,13 +98,12 @@ fn run() -> ExitCode {
             "--out" if options && out.is_some() => return usage("--out given twice: one report folder".into()),
             // (an empty one wrote the report into the working folder, past the check that keeps
             // it out of the runs folder, as `ijepa report --out ""` refuses it)
-            // (`--out=DIR` too; not after `--`, where it is a runs folder's name)
             "--out" if options => match args.next().filter(|d| !d.is_empty()) {
                 Some(d) => out = Some(PathBuf::from(d)),
                 None => return usage("--out needs a folder (a non-empty path)".into()),
             },
             // (`--out=DIR` as `--out DIR`, as `ijepa report` takes it)
-            _ if options && out_value(&a).is_some() => match out_value(&a).filter(|d| !d.is_empty()) {
+            _ if out_joined.is_some() => match out_joined.filter(|d| !d.is_empty()) {
                 _ if out.is_some() => return usage("--out given twice: one report folder".into()),
                 Some(d) => out = Some(PathBuf::from(d)),
                 None => return usage("--out needs a folder (a non-empty path)".into()),
