@@ -29,6 +29,7 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
     let frozen_dino = write(&d, "frozen-dino.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; momentum-teacher 1.0; }\n}\n");
     let frozen_last = write(&d, "frozen-last.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; freeze-last-layer 2; }\n    epochs 2\n}\n");
     let frozen_ijepa = write(&d, "frozen-ijepa.kdl", "experiment \"i\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    ema start=1 final=1\n}\n");
+    let still = write(&d, "still.kdl", "experiment \"s\" {\n    recipe \"mae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    optimizer \"adamw\" { lr start=0 peak=0 final=0; }\n}\n");
     let methods = write(&d, "methods.kdl", "experiment \"m\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n");
     let warmup = write(&d, "warmup.kdl", "experiment \"w\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    eval \"finetune\" { epochs 1; baselines \"random-init\"; }\n}\n");
     for cmd in ["check", "plan"] {
@@ -47,13 +48,17 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         let o = ijepa(&args(&dino_flip0).iter().map(String::as_str).collect::<Vec<_>>());
         let (out, err) = outputs(&o);
         assert!(o.status.success() && err.contains("the data block's horizontal-flip is not read"), "{cmd}: {out}{err}");
-        assert!(!err.contains("never moves"), "{cmd}: {err}");
+        assert!(!err.contains("never moves") && !err.contains("the learning rate is 0"), "{cmd}: {err}");
         // a teacher (or target encoder) whose EMA stays at 1 is what every evaluation reads
         for frozen in [&frozen_dino, &frozen_ijepa] {
             let o = ijepa(&args(frozen).iter().map(String::as_str).collect::<Vec<_>>());
             let (out, err) = outputs(&o);
             assert!(o.status.success() && err.contains("never moves") && err.contains("keeps it at its initialisation"), "{cmd}: {out}{err}");
         }
+        // ... as is every weight under a learning rate of 0 throughout (said by nothing)
+        let o = ijepa(&args(&still).iter().map(String::as_str).collect::<Vec<_>>());
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && err.contains("the learning rate is 0 throughout (`lr start=0 peak=0 final=0`): no weight moves"), "{cmd}: {out}{err}");
         // ... as are DINO's prototypes frozen for the whole run (said only as pretraining began)
         let o = ijepa(&args(&frozen_last).iter().map(String::as_str).collect::<Vec<_>>());
         let (out, err) = outputs(&o);

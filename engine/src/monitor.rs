@@ -161,7 +161,7 @@ impl Measure {
     /// initialisation). It catches what the floors of [`Measure::collapse_warning`] cannot: a
     /// run whose loss falls while its features stay as (un)informative as the initial ones
     /// (facebookresearch/ijepa#55), e.g. at a learning rate too high for the batch.
-    pub fn stall_warning(&self, knn0: f64, ema: bool) -> Option<String> {
+    pub fn stall_warning(&self, knn0: f64, levers: &Levers) -> Option<String> {
         // (at a random initialisation that already scores within the margin of 100%, no run
         // can show more: said so, not called not learning)
         if knn0 + STALL_MARGIN >= 100.0 && self.knn <= knn0 + STALL_MARGIN {
@@ -177,7 +177,7 @@ impl Measure {
                 "{} is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
                  (epoch 0), effective rank {:.1}; a falling loss alone does not show learning (see \
                  facebookresearch/ijepa#55): {}",
-                self.who(), self.knn, knn0, self.rankme, advice(ema, self.masked())
+                self.who(), self.knn, knn0, self.rankme, advice(levers, self.masked())
             )
         })
     }
@@ -193,7 +193,7 @@ impl Measure {
     }
 
     /// The collapse warning for these measures under `cfg`'s floors, if any floor is crossed.
-    pub fn collapse_warning(&self, cfg: &MonitorConfig, ema: bool) -> Option<String> {
+    pub fn collapse_warning(&self, cfg: &MonitorConfig, levers: &Levers) -> Option<String> {
         let mut why = Vec::new();
         if self.rankme < cfg.rank_floor {
             why.push(format!("effective rank {:.2} < rank-floor {}", self.rankme, cfg.rank_floor));
@@ -207,14 +207,12 @@ impl Measure {
                  to nearly the same feature; {}",
                 self.who(),
                 why.join(", "),
-                advice(ema, self.masked())
+                advice(levers, self.masked())
             )
         })
     }
 }
 
-/// What a monitor's warning advises: the momentum of an EMA target only where the run has one
-/// (`ema`: I-JEPA's target encoder, DINO's teacher; not MAE, nor I-JEPA's `target "pixels"`).
 /// "the target encoder", or "the encoder" for a recipe's one encoder (named `encoder`).
 fn who(encoder: &str) -> String {
     if encoder == "encoder" {
@@ -224,13 +222,45 @@ fn who(encoder: &str) -> String {
     }
 }
 
-/// (`masked`: the recipe masks patches; DINO's views are crops alone, and were told to check
-/// its masks)
-fn advice(ema: bool, masked: bool) -> &'static str {
-    match (ema, masked) {
-        (true, true) => "lower the learning rate, check the masks (or crops), or raise the momentum of the EMA target (I-JEPA's `ema`, DINO's `momentum-teacher`)",
-        (true, false) => "lower the learning rate, check the crops, or raise the momentum of the EMA target (DINO's `momentum-teacher`)",
-        (false, _) => "lower the learning rate, or check the masks (or crops)",
+/// What a run's settings leave a monitor's warning to advise.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Levers {
+    /// The run has an EMA target: I-JEPA's target encoder, DINO's teacher (not MAE, nor
+    /// I-JEPA's `target "pixels"`).
+    pub ema: bool,
+    /// That target's momentum is 1 throughout ([`ijepa_dsl::recipes::frozen_teacher`]): it
+    /// never moves, and "raise the momentum" was advised of it.
+    pub ema_frozen: bool,
+    /// The learning rate is 0 throughout ([`ijepa_dsl::recipes::still_weights`]): no weight
+    /// moves, and "lower the learning rate" was advised of it.
+    pub lr_zero: bool,
+}
+
+impl Levers {
+    /// What `exp`'s settings rule out (`ema` is the measured encoders' to say).
+    pub fn of(exp: &ijepa_dsl::config::Experiment) -> Self {
+        Self { ema: false, ema_frozen: ijepa_dsl::recipes::frozen_teacher(exp).is_some(), lr_zero: ijepa_dsl::recipes::still_weights(exp).is_some() }
+    }
+}
+
+/// What a monitor's warning advises: the momentum of an EMA target only where the run has one;
+/// neither a lower learning rate where it is 0 throughout, nor a higher momentum where it is 1
+/// throughout (each the cause itself, said as such). (`masked`: the recipe masks patches;
+/// DINO's views are crops alone, and were told to check its masks)
+fn advice(levers: &Levers, masked: bool) -> String {
+    if levers.lr_zero {
+        return "the learning rate is 0 throughout (`lr start=0 peak=0 final=0`): no weight moves; give it a peak above 0".into();
+    }
+    let check = if masked { "check the masks (or crops)" } else { "check the crops" };
+    let setting = if masked { "I-JEPA's `ema`, DINO's `momentum-teacher`" } else { "DINO's `momentum-teacher`" };
+    match (levers.ema, levers.ema_frozen) {
+        // (only I-JEPA's and DINO's are said to be: the one masks, the other crops)
+        (true, true) => format!(
+            "the momentum of the EMA target is 1 throughout ({}): the target never moves from its initialisation; lower its start (official 0.996)",
+            if masked { "`ema start=1 final=1`" } else { "`momentum-teacher 1`" }
+        ),
+        (true, false) => format!("lower the learning rate, {check}, or raise the momentum of the EMA target ({setting})"),
+        (false, _) => "lower the learning rate, or check the masks (or crops)".into(),
     }
 }
 
@@ -275,14 +305,17 @@ pub fn epoch0_knn(rows: &[ijepa_schema::MonitorRow], encoder: &str) -> Option<f6
 pub struct Monitor {
     /// Settings.
     pub cfg: MonitorConfig,
+    /// What the run's settings leave its warnings to advise.
+    pub levers: Levers,
     held: Arc<dyn Dataset>,
     transform: EvalTransform,
 }
 
 impl Monitor {
-    /// A monitor over the held-out images `held`, seen through `transform` (the evaluation's).
-    pub fn new(cfg: MonitorConfig, held: Arc<dyn Dataset>, transform: EvalTransform) -> Self {
-        Self { cfg, held, transform }
+    /// A monitor over the held-out images `held`, seen through `transform` (the evaluation's),
+    /// whose warnings advise within `levers`.
+    pub fn new(cfg: MonitorConfig, levers: Levers, held: Arc<dyn Dataset>, transform: EvalTransform) -> Self {
+        Self { cfg, levers, held, transform }
     }
 
     /// The same measures on the normalised pixels themselves (encoder name `pixels`): the
@@ -327,6 +360,9 @@ mod tests {
         tch::manual_seed(seed);
         Tensor::randn(shape, (Kind::Float, Device::Cpu))
     }
+
+    /// A run with an EMA target whose schedules move.
+    const EMA: Levers = Levers { ema: true, ema_frozen: false, lr_zero: false };
 
     #[test]
     fn rankme_recovers_a_known_rank() {
@@ -402,7 +438,7 @@ mod tests {
         assert!(c.contains("below them at its initialisation, epoch 0: effective rank 1.50"), "{c}");
         assert_eq!(collapse_context(&now, &[row("target", 30.0, 0.5), row("pixels", 20.0, 0.5)], &cfg), "");
         let teacher = Measure { encoder: "teacher".into(), ..now };
-        let w = teacher.collapse_warning(&cfg, true).unwrap();
+        let w = teacher.collapse_warning(&cfg, &EMA).unwrap();
         assert!(w.contains("check the crops") && !w.contains("masks"), "{w}");
     }
 
@@ -413,11 +449,11 @@ mod tests {
         let y: Vec<i64> = (0..400).map(|i| i % 10).collect();
         let constant = Features { x: Tensor::ones([400, 64], (Kind::Float, Device::Cpu)), y: y.clone() };
         let m = Measure::of("target", &constant, 10, 20, t0).unwrap();
-        let w = m.collapse_warning(&cfg, true).expect("constant features collapse");
+        let w = m.collapse_warning(&cfg, &EMA).expect("constant features collapse");
         assert!(w.contains("target") && w.contains("effective rank") && w.contains("spread"), "{w}");
         let iso = Features { x: randn(&[400, 64], 9), y };
         let m = Measure::of("target", &iso, 10, 20, t0).unwrap();
-        assert!(m.collapse_warning(&cfg, true).is_none(), "isotropic features: {m:?}");
+        assert!(m.collapse_warning(&cfg, &EMA).is_none(), "isotropic features: {m:?}");
     }
 
     #[test]
@@ -436,17 +472,34 @@ mod tests {
         assert_eq!(epoch0_knn(&rows, "predictor"), None);
         assert_eq!(epoch0_knn(&read_rows(&dir.join("absent.csv")), "target"), None);
         let at = |knn: f64| Measure { encoder: "target".into(), knn, rankme: 3.3, spread: 0.17, seconds: 1.0 };
-        let w = at(40.7).stall_warning(42.6, true).expect("no better than at initialisation");
+        let w = at(40.7).stall_warning(42.6, &EMA).expect("no better than at initialisation");
         assert!(w.starts_with("the target encoder is not learning") && w.contains("40.7%") && w.contains("42.6%"), "{w}");
         // a recipe's one encoder (MAE's) is "the encoder", not "the encoder encoder"
         let one = Measure { encoder: "encoder".into(), ..at(40.7) };
-        assert!(one.stall_warning(42.6, false).unwrap().starts_with("the encoder is not learning"));
+        assert!(one.stall_warning(42.6, &Levers::default()).unwrap().starts_with("the encoder is not learning"));
         // the momentum is advised only where the run has an EMA target (not MAE's one encoder)
-        assert!(w.contains("raise the momentum of the EMA target") && !one.stall_warning(42.6, false).unwrap().contains("momentum"), "{w}");
-        assert!(at(44.6).stall_warning(42.6, true).is_some(), "within the margin");
-        assert!(at(54.7).stall_warning(42.6, true).is_none(), "a learning run: 54.7 vs 42.6");
+        assert!(w.contains("raise the momentum of the EMA target") && !one.stall_warning(42.6, &Levers::default()).unwrap().contains("momentum"), "{w}");
+        assert!(at(44.6).stall_warning(42.6, &EMA).is_some(), "within the margin");
+        assert!(at(54.7).stall_warning(42.6, &EMA).is_none(), "a learning run: 54.7 vs 42.6");
         // (an initialisation at the ceiling is not called not learning)
-        let w = at(100.0).stall_warning(100.0, true).unwrap();
+        let w = at(100.0).stall_warning(100.0, &EMA).unwrap();
         assert!(w.starts_with("the target encoder's held-out kNN cannot show learning") && !w.contains("not learning"), "{w}");
+    }
+
+    #[test]
+    fn the_advice_does_not_ask_for_what_the_settings_rule_out() {
+        // a momentum of 1 throughout was told to be raised, a learning rate of 0 to be lowered
+        let m = Measure { encoder: "target".into(), knn: 40.7, rankme: 3.3, spread: 0.17, seconds: 1.0 };
+        let frozen = m.stall_warning(42.6, &Levers { ema_frozen: true, ..EMA }).unwrap();
+        assert!(frozen.contains("1 throughout (`ema start=1 final=1`): the target never moves") && !frozen.contains("raise"), "{frozen}");
+        let teacher = Measure { encoder: "teacher".into(), ..m.clone() };
+        let w = teacher.stall_warning(42.6, &Levers { ema_frozen: true, ..EMA }).unwrap();
+        assert!(w.contains("(`momentum-teacher 1`)"), "{w}");
+        for levers in [Levers { lr_zero: true, ..EMA }, Levers { lr_zero: true, ..Levers::default() }] {
+            let w = m.stall_warning(42.6, &levers).unwrap();
+            assert!(w.contains("the learning rate is 0 throughout") && !w.contains("lower the learning rate"), "{w}");
+        }
+        // (a schedule that moves keeps the advice it had)
+        assert!(m.stall_warning(42.6, &EMA).unwrap().contains("lower the learning rate, check the masks (or crops), or raise the momentum"));
     }
 }

@@ -1207,7 +1207,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // the monitor's images are held out of pretraining
     let full = dataset.clone();
     let (dataset, monitor) = match split_monitor(exp, dataset, world, false)? {
-        (rest, Some((cfg, held))) => (rest, Some(Monitor::new(cfg.clone(), held, crate::stages::eval_transform(exp)?))),
+        (rest, Some((cfg, held))) => (rest, Some(Monitor::new(cfg.clone(), crate::monitor::Levers::of(exp), held, crate::stages::eval_transform(exp)?))),
         (rest, None) => (rest, None),
     };
     // (a registered recipe's: the built-ins declare theirs and autocast their steps)
@@ -1329,7 +1329,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 truncate_metrics(&monitor_path, pos.global_step, MONITOR_HEADER)?;
                 // (a manifest that was unreadable took the warnings of the epochs done with it)
                 if run.manifest_lost {
-                    if let Some((epoch, said)) = warnings_of_rows(&crate::monitor::read_rows(&monitor_path), &m.cfg) {
+                    if let Some((epoch, said)) = warnings_of_rows(&crate::monitor::read_rows(&monitor_path), &m.cfg, m.levers) {
                         run.manifest.monitor_warnings(epoch, &said);
                     }
                 }
@@ -1765,7 +1765,7 @@ fn observe<R: Recipe>(
     // initialisation's, whose rank says nothing about training), and features no better than
     // the initial ones (read back from the file, so a resumed run compares with its own epoch 0)
     if epoch > 0 {
-        let said = monitor_warnings(&measures, &crate::monitor::read_rows(path), &m.cfg);
+        let said = monitor_warnings(&measures, &crate::monitor::read_rows(path), &m.cfg, m.levers);
         for w in &said {
             bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
         }
@@ -1788,27 +1788,27 @@ fn observe<R: Recipe>(
 
 /// What the monitor warns of, after training has started, for the `measures` of one epoch:
 /// collapsing features, and features no better than the same encoder's at epoch 0, read from
-/// the run's `monitor.csv` `rows`.
-fn monitor_warnings(measures: &[Measure], rows: &[schema::MonitorRow], cfg: &ijepa_dsl::config::MonitorConfig) -> Vec<String> {
+/// the run's `monitor.csv` `rows`; advising within the run's `levers`.
+fn monitor_warnings(measures: &[Measure], rows: &[schema::MonitorRow], cfg: &ijepa_dsl::config::MonitorConfig, levers: crate::monitor::Levers) -> Vec<String> {
     // (an EMA target: I-JEPA's target encoder, DINO's teacher, whose momentum is not the
     // `ema` schedule `uses_momentum` names)
-    let ema = measures.iter().any(|ms| ms.encoder == "target" || ms.encoder == "teacher");
-    let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(cfg, ema).map(|w| format!("{w}{}", crate::monitor::collapse_context(ms, rows, cfg))));
-    let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, ema)));
+    let levers = crate::monitor::Levers { ema: measures.iter().any(|ms| ms.encoder == "target" || ms.encoder == "teacher"), ..levers };
+    let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(cfg, &levers).map(|w| format!("{w}{}", crate::monitor::collapse_context(ms, rows, cfg))));
+    let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, &levers)));
     collapsed.chain(stalled).collect()
 }
 
 /// The monitor's warnings at the last epoch after 0 that `monitor.csv`'s `rows` hold, as they
 /// were said there, with that epoch: a resumed run whose manifest was unreadable (set aside,
 /// a new one written) kept none, and its report showed a collapsing run without a word.
-fn warnings_of_rows(rows: &[schema::MonitorRow], cfg: &ijepa_dsl::config::MonitorConfig) -> Option<(usize, Vec<String>)> {
+fn warnings_of_rows(rows: &[schema::MonitorRow], cfg: &ijepa_dsl::config::MonitorConfig, levers: crate::monitor::Levers) -> Option<(usize, Vec<String>)> {
     let last = rows.iter().map(|r| r.epoch).filter(|&e| e > 0).max()?;
     let measures: Vec<Measure> = rows
         .iter()
         .filter(|r| r.epoch == last && r.encoder != "pixels")
         .map(|r| Measure { encoder: r.encoder.clone(), knn: r.knn_top1, rankme: r.rankme, spread: r.spread, seconds: 0.0 })
         .collect();
-    Some((last as usize, monitor_warnings(&measures, rows, cfg)))
+    Some((last as usize, monitor_warnings(&measures, rows, cfg, levers)))
 }
 
 /// Appends `rows` (whole lines) to the CSV file at `path`.
@@ -1905,16 +1905,17 @@ mod tests {
         use ijepa_dsl::config::MonitorConfig;
         let row = |epoch: u64, encoder: &str, knn: f64, rankme: f64, spread: f64| schema::MonitorRow { step: epoch * 10, epoch, encoder: encoder.into(), knn_top1: knn, rankme, spread };
         let cfg = MonitorConfig::default();
+        const L: crate::monitor::Levers = crate::monitor::Levers { ema: false, ema_frozen: false, lr_zero: false };
         let rows = [row(0, "target", 40.0, 3.0, 0.2), row(0, "pixels", 80.0, 300.0, 0.7), row(1, "target", 60.0, 20.0, 0.3), row(2, "target", 40.5, 20.0, 0.3)];
-        let (epoch, said) = warnings_of_rows(&rows, &cfg).unwrap();
-        let live = monitor_warnings(&[Measure { encoder: "target".into(), knn: 40.5, rankme: 20.0, spread: 0.3, seconds: 1.0 }], &rows, &cfg);
+        let (epoch, said) = warnings_of_rows(&rows, &cfg, L).unwrap();
+        let live = monitor_warnings(&[Measure { encoder: "target".into(), knn: 40.5, rankme: 20.0, spread: 0.3, seconds: 1.0 }], &rows, &cfg, L);
         assert_eq!((epoch, &said), (2, &live));
         assert!(said.len() == 1 && said[0].contains("not learning"), "{said:?}");
         // (collapsed features)
-        let (_, said) = warnings_of_rows(&[rows[0].clone(), row(1, "target", 60.0, 1.0, 0.0)], &cfg).unwrap();
+        let (_, said) = warnings_of_rows(&[rows[0].clone(), row(1, "target", 60.0, 1.0, 0.0)], &cfg, L).unwrap();
         assert!(said.iter().any(|w| w.contains("collaps")), "{said:?}");
         // (before training, nothing to say)
-        assert_eq!(warnings_of_rows(&rows[..2], &cfg), None);
+        assert_eq!(warnings_of_rows(&rows[..2], &cfg, L), None);
     }
 
     /// On resume the metrics keep their header and the complete rows up to the checkpoint's
