@@ -124,7 +124,8 @@ enum Command {
     /// Run the `eval` blocks of an experiment on any checkpoint (ours, an official .pth.tar, a
     /// state dict); results go to RUNS/<experiment>/eval-*/eval.json.
     Eval {
-        /// Experiment file (.kdl) whose data, encoder and eval blocks to use.
+        /// Experiment file (.kdl) whose data, encoder and eval blocks to use (the rules of
+        /// settings only the pretraining reads, such as the masks, are not checked).
         file: PathBuf,
         /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`); a
         /// checkpoint another point's pretraining wrote (or a copy of one its manifest records)
@@ -506,8 +507,11 @@ fn positive(s: &str) -> Result<usize, String> {
 /// The experiment of a file, or of one point of its sweep (`--point NAME`).
 fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<Experiment, ExitCode> {
     let (study, _) = match inputs {
-        Inputs::Checked => load_study_checked(file)?,
         Inputs::Unchecked => load_study(file)?,
+        Inputs::Eval => ijepa_dsl::load_study_for_eval(file).map_err(|diags| {
+            print_diagnostics(diags);
+            ExitCode::FAILURE
+        })?,
     };
     // a large sweep's names would fill the screen: the first few, and where to see them all
     let names = {
@@ -542,10 +546,11 @@ fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<E
 /// Whether loading also checks the inputs the experiment reads from disk.
 #[derive(Clone, Copy)]
 enum Inputs {
-    /// Data root, placeholder, subset and split files checked (what runs or evaluates).
-    Checked,
     /// The language only (masks, launch, slurm: the data may live on another machine).
     Unchecked,
+    /// Data root, placeholder, subset and split files checked, the rules of settings only the
+    /// pretraining reads left out (`ijepa eval`: [`ijepa_dsl::load_study_for_eval`]).
+    Eval,
 }
 
 /// Prints a file's diagnostics as miette renders them (colours on a terminal), every control
@@ -799,7 +804,7 @@ fn cmd_import_yaml(file: &std::path::Path, name: Option<String>, out: Option<Pat
 }
 
 fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, runs_dir: &std::path::Path) -> CmdResult {
-    let mut exp = match load(file, point, Inputs::Checked) {
+    let mut exp = match load(file, point, Inputs::Eval) {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
@@ -819,7 +824,7 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
     // a sweep point's baselines are the study's, shared by its points (as `ijepa run` keeps them)
     let meta = match point {
         Some(want) => {
-            let study = load_study(file).map_err(|_| format!("reading {} again", file.display()))?.0;
+            let study = ijepa_dsl::load_study_for_eval(file).map_err(|_| format!("reading {} again", file.display()))?.0;
             let varied = study.points.iter().find(|p| p.name == want).map(|p| p.varied.clone()).unwrap_or_default();
             // (another point's checkpoint would be filed under this point's values)
             stages::check_checkpoint_point(&study.points, want, &checkpoint, runs_dir)?;

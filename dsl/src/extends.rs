@@ -88,7 +88,7 @@ pub(crate) fn resolve(cx: &mut Ctx, n: &Node) -> Option<Experiment> {
     };
     let mut stack = cx.origin.stack.clone();
     stack.push((identity(&path), shown.clone()));
-    let origin = Origin { dir: path.parent().map(Path::to_path_buf).unwrap_or_default(), stack };
+    let origin = Origin { dir: path.parent().map(Path::to_path_buf).unwrap_or_default(), stack, evaluating: cx.origin.evaluating };
     match crate::compile(&shown, &src, origin) {
         Ok(c) if c.study.mode.is_some() => {
             cx.err(DslError::InvalidValue {

@@ -125,6 +125,20 @@ pub fn load_study_checked(path: &Path) -> Result<(Study, String), Diagnostics> {
     Ok((compiled.study, src))
 }
 
+/// [`load_study_checked`] for `ijepa eval`, which reads a file's data, encoder and `eval`
+/// blocks to evaluate a checkpoint trained elsewhere: the rules of settings only the
+/// pretraining reads are not checked (a file for a small image's probe was refused for the
+/// default mask, the official one for 224 px crops, whose blocks its grid cannot hold).
+pub fn load_study_for_eval(path: &Path) -> Result<(Study, String), Diagnostics> {
+    let (name, src) = read_source(path)?;
+    let compiled = compile(&name, &src, reader::Origin { evaluating: true, ..origin_of(path) })?;
+    let errors = inputs::check(&compiled.study, &compiled.spans, &compiled.values);
+    if !errors.is_empty() {
+        return Err(Diagnostics::new(&name, &src, errors));
+    }
+    Ok((compiled.study, src))
+}
+
 /// [`load_study`] for a job that reads its inputs on other machines (`ijepa slurm`: the
 /// cluster's nodes): a path that still holds the official placeholder is refused as
 /// [`load_study_checked`] refuses it, wrong on every machine; the other missing inputs (paths
@@ -158,6 +172,7 @@ fn origin_of(path: &Path) -> reader::Origin {
     reader::Origin {
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         stack: vec![(extends::identity(path), path.display().to_string())],
+        evaluating: false,
     }
 }
 
@@ -333,7 +348,7 @@ pub(crate) fn compile(
         }
         return Err(fail(cx));
     }
-    let points = study::expand(src, &base, &cx.spans, &cx.base_written, &spec, &cx.swept_recipes)
+    let points = study::expand(src, &base, &cx.spans, &cx.base_written, &spec, &cx.swept_recipes, cx.origin.evaluating)
         .map_err(|errors| Diagnostics::new(file_name, src, errors))?;
     let written = cx.all_written();
     let study = Study { name, base, points, mode: Some(spec.mode), files, written: written.clone() };

@@ -66,6 +66,10 @@ pub(crate) struct Origin {
     /// one is this file. The identity is the canonical path (or an absolute one when the file
     /// is not on disk), so a cycle is recognised whatever the spelling.
     pub stack: Vec<(std::path::PathBuf, String)>,
+    /// The file is read for `ijepa eval` ([`crate::load_study_for_eval`]): the rules of
+    /// settings only the pretraining reads (masks, DINO's views and schedules, the monitor) are
+    /// not checked, bases' included.
+    pub evaluating: bool,
 }
 
 impl<'s> Ctx<'s> {

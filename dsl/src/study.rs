@@ -214,6 +214,7 @@ pub(crate) fn expand(
     base_written: &BTreeSet<String>,
     spec: &SweepSpec,
     swept_recipes: &[String],
+    evaluating: bool,
 ) -> Result<Vec<Point>, Vec<DslError>> {
     let dims: Vec<&Vary> = spec.vary.iter().chain(spec.seeds.as_ref()).collect();
     let combos = combinations(spec);
@@ -253,6 +254,7 @@ pub(crate) fn expand(
         // what depends on a varied setting is read at some of the points (see validate)
         cx.swept_paths = dims.iter().map(|d| d.path.clone()).collect();
         cx.swept_recipes = swept_recipes.to_vec();
+        cx.origin.evaluating = evaluating;
         let mut exp = base.clone();
         let mut varied = BTreeMap::new();
         // a block's kind first (`recipe`, `data`, `encoder`, `mask`: writing one starts its

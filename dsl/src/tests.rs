@@ -1583,3 +1583,26 @@ fn control_characters_of_values_are_shown_escaped() {
     let text = d.render_plain();
     assert!(text.contains("the file holds a NUL byte") && text.contains("t.kdl:2:10"), "{text}");
 }
+
+/// `ijepa eval` reads a file's data, encoder and evaluations: the rules of settings only the
+/// pretraining reads are left out, a sweep's points' and bases' too (a probe file on 28 px
+/// images was refused for the default mask, the official one for 224 px crops).
+#[test]
+fn a_file_read_for_eval_skips_the_pretraining_rules() {
+    let d = std::env::temp_dir().join(format!("ijepa-dsl-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    let base = d.join("base.kdl");
+    std::fs::write(&base, "experiment \"b\" {\n data \"fashion-mnist\" { crop-size 28; limit 100; batch-size 128; }\n encoder width=32 depth=2 heads=2 patch=4\n}\n").unwrap();
+    let file = d.join("probe.kdl");
+    std::fs::write(&file, "experiment \"p\" {\n extends \"base.kdl\"\n eval \"knn\"\n}\nsweep { vary \"encoder.depth\" 2 3; }\n").unwrap();
+    let codes = |r: Result<(crate::Study, String), crate::Diagnostics>| r.err().map(|d| d.codes()).unwrap_or_default();
+    // (the default mask's blocks on a 7x7 grid; 100 images against a batch of 128)
+    let refused = crate::load_study_checked(&file).err().expect("refused for its pretraining").render_plain();
+    assert!(refused.contains("min-keep is 10") && refused.contains("batch"), "{refused}");
+    let study = crate::load_study_for_eval(&file).expect("the evaluations read neither").0;
+    assert_eq!(study.points.len(), 2);
+    // the rules of what the evaluations read still hold
+    std::fs::write(&file, "experiment \"p\" {\n extends \"base.kdl\"\n encoder width=32 depth=2 heads=3 patch=4\n eval \"knn\"\n}\n").unwrap();
+    assert!(codes(crate::load_study_for_eval(&file)).iter().any(|c| c.ends_with("heads_width")), "3 heads against 32");
+    std::fs::remove_dir_all(&d).ok();
+}

@@ -10,28 +10,41 @@ use crate::reader::Ctx;
 
 /// Runs every cross-field check, reporting into `cx`.
 pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
+    // (the rules of settings only the pretraining reads: not for `ijepa eval`, which reads the
+    // data, encoder and evaluations; their defaults are the official 224 px run's)
+    let pretraining = !cx.origin.evaluating;
     // (first: a refused images= is set aside before the rules that count it)
-    monitor_holds_enough_images(cx, exp);
+    if pretraining {
+        monitor_holds_enough_images(cx, exp);
+    }
     patch_divides_crop(cx, exp);
     // (a width its heads do not divide is reported once, by the heads rule, whose help gives a
     // width fitting both rules: `width=30 heads=4` was two errors)
     let heads_reported = heads_divide_width(cx, exp);
     sincos_widths(cx, exp, &heads_reported);
-    mask_is_feasible(cx, exp);
+    if pretraining {
+        mask_is_feasible(cx, exp);
+    }
     data_source_rules(cx, exp);
     distributed_rules(cx, exp);
     last4_needs_four_blocks(cx, exp);
-    random_mask_keeps_a_patch(cx, exp);
-    dino_local_crops_fit(cx, exp);
-    limit_holds_a_batch(cx, exp);
+    if pretraining {
+        random_mask_keeps_a_patch(cx, exp);
+        dino_local_crops_fit(cx, exp);
+        limit_holds_a_batch(cx, exp);
+    }
     finetune_batch_fits_the_limit(cx, exp);
     mlp_has_width(cx, exp);
-    dino_has_no_ipe_scale(cx, exp);
+    if pretraining {
+        dino_has_no_ipe_scale(cx, exp);
+    }
     rescale_init_is_read(cx, exp);
     dino_settings_are_read(cx, exp);
-    dino_temperature_warmup_fits(cx, exp);
-    dino_local_views_are_smaller(cx, exp);
-    monitor_rank_floor_can_be_met(cx, exp);
+    if pretraining {
+        dino_temperature_warmup_fits(cx, exp);
+        dino_local_views_are_smaller(cx, exp);
+        monitor_rank_floor_can_be_met(cx, exp);
+    }
     registered_rules(cx, exp);
 }
 
