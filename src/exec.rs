@@ -691,6 +691,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     // pretrainings that diverged (now or in an earlier run: `(id, step)`), and the stages that
     // read them, which do not run; the report still does, with what there is
     let mut diverged: Vec<(NodeIndex, u64)> = Vec::new();
+    // (of them, those that diverged in this run)
+    let mut diverged_now = 0usize;
     let mut blocked: BTreeSet<NodeIndex> = BTreeSet::new();
     let downstream = |n: NodeIndex| descendants(plan, n).into_iter().filter(|&d| plan.graph[d].kind() != StageKind::Report);
     // what reads a pretraining that diverged in an earlier run and is not trained again now
@@ -940,6 +942,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if let (Some(step), Err(e)) = (diverged_at, &outcome) {
             tracing::error!("{}: {e}; the stages that read it are skipped, the others go on", stage.id);
             block(n, step, &mut blocked);
+            diverged_now += 1;
             continue;
         }
         if outcome.is_err() && lead && stage.kind() != StageKind::Report {
@@ -959,9 +962,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         return Err(ijepa_engine::Error::Interrupted { signal: signal.to_string(), step: None, dir: PathBuf::new(), finished: true }.into());
     }
     if lead && !opts.dry_run {
-        // (a pretraining that diverged ran too: "0 stage(s) run" was said of one)
-        let diverged_now = if diverged.is_empty() { String::new() } else { format!(" ({} of them diverged)", diverged.len()) };
-        tracing::info!("{}: {} stage(s) run{diverged_now}, {n_skip} skipped (already done)", plan.name, n_run + diverged.len());
+        // (a pretraining that diverged now ran too: "0 stage(s) run" was said of one; one that
+        // diverged in an earlier run is skipped, and was counted as run)
+        let of_them = if diverged_now == 0 { String::new() } else { format!(" ({diverged_now} of them diverged)") };
+        let before = diverged.len() - diverged_now;
+        let before = if before == 0 { String::new() } else { format!(", {before} skipped (diverged in an earlier run)") };
+        tracing::info!("{}: {} stage(s) run{of_them}, {n_skip} skipped (already done){before}", plan.name, n_run + diverged_now);
     }
     if refused > 0 {
         return Err(format!(
