@@ -210,8 +210,12 @@ pub fn lock_text(pid: u32, host: &str, since: u64, command: &str) -> String {
 
 /// A lock file's text ([`lock_text`]) as a message shows it: its start time followed by how
 /// long ago that was (`since unix time 1796510410, 3 min ago: ...`; the bare number was all a
-/// person read), the text as it is where it names no time.
+/// person read), the text as it is where it names no time; its control characters escaped
+/// (`\u{1b}`: another process writes the file, and a terminal's escape sequences there
+/// cleared the screen of whoever read the plan, or set its title).
 pub fn shown_lock(text: &str) -> String {
+    let escaped: String = text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect();
+    let text = escaped.as_str();
     const SINCE: &str = ", since unix time ";
     let Some(at) = text.find(SINCE).map(|i| i + SINCE.len()) else { return text.to_string() };
     let digits = text[at..].bytes().take_while(u8::is_ascii_digit).count();
@@ -841,6 +845,7 @@ mod tests {
         assert!([5, 6].iter().any(|s| seconds == format!("pid 7 on h, since unix time {}, {s} s ago: c", now - 5)), "{seconds}");
         assert_eq!(shown_lock(&format!("pid 7 on h, since unix time {}: c", now - 36_000)), format!("pid 7 on h, since unix time {}, 10.0 h ago: c", now - 36_000));
         assert_eq!(shown_lock("a process whose details are not written yet"), "a process whose details are not written yet");
+        assert_eq!(shown_lock("pid 7 on h: \u{1b}]0;TITLE\u{7}\u{1b}[2J"), "pid 7 on h: \\u{1b}]0;TITLE\\u{7}\\u{1b}[2J");
         assert_eq!(shown_lock(&format!("pid 7 on h, since unix time {}: c", now + 1000)), format!("pid 7 on h, since unix time {}: c", now + 1000));
 
         let dir = std::env::temp_dir().join(format!("ijepa-schema-lock-{}", std::process::id()));
