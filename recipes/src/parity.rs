@@ -246,7 +246,14 @@ fn fixture_description(path: &Path) -> Result<(std::path::PathBuf, String)> {
     }
     // the fixture itself first: a path that is no file was reported as its description missing
     if !path.is_file() {
-        let what = if path.is_dir() { "is a folder, not a fixture's tensors (NAME.safetensors)" } else { "does not exist" };
+        // (a FIFO or a device, /dev/null, was said not to exist)
+        let what = if path.is_dir() {
+            "is a folder, not a fixture's tensors (NAME.safetensors)"
+        } else if path.exists() {
+            "is not a regular file (a device, a FIFO or a socket), not a fixture's tensors (NAME.safetensors)"
+        } else {
+            "does not exist"
+        };
         return Err(Error::Checkpoint { path: path.to_path_buf(), message: what.into() });
     }
     let json_path = path.with_extension("json");
