@@ -553,11 +553,11 @@ enum Inputs {
     Eval,
 }
 
-/// Prints a file's diagnostics as miette renders them (colours on a terminal), every control
-/// character a value of the file carries shown as its escape ([`ijepa_dsl::printable`]).
+/// Prints a file's diagnostics as miette renders them, every control character a value of the
+/// file carries shown as its escape ([`ijepa_dsl::printable`]).
 fn print_diagnostics(diags: ijepa_dsl::Diagnostics) {
-    // (colours only where miette draws them, on a terminal: a file or a pipe gets none, not
-    // even a value's own)
+    // (colour sequences kept only on a terminal, where a miette theme may draw them (the one
+    // it picks here draws none): a file or a pipe gets none, not even a value's own)
     use std::io::IsTerminal;
     eprintln!("{}", ijepa_dsl::printable(&format!("{:?}", miette::Report::new(diags)), std::io::stderr().is_terminal()));
 }
@@ -899,8 +899,10 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
                     if d.world_size() > 1 { format!(" x {} ranks ({} node(s) x {})", d.world_size(), d.nodes, d.procs_per_node) } else { String::new() },
                     sweep_summary(&study)
                 );
+                // (of several files, the file each warning is of: stderr read alone could not tell)
+                let of = if files.len() > 1 { format!("{}: ", f.display()) } else { String::new() };
                 for w in study.warnings() {
-                    eprintln!("warning: {w}");
+                    eprintln!("warning: {of}{w}");
                 }
             }
             Err(_) => ok = false,
