@@ -926,6 +926,19 @@ fn dino_experiments_read_their_block() {
     let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{mae7}\n mask \"random\" {{ ratio 0.98; }}\n}}\n")).unwrap_err().render_plain();
     assert!(text.contains("at most 0.9795 keeps one patch of 49"), "{text}");
     assert!(errs(&format!("{mae7}\n mask \"random\" {{ ratio 0.9795; }}")).is_empty());
+    // ... on grids where the bound to the digit keeps none in floating point (1 - 1/400 is
+    // 0.9975, and 400 x (1 - 0.9975) is 0.99999...: it was advised, and refused again)
+    for (crop, bound) in [(80, Some("0.9974")), (200, None), (400, None), (1000, None)] {
+        let mae = format!("recipe \"mae\"\n data \"fashion-mnist\" {{ crop-size {crop}; }}\n encoder width=64 depth=2 heads=2 patch=4\n decoder depth=1 width=32 heads=2");
+        let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{mae}\n mask \"random\" {{ ratio 0.9999999; }}\n}}\n")).unwrap_err().render_plain();
+        let advised = text.split("at most ").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or_else(|| panic!("{text}"));
+        assert!(bound.is_none_or(|b| b == advised), "{crop}: {text}");
+        assert!(errs(&format!("{mae}\n mask \"random\" {{ ratio {advised}; }}")).is_empty(), "{crop}: {advised}");
+        // (the least it masks beyond one patch: a digit higher keeps none)
+        let decimals = advised.len() - 2;
+        let over = format!("{:.*}", decimals, advised.parse::<f64>().unwrap() + 10f64.powi(-(decimals as i32)));
+        assert!(!errs(&format!("{mae}\n mask \"random\" {{ ratio {over}; }}")).is_empty(), "{crop}: {over}");
+    }
     // main_dino.py's learning rate unless written: from 0 over 10 epochs to blr 5e-4 x batch / 256
     assert_eq!((e.optimizer.lr.start, e.optimizer.lr.warmup_epochs, e.optimizer.lr.blr, e.optimizer.lr.final_), (0.0, 10.0, Some(5e-4), 1e-6));
     let e = exp("recipe \"dino\"\n encoder \"vit-small\" patch=16\n optimizer \"adamw\" { lr start=1e-4 peak=5e-4 final=1e-6 warmup-epochs=1; }");
@@ -1323,6 +1336,13 @@ fn run_time_failures_are_found_at_check() {
     assert_eq!(errs(&format!("{small}\ndistributed {{ gpus-per-node 8 }}")), ["conflict"], "8 per process");
     // an MLP rounded to no width
     assert_eq!(errs("encoder width=128 depth=1 heads=2 patch=14 mlp-ratio=0.001"), ["conflict"]);
+    // the least ratio advised is accepted (1/196 was advised, and 196 x (1/196) is 0.999...)
+    for width in [196, 392, 588, 128, 1000] {
+        let enc = format!("encoder width={width} depth=1 heads=1 patch=14 mlp-ratio=");
+        let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{enc}0.0001\n}}\n")).unwrap_err().render_plain();
+        let advised = text.split("use mlp-ratio of at least ").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or_else(|| panic!("{text}"));
+        assert!(errs(&format!("{enc}{advised}")).is_empty(), "width {width}: {advised}");
+    }
     assert!(errs("encoder width=128 depth=1 heads=2 patch=14 mlp-ratio=0.01").is_empty());
     assert_eq!(errs("predictor width=64 heads=2 mlp-ratio=0.01"), ["conflict"]);
     // DINO's schedules are not stretched

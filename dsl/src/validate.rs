@@ -162,7 +162,8 @@ fn mlp_has_width(cx: &mut Ctx, exp: &Experiment) {
             label: "no MLP".into(),
             other: cx.span_of(&width_path),
             other_label: format!("width {width}"),
-            help: format!("use mlp-ratio of at least {} (the official is 4)", 1.0 / width.max(1) as f64),
+            // (1/width itself: 196 x (1/196) is 0.999... in floating point, and was refused again)
+            help: format!("use mlp-ratio of at least {} (the official is 4)", least_ratio(width.max(1))),
         });
     }
 }
@@ -411,9 +412,34 @@ fn random_mask_keeps_a_patch(cx: &mut Ctx, exp: &Experiment) {
         label: "masks every patch".into(),
         other: cx.span_of("data.crop-size").or(cx.span_of("encoder.patch")),
         other_label: format!("{n} patches"),
-        // rounded down: 48/49 = 0.97959... shown as 0.9796 keeps no patch
-        help: format!("a ratio of at most {:.4} keeps one patch of {n}", ((1.0 - 1.0 / n as f64) * 1e4).floor() / 1e4),
+        help: format!("a ratio of at most {} keeps one patch of {n}", most_ratio_keeping_one(n)),
     });
+}
+
+/// The least MLP ratio, in three significant digits, that `int(width x ratio)` takes to 1 or
+/// more (`1/width` itself is refused by floating point at widths such as 196).
+fn least_ratio(width: usize) -> f64 {
+    let w = width as f64;
+    let x = 1.0 / w;
+    let scale = 10f64.powi(2 - x.log10().floor() as i32);
+    let mut r = (x * scale).ceil() / scale;
+    while ((w * r) as usize) < 1 {
+        r = ((r * scale).round() + 1.0) / scale;
+    }
+    r
+}
+
+/// The largest mask ratio, rounded down to as many decimals as the grid's `n` patches need
+/// (4 at least), that keeps one of them (`floor(n x (1 - ratio))`): 48/49 = 0.97959... shown as
+/// 0.9796 keeps no patch, and 0.9975, 1 - 1/400 to the digit, keeps none in floating point.
+fn most_ratio_keeping_one(n: usize) -> f64 {
+    let decimals = (n as f64).log10().ceil().max(3.0) as i32 + 1;
+    let scale = 10f64.powi(decimals);
+    let mut r = ((1.0 - 1.0 / n as f64) * scale).floor() / scale;
+    while crate::config::len_keep(n, r) < 1 {
+        r = ((r * scale).round() - 1.0) / scale;
+    }
+    r
 }
 
 /// DINO's local crops are cut in patches like the global ones (a side that is a multiple of
