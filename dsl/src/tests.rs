@@ -386,6 +386,13 @@ fn cross_field_errors() {
     let d = parse_str("t.kdl", "experiment \"t\" {\n recipe \"dino\"\n data \"fashion-mnist\" { crop-size 28 }\n encoder width=64 depth=2 heads=2 patch=8\n dino { local-size 16 }\n}\n").unwrap_err();
     let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(help.contains(", or patch=4") && !help.contains("patch=7"), "{help}");
+    // nor a patch or crop beyond the 256x256 grid (514 px was advised patch=2, 257x257 patches,
+    // whose refusal advised 3 again; 770 px in 3 px patches was advised 771)
+    for (crop, advised) in [(514, "try crop-size 516 or 513"), (770, "try crop-size 768")] {
+        let d = parse_str("t.kdl", &format!("experiment \"t\" {{\n data \"fashion-mnist\" {{ crop-size {crop} }}\n encoder width=64 depth=2 heads=2 patch=3\n}}\n")).unwrap_err();
+        let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(help.ends_with(advised) && !help.contains("patch=2") && !help.contains("771"), "{help}");
+    }
     assert_eq!(errs("encoder width=100 depth=2 heads=3 patch=16"), ["heads_width"]);
     // a patch of 2^32 is refused at once (the help's search for a patch dividing the crop
     // counted down from it for minutes)

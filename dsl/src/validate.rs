@@ -744,7 +744,9 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     // was refused next as a single patch)
     let masks = crate::recipes::schema(&exp.recipe).is_some_and(|s| !s.mask_kinds.is_empty());
     let smallest = if masks { 2 * patch } else { patch };
-    let choices: Vec<String> = [lower.checked_add(patch).map(|c| c.max(smallest)), Some(lower).filter(|l| *l >= smallest)]
+    // (nor a crop the grid's bound or the largest crop refuses)
+    let fits = |c: &usize| c / patch <= MAX_GRID_SIDE && *c <= crate::schema::data::MAX_CROP;
+    let choices: Vec<String> = [lower.checked_add(patch).map(|c| c.max(smallest)).filter(fits), Some(lower).filter(|l| *l >= smallest)]
         .into_iter()
         .flatten()
         .map(|c| c.to_string())
@@ -755,8 +757,10 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     // or a patch that divides the crop (the largest below this one giving a grid it can use,
     // and dividing DINO's local crops too)
     let local = (exp.recipe == "dino" && exp.dino.local_crops > 0).then_some(exp.dino.local_size);
-    // (no patch above the crop divides it: a patch of 2^32 searched for minutes)
-    if let Some(p) = (1..patch.min(crop.saturating_add(1))).rev().find(|p| crop.is_multiple_of(*p) && crop / p >= if masks { 2 } else { 1 } && local.is_none_or(|l| l.is_multiple_of(*p))) {
+    // (no patch above the crop divides it: a patch of 2^32 searched for minutes; nor one whose
+    // grid is over the bound: `patch=2` for 514 px was refused next, advising 3 again)
+    let usable = |p: &usize| crop.is_multiple_of(*p) && crop / p >= if masks { 2 } else { 1 } && crop / p <= MAX_GRID_SIDE && local.is_none_or(|l| l.is_multiple_of(*p));
+    if let Some(p) = (1..patch.min(crop.saturating_add(1))).rev().find(usable) {
         help.push_str(&format!(", or patch={p}"));
     }
     if cx.span_of("encoder.patch").is_none() {

@@ -80,7 +80,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
     read_children(cx, n.children(), &n.path, "data", FIELDS, &mut exp.data);
 }
 
-/// The largest crop side: 4096 pixels (8x the official 448) keeps every buffer a run and
+/// The largest crop side: 4096 pixels (over 9x the official 448) keeps every buffer a run and
 /// `ijepa masks` / `estimate` allocate within reach of a machine.
 pub const MAX_CROP: usize = 4096;
 
@@ -88,7 +88,7 @@ pub const MAX_CROP: usize = 4096;
 pub const MAX_BATCH: usize = 1 << 20;
 
 fn crop_size(cx: &mut Ctx, n: &Node, d: &mut DataConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.usize_in(e, &n.path, 1, MAX_CROP, "8x the official 448")) {
+    if let Some(v) = n.arg(0).and_then(|e| cx.usize_in(e, &n.path, 1, MAX_CROP, "over 9x the official 448")) {
         d.crop_size = v;
     }
 }

@@ -10,7 +10,7 @@
 //!                distributed report (each at most once, any order), eval (once per protocol)
 //! ```
 
-mod data;
+pub(crate) mod data;
 mod decoder;
 mod dino;
 pub(crate) mod distributed;
