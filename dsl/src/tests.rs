@@ -1316,7 +1316,17 @@ fn run_time_failures_are_found_at_check() {
     assert!(text.contains("raise `limit` to at least 76") && !text.contains("lower `monitor images=`"), "{text}");
     // on the embedded subset, no `limit` past its 10,000 images is suggested (it keeps no more)
     let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { batch-size 9500; limit 9600 }\n monitor images=1000\n}\n").unwrap_err().render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
-    assert!(text.contains("lower `batch-size` to at most 8600: the embedded subset has 10000 images") && !text.contains("raise `limit`"), "{text}");
+    assert!(text.contains("lower `batch-size` to at most 8600, or to at most 9000 with `limit` raised to 10000, the embedded subset's size (a larger one keeps no more)"), "{text}");
+    // ... each way the help gives is taken when followed (it said "at most 0" for 16 processes,
+    // that a larger `limit` kept no more below the subset's size, and the full data set alone)
+    let flat = |src: &str| parse_str("t.kdl", &format!("experiment \"t\" {{\n{src}\n}}\n")).unwrap_err().render_plain().split_whitespace().filter(|w| *w != "|").collect::<Vec<_>>().join(" ");
+    let sixteen = "distributed { gpus-per-node 16; backend \"gloo\" }\n monitor images=21";
+    let text = flat(&format!("data \"fashion-mnist\" {{ batch-size 10000; limit 30 }}\n {sixteen}"));
+    assert!(text.contains("lower `batch-size` to at most 623 and raise `limit` to 10000") && text.contains("with `limit` at least 160021") && !text.contains("at most 0"), "{text}");
+    assert!(errs(&format!("data \"fashion-mnist\" {{ batch-size 623; limit 10000 }}\n {sixteen}")).is_empty());
+    let text = flat("data \"fashion-mnist\" { batch-size 10000; limit 30 }\n monitor images=21");
+    assert!(text.contains("lower `batch-size` to at most 9, or to at most 9979 with `limit` raised to 10000"), "{text}");
+    assert!(errs("data \"fashion-mnist\" { batch-size 9979; limit 10000 }\n monitor images=21").is_empty());
     // without `limit`, the embedded subset's 10,000 images are known too (only the run said so,
     // with no place in the file); data in a folder is not counted here
     let embedded = "encoder width=32 depth=1 heads=2 patch=4\nmonitor images=10000";

@@ -344,11 +344,23 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
             other_label: format!("batch {}", exp.data.batch_size),
             // (not past the embedded subset's size, where a larger `limit` keeps the same
             // images: the help sent one to the next error)
+            // (nor "at most 0", nor "a larger `limit` keeps no more" below the subset's size,
+            // nor the full data set alone, where `limit` still keeps as few)
             help: match (by_limit, exp.data.embedded_train_images()) {
-                (true, Some(e)) if exp.data.batch_size * world + held > e => format!(
-                    "lower `batch-size` to at most {}: the embedded subset has {e} images, so a larger `limit` keeps no more; or give the full data set (`root=`, e.g. Debian's /usr/share/datasets/fashion-mnist)",
-                    (limit - held) / world
-                ),
+                (true, Some(e)) if exp.data.batch_size * world + held > e => {
+                    let full = format!(
+                        "give the full data set (`root=`, e.g. Debian's /usr/share/datasets/fashion-mnist) with `limit` at least {}",
+                        exp.data.batch_size * world + held
+                    );
+                    match (e.saturating_sub(held) / world, per_rank) {
+                        (0, _) => format!("the embedded subset's {e} images less the monitor's {held} leave none per process: fewer processes or a smaller monitor, or {full}"),
+                        (most, now) if most == now => format!("lower `batch-size` to at most {most}: the embedded subset has {e} images, so a larger `limit` keeps no more; or {full}"),
+                        (most, 0) => format!("lower `batch-size` to at most {most} and raise `limit` to {e}, the embedded subset's size (a larger one keeps no more); or {full}"),
+                        (most, now) => format!(
+                            "lower `batch-size` to at most {now}, or to at most {most} with `limit` raised to {e}, the embedded subset's size (a larger one keeps no more); or {full}"
+                        ),
+                    }
+                }
                 (true, _) => format!("raise `limit` to at least {} or lower `batch-size`", exp.data.batch_size * world + held),
                 (false, _) => format!("lower `batch-size`, or {more}"),
             },
