@@ -226,6 +226,13 @@ impl<'s> Ctx<'s> {
 
     /// An unsigned integer that must be at least `min`.
     pub fn usize_min(&mut self, entry: &KdlEntry, path: &str, min: usize) -> Option<usize> {
+        // (a whole number spelt as a float or in quotes, below the range: `batch-size 0.0` was
+        // advised to write 0, which this refused next)
+        if let Some(x) = spelled_whole(entry.value()).filter(|x| *x < min as f64) {
+            let span = self.entry_span(entry);
+            self.out_of_range(path, span, &format!("must be at least {min}"), &format!("{path} must be an integer >= {min}; found {x}"));
+            return None;
+        }
         let v = self.value::<usize>(entry, path)?;
         if v.value >= min {
             Some(v.value)
@@ -239,6 +246,12 @@ impl<'s> Ctx<'s> {
 
     /// An unsigned integer in `min ..= max`; `why` says where the ceiling comes from.
     pub fn usize_in(&mut self, entry: &KdlEntry, path: &str, min: usize, max: usize, why: &str) -> Option<usize> {
+        // (... or above it: `epochs 1e6` was advised to write 1000000, which this refused next)
+        if let Some(x) = spelled_whole(entry.value()).filter(|x| *x > max as f64) {
+            let span = self.entry_span(entry);
+            self.out_of_range(path, span, &format!("must be at most {max}"), &format!("{path} must be an integer in {min} ..= {max} ({why}); found {x}"));
+            return None;
+        }
         let v = self.usize_min(entry, path, min)?;
         if v <= max {
             return Some(v);
@@ -369,6 +382,18 @@ pub(crate) trait FromKdl: Sized {
     fn from_kdl(v: &KdlValue) -> Result<Self, Mismatch>;
 }
 
+/// The whole number a value spells where it is not written as an integer (`1e6`, `"1000"`,
+/// `"-3"`): a setting's range is checked on it before its spelling is advised (the advised
+/// spelling was refused next for the range).
+fn spelled_whole(v: &KdlValue) -> Option<f64> {
+    let x = match v {
+        KdlValue::Float(f) => *f,
+        KdlValue::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (x.is_finite() && x.fract() == 0.0).then_some(x + 0.0)
+}
+
 fn quoted_number_help(v: &KdlValue) -> Option<String> {
     let KdlValue::String(s) = v else { return None };
     match s.trim().parse::<f64>() {
@@ -426,9 +451,16 @@ fn integer_from_kdl(v: &KdlValue, max: u128) -> Result<u128, Mismatch> {
                 "this setting counts whole things; write a whole number such as `4`".into()
             },
         }),
+        // (a quoted number is advised as the integer it spells: `"1e3"` was advised `1e3`, then
+        // `1000`; `"1.5"` was advised `1.5`, then a whole number)
         _ => Err(Mismatch::Type {
-            help: quoted_number_help(v)
-                .unwrap_or_else(|| "write a whole number such as `4`".into()),
+            help: match (v, spelled_whole(v)) {
+                (KdlValue::String(s), Some(x)) if x >= 0.0 && x <= max as f64 => format!("numbers are written without quotes in KDL: write `{}` instead of `\"{s}\"`", x as u128),
+                (KdlValue::String(s), None) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+                    format!("this setting counts whole things: write a whole number such as `4`, without quotes (found `\"{s}\"`)")
+                }
+                _ => quoted_number_help(v).unwrap_or_else(|| "write a whole number such as `4`".into()),
+            },
         }),
     }
 }

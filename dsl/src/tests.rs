@@ -327,6 +327,21 @@ fn value_errors() {
     assert_eq!(errs("epochs 1e40"), ["out_of_range"]);
     assert_eq!(errs("seed 18446744073709551616.0"), ["out_of_range"]);
     assert_eq!(errs("epochs 3.0"), ["wrong_type"]);
+    // a whole number spelt as a float or in quotes is checked against the setting's range
+    // before its spelling is advised (`epochs 1e6` was advised 1000000, which the range refused
+    // next; `"-3"` was advised -3; `"1e3"` was advised 1e3, then 1000; `"1.5"` 1.5)
+    for (src, said) in [
+        ("epochs 1e6", "must be at most 100000"),
+        ("data fashion-mnist { crop-size 1e4 }", "must be at most 4096"),
+        ("epochs 0.0", "must be at least 1"),
+        ("epochs \"-3\"", "must be at least 1"),
+        ("epochs \"1e3\"", "write `1000` instead of `\"1e3\"`"),
+        ("epochs \"1.5\"", "write a whole number such as `4`, without quotes"),
+        ("epochs 1e2", "write the integer without a decimal point: `100`"),
+    ] {
+        let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n {src}\n}}\n")).unwrap_err().render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains(said), "{src}: {text}");
+    }
     let text = parse_str("t.kdl", "experiment \"t\" {\n ipe-scale 1e400\n}\n").unwrap_err().render_plain().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(text.contains("beyond the largest float") && text.contains("1e400"), "{text}");
     assert_eq!(errs("loss \"l1\""), ["unknown_value"]);
