@@ -1263,7 +1263,7 @@ impl Experiment {
                 settings: &["dino.warmup-teacher-temp"],
                 off: d.warmup_teacher_temp_epochs == 0,
                 why: "no warm-up (`warmup-teacher-temp-epochs 0`, the default)",
-                help: "write `warmup-teacher-temp-epochs N` (the official 30) for the teacher temperature to warm up from it, or remove it",
+                help: "write `warmup-teacher-temp-epochs N` (the official 30 of 100 epochs and more; at most the run's epochs) for the teacher temperature to warm up from it, or remove it",
                 reset: |e| e.dino.warmup_teacher_temp = DinoConfig::default().warmup_teacher_temp,
             },
             TurnedOff {

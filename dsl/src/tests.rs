@@ -360,6 +360,8 @@ fn value_errors() {
     assert_eq!(errs("encoder \"vit-tiny\" rescale-init=1"), ["wrong_type"]);
     assert_eq!(errs("mask \"random\" { targets count=2 }"), ["unknown_node"]);
     assert_eq!(errs("mask \"checkerboard\""), ["unsupported"]);
+    // (a misspelt kind is unknown, not "not supported yet")
+    assert_eq!(errs("mask \"multiblock\""), ["unknown_value"]);
     assert_eq!(errs("mask multi-block { targets count=0 }"), ["out_of_range"]);
     assert_eq!(errs("mask multi-block { targets { aspect 0 1 } }"), ["out_of_range"]);
     assert_eq!(errs("mask multi-block { context { scale 0.2 0.1 } }"), ["range_order"]);

@@ -134,7 +134,12 @@ fn monitor_rank_floor_can_be_met(cx: &mut Ctx, exp: &Experiment) {
             m.rank_floor, m.images, exp.encoder.embed_dim
         ),
         span: cx.span_or(&["monitor.rank-floor", "monitor"]),
-        help: "a floor well under the encoder's width (default 2: the rank of features that have collapsed)".into(),
+        // (the smaller of the two: "well under the encoder's width" was advised where the
+        // held-out images were the bound, and a floor under the width was refused again)
+        help: format!(
+            "a floor well under {most}, the smaller of the held-out images ({}) and the encoder's width ({}) (default 2: the rank of features that have collapsed)",
+            m.images, exp.encoder.embed_dim
+        ),
     });
 }
 
@@ -621,9 +626,11 @@ fn data_source_rules(cx: &mut Ctx, exp: &Experiment) {
             node: "data".into(),
             name: "root".into(),
             span: cx.span_or(&["data.dataset", "data"]),
-            help: "only Fashion-MNIST has an embedded subset; give the dataset folder, e.g. \
-                   data \"image-folder\" root=\"/datasets/imagenet/train\""
-                .into(),
+            // (the example was an image folder's, another kind than the one written)
+            help: format!(
+                "only Fashion-MNIST has an embedded subset; give the dataset's folder, e.g. data \"{}\" root=\"/datasets/...\"",
+                crate::schema::data::DATASETS.iter().find(|(_, k)| k == kind).map_or("...", |(name, _)| name)
+            ),
         });
     }
     // decoding settings of image files: a dataset of arrays (idx, CIFAR batches) decodes none,
@@ -829,9 +836,11 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) -> Vec<&'static str> {
     if pred_ok && heads > 0 && !pred.embed_dim.is_multiple_of(heads) {
         let mut help = divisor_help(pred.embed_dim, heads, true);
         if inherited {
+            // (written where the caret is, on the encoder's heads, `heads=10` was refused for
+            // the encoder's width and advised 8 again)
             help.push_str(&format!(
-                "; the predictor takes the encoder's {heads} heads unless you write `heads=` on \
-                 `predictor`"
+                ", each on `predictor`: it takes the encoder's {heads} heads (labelled here) unless \
+                 it writes `heads=` of its own"
             ));
         }
         // Inherited heads: the encoder's `heads=` is where the number was written, else its

@@ -7,7 +7,7 @@
 
 use crate::config::{AspectSampling, CornerSampler, Experiment, MaskConfig, MaskKind};
 use crate::diagnostics::DslError;
-use crate::reader::{choices_help, read_children, Bound, Ctx, Field, Node, Shape};
+use crate::reader::{read_children, Bound, Ctx, Field, Node, Shape};
 
 /// Mask kinds this version implements (which recipe samples which: `crate::recipes`).
 pub const MASK_KINDS: &[&str] = &["multi-block", "random", "rasterized", "block"];
@@ -118,14 +118,18 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
             "block" => kind = MaskKind::Block,
             _ => {
                 cx.poison(&n.path);
-                cx.err(DslError::Unsupported {
-                    what: format!("mask kind `{}`", k.value),
-                    span: k.span,
-                    help: format!(
-                        "the kinds are \"multi-block\" (I-JEPA), \"random\" (MAE; I-JEPA's Table 6 ablation), \"rasterized\" and \"block\" (I-JEPA's Table 6 ablations) ({})",
-                        choices_help(&k.value, MASK_KINDS)
-                    ),
-                });
+                let kinds = "the kinds are \"multi-block\" (I-JEPA), \"random\" (MAE; I-JEPA's Table 6 ablation), \"rasterized\" and \"block\" (I-JEPA's Table 6 ablations)";
+                // a misspelt kind is unknown, not "not supported yet" (`multiblock`), and the
+                // kinds were listed twice
+                match crate::reader::suggest(&k.value, MASK_KINDS) {
+                    Some(meant) => cx.err(DslError::UnknownValue {
+                        what: "mask kind".into(),
+                        found: k.value.clone(),
+                        span: k.span,
+                        help: format!("did you mean `{meant}`? {kinds}"),
+                    }),
+                    None => cx.err(DslError::Unsupported { what: format!("mask kind `{}`", k.value), span: k.span, help: kinds.to_string() }),
+                }
             }
         }
     }
