@@ -168,6 +168,22 @@ impl Default for MonitorConfig {
     }
 }
 
+impl MonitorConfig {
+    /// What `check`, `plan` and `run` say of a kNN whose vote takes half the held-out images
+    /// or more: it follows the classes' frequencies, not the neighbours (`k=20 images=21`, the
+    /// least accepted, scored 0% at every epoch, and the run was warned it was not learning).
+    pub fn warning(&self) -> Option<String> {
+        (self.k > 0 && 2 * self.k >= self.images).then(|| {
+            format!(
+                "the monitor's kNN votes among k={} of its {} held-out images (each left out of its own vote): a vote over half of them or more \
+                 follows the classes' frequencies, not the nearest neighbours (over all of them, it scores about 0% on balanced classes), and \
+                 cannot show learning; hold out many times k (the defaults: k=20 of 2000)",
+                self.k, self.images
+            )
+        })
+    }
+}
+
 /// Collective backend of a multi-process run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -69,8 +69,8 @@ impl Study {
     /// recipe's defaults ([`Study::recipe_defaults_apart`]); an encoder shape a sweep's presets
     /// drop ([`Study::encoder_shape_dropped`]); augmentations a point's recipe does not read
     /// (DINO's multi-crop), an EMA that never moves, a learning rate of 0 throughout, DINO's
-    /// prototypes frozen for the whole run, a fine-tuning warm-up that never reaches its peak
-    /// (each text once).
+    /// prototypes frozen for the whole run, a monitor's kNN voting among half its images or
+    /// more, a fine-tuning warm-up that never reaches its peak (each text once).
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         let apart = self.recipe_defaults_apart();
@@ -99,7 +99,7 @@ impl Study {
             let evals = e.evals.iter().flat_map(|c| c.warnings());
             // (a value a point's `vary` gives is written too, at a default as well)
             let written = |path: &str| self.written.contains(path) || p.varied.contains_key(path);
-            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, written), crate::recipes::frozen_teacher(e), crate::recipes::still_weights(e), crate::recipes::frozen_prototypes(e)].into_iter().flatten().chain(evals) {
+            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, written), crate::recipes::frozen_teacher(e), crate::recipes::still_weights(e), crate::recipes::frozen_prototypes(e), e.monitor.as_ref().and_then(|m| m.warning())].into_iter().flatten().chain(evals) {
                 if !out.contains(&w) {
                     out.push(w);
                 }

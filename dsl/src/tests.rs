@@ -1660,3 +1660,16 @@ fn a_file_read_for_eval_skips_the_pretraining_rules() {
     assert!(codes(crate::load_study_for_eval(&file)).iter().any(|c| c.ends_with("heads_width")), "3 heads against 32");
     std::fs::remove_dir_all(&d).ok();
 }
+
+/// A monitor whose kNN votes among half its held-out images or more is said to follow the
+/// classes' frequencies (`k=20 images=21`, the least accepted, scored 0% at every epoch, and
+/// the run was told it was not learning), by `check`, `plan` and `run` alike.
+#[test]
+fn a_monitor_voting_among_most_of_its_images_is_warned_of() {
+    let warned = |src: &str| crate::parse_study("t.kdl", &format!("experiment \"t\" {{\n data \"fashion-mnist\" {{ crop-size 28 }}\n encoder width=32 depth=1 heads=2 patch=4\n mask \"multi-block\" {{ min-keep 3 }}\n {src}\n}}\n")).unwrap().warnings();
+    let w = warned("monitor images=21");
+    assert!(w.iter().any(|w| w.contains("votes among k=20 of its 21 held-out images")), "{w:?}");
+    assert!(warned("monitor images=40 k=20").iter().any(|w| w.contains("k=20 of its 40")));
+    assert!(!warned("monitor images=41 k=20").iter().any(|w| w.contains("kNN votes")));
+    assert!(!warned("monitor images=64 k=5").iter().any(|w| w.contains("kNN votes")));
+}
