@@ -85,8 +85,10 @@ fn monitor_holds_enough_images(cx: &mut Ctx, exp: &Experiment) {
 fn monitor_images_help(k: usize, found: usize, fewest: usize) -> String {
     use crate::MIN_MONITOR_IMAGES as MIN;
     let lower = if fewest > MIN && found >= MIN { "; lower k= to hold out fewer" } else { "" };
+    // (the least it takes is warned of next where its vote takes half of them or more)
+    let vote = if 2 * k + 1 > fewest { format!("; {} or more keep its vote to the nearest ones", 2 * k + 1) } else { String::new() };
     format!(
-        "the monitor's leave-one-out kNN votes among the k={k} nearest of the held-out images to each of them: it holds out at least {MIN} images, and more than k (found {found}{lower})"
+        "the monitor's leave-one-out kNN votes among the k={k} nearest of the held-out images to each of them: it holds out at least {MIN} images, and more than k (found {found}{lower}){vote}"
     )
 }
 
