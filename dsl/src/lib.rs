@@ -325,7 +325,7 @@ pub(crate) fn compile(
         if !cx.errors.is_empty() {
             return Err(fail(cx));
         }
-        let point = Point { name: String::new(), experiment: base.clone(), varied: Default::default() };
+        let point = Point { name: String::new(), experiment: base.clone(), varied: Default::default(), parts: Vec::new() };
         let written = cx.all_written();
         let study = Study { name, base, points: vec![point], mode: None, files, written: written.clone() };
         return Ok(Compiled { study, spans: cx.spans, sweep: None, written, values: Default::default() });

@@ -61,6 +61,25 @@ pub struct Point {
     /// Setting path -> value as written (`"mask.targets.scale"` -> `"0.075 0.2"`,
     /// `"optimizer.lr.peak"` -> `"1e-3"`, `"seed"` -> `"1"`).
     pub varied: BTreeMap<String, String>,
+    /// The parts of its name, one a varied setting, in the sweep's order: (setting path, part)
+    /// (`("seed", "seed-1")`); not recorded.
+    #[serde(skip)]
+    pub parts: Vec<(String, String)>,
+}
+
+impl Point {
+    /// The point's name made of the parts of the settings `keep` takes alone (`seed-1` of
+    /// `targets-scale-0.1-0.15_seed-1`): what names a stage that depends on those alone (a
+    /// sweep's baseline, shared by the points that differ in the others). The point's name
+    /// where no part is kept.
+    pub fn name_of(&self, keep: impl Fn(&str) -> bool) -> String {
+        let kept: Vec<&str> = self.parts.iter().filter(|(path, _)| keep(path)).map(|(_, part)| part.as_str()).collect();
+        if kept.is_empty() {
+            self.name.clone()
+        } else {
+            folder_safe(&kept.join("_"))
+        }
+    }
 }
 
 impl Study {
@@ -222,21 +241,20 @@ pub(crate) fn expand(
     // every point's own name (its settings and values), reserved before any is given: a name
     // taken twice gets `-2`, `-3`, ..., never one that is another point's own (the values
     // `a b`, `a-b`, `a-b-2` were named `a-b`, `a-b-2`, `a-b-2-2`: `a-b-2` named the wrong value)
-    let own: Vec<String> = combos
+    let parts_of: Vec<Vec<(String, String)>> = combos
         .iter()
         .map(|combo| {
-            let parts: Vec<String> = dims
-                .iter()
+            dims.iter()
                 .zip(combo)
                 .zip(&labels)
                 .map(|((dim, &i), label)| {
                     let shown: Vec<String> = dim.values[i].entries.iter().map(|e| normal(e.value())).collect();
-                    format!("{label}-{}", shown.join("-"))
+                    (dim.path.clone(), format!("{label}-{}", shown.join("-")))
                 })
-                .collect();
-            folder_safe(&parts.join("_"))
+                .collect()
         })
         .collect();
+    let own: Vec<String> = parts_of.iter().map(|parts| folder_safe(&parts.iter().map(|(_, p)| p.as_str()).collect::<Vec<_>>().join("_"))).collect();
     let reserved: BTreeSet<String> = own.iter().cloned().collect();
     let mut names = BTreeSet::new();
     let locations = schema::locations();
@@ -246,7 +264,7 @@ pub(crate) fn expand(
     // which `vary` some point applied (a mask setting is skipped at the points of a recipe
     // whose mask lacks it: one no point has is an error, not a sweep that varies nothing)
     let mut applied = vec![false; dims.len()];
-    for (combo, own) in combos.iter().zip(own) {
+    for ((combo, own), parts) in combos.iter().zip(own).zip(parts_of) {
         let mut cx = Ctx::new(src, locations.clone(), schema::PLANNED);
         cx.spans = spans.clone();
         cx.base_written = base_written.clone();
@@ -316,7 +334,7 @@ pub(crate) fn expand(
         let name = unique(&mut names, &reserved, own);
         exp.name = format!("{}-{name}", base.name);
         crate::validate::validate(&mut cx, &exp);
-        points.push(Point { name, experiment: exp, varied });
+        points.push(Point { name, experiment: exp, varied, parts });
         errors.push(cx.errors);
     }
     for (dim, _) in dims.iter().zip(&applied).filter(|(_, &a)| !a) {

@@ -1029,10 +1029,17 @@ impl Plan {
                             Some(&n) => (graph[n].hash.clone(), graph[n].dir.clone()),
                             None => eval_stage(runs_dir, &study.name, exp, cfg, subject, &phash),
                         };
+                        // (named by the settings it depends on: a baseline shared by the points
+                        // of every scale was named after the first, `.../targets-scale-0.1-0.15_seed-0`;
+                        // by the point's name where another stage has that id)
                         let id = if varied.is_empty() || point.name.is_empty() {
                             folder.clone()
                         } else {
-                            format!("{folder}/{}", point.name)
+                            let own = format!("{folder}/{}", point.name_of(|path| varied.contains_key(path)));
+                            match graph.node_weights().any(|s| s.id == own && s.dir != dir) {
+                                true => format!("{folder}/{}", point.name),
+                                false => own,
+                            }
                         };
                         (id, hash, dir, varied, Some(key))
                     };
