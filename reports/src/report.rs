@@ -99,25 +99,28 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
             body: Body::Table { csv: "warnings.csv".into(), df: warned },
         });
     }
+    let linear = linear_table(reg);
     out.push(Section {
         title: "Linear probe (paper Table 1)".into(),
-        blurb: format!("Top-1 (%) of a linear classifier on frozen encoder features. {PAPER_NOTE}"),
+        blurb: format!("Top-1 (%) of a linear classifier on frozen encoder features. {PAPER_NOTE}{}", ours_elsewhere(reg, &linear, "linear")),
         body: Body::Table {
             csv: "linear.csv".into(),
-            df: linear_table(reg),
+            df: linear,
         },
     });
+    let lowshot = lowshot_table(reg);
     out.push(Section {
         title: "Low-shot evaluation (paper Table 2)".into(),
         blurb: format!(
             "Top-1 (%) of a linear classifier trained on a fraction of the labels, on frozen \
              features. {PAPER_NOTE} The paper's rows use 1% of ImageNet-1k labels, each method \
              adapted by fine-tuning or by a linear probe, whichever works best for it (the \
-             paper's caption): a protocol of their own, not the frozen probe of our rows."
+             paper's caption): a protocol of their own, not the frozen probe of our rows.{}",
+            ours_elsewhere(reg, &lowshot, "low-shot")
         ),
         body: Body::Table {
             csv: "lowshot.csv".into(),
-            df: lowshot_table(reg),
+            df: lowshot,
         },
     });
     if has_protocol(reg, "finetune") {
@@ -217,6 +220,20 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
         }
     }
     Ok(out)
+}
+
+/// What a paper table's blurb says where it holds no row of ours (`df`'s `source` column): our
+/// evaluations of that `protocol` are sweep points, in the sweep tables below, or there are
+/// none (two tables of the paper's rows alone read as ours missing).
+fn ours_elsewhere(reg: &Registry, df: &DataFrame, protocol: &str) -> String {
+    let ours = df.column("source").ok().and_then(|c| c.str().ok().map(|c| c.iter().any(|s| s == Some("ours")))).unwrap_or(false);
+    if ours {
+        String::new()
+    } else if reg.evals.iter().any(|e| e.record.protocol == protocol) {
+        " Our evaluations of this protocol are sweep points: their rows are in the sweep tables below.".into()
+    } else {
+        " No evaluation of ours used this protocol: the paper's rows alone, for reference.".into()
+    }
 }
 
 /// The report's title: the methods we pretrained (`I-JEPA`, `MAE`, ...), from the evaluated

@@ -2421,3 +2421,27 @@ fn a_report_of_one_runs_folder_is_refused_in_another() {
     std::os::unix::fs::symlink(other.join("qs"), compare.join("qs-a")).unwrap();
     assert!(ijepa_reports::check_out(&runs, &compare).is_err());
 }
+
+/// The paper's Tables 1 and 2 are shown beside ours always: where they hold no row of ours, the
+/// blurb says why (our evaluations of the protocol are sweep points, or there are none), where
+/// two tables of the paper's rows alone read as ours missing.
+#[test]
+fn a_paper_table_without_rows_of_ours_says_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    eval(&runs, "sw", "linear-a", "linear", "ijepa", 80.1, None, json!({"mask.targets.scale": "0.15-0.2"}));
+    eval(&runs, "sw", "linear-b", "linear", "ijepa", 79.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
+    let reg = load_registry(&runs).unwrap();
+    let files = write_report(&reg, &tmp.path().join("out")).unwrap();
+    let md = fs::read_to_string(&files.markdown).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    let section = |title: &str| md.split(&format!("## {title}")).nth(1).and_then(|s| s.split(" ## ").next()).unwrap_or_default().to_string();
+    assert!(section("Linear probe").contains("Our evaluations of this protocol are sweep points"), "{md}");
+    assert!(section("Low-shot evaluation").contains("No evaluation of ours used this protocol"), "{md}");
+    // (with a row of ours, nothing is said)
+    eval(&runs, "plain", "low-shot-a", "low-shot", "ijepa", 50.0, Some(0.01), json!({}));
+    let reg = load_registry(&runs).unwrap();
+    let files = write_report(&reg, &tmp.path().join("out2")).unwrap();
+    let md = fs::read_to_string(&files.markdown).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    let section = |title: &str| md.split(&format!("## {title}")).nth(1).and_then(|s| s.split(" ## ").next()).unwrap_or_default().to_string();
+    assert!(!section("Low-shot evaluation").contains("of ours") && section("Linear probe").contains("sweep points"), "{md}");
+}
