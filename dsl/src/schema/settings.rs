@@ -90,9 +90,13 @@ impl Setting {
         }
     }
 
-    /// The node's form (`scale 0.15 0.2`), for help texts.
-    pub fn usage(&self) -> &'static str {
-        self.shape.usage
+    /// The node's form (`scale 0.15 0.2`), for help texts; a property's, where the setting is
+    /// one (`lr peak=V`: the whole `lr` node's form was given for `optimizer.lr.peak`).
+    pub fn usage(&self) -> String {
+        match (self.slot, self.chain.last()) {
+            (Slot::Prop(p), Some((node, _))) => format!("{node} {p}=V"),
+            _ => self.shape.usage.to_string(),
+        }
     }
 
     /// The experiment-level node that writes `values` into this setting, e.g.
