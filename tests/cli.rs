@@ -30,6 +30,7 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
     let frozen_last = write(&d, "frozen-last.kdl", "experiment \"d\" {\n    recipe \"dino\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    dino { local-size 8; freeze-last-layer 2; }\n    epochs 2\n}\n");
     let frozen_ijepa = write(&d, "frozen-ijepa.kdl", "experiment \"i\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    ema start=1 final=1\n}\n");
     let still = write(&d, "still.kdl", "experiment \"s\" {\n    recipe \"mae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    optimizer \"adamw\" { lr start=0 peak=0 final=0; }\n}\n");
+    let still_no_warmup = write(&d, "still-no-warmup.kdl", "experiment \"s\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    optimizer \"adamw\" { lr peak=0 final=0 warmup-epochs=0; }\n}\n");
     let methods = write(&d, "methods.kdl", "experiment \"m\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n");
     let warmup = write(&d, "warmup.kdl", "experiment \"w\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    eval \"finetune\" { epochs 1; baselines \"random-init\"; }\n}\n");
     for cmd in ["check", "plan"] {
@@ -59,6 +60,10 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         let o = ijepa(&args(&still).iter().map(String::as_str).collect::<Vec<_>>());
         let (out, err) = outputs(&o);
         assert!(o.status.success() && err.contains("the learning rate is 0 throughout (`lr start=0 peak=0 final=0`): no weight moves"), "{cmd}: {out}{err}");
+        // (with no warm-up, `start` is not read: I-JEPA's default 2e-4 there trains nothing too)
+        let o = ijepa(&args(&still_no_warmup).iter().map(String::as_str).collect::<Vec<_>>());
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && err.contains("(`lr peak=0 final=0` with no warm-up, where `start=` is not read)"), "{cmd}: {out}{err}");
         // ... as are DINO's prototypes frozen for the whole run (said only as pretraining began)
         let o = ijepa(&args(&frozen_last).iter().map(String::as_str).collect::<Vec<_>>());
         let (out, err) = outputs(&o);
@@ -87,6 +92,12 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         assert!(o.status.success(), "rank {rank}: {out}{err}");
         assert_eq!(err.contains("train with other settings beside their recipe"), rank == "0", "rank {rank}: {err}");
     }
+    // `check` of several files names the file each warning is of (stderr alone could not tell)
+    let o = ijepa(&["check", frozen_dino.to_str().unwrap(), still.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && err.contains("frozen-dino.kdl: DINO's teacher") && err.contains("still.kdl: the learning rate is 0"), "{out}{err}");
+    let o = ijepa(&["check", still.to_str().unwrap()]);
+    assert!(outputs(&o).1.contains("warning: the learning rate is 0"), "{}", outputs(&o).1);
 }
 
 #[test]

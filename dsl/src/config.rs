@@ -173,7 +173,8 @@ impl MonitorConfig {
     /// or more: it follows the classes' frequencies, not the neighbours (`k=20 images=21`, the
     /// least accepted, scored 0% at every epoch, and the run was warned it was not learning).
     pub fn warning(&self) -> Option<String> {
-        (self.k > 0 && 2 * self.k >= self.images).then(|| {
+        // (k >= images / 2, rounded up: `2 * k` wrapped for a k of 2^63)
+        (self.k > 0 && self.k >= self.images.div_ceil(2)).then(|| {
             format!(
                 "the monitor's kNN votes among k={} of its {} held-out images (each left out of its own vote): a vote over half of them or more \
                  follows the classes' frequencies, not the nearest neighbours (over all of them, it scores about 0% on balanced classes), and \
@@ -1111,6 +1112,9 @@ pub fn len_keep(num_patches: usize, mask_ratio: f64) -> usize {
 /// Training images of the embedded Fashion-MNIST subset (1,000 a class; the engine's test of
 /// the subset checks the count).
 pub const EMBEDDED_FASHION_MNIST_TRAIN: usize = 10_000;
+
+/// Training images of the full Fashion-MNIST set (`train-images-idx3-ubyte`).
+pub const FASHION_MNIST_TRAIN: usize = 60_000;
 
 impl DataConfig {
     /// How many training images the data has, where that is known without reading it: the

@@ -230,7 +230,7 @@ impl<'s> Ctx<'s> {
         // advised to write 0, which this refused next)
         if let Some(x) = spelled_whole(entry.value()).filter(|x| *x < min as f64) {
             let span = self.entry_span(entry);
-            self.out_of_range(path, span, &format!("must be at least {min}"), &format!("{path} must be an integer >= {min}; found {x}"));
+            self.out_of_range(path, span, &format!("must be at least {min}"), &format!("{path} must be an integer >= {min}; found {}", shown_whole(x)));
             return None;
         }
         let v = self.value::<usize>(entry, path)?;
@@ -249,7 +249,7 @@ impl<'s> Ctx<'s> {
         // (... or above it: `epochs 1e6` was advised to write 1000000, which this refused next)
         if let Some(x) = spelled_whole(entry.value()).filter(|x| *x > max as f64) {
             let span = self.entry_span(entry);
-            self.out_of_range(path, span, &format!("must be at most {max}"), &format!("{path} must be an integer in {min} ..= {max} ({why}); found {x}"));
+            self.out_of_range(path, span, &format!("must be at most {max}"), &format!("{path} must be an integer in {min} ..= {max} ({why}); found {}", shown_whole(x)));
             return None;
         }
         let v = self.usize_min(entry, path, min)?;
@@ -382,6 +382,16 @@ pub(crate) trait FromKdl: Sized {
     fn from_kdl(v: &KdlValue) -> Result<Self, Mismatch>;
 }
 
+/// A whole number as a message shows it: in exponent form from 1e16 (`epochs 1e300` was shown
+/// as its 301 digits).
+fn shown_whole(x: f64) -> String {
+    if x.abs() >= 1e16 {
+        format!("{x:e}")
+    } else {
+        x.to_string()
+    }
+}
+
 /// The whole number a value spells where it is not written as an integer (`1e6`, `"1000"`,
 /// `"-3"`): a setting's range is checked on it before its spelling is advised (the advised
 /// spelling was refused next for the range).
@@ -454,12 +464,12 @@ fn integer_from_kdl(v: &KdlValue, max: u128) -> Result<u128, Mismatch> {
         // (a quoted number is advised as the integer it spells: `"1e3"` was advised `1e3`, then
         // `1000`; `"1.5"` was advised `1.5`, then a whole number)
         _ => Err(Mismatch::Type {
+            // (nor a negative or too large one as itself: `seed "-3"` was advised -3)
             help: match (v, spelled_whole(v)) {
-                (KdlValue::String(s), Some(x)) if x >= 0.0 && x <= max as f64 => format!("numbers are written without quotes in KDL: write `{}` instead of `\"{s}\"`", x as u128),
-                (KdlValue::String(s), None) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
-                    format!("this setting counts whole things: write a whole number such as `4`, without quotes (found `\"{s}\"`)")
-                }
-                _ => quoted_number_help(v).unwrap_or_else(|| "write a whole number such as `4`".into()),
+                (KdlValue::String(s), Some(x)) if x >= 0.0 && (x as u128) <= max => format!("numbers are written without quotes in KDL: write `{}` instead of `\"{s}\"`", x as u128),
+                (KdlValue::String(s), Some(x)) if x < 0.0 => format!("this setting takes a whole number that is not negative, written without quotes (found `\"{s}\"`)"),
+                (KdlValue::String(s), Some(_)) => format!("`{s}` is beyond any value this setting takes (its range is in docs/language.md); numbers are written without quotes"),
+                _ => quoted_whole_help(v).unwrap_or_else(|| "write a whole number such as `4`".into()),
             },
         }),
     }
@@ -495,9 +505,24 @@ impl FromKdl for i64 {
                 },
             }),
             _ => Err(Mismatch::Type {
-                help: quoted_number_help(v).unwrap_or_else(|| "write a whole number such as `4`".into()),
+                help: match (v, spelled_whole(v)) {
+                    (KdlValue::String(s), Some(x)) if x.abs() < 9.2e18 => format!("numbers are written without quotes in KDL: write `{}` instead of `\"{s}\"`", x as i64),
+                    (KdlValue::String(s), Some(_)) => format!("`{s}` is beyond a 64-bit whole number; numbers are written without quotes"),
+                    _ => quoted_whole_help(v).unwrap_or_else(|| "write a whole number such as `4`".into()),
+                },
             }),
         }
+    }
+}
+
+/// [`quoted_number_help`] for a setting of whole numbers: a quoted fraction (`"1.5"`) is told
+/// to be a whole number (it was advised as itself, refused next for its decimals).
+fn quoted_whole_help(v: &KdlValue) -> Option<String> {
+    match v {
+        KdlValue::String(s) if s.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+            Some(format!("this setting counts whole things: write a whole number such as `4`, without quotes (found `\"{s}\"`)"))
+        }
+        _ => quoted_number_help(v),
     }
 }
 

@@ -567,15 +567,19 @@ pub fn frozen_teacher(exp: &crate::config::Experiment) -> Option<String> {
 }
 
 /// What is said of an experiment whose learning rate is 0 throughout (`lr start=0 peak=0
-/// final=0`; `blr=` is above 0): no weight moves, and the
+/// final=0`, or `peak=0 final=0` with no warm-up, where `start` is not read; `blr=` is above
+/// 0): no weight moves, and the
 /// evaluations and monitors scored the random init with no word. By `check`, `plan` and
 /// `run`, as [`frozen_teacher`]. `None` otherwise.
 pub fn still_weights(exp: &crate::config::Experiment) -> Option<String> {
     let lr = &exp.optimizer.lr;
-    (lr.start == 0.0 && lr.peak_for(1) == 0.0 && lr.final_ == 0.0).then(|| {
-        "the learning rate is 0 throughout (`lr start=0 peak=0 final=0`): no weight moves, and every evaluation and monitor scores the encoder \
-         at its initialisation (the random init); give `optimizer \"adamw\" { lr peak=... }` a value above 0"
-            .to_string()
+    let no_warmup = lr.warmup_epochs == 0.0;
+    ((lr.start == 0.0 || no_warmup) && lr.peak_for(1) == 0.0 && lr.final_ == 0.0).then(|| {
+        let written = if lr.start == 0.0 { "`lr start=0 peak=0 final=0`" } else { "`lr peak=0 final=0` with no warm-up, where `start=` is not read" };
+        format!(
+            "the learning rate is 0 throughout ({written}): no weight moves, and every evaluation and monitor scores the encoder at its \
+             initialisation (the random init); give `optimizer \"adamw\" {{ lr peak=... }}` a value above 0"
+        )
     })
 }
 

@@ -338,6 +338,12 @@ fn value_errors() {
         ("epochs \"1e3\"", "write `1000` instead of `\"1e3\"`"),
         ("epochs \"1.5\"", "write a whole number such as `4`, without quotes"),
         ("epochs 1e2", "write the integer without a decimal point: `100`"),
+        ("epochs 1e300", "found 1e300"),
+        // (settings read without a range: a quoted negative, a quoted 2^64)
+        ("seed \"-3\"", "a whole number that is not negative, written without quotes"),
+        ("seed \"18446744073709551616\"", "is beyond any value this setting takes"),
+        ("seed \"1e30\"", "is beyond any value this setting takes"),
+        ("seed \"7\"", "write `7` instead of `\"7\"`"),
     ] {
         let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n {src}\n}}\n")).unwrap_err().render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(text.contains(said), "{src}: {text}");
@@ -362,6 +368,8 @@ fn value_errors() {
     assert_eq!(errs("mask \"checkerboard\""), ["unsupported"]);
     // (a misspelt kind is unknown, not "not supported yet")
     assert_eq!(errs("mask \"multiblock\""), ["unknown_value"]);
+    let text = parse_str("t.kdl", "experiment \"t\" {\n recipe \"mae\"\n mask \"multiblock\"\n}\n").unwrap_err().render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("(recipe \"mae\" samples `random`)"), "{text}");
     assert_eq!(errs("mask multi-block { targets count=0 }"), ["out_of_range"]);
     assert_eq!(errs("mask multi-block { targets { aspect 0 1 } }"), ["out_of_range"]);
     assert_eq!(errs("mask multi-block { context { scale 0.2 0.1 } }"), ["range_order"]);
@@ -1339,7 +1347,7 @@ fn run_time_failures_are_found_at_check() {
     let flat = |src: &str| parse_str("t.kdl", &format!("experiment \"t\" {{\n{src}\n}}\n")).unwrap_err().render_plain().split_whitespace().filter(|w| *w != "|").collect::<Vec<_>>().join(" ");
     let sixteen = "distributed { gpus-per-node 16; backend \"gloo\" }\n monitor images=21";
     let text = flat(&format!("data \"fashion-mnist\" {{ batch-size 10000; limit 30 }}\n {sixteen}"));
-    assert!(text.contains("lower `batch-size` to at most 623 and raise `limit` to 10000") && text.contains("with `limit` at least 160021") && !text.contains("at most 0"), "{text}");
+    assert!(text.contains("lower `batch-size` to at most 623 and raise `limit` to 10000") && text.contains("the full data set's 60000 images are fewer than the 160021 a batch a process needs") && !text.contains("at most 0") && !text.contains("root="), "{text}");
     assert!(errs(&format!("data \"fashion-mnist\" {{ batch-size 623; limit 10000 }}\n {sixteen}")).is_empty());
     let text = flat("data \"fashion-mnist\" { batch-size 10000; limit 30 }\n monitor images=21");
     assert!(text.contains("lower `batch-size` to at most 9, or to at most 9979 with `limit` raised to 10000"), "{text}");
@@ -1376,7 +1384,23 @@ fn run_time_failures_are_found_at_check() {
         let text = parse_str("t.kdl", &format!("experiment \"t\" {{\n{enc}0.0001\n}}\n")).unwrap_err().render_plain();
         let advised = text.split("use mlp-ratio of at least ").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or_else(|| panic!("{text}"));
         assert!(errs(&format!("{enc}{advised}")).is_empty(), "width {width}: {advised}");
+        // (the least in three significant digits: a digit less is refused)
+        if width == 196 {
+            assert_eq!(advised, "0.00511");
+            assert!(!errs(&format!("{enc}0.0051")).is_empty());
+        }
     }
+    // the rank floor is advised under the smaller of the held-out images and the width (it was
+    // advised "well under the encoder's width", 32, where 21 images were the bound)
+    let text = parse_str("t.kdl", "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 28 }\n encoder width=32 depth=1 heads=2 patch=4\n mask \"multi-block\" { min-keep 3 }\n monitor images=21 k=5 rank-floor=25\n}\n").unwrap_err().render_plain();
+    assert!(text.split_whitespace().collect::<Vec<_>>().join(" ").contains("a floor well under 21, the smaller of the held-out images (21) and the encoder's width (32)"), "{text}");
+    // DINO's warm-up temperature without warm-up epochs: the epochs advised are at most the
+    // run's (the official 30 was refused next in a run of fewer)
+    let text = parse_str("t.kdl", "experiment \"t\" {\n recipe \"dino\"\n data \"fashion-mnist\" { crop-size 28 }\n encoder width=32 depth=1 heads=2 patch=4\n dino { local-size 8; warmup-teacher-temp 0.04; }\n epochs 2\n}\n").unwrap_err().render_plain();
+    assert!(text.split_whitespace().collect::<Vec<_>>().join(" ").contains("at most the run's epochs"), "{text}");
+    // a dataset without its root is advised a root= of its own kind (it was an image folder's)
+    let text = parse_str("t.kdl", "experiment \"t\" {\n data \"cifar10\"\n}\n").unwrap_err().render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(text.contains("data \"cifar10\" root=") && !text.contains("image-folder"), "{text}");
     assert!(errs("encoder width=128 depth=1 heads=2 patch=14 mlp-ratio=0.01").is_empty());
     assert_eq!(errs("predictor width=64 heads=2 mlp-ratio=0.01"), ["conflict"]);
     // DINO's schedules are not stretched
@@ -1652,7 +1676,7 @@ fn a_file_read_for_eval_skips_the_pretraining_rules() {
     let codes = |r: Result<(crate::Study, String), crate::Diagnostics>| r.err().map(|d| d.codes()).unwrap_or_default();
     // (the default mask's blocks on a 7x7 grid; 100 images against a batch of 128)
     let refused = crate::load_study_checked(&file).err().expect("refused for its pretraining").render_plain();
-    assert!(refused.contains("min-keep is 10") && refused.contains("batch"), "{refused}");
+    assert!(refused.contains("min-keep is 10") && refused.split_whitespace().collect::<Vec<_>>().join(" ").contains("less than one batch of 128"), "{refused}");
     let study = crate::load_study_for_eval(&file).expect("the evaluations read neither").0;
     assert_eq!(study.points.len(), 2);
     // the rules of what the evaluations read still hold
@@ -1672,4 +1696,8 @@ fn a_monitor_voting_among_most_of_its_images_is_warned_of() {
     assert!(warned("monitor images=40 k=20").iter().any(|w| w.contains("k=20 of its 40")));
     assert!(!warned("monitor images=41 k=20").iter().any(|w| w.contains("kNN votes")));
     assert!(!warned("monitor images=64 k=5").iter().any(|w| w.contains("kNN votes")));
+    // (k and images unbounded with folder data: `2 * k` wrapped for k = 2^63)
+    let huge = crate::config::MonitorConfig { k: 1 << 63, images: (1 << 63) + 1, ..Default::default() };
+    assert!(huge.warning().is_some());
+    assert!(errs("monitor k=9223372036854775808").iter().all(|c| c == "out_of_range"));
 }

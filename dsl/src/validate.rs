@@ -26,7 +26,10 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
         mask_is_feasible(cx, exp);
     }
     data_source_rules(cx, exp);
-    distributed_rules(cx, exp);
+    // (`ijepa eval` runs in one process: the layout is the pretraining's)
+    if pretraining {
+        distributed_rules(cx, exp);
+    }
     last4_needs_four_blocks(cx, exp);
     if pretraining {
         random_mask_keeps_a_patch(cx, exp);
@@ -39,8 +42,8 @@ pub(crate) fn validate(cx: &mut Ctx, exp: &Experiment) {
         dino_has_no_ipe_scale(cx, exp);
     }
     rescale_init_is_read(cx, exp);
-    dino_settings_are_read(cx, exp);
     if pretraining {
+        dino_settings_are_read(cx, exp);
         dino_temperature_warmup_fits(cx, exp);
         dino_local_views_are_smaller(cx, exp);
         monitor_rank_floor_can_be_met(cx, exp);
@@ -86,7 +89,9 @@ fn monitor_images_help(k: usize, found: usize, fewest: usize) -> String {
     use crate::MIN_MONITOR_IMAGES as MIN;
     let lower = if fewest > MIN && found >= MIN { "; lower k= to hold out fewer" } else { "" };
     // (the least it takes is warned of next where its vote takes half of them or more)
-    let vote = if 2 * k + 1 > fewest { format!("; {} or more keep its vote to the nearest ones", 2 * k + 1) } else { String::new() };
+    // (k is unbounded: saturated, not wrapped)
+    let most_voted = k.saturating_mul(2).saturating_add(1);
+    let vote = if most_voted > fewest { format!("; {most_voted} or more keep its vote to the nearest ones") } else { String::new() };
     format!(
         "the monitor's leave-one-out kNN votes among the k={k} nearest of the held-out images to each of them: it holds out at least {MIN} images, and more than k (found {found}{lower}){vote}"
     )
@@ -321,9 +326,10 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
             other_label,
             // (the monitor takes at least MIN_MONITOR_IMAGES, and more than its k: below that,
             // only a larger `limit` helps)
-            help: match (limit >= crate::fewest_monitor_images(exp.monitor.as_ref().map_or(0, |m| m.k)) + exp.data.batch_size, by_limit) {
+            // (images, k and limit are unbounded with folder data: saturated, not wrapped)
+            help: match (limit >= crate::fewest_monitor_images(exp.monitor.as_ref().map_or(0, |m| m.k)).saturating_add(exp.data.batch_size), by_limit) {
                 (true, _) => format!("lower `monitor images=` below {limit} (and leave at least a batch to train on), or {more}"),
-                (false, true) => format!("raise `limit` to at least {} (the monitor's {held} images and a batch of {} to train on), or remove `monitor`", held + exp.data.batch_size, exp.data.batch_size),
+                (false, true) => format!("raise `limit` to at least {} (the monitor's {held} images and a batch of {} to train on), or remove `monitor`", held.saturating_add(exp.data.batch_size), exp.data.batch_size),
                 (false, false) => format!("lower `batch-size` and `monitor images=`, or {more}"),
             },
         });
@@ -354,21 +360,24 @@ fn limit_holds_a_batch(cx: &mut Ctx, exp: &Experiment) {
             // (nor "at most 0", nor "a larger `limit` keeps no more" below the subset's size,
             // nor the full data set alone, where `limit` still keeps as few)
             help: match (by_limit, exp.data.embedded_train_images()) {
-                (true, Some(e)) if exp.data.batch_size * world + held > e => {
-                    let full = format!(
-                        "give the full data set (`root=`, e.g. Debian's /usr/share/datasets/fashion-mnist) with `limit` at least {}",
-                        exp.data.batch_size * world + held
-                    );
+                (true, Some(e)) if (exp.data.batch_size * world).saturating_add(held) > e => {
+                    // (not beyond the full set's 60,000 images: `limit` at least 160000 was
+                    // advised to 16 processes of 10,000)
+                    let needed = exp.data.batch_size * world + held;
+                    let full = match needed <= crate::config::FASHION_MNIST_TRAIN {
+                        true => format!("; or give the full data set (`root=`, e.g. Debian's /usr/share/datasets/fashion-mnist) with `limit` at least {needed}"),
+                        false => format!(" (the full data set's {} images are fewer than the {needed} a batch a process needs)", crate::config::FASHION_MNIST_TRAIN),
+                    };
                     match (e.saturating_sub(held) / world, per_rank) {
-                        (0, _) => format!("the embedded subset's {e} images less the monitor's {held} leave none per process: fewer processes or a smaller monitor, or {full}"),
-                        (most, now) if most == now => format!("lower `batch-size` to at most {most}: the embedded subset has {e} images, so a larger `limit` keeps no more; or {full}"),
-                        (most, 0) => format!("lower `batch-size` to at most {most} and raise `limit` to {e}, the embedded subset's size (a larger one keeps no more); or {full}"),
+                        (0, _) => format!("the embedded subset's {e} images less the monitor's {held} leave none per process: fewer processes or a smaller monitor{full}"),
+                        (most, now) if most == now => format!("lower `batch-size` to at most {most}: the embedded subset has {e} images, so a larger `limit` keeps no more{full}"),
+                        (most, 0) => format!("lower `batch-size` to at most {most} and raise `limit` to {e}, the embedded subset's size (a larger one keeps no more){full}"),
                         (most, now) => format!(
-                            "lower `batch-size` to at most {now}, or to at most {most} with `limit` raised to {e}, the embedded subset's size (a larger one keeps no more); or {full}"
+                            "lower `batch-size` to at most {now}, or to at most {most} with `limit` raised to {e}, the embedded subset's size (a larger one keeps no more){full}"
                         ),
                     }
                 }
-                (true, _) => format!("raise `limit` to at least {} or lower `batch-size`", exp.data.batch_size * world + held),
+                (true, _) => format!("raise `limit` to at least {} or lower `batch-size`", (exp.data.batch_size * world).saturating_add(held)),
                 (false, _) => format!("lower `batch-size`, or {more}"),
             },
         });
@@ -741,8 +750,8 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     }
     if crop == patch {
         // a 1x1 grid: a recipe that masks patches (I-JEPA's context and targets, MAE's
-        // visible patches) needs at least two of them
-        if crate::recipes::schema(&exp.recipe).is_some_and(|s| !s.mask_kinds.is_empty()) {
+        // visible patches) needs at least two of them to pretrain (not to evaluate)
+        if !cx.origin.evaluating && crate::recipes::schema(&exp.recipe).is_some_and(|s| !s.mask_kinds.is_empty()) {
             cx.err(DslError::Conflict {
                 message: format!("a {crop} px crop in {patch} px patches is a single patch: the {} recipe masks some patches and reads the others", exp.recipe),
                 span: cx.span_or(&["encoder.patch", "encoder"]),
@@ -763,7 +772,7 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     );
     // (a recipe that masks patches needs a 2x2 grid at least: "try crop-size 16" for patch 16
     // was refused next as a single patch)
-    let masks = crate::recipes::schema(&exp.recipe).is_some_and(|s| !s.mask_kinds.is_empty());
+    let masks = !cx.origin.evaluating && crate::recipes::schema(&exp.recipe).is_some_and(|s| !s.mask_kinds.is_empty());
     let smallest = if masks { 2 * patch } else { patch };
     // (nor a crop the grid's bound or the largest crop refuses)
     let fits = |c: &usize| c / patch <= MAX_GRID_SIDE && *c <= crate::schema::data::MAX_CROP;
@@ -841,8 +850,8 @@ fn heads_divide_width(cx: &mut Ctx, exp: &Experiment) -> Vec<&'static str> {
             // (written where the caret is, on the encoder's heads, `heads=10` was refused for
             // the encoder's width and advised 8 again)
             help.push_str(&format!(
-                ", each on `predictor`: it takes the encoder's {heads} heads (labelled here) unless \
-                 it writes `heads=` of its own"
+                " (on `predictor`: it takes the encoder's {heads} heads, labelled here, unless it \
+                 writes `heads=` of its own)"
             ));
         }
         // Inherited heads: the encoder's `heads=` is where the number was written, else its

@@ -122,12 +122,20 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, exp: &mut Experiment) {
                 // a misspelt kind is unknown, not "not supported yet" (`multiblock`), and the
                 // kinds were listed twice
                 match crate::reader::suggest(&k.value, MASK_KINDS) {
-                    Some(meant) => cx.err(DslError::UnknownValue {
-                        what: "mask kind".into(),
-                        found: k.value.clone(),
-                        span: k.span,
-                        help: format!("did you mean `{meant}`? {kinds}"),
-                    }),
+                    Some(meant) => {
+                        // (another recipe's kind is said to be: MAE's `multiblock` was advised
+                        // `multi-block`, which MAE refused next)
+                        let theirs = crate::recipes::schema(&exp.recipe)
+                            .filter(|r| !r.mask_kinds.is_empty() && !r.mask_kinds.iter().any(|k| k.name() == meant))
+                            .map(|r| format!(" (recipe \"{}\" samples {})", exp.recipe, r.mask_kinds.iter().map(|k| format!("`{}`", k.name())).collect::<Vec<_>>().join(", ")))
+                            .unwrap_or_default();
+                        cx.err(DslError::UnknownValue {
+                            what: "mask kind".into(),
+                            found: k.value.clone(),
+                            span: k.span,
+                            help: format!("did you mean `{meant}`? {kinds}{theirs}"),
+                        })
+                    }
                     None => cx.err(DslError::Unsupported { what: format!("mask kind `{}`", k.value), span: k.span, help: kinds.to_string() }),
                 }
             }
