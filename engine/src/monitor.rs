@@ -177,9 +177,14 @@ impl Measure {
                 "{} is not learning: held-out kNN {:.1}% against {:.1}% at its initialisation \
                  (epoch 0), effective rank {:.1}; a falling loss alone does not show learning (see \
                  facebookresearch/ijepa#55): {}",
-                self.who(), self.knn, knn0, self.rankme, advice(levers, self.masked())
+                self.who(), self.knn, knn0, self.rankme, advice(levers, self.masked(), self.is_ema_target())
             )
         })
+    }
+
+    /// Whether this is the EMA target itself (I-JEPA's target encoder, DINO's teacher).
+    fn is_ema_target(&self) -> bool {
+        matches!(self.encoder.as_str(), "target" | "teacher")
     }
 
     /// Whether this encoder's recipe masks patches (DINO's teacher and student see crops).
@@ -207,7 +212,7 @@ impl Measure {
                  to nearly the same feature; {}",
                 self.who(),
                 why.join(", "),
-                advice(levers, self.masked())
+                advice(levers, self.masked(), self.is_ema_target())
             )
         })
     }
@@ -245,19 +250,24 @@ impl Levers {
 
 /// What a monitor's warning advises: the momentum of an EMA target only where the run has one;
 /// neither a lower learning rate where it is 0 throughout, nor a higher momentum where it is 1
-/// throughout (each the cause itself, said as such). (`masked`: the recipe masks patches;
-/// DINO's views are crops alone, and were told to check its masks)
-fn advice(levers: &Levers, masked: bool) -> String {
+/// throughout (each the cause itself, said as such, of the EMA target (`target`); of the other
+/// encoders it is said beside the rest). (`masked`: the recipe masks patches; DINO's views are
+/// crops alone, and were told to check its masks)
+fn advice(levers: &Levers, masked: bool, target: bool) -> String {
     if levers.lr_zero {
-        return "the learning rate is 0 throughout (`lr start=0 peak=0 final=0`): no weight moves; give it a peak above 0".into();
+        return "the learning rate is 0 throughout (`lr peak=0 final=0`): no weight moves; give it a peak above 0".into();
     }
     let check = if masked { "check the masks (or crops)" } else { "check the crops" };
     let setting = if masked { "I-JEPA's `ema`, DINO's `momentum-teacher`" } else { "DINO's `momentum-teacher`" };
+    let frozen = if masked { "`ema start=1 final=1`" } else { "`momentum-teacher 1`" };
     match (levers.ema, levers.ema_frozen) {
         // (only I-JEPA's and DINO's are said to be: the one masks, the other crops)
+        (true, true) if !target => format!(
+            "lower the learning rate, or {check} (the EMA target, at momentum 1 throughout ({frozen}), never moves: its targets are its initialisation's)"
+        ),
         (true, true) => format!(
-            "the momentum of the EMA target is 1 throughout ({}): the target never moves from its initialisation; lower its start (official 0.996)",
-            if masked { "`ema start=1 final=1`" } else { "`momentum-teacher 1`" }
+            "the momentum of the EMA target is 1 throughout ({frozen}): the target never moves from its initialisation; lower {} (official 0.996)",
+            if masked { "its start" } else { "it" }
         ),
         (true, false) => format!("lower the learning rate, {check}, or raise the momentum of the EMA target ({setting})"),
         (false, _) => "lower the learning rate, or check the masks (or crops)".into(),
@@ -494,7 +504,11 @@ mod tests {
         assert!(frozen.contains("1 throughout (`ema start=1 final=1`): the target never moves") && !frozen.contains("raise"), "{frozen}");
         let teacher = Measure { encoder: "teacher".into(), ..m.clone() };
         let w = teacher.stall_warning(42.6, &Levers { ema_frozen: true, ..EMA }).unwrap();
-        assert!(w.contains("(`momentum-teacher 1`)"), "{w}");
+        assert!(w.contains("(`momentum-teacher 1`)") && w.contains("lower it (official 0.996)"), "{w}");
+        // (of the other encoders, beside the rest: a context encoder has gradients of its own)
+        let context = Measure { encoder: "context".into(), ..m.clone() };
+        let w = context.stall_warning(42.6, &Levers { ema_frozen: true, ..EMA }).unwrap();
+        assert!(w.contains("lower the learning rate, or check the masks (or crops) (the EMA target, at momentum 1 throughout") && !w.contains("raise"), "{w}");
         for levers in [Levers { lr_zero: true, ..EMA }, Levers { lr_zero: true, ..Levers::default() }] {
             let w = m.stall_warning(42.6, &levers).unwrap();
             assert!(w.contains("the learning rate is 0 throughout") && !w.contains("lower the learning rate"), "{w}");

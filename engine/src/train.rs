@@ -1794,7 +1794,10 @@ fn monitor_warnings(measures: &[Measure], rows: &[schema::MonitorRow], cfg: &ije
     // `ema` schedule `uses_momentum` names)
     let levers = crate::monitor::Levers { ema: measures.iter().any(|ms| ms.encoder == "target" || ms.encoder == "teacher"), ..levers };
     let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(cfg, &levers).map(|w| format!("{w}{}", crate::monitor::collapse_context(ms, rows, cfg))));
-    let stalled = measures.iter().filter_map(|ms| crate::monitor::epoch0_knn(rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, &levers)));
+    // (a kNN voting among half the held-out images or more cannot show learning, as `check`
+    // warned: `k=20 images=21` scored 0% at every epoch, and was told it was not learning)
+    let informative = cfg.warning().is_none();
+    let stalled = measures.iter().filter(|_| informative).filter_map(|ms| crate::monitor::epoch0_knn(rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, &levers)));
     collapsed.chain(stalled).collect()
 }
 
@@ -1916,6 +1919,9 @@ mod tests {
         assert!(said.iter().any(|w| w.contains("collaps")), "{said:?}");
         // (before training, nothing to say)
         assert_eq!(warnings_of_rows(&rows[..2], &cfg, L), None);
+        // (nor is a kNN voting among most of its held-out images told it is not learning)
+        let most = MonitorConfig { images: 21, k: 20, ..MonitorConfig::default() };
+        assert_eq!(warnings_of_rows(&rows, &most, L), Some((2, vec![])));
     }
 
     /// On resume the metrics keep their header and the complete rows up to the checkpoint's
