@@ -127,7 +127,8 @@ enum Command {
         /// Experiment file (.kdl) whose data, encoder and eval blocks to use (the rules of
         /// settings only the pretraining reads, such as the masks, are not checked).
         file: PathBuf,
-        /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`); a
+        /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`, or
+        /// the error this command gives without it, which lists them all); a
         /// checkpoint another point's pretraining wrote (or a copy of one its manifest records)
         /// is refused, naming that point.
         #[arg(long)]
@@ -508,17 +509,16 @@ fn positive(s: &str) -> Result<usize, String> {
 fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<Experiment, ExitCode> {
     let (study, _) = match inputs {
         Inputs::Unchecked => load_study(file)?,
-        Inputs::Eval => ijepa_dsl::load_study_for_eval(file).map_err(|diags| {
-            print_diagnostics(diags);
-            ExitCode::FAILURE
-        })?,
+        Inputs::Eval => load_study_for_eval(file)?,
     };
     // a large sweep's names would fill the screen: the first few, and where to see them all
+    // (all of them for `eval`, which reads files whose points `plan` may refuse to list: a
+    // point that cannot pretrain can be evaluated)
     let names = {
         let all: Vec<&str> = study.points.iter().map(|p| p.name.as_str()).collect();
-        const SHOWN: usize = 8;
-        if all.len() > SHOWN {
-            format!("{}, ... and {} more: `ijepa plan {}` lists them", all[..SHOWN].join(", "), all.len() - SHOWN, file.display())
+        let shown = if matches!(inputs, Inputs::Eval) { usize::MAX } else { 8 };
+        if all.len() > shown {
+            format!("{}, ... and {} more: `ijepa plan {}` lists them", all[..shown].join(", "), all.len() - shown, file.display())
         } else {
             all.join(", ")
         }
@@ -546,7 +546,7 @@ fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<E
 /// Whether loading also checks the inputs the experiment reads from disk.
 #[derive(Clone, Copy)]
 enum Inputs {
-    /// The language only (masks, launch, slurm: the data may live on another machine).
+    /// The language only (masks, estimate: the data may live on another machine).
     Unchecked,
     /// Data root, placeholder, subset and split files checked, the rules of settings only the
     /// pretraining reads left out (`ijepa eval`: [`ijepa_dsl::load_study_for_eval`]).
@@ -572,6 +572,14 @@ fn load_study(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), Exit
 
 /// [`load_study`] that also checks the experiment's inputs on disk (data root, the official
 /// placeholder, subset and split files), each missing one a diagnostic at its setting.
+/// [`ijepa_dsl::load_study_for_eval`], printing diagnostics on failure.
+fn load_study_for_eval(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), ExitCode> {
+    ijepa_dsl::load_study_for_eval(file).map_err(|diags| {
+        print_diagnostics(diags);
+        ExitCode::FAILURE
+    })
+}
+
 fn load_study_checked(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), ExitCode> {
     ijepa_dsl::load_study_checked(file).map_err(|diags| {
         print_diagnostics(diags);
@@ -824,7 +832,7 @@ fn cmd_eval(file: &std::path::Path, point: Option<&str>, checkpoint: PathBuf, ru
     // a sweep point's baselines are the study's, shared by its points (as `ijepa run` keeps them)
     let meta = match point {
         Some(want) => {
-            let study = ijepa_dsl::load_study_for_eval(file).map_err(|_| format!("reading {} again", file.display()))?.0;
+            let study = load_study_for_eval(file).map_err(|_| format!("reading {} again", file.display()))?.0;
             let varied = study.points.iter().find(|p| p.name == want).map(|p| p.varied.clone()).unwrap_or_default();
             // (another point's checkpoint would be filed under this point's values)
             stages::check_checkpoint_point(&study.points, want, &checkpoint, runs_dir)?;
@@ -900,7 +908,7 @@ fn cmd_check(files: &[PathBuf]) -> CmdResult {
                     sweep_summary(&study)
                 );
                 // (of several files, the file each warning is of: stderr read alone could not tell)
-                let of = if files.len() > 1 { format!("{}: ", f.display()) } else { String::new() };
+                let of = if files.len() > 1 { format!("{}: ", ijepa_engine::error::printable(&f.display().to_string())) } else { String::new() };
                 for w in study.warnings() {
                     eprintln!("warning: {of}{w}");
                 }

@@ -187,16 +187,7 @@ pub fn shown(x: f64) -> String {
     }
 }
 
-/// `text` with its control characters escaped (`\u{1b}`, `\n`): a checkpoint's key names reach
-/// its errors, and one holding a terminal's escape sequences cleared the screen and printed
-/// what it liked.
-pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().any(char::is_control) {
-        text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect::<String>().into()
-    } else {
-        text.into()
-    }
-}
+pub use ijepa_schema::printable;
 
 #[cfg(test)]
 mod tests {

@@ -208,14 +208,26 @@ pub fn lock_text(pid: u32, host: &str, since: u64, command: &str) -> String {
     format!("pid {pid} on {host}, since unix time {since}: {command}\n")
 }
 
+/// `text` with its control characters escaped (`\u{1b}`, `\n`): a checkpoint's key names reach
+/// its errors, and one holding a terminal's escape sequences cleared the screen and printed
+/// what it liked (the engine's errors and a lock file's text; the experiment language's
+/// rendered diagnostics keep their line breaks and colours: `ijepa_dsl::printable`).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect::<String>().into()
+    } else {
+        text.into()
+    }
+}
+
 /// A lock file's text ([`lock_text`]) as a message shows it: its start time followed by how
 /// long ago that was (`since unix time 1796510410, 3 min ago: ...`; the bare number was all a
 /// person read), the text as it is where it names no time; its control characters escaped
 /// (`\u{1b}`: another process writes the file, and a terminal's escape sequences there
 /// cleared the screen of whoever read the plan, or set its title).
 pub fn shown_lock(text: &str) -> String {
-    let escaped: String = text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect();
-    let text = escaped.as_str();
+    let escaped = printable(text);
+    let text = escaped.as_ref();
     const SINCE: &str = ", since unix time ";
     let Some(at) = text.find(SINCE).map(|i| i + SINCE.len()) else { return text.to_string() };
     let digits = text[at..].bytes().take_while(u8::is_ascii_digit).count();
