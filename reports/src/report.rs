@@ -169,7 +169,7 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
             tables.sort_unstable();
             tables.dedup();
             let (title, blurb) = if tables.is_empty() {
-                (format!("Sweep `{exp}`"), "Our top-1 (%) per sweep point.".to_string())
+                (format!("Sweep `{exp}`"), "Our top-1 (%) per sweep point; `eval_dir` is the folder each is read from, under the runs folder.".to_string())
             } else {
                 let listed = tables.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
                 (
@@ -180,7 +180,8 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
                      Tables 6, 7 and 11's settings off the method, or the file holds one of them off it; \
                      the other settings are the file's) (a linear probe on 1% of ImageNet-1k; Tables 6 and \
                      8-10: ViT-B/16, 7: ViT-L/16, 11: ViT-H/16) and `paper_method_top1` the method's \
-                     row of that table, the reference each variant reads against; for the trend only."
+                     row of that table, the reference each variant reads against; for the trend only. \
+                     `eval_dir` is the folder each number is read from, under the runs folder."
                         .to_string(),
                 )
             };

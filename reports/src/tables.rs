@@ -883,7 +883,8 @@ fn is_baseline(e: &EvalRun) -> bool {
 /// `mask`, `target`, `target.masking`), `paper_table`, `paper_setting` and `paper_top1`
 /// (null otherwise), with `paper_method_top1`, the method's row of that same table (each
 /// table has its own model: a variant reads against its table's method, not another's), and
-/// `run`, the evaluation's folder under the runs folder (`<experiment>-<point>/eval-...`).
+/// `eval_dir`, the evaluation's folder under the runs folder (`<experiment>-<point>/eval-...`;
+/// null on a point's row without one).
 /// The paper's ablations are 1%-label linear probes: the `paper_*` columns are filled on the
 /// `low-shot` rows (in a sweep without them, on the `linear` rows, else the `knn`, else the `finetune` rows), not
 /// repeated beside every protocol. Sorted by key,
@@ -957,12 +958,12 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let mut top1: Vec<Option<f64>> = evals.iter().map(|e| Some(e.record.top1)).collect();
     // (the folder each number is read from, under the runs folder: a row was traced back to
     // its run by rebuilding the point's name from its values)
-    let mut runs: Vec<String> = evals.iter().map(|e| crate::figures::tail2(&e.dir).display().to_string()).collect();
+    let mut folders: Vec<Option<String>> = evals.iter().map(|e| Some(crate::figures::tail2(&e.dir).display().to_string())).collect();
     // the study's points with no evaluation: a row each, saying so
     for (point, status) in points_without_evaluation(reg, experiment, &superseded) {
         rows.push([joined_keys(point), joined_values(point), format!("none (pretraining {status})"), String::new()]);
         top1.push(None);
-        runs.push(String::new());
+        folders.push(None);
         paper.push(None);
         method_top1.push(None);
     }
@@ -995,7 +996,7 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
                 .collect::<Vec<_>>(),
         ),
         Column::new("paper_method_top1".into(), method_top1),
-        str_col("run", runs),
+        opt_str_col("eval_dir", folders),
     ])
 }
 

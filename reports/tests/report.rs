@@ -316,7 +316,7 @@ fn ablation_pairs_with_paper() {
     let abl = rows(&ablation_table(&reg, "custom-tscale"));
     assert_eq!((abl.len(), abl[0]["top1"].as_str(), abl[0]["paper_top1"].as_str()), (1, "80.1", ""));
     // each number names the folder it is read from, under the runs folder
-    assert_eq!(abl[0]["run"], "custom-tscale/eval-linear-s1-abcdef012345");
+    assert_eq!(abl[0]["eval_dir"], "custom-tscale/eval-linear-s1-abcdef012345");
 }
 
 #[test]
