@@ -325,6 +325,21 @@ fn edited_weights(d: &Path, name: &str, edit: impl Fn(&mut Vec<(String, Vec<usiz
     p
 }
 
+/// A fixture path that is no regular file, or whose description is none, is refused at once,
+/// saying so: /dev/null was said not to exist, and a FIFO as the description blocked the read.
+#[test]
+fn a_parity_fixture_that_is_no_regular_file_is_named_so() {
+    let d = scratch("parity-fifo");
+    fails_with_code(&ijepa(&["parity", "/dev/null"]), 2, &["/dev/null: is not a regular file"]);
+    let tensors = d.join("step.safetensors");
+    std::fs::copy(FIXTURE, &tensors).unwrap();
+    let fifo = std::process::Command::new("mkfifo").arg(d.join("step.json")).status().unwrap();
+    assert!(fifo.success());
+    let t = std::time::Instant::now();
+    fails_with_code(&ijepa(&["parity", tensors.to_str().unwrap()]), 2, &["its description", "is not a regular file"]);
+    assert!(t.elapsed().as_secs() < 60);
+}
+
 #[test]
 fn wrong_shape_missing_and_unexpected_keys_are_named() {
     let d = scratch("keys");

@@ -1175,7 +1175,7 @@ fn a_diverged_point_does_not_stop_the_sweep() {
     let (ok, t) = run(&d, &[]);
     assert!(!ok && t.contains("skip pretrain/lr-peak-1000000000: it diverged at step") && !t.contains("== run pretrain"), "{t}");
     // (and is counted as skipped, not as run: "N stage(s) run (1 of them diverged)" said it ran)
-    assert!(t.contains(" skipped (already done), 1 skipped (diverged in an earlier run)") && !t.contains("of them diverged"), "{t}");
+    assert!(t.contains("1 stage(s) run, ") && t.contains(" skipped (already done), 1 skipped (diverged in an earlier run)") && !t.contains("of them diverged"), "{t}");
     let o = ijepa(&["plan", d.join("sweep.kdl").to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     assert!(text(&o).contains("diverged at step"), "{}", text(&o));
     // the evaluation of the diverged point asked for alone says why it does not run, and the

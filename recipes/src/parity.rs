@@ -257,6 +257,13 @@ fn fixture_description(path: &Path) -> Result<(std::path::PathBuf, String)> {
         return Err(Error::Checkpoint { path: path.to_path_buf(), message: what.into() });
     }
     let json_path = path.with_extension("json");
+    // (a FIFO there blocked the read until something wrote to it)
+    if json_path.exists() && !json_path.is_file() {
+        return Err(Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("its description {} is not a regular file (a folder, a device, a FIFO or a socket)", json_path.display()),
+        });
+    }
     match std::fs::read_to_string(&json_path) {
         Ok(text) => Ok((json_path, text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Checkpoint {
