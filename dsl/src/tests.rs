@@ -1675,7 +1675,7 @@ fn a_file_read_for_eval_skips_the_pretraining_rules() {
     std::fs::write(&file, "experiment \"p\" {\n extends \"base.kdl\"\n eval \"knn\"\n}\nsweep { vary \"encoder.depth\" 2 3; }\n").unwrap();
     let codes = |r: Result<(crate::Study, String), crate::Diagnostics>| r.err().map(|d| d.codes()).unwrap_or_default();
     // (the default mask's blocks on a 7x7 grid; 100 images against a batch of 128)
-    let refused = crate::load_study_checked(&file).err().expect("refused for its pretraining").render_plain();
+    let refused = crate::load_study_checked(&file).expect_err("refused for its pretraining").render_plain();
     assert!(refused.contains("min-keep is 10") && refused.split_whitespace().collect::<Vec<_>>().join(" ").contains("less than one batch of 128"), "{refused}");
     let study = crate::load_study_for_eval(&file).expect("the evaluations read neither").0;
     assert_eq!(study.points.len(), 2);
