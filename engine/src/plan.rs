@@ -692,18 +692,15 @@ fn json_differences(path: &str, then: &Value, now: &Value, out: &mut Vec<String>
 /// became a sweep or gained its first `seeds`, which renamed its one point `<study>-seed-N`,
 /// and so its hash and folder), then the study's other point names in the runs folder
 /// (`<study>-...`: points named after an evaluation setting a sweep varies, renamed when that
-/// sweep gained, lost or reordered values, or a point run by the sweep before the plain file).
-pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize, study: &str) -> (String, PathBuf) {
+/// sweep gained, lost or reordered values, or a point run by the sweep before the plain file):
+/// `holders`, [`pretrain_holders`] less the study's current points' own names (another point's
+/// folder holds that point's settings, named by its values).
+pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize, study: &str, holders: &[String]) -> (String, PathBuf) {
     let own = pretrain_stage(runs_dir, exp, world_size);
     if own.1.join(ijepa_schema::MANIFEST).is_file() {
         return own;
     }
-    let prefix = format!("{study}-");
-    let mut others: Vec<String> = std::fs::read_dir(runs_dir)
-        .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).filter(|n| n.starts_with(&prefix)).collect())
-        .unwrap_or_default();
-    others.sort();
-    let names = std::iter::once(study.to_string()).chain(others).filter(|n| *n != exp.name);
+    let names = holders.iter().filter(|n| **n != exp.name).cloned();
     // an interrupted run of these settings under another of the study's names (a sweep renamed
     // since): resumed where it is when the point has no folder of its own (it trained from the
     // start under the new name, the checkpoints of the old one left behind)
@@ -734,6 +731,23 @@ pub fn point_pretrain_stage(runs_dir: &Path, exp: &Experiment, world_size: usize
         Some(earlier) if !own.1.exists() => earlier,
         _ => own,
     }
+}
+
+/// The names under `runs_dir` a point of the study `study` may have trained under before: the
+/// study's own and `<study>-...`, those holding a pretraining's folder (`pretrain-*`), the
+/// study's first, then sorted. Read once a plan: each point without a run of its own hashed
+/// itself under every `<study>-*` folder, empty ones too (ten minutes for a 1,000-point sweep
+/// edited after it ran).
+pub fn pretrain_holders(runs_dir: &Path, study: &str) -> Vec<String> {
+    let prefix = format!("{study}-");
+    let holds = |name: &str| {
+        std::fs::read_dir(runs_dir.join(name)).is_ok_and(|d| d.flatten().any(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("pretrain-"))))
+    };
+    let mut others: Vec<String> = std::fs::read_dir(runs_dir)
+        .map(|d| d.flatten().filter_map(|e| e.file_name().into_string().ok()).filter(|n| n.starts_with(&prefix)).collect())
+        .unwrap_or_default();
+    others.sort();
+    std::iter::once(study.to_string()).chain(others).filter(|n| holds(n)).collect()
 }
 
 /// Whether the folder `dir` of the pretraining stage `hash` of `exp` holds a whole final
@@ -986,6 +1000,10 @@ impl Plan {
         // baseline stages by (folder kind, this version's hash)
         let mut baselines: HashMap<(String, String), NodeIndex> = HashMap::new();
         let mut evals = Vec::new();
+        // (the folders a point may have trained under before, read once; less the current
+        // points' own)
+        let current: std::collections::BTreeSet<&str> = study.points.iter().map(|p| p.experiment.name.as_str()).collect();
+        let holders: Vec<String> = pretrain_holders(runs_dir, &study.name).into_iter().filter(|n| !current.contains(n.as_str())).collect();
         for (pi, point) in study.points.iter().enumerate() {
             let exp = &point.experiment;
             let mut anonymous = exp.clone();
@@ -994,7 +1012,7 @@ impl Plan {
             let (pretrain, phash) = match pretrains.get(&key) {
                 Some((n, h)) => (*n, h.clone()),
                 None => {
-                    let (phash, dir) = point_pretrain_stage(runs_dir, exp, world_size, &study.name);
+                    let (phash, dir) = point_pretrain_stage(runs_dir, exp, world_size, &study.name, &holders);
                     let n = graph.add_node(Stage {
                         id: format!("pretrain{}", suffix(point)),
                         task: Task::Pretrain { point: pi },
