@@ -127,8 +127,8 @@ enum Command {
         /// Experiment file (.kdl) whose data, encoder and eval blocks to use (the rules of
         /// settings only the pretraining reads, such as the masks, are not checked).
         file: PathBuf,
-        /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`, or
-        /// the error this command gives without it, which lists them all); a
+        /// The sweep point to use, when the file defines a sweep (names: `ijepa plan FILE`, or,
+        /// for a file only this command reads, the error it gives without it); a
         /// checkpoint another point's pretraining wrote (or a copy of one its manifest records)
         /// is refused, naming that point.
         #[arg(long)]
@@ -512,21 +512,24 @@ fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<E
         Inputs::Eval => load_study_for_eval(file)?,
     };
     // a large sweep's names would fill the screen: the first few, and where to see them all
-    // (all of them for `eval`, which reads files whose points `plan` may refuse to list: a
-    // point that cannot pretrain can be evaluated)
-    let names = {
+    // (all of them, one a line, for an `eval` of a file `plan` refuses: a point that cannot
+    // pretrain can be evaluated, and `plan` could not list it; a 10,000-point sweep that plans
+    // is not printed on one line of 600 kB)
+    let names = || {
         let all: Vec<&str> = study.points.iter().map(|p| p.name.as_str()).collect();
-        let shown = if matches!(inputs, Inputs::Eval) { usize::MAX } else { 8 };
-        if all.len() > shown {
-            format!("{}, ... and {} more: `ijepa plan {}` lists them", all[..shown].join(", "), all.len() - shown, file.display())
-        } else {
+        let plans = || ijepa_dsl::load_study(file).is_ok();
+        if all.len() <= 8 {
             all.join(", ")
+        } else if matches!(inputs, Inputs::Eval) && !plans() {
+            format!("one of:\n  {}\n", all.join("\n  "))
+        } else {
+            format!("{}, ... and {} more: `ijepa plan {}` lists them", all[..8].join(", "), all.len() - 8, file.display())
         }
     };
     match (point, study.points.len()) {
         (None, 1) => Ok(study.points[0].experiment.clone()),
         (None, n) => {
-            eprintln!("error: {} is a sweep of {n} points: choose one with --point ({names})", file.display());
+            eprintln!("error: {} is a sweep of {n} points: choose one with --point ({})", file.display(), names());
             Err(ExitCode::FAILURE)
         }
         (Some(want), _) => match study.points.iter().find(|p| p.name == want) {
@@ -535,7 +538,7 @@ fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<E
                 if study.points.len() == 1 && study.points[0].name.is_empty() {
                     eprintln!("error: {} has no sweep, so no point {want:?}: leave out --point", file.display());
                 } else {
-                    eprintln!("error: {} has no sweep point {want:?}; its points: {names}", file.display());
+                    eprintln!("error: {} has no sweep point {want:?}; its points: {}", file.display(), names());
                 }
                 Err(ExitCode::FAILURE)
             }
