@@ -1000,6 +1000,9 @@ impl Plan {
         // baseline stages by (folder kind, this version's hash)
         let mut baselines: HashMap<(String, String), NodeIndex> = HashMap::new();
         let mut evals = Vec::new();
+        // (the evaluations' ids so far: a baseline's id is checked against them, where it
+        // scanned the graph, for every point)
+        let mut eval_ids: std::collections::HashSet<String> = std::collections::HashSet::new();
         // (the folders a point may have trained under before, read once; less the current
         // points' own)
         let current: std::collections::BTreeSet<&str> = study.points.iter().map(|p| p.experiment.name.as_str()).collect();
@@ -1049,12 +1052,13 @@ impl Plan {
                         };
                         // (named by the settings it depends on: a baseline shared by the points
                         // of every scale was named after the first, `.../targets-scale-0.1-0.15_seed-0`;
-                        // by the point's name where another stage has that id)
+                        // by the point's name where another stage has that id: a stage of this
+                        // folder is found by it below, and its id is not used)
                         let id = if varied.is_empty() || point.name.is_empty() {
                             folder.clone()
                         } else {
                             let own = format!("{folder}/{}", point.name_of(|path| varied.contains_key(path)));
-                            match graph.node_weights().any(|s| s.id == own && s.dir != dir) {
+                            match eval_ids.contains(&own) {
                                 true => format!("{folder}/{}", point.name),
                                 false => own,
                             }
@@ -1065,6 +1069,7 @@ impl Plan {
                         Some(&n) => n,
                         None => {
                             let task = Task::Eval { point: pi, eval: ei, subject };
+                            eval_ids.insert(id.clone());
                             let n = graph.add_node(Stage { id, task, hash, dir: dir.clone(), varied, inputs: eval_inputs(exp, cfg) });
                             by_dir.insert(dir, n);
                             evals.push(n);
