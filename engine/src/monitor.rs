@@ -183,7 +183,7 @@ impl Measure {
     }
 
     /// Whether this is the EMA target itself (I-JEPA's target encoder, DINO's teacher).
-    fn is_ema_target(&self) -> bool {
+    pub(crate) fn is_ema_target(&self) -> bool {
         matches!(self.encoder.as_str(), "target" | "teacher")
     }
 

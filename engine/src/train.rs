@@ -1798,7 +1798,7 @@ fn observe<R: Recipe>(
 fn monitor_warnings(measures: &[Measure], rows: &[schema::MonitorRow], cfg: &ijepa_dsl::config::MonitorConfig, levers: crate::monitor::Levers) -> Vec<String> {
     // (an EMA target: I-JEPA's target encoder, DINO's teacher, whose momentum is not the
     // `ema` schedule `uses_momentum` names)
-    let levers = crate::monitor::Levers { ema: measures.iter().any(|ms| ms.encoder == "target" || ms.encoder == "teacher"), ..levers };
+    let levers = crate::monitor::Levers { ema: measures.iter().any(Measure::is_ema_target), ..levers };
     let collapsed = measures.iter().filter_map(|ms| ms.collapse_warning(cfg, &levers).map(|w| format!("{w}{}", crate::monitor::collapse_context(ms, rows, cfg))));
     // (a kNN voting among half the held-out images or more cannot show learning, as `check`
     // warned: `k=20 images=21` scored 0% at every epoch, and was told it was not learning)
