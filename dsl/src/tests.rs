@@ -33,6 +33,17 @@ fn errs(body: &str) -> Vec<String> {
     codes(&format!("experiment \"t\" {{\n{body}\n}}\n"))
 }
 
+/// A fresh folder `ijepa-dsl-<tag>-<pid>` under the temporary folder holding `files`
+/// (name, text): a file and the bases it extends.
+fn files_in(tag: &str, files: &[(&str, &str)]) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ijepa-dsl-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    for (name, text) in files {
+        std::fs::write(d.join(name), text).unwrap();
+    }
+    d
+}
+
 #[test]
 fn empty_experiment_is_all_defaults() {
     assert_eq!(ok("experiment \"x\""), Experiment::with_defaults("x"));
@@ -1536,12 +1547,14 @@ fn belongs_inside_hints_name_a_real_home() {
 /// recipe takes that recipe's defaults for the rest, property by property.
 #[test]
 fn a_base_s_written_settings_are_kept_across_recipes() {
-    let d = std::env::temp_dir().join(format!("ijepa-dsl-base-written-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let base = d.join("base.kdl");
-    std::fs::write(&base, "experiment \"b\" {\n encoder width=96 depth=2 heads=3 patch=4\n mask \"multi-block\" { min-keep 4 }\n optimizer \"adamw\" { lr peak=5e-4 final=1e-5; betas 0.9 0.98; }\n}\n").unwrap();
+    let d = files_in(
+        "base-written",
+        &[
+            ("base.kdl", "experiment \"b\" {\n encoder width=96 depth=2 heads=3 patch=4\n mask \"multi-block\" { min-keep 4 }\n optimizer \"adamw\" { lr peak=5e-4 final=1e-5; betas 0.9 0.98; }\n}\n"),
+            ("sweep.kdl", "experiment \"s\" {\n extends \"base.kdl\"\n}\nsweep \"grid\" {\n vary \"recipe\" \"ijepa\" \"dino\"\n}\n"),
+        ],
+    );
     let sweep = d.join("sweep.kdl");
-    std::fs::write(&sweep, "experiment \"s\" {\n extends \"base.kdl\"\n}\nsweep \"grid\" {\n vary \"recipe\" \"ijepa\" \"dino\"\n}\n").unwrap();
     let (study, _) = crate::load_study(&sweep).map_err(|e| e.render_plain()).unwrap();
     for p in &study.points {
         let o = &p.experiment.optimizer;
@@ -1667,12 +1680,14 @@ fn control_characters_of_values_are_shown_escaped() {
 /// images was refused for the default mask, the official one for 224 px crops).
 #[test]
 fn a_file_read_for_eval_skips_the_pretraining_rules() {
-    let d = std::env::temp_dir().join(format!("ijepa-dsl-eval-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let base = d.join("base.kdl");
-    std::fs::write(&base, "experiment \"b\" {\n data \"fashion-mnist\" { crop-size 28; limit 100; batch-size 128; }\n encoder width=32 depth=2 heads=2 patch=4\n}\n").unwrap();
+    let d = files_in(
+        "eval",
+        &[
+            ("base.kdl", "experiment \"b\" {\n data \"fashion-mnist\" { crop-size 28; limit 100; batch-size 128; }\n encoder width=32 depth=2 heads=2 patch=4\n}\n"),
+            ("probe.kdl", "experiment \"p\" {\n extends \"base.kdl\"\n eval \"knn\"\n}\nsweep { vary \"encoder.depth\" 2 3; }\n"),
+        ],
+    );
     let file = d.join("probe.kdl");
-    std::fs::write(&file, "experiment \"p\" {\n extends \"base.kdl\"\n eval \"knn\"\n}\nsweep { vary \"encoder.depth\" 2 3; }\n").unwrap();
     let codes = |r: Result<(crate::Study, String), crate::Diagnostics>| r.err().map(|d| d.codes()).unwrap_or_default();
     // (the default mask's blocks on a 7x7 grid; 100 images against a batch of 128)
     let refused = crate::load_study_checked(&file).expect_err("refused for its pretraining").render_plain();
