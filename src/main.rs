@@ -518,12 +518,13 @@ fn load(file: &std::path::Path, point: Option<&str>, inputs: Inputs) -> Result<E
     let names = || {
         let all: Vec<&str> = study.points.iter().map(|p| p.name.as_str()).collect();
         let plans = || ijepa_dsl::load_study(file).is_ok();
-        if all.len() <= 8 {
+        const SHOWN: usize = 8;
+        if all.len() <= SHOWN {
             all.join(", ")
         } else if matches!(inputs, Inputs::Eval) && !plans() {
             format!("one of:\n  {}\n", all.join("\n  "))
         } else {
-            format!("{}, ... and {} more: `ijepa plan {}` lists them", all[..8].join(", "), all.len() - 8, file.display())
+            format!("{}, ... and {} more: `ijepa plan {}` lists them", all[..SHOWN].join(", "), all.len() - SHOWN, file.display())
         }
     };
     match (point, study.points.len()) {
