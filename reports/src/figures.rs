@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::plot::{smooth, Figure, Panel, Series, Stroke, XAxis};
-use crate::registry::{EvalRun, MetricRow, MonitorRow, PretrainRun, Registry};
+use crate::registry::{EvalRecord, EvalRun, MetricRow, MonitorRow, PretrainRun, Registry};
 use crate::tables::{numbers, paper_ablation_rows, SEED};
 
 /// A figure of the report with its file stem and caption.
@@ -103,6 +103,40 @@ fn run_label(r: &PretrainRun, points: &BTreeMap<String, String>) -> String {
     }
 }
 
+/// How many pretraining runs a figure names, each in a colour of its own. Past them the
+/// palette's colours repeated (a 60-point sweep drew 60 runs in 10 colours under a legend of
+/// 120 entries, a PNG 1,900 px tall): the others are drawn faint grey under one legend entry,
+/// and the tables name each.
+const NAMED_RUNS: usize = 8;
+/// The named runs' colours: the palette but its black and grey, which draw the monitor's
+/// floors, a figure's levels and the runs past the named ones.
+const RUN_COLOURS: [usize; NAMED_RUNS] = [0, 1, 2, 3, 4, 5, 8, 9];
+/// Colour index ([`crate::plot::PALETTE`]'s grey) of the runs past the named ones.
+const OTHERS_COLOUR: usize = 7;
+
+/// The colour of the `i`-th run of an experiment (the same in each of its figures), `None`
+/// past the runs a figure names.
+fn run_colour(i: usize) -> Option<usize> {
+    RUN_COLOURS.get(i).copied()
+}
+
+/// The legend entry of the `n` runs drawn faint grey, unnamed.
+fn others_label(n: usize, what: &str) -> String {
+    format!("{n} more {what}{} (faint grey; the tables name each)", if n == 1 { "" } else { "s" })
+}
+
+/// The caption's sentence on the runs drawn faint grey, if any.
+fn others_caption(n: usize, what: &str, detail: &str) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(
+            " Past the first {NAMED_RUNS} {what}s, whose colours would repeat, the other {n} are drawn faint \
+             grey{detail} without names (the tables name each)."
+        )
+    }
+}
+
 /// EMA smoothing weight that averages over about 1/40 of the curve.
 fn smoothing_weight(n: usize) -> f64 {
     let window = (n as f64 / 40.0).max(1.0);
@@ -116,6 +150,7 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     // that did
     let mut healthy_top: Vec<Option<f64>> = Vec::new();
     let mut diverged: Vec<Vec<usize>> = Vec::new();
+    let others = runs.iter().enumerate().filter(|(i, r)| !r.metrics.is_empty() && run_colour(*i).is_none()).count();
     for (i, r) in runs.iter().enumerate().filter(|(_, r)| !r.metrics.is_empty()) {
         let name = r.loss_name().unwrap_or_else(|| "training loss".into());
         let at = match panels.iter().position(|p| p.title == name) {
@@ -130,15 +165,22 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         let steps: Vec<f64> = r.metrics.iter().map(|m| m.step as f64).collect();
         let raw: Vec<f64> = r.metrics.iter().map(|m| m.loss).collect();
         let smoothed = smooth(&raw, smoothing_weight(raw.len()));
+        // (a run past the named ones: its smoothed curve alone, faint grey)
+        let colour = run_colour(i);
         if r.manifest.diverged().is_some() {
             let n = panels[at].series.len();
-            diverged[at].extend([n, n + 1]);
+            diverged[at].extend(if colour.is_some() { vec![n, n + 1] } else { vec![n] });
         } else if let Some(top) = raw.iter().copied().filter(|v| v.is_finite()).reduce(f64::max) {
             healthy_top[at] = Some(healthy_top[at].map_or(top, |t: f64| t.max(top)));
         }
         let series = &mut panels[at].series;
-        series.push(Series { label: None, points: steps.iter().copied().zip(raw).collect(), colour: i, stroke: Stroke::Faint });
-        series.push(Series::new(run_label(r, points), steps.into_iter().zip(smoothed).collect(), i, Stroke::Solid));
+        match colour {
+            Some(c) => {
+                series.push(Series { label: None, points: steps.iter().copied().zip(raw).collect(), colour: c, stroke: Stroke::Faint });
+                series.push(Series::new(run_label(r, points), steps.into_iter().zip(smoothed).collect(), c, Stroke::Solid));
+            }
+            None => series.push(Series::new(others_label(others, "run"), steps.into_iter().zip(smoothed).collect(), OTHERS_COLOUR, Stroke::Faint)),
+        }
     }
     if panels.is_empty() {
         return None;
@@ -169,7 +211,8 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         stem: format!("loss-{}", slug(exp)),
         caption: format!(
             "Training loss per optimizer step, one colour per pretraining run: the smoothed curve \
-             (exponential moving average over about 1/40 of the run) over the raw one (faint).{apart}{cut}"
+             (exponential moving average over about 1/40 of the run) over the raw one (faint).{apart}{cut}{}",
+            others_caption(others, "run", "")
         ),
         figure: Figure { title: format!("Training loss: {exp}"), panels },
     })
@@ -183,6 +226,9 @@ fn schedules_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, 
         ("Target-encoder EMA", "EMA momentum", |m| m.momentum),
     ];
     let mut panels = Vec::new();
+    // (one count in every panel's legend entry: a run that logged no EMA is one of them too)
+    let drawn = |r: &PretrainRun| r.metrics.iter().any(|m| columns.iter().any(|c| (c.2)(m).is_some()));
+    let others = runs.iter().enumerate().filter(|(i, r)| run_colour(*i).is_none() && drawn(r)).count();
     for (title, y, get) in columns {
         let series: Vec<Series> = runs
             .iter()
@@ -190,7 +236,10 @@ fn schedules_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, 
             .filter(|(_, r)| r.metrics.iter().any(|m| get(m).is_some()))
             .map(|(i, r)| {
                 let pts = r.metrics.iter().filter_map(|m| get(m).map(|v| (m.step as f64, v))).collect();
-                Series::new(run_label(r, points), pts, i, Stroke::Solid)
+                match run_colour(i) {
+                    Some(c) => Series::new(run_label(r, points), pts, c, Stroke::Solid),
+                    None => Series::new(others_label(others, "run"), pts, OTHERS_COLOUR, Stroke::Faint),
+                }
             })
             .collect();
         if !series.is_empty() {
@@ -202,7 +251,7 @@ fn schedules_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, 
     }
     Some(NamedFigure {
         stem: format!("schedules-{}", slug(exp)),
-        caption: "The schedules each pretraining run followed, per optimizer step (from `metrics.csv`).".into(),
+        caption: format!("The schedules each pretraining run followed, per optimizer step (from `metrics.csv`).{}", others_caption(others, "run", "")),
         figure: Figure { title: format!("Schedules: {exp}"), panels },
     })
 }
@@ -235,26 +284,35 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
     ];
     let mut panels = Vec::new();
     let mut floors_drawn = false;
+    let others = runs.iter().filter(|(i, _)| run_colour(*i).is_none()).count();
     for (title, y, get, with_pixels, floor) in columns {
         let mut series = Vec::new();
         // the pixels' level, once for the runs on the same held-out images (a study's points
         // and seeds, by their data and monitor settings), which drew one identical line each,
         // a legend entry each
         // (key: the value and the run's data and monitor settings; value, last epoch, the
-        // first run's label and colour, how many runs)
-        type Level = ((u64, String), f64, f64, String, usize, usize);
+        // first run's label and colour (`None`: a run drawn faint grey), how many runs)
+        type Level = ((u64, String), f64, f64, String, Option<usize>, usize);
         let mut pixels: Vec<Level> = Vec::new();
         for &(i, r) in &runs {
             // (at least 1: a run monitored at epoch 0 alone, killed or still in its first epoch,
             // drew its levels from 0 to 0, unseen, on an axis of +-0.004 epochs)
             let last_epoch = (r.monitor.iter().map(|m| m.epoch).max().unwrap_or(0) as f64).max(1.0);
-            // the encoder evaluations read first (solid), then the other (dashed)
+            // the encoder evaluations read first (solid), then the other (dashed); of a run
+            // past the named ones, the first alone, faint grey
+            let colour = run_colour(i);
             for (k, enc) in monitored_encoders(r).iter().enumerate() {
                 let pts = r.monitor.iter().filter(|m| m.encoder == *enc).map(|m| (m.epoch as f64, get(m))).collect();
+                let Some(c) = colour else {
+                    if k == 0 {
+                        series.push(Series::new(others_label(others, "run"), pts, OTHERS_COLOUR, Stroke::Faint));
+                    }
+                    continue;
+                };
                 let stroke = if k == 0 { Stroke::Solid } else { Stroke::Dashed };
                 // MAE's one encoder is `encoder`: not "encoder encoder"
                 let name = if *enc == "encoder" { "encoder".to_string() } else { format!("{enc} encoder") };
-                series.push(Series::new(format!("{} {name}", run_label(r, points)), pts, i, stroke));
+                series.push(Series::new(format!("{} {name}", run_label(r, points)), pts, c, stroke));
             }
             if with_pixels {
                 if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
@@ -265,14 +323,18 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
                             q.2 = q.2.max(last_epoch);
                             q.5 += 1;
                         }
-                        None => pixels.push((key, get(p), last_epoch, run_label(r, points), i, 1)),
+                        None => pixels.push((key, get(p), last_epoch, run_label(r, points), colour, 1)),
                     }
                 }
             }
         }
         for (_, value, end, label, colour, n) in pixels {
-            let name = if n == 1 { format!("{label} raw pixels (same images)") } else { format!("raw pixels (the same images for {n} runs)") };
-            series.push(Series::new(name, vec![(0.0, value), (end, value)], colour, Stroke::Dotted));
+            let name = match colour {
+                _ if n > 1 => format!("raw pixels (the same images for {n} runs)"),
+                Some(_) => format!("{label} raw pixels (same images)"),
+                None => "raw pixels (the same images as a faint grey run)".to_string(),
+            };
+            series.push(Series::new(name, vec![(0.0, value), (end, value)], colour.unwrap_or(OTHERS_COLOUR), Stroke::Dotted));
         }
         // the floor the warnings read (a rank wobbling by 0.1 filled the panel and read as a
         // collapse, or as none, with nothing to measure it against), once per value
@@ -298,8 +360,9 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
                   dotted reference, the effective rank of the features (RankMe, Garrido et al. 2023) and \
                   their spread (1: isotropic, 0: collapsed). Solid: the encoder evaluations read (I-JEPA's \
                   target encoder, DINO's teacher, MAE's encoder); dashed: the other one (I-JEPA's context \
-                  encoder, DINO's student).{}",
-            if floors_drawn { " Black dotted: the floors of the rank and the spread below which the monitor warns of a collapse." } else { "" }
+                  encoder, DINO's student).{}{}",
+            if floors_drawn { " Black dotted: the floors of the rank and the spread below which the monitor warns of a collapse." } else { "" },
+            others_caption(others, "run", " (the encoder evaluations read)")
         ),
         figure: Figure { title: format!("Learning monitors: {exp}"), panels },
     })
@@ -321,7 +384,9 @@ fn step_seconds(metrics: &[MetricRow], step: u64) -> Option<f64> {
 /// The paper's Figure 1 view: the held-out kNN of the encoder evaluations read, against
 /// pretraining time, one line per run (method); for a study comparing recipes.
 fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
-    let mut series = Vec::new();
+    // (the run's index, its recipe, label and points)
+    type Line = (usize, String, String, Vec<(f64, f64)>);
+    let mut lines: Vec<Line> = Vec::new();
     let mut pixels: Option<f64> = None;
     let mut end = 0f64;
     for (i, r) in runs.iter().enumerate() {
@@ -342,14 +407,23 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         let recipe = r.config_value("recipe").and_then(|v| v.as_str()).unwrap_or("?").to_string();
         let epochs = r.config_value("epochs").and_then(|v| v.as_u64()).map(|e| format!(", {e} epoch{}", if e == 1 { "" } else { "s" })).unwrap_or_default();
         // (with the run's point: two seeds of a method read alike)
-        series.push(Series::new(format!("{recipe}: {}{epochs}", run_label(r, points)), pts, i, Stroke::Solid));
+        let label = format!("{recipe}: {}{epochs}", run_label(r, points));
+        lines.push((i, recipe, label, pts));
     }
-    let methods: std::collections::BTreeSet<&str> = series.iter().filter_map(|s| s.label.as_deref()?.split(':').next()).collect();
+    let methods: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.1.as_str()).collect();
     if methods.len() < 2 {
         return None; // one method: the monitor figure already shows it against epochs
     }
+    let others = lines.iter().filter(|l| run_colour(l.0).is_none()).count();
+    let mut series: Vec<Series> = lines
+        .into_iter()
+        .map(|(i, _, label, pts)| match run_colour(i) {
+            Some(c) => Series::new(label, pts, c, Stroke::Solid),
+            None => Series::new(others_label(others, "run"), pts, OTHERS_COLOUR, Stroke::Faint),
+        })
+        .collect();
     if let Some(p) = pixels {
-        series.push(Series::new("raw pixels (same held-out images)", vec![(0.0, p), (end, p)], runs.len(), Stroke::Dotted));
+        series.push(Series::new("raw pixels (same held-out images)", vec![(0.0, p), (end, p)], FLOOR_COLOUR, Stroke::Dotted));
     }
     Some(NamedFigure {
         stem: format!("time-{}", slug(exp)),
@@ -358,7 +432,8 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
                   of step times from `metrics.csv`; data loading and monitors left out), one line per run, named by \
                   its method and point. Step times are this machine's as the runs found it: on a shared machine two \
                   runs of one setting can differ several-fold, so compare methods run side by side."
-            .into(),
+            .to_string()
+            + &others_caption(others, "run", ""),
         figure: Figure {
             title: format!("Accuracy against pretraining time: {exp}"),
             panels: vec![Panel {
@@ -372,7 +447,8 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     })
 }
 
-/// Colour index ([`crate::plot::PALETTE`]'s black) of the monitor's collapse-warning floors.
+/// Colour index ([`crate::plot::PALETTE`]'s black) of the monitor's collapse-warning floors
+/// (and of the raw pixels' level against time, where no floor is drawn).
 const FLOOR_COLOUR: usize = 6;
 /// The colour of a baseline's level, and of the paper's triangles, in a grid sweep's panels
 /// (grey: the lines' colours are the combinations').
@@ -395,52 +471,60 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
     // in a sweep, each point's pretrained encoder gets its own colour, and so does each
     // recipe's random init in a sweep over recipes (`random init (MAE)` beside I-JEPA's drew
     // in one colour and stroke): the first of each subject its own colour, the others new ones
-    let mut colours: BTreeMap<String, usize> = BTreeMap::new();
-    let mut next = 3;
-    let mut colour_of = |key: String, preferred: usize| -> usize {
-        if let Some(&c) = colours.get(&key) {
-            return c;
+    // (a baseline's too by its point: the seeds of a sweep ran their own, whose curves differ,
+    // and drew in one colour; and each checkpoint's: `ijepa eval` of two files drew one colour)
+    let key = |r: &EvalRecord| -> (String, usize) {
+        let point = point_text(&r.varied);
+        match r.model.as_str() {
+            "random-init" => (format!("init {} {point}", r.method), subject_colour(&r.model)),
+            "raw-pixels" => (format!("pixels {point}"), subject_colour(&r.model)),
+            _ => (format!("ours {} {point}", r.method), 0),
         }
-        // (the preferred colour, else the first free one past the three subjects' own, then
-        // theirs; past the palette they repeat)
-        let n = crate::plot::PALETTE.len();
-        let taken = |c: usize| colours.values().any(|&v| v % n == c);
-        let c = if !taken(preferred) {
-            preferred
-        } else if let Some(free) = (3..n).chain(0..3).find(|&c| !taken(c)) {
-            free
-        } else {
-            next += 1;
-            next - 1
-        };
-        colours.insert(key, c);
-        c
     };
+    // the baselines' first (a sweep's points used up the colours before them), each the
+    // preferred colour, else the first free one past the three subjects' own, then theirs;
+    // past the runs a figure names, none (drawn faint grey)
+    let mut colours: BTreeMap<String, Option<usize>> = BTreeMap::new();
+    for e in with_curve.iter().filter(|e| is_baseline(e)).chain(with_curve.iter().filter(|e| !is_baseline(e))) {
+        let (k, preferred) = key(&e.record);
+        if colours.contains_key(&k) {
+            continue;
+        }
+        let taken = |c: usize| colours.values().any(|&v| v == Some(c));
+        let free = RUN_COLOURS[3..].iter().chain(&RUN_COLOURS[..3]).copied().find(|&c| !taken(c));
+        colours.insert(k, if taken(preferred) { free } else { Some(preferred) });
+    }
+    let others = with_curve.iter().filter(|e| colours[&key(&e.record).0].is_none()).count();
     let mut series = Vec::new();
     for e in with_curve {
         let r = &e.record;
         let point = point_text(&r.varied);
-        // (a baseline's too by its point: the seeds of a sweep ran their own, whose curves
-        // differ, and drew in one colour)
-        let colour = match r.model.as_str() {
-            "random-init" => colour_of(format!("init {} {point}", r.method), subject_colour(&r.model)),
-            "raw-pixels" => colour_of(format!("pixels {point}"), subject_colour(&r.model)),
-            // (and each checkpoint's: `ijepa eval` of two files drew one colour)
-            _ => colour_of(format!("ours {} {point}", r.method), 0),
+        let points = r.curve.iter().map(|c| (c.epoch as f64, c.top1)).collect();
+        let Some(colour) = colours[&key(r).0] else {
+            series.push(Series::new(format!("{others} more curve{} (faint grey; the tables name each)", if others == 1 { "" } else { "s" }), points, OTHERS_COLOUR, Stroke::Faint));
+            continue;
         };
         let stroke = if r.protocol == "linear" { Stroke::Solid } else { Stroke::Dashed };
         let mut label = format!("{} · {}", r.method, r.protocol);
         if !point.is_empty() {
             label = format!("{label} [{point}]");
         }
-        series.push(Series::new(label, r.curve.iter().map(|c| (c.epoch as f64, c.top1)).collect(), colour, stroke));
+        series.push(Series::new(label, points, colour, stroke));
     }
     Some(NamedFigure {
         stem: format!("probe-{}", slug(exp)),
         caption: "Probe top-1 on the test split after each probe-training (or fine-tuning) epoch (hyper-parameters, where \
                   an evaluation had several to choose from, were chosen on a held-out part of the training split), per subject: the pretrained encoder, \
                   the encoder at its random initialisation and the raw pixels, under the same protocol."
-            .into(),
+            .to_string()
+            + &if others == 0 {
+                String::new()
+            } else {
+                format!(
+                    " Past {NAMED_RUNS} colours (one per subject and point; the baselines' first), whose colours would \
+                     repeat, the other {others} curves are drawn faint grey without names (the tables name each)."
+                )
+            },
         figure: Figure {
             title: format!("Probe accuracy: {exp}"),
             panels: vec![Panel {

@@ -2445,3 +2445,81 @@ fn a_paper_table_without_rows_of_ours_says_why() {
     let section = |title: &str| md.split(&format!("## {title}")).nth(1).and_then(|s| s.split(" ## ").next()).unwrap_or_default().to_string();
     assert!(!section("Low-shot evaluation").contains("of ours") && section("Linear probe").contains("sweep points"), "{md}");
 }
+
+/// A sweep of more runs than the figures have colours for: the first eight runs are named,
+/// each in one colour in every figure (never the black of the floors nor the grey of the
+/// others); the rest are drawn faint grey under one legend entry that counts them, which the
+/// caption explains (12 runs drew 12 legend entries a figure in colours that repeated, and a
+/// 60-point sweep a monitor figure 1,900 px tall). The probe figure keeps its baselines named.
+#[test]
+fn a_sweep_past_eight_runs_names_eight_and_draws_the_others_faint_grey() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let study = "wide";
+    for i in 0..12 {
+        let lo = 0.05 + 0.01 * i as f64;
+        let point = format!("{study}-targets-scale-{lo:.2}-0.6");
+        let hash = format!("{i:012}");
+        pretrain(&runs, &point, &hash, [lo, 0.6], 0.05);
+        let pdir = runs.join(&point).join(format!("pretrain-{hash}"));
+        let mut mon = String::from("step,epoch,encoder,knn_top1,rankme,spread,seconds\n0,0,pixels,76.0,296.0,0.70,0.5\n");
+        for e in 0..=4 {
+            mon.push_str(&format!("{},{e},target,{},{},0.3,1.0\n{},{e},context,{},{},0.3,1.0\n", e * 10, 40 + 5 * e, 3 + e, e * 10, 41 + 5 * e, 4 + e));
+        }
+        fs::write(pdir.join("monitor.csv"), mon).unwrap();
+        let f = format!("linear-{i}");
+        eval(&runs, study, &f, "linear", "ijepa", 70.0 + i as f64, None, json!({"mask.targets.scale": format!("{lo:.2}-0.6")}));
+        patch_eval(&runs, study, &f, |v| v["pretrain_dir"] = json!(format!("runs/{point}/pretrain-{hash}")));
+    }
+    for (model, top1) in [("random-init", 68.0), ("raw-pixels", 83.0)] {
+        eval(&runs, study, &format!("linear-{model}"), "linear", model, top1, None, json!({}));
+    }
+    let reg = load_registry(&runs).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, study);
+    let fig = |stem: &str| figs.iter().find(|f| f.stem == format!("{stem}-{study}")).unwrap_or_else(|| panic!("no {stem} figure"));
+    // (each run's colour in a figure, by its hash; and the figure's distinct legend labels)
+    let colours = |stem: &str| -> std::collections::BTreeMap<String, usize> {
+        fig(stem).figure.panels.iter().flat_map(|p| &p.series).filter_map(|s| {
+            let l = s.label.as_deref()?;
+            let hash = l.split("pretrain-").nth(1)?.get(..12)?;
+            Some((hash.to_string(), s.colour))
+        }).collect()
+    };
+    let labels = |stem: &str| -> std::collections::BTreeSet<String> {
+        fig(stem).figure.panels.iter().flat_map(|p| &p.series).filter_map(|s| s.label.clone()).collect()
+    };
+    let loss = colours("loss");
+    assert_eq!(loss.len(), 8, "{loss:?}");
+    let distinct: std::collections::BTreeSet<usize> = loss.values().copied().collect();
+    assert_eq!(distinct.len(), 8, "eight colours: {loss:?}");
+    assert!(loss.values().all(|&c| c != 6 && c != 7), "neither black nor grey: {loss:?}");
+    for stem in ["loss", "schedules", "monitor"] {
+        assert_eq!(colours(stem), loss, "{stem}: each run its colour in every figure");
+        let more: Vec<&ijepa_reports::plot::Series> = fig(stem).figure.panels.iter().flat_map(|p| &p.series).filter(|s| s.label.as_deref() == Some("4 more runs (faint grey; the tables name each)")).collect();
+        // (the monitor: each other run's evaluated encoder alone, in each of its panels)
+        assert_eq!(more.len(), if stem == "schedules" || stem == "monitor" { 12 } else { 4 }, "{stem}");
+        assert!(more.iter().all(|s| s.colour == 7 && s.stroke == ijepa_reports::plot::Stroke::Faint), "{stem}");
+        assert!(fig(stem).caption.contains("Past the first 8 runs, whose colours would repeat, the other 4 are drawn faint"), "{stem}: {}", fig(stem).caption);
+        // eight runs' entries (the monitor's: two encoders each), the others', the levels
+        let n = labels(stem).len();
+        assert!(n <= 2 * 8 + 3, "{stem}: {n} legend labels: {:?}", labels(stem));
+    }
+    let probe = labels("probe");
+    assert!(probe.contains("random init · linear") && probe.contains("raw pixels · linear"), "{probe:?}");
+    assert!(probe.contains("6 more curves (faint grey; the tables name each)"), "{probe:?}");
+    assert_eq!(probe.iter().filter(|l| l.starts_with("I-JEPA (ours) · linear [")).count(), 6, "{probe:?}");
+    assert!(fig("probe").caption.contains("the other 6 curves are drawn faint grey"), "{}", fig("probe").caption);
+    // a sweep of eight: every run named, nothing grey, no word of others (but in the probe
+    // figure, whose two baselines take colours too)
+    for i in 8..12 {
+        let lo = 0.05 + 0.01 * i as f64;
+        fs::remove_dir_all(runs.join(format!("{study}-targets-scale-{lo:.2}-0.6"))).unwrap();
+        fs::remove_dir_all(runs.join(study).join(format!("eval-linear-{i}-abcdef012345"))).unwrap();
+    }
+    let reg = load_registry(&runs).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, study);
+    for f in figs.iter().filter(|f| f.stem != "probe-wide") {
+        assert!(!f.caption.contains("faint grey without names") && !f.caption.contains("drawn faint grey"), "{}: {}", f.stem, f.caption);
+        assert!(f.figure.panels.iter().flat_map(|p| &p.series).all(|s| s.colour != 7), "{}", f.stem);
+    }
+}
