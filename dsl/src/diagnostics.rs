@@ -479,13 +479,20 @@ pub enum DslError {
         help: String,
     },
 
-    /// The base file named by `extends` has errors of its own (shown against its own text).
-    #[error("the base `{path}` is not a valid experiment ({count} error{})", if *.count == 1 { "" } else { "s" })]
+    /// The base file named by `extends` has errors of its own (shown against its own text), or
+    /// extends, down its chain, a file that has: then that file is named, and its errors shown
+    /// (each file between wrapped them again: 31 nested blocks for an error 32 files down).
+    #[error("the base `{path}` is not a valid experiment{}", base_fault(.fault.as_deref(), *.through, *.count))]
     #[diagnostic(code(ijepa::dsl::base_invalid))]
     BaseInvalid {
         /// The base's path.
         path: String,
-        /// Number of errors in the base.
+        /// The file down the base's chain whose errors these are, when not the base itself.
+        fault: Option<String>,
+        /// How many files stand between the base and `fault` (none of them has an error of
+        /// its own).
+        through: usize,
+        /// Number of errors in the file at fault.
         count: usize,
         /// The `extends` value.
         #[label("extended here")]
@@ -620,6 +627,20 @@ impl Diagnostics {
         &self.errors
     }
 
+    /// Of a file whose one error is that its base is not valid, that error's base path, file at
+    /// fault, files between, count and the diagnostics at fault; any other file's diagnostics
+    /// back.
+    pub(crate) fn into_base_error(mut self) -> Result<BaseError, Self> {
+        match self.errors.pop() {
+            Some(DslError::BaseInvalid { path, fault, through, count, base, .. }) if self.errors.is_empty() => Ok((path, fault, through, count, base)),
+            Some(e) => {
+                self.errors.push(e);
+                Err(self)
+            }
+            None => Err(self),
+        }
+    }
+
     /// Number of errors.
     pub fn len(&self) -> usize {
         self.errors.len()
@@ -668,6 +689,24 @@ impl Diagnostics {
         let mut text = lines.join("\n");
         text.push('\n');
         printable(&text, false)
+    }
+}
+
+/// What [`Diagnostics::into_base_error`] takes out of a [`DslError::BaseInvalid`].
+pub(crate) type BaseError = (String, Option<String>, usize, usize, Vec<Diagnostics>);
+
+/// The end of a [`DslError::BaseInvalid`] message: how many errors, and in which file down the
+/// base's chain.
+fn base_fault(fault: Option<&str>, through: usize, count: usize) -> String {
+    let errors = format!("{count} error{}", if count == 1 { "" } else { "s" });
+    match fault {
+        None => format!(" ({errors})"),
+        Some(f) if through == 0 => format!(": it extends `{f}`, which has {errors}"),
+        Some(f) => format!(
+            ": it extends `{f}` through {through} file{} with no error of {}, and `{f}` has {errors}",
+            if through == 1 { "" } else { "s" },
+            if through == 1 { "its own" } else { "their own" }
+        ),
     }
 }
 

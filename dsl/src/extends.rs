@@ -113,13 +113,25 @@ pub(crate) fn resolve(cx: &mut Ctx, n: &Node) -> Option<Experiment> {
             }
             None
         }
+        // a base whose one error is its own base's: that error passed on, naming the file at
+        // fault (wrapped at every level, an error 32 files down was 31 nested blocks)
         Err(d) => {
-            cx.err(DslError::BaseInvalid {
-                path: shown,
-                count: d.len(),
-                span: v.span,
-                help: "fix the base: its errors follow, shown in its own text".into(),
-                base: vec![d],
+            cx.err(match d.into_base_error() {
+                Ok((next, fault, through, count, base)) => {
+                    let through = if fault.is_some() { through + 1 } else { 0 };
+                    let fault = fault.unwrap_or(next);
+                    let help = format!("fix `{fault}`: its errors follow, shown in its own text");
+                    DslError::BaseInvalid { path: shown, fault: Some(fault), through, count, span: v.span, help, base }
+                }
+                Err(d) => DslError::BaseInvalid {
+                    path: shown,
+                    fault: None,
+                    through: 0,
+                    count: d.len(),
+                    span: v.span,
+                    help: "fix the base: its errors follow, shown in its own text".into(),
+                    base: vec![d],
+                },
             });
             None
         }

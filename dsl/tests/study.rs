@@ -335,6 +335,34 @@ fn missing_and_invalid_bases() {
     assert_eq!(d.codes(), ["ijepa::dsl::base_invalid"]);
     let text = d.render_plain();
     assert!(text.contains("broken.kdl has 1 error") && text.contains(" 2 |  epochs 0"), "{text}");
+    // a base whose only error is its own base's passes that error on, naming the file at fault
+    // once (each level wrapped it again: 31 nested blocks for an error 32 files down); a file
+    // between with an error of its own keeps both, nested
+    dir.write("mid1.kdl", "experiment m1 {\n extends \"broken.kdl\"\n}");
+    dir.write("mid2.kdl", "experiment m2 {\n extends \"mid1.kdl\"\n}");
+    dir.write("mid3.kdl", "experiment m3 {\n extends \"mid2.kdl\"\n}");
+    for (base, message) in [
+        ("mid1.kdl", "the base `mid1.kdl` is not a valid experiment: it extends `broken.kdl`, which has 1 error"),
+        ("mid2.kdl", "the base `mid2.kdl` is not a valid experiment: it extends `broken.kdl` through 1 file with no error of its own, and `broken.kdl` has 1 error"),
+        ("mid3.kdl", "the base `mid3.kdl` is not a valid experiment: it extends `broken.kdl` through 2 files with no error of their own, and `broken.kdl` has 1 error"),
+    ] {
+        let child = dir.write("chained.kdl", &format!("experiment c {{\n extends \"{base}\"\n}}"));
+        let d = failure(&child);
+        assert_eq!(d.codes(), ["ijepa::dsl::base_invalid"]);
+        assert_eq!(d.errors()[0].to_string().replace(&format!("{}/", dir.0.display()), ""), message);
+        let text = d.render_plain();
+        assert_eq!(text.matches("base_invalid").count(), 1, "{text}");
+        assert_eq!(text.matches("is not a valid experiment").count(), 1, "{text}");
+        assert!(text.contains("broken.kdl has 1 error") && text.contains(" 2 |  epochs 0") && text.contains("broken.kdl`: its errors follow"), "{text}");
+    }
+    let child = dir.write("chained.kdl", "experiment c {\n extends \"mid4.kdl\"\n}");
+    dir.write("mid4.kdl", "experiment m4 {\n extends \"mid3.kdl\"\n epochs -1\n}");
+    let d = failure(&child);
+    let shown = |e: &ijepa_dsl::DslError| e.to_string().replace(&format!("{}/", dir.0.display()), "");
+    assert_eq!(shown(&d.errors()[0]), "the base `mid4.kdl` is not a valid experiment (2 errors)");
+    let ijepa_dsl::DslError::BaseInvalid { base, .. } = &d.errors()[0] else { panic!("{}", d.render_plain()) };
+    let inner: Vec<String> = base[0].errors().iter().map(shown).collect();
+    assert!(inner.iter().any(|m| m.starts_with("the base `mid3.kdl` is not a valid experiment: it extends `broken.kdl` through 2 files")), "{inner:?}");
     // a base with a sweep cannot be extended
     dir.write("swept.kdl", "experiment s\nsweep { seeds 1 2 }");
     let child = dir.write("child3.kdl", "experiment c {\n extends \"swept.kdl\"\n}");
