@@ -107,10 +107,12 @@ fn run_label(r: &PretrainRun, points: &BTreeMap<String, String>) -> String {
 /// palette's colours repeated (a 60-point sweep drew 60 runs in 10 colours under a legend of
 /// 120 entries, a PNG 1,900 px tall): the others are drawn faint grey under one legend entry,
 /// and the tables name each.
-const NAMED_RUNS: usize = 8;
-/// The named runs' colours: the palette but its black and grey, which draw the monitor's
-/// floors, a figure's levels and the runs past the named ones.
-const RUN_COLOURS: [usize; NAMED_RUNS] = [0, 1, 2, 3, 4, 5, 8, 9];
+const NAMED_RUNS: usize = 6;
+/// The named runs' colours, in every figure: the palette but the colours that mean one thing
+/// in the whole report: orange the random init, bluish green the raw pixels (a run's colour
+/// in the loss figure was a baseline's in the probe figure), black the monitor's floors and
+/// grey the runs past the named ones.
+const RUN_COLOURS: [usize; NAMED_RUNS] = [0, 3, 4, 5, 8, 9];
 /// Colour index ([`crate::plot::PALETTE`]'s grey) of the runs past the named ones.
 const OTHERS_COLOUR: usize = 7;
 
@@ -120,20 +122,18 @@ fn run_colour(i: usize) -> Option<usize> {
     RUN_COLOURS.get(i).copied()
 }
 
-/// The legend entry of the `n` runs drawn faint grey, unnamed.
+/// The legend entry of the `n` runs (or curves) drawn faint grey, unnamed.
 fn others_label(n: usize, what: &str) -> String {
     format!("{n} more {what}{} (faint grey; the tables name each)", if n == 1 { "" } else { "s" })
 }
 
-/// The caption's sentence on the runs drawn faint grey, if any.
-fn others_caption(n: usize, what: &str, detail: &str) -> String {
-    if n == 0 {
-        String::new()
-    } else {
-        format!(
-            " Past the first {NAMED_RUNS} {what}s, whose colours would repeat, the other {n} are drawn faint \
-             grey{detail} without names (the tables name each)."
-        )
+/// The caption's sentence on the `n` runs drawn faint grey, if any, with what is drawn of
+/// each (`" (the smoothed curve alone)"`), if not all.
+fn others_caption(n: usize, drawn: &str) -> String {
+    match n {
+        0 => String::new(),
+        1 => format!(" Past the sweep's first {NAMED_RUNS} runs, whose colours would repeat, the other one is drawn faint grey{drawn}, unnamed (the tables name it)."),
+        _ => format!(" Past the sweep's first {NAMED_RUNS} runs, whose colours would repeat, the other {n} are drawn faint grey{drawn}, unnamed (the tables name each)."),
     }
 }
 
@@ -212,7 +212,7 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         caption: format!(
             "Training loss per optimizer step, one colour per pretraining run: the smoothed curve \
              (exponential moving average over about 1/40 of the run) over the raw one (faint).{apart}{cut}{}",
-            others_caption(others, "run", "")
+            others_caption(others, " (the smoothed curve alone)")
         ),
         figure: Figure { title: format!("Training loss: {exp}"), panels },
     })
@@ -251,7 +251,7 @@ fn schedules_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, 
     }
     Some(NamedFigure {
         stem: format!("schedules-{}", slug(exp)),
-        caption: format!("The schedules each pretraining run followed, per optimizer step (from `metrics.csv`).{}", others_caption(others, "run", "")),
+        caption: format!("The schedules each pretraining run followed, per optimizer step (from `metrics.csv`).{}", others_caption(others, "")),
         figure: Figure { title: format!("Schedules: {exp}"), panels },
     })
 }
@@ -334,7 +334,7 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
                 Some(_) => format!("{label} raw pixels (same images)"),
                 None => "raw pixels (the same images as a faint grey run)".to_string(),
             };
-            series.push(Series::new(name, vec![(0.0, value), (end, value)], colour.unwrap_or(OTHERS_COLOUR), Stroke::Dotted));
+            series.push(Series::new(name, vec![(0.0, value), (end, value)], subject_colour("raw-pixels"), Stroke::Dotted));
         }
         // the floor the warnings read (a rank wobbling by 0.1 filled the panel and read as a
         // collapse, or as none, with nothing to measure it against), once per value
@@ -362,7 +362,7 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
                   target encoder, DINO's teacher, MAE's encoder); dashed: the other one (I-JEPA's context \
                   encoder, DINO's student).{}{}",
             if floors_drawn { " Black dotted: the floors of the rank and the spread below which the monitor warns of a collapse." } else { "" },
-            others_caption(others, "run", " (the encoder evaluations read)")
+            others_caption(others, " (the encoder evaluations read alone)")
         ),
         figure: Figure { title: format!("Learning monitors: {exp}"), panels },
     })
@@ -423,7 +423,7 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         })
         .collect();
     if let Some(p) = pixels {
-        series.push(Series::new("raw pixels (same held-out images)", vec![(0.0, p), (end, p)], FLOOR_COLOUR, Stroke::Dotted));
+        series.push(Series::new("raw pixels (same held-out images)", vec![(0.0, p), (end, p)], subject_colour("raw-pixels"), Stroke::Dotted));
     }
     Some(NamedFigure {
         stem: format!("time-{}", slug(exp)),
@@ -433,7 +433,7 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
                   its method and point. Step times are this machine's as the runs found it: on a shared machine two \
                   runs of one setting can differ several-fold, so compare methods run side by side."
             .to_string()
-            + &others_caption(others, "run", ""),
+            + &others_caption(others, ""),
         figure: Figure {
             title: format!("Accuracy against pretraining time: {exp}"),
             panels: vec![Panel {
@@ -447,8 +447,7 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     })
 }
 
-/// Colour index ([`crate::plot::PALETTE`]'s black) of the monitor's collapse-warning floors
-/// (and of the raw pixels' level against time, where no floor is drawn).
+/// Colour index ([`crate::plot::PALETTE`]'s black) of the monitor's collapse-warning floors.
 const FLOOR_COLOUR: usize = 6;
 /// The colour of a baseline's level, and of the paper's triangles, in a grid sweep's panels
 /// (grey: the lines' colours are the combinations').
@@ -463,16 +462,23 @@ fn subject_colour(model: &str) -> usize {
     }
 }
 
-fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
-    let with_curve: Vec<&&EvalRun> = evals.iter().filter(|e| !e.record.curve.is_empty()).collect();
+fn probe_figure(exp: &str, evals: &[&EvalRun], runs: &[&PretrainRun]) -> Option<NamedFigure> {
+    let mut with_curve: Vec<&&EvalRun> = evals.iter().filter(|e| !e.record.curve.is_empty()).collect();
     if with_curve.is_empty() {
         return None;
     }
-    // in a sweep, each point's pretrained encoder gets its own colour, and so does each
-    // recipe's random init in a sweep over recipes (`random init (MAE)` beside I-JEPA's drew
-    // in one colour and stroke): the first of each subject its own colour, the others new ones
-    // (a baseline's too by its point: the seeds of a sweep ran their own, whose curves differ,
-    // and drew in one colour; and each checkpoint's: `ijepa eval` of two files drew one colour)
+    // in the sweep's order (the evaluations' folders put `1e-3` before `5e-4`)
+    with_curve.sort_by(|a, b| crate::tables::point_order(&a.record.varied, &b.record.varied));
+    // the encoder of a pretraining run the other figures draw: that run's colour there; each
+    // other subject by its point (a baseline's too: the seeds of a sweep ran their own, whose
+    // curves differ, and drew in one colour) and recipe (`random init (MAE)` beside I-JEPA's
+    // drew in one colour and stroke) and checkpoint (`ijepa eval` of two files drew one
+    // colour): the first of each its subject's colour, the others free ones; past the
+    // palette, none (drawn faint grey)
+    let run_of = |r: &EvalRecord| -> Option<usize> {
+        let dir = tail2(std::path::Path::new(r.pretrain_dir.as_deref()?));
+        runs.iter().position(|run| tail2(&run.dir) == dir)
+    };
     let key = |r: &EvalRecord| -> (String, usize) {
         let point = point_text(&r.varied);
         match r.model.as_str() {
@@ -481,27 +487,32 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
             _ => (format!("ours {} {point}", r.method), 0),
         }
     };
-    // the baselines' first (a sweep's points used up the colours before them), each the
-    // preferred colour, else the first free one past the three subjects' own, then theirs;
-    // past the runs a figure names, none (drawn faint grey)
     let mut colours: BTreeMap<String, Option<usize>> = BTreeMap::new();
-    for e in with_curve.iter().filter(|e| is_baseline(e)).chain(with_curve.iter().filter(|e| !is_baseline(e))) {
+    let mut taken: Vec<usize> = runs.iter().enumerate().filter_map(|(i, _)| run_colour(i)).collect();
+    for e in with_curve.iter().filter(|e| run_of(&e.record).is_none()) {
         let (k, preferred) = key(&e.record);
         if colours.contains_key(&k) {
             continue;
         }
-        let taken = |c: usize| colours.values().any(|&v| v == Some(c));
-        let free = RUN_COLOURS[3..].iter().chain(&RUN_COLOURS[..3]).copied().find(|&c| !taken(c));
-        colours.insert(k, if taken(preferred) { free } else { Some(preferred) });
+        let free = RUN_COLOURS.iter().copied().find(|c| !taken.contains(c));
+        let c = if taken.contains(&preferred) { free } else { Some(preferred) };
+        taken.extend(c);
+        colours.insert(k, c);
     }
-    let others = with_curve.iter().filter(|e| colours[&key(&e.record).0].is_none()).count();
+    let colour = |r: &EvalRecord| -> Option<usize> {
+        match run_of(r) {
+            Some(i) => run_colour(i),
+            None => colours[&key(r).0],
+        }
+    };
+    let others = with_curve.iter().filter(|e| colour(&e.record).is_none()).count();
     let mut series = Vec::new();
     for e in with_curve {
         let r = &e.record;
         let point = point_text(&r.varied);
         let points = r.curve.iter().map(|c| (c.epoch as f64, c.top1)).collect();
-        let Some(colour) = colours[&key(r).0] else {
-            series.push(Series::new(format!("{others} more curve{} (faint grey; the tables name each)", if others == 1 { "" } else { "s" }), points, OTHERS_COLOUR, Stroke::Faint));
+        let Some(colour) = colour(r) else {
+            series.push(Series::new(others_label(others, "curve"), points, OTHERS_COLOUR, Stroke::Faint));
             continue;
         };
         let stroke = if r.protocol == "linear" { Stroke::Solid } else { Stroke::Dashed };
@@ -515,15 +526,13 @@ fn probe_figure(exp: &str, evals: &[&EvalRun]) -> Option<NamedFigure> {
         stem: format!("probe-{}", slug(exp)),
         caption: "Probe top-1 on the test split after each probe-training (or fine-tuning) epoch (hyper-parameters, where \
                   an evaluation had several to choose from, were chosen on a held-out part of the training split), per subject: the pretrained encoder, \
-                  the encoder at its random initialisation and the raw pixels, under the same protocol."
+                  the encoder at its random initialisation and the raw pixels, under the same protocol; a pretraining \
+                  run's encoder in that run's colour in the other figures."
             .to_string()
-            + &if others == 0 {
-                String::new()
-            } else {
-                format!(
-                    " Past {NAMED_RUNS} colours (one per subject and point; the baselines' first), whose colours would \
-                     repeat, the other {others} curves are drawn faint grey without names (the tables name each)."
-                )
+            + &match others {
+                0 => String::new(),
+                1 => " One curve, of a run past the sweep's first runs or a subject past the palette, is drawn faint grey, unnamed (the tables name it).".to_string(),
+                n => format!(" {n} curves, of runs past the sweep's first runs or subjects past the palette, are drawn faint grey, unnamed (the tables name each)."),
             },
         figure: Figure {
             title: format!("Probe accuracy: {exp}"),
@@ -968,7 +977,19 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
 /// probe curves (each only when the registry has its data).
 pub fn experiment_figures(reg: &Registry, exp: &str) -> Vec<NamedFigure> {
     let points = points_of_runs(reg);
-    let runs = runs_of(reg, exp);
+    // in the sweep's order, so that the runs the figures name are its first points (the
+    // folders' order named `width-12` to `width-64` and drew `width-8` faint grey)
+    let mut runs = runs_of(reg, exp);
+    let varied = |r: &PretrainRun| -> BTreeMap<String, String> {
+        if !r.manifest.varied.is_empty() {
+            return r.manifest.varied.clone();
+        }
+        let dir = tail2(&r.dir);
+        reg.evals.iter().find(|e| e.record.pretrain_dir.as_deref().is_some_and(|d| tail2(std::path::Path::new(d)) == dir)).map(|e| e.record.varied.clone()).unwrap_or_default()
+    };
+    let mut keyed: Vec<(BTreeMap<String, String>, &PretrainRun)> = runs.drain(..).map(|r| (varied(r), r)).collect();
+    keyed.sort_by(|a, b| crate::tables::point_order(&a.0, &b.0).then(a.1.dir.cmp(&b.1.dir)));
+    runs.extend(keyed.into_iter().map(|k| k.1));
     let evals: Vec<&EvalRun> = reg.evals.iter().filter(|e| e.record.experiment == exp).collect();
     [
         sweep_figure(reg, exp, &evals, &crate::tables::points_without_result(reg, exp)),
@@ -976,7 +997,7 @@ pub fn experiment_figures(reg: &Registry, exp: &str) -> Vec<NamedFigure> {
         schedules_figure(exp, &runs, &points),
         monitor_figure(exp, &runs, &points),
         time_figure(exp, &runs, &points),
-        probe_figure(exp, &evals),
+        probe_figure(exp, &evals, &runs),
     ]
     .into_iter()
     .flatten()

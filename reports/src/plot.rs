@@ -629,7 +629,13 @@ fn draw_legend<DB: DrawingBackend>(
             let style = style_of(*colour, *stroke);
             let (a, b) = ((x, y), (x + LEGEND_SWATCH, y));
             match stroke {
-                Stroke::Solid | Stroke::Faint => area.draw(&PathElement::new(vec![a, b], style))?,
+                Stroke::Solid => area.draw(&PathElement::new(vec![a, b], style))?,
+                // (as faint as the lines, a 1 px swatch read as none: a few strokes of them)
+                Stroke::Faint => {
+                    for dy in [-4, 0, 4] {
+                        area.draw(&PathElement::new(vec![(x, y + dy), (x + LEGEND_SWATCH, y + dy)], style_of(*colour, Stroke::Solid).stroke_width(1)))?;
+                    }
+                }
                 Stroke::Dashed | Stroke::Dotted => {
                     let (on, off) = if *stroke == Stroke::Dashed { (8, 5) } else { (2, 4) };
                     let mut s = x;

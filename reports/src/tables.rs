@@ -841,11 +841,13 @@ fn points_without_evaluation<'a>(
     planned.sort();
     planned.dedup_by(|a, b| a.0 == b.0);
     rows.extend(planned);
-    // in the order of the sweep's values (`5e-4` before `1e-3`), then as text
-    rows.sort_by(|(a, _), (b, _)| {
-        a.keys().cmp(b.keys()).then(numbers(&joined_values(a)).partial_cmp(&numbers(&joined_values(b))).unwrap_or(std::cmp::Ordering::Equal)).then(joined_values(a).cmp(&joined_values(b)))
-    });
+    rows.sort_by(|(a, _), (b, _)| point_order(a, b));
     rows
+}
+
+/// Two sweep points in the order of the sweep's values (`5e-4` before `1e-3`), then as text.
+pub(crate) fn point_order(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> std::cmp::Ordering {
+    a.keys().cmp(b.keys()).then(numbers(&joined_values(a)).partial_cmp(&numbers(&joined_values(b))).unwrap_or(std::cmp::Ordering::Equal)).then(joined_values(a).cmp(&joined_values(b)))
 }
 
 /// The sweep table's points without a result, as it lists them (`1e4 (pretraining diverged

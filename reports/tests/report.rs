@@ -2446,21 +2446,23 @@ fn a_paper_table_without_rows_of_ours_says_why() {
     assert!(!section("Low-shot evaluation").contains("of ours") && section("Linear probe").contains("sweep points"), "{md}");
 }
 
-/// A sweep of more runs than the figures have colours for: the first eight runs are named,
-/// each in one colour in every figure (never the black of the floors nor the grey of the
-/// others); the rest are drawn faint grey under one legend entry that counts them, which the
-/// caption explains (12 runs drew 12 legend entries a figure in colours that repeated, and a
-/// 60-point sweep a monitor figure 1,900 px tall). The probe figure keeps its baselines named.
+/// A sweep of more runs than the figures have colours for: its first six points' runs (in
+/// the sweep's order, not the folders') are named, each in one colour in every figure, the
+/// probe figure's too (never the baselines' orange and green, the floors' black nor the
+/// others' grey); the rest are drawn faint grey under one legend entry that counts them, which
+/// the caption explains (12 runs drew 12 legend entries a figure in colours that repeated,
+/// and a 60-point sweep a monitor figure 1,900 px tall).
 #[test]
-fn a_sweep_past_eight_runs_names_eight_and_draws_the_others_faint_grey() {
+fn a_sweep_past_six_runs_names_six_and_draws_the_others_faint_grey() {
     let tmp = tempfile::tempdir().unwrap();
     let runs = tmp.path().join("runs");
     let study = "wide";
+    // (values whose folders' order is not the sweep's: `10e-4` comes before `1e-4`)
     for i in 0..12 {
-        let lo = 0.05 + 0.01 * i as f64;
-        let point = format!("{study}-targets-scale-{lo:.2}-0.6");
+        let lr = format!("{}e-4", i + 1);
+        let point = format!("{study}-optimizer-lr-peak-{lr}");
         let hash = format!("{i:012}");
-        pretrain(&runs, &point, &hash, [lo, 0.6], 0.05);
+        pretrain(&runs, &point, &hash, [0.15, 0.2], 0.05);
         let pdir = runs.join(&point).join(format!("pretrain-{hash}"));
         let mut mon = String::from("step,epoch,encoder,knn_top1,rankme,spread,seconds\n0,0,pixels,76.0,296.0,0.70,0.5\n");
         for e in 0..=4 {
@@ -2468,7 +2470,7 @@ fn a_sweep_past_eight_runs_names_eight_and_draws_the_others_faint_grey() {
         }
         fs::write(pdir.join("monitor.csv"), mon).unwrap();
         let f = format!("linear-{i}");
-        eval(&runs, study, &f, "linear", "ijepa", 70.0 + i as f64, None, json!({"mask.targets.scale": format!("{lo:.2}-0.6")}));
+        eval(&runs, study, &f, "linear", "ijepa", 70.0 + i as f64, None, json!({"optimizer.lr.peak": lr}));
         patch_eval(&runs, study, &f, |v| v["pretrain_dir"] = json!(format!("runs/{point}/pretrain-{hash}")));
     }
     for (model, top1) in [("random-init", 68.0), ("raw-pixels", 83.0)] {
@@ -2489,36 +2491,46 @@ fn a_sweep_past_eight_runs_names_eight_and_draws_the_others_faint_grey() {
         fig(stem).figure.panels.iter().flat_map(|p| &p.series).filter_map(|s| s.label.clone()).collect()
     };
     let loss = colours("loss");
-    assert_eq!(loss.len(), 8, "{loss:?}");
+    // the sweep's first six points
+    assert_eq!(loss.keys().cloned().collect::<Vec<_>>(), (0..6).map(|i| format!("{i:012}")).collect::<Vec<_>>(), "{loss:?}");
     let distinct: std::collections::BTreeSet<usize> = loss.values().copied().collect();
-    assert_eq!(distinct.len(), 8, "eight colours: {loss:?}");
-    assert!(loss.values().all(|&c| c != 6 && c != 7), "neither black nor grey: {loss:?}");
+    assert_eq!(distinct.len(), 6, "six colours: {loss:?}");
+    assert!(loss.values().all(|&c| ![1, 2, 6, 7].contains(&c)), "neither the baselines' colours, black nor grey: {loss:?}");
     for stem in ["loss", "schedules", "monitor"] {
         assert_eq!(colours(stem), loss, "{stem}: each run its colour in every figure");
-        let more: Vec<&ijepa_reports::plot::Series> = fig(stem).figure.panels.iter().flat_map(|p| &p.series).filter(|s| s.label.as_deref() == Some("4 more runs (faint grey; the tables name each)")).collect();
+        let more: Vec<&ijepa_reports::plot::Series> = fig(stem).figure.panels.iter().flat_map(|p| &p.series).filter(|s| s.label.as_deref() == Some("6 more runs (faint grey; the tables name each)")).collect();
         // (the monitor: each other run's evaluated encoder alone, in each of its panels)
-        assert_eq!(more.len(), if stem == "schedules" || stem == "monitor" { 12 } else { 4 }, "{stem}");
+        assert_eq!(more.len(), if stem == "schedules" || stem == "monitor" { 18 } else { 6 }, "{stem}");
         assert!(more.iter().all(|s| s.colour == 7 && s.stroke == ijepa_reports::plot::Stroke::Faint), "{stem}");
-        assert!(fig(stem).caption.contains("Past the first 8 runs, whose colours would repeat, the other 4 are drawn faint"), "{stem}: {}", fig(stem).caption);
-        // eight runs' entries (the monitor's: two encoders each), the others', the levels
+        assert!(fig(stem).caption.contains("Past the sweep's first 6 runs, whose colours would repeat, the other 6 are drawn faint grey"), "{stem}: {}", fig(stem).caption);
+        // six runs' entries (the monitor's: two encoders each), the others', the levels
         let n = labels(stem).len();
-        assert!(n <= 2 * 8 + 3, "{stem}: {n} legend labels: {:?}", labels(stem));
+        assert!(n <= 2 * 6 + 3, "{stem}: {n} legend labels: {:?}", labels(stem));
     }
     let probe = labels("probe");
     assert!(probe.contains("random init · linear") && probe.contains("raw pixels · linear"), "{probe:?}");
     assert!(probe.contains("6 more curves (faint grey; the tables name each)"), "{probe:?}");
     assert_eq!(probe.iter().filter(|l| l.starts_with("I-JEPA (ours) · linear [")).count(), 6, "{probe:?}");
-    assert!(fig("probe").caption.contains("the other 6 curves are drawn faint grey"), "{}", fig("probe").caption);
-    // a sweep of eight: every run named, nothing grey, no word of others (but in the probe
-    // figure, whose two baselines take colours too)
-    for i in 8..12 {
-        let lo = 0.05 + 0.01 * i as f64;
-        fs::remove_dir_all(runs.join(format!("{study}-targets-scale-{lo:.2}-0.6"))).unwrap();
+    // (each run's encoder in its run's colour; the baselines in theirs)
+    for s in fig("probe").figure.panels[0].series.iter().filter(|s| s.colour != 7) {
+        let l = s.label.as_deref().unwrap();
+        let want = match l {
+            "random init · linear" => 1,
+            "raw pixels · linear" => 2,
+            _ => loss[&format!("{:012}", l.split("=").nth(1).unwrap().trim_end_matches("e-4]").parse::<usize>().unwrap() - 1)],
+        };
+        assert_eq!(s.colour, want, "{l}");
+    }
+    assert!(probe.contains("I-JEPA (ours) · linear [optimizer.lr.peak=1e-4]") && !probe.contains("I-JEPA (ours) · linear [optimizer.lr.peak=10e-4]"), "{probe:?}");
+    assert!(fig("probe").caption.contains("6 curves, of runs past the sweep's first runs or subjects past the palette, are drawn faint grey"), "{}", fig("probe").caption);
+    // a sweep of six: every run named, nothing grey, no word of others
+    for i in 6..12 {
+        fs::remove_dir_all(runs.join(format!("{study}-optimizer-lr-peak-{}e-4", i + 1))).unwrap();
         fs::remove_dir_all(runs.join(study).join(format!("eval-linear-{i}-abcdef012345"))).unwrap();
     }
     let reg = load_registry(&runs).unwrap();
     let figs = ijepa_reports::figures::experiment_figures(&reg, study);
-    for f in figs.iter().filter(|f| f.stem != "probe-wide") {
+    for f in &figs {
         assert!(!f.caption.contains("faint grey without names") && !f.caption.contains("drawn faint grey"), "{}: {}", f.stem, f.caption);
         assert!(f.figure.panels.iter().flat_map(|p| &p.series).all(|s| s.colour != 7), "{}", f.stem);
     }
