@@ -867,12 +867,14 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
     let group = |e: &EvalRun| others.iter().map(|k| of(e, k)).collect::<Vec<_>>().join(", ");
     let named = |e: &EvalRun| others.iter().map(|k| format!("{k}={}", of(e, k))).collect::<Vec<_>>().join(", ");
     let groups = in_order(swept.iter().map(|e| group(e)).collect());
-    if groups.len() > LINE_COLOURS.len() {
-        return None;
-    }
+    // past the colours, the other lines faint grey under one legend entry (more lines fell
+    // back to one line through every combination, zig-zagging from one decay's largest
+    // learning rate to the next decay's smallest)
+    let grey = groups.len().saturating_sub(LINE_COLOURS.len());
+    let line_colour = |c: usize| LINE_COLOURS.get(c).copied();
     let names: Vec<String> = groups.iter().map(|g| named(swept.iter().find(|e| group(e) == *g).expect("a point per line"))).collect();
     let at = |e: &EvalRun| xs.iter().position(|x| *x == of(e, x_key)).expect("every value is listed") as f64;
-    let colour = |e: &EvalRun| LINE_COLOURS[groups.iter().position(|g| *g == group(e)).expect("every group is listed")];
+    let colour = |e: &EvalRun| line_colour(groups.iter().position(|g| *g == group(e)).expect("every group is listed"));
     let shown = |k: &str| keys.iter().any(|s| s == k);
     let last = (xs.len() - 1) as f64;
     let foreign = |e: &EvalRun| e.record.pretrain_dir.is_none() && e.record.checkpoint.is_some();
@@ -902,7 +904,11 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
             if pts.iter().all(|p| p.1.is_nan()) {
                 continue;
             }
-            let (g, c) = (&names[c], LINE_COLOURS[c]);
+            let Some(colour) = line_colour(c) else {
+                series.push(Series::new(others_label(grey, "line"), pts, OTHERS_COLOUR, Stroke::Faint));
+                continue;
+            };
+            let (g, c) = (&names[c], colour);
             if seeded {
                 series.push(Series::new(format!("{name} · {g} (mean over seeds)"), pts, c, Stroke::Solid));
                 series.push(Series::new(format!("{name} · {g}, each seed"), line.iter().map(|e| (at(e), e.record.top1)).collect(), c, Stroke::Points));
@@ -912,7 +918,11 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
         }
         // a checkpoint from elsewhere evaluated at a point: dots of its own, in its cell's colour
         for e in swept.iter().filter(|e| e.record.protocol == p && foreign(e)) {
-            series.push(Series::new(format!("{} · {}", e.record.method, named(e)), vec![(at(e), e.record.top1)], colour(e), Stroke::Points));
+            let (label, c) = match colour(e) {
+                Some(c) => (format!("{} · {}", e.record.method, named(e)), c),
+                None => (format!("{} at a faint grey line's point", e.record.method), OTHERS_COLOUR),
+            };
+            series.push(Series::new(label, vec![(at(e), e.record.top1)], c, Stroke::Points));
         }
         let models = in_order(evals.iter().filter(|e| is_baseline(e) && e.record.protocol == p).map(|e| e.record.model.clone()).collect());
         for model in models {
@@ -939,12 +949,13 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
                     let pts: Vec<(f64, f64)> = at_x.iter().enumerate().filter_map(|(i, ys)| ys.first().map(|&y| (i as f64, y))).collect();
                     series.push(Series::new(method, pts, GRID_LEVEL_COLOUR, stroke));
                 }
-                // else each line's own, in its colour, where one fits
+                // else each line's own, in its colour, where one fits (none beside a faint
+                // grey line)
                 _ => {
                     for (c, g) in groups.iter().enumerate() {
                         let pts: Vec<(f64, f64)> = cells.iter().zip(&levels).filter(|(e, _)| group(e) == *g).filter_map(|(e, l)| l.map(|y| (at(e), y))).collect();
-                        if !pts.is_empty() {
-                            series.push(Series::new(format!("{method} · {}", names[c]), pts, LINE_COLOURS[c], stroke));
+                        if let (false, Some(colour)) = (pts.is_empty(), line_colour(c)) {
+                            series.push(Series::new(format!("{method} · {}", names[c]), pts, colour, stroke));
                         }
                     }
                 }
@@ -956,6 +967,16 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
     let triangles = paper_triangles(reg, swept, at, |_| GRID_LEVEL_COLOUR).1;
     let others = others.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     let seeds = if seeded { " With several seeds per setting, each line joins their means and a circle marks each seed's result." } else { "" };
+    let grey = match grey {
+        0 => String::new(),
+        n => format!(
+            " Past {} combinations of {others}, whose colours would repeat, the other {n} line{} drawn faint grey, unnamed, \
+             without {} baselines' own levels (the sweep table names each).",
+            LINE_COLOURS.len(),
+            if n == 1 { " is" } else { "s are" },
+            if n == 1 { "its" } else { "their" }
+        ),
+    };
     let absent = match without_result {
         [] => String::new(),
         points => format!(" Not drawn, with no result: {} (the sweep table lists them).", points.iter().map(|p| crate::tables::prose(p)).collect::<Vec<_>>().join("; ")),
@@ -966,7 +987,7 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
             "Top-1 (%) on the test split against the swept `{x_key}`, one panel per protocol and one colour per value of \
              {others}. Dashed: the random-init encoder; dotted: the raw pixels, under the same protocol; grey \
              when they depend on no swept setting but the one along x, else in the colour of the line they stand beside \
-             (with several seeds, their mean). The swept values are placed evenly in their order, not to scale.{seeds}{triangles}{absent}"
+             (with several seeds, their mean). The swept values are placed evenly in their order, not to scale.{seeds}{grey}{triangles}{absent}"
         ),
         // (the other settings are the legend's: a long title was cut in its middle)
         figure: Figure { title: format!("Sweep {exp}: top-1 against {x_key}"), panels },

@@ -2535,3 +2535,42 @@ fn a_sweep_past_six_runs_names_six_and_draws_the_others_faint_grey() {
         assert!(f.figure.panels.iter().flat_map(|p| &p.series).all(|s| s.colour != 7), "{}", f.stem);
     }
 }
+
+/// A grid with more combinations of the other settings than the lines have colours for: the
+/// first nine (in the values' order, the settings' alphabetical) are lines of their own colours, the others faint grey
+/// lines under one legend entry, which the caption explains (it fell back to one line through
+/// all 48 combinations, zig-zagging from one decay's largest learning rate to the next
+/// decay's smallest).
+#[test]
+fn a_grid_past_nine_lines_draws_the_others_faint_grey() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    let study = "wide-grid";
+    let mut i = 0;
+    // (4 learning rates along x; a line per decay and momentum: 4 x 3 = 12)
+    for (d, wd) in ["1e-2", "2e-2", "4e-2", "8e-2"].into_iter().enumerate() {
+        for (m, ema) in ["0.99", "0.996", "0.999"].into_iter().enumerate() {
+            for lr in ["1e-4", "3e-4", "1e-3", "3e-3"] {
+                eval(&runs, study, &format!("linear-{i}"), "linear", "ijepa", 50.0 + (3 * d + m) as f64, None, json!({"optimizer.lr.peak": lr, "optimizer.weight-decay": wd, "ema.start": ema}));
+                i += 1;
+            }
+        }
+    }
+    let reg = load_registry(&runs).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, study);
+    let sweep = figs.iter().find(|f| f.stem == format!("sweep-{study}")).expect("a sweep figure");
+    let panel = &sweep.figure.panels[0];
+    assert_eq!(panel.x_label, "optimizer.lr.peak");
+    let named: Vec<&ijepa_reports::plot::Series> = panel.series.iter().filter(|s| s.label.as_deref().is_some_and(|l| l.starts_with("I-JEPA (ours) · "))).collect();
+    assert_eq!(named.len(), 9, "{:?}", panel.series.iter().map(|s| &s.label).collect::<Vec<_>>());
+    let flat = |y: f64| (0..4).map(|x| (x as f64, y)).collect::<Vec<_>>();
+    assert_eq!(series(panel, "I-JEPA (ours) · ema.start=0.99, optimizer.weight-decay=1e-2").points, flat(50.0));
+    assert_eq!(series(panel, "I-JEPA (ours) · ema.start=0.996, optimizer.weight-decay=2e-2").points, flat(54.0));
+    let grey: Vec<&ijepa_reports::plot::Series> = panel.series.iter().filter(|s| s.label.as_deref() == Some("3 more lines (faint grey; the tables name each)")).collect();
+    assert_eq!(grey.len(), 3, "{:?}", panel.series.iter().map(|s| &s.label).collect::<Vec<_>>());
+    assert!(grey.iter().all(|s| s.colour == 7 && s.stroke == ijepa_reports::plot::Stroke::Faint && s.points.len() == 4 && s.points.iter().all(|p| p.1 == s.points[0].1)));
+    let colours: std::collections::BTreeSet<usize> = named.iter().map(|s| s.colour).collect();
+    assert_eq!(colours.len(), 9);
+    assert!(sweep.caption.contains("Past 9 combinations of `ema.start`, `optimizer.weight-decay`, whose colours would repeat, the other 3 lines are drawn faint grey"), "{}", sweep.caption);
+    ijepa_reports::plot::render(&sweep.figure).unwrap();
+}
