@@ -32,6 +32,7 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
     let still = write(&d, "still.kdl", "experiment \"s\" {\n    recipe \"mae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    optimizer \"adamw\" { lr start=0 peak=0 final=0; }\n}\n");
     let still_no_warmup = write(&d, "still-no-warmup.kdl", "experiment \"s\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    optimizer \"adamw\" { lr peak=0 final=0 warmup-epochs=0; }\n}\n");
     let methods = write(&d, "methods.kdl", "experiment \"m\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n");
+    let long_warmup = write(&d, "long-warmup.kdl", "experiment \"l\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    optimizer \"adamw\" { lr warmup-epochs=3; }\n    epochs 4\n    ipe-scale 0.5\n}\n");
     let warmup = write(&d, "warmup.kdl", "experiment \"w\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    eval \"finetune\" { epochs 1; baselines \"random-init\"; }\n}\n");
     for cmd in ["check", "plan"] {
         let runs = d.join("runs");
@@ -76,6 +77,16 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         let o = ijepa(&args(&warmup).iter().map(String::as_str).collect::<Vec<_>>());
         let (out, err) = outputs(&o);
         assert!(o.status.success() && err.matches("the fine-tuning's learning-rate warmup (1 epoch(s)) is at least as long as its 1 epoch(s)").count() == 1, "{cmd}: {out}{err}");
+        // a pretraining warm-up longer than its schedule (said only as pretraining began, in
+        // steps), and schedules that end before the run
+        let o = ijepa(&args(&long_warmup).iter().map(String::as_str).collect::<Vec<_>>());
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && err.matches("the learning-rate warm-up (3 epoch(s)) lasts at least the whole schedule (4 epoch(s) x ipe-scale 0.5 = 2)").count() == 1, "{cmd}: {out}{err}");
+        assert!(err.contains("the rate alternates between its peak and its final value") && err.contains("below 2)"), "{cmd}: {err}");
+        assert!(err.matches("the schedules last ipe-scale 0.5 x 4 epoch(s) = 2 epoch(s) of the run's 4").count() == 1, "{cmd}: {err}");
+        // (not of the files whose warm-up ends within their schedules)
+        let o = ijepa(&args(&still).iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!outputs(&o).1.contains("lasts at least the whole schedule") && !outputs(&o).1.contains("the schedules last"), "{cmd}");
     }
     // ... and `ijepa eval` of the file says it too (the evaluation said it as it began)
     let o = ijepa(&["eval", warmup.to_str().unwrap(), "--checkpoint", d.join("none.safetensors").to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);

@@ -583,6 +583,50 @@ pub fn still_weights(exp: &crate::config::Experiment) -> Option<String> {
     })
 }
 
+/// What is said of an experiment whose learning-rate warm-up lasts at least its schedule
+/// (`warmup-epochs` at least `ipe-scale` x `epochs`): the rate rises over the whole run and
+/// never follows its decay (said only as pretraining started: `check` and `plan` passed a
+/// warm-up of 20 epochs in a run of 10). By `check`, `plan` and `run`, as [`still_weights`];
+/// the pretraining says it too where its steps' rounding makes a shorter warm-up fill the
+/// schedule. `None` otherwise.
+pub fn warmup_fills_schedule(exp: &crate::config::Experiment) -> Option<String> {
+    let warmup = exp.optimizer.lr.warmup_epochs;
+    let schedule = exp.ipe_scale * exp.epochs as f64;
+    (warmup > 0.0 && warmup >= schedule).then(|| {
+        let scaled = if exp.ipe_scale == 1.0 { String::new() } else { format!(" x ipe-scale {} = {schedule}", exp.ipe_scale) };
+        // (a run past its schedule: past the warm-up, a cosine of one step)
+        let past = if exp.ipe_scale < 1.0 && warmup < exp.epochs as f64 {
+            " (past the warm-up, the steps beyond the schedule follow a cosine of one step: the rate alternates between its peak and its final value \
+             every step, as I-JEPA's official scheduler has it)"
+        } else {
+            ""
+        };
+        format!(
+            "the learning-rate warm-up ({warmup} epoch(s)) lasts at least the whole schedule ({} epoch(s){scaled}): the rate never follows its decay \
+             to the final value{past}; shorten it (`optimizer \"adamw\" {{ lr warmup-epochs=... }}`, below {schedule}) or train more epochs",
+            exp.epochs
+        )
+    })
+}
+
+/// What is said of an experiment whose schedules end before the run (`ipe-scale` below 1):
+/// its last epochs train past them (said only as pretraining started). By `check`, `plan` and
+/// `run`, as [`still_weights`]. `None` otherwise.
+pub fn schedules_end_early(exp: &crate::config::Experiment) -> Option<String> {
+    (exp.ipe_scale < 1.0).then(|| {
+        let epochs = exp.epochs as f64;
+        format!(
+            "the schedules last ipe-scale {} x {} epoch(s) = {} epoch(s) of the run's {}: past them the learning rate and weight decay follow their \
+             formulas beyond the end (a cosine turns back toward its start) rather than holding their final values, and the EMA momentum holds \
+             its last value (the official code's momentum generator runs out there and its run stops); ipe-scale 1.0 fits them to the run",
+            exp.ipe_scale,
+            exp.epochs,
+            exp.ipe_scale * epochs,
+            exp.epochs
+        )
+    })
+}
+
 /// What is said of a DINO experiment whose last layer stays frozen for the whole run
 /// (`freeze-last-layer` at least its epochs): the prototypes keep their initialisation. Said
 /// by `check`, `plan` and `run` (it was said only as pretraining started). `None` otherwise.

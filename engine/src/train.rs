@@ -1257,18 +1257,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let sched = schedules(exp, ipe, world)?.with_linspace_warmup(recipe.linspace_warmup()).with_final_floor(recipe.lr_final_floor());
     // (ipe-scale below 1: the learning rate's and weight decay's formulas run past their end,
     // as I-JEPA's official code runs them; its momentum generator runs out there, which stops
-    // the official run: its last value holds)
+    // the official run: its last value holds; the file's checks say so,
+    // `ijepa_dsl::recipes::schedules_end_early`)
     let run_steps = ipe * exp.epochs;
-    if lead && sched.total_steps() < run_steps {
-        tracing::warn!(
-            "the schedules last {} steps (ipe-scale {} x {} epoch(s) x {ipe} steps), the run {run_steps}: its last {} steps train past their end, where the learning rate and weight decay follow their formulas beyond it (a cosine turns back toward its start) rather than holding their final values, and the EMA momentum holds its last value (the official code's momentum generator runs out there and its run stops); ipe-scale 1.0 fits them to the run",
-            sched.total_steps(),
-            shown(exp.ipe_scale),
-            exp.epochs,
-            run_steps - sched.total_steps()
-        );
-    }
-    if lead && sched.warmup_steps() >= sched.total_steps() {
+    // (a warm-up that fills the schedule in epochs is said by the file's checks; here only
+    // where the steps' rounding makes a shorter one fill it)
+    if lead && sched.warmup_steps() >= sched.total_steps() && ijepa_dsl::recipes::warmup_fills_schedule(exp).is_none() {
         // (a run that trains past the warm-up: ipe-scale below 1; its steps' schedule indices
         // run from the recipe's first, I-JEPA's 1; the first step past it is at the peak)
         let beyond = (run_steps + recipe.first_schedule_step()).saturating_sub(sched.warmup_steps());
