@@ -132,8 +132,8 @@ fn others_label(n: usize, what: &str) -> String {
 fn others_caption(n: usize, drawn: &str) -> String {
     match n {
         0 => String::new(),
-        1 => format!(" Past the sweep's first {NAMED_RUNS} runs, whose colours would repeat, the other one is drawn faint grey{drawn}, unnamed (the tables name it)."),
-        _ => format!(" Past the sweep's first {NAMED_RUNS} runs, whose colours would repeat, the other {n} are drawn faint grey{drawn}, unnamed (the tables name each)."),
+        1 => format!(" The first {NAMED_RUNS} runs (a sweep's in its order) have colours of their own; the other one, which would repeat them, is drawn faint grey{drawn}, unnamed (the tables name it)."),
+        _ => format!(" The first {NAMED_RUNS} runs (a sweep's in its order) have colours of their own; the other {n}, which would repeat them, are drawn faint grey{drawn}, unnamed (the tables name each)."),
     }
 }
 
@@ -284,7 +284,7 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
     ];
     let mut panels = Vec::new();
     let mut floors_drawn = false;
-    let others = runs.iter().filter(|(i, _)| run_colour(*i).is_none()).count();
+    let others = runs.iter().filter(|(i, r)| run_colour(*i).is_none() && !monitored_encoders(r).is_empty()).count();
     for (title, y, get, with_pixels, floor) in columns {
         let mut series = Vec::new();
         // the pixels' level, once for the runs on the same held-out images (a study's points
@@ -328,13 +328,16 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, St
                 }
             }
         }
-        for (_, value, end, label, colour, n) in pixels {
+        // (the first level in the raw pixels' colour; one of other images in its first run's,
+        // else all were alike)
+        for (k, (_, value, end, label, colour, n)) in pixels.into_iter().enumerate() {
             let name = match colour {
                 _ if n > 1 => format!("raw pixels (the same images for {n} runs)"),
                 Some(_) => format!("{label} raw pixels (same images)"),
                 None => "raw pixels (the same images as a faint grey run)".to_string(),
             };
-            series.push(Series::new(name, vec![(0.0, value), (end, value)], subject_colour("raw-pixels"), Stroke::Dotted));
+            let colour = if k == 0 { subject_colour("raw-pixels") } else { colour.unwrap_or(OTHERS_COLOUR) };
+            series.push(Series::new(name, vec![(0.0, value), (end, value)], colour, Stroke::Dotted));
         }
         // the floor the warnings read (a rank wobbling by 0.1 filled the panel and read as a
         // collapse, or as none, with nothing to measure it against), once per value
@@ -469,16 +472,26 @@ fn probe_figure(exp: &str, evals: &[&EvalRun], runs: &[&PretrainRun]) -> Option<
     }
     // in the sweep's order (the evaluations' folders put `1e-3` before `5e-4`)
     with_curve.sort_by(|a, b| crate::tables::point_order(&a.record.varied, &b.record.varied));
-    // the encoder of a pretraining run the other figures draw: that run's colour there; each
-    // other subject by its point (a baseline's too: the seeds of a sweep ran their own, whose
-    // curves differ, and drew in one colour) and recipe (`random init (MAE)` beside I-JEPA's
-    // drew in one colour and stroke) and checkpoint (`ijepa eval` of two files drew one
-    // colour): the first of each its subject's colour, the others free ones; past the
+    // the encoder of a pretraining run the other figures draw: that run's colour there, where
+    // each run's encoder has one curve a protocol (a sweep of the evaluations' own settings,
+    // `vary "eval.linear.epochs"`, draws several of one encoder: each its own colour then).
+    // Each other subject by its point (a baseline's too: the seeds of a sweep ran their own,
+    // whose curves differ, and drew in one colour), recipe (`random init (MAE)` beside
+    // I-JEPA's drew in one colour and stroke) and checkpoint (`ijepa eval` of two files drew
+    // one colour): the first of each its subject's colour, the others free ones; past the
     // palette, none (drawn faint grey)
     let run_of = |r: &EvalRecord| -> Option<usize> {
         let dir = tail2(std::path::Path::new(r.pretrain_dir.as_deref()?));
         runs.iter().position(|run| tail2(&run.dir) == dir)
     };
+    let mut curves_of: BTreeMap<(usize, &str), usize> = BTreeMap::new();
+    for e in &with_curve {
+        if let Some(i) = run_of(&e.record) {
+            *curves_of.entry((i, e.record.protocol.as_str())).or_default() += 1;
+        }
+    }
+    let by_run = curves_of.values().all(|&n| n == 1);
+    let run_of = |r: &EvalRecord| run_of(r).filter(|_| by_run);
     let key = |r: &EvalRecord| -> (String, usize) {
         let point = point_text(&r.varied);
         match r.model.as_str() {
@@ -487,14 +500,17 @@ fn probe_figure(exp: &str, evals: &[&EvalRun], runs: &[&PretrainRun]) -> Option<
             _ => (format!("ours {} {point}", r.method), 0),
         }
     };
+    // (the colours of the runs drawn here are theirs; the others' are free: a run without a
+    // curve kept its colour from a checkpoint's)
+    let mut taken: Vec<usize> = with_curve.iter().filter_map(|e| run_colour(run_of(&e.record)?)).collect();
     let mut colours: BTreeMap<String, Option<usize>> = BTreeMap::new();
-    let mut taken: Vec<usize> = runs.iter().enumerate().filter_map(|(i, _)| run_colour(i)).collect();
     for e in with_curve.iter().filter(|e| run_of(&e.record).is_none()) {
         let (k, preferred) = key(&e.record);
         if colours.contains_key(&k) {
             continue;
         }
-        let free = RUN_COLOURS.iter().copied().find(|c| !taken.contains(c));
+        // (the palette but the others' grey; black too, which no probe curve draws otherwise)
+        let free = RUN_COLOURS.iter().chain(&[1, 2, 6]).copied().find(|c| !taken.contains(c));
         let c = if taken.contains(&preferred) { free } else { Some(preferred) };
         taken.extend(c);
         colours.insert(k, c);
@@ -526,13 +542,13 @@ fn probe_figure(exp: &str, evals: &[&EvalRun], runs: &[&PretrainRun]) -> Option<
         stem: format!("probe-{}", slug(exp)),
         caption: "Probe top-1 on the test split after each probe-training (or fine-tuning) epoch (hyper-parameters, where \
                   an evaluation had several to choose from, were chosen on a held-out part of the training split), per subject: the pretrained encoder, \
-                  the encoder at its random initialisation and the raw pixels, under the same protocol; a pretraining \
-                  run's encoder in that run's colour in the other figures."
+                  the encoder at its random initialisation and the raw pixels, under the same protocol."
             .to_string()
+            + if by_run && !curves_of.is_empty() { " A pretraining run's encoder is drawn in that run's colour in the other figures." } else { "" }
             + &match others {
                 0 => String::new(),
-                1 => " One curve, of a run past the sweep's first runs or a subject past the palette, is drawn faint grey, unnamed (the tables name it).".to_string(),
-                n => format!(" {n} curves, of runs past the sweep's first runs or subjects past the palette, are drawn faint grey, unnamed (the tables name each)."),
+                1 => " One curve, past the colours (of a run past the first runs, or a subject past the palette), is drawn faint grey, unnamed (the tables name it).".to_string(),
+                n => format!(" {n} curves, past the colours (of runs past the first runs, or subjects past the palette), are drawn faint grey, unnamed (the tables name each)."),
             },
         figure: Figure {
             title: format!("Probe accuracy: {exp}"),
@@ -845,8 +861,8 @@ fn in_order(mut values: Vec<String>) -> Vec<String> {
 /// in order went from one decay's largest learning rate to the next decay's smallest, as if a
 /// setting between them were measured.) `None` where there are no more combinations than one
 /// setting has values (a zip's settings varied together: one line through them; a zip that
-/// repeats values, more combinations than that, is drawn as the part of a grid it is) and for
-/// more combinations of the others than there are colours to tell them apart.
+/// repeats values, more combinations than that, is drawn as the part of a grid it is). Past
+/// the lines' colours, the other combinations are faint grey lines under one legend entry.
 fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun], keys: &[String], seeded: bool, without_result: &[String]) -> Option<NamedFigure> {
     // the lines' colours: the palette but for the grey of the levels and triangles
     const LINE_COLOURS: [usize; 9] = [0, 1, 2, 3, 4, 5, 8, 9, 6];
@@ -905,7 +921,7 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
                 continue;
             }
             let Some(colour) = line_colour(c) else {
-                series.push(Series::new(others_label(grey, "line"), pts, OTHERS_COLOUR, Stroke::Faint));
+                series.push(Series::new(others_label(grey, "combination"), pts, OTHERS_COLOUR, Stroke::Faint));
                 continue;
             };
             let (g, c) = (&names[c], colour);
@@ -970,11 +986,14 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
     let grey = match grey {
         0 => String::new(),
         n => format!(
-            " Past {} combinations of {others}, whose colours would repeat, the other {n} line{} drawn faint grey, unnamed, \
-             without {} baselines' own levels (the sweep table names each).",
+            " The first {} combinations of {others} have colours of their own; the other {n}, which would repeat them, {} drawn as faint grey \
+             line{} where {} results, unnamed, without {} baselines' own levels{} (the sweep table names each).",
             LINE_COLOURS.len(),
-            if n == 1 { " is" } else { "s are" },
-            if n == 1 { "its" } else { "their" }
+            if n == 1 { "is" } else { "are" },
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it has" } else { "they have" },
+            if n == 1 { "its" } else { "their" },
+            if seeded { " or circles" } else { "" }
         ),
     };
     let absent = match without_result {

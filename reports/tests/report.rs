@@ -2502,7 +2502,7 @@ fn a_sweep_past_six_runs_names_six_and_draws_the_others_faint_grey() {
         // (the monitor: each other run's evaluated encoder alone, in each of its panels)
         assert_eq!(more.len(), if stem == "schedules" || stem == "monitor" { 18 } else { 6 }, "{stem}");
         assert!(more.iter().all(|s| s.colour == 7 && s.stroke == ijepa_reports::plot::Stroke::Faint), "{stem}");
-        assert!(fig(stem).caption.contains("Past the sweep's first 6 runs, whose colours would repeat, the other 6 are drawn faint grey"), "{stem}: {}", fig(stem).caption);
+        assert!(fig(stem).caption.contains("The first 6 runs (a sweep's in its order) have colours of their own; the other 6, which would repeat them, are drawn faint grey"), "{stem}: {}", fig(stem).caption);
         // six runs' entries (the monitor's: two encoders each), the others', the levels
         let n = labels(stem).len();
         assert!(n <= 2 * 6 + 3, "{stem}: {n} legend labels: {:?}", labels(stem));
@@ -2522,7 +2522,7 @@ fn a_sweep_past_six_runs_names_six_and_draws_the_others_faint_grey() {
         assert_eq!(s.colour, want, "{l}");
     }
     assert!(probe.contains("I-JEPA (ours) · linear [optimizer.lr.peak=1e-4]") && !probe.contains("I-JEPA (ours) · linear [optimizer.lr.peak=10e-4]"), "{probe:?}");
-    assert!(fig("probe").caption.contains("6 curves, of runs past the sweep's first runs or subjects past the palette, are drawn faint grey"), "{}", fig("probe").caption);
+    assert!(fig("probe").caption.contains("6 curves, past the colours (of runs past the first runs, or subjects past the palette), are drawn faint grey"), "{}", fig("probe").caption);
     // a sweep of six: every run named, nothing grey, no word of others
     for i in 6..12 {
         fs::remove_dir_all(runs.join(format!("{study}-optimizer-lr-peak-{}e-4", i + 1))).unwrap();
@@ -2566,11 +2566,68 @@ fn a_grid_past_nine_lines_draws_the_others_faint_grey() {
     let flat = |y: f64| (0..4).map(|x| (x as f64, y)).collect::<Vec<_>>();
     assert_eq!(series(panel, "I-JEPA (ours) · ema.start=0.99, optimizer.weight-decay=1e-2").points, flat(50.0));
     assert_eq!(series(panel, "I-JEPA (ours) · ema.start=0.996, optimizer.weight-decay=2e-2").points, flat(54.0));
-    let grey: Vec<&ijepa_reports::plot::Series> = panel.series.iter().filter(|s| s.label.as_deref() == Some("3 more lines (faint grey; the tables name each)")).collect();
+    let grey: Vec<&ijepa_reports::plot::Series> = panel.series.iter().filter(|s| s.label.as_deref() == Some("3 more combinations (faint grey; the tables name each)")).collect();
     assert_eq!(grey.len(), 3, "{:?}", panel.series.iter().map(|s| &s.label).collect::<Vec<_>>());
     assert!(grey.iter().all(|s| s.colour == 7 && s.stroke == ijepa_reports::plot::Stroke::Faint && s.points.len() == 4 && s.points.iter().all(|p| p.1 == s.points[0].1)));
     let colours: std::collections::BTreeSet<usize> = named.iter().map(|s| s.colour).collect();
     assert_eq!(colours.len(), 9);
-    assert!(sweep.caption.contains("Past 9 combinations of `ema.start`, `optimizer.weight-decay`, whose colours would repeat, the other 3 lines are drawn faint grey"), "{}", sweep.caption);
+    assert!(sweep.caption.contains("The first 9 combinations of `ema.start`, `optimizer.weight-decay` have colours of their own; the other 3, which would repeat them, are drawn as faint grey lines where they have results"), "{}", sweep.caption);
     ijepa_reports::plot::render(&sweep.figure).unwrap();
+}
+
+/// The probe figure's colours where runs and curves do not pair one to one: a sweep of an
+/// evaluation's own setting draws one encoder's curves each in a colour of its own (all were
+/// its run's colour, one stroke); beside six runs, two recipes' random inits keep colours of
+/// their own (the second was drawn grey); and the monitor's raw-pixel levels of other images
+/// are told apart (all were one green).
+#[test]
+fn probe_curves_and_pixel_levels_keep_apart_where_runs_do_not_pair_with_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    pretrain(&runs, "one", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
+    for epochs in ["10", "20", "40"] {
+        let f = format!("linear-{epochs}");
+        eval(&runs, "one", &f, "linear", "ijepa", 70.0, None, json!({"eval.linear.epochs": epochs}));
+        patch_eval(&runs, "one", &f, |v| v["pretrain_dir"] = json!("runs/one/pretrain-aaaaaaaaaaaa"));
+    }
+    let reg = load_registry(&runs).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, "one");
+    let probe = figs.iter().find(|f| f.stem == "probe-one").unwrap();
+    let colours: std::collections::BTreeSet<usize> = probe.figure.panels[0].series.iter().map(|s| s.colour).collect();
+    assert_eq!(colours.len(), 3, "{:?}", probe.figure.panels[0].series);
+    assert!(!probe.caption.contains("in that run's colour"), "{}", probe.caption);
+
+    let study = "six";
+    for i in 0..6 {
+        let lr = format!("{}e-4", i + 1);
+        let point = format!("{study}-optimizer-lr-peak-{lr}");
+        let hash = format!("{i:012}");
+        pretrain(&runs, &point, &hash, [0.15, 0.2], 0.05);
+        // (two sets of held-out images: the last run's are others)
+        let pixels = if i == 5 { 60.0 } else { 76.0 };
+        let mut mon = format!("step,epoch,encoder,knn_top1,rankme,spread,seconds\n0,0,pixels,{pixels},296.0,0.70,0.5\n");
+        for e in 0..=2 {
+            mon.push_str(&format!("{},{e},target,{},5,0.3,1.0\n", e * 10, 40 + 5 * e));
+        }
+        fs::write(runs.join(&point).join(format!("pretrain-{hash}/monitor.csv")), mon).unwrap();
+        let f = format!("linear-{i}");
+        eval(&runs, study, &f, "linear", "ijepa", 70.0, None, json!({"optimizer.lr.peak": lr}));
+        patch_eval(&runs, study, &f, |v| v["pretrain_dir"] = json!(format!("runs/{point}/pretrain-{hash}")));
+    }
+    for (name, method) in [("linear-init-ijepa", "random init"), ("linear-init-mae", "random init (MAE)")] {
+        eval(&runs, study, name, "linear", "random-init", 60.0, None, json!({}));
+        patch_eval(&runs, study, name, |v| v["method"] = json!(method));
+    }
+    let reg = load_registry(&runs).unwrap();
+    let figs = ijepa_reports::figures::experiment_figures(&reg, study);
+    let probe = figs.iter().find(|f| f.stem == format!("probe-{study}")).unwrap();
+    let series = &probe.figure.panels[0].series;
+    assert!(series.iter().all(|s| s.colour != 7), "none grey: {series:?}");
+    let colours: std::collections::BTreeSet<usize> = series.iter().map(|s| s.colour).collect();
+    assert_eq!(colours.len(), 8, "{series:?}");
+    assert!(probe.caption.contains("in that run's colour") && !probe.caption.contains("faint grey"), "{}", probe.caption);
+    let monitor = figs.iter().find(|f| f.stem == format!("monitor-{study}")).unwrap();
+    let levels: Vec<&ijepa_reports::plot::Series> = monitor.figure.panels[0].series.iter().filter(|s| s.label.as_deref().is_some_and(|l| l.contains("raw pixels"))).collect();
+    assert_eq!(levels.len(), 2, "{levels:?}");
+    assert_ne!(levels[0].colour, levels[1].colour, "{levels:?}");
 }
