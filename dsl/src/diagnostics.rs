@@ -481,7 +481,8 @@ pub enum DslError {
 
     /// The base file named by `extends` has errors of its own (shown against its own text), or
     /// extends, down its chain, a file that has: then that file is named, and its errors shown
-    /// (each file between wrapped them again: 31 nested blocks for an error 32 files down).
+    /// once (a block per file between, 31 for an error 32 files down, each named only the next
+    /// file).
     #[error("the base `{path}` is not a valid experiment{}", base_fault(.fault.as_deref(), *.through, *.count))]
     #[diagnostic(code(ijepa::dsl::base_invalid))]
     BaseInvalid {
@@ -627,12 +628,11 @@ impl Diagnostics {
         &self.errors
     }
 
-    /// Of a file whose one error is that its base is not valid, that error's base path, file at
-    /// fault, files between, count and the diagnostics at fault; any other file's diagnostics
-    /// back.
+    /// Of a file whose one error is that its base is not valid, that error; any other file's
+    /// diagnostics back.
     pub(crate) fn into_base_error(mut self) -> Result<BaseError, Self> {
         match self.errors.pop() {
-            Some(DslError::BaseInvalid { path, fault, through, count, base, .. }) if self.errors.is_empty() => Ok((path, fault, through, count, base)),
+            Some(DslError::BaseInvalid { path, fault, through, count, base, .. }) if self.errors.is_empty() => Ok(BaseError { path, fault, through, count, base }),
             Some(e) => {
                 self.errors.push(e);
                 Err(self)
@@ -641,9 +641,15 @@ impl Diagnostics {
         }
     }
 
-    /// Number of errors.
+    /// Number of errors listed (a long list's first ones and the count of the rest: see
+    /// [`Diagnostics::total`]).
     pub fn len(&self) -> usize {
         self.errors.len()
+    }
+
+    /// Number of errors the file has, those a long list leaves out too.
+    pub fn total(&self) -> usize {
+        self.total
     }
 
     /// True when there are no errors (never the case for a returned `Err`).
@@ -693,7 +699,18 @@ impl Diagnostics {
 }
 
 /// What [`Diagnostics::into_base_error`] takes out of a [`DslError::BaseInvalid`].
-pub(crate) type BaseError = (String, Option<String>, usize, usize, Vec<Diagnostics>);
+pub(crate) struct BaseError {
+    /// The base's path.
+    pub path: String,
+    /// The file at fault down its chain, when not the base itself.
+    pub fault: Option<String>,
+    /// How many files stand between the base and `fault`.
+    pub through: usize,
+    /// How many errors the file at fault has.
+    pub count: usize,
+    /// The file at fault's diagnostics.
+    pub base: Vec<Diagnostics>,
+}
 
 /// The end of a [`DslError::BaseInvalid`] message: how many errors, and in which file down the
 /// base's chain.

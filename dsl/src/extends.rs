@@ -117,17 +117,19 @@ pub(crate) fn resolve(cx: &mut Ctx, n: &Node) -> Option<Experiment> {
         // fault (wrapped at every level, an error 32 files down was 31 nested blocks)
         Err(d) => {
             cx.err(match d.into_base_error() {
-                Ok((next, fault, through, count, base)) => {
-                    let through = if fault.is_some() { through + 1 } else { 0 };
-                    let fault = fault.unwrap_or(next);
+                Ok(e) => {
+                    let through = if e.fault.is_some() { e.through + 1 } else { 0 };
+                    let fault = e.fault.unwrap_or(e.path);
                     let help = format!("fix `{fault}`: its errors follow, shown in its own text");
-                    DslError::BaseInvalid { path: shown, fault: Some(fault), through, count, span: v.span, help, base }
+                    DslError::BaseInvalid { path: shown, fault: Some(fault), through, count: e.count, span: v.span, help, base: e.base }
                 }
+                // (all of them: a base of 55 errors was said to have 51, the 50 listed and the
+                // line counting the rest)
                 Err(d) => DslError::BaseInvalid {
                     path: shown,
                     fault: None,
                     through: 0,
-                    count: d.len(),
+                    count: d.total(),
                     span: v.span,
                     help: "fix the base: its errors follow, shown in its own text".into(),
                     base: vec![d],

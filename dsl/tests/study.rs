@@ -355,6 +355,12 @@ fn missing_and_invalid_bases() {
         assert_eq!(text.matches("is not a valid experiment").count(), 1, "{text}");
         assert!(text.contains("broken.kdl has 1 error") && text.contains(" 2 |  epochs 0") && text.contains("broken.kdl`: its errors follow"), "{text}");
     }
+    // a base of more errors than are listed is said to have all of them (55: it said 51, the
+    // 50 listed and the line counting the rest)
+    let many: String = (0..55).map(|i| format!(" unknown{i} 1\n")).collect();
+    dir.write("many.kdl", &format!("experiment many {{\n{many}}}"));
+    let child = dir.write("chained.kdl", "experiment c {\n extends \"many.kdl\"\n}");
+    assert!(failure(&child).errors()[0].to_string().ends_with("is not a valid experiment (55 errors)"), "{}", failure(&child).errors()[0]);
     let child = dir.write("chained.kdl", "experiment c {\n extends \"mid4.kdl\"\n}");
     dir.write("mid4.kdl", "experiment m4 {\n extends \"mid3.kdl\"\n epochs -1\n}");
     let d = failure(&child);
