@@ -442,9 +442,10 @@ pub fn pretrain_table(reg: &Registry) -> DataFrame {
             runs.iter().map(|r| r.manifest.experiment.clone()).collect(),
         ),
         str_col("run", runs.iter().map(|r| r.name()).collect()),
+        // (a run that diverged: said so, where it read `failed` as any other stop)
         str_col(
             "status",
-            runs.iter().map(|r| r.status()).collect(),
+            runs.iter().map(|r| r.manifest.diverged().map_or_else(|| r.status(), |step| format!("diverged at step {step}"))).collect(),
         ),
         opt_str_col("arch", s(&|r| r.arch())),
         opt_str_col(

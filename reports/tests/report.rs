@@ -1756,6 +1756,10 @@ fn a_failed_run_shows_no_final_loss() {
     assert_eq!(find(&t, &[("experiment", "nan")])[0]["status"], "failed");
     assert_eq!(find(&t, &[("experiment", "nan")])[0]["final_loss"], "");
     assert_eq!(find(&t, &[("experiment", "fmnist")])[0]["final_loss"], "0.05");
+    // a run that recorded the step it diverged at says so (it read `failed`, as any other stop)
+    patch_json(&path, |m| m["diverged_at"] = json!(41));
+    let t = rows(&ijepa_reports::tables::pretrain_table(&load_registry(tmp.path()).unwrap()));
+    assert_eq!(find(&t, &[("experiment", "nan")])[0]["status"], "diverged at step 41");
 }
 
 /// A methods comparison (a sweep over recipes) with `seeds`: its raw pixels, whose points
@@ -2472,6 +2476,14 @@ fn a_sweep_past_six_runs_names_six_and_draws_the_others_faint_grey() {
         let f = format!("linear-{i}");
         eval(&runs, study, &f, "linear", "ijepa", 70.0 + i as f64, None, json!({"optimizer.lr.peak": lr}));
         patch_eval(&runs, study, &f, |v| v["pretrain_dir"] = json!(format!("runs/{point}/pretrain-{hash}")));
+        // (one of the grey runs diverged: the loss figure's caption says so, its grey stub
+        // being told from the others by nothing)
+        if i == 9 {
+            patch_json(&runs.join(&point).join(format!("pretrain-{hash}/manifest.json")), |m| {
+                m["status"] = json!("failed");
+                m["diverged_at"] = json!(12);
+            });
+        }
     }
     for (model, top1) in [("random-init", 68.0), ("raw-pixels", 83.0)] {
         eval(&runs, study, &format!("linear-{model}"), "linear", model, top1, None, json!({}));
@@ -2507,6 +2519,7 @@ fn a_sweep_past_six_runs_names_six_and_draws_the_others_faint_grey() {
         let n = labels(stem).len();
         assert!(n <= 2 * 6 + 3, "{stem}: {n} legend labels: {:?}", labels(stem));
     }
+    assert!(fig("loss").caption.contains("One of the faint grey runs diverged (the pretraining table names it)."), "{}", fig("loss").caption);
     let probe = labels("probe");
     assert!(probe.contains("random init · linear") && probe.contains("raw pixels · linear"), "{probe:?}");
     assert!(probe.contains("6 more curves (faint grey; the tables name each)"), "{probe:?}");
