@@ -52,6 +52,9 @@ pub(crate) struct Ctx<'s> {
     pub swept_recipes: Vec<String>,
     /// The settings the document's sweeps vary (`vary "PATH" ...`), as written.
     pub swept_paths: Vec<String>,
+    /// At a sweep's point, each varied setting's values as written (advice that holds at
+    /// every point: a patch that divides every swept crop).
+    pub swept_values: std::collections::BTreeMap<String, Vec<String>>,
     /// The setting paths the `extends` bases wrote (transitively): written too, for the
     /// recipe defaults that apply only to what no file wrote.
     pub base_written: BTreeSet<String>,
@@ -90,6 +93,7 @@ impl<'s> Ctx<'s> {
             layered: false,
             swept_recipes: Vec::new(),
             swept_paths: Vec::new(),
+            swept_values: std::collections::BTreeMap::new(),
             base_written: BTreeSet::new(),
         }
     }

@@ -271,6 +271,7 @@ pub(crate) fn expand(
         cx.layered = true;
         // what depends on a varied setting is read at some of the points (see validate)
         cx.swept_paths = dims.iter().map(|d| d.path.clone()).collect();
+        cx.swept_values = dims.iter().map(|d| (d.path.clone(), d.values.iter().map(|v| v.text.clone()).collect())).collect();
         cx.swept_recipes = swept_recipes.to_vec();
         cx.origin.evaluating = evaluating;
         let mut exp = base.clone();

@@ -429,6 +429,19 @@ fn cross_field_errors() {
         let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(help.ends_with(advised) && !help.contains("patch=2") && !help.contains("771"), "{help}");
     }
+    // at a sweep's point, advice that holds at every point: a patch that divides every swept
+    // crop (`patch=3` for a swept 30 broke its 28 and 32), a crop every swept patch divides,
+    // and no patch the sweep lists already; each followed, the file checks
+    for (written, advised, fixed) in [
+        ("encoder width=16 depth=1 heads=2 patch=4\n}\nsweep { vary \"data.crop-size\" 28 30 32; }", "try crop-size 32 or 28, or patch=2 (it divides every swept crop-size)", ("patch=4", "patch=2")),
+        ("encoder width=16 depth=1 heads=2 patch=3\n}\nsweep { vary \"encoder.patch\" 3 5 4; }", "try crop-size 60 (a multiple of every swept patch), or patch=2", ("crop-size 30", "crop-size 60")),
+    ] {
+        let text = format!("experiment \"t\" {{\n data \"fashion-mnist\" {{ crop-size 30; }}\n mask \"multi-block\" {{ min-keep 1; }}\n {written}\n");
+        let d = crate::parse_study("t.kdl", &text).unwrap_err();
+        let help = d.render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(help.contains(advised), "{help}");
+        assert!(crate::parse_study("t.kdl", &text.replace(fixed.0, fixed.1)).is_ok(), "{}", text.replace(fixed.0, fixed.1));
+    }
     assert_eq!(errs("encoder width=100 depth=2 heads=3 patch=16"), ["heads_width"]);
     // a patch of 2^32 is refused at once (the help's search for a patch dividing the crop
     // counted down from it for minutes)
