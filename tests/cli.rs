@@ -33,6 +33,13 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
     let still_no_warmup = write(&d, "still-no-warmup.kdl", "experiment \"s\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    optimizer \"adamw\" { lr peak=0 final=0 warmup-epochs=0; }\n}\n");
     let methods = write(&d, "methods.kdl", "experiment \"m\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\"; }\n");
     let long_warmup = write(&d, "long-warmup.kdl", "experiment \"l\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    optimizer \"adamw\" { lr warmup-epochs=3; }\n    epochs 4\n    ipe-scale 0.5\n}\n");
+    // (a warm-up equal to a schedule whose product carries float noise, 0.1 x 3; one as long as
+    // a run whose schedule ipe-scale stretches; MAE's, whose rate does not alternate past its
+    // schedule and which has no EMA; and a sweep whose points' warm-ups differ)
+    let noisy = write(&d, "noisy.kdl", "experiment \"n\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    optimizer \"adamw\" { lr warmup-epochs=0.3; }\n    epochs 3\n    ipe-scale 0.1\n}\n");
+    let stretched = write(&d, "stretched.kdl", "experiment \"t\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    optimizer \"adamw\" { lr warmup-epochs=3; }\n    epochs 2\n    ipe-scale 2\n}\n");
+    let mae_short = write(&d, "mae-short.kdl", "experiment \"m\" {\n    recipe \"mae\"\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    optimizer \"adamw\" { lr blr=1.5e-4 warmup-epochs=1.5; }\n    epochs 2\n    ipe-scale 0.5\n}\n");
+    let recipes = write(&d, "recipes.kdl", "experiment \"r\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    dino { local-size 16; }\n    epochs 2\n}\nsweep { vary \"recipe\" \"ijepa\" \"mae\" \"dino\"; }\n");
     let warmup = write(&d, "warmup.kdl", "experiment \"w\" {\n    data \"fashion-mnist\" { crop-size 32; batch-size 16; }\n    encoder width=32 depth=2 heads=2 patch=4\n    predictor depth=1 width=16 heads=2\n    mask \"multi-block\" { min-keep 3; }\n    eval \"finetune\" { epochs 1; baselines \"random-init\"; }\n}\n");
     for cmd in ["check", "plan"] {
         let runs = d.join("runs");
@@ -84,6 +91,14 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         assert!(o.status.success() && err.matches("the learning-rate warm-up (3 epoch(s)) lasts at least the whole schedule (4 epoch(s) x ipe-scale 0.5 = 2)").count() == 1, "{cmd}: {out}{err}");
         assert!(err.contains("the rate alternates between its peak and its final value") && err.contains("below 2)"), "{cmd}: {err}");
         assert!(err.matches("the schedules last ipe-scale 0.5 x 4 epoch(s) = 2 epoch(s) of the run's 4").count() == 1, "{cmd}: {err}");
+        let err = outputs(&ijepa(&args(&noisy).iter().map(String::as_str).collect::<Vec<_>>())).1;
+        assert!(err.contains("the learning-rate warm-up (0.3 epoch(s)) lasts at least the whole schedule (3 epoch(s) x ipe-scale 0.1 = 0.3)") && err.contains("= 0.3 epoch(s) of the run's 3") && !err.contains("0000000"), "{cmd}: {err}");
+        let err = outputs(&ijepa(&args(&stretched).iter().map(String::as_str).collect::<Vec<_>>())).1;
+        assert!(err.contains("the learning-rate warm-up (3 epoch(s)) lasts at least the whole run (2 epoch(s), of a schedule ipe-scale 2 stretches to 4): the rate never decays within the run") && err.contains("below 2)"), "{cmd}: {err}");
+        let err = outputs(&ijepa(&args(&mae_short).iter().map(String::as_str).collect::<Vec<_>>())).1;
+        assert!(err.contains("the learning-rate warm-up (1.5 epoch(s)) lasts at least the whole schedule") && !err.contains("alternates") && !err.contains("EMA") && err.contains("past them the learning rate follows its formula"), "{cmd}: {err}");
+        let err = outputs(&ijepa(&args(&recipes).iter().map(String::as_str).collect::<Vec<_>>())).1;
+        assert!(err.contains("(40 epoch(s)) lasts at least the whole schedule (2 epoch(s))") && err.contains("train more epochs (at points `recipe-ijepa`, `recipe-mae`)") && err.contains("(10 epoch(s))") && err.contains("train more epochs (at point `recipe-dino`)"), "{cmd}: {err}");
         // (not of the files whose warm-up ends within their schedules)
         let o = ijepa(&args(&still).iter().map(String::as_str).collect::<Vec<_>>());
         assert!(!outputs(&o).1.contains("lasts at least the whole schedule") && !outputs(&o).1.contains("the schedules last"), "{cmd}");

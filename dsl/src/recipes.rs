@@ -591,22 +591,41 @@ pub fn still_weights(exp: &crate::config::Experiment) -> Option<String> {
 /// schedule. `None` otherwise.
 pub fn warmup_fills_schedule(exp: &crate::config::Experiment) -> Option<String> {
     let warmup = exp.optimizer.lr.warmup_epochs;
-    let schedule = exp.ipe_scale * exp.epochs as f64;
-    (warmup > 0.0 && warmup >= schedule).then(|| {
-        let scaled = if exp.ipe_scale == 1.0 { String::new() } else { format!(" x ipe-scale {} = {schedule}", exp.ipe_scale) };
-        // (a run past its schedule: past the warm-up, a cosine of one step)
-        let past = if exp.ipe_scale < 1.0 && warmup < exp.epochs as f64 {
+    let epochs = exp.epochs as f64;
+    let schedule = exp.ipe_scale * epochs;
+    // (the run stops first where ipe-scale stretches the schedule: a warm-up of 3 epochs in a
+    // run of 2 whose schedule lasts 4 never decays in the run; and at least, up to the float
+    // noise of the product: 0.1 x 3 is 0.30000000000000004, and a warm-up of 0.3 was not said)
+    let covered = schedule.min(epochs);
+    (warmup > 0.0 && warmup >= covered * (1.0 - 1e-9)).then(|| {
+        let (w, e, s) = (shown_epochs(warmup), exp.epochs, shown_epochs(schedule));
+        if schedule > epochs {
+            return format!(
+                "the learning-rate warm-up ({w} epoch(s)) lasts at least the whole run ({e} epoch(s), of a schedule ipe-scale {} stretches to {s}): \
+                 the rate never decays within the run; shorten it (`optimizer \"adamw\" {{ lr warmup-epochs=... }}`, below {e}) or train more epochs",
+                exp.ipe_scale
+            );
+        }
+        let scaled = if exp.ipe_scale == 1.0 { String::new() } else { format!(" x ipe-scale {} = {s}", exp.ipe_scale) };
+        // (a run past its schedule, under I-JEPA's scheduler: past the warm-up, a cosine of one
+        // step; MAE's rate stays at its peak there)
+        let past = if exp.recipe == "ijepa" && exp.ipe_scale < 1.0 && warmup < epochs {
             " (past the warm-up, the steps beyond the schedule follow a cosine of one step: the rate alternates between its peak and its final value \
              every step, as I-JEPA's official scheduler has it)"
         } else {
             ""
         };
         format!(
-            "the learning-rate warm-up ({warmup} epoch(s)) lasts at least the whole schedule ({} epoch(s){scaled}): the rate never follows its decay \
-             to the final value{past}; shorten it (`optimizer \"adamw\" {{ lr warmup-epochs=... }}`, below {schedule}) or train more epochs",
-            exp.epochs
+            "the learning-rate warm-up ({w} epoch(s)) lasts at least the whole schedule ({e} epoch(s){scaled}): the rate never follows its decay \
+             to the final value{past}; shorten it (`optimizer \"adamw\" {{ lr warmup-epochs=... }}`, below {s}) or train more epochs"
         )
     })
+}
+
+/// A number of epochs as a message shows it: a product's float noise rounded away (`0.1 x 3`
+/// is 0.30000000000000004 epochs).
+fn shown_epochs(x: f64) -> String {
+    format!("{}", (x * 1e9).round() / 1e9)
 }
 
 /// What is said of an experiment whose schedules end before the run (`ipe-scale` below 1):
@@ -615,13 +634,19 @@ pub fn warmup_fills_schedule(exp: &crate::config::Experiment) -> Option<String> 
 pub fn schedules_end_early(exp: &crate::config::Experiment) -> Option<String> {
     (exp.ipe_scale < 1.0).then(|| {
         let epochs = exp.epochs as f64;
+        // (I-JEPA's weight decay and EMA momentum follow schedules too; MAE's decay is constant
+        // and it has no EMA)
+        let past = if exp.recipe == "ijepa" {
+            "the learning rate and weight decay follow their formulas beyond the end (a cosine turns back toward its start) rather than holding \
+             their final values, and the EMA momentum holds its last value (the official code's momentum generator runs out there and its run stops)"
+        } else {
+            "the learning rate follows its formula beyond the end (a cosine turns back toward its start) rather than holding its final value"
+        };
         format!(
-            "the schedules last ipe-scale {} x {} epoch(s) = {} epoch(s) of the run's {}: past them the learning rate and weight decay follow their \
-             formulas beyond the end (a cosine turns back toward its start) rather than holding their final values, and the EMA momentum holds \
-             its last value (the official code's momentum generator runs out there and its run stops); ipe-scale 1.0 fits them to the run",
+            "the schedules last ipe-scale {} x {} epoch(s) = {} epoch(s) of the run's {}: past them {past}; ipe-scale 1.0 fits them to the run",
             exp.ipe_scale,
             exp.epochs,
-            exp.ipe_scale * epochs,
+            shown_epochs(exp.ipe_scale * epochs),
             exp.epochs
         )
     })

@@ -113,15 +113,32 @@ impl Study {
                 ));
             }
         }
+        // each point's, once, with the points it is of where not all (a sweep over recipes was
+        // told of a 40-epoch warm-up and of a 10-epoch one, and not which recipe's is which)
+        let mut of_points: Vec<(String, Vec<&str>)> = Vec::new();
         for p in &self.points {
             let e = &p.experiment;
             let evals = e.evals.iter().flat_map(|c| c.warnings());
             // (a value a point's `vary` gives is written too, at a default as well)
             let written = |path: &str| self.written.contains(path) || p.varied.contains_key(path);
             for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, written), crate::recipes::frozen_teacher(e), crate::recipes::still_weights(e), crate::recipes::warmup_fills_schedule(e), crate::recipes::schedules_end_early(e), crate::recipes::frozen_prototypes(e), e.monitor.as_ref().and_then(|m| m.warning())].into_iter().flatten().chain(evals) {
-                if !out.contains(&w) {
-                    out.push(w);
+                match of_points.iter_mut().find(|(x, _)| *x == w) {
+                    Some((_, names)) => names.push(&p.name),
+                    None => of_points.push((w, vec![&p.name])),
                 }
+            }
+        }
+        for (w, names) in of_points {
+            let w = if names.len() < self.points.len() {
+                const SHOWN: usize = 3;
+                let listed: Vec<String> = names.iter().take(SHOWN).map(|n| format!("`{n}`")).collect();
+                let more = if names.len() > SHOWN { format!(" and {} more", names.len() - SHOWN) } else { String::new() };
+                format!("{w} (at point{} {}{more})", if names.len() == 1 { "" } else { "s" }, listed.join(", "))
+            } else {
+                w
+            };
+            if !out.contains(&w) {
+                out.push(w);
             }
         }
         out
