@@ -553,10 +553,9 @@ impl Recipe for Dino {
     }
 
     fn train_transform(&self, data: &DataConfig) -> Result<Arc<dyn SampleTransform>> {
-        // DINO's multi-crop has its own augmentations
-        if let Some(w) = ijepa_dsl::recipes::unread_augmentations("dino", data) {
-            tracing::warn!("{w}");
-        }
+        // DINO's multi-crop has its own augmentations: the data block's are not read (the
+        // file's checks say so, `ijepa_dsl::recipes::unread_augmentations_written`; said here
+        // too, it was said twice by `run` and once more by each rank of `launch`)
         Ok(Arc::new(multi_crop(data, &self.spec.dino)?))
     }
 
