@@ -96,7 +96,7 @@ fn check_and_plan_say_what_a_file_leaves_unread_or_apart() {
         let err = outputs(&ijepa(&args(&stretched).iter().map(String::as_str).collect::<Vec<_>>())).1;
         assert!(err.contains("the learning-rate warm-up (3 epoch(s)) lasts at least the whole run (2 epoch(s), of a schedule ipe-scale 2 stretches to 4): the rate never decays within the run") && err.contains("below 2)"), "{cmd}: {err}");
         let err = outputs(&ijepa(&args(&mae_short).iter().map(String::as_str).collect::<Vec<_>>())).1;
-        assert!(err.contains("the learning-rate warm-up (1.5 epoch(s)) lasts at least the whole schedule") && !err.contains("alternates") && !err.contains("EMA") && err.contains("past them the learning rate follows its formula"), "{cmd}: {err}");
+        assert!(err.contains("the learning-rate warm-up (1.5 epoch(s)) lasts at least the whole schedule") && err.contains("alternates") && !err.contains("EMA") && err.contains("past them the learning rate and weight decay follow their formulas"), "{cmd}: {err}");
         let err = outputs(&ijepa(&args(&recipes).iter().map(String::as_str).collect::<Vec<_>>())).1;
         assert!(err.contains("(40 epoch(s)) lasts at least the whole schedule (2 epoch(s))") && err.contains("train more epochs (at points `recipe-ijepa`, `recipe-mae`)") && err.contains("(10 epoch(s))") && err.contains("train more epochs (at point `recipe-dino`)"), "{cmd}: {err}");
         // (not of the files whose warm-up ends within their schedules)

@@ -607,11 +607,11 @@ pub fn warmup_fills_schedule(exp: &crate::config::Experiment) -> Option<String> 
             );
         }
         let scaled = if exp.ipe_scale == 1.0 { String::new() } else { format!(" x ipe-scale {} = {s}", exp.ipe_scale) };
-        // (a run past its schedule, under I-JEPA's scheduler: past the warm-up, a cosine of one
-        // step; MAE's rate stays at its peak there)
-        let past = if exp.recipe == "ijepa" && exp.ipe_scale < 1.0 && warmup < epochs {
+        // (a run past its schedule: past the warm-up, a cosine of one step, MAE's too, whose
+        // final rate is 0)
+        let past = if exp.ipe_scale < 1.0 && warmup < epochs {
             " (past the warm-up, the steps beyond the schedule follow a cosine of one step: the rate alternates between its peak and its final value \
-             every step, as I-JEPA's official scheduler has it)"
+             every step; I-JEPA's official scheduler does the same)"
         } else {
             ""
         };
@@ -634,13 +634,13 @@ fn shown_epochs(x: f64) -> String {
 pub fn schedules_end_early(exp: &crate::config::Experiment) -> Option<String> {
     (exp.ipe_scale < 1.0).then(|| {
         let epochs = exp.epochs as f64;
-        // (I-JEPA's weight decay and EMA momentum follow schedules too; MAE's decay is constant
-        // and it has no EMA)
+        // (I-JEPA's EMA momentum follows a schedule too; MAE has no EMA)
         let past = if exp.recipe == "ijepa" {
             "the learning rate and weight decay follow their formulas beyond the end (a cosine turns back toward its start) rather than holding \
              their final values, and the EMA momentum holds its last value (the official code's momentum generator runs out there and its run stops)"
         } else {
-            "the learning rate follows its formula beyond the end (a cosine turns back toward its start) rather than holding its final value"
+            "the learning rate and weight decay follow their formulas beyond the end (a cosine turns back toward its start) rather than holding \
+             their final values"
         };
         format!(
             "the schedules last ipe-scale {} x {} epoch(s) = {} epoch(s) of the run's {}: past them {past}; ipe-scale 1.0 fits them to the run",

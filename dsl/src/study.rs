@@ -82,6 +82,15 @@ impl Point {
     }
 }
 
+/// Points named in a warning: the first three, then how many more (`` `a`, `b`, `c` and 36
+/// more ``).
+fn point_list(names: &[&str]) -> String {
+    const SHOWN: usize = 3;
+    let listed: Vec<String> = names.iter().take(SHOWN).map(|n| format!("`{n}`")).collect();
+    let more = if names.len() > SHOWN { format!(" and {} more", names.len() - SHOWN) } else { String::new() };
+    format!("{}{more}", listed.join(", "))
+}
+
 impl Study {
     /// What `check`, `plan` and `run` say of the study before anything trains: a sweep over
     /// recipes whose methods train with other settings beside their recipe, left to each
@@ -89,7 +98,10 @@ impl Study {
     /// drop ([`Study::encoder_shape_dropped`]); augmentations a point's recipe does not read
     /// (DINO's multi-crop), an EMA that never moves, a learning rate of 0 throughout, DINO's
     /// prototypes frozen for the whole run, a monitor's kNN voting among half its images or
-    /// more, a fine-tuning warm-up that never reaches its peak (each text once).
+    /// more, a fine-tuning warm-up that never reaches its peak, a pretraining warm-up that
+    /// never decays and schedules that end before the run (each text once; in a sweep, naming
+    /// the points it is of where not all, and a warm-up or schedule that differs by point, or
+    /// whose settings are swept, in one line with advice on the sweep's values).
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         let apart = self.recipe_defaults_apart();
@@ -116,24 +128,59 @@ impl Study {
         // each point's, once, with the points it is of where not all (a sweep over recipes was
         // told of a 40-epoch warm-up and of a 10-epoch one, and not which recipe's is which)
         let mut of_points: Vec<(String, Vec<&str>)> = Vec::new();
+        // (the schedules' warnings, whose numbers differ by point: apart)
+        let mut warmups: Vec<(&str, String)> = Vec::new();
+        let mut ends: Vec<(&str, String)> = Vec::new();
         for p in &self.points {
             let e = &p.experiment;
             let evals = e.evals.iter().flat_map(|c| c.warnings());
             // (a value a point's `vary` gives is written too, at a default as well)
             let written = |path: &str| self.written.contains(path) || p.varied.contains_key(path);
-            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, written), crate::recipes::frozen_teacher(e), crate::recipes::still_weights(e), crate::recipes::warmup_fills_schedule(e), crate::recipes::schedules_end_early(e), crate::recipes::frozen_prototypes(e), e.monitor.as_ref().and_then(|m| m.warning())].into_iter().flatten().chain(evals) {
+            // (a warm-up is not said beside a rate of 0 throughout, which has none to follow)
+            let still = crate::recipes::still_weights(e);
+            warmups.extend(crate::recipes::warmup_fills_schedule(e).filter(|_| still.is_none()).map(|w| (p.name.as_str(), w)));
+            ends.extend(crate::recipes::schedules_end_early(e).map(|w| (p.name.as_str(), w)));
+            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, written), crate::recipes::frozen_teacher(e), still, crate::recipes::frozen_prototypes(e), e.monitor.as_ref().and_then(|m| m.warning())].into_iter().flatten().chain(evals) {
                 match of_points.iter_mut().find(|(x, _)| *x == w) {
                     Some((_, names)) => names.push(&p.name),
                     None => of_points.push((w, vec![&p.name])),
                 }
             }
         }
+        // a warm-up or schedule whose numbers differ by point, or whose settings the sweep
+        // varies, in one line (a warm-up swept over 39 values drew 39 lines, each advising a
+        // value in the `optimizer` block, which the sweep's own values override)
+        let swept = |prefix: &str| self.points.iter().any(|p| p.varied.keys().any(|k| k == prefix || k.starts_with(&format!("{prefix}."))));
+        let names = |of: &[(&str, String)]| point_list(&of.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+        let alike = |of: &[(&str, String)]| of.iter().all(|(_, w)| *w == of[0].1);
+        if !warmups.is_empty() && (!alike(&warmups) || swept("optimizer.lr") || swept("epochs") || swept("ipe-scale")) {
+            let shorten = if swept("optimizer.lr") { "lower the sweep's warm-up values below each point's schedule" } else { "shorten it (`optimizer \"adamw\" { lr warmup-epochs=... }`) below each point's schedule" };
+            let more = if swept("epochs") { "give those points more epochs (the sweep's `epochs` values)" } else { "train more epochs" };
+            out.push(format!(
+                "the learning-rate warm-up lasts at least the whole schedule (`ipe-scale` x `epochs`, or the run where ipe-scale stretches the schedule \
+                 past it) at {} of the {} points ({}): the rate never decays there; {shorten}, or {more}",
+                warmups.len(),
+                self.points.len(),
+                names(&warmups)
+            ));
+        } else if let Some((_, w)) = warmups.first() {
+            of_points.push((w.clone(), warmups.iter().map(|(n, _)| *n).collect()));
+        }
+        if !ends.is_empty() && (!alike(&ends) || swept("ipe-scale") || swept("epochs")) {
+            out.push(format!(
+                "the schedules end before the run (`ipe-scale` below 1) at {} of the {} points ({}): past them the learning rate (and weight \
+                 decay, and I-JEPA's EMA momentum) follow their formulas beyond the end rather than holding their final values; an ipe-scale of \
+                 1.0 or more fits them to the run",
+                ends.len(),
+                self.points.len(),
+                names(&ends)
+            ));
+        } else if let Some((_, w)) = ends.first() {
+            of_points.push((w.clone(), ends.iter().map(|(n, _)| *n).collect()));
+        }
         for (w, names) in of_points {
             let w = if names.len() < self.points.len() {
-                const SHOWN: usize = 3;
-                let listed: Vec<String> = names.iter().take(SHOWN).map(|n| format!("`{n}`")).collect();
-                let more = if names.len() > SHOWN { format!(" and {} more", names.len() - SHOWN) } else { String::new() };
-                format!("{w} (at point{} {}{more})", if names.len() == 1 { "" } else { "s" }, listed.join(", "))
+                format!("{w} (at point{} {})", if names.len() == 1 { "" } else { "s" }, point_list(&names))
             } else {
                 w
             };

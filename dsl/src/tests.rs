@@ -433,7 +433,7 @@ fn cross_field_errors() {
     // crop (`patch=3` for a swept 30 broke its 28 and 32), a crop every swept patch divides,
     // and no patch the sweep lists already; each followed, the file checks
     for (written, advised, fixed) in [
-        ("encoder width=16 depth=1 heads=2 patch=4\n}\nsweep { vary \"data.crop-size\" 28 30 32; }", "try crop-size 32 or 28, or patch=2 (it divides every swept crop-size)", ("patch=4", "patch=2")),
+        ("encoder width=16 depth=1 heads=2 patch=4\n}\nsweep { vary \"data.crop-size\" 28 30 32; }", "try crop-size 36 or 24, or patch=2 (it divides every swept crop-size)", ("patch=4", "patch=2")),
         ("encoder width=16 depth=1 heads=2 patch=3\n}\nsweep { vary \"encoder.patch\" 3 5 4; }", "try crop-size 60 (a multiple of every swept patch), or patch=2", ("crop-size 30", "crop-size 60")),
     ] {
         let text = format!("experiment \"t\" {{\n data \"fashion-mnist\" {{ crop-size 30; }}\n mask \"multi-block\" {{ min-keep 1; }}\n {written}\n");
@@ -442,6 +442,16 @@ fn cross_field_errors() {
         assert!(help.contains(advised), "{help}");
         assert!(crate::parse_study("t.kdl", &text.replace(fixed.0, fixed.1)).is_ok(), "{}", text.replace(fixed.0, fixed.1));
     }
+    // a zip or grid of both: no number that holds at this point alone (`patch=3` in a zip of
+    // patches 3 5 4 over one crop made two points alike)
+    let text = "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 30; }\n mask \"multi-block\" { min-keep 1; }\n encoder width=16 depth=1 heads=2 patch=3\n}\nsweep \"zip\" { vary \"encoder.patch\" 3 5 4; vary \"data.crop-size\" 30 30 30; }\n";
+    let help = crate::parse_study("t.kdl", text).unwrap_err().render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("change the sweep's values so that each point's crop-size is a multiple of its patch") && !help.contains("patch=3") && !help.contains("try crop-size"), "{help}");
+    // DINO's swept local crops: a patch that divides each (`patch=3` for 12 and 10 was refused
+    // next for the 10)
+    let text = "experiment \"t\" {\n recipe \"dino\"\n data \"fashion-mnist\" { crop-size 30; }\n encoder width=16 depth=1 heads=2 patch=4\n dino { local-size 12; }\n}\nsweep { vary \"dino.local-size\" 12 10; }\n";
+    let help = crate::parse_study("t.kdl", text).unwrap_err().render_plain().split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(help.contains("or patch=2") && !help.contains("patch=3"), "{help}");
     assert_eq!(errs("encoder width=100 depth=2 heads=3 patch=16"), ["heads_width"]);
     // a patch of 2^32 is refused at once (the help's search for a patch dividing the crop
     // counted down from it for minutes)
@@ -1728,4 +1738,33 @@ fn a_monitor_voting_among_most_of_its_images_is_warned_of() {
     let huge = crate::config::MonitorConfig { k: 1 << 63, images: (1 << 63) + 1, ..Default::default() };
     assert!(huge.warning().is_some());
     assert!(errs("monitor k=9223372036854775808").iter().all(|c| c == "out_of_range"));
+}
+
+/// A sweep's schedule warnings: a warm-up that differs by point, or whose settings the sweep
+/// varies, is one line naming the points, with advice on the sweep's values (a warm-up swept
+/// over 39 values drew 39 lines advising the `optimizer` block, which the sweep overrides); a
+/// warning of some points alone names them; one of every point names none; none beside a rate
+/// of 0 throughout.
+#[test]
+fn a_sweeps_schedule_warnings_are_one_line_naming_their_points() {
+    let base = "experiment \"t\" {\n data \"fashion-mnist\" { crop-size 28; }\n encoder width=16 depth=1 heads=2 patch=4\n mask \"multi-block\" { min-keep 1; }\n epochs 2\n";
+    let warnings = |rest: &str| crate::parse_study("t.kdl", &format!("{base}{rest}")).unwrap_or_else(|d| panic!("{}", d.render_plain())).warnings();
+    let w = warnings(" optimizer \"adamw\" { lr warmup-epochs=1; }\n}\nsweep { vary \"optimizer.lr.warmup-epochs\" 1 2 3 4 5; }\n");
+    let lines: Vec<&String> = w.iter().filter(|w| w.contains("warm-up")).collect();
+    assert_eq!(lines.len(), 1, "{w:?}");
+    assert!(lines[0].contains("at 4 of the 5 points (`lr-warmup-epochs-2`, `lr-warmup-epochs-3`, `lr-warmup-epochs-4` and 1 more)") && lines[0].contains("lower the sweep's warm-up values"), "{}", lines[0]);
+    // (epochs swept: the advice points at them)
+    let w = warnings(" optimizer \"adamw\" { lr warmup-epochs=3; }\n}\nsweep { vary \"epochs\" 2 3 6; }\n");
+    let lines: Vec<&String> = w.iter().filter(|w| w.contains("warm-up")).collect();
+    assert!(lines.len() == 1 && lines[0].contains("at 2 of the 3 points") && lines[0].contains("the sweep's `epochs` values") && lines[0].contains("shorten it (`optimizer"), "{w:?}");
+    // one warning of every point, the same text: said as it is
+    let w = warnings(" optimizer \"adamw\" { lr warmup-epochs=3; }\n}\nsweep { seeds 0 1; }\n");
+    assert!(w.iter().any(|w| w.starts_with("the learning-rate warm-up (3 epoch(s)) lasts at least the whole schedule (2 epoch(s))") && !w.contains("at point")), "{w:?}");
+    // none beside a rate of 0 throughout
+    let w = warnings(" optimizer \"adamw\" { lr start=0 peak=0 final=0; }\n}\n");
+    assert!(w.iter().any(|w| w.contains("the learning rate is 0 throughout")) && !w.iter().any(|w| w.contains("warm-up")), "{w:?}");
+    // schedules that end early at some points
+    let w = warnings(" optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep { vary \"ipe-scale\" 0.5 0.8 1.0; }\n");
+    let lines: Vec<&String> = w.iter().filter(|w| w.contains("schedules end")).collect();
+    assert!(lines.len() == 1 && lines[0].contains("at 2 of the 3 points (`ipe-scale-0.5`, `ipe-scale-0.8`)"), "{w:?}");
 }

@@ -773,39 +773,47 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
         cx.swept_values.iter().filter(|(p, _)| written(p)).flat_map(|(_, v)| v.iter().filter_map(|t| t.parse::<usize>().ok())).collect()
     };
     let (patches, crops) = (swept("encoder.patch"), swept("data.crop-size"));
-    let (patches, crops) = match (patches.is_empty(), crops.is_empty()) {
-        (false, true) => (patches, vec![crop]),
-        (true, false) => (vec![patch], crops),
-        _ => (vec![patch], vec![crop]),
-    };
+    let mut help = format!(
+        "the image is cut into {patch}x{patch} patches, so crop-size must be a multiple of {patch}"
+    );
+    // both swept (a zip or a grid of them): a number for this point broke another, or repeated
+    // one (`patch=3` in a zip of patches 3 5 4 over one crop made two points alike)
+    if !patches.is_empty() && !crops.is_empty() {
+        help.push_str(": change the sweep's values so that each point's crop-size is a multiple of its patch");
+        cx.err(DslError::PatchCrop { patch, crop, span: cx.span_or(&["encoder.patch", "encoder"]), crop_span: cx.span_of("data.crop-size"), help });
+        return;
+    }
+    let patches = if patches.is_empty() { vec![patch] } else { patches };
+    let crops = if crops.is_empty() { vec![crop] } else { crops };
     // (the multiple of every patch: one patch's, or the swept ones' least common multiple)
     let step = patches.iter().try_fold(1usize, |l, &p| (p > 0).then(|| l / gcd(l, p)).and_then(|q| q.checked_mul(p))).unwrap_or(patch);
     let largest = patches.iter().copied().max().unwrap_or(patch);
     let lower = (crop / step) * step;
-    let mut help = format!(
-        "the image is cut into {patch}x{patch} patches, so crop-size must be a multiple of {patch}"
-    );
     // (a recipe that masks patches needs a 2x2 grid at least: "try crop-size 16" for patch 16
     // was refused next as a single patch)
     let masks = !cx.origin.evaluating && crate::recipes::schema(&exp.recipe).is_some_and(|s| !s.mask_kinds.is_empty());
     let smallest = if masks { 2 * largest } else { largest };
-    // (nor a crop the grid's bound or the largest crop refuses)
-    let fits = |c: &usize| patches.iter().all(|p| c / p <= MAX_GRID_SIDE) && *c <= crate::schema::data::MAX_CROP;
-    let choices: Vec<String> = [lower.checked_add(step).map(|c| c.max(smallest)).filter(fits), Some(lower).filter(|l| *l >= smallest && *l > 0)]
-        .into_iter()
-        .flatten()
-        .map(|c| c.to_string())
-        .collect();
+    // (nor a crop the grid's bound or the largest crop refuses, nor one the sweep lists
+    // already: `32` for a swept 30 beside 28 and 32 was a value listed twice)
+    let fits = |c: &usize| patches.iter().all(|p| c / p <= MAX_GRID_SIDE) && *c <= crate::schema::data::MAX_CROP && (crops.len() == 1 || !crops.contains(c));
+    let above = (1..=8usize).filter_map(|k| lower.checked_add(k.checked_mul(step)?)).map(|c| c.max(smallest)).find(fits);
+    let below = (0..8usize).filter_map(|k| lower.checked_sub(k.checked_mul(step)?)).find(|l| *l >= smallest && *l > 0 && fits(l));
+    let choices: Vec<String> = [above, below].into_iter().flatten().map(|c| c.to_string()).collect();
     if !choices.is_empty() {
         let every = if patches.len() > 1 { " (a multiple of every swept patch)" } else { "" };
         help.push_str(&format!(": try crop-size {}{every}", choices.join(" or ")));
     }
     // or a patch that divides the crop (the largest below this one giving a grid it can use,
-    // and dividing DINO's local crops too)
-    let local = (exp.recipe == "dino" && exp.dino.local_crops > 0).then_some(exp.dino.local_size);
+    // and dividing DINO's local crops too, each a sweep lists: `patch=3` for local crops swept
+    // over 12 and 10 was refused next for the 10)
+    let locals: Vec<usize> = match swept("dino.local-size") {
+        l if !l.is_empty() => l,
+        _ => vec![exp.dino.local_size],
+    };
+    let locals: &[usize] = if exp.recipe == "dino" && exp.dino.local_crops > 0 { &locals } else { &[] };
     // (no patch above the crop divides it: a patch of 2^32 searched for minutes; nor one whose
     // grid is over the bound: `patch=2` for 514 px was refused next, advising 3 again)
-    let usable = |p: &usize| crops.iter().all(|c| c.is_multiple_of(*p) && c / p >= if masks { 2 } else { 1 } && c / p <= MAX_GRID_SIDE) && local.is_none_or(|l| l.is_multiple_of(*p));
+    let usable = |p: &usize| crops.iter().all(|c| c.is_multiple_of(*p) && c / p >= if masks { 2 } else { 1 } && c / p <= MAX_GRID_SIDE) && locals.iter().all(|l| l.is_multiple_of(*p));
     // (not one the sweep lists already: two points alike)
     let usable = |p: &usize| usable(p) && (patches.len() == 1 || !patches.contains(p));
     if let Some(p) = (1..patch.min(crop.saturating_add(1))).rev().find(usable) {
