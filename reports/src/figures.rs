@@ -200,10 +200,10 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     let cut = if cut { " A run that diverged is drawn only where its loss stays within twice the highest loss of the runs that did not." } else { "" };
     // (one among the faint grey ones was a short grey stub, told from the others by nothing)
     let grey_diverged = runs.iter().enumerate().filter(|(i, r)| run_colour(*i).is_none() && !r.metrics.is_empty() && r.manifest.diverged().is_some()).count();
-    let cut = match grey_diverged {
-        0 => cut.to_string(),
-        1 => format!("{cut} One of the faint grey runs diverged (the pretraining table names it)."),
-        n => format!("{cut} {n} of the faint grey runs diverged (the pretraining table names them)."),
+    let grey_diverged = match grey_diverged {
+        0 => String::new(),
+        1 => " One of the faint grey runs diverged (the pretraining table names it).".to_string(),
+        n => format!(" {n} of the faint grey runs diverged (the pretraining table names them)."),
     };
     let apart = if panels.len() > 1 {
         " One panel per loss: the recipes' losses measure different things on scales of their own, and are not compared by their levels."
@@ -218,7 +218,7 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
         stem: format!("loss-{}", slug(exp)),
         caption: format!(
             "Training loss per optimizer step, one colour per pretraining run: the smoothed curve \
-             (exponential moving average over about 1/40 of the run) over the raw one (faint).{apart}{cut}{}",
+             (exponential moving average over about 1/40 of the run) over the raw one (faint).{apart}{cut}{}{grey_diverged}",
             others_caption(others, " (the smoothed curve alone)")
         ),
         figure: Figure { title: format!("Training loss: {exp}"), panels },
