@@ -82,6 +82,14 @@ impl Point {
     }
 }
 
+/// Files warning `w` of the point `name` under `of` (each text once, with the points it is of).
+fn file_under<'a>(of: &mut Vec<(String, Vec<&'a str>)>, w: String, name: &'a str) {
+    match of.iter_mut().find(|(x, _)| *x == w) {
+        Some((_, names)) => names.push(name),
+        None => of.push((w, vec![name])),
+    }
+}
+
 /// Points named in a warning: the first three, then how many more (`` `a`, `b`, `c` and 36
 /// more ``).
 fn point_list(names: &[&str]) -> String {
@@ -141,10 +149,7 @@ impl Study {
             warmups.extend(crate::recipes::warmup_fills_schedule(e).filter(|_| still.is_none()).map(|w| (p.name.as_str(), w)));
             ends.extend(crate::recipes::schedules_end_early(e).map(|w| (p.name.as_str(), w)));
             for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, written), crate::recipes::frozen_teacher(e), still, crate::recipes::frozen_prototypes(e), e.monitor.as_ref().and_then(|m| m.warning())].into_iter().flatten().chain(evals) {
-                match of_points.iter_mut().find(|(x, _)| *x == w) {
-                    Some((_, names)) => names.push(&p.name),
-                    None => of_points.push((w, vec![&p.name])),
-                }
+                file_under(&mut of_points, w, &p.name);
             }
         }
         // a warm-up or schedule whose numbers differ by point, or whose settings the sweep
@@ -152,8 +157,10 @@ impl Study {
         // value in the `optimizer` block, which the sweep's own values override)
         let swept = |prefix: &str| self.points.iter().any(|p| p.varied.keys().any(|k| k == prefix || k.starts_with(&format!("{prefix}."))));
         let names = |of: &[(&str, String)]| point_list(&of.iter().map(|(n, _)| *n).collect::<Vec<_>>());
-        let alike = |of: &[(&str, String)]| of.iter().all(|(_, w)| *w == of[0].1);
-        if !warmups.is_empty() && (!alike(&warmups) || swept("optimizer.lr") || swept("epochs") || swept("ipe-scale")) {
+        // (a few texts, each of its points, stay apart: a sweep over recipes, each its own
+        // default warm-up)
+        let many = |of: &[(&str, String)]| of.iter().map(|(_, w)| w).collect::<BTreeSet<_>>().len() > 3;
+        if !warmups.is_empty() && (many(&warmups) || swept("optimizer.lr") || swept("epochs") || swept("ipe-scale")) {
             let shorten = if swept("optimizer.lr") { "lower the sweep's warm-up values below each point's schedule" } else { "shorten it (`optimizer \"adamw\" { lr warmup-epochs=... }`) below each point's schedule" };
             let more = if swept("epochs") { "give those points more epochs (the sweep's `epochs` values)" } else { "train more epochs" };
             out.push(format!(
@@ -163,10 +170,12 @@ impl Study {
                 self.points.len(),
                 names(&warmups)
             ));
-        } else if let Some((_, w)) = warmups.first() {
-            of_points.push((w.clone(), warmups.iter().map(|(n, _)| *n).collect()));
+        } else {
+            for (n, w) in warmups {
+                file_under(&mut of_points, w, n);
+            }
         }
-        if !ends.is_empty() && (!alike(&ends) || swept("ipe-scale") || swept("epochs")) {
+        if !ends.is_empty() && (many(&ends) || swept("ipe-scale") || swept("epochs")) {
             out.push(format!(
                 "the schedules end before the run (`ipe-scale` below 1) at {} of the {} points ({}): past them the learning rate (and weight \
                  decay, and I-JEPA's EMA momentum) follow their formulas beyond the end rather than holding their final values; an ipe-scale of \
@@ -175,8 +184,10 @@ impl Study {
                 self.points.len(),
                 names(&ends)
             ));
-        } else if let Some((_, w)) = ends.first() {
-            of_points.push((w.clone(), ends.iter().map(|(n, _)| *n).collect()));
+        } else {
+            for (n, w) in ends {
+                file_under(&mut of_points, w, n);
+            }
         }
         for (w, names) in of_points {
             let w = if names.len() < self.points.len() {
