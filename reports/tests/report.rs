@@ -2450,6 +2450,20 @@ fn a_paper_table_without_rows_of_ours_says_why() {
     assert!(!section("Low-shot evaluation").contains("of ours") && section("Linear probe").contains("sweep points"), "{md}");
 }
 
+/// Point `i` of a sweep `study` over `optimizer.lr.peak` (`{i+1}e-4`, pretraining
+/// `{i:012}`) as `ijepa run` lays it out: its pretraining, and in the study's folder a linear
+/// evaluation of it (`linear-{i}`, `top1`); returns the pretraining's folder.
+fn lr_point(runs: &Path, study: &str, i: usize, top1: f64) -> std::path::PathBuf {
+    let lr = format!("{}e-4", i + 1);
+    let point = format!("{study}-optimizer-lr-peak-{lr}");
+    let hash = format!("{i:012}");
+    pretrain(runs, &point, &hash, [0.15, 0.2], 0.05);
+    let f = format!("linear-{i}");
+    eval(runs, study, &f, "linear", "ijepa", top1, None, json!({"optimizer.lr.peak": lr}));
+    patch_eval(runs, study, &f, |v| v["pretrain_dir"] = json!(format!("runs/{point}/pretrain-{hash}")));
+    runs.join(&point).join(format!("pretrain-{hash}"))
+}
+
 /// A sweep of more runs than the figures have colours for: its first six points' runs (in
 /// the sweep's order, not the folders') are named, each in one colour in every figure, the
 /// probe figure's too (never the baselines' orange and green, the floors' black nor the
@@ -2463,23 +2477,16 @@ fn a_sweep_past_six_runs_names_six_and_draws_the_others_faint_grey() {
     let study = "wide";
     // (values whose folders' order is not the sweep's: `10e-4` comes before `1e-4`)
     for i in 0..12 {
-        let lr = format!("{}e-4", i + 1);
-        let point = format!("{study}-optimizer-lr-peak-{lr}");
-        let hash = format!("{i:012}");
-        pretrain(&runs, &point, &hash, [0.15, 0.2], 0.05);
-        let pdir = runs.join(&point).join(format!("pretrain-{hash}"));
+        let pdir = lr_point(&runs, study, i, 70.0 + i as f64);
         let mut mon = String::from("step,epoch,encoder,knn_top1,rankme,spread,seconds\n0,0,pixels,76.0,296.0,0.70,0.5\n");
         for e in 0..=4 {
             mon.push_str(&format!("{},{e},target,{},{},0.3,1.0\n{},{e},context,{},{},0.3,1.0\n", e * 10, 40 + 5 * e, 3 + e, e * 10, 41 + 5 * e, 4 + e));
         }
         fs::write(pdir.join("monitor.csv"), mon).unwrap();
-        let f = format!("linear-{i}");
-        eval(&runs, study, &f, "linear", "ijepa", 70.0 + i as f64, None, json!({"optimizer.lr.peak": lr}));
-        patch_eval(&runs, study, &f, |v| v["pretrain_dir"] = json!(format!("runs/{point}/pretrain-{hash}")));
         // (one of the grey runs diverged: the loss figure's caption says so, its grey stub
         // being told from the others by nothing)
         if i == 9 {
-            patch_json(&runs.join(&point).join(format!("pretrain-{hash}/manifest.json")), |m| {
+            patch_json(&pdir.join("manifest.json"), |m| {
                 m["status"] = json!("failed");
                 m["diverged_at"] = json!(12);
             });
@@ -2612,20 +2619,14 @@ fn probe_curves_and_pixel_levels_keep_apart_where_runs_do_not_pair_with_them() {
 
     let study = "six";
     for i in 0..6 {
-        let lr = format!("{}e-4", i + 1);
-        let point = format!("{study}-optimizer-lr-peak-{lr}");
-        let hash = format!("{i:012}");
-        pretrain(&runs, &point, &hash, [0.15, 0.2], 0.05);
+        let pdir = lr_point(&runs, study, i, 70.0);
         // (two sets of held-out images: the last run's are others)
         let pixels = if i == 5 { 60.0 } else { 76.0 };
         let mut mon = format!("step,epoch,encoder,knn_top1,rankme,spread,seconds\n0,0,pixels,{pixels},296.0,0.70,0.5\n");
         for e in 0..=2 {
             mon.push_str(&format!("{},{e},target,{},5,0.3,1.0\n", e * 10, 40 + 5 * e));
         }
-        fs::write(runs.join(&point).join(format!("pretrain-{hash}/monitor.csv")), mon).unwrap();
-        let f = format!("linear-{i}");
-        eval(&runs, study, &f, "linear", "ijepa", 70.0, None, json!({"optimizer.lr.peak": lr}));
-        patch_eval(&runs, study, &f, |v| v["pretrain_dir"] = json!(format!("runs/{point}/pretrain-{hash}")));
+        fs::write(pdir.join("monitor.csv"), mon).unwrap();
     }
     for (name, method) in [("linear-init-ijepa", "random init"), ("linear-init-mae", "random init (MAE)")] {
         eval(&runs, study, name, "linear", "random-init", 60.0, None, json!({}));
