@@ -513,16 +513,11 @@ pub fn schema(name: &str) -> Option<RecipeSchema> {
 }
 
 /// What is said of an experiment of `recipe` where that recipe makes its own views (DINO's
-/// multi-crop) and its data block `data` sets augmentations the recipe does not read: by `check`, `plan` and `run` before
-/// anything trains, and where pretraining starts. `None` otherwise.
-pub fn unread_augmentations(recipe: &str, data: &crate::config::DataConfig) -> Option<String> {
-    unread_augmentations_of(recipe, &data.augmentations_set())
-}
-
-/// [`unread_augmentations`] of a study's experiment, counting the augmentations its file
-/// writes at their defaults too ([`crate::Study::written`]: `horizontal-flip 0`, written to
-/// hold the methods' data equal, was not said, while DINO flips its views).
-/// `written` says whether the file writes the setting at a path (`data.horizontal-flip`).
+/// multi-crop) and its data block `data` sets augmentations the recipe does not read, or writes
+/// them at their defaults ([`crate::Study::written`]: `horizontal-flip 0`, written to hold the
+/// methods' data equal, was not said, while DINO flips its views): by `check`, `plan` and `run`
+/// before anything trains (once: the pretraining said it again, on every rank). `written` says
+/// whether the file writes the setting at a path (`data.horizontal-flip`). `None` otherwise.
 pub fn unread_augmentations_written(recipe: &str, data: &crate::config::DataConfig, written: impl Fn(&str) -> bool) -> Option<String> {
     unread_augmentations_of(recipe, &data.augmentations_set_or(|name| written(&format!("data.{name}"))))
 }
@@ -584,9 +579,9 @@ pub fn still_weights(exp: &crate::config::Experiment) -> Option<String> {
 }
 
 /// What is said of an experiment whose learning-rate warm-up lasts at least its schedule
-/// (`warmup-epochs` at least `ipe-scale` x `epochs`): the rate rises over the whole run and
-/// never follows its decay (said only as pretraining started: `check` and `plan` passed a
-/// warm-up of 20 epochs in a run of 10). By `check`, `plan` and `run`, as [`still_weights`];
+/// (`warmup-epochs` at least `ipe-scale` x `epochs`), or at least the run where `ipe-scale`
+/// stretches the schedule past it: the rate never follows its decay (said only as pretraining
+/// started: `check` and `plan` passed a warm-up of 20 epochs in a run of 10). By `check`, `plan` and `run`, as [`still_weights`];
 /// the pretraining says it too where its steps' rounding makes a shorter warm-up fill the
 /// schedule. `None` otherwise.
 pub fn warmup_fills_schedule(exp: &crate::config::Experiment) -> Option<String> {

@@ -155,13 +155,15 @@ impl Study {
         // a warm-up or schedule whose numbers differ by point, or whose settings the sweep
         // varies, in one line (a warm-up swept over 39 values drew 39 lines, each advising a
         // value in the `optimizer` block, which the sweep's own values override)
-        let swept = |prefix: &str| self.points.iter().any(|p| p.varied.keys().any(|k| k == prefix || k.starts_with(&format!("{prefix}."))));
+        // (a setting a point's `vary` gives, itself or in the block it varies whole: a swept
+        // `optimizer.lr.peak` is no swept warm-up)
+        let swept = |path: &str| self.points.iter().any(|p| p.varied.keys().any(|k| k == path || path.starts_with(&format!("{k}."))));
         let names = |of: &[(&str, String)]| point_list(&of.iter().map(|(n, _)| *n).collect::<Vec<_>>());
         // (a few texts, each of its points, stay apart: a sweep over recipes, each its own
         // default warm-up)
         let many = |of: &[(&str, String)]| of.iter().map(|(_, w)| w).collect::<BTreeSet<_>>().len() > 3;
-        if !warmups.is_empty() && (many(&warmups) || swept("optimizer.lr") || swept("epochs") || swept("ipe-scale")) {
-            let shorten = if swept("optimizer.lr") { "lower the sweep's warm-up values below each point's schedule" } else { "shorten it (`optimizer \"adamw\" { lr warmup-epochs=... }`) below each point's schedule" };
+        if !warmups.is_empty() && (many(&warmups) || swept("optimizer.lr.warmup-epochs") || swept("epochs") || swept("ipe-scale")) {
+            let shorten = if swept("optimizer.lr.warmup-epochs") { "lower the sweep's warm-up values below each point's schedule" } else { "shorten it (`optimizer \"adamw\" { lr warmup-epochs=... }`) below each point's schedule" };
             let more = if swept("epochs") { "give those points more epochs (the sweep's `epochs` values)" } else { "train more epochs" };
             out.push(format!(
                 "the learning-rate warm-up lasts at least the whole schedule (`ipe-scale` x `epochs`, or the run where ipe-scale stretches the schedule \

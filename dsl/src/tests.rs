@@ -1757,9 +1757,12 @@ fn a_sweeps_schedule_warnings_are_one_line_naming_their_points() {
     let w = warnings(" optimizer \"adamw\" { lr warmup-epochs=3; }\n}\nsweep { vary \"epochs\" 2 3 6; }\n");
     let lines: Vec<&String> = w.iter().filter(|w| w.contains("warm-up")).collect();
     assert!(lines.len() == 1 && lines[0].contains("at 2 of the 3 points") && lines[0].contains("the sweep's `epochs` values") && lines[0].contains("shorten it (`optimizer"), "{w:?}");
-    // one warning of every point, the same text: said as it is
-    let w = warnings(" optimizer \"adamw\" { lr warmup-epochs=3; }\n}\nsweep { seeds 0 1; }\n");
-    assert!(w.iter().any(|w| w.starts_with("the learning-rate warm-up (3 epoch(s)) lasts at least the whole schedule (2 epoch(s))") && !w.contains("at point")), "{w:?}");
+    // one warning of every point, the same text: said as it is (a swept peak is no swept
+    // warm-up: its advice stays the optimizer block's)
+    for sweep in ["seeds 0 1", "vary \"optimizer.lr.peak\" 1e-3 2e-3"] {
+        let w = warnings(&format!(" optimizer \"adamw\" {{ lr warmup-epochs=3; }}\n}}\nsweep {{ {sweep}; }}\n"));
+        assert!(w.iter().any(|w| w.starts_with("the learning-rate warm-up (3 epoch(s)) lasts at least the whole schedule (2 epoch(s))") && !w.contains("at point")), "{sweep}: {w:?}");
+    }
     // none beside a rate of 0 throughout
     let w = warnings(" optimizer \"adamw\" { lr start=0 peak=0 final=0; }\n}\n");
     assert!(w.iter().any(|w| w.contains("the learning rate is 0 throughout")) && !w.iter().any(|w| w.contains("warm-up")), "{w:?}");
