@@ -768,10 +768,7 @@ fn patch_divides_crop(cx: &mut Ctx, exp: &Experiment) {
     }
     // a sweep's other patches (where the crop is not swept) or crops (where the patch is not):
     // the advice holds at every point (`patch=3` for a swept crop of 30 broke its 28 and 32)
-    let swept = |path: &str| -> Vec<usize> {
-        let written = |p: &String| p == path || (path == "encoder.patch" && p == "encoder.patch-size");
-        cx.swept_values.iter().filter(|(p, _)| written(p)).flat_map(|(_, v)| v.iter().filter_map(|t| t.parse::<usize>().ok())).collect()
-    };
+    let swept = |path: &str| -> Vec<usize> { cx.swept_values.get(path).into_iter().flatten().filter_map(|t| t.parse::<usize>().ok()).collect() };
     let (patches, crops) = (swept("encoder.patch"), swept("data.crop-size"));
     let mut help = format!(
         "the image is cut into {patch}x{patch} patches, so crop-size must be a multiple of {patch}"
