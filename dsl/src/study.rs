@@ -162,33 +162,33 @@ impl Study {
         // (a few texts, each of its points, stay apart: a sweep over recipes, each its own
         // default warm-up)
         let many = |of: &[(&str, String)]| of.iter().map(|(_, w)| w).collect::<BTreeSet<_>>().len() > 3;
-        if !warmups.is_empty() && (many(&warmups) || swept("optimizer.lr.warmup-epochs") || swept("epochs") || swept("ipe-scale")) {
-            let shorten = if swept("optimizer.lr.warmup-epochs") { "lower the sweep's warm-up values below each point's schedule" } else { "shorten it (`optimizer \"adamw\" { lr warmup-epochs=... }`) below each point's schedule" };
-            let more = if swept("epochs") { "give those points more epochs (the sweep's `epochs` values)" } else { "train more epochs" };
-            out.push(format!(
-                "the learning-rate warm-up lasts at least the whole schedule (`ipe-scale` x `epochs`, or the run where ipe-scale stretches the schedule \
-                 past it) at {} of the {} points ({}): the rate never decays there; {shorten}, or {more}",
-                warmups.len(),
-                self.points.len(),
-                names(&warmups)
-            ));
-        } else {
-            for (n, w) in warmups {
-                file_under(&mut of_points, w, n);
-            }
-        }
-        if !ends.is_empty() && (many(&ends) || swept("ipe-scale") || swept("epochs")) {
-            out.push(format!(
-                "the schedules end before the run (`ipe-scale` below 1) at {} of the {} points ({}): past them the learning rate (and weight \
-                 decay, and I-JEPA's EMA momentum) follow their formulas beyond the end rather than holding their final values; an ipe-scale of \
-                 1.0 or more fits them to the run",
-                ends.len(),
-                self.points.len(),
-                names(&ends)
-            ));
-        } else {
-            for (n, w) in ends {
-                file_under(&mut of_points, w, n);
+        let shorten = if swept("optimizer.lr.warmup-epochs") { "lower the sweep's warm-up values below each point's schedule" } else { "shorten it (`optimizer \"adamw\" { lr warmup-epochs=... }`) below each point's schedule" };
+        let more = if swept("epochs") { "give those points more epochs (the sweep's `epochs` values)" } else { "train more epochs" };
+        // (each: its points' warnings, whether the settings it depends on are swept, and its one
+        // line, before and after the points it names)
+        let kinds = [
+            (
+                warmups,
+                swept("optimizer.lr.warmup-epochs") || swept("epochs") || swept("ipe-scale"),
+                "the learning-rate warm-up lasts at least the whole schedule (`ipe-scale` x `epochs`, or the run where ipe-scale stretches the schedule past it)",
+                format!(": the rate never decays there; {shorten}, or {more}"),
+            ),
+            (
+                ends,
+                swept("ipe-scale") || swept("epochs"),
+                "the schedules end before the run (`ipe-scale` below 1)",
+                ": past them the learning rate (and weight decay, and I-JEPA's EMA momentum) follow their formulas beyond the end rather than holding \
+                 their final values; an ipe-scale of 1.0 or more fits them to the run"
+                    .to_string(),
+            ),
+        ];
+        for (of, settings_swept, what, then) in kinds {
+            if !of.is_empty() && (settings_swept || many(&of)) {
+                out.push(format!("{what} at {} of the {} points ({}){then}", of.len(), self.points.len(), names(&of)));
+            } else {
+                for (n, w) in of {
+                    file_under(&mut of_points, w, n);
+                }
             }
         }
         for (w, names) in of_points {
