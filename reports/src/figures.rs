@@ -77,28 +77,37 @@ pub fn shown_by_study(reg: &Registry, exp: &str) -> bool {
         })
 }
 
+/// Each pretrain folder's sweep point (by the folder's last two components), as the settings
+/// it varies.
+type RunPoints = BTreeMap<String, BTreeMap<String, String>>;
+
 /// The sweep point each pretrain folder belongs to: from its manifest (the point's settings
 /// that pretraining reads: one pretraining serves the points that differ only in an
 /// evaluation's), else from the evaluations that read it (a run of an earlier version).
-fn points_of_runs(reg: &Registry) -> BTreeMap<String, String> {
+fn points_of_runs(reg: &Registry) -> RunPoints {
     let mut out = BTreeMap::new();
     for e in &reg.evals {
         if let Some(dir) = &e.record.pretrain_dir {
             if !e.record.varied.is_empty() {
-                out.insert(tail2(std::path::Path::new(dir)).to_string_lossy().into_owned(), point_text(&e.record.varied));
+                out.insert(tail2(std::path::Path::new(dir)).to_string_lossy().into_owned(), e.record.varied.clone());
             }
         }
     }
     for r in reg.pretrains.iter().filter(|r| !r.manifest.varied.is_empty()) {
-        out.insert(tail2(&r.dir).to_string_lossy().into_owned(), point_text(&r.manifest.varied));
+        out.insert(tail2(&r.dir).to_string_lossy().into_owned(), r.manifest.varied.clone());
     }
     out
 }
 
+/// A run's sweep point ([`points_of_runs`]), if any.
+fn point_of<'a>(r: &PretrainRun, points: &'a RunPoints) -> Option<&'a BTreeMap<String, String>> {
+    points.get(tail2(&r.dir).to_string_lossy().as_ref())
+}
+
 /// A run's legend label: its folder and, in a sweep, its point.
-fn run_label(r: &PretrainRun, points: &BTreeMap<String, String>) -> String {
-    match points.get(tail2(&r.dir).to_string_lossy().as_ref()) {
-        Some(p) => format!("{} [{p}]", r.name()),
+fn run_label(r: &PretrainRun, points: &RunPoints) -> String {
+    match point_of(r, points) {
+        Some(p) => format!("{} [{}]", r.name(), point_text(p)),
         None => r.name(),
     }
 }
@@ -143,7 +152,7 @@ fn smoothing_weight(n: usize) -> f64 {
     1.0 - 2.0 / (window + 1.0)
 }
 
-fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
+fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<NamedFigure> {
     // one panel per loss: each recipe's is on a scale of its own
     let mut panels: Vec<Panel> = Vec::new();
     // of each panel, the highest loss of a run that did not diverge, and the series of those
@@ -225,7 +234,7 @@ fn loss_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, Strin
     })
 }
 
-fn schedules_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
+fn schedules_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<NamedFigure> {
     type Get = fn(&MetricRow) -> Option<f64>;
     let columns: [(&str, &str, Get); 3] = [
         ("Learning rate", "learning rate", |m| m.lr),
@@ -277,7 +286,7 @@ fn monitored_encoders(r: &PretrainRun) -> Vec<&str> {
     out
 }
 
-fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
+fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<NamedFigure> {
     let runs: Vec<(usize, &&PretrainRun)> = runs.iter().enumerate().filter(|(_, r)| !r.monitor.is_empty()).collect();
     if runs.is_empty() {
         return None;
@@ -393,7 +402,7 @@ fn step_seconds(metrics: &[MetricRow], step: u64) -> Option<f64> {
 
 /// The paper's Figure 1 view: the held-out kNN of the encoder evaluations read, against
 /// pretraining time, one line per run (method); for a study comparing recipes.
-fn time_figure(exp: &str, runs: &[&PretrainRun], points: &BTreeMap<String, String>) -> Option<NamedFigure> {
+fn time_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<NamedFigure> {
     // (the run's index, its recipe, label and points)
     type Line = (usize, String, String, Vec<(f64, f64)>);
     let mut lines: Vec<Line> = Vec::new();
@@ -487,9 +496,10 @@ fn probe_figure(exp: &str, evals: &[&EvalRun], runs: &[&PretrainRun]) -> Option<
     // I-JEPA's drew in one colour and stroke) and checkpoint (`ijepa eval` of two files drew
     // one colour): the first of each its subject's colour, the others free ones; past the
     // palette, none (drawn faint grey)
+    let dirs: Vec<std::path::PathBuf> = runs.iter().map(|run| tail2(&run.dir)).collect();
     let run_of = |r: &EvalRecord| -> Option<usize> {
         let dir = tail2(std::path::Path::new(r.pretrain_dir.as_deref()?));
-        runs.iter().position(|run| tail2(&run.dir) == dir)
+        dirs.iter().position(|d| *d == dir)
     };
     let mut curves_of: BTreeMap<(usize, &str), usize> = BTreeMap::new();
     for e in &with_curve {
@@ -1026,17 +1036,10 @@ pub fn experiment_figures(reg: &Registry, exp: &str) -> Vec<NamedFigure> {
     let points = points_of_runs(reg);
     // in the sweep's order, so that the runs the figures name are its first points (the
     // folders' order named `width-12` to `width-64` and drew `width-8` faint grey)
+    // (by the points the labels name)
     let mut runs = runs_of(reg, exp);
-    let varied = |r: &PretrainRun| -> BTreeMap<String, String> {
-        if !r.manifest.varied.is_empty() {
-            return r.manifest.varied.clone();
-        }
-        let dir = tail2(&r.dir);
-        reg.evals.iter().find(|e| e.record.pretrain_dir.as_deref().is_some_and(|d| tail2(std::path::Path::new(d)) == dir)).map(|e| e.record.varied.clone()).unwrap_or_default()
-    };
-    let mut keyed: Vec<(BTreeMap<String, String>, &PretrainRun)> = runs.drain(..).map(|r| (varied(r), r)).collect();
-    keyed.sort_by(|a, b| crate::tables::point_order(&a.0, &b.0).then(a.1.dir.cmp(&b.1.dir)));
-    runs.extend(keyed.into_iter().map(|k| k.1));
+    let none = BTreeMap::new();
+    runs.sort_by(|a, b| crate::tables::point_order(point_of(a, &points).unwrap_or(&none), point_of(b, &points).unwrap_or(&none)).then(a.dir.cmp(&b.dir)));
     let evals: Vec<&EvalRun> = reg.evals.iter().filter(|e| e.record.experiment == exp).collect();
     [
         sweep_figure(reg, exp, &evals, &crate::tables::points_without_result(reg, exp)),
