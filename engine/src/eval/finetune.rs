@@ -298,6 +298,16 @@ fn train_one(
     Ok(Fit::Trained(Box::new(model), curve))
 }
 
+/// Where a fine-tuning warm-up shorter than its `epochs` still lasts past its last step, with
+/// `ipe` steps an epoch (each step's rate is read at `epoch + step / ipe`, [`lr_at`]): the
+/// epoch of that last step, at which the rate is still rising. `None` where a step reaches the
+/// peak, and where the warm-up is at least the epochs (the file's checks say that one) or
+/// there are no steps (refused elsewhere).
+pub fn warmup_outlasts_steps(warmup: f64, epochs: usize, ipe: usize) -> Option<f64> {
+    let last = epochs as f64 - 1.0 / ipe as f64;
+    (ipe > 0 && epochs > 0 && warmup < epochs as f64 && warmup > last).then_some(last)
+}
+
 fn params(lr: f64, wd: f64) -> BTreeMap<String, f64> {
     BTreeMap::from([("lr".to_string(), lr), ("wd".to_string(), wd)])
 }
@@ -326,7 +336,18 @@ pub fn finetune(
     if cfg.epochs == 0 {
         return Err(Error::Config("fine-tuning needs at least one epoch".into()));
     }
-    // (a warm-up that never reaches its peak is said by the file's warnings: EvalConfig::warning)
+    // (a warm-up that never reaches its peak is said by the file's warnings, EvalConfig::warnings;
+    // here one that its steps end before: a warm-up of 0.99 epoch in 1 epoch of 10 steps)
+    if let Some(last) = warmup_outlasts_steps(cfg.warmup_epochs, cfg.epochs, train.len() / cfg.batch.max(1)) {
+        // (shown to 4 decimals, rounded down: 2/3 of an epoch is no 0.6666666666666667)
+        let last = (last * 1e4).floor() / 1e4;
+        tracing::warn!(
+            "the fine-tuning's learning-rate warmup ({} epoch(s)) ends after its last step (at epoch {last} of {}: {} steps an epoch): the rate only rises and never reaches its peak; lower the finetune evaluation's `warmup-epochs` to {last} or less",
+            cfg.warmup_epochs,
+            cfg.epochs,
+            train.len() / cfg.batch.max(1)
+        );
+    }
     let grid: Vec<(f64, f64)> = cfg.lrs.iter().flat_map(|&lr| cfg.wds.iter().map(move |&wd| (lr, wd))).collect();
     let mut sweep = Vec::new();
     let (lr, wd) = if grid.len() > 1 && cfg.heldout > 0.0 {
@@ -410,6 +431,19 @@ mod tests {
         assert!((lr_at(10.0, 1e-3, 1e-6, 1.0, 10.0) - 1e-6).abs() < 1e-15);
         // no warm-up
         assert_eq!(lr_at(0.0, 1e-3, 0.0, 0.0, 4.0), 1e-3);
+    }
+
+    #[test]
+    fn a_warm_up_past_the_last_step_is_found() {
+        // 1 epoch of 10 steps: the last step reads epoch 0.9, still in a warm-up of 0.95
+        assert_eq!(warmup_outlasts_steps(0.95, 1, 10), Some(0.9));
+        assert!(lr_at(0.9, 1e-3, 1e-6, 0.95, 1.0) < 1e-3);
+        // one that the last step reaches, or a warm-up of the whole fine-tuning (the file's)
+        assert_eq!(warmup_outlasts_steps(0.9, 1, 10), None);
+        assert_eq!(warmup_outlasts_steps(1.0, 1, 10), None);
+        assert_eq!(warmup_outlasts_steps(5.0, 10, 100), None);
+        assert_eq!(warmup_outlasts_steps(9.995, 10, 100), Some(9.99));
+        assert_eq!(warmup_outlasts_steps(0.5, 1, 0), None);
     }
 
     #[test]
