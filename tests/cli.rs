@@ -1250,6 +1250,56 @@ fn a_pixel_target_run_is_evaluated_on_its_encoder() {
 
 /// Pretraining followed by the evaluation stages and a report: eval.json records for the
 /// pretrained encoder and the baselines, tables with the paper's rows beside ours.
+/// What a run's settings warned of before it trained is kept in its manifest and shown by
+/// the report beside the monitors' warnings: the file's checks' (schedules that end before
+/// the run) and the pretraining's own (a warm-up its steps' rounding makes fill the schedule:
+/// 1.9 of the 1.98 epochs, 15 of 15 steps), each once; a run with none keeps none.
+#[test]
+fn a_runs_setting_warnings_are_kept_for_the_report() {
+    let d = scratch("setting-warnings");
+    let body = |name: &str, extra: &str| {
+        format!(
+            r#"experiment "{name}" {{
+    data "fashion-mnist" {{ crop-size 32; batch-size 32; workers 2; limit 256 }}
+    encoder width=32 depth=2 heads=2 patch=8
+    predictor depth=1 width=16 heads=2
+    mask "multi-block" {{ targets count=2 {{ scale 0.15 0.4; }}; min-keep 1; }}
+    epochs 2
+    {extra}
+    precision "fp32"
+    device "cpu"
+}}
+"#
+        )
+    };
+    let warned = write(&d, "warned.kdl", &body("warned", "ipe-scale 0.99\n    optimizer \"adamw\" { lr warmup-epochs=1.9; }"));
+    let quiet = write(&d, "quiet.kdl", &body("quiet", "optimizer \"adamw\" { lr warmup-epochs=1; }"));
+    let runs = d.join("runs");
+    for f in [&warned, &quiet] {
+        let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.success(), "{out}{err}");
+    }
+    let kept = |exp: &str| -> Vec<String> {
+        let dir = std::fs::read_dir(runs.join(exp)).unwrap().flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("pretrain-")).unwrap();
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
+        m["setting_warnings"].as_array().map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    };
+    let said = kept("warned");
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert!(said[0].starts_with("the schedules last ipe-scale 0.99 x 2 epoch(s) = 1.98 epoch(s)"), "{said:?}");
+    assert!(said[1].starts_with("the learning-rate warmup (15 steps: 1.9 epoch(s)) is at least as long as the schedule (15 steps)"), "{said:?}");
+    assert!(kept("quiet").is_empty());
+    let reports = d.join("reports");
+    let o = ijepa(&["report", runs.to_str().unwrap(), "--out", reports.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", outputs(&o).1);
+    let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
+    assert!(md.contains("## Warnings of the settings and the monitors"), "{md}");
+    assert!(md.contains("before training: the learning-rate warmup (15 steps: 1.9 epoch(s))") && md.matches("before training:").count() == 2, "{md}");
+    let csv = std::fs::read_to_string(reports.join("tables/warnings.csv")).unwrap();
+    assert!(csv.lines().count() == 3 && !csv.contains("quiet"), "{csv}");
+}
+
 #[test]
 fn run_with_evals_and_report() {
     let d = scratch("evals");
@@ -1320,7 +1370,7 @@ fn run_with_evals_and_report() {
     let kept: Vec<&str> = manifest["warnings"].as_array().unwrap().iter().filter_map(|w| w.as_str()).collect();
     assert!(kept.iter().any(|w| w.starts_with("epoch 1: the target encoder's features are collapsing")) && kept.iter().any(|w| w.starts_with("epoch 1: the context encoder's")), "{kept:?}");
     let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
-    assert!(md.contains("## Warnings of the monitors") && md.contains("epoch 1: the target encoder's features are collapsing"), "{md}");
+    assert!(md.contains("## Warnings of the settings and the monitors") && md.contains("epoch 1: the target encoder's features are collapsing"), "{md}");
     // 10% of 256 training images, per class
     let low = evals.iter().find(|e| e["protocol"] == "low-shot").unwrap();
     assert!((20..=35).contains(&low["train_examples"].as_u64().unwrap()), "{low}");

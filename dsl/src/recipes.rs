@@ -660,6 +660,45 @@ pub fn frozen_prototypes(exp: &crate::config::Experiment) -> Option<String> {
     })
 }
 
+/// What one experiment's own settings warn of before anything trains ([`setting_warnings`]):
+/// the schedules' two apart (a sweep says them in one line where their numbers differ by point,
+/// [`crate::Study::warnings`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingWarnings {
+    /// Augmentations the recipe does not read, a frozen teacher, a learning rate of 0
+    /// throughout, DINO's frozen prototypes, a monitor whose kNN cannot show learning; in
+    /// that order.
+    pub others: Vec<String>,
+    /// A learning-rate warm-up that fills the schedule ([`warmup_fills_schedule`]; not beside
+    /// a rate of 0 throughout, which has none to follow).
+    pub warmup: Option<String>,
+    /// Schedules that end before the run ([`schedules_end_early`]).
+    pub ends: Option<String>,
+}
+
+impl SettingWarnings {
+    /// Every warning, the schedules' after the others'.
+    pub fn all(self) -> Vec<String> {
+        self.others.into_iter().chain(self.warmup).chain(self.ends).collect()
+    }
+}
+
+/// What the pretraining settings of `exp` warn of, as `check`, `plan` and `run` say them of its
+/// point (before anything trains) and its run's manifest keeps them for the report; `written`
+/// says whether the file writes a setting at a path (`data.horizontal-flip`), as for
+/// [`unread_augmentations_written`].
+pub fn setting_warnings(exp: &crate::config::Experiment, written: impl Fn(&str) -> bool) -> SettingWarnings {
+    let still = still_weights(exp);
+    SettingWarnings {
+        warmup: warmup_fills_schedule(exp).filter(|_| still.is_none()),
+        ends: schedules_end_early(exp),
+        others: [unread_augmentations_written(&exp.recipe, &exp.data, written), frozen_teacher(exp), still, frozen_prototypes(exp), exp.monitor.as_ref().and_then(|m| m.warning())]
+            .into_iter()
+            .flatten()
+            .collect(),
+    }
+}
+
 /// Every registered recipe name, built-ins first.
 pub fn names() -> Vec<String> {
     read().iter().map(|s| s.name.clone()).collect()

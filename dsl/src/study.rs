@@ -144,11 +144,10 @@ impl Study {
             let evals = e.evals.iter().flat_map(|c| c.warnings());
             // (a value a point's `vary` gives is written too, at a default as well)
             let written = |path: &str| self.written.contains(path) || p.varied.contains_key(path);
-            // (a warm-up is not said beside a rate of 0 throughout, which has none to follow)
-            let still = crate::recipes::still_weights(e);
-            warmups.extend(crate::recipes::warmup_fills_schedule(e).filter(|_| still.is_none()).map(|w| (p.name.as_str(), w)));
-            ends.extend(crate::recipes::schedules_end_early(e).map(|w| (p.name.as_str(), w)));
-            for w in [crate::recipes::unread_augmentations_written(&e.recipe, &e.data, written), crate::recipes::frozen_teacher(e), still, crate::recipes::frozen_prototypes(e), e.monitor.as_ref().and_then(|m| m.warning())].into_iter().flatten().chain(evals) {
+            let said = crate::recipes::setting_warnings(e, written);
+            warmups.extend(said.warmup.map(|w| (p.name.as_str(), w)));
+            ends.extend(said.ends.map(|w| (p.name.as_str(), w)));
+            for w in said.others.into_iter().chain(evals) {
                 file_under(&mut of_points, w, &p.name);
             }
         }

@@ -398,6 +398,9 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         resumed_at: previous.as_ref().map(|m| m.resumed_at.clone()).unwrap_or_default(),
         // (what the attempts before a resume warned of stays the run's)
         warnings: previous.as_ref().map(|m| m.warnings.clone()).unwrap_or_default(),
+        // (the file's checks said them; augmentations at their defaults are not told apart
+        // from written ones here: only those set away from them are kept)
+        setting_warnings: ijepa_dsl::recipes::setting_warnings(exp, |_| false).all(),
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
         rank_digests: Vec::new(),
         seconds: None,
@@ -1273,12 +1276,18 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         } else {
             String::new()
         };
-        tracing::warn!(
+        let w = format!(
             "the learning-rate warmup ({} steps: {} epoch(s)) is at least as long as the schedule ({} steps): the rate never follows a decay to its final value{past}; shorten it with `optimizer \"adamw\" {{ lr warmup-epochs=... }}`",
             sched.warmup_steps(),
             exp.optimizer.lr.warmup_epochs,
             sched.total_steps()
         );
+        tracing::warn!("{w}");
+        // (kept with the run for the report, as the file's checks' are)
+        if !run.manifest.setting_warnings.contains(&w) {
+            run.manifest.setting_warnings.push(w);
+            run.save_manifest()?;
+        }
     }
     let metrics_path = run.dir.join(schema::METRICS);
     let monitor_path = run.dir.join(schema::MONITOR);

@@ -91,10 +91,12 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
     let warned = warnings_table(reg);
     if warned.height() > 0 {
         out.push(Section {
-            title: "Warnings of the monitors".into(),
-            blurb: "What the monitors warned of during pretraining, kept in each run's manifest (the terminal's lines are gone by the time a report is read): \
-                    an encoder not learning (its held-out kNN no better than at its initialisation) or collapsing (its effective rank or feature spread \
-                    below the monitor's floors), as its last monitored epoch found it. Read the run's numbers below with them."
+            title: "Warnings of the settings and the monitors".into(),
+            blurb: "What each pretraining was warned of, kept in its run's manifest (the terminal's lines are gone by the time a report is read): \
+                    before training, what its settings warned of (`ijepa check` says the same of its point: a learning-rate warm-up that fills the \
+                    schedule, a learning rate of 0 throughout, a teacher that never moves, ...); during it, what the monitors warned of, an encoder not \
+                    learning (its held-out kNN no better than at its initialisation) or collapsing (its effective rank or feature spread below the \
+                    monitor's floors), as its last monitored epoch found it. Read the run's numbers below with them."
                 .into(),
             body: Body::Table { csv: "warnings.csv".into(), df: warned },
         });

@@ -532,14 +532,20 @@ fn point_text<'a>(settings: impl Iterator<Item = (&'a String, &'a String)>) -> O
     (!settings.is_empty()).then(|| settings.join(", "))
 }
 
-/// What the monitors warned of each pretraining ([`ijepa_schema::Manifest::warnings`]): one
-/// row per warning, with its run; empty when none warned.
+/// What each pretraining's settings warned of before it trained
+/// ([`ijepa_schema::Manifest::setting_warnings`], `before training: ...`) and its monitors
+/// during it ([`ijepa_schema::Manifest::warnings`], `epoch 3: ...`): one row per warning, with
+/// its run; empty when none warned.
 pub fn warnings_table(reg: &Registry) -> DataFrame {
-    let rows: Vec<(&crate::PretrainRun, &String)> = reg.pretrains.iter().flat_map(|r| r.manifest.warnings.iter().map(move |w| (r, w))).collect();
+    let rows: Vec<(&crate::PretrainRun, String)> = reg
+        .pretrains
+        .iter()
+        .flat_map(|r| r.manifest.setting_warnings.iter().map(|w| format!("before training: {w}")).chain(r.manifest.warnings.iter().cloned()).map(move |w| (r, w)))
+        .collect();
     frame(vec![
         str_col("experiment", rows.iter().map(|(r, _)| r.manifest.experiment.clone()).collect()),
         str_col("run", rows.iter().map(|(r, _)| r.name()).collect()),
-        str_col("warning", rows.iter().map(|(_, w)| (*w).clone()).collect()),
+        str_col("warning", rows.iter().map(|(_, w)| w.clone()).collect()),
     ])
 }
 

@@ -1793,16 +1793,21 @@ fn the_monitors_warnings_are_in_the_report() {
     pretrain(tmp.path(), "quiet", "aaaaaaaaaaaa", [0.15, 0.2], 0.05);
     let (rep, out) = (tmp.path().join("rep"), tmp.path().join("rep"));
     let files = write_report(&load_registry(tmp.path()).unwrap(), &rep).unwrap();
-    assert!(!std::fs::read_to_string(&files.markdown).unwrap().contains("Warnings of the monitors"));
+    assert!(!std::fs::read_to_string(&files.markdown).unwrap().contains("Warnings of the settings"));
     pretrain(tmp.path(), "stalled", "bbbbbbbbbbbb", [0.15, 0.2], 0.05);
     let path = tmp.path().join("stalled/pretrain-bbbbbbbbbbbb/manifest.json");
     let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
     m["warnings"] = json!(["epoch 3: the encoder is not learning: held-out kNN 40.1% against 40.0% at its initialisation (epoch 0)"]);
+    // (and what its settings warned of before it trained, first)
+    m["setting_warnings"] = json!(["the learning-rate warm-up (2 epoch(s)) lasts at least the whole schedule (2 epoch(s))"]);
     write_json(&path, &m);
     let files = write_report(&load_registry(tmp.path()).unwrap(), &out).unwrap();
     let md = std::fs::read_to_string(&files.markdown).unwrap();
-    assert!(md.contains("## Warnings of the monitors") && md.contains("| stalled | pretrain-bbbbbbbbbbbb | epoch 3: the encoder is not learning: held-out kNN 40.1%"), "{md}");
-    assert!(out.join("tables/warnings.csv").is_file());
+    assert!(md.contains("## Warnings of the settings and the monitors") && md.contains("| stalled | pretrain-bbbbbbbbbbbb | epoch 3: the encoder is not learning: held-out kNN 40.1%"), "{md}");
+    let before = md.find("| stalled | pretrain-bbbbbbbbbbbb | before training: the learning-rate warm-up (2 epoch(s)) lasts at least").expect(&md);
+    assert!(before < md.find("epoch 3: the encoder is not learning").unwrap(), "{md}");
+    let csv = fs::read_to_string(out.join("tables/warnings.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
 }
 
 /// A sweep point's pretraining row names the point's settings (its experiment's name is cut

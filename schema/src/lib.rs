@@ -389,6 +389,13 @@ pub struct Manifest {
     /// manifests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What its settings warned of before it trained (a learning-rate warm-up that fills the
+    /// schedule, a learning rate of 0 throughout, a teacher that never moves, ...: what `ijepa
+    /// check` says of its point, and the pretraining of its steps): kept with the run, as
+    /// [`Manifest::warnings`], for the report to show beside its numbers. Empty without
+    /// warnings and in earlier versions' manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setting_warnings: Vec<String>,
 }
 
 /// Whether a stage that recorded the list-file digests `recorded` read the lists that are
