@@ -17,7 +17,7 @@ use ijepa_schema as schema;
 use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tch::Tensor;
@@ -1439,12 +1439,14 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     let mut global = start.global_step as usize;
     run.steps_done = Some(global);
     let mut monitor_s = 0.0;
+    // (the monitor warnings said in full by this process)
+    let mut told = BTreeSet::new();
     // unreadable images skipped so far (`on-error "skip"`), listed in skipped.txt
     let mut skipped_seen: std::collections::BTreeSet<String> = std::fs::read_to_string(run.dir.join(SKIPPED_FILE))
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default();
     if start.global_step == 0 {
-        let measured = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::monitor_unreadable(&exp.data, e));
+        let measured = observe(monitor.as_ref(), recipe, &monitor_path, 0, 0, &bar, &mut monitor_s, &mut run.manifest, &mut told).map_err(|e| data::monitor_unreadable(&exp.data, e));
         let measured = if exp.monitor.is_some() { monitor_outcome(measured, opts.dist.as_deref(), 0, &run.dir) } else { measured };
         match measured {
             Ok(Some(t)) => bar.suspend(|| tracing::info!("epoch   0/{}  monitor: {}", exp.epochs, t.summary())),
@@ -1468,7 +1470,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let due = monitor.as_ref().is_some_and(|m| e.is_multiple_of(m.cfg.every) || e == exp.epochs);
         let measured = || crate::monitor::read_rows(&monitor_path).iter().any(|r| r.epoch as usize == e && r.encoder != "pixels");
         let seen = if due && !measured() {
-            observe(monitor.as_ref(), recipe, &monitor_path, e, start.global_step as usize, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::monitor_unreadable(&exp.data, e))
+            observe(monitor.as_ref(), recipe, &monitor_path, e, start.global_step as usize, &bar, &mut monitor_s, &mut run.manifest, &mut told).map_err(|e| data::monitor_unreadable(&exp.data, e))
         } else {
             Ok(None)
         };
@@ -1648,7 +1650,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         let keep = (last || (exp.checkpoint.keep_every > 0 && (epoch + 1).is_multiple_of(exp.checkpoint.keep_every)))
             .then(|| format!("epoch-{:04}.safetensors", epoch + 1));
         let seen = if due {
-            let measured = observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s, &mut run.manifest).map_err(|e| data::monitor_unreadable(&exp.data, e));
+            let measured = observe(monitor.as_ref(), recipe, &monitor_path, epoch + 1, global, &bar, &mut monitor_s, &mut run.manifest, &mut told).map_err(|e| data::monitor_unreadable(&exp.data, e));
             match monitor_outcome(measured, opts.dist.as_deref(), epoch + 1, &run.dir) {
                 // a stop during the monitor (seconds to minutes of feature extraction) saves the
                 // epoch's steps, whose monitor the resume measures (the error said "this one
@@ -1754,7 +1756,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
 /// Runs the monitor (when there is one) on the recipe's encoders after `epoch` epochs
 /// (`global` steps): appends the rows to `monitor.csv`, prints collapse and not-learning
 /// warnings and keeps this epoch's in the run's `manifest`, adds the time taken to `spent`;
-/// returns the first encoder's measure (the one evaluations read).
+/// returns the first encoder's measure (the one evaluations read). A warning this process
+/// `told` in full, which the previous monitored epoch raised too, is said again in one line
+/// with the others that go on (four warnings of a few lines each came every epoch).
 #[allow(clippy::too_many_arguments)]
 fn observe<R: Recipe>(
     monitor: Option<&Monitor>,
@@ -1765,6 +1769,7 @@ fn observe<R: Recipe>(
     bar: &ProgressBar,
     spent: &mut f64,
     manifest: &mut schema::Manifest,
+    told: &mut BTreeSet<String>,
 ) -> Result<Option<Measure>> {
     let Some(m) = monitor else { return Ok(None) };
     let mut measures = crate::guard::torch(&format!("the monitor at epoch {epoch}"), || {
@@ -1774,9 +1779,17 @@ fn observe<R: Recipe>(
     // initialisation's, whose rank says nothing about training), and features no better than
     // the initial ones (read back from the file, so a resumed run compares with its own epoch 0)
     if epoch > 0 {
-        let said = monitor_warnings(&measures, &crate::monitor::read_rows(path), &m.cfg, m.levers);
-        for w in &said {
+        let rows = crate::monitor::read_rows(path);
+        let said = monitor_warnings(&measures, &rows, &m.cfg, m.levers);
+        // (what the previous monitored epoch raised: the rows hold up to it)
+        let before = warnings_of_rows(&rows, &m.cfg, m.levers);
+        let (new, again) = told_again(&said, before.as_ref(), told);
+        for w in new {
             bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
+            told.insert(warning_key(w).to_string());
+        }
+        if let (false, Some((at, _))) = (again.is_empty(), &before) {
+            bar.suspend(|| tracing::warn!("epoch {epoch}, as at epoch {at}: {} (the numbers: the epoch's line and {})", again.join("; "), schema::MONITOR));
         }
         manifest.monitor_warnings(epoch, &said);
     }
@@ -1808,6 +1821,24 @@ fn monitor_warnings(measures: &[Measure], rows: &[schema::MonitorRow], cfg: &ije
     let informative = cfg.warning().is_none();
     let stalled = measures.iter().filter(|_| informative).filter_map(|ms| crate::monitor::epoch0_knn(rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, &levers)));
     collapsed.chain(stalled).collect()
+}
+
+/// An epoch's monitor warnings `said`, apart: those to say in full, and (by their
+/// [`warning_key`]) those already `told` in full that the previous monitored epoch raised too
+/// (`before`, with that epoch), to say again in one line. One that stopped and came back is
+/// said in full again.
+fn told_again<'a>(said: &'a [String], before: Option<&(usize, Vec<String>)>, told: &BTreeSet<String>) -> (Vec<&'a String>, Vec<&'a str>) {
+    let going_on = |w: &str| told.contains(warning_key(w)) && before.is_some_and(|(_, ws)| ws.iter().any(|b| warning_key(b) == warning_key(w)));
+    let (again, new): (Vec<&String>, Vec<&String>) = said.iter().partition(|w| going_on(w));
+    (new, again.into_iter().map(|w| warning_key(w)).collect())
+}
+
+/// The part of a monitor warning that names its encoder and what it warns of (`the target
+/// encoder's features are collapsing`, `the context encoder is not learning`): without its
+/// numbers and advice.
+fn warning_key(w: &str) -> &str {
+    let end = [w.find(" ("), w.find(':')].into_iter().flatten().min().unwrap_or(w.len());
+    &w[..end]
 }
 
 /// The monitor's warnings at the last epoch after 0 that `monitor.csv`'s `rows` hold, as they
@@ -1931,6 +1962,34 @@ mod tests {
         // (nor is a kNN voting among most of its held-out images told it is not learning)
         let most = MonitorConfig { images: 21, k: 20, ..MonitorConfig::default() };
         assert_eq!(warnings_of_rows(&rows, &most, L), Some((2, vec![])));
+    }
+
+    /// A monitor warning said in full is said again in one line while it goes on from one
+    /// monitored epoch to the next (four warnings of a few lines each came every epoch), by
+    /// what it names alone; a new one, or one that stopped and came back, in full.
+    #[test]
+    fn a_monitor_warning_that_goes_on_is_said_again_in_short() {
+        use ijepa_dsl::config::MonitorConfig;
+        let cfg = MonitorConfig { rank_floor: 31.0, ..MonitorConfig::default() };
+        let m = |encoder: &str, knn: f64| Measure { encoder: encoder.into(), knn, rankme: 5.0, spread: 0.3, seconds: 1.0 };
+        let levers = crate::monitor::Levers::default();
+        let collapse = m("target", 40.0).collapse_warning(&cfg, &levers).unwrap();
+        let stall = m("context", 40.5).stall_warning(40.0, &levers).unwrap();
+        let blind = m("target", 99.0).stall_warning(98.5, &levers).unwrap();
+        assert_eq!(warning_key(&collapse), "the target encoder's features are collapsing");
+        assert_eq!(warning_key(&stall), "the context encoder is not learning");
+        assert_eq!(warning_key(&blind), "the target encoder's held-out kNN cannot show learning on these images");
+        // epoch 1: nothing told yet; epoch 2: both go on; the stall told but not raised at the
+        // previous epoch (it stopped): in full
+        let said = [collapse.clone(), stall.clone()];
+        let told: BTreeSet<String> = said.iter().map(|w| warning_key(w).to_string()).collect();
+        assert_eq!(told_again(&said, None, &BTreeSet::new()), (said.iter().collect(), vec![]));
+        let before = (1, vec![stall.replace("40.5", "40.2"), collapse.replace("5.00", "5.10")]);
+        assert_eq!(told_again(&said, Some(&before), &told), (vec![], vec!["the target encoder's features are collapsing", "the context encoder is not learning"]));
+        let before = (3, vec![collapse.clone()]);
+        assert_eq!(told_again(&said, Some(&before), &told), (vec![&stall], vec!["the target encoder's features are collapsing"]));
+        // (raised before but never told by this process: a resumed run says it in full)
+        assert_eq!(told_again(&said, Some(&before), &BTreeSet::new()), (said.iter().collect(), vec![]));
     }
 
     /// On resume the metrics keep their header and the complete rows up to the checkpoint's
