@@ -176,8 +176,8 @@ impl Study {
                 ends,
                 swept("ipe-scale") || swept("epochs"),
                 "the schedules end before the run (`ipe-scale` below 1)",
-                ": past them the learning rate (and weight decay, and I-JEPA's EMA momentum) follow their formulas beyond the end rather than holding \
-                 their final values; an ipe-scale of 1.0 or more fits them to the run"
+                ": past them the learning rate and weight decay follow their formulas beyond the end rather than holding their final values (I-JEPA's \
+                 EMA momentum holds its last value); an ipe-scale of 1.0 or more fits them to the run"
                     .to_string(),
             ),
         ];

@@ -1770,4 +1770,7 @@ fn a_sweeps_schedule_warnings_are_one_line_naming_their_points() {
     let w = warnings(" optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep { vary \"ipe-scale\" 0.5 0.8 1.0; }\n");
     let lines: Vec<&String> = w.iter().filter(|w| w.contains("schedules end")).collect();
     assert!(lines.len() == 1 && lines[0].contains("at 2 of the 3 points (`ipe-scale-0.5`, `ipe-scale-0.8`)"), "{w:?}");
+    // (the momentum holds its last value there, as each point's own warning says: the line
+    // said it followed its formula)
+    assert!(lines[0].contains("(I-JEPA's EMA momentum holds its last value)") && !lines[0].contains("and I-JEPA's EMA momentum) follow"), "{w:?}");
 }
