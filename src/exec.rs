@@ -172,7 +172,7 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
     // (the same record is not written again: a finished read-only runs folder is run; nor is
     // one that names the file otherwise, `./x.kdl` for `x.kdl`: the report, which reads it,
     // was written again)
-    let same = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()).is_some_and(|r| r.experiments == record.experiments && r.stages == record.stages && r.varied == record.varied);
+    let same = ijepa_schema::read_file(&path).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()).is_some_and(|r| r.experiments == record.experiments && r.stages == record.stages && r.varied == record.varied);
     if !same {
         let written = std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e)).and_then(|()| ijepa_engine::run_dir::write_json(&path, &record));
         if let Err(e) = written {
@@ -189,7 +189,7 @@ fn record_plan(plan: &Plan, opts: &ExecOptions) -> Result<()> {
     let this = id(&dir);
     let others = std::fs::read_dir(&opts.runs_dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|d| d.is_dir() && *d != dir && id(d) != this);
     for old in others.map(|d| ijepa_schema::PlannedStages::path(&d, &opts.file)) {
-        let Some(mut earlier) = std::fs::read(&old).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()) else { continue };
+        let Some(mut earlier) = ijepa_schema::read_file(&old).ok().and_then(|b| serde_json::from_slice::<ijepa_schema::PlannedStages>(&b).ok()) else { continue };
         if earlier.stages.is_empty() {
             continue;
         }

@@ -261,6 +261,26 @@ fn run_skips_finished_stages_and_honours_only_force_and_dry_run() {
     let (ok, t) = run(&d, &[]);
     assert!(ok && t.contains("is not a readable result") && t.contains("2 stage(s) run, 9 skipped"), "{t}");
     assert!(ijepa_schema::eval_done(&eval_dir));
+    // ... nor is another evaluation's record of the protocol copied in (the pixels', whose
+    // score the pretrained encoder's row showed): each records its folder
+    let pixels = std::fs::read_dir(runs.join("tiny-sweep"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("eval-knn-raw-pixels-"))
+        .expect("the study's raw-pixels kNN evaluation");
+    std::fs::copy(pixels.join("eval.json"), eval_dir.join("eval.json")).unwrap();
+    assert!(!ijepa_schema::eval_done(&eval_dir));
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("is not a readable result") && t.contains("2 stage(s) run, 9 skipped"), "{t}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval_dir.join("eval.json")).unwrap()).unwrap();
+    assert!(v["model"] == "ijepa" && v["folder"] == eval_dir.file_name().unwrap().to_str().unwrap(), "{v}");
+    // ... and a link to nothing in its place is set aside before the evaluation runs (it ran
+    // to its end, then refused to write through the link)
+    std::fs::remove_file(eval_dir.join("eval.json")).unwrap();
+    std::os::unix::fs::symlink(d.join("nowhere.json"), eval_dir.join("eval.json")).unwrap();
+    let (ok, t) = run(&d, &[]);
+    assert!(ok && t.contains("is not a readable result") && t.contains("2 stage(s) run, 9 skipped"), "{t}");
+    assert!(ijepa_schema::eval_done(&eval_dir) && !eval_dir.join("eval.json").is_symlink());
 
     // a pretraining's manifest lost: the plan says it resumes, and that its evaluation is done
     // (the resume writes the same final checkpoint, which the evaluation read; the plan

@@ -302,7 +302,7 @@ pub const STALL_MARGIN: f64 = 2.0;
 
 /// The rows of a `monitor.csv` (none when the file is absent or unreadable).
 pub fn read_rows(path: &std::path::Path) -> Vec<ijepa_schema::MonitorRow> {
-    std::fs::read_to_string(path).ok().and_then(|t| ijepa_schema::MonitorRow::parse_csv(&t).ok()).unwrap_or_default()
+    ijepa_schema::read_text(path).ok().and_then(|t| ijepa_schema::MonitorRow::parse_csv(&t).ok()).unwrap_or_default()
 }
 
 /// The held-out kNN (%) of `encoder` at epoch 0 among a `monitor.csv`'s rows (the first row of

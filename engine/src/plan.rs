@@ -550,7 +550,7 @@ fn earlier_hashes(exp: &Experiment, world_size: usize) -> [String; 6] {
 
 /// The monitor's floors `dir`'s `config.json` records, where they are not `exp`'s.
 fn recorded_floors(dir: &Path, exp: &Experiment) -> Option<Experiment> {
-    let config: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(ijepa_schema::CONFIG_JSON)).ok()?).ok()?;
+    let config: Value = serde_json::from_str(&ijepa_schema::read_text(&dir.join(ijepa_schema::CONFIG_JSON)).ok()?).ok()?;
     let floor = |k: &str| config["monitor"][k].as_f64();
     let (rank, spread) = (floor("rank_floor")?, floor("spread_floor")?);
     let mut then = exp.clone();
@@ -630,7 +630,7 @@ pub fn interrupted_elsewhere(exp: &Experiment, dir: &Path, world_size: usize) ->
     others.sort();
     for other in others {
         let Status::Partial { step } = pretrain_status(&other) else { continue };
-        let Some(then) = std::fs::read_to_string(other.join(ijepa_schema::CONFIG_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { continue };
+        let Some(then) = ijepa_schema::read_text(&other.join(ijepa_schema::CONFIG_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) else { continue };
         let differ = weight_settings_apart(&then, &now);
         let apart = if differ.is_empty() {
             ijepa_schema::read_manifest(&other).map(|m| m.world_size).filter(|&n| n != world_size).map(Apart::Processes)
@@ -1259,8 +1259,8 @@ impl Plan {
         for dir in dirs {
             bytes.extend_from_slice(within(&dir).as_bytes());
             bytes.push(0);
-            let eval = std::fs::read(dir.join(ijepa_schema::EVAL));
-            bytes.extend(eval.or_else(|_| std::fs::read(dir.join(ijepa_schema::MANIFEST))).unwrap_or_default());
+            let eval = ijepa_schema::read_file(&dir.join(ijepa_schema::EVAL));
+            bytes.extend(eval.or_else(|_| ijepa_schema::read_file(&dir.join(ijepa_schema::MANIFEST))).unwrap_or_default());
             bytes.push(0);
         }
         // the records of what each file's last run planned, which say what the report shows
@@ -1269,7 +1269,7 @@ impl Plan {
             for r in ijepa_schema::PlannedStages::records_in(&exp) {
                 bytes.extend_from_slice(within(&r).as_bytes());
                 bytes.push(0);
-                bytes.extend(std::fs::read(&r).unwrap_or_default());
+                bytes.extend(ijepa_schema::read_file(&r).unwrap_or_default());
                 bytes.push(0);
             }
         }
@@ -1515,7 +1515,7 @@ pub use ijepa_schema::REPORT_MARKER;
 /// marker has no inputs, and a report missing a file, e.g. a deleted `report.md`, is written
 /// again).
 pub fn report_marker(dir: &Path) -> Option<(String, String)> {
-    let text = std::fs::read_to_string(dir.join(REPORT_MARKER)).ok()?;
+    let text = ijepa_schema::read_text(&dir.join(REPORT_MARKER)).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     // (a marker of a version that did not list them: the two documents)
     let written: Vec<&str> = match v["written"].as_array() {

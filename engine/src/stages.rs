@@ -691,8 +691,10 @@ pub fn run_eval(
             dir.display(),
             aside.display()
         );
-    } else if record.exists() {
-        // the evaluation runs again (its features are cached)
+    } else if record.symlink_metadata().is_ok() {
+        // the evaluation runs again (its features are cached); a link (one that leads nowhere
+        // too, which `exists` does not see: the evaluation ran to its end, then refused to
+        // write through it) is set aside as itself
         let aside = run_dir::keep_aside(&record, "unreadable")?;
         tracing::warn!("{} is not a readable result (damaged, an accuracy outside 0-100, or the record of another stage): evaluating again (the old file is kept as {})", record.display(), aside.display());
     }
@@ -790,6 +792,8 @@ fn eval_stage(
     let (train_fp, test_fp) = shared.fingerprints(&exp.data)?;
     record.data_fingerprints = Some([train_fp, test_fp]);
     record.wall_s = t0.elapsed().as_secs_f64();
+    // (what tells a record copied into another evaluation's folder of its protocol)
+    record.folder = dir.file_name().and_then(|n| n.to_str()).map(String::from);
     if record.inputs != inputs {
         return Err(Error::Config(format!(
             "a list file of the {} evaluation ({}) changed while it ran: its result is not recorded; run the command again",
@@ -1313,6 +1317,7 @@ fn record(
         precision: None,
         device: None,
         cpu_products: None,
+        folder: None,
     }
 }
 

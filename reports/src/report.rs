@@ -539,7 +539,7 @@ pub fn check_out(runs: &Path, out: &Path) -> Result<()> {
     // a home folder, names another experiment: the folders under it are not refused.)
     let names = |d: &Path, folder: &str| {
         [ijepa_schema::MANIFEST, ijepa_schema::EVAL].iter().any(|f| {
-            let record = fs::read(d.join(f)).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).unwrap_or_default();
+            let record = ijepa_schema::read_file(&d.join(f)).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).unwrap_or_default();
             ["experiment", "study"].iter().filter_map(|k| record.get(*k).and_then(|v| v.as_str())).any(|e| !e.is_empty() && crate::registry::folder_of(folder, e))
         })
     };

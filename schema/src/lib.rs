@@ -447,9 +447,32 @@ impl Manifest {
     }
 }
 
+/// `std::fs::read` of a regular file (through links): a folder, a pipe or a device where a
+/// run folder holds a file is an error, not a read that waits for a pipe's writer forever
+/// (`plan`, `run` and the report hung on a `mkfifo eval.json`).
+///
+/// # Errors
+/// Of the kind `InvalidInput` for what is not a regular file; else as `std::fs::read`.
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        let what = if meta.is_dir() { "is a folder, not a file" } else { "is not a regular file (a pipe or a device)" };
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, what));
+    }
+    std::fs::read(path)
+}
+
+/// [`read_file`] as UTF-8 text.
+///
+/// # Errors
+/// As [`read_file`]; of the kind `InvalidData` for bytes that are not UTF-8.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    String::from_utf8(read_file(path)?).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// The readable `manifest.json` of a stage folder.
 pub fn read_manifest(dir: &Path) -> Option<Manifest> {
-    std::fs::read_to_string(dir.join(MANIFEST)).ok().and_then(|t| serde_json::from_str(&t).ok())
+    read_text(&dir.join(MANIFEST)).ok().and_then(|t| serde_json::from_str(&t).ok())
 }
 
 /// One row of `metrics.csv`. The file's columns are `step,epoch,loss,lr,wd`, the recipe's
@@ -589,7 +612,7 @@ pub fn eval_done(dir: &Path) -> bool {
 /// into another protocol's folder counted as its result, and the stage never ran).
 pub fn read_eval(dir: &Path) -> Option<EvalRecord> {
     let name = dir.file_name().and_then(|n| n.to_str());
-    std::fs::read(dir.join(EVAL))
+    read_file(&dir.join(EVAL))
         .ok()
         .and_then(|b| serde_json::from_slice::<EvalRecord>(&b).ok())
         .filter(|r| r.percentages().is_ok() && name.is_none_or(|n| r.of_folder(n).is_ok()))
@@ -597,11 +620,14 @@ pub fn read_eval(dir: &Path) -> Option<EvalRecord> {
 
 impl EvalRecord {
     /// Whether it is the record of the evaluation its folder `name` (`<stage>-<subject>-<hash>`)
-    /// names: its stage begins the name and is its protocol's (`eval-<protocol>`). A record
-    /// of an earlier version, without its stage, is taken as it is.
+    /// names: its stage begins the name and is its protocol's (`eval-<protocol>`), and the
+    /// folder it was written in is this one (where it records one: a record copied from
+    /// another subject's, experiment's or sweep point's evaluation of the same protocol was
+    /// taken as this one's). A record of an earlier version, without its stage, is taken as it
+    /// is.
     ///
     /// # Errors
-    /// Which of the two it is not.
+    /// Which of these it is not.
     pub fn of_folder(&self, name: &str) -> std::result::Result<(), String> {
         if self.stage.is_empty() {
             return Ok(());
@@ -611,6 +637,9 @@ impl EvalRecord {
         }
         if self.stage != format!("eval-{}", self.protocol) {
             return Err(format!("its eval.json records the protocol `{}`, not the one of its stage `{}`", self.protocol, self.stage));
+        }
+        if let Some(folder) = self.folder.as_deref().filter(|f| *f != name) {
+            return Err(format!("its eval.json is the record of the stage folder {folder}, not of this one (copied from there?)"));
         }
         Ok(())
     }
@@ -753,6 +782,12 @@ pub struct EvalRecord {
     /// digest of each one's bytes, as [`Manifest::inputs`]; absent when it read none.
     #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
     pub inputs: BTreeMap<String, String>,
+    /// The name of the stage folder it was written in (`eval-knn-ijepa-0123456789ab`): a record
+    /// copied into the folder of another evaluation of its protocol (another subject's, another
+    /// experiment's, another sweep point's) is not that one's result ([`EvalRecord::of_folder`]).
+    /// Absent from records written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<String>,
 }
 
 /// Reads `null` as NaN (serde_json writes a NaN as `null`).
@@ -781,6 +816,31 @@ pub fn final_loss_window(n: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What is not a regular file where a run folder holds one is an error, not a read that
+    /// waits forever for a pipe's writer (`plan`, `run` and the report hung on a `mkfifo
+    /// eval.json`); a link to a file is read through.
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = std::env::temp_dir().join(format!("ijepa-schema-regular-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("folder")).unwrap();
+        std::fs::create_dir_all(dir.join("eval-knn-ijepa-0123456789ab")).unwrap();
+        std::fs::write(dir.join("file"), "{}").unwrap();
+        std::os::unix::fs::symlink(dir.join("file"), dir.join("link")).unwrap();
+        let pipe = dir.join("eval-knn-ijepa-0123456789ab").join(EVAL);
+        let made = std::process::Command::new("mkfifo").arg(&pipe).status().is_ok_and(|s| s.success());
+        assert_eq!(read_text(&dir.join("link")).unwrap(), "{}");
+        let e = read_file(&dir.join("folder")).unwrap_err();
+        assert!(e.kind() == std::io::ErrorKind::InvalidInput && e.to_string() == "is a folder, not a file", "{e}");
+        if made {
+            let e = read_file(&pipe).unwrap_err();
+            assert!(e.kind() == std::io::ErrorKind::InvalidInput && e.to_string().contains("a pipe"), "{e}");
+            assert!(read_eval(pipe.parent().unwrap()).is_none());
+        }
+        assert_eq!(read_file(&dir.join("absent")).unwrap_err().kind(), std::io::ErrorKind::NotFound);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// One record per file: two files whose stems read alike once their other characters are
     /// `_` (or of one name in two folders) get records of their own.
@@ -830,6 +890,15 @@ mod tests {
         assert!(read_eval(&put("eval-linear-raw-pixels-0123456789ab", &knn.replace(r#""stage": "eval-knn", "#, ""))).is_some());
         let record: EvalRecord = serde_json::from_str(knn).unwrap();
         assert!(record.of_folder("eval-linear-ijepa-0123456789ab").unwrap_err().contains("the record of an `eval-knn` evaluation"));
+        // one that records another folder: another subject's evaluation of the protocol (the
+        // pretrained encoder's folder showed the random init's score), another experiment's or
+        // sweep point's
+        let written = knn.replace(r#""stage": "eval-knn", "#, r#""stage": "eval-knn", "folder": "eval-knn-ijepa-0123456789ab", "#);
+        assert!(read_eval(&put("eval-knn-ijepa-0123456789ab", &written)).is_some());
+        assert!(read_eval(&put("eval-knn-ijepa-ba9876543210", &written)).is_none());
+        assert!(read_eval(&put("eval-knn-random-init-0123456789ab", &written)).is_none());
+        let record: EvalRecord = serde_json::from_str(&written).unwrap();
+        assert!(record.of_folder("eval-knn-ijepa-ba9876543210").unwrap_err().contains("the record of the stage folder eval-knn-ijepa-0123456789ab, not of this one"));
         let _ = std::fs::remove_dir_all(&root);
     }
 
