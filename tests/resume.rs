@@ -405,6 +405,23 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     std::fs::remove_file(run.join("config.json")).unwrap();
     let out = run_to_end(&file, &runs);
     assert!(out.contains("config.json was missing: written again") && run.join("config.json").is_file(), "{out}");
+    // ... as is a damaged one (cut short: the report left the run out, and every run skipped
+    // it as done), the old one kept beside
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    std::fs::write(run.join("config.json"), &config[..config.len() / 2]).unwrap();
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("config.json is not readable (") && out.contains("config.json.unreadable, written again"), "{out}");
+    assert_eq!(std::fs::read_to_string(run.join("config.json")).unwrap(), config);
+    // a folder in the manifest's place: set aside as a damaged one (the run refused to write
+    // over it at its end)
+    let kept = std::fs::read_to_string(&mpath).unwrap();
+    std::fs::remove_file(&mpath).unwrap();
+    std::fs::create_dir(&mpath).unwrap();
+    let o = command(&file, &runs).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("manifest.json is not readable (is a folder, not a file)") && run.join("manifest.json.unreadable").is_dir(), "{err}");
+    std::fs::remove_dir(run.join("manifest.json.unreadable")).unwrap();
+    std::fs::write(&mpath, kept).unwrap();
     // a damaged manifest: kept beside, the run goes on from its checkpoint under a new one
     std::fs::write(&mpath, "{ not json").unwrap();
     let o = command(&file, &runs).output().unwrap();

@@ -279,19 +279,20 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         std::fs::create_dir_all(&checkpoints).map_err(|e| Error::io(&checkpoints, e))?;
     }
     let manifest_path = dir.join(schema::MANIFEST);
-    let previous: Option<Manifest> = match std::fs::read_to_string(&manifest_path) {
-        Ok(t) => match serde_json::from_str(&t) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                if lead {
-                    // the run goes on from its checkpoints, which the new manifest lists again
-                    // as they are written
-                    let aside = run_dir::keep_aside(&manifest_path, "unreadable")?;
-                    tracing::warn!("{} is not readable ({e}): kept as {}, a new one is written", manifest_path.display(), aside.display());
-                }
-                None
+    // (a folder, a pipe or a link to nothing in its place is set aside too: the run trained on
+    // to its end, then refused to write over it)
+    let read = schema::read_text(&manifest_path).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<Manifest>(&t).map_err(|e| e.to_string()));
+    let previous: Option<Manifest> = match read {
+        Ok(m) => Some(m),
+        Err(e) if manifest_path.symlink_metadata().is_ok() => {
+            if lead {
+                // the run goes on from its checkpoints, which the new manifest lists again
+                // as they are written
+                let aside = run_dir::keep_aside(&manifest_path, "unreadable")?;
+                tracing::warn!("{} is not readable ({e}): kept as {}, a new one is written", manifest_path.display(), aside.display());
             }
-        },
+            None
+        }
         Err(_) => None,
     };
     // done, with its final weights on disk: a finished run whose `final.safetensors` is gone
@@ -938,19 +939,27 @@ fn kept_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Writes a finished run's `config.json` (the resolved experiment the report and `export`
-/// read) again when it was lost: `exp` has every setting the folder's hash covers (the model,
-/// the data, the schedules) as the run had them; what the hash leaves out (evaluations,
-/// cadence, loader threads) is this file's.
+/// read) again when it was lost, or is not readable JSON (cut short, a folder in its place: the
+/// report left the run out, and every run skipped it as done; the old one is set aside): `exp`
+/// has every setting the folder's hash covers (the model, the data, the schedules) as the run
+/// had them; what the hash leaves out (evaluations, cadence, loader threads) is this file's.
 ///
 /// # Errors
-/// The file cannot be written.
+/// The file cannot be set aside or written.
 pub fn restore_config(dir: &Path, exp: &Experiment) -> Result<()> {
     let config = dir.join(schema::CONFIG_JSON);
-    if config.exists() || !dir.join(schema::MANIFEST).is_file() {
+    if !dir.join(schema::MANIFEST).is_file() {
         return Ok(());
     }
+    if config.symlink_metadata().is_ok() {
+        let read = schema::read_text(&config).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map(drop).map_err(|e| e.to_string()));
+        let Err(e) = read else { return Ok(()) };
+        let aside = run_dir::keep_aside(&config, "unreadable")?;
+        tracing::warn!("{} is not readable ({e}): kept as {}, written again", config.display(), aside.display());
+    } else {
+        tracing::warn!("{} was missing: written again", config.display());
+    }
     let resolved = crate::plan::recorded_config_text(exp)?;
-    tracing::warn!("{} was missing: written again", config.display());
     run_dir::write_atomic(&config, resolved.as_bytes())
 }
 

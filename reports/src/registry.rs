@@ -743,34 +743,35 @@ fn percentages(path: &Path, record: EvalRecord) -> Result<EvalRecord> {
     Ok(record)
 }
 
-/// A pretraining folder's run, and why its `monitor.csv` or `metrics.csv` could not be read,
-/// if so (the run is kept without their rows: its status, steps and warnings are still read).
+/// A pretraining folder's run, and why its `monitor.csv`, `metrics.csv` or `config.json` could
+/// not be read, if so (the run is kept without their rows or settings: its status, steps and
+/// warnings are still read; a finished run without one of them was left out of the report
+/// whole, its evaluations shown without it).
 fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Option<String>)> {
     let done = manifest.is_done();
     let metrics_path = dir.join(ijepa_schema::METRICS);
-    let (metrics, metrics_error) = if metrics_path.is_file() {
+    let curves = "the run is shown without its loss and schedule figures";
+    let (metrics, metrics_error) = if metrics_path.symlink_metadata().is_ok() {
         match read_metrics(&metrics_path) {
             Ok(rows) => (rows, None),
-            Err(e) => (Vec::new(), Some(format!("{e} (the run is shown without its loss and schedule figures)"))),
+            Err(e) => (Vec::new(), Some(format!("{e} ({curves})"))),
         }
     } else if done {
-        return Err(ReportError::Missing {
-            path: metrics_path,
-            what: "pretrain run",
-        });
+        (Vec::new(), Some(format!("{}: missing ({curves})", metrics_path.display())))
     } else {
         (Vec::new(), None)
     };
     let config_path = dir.join(ijepa_schema::CONFIG_JSON);
-    let config = if config_path.is_file() {
-        Some(read_json(&config_path)?)
+    let settings = "the run is shown without its settings; the next `ijepa run` of its file writes it again";
+    let (config, config_error) = if config_path.symlink_metadata().is_ok() {
+        match read_json(&config_path) {
+            Ok(c) => (Some(c), None),
+            Err(e) => (None, Some(format!("{e} ({settings})"))),
+        }
     } else if done {
-        return Err(ReportError::Missing {
-            path: config_path,
-            what: "pretrain run",
-        });
+        (None, Some(format!("{}: missing ({settings})", config_path.display())))
     } else {
-        None
+        (None, None)
     };
     let monitor_path = dir.join(ijepa_schema::MONITOR);
     // (anything under that name but a file, a folder, is read and named: its figure was left
@@ -791,7 +792,7 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Optio
     let log_every = config.as_ref().and_then(|c: &serde_json::Value| c.get("log_every")).and_then(serde_json::Value::as_u64).unwrap_or(1).max(1);
     let no_rows = (metrics_error.is_none() && done && metrics.is_empty() && manifest.steps as u64 >= log_every)
         .then(|| format!("{}: no rows, though the run trained {} steps (the run is shown without its loss and schedule figures)", metrics_path.display(), manifest.steps));
-    for note in metrics_error.into_iter().chain(no_rows) {
+    for note in metrics_error.into_iter().chain(no_rows).chain(config_error) {
         monitor_error = Some(match monitor_error {
             Some(e) => format!("{e}; {note}"),
             None => note,
@@ -822,7 +823,7 @@ fn sorted_subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = fs::read_to_string(path).map_err(|e| ReportError::io(path, e))?;
+    let text = ijepa_schema::read_text(path).map_err(|e| ReportError::io(path, e))?;
     serde_json::from_str(&text).map_err(|source| ReportError::Json {
         path: path.to_path_buf(),
         source,
@@ -835,7 +836,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
         path: path.to_path_buf(),
         message,
     };
-    let mut rdr = csv::Reader::from_path(path).map_err(|e| csv_err(e.to_string()))?;
+    let bytes = ijepa_schema::read_file(path).map_err(|e| csv_err(e.to_string()))?;
+    let mut rdr = csv::Reader::from_reader(bytes.as_slice());
     let headers = rdr.headers().map_err(|e| csv_err(e.to_string()))?.clone();
     let find = |name: &str| headers.iter().position(|h| h.trim() == name);
     let (Some(i_step), Some(i_loss)) = (find("step"), find("loss")) else {
@@ -900,6 +902,6 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
 /// Reads a `monitor.csv` by header name.
 pub fn read_monitor(path: &Path) -> Result<Vec<MonitorRow>> {
     let csv_err = |message: String| ReportError::Csv { path: path.to_path_buf(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| csv_err(e.to_string()))?;
+    let text = ijepa_schema::read_text(path).map_err(|e| csv_err(e.to_string()))?;
     MonitorRow::parse_csv(&text).map_err(csv_err)
 }

@@ -1062,8 +1062,8 @@ fn a_finished_run_without_metrics_rows_is_named() {
 
 /// A damaged or missing file of a pretrain run is named with the file and the cause: a
 /// malformed metrics row (its line) costs the run its curves, not its row (its status, steps
-/// and warnings: the whole run was left out); a missing metrics.csv of a finished run leaves the
-/// run out.
+/// and warnings: the whole run was left out); so does a missing metrics.csv of a finished run,
+/// and a missing or damaged config.json its settings (each left the run out of the report).
 #[test]
 fn missing_or_bad_pretrain_files_name_the_file() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1086,11 +1086,26 @@ fn missing_or_bad_pretrain_files_name_the_file() {
     fs::remove_file(&metrics).unwrap();
     let reg = load_registry(tmp.path()).unwrap();
     assert!(
-        reg.unreadable.len() == 1 && reg.unreadable[0].contains("pretrain-aaaaaaaaaaaa/metrics.csv") && reg.unreadable[0].contains("missing"),
+        reg.unreadable.len() == 1 && reg.unreadable[0].contains("pretrain-aaaaaaaaaaaa/metrics.csv: missing (the run is shown without its loss and schedule figures)"),
         "{:?}",
         reg.unreadable
     );
-    assert_eq!(reg.pretrains.len(), n - 1);
+    assert_eq!(reg.pretrains.len(), n);
+    let config = tmp.path().join("fmnist/pretrain-aaaaaaaaaaaa/config.json");
+    let text = fs::read_to_string(&config).unwrap();
+    for (damage, what) in [(Some(&text[..text.len() / 2]), "config.json"), (None, "config.json: missing")] {
+        match damage {
+            Some(t) => fs::write(&config, t).unwrap(),
+            None => fs::remove_file(&config).unwrap(),
+        }
+        let reg = load_registry(tmp.path()).unwrap();
+        assert_eq!(reg.pretrains.len(), n, "{:?}", reg.unreadable);
+        let run = reg.pretrains.iter().find(|r| r.dir.ends_with("pretrain-aaaaaaaaaaaa")).expect("the run is still shown");
+        assert!(run.config.is_none());
+        assert!(reg.unreadable.iter().any(|u| u.contains(what) && u.contains("shown without its settings; the next `ijepa run` of its file writes it again")), "{:?}", reg.unreadable);
+    }
+    // (and the report is written, its row without the settings)
+    write_report(&load_registry(tmp.path()).unwrap(), &tmp.path().join("rep")).unwrap();
     // a runs folder that cannot be read at all is still an error
     assert!(load_registry(&tmp.path().join("absent")).is_err());
 }
