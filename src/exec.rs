@@ -398,12 +398,19 @@ struct DataNow {
     fingerprints: std::collections::HashMap<String, (Option<Fingerprints>, Option<Fingerprints>)>,
     /// A pretraining's images (count, fingerprints) by block and monitor settings.
     trained: std::collections::HashMap<String, Option<(u64, Fingerprints)>>,
+    /// Why a block's split cannot be opened now, by block (the first of its two splits' errors).
+    unopened: std::collections::HashMap<String, String>,
     said: BTreeSet<String>,
 }
 
 impl DataNow {
     fn train(&mut self, key: &str, data: &ijepa_dsl::config::DataConfig) -> Option<Arc<dyn ijepa_engine::data::Dataset>> {
-        self.train.entry(key.to_string()).or_insert_with(|| ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train).ok()).clone()
+        if let Some(t) = self.train.get(key) {
+            return t.clone();
+        }
+        let t = self.opened(key, ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Train));
+        self.train.insert(key.to_string(), t.clone());
+        t
     }
 
     fn fingerprints(&mut self, key: &str, data: &ijepa_dsl::config::DataConfig) -> (Option<Fingerprints>, Option<Fingerprints>) {
@@ -411,9 +418,14 @@ impl DataNow {
             return f.clone();
         }
         let train = self.train(key, data).map(|t| Fingerprints::of(ijepa_engine::data::distinct(t).0.as_ref()));
-        let test = ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test).ok().map(|t| Fingerprints::of(t.as_ref()));
+        let test = self.opened(key, ijepa_engine::data::open_dataset(data, ijepa_engine::data::Split::Test)).map(|t| Fingerprints::of(t.as_ref()));
         self.fingerprints.insert(key.to_string(), (train.clone(), test.clone()));
         (train, test)
+    }
+
+    /// The split `opened`, or `None` with why it was not kept for the block `key`.
+    fn opened<T>(&mut self, key: &str, opened: ijepa_engine::Result<T>) -> Option<T> {
+        opened.map_err(|e| self.unopened.entry(key.to_string()).or_insert_with(|| e.to_string()).clone()).ok()
     }
 }
 
@@ -448,14 +460,15 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
             }
             let monitor = serde_json::to_string(&exp.monitor).ok()?;
             let trained = format!("{key} {monitor}");
-            let (n, prints) = match now.trained.get(&trained) {
-                Some(t) => t.clone()?,
+            let counted = match now.trained.get(&trained) {
+                Some(t) => t.clone(),
                 None => {
                     let t = now.train(&key, data).and_then(|train| train::trained_data(exp, train, plan.world_size));
                     now.trained.insert(trained, t.clone());
-                    t?
+                    t
                 }
             };
+            let Some((n, prints)) = counted else { return unopened(now, &key, stage) };
             let besides = exp.monitor.as_ref().map(|m| format!(" (besides the monitor's {} held out)", m.images)).unwrap_or_default();
             if pos.images != 0 && pos.images != n {
                 format!("it trained on {} images{besides} and {} now gives {n}", pos.images, root.display())
@@ -471,6 +484,9 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
             let record = ijepa_schema::read_eval(&stage.dir)?;
             let [train_was, test_was] = record.data_fingerprints.as_ref()?;
             let (train_now, test_now) = now.fingerprints(&key, data);
+            if train_now.is_none() || test_now.is_none() {
+                return unopened(now, &key, stage);
+            }
             let mut changed = Vec::new();
             if whole && exp.evals[eval].split_file.is_none() && train_now.is_some_and(|f| !f.match_record(train_was)) {
                 changed.push(format!("its training split ({})", root.display()));
@@ -493,6 +509,19 @@ fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNo
     Some(format!(
         "{} is done, but {why}: a stage is keyed by the data's path as written, not by the folder's contents, so its results are of the earlier images (and so may be those of the other finished stages on this data, not said again); `--force --only {}` runs it again {again}, and a pattern takes several (`--only 'pretrain*'`: every point's pretraining)",
         stage.id, stage.id
+    ))
+}
+
+/// What is said of a finished `stage` whose data block (`key`) cannot be opened now (a class
+/// folder added to or gone from an image folder, which the classes of the test folder no longer
+/// match; a folder moved): its results are of the data it read then (it was skipped without a
+/// word, where a changed image was said). Once a block; `None` where nothing failed to open.
+fn unopened(now: &mut DataNow, key: &str, stage: &ijepa_engine::plan::Stage) -> Option<String> {
+    let why = now.unopened.get(key)?.clone();
+    now.said.insert(key.to_string());
+    Some(format!(
+        "{} is done, but its data cannot be read now ({why}): its results are of the data it read then (and so may be those of the other finished stages on this data, not said again); a stage that runs on it fails the same way",
+        stage.id
     ))
 }
 

@@ -575,6 +575,14 @@ fn a_finished_stage_over_changed_data_is_said_at_its_skip() {
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     let t = text(&o);
     assert!(o.status.success() && t.contains("skip pretrain") && !t.contains("pretrain is done, but"), "{t}");
+    // a class gone from the test folder, whose classes no longer match the training folder's:
+    // the split cannot be opened now, which the skip says (it said nothing)
+    std::fs::rename(test.join("class_1"), d.join("class_1-aside")).unwrap();
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(o.status.success() && !t.contains("pretrain is done, but"), "{t}");
+    assert!(t.contains("eval-knn-ijepa is done, but its data cannot be read now (") && t.contains("only in training: class_1") && t.contains("its results are of the data it read then"), "{t}");
+    assert_eq!(t.matches("is done, but").count(), 1, "{t}");
 }
 
 /// A class folder that is a broken symbolic link is said, not dropped without a word (the
