@@ -133,6 +133,21 @@ impl Study {
                 ));
             }
         }
+        // seeds that libtorch's generator takes alike: it keeps a seed's low 32 bits for the
+        // weights' initialisation (`seeds 0 4294967296` initialised both points alike, and the
+        // report read them as independent)
+        let mut by_low: std::collections::BTreeMap<u32, BTreeSet<u64>> = std::collections::BTreeMap::new();
+        for p in &self.points {
+            by_low.entry(p.experiment.seed as u32).or_default().insert(p.experiment.seed);
+        }
+        for alike in by_low.values().filter(|s| s.len() > 1) {
+            let listed: Vec<String> = alike.iter().map(u64::to_string).collect();
+            out.push(format!(
+                "the seeds {} initialise the weights alike: libtorch's generator, which draws them, keeps a seed's low 32 bits (they differ by a multiple of 2^32; \
+                 their masks and crops still differ); for independent initialisations use seeds that differ below 2^32",
+                listed.join(", ")
+            ));
+        }
         // each point's, once, with the points it is of where not all (a sweep over recipes was
         // told of a 40-epoch warm-up and of a 10-epoch one, and not which recipe's is which)
         let mut of_points: Vec<(String, Vec<&str>)> = Vec::new();
