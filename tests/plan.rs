@@ -900,6 +900,9 @@ fn a_renamed_experiment_leaves_the_old_names_stages_out() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(pretrain_rows(&d.join("folder-report")), ["renb"], "{}", text(&o));
     assert!(text(&o).contains("planned no stage of rena: the file names another experiment now"), "{}", text(&o));
+    // (its baseline too, whose hash leaves the name out: the new name's folder holds its twin,
+    // and it was called a copy)
+    assert!(text(&o).contains("rena/eval-knn-raw-pixels-") && !text(&o).contains("a copy of the stage"), "{}", text(&o));
     // a link in the runs folder to the study's folder is that folder: its record stays
     std::os::unix::fs::symlink(d.join("runs/renb"), d.join("runs/latest")).unwrap();
     let (ok, t) = run_file(&d, "base.kdl", &[]);

@@ -357,7 +357,10 @@ fn earlier_versions_left_out(reg: &mut Registry) -> Vec<String> {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let here = ijepa_schema::PlannedStages::stage_of(dir);
         let twin = stages.iter().filter(|s| **s != here).find(|s| s.rsplit_once('/').is_some_and(|(_, n)| n == name));
-        if let Some(planned) = twin.filter(|_| folder_of(&folder, exp)) {
+        // (but an experiment no file plans any more was renamed: a baseline's hash leaves the
+        // experiment's name out, so the new name's folder holds its twin, and it read as a copy)
+        let renamed = !planning.contains(exp);
+        if let Some(planned) = twin.filter(|_| folder_of(&folder, exp) && !renamed) {
             return format!(
                 "{}: a copy of the stage {planned} in another folder ({folder}: a copied or moved folder?); the last `ijepa run` of {files} planned it in its own folder",
                 dir.display()
