@@ -133,9 +133,9 @@ impl Study {
                 ));
             }
         }
-        // seeds that libtorch's generator takes alike: it keeps a seed's low 32 bits for the
+        // seeds that libtorch's CPU generator takes alike: it keeps a seed's low 32 bits for the
         // weights' initialisation (`seeds 0 4294967296` initialised both points alike, and the
-        // report read them as independent)
+        // report read them as independent; CUDA's takes all 64)
         let mut by_low: std::collections::BTreeMap<u32, BTreeSet<u64>> = std::collections::BTreeMap::new();
         for p in &self.points {
             by_low.entry(p.experiment.seed as u32).or_default().insert(p.experiment.seed);
@@ -143,8 +143,9 @@ impl Study {
         for alike in by_low.values().filter(|s| s.len() > 1) {
             let listed: Vec<String> = alike.iter().map(u64::to_string).collect();
             out.push(format!(
-                "the seeds {} initialise the weights alike: libtorch's generator, which draws them, keeps a seed's low 32 bits (they differ by a multiple of 2^32; \
-                 their masks and crops still differ); for independent initialisations use seeds that differ below 2^32",
+                "the seeds {} initialise alike on a CPU: libtorch's CPU generator keeps a seed's low 32 bits (they differ by a multiple of 2^32), so the weights \
+                 a CPU run starts from, and on any device the random-init baselines' encoder (built on the CPU), are the same (masks and crops still \
+                 differ; a GPU's generator takes all 64 bits for the pretraining); for independent initialisations use seeds that differ below 2^32",
                 listed.join(", ")
             ));
         }

@@ -1772,7 +1772,7 @@ fn a_sweeps_schedule_warnings_are_one_line_naming_their_points() {
     assert!(lines.len() == 1 && lines[0].contains("at 2 of the 3 points (`ipe-scale-0.5`, `ipe-scale-0.8`)"), "{w:?}");
     // seeds libtorch's generator takes alike (its low 32 bits) are said, others not
     let w = warnings(" optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep { seeds 0 1 4294967296 8589934593; }\n");
-    let alike: Vec<&String> = w.iter().filter(|w| w.contains("initialise the weights alike")).collect();
+    let alike: Vec<&String> = w.iter().filter(|w| w.contains("initialise alike on a CPU")).collect();
     assert!(alike.len() == 2 && alike[0].starts_with("the seeds 0, 4294967296 initialise") && alike[1].starts_with("the seeds 1, 8589934593 initialise"), "{w:?}");
     assert!(!warnings(" optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep { seeds 0 1 2; }\n").iter().any(|w| w.contains("alike")));
     // (the momentum holds its last value there, as each point's own warning says: the line
