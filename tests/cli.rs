@@ -1248,8 +1248,6 @@ fn a_pixel_target_run_is_evaluated_on_its_encoder() {
     assert!(!o.status.success() && err.contains("lower --batches or --batch-size"), "{out}{err}");
 }
 
-/// Pretraining followed by the evaluation stages and a report: eval.json records for the
-/// pretrained encoder and the baselines, tables with the paper's rows beside ours.
 /// What a run's settings warned of before it trained is kept in its manifest and shown by
 /// the report beside the monitors' warnings: the file's checks' (schedules that end before
 /// the run) and the pretraining's own (a warm-up its steps' rounding makes fill the schedule:
@@ -1300,6 +1298,8 @@ fn a_runs_setting_warnings_are_kept_for_the_report() {
     assert!(csv.lines().count() == 3 && !csv.contains("quiet"), "{csv}");
 }
 
+/// Pretraining followed by the evaluation stages and a report: eval.json records for the
+/// pretrained encoder and the baselines, tables with the paper's rows beside ours.
 #[test]
 fn run_with_evals_and_report() {
     let d = scratch("evals");
