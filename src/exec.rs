@@ -897,7 +897,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 }
                 adopt_inputs(stage)?;
                 if let Task::Pretrain { point } = stage.task {
-                    train::restore_config(&stage.dir, &plan.points[point].experiment)?;
+                    train::restore_config(&stage.dir, &plan.points[point].experiment);
                 }
             }
             ran.insert(n);

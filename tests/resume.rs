@@ -412,6 +412,11 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     let out = run_to_end(&file, &runs);
     assert!(out.contains("config.json is not readable (") && out.contains("config.json.unreadable, written again"), "{out}");
     assert_eq!(std::fs::read_to_string(run.join("config.json")).unwrap(), config);
+    // (JSON that holds no settings is no config either)
+    std::fs::write(run.join("config.json"), "[]").unwrap();
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("config.json is not readable (not a JSON object)") && out.contains("config.json.unreadable.2, written again"), "{out}");
+    assert_eq!(std::fs::read_to_string(run.join("config.json")).unwrap(), config);
     // a folder in the manifest's place: set aside as a damaged one (the run refused to write
     // over it at its end)
     let kept = std::fs::read_to_string(&mpath).unwrap();

@@ -339,7 +339,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         let losses = if lead { read_losses(&dir.join(schema::METRICS), u64::MAX)? } else { Vec::new() };
         if lead {
             tracing::info!("{} is already done ({done} steps); nothing to run", dir.display());
-            restore_config(&dir, exp)?;
+            restore_config(&dir, exp);
         }
         return Ok(summary(&dir, done as usize, &losses, 0.0));
     }
@@ -544,7 +544,7 @@ fn record_skipped(
     let mut list = match dir {
         Some(d) => {
             let p = d.join(SKIPPED_FILE);
-            let listed: std::collections::HashSet<String> = std::fs::read_to_string(&p).unwrap_or_default().lines().map(str::to_string).collect();
+            let listed: std::collections::HashSet<String> = schema::read_text(&p).unwrap_or_default().lines().map(str::to_string).collect();
             let f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| Error::io(&p, e))?;
             Some((f, p, listed))
         }
@@ -716,7 +716,7 @@ fn check_position(from: &Path, pos: Position, ipe: u64, (n_images, prints, folde
 
 /// Losses of the metrics rows with step <= `max_step`.
 fn read_losses(path: &Path, max_step: u64) -> Result<Vec<f64>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = schema::read_text(path).map_err(|e| Error::io(path, e))?;
     Ok(text
         .lines()
         .skip(1)
@@ -736,7 +736,8 @@ fn read_losses(path: &Path, max_step: u64) -> Result<Vec<f64>> {
 /// Returns the step of the last row kept (0: none) and the number of torn rows dropped at or
 /// before `max_step`.
 fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(u64, usize)> {
-    let text = match std::fs::read_to_string(path) {
+    // (a pipe in its place is an error naming it, not a read that waits for its writer)
+    let text = match schema::read_text(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::warn!("{} is missing: it starts again from its header (the rows of steps 1-{max_step} are lost; the checkpoint is not)", path.display());
@@ -943,24 +944,37 @@ fn kept_checkpoints(dir: &Path) -> Result<Vec<PathBuf>> {
 /// report left the run out, and every run skipped it as done; the old one is set aside): `exp`
 /// has every setting the folder's hash covers (the model, the data, the schedules) as the run
 /// had them; what the hash leaves out (evaluations, cadence, loader threads) is this file's.
-///
-/// # Errors
-/// The file cannot be set aside or written.
-pub fn restore_config(dir: &Path, exp: &Experiment) -> Result<()> {
+/// One that cannot be set aside or written (a read-only runs folder, whose finished stages
+/// still run) is a warning: the run's results are not in it.
+pub fn restore_config(dir: &Path, exp: &Experiment) {
     let config = dir.join(schema::CONFIG_JSON);
     if !dir.join(schema::MANIFEST).is_file() {
-        return Ok(());
+        return;
     }
-    if config.symlink_metadata().is_ok() {
-        let read = schema::read_text(&config).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map(drop).map_err(|e| e.to_string()));
-        let Err(e) = read else { return Ok(()) };
-        let aside = run_dir::keep_aside(&config, "unreadable")?;
-        tracing::warn!("{} is not readable ({e}): kept as {}, written again", config.display(), aside.display());
+    let why = if config.symlink_metadata().is_ok() {
+        // (JSON that holds no settings, `null` or `[]`, is no config either)
+        let read = schema::read_text(&config).map_err(|e| e.to_string()).and_then(|t| match serde_json::from_str::<serde_json::Value>(&t) {
+            Ok(v) if v.is_object() => Ok(()),
+            Ok(_) => Err("not a JSON object".to_string()),
+            Err(e) => Err(e.to_string()),
+        });
+        let Err(e) = read else { return };
+        format!("is not readable ({e})")
     } else {
-        tracing::warn!("{} was missing: written again", config.display());
+        "was missing".to_string()
+    };
+    let restored = || -> Result<String> {
+        let aside = match config.symlink_metadata() {
+            Ok(_) => format!(": kept as {},", run_dir::keep_aside(&config, "unreadable")?.display()),
+            Err(_) => ":".to_string(),
+        };
+        run_dir::write_atomic(&config, crate::plan::recorded_config_text(exp)?.as_bytes())?;
+        Ok(aside)
+    };
+    match restored() {
+        Ok(aside) => tracing::warn!("{} {why}{aside} written again", config.display()),
+        Err(e) => tracing::warn!("{} {why} and could not be written again ({e}): the report shows the run without its settings", config.display()),
     }
-    let resolved = crate::plan::recorded_config_text(exp)?;
-    run_dir::write_atomic(&config, resolved.as_bytes())
 }
 
 /// Whether `flag` holds on any rank (the flag itself on one process): a sum over ranks.
@@ -1449,9 +1463,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     run.steps_done = Some(global);
     let mut monitor_s = 0.0;
     // (the monitor warnings said in full by this process)
-    let mut told = BTreeSet::new();
+    let mut told = Told::default();
     // unreadable images skipped so far (`on-error "skip"`), listed in skipped.txt
-    let mut skipped_seen: std::collections::BTreeSet<String> = std::fs::read_to_string(run.dir.join(SKIPPED_FILE))
+    let mut skipped_seen: std::collections::BTreeSet<String> = schema::read_text(&run.dir.join(SKIPPED_FILE))
         .map(|t| t.lines().map(str::to_string).collect())
         .unwrap_or_default();
     if start.global_step == 0 {
@@ -1766,7 +1780,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
 /// (`global` steps): appends the rows to `monitor.csv`, prints collapse and not-learning
 /// warnings and keeps this epoch's in the run's `manifest`, adds the time taken to `spent`;
 /// returns the first encoder's measure (the one evaluations read). A warning this process
-/// `told` in full, which the previous monitored epoch raised too, is said again in one line
+/// `told` in full, which its previous monitored epoch raised too, is said again in one line
 /// with the others that go on (four warnings of a few lines each came every epoch).
 #[allow(clippy::too_many_arguments)]
 fn observe<R: Recipe>(
@@ -1778,7 +1792,7 @@ fn observe<R: Recipe>(
     bar: &ProgressBar,
     spent: &mut f64,
     manifest: &mut schema::Manifest,
-    told: &mut BTreeSet<String>,
+    told: &mut Told,
 ) -> Result<Option<Measure>> {
     let Some(m) = monitor else { return Ok(None) };
     let mut measures = crate::guard::torch(&format!("the monitor at epoch {epoch}"), || {
@@ -1788,18 +1802,18 @@ fn observe<R: Recipe>(
     // initialisation's, whose rank says nothing about training), and features no better than
     // the initial ones (read back from the file, so a resumed run compares with its own epoch 0)
     if epoch > 0 {
-        let rows = crate::monitor::read_rows(path);
-        let said = monitor_warnings(&measures, &rows, &m.cfg, m.levers);
-        // (what the previous monitored epoch raised: the rows hold up to it)
-        let before = warnings_of_rows(&rows, &m.cfg, m.levers);
-        let (new, again) = told_again(&said, before.as_ref(), told);
+        let said = monitor_warnings(&measures, &crate::monitor::read_rows(path), &m.cfg, m.levers);
+        let (new, again) = told_again(&said, told.last.as_ref(), &told.said);
         for w in new {
             bar.suspend(|| tracing::warn!("epoch {epoch}: {w}"));
-            told.insert(warning_key(w).to_string());
+            told.said.insert(warning_key(w).to_string());
         }
-        if let (false, Some((at, _))) = (again.is_empty(), &before) {
-            bar.suspend(|| tracing::warn!("epoch {epoch}, as at epoch {at}: {} (the numbers: the epoch's line and {})", again.join("; "), schema::MONITOR));
+        if let (false, Some((at, _))) = (again.is_empty(), &told.last) {
+            bar.suspend(|| tracing::warn!("epoch {epoch}, as at epoch {at}: {} (the numbers: {})", again.join("; "), schema::MONITOR));
         }
+        // (this process's own reading of the epoch, not one recomputed from the file's rounded
+        // values, which could raise what the live values did not)
+        told.last = Some((epoch, said.clone()));
         manifest.monitor_warnings(epoch, &said);
     }
     // the pixels, the baseline to beat, once before training
@@ -1830,6 +1844,15 @@ fn monitor_warnings(measures: &[Measure], rows: &[schema::MonitorRow], cfg: &ije
     let informative = cfg.warning().is_none();
     let stalled = measures.iter().filter(|_| informative).filter_map(|ms| crate::monitor::epoch0_knn(rows, &ms.encoder).and_then(|k0| ms.stall_warning(k0, &levers)));
     collapsed.chain(stalled).collect()
+}
+
+/// The monitor warnings a process has said: in full (by [`warning_key`]), and those of its
+/// last monitored epoch after 0, with that epoch (none before its first, a resumed process's
+/// too: it says its first in full).
+#[derive(Default)]
+struct Told {
+    said: BTreeSet<String>,
+    last: Option<(usize, Vec<String>)>,
 }
 
 /// An epoch's monitor warnings `said`, apart: those to say in full, and (by their

@@ -767,8 +767,10 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Optio
     let config_path = dir.join(ijepa_schema::CONFIG_JSON);
     let settings = "the run is shown without its settings; the next `ijepa run` of its file writes it again";
     let (config, config_error) = if config_path.symlink_metadata().is_ok() {
-        match read_json(&config_path) {
-            Ok(c) => (Some(c), None),
+        match read_json::<serde_json::Value>(&config_path) {
+            Ok(c) if c.is_object() => (Some(c), None),
+            // (JSON that holds no settings, `null` or `[]`, showed the run with empty cells)
+            Ok(_) => (None, Some(format!("{}: not a JSON object ({settings})", config_path.display()))),
             Err(e) => (None, Some(format!("{e} ({settings})"))),
         }
     } else if done {

@@ -1093,7 +1093,7 @@ fn missing_or_bad_pretrain_files_name_the_file() {
     assert_eq!(reg.pretrains.len(), n);
     let config = tmp.path().join("fmnist/pretrain-aaaaaaaaaaaa/config.json");
     let text = fs::read_to_string(&config).unwrap();
-    for (damage, what) in [(Some(&text[..text.len() / 2]), "config.json"), (None, "config.json: missing")] {
+    for (damage, what) in [(Some(&text[..text.len() / 2]), "config.json"), (Some("null"), "config.json: not a JSON object"), (None, "config.json: missing")] {
         match damage {
             Some(t) => fs::write(&config, t).unwrap(),
             None => fs::remove_file(&config).unwrap(),
