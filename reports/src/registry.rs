@@ -778,10 +778,22 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Optio
     } else {
         (None, None)
     };
+    // (a finished run's rows past its steps are another run's file copied in: drawn as its
+    // curves without a word)
+    // (an earlier version's manifest that records no steps is not compared)
+    let past = |rows: Option<u64>| rows.filter(|&last| done && manifest.steps > 0 && last > manifest.steps as u64);
+    let (metrics, metrics_error) = match past(metrics.iter().map(|r| r.step).max()) {
+        Some(last) => (Vec::new(), Some(format!("{}: rows up to step {last}, past the run's {} steps (another run's file?) ({curves})", metrics_path.display(), manifest.steps))),
+        None => (metrics, metrics_error),
+    };
     let monitor_path = dir.join(ijepa_schema::MONITOR);
     // (anything under that name but a file, a folder, is read and named: its figure was left
     // out without a word)
     let (monitor, mut monitor_error) = match std::fs::symlink_metadata(&monitor_path).is_ok().then(|| read_monitor(&monitor_path)) {
+        Some(Ok(rows)) if past(rows.iter().map(|r| r.step).max()).is_some() => (
+            Vec::new(),
+            Some(format!("{}: rows past the run's {} steps (another run's file?) (the run is shown without its monitor rows)", monitor_path.display(), manifest.steps)),
+        ),
         Some(Ok(rows)) => (rows, None),
         Some(Err(e)) => (Vec::new(), Some(format!("{e} (the run is shown without its monitor rows)"))),
         // a finished run whose config monitors it wrote the file at its epoch 0: its figure

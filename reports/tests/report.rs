@@ -1106,6 +1106,21 @@ fn missing_or_bad_pretrain_files_name_the_file() {
     }
     // (and the report is written, its row without the settings)
     write_report(&load_registry(tmp.path()).unwrap(), &tmp.path().join("rep")).unwrap();
+    // another run's metrics copied in, with rows past the 40 steps this run trained: not drawn
+    // as its curves (they were, without a word)
+    let rows: String = (1..=60).map(|s| format!("{s},1,0.5\n")).collect();
+    fs::write(&metrics, format!("step,epoch,loss\n{rows}")).unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    let run = reg.pretrains.iter().find(|r| r.dir.ends_with("pretrain-aaaaaaaaaaaa")).expect("the run is still shown");
+    assert!(run.metrics.is_empty());
+    assert!(reg.unreadable.iter().any(|u| u.contains("metrics.csv: rows up to step 60, past the run's 40 steps (another run's file?)")), "{:?}", reg.unreadable);
+    let monitor = tmp.path().join("fmnist/pretrain-aaaaaaaaaaaa/monitor.csv");
+    fs::write(&monitor, "step,epoch,encoder,knn_top1,rankme,spread,seconds\n0,0,target,40,3,0.2,1\n80,2,target,60,20,0.3,1\n").unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert!(reg.unreadable.iter().any(|u| u.contains("monitor.csv: rows past the run's 40 steps")), "{:?}", reg.unreadable);
+    fs::write(&monitor, "step,epoch,encoder,knn_top1,rankme,spread,seconds\n0,0,target,40,3,0.2,1\n40,1,target,60,20,0.3,1\n").unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert!(!reg.unreadable.iter().any(|u| u.contains("monitor.csv")), "{:?}", reg.unreadable);
     // a runs folder that cannot be read at all is still an error
     assert!(load_registry(&tmp.path().join("absent")).is_err());
 }
