@@ -752,11 +752,18 @@ fn percentages(path: &Path, record: EvalRecord) -> Result<EvalRecord> {
 /// whole, its evaluations shown without it).
 fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Option<String>)> {
     let done = manifest.is_done();
+    // (a finished run's rows past its steps are another run's file copied in: drawn as its
+    // curves without a word; an earlier version's manifest that records no steps is not
+    // compared)
+    let past = |last: Option<u64>| last.filter(|&last| done && manifest.steps > 0 && last > manifest.steps as u64);
     let metrics_path = dir.join(ijepa_schema::METRICS);
     let curves = "the run is shown without its loss and schedule figures";
     let (metrics, metrics_error) = if metrics_path.symlink_metadata().is_ok() {
         match read_metrics(&metrics_path) {
-            Ok(rows) => (rows, None),
+            Ok(rows) => match past(rows.iter().map(|r| r.step).max()) {
+                Some(last) => (Vec::new(), Some(format!("{}: rows up to step {last}, past the run's {} steps (another run's file?) ({curves})", metrics_path.display(), manifest.steps))),
+                None => (rows, None),
+            },
             Err(e) => (Vec::new(), Some(format!("{e} ({curves})"))),
         }
     } else if done {
@@ -778,24 +785,16 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Optio
     } else {
         (None, None)
     };
-    // (a finished run's rows past its steps are another run's file copied in: drawn as its
-    // curves without a word)
-    // (an earlier version's manifest that records no steps is not compared)
-    let past = |rows: Option<u64>| rows.filter(|&last| done && manifest.steps > 0 && last > manifest.steps as u64);
-    let (metrics, metrics_error) = match past(metrics.iter().map(|r| r.step).max()) {
-        Some(last) => (Vec::new(), Some(format!("{}: rows up to step {last}, past the run's {} steps (another run's file?) ({curves})", metrics_path.display(), manifest.steps))),
-        None => (metrics, metrics_error),
-    };
     let monitor_path = dir.join(ijepa_schema::MONITOR);
     // (anything under that name but a file, a folder, is read and named: its figure was left
     // out without a word)
+    let without = "the run is shown without its monitor rows";
     let (monitor, mut monitor_error) = match std::fs::symlink_metadata(&monitor_path).is_ok().then(|| read_monitor(&monitor_path)) {
-        Some(Ok(rows)) if past(rows.iter().map(|r| r.step).max()).is_some() => (
-            Vec::new(),
-            Some(format!("{}: rows past the run's {} steps (another run's file?) (the run is shown without its monitor rows)", monitor_path.display(), manifest.steps)),
-        ),
+        Some(Ok(rows)) if past(rows.iter().map(|r| r.step).max()).is_some() => {
+            (Vec::new(), Some(format!("{}: rows past the run's {} steps (another run's file?) ({without})", monitor_path.display(), manifest.steps)))
+        }
         Some(Ok(rows)) => (rows, None),
-        Some(Err(e)) => (Vec::new(), Some(format!("{e} (the run is shown without its monitor rows)"))),
+        Some(Err(e)) => (Vec::new(), Some(format!("{e} ({without})"))),
         // a finished run whose config monitors it wrote the file at its epoch 0: its figure
         // was left out without a word while its warnings were still listed
         None if done && config.as_ref().is_some_and(|c: &serde_json::Value| c.get("monitor").is_some_and(serde_json::Value::is_object)) => (

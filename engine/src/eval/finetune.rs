@@ -338,14 +338,14 @@ pub fn finetune(
     }
     // (a warm-up that never reaches its peak is said by the file's warnings, EvalConfig::warnings;
     // here one that its steps end before: a warm-up of 0.99 epoch in 1 epoch of 10 steps)
-    if let Some(last) = warmup_outlasts_steps(cfg.warmup_epochs, cfg.epochs, train.len() / cfg.batch.max(1)) {
+    let ipe = train.len() / cfg.batch.max(1);
+    if let Some(last) = warmup_outlasts_steps(cfg.warmup_epochs, cfg.epochs, ipe) {
         // (shown to 4 decimals, rounded down: 2/3 of an epoch is no 0.6666666666666667)
         let last = (last * 1e4).floor() / 1e4;
         tracing::warn!(
-            "the fine-tuning's learning-rate warmup ({} epoch(s)) ends after its last step (at epoch {last} of {}: {} steps an epoch): the rate only rises and never reaches its peak; lower the finetune evaluation's `warmup-epochs` to {last} or less",
+            "the fine-tuning's learning-rate warmup ({} epoch(s)) ends after its last step (at epoch {last} of {}: {ipe} steps an epoch): the rate only rises and never reaches its peak; lower the finetune evaluation's `warmup-epochs` to {last} or less",
             cfg.warmup_epochs,
-            cfg.epochs,
-            train.len() / cfg.batch.max(1)
+            cfg.epochs
         );
     }
     let grid: Vec<(f64, f64)> = cfg.lrs.iter().flat_map(|&lr| cfg.wds.iter().map(move |&wd| (lr, wd))).collect();
