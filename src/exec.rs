@@ -279,6 +279,62 @@ fn descendants(plan: &Plan, n: NodeIndex) -> BTreeSet<NodeIndex> {
     out
 }
 
+/// The `--force` run a command goes on with ([`forced_run`]).
+struct Forced {
+    /// When it began: a selected stage finished since was run again by it.
+    began: std::time::SystemTime,
+    /// It is an earlier command's, stopped before its end (a signal, an error), not this one's.
+    earlier: bool,
+}
+
+/// The `--force` run this command goes on with: an earlier one of the same stages that was
+/// stopped before its end ([`ijepa_schema::ForcedRun`], said), else this one, recorded for the
+/// same command to go on with if it is stopped too (by the lead process of a run, not a dry
+/// run). `None` without `--force`.
+fn forced_run(plan: &Plan, selected: &[NodeIndex], opts: &ExecOptions, lead: bool) -> Option<Forced> {
+    if !opts.force {
+        return None;
+    }
+    let now = std::time::SystemTime::now();
+    // (the other ranks follow rank 0's reading of each stage)
+    if !lead {
+        return Some(Forced { began: now, earlier: false });
+    }
+    let dir = opts.runs_dir.join(&plan.name);
+    let stages: Vec<String> = selected.iter().map(|&n| format!("{} {}", plan.graph[n].id, plan.graph[n].hash)).collect();
+    if let Some(earlier) = ijepa_schema::ForcedRun::read(&dir).filter(|r| r.stages == stages) {
+        let began = earlier.began_at();
+        let ago = now.duration_since(began).map_or(0, |d| d.as_secs());
+        tracing::info!(
+            "--force: going on with the `--force` run of these stages begun {} ago and stopped before its end: the stages it ran again are not forced a second time (remove {} to force every one)",
+            span(ago),
+            ijepa_schema::ForcedRun::path(&dir).display()
+        );
+        return Some(Forced { began, earlier: true });
+    }
+    if !opts.dry_run {
+        let began = now.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let path = ijepa_schema::ForcedRun::path(&dir);
+        let written = std::fs::create_dir_all(&dir)
+            .map_err(|e| ijepa_engine::Error::io(&dir, e))
+            .and_then(|()| ijepa_engine::run_dir::write_json(&path, &ijepa_schema::ForcedRun { stages, began }));
+        if let Err(e) = written {
+            tracing::warn!("this `--force` run could not be recorded ({e}): stopped before its end, the same command would force again the stages it ran");
+        }
+    }
+    Some(Forced { began: now, earlier: false })
+}
+
+/// A span of seconds as a message says it: `40 s`, `12 min`, `3 h 5 min`, `2 days`.
+fn span(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 2 * 86400 => format!("{} h {} min", s / 3600, s / 60 % 60),
+        s => format!("{} days", s / 86400),
+    }
+}
+
 /// Whether the stage of `dir` finished after `began`: its record (`manifest.json`,
 /// `eval.json`) was written since.
 fn finished_since(dir: &Path, began: std::time::SystemTime) -> bool {
@@ -712,7 +768,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     // when this command began: a stage `--force` finds finished after it (its record written
     // since) was run by another process meanwhile (a second `--force` moved the first one's
     // fresh folder aside while its evaluations read it)
-    let began = std::time::SystemTime::now();
+    // (a `--force` run of the same stages stopped before its end: this one goes on with it, and
+    // what it ran again since it began is not forced a second time)
+    let forced = forced_run(plan, &selected, opts, lead);
+    let began = forced.as_ref().map_or_else(std::time::SystemTime::now, |f| f.began);
     // `--force` computes the features of the evaluations it reruns again too
     let mut shared = EvalCache::default();
     shared.refresh = opts.force;
@@ -811,6 +870,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         let status = plan.status(n);
         let action = match (status, opts.force) {
             (Status::Done, false) => "skip (done)",
+            // (run again by the `--force` run this command goes on with)
+            (Status::Done, true) if forced.as_ref().is_some_and(|f| f.earlier) && stage.kind() != StageKind::Report && finished_since(&stage.dir, began) => "skip (forced)",
             (Status::Done, true) => "rerun (--force)",
             (Status::Partial { .. }, _) => "resume",
             (Status::Pending, _) => "run",
@@ -850,7 +911,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                     }
                 }
                 // what the rerun sets aside with it (see below)
-                if opts.force && matches!(status, Status::Done | Status::Diverged { .. }) {
+                if opts.force && matches!(status, Status::Done | Status::Diverged { .. }) && action != "skip (forced)" {
                     for d in downstream(n).filter(|&d| plan.status(d) == Status::Done) {
                         tracing::info!("{:<16} {}  (computed from {})", "  set aside", plan.graph[d].id, stage.id);
                     }
@@ -922,7 +983,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if again {
             n_skip += 1;
             if lead {
-                tracing::warn!("skip {}: another process ran it again since this command began ({}); it is not forced a second time", stage.id, stage.dir.display());
+                match &forced {
+                    Some(f) if f.earlier => tracing::info!("skip {} (run again by the `--force` run this command goes on with: {})", stage.id, stage.dir.display()),
+                    _ => tracing::warn!("skip {}: another process ran it again since this command began ({}); it is not forced a second time", stage.id, stage.dir.display()),
+                }
             }
             ran.insert(n);
             continue;
@@ -984,7 +1048,18 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         n_run += 1;
         ran.insert(n);
     }
-    // a signal during the last stage (a report, which has no step to stop at) still ends
+    // every selected stage was reached: a `--force` run kept for the same command to go on
+    // with is through
+    if forced.is_some() && lead && !opts.dry_run {
+        let path = ijepa_schema::ForcedRun::path(&opts.runs_dir.join(&plan.name));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                tracing::warn!("{} could not be removed ({e}): the next `--force` of these stages goes on with this one, forcing none it ran again; remove it to force them", path.display())
+            }
+            _ => {}
+        }
+    }
+        // a signal during the last stage (a report, which has no step to stop at) still ends
     // the run as interrupted, not as a success, saying that nothing is left to resume (unless
     // a point diverged: that is said below, and is what is left)
     if let (Some(signal), true) = (ijepa_engine::interrupt::requested(), diverged.is_empty()) {

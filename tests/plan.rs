@@ -930,6 +930,52 @@ fn a_renamed_experiment_leaves_the_old_names_stages_out() {
 
 /// `--force` never moves a report folder: `--reports-dir out --runs-dir out/runs` (the report
 /// beside its runs) set the whole runs folder aside with it, and the next run trained again.
+/// A `--force` run stopped before its end (here by a stage another process holds; a signal
+/// alike) is gone on with by the same command: the stages it ran again are not forced a second
+/// time (after a Ctrl-C, "run the same command again" retrained the points of a forced sweep
+/// that had finished); once one gets through, the next forces every stage again.
+#[test]
+fn the_same_force_command_goes_on_with_one_stopped_before_its_end() {
+    let d = study("plan-force-goes-on", 1);
+    let (a, b) = ("pretrain/targets-scale-0.1-0.2_seed-1", "pretrain/targets-scale-0.1-0.2_seed-2");
+    let runs = d.join("runs");
+    let (ok, t) = run(&d, &["--only", a, "--only", b]);
+    assert!(ok, "{t}");
+    let folder = |point: &str| pretrain_dirs(&runs).into_iter().find(|p| p.parent().unwrap().ends_with(format!("tiny-sweep-targets-scale-0.1-0.2_{point}"))).unwrap();
+    let (dir_a, dir_b) = (folder("seed-1"), folder("seed-2"));
+    let set_aside = |dir: &Path| {
+        let name = format!(".{}.old-", dir.file_name().unwrap().to_string_lossy());
+        std::fs::read_dir(dir.parent().unwrap()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&name)).count()
+    };
+    let marker = runs.join("tiny-sweep").join(ijepa_schema::ForcedRun::FILE);
+    let force = ["--force", "--only", a, "--only", b];
+    // stopped after the first: the second is another process's
+    let held = ijepa_engine::run_dir::StageLock::acquire(&dir_b).unwrap();
+    let (ok, t) = run(&d, &force);
+    assert!(!ok && t.contains(&format!("== run {a}")) && t.contains("in use by another process"), "{t}");
+    assert!((set_aside(&dir_a), set_aside(&dir_b)) == (1, 0) && marker.is_file(), "{t}");
+    drop(held);
+    // the same command: the first is not trained a third time; the dry run says so
+    let (ok, t) = run(&d, &["--dry-run", "--force", "--only", a, "--only", b]);
+    let line = |t: &str, id: &str| t.lines().find(|l| l.contains(&format!("{id} "))).unwrap_or_default().to_string();
+    assert!(ok && t.contains("--force: going on with the `--force` run of these stages begun"), "{t}");
+    assert!(line(&t, a).starts_with("skip (forced)") && line(&t, b).starts_with("rerun (--force)"), "{t}");
+    let (ok, t) = run(&d, &force);
+    assert!(ok && t.contains(&format!("skip {a} (run again by the `--force` run this command goes on with")) && t.contains(&format!("== run {b}")), "{t}");
+    assert!((set_aside(&dir_a), set_aside(&dir_b)) == (1, 1) && !marker.exists(), "{t}");
+    // ... which got through: the next forces both again
+    let (ok, t) = run(&d, &force);
+    assert!(ok && t.contains(&format!("== run {a}")) && t.contains(&format!("== run {b}")) && !t.contains("going on with"), "{t}");
+    assert!((set_aside(&dir_a), set_aside(&dir_b)) == (2, 2) && !marker.exists(), "{t}");
+    // another selection is another command: a record of one stopped is not gone on with
+    let held = ijepa_engine::run_dir::StageLock::acquire(&dir_b).unwrap();
+    let (ok, t) = run(&d, &force);
+    assert!(!ok && marker.is_file(), "{t}");
+    drop(held);
+    let (ok, t) = run(&d, &["--force", "--only", a]);
+    assert!(ok && t.contains(&format!("== run {a}")) && !t.contains("going on with"), "{t}");
+}
+
 #[test]
 fn force_does_not_move_a_report_folder_that_holds_the_runs() {
     let d = study("plan-nested", 1);

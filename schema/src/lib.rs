@@ -114,6 +114,43 @@ impl PlannedStages {
     }
 }
 
+/// A `--force` run of a study's stages that has not got through them (a signal or an error
+/// stopped it), kept in the study's folder (`runs/<study>/.force.json`) until one does: the same
+/// command goes on with it, and does not force a second time the stages it ran again since it
+/// began (after a Ctrl-C, "run the same command again" retrained the points of a forced sweep
+/// that had finished).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForcedRun {
+    /// The stages it forces, `<id> <hash>` each, in the plan's order: another selection, or
+    /// stages of other settings, is another command.
+    pub stages: Vec<String>,
+    /// When it began, in seconds since the Unix epoch.
+    pub began: f64,
+}
+
+impl ForcedRun {
+    /// Its file's name in the study's folder.
+    pub const FILE: &'static str = ".force.json";
+
+    /// Its file in the study folder `study_dir`.
+    pub fn path(study_dir: &Path) -> std::path::PathBuf {
+        study_dir.join(Self::FILE)
+    }
+
+    /// The record in `study_dir`, if one is there and readable (a damaged one is none: the
+    /// command then forces every stage it selects, as a first `--force` does).
+    pub fn read(study_dir: &Path) -> Option<Self> {
+        read_file(&Self::path(study_dir)).ok().and_then(|b| serde_json::from_slice(&b).ok())
+            // (a time past any clock's, which `from_secs_f64` cannot hold, is damage too)
+            .filter(|r: &Self| r.began.is_finite() && (0.0..1e12).contains(&r.began))
+    }
+
+    /// When it began.
+    pub fn began_at(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(self.began)
+    }
+}
+
 /// What became of the writes to standard output: the first failed write other than a closed
 /// pipe, kept by the binaries' `println!` (`ijepa`'s through the engine, `ijepa-report`'s) and
 /// said at their end. Here, beside the run-folder schema, because `ijepa-report` has no libtorch.
