@@ -976,6 +976,31 @@ fn the_same_force_command_goes_on_with_one_stopped_before_its_end() {
     assert!(ok && t.contains(&format!("== run {a}")) && !t.contains("going on with"), "{t}");
 }
 
+/// Two studies sharing a runs folder and a reports folder (the default `reports-out`): the
+/// report is the folder's, so one written by either is the other's too while nothing it read
+/// changed (each marked the other's report "to run", and wrote it again in turn).
+#[test]
+fn two_studies_share_the_report_of_their_folder() {
+    let d = study("plan-two-studies", 1);
+    std::fs::write(d.join("other.kdl"), BASE.replace("EPOCHS", "1").replace("\"tiny\"", "\"other\"")).unwrap();
+    for file in ["base.kdl", "other.kdl"] {
+        let (ok, t) = run_file(&d, file, &[]);
+        assert!(ok && t.contains("== run report"), "{t}");
+    }
+    let report_line = |file: &str| {
+        let (f, runs, reports) = (d.join(file), d.join("runs"), d.join("reports"));
+        let t = text(&ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", reports.to_str().unwrap()]));
+        t.lines().find(|l| l.contains("report  [")).unwrap_or_default().to_string()
+    };
+    assert!(report_line("base.kdl").contains("] done"), "{}", report_line("base.kdl"));
+    let (ok, t) = run_file(&d, "base.kdl", &[]);
+    assert!(ok && t.contains("skip report (done") && t.contains("0 stage(s) run"), "{t}");
+    // ... until something it read changes: a stage of either study
+    let (ok, t) = run_file(&d, "other.kdl", &["--force", "--only", "eval-knn-raw-pixels"]);
+    assert!(ok, "{t}");
+    assert!(report_line("base.kdl").contains("] to run"), "{}", report_line("base.kdl"));
+}
+
 #[test]
 fn force_does_not_move_a_report_folder_that_holds_the_runs() {
     let d = study("plan-nested", 1);

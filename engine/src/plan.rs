@@ -1150,8 +1150,13 @@ impl Plan {
             Task::Eval { .. } if ijepa_schema::read_eval(&stage.dir).is_some_and(|r| !self.eval_outdated(n, &r)) => Status::Done,
             Task::Report
                 // (a marker an earlier version wrote hashed the folders in plan order)
-                if report_marker(&stage.dir).is_some_and(|(hash, inputs)| {
-                    hash == stage.hash && (inputs == self.report_inputs() || inputs == self.report_inputs_in(true, false) || inputs == self.report_inputs_in(false, false))
+                // (or another study's: a report is the whole runs folder's, and two studies sharing
+                // a reports folder, as they do by default, marked each other's report "to run"
+                // and wrote it again in turn; not a partial one, written while points of that
+                // study had diverged)
+                if report_marker(&stage.dir).is_some_and(|m| {
+                    (m.hash == stage.hash || (m.study.as_deref().is_some_and(|s| s != self.name) && !m.hash.starts_with("partial-")))
+                        && (m.inputs == self.report_inputs() || m.inputs == self.report_inputs_in(true, false) || m.inputs == self.report_inputs_in(false, false))
                 }) =>
             {
                 Status::Done
@@ -1510,11 +1515,20 @@ fn file_sha256(path: &Path) -> Option<String> {
 /// File in the report folder recording which plan wrote it.
 pub use ijepa_schema::REPORT_MARKER;
 
-/// The stage hash and the inputs' hash ([`Plan::report_inputs`]) recorded by the last report
-/// stage that wrote `dir`, while every file it wrote is still there (an earlier version's
-/// marker has no inputs, and a report missing a file, e.g. a deleted `report.md`, is written
-/// again).
-pub fn report_marker(dir: &Path) -> Option<(String, String)> {
+/// What the last report stage that wrote a report folder recorded ([`report_marker`]).
+pub struct ReportMarker {
+    /// Its stage hash (`partial-<hash>` for a report written while points had diverged).
+    pub hash: String,
+    /// The hash of what it read ([`Plan::report_inputs`]).
+    pub inputs: String,
+    /// The study whose run wrote it (absent from earlier versions' markers).
+    pub study: Option<String>,
+}
+
+/// What the last report stage that wrote `dir` recorded, while every file it wrote is still
+/// there (an earlier version's marker has no inputs, and a report missing a file, e.g. a
+/// deleted `report.md`, is written again).
+pub fn report_marker(dir: &Path) -> Option<ReportMarker> {
     let text = ijepa_schema::read_text(&dir.join(REPORT_MARKER)).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     // (a marker of a version that did not list them: the two documents)
@@ -1525,7 +1539,7 @@ pub fn report_marker(dir: &Path) -> Option<(String, String)> {
     if !written.iter().all(|f| dir.join(f).is_file()) {
         return None;
     }
-    Some((v["hash"].as_str()?.to_string(), v["inputs"].as_str()?.to_string()))
+    Some(ReportMarker { hash: v["hash"].as_str()?.to_string(), inputs: v["inputs"].as_str()?.to_string(), study: v["study"].as_str().map(str::to_string) })
 }
 
 #[cfg(test)]
