@@ -279,6 +279,20 @@ fn descendants(plan: &Plan, n: NodeIndex) -> BTreeSet<NodeIndex> {
     out
 }
 
+/// The evaluation done under another id with the same hash as evaluation `n` (points that
+/// differ only in another protocol's settings, `vary "eval.knn.k"` for a linear probe): its
+/// result is recorded under `n`'s settings instead of being computed again; none under
+/// `--force`, which computes what it reruns.
+fn done_twin(plan: &Plan, n: NodeIndex, force: bool) -> Option<NodeIndex> {
+    let stage = &plan.graph[n];
+    if force || stage.kind() != StageKind::Eval {
+        return None;
+    }
+    plan.graph
+        .node_indices()
+        .find(|&m| m != n && plan.graph[m].hash == stage.hash && plan.graph[m].kind() == StageKind::Eval && plan.status(m) == Status::Done)
+}
+
 /// The `--force` run a command goes on with ([`forced_run`]).
 struct Forced {
     /// When it began: a selected stage finished since was run again by it.
@@ -775,7 +789,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     // `--force` computes the features of the evaluations it reruns again too
     let mut shared = EvalCache::default();
     shared.refresh = opts.force;
-    let (mut n_run, mut n_skip) = (0, 0);
+    let (mut n_run, mut n_skip, mut n_reused) = (0, 0, 0);
     // pretrainings that diverged (now or in an earlier run: `(id, step)`), and the stages that
     // read them, which do not run; the report still does, with what there is
     let mut diverged: Vec<(NodeIndex, u64)> = Vec::new();
@@ -819,6 +833,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     };
     // the data of the stages skipped as done, opened once a split (see `changed_data`)
     let mut data_now = DataNow::default();
+    // (a dry run's evaluations to compute, by hash: a later one of the same hash copies the
+    // result)
+    let mut will_run: std::collections::HashMap<&str, NodeIndex> = std::collections::HashMap::new();
     // (rank 0's threads: its share of the cores for a pretraining, all of them for a stage it
     // runs alone, where they were shared out for it)
     let share = tch::get_num_threads();
@@ -880,6 +897,17 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         };
         if opts.dry_run {
             if lead {
+                // an evaluation whose twin (the same hash under another point's id) is done, or
+                // runs before it in this command, is not computed: its result is copied
+                let twin = if action == "run" && !opts.force && stage.kind() == StageKind::Eval {
+                    done_twin(plan, n, false).or_else(|| will_run.get(stage.hash.as_str()).copied())
+                } else {
+                    None
+                };
+                if matches!(action, "run" | "resume" | "rerun (--force)") && stage.kind() == StageKind::Eval {
+                    will_run.entry(stage.hash.as_str()).or_insert(n);
+                }
+                let action = if twin.is_some() { "reuse" } else { action };
                 let holder = StageLock::holder(&stage.dir);
                 let busy = holder.as_ref().map(|h| format!("  (running now: {h})")).unwrap_or_default();
                 // (a stage another process holds is refused by the real run, not resumed or
@@ -894,7 +922,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 let action = if access.is_some() { "refused (access)" } else { action };
                 // (the run refuses it: the dry run fails too)
                 refused += usize::from(action == "refused (in use)" || access.is_some());
-                tracing::info!("{action:<16} {}  [{}] {}{busy}", stage.id, &stage.hash[..12], stage.dir.display());
+                let twin = twin.map(|m| format!("  (the result of {}, the same stage)", plan.graph[m].id)).unwrap_or_default();
+                tracing::info!("{action:<16} {}  [{}] {}{busy}{twin}", stage.id, &stage.hash[..12], stage.dir.display());
                 match access {
                     // (a folder it cannot read looks empty: whether the stage is done is unknown)
                     Some(p) if p.unread() => {
@@ -1022,6 +1051,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             tracing::info!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
             interrupted_note(plan, stage, status);
         }
+        let reused = lead && done_twin(plan, n, opts.force).is_some();
         let outcome = run_stage(plan, n, opts, dist.clone(), &mut shared, !blocked.is_empty());
         // one diverged point of a study does not stop the others (one process: the ranks of
         // a distributed run stop together, as for any error)
@@ -1045,7 +1075,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         }
         outcome?;
         drop(lock);
-        n_run += 1;
+        if reused {
+            n_reused += 1;
+        } else {
+            n_run += 1;
+        }
         ran.insert(n);
     }
     // every selected stage was reached: a `--force` run kept for the same command to go on
@@ -1071,7 +1105,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         let of_them = if diverged_now == 0 { String::new() } else { format!(" ({diverged_now} of them diverged)") };
         let before = diverged.len() - diverged_now;
         let before = if before == 0 { String::new() } else { format!(", {before} skipped (diverged in an earlier run)") };
-        tracing::info!("{}: {} stage(s) run{of_them}, {n_skip} skipped (already done){before}", plan.name, n_run + diverged_now);
+        // (an evaluation whose twin was done is copied, not computed: "15 stage(s) run" where
+        // the plan said 10 of the evaluations are computed)
+        let reused = if n_reused == 0 { String::new() } else { format!(", {n_reused} reused (an evaluation of the same hash done under another point's id)") };
+        tracing::info!("{}: {} stage(s) run{of_them}, {n_skip} skipped (already done){before}{reused}", plan.name, n_run + diverged_now);
     }
     if refused > 0 {
         return Err(format!(
@@ -1220,12 +1257,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             // a linear probe) give this evaluation the same hash: the one done is not repeated,
             // its result is recorded under this point's settings (not under `--force`, which
             // computes what it reruns again)
-            let twin = plan.graph.node_indices().find(|&m| {
-                !opts.force
-                    && m != n
-                    && plan.graph[m].hash == stage.hash && plan.graph[m].kind() == StageKind::Eval && plan.status(m) == Status::Done
-            });
-            if let Some(m) = twin {
+            if let Some(m) = done_twin(plan, n, opts.force) {
                 let from = plan.graph[m].dir.join(ijepa_schema::EVAL);
                 let text = std::fs::read_to_string(&from).map_err(|e| format!("{}: {e}", from.display()))?;
                 let mut record: ijepa_schema::EvalRecord = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", from.display()))?;

@@ -532,10 +532,18 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     // the encoder's linear probe does not depend on k either: the second point reuses the
     // first's result (recorded under its own settings) instead of training the probe again
     let runs = d.join("runs");
+    // (the dry run says so: it said "run")
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap(), "--dry-run"]);
+    let t = text(&o);
+    let line = |t: &str, id: &str| t.lines().find(|l| l.contains(&format!("{id} "))).unwrap_or_default().to_string();
+    assert!(o.status.success() && line(&t, "eval-linear-ijepa/knn-k-5").starts_with("run "), "{t}");
+    assert!(line(&t, "eval-linear-ijepa/knn-k-10").starts_with("reuse ") && line(&t, "eval-linear-ijepa/knn-k-10").ends_with("(the result of eval-linear-ijepa/knn-k-5, the same stage)"), "{t}");
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert_eq!(t.matches("is reused").count(), 1, "{t}");
+    // (and its count of stages run does not count the copy)
+    assert!(t.contains("skipped (already done), 1 reused (an evaluation of the same hash done under another point's id)"), "{t}");
     assert_eq!(t.matches("eval linear   ijepa").count(), 1, "the probe trains once: {t}");
     // the shared pretraining records both points by all their settings: were it to diverge,
     // the report gives each a row (its `varied` leaves evaluation settings out)
@@ -556,6 +564,13 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap(), "--force", "--only", "eval-linear-ijepa/knn-k-10"]);
     let t = text(&o);
     assert!(o.status.success() && !t.contains("is reused") && t.matches("eval linear   ijepa").count() == 1, "{t}");
+    // the first of the twins gone, the plan says the run copies the second's result (it read
+    // "to run" without a word)
+    let first = std::fs::read_dir(runs.join("knn-k-knn-k-5")).unwrap().flatten().find(|e| e.file_name().to_string_lossy().starts_with("eval-linear-ijepa-")).unwrap();
+    std::fs::remove_dir_all(first.path()).unwrap();
+    let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()]);
+    let t = text(&o);
+    assert!(line(&t, "eval-linear-ijepa/knn-k-5").contains("to run") && line(&t, "eval-linear-ijepa/knn-k-5").ends_with("(the same stage as eval-linear-ijepa/knn-k-10, done: its result is copied)"), "{t}");
 }
 
 /// A file that trained as a plain experiment and then gains its first `seeds` (its point is

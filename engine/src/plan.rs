@@ -1330,11 +1330,17 @@ impl Plan {
             // a stage another process is running right now says so (its status is that of the
             // folder as that process left it so far)
             let busy = crate::run_dir::StageLock::holder(&s.dir).map(|h| format!("  (running now: {h})")).unwrap_or_default();
-            let twin = first_eval
-                .get(s.hash.as_str())
-                .filter(|&&m| m != n && s.kind() == StageKind::Eval && status != Status::Done)
-                .map(|&m| format!("  (the same stage as {}: computed once)", self.graph[m].id))
-                .unwrap_or_default();
+            // (one whose twin is done, before or after it in the plan: `run --only` of the later
+            // one left the first "to run" without a word, and the run copies its result)
+            let done_twin = || self.graph.node_indices().find(|&m| m != n && self.graph[m].hash == s.hash && self.graph[m].kind() == StageKind::Eval && self.status(m) == Status::Done);
+            let twin = match (s.kind() == StageKind::Eval && status != Status::Done).then(done_twin).flatten() {
+                Some(m) => format!("  (the same stage as {}, done: its result is copied)", self.graph[m].id),
+                None => first_eval
+                    .get(s.hash.as_str())
+                    .filter(|&&m| m != n && s.kind() == StageKind::Eval && status != Status::Done)
+                    .map(|&m| format!("  (the same stage as {}: computed once)", self.graph[m].id))
+                    .unwrap_or_default(),
+            };
             let (_, status) = self.status_shown(n, status);
             let _ = writeln!(out, "{prefix}{}  [{}] {}  {}{busy}{twin}", s.id, &s.hash[..12], status, s.dir.display());
         };
