@@ -54,6 +54,23 @@ impl RunOptions {
     }
 }
 
+/// The pretraining's progress bar of `total` steps (hidden unless `show`), at step `at`: a
+/// resume's; its time left estimated from this attempt's steps alone.
+fn progress_bar(show: bool, total: u64, at: u64) -> ProgressBar {
+    let bar = if show { ProgressBar::new(total) } else { ProgressBar::with_draw_target(Some(total), indicatif::ProgressDrawTarget::hidden()) };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_position(at);
+    // (a resume's jump to its step is no progress of this attempt: the estimate took it for
+    // steps done in microseconds, and the bar read a few seconds left of hours, for minutes)
+    bar.tick();
+    bar.reset_eta();
+    bar
+}
+
 /// Rank 0's value of a flag, on every rank (a one-element broadcast).
 pub fn agree(dist: Option<&ProcessGroup>, value: i64) -> Result<i64> {
     let Some(pg) = dist else { return Ok(value) };
@@ -1451,13 +1468,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
     }
     let total = exp.epochs * ipe;
-    let bar = if opts.progress && lead { ProgressBar::new(total as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_position(start.global_step);
+    let bar = progress_bar(opts.progress && lead, total as u64, start.global_step);
     let t_start = Instant::now();
     let mut global = start.global_step as usize;
     run.steps_done = Some(global);
@@ -1928,6 +1939,21 @@ mod tests {
         assert_eq!(super::cpu_threads("cpu (1 thread) on AMD EPYC"), Some(1));
         assert_eq!(super::cpu_threads(&crate::device::describe_machine(tch::Device::Cpu)), Some(tch::get_num_threads() as usize));
         assert_eq!(super::cpu_threads("cuda:0"), None);
+    }
+
+    /// A resumed run's bar estimates its time left from its own steps: the jump to the step it
+    /// resumes at read as steps done in microseconds (0 s left of half the run).
+    #[test]
+    fn a_resumed_bar_estimates_from_its_own_steps() {
+        let bar = progress_bar(false, 1000, 500);
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            bar.inc(1);
+            bar.tick();
+        }
+        // 495 steps left at ~20 ms each: ~10 s
+        let left = bar.eta().as_secs_f64();
+        assert!(left > 4.0, "{left} s left at {} of {:?}, {} steps/s, finished {}", bar.position(), bar.length(), bar.per_sec(), bar.is_finished());
     }
 
     use super::*;
