@@ -987,7 +987,19 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 }
                 adopt_inputs(stage)?;
                 if let Task::Pretrain { point } = stage.task {
-                    train::restore_config(&stage.dir, &plan.points[point].experiment);
+                    let exp = &plan.points[point].experiment;
+                    train::restore_config(&stage.dir, exp);
+                    // (collapse floors changed in the file: the warnings follow them; not in a
+                    // folder an earlier version named by its floors, which names it no more
+                    // once they are rewritten)
+                    if ijepa_engine::plan::with_named_floors(&stage.dir, &stage.hash, exp, plan.world_size).is_none() {
+                        if let Some((said, warnings)) = train::refloor(&stage.dir, exp) {
+                            tracing::info!("{}: {said}", stage.id);
+                            for w in warnings {
+                                tracing::warn!("{}: {w}", stage.id);
+                            }
+                        }
+                    }
                 }
             }
             ran.insert(n);

@@ -1382,6 +1382,21 @@ fn run_with_evals_and_report() {
     let o = ijepa(&args);
     let (out, _) = outputs(&o);
     assert!(out.contains("already done") && !out.contains("top-1"), "{out}");
+    // a floor changed in the file (not hashed: the run stays done) is the warnings' floor: read
+    // again from monitor.csv, recorded, and the report written again (they stayed the old
+    // floor's, and its figure drew the old floor)
+    std::fs::write(&f, std::fs::read_to_string(&f).unwrap().replace("rank-floor=31", "rank-floor=1")).unwrap();
+    let o = ijepa(&args);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("pretrain: the monitor's floors are now rank-floor 1 and spread-floor 0.05 (it ran with 31 and 0.05)") && !err.contains("collapsing"), "{out}{err}");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pre.join("manifest.json")).unwrap()).unwrap();
+    assert!(!manifest["warnings"].to_string().contains("collapsing"), "{manifest}");
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(pre.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["monitor"]["rank_floor"], 1.0);
+    assert!(!std::fs::read_to_string(reports.join("report.md")).unwrap().contains("features are collapsing (effective rank"));
+    // ... and once: the next run repeats nothing
+    let (out, _) = outputs(&ijepa(&args));
+    assert!(out.contains("already done") && !out.contains("floors are now") && !out.contains("== run"), "{out}");
     // `ijepa report` writes beside the runs, never into the runs folder or a stage folder
     // (also a folder inside one, made or not yet)
     std::fs::create_dir_all(pre.join("made")).unwrap();

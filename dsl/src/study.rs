@@ -122,6 +122,25 @@ impl Study {
             ));
         }
         out.extend(self.encoder_shape_dropped());
+        // the monitor's floors decide only its warnings and are not in the pretraining's hash:
+        // points that differ in them alone share one pretraining, whose warnings follow one
+        // point's floors (the other point's were never applied, without a word)
+        let floors: BTreeSet<&str> = self
+            .points
+            .iter()
+            .flat_map(|p| p.varied.keys())
+            .filter_map(|k| ["monitor.rank-floor", "monitor.spread-floor"].into_iter().find(|f| k == f))
+            .collect();
+        if !floors.is_empty() {
+            let names: Vec<String> = floors.iter().map(|f| format!("`{}`", f.trim_start_matches("monitor."))).collect();
+            let (decide, are, it) = if names.len() == 1 { ("decides", "is", "it") } else { ("decide", "are", "them") };
+            out.push(format!(
+                "the sweep varies the monitor's {}, which {decide} only its warnings and {are} not in the pretraining's hash: points that differ in {it} \
+                 alone share one pretraining, whose warnings follow the first of those points' floors (its report shows that point's); to read a run \
+                 under other floors, change them in the file and run it again (its warnings are read again from its monitor.csv)",
+                names.join(" and ")
+            ));
+        }
         // `seeds 3` is the seed 3, not three seeds (a count elsewhere): one value that reads
         // as a count, said (not `seeds 0`, nor `seeds 1`, one seed either way)
         let seeds: std::collections::BTreeSet<&str> = self.points.iter().filter_map(|p| p.varied.get("seed").map(String::as_str)).collect();

@@ -1775,6 +1775,10 @@ fn a_sweeps_schedule_warnings_are_one_line_naming_their_points() {
     let alike: Vec<&String> = w.iter().filter(|w| w.contains("initialise alike on a CPU")).collect();
     assert!(alike.len() == 2 && alike[0].starts_with("the seeds 0, 4294967296 initialise") && alike[1].starts_with("the seeds 1, 8589934593 initialise"), "{w:?}");
     assert!(!warnings(" optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep { seeds 0 1 2; }\n").iter().any(|w| w.contains("alike")));
+    // a sweep over the monitor's floors, which its points' one pretraining cannot follow
+    let w = warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep { vary \"monitor.rank-floor\" 4 6; }\n");
+    assert!(w.iter().any(|w| w.starts_with("the sweep varies the monitor's `rank-floor`, which decides only its warnings")), "{w:?}");
+    assert!(!warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep { vary \"monitor.images\" 64 128; }\n").iter().any(|w| w.contains("floor")));
     // (the momentum holds its last value there, as each point's own warning says: the line
     // said it followed its formula)
     assert!(lines[0].contains("(I-JEPA's EMA momentum holds its last value)") && !lines[0].contains("and I-JEPA's EMA momentum) follow"), "{w:?}");

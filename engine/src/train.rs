@@ -994,6 +994,59 @@ pub fn restore_config(dir: &Path, exp: &Experiment) {
     }
 }
 
+/// A finished run's monitor warnings under `exp`'s collapse floors where its `config.json`
+/// records others: the floors are not in the stage's hash (they decide only the warnings), so
+/// a file whose `rank-floor` changed skipped the run as done, and its warnings, the report's and
+/// the figure's floor line stayed the old floors'. Its warnings at its last monitored epoch are
+/// recomputed from its `monitor.csv` (the values as the file rounds them) and recorded in its
+/// manifest, and the floors in its `config.json`; returns what to say (the floors, then each
+/// warning). `None` where nothing changed, or the folder lacks what it needs; the caller
+/// holds the stage's lock, and leaves out a folder an earlier version named by its floors
+/// ([`crate::plan::with_named_floors`]).
+pub fn refloor(dir: &Path, exp: &Experiment) -> Option<(String, Vec<String>)> {
+    let cfg = exp.monitor.as_ref()?;
+    let config_path = dir.join(schema::CONFIG_JSON);
+    let mut config: serde_json::Value = serde_json::from_str(&schema::read_text(&config_path).ok()?).ok()?;
+    let floor = |c: &serde_json::Value, k: &str| c["monitor"][k].as_f64();
+    let (rank, spread) = (floor(&config, "rank_floor")?, floor(&config, "spread_floor")?);
+    if (rank, spread) == (cfg.rank_floor, cfg.spread_floor) {
+        return None;
+    }
+    let mut manifest = schema::read_manifest(dir)?;
+    let rows = crate::monitor::read_rows(&dir.join(schema::MONITOR));
+    let last = rows.iter().filter(|r| r.encoder != "pixels").map(|r| r.epoch).max()?;
+    // (the warnings come after training has started: none at epoch 0)
+    let warnings = if last == 0 {
+        Vec::new()
+    } else {
+        let measures: Vec<Measure> = rows
+            .iter()
+            .filter(|r| r.epoch == last && r.encoder != "pixels")
+            .map(|r| Measure { encoder: r.encoder.clone(), knn: r.knn_top1, rankme: r.rankme, spread: r.spread, seconds: 0.0 })
+            .collect();
+        monitor_warnings(&measures, &rows, cfg, crate::monitor::Levers::of(exp))
+    };
+    config["monitor"]["rank_floor"] = serde_json::json!(cfg.rank_floor);
+    config["monitor"]["spread_floor"] = serde_json::json!(cfg.spread_floor);
+    let before = manifest.warnings.len();
+    manifest.monitor_warnings(last as usize, &warnings);
+    let written = run_dir::write_json(&dir.join(schema::MANIFEST), &manifest).and_then(|()| run_dir::write_json(&config_path, &config));
+    let floors = format!("rank-floor {} and spread-floor {} (it ran with {rank} and {spread})", cfg.rank_floor, cfg.spread_floor);
+    Some(match written {
+        Ok(()) => (
+            format!(
+                "the monitor's floors are now {floors}: its warnings at epoch {last} are read again from {} ({} before, {} now){}",
+                schema::MONITOR,
+                before,
+                manifest.warnings.len(),
+                if manifest.warnings.is_empty() { "" } else { ":" }
+            ),
+            manifest.warnings,
+        ),
+        Err(e) => (format!("the monitor's floors are now {floors}, but its warnings could not be recorded again ({e}): its report shows the earlier floors' warnings"), Vec::new()),
+    })
+}
+
 /// Whether `flag` holds on any rank (the flag itself on one process): a sum over ranks.
 fn any_rank(dist: Option<&ProcessGroup>, flag: bool) -> Result<bool> {
     let Some(pg) = dist else { return Ok(flag) };
