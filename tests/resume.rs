@@ -270,6 +270,11 @@ fn a_resumed_run_sums_up_as_an_uninterrupted_one() {
     let short = done_line(&run_to_end(&file, &d.join("short")));
     let fl = manifest(&run_folder(&d.join("short")))["final_loss"].as_f64().unwrap();
     assert!(fl > 0.0 && !short.contains("-0.0000"), "{short} {fl}");
+    // ... of the steps, none recorded (it said "first 10 recorded"); the run is warned, and the
+    // warning kept with it for the report, which draws no curve of it
+    assert!(short.contains(" steps) -> ") && !short.contains("recorded"), "{short}");
+    let kept = manifest(&run_folder(&d.join("short")))["setting_warnings"].to_string();
+    assert!(kept.contains("log-every 100 is more than the run's 32 steps"), "{kept}");
 }
 
 /// A checkpoint that cannot be written (here past the file-size limit: EFBIG, as a full disk

@@ -1382,6 +1382,21 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.save_manifest()?;
         }
     }
+    // a `log-every` longer than the run records no step: no curves in the report, and the
+    // final loss is of steps no file keeps
+    if lead && exp.log_every > run_steps {
+        let w = format!(
+            "log-every {} is more than the run's {run_steps} steps ({} epoch(s) of {ipe}): metrics.csv records no step, so the report draws no loss or schedule curves; lower `log-every` to {} or less",
+            exp.log_every,
+            exp.epochs,
+            run_steps
+        );
+        tracing::warn!("{w}");
+        if !run.manifest.setting_warnings.contains(&w) {
+            run.manifest.setting_warnings.push(w);
+            run.save_manifest()?;
+        }
+    }
     let metrics_path = run.dir.join(schema::METRICS);
     let monitor_path = run.dir.join(schema::MONITOR);
     let latest = run.dir.join(schema::CHECKPOINTS).join(schema::LATEST);
@@ -1823,8 +1838,14 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.seconds_before + run.since.elapsed().as_secs_f64()
         ),
     };
+    // (a run shorter than its log-every recorded none: its steps', this attempt's)
+    let of = match (logged.is_empty(), start.global_step) {
+        (false, _) => "recorded",
+        (true, 0) => "steps",
+        (true, _) => "steps of this attempt",
+    };
     tracing::info!(
-        "done: {steps}; loss {:.4} (first {w} recorded) -> {:.4} (last {w}); checkpoint {}",
+        "done: {steps}; loss {:.4} (first {w} {of}) -> {:.4} (last {w}); checkpoint {}",
         s.initial_loss,
         s.final_loss,
         s.checkpoint.display()
