@@ -386,7 +386,7 @@ impl std::fmt::Display for Estimate {
             // (0.001 hours printed as 0)
             let h = if h >= 10.0 { format!("{h:.0}") } else { format!("{h:.3}").trim_end_matches('0').trim_end_matches('.').to_string() };
             let _ = match m {
-                Some(m) => writeln!(s, "  budget          {h} GPU-hours on {} need {:.0}% MFU{}", acc.name, m * 100.0, if m > 1.0 { ": more than the peak, not reachable" } else { "" }),
+                Some(m) => writeln!(s, "  budget          {h} GPU-hours on {} need {}% MFU{}", acc.name, percent(m * 100.0), if m > 1.0 { ": more than the peak, not reachable" } else { "" }),
                 // (the line was left out without a word)
                 None => writeln!(s, "  budget          {h} GPU-hours on {}: no MFU to compare with ({} lacks {})", acc.name, acc.description, precision::name(*prec)),
             };
@@ -395,9 +395,29 @@ impl std::fmt::Display for Estimate {
     }
 }
 
+/// A percentage as the budget line says it: whole under 1000 and down to 1, then two
+/// significant digits (a need of 1.5e-5 % read as "0% MFU").
+fn percent(p: f64) -> String {
+    if p >= 1.0 || p == 0.0 {
+        format!("{p:.0}")
+    } else {
+        let digits = (1 - p.log10().floor() as i32).max(0) as usize;
+        format!("{p:.digits$}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tiny MFU need is said, not rounded to "0%".
+    #[test]
+    fn a_budget_s_need_keeps_two_digits_below_one_percent() {
+        assert_eq!(percent(43.2), "43");
+        assert_eq!(percent(0.5), "0.50");
+        assert_eq!(percent(1.5e-5), "0.000015");
+        assert_eq!(percent(250.0), "250");
+    }
 
     #[test]
     fn small_figures_keep_their_digits() {
