@@ -1258,6 +1258,8 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
                 // is the pretraining of each)
                 varied: p.varied.iter().filter(|(k, _)| !k.starts_with("eval.")).map(|(k, v)| (k.clone(), v.clone())).collect(),
                 points: points_sharing(plan, n),
+                // (a value the point's `vary` gives is written too, at a default as well)
+                written: plan.written.iter().chain(p.varied.keys()).cloned().collect(),
             };
             let summary = recipe.pretrain(exp, &ropts)?;
             if summary.run_dir != stage.dir {

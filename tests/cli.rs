@@ -1283,6 +1283,27 @@ fn a_runs_setting_warnings_are_kept_for_the_report() {
         let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap();
         m["setting_warnings"].as_array().map(|a| a.iter().map(|w| w.as_str().unwrap().to_string()).collect()).unwrap_or_default()
     };
+    // an augmentation DINO does not read, written at its default (to hold the methods' data
+    // equal): said by `check`, kept too (it was not: only values away from a default were)
+    let dino = write(
+        &d,
+        "dino.kdl",
+        r#"experiment "dino" {
+    recipe "dino"
+    data "fashion-mnist" { crop-size 28; batch-size 16; workers 1; limit 64; horizontal-flip 0 }
+    encoder width=16 depth=1 heads=2 patch=7
+    dino { local-crops 1; local-size 14; out-dim 8; hidden-dim 8; bottleneck-dim 4 }
+    epochs 1
+    precision "fp32"
+    device "cpu"
+}
+"#,
+    );
+    let o = ijepa(&["run", dino.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && err.contains("DINO's views come from its own multi-crop"), "{out}{err}");
+    let of_dino = kept("dino");
+    assert!(of_dino[0].starts_with("DINO's views come from its own multi-crop") && of_dino[0].contains("horizontal-flip"), "{of_dino:?}");
     let said = kept("warned");
     assert_eq!(said.len(), 2, "{said:?}");
     assert!(said[0].starts_with("the schedules last ipe-scale 0.99 x 2 epoch(s) = 1.98 epoch(s)"), "{said:?}");
@@ -1293,9 +1314,9 @@ fn a_runs_setting_warnings_are_kept_for_the_report() {
     assert!(o.status.success(), "{}", outputs(&o).1);
     let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
     assert!(md.contains("## Warnings of the settings and the monitors"), "{md}");
-    assert!(md.contains("before training: the learning-rate warmup (15 steps: 1.9 epoch(s))") && md.matches("before training:").count() == 2, "{md}");
+    assert!(md.contains("before training: the learning-rate warmup (15 steps: 1.9 epoch(s))") && md.matches("before training:").count() == 2 + of_dino.len(), "{md}");
     let csv = std::fs::read_to_string(reports.join("tables/warnings.csv")).unwrap();
-    assert!(csv.lines().count() == 3 && !csv.contains("quiet"), "{csv}");
+    assert!(csv.lines().count() == 3 + of_dino.len() && csv.contains("DINO's views come from") && !csv.contains("quiet"), "{csv}");
 }
 
 /// Pretraining followed by the evaluation stages and a report: eval.json records for the

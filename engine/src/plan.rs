@@ -13,7 +13,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -127,6 +127,9 @@ pub struct Plan {
     pub reports_dir: PathBuf,
     /// The runs folder the stages' folders are in (and the report reads, every experiment's).
     pub runs_dir: PathBuf,
+    /// The settings the study's file writes itself, by dotted path ([`ijepa_dsl::Study`]'s
+    /// `written`): what its pretrainings' setting warnings tell from defaults left out.
+    pub written: BTreeSet<String>,
 }
 
 /// The content hash of a pretraining run: every setting that can change its result, plus the
@@ -1118,6 +1121,7 @@ impl Plan {
             world_size,
             reports_dir: reports_dir.to_path_buf(),
             runs_dir: runs_dir.to_path_buf(),
+            written: study.written.clone(),
         }
     }
 

@@ -45,6 +45,12 @@ pub struct RunOptions {
     /// The points that share this pretraining, by all their varied settings, where they vary
     /// evaluation settings ([`schema::Manifest::points`]).
     pub points: Vec<BTreeMap<String, String>>,
+    /// The settings the experiment file writes itself, by dotted path (`data.horizontal-flip`;
+    /// a sweep point's varied ones too: `ijepa_dsl::Study::written`): the setting warnings kept
+    /// in the manifest tell a value written at its default from one left out (augmentations a
+    /// recipe does not read, written at their defaults, are warned of as `check` warns of them).
+    /// Empty: none told apart, and only values set away from their defaults are kept.
+    pub written: BTreeSet<String>,
 }
 
 impl RunOptions {
@@ -416,9 +422,8 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         resumed_at: previous.as_ref().map(|m| m.resumed_at.clone()).unwrap_or_default(),
         // (what the attempts before a resume warned of stays the run's)
         warnings: previous.as_ref().map(|m| m.warnings.clone()).unwrap_or_default(),
-        // (the file's checks said them; augmentations at their defaults are not told apart
-        // from written ones here: only those set away from them are kept)
-        setting_warnings: ijepa_dsl::recipes::setting_warnings(exp, |_| false).all(),
+        // (the file's checks said them, of the settings it writes)
+        setting_warnings: ijepa_dsl::recipes::setting_warnings(exp, |path| opts.written.contains(path)).all(),
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
         rank_digests: Vec::new(),
         seconds: None,
