@@ -295,48 +295,89 @@ fn done_twin(plan: &Plan, n: NodeIndex, force: bool) -> Option<NodeIndex> {
 
 /// The `--force` run a command goes on with ([`forced_run`]).
 struct Forced {
-    /// When it began: a selected stage finished since was run again by it.
-    began: std::time::SystemTime,
-    /// It is an earlier command's, stopped before its end (a signal, an error), not this one's.
+    /// Its record's file.
+    path: PathBuf,
+    /// The record: the stages it forces, when it began, those it ran again.
+    record: ijepa_schema::ForcedRun,
+    /// It is an earlier command's, stopped before its end, not this one's.
     earlier: bool,
+    /// This process keeps the record (the lead process of a run, not a dry run).
+    writes: bool,
+}
+
+impl Forced {
+    /// Whether the `--force` run this command goes on with ran `stage` again (or it diverged
+    /// again there): it is not forced a second time.
+    fn ran(&self, stage: &ijepa_engine::plan::Stage) -> bool {
+        self.earlier && self.record.done.contains(&forced_key(stage))
+    }
+
+    /// Records that this command ran `stage` (or that it diverged): a command that goes on with
+    /// this one does not force it again.
+    fn mark(&mut self, stage: &ijepa_engine::plan::Stage) {
+        let key = forced_key(stage);
+        if !self.writes || self.record.done.contains(&key) {
+            return;
+        }
+        self.record.done.push(key);
+        if let Err(e) = ijepa_engine::run_dir::write_json(&self.path, &self.record) {
+            tracing::warn!("this `--force` run's record {} could not be updated ({e}): stopped before its end, the same command would force {} again", self.path.display(), stage.id);
+        }
+    }
+
+    /// Every selected stage was reached (no point diverged now): the record is removed, and the
+    /// next `--force` of these stages forces every one.
+    fn through(&self) {
+        if !self.writes {
+            return;
+        }
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => tracing::warn!(
+                "{} could not be removed ({e}): the next `--force` of these stages goes on with this one, forcing none it ran again; remove it to force them",
+                self.path.display()
+            ),
+            _ => {}
+        }
+    }
+}
+
+/// How a `--force` record names a stage: `<id> <hash>`.
+fn forced_key(stage: &ijepa_engine::plan::Stage) -> String {
+    format!("{} {}", stage.id, stage.hash)
 }
 
 /// The `--force` run this command goes on with: an earlier one of the same stages that was
 /// stopped before its end ([`ijepa_schema::ForcedRun`], said), else this one, recorded for the
 /// same command to go on with if it is stopped too (by the lead process of a run, not a dry
-/// run). `None` without `--force`.
+/// run). `None` without `--force`; the other ranks of a run follow the lead's reading.
 fn forced_run(plan: &Plan, selected: &[NodeIndex], opts: &ExecOptions, lead: bool) -> Option<Forced> {
     if !opts.force {
         return None;
     }
     let now = std::time::SystemTime::now();
-    // (the other ranks follow rank 0's reading of each stage)
-    if !lead {
-        return Some(Forced { began: now, earlier: false });
-    }
     let dir = opts.runs_dir.join(&plan.name);
-    let stages: Vec<String> = selected.iter().map(|&n| format!("{} {}", plan.graph[n].id, plan.graph[n].hash)).collect();
-    if let Some(earlier) = ijepa_schema::ForcedRun::read(&dir).filter(|r| r.stages == stages) {
-        let began = earlier.began_at();
-        let ago = now.duration_since(began).map_or(0, |d| d.as_secs());
+    let stages: Vec<String> = selected.iter().map(|&n| forced_key(&plan.graph[n])).collect();
+    let path = ijepa_schema::ForcedRun::path(&dir, &stages);
+    let writes = lead && !opts.dry_run;
+    if let Some(earlier) = ijepa_schema::ForcedRun::read(&dir, &stages).filter(|_| lead) {
+        let ago = earlier.began_at().and_then(|b| now.duration_since(b).ok()).map_or(0, |d| d.as_secs());
         tracing::info!(
-            "--force: going on with the `--force` run of these stages begun {} ago and stopped before its end: the stages it ran again are not forced a second time (remove {} to force every one)",
+            "--force: going on with the `--force` run of these stages begun {} ago and stopped before its end: the {} stage(s) it ran again are not forced a second time (remove {} to force every one)",
             span(ago),
-            ijepa_schema::ForcedRun::path(&dir).display()
+            earlier.done.len(),
+            path.display()
         );
-        return Some(Forced { began, earlier: true });
+        return Some(Forced { path, record: earlier, earlier: true, writes });
     }
-    if !opts.dry_run {
-        let began = now.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        let path = ijepa_schema::ForcedRun::path(&dir);
-        let written = std::fs::create_dir_all(&dir)
-            .map_err(|e| ijepa_engine::Error::io(&dir, e))
-            .and_then(|()| ijepa_engine::run_dir::write_json(&path, &ijepa_schema::ForcedRun { stages, began }));
+    let began = now.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    let record = ijepa_schema::ForcedRun { stages, began, done: Vec::new() };
+    if writes {
+        let written = std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e)).and_then(|()| ijepa_engine::run_dir::write_json(&path, &record));
         if let Err(e) = written {
             tracing::warn!("this `--force` run could not be recorded ({e}): stopped before its end, the same command would force again the stages it ran");
         }
     }
-    Some(Forced { began: now, earlier: false })
+    Some(Forced { path, record, earlier: false, writes })
 }
 
 /// A span of seconds as a message says it: `40 s`, `12 min`, `3 h 5 min`, `2 days`.
@@ -782,10 +823,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     // when this command began: a stage `--force` finds finished after it (its record written
     // since) was run by another process meanwhile (a second `--force` moved the first one's
     // fresh folder aside while its evaluations read it)
+    let began = std::time::SystemTime::now();
     // (a `--force` run of the same stages stopped before its end: this one goes on with it, and
-    // what it ran again since it began is not forced a second time)
-    let forced = forced_run(plan, &selected, opts, lead);
-    let began = forced.as_ref().map_or_else(std::time::SystemTime::now, |f| f.began);
+    // what it ran again is not forced a second time)
+    let mut forced = forced_run(plan, &selected, opts, lead);
     // `--force` computes the features of the evaluations it reruns again too
     let mut shared = EvalCache::default();
     shared.refresh = opts.force;
@@ -887,12 +928,13 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         let status = plan.status(n);
         let action = match (status, opts.force) {
             (Status::Done, false) => "skip (done)",
-            // (run again by the `--force` run this command goes on with)
-            (Status::Done, true) if forced.as_ref().is_some_and(|f| f.earlier) && stage.kind() != StageKind::Report && finished_since(&stage.dir, began) => "skip (forced)",
+            // (run again by the `--force` run this command goes on with, or diverged again there)
+            (Status::Done, true) if forced.as_ref().is_some_and(|f| f.ran(stage)) => "skip (forced)",
             (Status::Done, true) => "rerun (--force)",
             (Status::Partial { .. }, _) => "resume",
             (Status::Pending, _) => "run",
             (Status::Diverged { .. }, false) => "skip (diverged)",
+            (Status::Diverged { .. }, true) if forced.as_ref().is_some_and(|f| f.ran(stage)) => "skip (diverged)",
             (Status::Diverged { .. }, true) => "rerun (--force)",
         };
         if opts.dry_run {
@@ -940,13 +982,13 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                     }
                 }
                 // what the rerun sets aside with it (see below)
-                if opts.force && matches!(status, Status::Done | Status::Diverged { .. }) && action != "skip (forced)" {
+                if action == "rerun (--force)" {
                     for d in downstream(n).filter(|&d| plan.status(d) == Status::Done) {
                         tracing::info!("{:<16} {}  (computed from {})", "  set aside", plan.graph[d].id, stage.id);
                     }
                 }
             }
-            if let (Status::Diverged { step }, false) = (status, opts.force) {
+            if let (Status::Diverged { step }, "skip (diverged)") = (status, action) {
                 block(n, step, &mut blocked);
             }
             continue;
@@ -1014,23 +1056,39 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             block(n, step, &mut blocked);
             continue;
         }
+        // (as the status: every rank of a pretraining follows rank 0's reading, which may not be
+        // its own: the ranks' `began` differ by moments; only rank 0 reads the `--force` record)
+        // 1: another process ran it again since this command began; 2: the `--force` run this
+        // command goes on with ran it again (or it diverged again there)
+        let again = match status {
+            Status::Done | Status::Diverged { .. } if forced.as_ref().is_some_and(|f| f.ran(stage)) => 2,
+            Status::Done if opts.force && stage.kind() != StageKind::Report && finished_since(&stage.dir, began) => 1,
+            _ => 0,
+        };
+        let again = if opts.force && stage.kind() == StageKind::Pretrain { train::agree(dist.as_deref(), again)? } else { again };
+        match (again, status) {
+            (2, Status::Diverged { step }) => {
+                if lead {
+                    tracing::warn!("skip {}: it diverged at step {step} again under the `--force` run this command goes on with ({})", stage.id, stage.dir.display());
+                }
+                block(n, step, &mut blocked);
+                continue;
+            }
+            (1 | 2, _) => {
+                n_skip += 1;
+                if lead {
+                    match again {
+                        2 => tracing::info!("skip {} (run again by the `--force` run this command goes on with: {})", stage.id, stage.dir.display()),
+                        _ => tracing::warn!("skip {}: another process ran it again since this command began ({}); it is not forced a second time", stage.id, stage.dir.display()),
+                    }
+                }
+                ran.insert(n);
+                continue;
+            }
+            _ => {}
+        }
         if lock.as_ref().is_some_and(StageLock::read_only) {
             return Err(format!("stage {} needs running, but its folder {} cannot be written (read-only)", stage.id, stage.dir.display()).into());
-        }
-        // (as the status: every rank of a pretraining follows rank 0's reading, which may not be
-        // its own: the ranks' `began` differ by moments)
-        let again = opts.force && status == Status::Done && stage.kind() != StageKind::Report && finished_since(&stage.dir, began);
-        let again = if opts.force && stage.kind() == StageKind::Pretrain { train::agree(dist.as_deref(), i64::from(again))? == 1 } else { again };
-        if again {
-            n_skip += 1;
-            if lead {
-                match &forced {
-                    Some(f) if f.earlier => tracing::info!("skip {} (run again by the `--force` run this command goes on with: {})", stage.id, stage.dir.display()),
-                    _ => tracing::warn!("skip {}: another process ran it again since this command began ({}); it is not forced a second time", stage.id, stage.dir.display()),
-                }
-            }
-            ran.insert(n);
-            continue;
         }
         if matches!(status, Status::Done | Status::Diverged { .. }) && lead {
             // a rerun stage makes what was computed from it stale: set those aside too (they
@@ -1078,6 +1136,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             tracing::error!("{}: {e}; the stages that read it are skipped, the others go on", stage.id);
             block(n, step, &mut blocked);
             diverged_now += 1;
+            // (trained again it diverges again: the same command does not force it again)
+            if let Some(f) = forced.as_mut() {
+                f.mark(stage);
+            }
             continue;
         }
         if outcome.is_err() && lead && stage.kind() != StageKind::Report {
@@ -1087,6 +1149,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         }
         outcome?;
         drop(lock);
+        if let Some(f) = forced.as_mut() {
+            f.mark(stage);
+        }
         if reused {
             n_reused += 1;
         } else {
@@ -1095,17 +1160,12 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         ran.insert(n);
     }
     // every selected stage was reached: a `--force` run kept for the same command to go on
-    // with is through
-    if forced.is_some() && lead && !opts.dry_run {
-        let path = ijepa_schema::ForcedRun::path(&opts.runs_dir.join(&plan.name));
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                tracing::warn!("{} could not be removed ({e}): the next `--force` of these stages goes on with this one, forcing none it ran again; remove it to force them", path.display())
-            }
-            _ => {}
-        }
+    // with is through, unless a point diverged now (the command ends with an error, and the
+    // same command again does not train it a third time)
+    if let (Some(f), 0) = (&forced, diverged_now) {
+        f.through();
     }
-        // a signal during the last stage (a report, which has no step to stop at) still ends
+    // a signal during the last stage (a report, which has no step to stop at) still ends
     // the run as interrupted, not as a success, saying that nothing is left to resume (unless
     // a point diverged: that is said below, and is what is left)
     if let (Some(signal), true) = (ijepa_engine::interrupt::requested(), diverged.is_empty()) {

@@ -57,7 +57,7 @@ enum Command {
         /// `.<folder>.old-<time>`; finished stages computed from it are set aside too, and
         /// rerun when selected, else on the next run; the report folder is never moved). A
         /// `--force` run stopped before its end (Ctrl-C, an error) is gone on with by the same
-        /// command: what it ran again is not forced a second time (RUNS/<study>/.force.json).
+        /// command: what it ran again is not forced a second time (RUNS/<study>/.force-<digest>.json).
         #[arg(long)]
         force: bool,
     },

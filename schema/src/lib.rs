@@ -115,10 +115,11 @@ impl PlannedStages {
 }
 
 /// A `--force` run of a study's stages that has not got through them (a signal or an error
-/// stopped it), kept in the study's folder (`runs/<study>/.force.json`) until one does: the same
-/// command goes on with it, and does not force a second time the stages it ran again since it
-/// began (after a Ctrl-C, "run the same command again" retrained the points of a forced sweep
-/// that had finished).
+/// stopped it, or a point diverged), kept in the study's folder
+/// (`runs/<study>/.force-<digest of its stages>.json`, one per command) until one does: the
+/// same command goes on with it, and does not force a second time the stages it ran again
+/// (after a Ctrl-C, "run the same command again" retrained the points of a forced sweep that
+/// had finished).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ForcedRun {
     /// The stages it forces, `<id> <hash>` each, in the plan's order: another selection, or
@@ -126,28 +127,33 @@ pub struct ForcedRun {
     pub stages: Vec<String>,
     /// When it began, in seconds since the Unix epoch.
     pub began: f64,
+    /// The stages it has run again (or that diverged again), as in `stages`.
+    #[serde(default)]
+    pub done: Vec<String>,
 }
 
 impl ForcedRun {
-    /// Its file's name in the study's folder.
-    pub const FILE: &'static str = ".force.json";
-
-    /// Its file in the study folder `study_dir`.
-    pub fn path(study_dir: &Path) -> std::path::PathBuf {
-        study_dir.join(Self::FILE)
+    /// Its file in the study folder `study_dir`: `.force-<digest of stages>.json`.
+    pub fn path(study_dir: &Path, stages: &[String]) -> std::path::PathBuf {
+        // FNV-1a: a digest that stays the same across builds and machines
+        let digest = stages.iter().flat_map(|s| s.bytes().chain([0u8])).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        study_dir.join(format!(".force-{digest:016x}.json"))
     }
 
-    /// The record in `study_dir`, if one is there and readable (a damaged one is none: the
-    /// command then forces every stage it selects, as a first `--force` does).
-    pub fn read(study_dir: &Path) -> Option<Self> {
-        read_file(&Self::path(study_dir)).ok().and_then(|b| serde_json::from_slice(&b).ok())
-            // (a time past any clock's, which `from_secs_f64` cannot hold, is damage too)
-            .filter(|r: &Self| r.began.is_finite() && (0.0..1e12).contains(&r.began))
+    /// The record of the command forcing `stages` in `study_dir`, if one is there and readable
+    /// (a damaged one, or one of other stages, is none: the command then forces every stage it
+    /// selects, as a first `--force` does).
+    pub fn read(study_dir: &Path, stages: &[String]) -> Option<Self> {
+        read_file(&Self::path(study_dir, stages))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|r: &Self| r.stages == stages && r.began_at().is_some())
     }
 
-    /// When it began.
-    pub fn began_at(&self) -> std::time::SystemTime {
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(self.began)
+    /// When it began (`None` for a time no clock holds: a damaged record).
+    pub fn began_at(&self) -> Option<std::time::SystemTime> {
+        let d = std::time::Duration::try_from_secs_f64(self.began).ok()?;
+        std::time::UNIX_EPOCH.checked_add(d)
     }
 }
 
