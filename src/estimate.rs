@@ -395,10 +395,10 @@ impl std::fmt::Display for Estimate {
     }
 }
 
-/// A percentage as the budget line says it: whole under 1000 and down to 1, then two
-/// significant digits (a need of 1.5e-5 % read as "0% MFU").
+/// A percentage as the budget line says it: whole from 1 up (and what rounds to 1), below
+/// that with two significant digits (a need of 1.5e-5 % read as "0% MFU").
 fn percent(p: f64) -> String {
-    if p >= 1.0 || p == 0.0 {
+    if p >= 0.995 || p == 0.0 {
         format!("{p:.0}")
     } else {
         let digits = (1 - p.log10().floor() as i32).max(0) as usize;
@@ -417,6 +417,7 @@ mod tests {
         assert_eq!(percent(0.5), "0.50");
         assert_eq!(percent(1.5e-5), "0.000015");
         assert_eq!(percent(250.0), "250");
+        assert_eq!(percent(0.997), "1");
     }
 
     #[test]

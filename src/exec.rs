@@ -1035,11 +1035,15 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                     // folder an earlier version named by its floors, which names it no more
                     // once they are rewritten)
                     if ijepa_engine::plan::with_named_floors(&stage.dir, &stage.hash, exp, plan.world_size).is_none() {
-                        if let Some((said, warnings)) = train::refloor(&stage.dir, exp) {
-                            tracing::info!("{}: {said}", stage.id);
-                            for w in warnings {
-                                tracing::warn!("{}: {w}", stage.id);
+                        match train::refloor(&stage.dir, exp) {
+                            Some(Ok((said, warnings))) => {
+                                tracing::info!("{}: {said}", stage.id);
+                                for w in warnings {
+                                    tracing::warn!("{}: {w}", stage.id);
+                                }
                             }
+                            Some(Err(why)) => tracing::warn!("{}: {why}", stage.id),
+                            None => {}
                         }
                     }
                 }

@@ -125,19 +125,29 @@ impl Study {
         // the monitor's floors decide only its warnings and are not in the pretraining's hash:
         // points that differ in them alone share one pretraining, whose warnings follow one
         // point's floors (the other point's were never applied, without a word)
-        let floors: BTreeSet<&str> = self
-            .points
-            .iter()
-            .flat_map(|p| p.varied.keys())
-            .filter_map(|k| ["monitor.rank-floor", "monitor.spread-floor"].into_iter().find(|f| k == f))
-            .collect();
+        // (only where two points differ in nothing else the pretraining reads: in a zip beside
+        // a learning rate each point has a pretraining of its own)
+        const FLOORS: [&str; 2] = ["monitor.rank-floor", "monitor.spread-floor"];
+        fn split(p: &Point) -> (Vec<(&String, &String)>, Vec<(&String, &String)>) {
+            p.varied.iter().filter(|(k, _)| !k.starts_with("eval.")).partition(|(k, _)| FLOORS.contains(&k.as_str()))
+        }
+        let mut floors: BTreeSet<&str> = BTreeSet::new();
+        for (i, a) in self.points.iter().enumerate() {
+            let (floors_a, rest_a) = split(a);
+            for b in &self.points[i + 1..] {
+                let (floors_b, rest_b) = split(b);
+                if rest_a == rest_b && floors_a != floors_b {
+                    floors.extend(floors_a.iter().chain(&floors_b).map(|(k, _)| k.as_str()));
+                }
+            }
+        }
         if !floors.is_empty() {
             let names: Vec<String> = floors.iter().map(|f| format!("`{}`", f.trim_start_matches("monitor."))).collect();
             let (decide, are, it) = if names.len() == 1 { ("decides", "is", "it") } else { ("decide", "are", "them") };
             out.push(format!(
                 "the sweep varies the monitor's {}, which {decide} only its warnings and {are} not in the pretraining's hash: points that differ in {it} \
                  alone share one pretraining, whose warnings follow the first of those points' floors (its report shows that point's); to read a run \
-                 under other floors, change them in the file and run it again (its warnings are read again from its monitor.csv)",
+                 under other floors, change them in the file and run it again (its collapse warnings are read again from its monitor.csv)",
                 names.join(" and ")
             ));
         }

@@ -1779,6 +1779,9 @@ fn a_sweeps_schedule_warnings_are_one_line_naming_their_points() {
     let w = warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep { vary \"monitor.rank-floor\" 4 6; }\n");
     assert!(w.iter().any(|w| w.starts_with("the sweep varies the monitor's `rank-floor`, which decides only its warnings")), "{w:?}");
     assert!(!warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep { vary \"monitor.images\" 64 128; }\n").iter().any(|w| w.contains("floor")));
+    // (not where each point has a pretraining of its own: a zip beside a learning rate)
+    let w = warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep \"zip\" { vary \"monitor.rank-floor\" 4 6; vary \"optimizer.lr.peak\" 1e-3 2e-3; }\n");
+    assert!(!w.iter().any(|w| w.contains("varies the monitor's")), "{w:?}");
     // (the momentum holds its last value there, as each point's own warning says: the line
     // said it followed its formula)
     assert!(lines[0].contains("(I-JEPA's EMA momentum holds its last value)") && !lines[0].contains("and I-JEPA's EMA momentum) follow"), "{w:?}");

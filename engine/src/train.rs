@@ -999,16 +999,17 @@ pub fn restore_config(dir: &Path, exp: &Experiment) {
     }
 }
 
-/// A finished run's monitor warnings under `exp`'s collapse floors where its `config.json`
-/// records others: the floors are not in the stage's hash (they decide only the warnings), so
-/// a file whose `rank-floor` changed skipped the run as done, and its warnings, the report's and
-/// the figure's floor line stayed the old floors'. Its warnings at its last monitored epoch are
-/// recomputed from its `monitor.csv` (the values as the file rounds them) and recorded in its
-/// manifest, and the floors in its `config.json`; returns what to say (the floors, then each
-/// warning). `None` where nothing changed, or the folder lacks what it needs; the caller
-/// holds the stage's lock, and leaves out a folder an earlier version named by its floors
-/// ([`crate::plan::with_named_floors`]).
-pub fn refloor(dir: &Path, exp: &Experiment) -> Option<(String, Vec<String>)> {
+/// A finished run's collapse warnings under `exp`'s monitor floors where its `config.json`
+/// records others: the floors are not in the stage's hash (they decide only those warnings),
+/// so a file whose `rank-floor` changed skipped the run as done, and its warnings, the report's
+/// and the figure's floor line stayed the old floors'. Its collapse warnings at its last
+/// monitored epoch are read again from its `monitor.csv` (the values as the file rounds them;
+/// the other warnings, said from the live values, are kept) and recorded in its manifest, and
+/// the floors in its `config.json`. Returns what to say: the floors, then every warning the
+/// run now has; or why they could not be recorded. `None` where nothing changed, or the folder
+/// lacks a readable config or manifest; the caller holds the stage's lock, and leaves out a
+/// folder an earlier version named by its floors ([`crate::plan::with_named_floors`]).
+pub fn refloor(dir: &Path, exp: &Experiment) -> Option<std::result::Result<(String, Vec<String>), String>> {
     let cfg = exp.monitor.as_ref()?;
     let config_path = dir.join(schema::CONFIG_JSON);
     let mut config: serde_json::Value = serde_json::from_str(&schema::read_text(&config_path).ok()?).ok()?;
@@ -1018,37 +1019,32 @@ pub fn refloor(dir: &Path, exp: &Experiment) -> Option<(String, Vec<String>)> {
         return None;
     }
     let mut manifest = schema::read_manifest(dir)?;
+    // (a manifest warning is `epoch N: <warning>`)
+    let collapse = |w: &str| warning_key(w.split_once(": ").map_or(w, |(_, rest)| rest)).ends_with("features are collapsing");
     let rows = crate::monitor::read_rows(&dir.join(schema::MONITOR));
-    let last = rows.iter().filter(|r| r.encoder != "pixels").map(|r| r.epoch).max()?;
-    // (the warnings come after training has started: none at epoch 0)
-    let warnings = if last == 0 {
-        Vec::new()
-    } else {
-        let measures: Vec<Measure> = rows
-            .iter()
-            .filter(|r| r.epoch == last && r.encoder != "pixels")
-            .map(|r| Measure { encoder: r.encoder.clone(), knn: r.knn_top1, rankme: r.rankme, spread: r.spread, seconds: 0.0 })
-            .collect();
-        monitor_warnings(&measures, &rows, cfg, crate::monitor::Levers::of(exp))
+    let now: Vec<String> = match warnings_of_rows(&rows, cfg, crate::monitor::Levers::of(exp)) {
+        Some((last, all)) => all.into_iter().filter(|w| collapse(w)).map(|w| format!("epoch {last}: {w}")).collect(),
+        None => Vec::new(),
     };
+    let before = manifest.warnings.len();
+    // (as the monitor orders them: collapses, then the others)
+    manifest.warnings = now.into_iter().chain(manifest.warnings.iter().filter(|w| !collapse(w)).cloned()).collect();
     config["monitor"]["rank_floor"] = serde_json::json!(cfg.rank_floor);
     config["monitor"]["spread_floor"] = serde_json::json!(cfg.spread_floor);
-    let before = manifest.warnings.len();
-    manifest.monitor_warnings(last as usize, &warnings);
-    let written = run_dir::write_json(&dir.join(schema::MANIFEST), &manifest).and_then(|()| run_dir::write_json(&config_path, &config));
     let floors = format!("rank-floor {} and spread-floor {} (it ran with {rank} and {spread})", cfg.rank_floor, cfg.spread_floor);
+    let written = run_dir::write_json(&dir.join(schema::MANIFEST), &manifest).and_then(|()| run_dir::write_json(&config_path, &config));
     Some(match written {
-        Ok(()) => (
+        Ok(()) => Ok((
             format!(
-                "the monitor's floors are now {floors}: its warnings at epoch {last} are read again from {} ({} before, {} now){}",
+                "the monitor's floors are now {floors}: its collapse warnings are read again from {} ({} warning(s) before, {} now){}",
                 schema::MONITOR,
                 before,
                 manifest.warnings.len(),
                 if manifest.warnings.is_empty() { "" } else { ":" }
             ),
             manifest.warnings,
-        ),
-        Err(e) => (format!("the monitor's floors are now {floors}, but its warnings could not be recorded again ({e}): its report shows the earlier floors' warnings"), Vec::new()),
+        )),
+        Err(e) => Err(format!("the monitor's floors are now {floors}, but its warnings could not be recorded again ({e}): its report shows the earlier floors' warnings")),
     })
 }
 
