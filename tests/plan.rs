@@ -1021,6 +1021,17 @@ fn two_studies_share_the_report_of_their_folder() {
     let (ok, t) = run_file(&d, "other.kdl", &["--force", "--only", "eval-knn-raw-pixels"]);
     assert!(ok, "{t}");
     assert!(report_line("base.kdl").contains("] to run"), "{}", report_line("base.kdl"));
+    // ... nor where a study's folder holds a stage its plan does not list (an earlier
+    // version's, `ijepa eval`'s): its own report leaves it out, the other study's shows it
+    let (ok, t) = run_file(&d, "base.kdl", &[]);
+    assert!(ok && report_line("other.kdl").contains("] done"), "{t}");
+    let pixels = std::fs::read_dir(d.join("runs/tiny")).unwrap().flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with("eval-knn-raw-pixels-")).unwrap();
+    let stray = pixels.with_file_name("eval-knn-raw-pixels-ffffffffffff");
+    std::fs::create_dir(&stray).unwrap();
+    std::fs::copy(pixels.join("eval.json"), stray.join("eval.json")).unwrap();
+    let (ok, t) = run_file(&d, "base.kdl", &[]);
+    assert!(ok && t.contains("== run report"), "{t}");
+    assert!(report_line("other.kdl").contains("] to run"), "{}", report_line("other.kdl"));
 }
 
 /// `--force` never moves a report folder: `--reports-dir out --runs-dir out/runs` (the report

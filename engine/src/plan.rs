@@ -1159,7 +1159,7 @@ impl Plan {
                 // and wrote it again in turn; not a partial one, written while points of that
                 // study had diverged)
                 if report_marker(&stage.dir).is_some_and(|m| {
-                    (m.hash == stage.hash || (m.study.as_deref().is_some_and(|s| s != self.name) && !m.hash.starts_with("partial-")))
+                    (m.hash == stage.hash || (m.study.as_deref().is_some_and(|s| s != self.name && self.report_of_other_is_ours(s)) && !m.hash.starts_with("partial-")))
                         && (m.inputs == self.report_inputs() || m.inputs == self.report_inputs_in(true, false) || m.inputs == self.report_inputs_in(false, false))
                 }) =>
             {
@@ -1243,16 +1243,11 @@ impl Plan {
             v
         };
         // (a folder named as a stage, or holding a record, which the registry lists as left
-        // out when its name is not a stage's; not `features/`, `slurm/`)
-        let stage_folder = |d: &Path| {
-            d.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pretrain-") || n.to_string_lossy().starts_with("eval-"))
-                || d.join(ijepa_schema::EVAL).is_file()
-                || d.join(ijepa_schema::MANIFEST).is_file()
-        };
+        // out when its name is not a stage's)
         let mut seen: std::collections::HashSet<PathBuf> = dirs.iter().cloned().collect();
         for exp in subdirs(&self.runs_dir) {
-            for d in subdirs(&exp) {
-                if stage_folder(&d) && seen.insert(d.clone()) {
+            for d in stage_folders_in(&exp) {
+                if seen.insert(d.clone()) {
                     dirs.push(d);
                 }
             }
@@ -1283,6 +1278,27 @@ impl Plan {
             }
         }
         crate::run_dir::content_hash(&bytes)
+    }
+
+    /// Whether the report the run of the study `other` wrote of this runs folder is this
+    /// plan's too (with equal inputs, [`Plan::report_inputs`]): each study is one file's, whose
+    /// last plan lists every stage folder its experiments' folders hold. A report stage leaves
+    /// out of its own study what its plan does not list (an earlier version's stages, another
+    /// file's, results of `ijepa eval`), which another study's report of the folder shows.
+    fn report_of_other_is_ours(&self, other: &str) -> bool {
+        let of_study = |study: &str| -> Option<ijepa_schema::PlannedStages> {
+            let [one] = ijepa_schema::PlannedStages::records_in(&self.runs_dir.join(study)).try_into().ok()?;
+            serde_json::from_slice(&ijepa_schema::read_file(&one).ok()?).ok()
+        };
+        // (every stage folder of its experiments is one it lists)
+        let lists_all = |experiments: &[String], listed: &BTreeSet<String>| {
+            experiments.iter().all(|e| stage_folders_in(&self.runs_dir.join(e)).iter().all(|d| listed.contains(&ijepa_schema::PlannedStages::stage_of(d))))
+        };
+        let ours: BTreeSet<String> = self.graph.node_weights().filter(|s| s.kind() != StageKind::Report).map(|s| ijepa_schema::PlannedStages::stage_of(&s.dir)).collect();
+        let our_experiments: Vec<String> = self.points.iter().map(|p| p.experiment.name.clone()).chain([self.name.clone()]).collect();
+        let (Some(_), Some(theirs)) = (of_study(&self.name), of_study(other)) else { return false };
+        let their_stages: BTreeSet<String> = theirs.stages.iter().cloned().collect();
+        lists_all(&our_experiments, &ours) && lists_all(&theirs.experiments, &their_stages)
     }
 
     /// Stages whose id is `pattern`, starts with `pattern/`, or whose kind is `pattern`
@@ -1520,6 +1536,27 @@ fn file_sha256(path: &Path) -> Option<String> {
     let sha = crate::checkpoint::state::sha256_file(path).ok()?;
     cache.insert(key, sha.clone());
     Some(sha)
+}
+
+/// The stage folders in the experiment folder `dir` (`RUNS/<experiment>/`), as the report's
+/// registry lists them: named as a stage, or holding a record (not `features/`, `slurm/`, nor
+/// hidden ones, set aside by `--force`), sorted.
+fn stage_folders_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+                .filter(|d| {
+                    d.file_name().is_some_and(|n| n.to_string_lossy().starts_with("pretrain-") || n.to_string_lossy().starts_with("eval-"))
+                        || d.join(ijepa_schema::EVAL).is_file()
+                        || d.join(ijepa_schema::MANIFEST).is_file()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }
 
 /// File in the report folder recording which plan wrote it.
