@@ -128,7 +128,8 @@ impl Study {
         // (only where two points differ in nothing else the pretraining reads: in a zip beside
         // a learning rate each point has a pretraining of its own)
         const FLOORS: [&str; 2] = ["monitor.rank-floor", "monitor.spread-floor"];
-        fn split(p: &Point) -> (Vec<(&String, &String)>, Vec<(&String, &String)>) {
+        type Settings<'a> = Vec<(&'a String, &'a String)>;
+        fn split(p: &Point) -> (Settings<'_>, Settings<'_>) {
             p.varied.iter().filter(|(k, _)| !k.starts_with("eval.")).partition(|(k, _)| FLOORS.contains(&k.as_str()))
         }
         let mut floors: BTreeSet<&str> = BTreeSet::new();

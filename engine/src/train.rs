@@ -1385,7 +1385,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     }
     // a `log-every` longer than the run records no step: no curves in the report, and the
     // final loss is of steps no file keeps
-    if lead && exp.log_every > run_steps {
+    // (a resume keeps the rows its earlier attempts logged: those are drawn)
+    let rows_before = || schema::read_text(&run.dir.join(schema::METRICS)).is_ok_and(|t| t.lines().filter(|l| !l.trim().is_empty()).count() > 1);
+    if lead && exp.log_every > run_steps && !rows_before() {
         let w = format!(
             "log-every {} is more than the run's {run_steps} steps ({} epoch(s) of {ipe}): metrics.csv records no step, so the report draws no loss or schedule curves; lower `log-every` to {} or less",
             exp.log_every,
@@ -1411,6 +1413,11 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // every step)
     let mut losses: Vec<f64> = Vec::new();
     let mut logged: Vec<f64> = Vec::new();
+    // (the step of the last row logged: a run resumed with a longer log-every may log none
+    // after its checkpoint, and its final loss was the loss there, not at its end)
+    let mut last_logged = 0usize;
+    // (the rows a resume read back)
+    let mut resumed_rows = 0usize;
     // a resumed run's monitor.csv was gone: its pixels' row is measured again
     let mut monitor_lost = false;
     // rank 0 decides whether to resume (and from which step); the others load the same file
@@ -1463,6 +1470,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             }
             losses = read_losses(&metrics_path, pos.global_step)?;
             logged.clone_from(&losses);
+            last_logged = last as usize;
+            resumed_rows = losses.len();
             // rows are written every log-every steps: a longer gap before the checkpoint's step
             // is rows lost (a truncated file), said once here
             if pos.global_step.saturating_sub(last) > exp.log_every.max(1) as u64 {
@@ -1700,6 +1709,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             losses.push(stats.loss);
             if global.is_multiple_of(exp.log_every.max(1)) {
                 logged.push(stats.loss);
+                last_logged = global;
             }
             ep_loss += stats.loss;
             ep_steps += 1;
@@ -1813,8 +1823,11 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
     }
     bar.finish_and_clear();
-    // (a run shorter than its log-every logs no row: its every step's, as before)
-    let s = summary(&run.dir, global, if logged.is_empty() { &losses } else { &logged }, t_start.elapsed().as_secs_f64());
+    // (a run shorter than its log-every logs no row: its every step's, as before; so a run
+    // whose rows stop before its last log-every steps, resumed with a longer one)
+    let resumed_at = start.global_step as usize;
+    let recorded = !logged.is_empty() && (resumed_at == 0 || last_logged > resumed_at || global == resumed_at);
+    let s = summary(&run.dir, global, if recorded { &logged } else { &losses }, t_start.elapsed().as_secs_f64());
     if let Some(pg) = &opts.dist {
         run.manifest.rank_digests = check_replicas(pg, &recipe.state())?;
     }
@@ -1840,10 +1853,11 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         ),
     };
     // (a run shorter than its log-every recorded none: its steps', this attempt's)
-    let of = match (logged.is_empty(), start.global_step) {
-        (false, _) => "recorded",
-        (true, 0) => "steps",
-        (true, _) => "steps of this attempt",
+    let of = match (recorded, start.global_step) {
+        (true, _) => "recorded",
+        (false, 0) => "steps",
+        (false, _) if resumed_rows == 0 => "steps of this attempt",
+        (false, _) => "steps, those before the resume as recorded",
     };
     tracing::info!(
         "done: {steps}; loss {:.4} (first {w} {of}) -> {:.4} (last {w}); checkpoint {}",
