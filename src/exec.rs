@@ -320,13 +320,16 @@ impl Forced {
             return;
         }
         self.record.done.push(key);
-        if let Err(e) = ijepa_engine::run_dir::write_json(&self.path, &self.record) {
+        // (written at the first stage it runs: a run refused before any leaves no record)
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let written = std::fs::create_dir_all(dir).map_err(|e| ijepa_engine::Error::io(dir, e)).and_then(|()| ijepa_engine::run_dir::write_json(&self.path, &self.record));
+        if let Err(e) = written {
             tracing::warn!("this `--force` run's record {} could not be updated ({e}): stopped before its end, the same command would force {} again", self.path.display(), stage.id);
         }
     }
 
-    /// Every selected stage was reached (no point diverged now): the record is removed, and the
-    /// next `--force` of these stages forces every one.
+    /// Every selected stage was reached (a point that diverged too): the record is removed, and
+    /// the next `--force` of these stages forces every one.
     fn through(&self) {
         if !self.writes {
             return;
@@ -369,15 +372,9 @@ fn forced_run(plan: &Plan, selected: &[NodeIndex], opts: &ExecOptions, lead: boo
         );
         return Some(Forced { path, record: earlier, earlier: true, writes });
     }
+    // (recorded once it has run a stage: [`Forced::mark`])
     let began = now.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    let record = ijepa_schema::ForcedRun { stages, began, done: Vec::new() };
-    if writes {
-        let written = std::fs::create_dir_all(&dir).map_err(|e| ijepa_engine::Error::io(&dir, e)).and_then(|()| ijepa_engine::run_dir::write_json(&path, &record));
-        if let Err(e) = written {
-            tracing::warn!("this `--force` run could not be recorded ({e}): stopped before its end, the same command would force again the stages it ran");
-        }
-    }
-    Some(Forced { path, record, earlier: false, writes })
+    Some(Forced { path, record: ijepa_schema::ForcedRun { stages, began, done: Vec::new() }, earlier: false, writes })
 }
 
 /// A span of seconds as a message says it: `40 s`, `12 min`, `3 h 5 min`, `2 days`.
@@ -874,6 +871,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     };
     // the data of the stages skipped as done, opened once a split (see `changed_data`)
     let mut data_now = DataNow::default();
+    // (what the dry run listed as set aside with a stage it reruns)
+    let mut dry_aside: BTreeSet<NodeIndex> = BTreeSet::new();
     // (a dry run's evaluations to compute, by hash: a later one of the same hash copies the
     // result)
     let mut will_run: std::collections::HashMap<&str, NodeIndex> = std::collections::HashMap::new();
@@ -927,6 +926,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         }
         let status = plan.status(n);
         let action = match (status, opts.force) {
+            // (the dry run listed it as set aside with a stage it reruns: the run runs it)
+            (Status::Done | Status::Diverged { .. }, true) if dry_aside.contains(&n) => "run",
             (Status::Done, false) => "skip (done)",
             // (run again by the `--force` run this command goes on with, or diverged again there)
             (Status::Done, true) if forced.as_ref().is_some_and(|f| f.ran(stage)) => "skip (forced)",
@@ -985,6 +986,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 if action == "rerun (--force)" {
                     for d in downstream(n).filter(|&d| plan.status(d) == Status::Done) {
                         tracing::info!("{:<16} {}  (computed from {})", "  set aside", plan.graph[d].id, stage.id);
+                        dry_aside.insert(d);
                     }
                 }
             }
@@ -1080,6 +1082,11 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             }
             (1 | 2, _) => {
                 n_skip += 1;
+                // (run again since this command began, by another process: not forced again by
+                // a command that goes on with this one either)
+                if let Some(f) = forced.as_mut() {
+                    f.mark(stage);
+                }
                 if lead {
                     match again {
                         2 => tracing::info!("skip {} (run again by the `--force` run this command goes on with: {})", stage.id, stage.dir.display()),
@@ -1140,7 +1147,8 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             tracing::error!("{}: {e}; the stages that read it are skipped, the others go on", stage.id);
             block(n, step, &mut blocked);
             diverged_now += 1;
-            // (trained again it diverges again: the same command does not force it again)
+            // (trained again it diverges again: a command that goes on with this one, stopped
+            // before its end, does not force it again)
             if let Some(f) = forced.as_mut() {
                 f.mark(stage);
             }
@@ -1163,10 +1171,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         }
         ran.insert(n);
     }
-    // every selected stage was reached: a `--force` run kept for the same command to go on
-    // with is through, unless a point diverged now (the command ends with an error, and the
-    // same command again does not train it a third time)
-    if let (Some(f), 0) = (&forced, diverged_now) {
+    // every selected stage was reached (a point that diverged too: trained again, it
+    // diverges again; `--force --only` trains it again): a `--force` run kept for the same
+    // command to go on with is through
+    if let Some(f) = &forced {
         f.through();
     }
     // a signal during the last stage (a report, which has no step to stop at) still ends

@@ -1294,11 +1294,12 @@ impl Plan {
         let lists_all = |experiments: &[String], listed: &BTreeSet<String>| {
             experiments.iter().all(|e| stage_folders_in(&self.runs_dir.join(e)).iter().all(|d| listed.contains(&ijepa_schema::PlannedStages::stage_of(d))))
         };
+        // (our study's one record is this plan's: another file of the study, which ran last,
+        // leaves its own)
         let ours: BTreeSet<String> = self.graph.node_weights().filter(|s| s.kind() != StageKind::Report).map(|s| ijepa_schema::PlannedStages::stage_of(&s.dir)).collect();
-        let our_experiments: Vec<String> = self.points.iter().map(|p| p.experiment.name.clone()).chain([self.name.clone()]).collect();
-        let (Some(_), Some(theirs)) = (of_study(&self.name), of_study(other)) else { return false };
-        let their_stages: BTreeSet<String> = theirs.stages.iter().cloned().collect();
-        lists_all(&our_experiments, &ours) && lists_all(&theirs.experiments, &their_stages)
+        let (Some(mine), Some(theirs)) = (of_study(&self.name), of_study(other)) else { return false };
+        let (my_stages, their_stages): (BTreeSet<String>, BTreeSet<String>) = (mine.stages.iter().cloned().collect(), theirs.stages.iter().cloned().collect());
+        my_stages == ours && lists_all(&mine.experiments, &my_stages) && lists_all(&theirs.experiments, &their_stages)
     }
 
     /// Stages whose id is `pattern`, starts with `pattern/`, or whose kind is `pattern`

@@ -1007,7 +1007,7 @@ pub fn restore_config(dir: &Path, exp: &Experiment) {
 /// the other warnings, said from the live values, are kept) and recorded in its manifest, and
 /// the floors in its `config.json`. Returns what to say: the floors, then every warning the
 /// run now has; or why they could not be recorded. `None` where nothing changed, or the folder
-/// lacks a readable config or manifest; the caller holds the stage's lock, and leaves out a
+/// lacks a readable config, manifest or `monitor.csv`; the caller holds the stage's lock, and leaves out a
 /// folder an earlier version named by its floors ([`crate::plan::with_named_floors`]).
 pub fn refloor(dir: &Path, exp: &Experiment) -> Option<std::result::Result<(String, Vec<String>), String>> {
     let cfg = exp.monitor.as_ref()?;
@@ -1022,6 +1022,10 @@ pub fn refloor(dir: &Path, exp: &Experiment) -> Option<std::result::Result<(Stri
     // (a manifest warning is `epoch N: <warning>`)
     let collapse = |w: &str| warning_key(w.split_once(": ").map_or(w, |(_, rest)| rest)).ends_with("features are collapsing");
     let rows = crate::monitor::read_rows(&dir.join(schema::MONITOR));
+    // (a monitor.csv gone or unreadable holds nothing to read them from: the run's are kept)
+    if !rows.iter().any(|r| r.encoder != "pixels") {
+        return None;
+    }
     let now: Vec<String> = match warnings_of_rows(&rows, cfg, crate::monitor::Levers::of(exp)) {
         Some((last, all)) => all.into_iter().filter(|w| collapse(w)).map(|w| format!("epoch {last}: {w}")).collect(),
         None => Vec::new(),
@@ -1383,23 +1387,6 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.save_manifest()?;
         }
     }
-    // a `log-every` longer than the run records no step: no curves in the report, and the
-    // final loss is of steps no file keeps
-    // (a resume keeps the rows its earlier attempts logged: those are drawn)
-    let rows_before = || schema::read_text(&run.dir.join(schema::METRICS)).is_ok_and(|t| t.lines().filter(|l| !l.trim().is_empty()).count() > 1);
-    if lead && exp.log_every > run_steps && !rows_before() {
-        let w = format!(
-            "log-every {} is more than the run's {run_steps} steps ({} epoch(s) of {ipe}): metrics.csv records no step, so the report draws no loss or schedule curves; lower `log-every` to {} or less",
-            exp.log_every,
-            exp.epochs,
-            run_steps
-        );
-        tracing::warn!("{w}");
-        if !run.manifest.setting_warnings.contains(&w) {
-            run.manifest.setting_warnings.push(w);
-            run.save_manifest()?;
-        }
-    }
     let metrics_path = run.dir.join(schema::METRICS);
     let monitor_path = run.dir.join(schema::MONITOR);
     let latest = run.dir.join(schema::CHECKPOINTS).join(schema::LATEST);
@@ -1495,6 +1482,22 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         start = pos;
     } else if lead {
         run_dir::write_atomic(&metrics_path, format!("{}\n", metrics_header(recipe)).as_bytes())?;
+    }
+    // a `log-every` longer than the run records no step: no curves in the report, and the
+    // final loss is of steps no file keeps (a resume keeps the rows its earlier attempts
+    // logged before its checkpoint, which are drawn)
+    if lead && exp.log_every > run_steps && resumed_rows == 0 {
+        let w = format!(
+            "log-every {} is more than the run's {run_steps} steps ({} epoch(s) of {ipe}): metrics.csv records no step, so the report draws no loss or schedule curves; lower `log-every` to {} or less",
+            exp.log_every,
+            exp.epochs,
+            run_steps
+        );
+        tracing::warn!("{w}");
+        if !run.manifest.setting_warnings.contains(&w) {
+            run.manifest.setting_warnings.push(w);
+            run.save_manifest()?;
+        }
     }
     // a new monitor.csv when there is none, and when starting over (an earlier attempt's rows
     // are not this run's)
