@@ -254,11 +254,14 @@ fn a_resumed_run_sums_up_as_an_uninterrupted_one() {
     let manifest = |run: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap() };
     let final_loss = manifest(&run)["final_loss"].clone();
     // stopped after its second epoch (as a run stopped there leaves it)
-    let mut m = manifest(&run);
-    m["status"] = "interrupted".into();
-    m["checkpoints"] = serde_json::json!([]);
-    std::fs::write(run.join("manifest.json"), m.to_string()).unwrap();
-    std::fs::copy(run.join("checkpoints/epoch-0002.safetensors"), run.join("checkpoints/latest.safetensors")).unwrap();
+    let stop_after_epoch_2 = |run: &Path| {
+        let mut m = manifest(run);
+        m["status"] = "interrupted".into();
+        m["checkpoints"] = serde_json::json!([]);
+        std::fs::write(run.join("manifest.json"), m.to_string()).unwrap();
+        std::fs::copy(run.join("checkpoints/epoch-0002.safetensors"), run.join("checkpoints/latest.safetensors")).unwrap();
+    };
+    stop_after_epoch_2(&run);
     let out = run_to_end(&file, &runs);
     assert!(out.contains("resuming resume from"), "{out}");
     let resumed = done_line(&out);
@@ -278,11 +281,7 @@ fn a_resumed_run_sums_up_as_an_uninterrupted_one() {
     // resumed with a longer log-every, which logs no row after the checkpoint: its final loss is
     // of its last steps, not of the rows before the checkpoint (the loss there, with a done
     // run's 32 steps beside it), and no warning says metrics.csv records no step
-    let mut m = manifest(&run);
-    m["status"] = "interrupted".into();
-    m["checkpoints"] = serde_json::json!([]);
-    std::fs::write(run.join("manifest.json"), m.to_string()).unwrap();
-    std::fs::copy(run.join("checkpoints/epoch-0002.safetensors"), run.join("checkpoints/latest.safetensors")).unwrap();
+    stop_after_epoch_2(&run);
     let out = run_to_end(&file, &runs);
     let line = done_line(&out);
     assert!(out.contains("resuming resume from") && line.contains(" steps, those before the resume as recorded) -> "), "{out}");
