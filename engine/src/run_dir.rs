@@ -8,12 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// FNV-1a 64-bit hash, as 16 hex digits: the content hash of a stage's resolved config.
 pub fn content_hash(bytes: &[u8]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    format!("{:016x}", ijepa_schema::fnv1a(bytes.iter().copied()))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, fsync, rename, fsync of

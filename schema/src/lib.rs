@@ -46,6 +46,12 @@ pub const REPORT_MARKER: &str = "report-stage.json";
 /// Cached frozen features, per experiment folder.
 pub const FEATURES: &str = "features";
 
+/// 64-bit FNV-1a of `bytes`: a digest that stays the same across builds and machines (stage
+/// hashes, the names of the records a study's folder keeps).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// What the last `ijepa run` of an experiment file planned, kept in its study's folder
 /// (`runs/<study>/planned-<file stem>-<digest>.json`, one per file: a plain file and its sweep may share
 /// a study): the report of the whole runs folder shows these stages of the study, and lists the
@@ -85,8 +91,7 @@ impl PlannedStages {
         // (the first 100 characters: a file of a 240-character name, which the file system
         // holds, gave a record name it refuses, and no record was written)
         let stem: String = stem.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).take(Self::STEM_CHARS).collect();
-        // FNV-1a: a digest that stays the same across builds and machines
-        let digest = full.to_string_lossy().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let digest = fnv1a(full.to_string_lossy().bytes());
         study_dir.join(format!("planned-{stem}-{:08x}.json", digest >> 32))
     }
 
@@ -135,8 +140,7 @@ pub struct ForcedRun {
 impl ForcedRun {
     /// Its file in the study folder `study_dir`: `.force-<digest of stages>.json`.
     pub fn path(study_dir: &Path, stages: &[String]) -> std::path::PathBuf {
-        // FNV-1a: a digest that stays the same across builds and machines
-        let digest = stages.iter().flat_map(|s| s.bytes().chain([0u8])).fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let digest = fnv1a(stages.iter().flat_map(|s| s.bytes().chain([0u8])));
         study_dir.join(format!(".force-{digest:016x}.json"))
     }
 
