@@ -279,20 +279,6 @@ fn descendants(plan: &Plan, n: NodeIndex) -> BTreeSet<NodeIndex> {
     out
 }
 
-/// The evaluation done under another id with the same hash as evaluation `n` (points that
-/// differ only in another protocol's settings, `vary "eval.knn.k"` for a linear probe): its
-/// result is recorded under `n`'s settings instead of being computed again; none under
-/// `--force`, which computes what it reruns.
-fn done_twin(plan: &Plan, n: NodeIndex, force: bool) -> Option<NodeIndex> {
-    let stage = &plan.graph[n];
-    if force || stage.kind() != StageKind::Eval {
-        return None;
-    }
-    plan.graph
-        .node_indices()
-        .find(|&m| m != n && plan.graph[m].hash == stage.hash && plan.graph[m].kind() == StageKind::Eval && plan.status(m) == Status::Done)
-}
-
 /// The `--force` run a command goes on with ([`forced_run`]).
 struct Forced {
     /// Its record's file.
@@ -943,7 +929,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 // an evaluation whose twin (the same hash under another point's id) is done, or
                 // runs before it in this command, is not computed: its result is copied
                 let twin = if action == "run" && !opts.force && stage.kind() == StageKind::Eval {
-                    done_twin(plan, n, false).or_else(|| will_run.get(stage.hash.as_str()).copied())
+                    plan.done_twin(n).or_else(|| will_run.get(stage.hash.as_str()).copied())
                 } else {
                     None
                 };
@@ -1132,8 +1118,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             tracing::info!("== {} {} [{}]", if matches!(status, Status::Partial { .. }) { "resume" } else { "run" }, stage.id, &stage.hash[..12]);
             interrupted_note(plan, stage, status);
         }
-        let reused = lead && done_twin(plan, n, opts.force).is_some();
-        let outcome = run_stage(plan, n, opts, dist.clone(), &mut shared, !blocked.is_empty());
+        // (an evaluation whose twin is done copies its result; `--force` computes what it reruns)
+        let twin = if opts.force || !lead { None } else { plan.done_twin(n) };
+        let outcome = run_stage(plan, n, opts, dist.clone(), &mut shared, !blocked.is_empty(), twin);
         // one diverged point of a study does not stop the others (one process: the ranks of
         // a distributed run stop together, as for any error)
         let diverged_at = match &outcome {
@@ -1164,7 +1151,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         if let Some(f) = forced.as_mut() {
             f.mark(stage);
         }
-        if reused {
+        if twin.is_some() {
             n_reused += 1;
         } else {
             n_run += 1;
@@ -1297,8 +1284,9 @@ fn points_sharing(plan: &Plan, n: NodeIndex) -> Vec<std::collections::BTreeMap<S
 
 /// Runs stage `n`. `partial`: some stages the report reads did not run (a diverged
 /// pretraining's): the report is written, and marked as not done, so a later run that has
-/// them writes it again.
-fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>, shared: &mut EvalCache, partial: bool) -> Result<()> {
+/// them writes it again. `twin`: an evaluation done under another id with the same hash
+/// ([`Plan::done_twin`]), whose result an evaluation records instead of computing it.
+fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>, shared: &mut EvalCache, partial: bool, twin: Option<NodeIndex>) -> Result<()> {
     let stage = &plan.graph[n];
     match &stage.task {
         Task::Pretrain { point } => {
@@ -1343,7 +1331,7 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             // a linear probe) give this evaluation the same hash: the one done is not repeated,
             // its result is recorded under this point's settings (not under `--force`, which
             // computes what it reruns again)
-            if let Some(m) = done_twin(plan, n, opts.force) {
+            if let Some(m) = twin {
                 let from = plan.graph[m].dir.join(ijepa_schema::EVAL);
                 let text = std::fs::read_to_string(&from).map_err(|e| format!("{}: {e}", from.display()))?;
                 let mut record: ijepa_schema::EvalRecord = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", from.display()))?;

@@ -1302,6 +1302,20 @@ impl Plan {
         my_stages == ours && lists_all(&mine.experiments, &my_stages) && lists_all(&theirs.experiments, &their_stages)
     }
 
+    /// The evaluation done under another id with the same hash as evaluation `n` (points that
+    /// differ only in another protocol's settings, `vary "eval.knn.k"` for a linear probe): `run`
+    /// records its result under `n`'s settings instead of computing it again (unless `--force`).
+    /// `None` for a stage that is not an evaluation.
+    pub fn done_twin(&self, n: NodeIndex) -> Option<NodeIndex> {
+        let stage = &self.graph[n];
+        if stage.kind() != StageKind::Eval {
+            return None;
+        }
+        self.graph
+            .node_indices()
+            .find(|&m| m != n && self.graph[m].hash == stage.hash && self.graph[m].kind() == StageKind::Eval && self.status(m) == Status::Done)
+    }
+
     /// Stages whose id is `pattern`, starts with `pattern/`, or whose kind is `pattern`
     /// (`pretrain`, `eval`, `report`); `*` in the pattern matches any text.
     pub fn select(&self, pattern: &str) -> Vec<NodeIndex> {
@@ -1353,8 +1367,7 @@ impl Plan {
             let busy = crate::run_dir::StageLock::holder(&s.dir).map(|h| format!("  (running now: {h})")).unwrap_or_default();
             // (one whose twin is done, before or after it in the plan: `run --only` of the later
             // one left the first "to run" without a word, and the run copies its result)
-            let done_twin = || self.graph.node_indices().find(|&m| m != n && self.graph[m].hash == s.hash && self.graph[m].kind() == StageKind::Eval && self.status(m) == Status::Done);
-            let twin = match (s.kind() == StageKind::Eval && status != Status::Done).then(done_twin).flatten() {
+            let twin = match (status != Status::Done).then(|| self.done_twin(n)).flatten() {
                 Some(m) => format!("  (the same stage as {}, done: its result is copied)", self.graph[m].id),
                 None => first_eval
                     .get(s.hash.as_str())
