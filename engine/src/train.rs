@@ -1400,10 +1400,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // every step)
     let mut losses: Vec<f64> = Vec::new();
     let mut logged: Vec<f64> = Vec::new();
-    // (the step of the last row logged: a run resumed with a longer log-every may log none
-    // after its checkpoint, and its final loss was the loss there, not at its end)
-    let mut last_logged = 0usize;
-    // (the rows a resume read back)
+    // (the rows a resume read back: a run resumed with a longer log-every may log none after
+    // its checkpoint, and its final loss was the loss there, not at its end)
     let mut resumed_rows = 0usize;
     // a resumed run's monitor.csv was gone: its pixels' row is measured again
     let mut monitor_lost = false;
@@ -1457,7 +1455,6 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             }
             losses = read_losses(&metrics_path, pos.global_step)?;
             logged.clone_from(&losses);
-            last_logged = last as usize;
             resumed_rows = losses.len();
             // rows are written every log-every steps: a longer gap before the checkpoint's step
             // is rows lost (a truncated file), said once here
@@ -1712,7 +1709,6 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             losses.push(stats.loss);
             if global.is_multiple_of(exp.log_every.max(1)) {
                 logged.push(stats.loss);
-                last_logged = global;
             }
             ep_loss += stats.loss;
             ep_steps += 1;
@@ -1829,7 +1825,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // (a run shorter than its log-every logs no row: its every step's, as before; so a run
     // whose rows stop before its last log-every steps, resumed with a longer one)
     let resumed_at = start.global_step as usize;
-    let recorded = !logged.is_empty() && (resumed_at == 0 || last_logged > resumed_at || global == resumed_at);
+    // (rows logged by this attempt, or a resume at the end that trained none)
+    let recorded = !logged.is_empty() && (logged.len() > resumed_rows || global == resumed_at);
     let s = summary(&run.dir, global, if recorded { &logged } else { &losses }, t_start.elapsed().as_secs_f64());
     if let Some(pg) = &opts.dist {
         run.manifest.rank_digests = check_replicas(pg, &recipe.state())?;
