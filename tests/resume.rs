@@ -253,14 +253,15 @@ fn a_resumed_run_sums_up_as_an_uninterrupted_one() {
     let run = run_folder(&runs);
     let manifest = |run: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(run.join("manifest.json")).unwrap()).unwrap() };
     let final_loss = manifest(&run)["final_loss"].clone();
-    // stopped after its second epoch (as a run stopped there leaves it)
-    let stop_after_epoch_2 = |run: &Path| {
+    // stopped after an epoch (as a run stopped there leaves it)
+    let stop_after = |run: &Path, epoch: usize| {
         let mut m = manifest(run);
         m["status"] = "interrupted".into();
         m["checkpoints"] = serde_json::json!([]);
         std::fs::write(run.join("manifest.json"), m.to_string()).unwrap();
-        std::fs::copy(run.join("checkpoints/epoch-0002.safetensors"), run.join("checkpoints/latest.safetensors")).unwrap();
+        std::fs::copy(run.join(format!("checkpoints/epoch-{epoch:04}.safetensors")), run.join("checkpoints/latest.safetensors")).unwrap();
     };
+    let stop_after_epoch_2 = |run: &Path| stop_after(run, 2);
     stop_after_epoch_2(&run);
     let out = run_to_end(&file, &runs);
     assert!(out.contains("resuming resume from"), "{out}");
@@ -294,6 +295,29 @@ fn a_resumed_run_sums_up_as_an_uninterrupted_one() {
     // log-every, `short`'s)
     assert_eq!(resumed, fl, "{line}");
     assert!(!manifest(&run)["setting_warnings"].to_string().contains("log-every"), "{}", manifest(&run));
+    // resumed with a shorter log-every than its rows were written at: no row is lost (it said
+    // "the rows between are lost" of the steps after the last row of log-every 7, where
+    // log-every 2 would have written one); a file cut short still says so
+    let set_log_every = |n: usize| {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let old = text.lines().find(|l| l.trim_start().starts_with("log-every")).unwrap().to_string();
+        std::fs::write(&file, text.replace(&old, &format!("    log-every {n}"))).unwrap();
+    };
+    set_log_every(7);
+    stop_after_epoch_2(&run);
+    run_to_end(&file, &runs);
+    let steps = |run: &Path| -> Vec<u64> { std::fs::read_to_string(run.join("metrics.csv")).unwrap().lines().skip(1).map(|l| l.split(',').next().unwrap().parse().unwrap()).collect() };
+    assert_eq!(steps(&run), [3, 6, 9, 12, 15, 21, 28]);
+    set_log_every(2);
+    stop_after(&run, 3);
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("resuming resume from") && !out.contains("lost"), "{out}");
+    let mut rows = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    rows.truncate(rows.find("\n12,").unwrap() + 1);
+    std::fs::write(run.join("metrics.csv"), rows).unwrap();
+    stop_after(&run, 3);
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("metrics.csv ends at step 9 and the checkpoint is at step 24: the rows between are lost (the weights are not)"), "{out}");
 }
 
 /// A checkpoint that cannot be written (here past the file-size limit: EFBIG, as a full disk

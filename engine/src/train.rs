@@ -755,9 +755,8 @@ fn read_losses(path: &Path, max_step: u64) -> Result<Vec<f64>> {
 /// are recomputed by the resumed run; a row torn by a crash, with fewer columns than the
 /// header, is dropped, with a warning when it is not one the resume recomputes). A file that is
 /// gone starts again from `header`, with a warning: the rows it held are lost, the run is not.
-/// Returns the step of the last row kept (0: none) and the number of torn rows dropped at or
-/// before `max_step`.
-fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(u64, usize)> {
+/// Returns what it kept and the number of torn rows dropped at or before `max_step`.
+fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(Kept, usize)> {
     // (a pipe in its place is an error naming it, not a read that waits for its writer)
     let text = match schema::read_text(path) {
         Ok(t) => t,
@@ -772,7 +771,7 @@ fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(u64, us
     let mut kept = String::with_capacity(text.len().max(header.len() + 1));
     kept.push_str(header);
     kept.push('\n');
-    let mut last = 0;
+    let mut rows = Kept::default();
     let mut torn = 0;
     for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let step = line.split(',').next().and_then(|s| s.parse::<u64>().ok());
@@ -781,7 +780,8 @@ fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(u64, us
             Some(s) if s <= max_step && whole => {
                 kept.push_str(line);
                 kept.push('\n');
-                last = s;
+                rows.widest = rows.widest.max(s.saturating_sub(rows.last));
+                rows.last = s;
             }
             Some(s) if s > max_step => {} // after the checkpoint: the resume writes it again
             _ => torn += 1,
@@ -794,7 +794,16 @@ fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(u64, us
         );
     }
     run_dir::write_atomic(path, kept.as_bytes())?;
-    Ok((last, torn))
+    Ok((rows, torn))
+}
+
+/// The rows a resume keeps of a metrics file: the step of the last (0: none) and the widest
+/// step between two (the first from step 0): the longest `log-every` they were written at,
+/// which a run resumed with a shorter one does not say.
+#[derive(Debug, Default, PartialEq)]
+struct Kept {
+    last: u64,
+    widest: u64,
 }
 
 fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary {
@@ -1434,7 +1443,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
         recipe.restore(&tensors, pos.optimizer_step, &latest)?;
         if lead {
-            let (last, _) = truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
+            let (rows, _) = truncate_metrics(&metrics_path, pos.global_step, &metrics_header(recipe))?;
             if let Some(m) = monitor.as_ref().filter(|_| monitor_path.exists()) {
                 truncate_metrics(&monitor_path, pos.global_step, MONITOR_HEADER)?;
                 // (a manifest that was unreadable took the warnings of the epochs done with it)
@@ -1457,11 +1466,14 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             logged.clone_from(&losses);
             resumed_rows = losses.len();
             // rows are written every log-every steps: a longer gap before the checkpoint's step
-            // is rows lost (a truncated file), said once here
-            if pos.global_step.saturating_sub(last) > exp.log_every.max(1) as u64 {
+            // is rows lost (a truncated file), said once here; the rows were written at the
+            // log-every of their attempts, which may be longer than this one's (it warned of
+            // rows lost where a longer one had written none)
+            if pos.global_step.saturating_sub(rows.last) > rows.widest.max(exp.log_every.max(1) as u64) {
                 tracing::warn!(
-                    "{} ends at step {last} and the checkpoint is at step {}: the rows between are lost (the weights are not)",
+                    "{} ends at step {} and the checkpoint is at step {}: the rows between are lost (the weights are not)",
                     metrics_path.display(),
+                    rows.last,
                     pos.global_step
                 );
             }
@@ -2147,16 +2159,16 @@ mod tests {
         let d = crate::testdir::scratch("train", "truncate");
         let path = d.join("metrics.csv");
         std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n4,1\n").unwrap();
-        assert_eq!(truncate_metrics(&path, 3, "step,epoch,loss").unwrap(), (3, 0), "the last row kept; a torn row after it is not counted");
+        assert_eq!(truncate_metrics(&path, 3, "step,epoch,loss").unwrap(), (Kept { last: 3, widest: 1 }, 0), "the last row kept; a torn row after it is not counted");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n");
         truncate_metrics(&path, 2, "step,epoch,loss").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n");
         // a torn row at or before the step (a crash while writing it) is dropped too, counted
         std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1\n3,1,0.3\n,\n").unwrap();
-        assert_eq!(truncate_metrics(&path, 5, "step,epoch,loss").unwrap(), (3, 2));
+        assert_eq!(truncate_metrics(&path, 5, "step,epoch,loss").unwrap(), (Kept { last: 3, widest: 2 }, 2));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n3,1,0.3\n");
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(truncate_metrics(&path, 7, "step,epoch,loss").unwrap(), (0, 0));
+        assert_eq!(truncate_metrics(&path, 7, "step,epoch,loss").unwrap(), (Kept::default(), 0));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n");
         assert!(read_losses(&path, 7).unwrap().is_empty());
     }
