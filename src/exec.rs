@@ -814,6 +814,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     let mut shared = EvalCache::default();
     shared.refresh = opts.force;
     let (mut n_run, mut n_skip, mut n_reused) = (0, 0, 0);
+    // skipped as run again since this command began: by the `--force` run it goes on with, by
+    // another process (they were counted as "already done")
+    let (mut n_forced, mut n_other) = (0, 0);
     // pretrainings that diverged (now or in an earlier run: `(id, step)`), and the stages that
     // read them, which do not run; the report still does, with what there is
     let mut diverged: Vec<(NodeIndex, u64)> = Vec::new();
@@ -1067,7 +1070,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 continue;
             }
             (1 | 2, _) => {
-                n_skip += 1;
+                match again {
+                    2 => n_forced += 1,
+                    _ => n_other += 1,
+                }
                 // (run again since this command began, by another process: not forced again by
                 // a command that goes on with this one either)
                 if let Some(f) = forced.as_mut() {
@@ -1179,7 +1185,9 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // (an evaluation whose twin was done is copied, not computed: "15 stage(s) run" where
         // the plan said 10 of the evaluations are computed)
         let reused = if n_reused == 0 { String::new() } else { format!(", {n_reused} reused (an evaluation of the same hash done under another point's id)") };
-        tracing::info!("{}: {} stage(s) run{of_them}, {n_skip} skipped (already done){before}{reused}", plan.name, n_run + diverged_now);
+        let forced = if n_forced == 0 { String::new() } else { format!(", {n_forced} skipped (run again by the `--force` run this command goes on with)") };
+        let other = if n_other == 0 { String::new() } else { format!(", {n_other} skipped (run again by another process since this command began)") };
+        tracing::info!("{}: {} stage(s) run{of_them}, {n_skip} skipped (already done){forced}{other}{before}{reused}", plan.name, n_run + diverged_now);
     }
     if refused > 0 {
         return Err(format!(

@@ -981,6 +981,7 @@ fn the_same_force_command_goes_on_with_one_stopped_before_its_end() {
     assert!(line(&t, a).starts_with("skip (forced)") && line(&t, b).starts_with("rerun (--force)"), "{t}");
     let (ok, t) = run(&d, &force);
     assert!(ok && t.contains(&format!("skip {a} (run again by the `--force` run this command goes on with")) && t.contains(&format!("== run {b}")), "{t}");
+    assert!(t.contains(" 1 skipped (run again by the `--force` run this command goes on with)"), "{t}");
     assert!((set_aside(&dir_a), set_aside(&dir_b)) == (1, 1) && markers().is_empty(), "{t}");
     // ... which got through: the next forces both again
     let (ok, t) = run(&d, &force);
