@@ -543,7 +543,8 @@ pub fn load_registry_for(runs: &Path, stages: &[PathBuf]) -> Result<Registry> {
 /// named instead by the fewest trailing components of its path that tell the files apart
 /// (`I-JEPA (pretrain-a17e6aa8ebf3/checkpoints/final.safetensors)`). One file (by its SHA-256,
 /// else its path) keeps one name, whichever protocols evaluated it and however its path was
-/// written.
+/// written; files that one path gave (written again between two `ijepa eval`s) are named by
+/// it and the start of their SHA-256 (`I-JEPA (final.safetensors, SHA-256 9f86d081884c)`).
 fn name_checkpoints_apart(evals: &mut [EvalRun]) {
     use std::collections::{BTreeMap, BTreeSet};
     // (the file's name, and the method's prefix before it, of an evaluation of a given file
@@ -573,9 +574,18 @@ fn name_checkpoints_apart(evals: &mut [EvalRun]) {
         if same.len() < 2 {
             continue;
         }
-        let longest = same.values().map(|p| parts(p).len()).max().unwrap_or(1);
-        let n = (1..=longest).find(|&n| same.values().map(|p| tail(p, n)).collect::<BTreeSet<_>>().len() == same.len()).unwrap_or(longest);
-        e.record.method = format!("{} ({})", key.0, tail(&same[&identity(e)], n));
+        // (the paths: two files may have been given by one)
+        let paths: BTreeSet<&String> = same.values().collect();
+        let longest = paths.iter().map(|p| parts(p).len()).max().unwrap_or(1);
+        let n = (1..=longest).find(|&n| paths.iter().map(|p| tail(p, n)).collect::<BTreeSet<_>>().len() == paths.len()).unwrap_or(longest);
+        let name = tail(&same[&identity(e)], n);
+        // (no end of the path tells them apart: one path, files of other contents)
+        let name = match (same.values().filter(|p| tail(p, n) == name).count() > 1, &e.record.checkpoint_sha256) {
+            (false, _) => name,
+            (true, Some(sha)) => format!("{name}, SHA-256 {}", sha.chars().take(12).collect::<String>()),
+            (true, None) => format!("{name}, SHA-256 not recorded"),
+        };
+        e.record.method = format!("{} ({name})", key.0);
     }
 }
 

@@ -2203,7 +2203,8 @@ fn a_foreign_checkpoint_at_a_point_is_not_averaged_into_it() {
 /// end of its path that tells them apart, in the tables and the figures (both read
 /// `I-JEPA (final.safetensors)`, one legend entry in one colour for two encoders); one file
 /// (by its SHA-256) evaluated by two protocols keeps one name, however its path was written,
-/// and a file alone with its name keeps it.
+/// and a file alone with its name keeps it. One path that gave two files (written again
+/// between two evaluations) names them by the start of their SHA-256 (they read alike).
 #[test]
 fn checkpoints_of_one_name_are_named_apart_by_their_paths() {
     let tmp = tempfile::tempdir().unwrap();
@@ -2234,6 +2235,15 @@ fn checkpoints_of_one_name_are_named_apart_by_their_paths() {
     assert_eq!(method("eval-linear-b-"), "I-JEPA (pretrain-bbbbbbbbbbbb/checkpoints/final.safetensors)");
     assert_eq!(method("eval-linear-c-"), "I-JEPA (official.pth.tar)");
     let panel = sweep_panel(&reg, "tscale");
+    eval(&runs, "tscale", "linear-d", "linear", "ijepa", 40.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
+    patch_eval(&runs, "tscale", "linear-d", given("/r/y/mine.safetensors", "9f86d081884c7d659a2feaa0c55ad015"));
+    eval(&runs, "tscale", "knn-d", "knn", "ijepa", 30.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
+    patch_eval(&runs, "tscale", "knn-d", given("/r/y/mine.safetensors", "60303ae22b998861bce3b28f33eec1be"));
+    let reg = load_registry(&runs).unwrap();
+    let method = |dir: &str| reg.evals.iter().find(|e| e.dir.file_name().unwrap().to_string_lossy().starts_with(dir)).unwrap().record.method.clone();
+    assert_eq!(method("eval-linear-d-"), "I-JEPA (mine.safetensors, SHA-256 9f86d081884c)");
+    assert_eq!(method("eval-knn-d-"), "I-JEPA (mine.safetensors, SHA-256 60303ae22b99)");
+    assert_eq!(method("eval-linear-c-"), "I-JEPA (official.pth.tar)");
     assert_eq!(series(&panel, "I-JEPA (pretrain-aaaaaaaaaaaa/checkpoints/final.safetensors) · linear").points, vec![(0.0, 90.0)]);
     assert_eq!(series(&panel, "I-JEPA (pretrain-bbbbbbbbbbbb/checkpoints/final.safetensors) · linear").points, vec![(0.0, 60.0)]);
 }
