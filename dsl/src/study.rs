@@ -126,18 +126,21 @@ impl Study {
         // points that differ in them alone share one pretraining, whose warnings follow one
         // point's floors (the other point's were never applied, without a word)
         // (only where two points differ in nothing else the pretraining reads: in a zip beside
-        // a learning rate each point has a pretraining of its own)
+        // a learning rate each point has a pretraining of its own; beside `log-every`, or an
+        // evaluation's setting, they share one)
         const FLOORS: [&str; 2] = ["monitor.rank-floor", "monitor.spread-floor"];
         type Settings<'a> = Vec<(&'a String, &'a String)>;
         fn split(p: &Point) -> (Settings<'_>, Settings<'_>) {
-            p.varied.iter().filter(|(k, _)| !k.starts_with("eval.")).partition(|(k, _)| FLOORS.contains(&k.as_str()))
+            p.varied.iter().filter(|(k, _)| !k.starts_with("eval.") && !schema::unhashed(k)).partition(|(k, _)| FLOORS.contains(&k.as_str()))
         }
+        // (floors by their numbers: `4` and `4.0` are one floor)
+        let numbers = |floors: &Settings<'_>| -> Vec<(String, Option<f64>)> { floors.iter().map(|(k, v)| (k.to_string(), v.parse().ok())).collect() };
         let mut floors: BTreeSet<&str> = BTreeSet::new();
         for (i, a) in self.points.iter().enumerate() {
             let (floors_a, rest_a) = split(a);
             for b in &self.points[i + 1..] {
                 let (floors_b, rest_b) = split(b);
-                if rest_a == rest_b && floors_a != floors_b {
+                if rest_a == rest_b && numbers(&floors_a) != numbers(&floors_b) {
                     floors.extend(floors_a.iter().chain(&floors_b).map(|(k, _)| k.as_str()));
                 }
             }

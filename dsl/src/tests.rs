@@ -1782,6 +1782,12 @@ fn a_sweeps_schedule_warnings_are_one_line_naming_their_points() {
     // (not where each point has a pretraining of its own: a zip beside a learning rate)
     let w = warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep \"zip\" { vary \"monitor.rank-floor\" 4 6; vary \"optimizer.lr.peak\" 1e-3 2e-3; }\n");
     assert!(!w.iter().any(|w| w.contains("varies the monitor's")), "{w:?}");
+    // (but where they share one: beside `log-every`, which no hash counts; and floors are
+    // numbers, `4` and `4.0` one floor)
+    let w = warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep \"zip\" { vary \"monitor.rank-floor\" 4 6; vary \"log-every\" 5 10; }\n");
+    assert!(w.iter().any(|w| w.starts_with("the sweep varies the monitor's `rank-floor`")), "{w:?}");
+    let w = warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep \"zip\" { vary \"monitor.rank-floor\" 4 4.0; vary \"eval.knn.k\" 5 10; }\n");
+    assert!(!w.iter().any(|w| w.contains("varies the monitor's")), "{w:?}");
     // (the momentum holds its last value there, as each point's own warning says: the line
     // said it followed its formula)
     assert!(lines[0].contains("(I-JEPA's EMA momentum holds its last value)") && !lines[0].contains("and I-JEPA's EMA momentum) follow"), "{w:?}");

@@ -31,7 +31,7 @@ pub use experiment::{fewest_monitor_images, MIN_MONITOR_IMAGES};
 pub use encoder::DEFAULT_PATCH;
 pub use mask::{MASK_KINDS, MAX_BLOCKS};
 pub use optimizer::OPTIMIZERS;
-pub(crate) use sweep::{SweepSpec, Vary};
+pub(crate) use sweep::{unhashed, SweepSpec, Vary};
 
 use crate::config::Experiment;
 use crate::diagnostics::DslError;

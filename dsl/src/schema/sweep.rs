@@ -202,7 +202,7 @@ pub(crate) fn read(cx: &mut Ctx, n: &Node, top: &mut TopLevel) {
 /// Whether `path` is a setting no stage's hash counts: the cadence of logging and
 /// checkpoints, the loader's threads, the launch (`distributed.*`; its layout and SLURM job
 /// are refused with their own reasons first).
-fn unhashed(path: &str) -> bool {
+pub(crate) fn unhashed(path: &str) -> bool {
     ["log-every", "data.workers", "data.prefetch"].contains(&path) || path == "checkpoint" || path.starts_with("checkpoint.") || path.starts_with("distributed.")
 }
 
