@@ -1261,7 +1261,7 @@ fn a_runs_setting_warnings_are_kept_for_the_report() {
     data "fashion-mnist" {{ crop-size 32; batch-size 32; workers 2; limit 256 }}
     encoder width=32 depth=2 heads=2 patch=8
     predictor depth=1 width=16 heads=2
-    mask "multi-block" {{ targets count=2 {{ scale 0.15 0.4; }}; min-keep 1; }}
+    mask "multi-block" {{ targets count=2 {{ scale 0.2 0.3; }}; min-keep 1; }}
     epochs 2
     {extra}
     precision "fp32"
@@ -1272,8 +1272,13 @@ fn a_runs_setting_warnings_are_kept_for_the_report() {
     };
     let warned = write(&d, "warned.kdl", &body("warned", "ipe-scale 0.99\n    optimizer \"adamw\" { lr warmup-epochs=1.9; }"));
     let quiet = write(&d, "quiet.kdl", &body("quiet", "optimizer \"adamw\" { lr warmup-epochs=1; }"));
+    // (targets of 3x3 on the 4x4 grid: no context keeps more than min-keep patches outside
+    // them, and the sampler drops its constraints, said once on the terminal)
+    let relaxed = body("relaxed", "optimizer \"adamw\" { lr warmup-epochs=1; }")
+        .replace("targets count=2 { scale 0.2 0.3; }; min-keep 1;", "targets count=1 { scale 0.56 0.57; aspect 1 1; }; min-keep 8;");
+    let relaxed = write(&d, "relaxed.kdl", &relaxed);
     let runs = d.join("runs");
-    for f in [&warned, &quiet] {
+    for f in [&warned, &quiet, &relaxed] {
         let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
         let (out, err) = outputs(&o);
         assert!(o.status.success(), "{out}{err}");
@@ -1309,14 +1314,23 @@ fn a_runs_setting_warnings_are_kept_for_the_report() {
     assert!(said[0].starts_with("the schedules last ipe-scale 0.99 x 2 epoch(s) = 1.98 epoch(s)"), "{said:?}");
     assert!(said[1].starts_with("the learning-rate warmup (15 steps: 1.9 epoch(s)) is at least as long as the schedule (15 steps)"), "{said:?}");
     assert!(kept("quiet").is_empty());
+    // what the recipe warned of while it trained is kept too
+    let manifest = |exp: &str| -> serde_json::Value {
+        let dir = std::fs::read_dir(runs.join(exp)).unwrap().flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("pretrain-")).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
+    };
+    let during = manifest("relaxed")["training_warnings"].clone();
+    assert!(during.as_array().is_some_and(|a| a.len() == 1 && a[0].as_str().unwrap().starts_with("masks: the context block overlapped its target(s) in 512 of the 512 images sampled (100.00%)")), "{during}");
+    assert!(manifest("quiet").get("training_warnings").is_none());
     let reports = d.join("reports");
     let o = ijepa(&["report", runs.to_str().unwrap(), "--out", reports.to_str().unwrap()]);
     assert!(o.status.success(), "{}", outputs(&o).1);
     let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
     assert!(md.contains("## Warnings of the settings and the monitors"), "{md}");
     assert!(md.contains("before training: the learning-rate warmup (15 steps: 1.9 epoch(s))") && md.matches("before training:").count() == 2 + of_dino.len(), "{md}");
+    assert!(md.contains("| relaxed | pretrain-") && md.contains("while training: masks: the context block overlapped"), "{md}");
     let csv = std::fs::read_to_string(reports.join("tables/warnings.csv")).unwrap();
-    assert!(csv.lines().count() == 3 + of_dino.len() && csv.contains("DINO's views come from") && !csv.contains("quiet"), "{csv}");
+    assert!(csv.lines().count() == 4 + of_dino.len() && csv.contains("DINO's views come from") && !csv.contains("quiet"), "{csv}");
 }
 
 /// Pretraining followed by the evaluation stages and a report: eval.json records for the

@@ -216,6 +216,14 @@ pub trait Recipe {
     /// Trainable parameter count.
     fn num_params(&self) -> i64;
 
+    /// What the recipe warns of, of the steps it trained in this process (I-JEPA's mask
+    /// sampler relaxing its constraints: the share of the images), for the run to keep in its
+    /// manifest and show in the report: each begins with its subject (`masks: ...`), in place
+    /// of an earlier attempt's. Read at the run's end. Default: none.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The trainable parameters, in an order that is identical on every rank.
     fn trainable(&self) -> Vec<Tensor>;
 

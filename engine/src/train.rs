@@ -424,6 +424,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         warnings: previous.as_ref().map(|m| m.warnings.clone()).unwrap_or_default(),
         // (the file's checks said them, of the settings it writes)
         setting_warnings: ijepa_dsl::recipes::setting_warnings(exp, |path| opts.written.contains(path)).all(),
+        training_warnings: previous.as_ref().map(|m| m.training_warnings.clone()).unwrap_or_default(),
         checkpoints: previous.map(|m| m.checkpoints).unwrap_or_default(),
         rank_digests: Vec::new(),
         seconds: None,
@@ -469,6 +470,10 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         (r, _) => r,
     };
     run.manifest.finished = Some(now());
+    // (what the recipe warns of, of this attempt's steps: kept with the run)
+    for note in recipe.notes() {
+        run.manifest.training_warning(note);
+    }
     match &result {
         Ok(s) => {
             run.manifest.status = schema::status::DONE.into();

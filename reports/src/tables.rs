@@ -533,14 +533,20 @@ fn point_text<'a>(settings: impl Iterator<Item = (&'a String, &'a String)>) -> O
 }
 
 /// What each pretraining's settings warned of before it trained
-/// ([`ijepa_schema::Manifest::setting_warnings`], `before training: ...`) and its monitors
-/// during it ([`ijepa_schema::Manifest::warnings`], `epoch 3: ...`): one row per warning, with
-/// its run; empty when none warned.
+/// ([`ijepa_schema::Manifest::setting_warnings`], `before training: ...`), its recipe while it
+/// trained ([`ijepa_schema::Manifest::training_warnings`], `while training: masks: ...`) and its
+/// monitors during it ([`ijepa_schema::Manifest::warnings`], `epoch 3: ...`): one row per
+/// warning, with its run; empty when none warned.
 pub fn warnings_table(reg: &Registry) -> DataFrame {
     let rows: Vec<(&crate::PretrainRun, String)> = reg
         .pretrains
         .iter()
-        .flat_map(|r| r.manifest.setting_warnings.iter().map(|w| format!("before training: {w}")).chain(r.manifest.warnings.iter().cloned()).map(move |w| (r, w)))
+        .flat_map(|r| {
+            let m = &r.manifest;
+            let before = m.setting_warnings.iter().map(|w| format!("before training: {w}"));
+            let during = m.training_warnings.iter().map(|w| format!("while training: {w}"));
+            before.chain(during).chain(m.warnings.iter().cloned()).map(move |w| (r, w))
+        })
         .collect();
     frame(vec![
         str_col("experiment", rows.iter().map(|(r, _)| r.manifest.experiment.clone()).collect()),

@@ -443,6 +443,13 @@ pub struct Manifest {
     /// warnings and in earlier versions' manifests.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub setting_warnings: Vec<String>,
+    /// What its recipe warned of while it trained, one per subject (`masks: the context block
+    /// overlapped its target(s) in 3 of the 4096 images sampled (0.07%) ...`: I-JEPA's mask
+    /// sampler relaxed its constraints), as its latest attempt found it: kept with the run, as
+    /// [`Manifest::warnings`], for the report to show beside its numbers. Empty without
+    /// warnings and in earlier versions' manifests.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub training_warnings: Vec<String>,
 }
 
 /// Whether a stage that recorded the list-file digests `recorded` read the lists that are
@@ -458,6 +465,16 @@ impl Manifest {
     /// (a collapse the run recovered from read as the run's state beside its final numbers).
     pub fn monitor_warnings(&mut self, epoch: usize, warnings: &[String]) {
         self.warnings = warnings.iter().map(|w| format!("epoch {epoch}: {w}")).collect();
+    }
+
+    /// Keeps `note` in [`Manifest::training_warnings`], in place of one of its subject (the
+    /// text before its first `: `): a resumed run's attempt says it of its own steps.
+    pub fn training_warning(&mut self, note: String) {
+        let subject = |w: &str| w.split_once(": ").map(|(s, _)| s.to_string());
+        match self.training_warnings.iter_mut().find(|w| subject(w) == subject(&note)) {
+            Some(w) => *w = note,
+            None => self.training_warnings.push(note),
+        }
     }
 
     /// Records `rec`, replacing an older record of the same file.
@@ -964,6 +981,19 @@ mod tests {
         m.monitor_warnings(40, &[]);
         assert!(m.warnings.is_empty());
         assert!(!serde_json::to_string(&m).unwrap().contains("warnings"));
+    }
+
+    /// A recipe's warning while training is kept once per subject: a resumed run's attempt
+    /// says it again, of its own steps, in place of the earlier one's.
+    #[test]
+    fn a_manifest_keeps_the_latest_training_warning_of_each_subject() {
+        let mut m: Manifest = serde_json::from_str(r#"{"stage": "pretrain", "experiment": "x"}"#).unwrap();
+        m.training_warning("masks: in 2 of the 8 images".into());
+        m.training_warning("views: other".into());
+        m.training_warning("masks: in 1 of the 16 images".into());
+        assert_eq!(m.training_warnings, ["masks: in 1 of the 16 images", "views: other"]);
+        let back: Manifest = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+        assert_eq!(back.training_warnings, m.training_warnings);
     }
 
     #[test]

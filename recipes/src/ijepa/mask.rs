@@ -92,6 +92,9 @@ pub struct MultiBlock {
     /// Whether the warning that context blocks overlap their targets was given (once a run,
     /// shared by the clones the loader threads sample with).
     overlap_warned: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The images whose context blocks overlapped their targets (the constraints dropped) and
+    /// the images sampled, by this sampler and its clones ([`MaskSampler::said`]).
+    counts: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 impl MultiBlock {
@@ -103,7 +106,7 @@ impl MultiBlock {
         if cfg.n_targets == 0 || cfg.n_context == 0 {
             return Err(Error::Config("the multi-block sampler needs at least one target and one context block".into()));
         }
-        Ok(Self { cfg: cfg.clone(), gh: crop / patch, gw: crop / patch, overlap_warned: Default::default() })
+        Ok(Self { cfg: cfg.clone(), gh: crop / patch, gw: crop / patch, overlap_warned: Default::default(), counts: Default::default() })
     }
 
     /// Grid (rows, columns).
@@ -229,7 +232,7 @@ impl MultiBlock {
         }
         if relaxed > 0 && !self.overlap_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
             // the official sampler relaxes the same way, with a log line each time
-            tracing::warn!(
+            let said = format!(
                 "masks: in {relaxed} of the {batch} images of batch {} of epoch {} (counted from 1), the context block ({}x{} patches) found no \
                  place keeping more than min-keep = {} patches outside the {} target block(s) of {}x{} on the {}x{} grid, so \
                  the sampler dropped constraints and they overlap targets, as the official sampler does (said once a run; \
@@ -245,7 +248,11 @@ impl MultiBlock {
                 self.gh,
                 self.gw
             );
+            tracing::warn!("{said}");
         }
+        // (counted for the run to keep the share: the report shows it beside its numbers)
+        self.counts[0].fetch_add(relaxed as u64, std::sync::atomic::Ordering::Relaxed);
+        self.counts[1].fetch_add(batch as u64, std::sync::atomic::Ordering::Relaxed);
         let flatten = |all: &[Vec<Vec<i64>>], n_masks: usize, k: usize| -> Vec<i64> {
             let mut out = Vec::with_capacity(n_masks * batch * k);
             for j in 0..n_masks {
@@ -471,6 +478,26 @@ impl MaskSampler {
             m.overlap_warned.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         self
+    }
+
+    /// How often this sampler and its clones (the loader threads') dropped their constraints,
+    /// for the run to keep: the share of the images they sampled whose context overlapped
+    /// their targets; none where none did.
+    pub fn said(&self) -> Option<String> {
+        let (Self::MultiBlock(m) | Self::Block(m)) = self else { return None };
+        let [relaxed, sampled] = [0, 1].map(|i| m.counts[i].load(std::sync::atomic::Ordering::Relaxed));
+        (relaxed > 0).then(|| {
+            format!(
+                "masks: the context block overlapped its target(s) in {relaxed} of the {sampled} images sampled ({:.2}%): no place outside the {} \
+                 target block(s) kept more than min-keep = {} patches of the {}x{} grid, so the sampler dropped constraints, as the official sampler \
+                 does (`ijepa masks FILE` gives the share before a run); smaller targets or context, or fewer targets, avoid it",
+                100.0 * relaxed as f64 / sampled.max(1) as f64,
+                m.cfg.n_targets,
+                m.cfg.min_keep,
+                m.gh,
+                m.gw
+            )
+        })
     }
 
     /// Grid (rows, columns).
@@ -726,6 +753,19 @@ mod tests {
         let (context, _, dropped) = s.sample_block(&mut rng, (3, 3), Some(&[complement]));
         assert_eq!(dropped, 0);
         assert!(!context.iter().any(|i| small.contains(i)));
+        // sampled in batches, the share of the images is kept for the run (counted by the
+        // clones too, as the loader threads sample with)
+        let c = MaskConfig { target_scale: (0.73, 0.74), target_aspect: (1.0, 1.0), ..c };
+        let sampler = MaskSampler::MultiBlock(MultiBlock::new(&c, 28, 4).unwrap());
+        assert_eq!(sampler.said(), None);
+        sampler.clone().sample(0, 0, 0, 0, 8).unwrap();
+        sampler.sample(0, 1, 0, 0, 8).unwrap();
+        let said = sampler.said().unwrap();
+        assert!(said.starts_with("masks: the context block overlapped its target(s) in 16 of the 16 images sampled (100.00%)"), "{said}");
+        // a sampler that keeps room counts none
+        let roomy = MaskSampler::MultiBlock(MultiBlock::new(&MaskConfig { n_targets: 1, ..cfg() }, 224, 16).unwrap());
+        roomy.sample(0, 0, 0, 0, 8).unwrap();
+        assert_eq!(roomy.said(), None);
     }
 
     #[test]

@@ -275,6 +275,10 @@ impl Recipe for IJepa {
         self.modules.state()
     }
 
+    fn notes(&self) -> Vec<String> {
+        self.sampler.as_ref().and_then(|(sampler, ..)| sampler.said()).into_iter().collect()
+    }
+
     fn optimizer_state(&self) -> (Vec<(String, Tensor)>, u64) {
         ijepa_engine::recipe::optimizer_state(&self.optimizer)
     }
