@@ -373,7 +373,8 @@ fn main() -> ExitCode {
             Ok(p) => ijepa_engine::products::set_policy(p),
             Err(e) => {
                 eprintln!("error: {e}");
-                return ExitCode::FAILURE;
+                // (parity's 1 is a step that differs: no step was replayed)
+                return if matches!(cli.command, Command::Parity { .. }) { ExitCode::from(2) } else { ExitCode::FAILURE };
             }
         }
     }
@@ -966,7 +967,16 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, devi
     for c in r.comparisons.iter().filter(|c| !c.pass).take(10) {
         // (the loss is its own group: "mismatch: loss loss")
         let what = if c.name == c.group { c.name.clone() } else { format!("{} {}", c.group, c.name) };
-        println!("  mismatch: {what} max abs err {:.3e} = {:.3e} of its scale {:.3e}", c.max_abs, c.rel, c.scale);
+        // (an update's relative error is of its scale or, where larger, of the float32
+        // rounding of its weight over the tolerance: "X = Y of its scale S" said a Y that was
+        // not X / S)
+        let of = c.max_abs / c.rel;
+        let of = if c.rel.is_finite() && c.rel > 0.0 && (of - c.scale).abs() > 1e-9 * of {
+            format!("{of:.3e} (its weight's float32 rounding over the tolerance; its scale is {:.3e})", c.scale)
+        } else {
+            format!("its scale {:.3e}", c.scale)
+        };
+        println!("  mismatch: {what} max abs err {:.3e} = {:.3e} of {of}", c.max_abs, c.rel);
     }
     println!("  loss ours {:.8} official {:.8}", r.loss.0, r.loss.1);
     println!("{}", if r.pass() { "PASS" } else { "FAIL" });

@@ -4,7 +4,7 @@ mod common;
 use common::{ijepa, scratch};
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// (stdout, stderr) apart.
 fn outputs(o: &Output) -> (String, String) {
@@ -242,6 +242,10 @@ fn parity_passes_on_the_shipped_fixture() {
         ("half", "input.images", (|t: &tch::Tensor| t.to_kind(tch::Kind::Half)) as fn(&tch::Tensor) -> tch::Tensor, "input `input.images` is Half [4, 3, 32, 32], where the fixture's description calls for Float [*, 3, 32, 32]"),
         ("batch", "input.images", |t| t.narrow(0, 0, 2), "input `input.masks_enc` is Int64 [1, 4, 10], where the fixture's description calls for Int64 [*, 2, *]"),
         ("index", "input.masks_enc", |t| t.fill(100_000), "input `input.masks_enc` holds patch indices 100000..=100000, outside the 64 patches"),
+        // tensors no official step writes (every group failed, exit 1, or libtorch's backtrace)
+        ("nan", "grad.encoder.norm.weight", |t| t.fill(f64::NAN), "`grad.encoder.norm.weight` holds 96 NaN or infinite value(s)"),
+        ("shaped", "after.encoder.norm.weight", |t| t.narrow(0, 0, 95), "the fixture's updates tensor `encoder.norm.weight` is shaped [95], the replay's [96]"),
+        ("init-half", "init.encoder.norm.weight", |t| t.to_kind(tch::Kind::Half), "`init.encoder.norm.weight` is Half"),
     ] {
         let o = ijepa(&["parity", edited(name, key, &f).to_str().unwrap()]);
         let (out, err) = outputs(&o);
@@ -278,6 +282,7 @@ fn parity_passes_on_the_shipped_fixture() {
         ("mae-step-tiny", "/adam_eps", serde_json::json!(-1e-8), "says adam_eps -0.00000001, which must be positive"),
         ("dino-step-tiny", "/student_temp", serde_json::json!(0.0), "says student_temp 0, which must be positive"),
         ("dino-step-tiny", "/center_momentum", serde_json::json!(2.0), "says center_momentum 2, which must be in [0, 1]"),
+        ("official-step-tiny", "/optimizer/betas/1", serde_json::json!(1.0), "says optimizer beta2 1, which must be in [0, 1)"),
         // a constant of the official model the replay cannot change: stated otherwise, the
         // description was ignored and passed
         ("mae-step-tiny", "/norm_pix_eps", serde_json::json!(0.0), "says norm_pix_eps 0, but the replay computes with the official 0.000001"),
@@ -291,6 +296,27 @@ fn parity_passes_on_the_shipped_fixture() {
         let o = ijepa(&["parity", d.join(format!("{name}.safetensors")).to_str().unwrap()]);
         let (out, err) = outputs(&o);
         assert!(o.status.code() == Some(2) && err.contains(want), "{fixture} {field}: {out}{err}");
+    }
+    // no step replayed under a kernel that is none: 2, not a step that differs
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(["parity", "tests/fixtures/official-step-tiny.safetensors"]).env("IJEPA_CPU_PRODUCTS", "mkl").output().unwrap();
+    let (out, err) = outputs(&o);
+    assert!(o.status.code() == Some(2) && err.contains("IJEPA_CPU_PRODUCTS"), "{out}{err}");
+    // a mismatch says its relative error of what it is relative to (an EMA target's update
+    // was said "5.8e-3 of its scale 4.0e-6" of an error of 1.0e-6)
+    std::fs::copy("tests/fixtures/official-step-tiny.safetensors", d.join("ema.safetensors")).unwrap();
+    let json = std::fs::read_to_string("tests/fixtures/official-step-tiny.json").unwrap();
+    let mut desc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    desc["ema_momentum"] = serde_json::json!(0.997);
+    std::fs::write(d.join("ema.json"), desc.to_string()).unwrap();
+    let o = ijepa(&["parity", d.join("ema.safetensors").to_str().unwrap()]);
+    let (out, err) = outputs(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("mismatch: updates target_encoder.")).collect();
+    assert!(!lines.is_empty(), "{out}");
+    for l in lines {
+        let num = |after: &str| -> f64 { l.split(after).nth(1).unwrap().split_whitespace().next().unwrap().parse().unwrap() };
+        let (err_abs, rel, of) = (num("max abs err "), num(" = "), l.split(" of ").nth(1).unwrap().trim_start_matches("its scale ").split_whitespace().next().unwrap().parse::<f64>().unwrap());
+        assert!((err_abs / of - rel).abs() <= 2e-3 * rel, "{l}");
     }
 }
 

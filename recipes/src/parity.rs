@@ -167,7 +167,7 @@ impl ParityReport {
             .iter()
             .map(|(g, _)| {
                 let cs: Vec<&Comparison> = self.comparisons.iter().filter(|c| c.group == *g).collect();
-                let worst = cs.iter().map(|c| c.rel).fold(0.0, f64::max);
+                let worst = cs.iter().map(|c| c.rel).fold(0.0, nan_max);
                 (*g, worst, cs.len(), cs.iter().all(|c| c.pass))
             })
             .filter(|(g, _, n, _)| *g != "moments" || *n > 0)
@@ -176,7 +176,17 @@ impl ParityReport {
 
     /// The worst share of its tolerance of a group's elements (at most 1: every one passes).
     pub fn worst_of_tolerance(&self, group: &str) -> f64 {
-        self.comparisons.iter().filter(|c| c.group == group).map(|c| c.of_tolerance).fold(0.0, f64::max)
+        self.comparisons.iter().filter(|c| c.group == group).map(|c| c.of_tolerance).fold(0.0, nan_max)
+    }
+}
+
+/// The larger of two errors, NaN where either is (`f64::max` drops a NaN: a group whose
+/// replay computed NaN printed its worst error as 0 beside its FAIL).
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
     }
 }
 
@@ -203,16 +213,9 @@ pub(crate) fn tolerance(group: &str) -> Tolerance {
 pub(crate) fn compare(group: &'static str, name: &str, ours: &Tensor, official: &Tensor) -> Result<Comparison> {
     let ours = ours.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
     let official = official.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?;
+    // (the replay's shapes are the description's model's: the fixture's tensor is of another)
     if ours.size() != official.size() {
-        return Ok(Comparison {
-            group,
-            name: format!("{name} (shape {:?} vs {:?})", ours.size(), official.size()),
-            max_abs: f64::INFINITY,
-            scale: 0.0,
-            rel: f64::INFINITY,
-            pass: false,
-            of_tolerance: f64::INFINITY,
-        });
+        return Err(shapes_differ(group, name, &official.size(), &ours.size()));
     }
     let max_abs = if ours.numel() == 0 { 0.0 } else { (&ours - &official).abs().max().double_value(&[]) };
     let scale = if official.numel() == 0 { 0.0 } else { official.abs().max().double_value(&[]) };
@@ -225,6 +228,15 @@ pub(crate) fn compare(group: &'static str, name: &str, ours: &Tensor, official: 
     let allowed = if scale > 0.0 { t.rel * scale } else { t.floor };
     let of_tolerance = if max_abs == 0.0 { 0.0 } else if allowed > 0.0 { max_abs / allowed } else { f64::INFINITY };
     Ok(Comparison { group, name: name.to_string(), max_abs, scale, rel, pass: pass && max_abs.is_finite(), of_tolerance })
+}
+
+/// A fixture's tensor of `group` shaped `official` where the replay of its description has
+/// `ours`: no comparison can be made (it was a FAIL, exit 1, read as the implementation's
+/// mismatch, or libtorch's error with its C++ backtrace).
+fn shapes_differ(group: &str, name: &str, official: &[i64], ours: &[i64]) -> Error {
+    Error::Config(format!(
+        "the fixture's {group} tensor `{name}` is shaped {official:?}, the replay's {ours:?}: the fixture's tensors and its description are of different models"
+    ))
 }
 
 /// The path and text of the JSON that describes the fixture `path` (`NAME.json` beside
@@ -287,7 +299,46 @@ pub fn load_fixture(path: &Path) -> Result<(FixtureSpec, HashMap<String, Tensor>
     }
     let tensors = Tensor::read_safetensors(path)
         .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("not a readable safetensors file: {e}") })?;
-    Ok((spec, tensors.into_iter().collect()))
+    let tensors = tensors.into_iter().collect();
+    official_kinds(path, &tensors)?;
+    Ok((spec, tensors))
+}
+
+/// Checks that a fixture's tensors are what an official step writes: float32 values, all
+/// finite, and int64 indices (the inputs' kinds are checked with their shapes). A weight stored as float16 was cast and read as the
+/// implementation's mismatch (exit 1), and a NaN or an infinity failed every group while
+/// each printed its worst error as 0.
+///
+/// # Errors
+/// The first tensor that is not, named with its dtype or its first non-finite value.
+pub(crate) fn official_kinds(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    for name in names {
+        let t = &tensors[name];
+        match t.kind() {
+            // (an input's kind is checked with its shape, against the description: `input`)
+            Kind::Int64 => {}
+            k if k != Kind::Float && name.starts_with("input.") => {}
+            Kind::Float => {
+                let finite = t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1;
+                if !finite {
+                    let bad = t.f_isfinite()?.f_logical_not()?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+                    return Err(Error::Checkpoint {
+                        path: path.to_path_buf(),
+                        message: format!("`{name}` holds {bad} NaN or infinite value(s): not a step's (no comparison can be made of it)"),
+                    });
+                }
+            }
+            k => {
+                return Err(Error::Checkpoint {
+                    path: path.to_path_buf(),
+                    message: format!("`{name}` is {k:?}: a fixture holds the official step's float32 tensors and int64 indices (a cast one would be compared as a mismatch)"),
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn get<'a>(all: &'a HashMap<String, Tensor>, key: &str, path: &Path) -> Result<&'a Tensor> {
@@ -385,6 +436,8 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
     in_range(path, &[
         ("optimizer eps", f.optimizer.eps, f.optimizer.eps > 0.0, "positive"),
         ("ema_momentum", f.ema_momentum, (0.0..=1.0).contains(&f.ema_momentum), "in [0, 1]"),
+        ("optimizer beta1", f.optimizer.betas.0, (0.0..1.0).contains(&f.optimizer.betas.0), "in [0, 1)"),
+        ("optimizer beta2", f.optimizer.betas.1, (0.0..1.0).contains(&f.optimizer.betas.1), "in [0, 1)"),
     ])?;
     let t = to_device(t, device)?;
     let encoder = VitConfig {
@@ -455,6 +508,10 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
     let split = |key: &str| -> Result<Vec<Tensor>> {
         let m = input(&t, key, path, Kind::Int64, &[None, batch, None])?;
         indices_below(m, key, path, patches)?;
+        // (a block of no patch: the loss is a mean over none, NaN, read as a mismatch)
+        if m.size()[2] == 0 {
+            return Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("input `{key}` keeps no patch of an image: no step has it") });
+        }
         Ok((0..m.size()[0]).map(|i| m.get(i)).collect())
     };
     let (masks_enc, masks_pred) = (split("input.masks_enc")?, split("input.masks_pred")?);
@@ -516,7 +573,7 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
             // EPYC, where the same fixture's fc weights moved 2.5e-4 of their scale apart at such
             // elements); the EMA target's update (no gradient) within the plain tolerance and
             // the rounding of its weights
-            cs.push(compare_first_adamw_update(&full, &ours, &before[&full], get(&t, &key, path)?, official_grads.get(&full), f.optimizer.lr, f.optimizer.eps)?);
+            cs.push(compare_first_adamw_update(&full, &ours, &before[&full], get(&t, &key, path)?, official_grads.get(&full).map(|g| (g, 1.0)), f.optimizer.lr, f.optimizer.eps)?);
         }
     }
     Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss_value) })
@@ -573,6 +630,7 @@ pub(crate) fn read_fixture<T: serde::de::DeserializeOwned>(path: &Path, what: &s
         .map_err(|e| Error::Checkpoint { path: path.to_path_buf(), message: format!("not a readable safetensors file: {e}") })?
         .into_iter()
         .collect();
+    official_kinds(path, &t)?;
     Ok((f, to_device(t, device)?))
 }
 
@@ -584,16 +642,22 @@ pub(crate) fn read_fixture<T: serde::de::DeserializeOwned>(path: &Path, what: &s
 ///
 /// # Errors
 /// libtorch's.
-pub(crate) fn compare_first_adamw_update(name: &str, ours: &Tensor, was: &Tensor, after: &Tensor, grad: Option<&Tensor>, lr: f64, adam_eps: f64) -> Result<Comparison> {
+pub(crate) fn compare_first_adamw_update(name: &str, ours: &Tensor, was: &Tensor, after: &Tensor, grad: Option<(&Tensor, f64)>, lr: f64, adam_eps: f64) -> Result<Comparison> {
+    for official in [Some(after), grad.map(|g| g.0)].into_iter().flatten() {
+        if official.size() != was.size() {
+            return Err(shapes_differ(if std::ptr::eq(official, after) { "updates" } else { "gradients" }, name, &official.size(), &was.size()));
+        }
+    }
     let want = after - was;
     let mut c = compare("updates", name, &(ours - was), &want)?;
     let rounding = ROUNDING * was.abs().max().double_value(&[]);
     let tol = tolerance("updates").rel;
     let slope_bound = match grad {
-        Some(g) => {
+        // (`share`: of the update the gradient drives, 1 - m of it for an EMA teacher)
+        Some((g, share)) => {
             let dg = tolerance("gradients").rel * g.abs().max().double_value(&[]);
             let denom = (g.abs() + adam_eps).square();
-            (denom.reciprocal() * (lr * adam_eps * dg)).to_kind(Kind::Double)
+            (denom.reciprocal() * (share * lr * adam_eps * dg)).to_kind(Kind::Double)
         }
         None => Tensor::zeros_like(&want).to_kind(Kind::Double),
     };
@@ -718,7 +782,11 @@ pub fn run_mae(path: &Path, perturb: Perturb) -> Result<ParityReport> {
 pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityReport> {
     use crate::mae::{DecoderConfig, Mae, MaeSpec};
     let (f, t): (MaeFixtureSpec, _) = read_fixture(path, "MAE", device)?;
-    in_range(path, &[("adam_eps", f.adam_eps, f.adam_eps > 0.0, "positive")])?;
+    in_range(path, &[
+        ("adam_eps", f.adam_eps, f.adam_eps > 0.0, "positive"),
+        ("beta1", f.betas.0, (0.0..1.0).contains(&f.betas.0), "in [0, 1)"),
+        ("beta2", f.betas.1, (0.0..1.0).contains(&f.betas.1), "in [0, 1)"),
+    ])?;
     let encoder = VitConfig {
         image_size: f.image_size,
         patch_size: f.patch,
@@ -801,7 +869,7 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
     }
     for (name, ours) in m.state() {
         let after = get(&t, &format!("after.{}", official(&name)), path)?;
-        cs.push(compare_first_adamw_update(&name, &ours, &before[&name], after, official_grads.get(&name), f.lr, f.adam_eps)?);
+        cs.push(compare_first_adamw_update(&name, &ours, &before[&name], after, official_grads.get(&name).map(|g| (g, 1.0)), f.lr, f.adam_eps)?);
     }
     Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss) })
 }

@@ -81,3 +81,53 @@ fn dino_zeroed_block_gradients_are_caught() {
     let bad = failing("dino-step-tiny", Perturb { zero_grads: Some("student.backbone.blocks.1."), ..Default::default() });
     assert!(bad.iter().any(|(g, n)| *g == "gradients" && n.starts_with("student.backbone.blocks.1.")), "{bad:?}");
 }
+
+/// The teacher's update is bounded through (1 - m) of the student's gradient slope, as it
+/// moves (1 - m) of the student's change: a fixture's teacher updates turned in sign where
+/// they are at least a fifth of the tensor's largest and the student's whole slope would
+/// cover them (where its gradient is small) fail; they passed, bounded as the student's
+/// whole update.
+#[test]
+fn a_teacher_update_turned_in_sign_is_caught() {
+    use ijepa_recipes::parity::{ROUNDING, TOLERANCES};
+    let dir = std::env::temp_dir().join(format!("ijepa-dino-flip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = fixture("dino-step-tiny");
+    let desc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.with_extension("json")).unwrap()).unwrap();
+    let (lr, eps) = (desc["lr"].as_f64().unwrap(), desc["adam_eps"].as_f64().unwrap());
+    let tol = |g: &str| TOLERANCES.iter().find(|t| t.0 == g).unwrap().1.rel;
+    let all = tch::Tensor::read_safetensors(&src).unwrap();
+    let by_name: std::collections::HashMap<String, tch::Tensor> = all.iter().map(|(k, t)| (k.clone(), t.to_kind(tch::Kind::Double))).collect();
+    let mut turned_in = Vec::new();
+    let edited: Vec<(String, tch::Tensor)> = all
+        .into_iter()
+        .map(|(k, t)| {
+            let Some(rest) = k.strip_prefix("after.teacher.") else { return (k, t) };
+            let Some(g) = by_name.get(&format!("grad.{rest}")) else { return (k, t) };
+            let was = &by_name[&format!("init.teacher.{rest}")];
+            let u = &by_name[&k] - was;
+            let scale = u.abs().max().double_value(&[]);
+            // the student's whole slope, as the teacher's bound was
+            let whole = (g.abs() + eps).square().reciprocal() * (lr * eps * tol("gradients") * g.abs().max().double_value(&[]))
+                + tol("updates") * scale
+                + ROUNDING * was.abs().max().double_value(&[]);
+            let pick = (u.abs() * 2.0).lt_tensor(&(whole * 0.9)).logical_and(&u.abs().gt(0.2 * scale));
+            if pick.any().int64_value(&[]) == 0 {
+                return (k, t);
+            }
+            turned_in.push(format!("teacher.{rest}"));
+            let turned = was + u.where_self(&pick.logical_not(), &(-&u));
+            (k, turned.to_kind(tch::Kind::Float))
+        })
+        .collect();
+    assert!(!turned_in.is_empty());
+    let f = dir.join("turned.safetensors");
+    tch::Tensor::write_safetensors(&edited, &f).unwrap();
+    std::fs::copy(src.with_extension("json"), f.with_extension("json")).unwrap();
+    let r = run_any(&f, Perturb::default(), None).unwrap();
+    let mut bad: Vec<String> = r.comparisons.iter().filter(|c| !c.pass).map(|c| c.name.clone()).collect();
+    bad.sort();
+    turned_in.sort();
+    assert_eq!(bad, turned_in, "every tensor turned in, and only those, fail");
+    let _ = std::fs::remove_dir_all(&dir);
+}

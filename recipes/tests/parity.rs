@@ -212,3 +212,69 @@ fn an_edited_description_is_refused_by_name() {
     assert!(err.contains("official-step-tiny.safetensors (the .json beside it is read with them)"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A copy of the fixture `name` in `dir` as `file`, its tensors edited by `tensors` and its
+/// description by `desc`; the replay's error (empty where it replayed).
+fn edited_error(
+    dir: &std::path::Path,
+    file: &str,
+    name: &str,
+    tensors: impl FnOnce(&mut Vec<(String, tch::Tensor)>),
+    desc: impl FnOnce(&mut serde_json::Value),
+) -> String {
+    let src = fixture(name);
+    let mut all = tch::Tensor::read_safetensors(&src).unwrap();
+    tensors(&mut all);
+    let f = dir.join(format!("{file}.safetensors"));
+    tch::Tensor::write_safetensors(&all, &f).unwrap();
+    let mut d: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.with_extension("json")).unwrap()).unwrap();
+    desc(&mut d);
+    std::fs::write(f.with_extension("json"), d.to_string()).unwrap();
+    ijepa_recipes::parity::run_any(&f, Perturb::default(), None).err().map(|e| e.to_string()).unwrap_or_default()
+}
+
+/// Tensors no official step writes are refused by name (exit 2 in `ijepa parity`): a NaN or
+/// an infinity (every group failed, each printing its worst error as 0), a weight stored as
+/// float16 (cast, and compared as the implementation's mismatch), a tensor shaped for another
+/// model (a FAIL, or libtorch's error with its backtrace), betas no AdamW takes, a mask of no
+/// patch (a loss of NaN).
+#[test]
+fn tensors_no_step_writes_are_refused_by_name() {
+    let dir = std::env::temp_dir().join(format!("ijepa-parity-tensors-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let set = |key: &'static str, f: fn(&tch::Tensor) -> tch::Tensor| {
+        move |all: &mut Vec<(String, tch::Tensor)>| {
+            let t = all.iter_mut().find(|(k, _)| k == key).unwrap_or_else(|| panic!("no {key}"));
+            t.1 = f(&t.1);
+        }
+    };
+    let keep = |_: &mut serde_json::Value| {};
+    let tiny = "official-step-tiny";
+    let nan = |t: &tch::Tensor| {
+        let t = t.copy();
+        let _ = t.flatten(0, -1).get(5).fill_(f64::NAN);
+        t
+    };
+    let err = edited_error(&dir, "nan", tiny, set("init.encoder.blocks.0.attn.qkv.weight", nan), keep);
+    assert!(err.contains("`init.encoder.blocks.0.attn.qkv.weight` holds 1 NaN or infinite value(s)"), "{err}");
+    let err = edited_error(&dir, "inf", tiny, set("grad.encoder.norm.weight", |t| t.copy().fill_(f64::INFINITY)), keep);
+    assert!(err.contains("`grad.encoder.norm.weight` holds 96 NaN or infinite value(s)"), "{err}");
+    let err = edited_error(&dir, "half", tiny, set("init.encoder.blocks.0.attn.qkv.weight", |t| t.to_kind(tch::Kind::Half)), keep);
+    assert!(err.contains("`init.encoder.blocks.0.attn.qkv.weight` is Half: a fixture holds the official step's float32 tensors"), "{err}");
+    let short = |t: &tch::Tensor| t.narrow(0, 0, t.size()[0] - 1).copy();
+    for (key, group) in [("grad.encoder.norm.weight", "gradients"), ("after.encoder.norm.weight", "updates"), ("output.target", "outputs"), ("opt.exp_avg.encoder.norm.weight", "moments")] {
+        let err = edited_error(&dir, "short", tiny, set(key, short), keep);
+        assert!(err.contains(&format!("the fixture's {group} tensor `")) && err.contains("is shaped [") && err.contains("of different models"), "{key}: {err}");
+    }
+    let err = edited_error(&dir, "beta2", tiny, |_| {}, |d| d["optimizer"]["betas"][1] = serde_json::json!(1.0));
+    assert!(err.contains("says optimizer beta2 1, which must be in [0, 1)"), "{err}");
+    let err = edited_error(&dir, "mae-beta1", "mae-step-tiny", |_| {}, |d| d["betas"][0] = serde_json::json!(-0.5));
+    assert!(err.contains("says beta1 -0.5, which must be in [0, 1)"), "{err}");
+    let err = edited_error(&dir, "dino-beta2", "dino-step-tiny", |_| {}, |d| d["betas"][1] = serde_json::json!(1.0));
+    assert!(err.contains("says beta2 1, which must be in [0, 1)"), "{err}");
+    let err = edited_error(&dir, "no-patch", tiny, set("input.masks_pred", |t| t.narrow(2, 0, 0).copy()), keep);
+    assert!(err.contains("input `input.masks_pred` keeps no patch of an image"), "{err}");
+    // the unedited copy replays
+    assert_eq!(edited_error(&dir, "same", tiny, |_| {}, keep), "");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -113,6 +113,8 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
         ("teacher_temp", f.teacher_temp, f.teacher_temp > 0.0, "positive"),
         ("center_momentum", f.center_momentum, unit(f.center_momentum), "in [0, 1]"),
         ("momentum", f.momentum, unit(f.momentum), "in [0, 1]"),
+        ("beta1", f.betas.0, (0.0..1.0).contains(&f.betas.0), "in [0, 1)"),
+        ("beta2", f.betas.1, (0.0..1.0).contains(&f.betas.1), "in [0, 1)"),
     ])?;
     if f.n_global != 2 {
         return Err(Error::Checkpoint { path: path.with_extension("json"), message: format!("DINO has 2 global crops, the fixture {}", f.n_global) });
@@ -241,8 +243,13 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
             None => format!("after.{name}"),
         };
         // a teacher weight moves by (1 - m) of the student's change: the student's gradient
-        // bounds it too
-        let grad = official_grads.get(&name).or_else(|| name.strip_prefix("teacher.").and_then(|rest| official_grads.get(&format!("student.{rest}"))));
+        // bounds it too, through (1 - m) of its update (it bounded it as the student's whole
+        // update: 1 / (1 - m) too loose, a sign-flipped teacher update passed)
+        let teacher_share = 1.0 - f.momentum;
+        let grad = official_grads
+            .get(&name)
+            .map(|g| (g, 1.0))
+            .or_else(|| name.strip_prefix("teacher.").and_then(|rest| official_grads.get(&format!("student.{rest}"))).map(|g| (g, teacher_share)));
         cs.push(compare_first_adamw_update(&name, &ours, &before[&name], get(&t, &key, path)?, grad, f.lr, f.adam_eps)?);
     }
     Ok(ParityReport { fixture: path.to_path_buf(), comparisons: cs, loss: (loss, f.loss) })
