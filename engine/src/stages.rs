@@ -192,7 +192,9 @@ fn feature_weights(exp: &Experiment, models: &import::Models, path: &Path) -> Re
 /// Builds the encoder the experiment's recipe evaluates (its registry entry's shape) with the
 /// weights of `source` (the recipe's feature module, e.g. I-JEPA's target encoder, when
 /// present; `held` where `ijepa eval` read them already), or at the recipe's own
-/// initialisation (the encoder pretraining starts from).
+/// initialisation drawn on the CPU from the experiment's seed: the same weights on every
+/// machine, those a pretraining on a CPU starts from (one on a GPU draws its own from CUDA's
+/// generator, of the same distribution).
 fn encoder(exp: &Experiment, source: &Source, subject: Subject, device: Device, held: Option<&Held>) -> Result<(ParamStore, VisionTransformer)> {
     let entry = crate::recipe::entry(&exp.recipe)?;
     let cfg = (entry.encoder_config)(exp);
@@ -885,7 +887,10 @@ fn frozen_features(
     // so does oneDNN's kernel on a CPU (in the last bits: an evaluation on BLAS read them, and
     // recorded BLAS) (BLAS's key is the one it always had)
     let onednn = device == Device::Cpu && crate::products::current() == crate::products::Products::OneDnn;
-    let prec = format!("{}{}", if bf16 { "-bf16" } else { "" }, if onednn { "-onednn" } else { "" });
+    // and a GPU's kernels (an evaluation on the CPU read features a GPU computed, and recorded
+    // the CPU as their device) (the CPU's key is the one it always had)
+    let gpu = device.is_cuda();
+    let prec = format!("{}{}{}", if bf16 { "-bf16" } else { "" }, if onednn { "-onednn" } else { "" }, if gpu { "-cuda" } else { "" });
     // the weights and the encoder's settings (its head count is not in the weights' shapes)
     let encoder_key = content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes());
     let model_key = match subject {
