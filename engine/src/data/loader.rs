@@ -450,10 +450,10 @@ struct Shared<M> {
     stop: AtomicBool,
     ctl: Mutex<Ctl>,
     cv: Condvar,
-    /// The unreadable images found so far this epoch, as soon as they are found: each is
-    /// reported (and counted) once, by the slot that found it first, and the search for a
-    /// substitute passes it without decoding it again.
-    unreadable: Mutex<std::collections::BTreeSet<usize>>,
+    /// The unreadable images found so far this epoch, as soon as they are found, each with
+    /// why: the search for a substitute passes it without decoding it again, and its own slot
+    /// reports it.
+    unreadable: Mutex<std::collections::BTreeMap<usize, String>>,
 }
 
 struct Ctl {
@@ -486,9 +486,10 @@ impl<M> Shared<M> {
             detail: format!("{} MB of pixels: {e}", (indices.len() * per * 4) >> 20),
         })?;
         images.resize(indices.len() * per, 0.0);
-        // the unreadable images this batch found first, each once per epoch (a run of bad
-        // files is met by several slots, possibly in other batches, while they look for a
-        // substitute: `sample` reports each to the first)
+        // the unreadable images of this batch's slots (a run of bad files is met by several
+        // slots, possibly in other batches, while they look for a substitute: each is reported
+        // by its own slot, whichever found it first, the same batch for any thread timing and
+        // after a resume, which reported again one found before its checkpoint)
         let mut failed = std::collections::BTreeMap::new();
         for (slot, out) in indices.iter_mut().zip(images.chunks_exact_mut(per)) {
             wait_for_cpu_steps(&self.stop);
@@ -499,18 +500,16 @@ impl<M> Shared<M> {
         }
         let labels = indices.iter().map(|&i| self.dataset.label(i)).collect();
         let masks = (self.collate)(self.epoch, step, indices.len())?;
-        // the ones of this rank's share: a substitute's search crosses the other ranks' images,
-        // and each rank counting what it met counted a file once a rank (as one process, where
-        // the share is every image, all are kept)
-        let skipped_files: Vec<(String, String)> =
-            failed.into_iter().filter(|(j, _)| self.shard.contains(j)).map(|(j, why)| (self.dataset.describe(j), why)).collect();
+        // (the batch's own slots: a substitute's search crosses the other ranks' images, and
+        // each rank counting what it met counted a file once a rank)
+        let skipped_files: Vec<(String, String)> = failed.into_iter().map(|(j, why)| (self.dataset.describe(j), why)).collect();
         Ok(Batch { images, labels, indices, masks, epoch: self.epoch, step, crop_size: size, view_sizes, skipped: skipped_files.len(), skipped_files })
     }
 
     /// Transforms sample `*i` into `out`. With `skip_errors`, an unreadable sample is replaced
-    /// by the next readable one in dataset order (`*i` is updated); returns the indices found
-    /// unreadable here first this epoch, each with its error (the pretraining loop names each
-    /// file once).
+    /// by the next readable one in dataset order (`*i` is updated), cropped as the slot's own
+    /// image would have been (its own crop is the substitute's in its own slot: the same pixels
+    /// twice an epoch); returns the slot's own image if it is unreadable, with its error.
     ///
     /// The search goes as far as it must (a class folder of broken copies is a long run of
     /// unreadable files), over images not already found unreadable this epoch (each is read
@@ -522,10 +521,16 @@ impl<M> Shared<M> {
         let mut failed = Vec::new();
         for k in 0..n.max(1) {
             let j = (first + k) % n;
-            if self.skip_errors && self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).contains(&j) {
-                continue;
+            if self.skip_errors {
+                if let Some(why) = self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).get(&j) {
+                    if k == 0 {
+                        failed.push((j, why.clone()));
+                    }
+                    continue;
+                }
             }
-            let mut rng = Rng::derive(self.seed, Stream::Crop, &[self.epoch, j as u64]);
+            // (keyed by the slot's image, readable or not)
+            let mut rng = Rng::derive(self.seed, Stream::Crop, &[self.epoch, first as u64]);
             match self.transform.apply(&mut rng, self.dataset.as_ref(), j, out) {
                 Ok(()) => {
                     *i = j;
@@ -533,15 +538,16 @@ impl<M> Shared<M> {
                 }
                 Err(e) if self.skip_errors => {
                     tracing::debug!("skipping unreadable {}: {e}", self.dataset.describe(j));
-                    // known at once to the other slots and workers; reported by the first
-                    // (another may have decoded it at the same time)
-                    if self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).insert(j) {
-                        // why, without the file's name (whoever reports it names the file)
-                        let name = self.dataset.describe(j);
-                        let why = match &e {
-                            Error::Data(m) => m.strip_prefix(&format!("{name}: ")).unwrap_or(m).to_string(),
-                            e => e.to_string(),
-                        };
+                    // why, without the file's name (whoever reports it names the file)
+                    let name = self.dataset.describe(j);
+                    let why = match &e {
+                        Error::Data(m) => m.strip_prefix(&format!("{name}: ")).unwrap_or(m).to_string(),
+                        e => e.to_string(),
+                    };
+                    // known at once to the other slots and workers (another may have decoded it
+                    // at the same time); reported by its own slot
+                    self.unreadable.lock().unwrap_or_else(|e| e.into_inner()).entry(j).or_insert_with(|| why.clone());
+                    if k == 0 {
                         failed.push((j, why));
                     }
                 }
@@ -780,6 +786,79 @@ mod tests {
 
     fn run(loader: &Loader<Vec<u64>>, epoch: u64) -> Vec<Batch<Vec<u64>>> {
         loader.epoch(epoch).collect::<Result<Vec<_>>>().unwrap()
+    }
+
+    /// The embedded images with `bad` unreadable.
+    struct Broken {
+        inner: Arc<dyn Dataset>,
+        bad: std::collections::BTreeSet<usize>,
+    }
+
+    impl Dataset for Broken {
+        fn len(&self) -> usize {
+            self.inner.len()
+        }
+        fn label(&self, i: usize) -> i64 {
+            self.inner.label(i)
+        }
+        fn num_classes(&self) -> usize {
+            self.inner.num_classes()
+        }
+        fn describe(&self, i: usize) -> String {
+            format!("image {i}")
+        }
+        fn size(&self, i: usize) -> Result<(usize, usize)> {
+            self.inner.size(i)
+        }
+        fn load(&self, i: usize, max_shrink: u32) -> Result<(crate::data::Image, u32)> {
+            match self.bad.contains(&i) {
+                true => Err(Error::Data(format!("image {i}: broken"))),
+                false => self.inner.load(i, max_shrink),
+            }
+        }
+    }
+
+    /// With `on-error "skip"`, each unreadable image is counted in the batch of its own slot,
+    /// for any number of workers (the first slot to meet one in its search for a substitute
+    /// counted it, which hung on the threads' timing), and a substitute is cropped as its
+    /// slot's image would have been, not as its own slot crops it (the same pixels twice).
+    #[test]
+    fn unreadable_images_count_in_their_own_batch_and_substitutes_are_cropped_anew() {
+        // a run of bad images, so that slots search past their neighbours
+        let bad: std::collections::BTreeSet<usize> = (40..52).chain([7, 150, 151]).collect();
+        let ds: Arc<dyn Dataset> = Arc::new(Broken { inner: dataset(), bad: bad.clone() });
+        let skipping = |workers| LoaderCfg { skip_errors: true, batch_size: 4, ..cfg(workers) };
+        let counts = |workers| -> Vec<(Vec<usize>, Vec<String>)> {
+            let loader = new_loader(Arc::clone(&ds), skipping(workers), collate()).unwrap();
+            run(&loader, 0).into_iter().map(|b| (b.indices.clone(), b.skipped_files.iter().map(|f| f.0.clone()).collect())).collect()
+        };
+        let one = counts(1);
+        assert_eq!(one, counts(4));
+        // each bad image of the epoch's slots, once, in the batch that held its slot
+        let loader = new_loader(Arc::clone(&ds), skipping(1), collate()).unwrap();
+        let order = loader.shard(0);
+        for (step, (_, named)) in one.iter().enumerate() {
+            let own: Vec<String> = order[step * 4..step * 4 + 4].iter().filter(|i| bad.contains(i)).map(|i| format!("image {i}")).collect();
+            let mut named = named.clone();
+            named.sort();
+            let mut own = own;
+            own.sort();
+            own.dedup();
+            assert_eq!(named, own, "batch {step}");
+        }
+        // a substitute's pixels are not those of its own slot
+        let batches = run(&loader, 0);
+        let per = batches[0].images.len() / batches[0].indices.len();
+        let pixels: std::collections::HashMap<usize, Vec<Vec<f32>>> = batches.iter().flat_map(|b| b.indices.iter().copied().zip(b.images.chunks(per).map(<[f32]>::to_vec))).fold(
+            std::collections::HashMap::new(),
+            |mut m, (i, p)| {
+                m.entry(i).or_insert_with(Vec::new).push(p);
+                m
+            },
+        );
+        let twice: Vec<&Vec<Vec<f32>>> = pixels.values().filter(|v| v.len() > 1).collect();
+        assert!(!twice.is_empty());
+        assert!(twice.iter().all(|v| v[0] != v[1]), "a substitute cropped as its own slot");
     }
 
     #[test]
