@@ -399,6 +399,27 @@ fn svg_inline(svg: &str, title: &str) -> String {
     }
 }
 
+/// Removes from `dir` the temporary files of [`write`] (`.NAME.PID.tmp`) whose process is
+/// gone: a report killed while writing a file left it there for good (a copy of the report
+/// or of a figure each time). Another process's that is still running (an `ijepa-report` of
+/// the same folder, which takes no lock) is left; best effort, on a system with `/proc`.
+fn remove_dead_temporaries(dir: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.starts_with('.')).and_then(|n| n.strip_suffix(".tmp")).and_then(|n| n.rsplit_once('.')).map(|(_, pid)| pid) else {
+            continue;
+        };
+        let dead = pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists());
+        if dead && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Writes one file of the report whole or not at all: a temporary file beside it, renamed
 /// over it (a full disk left a truncated figure beside the new tables, over the previous
 /// report's complete one).
@@ -435,6 +456,9 @@ pub fn write_report(reg: &Registry, out: &Path) -> Result<ReportFiles> {
     let (tables_dir, plots_dir) = (out.join("tables"), out.join("plots"));
     for d in [&tables_dir, &plots_dir] {
         fs::create_dir_all(d).map_err(|e| ReportError::io(d, e))?;
+    }
+    for d in [out, &tables_dir, &plots_dir] {
+        remove_dead_temporaries(d);
     }
     let (mut tables, mut plots) = (Vec::new(), Vec::new());
     for s in &secs {

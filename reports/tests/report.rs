@@ -2250,7 +2250,8 @@ fn checkpoints_of_one_name_are_named_apart_by_their_paths() {
 
 /// A report written where an earlier report of another runs folder lies keeps none of that
 /// report's tables and figures (they stayed beside the new one, of experiments it does not
-/// read); other files of the folder stay.
+/// read), nor the temporary files a report killed while writing left; other files of the
+/// folder stay.
 #[test]
 fn a_report_replaces_the_files_of_the_earlier_one() {
     let tmp = tempfile::tempdir().unwrap();
@@ -2259,7 +2260,16 @@ fn a_report_replaces_the_files_of_the_earlier_one() {
     fake_runs(&b);
     let first = write_report(&load_registry(&a).unwrap(), &out).unwrap();
     fs::write(out.join("plots").join("mine.png"), b"a file of the user's").unwrap();
+    // what a report killed while writing a file left (the temporary files of a process that
+    // is gone: they stayed for good), and one of a process still running, which stays
+    let dead = [out.join(".report.html.4000000000.tmp"), out.join("plots").join(".loss-x.png.4000000000.tmp")];
+    // (process 1, init, always runs)
+    let live = out.join(".report.md.1.tmp");
+    for f in dead.iter().chain([&live]) {
+        fs::write(f, b"half").unwrap();
+    }
     let second = write_report(&load_registry(&b).unwrap(), &out).unwrap();
+    assert!(dead.iter().all(|f| !f.exists()) && live.exists());
     let now: Vec<std::path::PathBuf> = second.tables.iter().chain(&second.plots).cloned().collect();
     let gone: Vec<_> = first.tables.iter().chain(&first.plots).filter(|f| !now.contains(f)).collect();
     assert!(!gone.is_empty(), "the two runs folders share every file name: nothing tested");
