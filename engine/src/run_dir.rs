@@ -112,6 +112,28 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
     }
 }
 
+/// The temporary files of [`write_atomic`] in `dir` that a process of another machine left
+/// (`.NAME.HOST-PID.tmp`, HOST not this one's): one killed while writing a checkpoint on the
+/// node a job ran on before it was requeued on another. They are not removed (on a shared
+/// folder the other machine's process may be writing them), only found.
+pub fn others_temporaries(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let host = &temp_tag().0;
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| {
+            // (`NAME.HOST`, then the pid: a host's name may hold dots and dashes)
+            let name = e.file_name();
+            let body = name.to_str().and_then(|n| n.strip_prefix('.')).and_then(|n| n.strip_suffix(".tmp"));
+            body.and_then(|b| b.rsplit_once('-'))
+                .is_some_and(|(named, pid)| pid.parse::<u32>().is_ok() && named.contains('.') && !named.ends_with(&format!(".{host}")))
+        })
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
+}
+
 /// Flushes the folder holding `path` (makes a rename durable); best effort.
 pub fn fsync_dir(path: &Path) {
     if let Some(d) = path.parent().and_then(|d| std::fs::File::open(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok()) {
@@ -478,9 +500,11 @@ mod tests {
         assert_eq!(std::fs::read(&file).unwrap(), b"whole");
         let mut left: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
-        let mut want = vec![live, other, another, "f.bin".to_string()];
+        let mut want = vec![live, other.clone(), another, "f.bin".to_string()];
         want.sort();
         assert_eq!(left, want);
+        // the other host's is found (a requeued job's node left it), no other
+        assert_eq!(others_temporaries(&d), [d.join(&other)]);
     }
 
     /// A name of 241 to 255 bytes is legal, and written: the temporary file beside it

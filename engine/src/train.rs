@@ -1423,6 +1423,17 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // (a shared file system, as on every SLURM cluster) and check they see that step
     // (rank 0 reads the checkpoint once: it is verified, and can be gigabytes)
     let recorded = run.manifest.checkpoint(schema::LATEST).cloned();
+    // (another machine's attempt killed while writing a checkpoint left its temporary file,
+    // a checkpoint's size, which this machine's clean-up does not touch: said, not left unseen)
+    if lead {
+        for f in [run.dir.clone(), run.dir.join(schema::CHECKPOINTS)].iter().flat_map(|d| run_dir::others_temporaries(d)) {
+            let mb = std::fs::metadata(&f).map_or(0, |m| m.len()) >> 20;
+            tracing::warn!(
+                "{} ({mb} MB) is a temporary file another machine's process left writing this run (an attempt killed there, e.g. before a requeue): remove it unless a process on that machine still writes this folder",
+                f.display()
+            );
+        }
+    }
     // (a missing `latest` falls back to a kept epoch checkpoint too, not to step 0)
     let mine = if lead { latest_or_fallback(&latest, (stage, exp.epochs as u64), recorded.as_ref())? } else { None };
     let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos, _)| pos.global_step as i64))?;
