@@ -952,10 +952,36 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                     _ => None,
                 };
                 let action = if access.is_some() { "refused (access)" } else { action };
+                // where a pretraining resumes, as its run chooses it (each checkpoint verified,
+                // read whole): it said "resume" of a damaged `latest` whose header named a step,
+                // where the run started over, or went back to a kept checkpoint
+                let mut from = String::new();
+                let mut unusable = None;
+                let action = match (action, plan.experiment(n)) {
+                    ("resume", Some(exp)) if stage.kind() == StageKind::Pretrain => match train::resume_point(&stage.dir, &stage.hash, exp.epochs as u64) {
+                        Ok(Ok((file, step))) => {
+                            from = format!("  (from step {step}: {})", file.strip_prefix(&stage.dir).unwrap_or(&file).display());
+                            action
+                        }
+                        Ok(Err(why)) => {
+                            unusable = Some(why);
+                            "run"
+                        }
+                        Err(e) => {
+                            tracing::warn!("the run would be refused: stage {}: {e}", stage.id);
+                            refused += 1;
+                            action
+                        }
+                    },
+                    _ => action,
+                };
                 // (the run refuses it: the dry run fails too)
                 refused += usize::from(action == "refused (in use)" || access.is_some());
                 let twin = twin.map(|m| format!("  (the result of {}, the same stage)", plan.graph[m].id)).unwrap_or_default();
-                tracing::info!("{action:<16} {}  [{}] {}{busy}{twin}", stage.id, &stage.hash[..12], stage.dir.display());
+                tracing::info!("{action:<16} {}  [{}] {}{busy}{twin}{from}", stage.id, &stage.hash[..12], stage.dir.display());
+                if let Some(why) = unusable {
+                    tracing::warn!("{}: {why}: the run starts it over from step 0", stage.id);
+                }
                 match access {
                     // (a folder it cannot read looks empty: whether the stage is done is unknown)
                     Some(p) if p.unread() => {

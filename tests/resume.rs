@@ -409,6 +409,15 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     m["status"] = "running".into();
     std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
     std::fs::write(&latest, &bytes[..bytes.len() / 2]).unwrap();
+    // (the dry run says where the run resumes: the kept checkpoint, not the step latest's
+    // header names)
+    let dry = |runs: &Path| {
+        let o = command(&file, runs).arg("--dry-run").output().unwrap();
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    let said = dry(&runs);
+    let line = said.lines().find(|l| l.starts_with("resume")).unwrap_or_else(|| panic!("{said}"));
+    assert!(line.ends_with("(from step 16: checkpoints/epoch-0002.safetensors)"), "{said}");
     let o = command(&file, &runs).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
@@ -430,6 +439,9 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
         let b = std::fs::read(&p).unwrap();
         std::fs::write(&p, &b[..b.len() / 2]).unwrap();
     }
+    let said = dry(&runs);
+    assert!(said.lines().any(|l| l.starts_with("run ") && l.contains("pretrain")), "{said}");
+    assert!(said.contains("no kept checkpoint verifies: the run starts it over from step 0"), "{said}");
     let o = command(&file, &runs).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");

@@ -853,12 +853,25 @@ fn foreign_latest(latest: &Path, pos: &Position, (stage, epochs): (u64, u64), re
 /// A checkpoint to resume from: its tensors, its position and the file they came from.
 type Resumable = (std::collections::HashMap<String, Tensor>, Position, PathBuf);
 
-/// Reads `latest` for a resume; when it is unusable (corrupt, truncated, non-finite, or not the
-/// file the manifest recorded: see [`foreign_latest`]), warns and falls back to the newest kept
-/// `epoch-NNNN.safetensors` that verifies, copying it over `latest` (so every rank reads the
-/// same file); when none does, sets `latest` aside and the run starts over. Returns the tensors,
-/// the position and the file they came from.
-fn latest_or_fallback(latest: &Path, (stage, epochs): (u64, u64), recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
+/// What a resume would start from, read without touching a file: `latest` when it verifies
+/// and is this run's ([`foreign_latest`]), else the newest kept `epoch-NNNN.safetensors` that
+/// verifies, else none. [`latest_or_fallback`] acts on it; `ijepa run --dry-run` says it (it
+/// said "resume" at the step `latest`'s header names, where the run then started over).
+struct ResumeChoice {
+    /// The checkpoint read, if any verifies.
+    from: Option<Resumable>,
+    /// Why `latest` is not it (`None`: it is).
+    latest_unusable: Option<Error>,
+    /// Each kept checkpoint passed over, with why.
+    passed: Vec<(PathBuf, String)>,
+    /// Whether `latest` is missing, and whether any checkpoint is kept.
+    missing: bool,
+    kept_any: bool,
+}
+
+/// See [`ResumeChoice`]. A link or a folder in `latest`'s place is an error (the run's next
+/// checkpoint could not replace it).
+fn choose_resume(latest: &Path, (stage, epochs): (u64, u64), recorded: Option<&schema::CheckpointRecord>) -> Result<ResumeChoice> {
     // the run replaces the file at every checkpoint: a link (or a folder) in its place failed
     // at the first one, after the steps since the resume were trained again
     if let Some(m) = std::fs::symlink_metadata(latest).ok().filter(|m| !m.is_file()) {
@@ -874,40 +887,73 @@ fn latest_or_fallback(latest: &Path, (stage, epochs): (u64, u64), recorded: Opti
     } else {
         match state::load(latest) {
             Ok(loaded) => match foreign_latest(latest, &loaded.1, (stage, epochs), recorded)? {
-                None => return Ok(Some((loaded.0, loaded.1, latest.to_path_buf()))),
+                None => {
+                    let from = Some((loaded.0, loaded.1, latest.to_path_buf()));
+                    return Ok(ResumeChoice { from, latest_unusable: None, passed: Vec::new(), missing, kept_any: false });
+                }
                 Some(why) => Error::Checkpoint { path: latest.to_path_buf(), message: why },
             },
             Err(e) => e,
         }
     };
     let dir = latest.parent().unwrap_or(Path::new("."));
-    if missing && !dir.exists() {
-        return Ok(None);
-    }
-    let kept = kept_checkpoints(dir)?;
+    let kept = if missing && !dir.exists() { Vec::new() } else { kept_checkpoints(dir)? };
+    let mut passed = Vec::new();
     for candidate in kept.iter().rev() {
         match state::load(candidate) {
-            Ok(loaded) if loaded.1.of_another_stage(stage) => {
-                tracing::warn!("{} is unusable too (written by another pretraining)", candidate.display())
-            }
-            Ok((_, pos)) if let Some(why) = pos.impossible(epochs) => tracing::warn!("{} is unusable too ({why})", candidate.display()),
+            Ok(loaded) if loaded.1.of_another_stage(stage) => passed.push((candidate.clone(), "written by another pretraining".to_string())),
+            Ok((_, pos)) if let Some(why) = pos.impossible(epochs) => passed.push((candidate.clone(), why)),
             Ok(loaded) => {
-                tracing::warn!(
-                    "{} is unusable ({err}); resuming from {} (step {}) instead",
-                    latest.display(),
-                    candidate.display(),
-                    loaded.1.global_step
-                );
-                // (through a temporary file of this process's, synced before the rename: a fixed
-                // name was left behind by a failed or killed copy)
-                run_dir::write_atomic_with(latest, |f| std::io::copy(&mut std::fs::File::open(candidate)?, f).map(|_| ()))?;
-                return Ok(Some((loaded.0, loaded.1, candidate.clone())));
+                let from = Some((loaded.0, loaded.1, candidate.clone()));
+                return Ok(ResumeChoice { from, latest_unusable: Some(err), passed, missing, kept_any: true });
             }
-            Err(e) => tracing::warn!("{} is unusable too ({e})", candidate.display()),
+            Err(e) => passed.push((candidate.clone(), e.to_string())),
         }
     }
-    if missing {
-        if !kept.is_empty() {
+    Ok(ResumeChoice { from: None, latest_unusable: Some(err), passed, missing, kept_any: !kept.is_empty() })
+}
+
+/// Where the pretraining in `dir` (stage `hash`, of `epochs` epochs) would resume, as its run
+/// chooses it ([`ResumeChoice`]: every candidate verified, which reads it whole): the file and
+/// its step, or why none is used (the run starts over). Nothing is written.
+///
+/// # Errors
+/// A link or a folder in `latest`'s place; an I/O error listing the checkpoints.
+pub fn resume_point(dir: &Path, hash: &str, epochs: u64) -> Result<std::result::Result<(PathBuf, u64), String>> {
+    let latest = dir.join(schema::CHECKPOINTS).join(schema::LATEST);
+    let recorded = schema::read_manifest(dir).and_then(|m| m.checkpoint(schema::LATEST).cloned());
+    let c = choose_resume(&latest, (state::stage_id(hash), epochs), recorded.as_ref())?;
+    Ok(match (c.from, c.latest_unusable) {
+        (Some((_, pos, from)), _) => Ok((from, pos.global_step)),
+        (None, Some(e)) if !c.missing => Err(format!("{e}, and no kept checkpoint verifies")),
+        (None, _) => Err(format!("{} is missing and no kept checkpoint verifies", latest.display())),
+    })
+}
+
+/// Reads `latest` for a resume; when it is unusable (corrupt, truncated, non-finite, or not the
+/// file the manifest recorded: see [`foreign_latest`]), warns and falls back to the newest kept
+/// `epoch-NNNN.safetensors` that verifies, copying it over `latest` (so every rank reads the
+/// same file); when none does, sets `latest` aside and the run starts over. Returns the tensors,
+/// the position and the file they came from.
+fn latest_or_fallback(latest: &Path, (stage, epochs): (u64, u64), recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
+    let c = choose_resume(latest, (stage, epochs), recorded)?;
+    for (candidate, why) in &c.passed {
+        tracing::warn!("{} is unusable too ({why})", candidate.display());
+    }
+    let err = match (c.from, c.latest_unusable) {
+        (Some(loaded), None) => return Ok(Some(loaded)),
+        (Some(loaded), Some(err)) => {
+            let candidate = loaded.2.clone();
+            tracing::warn!("{} is unusable ({err}); resuming from {} (step {}) instead", latest.display(), candidate.display(), loaded.1.global_step);
+            // (through a temporary file of this process's, synced before the rename: a fixed
+            // name was left behind by a failed or killed copy)
+            run_dir::write_atomic_with(latest, |f| std::io::copy(&mut std::fs::File::open(&candidate)?, f).map(|_| ()))?;
+            return Ok(Some(loaded));
+        }
+        (None, err) => err,
+    };
+    if c.missing {
+        if c.kept_any {
             tracing::warn!("{} is missing and no kept checkpoint verifies: the run starts over", latest.display());
         } else if let Some(r) = recorded {
             // deleted by hand (the checkpoints folder, or its files): said, not a silent restart
@@ -919,6 +965,7 @@ fn latest_or_fallback(latest: &Path, (stage, epochs): (u64, u64), recorded: Opti
         }
         return Ok(None);
     }
+    let err = err.map(|e| e.to_string()).unwrap_or_default();
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let aside = latest.with_file_name(format!("latest.safetensors.unusable-{secs}"));
     std::fs::rename(latest, &aside).map_err(|e| Error::io(latest, e))?;
