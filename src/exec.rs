@@ -954,17 +954,20 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
                 let action = if access.is_some() { "refused (access)" } else { action };
                 // where a pretraining resumes, as its run chooses it (each checkpoint verified,
                 // read whole): it said "resume" of a damaged `latest` whose header named a step,
-                // where the run started over, or went back to a kept checkpoint
+                // where the run started over, or went back to a kept checkpoint; and "run" of
+                // one whose `latest` is gone, which resumes from a kept checkpoint
                 let mut from = String::new();
                 let mut unusable = None;
+                let kept = || stage.dir.join(ijepa_schema::CHECKPOINTS).is_dir();
                 let action = match (action, plan.experiment(n)) {
-                    ("resume", Some(exp)) if stage.kind() == StageKind::Pretrain => match train::resume_point(&stage.dir, &stage.hash, exp.epochs as u64) {
+                    ("resume" | "run", Some(exp)) if stage.kind() == StageKind::Pretrain && (action == "resume" || kept()) => match train::resume_point(&stage.dir, &stage.hash, exp.epochs as u64) {
                         Ok(Ok((file, step))) => {
                             from = format!("  (from step {step}: {})", file.strip_prefix(&stage.dir).unwrap_or(&file).display());
-                            action
+                            "resume"
                         }
                         Ok(Err(why)) => {
-                            unusable = Some(why);
+                            // (one with no checkpoint to resume from was to run anyway)
+                            unusable = (action == "resume").then_some(why);
                             "run"
                         }
                         Err(e) => {

@@ -427,6 +427,10 @@ fn crash_during_a_checkpoint_write_leaves_the_previous_one_usable() {
     let monitor_rows = std::fs::read_to_string(run.join("monitor.csv")).unwrap().lines().count();
     std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
     std::fs::remove_file(&latest).unwrap();
+    // (the dry run said "run" of it: `latest` is gone, and the run resumes from a kept one)
+    let said = dry(&runs);
+    let line = said.lines().find(|l| l.starts_with("resume")).unwrap_or_else(|| panic!("{said}"));
+    assert!(line.ends_with("(from step 16: checkpoints/epoch-0002.safetensors)"), "{said}");
     let o = command(&file, &runs).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");

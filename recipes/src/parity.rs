@@ -317,9 +317,10 @@ pub(crate) fn official_kinds(path: &Path, tensors: &HashMap<String, Tensor>) -> 
     for name in names {
         let t = &tensors[name];
         match t.kind() {
-            // (an input's kind is checked with its shape, against the description: `input`)
-            Kind::Int64 => {}
-            k if k != Kind::Float && name.starts_with("input.") => {}
+            // (an input's kind is checked with its shape, against the description: `input`;
+            // indices are int64: the masks, MAE's `ids_restore`)
+            _ if name.starts_with("input.") && t.kind() != Kind::Float => {}
+            Kind::Int64 if name.starts_with("output.ids_") => {}
             Kind::Float => {
                 let finite = t.f_isfinite()?.f_all()?.f_int64_value(&[])? == 1;
                 if !finite {

@@ -261,6 +261,8 @@ fn tensors_no_step_writes_are_refused_by_name() {
     assert!(err.contains("`grad.encoder.norm.weight` holds 96 NaN or infinite value(s)"), "{err}");
     let err = edited_error(&dir, "half", tiny, set("init.encoder.blocks.0.attn.qkv.weight", |t| t.to_kind(tch::Kind::Half)), keep);
     assert!(err.contains("`init.encoder.blocks.0.attn.qkv.weight` is Half: a fixture holds the official step's float32 tensors"), "{err}");
+    let err = edited_error(&dir, "int", tiny, set("after.encoder.norm.weight", |t| t.to_kind(tch::Kind::Int64)), keep);
+    assert!(err.contains("`after.encoder.norm.weight` is Int64: a fixture holds the official step's float32 tensors"), "{err}");
     let short = |t: &tch::Tensor| t.narrow(0, 0, t.size()[0] - 1).copy();
     for (key, group) in [("grad.encoder.norm.weight", "gradients"), ("after.encoder.norm.weight", "updates"), ("output.target", "outputs"), ("opt.exp_avg.encoder.norm.weight", "moments")] {
         let err = edited_error(&dir, "short", tiny, set(key, short), keep);
