@@ -2262,14 +2262,15 @@ fn a_report_replaces_the_files_of_the_earlier_one() {
     fs::write(out.join("plots").join("mine.png"), b"a file of the user's").unwrap();
     // what a report killed while writing a file left (the temporary files of a process that
     // is gone: they stayed for good), and one of a process still running, which stays
-    let dead = [out.join(".report.html.4000000000.tmp"), out.join("plots").join(".loss-x.png.4000000000.tmp")];
-    // (process 1, init, always runs)
-    let live = out.join(".report.md.1.tmp");
-    for f in dead.iter().chain([&live]) {
+    let host = ijepa_schema::host_name();
+    let dead = [out.join(format!(".report.html.{host}-4000000000.tmp")), out.join("plots").join(format!(".loss-x.png.{host}-4000000000.tmp"))];
+    // (process 1, init, always runs; another machine's may be writing on a shared folder)
+    let live = [out.join(format!(".report.md.{host}-1.tmp")), out.join(".report.md.elsewhere-4000000000.tmp")];
+    for f in dead.iter().chain(&live) {
         fs::write(f, b"half").unwrap();
     }
     let second = write_report(&load_registry(&b).unwrap(), &out).unwrap();
-    assert!(dead.iter().all(|f| !f.exists()) && live.exists());
+    assert!(dead.iter().all(|f| !f.exists()) && live.iter().all(|f| f.exists()));
     let now: Vec<std::path::PathBuf> = second.tables.iter().chain(&second.plots).cloned().collect();
     let gone: Vec<_> = first.tables.iter().chain(&first.plots).filter(|f| !now.contains(f)).collect();
     assert!(!gone.is_empty(), "the two runs folders share every file name: nothing tested");
