@@ -563,6 +563,8 @@ fn name_checkpoints_apart(evals: &mut [EvalRun]) {
             files.entry(key).or_default().entry(identity(e)).or_insert(path);
         }
     }
+    // (the identities that are SHA-256s)
+    let evals_sha: BTreeSet<String> = evals.iter().filter_map(|e| e.record.checkpoint_sha256.clone()).collect();
     let parts = |path: &str| path.split('/').filter(|c| !c.is_empty()).map(str::to_string).collect::<Vec<_>>();
     let tail = |path: &str, n: usize| {
         let p = parts(path);
@@ -579,11 +581,13 @@ fn name_checkpoints_apart(evals: &mut [EvalRun]) {
         let longest = paths.iter().map(|p| parts(p).len()).max().unwrap_or(1);
         let n = (1..=longest).find(|&n| paths.iter().map(|p| tail(p, n)).collect::<BTreeSet<_>>().len() == paths.len()).unwrap_or(longest);
         let name = tail(&same[&identity(e)], n);
-        // (no end of the path tells them apart: one path, files of other contents)
-        let name = match (same.values().filter(|p| tail(p, n) == name).count() > 1, &e.record.checkpoint_sha256) {
-            (false, _) => name,
+        // (no end of the path tells them apart: one path, files of other contents, each told
+        // by its SHA-256 where two or more record one; a record of an earlier version, which
+        // recorded none, keeps the path's name: it may be one of those files)
+        let recorded = same.iter().filter(|(id, p)| tail(p, n) == name && evals_sha.contains(id.as_str())).count();
+        let name = match (recorded > 1, &e.record.checkpoint_sha256) {
             (true, Some(sha)) => format!("{name}, SHA-256 {}", sha.chars().take(12).collect::<String>()),
-            (true, None) => format!("{name}, SHA-256 not recorded"),
+            _ => name,
         };
         e.record.method = format!("{} ({name})", key.0);
     }

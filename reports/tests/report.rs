@@ -2244,6 +2244,19 @@ fn checkpoints_of_one_name_are_named_apart_by_their_paths() {
     assert_eq!(method("eval-linear-d-"), "I-JEPA (mine.safetensors, SHA-256 9f86d081884c)");
     assert_eq!(method("eval-knn-d-"), "I-JEPA (mine.safetensors, SHA-256 60303ae22b99)");
     assert_eq!(method("eval-linear-c-"), "I-JEPA (official.pth.tar)");
+    // (an earlier version's record of a file at one path, which recorded no SHA-256, keeps the
+    // path's name, as does the one record of it with a SHA-256: it may be the same file)
+    eval(&runs, "tscale", "linear-e", "linear", "ijepa", 20.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
+    patch_eval(&runs, "tscale", "linear-e", given("/r/z/theirs.safetensors", "1111222233334444"));
+    eval(&runs, "tscale", "knn-e", "knn", "ijepa", 10.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
+    patch_eval(&runs, "tscale", "knn-e", |v| {
+        given("/r/z/theirs.safetensors", "")(v);
+        v.as_object_mut().unwrap().remove("checkpoint_sha256");
+    });
+    let reg = load_registry(&runs).unwrap();
+    let method = |dir: &str| reg.evals.iter().find(|e| e.dir.file_name().unwrap().to_string_lossy().starts_with(dir)).unwrap().record.method.clone();
+    assert_eq!(method("eval-linear-e-"), "I-JEPA (theirs.safetensors)");
+    assert_eq!(method("eval-knn-e-"), "I-JEPA (theirs.safetensors)");
     assert_eq!(series(&panel, "I-JEPA (pretrain-aaaaaaaaaaaa/checkpoints/final.safetensors) · linear").points, vec![(0.0, 90.0)]);
     assert_eq!(series(&panel, "I-JEPA (pretrain-bbbbbbbbbbbb/checkpoints/final.safetensors) · linear").points, vec![(0.0, 60.0)]);
 }
