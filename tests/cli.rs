@@ -1300,7 +1300,7 @@ fn a_runs_setting_warnings_are_kept_for_the_report() {
     let quiet = write(&d, "quiet.kdl", &body("quiet", "optimizer \"adamw\" { lr warmup-epochs=1; }"));
     // (targets of 3x3 on the 4x4 grid: no context keeps more than min-keep patches outside
     // them, and the sampler drops its constraints, said once on the terminal)
-    let relaxed = body("relaxed", "optimizer \"adamw\" { lr warmup-epochs=1; }")
+    let relaxed = body("relaxed", "optimizer \"adamw\" { lr warmup-epochs=1; }\n    checkpoint keep-every=1")
         .replace("targets count=2 { scale 0.2 0.3; }; min-keep 1;", "targets count=1 { scale 0.56 0.57; aspect 1 1; }; min-keep 8;");
     let relaxed = write(&d, "relaxed.kdl", &relaxed);
     let runs = d.join("runs");
@@ -1346,17 +1346,29 @@ fn a_runs_setting_warnings_are_kept_for_the_report() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
     };
     let during = manifest("relaxed")["training_warnings"].clone();
-    assert!(during.as_array().is_some_and(|a| a.len() == 1 && a[0].as_str().unwrap().starts_with("masks: the context block overlapped its target(s) in 512 of the 512 images sampled (100.00%)")), "{during}");
+    assert!(during.as_array().is_some_and(|a| a.len() == 1 && a[0].as_str().unwrap().starts_with("masks: at steps 1-16 the context block overlapped its target(s) in 512 of the 512 images trained (100.00%)")), "{during}");
     assert!(manifest("quiet").get("training_warnings").is_none());
+    // resumed after its first epoch, the run keeps each attempt's steps (the images of
+    // steps 9-16 trained twice, once each attempt)
+    let dir = std::fs::read_dir(runs.join("relaxed")).unwrap().flatten().map(|e| e.path()).find(|p| p.file_name().unwrap().to_str().unwrap().starts_with("pretrain-")).unwrap();
+    let mut m = manifest("relaxed");
+    m["status"] = "interrupted".into();
+    m["checkpoints"] = serde_json::json!([]);
+    std::fs::write(dir.join("manifest.json"), m.to_string()).unwrap();
+    std::fs::copy(dir.join("checkpoints/epoch-0001.safetensors"), dir.join("checkpoints/latest.safetensors")).unwrap();
+    let o = ijepa(&["run", relaxed.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success() && outputs(&o).0.contains("resuming relaxed"), "{}{}", outputs(&o).0, outputs(&o).1);
+    let during: Vec<String> = manifest("relaxed")["training_warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap().to_string()).collect();
+    assert!(during.len() == 2 && during[0].starts_with("masks: at steps 1-16 ") && during[1].starts_with("masks: at steps 9-16 the context block overlapped its target(s) in 256 of the 256 images trained"), "{during:?}");
     let reports = d.join("reports");
     let o = ijepa(&["report", runs.to_str().unwrap(), "--out", reports.to_str().unwrap()]);
     assert!(o.status.success(), "{}", outputs(&o).1);
     let md = std::fs::read_to_string(reports.join("report.md")).unwrap();
     assert!(md.contains("## Warnings of the settings and the monitors"), "{md}");
     assert!(md.contains("before training: the learning-rate warmup (15 steps: 1.9 epoch(s))") && md.matches("before training:").count() == 2 + of_dino.len(), "{md}");
-    assert!(md.contains("| relaxed | pretrain-") && md.contains("while training: masks: the context block overlapped"), "{md}");
+    assert!(md.contains("| relaxed | pretrain-") && md.contains("while training: masks: at steps 1-16 the context block overlapped"), "{md}");
     let csv = std::fs::read_to_string(reports.join("tables/warnings.csv")).unwrap();
-    assert!(csv.lines().count() == 4 + of_dino.len() && csv.contains("DINO's views come from") && !csv.contains("quiet"), "{csv}");
+    assert!(csv.lines().count() == 5 + of_dino.len() && csv.contains("DINO's views come from") && !csv.contains("quiet"), "{csv}");
 }
 
 /// Pretraining followed by the evaluation stages and a report: eval.json records for the

@@ -470,7 +470,8 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         (r, _) => r,
     };
     run.manifest.finished = Some(now());
-    // (what the recipe warns of, of this attempt's steps: kept with the run)
+    // (what the recipe warns of, of the steps this attempt trained: kept with the run, beside
+    // the earlier attempts')
     for note in recipe.notes() {
         run.manifest.training_warning(note);
     }
@@ -1554,6 +1555,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         start = pos;
     } else if lead {
         run_dir::write_atomic(&metrics_path, format!("{}\n", metrics_header(recipe)).as_bytes())?;
+        // (started over: an earlier attempt's steps are not this run's)
+        run.manifest.training_warnings.clear();
     }
     // a `log-every` longer than the run records no step: no curves in the report, and the
     // final loss is of steps no file keeps (a resume keeps the rows its earlier attempts

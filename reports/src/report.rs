@@ -94,8 +94,8 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
             title: "Warnings of the settings and the monitors".into(),
             blurb: "What each pretraining was warned of, kept in its run's manifest (the terminal's lines are gone by the time a report is read): \
                     before training, what its settings warned of (as `ijepa check` says them of its point: a learning-rate warm-up that fills the schedule, a learning rate of 0 throughout, a teacher \
-                    that never moves, ...); while training, what its recipe warned of (I-JEPA's mask sampler relaxing its constraints: the share of the images whose context \
-                    overlapped their targets); during it, what the monitors warned of, an encoder not \
+                    that never moves, ...); while training, what its recipe warned of (I-JEPA's mask sampler relaxing its constraints: the share of the images trained whose \
+                    context overlapped their targets, a line for each attempt of a resumed run); during it, what the monitors warned of, an encoder not \
                     learning (its held-out kNN no better than at its initialisation) or collapsing (its effective rank or feature spread below the \
                     monitor's floors), as its last monitored epoch found it. Read the run's numbers below with them."
                 .into(),

@@ -49,6 +49,12 @@ pub struct MaskBatch {
     pub k_target: usize,
     /// `[n_targets, batch, k_target]` patch indices.
     pub targets: Vec<i64>,
+    /// Of the `drawn` images of the (global) batch these masks were drawn with, those whose
+    /// context overlaps their targets: the multi-block sampler dropped its constraints
+    /// (kept with the run: [`crate::ijepa::IJepa`]'s notes).
+    pub relaxed: usize,
+    /// The images of the draw (a rank's masks are its share of the global batch's).
+    pub drawn: usize,
 }
 
 impl MaskBatch {
@@ -92,9 +98,6 @@ pub struct MultiBlock {
     /// Whether the warning that context blocks overlap their targets was given (once a run,
     /// shared by the clones the loader threads sample with).
     overlap_warned: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// The images whose context blocks overlapped their targets (the constraints dropped) and
-    /// the images sampled, by this sampler and its clones ([`MaskSampler::said`]).
-    counts: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 impl MultiBlock {
@@ -106,12 +109,17 @@ impl MultiBlock {
         if cfg.n_targets == 0 || cfg.n_context == 0 {
             return Err(Error::Config("the multi-block sampler needs at least one target and one context block".into()));
         }
-        Ok(Self { cfg: cfg.clone(), gh: crop / patch, gw: crop / patch, overlap_warned: Default::default(), counts: Default::default() })
+        Ok(Self { cfg: cfg.clone(), gh: crop / patch, gw: crop / patch, overlap_warned: Default::default() })
     }
 
     /// Grid (rows, columns).
     pub fn grid(&self) -> (usize, usize) {
         (self.gh, self.gw)
+    }
+
+    /// The settings it samples with.
+    pub fn config(&self) -> &MaskConfig {
+        &self.cfg
     }
 
     fn sample_size(&self, rng: &mut Rng, scale: (f64, f64), aspect: (f64, f64)) -> (usize, usize) {
@@ -250,9 +258,6 @@ impl MultiBlock {
             );
             tracing::warn!("{said}");
         }
-        // (counted for the run to keep the share: the report shows it beside its numbers)
-        self.counts[0].fetch_add(relaxed as u64, std::sync::atomic::Ordering::Relaxed);
-        self.counts[1].fetch_add(batch as u64, std::sync::atomic::Ordering::Relaxed);
         let flatten = |all: &[Vec<Vec<i64>>], n_masks: usize, k: usize| -> Vec<i64> {
             let mut out = Vec::with_capacity(n_masks * batch * k);
             for j in 0..n_masks {
@@ -270,6 +275,8 @@ impl MultiBlock {
             n_targets: c.n_targets,
             k_target: min_p,
             targets: flatten(&preds, c.n_targets, min_p),
+            relaxed,
+            drawn: batch,
         })
     }
 }
@@ -480,26 +487,6 @@ impl MaskSampler {
         self
     }
 
-    /// How often this sampler and its clones (the loader threads') dropped their constraints,
-    /// for the run to keep: the share of the images they sampled whose context overlapped
-    /// their targets; none where none did.
-    pub fn said(&self) -> Option<String> {
-        let (Self::MultiBlock(m) | Self::Block(m)) = self else { return None };
-        let [relaxed, sampled] = [0, 1].map(|i| m.counts[i].load(std::sync::atomic::Ordering::Relaxed));
-        (relaxed > 0).then(|| {
-            format!(
-                "masks: the context block overlapped its target(s) in {relaxed} of the {sampled} images sampled ({:.2}%): no place outside the {} \
-                 target block(s) kept more than min-keep = {} patches of the {}x{} grid, so the sampler dropped constraints, as the official sampler \
-                 does (`ijepa masks FILE` gives the share before a run); smaller targets or context, or fewer targets, avoid it",
-                100.0 * relaxed as f64 / sampled.max(1) as f64,
-                m.cfg.n_targets,
-                m.cfg.min_keep,
-                m.gh,
-                m.gw
-            )
-        })
-    }
-
     /// Grid (rows, columns).
     pub fn grid(&self) -> (usize, usize) {
         match self {
@@ -574,7 +561,7 @@ impl MaskSampler {
                 targets.extend_from_slice(&t[j]);
             }
         }
-        Ok(MaskBatch { batch, n_context: 1, k_context, context, n_targets, k_target, targets })
+        Ok(MaskBatch { batch, n_context: 1, k_context, context, n_targets, k_target, targets, relaxed: 0, drawn: batch })
     }
 }
 
@@ -753,19 +740,16 @@ mod tests {
         let (context, _, dropped) = s.sample_block(&mut rng, (3, 3), Some(&[complement]));
         assert_eq!(dropped, 0);
         assert!(!context.iter().any(|i| small.contains(i)));
-        // sampled in batches, the share of the images is kept for the run (counted by the
-        // clones too, as the loader threads sample with)
+        // sampled in a batch, its masks count the images it relaxed, of the global batch's
+        // (a rank's share carries them: rank 0 keeps the run's)
         let c = MaskConfig { target_scale: (0.73, 0.74), target_aspect: (1.0, 1.0), ..c };
         let sampler = MaskSampler::MultiBlock(MultiBlock::new(&c, 28, 4).unwrap());
-        assert_eq!(sampler.said(), None);
-        sampler.clone().sample(0, 0, 0, 0, 8).unwrap();
-        sampler.sample(0, 1, 0, 0, 8).unwrap();
-        let said = sampler.said().unwrap();
-        assert!(said.starts_with("masks: the context block overlapped its target(s) in 16 of the 16 images sampled (100.00%)"), "{said}");
+        let m = sampler.sample_shard(0, 0, 0, 0, 2, 4).unwrap();
+        assert_eq!((m.batch, m.relaxed, m.drawn), (4, 8, 8));
         // a sampler that keeps room counts none
         let roomy = MaskSampler::MultiBlock(MultiBlock::new(&MaskConfig { n_targets: 1, ..cfg() }, 224, 16).unwrap());
-        roomy.sample(0, 0, 0, 0, 8).unwrap();
-        assert_eq!(roomy.said(), None);
+        let m = roomy.sample(0, 0, 0, 0, 8).unwrap();
+        assert_eq!((m.relaxed, m.drawn), (0, 8));
     }
 
     #[test]

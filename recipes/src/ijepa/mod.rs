@@ -126,6 +126,12 @@ pub struct IJepa {
     last_loss: f64,
     /// The three models under their checkpoint prefixes (the shared duties).
     modules: Modules,
+    /// Of the images this process trained, those whose masks the sampler relaxed (context
+    /// overlapping targets) and all ([`MaskBatch::relaxed`]), with the first and last global
+    /// step (1-based) they were of: what [`Recipe::notes`] says.
+    relaxed: (u64, u64, Option<(u64, u64)>),
+    /// The global step of the next step (from [`Recipe::set_progress`]).
+    at: u64,
 }
 
 
@@ -171,6 +177,8 @@ impl IJepa {
             grad_sync: None,
             last_loss: f64::NAN,
             modules,
+            relaxed: (0, 0, None),
+            at: 0,
         })
     }
 
@@ -267,6 +275,12 @@ impl Recipe for IJepa {
         let enc = masks.context_tensors(self.device);
         let pred = masks.target_tensors(self.device);
         self.train_step(images, &enc, &pred, hyper)?;
+        // (the images of the steps trained: a batch drawn ahead and never trained is not one)
+        let (relaxed, drawn, steps) = &mut self.relaxed;
+        *relaxed += masks.relaxed as u64;
+        *drawn += masks.drawn as u64;
+        let step = self.at + 1;
+        *steps = Some(steps.map_or((step, step), |(first, _)| (first, step)));
         let loss = self.last_loss;
         Ok(StepStats { loss, values: vec![masks.k_context as f64, masks.k_target as f64] })
     }
@@ -276,7 +290,22 @@ impl Recipe for IJepa {
     }
 
     fn notes(&self) -> Vec<String> {
-        self.sampler.as_ref().and_then(|(sampler, ..)| sampler.said()).into_iter().collect()
+        let (relaxed, drawn, Some((first, last))) = self.relaxed else { return Vec::new() };
+        let Some((MaskSampler::MultiBlock(m) | MaskSampler::Block(m), ..)) = self.sampler.as_ref().filter(|_| relaxed > 0) else { return Vec::new() };
+        let (gh, gw) = m.grid();
+        let c = m.config();
+        vec![format!(
+            "masks: at steps {first}-{last} the context block overlapped its target(s) in {relaxed} of the {drawn} images trained ({:.2}%): no place \
+             outside the {} target block(s) kept more than min-keep = {} patches of the {gh}x{gw} grid, so the sampler dropped constraints, as the \
+             official sampler does (`ijepa masks FILE` gives the share before a run); smaller targets or context, or fewer targets, avoid it",
+            100.0 * relaxed as f64 / drawn.max(1) as f64,
+            c.n_targets,
+            c.min_keep
+        )]
+    }
+
+    fn set_progress(&mut self, _epoch: u64, global_step: u64, _total_steps: u64) {
+        self.at = global_step;
     }
 
     fn optimizer_state(&self) -> (Vec<(String, Tensor)>, u64) {
