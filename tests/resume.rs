@@ -318,6 +318,14 @@ fn a_resumed_run_sums_up_as_an_uninterrupted_one() {
     stop_after(&run, 3);
     let out = run_to_end(&file, &runs);
     assert!(out.contains("metrics.csv ends at step 9 and the checkpoint is at step 24: the rows between are lost (the weights are not)"), "{out}");
+    // a run whose log-every (100) wrote no row before its checkpoint, resumed with log-every 1:
+    // none lost either (its manifest records the log-every it wrote at)
+    let short_run = run_folder(&d.join("short"));
+    stop_after(&short_run, 2);
+    set_log_every(1);
+    let out = run_to_end(&file, &d.join("short"));
+    assert!(out.contains("resuming resume from") && !out.contains("lost"), "{out}");
+    assert_eq!(manifest(&short_run)["log_every"], 1);
 }
 
 /// A checkpoint that cannot be written (here past the file-size limit: EFBIG, as a full disk

@@ -227,6 +227,9 @@ struct Run {
     /// No readable manifest was found (none yet, or an unreadable one set aside): what only it
     /// kept of a resumed run (the monitor's warnings) is taken again from the run's files.
     manifest_lost: bool,
+    /// The `log-every` the last attempt wrote its rows at, as its manifest recorded it (none:
+    /// no attempt, or an earlier version's).
+    logged_every: Option<usize>,
 }
 
 impl Run {
@@ -402,6 +405,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     // (an attempt stopped at once, SIGKILL, kept what its last manifest recorded)
     let seconds_before = previous.as_ref().and_then(|m| m.seconds).unwrap_or(0.0);
     let previous_missing = previous.is_none();
+    let logged_every = previous.as_ref().and_then(|m| m.log_every);
     let manifest = Manifest {
         stage: "pretrain".into(),
         experiment: exp.name.clone(),
@@ -420,6 +424,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         error: None,
         diverged_at: None,
         resumed_at: previous.as_ref().map(|m| m.resumed_at.clone()).unwrap_or_default(),
+        log_every: Some(exp.log_every),
         // (what the attempts before a resume warned of stays the run's)
         warnings: previous.as_ref().map(|m| m.warnings.clone()).unwrap_or_default(),
         // (the file's checks said them, of the settings it writes)
@@ -433,7 +438,7 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         points: opts.points.clone(),
         inputs: crate::plan::pretrain_inputs(exp),
     };
-    let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before, encoder_heads: exp.encoder.num_heads, manifest_lost: previous_missing };
+    let mut run = Run { dir, manifest, lead, writer: Writer::new(), steps_done: None, since: Instant::now(), seconds_before, encoder_heads: exp.encoder.num_heads, manifest_lost: previous_missing, logged_every };
     run.save_manifest()?;
     if lead {
         if let Some(line) = products_line {
@@ -786,7 +791,7 @@ fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(Kept, u
             Some(s) if s <= max_step && whole => {
                 kept.push_str(line);
                 kept.push('\n');
-                rows.widest = rows.widest.max(s.saturating_sub(rows.last));
+                rows.gap = s.saturating_sub(rows.last);
                 rows.last = s;
             }
             Some(s) if s > max_step => {} // after the checkpoint: the resume writes it again
@@ -803,13 +808,13 @@ fn truncate_metrics(path: &Path, max_step: u64, header: &str) -> Result<(Kept, u
     Ok((rows, torn))
 }
 
-/// The rows a resume keeps of a metrics file: the step of the last (0: none) and the widest
-/// step between two (the first from step 0): the longest `log-every` they were written at,
+/// The rows a resume keeps of a metrics file: the step of the last (0: none) and the steps
+/// between it and the row before (the first from step 0): the `log-every` it was written at,
 /// which a run resumed with a shorter one does not say.
 #[derive(Debug, Default, PartialEq)]
 struct Kept {
     last: u64,
-    widest: u64,
+    gap: u64,
 }
 
 fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary {
@@ -1475,9 +1480,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // a checkpoint's size, which this machine's clean-up does not touch: said, not left unseen)
     if lead {
         for f in [run.dir.clone(), run.dir.join(schema::CHECKPOINTS)].iter().flat_map(|d| run_dir::others_temporaries(d)) {
-            let mb = std::fs::metadata(&f).map_or(0, |m| m.len()) >> 20;
+            let mb = std::fs::metadata(&f).map_or(0, |m| m.len()) as f64 / (1u64 << 20) as f64;
             tracing::warn!(
-                "{} ({mb} MB) is a temporary file another machine's process left writing this run (an attempt killed there, e.g. before a requeue): remove it unless a process on that machine still writes this folder",
+                "{} ({mb:.1} MB) is a temporary file another machine's process left writing this run (an attempt killed there, e.g. before a requeue): remove it unless a process on that machine still writes this folder",
                 f.display()
             );
         }
@@ -1532,8 +1537,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             // rows are written every log-every steps: a longer gap before the checkpoint's step
             // is rows lost (a truncated file), said once here; the rows were written at the
             // log-every of their attempts, which may be longer than this one's (it warned of
-            // rows lost where a longer one had written none)
-            if pos.global_step.saturating_sub(rows.last) > rows.widest.max(exp.log_every.max(1) as u64) {
+            // rows lost where a longer one had written none): the last attempt's, recorded, and
+            // the last row's (an attempt that wrote none since; an earlier version's manifest)
+            let cadence = run.logged_every.unwrap_or(exp.log_every).max(rows.gap as usize).max(1) as u64;
+            if pos.global_step.saturating_sub(rows.last) > cadence {
                 tracing::warn!(
                     "{} ends at step {} and the checkpoint is at step {}: the rows between are lost (the weights are not)",
                     metrics_path.display(),
@@ -2225,13 +2232,13 @@ mod tests {
         let d = crate::testdir::scratch("train", "truncate");
         let path = d.join("metrics.csv");
         std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n4,1\n").unwrap();
-        assert_eq!(truncate_metrics(&path, 3, "step,epoch,loss").unwrap(), (Kept { last: 3, widest: 1 }, 0), "the last row kept; a torn row after it is not counted");
+        assert_eq!(truncate_metrics(&path, 3, "step,epoch,loss").unwrap(), (Kept { last: 3, gap: 1 }, 0), "the last row kept; a torn row after it is not counted");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n3,1,0.3\n");
         truncate_metrics(&path, 2, "step,epoch,loss").unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n2,1,0.4\n");
         // a torn row at or before the step (a crash while writing it) is dropped too, counted
         std::fs::write(&path, "step,epoch,loss\n1,1,0.5\n2,1\n3,1,0.3\n,\n").unwrap();
-        assert_eq!(truncate_metrics(&path, 5, "step,epoch,loss").unwrap(), (Kept { last: 3, widest: 2 }, 2));
+        assert_eq!(truncate_metrics(&path, 5, "step,epoch,loss").unwrap(), (Kept { last: 3, gap: 2 }, 2));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "step,epoch,loss\n1,1,0.5\n3,1,0.3\n");
         std::fs::remove_file(&path).unwrap();
         assert_eq!(truncate_metrics(&path, 7, "step,epoch,loss").unwrap(), (Kept::default(), 0));

@@ -391,6 +391,10 @@ pub struct Manifest {
     /// Steps at which this run was resumed from a checkpoint.
     #[serde(default)]
     pub resumed_at: Vec<u64>,
+    /// The `log-every` its latest attempt wrote `metrics.csv` rows at (a resume under another
+    /// tells the rows it may lack from those lost); absent in earlier versions' manifests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_every: Option<usize>,
     /// Seconds the run's processes have spent on it, over every attempt (start-up, training,
     /// monitors, checkpoints), without the time it stood stopped between an interruption and
     /// its resume, which `finished - started` counts; `None` in earlier versions' manifests.
