@@ -140,8 +140,11 @@ impl Study {
             let (floors_a, rest_a) = split(a);
             for b in &self.points[i + 1..] {
                 let (floors_b, rest_b) = split(b);
-                if rest_a == rest_b && numbers(&floors_a) != numbers(&floors_b) {
-                    floors.extend(floors_a.iter().chain(&floors_b).map(|(k, _)| k.as_str()));
+                // (the floors that differ: one held equal in the zip is not varied)
+                let (na, nb) = (numbers(&floors_a), numbers(&floors_b));
+                if rest_a == rest_b && na != nb {
+                    let value = |n: &[(String, Option<f64>)], k: &str| n.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
+                    floors.extend(FLOORS.iter().copied().filter(|k| value(&na, k) != value(&nb, k)));
                 }
             }
         }

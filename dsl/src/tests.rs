@@ -1788,6 +1788,9 @@ fn a_sweeps_schedule_warnings_are_one_line_naming_their_points() {
     assert!(w.iter().any(|w| w.starts_with("the sweep varies the monitor's `rank-floor`")), "{w:?}");
     let w = warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep \"zip\" { vary \"monitor.rank-floor\" 4 4.0; vary \"eval.knn.k\" 5 10; }\n");
     assert!(!w.iter().any(|w| w.contains("varies the monitor's")), "{w:?}");
+    // (a floor held equal beside one that is varied is not named)
+    let w = warnings(" monitor images=64 k=5\n optimizer \"adamw\" { lr warmup-epochs=0.1; }\n}\nsweep \"zip\" { vary \"monitor.rank-floor\" 2 4; vary \"monitor.spread-floor\" 0.05 0.05; }\n");
+    assert!(w.iter().any(|w| w.starts_with("the sweep varies the monitor's `rank-floor`, which decides")), "{w:?}");
     // (the momentum holds its last value there, as each point's own warning says: the line
     // said it followed its formula)
     assert!(lines[0].contains("(I-JEPA's EMA momentum holds its last value)") && !lines[0].contains("and I-JEPA's EMA momentum) follow"), "{w:?}");

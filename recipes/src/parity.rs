@@ -498,6 +498,12 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
             let enc = models.encoder.as_ref().ok_or_else(|| missing("encoder"))?;
             let pred = models.predictor.as_ref().ok_or_else(|| missing("predictor"))?;
             let target = models.target_encoder.as_ref().unwrap_or(enc);
+            // (weights of another dtype were cast and read as the implementation's mismatch,
+            // exit 1, as a fixture's were)
+            for (prefix, sd) in [("encoder.", enc), ("predictor.", pred), ("target_encoder.", target)] {
+                let named: HashMap<String, Tensor> = import::to_map(sd).into_iter().map(|(k, t)| (format!("{prefix}{k}"), t)).collect();
+                official_kinds(w, &named)?;
+            }
             m.encoder_store.load_strict(&import::to_map(enc), w)?;
             m.predictor_store.load_strict(&import::to_map(pred), w)?;
             m.target_store()?.load_strict(&import::to_map(target), w)?;

@@ -280,3 +280,30 @@ fn tensors_no_step_writes_are_refused_by_name() {
     assert_eq!(edited_error(&dir, "same", tiny, |_| {}, keep), "");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--weights` of another dtype than the step's float32 is refused by name (exit 2), as a
+/// fixture's tensors are: it was cast and every group failed (exit 1).
+#[test]
+fn weights_of_another_dtype_are_refused_by_name() {
+    let dir = std::env::temp_dir().join(format!("ijepa-parity-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = fixture("official-step-tiny");
+    let weights = |half: bool| -> Vec<(String, tch::Tensor)> {
+        tch::Tensor::read_safetensors(&src)
+            .unwrap()
+            .into_iter()
+            .filter_map(|(k, t)| k.strip_prefix("init.").map(|k| (k.to_string(), t)))
+            .map(|(k, t)| {
+                let t = if half && k == "encoder.norm.weight" { t.to_kind(tch::Kind::Half) } else { t };
+                (k, t)
+            })
+            .collect()
+    };
+    let (same, half) = (dir.join("same.safetensors"), dir.join("half.safetensors"));
+    tch::Tensor::write_safetensors(&weights(false), &same).unwrap();
+    tch::Tensor::write_safetensors(&weights(true), &half).unwrap();
+    assert!(ijepa_recipes::parity::run_with_weights(&src, Perturb::default(), Some(&same)).unwrap().pass());
+    let err = ijepa_recipes::parity::run_with_weights(&src, Perturb::default(), Some(&half)).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("`encoder.norm.weight` is Half"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
