@@ -2235,28 +2235,29 @@ fn checkpoints_of_one_name_are_named_apart_by_their_paths() {
     assert_eq!(method("eval-linear-b-"), "I-JEPA (pretrain-bbbbbbbbbbbb/checkpoints/final.safetensors)");
     assert_eq!(method("eval-linear-c-"), "I-JEPA (official.pth.tar)");
     let panel = sweep_panel(&reg, "tscale");
-    eval(&runs, "tscale", "linear-d", "linear", "ijepa", 40.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
-    patch_eval(&runs, "tscale", "linear-d", given("/r/y/mine.safetensors", "9f86d081884c7d659a2feaa0c55ad015"));
-    eval(&runs, "tscale", "knn-d", "knn", "ijepa", 30.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
-    patch_eval(&runs, "tscale", "knn-d", given("/r/y/mine.safetensors", "60303ae22b998861bce3b28f33eec1be"));
-    let reg = load_registry(&runs).unwrap();
-    let method = |dir: &str| reg.evals.iter().find(|e| e.dir.file_name().unwrap().to_string_lossy().starts_with(dir)).unwrap().record.method.clone();
-    assert_eq!(method("eval-linear-d-"), "I-JEPA (mine.safetensors, SHA-256 9f86d081884c)");
-    assert_eq!(method("eval-knn-d-"), "I-JEPA (mine.safetensors, SHA-256 60303ae22b99)");
-    assert_eq!(method("eval-linear-c-"), "I-JEPA (official.pth.tar)");
+    // (an evaluation of the file at `path` recording `sha`, none where empty; the method each
+    // evaluation is named by, read again)
+    let add = |name: &str, protocol: &str, top1: f64, path: &'static str, sha: &'static str| {
+        eval(&runs, "tscale", name, protocol, "ijepa", top1, None, json!({"mask.targets.scale": "0.1-0.2"}));
+        patch_eval(&runs, "tscale", name, |v| {
+            given(path, sha)(v);
+            if sha.is_empty() {
+                v.as_object_mut().unwrap().remove("checkpoint_sha256");
+            }
+        });
+    };
+    let named = |dir: &str| load_registry(&runs).unwrap().evals.iter().find(|e| e.dir.file_name().unwrap().to_string_lossy().starts_with(dir)).unwrap().record.method.clone();
+    add("linear-d", "linear", 40.0, "/r/y/mine.safetensors", "9f86d081884c7d659a2feaa0c55ad015");
+    add("knn-d", "knn", 30.0, "/r/y/mine.safetensors", "60303ae22b998861bce3b28f33eec1be");
+    assert_eq!(named("eval-linear-d-"), "I-JEPA (mine.safetensors, SHA-256 9f86d081884c)");
+    assert_eq!(named("eval-knn-d-"), "I-JEPA (mine.safetensors, SHA-256 60303ae22b99)");
+    assert_eq!(named("eval-linear-c-"), "I-JEPA (official.pth.tar)");
     // (an earlier version's record of a file at one path, which recorded no SHA-256, keeps the
     // path's name, as does the one record of it with a SHA-256: it may be the same file)
-    eval(&runs, "tscale", "linear-e", "linear", "ijepa", 20.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
-    patch_eval(&runs, "tscale", "linear-e", given("/r/z/theirs.safetensors", "1111222233334444"));
-    eval(&runs, "tscale", "knn-e", "knn", "ijepa", 10.0, None, json!({"mask.targets.scale": "0.1-0.2"}));
-    patch_eval(&runs, "tscale", "knn-e", |v| {
-        given("/r/z/theirs.safetensors", "")(v);
-        v.as_object_mut().unwrap().remove("checkpoint_sha256");
-    });
-    let reg = load_registry(&runs).unwrap();
-    let method = |dir: &str| reg.evals.iter().find(|e| e.dir.file_name().unwrap().to_string_lossy().starts_with(dir)).unwrap().record.method.clone();
-    assert_eq!(method("eval-linear-e-"), "I-JEPA (theirs.safetensors)");
-    assert_eq!(method("eval-knn-e-"), "I-JEPA (theirs.safetensors)");
+    add("linear-e", "linear", 20.0, "/r/z/theirs.safetensors", "1111222233334444");
+    add("knn-e", "knn", 10.0, "/r/z/theirs.safetensors", "");
+    assert_eq!(named("eval-linear-e-"), "I-JEPA (theirs.safetensors)");
+    assert_eq!(named("eval-knn-e-"), "I-JEPA (theirs.safetensors)");
     assert_eq!(series(&panel, "I-JEPA (pretrain-aaaaaaaaaaaa/checkpoints/final.safetensors) · linear").points, vec![(0.0, 90.0)]);
     assert_eq!(series(&panel, "I-JEPA (pretrain-bbbbbbbbbbbb/checkpoints/final.safetensors) · linear").points, vec![(0.0, 60.0)]);
 }
