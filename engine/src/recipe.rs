@@ -217,9 +217,10 @@ pub trait Recipe {
     fn num_params(&self) -> i64;
 
     /// What the recipe warns of, of the steps it trained in this process (I-JEPA's mask
-    /// sampler relaxing its constraints: the share of the images), for the run to keep in its
-    /// manifest and show in the report: each begins with its subject (`masks: ...`), in place
-    /// of an earlier attempt's. Read at the run's end. Default: none.
+    /// sampler relaxing its constraints: the share of the images trained), for the run to keep
+    /// in its manifest beside its earlier attempts' and show in the report: each names its
+    /// subject and this attempt's steps (`masks: at steps 9-16 ...`). Read at the run's end.
+    /// Default: none.
     fn notes(&self) -> Vec<String> {
         Vec::new()
     }

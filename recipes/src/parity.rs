@@ -650,9 +650,9 @@ pub(crate) fn read_fixture<T: serde::de::DeserializeOwned>(path: &Path, what: &s
 /// # Errors
 /// libtorch's.
 pub(crate) fn compare_first_adamw_update(name: &str, ours: &Tensor, was: &Tensor, after: &Tensor, grad: Option<(&Tensor, f64)>, lr: f64, adam_eps: f64) -> Result<Comparison> {
-    for official in [Some(after), grad.map(|g| g.0)].into_iter().flatten() {
-        if official.size() != was.size() {
-            return Err(shapes_differ(if std::ptr::eq(official, after) { "updates" } else { "gradients" }, name, &official.size(), &was.size()));
+    for (group, official) in [("updates", Some(after)), ("gradients", grad.map(|g| g.0))] {
+        if let Some(t) = official.filter(|t| t.size() != was.size()) {
+            return Err(shapes_differ(group, name, &t.size(), &was.size()));
         }
     }
     let want = after - was;

@@ -240,7 +240,7 @@ impl MultiBlock {
         }
         if relaxed > 0 && !self.overlap_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
             // the official sampler relaxes the same way, with a log line each time
-            let said = format!(
+            tracing::warn!(
                 "masks: in {relaxed} of the {batch} images of batch {} of epoch {} (counted from 1), the context block ({}x{} patches) found no \
                  place keeping more than min-keep = {} patches outside the {} target block(s) of {}x{} on the {}x{} grid, so \
                  the sampler dropped constraints and they overlap targets, as the official sampler does (said once a run; \
@@ -256,7 +256,6 @@ impl MultiBlock {
                 self.gh,
                 self.gw
             );
-            tracing::warn!("{said}");
         }
         let flatten = |all: &[Vec<Vec<i64>>], n_masks: usize, k: usize| -> Vec<i64> {
             let mut out = Vec::with_capacity(n_masks * batch * k);
