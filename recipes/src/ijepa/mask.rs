@@ -229,12 +229,15 @@ impl MultiBlock {
             }
             let acceptable = if c.allow_overlap { None } else { Some(complements.as_slice()) };
             let mut masks_e = Vec::with_capacity(c.n_context);
+            // an image counts once however many of its context blocks relaxed (the share is of images)
+            let mut image_relaxed = false;
             for _ in 0..c.n_context {
                 let (m, _, dropped) = self.sample_block(&mut rng, e_size, acceptable);
                 min_e = min_e.min(m.len());
                 masks_e.push(m);
-                relaxed += usize::from(dropped > 0);
+                image_relaxed |= dropped > 0;
             }
+            relaxed += usize::from(image_relaxed);
             preds.push(masks_p);
             encs.push(masks_e);
         }
@@ -749,6 +752,10 @@ mod tests {
         let roomy = MaskSampler::MultiBlock(MultiBlock::new(&MaskConfig { n_targets: 1, ..cfg() }, 224, 16).unwrap());
         let m = roomy.sample(0, 0, 0, 0, 8).unwrap();
         assert_eq!((m.relaxed, m.drawn), (0, 8));
+        // two context blocks that both relax count their image once: the share stays of images
+        let twice = MaskSampler::MultiBlock(MultiBlock::new(&MaskConfig { n_context: 2, ..c }, 28, 4).unwrap());
+        let m = twice.sample(0, 0, 0, 0, 4).unwrap();
+        assert_eq!((m.relaxed, m.drawn), (4, 4));
     }
 
     #[test]
