@@ -42,7 +42,7 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
     // one temporary file per process: two processes writing one file (a feature cache that
     // `ijepa run` and `ijepa eval` both fill, on one machine or two sharing the folder) never
     // write into, or rename, each other's
-    let tmp = dir.join(format!(".{}.{}.tmp", temp_stem(name), temp_tag().1));
+    let tmp = dir.join(ijepa_schema::temporary::name(&temp_stem(name)));
     let written = (|| -> std::io::Result<()> {
         // writes of 64 KiB and more go straight to the file
         let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
@@ -65,11 +65,11 @@ pub fn write_atomic_with(path: &Path, fill: impl FnOnce(&mut std::io::BufWriter<
 }
 
 /// The part of a temporary file's name that names the file `name`: `name` itself, or, where
-/// `.NAME.HOST-PID.tmp` would pass the 255 bytes a file name may have (a legal output name of
+/// `.NAME@HOST-PID.tmp` would pass the 255 bytes a file name may have (a legal output name of
 /// 241 to 255 bytes was refused as "File name too long"), its first bytes and a hash of it.
 fn temp_stem(name: &str) -> String {
     const MAX: usize = 255;
-    let room = MAX.saturating_sub(temp_tag().1.len() + ".".len() + ".".len() + ".tmp".len());
+    let room = MAX.saturating_sub(ijepa_schema::temporary::overhead());
     if name.len() <= room {
         return name.to_string();
     }
@@ -81,31 +81,15 @@ fn temp_stem(name: &str) -> String {
     format!("{}~{hash}", &name[..cut])
 }
 
-/// This machine's name and this process's part of a temporary file's name, `HOST-PID` (read
-/// once).
-fn temp_tag() -> &'static (String, String) {
-    static TAG: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
-        let host = ijepa_schema::host_name();
-        let tag = format!("{host}-{}", std::process::id());
-        (host, tag)
-    });
-    &TAG
-}
-
 /// Removes the temporary files of `name` that a process of this machine killed while writing
-/// it left in `dir` (`.NAME.HOST-PID.tmp` of this host whose process is gone; another
+/// it left in `dir` (`.NAME@HOST-PID.tmp` of this host whose process is gone; another
 /// machine's, on a shared folder, are left alone); best effort.
 fn remove_stale_temporaries(dir: &Path, name: &str) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
     let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) else { return };
-    let (prefix, (host, me)) = (format!(".{}.", temp_stem(name)), temp_tag());
+    let stem = temp_stem(name);
     for e in entries.flatten() {
         let file = e.file_name();
-        let Some(tag) = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|r| r.strip_suffix(".tmp")) else { continue };
-        let Some((theirs, pid)) = tag.rsplit_once('-') else { continue };
-        let gone = tag != me && theirs == host && pid.parse::<u32>().is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        let gone = file.to_str().and_then(ijepa_schema::temporary::parse).is_some_and(|t| t.stem == stem && t.writer_gone());
         if gone {
             let _ = std::fs::remove_file(e.path());
         }
@@ -113,21 +97,14 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
 }
 
 /// The temporary files of [`write_atomic`] in `dir` that a process of another machine left
-/// (`.NAME.HOST-PID.tmp`, HOST not this one's): one killed while writing a checkpoint on the
+/// (`.NAME@HOST-PID.tmp`, HOST not this one's): one killed while writing a checkpoint on the
 /// node a job ran on before it was requeued on another. They are not removed (on a shared
 /// folder the other machine's process may be writing them), only found.
 pub fn others_temporaries(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let host = &temp_tag().0;
     let mut found: Vec<PathBuf> = entries
         .flatten()
-        .filter(|e| {
-            // (`NAME.HOST`, then the pid: a host's name may hold dots and dashes)
-            let name = e.file_name();
-            let body = name.to_str().and_then(|n| n.strip_prefix('.')).and_then(|n| n.strip_suffix(".tmp"));
-            body.and_then(|b| b.rsplit_once('-'))
-                .is_some_and(|(named, pid)| pid.parse::<u32>().is_ok() && named.contains('.') && !named.ends_with(&format!(".{host}")))
-        })
+        .filter(|e| e.file_name().to_str().and_then(ijepa_schema::temporary::parse).is_some_and(|t| t.of_another_host()))
         .map(|e| e.path())
         .collect();
     found.sort();
@@ -490,9 +467,9 @@ mod tests {
         let file = d.join("f.bin");
         // a killed writer's of this host (no such process), a live one's (pid 1), another
         // host's (on a shared folder: not judged from here), another file's
-        let host = ijepa_schema::host_name();
-        let (dead, live, other) = (format!(".f.bin.{host}-4000000000.tmp"), format!(".f.bin.{host}-1.tmp"), ".f.bin.elsewhere-4000000000.tmp".to_string());
-        let another = format!(".g.bin.{host}-4000000000.tmp");
+        let host = ijepa_schema::temporary::host();
+        let (dead, live, other) = (format!(".f.bin@{host}-4000000000.tmp"), format!(".f.bin@{host}-1.tmp"), ".f.bin@elsewhere-4000000000.tmp".to_string());
+        let another = format!(".g.bin@{host}-4000000000.tmp");
         for stale in [&dead, &live, &other, &another] {
             std::fs::write(d.join(stale), b"torn").unwrap();
         }
@@ -508,7 +485,7 @@ mod tests {
     }
 
     /// A name of 241 to 255 bytes is legal, and written: the temporary file beside it
-    /// (`.NAME.HOST-PID.tmp`) is named by a cut of it and its hash (it was refused as "File
+    /// (`.NAME@HOST-PID.tmp`) is named by a cut of it and its hash (it was refused as "File
     /// name too long"); a killed writer's temporary of it is cleared as any other's.
     #[test]
     fn an_atomic_write_of_a_name_of_255_bytes_is_written() {
@@ -517,7 +494,7 @@ mod tests {
             let name = format!("{}.safetensors", "é".repeat((n - 12) / 2) + &"b".repeat((n - 12) % 2));
             assert_eq!(name.len(), n);
             let file = d.join(&name);
-            let stale = d.join(format!(".{}.{}-4000000000.tmp", temp_stem(&name), ijepa_schema::host_name()));
+            let stale = d.join(format!(".{}@{}-4000000000.tmp", temp_stem(&name), ijepa_schema::temporary::host()));
             if stale.file_name().unwrap().len() <= 255 {
                 std::fs::write(&stale, b"torn").unwrap();
             }

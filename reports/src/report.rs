@@ -399,29 +399,16 @@ fn svg_inline(svg: &str, title: &str) -> String {
     }
 }
 
-/// The part of [`write`]'s temporary files' names that tells whose they are: this machine's
-/// name and this process's id, `HOST-PID` (as the engine names its own: a report of a shared
-/// folder may be written from two machines).
-fn temp_tag() -> String {
-    format!("{}-{}", ijepa_schema::host_name(), std::process::id())
-}
-
-/// Removes from `dir` the temporary files of [`write`] (`.NAME.HOST-PID.tmp`) of this machine
+/// Removes from `dir` the temporary files of [`write`] (`.NAME@HOST-PID.tmp`, as the engine
+/// names its own: a report of a shared folder may be written from two machines) of this machine
 /// whose process is gone: a report killed while writing a file left it there for good (a
 /// copy of the report or of a figure each time). Another process's that is still running (an
 /// `ijepa-report` of the same folder, which takes no lock) is left, and so is another
 /// machine's, which this one cannot tell; best effort, on a system with `/proc`.
 fn remove_dead_temporaries(dir: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
     let Ok(entries) = fs::read_dir(dir) else { return };
-    let host = format!(".{}", ijepa_schema::host_name());
     for e in entries.flatten() {
-        let name = e.file_name();
-        let body = name.to_str().and_then(|n| n.strip_prefix('.')).and_then(|n| n.strip_suffix(".tmp"));
-        let Some((named, pid)) = body.and_then(|b| b.rsplit_once('-')) else { continue };
-        let dead = named.ends_with(&host) && pid.parse::<u32>().is_ok_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists());
+        let dead = e.file_name().to_str().and_then(ijepa_schema::temporary::parse).is_some_and(|t| t.writer_gone());
         if dead && e.file_type().is_ok_and(|t| t.is_file()) {
             let _ = fs::remove_file(e.path());
         }
@@ -433,7 +420,7 @@ fn remove_dead_temporaries(dir: &Path) {
 /// report's complete one).
 fn write(path: &Path, bytes: &[u8]) -> Result<PathBuf> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", temp_tag()));
+    let tmp = path.with_file_name(ijepa_schema::temporary::name(name));
     let written = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = fs::remove_file(&tmp);

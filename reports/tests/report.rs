@@ -2276,10 +2276,10 @@ fn a_report_replaces_the_files_of_the_earlier_one() {
     fs::write(out.join("plots").join("mine.png"), b"a file of the user's").unwrap();
     // what a report killed while writing a file left (the temporary files of a process that
     // is gone: they stayed for good), and one of a process still running, which stays
-    let host = ijepa_schema::host_name();
-    let dead = [out.join(format!(".report.html.{host}-4000000000.tmp")), out.join("plots").join(format!(".loss-x.png.{host}-4000000000.tmp"))];
+    let host = ijepa_schema::temporary::host();
+    let dead = [out.join(format!(".report.html@{host}-4000000000.tmp")), out.join("plots").join(format!(".loss-x.png@{host}-4000000000.tmp"))];
     // (process 1, init, always runs; another machine's may be writing on a shared folder)
-    let live = [out.join(format!(".report.md.{host}-1.tmp")), out.join(".report.md.elsewhere-4000000000.tmp")];
+    let live = [out.join(format!(".report.md@{host}-1.tmp")), out.join(".report.md@elsewhere-4000000000.tmp")];
     for f in dead.iter().chain(&live) {
         fs::write(f, b"half").unwrap();
     }

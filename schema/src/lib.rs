@@ -250,6 +250,76 @@ pub fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
 }
 
+/// Temporary files written beside a file and renamed over it (the engine's checkpoints and
+/// caches, a report's files): `.NAME@HOST-PID.tmp`, naming the machine and the process that
+/// writes them, so that a process removes only what a dead process of its own machine left.
+/// `@` cannot be part of a host name, so the name splits one way (a `.` both a file's name and
+/// a host's hold made host `b`'s files of `a.b`'s).
+pub mod temporary {
+    use std::path::Path;
+
+    /// This machine's name as temporary files carry it ([`super::host_name`], anything but
+    /// letters, digits, `.`, `-` and `_` made `_`).
+    pub fn host() -> &'static str {
+        &tag().0
+    }
+
+    /// `HOST-PID` of this process (read once).
+    fn tag() -> &'static (String, String) {
+        static TAG: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
+            let host: String = super::host_name().chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+            let tag = format!("{host}-{}", std::process::id());
+            (host, tag)
+        });
+        &TAG
+    }
+
+    /// The name of this process's temporary file of the file named `stem`.
+    pub fn name(stem: &str) -> String {
+        format!(".{stem}@{}.tmp", tag().1)
+    }
+
+    /// The bytes [`name`] adds to `stem`.
+    pub fn overhead() -> usize {
+        ".".len() + "@".len() + tag().1.len() + ".tmp".len()
+    }
+
+    /// A temporary file's name read back ([`name`]).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Temporary<'a> {
+        /// The name of the file it was to replace (or its shortened form).
+        pub stem: &'a str,
+        pub host: &'a str,
+        pub pid: u32,
+    }
+
+    impl Temporary<'_> {
+        /// Whether another machine wrote it (on a shared folder its process cannot be seen).
+        pub fn of_another_host(&self) -> bool {
+            self.host != host()
+        }
+
+        /// Whether the process that wrote it was of this machine and is gone: what it left can
+        /// be removed (never this process's own, nor one whose process cannot be told: no
+        /// `/proc`).
+        pub fn writer_gone(&self) -> bool {
+            !self.of_another_host()
+                && self.pid != std::process::id()
+                && Path::new("/proc/self").exists()
+                && !Path::new(&format!("/proc/{}", self.pid)).exists()
+        }
+    }
+
+    /// `file_name` read as a temporary file's name, if it is one.
+    pub fn parse(file_name: &str) -> Option<Temporary<'_>> {
+        let body = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+        let (stem, owner) = body.rsplit_once('@')?;
+        let (host, pid) = owner.rsplit_once('-')?;
+        let pid = pid.parse().ok().filter(|_| !stem.is_empty() && !host.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))?;
+        Some(Temporary { stem, host, pid })
+    }
+}
+
 /// The text of a lock file: `pid N on HOST, since unix time T: COMMAND`.
 pub fn lock_text(pid: u32, host: &str, since: u64, command: &str) -> String {
     format!("pid {pid} on {host}, since unix time {since}: {command}\n")
@@ -887,6 +957,25 @@ mod tests {
     /// What is not a regular file where a run folder holds one is an error, not a read that
     /// waits forever for a pipe's writer (`plan`, `run` and the report hung on a `mkfifo
     /// eval.json`); a link to a file is read through.
+    #[test]
+    fn a_temporary_name_reads_back_one_way() {
+        use temporary::{parse, Temporary};
+        let mine = temporary::name("f.bin");
+        let t = parse(&mine).unwrap();
+        assert_eq!((t.stem, t.host, t.pid), ("f.bin", temporary::host(), std::process::id()));
+        assert!(!t.of_another_host() && !t.writer_gone(), "its own process lives");
+        // dots and dashes in the file's name and the host's: host `b` is not `a.b`
+        assert_eq!(parse(".f.a.bin@a.b-12.tmp"), Some(Temporary { stem: "f.a.bin", host: "a.b", pid: 12 }));
+        assert_eq!(parse(".f@x.bin@node-1-12.tmp"), Some(Temporary { stem: "f@x.bin", host: "node-1", pid: 12 }));
+        for not in [".f.bin.tmp", ".f.bin@h.tmp", ".f@h-x.tmp", ".f@h-+1.tmp", "f@h-1.tmp", ".@h-1.tmp", ".f@-1.tmp", ".f.bin@h-1"] {
+            assert_eq!(parse(not), None, "{not}");
+        }
+        // a process of this machine that is gone (no such pid) left it; another machine's is not judged
+        assert!(parse(&format!(".f@{}-4000000000.tmp", temporary::host())).unwrap().writer_gone());
+        let other = parse(".f@elsewhere-4000000000.tmp").unwrap();
+        assert!(other.of_another_host() && !other.writer_gone());
+    }
+
     #[test]
     fn only_regular_files_are_read() {
         let dir = std::env::temp_dir().join(format!("ijepa-schema-regular-{}", std::process::id()));
