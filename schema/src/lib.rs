@@ -289,7 +289,9 @@ pub mod temporary {
     pub struct Temporary<'a> {
         /// The name of the file it was to replace (or its shortened form).
         pub stem: &'a str,
+        /// The machine whose process wrote it ([`host`] there).
         pub host: &'a str,
+        /// The process that wrote it.
         pub pid: u32,
     }
 
