@@ -856,6 +856,20 @@ fn foreign_latest(latest: &Path, pos: &Position, (stage, epochs): (u64, u64), re
     Ok((sha != rec.sha256).then(|| format!("its SHA-256 is not the one the manifest recorded for step {step}: another run's file")))
 }
 
+/// A weight decay as the epoch line shows it: 3 decimals, or 3 significant digits below 0.01
+/// (a decay of 1e-4 read `wd 0.000`).
+fn shown_decay(wd: f64) -> String {
+    if wd == 0.0 || wd.abs() >= 0.01 { format!("{wd:.3}") } else { format!("{wd:.2e}") }
+}
+
+/// An EMA momentum as the epoch line shows it: to 6 decimals, trailing zeros dropped (at 4, the
+/// last epochs of the official 0.996 -> 1 over 300 read `1.0000`, a target that looked frozen).
+fn shown_momentum(m: f64) -> String {
+    let s = format!("{m:.6}");
+    let s = s.trim_end_matches('0');
+    if s.ends_with('.') { format!("{s}0") } else { s.to_string() }
+}
+
 /// A checkpoint to resume from: its tensors, its position and the file they came from.
 type Resumable = (std::collections::HashMap<String, Tensor>, Position, PathBuf);
 
@@ -1881,7 +1895,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         save_latest(recipe, run, pos, keep)?;
         bar.suspend(|| {
             tracing::info!(
-                "epoch {:>3}/{}  loss {:.4}{}  lr {:.2e}  wd {:.3}{}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
+                "epoch {:>3}/{}  loss {:.4}{}  lr {:.2e}  wd {}{}  {:.0} ms/step  {:.0} img/s  {:.1} s{}",
                 epoch + 1,
                 exp.epochs,
                 ep_loss / ep_steps.max(1) as f64,
@@ -1890,8 +1904,8 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 // what the epoch's last step used (its schedule index: MAE's and DINO's count
                 // from 0, and showed the next step's)
                 sched.lr(global.saturating_sub(1) + recipe.first_schedule_step()),
-                sched.wd(global.saturating_sub(1) + recipe.first_schedule_step()),
-                if uses_momentum { format!("  ema {:.4}", sched.momentum(global.saturating_sub(1))) } else { String::new() },
+                shown_decay(sched.wd(global.saturating_sub(1) + recipe.first_schedule_step())),
+                if uses_momentum { format!("  ema {}", shown_momentum(sched.momentum(global.saturating_sub(1)))) } else { String::new() },
                 ep_step_s / ep_steps.max(1) as f64 * 1e3,
                 (ep_steps * exp.data.batch_size * world) as f64 / wall,
                 wall,
@@ -2113,6 +2127,14 @@ mod tests {
         assert_eq!(super::cpu_threads("cpu (1 thread) on AMD EPYC"), Some(1));
         assert_eq!(super::cpu_threads(&crate::device::describe_machine(tch::Device::Cpu)), Some(tch::get_num_threads() as usize));
         assert_eq!(super::cpu_threads("cuda:0"), None);
+    }
+
+    /// The epoch line's weight decay and momentum keep what a rounding to fixed decimals hid.
+    #[test]
+    fn the_epoch_line_s_rates_keep_their_digits() {
+        use super::{shown_decay, shown_momentum};
+        assert_eq!([shown_decay(0.04), shown_decay(0.4), shown_decay(0.0), shown_decay(1e-4)], ["0.040", "0.400", "0.000", "1.00e-4"]);
+        assert_eq!([shown_momentum(0.996), shown_momentum(0.9999928571), shown_momentum(1.0)], ["0.996", "0.999993", "1.0"]);
     }
 
     /// A resumed run's bar estimates its time left from its own steps: the jump to the step it
