@@ -326,6 +326,29 @@ fn a_resumed_run_sums_up_as_an_uninterrupted_one() {
     let out = run_to_end(&file, &d.join("short"));
     assert!(out.contains("resuming resume from") && !out.contains("lost"), "{out}");
     assert_eq!(manifest(&short_run)["log_every"], 1);
+    // stopped within its last log-every steps (log-every 11: rows 11 and 22, the checkpoint at
+    // 24, no row after it): summed up by its rows as the uninterrupted run was (it mixed the
+    // two rows with the steps after the resume, and called them "steps")
+    set_log_every(11);
+    let eleven = d.join("eleven");
+    run_to_end(&file, &eleven);
+    let run11 = run_folder(&eleven);
+    let whole = manifest(&run11)["final_loss"].clone();
+    stop_after(&run11, 3);
+    let line = done_line(&run_to_end(&file, &eleven));
+    assert_eq!(manifest(&run11)["final_loss"], whole, "{line}");
+    assert!(line.contains(" recorded) -> "), "{line}");
+    // a finished run that writes its final weights again with no row to read (log-every 100
+    // wrote none) and no step to train: its final loss stays the one recorded (it became -0)
+    set_log_every(100);
+    let again = d.join("again");
+    run_to_end(&file, &again);
+    let done_run = run_folder(&again);
+    let recorded = manifest(&done_run)["final_loss"].as_f64().unwrap();
+    std::fs::remove_file(done_run.join("checkpoints/final.safetensors")).unwrap();
+    let line = done_line(&run_to_end(&file, &again));
+    assert!(line.contains("no loss recorded") && !line.contains("-0.0000"), "{line}");
+    assert_eq!(manifest(&done_run)["final_loss"].as_f64(), Some(recorded));
 }
 
 /// A checkpoint that cannot be written (here past the file-size limit: EFBIG, as a full disk

@@ -122,10 +122,12 @@ pub struct RunSummary {
     pub run_dir: PathBuf,
     /// Optimiser steps taken.
     pub steps: usize,
-    /// Mean loss of the first [`RunSummary::loss_window`] losses recorded.
-    pub initial_loss: f64,
-    /// Mean loss of the last [`RunSummary::loss_window`] losses recorded.
-    pub final_loss: f64,
+    /// Mean loss of the first [`RunSummary::loss_window`] losses recorded (none when no loss
+    /// is: a finished run that writes its final weights again, trains no step, and whose
+    /// `metrics.csv` holds no row).
+    pub initial_loss: Option<f64>,
+    /// Mean loss of the last [`RunSummary::loss_window`] losses recorded (none as above).
+    pub final_loss: Option<f64>,
     /// How many losses each mean takes: 10, or half of them in a shorter run (so the two
     /// means never read the same steps).
     pub loss_window: usize,
@@ -406,6 +408,8 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
     let seconds_before = previous.as_ref().and_then(|m| m.seconds).unwrap_or(0.0);
     let previous_missing = previous.is_none();
     let logged_every = previous.as_ref().and_then(|m| m.log_every);
+    // (a finished run writing its final weights again may read no loss: it keeps this one)
+    let previous_final_loss = previous.as_ref().and_then(|m| m.final_loss);
     let manifest = Manifest {
         stage: "pretrain".into(),
         experiment: exp.name.clone(),
@@ -484,7 +488,8 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         Ok(s) => {
             run.manifest.status = schema::status::DONE.into();
             run.manifest.steps = s.steps;
-            run.manifest.final_loss = Some(s.final_loss);
+            // (no loss read: the one recorded before stays, not -0 of an empty mean)
+            run.manifest.final_loss = s.final_loss.or(previous_final_loss);
         }
         Err(Error::Interrupted { step, .. }) => run.mark_interrupted(*step),
         Err(e) => run.mark_failed(e),
@@ -821,7 +826,7 @@ fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary 
     let window = schema::final_loss_window(losses.len());
     let head = &losses[..losses.len().min(window)];
     let tail = &losses[losses.len().saturating_sub(window)..];
-    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len().max(1) as f64;
+    let mean = |xs: &[f64]| (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64);
     RunSummary {
         run_dir: dir.to_path_buf(),
         steps,
@@ -1807,7 +1812,9 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
             run.steps_done = Some(global);
             losses.push(stats.loss);
             if global.is_multiple_of(exp.log_every.max(1)) {
-                logged.push(stats.loss);
+                // (as metrics.csv records it, 6 decimals: a resume reads the rows back, and its
+                // final loss was the uninterrupted run's to float rounding only)
+                logged.push(format!("{:.6}", stats.loss).parse().unwrap_or(stats.loss));
             }
             ep_loss += stats.loss;
             ep_steps += 1;
@@ -1924,8 +1931,10 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
     // (a run shorter than its log-every logs no row: its every step's, as before; so a run
     // whose rows stop before its last log-every steps, resumed with a longer one)
     let resumed_at = start.global_step as usize;
-    // (rows logged by this attempt, or a resume at the end that trained none)
-    let recorded = !logged.is_empty() && (logged.len() > resumed_rows || global == resumed_at);
+    // (rows logged by this attempt, a resume at the end that trained none, or a run long enough
+    // for its log-every, which an uninterrupted run would have summed up by its rows: one
+    // stopped within its last log-every steps summed up rows and steps together)
+    let recorded = !logged.is_empty() && (logged.len() > resumed_rows || global == resumed_at || global >= exp.log_every.max(1));
     let s = summary(&run.dir, global, if recorded { &logged } else { &losses }, t_start.elapsed().as_secs_f64());
     if let Some(pg) = &opts.dist {
         run.manifest.rank_digests = check_replicas(pg, &recipe.state())?;
@@ -1958,12 +1967,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         (false, _) if resumed_rows == 0 => "steps of this attempt",
         (false, _) => "steps, those before the resume as recorded",
     };
-    tracing::info!(
-        "done: {steps}; loss {:.4} (first {w} {of}) -> {:.4} (last {w}); checkpoint {}",
-        s.initial_loss,
-        s.final_loss,
-        s.checkpoint.display()
-    );
+    let losses = match (s.initial_loss, s.final_loss) {
+        (Some(first), Some(last)) => format!("loss {first:.4} (first {w} {of}) -> {last:.4} (last {w})"),
+        // (a finished run writing its final weights again, whose metrics.csv holds no row)
+        _ => format!("no loss recorded ({} holds no row and this attempt trained no step)", run.dir.join(schema::METRICS).display()),
+    };
+    tracing::info!("done: {steps}; {losses}; checkpoint {}", s.checkpoint.display());
     if monitor.is_some() {
         tracing::info!(
             "monitor: {monitor_s:.1} s of the {:.1} s ({:.1}%); {}",
