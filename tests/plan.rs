@@ -571,6 +571,17 @@ fn points_that_differ_after_pretraining_share_one_pretraining() {
     let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()]);
     let t = text(&o);
     assert!(line(&t, "eval-linear-ijepa/knn-k-5").contains("to run") && line(&t, "eval-linear-ijepa/knn-k-5").ends_with("(the same stage as eval-linear-ijepa/knn-k-10, done: its result is copied)"), "{t}");
+    // the values reordered, or one added in front: the shared pretraining, named after the
+    // first point, is the one done under knn-k-5 (it was planned to train again under the new
+    // first point's name, without a word)
+    for values in ["10 5", "3 5 10"] {
+        std::fs::write(&f, format!("experiment \"knn-k\" {{\n    extends \"base.kdl\"\n    eval \"linear\" {{ epochs 1; baselines \"raw-pixels\" }}\n}}\nsweep \"grid\" {{\n    vary \"eval.knn.k\" {values}\n}}\n")).unwrap();
+        let o = ijepa(&["plan", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap(), "--reports-dir", d.join("reports").to_str().unwrap()]);
+        let t = text(&o);
+        let first = values.split(' ').next().unwrap();
+        let pretrain = line(&t, &format!("pretrain/knn-k-{first} "));
+        assert!(pretrain.contains("done") && pretrain.contains(&pdir.path().display().to_string()), "{values}: {t}");
+    }
 }
 
 /// A file that trained as a plain experiment and then gains its first `seeds` (its point is

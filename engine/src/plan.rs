@@ -1009,15 +1009,35 @@ impl Plan {
         // (the folders a point may have trained under before, read once; less the current
         // points' own)
         let current: std::collections::BTreeSet<&str> = study.points.iter().map(|p| p.experiment.name.as_str()).collect();
-        let holders: Vec<String> = pretrain_holders(runs_dir, &study.name).into_iter().filter(|n| !current.contains(n.as_str())).collect();
+        let (holders, current_holders): (Vec<String>, Vec<String>) = pretrain_holders(runs_dir, &study.name).into_iter().partition(|n| !current.contains(n.as_str()));
+        let current_holders: std::collections::HashSet<String> = current_holders.into_iter().collect();
+        // each point's pretraining, by its hash under the study's name
+        let keys: Vec<String> = study
+            .points
+            .iter()
+            .map(|point| {
+                let mut anonymous = point.experiment.clone();
+                anonymous.name = study.name.clone();
+                pretrain_hash(&anonymous, world_size)
+            })
+            .collect();
+        // ... and the points of each
+        let mut sharers: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (point, key) in study.points.iter().zip(&keys) {
+            sharers.entry(key.as_str()).or_default().push(point.experiment.name.as_str());
+        }
         for (pi, point) in study.points.iter().enumerate() {
             let exp = &point.experiment;
-            let mut anonymous = exp.clone();
-            anonymous.name = study.name.clone();
-            let key = pretrain_hash(&anonymous, world_size);
+            let key = keys[pi].clone();
             let (pretrain, phash) = match pretrains.get(&key) {
                 Some((n, h)) => (*n, h.clone()),
                 None => {
+                    // a pretraining shared by points is named after the first: one that trained
+                    // under another of them (a sweep over an evaluation setting whose values were
+                    // reordered, or gained one in front) is found there too, where it trained
+                    // again
+                    let sharing: Vec<String> = sharers[key.as_str()].iter().filter(|n| **n != exp.name && current_holders.contains(**n)).map(|n| n.to_string()).collect();
+                    let holders: std::borrow::Cow<'_, [String]> = if sharing.is_empty() { holders.as_slice().into() } else { [sharing, holders.clone()].concat().into() };
                     let (phash, dir) = point_pretrain_stage(runs_dir, exp, world_size, &study.name, &holders);
                     let n = graph.add_node(Stage {
                         id: format!("pretrain{}", suffix(point)),
