@@ -1445,6 +1445,26 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
     Ok(())
 }
 
+/// The experiment's text as a run keeps it (`config.kdl`), followed by the text of every base
+/// it extends, commented out: the base files may change or move, and a run folder should say
+/// what it was trained from (`config.json` holds the resolved settings).
+pub fn with_bases(source: &str, files: &[PathBuf]) -> String {
+    let mut out = source.to_string();
+    for base in files.iter().skip(1) {
+        let Ok(text) = std::fs::read_to_string(base) else { continue };
+        if !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!("\n// ---- {}, a base this file extends, as this run read it:\n", base.display()));
+        for line in text.lines() {
+            out.push_str(if line.is_empty() { "//" } else { "// " });
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

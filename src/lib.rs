@@ -23,7 +23,17 @@ pub fn run_file(file: &Path, runs_dir: &Path, reports_dir: &Path) -> Result<(), 
     for p in &mut study.points {
         ijepa_engine::precision::resolve_experiment(&mut p.experiment)?;
     }
+    // (the folders as `ijepa run` checks them)
+    if let Some(file) = ijepa_schema::file_in_the_way(runs_dir) {
+        return Err(format!("runs folder {}: {} is a file, not a folder", runs_dir.display(), file.display()).into());
+    }
+    if study.points.iter().any(|p| p.experiment.report) {
+        ijepa_reports::check_out(runs_dir, reports_dir).map_err(|e| format!("reports folder {e}"))?;
+    }
     let plan = ijepa_engine::plan::Plan::build(&study, runs_dir, reports_dir, 1);
-    let opts = exec::ExecOptions { runs_dir: runs_dir.to_path_buf(), source, ..Default::default() };
+    // (the plan recorded under the file's name, as the command records it: under none, every
+    // file's plan was one file's, and a study run after another left the other out of reports)
+    let source = exec::with_bases(&source, &study.files);
+    let opts = exec::ExecOptions { runs_dir: runs_dir.to_path_buf(), source, file: file.to_path_buf(), ..Default::default() };
     exec::run(&plan, &opts, None)
 }

@@ -613,26 +613,6 @@ fn load_resolved(file: &std::path::Path) -> Result<(ijepa_dsl::Study, String), B
     Ok((study, source))
 }
 
-/// The experiment's text as a run keeps it (`config.kdl`), followed by the text of every base
-/// it extends, commented out: the base files may change or move, and a run folder should say
-/// what it was trained from (`config.json` holds the resolved settings).
-fn with_bases(source: &str, files: &[PathBuf]) -> String {
-    let mut out = source.to_string();
-    for base in files.iter().skip(1) {
-        let Ok(text) = std::fs::read_to_string(base) else { continue };
-        if !out.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str(&format!("\n// ---- {}, a base this file extends, as this run read it:\n", base.display()));
-        for line in text.lines() {
-            out.push_str(if line.is_empty() { "//" } else { "// " });
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
-}
-
 fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOptions) -> CmdResult {
     folders.check()?;
     let (study, source) = load_resolved(file)?;
@@ -653,7 +633,7 @@ fn cmd_run(file: &std::path::Path, folders: &Folders, mut opts: exec::ExecOption
     };
     let plan = Plan::build(&study, &folders.runs_dir, &folders.reports_dir, world);
     opts.runs_dir = folders.runs_dir.clone();
-    opts.source = with_bases(&source, &study.files);
+    opts.source = exec::with_bases(&source, &study.files);
     opts.file = file.to_path_buf();
     exec::run(&plan, &opts, dist)?;
     Ok(ExitCode::SUCCESS)

@@ -211,6 +211,16 @@ fn a_recipe_defined_outside_runs_from_kdl_through_plan_pretraining_eval_and_repo
 
     let (runs, reports) = (d.join("runs"), d.join("reports"));
     ijepa::run_file(&file, &runs, &reports).unwrap();
+    // its plan is recorded under the file's name, as `ijepa run` records it (under none, every
+    // file run through the library shared one record, and one study's run dropped the other's
+    // from reports)
+    let planned: Vec<serde_json::Value> = std::fs::read_dir(runs.join("lae"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("planned-lae-"))
+        .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+        .collect();
+    assert!(planned.len() == 1 && planned[0]["file"].as_str().is_some_and(|f| f.ends_with("lae.kdl")), "{planned:?}");
 
     let folder = |prefix: &str| {
         std::fs::read_dir(runs.join("lae"))
