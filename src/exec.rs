@@ -826,11 +826,22 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
     let downstream = |n: NodeIndex| descendants(plan, n).into_iter().filter(|&d| plan.graph[d].kind() != StageKind::Report);
     // what reads a pretraining that diverged in an earlier run and is not trained again now
     // (not selected with --force) is blocked from the start, also under `--only`
+    // (one not selected whose readers are, under `--only`, is named in the run's error as one
+    // selected is: its readers were skipped and the command succeeded, counted nowhere)
+    let mut diverged_unselected = 0usize;
     for m in plan.graph.node_indices() {
-        if matches!(plan.status(m), Status::Diverged { .. }) && !(opts.force && selected.contains(&m)) {
-            blocked.extend(downstream(m));
+        if let Status::Diverged { step } = plan.status(m) {
+            if !(opts.force && selected.contains(&m)) {
+                blocked.extend(downstream(m));
+            }
+            if !selected.contains(&m) && downstream(m).any(|d| selected.contains(&d)) {
+                diverged.push((m, step));
+                diverged_unselected += 1;
+            }
         }
     }
+    // (the selected stages not run for it)
+    let mut n_blocked = 0usize;
     // every selected stage's inputs are done or selected, checked before anything runs (the
     // refusal came when the loop reached the stage: after the selected stages before it had
     // run, hours of pretraining, then the error), and before any stage folder's lock is taken
@@ -886,6 +897,7 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             if lead {
                 tracing::info!("skip {}: the pretraining it reads diverged", stage.id);
             }
+            n_blocked += 1;
             continue;
         }
         // one process per stage folder: rank 0 holds it while the stage runs (its other ranks
@@ -1209,14 +1221,15 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
         // (a pretraining that diverged now ran too: "0 stage(s) run" was said of one; one that
         // diverged in an earlier run is skipped, and was counted as run)
         let of_them = if diverged_now == 0 { String::new() } else { format!(" ({diverged_now} of them diverged)") };
-        let before = diverged.len() - diverged_now;
+        let before = diverged.len() - diverged_now - diverged_unselected;
         let before = if before == 0 { String::new() } else { format!(", {before} skipped (diverged in an earlier run)") };
+        let blocked = if n_blocked == 0 { String::new() } else { format!(", {n_blocked} not run (they read a pretraining that diverged)") };
         // (an evaluation whose twin was done is copied, not computed: "15 stage(s) run" where
         // the plan said 10 of the evaluations are computed)
         let reused = if n_reused == 0 { String::new() } else { format!(", {n_reused} reused (an evaluation of the same hash done under another point's id)") };
         let forced = if n_forced == 0 { String::new() } else { format!(", {n_forced} skipped (run again by the `--force` run this command goes on with)") };
         let other = if n_other == 0 { String::new() } else { format!(", {n_other} skipped (run again by another process since this command began)") };
-        tracing::info!("{}: {} stage(s) run{of_them}, {n_skip} skipped (already done){forced}{other}{before}{reused}", plan.name, n_run + diverged_now);
+        tracing::info!("{}: {} stage(s) run{of_them}, {n_skip} skipped (already done){forced}{other}{before}{blocked}{reused}", plan.name, n_run + diverged_now);
     }
     if refused > 0 {
         return Err(format!(

@@ -1320,10 +1320,13 @@ fn a_diverged_point_does_not_stop_the_sweep() {
     assert!(t.contains("1 stage(s) run, ") && t.contains(" skipped (already done), 1 skipped (diverged in an earlier run)") && !t.contains("of them diverged"), "{t}");
     let o = ijepa(&["plan", d.join("sweep.kdl").to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     assert!(text(&o).contains("diverged at step"), "{}", text(&o));
-    // the evaluation of the diverged point asked for alone says why it does not run, and the
-    // report alone is written with what there is
+    // the evaluation of the diverged point asked for alone says why it does not run, counts it,
+    // and fails naming the divergence as the whole run does (it succeeded, counted nowhere);
+    // the report alone is written with what there is
     let (ok, t) = run(&d, &["--only", "eval-knn-ijepa/lr-peak-1000000000"]);
-    assert!(ok && t.contains("skip eval-knn-ijepa/lr-peak-1000000000: the pretraining it reads diverged"), "{t}");
+    assert!(!ok && t.contains("skip eval-knn-ijepa/lr-peak-1000000000: the pretraining it reads diverged"), "{t}");
+    assert!(t.contains("0 stage(s) run, 0 skipped (already done), 1 not run (they read a pretraining that diverged)"), "{t}");
+    assert!(t.contains("1 of the 2 pretraining(s) diverged (pretrain/lr-peak-1000000000 at step"), "{t}");
     let (ok, t) = run(&d, &["--only", "report"]);
     assert!(ok && t.contains("== run report"), "{t}");
     // --force trains it again (and it diverges again)
