@@ -26,6 +26,7 @@
 #include "ffi.h"
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -148,14 +149,25 @@ char* ijepa_c10d_create(const char* backend, const char* master_addr, int master
     // group's own rendezvous below, bounded by the same timeout.
     QuietRendezvous quiet;
     *phase = 1;
+    // Under torchrun (TORCHELASTIC_USE_AGENT_STORE=True) the agent hosts the store on
+    // MASTER_PORT and it outlives the workers: every rank is a client, and the keys are under
+    // the attempt's prefix (TORCHELASTIC_RESTART_COUNT), as torch.distributed does; a restarted
+    // attempt read the dead ranks' Gloo addresses and never formed its group.
+    const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+    const bool agent_store = agent != nullptr && std::string(agent) == "True";
+    std::string prefix = "ijepa/default_pg";
+    if (agent_store) {
+      const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+      prefix += "/attempt_" + std::string(attempt != nullptr ? attempt : "0");
+    }
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(master_port);
-    so.isServer = rank == 0;
+    so.isServer = rank == 0 && !agent_store;
     so.numWorkers = world_size;
     so.waitWorkers = false;
     so.timeout = timeout;
     auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(master_addr ? master_addr : ""), so);
-    pg->store = c10::make_intrusive<c10d::PrefixStore>("ijepa/default_pg", tcp);
+    pg->store = c10::make_intrusive<c10d::PrefixStore>(prefix, tcp);
 
     if (be == "gloo") {
       *phase = 2;
