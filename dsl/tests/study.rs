@@ -693,6 +693,16 @@ fn a_sweep_over_the_layout_is_refused() {
         let text = d.render_plain();
         assert!(d.codes() == ["ijepa::dsl::invalid_value"] && text.contains("the launch's layout") && text.contains("one file per layout"), "{text}");
     }
+    // and the process group's, in a grid or a zip: one group for every point (each trained
+    // with the first point's timeout, a zip's point "each with its own" included)
+    for (path, values) in [("distributed.timeout", "\"30m\" \"1h\""), ("distributed.backend", "\"gloo\" \"nccl\"")] {
+        for mode in ["grid", "zip"] {
+            let src = format!("{TINY}\nsweep \"{mode}\" {{\n vary \"epochs\" 1 2\n vary \"{path}\" {values}\n}}");
+            let d = sweep_err(&src);
+            let text = d.render_plain();
+            assert!(d.codes() == ["ijepa::dsl::invalid_value"] && text.contains(&format!("`{path}` is the process group's")), "{mode} {path}: {text}");
+        }
+    }
     // and the SLURM job's settings: one script for every point (it wrote point 0's)
     let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"distributed.slurm.time\" \"10\" \"600\"\n}}");
     let text = sweep_err(&src).render_plain();
@@ -705,7 +715,6 @@ fn a_sweep_over_the_layout_is_refused() {
         ("checkpoint.every-steps", "0 10"),
         ("data.workers", "1 2"),
         ("data.prefetch", "1 2"),
-        ("distributed.timeout", "\"30m\" \"1h\""),
         ("distributed.launcher", "\"slurm\" \"torchrun\""),
     ] {
         let src = format!("{TINY}\nsweep \"grid\" {{\n vary \"{path}\" {values}\n}}");

@@ -237,6 +237,12 @@ fn vary(cx: &mut Ctx, n: &Node, spec: &mut SweepSpec) {
             format!("`{}` is the launch's layout, one for every point of a study: its points would all train on the layout the study is launched with", path.value),
             "write one file per layout (each `extends` a common base) and launch each",
         ))
+    } else if ["distributed.timeout", "distributed.backend"].contains(&path.value.as_str()) {
+        // (every point trained with the first point's: one process group serves the study)
+        Some((
+            format!("`{}` is the process group's, one for every point of a study: a launch forms one group for all its points, with the first point's value", path.value),
+            "write one file per value (each `extends` a common base) and launch each",
+        ))
     } else if path.value.starts_with("distributed.slurm.") {
         Some((
             format!("`{}` is the SLURM job's, one for every point of a study: `ijepa slurm` writes one script for them all", path.value),
