@@ -463,8 +463,11 @@ fn main() -> ExitCode {
                     ijepa_engine::interrupt::TO_ANOTHER_RANK => launch::STOPPED_WITH_RANK,
                     _ => 130,
                 }),
-                // a rank stopped with another that failed: the launcher blames that one
+                // a rank stopped with another that failed: the launcher blames that one (also
+                // one whose collective failed as its peer closed the connection: the peer
+                // failed first; the launcher named whichever rank exited first)
                 Some(ijepa_engine::Error::StoppedWithRank(_)) => ExitCode::from(launch::STOPPED_WITH_RANK),
+                Some(e) if ijepa_engine::dist::peer_closed(e) => ExitCode::from(launch::STOPPED_WITH_RANK),
                 _ => match e.downcast_ref::<launch::Stopped>() {
                     Some(stopped) => ExitCode::from(stopped.code),
                     None => ExitCode::FAILURE,
