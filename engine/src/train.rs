@@ -1801,12 +1801,17 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 if lead {
                     run.finish_writes()?;
                 }
-                return Err(Error::Diverged {
+                let e = Error::Diverged {
                     what: format!("the loss is {}", stats.loss),
                     step: global as u64 + 1,
                     epoch: Some(epoch as u64 + 1),
                     last_good: latest.exists().then(|| latest.clone()),
-                });
+                };
+                // (every rank sees the same mean loss: they part together, rank 0's manifest
+                // recording the divergence first; a launcher killing the job at the first exit,
+                // srun's --kill-on-bad-exit, left it `running`, and the next submission trained
+                // the diverged run again)
+                return Err(parted(run, e, opts.dist.as_deref()));
             }
             global += 1;
             run.steps_done = Some(global);
