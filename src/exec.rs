@@ -250,11 +250,14 @@ fn same_launch(pg: &ProcessGroup, env: &DistEnv) -> Result<()> {
 }
 
 /// The device of this rank: the GPU of its local rank ([`DistEnv::gpu`]) when the
-/// experiment's device is CUDA and the process is one rank of several, else the experiment's
-/// device.
+/// experiment's device is CUDA and the process is one rank of a launcher's world (a world of
+/// one process keeps the GPU its file names, `cuda:N`), else the experiment's device.
 pub fn rank_device(exp: &Experiment) -> Result<tch::Device> {
     let dev = device::resolve(&exp.device)?;
     match (dev, DistEnv::from_env()?) {
+        // (a world of one process, `torchrun --nproc-per-node 1` or `srun -n1`, computes on the
+        // GPU its file names: `cuda:3` trained on GPU 0 of a shared machine, recorded so)
+        (tch::Device::Cuda(_), Some(env)) if env.world_size == 1 && exp.device.starts_with("cuda:") => Ok(dev),
         (tch::Device::Cuda(_), Some(env)) => Ok(tch::Device::Cuda(env.gpu()?)),
         _ => Ok(dev),
     }
