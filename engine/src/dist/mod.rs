@@ -639,6 +639,12 @@ fn create_error(
             };
             format!("{who}: could not create the {} process group{hint} [c10d: {msg}]", backend.name())
         }
+        // (at once, not after the timeout: a peer's address the store gave refused the
+        // connection; it read "did not form within 20 s" a second after the start)
+        3 if lower.contains("connection refused") => format!(
+            "{who}: the {} process group did not form: a peer's address refused the connection (a rank that exited, or the addresses an earlier run left in the store at {addr}: give each run a port of its own) [c10d: {msg}]",
+            backend.name()
+        ),
         3 => format!(
             "{who}: the {} process group did not form within {t}: every rank must start with the same MASTER_ADDR, MASTER_PORT and WORLD_SIZE, and reach the others (a rank is missing, crashed, or is firewalled) [c10d: {msg}]",
             backend.name()
@@ -650,6 +656,18 @@ fn create_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A group that failed to form because a peer's address refused the connection says so,
+    /// not that it waited out the timeout (it failed at once); a silent peer still says that.
+    #[test]
+    fn a_refused_peer_is_told_from_a_missing_one() {
+        let env = DistEnv { rank: 0, world_size: 2, local_rank: 0, local_world_size: 2, local_world_given: true, master_addr: "127.0.0.1".into(), master_port: 29500 };
+        let t = Duration::from_secs(20);
+        let refused = super::create_error(&env, Backend::Gloo, t, 3, "", "", "Gloo connectFullMesh failed with ... SO_ERROR: Connection refused, remote=[127.0.0.1]:30096");
+        assert!(refused.contains("a peer's address refused the connection") && !refused.contains("within"), "{refused}");
+        let silent = super::create_error(&env, Backend::Gloo, t, 3, "", "", "Socket Timeout");
+        assert!(silent.contains("did not form within 20 s"), "{silent}");
+    }
 
     /// Rank 0's MASTER_ADDR is told apart when it is no address of this host (a node list
     /// whose first host is another machine), not when it is one.
