@@ -1033,8 +1033,10 @@ pub fn run(plan: &Plan, opts: &ExecOptions, dist: Option<Arc<ProcessGroup>>) -> 
             let code = match status {
                 Status::Done => -1,
                 Status::Pending => -2,
-                Status::Diverged { step } => -3 - step as i64,
-                Status::Partial { step } => step as i64,
+                // (a step past i64's range, from a damaged manifest, is clamped: it read as
+                // another status, `done` or `diverged`)
+                Status::Diverged { step } => -3 - step.min(i64::MAX as u64 - 3) as i64,
+                Status::Partial { step } => step.min(i64::MAX as u64) as i64,
             };
             // (a peer that closed its connection failed before: rank 0 refused the folder, in
             // use by another process; its error says why, and this rank stopped with it. A

@@ -1516,7 +1516,9 @@ pub fn pretrain_status(dir: &Path) -> Status {
         // stage's)
         let recorded = manifest.as_ref().and_then(|m| m.checkpoint(ijepa_schema::LATEST).map(|c| c.step));
         let stage = manifest.as_ref().map_or(0, |m| crate::checkpoint::state::stage_id(&m.hash));
-        let own = crate::checkpoint::state::position_of(&latest).filter(|p| !p.of_another_stage(stage)).map(|p| p.global_step);
+        // (a header whose position does not add up is damaged: not read as a step, 2^64 - 1
+        // made the stage read as done)
+        let own = crate::checkpoint::state::position_of(&latest).filter(|p| !p.of_another_stage(stage) && p.impossible(u64::MAX).is_none()).map(|p| p.global_step);
         let step = match (recorded, own) {
             (Some(r), Some(o)) => r.max(o),
             (r, o) => r.or(o).unwrap_or(0),
