@@ -129,6 +129,9 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     let of_module = |name: &str, e: Error| match e {
         Error::Checkpoint { path, message } if name == shape_from => Error::Checkpoint { path, message: format!("its {name}: {message}") },
         Error::Checkpoint { path, message } => Error::Checkpoint { path, message: format!("its {name}: {message} (the model's shape is read from its {shape_from})") },
+        // (a shape no model has, read from the file: "config: encoder depth 5000..." named
+        // neither the file nor where the shape came from, as if the experiment were at fault)
+        Error::Config(why) => Error::Checkpoint { path: file.to_path_buf(), message: format!("its {name}'s tensors describe a model that cannot be built: {why}") },
         other => other,
     };
     // the head count no shape carries, kept in the file written (it was dropped, and an
@@ -146,7 +149,7 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
         Err(e) => return Err(of_module(&shape_from, e)),
     };
     let store = ParamStore::new(tch::Device::Cpu);
-    VisionTransformer::new(&store.root(), &vit)?;
+    VisionTransformer::new(&store.root(), &vit).map_err(|e| of_module(&shape_from, e))?;
     let mut modules = Vec::new();
     // a module that does not load is named (an encoder 96 wide beside a target encoder 64
     // wide read "key patch_embed.proj.weight has shape [96, ...]" without saying which)
@@ -159,7 +162,7 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
         if *name == "predictor" {
             let pcfg = PredictorConfig::infer(sd, &vit, file).map_err(|e| of_module(name, e))?;
             let ps = ParamStore::new(tch::Device::Cpu);
-            VisionTransformerPredictor::new(&ps.root(), &pcfg)?;
+            VisionTransformerPredictor::new(&ps.root(), &pcfg).map_err(|e| of_module(name, e))?;
             ps.load_strict(&import::to_map(sd), file).map_err(|e| of_module(name, e))?;
         } else {
             store.load_strict(&import::to_map(sd), file).map_err(|e| of_module(name, e))?;
@@ -368,13 +371,20 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
             },
             _ => e,
         }
-    })?;
+    });
+    // (a shape no model has, read from the file: "config: ..." named neither the file nor
+    // where the shape came from)
+    let unbuildable = |e: Error| match e {
+        Error::Config(why) => Error::Checkpoint { path: file.to_path_buf(), message: format!("its {name}'s tensors describe a model that cannot be built: {why}") },
+        e => e,
+    };
+    let cfg = cfg.map_err(unbuildable)?;
     cfg.validate().map_err(|e| match e {
         Error::Config(why) if given.is_none() && known_heads.is_some() && why.contains(" heads ") => unfit_heads(file, known_heads, &why),
-        e => e,
+        e => unbuildable(e),
     })?;
     let store = ParamStore::new(tch::Device::Cpu);
-    VisionTransformer::new(&store.root(), &cfg)?;
+    VisionTransformer::new(&store.root(), &cfg).map_err(unbuildable)?;
     // the module is named (a file holds several encoders: `missing key norm.weight` did not say
     // whose), and a shape error says the model's shape came from the file's own tensors
     store.load_strict(&import::to_map(enc), file).map_err(|e| match e {

@@ -185,6 +185,23 @@ fn bad_checkpoints_are_clear_errors() {
     let o = ijepa(&["import-checkpoint", pickle.to_str().unwrap()]);
     fails_with(&o, &["evil.pkl", "a bare Python pickle"]);
     assert!(!text(&o).contains("legacy") && !text(&o).contains("torch.load("), "{}", text(&o));
+    // weights shaped for no model: the file and the module named (it read "config: predictor
+    // width 6 must be a multiple of 4", as if the experiment were at fault)
+    let out = d.join("o.safetensors");
+    fails_with(
+        &ijepa(&["import-checkpoint", "tests/fixtures/pth/official_layout.pth", "--heads", "2", "--out", out.to_str().unwrap()]),
+        &["official_layout.pth: its predictor's tensors describe a model that cannot be built: predictor width 6 must be a multiple of 4"],
+    );
+    // a tensor of no element whose shape libtorch cannot hold: one line naming it (libtorch's
+    // error, with its C++ backtrace, called the file no safetensors file)
+    let header = br#"{"pos_embed":{"dtype":"F32","shape":[9223372036854775813,0],"data_offsets":[0,0]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    let huge = d.join("huge.safetensors");
+    std::fs::write(&huge, bytes).unwrap();
+    let o = ijepa(&["import-checkpoint", huge.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    fails_with(&o, &["huge.safetensors", "tensor `pos_embed` has shape [9223372036854775813,0], past what a tensor can hold"]);
+    assert!(!text(&o).contains("frame #") && text(&o).lines().count() <= 2, "{}", text(&o));
 }
 
 /// An evaluation of a checkpoint from elsewhere (here the official-code fixture) is labelled

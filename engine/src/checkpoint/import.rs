@@ -198,6 +198,24 @@ fn unread_dtypes(path: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// The first tensor of the safetensors header of `path` whose shape libtorch cannot hold
+/// ([`super::shape_out_of_range`]), with its shape as written.
+fn shapes_out_of_range(path: &Path) -> Option<(String, String)> {
+    let (header, _, _) = state::header_of(path)?;
+    let mut found: Vec<(String, String)> = header
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__metadata__")
+        .filter_map(|(k, v)| {
+            let shape = v.get("shape")?.as_array()?;
+            let dims: Option<Vec<u64>> = shape.iter().map(serde_json::Value::as_u64).collect();
+            super::shape_out_of_range(dims?).then(|| (k.clone(), serde_json::Value::Array(shape.clone()).to_string()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
 /// `t` (the tensor `name` of `path`) when its values fit in float32, where every model
 /// computes: a float64 value beyond float32's range became Inf there (an imported file held
 /// Inf weights, exit 0).
@@ -288,6 +306,11 @@ fn from_torch(path: &Path) -> Result<Models> {
 fn from_safetensors(path: &Path) -> Result<Models> {
     // ours carry a checksum of their data (final, imported, exported and training files)
     state::verify_file(path)?;
+    // (a shape libtorch cannot hold failed inside its reader, with its backtrace, and was
+    // called no safetensors file)
+    if let Some((name, shape)) = shapes_out_of_range(path) {
+        return Err(bad(path, format!("tensor `{name}` has shape {shape}, past what a tensor can hold: the file is damaged")));
+    }
     let all = Tensor::read_safetensors(path).map_err(|e| match unread_dtypes(path).first() {
         // (a header the reader could not take for its dtypes: float8, unsigned 16-64 bit...)
         Some((name, dtype)) => bad(

@@ -533,6 +533,9 @@ fn tensors_of(path: &Path, st: &SafeTensors<'_>) -> Result<HashMap<String, Tenso
             Dtype::I64 => Kind::Int64,
             d => return Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("tensor `{name}` has dtype {d:?}; expected F32 or I64") }),
         };
+        if super::shape_out_of_range(view.shape().iter().map(|&d| d as u64)) {
+            return Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("tensor `{name}` has shape {:?}, past what a tensor can hold: the file is damaged", view.shape()) });
+        }
         let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
         let t = Tensor::f_from_data_size(view.data(), &shape, kind)?;
         check_finite(path, &name, &t)?;

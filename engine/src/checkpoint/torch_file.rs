@@ -382,6 +382,10 @@ impl Archive {
         let at = || format!("tensor `{}`", path.join("/"));
         let s = &r.storage;
         let numel = r.numel().ok_or_else(|| self.err(format!("{}: size {:?} overflows", at(), r.size)))?;
+        // (of no element too: its strides overflowed inside libtorch)
+        if super::shape_out_of_range(r.size.iter().map(|&d| d.max(0) as u64)) {
+            return Err(self.err(format!("{}: size {:?} is past what a tensor can hold", at(), r.size)));
+        }
         // The highest element index the view touches must lie inside the storage.
         if numel > 0 {
             let last = r
