@@ -262,7 +262,7 @@ fn broken_files_are_clear_errors() {
         ("storage_too_small.pth", "reach past its storage `0` of 4 elements"),
         ("offset_too_large.pth", "reach past its storage"),
         ("broadcast_view.pth", "a view of 1000000000000 elements over a storage `0` of 1 element (size [1000000, 1000000], stride [0, 0]"),
-        ("broadcast_views.pth", "with the file's other expanded tensors, more than the 1 GiB"),
+        ("broadcast_views.pth", "with the file's other expanded tensors, more than the 256 MiB"),
         ("storage_two_dtypes.pth", "storage `0` is named as"),
         ("bad_bool.pth", "bool storage"),
         ("big_endian.pth", "big-endian"),

@@ -48,8 +48,10 @@ const VERSIONS: std::ops::RangeInclusive<u64> = 1..=10;
 /// Initial buffer for an entry; larger entries grow as their bytes actually arrive.
 const CHUNK: u64 = 64 << 20;
 /// The most an expanded tensor (a view that repeats its storage's elements) may take once
-/// materialised: its storage is bounded by the file, its view only by this.
-const EXPANDED_MAX_BYTES: u128 = 1 << 30;
+/// materialised: its storage is bounded by the file, its view only by this. (At 1 GiB a file
+/// of 617 bytes took every reading command to 4 GB: what follows the load, the checks of its
+/// values and the copies into the model, takes the view's size several times over.)
+const EXPANDED_MAX_BYTES: u128 = 256 << 20;
 
 /// Reads a whole `torch.save` file, every tensor materialised as [`Value::Tensor`].
 pub fn load(path: &Path) -> Result<Value> {
@@ -175,10 +177,12 @@ fn walk(
     Ok(())
 }
 
-/// `b` bytes in GiB when whole ones, else in bytes.
+/// `b` bytes in GiB or MiB when whole ones, else in bytes.
 fn bytes_text(b: u128) -> String {
     if b >= 1 << 30 && b.is_multiple_of(1 << 30) {
         format!("{} GiB", b >> 30)
+    } else if b >= 1 << 20 && b.is_multiple_of(1 << 20) {
+        format!("{} MiB", b >> 20)
     } else {
         format!("{b} bytes")
     }
