@@ -1350,7 +1350,9 @@ fn run_stage(plan: &Plan, n: NodeIndex, opts: &ExecOptions, dist: Option<Arc<Pro
             let dev = rank_device(exp)?;
             let (rank, world) = dist.as_ref().map(|pg| (pg.rank() as u64, pg.world_size() as u64)).unwrap_or((0, 1));
             // a size that cannot fit is an error with the estimate, before anything is built
-            ijepa_engine::memory::check_fits(exp, dev == tch::Device::Cpu)?;
+            // (for every rank on this machine: on a CPU they share its memory)
+            let here = DistEnv::from_env().ok().flatten().filter(|e| dist.is_some() && e.local_world_given).map_or(1, |e| e.local_world_size);
+            ijepa_engine::memory::check_fits_here(exp, dev == tch::Device::Cpu, here)?;
             let mut recipe = ijepa_engine::guard::torch("building the models", || ijepa_engine::recipe::build(exp, dev, rank, world))?;
             // a signal while the models were built stops here, before any run folder exists
             ijepa_engine::interrupt::check()?;

@@ -195,16 +195,28 @@ pub const AVAILABLE_HERE: &str = "available here (the machine's free memory, or 
 /// # Errors
 /// [`crate::Error::Config`] with the estimate, its parts and what is available.
 pub fn check_fits(exp: &Experiment, on_cpu: bool) -> crate::Result<()> {
+    check_fits_here(exp, on_cpu, 1)
+}
+
+/// [`check_fits`] for `here` processes of one run on this machine (the ranks a launcher
+/// started on it): on a CPU they share its memory, and each rank checked its own need alone
+/// (a model that fitted once and not N times was killed by the kernel instead).
+///
+/// # Errors
+/// As [`check_fits`].
+pub fn check_fits_here(exp: &Experiment, on_cpu: bool, here: usize) -> crate::Result<()> {
     let est = estimate(exp);
     // a GPU's memory is not known here: the bound still refuses sizes no accelerator has
     // (1 TiB; the largest hold ~0.2 TiB, and data parallelism replicates the model state)
     let limit = if on_cpu { available() } else { None }.unwrap_or((1u64 << 40) as f64);
-    if est.total() > limit {
+    let here = if on_cpu { here.max(1) } else { 1 };
+    if est.total() * here as f64 > limit {
         return Err(crate::Error::Config(format!(
-            "{} needs at least {} (weights, gradients and AdamW state {}, one block's activations for a batch of {} {}, \
+            "{} needs at least {}{} (weights, gradients and AdamW state {}, one block's activations for a batch of {} {}, \
              mask indices {}), more than the {} {}; make the model, the crop{} or the batch smaller",
             exp.name,
             gib(est.total()),
+            if here > 1 { format!(" a process, {} for the {here} processes on this machine", gib(est.total() * here as f64)) } else { String::new() },
             gib(est.state),
             exp.data.batch_size,
             gib(est.activations),
@@ -234,6 +246,11 @@ mod tests {
         // the quickstart (ViT 192x6, predictor 96x3): 3.05M params -> ~60 MB of state
         assert!(q.state > 40e6 && q.state < 80e6, "{q:?}");
         check_fits(&exp(|_| {}), true).unwrap();
+        // ... once, not for a million processes sharing this machine's memory (a GPU's is each
+        // rank's own)
+        let err = check_fits_here(&exp(|_| {}), true, 1_000_000).unwrap_err().to_string();
+        assert!(err.contains(" a process, ") && err.contains("for the 1000000 processes on this machine"), "{err}");
+        check_fits_here(&exp(|_| {}), false, 1_000_000).unwrap();
         for (what, e) in [
             ("width", exp(|e| e.encoder.embed_dim = 1_000_000)),
             ("crop", exp(|e| {
