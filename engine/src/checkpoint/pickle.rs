@@ -613,6 +613,8 @@ impl<'a> Vm<'a> {
             .iter()
             .map(|x| match x {
                 Obj::Int(i) if *i >= 0 => Ok(*i),
+                // (a negative one was said as "found int")
+                Obj::Int(i) => self.err(format!("{what} must hold non-negative ints, found {i}")),
                 _ => self.err(format!("{what} must hold non-negative ints, found {}", self.type_name(x))),
             })
             .collect()
