@@ -64,7 +64,10 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
         warn_if_alone(exp);
         return Ok(None);
     };
-    let by_slurm = std::env::var_os("RANK").is_none() && std::env::var_os("WORLD_SIZE").is_none();
+    // (as DistEnv reads them: an empty RANK is unset, and SLURM's variables are read; it was
+    // set here, and SLURM_CPUS_PER_TASK and the warning below were passed over)
+    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
+    let by_slurm = !set("RANK") && !set("WORLD_SIZE");
     share_cores(&env, by_slurm);
     if want == 1 && env.world_size > 1 && by_slurm && env.rank == 0 {
         // (`ijepa run` in an sbatch script of several tasks, without srun: it waited for
@@ -82,6 +85,13 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
              the global batch is {} x {}",
             exp.name, exp.distributed.nodes, exp.distributed.procs_per_node, env.world_size, env.world_size, exp.data.batch_size
         );
+    }
+    // a world of one process needs no group: the run is a plain one (one task of a SLURM job,
+    // `torchrun --nproc-per-node 1`); it hosted a rendezvous on a port fixed by the job's id,
+    // and a second run in the same job could not bind it
+    if env.world_size == 1 {
+        tracing::debug!("a world of one process: no process group");
+        return Ok(None);
     }
     let backend = match exp.distributed.backend {
         DistBackend::Gloo => Backend::Gloo,

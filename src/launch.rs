@@ -233,7 +233,11 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string())
             .env("OMP_NUM_THREADS", &threads)
-            .env(ijepa::exec::LAUNCH_ID, launch_id.to_string());
+            .env(ijepa::exec::LAUNCH_ID, launch_id.to_string())
+            // (this launcher's rank 0 hosts the store: torchrun's, left in the shell, made every
+            // rank wait for a store no one hosted)
+            .env_remove("TORCHELASTIC_USE_AGENT_STORE")
+            .env_remove("TORCHELASTIC_RESTART_COUNT");
         // (the cores shared out here: rank 0 evaluates on all of them)
         if given.is_none() {
             cmd.env(ijepa::exec::NODE_THREADS, cores.to_string());

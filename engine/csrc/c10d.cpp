@@ -26,7 +26,6 @@
 #include "ffi.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -110,12 +109,15 @@ int ijepa_c10d_has_nccl() {
 //                (createDeviceForHostname); else createDefaultDevice (this machine's hostname,
 //                falling back to loopback).
 //   device_index NCCL only: the CUDA device of this rank (-1: let c10d guess)
+//   agent_prefix if non-empty: the store is torchrun's agent's (every rank a client), its keys
+//                under this prefix (the attempt's); else rank 0 hosts it
 // On failure *phase tells where it failed: 1 = rendezvous store (rank 0: bind/listen; others:
 // connect to the master), 2 = transport device, 3 = process group (peers joining / connecting),
 // 0 = argument checks. *out receives the handle on success.
 char* ijepa_c10d_create(const char* backend, const char* master_addr, int master_port, int rank,
                         int world_size, int64_t timeout_ms, const char* gloo_iface,
-                        const char* gloo_host, int device_index, int* phase, void** out) {
+                        const char* gloo_host, int device_index, const char* agent_prefix,
+                        int* phase, void** out) {
   int dummy_phase = 0;
   if (phase == nullptr) phase = &dummy_phase;
   *phase = 0;
@@ -149,17 +151,12 @@ char* ijepa_c10d_create(const char* backend, const char* master_addr, int master
     // group's own rendezvous below, bounded by the same timeout.
     QuietRendezvous quiet;
     *phase = 1;
-    // Under torchrun (TORCHELASTIC_USE_AGENT_STORE=True) the agent hosts the store on
-    // MASTER_PORT and it outlives the workers: every rank is a client, and the keys are under
-    // the attempt's prefix (TORCHELASTIC_RESTART_COUNT), as torch.distributed does; a restarted
-    // attempt read the dead ranks' Gloo addresses and never formed its group.
-    const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
-    const bool agent_store = agent != nullptr && std::string(agent) == "True";
-    std::string prefix = "ijepa/default_pg";
-    if (agent_store) {
-      const char* attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
-      prefix += "/attempt_" + std::string(attempt != nullptr ? attempt : "0");
-    }
+    // Under torchrun the agent hosts the store on MASTER_PORT and it outlives the workers:
+    // every rank is a client, and the keys are under the attempt's prefix (the caller decides,
+    // from torchrun's variables), as torch.distributed does; a restarted attempt read the dead
+    // ranks' Gloo addresses and never formed its group.
+    const bool agent_store = agent_prefix != nullptr && agent_prefix[0] != '\0';
+    const std::string prefix = agent_store ? std::string(agent_prefix) : std::string("ijepa/default_pg");
     c10d::TCPStoreOptions so;
     so.port = static_cast<std::uint16_t>(master_port);
     so.isServer = rank == 0 && !agent_store;

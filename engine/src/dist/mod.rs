@@ -48,6 +48,7 @@ extern "C" {
         gloo_iface: *const c_char,
         gloo_host: *const c_char,
         device_index: c_int,
+        agent_prefix: *const c_char,
         phase: *mut c_int,
         out: *mut *mut c_void,
     ) -> *mut c_char;
@@ -362,6 +363,7 @@ impl ProcessGroup {
         };
         let device_index = gpu.map_or(-1, |g| c_int::try_from(g).unwrap_or(-1));
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let c_agent = CString::new(agent_prefix(|k| std::env::var(k).ok()).unwrap_or_default()).unwrap_or_default();
         let mut phase: c_int = 0;
         let mut raw: *mut c_void = std::ptr::null_mut();
         // SAFETY: every pointer is a live NUL-terminated string or a valid out-parameter; the
@@ -405,6 +407,7 @@ impl ProcessGroup {
                 c_iface.as_ptr(),
                 c_host.as_ptr(),
                 device_index,
+                c_agent.as_ptr(),
                 &mut phase,
                 &mut raw,
             )
@@ -584,6 +587,18 @@ impl Drop for ProcessGroup {
     }
 }
 
+/// The prefix of the keys in torchrun's agent store, where this process is a worker of
+/// torchrun's (`TORCHELASTIC_USE_AGENT_STORE=True` beside torchrun's RANK and WORLD_SIZE):
+/// `ijepa/default_pg/attempt_N`, N its restart count, as torch.distributed keys it. `None`
+/// elsewhere: rank 0 hosts the store (a variable left in a shell made SLURM's ranks and
+/// `ijepa launch`'s wait for a store no one hosted).
+fn agent_prefix(get: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let set = |k: &str| get(k).is_some_and(|v| !v.trim().is_empty());
+    let torchrun = set("RANK") || set("WORLD_SIZE");
+    (torchrun && get("TORCHELASTIC_USE_AGENT_STORE").as_deref() == Some("True"))
+        .then(|| format!("ijepa/default_pg/attempt_{}", get("TORCHELASTIC_RESTART_COUNT").map_or_else(|| "0".to_string(), |a| a.trim().to_string())))
+}
+
 /// The message of a failed [`ProcessGroup::new`], naming the phase and the likely cause.
 fn create_error(
     env: &DistEnv,
@@ -656,6 +671,20 @@ fn create_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// torchrun's workers use its agent's store under their attempt's prefix; no one else does.
+    #[test]
+    fn only_torchrun_s_workers_use_its_agent_s_store() {
+        fn env<'a>(vars: &'a [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + 'a {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        }
+        let torchrun = [("RANK", "0"), ("WORLD_SIZE", "2"), ("TORCHELASTIC_USE_AGENT_STORE", "True"), ("TORCHELASTIC_RESTART_COUNT", "1")];
+        assert_eq!(super::agent_prefix(env(&torchrun)).as_deref(), Some("ijepa/default_pg/attempt_1"));
+        // (left in the shell of a SLURM step, or of ijepa launch, which clears it)
+        assert_eq!(super::agent_prefix(env(&[("SLURM_PROCID", "0"), ("TORCHELASTIC_USE_AGENT_STORE", "True")])), None);
+        assert_eq!(super::agent_prefix(env(&[("RANK", "0"), ("WORLD_SIZE", "2")])), None);
+        assert_eq!(super::agent_prefix(env(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("TORCHELASTIC_USE_AGENT_STORE", "False")])), None);
+    }
 
     /// A group that failed to form because a peer's address refused the connection says so,
     /// not that it waited out the timeout (it failed at once); a silent peer still says that.
