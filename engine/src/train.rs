@@ -1180,11 +1180,7 @@ fn parted(run: &mut Run, e: Error, dist: Option<&ProcessGroup>) -> Error {
     if dist.is_some() {
         run.mark_before_parting(&e);
     }
-    // (a collective that failed, timed out on a hung peer or cut by a dead one, leaves no
-    // group to wait in: the barrier waited out a second whole timeout, an hour at 30 minutes)
-    if !matches!(e, Error::Dist(_)) {
-        part(dist);
-    }
+    part(dist);
     e
 }
 
@@ -1732,15 +1728,12 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
                 // epoch's), then the error. A distributed run's ranks learn of it first (they
                 // wait in the agreement below), so rank 0 saves whichever rank failed
                 Err(e) => {
-                    // (a failure to tell them is not this error's cause: they see a dead peer;
-                    // nor is there a group left to part in)
-                    let told = opts.dist.as_deref().is_none_or(|pg| agree_before_step(pg, true, 0).is_ok());
+                    if let Some(pg) = opts.dist.as_deref() {
+                        // (a failure to tell them is not this error's cause: they see a dead peer)
+                        let _ = agree_before_step(pg, true, 0);
+                    }
                     if lead && global > start.global_step as usize {
                         save_after_error(recipe, run, at(global as u64, epoch as u64, in_epoch), None, &e, &bar);
-                    }
-                    if !told {
-                        run.mark_before_parting(&e);
-                        return Err(e);
                     }
                     return Err(parted(run, e, opts.dist.as_deref()));
                 }
