@@ -842,11 +842,11 @@ fn summary(dir: &Path, steps: usize, losses: &[f64], wall_s: f64) -> RunSummary 
 /// when it is newer than the record (a run stopped after writing it and before recording it);
 /// else why not (an older step: a stale copy; the recorded step with other bytes: another
 /// run's file).
-fn foreign_latest(latest: &Path, pos: &Position, (stage, epochs, ipe): (u64, u64, Option<u64>), recorded: Option<&schema::CheckpointRecord>) -> Result<Option<String>> {
+fn foreign_latest(latest: &Path, pos: &Position, (stage, epochs): (u64, u64), recorded: Option<&schema::CheckpointRecord>) -> Result<Option<String>> {
     if pos.of_another_stage(stage) {
         return Ok(Some(format!("it was written by another pretraining (stage {:016x}, this one is {stage:016x}): another run's file", pos.stage)));
     }
-    if let Some(why) = pos.impossible_at(epochs, ipe) {
+    if let Some(why) = pos.impossible(epochs) {
         return Ok(Some(why));
     }
     let step = pos.global_step;
@@ -896,7 +896,7 @@ struct ResumeChoice {
 
 /// See [`ResumeChoice`]. A link or a folder in `latest`'s place is an error (the run's next
 /// checkpoint could not replace it).
-fn choose_resume(latest: &Path, (stage, epochs, ipe): (u64, u64, Option<u64>), recorded: Option<&schema::CheckpointRecord>) -> Result<ResumeChoice> {
+fn choose_resume(latest: &Path, (stage, epochs): (u64, u64), recorded: Option<&schema::CheckpointRecord>) -> Result<ResumeChoice> {
     // the run replaces the file at every checkpoint: a link (or a folder) in its place failed
     // at the first one, after the steps since the resume were trained again
     if let Some(m) = std::fs::symlink_metadata(latest).ok().filter(|m| !m.is_file()) {
@@ -911,7 +911,7 @@ fn choose_resume(latest: &Path, (stage, epochs, ipe): (u64, u64, Option<u64>), r
         Error::Checkpoint { path: latest.to_path_buf(), message: "it is missing".into() }
     } else {
         match state::load(latest) {
-            Ok(loaded) => match foreign_latest(latest, &loaded.1, (stage, epochs, ipe), recorded)? {
+            Ok(loaded) => match foreign_latest(latest, &loaded.1, (stage, epochs), recorded)? {
                 None => {
                     let from = Some((loaded.0, loaded.1, latest.to_path_buf()));
                     return Ok(ResumeChoice { from, latest_unusable: None, passed: Vec::new(), missing, kept_any: false });
@@ -927,7 +927,7 @@ fn choose_resume(latest: &Path, (stage, epochs, ipe): (u64, u64, Option<u64>), r
     for candidate in kept.iter().rev() {
         match state::load(candidate) {
             Ok(loaded) if loaded.1.of_another_stage(stage) => passed.push((candidate.clone(), "written by another pretraining".to_string())),
-            Ok((_, pos)) if let Some(why) = pos.impossible_at(epochs, ipe) => passed.push((candidate.clone(), why)),
+            Ok((_, pos)) if let Some(why) = pos.impossible(epochs) => passed.push((candidate.clone(), why)),
             Ok(loaded) => {
                 let from = Some((loaded.0, loaded.1, candidate.clone()));
                 return Ok(ResumeChoice { from, latest_unusable: Some(err), passed, missing, kept_any: true });
@@ -947,7 +947,7 @@ fn choose_resume(latest: &Path, (stage, epochs, ipe): (u64, u64, Option<u64>), r
 pub fn resume_point(dir: &Path, hash: &str, epochs: u64) -> Result<std::result::Result<(PathBuf, u64), String>> {
     let latest = dir.join(schema::CHECKPOINTS).join(schema::LATEST);
     let recorded = schema::read_manifest(dir).and_then(|m| m.checkpoint(schema::LATEST).cloned());
-    let c = choose_resume(&latest, (state::stage_id(hash), epochs, None), recorded.as_ref())?;
+    let c = choose_resume(&latest, (state::stage_id(hash), epochs), recorded.as_ref())?;
     Ok(match (c.from, c.latest_unusable) {
         (Some((_, pos, from)), _) => Ok((from, pos.global_step)),
         (None, Some(e)) if !c.missing => Err(format!("{e}, and no kept checkpoint verifies")),
@@ -960,8 +960,8 @@ pub fn resume_point(dir: &Path, hash: &str, epochs: u64) -> Result<std::result::
 /// `epoch-NNNN.safetensors` that verifies, copying it over `latest` (so every rank reads the
 /// same file); when none does, sets `latest` aside and the run starts over. Returns the tensors,
 /// the position and the file they came from.
-fn latest_or_fallback(latest: &Path, (stage, epochs, ipe): (u64, u64, Option<u64>), recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
-    let c = choose_resume(latest, (stage, epochs, ipe), recorded)?;
+fn latest_or_fallback(latest: &Path, (stage, epochs): (u64, u64), recorded: Option<&schema::CheckpointRecord>) -> Result<Option<Resumable>> {
+    let c = choose_resume(latest, (stage, epochs), recorded)?;
     for (candidate, why) in &c.passed {
         tracing::warn!("{} is unusable too ({why})", candidate.display());
     }
@@ -1313,14 +1313,14 @@ pub fn check_resume(exp: &Experiment, (dir, hash): (&Path, &str), dataset: Arc<d
     let folder = exp.data.dataset == ijepa_dsl::config::DatasetKind::ImageFolder;
     let prints = data::Fingerprints::of(rest.as_ref());
     for from in candidates {
-        let Some(pos) = state::position_of(&from).filter(|p| !p.of_another_stage(stage) && p.impossible_at(epochs, Some(ipe as u64)).is_none()) else { continue };
+        let Some(pos) = state::position_of(&from).filter(|p| !p.of_another_stage(stage) && p.impossible(epochs).is_none()) else { continue };
         // (a finished run that lost its final weights trains no more: any data writes them)
         if pos.epoch >= epochs {
             return Ok(());
         }
         let Err(refused) = check_position(&from, pos, ipe as u64, (rest.len(), &prints, folder), exp.data.batch_size, world) else { return Ok(()) };
         let refused = with_draw_note(refused, exp, &full);
-        let used = state::load(&from).is_ok() && (from != latest || matches!(foreign_latest(&from, &pos, (stage, epochs, Some(ipe as u64)), recorded.as_ref()), Ok(None)));
+        let used = state::load(&from).is_ok() && (from != latest || matches!(foreign_latest(&from, &pos, (stage, epochs), recorded.as_ref()), Ok(None)));
         if used {
             return Err(refused);
         }
@@ -1507,7 +1507,7 @@ fn train_loop<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions, ru
         }
     }
     // (a missing `latest` falls back to a kept epoch checkpoint too, not to step 0)
-    let mine = if lead { latest_or_fallback(&latest, (stage, exp.epochs as u64, Some(ipe as u64)), recorded.as_ref())? } else { None };
+    let mine = if lead { latest_or_fallback(&latest, (stage, exp.epochs as u64), recorded.as_ref())? } else { None };
     let resume_at = agree(opts.dist.as_deref(), mine.as_ref().map_or(-1, |(_, pos, _)| pos.global_step as i64))?;
     if resume_at >= 0 {
         let (tensors, pos, from) = match mine {

@@ -81,23 +81,6 @@ impl Position {
     }
 }
 
-impl Position {
-    /// [`Position::impossible`], and where the file records no steps an epoch (an earlier
-    /// version's) the position checked at `ipe`, the run's, where known: a header of such a
-    /// file at step 10^18, epoch 1, resumed a one-epoch run "at the end of training".
-    pub fn impossible_at(&self, epochs: u64, ipe: Option<u64>) -> Option<String> {
-        self.impossible(epochs).or_else(|| {
-            let ipe = ipe.filter(|_| self.steps_per_epoch == 0)?;
-            (self.step_in_epoch > ipe || self.epoch.checked_mul(ipe).and_then(|s| s.checked_add(self.step_in_epoch)) != Some(self.global_step)).then(|| {
-                format!(
-                    "its position (step {}, epoch {}, step {} of the epoch) does not add up at the run's {ipe} steps an epoch: the file is damaged",
-                    self.global_step, self.epoch, self.step_in_epoch
-                )
-            })
-        })
-    }
-}
-
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }
@@ -564,11 +547,6 @@ mod tests {
         assert!(at(2401, 300, 1, 8).impossible(300).unwrap().contains("lies past the end"));
         assert_eq!(at(7, 1, 2, 0).impossible(300), None, "an earlier version's file");
         assert!(at(7000, 301, 2, 0).impossible(300).unwrap().contains("lies past the end"));
-        // an earlier version's file, checked at the run's steps an epoch where known
-        assert_eq!(at(10, 1, 2, 0).impossible_at(300, Some(8)), None);
-        assert!(at(1_000_000_000_000_000_000, 1, 0, 0).impossible_at(300, Some(8)).unwrap().contains("does not add up at the run's 8 steps an epoch"));
-        assert_eq!(at(1_000_000_000_000_000_000, 1, 0, 0).impossible_at(300, None), None, "not known: not checked");
-        assert!(at(910, 13, 6, 8).impossible_at(300, Some(8)).unwrap().contains("does not add up at 8 steps an epoch"));
     }
 
     /// A named pipe in a checkpoint's place is refused, not read: the read blocked for a
