@@ -104,7 +104,9 @@ pub fn others_temporaries(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut found: Vec<PathBuf> = entries
         .flatten()
-        .filter(|e| e.file_name().to_str().and_then(ijepa_schema::temporary::parse).is_some_and(|t| t.of_another_host()))
+        .filter(|e| {
+            e.file_name().to_str().is_some_and(|n| ijepa_schema::temporary::parse(n).is_some_and(|t| t.of_another_host()) || ijepa_schema::temporary::legacy_of_another_host(n))
+        })
         .map(|e| e.path())
         .collect();
     found.sort();
@@ -470,18 +472,21 @@ mod tests {
         let host = ijepa_schema::temporary::host();
         let (dead, live, other) = (format!(".f.bin@{host}-4000000000.tmp"), format!(".f.bin@{host}-1.tmp"), ".f.bin@elsewhere-4000000000.tmp".to_string());
         let another = format!(".g.bin@{host}-4000000000.tmp");
-        for stale in [&dead, &live, &other, &another] {
+        // (and what an earlier version's process left, `.NAME.HOST-PID.tmp`: cleared too;
+        // another machine's found)
+        let (old_dead, old_other) = (format!(".f.bin.{host}-4000000001.tmp"), ".f.bin.elsewhere-4000000001.tmp".to_string());
+        for stale in [&dead, &live, &other, &another, &old_dead, &old_other] {
             std::fs::write(d.join(stale), b"torn").unwrap();
         }
         write_atomic_with(&file, |w| std::io::Write::write_all(w, b"whole")).unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"whole");
         let mut left: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
-        let mut want = vec![live, other.clone(), another, "f.bin".to_string()];
+        let mut want = vec![live, other.clone(), another, old_other.clone(), "f.bin".to_string()];
         want.sort();
         assert_eq!(left, want);
-        // the other host's is found (a requeued job's node left it), no other
-        assert_eq!(others_temporaries(&d), [d.join(&other)]);
+        // the other host's are found (a requeued job's node left them), no other
+        assert_eq!(others_temporaries(&d), [d.join(&old_other), d.join(&other)]);
     }
 
     /// A name of 241 to 255 bytes is legal, and written: the temporary file beside it

@@ -268,6 +268,8 @@ pub mod temporary {
     fn tag() -> &'static (String, String) {
         static TAG: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
             let host: String = super::host_name().chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
+            // (an empty /etc/hostname gave names no reader took: the host never cleared its own)
+            let host = if host.is_empty() { "unknown".to_string() } else { host };
             let tag = format!("{host}-{}", std::process::id());
             (host, tag)
         });
@@ -312,13 +314,31 @@ pub mod temporary {
         }
     }
 
-    /// `file_name` read as a temporary file's name, if it is one.
+    /// `file_name` read as a temporary file's name, if it is one; also the names earlier
+    /// versions wrote, `.NAME.HOST-PID.tmp`, where HOST is this machine's (another machine's
+    /// cannot be told from the name there: see [`legacy_of_another_host`]), so that what a
+    /// process of an earlier version left is still cleared.
     pub fn parse(file_name: &str) -> Option<Temporary<'_>> {
         let body = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
-        let (stem, owner) = body.rsplit_once('@')?;
-        let (host, pid) = owner.rsplit_once('-')?;
-        let pid = pid.parse().ok().filter(|_| !stem.is_empty() && !host.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))?;
-        Some(Temporary { stem, host, pid })
+        let digits = |pid: &str| pid.parse().ok().filter(|_| pid.bytes().all(|b| b.is_ascii_digit()));
+        if let Some((stem, owner)) = body.rsplit_once('@') {
+            let (host, pid) = owner.rsplit_once('-')?;
+            let pid = digits(pid).filter(|_| !stem.is_empty() && !host.is_empty())?;
+            return Some(Temporary { stem, host, pid });
+        }
+        let (named, pid) = body.rsplit_once('-')?;
+        let stem = named.strip_suffix(host())?.strip_suffix('.').filter(|s| !s.is_empty())?;
+        Some(Temporary { stem, host: host(), pid: digits(pid)? })
+    }
+
+    /// Whether `file_name` is a temporary file an earlier version's process of another machine
+    /// left (`.NAME.HOST-PID.tmp`, HOST not this machine's).
+    pub fn legacy_of_another_host(file_name: &str) -> bool {
+        let Some(body) = file_name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { return false };
+        !body.contains('@')
+            && body.rsplit_once('-').is_some_and(|(named, pid)| {
+                !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && named.contains('.') && !named.ends_with(&format!(".{}", host()))
+            })
     }
 }
 
@@ -972,6 +992,14 @@ mod tests {
         for not in [".f.bin.tmp", ".f.bin@h.tmp", ".f@h-x.tmp", ".f@h-+1.tmp", "f@h-1.tmp", ".@h-1.tmp", ".f@-1.tmp", ".f.bin@h-1"] {
             assert_eq!(parse(not), None, "{not}");
         }
+        // an earlier version's name, `.NAME.HOST-PID.tmp`: this machine's is read (and cleared
+        // when its process is gone), another machine's is told apart
+        let host = temporary::host();
+        let old = format!(".f.bin.{host}-4000000000.tmp");
+        assert_eq!(parse(&old), Some(Temporary { stem: "f.bin", host, pid: 4_000_000_000 }));
+        assert!(parse(&old).unwrap().writer_gone() && !temporary::legacy_of_another_host(&old));
+        assert!(temporary::legacy_of_another_host(".f.bin.elsewhere-12.tmp") && parse(".f.bin.elsewhere-12.tmp").is_none());
+        assert!(!temporary::legacy_of_another_host(".f.bin@elsewhere-12.tmp") && !temporary::legacy_of_another_host(".f.bin.elsewhere-x.tmp"));
         // a process of this machine that is gone (no such pid) left it; another machine's is not judged
         assert!(parse(&format!(".f@{}-4000000000.tmp", temporary::host())).unwrap().writer_gone());
         let other = parse(".f@elsewhere-4000000000.tmp").unwrap();
