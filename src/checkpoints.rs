@@ -131,6 +131,8 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
         Error::Checkpoint { path, message } => Error::Checkpoint { path, message: format!("its {name}: {message} (the model's shape is read from its {shape_from})") },
         // (a shape no model has, read from the file: "config: encoder depth 5000..." named
         // neither the file nor where the shape came from, as if the experiment were at fault)
+        // (one of the head count given is the argument's, not the file's)
+        Error::Config(why) if heads.is_some() && why.contains(" heads ") => Error::Config(format!("--heads {}: {why} (the width is the file's)", heads.unwrap_or(0))),
         Error::Config(why) => Error::Checkpoint { path: file.to_path_buf(), message: format!("its {name}'s tensors describe a model that cannot be built: {why}") },
         other => other,
     };
@@ -375,6 +377,8 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
     // (a shape no model has, read from the file: "config: ..." named neither the file nor
     // where the shape came from)
     let unbuildable = |e: Error| match e {
+        // (one of the head count given is the argument's, not the file's)
+        Error::Config(why) if given.is_some() && why.contains(" heads ") => Error::Config(format!("--heads {}: {why} (the width is the file's)", given.unwrap_or(0))),
         Error::Config(why) => Error::Checkpoint { path: file.to_path_buf(), message: format!("its {name}'s tensors describe a model that cannot be built: {why}") },
         e => e,
     };

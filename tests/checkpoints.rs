@@ -192,6 +192,12 @@ fn bad_checkpoints_are_clear_errors() {
         &ijepa(&["import-checkpoint", "tests/fixtures/pth/official_layout.pth", "--heads", "2", "--out", out.to_str().unwrap()]),
         &["official_layout.pth: its predictor's tensors describe a model that cannot be built: predictor width 6 must be a multiple of 4"],
     );
+    // ... but a head count that does not divide the file's width is the argument's fault
+    for cmd in [&["import-checkpoint", "tests/fixtures/pth/official_layout.pth"][..], &["export", "tests/fixtures/pth/official_layout.pth", "--format", "official"]] {
+        let o = ijepa(&[cmd, &["--heads", "3", "--out", out.to_str().unwrap()]].concat());
+        fails_with(&o, &["--heads 3: 3 heads do not divide the width 8 (the width is the file's)"]);
+        assert!(!text(&o).contains("tensors describe"), "{}", text(&o));
+    }
     // a tensor of no element whose shape libtorch cannot hold: one line naming it (libtorch's
     // error, with its C++ backtrace, called the file no safetensors file)
     let header = br#"{"pos_embed":{"dtype":"F32","shape":[9223372036854775813,0],"data_offsets":[0,0]}}"#;
