@@ -152,9 +152,10 @@ char* ijepa_c10d_create(const char* backend, const char* master_addr, int master
     QuietRendezvous quiet;
     *phase = 1;
     // Under torchrun the agent hosts the store on MASTER_PORT and it outlives the workers:
-    // every rank is a client, and the keys are under the attempt's prefix (the caller decides,
-    // from torchrun's variables), as torch.distributed does; a restarted attempt read the dead
-    // ranks' Gloo addresses and never formed its group.
+    // every rank is a client (the caller decides, from torchrun's variables), and the keys are
+    // under a prefix of the attempt's own (torch.distributed makes a new store each attempt
+    // instead); under one prefix, a restarted attempt read the dead ranks' Gloo addresses and
+    // never formed its group.
     const bool agent_store = agent_prefix != nullptr && agent_prefix[0] != '\0';
     const std::string prefix = agent_store ? std::string(agent_prefix) : std::string("ijepa/default_pg");
     c10d::TCPStoreOptions so;

@@ -589,7 +589,7 @@ impl Drop for ProcessGroup {
 
 /// The prefix of the keys in torchrun's agent store, where this process is a worker of
 /// torchrun's (`TORCHELASTIC_USE_AGENT_STORE=True` beside torchrun's RANK and WORLD_SIZE):
-/// `ijepa/default_pg/attempt_N`, N its restart count, as torch.distributed keys it. `None`
+/// `ijepa/default_pg/attempt_N`, N its restart count (a store outlives the attempts). `None`
 /// elsewhere: rank 0 hosts the store (a variable left in a shell made SLURM's ranks and
 /// `ijepa launch`'s wait for a store no one hosted).
 fn agent_prefix(get: impl Fn(&str) -> Option<String>) -> Option<String> {
