@@ -483,6 +483,16 @@ fn time_step(
     // (found before the timing, not after it)
     if b.profile > 0 {
         ijepa::outputs::check(b.trace.as_deref(), "--trace", &[], Some(ijepa::outputs::OutKind::Json))?;
+        // (the default's folder is the system's temporary one: a TMPDIR naming no folder failed
+        // after the timing, its line lost, naming a path the user never typed)
+        let tmp = std::env::temp_dir();
+        if b.trace.is_none() && !tmp.is_dir() {
+            return Err(format!(
+                "--profile writes its trace to the system's temporary folder, {} (TMPDIR), which is not a folder: set TMPDIR to one, or give --trace FILE",
+                tmp.display()
+            )
+            .into());
+        }
     } else if let Some(trace) = &b.trace {
         // (it exited 0 and wrote no trace, saying nothing)
         return Err(format!("--trace {} names where --profile writes its trace, and --profile 0 profiles no step: give --profile N (N > 0)", trace.display()).into());

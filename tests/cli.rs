@@ -883,6 +883,11 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
         assert!(!o.status.success() && err.contains(says) && !out.contains("bench step"), "{}: {out}{err}", path.display());
     }
     assert!(folder.is_dir() && std::fs::read_to_string(&settings).unwrap() == r#"{"my": "settings"}"# && std::fs::read_to_string(d.join("new.json.tmp")).unwrap() == "notes");
+    // ... and a default trace whose folder, TMPDIR's, is none (it failed after the timing,
+    // naming a path the user never typed)
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args([&args[..], &["--profile", "1"]].concat()).env("TMPDIR", d.join("nosuch")).output().unwrap();
+    let (out, err) = outputs(&o);
+    assert!(!o.status.success() && err.contains("(TMPDIR), which is not a folder") && !out.contains("bench step"), "{out}{err}");
     // counts and sizes the language would refuse are refused (a warm-up that overflowed its sum
     // with the steps timed nothing and printed "inf images/s"; a huge size or step count
     // panicked or aborted on its allocation)
