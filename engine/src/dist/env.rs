@@ -120,7 +120,8 @@ fn env_err(msg: impl std::fmt::Display) -> Error {
 }
 
 fn required(get: &dyn Fn(&str) -> Option<String>, name: &str, why: &str) -> Result<String> {
-    get(name).ok_or_else(|| env_err(format!("{name} is not set ({why})")))
+    // (blank or not UTF-8 reads as unset: said so, a `RANK=" "` read "RANK is not set")
+    get(name).ok_or_else(|| env_err(format!("{name} is not set ({why}; a blank value or one that is not UTF-8 counts as unset)")))
 }
 
 fn number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
