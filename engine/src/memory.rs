@@ -120,8 +120,16 @@ fn proc_kb_field(file: &str, field: &str) -> Option<f64> {
 /// (`ulimit -v`). The machine's alone let a run start in a 6 GiB job on a 22 GiB host, and
 /// the kernel killed it.
 pub fn available() -> Option<f64> {
+    let (shared, own) = available_parts();
+    [shared, own].into_iter().flatten().reduce(f64::min)
+}
+
+/// [`available`] in its two parts: what the processes of this machine share (its free memory,
+/// the memory cgroup) and what this process alone may take (`ulimit -v`, a limit of each).
+fn available_parts() -> (Option<f64>, Option<f64>) {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|t| cgroup_available(Path::new("/sys/fs/cgroup"), &t));
-    [proc_kb_field("/proc/meminfo", "MemAvailable"), cgroup, address_space_left()].into_iter().flatten().reduce(f64::min)
+    let shared = [proc_kb_field("/proc/meminfo", "MemAvailable"), cgroup].into_iter().flatten().reduce(f64::min);
+    (shared, address_space_left())
 }
 
 /// What the address-space limit (`RLIMIT_AS`) leaves beyond the process's size (`VmSize`), when
@@ -208,9 +216,19 @@ pub fn check_fits_here(exp: &Experiment, on_cpu: bool, here: usize) -> crate::Re
     let est = estimate(exp);
     // a GPU's memory is not known here: the bound still refuses sizes no accelerator has
     // (1 TiB; the largest hold ~0.2 TiB, and data parallelism replicates the model state)
-    let limit = if on_cpu { available() } else { None }.unwrap_or((1u64 << 40) as f64);
+    let any = (1u64 << 40) as f64;
+    let (shared, own) = if on_cpu { available_parts() } else { (None, None) };
     let here = if on_cpu { here.max(1) } else { 1 };
-    if est.total() * here as f64 > limit {
+    // (the ranks share the machine's memory and its cgroup; `ulimit -v` is each one's own:
+    // multiplied too, it refused ranks that each fitted theirs)
+    let all = est.total() * here as f64;
+    let refused = match (shared, own) {
+        (Some(s), _) if all > s => Some((s, here)),
+        (_, Some(o)) if est.total() > o => Some((o, 1)),
+        (None, None) if est.total() > any => Some((any, 1)),
+        _ => None,
+    };
+    if let Some((limit, here)) = refused {
         return Err(crate::Error::Config(format!(
             "{} needs at least {}{} (weights, gradients and AdamW state {}, one block's activations for a batch of {} {}, \
              mask indices {}), more than the {} {}; make the model, the crop{} or the batch smaller",
