@@ -486,7 +486,8 @@ fn time_step(
         // (the default's folder is the system's temporary one: a TMPDIR naming no folder failed
         // after the timing, its line lost, naming a path the user never typed)
         let tmp = std::env::temp_dir();
-        if b.trace.is_none() && !tmp.is_dir() {
+        // (an empty TMPDIR is the working folder, where the trace went)
+        if b.trace.is_none() && !tmp.as_os_str().is_empty() && !tmp.is_dir() {
             return Err(format!(
                 "--profile writes its trace to the system's temporary folder, {} (TMPDIR), which is not a folder: set TMPDIR to one, or give --trace FILE",
                 tmp.display()

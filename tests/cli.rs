@@ -888,6 +888,9 @@ fn bench_step_profile_prints_the_operators_and_keeps_the_trace() {
     let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args([&args[..], &["--profile", "1"]].concat()).env("TMPDIR", d.join("nosuch")).output().unwrap();
     let (out, err) = outputs(&o);
     assert!(!o.status.success() && err.contains("(TMPDIR), which is not a folder") && !out.contains("bench step"), "{out}{err}");
+    // (an empty TMPDIR is the working folder, as it was)
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args([&args[..], &["--precision", "fp32", "--profile", "1"]].concat()).env("TMPDIR", "").current_dir(&d).output().unwrap();
+    assert!(o.status.success() && d.join("ijepa-step-trace.json").is_file(), "{:?}", outputs(&o));
     // counts and sizes the language would refuse are refused (a warm-up that overflowed its sum
     // with the steps timed nothing and printed "inf images/s"; a huge size or step count
     // panicked or aborted on its allocation)
