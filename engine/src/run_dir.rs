@@ -89,7 +89,11 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
     let stem = temp_stem(name);
     for e in entries.flatten() {
         let file = e.file_name();
-        let gone = file.to_str().and_then(ijepa_schema::temporary::parse).is_some_and(|t| t.stem == stem && t.writer_gone());
+        // (and an earlier version's name of the same file, `.NAME.HOST-PID.tmp`)
+        let gone = file.to_str().is_some_and(|f| {
+            ijepa_schema::temporary::parse(f).is_some_and(|t| t.stem == stem && t.writer_gone())
+                || ijepa_schema::temporary::legacy_of(f, &stem).is_some_and(|t| t.writer_gone())
+        });
         if gone {
             let _ = std::fs::remove_file(e.path());
         }
@@ -102,12 +106,17 @@ fn remove_stale_temporaries(dir: &Path, name: &str) {
 /// folder the other machine's process may be writing them), only found.
 pub fn others_temporaries(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let mut found: Vec<PathBuf> = entries
-        .flatten()
-        .filter(|e| {
-            e.file_name().to_str().is_some_and(|n| ijepa_schema::temporary::parse(n).is_some_and(|t| t.of_another_host()) || ijepa_schema::temporary::legacy_of_another_host(n))
+    let names: Vec<String> = entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect();
+    // (an earlier version's name, `.NAME.HOST-PID.tmp`, is read for a file of the folder's:
+    // any `.a.b-1.tmp` of a user's read as another machine's)
+    let files: Vec<&str> = names.iter().map(String::as_str).filter(|n| !n.starts_with('.')).collect();
+    let mut found: Vec<PathBuf> = names
+        .iter()
+        .filter(|n| {
+            ijepa_schema::temporary::parse(n).is_some_and(|t| t.of_another_host())
+                || files.iter().filter_map(|f| ijepa_schema::temporary::legacy_of(n, f)).any(|t| t.of_another_host())
         })
-        .map(|e| e.path())
+        .map(|n| dir.join(n))
         .collect();
     found.sort();
     found
@@ -473,20 +482,21 @@ mod tests {
         let (dead, live, other) = (format!(".f.bin@{host}-4000000000.tmp"), format!(".f.bin@{host}-1.tmp"), ".f.bin@elsewhere-4000000000.tmp".to_string());
         let another = format!(".g.bin@{host}-4000000000.tmp");
         // (and what an earlier version's process left, `.NAME.HOST-PID.tmp`: cleared too;
-        // another machine's found)
-        let (old_dead, old_other) = (format!(".f.bin.{host}-4000000001.tmp"), ".f.bin.elsewhere-4000000001.tmp".to_string());
-        for stale in [&dead, &live, &other, &another, &old_dead, &old_other] {
+        // another machine's found, a dotted host's too; a file of the user's is neither)
+        let (old_dead, old_other, old_dotted, users) =
+            (format!(".f.bin.{host}-4000000001.tmp"), ".f.bin.elsewhere-4000000001.tmp".to_string(), format!(".f.bin.node.{host}-4000000001.tmp"), ".backup.v2-123.tmp".to_string());
+        for stale in [&dead, &live, &other, &another, &old_dead, &old_other, &old_dotted, &users] {
             std::fs::write(d.join(stale), b"torn").unwrap();
         }
         write_atomic_with(&file, |w| std::io::Write::write_all(w, b"whole")).unwrap();
         assert_eq!(std::fs::read(&file).unwrap(), b"whole");
         let mut left: Vec<String> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
         left.sort();
-        let mut want = vec![live, other.clone(), another, old_other.clone(), "f.bin".to_string()];
+        let mut want = vec![live, other.clone(), another, old_other.clone(), old_dotted.clone(), users, "f.bin".to_string()];
         want.sort();
         assert_eq!(left, want);
-        // the other host's are found (a requeued job's node left them), no other
-        assert_eq!(others_temporaries(&d), [d.join(&old_other), d.join(&other)]);
+        // the other hosts' are found (a requeued job's node left them), no other
+        assert_eq!(others_temporaries(&d), [d.join(&old_other), d.join(&old_dotted), d.join(&other)]);
     }
 
     /// A name of 241 to 255 bytes is legal, and written: the temporary file beside it

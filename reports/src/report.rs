@@ -407,8 +407,21 @@ fn svg_inline(svg: &str, title: &str) -> String {
 /// machine's, which this one cannot tell; best effort, on a system with `/proc`.
 fn remove_dead_temporaries(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
+    // (only a report file's: a user's `.notes.HOST-PID.tmp` went too; an earlier version's
+    // name, `.NAME.HOST-PID.tmp`, read for the report's files, so that a dotted host's is not
+    // taken for this one's)
+    const REPORT_FILES: [&str; 6] = [".md", ".html", ".csv", ".png", ".svg", ".json"];
+    let ours = |stem: &str| REPORT_FILES.iter().any(|x| stem.ends_with(x));
     for e in entries.flatten() {
-        let dead = e.file_name().to_str().and_then(ijepa_schema::temporary::parse).is_some_and(|t| t.writer_gone());
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let legacy = || {
+            let body = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+            let (named, _) = body.rsplit_once('-')?;
+            let stem = named.strip_suffix(ijepa_schema::temporary::host())?.strip_suffix('.')?;
+            ijepa_schema::temporary::legacy_of(name, stem)
+        };
+        let dead = ijepa_schema::temporary::parse(name).or_else(legacy).is_some_and(|t| ours(t.stem) && t.writer_gone());
         if dead && e.file_type().is_ok_and(|t| t.is_file()) {
             let _ = fs::remove_file(e.path());
         }

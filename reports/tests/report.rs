@@ -2277,9 +2277,20 @@ fn a_report_replaces_the_files_of_the_earlier_one() {
     // what a report killed while writing a file left (the temporary files of a process that
     // is gone: they stayed for good), and one of a process still running, which stays
     let host = ijepa_schema::temporary::host();
-    let dead = [out.join(format!(".report.html@{host}-4000000000.tmp")), out.join("plots").join(format!(".loss-x.png@{host}-4000000000.tmp"))];
-    // (process 1, init, always runs; another machine's may be writing on a shared folder)
-    let live = [out.join(format!(".report.md@{host}-1.tmp")), out.join(".report.md@elsewhere-4000000000.tmp")];
+    // (an earlier version's name too, `.NAME.HOST-PID.tmp`)
+    let dead = [
+        out.join(format!(".report.html@{host}-4000000000.tmp")),
+        out.join("plots").join(format!(".loss-x.png@{host}-4000000000.tmp")),
+        out.join(format!(".report.md.{host}-4000000000.tmp")),
+    ];
+    // (process 1, init, always runs; another machine's may be writing on a shared folder, a
+    // dotted host's too; a file of the user's is no report's)
+    let live = [
+        out.join(format!(".report.md@{host}-1.tmp")),
+        out.join(".report.md@elsewhere-4000000000.tmp"),
+        out.join(format!(".report.md.node.{host}-4000000000.tmp")),
+        out.join(format!(".notes@{host}-4000000000.tmp")),
+    ];
     for f in dead.iter().chain(&live) {
         fs::write(f, b"half").unwrap();
     }

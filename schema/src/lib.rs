@@ -314,31 +314,28 @@ pub mod temporary {
         }
     }
 
-    /// `file_name` read as a temporary file's name, if it is one; also the names earlier
-    /// versions wrote, `.NAME.HOST-PID.tmp`, where HOST is this machine's (another machine's
-    /// cannot be told from the name there: see [`legacy_of_another_host`]), so that what a
-    /// process of an earlier version left is still cleared.
+    /// `file_name` read as a temporary file's name, if it is one.
     pub fn parse(file_name: &str) -> Option<Temporary<'_>> {
         let body = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
-        let digits = |pid: &str| pid.parse().ok().filter(|_| pid.bytes().all(|b| b.is_ascii_digit()));
-        if let Some((stem, owner)) = body.rsplit_once('@') {
-            let (host, pid) = owner.rsplit_once('-')?;
-            let pid = digits(pid).filter(|_| !stem.is_empty() && !host.is_empty())?;
-            return Some(Temporary { stem, host, pid });
-        }
-        let (named, pid) = body.rsplit_once('-')?;
-        let stem = named.strip_suffix(host())?.strip_suffix('.').filter(|s| !s.is_empty())?;
-        Some(Temporary { stem, host: host(), pid: digits(pid)? })
+        let (stem, owner) = body.rsplit_once('@')?;
+        let (host, pid) = owner.rsplit_once('-')?;
+        let pid = digits(pid).filter(|_| !stem.is_empty() && !host.is_empty())?;
+        Some(Temporary { stem, host, pid })
     }
 
-    /// Whether `file_name` is a temporary file an earlier version's process of another machine
-    /// left (`.NAME.HOST-PID.tmp`, HOST not this machine's).
-    pub fn legacy_of_another_host(file_name: &str) -> bool {
-        let Some(body) = file_name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { return false };
-        !body.contains('@')
-            && body.rsplit_once('-').is_some_and(|(named, pid)| {
-                !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && named.contains('.') && !named.ends_with(&format!(".{}", host()))
-            })
+    /// `file_name` read as the temporary file of the file named `stem` as earlier versions named
+    /// it, `.STEM.HOST-PID.tmp` (a host's name there cannot be told from the file's in general:
+    /// only the file's own name, given, splits it), if it is one.
+    pub fn legacy_of<'a>(file_name: &'a str, stem: &'a str) -> Option<Temporary<'a>> {
+        let owner = file_name.strip_prefix('.')?.strip_prefix(stem)?.strip_prefix('.')?.strip_suffix(".tmp")?;
+        let (host, pid) = owner.rsplit_once('-')?;
+        let pid = digits(pid).filter(|_| !stem.is_empty() && !host.is_empty() && !host.contains('@'))?;
+        Some(Temporary { stem, host, pid })
+    }
+
+    /// A process id written as decimal digits only.
+    fn digits(pid: &str) -> Option<u32> {
+        pid.parse().ok().filter(|_| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
     }
 }
 
@@ -992,14 +989,18 @@ mod tests {
         for not in [".f.bin.tmp", ".f.bin@h.tmp", ".f@h-x.tmp", ".f@h-+1.tmp", "f@h-1.tmp", ".@h-1.tmp", ".f@-1.tmp", ".f.bin@h-1"] {
             assert_eq!(parse(not), None, "{not}");
         }
-        // an earlier version's name, `.NAME.HOST-PID.tmp`: this machine's is read (and cleared
-        // when its process is gone), another machine's is told apart
+        // an earlier version's name, `.NAME.HOST-PID.tmp`, read for the file it names: a dotted
+        // host is told from the file's name by that name
         let host = temporary::host();
         let old = format!(".f.bin.{host}-4000000000.tmp");
-        assert_eq!(parse(&old), Some(Temporary { stem: "f.bin", host, pid: 4_000_000_000 }));
-        assert!(parse(&old).unwrap().writer_gone() && !temporary::legacy_of_another_host(&old));
-        assert!(temporary::legacy_of_another_host(".f.bin.elsewhere-12.tmp") && parse(".f.bin.elsewhere-12.tmp").is_none());
-        assert!(!temporary::legacy_of_another_host(".f.bin@elsewhere-12.tmp") && !temporary::legacy_of_another_host(".f.bin.elsewhere-x.tmp"));
+        assert_eq!(parse(&old), None);
+        assert_eq!(temporary::legacy_of(&old, "f.bin"), Some(Temporary { stem: "f.bin", host, pid: 4_000_000_000 }));
+        assert!(temporary::legacy_of(&old, "f.bin").unwrap().writer_gone());
+        assert_eq!(temporary::legacy_of(".f.bin.node.b-12.tmp", "f.bin").map(|t| t.host), Some("node.b"));
+        assert_eq!(temporary::legacy_of(".f.bin.node.b-12.tmp", "f.bin.node"), Some(Temporary { stem: "f.bin.node", host: "b", pid: 12 }));
+        for not in [".f.bin.h-x.tmp", ".f.bin.-1.tmp", ".g.bin.h-1.tmp", ".f.bin@h-1.tmp", ".f.binh-1.tmp"] {
+            assert_eq!(temporary::legacy_of(not, "f.bin"), None, "{not}");
+        }
         // a process of this machine that is gone (no such pid) left it; another machine's is not judged
         assert!(parse(&format!(".f@{}-4000000000.tmp", temporary::host())).unwrap().writer_gone());
         let other = parse(".f@elsewhere-4000000000.tmp").unwrap();
