@@ -363,7 +363,8 @@ impl ProcessGroup {
         };
         let device_index = gpu.map_or(-1, |g| c_int::try_from(g).unwrap_or(-1));
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-        let c_agent = CString::new(agent_prefix(|k| std::env::var(k).ok()).unwrap_or_default()).unwrap_or_default();
+        let agent = agent_prefix(|k| std::env::var(k).ok());
+        let c_agent = CString::new(agent.clone().unwrap_or_default()).unwrap_or_default();
         let mut phase: c_int = 0;
         let mut raw: *mut c_void = std::ptr::null_mut();
         // SAFETY: every pointer is a live NUL-terminated string or a valid out-parameter; the
@@ -415,7 +416,9 @@ impl ProcessGroup {
         formed.store(true, std::sync::atomic::Ordering::SeqCst);
         let err = err?;
         if let Some(msg) = take_error(err) {
-            return Err(Error::Dist(create_error(env, backend, timeout, phase, &iface, &host, &msg)));
+            // (torchrun's agent hosts the store: no rank binds it, and rank 0 is a client too)
+            let msg = if agent.is_some() && phase == 1 { format!("{msg} (torchrun's agent store, TORCHELASTIC_USE_AGENT_STORE=True)") } else { msg };
+            return Err(Error::Dist(create_error(env, backend, timeout, (phase, env.rank == 0 && agent.is_none()), &iface, &host, &msg)));
         }
         if raw.is_null() {
             return Err(Error::Dist(format!("{who}: the c10d shim returned no process group")));
@@ -594,17 +597,20 @@ impl Drop for ProcessGroup {
 /// `ijepa launch`'s wait for a store no one hosted).
 fn agent_prefix(get: impl Fn(&str) -> Option<String>) -> Option<String> {
     let set = |k: &str| get(k).is_some_and(|v| !v.trim().is_empty());
-    let torchrun = set("RANK") || set("WORLD_SIZE");
+    // (torchrun names its run too: a hand launch's RANK beside a variable left in the shell
+    // waited for a store no one hosted)
+    let torchrun = (set("RANK") || set("WORLD_SIZE")) && set("TORCHELASTIC_RUN_ID");
     (torchrun && get("TORCHELASTIC_USE_AGENT_STORE").as_deref() == Some("True"))
         .then(|| format!("ijepa/default_pg/attempt_{}", get("TORCHELASTIC_RESTART_COUNT").map_or_else(|| "0".to_string(), |a| a.trim().to_string())))
 }
 
-/// The message of a failed [`ProcessGroup::new`], naming the phase and the likely cause.
+/// The message of a failed [`ProcessGroup::new`], naming the phase and the likely cause;
+/// `hosts`: whether this rank hosted the rendezvous store (rank 0, unless torchrun's agent does).
 fn create_error(
     env: &DistEnv,
     backend: Backend,
     timeout: Duration,
-    phase: c_int,
+    (phase, hosts): (c_int, bool),
     iface: &str,
     host: &str,
     msg: &str,
@@ -614,11 +620,11 @@ fn create_error(
     let t = fmt_duration(timeout);
     let lower = msg.to_ascii_lowercase();
     match phase {
-        1 if env.rank == 0 && (lower.contains("client socket") || lower.contains("trying to connect")) => format!(
+        1 if hosts && (lower.contains("client socket") || lower.contains("trying to connect")) => format!(
             "{who}: the rendezvous server is listening on port {} but rank 0 could not reach it at {addr} within {t}: MASTER_ADDR must name rank 0's own host [c10d: {msg}]",
             env.master_port
         ),
-        1 if env.rank == 0 => {
+        1 if hosts => {
             let cause = if lower.contains("eaddrinuse") || lower.contains("address already in use") {
                 "address in use (another job or a leftover process holds it: pick another MASTER_PORT (an `ijepa slurm` script sets it from the job id: edit its `export MASTER_PORT` line), or with `ijepa launch` another --master-port or none, for a free one)"
             } else if lower.contains("eaddrnotavail") || lower.contains("cannot assign requested address") {
@@ -678,8 +684,10 @@ mod tests {
         fn env<'a>(vars: &'a [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + 'a {
             move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
         }
-        let torchrun = [("RANK", "0"), ("WORLD_SIZE", "2"), ("TORCHELASTIC_USE_AGENT_STORE", "True"), ("TORCHELASTIC_RESTART_COUNT", "1")];
+        let torchrun = [("RANK", "0"), ("WORLD_SIZE", "2"), ("TORCHELASTIC_RUN_ID", "none"), ("TORCHELASTIC_USE_AGENT_STORE", "True"), ("TORCHELASTIC_RESTART_COUNT", "1")];
         assert_eq!(super::agent_prefix(env(&torchrun)).as_deref(), Some("ijepa/default_pg/attempt_1"));
+        // (a hand launch's RANK beside the variable left in the shell)
+        assert_eq!(super::agent_prefix(env(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("TORCHELASTIC_USE_AGENT_STORE", "True")])), None);
         // (left in the shell of a SLURM step, or of ijepa launch, which clears it)
         assert_eq!(super::agent_prefix(env(&[("SLURM_PROCID", "0"), ("TORCHELASTIC_USE_AGENT_STORE", "True")])), None);
         assert_eq!(super::agent_prefix(env(&[("RANK", "0"), ("WORLD_SIZE", "2")])), None);
@@ -692,9 +700,9 @@ mod tests {
     fn a_refused_peer_is_told_from_a_missing_one() {
         let env = DistEnv { rank: 0, world_size: 2, local_rank: 0, local_world_size: 2, local_world_given: true, master_addr: "127.0.0.1".into(), master_port: 29500 };
         let t = Duration::from_secs(20);
-        let refused = super::create_error(&env, Backend::Gloo, t, 3, "", "", "Gloo connectFullMesh failed with ... SO_ERROR: Connection refused, remote=[127.0.0.1]:30096");
+        let refused = super::create_error(&env, Backend::Gloo, t, (3, true), "", "", "Gloo connectFullMesh failed with ... SO_ERROR: Connection refused, remote=[127.0.0.1]:30096");
         assert!(refused.contains("a peer's address refused the connection") && !refused.contains("within"), "{refused}");
-        let silent = super::create_error(&env, Backend::Gloo, t, 3, "", "", "Socket Timeout");
+        let silent = super::create_error(&env, Backend::Gloo, t, (3, true), "", "", "Socket Timeout");
         assert!(silent.contains("did not form within 20 s"), "{silent}");
     }
 
