@@ -66,8 +66,7 @@ pub fn process_group(exp: &Experiment, dev: tch::Device) -> Result<Option<Arc<Pr
     };
     // (as DistEnv reads them: an empty RANK is unset, and SLURM's variables are read; it was
     // set here, and SLURM_CPUS_PER_TASK and the warning below were passed over)
-    let set = |k: &str| std::env::var(k).is_ok_and(|v| !v.trim().is_empty());
-    let by_slurm = !set("RANK") && !set("WORLD_SIZE");
+    let by_slurm = !ijepa_engine::dist::torchrun_vars_set(|k| std::env::var(k).ok());
     share_cores(&env, by_slurm);
     if want == 1 && env.world_size > 1 && by_slurm && env.rank == 0 {
         // (`ijepa run` in an sbatch script of several tasks, without srun: it waited for

@@ -62,7 +62,7 @@ impl DistEnv {
     /// non-number) is an [`Error::Dist`] naming the variable.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Option<DistEnv>> {
         let get = |k: &str| get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-        if get("RANK").is_some() || get("WORLD_SIZE").is_some() {
+        if torchrun_vars_set(get) {
             // (srun's variables beside them are not read: a RANK/WORLD_SIZE left in the shell
             // of an srun step gave "MASTER_ADDR is not set", pointing at the wrong fix)
             return torchrun(&get).map(Some).map_err(|e| match (e, get("SLURM_PROCID").is_some()) {
@@ -113,6 +113,12 @@ pub fn rank_gpu(local_rank: usize, local_world: Option<usize>, visible: usize, c
             cvd.unwrap_or("unset")
         ))),
     }
+}
+
+/// Whether torchrun's RANK or WORLD_SIZE is set (not blank), as [`DistEnv::from_lookup`] reads
+/// them first: the world is torchrun's (or a hand launch's), not SLURM's.
+pub fn torchrun_vars_set(get: impl Fn(&str) -> Option<String>) -> bool {
+    ["RANK", "WORLD_SIZE"].into_iter().any(|k| get(k).is_some_and(|v| !v.trim().is_empty()))
 }
 
 fn env_err(msg: impl std::fmt::Display) -> Error {

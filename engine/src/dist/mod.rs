@@ -28,7 +28,7 @@ mod env;
 
 pub use bench::{bench_all_reduce, BenchRow};
 pub use ddp::{broadcast_tensors, GradBuckets, DEFAULT_BUCKET_BYTES};
-pub use env::{first_host, tasks_on_node, DistEnv};
+pub use env::{first_host, tasks_on_node, torchrun_vars_set, DistEnv};
 
 use crate::error::{Error, Result};
 use std::ffi::{c_char, c_int, c_void, CString};
@@ -596,10 +596,9 @@ impl Drop for ProcessGroup {
 /// elsewhere: rank 0 hosts the store (a variable left in a shell made SLURM's ranks and
 /// `ijepa launch`'s wait for a store no one hosted).
 fn agent_prefix(get: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let set = |k: &str| get(k).is_some_and(|v| !v.trim().is_empty());
     // (torchrun names its run too: a hand launch's RANK beside a variable left in the shell
     // waited for a store no one hosted)
-    let torchrun = (set("RANK") || set("WORLD_SIZE")) && set("TORCHELASTIC_RUN_ID");
+    let torchrun = torchrun_vars_set(&get) && get("TORCHELASTIC_RUN_ID").is_some_and(|v| !v.trim().is_empty());
     (torchrun && get("TORCHELASTIC_USE_AGENT_STORE").as_deref() == Some("True"))
         .then(|| format!("ijepa/default_pg/attempt_{}", get("TORCHELASTIC_RESTART_COUNT").map_or_else(|| "0".to_string(), |a| a.trim().to_string())))
 }
