@@ -129,12 +129,7 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     let of_module = |name: &str, e: Error| match e {
         Error::Checkpoint { path, message } if name == shape_from => Error::Checkpoint { path, message: format!("its {name}: {message}") },
         Error::Checkpoint { path, message } => Error::Checkpoint { path, message: format!("its {name}: {message} (the model's shape is read from its {shape_from})") },
-        // (a shape no model has, read from the file: "config: encoder depth 5000..." named
-        // neither the file nor where the shape came from, as if the experiment were at fault)
-        // (one of the head count given is the argument's, not the file's)
-        Error::Config(why) if heads.is_some() && why.contains(" heads ") => Error::Config(format!("--heads {}: {why} (the width is the file's)", heads.unwrap_or(0))),
-        Error::Config(why) => Error::Checkpoint { path: file.to_path_buf(), message: format!("its {name}'s tensors describe a model that cannot be built: {why}") },
-        other => other,
+        other => unbuildable(file, name, heads, other),
     };
     // the head count no shape carries, kept in the file written (it was dropped, and an
     // evaluation of the import under another head count was no longer refused)
@@ -197,6 +192,18 @@ pub fn import_checkpoint(file: &Path, out: Option<PathBuf>, heads: Option<usize>
     }
     import::write_ours(&models, &out, heads, recipe_of(file, run.as_ref(), &models).as_deref())?;
     Ok(Imported { source: file.to_path_buf(), out, modules, vit, heads_known, info: models.info.clone() })
+}
+
+/// A model that cannot be built from the shapes read from `file`'s module `module` (with the
+/// head count `heads` the user gave, if any), said as the file's, or as `--heads`'s where the
+/// head count is the argument's; other errors as they are. ("config: encoder depth 5000..."
+/// named neither the file nor where the shape came from, as if the experiment were at fault.)
+fn unbuildable(file: &Path, module: &str, heads: Option<usize>, e: Error) -> Error {
+    match (e, heads) {
+        (Error::Config(why), Some(h)) if why.contains(" heads ") => Error::Config(format!("--heads {h}: {why} (the width is the file's)")),
+        (Error::Config(why), _) => Error::Checkpoint { path: file.to_path_buf(), message: format!("its {module}'s tensors describe a model that cannot be built: {why}") },
+        (e, _) => e,
+    }
 }
 
 /// The formats [`export_encoder`] writes.
@@ -374,21 +381,14 @@ pub fn export_encoder(file: &Path, format: ExportFormat, which: Which, heads: Op
             _ => e,
         }
     });
-    // (a shape no model has, read from the file: "config: ..." named neither the file nor
-    // where the shape came from)
-    let unbuildable = |e: Error| match e {
-        // (one of the head count given is the argument's, not the file's)
-        Error::Config(why) if given.is_some() && why.contains(" heads ") => Error::Config(format!("--heads {}: {why} (the width is the file's)", given.unwrap_or(0))),
-        Error::Config(why) => Error::Checkpoint { path: file.to_path_buf(), message: format!("its {name}'s tensors describe a model that cannot be built: {why}") },
-        e => e,
-    };
-    let cfg = cfg.map_err(unbuildable)?;
+    let of_file = |e: Error| unbuildable(file, name, given, e);
+    let cfg = cfg.map_err(of_file)?;
     cfg.validate().map_err(|e| match e {
         Error::Config(why) if given.is_none() && known_heads.is_some() && why.contains(" heads ") => unfit_heads(file, known_heads, &why),
-        e => unbuildable(e),
+        e => of_file(e),
     })?;
     let store = ParamStore::new(tch::Device::Cpu);
-    VisionTransformer::new(&store.root(), &cfg).map_err(unbuildable)?;
+    VisionTransformer::new(&store.root(), &cfg).map_err(of_file)?;
     // the module is named (a file holds several encoders: `missing key norm.weight` did not say
     // whose), and a shape error says the model's shape came from the file's own tensors
     store.load_strict(&import::to_map(enc), file).map_err(|e| match e {
