@@ -16,11 +16,18 @@ pub fn resolve(spec: &str) -> Result<Device> {
             if idx < cuda_count() {
                 Ok(Device::Cuda(idx))
             } else {
-                Err(Error::Device(format!("{s:?} asked for, but this machine has {} CUDA device(s)", cuda_count())))
+                Err(Error::Device(shortage(s, cuda_count(), std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref())))
             }
         }
         other => Err(Error::Config(format!("unknown device {other:?} (use auto, cpu, cuda or cuda:N)"))),
     }
+}
+
+/// Why `spec` names no device of the `n` this process sees; `cvd`, CUDA_VISIBLE_DEVICES where
+/// set (an empty value hides every GPU: "0 CUDA devices" on a machine of eight named no cause).
+fn shortage(spec: &str, n: usize, cvd: Option<&str>) -> String {
+    let limit = cvd.map_or(String::new(), |v| format!(" (CUDA_VISIBLE_DEVICES={v:?} limits which this process sees)"));
+    format!("{spec:?} asked for, but this machine has {n} CUDA device(s){limit}")
 }
 
 /// Waits for queued kernels, so wall-clock timings are honest on CUDA.
@@ -81,5 +88,8 @@ mod tests {
         let n = tch::Cuda::device_count();
         let e = resolve(&format!("cuda:{n}")).unwrap_err().to_string();
         assert!(e.contains(&format!("this machine has {n} CUDA device(s)")), "{e}");
+        // CUDA_VISIBLE_DEVICES, where set, is named as what limits them
+        assert_eq!(shortage("cuda", 0, Some("")), r#""cuda" asked for, but this machine has 0 CUDA device(s) (CUDA_VISIBLE_DEVICES="" limits which this process sees)"#);
+        assert_eq!(shortage("cuda:2", 1, None), r#""cuda:2" asked for, but this machine has 1 CUDA device(s)"#);
     }
 }
