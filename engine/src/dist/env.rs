@@ -187,24 +187,20 @@ fn slurm(get: &dyn Fn(&str) -> Option<String>) -> Result<DistEnv> {
     let rank: usize = number("SLURM_PROCID", &required(get, "SLURM_PROCID", why)?)?;
     let world_size: usize = number("SLURM_NTASKS", &required(get, "SLURM_NTASKS", why)?)?;
     let local_rank: usize = number("SLURM_LOCALID", &required(get, "SLURM_LOCALID", why)?)?;
-    let local_world_size = match get("SLURM_NTASKS_PER_NODE") {
-        Some(v) => number("SLURM_NTASKS_PER_NODE", &v)?,
+    // (the variable read is the one a wrong count names: SLURM_NTASKS_PER_NODE was named where
+    // srun had set only SLURM_TASKS_PER_NODE)
+    let (local_name, local_world_size) = match get("SLURM_NTASKS_PER_NODE") {
+        Some(v) => ("SLURM_NTASKS_PER_NODE", number("SLURM_NTASKS_PER_NODE", &v)?),
         None => {
             let tpn = required(get, "SLURM_TASKS_PER_NODE", why)?;
             let node: usize = match get("SLURM_NODEID") {
                 Some(v) => number("SLURM_NODEID", &v)?,
                 None => 0,
             };
-            tasks_on_node(&tpn, node).map_err(|e| env_err(format!("SLURM_TASKS_PER_NODE={tpn:?}: {e}")))?
+            ("SLURM_TASKS_PER_NODE", tasks_on_node(&tpn, node).map_err(|e| env_err(format!("SLURM_TASKS_PER_NODE={tpn:?}: {e}")))?)
         }
     };
-    check(
-        rank,
-        world_size,
-        local_rank,
-        local_world_size,
-        ["SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NTASKS_PER_NODE"],
-    )?;
+    check(rank, world_size, local_rank, local_world_size, ["SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", local_name])?;
     let master_addr = match get("MASTER_ADDR") {
         Some(a) => a,
         None => {
@@ -457,6 +453,11 @@ mod tests {
             [("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2"), ("SLURM_LOCALID", "0"), ("SLURM_TASKS_PER_NODE", "2")];
         let e = err(&base);
         assert!(e.contains("SLURM_NODELIST is not set"), "{e}");
+        // a count that does not add up names the variable it was read from
+        let e = err(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2"), ("SLURM_LOCALID", "0"), ("SLURM_TASKS_PER_NODE", "3")]);
+        assert!(e.contains("SLURM_TASKS_PER_NODE=3 must be between 1 and SLURM_NTASKS=2"), "{e}");
+        let e = err(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2"), ("SLURM_LOCALID", "0"), ("SLURM_NTASKS_PER_NODE", "3")]);
+        assert!(e.contains("SLURM_NTASKS_PER_NODE=3 must be between 1 and SLURM_NTASKS=2"), "{e}");
         let mut v = base.to_vec();
         v.push(("SLURM_NODELIST", "n[1-2"));
         assert!(err(&v).contains("unclosed '['"));
