@@ -295,15 +295,19 @@ impl std::fmt::Debug for ProcessGroup {
     }
 }
 
+/// The network interface the environment names for Gloo, with the variable naming it:
+/// IJEPA_GLOO_IFNAME, else PyTorch's GLOO_SOCKET_IFNAME (which may list several, one device
+/// each; we use the first).
+fn named_iface(get: impl Fn(&str) -> Option<String>) -> Option<(&'static str, String)> {
+    ["IJEPA_GLOO_IFNAME", "GLOO_SOCKET_IFNAME"]
+        .into_iter()
+        .find_map(|var| get(var).and_then(|v| v.split(',').map(str::trim).find(|s| !s.is_empty()).map(|first| (var, first.to_string()))))
+}
+
 /// The Gloo transport choice (interface, host); see the module docs.
 fn gloo_transport(env: &DistEnv) -> (String, String) {
-    for var in ["IJEPA_GLOO_IFNAME", "GLOO_SOCKET_IFNAME"] {
-        if let Ok(v) = std::env::var(var) {
-            // GLOO_SOCKET_IFNAME may list several interfaces (one device each); we use the first.
-            if let Some(first) = v.split(',').map(str::trim).find(|s| !s.is_empty()) {
-                return (first.to_string(), String::new());
-            }
-        }
+    if let Some((_, iface)) = named_iface(|k| std::env::var(k).ok()) {
+        return (iface, String::new());
     }
     let addr = env.master_addr.trim();
     let loopback =
@@ -640,16 +644,16 @@ fn create_error(
             "{who}: could not reach the master {addr} within {t}: is rank 0 running and MASTER_ADDR/MASTER_PORT right? [c10d: {msg}]"
         ),
         2 => {
-            let what = if !iface.is_empty() {
-                format!("interface {iface}")
-            } else if !host.is_empty() {
-                format!("address {host}")
-            } else {
-                "this host's default address".to_string()
+            // (an interface the environment named was not said to come from it: a
+            // GLOO_SOCKET_IFNAME left in the shell read as a hint to set another variable)
+            let named = named_iface(|k| std::env::var(k).ok()).filter(|(_, i)| i == iface);
+            let (what, hint) = match named {
+                Some((var, _)) => (format!("interface {iface}"), format!("{var} names it; name one this host has, as `ip link` lists them")),
+                None if !iface.is_empty() => (format!("interface {iface}"), "set IJEPA_GLOO_IFNAME to the network interface to use".to_string()),
+                None if !host.is_empty() => (format!("address {host}"), "set IJEPA_GLOO_IFNAME to the network interface to use".to_string()),
+                None => ("this host's default address".to_string(), "set IJEPA_GLOO_IFNAME to the network interface to use".to_string()),
             };
-            format!(
-                "{who}: could not create the Gloo transport on {what} (set IJEPA_GLOO_IFNAME to the network interface to use) [c10d: {msg}]"
-            )
+            format!("{who}: could not create the Gloo transport on {what} ({hint}) [c10d: {msg}]")
         }
         3 if !looks_like_peer_failure(msg) => {
             let hint = if lower.contains("gpu") || lower.contains("cuda") {
@@ -691,6 +695,18 @@ mod tests {
         assert_eq!(super::agent_prefix(env(&[("SLURM_PROCID", "0"), ("TORCHELASTIC_USE_AGENT_STORE", "True")])), None);
         assert_eq!(super::agent_prefix(env(&[("RANK", "0"), ("WORLD_SIZE", "2")])), None);
         assert_eq!(super::agent_prefix(env(&[("RANK", "0"), ("WORLD_SIZE", "2"), ("TORCHELASTIC_USE_AGENT_STORE", "False")])), None);
+    }
+
+    /// Gloo's interface comes from IJEPA_GLOO_IFNAME, else GLOO_SOCKET_IFNAME's first entry,
+    /// with the variable that named it (for the error that blames it).
+    #[test]
+    fn the_gloo_interface_is_named_with_its_variable() {
+        let get = |vars: &'static [(&'static str, &'static str)]| move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        assert_eq!(named_iface(get(&[("GLOO_SOCKET_IFNAME", " , eth1,eth2")])), Some(("GLOO_SOCKET_IFNAME", "eth1".to_string())));
+        assert_eq!(named_iface(get(&[("GLOO_SOCKET_IFNAME", "eth1"), ("IJEPA_GLOO_IFNAME", "ib0")])), Some(("IJEPA_GLOO_IFNAME", "ib0".to_string())));
+        // (a blank one names none: the next is read)
+        assert_eq!(named_iface(get(&[("GLOO_SOCKET_IFNAME", "eth1"), ("IJEPA_GLOO_IFNAME", " ")])), Some(("GLOO_SOCKET_IFNAME", "eth1".to_string())));
+        assert_eq!(named_iface(get(&[])), None);
     }
 
     /// A group that failed to form because a peer's address refused the connection says so,
