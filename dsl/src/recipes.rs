@@ -762,12 +762,22 @@ fn vary_nodes(doc: &kdl::KdlDocument) -> impl Iterator<Item = (&str, &kdl::KdlNo
 /// interpolation) its own.
 pub(crate) fn settle(exp: &mut crate::config::Experiment, written: &dyn Fn(&str) -> bool) {
     let Some(s) = schema(&exp.recipe) else { return };
-    if let Some(kind) = s.sampled_kind(exp.mask.kind).filter(|&k| k != exp.mask.kind) {
-        exp.mask = crate::config::MaskConfig::for_kind(kind, s.default_mask_ratio);
-    }
+    mask_default(exp, &s, written);
     mask_ratio_default(exp, &s, written);
     recipe_defaults(exp, &s, written);
     settings_defaults(exp, &s, &[]);
+}
+
+/// The mask of a recipe `s`: where neither the file nor its bases (nor a sweep point) wrote
+/// one (`written("mask")`), its default kind with its defaults; a written mask of a kind it
+/// does not sample, its default kind too. (An unwritten mask of another recipe's default kind
+/// that this one also samples was kept: I-JEPA extending an MAE base, or swept from one,
+/// trained MAE's random mask, the Table 6 ablation, as if it had been written.)
+pub(crate) fn mask_default(exp: &mut crate::config::Experiment, s: &RecipeSchema, written: &dyn Fn(&str) -> bool) {
+    let kind = if written("mask") { s.sampled_kind(exp.mask.kind) } else { s.mask_kinds.first().copied() };
+    if let Some(kind) = kind.filter(|&k| k != exp.mask.kind) {
+        exp.mask = crate::config::MaskConfig::for_kind(kind, s.default_mask_ratio);
+    }
 }
 
 /// A random mask's ratio that neither the file nor its bases wrote is the recipe's (MAE 0.75,

@@ -1594,6 +1594,33 @@ fn a_base_s_written_settings_are_kept_across_recipes() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// A mask no file wrote is the recipe's default, whatever recipe a base or the experiment
+/// named: I-JEPA extending (or swept from) MAE trained MAE's random mask, which I-JEPA also
+/// samples; a mask a base wrote is kept where the recipe samples it.
+#[test]
+fn an_unwritten_mask_is_the_recipe_s_default() {
+    use crate::config::MaskKind;
+    let d = files_in(
+        "mask-default",
+        &[
+            ("mae.kdl", "experiment \"b\" {\n recipe \"mae\"\n}\n"),
+            ("child.kdl", "experiment \"c\" {\n extends \"mae.kdl\"\n recipe \"ijepa\"\n}\n"),
+            ("sweep.kdl", "experiment \"s\" {\n recipe \"mae\"\n}\nsweep \"grid\" {\n vary \"recipe\" \"mae\" \"ijepa\"\n}\n"),
+            ("written.kdl", "experiment \"b\" {\n recipe \"mae\"\n mask \"random\" { ratio 0.5; }\n}\n"),
+            ("child-written.kdl", "experiment \"c\" {\n extends \"written.kdl\"\n recipe \"ijepa\"\n}\n"),
+        ],
+    );
+    let (exp, _) = crate::load(&d.join("child.kdl")).map_err(|e| e.render_plain()).unwrap();
+    assert_eq!(exp.mask, Experiment::with_defaults("").mask);
+    assert_eq!(exp.mask.kind, MaskKind::MultiBlock);
+    let (study, _) = crate::load_study(&d.join("sweep.kdl")).map_err(|e| e.render_plain()).unwrap();
+    let kinds: Vec<_> = study.points.iter().map(|p| (p.experiment.recipe.as_str(), p.experiment.mask.kind)).collect();
+    assert_eq!(kinds, [("mae", MaskKind::Random), ("ijepa", MaskKind::MultiBlock)]);
+    let (exp, _) = crate::load(&d.join("child-written.kdl")).map_err(|e| e.render_plain()).unwrap();
+    assert_eq!((exp.mask.kind, exp.mask.ratio), (MaskKind::Random, 0.5));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// An eval block that changes its base's head makes the base's settings of the other head
 /// unread: refused at the change, as when written in one file.
 #[test]

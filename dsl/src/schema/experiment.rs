@@ -389,11 +389,10 @@ fn recipe_rules(cx: &mut Ctx, nodes: &[kdl::KdlNode], exp: &mut Experiment, base
     crate::recipes::settings_defaults(exp, &schema, &allowed);
     crate::recipes::mask_ratio_default(exp, &schema, &|path| cx.written(path));
     let written = nodes.iter().find(|k| k.name().value() == "mask");
-    match (written, schema.sampled_kind(exp.mask.kind)) {
-        (None, Some(kind)) if kind != exp.mask.kind => {
-            exp.mask = crate::config::MaskConfig::for_kind(kind, schema.default_mask_ratio);
-        }
-        (Some(kdl), _) if cx.ok(&["mask"]) && !swept_kinds.contains(&exp.mask.kind) => {
+    match written {
+        // (one a base wrote is kept where this recipe samples it)
+        None => crate::recipes::mask_default(exp, &schema, &|path| cx.written(path)),
+        Some(kdl) if cx.ok(&["mask"]) && !swept_kinds.contains(&exp.mask.kind) => {
             let kinds: Vec<String> = schema.mask_kinds.iter().map(|k| format!("\"{}\"", k.name())).collect();
             cx.poison("mask");
             cx.err(DslError::NotOfRecipe {
