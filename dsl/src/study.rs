@@ -527,6 +527,17 @@ fn not_read_by_recipe(cx: &mut Ctx, dims: &[&Vary], exp: &Experiment) {
             });
             continue;
         }
+        // a setting another of the point turns off, where the sweep does not vary that one:
+        // its points trained one model under as many labels and hashes
+        if let Some((why, help)) = turned_off_at(&dim.path, exp).filter(|_| !dims.iter().any(|d| switches(&d.path, &dim.path))) {
+            cx.err(DslError::InvalidValue {
+                what: dim.path.clone(),
+                message: format!("`{}` is not read with {why}: its points would train the same model", dim.path),
+                span: dim.span,
+                help: help.into(),
+            });
+            continue;
+        }
         let owners: Vec<String> = if node == "mask" {
             if schema.mask_kinds.contains(&exp.mask.kind) {
                 continue;
@@ -560,6 +571,38 @@ fn not_read_by_recipe(cx: &mut Ctx, dims: &[&Vary], exp: &Experiment) {
             ),
         });
     }
+}
+
+/// Why the setting at `path` is not read in `exp` (another of its settings turns it off), with
+/// what to do: the learning rate's `start` without a warm-up, the weight decay's `schedule`
+/// where it starts at its final value, fine-tuning's `drop-path` on an encoder of one block
+/// (the rates rise from 0 at the first). (DINO's own are the checker's:
+/// [`Experiment::dino_settings_turned_off`].)
+fn turned_off_at(path: &str, exp: &Experiment) -> Option<(&'static str, &'static str)> {
+    let o = &exp.optimizer;
+    let finetunes = || exp.evals.iter().any(|e| e.protocol == crate::config::EvalProtocol::Finetune);
+    match path {
+        "optimizer.lr.start" if o.lr.warmup_epochs == 0.0 => Some(("no warm-up (`warmup-epochs=0`: the learning rate starts at `peak`)", "vary `start` with a warm-up (`warmup-epochs=` above 0), or vary another setting")),
+        "optimizer.weight-decay.schedule" if o.weight_decay.start == o.weight_decay.final_ => {
+            Some(("a constant weight decay (`start` equals `final`)", "vary `schedule` with a weight decay that changes (`final=` other than `start=`), or vary another setting"))
+        }
+        "eval.finetune.drop-path" if exp.encoder.depth < 2 && finetunes() => {
+            Some(("an encoder of one block (`depth=1`: the rates rise from 0 at the first block)", "vary `drop-path` with an encoder of 2 or more blocks, or vary another setting"))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a sweep varying `varied` can turn the setting at `path` on ([`turned_off_at`]): it
+/// varies the setting that switches it, or a node above that one.
+fn switches(varied: &str, path: &str) -> bool {
+    let switch: &[&str] = match path {
+        "optimizer.lr.start" => &["optimizer.lr.warmup-epochs"],
+        "optimizer.weight-decay.schedule" => &["optimizer.weight-decay.start", "optimizer.weight-decay.final"],
+        "eval.finetune.drop-path" => &["encoder.depth"],
+        _ => &[],
+    };
+    switch.iter().any(|s| s.strip_prefix(varied).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
 }
 
 /// Value indices of every point, in order: grid (odometer, last `vary` fastest) or zip, with

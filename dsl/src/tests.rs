@@ -1594,6 +1594,37 @@ fn a_base_s_written_settings_are_kept_across_recipes() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// A sweep varying a setting another setting of its points turns off (and that the sweep does
+/// not vary) is refused: its points trained one model under as many hashes.
+#[test]
+fn a_sweep_over_a_setting_turned_off_is_refused() {
+    let study = |exp: &str, vary: &str| {
+        let encoder = if exp.contains("encoder") { "" } else { "encoder width=96 depth=2 heads=3 patch=4\n" };
+        crate::parse_study("s.kdl", &format!("experiment \"s\" {{\n {encoder} {exp}\n}}\nsweep \"grid\" {{\n {vary}\n}}\n"))
+    };
+    let refused = [
+        ("optimizer \"adamw\" { lr warmup-epochs=0; }", "vary \"optimizer.lr.start\" 1e-4 1e-2", "`optimizer.lr.start` is not read with no warm-up"),
+        ("optimizer \"adamw\" { weight-decay start=0.05 final=0.05; }", "vary \"optimizer.weight-decay.schedule\" \"cosine\" \"linear\"", "is not read with a constant weight decay"),
+        ("encoder width=96 depth=1 heads=3 patch=4\n eval \"finetune\"", "vary \"eval.finetune.drop-path\" 0 0.5", "is not read with an encoder of one block"),
+    ];
+    for (exp, vary, says) in refused {
+        let d = study(exp, vary).expect_err(vary);
+        // (the rendering wraps long lines)
+        let text = d.render_plain().split_whitespace().filter(|w| *w != "|").collect::<Vec<_>>().join(" ");
+        assert!(d.codes() == ["ijepa::dsl::invalid_value"] && text.contains(says) && text.contains("its points would train the same model"), "{text}");
+    }
+    // ... where the sweep varies what turns it on too, or the point reads it, it is a sweep
+    for (exp, vary) in [
+        ("optimizer \"adamw\" { lr warmup-epochs=0; }", "vary \"optimizer.lr.start\" 1e-4 1e-2\n vary \"optimizer.lr.warmup-epochs\" 0 1"),
+        ("optimizer \"adamw\" { weight-decay start=0.05 final=0.05; }", "vary \"optimizer.weight-decay.schedule\" \"cosine\" \"linear\"\n vary \"optimizer.weight-decay.final\" 0.05 0.2"),
+        ("encoder width=96 depth=1 heads=3 patch=4\n eval \"finetune\"", "vary \"eval.finetune.drop-path\" 0 0.5\n vary \"encoder.depth\" 1 2"),
+        ("optimizer \"adamw\" { lr warmup-epochs=1; }", "vary \"optimizer.lr.start\" 1e-4 1e-2"),
+        ("eval \"finetune\"", "vary \"eval.finetune.drop-path\" 0 0.5"),
+    ] {
+        assert!(study(exp, vary).is_ok(), "{exp} {vary}: {}", study(exp, vary).map_err(|d| d.render_plain()).unwrap_err());
+    }
+}
+
 /// A mask no file wrote is the recipe's default, whatever recipe a base or the experiment
 /// named: I-JEPA extending (or swept from) MAE trained MAE's random mask, which I-JEPA also
 /// samples; a mask a base wrote is kept where the recipe samples it.
