@@ -391,6 +391,10 @@ fn value_errors() {
     assert_eq!(errs("optimizer adamw { weight-decay schedule=\"step\" }"), ["unknown_value"]);
     assert_eq!(errs("optimizer adamw { betas 0.9 1.0 }"), ["out_of_range"]);
     assert_eq!(errs("optimizer adamw { eps 0 }"), ["out_of_range"]);
+    // (a float32 optimizer: 0 there, or infinite)
+    assert_eq!(errs("optimizer adamw { eps 1e-46 }"), ["out_of_range"]);
+    assert_eq!(errs("optimizer adamw { eps 1e39 }"), ["out_of_range"]);
+    assert!(errs("optimizer adamw { eps 1e-30 }").is_empty());
     assert_eq!(errs("ema start=1.5"), ["out_of_range"]);
     assert_eq!(errs("ema final=-0.1"), ["out_of_range"]);
 }

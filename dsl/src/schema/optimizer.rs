@@ -105,7 +105,9 @@ fn betas(cx: &mut Ctx, n: &Node, o: &mut OptimizerConfig) {
 }
 
 fn eps(cx: &mut Ctx, n: &Node, o: &mut OptimizerConfig) {
-    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::Positive)) {
+    // (the optimizer computes in float32: 1e-46 is 0 there, and the first step divided by
+    // it, NaN naming no setting; 1e39 is infinite, and no weight moved without a word)
+    if let Some(v) = n.arg(0).and_then(|e| cx.f64_in(e, &n.path, Bound::PositiveF32)) {
         o.eps = v;
     }
 }
