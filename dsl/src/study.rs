@@ -314,15 +314,23 @@ impl Study {
     /// sweep varies itself is its own choice).
     pub fn encoder_shape_dropped(&self) -> Option<String> {
         let base = &self.base.encoder;
-        // (a shape written without a preset is replaced by the presets a sweep names: what
-        // varying them means)
-        let defaults = crate::config::EncoderConfig::preset(base.preset.as_deref()?, base.patch_size)?;
         // an encoder's shape, setting by setting
         let shape = |e: &crate::config::EncoderConfig| {
             [("width", e.embed_dim.to_string()), ("depth", e.depth.to_string()), ("heads", e.num_heads.to_string()), ("mlp-ratio", e.mlp_ratio.to_string())]
         };
-        // what the experiment gives beside its preset
-        let own: Vec<(&str, String)> = shape(base).into_iter().zip(shape(&defaults)).filter(|(v, d)| v != d).map(|(v, _)| v).collect();
+        // what the experiment gives beside its preset; without one, its MLP ratio other than
+        // every preset's 4 (a width, depth and heads written without a preset are replaced by
+        // the presets a sweep names: what varying them means; the ratio was lost unsaid)
+        let own: Vec<(&str, String)> = match base.preset.as_deref() {
+            Some(name) => {
+                let defaults = crate::config::EncoderConfig::preset(name, base.patch_size)?;
+                shape(base).into_iter().zip(shape(&defaults)).filter(|(v, d)| v != d).map(|(v, _)| v).collect()
+            }
+            None => shape(base).into_iter().filter(|(k, _)| *k == "mlp-ratio").filter(|_| base.mlp_ratio != 4.0).collect(),
+        };
+        if own.is_empty() {
+            return None;
+        }
         let mut dropped: Vec<String> = Vec::new();
         let mut path = "encoder";
         for p in self.points.iter().filter(|p| p.varied.contains_key("encoder") || p.varied.contains_key("encoder.preset")) {

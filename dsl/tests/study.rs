@@ -861,7 +861,8 @@ fn a_methods_sweep_says_which_settings_its_recipes_default_apart() {
 /// points, which `check` and `plan` say (a 1-block `encoder "vit-tiny" depth=1` swept over
 /// "vit-tiny" trained 12 blocks, and `check` showed the file's 1). Varied beside the preset,
 /// the setting is the sweep's own; a file that writes the preset alone drops nothing, nor
-/// does one that writes its shape without a preset (the presets replace it by design).
+/// does one that writes its shape without a preset (the presets replace it by design), except
+/// an MLP ratio other than the presets' 4.
 #[test]
 fn a_preset_sweep_says_which_written_shape_its_points_drop() {
     let beside = TINY.replace("encoder width=96 depth=4 heads=3 patch=4", "encoder \"vit-tiny\" depth=1 patch=4");
@@ -874,6 +875,12 @@ fn a_preset_sweep_says_which_written_shape_its_points_drop() {
     assert!(s.encoder_shape_dropped().expect("depth=1 is dropped").starts_with("the points of `vary \"encoder.preset\"`"));
     // no preset: presets replace the file's own shape, what varying them means; nothing said
     assert_eq!(sweep(&format!("{TINY}\nsweep {{ vary \"encoder\" \"vit-tiny\" }}")).encoder_shape_dropped(), None);
+    // ... but of an MLP ratio other than every preset's 4 (it was lost unsaid)
+    let ratio = TINY.replace("encoder width=96 depth=4 heads=3 patch=4", "encoder width=96 depth=4 heads=3 patch=4 mlp-ratio=2.0");
+    let s = sweep(&format!("{ratio}\nsweep {{ vary \"encoder\" \"vit-tiny\" }}"));
+    assert_eq!(s.points[0].experiment.encoder.mlp_ratio, 4.0, "the documented rule this warning is about");
+    let w = s.encoder_shape_dropped().expect("mlp-ratio=2 is dropped");
+    assert!(w.contains("the experiment's mlp-ratio=2 is not applied at them"), "{w}");
     // varied beside the preset: kept, nothing said
     let s = sweep(&format!("{beside}\nsweep {{ vary \"encoder\" \"vit-tiny\" \"vit-small\"; vary \"encoder.depth\" 1 }}"));
     assert_eq!(s.points[1].experiment.encoder.depth, 1);
