@@ -618,9 +618,10 @@ pub fn warmup_fills_schedule(exp: &crate::config::Experiment) -> Option<String> 
 }
 
 /// A number of epochs as a message shows it: a product's float noise rounded away (`0.1 x 3`
-/// is 0.30000000000000004 epochs).
+/// is 0.30000000000000004 epochs), to 12 significant digits (rounded to 1e-9 epochs, a schedule
+/// of ipe-scale 1e-12 was shown as 0, with a warm-up advised "below 0").
 fn shown_epochs(x: f64) -> String {
-    format!("{}", (x * 1e9).round() / 1e9)
+    format!("{}", format!("{x:.11e}").parse::<f64>().unwrap_or(x))
 }
 
 /// What is said of an experiment whose schedules end before the run (`ipe-scale` below 1):
@@ -835,6 +836,16 @@ pub(crate) fn recipe_defaults(exp: &mut crate::config::Experiment, s: &RecipeSch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Epochs as messages show them: a product's float noise rounded away, a tiny schedule not
+    /// shown as 0.
+    #[test]
+    fn epochs_shown() {
+        assert_eq!(shown_epochs(0.1 * 3.0), "0.3");
+        assert_eq!(shown_epochs(40.0), "40");
+        assert_eq!(shown_epochs(1e-12), "0.000000000001");
+        assert_eq!(shown_epochs(2.5e-10 * 3.0), "0.00000000075");
+    }
 
     #[test]
     fn builtins_and_registration() {
