@@ -1048,3 +1048,33 @@ fn a_run_killed_before_its_first_checkpoint_is_said_to_start_over() {
     assert!(!out.contains("what it checkpointed is resumed"), "{out}");
     assert_eq!(rows(&run_folder(&a)), rows(&run), "metrics rows differ after the restart");
 }
+
+/// A finished pretraining's folder renamed (or copied) to another stage's name was read as that
+/// stage's finished run: the plan said done and its weights were evaluated as the other
+/// stage's. The plan says it is to run, and the run refuses the folder naming the stage its
+/// record is of; nothing is evaluated.
+#[test]
+fn a_stage_folder_renamed_to_another_stage_is_refused() {
+    let d = scratch("renamed-stage");
+    let body = EXP.replace("PRECISION", "fp32").replace("epochs 4", "epochs 1").replace("    monitor every=1 images=64 k=5\n", "    eval \"knn\" { k 5; }\n");
+    let (first, second) = (d.join("a.kdl"), d.join("b.kdl"));
+    std::fs::write(&first, &body).unwrap();
+    std::fs::write(&second, body.replace("seed 3", "seed 4")).unwrap();
+    let runs = d.join("runs");
+    run_to_end(&first, &runs);
+    let ijepa = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(args).output().unwrap();
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    let (b, runs_s) = (second.to_str().unwrap(), runs.to_str().unwrap());
+    let (_, plan) = ijepa(&["plan", b, "--runs-dir", runs_s]);
+    let other = plan.split_whitespace().find(|w| w.contains("/pretrain-")).expect("a pretraining folder").to_string();
+    let trained = common::pretrain_in(&runs.join("resume")).unwrap();
+    let trained_name = trained.file_name().unwrap().to_string_lossy().to_string();
+    std::fs::rename(&trained, &other).unwrap();
+    let (_, plan) = ijepa(&["plan", b, "--runs-dir", runs_s]);
+    assert!(plan.lines().any(|l| l.contains("pretrain ") && l.contains("to run")), "{plan}");
+    let (ok, out) = ijepa(&["run", b, "--runs-dir", runs_s]);
+    assert!(!ok && out.contains(&format!("its manifest.json is the record of the stage {trained_name}, not of this one")), "{out}");
+    assert!(!out.contains("top-1"), "{out}");
+}

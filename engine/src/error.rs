@@ -70,6 +70,18 @@ pub enum Error {
     /// names the rank that failed, not this one.
     #[error("{0}")]
     StoppedWithRank(String),
+    /// A stage folder holding the record of another stage (a copy of that one's folder, or
+    /// the folder renamed): its files are not this stage's to resume or overwrite.
+    #[error(
+        "{}: its manifest.json is the record of the stage {other}, not of this one (a copy or a renamed stage folder?): move the folder back to {other}, or aside, for this stage to run",
+        dir.display()
+    )]
+    OtherStage {
+        /// The stage folder.
+        dir: PathBuf,
+        /// The stage its record names (`pretrain-<12 hex digits>`).
+        other: String,
+    },
     /// Another process holds the stage folder (see [`crate::run_dir::StageLock`]).
     #[error("{dir} is in use by another process ({holder}); wait for it to finish or stop it, then run again")]
     Busy {

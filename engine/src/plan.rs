@@ -1499,6 +1499,12 @@ fn glob(pattern: &str, text: &str) -> bool {
 /// a checkpoint to resume from (a done run that lost `final.safetensors` resumes to write it).
 pub fn pretrain_status(dir: &Path) -> Status {
     let manifest = ijepa_schema::read_manifest(dir);
+    // (the record of another stage, in a copy or a renamed folder: nothing here is this
+    // stage's; its run read as done, and its weights were evaluated as this stage's; the run
+    // refuses the folder, saying why)
+    if manifest.as_ref().is_some_and(|m| m.other_stage(dir).is_some()) {
+        return Status::Pending;
+    }
     // (a final checkpoint cut short, e.g. by an interrupted copy of the folder, is not done: the
     // run writes it again from its last checkpoint)
     let fin = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL);

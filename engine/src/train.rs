@@ -323,6 +323,12 @@ pub fn pretrain<R: Recipe>(exp: &Experiment, recipe: &mut R, opts: &RunOptions) 
         }
         Err(_) => None,
     };
+    // the record of another stage (a copy of its folder, or the folder renamed, under this
+    // stage's name): its run read as done and its weights were evaluated as this stage's; a
+    // run here would resume or overwrite another pretraining's files
+    if let Some(other) = previous.as_ref().and_then(|m| m.other_stage(&dir)) {
+        return Err(Error::OtherStage { dir: dir.clone(), other });
+    }
     // done, with its final weights on disk: a finished run whose `final.safetensors` is gone
     // (or cut short: shorter than its header says; or no safetensors file: empty, overwritten)
     // resumes from its last checkpoint, which writes them again without training

@@ -491,14 +491,10 @@ pub fn load_registry_for(runs: &Path, stages: &[PathBuf]) -> Result<Registry> {
                 read_json(&manifest_path).and_then(|manifest: Manifest| {
                     // (a copy of the folder under another stage's name: counted twice where
                     // no plan record named the stages)
-                    let named = name.rsplit_once('-').map_or("", |(_, h)| h);
-                    if manifest.hash.len() >= 12 && !manifest.hash.starts_with(named) {
+                    if let Some(other) = manifest.other_stage(&dir) {
                         return Err(ReportError::NotAStage {
                             dir: dir.clone(),
-                            why: format!(
-                                "its manifest.json is the record of the stage pretrain-{}, not of the one its name says",
-                                &manifest.hash[..12]
-                            ),
+                            why: format!("its manifest.json is the record of the stage {other}, not of the one its name says"),
                         });
                     }
                     if manifest.stage == "pretrain" {

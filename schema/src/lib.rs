@@ -554,6 +554,15 @@ pub fn inputs_match(recorded: &BTreeMap<String, String>, current: &BTreeMap<Stri
 }
 
 impl Manifest {
+    /// The stage this record names where it is not the one its folder `dir` is named after
+    /// (`pretrain-<first 12 hex digits of its hash>`): `pretrain-<its own 12>`, of a copy or a
+    /// renamed stage folder. A record without a hash (an earlier version's), or a folder named
+    /// otherwise, is the folder's.
+    pub fn other_stage(&self, dir: &Path) -> Option<String> {
+        let named = dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.rsplit_once('-')).map_or("", |(_, h)| h);
+        (self.hash.len() >= 12 && !self.hash.starts_with(named)).then(|| format!("pretrain-{}", &self.hash[..12]))
+    }
+
     /// Sets [`Manifest::warnings`] to what the monitors warned of after `epoch`, the latest
     /// monitored epoch (`epoch 3: ...` each): a warning a later epoch no longer raises is gone
     /// (a collapse the run recovered from read as the run's state beside its final numbers).
