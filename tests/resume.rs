@@ -1078,3 +1078,25 @@ fn a_stage_folder_renamed_to_another_stage_is_refused() {
     assert!(!ok && out.contains(&format!("its manifest.json is the record of the stage {trained_name}, not of this one")), "{out}");
     assert!(!out.contains("top-1"), "{out}");
 }
+
+/// A finished pretraining whose manifest records no final checkpoint (versions before
+/// 2026-11-30 recorded none) has its evaluations done: the plan listed them to run at every
+/// plan (it read the final checkpoint as ""), where the run skipped them as done.
+#[test]
+fn a_run_recording_no_final_checkpoint_has_its_evaluations_done() {
+    let d = scratch("no-final-record");
+    let body = EXP.replace("PRECISION", "fp32").replace("epochs 4", "epochs 1").replace("    monitor every=1 images=64 k=5\n", "    eval \"knn\" { k 5; }\n");
+    let file = d.join("a.kdl");
+    std::fs::write(&file, &body).unwrap();
+    let runs = d.join("runs");
+    run_to_end(&file, &runs);
+    let manifest = common::pretrain_in(&runs.join("resume")).unwrap().join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    m["checkpoints"].as_array_mut().unwrap().retain(|c| c["file"] != "final.safetensors");
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ijepa")).args(["plan", file.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]).output().unwrap();
+    let plan = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(plan.lines().any(|l| l.contains("eval-knn-ijepa") && l.contains(" done ")), "{plan}");
+    let out = run_to_end(&file, &runs);
+    assert!(out.contains("0 stage(s) run"), "{out}");
+}

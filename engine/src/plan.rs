@@ -1224,7 +1224,11 @@ impl Plan {
             // the evaluation will be checked against (the plan listed the evaluation to run,
             // and the run skipped it as done)
             let fin = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL);
+            // (a finished run whose manifest, of a version before 2026-11-30, records no final
+            // checkpoint: the file's own, as the evaluation checks it; "" read as outdated, the
+            // plan listed the evaluation to run at every plan, the run skipped it as done)
             let last = match &manifest {
+                Some(m) if m.is_done() && m.checkpoint(ijepa_schema::FINAL).is_none() && crate::checkpoint::state::is_whole_file(&fin) => file_sha256(&fin),
                 Some(m) => m.checkpoint(ijepa_schema::FINAL).map(|c| c.sha256.clone()),
                 None if crate::checkpoint::state::is_whole_file(&fin) => file_sha256(&fin),
                 None => None,

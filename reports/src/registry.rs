@@ -703,8 +703,14 @@ fn leave_out_outdated(reg: &mut Registry) {
             return true;
         }
         let Some(pretrain) = e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(Path::new(d))) else { return true };
-        // (its final checkpoint now: "" where it has none yet)
-        let final_now = runs.get(&pretrain).map(|r| r.manifest.checkpoint(ijepa_schema::FINAL).map_or("", |c| c.sha256.as_str()));
+        // (its final checkpoint now: "" where it has none yet; none known for a finished run
+        // whose manifest, of a version before 2026-11-30, records none: its evaluations were
+        // left out as of a run "trained again since, not finished")
+        let final_now = runs.get(&pretrain).and_then(|r| match r.manifest.checkpoint(ijepa_schema::FINAL) {
+            Some(c) => Some(c.sha256.as_str()),
+            None if r.manifest.is_done() => None,
+            None => Some(""),
+        });
         match final_now {
             Some(now) if ijepa_schema::eval_outdated(&e.record, Some(now)) => {
                 left_out.push(format!(

@@ -2179,6 +2179,24 @@ fn outdated_or_impossible_records_are_left_out_and_torn_rows_cost_one_row() {
     assert_eq!((run.metrics.len(), run.monitor.len()), (40, 11), "every whole row, without the torn one");
 }
 
+/// A finished pretraining whose manifest records no final checkpoint (versions before
+/// 2026-11-30 recorded none) keeps its evaluations, as `ijepa plan` and `run` do (they were
+/// left out as of a run "trained again since, not finished"); one still running does not.
+#[test]
+fn a_finished_run_recording_no_final_checkpoint_keeps_its_evaluations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    patch_eval(&runs, "tscale", "linear-ijepa-0", |v| v["checkpoint_sha256"] = json!("read"));
+    patch_eval(&runs, "tscale", "linear-ijepa-1", |v| v["checkpoint_sha256"] = json!("read"));
+    patch_json(&runs.join("tscale-targets-scale-0.15-0.2/pretrain-111111111111/manifest.json"), |m| m["status"] = json!("running"));
+    let reg = load_registry(&runs).unwrap();
+    let dirs: Vec<String> = reg.evals.iter().map(|e| e.dir.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-0-")), "{dirs:?}");
+    assert!(!dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-1-")), "{dirs:?}");
+    assert!(reg.unreadable.join("\n").contains("trained again since, not finished"), "{:?}", reg.unreadable);
+}
+
 /// A checkpoint from elsewhere evaluated at a sweep's point (`ijepa eval --point P
 /// --checkpoint F`: no pretraining folder) is drawn apart, as dots of its own: it was averaged
 /// with the point's own evaluation into a value neither measured.
