@@ -880,7 +880,6 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
     let mut rows = Vec::new();
     let mut records = rdr.records().enumerate().peekable();
     while let Some((n, rec)) = records.next() {
-        let line = n + 2;
         // the last row torn by a crash (a run killed mid-write: `ijepa run` drops it when it
         // resumes) is left out, not the whole run
         let last = records.peek().is_none();
@@ -889,6 +888,8 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
             Err(_) if last => break,
             r => r.map_err(|e| csv_err(e.to_string()))?,
         };
+        // (the file's line, blank lines counted: the record's count named the line before)
+        let line = rec.position().map_or(n as u64 + 2, |p| p.line());
         let field = |i: usize| rec.get(i).map(str::trim).unwrap_or("");
         let num = |i: usize| -> Result<f64> {
             field(i).parse::<f64>().map_err(|_| {

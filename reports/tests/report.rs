@@ -2744,3 +2744,14 @@ fn probe_curves_and_pixel_levels_keep_apart_where_runs_do_not_pair_with_them() {
     assert_eq!(levels.len(), 2, "{levels:?}");
     assert_ne!(levels[0].colour, levels[1].colour, "{levels:?}");
 }
+
+/// A `metrics.csv` value that is no number is said at its line of the file, blank lines
+/// counted (the count of records named the line before).
+#[test]
+fn a_bad_metrics_value_is_said_at_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("metrics.csv");
+    fs::write(&csv, "step,epoch,loss\n1,1,0.5\n2,1,0.4\n\n3,1,0.3\n4,1,0.2\n5,1,x.1\n6,1,0.1\n").unwrap();
+    let e = ijepa_reports::registry::read_metrics(&csv).unwrap_err().to_string();
+    assert!(e.contains("line 7: `x.1` in column `loss` is not a number"), "{e}");
+}
