@@ -647,10 +647,13 @@ pub fn seeds_table(reg: &Registry, experiment: &str) -> DataFrame {
     });
     let stat = |f: &dyn Fn(&[f64]) -> Option<f64>| groups.iter().map(|(_, t)| f(t)).collect::<Vec<_>>();
     let mean = crate::figures::mean;
+    // (named as the method and sweep tables name them: `random init (I-JEPA)` beside another
+    // recipe's; this table said the plain name, and the CSVs did not join)
+    let method = random_init_named(groups.iter().map(|((_, _, m), _)| m.as_str()));
     frame(vec![
         str_col("setting", groups.iter().map(|((s, _, _), _)| s.clone()).collect()),
         str_col("protocol", groups.iter().map(|((_, p, _), _)| p.clone()).collect()),
-        str_col("method", groups.iter().map(|((_, _, m), _)| m.clone()).collect()),
+        str_col("method", groups.iter().map(|((_, _, m), _)| method(m)).collect()),
         Column::new("seeds".into(), groups.iter().map(|(_, t)| t.len() as i64).collect::<Vec<_>>()),
         Column::new("mean".into(), stat(&|t| Some(mean(t)))),
         Column::new("std".into(), stat(&|t| (t.len() > 1).then(|| (t.iter().map(|x| (x - mean(t)).powi(2)).sum::<f64>() / (t.len() - 1) as f64).sqrt()))),

@@ -1704,6 +1704,15 @@ fn seeds_of_a_sweep_share_their_setting() {
     let files = write_report(&reg, &tmp.path().join("out")).unwrap();
     let md = fs::read_to_string(&files.markdown).unwrap();
     assert!(md.contains("Seeds of `seeds`") && tmp.path().join("out/tables/seeds-seeds.csv").is_file(), "{md}");
+    // beside another recipe's random init, I-JEPA's is named as the other tables name it
+    eval(&runs, study, "knn-random-mae-0", "knn", "random-init", 39.0, None, json!({"seed": "0"}));
+    patch_eval(&runs, study, "knn-random-mae-0", |v| {
+        v["method"] = json!("random init (MAE)");
+        v["recipe"] = json!("mae");
+    });
+    let seeds = rows(&ijepa_reports::seeds_table(&load_registry(&runs).unwrap(), study));
+    let methods: Vec<&str> = seeds.iter().map(|r| r["method"].as_str()).collect();
+    assert!(methods.contains(&"random init (I-JEPA)") && methods.contains(&"random init (MAE)") && !methods.contains(&"random init"), "{methods:?}");
     // a study without seeds has no such table
     let other = tmp.path().join("other");
     study_runs(&other);
