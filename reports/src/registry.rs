@@ -809,6 +809,9 @@ fn load_pretrain(dir: PathBuf, manifest: Manifest) -> Result<(PretrainRun, Optio
         Some(Ok(rows)) if past(rows.iter().map(|r| r.step).max()).is_some() => {
             (Vec::new(), Some(format!("{}: rows past the run's {} steps (another run's file?) ({without})", monitor_path.display(), manifest.steps)))
         }
+        // (a finished run monitors at its epoch 0 at least: a file of its header alone is
+        // damaged, whose curves were left out of the figure without a word)
+        Some(Ok(rows)) if rows.is_empty() && done => (Vec::new(), Some(format!("{}: no rows, though the run finished ({without})", monitor_path.display()))),
         Some(Ok(rows)) => (rows, None),
         Some(Err(e)) => (Vec::new(), Some(format!("{e} ({without})"))),
         // a finished run whose config monitors it wrote the file at its epoch 0: its figure

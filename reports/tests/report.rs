@@ -1143,9 +1143,16 @@ fn a_bad_monitor_keeps_the_run_and_a_lost_manifest_is_named() {
     let reg = load_registry(tmp.path()).unwrap();
     assert_eq!(reg.pretrains.len(), n, "{:?}", reg.unreadable);
     assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("monitor.csv") && reg.unreadable[0].contains("without its monitor rows"), "{:?}", reg.unreadable);
+    // ... and a header alone (a finished run monitors its epoch 0 at least: its curves went
+    // without a word)
+    fs::remove_dir(run.join("monitor.csv")).unwrap();
+    fs::write(run.join("monitor.csv"), "step,epoch,encoder,knn_top1,rankme,spread,seconds\n").unwrap();
+    let reg = load_registry(tmp.path()).unwrap();
+    assert_eq!(reg.pretrains.len(), n, "{:?}", reg.unreadable);
+    assert!(reg.unreadable.len() == 1 && reg.unreadable[0].contains("monitor.csv: no rows, though the run finished (the run is shown without its monitor rows)"), "{:?}", reg.unreadable);
     // ... and none at all, where the run's config monitors it (deleted: its figure went, its
     // warnings stayed, without a word); a run that monitors nothing has none to miss
-    fs::remove_dir(run.join("monitor.csv")).unwrap();
+    fs::remove_file(run.join("monitor.csv")).unwrap();
     assert!(load_registry(tmp.path()).unwrap().unreadable.is_empty());
     let mut config: serde_json::Value = serde_json::from_str(&fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
     config["monitor"] = json!({"every": 1, "images": 2000, "k": 20, "rank_floor": 2.0, "spread_floor": 0.05});
