@@ -406,7 +406,11 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<N
     // (the run's index, its recipe, label and points)
     type Line = (usize, String, String, Vec<(f64, f64)>);
     let mut lines: Vec<Line> = Vec::new();
-    let mut pixels: Option<f64> = None;
+    // the pixels' levels, one for the runs on the same held-out images (their data and monitor
+    // settings), as the monitor figure draws them: (key, value, first run's label and index,
+    // how many runs) (one level was drawn, the first run's, as every run's reference)
+    type Level = ((u64, String), f64, String, usize, usize);
+    let mut pixels: Vec<Level> = Vec::new();
     let mut end = 0f64;
     for (i, r) in runs.iter().enumerate() {
         // the encoder evaluations read (I-JEPA's target, DINO's teacher, MAE's `encoder`),
@@ -422,7 +426,13 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<N
             continue;
         }
         end = end.max(pts.iter().map(|p| p.0).fold(0.0, f64::max));
-        pixels = pixels.or(r.monitor.iter().find(|m| m.encoder == "pixels").map(|m| m.knn_top1));
+        if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
+            let key = (p.knn_top1.to_bits(), format!("{:?} {:?}", r.config_value("data"), r.config_value("monitor")));
+            match pixels.iter_mut().find(|q| q.0 == key) {
+                Some(q) => q.4 += 1,
+                None => pixels.push((key, p.knn_top1, run_label(r, points), i, 1)),
+            }
+        }
         let recipe = r.config_value("recipe").and_then(|v| v.as_str()).unwrap_or("?").to_string();
         let epochs = r.config_value("epochs").and_then(|v| v.as_u64()).map(|e| format!(", {e} epoch{}", if e == 1 { "" } else { "s" })).unwrap_or_default();
         // (with the run's point: two seeds of a method read alike)
@@ -441,8 +451,17 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<N
             None => Series::new(others_label(others, "run"), pts, OTHERS_COLOUR, Stroke::Faint),
         })
         .collect();
-    if let Some(p) = pixels {
-        series.push(Series::new("raw pixels (same held-out images)", vec![(0.0, p), (end, p)], subject_colour("raw-pixels"), Stroke::Dotted));
+    let alike = pixels.len() == 1;
+    for (k, (_, p, label, i, n)) in pixels.into_iter().enumerate() {
+        // (the first in the raw pixels' colour; one of other images in its first run's)
+        let first = |c: usize| if k == 0 { subject_colour("raw-pixels") } else { c };
+        let (name, colour) = match run_colour(i) {
+            _ if alike => ("raw pixels (same held-out images)".to_string(), subject_colour("raw-pixels")),
+            c if n > 1 => (format!("raw pixels (the same held-out images for {n} runs)"), first(c.unwrap_or(OTHERS_COLOUR))),
+            Some(c) => (format!("{label} raw pixels (its held-out images)"), first(c)),
+            None => ("raw pixels (the held-out images of a faint grey run)".to_string(), first(OTHERS_COLOUR)),
+        };
+        series.push(Series::new(name, vec![(0.0, p), (end, p)], colour, Stroke::Dotted));
     }
     Some(NamedFigure {
         stem: format!("time-{}", slug(exp)),

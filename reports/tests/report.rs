@@ -490,6 +490,35 @@ fn a_study_reads_as_one_sweep_with_its_trend_figure() {
     assert_eq!((monitor.matches("raw pixels (the same images for 2 runs)").count(), monitor.matches("pretrain-222222222222 [mask.targets.scale=0.2-0.2] raw pixels (same images)").count()), (1, 1), "{monitor}");
 }
 
+/// The time figure (methods side by side) draws the pixels' level of each set of held-out
+/// images, as the monitor figure does: one level, the first run's, stood for runs measured on
+/// other images.
+#[test]
+fn the_time_figure_draws_each_held_out_set_s_pixels() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    let p2 = runs.join("tscale-targets-scale-0.2-0.2/pretrain-222222222222");
+    patch_json(&p2.join("config.json"), |c| c["recipe"] = json!("mae"));
+    let time = |out: &str| {
+        let files = write_report(&load_registry(&runs).unwrap(), &tmp.path().join(out)).unwrap();
+        let html = fs::read_to_string(&files.html).unwrap();
+        html.split("id=\"fig-time-tscale\"").nth(1).expect("a time figure").split("</figure>").next().unwrap().to_string()
+    };
+    // the same images: one level, as before
+    let alike = time("out");
+    assert_eq!(alike.matches("raw pixels (same held-out images)").count(), 1, "{alike}");
+    // the MAE run on other data, its pixels at another value: a level of its own
+    patch_json(&p2.join("config.json"), |c| c["data"]["limit"] = json!(1234));
+    let text = fs::read_to_string(p2.join("monitor.csv")).unwrap().replace("0,0,pixels,76.0,", "0,0,pixels,70.0,");
+    fs::write(p2.join("monitor.csv"), text).unwrap();
+    let apart = time("out2");
+    assert!(!apart.contains("raw pixels (same held-out images)"), "{apart}");
+    assert_eq!(apart.matches("raw pixels (the same held-out images for 2 runs)").count(), 1, "{apart}");
+    // (the legend cuts the run's label)
+    assert!(apart.contains("pretrain-222222222222 [mask.target…] raw pixels (its held-out images)"), "{apart}");
+}
+
 /// A point of a sweep that diverged has no evaluation: it is a row of its study's sweep table
 /// saying so, and its curves are drawn in the study's figures labelled with its point, not as
 /// an experiment of its own (the sweep showed only the points that were evaluated).
