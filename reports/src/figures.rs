@@ -88,8 +88,11 @@ fn points_of_runs(reg: &Registry) -> RunPoints {
     let mut out = BTreeMap::new();
     for e in &reg.evals {
         if let Some(dir) = &e.record.pretrain_dir {
-            if !e.record.varied.is_empty() {
-                out.insert(tail2(std::path::Path::new(dir)).to_string_lossy().into_owned(), e.record.varied.clone());
+            // (the settings pretraining reads: a sweep over an evaluation's settings alone
+            // labelled its one shared pretraining with whichever point's value was read last)
+            let varied: BTreeMap<String, String> = e.record.varied.iter().filter(|(k, _)| !k.starts_with("eval.")).map(|(k, v)| (k.clone(), v.clone())).collect();
+            if !varied.is_empty() {
+                out.insert(tail2(std::path::Path::new(dir)).to_string_lossy().into_owned(), varied);
             }
         }
     }

@@ -490,6 +490,24 @@ fn a_study_reads_as_one_sweep_with_its_trend_figure() {
     assert_eq!((monitor.matches("raw pixels (the same images for 2 runs)").count(), monitor.matches("pretrain-222222222222 [mask.targets.scale=0.2-0.2] raw pixels (same images)").count()), (1, 1), "{monitor}");
 }
 
+/// A pretraining shared by points that differ in an evaluation's settings alone is not
+/// labelled with one of those points' values (its legend read `[eval.knn.k=5]`, as if it were
+/// the pretraining of that point alone).
+#[test]
+fn a_pretraining_is_not_labelled_with_an_evaluation_s_setting() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    for protocol in ["linear", "knn"] {
+        patch_eval(&runs, "tscale", &format!("{protocol}-ijepa-0"), |v| v["varied"] = json!({"eval.knn.k": "5"}));
+    }
+    let files = write_report(&load_registry(&runs).unwrap(), &tmp.path().join("out")).unwrap();
+    let html = fs::read_to_string(&files.html).unwrap();
+    let loss = html.split("id=\"fig-loss-tscale\"").nth(1).unwrap().split("</figure>").next().unwrap();
+    assert!(loss.contains("pretrain-000000000000") && !loss.contains("pretrain-000000000000 [") && !loss.contains("eval.knn.k"), "{loss}");
+    assert!(loss.contains("pretrain-111111111111 [mask.target"), "{loss}");
+}
+
 /// The time figure (methods side by side) draws the pixels' level of each set of held-out
 /// images, as the monitor figure does: one level, the first run's, stood for runs measured on
 /// other images.
