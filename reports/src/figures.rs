@@ -708,7 +708,8 @@ fn sweep_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], without_result: &
     for p in &protocols {
         // the line joins this study's own pretrainings; a checkpoint from elsewhere evaluated
         // at a point (`ijepa eval --point P --checkpoint F`: no pretraining folder) is drawn
-        // apart, as dots of its own (it was averaged into the point: a value neither measured)
+        // apart, as open diamonds (it was averaged into the point: a value neither measured;
+        // as open circles it read as one more seed of the point)
         let foreign = |e: &EvalRun| e.record.pretrain_dir.is_none() && e.record.checkpoint.is_some();
         let mut ours: Vec<&EvalRun> = swept.iter().copied().filter(|e| e.record.protocol == *p && !foreign(e)).collect();
         for method in distinct(swept.iter().filter(|e| e.record.protocol == *p && foreign(e)).map(|e| e.record.method.as_str())) {
@@ -717,7 +718,7 @@ fn sweep_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], without_result: &
                 .filter(|e| e.record.protocol == *p && foreign(e) && e.record.method == method)
                 .map(|e| (at(&value(e)), e.record.top1))
                 .collect();
-            series.push(Series::new(format!("{method} · {p}"), dots, protocol_colour(p), Stroke::Points));
+            series.push(Series::new(format!("{method} · {p}"), dots, protocol_colour(p), Stroke::Diamonds));
         }
         if ours.is_empty() {
             continue;
@@ -971,13 +972,13 @@ fn grid_figure(reg: &Registry, exp: &str, evals: &[&EvalRun], swept: &[&EvalRun]
                 series.push(Series::new(format!("{name} · {g}"), pts, c, Stroke::Solid));
             }
         }
-        // a checkpoint from elsewhere evaluated at a point: dots of its own, in its cell's colour
+        // a checkpoint from elsewhere evaluated at a point: open diamonds, in its cell's colour
         for e in swept.iter().filter(|e| e.record.protocol == p && foreign(e)) {
             let (label, c) = match colour(e) {
                 Some(c) => (format!("{} · {}", e.record.method, named(e)), c),
                 None => (format!("{} at a faint grey line's point", e.record.method), OTHERS_COLOUR),
             };
-            series.push(Series::new(label, vec![(at(e), e.record.top1)], c, Stroke::Points));
+            series.push(Series::new(label, vec![(at(e), e.record.top1)], c, Stroke::Diamonds));
         }
         let models = in_order(evals.iter().filter(|e| is_baseline(e) && e.record.protocol == p).map(|e| e.record.model.clone()).collect());
         for model in models {

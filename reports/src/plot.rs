@@ -62,6 +62,14 @@ pub enum Stroke {
     /// Open squares, no line: a second baseline's values at such points (the raw pixels
     /// beside the random init's crosses, which drew alike).
     Squares,
+    /// Open diamonds, no line: a checkpoint from elsewhere evaluated at a sweep's point (drawn
+    /// as open circles, it read as one more seed of that point).
+    Diamonds,
+}
+
+/// A diamond's corners about its centre, `r` pixels out, closed.
+fn diamond(r: i32) -> Vec<(i32, i32)> {
+    vec![(0, -r), (r, 0), (0, r), (-r, 0), (0, -r)]
 }
 
 /// One line of a panel.
@@ -371,7 +379,7 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
     for run in runs(&s.points) {
         let run = match s.stroke {
             Stroke::Solid | Stroke::Faint | Stroke::Dashed | Stroke::Dotted => thinned(&run, LINE_BUCKETS),
-            Stroke::Markers | Stroke::Points | Stroke::Dots | Stroke::Crosses | Stroke::Squares => run,
+            Stroke::Markers | Stroke::Points | Stroke::Dots | Stroke::Crosses | Stroke::Squares | Stroke::Diamonds => run,
         };
         match s.stroke {
             Stroke::Solid | Stroke::Faint => {
@@ -408,6 +416,9 @@ fn draw_series<DB: DrawingBackend, CT: plotters::coord::CoordTranslate<From = (f
             }
             Stroke::Squares => {
                 chart.draw_series(run.iter().map(|&p| EmptyElement::at(p) + Rectangle::new([(-5, -5), (5, 5)], style)))?;
+            }
+            Stroke::Diamonds => {
+                chart.draw_series(run.iter().map(|&p| EmptyElement::at(p) + PathElement::new(diamond(7), style)))?;
             }
         }
     }
@@ -652,6 +663,7 @@ fn draw_legend<DB: DrawingBackend>(
                     let c = x + LEGEND_SWATCH / 2;
                     area.draw(&Rectangle::new([(c - 5, y - 5), (c + 5, y + 5)], style))?
                 }
+                Stroke::Diamonds => area.draw(&PathElement::new(diamond(7).into_iter().map(|(dx, dy)| (x + LEGEND_SWATCH / 2 + dx, y + dy)).collect::<Vec<_>>(), style))?,
             }
             area.draw(&Text::new(label.clone(), (x + LEGEND_SWATCH + 8, y), text.clone()))?;
             x += entry_width(label) as i32;

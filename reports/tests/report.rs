@@ -2278,6 +2278,9 @@ fn a_foreign_checkpoint_at_a_point_is_not_averaged_into_it() {
     // the line keeps the point's own 71.0; the checkpoint is a dot at its point
     assert_eq!(series(&panel, "I-JEPA (ours) · linear").points[0], (0.0, 71.0));
     assert_eq!(series(&panel, "I-JEPA (final.safetensors) · linear").points, vec![(0.0, 90.0)]);
+    // (as open diamonds: the open circles of a seeded sweep's seeds made it read as one more seed)
+    assert_eq!(series(&panel, "I-JEPA (final.safetensors) · linear").stroke, ijepa_reports::plot::Stroke::Diamonds);
+    ijepa_reports::plot::render(&ijepa_reports::plot::Figure { title: "t".into(), panels: vec![panel] }).unwrap();
 }
 
 /// Two runs' final checkpoints given to `ijepa eval` share the file name: each is named by the
