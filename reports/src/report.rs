@@ -180,8 +180,9 @@ fn sections(reg: &Registry) -> Result<Vec<Section>> {
                     "Our top-1 (%) per sweep point. On the low-shot rows (without them, the linear, \
                      else the kNN, else the fine-tuning rows), `paper_*` give the paper's \
                      ablation at the point's value of the swept setting (none where the point moves two of \
-                     Tables 6, 7 and 11's settings off the method, or the file holds one of them off it; \
-                     the other settings are the file's) (a linear probe on 1% of ImageNet-1k; Tables 6 and \
+                     Tables 6, 7 and 11's settings off the method, where the sweep varies another \
+                     pretraining setting beside it, which the paper held at its own value, or where the file \
+                     holds one of Tables 6, 7 and 11's settings off the method; the other settings are the file's) (a linear probe on 1% of ImageNet-1k; Tables 6 and \
                      8-10: ViT-B/16, 7: ViT-L/16, 11: ViT-H/16) and `paper_method_top1` the method's \
                      row of that table, the reference each variant reads against; for the trend only. \
                      `eval_dir` is the folder each number is read from, under the runs folder."
