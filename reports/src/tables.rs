@@ -908,7 +908,8 @@ fn is_baseline(e: &EvalRun) -> bool {
 /// repeated beside every protocol. Sorted by key,
 /// protocol, the value's numbers and its text (a random init or the pixels that vary none of
 /// the swept settings, which every point shares, read `every point`, first of their protocol,
-/// under the sweep's setting where it has one); then a row for each point of the study whose
+/// under the sweep's setting where it has one; in a seeded sweep each seed's, shared by every
+/// point of that seed, `every point, seed N`); then a row for each point of the study whose
 /// pretraining no evaluation read (`protocol` `none (pretraining diverged at step N)`, or its
 /// status), or that the file's last run planned and never began (`none (pretraining not
 /// started)`), by its settings, in the order of their values.
@@ -939,13 +940,22 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
                 .filter(|e| !(recipes_swept && e.record.model == "random-init")),
         );
     }
-    let key_of = |e: &EvalRun| if e.record.varied.is_empty() { shared_key.clone() } else { joined_keys(&e.record.varied) };
-    let value_of = |e: &EvalRun| if e.record.varied.is_empty() { EVERY_POINT.to_string() } else { joined_values(&e.record.varied) };
+    // (in a seeded sweep a baseline varies the seed alone: each seed's is shared by every
+    // point of that seed; filed under the key `seed`, they came after every point's rows)
+    let seed_only = |e: &EvalRun| is_baseline(e) && e.record.varied.len() == 1 && e.record.varied.contains_key(SEED);
+    let of_every_point = |e: &EvalRun| e.record.varied.is_empty() || (seed_only(e) && !shared_key.is_empty() && shared_key != SEED);
+    let key_of = |e: &EvalRun| if of_every_point(e) { shared_key.clone() } else { joined_keys(&e.record.varied) };
+    let value_of = |e: &EvalRun| match e.record.varied.get(SEED) {
+        _ if e.record.varied.is_empty() => EVERY_POINT.to_string(),
+        Some(seed) if of_every_point(e) => format!("{EVERY_POINT}, seed {seed}"),
+        _ => joined_values(&e.record.varied),
+    };
     evals.sort_by(|a, b| {
         let nums = |e: &EvalRun| numbers(&value_of(e));
         key_of(a)
             .cmp(&key_of(b))
             .then(a.record.protocol.cmp(&b.record.protocol))
+            .then(of_every_point(b).cmp(&of_every_point(a)))
             .then(
                 nums(a)
                     .partial_cmp(&nums(b))

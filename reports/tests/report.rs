@@ -1727,6 +1727,14 @@ fn seeds_of_a_sweep_share_their_setting() {
     let abl = rows(&ablation_table(&reg, study));
     let points = find(&abl, &[("method", "I-JEPA (ours)")]);
     assert_eq!(points.len(), 4);
+    // each seed's random init, shared by every point of that seed, first of its protocol under
+    // the sweep's setting (filed under `seed`, they came after every point's rows)
+    let got: Vec<(&str, &str, &str)> = abl.iter().map(|r| (r["key"].as_str(), r["value"].as_str(), r["method"].as_str())).collect();
+    assert_eq!(
+        &got[..3],
+        [("mask.targets.scale, seed", "every point, seed 0", "random init"), ("mask.targets.scale, seed", "every point, seed 1", "random init"), ("mask.targets.scale, seed", "0.125 0.2, 0", "I-JEPA (ours)")],
+        "{abl:?}"
+    );
     for r in points {
         let paper = if r["value"].starts_with("0.125") { "42.4" } else { "54.2" };
         assert_eq!((r["paper_table"].as_str(), r["paper_top1"].as_str()), ("8", paper), "{r:?}");
