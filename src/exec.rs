@@ -541,9 +541,9 @@ impl DataNow {
 /// fingerprint its last checkpoint records, an evaluation the fingerprints its record holds;
 /// one that records neither (an earlier version's) opens nothing. The embedded subset is not
 /// compared (it is part of the program), nor the fingerprints of a training split that `limit`
-/// or `subset` cuts from a folder (theirs hold the whole folder's: an image added past the
-/// limit, or left out of the list, changed them), nor a low-shot `split-file`'s (its probe reads
-/// the listed files alone).
+/// or `subset` cuts from a folder (under `limit` the records of versions before 2026-12-07 hold
+/// the whole folder's: an image added past the limit changed them), nor a low-shot
+/// `split-file`'s (its probe reads the listed files alone).
 fn changed_data(plan: &Plan, stage: &ijepa_engine::plan::Stage, now: &mut DataNow) -> Option<String> {
     let point = match stage.task {
         Task::Pretrain { point } | Task::Eval { point, .. } => point,

@@ -2199,7 +2199,7 @@ mod tests {
     #[test]
     fn a_resume_on_other_images_says_what_changed_by_the_kind_of_data() {
         let pos = Position { global_step: 4, epoch: 1, step_in_epoch: 0, optimizer_step: 4, steps_per_epoch: 4, stage: 1, images: 64, data: 0xabc };
-        let prints = data::Fingerprints { now: "0123456789abcdef0123".into(), as_written: None };
+        let prints = data::Fingerprints { now: "0123456789abcdef0123".into(), earlier: Vec::new() };
         let refused = |folder| match check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &prints, folder), 16, 1) {
             Err(Error::Checkpoint { message, .. }) => message,
             other => panic!("{other:?}"),
@@ -2210,7 +2210,7 @@ mod tests {
         assert!(array.contains("but not the same ones (other contents in its files;") && array.contains("go on over other images than it began"), "{array}");
         assert!(!array.contains("renamed") && !array.contains("another order") && !array.contains("unreadable image"), "{array}");
         // the same images resume
-        let same = data::Fingerprints { now: format!("{:016x}", 0xabc), as_written: None };
+        let same = data::Fingerprints { now: format!("{:016x}", 0xabc), earlier: Vec::new() };
         assert!(check_position(Path::new("run/checkpoints/latest.safetensors"), pos, 4, (64, &same, false), 16, 1).is_ok());
     }
 

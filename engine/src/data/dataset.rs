@@ -56,33 +56,33 @@ pub fn fingerprint_of(n: usize, name: impl Fn(usize) -> String, label: impl Fn(u
     h.hex()
 }
 
-/// A dataset's [`Dataset::fingerprint`] now and, where it differs, the one an earlier version
-/// recorded of the same images ([`Dataset::fingerprint_as_written`]): what a record (a
+/// A dataset's [`Dataset::fingerprint`] now and, where they differ, those earlier versions
+/// recorded of the same images ([`Dataset::earlier_fingerprints`]): what a record (a
 /// checkpoint's position, an evaluation's `eval.json`) is compared with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fingerprints {
     /// [`Dataset::fingerprint`].
     pub now: String,
-    /// [`Dataset::fingerprint_as_written`].
-    pub as_written: Option<String>,
+    /// [`Dataset::earlier_fingerprints`].
+    pub earlier: Vec<String>,
 }
 
 impl Fingerprints {
     /// The fingerprints of `ds`.
     pub fn of(ds: &dyn Dataset) -> Self {
-        Self { now: ds.fingerprint(), as_written: ds.fingerprint_as_written() }
+        Self { now: ds.fingerprint(), earlier: ds.earlier_fingerprints() }
     }
 
     /// Whether a record of `recorded` is of these images.
     pub fn match_record(&self, recorded: &str) -> bool {
-        self.now == recorded || self.as_written.as_deref() == Some(recorded)
+        self.now == recorded || self.earlier.iter().any(|f| f == recorded)
     }
 
     /// Whether a checkpoint's position recording `id` ([`crate::checkpoint::state::stage_id`]
     /// of a fingerprint) is of these images.
     pub fn match_id(&self, id: u64) -> bool {
         use crate::checkpoint::state::stage_id;
-        stage_id(&self.now) == id || self.as_written.as_deref().is_some_and(|f| stage_id(f) == id)
+        stage_id(&self.now) == id || self.earlier.iter().any(|f| stage_id(f) == id)
     }
 }
 
@@ -126,13 +126,24 @@ pub trait Dataset: Send + Sync {
         fingerprint_of(self.len(), |i| self.describe(i), |i| self.label(i))
     }
 
-    /// The fingerprint versions before 2026-12-06 recorded, where it can differ from
-    /// [`Dataset::fingerprint`]: an image folder hashed its files' names under its root as the
-    /// file spells it, so `./data` and `data` (one stage hash) gave two; it now hashes them
-    /// under the root as stage hashes spell it ([`ijepa_dsl::config::path_alike`]). A record
-    /// of an earlier version (a checkpoint's position, an evaluation's record) that matches
-    /// this one is of the same images.
-    fn fingerprint_as_written(&self) -> Option<String> {
+    /// The fingerprints earlier versions recorded of these images, where they differ from
+    /// [`Dataset::fingerprint`]: before 2026-12-06 an image folder hashed its files' names
+    /// under its root as the file spells it, so `./data` and `data` (one stage hash) gave two
+    /// (it now hashes them under the root as stage hashes spell it,
+    /// [`ijepa_dsl::config::path_alike`]); until 2026-12-07 the images `limit` keeps of a
+    /// folder were known by the whole folder's fingerprint. A record of an earlier version (a
+    /// checkpoint's position, an evaluation's record) that matches one is of the same images.
+    fn earlier_fingerprints(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The fingerprint of the samples at `indices` (and their [`Dataset::earlier_fingerprints`]
+    /// as a folder of the root spelled as written gave them), where this data set is known by
+    /// its images' names, one file each: a hash of theirs alone, which images outside them do
+    /// not change (an image added to a folder past `limit` changed the fingerprint of the
+    /// images kept, and a resume of the run was refused as over "other images"). `None` for
+    /// data read from one file, hashed whole.
+    fn fingerprint_at(&self, _indices: &[usize]) -> Option<(String, Vec<String>)> {
         None
     }
 

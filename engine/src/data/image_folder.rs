@@ -449,7 +449,7 @@ impl ImageFolder {
     }
 
     /// Whether the root is spelled otherwise than stage hashes spell it (`./data`, `a//b`),
-    /// where [`Dataset::fingerprint_as_written`] differs.
+    /// where [`Dataset::earlier_fingerprints`] differ.
     pub fn spelled_otherwise(&self) -> bool {
         path_alike(&self.root).as_os_str() != self.root.as_os_str()
     }
@@ -531,8 +531,15 @@ impl Dataset for ImageFolder {
         fingerprint_of(self.len(), |i| self.name_alike(i), |i| self.label(i))
     }
 
-    fn fingerprint_as_written(&self) -> Option<String> {
-        self.spelled_otherwise().then(|| fingerprint_of(self.len(), |i| self.describe(i), |i| self.label(i)))
+    fn earlier_fingerprints(&self) -> Vec<String> {
+        self.spelled_otherwise().then(|| fingerprint_of(self.len(), |i| self.describe(i), |i| self.label(i))).into_iter().collect()
+    }
+
+    fn fingerprint_at(&self, indices: &[usize]) -> Option<(String, Vec<String>)> {
+        let n = indices.len();
+        let now = fingerprint_of(n, |j| self.name_alike(indices[j]), |j| self.label(indices[j]));
+        let written = self.spelled_otherwise().then(|| fingerprint_of(n, |j| self.describe(indices[j]), |j| self.label(indices[j])));
+        Some((now, written.into_iter().collect()))
     }
 
     fn size(&self, i: usize) -> Result<(usize, usize)> {

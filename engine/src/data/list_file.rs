@@ -236,8 +236,12 @@ impl Dataset for Subset {
         super::dataset::fingerprint_of(self.len(), |i| self.base.name_alike(self.indices[i]), |i| self.label(i))
     }
 
-    fn fingerprint_as_written(&self) -> Option<String> {
-        self.base.spelled_otherwise().then(|| super::dataset::fingerprint_of(self.len(), |i| self.describe(i), |i| self.label(i)))
+    fn earlier_fingerprints(&self) -> Vec<String> {
+        self.base.spelled_otherwise().then(|| super::dataset::fingerprint_of(self.len(), |i| self.describe(i), |i| self.label(i))).into_iter().collect()
+    }
+
+    fn fingerprint_at(&self, indices: &[usize]) -> Option<(String, Vec<String>)> {
+        self.base.fingerprint_at(&indices.iter().map(|&i| self.indices[i]).collect::<Vec<_>>())
     }
 
     fn size(&self, i: usize) -> Result<(usize, usize)> {
@@ -311,7 +315,7 @@ mod tests {
         let (alike, other) = (ImageFolder::open(&d, OnError::Fail).unwrap(), ImageFolder::open(&spelled, OnError::Fail).unwrap());
         assert!(other.describe(0).contains("/./"), "{}", other.describe(0));
         assert_eq!(alike.fingerprint(), other.fingerprint());
-        assert_eq!(alike.fingerprint_as_written(), None);
+        assert_eq!(alike.earlier_fingerprints(), Vec::<String>::new());
         // (as the versions before computed it: each name as shown, and its label)
         let earlier = |ds: &dyn Dataset| {
             let mut h = Digest::new();
@@ -323,14 +327,41 @@ mod tests {
             h.hex()
         };
         assert_eq!(alike.fingerprint(), earlier(&alike));
-        let written = other.fingerprint_as_written().unwrap();
+        let written = other.earlier_fingerprints()[0].clone();
         assert!(written == earlier(&other) && written != other.fingerprint());
         let (alike, other) = (Subset::from_list(alike, &list).unwrap(), Subset::from_list(other, &list).unwrap());
         assert_eq!(alike.fingerprint(), other.fingerprint());
         assert_eq!(alike.fingerprint(), earlier(&alike));
-        assert_eq!(alike.fingerprint_as_written(), None);
-        let written = other.fingerprint_as_written().unwrap();
+        assert_eq!(alike.earlier_fingerprints(), Vec::<String>::new());
+        let written = other.earlier_fingerprints()[0].clone();
         assert!(written == earlier(&other) && written != other.fingerprint());
+    }
+
+    /// The images `limit` keeps of a folder are known by their own names: an image added past
+    /// them does not change their fingerprint (a resume was refused as over "other images");
+    /// the fingerprint earlier versions recorded, of the whole folder, still matches.
+    #[test]
+    fn the_images_kept_are_known_by_their_own_names() {
+        use crate::data::dataset::{Dataset, Fingerprints};
+        let d = cats_and_dogs("kept");
+        let kept = |d: &std::path::Path| {
+            let folder: std::sync::Arc<dyn Dataset> = std::sync::Arc::new(ImageFolder::open(d, OnError::Fail).unwrap());
+            crate::data::Indexed { inner: folder, indices: vec![0, 1] }
+        };
+        let before = kept(&d);
+        let earlier = before.of(&before.inner.fingerprint());
+        assert_ne!(before.fingerprint(), earlier);
+        assert!(Fingerprints::of(&before).match_record(&earlier), "an earlier version's record still matches");
+        // an image past the two kept
+        std::fs::write(d.join("dog/dog_1.png"), b"").unwrap();
+        let after = kept(&d);
+        assert_eq!(after.fingerprint(), before.fingerprint());
+        // ... and the monitor's split of them, nested, too
+        let nested = |k: crate::data::Indexed| crate::data::Indexed { inner: std::sync::Arc::new(k), indices: vec![1] };
+        assert_eq!(nested(kept(&d)).fingerprint(), crate::data::dataset::fingerprint_of(1, |_| ImageFolder::open(&d, OnError::Fail).unwrap().name_alike(1), |_| 0));
+        // one among them is another image
+        std::fs::write(d.join("cat/cat_00.png"), b"").unwrap();
+        assert_ne!(kept(&d).fingerprint(), before.fingerprint());
     }
 
     #[test]

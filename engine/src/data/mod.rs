@@ -71,11 +71,27 @@ impl Dataset for Indexed {
     fn describe(&self, i: usize) -> String {
         self.inner.describe(self.indices[i])
     }
+    /// Of the images kept alone where the data is known by its images' names
+    /// ([`Dataset::fingerprint_at`]), else of the indices into the whole data's fingerprint.
     fn fingerprint(&self) -> String {
-        self.of(&self.inner.fingerprint())
+        match self.inner.fingerprint_at(&self.indices) {
+            Some((now, _)) => now,
+            None => self.of(&self.inner.fingerprint()),
+        }
     }
-    fn fingerprint_as_written(&self) -> Option<String> {
-        self.inner.fingerprint_as_written().map(|f| self.of(&f))
+    /// (With the indices into the whole data's fingerprints, as versions before 2026-12-07
+    /// knew the images kept of a folder.)
+    fn earlier_fingerprints(&self) -> Vec<String> {
+        let mut earlier = Vec::new();
+        if let Some((_, written)) = self.inner.fingerprint_at(&self.indices) {
+            earlier.extend(written);
+            earlier.push(self.of(&self.inner.fingerprint()));
+        }
+        earlier.extend(self.inner.earlier_fingerprints().iter().map(|f| self.of(f)));
+        earlier
+    }
+    fn fingerprint_at(&self, indices: &[usize]) -> Option<(String, Vec<String>)> {
+        self.inner.fingerprint_at(&indices.iter().map(|&i| self.indices[i]).collect::<Vec<_>>())
     }
     fn size(&self, i: usize) -> Result<(usize, usize)> {
         self.inner.size(self.indices[i])
