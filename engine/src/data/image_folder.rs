@@ -499,7 +499,14 @@ impl ImageFolder {
     /// damaged image's is (a bare OS error said neither what read it nor what to do; the
     /// loader and the evaluations add the ways out), one gone since the folder was listed said so.
     fn unread(&self, i: usize, e: &std::io::Error) -> Error {
-        let gone = if e.kind() == std::io::ErrorKind::NotFound { " (it was there when the folder was listed: removed or renamed since?)" } else { "" };
+        // (a link to nothing, which the listing found, is one still: it was said to have been
+        // "removed or renamed since")
+        let dangling = || std::fs::symlink_metadata(self.path(i)).is_ok_and(|m| m.file_type().is_symlink());
+        let gone = match e.kind() {
+            std::io::ErrorKind::NotFound if dangling() => " (a symbolic link to nothing)",
+            std::io::ErrorKind::NotFound => " (it was there when the folder was listed: removed or renamed since?)",
+            _ => "",
+        };
         Error::Data(format!("{}: cannot be read: {e}{gone}", self.describe(i)))
     }
 }

@@ -364,6 +364,22 @@ mod tests {
         assert_ne!(kept(&d).fingerprint(), before.fingerprint());
     }
 
+    /// A link to nothing that the listing found is said to be one when read (it was said to
+    /// have been "removed or renamed since"); a file gone since it was listed still is.
+    #[test]
+    fn a_link_to_nothing_is_said_so_when_read() {
+        use crate::data::dataset::Dataset;
+        let d = cats_and_dogs("dangling");
+        std::os::unix::fs::symlink(d.join("nowhere.png"), d.join("cat/cat_2.png")).unwrap();
+        let ds = ImageFolder::open(&d, OnError::Skip).unwrap();
+        let at = |name: &str| (0..ds.len()).find(|&i| ds.describe(i).ends_with(name)).unwrap();
+        let e = ds.size(at("cat_2.png")).unwrap_err().to_string();
+        assert!(e.contains("cat_2.png: cannot be read") && e.ends_with("(a symbolic link to nothing)"), "{e}");
+        std::fs::remove_file(d.join("dog/dog_0.png")).unwrap();
+        let e = ds.size(at("dog_0.png")).unwrap_err().to_string();
+        assert!(e.ends_with("(it was there when the folder was listed: removed or renamed since?)"), "{e}");
+    }
+
     #[test]
     fn list_lines_are_shown_escaped_and_cut() {
         assert_eq!(shown_line(b"n01440764/x.JPEG"), "n01440764/x.JPEG");
