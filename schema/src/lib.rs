@@ -245,9 +245,40 @@ pub fn as_created(p: &Path) -> std::path::PathBuf {
     at
 }
 
-/// This host's name (`/etc/hostname`), as manifests and lock files record it.
+/// This host's name, as manifests, lock files and temporary files' names record it: the
+/// kernel's (`/proc/sys/kernel/hostname`, what `hostname` prints), else `/etc/hostname`, else
+/// `unknown`. (`/etc/hostname` alone named every node of a cluster whose nodes share one
+/// system image, or have none, alike: a process there took another node's live run for a dead
+/// one of its own machine, and could remove its temporary files.)
 pub fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(f).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Whether process `pid` of this machine is alive: listed in `/proc` and not a zombie (a
+/// process killed, as the out-of-memory killer kills, whose parent has not waited for it yet
+/// keeps its entry: its run read as `running`). `None` without `/proc`.
+pub fn process_alive(pid: u32) -> Option<bool> {
+    if !Path::new("/proc/self").exists() {
+        return None;
+    }
+    Some(match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // (the state follows the command's name, in parentheses that it may itself hold)
+        Ok(stat) => stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) != Some("Z"),
+        Err(_) => Path::new(&format!("/proc/{pid}")).exists(),
+    })
+}
+
+/// When process `pid` of this machine started, in seconds since the Unix epoch (its start in
+/// clock ticks after boot, `/proc/PID/stat`'s 22nd field, at Linux's fixed 100 ticks a second
+/// for user space, after the boot time `/proc/stat` gives), where `/proc` says.
+pub fn process_started(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks: u64 = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()?;
+    let boot: u64 = std::fs::read_to_string("/proc/stat").ok()?.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+    Some(boot + ticks / 100)
 }
 
 /// Temporary files written beside a file and renamed over it (the engine's checkpoints and
@@ -256,8 +287,6 @@ pub fn host_name() -> String {
 /// `@` cannot be part of a host name, so the name splits one way (a `.` both a file's name and
 /// a host's hold made host `b`'s files of `a.b`'s).
 pub mod temporary {
-    use std::path::Path;
-
     /// This machine's name as temporary files carry it ([`super::host_name`], anything but
     /// letters, digits, `.`, `-` and `_` made `_`).
     pub fn host() -> &'static str {
@@ -268,7 +297,7 @@ pub mod temporary {
     fn tag() -> &'static (String, String) {
         static TAG: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(|| {
             let host: String = super::host_name().chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '_' }).collect();
-            // (an empty /etc/hostname gave names no reader took: the host never cleared its own)
+            // (an empty host name gave names no reader took: the host never cleared its own)
             let host = if host.is_empty() { "unknown".to_string() } else { host };
             let tag = format!("{host}-{}", std::process::id());
             (host, tag)
@@ -307,10 +336,7 @@ pub mod temporary {
         /// be removed (never this process's own, nor one whose process cannot be told: no
         /// `/proc`).
         pub fn writer_gone(&self) -> bool {
-            !self.of_another_host()
-                && self.pid != std::process::id()
-                && Path::new("/proc/self").exists()
-                && !Path::new(&format!("/proc/{}", self.pid)).exists()
+            !self.of_another_host() && self.pid != std::process::id() && super::process_alive(self.pid) == Some(false)
         }
     }
 
@@ -387,17 +413,22 @@ pub fn lock_holder(text: &str) -> Option<(u32, String)> {
 }
 
 /// Whether the process last named in `dir`'s lock file still lives: `Some(false)` when it
-/// ran on this host and no such process exists, `Some(true)` when one does (a process id
-/// reused since reads as alive), `None` when it cannot be told (no readable lock file,
-/// another host, no `/proc`). Reads only: it never takes the lock, so it cannot race a run
-/// that is starting.
+/// ran on this host and no such process exists (or one that is a zombie, or that started
+/// after the lock was taken: its id reused since), `Some(true)` when it does, `None` when it
+/// cannot be told (no readable lock file, another host, no `/proc`). Reads only: it never
+/// takes the lock, so it cannot race a run that is starting.
 pub fn lock_holder_alive(dir: &Path) -> Option<bool> {
     let text = std::fs::read_to_string(dir.join(LOCK)).ok()?;
     let (pid, host) = lock_holder(&text)?;
-    if host != host_name() || !Path::new("/proc/self").exists() {
+    if host != host_name() {
         return None;
     }
-    Some(Path::new("/proc").join(pid.to_string()).exists())
+    let alive = process_alive(pid)?;
+    // (a minute of slack: the start is read in whole seconds, against the boot time as the
+    // clock gives it now, which a clock set forward since moves later)
+    let since = text.split_once(", since unix time ").and_then(|(_, r)| r.split(':').next()).and_then(|t| t.trim().parse::<u64>().ok());
+    let reused = matches!((since, process_started(pid)), (Some(since), Some(start)) if since > 0 && start > since + 60);
+    Some(alive && !reused)
 }
 
 /// The status to show for a stage whose manifest says `status`: the manifest's word, except
@@ -1168,7 +1199,35 @@ mod tests {
         std::fs::write(dir.join(LOCK), lock_text(pid, "another-host-than-this", 0, "t")).unwrap();
         assert_eq!(lock_holder_alive(&dir), None);
         assert_eq!(shown_status(status::RUNNING, &dir), "running");
+        // a zombie (killed, its parent not waiting for it yet): gone
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        std::fs::write(dir.join(LOCK), lock_text(child.id(), &host_name(), 0, "t")).unwrap();
+        assert_eq!(lock_holder_alive(&dir), Some(true));
+        child.kill().unwrap();
+        let stat = format!("/proc/{}/stat", child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(&stat).is_ok_and(|t| !t.contains(") Z ")) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(lock_holder_alive(&dir), Some(false));
+        child.wait().unwrap();
+        // a process id taken by a process that started after the lock was: not its holder
+        let started = process_started(std::process::id()).expect("/proc says when this process started");
+        std::fs::write(dir.join(LOCK), lock_text(std::process::id(), &host_name(), started.saturating_sub(120), "t")).unwrap();
+        assert_eq!(lock_holder_alive(&dir), Some(false));
+        std::fs::write(dir.join(LOCK), lock_text(std::process::id(), &host_name(), started, "t")).unwrap();
+        assert_eq!(lock_holder_alive(&dir), Some(true));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The host's name is the kernel's (what `hostname` prints): nodes sharing one system
+    /// image's `/etc/hostname` were one host.
+    #[test]
+    fn the_host_is_named_by_the_kernel() {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
+        if !kernel.is_empty() {
+            assert_eq!(host_name(), kernel);
+        }
     }
 
     #[test]
