@@ -191,8 +191,14 @@ pub fn resident() -> Option<(f64, f64)> {
     Some((proc_kb_field("/proc/self/status", "VmRSS")?, proc_kb_field("/proc/self/status", "VmHWM")?))
 }
 
-fn gib(b: f64) -> String {
-    format!("{:.1} GiB", b / (1u64 << 30) as f64)
+/// `b` bytes as messages give them: GiB to one decimal, below one GiB in MiB (below one in
+/// KiB: "0.0 GiB ... more than the 0.0 GiB available" said nothing).
+pub(crate) fn gib(b: f64) -> String {
+    match b {
+        b if b >= (1u64 << 30) as f64 => format!("{:.1} GiB", b / (1u64 << 30) as f64),
+        b if b >= (1u64 << 20) as f64 => format!("{:.0} MiB", b / (1u64 << 20) as f64),
+        b => format!("{:.0} KiB", b / 1024.0),
+    }
 }
 
 /// What [`available`] counts, for messages that compare with it.
@@ -251,6 +257,13 @@ pub fn check_fits_here(exp: &Experiment, on_cpu: bool, here: usize) -> crate::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_are_said_in_a_unit_that_shows_them() {
+        assert_eq!(gib(3.0 * (1u64 << 30) as f64), "3.0 GiB");
+        assert_eq!(gib(15.6 * (1u64 << 20) as f64), "16 MiB");
+        assert_eq!(gib(2048.0), "2 KiB");
+    }
 
     fn exp(f: impl Fn(&mut Experiment)) -> Experiment {
         let mut e = ijepa_dsl::parse_str("t.kdl", "experiment \"t\" { encoder width=192 depth=6 heads=3 patch=4; predictor depth=3 width=96 heads=3; data \"fashion-mnist\" { crop-size 28; batch-size 32 }; mask \"multi-block\" { min-keep 4 } }").unwrap();

@@ -193,13 +193,12 @@ pub fn raw_pixels(ds: &dyn Dataset, transform: &dyn SampleTransform, batch: usiz
     // it cannot fit (the kernel killed it; under a limit, the error blamed the batch size)
     let bytes = 2.0 * ds.len() as f64 * per as f64 * 4.0;
     if let Some(left) = crate::memory::available().filter(|a| bytes > *a) {
-        let gib = |b: f64| b / (1u64 << 30) as f64;
         return Err(Error::Config(format!(
-            "the raw pixels of {} images at {s} px are {:.1} GiB ({per} floats each, held twice while joined), more than the {:.1} GiB available: \
+            "the raw pixels of {} images at {s} px are {} ({per} floats each, held twice while joined), more than the {} available: \
              a smaller crop-size, or fewer images (`limit`)",
             ds.len(),
-            gib(bytes),
-            gib(left)
+            crate::memory::gib(bytes),
+            crate::memory::gib(left)
         )));
     }
     let mut chunks = Vec::new();
