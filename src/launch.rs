@@ -169,6 +169,19 @@ fn launch_id() -> u64 {
     h.finish()
 }
 
+/// What is said of OMP_NUM_THREADS `threads` (the shell's) for `nproc` ranks on `cores` cores,
+/// where they take more threads than the cores: the ranks slow each other down.
+fn oversubscribed(threads: &str, nproc: usize, cores: usize) -> Option<String> {
+    let each = threads.split(',').next().and_then(|n| n.trim().parse::<usize>().ok())?;
+    let all = each.saturating_mul(nproc);
+    (all > cores).then(|| {
+        format!(
+            "OMP_NUM_THREADS={threads} gives each of the {nproc} ranks {each} threads, {all} in all on this machine's {cores} core(s): the ranks slow each other down; unset it for {} each",
+            (cores / nproc).max(1)
+        )
+    })
+}
+
 /// Starts `nproc` copies of this binary with `args`, as ranks 0..nproc of one world on this
 /// machine (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR=127.0.0.1,
 /// MASTER_PORT; OMP_NUM_THREADS = cores / nproc unless set, and then [`ijepa::exec::NODE_THREADS`]
@@ -260,6 +273,12 @@ pub fn spawn_local(nproc: usize, port: u16, args: &[std::ffi::OsString], extra_e
     }
     let pids: Vec<String> = children.iter().flatten().map(|c| c.id().to_string()).collect();
     eprintln!("launched {nproc} rank(s) on 127.0.0.1:{port} (pids {}; {threads} torch thread(s) each)", pids.join(", "));
+    // (an OMP_NUM_THREADS left in the shell is every rank's: 1,000 threads each, or the
+    // machine's cores each, were taken without a word)
+    let from_shell = !extra_env.iter().any(|(k, _)| k == "OMP_NUM_THREADS") && given.is_some();
+    if let Some(w) = oversubscribed(&threads, nproc, cores).filter(|_| from_shell) {
+        eprintln!("warning: {w}");
+    }
     loop {
         // (read before the ranks are reaped: a signal that comes after the last rank ended well
         // stops nothing, and the launch succeeded; it said "stopped by signal 2")
@@ -637,6 +656,16 @@ pub fn write_sbatch(exp: &Experiment, file: &Path, runs_dir: &Path, out: Option<
 #[cfg(test)]
 mod tests {
     use super::blame_order;
+
+    /// An OMP_NUM_THREADS from the shell that gives the ranks more threads than the cores is
+    /// said (1,000 threads a rank were taken without a word); one that fits is not.
+    #[test]
+    fn more_threads_than_cores_are_said() {
+        let w = super::oversubscribed("1000", 2, 2).unwrap();
+        assert!(w.starts_with("OMP_NUM_THREADS=1000 gives each of the 2 ranks 1000 threads, 2000 in all on this machine's 2 core(s)") && w.ends_with("unset it for 1 each"), "{w}");
+        assert!(super::oversubscribed("4,2", 2, 8).is_none() && super::oversubscribed("1", 2, 2).is_none());
+        assert!(super::oversubscribed("3,1", 3, 8).is_some());
+    }
 
     /// A rank's failure within a minute of a Ctrl-Z at least as long as the collective timeout
     /// is said to follow it (the ranks' own errors blamed a peer that "probably died"); not
