@@ -335,8 +335,7 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Optio
             }
             if with_pixels {
                 if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
-                    let images = format!("{:?} {:?}", r.config_value("data"), r.config_value("monitor"));
-                    let key = (get(p).to_bits(), images);
+                    let key = (get(p).to_bits(), held_out_images(r));
                     match pixels.iter_mut().find(|q| q.0 == key) {
                         Some(q) => {
                             q.2 = q.2.max(last_epoch);
@@ -403,6 +402,20 @@ fn step_seconds(metrics: &[MetricRow], step: u64) -> Option<f64> {
     Some(total)
 }
 
+/// What picks and prepares a run's monitor's held-out images, as a key: the data's source and
+/// the images it keeps (`limit`, `subset`), their crop size and decoding, and the monitor's
+/// images and neighbours. Not the augmentations, batch or loader settings, which each recipe
+/// of a sweep over recipes sets to its own defaults (the whole data block split one level of
+/// the pixels into one a recipe, each said to be of other images).
+fn held_out_images(r: &PretrainRun) -> String {
+    let data = r.config_value("data");
+    let field = |k: &str| data.and_then(|d| d.get(k)).map(|v| v.to_string()).unwrap_or_default();
+    let monitor = r.config_value("monitor");
+    let of_monitor = |k: &str| monitor.and_then(|m| m.get(k)).map(|v| v.to_string()).unwrap_or_default();
+    let fields: Vec<String> = ["dataset", "source", "crop_size", "limit", "subset", "exact_decode"].iter().map(|k| field(k)).collect();
+    format!("{} | {} {}", fields.join(" "), of_monitor("images"), of_monitor("k"))
+}
+
 /// The paper's Figure 1 view: the held-out kNN of the encoder evaluations read, against
 /// pretraining time, one line per run (method); for a study comparing recipes.
 fn time_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<NamedFigure> {
@@ -430,7 +443,7 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<N
         }
         end = end.max(pts.iter().map(|p| p.0).fold(0.0, f64::max));
         if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
-            let key = (p.knn_top1.to_bits(), format!("{:?} {:?}", r.config_value("data"), r.config_value("monitor")));
+            let key = (p.knn_top1.to_bits(), held_out_images(r));
             match pixels.iter_mut().find(|q| q.0 == key) {
                 Some(q) => q.4 += 1,
                 None => pixels.push((key, p.knn_top1, run_label(r, points), i, 1)),

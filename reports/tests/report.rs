@@ -517,7 +517,13 @@ fn the_time_figure_draws_each_held_out_set_s_pixels() {
     let runs = tmp.path().join("runs");
     study_runs(&runs);
     let p2 = runs.join("tscale-targets-scale-0.2-0.2/pretrain-222222222222");
-    patch_json(&p2.join("config.json"), |c| c["recipe"] = json!("mae"));
+    // (with MAE's own defaults of what the held-out images do not depend on)
+    patch_json(&p2.join("config.json"), |c| {
+        c["recipe"] = json!("mae");
+        c["data"]["crop_scale"] = json!([0.2, 1.0]);
+        c["data"]["hflip"] = json!(0.5);
+        c["data"]["interpolation"] = json!("bicubic");
+    });
     let time = |out: &str| {
         let files = write_report(&load_registry(&runs).unwrap(), &tmp.path().join(out)).unwrap();
         let html = fs::read_to_string(&files.html).unwrap();
