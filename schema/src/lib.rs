@@ -591,7 +591,7 @@ impl Manifest {
     /// otherwise, is the folder's.
     pub fn other_stage(&self, dir: &Path) -> Option<String> {
         let named = dir.file_name().and_then(|n| n.to_str()).and_then(|n| n.rsplit_once('-')).map_or("", |(_, h)| h);
-        (self.hash.len() >= 12 && !self.hash.starts_with(named)).then(|| format!("pretrain-{}", &self.hash[..12]))
+        (self.hash.len() >= 12 && !self.hash.starts_with(named)).then(|| format!("pretrain-{}", printable(self.hash.get(..12).unwrap_or(&self.hash))))
     }
 
     /// Sets [`Manifest::warnings`] to what the monitors warned of after `epoch`, the latest
@@ -1157,6 +1157,20 @@ mod tests {
         assert_eq!(m.training_warnings, ["masks: at steps 1-8 in 2 of the 8 images", "masks: at steps 9-24 in 1 of the 16 images"]);
         let back: Manifest = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back.training_warnings, m.training_warnings);
+    }
+
+    /// A record names another stage where its hash does not begin with its folder's name; a
+    /// damaged hash (a character of several bytes across its twelfth) is shown, not a panic.
+    #[test]
+    fn a_record_of_another_stage_is_told_by_its_folder_s_name() {
+        let mut m: Manifest = serde_json::from_str(r#"{"stage":"pretrain","experiment":"q","hash":"0123456789ab0000"}"#).unwrap();
+        assert_eq!(m.other_stage(Path::new("runs/q/pretrain-0123456789ab")), None);
+        assert_eq!(m.other_stage(Path::new("runs/q/pretrain-ba9876543210")).as_deref(), Some("pretrain-0123456789ab"));
+        m.hash = "a€€€€".into();
+        assert_eq!(m.other_stage(Path::new("runs/q/pretrain-0123456789ab")).as_deref(), Some("pretrain-a€€€€"));
+        // (an earlier version's record without a hash is the folder's)
+        m.hash.clear();
+        assert_eq!(m.other_stage(Path::new("runs/q/pretrain-0123456789ab")), None);
     }
 
     #[test]
