@@ -96,15 +96,18 @@ pub enum OutputError {
         /// The kind the command writes ("a PNG image", ...).
         what: &'static str,
     },
-    /// The output is a named pipe, a socket or a device: the write would wait for a reader
-    /// (forever: the check that the path can be written opens it first, and a reader takes
-    /// that opening's end of file as the whole output) or never end.
-    #[error("{flag} {} exists and is not a regular file (a named pipe, a socket or a device): writing there would wait for a reader or never end; choose a file's path", .out.display())]
+    /// The output is a named pipe or a socket (the write would wait for a reader, forever: the
+    /// check that the path can be written opens it first, and a reader takes that opening's
+    /// end of file as the whole output), or a disk (a block device, overwritten). A link to a
+    /// pipe or a terminal, `/dev/stdout`, and `/dev/null` are taken.
+    #[error("{flag} {} exists and is {what}; choose a file's path", .out.display())]
     NotAFile {
         /// The flag that named the output.
         flag: String,
         /// The output, as given.
         out: PathBuf,
+        /// What it is, and what writing there would do.
+        what: &'static str,
     },
     /// A path libtorch cannot write a Chrome trace to without replacing something.
     #[error("{flag} {}: {why}; choose another path", .out.display())]
@@ -128,8 +131,19 @@ pub fn check(out: Option<&Path>, flag: &str, inputs: &[&Path], kind: Option<OutK
     not_an_input(out, flag, inputs)?;
     not_in_a_run(out, flag)?;
     // (`masks --png` and `import-yaml --out` to a named pipe waited forever)
-    if let Some(out) = out.filter(|o| std::fs::metadata(o).is_ok_and(|m| !m.is_file() && !m.is_dir())) {
-        return Err(OutputError::NotAFile { flag: flag.to_string(), out: out.to_path_buf() });
+    if let Some(out) = out {
+        use std::os::unix::fs::FileTypeExt;
+        let named = std::fs::symlink_metadata(out).map(|m| m.file_type()).ok();
+        let what = if named.is_some_and(|t| t.is_fifo() || t.is_socket()) {
+            Some("a named pipe or a socket: writing there would wait for a reader, or never end")
+        } else if std::fs::metadata(out).is_ok_and(|m| m.file_type().is_block_device()) {
+            Some("a disk (a block device): writing would overwrite it")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(OutputError::NotAFile { flag: flag.to_string(), out: out.to_path_buf(), what });
+        }
     }
     if let (Some(out), Some(OutKind::Json)) = (out, kind) {
         return trace_path(out, flag);
@@ -356,14 +370,16 @@ mod tests {
         std::fs::write(&theirs, "#!/bin/bash\necho mine\n").unwrap();
         assert!(check(Some(&mine), "--out", &[], Some(OutKind::Script)).is_ok());
         assert!(matches!(check(Some(&theirs), "--out", &[], Some(OutKind::Script)), Err(OutputError::OtherKind { .. })));
-        // a named pipe or a device, of any kind or none (`masks --png` and `import-yaml --out`
-        // to a pipe waited forever)
+        // a named pipe, of any kind or none (`masks --png` and `import-yaml --out` to a pipe
+        // waited forever); not /dev/stdout or /dev/null (`--out /dev/stdout | head`)
         let fifo = d.join("pipe.png");
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        for (path, kind) in [(fifo.as_path(), Some(OutKind::Png)), (fifo.as_path(), None), (Path::new("/dev/null"), Some(OutKind::Safetensors))] {
+        for (path, kind) in [(fifo.as_path(), Some(OutKind::Png)), (fifo.as_path(), None)] {
             let e = check(Some(path), "--out", &[], kind).unwrap_err();
-            assert!(matches!(e, OutputError::NotAFile { .. }) && e.to_string().contains("is not a regular file (a named pipe, a socket or a device)"), "{e}");
+            assert!(matches!(e, OutputError::NotAFile { .. }) && e.to_string().contains("exists and is a named pipe or a socket"), "{e}");
         }
+        assert!(check(Some(Path::new("/dev/null")), "--out", &[], None).is_ok());
+        assert!(check(Some(Path::new("/dev/stdout")), "--out", &[], None).is_ok());
         std::fs::remove_dir_all(&d).unwrap();
     }
 
