@@ -746,6 +746,8 @@ fn a_changed_setting_names_the_interrupted_run_it_leaves() {
     let mpath = launched.join("manifest.json");
     let mut m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&mpath).unwrap()).unwrap();
     m["world_size"] = 2.into();
+    // (the record of the folder's own stage: one of another stage is no run of this one's)
+    m["hash"] = "0000000000020000".into();
     std::fs::write(&mpath, serde_json::to_string(&m).unwrap()).unwrap();
     let o = ijepa(&["plan", plain.to_str().unwrap(), "--runs-dir", d.join("runs").to_str().unwrap()]);
     let t = text(&o);
@@ -1337,7 +1339,10 @@ fn a_diverged_point_does_not_stop_the_sweep() {
     let dirs = pretrain_dirs(&d.join("runs"));
     let (good, bad) = (dirs.iter().find(|p| p.to_string_lossy().contains("0.001")).unwrap(), dirs.iter().find(|p| p.to_string_lossy().contains("1000000000")).unwrap());
     let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(good.join("manifest.json")).unwrap()).unwrap();
-    manifest["experiment"] = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(bad.join("manifest.json")).unwrap()).unwrap()["experiment"].clone();
+    let bad_manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(bad.join("manifest.json")).unwrap()).unwrap();
+    // (its own stage's record: one naming the good run's stage is refused as a copy)
+    manifest["experiment"] = bad_manifest["experiment"].clone();
+    manifest["hash"] = bad_manifest["hash"].clone();
     std::fs::write(bad.join("manifest.json"), manifest.to_string()).unwrap();
     std::fs::create_dir_all(bad.join("checkpoints")).unwrap();
     std::fs::copy(good.join("checkpoints/final.safetensors"), bad.join("checkpoints/final.safetensors")).unwrap();

@@ -1074,6 +1074,11 @@ fn a_stage_folder_renamed_to_another_stage_is_refused() {
     std::fs::rename(&trained, &other).unwrap();
     let (_, plan) = ijepa(&["plan", b, "--runs-dir", runs_s]);
     assert!(plan.lines().any(|l| l.contains("pretrain ") && l.contains("to run")), "{plan}");
+    // (its evaluation, of the other stage's weights, is not done: it reads the pretraining again)
+    assert!(plan.lines().any(|l| l.contains("eval-knn-ijepa") && l.contains("to run")), "{plan}");
+    // a dry run says the run would be refused, as it does of every refusal
+    let (ok, out) = ijepa(&["run", b, "--runs-dir", runs_s, "--dry-run"]);
+    assert!(!ok && out.contains(&format!("its manifest.json is the record of the stage {trained_name}")), "{out}");
     let (ok, out) = ijepa(&["run", b, "--runs-dir", runs_s]);
     assert!(!ok && out.contains(&format!("its manifest.json is the record of the stage {trained_name}, not of this one")), "{out}");
     assert!(!out.contains("top-1"), "{out}");

@@ -1224,6 +1224,11 @@ impl Plan {
             // the evaluation will be checked against (the plan listed the evaluation to run,
             // and the run skipped it as done)
             let fin = dir.join(ijepa_schema::CHECKPOINTS).join(ijepa_schema::FINAL);
+            // (the record of another stage, a copy or a renamed folder: what was evaluated is
+            // that stage's weights; the pretraining runs first, refused until it is moved)
+            if manifest.as_ref().is_some_and(|m| m.other_stage(dir).is_some()) {
+                return true;
+            }
             // (a finished run whose manifest, of a version before 2026-11-30, records no final
             // checkpoint: the file's own, as the evaluation checks it; "" read as outdated, the
             // plan listed the evaluation to run at every plan, the run skipped it as done)

@@ -1297,8 +1297,13 @@ pub fn check_data(exp: &Experiment, dataset: Arc<dyn data::Dataset>, world: usiz
 /// checkpoints are read in full only for a refusal. Nothing to resume from is no refusal.
 ///
 /// # Errors
-/// [`Error::Checkpoint`] as the resume would refuse it.
+/// [`Error::Checkpoint`] as the resume would refuse it; [`Error::OtherStage`] for a folder
+/// holding another stage's record, which the run refuses.
 pub fn check_resume(exp: &Experiment, (dir, hash): (&Path, &str), dataset: Arc<dyn data::Dataset>, world: usize) -> Result<()> {
+    // (the folder of another stage's record is refused by the run: said before, by a dry run too)
+    if let Some(other) = schema::read_manifest(dir).and_then(|m| m.other_stage(dir)) {
+        return Err(Error::OtherStage { dir: dir.to_path_buf(), other });
+    }
     let latest = dir.join(schema::CHECKPOINTS).join(schema::LATEST);
     // (a link or a folder in its place: the resume refuses the folder for that, at its turn)
     if std::fs::symlink_metadata(&latest).is_ok_and(|m| !m.is_file()) {

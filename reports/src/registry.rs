@@ -663,6 +663,7 @@ fn leave_out_copies(reg: &mut Registry, planned: &std::collections::HashSet<Path
 /// `latest` written since, at another step), the weights it measured are gone: left out (it
 /// was shown under the file's name beside weights it never measured).
 fn leave_out_outdated(reg: &mut Registry) {
+    let root = reg.root.clone();
     let runs: std::collections::HashMap<PathBuf, &PretrainRun> = reg.pretrains.iter().map(|r| (crate::figures::tail2(&r.dir), r)).collect();
     // (the run's `<experiment>/pretrain-<hash>` and the file's record in its manifest, for a
     // checkpoint that lies in the `checkpoints/` folder of a run of this runs folder: the
@@ -703,6 +704,15 @@ fn leave_out_outdated(reg: &mut Registry) {
             return true;
         }
         let Some(pretrain) = e.record.pretrain_dir.as_deref().map(|d| crate::figures::tail2(Path::new(d))) else { return true };
+        // (a pretraining left out as a copy of another stage's folder: what was evaluated there
+        // is that stage's weights, filed as this one's; `ijepa plan` counts it to run again)
+        if !runs.contains_key(&pretrain) {
+            let dir = root.join(&pretrain);
+            if let Some(other) = ijepa_schema::read_manifest(&dir).and_then(|m| m.other_stage(&dir)) {
+                left_out.push(format!("{}: evaluated {}, whose manifest.json is the record of the stage {other} (a copy or a renamed stage folder)", e.dir.display(), pretrain.display()));
+                return false;
+            }
+        }
         // (its final checkpoint now: "" where it has none yet; none known for a finished run
         // whose manifest, of a version before 2026-11-30, records none: its evaluations were
         // left out as of a run "trained again since, not finished")

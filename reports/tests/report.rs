@@ -2256,6 +2256,24 @@ fn outdated_or_impossible_records_are_left_out_and_torn_rows_cost_one_row() {
     assert_eq!((run.metrics.len(), run.monitor.len()), (40, 11), "every whole row, without the torn one");
 }
 
+/// An evaluation of a pretraining left out as a copy of another stage's folder (its manifest
+/// the record of another stage) is left out too: it measured that stage's weights, filed as
+/// this one's.
+#[test]
+fn an_evaluation_of_a_copied_stage_folder_is_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let runs = tmp.path().join("runs");
+    study_runs(&runs);
+    let point = runs.join("tscale-targets-scale-0.1-0.2");
+    fs::rename(point.join("pretrain-000000000000"), point.join("pretrain-0000000000ff")).unwrap();
+    patch_eval(&runs, "tscale", "linear-ijepa-0", |v| v["pretrain_dir"] = json!("runs/tscale-targets-scale-0.1-0.2/pretrain-0000000000ff"));
+    let reg = load_registry(&runs).unwrap();
+    let dirs: Vec<String> = reg.evals.iter().map(|e| e.dir.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert!(!dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-0-")) && dirs.iter().any(|d| d.starts_with("eval-linear-ijepa-1-")), "{dirs:?}");
+    let said = reg.unreadable.join("\n");
+    assert!(said.contains("eval-linear-ijepa-0-") && said.contains("whose manifest.json is the record of the stage pretrain-000000000000 (a copy or a renamed stage folder)"), "{said}");
+}
+
 /// A finished pretraining whose manifest records no final checkpoint (versions before
 /// 2026-11-30 recorded none) keeps its evaluations, as `ijepa plan` and `run` do (they were
 /// left out as of a run "trained again since, not finished"); one still running does not.
