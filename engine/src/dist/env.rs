@@ -189,18 +189,22 @@ fn slurm(get: &dyn Fn(&str) -> Option<String>) -> Result<DistEnv> {
     let local_rank: usize = number("SLURM_LOCALID", &required(get, "SLURM_LOCALID", why)?)?;
     // (the variable read is the one a wrong count names: SLURM_NTASKS_PER_NODE was named where
     // srun had set only SLURM_TASKS_PER_NODE)
+    // (a list's count of this node is named as that: `SLURM_TASKS_PER_NODE[node 1]=3`, where
+    // the variable holds "1,3")
     let (local_name, local_world_size) = match get("SLURM_NTASKS_PER_NODE") {
-        Some(v) => ("SLURM_NTASKS_PER_NODE", number("SLURM_NTASKS_PER_NODE", &v)?),
+        Some(v) => ("SLURM_NTASKS_PER_NODE".to_string(), number("SLURM_NTASKS_PER_NODE", &v)?),
         None => {
             let tpn = required(get, "SLURM_TASKS_PER_NODE", why)?;
             let node: usize = match get("SLURM_NODEID") {
                 Some(v) => number("SLURM_NODEID", &v)?,
                 None => 0,
             };
-            ("SLURM_TASKS_PER_NODE", tasks_on_node(&tpn, node).map_err(|e| env_err(format!("SLURM_TASKS_PER_NODE={tpn:?}: {e}")))?)
+            let count = tasks_on_node(&tpn, node).map_err(|e| env_err(format!("SLURM_TASKS_PER_NODE={tpn:?}: {e}")))?;
+            let name = if tpn.trim().parse::<usize>().is_ok() { "SLURM_TASKS_PER_NODE".to_string() } else { format!("SLURM_TASKS_PER_NODE[node {node}]") };
+            (name, count)
         }
     };
-    check(rank, world_size, local_rank, local_world_size, ["SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", local_name])?;
+    check(rank, world_size, local_rank, local_world_size, ["SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", &local_name])?;
     let master_addr = match get("MASTER_ADDR") {
         Some(a) => a,
         None => {
@@ -456,6 +460,8 @@ mod tests {
         // a count that does not add up names the variable it was read from
         let e = err(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2"), ("SLURM_LOCALID", "0"), ("SLURM_TASKS_PER_NODE", "3")]);
         assert!(e.contains("SLURM_TASKS_PER_NODE=3 must be between 1 and SLURM_NTASKS=2"), "{e}");
+        let e = err(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2"), ("SLURM_LOCALID", "0"), ("SLURM_NODEID", "1"), ("SLURM_TASKS_PER_NODE", "1,3")]);
+        assert!(e.contains("SLURM_TASKS_PER_NODE[node 1]=3 must be between 1 and SLURM_NTASKS=2"), "{e}");
         let e = err(&[("SLURM_PROCID", "0"), ("SLURM_NTASKS", "2"), ("SLURM_LOCALID", "0"), ("SLURM_NTASKS_PER_NODE", "3")]);
         assert!(e.contains("SLURM_NTASKS_PER_NODE=3 must be between 1 and SLURM_NTASKS=2"), "{e}");
         let mut v = base.to_vec();
