@@ -901,8 +901,12 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
             Err(_) if last => break,
             r => r.map_err(|e| csv_err(e.to_string()))?,
         };
-        // (the file's line, blank lines counted: the record's count named the line before)
-        let line = rec.position().map_or(n as u64 + 2, |p| p.line());
+        // (the file's line, blank lines counted: the record's count named the line before; the
+        // reader's position is where the record before it ended, before the blank lines)
+        let line = rec.position().map_or(n as u64 + 2, |p| {
+            let blank = bytes.get(p.byte() as usize..).unwrap_or_default().iter().take_while(|b| matches!(b, b'\n' | b'\r')).filter(|b| **b == b'\n').count();
+            p.line() + blank as u64
+        });
         let field = |i: usize| rec.get(i).map(str::trim).unwrap_or("");
         let num = |i: usize| -> Result<f64> {
             field(i).parse::<f64>().map_err(|_| {

@@ -2849,7 +2849,15 @@ fn probe_curves_and_pixel_levels_keep_apart_where_runs_do_not_pair_with_them() {
 fn a_bad_metrics_value_is_said_at_its_line() {
     let tmp = tempfile::tempdir().unwrap();
     let csv = tmp.path().join("metrics.csv");
-    fs::write(&csv, "step,epoch,loss\n1,1,0.5\n2,1,0.4\n\n3,1,0.3\n4,1,0.2\n5,1,x.1\n6,1,0.1\n").unwrap();
-    let e = ijepa_reports::registry::read_metrics(&csv).unwrap_err().to_string();
-    assert!(e.contains("line 7: `x.1` in column `loss` is not a number"), "{e}");
+    for (text, line) in [
+        ("step,epoch,loss\n1,1,0.5\n2,1,0.4\n\n3,1,0.3\n4,1,0.2\n5,1,x.1\n6,1,0.1\n", 7),
+        // (blank lines just before it, with Windows line ends too)
+        ("step,epoch,loss\n1,1,0.5\n2,1,0.4\n\n\n\n5,1,x.1\n6,1,0.1\n", 7),
+        ("step,epoch,loss\r\n\r\n5,1,x.1\r\n6,1,0.1\r\n", 3),
+        ("step,epoch,loss\n5,1,x.1\n6,1,0.1\n", 2),
+    ] {
+        fs::write(&csv, text).unwrap();
+        let e = ijepa_reports::registry::read_metrics(&csv).unwrap_err().to_string();
+        assert!(e.contains(&format!("line {line}: `x.1` in column `loss` is not a number")), "{text:?}: {e}");
+    }
 }
