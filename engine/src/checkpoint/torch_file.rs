@@ -421,14 +421,14 @@ impl Archive {
         if extra > 0 {
             self.charge(cache, extra, || {
                 format!(
-                    "{}: a view of {numel} elements over a storage `{}` of {} element{} (size {:?}, stride {:?}: an expanded tensor, its elements repeated), {:.1} GiB once its elements are its own: with the file's other expanded tensors",
+                    "{}: a view of {numel} elements over a storage `{}` of {} element{} (size {:?}, stride {:?}: an expanded tensor, its elements repeated), {} once its elements are its own: with the file's other expanded tensors",
                     at(),
                     s.key,
                     s.numel,
                     if s.numel == 1 { "" } else { "s" },
                     r.size,
                     r.stride,
-                    bytes as f64 / (1u64 << 30) as f64,
+                    crate::memory::gib(bytes as f64),
                 )
             })?;
         }
