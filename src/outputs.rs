@@ -133,7 +133,9 @@ pub fn check(out: Option<&Path>, flag: &str, inputs: &[&Path], kind: Option<OutK
     // (`masks --png` and `import-yaml --out` to a named pipe waited forever)
     if let Some(out) = out {
         use std::os::unix::fs::FileTypeExt;
-        let named = std::fs::symlink_metadata(out).map(|m| m.file_type()).ok();
+        // (a pipe named in the file system, or a link to one; not a process's own pipe reached
+        // through /dev/stdout or /dev/fd/N, whose link ends in no path: `pipe:[N]`)
+        let named = std::fs::metadata(out).map(|m| m.file_type()).ok().filter(|_| std::fs::canonicalize(out).is_ok_and(|p| !p.starts_with("/proc")));
         let what = if named.is_some_and(|t| t.is_fifo() || t.is_socket()) {
             Some("a named pipe or a socket: writing there would wait for a reader, or never end")
         } else if std::fs::metadata(out).is_ok_and(|m| m.file_type().is_block_device()) {
@@ -374,7 +376,9 @@ mod tests {
         // waited forever); not /dev/stdout or /dev/null (`--out /dev/stdout | head`)
         let fifo = d.join("pipe.png");
         assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-        for (path, kind) in [(fifo.as_path(), Some(OutKind::Png)), (fifo.as_path(), None)] {
+        let link = d.join("link.png");
+        std::os::unix::fs::symlink(&fifo, &link).unwrap();
+        for (path, kind) in [(fifo.as_path(), Some(OutKind::Png)), (fifo.as_path(), None), (link.as_path(), Some(OutKind::Png))] {
             let e = check(Some(path), "--out", &[], kind).unwrap_err();
             assert!(matches!(e, OutputError::NotAFile { .. }) && e.to_string().contains("exists and is a named pipe or a socket"), "{e}");
         }
