@@ -902,16 +902,21 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
             r => r.map_err(|e| csv_err(e.to_string()))?,
         };
         // (the file's line, blank lines counted: the record's count named the line before; the
-        // reader's position is where the record before it ended, before the blank lines)
-        let line = rec.position().map_or(n as u64 + 2, |p| {
-            let blank = bytes.get(p.byte() as usize..).unwrap_or_default().iter().take_while(|b| matches!(b, b'\n' | b'\r')).filter(|b| **b == b'\n').count();
-            p.line() + blank as u64
-        });
+        // reader's position is where the record before it ended, before the blank lines; a
+        // lone `\r` ends a line too, which the reader's own count leaves out; counted only for
+        // a message)
+        let line = || {
+            rec.position().map_or(n + 2, |p| {
+                let start = p.byte() as usize + bytes.get(p.byte() as usize..).unwrap_or_default().iter().take_while(|b| matches!(b, b'\n' | b'\r')).count();
+                1 + bytes.get(..start).unwrap_or_default().iter().enumerate().filter(|&(i, &b)| b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))).count()
+            })
+        };
         let field = |i: usize| rec.get(i).map(str::trim).unwrap_or("");
         let num = |i: usize| -> Result<f64> {
             field(i).parse::<f64>().map_err(|_| {
                 csv_err(format!(
-                    "line {line}: `{}` in column `{}` is not a number",
+                    "line {}: `{}` in column `{}` is not a number",
+                    line(),
                     field(i),
                     &headers[i]
                 ))
@@ -928,7 +933,7 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricRow>> {
             if v >= 0.0 && v.fract() == 0.0 && v < 2f64.powi(53) {
                 Ok(v as u64)
             } else {
-                Err(csv_err(format!("line {line}: `{}` in column `{}` is not a count", field(i), &headers[i])))
+                Err(csv_err(format!("line {}: `{}` in column `{}` is not a count", line(), field(i), &headers[i])))
             }
         };
         let epoch = match (i_epoch, opt(i_epoch)?) {

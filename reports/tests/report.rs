@@ -2855,6 +2855,8 @@ fn a_bad_metrics_value_is_said_at_its_line() {
         ("step,epoch,loss\n1,1,0.5\n2,1,0.4\n\n\n\n5,1,x.1\n6,1,0.1\n", 7),
         ("step,epoch,loss\r\n\r\n5,1,x.1\r\n6,1,0.1\r\n", 3),
         ("step,epoch,loss\n5,1,x.1\n6,1,0.1\n", 2),
+        // (lone carriage returns end lines too)
+        ("step,epoch,loss\r1,1,0.5\r\r5,1,x.1\r6,1,0.1\r", 4),
     ] {
         fs::write(&csv, text).unwrap();
         let e = ijepa_reports::registry::read_metrics(&csv).unwrap_err().to_string();
