@@ -448,6 +448,20 @@ impl ImageFolder {
         shown(&path_alike(&self.path(i)))
     }
 
+    /// The fingerprint of the `n` images at `at(0..n)`, by their names under the root as stage
+    /// hashes spell it ([`ImageFolder::name_alike`]): [`Dataset::fingerprint`] of the folder,
+    /// of a list's images and of the images `limit` keeps, one formula for each.
+    pub fn fingerprint_over(&self, n: usize, at: impl Fn(usize) -> usize) -> String {
+        fingerprint_of(n, |j| self.name_alike(at(j)), |j| self.label(at(j)))
+    }
+
+    /// The fingerprint earlier versions recorded of the `n` images at `at(0..n)`, by their
+    /// names as shown, where the root is spelled otherwise ([`Dataset::earlier_fingerprints`]
+    /// of the same three).
+    pub fn earlier_over(&self, n: usize, at: impl Fn(usize) -> usize) -> Vec<String> {
+        self.spelled_otherwise().then(|| fingerprint_of(n, |j| self.describe(at(j)), |j| self.label(at(j)))).into_iter().collect()
+    }
+
     /// Whether the root is spelled otherwise than stage hashes spell it (`./data`, `a//b`),
     /// where [`Dataset::earlier_fingerprints`] differ.
     pub fn spelled_otherwise(&self) -> bool {
@@ -535,18 +549,15 @@ impl Dataset for ImageFolder {
     /// The names hashed are the files' paths under the root as stage hashes spell it
     /// ([`path_alike`]): `root "./data"` and `root "data"`, one stage, are one fingerprint.
     fn fingerprint(&self) -> String {
-        fingerprint_of(self.len(), |i| self.name_alike(i), |i| self.label(i))
+        self.fingerprint_over(self.len(), |i| i)
     }
 
     fn earlier_fingerprints(&self) -> Vec<String> {
-        self.spelled_otherwise().then(|| fingerprint_of(self.len(), |i| self.describe(i), |i| self.label(i))).into_iter().collect()
+        self.earlier_over(self.len(), |i| i)
     }
 
     fn fingerprint_at(&self, indices: &[usize]) -> Option<(String, Vec<String>)> {
-        let n = indices.len();
-        let now = fingerprint_of(n, |j| self.name_alike(indices[j]), |j| self.label(indices[j]));
-        let written = self.spelled_otherwise().then(|| fingerprint_of(n, |j| self.describe(indices[j]), |j| self.label(indices[j])));
-        Some((now, written.into_iter().collect()))
+        Some((self.fingerprint_over(indices.len(), |j| indices[j]), self.earlier_over(indices.len(), |j| indices[j])))
     }
 
     fn size(&self, i: usize) -> Result<(usize, usize)> {

@@ -233,11 +233,11 @@ impl Dataset for Subset {
     }
 
     fn fingerprint(&self) -> String {
-        super::dataset::fingerprint_of(self.len(), |i| self.base.name_alike(self.indices[i]), |i| self.label(i))
+        self.base.fingerprint_over(self.len(), |i| self.indices[i])
     }
 
     fn earlier_fingerprints(&self) -> Vec<String> {
-        self.base.spelled_otherwise().then(|| super::dataset::fingerprint_of(self.len(), |i| self.describe(i), |i| self.label(i))).into_iter().collect()
+        self.base.earlier_over(self.len(), |i| self.indices[i])
     }
 
     fn fingerprint_at(&self, indices: &[usize]) -> Option<(String, Vec<String>)> {
