@@ -309,10 +309,7 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Optio
         // the pixels' level, once for the runs on the same held-out images (a study's points
         // and seeds, by their data and monitor settings), which drew one identical line each,
         // a legend entry each
-        // (key: the value and the run's data and monitor settings; value, last epoch, the
-        // first run's label and colour (`None`: a run drawn faint grey), how many runs)
-        type Level = ((u64, String), f64, f64, String, Option<usize>, usize);
-        let mut pixels: Vec<Level> = Vec::new();
+        let mut pixels: Vec<PixelLevel> = Vec::new();
         for &(i, r) in &runs {
             // (at least 1: a run monitored at epoch 0 alone, killed or still in its first epoch,
             // drew its levels from 0 to 0, unseen, on an axis of +-0.004 epochs)
@@ -335,20 +332,13 @@ fn monitor_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Optio
             }
             if with_pixels {
                 if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
-                    let key = (get(p).to_bits(), held_out_images(r));
-                    match pixels.iter_mut().find(|q| q.0 == key) {
-                        Some(q) => {
-                            q.2 = q.2.max(last_epoch);
-                            q.5 += 1;
-                        }
-                        None => pixels.push((key, get(p), last_epoch, run_label(r, points), colour, 1)),
-                    }
+                    PixelLevel::add(&mut pixels, r, get(p), last_epoch, (run_label(r, points), colour));
                 }
             }
         }
         // (the first level in the raw pixels' colour; one of other images in its first run's,
         // else all were alike)
-        for (k, (_, value, end, label, colour, n)) in pixels.into_iter().enumerate() {
+        for (k, PixelLevel { value, end, label, colour, runs: n, .. }) in pixels.into_iter().enumerate() {
             let name = match colour {
                 _ if n > 1 => format!("raw pixels (the same images for {n} runs)"),
                 Some(_) => format!("{label} raw pixels (same images)"),
@@ -402,6 +392,38 @@ fn step_seconds(metrics: &[MetricRow], step: u64) -> Option<f64> {
     Some(total)
 }
 
+/// The raw pixels' level of the runs measured on the same held-out images, as the monitor and
+/// time figures draw it, once for those runs (a study's points and seeds drew one identical
+/// line each, a legend entry each).
+struct PixelLevel {
+    /// The value's bits and [`held_out_images`].
+    key: (u64, String),
+    /// The level.
+    value: f64,
+    /// Where it ends along x: the furthest of its runs'.
+    end: f64,
+    /// Its first run's label and colour (`None`: a run drawn faint grey).
+    label: String,
+    colour: Option<usize>,
+    /// How many runs it stands for.
+    runs: usize,
+}
+
+impl PixelLevel {
+    /// Counts run `r`'s level `value` (ending at `end`) into `levels`: its set's, or a new one
+    /// named by `(label, colour)`.
+    fn add(levels: &mut Vec<PixelLevel>, r: &PretrainRun, value: f64, end: f64, (label, colour): (String, Option<usize>)) {
+        let key = (value.to_bits(), held_out_images(r));
+        match levels.iter_mut().find(|q| q.key == key) {
+            Some(q) => {
+                q.end = q.end.max(end);
+                q.runs += 1;
+            }
+            None => levels.push(PixelLevel { key, value, end, label, colour, runs: 1 }),
+        }
+    }
+}
+
 /// What picks and prepares a run's monitor's held-out images, as a key: the data's source and
 /// the images it keeps (`limit`, `subset`), their crop size and decoding, and the monitor's
 /// images and neighbours. Not the augmentations, batch or loader settings, which each recipe
@@ -422,11 +444,9 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<N
     // (the run's index, its recipe, label and points)
     type Line = (usize, String, String, Vec<(f64, f64)>);
     let mut lines: Vec<Line> = Vec::new();
-    // the pixels' levels, one for the runs on the same held-out images (their data and monitor
-    // settings), as the monitor figure draws them: (key, value, first run's label and index,
-    // how many runs) (one level was drawn, the first run's, as every run's reference)
-    type Level = ((u64, String), f64, String, usize, usize);
-    let mut pixels: Vec<Level> = Vec::new();
+    // the pixels' levels, one for the runs on the same held-out images, as the monitor figure
+    // draws them (one level was drawn, the first run's, as every run's reference)
+    let mut pixels: Vec<PixelLevel> = Vec::new();
     let mut end = 0f64;
     for (i, r) in runs.iter().enumerate() {
         // the encoder evaluations read (I-JEPA's target, DINO's teacher, MAE's `encoder`),
@@ -443,11 +463,7 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<N
         }
         end = end.max(pts.iter().map(|p| p.0).fold(0.0, f64::max));
         if let Some(p) = r.monitor.iter().find(|m| m.encoder == "pixels") {
-            let key = (p.knn_top1.to_bits(), held_out_images(r));
-            match pixels.iter_mut().find(|q| q.0 == key) {
-                Some(q) => q.4 += 1,
-                None => pixels.push((key, p.knn_top1, run_label(r, points), i, 1)),
-            }
+            PixelLevel::add(&mut pixels, r, p.knn_top1, 0.0, (run_label(r, points), run_colour(i)));
         }
         let recipe = r.config_value("recipe").and_then(|v| v.as_str()).unwrap_or("?").to_string();
         let epochs = r.config_value("epochs").and_then(|v| v.as_u64()).map(|e| format!(", {e} epoch{}", if e == 1 { "" } else { "s" })).unwrap_or_default();
@@ -468,10 +484,11 @@ fn time_figure(exp: &str, runs: &[&PretrainRun], points: &RunPoints) -> Option<N
         })
         .collect();
     let alike = pixels.len() == 1;
-    for (k, (_, p, label, i, n)) in pixels.into_iter().enumerate() {
+    // (each drawn over the whole time axis)
+    for (k, PixelLevel { value: p, label, colour, runs: n, .. }) in pixels.into_iter().enumerate() {
         // (the first in the raw pixels' colour; one of other images in its first run's)
         let first = |c: usize| if k == 0 { subject_colour("raw-pixels") } else { c };
-        let (name, colour) = match run_colour(i) {
+        let (name, colour) = match colour {
             _ if alike => ("raw pixels (same held-out images)".to_string(), subject_colour("raw-pixels")),
             c if n > 1 => (format!("raw pixels (the same held-out images for {n} runs)"), first(c.unwrap_or(OTHERS_COLOUR))),
             Some(c) => (format!("{label} raw pixels (its held-out images)"), first(c)),
