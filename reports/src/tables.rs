@@ -945,10 +945,11 @@ pub fn ablation_table(reg: &Registry, experiment: &str) -> DataFrame {
     let seed_only = |e: &EvalRun| is_baseline(e) && e.record.varied.len() == 1 && e.record.varied.contains_key(SEED);
     let of_every_point = |e: &EvalRun| e.record.varied.is_empty() || (seed_only(e) && !shared_key.is_empty() && shared_key != SEED);
     let key_of = |e: &EvalRun| if of_every_point(e) { shared_key.clone() } else { joined_keys(&e.record.varied) };
-    let value_of = |e: &EvalRun| match e.record.varied.get(SEED) {
-        _ if e.record.varied.is_empty() => EVERY_POINT.to_string(),
-        Some(seed) if of_every_point(e) => format!("{EVERY_POINT}, seed {seed}"),
-        _ => joined_values(&e.record.varied),
+    let value_of = |e: &EvalRun| match (e.record.varied.is_empty(), of_every_point(e)) {
+        (true, _) => EVERY_POINT.to_string(),
+        // (the seed alone)
+        (false, true) => format!("{EVERY_POINT}, seed {}", joined_values(&e.record.varied)),
+        (false, false) => joined_values(&e.record.varied),
     };
     evals.sort_by(|a, b| {
         let nums = |e: &EvalRun| numbers(&value_of(e));
