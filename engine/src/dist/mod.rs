@@ -646,12 +646,16 @@ fn create_error(
         2 => {
             // (an interface the environment named was not said to come from it: a
             // GLOO_SOCKET_IFNAME left in the shell read as a hint to set another variable)
-            let named = named_iface(|k| std::env::var(k).ok()).filter(|(_, i)| i == iface);
-            let (what, hint) = match named {
-                Some((var, _)) => (format!("interface {iface}"), format!("{var} names it; name one this host has, as `ip link` lists them")),
-                None if !iface.is_empty() => (format!("interface {iface}"), "set IJEPA_GLOO_IFNAME to the network interface to use".to_string()),
-                None if !host.is_empty() => (format!("address {host}"), "set IJEPA_GLOO_IFNAME to the network interface to use".to_string()),
-                None => ("this host's default address".to_string(), "set IJEPA_GLOO_IFNAME to the network interface to use".to_string()),
+            let what = if !iface.is_empty() {
+                format!("interface {iface}")
+            } else if !host.is_empty() {
+                format!("address {host}")
+            } else {
+                "this host's default address".to_string()
+            };
+            let hint = match named_iface(|k| std::env::var(k).ok()).filter(|(_, i)| i == iface) {
+                Some((var, _)) => format!("{var} names it; name one this host has, as `ip link` lists them"),
+                None => "set IJEPA_GLOO_IFNAME to the network interface to use".to_string(),
             };
             format!("{who}: could not create the Gloo transport on {what} ({hint}) [c10d: {msg}]")
         }
