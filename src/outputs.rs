@@ -135,10 +135,11 @@ pub fn check(out: Option<&Path>, flag: &str, inputs: &[&Path], kind: Option<OutK
         use std::os::unix::fs::FileTypeExt;
         // (a pipe named in the file system, or a link to one; not a process's own pipe reached
         // through /dev/stdout or /dev/fd/N, whose link ends in no path: `pipe:[N]`)
-        let named = std::fs::metadata(out).map(|m| m.file_type()).ok().filter(|_| std::fs::canonicalize(out).is_ok_and(|p| !p.starts_with("/proc")));
-        let what = if named.is_some_and(|t| t.is_fifo() || t.is_socket()) {
+        let kind = std::fs::metadata(out).map(|m| m.file_type()).ok();
+        let named = || std::fs::canonicalize(out).is_ok_and(|p| !p.starts_with("/proc"));
+        let what = if kind.is_some_and(|t| t.is_fifo() || t.is_socket()) && named() {
             Some("a named pipe or a socket: writing there would wait for a reader, or never end")
-        } else if std::fs::metadata(out).is_ok_and(|m| m.file_type().is_block_device()) {
+        } else if kind.is_some_and(|t| t.is_block_device()) {
             Some("a disk (a block device): writing would overwrite it")
         } else {
             None
