@@ -490,6 +490,13 @@ fn a_study_reads_as_one_sweep_with_its_trend_figure() {
     assert_eq!((monitor.matches("raw pixels (the same images for 2 runs)").count(), monitor.matches("pretrain-222222222222 [mask.targets.scale=0.2-0.2] raw pixels (same images)").count()), (1, 1), "{monitor}");
 }
 
+/// The HTML of figure `id` (`loss-tscale`) in the report of `runs` written to `out`.
+fn figure_of_report(runs: &Path, out: &Path, id: &str) -> String {
+    let files = write_report(&load_registry(runs).unwrap(), out).unwrap();
+    let html = fs::read_to_string(&files.html).unwrap();
+    html.split(&format!("id=\"fig-{id}\"")).nth(1).unwrap_or_else(|| panic!("no figure {id}")).split("</figure>").next().unwrap().to_string()
+}
+
 /// A pretraining shared by points that differ in an evaluation's settings alone is not
 /// labelled with one of those points' values (its legend read `[eval.knn.k=5]`, as if it were
 /// the pretraining of that point alone).
@@ -501,9 +508,7 @@ fn a_pretraining_is_not_labelled_with_an_evaluation_s_setting() {
     for protocol in ["linear", "knn"] {
         patch_eval(&runs, "tscale", &format!("{protocol}-ijepa-0"), |v| v["varied"] = json!({"eval.knn.k": "5"}));
     }
-    let files = write_report(&load_registry(&runs).unwrap(), &tmp.path().join("out")).unwrap();
-    let html = fs::read_to_string(&files.html).unwrap();
-    let loss = html.split("id=\"fig-loss-tscale\"").nth(1).unwrap().split("</figure>").next().unwrap();
+    let loss = figure_of_report(&runs, &tmp.path().join("out"), "loss-tscale");
     assert!(loss.contains("pretrain-000000000000") && !loss.contains("pretrain-000000000000 [") && !loss.contains("eval.knn.k"), "{loss}");
     assert!(loss.contains("pretrain-111111111111 [mask.target"), "{loss}");
 }
@@ -524,11 +529,7 @@ fn the_time_figure_draws_each_held_out_set_s_pixels() {
         c["data"]["hflip"] = json!(0.5);
         c["data"]["interpolation"] = json!("bicubic");
     });
-    let time = |out: &str| {
-        let files = write_report(&load_registry(&runs).unwrap(), &tmp.path().join(out)).unwrap();
-        let html = fs::read_to_string(&files.html).unwrap();
-        html.split("id=\"fig-time-tscale\"").nth(1).expect("a time figure").split("</figure>").next().unwrap().to_string()
-    };
+    let time = |out: &str| figure_of_report(&runs, &tmp.path().join(out), "time-tscale");
     // the same images: one level, as before
     let alike = time("out");
     assert_eq!(alike.matches("raw pixels (same held-out images)").count(), 1, "{alike}");
