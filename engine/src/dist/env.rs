@@ -230,24 +230,33 @@ fn slurm(get: &dyn Fn(&str) -> Option<String>) -> Result<DistEnv> {
 }
 
 /// Tasks on node `node` from SLURM's compressed per-node counts, e.g. `"8(x2),4"` = 8, 8, 4.
+/// The whole list is read before the answer: a malformed entry after this node's (`"3,"`,
+/// `"2,x"`, a repeat of 0) is refused, not ignored.
 pub fn tasks_on_node(spec: &str, node: usize) -> std::result::Result<usize, String> {
     let mut seen = 0usize;
+    let mut found = None;
     for item in spec.split(',') {
         let item = item.trim();
+        if item.is_empty() {
+            return Err("an empty entry (two commas, or one at an end)".into());
+        }
         let (count, repeat) = match item.split_once("(x") {
             Some((c, r)) => {
                 let r = r.strip_suffix(')').ok_or_else(|| format!("unclosed repeat in {item:?}"))?;
-                (c, r.parse::<usize>().map_err(|_| format!("bad repeat count in {item:?}"))?)
+                match r.parse::<usize>() {
+                    Ok(r) if r > 0 => (c, r),
+                    _ => return Err(format!("bad repeat count in {item:?}")),
+                }
             }
             None => (item, 1),
         };
         let count: usize = count.parse().map_err(|_| format!("bad task count {count:?}"))?;
-        if node < seen + repeat {
-            return Ok(count);
+        if found.is_none() && node < seen.saturating_add(repeat) {
+            found = Some(count);
         }
-        seen += repeat;
+        seen = seen.saturating_add(repeat);
     }
-    Err(format!("no entry for node {node} (the list covers {seen} nodes)"))
+    found.ok_or_else(|| format!("no entry for node {node} (the list covers {seen} nodes)"))
 }
 
 /// The first host of a SLURM hostlist in compressed form: `"gpu[012-015,020],cpu7"` ->
@@ -494,5 +503,10 @@ mod tests {
         assert_eq!(tasks_on_node("2,1", 1).unwrap(), 1);
         assert!(tasks_on_node("8(x2)", 2).is_err());
         assert!(tasks_on_node("8(x2", 0).is_err());
+        // (a malformed entry after this node's is refused too)
+        assert!(tasks_on_node("3,", 0).unwrap_err().contains("empty entry"));
+        assert!(tasks_on_node("3,,2", 0).unwrap_err().contains("empty entry"));
+        assert!(tasks_on_node("3,x", 0).unwrap_err().contains("bad task count"));
+        assert!(tasks_on_node("3(x0),2", 0).unwrap_err().contains("bad repeat count"));
     }
 }
