@@ -183,7 +183,7 @@ pub fn yaml_to_kdl_at(
             format!("'{}'", o.replace('\'', "'\\''"))
         }
     });
-    Ok(render(&cfg, &file, experiment_name, &leading_comments(yaml), out.as_deref()))
+    Ok(render(&cfg, yaml, &file, experiment_name, &leading_comments(yaml), out.as_deref()))
 }
 
 fn check_name(name: &str) -> Result<(), ImportError> {
@@ -448,7 +448,7 @@ impl MarkedEventReceiver for Builder {
                                 plain: true,
                             },
                             "bool" | "null" => Value::Scalar {
-                                yaml: Yaml::from_str(&text),
+                                yaml: plain_scalar(&text),
                                 raw: text,
                                 plain: true,
                             },
@@ -457,7 +457,7 @@ impl MarkedEventReceiver for Builder {
                     }
                     Some(t) => Value::Tagged(format!("{}{} {text}", t.handle, t.suffix)),
                     None if plain => {
-                        Value::Scalar { yaml: Yaml::from_str(&text), raw: text, plain }
+                        Value::Scalar { yaml: plain_scalar(&text), raw: text, plain }
                     }
                     None => Value::Scalar { yaml: Yaml::String(text.clone()), raw: text, plain },
                 };
@@ -525,9 +525,27 @@ fn leading_comments(src: &str) -> Vec<String> {
     out
 }
 
-/// Text made safe for a `//` comment (no control characters).
+/// A plain scalar's value as the YAML 1.2 core schema (and PyYAML) reads it: `Null` and `NULL`
+/// are null there too, where yaml-rust2 reads only `null`, `~` and nothing as null (`read_checkpoint:
+/// Null` was the text "Null").
+fn plain_scalar(text: &str) -> Yaml {
+    match text {
+        "Null" | "NULL" => Yaml::Null,
+        _ => Yaml::from_str(text),
+    }
+}
+
+/// Text made safe for a `//` comment (no control characters, and none of the line separators
+/// KDL v2 reads as a newline: U+2028 and U+2029 ended the comment, and what followed them was
+/// read as KDL).
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars().map(|c| if c.is_control() || is_kdl_newline(c) { ' ' } else { c }).collect()
+}
+
+/// The Unicode line separators KDL v2 counts as newlines besides the control characters'
+/// (CR, LF, NEL, FF, VT).
+fn is_kdl_newline(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 // ------------------------------------------------------------------------------------------
@@ -804,7 +822,16 @@ impl<'a> Reader<'a> {
             Some(Value::Seq(items)) if items.len() == 2 => {
                 match (Self::num_of(&items[0].value), Self::num_of(&items[1].value)) {
                     (Some(a), Some(b)) => Ok((a, b)),
-                    _ => Err(self.wrong(key, "a list of two numbers [low, high]")),
+                    // (the element that is not a number named: "found a list" of two said nothing)
+                    (a, _) => {
+                        let (which, item) = if a.is_none() { ("first", &items[0]) } else { ("second", &items[1]) };
+                        Err(ImportError::WrongType {
+                            key: key.to_string(),
+                            line: self.line(key),
+                            expected: "a list of two finite numbers [low, high]".into(),
+                            found: format!("a list whose {which} element is {}", kind_of(&item.value)),
+                        })
+                    }
                 }
             }
             Some(Value::Seq(items)) => Err(ImportError::WrongType {
@@ -830,8 +857,13 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An optional switch; null is false, as for the official code's `if copy_data:` (PyYAML's
+    /// None is falsy: `copy_data: null` was refused, where the official code runs).
     fn opt_bool(&self, key: &str) -> Result<Option<bool>, ImportError> {
-        self.entry(key).map(|_| self.boolean(key)).transpose()
+        match self.entry(key).map(|e| &e.node.value) {
+            Some(Value::Scalar { yaml: Yaml::Null, .. }) => Ok(Some(false)),
+            _ => self.entry(key).map(|_| self.boolean(key)).transpose(),
+        }
     }
 
     fn string(&self, key: &str) -> Result<Str, ImportError> {
@@ -848,6 +880,17 @@ impl<'a> Reader<'a> {
         match self.entry(key).map(|e| &e.node.value) {
             None | Some(Value::Scalar { yaml: Yaml::Null, .. }) => Ok(None),
             Some(_) => self.string(key).map(Some),
+        }
+    }
+
+    /// An optional key the official code formats into a file name (`f'{tag}_r{rank}.csv'`):
+    /// any scalar, as written (`write_tag: 2024` was refused, where the official code runs).
+    fn opt_text(&self, key: &str) -> Result<Option<Str>, ImportError> {
+        match self.entry(key) {
+            None | Some(Entry { node: Node { value: Value::Scalar { yaml: Yaml::Null, .. }, .. }, .. }) => Ok(None),
+            Some(Entry { node: Node { value: Value::Scalar { yaml: Yaml::String(s), .. }, line }, .. }) => Ok(Some(Str { value: s.clone(), line: *line })),
+            Some(Entry { node: Node { value: Value::Scalar { raw, plain: true, .. }, line }, .. }) => Ok(Some(Str { value: raw.clone(), line: *line })),
+            Some(_) => Err(self.wrong(key, "a string")),
         }
     }
 }
@@ -1097,8 +1140,10 @@ impl Official {
         let r = Reader { sections };
 
         let model_name = r.string("meta.model_name")?;
+        // (the official names only: `vit-huge` is a KeyError in the official `vit.__dict__[...]`)
         let preset_name = model_name.value.replace('_', "-");
-        let Some(model_preset) = VIT_PRESETS.iter().map(|p| p.0).find(|p| *p == preset_name) else {
+        let official_name = !model_name.value.contains('-');
+        let Some(model_preset) = VIT_PRESETS.iter().map(|p| p.0).find(|p| official_name && *p == preset_name) else {
             let names: Vec<String> = VIT_PRESETS.iter().map(|p| p.0.replace('-', "_")).collect();
             return Err(ImportError::Unsupported {
                 key: "meta.model_name".into(),
@@ -1125,7 +1170,7 @@ impl Official {
             use_gaussian_blur: r.boolean("data.use_gaussian_blur")?,
             use_horizontal_flip: r.boolean("data.use_horizontal_flip")?,
             folder: r.opt_string("logging.folder")?,
-            write_tag: r.opt_string("logging.write_tag")?,
+            write_tag: r.opt_text("logging.write_tag")?,
             allow_overlap: r.boolean("mask.allow_overlap")?,
             aspect_ratio: r.pair("mask.aspect_ratio")?,
             enc_mask_scale: r.pair("mask.enc_mask_scale")?,
@@ -1427,7 +1472,7 @@ fn kdl_str(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() || is_kdl_disallowed(c) => {
+            c if c.is_control() || is_kdl_disallowed(c) || is_kdl_newline(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
             c => out.push(c),
@@ -1547,7 +1592,7 @@ fn official_of(cfg: &Official, stem: &str) -> (Option<&'static Known>, Option<(&
     (None, edited)
 }
 
-fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String], out: Option<&str>) -> String {
+fn render(cfg: &Official, yaml: &str, file: &str, name: &str, yaml_comments: &[String], out: Option<&str>) -> String {
     let stem =
         Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     // (by content: an official file edited for a short run under its name was called the
@@ -1616,8 +1661,11 @@ fn render(cfg: &Official, file: &str, name: &str, yaml_comments: &[String], out:
     if train_folder(&cfg.root_path.value, &cfg.image_folder.value).contains("$replace") {
         o.comment(0, "Before running: set root= in the data block to your dataset's training folder.");
     }
-    // (the shipped preset is the official file's import, not a renamed copy's)
-    let target = known.filter(|k| k.stem == stem).map(|k| k.preset.to_string());
+    // (the shipped preset is the official file's import, not a renamed copy's, nor an import
+    // of the official file with its `root_path` or another key that leaves the training alone
+    // edited: that one's header named the preset, which still holds the placeholder root)
+    let verbatim = |k: &Known| k.yaml.lines().map(str::trim_end).eq(yaml.lines().map(str::trim_end));
+    let target = known.filter(|k| k.stem == stem && verbatim(k)).map(|k| k.preset.to_string());
     let file_ref = out.map(str::to_string).or(target.clone()).unwrap_or_else(|| "FILE.kdl".to_string());
     match &world {
         World::Derived { world, nodes, per_node, .. } => o.comment(

@@ -285,6 +285,9 @@ fn values_we_cannot_honour_are_errors() {
         matches!(&e, ImportError::Unsupported { key, .. } if key == "meta.model_name"),
         "{e:?}"
     );
+    // (the official names only: `vit-huge` is a KeyError in the official `vit.__dict__`)
+    let e = err(&edit("model_name: vit_huge", "model_name: vit-huge"));
+    assert!(matches!(&e, ImportError::Unsupported { key, .. } if key == "meta.model_name"), "{e:?}");
 
     let e = err(&edit("use_color_distortion: false", "use_color_distortion: true"));
     assert!(
@@ -608,4 +611,63 @@ fn the_header_calls_a_file_official_by_its_settings() {
         let kdl = flat(&yaml_to_kdl(&fixture(stem), &format!("{stem}.yaml"), "x").unwrap());
         assert!(kdl.contains("the official I-JEPA pretraining") && kdl.contains(&format!("from the official config `{stem}.yaml`")), "{stem}: {kdl}");
     }
+}
+
+/// PyYAML's readings of values the official code takes without complaint: `Null` and `NULL`
+/// are null (YAML 1.2's core schema too), a null switch is false (`if copy_data:`), and a
+/// number is a `write_tag` (`f'{tag}_r{rank}.csv'`).
+#[test]
+fn null_spellings_null_switches_and_a_numeric_tag_read_as_the_official_code_reads_them() {
+    for null in ["Null", "NULL", "~"] {
+        // load_checkpoint: true with no file resumes from the latest checkpoint: dropped
+        let (kdl, _) = ok(&edit("load_checkpoint: false", "load_checkpoint: true").replace("read_checkpoint: null", &format!("read_checkpoint: {null}")));
+        assert!(kdl.contains("meta.load_checkpoint: true - resuming from the latest checkpoint is automatic"), "{null}: {kdl}");
+    }
+    // a quoted "Null" stays a string (a file of that name)
+    let e = err(&edit("load_checkpoint: false", "load_checkpoint: true").replace("read_checkpoint: null", "read_checkpoint: 'Null'"));
+    assert!(matches!(&e, ImportError::Unsupported { key, .. } if key == "meta.load_checkpoint"), "{e:?}");
+    let (kdl, _) = ok(&edit("copy_data: false", "copy_data: null"));
+    assert!(kdl.contains("meta.copy_data: false - the data is read in place"), "{kdl}");
+    let (kdl, _) = ok(&edit("write_tag: jepa", "write_tag: 2024"));
+    assert!(kdl.contains("logging.write_tag \"2024\""), "{kdl}");
+    // a list is no tag
+    let e = err(&edit("write_tag: jepa", "write_tag: [a, b]"));
+    assert!(matches!(&e, ImportError::WrongType { key, .. } if key == "logging.write_tag"), "{e:?}");
+}
+
+/// The line separators KDL v2 reads as newlines (U+2028, U+2029) are escaped in strings and
+/// blanked in comments: after one in the YAML's leading comment, the rest was read as KDL.
+#[test]
+fn unicode_line_separators_neither_end_a_comment_nor_a_string() {
+    for sep in ['\u{2028}', '\u{2029}'] {
+        let yaml = format!("# a note{sep}# second line\n{}", edit("root_path: $replace_this_with_absolute_path_to_your_datasets_directory", &format!("root_path: \"/data/a{sep}b\"")));
+        let (kdl, exp) = ok(&yaml);
+        assert!(!kdl.contains(sep), "{kdl}");
+        let DataSource::Path(root) = &exp.data.source else { panic!("{:?}", exp.data.source) };
+        assert!(root.to_string_lossy().starts_with(&format!("/data/a{sep}b")), "{root:?}");
+    }
+}
+
+/// A range with an element that is not a number names that element ("found a list" said
+/// nothing of a list of two).
+#[test]
+fn a_range_names_its_element_that_is_not_a_number() {
+    let e = err(&edit("  - 0.75\n  - 1.5", "  - 0.75\n  - '1.5'"));
+    assert!(e.to_string().contains("`mask.aspect_ratio`") && e.to_string().contains("a list whose second element is the string \"1.5\""), "{e}");
+    let e = err(&edit("  - 0.75\n  - 1.5", "  - .inf\n  - 1.5"));
+    assert!(e.to_string().contains("a list whose first element is `.inf`"), "{e}");
+}
+
+/// The header names the shipped preset only for the official file itself: with its root set
+/// (or another key that leaves the training alone changed), it names `FILE.kdl`, as for any
+/// other import to stdout (it named the preset, which holds the placeholder root).
+#[test]
+fn the_header_names_the_preset_only_for_the_official_text() {
+    let set = base().replace("root_path: $replace_this_with_absolute_path_to_your_datasets_directory", "root_path: /data/sets");
+    let kdl = yaml_to_kdl(&set, "in1k_vith14_ep300.yaml", "x").unwrap();
+    assert!(kdl.contains("Run: `ijepa slurm FILE.kdl`") && !kdl.contains("experiments/in1k"), "{kdl}");
+    // CRLF line endings are the same text
+    let crlf = base().replace('\n', "\r\n");
+    let kdl = yaml_to_kdl(&crlf, "in1k_vith14_ep300.yaml", "x").unwrap();
+    assert!(kdl.contains("Run: `ijepa slurm experiments/in1k_vith14_ep300.kdl`"), "{kdl}");
 }
