@@ -455,7 +455,7 @@ pub fn infer_vit(sd: &StateDict, heads: Option<usize>, path: &Path) -> Result<Vi
         embed_dim: d,
         depth,
         num_heads,
-        mlp_ratio: hidden as f64 / d as f64,
+        mlp_ratio: crate::model::vit::encoder::mlp_ratio_of(hidden, d),
         eps: 1e-6,
         rescale_init: false,
         cls_token,

@@ -144,7 +144,7 @@ impl PredictorConfig {
             embed_dim: dp,
             depth,
             num_heads,
-            mlp_ratio: hidden as f64 / dp as f64,
+            mlp_ratio: ijepa_engine::model::vit::encoder::mlp_ratio_of(hidden, dp),
             eps: 1e-6,
             rescale_init: false,
         })

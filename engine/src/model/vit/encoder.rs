@@ -121,10 +121,24 @@ pub fn check_blocks(module: &str, width: usize, depth: usize, mlp_ratio: f64) ->
     Ok(())
 }
 
-/// `int(dim * ratio)` with a tolerance for the float rounding of ratios such as 48/11.
+/// `int(dim * ratio)` as Python computes it: the float product, truncated (a tolerance added
+/// to it made `int(180 * 0.7)` 126, not Python's 125, and refused the official checkpoint of
+/// such a model). A ratio read back from a hidden width is [`mlp_ratio_of`]'s, which
+/// round-trips.
 pub fn mlp_hidden(dim: usize, ratio: f64) -> usize {
-    let h = dim as f64 * ratio;
-    (h + 1e-6).floor() as usize
+    (dim as f64 * ratio).floor() as usize
+}
+
+/// The MLP ratio of a block `dim` wide whose MLP is `hidden` wide, as read from a checkpoint's
+/// shapes: `hidden / dim`, or the next float above it where the product rounds below `hidden`
+/// (`mlp_hidden(dim, mlp_ratio_of(hidden, dim)) == hidden` for every width).
+pub fn mlp_ratio_of(hidden: usize, dim: usize) -> f64 {
+    let r = hidden as f64 / dim.max(1) as f64;
+    if mlp_hidden(dim, r) < hidden {
+        r.next_up()
+    } else {
+        r
+    }
 }
 
 /// On a CPU, the most bytes a block's largest activation may take in one chunk of a forward
@@ -226,7 +240,8 @@ impl VisionTransformer {
     /// Encodes images, keeping only the patches of `masks` (None: all patches).
     ///
     /// # Shapes
-    /// `x: [B, 3, H, W]`, each mask `[B, K]` -> `[n_masks * B, K, D]` (or `[B, N, D]`)
+    /// `x: [B, 3, H, W]`, each mask `[B, K]` -> `[n_masks * B, K (+1), D]` (or `[B, N (+1),
+    /// D]` without masks; +1: the class token's row, when the encoder has one)
     pub fn forward(&self, x: &Tensor, masks: Option<&[Tensor]>) -> Tensor {
         let mut x = self.embed(x, masks);
         for b in &self.blocks {
@@ -370,7 +385,7 @@ impl VisionTransformer {
     /// `F.interpolate(scale_factor=...)` does).
     ///
     /// # Shapes
-    /// -> `[1, 1 + (side / patch)^2, D]`
+    /// -> `[1, c + (side / patch)^2, D]`, `c` 1 with a class token, else 0
     pub fn interpolate_pos_encoding(&self, side: i64) -> Tensor {
         let g = self.cfg.grid() as i64;
         let p = self.cfg.patch_size as i64;
@@ -435,6 +450,21 @@ mod tests {
             learned_pos_embed: false,
         };
         VisionTransformer::new(&crate::model::ParamStore::new(Device::Cpu).root(), &cfg).unwrap()
+    }
+
+    /// `int(dim * ratio)` as Python has it (`int(180 * 0.7)` is 125: the product is
+    /// 125.99999999999999), ViT-g's 48/11 exact, and a ratio read back from a width gives it.
+    #[test]
+    fn the_mlp_width_is_pythons_and_a_ratio_read_back_round_trips() {
+        assert_eq!(mlp_hidden(180, 0.7), 125);
+        assert_eq!(mlp_hidden(90, 0.7), 62);
+        assert_eq!(mlp_hidden(1408, 48.0 / 11.0), 6144);
+        assert_eq!(mlp_hidden(192, 4.0), 768);
+        for dim in 1..=1024 {
+            for hidden in (1..=4 * dim + 3).step_by(7) {
+                assert_eq!(mlp_hidden(dim, mlp_ratio_of(hidden, dim)), hidden, "{hidden} / {dim}");
+            }
+        }
     }
 
     #[test]
