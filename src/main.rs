@@ -915,7 +915,11 @@ fn cmd_parity(fixture: &std::path::Path, weights: Option<&std::path::Path>, devi
     let replay = device::resolve(device).map_err(|e| e.to_string()).and_then(|dev| {
         // the CPU's matrix products on the kernel a run of this model here would take (fp32)
         let products = ijepa_engine::products::choose(dev, false);
-        ijepa_recipes::parity::run_any_on(fixture, Default::default(), weights, dev).map(|r| (dev, r, products)).map_err(|e| e.to_string())
+        // (a libtorch failure in the replay is no comparison either: it went to the last net
+        // under every command, exit 1, read as a step that differs)
+        ijepa_engine::guard::torch("the parity replay", || ijepa_recipes::parity::run_any_on(fixture, Default::default(), weights, dev))
+            .map(|r| (dev, r, products))
+            .map_err(|e| e.to_string())
     });
     let (dev, r, products) = match replay {
         Ok(x) => x,

@@ -267,7 +267,29 @@ fn tensors_no_step_writes_are_refused_by_name() {
     for (key, group) in [("grad.encoder.norm.weight", "gradients"), ("after.encoder.norm.weight", "updates"), ("output.target", "outputs"), ("opt.exp_avg.encoder.norm.weight", "moments")] {
         let err = edited_error(&dir, "short", tiny, set(key, short), keep);
         assert!(err.contains(&format!("the fixture's {group} tensor `")) && err.contains("is shaped [") && err.contains("of different models"), "{key}: {err}");
+        // (the tensors' file named, not the description, which is right)
+        assert!(err.contains("short.safetensors:") && !err.contains("the description's model"), "{key}: {err}");
     }
+    // a description of another model: the keys named in full, the description as a cause
+    let err = edited_error(&dir, "depth3", tiny, |_| {}, |d| d["depth"] = serde_json::json!(3));
+    assert!(err.contains("missing key `init.encoder.blocks.2.") && err.contains("its description (depth3.json) are of different models"), "{err}");
+    // no context (or target) block at all: libtorch's `cat` of none, exit 1, before
+    for key in ["input.masks_enc", "input.masks_pred"] {
+        let err = edited_error(&dir, "no-block", tiny, set(key, |t| t.narrow(0, 0, 0).copy()), |d| {
+            d.as_object_mut().unwrap().remove("n_context");
+            d.as_object_mut().unwrap().remove("n_targets");
+        });
+        assert!(err.contains(&format!("input `{key}` holds no block")), "{key}: {err}");
+    }
+    // a negative lr or weight decay, which no AdamW takes (a FAIL at 10^308 of the tolerance)
+    let err = edited_error(&dir, "lr", tiny, |_| {}, |d| d["optimizer"]["lr"] = serde_json::json!(-0.001));
+    assert!(err.contains("says optimizer lr -0.001, which must be at least 0"), "{err}");
+    let err = edited_error(&dir, "wd", tiny, |_| {}, |d| d["optimizer"]["weight_decay"] = serde_json::json!(-1.0));
+    assert!(err.contains("says optimizer weight_decay -1, which must be at least 0"), "{err}");
+    let err = edited_error(&dir, "mae-lr", "mae-step-tiny", |_| {}, |d| d["lr"] = serde_json::json!(-0.001));
+    assert!(err.contains("says lr -0.001, which must be at least 0"), "{err}");
+    let err = edited_error(&dir, "dino-wd", "dino-step-tiny", |_| {}, |d| d["wd"] = serde_json::json!(-0.04));
+    assert!(err.contains("says wd -0.04, which must be at least 0"), "{err}");
     let err = edited_error(&dir, "beta2", tiny, |_| {}, |d| d["optimizer"]["betas"][1] = serde_json::json!(1.0));
     assert!(err.contains("says optimizer beta2 1, which must be in [0, 1)"), "{err}");
     let err = edited_error(&dir, "mae-beta1", "mae-step-tiny", |_| {}, |d| d["betas"][0] = serde_json::json!(-0.5));

@@ -108,6 +108,8 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
     let (f, t): (DinoFixtureSpec, _) = read_fixture(path, "DINO", device)?;
     let unit = |v: f64| (0.0..=1.0).contains(&v);
     crate::parity::in_range(path, &[
+        ("lr", f.lr, f.lr >= 0.0, "at least 0"),
+        ("wd", f.wd, f.wd >= 0.0, "at least 0"),
         ("adam_eps", f.adam_eps, f.adam_eps > 0.0, "positive"),
         ("student_temp", f.student_temp, f.student_temp > 0.0, "positive"),
         ("teacher_temp", f.teacher_temp, f.teacher_temp > 0.0, "positive"),
