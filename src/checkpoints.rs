@@ -294,7 +294,7 @@ const HF_FILES: [&str; 3] = ["model.safetensors", "config.json", "preprocessor_c
 
 /// Whether `--format hf` may write into `out`: a folder not there yet, an empty one, or one
 /// that holds only an earlier export (its three files, its `config.json` a transformers
-/// config): anything else in it (the user's files, another tool's `config.json`) is refused,
+/// config, its `model.safetensors` weights an export wrote, [`export::is_hf_export`]): anything else in it (the user's files, another tool's `config.json`) is refused,
 /// so that nothing but an earlier export's own files is replaced.
 ///
 /// # Errors
@@ -309,6 +309,12 @@ pub fn check_hf_folder(out: &Path) -> std::result::Result<(), String> {
         if !export {
             others.insert(0, "config.json (not a transformers config an export wrote)".into());
         }
+    }
+    // (the weights read too: a training checkpoint copied in as `model.safetensors`, or a
+    // user's own transformers model, whose config.json passes the check above, was replaced)
+    let weights = out.join("model.safetensors");
+    if std::fs::symlink_metadata(&weights).is_ok() && !export::is_hf_export(&weights) {
+        others.insert(0, "model.safetensors (not weights an export wrote: a training checkpoint's, or a model saved by transformers?)".into());
     }
     if others.is_empty() {
         return Ok(());

@@ -96,6 +96,26 @@ fn import_then_parity_and_hf_export() {
     std::fs::write(theirs.join("config.json"), r#"{"x": 1}"#).unwrap();
     fails_with(&ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", theirs.to_str().unwrap()]), &["config.json (not a transformers config"]);
     assert_eq!(std::fs::read_to_string(theirs.join("config.json")).unwrap(), r#"{"x": 1}"#);
+    // weights an export did not write, beside a transformers config: a training checkpoint
+    // copied in as `model.safetensors`, or a model transformers saved (no `data_sha256`),
+    // were replaced without a word
+    for (name, weights) in [("copied", std::fs::read(&out).unwrap()), ("saved", {
+        let mut st = std::fs::read(hf.join("model.safetensors")).unwrap();
+        let n = u64::from_le_bytes(st[..8].try_into().unwrap()) as usize;
+        let mut header: serde_json::Value = serde_json::from_slice(&st[8..8 + n]).unwrap();
+        header["__metadata__"] = serde_json::json!({"format": "pt"});
+        let mut h = header.to_string().into_bytes();
+        h.resize(n, b' ');
+        st[8..8 + n].copy_from_slice(&h);
+        st
+    })] {
+        let folder = d.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::copy(hf.join("config.json"), folder.join("config.json")).unwrap();
+        std::fs::write(folder.join("model.safetensors"), &weights).unwrap();
+        fails_with(&ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", folder.to_str().unwrap()]), &["model.safetensors (not weights an export wrote"]);
+        assert_eq!(std::fs::read(folder.join("model.safetensors")).unwrap(), weights, "{name}");
+    }
     // given back to ijepa, the export is named for what it is (it read "unexpected key
     // `embeddings.position_embeddings` beside the module keys")
     fails_with(&ijepa(&["import-checkpoint", hf.join("model.safetensors").to_str().unwrap()]), &["the Hugging Face transformers layout", "--format official"]);

@@ -73,6 +73,22 @@ fn hf_name(key: &str) -> Option<String> {
     Some(format!("encoder.layer.{i}.{mapped}"))
 }
 
+/// Whether the file at `path` is weights [`write_hf`] wrote: every tensor under the HF names
+/// it writes (`embeddings.`, `encoder.layer.`, `layernorm.`) and the data's SHA-256 in its
+/// metadata, which ijepa writes and transformers' `save_pretrained` does not. Read from the
+/// header alone. A training checkpoint, a copy of a run's weights, or a user's own model saved
+/// by transformers is not (`--format hf` replaced them without a word).
+pub fn is_hf_export(path: &Path) -> bool {
+    const NAMES: [&str; 3] = ["embeddings.", "encoder.layer.", "layernorm."];
+    super::state::header_of(path).is_some_and(|(v, _, _)| {
+        v.as_object().is_some_and(|o| {
+            let signed = o.get("__metadata__").and_then(|m| m.get(super::state::DATA_SHA256)).is_some();
+            let mut keys = o.keys().filter(|k| *k != "__metadata__").peekable();
+            signed && keys.peek().is_some() && keys.all(|k| NAMES.iter().any(|n| k.starts_with(n)))
+        })
+    })
+}
+
 /// Renames an encoder state dict (official names) to the HF names (those of `IJepaModel`,
 /// `ViTMAEModel` and `ViTModel` alike).
 pub fn to_hf(encoder: &StateDict, path: &Path) -> Result<StateDict> {
