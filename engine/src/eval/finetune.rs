@@ -338,17 +338,25 @@ pub fn finetune(
     }
     // (a warm-up that never reaches its peak is said by the file's warnings, EvalConfig::warnings;
     // here one that its steps end before: a warm-up of 0.99 epoch in 1 epoch of 10 steps)
-    let ipe = train.len() / cfg.batch.max(1);
-    if let Some(last) = warmup_outlasts_steps(cfg.warmup_epochs, cfg.epochs, ipe) {
-        // (shown to 4 decimals, rounded down: 2/3 of an epoch is no 0.6666666666666667)
-        let last = (last * 1e4).floor() / 1e4;
-        tracing::warn!(
-            "the fine-tuning's learning-rate warmup ({} epoch(s)) ends after its last step (at epoch {last} of {}: {ipe} steps an epoch): the rate only rises and never reaches its peak; lower the finetune evaluation's `warmup-epochs` to {last} or less",
-            cfg.warmup_epochs,
-            cfg.epochs
-        );
-    }
+    // (`which`: the fits said; the comparison fits train on the split less its held-out part,
+    // fewer steps an epoch, and were not: they never reached their peak without a word)
+    let warn_warmup = |images: usize, which: &str| {
+        let ipe = images / cfg.batch.max(1);
+        if let Some(last) = warmup_outlasts_steps(cfg.warmup_epochs, cfg.epochs, ipe) {
+            // (shown to 4 decimals, rounded down: 2/3 of an epoch is no 0.6666666666666667)
+            let last = (last * 1e4).floor() / 1e4;
+            tracing::warn!(
+                "the fine-tuning's learning-rate warmup ({} epoch(s)) ends after the last step of {which} (at epoch {last} of {}: {ipe} steps an epoch): the rate only rises and never reaches its peak; lower the finetune evaluation's `warmup-epochs` to {last} or less",
+                cfg.warmup_epochs,
+                cfg.epochs
+            );
+            true
+        } else {
+            false
+        }
+    };
     let grid: Vec<(f64, f64)> = cfg.lrs.iter().flat_map(|&lr| cfg.wds.iter().map(move |&wd| (lr, wd))).collect();
+    let mut warned = false;
     let mut sweep = Vec::new();
     let (lr, wd) = if grid.len() > 1 && cfg.heldout > 0.0 {
         let labels: Vec<i64> = (0..train.len()).map(|i| train.label(i)).collect();
@@ -365,6 +373,8 @@ pub fn finetune(
                 super::why_none_held_out(&labels, num_classes, cfg.heldout)
             )));
         }
+        // (the comparison fits' steps are fewer: the advice, said once, is theirs)
+        warned = warn_warmup(fit.len(), "the held-out comparison's fits");
         let (fit, held) = (data::subset(train.clone(), fit), data::subset(train.clone(), held));
         for (i, &(lr, wd)) in grid.iter().enumerate() {
             // (a diverged point scores NaN, recorded as null, and the others are still compared)
@@ -399,6 +409,10 @@ pub fn finetune(
         }
         grid[0]
     };
+    // (the final fit on the whole split: said where the comparison's fits were not)
+    if !warned {
+        warn_warmup(train.len(), "the fit");
+    }
     let curve = match train_one(build, train, train_tf, Some((test.as_ref(), eval_tf)), cfg, lr, wd, device)? {
         Fit::Trained(_, curve) => curve,
         Fit::Diverged(why) => return Err(Error::Train(format!("fine-tuning diverged at lr {lr:.1e}, wd {wd}: {why}"))),
