@@ -129,6 +129,17 @@ fn duration(s: f64) -> String {
 /// split, less the monitor's held-out images as the run holds them out (with their other
 /// copies, where a list names a file twice: the estimate counted them, up to 77% more images
 /// than the run trained on); and how many such copies it leaves out (said beside the count).
+/// The most `--images` taken: a trillion, a thousand times the largest image data sets.
+const MAX_IMAGES: u64 = 1_000_000_000_000;
+
+/// The images a `subset` list names: its lines that are not blank (a file named twice is
+/// trained on twice, as the official `ImageNetSubset` does), read without the images.
+fn listed_images(list: &std::path::Path) -> Result<u64, Box<dyn std::error::Error>> {
+    let bytes = std::fs::read(list).map_err(|e| format!("cannot read the `subset` list {}: {e}", list.display()))?;
+    let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    Ok(text.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).count() as u64)
+}
+
 fn count_images(exp: &Experiment) -> Result<(u64, usize), Box<dyn std::error::Error>> {
     let ds = ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train)?;
     let Some(m) = &exp.monitor else { return Ok((ds.len() as u64, 0)) };
@@ -189,21 +200,43 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     if let Some(h) = opts.budget_hours.filter(|h| !(h.is_finite() && (1e-3..=1e9).contains(h))) {
         return Err(format!("--budget-hours {} is not a number of hours from 0.001 to 1e9", ijepa_engine::error::shown(h)).into());
     }
+    // (a count past any data set's: 1e17 wrapped the budget's FLOP total, "need 624140528369%
+    // MFU" where 1.6e12% was meant)
+    if let Some(n) = opts.images.filter(|&n| n > MAX_IMAGES) {
+        return Err(format!("--images {n} is more than the {MAX_IMAGES} images any data set here could hold").into());
+    }
     // what the run trains on: the split (`limit`ed), less the monitor's held-out images
     let held = exp.monitor.as_ref().map_or(0, |m| m.images as u64);
     let less_held = if held > 0 { format!(", less the monitor's {held} held-out images") } else { String::new() };
+    // (a `subset` list is what the run trains on, whatever the split holds: counted by its
+    // lines where the images cannot be, which needs none of them; `--images 1281167` beside
+    // ImageNet's 1% list projected 100 times the steps)
+    let from_list = |n: Option<u64>| -> Result<Option<(u64, String)>, Box<dyn std::error::Error>> {
+        let Some(list) = &exp.data.subset else { return Ok(None) };
+        let k = listed_images(list)?;
+        let limited = exp.data.limit.map_or(k, |l| k.min(l as u64));
+        let limit = if limited < k { format!(", `limit`ed to {limited}") } else { String::new() };
+        let given = n.map_or(String::new(), |n| format!(" (not the {n} of --images: the list replaces the split)"));
+        Ok(Some((limited.saturating_sub(held), format!("the {k} lines of the `subset` list{given}{limit}{less_held}"))))
+    };
     let images = match opts.images {
-        Some(n) => {
-            let limited = exp.data.limit.map_or(n, |l| n.min(l as u64));
-            let limit = if limited < n { format!(", `limit`ed to {limited}") } else { String::new() };
-            (limited.saturating_sub(held), format!("{n} given with --images{limit}{less_held}"))
-        }
+        Some(n) => match from_list(Some(n))? {
+            Some(listed) => listed,
+            None => {
+                let limited = exp.data.limit.map_or(n, |l| n.min(l as u64));
+                let limit = if limited < n { format!(", `limit`ed to {limited}") } else { String::new() };
+                (limited.saturating_sub(held), format!("{n} given with --images{limit}{less_held}"))
+            }
+        },
         None => match count_images(exp) {
             Ok((n, copies)) => {
                 let copies = if copies > 0 { format!(" and {copies} other copies of them the list names") } else { String::new() };
                 (n, format!("the dataset's training split{}{less_held}{copies}", exp.data.limit.map_or(String::new(), |l| format!(" (at most `limit` {l})"))))
             }
-            Err(e) => return Err(format!("cannot count the training images ({e}); give their number with --images N (ImageNet-1K: 1281167)").into()),
+            Err(e) => match from_list(None)? {
+                Some(listed) => listed,
+                None => return Err(format!("cannot count the training images ({e}); give their number with --images N (ImageNet-1K: 1281167)").into()),
+            },
         },
     };
     let batch = exp.data.batch_size;
@@ -266,7 +299,7 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     let budget = opts.budget_hours.map(|h| {
         let mfu = gpu_proj.as_ref().map(|p| {
             let peak = if gpu_precision == Precision::Bf16 { acc.bf16 } else { acc.fp32 };
-            let flops = cost.flops_per_image * (p.steps * (batch * p.world) as u64) as f64;
+            let flops = cost.flops_per_image * p.steps as f64 * (batch * p.world) as f64;
             est::implied_mfu(flops, h / p.world as f64, p.world as f64, peak)
         });
         (h, mfu)

@@ -181,7 +181,7 @@ pub fn project(exp: &Experiment, images: u64, step_seconds: f64) -> Projection {
     let world = exp.distributed.nodes.max(1) * exp.distributed.procs_per_node.max(1);
     let global = (exp.data.batch_size.max(1) * world) as u64;
     let steps_per_epoch = images / global;
-    let steps = steps_per_epoch * exp.epochs as u64;
+    let steps = steps_per_epoch.saturating_mul(exp.epochs as u64);
     let wall_seconds = steps as f64 * step_seconds;
     Projection { world, steps_per_epoch, steps, step_seconds, wall_seconds, device_hours: wall_seconds * world as f64 / 3600.0 }
 }
