@@ -66,10 +66,11 @@ pub fn cost(exp: &Experiment) -> Result<StepCost> {
     let (contexts, targets) = (sampler.n_context() as f64, sampler.n_targets() as f64);
     let embed = patch_embed_flops(n, p, d);
     // the target encoder: none for pixel targets; once per target block on its patches when
-    // masked at the input; once over every patch otherwise
+    // masked at the input (the patch embedding once, over every patch, as for the context:
+    // it was counted once per block); once over every patch otherwise
     let target_fwd = match (exp.target.kind, exp.target.masking) {
         (TargetKind::Pixels, _) => 0.0,
-        (_, TargetMasking::Input) => targets * (embed + enc.flops(nt)),
+        (_, TargetMasking::Input) => embed + targets * enc.flops(nt),
         (_, TargetMasking::Output) => embed + enc.flops(n),
     };
     // the official encoder embeds every patch once, then keeps each context's (`apply_masks`);
@@ -116,5 +117,24 @@ mod tests {
         exp.distributed.procs_per_node = 64;
         let e = cost(&exp).expect_err("refused").to_string();
         assert!(e.contains("more than the 4194304 they sample at most on a 8x8 patch grid") && e.contains("GB"), "{e}");
+    }
+
+    /// Table 11's input masking runs the target encoder once per target block on its patches,
+    /// after one patch embedding over every patch (as the encoder embeds, then keeps each
+    /// mask's): the embedding was counted once per block.
+    #[test]
+    fn input_masking_embeds_the_patches_once() {
+        let file = |masking: &str| format!("experiment \"t\" {{ data \"fashion-mnist\" {{ crop-size 32 }}; encoder width=32 depth=1 heads=2 patch=4; target masking=\"{masking}\"; mask \"multi-block\" {{ targets count=4; min-keep 4 }} }}");
+        let input = ijepa_dsl::parse_str("t.kdl", &file("input")).unwrap();
+        let output = ijepa_dsl::parse_str("t.kdl", &file("output")).unwrap();
+        let enc = Stack::new(32, 1, 2, input.encoder.mlp_ratio);
+        let sampler = MaskSampler::new(&input.mask, 32, 4).unwrap().quiet();
+        let global = input.global_batch();
+        let nt = statistics(&sampler, input.seed, batches_for(global), global).unwrap().target_len.mean;
+        // the two differ in the target encoder's forward alone: 4 blocks of nt patches against
+        // one pass over all 64, the embedding the same
+        let diff = cost(&input).unwrap().flops_per_image - cost(&output).unwrap().flops_per_image;
+        let want = 4.0 * enc.flops(nt) - enc.flops(64.0);
+        assert!((diff - want).abs() <= 1e-9 * want.abs(), "{diff} against {want}");
     }
 }
