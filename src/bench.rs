@@ -628,6 +628,10 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     exp.precision = resolved.precision;
     let bf16 = resolved.precision == Precision::Bf16;
     let products = cpu_products(&b.step, dev, &exp);
+    // the step timed before the extraction (a mask its grid cannot hold, which only its
+    // sampling finds, was refused after the extraction's timing, whose measurement was lost
+    // with the error)
+    let step = if b.no_step { None } else { Some(time_step(&b.step, None)?.0) };
     exp.data.dataset = ijepa_dsl::config::DatasetKind::FashionMnist;
     exp.data.source = ijepa_dsl::config::DataSource::Embedded;
     exp.data.limit = None;
@@ -667,8 +671,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
         fwd / 1e9,
         n / secs * fwd / 1e9
     );
-    if !b.no_step {
-        let (st, _, _, _, _) = time_step(&b.step, None)?;
+    if let Some(st) = step {
         let cost = entry.cost.as_ref().map(|c| c(&exp)).transpose()?;
         let img_s = b.step.batch as f64 / st.mean;
         match cost {
