@@ -152,7 +152,7 @@ fn resume_equals_uninterrupted_on(precision: &str, exp: &str, encoders: usize, p
     let out = run_to_end_on(&file, &b, products.map(|_| "auto"));
     assert!(out.contains("resuming resume from"), "{out}");
     if let Some(p) = products {
-        assert!(out.contains(&format!("CPU matrix products: {p} (the kernel this run began with)")), "{out}");
+        assert!(out.contains(&format!("CPU matrix products: {p} (the kernel this run last ran on)")), "{out}");
     }
     assert!(out.contains("ended without marking its manifest"), "the resume names the kill: {out}");
 
@@ -214,7 +214,7 @@ fn a_run_recorded_before_the_kernel_field_goes_on_on_blas() {
     // (a finished run whose final weights are gone writes them again from its last checkpoint)
     std::fs::remove_file(run.join("checkpoints/final.safetensors")).unwrap();
     let out = run_to_end_on(&file, &runs, Some("auto"));
-    assert!(out.contains("CPU matrix products: blas (the kernel this run began with)"), "{out}");
+    assert!(out.contains("CPU matrix products: blas (the kernel this run last ran on)"), "{out}");
     let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(m["cpu_products"], "blas", "{m}");
 }

@@ -43,12 +43,20 @@ pub fn cpuinfo_field<'a>(cpuinfo: &'a str, names: &[&str]) -> Option<&'a str> {
     cpuinfo.lines().find(|l| names.iter().any(|n| l.starts_with(n))).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim())
 }
 
-/// The CPU's model name (the first `model name` of `/proc/cpuinfo`), for measurement lines.
+/// The CPU's model name (the first `model name` of `/proc/cpuinfo`), for measurement lines;
+/// an Arm CPU's, which has none, by its implementer and part codes (it read "unknown").
 pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| cpuinfo_field(&t, &["model name"]).map(str::to_string))
-        .unwrap_or_else(|| "unknown".into())
+    std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| model_of(&t)).unwrap_or_else(|| "unknown".into())
+}
+
+/// [`cpu_model`] of `/proc/cpuinfo` text.
+fn model_of(cpuinfo: &str) -> Option<String> {
+    if let Some(m) = cpuinfo_field(cpuinfo, &["model name"]) {
+        return Some(m.to_string());
+    }
+    let implementer = cpuinfo_field(cpuinfo, &["CPU implementer"])?;
+    let part = cpuinfo_field(cpuinfo, &["CPU part"]).unwrap_or("?");
+    Some(format!("Arm CPU (implementer {implementer}, part {part})"))
 }
 
 /// [`describe`] with the machine's processor for a CPU (`cpu (2 threads) on AMD EPYC`): what a
@@ -75,6 +83,14 @@ pub fn describe(device: Device) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The model name of an x86 CPU; an Arm CPU's, which has none, by its codes.
+    #[test]
+    fn the_cpu_model_is_named_on_arm_too() {
+        assert_eq!(model_of("vendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\n").as_deref(), Some("AMD EPYC"));
+        assert_eq!(model_of("Features\t: fp asimd\nCPU implementer\t: 0x41\nCPU part\t: 0xd40\n").as_deref(), Some("Arm CPU (implementer 0x41, part 0xd40)"));
+        assert_eq!(model_of(""), None);
+    }
 
     #[test]
     fn a_device_name_is_read_whole() {

@@ -105,6 +105,10 @@ pub fn rule(cpuinfo: &str, bf16: bool) -> Choice {
         (Products::OneDnn, format!("auto: this {vendor} CPU has AVX-512, where MKL runs AVX2 code and oneDNN AVX-512"))
     } else if avx512 {
         (Products::Blas, "auto: MKL runs AVX-512 code on this Intel CPU".to_string())
+    } else if vendor.is_empty() && flags.is_empty() && crate::device::cpuinfo_field(cpuinfo, &["CPU implementer", "Features"]).is_some() {
+        // (an Arm CPU's /proc/cpuinfo names its maker and features so: it read "could not be
+        // read", of a file that was)
+        (Products::Blas, "auto: not an x86 CPU".to_string())
     } else if vendor.is_empty() && flags.is_empty() {
         (Products::Blas, "auto: the CPU's maker and flags could not be read".to_string())
     } else {
@@ -191,12 +195,13 @@ pub fn release() {
     state().1 = None;
 }
 
-/// What a pretraining runs on, from what it `began` with (a resume: its manifest's kernel),
+/// What a pretraining runs on, from what it `began` with (a resume: its manifest's kernel, the
+/// one its last attempt ran on: an `IJEPA_CPU_PRODUCTS` override is recorded there in turn),
 /// the process's `policy` and the kernel that policy gives (`chosen`): the kernel, a line for
 /// the log, and a warning where a fixed policy changes a resumed run's kernel.
 pub fn for_run(began: Option<Products>, policy: Policy, chosen: &Choice) -> (Products, String, Option<String>) {
     match began {
-        Some(p) if policy == Policy::Auto => (p, format!("{} (the kernel this run began with)", p.name()), None),
+        Some(p) if policy == Policy::Auto => (p, format!("{} (the kernel this run last ran on)", p.name()), None),
         Some(p) if p != chosen.products => (
             chosen.products,
             chosen.describe(),
@@ -249,7 +254,7 @@ mod tests {
             let chosen = Choice { products: rule_gives, why: "auto: test".into() };
             let (p, line, warn) = for_run(Some(began), Policy::Auto, &chosen);
             assert_eq!((p, warn), (began, None));
-            assert!(line.contains("the kernel this run began with"), "{line}");
+            assert!(line.contains("the kernel this run last ran on"), "{line}");
             let fixed = Choice { products: rule_gives, why: "fixed".into() };
             let (p, _, warn) = for_run(Some(began), Policy::Fixed(rule_gives), &fixed);
             assert_eq!(p, rule_gives);
@@ -287,6 +292,9 @@ mod tests {
         assert_eq!(rule(ZEN3, false).products, Products::Blas);
         assert_eq!(rule("", false).products, Products::Blas);
         assert!(rule("", false).why.contains("could not be read"));
+        // an Arm CPU's file, which has no vendor_id nor flags, is read
+        let graviton = "processor\t: 0\nBogoMIPS\t: 243.75\nFeatures\t: fp asimd sve bf16\nCPU implementer\t: 0x41\nCPU part\t: 0xd40\n";
+        assert_eq!((rule(graviton, false).products, rule(graviton, false).why.as_str()), (Products::Blas, "auto: not an x86 CPU"));
         // "avx512f" is a whole flag, not a prefix of another
         assert_eq!(rule("vendor_id\t: AuthenticAMD\nflags\t\t: avx512fx\n", false).products, Products::Blas);
     }
