@@ -62,7 +62,8 @@ def main():
         "target_len": stats(tgt),
         "target_patch_frequency": [round(x, 6) for x in (hits / hits.sum()).tolist()],
         "target_patch_frequency_note": "share of all target-mask hits per flat patch index (row-major); "
-                                       "last row and column are rarer in the official sampler",
+                                       "the last row and column are never hit (the official corner is drawn "
+                                       "from randint(0, H - h), which excludes H - h)",
     }
     with open(sys.argv[2], "w") as f:
         json.dump(out, f, indent=1)

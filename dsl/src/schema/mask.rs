@@ -50,7 +50,7 @@ fn ratio(cx: &mut Ctx, n: &Node, m: &mut MaskConfig) {
         if v.value > 0.0 && v.value < 1.0 {
             m.ratio = v.value;
         } else {
-            cx.out_of_range(&n.path, v.span, "must be above 0 and below 1", "the fraction of each image's patches that is masked, e.g. 0.75 (official)");
+            cx.out_of_range(&n.path, v.span, "must be above 0 and below 1", "the fraction of each image's patches that is masked: MAE's targets (official 0.75), or I-JEPA's one target (the paper's Random(0.6))");
         }
     }
 }
