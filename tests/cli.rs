@@ -1199,6 +1199,48 @@ fn eval_records(dir: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// `ijepa eval` keys its stage and features by the module it evaluates where the file's
+/// settings choose another than the recipe's usual one: a `target "pixels"` file evaluates the
+/// context encoder, and shared the target encoder's stage (the first score was both files').
+/// And the same weights given under another path are recorded under it (the first path was
+/// kept, and the report left the result out once that file held other weights).
+#[test]
+fn ijepa_eval_keys_the_module_and_records_the_path_given() {
+    let d = scratch("eval-module");
+    let f = write(
+        &d,
+        "t.kdl",
+        "experiment \"t\" {\n    data \"fashion-mnist\" { crop-size 16; batch-size 16; workers 1; limit 64 }\n    encoder width=16 depth=1 heads=2 patch=4\n    predictor depth=1 width=8 heads=2\n    mask \"multi-block\" { min-keep 0 }\n    epochs 1\n    precision \"fp32\"\n    eval \"knn\" { k 3 }\n}\n",
+    );
+    let pixels = write(&d, "pixels.kdl", &std::fs::read_to_string(&f).unwrap().replace("    epochs 1", "    target \"pixels\"\n    epochs 1"));
+    let runs = d.join("runs");
+    let o = ijepa(&["run", f.to_str().unwrap(), "--runs-dir", runs.to_str().unwrap()]);
+    assert!(o.status.success(), "{:?}", outputs(&o));
+    let pretrain = std::fs::read_dir(runs.join("t")).unwrap().map(|e| e.unwrap().path()).find(|p| p.to_string_lossy().contains("pretrain-")).unwrap();
+    let copy = d.join("copy.safetensors");
+    std::fs::copy(pretrain.join("checkpoints/final.safetensors"), &copy).unwrap();
+    let runs2 = d.join("runs2");
+    let eval = |file: &Path, ckpt: &Path| {
+        let o = ijepa(&["eval", file.to_str().unwrap(), "--checkpoint", ckpt.to_str().unwrap(), "--runs-dir", runs2.to_str().unwrap()]);
+        let (out, err) = outputs(&o);
+        assert!(o.status.success(), "{out}{err}");
+        format!("{out}{err}")
+    };
+    eval(&f, &copy);
+    let t = eval(&pixels, &copy);
+    assert!(!t.contains("already done"), "{t}");
+    let records = eval_records(&runs2.join("t"));
+    assert_eq!(records.len(), 2, "{records:?}");
+    // the same weights under another path: done, recorded under the path given now
+    let moved = d.join("moved.safetensors");
+    std::fs::copy(&copy, &moved).unwrap();
+    let t = eval(&f, &moved);
+    assert!(t.contains("already done, of the same weights as"), "{t}");
+    let records = eval_records(&runs2.join("t"));
+    let moved_abs = std::path::absolute(&moved).unwrap();
+    assert_eq!(records.iter().filter(|r| r["checkpoint"] == moved_abs.to_str().unwrap()).count(), 1, "{records:?}");
+}
+
 /// A run's `config.kdl` of a file that extends a base keeps the base's text too (commented):
 /// the run folder says what it was trained from when the base changes or moves.
 #[test]

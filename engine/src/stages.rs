@@ -255,7 +255,15 @@ pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: 
             held.epochs = config.get("epochs").and_then(serde_json::Value::as_u64);
         }
     }
-    let input = content_hash(serde_json::json!({"weights": ckpt_hash, "encoder": exp.encoder, "precision": exp.precision}).to_string().as_bytes());
+    // (the encoder as the plan spells it: a preset named and its numbers written out were two
+    // stages of one evaluation; the module evaluated where the file's settings choose another
+    // than its recipe's usual one: a `target "pixels"` file's context encoder shared the stage
+    // of the target encoder of the same weights, and the first score was both files')
+    let mut input = serde_json::json!({"weights": ckpt_hash, "encoder": encoder_spelled_alike(exp), "precision": exp.precision});
+    if let Some(module) = module_unless_usual(exp) {
+        input["module"] = module.into();
+    }
+    let input = content_hash(input.to_string().as_bytes());
     let mut out = Vec::new();
     for cfg in &exp.evals {
         for subject in subjects(cfg) {
@@ -281,6 +289,24 @@ pub fn run_evals(exp: &Experiment, point: &EvalMeta, source: &Source, runs_dir: 
         }
     }
     Ok(out)
+}
+
+/// The encoder's settings as the plan spells them ([`crate::plan::spelled_alike`]): named by
+/// the preset of its numbers, if any, whether the file named the preset or wrote the numbers.
+fn encoder_spelled_alike(exp: &Experiment) -> ijepa_dsl::config::EncoderConfig {
+    let mut e = exp.encoder.clone();
+    e.preset = e.preset_of_numbers().map(str::to_string);
+    e
+}
+
+/// The module `exp` evaluates where it is not the one its recipe evaluates with its usual
+/// targets (I-JEPA's context `encoder` under `target "pixels"`, which has no target encoder):
+/// keyed into an `ijepa eval` stage and its features, which are those of other weights.
+fn module_unless_usual(exp: &Experiment) -> Option<String> {
+    let entry = crate::recipe::entry(&exp.recipe).ok()?;
+    let module = (entry.feature_module)(exp);
+    let usual = Experiment { target: Default::default(), ..exp.clone() };
+    (module != (entry.feature_module)(&usual)).then_some(module)
 }
 
 /// The pretraining run folder a checkpoint lies in (`<run>/checkpoints/<file>`) and its
@@ -683,6 +709,19 @@ pub fn run_eval(
             _ => None,
         };
         if !ijepa_schema::eval_outdated(&done, now.as_deref()) {
+            // (`ijepa eval` of the same weights under another path — a run's `latest` then its
+            // kept `epoch-NNNN`, a copy written over since — kept the first path, and the
+            // report left the result out once that file held other weights: the path given
+            // now is recorded, the weights being the same)
+            if let (Subject::Pretrained, None) = (subject, &source.pretrain_dir) {
+                let given = std::path::absolute(&source.checkpoint).unwrap_or_else(|_| source.checkpoint.clone()).display().to_string();
+                if done.checkpoint.as_deref().is_some_and(|c| c != given) {
+                    let was = done.checkpoint.clone().unwrap_or_default();
+                    run_dir::write_json(&record, &ijepa_schema::EvalRecord { checkpoint: Some(given.clone()), ..done })?;
+                    tracing::info!("{} is already done, of the same weights as {was}: recorded as {given} now", dir.display());
+                    return Ok(());
+                }
+            }
             tracing::info!("{} is already done", dir.display());
             return Ok(());
         }
@@ -892,9 +931,13 @@ fn frozen_features(
     let gpu = device.is_cuda();
     let prec = format!("{}{}{}", if bf16 { "-bf16" } else { "" }, if onednn { "-onednn" } else { "" }, if gpu { "-cuda" } else { "" });
     // the weights and the encoder's settings (its head count is not in the weights' shapes)
-    let encoder_key = content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes());
+    let encoder_key = content_hash(serde_json::to_string(&encoder_spelled_alike(exp)).unwrap_or_default().as_bytes());
     let model_key = match subject {
-        Subject::Pretrained => format!("{}-{}-{:?}{prec}", &shared.checkpoint_sha256(&source.checkpoint)?[..16], &encoder_key[..8], kind),
+        Subject::Pretrained => {
+            // (another module of the same file: other features)
+            let module = module_unless_usual(exp).map_or(String::new(), |m| format!("-{}", m.replace('.', "_")));
+            format!("{}-{}{module}-{:?}{prec}", &shared.checkpoint_sha256(&source.checkpoint)?[..16], &encoder_key[..8], kind)
+        }
         // the recipe's initialisation: I-JEPA's key predates the recipe (unchanged), another
         // recipe's (MAE: xavier, a class token) is keyed by it
         Subject::RandomInit => {
