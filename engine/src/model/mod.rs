@@ -127,11 +127,24 @@ impl ParamStore {
     pub fn load_strict_from(&self, tensors: &HashMap<String, Tensor>, origin: &FsPath, prefix: &str) -> Result<()> {
         let params = self.params.borrow();
         let err = |message: String| Error::Checkpoint { path: origin.to_path_buf(), message };
+        // (the blocks on each side: a depth that differs was said as a key missing or
+        // unexpected, naming no cause, where a width or a grid that differs was named)
+        let blocks = |names: &mut dyn Iterator<Item = &str>| {
+            names.filter_map(|k| k.strip_prefix("blocks.").or_else(|| k.strip_prefix("predictor_blocks.")).and_then(|r| r.split('.').next()?.parse::<usize>().ok())).max().map_or(0, |i| i + 1)
+        };
+        let depth_hint = || {
+            let (ours, theirs) = (blocks(&mut params.iter().map(|p| p.name.as_str())), blocks(&mut tensors.keys().map(String::as_str)));
+            if ours != theirs && ours > 0 && theirs > 0 {
+                format!(": the file's module has {theirs} block(s), the model {ours}: the weights are of another depth; give the experiment theirs")
+            } else {
+                String::new()
+            }
+        };
         for p in params.iter() {
             let Some(src) = tensors.get(&p.name) else {
                 // (an encoder with a class token loaded as one without, or the reverse: the
                 // weights of another recipe)
-                let hint = if p.name.ends_with("cls_token") { ": the model has a class token (MAE's and DINO's encoders), the file's encoder none (I-JEPA's?)" } else { "" };
+                let hint = if p.name.ends_with("cls_token") { ": the model has a class token (MAE's and DINO's encoders), the file's encoder none (I-JEPA's?)".to_string() } else { depth_hint() };
                 return Err(err(format!("missing key `{prefix}{}`{hint}", p.name)));
             };
             if src.size() != p.tensor.size() {
@@ -153,7 +166,7 @@ impl ParamStore {
             }
         }
         if let Some(extra) = tensors.keys().find(|k| !params.iter().any(|p| &p.name == *k)) {
-            return Err(err(format!("unexpected key `{prefix}{extra}`")));
+            return Err(err(format!("unexpected key `{prefix}{extra}`{}", depth_hint())));
         }
         tch::no_grad(|| -> Result<()> {
             for p in params.iter() {
@@ -268,5 +281,16 @@ mod tests {
         let _cls = vit.root().add("cls_token", Tensor::zeros([1, 1, 8], (Kind::Float, Device::Cpu)), true).unwrap();
         let e = vit.load_strict(&HashMap::from([("pos_embed".to_string(), Tensor::zeros([1, 49, 8], (Kind::Float, Device::Cpu)))]), origin).unwrap_err().to_string();
         assert!(e.contains("missing key `cls_token`") && e.contains("class token"), "{e}");
+        // another depth: the blocks on each side said, whichever key is found first
+        let two = ParamStore::new(Device::Cpu);
+        for i in 0..2 {
+            let _w = two.root().sub("blocks").sub(i).add("weight", Tensor::zeros([2], (Kind::Float, Device::Cpu)), true).unwrap();
+        }
+        let blocks = |n: usize| (0..n).map(|i| (format!("blocks.{i}.weight"), Tensor::zeros([2], (Kind::Float, Device::Cpu)))).collect::<HashMap<_, _>>();
+        let e = two.load_strict(&blocks(4), origin).unwrap_err().to_string();
+        assert!(e.contains("unexpected key `blocks.") && e.contains("the file's module has 4 block(s), the model 2"), "{e}");
+        let e = two.load_strict(&blocks(1), origin).unwrap_err().to_string();
+        assert!(e.contains("missing key `blocks.1.weight`: the file's module has 1 block(s), the model 2"), "{e}");
+        two.load_strict(&blocks(2), origin).unwrap();
     }
 }
