@@ -125,21 +125,30 @@ fn duration(s: f64) -> String {
     }
 }
 
-/// The number of training images a pretraining of `exp` trains on, by opening its dataset: the
-/// split, less the monitor's held-out images as the run holds them out (with their other
-/// copies, where a list names a file twice: the estimate counted them, up to 77% more images
-/// than the run trained on); and how many such copies it leaves out (said beside the count).
 /// The most `--images` taken: a trillion, a thousand times the largest image data sets.
 const MAX_IMAGES: u64 = 1_000_000_000_000;
 
+/// The most bytes of a `subset` list read (ImageNet's 10% list is ~3 MB).
+const MAX_LIST_BYTES: u64 = 1 << 30;
+
 /// The images a `subset` list names: its lines that are not blank (a file named twice is
-/// trained on twice, as the official `ImageNetSubset` does), read without the images.
-fn listed_images(list: &std::path::Path) -> Result<u64, Box<dyn std::error::Error>> {
-    let bytes = std::fs::read(list).map_err(|e| format!("cannot read the `subset` list {}: {e}", list.display()))?;
+/// trained on twice, as the official `ImageNetSubset` does), read without the images; `Err`
+/// says why it cannot be read (not here, not a file: a device was read without end).
+fn listed_images(list: &std::path::Path) -> Result<u64, String> {
+    let why = |e: String| format!("the `subset` list {} cannot be read: {e}", list.display());
+    let meta = std::fs::metadata(list).map_err(|e| why(e.to_string()))?;
+    if !meta.is_file() || meta.len() > MAX_LIST_BYTES {
+        return Err(why(format!("not a regular file of at most {MAX_LIST_BYTES} bytes")));
+    }
+    let bytes = std::fs::read(list).map_err(|e| why(e.to_string()))?;
     let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
     Ok(text.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).count() as u64)
 }
 
+/// The number of training images a pretraining of `exp` trains on, by opening its dataset: the
+/// split, less the monitor's held-out images as the run holds them out (with their other
+/// copies, where a list names a file twice: the estimate counted them, up to 77% more images
+/// than the run trained on); and how many such copies it leaves out (said beside the count).
 fn count_images(exp: &Experiment) -> Result<(u64, usize), Box<dyn std::error::Error>> {
     let ds = ijepa_engine::data::open_dataset(&exp.data, ijepa_engine::data::Split::Train)?;
     let Some(m) = &exp.monitor else { return Ok((ds.len() as u64, 0)) };
@@ -211,21 +220,28 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     // (a `subset` list is what the run trains on, whatever the split holds: counted by its
     // lines where the images cannot be, which needs none of them; `--images 1281167` beside
     // ImageNet's 1% list projected 100 times the steps)
-    let from_list = |n: Option<u64>| -> Result<Option<(u64, String)>, Box<dyn std::error::Error>> {
-        let Some(list) = &exp.data.subset else { return Ok(None) };
-        let k = listed_images(list)?;
-        let limited = exp.data.limit.map_or(k, |l| k.min(l as u64));
-        let limit = if limited < k { format!(", `limit`ed to {limited}") } else { String::new() };
-        let given = n.map_or(String::new(), |n| format!(" (not the {n} of --images: the list replaces the split)"));
-        Ok(Some((limited.saturating_sub(held), format!("the {k} lines of the `subset` list{given}{limit}{less_held}"))))
+    // (`None` without a list; `Some(Err)` for one that cannot be read here)
+    let from_list = |n: Option<u64>| -> Option<Result<(u64, String), String>> {
+        let list = exp.data.subset.as_ref()?;
+        Some(listed_images(list).map(|k| {
+            let limited = exp.data.limit.map_or(k, |l| k.min(l as u64));
+            let limit = if limited < k { format!(", `limit`ed to {limited}") } else { String::new() };
+            let given = n.map_or(String::new(), |n| format!(" (not the {n} of --images: the list replaces the split)"));
+            (limited.saturating_sub(held), format!("the {k} lines of the `subset` list{given}{limit}{less_held}"))
+        }))
     };
     let images = match opts.images {
-        Some(n) => match from_list(Some(n))? {
-            Some(listed) => listed,
-            None => {
+        Some(n) => match from_list(Some(n)) {
+            Some(Ok(listed)) => listed,
+            // (a list not on this machine: N is what the user knows of it, as before)
+            unread => {
                 let limited = exp.data.limit.map_or(n, |l| n.min(l as u64));
                 let limit = if limited < n { format!(", `limit`ed to {limited}") } else { String::new() };
-                (limited.saturating_sub(held), format!("{n} given with --images{limit}{less_held}"))
+                let list = match unread {
+                    Some(Err(why)) => format!("; {why}: {n} is taken as the images it names"),
+                    _ => String::new(),
+                };
+                (limited.saturating_sub(held), format!("{n} given with --images{limit}{less_held}{list}"))
             }
         },
         None => match count_images(exp) {
@@ -233,8 +249,9 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
                 let copies = if copies > 0 { format!(" and {copies} other copies of them the list names") } else { String::new() };
                 (n, format!("the dataset's training split{}{less_held}{copies}", exp.data.limit.map_or(String::new(), |l| format!(" (at most `limit` {l})"))))
             }
-            Err(e) => match from_list(None)? {
-                Some(listed) => listed,
+            Err(e) => match from_list(None) {
+                Some(Ok(listed)) => listed,
+                Some(Err(why)) => return Err(format!("cannot count the training images ({e}), and {why}; give the number of images the list names with --images N").into()),
                 None => return Err(format!("cannot count the training images ({e}); give their number with --images N (ImageNet-1K: 1281167)").into()),
             },
         },

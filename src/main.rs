@@ -247,8 +247,9 @@ enum Command {
         point: Option<String>,
         /// The dataset's training images (default: counted by opening the experiment's dataset;
         /// ImageNet-1K has 1281167); the file's `limit` and the monitor's held-out images apply
-        /// to it. A `subset` list replaces it: the run trains on the list's lines, counted
-        /// without the images.
+        /// to it. A `subset` list readable here replaces it: the run trains on the list's
+        /// lines, counted without the images (a list not on this machine: N is taken as the
+        /// images it names).
         #[arg(long)]
         images: Option<u64>,
         /// The GPU of the projection: a100, h100, h200, v100.
