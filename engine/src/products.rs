@@ -206,7 +206,7 @@ pub fn for_run(began: Option<Products>, policy: Policy, chosen: &Choice) -> (Pro
             chosen.products,
             chosen.describe(),
             Some(format!(
-                "this run began on {} matrix products and goes on on {} (IJEPA_CPU_PRODUCTS): its weights will differ in the last bits from an uninterrupted run's",
+                "this run last ran on {} matrix products and goes on on {} (IJEPA_CPU_PRODUCTS): its weights will differ in the last bits from an uninterrupted run's",
                 p.name(),
                 chosen.products.name()
             )),

@@ -158,7 +158,7 @@ fn precision_line(exp: &Experiment, dev: tch::Device) -> String {
 }
 
 /// The kernel of the run's CPU matrix products ([`crate::products`]) for its manifest, and a
-/// line saying why: a resumed run keeps the one it began with (its manifest's `cpu_products`;
+/// line saying why: a resumed run keeps the one it last ran on (its manifest's `cpu_products`;
 /// BLAS for a CPU run recorded before the field, when BLAS was all there was), so it goes on
 /// bit for bit, unless the process's policy fixes another (said in a warning); otherwise the
 /// process's choice. The other ranks take rank 0's. `None` off the CPU.
