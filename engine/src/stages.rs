@@ -717,7 +717,12 @@ pub fn run_eval(
                 let given = std::path::absolute(&source.checkpoint).unwrap_or_else(|_| source.checkpoint.clone()).display().to_string();
                 if done.checkpoint.as_deref().is_some_and(|c| c != given) {
                     let was = done.checkpoint.clone().unwrap_or_default();
-                    run_dir::write_json(&record, &ijepa_schema::EvalRecord { checkpoint: Some(given.clone()), ..done })?;
+                    // (with what this path says of the weights, as a first evaluation of it
+                    // records: the step and epochs its run's manifest and config give)
+                    let sha = shared.checkpoint_sha256(&source.checkpoint)?;
+                    let step = checkpoint_step(&source.checkpoint, Some(&sha), shared.held.as_ref());
+                    let epochs = shared.held.as_ref().and_then(|h| h.epochs);
+                    run_dir::write_json(&record, &ijepa_schema::EvalRecord { checkpoint: Some(given.clone()), checkpoint_step: step, pretrain_epochs: epochs, ..done })?;
                     tracing::info!("{} is already done, of the same weights as {was}: recorded as {given} now", dir.display());
                     return Ok(());
                 }
@@ -931,11 +936,12 @@ fn frozen_features(
     let gpu = device.is_cuda();
     let prec = format!("{}{}{}", if bf16 { "-bf16" } else { "" }, if onednn { "-onednn" } else { "" }, if gpu { "-cuda" } else { "" });
     // the weights and the encoder's settings (its head count is not in the weights' shapes)
-    let encoder_key = content_hash(serde_json::to_string(&encoder_spelled_alike(exp)).unwrap_or_default().as_bytes());
+    let encoder_key = content_hash(serde_json::to_string(&exp.encoder).unwrap_or_default().as_bytes());
     let model_key = match subject {
         Subject::Pretrained => {
-            // (another module of the same file: other features)
-            let module = module_unless_usual(exp).map_or(String::new(), |m| format!("-{}", m.replace('.', "_")));
+            // (another module of a file given to `ijepa eval`: other features; a run's own
+            // checkpoint holds the module its settings evaluate, its key as it was)
+            let module = module_unless_usual(exp).filter(|_| source.pretrain_dir.is_none()).map_or(String::new(), |m| format!("-{}", m.replace('.', "_")));
             format!("{}-{}{module}-{:?}{prec}", &shared.checkpoint_sha256(&source.checkpoint)?[..16], &encoder_key[..8], kind)
         }
         // the recipe's initialisation: I-JEPA's key predates the recipe (unchanged), another
