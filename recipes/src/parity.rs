@@ -362,6 +362,20 @@ pub(crate) fn input<'a>(all: &'a HashMap<String, Tensor>, key: &str, path: &Path
     Err(Error::Checkpoint { path: path.to_path_buf(), message: format!("input `{key}` is {:?} {size:?}, where the fixture's description calls for {kind:?} [{want}]", t.kind()) })
 }
 
+/// A fixture's initial weights that do not load into the model its description builds: the
+/// description named as a cause beside the key (named in full by the caller's
+/// `load_strict_from`): a `depth 3` written over a 2-block fixture said "missing key
+/// `blocks.2.norm1.weight`", a key of no file, blaming the tensors alone.
+pub(crate) fn of_description(e: Error) -> Error {
+    match e {
+        Error::Checkpoint { path, message } => {
+            let description = path.with_extension("json").file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            Error::Checkpoint { path, message: format!("{message}: the fixture's tensors and its description ({description}) are of different models") }
+        }
+        e => e,
+    }
+}
+
 /// Checks a count the fixture's description states (`batch`, `n_targets`, ...) against what
 /// its tensors hold: an edited or stale description replayed what the tensors said and passed.
 pub(crate) fn stated(path: &Path, what: &str, said: Option<i64>, holds: i64) -> Result<()> {
@@ -495,15 +509,6 @@ pub fn run_with_weights_on(path: &Path, perturb: Perturb, weights: Option<&Path>
     let mut m = IJepa::new(&spec, 0, device)?;
     match weights {
         None => {
-            // (the keys named in full, and the description as a cause: a `depth 3` written
-            // over a 2-block fixture said "missing key `blocks.2.norm1.weight`", a key of no file)
-            let of_description = |e: Error| match e {
-                Error::Checkpoint { path, message } => {
-                    let description = path.with_extension("json").file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    Error::Checkpoint { path, message: format!("{message}: the fixture's tensors and its description ({description}) are of different models") }
-                }
-                e => e,
-            };
             m.encoder_store.load_strict_from(&sub_map(&t, "init.encoder."), path, "init.encoder.").map_err(of_description)?;
             m.predictor_store.load_strict_from(&sub_map(&t, "init.predictor."), path, "init.predictor.").map_err(of_description)?;
             m.target_store()?.load_strict_from(&sub_map(&t, "init.encoder."), path, "init.encoder.").map_err(of_description)?;
@@ -852,8 +857,8 @@ pub fn run_mae_on(path: &Path, perturb: Perturb, device: Device) -> Result<Parit
     let is_decoder = |k: &str| k.starts_with("decoder_") || k == "mask_token";
     let init = sub_map(&t, "init.");
     let pick = |dec: bool| init.iter().filter(|(k, _)| is_decoder(k) == dec).map(|(k, v)| (k.clone(), v.shallow_clone())).collect::<HashMap<_, _>>();
-    m.encoder_store.load_strict(&pick(false), path)?;
-    m.decoder_store.load_strict(&pick(true), path)?;
+    m.encoder_store.load_strict_from(&pick(false), path, "init.").map_err(of_description)?;
+    m.decoder_store.load_strict_from(&pick(true), path, "init.").map_err(of_description)?;
     let official = |k: &str| k.split_once('.').map(|(_, rest)| rest.to_string()).unwrap_or_default();
 
     let patches = (f.image_size / f.patch.max(1)).pow(2) as i64;

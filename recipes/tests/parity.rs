@@ -273,6 +273,12 @@ fn tensors_no_step_writes_are_refused_by_name() {
     // a description of another model: the keys named in full, the description as a cause
     let err = edited_error(&dir, "depth3", tiny, |_| {}, |d| d["depth"] = serde_json::json!(3));
     assert!(err.contains("missing key `init.encoder.blocks.2.") && err.contains("its description (depth3.json) are of different models"), "{err}");
+    assert!(err.contains("the file's `init.encoder.blocks` has 2 block(s), the model's 3"), "{err}");
+    // ... and MAE's and DINO's
+    let err = edited_error(&dir, "mae-depth3", "mae-step-tiny", |_| {}, |d| d["depth"] = serde_json::json!(3));
+    assert!(err.contains("missing key `init.blocks.2.") && err.contains("the file's `init.blocks` has 2 block(s), the model's 3") && err.contains("(mae-depth3.json) are of different models"), "{err}");
+    let err = edited_error(&dir, "dino-depth3", "dino-step-tiny", |_| {}, |d| d["depth"] = serde_json::json!(3));
+    assert!(err.contains("missing key `init.student.backbone.blocks.2.") && err.contains("(dino-depth3.json) are of different models"), "{err}");
     // no context (or target) block at all: libtorch's `cat` of none, exit 1, before
     for key in ["input.masks_enc", "input.masks_pred"] {
         let err = edited_error(&dir, "no-block", tiny, set(key, |t| t.narrow(0, 0, 0).copy()), |d| {

@@ -127,18 +127,14 @@ impl ParamStore {
     pub fn load_strict_from(&self, tensors: &HashMap<String, Tensor>, origin: &FsPath, prefix: &str) -> Result<()> {
         let params = self.params.borrow();
         let err = |message: String| Error::Checkpoint { path: origin.to_path_buf(), message };
-        // (the blocks on each side: a depth that differs was said as a key missing or
-        // unexpected, naming no cause, where a width or a grid that differs was named)
-        let blocks = |names: &mut dyn Iterator<Item = &str>| {
-            names.filter_map(|k| k.strip_prefix("blocks.").or_else(|| k.strip_prefix("predictor_blocks.")).and_then(|r| r.split('.').next()?.parse::<usize>().ok())).max().map_or(0, |i| i + 1)
-        };
+        // (the blocks of each stack on each side — `blocks`, `predictor_blocks`,
+        // `decoder_blocks`, `backbone.blocks` — : a depth that differs was said as a key missing
+        // or unexpected, naming no cause, where a width or a grid that differs was named)
         let depth_hint = || {
-            let (ours, theirs) = (blocks(&mut params.iter().map(|p| p.name.as_str())), blocks(&mut tensors.keys().map(String::as_str)));
-            if ours != theirs && ours > 0 && theirs > 0 {
-                format!(": the file's module has {theirs} block(s), the model {ours}: the weights are of another depth; give the experiment theirs")
-            } else {
-                String::new()
-            }
+            let (ours, theirs) = (stacks(params.iter().map(|p| p.name.as_str())), stacks(tensors.keys().map(String::as_str)));
+            ours.iter()
+                .find_map(|(stack, n)| theirs.get(stack).filter(|t| *t != n).map(|t| format!(": the file's `{prefix}{stack}` has {t} block(s), the model's {n}: weights of another depth")))
+                .unwrap_or_default()
         };
         for p in params.iter() {
             let Some(src) = tensors.get(&p.name) else {
@@ -154,6 +150,10 @@ impl ParamStore {
                     ": one position more, a class token's (MAE's and DINO's encoders have one, I-JEPA's none): the weights of another recipe?".to_string()
                 } else if let Some((a, b)) = pos_embed.then(|| grids(theirs[1], ours[1])).flatten() {
                     format!(": positions of a {a}x{a} patch grid, where this experiment's crop-size and patch give {b}x{b}: the weights were trained at another crop-size or patch (positions are not interpolated): give the experiment theirs")
+                } else if p.name.ends_with("mlp.fc1.weight") && theirs.len() == 2 && ours.len() == 2 && theirs[1] == ours[1] && theirs[0] == ours[0] + 1 {
+                    // (`int(width x ratio)` was rounded up where the product fell just below a
+                    // whole number, e.g. 60 x 4.1 = 245.99999999999997: 246, not Python's 245)
+                    ": one hidden unit more, the MLP width an ijepa before 2026-12-08 gave this MLP ratio (it rounded up a product just below a whole number, where the official int() does not): weights of such a run cannot be loaded by this version; train it again (`ijepa run --force`)".to_string()
                 } else {
                     String::new()
                 };
@@ -232,6 +232,21 @@ impl std::ops::Div<&str> for &Path {
     }
 }
 
+/// The blocks of each stack of `names` (`blocks.3.norm1.weight` -> `blocks`: 4), by the path
+/// up to a segment ending in `blocks` that a block number follows.
+fn stacks<'a>(names: impl Iterator<Item = &'a str>) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in names {
+        let parts: Vec<&str> = name.split('.').collect();
+        if let Some(i) = (0..parts.len().saturating_sub(1)).find(|&i| parts[i].ends_with("blocks") && parts[i + 1].parse::<usize>().is_ok()) {
+            let n = parts[i + 1].parse::<usize>().unwrap_or(0) + 1;
+            let e = out.entry(parts[..=i].join(".")).or_insert(0);
+            *e = n.max(*e);
+        }
+    }
+    out
+}
+
 /// The sides of the square patch grids of two position tables of `theirs` and `ours`
 /// positions, both with a class token's position or both without; `None` where they are not
 /// square grids.
@@ -288,9 +303,17 @@ mod tests {
         }
         let blocks = |n: usize| (0..n).map(|i| (format!("blocks.{i}.weight"), Tensor::zeros([2], (Kind::Float, Device::Cpu)))).collect::<HashMap<_, _>>();
         let e = two.load_strict(&blocks(4), origin).unwrap_err().to_string();
-        assert!(e.contains("unexpected key `blocks.") && e.contains("the file's module has 4 block(s), the model 2"), "{e}");
-        let e = two.load_strict(&blocks(1), origin).unwrap_err().to_string();
-        assert!(e.contains("missing key `blocks.1.weight`: the file's module has 1 block(s), the model 2"), "{e}");
+        assert!(e.contains("unexpected key `blocks.") && e.contains("the file's `blocks` has 4 block(s), the model's 2: weights of another depth"), "{e}");
+        let e = two.load_strict_from(&blocks(1), origin, "target_encoder.").unwrap_err().to_string();
+        assert!(e.contains("missing key `target_encoder.blocks.1.weight`: the file's `target_encoder.blocks` has 1 block(s), the model's 2"), "{e}");
+        // an MLP one unit wider: the width an earlier version gave a ratio whose product fell
+        // just below a whole number (60 x 4.1)
+        let mlp = ParamStore::new(Device::Cpu);
+        let _fc1 = mlp.root().sub("blocks").sub(0).sub("mlp").sub("fc1").add("weight", Tensor::zeros([245, 60], (Kind::Float, Device::Cpu)), true).unwrap();
+        let e = mlp.load_strict(&HashMap::from([("blocks.0.mlp.fc1.weight".to_string(), Tensor::zeros([246, 60], (Kind::Float, Device::Cpu)))]), origin).unwrap_err().to_string();
+        assert!(e.contains("one hidden unit more") && e.contains("--force"), "{e}");
+        // (a stack under a path: DINO's `backbone.blocks`, MAE's `decoder_blocks`)
+        assert_eq!(stacks(["backbone.blocks.3.norm1.weight", "backbone.blocks.0.mlp.fc1.bias", "decoder_blocks.1.x", "head.mlp.0.weight"].into_iter()), std::collections::BTreeMap::from([("backbone.blocks".to_string(), 4), ("decoder_blocks".to_string(), 2)]));
         two.load_strict(&blocks(2), origin).unwrap();
     }
 }

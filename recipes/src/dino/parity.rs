@@ -174,8 +174,8 @@ pub fn run_on(path: &Path, perturb: Perturb, device: Device) -> Result<ParityRep
         .collect::<Result<_>>()?;
     let spec = DinoSpec::from_experiment(&exp);
     let mut d = Dino::new(&spec, 0, device)?;
-    d.student_store.load_strict(&prefixed(&t, "init.student."), path)?;
-    d.teacher_store.load_strict(&prefixed(&t, "init.teacher."), path)?;
+    d.student_store.load_strict_from(&prefixed(&t, "init.student."), path, "init.student.").map_err(crate::parity::of_description)?;
+    d.teacher_store.load_strict_from(&prefixed(&t, "init.teacher."), path, "init.teacher.").map_err(crate::parity::of_description)?;
     let center = get(&t, "init.center", path)?;
     tch::no_grad(|| d.center.shallow_clone().f_copy_(center))?;
 
