@@ -314,7 +314,7 @@ pub fn check_hf_folder(out: &Path) -> std::result::Result<(), String> {
     // user's own transformers model, whose config.json passes the check above, was replaced)
     let weights = out.join("model.safetensors");
     if std::fs::symlink_metadata(&weights).is_ok() && !export::is_hf_export(&weights) {
-        others.insert(0, "model.safetensors (not weights an export wrote: a training checkpoint's, or a model saved by transformers?)".into());
+        others.insert(0, "model.safetensors (not weights an export wrote: a training checkpoint's, or a model saved by transformers? An export by an ijepa before 2026-12-04, whose files carry no SHA-256 of their data, reads as one too: remove it by hand)".into());
     }
     if others.is_empty() {
         return Ok(());
