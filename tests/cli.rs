@@ -1002,6 +1002,25 @@ fn estimate_counts_measures_and_projects() {
     assert!(!o.status.success() && outputs(&o).1.contains("make no full global batch of 16"), "{:?}", outputs(&o));
     let o = ijepa(&["estimate", f.to_str().unwrap(), "--steps", "0"]);
     assert!(!o.status.success() && outputs(&o).1.contains("--steps"), "{:?}", outputs(&o));
+    // past any data set's count: refused (1e17 wrapped the budget's FLOPs total)
+    let o = ijepa(&["estimate", f.to_str().unwrap(), "--no-measure", "--images", "100000000000000000"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("more than the 1000000000000 images"), "{:?}", outputs(&o));
+    // a `subset` list is what the run trains on: its lines, counted without the images (here
+    // none: the folder is not on this machine), in place of --images (the full set's count
+    // projected 100 times the steps of ImageNet's 1%); a list not here leaves N standing
+    let list = write(&d, "subset.txt", "\u{feff}a/1.png\n\nb/2.png\na/1.png\n");
+    let sub = write(&d, "sub.kdl", &format!("experiment \"sub\" {{\n    data \"image-folder\" root=\"{}\" {{ subset \"{}\"; crop-size 28; batch-size 1 }}\n    encoder width=64 depth=2 heads=2 patch=4\n    predictor depth=1 width=32 heads=2\n    mask \"multi-block\" {{ min-keep 4 }}\n}}\n", d.join("no-such-folder").display(), list.display()));
+    for args in [vec![], vec!["--images", "1281167"]] {
+        let o = ijepa(&[&["estimate", sub.to_str().unwrap(), "--no-measure"][..], &args[..]].concat());
+        let (out, err) = outputs(&o);
+        assert!(o.status.success() && out.contains("images          3 (the 3 lines of the `subset` list"), "{args:?}: {out}{err}");
+    }
+    std::fs::remove_file(&list).unwrap();
+    let o = ijepa(&["estimate", sub.to_str().unwrap(), "--no-measure", "--images", "12811"]);
+    let (out, err) = outputs(&o);
+    assert!(o.status.success() && out.contains("images          12811 (12811 given with --images; the `subset` list") && out.contains("12811 is taken as the images it names"), "{out}{err}");
+    let o = ijepa(&["estimate", sub.to_str().unwrap(), "--no-measure"]);
+    assert!(!o.status.success() && outputs(&o).1.contains("give the number of images the list names with --images N"), "{:?}", outputs(&o));
     // --images is the split's size: the file's `limit` and the monitor's held-out images
     // apply to it as to the counted one (a million images projected 31,250 steps of a run
     // that trains on 640)
