@@ -1250,6 +1250,10 @@ fn ijepa_eval_keys_the_module_and_records_the_path_given() {
     assert!(!t.contains("already done"), "{t}");
     let records = eval_records(&runs2.join("t"));
     assert_eq!(records.len(), 2, "{records:?}");
+    // (the rows say which: they read alike)
+    let mut methods: Vec<&str> = records.iter().map(|r| r["method"].as_str().unwrap()).collect();
+    methods.sort();
+    assert_eq!(methods, ["I-JEPA (copy.safetensors)", "I-JEPA (copy.safetensors, its `encoder`)"], "{records:?}");
     // the same weights under another path: done, recorded under the path given now
     let moved = d.join("moved.safetensors");
     std::fs::copy(&copy, &moved).unwrap();

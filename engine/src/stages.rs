@@ -61,15 +61,18 @@ pub fn display_name(recipe: &str) -> String {
 
 /// The method column of a subject, by its source: our pretraining is "I-JEPA (ours)" (the
 /// recipe's display name); an encoder from a checkpoint file (`ijepa eval --checkpoint`, e.g.
-/// an official `.pth.tar`) is named by that file, never passed off as ours.
-pub fn method_of(subject: Subject, source: &Source, recipe: &str) -> String {
+/// an official `.pth.tar`) is named by that file, never passed off as ours, and by the module
+/// evaluated where the file's settings choose another than the recipe's usual one (a `target
+/// "pixels"` file scores the context `encoder` of the same file: two rows read alike).
+pub fn method_of(subject: Subject, source: &Source, exp: &Experiment) -> String {
     match (subject, &source.pretrain_dir) {
         (Subject::Pretrained, None) => format!(
-            "{} ({})",
-            display_name(recipe),
-            source.checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into())
+            "{} ({}{})",
+            display_name(&exp.recipe),
+            source.checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into()),
+            module_unless_usual(exp).map_or(String::new(), |m| format!(", its `{m}`"))
         ),
-        _ => subject.method(recipe),
+        _ => subject.method(&exp.recipe),
     }
 }
 
@@ -722,7 +725,8 @@ pub fn run_eval(
                     let sha = shared.checkpoint_sha256(&source.checkpoint)?;
                     let step = checkpoint_step(&source.checkpoint, Some(&sha), shared.held.as_ref());
                     let epochs = shared.held.as_ref().and_then(|h| h.epochs);
-                    run_dir::write_json(&record, &ijepa_schema::EvalRecord { checkpoint: Some(given.clone()), checkpoint_step: step, pretrain_epochs: epochs, ..done })?;
+                    let method = method_of(subject, source, exp);
+                    run_dir::write_json(&record, &ijepa_schema::EvalRecord { checkpoint: Some(given.clone()), checkpoint_step: step, pretrain_epochs: epochs, method, ..done })?;
                     tracing::info!("{} is already done, of the same weights as {was}: recorded as {given} now", dir.display());
                     return Ok(());
                 }
@@ -1331,7 +1335,7 @@ fn record(
         stage: format!("eval-{}", cfg.name()),
         protocol: cfg.name().into(),
         model: subject.key(&exp.recipe),
-        method: method_of(subject, source, &exp.recipe),
+        method: method_of(subject, source, exp),
         recipe: (subject != Subject::RawPixels).then(|| exp.recipe.clone()),
         arch: if subject == Subject::RawPixels { "pixels".to_string() } else { format!("ViT-{}x{}/{}", e.embed_dim, e.depth, e.patch_size) },
         // the experiment's epochs describe the encoder only when we pretrained it
