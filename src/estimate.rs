@@ -131,6 +131,11 @@ const MAX_IMAGES: u64 = 1_000_000_000_000;
 /// The most bytes of a `subset` list read (ImageNet's 10% list is ~3 MB).
 const MAX_LIST_BYTES: u64 = 1 << 30;
 
+/// Whether `exp`'s data lies in a folder that is not on this machine.
+fn root_absent(exp: &Experiment) -> bool {
+    matches!(&exp.data.source, ijepa_dsl::config::DataSource::Path(p) if !p.exists())
+}
+
 /// The images a `subset` list names: its lines that are not blank (a file named twice is
 /// trained on twice, as the official `ImageNetSubset` does), read without the images; `Err`
 /// says why it cannot be read (not here, not a file: a device was read without end).
@@ -244,14 +249,23 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
                 (limited.saturating_sub(held), format!("{n} given with --images{limit}{less_held}{list}"))
             }
         },
+        // (a list that is no regular file: opening the data set read a named pipe without end,
+        // and `/dev/zero` until the memory ran out, where `check` refuses it)
+        None if exp.data.subset.as_ref().is_some_and(|l| l.exists() && !l.is_file()) => {
+            return Err(format!("{}: the `subset` list is not a regular file", exp.data.subset.as_ref().map(|l| l.display().to_string()).unwrap_or_default()).into());
+        }
         None => match count_images(exp) {
             Ok((n, copies)) => {
                 let copies = if copies > 0 { format!(" and {copies} other copies of them the list names") } else { String::new() };
                 (n, format!("the dataset's training split{}{less_held}{copies}", exp.data.limit.map_or(String::new(), |l| format!(" (at most `limit` {l})"))))
             }
-            Err(e) => match from_list(None) {
+            // (its lines where the images are not on this machine; where they are, the list
+            // naming a file the folder lacks is the run's error too: its lines were counted
+            // for a run that cannot start)
+            Err(e) => match from_list(None).filter(|_| root_absent(exp)) {
                 Some(Ok(listed)) => listed,
                 Some(Err(why)) => return Err(format!("cannot count the training images ({e}), and {why}; give the number of images the list names with --images N").into()),
+                None if exp.data.subset.is_some() => return Err(format!("cannot count the training images ({e}); give the number of images the `subset` list names with --images N").into()),
                 None => return Err(format!("cannot count the training images ({e}); give their number with --images N (ImageNet-1K: 1281167)").into()),
             },
         },
