@@ -628,13 +628,12 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     exp.precision = resolved.precision;
     let bf16 = resolved.precision == Precision::Bf16;
     let products = cpu_products(&b.step, dev, &exp);
-    // the step timed before the extraction (a mask its grid cannot hold, which only its
-    // sampling finds, was refused after the extraction's timing, whose measurement was lost
-    // with the error)
-    let step = if b.no_step { None } else { Some(time_step(&b.step, None)?.0) };
     exp.data.dataset = ijepa_dsl::config::DatasetKind::FashionMnist;
     exp.data.source = ijepa_dsl::config::DataSource::Embedded;
     exp.data.limit = None;
+    // the extraction's settings checked before the step's timing, which comes first (a step
+    // that only its mask sampling refuses was refused after the extraction's timing, the time
+    // lost; an --images the subset cannot give, after the step's)
     let all = data::open_dataset(&exp.data, Split::Train)?;
     if b.images > all.len() {
         return Err(format!("--images {}: the embedded Fashion-MNIST subset holds {} images", b.images, all.len()).into());
@@ -643,6 +642,7 @@ fn cmd_bench_features(b: &BenchFeatures) -> CmdResult {
     let transform = stages::eval_transform(&exp)?;
     let entry = ijepa_engine::recipe::entry(&exp.recipe)?;
     let cfg = (entry.encoder_config)(&exp);
+    let step = if b.no_step { None } else { Some(time_step(&b.step, None)?.0) };
     let store = ParamStore::new(dev);
     let vit = VisionTransformer::new(&store.root(), &cfg)?; // its initialisation: only the time matters
     let warm = data::subset(ds.clone(), (0..b.extract_batch.min(ds.len())).collect());
