@@ -304,17 +304,35 @@ pub fn check_hf_folder(out: &Path) -> std::result::Result<(), String> {
     let Ok(entries) = std::fs::read_dir(out) else { return Ok(()) };
     let mut others: Vec<String> = entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| !HF_FILES.contains(&n.as_str())).collect();
     others.sort();
-    if let Ok(text) = std::fs::read_to_string(out.join("config.json")) {
-        let export = serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| v.get("architectures").is_some() && v.get("model_type").is_some());
-        if !export {
-            others.insert(0, "config.json (not a transformers config an export wrote)".into());
+    // each of an export's files as an export writes it: a regular file (a link, a folder or a
+    // link to nothing was called foreign weights), its JSON a transformers config / an image
+    // processor's, its weights an export's (a training checkpoint copied in as
+    // `model.safetensors`, or a user's own transformers model, was replaced), and the three
+    // together (a user's `preprocessor_config.json` alone was replaced without a word)
+    let present: Vec<&str> = HF_FILES.iter().copied().filter(|f| std::fs::symlink_metadata(out.join(f)).is_ok()).collect();
+    for f in present.iter().rev() {
+        let path = out.join(f);
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        let json = |key: &str| std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()).is_some_and(|v| v.get(key).is_some());
+        let why = if !regular {
+            Some("not a regular file")
+        } else {
+            match *f {
+                "config.json" if !(json("architectures") && json("model_type")) => Some("not a transformers config an export wrote"),
+                "preprocessor_config.json" if !json("image_processor_type") => Some("not an image processor's config an export wrote"),
+                "model.safetensors" if !export::is_hf_export(&path) => Some(
+                    "not weights an export wrote: a training checkpoint's, or a model saved by transformers? An export by an ijepa before 2026-12-04, whose files carry no SHA-256 of their data, reads as one too: remove it by hand",
+                ),
+                _ => None,
+            }
+        };
+        if let Some(why) = why {
+            others.insert(0, format!("{f} ({why})"));
         }
     }
-    // (the weights read too: a training checkpoint copied in as `model.safetensors`, or a
-    // user's own transformers model, whose config.json passes the check above, was replaced)
-    let weights = out.join("model.safetensors");
-    if std::fs::symlink_metadata(&weights).is_ok() && !export::is_hf_export(&weights) {
-        others.insert(0, "model.safetensors (not weights an export wrote: a training checkpoint's, or a model saved by transformers? An export by an ijepa before 2026-12-04, whose files carry no SHA-256 of their data, reads as one too: remove it by hand)".into());
+    if !present.is_empty() && present.len() < HF_FILES.len() && others.is_empty() {
+        let missing: Vec<&str> = HF_FILES.iter().copied().filter(|f| !present.contains(f)).collect();
+        others.push(format!("{} (without the {} an export writes beside it)", present.join(", "), missing.join(", ")));
     }
     if others.is_empty() {
         return Ok(());

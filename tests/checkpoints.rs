@@ -116,6 +116,22 @@ fn import_then_parity_and_hf_export() {
         fails_with(&ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", folder.to_str().unwrap()]), &["model.safetensors (not weights an export wrote"]);
         assert_eq!(std::fs::read(folder.join("model.safetensors")).unwrap(), weights, "{name}");
     }
+    // a user's image processor config alone, or an export's own files without the rest, were
+    // replaced; a link to an export's weights was called foreign weights
+    let processor = d.join("processor");
+    std::fs::create_dir_all(&processor).unwrap();
+    std::fs::copy(hf.join("preprocessor_config.json"), processor.join("preprocessor_config.json")).unwrap();
+    fails_with(&ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", processor.to_str().unwrap()]), &["preprocessor_config.json (without the model.safetensors, config.json an export writes beside it)"]);
+    std::fs::write(processor.join("preprocessor_config.json"), "mine").unwrap();
+    fails_with(&ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", processor.to_str().unwrap()]), &["preprocessor_config.json (not an image processor's config an export wrote)"]);
+    assert_eq!(std::fs::read_to_string(processor.join("preprocessor_config.json")).unwrap(), "mine");
+    let linked = d.join("linked");
+    std::fs::create_dir_all(&linked).unwrap();
+    for f in ["config.json", "preprocessor_config.json"] {
+        std::fs::copy(hf.join(f), linked.join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink(hf.join("model.safetensors"), linked.join("model.safetensors")).unwrap();
+    fails_with(&ijepa(&["export", out.to_str().unwrap(), "--format", "hf", "--heads", "3", "--out", linked.to_str().unwrap()]), &["model.safetensors (not a regular file)"]);
     // given back to ijepa, the export is named for what it is (it read "unexpected key
     // `embeddings.position_embeddings` beside the module keys")
     fails_with(&ijepa(&["import-checkpoint", hf.join("model.safetensors").to_str().unwrap()]), &["the Hugging Face transformers layout", "--format official"]);
