@@ -535,11 +535,11 @@ fn plain_scalar(text: &str) -> Yaml {
     }
 }
 
-/// Text made safe for a `//` comment (no control characters, and none of the line separators
+/// Text made safe for a `//` comment (no control characters, none of the line separators
 /// KDL v2 reads as a newline: U+2028 and U+2029 ended the comment, and what followed them was
-/// read as KDL).
+/// read as KDL, nor the code points it forbids anywhere, U+202E say).
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() || is_kdl_newline(c) { ' ' } else { c }).collect()
+    s.chars().map(|c| if c.is_control() || is_kdl_newline(c) || is_kdl_disallowed(c) { ' ' } else { c }).collect()
 }
 
 /// The Unicode line separators KDL v2 counts as newlines besides the control characters'
@@ -664,6 +664,9 @@ struct Official {
     use_horizontal_flip: bool,
     // logging
     folder: Option<Str>,
+    /// The logging keys written as null (`write_tag: null`), said where they are dropped: they
+    /// went without a word.
+    logging_nulls: Vec<&'static str>,
     write_tag: Option<Str>,
     // mask
     allow_overlap: bool,
@@ -859,6 +862,10 @@ impl<'a> Reader<'a> {
 
     /// An optional switch; null is false, as for the official code's `if copy_data:` (PyYAML's
     /// None is falsy: `copy_data: null` was refused, where the official code runs).
+    fn is_null(&self, key: &str) -> bool {
+        matches!(self.entry(key).map(|e| &e.node.value), Some(Value::Scalar { yaml: Yaml::Null, .. }))
+    }
+
     fn opt_bool(&self, key: &str) -> Result<Option<bool>, ImportError> {
         match self.entry(key).map(|e| &e.node.value) {
             Some(Value::Scalar { yaml: Yaml::Null, .. }) => Ok(Some(false)),
@@ -1170,6 +1177,7 @@ impl Official {
             use_gaussian_blur: r.boolean("data.use_gaussian_blur")?,
             use_horizontal_flip: r.boolean("data.use_horizontal_flip")?,
             folder: r.opt_string("logging.folder")?,
+            logging_nulls: ["logging.folder", "logging.write_tag"].into_iter().filter(|k| r.is_null(k)).collect(),
             write_tag: r.opt_text("logging.write_tag")?,
             allow_overlap: r.boolean("mask.allow_overlap")?,
             aspect_ratio: r.pair("mask.aspect_ratio")?,
@@ -1914,6 +1922,9 @@ fn render(cfg: &Official, yaml: &str, file: &str, name: &str, yaml_comments: &[S
              have fixed names (metrics.csv, checkpoints/latest.safetensors).",
             sanitize(&t.value)
         ));
+    }
+    for key in &cfg.logging_nulls {
+        dropped.push(format!("{key}: null - no value to carry over."));
     }
     if let Some(c) = cfg.copy_data {
         dropped

@@ -630,6 +630,12 @@ fn null_spellings_null_switches_and_a_numeric_tag_read_as_the_official_code_read
     assert!(kdl.contains("meta.copy_data: false - the data is read in place"), "{kdl}");
     let (kdl, _) = ok(&edit("write_tag: jepa", "write_tag: 2024"));
     assert!(kdl.contains("logging.write_tag \"2024\""), "{kdl}");
+    // a null tag or folder is said where it is dropped (it went without a word)
+    let (kdl, _) = ok(&edit("write_tag: jepa", "write_tag: null"));
+    assert!(kdl.contains("logging.write_tag: null - no value to carry over"), "{kdl}");
+    // a code point KDL forbids is no part of a comment
+    let (kdl, _) = ok(&edit("write_tag: jepa", "write_tag: \"a\u{202e}b\""));
+    assert!(kdl.contains("logging.write_tag \"a b\""), "{kdl}");
     // a list is no tag
     let e = err(&edit("write_tag: jepa", "write_tag: [a, b]"));
     assert!(matches!(&e, ImportError::WrongType { key, .. } if key == "logging.write_tag"), "{e:?}");
