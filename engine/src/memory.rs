@@ -10,15 +10,13 @@
 //! hidden width and one attention map per head), or, for I-JEPA, whose passes over every
 //! patch do not (its context encoder sees the context alone, and on a CPU its target
 //! encoder's forward runs in chunks of down to one image), the batch's patch tokens and one
-//! image's attention maps (where its target encoder runs over every patch: not for pixel
-//! targets nor input masking; another recipe's, the patch tokens alone); the mask index
-//! tensors. Activations are counted in bf16's 2 bytes
+//! image's attention maps; the mask index tensors. Activations are counted in bf16's 2 bytes
 //! unless the precision is fp32. Real use is higher (every block keeps activations for
 //! backward), so a run refused here on a CPU could never have run; one accepted may still
 //! need more. (The attention maps of the whole batch at every patch were counted for I-JEPA
 //! too, in float32: a run that fitted a 2 GiB job with 1.5 GiB was refused as needing 2.1.)
 
-use ijepa_dsl::config::{Experiment, TargetKind, TargetMasking};
+use ijepa_dsl::config::Experiment;
 use std::path::Path;
 
 /// The estimate, in bytes, with its parts for the message.
@@ -93,12 +91,7 @@ pub fn estimate(exp: &Experiment) -> Estimate {
             let dw = d.embed_dim as f64;
             embedded + act * b * view(tokens, dw, (dw * d.mlp_ratio).floor(), d.num_heads.max(1) as f64)
         }
-        // (one image's attention maps at every patch where its target encoder runs over every
-        // patch: not for pixel targets, which have none, nor for input masking, whose target
-        // encoder sees the target blocks alone; both were refused jobs their runs fitted)
-        "ijepa" if exp.target.kind == TargetKind::Representation && exp.target.masking == TargetMasking::Output => embedded + act * heads * tokens * tokens,
-        // (another recipe's passes are not known here: what any encoder embeds)
-        _ => embedded,
+        _ => embedded + act * heads * tokens * tokens,
     };
     let activations = images + passes;
     let masks = 8.0 * b * (exp.mask.n_targets + exp.mask.n_context) as f64 * tokens;
@@ -400,10 +393,6 @@ mod tests {
         // I-JEPA: the batch's embedded patch tokens and one image's attention maps (its passes
         // over every patch have no gradients and, on a CPU, run in chunks down to one image)
         assert!((ijepa.activations - images - (4.0 * 32.0 * 49.0 * 192.0 + 2.0 * 3.0 * 49.0 * 49.0)).abs() < 1.0, "{ijepa:?}");
-        // ... not with pixel targets (no target encoder) nor input masking (it sees the blocks)
-        for e in [exp(|e| e.target.kind = TargetKind::Pixels), exp(|e| e.target.masking = TargetMasking::Input)] {
-            assert!((estimate(&e).activations - images - 4.0 * 32.0 * 49.0 * 192.0).abs() < 1.0, "{:?}", estimate(&e));
-        }
         // MAE: its decoder (512 wide, 16 heads, ratio 4) over every patch of the batch
         let mae = estimate(&exp(|e| e.recipe = "mae".into()));
         let decoder = 2.0 * 32.0 * (49.0 * (4.0 * 512.0 + 2048.0) + 16.0 * 49.0 * 49.0);
