@@ -1252,7 +1252,7 @@ fn ijepa_eval_keys_the_module_and_records_the_path_given() {
     // (the rows say which: they read alike)
     let mut methods: Vec<&str> = records.iter().map(|r| r["method"].as_str().unwrap()).collect();
     methods.sort();
-    assert_eq!(methods, ["I-JEPA (copy.safetensors)", "I-JEPA (copy.safetensors, its `encoder`)"], "{records:?}");
+    assert_eq!(methods, ["I-JEPA (copy.safetensors)", "I-JEPA `encoder` (copy.safetensors)"], "{records:?}");
     // the same weights under another path: done, recorded under the path given now
     let moved = d.join("moved.safetensors");
     std::fs::copy(&copy, &moved).unwrap();

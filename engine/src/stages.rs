@@ -66,11 +66,13 @@ pub fn display_name(recipe: &str) -> String {
 /// "pixels"` file scores the context `encoder` of the same file: two rows read alike).
 pub fn method_of(subject: Subject, source: &Source, exp: &Experiment) -> String {
     match (subject, &source.pretrain_dir) {
+        // (the module before the file: the report tells rows of one file name apart by a
+        // label that ends in " (file)")
         (Subject::Pretrained, None) => format!(
-            "{} ({}{})",
+            "{}{} ({})",
             display_name(&exp.recipe),
-            source.checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into()),
-            module_unless_usual(exp).map_or(String::new(), |m| format!(", its `{m}`"))
+            module_unless_usual(exp).map_or(String::new(), |m| format!(" `{m}`")),
+            source.checkpoint.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "checkpoint".into())
         ),
         _ => subject.method(&exp.recipe),
     }
