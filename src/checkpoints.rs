@@ -313,13 +313,15 @@ pub fn check_hf_folder(out: &Path) -> std::result::Result<(), String> {
     for f in present.iter().rev() {
         let path = out.join(f);
         let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
-        let json = |key: &str| std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()).is_some_and(|v| v.get(key).is_some());
+        // (read once, for the keys its checks ask for)
+        let value = f.ends_with(".json").then(|| std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())).flatten();
+        let has = |key: &str| value.as_ref().is_some_and(|v| v.get(key).is_some());
         let why = if !regular {
             Some("not a regular file")
         } else {
             match *f {
-                "config.json" if !(json("architectures") && json("model_type")) => Some("not a transformers config an export wrote"),
-                "preprocessor_config.json" if !json("image_processor_type") => Some("not an image processor's config an export wrote"),
+                "config.json" if !(has("architectures") && has("model_type")) => Some("not a transformers config an export wrote"),
+                "preprocessor_config.json" if !has("image_processor_type") => Some("not an image processor's config an export wrote"),
                 "model.safetensors" if !export::is_hf_export(&path) => Some(
                     "not weights an export wrote: a training checkpoint's, or a model saved by transformers? An export by an ijepa before 2026-12-04, whose files carry no SHA-256 of their data, reads as one too: remove it by hand",
                 ),

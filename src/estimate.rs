@@ -226,11 +226,15 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
     // lines where the images cannot be, which needs none of them; `--images 1281167` beside
     // ImageNet's 1% list projected 100 times the steps)
     // (`None` without a list; `Some(Err)` for one that cannot be read here)
+    // (`k` images as the file's `limit` leaves them, and the words saying so)
+    let limited = |k: u64| {
+        let limited = exp.data.limit.map_or(k, |l| k.min(l as u64));
+        (limited, if limited < k { format!(", `limit`ed to {limited}") } else { String::new() })
+    };
     let from_list = |n: Option<u64>| -> Option<Result<(u64, String), String>> {
         let list = exp.data.subset.as_ref()?;
         Some(listed_images(list).map(|k| {
-            let limited = exp.data.limit.map_or(k, |l| k.min(l as u64));
-            let limit = if limited < k { format!(", `limit`ed to {limited}") } else { String::new() };
+            let (limited, limit) = limited(k);
             let given = n.map_or(String::new(), |n| format!(" (not the {n} of --images: the list replaces the split)"));
             (limited.saturating_sub(held), format!("the {k} lines of the `subset` list{given}{limit}{less_held}"))
         }))
@@ -240,8 +244,7 @@ pub fn estimate(exp: &Experiment, opts: &Options) -> Result<Estimate, Box<dyn st
             Some(Ok(listed)) => listed,
             // (a list not on this machine: N is what the user knows of it, as before)
             unread => {
-                let limited = exp.data.limit.map_or(n, |l| n.min(l as u64));
-                let limit = if limited < n { format!(", `limit`ed to {limited}") } else { String::new() };
+                let (limited, limit) = limited(n);
                 let list = match unread {
                     Some(Err(why)) => format!("; {why}: {n} is taken as the images it names"),
                     _ => String::new(),
